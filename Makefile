@@ -1,0 +1,37 @@
+# Build, test and run the Vultron node. Every target installs what it needs:
+# a fresh machine with Go needs nothing else.
+
+GO      ?= go
+BIN     := bin/vultron
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+# Short fuzzing run per target in `make test` (seeded from ../shared/corpus).
+FUZZTIME ?= 10s
+
+.PHONY: all build test vet unit fuzz bench run clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vultron
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 -timeout 15m ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./vocab
+
+test: vet build unit
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+run: build
+	$(BIN) model states
+
+clean:
+	rm -rf bin

@@ -1,0 +1,186 @@
+// Command vultron runs a Vultron Protocol node and is the command-line
+// interface to one. Each subcommand lives in its own file in this package and
+// only parses flags and wires the project's packages together: the protocol
+// logic belongs to those packages, not here.
+//
+// Usage:
+//
+//	vultron <command> [flags] [arguments]
+//	vultron help [command]
+//	vultron <command> -h
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// command is one subcommand of the vultron binary.
+type command struct {
+	name    string
+	summary string // one line, shown by "vultron help"
+	// run executes the command with the arguments that follow its name.
+	// It returns errUsage (possibly wrapped) for a bad command line, any
+	// other error for a failure; both are printed as one sentence.
+	run func(ctx context.Context, env *environment, args []string) error
+}
+
+// environment is what a command may touch of the outside world. Tests
+// replace the streams to capture output.
+type environment struct {
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+// errUsage marks an error caused by the command line rather than by the
+// work the command does; it makes the binary exit with status 2.
+var errUsage = errors.New("usage")
+
+// usageError reports a bad command line in one sentence.
+func usageError(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
+}
+
+// commands lists every subcommand. Keep it sorted by name.
+func commands() []command {
+	cmds := []command{
+		{name: "version", summary: "print the version of this binary", run: runVersion},
+	}
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
+	return cmds
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func runVersion(_ context.Context, env *environment, args []string) error {
+	fs := newFlagSet("version", "vultron version", "Print the version of this binary.", env)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usageError("version takes no arguments")
+	}
+	fmt.Fprintf(env.stdout, "vultron %s\n", version)
+	return nil
+}
+
+// newFlagSet returns a flag set whose -h output names the command, its
+// synopsis and a description, and which reports errors instead of exiting.
+func newFlagSet(name, synopsis, description string, env *environment) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.stderr, "usage: %s\n\n%s\n", synopsis, description)
+		var hasFlags bool
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintf(env.stderr, "\nflags:\n")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// flagError is a command-line error that the flag package has already
+// printed, together with the command's usage.
+type flagError struct{ err error }
+
+func (e *flagError) Error() string { return e.err.Error() }
+func (e *flagError) Unwrap() error { return e.err }
+
+// parseFlags parses args with fs. It returns flag.ErrHelp for -h and a
+// *flagError for anything else the flag package refused.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return &flagError{err: err}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	env := &environment{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	code := run(ctx, env, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches to a subcommand and turns its outcome into an exit status:
+// 0 for success, 1 for a failure, 2 for a bad command line.
+func run(ctx context.Context, env *environment, args []string) int {
+	if len(args) == 0 {
+		printHelp(env.stderr)
+		return 2
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(rest) == 0 {
+			printHelp(env.stdout)
+			return 0
+		}
+		cmd, ok := lookup(rest[0])
+		if !ok {
+			fmt.Fprintf(env.stderr, "vultron: unknown command %q; run \"vultron help\" for the list.\n", rest[0])
+			return 2
+		}
+		// Every command prints its own usage for -h.
+		_ = cmd.run(ctx, &environment{stdout: env.stdout, stderr: env.stdout, getenv: env.getenv}, []string{"-h"})
+		return 0
+	}
+	cmd, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(env.stderr, "vultron: unknown command %q; run \"vultron help\" for the list.\n", name)
+		return 2
+	}
+	err := cmd.run(ctx, env, rest)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(env.stderr, "vultron %s: %s.\n", name, sentence(strings.TrimPrefix(err.Error(), errUsage.Error()+": ")))
+		return 2
+	default:
+		var fe *flagError
+		if errors.As(err, &fe) {
+			// The flag package has already printed the problem and the usage.
+			return 2
+		}
+		fmt.Fprintf(env.stderr, "vultron %s: %s.\n", name, sentence(err.Error()))
+		return 1
+	}
+}
+
+// sentence trims the trailing period so the caller can add exactly one.
+func sentence(s string) string { return strings.TrimRight(s, ". \n") }
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprintf(w, "vultron: a federated node for multi-party coordinated vulnerability disclosure (the Vultron Protocol).\n\n")
+	fmt.Fprintf(w, "usage: vultron <command> [flags] [arguments]\n\ncommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun \"vultron <command> -h\" for the flags of a command.\n")
+}
