@@ -1,0 +1,128 @@
+// Package problem classifies errors into the HTTP status and the one-sentence
+// JSON body that a client of the node sees.
+//
+// Pipelines return a *Error for every refusal they decide on, wrapping the
+// underlying cause. The single place that answers an HTTP request calls
+// Write, which sends {"error": "<sentence>"} with the error's status; any
+// other error becomes a 500 whose detail stays in the log.
+package problem
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Error is a refusal with the HTTP status that describes it and a sentence
+// that is safe to show to the peer or user who caused it.
+type Error struct {
+	Status int    // HTTP status code, 4xx or 5xx
+	Msg    string // what was wrong, one sentence without a trailing period
+	// RetryAfter, when positive, is sent as the Retry-After header (for 429
+	// and 503 answers).
+	RetryAfter time.Duration
+	Err        error // the cause, for the log; may be nil
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Msg + ": " + e.Err.Error()
+	}
+	return e.Msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// New returns an *Error with the given status and message.
+func New(status int, format string, args ...any) *Error {
+	return &Error{Status: status, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns an *Error with the given status whose message is msg and
+// whose cause is err.
+func Wrap(status int, err error, msg string) *Error {
+	return &Error{Status: status, Msg: msg, Err: err}
+}
+
+// BadRequest, Unauthorized and the other helpers return an *Error with the
+// status their name says.
+func BadRequest(format string, args ...any) *Error {
+	return New(http.StatusBadRequest, format, args...)
+}
+
+// Unauthorized returns a 401 refusal.
+func Unauthorized(format string, args ...any) *Error {
+	return New(http.StatusUnauthorized, format, args...)
+}
+
+// Forbidden returns a 403 refusal.
+func Forbidden(format string, args ...any) *Error {
+	return New(http.StatusForbidden, format, args...)
+}
+
+// NotFound returns a 404 refusal.
+func NotFound(format string, args ...any) *Error {
+	return New(http.StatusNotFound, format, args...)
+}
+
+// Conflict returns a 409 refusal.
+func Conflict(format string, args ...any) *Error {
+	return New(http.StatusConflict, format, args...)
+}
+
+// TooLarge returns a 413 refusal.
+func TooLarge(format string, args ...any) *Error {
+	return New(http.StatusRequestEntityTooLarge, format, args...)
+}
+
+// Unprocessable returns a 422 refusal.
+func Unprocessable(format string, args ...any) *Error {
+	return New(http.StatusUnprocessableEntity, format, args...)
+}
+
+// Status returns the HTTP status for err: the status of the first *Error in
+// its chain, or 500.
+func Status(err error) int {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Status
+	}
+	return http.StatusInternalServerError
+}
+
+// Message returns the sentence a client may see for err. Errors that are not
+// an *Error are internal and reveal nothing.
+func Message(err error) string {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Msg
+	}
+	return "internal error; the node's log has the details"
+}
+
+// Write answers a request with err's status and the JSON body
+// {"error": "..."}.
+func Write(w http.ResponseWriter, err error) {
+	var pe *Error
+	if errors.As(err, &pe) && pe.RetryAfter > 0 {
+		secs := int((pe.RetryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
+	WriteJSON(w, Status(err), map[string]string{"error": Message(err)})
+}
+
+// WriteJSON answers a request with status and v encoded as JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		body = []byte(`{"error":"internal error; the node's log has the details"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}
