@@ -1,0 +1,122 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// settingsFlags builds a flag set shaped like the serve command's.
+func settingsFlags() (*flag.FlagSet, *string, *string, *bool, *listFlag) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.String("config", "", "")
+	listen := fs.String("listen", "127.0.0.1:7001", "")
+	publicURL := fs.String("public-url", "", "")
+	allow := fs.Bool("allow-private-peers", false, "")
+	var actors listFlag
+	fs.Var(&actors, "actor", "")
+	return fs, listen, publicURL, allow, &actors
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "vultron.json")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestApplySettingsPrecedence(t *testing.T) {
+	cfg := writeFile(t, `{"listen": "127.0.0.1:9000", "public-url": "http://file", "allow-private-peers": true, "actor": ["vendor:Organization", "bot:Service"]}`)
+	env := map[string]string{"VULTRON_PUBLIC_URL": "http://env"}
+	fs, listen, publicURL, allow, actors := settingsFlags()
+	if err := fs.Parse([]string{"--listen", "127.0.0.1:7777"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := applySettings(fs, func(k string) string { return env[k] }, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := *listen, "127.0.0.1:7777"; got != want {
+		t.Errorf("listen = %q, want %q (command line wins)", got, want)
+	}
+	if got, want := *publicURL, "http://env"; got != want {
+		t.Errorf("public-url = %q, want %q (environment beats file)", got, want)
+	}
+	if !*allow {
+		t.Error("allow-private-peers not taken from the config file")
+	}
+	if got, want := []string(*actors), []string{"vendor:Organization", "bot:Service"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("actors = %v, want %v", got, want)
+	}
+}
+
+func TestApplySettingsEnvironmentList(t *testing.T) {
+	fs, _, _, _, actors := settingsFlags()
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"VULTRON_ACTOR": "vendor:Organization, finder:Person"}
+	if err := applySettings(fs, func(k string) string { return env[k] }, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := []string(*actors), []string{"vendor:Organization", "finder:Person"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("actors = %v, want %v", got, want)
+	}
+}
+
+func TestApplySettingsRefusals(t *testing.T) {
+	tests := []struct {
+		name, file, want string
+	}{
+		{"unknown key", `{"lissen": "x"}`, `unknown setting "lissen"`},
+		{"not an object", `[1,2]`, "is not a JSON object of settings"},
+		{"list for a single value", `{"listen": ["a", "b"]}`, `setting "listen" takes one value, not a list`},
+		{"bad boolean", `{"allow-private-peers": "maybe"}`, `setting "allow-private-peers"`},
+		{"nested object", `{"listen": {"host": "x"}}`, "value must be a string, number, boolean or a list of those"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs, _, _, _, _ := settingsFlags()
+			if err := fs.Parse(nil); err != nil {
+				t.Fatal(err)
+			}
+			err := applySettings(fs, func(string) string { return "" }, writeFile(t, tt.file))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRunExitCodes(t *testing.T) {
+	tests := []struct {
+		args     []string
+		wantCode int
+		wantOut  string
+	}{
+		{[]string{"version"}, 0, "vultron "},
+		{[]string{"help"}, 0, "commands:"},
+		{[]string{"nope"}, 2, `unknown command "nope"`},
+		{[]string{"version", "extra"}, 2, "version takes no arguments"},
+		{[]string{"version", "-bogus"}, 2, "flag provided but not defined"},
+		{nil, 2, "usage: vultron"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out strings.Builder
+			env := &environment{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}
+			if got := run(t.Context(), env, tt.args); got != tt.wantCode {
+				t.Errorf("exit code = %d, want %d; output:\n%s", got, tt.wantCode, out.String())
+			}
+			if !strings.Contains(out.String(), tt.wantOut) {
+				t.Errorf("output %q does not contain %q", out.String(), tt.wantOut)
+			}
+		})
+	}
+}
