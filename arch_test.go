@@ -1,0 +1,69 @@
+package vultron
+
+import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/openvultron/vultron"
+
+type listedPackage struct {
+	ImportPath string
+	Imports    []string
+	Deps       []string
+}
+
+// listPackages runs `go list` over the module and returns its packages.
+func listPackages(t *testing.T) []listedPackage {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json", "./...")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	var pkgs []listedPackage
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var p listedPackage
+		if err := dec.Decode(&p); err != nil {
+			t.Fatalf("decode go list output: %v", err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+// TestLayering keeps dependencies pointing one way: the protocol core
+// imports nothing of the project, and only the store touches bbolt.
+func TestLayering(t *testing.T) {
+	// leaves import no project package; pure packages also do no I/O.
+	leaves := map[string]bool{module + "/cvdstate": true, module + "/vocab": true, module + "/problem": true}
+	pure := map[string]bool{module + "/cvdstate": true, module + "/vocab": true}
+	for _, p := range listPackages(t) {
+		for _, dep := range p.Deps {
+			if leaves[p.ImportPath] && strings.HasPrefix(dep, module+"/") {
+				t.Errorf("%s must not depend on project package %s", p.ImportPath, dep)
+			}
+		}
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, "go.etcd.io/bbolt") && p.ImportPath != module+"/store" {
+				t.Errorf("%s imports bbolt; only %s/store may", p.ImportPath, module)
+			}
+			if pure[p.ImportPath] {
+				for _, io := range []string{"os", "net", "net/http", "os/exec", "io/ioutil"} {
+					if imp == io {
+						t.Errorf("%s imports %s: it must do no I/O", p.ImportPath, imp)
+					}
+				}
+			}
+			if p.ImportPath != module+"/cmd/vultron" && imp == module+"/cmd/vultron" {
+				t.Errorf("%s imports the command package", p.ImportPath)
+			}
+		}
+	}
+}

@@ -1,0 +1,18 @@
+// Package vultron is the root of a node for multi-party coordinated
+// vulnerability disclosure that speaks the Vultron Protocol over ActivityPub.
+//
+// The module's packages, and the one direction their dependencies point:
+//
+//	cvdstate   the protocol's state models (RM, EM, PEC, CS); pure, no I/O
+//	vocab      Vultron activities parsed from and written to JSON, classified
+//	           into protocol messages; pure, no I/O
+//	store      the bbolt file: the only package that touches it
+//	actor      local actors, their keys and documents; HTTP signatures
+//	problem    refusals as HTTP status and JSON error body
+//	inbox      the receive pipeline: verify, dedup, classify, apply, store
+//	outbox     the send pipeline: validate, store, queue, sign, deliver
+//	node       one running node: the HTTP surface and its lifecycle
+//	cmd/vultron the binary: flag parsing and wiring only
+//
+// This package holds no code; its tests check that the layering above holds.
+package vultron
