@@ -116,12 +116,19 @@ func Write(w http.ResponseWriter, err error) {
 
 // WriteJSON answers a request with status and v encoded as JSON.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
+	WriteTyped(w, status, "application/json", v)
+}
+
+// WriteTyped answers a request with status and v encoded as JSON, sent with
+// the given media type (application/activity+json, application/jrd+json ...).
+func WriteTyped(w http.ResponseWriter, status int, contentType string, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
+		contentType = "application/json"
 		body = []byte(`{"error":"internal error; the node's log has the details"}`)
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n'))
