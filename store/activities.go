@@ -1,0 +1,233 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Direction says whether a stored activity was received or sent by this node.
+type Direction uint8
+
+// Directions of stored activities. The values are part of the file format.
+const (
+	// DirectionInbound activities were received in a local actor's inbox.
+	DirectionInbound Direction = 1
+	// DirectionOutbound activities were written by a local actor for
+	// delivery.
+	DirectionOutbound Direction = 2
+)
+
+// String returns "inbound", "outbound" or "direction(N)".
+func (d Direction) String() string {
+	switch d {
+	case DirectionInbound:
+		return "inbound"
+	case DirectionOutbound:
+		return "outbound"
+	}
+	return "direction(" + strconv.Itoa(int(d)) + ")"
+}
+
+// StoredActivity is an activity as kept by the store, with its raw body
+// exactly as received or sent.
+type StoredActivity struct {
+	// ID is the activity id (an IRI).
+	ID string
+	// Direction says whether the activity was received or sent.
+	Direction Direction
+	// Actor is the local actor it belongs to: the first local recipient of
+	// an inbound activity, or the author of an outbound one.
+	Actor string
+	// Recipients lists every local actor whose inbox holds an inbound
+	// activity, in the order they received it. Empty for outbound ones.
+	Recipients []string
+	// Sender is the IRI of the remote actor that sent an inbound activity.
+	Sender string
+	// KeyID is the key that signed the inbound request.
+	KeyID string
+	// Digest is the lowercase hex SHA-256 of Body.
+	Digest string
+	// Semantic is the Vultron message semantic the caller classified the
+	// activity as, if any.
+	Semantic string
+	// Body is the raw JSON body.
+	Body []byte
+	// Time is when an inbound activity was received or an outbound one was
+	// created.
+	Time time.Time
+}
+
+func encodeActivity(a *StoredActivity, digest []byte) []byte {
+	e := newEncoder(tagActivity, len(a.Body)+len(a.Sender)+len(a.KeyID)+len(a.Semantic)+len(a.Actor)+80)
+	e.uvarint(uint64(a.Direction))
+	e.string(a.Actor)
+	e.strings(a.Recipients)
+	e.string(a.Sender)
+	e.string(a.KeyID)
+	e.bytes(digest)
+	e.string(a.Semantic)
+	e.time(a.Time)
+	e.bytes(a.Body)
+	return e.buf
+}
+
+func decodeActivity(id string, v []byte) (StoredActivity, error) {
+	d := newDecoder(tagActivity, v)
+	a := StoredActivity{ID: id}
+	a.Direction = Direction(d.uvarint())
+	a.Actor = d.string()
+	a.Recipients = d.strings()
+	a.Sender = d.string()
+	a.KeyID = d.string()
+	a.Digest = hex.EncodeToString(d.bytes())
+	a.Semantic = d.string()
+	a.Time = d.time()
+	a.Body = d.bytes()
+	if len(a.Recipients) == 0 {
+		a.Recipients = nil
+	}
+	return a, d.finish()
+}
+
+// bodyDigest returns the SHA-256 of body, checking it against the caller's
+// hex digest when one is given.
+func bodyDigest(body []byte, claimed string) ([]byte, error) {
+	sum := sha256.Sum256(body)
+	if claimed != "" {
+		want, err := hex.DecodeString(strings.ToLower(claimed))
+		if err != nil || len(want) != sha256.Size {
+			return nil, fmt.Errorf("digest %q is not a hex SHA-256: %w", claimed, ErrInvalid)
+		}
+		if string(want) != string(sum[:]) {
+			return nil, fmt.Errorf("digest %s does not match the body (%x): %w", claimed, sum, ErrInvalid)
+		}
+	}
+	return sum[:], nil
+}
+
+// Activity returns the stored activity with the given id, or ErrNotFound.
+func (db *DB) Activity(ctx context.Context, id string) (StoredActivity, error) {
+	var a StoredActivity
+	err := db.View(ctx, func(tx *ReadTx) error {
+		var err error
+		a, err = tx.Activity(id)
+		return err
+	})
+	if err != nil {
+		return StoredActivity{}, fmt.Errorf("store: %w", err)
+	}
+	return a, nil
+}
+
+// Page sizes for InboxPage and OutboxPage.
+const (
+	defaultPageSize = 20
+	maxPageSize     = 1000
+)
+
+// InboxPage returns up to limit activities from the inbox of the local actor,
+// newest first, starting at cursor ("" for the newest). next is the cursor of
+// the following page, or "" when there are no older entries. Cursors are
+// opaque strings. A limit ≤ 0 means 20; limits above 1000 are capped.
+func (db *DB) InboxPage(ctx context.Context, actor, cursor string, limit int) ([]StoredActivity, string, error) {
+	page, next, err := db.indexPage(ctx, bucketInbox, actor, cursor, limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: inbox page of %s: %w", actor, err)
+	}
+	return page, next, nil
+}
+
+// OutboxPage returns up to limit activities from the outbox of the local
+// actor, newest first, with the same cursor rules as InboxPage.
+func (db *DB) OutboxPage(ctx context.Context, actor, cursor string, limit int) ([]StoredActivity, string, error) {
+	page, next, err := db.indexPage(ctx, bucketOutbox, actor, cursor, limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("store: outbox page of %s: %w", actor, err)
+	}
+	return page, next, nil
+}
+
+func (db *DB) indexPage(ctx context.Context, index []byte, actor, cursor string, limit int) ([]StoredActivity, string, error) {
+	if limit <= 0 {
+		limit = defaultPageSize
+	}
+	limit = min(limit, maxPageSize)
+	var start []byte
+	if cursor != "" {
+		seq, err := strconv.ParseUint(cursor, 36, 64)
+		if err != nil {
+			return nil, "", fmt.Errorf("bad cursor %q: %w", cursor, ErrInvalid)
+		}
+		start = seqKey(seq)
+	}
+	var (
+		page []StoredActivity
+		next string
+	)
+	err := db.View(ctx, func(tx *ReadTx) error {
+		page, next = page[:0], ""
+		if _, err := tx.LocalActor(actor); err != nil {
+			return err
+		}
+		b := tx.bucket(index).Bucket([]byte(actor))
+		if b == nil {
+			return nil // no entries yet
+		}
+		cur := b.Cursor()
+		var k, v []byte
+		if start == nil {
+			k, v = cur.Last()
+		} else {
+			k, v = cur.Seek(start)
+			if k == nil {
+				k, v = cur.Last()
+			} else if string(k) != string(start) {
+				k, v = cur.Prev()
+			}
+		}
+		for ; k != nil && len(page) < limit; k, v = cur.Prev() {
+			a, err := tx.Activity(string(v))
+			if err != nil {
+				return err
+			}
+			page = append(page, a)
+		}
+		if k != nil {
+			seq, _ := keySeq(k)
+			next = strconv.FormatUint(seq, 36)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return page, next, nil
+}
+
+// appendIndex appends id to the named per-actor index (inbox or outbox) and
+// returns its sequence number.
+func appendIndex(tx *Tx, index []byte, actor, id string) (uint64, error) {
+	b, err := tx.bucket(index).CreateBucketIfNotExists([]byte(actor))
+	if err != nil {
+		return 0, fmt.Errorf("%s index of %s: %w", index, actor, err)
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return 0, fmt.Errorf("%s index of %s: %w", index, actor, err)
+	}
+	if err := b.Put(seqKey(seq), []byte(id)); err != nil {
+		return 0, fmt.Errorf("%s index of %s: %w", index, actor, err)
+	}
+	return seq, nil
+}
+
+// hasRecipient reports whether name is among recipients.
+func hasRecipient(recipients []string, name string) bool {
+	return slices.Contains(recipients, name)
+}

@@ -1,0 +1,162 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The group committer merges concurrent write requests into one bbolt
+// read-write transaction, so many writers share one fsync. It has no timer:
+// the committer goroutine takes the first queued request, adds every request
+// already waiting (up to MaxBatch) and commits at once. Requests that arrive
+// while a commit is running wait in the queue and form the next batch, so the
+// batch size grows with the load and a lone writer pays no delay.
+//
+// If one request's function fails, the whole transaction is rolled back, that
+// request gets its error, and the batch is rerun without it. This is why write
+// functions must be idempotent (see the package documentation).
+
+// Request states. A request moves from queued to either started (the
+// committer took it; it will complete) or cancelled (its caller gave up while
+// it was still queued; the committer drops it).
+const (
+	reqQueued int32 = iota
+	reqStarted
+	reqCancelled
+)
+
+// request is one caller's write function waiting for the committer.
+type request struct {
+	fn    func(*Tx) error
+	state atomic.Int32
+	done  chan error // buffered; receives exactly one result
+}
+
+// errBatchMember carries the index of the request whose function failed.
+type errBatchMember struct {
+	index int
+	err   error
+}
+
+func (e *errBatchMember) Error() string { return e.err.Error() }
+
+// Update runs fn in a read-write transaction, merged by the group committer
+// with other concurrent writes, and returns after the transaction is durable.
+// If fn returns an error, none of its writes are stored and Update returns
+// that error; the other writes of the same batch still commit.
+//
+// fn may be called more than once and must be idempotent: it must derive
+// everything it writes from the Tx and its inputs, reset any results it
+// reports to the caller at its start, and have no effects outside the Tx.
+//
+// While the request is waiting for the committer, cancelling ctx abandons it
+// and Update returns ctx.Err(); once its transaction has started, Update waits
+// for the outcome regardless of ctx.
+func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &request{fn: fn, done: make(chan error, 1)}
+
+	db.closeMu.RLock()
+	if db.closed {
+		db.closeMu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case db.reqs <- r:
+	case <-ctx.Done():
+		db.closeMu.RUnlock()
+		return ctx.Err()
+	}
+	db.closeMu.RUnlock()
+
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqQueued, reqCancelled) {
+			return ctx.Err()
+		}
+		return <-r.done
+	}
+}
+
+// commitLoop is the committer goroutine. It exits when reqs is closed and
+// drained.
+func (db *DB) commitLoop() {
+	defer close(db.done)
+	batch := make([]*request, 0, db.maxBatch)
+	for {
+		first, ok := <-db.reqs
+		if !ok {
+			return
+		}
+		batch = batch[:0]
+		if first.state.CompareAndSwap(reqQueued, reqStarted) {
+			batch = append(batch, first)
+		}
+	fill:
+		for len(batch) < db.maxBatch {
+			select {
+			case r, ok := <-db.reqs:
+				if !ok {
+					break fill
+				}
+				if r.state.CompareAndSwap(reqQueued, reqStarted) {
+					batch = append(batch, r)
+				}
+			default:
+				break fill
+			}
+		}
+		if len(batch) > 0 {
+			db.commit(batch)
+		}
+	}
+}
+
+// commit runs the batch in one transaction, removing failed requests and
+// retrying until the remaining ones commit or the commit itself fails.
+func (db *DB) commit(batch []*request) {
+	for len(batch) > 0 {
+		err := db.bolt.Update(func(btx *bolt.Tx) error {
+			tx := &Tx{ReadTx: ReadTx{tx: btx}}
+			for i, r := range batch {
+				if err := safeCall(r.fn, tx); err != nil {
+					return &errBatchMember{index: i, err: err}
+				}
+			}
+			return nil
+		})
+		var member *errBatchMember
+		if errors.As(err, &member) {
+			batch[member.index].done <- member.err
+			batch = append(batch[:member.index], batch[member.index+1:]...)
+			continue
+		}
+		if err != nil {
+			db.log.Error().Err(err).Int("batch", len(batch)).Msg("store: commit failed")
+			err = fmt.Errorf("store: commit: %w", err)
+		}
+		for _, r := range batch {
+			r.done <- err
+		}
+		return
+	}
+}
+
+// safeCall runs fn and turns a panic into an error, so that one faulty write
+// function cannot take the committer (and every other writer) down with it.
+func safeCall(fn func(*Tx) error, tx *Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: write function panicked: %v", p)
+		}
+	}()
+	return fn(tx)
+}

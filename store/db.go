@@ -1,0 +1,260 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// SchemaVersion is the version of the bucket layout and record encodings this
+// binary reads and writes. It is stored in the meta bucket of every file.
+const SchemaVersion uint64 = 1
+
+// Defaults for zero Options fields.
+const (
+	// DefaultLockTimeout is how long Open waits for the file lock.
+	DefaultLockTimeout = 2 * time.Second
+	// DefaultLeaseTTL is how long a delivery handed out by DueDeliveries stays
+	// leased to its worker.
+	DefaultLeaseTTL = 2 * time.Minute
+	// DefaultMaxBatch caps the number of write requests merged into one
+	// transaction.
+	DefaultMaxBatch = 256
+)
+
+// Bucket names. They are part of the file format.
+var (
+	bucketMeta        = []byte("meta")
+	bucketActors      = []byte("actors")
+	bucketActivities  = []byte("activities")
+	bucketInbox       = []byte("inbox")
+	bucketOutbox      = []byte("outbox")
+	bucketDedup       = []byte("dedup")
+	bucketDedupTime   = []byte("dedup_time")
+	bucketDeliveries  = []byte("deliveries")
+	bucketDeadLetters = []byte("dead_letters")
+	bucketRemoteKeys  = []byte("remote_keys")
+	bucketCases       = []byte("cases")
+
+	allBuckets = [][]byte{
+		bucketMeta, bucketActors, bucketActivities, bucketInbox, bucketOutbox,
+		bucketDedup, bucketDedupTime, bucketDeliveries, bucketDeadLetters,
+		bucketRemoteKeys, bucketCases,
+	}
+
+	keySchemaVersion = []byte("schema_version")
+)
+
+// Options configures Open. The zero value is a valid production configuration.
+type Options struct {
+	// NoSync skips fsync after each commit. A crash of the machine (not just
+	// of the process) can then lose or corrupt data. For tests only.
+	NoSync bool
+	// Logger receives store events. Activity bodies are never logged. The
+	// zero Logger discards everything.
+	Logger zerolog.Logger
+	// Now is the clock used for timestamps the store assigns itself (queue
+	// times, dedup first-seen times). Nil means time.Now.
+	Now func() time.Time
+	// LockTimeout is how long Open waits for the file lock held by another
+	// process. Zero means DefaultLockTimeout.
+	LockTimeout time.Duration
+	// LeaseTTL is how long a delivery returned by DueDeliveries is withheld
+	// from other callers. Zero means DefaultLeaseTTL.
+	LeaseTTL time.Duration
+	// MaxBatch caps how many write requests are merged into one
+	// transaction. Zero means DefaultMaxBatch.
+	MaxBatch int
+}
+
+// DB is an open store file. It is safe for concurrent use by many goroutines.
+type DB struct {
+	bolt     *bolt.DB
+	path     string
+	log      zerolog.Logger
+	now      func() time.Time
+	leaseTTL time.Duration
+	maxBatch int
+
+	// closeMu guards closed and the send side of reqs: senders hold it for
+	// reading, Close takes it for writing before closing reqs.
+	closeMu sync.RWMutex
+	closed  bool
+	isDown  atomic.Bool
+	reqs    chan *request
+	done    chan struct{} // closed when the committer has exited
+
+	leaseMu sync.Mutex
+	leases  map[uint64]time.Time // delivery id → lease expiry
+}
+
+// Open opens the store file at path, creating it with mode 0600 if needed,
+// creates any missing buckets and checks the schema version. It waits at most
+// Options.LockTimeout for the file lock and then fails with ErrLocked.
+func Open(path string, opts Options) (*DB, error) {
+	lockTimeout := opts.LockTimeout
+	if lockTimeout <= 0 {
+		lockTimeout = DefaultLockTimeout
+	}
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: lockTimeout,
+		NoSync:  opts.NoSync,
+	})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("store: open %s: %w (file lock not acquired within %s)", path, ErrLocked, lockTimeout)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	// bbolt applies the mode only when it creates the file; tighten an
+	// existing file too, since it holds the node's whole state.
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = bdb.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if err := bdb.Update(initSchema); err != nil {
+		_ = bdb.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+
+	db := &DB{
+		bolt:     bdb,
+		path:     path,
+		log:      opts.Logger,
+		now:      opts.Now,
+		leaseTTL: opts.LeaseTTL,
+		maxBatch: opts.MaxBatch,
+		leases:   make(map[uint64]time.Time),
+		done:     make(chan struct{}),
+	}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	if db.leaseTTL <= 0 {
+		db.leaseTTL = DefaultLeaseTTL
+	}
+	if db.maxBatch <= 0 {
+		db.maxBatch = DefaultMaxBatch
+	}
+	db.reqs = make(chan *request, db.maxBatch)
+	go db.commitLoop()
+
+	db.log.Info().Str("path", path).Uint64("schema_version", SchemaVersion).Bool("no_sync", opts.NoSync).Msg("store opened")
+	return db, nil
+}
+
+// initSchema checks or writes the schema version and creates every bucket.
+func initSchema(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		// A file without a meta bucket is either new or not ours.
+		empty := true
+		if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			empty = false
+			return nil
+		}); err != nil {
+			return err
+		}
+		if !empty {
+			return fmt.Errorf("%w: file has buckets but no schema version; it is not a store file", ErrSchema)
+		}
+		var err error
+		if meta, err = tx.CreateBucket(bucketMeta); err != nil {
+			return fmt.Errorf("create meta bucket: %w", err)
+		}
+		v := make([]byte, 8)
+		binary.BigEndian.PutUint64(v, SchemaVersion)
+		if err := meta.Put(keySchemaVersion, v); err != nil {
+			return fmt.Errorf("write schema version: %w", err)
+		}
+	}
+	raw := meta.Get(keySchemaVersion)
+	if len(raw) != 8 {
+		return fmt.Errorf("%w: malformed schema version record", ErrSchema)
+	}
+	switch v := binary.BigEndian.Uint64(raw); {
+	case v > SchemaVersion:
+		return fmt.Errorf("%w: database schema version %d is newer than this binary supports (%d)", ErrSchema, v, SchemaVersion)
+	case v < SchemaVersion:
+		return fmt.Errorf("%w: database schema version %d is older than this binary supports (%d) and no migration exists", ErrSchema, v, SchemaVersion)
+	}
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Path returns the file the DB was opened from.
+func (db *DB) Path() string { return db.path }
+
+// Close waits for every queued write to commit, then closes the file. Calls
+// made after Close has begun fail with ErrClosed. Close is safe to call more
+// than once; later calls return nil.
+func (db *DB) Close() error {
+	db.closeMu.Lock()
+	if db.closed {
+		db.closeMu.Unlock()
+		return nil
+	}
+	db.closed = true
+	db.isDown.Store(true)
+	close(db.reqs)
+	db.closeMu.Unlock()
+
+	<-db.done
+	if err := db.bolt.Close(); err != nil {
+		return fmt.Errorf("store: close %s: %w", db.path, err)
+	}
+	db.log.Info().Str("path", db.path).Msg("store closed")
+	return nil
+}
+
+// View runs fn in a read-only transaction. fn must not keep the ReadTx or any
+// value it read without copying after it returns, and must not do network or
+// other slow I/O: an open read transaction pins pages and grows the file.
+// Every getter of ReadTx already returns copies.
+func (db *DB) View(ctx context.Context, fn func(*ReadTx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if db.isDown.Load() {
+		return ErrClosed
+	}
+	err := db.bolt.View(func(btx *bolt.Tx) error {
+		return fn(&ReadTx{tx: btx})
+	})
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+// Check runs bbolt's consistency check over the whole file and returns every
+// problem it finds, joined, or nil if the file is consistent.
+func (db *DB) Check(ctx context.Context) error {
+	var errs []error
+	err := db.View(ctx, func(rtx *ReadTx) error {
+		for e := range rtx.tx.Check() {
+			errs = append(errs, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: check: %w", err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("store: check %s: %w", db.path, errors.Join(errs...))
+	}
+	return nil
+}

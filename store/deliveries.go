@@ -1,0 +1,317 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Delivery is one queued attempt to deliver an outbound activity to one
+// inbox. The retry policy (backoff, Retry-After, permanent failures, the retry
+// horizon) belongs to the caller; the store keeps the queue durable and
+// ordered.
+type Delivery struct {
+	// ID identifies the delivery. IDs increase in queue order.
+	ID uint64
+	// ActivityID is the id of the outbound activity to send.
+	ActivityID string
+	// Actor is the local actor that authored the activity (and signs the
+	// request).
+	Actor string
+	// Inbox is the recipient inbox IRI.
+	Inbox string
+	// OrderingKey is the ordering lane within Inbox; see DeliveryTarget.
+	OrderingKey string
+	// Attempts counts failed attempts so far.
+	Attempts int
+	// FirstQueued is when the delivery was queued (or requeued from the
+	// dead letters).
+	FirstQueued time.Time
+	// NextAttempt is the earliest time the delivery is due.
+	NextAttempt time.Time
+	// LastError describes the last failure, or why it was dead-lettered.
+	LastError string
+}
+
+func encodeDelivery(d *Delivery) []byte {
+	e := newEncoder(tagDelivery, len(d.ActivityID)+len(d.Actor)+len(d.Inbox)+len(d.OrderingKey)+len(d.LastError)+32)
+	e.string(d.ActivityID)
+	e.string(d.Actor)
+	e.string(d.Inbox)
+	e.string(d.OrderingKey)
+	e.uvarint(uint64(d.Attempts))
+	e.time(d.FirstQueued)
+	e.time(d.NextAttempt)
+	e.string(d.LastError)
+	return e.buf
+}
+
+func decodeDelivery(k, v []byte) (Delivery, error) {
+	id, ok := keySeq(k)
+	if !ok {
+		return Delivery{}, fmt.Errorf("delivery key %x: %w", k, errCorrupt)
+	}
+	d := newDecoder(tagDelivery, v)
+	out := Delivery{ID: id}
+	out.ActivityID = d.string()
+	out.Actor = d.string()
+	out.Inbox = d.string()
+	out.OrderingKey = d.string()
+	out.Attempts = int(d.uvarint())
+	out.FirstQueued = d.time()
+	out.NextAttempt = d.time()
+	out.LastError = d.string()
+	if err := d.finish(); err != nil {
+		return Delivery{}, fmt.Errorf("delivery %d: %w", id, err)
+	}
+	return out, nil
+}
+
+// lane returns the ordering lane of d, or "" if d is not ordered with any
+// other delivery.
+func (d *Delivery) lane() string {
+	if d.OrderingKey == "" {
+		return ""
+	}
+	return d.Inbox + "\x00" + d.OrderingKey
+}
+
+// DueDeliveries returns up to limit deliveries that a worker should attempt
+// now, in queue order, and leases them: they are not returned again until
+// they are completed, retried or dead-lettered, or until the lease expires
+// (Options.LeaseTTL after now). A delivery is due when its NextAttempt is not
+// after now, it is not leased, and no older delivery of its lane (same Inbox
+// and OrderingKey) is still pending, so deliveries to one inbox for one
+// ordering key go out one at a time and in order.
+//
+// Leases are kept in memory only: after a restart every pending delivery is
+// due again, so a delivery interrupted by a crash is retried. A worker whose
+// lease expired may find its delivery completed or handed to another worker;
+// receivers see an activity at least once.
+//
+// The scan reads the queue from its oldest entry, so its cost grows with the
+// number of pending deliveries.
+func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	db.leaseMu.Lock()
+	defer db.leaseMu.Unlock()
+
+	var due []Delivery
+	err := db.View(ctx, func(tx *ReadTx) error {
+		due = due[:0]
+		blocked := make(map[string]struct{})
+		cur := tx.bucket(bucketDeliveries).Cursor()
+		for k, v := cur.First(); k != nil && len(due) < limit; k, v = cur.Next() {
+			d, err := decodeDelivery(k, v)
+			if err != nil {
+				return err
+			}
+			if lane := d.lane(); lane != "" {
+				if _, ok := blocked[lane]; ok {
+					continue
+				}
+				blocked[lane] = struct{}{}
+			}
+			if exp, ok := db.leases[d.ID]; ok {
+				if now.Before(exp) {
+					continue
+				}
+				delete(db.leases, d.ID)
+			}
+			if d.NextAttempt.After(now) {
+				continue
+			}
+			due = append(due, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: due deliveries: %w", err)
+	}
+	exp := now.Add(db.leaseTTL)
+	for _, d := range due {
+		db.leases[d.ID] = exp
+	}
+	return due, nil
+}
+
+// releaseLease forgets the lease on a delivery after its outcome committed.
+func (db *DB) releaseLease(id uint64) {
+	db.leaseMu.Lock()
+	delete(db.leases, id)
+	db.leaseMu.Unlock()
+}
+
+// updateDelivery runs fn on the pending delivery id and writes back the
+// result, or deletes it if fn returns nil.
+func (db *DB) updateDelivery(ctx context.Context, id uint64, fn func(tx *Tx, d *Delivery) (*Delivery, error)) error {
+	err := db.Update(ctx, func(tx *Tx) error {
+		queue := tx.bucket(bucketDeliveries)
+		k := seqKey(id)
+		v := queue.Get(k)
+		if v == nil {
+			return fmt.Errorf("delivery %d: %w", id, ErrNotFound)
+		}
+		d, err := decodeDelivery(k, v)
+		if err != nil {
+			return err
+		}
+		next, err := fn(tx, &d)
+		if err != nil {
+			return err
+		}
+		if next == nil {
+			return queue.Delete(k)
+		}
+		return queue.Put(k, encodeDelivery(next))
+	})
+	if err != nil {
+		return err
+	}
+	db.releaseLease(id)
+	return nil
+}
+
+// CompleteDelivery removes a delivery that succeeded from the queue, which
+// lets the next delivery of its lane become due. It returns ErrNotFound if
+// the delivery is not pending.
+func (db *DB) CompleteDelivery(ctx context.Context, id uint64) error {
+	err := db.updateDelivery(ctx, id, func(*Tx, *Delivery) (*Delivery, error) { return nil, nil })
+	if err != nil {
+		return fmt.Errorf("store: complete delivery %d: %w", id, err)
+	}
+	return nil
+}
+
+// RetryDelivery records a failed attempt: it increments Attempts, sets
+// LastError and makes the delivery due again at next. The delivery keeps its
+// place at the head of its lane. It returns ErrNotFound if the delivery is
+// not pending.
+func (db *DB) RetryDelivery(ctx context.Context, id uint64, next time.Time, lastErr string) error {
+	err := db.updateDelivery(ctx, id, func(_ *Tx, d *Delivery) (*Delivery, error) {
+		d.Attempts++
+		d.NextAttempt = next
+		d.LastError = lastErr
+		return d, nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: retry delivery %d: %w", id, err)
+	}
+	return nil
+}
+
+// DeadLetter moves a pending delivery to the dead letters with reason as its
+// LastError, which unblocks its lane. It returns ErrNotFound if the delivery
+// is not pending.
+func (db *DB) DeadLetter(ctx context.Context, id uint64, reason string) error {
+	var dead Delivery
+	err := db.updateDelivery(ctx, id, func(tx *Tx, d *Delivery) (*Delivery, error) {
+		d.LastError = reason
+		dead = *d
+		if err := tx.bucket(bucketDeadLetters).Put(seqKey(id), encodeDelivery(d)); err != nil {
+			return nil, fmt.Errorf("put dead letter: %w", err)
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: dead-letter delivery %d: %w", id, err)
+	}
+	db.log.Warn().
+		Uint64("delivery_id", id).
+		Str("activity_id", dead.ActivityID).
+		Str("inbox", dead.Inbox).
+		Str("ordering_key", dead.OrderingKey).
+		Int("attempts", dead.Attempts).
+		Time("first_queued", dead.FirstQueued).
+		Str("reason", reason).
+		Msg("delivery moved to dead letters")
+	return nil
+}
+
+// DeadLetters returns every dead-lettered delivery, oldest first.
+func (db *DB) DeadLetters(ctx context.Context) ([]Delivery, error) {
+	out, err := db.listDeliveries(ctx, bucketDeadLetters, 0)
+	if err != nil {
+		return nil, fmt.Errorf("store: dead letters: %w", err)
+	}
+	return out, nil
+}
+
+// PendingDeliveries returns up to limit pending deliveries in queue order,
+// leased or not; limit ≤ 0 means all of them.
+func (db *DB) PendingDeliveries(ctx context.Context, limit int) ([]Delivery, error) {
+	out, err := db.listDeliveries(ctx, bucketDeliveries, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: pending deliveries: %w", err)
+	}
+	return out, nil
+}
+
+func (db *DB) listDeliveries(ctx context.Context, bucket []byte, limit int) ([]Delivery, error) {
+	var out []Delivery
+	err := db.View(ctx, func(tx *ReadTx) error {
+		out = out[:0]
+		cur := tx.bucket(bucket).Cursor()
+		for k, v := cur.First(); k != nil && (limit <= 0 || len(out) < limit); k, v = cur.Next() {
+			d, err := decodeDelivery(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// RequeueDeadLetter moves a dead-lettered delivery back into the queue, at the
+// end of its lane and due now, with Attempts reset to 0 and FirstQueued set to
+// now so that the retry horizon starts over; LastError is kept. It returns the
+// delivery's new id, or ErrNotFound if id is not a dead letter.
+func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64) (uint64, error) {
+	now := db.now()
+	var newID uint64
+	err := db.Update(ctx, func(tx *Tx) error {
+		dead := tx.bucket(bucketDeadLetters)
+		k := seqKey(id)
+		v := dead.Get(k)
+		if v == nil {
+			return fmt.Errorf("dead letter %d: %w", id, ErrNotFound)
+		}
+		d, err := decodeDelivery(k, v)
+		if err != nil {
+			return err
+		}
+		d.Attempts = 0
+		d.FirstQueued = now
+		d.NextAttempt = now
+		queue := tx.bucket(bucketDeliveries)
+		if newID, err = queue.NextSequence(); err != nil {
+			return err
+		}
+		if err := queue.Put(seqKey(newID), encodeDelivery(&d)); err != nil {
+			return err
+		}
+		return dead.Delete(k)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: requeue dead letter %d: %w", id, err)
+	}
+	db.log.Info().Uint64("dead_letter_id", id).Uint64("delivery_id", newID).Msg("dead letter requeued")
+	return newID, nil
+}
+
+// PendingCount returns the number of deliveries in the queue, leased or not.
+func (db *DB) PendingCount(ctx context.Context) (int, error) {
+	var n int
+	err := db.View(ctx, func(tx *ReadTx) error {
+		n = tx.bucket(bucketDeliveries).Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: pending count: %w", err)
+	}
+	return n, nil
+}

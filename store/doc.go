@@ -1,0 +1,61 @@
+// Package store owns the node's bbolt database file. It is the only package
+// that imports bbolt: every persistent read and write of the node goes through
+// its API, so the file layout, its invariants and its durability rules live in
+// one place.
+//
+// # What it stores
+//
+// The file holds these top-level buckets, all created by Open:
+//
+//	meta          schema version ("schema_version" → 8-byte big-endian uint64)
+//	actors        local actor name → LocalActor (public part only; private
+//	              keys are kept outside the database)
+//	activities    activity id → stored activity (raw body, direction, local
+//	              actor(s), sender, signing key, body digest, times)
+//	inbox         one sub-bucket per local actor: sequence → activity id
+//	outbox        one sub-bucket per local actor: sequence → activity id
+//	dedup         inbound activity id → body digest and first-seen time
+//	dedup_time    first-seen time + activity id → nothing (prune index)
+//	deliveries    delivery id (sequence) → pending Delivery
+//	dead_letters  delivery id → Delivery that exhausted its retries
+//	remote_keys   key id → RemoteKey (cached public keys of other servers)
+//	cases         one sub-bucket per case id, owned by the case packages
+//	              through Tx.Case and ReadTx.Case
+//
+// Sequence keys are 8-byte big-endian numbers from bbolt's per-bucket
+// sequence, so index and queue inserts append in order. Records are encoded in
+// a compact binary form described in encoding.go.
+//
+// The schema version of this layout is SchemaVersion. Open writes it into a new
+// file and refuses a file with any other version.
+//
+// # Writes
+//
+// All writes go through a group committer: concurrent write requests are
+// merged into one bbolt read-write transaction and one fsync, with no timer, so
+// a lone writer commits at once and writers that arrive during a commit form
+// the next batch. A write returns only after its transaction is durable on
+// disk (unless Options.NoSync is set, which is for tests). If one request in a
+// batch fails, the batch is rolled back and rerun without it, so functions
+// passed to Update, AcceptInbound and EnqueueOutbound may run more than once
+// and must be idempotent: they must derive everything they write from the
+// transaction and their inputs, and must not have side effects outside it.
+//
+// # Reads
+//
+// Reads use short read-only transactions and copy every value out before the
+// transaction ends; no read transaction is held across I/O or returned to the
+// caller.
+//
+// # Inbound and outbound activities
+//
+// AcceptInbound stores an inbound activity, its inbox entry and its dedup
+// record in one transaction, together with any writes of the caller. The same
+// id with the same body digest is a no-op; the same id with another digest is
+// ErrConflict. EnqueueOutbound stores an outbound activity and queues one
+// delivery per recipient inbox in one transaction (a transactional outbox).
+// DueDeliveries hands out deliveries in lanes (recipient inbox + ordering key)
+// so that deliveries to one recipient for one case are sent in order; leases on
+// handed-out deliveries live in memory only, so after a restart every pending
+// delivery is due again.
+package store

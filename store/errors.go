@@ -1,0 +1,27 @@
+package store
+
+import "errors"
+
+// ErrNotFound is returned when a requested record (local actor, activity,
+// delivery, dead letter, remote key or case) does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrConflict is returned when a write would replace a record that must be
+// immutable: an inbound activity id seen before with a different body digest,
+// or an outbound activity id that is already stored.
+var ErrConflict = errors.New("store: conflict")
+
+// ErrClosed is returned by every method called after Close has begun.
+var ErrClosed = errors.New("store: database is closed")
+
+// ErrLocked is returned by Open when another process (or another DB in this
+// process) holds the lock on the database file.
+var ErrLocked = errors.New("store: data directory is in use by another process")
+
+// ErrInvalid is returned when a caller passes a record that cannot be stored,
+// such as an empty id or a digest that does not match the body.
+var ErrInvalid = errors.New("store: invalid argument")
+
+// ErrSchema is returned by Open when the file's schema version is not one this
+// binary supports, or when the file is not a store file at all.
+var ErrSchema = errors.New("store: unsupported database schema")

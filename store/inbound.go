@@ -1,0 +1,292 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Inbound is an activity received in a local actor's inbox, after its HTTP
+// signature has been verified.
+type Inbound struct {
+	// ID is the activity id.
+	ID string
+	// Recipient is the name of the local actor whose inbox received it.
+	Recipient string
+	// Sender is the IRI of the remote actor that sent it.
+	Sender string
+	// KeyID is the key that signed the request.
+	KeyID string
+	// Digest is the lowercase hex SHA-256 of Body. If set, it must match
+	// Body; if empty, the store computes it.
+	Digest string
+	// Body is the raw request body.
+	Body []byte
+	// Semantic is the Vultron message semantic of the activity, if known.
+	Semantic string
+	// ReceivedAt is when the request arrived; zero means now.
+	ReceivedAt time.Time
+}
+
+// AcceptResult reports what AcceptInbound did.
+type AcceptResult struct {
+	// Duplicate is true when the activity id was already stored with the
+	// same body. The activity and its effects were not stored again and
+	// apply did not run.
+	Duplicate bool
+	// InboxSeq is the position of the new entry in the recipient's inbox,
+	// or 0 when no entry was written because the recipient already had it.
+	InboxSeq uint64
+}
+
+// dedup records: activity id → body digest and first-seen time, plus an index
+// ordered by first-seen time for PruneDedup.
+
+func encodeDedup(digest []byte, firstSeen time.Time) []byte {
+	e := newEncoder(tagDedup, len(digest)+12)
+	e.bytes(digest)
+	e.time(firstSeen)
+	return e.buf
+}
+
+func decodeDedup(v []byte) (digest []byte, firstSeen time.Time, err error) {
+	d := newDecoder(tagDedup, v)
+	digest = d.bytes()
+	firstSeen = d.time()
+	return digest, firstSeen, d.finish()
+}
+
+// dedupTimeKey is first-seen time (big-endian Unix nanoseconds, clamped at 0)
+// followed by the activity id.
+func dedupTimeKey(t time.Time, id string) []byte {
+	n := max(t.UnixNano(), 0)
+	k := make([]byte, 8, 8+len(id))
+	binary.BigEndian.PutUint64(k, uint64(n))
+	return append(k, id...)
+}
+
+// AcceptInbound stores an inbound activity in one transaction: it checks the
+// dedup index, stores the activity by id, appends it to the recipient's inbox,
+// writes the dedup record and runs apply (which may be nil) so the caller's
+// own writes commit atomically with the accept. It returns after the
+// transaction is durable, so the caller may then answer 202.
+//
+// An id seen before with the same body digest is a duplicate: the result has
+// Duplicate set and nothing is written, except that a local recipient that
+// does not hold the activity yet gets an inbox entry; apply runs only the
+// first time an id is accepted on this node. An id seen before with a
+// different digest, or the id of an outbound activity, fails with ErrConflict
+// and is logged. If apply fails, nothing is stored and its error is returned.
+// The recipient must be a local actor (ErrNotFound otherwise).
+//
+// Duplicates are detected through the dedup index while its record is kept
+// (see PruneDedup) and through the stored activity after that, so the same id
+// is never stored twice. apply may run more than once (see DB.Update).
+func (db *DB) AcceptInbound(ctx context.Context, in Inbound, apply func(*Tx) error) (AcceptResult, error) {
+	if in.ID == "" || in.Recipient == "" {
+		return AcceptResult{}, fmt.Errorf("store: accept inbound: empty id or recipient: %w", ErrInvalid)
+	}
+	digest, err := bodyDigest(in.Body, in.Digest)
+	if err != nil {
+		return AcceptResult{}, fmt.Errorf("store: accept inbound %s: %w", in.ID, err)
+	}
+	if in.ReceivedAt.IsZero() {
+		in.ReceivedAt = db.now()
+	}
+	// Encode outside the committer, once, however often the write reruns.
+	idKey := []byte(in.ID)
+	actVal := encodeActivity(&StoredActivity{
+		Direction:  DirectionInbound,
+		Actor:      in.Recipient,
+		Recipients: []string{in.Recipient},
+		Sender:     in.Sender,
+		KeyID:      in.KeyID,
+		Semantic:   in.Semantic,
+		Body:       in.Body,
+		Time:       in.ReceivedAt,
+	}, digest)
+	dedupVal := encodeDedup(digest, in.ReceivedAt)
+	timeKey := dedupTimeKey(in.ReceivedAt, in.ID)
+
+	var (
+		res      AcceptResult
+		conflict *conflictInfo
+	)
+	err = db.Update(ctx, func(tx *Tx) error {
+		res, conflict = AcceptResult{}, nil
+		if tx.bucket(bucketActors).Get([]byte(in.Recipient)) == nil {
+			return fmt.Errorf("local actor %s: %w", in.Recipient, ErrNotFound)
+		}
+		seen, c, err := checkSeen(tx, in.ID, digest)
+		if err != nil {
+			return err
+		}
+		if c != nil {
+			conflict = c
+			return c.err(in.ID)
+		}
+		if seen != nil {
+			res.Duplicate = true
+			if hasRecipient(seen.Recipients, in.Recipient) {
+				return nil
+			}
+			return addRecipient(tx, seen, digest, in.Recipient, &res)
+		}
+		seq, err := appendIndex(tx, bucketInbox, in.Recipient, in.ID)
+		if err != nil {
+			return err
+		}
+		if err := tx.bucket(bucketActivities).Put(idKey, actVal); err != nil {
+			return fmt.Errorf("put activity: %w", err)
+		}
+		if err := tx.bucket(bucketDedup).Put(idKey, dedupVal); err != nil {
+			return fmt.Errorf("put dedup record: %w", err)
+		}
+		if err := tx.bucket(bucketDedupTime).Put(timeKey, nil); err != nil {
+			return fmt.Errorf("put dedup time index: %w", err)
+		}
+		if apply != nil {
+			if err := apply(tx); err != nil {
+				return err
+			}
+		}
+		res.InboxSeq = seq
+		return nil
+	})
+	if err != nil {
+		if conflict != nil && errors.Is(err, ErrConflict) {
+			db.log.Warn().
+				Str("activity_id", in.ID).
+				Str("recipient", in.Recipient).
+				Str("sender", in.Sender).
+				Str("key_id", in.KeyID).
+				Str("stored_digest", conflict.storedDigest).
+				Str("digest", fmt.Sprintf("%x", digest)).
+				Str("reason", conflict.reason).
+				Msg("inbound activity id reused with a different body; refused")
+		}
+		return AcceptResult{}, fmt.Errorf("store: accept inbound %s: %w", in.ID, err)
+	}
+	return res, nil
+}
+
+// conflictInfo describes why an id cannot be accepted.
+type conflictInfo struct {
+	reason       string
+	storedDigest string
+}
+
+func (c *conflictInfo) err(id string) error {
+	return fmt.Errorf("%w: activity %s %s", ErrConflict, id, c.reason)
+}
+
+// checkSeen looks the id up in the dedup index and then among stored
+// activities. It returns the stored activity if the id is a duplicate, a
+// conflict if it may not be accepted, or neither if it is new.
+func checkSeen(tx *Tx, id string, digest []byte) (*StoredActivity, *conflictInfo, error) {
+	if v := tx.bucket(bucketDedup).Get([]byte(id)); v != nil {
+		stored, firstSeen, err := decodeDedup(v)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dedup record %s: %w", id, err)
+		}
+		if !bytes.Equal(stored, digest) {
+			return nil, &conflictInfo{
+				reason:       fmt.Sprintf("was first seen at %s with body digest %x, this body has digest %x", firstSeen.Format(time.RFC3339), stored, digest),
+				storedDigest: fmt.Sprintf("%x", stored),
+			}, nil
+		}
+	}
+	v := tx.bucket(bucketActivities).Get([]byte(id))
+	if v == nil {
+		return nil, nil, nil
+	}
+	a, err := decodeActivity(id, v)
+	if err != nil {
+		return nil, nil, fmt.Errorf("activity %s: %w", id, err)
+	}
+	if a.Direction != DirectionInbound {
+		return nil, &conflictInfo{reason: "is the id of an activity sent by this node", storedDigest: a.Digest}, nil
+	}
+	if a.Digest != fmt.Sprintf("%x", digest) {
+		return nil, &conflictInfo{
+			reason:       fmt.Sprintf("was received at %s with body digest %s, this body has digest %x", a.Time.Format(time.RFC3339), a.Digest, digest),
+			storedDigest: a.Digest,
+		}, nil
+	}
+	return &a, nil, nil
+}
+
+// addRecipient records that another local actor received an activity that is
+// already stored.
+func addRecipient(tx *Tx, a *StoredActivity, digest []byte, recipient string, res *AcceptResult) error {
+	seq, err := appendIndex(tx, bucketInbox, recipient, a.ID)
+	if err != nil {
+		return err
+	}
+	updated := *a
+	updated.Recipients = append(slices.Clone(a.Recipients), recipient)
+	if err := tx.bucket(bucketActivities).Put([]byte(a.ID), encodeActivity(&updated, digest)); err != nil {
+		return fmt.Errorf("put activity: %w", err)
+	}
+	res.InboxSeq = seq
+	return nil
+}
+
+// pruneChunk bounds the number of dedup records removed per transaction, so a
+// large prune does not hold the writer (and every other writer) for long.
+const pruneChunk = 1000
+
+// PruneDedup removes dedup records first seen before olderThan and returns how
+// many it removed. The activities themselves stay, and an id whose record was
+// pruned is still recognised through its stored activity. Keep records for at
+// least 30 days, longer than any peer's retry horizon.
+func (db *DB) PruneDedup(ctx context.Context, olderThan time.Time) (int, error) {
+	limit := dedupTimeKey(olderThan, "")
+	total := 0
+	for {
+		n := 0
+		err := db.Update(ctx, func(tx *Tx) error {
+			n = 0
+			idx := tx.bucket(bucketDedupTime)
+			dedup := tx.bucket(bucketDedup)
+			// Collect first: deleting through a cursor while iterating
+			// skips entries.
+			var expired [][]byte
+			cur := idx.Cursor()
+			for k, _ := cur.First(); k != nil && len(expired) < pruneChunk; k, _ = cur.Next() {
+				if len(k) < 8 {
+					return fmt.Errorf("dedup time index: %w: short key", errCorrupt)
+				}
+				if bytes.Compare(k[:8], limit[:8]) >= 0 {
+					break
+				}
+				expired = append(expired, cloneBytes(k))
+			}
+			for _, k := range expired {
+				if err := dedup.Delete(k[8:]); err != nil {
+					return err
+				}
+				if err := idx.Delete(k); err != nil {
+					return err
+				}
+			}
+			n = len(expired)
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("store: prune dedup records before %s: %w", olderThan.Format(time.RFC3339), err)
+		}
+		total += n
+		if n < pruneChunk {
+			break
+		}
+	}
+	if total > 0 {
+		db.log.Info().Int("removed", total).Time("older_than", olderThan).Msg("pruned dedup records")
+	}
+	return total, nil
+}

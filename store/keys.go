@@ -1,0 +1,82 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// RemoteKey is a cached public key of an actor on another server. The caller
+// decides how long a cached key may be used, based on FetchedAt.
+type RemoteKey struct {
+	// KeyID is the key's IRI, as sent in the keyId of HTTP signatures.
+	KeyID string
+	// Owner is the IRI of the actor that owns the key.
+	Owner string
+	// PublicKeyPEM is the key in PEM form.
+	PublicKeyPEM string
+	// FetchedAt is when the key was fetched from its owner's server.
+	FetchedAt time.Time
+}
+
+func encodeRemoteKey(k RemoteKey) []byte {
+	e := newEncoder(tagKey, len(k.Owner)+len(k.PublicKeyPEM)+16)
+	e.string(k.Owner)
+	e.string(k.PublicKeyPEM)
+	e.time(k.FetchedAt)
+	return e.buf
+}
+
+func decodeRemoteKey(keyID string, v []byte) (RemoteKey, error) {
+	d := newDecoder(tagKey, v)
+	k := RemoteKey{KeyID: keyID}
+	k.Owner = d.string()
+	k.PublicKeyPEM = d.string()
+	k.FetchedAt = d.time()
+	return k, d.finish()
+}
+
+// PutRemoteKey creates or replaces the cached key k.KeyID.
+func (db *DB) PutRemoteKey(ctx context.Context, k RemoteKey) error {
+	if k.KeyID == "" {
+		return fmt.Errorf("store: put remote key: empty key id: %w", ErrInvalid)
+	}
+	v := encodeRemoteKey(k)
+	err := db.Update(ctx, func(tx *Tx) error {
+		return tx.bucket(bucketRemoteKeys).Put([]byte(k.KeyID), v)
+	})
+	if err != nil {
+		return fmt.Errorf("store: put remote key %s: %w", k.KeyID, err)
+	}
+	return nil
+}
+
+// RemoteKey returns the cached key with the given id, or ErrNotFound.
+func (db *DB) RemoteKey(ctx context.Context, keyID string) (RemoteKey, error) {
+	var k RemoteKey
+	err := db.View(ctx, func(tx *ReadTx) error {
+		v := tx.bucket(bucketRemoteKeys).Get([]byte(keyID))
+		if v == nil {
+			return ErrNotFound
+		}
+		var err error
+		k, err = decodeRemoteKey(keyID, v)
+		return err
+	})
+	if err != nil {
+		return RemoteKey{}, fmt.Errorf("store: remote key %s: %w", keyID, err)
+	}
+	return k, nil
+}
+
+// DeleteRemoteKey removes the cached key with the given id. Deleting a key
+// that is not cached is not an error, so callers can evict unconditionally.
+func (db *DB) DeleteRemoteKey(ctx context.Context, keyID string) error {
+	err := db.Update(ctx, func(tx *Tx) error {
+		return tx.bucket(bucketRemoteKeys).Delete([]byte(keyID))
+	})
+	if err != nil {
+		return fmt.Errorf("store: delete remote key %s: %w", keyID, err)
+	}
+	return nil
+}

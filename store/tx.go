@@ -1,0 +1,226 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// ReadTx is a read-only view of the store, valid only inside the function
+// passed to DB.View (or, embedded in Tx, inside a write function). Every value
+// it returns is a copy that stays valid after the transaction ends.
+type ReadTx struct {
+	tx *bolt.Tx
+}
+
+// Tx is a read-write transaction, valid only inside the function passed to
+// DB.Update or given as the apply argument of AcceptInbound and
+// EnqueueOutbound. Its writes commit atomically with the rest of that call.
+// It also offers every read of ReadTx.
+type Tx struct {
+	ReadTx
+}
+
+// bucket returns a top-level bucket that Open created.
+func (r *ReadTx) bucket(name []byte) *bolt.Bucket {
+	b := r.tx.Bucket(name)
+	if b == nil {
+		// Open creates every bucket, so this is a programming error or a
+		// damaged file; fail loudly rather than write elsewhere.
+		panic(fmt.Sprintf("store: bucket %q missing", name))
+	}
+	return b
+}
+
+// Activity returns the stored activity with the given id, or ErrNotFound.
+func (r *ReadTx) Activity(id string) (StoredActivity, error) {
+	v := r.bucket(bucketActivities).Get([]byte(id))
+	if v == nil {
+		return StoredActivity{}, fmt.Errorf("activity %s: %w", id, ErrNotFound)
+	}
+	a, err := decodeActivity(id, v)
+	if err != nil {
+		return StoredActivity{}, fmt.Errorf("activity %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// Case returns the bucket of the case with the given id, or ErrNotFound if no
+// write has created it.
+func (r *ReadTx) Case(id string) (*CaseBucket, error) {
+	if id == "" {
+		return nil, fmt.Errorf("case: empty id: %w", ErrInvalid)
+	}
+	b := r.bucket(bucketCases).Bucket([]byte(id))
+	if b == nil {
+		return nil, fmt.Errorf("case %s: %w", id, ErrNotFound)
+	}
+	return &CaseBucket{b: b, name: id}, nil
+}
+
+// Cases calls fn with the id of every case, in byte order of the ids. An error
+// from fn stops the iteration and is returned.
+func (r *ReadTx) Cases(fn func(id string) error) error {
+	return r.bucket(bucketCases).ForEachBucket(func(k []byte) error {
+		return fn(string(k))
+	})
+}
+
+// Case returns the bucket of the case with the given id, creating it if it
+// does not exist yet.
+func (t *Tx) Case(id string) (*CaseBucket, error) {
+	if id == "" {
+		return nil, fmt.Errorf("case: empty id: %w", ErrInvalid)
+	}
+	b, err := t.bucket(bucketCases).CreateBucketIfNotExists([]byte(id))
+	if err != nil {
+		return nil, fmt.Errorf("case %s: %w", id, err)
+	}
+	return &CaseBucket{b: b, name: id}, nil
+}
+
+// DeleteCase removes the case with the given id and everything in it, or
+// returns ErrNotFound.
+func (t *Tx) DeleteCase(id string) error {
+	err := t.bucket(bucketCases).DeleteBucket([]byte(id))
+	if errors.Is(err, berrors.ErrBucketNotFound) {
+		return fmt.Errorf("case %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("delete case %s: %w", id, err)
+	}
+	return nil
+}
+
+// CaseBucket is a key/value namespace belonging to one case, or a named
+// sub-bucket inside one. Keys are ordered bytewise. A key and a sub-bucket in
+// the same CaseBucket cannot share a name. A CaseBucket obtained from a
+// ReadTx rejects writes. Like its transaction, it is valid only inside the
+// function that received the transaction.
+type CaseBucket struct {
+	b    *bolt.Bucket
+	name string
+}
+
+// Bucket returns the named sub-bucket. In a read-write transaction it is
+// created if missing; in a read-only one a missing sub-bucket is ErrNotFound.
+func (c *CaseBucket) Bucket(name string) (*CaseBucket, error) {
+	if name == "" {
+		return nil, fmt.Errorf("case bucket %s: empty sub-bucket name: %w", c.name, ErrInvalid)
+	}
+	full := c.name + "/" + name
+	if !c.b.Writable() {
+		b := c.b.Bucket([]byte(name))
+		if b == nil {
+			return nil, fmt.Errorf("case bucket %s: %w", full, ErrNotFound)
+		}
+		return &CaseBucket{b: b, name: full}, nil
+	}
+	b, err := c.b.CreateBucketIfNotExists([]byte(name))
+	if err != nil {
+		return nil, fmt.Errorf("case bucket %s: %w", full, err)
+	}
+	return &CaseBucket{b: b, name: full}, nil
+}
+
+// Get returns a copy of the value stored under key, or nil if there is none
+// (or key names a sub-bucket).
+func (c *CaseBucket) Get(key []byte) []byte {
+	return cloneBytes(c.b.Get(key))
+}
+
+// Put stores value under key, replacing any previous value.
+func (c *CaseBucket) Put(key, value []byte) error {
+	if err := c.b.Put(key, value); err != nil {
+		return fmt.Errorf("case bucket %s: put: %w", c.name, err)
+	}
+	return nil
+}
+
+// Delete removes key. Deleting a missing key is not an error.
+func (c *CaseBucket) Delete(key []byte) error {
+	if err := c.b.Delete(key); err != nil {
+		return fmt.Errorf("case bucket %s: delete: %w", c.name, err)
+	}
+	return nil
+}
+
+// NextSequence increments and returns the bucket's sequence number, starting
+// at 1.
+func (c *CaseBucket) NextSequence() (uint64, error) {
+	seq, err := c.b.NextSequence()
+	if err != nil {
+		return 0, fmt.Errorf("case bucket %s: next sequence: %w", c.name, err)
+	}
+	return seq, nil
+}
+
+// Sequence returns the bucket's current sequence number without changing it.
+func (c *CaseBucket) Sequence() uint64 {
+	return c.b.Sequence()
+}
+
+// Append stores value under the next sequence number, encoded with SeqKey, and
+// returns that number. Appended entries read back in order with Range.
+func (c *CaseBucket) Append(value []byte) (uint64, error) {
+	seq, err := c.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	if err := c.Put(SeqKey(seq), value); err != nil {
+		return 0, err
+	}
+	return seq, nil
+}
+
+// Range calls fn for each key ≥ from in key order (all keys when from is nil),
+// skipping sub-buckets. key and value are copies fn may keep. An error from
+// fn stops the iteration and is returned. fn must not write to this bucket.
+func (c *CaseBucket) Range(from []byte, fn func(key, value []byte) error) error {
+	cur := c.b.Cursor()
+	var k, v []byte
+	if from == nil {
+		k, v = cur.First()
+	} else {
+		k, v = cur.Seek(from)
+	}
+	for ; k != nil; k, v = cur.Next() {
+		if v == nil { // sub-bucket
+			continue
+		}
+		if err := fn(cloneBytes(k), cloneBytes(v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RangePrefix calls fn for each key that starts with prefix, in key order,
+// with the same rules as Range.
+func (c *CaseBucket) RangePrefix(prefix []byte, fn func(key, value []byte) error) error {
+	cur := c.b.Cursor()
+	for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+		if v == nil {
+			continue
+		}
+		if err := fn(cloneBytes(k), cloneBytes(v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ForEach calls fn for every key/value pair, in key order; it is Range(nil, fn).
+func (c *CaseBucket) ForEach(fn func(key, value []byte) error) error {
+	return c.Range(nil, fn)
+}
+
+// SeqKey encodes a sequence number as the 8-byte big-endian key used by
+// Append, so callers can Range from a given sequence number.
+func SeqKey(seq uint64) []byte { return seqKey(seq) }
+
+// KeySeq decodes a key written by SeqKey; ok is false if key is not 8 bytes.
+func KeySeq(key []byte) (seq uint64, ok bool) { return keySeq(key) }
