@@ -1,0 +1,206 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+func TestOpenSchemaVersion(t *testing.T) {
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, path string) // nil: fresh file
+		wantErr string                          // "" means Open succeeds
+	}{
+		{name: "fresh file gets the current version"},
+		{
+			name:    "newer version is refused",
+			prepare: func(t *testing.T, path string) { writeRawVersion(t, path, 7) },
+			wantErr: "database schema version 7 is newer than this binary supports (1)",
+		},
+		{
+			name:    "older version is refused",
+			prepare: func(t *testing.T, path string) { writeRawVersion(t, path, 0) },
+			wantErr: "database schema version 0 is older than this binary supports (1)",
+		},
+		{
+			name: "foreign bbolt file is refused",
+			prepare: func(t *testing.T, path string) {
+				rawUpdate(t, path, func(tx *bolt.Tx) error {
+					_, err := tx.CreateBucket([]byte("something_else"))
+					return err
+				})
+			},
+			wantErr: "not a store file",
+		},
+		{
+			name: "malformed version record is refused",
+			prepare: func(t *testing.T, path string) {
+				rawUpdate(t, path, func(tx *bolt.Tx) error {
+					b, err := tx.CreateBucket(bucketMeta)
+					if err != nil {
+						return err
+					}
+					return b.Put(keySchemaVersion, []byte("one"))
+				})
+			},
+			wantErr: "malformed schema version",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "vultron.db")
+			if tt.prepare != nil {
+				tt.prepare(t, path)
+			}
+			db, err := Open(path, Options{NoSync: true})
+			if tt.wantErr != "" {
+				if err == nil {
+					db.Close()
+					t.Fatalf("Open succeeded, want error containing %q", tt.wantErr)
+				}
+				if !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Open error = %v, want ErrSchema containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			var got uint64
+			var buckets []string
+			rawView(t, path, func(tx *bolt.Tx) error {
+				got = binary.BigEndian.Uint64(tx.Bucket(bucketMeta).Get(keySchemaVersion))
+				return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+					buckets = append(buckets, string(name))
+					return nil
+				})
+			})
+			if got != SchemaVersion {
+				t.Errorf("stored schema version = %d, want %d", got, SchemaVersion)
+			}
+			if len(buckets) != len(allBuckets) {
+				t.Errorf("buckets = %v, want %d buckets", buckets, len(allBuckets))
+			}
+			// A second open of a file written by this binary succeeds.
+			db, err = Open(path, Options{NoSync: true})
+			if err != nil {
+				t.Fatalf("reopen: %v", err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+		})
+	}
+}
+
+func writeRawVersion(t *testing.T, path string, v uint64) {
+	t.Helper()
+	rawUpdate(t, path, func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		raw := make([]byte, 8)
+		binary.BigEndian.PutUint64(raw, v)
+		return b.Put(keySchemaVersion, raw)
+	})
+}
+
+func rawUpdate(t *testing.T, path string, fn func(*bolt.Tx) error) {
+	t.Helper()
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bdb.Close()
+	if err := bdb.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func rawView(t *testing.T, path string, fn func(*bolt.Tx) error) {
+	t.Helper()
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bdb.Close()
+	if err := bdb.View(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenLockedFailsFast(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vultron.db")
+	db, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+
+	start := time.Now()
+	second, err := Open(path, Options{NoSync: true, LockTimeout: 200 * time.Millisecond})
+	elapsed := time.Since(start)
+	if err == nil {
+		second.Close()
+		t.Fatal("second Open of a locked file succeeded")
+	}
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "in use by another process") {
+		t.Errorf("error = %v, want ErrLocked saying the data directory is in use", err)
+	}
+	if elapsed > 2*time.Second {
+		t.Errorf("second Open took %s, want about the 200ms lock timeout", elapsed)
+	}
+}
+
+func TestOpenFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vultron.db")
+	// An existing file with loose permissions is tightened too.
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != 0o600 {
+		t.Errorf("file mode = %o, want 600", got)
+	}
+}
+
+func TestClosedDB(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vultron.db")
+	db, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Errorf("second Close = %v, want nil", err)
+	}
+	ctx := context.Background()
+	if err := db.PutLocalActor(ctx, LocalActor{Name: "a"}); !errors.Is(err, ErrClosed) {
+		t.Errorf("write after Close = %v, want ErrClosed", err)
+	}
+	if _, err := db.LocalActors(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("read after Close = %v, want ErrClosed", err)
+	}
+}

@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testClock is a settable clock for Options.Now.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newTestClock() *testClock {
+	return &testClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+	return c.t
+}
+
+// openTestDB opens a store in a fresh temporary directory with fsync off and
+// registers a cleanup that closes it and runs the consistency check.
+func openTestDB(t *testing.T, opts Options) *DB {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "vultron.db")
+	if opts.Now == nil {
+		opts.Now = newTestClock().Now
+	}
+	opts.NoSync = true
+	db, err := Open(path, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := db.Check(context.Background()); err != nil {
+			t.Errorf("Check: %v", err)
+		}
+		if err := db.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return db
+}
+
+// mustPutActor creates a local actor.
+func mustPutActor(t testing.TB, db *DB, name string) {
+	t.Helper()
+	err := db.PutLocalActor(context.Background(), LocalActor{
+		Name:         name,
+		Type:         "Organization",
+		KeyID:        "https://node.example/actors/" + name + "#main-key",
+		PublicKeyPEM: "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n",
+		CreatedAt:    time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+	})
+	if err != nil {
+		t.Fatalf("PutLocalActor(%s): %v", name, err)
+	}
+}
+
+// activityBody returns a plausible activity body for id.
+func activityBody(id, note string) []byte {
+	return fmt.Appendf(nil, `{"@context":"https://www.w3.org/ns/activitystreams","id":%q,"type":"Offer","actor":"https://peer.example/actors/vendor","content":%q}`, id, note)
+}
+
+func digestOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// inbound builds an Inbound for recipient with a body derived from note.
+func inbound(id, recipient, note string) Inbound {
+	body := activityBody(id, note)
+	return Inbound{
+		ID:        id,
+		Recipient: recipient,
+		Sender:    "https://peer.example/actors/vendor",
+		KeyID:     "https://peer.example/actors/vendor#main-key",
+		Digest:    digestOf(body),
+		Body:      body,
+		Semantic:  "RmSubmitReport",
+	}
+}
+
+// countBucket returns the number of keys in a top-level bucket, or in the
+// sub-bucket sub of it when sub is not empty.
+func countBucket(t *testing.T, db *DB, bucket []byte, sub string) int {
+	t.Helper()
+	n := 0
+	err := db.View(context.Background(), func(tx *ReadTx) error {
+		b := tx.bucket(bucket)
+		if sub != "" {
+			b = b.Bucket([]byte(sub))
+			if b == nil {
+				return nil
+			}
+		}
+		n = b.Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("count %s/%s: %v", bucket, sub, err)
+	}
+	return n
+}
