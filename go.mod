@@ -3,6 +3,7 @@ module github.com/openvultron/vultron
 go 1.26.8
 
 require (
+	github.com/dunglas/httpsfv v1.1.2 // indirect
 	github.com/go-fed/activity v1.0.0 // indirect
 	github.com/go-fed/httpsig v1.1.0 // indirect
 	github.com/gorilla/mux v1.8.1 // indirect

@@ -1,0 +1,36 @@
+package actor
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// CheckBinding ties a verified signer to the activity it signed: the key's
+// owner must be the activity's actor (so one actor cannot speak for
+// another, on the same host or another), and the activity must have an id
+// on the actor's host (so an actor cannot mint activities in another
+// server's name). It returns a *VerifyError; callers answer 401.
+func CheckBinding(s Signer, activityID, activityActor string) error {
+	if activityActor == "" {
+		return refuse("activity has no actor")
+	}
+	if s.Owner != activityActor {
+		return refuse(fmt.Sprintf("key %s is owned by %s, not by the activity's actor %s", sanitize(s.KeyID), sanitize(s.Owner), sanitize(activityActor)))
+	}
+	if activityID == "" {
+		return refuse("activity has no id")
+	}
+	au, err := url.Parse(activityActor)
+	if err != nil || au.Host == "" {
+		return refuse(fmt.Sprintf("activity actor %s is not an absolute URL", sanitize(activityActor)))
+	}
+	iu, err := url.Parse(activityID)
+	if err != nil || iu.Host == "" || (iu.Scheme != "https" && iu.Scheme != "http") {
+		return refuse(fmt.Sprintf("activity id %s is not an absolute http(s) URL", sanitize(activityID)))
+	}
+	if !strings.EqualFold(iu.Host, au.Host) {
+		return refuse(fmt.Sprintf("activity id host %s is not the actor's host %s", sanitize(iu.Host), sanitize(au.Host)))
+	}
+	return nil
+}

@@ -1,0 +1,27 @@
+// Package actor owns the identities of a node and the proofs of who sent
+// what between nodes.
+//
+// It holds:
+//
+//   - the RSA key pair of each local actor, created once and kept in a
+//     0600 PEM file (keys.go);
+//   - local actors and their ActivityStreams documents, and the WebFinger
+//     documents that point at them (local.go, document.go, webfinger.go);
+//   - HTTP signatures: signing outgoing requests (draft-cavage, RSA-SHA256)
+//     and verifying incoming ones (draft-cavage and RFC 9421), including the
+//     Digest/Content-Digest over the raw body, the Date window and the
+//     signed Host (sign.go, verify*.go, digest.go);
+//   - fetching and caching remote keys, and binding a key to the actor
+//     and the id of the activity it signed (keyfetch.go, binding.go);
+//   - an HTTP client for dereferencing remote documents that refuses
+//     private, loopback and other non-global addresses at dial time, limits
+//     redirects and bounds response bodies (ssrf.go, fetch.go).
+//
+// The package stores nothing itself: remote keys go through the KeyCache
+// interface, which the store satisfies through a thin adapter. Refusals of
+// a signature are *VerifyError values whose Reason names exactly what was
+// wrong; callers answer them with HTTP 401.
+//
+// Private keys are never logged or formatted: Local prints only its name and
+// id, and its Key field is left out of JSON.
+package actor

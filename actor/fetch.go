@@ -1,0 +1,121 @@
+package actor
+
+import (
+	"context"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// FetcherOptions configures a Fetcher.
+type FetcherOptions struct {
+	// Client configures the SSRF-safe client used for every request.
+	Client SafeClientOptions
+	// KeyID and Key sign the GETs of ActivityPub documents (peers may
+	// require signed fetches); usually the node's service actor. Required.
+	KeyID string
+	Key   *rsa.PrivateKey
+	// Now is the clock used for Date; default time.Now.
+	Now func() time.Time
+	// PlainHTTP makes ResolveWebFinger use http:// instead of https://;
+	// for tests and local set-ups only.
+	PlainHTTP bool
+}
+
+// Fetcher dereferences remote documents through the SSRF-safe client. It
+// is safe for concurrent use.
+type Fetcher struct {
+	follow    *http.Client // follows redirects (WebFinger)
+	strict    *http.Client // never follows redirects (canonical ids)
+	keyID     string
+	key       *rsa.PrivateKey
+	now       func() time.Time
+	plainHTTP bool
+}
+
+// NewFetcher returns a Fetcher.
+func NewFetcher(opts FetcherOptions) (*Fetcher, error) {
+	if opts.Key == nil || opts.KeyID == "" {
+		return nil, errors.New("fetcher: a key id and key to sign fetches with are required")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	strictOpts := opts.Client
+	strictOpts.MaxRedirects = -1
+	return &Fetcher{
+		follow:    NewSafeClient(opts.Client),
+		strict:    NewSafeClient(strictOpts),
+		keyID:     opts.KeyID,
+		key:       opts.Key,
+		now:       opts.Now,
+		plainHTTP: opts.PlainHTTP,
+	}, nil
+}
+
+// FetchDocument fetches the ActivityPub document whose id is rawURL with a
+// signed GET. Canonical ids are not redirected: a 3xx answer is refused,
+// as is any status but 200, a Content-Type that is not an ActivityPub
+// type, a body that is not a JSON object, and a document whose "id" is not
+// exactly rawURL.
+func (f *Fetcher) FetchDocument(ctx context.Context, rawURL string) ([]byte, error) {
+	u, err := parseFetchURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", rawURL, err)
+	}
+	req.Header.Set("Accept", ContentType+", "+LDContentType)
+	if err := SignRequest(req, nil, f.keyID, f.key, f.now()); err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", rawURL, err)
+	}
+	resp, err := f.strict.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", rawURL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return nil, fmt.Errorf("fetch %s: redirected (%d) to %q; canonical ids must not redirect", rawURL, resp.StatusCode, sanitize(resp.Header.Get("Location")))
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetch %s: status %d", rawURL, resp.StatusCode)
+	}
+	if ct := resp.Header.Get("Content-Type"); !IsActivityPubContentType(ct) {
+		return nil, fmt.Errorf("fetch %s: Content-Type %q is not an ActivityPub type", rawURL, sanitize(ct))
+	}
+	body, err := readBody(resp)
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, fmt.Errorf("fetch %s: body is not a JSON object: %w", rawURL, err)
+	}
+	if doc.ID != rawURL {
+		return nil, fmt.Errorf("fetch %s: document id %q is not the requested URL", rawURL, sanitize(doc.ID))
+	}
+	return body, nil
+}
+
+// parseFetchURL accepts absolute http and https URLs without user info.
+func parseFetchURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("URL %q: %w", sanitize(raw), err)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return nil, fmt.Errorf("URL %q: only http and https are fetched", sanitize(raw))
+	}
+	if u.Host == "" || u.User != nil {
+		return nil, fmt.Errorf("URL %q: want an absolute URL with a host and no user info", sanitize(raw))
+	}
+	return u, nil
+}

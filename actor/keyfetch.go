@@ -1,0 +1,228 @@
+package actor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrKeyNotCached is returned (possibly wrapped) by a KeyCache that holds
+// no key for the id asked.
+var ErrKeyNotCached = errors.New("key not cached")
+
+// CachedKey is a remote public key as a KeyCache keeps it.
+type CachedKey struct {
+	KeyID        string
+	Owner        string
+	PublicKeyPEM string
+	FetchedAt    time.Time
+}
+
+// KeyCache stores remote keys between fetches. RemoteKey returns an error
+// wrapping ErrKeyNotCached for an unknown key id.
+type KeyCache interface {
+	RemoteKey(ctx context.Context, keyID string) (CachedKey, error)
+	PutRemoteKey(ctx context.Context, k CachedKey) error
+}
+
+// KeyFetcherOptions configures a KeyFetcher.
+type KeyFetcherOptions struct {
+	Cache   KeyCache // required
+	Fetcher *Fetcher // required
+	// TTL is how long a cached key is used before it is fetched again;
+	// default 24h.
+	TTL time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// KeyFetcher is the KeyResolver of a node: it answers from the cache while
+// a key is fresh and otherwise dereferences the key id with a signed GET.
+//
+// The key id is fetched without its fragment. The answer must be either
+//   - the owner's actor document (its id is the URL fetched) whose publicKey
+//     lists the key id, or
+//   - a standalone key document whose id is exactly the key id and whose
+//     owner (or controller) is an actor; that actor's document is then
+//     fetched and must list the key id with the same key (B13).
+//
+// Neither document may be reached through a redirect: canonical ids are
+// fetched strictly (see Fetcher.FetchDocument). The key and its owner must
+// be on the same host.
+type KeyFetcher struct {
+	cache   KeyCache
+	fetcher *Fetcher
+	ttl     time.Duration
+	now     func() time.Time
+}
+
+// NewKeyFetcher returns a KeyFetcher.
+func NewKeyFetcher(opts KeyFetcherOptions) (*KeyFetcher, error) {
+	if opts.Cache == nil || opts.Fetcher == nil {
+		return nil, errors.New("key fetcher: a cache and a fetcher are required")
+	}
+	if opts.TTL <= 0 {
+		opts.TTL = 24 * time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &KeyFetcher{cache: opts.Cache, fetcher: opts.Fetcher, ttl: opts.TTL, now: opts.Now}, nil
+}
+
+// ResolveKey returns the key keyID, from the cache unless refresh is set or
+// the cached copy is older than the TTL.
+func (k *KeyFetcher) ResolveKey(ctx context.Context, keyID string, refresh bool) (PublicKey, error) {
+	if !refresh {
+		c, err := k.cache.RemoteKey(ctx, keyID)
+		switch {
+		case err == nil && k.now().Sub(c.FetchedAt) < k.ttl:
+			pub, perr := ParsePublicKeyPEM(c.PublicKeyPEM)
+			if perr == nil {
+				return PublicKey{ID: c.KeyID, Owner: c.Owner, Key: pub}, nil
+			}
+			// An unusable cached key is fetched again.
+		case err != nil && !errors.Is(err, ErrKeyNotCached):
+			return PublicKey{}, fmt.Errorf("read cached key %s: %w", keyID, err)
+		}
+	}
+	pk, c, err := k.FetchKey(ctx, keyID)
+	if err != nil {
+		return PublicKey{}, err
+	}
+	if err := k.cache.PutRemoteKey(ctx, c); err != nil {
+		return PublicKey{}, fmt.Errorf("cache key %s: %w", keyID, err)
+	}
+	return pk, nil
+}
+
+// FetchKey dereferences keyID as described on KeyFetcher, without the
+// cache.
+func (k *KeyFetcher) FetchKey(ctx context.Context, keyID string) (PublicKey, CachedKey, error) {
+	u, err := parseFetchURL(keyID)
+	if err != nil {
+		return PublicKey{}, CachedKey{}, fmt.Errorf("key id: %w", err)
+	}
+	docURL := *u
+	docURL.Fragment, docURL.RawFragment = "", ""
+	body, err := k.fetcher.FetchDocument(ctx, docURL.String())
+	if err != nil {
+		return PublicKey{}, CachedKey{}, fmt.Errorf("key %s: %w", keyID, err)
+	}
+	var doc remoteDocument
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return PublicKey{}, CachedKey{}, fmt.Errorf("key %s: %w", keyID, err)
+	}
+	var entry PublicKeyDoc
+	if doc.PublicKeyPem != "" {
+		// A standalone key document.
+		if doc.ID != keyID {
+			return PublicKey{}, CachedKey{}, fmt.Errorf("key document id %q is not the key id %s", sanitize(doc.ID), keyID)
+		}
+		owner := doc.Owner
+		if owner == "" {
+			owner = doc.Controller
+		}
+		if owner == "" {
+			return PublicKey{}, CachedKey{}, fmt.Errorf("key document %s names no owner", keyID)
+		}
+		if err := sameHost(keyID, owner); err != nil {
+			return PublicKey{}, CachedKey{}, err
+		}
+		listed, err := k.ownerListing(ctx, owner, keyID)
+		if err != nil {
+			return PublicKey{}, CachedKey{}, err
+		}
+		if listed.PublicKeyPem != "" && strings.TrimSpace(listed.PublicKeyPem) != strings.TrimSpace(doc.PublicKeyPem) {
+			return PublicKey{}, CachedKey{}, fmt.Errorf("actor %s lists key %s with a different key than the key document", owner, keyID)
+		}
+		entry = PublicKeyDoc{ID: keyID, Owner: owner, PublicKeyPem: doc.PublicKeyPem}
+	} else {
+		// The owner's actor document, with the key embedded.
+		found, ok, err := doc.findKey(keyID)
+		if err != nil {
+			return PublicKey{}, CachedKey{}, fmt.Errorf("key %s: %w", keyID, err)
+		}
+		if !ok {
+			return PublicKey{}, CachedKey{}, fmt.Errorf("actor document %s does not list key %s", doc.ID, keyID)
+		}
+		if found.Owner != "" && found.Owner != doc.ID {
+			return PublicKey{}, CachedKey{}, fmt.Errorf("key %s in actor document %s claims owner %q", keyID, doc.ID, sanitize(found.Owner))
+		}
+		entry = PublicKeyDoc{ID: keyID, Owner: doc.ID, PublicKeyPem: found.PublicKeyPem}
+	}
+	pub, err := ParsePublicKeyPEM(entry.PublicKeyPem)
+	if err != nil {
+		return PublicKey{}, CachedKey{}, fmt.Errorf("key %s: %w", keyID, err)
+	}
+	c := CachedKey{KeyID: keyID, Owner: entry.Owner, PublicKeyPEM: entry.PublicKeyPem, FetchedAt: k.now()}
+	return PublicKey{ID: keyID, Owner: entry.Owner, Key: pub}, c, nil
+}
+
+// ownerListing fetches the actor owner and returns its publicKey entry for
+// keyID, refusing an actor that does not list the key.
+func (k *KeyFetcher) ownerListing(ctx context.Context, owner, keyID string) (PublicKeyDoc, error) {
+	body, err := k.fetcher.FetchDocument(ctx, owner)
+	if err != nil {
+		return PublicKeyDoc{}, fmt.Errorf("owner of key %s: %w", keyID, err)
+	}
+	var actor remoteDocument
+	if err := json.Unmarshal(body, &actor); err != nil {
+		return PublicKeyDoc{}, fmt.Errorf("owner of key %s: %w", keyID, err)
+	}
+	entry, ok, err := actor.findKey(keyID)
+	if err != nil {
+		return PublicKeyDoc{}, fmt.Errorf("owner of key %s: %w", keyID, err)
+	}
+	if !ok {
+		return PublicKeyDoc{}, fmt.Errorf("actor %s does not list key %s", owner, keyID)
+	}
+	return entry, nil
+}
+
+// sameHost refuses a key whose owner lives on another host.
+func sameHost(keyID, owner string) error {
+	ku, err1 := url.Parse(keyID)
+	ou, err2 := url.Parse(owner)
+	if err1 != nil || err2 != nil || !strings.EqualFold(ku.Host, ou.Host) {
+		return fmt.Errorf("key %s and its owner %q are not on the same host", keyID, sanitize(owner))
+	}
+	return nil
+}
+
+// MemoryKeyCache is a KeyCache held in memory, for tests and for nodes
+// that keep no key cache on disk. It is safe for concurrent use.
+type MemoryKeyCache struct {
+	mu   sync.Mutex
+	keys map[string]CachedKey
+}
+
+// NewMemoryKeyCache returns an empty MemoryKeyCache.
+func NewMemoryKeyCache() *MemoryKeyCache {
+	return &MemoryKeyCache{keys: map[string]CachedKey{}}
+}
+
+// RemoteKey returns the cached key keyID or an error wrapping
+// ErrKeyNotCached.
+func (m *MemoryKeyCache) RemoteKey(_ context.Context, keyID string) (CachedKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.keys[keyID]
+	if !ok {
+		return CachedKey{}, fmt.Errorf("key %s: %w", keyID, ErrKeyNotCached)
+	}
+	return k, nil
+}
+
+// PutRemoteKey stores k under its key id.
+func (m *MemoryKeyCache) PutRemoteKey(_ context.Context, k CachedKey) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.keys[k.KeyID] = k
+	return nil
+}
