@@ -139,7 +139,9 @@ func (db *DB) commit(batch []*request) {
 			batch = append(batch[:member.index], batch[member.index+1:]...)
 			continue
 		}
-		if err != nil {
+		if err == nil {
+			db.commits.Add(1)
+		} else {
 			db.log.Error().Err(err).Int("batch", len(batch)).Msg("store: commit failed")
 			err = fmt.Errorf("store: commit: %w", err)
 		}

@@ -92,6 +92,7 @@ type DB struct {
 	isDown  atomic.Bool
 	reqs    chan *request
 	done    chan struct{} // closed when the committer has exited
+	commits atomic.Uint64 // transactions committed by the committer
 
 	leaseMu sync.Mutex
 	leases  map[uint64]time.Time // delivery id → lease expiry
