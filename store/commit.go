@@ -42,6 +42,7 @@ type errBatchMember struct {
 	err   error
 }
 
+// Error returns the failed function's error text.
 func (e *errBatchMember) Error() string { return e.err.Error() }
 
 // Update runs fn in a read-write transaction, merged by the group committer

@@ -24,7 +24,9 @@
 //
 // Sequence keys are 8-byte big-endian numbers from bbolt's per-bucket
 // sequence, so index and queue inserts append in order. Records are encoded in
-// a compact binary form described in encoding.go.
+// a compact binary form rather than JSON (raw bodies are not re-encoded on the
+// hot path): a one-byte record tag, then length-prefixed fields in a fixed
+// order; see encoding.go.
 //
 // The schema version of this layout is SchemaVersion. Open writes it into a new
 // file and refuses a file with any other version.
