@@ -54,6 +54,9 @@ func (e *errBatchMember) Error() string { return e.err.Error() }
 // everything it writes from the Tx and its inputs, reset any results it
 // reports to the caller at its start, and have no effects outside the Tx.
 //
+// fn runs on the committer goroutine: it must not call methods of the DB
+// (that would deadlock) and should only read and write through the Tx.
+//
 // While the request is waiting for the committer, cancelling ctx abandons it
 // and Update returns ctx.Err(); once its transaction has started, Update waits
 // for the outcome regardless of ctx.
