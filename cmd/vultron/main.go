@@ -53,6 +53,7 @@ func usageError(format string, args ...any) error {
 // commands lists every subcommand. Keep it sorted by name.
 func commands() []command {
 	cmds := []command{
+		{name: "classify", summary: "classify Vultron activities in JSON files by protocol semantic and message type", run: runClassify},
 		{name: "version", summary: "print the version of this binary", run: runVersion},
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
