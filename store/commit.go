@@ -129,7 +129,7 @@ func (db *DB) commitLoop() {
 func (db *DB) commit(batch []*request) {
 	for len(batch) > 0 {
 		err := db.bolt.Update(func(btx *bolt.Tx) error {
-			tx := &Tx{ReadTx: ReadTx{tx: btx}}
+			tx := &Tx{ReadTx: ReadTx{tx: btx}, now: db.now}
 			for i, r := range batch {
 				if err := safeCall(r.fn, tx); err != nil {
 					return &errBatchMember{index: i, err: err}

@@ -336,3 +336,48 @@ func TestEnqueueOutbound(t *testing.T) {
 		})
 	}
 }
+
+// TestReplyQueuedWithInbound checks that a reply queued with
+// Tx.EnqueueOutbound inside AcceptInbound commits with the inbound activity,
+// and that neither is kept when the apply step fails.
+func TestReplyQueuedWithInbound(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t, Options{})
+	mustPutActor(t, db, "coord")
+	reply := func(id string) func(*Tx) error {
+		return func(tx *Tx) error {
+			return tx.EnqueueOutbound(Outbound{
+				ID: id, Actor: "coord", Body: activityBody(id, "ack"),
+				Deliveries: []DeliveryTarget{{Inbox: inboxA, OrderingKey: "case-1"}},
+			})
+		}
+	}
+	in := inbound("https://peer.example/activities/offer", "coord", "offer")
+	if _, err := db.AcceptInbound(ctx, in, reply("https://node.example/activities/ack")); err != nil {
+		t.Fatalf("AcceptInbound: %v", err)
+	}
+	ids, _ := dueIDs(t, db, time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	if want := []string{"https://node.example/activities/ack→" + inboxA}; !slices.Equal(ids, want) {
+		t.Fatalf("due = %v, want %v", ids, want)
+	}
+
+	failing := func(tx *Tx) error {
+		if err := reply("https://node.example/activities/ack2")(tx); err != nil {
+			return err
+		}
+		return errors.New("state check refused")
+	}
+	in2 := inbound("https://peer.example/activities/offer2", "coord", "offer2")
+	if _, err := db.AcceptInbound(ctx, in2, failing); err == nil {
+		t.Fatal("AcceptInbound with a failing apply succeeded")
+	}
+	if _, err := db.Activity(ctx, in2.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("inbound activity stored after a failed apply: %v", err)
+	}
+	if _, err := db.Activity(ctx, "https://node.example/activities/ack2"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("reply stored after a failed apply: %v", err)
+	}
+	if n, err := db.PendingCount(ctx); err != nil || n != 1 {
+		t.Errorf("PendingCount = %d, %v; want 1", n, err)
+	}
+}

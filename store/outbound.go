@@ -43,65 +43,12 @@ type Outbound struct {
 // actor must be a local actor (ErrNotFound otherwise). If apply fails, nothing
 // is stored. apply may run more than once (see DB.Update).
 func (db *DB) EnqueueOutbound(ctx context.Context, out Outbound, apply func(*Tx) error) error {
-	if out.ID == "" || out.Actor == "" {
-		return fmt.Errorf("store: enqueue outbound: empty id or actor: %w", ErrInvalid)
+	if err := out.validate(); err != nil {
+		return fmt.Errorf("store: enqueue outbound: %w", err)
 	}
-	for i, t := range out.Deliveries {
-		if t.Inbox == "" {
-			return fmt.Errorf("store: enqueue outbound %s: delivery %d has no inbox: %w", out.ID, i, ErrInvalid)
-		}
-	}
-	digest, err := bodyDigest(out.Body, "")
-	if err != nil {
-		return fmt.Errorf("store: enqueue outbound %s: %w", out.ID, err)
-	}
-	now := db.now()
-	if out.CreatedAt.IsZero() {
-		out.CreatedAt = now
-	}
-	idKey := []byte(out.ID)
-	actVal := encodeActivity(&StoredActivity{
-		Direction: DirectionOutbound,
-		Actor:     out.Actor,
-		Semantic:  out.Semantic,
-		Body:      out.Body,
-		Time:      out.CreatedAt,
-	}, digest)
-	deliveryVals := make([][]byte, len(out.Deliveries))
-	for i, t := range out.Deliveries {
-		deliveryVals[i] = encodeDelivery(&Delivery{
-			ActivityID:  out.ID,
-			Actor:       out.Actor,
-			Inbox:       t.Inbox,
-			OrderingKey: t.OrderingKey,
-			FirstQueued: now,
-			NextAttempt: now,
-		})
-	}
-
-	err = db.Update(ctx, func(tx *Tx) error {
-		if tx.bucket(bucketActors).Get([]byte(out.Actor)) == nil {
-			return fmt.Errorf("local actor %s: %w", out.Actor, ErrNotFound)
-		}
-		acts := tx.bucket(bucketActivities)
-		if acts.Get(idKey) != nil {
-			return fmt.Errorf("%w: activity id %s is already stored", ErrConflict, out.ID)
-		}
-		if err := acts.Put(idKey, actVal); err != nil {
-			return fmt.Errorf("put activity: %w", err)
-		}
-		if _, err := appendIndex(tx, bucketOutbox, out.Actor, out.ID); err != nil {
+	err := db.Update(ctx, func(tx *Tx) error {
+		if err := tx.EnqueueOutbound(out); err != nil {
 			return err
-		}
-		queue := tx.bucket(bucketDeliveries)
-		for _, v := range deliveryVals {
-			seq, err := queue.NextSequence()
-			if err != nil {
-				return fmt.Errorf("queue delivery: %w", err)
-			}
-			if err := queue.Put(seqKey(seq), v); err != nil {
-				return fmt.Errorf("queue delivery: %w", err)
-			}
 		}
 		if apply != nil {
 			return apply(tx)
@@ -110,6 +57,76 @@ func (db *DB) EnqueueOutbound(ctx context.Context, out Outbound, apply func(*Tx)
 	})
 	if err != nil {
 		return fmt.Errorf("store: enqueue outbound %s: %w", out.ID, err)
+	}
+	return nil
+}
+
+func (out *Outbound) validate() error {
+	if out.ID == "" || out.Actor == "" {
+		return fmt.Errorf("empty id or actor: %w", ErrInvalid)
+	}
+	for i, t := range out.Deliveries {
+		if t.Inbox == "" {
+			return fmt.Errorf("activity %s: delivery %d has no inbox: %w", out.ID, i, ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// EnqueueOutbound does, inside this transaction, what DB.EnqueueOutbound
+// does: it stores the activity, appends it to its actor's outbox and queues
+// its deliveries. The inbox uses it to queue the replies an accepted
+// activity calls for in the same transaction that stores that activity, so
+// a crash can never keep the one without the other.
+func (t *Tx) EnqueueOutbound(out Outbound) error {
+	if err := out.validate(); err != nil {
+		return err
+	}
+	digest, err := bodyDigest(out.Body, "")
+	if err != nil {
+		return fmt.Errorf("activity %s: %w", out.ID, err)
+	}
+	now := t.now()
+	if out.CreatedAt.IsZero() {
+		out.CreatedAt = now
+	}
+	if t.bucket(bucketActors).Get([]byte(out.Actor)) == nil {
+		return fmt.Errorf("local actor %s: %w", out.Actor, ErrNotFound)
+	}
+	idKey := []byte(out.ID)
+	acts := t.bucket(bucketActivities)
+	if acts.Get(idKey) != nil {
+		return fmt.Errorf("%w: activity id %s is already stored", ErrConflict, out.ID)
+	}
+	if err := acts.Put(idKey, encodeActivity(&StoredActivity{
+		Direction: DirectionOutbound,
+		Actor:     out.Actor,
+		Semantic:  out.Semantic,
+		Body:      out.Body,
+		Time:      out.CreatedAt,
+	}, digest)); err != nil {
+		return fmt.Errorf("put activity: %w", err)
+	}
+	if _, err := appendIndex(t, bucketOutbox, out.Actor, out.ID); err != nil {
+		return err
+	}
+	queue := t.bucket(bucketDeliveries)
+	for _, target := range out.Deliveries {
+		seq, err := queue.NextSequence()
+		if err != nil {
+			return fmt.Errorf("queue delivery: %w", err)
+		}
+		v := encodeDelivery(&Delivery{
+			ActivityID:  out.ID,
+			Actor:       out.Actor,
+			Inbox:       target.Inbox,
+			OrderingKey: target.OrderingKey,
+			FirstQueued: now,
+			NextAttempt: now,
+		})
+		if err := queue.Put(seqKey(seq), v); err != nil {
+			return fmt.Errorf("queue delivery: %w", err)
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -22,6 +23,7 @@ type ReadTx struct {
 // It also offers every read of ReadTx.
 type Tx struct {
 	ReadTx
+	now func() time.Time // the store's clock
 }
 
 // bucket returns a top-level bucket that Open created.
