@@ -137,7 +137,7 @@ func crashChild(t *testing.T, path string) {
 				id := fmt.Sprintf("https://node.example/activities/%d-%d", w, i)
 				targets := make([]DeliveryTarget, crashTargets)
 				for j := range targets {
-					targets[j] = DeliveryTarget{Inbox: fmt.Sprintf("https://peer%d.example/inbox/%d-%d", j, w, i)}
+					targets[j] = DeliveryTarget{Recipient: fmt.Sprintf("https://peer%d.example/inbox/%d-%d", j, w, i)}
 				}
 				err := db.EnqueueOutbound(ctx, Outbound{ID: id, Actor: "coord", Body: activityBody(id, "crash"), Deliveries: targets}, nil)
 				if err != nil {

@@ -7,7 +7,7 @@ import (
 )
 
 // Delivery is one queued attempt to deliver an outbound activity to one
-// inbox. The retry policy (backoff, Retry-After, permanent failures, the retry
+// recipient. The retry policy (backoff, Retry-After, permanent failures, the retry
 // horizon) belongs to the caller; the store keeps the queue durable and
 // ordered.
 type Delivery struct {
@@ -18,9 +18,9 @@ type Delivery struct {
 	// Actor is the local actor that authored the activity (and signs the
 	// request).
 	Actor string
-	// Inbox is the recipient inbox IRI.
-	Inbox string
-	// OrderingKey is the ordering lane within Inbox; see DeliveryTarget.
+	// Recipient is the recipient actor IRI.
+	Recipient string
+	// OrderingKey is the ordering lane within Recipient; see DeliveryTarget.
 	OrderingKey string
 	// Attempts counts failed attempts so far.
 	Attempts int
@@ -34,10 +34,10 @@ type Delivery struct {
 }
 
 func encodeDelivery(d *Delivery) []byte {
-	e := newEncoder(tagDelivery, len(d.ActivityID)+len(d.Actor)+len(d.Inbox)+len(d.OrderingKey)+len(d.LastError)+32)
+	e := newEncoder(tagDelivery, len(d.ActivityID)+len(d.Actor)+len(d.Recipient)+len(d.OrderingKey)+len(d.LastError)+32)
 	e.string(d.ActivityID)
 	e.string(d.Actor)
-	e.string(d.Inbox)
+	e.string(d.Recipient)
 	e.string(d.OrderingKey)
 	e.uvarint(uint64(d.Attempts))
 	e.time(d.FirstQueued)
@@ -55,7 +55,7 @@ func decodeDelivery(k, v []byte) (Delivery, error) {
 	out := Delivery{ID: id}
 	out.ActivityID = d.string()
 	out.Actor = d.string()
-	out.Inbox = d.string()
+	out.Recipient = d.string()
 	out.OrderingKey = d.string()
 	out.Attempts = int(d.uvarint())
 	out.FirstQueued = d.time()
@@ -73,15 +73,15 @@ func (d *Delivery) lane() string {
 	if d.OrderingKey == "" {
 		return ""
 	}
-	return d.Inbox + "\x00" + d.OrderingKey
+	return d.Recipient + "\x00" + d.OrderingKey
 }
 
 // DueDeliveries returns up to limit deliveries that a worker should attempt
 // now, in queue order, and leases them: they are not returned again until
 // they are completed, retried or dead-lettered, or until the lease expires
 // (Options.LeaseTTL after now). A delivery is due when its NextAttempt is not
-// after now, it is not leased, and no older delivery of its lane (same Inbox
-// and OrderingKey) is still pending, so deliveries to one inbox for one
+// after now, it is not leased, and no older delivery of its lane (same Recipient
+// and OrderingKey) is still pending, so deliveries to one recipient for one
 // ordering key go out one at a time and in order.
 //
 // Leases are kept in memory only: after a restart every pending delivery is
@@ -221,7 +221,7 @@ func (db *DB) DeadLetter(ctx context.Context, id uint64, reason string) error {
 	db.log.Warn().
 		Uint64("delivery_id", id).
 		Str("activity_id", dead.ActivityID).
-		Str("inbox", dead.Inbox).
+		Str("recipient", dead.Recipient).
 		Str("ordering_key", dead.OrderingKey).
 		Int("attempts", dead.Attempts).
 		Time("first_queued", dead.FirstQueued).

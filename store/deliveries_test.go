@@ -32,7 +32,7 @@ func dueIDs(t *testing.T, db *DB, now time.Time) ([]string, []Delivery) {
 	}
 	var out []string
 	for _, d := range due {
-		out = append(out, d.ActivityID+"→"+d.Inbox)
+		out = append(out, d.ActivityID+"→"+d.Recipient)
 	}
 	return out, due
 }
@@ -40,7 +40,7 @@ func dueIDs(t *testing.T, db *DB, now time.Time) ([]string, []Delivery) {
 func find(t *testing.T, ds []Delivery, activity, inbox string) Delivery {
 	t.Helper()
 	for _, d := range ds {
-		if d.ActivityID == activity && d.Inbox == inbox {
+		if d.ActivityID == activity && d.Recipient == inbox {
 			return d
 		}
 	}
@@ -203,7 +203,7 @@ func TestDueDeliveriesLimitAndLeaseExpiry(t *testing.T) {
 	ctx := context.Background()
 	mustPutActor(t, db, "coord")
 	for i := range 5 {
-		enqueue(t, db, fmt.Sprintf("o%d", i), DeliveryTarget{Inbox: fmt.Sprintf("https://p%d.example/inbox", i)})
+		enqueue(t, db, fmt.Sprintf("o%d", i), DeliveryTarget{Recipient: fmt.Sprintf("https://p%d.example/inbox", i)})
 	}
 	now := clock.Now()
 	first, err := db.DueDeliveries(ctx, now, 2)
@@ -348,7 +348,7 @@ func TestReplyQueuedWithInbound(t *testing.T) {
 		return func(tx *Tx) error {
 			return tx.EnqueueOutbound(Outbound{
 				ID: id, Actor: "coord", Body: activityBody(id, "ack"),
-				Deliveries: []DeliveryTarget{{Inbox: inboxA, OrderingKey: "case-1"}},
+				Deliveries: []DeliveryTarget{{Recipient: inboxA, OrderingKey: "case-1"}},
 			})
 		}
 	}

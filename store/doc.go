@@ -55,8 +55,8 @@
 // record in one transaction, together with any writes of the caller. The same
 // id with the same body digest is a no-op; the same id with another digest is
 // ErrConflict. EnqueueOutbound stores an outbound activity and queues one
-// delivery per recipient inbox in one transaction (a transactional outbox).
-// DueDeliveries hands out deliveries in lanes (recipient inbox + ordering key)
+// delivery per recipient in one transaction (a transactional outbox).
+// DueDeliveries hands out deliveries in lanes (recipient + ordering key)
 // so that deliveries to one recipient for one case are sent in order; leases on
 // handed-out deliveries live in memory only, so after a restart every pending
 // delivery is due again.

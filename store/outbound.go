@@ -6,18 +6,20 @@ import (
 	"time"
 )
 
-// DeliveryTarget is one recipient inbox of an outbound activity.
+// DeliveryTarget is one recipient of an outbound activity.
 type DeliveryTarget struct {
-	// Inbox is the IRI of the recipient's inbox (or shared inbox).
-	Inbox string
-	// OrderingKey groups deliveries that must reach Inbox in the order they
-	// were queued, typically the case id. Empty means no ordering: the
+	// Recipient is the IRI of the recipient actor. The outbox resolves its
+	// inbox when it delivers, so a peer that is down when the activity is
+	// queued still gets it, and a moved inbox is followed.
+	Recipient string
+	// OrderingKey groups deliveries that must reach Recipient in the order
+	// they were queued, typically the case id. Empty means no ordering: the
 	// delivery is independent of every other one.
 	OrderingKey string
 }
 
-// Outbound is an activity written by a local actor, with the inboxes it must
-// be delivered to.
+// Outbound is an activity written by a local actor, with the recipients it
+// must be delivered to.
 type Outbound struct {
 	// ID is the activity id.
 	ID string
@@ -66,8 +68,8 @@ func (out *Outbound) validate() error {
 		return fmt.Errorf("empty id or actor: %w", ErrInvalid)
 	}
 	for i, t := range out.Deliveries {
-		if t.Inbox == "" {
-			return fmt.Errorf("activity %s: delivery %d has no inbox: %w", out.ID, i, ErrInvalid)
+		if t.Recipient == "" {
+			return fmt.Errorf("activity %s: delivery %d has no recipient: %w", out.ID, i, ErrInvalid)
 		}
 	}
 	return nil
@@ -119,7 +121,7 @@ func (t *Tx) EnqueueOutbound(out Outbound) error {
 		v := encodeDelivery(&Delivery{
 			ActivityID:  out.ID,
 			Actor:       out.Actor,
-			Inbox:       target.Inbox,
+			Recipient:   target.Recipient,
 			OrderingKey: target.OrderingKey,
 			FirstQueued: now,
 			NextAttempt: now,

@@ -188,7 +188,7 @@ func TestLocalActorsAndRemoteKeys(t *testing.T) {
 }
 
 func TestDecodeRejectsDamagedRecords(t *testing.T) {
-	good := encodeDelivery(&Delivery{ActivityID: "a", Inbox: "i", Attempts: 3})
+	good := encodeDelivery(&Delivery{ActivityID: "a", Recipient: "i", Attempts: 3})
 	tests := []struct {
 		name string
 		v    []byte
