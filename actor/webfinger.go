@@ -45,9 +45,9 @@ func WebFingerJRD(l Local, host string) []byte {
 }
 
 // ParseAcct splits an acct: URI (RFC 7565), "acct:NAME@HOST", into name
-// and host. The name must be a valid actor name syntax-wise only loosely
-// (peers choose their own names): it must be non-empty and contain no '@',
-// '/', '?', '#' or spaces; host must be a host[:port].
+// and host (lower-cased). Peers choose their own names, so the name is
+// only required to be non-empty and free of '@', '/', '?', '#' and
+// spaces; the host must be a host[:port].
 func ParseAcct(resource string) (name, host string, err error) {
 	rest, ok := strings.CutPrefix(resource, "acct:")
 	if !ok {

@@ -1,0 +1,280 @@
+package actor
+
+import (
+	"context"
+	"crypto/rsa"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// peer is a remote node on 127.0.0.1 serving actor and key documents.
+type peer struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	docs map[string]func(base string) (status int, ctype string, body string)
+	hits atomic.Int64
+	// verifier, when set, checks that every GET is signed.
+	verifier *Verifier
+	unsigned atomic.Int64
+}
+
+func newPeer(t *testing.T) *peer {
+	t.Helper()
+	p := &peer{docs: map[string]func(string) (int, string, string){}}
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.hits.Add(1)
+		if p.verifier != nil {
+			if _, err := p.verifier.Verify(r.Context(), r, nil); err != nil {
+				p.unsigned.Add(1)
+				http.Error(w, err.Error(), http.StatusUnauthorized)
+				return
+			}
+		}
+		p.mu.Lock()
+		h := p.docs[r.URL.Path]
+		p.mu.Unlock()
+		if h == nil {
+			http.NotFound(w, r)
+			return
+		}
+		status, ct, body := h(p.srv.URL)
+		if status >= 300 && status < 400 {
+			w.Header().Set("Location", body)
+			w.WriteHeader(status)
+			return
+		}
+		w.Header().Set("Content-Type", ct)
+		w.WriteHeader(status)
+		w.Write([]byte(body))
+	}))
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+// serve registers path with a JSON document built from base.
+func (p *peer) serve(path, ctype string, doc func(base string) any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.docs[path] = func(base string) (int, string, string) {
+		b, _ := json.Marshal(doc(base))
+		return http.StatusOK, ctype, string(b)
+	}
+}
+
+// actorDoc returns an actor document listing keyFragment with key.
+func actorDoc(base, path, keyID string, key *rsa.PrivateKey) any {
+	pemText, _ := PublicKeyPEM(&key.PublicKey)
+	return map[string]any{
+		"@context":  []string{ActivityStreamsContext, SecurityContext},
+		"id":        base + path,
+		"type":      "Organization",
+		"inbox":     base + path + "/inbox",
+		"publicKey": map[string]string{"id": keyID, "owner": base + path, "publicKeyPem": pemText},
+	}
+}
+
+// newTestKeyFetcher returns a KeyFetcher that may reach 127.0.0.1 and
+// signs its GETs with key 2.
+func newTestKeyFetcher(t *testing.T, cache KeyCache, now func() time.Time) *KeyFetcher {
+	t.Helper()
+	f, err := NewFetcher(FetcherOptions{
+		Client: SafeClientOptions{AllowPrivate: true, Timeout: 5 * time.Second},
+		KeyID:  "https://node.example/actors/node#main-key",
+		Key:    rsaKey(t, 2),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf, err := NewKeyFetcher(KeyFetcherOptions{Cache: cache, Fetcher: f, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kf
+}
+
+// signedInboxPost signs a POST to node.example as keyID with key.
+func signedInboxPost(t *testing.T, keyID string, key *rsa.PrivateKey) (*http.Request, []byte) {
+	t.Helper()
+	body := []byte(testBody)
+	r := httptest.NewRequest(http.MethodPost, inboxURL, strings.NewReader(testBody))
+	if err := SignRequest(r, body, keyID, key, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Del("Host")
+	return r, body
+}
+
+// TestKeyFetcherCachesAndRefreshes verifies through a real key fetch: the
+// fetch is a signed GET, a second verification does no HTTP request, and
+// after the peer rotates its key the new key is fetched once.
+func TestKeyFetcherCachesAndRefreshes(t *testing.T) {
+	p := newPeer(t)
+	fetcherKeyID := "https://node.example/actors/node#main-key"
+	gv, err := NewVerifier(VerifierOptions{
+		Keys: &staticKeys{keys: map[string]PublicKey{fetcherKeyID: pub(fetcherKeyID, "https://node.example/actors/node", rsaKey(t, 2))}},
+		Host: strings.TrimPrefix(p.srv.URL, "http://"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.verifier = gv
+	var current atomic.Pointer[rsa.PrivateKey]
+	current.Store(rsaKey(t, 0))
+	p.serve("/actors/alice", ContentType, func(base string) any {
+		return actorDoc(base, "/actors/alice", base+"/actors/alice#main-key", current.Load())
+	})
+	keyID := p.srv.URL + "/actors/alice#main-key"
+
+	cache := NewMemoryKeyCache()
+	v, err := NewVerifier(VerifierOptions{Keys: newTestKeyFetcher(t, cache, nil), Host: "node.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, body := signedInboxPost(t, keyID, rsaKey(t, 0))
+	s, err := v.Verify(context.Background(), r, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Owner != p.srv.URL+"/actors/alice" || s.KeyID != keyID {
+		t.Fatalf("signer %+v", s)
+	}
+	if p.hits.Load() != 1 || p.unsigned.Load() != 0 {
+		t.Fatalf("%d fetches, %d unsigned; want 1 signed fetch", p.hits.Load(), p.unsigned.Load())
+	}
+	if c, err := cache.RemoteKey(context.Background(), keyID); err != nil || c.Owner != s.Owner {
+		t.Fatalf("cache: %+v %v", c, err)
+	}
+
+	r, body = signedInboxPost(t, keyID, rsaKey(t, 0))
+	if _, err := v.Verify(context.Background(), r, body); err != nil {
+		t.Fatal(err)
+	}
+	if p.hits.Load() != 1 {
+		t.Fatalf("second verification made %d requests in all; want the cached key used", p.hits.Load())
+	}
+
+	current.Store(rsaKey(t, 1)) // the peer rotates its key
+	r, body = signedInboxPost(t, keyID, rsaKey(t, 1))
+	if _, err := v.Verify(context.Background(), r, body); err != nil {
+		t.Fatalf("rotated key: %v", err)
+	}
+	if p.hits.Load() != 2 {
+		t.Fatalf("rotation made %d requests in all; want exactly one refresh", p.hits.Load()-1)
+	}
+}
+
+func TestKeyFetcherTTL(t *testing.T) {
+	p := newPeer(t)
+	p.serve("/actors/alice", ContentType, func(base string) any {
+		return actorDoc(base, "/actors/alice", base+"/actors/alice#main-key", rsaKey(t, 0))
+	})
+	now := time.Now()
+	clock := func() time.Time { return now }
+	kf := newTestKeyFetcher(t, NewMemoryKeyCache(), clock)
+	keyID := p.srv.URL + "/actors/alice#main-key"
+	for i := 0; i < 2; i++ {
+		if _, err := kf.ResolveKey(context.Background(), keyID, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.hits.Load() != 1 {
+		t.Fatalf("%d fetches within the TTL; want 1", p.hits.Load())
+	}
+	now = now.Add(25 * time.Hour)
+	if _, err := kf.ResolveKey(context.Background(), keyID, false); err != nil {
+		t.Fatal(err)
+	}
+	if p.hits.Load() != 2 {
+		t.Fatalf("%d fetches after the TTL; want 2", p.hits.Load())
+	}
+}
+
+// TestKeyFetcherRefuses lists the key documents of B13, B14 and B17 that
+// must be refused.
+func TestKeyFetcherRefuses(t *testing.T) {
+	p := newPeer(t)
+	k0 := rsaKey(t, 0)
+	pem0, _ := PublicKeyPEM(&k0.PublicKey)
+	// B13: a standalone key claims bob, whose actor does not list it.
+	p.serve("/keys/orphan", ContentType, func(base string) any {
+		return map[string]string{"id": base + "/keys/orphan", "owner": base + "/actors/bob", "publicKeyPem": pem0}
+	})
+	p.serve("/actors/bob", ContentType, func(base string) any {
+		return actorDoc(base, "/actors/bob", base+"/actors/bob#main-key", k0)
+	})
+	// A standalone key its owner does list.
+	p.serve("/keys/listed", ContentType, func(base string) any {
+		return map[string]string{"id": base + "/keys/listed", "owner": base + "/actors/carol", "publicKeyPem": pem0}
+	})
+	p.serve("/actors/carol", ContentType, func(base string) any {
+		return actorDoc(base, "/actors/carol", base+"/keys/listed", k0)
+	})
+	// B14: the document's id is not the key id.
+	p.serve("/keys/liar", ContentType, func(base string) any {
+		return map[string]string{"id": base + "/keys/other", "owner": base + "/actors/bob", "publicKeyPem": pem0}
+	})
+	p.serve("/actors/dave", ContentType, func(base string) any {
+		return actorDoc(base, "/actors/dave", base+"/actors/dave#main-key", k0)
+	})
+	p.docs["/keys/moved"] = func(base string) (int, string, string) {
+		return http.StatusFound, "", base + "/actors/bob"
+	}
+	// B17: not an ActivityPub content type.
+	p.serve("/actors/html", "text/html", func(base string) any {
+		return actorDoc(base, "/actors/html", base+"/actors/html#main-key", k0)
+	})
+	p.serve("/actors/json", "application/json", func(base string) any {
+		return actorDoc(base, "/actors/json", base+"/actors/json#main-key", k0)
+	})
+	p.serve("/actors/ld", LDContentType, func(base string) any {
+		return actorDoc(base, "/actors/ld", base+"/actors/ld#main-key", k0)
+	})
+	kf := newTestKeyFetcher(t, NewMemoryKeyCache(), nil)
+	base := p.srv.URL
+	for _, tc := range []struct {
+		name, keyID, want string
+	}{
+		{"actor document", base + "/actors/bob#main-key", ""},
+		{"ld+json with the ActivityStreams profile", base + "/actors/ld#main-key", ""},
+		{"standalone key listed by its owner", base + "/keys/listed", ""},
+		{"B13 owner does not list the key", base + "/keys/orphan", "actor " + base + "/actors/bob does not list key " + base + "/keys/orphan"},
+		{"B13 actor lists another key id", base + "/actors/dave#other-key", "actor document " + base + "/actors/dave does not list key"},
+		{"B14 key document id is not the key id", base + "/keys/liar", "document id \"" + base + "/keys/other\" is not the requested URL"},
+		{"B14 key URL redirects", base + "/keys/moved", "redirected (302)"},
+		{"B17 text/html", base + "/actors/html#main-key", `Content-Type "text/html" is not an ActivityPub type`},
+		{"B17 application/json", base + "/actors/json#main-key", `Content-Type "application/json" is not an ActivityPub type`},
+		{"missing", base + "/actors/nobody#main-key", "status 404"},
+		{"not http", "ftp://peer.example/key", "only http and https"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pk, err := kf.ResolveKey(context.Background(), tc.keyID, false)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if pk.ID != tc.keyID || pk.Owner == "" || pk.Key == nil {
+					t.Fatalf("key %+v", pk)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err=%v; want %q", err, tc.want)
+			}
+		})
+	}
+
+	// Through the verifier a fetch failure is a refusal naming the key.
+	v, err := NewVerifier(VerifierOptions{Keys: kf, Host: "node.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, body := signedInboxPost(t, base+"/keys/orphan", k0)
+	_, err = v.Verify(context.Background(), r, body)
+	wantReason(t, err, "key "+base+"/keys/orphan could not be resolved")
+}
