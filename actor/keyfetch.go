@@ -37,6 +37,11 @@ type KeyFetcherOptions struct {
 	// TTL is how long a cached key is used before it is fetched again;
 	// default 24h.
 	TTL time.Duration
+	// MinRefresh is the shortest time between two fetches of one key: a
+	// refresh asked for sooner (a peer sending bad signatures to make this
+	// node hammer a key URL) is answered from the cache. Default 1m;
+	// negative disables the limit.
+	MinRefresh time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -55,10 +60,11 @@ type KeyFetcherOptions struct {
 // fetched strictly (see Fetcher.FetchDocument). The key and its owner must
 // be on the same host.
 type KeyFetcher struct {
-	cache   KeyCache
-	fetcher *Fetcher
-	ttl     time.Duration
-	now     func() time.Time
+	cache      KeyCache
+	fetcher    *Fetcher
+	ttl        time.Duration
+	minRefresh time.Duration
+	now        func() time.Time
 }
 
 // NewKeyFetcher returns a KeyFetcher.
@@ -69,19 +75,27 @@ func NewKeyFetcher(opts KeyFetcherOptions) (*KeyFetcher, error) {
 	if opts.TTL <= 0 {
 		opts.TTL = 24 * time.Hour
 	}
+	if opts.MinRefresh == 0 {
+		opts.MinRefresh = time.Minute
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &KeyFetcher{cache: opts.Cache, fetcher: opts.Fetcher, ttl: opts.TTL, now: opts.Now}, nil
+	return &KeyFetcher{cache: opts.Cache, fetcher: opts.Fetcher, ttl: opts.TTL, minRefresh: opts.MinRefresh, now: opts.Now}, nil
 }
 
-// ResolveKey returns the key keyID, from the cache unless refresh is set or
-// the cached copy is older than the TTL.
+// ResolveKey returns the key keyID, from the cache unless the cached copy
+// is older than the TTL, or refresh is set and the copy is older than
+// MinRefresh.
 func (k *KeyFetcher) ResolveKey(ctx context.Context, keyID string, refresh bool) (PublicKey, error) {
-	if !refresh {
+	maxAge := k.ttl
+	if refresh {
+		maxAge = k.minRefresh
+	}
+	if maxAge > 0 {
 		c, err := k.cache.RemoteKey(ctx, keyID)
 		switch {
-		case err == nil && k.now().Sub(c.FetchedAt) < k.ttl:
+		case err == nil && k.now().Sub(c.FetchedAt) < maxAge:
 			pub, perr := ParsePublicKeyPEM(c.PublicKeyPEM)
 			if perr == nil {
 				return PublicKey{ID: c.KeyID, Owner: c.Owner, Key: pub}, nil

@@ -132,7 +132,9 @@ func TestKeyFetcherCachesAndRefreshes(t *testing.T) {
 	keyID := p.srv.URL + "/actors/alice#main-key"
 
 	cache := NewMemoryKeyCache()
-	v, err := NewVerifier(VerifierOptions{Keys: newTestKeyFetcher(t, cache, nil), Host: "node.example"})
+	var skew atomic.Int64 // how far the key fetcher's clock runs ahead
+	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	v, err := NewVerifier(VerifierOptions{Keys: newTestKeyFetcher(t, cache, clock), Host: "node.example"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,6 +162,14 @@ func TestKeyFetcherCachesAndRefreshes(t *testing.T) {
 	}
 
 	current.Store(rsaKey(t, 1)) // the peer rotates its key
+	r, body = signedInboxPost(t, keyID, rsaKey(t, 1))
+	_, err = v.Verify(context.Background(), r, body)
+	wantReason(t, err, "signature does not verify with key "+keyID)
+	if p.hits.Load() != 1 {
+		t.Fatalf("a refresh within MinRefresh of the fetch made %d requests in all; want none", p.hits.Load()-1)
+	}
+
+	skew.Store(int64(2 * time.Minute))
 	r, body = signedInboxPost(t, keyID, rsaKey(t, 1))
 	if _, err := v.Verify(context.Background(), r, body); err != nil {
 		t.Fatalf("rotated key: %v", err)
