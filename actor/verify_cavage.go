@@ -141,6 +141,9 @@ func requestTargets(u *url.URL) []url.URL {
 
 // verify checks the signature with key, the algorithm pinned by the key
 // type: RSA keys verify RSA-SHA256 only, Ed25519 keys ed25519 only.
+// go-fed/httpsig also checks created and expires parameters against the
+// system clock (10s tolerance) when a peer sends them; the window
+// policy itself was applied by parseCavage with the verifier's clock.
 func (s *cavageSig) verify(key crypto.PublicKey) error {
 	kind, err := keyAlgorithm(key)
 	if err != nil {
@@ -160,7 +163,7 @@ func (s *cavageSig) verify(key crypto.PublicKey) error {
 		req := &http.Request{Method: s.method, URL: &s.targets[i], Header: s.header}
 		ver, err := httpsig.NewVerifier(req)
 		if err != nil {
-			return &VerifyError{Reason: "signature header is malformed", Err: err}
+			return &VerifyError{Reason: "signature header could not be parsed (or its created/expires parameters are out of range)", Err: err}
 		}
 		if lastErr = ver.Verify(key, algo); lastErr == nil {
 			return nil
