@@ -1,0 +1,106 @@
+package cvdstate
+
+// Level is how strongly the protocol requires an effect.
+type Level uint8
+
+// The requirement levels of cross-model effects.
+const (
+	// Must marks a SHALL or MUST rule of the protocol.
+	Must Level = iota + 1
+	// Should marks a SHOULD rule, applied here as the default behaviour.
+	Should
+)
+
+var levelNames = []string{"", "MUST", "SHOULD"}
+
+// String returns "MUST" or "SHOULD".
+func (l Level) String() string { return nameOf("Level", levelNames, int(l)) }
+
+// MarshalText writes the level's name.
+func (l Level) MarshalText() ([]byte, error) {
+	if err := checkRange("level", levelNames[1:], int(l)-1); err != nil {
+		return nil, err
+	}
+	return []byte(l.String()), nil
+}
+
+// Effect is a change one model forces on another, with the message that
+// announces it and the reason.
+type Effect struct {
+	From    EMState     `json:"from"`
+	To      EMState     `json:"to"`
+	Message MessageType `json:"message"`
+	Level   Level       `json:"level"`
+	Reason  string      `json:"reason"`
+}
+
+// EmbargoEffect is the single place where a case-state event reaches the
+// embargo. It returns the effect of CS event e on embargo state em, and
+// false when e leaves the embargo alone:
+//
+//	event  pending proposal (PROPOSED)    embargo in force (ACTIVE, REVISE)
+//	P, X   reject, ER (MUST)               terminate, ET (MUST)
+//	A      reject, ER (SHOULD)             terminate, ET (SHOULD)
+//	F      reject, ER (SHOULD)             continues (it MAY)
+//	D      reject, ER (SHOULD)             terminate, ET (SHOULD)
+//	V      —                               —
+//
+// SHOULD rules are applied rather than left to the caller so that a node
+// cannot forget one. D rejects a pending proposal because a deployed fix is
+// also a ready fix (VFD··· lies inside VF····), whose rule is to reject.
+func EmbargoEffect(em EMState, e CSEvent) (Effect, bool) {
+	var level Level
+	var reason string
+	switch e {
+	case EventP:
+		level, reason = Must, "the public is aware of the vulnerability"
+	case EventX:
+		level, reason = Must, "an exploit is public"
+	case EventA:
+		level, reason = Should, "attacks have been observed"
+	case EventF:
+		if em != EMProposed {
+			return Effect{}, false
+		}
+		level, reason = Should, "a fix is ready"
+	case EventD:
+		level, reason = Should, "the fix is deployed"
+	default:
+		return Effect{}, false
+	}
+	switch {
+	case em == EMProposed:
+		return Effect{From: em, To: EMNone, Message: ER, Level: level, Reason: reason + ", so the pending embargo proposal is rejected"}, true
+	case em.InForce():
+		return Effect{From: em, To: EMExited, Message: ET, Level: level, Reason: reason + ", so the embargo is terminated"}, true
+	}
+	return Effect{}, false
+}
+
+// consentEffect returns the change an EM transition from→to makes to every
+// participant's consent: entering REVISE lapses signatories, and the end of
+// an embargo or of a proposal clears everyone's consent.
+func consentEffect(from, to EMState) PECEvent {
+	switch {
+	case from == to:
+		return 0
+	case to == EMRevise:
+		return PECRevise
+	case to == EMExited, from == EMProposed && to == EMNone:
+		return PECReset
+	}
+	return 0
+}
+
+// applyConsent applies a bulk consent change to one participant; states the
+// change does not apply to are left as they are (revise touches only
+// signatories).
+func applyConsent(p PEC, e PECEvent) PEC {
+	if e == 0 {
+		return p
+	}
+	if next, err := p.Apply(e); err == nil {
+		return next
+	}
+	return p
+}
