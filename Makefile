@@ -25,7 +25,7 @@ unit:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./vocab
 
-test: vet build unit
+test: vet build unit fuzz
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Document is a parsed Vultron document: an activity or a bare object.
@@ -81,7 +82,6 @@ func decodeObject(m map[string]any, path, implied string) (Object, error) {
 	}
 	r := &reader{m: m, path: path, used: map[string]bool{"@context": true, "type": true}}
 	var o Object
-	isAS2 := false
 	switch typ {
 	case TypeVulnerabilityReport:
 		o = &VulnerabilityReport{}
@@ -113,7 +113,6 @@ func decodeObject(m map[string]any, path, implied string) (Object, error) {
 		if err != nil {
 			return nil, &ParseError{Path: memberPath(path, "type"), Msg: err.Error(), Err: err}
 		}
-		isAS2 = true
 		switch kind {
 		case as2Unknown:
 			what := "object"
@@ -134,11 +133,6 @@ func decodeObject(m map[string]any, path, implied string) (Object, error) {
 	r.base(o.Common(), typ)
 	if r.err != nil {
 		return nil, r.err
-	}
-	if isAS2 {
-		if err := checkAS2Properties(m); err != nil {
-			return nil, &ParseError{Path: path, Msg: fmt.Sprintf("not a valid ActivityStreams %s: %v", typ, err), Err: err}
-		}
 	}
 	return o, nil
 }
@@ -190,6 +184,13 @@ func (r *reader) failErr(err error, key string) {
 	r.err = &ParseError{Path: memberPath(r.path, key), Msg: err.Error(), Err: err}
 }
 
+// failAt records a problem at a full JSON path.
+func (r *reader) failAt(path, format string, args ...any) {
+	if r.err == nil {
+		r.err = parseErr(path, format, args...)
+	}
+}
+
 func (r *reader) take(key string) (any, bool) {
 	r.used[key] = true
 	v, ok := r.m[key]
@@ -239,6 +240,17 @@ func checkIRI(s string) error {
 	return nil
 }
 
+// dateTime reads an xsd:dateTime, which must be an RFC 3339 date-time.
+func (r *reader) dateTime(key string) string {
+	s := r.str(key)
+	if s != "" {
+		if _, err := time.Parse(time.RFC3339, s); err != nil {
+			r.fail(key, "%q is not an RFC 3339 date-time such as 2026-01-31T12:00:00Z", s)
+		}
+	}
+	return s
+}
+
 func (r *reader) boolp(key string) *bool {
 	v, ok := r.take(key)
 	if !ok {
@@ -284,7 +296,7 @@ func (r *reader) strList(key string) []string {
 	for i, e := range a {
 		s, ok := e.(string)
 		if !ok {
-			r.fail(fmt.Sprintf("%s[%d]", key, i), "must be a string, not %s", jsonKind(e))
+			r.failAt(itemPath(memberPath(r.path, key), i), "must be a string, not %s", jsonKind(e))
 			return nil
 		}
 		out = append(out, s)
@@ -296,7 +308,7 @@ func (r *reader) iriList(key string) []string {
 	out := r.strList(key)
 	for i, s := range out {
 		if err := checkIRI(s); err != nil {
-			r.fail(fmt.Sprintf("%s[%d]", key, i), "%v", err)
+			r.failAt(itemPath(memberPath(r.path, key), i), "%v", err)
 		}
 	}
 	return out
@@ -353,7 +365,7 @@ func (r *reader) enumList(key string, norm func(string) (string, error)) []strin
 	for i, s := range list {
 		out, err := norm(s)
 		if err != nil {
-			r.fail(fmt.Sprintf("%s[%d]", key, i), "%v", err)
+			r.failAt(itemPath(memberPath(r.path, key), i), "%v", err)
 			return nil
 		}
 		list[i] = out
@@ -446,7 +458,7 @@ func (r *reader) refItems(a []any, key string, types []string) []Ref {
 	out := make([]Ref, 0, len(a))
 	for i, e := range a {
 		if e == nil {
-			r.fail(fmt.Sprintf("%s[%d]", key, i), "must not be null")
+			r.failAt(itemPath(memberPath(r.path, key), i), "must not be null")
 			return nil
 		}
 		out = append(out, r.refValue(e, itemPath(memberPath(r.path, key), i), types))
@@ -462,10 +474,10 @@ func (r *reader) base(b *ObjectBase, typ string) {
 	b.Summary = r.str("summary")
 	b.Content = r.str("content")
 	b.MediaType = r.str("mediaType")
-	b.Published = r.str("published")
-	b.Updated = r.str("updated")
-	b.StartTime = r.str("startTime")
-	b.EndTime = r.str("endTime")
+	b.Published = r.dateTime("published")
+	b.Updated = r.dateTime("updated")
+	b.StartTime = r.dateTime("startTime")
+	b.EndTime = r.dateTime("endTime")
 	b.Duration = r.str("duration")
 	b.Context = r.ref("context")
 	b.InReplyTo = r.ref("inReplyTo")

@@ -22,6 +22,9 @@ const (
 // recognizeAS2 asks go-fed's generated resolver whether typeName is an
 // ActivityStreams type, and which family it belongs to. Only the type is
 // given to the resolver, so the answer does not depend on the properties.
+// The properties are checked by this package: go-fed's deserialisers keep a
+// value of the wrong kind (a number as "published", say) as an "unknown"
+// value instead of refusing it.
 func recognizeAS2(typeName string) (as2Kind, error) {
 	t, err := streams.ToType(context.Background(), map[string]any{
 		"@context": ActivityStreamsContext,
@@ -48,21 +51,4 @@ func isActorType(t vocab.Type) bool {
 		streams.IsOrExtendsActivityStreamsService(t) ||
 		streams.IsOrExtendsActivityStreamsApplication(t) ||
 		streams.IsOrExtendsActivityStreamsGroup(t)
-}
-
-// checkAS2Properties runs go-fed's deserialiser over an ActivityStreams
-// core object so that its standard properties are checked against the
-// ActivityStreams vocabulary (values of the wrong kind, unparseable
-// date-times). Vultron objects nested inside come back from go-fed as
-// unknown values and are checked by this package instead.
-func checkAS2Properties(m map[string]any) error {
-	cp := make(map[string]any, len(m)+1)
-	for k, v := range m {
-		cp[k] = v
-	}
-	cp["@context"] = ActivityStreamsContext
-	if _, err := streams.ToType(context.Background(), cp); err != nil {
-		return err
-	}
-	return nil
 }

@@ -1,0 +1,116 @@
+package vocab
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+const schemaBase = "https://vultron.invalid/schemas/"
+
+func compileSchema(t *testing.T, name string) *jsonschema.Schema {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	err := fs.WalkDir(Schemas(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(Schemas(), p)
+		if err != nil {
+			return err
+		}
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("schema %s is not JSON: %v", p, err)
+		}
+		return c.AddResource(schemaBase+p, doc)
+	})
+	if err != nil {
+		t.Fatalf("load schemas: %v", err)
+	}
+	s, err := c.Compile(schemaBase + name)
+	if err != nil {
+		t.Fatalf("compile %s: %v", name, err)
+	}
+	return s
+}
+
+// TestSchemasAcceptWireCorpus checks that every current-format corpus file
+// and its re-serialisation are valid against document.json.
+func TestSchemasAcceptWireCorpus(t *testing.T) {
+	s := compileSchema(t, "document.json")
+	files, err := filepath.Glob(filepath.Join(corpusDir(t), "vultron-wire", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no wire corpus files: %v", err)
+	}
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("read: %v", err)
+			}
+			doc, err := Parse(data)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			out, err := Marshal(doc.Object)
+			if err != nil {
+				t.Fatalf("Marshal: %v", err)
+			}
+			for _, b := range [][]byte{data, out} {
+				v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+				if err != nil {
+					t.Fatalf("unmarshal: %v", err)
+				}
+				if err := s.Validate(v); err != nil {
+					t.Errorf("invalid: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestSchemasRefuse(t *testing.T) {
+	s := compileSchema(t, "document.json")
+	tests := []struct{ name, doc string }{
+		{"asType", `{"@context":"https://www.w3.org/ns/activitystreams","asType":"Offer","type":"Offer"}`},
+		{"old role", `{"@context":"https://www.w3.org/ns/activitystreams","type":"CaseParticipant","caseRoles":["CVD_ROLE_VENDOR"]}`},
+		{"old pxa", `{"@context":"https://www.w3.org/ns/activitystreams","type":"CaseStatus","pxaState":"CS_PUBLIC_AWARE__NO_EXPLOIT__NO_ATTACKS"}`},
+		{"nested bad rm", `{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"ParticipantStatus","rmState":"OPEN"}}`},
+		{"no context", `{"type":"Note"}`},
+		{"wrong context", `{"@context":"https://example.org/","type":"Note"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := jsonschema.UnmarshalJSON(strings.NewReader(tt.doc))
+			if err != nil {
+				t.Fatalf("unmarshal: %v", err)
+			}
+			if err := s.Validate(v); err == nil {
+				t.Errorf("schema accepted %s", tt.doc)
+			}
+			if _, err := Parse([]byte(tt.doc)); err == nil {
+				t.Errorf("Parse accepted %s", tt.doc)
+			}
+		})
+	}
+}
+
+func TestSchemaLookup(t *testing.T) {
+	for _, name := range []string{"VulnerabilityReport.json", "VulnerabilityCase.json", "CaseParticipant.json", "ParticipantStatus.json",
+		"CaseStatus.json", "EmbargoEvent.json", "CaseProposal.json", "CaseParticipantRole.json", "CaseLedgerEntry.json", "Activity.json", "document.json"} {
+		b, ok := Schema(name)
+		if !ok || !bytes.Contains(b, []byte(`"$schema": "https://json-schema.org/draft/2020-12/schema"`)) {
+			t.Errorf("Schema(%s) missing or not draft 2020-12", name)
+		}
+	}
+	if _, ok := Schema("nope.json"); ok {
+		t.Errorf("Schema(nope.json) found")
+	}
+}
