@@ -367,7 +367,13 @@ type CSTransition struct {
 	Message MessageType
 }
 
-// CSTransitions returns every valid single-event edge of the CS model.
+// CSTransitions returns every valid single-event edge of the CS model, 58
+// in all. The edges follow from the rules in Apply rather than from a
+// transcribed grammar.
+//
+// Contradiction: the protocol's written δ^cs grammar gives VFdPxA -X->
+// VFDPXA, which would set two letters at once; the rules make the target
+// VFdPXA, as the digest says it must be.
 func CSTransitions() []CSTransition {
 	var out []CSTransition
 	for _, c := range CSStates() {

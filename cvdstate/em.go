@@ -29,8 +29,12 @@ var emStateNames = []string{"NONE", "PROPOSED", "ACTIVE", "REVISE", "EXITED"}
 var emStateLetters = []string{"N", "P", "A", "R", "X"}
 
 // emStateAliases are the reference implementation's alternative spellings:
-// NO_EMBARGO for NONE, the long EMBARGO_MANAGEMENT_ names, the one-letter
-// names, and ACCEPTED, the name an older case model gives the active state.
+// NO_EMBARGO for NONE, the long EMBARGO_MANAGEMENT_ names and the one-letter
+// names.
+//
+// Contradiction: the notional case object model calls the active state
+// "Accepted" while the EM model calls it "Active". ACTIVE is the wire
+// spelling, as in the reference implementation; ACCEPTED is read as an alias.
 var emStateAliases = func() map[string]int {
 	m := map[string]int{"NO_EMBARGO": int(EMNone), "ACCEPTED": int(EMActive)}
 	for i, n := range emStateNames {

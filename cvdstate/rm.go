@@ -203,7 +203,9 @@ func rmRefusal(s RMState, e RMEvent) string {
 		return "the report is already accepted"
 	case e == RMDefer && s == RMDeferred:
 		return "the report is already deferred"
-	default: // accept or defer from R or I
-		return "a report must be validated before it is " + map[RMEvent]string{RMAccept: "accepted", RMDefer: "deferred"}[e]
+	case e == RMAccept:
+		return "a report must be validated before it is accepted"
+	default: // defer from R or I
+		return "a report must be validated before it is deferred"
 	}
 }

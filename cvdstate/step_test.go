@@ -219,3 +219,27 @@ func checkStep(t *testing.T, c CaseState, p ParticipantState, roles RoleSet, ev 
 		t.Errorf("%s: EM changed from %s to %s without an EM message", where, c.EM, out.Case.EM)
 	}
 }
+
+func TestSteps(t *testing.T) {
+	// A vendor that has not seen the report, in a fresh case, may receive it,
+	// propose an embargo, become aware, or report P, X or A.
+	var got []string
+	for _, o := range Steps(CaseState{}, ParticipantState{}, Vendor) {
+		got = append(got, o.Event.String()+":"+o.Outcome.Emit.String())
+	}
+	want := "receive: propose:EP V:CV P:CP X:CP|CX A:CA"
+	if strings.Join(got, " ") != want {
+		t.Errorf("Steps = %q, want %q", strings.Join(got, " "), want)
+	}
+	if n := len(Steps(CaseState{EM: EMActive}, ParticipantState{RM: RMClosed}, Vendor)); n != 0 {
+		t.Errorf("a closed participant has %d steps, want 0", n)
+	}
+}
+
+func TestStepErrorNamesTheContext(t *testing.T) {
+	_, err := Step(CaseState{EM: EMActive}, ParticipantState{RM: RMValid}, Vendor, RMClose)
+	want := `step (pxa=pxa em=ACTIVE, rm=VALID vfd=vfd pec=NO_EMBARGO, roles "vendor"): RM transition close is not allowed from VALID: a report must be accepted or deferred before it is closed`
+	if err == nil || err.Error() != want {
+		t.Errorf("error = %v\nwant %s", err, want)
+	}
+}
