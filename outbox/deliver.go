@@ -1,0 +1,488 @@
+package outbox
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"crypto/rsa"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/store"
+)
+
+// Defaults for zero DelivererConfig fields.
+const (
+	DefaultWorkers        = 8
+	DefaultPollInterval   = time.Second
+	DefaultAttemptTimeout = time.Minute
+	// DefaultClientTimeout bounds one request of the client NewDeliverer
+	// builds when DelivererConfig.Client is nil.
+	DefaultClientTimeout = 30 * time.Second
+)
+
+const (
+	// maxDrain bounds how much of a response body is read before the
+	// connection is closed: peers answer deliveries with little or nothing.
+	maxDrain = 64 << 10
+	// maxReasonBody is how much of a peer's JSON error goes into the
+	// dead-letter reason.
+	maxReasonBody = 200
+)
+
+// Queue is the part of the store the Deliverer uses: the delivery queue
+// and the stored activities. *store.DB satisfies it.
+type Queue interface {
+	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]store.Delivery, error)
+	CompleteDelivery(ctx context.Context, id uint64) error
+	RetryDelivery(ctx context.Context, id uint64, next time.Time, lastErr string) error
+	DeadLetter(ctx context.Context, id uint64, reason string) error
+	Activity(ctx context.Context, id string) (store.StoredActivity, error)
+}
+
+// KeySource gives the private key a local actor signs its deliveries with.
+// ok is false when the node holds no key for actorName.
+type KeySource interface {
+	SigningKey(actorName string) (keyID string, key *rsa.PrivateKey, ok bool)
+}
+
+// InboxResolver finds the inbox URL of a recipient actor. An error that
+// no retry can fix (the actor is gone, its document is malformed) must
+// wrap a Permanent error; any other error makes the delivery retry.
+type InboxResolver interface {
+	Inbox(ctx context.Context, actorIRI string) (string, error)
+}
+
+// DelivererConfig configures NewDeliverer.
+type DelivererConfig struct {
+	// Queue holds the deliveries and the activities they send; required.
+	Queue Queue
+	// Keys signs the requests; required.
+	Keys KeySource
+	// Inboxes resolves recipients to inbox URLs; required.
+	Inboxes InboxResolver
+	// Client sends the POSTs. Nil means an SSRF-safe client
+	// (actor.NewSafeClient) with DefaultClientTimeout. Redirects are never
+	// followed, whatever the client says: a signature is bound to the
+	// inbox's host, and a peer must not bounce it to another one.
+	Client *http.Client
+	// Policy is the retry policy. The zero value means DefaultRetryPolicy.
+	Policy RetryPolicy
+	// Workers is the number of deliveries attempted at once; default
+	// DefaultWorkers.
+	Workers int
+	// Logger receives one line per attempt. Activity bodies, keys and
+	// signatures are never logged.
+	Logger zerolog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// PollInterval is how often the queue is checked for due deliveries
+	// when nothing calls Wake; default DefaultPollInterval.
+	PollInterval time.Duration
+	// AttemptTimeout bounds one attempt (inbox resolution, POST, recording
+	// the outcome), whatever the client's own timeout; default
+	// DefaultAttemptTimeout. Keep it below the store's lease TTL so that a
+	// delivery is not handed to a second worker while the first one still
+	// sends it.
+	AttemptTimeout time.Duration
+	// Rand jitters the retry times. Nil means a generator seeded from
+	// crypto/rand. The Deliverer serializes its use.
+	Rand *rand.Rand
+	// Version goes into the User-Agent, "vultron/VERSION"; default "dev".
+	Version string
+}
+
+// DeliveryStats counts the outcomes of delivery attempts since the
+// Deliverer was created.
+type DeliveryStats struct {
+	Delivered    uint64 // accepted by the peer
+	Retried      uint64 // failed transiently, scheduled again
+	DeadLettered uint64 // moved to the dead letters
+}
+
+// Deliverer sends queued deliveries: it signs each POST with the key of
+// the activity's local actor, retries transient failures under its
+// RetryPolicy and moves permanent failures and deliveries past the retry
+// horizon to the dead letters. It is safe for concurrent use; Run should
+// be called by one goroutine at a time.
+type Deliverer struct {
+	queue          Queue
+	keys           KeySource
+	inboxes        InboxResolver
+	client         *http.Client
+	policy         RetryPolicy
+	workers        int
+	log            zerolog.Logger
+	now            func() time.Time
+	pollInterval   time.Duration
+	attemptTimeout time.Duration
+	userAgent      string
+
+	rngMu sync.Mutex
+	rng   *rand.Rand
+
+	wake chan struct{}
+
+	delivered    atomic.Uint64
+	retried      atomic.Uint64
+	deadLettered atomic.Uint64
+}
+
+// NewDeliverer returns a Deliverer. Queue, Keys and Inboxes are required.
+func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
+	if cfg.Queue == nil || cfg.Keys == nil || cfg.Inboxes == nil {
+		return nil, errors.New("deliverer: a queue, a key source and an inbox resolver are required")
+	}
+	if cfg.Workers < 0 || cfg.PollInterval < 0 || cfg.AttemptTimeout < 0 {
+		return nil, errors.New("deliverer: workers, poll interval and attempt timeout must not be negative")
+	}
+	if cfg.Policy == (RetryPolicy{}) {
+		cfg.Policy = DefaultRetryPolicy()
+	}
+	if cfg.Policy.First <= 0 || cfg.Policy.Max < cfg.Policy.First || cfg.Policy.Horizon <= 0 {
+		return nil, fmt.Errorf("deliverer: retry policy needs 0 < First <= Max and a positive Horizon (got First %v, Max %v, Horizon %v)",
+			cfg.Policy.First, cfg.Policy.Max, cfg.Policy.Horizon)
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.AttemptTimeout == 0 {
+		cfg.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	if cfg.Rand == nil {
+		var seed [16]byte
+		if _, err := crand.Read(seed[:]); err != nil {
+			return nil, fmt.Errorf("deliverer: seed the jitter generator: %w", err)
+		}
+		cfg.Rand = rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
+	}
+	var client http.Client
+	if cfg.Client != nil {
+		client = *cfg.Client
+	} else {
+		client = *actor.NewSafeClient(actor.SafeClientOptions{Timeout: DefaultClientTimeout, MaxRedirects: -1})
+	}
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Deliverer{
+		queue:          cfg.Queue,
+		keys:           cfg.Keys,
+		inboxes:        cfg.Inboxes,
+		client:         &client,
+		policy:         cfg.Policy,
+		workers:        cfg.Workers,
+		log:            cfg.Logger,
+		now:            cfg.Now,
+		pollInterval:   cfg.PollInterval,
+		attemptTimeout: cfg.AttemptTimeout,
+		userAgent:      "vultron/" + cfg.Version,
+		rng:            cfg.Rand,
+		wake:           make(chan struct{}, 1),
+	}, nil
+}
+
+// Wake tells Run that deliveries may have become due, so it checks the
+// queue now instead of at the next poll. It never blocks; the outbox and
+// the inbox call it after queuing deliveries.
+func (d *Deliverer) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns the outcome counters.
+func (d *Deliverer) Stats() DeliveryStats {
+	return DeliveryStats{
+		Delivered:    d.delivered.Load(),
+		Retried:      d.retried.Load(),
+		DeadLettered: d.deadLettered.Load(),
+	}
+}
+
+// Run delivers due deliveries with a fixed pool of Workers goroutines
+// until ctx is cancelled. It checks the queue whenever a worker finishes,
+// Wake is called or PollInterval passes.
+//
+// When ctx is cancelled Run takes no new work, waits for the attempts in
+// flight to finish (each bounded by AttemptTimeout) and returns nil.
+// Deliveries handed out but not yet started stay pending in the store;
+// their in-memory leases keep them from this process until the store's
+// lease TTL passes, and a restarted node sends them at once.
+func (d *Deliverer) Run(ctx context.Context) error {
+	jobs := make(chan store.Delivery, d.workers)
+	finished := make(chan struct{}, d.workers)
+	var wg sync.WaitGroup
+	for range d.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for dl := range jobs {
+				if ctx.Err() == nil {
+					d.attempt(ctx, dl)
+				}
+				finished <- struct{}{}
+			}
+		}()
+	}
+	defer func() {
+		close(jobs)
+		wg.Wait()
+	}()
+
+	timer := time.NewTimer(d.pollInterval)
+	defer timer.Stop()
+	busy := 0
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if free := d.workers - busy; free > 0 {
+			due, err := d.queue.DueDeliveries(ctx, d.now(), free)
+			if err != nil && ctx.Err() == nil {
+				d.log.Error().Err(err).Msg("read due deliveries")
+			}
+			for _, dl := range due {
+				// Never blocks: at most d.workers deliveries are outstanding.
+				jobs <- dl
+				busy++
+			}
+		}
+		timer.Reset(d.pollInterval)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.wake:
+		case <-finished:
+			busy--
+		case <-timer.C:
+		}
+		// Collect every other finished attempt without waiting.
+		for drained := false; !drained; {
+			select {
+			case <-finished:
+				busy--
+			default:
+				drained = true
+			}
+		}
+	}
+}
+
+// attemptResult is what one attempt found out, for the queue and the log.
+type attemptResult struct {
+	inbox      string
+	status     int
+	outcome    outcome
+	reason     string        // why it failed; empty on success
+	retryAfter time.Duration // the peer's Retry-After, if any
+}
+
+// attempt sends one delivery and records its outcome in the queue. It
+// runs under its own timeout and is not cut short by the cancellation of
+// ctx, so that a shutdown lets the attempts in flight finish.
+func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.attemptTimeout)
+	defer cancel()
+	start := d.now()
+	res := d.send(ctx, dl)
+	duration := d.now().Sub(start)
+
+	var next time.Time
+	var recordErr error
+	switch res.outcome {
+	case delivered:
+		recordErr = d.queue.CompleteDelivery(ctx, dl.ID)
+		if recordErr == nil {
+			d.delivered.Add(1)
+		}
+	case retry:
+		var ok bool
+		next, ok = d.nextAttempt(d.now(), dl, res.retryAfter)
+		if ok {
+			recordErr = d.queue.RetryDelivery(ctx, dl.ID, next, res.reason)
+			if recordErr == nil {
+				d.retried.Add(1)
+			}
+			break
+		}
+		res.outcome = permanent
+		res.reason = "retry horizon passed: last error: " + res.reason
+		fallthrough
+	default:
+		recordErr = d.queue.DeadLetter(ctx, dl.ID, res.reason)
+		if recordErr == nil {
+			d.deadLettered.Add(1)
+		}
+	}
+
+	var ev *zerolog.Event
+	switch {
+	case recordErr != nil:
+		ev = d.log.Error().AnErr("record_error", recordErr)
+	case res.outcome == delivered:
+		ev = d.log.Info()
+	default:
+		ev = d.log.Warn()
+	}
+	ev = ev.Uint64("delivery_id", dl.ID).
+		Str("activity_id", dl.ActivityID).
+		Str("actor", dl.Actor).
+		Str("recipient", dl.Recipient).
+		Str("inbox", res.inbox).
+		Int("attempt", dl.Attempts+1).
+		Int("status", res.status).
+		Str("outcome", res.outcome.String()).
+		Dur("duration", duration)
+	if res.reason != "" {
+		ev = ev.Str("error", res.reason)
+	}
+	if !next.IsZero() {
+		ev = ev.Time("next_attempt", next)
+	}
+	ev.Msg("delivery attempt")
+}
+
+// nextAttempt asks the policy when dl is tried again after its failure at
+// now.
+func (d *Deliverer) nextAttempt(now time.Time, dl store.Delivery, retryAfter time.Duration) (time.Time, bool) {
+	d.rngMu.Lock()
+	defer d.rngMu.Unlock()
+	return d.policy.Next(now, dl.FirstQueued, dl.Attempts+1, retryAfter, d.rng)
+}
+
+// send makes one attempt at dl: it loads the activity, resolves the
+// recipient's inbox, signs and posts the stored bytes and classifies the
+// answer.
+func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
+	fail := func(inbox string, err error) attemptResult {
+		return attemptResult{inbox: inbox, outcome: classify(0, err), reason: err.Error()}
+	}
+	act, err := d.queue.Activity(ctx, dl.ActivityID)
+	if errors.Is(err, store.ErrNotFound) {
+		return fail("", Permanent(fmt.Errorf("load activity %s: it is not stored", dl.ActivityID)))
+	}
+	if err != nil {
+		return fail("", fmt.Errorf("load activity %s: %w", dl.ActivityID, err))
+	}
+	keyID, key, ok := d.keys.SigningKey(dl.Actor)
+	if !ok || key == nil || keyID == "" {
+		return fail("", Permanent(fmt.Errorf("no signing key for local actor %q", dl.Actor)))
+	}
+	inbox, err := d.inboxes.Inbox(ctx, dl.Recipient)
+	if err != nil {
+		return fail("", fmt.Errorf("resolve the inbox of %s: %w", dl.Recipient, err))
+	}
+	if _, err := parseHTTPURL(inbox); err != nil {
+		return fail(inbox, Permanent(fmt.Errorf("inbox of %s: %w", dl.Recipient, err)))
+	}
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, inbox, bytes.NewReader(act.Body))
+	if err != nil {
+		return fail(inbox, Permanent(fmt.Errorf("build request to %s: %w", inbox, err)))
+	}
+	req.Header.Set("Content-Type", actor.ContentType)
+	req.Header.Set("Accept", actor.ContentType)
+	req.Header.Set("User-Agent", d.userAgent)
+	if err := actor.SignRequest(req, act.Body, keyID, key, d.now()); err != nil {
+		return fail(inbox, Permanent(fmt.Errorf("sign the request: %w", err)))
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return fail(inbox, fmt.Errorf("post to %s: %w", inbox, err))
+	}
+	res := attemptResult{inbox: inbox, status: resp.StatusCode, outcome: classify(resp.StatusCode, nil)}
+	peerErr := drain(resp)
+	if res.outcome == delivered {
+		return res
+	}
+	res.reason = "peer answered " + statusText(resp.StatusCode)
+	if peerErr != "" {
+		res.reason += ": " + peerErr
+	}
+	if res.outcome == retry {
+		res.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), d.now())
+	}
+	return res
+}
+
+// drain reads what is left of a response body, up to maxDrain bytes, and
+// closes it so the connection can be reused. When the body is a JSON
+// document (an error description) it returns its first bytes, made safe
+// to log.
+func drain(resp *http.Response) string {
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxDrain))
+	if !strings.Contains(strings.ToLower(resp.Header.Get("Content-Type")), "json") {
+		return ""
+	}
+	return printable(body, maxReasonBody)
+}
+
+// printable returns at most max bytes of b as a string with control
+// characters replaced, cut at a rune boundary.
+func printable(b []byte, max int) string {
+	var sb strings.Builder
+	for _, r := range strings.ToValidUTF8(string(b), "?") {
+		if sb.Len()+len(string(r)) > max {
+			sb.WriteString("...")
+			break
+		}
+		if r < 0x20 || r == 0x7f {
+			r = ' '
+		}
+		sb.WriteRune(r)
+	}
+	return strings.TrimSpace(sb.String())
+}
+
+// statusText returns "403 Forbidden", or just the number for a code
+// without a standard text.
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return fmt.Sprintf("%d %s", code, t)
+	}
+	return fmt.Sprint(code)
+}
+
+// Permanent marks err as a failure no retry can fix, so that a delivery
+// failing with it goes straight to the dead letters. InboxResolver
+// implementations use it for recipients that do not exist or whose
+// documents are unusable. The message of the result is err's.
+func Permanent(err error) error {
+	if err == nil || errors.Is(err, errPermanent) {
+		return err
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	return errors.Is(err, errPermanent)
+}
+
+// permanentError is an error marked with Permanent.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string        { return e.err.Error() }
+func (e permanentError) Unwrap() error        { return e.err }
+func (e permanentError) Is(target error) bool { return target == errPermanent }

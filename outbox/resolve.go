@@ -1,0 +1,273 @@
+package outbox
+
+import (
+	"container/list"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openvultron/vultron/actor"
+)
+
+// Defaults of ActorInboxes.
+const (
+	// DefaultInboxTTL is how long a resolved inbox is used before the
+	// actor document is fetched again.
+	DefaultInboxTTL = time.Hour
+	// DefaultInboxCacheSize bounds the number of remote actors whose inbox
+	// is cached, so that recipients named by peers cannot grow the cache
+	// without limit.
+	DefaultInboxCacheSize = 10000
+)
+
+// ActorInboxes is the InboxResolver of a node: it fetches a recipient's
+// actor document and uses its "inbox", never endpoints.sharedInbox
+// (deliveries go to per-actor inboxes only, so that every delivery is
+// authorized for one recipient). The inbox must be an http or https URL on
+// the actor's own host: an actor cannot route deliveries to a third host.
+//
+// Results are cached in memory for a TTL, in a cache of bounded size that
+// evicts expired and then oldest entries. Failures are not cached. Local
+// actors added with AddLocal are answered without a fetch. It is safe for
+// concurrent use.
+type ActorInboxes struct {
+	fetch func(ctx context.Context, iri string) ([]byte, error)
+	ttl   time.Duration
+	now   func() time.Time
+	max   int
+
+	mu    sync.Mutex
+	local map[string]string
+	byIRI map[string]*list.Element // values are *inboxEntry
+	order *list.List               // oldest fetch first
+}
+
+// inboxEntry is one cached inbox.
+type inboxEntry struct {
+	iri     string
+	inbox   string
+	expires time.Time
+}
+
+// NewActorInboxes returns an ActorInboxes that dereferences actor IRIs
+// with fetch, in production (*actor.Fetcher).FetchDocument. ttl ≤ 0 means
+// DefaultInboxTTL; a nil now means time.Now.
+func NewActorInboxes(fetch func(ctx context.Context, iri string) ([]byte, error), ttl time.Duration, now func() time.Time) *ActorInboxes {
+	if ttl <= 0 {
+		ttl = DefaultInboxTTL
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &ActorInboxes{
+		fetch: fetch,
+		ttl:   ttl,
+		now:   now,
+		max:   DefaultInboxCacheSize,
+		local: make(map[string]string),
+		byIRI: make(map[string]*list.Element),
+		order: list.New(),
+	}
+}
+
+// AddLocal makes actorIRI, an actor of this node, resolve to inbox
+// without a fetch. Local entries never expire and do not count against
+// the cache size.
+func (a *ActorInboxes) AddLocal(actorIRI, inbox string) error {
+	if err := checkSameHost(actorIRI, inbox); err != nil {
+		return fmt.Errorf("local actor %s: %w", actorIRI, err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.local[actorIRI] = inbox
+	return nil
+}
+
+// Len returns the number of remote actors whose inbox is cached.
+func (a *ActorInboxes) Len() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.byIRI)
+}
+
+// Inbox returns the inbox URL of the actor actorIRI. Errors that no retry
+// can fix (an IRI that is not an http or https URL, an actor document
+// that is gone, malformed or names an unacceptable inbox) are marked
+// Permanent; network errors and 5xx, 408 and 429 answers are not.
+func (a *ActorInboxes) Inbox(ctx context.Context, actorIRI string) (string, error) {
+	if inbox, ok := a.cached(actorIRI); ok {
+		return inbox, nil
+	}
+	if _, err := parseHTTPURL(actorIRI); err != nil {
+		return "", Permanent(fmt.Errorf("recipient %w", err))
+	}
+	body, err := a.fetch(ctx, actorIRI)
+	if err != nil {
+		return "", classifyFetchError(err)
+	}
+	var doc struct {
+		ID    string          `json:"id"`
+		Inbox json.RawMessage `json:"inbox"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return "", Permanent(fmt.Errorf("actor document %s is not a JSON object: %w", actorIRI, err))
+	}
+	if doc.ID != actorIRI {
+		return "", Permanent(fmt.Errorf("actor document %s has the id %q", actorIRI, printable([]byte(doc.ID), 200)))
+	}
+	var inbox string
+	if len(doc.Inbox) == 0 || json.Unmarshal(doc.Inbox, &inbox) != nil || inbox == "" {
+		return "", Permanent(fmt.Errorf("actor document %s has no inbox URL string", actorIRI))
+	}
+	if err := checkSameHost(actorIRI, inbox); err != nil {
+		return "", Permanent(fmt.Errorf("actor document %s: %w", actorIRI, err))
+	}
+	a.store(actorIRI, inbox)
+	return inbox, nil
+}
+
+// cached returns the inbox of a local actor or a fresh cache entry.
+func (a *ActorInboxes) cached(iri string) (string, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if inbox, ok := a.local[iri]; ok {
+		return inbox, true
+	}
+	el, ok := a.byIRI[iri]
+	if !ok {
+		return "", false
+	}
+	e := el.Value.(*inboxEntry)
+	if !a.now().Before(e.expires) {
+		a.order.Remove(el)
+		delete(a.byIRI, iri)
+		return "", false
+	}
+	return e.inbox, true
+}
+
+// store caches inbox for iri, evicting expired entries and then the
+// oldest ones to stay within the size bound. Entries are kept in fetch
+// order, which with one TTL for all is also expiry order.
+func (a *ActorInboxes) store(iri, inbox string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.now()
+	if el, ok := a.byIRI[iri]; ok {
+		a.order.Remove(el)
+		delete(a.byIRI, iri)
+	}
+	for front := a.order.Front(); front != nil; front = a.order.Front() {
+		e := front.Value.(*inboxEntry)
+		if len(a.byIRI) < a.max && now.Before(e.expires) {
+			break
+		}
+		a.order.Remove(front)
+		delete(a.byIRI, e.iri)
+	}
+	a.byIRI[iri] = a.order.PushBack(&inboxEntry{iri: iri, inbox: inbox, expires: now.Add(a.ttl)})
+}
+
+// checkSameHost accepts inbox when it is an http or https URL on the host
+// (and port) of the actor actorIRI, and not downgraded from https to http.
+func checkSameHost(actorIRI, inbox string) error {
+	au, err := parseHTTPURL(actorIRI)
+	if err != nil {
+		return fmt.Errorf("actor %w", err)
+	}
+	iu, err := parseHTTPURL(inbox)
+	if err != nil {
+		return fmt.Errorf("inbox %w", err)
+	}
+	if au.Scheme == "https" && iu.Scheme != "https" {
+		return fmt.Errorf("inbox %q is plain http for an https actor", printable([]byte(inbox), 200))
+	}
+	if hostPort(au) != hostPort(iu) {
+		return fmt.Errorf("inbox %q is not on the actor's host %s", printable([]byte(inbox), 200), au.Host)
+	}
+	return nil
+}
+
+// parseHTTPURL parses an absolute http or https URL with a host and no
+// user info.
+func parseHTTPURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("URL %q: %w", printable([]byte(raw), 200), err)
+	}
+	if u.Scheme != "https" && u.Scheme != "http" {
+		return nil, fmt.Errorf("URL %q is not http or https", printable([]byte(raw), 200))
+	}
+	if u.Host == "" || u.User != nil {
+		return nil, fmt.Errorf("URL %q: want an absolute URL with a host and no user info", printable([]byte(raw), 200))
+	}
+	return u, nil
+}
+
+// hostPort returns the lower-cased host of u with its port made explicit.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
+// classifyFetchError marks a failed fetch of an actor document Permanent
+// unless a retry may succeed: network errors, timeouts, and 408, 429 and
+// 5xx answers are transient; refused addresses, other statuses and
+// unusable documents are not.
+func classifyFetchError(err error) error {
+	err = fmt.Errorf("fetch the actor document: %w", err)
+	if status, ok := fetchStatus(err); ok {
+		if classify(status, nil) == retry {
+			return err
+		}
+		return Permanent(err)
+	}
+	var netErr net.Error
+	var urlErr *url.Error
+	switch {
+	case errors.Is(err, errPermanent),
+		errors.Is(err, actor.ErrAddressRefused),
+		errors.Is(err, actor.ErrBodyTooLarge):
+		return Permanent(err)
+	case errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, context.Canceled),
+		errors.As(err, &netErr),
+		errors.As(err, &urlErr):
+		return err
+	default:
+		return Permanent(err)
+	}
+}
+
+// fetchStatus extracts the HTTP status of a fetch that got an answer
+// other than 200: from an error with a StatusCode method, or from the
+// "status NNN" that (*actor.Fetcher).FetchDocument ends its message with.
+func fetchStatus(err error) (int, bool) {
+	var sc interface{ StatusCode() int }
+	if errors.As(err, &sc) {
+		return sc.StatusCode(), true
+	}
+	msg := err.Error()
+	i := strings.LastIndex(msg, ": status ")
+	if i < 0 {
+		return 0, false
+	}
+	code, convErr := strconv.Atoi(msg[i+len(": status "):])
+	if convErr != nil || code < 100 || code > 999 {
+		return 0, false
+	}
+	return code, true
+}
