@@ -1,0 +1,314 @@
+package cases
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
+)
+
+// Engine applies activities to the protocol state this node keeps. It holds
+// no state of its own between calls: everything lives in the store, read
+// and written through the transaction each call is given.
+type Engine struct {
+	now func() time.Time
+}
+
+// NewEngine returns an Engine that stamps records with now (time.Now when
+// nil).
+func NewEngine(now func() time.Time) *Engine {
+	if now == nil {
+		now = time.Now
+	}
+	return &Engine{now: now}
+}
+
+// LocalActor identifies the local actor a message is sent by or to.
+type LocalActor struct {
+	Name string // as in the store
+	ID   string // actor IRI
+}
+
+// Message is a parsed activity and what it means.
+type Message struct {
+	Activity *vocab.Activity
+	Class    vocab.Classification
+	// Resolver finds objects the activity refers to by id; may be nil.
+	Resolver vocab.Resolver
+}
+
+// Reply is an activity the protocol requires the node to send in answer to
+// one it received. The inbox fills in its id and publication time and
+// queues it in the transaction that accepts the received activity.
+type Reply struct {
+	Activity *vocab.Activity
+	// To is the actor the reply is delivered to.
+	To string
+	// OrderingKey keeps replies to one peer about one report or case in
+	// order.
+	OrderingKey string
+}
+
+// unhandled refuses an activity whose semantic this node does not act on.
+func unhandled(c vocab.Classification) error {
+	if c.Unresolved {
+		return problem.Unprocessable("the activity refers to %s, which this node does not hold, so its meaning cannot be established", c.UnresolvedID)
+	}
+	if c.Semantic == vocab.Unknown || c.Semantic == vocab.UnknownUnresolvableObject {
+		reason := c.Reason
+		if reason == "" {
+			reason = "it matches no Vultron message"
+		}
+		return problem.Unprocessable("the activity is not a Vultron message this node understands: %s", reason)
+	}
+	return problem.Unprocessable("this node does not handle %s activities", c.Semantic)
+}
+
+// ApplyInbound records what an activity received by local actor to changes,
+// and returns the replies the protocol calls for. sender is the verified
+// actor that sent it.
+func (e *Engine) ApplyInbound(tx *store.Tx, to LocalActor, sender string, m Message) ([]Reply, error) {
+	a := m.Activity
+	switch m.Class.Semantic {
+	case vocab.SubmitReport:
+		return e.receiveReport(tx, to, sender, m)
+	case vocab.AckReport:
+		_, rep, err := answeredOffer(a, m.Resolver)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok, err := readReport(&tx.ReadTx, rep.ID, to.Name); err != nil {
+			return nil, err
+		} else if !ok {
+			return nil, problem.Unprocessable("%s acknowledges report %s, which %s never sent or received", sender, rep.ID, to.Name)
+		}
+		// An acknowledgement changes no state and is not acknowledged.
+		return nil, nil
+	case vocab.ValidateReport, vocab.InvalidateReport, vocab.CloseReport:
+		return e.receiveReportDecision(tx, to, sender, m)
+	case vocab.CreateReport, vocab.CreateNote:
+		// Announcements of objects: stored, no protocol state.
+		return nil, nil
+	}
+	return nil, unhandled(m.Class)
+}
+
+// receiveReport handles an Offer(VulnerabilityReport) (RS).
+func (e *Engine) receiveReport(tx *store.Tx, to LocalActor, sender string, m Message) ([]Reply, error) {
+	offer := m.Activity
+	rep, err := offeredReport(offer, m.Resolver)
+	if err != nil {
+		return nil, err
+	}
+	if a := firstRef(rep.AttributedTo); a != "" && a != sender {
+		// The reporter speaks for itself; a coordinator forwarding a report
+		// it received is the sender and may credit the finder in the
+		// report's content, not claim the finder's identity.
+		return nil, problem.Forbidden("report %s is attributed to %s but was offered by %s", rep.ID, a, sender)
+	}
+	rec, found, err := readReport(&tx.ReadTx, rep.ID, to.Name)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		rec = ReportRecord{ReportID: rep.ID, Actor: to.Name, Role: Receiver, RM: cvdstate.RMStart, OfferID: offer.ID, Name: rep.Name}
+	}
+	out, err := cvdstate.Receive(cvdstate.CaseState{}, cvdstate.ParticipantState{RM: rec.RM}, 0, cvdstate.RS)
+	if err != nil {
+		return nil, fmt.Errorf("receive report %s: %w", rep.ID, err)
+	}
+	rec.RM = out.Participant.RM
+	if rec.Peers == nil {
+		rec.Peers = map[string]cvdstate.RMState{}
+	}
+	// A reporter enters the process already in ACCEPTED.
+	if _, known := rec.Peers[sender]; !known {
+		rec.Peers[sender] = cvdstate.RMAccepted
+	}
+	rec.UpdatedAt = e.now().UTC()
+	if err := writeReport(tx, rec); err != nil {
+		return nil, err
+	}
+	return acknowledge(out.Emit, to, sender, offer, offer.ID, rep.ID), nil
+}
+
+// receiveReportDecision handles a peer's RV, RI or RC about a report this
+// actor knows.
+func (e *Engine) receiveReportDecision(tx *store.Tx, to LocalActor, sender string, m Message) ([]Reply, error) {
+	a := m.Activity
+	offer, rep, err := answeredOffer(a, m.Resolver)
+	if err != nil {
+		return nil, err
+	}
+	rec, found, err := readReport(&tx.ReadTx, rep.ID, to.Name)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, problem.Unprocessable("%s reports on report %s, which %s never sent or received", sender, rep.ID, to.Name)
+	}
+	peer, isPeer := rec.Peers[sender]
+	if !isPeer {
+		return nil, problem.Forbidden("%s is not a party to report %s of %s", sender, rep.ID, to.Name)
+	}
+	ev, _ := rmEvent(m.Class.Semantic)
+	next, _, err := peer.Apply(ev)
+	if err != nil {
+		if peer == cvdstate.RMClosed {
+			return nil, problem.Conflict("%s already closed report %s; it cannot %s it", sender, rep.ID, ev)
+		}
+		// The peer's RM is its own: a message tells this node the state
+		// the peer moved to even when this node missed a step (a lost or
+		// reordered message), so the model follows it.
+		next = targetOf(ev)
+	}
+	rec.Peers[sender] = next
+	rec.UpdatedAt = e.now().UTC()
+	if err := writeReport(tx, rec); err != nil {
+		return nil, err
+	}
+	out, err := cvdstate.Receive(cvdstate.CaseState{}, cvdstate.ParticipantState{RM: rec.RM}, 0, rmMessage(ev))
+	if err != nil {
+		return nil, fmt.Errorf("receive %s for report %s: %w", m.Class.Semantic, rep.ID, err)
+	}
+	return acknowledge(out.Emit, to, sender, offer, a.ID, rep.ID), nil
+}
+
+// targetOf returns the RM state an event leads to.
+func targetOf(ev cvdstate.RMEvent) cvdstate.RMState {
+	switch ev {
+	case cvdstate.RMValidate:
+		return cvdstate.RMValid
+	case cvdstate.RMInvalidate:
+		return cvdstate.RMInvalid
+	default:
+		return cvdstate.RMClosed
+	}
+}
+
+// rmMessage returns the message that announces an RM event.
+func rmMessage(ev cvdstate.RMEvent) cvdstate.MessageType {
+	switch ev {
+	case cvdstate.RMValidate:
+		return cvdstate.RV
+	case cvdstate.RMInvalidate:
+		return cvdstate.RI
+	default:
+		return cvdstate.RC
+	}
+}
+
+// acknowledge returns the RK reply when emit calls for one. The wire form
+// of RK is Read(Offer(VulnerabilityReport)); an acknowledgement of a
+// validation, invalidation or closure reads the same Offer and names the
+// message it acknowledges in inReplyTo, since the protocol defines no other
+// wire form for it.
+func acknowledge(emit cvdstate.MessageType, from LocalActor, to string, offer *vocab.Activity, inReplyTo, reportID string) []Reply {
+	if emit&cvdstate.RK == 0 || offer == nil {
+		return nil
+	}
+	read := &vocab.Activity{}
+	read.Type = "Read"
+	read.Actor = vocab.RefTo(from.ID)
+	read.Object = vocab.Inline(offer)
+	read.InReplyTo = vocab.RefTo(inReplyTo)
+	read.To = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(to)}}
+	return []Reply{{Activity: read, To: to, OrderingKey: reportID}}
+}
+
+// ApplyOutbound checks that local actor from may send the activity in its
+// current protocol state and records the change it makes. recipients are
+// the actors it is addressed to. It returns a *problem.Error with status
+// 409 when the protocol forbids it now, and 422 when the node cannot act on
+// it at all.
+func (e *Engine) ApplyOutbound(tx *store.Tx, from LocalActor, recipients []string, m Message) error {
+	a := m.Activity
+	switch m.Class.Semantic {
+	case vocab.SubmitReport:
+		return e.submitReport(tx, from, recipients, m)
+	case vocab.AckReport:
+		_, rep, err := answeredOffer(a, m.Resolver)
+		if err != nil {
+			return err
+		}
+		if _, ok, err := readReport(&tx.ReadTx, rep.ID, from.Name); err != nil {
+			return err
+		} else if !ok {
+			return problem.Conflict("%s has not received report %s, so it cannot acknowledge it", from.Name, rep.ID)
+		}
+		return nil
+	case vocab.ValidateReport, vocab.InvalidateReport, vocab.CloseReport:
+		_, rep, err := answeredOffer(a, m.Resolver)
+		if err != nil {
+			return err
+		}
+		rec, ok, err := readReport(&tx.ReadTx, rep.ID, from.Name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return problem.Conflict("%s has not received report %s", from.Name, rep.ID)
+		}
+		ev, _ := rmEvent(m.Class.Semantic)
+		if ev != cvdstate.RMClose && rec.Role != Receiver {
+			return problem.Conflict("%s submitted report %s; only a receiver can %s it", from.Name, rep.ID, ev)
+		}
+		next, _, err := rec.RM.Apply(ev)
+		if err != nil {
+			return stateConflict(from.Name, rep.ID, err)
+		}
+		rec.RM = next
+		rec.UpdatedAt = e.now().UTC()
+		return writeReport(tx, rec)
+	case vocab.CreateReport, vocab.CreateNote:
+		return nil
+	}
+	return unhandled(m.Class)
+}
+
+// submitReport handles an Offer(VulnerabilityReport) a local actor sends:
+// as the reporter of a new report, or as a receiver passing a report it is
+// working on to another party.
+func (e *Engine) submitReport(tx *store.Tx, from LocalActor, recipients []string, m Message) error {
+	rep, err := offeredReport(m.Activity, m.Resolver)
+	if err != nil {
+		return err
+	}
+	if len(recipients) == 0 {
+		return problem.Unprocessable("the offer of report %s has no recipient", rep.ID)
+	}
+	rec, found, err := readReport(&tx.ReadTx, rep.ID, from.Name)
+	if err != nil {
+		return err
+	}
+	if !found {
+		rec = ReportRecord{ReportID: rep.ID, Actor: from.Name, Role: Reporter, RM: cvdstate.RMAccepted, OfferID: m.Activity.ID, Name: rep.Name}
+	}
+	// RS requires the sender to be working on the report (RM ACCEPTED).
+	if rec.RM != cvdstate.RMAccepted {
+		return problem.Conflict("%s is in %s for report %s; a report can be submitted only from ACCEPTED", from.Name, rec.RM, rep.ID)
+	}
+	if rec.Peers == nil {
+		rec.Peers = map[string]cvdstate.RMState{}
+	}
+	for _, r := range recipients {
+		if _, known := rec.Peers[r]; !known {
+			rec.Peers[r] = cvdstate.RMStart
+		}
+	}
+	rec.UpdatedAt = e.now().UTC()
+	return writeReport(tx, rec)
+}
+
+// firstRef returns the id of the first reference in refs, or "".
+func firstRef(refs vocab.Refs) string {
+	for _, r := range refs.Items {
+		if id := r.ID(); id != "" {
+			return id
+		}
+	}
+	return ""
+}

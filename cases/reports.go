@@ -1,0 +1,148 @@
+package cases
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
+)
+
+// Role is the part a local actor plays for a report.
+type Role string
+
+// The roles of a report record.
+const (
+	Reporter Role = "reporter" // the local actor submitted the report
+	Receiver Role = "receiver" // the local actor received it
+)
+
+// ReportRecord is one local actor's state for one report.
+type ReportRecord struct {
+	ReportID string `json:"reportId"`
+	Actor    string `json:"actor"` // local actor name
+	Role     Role   `json:"role"`
+	// RM is the local actor's own Report Management state.
+	RM cvdstate.RMState `json:"rmState"`
+	// Peers maps each other party's actor id to this node's model of its
+	// RM state: the receivers of a report the actor submitted, or the
+	// reporter of a report it received.
+	Peers map[string]cvdstate.RMState `json:"peers"`
+	// OfferID is the id of the Offer that submitted the report (for a
+	// receiver, the one it received first).
+	OfferID   string    `json:"offerId"`
+	Name      string    `json:"name,omitempty"` // the report's title
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// reportBucket is the case bucket that holds every local actor's record of
+// a report.
+func reportBucket(reportID string) string { return "report " + reportID }
+
+func readReport(tx *store.ReadTx, reportID, actorName string) (ReportRecord, bool, error) {
+	b, err := tx.Case(reportBucket(reportID))
+	if errors.Is(err, store.ErrNotFound) {
+		return ReportRecord{}, false, nil
+	}
+	if err != nil {
+		return ReportRecord{}, false, err
+	}
+	v := b.Get([]byte(actorName))
+	if v == nil {
+		return ReportRecord{}, false, nil
+	}
+	var r ReportRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return ReportRecord{}, false, fmt.Errorf("report %s of %s: decode record: %w", reportID, actorName, err)
+	}
+	return r, true, nil
+}
+
+func writeReport(tx *store.Tx, r ReportRecord) error {
+	b, err := tx.Case(reportBucket(r.ReportID))
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("report %s of %s: encode record: %w", r.ReportID, r.Actor, err)
+	}
+	return b.Put([]byte(r.Actor), v)
+}
+
+// Report returns the record that local actor actorName keeps for a report.
+func Report(tx *store.ReadTx, reportID, actorName string) (ReportRecord, bool, error) {
+	return readReport(tx, reportID, actorName)
+}
+
+// offeredReport returns the report an Offer(VulnerabilityReport) carries.
+// Classification has already established the shape; the report must be
+// inline or resolvable, and it must have an id to be tracked.
+func offeredReport(offer *vocab.Activity, r vocab.Resolver) (*vocab.VulnerabilityReport, error) {
+	obj := offer.Object.Object
+	if obj == nil && offer.Object.IRI != "" && r != nil {
+		obj, _ = r.Resolve(offer.Object.IRI)
+	}
+	rep, ok := obj.(*vocab.VulnerabilityReport)
+	if !ok {
+		return nil, problem.Unprocessable("the offer %s does not carry a VulnerabilityReport", offer.ID)
+	}
+	if rep.ID == "" {
+		return nil, problem.Unprocessable("the report offered in %s has no id", offer.ID)
+	}
+	return rep, nil
+}
+
+// answeredOffer returns the Offer(VulnerabilityReport) that an Accept,
+// TentativeReject, Reject or Read answers, and the report inside it. The
+// Offer may be inline or a reference the resolver knows.
+func answeredOffer(a *vocab.Activity, r vocab.Resolver) (*vocab.Activity, *vocab.VulnerabilityReport, error) {
+	obj := a.Object.Object
+	if obj == nil && a.Object.IRI != "" && r != nil {
+		obj, _ = r.Resolve(a.Object.IRI)
+	}
+	// Read(Report) is an equivalent form of the acknowledgement that the
+	// reference implementation itself emits.
+	if rep, ok := obj.(*vocab.VulnerabilityReport); ok && rep.ID != "" {
+		return nil, rep, nil
+	}
+	offer, ok := obj.(*vocab.Activity)
+	if !ok || offer.Type != "Offer" {
+		return nil, nil, problem.Unprocessable("%s %s does not answer an Offer of a report", a.Type, a.ID)
+	}
+	rep, err := offeredReport(offer, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return offer, rep, nil
+}
+
+// rmEvent returns the RM event a report semantic records, and false for a
+// semantic that records none.
+func rmEvent(s vocab.Semantic) (cvdstate.RMEvent, bool) {
+	switch s {
+	case vocab.ValidateReport:
+		return cvdstate.RMValidate, true
+	case vocab.InvalidateReport:
+		return cvdstate.RMInvalidate, true
+	case vocab.CloseReport:
+		return cvdstate.RMClose, true
+	}
+	return 0, false
+}
+
+// stateConflict turns a refused RM transition into the 409 the outbox
+// answers with.
+func stateConflict(actorName, reportID string, err error) error {
+	var te *cvdstate.TransitionError
+	if errors.As(err, &te) || errors.Is(err, cvdstate.ErrNotAllowed) {
+		// The transition error is the whole reason; it is not kept as a
+		// cause so that the log does not repeat it.
+		return problem.Conflict("%s cannot do that for report %s: %v", actorName, reportID, err)
+	}
+	return err
+}

@@ -1,0 +1,72 @@
+package cases
+
+import (
+	"errors"
+
+	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
+)
+
+// Resolver finds the objects this node holds by id, for classifying
+// activities that refer to them: activities it sent or received, and the
+// reports its actors track (through the Offer that carried each).
+type Resolver struct {
+	tx *store.ReadTx
+}
+
+// NewResolver returns a Resolver that reads through tx; it is valid only
+// while tx is.
+func NewResolver(tx *store.ReadTx) Resolver { return Resolver{tx: tx} }
+
+var _ vocab.Resolver = Resolver{}
+
+// Resolve returns the object with the given id, if this node holds it.
+func (r Resolver) Resolve(id string) (vocab.Object, bool) {
+	if id == "" {
+		return nil, false
+	}
+	if obj, ok := r.activity(id); ok {
+		return obj, true
+	}
+	return r.report(id)
+}
+
+func (r Resolver) activity(id string) (vocab.Object, bool) {
+	stored, err := r.tx.Activity(id)
+	if err != nil {
+		return nil, false
+	}
+	doc, err := vocab.Parse(stored.Body)
+	if err != nil {
+		return nil, false
+	}
+	return doc.Object, true
+}
+
+// report finds a tracked report through the Offer that carried it.
+func (r Resolver) report(id string) (vocab.Object, bool) {
+	b, err := r.tx.Case(reportBucket(id))
+	if err != nil {
+		return nil, false
+	}
+	var found vocab.Object
+	errStop := errors.New("stop")
+	_ = b.ForEach(func(actorName, _ []byte) error {
+		rec, ok, err := readReport(r.tx, id, string(actorName))
+		if err != nil || !ok || rec.OfferID == "" {
+			return nil
+		}
+		offer, ok := r.activity(rec.OfferID)
+		if !ok {
+			return nil
+		}
+		if a, isAct := offer.(*vocab.Activity); isAct {
+			if rep, isRep := a.Object.Object.(*vocab.VulnerabilityReport); isRep && rep.ID == id {
+				found = rep
+				return errStop
+			}
+		}
+		return nil
+	})
+	return found, found != nil
+}

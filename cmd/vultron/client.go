@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// nodeFlags are the flags of every command that talks to a running node
+// through its API.
+type nodeFlags struct {
+	node      *string
+	tokenFile *string
+	config    *string
+}
+
+func addNodeFlags(fs *flag.FlagSet) nodeFlags {
+	return nodeFlags{
+		node:      fs.String("node", "http://127.0.0.1:7001", "base URL of the node"),
+		tokenFile: fs.String("token-file", "./data/api-token", "file holding the node's API token"),
+		config:    fs.String("config", "", "JSON file of settings (keys are the flag names)"),
+	}
+}
+
+// client talks to a node's API with its token.
+type client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// newClient reads the token and returns a client, after the command's
+// flags were parsed and completed from the environment and config file.
+func (f nodeFlags) newClient() (*client, error) {
+	data, err := os.ReadFile(*f.tokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("read the API token: %w (give --token-file or VULTRON_TOKEN_FILE)", err)
+	}
+	token := strings.TrimSpace(string(data))
+	if token == "" {
+		return nil, fmt.Errorf("token file %s is empty", *f.tokenFile)
+	}
+	return &client{base: strings.TrimRight(*f.node, "/"), token: token, http: &http.Client{Timeout: 30 * time.Second}}, nil
+}
+
+// do sends a request and decodes a JSON answer into out (when not nil). A
+// refusal becomes an error carrying the node's one-sentence reason.
+func (c *client) do(ctx context.Context, method, path string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/activity+json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the node at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("read the node's answer: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return fmt.Errorf("the node refused (%d): %s", resp.StatusCode, e.Error)
+		}
+		return fmt.Errorf("the node answered %s", resp.Status)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("the node's answer is not the expected JSON: %w", err)
+	}
+	return nil
+}

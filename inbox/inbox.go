@@ -1,0 +1,245 @@
+// Package inbox is the node's receive pipeline. For every POST to a local
+// actor's inbox it reads the body under a size limit, verifies the HTTP
+// signature (and the digest, date and host it covers), parses the activity
+// strictly, binds the signer to the activity's actor and id, classifies it
+// into a protocol message, applies it to the protocol state, and stores it,
+// together with the replies it calls for, in one transaction. Only then does
+// it answer 202. A refused request stores nothing.
+package inbox
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
+)
+
+// Verifier proves who signed a request; *actor.Verifier is one.
+type Verifier interface {
+	Verify(ctx context.Context, r *http.Request, body []byte) (actor.Signer, error)
+}
+
+// Config configures a Pipeline. Every field but Now and Logger is required.
+type Config struct {
+	Store    *store.DB
+	Engine   *cases.Engine
+	Verifier Verifier
+	// Local returns the local actor with the given name.
+	Local func(name string) (actor.Local, bool)
+	// MaxBody is the largest body accepted, checked before it is parsed.
+	MaxBody int64
+	// NewID returns a fresh activity id on this node, for replies.
+	NewID func() string
+	// Queued is called after replies were queued, to wake the delivery
+	// workers; may be nil.
+	Queued func()
+	Now    func() time.Time
+	Logger zerolog.Logger
+}
+
+// Pipeline receives activities for the node's local actors.
+type Pipeline struct {
+	cfg Config
+}
+
+// New returns a Pipeline.
+func New(cfg Config) (*Pipeline, error) {
+	if cfg.Store == nil || cfg.Engine == nil || cfg.Verifier == nil || cfg.Local == nil || cfg.NewID == nil {
+		return nil, errors.New("inbox: store, engine, verifier, local actors and id generator are required")
+	}
+	if cfg.MaxBody <= 0 {
+		return nil, errors.New("inbox: the body limit must be positive")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Pipeline{cfg: cfg}, nil
+}
+
+// Result describes an accepted activity.
+type Result struct {
+	ID        string
+	Semantic  vocab.Semantic
+	Duplicate bool // the same activity was already received; nothing changed
+	Replies   int  // replies queued
+}
+
+// Receive runs the pipeline for a POST to the inbox of local actor name.
+// It returns a *problem.Error for every refusal.
+func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (Result, error) {
+	local, ok := p.cfg.Local(name)
+	if !ok {
+		return Result{}, problem.NotFound("no actor %q on this node", name)
+	}
+	if err := checkMediaType(r.Header.Get("Content-Type")); err != nil {
+		return Result{}, err
+	}
+	body, err := readBody(r, p.cfg.MaxBody)
+	if err != nil {
+		return Result{}, err
+	}
+	signer, err := p.cfg.Verifier.Verify(ctx, r, body)
+	if err != nil {
+		return Result{}, unauthorized(err)
+	}
+	doc, err := vocab.Parse(body)
+	if err != nil {
+		return Result{}, problem.Wrap(http.StatusBadRequest, err, err.Error())
+	}
+	act := doc.Activity()
+	if act == nil {
+		return Result{}, problem.Unprocessable("an inbox accepts activities, not a bare %s", doc.Object.Common().Type)
+	}
+	if err := actor.CheckBinding(signer, act.ID, act.Actor.ID()); err != nil {
+		return Result{}, unauthorized(err)
+	}
+	if err := checkAddressing(act, local.ID); err != nil {
+		return Result{}, err
+	}
+
+	var class vocab.Classification
+	if err := p.cfg.Store.View(ctx, func(tx *store.ReadTx) error {
+		class = vocab.Classify(act, cases.NewResolver(tx))
+		return nil
+	}); err != nil {
+		return Result{}, fmt.Errorf("inbox: classify %s: %w", act.ID, err)
+	}
+
+	sum := sha256.Sum256(body)
+	now := p.cfg.Now().UTC()
+	replies := 0
+	res, err := p.cfg.Store.AcceptInbound(ctx, store.Inbound{
+		ID:         act.ID,
+		Recipient:  local.Name,
+		Sender:     signer.Owner,
+		KeyID:      signer.KeyID,
+		Digest:     hex.EncodeToString(sum[:]),
+		Body:       body,
+		Semantic:   string(class.Semantic),
+		ReceivedAt: now,
+	}, func(tx *store.Tx) error {
+		replies = 0 // the store may run this function more than once
+		out, err := p.cfg.Engine.ApplyInbound(tx, cases.LocalActor{Name: local.Name, ID: local.ID}, signer.Owner,
+			cases.Message{Activity: act, Class: class, Resolver: cases.NewResolver(&tx.ReadTx)})
+		if err != nil {
+			return err
+		}
+		for _, reply := range out {
+			if err := p.queueReply(tx, local, reply, now); err != nil {
+				return err
+			}
+			replies++
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return Result{}, problem.Wrap(http.StatusConflict, err, fmt.Sprintf("activity %s was already received with a different body", act.ID))
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("inbox: accept %s: %w", act.ID, err)
+	}
+	if replies > 0 && p.cfg.Queued != nil {
+		p.cfg.Queued()
+	}
+	p.cfg.Logger.Info().
+		Str("actor", local.Name).Str("sender", signer.Owner).Str("key_id", signer.KeyID).
+		Str("scheme", signer.Scheme).Str("activity", act.ID).Str("semantic", string(class.Semantic)).
+		Str("messages", class.Messages.String()).Bool("duplicate", res.Duplicate).Int("replies", replies).
+		Msg("inbox accepted")
+	return Result{ID: act.ID, Semantic: class.Semantic, Duplicate: res.Duplicate, Replies: replies}, nil
+}
+
+// queueReply gives a reply its id and publication time and queues it for
+// delivery in the accepting transaction.
+func (p *Pipeline) queueReply(tx *store.Tx, local actor.Local, reply cases.Reply, now time.Time) error {
+	a := reply.Activity
+	a.ID = p.cfg.NewID()
+	a.Published = now.Format(time.RFC3339)
+	body, err := vocab.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("encode reply: %w", err)
+	}
+	return tx.EnqueueOutbound(store.Outbound{
+		ID:         a.ID,
+		Actor:      local.Name,
+		Body:       body,
+		Semantic:   string(vocab.Classify(a, cases.NewResolver(&tx.ReadTx)).Semantic),
+		CreatedAt:  now,
+		Deliveries: []store.DeliveryTarget{{Recipient: reply.To, OrderingKey: reply.OrderingKey}},
+	})
+}
+
+// checkMediaType accepts the ActivityPub media types and plain JSON.
+func checkMediaType(ct string) error {
+	if ct == "" {
+		return problem.New(http.StatusUnsupportedMediaType, "Content-Type is missing; send application/activity+json")
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return problem.New(http.StatusUnsupportedMediaType, "Content-Type %q cannot be parsed", ct)
+	}
+	switch mt {
+	case "application/activity+json", "application/ld+json", "application/json":
+		return nil
+	}
+	return problem.New(http.StatusUnsupportedMediaType, "Content-Type %s is not accepted; send application/activity+json", mt)
+}
+
+// readBody reads the request body, refusing one over limit before reading
+// more than limit+1 bytes of it.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, problem.TooLarge("the body has %d bytes; the limit is %d", r.ContentLength, limit)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, problem.Wrap(http.StatusBadRequest, err, "the request body could not be read")
+	}
+	if int64(len(body)) > limit {
+		return nil, problem.TooLarge("the body is larger than the limit of %d bytes", limit)
+	}
+	return body, nil
+}
+
+// unauthorized turns a signature or binding refusal into a 401 whose
+// message is the refusal's reason.
+func unauthorized(err error) error {
+	var ve *actor.VerifyError
+	if errors.As(err, &ve) {
+		return problem.Wrap(http.StatusUnauthorized, err, ve.Reason)
+	}
+	return problem.Wrap(http.StatusUnauthorized, err, "the request's signature could not be verified")
+}
+
+
+// checkAddressing refuses an activity whose addressing provably excludes
+// the receiving actor. An activity with no addressing at all is accepted:
+// the signature already proves who sent it to this inbox.
+func checkAddressing(a *vocab.Activity, self string) error {
+	var all []string
+	for _, refs := range []vocab.Refs{a.To, a.Cc, a.Bto, a.Bcc, a.Audience} {
+		all = append(all, refs.IDs()...)
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	for _, id := range all {
+		if id == self || vocab.IsPublic(id) {
+			return nil
+		}
+	}
+	return problem.BadRequest("activity %s is not addressed to %s", a.ID, self)
+}

@@ -1,0 +1,295 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/openvultron/vultron/actor"
+)
+
+// testKeys holds RSA keys generated once per test binary: generating a
+// 2048-bit key takes long enough to matter when every test wants one.
+type testKeys struct {
+	once sync.Once
+	keys []*rsa.PrivateKey
+}
+
+func (k *testKeys) get(t testing.TB, i int) *rsa.PrivateKey {
+	t.Helper()
+	k.once.Do(func() {
+		for range 3 {
+			key, err := rsa.GenerateKey(rand.Reader, 2048)
+			if err != nil {
+				panic(err)
+			}
+			k.keys = append(k.keys, key)
+		}
+	})
+	return k.keys[i]
+}
+
+var sharedKeys testKeys
+
+// testNode is a node served on a loopback port for a test.
+type testNode struct {
+	*Node
+	url   string
+	token string
+	dir   string
+	stop  func()
+}
+
+// startNode starts a node with the given actors ("name:Type") on
+// 127.0.0.1 and stops it when the test ends.
+func startNode(t *testing.T, specs ...string) *testNode {
+	t.Helper()
+	return startNodeIn(t, t.TempDir(), nil, specs...)
+}
+
+func startNodeIn(t *testing.T, dir string, ln net.Listener, specs ...string) *testNode {
+	t.Helper()
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	url := "http://" + ln.Addr().String()
+	var acs []ActorConfig
+	for _, s := range specs {
+		name, typ, err := actor.ParseActorSpec(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acs = append(acs, ActorConfig{Name: name, Type: typ})
+	}
+	n, err := New(context.Background(), Config{
+		DataDir:           dir,
+		Listener:          ln,
+		PublicURL:         url,
+		Actors:            acs,
+		AllowPrivatePeers: true,
+		NoSync:            true,
+		Logger:            zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+		Notice:            io.Discard,
+	})
+	if err != nil {
+		ln.Close()
+		t.Fatalf("New: %v", err)
+	}
+	tokenBytes, err := os.ReadFile(filepath.Join(dir, tokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Serve(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return &testNode{Node: n, url: url, token: strings.TrimSpace(string(tokenBytes)), dir: dir, stop: stop}
+}
+
+func (tn *testNode) actorID(name string) string { return tn.url + "/actors/" + name }
+
+// api sends a request with the node's token and returns status and body.
+func (tn *testNode) api(t *testing.T, method, path string, body string) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, tn.url+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tn.token)
+	req.Header.Set("Content-Type", "application/activity+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, data
+}
+
+// submit posts an activity to a local actor's outbox and returns its id.
+func (tn *testNode) submit(t *testing.T, name, activity string) string {
+	t.Helper()
+	status, body := tn.api(t, http.MethodPost, "/actors/"+name+"/outbox", activity)
+	if status != http.StatusCreated {
+		t.Fatalf("submit to %s's outbox: %d %s", name, status, body)
+	}
+	var out struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out.ID
+}
+
+// inboxItems returns the activities in a local actor's inbox, newest first.
+func (tn *testNode) inboxItems(t *testing.T, name string) []map[string]any {
+	t.Helper()
+	status, body := tn.api(t, http.MethodGet, "/actors/"+name+"/inbox?limit=200", "")
+	if status != http.StatusOK {
+		t.Fatalf("inbox of %s: %d %s", name, status, body)
+	}
+	var page struct {
+		Items []map[string]any `json:"orderedItems"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		t.Fatal(err)
+	}
+	return page.Items
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// peer is a foreign actor served by a test HTTP server: its actor document
+// and key are what the node fetches to verify its signatures.
+type peer struct {
+	srv   *httptest.Server
+	id    string
+	keyID string
+	key   *rsa.PrivateKey
+	// docKeyID, when set, is the key id the actor document lists instead
+	// of keyID (a document that does not own the signing key).
+	mu       sync.Mutex
+	received [][]byte
+}
+
+func newPeer(t *testing.T, key *rsa.PrivateKey) *peer {
+	t.Helper()
+	p := &peer{key: key}
+	mux := http.NewServeMux()
+	p.srv = httptest.NewServer(mux)
+	t.Cleanup(p.srv.Close)
+	p.id = p.srv.URL + "/actors/mallory"
+	p.keyID = p.id + "#main-key"
+	pemText, err := actor.PublicKeyPEM(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.HandleFunc("/actors/mallory", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", actor.ContentType)
+		json.NewEncoder(w).Encode(map[string]any{
+			"@context": []string{actor.ActivityStreamsContext, actor.SecurityContext},
+			"id":       p.id, "type": "Organization", "preferredUsername": "mallory",
+			"inbox": p.id + "/inbox", "outbox": p.id + "/outbox",
+			"publicKey": map[string]string{"id": p.keyID, "owner": p.id, "publicKeyPem": pemText},
+		})
+	})
+	mux.HandleFunc("/actors/mallory/inbox", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		p.mu.Lock()
+		p.received = append(p.received, b)
+		p.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	})
+	return p
+}
+
+func (p *peer) receivedCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.received)
+}
+
+// post signs body as the peer and posts it to url, with edit applied to the
+// request after signing (to tamper with it). It returns the status and the
+// error text of the answer.
+func (p *peer) post(t *testing.T, url string, body []byte, edit func(*http.Request)) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", actor.ContentType)
+	if err := actor.SignRequest(req, body, p.keyID, p.key, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(req)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var e struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal(data, &e)
+	return resp.StatusCode, e.Error
+}
+
+// offer returns an Offer(VulnerabilityReport) from the peer to recipient.
+func (p *peer) offer(n int, recipient string) []byte {
+	return []byte(fmt.Sprintf(`{
+  "@context": "https://certcc.github.io/Vultron/ns/context.jsonld",
+  "id": "%[1]s/activities/offer-%[3]d",
+  "type": "Offer",
+  "actor": "%[1]s",
+  "to": ["%[2]s"],
+  "object": {
+    "id": "%[1]s/reports/%[3]d",
+    "type": "VulnerabilityReport",
+    "name": "Heap overflow in the widget parser",
+    "content": "A crafted widget file overflows a heap buffer.",
+    "attributedTo": "%[1]s"
+  }
+}`, p.id, recipient, n))
+}
+
+var errNotJSON = errors.New("not JSON")
+
+// decode parses a JSON object.
+func decode(b []byte) (map[string]any, error) {
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, errNotJSON
+	}
+	return m, nil
+}
+
+func ioNopCloser(s string) io.ReadCloser { return io.NopCloser(strings.NewReader(s)) }

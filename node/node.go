@@ -1,0 +1,386 @@
+// Package node assembles one running Vultron node: it opens the store,
+// loads or creates the local actors and their keys, builds the inbox and
+// outbox pipelines and the delivery workers, serves the HTTP surface
+// (WebFinger, NodeInfo, actor documents, inboxes, outboxes, objects), and
+// shuts all of it down in order.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/inbox"
+	"github.com/openvultron/vultron/outbox"
+	"github.com/openvultron/vultron/store"
+)
+
+// ActorConfig names one local actor and its ActivityStreams type.
+type ActorConfig struct {
+	Name string
+	Type actor.Type
+}
+
+// Config configures a node. Zero fields take the defaults documented on
+// each; DataDir, PublicURL and at least one actor are required.
+type Config struct {
+	// DataDir holds vultron.db, the actors' private keys (keys/NAME.pem)
+	// and the API token (api-token). It is created with mode 0700.
+	DataDir string
+	// Listen is the TCP address to serve on; default 127.0.0.1:7001.
+	// Ignored when Listener is set.
+	Listen string
+	// Listener, when set, is used instead of listening on Listen (tests
+	// pass a listener on port 0 and derive PublicURL from it).
+	Listener net.Listener
+	// PublicURL is the base URL peers reach this node at, such as
+	// https://cvd.example.org; actor ids are PublicURL/actors/NAME.
+	PublicURL string
+	Actors    []ActorConfig
+	// DateWindow is how far a signed Date may be from the node's clock;
+	// default 5 minutes.
+	DateWindow time.Duration
+	// AllowPrivatePeers lets the node fetch from and deliver to loopback
+	// and private addresses; for tests and local set-ups only.
+	AllowPrivatePeers bool
+	// MaxInboxBytes is the largest inbox or outbox POST body accepted;
+	// default 256 KiB.
+	MaxInboxBytes int64
+	// DeliveryWorkers is how many deliveries are sent at once; default 8.
+	DeliveryWorkers int
+	// ShutdownTimeout bounds how long a graceful shutdown waits for
+	// in-flight requests and deliveries; default 10 s.
+	ShutdownTimeout time.Duration
+	// NoSync skips fsync in the store; for tests only.
+	NoSync bool
+	// Version is reported in NodeInfo.
+	Version string
+	Logger  zerolog.Logger
+	// Notice receives the one-time message with a newly created API
+	// token; default os.Stdout.
+	Notice io.Writer
+	// Now is the node's clock; default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:7001"
+	}
+	if c.DateWindow == 0 {
+		c.DateWindow = actor.DefaultWindow
+	}
+	if c.MaxInboxBytes == 0 {
+		c.MaxInboxBytes = 256 << 10
+	}
+	if c.DeliveryWorkers == 0 {
+		c.DeliveryWorkers = 8
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	if c.Notice == nil {
+		c.Notice = os.Stdout
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+func (c *Config) validate() error {
+	if c.DataDir == "" {
+		return errors.New("no data directory given")
+	}
+	if c.PublicURL == "" {
+		return errors.New("no public URL given (the base URL peers reach this node at)")
+	}
+	if len(c.Actors) == 0 {
+		return errors.New("no actor given: a node hosts at least one, for example vendor:Organization")
+	}
+	seen := map[string]bool{}
+	for _, a := range c.Actors {
+		if seen[a.Name] {
+			return fmt.Errorf("actor %s is given twice", a.Name)
+		}
+		seen[a.Name] = true
+	}
+	if c.DateWindow < 0 || c.DateWindow > 15*time.Minute {
+		return fmt.Errorf("date window %v is outside 0 to 15 minutes", c.DateWindow)
+	}
+	return nil
+}
+
+// Node is one running Vultron node.
+type Node struct {
+	cfg      Config
+	log      zerolog.Logger
+	db       *store.DB
+	locals   map[string]actor.Local
+	order    []string // local actor names in configuration order
+	host     string   // host[:port] of the public URL
+	scheme   string
+	token    tokenChecker
+	verifier *actor.Verifier
+	fetcher  *actor.Fetcher
+	handler  http.Handler
+	services []service
+
+	inbox     *inbox.Pipeline
+	submitter *outbox.Submitter
+	deliverer *outbox.Deliverer
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// service is a background part of the node that runs until its context
+// ends (the delivery workers, the dedup pruner ...).
+type service struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// New opens the node's store and prepares its actors, keys and handlers.
+// On first start it creates the data directory, one RSA-2048 key per actor
+// and the API token, which it prints once to cfg.Notice.
+func New(ctx context.Context, cfg Config) (*Node, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	base, err := actor.ParsePublicURL(cfg.PublicURL)
+	if err != nil {
+		return nil, fmt.Errorf("node: public URL: %w", err)
+	}
+	cfg.PublicURL = base
+	pu, err := url.Parse(base)
+	if err != nil {
+		return nil, fmt.Errorf("node: public URL: %w", err)
+	}
+	n := &Node{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		locals: map[string]actor.Local{},
+		host:   pu.Host,
+		scheme: pu.Scheme,
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: data directory: %w", err)
+	}
+	keyDir := filepath.Join(cfg.DataDir, "keys")
+	if err := os.MkdirAll(keyDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: key directory: %w", err)
+	}
+
+	db, err := store.Open(filepath.Join(cfg.DataDir, "vultron.db"), store.Options{
+		NoSync: cfg.NoSync,
+		Logger: cfg.Logger,
+		Now:    cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.db = db
+	ok := false
+	defer func() {
+		if !ok {
+			db.Close()
+		}
+	}()
+
+	for _, ac := range cfg.Actors {
+		key, created, err := actor.LoadOrCreateKey(keyDir, ac.Name)
+		if err != nil {
+			return nil, fmt.Errorf("node: actor %s: %w", ac.Name, err)
+		}
+		local, err := actor.NewLocal(base, ac.Name, ac.Type, key)
+		if err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		pem, err := actor.PublicKeyPEM(&key.PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("node: actor %s: %w", ac.Name, err)
+		}
+		if err := db.PutLocalActor(ctx, store.LocalActor{
+			Name: ac.Name, Type: string(ac.Type), KeyID: local.KeyID, PublicKeyPEM: pem, CreatedAt: cfg.Now().UTC(),
+		}); err != nil {
+			return nil, fmt.Errorf("node: register actor %s: %w", ac.Name, err)
+		}
+		if created {
+			n.log.Info().Str("actor", local.ID).Str("key_id", local.KeyID).Msg("created actor key")
+		}
+		n.locals[ac.Name] = local
+		n.order = append(n.order, ac.Name)
+	}
+
+	token, created, err := loadOrCreateToken(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.token = newTokenChecker(token)
+	if created {
+		fmt.Fprintf(cfg.Notice, "API token (shown once; also in %s): %s\n", filepath.Join(cfg.DataDir, tokenFile), token)
+	}
+
+	// Signed fetches (keys, actor documents) are made as the first local
+	// actor: peers that require authorized fetch see a real, verifiable
+	// actor of this node.
+	first := n.locals[n.order[0]]
+	n.fetcher, err = actor.NewFetcher(actor.FetcherOptions{
+		Client:    actor.SafeClientOptions{AllowPrivate: cfg.AllowPrivatePeers},
+		KeyID:     first.KeyID,
+		Key:       first.Key,
+		Now:       cfg.Now,
+		PlainHTTP: n.scheme == "http",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	keys, err := actor.NewKeyFetcher(actor.KeyFetcherOptions{
+		Cache:   keyCache{db: db},
+		Fetcher: n.fetcher,
+		Now:     cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.verifier, err = actor.NewVerifier(actor.VerifierOptions{
+		Keys:   keys,
+		Window: cfg.DateWindow,
+		Now:    cfg.Now,
+		Host:   n.host,
+		Scheme: n.scheme,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if err := n.buildPipelines(); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.handler = n.routes()
+	ok = true
+	return n, nil
+}
+
+// Handler returns the node's HTTP handler.
+func (n *Node) Handler() http.Handler { return n.handler }
+
+// Store returns the node's store, for the commands that inspect it.
+func (n *Node) Store() *store.DB { return n.db }
+
+// Local returns the local actor with the given name.
+func (n *Node) Local(name string) (actor.Local, bool) {
+	l, ok := n.locals[name]
+	return l, ok
+}
+
+// Serve serves HTTP and runs the background services until ctx ends, then
+// shuts down gracefully: it stops accepting connections, waits for
+// in-flight requests and deliveries (up to ShutdownTimeout), and closes
+// the store. Pending deliveries stay queued for the next start.
+func (n *Node) Serve(ctx context.Context) error {
+	ln := n.cfg.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", n.cfg.Listen)
+		if err != nil {
+			n.Close()
+			return fmt.Errorf("node: listen: %w", err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           n.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	n.log.Info().Str("listen", ln.Addr().String()).Str("public_url", n.cfg.PublicURL).Strs("actors", n.order).Msg("node started")
+
+	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	for _, s := range n.services {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.run(svcCtx); err != nil && !errors.Is(err, context.Canceled) {
+				n.log.Error().Err(err).Str("service", s.name).Msg("service stopped")
+			}
+		}()
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("node: serve: %w", err)
+	}
+	n.log.Info().Msg("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
+	defer cancel()
+	if serr := srv.Shutdown(shutdownCtx); serr != nil {
+		n.log.Warn().Err(serr).Msg("in-flight requests did not finish in time")
+	}
+	stopServices()
+	waitTimeout(&wg, n.cfg.ShutdownTimeout)
+	if cerr := n.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	n.log.Info().Msg("stopped")
+	return err
+}
+
+// waitTimeout waits for wg, or at most d.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+// Close closes the store. Serve calls it; call it yourself only for a node
+// that was never served.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() { n.closeErr = n.db.Close() })
+	return n.closeErr
+}
+
+// keyCache adapts the store's remote key bucket to the actor package's
+// KeyCache.
+type keyCache struct{ db *store.DB }
+
+func (c keyCache) RemoteKey(ctx context.Context, keyID string) (actor.CachedKey, error) {
+	k, err := c.db.RemoteKey(ctx, keyID)
+	if errors.Is(err, store.ErrNotFound) {
+		return actor.CachedKey{}, fmt.Errorf("%w: %s", actor.ErrKeyNotCached, keyID)
+	}
+	if err != nil {
+		return actor.CachedKey{}, err
+	}
+	return actor.CachedKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt}, nil
+}
+
+func (c keyCache) PutRemoteKey(ctx context.Context, k actor.CachedKey) error {
+	return c.db.PutRemoteKey(ctx, store.RemoteKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt})
+}

@@ -1,0 +1,453 @@
+package node
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/inbox"
+	"github.com/openvultron/vultron/outbox"
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
+)
+
+// newID returns a fresh IRI on this node under kind ("activities",
+// "objects"): 128 random bits, base32 without padding, lower case.
+func (n *Node) newID(kind string) string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		// crypto/rand does not fail on supported platforms; an id that is
+		// not random would be worse than stopping.
+		panic("node: crypto/rand: " + err.Error())
+	}
+	return n.cfg.PublicURL + "/" + kind + "/" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// buildPipelines creates the inbox and outbox pipelines and the delivery
+// workers.
+func (n *Node) buildPipelines() error {
+	engine := cases.NewEngine(n.cfg.Now)
+	local := func(name string) (actor.Local, bool) { return n.Local(name) }
+
+	inboxes := outbox.NewActorInboxes(n.fetcher.FetchDocument, 0, n.cfg.Now)
+	for _, l := range n.locals {
+		if err := inboxes.AddLocal(l.ID, l.Inbox); err != nil {
+			return err
+		}
+	}
+	var err error
+	n.deliverer, err = outbox.NewDeliverer(outbox.DelivererConfig{
+		Queue:   n.db,
+		Keys:    signingKeys{n: n},
+		Inboxes: inboxes,
+		Client:  actor.NewSafeClient(actor.SafeClientOptions{AllowPrivate: n.cfg.AllowPrivatePeers, Timeout: 30 * time.Second, MaxRedirects: -1}),
+		Policy:  outbox.DefaultRetryPolicy(),
+		Workers: n.cfg.DeliveryWorkers,
+		Logger:  n.log,
+		Now:     n.cfg.Now,
+		Version: n.cfg.Version,
+	})
+	if err != nil {
+		return err
+	}
+	n.services = append(n.services, service{name: "delivery", run: n.deliverer.Run})
+
+	n.inbox, err = inbox.New(inbox.Config{
+		Store:    n.db,
+		Engine:   engine,
+		Verifier: n.verifier,
+		Local:    local,
+		MaxBody:  n.cfg.MaxInboxBytes,
+		NewID:    func() string { return n.newID("activities") },
+		Queued:   n.deliverer.Wake,
+		Now:      n.cfg.Now,
+		Logger:   n.log,
+	})
+	if err != nil {
+		return err
+	}
+	n.submitter, err = outbox.NewSubmitter(outbox.SubmitConfig{
+		Store:  n.db,
+		Engine: engine,
+		Local:  local,
+		NewID:  n.newID,
+		Queued: n.deliverer.Wake,
+		Now:    n.cfg.Now,
+		Logger: n.log,
+	})
+	return err
+}
+
+// signingKeys gives the delivery workers the keys of the local actors.
+type signingKeys struct{ n *Node }
+
+func (k signingKeys) SigningKey(name string) (string, *rsa.PrivateKey, bool) {
+	l, ok := k.n.locals[name]
+	if !ok {
+		return "", nil, false
+	}
+	return l.KeyID, l.Key, true
+}
+
+// routes builds the HTTP surface.
+func (n *Node) routes() http.Handler {
+	r := mux.NewRouter()
+	// Never redirect or rewrite a path: a signed request's (request-target)
+	// must be verified against the path it was sent to.
+	r.SkipClean(true)
+	r.HandleFunc("/.well-known/webfinger", n.serveWebFinger).Methods(http.MethodGet)
+	r.HandleFunc("/.well-known/nodeinfo", n.serveNodeInfoLinks).Methods(http.MethodGet)
+	r.HandleFunc("/nodeinfo/2.1", n.serveNodeInfo).Methods(http.MethodGet)
+	r.HandleFunc("/actors/{name}", n.serveActor).Methods(http.MethodGet)
+	r.HandleFunc("/actors/{name}/inbox", n.postInbox).Methods(http.MethodPost)
+	r.HandleFunc("/actors/{name}/inbox", n.requireToken(n.getInbox)).Methods(http.MethodGet)
+	r.HandleFunc("/actors/{name}/outbox", n.requireToken(n.postOutbox)).Methods(http.MethodPost)
+	r.HandleFunc("/actors/{name}/outbox", n.requireToken(n.getOutbox)).Methods(http.MethodGet)
+	r.HandleFunc("/activities/{id}", n.getActivity).Methods(http.MethodGet)
+	r.HandleFunc("/api/deliveries", n.requireToken(n.listDeliveries)).Methods(http.MethodGet)
+	r.HandleFunc("/api/deliveries/{id}/retry", n.requireToken(n.retryDelivery)).Methods(http.MethodPost)
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}).Methods(http.MethodGet)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, problem.NotFound("no such resource: %s", r.URL.Path))
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, problem.New(http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path))
+	})
+	return n.logRequests(r)
+}
+
+// requireToken lets a request through only with the node's API token.
+func (n *Node) requireToken(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !n.token.check(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="vultron"`)
+			problem.Write(w, problem.Unauthorized("this endpoint needs the node's API token as Authorization: Bearer <token>"))
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (n *Node) serveWebFinger(w http.ResponseWriter, r *http.Request) {
+	resource := r.URL.Query().Get("resource")
+	if resource == "" {
+		problem.Write(w, problem.BadRequest("the resource parameter is missing; ask for acct:NAME@%s", n.host))
+		return
+	}
+	var l actor.Local
+	var ok bool
+	if name, host, err := actor.ParseAcct(resource); err == nil {
+		if !strings.EqualFold(host, n.host) {
+			problem.Write(w, problem.NotFound("%s is not on this node (%s)", resource, n.host))
+			return
+		}
+		l, ok = n.locals[name]
+	} else {
+		// WebFinger also answers for an actor's id.
+		for _, cand := range n.locals {
+			if cand.ID == resource {
+				l, ok = cand, true
+			}
+		}
+		if !ok {
+			problem.Write(w, problem.BadRequest("%v", err))
+			return
+		}
+	}
+	if !ok {
+		problem.Write(w, problem.NotFound("no actor %s on this node", resource))
+		return
+	}
+	w.Header().Set("Content-Type", actor.JRDContentType)
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	_, _ = w.Write(actor.WebFingerJRD(l, n.host))
+}
+
+func (n *Node) serveActor(w http.ResponseWriter, r *http.Request) {
+	l, ok := n.locals[mux.Vars(r)["name"]]
+	if !ok {
+		problem.Write(w, problem.NotFound("no actor %q on this node", mux.Vars(r)["name"]))
+		return
+	}
+	doc, err := l.Document()
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", actor.ContentType)
+	_, _ = w.Write(doc)
+}
+
+func (n *Node) postInbox(w http.ResponseWriter, r *http.Request) {
+	res, err := n.inbox.Receive(r.Context(), mux.Vars(r)["name"], r)
+	if err != nil {
+		n.refused(r, "inbox", err)
+		problem.Write(w, err)
+		return
+	}
+	problem.WriteJSON(w, http.StatusAccepted, map[string]any{"id": res.ID, "semantic": res.Semantic, "duplicate": res.Duplicate})
+}
+
+func (n *Node) postOutbox(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, n.cfg.MaxInboxBytes+1))
+	if err != nil {
+		problem.Write(w, problem.BadRequest("the request body could not be read"))
+		return
+	}
+	if int64(len(body)) > n.cfg.MaxInboxBytes {
+		problem.Write(w, problem.TooLarge("the body is larger than the limit of %d bytes", n.cfg.MaxInboxBytes))
+		return
+	}
+	sub, err := n.submitter.Submit(r.Context(), mux.Vars(r)["name"], body)
+	if err != nil {
+		n.refused(r, "outbox", err)
+		problem.Write(w, err)
+		return
+	}
+	w.Header().Set("Location", sub.ID)
+	w.Header().Set("Content-Type", actor.ContentType)
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write(sub.Body)
+}
+
+// refused logs a refused request with its full error chain; the client saw
+// only the safe sentence.
+func (n *Node) refused(r *http.Request, where string, err error) {
+	ev := n.log.Warn()
+	if problem.Status(err) >= 500 {
+		ev = n.log.Error()
+	}
+	ev.Str("where", where).Str("path", r.URL.Path).Int("status", problem.Status(err)).Err(err).Msg("request refused")
+}
+
+// collectionPage is one page of an inbox or outbox as an ActivityStreams
+// OrderedCollectionPage. Items are the stored activities themselves.
+func (n *Node) writePage(w http.ResponseWriter, r *http.Request, page func(actor, cursor string, limit int) ([]store.StoredActivity, string, error)) {
+	name := mux.Vars(r)["name"]
+	l, ok := n.locals[name]
+	if !ok {
+		problem.Write(w, problem.NotFound("no actor %q on this node", name))
+		return
+	}
+	limit := 20
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 200 {
+			problem.Write(w, problem.BadRequest("limit %q must be a number from 1 to 200", v))
+			return
+		}
+		limit = n
+	}
+	cursor := r.URL.Query().Get("cursor")
+	acts, next, err := page(l.Name, cursor, limit)
+	if err != nil {
+		if errors.Is(err, store.ErrInvalid) {
+			problem.Write(w, problem.BadRequest("cursor %q is not valid", cursor))
+			return
+		}
+		problem.Write(w, err)
+		return
+	}
+	items := make([]json.RawMessage, len(acts))
+	for i, a := range acts {
+		items[i] = json.RawMessage(a.Body)
+	}
+	self := n.cfg.PublicURL + r.URL.Path
+	doc := map[string]any{
+		"@context":     vocab.ActivityStreamsContext,
+		"id":           self + "?cursor=" + cursor,
+		"type":         "OrderedCollectionPage",
+		"partOf":       self,
+		"orderedItems": items,
+	}
+	if next != "" {
+		doc["next"] = self + "?cursor=" + next
+	}
+	problem.WriteTyped(w, http.StatusOK, actor.ContentType, doc)
+}
+
+func (n *Node) getInbox(w http.ResponseWriter, r *http.Request) {
+	n.writePage(w, r, func(a, c string, l int) ([]store.StoredActivity, string, error) {
+		return n.db.InboxPage(r.Context(), a, c, l)
+	})
+}
+
+func (n *Node) getOutbox(w http.ResponseWriter, r *http.Request) {
+	n.writePage(w, r, func(a, c string, l int) ([]store.StoredActivity, string, error) {
+		return n.db.OutboxPage(r.Context(), a, c, l)
+	})
+}
+
+// getActivity serves a stored activity to the node's API token or to a
+// signed GET from an actor that took part in it (its sender or one of its
+// addressees). An unsigned GET gets 401.
+func (n *Node) getActivity(w http.ResponseWriter, r *http.Request) {
+	id := n.cfg.PublicURL + "/activities/" + mux.Vars(r)["id"]
+	stored, err := n.db.Activity(r.Context(), id)
+	if !n.token.check(r) {
+		signer, verr := n.verifier.Verify(r.Context(), r, nil)
+		if verr != nil {
+			problem.Write(w, unauthorizedGET(verr))
+			return
+		}
+		if err == nil && !takesPart(stored, signer.Owner) {
+			problem.Write(w, problem.Forbidden("%s is not a party to %s", signer.Owner, id))
+			return
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		problem.Write(w, problem.NotFound("no activity %s on this node", id))
+		return
+	}
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", actor.ContentType)
+	_, _ = w.Write(stored.Body)
+}
+
+// takesPart reports whether actorID sent the stored activity or is among
+// its addressees.
+func takesPart(a store.StoredActivity, actorID string) bool {
+	doc, err := vocab.Parse(a.Body)
+	if err != nil {
+		return false
+	}
+	act := doc.Activity()
+	if act == nil {
+		return false
+	}
+	if act.Actor.ID() == actorID {
+		return true
+	}
+	for _, refs := range []vocab.Refs{act.To, act.Cc, act.Audience} {
+		for _, id := range refs.IDs() {
+			if id == actorID {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func unauthorizedGET(err error) error {
+	var ve *actor.VerifyError
+	if errors.As(err, &ve) {
+		return problem.Wrap(http.StatusUnauthorized, err, ve.Reason+"; objects are served only to signed requests from their participants or with the node's API token")
+	}
+	return problem.Wrap(http.StatusUnauthorized, err, "objects are served only to signed requests from their participants or with the node's API token")
+}
+
+// deliveryView is a delivery as the API shows it.
+type deliveryView struct {
+	ID          uint64    `json:"id"`
+	Activity    string    `json:"activity"`
+	Actor       string    `json:"actor"`
+	Recipient   string    `json:"recipient"`
+	OrderingKey string    `json:"orderingKey,omitempty"`
+	Attempts    int       `json:"attempts"`
+	FirstQueued time.Time `json:"firstQueued"`
+	NextAttempt time.Time `json:"nextAttempt,omitzero"`
+	LastError   string    `json:"lastError,omitempty"`
+}
+
+func viewDeliveries(ds []store.Delivery) []deliveryView {
+	out := make([]deliveryView, len(ds))
+	for i, d := range ds {
+		out[i] = deliveryView{ID: d.ID, Activity: d.ActivityID, Actor: d.Actor, Recipient: d.Recipient, OrderingKey: d.OrderingKey,
+			Attempts: d.Attempts, FirstQueued: d.FirstQueued, NextAttempt: d.NextAttempt, LastError: d.LastError}
+	}
+	return out
+}
+
+// listDeliveries answers GET /api/deliveries: the pending deliveries and
+// the dead letters.
+func (n *Node) listDeliveries(w http.ResponseWriter, r *http.Request) {
+	pending, err := n.db.PendingDeliveries(r.Context(), 1000)
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	dead, err := n.db.DeadLetters(r.Context())
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	problem.WriteJSON(w, http.StatusOK, map[string]any{"pending": viewDeliveries(pending), "dead": viewDeliveries(dead)})
+}
+
+// retryDelivery answers POST /api/deliveries/{id}/retry: it moves a dead
+// letter back into the queue.
+func (n *Node) retryDelivery(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseUint(mux.Vars(r)["id"], 10, 64)
+	if err != nil {
+		problem.Write(w, problem.BadRequest("delivery id %q is not a number", mux.Vars(r)["id"]))
+		return
+	}
+	newID, err := n.db.RequeueDeadLetter(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		problem.Write(w, problem.NotFound("no dead letter %d", id))
+		return
+	}
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	n.deliverer.Wake()
+	n.log.Info().Uint64("dead_letter", id).Uint64("delivery", newID).Msg("dead letter requeued")
+	problem.WriteJSON(w, http.StatusOK, map[string]any{"requeued": id, "delivery": newID})
+}
+
+// logRequests writes one log line per request: method, path, status,
+// bytes and duration; never a body or a signature.
+func (n *Node) logRequests(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		n.log.Info().Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).
+			Int("bytes", rec.bytes).Dur("duration", time.Since(start)).Str("remote", r.RemoteAddr).Msg("request")
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+	wrote  bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wrote {
+		s.status, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.wrote = true
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += n
+	return n, err
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}

@@ -1,0 +1,120 @@
+package node
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// tokenFile is the name, inside the data directory, of the file that holds
+// the node's API token.
+const tokenFile = "api-token"
+
+// loadOrCreateToken returns the node's API token from dir/api-token,
+// creating a new random token (256 bits, base64url) on first start. The
+// file is written with mode 0600 through a temporary file and a rename, so
+// a crash never leaves a half-written token. created reports whether the
+// token is new: the caller prints a new token once.
+func loadOrCreateToken(dir string) (token string, created bool, err error) {
+	path := filepath.Join(dir, tokenFile)
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		info, statErr := os.Stat(path)
+		if statErr != nil {
+			return "", false, fmt.Errorf("api token: %w", statErr)
+		}
+		if info.Mode().Perm()&0o077 != 0 {
+			return "", false, fmt.Errorf("api token file %s can be read by other users (mode %v); run chmod 600 %s", path, info.Mode().Perm(), path)
+		}
+		token = strings.TrimSpace(string(data))
+		if len(token) < 32 {
+			return "", false, fmt.Errorf("api token file %s holds %d characters; a token needs at least 32 (delete the file to make a new one)", path, len(token))
+		}
+		return token, false, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", false, fmt.Errorf("api token: %w", err)
+	}
+
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", false, fmt.Errorf("api token: generate: %w", err)
+	}
+	token = base64.RawURLEncoding.EncodeToString(raw)
+	tmp, err := os.CreateTemp(dir, ".api-token-*")
+	if err != nil {
+		return "", false, fmt.Errorf("api token: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return "", false, fmt.Errorf("api token: %w", err)
+	}
+	if _, err := tmp.WriteString(token + "\n"); err != nil {
+		tmp.Close()
+		return "", false, fmt.Errorf("api token: write: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", false, fmt.Errorf("api token: sync: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", false, fmt.Errorf("api token: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", false, fmt.Errorf("api token: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return "", false, fmt.Errorf("api token: %w", err)
+	}
+	return token, true, nil
+}
+
+// syncDir makes a rename inside dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// tokenChecker compares bearer tokens with the node's API token in constant
+// time. It keeps only a hash of the token.
+type tokenChecker struct {
+	sum [sha256.Size]byte
+}
+
+func newTokenChecker(token string) tokenChecker {
+	return tokenChecker{sum: sha256.Sum256([]byte(token))}
+}
+
+// bearer returns the token of an "Authorization: Bearer <token>" header, or
+// "" when there is none.
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	const prefix = "bearer "
+	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return ""
+	}
+	return strings.TrimSpace(h[len(prefix):])
+}
+
+// check reports whether r carries the node's API token.
+func (c tokenChecker) check(r *http.Request) bool {
+	got := bearer(r)
+	if got == "" {
+		return false
+	}
+	sum := sha256.Sum256([]byte(got))
+	return subtle.ConstantTimeCompare(sum[:], c.sum[:]) == 1
+}

@@ -1,0 +1,193 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
+)
+
+// SubmitConfig configures a Submitter. Every field but Now, Queued and
+// Logger is required.
+type SubmitConfig struct {
+	Store  *store.DB
+	Engine *cases.Engine
+	// Local returns the local actor with the given name.
+	Local func(name string) (actor.Local, bool)
+	// NewID returns a fresh id on this node for an activity ("activities")
+	// or another object ("objects").
+	NewID func(kind string) string
+	// Queued is called after deliveries were queued, to wake the delivery
+	// workers; may be nil.
+	Queued func()
+	Now    func() time.Time
+	Logger zerolog.Logger
+}
+
+// Submitter accepts the activities local actors send (client-to-server).
+type Submitter struct {
+	cfg SubmitConfig
+}
+
+// NewSubmitter returns a Submitter.
+func NewSubmitter(cfg SubmitConfig) (*Submitter, error) {
+	if cfg.Store == nil || cfg.Engine == nil || cfg.Local == nil || cfg.NewID == nil {
+		return nil, errors.New("outbox: store, engine, local actors and id generator are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Submitter{cfg: cfg}, nil
+}
+
+// Submitted is an activity the outbox accepted.
+type Submitted struct {
+	ID         string
+	Semantic   vocab.Semantic
+	Body       []byte   // the activity as stored and delivered
+	Recipients []string // the actors it is delivered to
+}
+
+// Submit validates an activity that local actor name sends, fills in its
+// id, actor and publication time (and the ids of new objects it carries),
+// checks it against the actor's protocol state, and stores it with one
+// queued delivery per recipient, all in one transaction. It returns a
+// *problem.Error for every refusal; nothing is stored then.
+func (s *Submitter) Submit(ctx context.Context, name string, body []byte) (Submitted, error) {
+	local, ok := s.cfg.Local(name)
+	if !ok {
+		return Submitted{}, problem.NotFound("no actor %q on this node", name)
+	}
+	doc, err := vocab.Parse(body)
+	if err != nil {
+		return Submitted{}, problem.Wrap(http.StatusBadRequest, err, err.Error())
+	}
+	act := doc.Activity()
+	if act == nil {
+		return Submitted{}, problem.Unprocessable("an outbox accepts activities, not a bare %s", doc.Object.Common().Type)
+	}
+	if act.ID != "" {
+		return Submitted{}, problem.BadRequest("the activity has an id (%s); the node assigns ids to what its actors send", act.ID)
+	}
+	if got := act.Actor.ID(); got != "" && got != local.ID {
+		return Submitted{}, problem.Forbidden("the activity's actor %s is not %s", got, local.ID)
+	}
+	now := s.cfg.Now().UTC()
+	act.ID = s.cfg.NewID("activities")
+	act.Actor = vocab.RefTo(local.ID)
+	act.Published = now.Format(time.RFC3339)
+	s.fillObjectIDs(act, local, now)
+
+	recipients := recipientsOf(act, local.ID)
+	// bto and bcc name recipients that must not see each other: deliver to
+	// them, but never send or store the lists.
+	act.Bto, act.Bcc = vocab.Refs{}, vocab.Refs{}
+
+	var class vocab.Classification
+	if err := s.cfg.Store.View(ctx, func(tx *store.ReadTx) error {
+		class = vocab.Classify(act, cases.NewResolver(tx))
+		return nil
+	}); err != nil {
+		return Submitted{}, fmt.Errorf("outbox: classify: %w", err)
+	}
+	out, err := vocab.Marshal(act)
+	if err != nil {
+		return Submitted{}, problem.Wrap(http.StatusUnprocessableEntity, err, "the activity cannot be serialised: "+err.Error())
+	}
+	key := orderingKey(act)
+	targets := make([]store.DeliveryTarget, len(recipients))
+	for i, r := range recipients {
+		targets[i] = store.DeliveryTarget{Recipient: r, OrderingKey: key}
+	}
+	err = s.cfg.Store.EnqueueOutbound(ctx, store.Outbound{
+		ID:         act.ID,
+		Actor:      local.Name,
+		Body:       out,
+		Semantic:   string(class.Semantic),
+		CreatedAt:  now,
+		Deliveries: targets,
+	}, func(tx *store.Tx) error {
+		return s.cfg.Engine.ApplyOutbound(tx, cases.LocalActor{Name: local.Name, ID: local.ID}, recipients,
+			cases.Message{Activity: act, Class: class, Resolver: cases.NewResolver(&tx.ReadTx)})
+	})
+	if err != nil {
+		return Submitted{}, fmt.Errorf("outbox: submit: %w", err)
+	}
+	if len(targets) > 0 && s.cfg.Queued != nil {
+		s.cfg.Queued()
+	}
+	s.cfg.Logger.Info().Str("actor", local.Name).Str("activity", act.ID).Str("semantic", string(class.Semantic)).
+		Int("recipients", len(recipients)).Msg("outbox accepted")
+	return Submitted{ID: act.ID, Semantic: class.Semantic, Body: out, Recipients: recipients}, nil
+}
+
+// fillObjectIDs gives the new objects an activity carries inline (a report
+// being submitted, a note) an id, an attribution and a publication time.
+// Activities nested inside it (the Offer an Accept answers) are not
+// touched: they already exist.
+func (s *Submitter) fillObjectIDs(act *vocab.Activity, local actor.Local, now time.Time) {
+	obj := act.Object.Object
+	if obj == nil {
+		return
+	}
+	if _, isActivity := obj.(*vocab.Activity); isActivity {
+		return
+	}
+	c := obj.Common()
+	if c.ID == "" {
+		c.ID = s.cfg.NewID("objects")
+		if len(c.AttributedTo.Items) == 0 {
+			c.AttributedTo = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(local.ID)}, Single: true}
+		}
+		if c.Published == "" {
+			c.Published = now.Format(time.RFC3339)
+		}
+	}
+}
+
+// recipientsOf returns the actors an activity is addressed to, without the
+// Public collection, the sender itself and duplicates.
+func recipientsOf(a *vocab.Activity, self string) []string {
+	seen := map[string]bool{self: true}
+	var out []string
+	for _, refs := range []vocab.Refs{a.To, a.Cc, a.Bto, a.Bcc, a.Audience} {
+		for _, id := range refs.IDs() {
+			if id == "" || seen[id] || vocab.IsPublic(id) {
+				continue
+			}
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+
+// orderingKey is the lane an activity's deliveries keep their order in: the
+// case it belongs to (its context), or else the report it is about.
+func orderingKey(a *vocab.Activity) string {
+	if id := a.Context.ID(); id != "" {
+		return id
+	}
+	obj := a.Object.Object
+	for depth := 0; obj != nil && depth < 3; depth++ {
+		switch o := obj.(type) {
+		case *vocab.VulnerabilityReport:
+			return o.ID
+		case *vocab.Activity:
+			obj = o.Object.Object
+		default:
+			return ""
+		}
+	}
+	return ""
+}
