@@ -224,7 +224,6 @@ func unauthorized(err error) error {
 	return problem.Wrap(http.StatusUnauthorized, err, "the request's signature could not be verified")
 }
 
-
 // checkAddressing refuses an activity whose addressing provably excludes
 // the receiving actor. An activity with no addressing at all is accepted:
 // the signature already proves who sent it to this inbox.

@@ -48,7 +48,9 @@ func TestInboxRefusals(t *testing.T) {
 		},
 		{
 			name: "stale date", body: good,
-			edit:       func(r *http.Request) { r.Header.Set("Date", time.Now().Add(-2*time.Hour).UTC().Format(http.TimeFormat)) },
+			edit: func(r *http.Request) {
+				r.Header.Set("Date", time.Now().Add(-2*time.Hour).UTC().Format(http.TimeFormat))
+			},
 			wantStatus: 401, wantError: "old; the allowed window is 5m0s",
 		},
 		{

@@ -171,7 +171,6 @@ func recipientsOf(a *vocab.Activity, self string) []string {
 	return out
 }
 
-
 // orderingKey is the lane an activity's deliveries keep their order in: the
 // case it belongs to (its context), or else the report it is about.
 func orderingKey(a *vocab.Activity) string {
