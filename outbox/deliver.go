@@ -384,6 +384,9 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 	if err != nil {
 		return fail("", fmt.Errorf("load activity %s: %w", dl.ActivityID, err))
 	}
+	if len(act.Body) == 0 {
+		return fail("", Permanent(fmt.Errorf("load activity %s: its stored body is empty", dl.ActivityID)))
+	}
 	keyID, key, ok := d.keys.SigningKey(dl.Actor)
 	if !ok || key == nil || keyID == "" {
 		return fail("", Permanent(fmt.Errorf("no signing key for local actor %q", dl.Actor)))

@@ -681,7 +681,7 @@ func TestRetryThenDeliver(t *testing.T) {
 	})
 	f := newFixture(t, clock, rc.inbox, nil)
 	f.enqueue(t, 1, "case-1")
-	run(t, f.d)
+	stop := run(t, f.d)
 	f.d.Wake()
 
 	waitFor(t, "the first attempt to be recorded", func() bool {
@@ -698,6 +698,7 @@ func TestRetryThenDeliver(t *testing.T) {
 	clock.Advance(31 * time.Second)
 	f.d.Wake()
 	waitFor(t, "the retry to deliver", func() bool { return len(f.pending(t)) == 0 })
+	stop() // the counters and the log are written after the queue
 	got := rc.requests()
 	if len(got) != 2 || got[0].activityID != got[1].activityID {
 		t.Fatalf("recipient got %d requests, want the same activity twice", len(got))

@@ -7,4 +7,35 @@
 //
 // Deliveries to one recipient for one case are sent in order: the store
 // hands out only the oldest pending delivery of each lane.
+//
+// # Delivery
+//
+// A Deliverer runs a dispatcher and a fixed pool of workers. The dispatcher
+// leases due deliveries from the queue whenever a worker is free and
+// something may have changed: a worker finished, Wake was called after new
+// deliveries were queued, or the poll interval passed. A worker makes one
+// attempt:
+//
+//  1. it loads the stored activity, whose bytes are sent unchanged on every
+//     attempt, so a receiver sees the same id and body each time;
+//  2. it resolves the recipient actor's inbox (ActorInboxes fetches and
+//     caches the actor document and accepts only an inbox on the actor's
+//     own host; shared inboxes are not used);
+//  3. it signs the POST with the key of the activity's local actor
+//     (draft-cavage, rsa-sha256, "(request-target) host date digest", Date
+//     at send time) and sends it without following redirects;
+//  4. it classifies the answer: 2xx completes the delivery; 408, 429, 5xx
+//     and network errors schedule a retry under the RetryPolicy, honouring
+//     Retry-After; any other status, a missing signing key and a recipient
+//     that is gone or unusable dead-letter it at once, as does a retry that
+//     would fall after the horizon.
+//
+// Each attempt logs one line: delivery, activity, actor, recipient, inbox,
+// attempt number, status, outcome, duration and next attempt. Activity
+// bodies, keys and signatures are never logged.
+//
+// Leases live in memory only. A delivery whose attempt was cut short by a
+// crash, or handed out but not started when Run stopped, is still pending
+// in the store and is sent again after a restart: delivery is at least
+// once, and receivers deduplicate by activity id.
 package outbox

@@ -176,7 +176,8 @@ func (a *ActorInboxes) store(iri, inbox string) {
 }
 
 // checkSameHost accepts inbox when it is an http or https URL on the host
-// (and port) of the actor actorIRI, and not downgraded from https to http.
+// and port of the actor actorIRI (a scheme's default port written out or
+// left out alike), and not downgraded from https to http.
 func checkSameHost(actorIRI, inbox string) error {
 	au, err := parseHTTPURL(actorIRI)
 	if err != nil {
@@ -211,14 +212,13 @@ func parseHTTPURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// hostPort returns the lower-cased host of u with its port made explicit.
+// hostPort returns the lower-cased host of u and its port, with the
+// default port of u's scheme left out, so that an http actor may name an
+// https inbox on the same host.
 func hostPort(u *url.URL) string {
 	port := u.Port()
-	if port == "" {
-		port = "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+		port = ""
 	}
 	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
@@ -228,7 +228,6 @@ func hostPort(u *url.URL) string {
 // 5xx answers are transient; refused addresses, other statuses and
 // unusable documents are not.
 func classifyFetchError(err error) error {
-	err = fmt.Errorf("fetch the actor document: %w", err)
 	if status, ok := fetchStatus(err); ok {
 		if classify(status, nil) == retry {
 			return err
