@@ -261,6 +261,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			if err != nil && ctx.Err() == nil {
 				d.log.Error().Err(err).Msg("read due deliveries")
 			}
+			if len(due) > free {
+				due = due[:free] // a queue must not hand out more than asked
+			}
 			for _, dl := range due {
 				// Never blocks: at most d.workers deliveries are outstanding.
 				jobs <- dl
