@@ -146,3 +146,27 @@ func stateConflict(actorName, reportID string, err error) error {
 	}
 	return err
 }
+
+// ReportParties returns who may read a report: the local actors that track
+// it (by name) and the peers they exchanged it with (by actor id).
+func ReportParties(tx *store.ReadTx, reportID string) (locals []string, peers []string, err error) {
+	b, err := tx.Case(reportBucket(reportID))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	err = b.ForEach(func(k, v []byte) error {
+		var r ReportRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("report %s of %s: decode record: %w", reportID, k, err)
+		}
+		locals = append(locals, r.Actor)
+		for p := range r.Peers {
+			peers = append(peers, p)
+		}
+		return nil
+	})
+	return locals, peers, err
+}

@@ -65,6 +65,11 @@ func startNode(t *testing.T, specs ...string) *testNode {
 
 func startNodeIn(t *testing.T, dir string, ln net.Listener, specs ...string) *testNode {
 	t.Helper()
+	return startNodeConfig(t, dir, ln, Config{}, specs...)
+}
+
+func startNodeConfig(t *testing.T, dir string, ln net.Listener, extra Config, specs ...string) *testNode {
+	t.Helper()
 	if ln == nil {
 		var err error
 		ln, err = net.Listen("tcp", "127.0.0.1:0")
@@ -88,6 +93,7 @@ func startNodeIn(t *testing.T, dir string, ln net.Listener, specs ...string) *te
 		Actors:            acs,
 		AllowPrivatePeers: true,
 		NoSync:            true,
+		Retry:             extra.Retry,
 		Logger:            zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Notice:            io.Discard,
 	})
@@ -293,3 +299,48 @@ func decode(b []byte) (map[string]any, error) {
 }
 
 func ioNopCloser(s string) io.ReadCloser { return io.NopCloser(strings.NewReader(s)) }
+
+// signedGet fetches url with a GET signed by keyID and returns the status.
+func signedGet(t *testing.T, url, keyID string, key *rsa.PrivateKey) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", actor.ContentType)
+	if err := actor.SignRequest(req, nil, keyID, key, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// reportIDOf returns the id of the report an Offer in tn's store carries.
+func reportIDOf(t *testing.T, tn *testNode, offerID string) string {
+	t.Helper()
+	stored, err := tn.db.Activity(context.Background(), offerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := decode(stored.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, _ := m["object"].(map[string]any)
+	id, _ := obj["id"].(string)
+	if id == "" {
+		t.Fatalf("offer %s carries no report id", offerID)
+	}
+	return id
+}
+
+// startNodeWith starts a node like startNode, with the non-zero fields of
+// extra (Retry ...) applied to its configuration.
+func startNodeWith(t *testing.T, extra Config, specs ...string) *testNode {
+	t.Helper()
+	return startNodeConfig(t, t.TempDir(), nil, extra, specs...)
+}

@@ -59,6 +59,9 @@ type Config struct {
 	MaxInboxBytes int64
 	// DeliveryWorkers is how many deliveries are sent at once; default 8.
 	DeliveryWorkers int
+	// Retry is the delivery retry policy; the zero value means
+	// outbox.DefaultRetryPolicy (seven days).
+	Retry outbox.RetryPolicy
 	// ShutdownTimeout bounds how long a graceful shutdown waits for
 	// in-flight requests and deliveries; default 10 s.
 	ShutdownTimeout time.Duration
@@ -383,4 +386,29 @@ func (c keyCache) RemoteKey(ctx context.Context, keyID string) (actor.CachedKey,
 
 func (c keyCache) PutRemoteKey(ctx context.Context, k actor.CachedKey) error {
 	return c.db.PutRemoteKey(ctx, store.RemoteKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt})
+}
+
+// dedupRetention is how long the inbox remembers activity ids to refuse
+// replays: longer than any peer's retry horizon.
+const dedupRetention = 30 * 24 * time.Hour
+
+// pruneDedup forgets inbox dedup records older than dedupRetention, once
+// at start and then daily. The activities themselves stay stored, so an id
+// seen before is still recognised.
+func (n *Node) pruneDedup(ctx context.Context) error {
+	tick := time.NewTicker(24 * time.Hour)
+	defer tick.Stop()
+	for {
+		removed, err := n.db.PruneDedup(ctx, n.cfg.Now().Add(-dedupRetention))
+		if err != nil && ctx.Err() == nil {
+			n.log.Error().Err(err).Msg("prune inbox dedup records")
+		} else if removed > 0 {
+			n.log.Info().Int("removed", removed).Msg("pruned inbox dedup records")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }

@@ -221,6 +221,21 @@ func TestReportFlowBetweenNodes(t *testing.T) {
 		t.Fatalf("second validation: %d %s, want 409", status, body)
 	}
 
+	// The report is served to its parties only: the vendor with a signed
+	// GET, the finder's node with its token; a stranger is refused.
+	reportID := reportIDOf(t, finder, offerID)
+	vendorLocal, _ := vendor.Local("vendor")
+	if status := signedGet(t, reportID, vendorLocal.KeyID, vendorLocal.Key); status != http.StatusOK {
+		t.Errorf("vendor's signed GET of the report: %d, want 200", status)
+	}
+	stranger := newPeer(t, sharedKeys.get(t, 1))
+	if status := signedGet(t, reportID, stranger.keyID, stranger.key); status != http.StatusForbidden {
+		t.Errorf("stranger's signed GET of the report: %d, want 403", status)
+	}
+	if status, _ := finder.api(t, http.MethodGet, strings.TrimPrefix(reportID, finder.url), ""); status != http.StatusOK {
+		t.Errorf("GET of the report with the token: %d, want 200", status)
+	}
+
 	// Nothing is left undelivered.
 	waitFor(t, "empty delivery queues", func() bool {
 		a, _ := finder.db.PendingCount(context.Background())

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,13 +48,17 @@ func (n *Node) buildPipelines() error {
 			return err
 		}
 	}
+	policy := n.cfg.Retry
+	if policy == (outbox.RetryPolicy{}) {
+		policy = outbox.DefaultRetryPolicy()
+	}
 	var err error
 	n.deliverer, err = outbox.NewDeliverer(outbox.DelivererConfig{
 		Queue:   n.db,
 		Keys:    signingKeys{n: n},
 		Inboxes: inboxes,
 		Client:  actor.NewSafeClient(actor.SafeClientOptions{AllowPrivate: n.cfg.AllowPrivatePeers, Timeout: 30 * time.Second, MaxRedirects: -1}),
-		Policy:  outbox.DefaultRetryPolicy(),
+		Policy:  policy,
 		Workers: n.cfg.DeliveryWorkers,
 		Logger:  n.log,
 		Now:     n.cfg.Now,
@@ -62,7 +67,9 @@ func (n *Node) buildPipelines() error {
 	if err != nil {
 		return err
 	}
-	n.services = append(n.services, service{name: "delivery", run: n.deliverer.Run})
+	n.services = append(n.services,
+		service{name: "delivery", run: n.deliverer.Run},
+		service{name: "dedup-prune", run: n.pruneDedup})
 
 	n.inbox, err = inbox.New(inbox.Config{
 		Store:    n.db,
@@ -116,6 +123,7 @@ func (n *Node) routes() http.Handler {
 	r.HandleFunc("/actors/{name}/outbox", n.requireToken(n.postOutbox)).Methods(http.MethodPost)
 	r.HandleFunc("/actors/{name}/outbox", n.requireToken(n.getOutbox)).Methods(http.MethodGet)
 	r.HandleFunc("/activities/{id}", n.getActivity).Methods(http.MethodGet)
+	r.HandleFunc("/objects/{id}", n.getObject).Methods(http.MethodGet)
 	r.HandleFunc("/api/deliveries", n.requireToken(n.listDeliveries)).Methods(http.MethodGet)
 	r.HandleFunc("/api/deliveries/{id}/retry", n.requireToken(n.retryDelivery)).Methods(http.MethodPost)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -319,6 +327,58 @@ func (n *Node) getActivity(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", actor.ContentType)
 	_, _ = w.Write(stored.Body)
+}
+
+// getObject serves an object minted by this node, such as a report one of
+// its actors submitted, to the API token or to a signed GET from a party to
+// it. An unsigned GET gets 401.
+func (n *Node) getObject(w http.ResponseWriter, r *http.Request) {
+	id := n.cfg.PublicURL + "/objects/" + mux.Vars(r)["id"]
+	var obj vocab.Object
+	var parties []string
+	err := n.db.View(r.Context(), func(tx *store.ReadTx) error {
+		o, ok := cases.NewResolver(tx).Resolve(id)
+		if !ok {
+			return nil
+		}
+		locals, peers, err := cases.ReportParties(tx, id)
+		if err != nil {
+			return err
+		}
+		for _, name := range locals {
+			if l, ok := n.locals[name]; ok {
+				parties = append(parties, l.ID)
+			}
+		}
+		obj, parties = o, append(parties, peers...)
+		return nil
+	})
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	if !n.token.check(r) {
+		signer, verr := n.verifier.Verify(r.Context(), r, nil)
+		if verr != nil {
+			problem.Write(w, unauthorizedGET(verr))
+			return
+		}
+		if obj != nil && !slices.Contains(parties, signer.Owner) {
+			problem.Write(w, problem.Forbidden("%s is not a party to %s", signer.Owner, id))
+			return
+		}
+	}
+	if obj == nil {
+		problem.Write(w, problem.NotFound("no object %s on this node", id))
+		return
+	}
+	body, err := vocab.Marshal(obj)
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", actor.ContentType)
+	_, _ = w.Write(body)
 }
 
 // takesPart reports whether actorID sent the stored activity or is among

@@ -1,0 +1,270 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/outbox"
+)
+
+// childEnv is set when the test binary runs as a node child process.
+const childEnv = "VULTRON_NODE_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(runChildNode())
+	}
+	os.Exit(m.Run())
+}
+
+// fastRetry retries a failed delivery within a fraction of a second, so
+// tests of outages finish quickly.
+func fastRetry() outbox.RetryPolicy {
+	p := outbox.DefaultRetryPolicy()
+	p.First = 50 * time.Millisecond
+	p.Max = 200 * time.Millisecond
+	return p
+}
+
+// runChildNode serves a node configured by the environment until SIGTERM,
+// with fsync on: it is the process the crash tests kill.
+func runChildNode() int {
+	name, typ, err := actor.ParseActorSpec(os.Getenv("VULTRON_NODE_TEST_ACTOR"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	listen := os.Getenv("VULTRON_NODE_TEST_LISTEN")
+	// Listen before announcing readiness, so the parent can send at once.
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	n, err := New(ctx, Config{
+		DataDir:           os.Getenv("VULTRON_NODE_TEST_DIR"),
+		Listener:          ln,
+		PublicURL:         "http://" + listen,
+		Actors:            []ActorConfig{{Name: name, Type: typ}},
+		AllowPrivatePeers: true,
+		Retry:             fastRetry(),
+		Logger:            zerolog.New(os.Stderr).Level(zerolog.WarnLevel),
+		Notice:            io.Discard,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("ready")
+	if err := n.Serve(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// childNode is a node running in a child process.
+type childNode struct {
+	cmd    *exec.Cmd
+	url    string
+	dir    string
+	listen string
+}
+
+// startChild starts the test binary as a node serving actor on listen.
+func startChild(t *testing.T, dir, listen, actorSpec string) *childNode {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=1",
+		"VULTRON_NODE_TEST_DIR="+dir, "VULTRON_NODE_TEST_LISTEN="+listen, "VULTRON_NODE_TEST_ACTOR="+actorSpec)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan bool, 1)
+	go func() {
+		line, _ := bufio.NewReader(out).ReadString('\n')
+		ready <- strings.TrimSpace(line) == "ready"
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatal("child node did not start")
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("child node did not start in time")
+	}
+	c := &childNode{cmd: cmd, url: "http://" + listen, dir: dir, listen: listen}
+	t.Cleanup(func() { c.kill() })
+	return c
+}
+
+// kill ends the child with SIGKILL: no shutdown code runs.
+func (c *childNode) kill() {
+	if c.cmd.ProcessState != nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	_ = c.cmd.Wait()
+}
+
+func (c *childNode) token(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.dir, tokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// submit posts an activity to the child's outbox; a 201 means it is
+// durably stored with its deliveries queued.
+func (c *childNode) submit(t *testing.T, actorName, activity string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, c.url+"/actors/"+actorName+"/outbox", strings.NewReader(activity))
+	req.Header.Set("Authorization", "Bearer "+c.token(t))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("submit: %d %s", resp.StatusCode, body)
+	}
+}
+
+// freeAddr returns a loopback address no one listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func reportOffer(to string, i int) string {
+	return fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"report %d","content":"details of report %d"}}`, to, i, i)
+}
+
+// TestDeliveryWaitsForReceiver queues a report while the vendor's node is
+// down; once the vendor's node comes up on its address, the report arrives
+// exactly once and is acknowledged.
+func TestDeliveryWaitsForReceiver(t *testing.T) {
+	vendorAddr := freeAddr(t)
+	vendorID := "http://" + vendorAddr + "/actors/vendor"
+	finder := startNodeWith(t, Config{Retry: fastRetry()}, "finder:Person")
+	finder.submit(t, "finder", reportOffer(vendorID, 1))
+
+	// Let a few attempts fail against the closed port.
+	waitFor(t, "a failed attempt", func() bool {
+		ds, _ := finder.db.PendingDeliveries(context.Background(), 10)
+		return len(ds) == 1 && ds[0].Attempts >= 2
+	})
+
+	ln, err := net.Listen("tcp", vendorAddr)
+	if err != nil {
+		t.Fatalf("re-listen on %s: %v", vendorAddr, err)
+	}
+	vendor := startNodeIn(t, t.TempDir(), ln, "vendor:Organization")
+	waitFor(t, "the report at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the acknowledgement at the finder", func() bool { return len(finder.inboxItems(t, "finder")) == 1 })
+	waitFor(t, "an empty queue at the finder", func() bool {
+		n, _ := finder.db.PendingCount(context.Background())
+		return n == 0
+	})
+	if got := len(vendor.inboxItems(t, "vendor")); got != 1 {
+		t.Errorf("vendor received %d activities, want exactly 1", got)
+	}
+	if dead, _ := finder.db.DeadLetters(context.Background()); len(dead) != 0 {
+		t.Errorf("dead letters: %v", dead)
+	}
+}
+
+// TestSigkillResumesDeliveries queues reports in a node process, kills it
+// with SIGKILL, restarts it, and checks that every report the node had
+// accepted reaches the vendor exactly once: with the vendor up (the kill
+// lands while deliveries are under way) and with the vendor down until
+// after the restart (the kill lands on a full queue).
+func TestSigkillResumesDeliveries(t *testing.T) {
+	for _, vendorUp := range []bool{true, false} {
+		t.Run(fmt.Sprintf("vendor up %v", vendorUp), func(t *testing.T) {
+			vendorAddr := freeAddr(t)
+			vendorID := "http://" + vendorAddr + "/actors/vendor"
+			startVendor := func() *testNode {
+				ln, err := net.Listen("tcp", vendorAddr)
+				if err != nil {
+					t.Fatalf("listen on %s: %v", vendorAddr, err)
+				}
+				return startNodeIn(t, t.TempDir(), ln, "vendor:Organization")
+			}
+			var vendor *testNode
+			if vendorUp {
+				vendor = startVendor()
+			}
+			dir := t.TempDir()
+			listen := freeAddr(t)
+			finder := startChild(t, dir, listen, "finder:Person")
+
+			const reports = 25
+			for i := range reports {
+				finder.submit(t, "finder", reportOffer(vendorID, i))
+			}
+			finder.kill()
+			if vendor == nil {
+				vendor = startVendor()
+			} else {
+				t.Logf("%d of %d reports were delivered before SIGKILL", len(vendor.inboxItems(t, "vendor")), reports)
+			}
+
+			restarted := startChild(t, dir, listen, "finder:Person")
+			waitFor(t, "every report at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) >= reports })
+			waitFor(t, "the finder's queue to drain", func() bool {
+				req, _ := http.NewRequest(http.MethodGet, restarted.url+"/api/deliveries", nil)
+				req.Header.Set("Authorization", "Bearer "+restarted.token(t))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return false
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return strings.Contains(string(b), `"pending":[]`)
+			})
+			items := vendor.inboxItems(t, "vendor")
+			seen := map[any]int{}
+			for _, it := range items {
+				seen[it["id"]]++
+			}
+			if len(items) != reports || len(seen) != reports {
+				t.Errorf("vendor holds %d inbox entries with %d distinct ids, want %d of each", len(items), len(seen), reports)
+			}
+		})
+	}
+}
