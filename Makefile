@@ -30,8 +30,9 @@ test: vet build unit fuzz
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# A node on 127.0.0.1:7001 with one actor (vendor) and its data in ./data.
 run: build
-	$(BIN) model states
+	$(BIN) serve --data ./data --listen 127.0.0.1:7001 --log-format console
 
 clean:
 	rm -rf bin
