@@ -111,12 +111,9 @@ func Marshal(e Entry) ([]byte, error) {
 // appendWire appends e's wire object in canonical form: members in JCS
 // order (ASCII names, so byte order), optional members left out when unset.
 func (e *Entry) appendWire(dst []byte, withHash bool) ([]byte, error) {
-	payload, err := Canonicalize(e.PayloadSnapshot)
-	if err != nil {
+	if !json.Valid(e.PayloadSnapshot) || !utf8.Valid(e.PayloadSnapshot) {
+		_, err := Canonicalize(e.PayloadSnapshot) // says what is wrong
 		return nil, fmt.Errorf("%w: payloadSnapshot: %w", ErrInvalidEntry, err)
-	}
-	if len(payload) == 0 || payload[0] != '{' {
-		return nil, fmt.Errorf("%w: payloadSnapshot is not a JSON object", ErrInvalidEntry)
 	}
 	str := func(name, v string) {
 		dst = append(dst, ',', '"')
@@ -135,7 +132,14 @@ func (e *Entry) appendWire(dst []byte, withHash bool) ([]byte, error) {
 	dst = strconv.AppendInt(dst, e.LogIndex, 10)
 	str("logObjectId", e.LogObjectID)
 	dst = append(dst, `,"payloadSnapshot":`...)
-	dst = append(dst, payload...)
+	at := len(dst)
+	dst, err := appendCanonical(dst, e.PayloadSnapshot)
+	if err != nil {
+		return nil, fmt.Errorf("%w: payloadSnapshot: %w", ErrInvalidEntry, err)
+	}
+	if dst[at] != '{' {
+		return nil, fmt.Errorf("%w: payloadSnapshot is not a JSON object", ErrInvalidEntry)
+	}
 	str("prevLogHash", e.PrevLogHash)
 	if e.ReasonCode != "" {
 		str("reasonCode", e.ReasonCode)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -32,123 +31,168 @@ var ErrNotCanonicalizable = errors.New("JSON cannot be canonicalized")
 // duplicate member names within an object, and no number whose magnitude
 // exceeds the largest double. Numbers too small for a double become 0, as
 // they do in ECMAScript.
+//
+// The syntax is checked by encoding/json; the canonical form is then
+// written in one pass over the checked text.
 func Canonicalize(v []byte) ([]byte, error) {
+	if !json.Valid(v) {
+		var x any
+		err := json.Unmarshal(v, &x)
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
+		return nil, fmt.Errorf("%w: %w", ErrNotCanonicalizable, err)
+	}
 	if !utf8.Valid(v) {
 		return nil, fmt.Errorf("%w: not valid UTF-8", ErrNotCanonicalizable)
 	}
-	if err := checkSurrogates(v); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNotCanonicalizable, err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(v))
-	dec.UseNumber()
-	c := canonicalizer{dec: dec}
-	out, err := c.value(make([]byte, 0, len(v)), 0)
+	return appendCanonical(make([]byte, 0, len(v)), v)
+}
+
+// appendCanonical appends the canonical form of v, which is valid JSON and
+// valid UTF-8, to dst.
+func appendCanonical(dst, v []byte) ([]byte, error) {
+	p := parser{data: v}
+	out, err := p.value(dst, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNotCanonicalizable, err)
 	}
-	switch _, err := dec.Token(); {
-	case err == io.EOF:
-		return out, nil
-	case err == nil:
-		return nil, fmt.Errorf("%w: data after the top-level value", ErrNotCanonicalizable)
-	default:
-		return nil, fmt.Errorf("%w: after the top-level value: %w", ErrNotCanonicalizable, err)
-	}
+	return out, nil
 }
 
-type canonicalizer struct {
-	dec *json.Decoder
+// parser writes the canonical form of JSON text that encoding/json has
+// already found valid, so it need not report syntax errors: it only
+// refuses what JSON allows and I-JSON does not.
+type parser struct {
+	data    []byte
+	pos     int
+	scratch []byte // decoded string contents
+	// Per nesting depth, the buffer and member list of the object open at
+	// that depth: objects at one depth never overlap, so they share them.
+	bufs    [][]byte
+	members [][]member
+	names   []byte // decoded member names that had escapes
 }
 
 // member is one object member during canonicalization: its name and the
 // span of its canonical value in the object's scratch buffer.
 type member struct {
-	name       string
+	name       []byte
 	start, end int
 }
 
-// value reads one JSON value from the decoder and appends its canonical
-// form to dst.
-func (c *canonicalizer) value(dst []byte, depth int) ([]byte, error) {
-	tok, err := c.dec.Token()
-	if err == io.EOF {
-		return dst, io.ErrUnexpectedEOF
+func (p *parser) skipSpace() {
+	for p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
 	}
-	if err != nil {
-		return dst, err
-	}
-	switch t := tok.(type) {
-	case json.Delim:
+}
+
+// value appends the canonical form of the value at p.pos to dst.
+func (p *parser) value(dst []byte, depth int) ([]byte, error) {
+	p.skipSpace()
+	switch c := p.data[p.pos]; {
+	case c == '{':
 		if depth >= maxDepth {
 			return dst, fmt.Errorf("nesting deeper than %d", maxDepth)
 		}
-		switch t {
-		case '{':
-			return c.object(dst, depth+1)
-		case '[':
-			return c.array(dst, depth+1)
+		return p.object(dst, depth+1)
+	case c == '[':
+		if depth >= maxDepth {
+			return dst, fmt.Errorf("nesting deeper than %d", maxDepth)
 		}
-		return dst, fmt.Errorf("unexpected %q", rune(t))
-	case string:
-		return appendString(dst, t), nil
-	case json.Number:
-		return appendNumberText(dst, string(t))
-	case bool:
-		if t {
-			return append(dst, "true"...), nil
-		}
-		return append(dst, "false"...), nil
-	case nil:
-		return append(dst, "null"...), nil
-	}
-	return dst, fmt.Errorf("unexpected token %v", tok)
-}
-
-func (c *canonicalizer) array(dst []byte, depth int) ([]byte, error) {
-	dst = append(dst, '[')
-	for n := 0; c.dec.More(); n++ {
-		if n > 0 {
-			dst = append(dst, ',')
-		}
-		var err error
-		if dst, err = c.value(dst, depth); err != nil {
-			return dst, err
-		}
-	}
-	if _, err := c.dec.Token(); err != nil { // the closing ']'
-		return dst, err
-	}
-	return append(dst, ']'), nil
-}
-
-func (c *canonicalizer) object(dst []byte, depth int) ([]byte, error) {
-	var (
-		buf     []byte
-		members []member
-	)
-	for c.dec.More() {
-		tok, err := c.dec.Token()
+		return p.array(dst, depth+1)
+	case c == '"':
+		s, err := p.str()
 		if err != nil {
 			return dst, err
 		}
-		name, ok := tok.(string)
-		if !ok {
-			return dst, fmt.Errorf("object member name is %v, not a string", tok)
-		}
-		start := len(buf)
-		if buf, err = c.value(buf, depth); err != nil {
+		return appendString(dst, s), nil
+	case c == 't':
+		p.pos += len("true")
+		return append(dst, "true"...), nil
+	case c == 'f':
+		p.pos += len("false")
+		return append(dst, "false"...), nil
+	case c == 'n':
+		p.pos += len("null")
+		return append(dst, "null"...), nil
+	default:
+		return p.number(dst)
+	}
+}
+
+func (p *parser) array(dst []byte, depth int) ([]byte, error) {
+	p.pos++ // '['
+	dst = append(dst, '[')
+	p.skipSpace()
+	if p.data[p.pos] == ']' {
+		p.pos++
+		return append(dst, ']'), nil
+	}
+	for {
+		var err error
+		if dst, err = p.value(dst, depth); err != nil {
 			return dst, err
 		}
-		members = append(members, member{name: name, start: start, end: len(buf)})
+		p.skipSpace()
+		c := p.data[p.pos]
+		p.pos++
+		if c == ']' {
+			return append(dst, ']'), nil
+		}
+		dst = append(dst, ',')
 	}
-	if _, err := c.dec.Token(); err != nil { // the closing '}'
-		return dst, err
+}
+
+func (p *parser) object(dst []byte, depth int) ([]byte, error) {
+	p.pos++ // '{'
+	p.skipSpace()
+	if p.data[p.pos] == '}' {
+		p.pos++
+		return append(dst, '{', '}'), nil
 	}
+	for len(p.bufs) <= depth {
+		p.bufs = append(p.bufs, nil)
+		p.members = append(p.members, nil)
+	}
+	buf, members := p.bufs[depth][:0], p.members[depth][:0]
+	for {
+		p.skipSpace()
+		name, err := p.str()
+		if err != nil {
+			return dst, err
+		}
+		if len(name) > 0 && len(p.scratch) > 0 && &name[0] == &p.scratch[0] { // escaped: keep a copy
+			at := len(p.names)
+			p.names = append(p.names, name...)
+			name = p.names[at:len(p.names):len(p.names)]
+		}
+		m := member{name: name, start: len(buf)}
+		p.skipSpace()
+		p.pos++ // ':'
+		if buf, err = p.value(buf, depth); err != nil {
+			return dst, err
+		}
+		m.end = len(buf)
+		members = append(members, m)
+		p.skipSpace()
+		c := p.data[p.pos]
+		p.pos++
+		if c == '}' {
+			break
+		}
+	}
+	p.bufs[depth], p.members[depth] = buf, members
 	slices.SortFunc(members, func(a, b member) int { return compareUTF16(a.name, b.name) })
 	dst = append(dst, '{')
 	for i, m := range members {
 		if i > 0 {
-			if members[i-1].name == m.name {
+			if bytes.Equal(members[i-1].name, m.name) {
 				return dst, fmt.Errorf("duplicate object member name %q", m.name)
 			}
 			dst = append(dst, ',')
@@ -160,39 +204,104 @@ func (c *canonicalizer) object(dst []byte, depth int) ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
-// checkSurrogates refuses \u escapes that encode a lone UTF-16 surrogate,
-// which encoding/json would silently turn into U+FFFD. Escapes are found
-// without tracking string boundaries: a backslash outside a string is a
-// syntax error the decoder reports anyway.
-func checkSurrogates(v []byte) error {
-	for i := 0; i < len(v); i++ {
-		if v[i] != '\\' {
-			continue
+// str decodes the string at p.pos. The result aliases the input when the
+// string has no escapes, and p.scratch otherwise; it is valid until the
+// next call.
+func (p *parser) str() ([]byte, error) {
+	p.pos++ // opening quote
+	start := p.pos
+	for {
+		c := p.data[p.pos]
+		if c == '"' {
+			p.pos++
+			return p.data[start : p.pos-1], nil
 		}
-		i++ // the escaped character, which may itself be a backslash
-		if i >= len(v) || v[i] != 'u' {
-			continue
+		if c == '\\' {
+			break
 		}
-		r, ok := hex4(v[i+1:])
-		if !ok {
-			continue
-		}
-		i += 4
+		p.pos++
+	}
+	out := append(p.scratch[:0], p.data[start:p.pos]...)
+	for {
+		c := p.data[p.pos]
 		switch {
-		case utf16.IsSurrogate(r) && r < 0xdc00:
-			if len(v) < i+7 || v[i+1] != '\\' || v[i+2] != 'u' {
-				return fmt.Errorf("lone high surrogate \\u%04x", r)
+		case c == '"':
+			p.pos++
+			p.scratch = out
+			return out, nil
+		case c != '\\':
+			out = append(out, c)
+			p.pos++
+			continue
+		}
+		esc := p.data[p.pos+1]
+		p.pos += 2
+		switch esc {
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, _ := hex4(p.data[p.pos:])
+			p.pos += 4
+			if utf16.IsSurrogate(r) {
+				if r >= 0xdc00 {
+					return nil, fmt.Errorf("lone low surrogate \\u%04x", r)
+				}
+				lo := rune(-1)
+				if p.pos+6 <= len(p.data) && p.data[p.pos] == '\\' && p.data[p.pos+1] == 'u' {
+					lo, _ = hex4(p.data[p.pos+2:])
+				}
+				if lo < 0xdc00 || lo > 0xdfff {
+					return nil, fmt.Errorf("lone high surrogate \\u%04x", r)
+				}
+				p.pos += 6
+				r = utf16.DecodeRune(r, lo)
 			}
-			lo, ok := hex4(v[i+3:])
-			if !ok || lo < 0xdc00 || lo > 0xdfff {
-				return fmt.Errorf("lone high surrogate \\u%04x", r)
-			}
-			i += 6
-		case utf16.IsSurrogate(r):
-			return fmt.Errorf("lone low surrogate \\u%04x", r)
+			out = utf8.AppendRune(out, r)
+		default: // '"', '\\', '/'
+			out = append(out, esc)
 		}
 	}
-	return nil
+}
+
+// number appends the canonical form of the number at p.pos.
+func (p *parser) number(dst []byte) ([]byte, error) {
+	start := p.pos
+	plain := true // an optional minus sign and digits only
+	for p.pos < len(p.data) {
+		c := p.data[p.pos]
+		if c >= '0' && c <= '9' || c == '-' {
+			p.pos++
+			continue
+		}
+		if c == '.' || c == 'e' || c == 'E' || c == '+' {
+			plain = false
+			p.pos++
+			continue
+		}
+		break
+	}
+	text := p.data[start:p.pos]
+	digits := len(text)
+	if text[0] == '-' {
+		digits--
+	}
+	// Integers of up to 15 digits are exact doubles that ECMAScript
+	// writes as they are; JSON has no leading zeros, so only -0 changes.
+	if plain && digits <= 15 {
+		if string(text) == "-0" {
+			return append(dst, '0'), nil
+		}
+		return append(dst, text...), nil
+	}
+	return appendNumberText(dst, string(text))
 }
 
 // hex4 decodes four hexadecimal digits at the start of b.
@@ -221,7 +330,7 @@ func hex4(b []byte) (rune, bool) {
 // sorts member names. UTF-8 byte order is code point order, which differs
 // from UTF-16 order only between U+E000–U+FFFF and the supplementary
 // planes (encoded as surrogates, U+D800–U+DFFF).
-func compareUTF16(a, b string) int {
+func compareUTF16(a, b []byte) int {
 	i := 0
 	for i < len(a) && i < len(b) {
 		ca, cb := a[i], b[i]
@@ -232,8 +341,8 @@ func compareUTF16(a, b string) int {
 			i++
 			continue
 		}
-		ra, na := utf8.DecodeRuneInString(a[i:])
-		rb, _ := utf8.DecodeRuneInString(b[i:])
+		ra, na := utf8.DecodeRune(a[i:])
+		rb, _ := utf8.DecodeRune(b[i:])
 		if ra != rb {
 			ua, ub := firstUnit(ra), firstUnit(rb)
 			if ua != ub {
@@ -261,7 +370,7 @@ const hexDigits = "0123456789abcdef"
 // quotation mark, the backslash and control characters are escaped, with
 // the short forms \b \t \n \f \r where they exist and \u00xx otherwise.
 // s must be valid UTF-8.
-func appendString(dst []byte, s string) []byte {
+func appendString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); i++ {
