@@ -6,9 +6,13 @@
 //	cvdstate   the protocol's state models (RM, EM, PEC, CS); pure, no I/O
 //	vocab      Vultron activities parsed from and written to JSON, classified
 //	           into protocol messages; pure, no I/O
+//	ledger     the hash-chained case ledger entry, RFC 8785 canonical JSON,
+//	           chain verification and a replica's receive state; pure
 //	store      the bbolt file: the only package that touches it
 //	actor      local actors, their keys and documents; HTTP signatures
 //	problem    refusals as HTTP status and JSON error body
+//	cases      reports and cases: the case model folded from the ledger, the
+//	           Case Actor that writes it, the replicas that follow it
 //	inbox      the receive pipeline: verify, dedup, classify, apply, store
 //	outbox     the send pipeline: validate, store, queue, sign, deliver
 //	node       one running node: the HTTP surface and its lifecycle

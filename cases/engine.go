@@ -2,6 +2,7 @@ package cases
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/openvultron/vultron/cvdstate"
@@ -15,15 +16,36 @@ import (
 // and written through the transaction each call is given.
 type Engine struct {
 	now func() time.Time
+	cfg Config
 }
 
-// NewEngine returns an Engine that stamps records with now (time.Now when
-// nil).
-func NewEngine(now func() time.Time) *Engine {
-	if now == nil {
-		now = time.Now
+// Config configures an Engine. Every function field is required.
+type Config struct {
+	Now func() time.Time
+	// PublicURL is the node's base URL; the ids of the cases it opens and
+	// of their Case Actors live under it.
+	PublicURL string
+	// NewID returns a fresh id on this node under kind ("activities").
+	NewID func(kind string) string
+	// DefaultEmbargo is the embargo the node's actors offer on every case
+	// they open, in force from its creation; zero means none.
+	DefaultEmbargo time.Duration
+	// Roles returns the CVD roles a configured local actor takes in the
+	// cases it opens.
+	Roles func(localName string) cvdstate.RoleSet
+	// Provision creates the key of a new Case Actor with the given local
+	// name and returns its record; it is idempotent for a name.
+	Provision func(name string) (store.LocalActor, error)
+	// IsLocal reports whether an actor id belongs to this node.
+	IsLocal func(actorID string) bool
+}
+
+// NewEngine returns an Engine.
+func NewEngine(cfg Config) *Engine {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
-	return &Engine{now: now}
+	return &Engine{now: cfg.Now, cfg: cfg}
 }
 
 // LocalActor identifies the local actor a message is sent by or to.
@@ -89,8 +111,32 @@ func (e *Engine) ApplyInbound(tx *store.Tx, to LocalActor, sender string, m Mess
 		return nil, nil
 	case vocab.ValidateReport, vocab.InvalidateReport, vocab.CloseReport:
 		return e.receiveReportDecision(tx, to, sender, m)
-	case vocab.CreateReport, vocab.CreateNote:
-		// Announcements of objects: stored, no protocol state.
+	case vocab.CreateReport:
+		// The announcement of an object: stored, no protocol state.
+		return nil, nil
+	case vocab.AnnounceCaseLedgerEntry:
+		return nil, e.receiveEntry(tx, to, sender, m, e.now().UTC())
+	case vocab.InviteActorToCase:
+		// An invitation waits in the inbox for the actor to answer.
+		if m.Activity.Object.ID() != to.ID {
+			return nil, problem.Unprocessable("the invitation is for %s, not %s", m.Activity.Object.ID(), to.ID)
+		}
+		return nil, nil
+	case vocab.RejectCaseLedgerEntry, vocab.Unknown:
+		if strings.HasPrefix(to.Name, CaseActorPrefix) {
+			break
+		}
+		if m.Activity.Type == "Reject" && m.Activity.InReplyTo.ID() != "" {
+			// A Case Actor's refusal of an activity this actor sent: kept
+			// in the inbox for the actor to read.
+			return nil, nil
+		}
+		return nil, unhandled(m.Class)
+	}
+	if strings.HasPrefix(to.Name, CaseActorPrefix) {
+		return nil, e.hostInbound(tx, to, sender, m, e.now().UTC())
+	}
+	if m.Class.Semantic == vocab.CreateNote {
 		return nil, nil
 	}
 	return nil, unhandled(m.Class)
@@ -262,11 +308,99 @@ func (e *Engine) ApplyOutbound(tx *store.Tx, from LocalActor, recipients []strin
 		}
 		rec.RM = next
 		rec.UpdatedAt = e.now().UTC()
+		if ev == cvdstate.RMValidate && rec.Role == Receiver && rec.CaseID == "" {
+			// Validating a report opens its case.
+			if err := e.createCase(tx, from, &rec, a, m, rec.UpdatedAt); err != nil {
+				return err
+			}
+		} else if rec.CaseID != "" {
+			if err := e.checkCase(tx, from, rec.CaseID, m); err != nil {
+				return err
+			}
+		}
 		return writeReport(tx, rec)
-	case vocab.CreateReport, vocab.CreateNote:
+	case vocab.CreateReport:
+		return nil
+	case vocab.AcceptInviteActorToCase, vocab.RejectInviteActorToCase:
+		return e.answerInvite(tx, from, m)
+	}
+	caseID := e.caseOf(&tx.ReadTx, a)
+	if caseID == "" {
+		if m.Class.Semantic == vocab.CreateNote {
+			return nil
+		}
+		return unhandled(m.Class)
+	}
+	return e.checkCase(tx, from, caseID, m)
+}
+
+// checkCase tries a case-scoped activity a local actor sends on its view
+// of the case: the Case Actor will apply the same rules to it.
+func (e *Engine) checkCase(tx *store.Tx, from LocalActor, caseID string, m Message) error {
+	c, err := loadCase(&tx.ReadTx, caseID)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return problem.Unprocessable("case %s is unknown to this node", caseID)
+	}
+	work := c.clone()
+	if _, err := work.Apply(EventType(m.Class.Semantic), m.Activity, e.now().UTC()); err != nil {
+		return err
+	}
+	return nil
+}
+
+// answerInvite checks a local actor's answer to an invitation to a case:
+// it must answer an invitation it received, from the case's Case Actor.
+// Accepting it makes the actor trust that Case Actor's announcements.
+func (e *Engine) answerInvite(tx *store.Tx, from LocalActor, m Message) error {
+	obj := m.Activity.Object.Object
+	if obj == nil && m.Resolver != nil {
+		obj, _ = m.Resolver.Resolve(m.Activity.Object.IRI)
+	}
+	inv, ok := obj.(*vocab.Activity)
+	if !ok || inv.Type != "Invite" {
+		return problem.Unprocessable("an answer to an invitation must name the Invite it answers")
+	}
+	if inv.Object.ID() != from.ID {
+		return problem.Conflict("the invitation %s is for %s, not %s", inv.ID, inv.Object.ID(), from.ID)
+	}
+	stored, err := tx.Activity(inv.ID)
+	if err != nil || stored.Direction != store.DirectionInbound {
+		return problem.Conflict("%s never received the invitation %s", from.Name, inv.ID)
+	}
+	caseID := inv.Target.ID()
+	if caseID == "" {
+		return problem.Unprocessable("the invitation %s names no case", inv.ID)
+	}
+	if m.Class.Semantic == vocab.AcceptInviteActorToCase {
+		return setInvited(tx, caseID, from.Name, inv.Actor.ID())
+	}
+	return nil
+}
+
+// Recipients returns the actors an activity a local actor sends must also
+// reach: the Case Actor of the case a case-scoped activity is about.
+func (e *Engine) Recipients(tx *store.ReadTx, m Message) []string {
+	switch m.Class.Semantic {
+	case vocab.SubmitReport, vocab.AckReport, vocab.ValidateReport, vocab.InvalidateReport, vocab.CloseReport, vocab.CreateReport:
+		return nil
+	case vocab.AcceptInviteActorToCase, vocab.RejectInviteActorToCase:
+		obj := m.Activity.Object.Object
+		if obj == nil {
+			obj, _ = NewResolver(tx).Resolve(m.Activity.Object.IRI)
+		}
+		if inv, ok := obj.(*vocab.Activity); ok && inv.Actor.ID() != "" {
+			return []string{inv.Actor.ID()}
+		}
 		return nil
 	}
-	return unhandled(m.Class)
+	c, err := loadCase(tx, e.caseOf(tx, m.Activity))
+	if err != nil || c == nil {
+		return nil
+	}
+	return []string{c.CaseActor}
 }
 
 // submitReport handles an Offer(VulnerabilityReport) a local actor sends:

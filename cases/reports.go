@@ -34,7 +34,10 @@ type ReportRecord struct {
 	Peers map[string]cvdstate.RMState `json:"peers"`
 	// OfferID is the id of the Offer that submitted the report (for a
 	// receiver, the one it received first).
-	OfferID   string    `json:"offerId"`
+	OfferID string `json:"offerId"`
+	// CaseID is the case the report belongs to, once its receiver opened
+	// one by validating it.
+	CaseID    string    `json:"caseId,omitempty"`
 	Name      string    `json:"name,omitempty"` // the report's title
 	UpdatedAt time.Time `json:"updatedAt"`
 }

@@ -8,8 +8,9 @@ import (
 )
 
 // Resolver finds the objects this node holds by id, for classifying
-// activities that refer to them: activities it sent or received, and the
-// reports its actors track (through the Offer that carried each).
+// activities that refer to them: activities it sent or received, the cases
+// it hosts or keeps a replica of, and the reports its actors track (through
+// the Offer that carried each).
 type Resolver struct {
 	tx *store.ReadTx
 }
@@ -27,6 +28,11 @@ func (r Resolver) Resolve(id string) (vocab.Object, bool) {
 	}
 	if obj, ok := r.activity(id); ok {
 		return obj, true
+	}
+	if c, err := loadCase(r.tx, id); err == nil && c != nil && c.ID != "" {
+		vc := &vocab.VulnerabilityCase{}
+		vc.ID, vc.Type, vc.Name = c.ID, vocab.TypeVulnerabilityCase, c.Name
+		return vc, true
 	}
 	return r.report(id)
 }

@@ -39,6 +39,9 @@ type Config struct {
 	Verifier Verifier
 	// Local returns the local actor with the given name.
 	Local func(name string) (actor.Local, bool)
+	// IsLocal reports whether an actor id belongs to this node; may be
+	// nil when the node's actors never write to each other.
+	IsLocal func(actorID string) bool
 	// MaxBody is the largest body accepted, checked before it is parsed.
 	MaxBody int64
 	// NewID returns a fresh activity id on this node, for replies.
@@ -130,6 +133,7 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 		Body:       body,
 		Semantic:   string(class.Semantic),
 		ReceivedAt: now,
+		Local:      p.cfg.IsLocal != nil && p.cfg.IsLocal(signer.Owner),
 	}, func(tx *store.Tx) error {
 		replies = 0 // the store may run this function more than once
 		out, err := p.cfg.Engine.ApplyInbound(tx, cases.LocalActor{Name: local.Name, ID: local.ID}, signer.Owner,

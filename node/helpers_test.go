@@ -94,6 +94,7 @@ func startNodeConfig(t *testing.T, dir string, ln net.Listener, extra Config, sp
 		AllowPrivatePeers: true,
 		NoSync:            true,
 		Retry:             extra.Retry,
+		DefaultEmbargo:    extra.DefaultEmbargo,
 		Logger:            zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Notice:            io.Discard,
 	})
@@ -343,4 +344,15 @@ func reportIDOf(t *testing.T, tn *testNode, offerID string) string {
 func startNodeWith(t *testing.T, extra Config, specs ...string) *testNode {
 	t.Helper()
 	return startNodeConfig(t, t.TempDir(), nil, extra, specs...)
+}
+
+// countType counts the activities of the given type.
+func countType(items []map[string]any, typ string) int {
+	n := 0
+	for _, it := range items {
+		if it["type"] == typ {
+			n++
+		}
+	}
+	return n
 }

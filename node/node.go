@@ -15,21 +15,62 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/inbox"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/store"
 )
 
-// ActorConfig names one local actor and its ActivityStreams type.
+// ActorConfig names one local actor, its ActivityStreams type and the CVD
+// roles it takes in the cases it opens (zero: DefaultRoles of its type).
 type ActorConfig struct {
-	Name string
-	Type actor.Type
+	Name  string
+	Type  actor.Type
+	Roles cvdstate.RoleSet
+}
+
+// DefaultRoles returns the CVD roles an actor of type t takes in the cases
+// it opens when its configuration names none: an Organization is a vendor,
+// a Person a finder, and a Service, Application or Group a coordinator.
+func DefaultRoles(t actor.Type) cvdstate.RoleSet {
+	switch t {
+	case actor.Organization:
+		return cvdstate.Vendor
+	case actor.Person:
+		return cvdstate.Finder
+	}
+	return cvdstate.Coordinator
+}
+
+// ParseActorSpec parses "NAME:TYPE[:ROLES]", such as vendor:Organization or
+// psirt:Organization:vendor|deployer (roles separated by | or +).
+func ParseActorSpec(spec string) (ActorConfig, error) {
+	base, roles := spec, ""
+	if i := strings.LastIndex(spec, ":"); i > 0 && strings.Count(spec, ":") == 2 {
+		base, roles = spec[:i], spec[i+1:]
+	}
+	name, typ, err := actor.ParseActorSpec(base)
+	if err != nil {
+		return ActorConfig{}, err
+	}
+	ac := ActorConfig{Name: name, Type: typ}
+	if roles != "" {
+		ac.Roles, err = cvdstate.ParseRoleSet(strings.ReplaceAll(roles, "+", "|"))
+		if err != nil {
+			return ActorConfig{}, fmt.Errorf("actor %q: %w", spec, err)
+		}
+		if ac.Roles&(cvdstate.CaseOwner|cvdstate.CaseManager) != 0 {
+			return ActorConfig{}, fmt.Errorf("actor %q: case_owner and case_manager are taken in a case, not configured", spec)
+		}
+	}
+	return ac, nil
 }
 
 // Config configures a node. Zero fields take the defaults documented on
@@ -57,6 +98,9 @@ type Config struct {
 	// MaxInboxBytes is the largest inbox or outbox POST body accepted;
 	// default 256 KiB.
 	MaxInboxBytes int64
+	// DefaultEmbargo is the embargo the node's actors offer on every case
+	// they open, in force from its creation; zero means no embargo.
+	DefaultEmbargo time.Duration
 	// DeliveryWorkers is how many deliveries are sent at once; default 8.
 	DeliveryWorkers int
 	// Retry is the delivery retry policy; the zero value means
@@ -132,9 +176,11 @@ type Node struct {
 	cfg      Config
 	log      zerolog.Logger
 	db       *store.DB
-	locals   map[string]actor.Local
-	order    []string // local actor names in configuration order
-	host     string   // host[:port] of the public URL
+	localsMu sync.RWMutex
+	locals   map[string]actor.Local // configured actors and loaded Case Actors
+	order    []string               // configured actor names in order
+	keyDir   string
+	host     string // host[:port] of the public URL
 	scheme   string
 	token    tokenChecker
 	verifier *actor.Verifier
@@ -185,6 +231,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: data directory: %w", err)
 	}
 	keyDir := filepath.Join(cfg.DataDir, "keys")
+	n.keyDir = keyDir
 	if err := os.MkdirAll(keyDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: key directory: %w", err)
 	}
@@ -285,11 +332,41 @@ func (n *Node) Handler() http.Handler { return n.handler }
 // Store returns the node's store, for the commands that inspect it.
 func (n *Node) Store() *store.DB { return n.db }
 
-// Local returns the local actor with the given name.
+// Local returns the local actor with the given name: a configured actor,
+// or the Case Actor of a case this node hosts, loaded from the store and
+// its key file the first time it is asked for.
 func (n *Node) Local(name string) (actor.Local, bool) {
+	n.localsMu.RLock()
 	l, ok := n.locals[name]
-	return l, ok
+	n.localsMu.RUnlock()
+	if ok {
+		return l, true
+	}
+	if !strings.HasPrefix(name, caseActorPrefix) {
+		return actor.Local{}, false
+	}
+	rec, err := n.db.LocalActor(context.Background(), name)
+	if err != nil {
+		return actor.Local{}, false
+	}
+	key, _, err := actor.LoadOrCreateKey(n.keyDir, name)
+	if err != nil {
+		n.log.Error().Err(err).Str("actor", name).Msg("load case actor key")
+		return actor.Local{}, false
+	}
+	l, err = actor.NewLocal(n.cfg.PublicURL, name, actor.Type(rec.Type), key)
+	if err != nil || l.KeyID != rec.KeyID {
+		n.log.Error().Err(err).Str("actor", name).Msg("case actor record does not match its key")
+		return actor.Local{}, false
+	}
+	n.localsMu.Lock()
+	n.locals[name] = l
+	n.localsMu.Unlock()
+	return l, true
 }
+
+// caseActorPrefix starts the local name of every Case Actor.
+const caseActorPrefix = "case-"
 
 // Serve serves HTTP and runs the background services until ctx ends, then
 // shuts down gracefully: it stops accepting connections, waits for

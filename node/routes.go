@@ -17,6 +17,7 @@ import (
 
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/inbox"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/problem"
@@ -39,7 +40,15 @@ func (n *Node) newID(kind string) string {
 // buildPipelines creates the inbox and outbox pipelines and the delivery
 // workers.
 func (n *Node) buildPipelines() error {
-	engine := cases.NewEngine(n.cfg.Now)
+	engine := cases.NewEngine(cases.Config{
+		Now:            n.cfg.Now,
+		PublicURL:      n.cfg.PublicURL,
+		NewID:          n.newID,
+		DefaultEmbargo: n.cfg.DefaultEmbargo,
+		Roles:          n.roles,
+		Provision:      n.provisionCaseActor,
+		IsLocal:        n.isLocal,
+	})
 	local := func(name string) (actor.Local, bool) { return n.Local(name) }
 
 	inboxes := outbox.NewActorInboxes(n.fetcher.FetchDocument, 0, n.cfg.Now)
@@ -76,6 +85,7 @@ func (n *Node) buildPipelines() error {
 		Engine:   engine,
 		Verifier: n.verifier,
 		Local:    local,
+		IsLocal:  n.isLocal,
 		MaxBody:  n.cfg.MaxInboxBytes,
 		NewID:    func() string { return n.newID("activities") },
 		Queued:   n.deliverer.Wake,
@@ -97,11 +107,49 @@ func (n *Node) buildPipelines() error {
 	return err
 }
 
+// roles returns the CVD roles a configured local actor takes in the cases
+// it opens.
+func (n *Node) roles(name string) cvdstate.RoleSet {
+	for _, ac := range n.cfg.Actors {
+		if ac.Name == name {
+			if ac.Roles != 0 {
+				return ac.Roles
+			}
+			return DefaultRoles(ac.Type)
+		}
+	}
+	return cvdstate.Observer
+}
+
+// isLocal reports whether an actor id is one of this node's actors.
+func (n *Node) isLocal(id string) bool {
+	return strings.HasPrefix(id, n.cfg.PublicURL+"/actors/")
+}
+
+// provisionCaseActor creates (or loads) the key of a new Case Actor and
+// returns its store record; the engine stores the record in the
+// transaction that opens the case.
+func (n *Node) provisionCaseActor(name string) (store.LocalActor, error) {
+	key, _, err := actor.LoadOrCreateKey(n.keyDir, name)
+	if err != nil {
+		return store.LocalActor{}, err
+	}
+	l, err := actor.NewLocal(n.cfg.PublicURL, name, actor.Service, key)
+	if err != nil {
+		return store.LocalActor{}, err
+	}
+	pem, err := actor.PublicKeyPEM(&key.PublicKey)
+	if err != nil {
+		return store.LocalActor{}, err
+	}
+	return store.LocalActor{Name: name, Type: string(actor.Service), KeyID: l.KeyID, PublicKeyPEM: pem, CreatedAt: n.cfg.Now().UTC()}, nil
+}
+
 // signingKeys gives the delivery workers the keys of the local actors.
 type signingKeys struct{ n *Node }
 
 func (k signingKeys) SigningKey(name string) (string, *rsa.PrivateKey, bool) {
-	l, ok := k.n.locals[name]
+	l, ok := k.n.Local(name)
 	if !ok {
 		return "", nil, false
 	}
@@ -112,8 +160,10 @@ func (k signingKeys) SigningKey(name string) (string, *rsa.PrivateKey, bool) {
 func (n *Node) routes() http.Handler {
 	r := mux.NewRouter()
 	// Never redirect or rewrite a path: a signed request's (request-target)
-	// must be verified against the path it was sent to.
+	// must be verified against the path it was sent to. Match on the
+	// escaped path so that a case id can travel in one path segment.
 	r.SkipClean(true)
+	r.UseEncodedPath()
 	r.HandleFunc("/.well-known/webfinger", n.serveWebFinger).Methods(http.MethodGet)
 	r.HandleFunc("/.well-known/nodeinfo", n.serveNodeInfoLinks).Methods(http.MethodGet)
 	r.HandleFunc("/nodeinfo/2.1", n.serveNodeInfo).Methods(http.MethodGet)
@@ -125,6 +175,9 @@ func (n *Node) routes() http.Handler {
 	r.HandleFunc("/activities/{id}", n.getActivity).Methods(http.MethodGet)
 	r.HandleFunc("/objects/{id}", n.getObject).Methods(http.MethodGet)
 	r.HandleFunc("/api/deliveries", n.requireToken(n.listDeliveries)).Methods(http.MethodGet)
+	r.HandleFunc("/api/cases", n.requireToken(n.listCases)).Methods(http.MethodGet)
+	r.HandleFunc("/api/cases/{id}", n.requireToken(n.showCase)).Methods(http.MethodGet)
+	r.HandleFunc("/api/cases/{id}/ledger", n.requireToken(n.caseLedger)).Methods(http.MethodGet)
 	r.HandleFunc("/api/deliveries/{id}/retry", n.requireToken(n.retryDelivery)).Methods(http.MethodPost)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -163,7 +216,7 @@ func (n *Node) serveWebFinger(w http.ResponseWriter, r *http.Request) {
 			problem.Write(w, problem.NotFound("%s is not on this node (%s)", resource, n.host))
 			return
 		}
-		l, ok = n.locals[name]
+		l, ok = n.Local(name)
 	} else {
 		// WebFinger also answers for an actor's id.
 		for _, cand := range n.locals {
@@ -186,7 +239,7 @@ func (n *Node) serveWebFinger(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) serveActor(w http.ResponseWriter, r *http.Request) {
-	l, ok := n.locals[mux.Vars(r)["name"]]
+	l, ok := n.Local(mux.Vars(r)["name"])
 	if !ok {
 		problem.Write(w, problem.NotFound("no actor %q on this node", mux.Vars(r)["name"]))
 		return
@@ -246,7 +299,7 @@ func (n *Node) refused(r *http.Request, where string, err error) {
 // OrderedCollectionPage. Items are the stored activities themselves.
 func (n *Node) writePage(w http.ResponseWriter, r *http.Request, page func(actor, cursor string, limit int) ([]store.StoredActivity, string, error)) {
 	name := mux.Vars(r)["name"]
-	l, ok := n.locals[name]
+	l, ok := n.Local(name)
 	if !ok {
 		problem.Write(w, problem.NotFound("no actor %q on this node", name))
 		return
@@ -346,7 +399,7 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		for _, name := range locals {
-			if l, ok := n.locals[name]; ok {
+			if l, ok := n.Local(name); ok {
 				parties = append(parties, l.ID)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -95,6 +96,15 @@ func (s *Submitter) Submit(ctx context.Context, name string, body []byte) (Submi
 	var class vocab.Classification
 	if err := s.cfg.Store.View(ctx, func(tx *store.ReadTx) error {
 		class = vocab.Classify(act, cases.NewResolver(tx))
+		// Case-scoped activities go to the case's Case Actor, whether or
+		// not the client named it.
+		for _, r := range s.cfg.Engine.Recipients(tx, cases.Message{Activity: act, Class: class}) {
+			if r != local.ID && !slices.Contains(recipients, r) {
+				recipients = append(recipients, r)
+				act.To.Items = append(act.To.Items, vocab.RefTo(r))
+				act.To.Single = false
+			}
+		}
 		return nil
 	}); err != nil {
 		return Submitted{}, fmt.Errorf("outbox: classify: %w", err)

@@ -45,7 +45,8 @@ type StoredActivity struct {
 	// an inbound activity, or the author of an outbound one.
 	Actor string
 	// Recipients lists every local actor whose inbox holds an inbound
-	// activity, in the order they received it. Empty for outbound ones.
+	// activity, in the order they received it; for an outbound one, the local
+	// actors it was delivered to.
 	Recipients []string
 	// Sender is the IRI of the remote actor that sent an inbound activity.
 	Sender string

@@ -45,14 +45,21 @@ func (db *DB) PutLocalActor(ctx context.Context, a LocalActor) error {
 	if a.Name == "" {
 		return fmt.Errorf("store: put local actor: empty name: %w", ErrInvalid)
 	}
-	v := encodeActor(a)
-	err := db.Update(ctx, func(tx *Tx) error {
-		return tx.bucket(bucketActors).Put([]byte(a.Name), v)
-	})
+	err := db.Update(ctx, func(tx *Tx) error { return tx.PutLocalActor(a) })
 	if err != nil {
 		return fmt.Errorf("store: put local actor %s: %w", a.Name, err)
 	}
 	return nil
+}
+
+// PutLocalActor creates or replaces the local actor a inside this
+// transaction, so that an actor created by a write (the Case Actor of a new
+// case) exists exactly when that write commits.
+func (t *Tx) PutLocalActor(a LocalActor) error {
+	if a.Name == "" {
+		return fmt.Errorf("put local actor: empty name: %w", ErrInvalid)
+	}
+	return t.bucket(bucketActors).Put([]byte(a.Name), encodeActor(a))
 }
 
 // LocalActor returns the local actor with the given name, or ErrNotFound.

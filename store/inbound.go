@@ -30,6 +30,10 @@ type Inbound struct {
 	Semantic string
 	// ReceivedAt is when the request arrived; zero means now.
 	ReceivedAt time.Time
+	// Local is set when the sender is a local actor of this node: the
+	// activity is then already stored as sent, and receiving it with the
+	// same body records the recipient instead of refusing the id.
+	Local bool
 }
 
 // AcceptResult reports what AcceptInbound did.
@@ -121,13 +125,29 @@ func (db *DB) AcceptInbound(ctx context.Context, in Inbound, apply func(*Tx) err
 		if tx.bucket(bucketActors).Get([]byte(in.Recipient)) == nil {
 			return fmt.Errorf("local actor %s: %w", in.Recipient, ErrNotFound)
 		}
-		seen, c, err := checkSeen(tx, in.ID, digest)
+		seen, c, err := checkSeen(tx, in.ID, digest, in.Local)
 		if err != nil {
 			return err
 		}
 		if c != nil {
 			conflict = c
 			return c.err(in.ID)
+		}
+		if seen != nil && seen.Direction == DirectionOutbound {
+			// One local actor's activity delivered to another local actor
+			// (a Case Actor): the stored activity gains a recipient and the
+			// delivery takes effect once.
+			if hasRecipient(seen.Recipients, in.Recipient) {
+				res.Duplicate = true
+				return nil
+			}
+			if err := addRecipient(tx, seen, digest, in.Recipient, &res); err != nil {
+				return err
+			}
+			if apply != nil {
+				return apply(tx)
+			}
+			return nil
 		}
 		if seen != nil {
 			res.Duplicate = true
@@ -187,7 +207,7 @@ func (c *conflictInfo) err(id string) error {
 // checkSeen looks the id up in the dedup index and then among stored
 // activities. It returns the stored activity if the id is a duplicate, a
 // conflict if it may not be accepted, or neither if it is new.
-func checkSeen(tx *Tx, id string, digest []byte) (*StoredActivity, *conflictInfo, error) {
+func checkSeen(tx *Tx, id string, digest []byte, local bool) (*StoredActivity, *conflictInfo, error) {
 	if v := tx.bucket(bucketDedup).Get([]byte(id)); v != nil {
 		stored, firstSeen, err := decodeDedup(v)
 		if err != nil {
@@ -209,6 +229,9 @@ func checkSeen(tx *Tx, id string, digest []byte) (*StoredActivity, *conflictInfo
 		return nil, nil, fmt.Errorf("activity %s: %w", id, err)
 	}
 	if a.Direction != DirectionInbound {
+		if local && a.Digest == fmt.Sprintf("%x", digest) {
+			return &a, nil, nil
+		}
 		return nil, &conflictInfo{reason: "is the id of an activity sent by this node", storedDigest: a.Digest}, nil
 	}
 	if a.Digest != fmt.Sprintf("%x", digest) {

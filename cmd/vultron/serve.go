@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/node"
+	"github.com/openvultron/vultron/outbox"
 )
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -24,13 +26,18 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	listen := fs.String("listen", "127.0.0.1:7001", "address to serve HTTP on")
 	publicURL := fs.String("public-url", "", "base URL peers reach this node at (default http://<listen>)")
 	var actors listFlag
-	fs.Var(&actors, "actor", "local actor NAME:TYPE, repeatable (default vendor:Organization)")
+	fs.Var(&actors, "actor", "local actor NAME:TYPE[:ROLES], repeatable (default vendor:Organization); ROLES are the CVD\nroles it takes in the cases it opens, such as vendor|deployer (default by TYPE: Organization vendor,\nPerson finder, others coordinator)")
+	var defaultEmbargo daysFlag
+	fs.Var(&defaultEmbargo, "default-embargo", "embargo offered on every case this node's actors open, in force from its creation,\nsuch as 90d or 36h (default none)")
 	logFormat := fs.String("log-format", "json", "log format: json or console")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	window := fs.Duration("date-window", actor.DefaultWindow, "how far a signed Date may be from this node's clock (at most 15m)")
 	allowPrivate := fs.Bool("allow-private-peers", false, "allow peers on loopback and private addresses (tests and local set-ups only)")
 	maxBody := fs.Int64("max-body", 256<<10, "largest inbox or outbox body in bytes")
 	workers := fs.Int("delivery-workers", 8, "deliveries sent at once")
+	retryFirst := fs.Duration("retry-first", outbox.DefaultRetryPolicy().First, "wait after a delivery's first failure; each further failure doubles it")
+	retryMax := fs.Duration("retry-max", outbox.DefaultRetryPolicy().Max, "longest wait between two delivery attempts")
+	retryHorizon := fs.Duration("retry-horizon", outbox.DefaultRetryPolicy().Horizon, "how long a failing delivery is retried before it becomes a dead letter")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -49,11 +56,11 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	}
 	var acs []node.ActorConfig
 	for _, spec := range actors {
-		name, typ, err := actor.ParseActorSpec(spec)
+		ac, err := node.ParseActorSpec(spec)
 		if err != nil {
 			return usageError("%v", err)
 		}
-		acs = append(acs, node.ActorConfig{Name: name, Type: typ})
+		acs = append(acs, ac)
 	}
 	if *publicURL == "" {
 		host, port, err := net.SplitHostPort(*listen)
@@ -65,15 +72,22 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		}
 		*publicURL = "http://" + net.JoinHostPort(host, port)
 	}
+	retry := outbox.DefaultRetryPolicy()
+	retry.First, retry.Max, retry.Horizon = *retryFirst, *retryMax, *retryHorizon
+	if retry.First <= 0 || retry.Max < retry.First || retry.Horizon <= 0 {
+		return usageError("retry settings: want 0 < --retry-first <= --retry-max and a positive --retry-horizon")
+	}
 	n, err := node.New(ctx, node.Config{
 		DataDir:           *dataDir,
 		Listen:            *listen,
 		PublicURL:         *publicURL,
 		Actors:            acs,
 		DateWindow:        *window,
+		DefaultEmbargo:    time.Duration(defaultEmbargo),
 		AllowPrivatePeers: *allowPrivate,
 		MaxInboxBytes:     *maxBody,
 		DeliveryWorkers:   *workers,
+		Retry:             retry,
 		Version:           version,
 		Logger:            log,
 		Notice:            env.stdout,
@@ -99,4 +113,31 @@ func newLogger(w io.Writer, format, level string) (zerolog.Logger, error) {
 		return zerolog.Logger{}, fmt.Errorf("log format %q is not json or console", format)
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Str("svc", "vultron").Logger(), nil
+}
+
+// daysFlag is a duration flag that also takes whole days ("90d").
+type daysFlag time.Duration
+
+func (d *daysFlag) String() string {
+	if *d == 0 {
+		return ""
+	}
+	return time.Duration(*d).String()
+}
+
+func (d *daysFlag) Set(v string) error {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 {
+			return fmt.Errorf("%q is not a number of days", v)
+		}
+		*d = daysFlag(time.Duration(days) * 24 * time.Hour)
+		return nil
+	}
+	dur, err := time.ParseDuration(v)
+	if err != nil || dur < 0 {
+		return fmt.Errorf("%q is not a duration such as 90d or 36h", v)
+	}
+	*d = daysFlag(dur)
+	return nil
 }

@@ -1,0 +1,683 @@
+package cases
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/vocab"
+)
+
+// Effects are what recording an activity requires of the Case Actor beyond
+// the ledger entry itself.
+type Effects struct {
+	// Invite is an invitation the Case Actor sends on the owner's behalf.
+	Invite *Invite
+	// Joined is an actor that just became a participant: it is sent the
+	// whole ledger so far.
+	Joined string
+	// Messages are the protocol messages the recorded activity carries,
+	// including the consequences (CP|ET when the public learns of an
+	// embargoed vulnerability).
+	Messages cvdstate.MessageType
+}
+
+// EventType returns the ledger event type that records an activity of the
+// given semantic: its name in lower case, as the ledger spells it.
+func EventType(s vocab.Semantic) string { return strings.ToLower(string(s)) }
+
+// Apply folds one recorded activity into the case. The Case Actor calls it
+// on a copy to decide whether to record an activity; every replica calls it
+// for every entry, in ledger order, with the entry's time, and reaches the
+// same state. It returns a *problem.Error saying why when the activity is
+// not allowed: 403 for a sender that may not act in the case, 409 for a
+// step the protocol forbids now, 422 for a malformed activity.
+func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effects, error) {
+	if eventType == EventType(vocab.CreateCase) {
+		return Effects{}, c.create(act, at)
+	}
+	if c.ID == "" {
+		return Effects{}, problem.Conflict("the case does not exist yet")
+	}
+	if c.Closed() {
+		return Effects{}, problem.Conflict("case %s is closed: every participant has closed it, so it takes nothing but reads", c.ID)
+	}
+	sender := act.Actor.ID()
+	// Invitees answer invitations before they are participants.
+	switch eventType {
+	case EventType(vocab.AcceptInviteActorToCase):
+		return c.acceptInvite(sender, at)
+	case EventType(vocab.RejectInviteActorToCase):
+		return Effects{}, c.rejectInvite(sender)
+	}
+	p := c.Participant(sender)
+	if p == nil || p.Removed {
+		return Effects{}, problem.Forbidden("%s is not a participant of case %s", sender, c.ID)
+	}
+	c.UpdatedAt = at
+	switch eventType {
+	case EventType(vocab.ValidateReport):
+		return c.stepRM(p, cvdstate.RMValidate)
+	case EventType(vocab.InvalidateReport):
+		return c.stepRM(p, cvdstate.RMInvalidate)
+	case EventType(vocab.EngageCase):
+		return c.stepRM(p, cvdstate.RMAccept)
+	case EventType(vocab.DeferCase):
+		return c.stepRM(p, cvdstate.RMDefer)
+	case EventType(vocab.CloseCase):
+		return c.stepRM(p, cvdstate.RMClose)
+	case EventType(vocab.AddNoteToCase), EventType(vocab.CreateNote):
+		return Effects{Messages: cvdstate.GI}, c.addNote(sender, act, at)
+	case EventType(vocab.AddReportToCase):
+		id := act.Object.ID()
+		if id == "" {
+			return Effects{}, problem.Unprocessable("the report added to case %s has no id", c.ID)
+		}
+		if !slices.Contains(c.Reports, id) {
+			c.Reports = append(c.Reports, id)
+		}
+		return Effects{}, nil
+	case EventType(vocab.AddParticipantStatusToParticipant):
+		return c.status(p, act, at)
+	case EventType(vocab.InviteToEmbargoOnCase):
+		return c.proposeEmbargo(p, act, at)
+	case EventType(vocab.AcceptInviteToEmbargoOnCase):
+		return c.acceptEmbargo(p, act, at)
+	case EventType(vocab.RejectInviteToEmbargoOnCase):
+		return c.rejectEmbargo(p, act, at)
+	case EventType(vocab.RemoveEmbargoEventFromCase):
+		return c.terminateEmbargo(p, at)
+	case EventType(vocab.InviteActorToCase):
+		return c.invite(p, act.Object.ID(), roleSet(act.Roles), act.ID, at)
+	case EventType(vocab.OfferActorToCase):
+		return Effects{}, c.suggest(p, act)
+	case EventType(vocab.AcceptActorRecommendation):
+		return c.decideSuggestion(p, act.Object.ID(), true, at)
+	case EventType(vocab.RejectActorRecommendation):
+		return c.decideSuggestion(p, act.Object.ID(), false, at)
+	case EventType(vocab.RemoveCaseParticipantFromCase):
+		return Effects{}, c.remove(p, act)
+	case EventType(vocab.OfferCaseOwnershipTransfer):
+		return Effects{}, c.offerTransfer(p, act)
+	case EventType(vocab.AcceptCaseOwnershipTransfer):
+		return Effects{}, c.decideTransfer(p, act.Object.ID(), true)
+	case EventType(vocab.RejectCaseOwnershipTransfer):
+		return Effects{}, c.decideTransfer(p, act.Object.ID(), false)
+	}
+	return Effects{}, problem.Unprocessable("case %s does not record %s activities", c.ID, strings.ToUpper(eventType))
+}
+
+// ParticipantID returns the id of actor's CaseParticipant object in a case.
+func ParticipantID(caseID, actor string) string {
+	sum := sha256.Sum256([]byte(actor))
+	return caseID + "/participants/" + hex.EncodeToString(sum[:8])
+}
+
+// roleSet reads wire role names; unknown names are dropped (the wire
+// format already refused malformed ones) and no role means vendor, the
+// role a case most often invites.
+func roleSet(names []string) cvdstate.RoleSet {
+	var r cvdstate.RoleSet
+	for _, n := range names {
+		if one, err := cvdstate.ParseRoleSet(n); err == nil {
+			r |= one
+		}
+	}
+	r &^= cvdstate.CaseOwner | cvdstate.CaseManager // not granted by invitation
+	if r == 0 {
+		r = cvdstate.Vendor
+	}
+	return r
+}
+
+// create initialises the case from the Case Actor's Create(VulnerabilityCase).
+func (c *Case) create(act *vocab.Activity, at time.Time) error {
+	if c.ID != "" {
+		return problem.Conflict("case %s already exists", c.ID)
+	}
+	vc, ok := act.Object.Object.(*vocab.VulnerabilityCase)
+	if !ok || vc.ID == "" {
+		return problem.Unprocessable("a case is created by a Create of an inline VulnerabilityCase with an id")
+	}
+	c.ID, c.Name, c.CaseActor = vc.ID, vc.Name, act.Actor.ID()
+	c.Owner = firstRef(vc.AttributedTo)
+	c.Published = parseTime(vc.Published, at)
+	c.UpdatedAt = at
+	for _, r := range vc.VulnerabilityReports {
+		if id := r.ID(); id != "" {
+			c.Reports = append(c.Reports, id)
+		}
+	}
+	for _, ref := range vc.CaseParticipants {
+		cp, ok := ref.Object.(*vocab.CaseParticipant)
+		if !ok {
+			return problem.Unprocessable("case %s lists a participant that is not an inline CaseParticipant", vc.ID)
+		}
+		p := &Participant{Actor: firstRef(cp.AttributedTo), ID: cp.ID, JoinedAt: at}
+		if p.Actor == "" {
+			return problem.Unprocessable("a participant of case %s has no attributedTo actor", vc.ID)
+		}
+		p.Contact = Contact{Actor: p.Actor, Name: cp.Name}
+		roles, err := cvdstate.ParseRoleSet(strings.Join(cp.CaseRoles, "|"))
+		if err != nil && len(cp.CaseRoles) > 0 {
+			return problem.Unprocessable("participant %s of case %s: %v", p.Actor, vc.ID, err)
+		}
+		p.Roles = roles
+		if cp.EmbargoConsentState != "" {
+			if p.PEC, err = cvdstate.ParsePEC(cp.EmbargoConsentState); err != nil {
+				return problem.Unprocessable("participant %s of case %s: %v", p.Actor, vc.ID, err)
+			}
+		}
+		if n := len(cp.ParticipantStatuses); n > 0 {
+			st, ok := cp.ParticipantStatuses[n-1].Object.(*vocab.ParticipantStatus)
+			if !ok {
+				return problem.Unprocessable("participant %s of case %s has a status that is not inline", p.Actor, vc.ID)
+			}
+			if p.RM, err = cvdstate.ParseRMState(orDefault(st.RMState, "START")); err != nil {
+				return problem.Unprocessable("participant %s of case %s: %v", p.Actor, vc.ID, err)
+			}
+			if p.VFD, err = cvdstate.ParseVFD(orDefault(st.VFDState, "vfd")); err != nil {
+				return problem.Unprocessable("participant %s of case %s: %v", p.Actor, vc.ID, err)
+			}
+		}
+		if p.Actor == c.Owner {
+			p.Roles |= cvdstate.CaseOwner
+		}
+		c.Participants = append(c.Participants, p)
+	}
+	if c.Participant(c.Owner) == nil {
+		return problem.Unprocessable("the owner %s of case %s is not one of its participants", c.Owner, vc.ID)
+	}
+	if n := len(vc.CaseStatuses); n > 0 {
+		if cs, ok := vc.CaseStatuses[n-1].Object.(*vocab.CaseStatus); ok {
+			var err error
+			if c.EM, err = cvdstate.ParseEMState(orDefault(cs.EMState, "NONE")); err != nil {
+				return problem.Unprocessable("case %s: %v", vc.ID, err)
+			}
+			if c.PXA, err = cvdstate.ParsePXA(orDefault(cs.PXAState, "pxa")); err != nil {
+				return problem.Unprocessable("case %s: %v", vc.ID, err)
+			}
+		}
+	}
+	if ev, ok := vc.ActiveEmbargo.Object.(*vocab.EmbargoEvent); ok {
+		terms, err := embargoTerms(ev, c.Owner, at)
+		if err != nil {
+			return err
+		}
+		c.Embargo = &terms
+		c.History = append(c.History, EmbargoStep{At: at, By: c.Owner, Message: "EA", From: cvdstate.EMNone, To: c.EM, End: terms.End,
+			Reason: "the owner's default embargo applies from the case's creation"})
+	}
+	if c.EM.InForce() && c.Embargo == nil {
+		return problem.Unprocessable("case %s has an embargo in force but no activeEmbargo", vc.ID)
+	}
+	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func parseTime(s string, fallback time.Time) time.Time {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC()
+	}
+	return fallback
+}
+
+// stepRM applies a participant's Report Management step. Engaging or
+// deferring straight from RECEIVED includes the validation, which an invitee
+// that joined a case (at RECEIVED) does by engaging with it.
+func (c *Case) stepRM(p *Participant, ev cvdstate.RMEvent) (Effects, error) {
+	var msgs cvdstate.MessageType
+	if p.RM == cvdstate.RMReceived && (ev == cvdstate.RMAccept || ev == cvdstate.RMDefer) {
+		out, err := cvdstate.Step(c.state(), p.ParticipantState, p.Roles, cvdstate.RMValidate)
+		if err != nil {
+			return Effects{}, conflict(p.Actor, err)
+		}
+		p.ParticipantState, msgs = out.Participant, out.Emit
+	}
+	out, err := cvdstate.Step(c.state(), p.ParticipantState, p.Roles, ev)
+	if err != nil {
+		return Effects{}, conflict(p.Actor, err)
+	}
+	p.ParticipantState = out.Participant
+	return Effects{Messages: msgs | out.Emit}, nil
+}
+
+// conflict reports a step the protocol does not allow.
+func conflict(actor string, err error) error {
+	if errors.Is(err, cvdstate.ErrNotAllowed) {
+		return problem.Conflict("%s cannot do that now: %v", actor, err)
+	}
+	return err
+}
+
+func (c *Case) addNote(author string, act *vocab.Activity, at time.Time) error {
+	note, ok := act.Object.Object.(*vocab.GenericObject)
+	if !ok || note.Type != "Note" {
+		return problem.Unprocessable("a note added to case %s must be an inline Note", c.ID)
+	}
+	if note.ID == "" {
+		return problem.Unprocessable("the note added to case %s has no id", c.ID)
+	}
+	for _, n := range c.Notes {
+		if n.ID == note.ID {
+			return nil // the same note again changes nothing
+		}
+	}
+	c.Notes = append(c.Notes, Note{ID: note.ID, Author: author, Content: note.Content, InReplyTo: note.InReplyTo.ID(),
+		Published: parseTime(note.Published, at)})
+	return nil
+}
+
+// status applies a participant's report of its own case state: the fix
+// path letters it raised (V, F, D) and the world-state letters (P, X, A)
+// it observed, one event at a time, with every cross-model consequence.
+func (c *Case) status(p *Participant, act *vocab.Activity, at time.Time) (Effects, error) {
+	st, ok := act.Object.Object.(*vocab.ParticipantStatus)
+	if !ok {
+		return Effects{}, problem.Unprocessable("a status must be an inline ParticipantStatus")
+	}
+	if t := act.Target.ID(); t != "" && t != p.ID {
+		return Effects{}, problem.Forbidden("%s may report only its own status (%s), not %s", p.Actor, p.ID, t)
+	}
+	var events []cvdstate.CSEvent
+	if st.VFDState != "" {
+		want, err := cvdstate.ParseVFD(st.VFDState)
+		if err != nil {
+			return Effects{}, problem.Unprocessable("%v", err)
+		}
+		if want < p.VFD {
+			return Effects{}, problem.Conflict("%s is at %s; the fix path cannot go back to %s", p.Actor, p.VFD, want)
+		}
+		for v := p.VFD; v < want; v++ {
+			events = append(events, []cvdstate.CSEvent{cvdstate.EventV, cvdstate.EventF, cvdstate.EventD}[v])
+		}
+	}
+	if st.CaseStatus != nil && st.CaseStatus.PXAState != "" {
+		want, err := cvdstate.ParsePXA(st.CaseStatus.PXAState)
+		if err != nil {
+			return Effects{}, problem.Unprocessable("%v", err)
+		}
+		for _, e := range []struct {
+			bit cvdstate.PXA
+			ev  cvdstate.CSEvent
+		}{{cvdstate.PXAPublic, cvdstate.EventP}, {cvdstate.PXAExploit, cvdstate.EventX}, {cvdstate.PXAAttacks, cvdstate.EventA}} {
+			if want&e.bit != 0 && c.PXA&e.bit == 0 {
+				events = append(events, e.ev)
+			}
+		}
+	}
+	if len(events) == 0 {
+		return Effects{}, problem.Conflict("the status of %s changes nothing in case %s", p.Actor, c.ID)
+	}
+	var fx Effects
+	for _, ev := range events {
+		if c.PXA&pxaBit(ev) != 0 {
+			continue // an earlier event of this status already set it (X sets P)
+		}
+		before := c.EM
+		out, err := cvdstate.Step(c.state(), p.ParticipantState, p.Roles, ev)
+		if err != nil {
+			return Effects{}, conflict(p.Actor, err)
+		}
+		c.applyOutcome(p, out)
+		fx.Messages |= out.Emit
+		if c.EM != before {
+			reason := ""
+			for _, e := range out.Effects {
+				reason = e.Reason
+			}
+			c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: emMessage(out.Emit), From: before, To: c.EM, Reason: reason})
+		}
+	}
+	return fx, nil
+}
+
+func pxaBit(ev cvdstate.CSEvent) cvdstate.PXA {
+	switch ev {
+	case cvdstate.EventP:
+		return cvdstate.PXAPublic
+	case cvdstate.EventX:
+		return cvdstate.PXAExploit
+	case cvdstate.EventA:
+		return cvdstate.PXAAttacks
+	}
+	return 0
+}
+
+// emMessage names the embargo message among msgs.
+func emMessage(msgs cvdstate.MessageType) string {
+	return (msgs & cvdstate.EMMessages).String()
+}
+
+// applyOutcome stores an outcome: the case state, the acting participant's
+// state, and the bulk consent change every other participant undergoes.
+func (c *Case) applyOutcome(p *Participant, out cvdstate.Outcome) {
+	c.PXA, c.EM = out.Case.PXA, out.Case.EM
+	p.ParticipantState = out.Participant
+	if out.Consent != 0 {
+		for _, o := range c.Participants {
+			if o != p {
+				if next, err := o.PEC.Apply(out.Consent); err == nil {
+					o.PEC = next
+				}
+			}
+		}
+	}
+	if !c.EM.Negotiating() {
+		c.Proposals = nil
+	}
+}
+
+// embargoTerms reads the terms of an EmbargoEvent.
+func embargoTerms(ev *vocab.EmbargoEvent, proposer string, at time.Time) (Embargo, error) {
+	if ev.ID == "" {
+		return Embargo{}, problem.Unprocessable("the embargo has no id")
+	}
+	end, err := time.Parse(time.RFC3339Nano, ev.EndTime)
+	if err != nil {
+		return Embargo{}, problem.Unprocessable("embargo %s needs an endTime with a date, time and zone: %q", ev.ID, ev.EndTime)
+	}
+	start := parseTime(ev.StartTime, at)
+	if !end.After(start) {
+		return Embargo{}, problem.Unprocessable("embargo %s ends (%s) before it starts (%s)", ev.ID, end.Format(time.RFC3339), start.Format(time.RFC3339))
+	}
+	return Embargo{ID: ev.ID, Start: start, End: end.UTC(), Proposer: proposer}, nil
+}
+
+func (c *Case) proposeEmbargo(p *Participant, act *vocab.Activity, at time.Time) (Effects, error) {
+	ev, ok := act.Object.Object.(*vocab.EmbargoEvent)
+	if !ok {
+		return Effects{}, problem.Unprocessable("an embargo proposal must carry an inline EmbargoEvent")
+	}
+	terms, err := embargoTerms(ev, p.Actor, at)
+	if err != nil {
+		return Effects{}, err
+	}
+	if !terms.End.After(at) {
+		return Effects{}, problem.Unprocessable("embargo %s would end at %s, which has passed", terms.ID, terms.End.Format(time.RFC3339))
+	}
+	before := c.EM
+	out, err := cvdstate.Step(c.state(), p.ParticipantState, p.Roles, cvdstate.EMPropose)
+	if err != nil {
+		return Effects{}, conflict(p.Actor, err)
+	}
+	c.applyOutcome(p, out)
+	c.Proposals = append(c.Proposals, Proposal{InviteID: act.ID, Terms: terms})
+	c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: emMessage(out.Emit), From: before, To: c.EM, End: terms.End})
+	return Effects{Messages: out.Emit}, nil
+}
+
+func (c *Case) proposal(inviteID string) (int, bool) {
+	for i, pr := range c.Proposals {
+		if pr.InviteID == inviteID {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// acceptEmbargo records an Accept of an embargo proposal. The owner's
+// acceptance puts the terms in force for the case; anyone else's binds only
+// that participant (its consent becomes SIGNATORY).
+func (c *Case) acceptEmbargo(p *Participant, act *vocab.Activity, at time.Time) (Effects, error) {
+	i, ok := c.proposal(act.Object.ID())
+	if !ok {
+		return Effects{}, problem.Conflict("%s is not an open embargo proposal of case %s", act.Object.ID(), c.ID)
+	}
+	terms := c.Proposals[i].Terms
+	if p.Actor != c.Owner {
+		next, err := p.PEC.Apply(cvdstate.PECAccept)
+		if err != nil {
+			return Effects{}, conflict(p.Actor, err)
+		}
+		p.PEC, p.AcceptedEmbargo = next, terms.ID
+		return Effects{Messages: cvdstate.EA}, nil
+	}
+	before := c.EM
+	out, err := cvdstate.Step(c.state(), p.ParticipantState, p.Roles, cvdstate.EMAccept)
+	if err != nil {
+		return Effects{}, conflict(p.Actor, err)
+	}
+	c.applyOutcome(p, out)
+	if c.Embargo != nil {
+		terms.Sequence = c.Embargo.Sequence + 1
+	}
+	c.Embargo = &terms
+	c.Proposals = nil
+	p.AcceptedEmbargo = terms.ID
+	if prop := c.Participant(terms.Proposer); prop != nil {
+		// Proposing terms is consenting to them.
+		if next, err := prop.PEC.Apply(cvdstate.PECAccept); err == nil {
+			prop.PEC, prop.AcceptedEmbargo = next, terms.ID
+		}
+	}
+	c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: emMessage(out.Emit), From: before, To: c.EM, End: terms.End})
+	return Effects{Messages: out.Emit}, nil
+}
+
+// rejectEmbargo records a Reject of an embargo proposal. The owner's, or
+// the proposer's withdrawal of its own proposal, ends the proposal for the
+// case; anyone else's records that participant's refusal (DECLINED).
+func (c *Case) rejectEmbargo(p *Participant, act *vocab.Activity, at time.Time) (Effects, error) {
+	i, ok := c.proposal(act.Object.ID())
+	if !ok {
+		return Effects{}, problem.Conflict("%s is not an open embargo proposal of case %s", act.Object.ID(), c.ID)
+	}
+	terms := c.Proposals[i].Terms
+	if p.Actor != c.Owner && p.Actor != terms.Proposer {
+		next, err := p.PEC.Apply(cvdstate.PECDecline)
+		if err != nil {
+			return Effects{}, conflict(p.Actor, err)
+		}
+		p.PEC = next
+		return Effects{Messages: cvdstate.ER}, nil
+	}
+	c.Proposals = slices.Delete(c.Proposals, i, i+1)
+	if len(c.Proposals) > 0 {
+		// Other proposals stay open: the embargo state does not change.
+		return Effects{Messages: cvdstate.ER}, nil
+	}
+	before := c.EM
+	out, err := cvdstate.Step(c.state(), p.ParticipantState, p.Roles, cvdstate.EMReject)
+	if err != nil {
+		return Effects{}, conflict(p.Actor, err)
+	}
+	c.applyOutcome(p, out)
+	c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: emMessage(out.Emit), From: before, To: c.EM, End: terms.End})
+	return Effects{Messages: out.Emit}, nil
+}
+
+// terminateEmbargo records the owner's early termination (ET). Other
+// participants end an embargo by reporting what ends it (P, X, A).
+func (c *Case) terminateEmbargo(p *Participant, at time.Time) (Effects, error) {
+	if p.Actor != c.Owner {
+		return Effects{}, problem.Forbidden("only the case owner %s ends the embargo of case %s early; others report what makes it end (public awareness, a public exploit, attacks)", c.Owner, c.ID)
+	}
+	before := c.EM
+	out, err := cvdstate.Step(c.state(), p.ParticipantState, p.Roles, cvdstate.EMTerminate)
+	if err != nil {
+		return Effects{}, conflict(p.Actor, err)
+	}
+	c.applyOutcome(p, out)
+	c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: emMessage(out.Emit), From: before, To: c.EM, Reason: "terminated early by the owner"})
+	return Effects{Messages: out.Emit}, nil
+}
+
+// invite records an invitation of actor to the case by its owner.
+func (c *Case) invite(p *Participant, actor string, roles cvdstate.RoleSet, activityID string, at time.Time) (Effects, error) {
+	if p.Actor != c.Owner {
+		return Effects{}, problem.Forbidden("only the case owner %s invites to case %s", c.Owner, c.ID)
+	}
+	if actor == "" {
+		return Effects{}, problem.Unprocessable("the invitation names no actor")
+	}
+	if q := c.Participant(actor); q != nil && !q.Removed {
+		return Effects{}, problem.Conflict("%s is already a participant of case %s", actor, c.ID)
+	}
+	inv := Invite{Actor: actor, Roles: roles, By: p.Actor, ID: activityID, At: at}
+	c.Invites = slices.DeleteFunc(c.Invites, func(i Invite) bool { return i.Actor == actor })
+	c.Invites = append(c.Invites, inv)
+	return Effects{Invite: &inv, Messages: cvdstate.RS}, nil
+}
+
+func (c *Case) openInvite(actor string) (int, bool) {
+	for i, inv := range c.Invites {
+		if inv.Actor == actor {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// acceptInvite makes an invitee a participant at RECEIVED. Accepting an
+// invitation to a case with an embargo in force is accepting the embargo:
+// the invitation carries its terms.
+func (c *Case) acceptInvite(actor string, at time.Time) (Effects, error) {
+	i, ok := c.openInvite(actor)
+	if !ok {
+		return Effects{}, problem.Forbidden("%s has no open invitation to case %s", actor, c.ID)
+	}
+	inv := c.Invites[i]
+	c.Invites = slices.Delete(c.Invites, i, i+1)
+	p := c.Participant(actor)
+	if p == nil {
+		p = &Participant{Actor: actor, ID: ParticipantID(c.ID, actor)}
+		c.Participants = append(c.Participants, p)
+	}
+	p.Removed, p.Roles, p.JoinedAt = false, inv.Roles, at
+	p.Contact = Contact{Actor: actor}
+	p.RM = cvdstate.RMReceived
+	if p.Roles&(cvdstate.Vendor|cvdstate.Deployer) != 0 && p.VFD == cvdstate.VFDNone {
+		p.VFD = cvdstate.VFDAware // receiving the case makes a vendor aware
+	}
+	p.PEC = cvdstate.PECNoEmbargo
+	if c.EM.InForce() && c.Embargo != nil {
+		p.PEC, p.AcceptedEmbargo = cvdstate.PECSignatory, c.Embargo.ID
+	}
+	c.UpdatedAt = at
+	return Effects{Joined: actor, Messages: cvdstate.RK}, nil
+}
+
+func (c *Case) rejectInvite(actor string) error {
+	i, ok := c.openInvite(actor)
+	if !ok {
+		return problem.Forbidden("%s has no open invitation to case %s", actor, c.ID)
+	}
+	c.Invites = slices.Delete(c.Invites, i, i+1)
+	return nil
+}
+
+// suggest records a participant's suggestion to invite another actor.
+func (c *Case) suggest(p *Participant, act *vocab.Activity) error {
+	actor := act.Object.ID()
+	if actor == "" {
+		return problem.Unprocessable("the suggestion names no actor")
+	}
+	if q := c.Participant(actor); q != nil && !q.Removed {
+		return problem.Conflict("%s is already a participant of case %s", actor, c.ID)
+	}
+	for _, s := range c.Suggestions {
+		if s.Actor == actor {
+			return problem.Conflict("%s was already suggested for case %s by %s", actor, c.ID, s.By)
+		}
+	}
+	c.Suggestions = append(c.Suggestions, Suggestion{ID: act.ID, Actor: actor, By: p.Actor, Roles: roleSet(act.Roles)})
+	return nil
+}
+
+// decideSuggestion records the owner's answer to a suggestion; accepting
+// it invites the suggested actor.
+func (c *Case) decideSuggestion(p *Participant, offerID string, accept bool, at time.Time) (Effects, error) {
+	if p.Actor != c.Owner {
+		return Effects{}, problem.Forbidden("only the case owner %s decides on suggestions for case %s", c.Owner, c.ID)
+	}
+	i := slices.IndexFunc(c.Suggestions, func(s Suggestion) bool { return s.ID == offerID })
+	if i < 0 {
+		return Effects{}, problem.Conflict("%s is not an open suggestion for case %s", offerID, c.ID)
+	}
+	s := c.Suggestions[i]
+	c.Suggestions = slices.Delete(c.Suggestions, i, i+1)
+	if !accept {
+		return Effects{}, nil
+	}
+	return c.invite(p, s.Actor, s.Roles, offerID, at)
+}
+
+// remove records the owner's removal of a participant: it receives no
+// further entries and loses access to the case.
+func (c *Case) remove(p *Participant, act *vocab.Activity) error {
+	if p.Actor != c.Owner {
+		return problem.Forbidden("only the case owner %s removes participants of case %s", c.Owner, c.ID)
+	}
+	target := act.Object.ID()
+	if cp, ok := act.Object.Object.(*vocab.CaseParticipant); ok {
+		if a := firstRef(cp.AttributedTo); a != "" {
+			target = a
+		}
+	}
+	var q *Participant
+	for _, cand := range c.Participants {
+		if cand.Actor == target || cand.ID == target {
+			q = cand
+		}
+	}
+	if q == nil || q.Removed {
+		return problem.Conflict("%s is not a participant of case %s", target, c.ID)
+	}
+	if q.Actor == c.Owner {
+		return problem.Conflict("the owner cannot remove itself from case %s; transfer the ownership first", c.ID)
+	}
+	q.Removed = true
+	return nil
+}
+
+func (c *Case) offerTransfer(p *Participant, act *vocab.Activity) error {
+	if p.Actor != c.Owner {
+		return problem.Forbidden("only the case owner %s offers the ownership of case %s", c.Owner, c.ID)
+	}
+	to := act.Target.ID()
+	if q := c.Participant(to); q == nil || !q.Engaged() {
+		return problem.Conflict("ownership of case %s can go only to an engaged participant; %q is not one", c.ID, to)
+	}
+	if to == c.Owner {
+		return problem.Conflict("%s already owns case %s", to, c.ID)
+	}
+	c.Transfer = &Transfer{ID: act.ID, To: to}
+	return nil
+}
+
+// decideTransfer records the answer to an ownership offer: the transferee
+// accepts or rejects it, and the owner may withdraw it. On acceptance the
+// case_owner role moves; the previous owner keeps its other roles.
+func (c *Case) decideTransfer(p *Participant, offerID string, accept bool) error {
+	if c.Transfer == nil || (offerID != "" && offerID != c.Transfer.ID) {
+		return problem.Conflict("%s is not an open ownership offer of case %s", offerID, c.ID)
+	}
+	if p.Actor != c.Transfer.To && (accept || p.Actor != c.Owner) {
+		return problem.Forbidden("the ownership offer of case %s is addressed to %s", c.ID, c.Transfer.To)
+	}
+	if accept {
+		if old := c.Participant(c.Owner); old != nil {
+			old.Roles &^= cvdstate.CaseOwner
+		}
+		p.Roles |= cvdstate.CaseOwner
+		c.Owner = p.Actor
+	}
+	c.Transfer = nil
+	return nil
+}
+
+// errNoCase is returned for a case this node does not know.
+var errNoCase = fmt.Errorf("no such case")

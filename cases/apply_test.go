@@ -1,0 +1,334 @@
+package cases
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/vocab"
+)
+
+const (
+	caseID    = "https://v.example/cases/c1"
+	caseActor = "https://v.example/actors/case-c1"
+	vendor    = "https://v.example/actors/vendor"
+	finder    = "https://f.example/actors/finder"
+	vendor2   = "https://v2.example/actors/vendor2"
+	coord     = "https://c.example/actors/coord"
+)
+
+var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+// parseActivity parses a JSON activity for a test.
+func parseActivity(t *testing.T, s string) *vocab.Activity {
+	t.Helper()
+	doc, err := vocab.Parse([]byte(s))
+	if err != nil {
+		t.Fatalf("parse %s: %v", s, err)
+	}
+	a := doc.Activity()
+	if a == nil {
+		t.Fatalf("not an activity: %s", s)
+	}
+	return a
+}
+
+// act builds an activity of type typ by actor with the given extra JSON
+// members.
+func act(t *testing.T, typ, actor, members string) *vocab.Activity {
+	t.Helper()
+	id := fmt.Sprintf(`"id":"https://x.example/a/%d",`, time.Now().UnixNano())
+	if strings.HasPrefix(members, `"id":`) {
+		id = "" // the caller names the activity
+	}
+	if members != "" {
+		members = "," + members
+	}
+	return parseActivity(t, fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams",%s"type":%q,"actor":%q%s}`,
+		id, typ, actor, members))
+}
+
+// newCase creates a case owned by vendor with finder as reporter, with an
+// embargo in force when embargo is true.
+func newCase(t *testing.T, embargo bool) *Case {
+	t.Helper()
+	em, consent, active := "NONE", "NO_EMBARGO", ""
+	if embargo {
+		em, consent = "ACTIVE", "SIGNATORY"
+		active = fmt.Sprintf(`,"activeEmbargo":{"id":"%s/embargoes/1","type":"EmbargoEvent","startTime":"2026-11-01T12:00:00Z","endTime":"2027-01-30T12:00:00Z"}`, caseID)
+	}
+	create := parseActivity(t, fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"%[1]s/created","type":"Create","actor":%[2]q,
+"object":{"id":%[1]q,"type":"VulnerabilityCase","name":"SQLi","attributedTo":%[3]q,"published":"2026-11-01T12:00:00Z",
+ "vulnerabilityReports":["https://f.example/reports/1"],
+ "caseParticipants":[
+  {"id":"%[1]s/participants/v","type":"CaseParticipant","attributedTo":%[3]q,"caseRoles":["vendor","case_owner"],"embargoConsentState":%[6]q,
+   "participantStatuses":[{"type":"ParticipantStatus","context":"%[1]s/participants/v","rmState":"RECEIVED","vfdState":"Vfd"}]},
+  {"id":"%[1]s/participants/f","type":"CaseParticipant","attributedTo":%[4]q,"caseRoles":["finder","reporter"],"embargoConsentState":%[6]q,
+   "participantStatuses":[{"type":"ParticipantStatus","context":"%[1]s/participants/f","rmState":"ACCEPTED","vfdState":"vfd"}]}],
+ "caseStatuses":[{"type":"CaseStatus","emState":%[5]q,"pxaState":"pxa"}]%[7]s}}`, caseID, caseActor, vendor, finder, em, consent, active))
+	c := &Case{}
+	if _, err := c.Apply(EventType(vocab.CreateCase), create, t0); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	return c
+}
+
+// must applies an activity and fails the test if it is refused.
+func must(t *testing.T, c *Case, sem vocab.Semantic, a *vocab.Activity) Effects {
+	t.Helper()
+	fx, err := c.Apply(EventType(sem), a, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatalf("%s by %s: %v", sem, a.Actor.ID(), err)
+	}
+	return fx
+}
+
+// refused applies an activity that must be refused with status and a
+// message containing want, and checks the case did not change.
+func refused(t *testing.T, c *Case, sem vocab.Semantic, a *vocab.Activity, status int, want string) {
+	t.Helper()
+	before, _ := json.Marshal(c)
+	work := c.clone()
+	_, err := work.Apply(EventType(sem), a, t0.Add(time.Hour))
+	if err == nil {
+		t.Fatalf("%s by %s was allowed; want %d", sem, a.Actor.ID(), status)
+	}
+	if got := problem.Status(err); got != status {
+		t.Errorf("%s: status %d (%v), want %d", sem, got, err, status)
+	}
+	if !strings.Contains(problem.Message(err), want) {
+		t.Errorf("%s: message %q does not contain %q", sem, problem.Message(err), want)
+	}
+	after, _ := json.Marshal(c)
+	if string(before) != string(after) {
+		t.Errorf("%s: the case changed although the activity was refused", sem)
+	}
+}
+
+func join(t *testing.T, actor string) *vocab.Activity {
+	return act(t, "Join", actor, fmt.Sprintf(`"object":%q,"context":%q`, caseID, caseID))
+}
+
+func leave(t *testing.T, actor string) *vocab.Activity {
+	return act(t, "Leave", actor, fmt.Sprintf(`"object":%q,"context":%q`, caseID, caseID))
+}
+
+func status(t *testing.T, actor, participant, vfd, pxa string) *vocab.Activity {
+	obj := `"type":"ParticipantStatus","context":"` + participant + `"`
+	if vfd != "" {
+		obj += `,"vfdState":"` + vfd + `"`
+	}
+	if pxa != "" {
+		obj += `,"caseStatus":{"type":"CaseStatus","pxaState":"` + pxa + `"}`
+	}
+	return act(t, "Add", actor, fmt.Sprintf(`"object":{%s},"target":%q,"context":%q`, obj, participant, caseID))
+}
+
+func TestCreateCase(t *testing.T) {
+	c := newCase(t, true)
+	if c.Owner != vendor || c.CaseActor != caseActor || c.EM != cvdstate.EMActive || c.Embargo == nil {
+		t.Fatalf("case = %+v", c)
+	}
+	v, f := c.Participant(vendor), c.Participant(finder)
+	if v.RM != cvdstate.RMReceived || v.VFD != cvdstate.VFDAware || !v.Roles.Has(cvdstate.CaseOwner) || !v.EmbargoAdherence() {
+		t.Errorf("vendor = %+v", v)
+	}
+	if f.RM != cvdstate.RMAccepted || !f.Roles.Has(cvdstate.Reporter) || f.PEC != cvdstate.PECSignatory {
+		t.Errorf("finder = %+v", f)
+	}
+	refused(t, c, vocab.CreateCase, act(t, "Create", caseActor, ""), 409, "already exists")
+}
+
+func TestReportManagementInCase(t *testing.T) {
+	c := newCase(t, false)
+	refused(t, c, vocab.CloseCase, leave(t, vendor), 409, "close is not allowed from RECEIVED")
+	fx := must(t, c, vocab.EngageCase, join(t, vendor)) // RECEIVED → VALID → ACCEPTED
+	if got := c.Participant(vendor).RM; got != cvdstate.RMAccepted {
+		t.Fatalf("vendor RM = %s, want ACCEPTED", got)
+	}
+	if fx.Messages != cvdstate.RV|cvdstate.RA {
+		t.Errorf("messages = %s, want RV|RA", fx.Messages)
+	}
+	must(t, c, vocab.DeferCase, act(t, "Ignore", vendor, fmt.Sprintf(`"object":%q`, caseID)))
+	must(t, c, vocab.EngageCase, join(t, vendor))
+	refused(t, c, vocab.EngageCase, join(t, coord), 403, "is not a participant")
+	must(t, c, vocab.CloseCase, leave(t, vendor))
+	refused(t, c, vocab.EngageCase, join(t, vendor), 409, "")
+	must(t, c, vocab.CloseCase, leave(t, finder))
+	if !c.Closed() {
+		t.Fatal("every participant left, but the case is not closed")
+	}
+	refused(t, c, vocab.AddNoteToCase, act(t, "Add", finder, `"object":{"id":"https://f.example/n/1","type":"Note","content":"x"}`), 409, "is closed")
+}
+
+func TestStatusAndEmbargoTeardown(t *testing.T) {
+	c := newCase(t, true)
+	must(t, c, vocab.EngageCase, join(t, vendor))
+	vp, fp := c.Participant(vendor).ID, c.Participant(finder).ID
+	refused(t, c, vocab.AddParticipantStatusToParticipant, status(t, finder, fp, "VFd", ""), 409, "")
+	refused(t, c, vocab.AddParticipantStatusToParticipant, status(t, finder, vp, "", "Pxa"), 403, "only its own status")
+	must(t, c, vocab.AddParticipantStatusToParticipant, status(t, vendor, vp, "VFd", ""))
+	if got := c.Participant(vendor).VFD; got != cvdstate.VFDFixReady {
+		t.Fatalf("vendor VFD = %s, want VFd", got)
+	}
+	refused(t, c, vocab.AddParticipantStatusToParticipant, status(t, vendor, vp, "VFD", ""), 409, "")
+	fx := must(t, c, vocab.AddParticipantStatusToParticipant, status(t, finder, fp, "", "Pxa"))
+	if c.PXA != cvdstate.PXAPublic || c.EM != cvdstate.EMExited {
+		t.Fatalf("after P: pxa %s em %s, want Pxa EXITED", c.PXA, c.EM)
+	}
+	if fx.Messages&(cvdstate.CP|cvdstate.ET) != cvdstate.CP|cvdstate.ET {
+		t.Errorf("messages = %s, want CP and ET", fx.Messages)
+	}
+	for _, p := range c.Participants {
+		if p.PEC != cvdstate.PECNoEmbargo {
+			t.Errorf("%s consent = %s after the embargo ended, want NO_EMBARGO", p.Actor, p.PEC)
+		}
+	}
+	if n := len(c.History); n < 2 || c.History[n-1].To != cvdstate.EMExited {
+		t.Errorf("embargo history = %+v", c.History)
+	}
+	refused(t, c, vocab.AddParticipantStatusToParticipant, status(t, finder, fp, "", "Pxa"), 409, "changes nothing")
+	// X after P, then attacks.
+	must(t, c, vocab.AddParticipantStatusToParticipant, status(t, finder, fp, "", "PXA"))
+	if c.PXA != cvdstate.PXAPublic|cvdstate.PXAExploit|cvdstate.PXAAttacks {
+		t.Errorf("pxa = %s, want PXA", c.PXA)
+	}
+}
+
+func embargoInvite(t *testing.T, actor, id, end string) *vocab.Activity {
+	return act(t, "Invite", actor, fmt.Sprintf(`"id":%q,"object":{"id":"%s/embargoes/%s","type":"EmbargoEvent","startTime":"2026-11-01T12:00:00Z","endTime":%q},"context":%q`,
+		id, caseID, strings.ReplaceAll(end, ":", ""), end, caseID))
+}
+
+func TestEmbargoNegotiation(t *testing.T) {
+	c := newCase(t, false)
+	ep := embargoInvite(t, finder, "https://f.example/a/ep1", "2027-02-01T00:00:00Z")
+	fx := must(t, c, vocab.InviteToEmbargoOnCase, ep)
+	if c.EM != cvdstate.EMProposed || fx.Messages != cvdstate.EP || len(c.Proposals) != 1 {
+		t.Fatalf("after EP: em %s messages %s proposals %d", c.EM, fx.Messages, len(c.Proposals))
+	}
+	accept := func(actor, invite string) *vocab.Activity {
+		return act(t, "Accept", actor, fmt.Sprintf(`"object":%q,"context":%q`, invite, caseID))
+	}
+	refused(t, c, vocab.AcceptInviteToEmbargoOnCase, accept(vendor, "https://f.example/a/nope"), 409, "not an open embargo proposal")
+	must(t, c, vocab.AcceptInviteToEmbargoOnCase, accept(vendor, ep.ID))
+	if c.EM != cvdstate.EMActive || c.Embargo == nil || c.Embargo.Sequence != 0 {
+		t.Fatalf("after the owner's EA: em %s embargo %+v", c.EM, c.Embargo)
+	}
+	if c.Participant(finder).PEC != cvdstate.PECSignatory || c.Participant(vendor).PEC != cvdstate.PECSignatory {
+		t.Errorf("proposer and owner must be signatories: %s %s", c.Participant(finder).PEC, c.Participant(vendor).PEC)
+	}
+	ev := embargoInvite(t, vendor, "https://v.example/a/ev1", "2027-03-01T00:00:00Z")
+	fx = must(t, c, vocab.InviteToEmbargoOnCase, ev)
+	if c.EM != cvdstate.EMRevise || fx.Messages != cvdstate.EV {
+		t.Fatalf("after EV: em %s messages %s", c.EM, fx.Messages)
+	}
+	if c.Participant(finder).PEC != cvdstate.PECLapsed {
+		t.Errorf("a revision lapses the signatories' consent: finder %s", c.Participant(finder).PEC)
+	}
+	must(t, c, vocab.AcceptInviteToEmbargoOnCase, accept(finder, ev.ID)) // a non-owner binds itself
+	if c.EM != cvdstate.EMRevise || c.Participant(finder).PEC != cvdstate.PECSignatory {
+		t.Errorf("non-owner accept: em %s finder %s", c.EM, c.Participant(finder).PEC)
+	}
+	must(t, c, vocab.AcceptInviteToEmbargoOnCase, accept(vendor, ev.ID))
+	if c.EM != cvdstate.EMActive || c.Embargo.Sequence != 1 || !c.Embargo.End.Equal(time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("after EC: em %s embargo %+v", c.EM, c.Embargo)
+	}
+	refused(t, c, vocab.RemoveEmbargoEventFromCase, act(t, "Remove", finder, fmt.Sprintf(`"object":"%s/embargoes/x","origin":%q`, caseID, caseID)), 403, "only the case owner")
+	must(t, c, vocab.RemoveEmbargoEventFromCase, act(t, "Remove", vendor, fmt.Sprintf(`"object":"%s/embargoes/x","origin":%q`, caseID, caseID)))
+	if c.EM != cvdstate.EMExited {
+		t.Errorf("after ET: em %s", c.EM)
+	}
+	refused(t, c, vocab.InviteToEmbargoOnCase, embargoInvite(t, vendor, "https://v.example/a/ep2", "2027-04-01T00:00:00Z"), 409, "")
+}
+
+func TestParticipants(t *testing.T) {
+	c := newCase(t, true)
+	invite := func(by, who string, roles ...string) *vocab.Activity {
+		r, _ := json.Marshal(roles)
+		return act(t, "Invite", by, fmt.Sprintf(`"object":%q,"target":%q,"roles":%s`, who, caseID, r))
+	}
+	refused(t, c, vocab.InviteActorToCase, invite(finder, vendor2), 403, "only the case owner")
+	fx := must(t, c, vocab.InviteActorToCase, invite(vendor, vendor2, "vendor", "deployer"))
+	if fx.Invite == nil || fx.Invite.Actor != vendor2 || !fx.Invite.Roles.Has(cvdstate.Deployer) {
+		t.Fatalf("invite effect = %+v", fx.Invite)
+	}
+	if c.CanRead(vendor2) {
+		t.Error("an invitee reads the case before accepting")
+	}
+	fx = must(t, c, vocab.AcceptInviteActorToCase, act(t, "Accept", vendor2, ""))
+	p := c.Participant(vendor2)
+	if fx.Joined != vendor2 || p == nil || p.RM != cvdstate.RMReceived || p.PEC != cvdstate.PECSignatory || p.VFD != cvdstate.VFDAware {
+		t.Fatalf("after accepting: effects %+v participant %+v", fx, p)
+	}
+	refused(t, c, vocab.AcceptInviteActorToCase, act(t, "Accept", coord, ""), 403, "no open invitation")
+
+	suggest := act(t, "Offer", finder, fmt.Sprintf(`"object":%q,"target":%q,"roles":["coordinator"]`, coord, caseID))
+	must(t, c, vocab.OfferActorToCase, suggest)
+	refused(t, c, vocab.AcceptActorRecommendation, act(t, "Accept", finder, fmt.Sprintf(`"object":%q`, suggest.ID)), 403, "only the case owner")
+	fx = must(t, c, vocab.AcceptActorRecommendation, act(t, "Accept", vendor, fmt.Sprintf(`"object":%q`, suggest.ID)))
+	if fx.Invite == nil || fx.Invite.Actor != coord || !fx.Invite.Roles.Has(cvdstate.Coordinator) {
+		t.Errorf("accepting a suggestion must invite: %+v", fx.Invite)
+	}
+	must(t, c, vocab.RejectInviteActorToCase, act(t, "Reject", coord, ""))
+	if c.Participant(coord) != nil || len(c.Invites) != 0 {
+		t.Error("a rejected invitation left a participant or an open invitation")
+	}
+
+	offer := act(t, "Offer", vendor, fmt.Sprintf(`"object":%q,"target":%q`, caseID, vendor2))
+	refused(t, c, vocab.OfferCaseOwnershipTransfer, act(t, "Offer", vendor, fmt.Sprintf(`"object":%q,"target":%q`, caseID, coord)), 409, "engaged participant")
+	must(t, c, vocab.OfferCaseOwnershipTransfer, offer)
+	refused(t, c, vocab.AcceptCaseOwnershipTransfer, act(t, "Accept", finder, fmt.Sprintf(`"object":%q`, offer.ID)), 403, "addressed to")
+	must(t, c, vocab.AcceptCaseOwnershipTransfer, act(t, "Accept", vendor2, fmt.Sprintf(`"object":%q`, offer.ID)))
+	if c.Owner != vendor2 || c.Participant(vendor).Roles.Has(cvdstate.CaseOwner) || !c.Participant(vendor2).Roles.Has(cvdstate.CaseOwner) {
+		t.Errorf("after the transfer: owner %s, roles %s / %s", c.Owner, c.Participant(vendor).Roles, c.Participant(vendor2).Roles)
+	}
+	refused(t, c, vocab.RemoveCaseParticipantFromCase, act(t, "Remove", vendor, fmt.Sprintf(`"object":%q,"target":%q`, finder, caseID)), 403, "only the case owner")
+	must(t, c, vocab.RemoveCaseParticipantFromCase, act(t, "Remove", vendor2, fmt.Sprintf(`"object":%q,"target":%q`, finder, caseID)))
+	if c.CanRead(finder) || containsString(c.Recipients(), finder) {
+		t.Error("a removed participant still reads the case or receives its entries")
+	}
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestApplyIsDeterministic folds the same activities into two fresh cases
+// and checks they agree: the Case Actor and every replica must.
+func TestApplyIsDeterministic(t *testing.T) {
+	build := func() *Case {
+		c := newCase(t, true)
+		return c
+	}
+	a, b := build(), build()
+	steps := []struct {
+		sem vocab.Semantic
+		a   *vocab.Activity
+	}{
+		{vocab.EngageCase, join(t, vendor)},
+		{vocab.AddNoteToCase, act(t, "Add", finder, fmt.Sprintf(`"object":{"id":"https://f.example/n/1","type":"Note","content":"hello"},"target":%q`, caseID))},
+		{vocab.AddParticipantStatusToParticipant, status(t, vendor, a.Participant(vendor).ID, "VFd", "")},
+		{vocab.AddParticipantStatusToParticipant, status(t, finder, a.Participant(finder).ID, "", "Pxa")},
+		{vocab.CloseCase, leave(t, vendor)},
+	}
+	for _, s := range steps {
+		must(t, a, s.sem, s.a)
+		must(t, b, s.sem, s.a)
+	}
+	if !reflect.DeepEqual(a, b) {
+		ja, _ := json.Marshal(a)
+		jb, _ := json.Marshal(b)
+		t.Fatalf("two folds of the same activities differ:\n%s\n%s", ja, jb)
+	}
+}

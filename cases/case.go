@@ -1,0 +1,207 @@
+package cases
+
+import (
+	"slices"
+	"time"
+
+	"github.com/openvultron/vultron/cvdstate"
+)
+
+// Case is a node's view of one vulnerability case: everything its ledger
+// says, folded in order. The Case Actor computes it to decide what it may
+// record; every participant's node computes the same value from its replica
+// of the ledger, with the same Apply.
+type Case struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CaseActor string    `json:"caseActor"`
+	Owner     string    `json:"owner"` // actor id holding case_owner
+	Published time.Time `json:"published"`
+	Reports   []string  `json:"reports"`
+	// Participants in the order they joined.
+	Participants []*Participant   `json:"participants"`
+	PXA          cvdstate.PXA     `json:"pxaState"`
+	EM           cvdstate.EMState `json:"emState"`
+	// Embargo is the embargo in force (EM ACTIVE or REVISE), or the last
+	// one once it ended; nil when there never was one.
+	Embargo *Embargo `json:"embargo,omitempty"`
+	// Proposals are the open embargo proposals (EM PROPOSED) or revisions
+	// (EM REVISE).
+	Proposals []Proposal    `json:"proposals,omitempty"`
+	History   []EmbargoStep `json:"embargoHistory,omitempty"`
+	Notes     []Note        `json:"notes,omitempty"`
+	// Invites are open invitations to join, by invitee actor id.
+	Invites     []Invite     `json:"invites,omitempty"`
+	Suggestions []Suggestion `json:"suggestions,omitempty"`
+	Transfer    *Transfer    `json:"transfer,omitempty"`
+	// LedgerLen and TailHash describe the ledger this state was folded
+	// from.
+	LedgerLen int64  `json:"ledgerLength"`
+	TailHash  string `json:"tailHash"`
+	// Diverged records why this replica could not apply an entry its Case
+	// Actor recorded; empty when the replica agrees with the ledger.
+	Diverged  string    `json:"diverged,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Participant is one actor's part in a case.
+type Participant struct {
+	Actor string           `json:"actor"`
+	ID    string           `json:"id"` // the CaseParticipant object id
+	Roles cvdstate.RoleSet `json:"roles"`
+	cvdstate.ParticipantState
+	Removed  bool      `json:"removed,omitempty"`
+	JoinedAt time.Time `json:"joinedAt"`
+	Contact  Contact   `json:"contact"`
+	// AcceptedEmbargo is the id of the embargo terms this participant
+	// last accepted.
+	AcceptedEmbargo string `json:"acceptedEmbargo,omitempty"`
+}
+
+// Engaged reports whether the participant still works on the case: it has
+// not closed its report and was not removed.
+func (p *Participant) Engaged() bool { return !p.Removed && p.RM != cvdstate.RMClosed }
+
+// EmbargoAdherence reports whether the participant is bound by the
+// embargo in force: its consent is SIGNATORY. It is computed, never stored.
+func (p *Participant) EmbargoAdherence() bool { return p.PEC == cvdstate.PECSignatory }
+
+// Contact is how people reach a participant.
+type Contact struct {
+	Name         string `json:"name,omitempty"`
+	Email        string `json:"email,omitempty"`
+	Organization string `json:"organization,omitempty"`
+	Actor        string `json:"actor"`
+}
+
+// Embargo is a set of embargo terms.
+type Embargo struct {
+	ID       string    `json:"id"` // the EmbargoEvent id
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Proposer string    `json:"proposer"`
+	// Sequence counts the revisions of the case's embargo, as iCalendar's
+	// SEQUENCE does.
+	Sequence int `json:"sequence"`
+}
+
+// Proposal is an open embargo proposal or revision.
+type Proposal struct {
+	InviteID string  `json:"inviteId"` // the Invite(EmbargoEvent) id
+	Terms    Embargo `json:"terms"`
+}
+
+// EmbargoStep is one change of the case's embargo, for its history.
+type EmbargoStep struct {
+	At      time.Time        `json:"at"`
+	By      string           `json:"by"`
+	Message string           `json:"message"` // EP, EA, EV, EC, ER, EJ, ET
+	From    cvdstate.EMState `json:"from"`
+	To      cvdstate.EMState `json:"to"`
+	End     time.Time        `json:"end,omitzero"`
+	Reason  string           `json:"reason,omitempty"`
+}
+
+// Note is a comment in a case.
+type Note struct {
+	ID        string    `json:"id"`
+	Author    string    `json:"author"`
+	Content   string    `json:"content"`
+	InReplyTo string    `json:"inReplyTo,omitempty"`
+	Published time.Time `json:"published"`
+}
+
+// Invite is an open invitation to join a case.
+type Invite struct {
+	Actor string           `json:"actor"`
+	Roles cvdstate.RoleSet `json:"roles"`
+	By    string           `json:"by"`
+	ID    string           `json:"id"` // the activity that invited
+	At    time.Time        `json:"at"`
+}
+
+// Suggestion is an open suggestion to invite an actor.
+type Suggestion struct {
+	ID    string           `json:"id"` // the Offer(Actor) id
+	Actor string           `json:"actor"`
+	By    string           `json:"by"`
+	Roles cvdstate.RoleSet `json:"roles"`
+}
+
+// Transfer is an open offer to transfer the ownership of a case.
+type Transfer struct {
+	ID string `json:"id"` // the Offer(VulnerabilityCase) id
+	To string `json:"to"`
+}
+
+// Participant returns the participant that actor is, or nil.
+func (c *Case) Participant(actor string) *Participant {
+	for _, p := range c.Participants {
+		if p.Actor == actor {
+			return p
+		}
+	}
+	return nil
+}
+
+// Closed reports whether every participant has closed the case (or was
+// removed): the case then refuses everything but reads.
+func (c *Case) Closed() bool {
+	if len(c.Participants) == 0 {
+		return false
+	}
+	for _, p := range c.Participants {
+		if p.Engaged() {
+			return false
+		}
+	}
+	return true
+}
+
+// Recipients returns the actors that receive the case's ledger entries:
+// every participant that was not removed.
+func (c *Case) Recipients() []string {
+	var out []string
+	for _, p := range c.Participants {
+		if !p.Removed {
+			out = append(out, p.Actor)
+		}
+	}
+	return out
+}
+
+// CanRead reports whether actor may read the case's content: a participant
+// that was not removed. An invitee reads nothing until it has accepted the
+// invitation, which binds it to the embargo in force.
+func (c *Case) CanRead(actor string) bool {
+	p := c.Participant(actor)
+	return p != nil && !p.Removed
+}
+
+// state returns the case-wide part of the protocol state.
+func (c *Case) state() cvdstate.CaseState { return cvdstate.CaseState{PXA: c.PXA, EM: c.EM} }
+
+// clone returns a deep copy, for trying an activity without changing c.
+func (c *Case) clone() *Case {
+	out := *c
+	out.Reports = slices.Clone(c.Reports)
+	out.Participants = make([]*Participant, len(c.Participants))
+	for i, p := range c.Participants {
+		cp := *p
+		out.Participants[i] = &cp
+	}
+	if c.Embargo != nil {
+		e := *c.Embargo
+		out.Embargo = &e
+	}
+	out.Proposals = slices.Clone(c.Proposals)
+	out.History = slices.Clone(c.History)
+	out.Notes = slices.Clone(c.Notes)
+	out.Invites = slices.Clone(c.Invites)
+	out.Suggestions = slices.Clone(c.Suggestions)
+	if c.Transfer != nil {
+		t := *c.Transfer
+		out.Transfer = &t
+	}
+	return &out
+}

@@ -1,0 +1,229 @@
+package cases
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/openvultron/vultron/ledger"
+	"github.com/openvultron/vultron/store"
+)
+
+// A case's data lives in the store's case bucket named by the case id:
+//
+//	case       the Case folded from the ledger (JSON)
+//	host       present when this node hosts the case: its Case Actor's name
+//	replica    for a replica: the receive state of the ledger (JSON)
+//	ledger/    log index (big-endian) → entry (JSON wire form)
+//	hashes/    entry hash → log index, to find where a replay starts
+//	invited/   local actor name → the Case Actor that invited it
+
+var (
+	keyCase    = []byte("case")
+	keyHost    = []byte("host")
+	keyReplica = []byte("replica")
+)
+
+// loadCase returns the case with the given id, or nil when this node has
+// none.
+func loadCase(tx *store.ReadTx, id string) (*Case, error) {
+	b, err := tx.Case(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	v := b.Get(keyCase)
+	if v == nil {
+		return nil, nil
+	}
+	var c Case
+	if err := json.Unmarshal(v, &c); err != nil {
+		return nil, fmt.Errorf("case %s: decode: %w", id, err)
+	}
+	return &c, nil
+}
+
+func saveCase(tx *store.Tx, c *Case) error {
+	b, err := tx.Case(c.ID)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("case %s: encode: %w", c.ID, err)
+	}
+	return b.Put(keyCase, v)
+}
+
+// hostedBy returns the local name of the Case Actor when this node hosts
+// the case, or "".
+func hostedBy(tx *store.ReadTx, id string) string {
+	b, err := tx.Case(id)
+	if err != nil {
+		return ""
+	}
+	return string(b.Get(keyHost))
+}
+
+// appendEntry stores a ledger entry and indexes its hash.
+func appendEntry(tx *store.Tx, e ledger.Entry) error {
+	b, err := tx.Case(e.CaseID)
+	if err != nil {
+		return err
+	}
+	raw, err := ledger.Marshal(e)
+	if err != nil {
+		return err
+	}
+	entries, err := b.Bucket("ledger")
+	if err != nil {
+		return err
+	}
+	if err := entries.Put(store.SeqKey(uint64(e.LogIndex)), raw); err != nil {
+		return err
+	}
+	hashes, err := b.Bucket("hashes")
+	if err != nil {
+		return err
+	}
+	return hashes.Put([]byte(e.EntryHash), store.SeqKey(uint64(e.LogIndex)))
+}
+
+// Entries returns the ledger entries of a case from index from on, at most
+// limit of them (all when limit ≤ 0).
+func Entries(tx *store.ReadTx, caseID string, from int64, limit int) ([]ledger.Entry, error) {
+	b, err := tx.Case(caseID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	entries, err := b.Bucket("ledger")
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []ledger.Entry
+	errEnough := errors.New("enough")
+	err = entries.Range(store.SeqKey(uint64(max(from, 0))), func(_, v []byte) error {
+		if limit > 0 && len(out) >= limit {
+			return errEnough
+		}
+		e, err := ledger.Unmarshal(v)
+		if err != nil {
+			return err
+		}
+		out = append(out, e)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return nil, fmt.Errorf("case %s: ledger: %w", caseID, err)
+	}
+	return out, nil
+}
+
+// indexOfHash returns the log index of the entry with the given hash.
+func indexOfHash(tx *store.ReadTx, caseID, hash string) (int64, bool) {
+	b, err := tx.Case(caseID)
+	if err != nil {
+		return 0, false
+	}
+	hashes, err := b.Bucket("hashes")
+	if err != nil {
+		return 0, false
+	}
+	v := hashes.Get([]byte(hash))
+	if v == nil {
+		return 0, false
+	}
+	i, ok := store.KeySeq(v)
+	return int64(i), ok
+}
+
+func loadReplica(tx *store.ReadTx, caseID string) (*ledger.Replica, error) {
+	b, err := tx.Case(caseID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	v := b.Get(keyReplica)
+	if v == nil {
+		return nil, nil
+	}
+	var r ledger.Replica
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, fmt.Errorf("case %s: decode replica state: %w", caseID, err)
+	}
+	return &r, nil
+}
+
+func saveReplica(tx *store.Tx, r *ledger.Replica) error {
+	b, err := tx.Case(r.CaseID)
+	if err != nil {
+		return err
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("case %s: encode replica state: %w", r.CaseID, err)
+	}
+	return b.Put(keyReplica, v)
+}
+
+// setInvited records that local actor name accepted an invitation to the
+// case from its Case Actor; entries that Case Actor announces for the case
+// are then trusted.
+func setInvited(tx *store.Tx, caseID, name, caseActor string) error {
+	b, err := tx.Case(caseID)
+	if err != nil {
+		return err
+	}
+	inv, err := b.Bucket("invited")
+	if err != nil {
+		return err
+	}
+	return inv.Put([]byte(name), []byte(caseActor))
+}
+
+// invitedBy returns the Case Actor that invited local actor name to the
+// case, or "".
+func invitedBy(tx *store.ReadTx, caseID, name string) string {
+	b, err := tx.Case(caseID)
+	if err != nil {
+		return ""
+	}
+	inv, err := b.Bucket("invited")
+	if err != nil {
+		return ""
+	}
+	return string(inv.Get([]byte(name)))
+}
+
+// ListCases returns every case this node hosts or keeps a replica of.
+func ListCases(tx *store.ReadTx) ([]*Case, error) {
+	var out []*Case
+	err := tx.Cases(func(id string) error {
+		c, err := loadCase(tx, id)
+		if err != nil {
+			return err
+		}
+		if c != nil && c.ID != "" {
+			out = append(out, c)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Load returns the case with the given id, or nil.
+func Load(tx *store.ReadTx, id string) (*Case, error) { return loadCase(tx, id) }
+
+// Hosted reports whether this node hosts the case (its Case Actor is
+// local).
+func Hosted(tx *store.ReadTx, id string) bool { return hostedBy(tx, id) != "" }

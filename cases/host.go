@@ -1,0 +1,382 @@
+package cases
+
+import (
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/ledger"
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
+)
+
+// The Case Actor of a case is a Service actor hosted by the node of the
+// organization that created the case. It is the single writer of the
+// case's ledger: every case-scoped activity is sent to it; it decides with
+// Apply whether to record it, appends an entry, and announces the entry to
+// every participant on another node. Participants on the hosting node read
+// the ledger it writes directly.
+//
+// When the ownership of a case moves to a participant on another node, the
+// Case Actor stays where it is and acts for the new owner (the owner's
+// decisions arrive at it like every other case-scoped activity). Moving the
+// single writer would mean handing over its key and its ledger and
+// redirecting every participant; keeping it makes an ownership transfer one
+// ledger entry that every replica can verify.
+
+// CaseActorPrefix starts the local name of every Case Actor.
+const CaseActorPrefix = "case-"
+
+// caseNames derives the ids of the case a receiver opens for a report: the
+// same report validated by the same actor always opens the same case, so
+// that a write the store retries cannot create two.
+func (e *Engine) caseNames(reportID, owner string) (caseID, actorName, actorID string) {
+	sum := sha256.Sum256([]byte(reportID + "|" + owner))
+	cid := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:16]))
+	actorName = CaseActorPrefix + cid
+	return e.cfg.PublicURL + "/cases/" + cid, actorName, e.cfg.PublicURL + "/actors/" + actorName
+}
+
+// createCase opens a case for a report its receiver validated: the
+// receiver owns it, the reporter takes part as finder and reporter, and the
+// owner's default embargo (if it has one) is in force from the start. It
+// records the creation and the validation as the first two entries.
+func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, rv *vocab.Activity, m Message, now time.Time) error {
+	_, report, err := answeredOffer(rv, m.Resolver)
+	if err != nil {
+		return err
+	}
+	reporter := ""
+	for peer := range rec.Peers {
+		reporter = peer
+	}
+	if reporter == "" {
+		return problem.Conflict("report %s has no reporter to open a case with", rec.ReportID)
+	}
+	// Whole seconds: the case's publication time is written with them, and
+	// its genesis hash must be reproducible from what is written.
+	now = now.Truncate(time.Second)
+	caseID, actorName, actorID := e.caseNames(rec.ReportID, owner.ID)
+	if existing, err := loadCase(&tx.ReadTx, caseID); err != nil {
+		return err
+	} else if existing != nil {
+		return nil
+	}
+	la, err := e.cfg.Provision(actorName)
+	if err != nil {
+		return fmt.Errorf("create the case actor of %s: %w", caseID, err)
+	}
+	if err := tx.PutLocalActor(la); err != nil {
+		return err
+	}
+	ownerRoles := e.cfg.Roles(owner.Name)
+	ownerVFD := "vfd"
+	if ownerRoles&(cvdstate.Vendor|cvdstate.Deployer) != 0 {
+		ownerVFD = "Vfd" // receiving the report made the vendor aware
+	}
+	consent := "NO_EMBARGO"
+	em := "NONE"
+	var embargo vocab.Ref
+	if e.cfg.DefaultEmbargo > 0 {
+		consent, em = "SIGNATORY", "ACTIVE"
+		ev := &vocab.EmbargoEvent{}
+		ev.ID, ev.Type = caseID+"/embargoes/1", vocab.TypeEmbargoEvent
+		ev.Context = vocab.RefTo(caseID)
+		ev.StartTime = now.Format(time.RFC3339)
+		ev.EndTime = now.Add(e.cfg.DefaultEmbargo).Format(time.RFC3339)
+		ev.Name = "Embargo of " + caseID
+		embargo = vocab.Inline(ev)
+	}
+	participant := func(actor string, roles cvdstate.RoleSet, rm, vfd string) vocab.Ref {
+		cp := &vocab.CaseParticipant{}
+		cp.ID, cp.Type = ParticipantID(caseID, actor), vocab.TypeCaseParticipant
+		cp.AttributedTo = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(actor)}, Single: true}
+		cp.Context = vocab.RefTo(caseID)
+		for _, r := range cvdstate.Roles() {
+			if roles.Has(r) {
+				cp.CaseRoles = append(cp.CaseRoles, r.String())
+			}
+		}
+		cp.EmbargoConsentState = consent
+		st := &vocab.ParticipantStatus{RMState: rm, VFDState: vfd}
+		st.Type = vocab.TypeParticipantStatus
+		st.Context = vocab.RefTo(cp.ID)
+		cp.ParticipantStatuses = []vocab.Ref{vocab.Inline(st)}
+		return vocab.Inline(cp)
+	}
+	vc := &vocab.VulnerabilityCase{}
+	vc.ID, vc.Type = caseID, vocab.TypeVulnerabilityCase
+	vc.Name = report.Name
+	if vc.Name == "" {
+		vc.Name = "Case for " + rec.ReportID
+	}
+	vc.AttributedTo = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(owner.ID)}, Single: true}
+	vc.Published = now.Format(time.RFC3339)
+	vc.VulnerabilityReports = []vocab.Ref{vocab.Inline(report)}
+	vc.CaseParticipants = []vocab.Ref{
+		participant(owner.ID, ownerRoles|cvdstate.CaseOwner, "RECEIVED", ownerVFD),
+		// Finders enter the process already working on their report.
+		participant(reporter, cvdstate.Finder|cvdstate.Reporter, "ACCEPTED", "vfd"),
+	}
+	status := &vocab.CaseStatus{EMState: em, PXAState: "pxa"}
+	status.Type = vocab.TypeCaseStatus
+	status.Context = vocab.RefTo(caseID)
+	vc.CaseStatuses = []vocab.Ref{vocab.Inline(status)}
+	vc.ActiveEmbargo = embargo
+	vc.GenesisHash = ledger.GenesisHash(caseID, now, actorID)
+
+	create := &vocab.Activity{}
+	create.ID, create.Type = caseID+"/created", "Create"
+	create.Actor = vocab.RefTo(actorID)
+	create.Object = vocab.Inline(vc)
+	create.Context = vocab.RefTo(caseID)
+	create.Published = now.Format(time.RFC3339)
+
+	c := &Case{}
+	b, err := tx.Case(caseID)
+	if err != nil {
+		return err
+	}
+	if err := b.Put(keyHost, []byte(actorName)); err != nil {
+		return err
+	}
+	c.TailHash = vc.GenesisHash
+	if _, err := e.record(tx, c, actorName, create, EventType(vocab.CreateCase), now); err != nil {
+		return err
+	}
+	rec.CaseID = caseID
+	// The validation that opened the case is the case's second entry.
+	_, err = e.record(tx, c, actorName, rv, EventType(vocab.ValidateReport), now)
+	return err
+}
+
+// record applies an activity to a case the node hosts, appends it to the
+// ledger, announces the entry, and carries out its effects. It returns a
+// *problem.Error, and changes nothing, when Apply refuses the activity.
+func (e *Engine) record(tx *store.Tx, c *Case, actorName string, act *vocab.Activity, eventType string, now time.Time) (Effects, error) {
+	work := c.clone()
+	fx, err := work.Apply(eventType, act, now)
+	if err != nil {
+		return Effects{}, err
+	}
+	payload, err := vocab.Marshal(act)
+	if err != nil {
+		return Effects{}, fmt.Errorf("record %s: encode payload: %w", act.ID, err)
+	}
+	entry, err := ledger.NewEntry(work.ID, c.LedgerLen, c.TailHash, act.ID, eventType, payload, now)
+	if err != nil {
+		return Effects{}, fmt.Errorf("record %s: %w", act.ID, err)
+	}
+	if err := appendEntry(tx, entry); err != nil {
+		return Effects{}, err
+	}
+	work.LedgerLen, work.TailHash, work.UpdatedAt = entry.LogIndex+1, entry.EntryHash, now
+	*c = *work
+	if err := saveCase(tx, c); err != nil {
+		return Effects{}, err
+	}
+	// Announce the entry to every participant on another node; a new
+	// participant gets the whole ledger instead, in order.
+	var to []string
+	for _, a := range c.Recipients() {
+		if !e.cfg.IsLocal(a) && a != fx.Joined {
+			to = append(to, a)
+		}
+	}
+	if err := e.announce(tx, c, actorName, []ledger.Entry{entry}, to, now); err != nil {
+		return Effects{}, err
+	}
+	if fx.Joined != "" && !e.cfg.IsLocal(fx.Joined) {
+		all, err := Entries(&tx.ReadTx, c.ID, 0, 0)
+		if err != nil {
+			return Effects{}, err
+		}
+		if err := e.announce(tx, c, actorName, all, []string{fx.Joined}, now); err != nil {
+			return Effects{}, err
+		}
+	}
+	if fx.Invite != nil {
+		if err := e.sendInvite(tx, c, actorName, *fx.Invite, now); err != nil {
+			return Effects{}, err
+		}
+	}
+	return fx, nil
+}
+
+// announce queues Announce(CaseLedgerEntry) activities from the Case Actor
+// to each recipient, one per entry, in the case's delivery lane so that each
+// recipient receives them in ledger order.
+func (e *Engine) announce(tx *store.Tx, c *Case, actorName string, entries []ledger.Entry, to []string, now time.Time) error {
+	if len(to) == 0 {
+		return nil
+	}
+	for _, entry := range entries {
+		raw, err := ledger.Marshal(entry)
+		if err != nil {
+			return err
+		}
+		var obj map[string]any
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			return fmt.Errorf("announce entry %d of %s: %w", entry.LogIndex, c.ID, err)
+		}
+		obj["id"] = fmt.Sprintf("%s/ledger/%d", c.ID, entry.LogIndex)
+		obj["type"] = vocab.TypeCaseLedgerEntry
+		id := e.cfg.NewID("activities")
+		body, err := json.Marshal(map[string]any{
+			"@context":  vocab.VultronContext,
+			"id":        id,
+			"type":      "Announce",
+			"actor":     c.CaseActor,
+			"context":   c.ID,
+			"published": now.Format(time.RFC3339),
+			"object":    obj,
+		})
+		if err != nil {
+			return fmt.Errorf("announce entry %d of %s: %w", entry.LogIndex, c.ID, err)
+		}
+		targets := make([]store.DeliveryTarget, len(to))
+		for i, r := range to {
+			targets[i] = store.DeliveryTarget{Recipient: r, OrderingKey: c.ID}
+		}
+		if err := tx.EnqueueOutbound(store.Outbound{ID: id, Actor: actorName, Body: body,
+			Semantic: string(vocab.AnnounceCaseLedgerEntry), CreatedAt: now, Deliveries: targets}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendInvite queues the Case Actor's invitation of an actor to the case,
+// on the owner's behalf. Its target is a stub of the case carrying the
+// embargo in force: accepting the invitation accepts that embargo, and the
+// case's content reaches the invitee only after it accepted.
+func (e *Engine) sendInvite(tx *store.Tx, c *Case, actorName string, inv Invite, now time.Time) error {
+	stub := &vocab.VulnerabilityCase{}
+	stub.ID, stub.Type = c.ID, vocab.TypeVulnerabilityCase
+	stub.Summary = c.Name
+	status := &vocab.CaseStatus{EMState: c.EM.String(), PXAState: c.PXA.String()}
+	status.Type = vocab.TypeCaseStatus
+	stub.CaseStatus = status
+	if c.EM.InForce() && c.Embargo != nil {
+		ev := &vocab.EmbargoEvent{}
+		ev.ID, ev.Type = c.Embargo.ID, vocab.TypeEmbargoEvent
+		ev.EndTime = c.Embargo.End.Format(time.RFC3339)
+		stub.ActiveEmbargo = vocab.Inline(ev)
+	}
+	invitee := &vocab.Actor{}
+	invitee.ID, invitee.Type = inv.Actor, "Organization"
+	a := &vocab.Activity{}
+	a.ID, a.Type = e.cfg.NewID("activities"), "Invite"
+	a.Actor = vocab.RefTo(c.CaseActor)
+	a.Object = vocab.RefTo(inv.Actor)
+	a.Target = vocab.Inline(stub)
+	a.Context = vocab.RefTo(c.ID)
+	a.To = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(inv.Actor)}}
+	a.Published = now.Format(time.RFC3339)
+	a.Content = fmt.Sprintf("You are invited to take part in case %q on behalf of %s.", c.Name, inv.By)
+	for _, r := range cvdstate.Roles() {
+		if inv.Roles.Has(r) {
+			a.Roles = append(a.Roles, r.String())
+		}
+	}
+	body, err := vocab.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("invite %s to %s: %w", inv.Actor, c.ID, err)
+	}
+	return tx.EnqueueOutbound(store.Outbound{ID: a.ID, Actor: actorName, Body: body,
+		Semantic: string(vocab.InviteActorToCase), CreatedAt: now,
+		Deliveries: []store.DeliveryTarget{{Recipient: inv.Actor, OrderingKey: c.ID}}})
+}
+
+// hostInbound handles an activity sent to the Case Actor of a case this
+// node hosts.
+func (e *Engine) hostInbound(tx *store.Tx, caseActor LocalActor, sender string, m Message, now time.Time) error {
+	act := m.Activity
+	caseID := e.caseOf(&tx.ReadTx, act)
+	if le, ok := act.Object.Object.(*vocab.CaseLedgerEntry); ok && m.Class.Semantic == vocab.RejectCaseLedgerEntry {
+		caseID = le.CaseID
+	}
+	c, err := loadCase(&tx.ReadTx, caseID)
+	if err != nil {
+		return err
+	}
+	if c == nil || c.CaseActor != caseActor.ID {
+		return problem.NotFound("%s hosts no case %q", caseActor.ID, caseID)
+	}
+	if m.Class.Semantic == vocab.RejectCaseLedgerEntry {
+		return e.replay(tx, c, caseActor.Name, sender, act, now)
+	}
+	_, err = e.record(tx, c, caseActor.Name, act, EventType(m.Class.Semantic), now)
+	if err == nil {
+		return nil
+	}
+	if problem.Status(err) >= 500 {
+		return err
+	}
+	// The activity arrived and is kept in the Case Actor's inbox, but the
+	// case does not record it: tell the sender why.
+	return e.refuse(tx, c, caseActor.Name, sender, act, problem.Message(err), now)
+}
+
+// refuse queues a Reject of an activity the Case Actor does not record,
+// with the reason as its summary.
+func (e *Engine) refuse(tx *store.Tx, c *Case, actorName, sender string, act *vocab.Activity, reason string, now time.Time) error {
+	r := &vocab.Activity{}
+	r.ID, r.Type = e.cfg.NewID("activities"), "Reject"
+	r.Actor = vocab.RefTo(c.CaseActor)
+	r.Object = vocab.RefTo(act.ID)
+	r.InReplyTo = vocab.RefTo(act.ID)
+	r.Context = vocab.RefTo(c.ID)
+	r.Summary = reason
+	r.To = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(sender)}}
+	r.Published = now.Format(time.RFC3339)
+	body, err := vocab.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return tx.EnqueueOutbound(store.Outbound{ID: r.ID, Actor: actorName, Body: body, CreatedAt: now,
+		Deliveries: []store.DeliveryTarget{{Recipient: sender, OrderingKey: c.ID}}})
+}
+
+// replay answers a participant's Reject(CaseLedgerEntry), whose context is
+// the hash of the last entry it holds ("" or the genesis hash when it holds
+// none), by announcing every later entry to it again.
+func (e *Engine) replay(tx *store.Tx, c *Case, actorName, sender string, act *vocab.Activity, now time.Time) error {
+	p := c.Participant(sender)
+	if p == nil || p.Removed {
+		return problem.Forbidden("%s is not a participant of case %s", sender, c.ID)
+	}
+	from := int64(0)
+	if h := act.Context.ID(); h != "" {
+		if i, ok := indexOfHash(&tx.ReadTx, c.ID, h); ok {
+			from = i + 1
+		}
+	}
+	entries, err := Entries(&tx.ReadTx, c.ID, from, 0)
+	if err != nil {
+		return err
+	}
+	return e.announce(tx, c, actorName, entries, []string{sender}, now)
+}
+
+// caseOf returns the case an activity is about: its context, or else the
+// case it targets or carries.
+func (e *Engine) caseOf(tx *store.ReadTx, act *vocab.Activity) string {
+	for _, id := range []string{act.Context.ID(), act.Target.ID(), act.Object.ID(), act.Origin.ID()} {
+		if id == "" {
+			continue
+		}
+		if c, err := loadCase(tx, id); err == nil && c != nil {
+			return id
+		}
+	}
+	if inner, ok := act.Object.Object.(*vocab.Activity); ok {
+		return e.caseOf(tx, inner)
+	}
+	return act.Context.ID()
+}

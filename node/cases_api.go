@@ -1,0 +1,196 @@
+package node
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/ledger"
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+)
+
+// caseView is a case as the read API shows it.
+type caseView struct {
+	ID           string            `json:"id"`
+	Name         string            `json:"name"`
+	Owner        string            `json:"owner"`
+	CaseActor    string            `json:"caseActor"`
+	Hosted       bool              `json:"hosted"`
+	EMState      string            `json:"emState"`
+	EmbargoEnd   *time.Time        `json:"embargoEnd,omitempty"`
+	PXAState     string            `json:"pxaState"`
+	Reports      []string          `json:"reports"`
+	Participants []participantView `json:"participants"`
+	LedgerLength int64             `json:"ledgerLength"`
+	TailHash     string            `json:"tailHash"`
+	Closed       bool              `json:"closed"`
+	Diverged     string            `json:"diverged,omitempty"`
+	UpdatedAt    time.Time         `json:"updatedAt"`
+}
+
+type participantView struct {
+	Actor            string   `json:"actor"`
+	ID               string   `json:"id"`
+	Roles            []string `json:"roles"`
+	RMState          string   `json:"rmState"`
+	VFDState         string   `json:"vfdState"`
+	PECState         string   `json:"pecState"`
+	Engaged          bool     `json:"engaged"`
+	EmbargoAdherence bool     `json:"embargoAdherence"`
+	Removed          bool     `json:"removed,omitempty"`
+}
+
+// caseDetail adds what a single case's page shows to the summary.
+type caseDetail struct {
+	caseView
+	Embargo     *cases.Embargo      `json:"embargo,omitempty"`
+	Proposals   []cases.Proposal    `json:"proposals,omitempty"`
+	History     []cases.EmbargoStep `json:"embargoHistory,omitempty"`
+	Notes       []cases.Note        `json:"notes,omitempty"`
+	Invites     []cases.Invite      `json:"invites,omitempty"`
+	Suggestions []cases.Suggestion  `json:"suggestions,omitempty"`
+	Transfer    *cases.Transfer     `json:"transfer,omitempty"`
+}
+
+func viewCase(c *cases.Case, hosted bool) caseView {
+	v := caseView{ID: c.ID, Name: c.Name, Owner: c.Owner, CaseActor: c.CaseActor, Hosted: hosted,
+		EMState: c.EM.String(), PXAState: c.PXA.String(), Reports: c.Reports,
+		LedgerLength: c.LedgerLen, TailHash: c.TailHash, Closed: c.Closed(), Diverged: c.Diverged, UpdatedAt: c.UpdatedAt}
+	if c.Embargo != nil && c.EM.InForce() {
+		end := c.Embargo.End
+		v.EmbargoEnd = &end
+	}
+	for _, p := range c.Participants {
+		pv := participantView{Actor: p.Actor, ID: p.ID, RMState: p.RM.String(), VFDState: p.VFD.String(),
+			PECState: p.PEC.String(), Engaged: p.Engaged(), EmbargoAdherence: p.EmbargoAdherence(), Removed: p.Removed}
+		pv.Roles = roleNames(p.Roles)
+		v.Participants = append(v.Participants, pv)
+	}
+	return v
+}
+
+// caseIDParam reads the {id} path variable: a case id, path-escaped.
+func caseIDParam(r *http.Request) (string, error) {
+	id, err := url.PathUnescape(mux.Vars(r)["id"])
+	if err != nil || id == "" {
+		return "", problem.BadRequest("the case id in the path must be a URL-escaped case id")
+	}
+	return id, nil
+}
+
+// listCases answers GET /api/cases.
+func (n *Node) listCases(w http.ResponseWriter, r *http.Request) {
+	var out []caseView
+	err := n.db.View(r.Context(), func(tx *store.ReadTx) error {
+		all, err := cases.ListCases(tx)
+		if err != nil {
+			return err
+		}
+		for _, c := range all {
+			out = append(out, viewCase(c, cases.Hosted(tx, c.ID)))
+		}
+		return nil
+	})
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	if out == nil {
+		out = []caseView{}
+	}
+	problem.WriteJSON(w, http.StatusOK, map[string]any{"cases": out})
+}
+
+// showCase answers GET /api/cases/{id}.
+func (n *Node) showCase(w http.ResponseWriter, r *http.Request) {
+	id, err := caseIDParam(r)
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	var d *caseDetail
+	err = n.db.View(r.Context(), func(tx *store.ReadTx) error {
+		c, err := cases.Load(tx, id)
+		if err != nil || c == nil {
+			return err
+		}
+		d = &caseDetail{caseView: viewCase(c, cases.Hosted(tx, c.ID)), Embargo: c.Embargo, Proposals: c.Proposals,
+			History: c.History, Notes: c.Notes, Invites: c.Invites, Suggestions: c.Suggestions, Transfer: c.Transfer}
+		return nil
+	})
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	if d == nil {
+		problem.Write(w, problem.NotFound("no case %s on this node", id))
+		return
+	}
+	problem.WriteJSON(w, http.StatusOK, d)
+}
+
+// caseLedger answers GET /api/cases/{id}/ledger?from=N&limit=M.
+func (n *Node) caseLedger(w http.ResponseWriter, r *http.Request) {
+	id, err := caseIDParam(r)
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	from, limit := int64(0), 100
+	if v := r.URL.Query().Get("from"); v != "" {
+		if from, err = strconv.ParseInt(v, 10, 64); err != nil || from < 0 {
+			problem.Write(w, problem.BadRequest("from %q must be a log index (0 or more)", v))
+			return
+		}
+	}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {
+			problem.Write(w, problem.BadRequest("limit %q must be a number from 1 to 1000", v))
+			return
+		}
+	}
+	var entries []ledger.Entry
+	var found bool
+	err = n.db.View(r.Context(), func(tx *store.ReadTx) error {
+		c, err := cases.Load(tx, id)
+		if err != nil || c == nil {
+			return err
+		}
+		found = true
+		entries, err = cases.Entries(tx, id, from, limit)
+		return err
+	})
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	if !found {
+		problem.Write(w, problem.NotFound("no case %s on this node", id))
+		return
+	}
+	if entries == nil {
+		entries = []ledger.Entry{}
+	}
+	body := map[string]any{"entries": entries}
+	if len(entries) == limit {
+		body["next"] = from + int64(limit)
+	}
+	problem.WriteJSON(w, http.StatusOK, body)
+}
+
+// roleNames lists the wire names of the roles in r.
+func roleNames(r cvdstate.RoleSet) []string {
+	out := []string{}
+	for _, one := range cvdstate.Roles() {
+		if r.Has(one) {
+			out = append(out, one.String())
+		}
+	}
+	return out
+}
