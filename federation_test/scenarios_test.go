@@ -440,35 +440,58 @@ func expectFCVCV(t *testing.T, c *cluster, final clusterCase, entries []ledger.E
 // TestReplicaConvergesAfterRestart stops a participant's node after it
 // joined a case, lets the case move on without it, and restarts it: the
 // Case Actor's deliveries are retried until the node is back, and its
-// replica converges to the host's ledger.
+// replica converges to the host's ledger. It runs for an invited second
+// vendor (fvv) and for the finder of an fv case.
 func TestReplicaConvergesAfterRestart(t *testing.T) {
 	bin := buildVultron(t)
-	c := newCluster(t, bin, finderSpec, vendorSpec, vendor2Spec)
-	caseID := openCase(c, "finder", "vendor")
-	c.record("vendor", caseID, join(caseID))
-	inviteAndAccept(c, caseID, "vendor", "vendor2", "vendor")
-	c.record("vendor2", caseID, join(caseID))
-	before, _ := c.caseOn("vendor2", caseID)
-
-	c.stop("vendor2")
-	first := c.record("finder", caseID, addNote(caseID, "Status?", ""))
-	c.record("vendor", caseID, addNote(caseID, "Fix ready next week.", refID(first["object"])))
-	c.record("vendor", caseID, fixStatus(caseID, participantID(c, caseID, "vendor"), "VFd"))
-	c.record("finder", caseID, published(caseID, participantID(c, caseID, "finder")))
-	host, _ := c.caseOn("vendor", caseID)
-	if host.LedgerLength <= before.LedgerLength {
-		t.Fatalf("the case did not move on while vendor2 was down: host ledger %d, vendor2 had %d", host.LedgerLength, before.LedgerLength)
+	tests := []struct {
+		name   string
+		actors []string
+		down   string // the participant whose node is stopped
+	}{
+		{"fvv-vendor2", []string{finderSpec, vendorSpec, vendor2Spec}, "vendor2"},
+		{"fv-finder", []string{finderSpec, vendorSpec}, "finder"},
 	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, bin, tc.actors...)
+			caseID := openCase(c, "finder", "vendor")
+			c.record("vendor", caseID, join(caseID))
+			if tc.down == "vendor2" {
+				inviteAndAccept(c, caseID, "vendor", "vendor2", "vendor")
+				c.record("vendor2", caseID, join(caseID))
+			}
+			before, _ := c.caseOn(tc.down, caseID)
 
-	c.restart("vendor2")
-	c.waitCase("vendor2", caseID, "the restarted replica catching up to the host's tail", func(cs clusterCase) bool {
-		return cs.LedgerLength == host.LedgerLength && cs.TailHash == host.TailHash
-	})
-	c.checkConverged(caseID, "finder", "vendor", "vendor2")
+			c.stop(tc.down)
+			first := c.record("vendor", caseID, addNote(caseID, "Status update: fix in review.", ""))
+			c.record("vendor", caseID, addNote(caseID, "Fix ready next week.", refID(first["object"])))
+			c.record("vendor", caseID, fixStatus(caseID, participantID(c, caseID, "vendor"), "VFd"))
+			c.record("vendor", caseID, published(caseID, participantID(c, caseID, "vendor")))
+			host, _ := c.caseOn("vendor", caseID)
+			if host.LedgerLength <= before.LedgerLength {
+				t.Fatalf("the case did not move on while %s was down: host ledger %d, %s had %d", tc.down, host.LedgerLength, tc.down, before.LedgerLength)
+			}
 
-	// The restarted participant carries on in the case.
-	c.record("vendor2", caseID, fixStatus(caseID, participantID(c, caseID, "vendor2"), "VFd"))
-	closeAll(c, caseID, "vendor2", "vendor", "finder")
-	final := c.checkConverged(caseID, "finder", "vendor", "vendor2")
-	checkClosedAndPublished(t, final)
+			c.restart(tc.down)
+			c.waitCase(tc.down, caseID, "the restarted replica catching up to the host's tail", func(cs clusterCase) bool {
+				return cs.LedgerLength == host.LedgerLength && cs.TailHash == host.TailHash
+			})
+			holders := []string{"finder", "vendor"}
+			if tc.down == "vendor2" {
+				holders = append(holders, "vendor2")
+			}
+			c.checkConverged(caseID, holders...)
+
+			// The restarted participant carries on in the case.
+			if tc.down == "vendor2" {
+				c.record("vendor2", caseID, fixStatus(caseID, participantID(c, caseID, "vendor2"), "VFd"))
+			} else {
+				c.record("finder", caseID, addNote(caseID, "Thanks, confirmed fixed.", ""))
+			}
+			closeAll(c, caseID, holders...)
+			final := c.checkConverged(caseID, holders...)
+			checkClosedAndPublished(t, final)
+		})
+	}
 }
