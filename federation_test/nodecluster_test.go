@@ -545,6 +545,32 @@ func (c *cluster) refusalOf(name, id string) string {
 	return ""
 }
 
+// deadLetter returns why the named node gave up delivering activity id,
+// from its dead letters; "" when it has not.
+func (c *cluster) deadLetter(name, id string) string {
+	c.t.Helper()
+	status, body := c.api(c.node(name), http.MethodGet, "/api/deliveries", nil)
+	if status != http.StatusOK {
+		c.t.Fatalf("GET /api/deliveries on %s: %d %s", name, status, body)
+	}
+	var out struct {
+		Dead []struct {
+			Activity  string `json:"activity"`
+			Recipient string `json:"recipient"`
+			LastError string `json:"lastError"`
+		} `json:"dead"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		c.t.Fatalf("GET /api/deliveries on %s: %v\n%s", name, err, body)
+	}
+	for _, d := range out.Dead {
+		if d.Activity == id {
+			return fmt.Sprintf("dead letter to %s: %s", d.Recipient, d.LastError)
+		}
+	}
+	return ""
+}
+
 // refID reads the id of a JSON reference: a string or an object with an id.
 func refID(v any) string {
 	switch r := v.(type) {
@@ -599,12 +625,16 @@ func (c *cluster) record(name, caseID string, act activity) activity {
 	var length int64
 	var refusal string
 	c.waitFor(fmt.Sprintf("the Case Actor to record %s's %s %s", name, act["type"], id), func() bool {
+		c.t.Helper()
 		cs, _ := c.caseOn(host.name, caseID)
 		for _, e := range c.ledgerOf(host.name, caseID) {
 			if e.LogObjectID == id {
 				length = cs.LedgerLength
 				return true
 			}
+		}
+		if dead := c.deadLetter(name, id); dead != "" {
+			c.t.Fatalf("%s sent %s %s (201 from its node) but its delivery to the Case Actor failed for good: %s", name, act["type"], compact(act), dead)
 		}
 		if refusal = c.refusalOf(name, id); refusal != "" {
 			c.t.Fatalf("%s sent %s %s (201 from its node) but the Case Actor did not record it: %s", name, act["type"], compact(act), refusal)
