@@ -94,7 +94,12 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 	case EventType(vocab.RemoveEmbargoEventFromCase):
 		return c.terminateEmbargo(p, at)
 	case EventType(vocab.InviteActorToCase):
-		return c.invite(p, act.Object.ID(), roleSet(act.Roles), act.ID, at)
+		fx, err := c.invite(p, act.Object.ID(), roleSet(act.Roles), act.ID, at)
+		if err == nil && act.Object.Object != nil {
+			c.Invites[len(c.Invites)-1].ActorType = act.Object.Object.Common().Type
+			fx.Invite.ActorType = act.Object.Object.Common().Type
+		}
+		return fx, err
 	case EventType(vocab.OfferActorToCase):
 		return Effects{}, c.suggest(p, act)
 	case EventType(vocab.AcceptActorRecommendation):

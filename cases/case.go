@@ -113,11 +113,14 @@ type Note struct {
 
 // Invite is an open invitation to join a case.
 type Invite struct {
-	Actor string           `json:"actor"`
-	Roles cvdstate.RoleSet `json:"roles"`
-	By    string           `json:"by"`
-	ID    string           `json:"id"` // the activity that invited
-	At    time.Time        `json:"at"`
+	Actor string `json:"actor"`
+	// ActorType is the invitee's ActivityStreams actor type, when the
+	// invitation said it.
+	ActorType string           `json:"actorType,omitempty"`
+	Roles     cvdstate.RoleSet `json:"roles"`
+	By        string           `json:"by"`
+	ID        string           `json:"id"` // the activity that invited
+	At        time.Time        `json:"at"`
 }
 
 // Suggestion is an open suggestion to invite an actor.

@@ -93,6 +93,10 @@ func unhandled(c vocab.Classification) error {
 // and returns the replies the protocol calls for. sender is the verified
 // actor that sent it.
 func (e *Engine) ApplyInbound(tx *store.Tx, to LocalActor, sender string, m Message) ([]Reply, error) {
+	if strings.HasPrefix(to.Name, CaseActorPrefix) {
+		// Everything sent to a Case Actor is about its case.
+		return nil, e.hostInbound(tx, to, sender, m, e.now().UTC())
+	}
 	a := m.Activity
 	switch m.Class.Semantic {
 	case vocab.SubmitReport:
@@ -123,18 +127,12 @@ func (e *Engine) ApplyInbound(tx *store.Tx, to LocalActor, sender string, m Mess
 		}
 		return nil, nil
 	case vocab.RejectCaseLedgerEntry, vocab.Unknown:
-		if strings.HasPrefix(to.Name, CaseActorPrefix) {
-			break
-		}
 		if m.Activity.Type == "Reject" && m.Activity.InReplyTo.ID() != "" {
 			// A Case Actor's refusal of an activity this actor sent: kept
 			// in the inbox for the actor to read.
 			return nil, nil
 		}
 		return nil, unhandled(m.Class)
-	}
-	if strings.HasPrefix(to.Name, CaseActorPrefix) {
-		return nil, e.hostInbound(tx, to, sender, m, e.now().UTC())
 	}
 	if m.Class.Semantic == vocab.CreateNote {
 		return nil, nil

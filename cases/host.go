@@ -268,12 +268,17 @@ func (e *Engine) sendInvite(tx *store.Tx, c *Case, actorName string, inv Invite,
 		ev.EndTime = c.Embargo.End.Format(time.RFC3339)
 		stub.ActiveEmbargo = vocab.Inline(ev)
 	}
+	// The invitee is named inline, typed as an actor, so that its node
+	// classifies the invitation without fetching anything.
 	invitee := &vocab.Actor{}
-	invitee.ID, invitee.Type = inv.Actor, "Organization"
+	invitee.ID, invitee.Type = inv.Actor, inv.ActorType
+	if invitee.Type == "" {
+		invitee.Type = "Organization"
+	}
 	a := &vocab.Activity{}
 	a.ID, a.Type = e.cfg.NewID("activities"), "Invite"
 	a.Actor = vocab.RefTo(c.CaseActor)
-	a.Object = vocab.RefTo(inv.Actor)
+	a.Object = vocab.Inline(invitee)
 	a.Target = vocab.Inline(stub)
 	a.Context = vocab.RefTo(c.ID)
 	a.To = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(inv.Actor)}}

@@ -2,6 +2,7 @@ package cases
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
@@ -34,7 +35,33 @@ func (r Resolver) Resolve(id string) (vocab.Object, bool) {
 		vc.ID, vc.Type, vc.Name = c.ID, vocab.TypeVulnerabilityCase, c.Name
 		return vc, true
 	}
+	if obj, ok := r.participant(id); ok {
+		return obj, true
+	}
 	return r.report(id)
+}
+
+// participant finds a case participant by its id, which lives under its
+// case's id.
+func (r Resolver) participant(id string) (vocab.Object, bool) {
+	caseID, _, ok := strings.Cut(id, "/participants/")
+	if !ok {
+		return nil, false
+	}
+	c, err := loadCase(r.tx, caseID)
+	if err != nil || c == nil {
+		return nil, false
+	}
+	for _, p := range c.Participants {
+		if p.ID == id {
+			cp := &vocab.CaseParticipant{}
+			cp.ID, cp.Type = p.ID, vocab.TypeCaseParticipant
+			cp.AttributedTo = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(p.Actor)}, Single: true}
+			cp.Context = vocab.RefTo(c.ID)
+			return cp, true
+		}
+	}
+	return nil, false
 }
 
 func (r Resolver) activity(id string) (vocab.Object, bool) {

@@ -1,11 +1,13 @@
 package node
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base32"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -96,15 +98,57 @@ func (n *Node) buildPipelines() error {
 		return err
 	}
 	n.submitter, err = outbox.NewSubmitter(outbox.SubmitConfig{
-		Store:  n.db,
-		Engine: engine,
-		Local:  local,
-		NewID:  n.newID,
-		Queued: n.deliverer.Wake,
-		Now:    n.cfg.Now,
-		Logger: n.log,
+		Store:      n.db,
+		Engine:     engine,
+		Local:      local,
+		NewID:      n.newID,
+		Queued:     n.deliverer.Wake,
+		FetchActor: n.fetchActor,
+		Now:        n.cfg.Now,
+		Logger:     n.log,
 	})
 	return err
+}
+
+// fetchActor fetches an actor's document (with a signed GET through the
+// SSRF-safe client) and returns the part of it a message carries inline.
+func (n *Node) fetchActor(ctx context.Context, iri string) (*vocab.Actor, error) {
+	var body []byte
+	if l, ok := n.localByID(iri); ok {
+		doc, err := l.Document()
+		if err != nil {
+			return nil, err
+		}
+		body = doc
+	} else {
+		var err error
+		if body, err = n.fetcher.FetchDocument(ctx, iri); err != nil {
+			return nil, err
+		}
+	}
+	doc, err := vocab.Parse(body)
+	if err != nil {
+		return nil, fmt.Errorf("the document at %s is not ActivityStreams: %w", iri, err)
+	}
+	a, ok := doc.Object.(*vocab.Actor)
+	if !ok {
+		return nil, fmt.Errorf("%s is a %s, not an actor", iri, doc.Object.Common().Type)
+	}
+	out := &vocab.Actor{}
+	out.ID, out.Type, out.Name, out.PreferredUsername = a.ID, a.Type, a.Name, a.PreferredUsername
+	return out, nil
+}
+
+// localByID returns the configured local actor with the given id.
+func (n *Node) localByID(id string) (actor.Local, bool) {
+	n.localsMu.RLock()
+	defer n.localsMu.RUnlock()
+	for _, l := range n.locals {
+		if l.ID == id {
+			return l, true
+		}
+	}
+	return actor.Local{}, false
 }
 
 // roles returns the CVD roles a configured local actor takes in the cases

@@ -30,8 +30,13 @@ type SubmitConfig struct {
 	// Queued is called after deliveries were queued, to wake the delivery
 	// workers; may be nil.
 	Queued func()
-	Now    func() time.Time
-	Logger zerolog.Logger
+	// FetchActor, when set, fetches the actor document at an IRI. An
+	// Invite or Offer whose object is the bare IRI of an actor the node
+	// does not hold gets that actor inline, so that a client may name the
+	// actor by its id alone.
+	FetchActor func(ctx context.Context, iri string) (*vocab.Actor, error)
+	Now        func() time.Time
+	Logger     zerolog.Logger
 }
 
 // Submitter accepts the activities local actors send (client-to-server).
@@ -93,6 +98,10 @@ func (s *Submitter) Submit(ctx context.Context, name string, body []byte) (Submi
 	// them, but never send or store the lists.
 	act.Bto, act.Bcc = vocab.Refs{}, vocab.Refs{}
 
+	if err := s.inlineActor(ctx, act); err != nil {
+		return Submitted{}, err
+	}
+
 	var class vocab.Classification
 	if err := s.cfg.Store.View(ctx, func(tx *store.ReadTx) error {
 		class = vocab.Classify(act, cases.NewResolver(tx))
@@ -138,6 +147,30 @@ func (s *Submitter) Submit(ctx context.Context, name string, body []byte) (Submi
 	s.cfg.Logger.Info().Str("actor", local.Name).Str("activity", act.ID).Str("semantic", string(class.Semantic)).
 		Int("recipients", len(recipients)).Msg("outbox accepted")
 	return Submitted{ID: act.ID, Semantic: class.Semantic, Body: out, Recipients: recipients}, nil
+}
+
+// inlineActor replaces the bare IRI object of an Invite or Offer by the
+// actor document it names, when the node holds no object of that id.
+func (s *Submitter) inlineActor(ctx context.Context, act *vocab.Activity) error {
+	if s.cfg.FetchActor == nil || act.Object.Object != nil || act.Object.IRI == "" || (act.Type != "Invite" && act.Type != "Offer") {
+		return nil
+	}
+	var held bool
+	if err := s.cfg.Store.View(ctx, func(tx *store.ReadTx) error {
+		_, held = cases.NewResolver(tx).Resolve(act.Object.IRI)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("outbox: resolve %s: %w", act.Object.IRI, err)
+	}
+	if held {
+		return nil
+	}
+	a, err := s.cfg.FetchActor(ctx, act.Object.IRI)
+	if err != nil {
+		return problem.Wrap(http.StatusUnprocessableEntity, err, fmt.Sprintf("%s names %s, which this node does not hold and could not fetch as an actor: %v", act.Type, act.Object.IRI, err))
+	}
+	act.Object = vocab.Inline(a)
+	return nil
 }
 
 // fillObjectIDs gives the new objects an activity carries inline (a report
