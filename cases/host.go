@@ -372,6 +372,10 @@ func (e *Engine) replay(tx *store.Tx, c *Case, actorName, sender string, act *vo
 // caseOf returns the case an activity is about: its context, or else the
 // case it targets or carries.
 func (e *Engine) caseOf(tx *store.ReadTx, act *vocab.Activity) string {
+	return e.caseOfDepth(tx, act, 0)
+}
+
+func (e *Engine) caseOfDepth(tx *store.ReadTx, act *vocab.Activity, depth int) string {
 	for _, id := range []string{act.Context.ID(), act.Target.ID(), act.Object.ID(), act.Origin.ID()} {
 		if id == "" {
 			continue
@@ -380,8 +384,14 @@ func (e *Engine) caseOf(tx *store.ReadTx, act *vocab.Activity) string {
 			return id
 		}
 	}
-	if inner, ok := act.Object.Object.(*vocab.Activity); ok {
-		return e.caseOf(tx, inner)
+	inner := act.Object.Object
+	if inner == nil && act.Object.IRI != "" {
+		// An answer that names the activity it answers by id: the case is
+		// that activity's.
+		inner, _ = NewResolver(tx).activity(act.Object.IRI)
+	}
+	if a, ok := inner.(*vocab.Activity); ok && depth < 3 {
+		return e.caseOfDepth(tx, a, depth+1)
 	}
 	return act.Context.ID()
 }
