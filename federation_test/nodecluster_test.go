@@ -29,7 +29,7 @@ import (
 
 // clusterWait bounds every wait on a node. Waits poll a condition; a slow
 // machine makes them longer, never wrong.
-const clusterWait = 30 * time.Second
+const clusterWait = 15 * time.Second
 
 // clusterPoll is how often a wait looks again.
 const clusterPoll = 25 * time.Millisecond
