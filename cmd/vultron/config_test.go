@@ -120,3 +120,20 @@ func TestRunExitCodes(t *testing.T) {
 		})
 	}
 }
+
+func TestFlagsFirst(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.Bool("json", false, "")
+	fs.String("node", "", "")
+	tests := []struct{ in, want []string }{
+		{[]string{"show", "x", "--json", "--node", "http://n"}, []string{"--json", "--node", "http://n", "--", "show", "x"}},
+		{[]string{"--node=http://n", "list"}, []string{"--node=http://n", "--", "list"}},
+		{[]string{"list", "--", "--json"}, []string{"--", "list", "--json"}},
+		{[]string{"-json"}, []string{"-json"}},
+	}
+	for _, tt := range tests {
+		if got := flagsFirst(fs, tt.in); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("flagsFirst(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
@@ -51,9 +50,7 @@ func runDeliveries(ctx context.Context, env *environment, args []string) error {
 			return err
 		}
 		if *asJSON {
-			enc := json.NewEncoder(env.stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(out)
+			return printJSON(env, out)
 		}
 		printDeliveries(env, "pending", out.Pending)
 		printDeliveries(env, "dead letters", out.Dead)

@@ -56,6 +56,7 @@ func commands() []command {
 		{name: "classify", summary: "classify Vultron activities in JSON files by protocol semantic and message type", run: runClassify},
 		{name: "version", summary: "print the version of this binary", run: runVersion},
 		{name: "serve", summary: "run a node: inboxes, outboxes, WebFinger, NodeInfo and delivery workers", run: runServe},
+		{name: "case", summary: "list a node's cases, show one, or print its ledger", run: runCase},
 		{name: "deliveries", summary: "list a node's pending deliveries and dead letters, or retry a dead letter", run: runDeliveries},
 		{name: "model", summary: "print the protocol's state models, histories and desiderata baselines", run: runModel},
 	}
@@ -102,14 +103,48 @@ type flagError struct{ err error }
 func (e *flagError) Error() string { return e.err.Error() }
 func (e *flagError) Unwrap() error { return e.err }
 
-// parseFlags parses args with fs. It returns flag.ErrHelp for -h and a
-// *flagError for anything else the flag package refused.
+// parseFlags parses args with fs. Flags may come before or after the
+// command's arguments ("case show X --json"). It returns flag.ErrHelp for -h
+// and a *flagError for anything else the flag package refused.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	err := fs.Parse(args)
+	err := fs.Parse(flagsFirst(fs, args))
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return err
 	}
 	return &flagError{err: err}
+}
+
+// flagsFirst moves the flags of args before its positional arguments, so
+// that the flag package, which stops at the first argument, sees them all.
+// Everything after "--" stays positional.
+func flagsFirst(fs *flag.FlagSet, args []string) []string {
+	var flags, positional []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			positional = append(positional, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			positional = append(positional, a)
+			continue
+		}
+		flags = append(flags, a)
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if f := fs.Lookup(name); f != nil && !hasValue && !isBoolFlag(f) && i+1 < len(args) {
+			i++
+			flags = append(flags, args[i])
+		}
+	}
+	if len(positional) == 0 {
+		return flags
+	}
+	return append(append(flags, "--"), positional...)
+}
+
+func isBoolFlag(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 func main() {
