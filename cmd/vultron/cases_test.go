@@ -1,0 +1,68 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakeNode answers the read API with canned JSON and checks the token.
+func fakeNode(t *testing.T) (url, tokenFile string) {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/cases", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer secret-token-secret-token-secret" {
+			w.WriteHeader(401)
+			w.Write([]byte(`{"error":"this endpoint needs the node's API token"}`))
+			return
+		}
+		w.Write([]byte(`{"cases":[{"id":"http://n/cases/abc","name":"SQLi","emState":"ACTIVE","pxaState":"pxa","ledgerLength":2,
+"participants":[{"actor":"http://n/actors/vendor","roles":["vendor"],"rmState":"VALID","vfdState":"Vfd","pecState":"SIGNATORY","engaged":true}]},
+{"id":"http://n/cases/abd","name":"XSS","emState":"NONE","pxaState":"Pxa","ledgerLength":9}]}`))
+	})
+	mux.HandleFunc("/api/cases/{id}", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"id":"http://n/cases/abc","name":"SQLi","owner":"http://n/actors/vendor","emState":"ACTIVE","pxaState":"pxa","ledgerLength":2,"tailHash":"ff",
+"participants":[{"actor":"http://n/actors/vendor","roles":["vendor","case_owner"],"rmState":"VALID","vfdState":"Vfd","pecState":"SIGNATORY","engaged":true}],
+"notes":[{"author":"http://n/actors/vendor","content":"fix in progress","published":"2026-11-22T09:00:00Z"}]}`))
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	tokenFile = filepath.Join(t.TempDir(), "api-token")
+	if err := os.WriteFile(tokenFile, []byte("secret-token-secret-token-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return srv.URL, tokenFile
+}
+
+func TestCaseCommand(t *testing.T) {
+	url, tokenFile := fakeNode(t)
+	tests := []struct {
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{[]string{"case", "list", "--node", url, "--token-file", tokenFile}, 0, []string{"http://n/cases/abc", "SQLi", "XSS"}},
+		{[]string{"case", "show", "abc", "--node", url, "--token-file", tokenFile}, 0, []string{"owner       http://n/actors/vendor", "vendor,case_owner", "fix in progress"}},
+		{[]string{"case", "show", "ab", "--node", url, "--token-file", tokenFile}, 1, []string{`"ab" matches 2 cases`}},
+		{[]string{"case", "show", "zzz", "--node", url, "--token-file", tokenFile}, 1, []string{`no case on the node matches "zzz"`}},
+		{[]string{"case", "frob", "--node", url, "--token-file", tokenFile}, 2, []string{`unknown case command "frob"`}},
+		{[]string{"case", "list", "--node", url, "--token-file", filepath.Join(t.TempDir(), "missing")}, 1, []string{"read the API token"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args[:2], " "), func(t *testing.T) {
+			var out strings.Builder
+			env := &environment{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}
+			if got := run(t.Context(), env, tt.args); got != tt.wantCode {
+				t.Errorf("exit code %d, want %d; output:\n%s", got, tt.wantCode, out.String())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}
