@@ -92,6 +92,9 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 	case EventType(vocab.RejectInviteToEmbargoOnCase):
 		return c.rejectEmbargo(p, act, at)
 	case EventType(vocab.RemoveEmbargoEventFromCase):
+		if c.Embargo != nil && c.EM.InForce() && act.Object.ID() != c.Embargo.ID {
+			return Effects{}, problem.Conflict("%s is not the embargo in force in case %s (%s is)", act.Object.ID(), c.ID, c.Embargo.ID)
+		}
 		return c.terminateEmbargo(p, at)
 	case EventType(vocab.InviteActorToCase):
 		fx, err := c.invite(p, act.Object.ID(), roleSet(act.Roles), act.ID, at)

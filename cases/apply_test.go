@@ -239,8 +239,9 @@ func TestEmbargoNegotiation(t *testing.T) {
 	if c.EM != cvdstate.EMActive || c.Embargo.Sequence != 1 || !c.Embargo.End.Equal(time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("after EC: em %s embargo %+v", c.EM, c.Embargo)
 	}
-	refused(t, c, vocab.RemoveEmbargoEventFromCase, act(t, "Remove", finder, fmt.Sprintf(`"object":"%s/embargoes/x","origin":%q`, caseID, caseID)), 403, "only the case owner")
-	must(t, c, vocab.RemoveEmbargoEventFromCase, act(t, "Remove", vendor, fmt.Sprintf(`"object":"%s/embargoes/x","origin":%q`, caseID, caseID)))
+	refused(t, c, vocab.RemoveEmbargoEventFromCase, act(t, "Remove", finder, fmt.Sprintf(`"object":%q,"origin":%q`, c.Embargo.ID, caseID)), 403, "only the case owner")
+	refused(t, c, vocab.RemoveEmbargoEventFromCase, act(t, "Remove", vendor, fmt.Sprintf(`"object":"%s/embargoes/x","origin":%q`, caseID, caseID)), 409, "is not the embargo in force")
+	must(t, c, vocab.RemoveEmbargoEventFromCase, act(t, "Remove", vendor, fmt.Sprintf(`"object":%q,"origin":%q`, c.Embargo.ID, caseID)))
 	if c.EM != cvdstate.EMExited {
 		t.Errorf("after ET: em %s", c.EM)
 	}

@@ -17,6 +17,15 @@ import (
 //	ledger/    log index (big-endian) → entry (JSON wire form)
 //	hashes/    entry hash → log index, to find where a replay starts
 //	invited/   local actor name → the Case Actor that invited it
+//
+// The bucket named by objectIndex maps the id of every activity recorded in
+// any case's ledger to its case and log index, so that a participant can
+// answer an activity it knows only from the ledger (an embargo proposal, an
+// ownership offer) by naming its id.
+
+// objectIndex is the case-bucket name of the index of recorded activities;
+// it cannot clash with a case id, which is an absolute URL.
+const objectIndex = "index of recorded activities"
 
 var (
 	keyCase    = []byte("case")
@@ -88,7 +97,108 @@ func appendEntry(tx *store.Tx, e ledger.Entry) error {
 	if err != nil {
 		return err
 	}
-	return hashes.Put([]byte(e.EntryHash), store.SeqKey(uint64(e.LogIndex)))
+	if err := hashes.Put([]byte(e.EntryHash), store.SeqKey(uint64(e.LogIndex))); err != nil {
+		return err
+	}
+	idx, err := tx.Case(objectIndex)
+	if err != nil {
+		return err
+	}
+	var payload any
+	if err := json.Unmarshal(e.PayloadSnapshot, &payload); err != nil {
+		return fmt.Errorf("index entry %d of %s: %w", e.LogIndex, e.CaseID, err)
+	}
+	where := append(store.SeqKey(uint64(e.LogIndex)), e.CaseID...)
+	for _, id := range objectIDs(payload, 0, nil) {
+		if id == e.CaseID {
+			continue
+		}
+		if err := idx.Put([]byte(id), where); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// objectIDs lists the ids of the objects in a decoded JSON value: the
+// activity and everything it carries inline (an embargo, a participant).
+func objectIDs(v any, depth int, out []string) []string {
+	if depth > 8 {
+		return out
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		if id, ok := v["id"].(string); ok && id != "" {
+			out = append(out, id)
+		}
+		for k, m := range v {
+			if k != "id" {
+				out = objectIDs(m, depth+1, out)
+			}
+		}
+	case []any:
+		for _, m := range v {
+			out = objectIDs(m, depth+1, out)
+		}
+	}
+	return out
+}
+
+// recordedObject returns, as a JSON document, the object with the given id
+// from the ledger entry of the case that recorded it: the recorded activity
+// itself, or an object it carried inline.
+func recordedObject(tx *store.ReadTx, id string) ([]byte, bool) {
+	idx, err := tx.Case(objectIndex)
+	if err != nil {
+		return nil, false
+	}
+	v := idx.Get([]byte(id))
+	if len(v) <= 8 {
+		return nil, false
+	}
+	i, _ := store.KeySeq(v[:8])
+	entries, err := Entries(tx, string(v[8:]), int64(i), 1)
+	if err != nil || len(entries) != 1 {
+		return nil, false
+	}
+	var payload any
+	if err := json.Unmarshal(entries[0].PayloadSnapshot, &payload); err != nil {
+		return nil, false
+	}
+	obj := findObject(payload, id, 0)
+	if obj == nil {
+		return nil, false
+	}
+	if _, ok := obj["@context"]; !ok {
+		obj["@context"] = "https://www.w3.org/ns/activitystreams"
+	}
+	out, err := json.Marshal(obj)
+	return out, err == nil
+}
+
+// findObject returns the JSON object with the given id inside v.
+func findObject(v any, id string, depth int) map[string]any {
+	if depth > 8 {
+		return nil
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		if v["id"] == id {
+			return v
+		}
+		for _, m := range v {
+			if o := findObject(m, id, depth+1); o != nil {
+				return o
+			}
+		}
+	case []any:
+		for _, m := range v {
+			if o := findObject(m, id, depth+1); o != nil {
+				return o
+			}
+		}
+	}
+	return nil
 }
 
 // Entries returns the ledger entries of a case from index from on, at most
@@ -209,6 +319,9 @@ func invitedBy(tx *store.ReadTx, caseID, name string) string {
 func ListCases(tx *store.ReadTx) ([]*Case, error) {
 	var out []*Case
 	err := tx.Cases(func(id string) error {
+		if id == objectIndex {
+			return nil
+		}
 		c, err := loadCase(tx, id)
 		if err != nil {
 			return err

@@ -9,7 +9,8 @@ import (
 )
 
 // Resolver finds the objects this node holds by id, for classifying
-// activities that refer to them: activities it sent or received, the cases
+// activities that refer to them: activities it sent or received or that a
+// case it takes part in recorded, the cases
 // it hosts or keeps a replica of, and the reports its actors track (through
 // the Offer that carried each).
 type Resolver struct {
@@ -65,11 +66,15 @@ func (r Resolver) participant(id string) (vocab.Object, bool) {
 }
 
 func (r Resolver) activity(id string) (vocab.Object, bool) {
-	stored, err := r.tx.Activity(id)
-	if err != nil {
+	body := []byte(nil)
+	if stored, err := r.tx.Activity(id); err == nil {
+		body = stored.Body
+	} else if obj, ok := recordedObject(r.tx, id); ok {
+		body = obj
+	} else {
 		return nil, false
 	}
-	doc, err := vocab.Parse(stored.Body)
+	doc, err := vocab.Parse(body)
 	if err != nil {
 		return nil, false
 	}

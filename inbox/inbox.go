@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"time"
 
@@ -219,8 +220,16 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 }
 
 // unauthorized turns a signature or binding refusal into a 401 whose
-// message is the refusal's reason.
+// message is the refusal's reason. When the sender's key could not be
+// fetched because its server did not answer, the answer is 503 instead: the
+// sender's retry will succeed once its server is reachable, while a 401
+// would make it give up for good.
 func unauthorized(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return &problem.Error{Status: http.StatusServiceUnavailable, RetryAfter: 30 * time.Second, Err: err,
+			Msg: "the sender's key could not be fetched right now (its server did not answer); try again later"}
+	}
 	var ve *actor.VerifyError
 	if errors.As(err, &ve) {
 		return problem.Wrap(http.StatusUnauthorized, err, ve.Reason)

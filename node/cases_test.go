@@ -154,3 +154,121 @@ func TestCaseLifecycleBetweenNodes(t *testing.T) {
 		}
 	}
 }
+
+// caseDetailOf returns GET /api/cases/{id} of a node.
+func (tn *testNode) caseDetail(t *testing.T, id string) map[string]any {
+	t.Helper()
+	status, body := tn.api(t, http.MethodGet, "/api/cases/"+url.PathEscape(id), "")
+	if status != http.StatusOK {
+		t.Fatalf("case %s: %d %s", id, status, body)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestEmbargoAndParticipantsBetweenNodes negotiates an embargo across
+// three nodes through their outboxes — two proposals while one is pending,
+// acceptance by the owner, a revision rejected and one accepted — invites a
+// second vendor, who joins bound by the embargo in force, removes it again
+// (it then receives no further entries), and terminates the embargo.
+func TestEmbargoAndParticipantsBetweenNodes(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	vendor2 := startNode(t, "vendor2:Organization")
+	finderID, vendorID, vendor2ID := finder.actorID("finder"), vendor.actorID("vendor"), vendor2.actorID("vendor2")
+
+	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"Auth bypass","content":"details"}}`, vendorID))
+	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
+	c := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	if c.EMState != "NONE" {
+		t.Fatalf("a node without a default embargo opened the case with EM %s", c.EMState)
+	}
+	finder.oneCase(t, "the finder's replica", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	caseID := c.ID
+	length := int64(2)
+	// step submits an activity and waits until every node that should
+	// follow the case has recorded it.
+	step := func(n *testNode, actor, activity string, followers ...*testNode) string {
+		t.Helper()
+		id := n.submit(t, actor, activity)
+		length++
+		want := length
+		for _, f := range append([]*testNode{vendor}, followers...) {
+			f.oneCase(t, fmt.Sprintf("entry %d", want), func(c caseSummary) bool { return c.LedgerLength == want })
+		}
+		return id
+	}
+	propose := func(days int) string {
+		end := time.Now().Add(time.Duration(days) * 24 * time.Hour).UTC().Format(time.RFC3339)
+		return fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":{"type":"EmbargoEvent","startTime":%q,"endTime":%q},"context":%q}`,
+			time.Now().UTC().Format(time.RFC3339), end, caseID)
+	}
+	answer := func(typ, invite string) string {
+		return fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":%q,"object":%q,"context":%q}`, typ, invite, caseID)
+	}
+	em := func(n *testNode) string { return n.cases(t)[0].EMState }
+
+	ep1 := step(finder, "finder", propose(30), finder)
+	step(finder, "finder", propose(60), finder) // a second proposal while one is pending
+	if got := em(finder); got != "PROPOSED" {
+		t.Fatalf("after two proposals EM = %s, want PROPOSED", got)
+	}
+	step(vendor, "vendor", answer("Accept", ep1), finder)
+	if got := em(finder); got != "ACTIVE" {
+		t.Fatalf("after the owner accepted EM = %s, want ACTIVE", got)
+	}
+	ev1 := step(vendor, "vendor", propose(45), finder)
+	if got := em(finder); got != "REVISE" {
+		t.Fatalf("after a revision EM = %s, want REVISE", got)
+	}
+	// The finder knows the revision only from the ledger; it answers it by id.
+	step(finder, "finder", answer("Reject", ev1), finder)
+	step(vendor, "vendor", answer("Reject", ev1), finder) // the owner withdraws it: EJ
+	if got := em(finder); got != "ACTIVE" {
+		t.Fatalf("after the revision was rejected EM = %s, want ACTIVE", got)
+	}
+	ev2 := step(vendor, "vendor", propose(50), finder)
+	step(vendor, "vendor", answer("Accept", ev2), finder) // EC
+	detail := finder.caseDetail(t, caseID)
+	if emb, _ := detail["embargo"].(map[string]any); emb["sequence"] != float64(1) {
+		t.Errorf("after an accepted revision the embargo is %v, want sequence 1", detail["embargo"])
+	}
+
+	// Inviting proposes the embargo in force: the invitee that accepts is
+	// bound by it.
+	step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":%q,"target":%q,"context":%q,"roles":["vendor"]}`, vendor2ID, caseID, caseID), finder)
+	var inviteID string
+	waitFor(t, "the invitation at vendor2", func() bool {
+		for _, it := range vendor2.inboxItems(t, "vendor2") {
+			if it["type"] == "Invite" {
+				inviteID, _ = it["id"].(string)
+			}
+		}
+		return inviteID != ""
+	})
+	step(vendor2, "vendor2", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q}`, inviteID), finder, vendor2)
+	if _, rm, vfd, pec := participantOf(vendor2.cases(t)[0], vendor2ID); rm != "RECEIVED" || vfd != "Vfd" || pec != "SIGNATORY" {
+		t.Errorf("vendor2 joined as %s %s %s, want RECEIVED Vfd SIGNATORY", rm, vfd, pec)
+	}
+
+	// A removed participant receives nothing further.
+	v2part, _, _, _ := participantOf(vendor.cases(t)[0], vendor2ID)
+	step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Remove","object":%q,"target":%q,"context":%q}`, v2part, caseID, caseID), finder)
+	removedAt := vendor2.cases(t)[0].LedgerLength
+	embargoID, _ := finder.caseDetail(t, caseID)["embargo"].(map[string]any)["id"].(string)
+	step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Remove","object":%q,"origin":%q,"context":%q}`, embargoID, caseID, caseID), finder)
+	if got := em(finder); got != "EXITED" {
+		t.Errorf("after termination EM = %s, want EXITED", got)
+	}
+	if got := vendor2.cases(t)[0].LedgerLength; got != removedAt || got >= length {
+		t.Errorf("the removed vendor2 holds %d entries (had %d at its removal; the case has %d)", got, removedAt, length)
+	}
+	if h, r := vendor.cases(t)[0], finder.cases(t)[0]; h.TailHash != r.TailHash || r.Diverged != "" {
+		t.Errorf("finder's replica differs: %+v vs %+v", r, h)
+	}
+}
