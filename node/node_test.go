@@ -341,3 +341,35 @@ func TestPublicSurface(t *testing.T) {
 		t.Errorf("inbox without the token: %d, want 401", resp.StatusCode)
 	}
 }
+
+// TestInvalidateAndCloseReport takes a report down the other path of the
+// RM model before any case exists: the vendor finds it invalid (RI), then
+// closes it (RC); the finder is told of each and acknowledges it, and no
+// case is opened.
+func TestInvalidateAndCloseReport(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
+	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"Not a bug","content":"works as designed"}}`, vendorID))
+	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	answer := func(typ string) string {
+		return fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":%q,"object":%q,"to":[%q]}`, typ, offerID, finderID)
+	}
+	vendor.submit(t, "vendor", answer("TentativeReject"))
+	if status, body := vendor.api(t, http.MethodPost, "/actors/vendor/outbox", answer("TentativeReject")); status != http.StatusConflict || !strings.Contains(string(body), "invalidate is not allowed from INVALID") {
+		t.Errorf("invalidating twice: %d %s, want 409", status, body)
+	}
+	vendor.submit(t, "vendor", answer("Reject"))
+	waitFor(t, "the invalidation and the closure at the finder", func() bool {
+		items := finder.inboxItems(t, "finder")
+		return countType(items, "TentativeReject") == 1 && countType(items, "Reject") == 1
+	})
+	waitFor(t, "the finder's acknowledgements", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Read") == 2 })
+	if status, body := vendor.api(t, http.MethodPost, "/actors/vendor/outbox", answer("Accept")); status != http.StatusConflict || !strings.Contains(string(body), "CLOSED") {
+		t.Errorf("validating a closed report: %d %s, want 409", status, body)
+	}
+	if n := len(vendor.cases(t)); n != 0 {
+		t.Errorf("the vendor's node holds %d cases; an invalid report opens none", n)
+	}
+}
