@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Short fuzzing run per target in `make test` (seeded from ../shared/corpus).
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet unit fuzz bench run clean
+.PHONY: all build test vet unit peer-deps fuzz bench run clean
 
 all: build
 
@@ -19,8 +19,19 @@ build:
 vet:
 	$(GO) vet ./...
 
-unit:
+unit: peer-deps
 	$(GO) test -count=1 -timeout 15m ./...
+
+# The foreign peer of the interoperability tests (federation_test) is a
+# Node.js script; its packages are pinned in package-lock.json and
+# installed again only when the lockfile is newer than the installed tree.
+PEER := federation_test/peer
+
+peer-deps: $(PEER)/node_modules/.package-lock.json
+
+$(PEER)/node_modules/.package-lock.json: $(PEER)/package-lock.json $(PEER)/package.json
+	cd $(PEER) && npm ci --no-audit --no-fund
+	@touch $@
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./vocab

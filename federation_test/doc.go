@@ -1,0 +1,12 @@
+// Package federation_test holds tests that run whole nodes and foreign
+// peers on loopback (127.0.0.1): a node is started in-process and talks
+// over real HTTP to implementations this project did not write.
+//
+// The foreign peer in peer/ is a small Node.js script built on Fedify, an
+// independent ActivityPub framework, with the Misskey and PeerTube HTTP
+// signature verifiers as second opinions. Its packages are pinned in
+// peer/package-lock.json and installed by `make test` (npm ci); see
+// docs/interop.md for what is tested and what was found.
+//
+// The package has no code of its own besides its tests.
+package federation_test
