@@ -50,13 +50,7 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 	nf := addNodeFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	from := fs.Int64("from", 0, "ledger: first log index to print")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := applySettings(fs, env.getenv, *nf.config); err != nil {
-		return err
-	}
-	c, err := nf.newClient()
+	c, err := nf.parse(fs, env, args)
 	if err != nil {
 		return err
 	}

@@ -36,8 +36,19 @@ type client struct {
 	http  *http.Client
 }
 
-// newClient reads the token and returns a client, after the command's
-// flags were parsed and completed from the environment and config file.
+// parse parses a node command's flags, completes them from the
+// environment and the config file, and returns a client for the node.
+func (f nodeFlags) parse(fs *flag.FlagSet, env *environment, args []string) (*client, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if err := applySettings(fs, env.getenv, *f.config); err != nil {
+		return nil, err
+	}
+	return f.newClient()
+}
+
+// newClient reads the token and returns a client.
 func (f nodeFlags) newClient() (*client, error) {
 	data, err := os.ReadFile(*f.tokenFile)
 	if err != nil {

@@ -27,13 +27,7 @@ func runDeliveries(ctx context.Context, env *environment, args []string) error {
 			"into the queue.", env)
 	nf := addNodeFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := applySettings(fs, env.getenv, *nf.config); err != nil {
-		return err
-	}
-	c, err := nf.newClient()
+	c, err := nf.parse(fs, env, args)
 	if err != nil {
 		return err
 	}
