@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/vocab"
 )
 
 // Case is a node's view of one vulnerability case: everything its ledger
@@ -207,4 +208,63 @@ func (c *Case) clone() *Case {
 		out.Transfer = &t
 	}
 	return &out
+}
+
+// Object returns the case as a VulnerabilityCase, as it is served to its
+// participants: its owner, participants with their latest status, the case
+// status, the embargo in force, the reports and notes by id.
+func (c *Case) Object() *vocab.VulnerabilityCase {
+	vc := &vocab.VulnerabilityCase{}
+	vc.ID, vc.Type, vc.Name = c.ID, vocab.TypeVulnerabilityCase, c.Name
+	vc.AttributedTo = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(c.Owner)}, Single: true}
+	vc.Published = c.Published.Format(time.RFC3339)
+	vc.Updated = c.UpdatedAt.Format(time.RFC3339)
+	for _, r := range c.Reports {
+		vc.VulnerabilityReports = append(vc.VulnerabilityReports, vocab.RefTo(r))
+	}
+	vc.ActorParticipantIndex = map[string]string{}
+	for _, p := range c.Participants {
+		if p.Removed {
+			continue
+		}
+		cp := &vocab.CaseParticipant{}
+		cp.ID, cp.Type = p.ID, vocab.TypeCaseParticipant
+		cp.AttributedTo = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(p.Actor)}, Single: true}
+		cp.Context = vocab.RefTo(c.ID)
+		for _, r := range cvdstate.Roles() {
+			if p.Roles.Has(r) {
+				cp.CaseRoles = append(cp.CaseRoles, r.String())
+			}
+		}
+		cp.EmbargoConsentState = p.PEC.String()
+		if p.AcceptedEmbargo != "" {
+			cp.AcceptedEmbargoIDs = []string{p.AcceptedEmbargo}
+		}
+		engaged, adheres := p.Engaged(), p.EmbargoAdherence()
+		st := &vocab.ParticipantStatus{RMState: p.RM.String(), VFDState: p.VFD.String(), EMConsentState: p.PEC.String(),
+			CaseEngagement: &engaged, EmbargoAdherence: &adheres}
+		st.Type = vocab.TypeParticipantStatus
+		st.Context = vocab.RefTo(p.ID)
+		cp.ParticipantStatuses = []vocab.Ref{vocab.Inline(st)}
+		vc.CaseParticipants = append(vc.CaseParticipants, vocab.Inline(cp))
+		vc.ActorParticipantIndex[p.Actor] = p.ID
+	}
+	status := &vocab.CaseStatus{EMState: c.EM.String(), PXAState: c.PXA.String()}
+	status.Type = vocab.TypeCaseStatus
+	status.Context = vocab.RefTo(c.ID)
+	vc.CaseStatuses = []vocab.Ref{vocab.Inline(status)}
+	if c.Embargo != nil && c.EM.InForce() {
+		ev := &vocab.EmbargoEvent{}
+		ev.ID, ev.Type = c.Embargo.ID, vocab.TypeEmbargoEvent
+		ev.StartTime, ev.EndTime = c.Embargo.Start.Format(time.RFC3339), c.Embargo.End.Format(time.RFC3339)
+		ev.Context = vocab.RefTo(c.ID)
+		vc.ActiveEmbargo = vocab.Inline(ev)
+	}
+	for _, pr := range c.Proposals {
+		vc.ProposedEmbargoes = append(vc.ProposedEmbargoes, vocab.RefTo(pr.Terms.ID))
+	}
+	for _, note := range c.Notes {
+		vc.Notes = append(vc.Notes, vocab.RefTo(note.ID))
+	}
+	return vc
 }

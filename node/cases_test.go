@@ -271,4 +271,22 @@ func TestEmbargoAndParticipantsBetweenNodes(t *testing.T) {
 	if h, r := vendor.cases(t)[0], finder.cases(t)[0]; h.TailHash != r.TailHash || r.Diverged != "" {
 		t.Errorf("finder's replica differs: %+v vs %+v", r, h)
 	}
+
+	// The case object is served to its participants only.
+	fl, _ := finder.Local("finder")
+	v2l, _ := vendor2.Local("vendor2")
+	if status := signedGet(t, caseID, fl.KeyID, fl.Key); status != http.StatusOK {
+		t.Errorf("a participant's signed GET of the case: %d, want 200", status)
+	}
+	if status := signedGet(t, caseID, v2l.KeyID, v2l.Key); status != http.StatusForbidden {
+		t.Errorf("a removed participant's signed GET of the case: %d, want 403", status)
+	}
+	resp, err := http.Get(caseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("an unsigned GET of the case: %d, want 401", resp.StatusCode)
+	}
 }

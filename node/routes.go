@@ -218,6 +218,7 @@ func (n *Node) routes() http.Handler {
 	r.HandleFunc("/actors/{name}/outbox", n.requireToken(n.getOutbox)).Methods(http.MethodGet)
 	r.HandleFunc("/activities/{id}", n.getActivity).Methods(http.MethodGet)
 	r.HandleFunc("/objects/{id}", n.getObject).Methods(http.MethodGet)
+	r.HandleFunc("/cases/{cid}", n.getCase).Methods(http.MethodGet)
 	r.HandleFunc("/api/deliveries", n.requireToken(n.listDeliveries)).Methods(http.MethodGet)
 	r.HandleFunc("/api/cases", n.requireToken(n.listCases)).Methods(http.MethodGet)
 	r.HandleFunc("/api/cases/{id}", n.requireToken(n.showCase)).Methods(http.MethodGet)
