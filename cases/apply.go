@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -99,8 +100,16 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 	case EventType(vocab.InviteActorToCase):
 		fx, err := c.invite(p, act.Object.ID(), roleSet(act.Roles), act.ID, at)
 		if err == nil && act.Object.Object != nil {
-			c.Invites[len(c.Invites)-1].ActorType = act.Object.Object.Common().Type
-			fx.Invite.ActorType = act.Object.Object.Common().Type
+			// Keep what the invitation says of the invitee: its type, for
+			// the Case Actor's own invitation, and its name, for contact.
+			o := act.Object.Object.Common()
+			inv := &c.Invites[len(c.Invites)-1]
+			inv.ActorType, inv.ActorName = o.Type, o.Name
+			if a, ok := act.Object.Object.(*vocab.Actor); ok && inv.ActorName == "" {
+				inv.ActorName = a.PreferredUsername
+			}
+			copied := *inv
+			fx.Invite = &copied
 		}
 		return fx, err
 	case EventType(vocab.OfferActorToCase):
@@ -119,6 +128,18 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 		return Effects{}, c.decideTransfer(p, act.Object.ID(), false)
 	}
 	return Effects{}, problem.Unprocessable("case %s does not record %s activities", c.ID, strings.ToUpper(eventType))
+}
+
+// contactOf returns the contact record of a participant: its actor, the
+// name it goes by, and its organization, which is the host that runs its
+// node (each organization runs its own). The wire format carries no email
+// address, so Email stays empty until a participant's actor publishes one.
+func contactOf(actor, name string) Contact {
+	c := Contact{Actor: actor, Name: name}
+	if u, err := url.Parse(actor); err == nil {
+		c.Organization = u.Hostname()
+	}
+	return c
 }
 
 // ParticipantID returns the id of actor's CaseParticipant object in a case.
@@ -171,7 +192,7 @@ func (c *Case) create(act *vocab.Activity, at time.Time) error {
 		if p.Actor == "" {
 			return problem.Unprocessable("a participant of case %s has no attributedTo actor", vc.ID)
 		}
-		p.Contact = Contact{Actor: p.Actor, Name: cp.Name}
+		p.Contact = contactOf(p.Actor, cp.ParticipantCaseName)
 		roles, err := cvdstate.ParseRoleSet(strings.Join(cp.CaseRoles, "|"))
 		if err != nil && len(cp.CaseRoles) > 0 {
 			return problem.Unprocessable("participant %s of case %s: %v", p.Actor, vc.ID, err)
@@ -565,7 +586,7 @@ func (c *Case) acceptInvite(actor string, at time.Time) (Effects, error) {
 		c.Participants = append(c.Participants, p)
 	}
 	p.Removed, p.Roles, p.JoinedAt = false, inv.Roles, at
-	p.Contact = Contact{Actor: actor}
+	p.Contact = contactOf(actor, inv.ActorName)
 	p.RM = cvdstate.RMReceived
 	if p.Roles&(cvdstate.Vendor|cvdstate.Deployer) != 0 && p.VFD == cvdstate.VFDNone {
 		p.VFD = cvdstate.VFDAware // receiving the case makes a vendor aware

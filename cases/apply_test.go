@@ -267,6 +267,9 @@ func TestParticipants(t *testing.T) {
 	if fx.Joined != vendor2 || p == nil || p.RM != cvdstate.RMReceived || p.PEC != cvdstate.PECSignatory || p.VFD != cvdstate.VFDAware {
 		t.Fatalf("after accepting: effects %+v participant %+v", fx, p)
 	}
+	if p.Contact.Actor != vendor2 || p.Contact.Organization != "v2.example" {
+		t.Errorf("contact = %+v, want the actor and its organization's host", p.Contact)
+	}
 	refused(t, c, vocab.AcceptInviteActorToCase, act(t, "Accept", coord, ""), 403, "no open invitation")
 
 	suggest := act(t, "Offer", finder, fmt.Sprintf(`"object":%q,"target":%q,"roles":["coordinator"]`, coord, caseID))

@@ -115,9 +115,10 @@ type Note struct {
 // Invite is an open invitation to join a case.
 type Invite struct {
 	Actor string `json:"actor"`
-	// ActorType is the invitee's ActivityStreams actor type, when the
-	// invitation said it.
+	// ActorType and ActorName are the invitee's ActivityStreams actor type
+	// and name, when the invitation said them.
 	ActorType string           `json:"actorType,omitempty"`
+	ActorName string           `json:"actorName,omitempty"`
 	Roles     cvdstate.RoleSet `json:"roles"`
 	By        string           `json:"by"`
 	ID        string           `json:"id"` // the activity that invited

@@ -92,7 +92,7 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 		ev.Name = "Embargo of " + caseID
 		embargo = vocab.Inline(ev)
 	}
-	participant := func(actor string, roles cvdstate.RoleSet, rm, vfd string) vocab.Ref {
+	participant := func(actor, name string, roles cvdstate.RoleSet, rm, vfd string) vocab.Ref {
 		cp := &vocab.CaseParticipant{}
 		cp.ID, cp.Type = ParticipantID(caseID, actor), vocab.TypeCaseParticipant
 		cp.AttributedTo = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(actor)}, Single: true}
@@ -103,6 +103,7 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 			}
 		}
 		cp.EmbargoConsentState = consent
+		cp.ParticipantCaseName = name
 		st := &vocab.ParticipantStatus{RMState: rm, VFDState: vfd}
 		st.Type = vocab.TypeParticipantStatus
 		st.Context = vocab.RefTo(cp.ID)
@@ -119,9 +120,9 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 	vc.Published = now.Format(time.RFC3339)
 	vc.VulnerabilityReports = []vocab.Ref{vocab.Inline(report)}
 	vc.CaseParticipants = []vocab.Ref{
-		participant(owner.ID, ownerRoles|cvdstate.CaseOwner, "RECEIVED", ownerVFD),
+		participant(owner.ID, owner.Name, ownerRoles|cvdstate.CaseOwner, "RECEIVED", ownerVFD),
 		// Finders enter the process already working on their report.
-		participant(reporter, cvdstate.Finder|cvdstate.Reporter, "ACCEPTED", "vfd"),
+		participant(reporter, "", cvdstate.Finder|cvdstate.Reporter, "ACCEPTED", "vfd"),
 	}
 	status := &vocab.CaseStatus{EMState: em, PXAState: "pxa"}
 	status.Type = vocab.TypeCaseStatus

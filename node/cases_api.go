@@ -37,15 +37,16 @@ type caseView struct {
 }
 
 type participantView struct {
-	Actor            string   `json:"actor"`
-	ID               string   `json:"id"`
-	Roles            []string `json:"roles"`
-	RMState          string   `json:"rmState"`
-	VFDState         string   `json:"vfdState"`
-	PECState         string   `json:"pecState"`
-	Engaged          bool     `json:"engaged"`
-	EmbargoAdherence bool     `json:"embargoAdherence"`
-	Removed          bool     `json:"removed,omitempty"`
+	Actor            string        `json:"actor"`
+	ID               string        `json:"id"`
+	Roles            []string      `json:"roles"`
+	RMState          string        `json:"rmState"`
+	VFDState         string        `json:"vfdState"`
+	PECState         string        `json:"pecState"`
+	Engaged          bool          `json:"engaged"`
+	EmbargoAdherence bool          `json:"embargoAdherence"`
+	Removed          bool          `json:"removed,omitempty"`
+	Contact          cases.Contact `json:"contact"`
 }
 
 // caseDetail adds what a single case's page shows to the summary.
@@ -70,7 +71,7 @@ func viewCase(c *cases.Case, hosted bool) caseView {
 	}
 	for _, p := range c.Participants {
 		pv := participantView{Actor: p.Actor, ID: p.ID, RMState: p.RM.String(), VFDState: p.VFD.String(),
-			PECState: p.PEC.String(), Engaged: p.Engaged(), EmbargoAdherence: p.EmbargoAdherence(), Removed: p.Removed}
+			PECState: p.PEC.String(), Engaged: p.Engaged(), EmbargoAdherence: p.EmbargoAdherence(), Removed: p.Removed, Contact: p.Contact}
 		pv.Roles = roleNames(p.Roles)
 		v.Participants = append(v.Participants, pv)
 	}
