@@ -17,6 +17,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -226,7 +227,8 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 // would make it give up for good.
 func unauthorized(err error) error {
 	var ne net.Error
-	if errors.As(err, &ne) {
+	transient := errors.As(err, &ne) && (ne.Timeout() || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET))
+	if transient && !errors.Is(err, actor.ErrAddressRefused) {
 		return &problem.Error{Status: http.StatusServiceUnavailable, RetryAfter: 30 * time.Second, Err: err,
 			Msg: "the sender's key could not be fetched right now (its server did not answer); try again later"}
 	}
