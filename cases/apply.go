@@ -338,12 +338,9 @@ func (c *Case) status(p *Participant, act *vocab.Activity, at time.Time) (Effect
 		if err != nil {
 			return Effects{}, problem.Unprocessable("%v", err)
 		}
-		for _, e := range []struct {
-			bit cvdstate.PXA
-			ev  cvdstate.CSEvent
-		}{{cvdstate.PXAPublic, cvdstate.EventP}, {cvdstate.PXAExploit, cvdstate.EventX}, {cvdstate.PXAAttacks, cvdstate.EventA}} {
-			if want&e.bit != 0 && c.PXA&e.bit == 0 {
-				events = append(events, e.ev)
+		for _, ev := range []cvdstate.CSEvent{cvdstate.EventP, cvdstate.EventX, cvdstate.EventA} {
+			if bit := pxaBit(ev); want&bit != 0 && c.PXA&bit == 0 {
+				events = append(events, ev)
 			}
 		}
 	}

@@ -198,51 +198,27 @@ func (e *Engine) receiveReportDecision(tx *store.Tx, to LocalActor, sender strin
 	if !isPeer {
 		return nil, problem.Forbidden("%s is not a party to report %s of %s", sender, rep.ID, to.Name)
 	}
-	ev, _ := rmEvent(m.Class.Semantic)
-	next, _, err := peer.Apply(ev)
+	d, _ := decisionOf(m.Class.Semantic)
+	next, _, err := peer.Apply(d.event)
 	if err != nil {
 		if peer == cvdstate.RMClosed {
-			return nil, problem.Conflict("%s already closed report %s; it cannot %s it", sender, rep.ID, ev)
+			return nil, problem.Conflict("%s already closed report %s; it cannot %s it", sender, rep.ID, d.event)
 		}
 		// The peer's RM is its own: a message tells this node the state
 		// the peer moved to even when this node missed a step (a lost or
 		// reordered message), so the model follows it.
-		next = targetOf(ev)
+		next = d.target
 	}
 	rec.Peers[sender] = next
 	rec.UpdatedAt = e.now().UTC()
 	if err := writeReport(tx, rec); err != nil {
 		return nil, err
 	}
-	out, err := cvdstate.Receive(cvdstate.CaseState{}, cvdstate.ParticipantState{RM: rec.RM}, 0, rmMessage(ev))
+	out, err := cvdstate.Receive(cvdstate.CaseState{}, cvdstate.ParticipantState{RM: rec.RM}, 0, d.message)
 	if err != nil {
 		return nil, fmt.Errorf("receive %s for report %s: %w", m.Class.Semantic, rep.ID, err)
 	}
 	return acknowledge(out.Emit, to, sender, offer, a.ID, rep.ID), nil
-}
-
-// targetOf returns the RM state an event leads to.
-func targetOf(ev cvdstate.RMEvent) cvdstate.RMState {
-	switch ev {
-	case cvdstate.RMValidate:
-		return cvdstate.RMValid
-	case cvdstate.RMInvalidate:
-		return cvdstate.RMInvalid
-	default:
-		return cvdstate.RMClosed
-	}
-}
-
-// rmMessage returns the message that announces an RM event.
-func rmMessage(ev cvdstate.RMEvent) cvdstate.MessageType {
-	switch ev {
-	case cvdstate.RMValidate:
-		return cvdstate.RV
-	case cvdstate.RMInvalidate:
-		return cvdstate.RI
-	default:
-		return cvdstate.RC
-	}
 }
 
 // acknowledge returns the RK reply when emit calls for one. The wire form
@@ -296,7 +272,8 @@ func (e *Engine) ApplyOutbound(tx *store.Tx, from LocalActor, recipients []strin
 		if !ok {
 			return problem.Conflict("%s has not received report %s", from.Name, rep.ID)
 		}
-		ev, _ := rmEvent(m.Class.Semantic)
+		d, _ := decisionOf(m.Class.Semantic)
+		ev := d.event
 		if ev != cvdstate.RMClose && rec.Role != Receiver {
 			return problem.Conflict("%s submitted report %s; only a receiver can %s it", from.Name, rep.ID, ev)
 		}

@@ -124,18 +124,26 @@ func answeredOffer(a *vocab.Activity, r vocab.Resolver) (*vocab.Activity, *vocab
 	return offer, rep, nil
 }
 
-// rmEvent returns the RM event a report semantic records, and false for a
-// semantic that records none.
-func rmEvent(s vocab.Semantic) (cvdstate.RMEvent, bool) {
+// reportDecision is what a receiver's decision about a report records:
+// the RM event, the state it leads to, and the message that announces it.
+type reportDecision struct {
+	event   cvdstate.RMEvent
+	target  cvdstate.RMState
+	message cvdstate.MessageType
+}
+
+// decisionOf returns the decision a report semantic carries, and false for
+// a semantic that is no such decision.
+func decisionOf(s vocab.Semantic) (reportDecision, bool) {
 	switch s {
 	case vocab.ValidateReport:
-		return cvdstate.RMValidate, true
+		return reportDecision{cvdstate.RMValidate, cvdstate.RMValid, cvdstate.RV}, true
 	case vocab.InvalidateReport:
-		return cvdstate.RMInvalidate, true
+		return reportDecision{cvdstate.RMInvalidate, cvdstate.RMInvalid, cvdstate.RI}, true
 	case vocab.CloseReport:
-		return cvdstate.RMClose, true
+		return reportDecision{cvdstate.RMClose, cvdstate.RMClosed, cvdstate.RC}, true
 	}
-	return 0, false
+	return reportDecision{}, false
 }
 
 // stateConflict turns a refused RM transition into the 409 the outbox
