@@ -127,7 +127,7 @@ func (e *Engine) ApplyInbound(tx *store.Tx, to LocalActor, sender string, m Mess
 		}
 		return nil, nil
 	case vocab.RejectCaseLedgerEntry, vocab.Unknown:
-		if m.Activity.Type == "Reject" && m.Activity.InReplyTo.ID() != "" {
+		if m.Activity.Type == "Reject" && sentBy(&tx.ReadTx, m.Activity.InReplyTo.ID(), to.Name) {
 			// A Case Actor's refusal of an activity this actor sent: kept
 			// in the inbox for the actor to read.
 			return nil, nil
@@ -138,6 +138,16 @@ func (e *Engine) ApplyInbound(tx *store.Tx, to LocalActor, sender string, m Mess
 		return nil, nil
 	}
 	return nil, unhandled(m.Class)
+}
+
+// sentBy reports whether the activity with the given id was sent by local
+// actor name.
+func sentBy(tx *store.ReadTx, id, name string) bool {
+	if id == "" {
+		return false
+	}
+	a, err := tx.Activity(id)
+	return err == nil && a.Direction == store.DirectionOutbound && a.Actor == name
 }
 
 // receiveReport handles an Offer(VulnerabilityReport) (RS).
