@@ -290,3 +290,36 @@ func TestEmbargoAndParticipantsBetweenNodes(t *testing.T) {
 		t.Errorf("an unsigned GET of the case: %d, want 401", resp.StatusCode)
 	}
 }
+
+// TestCaseActorRefusesWithReject sends a case-scoped activity from a
+// stranger to a Case Actor: the delivery is accepted, nothing is recorded,
+// and the stranger receives a Reject that says why.
+func TestCaseActorRefusesWithReject(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"r","content":"c"}}`, vendor.actorID("vendor")))
+	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finder.actorID("finder")))
+	c := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 })
+
+	stranger := newPeer(t, sharedKeys.get(t, 2))
+	join := []byte(fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"%s/activities/join-1","type":"Join","actor":%q,"object":%q,"context":%q,"to":[%q]}`,
+		stranger.id, stranger.id, c.ID, c.ID, c.CaseActor))
+	if status, msg := stranger.post(t, c.CaseActor+"/inbox", join, nil); status != http.StatusAccepted {
+		t.Fatalf("stranger's Join: %d %s, want 202 (received, then refused with a Reject)", status, msg)
+	}
+	waitFor(t, "the Reject at the stranger", func() bool { return stranger.receivedCount() >= 1 })
+	stranger.mu.Lock()
+	reject, err := decode(stranger.received[0])
+	stranger.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reject["type"] != "Reject" || reject["inReplyTo"] != stranger.id+"/activities/join-1" || !strings.Contains(fmt.Sprint(reject["summary"]), "is not a participant") {
+		t.Errorf("refusal = %v, want a Reject in reply to the Join saying the sender is not a participant", reject)
+	}
+	if got := vendor.cases(t)[0].LedgerLength; got != 2 {
+		t.Errorf("the ledger grew to %d entries from a refused activity", got)
+	}
+}
