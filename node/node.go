@@ -191,6 +191,7 @@ type Node struct {
 	inbox     *inbox.Pipeline
 	submitter *outbox.Submitter
 	deliverer *outbox.Deliverer
+	metrics   *metrics
 
 	closeOnce sync.Once
 	closeErr  error
@@ -221,11 +222,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: public URL: %w", err)
 	}
 	n := &Node{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		locals: map[string]actor.Local{},
-		host:   pu.Host,
-		scheme: pu.Scheme,
+		cfg:     cfg,
+		log:     cfg.Logger,
+		locals:  map[string]actor.Local{},
+		host:    pu.Host,
+		scheme:  pu.Scheme,
+		metrics: newMetrics(),
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data directory: %w", err)

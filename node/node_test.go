@@ -340,6 +340,26 @@ func TestPublicSurface(t *testing.T) {
 	if resp, _ := get("/actors/vendor/inbox"); resp.StatusCode != 401 {
 		t.Errorf("inbox without the token: %d, want 401", resp.StatusCode)
 	}
+
+	// Operations: readiness, schemas, metrics (behind the token).
+	if resp, body := get("/readyz"); resp.StatusCode != 200 || body["status"] != "ready" {
+		t.Errorf("readyz: %d %v", resp.StatusCode, body)
+	}
+	if resp, body := get("/schemas/"); resp.StatusCode != 200 || !strings.Contains(fmt.Sprint(body["schemas"]), "VulnerabilityCase.json") {
+		t.Errorf("schema list: %d %v", resp.StatusCode, body)
+	}
+	if resp, body := get("/schemas/VulnerabilityCase.json"); resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/schema+json" || body["$schema"] == nil {
+		t.Errorf("schema: %d %s %v", resp.StatusCode, resp.Header.Get("Content-Type"), body["$schema"])
+	}
+	if resp, _ := get("/metrics"); resp.StatusCode != 401 {
+		t.Errorf("metrics without the token: %d, want 401", resp.StatusCode)
+	}
+	status, metricsBody := vendor.api(t, http.MethodGet, "/metrics", "")
+	for _, want := range []string{`vultron_http_requests_total{method="GET",route="/actors/{name}",status="200"}`, "vultron_delivery_queue_depth 0", `vultron_deliveries_total{outcome="delivered"}`} {
+		if status != 200 || !strings.Contains(string(metricsBody), want) {
+			t.Errorf("metrics lack %q:\n%s", want, metricsBody)
+		}
+	}
 }
 
 // TestInvalidateAndCloseReport takes a report down the other path of the

@@ -224,6 +224,10 @@ func (n *Node) routes() http.Handler {
 	r.HandleFunc("/api/cases/{id}", n.requireToken(n.showCase)).Methods(http.MethodGet)
 	r.HandleFunc("/api/cases/{id}/ledger", n.requireToken(n.caseLedger)).Methods(http.MethodGet)
 	r.HandleFunc("/api/deliveries/{id}/retry", n.requireToken(n.retryDelivery)).Methods(http.MethodPost)
+	r.HandleFunc("/metrics", n.requireToken(n.serveMetrics)).Methods(http.MethodGet)
+	r.HandleFunc("/readyz", n.serveReady).Methods(http.MethodGet)
+	r.PathPrefix("/schemas/").Handler(schemaServer()).Methods(http.MethodGet)
+	r.Use(n.countRequests)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet)
@@ -301,6 +305,7 @@ func (n *Node) serveActor(w http.ResponseWriter, r *http.Request) {
 func (n *Node) postInbox(w http.ResponseWriter, r *http.Request) {
 	res, err := n.inbox.Receive(r.Context(), mux.Vars(r)["name"], r)
 	if err != nil {
+		n.metrics.inboxRefused(problem.Status(err))
 		n.refused(r, "inbox", err)
 		problem.Write(w, err)
 		return
@@ -580,6 +585,15 @@ func (n *Node) logRequests(h http.Handler) http.Handler {
 		h.ServeHTTP(rec, r)
 		n.log.Info().Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).
 			Int("bytes", rec.bytes).Dur("duration", time.Since(start)).Str("remote", r.RemoteAddr).Msg("request")
+	})
+}
+
+// countRequests counts each request by method, route and status.
+func (n *Node) countRequests(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		n.metrics.request(r.Method, routeOf(r), rec.status)
 	})
 }
 
