@@ -66,3 +66,49 @@ func TestCaseCommand(t *testing.T) {
 		})
 	}
 }
+
+func TestDeliveriesCommand(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/deliveries", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"pending":[{"id":4,"actor":"vendor","recipient":"http://p/actors/finder","attempts":2,"firstQueued":"2026-11-22T09:00:00Z","nextAttempt":"2026-11-22T09:10:00Z","lastError":"connection refused"}],
+"dead":[{"id":3,"actor":"vendor","recipient":"http://q/actors/gone","attempts":1,"firstQueued":"2026-11-22T08:00:00Z","lastError":"peer answered 410 Gone"}]}`))
+	})
+	mux.HandleFunc("POST /api/deliveries/{id}/retry", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("id") != "3" {
+			w.WriteHeader(404)
+			w.Write([]byte(`{"error":"no dead letter ` + r.PathValue("id") + `"}`))
+			return
+		}
+		w.Write([]byte(`{"requeued":3,"delivery":9}`))
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	tokenFile := filepath.Join(t.TempDir(), "api-token")
+	if err := os.WriteFile(tokenFile, []byte("secret-token-secret-token-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{[]string{"deliveries", "--node", srv.URL, "--token-file", tokenFile}, 0, []string{"pending: 1", "connection refused", "dead letters: 1", "410 Gone"}},
+		{[]string{"deliveries", "retry", "3", "--node", srv.URL, "--token-file", tokenFile}, 0, []string{"dead letter 3 requeued as delivery 9"}},
+		{[]string{"deliveries", "retry", "7", "--node", srv.URL, "--token-file", tokenFile}, 1, []string{"the node refused (404): no dead letter 7"}},
+		{[]string{"deliveries", "retry", "x", "--node", srv.URL, "--token-file", tokenFile}, 2, []string{`dead letter id "x" is not a number`}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args[:2], " "), func(t *testing.T) {
+			var out strings.Builder
+			env := &environment{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}
+			if got := run(t.Context(), env, tt.args); got != tt.wantCode {
+				t.Errorf("exit code %d, want %d; output:\n%s", got, tt.wantCode, out.String())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}
