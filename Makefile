@@ -33,8 +33,11 @@ $(PEER)/node_modules/.package-lock.json: $(PEER)/package-lock.json $(PEER)/packa
 	cd $(PEER) && npm ci --no-audit --no-fund
 	@touch $@
 
+# Each go test -fuzz run takes one target of one package.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./vocab
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./actor
+	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME) ./ledger
 
 test: vet build unit fuzz
 
