@@ -139,15 +139,20 @@ func testInboundOffer(t *testing.T, n *testNode, p *peer) {
 		name    string
 		spec    string
 		context string
+		query   string // appended to the inbox URL
 	}{
-		{"draft-cavage", cavage, actor.ActivityStreamsContext},
-		{"RFC 9421", rfc9421, actor.ActivityStreamsContext},
-		{"draft-cavage, Vultron context", cavage, vultronContext},
+		{"draft-cavage", cavage, actor.ActivityStreamsContext, ""},
+		{"RFC 9421", rfc9421, actor.ActivityStreamsContext, ""},
+		{"draft-cavage, Vultron context", cavage, vultronContext, ""},
+		// Fedify's draft-cavage signer leaves the query out of
+		// (request-target); RFC 9421's @target-uri includes it.
+		{"draft-cavage, query string", cavage, actor.ActivityStreamsContext, "?via=interop"},
+		{"RFC 9421, query string", rfc9421, vultronContext, "?via=interop"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			act := p.offer(fmt.Sprintf("inbound-%d", i), n.actorID("vendor"), tt.context)
-			res := p.do(t, map[string]any{"cmd": "post", "url": n.actorID("vendor") + "/inbox", "spec": tt.spec, "activity": act})
+			res := p.do(t, map[string]any{"cmd": "post", "url": n.actorID("vendor") + "/inbox" + tt.query, "spec": tt.spec, "activity": act})
 			if res.Status != http.StatusAccepted {
 				t.Fatalf("POST %s Offer: status %d (%s), want 202", tt.spec, res.Status, res.Response)
 			}
