@@ -1,0 +1,168 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/openvultron/vultron/store"
+)
+
+// The smoke tests run every harness at a tiny size, so that `go test ./...`
+// keeps them working without measuring anything.
+
+func TestInboxLimitSmoke(t *testing.T) {
+	r, err := InboxLimit(t.TempDir(), 20, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Activities != 20 || r.PerSecond <= 0 {
+		t.Fatalf("InboxLimit: %+v", r)
+	}
+}
+
+func TestFanoutSmoke(t *testing.T) {
+	f, err := NewFanout(t.TempDir(), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := f.Run(10, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Recipients != 10 || r.Refused != 0 || r.PerSecond <= 0 {
+		t.Fatalf("Fanout: %+v", r)
+	}
+}
+
+func TestBigCaseSmoke(t *testing.T) {
+	bc, err := BuildCase("http://127.0.0.1:7001", "smoke", 5, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bc.Verify(); err != nil {
+		t.Fatal(err)
+	}
+	c, r, err := bc.Apply()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LedgerLen != 30 || len(c.Participants) != 5 || len(c.Notes) != 29 || c.Diverged != "" || r.Next != 30 {
+		t.Fatalf("applied case: length %d, %d participants, %d notes, diverged %q", c.LedgerLen, len(c.Participants), len(c.Notes), c.Diverged)
+	}
+	db, err := store.Open(filepath.Join(t.TempDir(), "v.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := bc.Store(context.Background(), db, c, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := StoreManyCases(context.Background(), db, "http://127.0.0.1:7001", 3, 3, 4); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The benchmarks below run each measurement once per iteration at a fixed
+// size; bench/run runs them with -benchtime 1x -count N and takes medians.
+// Their figures are reported as custom metrics.
+
+// BenchmarkInboxLimit measures the unavoidable work per inbox activity
+// (see InboxLimit) for 4,000 activities at 1, 16 and 64 concurrent workers.
+func BenchmarkInboxLimit(b *testing.B) {
+	for _, w := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("workers=%d", w), func(b *testing.B) {
+			n := 4000
+			if w == 1 {
+				n = 1500
+			}
+			var r LimitResult
+			for b.Loop() {
+				var err error
+				if r, err = InboxLimit(b.TempDir(), n, w); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(r.PerSecond, "activities/s")
+		})
+	}
+}
+
+// BenchmarkRSASign measures RSA-2048 signatures per second on every core
+// for 2 s.
+func BenchmarkRSASign(b *testing.B) {
+	var r float64
+	for b.Loop() {
+		var err error
+		if r, err = SignRate(2*time.Second, runtime.GOMAXPROCS(0)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(r, "signs/s")
+}
+
+// BenchmarkFanout delivers one case event to 200, 1,000 and 2,000
+// participant inboxes on a verifying sink with the node's default 8
+// delivery workers. sign-share is the time RSA signing alone would take at
+// the signing rate measured in the same process, over the fan-out time.
+func BenchmarkFanout(b *testing.B) {
+	signRate, err := SignRate(2*time.Second, runtime.GOMAXPROCS(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{200, 1000, 2000} {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			f, err := NewFanout(b.TempDir(), 8)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.Run(n, 2*time.Minute); err != nil { // warm: connections
+				b.Fatal(err)
+			}
+			var r FanoutResult
+			for b.Loop() {
+				if r, err = f.Run(n, 2*time.Minute); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(r.Seconds, "s-all-delivered")
+			b.ReportMetric(r.PerSecond, "deliveries/s")
+			b.ReportMetric(float64(n)/signRate/r.Seconds, "sign-share")
+			b.ReportMetric(signRate, "signs/s")
+		})
+	}
+}
+
+// BenchmarkBigCase builds a case with 2,000 participants and 3,000, 10,000
+// and 30,000 ledger entries, then measures applying the whole ledger to an
+// empty replica and verifying its hash chain.
+func BenchmarkBigCase(b *testing.B) {
+	for _, e := range []int{3000, 10000, 30000} {
+		b.Run(fmt.Sprintf("participants=2000/entries=%d", e), func(b *testing.B) {
+			bc, err := BuildCase("http://127.0.0.1:7001", "big", 2000, e)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var apply, verify time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				if _, _, err := bc.Apply(); err != nil {
+					b.Fatal(err)
+				}
+				apply = time.Since(t0)
+				t0 = time.Now()
+				if err := bc.Verify(); err != nil {
+					b.Fatal(err)
+				}
+				verify = time.Since(t0)
+			}
+			b.ReportMetric(apply.Seconds(), "s-apply")
+			b.ReportMetric(verify.Seconds(), "s-verify")
+		})
+	}
+}

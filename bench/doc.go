@@ -1,0 +1,11 @@
+// Package bench measures what a Vultron node can carry: inbox throughput
+// against the cost of the work every accepted activity needs, fan-out of a
+// case event to many participants, a case with thousands of participants and
+// tens of thousands of ledger entries, and the footprint of a node process.
+//
+// The package holds the harnesses; `make bench` runs them through
+// bench/run, which prints every figure with the command that produced it
+// and writes bench/results/results.json, read by bench/plot.py. Nothing here
+// runs in `make test` beyond smoke tests at tiny sizes, and nothing fails on
+// a number. Every harness talks to 127.0.0.1 only.
+package bench
