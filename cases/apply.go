@@ -299,11 +299,16 @@ func (c *Case) addNote(author string, act *vocab.Activity, at time.Time) error {
 	if note.ID == "" {
 		return problem.Unprocessable("the note added to case %s has no id", c.ID)
 	}
-	for _, n := range c.Notes {
-		if n.ID == note.ID {
-			return nil // the same note again changes nothing
+	if c.noteIDs == nil || len(c.noteIDs) != len(c.Notes) {
+		c.noteIDs = make(map[string]struct{}, len(c.Notes)+1)
+		for _, n := range c.Notes {
+			c.noteIDs[n.ID] = struct{}{}
 		}
 	}
+	if _, ok := c.noteIDs[note.ID]; ok {
+		return nil // the same note again changes nothing
+	}
+	c.noteIDs[note.ID] = struct{}{}
 	c.Notes = append(c.Notes, Note{ID: note.ID, Author: author, Content: note.Content, InReplyTo: note.InReplyTo.ID(),
 		Published: parseTime(note.Published, at)})
 	return nil

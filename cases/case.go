@@ -43,6 +43,13 @@ type Case struct {
 	// Actor recorded; empty when the replica agrees with the ledger.
 	Diverged  string    `json:"diverged,omitempty"`
 	UpdatedAt time.Time `json:"updatedAt"`
+
+	// noteIDs indexes Notes by id, so that adding a note does not scan
+	// every note before it. It is built on first use and may be shared
+	// with clones: Notes only grows and the set only gains the note just
+	// appended, so a set whose size differs from len(Notes) belongs to
+	// another copy and is rebuilt (see addNote).
+	noteIDs map[string]struct{}
 }
 
 // Participant is one actor's part in a case.
