@@ -41,8 +41,14 @@ fuzz:
 
 test: vet build unit fuzz
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# Benchmarks (not part of test; never fail on a number): every figure of
+# BENCHMARKS.md, the median of BENCH_RUNS runs, printed with its command;
+# raw results in bench/results/results.json, plotted to bench/results/growth.svg.
+BENCH_RUNS ?= 3
+
+bench: peer-deps
+	$(GO) run ./bench/run -runs $(BENCH_RUNS) -out bench/results/results.json
+	python3 bench/plot.py bench/results/results.json bench/results/growth.svg
 
 # A node on 127.0.0.1:7001 with one actor (vendor) and its data in ./data.
 run: build

@@ -14,10 +14,11 @@ import (
 )
 
 // BigCase is a case ledger built for the benchmarks, entry by entry as a
-// Case Actor writes it: the first entry records the case's creation with
-// every participant (built like cases' createCase does: an owner, a finder
-// and vendors, as a coordinator adding vendors in bulk would end up with),
-// and every later entry records a note added by one of the participants in
+// Case Actor writes it: the first entry records the case's creation by its
+// owner (a coordinator) with the finder, built like cases' createCase does;
+// then every other participant (a vendor) joins as the protocol has it, by
+// the owner's invitation and the vendor's acceptance (two entries each);
+// every later entry records a note added by one of the participants in
 // turn. Entries are sealed with ledger.NewEntry, so their hashes chain.
 type BigCase struct {
 	CaseID    string
@@ -28,11 +29,12 @@ type BigCase struct {
 }
 
 // BuildCase builds a case with the given number of participants (at least
-// 2) and ledger entries (at least 1) on a node at base, such as
-// http://127.0.0.1:7001; tag makes its ids unique.
+// 2) and ledger entries (at least 2*participants-3, the creation and the
+// joins) on a node at base, such as http://127.0.0.1:7001; tag makes its
+// ids unique.
 func BuildCase(base, tag string, participants, entries int) (*BigCase, error) {
-	if participants < 2 || entries < 1 {
-		return nil, fmt.Errorf("build case: need 2 participants and 1 entry, got %d and %d", participants, entries)
+	if participants < 2 || entries < 2*participants-3 {
+		return nil, fmt.Errorf("build case: need at least 2 participants and 2*participants-3 entries, got %d and %d", participants, entries)
 	}
 	caseID := base + "/cases/" + tag
 	actorID := base + "/actors/case-" + tag
@@ -70,9 +72,6 @@ func BuildCase(base, tag string, participants, entries int) (*BigCase, error) {
 	vc.CaseParticipants = append(vc.CaseParticipants,
 		participant(members[0], cvdstate.Coordinator|cvdstate.CaseOwner, "RECEIVED", "vfd"),
 		participant(members[1], cvdstate.Finder|cvdstate.Reporter, "ACCEPTED", "vfd"))
-	for _, m := range members[2:] {
-		vc.CaseParticipants = append(vc.CaseParticipants, participant(m, cvdstate.Vendor, "RECEIVED", "Vfd"))
-	}
 	status := &vocab.CaseStatus{EMState: "NONE", PXAState: "pxa"}
 	status.Type = vocab.TypeCaseStatus
 	status.Context = vocab.RefTo(caseID)
@@ -93,7 +92,45 @@ func BuildCase(base, tag string, participants, entries int) (*BigCase, error) {
 		return nil, fmt.Errorf("build case: %w", err)
 	}
 	bc.Entries = append(bc.Entries, e)
-	for i := 1; i < entries; i++ {
+	add := func(i int, id, eventType string, payload []byte, at time.Time) error {
+		e, err := ledger.NewEntry(caseID, int64(i), bc.Entries[i-1].EntryHash, id, eventType, payload, at)
+		if err != nil {
+			return fmt.Errorf("build case: entry %d: %w", i, err)
+		}
+		bc.Entries = append(bc.Entries, e)
+		return nil
+	}
+	i := 1
+	for _, m := range members[2:] {
+		at := published.Add(time.Duration(i) * time.Second)
+		inviteID := fmt.Sprintf("%s/activities/invite-%d", caseID, i)
+		invite, err := json.Marshal(map[string]any{
+			"@context": vocab.VultronContext, "id": inviteID, "type": "Invite", "actor": members[0],
+			"to": []string{actorID}, "context": caseID, "target": caseID, "published": at.Format(time.RFC3339),
+			"object": m, "roles": []string{"vendor"},
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := add(i, inviteID, cases.EventType(vocab.InviteActorToCase), invite, at); err != nil {
+			return nil, err
+		}
+		i++
+		acceptID := fmt.Sprintf("%s/activities/accept-%d", m, i)
+		accept, err := json.Marshal(map[string]any{
+			"@context": vocab.VultronContext, "id": acceptID, "type": "Accept", "actor": m,
+			"to": []string{actorID}, "context": caseID, "published": at.Format(time.RFC3339),
+			"object": inviteID,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := add(i, acceptID, cases.EventType(vocab.AcceptInviteActorToCase), accept, at); err != nil {
+			return nil, err
+		}
+		i++
+	}
+	for ; i < entries; i++ {
 		author := members[i%participants]
 		at := published.Add(time.Duration(i) * time.Second)
 		id := fmt.Sprintf("%s/activities/note-%d", caseID, i)
@@ -107,11 +144,9 @@ func BuildCase(base, tag string, participants, entries int) (*BigCase, error) {
 		if err != nil {
 			return nil, err
 		}
-		e, err := ledger.NewEntry(caseID, int64(i), bc.Entries[i-1].EntryHash, id, cases.EventType(vocab.AddNoteToCase), payload, at)
-		if err != nil {
-			return nil, fmt.Errorf("build case: entry %d: %w", i, err)
+		if err := add(i, id, cases.EventType(vocab.AddNoteToCase), payload, at); err != nil {
+			return nil, err
 		}
-		bc.Entries = append(bc.Entries, e)
 	}
 	return bc, nil
 }

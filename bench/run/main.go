@@ -1,0 +1,614 @@
+// Command run is `make bench`: it runs every benchmark of the node several
+// times on this machine, prints each figure (the median of the runs) with
+// the command that produced it and its ratio to the limit measured in the
+// same run, and writes the raw results as JSON for bench/plot.py.
+//
+// It builds bin/vultron and the load generator into a temporary directory,
+// starts node processes on 127.0.0.1 only, and bounds every wait.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openvultron/vultron/bench"
+	"github.com/openvultron/vultron/store"
+)
+
+// Figure is one measured quantity: every run's value and their median.
+type Figure struct {
+	Name    string    `json:"name"`
+	Group   string    `json:"group"`
+	Size    float64   `json:"size,omitempty"`
+	Unit    string    `json:"unit"`
+	Median  float64   `json:"median"`
+	Runs    []float64 `json:"runs"`
+	Command string    `json:"command"`
+}
+
+// Results is what results.json holds.
+type Results struct {
+	Date    string    `json:"date"`
+	Machine string    `json:"machine"`
+	CPUs    int       `json:"cpus"`
+	Go      string    `json:"go"`
+	Runs    int       `json:"runs"`
+	Figures []*Figure `json:"figures"`
+	Notes   []string  `json:"notes,omitempty"`
+}
+
+var res Results
+
+func main() {
+	runs := flag.Int("runs", 3, "runs of every measurement (the median is reported)")
+	out := flag.String("out", "bench/results/results.json", "where to write the raw results")
+	quick := flag.Bool("quick", false, "small sizes, for trying the harness out")
+	fedify := flag.Bool("fedify", true, "compare with the Fedify peer in federation_test/peer (needs node and its npm packages)")
+	flag.Parse()
+	res = Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), CPUs: runtime.NumCPU(), Go: runtime.Version(), Runs: *runs}
+	if err := run(*runs, *quick, *fedify); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		save(*out)
+		os.Exit(1)
+	}
+	save(*out)
+}
+
+func save(path string) {
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	b, _ := json.MarshalIndent(res, "", "  ")
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: write results:", err)
+		return
+	}
+	fmt.Println("raw results:", path)
+}
+
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		if m := regexp.MustCompile(`model name\s*:\s*(.*)`).FindSubmatch(b); m != nil {
+			model = string(m[1])
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		if m := regexp.MustCompile(`MemTotal:\s*(\d+) kB`).FindSubmatch(b); m != nil {
+			kb, _ := strconv.Atoi(string(m[1]))
+			mem = fmt.Sprintf(", %.1f GiB RAM", float64(kb)/1024/1024)
+		}
+	}
+	return fmt.Sprintf("%s, %d cores%s, %s/%s", model, runtime.NumCPU(), mem, runtime.GOOS, runtime.GOARCH)
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// record adds a figure and prints it.
+func record(group, name string, size float64, unit string, runs []float64, command string) *Figure {
+	f := &Figure{Name: name, Group: group, Size: size, Unit: unit, Runs: runs, Median: median(runs), Command: command}
+	res.Figures = append(res.Figures, f)
+	fmt.Printf("%-52s %12.4g %-14s (median of %d)\n    $ %s\n", name, f.Median, unit, len(runs), command)
+	return f
+}
+
+func find(name string) *Figure {
+	for _, f := range res.Figures {
+		if f.Name == name {
+			return f
+		}
+	}
+	return nil
+}
+
+func ratio(name, of, limit string) {
+	a, b := find(of), find(limit)
+	if a == nil || b == nil || b.Median == 0 {
+		return
+	}
+	var r []float64
+	for i := range min(len(a.Runs), len(b.Runs)) {
+		if b.Runs[i] != 0 {
+			r = append(r, a.Runs[i]/b.Runs[i])
+		}
+	}
+	record("ratio", name, 0, "ratio", r, "run by run: "+of+" / "+limit)
+}
+
+func run(runs int, quick, fedify bool) error {
+	tmp, err := os.MkdirTemp("", "vultron-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "bin")
+	for _, b := range [][2]string{{"vultron", "./cmd/vultron"}, {"loadgen", "./bench/loadgen"}} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, b[0]), b[1])
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("build %s: %w", b[1], err)
+		}
+	}
+	fmt.Printf("machine: %s; %s; %d runs per figure\n\n", res.Machine, res.Go, runs)
+
+	// 1. Limits, fan-out and the big case's ledger: Go benchmarks.
+	benchRe := "InboxLimit|RSASign|Fanout|BigCase"
+	if quick {
+		benchRe = "InboxLimit|RSASign|Fanout/N=200$|BigCase/entries=5000"
+	}
+	if err := goBench(benchRe, runs); err != nil {
+		return err
+	}
+
+	// 2. Inbox throughput of a node process, and the Fedify peer.
+	count := 2000
+	if quick {
+		count = 300
+	}
+	if err := inbox(tmp, bin, runs, count); err != nil {
+		return err
+	}
+	if fedify {
+		if err := fedifyPeer(bin, runs, count); err != nil {
+			res.Notes = append(res.Notes, "Fedify comparison not run: "+err.Error())
+			fmt.Println("Fedify comparison not run:", err)
+		}
+	}
+	for _, s := range []int{1, 16, 64} {
+		ratio(fmt.Sprintf("inbox/limit, %d senders", s), fmt.Sprintf("inbox accepted/s, %d senders", s), fmt.Sprintf("limit activities/s, %d workers", s))
+		ratio(fmt.Sprintf("ours/Fedify, %d senders", s), fmt.Sprintf("inbox accepted/s, %d senders", s), fmt.Sprintf("Fedify accepted/s, %d senders", s))
+	}
+
+	// 3. The big case held by a node; 4. footprint.
+	sizes := []int{5000, 10000, 30000}
+	if quick {
+		sizes = []int{5000}
+	}
+	if err := bigCaseNode(tmp, bin, runs, sizes); err != nil {
+		return err
+	}
+	nCases := []int{1000, 30000}
+	if quick {
+		nCases = []int{100, 1000}
+	}
+	return footprint(tmp, bin, runs, nCases)
+}
+
+var metricRe = regexp.MustCompile(`([0-9.e+-]+) ([^\s]+)`)
+
+// goBench runs the Go benchmarks matching re, runs times each, and records
+// every custom metric.
+func goBench(re string, runs int) error {
+	args := []string{"test", "-run", "^$", "-bench", re, "-benchtime", "1x", "-count", strconv.Itoa(runs), "-timeout", "30m", "./bench"}
+	command := "go " + strings.Join(quote(args), " ")
+	fmt.Println("running", command)
+	cmd := exec.Command("go", args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		os.Stdout.Write(out)
+		return fmt.Errorf("go test -bench: %w", err)
+	}
+	type key struct{ name, unit string }
+	vals := map[key][]float64{}
+	var order []key
+	for _, line := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(line, "Benchmark") {
+			continue
+		}
+		fields := strings.Fields(line)
+		name := strings.TrimSuffix(fields[0], "-"+strconv.Itoa(runtime.GOMAXPROCS(0)))
+		for _, m := range metricRe.FindAllStringSubmatch(strings.Join(fields[2:], " "), -1) {
+			if m[2] == "ns/op" {
+				continue
+			}
+			v, err := strconv.ParseFloat(m[1], 64)
+			if err != nil {
+				continue
+			}
+			k := key{name, m[2]}
+			if _, ok := vals[k]; !ok {
+				order = append(order, k)
+			}
+			vals[k] = append(vals[k], v)
+		}
+	}
+	names := map[string]string{}
+	for _, k := range order {
+		name, size, group := k.name+" "+k.unit, 0.0, "micro"
+		if m := regexp.MustCompile(`InboxLimit/workers=(\d+)`).FindStringSubmatch(k.name); m != nil {
+			name, group = "limit activities/s, "+m[1]+" workers", "inbox"
+			size, _ = strconv.ParseFloat(m[1], 64)
+		}
+		if m := regexp.MustCompile(`Fanout/N=(\d+)`).FindStringSubmatch(k.name); m != nil {
+			name, group = "fan-out N="+m[1]+" "+k.unit, "fanout"
+			size, _ = strconv.ParseFloat(m[1], 64)
+		}
+		if m := regexp.MustCompile(`BigCase/entries=(\d+)`).FindStringSubmatch(k.name); m != nil {
+			name, group = "big case "+m[1]+" entries "+k.unit, "bigcase"
+			size, _ = strconv.ParseFloat(m[1], 64)
+		}
+		if k.name == "BenchmarkRSASign" {
+			name = "RSA-2048 signs/s, all cores"
+		}
+		names[name] = k.name
+		record(group, name, size, k.unit, vals[k], command)
+	}
+	fmt.Println()
+	return nil
+}
+
+func quote(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, "|^$* ") {
+			a = "'" + a + "'"
+		}
+		out[i] = a
+	}
+	return out
+}
+
+// node is a vultron serve child process.
+type node struct {
+	cmd   *exec.Cmd
+	url   string
+	dir   string
+	token string
+	start time.Duration // from exec to /readyz answering 200
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startNode starts `vultron serve` on dir (creating it) and waits until it
+// is ready.
+func startNode(bin, dir string) (*node, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	u := fmt.Sprintf("http://127.0.0.1:%d", port)
+	args := []string{"serve", "--data", dir, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--public-url", u,
+		"--actor", "vendor:Organization", "--allow-private-peers", "--log-level", "error"}
+	cmd := exec.Command(filepath.Join(bin, "vultron"), args...)
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	n := &node{cmd: cmd, url: u, dir: dir}
+	for time.Since(t0) < 2*time.Minute {
+		resp, err := http.Get(u + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				n.start = time.Since(t0)
+				tok, _ := os.ReadFile(filepath.Join(dir, "api-token"))
+				n.token = strings.TrimSpace(string(tok))
+				return n, nil
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	n.stop()
+	return nil, errors.New("node not ready after 2 minutes")
+}
+
+func (n *node) stop() {
+	n.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { n.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		n.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// rss returns the resident set of the node process in MiB (VmRSS).
+func (n *node) rss() float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	m := regexp.MustCompile(`VmRSS:\s*(\d+) kB`).FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	kb, _ := strconv.Atoi(string(m[1]))
+	return float64(kb) / 1024
+}
+
+func (n *node) get(path string) (int, int, error) {
+	req, _ := http.NewRequest(http.MethodGet, n.url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, int(b), nil
+}
+
+type lgResult struct {
+	Accepted     int     `json:"accepted"`
+	Refused      int     `json:"refused"`
+	Errors       int     `json:"errors"`
+	FirstRefusal string  `json:"firstRefusal"`
+	PerSecond    float64 `json:"acceptedPerSecond"`
+	P50          float64 `json:"p50ms"`
+	P95          float64 `json:"p95ms"`
+}
+
+func loadgen(bin, inbox string, senders, count int, replies bool) (lgResult, string, error) {
+	args := []string{"-inbox", inbox, "-senders", strconv.Itoa(senders), "-count", strconv.Itoa(count), "-drain", "2m", "-replies=" + strconv.FormatBool(replies)}
+	cmd := exec.Command(filepath.Join(bin, "loadgen"), args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	command := "go run ./bench/loadgen " + strings.Join(args, " ")
+	if err != nil {
+		return lgResult{}, command, fmt.Errorf("loadgen: %w", err)
+	}
+	var r lgResult
+	if err := json.Unmarshal(out, &r); err != nil {
+		return r, command, fmt.Errorf("loadgen output %q: %w", out, err)
+	}
+	if r.Refused+r.Errors > 0 {
+		fmt.Printf("    (loadgen: %d refused, %d errors; first refusal %s)\n", r.Refused, r.Errors, r.FirstRefusal)
+	}
+	return r, command, nil
+}
+
+var nodeCmd = "vultron serve --data D --listen 127.0.0.1:P --public-url http://127.0.0.1:P --actor vendor:Organization --allow-private-peers"
+
+func inbox(tmp, bin string, runs, count int) error {
+	rate := map[int][]float64{}
+	p50 := map[int][]float64{}
+	p95 := map[int][]float64{}
+	cmds := map[int]string{}
+	for r := range runs {
+		n, err := startNode(bin, filepath.Join(tmp, fmt.Sprintf("inbox-%d", r)))
+		if err != nil {
+			return err
+		}
+		for _, s := range []int{1, 16, 64} {
+			lr, command, err := loadgen(bin, n.url+"/actors/vendor/inbox", s, count, true)
+			if err != nil {
+				n.stop()
+				return err
+			}
+			rate[s] = append(rate[s], lr.PerSecond)
+			p50[s] = append(p50[s], lr.P50)
+			p95[s] = append(p95[s], lr.P95)
+			cmds[s] = nodeCmd + "; " + strings.Replace(command, n.url, "http://127.0.0.1:P", 1)
+		}
+		n.stop()
+	}
+	for _, s := range []int{1, 16, 64} {
+		record("inbox", fmt.Sprintf("inbox accepted/s, %d senders", s), float64(s), "activities/s", rate[s], cmds[s])
+		record("inbox-lat", fmt.Sprintf("inbox p50 ms, %d senders", s), float64(s), "ms", p50[s], cmds[s])
+		record("inbox-lat", fmt.Sprintf("inbox p95 ms, %d senders", s), float64(s), "ms", p95[s], cmds[s])
+	}
+	fmt.Println()
+	return nil
+}
+
+// fedifyPeer runs the same load against the Fedify peer of the
+// interoperability tests (federation_test/peer/peer.mjs).
+func fedifyPeer(bin string, runs, count int) error {
+	script := "federation_test/peer/peer.mjs"
+	if _, err := os.Stat(script); err != nil {
+		return fmt.Errorf("%s is missing", script)
+	}
+	if _, err := os.Stat("federation_test/peer/node_modules"); err != nil {
+		return errors.New("the peer's packages are not installed (make peer-deps)")
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		return errors.New("node is not on PATH")
+	}
+	rate := map[int][]float64{}
+	cmds := map[int]string{}
+	for range runs {
+		for _, s := range []int{1, 16, 64} {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			cmd := exec.CommandContext(ctx, "node", script)
+			stdin, _ := cmd.StdinPipe()
+			stdout, _ := cmd.StdoutPipe()
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				cancel()
+				return err
+			}
+			sc := bufio.NewScanner(stdout)
+			sc.Buffer(make([]byte, 1<<20), 16<<20)
+			var base string
+			for sc.Scan() {
+				var ev struct{ Event, Base string }
+				if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.Event == "ready" {
+					base = ev.Base
+					break
+				}
+			}
+			go io.Copy(io.Discard, stdout) // the peer logs every activity it receives
+			if base == "" {
+				stdin.Close()
+				cmd.Wait()
+				cancel()
+				return errors.New("the Fedify peer did not get ready")
+			}
+			lr, command, err := loadgen(bin, base+"/users/finder/inbox", s, count, false)
+			stdin.Close()
+			cmd.Wait()
+			cancel()
+			if err != nil {
+				return err
+			}
+			u, _ := url.Parse(base)
+			rate[s] = append(rate[s], lr.PerSecond)
+			cmds[s] = "node " + script + "; " + strings.Replace(command, u.Host, "127.0.0.1:P", 1)
+		}
+	}
+	for _, s := range []int{1, 16, 64} {
+		record("fedify", fmt.Sprintf("Fedify accepted/s, %d senders", s), float64(s), "activities/s", rate[s], cmds[s])
+	}
+	fmt.Println()
+	return nil
+}
+
+// prepare writes what fill stores into a new node data directory before
+// the node first starts (the node adds its actors and keys to the file).
+func prepare(dir string, fill func(*store.DB) error) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	db, err := store.Open(filepath.Join(dir, "vultron.db"), store.Options{NoSync: true})
+	if err != nil {
+		return err
+	}
+	if err := fill(db); err != nil {
+		db.Close()
+		return err
+	}
+	return db.Close()
+}
+
+func bigCaseNode(tmp, bin string, runs int, sizes []int) error {
+	for _, e := range sizes {
+		var p50s, p95s, rssv, sizes []float64
+		var nodeURL string
+		var caseID string
+		for r := range runs {
+			dir := filepath.Join(tmp, fmt.Sprintf("big-%d-%d", e, r))
+			var bc *bench.BigCase
+			err := prepare(dir, func(db *store.DB) error {
+				var err error
+				port := "7001"
+				bc, err = bench.BuildCase("http://127.0.0.1:"+port, "big", 2000, e)
+				if err != nil {
+					return err
+				}
+				c, rep, err := bc.Apply()
+				if err != nil {
+					return err
+				}
+				return bc.Store(context.Background(), db, c, rep)
+			})
+			if err != nil {
+				return err
+			}
+			caseID = bc.CaseID
+			n, err := startNode(bin, dir)
+			if err != nil {
+				return err
+			}
+			nodeURL = n.url
+			path := "/api/cases/" + url.PathEscape(bc.CaseID)
+			var lat []float64
+			var size int
+			for range 40 {
+				t0 := time.Now()
+				st, sz, err := n.get(path)
+				if err != nil || st != http.StatusOK {
+					n.stop()
+					return fmt.Errorf("GET %s: %d %v", path, st, err)
+				}
+				lat = append(lat, float64(time.Since(t0).Microseconds())/1000)
+				size = sz
+			}
+			slices.Sort(lat)
+			p50s = append(p50s, lat[len(lat)/2])
+			p95s = append(p95s, lat[int(0.95*float64(len(lat)-1))])
+			rssv = append(rssv, n.rss())
+			sizes = append(sizes, float64(size)/1024/1024)
+			n.stop()
+		}
+		_ = nodeURL
+		cmd := nodeCmd + " (D holding a case of 2000 participants and " + strconv.Itoa(e) + " entries); 40 × curl -H 'Authorization: Bearer …' http://127.0.0.1:P/api/cases/" + url.PathEscape(caseID)
+		record("bigcase-view", fmt.Sprintf("big case %d entries GET /api/cases/{id} p50 ms", e), float64(e), "ms", p50s, cmd)
+		record("bigcase-view", fmt.Sprintf("big case %d entries GET /api/cases/{id} p95 ms", e), float64(e), "ms", p95s, cmd)
+		record("bigcase-view", fmt.Sprintf("big case %d entries response MiB", e), float64(e), "MiB", sizes, cmd)
+		record("bigcase-rss", fmt.Sprintf("big case %d entries node RSS MiB", e), float64(e), "MiB", rssv, cmd+"; VmRSS of /proc/PID/status")
+	}
+	fmt.Println()
+	return nil
+}
+
+func footprint(tmp, bin string, runs int, nCases []int) error {
+	var idle []float64
+	for r := range runs {
+		n, err := startNode(bin, filepath.Join(tmp, fmt.Sprintf("idle-%d", r)))
+		if err != nil {
+			return err
+		}
+		time.Sleep(2 * time.Second)
+		idle = append(idle, n.rss())
+		n.stop()
+	}
+	record("footprint", "idle RSS MiB", 0, "MiB", idle, nodeCmd+"; sleep 2; grep VmRSS /proc/PID/status")
+	for _, nc := range nCases {
+		var rssv, startup, perCase []float64
+		for r := range runs {
+			dir := filepath.Join(tmp, fmt.Sprintf("cases-%d-%d", nc, r))
+			if err := prepare(dir, func(db *store.DB) error {
+				return bench.StoreManyCases(context.Background(), db, "http://127.0.0.1:7001", nc, 3, 5)
+			}); err != nil {
+				return err
+			}
+			n, err := startNode(bin, dir)
+			if err != nil {
+				return err
+			}
+			startup = append(startup, n.start.Seconds())
+			if st, _, err := n.get("/api/cases"); err != nil || st != http.StatusOK {
+				n.stop()
+				return fmt.Errorf("GET /api/cases: %d %v", st, err)
+			}
+			rssv = append(rssv, n.rss())
+			n.stop()
+			if fi, err := os.Stat(filepath.Join(dir, "vultron.db")); err == nil {
+				perCase = append(perCase, float64(fi.Size())/float64(nc))
+			}
+		}
+		cmd := nodeCmd + " (D holding " + strconv.Itoa(nc) + " open cases of 3 participants and 5 entries)"
+		record("footprint", fmt.Sprintf("RSS MiB with %d open cases (after GET /api/cases)", nc), float64(nc), "MiB", rssv, cmd+"; curl …/api/cases; grep VmRSS /proc/PID/status")
+		record("footprint", fmt.Sprintf("start-up s with %d cases (exec to /readyz 200)", nc), float64(nc), "s", startup, cmd)
+		record("footprint", fmt.Sprintf("bbolt bytes per case, %d cases", nc), float64(nc), "bytes", perCase, cmd+"; stat D/vultron.db")
+	}
+	return nil
+}
+
