@@ -611,4 +611,3 @@ func footprint(tmp, bin string, runs int, nCases []int) error {
 	}
 	return nil
 }
-

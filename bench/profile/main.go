@@ -1,0 +1,77 @@
+// Command profile runs a node in-process under the CPU profiler while the
+// load generator (a separate process) sends it signed Offers, so that the
+// inbox benchmark's time can be attributed:
+//
+//	go build -o /tmp/loadgen ./bench/loadgen
+//	go run ./bench/profile -loadgen /tmp/loadgen -senders 64 -count 4000 -o /tmp/inbox.prof
+//	go tool pprof -top /tmp/inbox.prof
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/node"
+)
+
+func main() {
+	lg := flag.String("loadgen", "", "path of the built load generator (required)")
+	senders := flag.Int("senders", 64, "concurrent senders")
+	count := flag.Int("count", 4000, "activities to send")
+	out := flag.String("o", "inbox.prof", "CPU profile to write")
+	flag.Parse()
+	if err := run(*lg, *senders, *count, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		os.Exit(1)
+	}
+}
+
+func run(lg string, senders, count int, out string) error {
+	dir, err := os.MkdirTemp("", "vultron-profile-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	u := "http://" + ln.Addr().String()
+	n, err := node.New(context.Background(), node.Config{DataDir: dir, Listener: ln, PublicURL: u,
+		Actors: []node.ActorConfig{{Name: "vendor", Type: actor.Organization}}, AllowPrivatePeers: true,
+		Logger: zerolog.Nop(), Notice: io.Discard})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- n.Serve(ctx) }()
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	cmd := exec.Command(lg, "-inbox", u+"/actors/vendor/inbox", "-senders", strconv.Itoa(senders), "-count", strconv.Itoa(count), "-drain", "1m")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	err = cmd.Run()
+	time.Sleep(100 * time.Millisecond)
+	pprof.StopCPUProfile()
+	f.Close()
+	cancel()
+	<-done
+	return err
+}
