@@ -51,6 +51,12 @@ type VerifierOptions struct {
 	// Scheme is the scheme of the public URL, used to rebuild the target
 	// URI of RFC 9421 signatures; default "https".
 	Scheme string
+	// Admit, when set, is called with the signature's key id after every
+	// check that needs no key and before the key is resolved (fetched);
+	// an error it returns is returned by Verify unchanged. The node's
+	// federation policy (allow-list, per-peer rate limit) goes here, so
+	// that a refused peer never makes the node fetch anything.
+	Admit func(ctx context.Context, keyID string) error
 }
 
 // Signer identifies who signed a verified request.
@@ -91,6 +97,7 @@ type Verifier struct {
 	now    func() time.Time
 	host   string
 	scheme string
+	admit  func(ctx context.Context, keyID string) error
 }
 
 // NewVerifier returns a Verifier; Keys and Host are required.
@@ -110,7 +117,7 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 	if opts.Scheme == "" {
 		opts.Scheme = "https"
 	}
-	return &Verifier{keys: opts.Keys, window: opts.Window, now: opts.Now, host: strings.ToLower(opts.Host), scheme: opts.Scheme}, nil
+	return &Verifier{keys: opts.Keys, window: opts.Window, now: opts.Now, host: strings.ToLower(opts.Host), scheme: opts.Scheme, admit: opts.Admit}, nil
 }
 
 // parsedSignature is a signature that passed the policy checks and only
@@ -126,7 +133,8 @@ type parsedSignature interface {
 // Signature-Input header is checked as RFC 9421, otherwise as draft-cavage
 // (Signature or Authorization: Signature). Before any key is fetched it
 // checks the covered components, the signed Host, the Date or created
-// window and the Digest or Content-Digest over body; then it verifies the
+// window and the Digest or Content-Digest over body, and calls
+// VerifierOptions.Admit with the key id; then it verifies the
 // signature with the resolved key, and once more with a refreshed key if
 // that fails. Every refusal is a *VerifyError.
 //
@@ -150,6 +158,11 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (Si
 	}
 	if err != nil {
 		return Signer{}, err
+	}
+	if v.admit != nil {
+		if err := v.admit(ctx, sig.keyID()); err != nil {
+			return Signer{}, err
+		}
 	}
 	key, err := v.keys.ResolveKey(ctx, sig.keyID(), false)
 	if err != nil {

@@ -226,6 +226,10 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 // sender's retry will succeed once its server is reachable, while a 401
 // would make it give up for good.
 func unauthorized(err error) error {
+	var pe *problem.Error
+	if errors.As(err, &pe) {
+		return err // the federation policy's 403 or 429
+	}
 	var ne net.Error
 	transient := errors.As(err, &ne) && (ne.Timeout() || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET))
 	if transient && !errors.Is(err, actor.ErrAddressRefused) {

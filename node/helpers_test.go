@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,6 +96,12 @@ func startNodeConfig(t *testing.T, dir string, ln net.Listener, extra Config, sp
 		NoSync:            true,
 		Retry:             extra.Retry,
 		DefaultEmbargo:    extra.DefaultEmbargo,
+		Federation:        extra.Federation,
+		AllowPeers:        extra.AllowPeers,
+		PeerRate:          extra.PeerRate,
+		PeerBurst:         extra.PeerBurst,
+		IPRate:            extra.IPRate,
+		IPBurst:           extra.IPBurst,
 		Logger:            zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Notice:            io.Discard,
 	})
@@ -202,13 +209,30 @@ type peer struct {
 	// of keyID (a document that does not own the signing key).
 	mu       sync.Mutex
 	received [][]byte
+	// docFetches counts the GETs of the actor document (key fetches).
+	docFetches atomic.Int32
+	// hits counts the requests to each path of the peer's server.
+	hitsMu sync.Mutex
+	hits   map[string]int
+}
+
+// hitCount returns how many requests the peer's server got for path.
+func (p *peer) hitCount(path string) int {
+	p.hitsMu.Lock()
+	defer p.hitsMu.Unlock()
+	return p.hits[path]
 }
 
 func newPeer(t *testing.T, key *rsa.PrivateKey) *peer {
 	t.Helper()
-	p := &peer{key: key}
+	p := &peer{key: key, hits: map[string]int{}}
 	mux := http.NewServeMux()
-	p.srv = httptest.NewServer(mux)
+	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.hitsMu.Lock()
+		p.hits[r.URL.Path]++
+		p.hitsMu.Unlock()
+		mux.ServeHTTP(w, r)
+	}))
 	t.Cleanup(p.srv.Close)
 	p.id = p.srv.URL + "/actors/mallory"
 	p.keyID = p.id + "#main-key"
@@ -217,6 +241,7 @@ func newPeer(t *testing.T, key *rsa.PrivateKey) *peer {
 		t.Fatal(err)
 	}
 	mux.HandleFunc("/actors/mallory", func(w http.ResponseWriter, r *http.Request) {
+		p.docFetches.Add(1)
 		w.Header().Set("Content-Type", actor.ContentType)
 		json.NewEncoder(w).Encode(map[string]any{
 			"@context": []string{actor.ActivityStreamsContext, actor.SecurityContext},
@@ -246,6 +271,13 @@ func (p *peer) receivedCount() int {
 // error text of the answer.
 func (p *peer) post(t *testing.T, url string, body []byte, edit func(*http.Request)) (int, string) {
 	t.Helper()
+	status, msg, _ := p.postHeader(t, url, body, edit)
+	return status, msg
+}
+
+// postHeader is post that also returns the answer's headers.
+func (p *peer) postHeader(t *testing.T, url string, body []byte, edit func(*http.Request)) (int, string, http.Header) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -267,7 +299,7 @@ func (p *peer) post(t *testing.T, url string, body []byte, edit func(*http.Reque
 		Error string `json:"error"`
 	}
 	_ = json.Unmarshal(data, &e)
-	return resp.StatusCode, e.Error
+	return resp.StatusCode, e.Error, resp.Header
 }
 
 // offer returns an Offer(VulnerabilityReport) from the peer to recipient.

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/inbox"
 	"github.com/openvultron/vultron/outbox"
+	"github.com/openvultron/vultron/policy"
 	"github.com/openvultron/vultron/store"
 )
 
@@ -95,6 +97,24 @@ type Config struct {
 	// AllowPrivatePeers lets the node fetch from and deliver to loopback
 	// and private addresses; for tests and local set-ups only.
 	AllowPrivatePeers bool
+	// Federation is the federation mode: policy.Open (the default; any
+	// peer that signs correctly) or policy.Allowlist (only the hosts in
+	// AllowPeers and this node itself; other peers get 403 before their
+	// key is fetched, and nothing is fetched from or delivered to them).
+	Federation policy.Mode
+	// AllowPeers are the peer hosts ("host" or "host:port") of allowlist
+	// federation.
+	AllowPeers []string
+	// PeerRate limits the signed requests per second of one peer host (the
+	// host of the signature's key id, checked before the key is fetched);
+	// PeerBurst is its bucket size. IPRate and IPBurst limit the
+	// federation requests (inbox POSTs and signed GETs) of one client IP.
+	// Zero rates mean no limit. Over a limit the node answers 429 with
+	// Retry-After.
+	PeerRate  float64
+	PeerBurst int
+	IPRate    float64
+	IPBurst   int
 	// MaxInboxBytes is the largest inbox or outbox POST body accepted;
 	// default 256 KiB.
 	MaxInboxBytes int64
@@ -185,6 +205,7 @@ type Node struct {
 	token    tokenChecker
 	verifier *actor.Verifier
 	fetcher  *actor.Fetcher
+	policy   *policy.Policy
 	handler  http.Handler
 	services []service
 
@@ -288,6 +309,19 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		fmt.Fprintf(cfg.Notice, "API token (shown once; also in %s): %s\n", filepath.Join(cfg.DataDir, tokenFile), token)
 	}
 
+	n.policy, err = policy.New(policy.Config{
+		Mode:         cfg.Federation,
+		AllowedHosts: append(slices.Clone(cfg.AllowPeers), n.host),
+		PeerRate:     cfg.PeerRate,
+		PeerBurst:    cfg.PeerBurst,
+		IPRate:       cfg.IPRate,
+		IPBurst:      cfg.IPBurst,
+		Now:          cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+
 	// Signed fetches (keys, actor documents) are made as the first local
 	// actor: peers that require authorized fetch see a real, verifiable
 	// actor of this node.
@@ -311,7 +345,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.verifier, err = actor.NewVerifier(actor.VerifierOptions{
-		Keys:   keys,
+		Keys:   n.policy.Keys(keys),
+		Admit:  func(_ context.Context, keyID string) error { return n.policy.AdmitPeer(keyID) },
 		Window: cfg.DateWindow,
 		Now:    cfg.Now,
 		Host:   n.host,

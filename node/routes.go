@@ -53,7 +53,7 @@ func (n *Node) buildPipelines() error {
 	})
 	local := func(name string) (actor.Local, bool) { return n.Local(name) }
 
-	inboxes := outbox.NewActorInboxes(n.fetcher.FetchDocument, 0, n.cfg.Now)
+	inboxes := outbox.NewActorInboxes(n.policy.FetchFunc(n.fetcher.FetchDocument), 0, n.cfg.Now)
 	for _, l := range n.locals {
 		if err := inboxes.AddLocal(l.ID, l.Inbox); err != nil {
 			return err
@@ -63,12 +63,14 @@ func (n *Node) buildPipelines() error {
 	if policy == (outbox.RetryPolicy{}) {
 		policy = outbox.DefaultRetryPolicy()
 	}
+	client := actor.NewSafeClient(actor.SafeClientOptions{AllowPrivate: n.cfg.AllowPrivatePeers, Timeout: 30 * time.Second, MaxRedirects: -1})
+	client.Transport = n.policy.Transport(client.Transport)
 	var err error
 	n.deliverer, err = outbox.NewDeliverer(outbox.DelivererConfig{
 		Queue:   n.db,
 		Keys:    signingKeys{n: n},
 		Inboxes: inboxes,
-		Client:  actor.NewSafeClient(actor.SafeClientOptions{AllowPrivate: n.cfg.AllowPrivatePeers, Timeout: 30 * time.Second, MaxRedirects: -1}),
+		Client:  client,
 		Policy:  policy,
 		Workers: n.cfg.DeliveryWorkers,
 		Logger:  n.log,
@@ -121,6 +123,9 @@ func (n *Node) fetchActor(ctx context.Context, iri string) (*vocab.Actor, error)
 		}
 		body = doc
 	} else {
+		if err := n.policy.CheckURL(iri); err != nil {
+			return nil, err
+		}
 		var err error
 		if body, err = n.fetcher.FetchDocument(ctx, iri); err != nil {
 			return nil, err
@@ -212,13 +217,13 @@ func (n *Node) routes() http.Handler {
 	r.HandleFunc("/.well-known/nodeinfo", n.serveNodeInfoLinks).Methods(http.MethodGet)
 	r.HandleFunc("/nodeinfo/2.1", n.serveNodeInfo).Methods(http.MethodGet)
 	r.HandleFunc("/actors/{name}", n.serveActor).Methods(http.MethodGet)
-	r.HandleFunc("/actors/{name}/inbox", n.postInbox).Methods(http.MethodPost)
+	r.HandleFunc("/actors/{name}/inbox", n.federation(n.postInbox)).Methods(http.MethodPost)
 	r.HandleFunc("/actors/{name}/inbox", n.requireToken(n.getInbox)).Methods(http.MethodGet)
 	r.HandleFunc("/actors/{name}/outbox", n.requireToken(n.postOutbox)).Methods(http.MethodPost)
 	r.HandleFunc("/actors/{name}/outbox", n.requireToken(n.getOutbox)).Methods(http.MethodGet)
-	r.HandleFunc("/activities/{id}", n.getActivity).Methods(http.MethodGet)
-	r.HandleFunc("/objects/{id}", n.getObject).Methods(http.MethodGet)
-	r.HandleFunc("/cases/{cid}", n.getCase).Methods(http.MethodGet)
+	r.HandleFunc("/activities/{id}", n.federation(n.getActivity)).Methods(http.MethodGet)
+	r.HandleFunc("/objects/{id}", n.federation(n.getObject)).Methods(http.MethodGet)
+	r.HandleFunc("/cases/{cid}", n.federation(n.getCase)).Methods(http.MethodGet)
 	r.HandleFunc("/api/deliveries", n.requireToken(n.listDeliveries)).Methods(http.MethodGet)
 	r.HandleFunc("/api/cases", n.requireToken(n.listCases)).Methods(http.MethodGet)
 	r.HandleFunc("/api/cases/{id}", n.requireToken(n.showCase)).Methods(http.MethodGet)
@@ -238,6 +243,23 @@ func (n *Node) routes() http.Handler {
 		problem.Write(w, problem.New(http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
 	return n.logRequests(r)
+}
+
+// federation guards a route peers call (inbox POSTs, signed GETs): a
+// request without the node's API token is first held to the per-IP rate
+// limit, before its body is read or its signature looked at.
+func (n *Node) federation(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !n.token.check(r) {
+			if err := n.policy.AdmitIP(r.RemoteAddr); err != nil {
+				n.metrics.inboxRefused(problem.Status(err))
+				n.refused(r, "federation", err)
+				problem.Write(w, err)
+				return
+			}
+		}
+		h(w, r)
+	}
 }
 
 // requireToken lets a request through only with the node's API token.
@@ -509,6 +531,10 @@ func takesPart(a store.StoredActivity, actorID string) bool {
 }
 
 func unauthorizedGET(err error) error {
+	var pe *problem.Error
+	if errors.As(err, &pe) {
+		return err // the federation policy's 403 or 429
+	}
 	var ve *actor.VerifyError
 	if errors.As(err, &ve) {
 		return problem.Wrap(http.StatusUnauthorized, err, ve.Reason+"; objects are served only to signed requests from their participants or with the node's API token")

@@ -14,6 +14,7 @@ import (
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/node"
 	"github.com/openvultron/vultron/outbox"
+	"github.com/openvultron/vultron/policy"
 )
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -34,6 +35,13 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	window := fs.Duration("date-window", actor.DefaultWindow, "how far a signed Date may be from this node's clock (at most 15m)")
 	allowPrivate := fs.Bool("allow-private-peers", false, "allow peers on loopback and private addresses (tests and local set-ups only)")
 	maxBody := fs.Int64("max-body", 256<<10, "largest inbox or outbox body in bytes")
+	federation := fs.String("federation", string(policy.Open), "federation mode: open (any peer that signs correctly; for local testing) or allowlist\n(only the --allow-peer hosts; others get 403 before their key is fetched; for production)")
+	var allowPeers listFlag
+	fs.Var(&allowPeers, "allow-peer", "peer host (HOST or HOST:PORT) this node federates with in allowlist mode, repeatable")
+	peerRate := fs.Float64("peer-rate", 0, "signed requests per second one peer host may make (0: no limit); over it: 429 + Retry-After")
+	peerBurst := fs.Int("peer-burst", 0, "burst of --peer-rate (default: the rate rounded up)")
+	ipRate := fs.Float64("ip-rate", 0, "federation requests per second one client IP (IPv6: one /64) may make (0: no limit)")
+	ipBurst := fs.Int("ip-burst", 0, "burst of --ip-rate (default: the rate rounded up)")
 	workers := fs.Int("delivery-workers", 8, "deliveries sent at once")
 	retryFirst := fs.Duration("retry-first", outbox.DefaultRetryPolicy().First, "wait after a delivery's first failure; each further failure doubles it")
 	retryMax := fs.Duration("retry-max", outbox.DefaultRetryPolicy().Max, "longest wait between two delivery attempts")
@@ -72,6 +80,16 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		}
 		*publicURL = "http://" + net.JoinHostPort(host, port)
 	}
+	mode, err := policy.ParseMode(*federation)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if mode == policy.Allowlist && len(allowPeers) == 0 {
+		return usageError("--federation allowlist needs at least one --allow-peer HOST")
+	}
+	if *peerRate < 0 || *ipRate < 0 || *peerBurst < 0 || *ipBurst < 0 {
+		return usageError("rate limits and bursts must not be negative")
+	}
 	retry := outbox.DefaultRetryPolicy()
 	retry.First, retry.Max, retry.Horizon = *retryFirst, *retryMax, *retryHorizon
 	if retry.First <= 0 || retry.Max < retry.First || retry.Horizon <= 0 {
@@ -86,6 +104,12 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		DefaultEmbargo:    time.Duration(defaultEmbargo),
 		AllowPrivatePeers: *allowPrivate,
 		MaxInboxBytes:     *maxBody,
+		Federation:        mode,
+		AllowPeers:        allowPeers,
+		PeerRate:          *peerRate,
+		PeerBurst:         *peerBurst,
+		IPRate:            *ipRate,
+		IPBurst:           *ipBurst,
 		DeliveryWorkers:   *workers,
 		Retry:             retry,
 		Version:           version,

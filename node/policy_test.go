@@ -1,0 +1,129 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/policy"
+	"github.com/openvultron/vultron/store"
+)
+
+// TestFederationAllowlist runs a node that federates only with
+// cvd.partner.example: a correctly signing peer on another host is refused
+// with 403 before its key is fetched, nothing is stored, and the node
+// delivers nothing to it either.
+func TestFederationAllowlist(t *testing.T) {
+	vendor := startNodeWith(t, Config{Federation: policy.Allowlist, AllowPeers: []string{"cvd.partner.example"}}, "vendor:Organization")
+	p := newPeer(t, sharedKeys.get(t, 0))
+	status, msg := p.post(t, vendor.actorID("vendor")+"/inbox", p.offer(1, vendor.actorID("vendor")), nil)
+	host := strings.TrimPrefix(p.srv.URL, "http://")
+	if status != http.StatusForbidden || msg != "peer "+host+" is not on this node's federation allow-list; its key was not fetched" {
+		t.Fatalf("post from a peer off the list: %d %q, want 403", status, msg)
+	}
+	if n := p.docFetches.Load(); n != 0 {
+		t.Errorf("the node fetched the refused peer's key %d times", n)
+	}
+	if _, err := vendor.db.Activity(context.Background(), p.id+"/activities/offer-1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("refused activity stored (err %v)", err)
+	}
+	// A signed GET from the peer is refused the same way.
+	if got := signedGet(t, vendor.url+"/objects/x", p.keyID, p.key); got != http.StatusForbidden {
+		t.Errorf("signed GET from a peer off the list: %d, want 403", got)
+	}
+	// Outbound: an offer to the peer is accepted by the outbox but never
+	// reaches it; it becomes a dead letter naming the allow-list.
+	vendor.submit(t, "vendor", `{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":["`+p.id+`"],
+"object":{"type":"VulnerabilityReport","name":"n","content":"c"}}`)
+	waitFor(t, "the delivery to the peer to be dead-lettered", func() bool {
+		dead, err := vendor.db.DeadLetters(context.Background())
+		return err == nil && len(dead) == 1 && strings.Contains(dead[0].LastError, "allow-list")
+	})
+	if p.receivedCount() != 0 || p.docFetches.Load() != 0 {
+		t.Errorf("the peer off the list received %d deliveries and %d fetches", p.receivedCount(), p.docFetches.Load())
+	}
+}
+
+// TestFederationRateLimits checks the per-peer and per-IP limits: 429
+// with Retry-After, before the body is read (per IP) or the key fetched
+// (per peer); requests with the node's token are not limited.
+func TestFederationRateLimits(t *testing.T) {
+	t.Run("per peer", func(t *testing.T) {
+		vendor := startNodeWith(t, Config{PeerRate: 0.01, PeerBurst: 2}, "vendor:Organization")
+		p := newPeer(t, sharedKeys.get(t, 0))
+		inbox := vendor.actorID("vendor") + "/inbox"
+		for i := 1; i <= 2; i++ {
+			if status, msg := p.post(t, inbox, p.offer(i, vendor.actorID("vendor")), nil); status != http.StatusAccepted {
+				t.Fatalf("post %d within the burst: %d %s", i, status, msg)
+			}
+		}
+		// The third request names a key the node has never seen: over the
+		// limit it must not be fetched.
+		probeKey := p.srv.URL + "/keys/probe#k"
+		status, msg, h := p.postHeader(t, inbox, p.offer(3, vendor.actorID("vendor")), func(r *http.Request) {
+			resignWithKeyID(t, r, p.offer(3, vendor.actorID("vendor")), probeKey, p)
+		})
+		host := strings.TrimPrefix(p.srv.URL, "http://")
+		if status != http.StatusTooManyRequests || !strings.Contains(msg, "peer "+host+" is over its rate limit") {
+			t.Fatalf("third post: %d %q, want 429", status, msg)
+		}
+		if secs, err := strconv.Atoi(h.Get("Retry-After")); err != nil || secs < 1 {
+			t.Errorf("Retry-After = %q, want a number of seconds", h.Get("Retry-After"))
+		}
+		if n := p.hitCount("/keys/probe"); n != 0 {
+			t.Errorf("the node fetched the key of a request over the rate limit (%d times)", n)
+		}
+		if _, err := vendor.db.Activity(context.Background(), p.id+"/activities/offer-3"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("activity over the limit stored (err %v)", err)
+		}
+	})
+	t.Run("per IP", func(t *testing.T) {
+		vendor := startNodeWith(t, Config{IPRate: 0.01, IPBurst: 1}, "vendor:Organization")
+		post := func() (*http.Response, string) {
+			resp, err := http.Post(vendor.actorID("vendor")+"/inbox", "application/activity+json", strings.NewReader(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			m, _ := decodeReader(resp)
+			return resp, m
+		}
+		if resp, msg := post(); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("first unsigned post: %d %s, want 401 (within the IP limit)", resp.StatusCode, msg)
+		}
+		resp, msg := post()
+		if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(msg, "client 127.0.0.1 is over its rate limit") || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("second post: %d %q Retry-After %q, want 429 with Retry-After", resp.StatusCode, msg, resp.Header.Get("Retry-After"))
+		}
+		// The node's own API token is not limited.
+		for range 3 {
+			if status, body := vendor.api(t, http.MethodGet, "/objects/none", ""); status != http.StatusNotFound {
+				t.Errorf("GET with the token: %d %s, want 404", status, body)
+			}
+		}
+	})
+}
+
+// decodeReader returns the "error" of a JSON answer.
+func decodeReader(resp *http.Response) (string, error) {
+	var e struct {
+		Error string `json:"error"`
+	}
+	err := json.NewDecoder(resp.Body).Decode(&e)
+	return e.Error, err
+}
+
+// resignWithKeyID signs r again, naming keyID (with the peer's key).
+func resignWithKeyID(t *testing.T, r *http.Request, body []byte, keyID string, p *peer) {
+	t.Helper()
+	r.Header.Del("Signature")
+	if err := actor.SignRequest(r, body, keyID, p.key, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,483 @@
+// Package policy decides which peers a node federates with and how often
+// they may call it, before any signature key is fetched.
+//
+// A Policy holds:
+//
+//   - the federation mode: Open (any host may federate) or Allowlist (only
+//     the configured peer hosts; everyone else gets 403 before their key is
+//     fetched, and outbound requests to them are refused);
+//   - token-bucket rate limits per peer host (the host of a signature's key
+//     id, known before the key is fetched) and per client IP (IPv6 grouped by
+//     /64), answered with 429 and Retry-After;
+//   - a negative cache of key ids whose resolution failed, so that a peer
+//     naming many bad keys cannot make the node fetch each one over and over.
+//
+// Every piece of per-peer state lives in a bounded map whose idle entries
+// expire: no sequence of requests grows the node's memory without limit.
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/problem"
+)
+
+// Mode is a federation mode.
+type Mode string
+
+// The federation modes.
+const (
+	// Open federates with any host that signs correctly.
+	Open Mode = "open"
+	// Allowlist federates only with the hosts in Config.AllowedHosts.
+	Allowlist Mode = "allowlist"
+)
+
+// ParseMode parses "open" or "allowlist".
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(strings.ToLower(strings.TrimSpace(s))); m {
+	case Open, Allowlist:
+		return m, nil
+	}
+	return "", fmt.Errorf("federation mode %q is not open or allowlist", s)
+}
+
+// Defaults of Config.
+const (
+	// DefaultMaxEntries bounds each map of per-peer state (rate buckets per
+	// host, per IP, failed keys).
+	DefaultMaxEntries = 10000
+	// DefaultIdleTTL is how long an idle rate bucket is kept.
+	DefaultIdleTTL = 10 * time.Minute
+	// DefaultKeyFailureTTL is how long a key id whose resolution failed is
+	// answered from the negative cache without a new fetch.
+	DefaultKeyFailureTTL = 5 * time.Minute
+)
+
+// Config configures a Policy. The zero value is open federation without
+// rate limits.
+type Config struct {
+	Mode Mode // default Open
+	// AllowedHosts are the peer hosts of Allowlist mode: "host" matches
+	// every port of host, "host:port" only that port. Case-insensitive.
+	AllowedHosts []string
+	// PeerRate is the sustained number of signed requests per second one
+	// peer host may make; zero means no limit. PeerBurst is its bucket size
+	// (default: PeerRate rounded up, at least 1).
+	PeerRate  float64
+	PeerBurst int
+	// IPRate and IPBurst limit the federation requests of one client IP
+	// (one /64 for IPv6) the same way.
+	IPRate  float64
+	IPBurst int
+	// MaxEntries bounds each map of per-peer state; default
+	// DefaultMaxEntries.
+	MaxEntries int
+	// IdleTTL is how long an idle rate bucket is remembered; default
+	// DefaultIdleTTL.
+	IdleTTL time.Duration
+	// KeyFailureTTL is how long a failed key resolution is remembered;
+	// default DefaultKeyFailureTTL; negative disables the negative cache.
+	KeyFailureTTL time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Policy applies a Config. It is safe for concurrent use.
+type Policy struct {
+	mode      Mode
+	hosts     map[string]bool // host or host:port, lower case
+	peerRate  float64
+	peerBurst float64
+	ipRate    float64
+	ipBurst   float64
+	keyTTL    time.Duration
+	now       func() time.Time
+
+	peers  *lru[*bucket]
+	ips    *lru[*bucket]
+	failed *lru[keyFailure]
+}
+
+// New returns a Policy for cfg.
+func New(cfg Config) (*Policy, error) {
+	if cfg.Mode == "" {
+		cfg.Mode = Open
+	}
+	if _, err := ParseMode(string(cfg.Mode)); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	if cfg.PeerRate < 0 || cfg.IPRate < 0 || cfg.PeerBurst < 0 || cfg.IPBurst < 0 {
+		return nil, errors.New("policy: rates and bursts must not be negative")
+	}
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = DefaultMaxEntries
+	}
+	if cfg.IdleTTL <= 0 {
+		cfg.IdleTTL = DefaultIdleTTL
+	}
+	if cfg.KeyFailureTTL == 0 {
+		cfg.KeyFailureTTL = DefaultKeyFailureTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	p := &Policy{
+		mode:     cfg.Mode,
+		hosts:    map[string]bool{},
+		peerRate: cfg.PeerRate,
+		ipRate:   cfg.IPRate,
+		keyTTL:   cfg.KeyFailureTTL,
+		now:      cfg.Now,
+		peers:    newLRU[*bucket](cfg.MaxEntries, cfg.IdleTTL),
+		ips:      newLRU[*bucket](cfg.MaxEntries, cfg.IdleTTL),
+		failed:   newLRU[keyFailure](cfg.MaxEntries, max(cfg.KeyFailureTTL, time.Second)),
+	}
+	p.peerBurst = burst(cfg.PeerRate, cfg.PeerBurst)
+	p.ipBurst = burst(cfg.IPRate, cfg.IPBurst)
+	for _, h := range cfg.AllowedHosts {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if h == "" || strings.ContainsAny(h, "/@ ") {
+			return nil, fmt.Errorf("policy: allowed peer %q is not a host or host:port", h)
+		}
+		p.hosts[h] = true
+	}
+	if cfg.Mode == Allowlist && len(p.hosts) == 0 {
+		return nil, errors.New("policy: allowlist federation needs at least one allowed peer host (--allow-peer)")
+	}
+	return p, nil
+}
+
+func burst(rate float64, b int) float64 {
+	if b > 0 {
+		return float64(b)
+	}
+	return math.Max(1, math.Ceil(rate))
+}
+
+// Mode returns the federation mode.
+func (p *Policy) Mode() Mode { return p.mode }
+
+// HostAllowed reports whether the node federates with host (host or
+// host:port, as in a URL).
+func (p *Policy) HostAllowed(host string) bool {
+	if p.mode == Open {
+		return true
+	}
+	host = strings.ToLower(host)
+	if p.hosts[host] {
+		return true
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil && p.hosts[strings.ToLower(h)] {
+		return true
+	}
+	return false
+}
+
+// CheckURL refuses a URL whose host the node does not federate with; the
+// error is a 403 *problem.Error.
+func (p *Policy) CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return problem.Forbidden("%q is not an absolute URL with a host", truncate(raw))
+	}
+	if !p.HostAllowed(u.Host) {
+		return problem.Forbidden("host %s is not on this node's federation allow-list", truncate(u.Host))
+	}
+	return nil
+}
+
+// AdmitPeer is called with a signature's key id before the key is
+// resolved: it refuses a key on a host outside the allow-list (403) and a
+// peer host over its rate (429 with Retry-After).
+func (p *Policy) AdmitPeer(keyID string) error {
+	u, err := url.Parse(keyID)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return problem.Unauthorized("signature key id %q is not an http or https URL", truncate(keyID))
+	}
+	host := strings.ToLower(u.Host)
+	if !p.HostAllowed(host) {
+		return problem.Forbidden("peer %s is not on this node's federation allow-list; its key was not fetched", truncate(host))
+	}
+	if p.peerRate > 0 {
+		if wait, ok := p.take(p.peers, host, p.peerRate, p.peerBurst); !ok {
+			return &problem.Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
+				Msg: fmt.Sprintf("peer %s is over its rate limit of %g requests per second; retry later", truncate(host), p.peerRate)}
+		}
+	}
+	return nil
+}
+
+// AdmitIP is called with a request's remote address (host:port) before
+// its body is read: it refuses a client over its rate with 429 and
+// Retry-After.
+func (p *Policy) AdmitIP(remoteAddr string) error {
+	if p.ipRate <= 0 {
+		return nil
+	}
+	key := ipKey(remoteAddr)
+	if wait, ok := p.take(p.ips, key, p.ipRate, p.ipBurst); !ok {
+		return &problem.Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
+			Msg: fmt.Sprintf("client %s is over its rate limit of %g requests per second; retry later", key, p.ipRate)}
+	}
+	return nil
+}
+
+// ipKey returns the rate-limit key of a remote address: the IPv4 address,
+// or the /64 of an IPv6 address (one host usually holds a whole /64).
+func ipKey(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		pfx, _ := ip.Prefix(64)
+		return pfx.String()
+	}
+	return ip.String()
+}
+
+// take takes one token from the bucket of key, creating a full bucket for
+// a new key. When none is left it returns how long until one is.
+func (p *Policy) take(m *lru[*bucket], key string, rate, size float64) (time.Duration, bool) {
+	now := p.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.getLocked(key, now)
+	if !ok {
+		b = &bucket{tokens: size, last: now}
+		m.putLocked(key, b, now)
+	}
+	b.tokens = math.Min(size, b.tokens+now.Sub(b.last).Seconds()*rate)
+	b.last = now
+	m.touchLocked(key, now)
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0, true
+	}
+	wait := time.Duration((1 - b.tokens) / rate * float64(time.Second))
+	return max(wait, time.Second), false
+}
+
+// bucket is a token bucket.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// keyFailure is a remembered failed key resolution.
+type keyFailure struct {
+	err error
+	at  time.Time
+}
+
+// Tracked returns how many peer hosts, client IPs and failed key ids the
+// policy currently remembers (each bounded by Config.MaxEntries).
+func (p *Policy) Tracked() (peers, ips, failedKeys int) {
+	return p.peers.len(), p.ips.len(), p.failed.len()
+}
+
+// Keys wraps a key resolver with the negative cache: a key id whose
+// resolution failed for a reason other than the network (a missing or
+// malformed key document, a refused address) is refused without a new
+// fetch for KeyFailureTTL.
+func (p *Policy) Keys(inner actor.KeyResolver) actor.KeyResolver {
+	if p.keyTTL < 0 {
+		return inner
+	}
+	return &negativeKeys{p: p, inner: inner}
+}
+
+type negativeKeys struct {
+	p     *Policy
+	inner actor.KeyResolver
+}
+
+// ErrKeyRecentlyFailed is wrapped by the error of a key resolution answered
+// from the negative cache.
+var ErrKeyRecentlyFailed = errors.New("key resolution failed recently; not fetched again yet")
+
+func (k *negativeKeys) ResolveKey(ctx context.Context, keyID string, refresh bool) (actor.PublicKey, error) {
+	now := k.p.now()
+	k.p.failed.mu.Lock()
+	f, ok := k.p.failed.getLocked(keyID, now)
+	k.p.failed.mu.Unlock()
+	if ok && now.Sub(f.at) < k.p.keyTTL {
+		return actor.PublicKey{}, fmt.Errorf("%w (until %s): %w", ErrKeyRecentlyFailed, f.at.Add(k.p.keyTTL).UTC().Format(time.RFC3339), f.err)
+	}
+	key, err := k.inner.ResolveKey(ctx, keyID, refresh)
+	if err != nil && ctx.Err() == nil && !transient(err) {
+		// Transient failures (a peer's server briefly down or busy) are
+		// not remembered: the peer's retry should succeed once it is back.
+		k.p.failed.mu.Lock()
+		k.p.failed.putLocked(keyID, keyFailure{err: err, at: now}, now)
+		k.p.failed.mu.Unlock()
+	}
+	return key, err
+}
+
+// transient reports whether a key resolution failed for a reason a retry
+// may fix: a network error, or an answer of 408, 429 or 5xx (which the
+// fetcher reports as "status NNN" at the end of its message).
+func transient(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	msg := err.Error()
+	i := strings.LastIndex(msg, "status ")
+	if i < 0 || len(msg) < i+10 {
+		return false
+	}
+	code := msg[i+7 : i+10]
+	return code == "408" || code == "429" || code[0] == '5'
+}
+
+// Transport wraps base (nil: http.DefaultTransport) so that requests to a
+// host the node does not federate with fail before a connection is made.
+func (p *Policy) Transport(base http.RoundTripper) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return roundTripper{p: p, base: base}
+}
+
+type roundTripper struct {
+	p    *Policy
+	base http.RoundTripper
+}
+
+func (t roundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !t.p.HostAllowed(r.URL.Host) {
+		if r.Body != nil {
+			_ = r.Body.Close()
+		}
+		return nil, fmt.Errorf("%w: %s", ErrNotAllowed, truncate(r.URL.Host))
+	}
+	return t.base.RoundTrip(r)
+}
+
+// ErrNotAllowed is wrapped by the error of an outbound request to a host
+// outside the federation allow-list.
+var ErrNotAllowed = errors.New("host is not on the federation allow-list")
+
+// FetchFunc wraps a document fetch function so that it refuses URLs on
+// hosts the node does not federate with.
+func (p *Policy) FetchFunc(fetch func(ctx context.Context, iri string) ([]byte, error)) func(ctx context.Context, iri string) ([]byte, error) {
+	return func(ctx context.Context, iri string) ([]byte, error) {
+		if u, err := url.Parse(iri); err == nil && !p.HostAllowed(u.Host) {
+			return nil, fmt.Errorf("fetch %s: %w", truncate(iri), ErrNotAllowed)
+		}
+		return fetch(ctx, iri)
+	}
+}
+
+// truncate shortens attacker-supplied text quoted in an error.
+func truncate(s string) string {
+	const n = 200
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// lru is a map of bounded size whose entries expire after ttl without
+// use; when full, the least recently used entry is dropped.
+type lru[V any] struct {
+	mu    sync.Mutex
+	max   int
+	ttl   time.Duration
+	items map[string]*entry[V]
+	order []string // least recently used first; compacted lazily
+}
+
+type entry[V any] struct {
+	v    V
+	used time.Time
+}
+
+func newLRU[V any](maxEntries int, ttl time.Duration) *lru[V] {
+	return &lru[V]{max: maxEntries, ttl: ttl, items: map[string]*entry[V]{}}
+}
+
+func (l *lru[V]) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.items)
+}
+
+func (l *lru[V]) getLocked(k string, now time.Time) (V, bool) {
+	e, ok := l.items[k]
+	if !ok || now.Sub(e.used) >= l.ttl {
+		var zero V
+		if ok {
+			delete(l.items, k)
+		}
+		return zero, false
+	}
+	return e.v, true
+}
+
+func (l *lru[V]) touchLocked(k string, now time.Time) {
+	if e, ok := l.items[k]; ok {
+		e.used = now
+	}
+}
+
+// putLocked stores v under k, first dropping expired entries and then the
+// least recently used ones while the map is full.
+func (l *lru[V]) putLocked(k string, v V, now time.Time) {
+	if _, ok := l.items[k]; !ok && (len(l.items) >= l.max || len(l.order) >= 2*l.max) {
+		l.evictLocked(now)
+	}
+	if _, ok := l.items[k]; !ok {
+		l.order = append(l.order, k)
+	}
+	l.items[k] = &entry[V]{v: v, used: now}
+}
+
+// evictLocked removes expired entries; if none expired it removes the
+// least recently used tenth of the map (at least one), so that eviction
+// stays amortised O(1) per insertion.
+func (l *lru[V]) evictLocked(now time.Time) {
+	live := l.order[:0]
+	seen := make(map[string]bool, len(l.items))
+	for _, k := range l.order {
+		if seen[k] {
+			continue // a key expired and stored again appears twice
+		}
+		seen[k] = true
+		if e, ok := l.items[k]; ok && now.Sub(e.used) < l.ttl {
+			live = append(live, k)
+		} else {
+			delete(l.items, k)
+		}
+	}
+	l.order = live
+	if len(l.items) < l.max {
+		return
+	}
+	slices.SortFunc(l.order, func(a, b string) int { return l.items[a].used.Compare(l.items[b].used) })
+	drop := max(1, len(l.order)/10)
+	for _, k := range l.order[:drop] {
+		delete(l.items, k)
+	}
+	l.order = slices.Delete(l.order, 0, drop)
+}
