@@ -17,8 +17,11 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -100,6 +103,9 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 	if err != nil {
 		return Result{}, unauthorized(err)
 	}
+	if !utf8.Valid(body) {
+		return Result{}, problem.BadRequest("the body is not valid UTF-8")
+	}
 	doc, err := vocab.Parse(body)
 	if err != nil {
 		return Result{}, problem.Wrap(http.StatusBadRequest, err, err.Error())
@@ -110,6 +116,9 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 	}
 	if err := actor.CheckBinding(signer, act.ID, act.Actor.ID()); err != nil {
 		return Result{}, unauthorized(err)
+	}
+	if err := checkAuthorship(act); err != nil {
+		return Result{}, err
 	}
 	if err := checkAddressing(act, local.ID); err != nil {
 		return Result{}, err
@@ -241,6 +250,39 @@ func unauthorized(err error) error {
 		return problem.Wrap(http.StatusUnauthorized, err, ve.Reason)
 	}
 	return problem.Wrap(http.StatusUnauthorized, err, "the request's signature could not be verified")
+}
+
+// checkAuthorship refuses a Create whose inline object is attributed to
+// someone other than the activity's actor, or whose id is on another host
+// than the actor's: an actor creates only its own objects, on its own
+// server (B16).
+func checkAuthorship(a *vocab.Activity) error {
+	if a.Type != "Create" || a.Object.Object == nil {
+		return nil
+	}
+	obj := a.Object.Object.Common()
+	actorID := a.Actor.ID()
+	for _, by := range obj.AttributedTo.IDs() {
+		if by != actorID {
+			return problem.Forbidden("the created object %s is attributed to %s, not to the activity's actor %s", clip(obj.ID), clip(by), clip(actorID))
+		}
+	}
+	if obj.ID != "" {
+		ou, err := url.Parse(obj.ID)
+		au, aerr := url.Parse(actorID)
+		if err != nil || aerr != nil || !strings.EqualFold(ou.Host, au.Host) {
+			return problem.Forbidden("the created object %s is not on the actor's host (%s)", clip(obj.ID), clip(au.Host))
+		}
+	}
+	return nil
+}
+
+// clip shortens peer-supplied text quoted in an error.
+func clip(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "…"
+	}
+	return s
 }
 
 // checkAddressing refuses an activity whose addressing provably excludes
