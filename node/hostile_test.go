@@ -224,8 +224,12 @@ func TestHostileFetches(t *testing.T) {
 	mux.HandleFunc("/json", doc("application/json", srv.URL+"/json"))
 	mux.HandleFunc("/html", doc("text/html", srv.URL+"/html"))
 	mux.HandleFunc("/other-id", doc(actor.ContentType, srv.URL+"/somewhere-else"))
-	mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, srv.URL+"/json", http.StatusMovedPermanently) })
-	mux.HandleFunc("/to-file", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "file:///etc/passwd", http.StatusFound) })
+	mux.HandleFunc("/moved", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, srv.URL+"/json", http.StatusMovedPermanently)
+	})
+	mux.HandleFunc("/to-file", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "file:///etc/passwd", http.StatusFound)
+	})
 	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, srv.URL+"/loop", http.StatusFound) })
 	mux.HandleFunc("/ok", doc(actor.ContentType, srv.URL+"/ok"))
 
