@@ -39,11 +39,7 @@ func fakeNode(t *testing.T) (url, tokenFile string) {
 
 func TestCaseCommand(t *testing.T) {
 	url, tokenFile := fakeNode(t)
-	tests := []struct {
-		args     []string
-		wantCode int
-		want     []string
-	}{
+	tests := []commandCase{
 		{[]string{"case", "list", "--node", url, "--token-file", tokenFile}, 0, []string{"http://n/cases/abc", "SQLi", "XSS"}},
 		{[]string{"case", "show", "abc", "--node", url, "--token-file", tokenFile}, 0, []string{"owner       http://n/actors/vendor", "vendor,case_owner", "fix in progress"}},
 		{[]string{"case", "show", "ab", "--node", url, "--token-file", tokenFile}, 1, []string{`"ab" matches 2 cases`}},
@@ -52,18 +48,7 @@ func TestCaseCommand(t *testing.T) {
 		{[]string{"case", "list", "--node", url, "--token-file", filepath.Join(t.TempDir(), "missing")}, 1, []string{"read the API token"}},
 	}
 	for _, tt := range tests {
-		t.Run(strings.Join(tt.args[:2], " "), func(t *testing.T) {
-			var out strings.Builder
-			env := &environment{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}
-			if got := run(t.Context(), env, tt.args); got != tt.wantCode {
-				t.Errorf("exit code %d, want %d; output:\n%s", got, tt.wantCode, out.String())
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("output lacks %q:\n%s", w, out.String())
-				}
-			}
-		})
+		runCommand(t, tt)
 	}
 }
 
@@ -87,28 +72,37 @@ func TestDeliveriesCommand(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("secret-token-secret-token-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		args     []string
-		wantCode int
-		want     []string
-	}{
+	tests := []commandCase{
 		{[]string{"deliveries", "--node", srv.URL, "--token-file", tokenFile}, 0, []string{"pending: 1", "connection refused", "dead letters: 1", "410 Gone"}},
 		{[]string{"deliveries", "retry", "3", "--node", srv.URL, "--token-file", tokenFile}, 0, []string{"dead letter 3 requeued as delivery 9"}},
 		{[]string{"deliveries", "retry", "7", "--node", srv.URL, "--token-file", tokenFile}, 1, []string{"the node refused (404): no dead letter 7"}},
 		{[]string{"deliveries", "retry", "x", "--node", srv.URL, "--token-file", tokenFile}, 2, []string{`dead letter id "x" is not a number`}},
 	}
 	for _, tt := range tests {
-		t.Run(strings.Join(tt.args[:2], " "), func(t *testing.T) {
-			var out strings.Builder
-			env := &environment{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}
-			if got := run(t.Context(), env, tt.args); got != tt.wantCode {
-				t.Errorf("exit code %d, want %d; output:\n%s", got, tt.wantCode, out.String())
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(out.String(), w) {
-					t.Errorf("output lacks %q:\n%s", w, out.String())
-				}
-			}
-		})
+		runCommand(t, tt)
 	}
+}
+
+// commandCase is one run of the binary's command line and what it must do.
+type commandCase struct {
+	args     []string
+	wantCode int
+	want     []string // each must appear in the output
+}
+
+// runCommand runs tt as a subtest named after its first two arguments.
+func runCommand(t *testing.T, tt commandCase) {
+	t.Helper()
+	t.Run(strings.Join(tt.args[:2], " "), func(t *testing.T) {
+		var out strings.Builder
+		env := &environment{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}
+		if got := run(t.Context(), env, tt.args); got != tt.wantCode {
+			t.Errorf("exit code %d, want %d; output:\n%s", got, tt.wantCode, out.String())
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("output lacks %q:\n%s", w, out.String())
+			}
+		}
+	})
 }
