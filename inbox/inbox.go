@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -61,6 +62,9 @@ type Config struct {
 // Pipeline receives activities for the node's local actors.
 type Pipeline struct {
 	cfg Config
+
+	// inFlight counts the requests being received now; Busy reads it.
+	inFlight atomic.Int64
 }
 
 // New returns a Pipeline.
@@ -77,6 +81,11 @@ func New(cfg Config) (*Pipeline, error) {
 	return &Pipeline{cfg: cfg}, nil
 }
 
+// Busy reports whether a request is being received at this moment: a peer
+// is waiting on the inbox. The node lets its delivery
+// workers yield to the inbox while it is busy (see outbox.DelivererConfig.Busy).
+func (p *Pipeline) Busy() bool { return p.inFlight.Load() > 0 }
+
 // Result describes an accepted activity.
 type Result struct {
 	ID        string
@@ -88,6 +97,8 @@ type Result struct {
 // Receive runs the pipeline for a POST to the inbox of local actor name.
 // It returns a *problem.Error for every refusal.
 func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (Result, error) {
+	p.inFlight.Add(1)
+	defer p.inFlight.Add(-1)
 	local, ok := p.cfg.Local(name)
 	if !ok {
 		return Result{}, problem.NotFound("no actor %q on this node", name)

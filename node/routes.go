@@ -73,6 +73,8 @@ func (n *Node) buildPipelines() error {
 		Client:  client,
 		Policy:  policy,
 		Workers: n.cfg.DeliveryWorkers,
+		// n.inbox is built below, before any service runs.
+		Busy:    func() bool { return n.inbox != nil && n.inbox.Busy() },
 		Logger:  n.log,
 		Now:     n.cfg.Now,
 		Version: n.cfg.Version,

@@ -22,6 +22,10 @@ import (
 	"github.com/openvultron/vultron/store"
 )
 
+// BusyWorkers is the number of attempts in flight while
+// DelivererConfig.Busy reports inbound load.
+const BusyWorkers = 1
+
 // Defaults for zero DelivererConfig fields.
 const (
 	DefaultWorkers        = 8
@@ -82,6 +86,13 @@ type DelivererConfig struct {
 	// Workers is the number of deliveries attempted at once; default
 	// DefaultWorkers.
 	Workers int
+	// Busy, when set, reports that the node is answering inbound requests
+	// that peers are waiting on. While it returns true the Deliverer has at
+	// most BusyWorkers attempts in flight: signing a request (RSA) is the
+	// most expensive thing a node does, and queued deliveries can wait a
+	// little while a peer's POST cannot. It never stops delivery entirely,
+	// so a node under constant load still drains its queue.
+	Busy func() bool
 	// Logger receives one line per attempt. Activity bodies, keys and
 	// signatures are never logged.
 	Logger zerolog.Logger
@@ -123,6 +134,7 @@ type Deliverer struct {
 	client         *http.Client
 	policy         RetryPolicy
 	workers        int
+	busy           func() bool
 	log            zerolog.Logger
 	now            func() time.Time
 	pollInterval   time.Duration
@@ -190,6 +202,7 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 		client:         &client,
 		policy:         cfg.Policy,
 		workers:        cfg.Workers,
+		busy:           cfg.Busy,
 		log:            cfg.Logger,
 		now:            cfg.Now,
 		pollInterval:   cfg.PollInterval,
@@ -251,12 +264,16 @@ func (d *Deliverer) Run(ctx context.Context) error {
 
 	timer := time.NewTimer(d.pollInterval)
 	defer timer.Stop()
-	busy := 0
+	inFlight := 0
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if free := d.workers - busy; free > 0 {
+		limit := d.workers
+		if d.busy != nil && d.busy() {
+			limit = min(limit, BusyWorkers)
+		}
+		if free := limit - inFlight; free > 0 {
 			due, err := d.queue.DueDeliveries(ctx, d.now(), free)
 			if err != nil && ctx.Err() == nil {
 				d.log.Error().Err(err).Msg("read due deliveries")
@@ -267,7 +284,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			for _, dl := range due {
 				// Never blocks: at most d.workers deliveries are outstanding.
 				jobs <- dl
-				busy++
+				inFlight++
 			}
 		}
 		timer.Reset(d.pollInterval)
@@ -276,14 +293,14 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			return nil
 		case <-d.wake:
 		case <-finished:
-			busy--
+			inFlight--
 		case <-timer.C:
 		}
 		// Collect every other finished attempt without waiting.
 		for drained := false; !drained; {
 			select {
 			case <-finished:
-				busy--
+				inFlight--
 			default:
 				drained = true
 			}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -971,5 +972,58 @@ func TestPermanent(t *testing.T) {
 	}
 	if Permanent(nil) != nil || IsPermanent(base) {
 		t.Errorf("Permanent(nil) or IsPermanent of a plain error is wrong")
+	}
+}
+
+// TestBusyYields checks that while the node reports inbound load the
+// Deliverer keeps one attempt in flight, still delivering everything, and
+// uses all its workers again once the load is gone.
+func TestBusyYields(t *testing.T) {
+	clock := newFakeClock()
+	var mu sync.Mutex
+	inFlight, peak := 0, 0
+	rc := newRecipient(t, clock, nil, func(_ int, _ received, w http.ResponseWriter) {
+		mu.Lock()
+		inFlight++
+		peak = max(peak, inFlight)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond) // keep attempts overlapping
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	})
+	var busy atomic.Bool
+	busy.Store(true)
+	f := newFixture(t, clock, rc.inbox, func(c *DelivererConfig) {
+		c.Workers = 4
+		c.Busy = busy.Load
+	})
+	for i := 1; i <= 6; i++ {
+		f.enqueue(t, i, "")
+	}
+	run(t, f.d)
+	f.d.Wake()
+	waitFor(t, "every delivery while busy", func() bool { return len(f.pending(t)) == 0 })
+	mu.Lock()
+	if peak != BusyWorkers {
+		t.Errorf("%d attempts ran at once while busy, want %d", peak, BusyWorkers)
+	}
+	peak = 0
+	mu.Unlock()
+
+	busy.Store(false)
+	for i := 7; i <= 14; i++ {
+		f.enqueue(t, i, "")
+	}
+	f.d.Wake()
+	waitFor(t, "every delivery once idle", func() bool { return len(f.pending(t)) == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if peak < 2 {
+		t.Errorf("at most %d attempt ran at once when not busy, want several of 4 workers", peak)
+	}
+	if n := len(rc.requests()); n != 14 {
+		t.Errorf("recipient got %d requests, want 14", n)
 	}
 }

@@ -30,14 +30,15 @@ func main() {
 	senders := flag.Int("senders", 64, "concurrent senders")
 	count := flag.Int("count", 4000, "activities to send")
 	out := flag.String("o", "inbox.prof", "CPU profile to write")
+	workers := flag.Int("delivery-workers", 0, "the node's delivery workers (0: its default)")
 	flag.Parse()
-	if err := run(*lg, *senders, *count, *out); err != nil {
+	if err := run(*lg, *senders, *count, *workers, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		os.Exit(1)
 	}
 }
 
-func run(lg string, senders, count int, out string) error {
+func run(lg string, senders, count, workers int, out string) error {
 	dir, err := os.MkdirTemp("", "vultron-profile-")
 	if err != nil {
 		return err
@@ -49,7 +50,7 @@ func run(lg string, senders, count int, out string) error {
 	}
 	u := "http://" + ln.Addr().String()
 	n, err := node.New(context.Background(), node.Config{DataDir: dir, Listener: ln, PublicURL: u,
-		Actors: []node.ActorConfig{{Name: "vendor", Type: actor.Organization}}, AllowPrivatePeers: true,
+		Actors: []node.ActorConfig{{Name: "vendor", Type: actor.Organization}}, AllowPrivatePeers: true, DeliveryWorkers: workers,
 		Logger: zerolog.Nop(), Notice: io.Discard})
 	if err != nil {
 		return err
