@@ -334,6 +334,31 @@ func ListCases(tx *store.ReadTx) ([]*Case, error) {
 	return out, err
 }
 
+// ListCasesPage returns at most limit cases whose ids sort after after, in
+// id order, and the cursor of the next page ("" on the last page).
+func ListCasesPage(tx *store.ReadTx, after string, limit int) ([]*Case, string, error) {
+	var out []*Case
+	last, next := "", ""
+	err := tx.CasesAfter(after, func(id string) (bool, error) {
+		if id == objectIndex {
+			return true, nil
+		}
+		if len(out) == limit {
+			next = last // there is at least one more case
+			return false, nil
+		}
+		c, err := loadCase(tx, id)
+		if err != nil {
+			return false, err
+		}
+		if c != nil && c.ID != "" {
+			out, last = append(out, c), id
+		}
+		return true, nil
+	})
+	return out, next, err
+}
+
 // Load returns the case with the given id, or nil.
 func Load(tx *store.ReadTx, id string) (*Case, error) { return loadCase(tx, id) }
 

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -52,13 +53,17 @@ type participantView struct {
 // caseDetail adds what a single case's page shows to the summary.
 type caseDetail struct {
 	caseView
-	Embargo     *cases.Embargo      `json:"embargo,omitempty"`
-	Proposals   []cases.Proposal    `json:"proposals,omitempty"`
-	History     []cases.EmbargoStep `json:"embargoHistory,omitempty"`
-	Notes       []cases.Note        `json:"notes,omitempty"`
-	Invites     []cases.Invite      `json:"invites,omitempty"`
-	Suggestions []cases.Suggestion  `json:"suggestions,omitempty"`
-	Transfer    *cases.Transfer     `json:"transfer,omitempty"`
+	Embargo   *cases.Embargo      `json:"embargo,omitempty"`
+	Proposals []cases.Proposal    `json:"proposals,omitempty"`
+	History   []cases.EmbargoStep `json:"embargoHistory,omitempty"`
+	// Notes is a page of the case's notes: by default the newest
+	// defaultNotePage; ?notes=N&notesFrom=K asks for N from the K-th.
+	Notes       []cases.Note       `json:"notes,omitempty"`
+	NotesFrom   int                `json:"notesFrom"`
+	NotesTotal  int                `json:"notesTotal"`
+	Invites     []cases.Invite     `json:"invites,omitempty"`
+	Suggestions []cases.Suggestion `json:"suggestions,omitempty"`
+	Transfer    *cases.Transfer    `json:"transfer,omitempty"`
 }
 
 func viewCase(c *cases.Case, hosted bool) caseView {
@@ -87,17 +92,33 @@ func caseIDParam(r *http.Request) (string, error) {
 	return id, nil
 }
 
-// listCases answers GET /api/cases.
+// Pages of GET /api/cases and of the notes in GET /api/cases/{id}.
+const (
+	defaultCasePage = 100
+	maxCasePage     = 1000
+	defaultNotePage = 100
+)
+
+// listCases answers GET /api/cases?limit=N&after=CURSOR: a page of cases in
+// id order and, when more follow, the cursor of the next page in "next".
 func (n *Node) listCases(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, err := intParam(q, "limit", defaultCasePage, 1, maxCasePage)
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
 	var out []caseView
-	err := n.db.View(r.Context(), func(tx *store.ReadTx) error {
-		all, err := cases.ListCases(tx)
+	var next string
+	err = n.db.View(r.Context(), func(tx *store.ReadTx) error {
+		page, cursor, err := cases.ListCasesPage(tx, q.Get("after"), limit)
 		if err != nil {
 			return err
 		}
-		for _, c := range all {
+		for _, c := range page {
 			out = append(out, viewCase(c, cases.Hosted(tx, c.ID)))
 		}
+		next = cursor
 		return nil
 	})
 	if err != nil {
@@ -107,12 +128,41 @@ func (n *Node) listCases(w http.ResponseWriter, r *http.Request) {
 	if out == nil {
 		out = []caseView{}
 	}
-	problem.WriteJSON(w, http.StatusOK, map[string]any{"cases": out})
+	body := map[string]any{"cases": out}
+	if next != "" {
+		body["next"] = next
+	}
+	problem.WriteJSON(w, http.StatusOK, body)
 }
 
-// showCase answers GET /api/cases/{id}.
+// intParam reads an integer query parameter in [lo, hi], def when absent.
+func intParam(q url.Values, name string, def, lo, hi int) (int, error) {
+	s := q.Get(name)
+	if s == "" {
+		return def, nil
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < lo || v > hi {
+		return 0, problem.BadRequest("%s must be a whole number from %d to %d, not %q", name, lo, hi, s)
+	}
+	return v, nil
+}
+
+// showCase answers GET /api/cases/{id}?notes=N&notesFrom=K: the case with a
+// page of its notes (the newest defaultNotePage unless asked otherwise).
 func (n *Node) showCase(w http.ResponseWriter, r *http.Request) {
 	id, err := caseIDParam(r)
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	q := r.URL.Query()
+	notes, err := intParam(q, "notes", defaultNotePage, 0, maxCasePage)
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	notesFrom, err := intParam(q, "notesFrom", 0, 0, math.MaxInt32)
 	if err != nil {
 		problem.Write(w, err)
 		return
@@ -124,7 +174,13 @@ func (n *Node) showCase(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		d = &caseDetail{caseView: viewCase(c, cases.Hosted(tx, c.ID)), Embargo: c.Embargo, Proposals: c.Proposals,
-			History: c.History, Notes: c.Notes, Invites: c.Invites, Suggestions: c.Suggestions, Transfer: c.Transfer}
+			History: c.History, Invites: c.Invites, Suggestions: c.Suggestions, Transfer: c.Transfer}
+		d.NotesTotal = len(c.Notes)
+		d.NotesFrom = max(0, len(c.Notes)-notes)
+		if q.Has("notesFrom") {
+			d.NotesFrom = min(notesFrom, len(c.Notes))
+		}
+		d.Notes = c.Notes[d.NotesFrom:min(len(c.Notes), d.NotesFrom+notes)]
 		return nil
 	})
 	if err != nil {

@@ -71,6 +71,31 @@ func (r *ReadTx) Cases(fn func(id string) error) error {
 	})
 }
 
+// CasesAfter calls fn with the id of every case whose id sorts after after
+// ("" for the first), in byte order, until fn returns false or an error.
+// It seeks to after instead of scanning, so a page of a long list costs
+// only that page.
+func (r *ReadTx) CasesAfter(after string, fn func(id string) (bool, error)) error {
+	c := r.bucket(bucketCases).Cursor()
+	k, v := c.First()
+	if after != "" {
+		k, v = c.Seek([]byte(after))
+		if k != nil && string(k) == after {
+			k, v = c.Next()
+		}
+	}
+	for ; k != nil; k, v = c.Next() {
+		if v != nil {
+			continue // a value, not a case's bucket
+		}
+		more, err := fn(string(k))
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
 // Case returns the bucket of the case with the given id, creating it if it
 // does not exist yet.
 func (t *Tx) Case(id string) (*CaseBucket, error) {

@@ -57,7 +57,23 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 	var all struct {
 		Cases []caseRow `json:"cases"`
 	}
-	fetchAll := func() error { return c.do(ctx, "GET", "/api/cases", nil, &all) }
+	// fetchAll follows the pages of GET /api/cases.
+	fetchAll := func() error {
+		for after := ""; ; {
+			var page struct {
+				Cases []caseRow `json:"cases"`
+				Next  string    `json:"next"`
+			}
+			if err := c.do(ctx, "GET", "/api/cases?limit=1000&after="+url.QueryEscape(after), nil, &page); err != nil {
+				return err
+			}
+			all.Cases = append(all.Cases, page.Cases...)
+			if page.Next == "" || page.Next == after {
+				return nil
+			}
+			after = page.Next
+		}
+	}
 	switch fs.Arg(0) {
 	case "", "list":
 		if err := fetchAll(); err != nil {

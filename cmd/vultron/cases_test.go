@@ -19,9 +19,18 @@ func fakeNode(t *testing.T) (url, tokenFile string) {
 			w.Write([]byte(`{"error":"this endpoint needs the node's API token"}`))
 			return
 		}
-		w.Write([]byte(`{"cases":[{"id":"http://n/cases/abc","name":"SQLi","emState":"ACTIVE","pxaState":"pxa","ledgerLength":2,
-"participants":[{"actor":"http://n/actors/vendor","roles":["vendor"],"rmState":"VALID","vfdState":"Vfd","pecState":"SIGNATORY","engaged":true}]},
-{"id":"http://n/cases/abd","name":"XSS","emState":"NONE","pxaState":"Pxa","ledgerLength":9}]}`))
+		// Two pages of one case each, so the command must follow "next".
+		switch r.URL.Query().Get("after") {
+		case "":
+			w.Write([]byte(`{"cases":[{"id":"http://n/cases/abc","name":"SQLi","emState":"ACTIVE","pxaState":"pxa","ledgerLength":2,
+"participants":[{"actor":"http://n/actors/vendor","roles":["vendor"],"rmState":"VALID","vfdState":"Vfd","pecState":"SIGNATORY","engaged":true}]}],
+"next":"http://n/cases/abc"}`))
+		case "http://n/cases/abc":
+			w.Write([]byte(`{"cases":[{"id":"http://n/cases/abd","name":"XSS","emState":"NONE","pxaState":"Pxa","ledgerLength":9}]}`))
+		default:
+			w.WriteHeader(400)
+			w.Write([]byte(`{"error":"unknown cursor"}`))
+		}
 	})
 	mux.HandleFunc("/api/cases/{id}", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"id":"http://n/cases/abc","name":"SQLi","owner":"http://n/actors/vendor","emState":"ACTIVE","pxaState":"pxa","ledgerLength":2,"tailHash":"ff",
