@@ -2,6 +2,7 @@ package cases
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -352,7 +353,11 @@ func (e *Engine) answerInvite(tx *store.Tx, from LocalActor, m Message) error {
 		return problem.Conflict("the invitation %s is for %s, not %s", inv.ID, inv.Object.ID(), from.ID)
 	}
 	stored, err := tx.Activity(inv.ID)
-	if err != nil || stored.Direction != store.DirectionInbound {
+	// A Case Actor on this node delivers its invitation locally: the
+	// activity stays stored as sent, with the invitee among its recipients.
+	receivedLocally := err == nil && stored.Direction == store.DirectionOutbound &&
+		strings.HasPrefix(stored.Actor, CaseActorPrefix) && slices.Contains(stored.Recipients, from.Name)
+	if err != nil || (stored.Direction != store.DirectionInbound && !receivedLocally) {
 		return problem.Conflict("%s never received the invitation %s", from.Name, inv.ID)
 	}
 	caseID := inv.Target.ID()

@@ -43,10 +43,19 @@ type caseRow struct {
 }
 
 func runCase(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet("case", "vultron case [flags] list | show CASE | ledger CASE",
+	if len(args) > 0 {
+		if args[0] == "wait" {
+			return runCaseWait(ctx, env, args[1:])
+		}
+		if g := caseActionGroup(); g.has(args[0]) {
+			return g.run(ctx, env, args)
+		}
+	}
+	fs := newFlagSet("case", "vultron case [flags] list | show CASE | ledger CASE | wait CASE | ACTION CASE",
 		"Show the cases a node hosts or keeps a replica of: list them, show one with its\n"+
-			"participants (roles, RM, VFD, embargo consent), or print its hash-chained ledger.\n"+
-			"CASE is a case id or a unique part of it.", env)
+			"participants (roles, RM, VFD, embargo consent), print its hash-chained ledger, or\n"+
+			"wait until it reaches a state (\"vultron case wait -h\").\n"+
+			"CASE is a case id or a unique part of it.\n\n"+caseActionsHelp(), env)
 	nf := addNodeFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	from := fs.Int64("from", 0, "ledger: first log index to print")
@@ -57,23 +66,12 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 	var all struct {
 		Cases []caseRow `json:"cases"`
 	}
-	// fetchAll follows the pages of GET /api/cases.
 	fetchAll := func() error {
-		for after := ""; ; {
-			var page struct {
-				Cases []caseRow `json:"cases"`
-				Next  string    `json:"next"`
-			}
-			if err := c.do(ctx, "GET", "/api/cases?limit=1000&after="+url.QueryEscape(after), nil, &page); err != nil {
-				return err
-			}
-			all.Cases = append(all.Cases, page.Cases...)
-			if page.Next == "" || page.Next == after {
-				return nil
-			}
-			after = page.Next
-		}
+		var err error
+		all.Cases, err = listAllCases(ctx, c)
+		return err
 	}
+
 	switch fs.Arg(0) {
 	case "", "list":
 		if err := fetchAll(); err != nil {
@@ -121,7 +119,7 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 		}
 		return printLedger(ctx, env, c, id, *from, *asJSON)
 	default:
-		return usageError("unknown case command %q (want list, show or ledger)", fs.Arg(0))
+		return usageError("unknown case command %q (want list, show, ledger, wait or %s)", fs.Arg(0), caseActionGroup().actionNames())
 	}
 }
 

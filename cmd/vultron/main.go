@@ -56,8 +56,12 @@ func commands() []command {
 		{name: "classify", summary: "classify Vultron activities in JSON files by protocol semantic and message type", run: runClassify},
 		{name: "version", summary: "print the version of this binary", run: runVersion},
 		{name: "serve", summary: "run a node: inboxes, outboxes, WebFinger, NodeInfo and delivery workers", run: runServe},
-		{name: "case", summary: "list a node's cases, show one, or print its ledger", run: runCase},
+		{name: "case", summary: "list, show, wait for a case or print its ledger; engage (RA), defer (RD), close (RC), note, transfer", run: runCase},
 		{name: "deliveries", summary: "list a node's pending deliveries and dead letters, or retry a dead letter", run: runDeliveries},
+		{name: "report", summary: "Report Management: submit a report (RS), validate (RV), invalidate (RI) or close (RC) one", run: runReport},
+		{name: "embargo", summary: "Embargo Management: propose (EP/EV), accept (EA/EC), reject (ER/EJ) or terminate (ET) an embargo", run: runEmbargo},
+		{name: "participant", summary: "invite, suggest or remove case participants; accept or decline an invitation", run: runParticipant},
+		{name: "status", summary: "Case State: fix ready (CF), fix deployed (CD), public (CP), exploit public (CX), attacks (CA)", run: runStatus},
 		{name: "model", summary: "print the protocol's state models, histories and desiderata baselines", run: runModel},
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/node"
+	"github.com/openvultron/vultron/outbox"
+)
+
+// cliNode is a node started in-process for the command-line tests.
+type cliNode struct {
+	url, tokenFile string
+}
+
+// startCLINode starts a node on 127.0.0.1 with the given actors
+// ("name:Type") and stops it when the test ends.
+func startCLINode(t *testing.T, actors ...string) cliNode {
+	t.Helper()
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "http://" + ln.Addr().String()
+	var acs []node.ActorConfig
+	for _, a := range actors {
+		name, typ, _ := strings.Cut(a, ":")
+		acs = append(acs, node.ActorConfig{Name: name, Type: actor.Type(typ)})
+	}
+	n, err := node.New(t.Context(), node.Config{DataDir: dir, Listener: ln, PublicURL: u, Actors: acs,
+		AllowPrivatePeers: true, Logger: zerolog.Nop(), Notice: io.Discard,
+		Retry: outbox.RetryPolicy{First: 50 * time.Millisecond, Max: 200 * time.Millisecond, Horizon: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("node %s: %v", u, err)
+		}
+	})
+	return cliNode{url: u, tokenFile: filepath.Join(dir, "api-token")}
+}
+
+// cli runs the command line against node n and returns the exit code and
+// what it printed on stdout and stderr.
+func (n cliNode) cli(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr strings.Builder
+	env := &environment{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+	args = append(args, "--node", n.url, "--token-file", n.tokenFile)
+	code := run(t.Context(), env, args)
+	return code, stdout.String(), stderr.String()
+}
+
+// ok runs a command that must succeed and returns its stdout.
+func (n cliNode) ok(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errOut := n.cli(t, args...)
+	if code != 0 {
+		t.Fatalf("vultron %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+// caseJSON is what "case show --json" prints, the part the tests check.
+type caseJSON struct {
+	ID           string `json:"id"`
+	Owner        string `json:"owner"`
+	EMState      string `json:"emState"`
+	PXAState     string `json:"pxaState"`
+	Closed       bool   `json:"closed"`
+	LedgerLength int64  `json:"ledgerLength"`
+	Participants []struct {
+		Actor    string   `json:"actor"`
+		Roles    []string `json:"roles"`
+		RMState  string   `json:"rmState"`
+		VFDState string   `json:"vfdState"`
+		PECState string   `json:"pecState"`
+	} `json:"participants"`
+	Notes []struct {
+		Content string `json:"content"`
+	} `json:"notes"`
+}
+
+func (n cliNode) showCase(t *testing.T, id string) caseJSON {
+	t.Helper()
+	var c caseJSON
+	if err := json.Unmarshal([]byte(n.ok(t, "case", "show", id, "--json")), &c); err != nil {
+		t.Fatalf("case show --json is not JSON: %v", err)
+	}
+	return c
+}
+
+func (c caseJSON) rm(actor string) string {
+	for _, p := range c.Participants {
+		if p.Actor == actor {
+			return p.RMState + " " + p.VFDState + " " + p.PECState
+		}
+	}
+	return "absent"
+}
+
+// TestCLIStory runs a whole case between a finder's and a vendor's node
+// only through the command line: report, validation, embargo, a third
+// participant invited, notes, fix and publication, ownership transfer and
+// closing, checking the case after each step and the refusals on the way.
+func TestCLIStory(t *testing.T) {
+	finderNode := startCLINode(t, "finder:Person")
+	vendorNode := startCLINode(t, "vendor:Organization", "deployer:Organization")
+	finder, vendor, deployer := finderNode.url+"/actors/finder", vendorNode.url+"/actors/vendor", vendorNode.url+"/actors/deployer"
+
+	// RS: the finder submits; --json prints the recorded activity.
+	var submitted struct {
+		Message  string         `json:"message"`
+		Activity map[string]any `json:"activity"`
+	}
+	out := finderNode.ok(t, "report", "submit", "--as", "finder", "--to", vendor, "--name", "Heap overflow in parser",
+		"--content", "A crafted file overflows the parser's buffer.", "--json")
+	if err := json.Unmarshal([]byte(out), &submitted); err != nil || submitted.Message != "RS" || submitted.Activity["type"] != "Offer" {
+		t.Fatalf("report submit --json printed %q (%v)", out, err)
+	}
+	offerID := submitted.Activity["id"].(string)
+
+	// RV by the vendor, naming the report by a part of the offer id; the
+	// vendor's inbox may not hold it yet.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, _, errOut := vendorNode.cli(t, "report", "validate", offerID[len(offerID)-10:], "--as", "vendor")
+		if code == 0 {
+			break
+		}
+		if time.Now().After(deadline) || !strings.Contains(errOut, "no report offered") {
+			t.Fatalf("report validate: exit %d: %s", code, errOut)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var caseID string
+	waitUntilTrue(t, "the case the validation opened", func() bool {
+		code, out, _ := vendorNode.cli(t, "case", "list", "--json")
+		var cs []caseJSON
+		if code == 0 && json.Unmarshal([]byte(out), &cs) == nil && len(cs) == 1 {
+			caseID = cs[0].ID
+			return true
+		}
+		return false
+	})
+	// The finder's replica arrives; case wait shows it.
+	waitUntilTrue(t, "the finder's replica", func() bool {
+		code, _, _ := finderNode.cli(t, "case", "wait", caseID, "--until", "entries>=2", "--timeout", "1s")
+		return code == 0
+	})
+	if c := vendorNode.showCase(t, caseID); c.rm(vendor) != "VALID Vfd SIGNATORY" && !strings.HasPrefix(c.rm(vendor), "VALID") {
+		t.Fatalf("after RV the vendor is %s", c.rm(vendor))
+	}
+
+	// A refusal is one sentence and exit 1: nothing to accept yet.
+	code, _, errOut := finderNode.cli(t, "embargo", "accept", caseID, "--as", "finder")
+	if code != 1 || !strings.Contains(errOut, "no pending embargo proposal") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Errorf("embargo accept with nothing proposed: exit %d, %q", code, errOut)
+	}
+
+	// EP by the vendor, EA by the finder, waiting on both sides.
+	vendorNode.ok(t, "case", "engage", caseID, "--as", "vendor")
+	vendorNode.ok(t, "embargo", "propose", caseID, "--as", "vendor", "--days", "45", "--wait", "em=PROPOSED")
+	finderNode.ok(t, "case", "wait", caseID, "--until", "em=PROPOSED", "--timeout", "20s")
+	out = finderNode.ok(t, "embargo", "accept", caseID, "--as", "finder")
+	if !strings.Contains(out, "EA/EC sent:") {
+		t.Errorf("embargo accept printed %q", out)
+	}
+	// The finder's acceptance binds the finder; the owner's puts the
+	// embargo in force.
+	vendorNode.ok(t, "case", "wait", caseID, "--as", "finder", "--until", "entries>=5", "--timeout", "20s")
+	vendorNode.ok(t, "embargo", "accept", caseID, "--as", "vendor", "--wait", "em=ACTIVE", "--timeout", "20s")
+	finderNode.ok(t, "case", "wait", caseID, "--as", "finder", "--until", "em=ACTIVE,pec=SIGNATORY", "--timeout", "20s")
+
+	// The vendor invites the deployer (on its own node), which accepts the
+	// Case Actor's invitation.
+	vendorNode.ok(t, "participant", "invite", caseID, "--as", "vendor", "--actor", deployer, "--role", "deployer")
+	waitUntilTrue(t, "the deployer's invitation", func() bool {
+		code, _, _ := vendorNode.cli(t, "participant", "accept-invite", "--as", "deployer")
+		return code == 0
+	})
+	vendorNode.ok(t, "case", "wait", caseID, "--as", "deployer", "--until", "rm=RECEIVED,pec=SIGNATORY", "--timeout", "20s")
+	vendorNode.ok(t, "case", "engage", caseID, "--as", "deployer", "--wait", "rm=ACCEPTED", "--timeout", "20s")
+
+	// Notes, fix ready, public.
+	vendorNode.ok(t, "case", "note", caseID, "--as", "vendor", "--content", "Patch in review.")
+	vendorNode.ok(t, "status", "fix-ready", caseID, "--as", "vendor", "--wait", "vfd=VFd", "--timeout", "20s")
+	vendorNode.ok(t, "status", "public", caseID, "--as", "vendor", "--wait", "pxa=Pxa", "--timeout", "20s")
+	c := vendorNode.showCase(t, caseID)
+	if c.PXAState != "Pxa" || c.EMState != "EXITED" || !strings.HasPrefix(c.rm(vendor), "ACCEPTED VFd") {
+		t.Errorf("after CF and CP: pxa %s em %s vendor %s; want Pxa, EXITED, ACCEPTED VFd", c.PXAState, c.EMState, c.rm(vendor))
+	}
+	if len(c.Notes) != 1 || c.Notes[0].Content != "Patch in review." {
+		t.Errorf("notes %+v, want the one note", c.Notes)
+	}
+
+	// Ownership goes to the finder, who accepts it.
+	vendorNode.ok(t, "case", "transfer", caseID, "--as", "vendor", "--to", finder)
+	finderNode.ok(t, "case", "wait", caseID, "--until", "entries>="+strconv.FormatInt(c.LedgerLength+1, 10), "--timeout", "20s")
+	finderNode.ok(t, "case", "accept-transfer", caseID, "--as", "finder")
+	waitUntilTrue(t, "the finder owning the case", func() bool { return vendorNode.showCase(t, caseID).Owner == finder })
+
+	// Everyone closes (RC).
+	vendorNode.ok(t, "case", "close", caseID, "--as", "vendor")
+	vendorNode.ok(t, "case", "close", caseID, "--as", "deployer")
+	finderNode.ok(t, "case", "close", caseID, "--as", "finder", "--wait", "closed", "--timeout", "20s")
+	if c := finderNode.showCase(t, caseID); !c.Closed || c.rm(finder)[:6] != "CLOSED" {
+		t.Errorf("after every RC: closed %v, finder %s", c.Closed, c.rm(finder))
+	}
+	// A closed case takes no more notes: the node's sentence, exit 1.
+	code, _, errOut = vendorNode.cli(t, "case", "note", caseID, "--as", "vendor", "--content", "late")
+	if code != 1 || !strings.Contains(errOut, "the node refused") {
+		t.Errorf("a note on a closed case: exit %d, %q", code, errOut)
+	}
+	// Waiting for what does not come times out with the state reached.
+	code, _, errOut = vendorNode.cli(t, "case", "wait", caseID, "--until", "em=ACTIVE", "--timeout", "300ms")
+	if code != 1 || !strings.Contains(errOut, "did not reach em=ACTIVE") || !strings.Contains(errOut, "EM EXITED") {
+		t.Errorf("a wait that times out: exit %d, %q", code, errOut)
+	}
+}
+
+// TestActionCommandLines checks the refusals of bad command lines (exit 2)
+// and of references that match nothing (exit 1), without a case.
+func TestActionCommandLines(t *testing.T) {
+	n := startCLINode(t, "vendor:Organization")
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"report"}, 2, "report needs an action"},
+		{[]string{"report", "frob"}, 2, `unknown report action "frob"`},
+		{[]string{"report", "submit", "--as", "vendor", "--name", "x"}, 2, "needs --to ACTOR and --name TITLE"},
+		{[]string{"report", "submit", "--as", "vendor", "--to", "vendor", "--name", "x"}, 2, "--to must be an actor id"},
+		{[]string{"report", "validate", "--as", "vendor"}, 2, "takes the argument OFFER"},
+		{[]string{"report", "validate", "nothing", "--as", "vendor"}, 1, `no report offered to vendor matches "nothing"`},
+		{[]string{"report", "validate", "x"}, 2, "give the acting local actor with --as"},
+		{[]string{"embargo", "propose", "x", "--as", "vendor"}, 2, "give the embargo's end"},
+		{[]string{"embargo", "propose", "x", "--as", "vendor", "--end", "tomorrow"}, 2, "--end must be an RFC 3339 time"},
+		{[]string{"embargo", "propose", "nocase", "--as", "vendor", "--days", "3"}, 1, `no case on the node matches "nocase"`},
+		{[]string{"status", "public", "nocase", "--as", "vendor"}, 1, `no case on the node matches "nocase"`},
+		{[]string{"participant", "invite", "x", "--as", "vendor"}, 2, "give the actor with --actor"},
+		{[]string{"participant", "accept-invite", "--as", "vendor"}, 1, "no invitation of vendor to a case"},
+		{[]string{"case", "wait", "x"}, 2, "give what to wait for with --until"},
+		{[]string{"case", "wait", "x", "--until", "color=red"}, 2, `unknown condition "color"`},
+		{[]string{"case", "note", "x", "--as", "vendor"}, 2, "give the note's text"},
+		{[]string{"embargo", "accept", "x", "--as", "vendor", "--wait", "em"}, 2, `cannot read the condition "em"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errOut := n.cli(t, tt.args...)
+			if code != tt.code || !strings.Contains(errOut, tt.want) {
+				t.Errorf("exit %d (want %d); stderr %q lacks %q; stdout %q", code, tt.code, errOut, tt.want, out)
+			}
+		})
+	}
+}
+
+func waitUntilTrue(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+)
+
+// caseActionGroup holds the actions of "vultron case" that send a message;
+// list, show and ledger (cases.go) only read.
+func caseActionGroup() actionGroup {
+	onCase := func(typ string) func(context.Context, *session, *actionValues, []string) (map[string]any, string, error) {
+		return func(ctx context.Context, s *session, _ *actionValues, args []string) (map[string]any, string, error) {
+			d, err := s.caseDetail(ctx, args[0])
+			if err != nil {
+				return nil, "", err
+			}
+			return map[string]any{"type": typ, "object": d.ID, "context": d.ID}, d.ID, nil
+		}
+	}
+	return actionGroup{
+		name: "case",
+		description: "Report Management on a case and case management. CASE is a case id or a unique part of it.\n" +
+			"Reading: \"vultron case list | show CASE | ledger CASE | wait CASE --until COND\".",
+		actions: []actionSpec{
+			{name: "engage", message: "RA", summary: "accept the case for action (also re-engage after defer)", args: "CASE", minArgs: 1, maxArgs: 1, build: onCase("Join")},
+			{name: "defer", message: "RD", summary: "defer the case", args: "CASE", minArgs: 1, maxArgs: 1, build: onCase("Ignore")},
+			{name: "close", message: "RC", summary: "close the case for the acting participant", args: "CASE", minArgs: 1, maxArgs: 1, build: onCase("Leave")},
+			{name: "note", message: "GI", summary: "add a note to the case", args: "CASE", minArgs: 1, maxArgs: 1,
+				flags: func(fs *flag.FlagSet, v *actionValues) {
+					fs.StringVar(&v.content, "content", "", "the note's text")
+					fs.StringVar(&v.contentFile, "content-file", "", "a file holding the note's text")
+				},
+				build: buildNote},
+			{name: "transfer", message: "-", summary: "offer the case's ownership to a participant (owner only)", args: "CASE", minArgs: 1, maxArgs: 1,
+				flags: func(fs *flag.FlagSet, v *actionValues) {
+					fs.StringVar(&v.to, "to", "", "the actor id (URL) of the new owner (required)")
+				},
+				build: buildTransfer},
+			{name: "accept-transfer", message: "-", summary: "accept the ownership offered to the acting actor", args: "CASE", minArgs: 1, maxArgs: 1,
+				build: answerTransfer("Accept")},
+			{name: "reject-transfer", message: "-", summary: "decline the ownership offered to the acting actor", args: "CASE", minArgs: 1, maxArgs: 1,
+				build: answerTransfer("Reject")},
+		},
+	}
+}
+
+func buildNote(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
+	content := v.content
+	if v.contentFile != "" {
+		if content != "" {
+			return nil, "", usageError("give --content or --content-file, not both")
+		}
+		data, err := os.ReadFile(v.contentFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("read the note: %w", err)
+		}
+		content = string(data)
+	}
+	if content == "" {
+		return nil, "", usageError("give the note's text with --content or --content-file")
+	}
+	d, err := s.caseDetail(ctx, args[0])
+	if err != nil {
+		return nil, "", err
+	}
+	note := map[string]any{"type": "Note", "content": content}
+	return map[string]any{"type": "Add", "object": note, "target": d.ID, "context": d.ID}, d.ID, nil
+}
+
+func buildTransfer(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
+	if v.to == "" {
+		return nil, "", usageError("give the new owner with --to URL")
+	}
+	d, err := s.caseDetail(ctx, args[0])
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := d.participantOf(v.to); err != nil {
+		return nil, "", err
+	}
+	return map[string]any{"type": "Offer", "object": d.ID, "target": v.to, "context": d.ID}, d.ID, nil
+}
+
+func answerTransfer(typ string) func(context.Context, *session, *actionValues, []string) (map[string]any, string, error) {
+	return func(ctx context.Context, s *session, _ *actionValues, args []string) (map[string]any, string, error) {
+		d, err := s.caseDetail(ctx, args[0])
+		if err != nil {
+			return nil, "", err
+		}
+		if d.Transfer == nil {
+			return nil, "", fmt.Errorf("case %s has no open ownership transfer", d.ID)
+		}
+		return map[string]any{"type": typ, "object": d.Transfer.ID, "context": d.ID}, d.ID, nil
+	}
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// embargoGroup is "vultron embargo": Embargo Management (EM) on a case.
+func embargoGroup() actionGroup {
+	timeFlags := func(fs *flag.FlagSet, v *actionValues) {
+		fs.StringVar(&v.end, "end", "", "when the embargo ends, RFC 3339 (e.g. 2026-12-24T00:00:00Z)")
+		fs.IntVar(&v.days, "days", 0, "the embargo ends this many days from now (instead of --end)")
+	}
+	return actionGroup{
+		name: "embargo",
+		description: "Embargo Management (EM) on a case. CASE is a case id or a unique part of it;\n" +
+			"PROPOSAL is the id of the proposal's Invite, needed only when several are pending.",
+		actions: []actionSpec{
+			{name: "propose", message: "EP/EV", summary: "propose an embargo (a revision when one is active)", args: "CASE", minArgs: 1, maxArgs: 1,
+				flags: timeFlags, build: buildProposal(false)},
+			{name: "revise", message: "EV", summary: "propose to revise the active embargo", args: "CASE", minArgs: 1, maxArgs: 1,
+				flags: timeFlags, build: buildProposal(true)},
+			{name: "accept", message: "EA/EC", summary: "accept a proposed embargo or revision", args: "CASE [PROPOSAL]", minArgs: 1, maxArgs: 2,
+				build: answerProposal("Accept")},
+			{name: "reject", message: "ER/EJ", summary: "reject a proposed embargo or revision", args: "CASE [PROPOSAL]", minArgs: 1, maxArgs: 2,
+				build: answerProposal("Reject")},
+			{name: "terminate", message: "ET", summary: "terminate the active embargo", args: "CASE", minArgs: 1, maxArgs: 1,
+				build: buildTerminate},
+		},
+	}
+}
+
+func runEmbargo(ctx context.Context, env *environment, args []string) error {
+	return embargoGroup().run(ctx, env, args)
+}
+
+// embargoEnd reads --end or --days.
+func embargoEnd(v *actionValues, now time.Time) (time.Time, error) {
+	switch {
+	case v.end != "" && v.days != 0:
+		return time.Time{}, usageError("give --end or --days, not both")
+	case v.end != "":
+		t, err := time.Parse(time.RFC3339, v.end)
+		if err != nil {
+			return time.Time{}, usageError("--end must be an RFC 3339 time such as 2026-12-24T00:00:00Z, not %q", v.end)
+		}
+		return t.UTC(), nil
+	case v.days > 0:
+		return now.Add(time.Duration(v.days) * 24 * time.Hour).UTC().Truncate(time.Second), nil
+	}
+	return time.Time{}, usageError("give the embargo's end with --end TIME or --days N")
+}
+
+func buildProposal(revise bool) func(context.Context, *session, *actionValues, []string) (map[string]any, string, error) {
+	return func(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
+		now := time.Now().UTC().Truncate(time.Second)
+		end, err := embargoEnd(v, now)
+		if err != nil {
+			return nil, "", err
+		}
+		d, err := s.caseDetail(ctx, args[0])
+		if err != nil {
+			return nil, "", err
+		}
+		if revise && d.EMState != "ACTIVE" && d.EMState != "REVISE" {
+			return nil, "", fmt.Errorf("case %s has no active embargo to revise (EM %s); use \"embargo propose\"", d.ID, d.EMState)
+		}
+		event := map[string]any{"type": "EmbargoEvent", "startTime": now.Format(time.RFC3339), "endTime": end.Format(time.RFC3339)}
+		return map[string]any{"type": "Invite", "object": event, "context": d.ID}, d.ID, nil
+	}
+}
+
+func answerProposal(typ string) func(context.Context, *session, *actionValues, []string) (map[string]any, string, error) {
+	return func(ctx context.Context, s *session, _ *actionValues, args []string) (map[string]any, string, error) {
+		d, err := s.caseDetail(ctx, args[0])
+		if err != nil {
+			return nil, "", err
+		}
+		var invite string
+		switch {
+		case len(args) == 2:
+			for _, p := range d.Proposals {
+				if p.InviteID == args[1] || strings.Contains(p.InviteID, args[1]) {
+					if invite != "" {
+						return nil, "", fmt.Errorf("%q matches several pending proposals of case %s; give more of the id", args[1], d.ID)
+					}
+					invite = p.InviteID
+				}
+			}
+			if invite == "" {
+				return nil, "", fmt.Errorf("case %s has no pending embargo proposal matching %q", d.ID, args[1])
+			}
+		case len(d.Proposals) == 1:
+			invite = d.Proposals[0].InviteID
+		case len(d.Proposals) == 0:
+			return nil, "", fmt.Errorf("case %s has no pending embargo proposal (EM %s)", d.ID, d.EMState)
+		default:
+			ids := make([]string, len(d.Proposals))
+			for i, p := range d.Proposals {
+				ids[i] = p.InviteID
+			}
+			return nil, "", fmt.Errorf("case %s has %d pending proposals (%s); name one", d.ID, len(ids), strings.Join(ids, ", "))
+		}
+		return map[string]any{"type": typ, "object": invite, "context": d.ID}, d.ID, nil
+	}
+}
+
+func buildTerminate(ctx context.Context, s *session, _ *actionValues, args []string) (map[string]any, string, error) {
+	d, err := s.caseDetail(ctx, args[0])
+	if err != nil {
+		return nil, "", err
+	}
+	if d.Embargo == nil || d.Embargo.ID == "" {
+		return nil, "", fmt.Errorf("case %s has no embargo to terminate (EM %s)", d.ID, d.EMState)
+	}
+	return map[string]any{"type": "Remove", "object": d.Embargo.ID, "origin": d.ID, "context": d.ID}, d.ID, nil
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// reportGroup is "vultron report": the Report Management messages a
+// finder or a vendor sends about one report before (and as) a case opens.
+func reportGroup() actionGroup {
+	return actionGroup{
+		name: "report",
+		description: "Report Management (RM): submit a vulnerability report to a vendor or coordinator, and\n" +
+			"decide on one received. The node acknowledges received reports (RK) by itself.\n" +
+			"OFFER is the id of the Offer that submitted the report, the report's id, or a\n" +
+			"unique part of either, looked up in the acting actor's inbox.",
+		actions: []actionSpec{
+			{name: "submit", message: "RS", summary: "submit a vulnerability report to an actor", minArgs: 0, maxArgs: 0,
+				flags: func(fs *flag.FlagSet, v *actionValues) {
+					fs.StringVar(&v.to, "to", "", "the actor id (URL) of the vendor or coordinator to report to (required)")
+					fs.StringVar(&v.name, "name", "", "the report's title (required)")
+					fs.StringVar(&v.content, "content", "", "the report's text")
+					fs.StringVar(&v.contentFile, "content-file", "", "a file holding the report's text")
+				},
+				build: buildSubmitReport},
+			{name: "validate", message: "RV", summary: "validate a received report; this opens a case", args: "OFFER", minArgs: 1, maxArgs: 1,
+				build: reportDecision("Accept")},
+			{name: "invalidate", message: "RI", summary: "invalidate a received report", args: "OFFER", minArgs: 1, maxArgs: 1,
+				build: reportDecision("TentativeReject")},
+			{name: "close", message: "RC", summary: "close a received report without a case", args: "OFFER", minArgs: 1, maxArgs: 1,
+				build: reportDecision("Reject")},
+		},
+	}
+}
+
+func runReport(ctx context.Context, env *environment, args []string) error {
+	return reportGroup().run(ctx, env, args)
+}
+
+func buildSubmitReport(_ context.Context, _ *session, v *actionValues, _ []string) (map[string]any, string, error) {
+	if v.to == "" || v.name == "" {
+		return nil, "", usageError("report submit needs --to ACTOR and --name TITLE")
+	}
+	if !strings.HasPrefix(v.to, "https://") && !strings.HasPrefix(v.to, "http://") {
+		return nil, "", usageError("--to must be an actor id (a URL), not %q", v.to)
+	}
+	content := v.content
+	if v.contentFile != "" {
+		if content != "" {
+			return nil, "", usageError("give --content or --content-file, not both")
+		}
+		data, err := os.ReadFile(v.contentFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("read the report text: %w", err)
+		}
+		content = string(data)
+	}
+	report := map[string]any{"type": "VulnerabilityReport", "name": v.name}
+	if content != "" {
+		report["content"] = content
+	}
+	return map[string]any{"type": "Offer", "to": []string{v.to}, "object": report}, "", nil
+}
+
+// reportDecision answers a report's Offer with an activity of type typ:
+// Accept (RV), TentativeReject (RI) or Reject (RC).
+func reportDecision(typ string) func(context.Context, *session, *actionValues, []string) (map[string]any, string, error) {
+	return func(ctx context.Context, s *session, _ *actionValues, args []string) (map[string]any, string, error) {
+		offer, err := s.findOffer(ctx, args[0])
+		if err != nil {
+			return nil, "", err
+		}
+		act := map[string]any{"type": typ, "object": refID(offer["id"])}
+		if sender := refID(offer["actor"]); sender != "" {
+			act["to"] = []string{sender}
+		}
+		return act, "", nil
+	}
+}
+
+// findOffer finds the Offer of a report in the acting actor's inbox by
+// the Offer's id, the report's id, or a unique part of either.
+func (s *session) findOffer(ctx context.Context, key string) (map[string]any, error) {
+	var exact map[string]any
+	var partial []map[string]any
+	err := s.inboxItems(ctx, func(it map[string]any) bool {
+		if it["type"] != "Offer" {
+			return false
+		}
+		obj, ok := it["object"].(map[string]any)
+		if !ok || obj["type"] != "VulnerabilityReport" {
+			return false
+		}
+		id, reportID := refID(it["id"]), refID(obj)
+		if id == key || reportID == key {
+			exact = it
+			return true
+		}
+		if strings.Contains(id, key) || strings.Contains(reportID, key) {
+			partial = append(partial, it)
+		}
+		return false
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case exact != nil:
+		return exact, nil
+	case len(partial) == 1:
+		return partial[0], nil
+	case len(partial) > 1:
+		return nil, fmt.Errorf("%q matches %d reports in the inbox of %s; give more of the id", key, len(partial), s.as)
+	}
+	return nil, fmt.Errorf("no report offered to %s matches %q", s.as, key)
+}

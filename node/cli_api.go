@@ -1,0 +1,85 @@
+package node
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"slices"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/openvultron/vultron/cases"
+
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+)
+
+// invitationScan bounds how many inbox activities GET
+// /actors/{name}/invitations looks through, newest first.
+const invitationScan = 10000
+
+// listInvitations answers GET /actors/{name}/invitations: the invitations
+// to a case that the local actor received (inbound Invites naming it as
+// the object), newest first. Its own node's copy of an owner's Invite
+// that merely named it is not one: only the Case Actor's invitation,
+// delivered to the actor, can be accepted.
+func (n *Node) listInvitations(w http.ResponseWriter, r *http.Request) {
+	l, ok := n.Local(mux.Vars(r)["name"])
+	if !ok {
+		problem.Write(w, problem.NotFound("no actor %q on this node", mux.Vars(r)["name"]))
+		return
+	}
+	type invitation struct {
+		ID     string          `json:"id"`
+		Actor  string          `json:"actor"`
+		Case   string          `json:"case"`
+		Invite json.RawMessage `json:"activity"`
+	}
+	out := []invitation{}
+	cursor, scanned := "", 0
+	for scanned < invitationScan {
+		page, next, err := n.db.InboxPage(r.Context(), l.Name, cursor, 500)
+		if err != nil {
+			problem.Write(w, err)
+			return
+		}
+		for _, a := range page {
+			scanned++
+			// An invitation from a Case Actor of this node was delivered
+			// locally and stays stored as sent, with l among its recipients.
+			local := a.Direction == store.DirectionOutbound && strings.HasPrefix(a.Actor, cases.CaseActorPrefix) &&
+				slices.Contains(a.Recipients, l.Name)
+			if a.Direction != store.DirectionInbound && !local {
+				continue
+			}
+			var act struct {
+				Type   string `json:"type"`
+				Actor  any    `json:"actor"`
+				Object any    `json:"object"`
+				Target any    `json:"target"`
+			}
+			if json.Unmarshal(a.Body, &act) != nil || act.Type != "Invite" || refOf(act.Object) != l.ID {
+				continue
+			}
+			out = append(out, invitation{ID: a.ID, Actor: refOf(act.Actor), Case: refOf(act.Target), Invite: a.Body})
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	problem.WriteJSON(w, http.StatusOK, map[string]any{"invitations": out})
+}
+
+// refOf returns the id of a decoded ActivityStreams reference.
+func refOf(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case map[string]any:
+		id, _ := x["id"].(string)
+		return id
+	}
+	return ""
+}
