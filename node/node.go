@@ -213,9 +213,14 @@ type Node struct {
 	submitter *outbox.Submitter
 	deliverer *outbox.Deliverer
 	metrics   *metrics
+	dashboard *dashboard
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// stopping is closed when Serve begins to shut down, to end the
+	// dashboard's event streams (which never finish on their own).
+	stopping chan struct{}
 }
 
 // service is a background part of the node that runs until its context
@@ -243,6 +248,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: public URL: %w", err)
 	}
 	n := &Node{
+		stopping: make(chan struct{}),
 		cfg:     cfg,
 		log:     cfg.Logger,
 		locals:  map[string]actor.Local{},
@@ -358,6 +364,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.buildPipelines(); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	if n.dashboard, err = newDashboard(n); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	n.handler = n.routes()
 	ok = true
 	return n, nil
@@ -452,6 +461,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		err = fmt.Errorf("node: serve: %w", err)
 	}
 	n.log.Info().Msg("shutting down")
+	close(n.stopping)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
 	defer cancel()
 	if serr := srv.Shutdown(shutdownCtx); serr != nil {

@@ -109,6 +109,12 @@ func bearer(r *http.Request) string {
 	return strings.TrimSpace(h[len(prefix):])
 }
 
+// matches reports whether s is the node's API token.
+func (c tokenChecker) matches(s string) bool {
+	sum := sha256.Sum256([]byte(strings.TrimSpace(s)))
+	return s != "" && subtle.ConstantTimeCompare(sum[:], c.sum[:]) == 1
+}
+
 // check reports whether r carries the node's API token.
 func (c tokenChecker) check(r *http.Request) bool {
 	got := bearer(r)

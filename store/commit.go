@@ -145,6 +145,7 @@ func (db *DB) commit(batch []*request) {
 		}
 		if err == nil {
 			db.commits.Add(1)
+			db.notifyChanged()
 		} else {
 			db.log.Error().Err(err).Int("batch", len(batch)).Msg("store: commit failed")
 			err = fmt.Errorf("store: commit: %w", err)
@@ -153,6 +154,27 @@ func (db *DB) commit(batch []*request) {
 			r.done <- err
 		}
 		return
+	}
+}
+
+// Changed returns a channel that is closed after the next write the
+// committer makes durable. Watchers (a dashboard's live view) wait on it and
+// call Changed again after each wake; it says only that something changed.
+func (db *DB) Changed() <-chan struct{} {
+	db.changedMu.Lock()
+	defer db.changedMu.Unlock()
+	if db.changed == nil {
+		db.changed = make(chan struct{})
+	}
+	return db.changed
+}
+
+func (db *DB) notifyChanged() {
+	db.changedMu.Lock()
+	defer db.changedMu.Unlock()
+	if db.changed != nil {
+		close(db.changed)
+		db.changed = nil
 	}
 }
 

@@ -241,3 +241,29 @@ func TestCloseWaitsForQueuedWrites(t *testing.T) {
 		t.Errorf("%d writes stored after Close, want %d", got, n)
 	}
 }
+
+// TestChangedAfterCommit checks that Changed's channel is closed by the
+// next durable write and not before.
+func TestChangedAfterCommit(t *testing.T) {
+	db := openTestDB(t, Options{NoSync: true})
+	ch := db.Changed()
+	select {
+	case <-ch:
+		t.Fatal("Changed fired before any write")
+	default:
+	}
+	if err := db.Update(t.Context(), func(tx *Tx) error {
+		_, err := tx.Case("https://v.example/cases/1")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Changed did not fire after a commit")
+	}
+	if next := db.Changed(); next == ch {
+		t.Error("Changed returned the closed channel again")
+	}
+}

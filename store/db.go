@@ -94,6 +94,10 @@ type DB struct {
 	done    chan struct{} // closed when the committer has exited
 	commits atomic.Uint64 // transactions committed by the committer
 
+	// changed is closed (and replaced) after each commit; see Changed.
+	changedMu sync.Mutex
+	changed   chan struct{}
+
 	leaseMu sync.Mutex
 	leases  map[uint64]time.Time // delivery id → lease expiry
 }

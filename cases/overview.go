@@ -1,0 +1,212 @@
+package cases
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/ledger"
+	"github.com/openvultron/vultron/store"
+)
+
+// Reports returns every local actor's record of every report this node
+// tracks, in report id order.
+func Reports(tx *store.ReadTx) ([]ReportRecord, error) {
+	prefix := reportBucket("")
+	var out []ReportRecord
+	err := tx.CasesAfter(prefix, func(id string) (bool, error) {
+		if !strings.HasPrefix(id, prefix) {
+			return false, nil
+		}
+		b, err := tx.Case(id)
+		if err != nil {
+			return false, err
+		}
+		err = b.ForEach(func(_, v []byte) error {
+			var r ReportRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			out = append(out, r)
+			return nil
+		})
+		return err == nil, err
+	})
+	return out, err
+}
+
+// CSHistory returns the order in which the case-state events happened in a
+// case, as far as its ledger records them: V when the case opened with an
+// aware vendor, then each first appearance of F, D (in a participant's
+// vfdState) and P, X, A (in a pxaState), in ledger order. Only entries that
+// carry a status are decoded.
+func CSHistory(tx *store.ReadTx, c *Case) (cvdstate.History, error) {
+	var h cvdstate.History
+	seen := map[cvdstate.CSEvent]bool{}
+	add := func(e cvdstate.CSEvent) {
+		if !seen[e] {
+			seen[e] = true
+			h = append(h, e)
+		}
+	}
+	for _, p := range c.Participants {
+		if strings.ContainsRune(p.VFD.String(), 'V') {
+			add(cvdstate.EventV)
+			break
+		}
+	}
+	b, err := tx.Case(c.ID)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := b.Bucket("ledger")
+	if err != nil {
+		return nil, err
+	}
+	err = entries.ForEach(func(_, v []byte) error {
+		if !bytes.Contains(v, []byte("vfdState")) && !bytes.Contains(v, []byte("pxaState")) {
+			return nil
+		}
+		e, err := ledger.Unmarshal(v)
+		if err != nil {
+			return err
+		}
+		var payload struct {
+			Object struct {
+				VFD        string `json:"vfdState"`
+				PXA        string `json:"pxaState"`
+				CaseStatus struct {
+					PXA string `json:"pxaState"`
+				} `json:"caseStatus"`
+			} `json:"object"`
+		}
+		if json.Unmarshal(e.PayloadSnapshot, &payload) != nil {
+			return nil // a payload this view cannot read shows no events
+		}
+		vfd := payload.Object.VFD
+		pxa := payload.Object.PXA + payload.Object.CaseStatus.PXA
+		if strings.ContainsRune(vfd, 'V') {
+			add(cvdstate.EventV)
+		}
+		if strings.ContainsRune(vfd, 'F') {
+			add(cvdstate.EventF)
+		}
+		if strings.ContainsRune(vfd, 'D') {
+			add(cvdstate.EventD)
+		}
+		for _, r := range pxa {
+			switch r {
+			case 'P':
+				add(cvdstate.EventP)
+			case 'X':
+				add(cvdstate.EventX)
+			case 'A':
+				add(cvdstate.EventA)
+			}
+		}
+		return nil
+	})
+	return h, err
+}
+
+// TimelineEntry is one ledger entry described for people.
+type TimelineEntry struct {
+	Index     int64
+	At        time.Time
+	Actor     string
+	EventType string
+	// Summary says what happened, e.g. "accepted the embargo".
+	Summary string
+	// Detail adds what the entry carried: an embargo's end, a note, a state.
+	Detail string
+}
+
+// Timeline returns the last n entries of a case's ledger, newest first,
+// described for people.
+func Timeline(tx *store.ReadTx, caseID string, length int64, n int) ([]TimelineEntry, error) {
+	from := max(0, length-int64(n))
+	entries, err := Entries(tx, caseID, from, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TimelineEntry, 0, len(entries))
+	for i := len(entries) - 1; i >= 0; i-- {
+		out = append(out, describeEntry(entries[i]))
+	}
+	return out, nil
+}
+
+// eventSummaries says in words what each recorded event type means.
+var eventSummaries = map[string]string{
+	"create_case":                           "opened the case",
+	"validate_report":                       "validated the report (RV)",
+	"engage_case":                           "engaged the case (RA)",
+	"defer_case":                            "deferred the case (RD)",
+	"close_case":                            "closed the case for itself (RC)",
+	"add_note_to_case":                      "added a note",
+	"invite_to_embargo_on_case":             "proposed an embargo (EP/EV)",
+	"accept_invite_to_embargo_on_case":      "accepted the embargo (EA/EC)",
+	"reject_invite_to_embargo_on_case":      "rejected the embargo proposal (ER/EJ)",
+	"remove_embargo_event_from_case":        "terminated the embargo (ET)",
+	"invite_actor_to_case":                  "invited an actor",
+	"accept_invite_actor_to_case":           "joined the case",
+	"reject_invite_actor_to_case":           "declined the invitation",
+	"offer_actor_to_case":                   "suggested an actor",
+	"accept_actor_recommendation":           "accepted a suggestion",
+	"reject_actor_recommendation":           "rejected a suggestion",
+	"remove_case_participant_from_case":     "removed a participant",
+	"offer_case_ownership_transfer":         "offered the case's ownership",
+	"accept_case_ownership_transfer":        "accepted the case's ownership",
+	"reject_case_ownership_transfer":        "declined the case's ownership",
+	"add_participant_status_to_participant": "reported a status",
+	"add_case_status_to_case":               "reported the case status",
+}
+
+func describeEntry(e ledger.Entry) TimelineEntry {
+	t := TimelineEntry{Index: e.LogIndex, EventType: e.EventType}
+	t.At, _ = time.Parse(time.RFC3339Nano, e.ReceivedAt)
+	var p struct {
+		Actor  json.RawMessage `json:"actor"`
+		Object json.RawMessage `json:"object"`
+	}
+	_ = json.Unmarshal(e.PayloadSnapshot, &p)
+	t.Actor = rawRef(p.Actor)
+	t.Summary = eventSummaries[strings.ToLower(e.EventType)]
+	if t.Summary == "" {
+		t.Summary = strings.ReplaceAll(strings.ToLower(e.EventType), "_", " ")
+	}
+	var obj struct {
+		Type       string    `json:"type"`
+		Content    string    `json:"content"`
+		EndTime    time.Time `json:"endTime"`
+		VFD        string    `json:"vfdState"`
+		CaseStatus struct {
+			PXA string `json:"pxaState"`
+		} `json:"caseStatus"`
+	}
+	if json.Unmarshal(p.Object, &obj) == nil {
+		switch {
+		case obj.Type == "Note":
+			t.Detail = obj.Content
+		case !obj.EndTime.IsZero():
+			t.Detail = "ending " + obj.EndTime.UTC().Format("2006-01-02 15:04 UTC")
+		case obj.VFD != "" || obj.CaseStatus.PXA != "":
+			t.Detail = strings.TrimSpace(obj.VFD + " " + obj.CaseStatus.PXA)
+		}
+	}
+	return t
+}
+
+func rawRef(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var o struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(raw, &o)
+	return o.ID
+}

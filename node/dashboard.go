@@ -1,0 +1,604 @@
+package node
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/json"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+)
+
+// The dashboard is the node's web interface for people: server-rendered
+// pages (html/template) that work without JavaScript, a small script that
+// follows changes over Server-Sent Events, and forms for the common protocol
+// actions. Forms go through the same outbox Submitter as the client-to-server
+// API, so a person and a script are held to the same rules.
+
+//go:embed web
+var webFiles embed.FS
+
+const (
+	sessionCookie = "vultron_session"
+	sessionTTL    = 12 * time.Hour
+	// maxSessions bounds the session table: a login beyond it evicts the
+	// session that expires first.
+	maxSessions = 1000
+	// timelineLength is how many of the newest ledger entries a case page
+	// lists.
+	timelineLength = 50
+)
+
+// uiSession is one logged-in browser.
+type uiSession struct {
+	csrf    string
+	expires time.Time
+	flash   string // the outcome of the last form, shown once
+	flashOK bool
+}
+
+// dashboard holds the web interface's templates and sessions.
+type dashboard struct {
+	n      *Node
+	pages  map[string]*template.Template
+	static http.Handler
+
+	mu       sync.Mutex
+	sessions map[string]*uiSession
+}
+
+func newDashboard(n *Node) (*dashboard, error) {
+	funcs := template.FuncMap{
+		"short":     shortID,
+		"when":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"countdown": countdown,
+		"pct":       func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
+		"signed":    func(f float64) string { return fmt.Sprintf("%+.2f", f) },
+		"pathesc":   url.PathEscape,
+		"lower":     strings.ToLower,
+	}
+	d := &dashboard{n: n, pages: map[string]*template.Template{}, sessions: map[string]*uiSession{}}
+	for _, page := range []string{"login", "cases", "case"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(webFiles, "web/templates/layout.html", "web/templates/"+page+".html")
+		if err != nil {
+			return nil, fmt.Errorf("dashboard: parse the %s page: %w", page, err)
+		}
+		d.pages[page] = t
+	}
+	static, err := fs.Sub(webFiles, "web/static")
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: static files: %w", err)
+	}
+	d.static = http.StripPrefix("/ui/static/", http.FileServer(http.FS(static)))
+	return d, nil
+}
+
+// routes adds the dashboard's routes to r.
+func (d *dashboard) routes(r *mux.Router) {
+	r.HandleFunc("/", d.page(d.casesPage)).Methods(http.MethodGet)
+	r.HandleFunc("/login", d.loginPage).Methods(http.MethodGet)
+	r.HandleFunc("/login", d.login).Methods(http.MethodPost)
+	r.HandleFunc("/logout", d.form(d.logout)).Methods(http.MethodPost)
+	r.HandleFunc("/ui/cases/{id}", d.page(d.casePage)).Methods(http.MethodGet)
+	r.HandleFunc("/ui/cases/{id}", d.form(d.caseAction)).Methods(http.MethodPost)
+	r.HandleFunc("/ui/reports/validate", d.form(d.validateReport)).Methods(http.MethodPost)
+	r.HandleFunc("/ui/events", d.page(d.events)).Methods(http.MethodGet)
+	r.PathPrefix("/ui/static/").Handler(d.securityHeaders(d.static))
+}
+
+// securityHeaders sets the headers every dashboard response carries: no
+// script but the node's own, no framing, no sniffing, no referrer leaving
+// the node.
+func (d *dashboard) securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// session returns the request's live session and its id.
+func (d *dashboard) session(r *http.Request) (*uiSession, string) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, ""
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, ok := d.sessions[c.Value]
+	if !ok {
+		return nil, ""
+	}
+	if d.n.cfg.Now().After(s.expires) {
+		delete(d.sessions, c.Value)
+		return nil, ""
+	}
+	return s, c.Value
+}
+
+// page wraps a handler that needs a session: without one the browser is
+// sent to the login page.
+func (d *dashboard) page(h func(http.ResponseWriter, *http.Request, *uiSession)) http.HandlerFunc {
+	return d.securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _ := d.session(r)
+		if s == nil {
+			if r.URL.Path == "/ui/events" {
+				problem.Write(w, problem.Unauthorized("log in to the dashboard first"))
+				return
+			}
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		h(w, r, s)
+	})).ServeHTTP
+}
+
+// form wraps a handler of a POSTed form: it needs a session and the
+// session's CSRF token in the form.
+func (d *dashboard) form(h func(http.ResponseWriter, *http.Request, *uiSession, string)) http.HandlerFunc {
+	return d.securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		s, id := d.session(r)
+		if s == nil {
+			d.errorPage(w, http.StatusUnauthorized, "Your session has ended; log in again.")
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			d.errorPage(w, http.StatusBadRequest, "The form could not be read.")
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(s.csrf)) != 1 {
+			d.errorPage(w, http.StatusForbidden, "The form's security token is missing or stale; reload the page and try again.")
+			return
+		}
+		h(w, r, s, id)
+	})).ServeHTTP
+}
+
+// errorPage answers with a small HTML page that says what went wrong.
+func (d *dashboard) errorPage(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "<!doctype html><title>%d</title><p>%s</p><p><a href=\"/\">Back to the cases</a></p>", status, template.HTMLEscapeString(msg))
+}
+
+func randomToken() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("node: crypto/rand: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (d *dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
+	d.securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.render(w, "login", map[string]any{"Next": safeNext(r.URL.Query().Get("next")), "Error": ""})
+	})).ServeHTTP(w, r)
+}
+
+// safeNext keeps a post-login redirect on this node.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return "/"
+	}
+	return next
+}
+
+// login checks the API token and opens a session.
+func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
+	d.securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+		if err := r.ParseForm(); err != nil {
+			d.errorPage(w, http.StatusBadRequest, "The form could not be read.")
+			return
+		}
+		next := safeNext(r.PostForm.Get("next"))
+		if !d.n.token.matches(r.PostForm.Get("token")) {
+			w.WriteHeader(http.StatusUnauthorized)
+			d.render(w, "login", map[string]any{"Next": next, "Error": "That is not this node's API token."})
+			return
+		}
+		id := randomToken()
+		now := d.n.cfg.Now()
+		d.mu.Lock()
+		for k, s := range d.sessions {
+			if now.After(s.expires) {
+				delete(d.sessions, k)
+			}
+		}
+		if len(d.sessions) >= maxSessions {
+			var oldest string
+			for k, s := range d.sessions {
+				if oldest == "" || s.expires.Before(d.sessions[oldest].expires) {
+					oldest = k
+				}
+			}
+			delete(d.sessions, oldest)
+		}
+		d.sessions[id] = &uiSession{csrf: randomToken(), expires: now.Add(sessionTTL)}
+		d.mu.Unlock()
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true,
+			SameSite: http.SameSiteStrictMode, Secure: strings.HasPrefix(d.n.cfg.PublicURL, "https://"), MaxAge: int(sessionTTL.Seconds())})
+		http.Redirect(w, r, next, http.StatusSeeOther)
+	})).ServeHTTP(w, r)
+}
+
+func (d *dashboard) logout(w http.ResponseWriter, r *http.Request, _ *uiSession, id string) {
+	d.mu.Lock()
+	delete(d.sessions, id)
+	d.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// render writes a page.
+func (d *dashboard) render(w http.ResponseWriter, page string, data map[string]any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := d.pages[page].ExecuteTemplate(w, "layout.html", data); err != nil {
+		d.n.log.Error().Err(err).Str("page", page).Msg("dashboard: render")
+	}
+}
+
+// takeFlash returns and clears the session's message for the next page.
+func (d *dashboard) takeFlash(s *uiSession) (string, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f, ok := s.flash, s.flashOK
+	s.flash, s.flashOK = "", false
+	return f, ok
+}
+
+func (d *dashboard) setFlash(s *uiSession, msg string, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s.flash, s.flashOK = msg, ok
+}
+
+// caseRow is a case in the list.
+type caseRow struct {
+	ID, Name, EM, PXA string
+	Participants      int
+	EmbargoEnd        *time.Time
+	LedgerLength      int64
+	Closed, Hosted    bool
+	Mine              []cases.Participant // local actors' participation
+}
+
+// casesPage is the list of cases and of reports waiting for a decision.
+func (d *dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSession) {
+	after := r.URL.Query().Get("after")
+	var rows []caseRow
+	var next string
+	var pending []cases.ReportRecord
+	err := d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
+		page, cursor, err := cases.ListCasesPage(tx, after, defaultCasePage)
+		if err != nil {
+			return err
+		}
+		next = cursor
+		for _, c := range page {
+			row := caseRow{ID: c.ID, Name: c.Name, EM: c.EM.String(), PXA: c.PXA.String(), LedgerLength: c.LedgerLen,
+				Closed: c.Closed(), Hosted: cases.Hosted(tx, c.ID)}
+			if c.Embargo != nil && c.EM.InForce() {
+				end := c.Embargo.End
+				row.EmbargoEnd = &end
+			}
+			for _, p := range c.Participants {
+				if !p.Removed {
+					row.Participants++
+				}
+				if d.n.isLocal(p.Actor) {
+					row.Mine = append(row.Mine, *p)
+				}
+			}
+			rows = append(rows, row)
+		}
+		reports, err := cases.Reports(tx)
+		if err != nil {
+			return err
+		}
+		for _, rep := range reports {
+			if rep.Role == cases.Receiver && rep.CaseID == "" && (rep.RM == cvdstate.RMReceived || rep.RM == cvdstate.RMInvalid) {
+				pending = append(pending, rep)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		d.errorPage(w, http.StatusInternalServerError, "The cases could not be read: "+problem.Message(err))
+		return
+	}
+	flash, ok := d.takeFlash(s)
+	d.render(w, "cases", map[string]any{"Cases": rows, "Next": next, "Reports": pending, "CSRF": s.csrf,
+		"Flash": flash, "FlashOK": ok, "Now": d.n.cfg.Now()})
+}
+
+// participantRow is a participant on the case page.
+type participantRow struct {
+	cases.Participant
+	RoleNames []string
+	Local     bool
+	Name      string // the local actor's name, for forms
+}
+
+// casePage shows one case.
+func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSession) {
+	id, err := url.PathUnescape(mux.Vars(r)["id"])
+	if err != nil {
+		d.errorPage(w, http.StatusBadRequest, "The case id in the address is not valid.")
+		return
+	}
+	var c *cases.Case
+	var timeline []cases.TimelineEntry
+	var history cvdstate.History
+	err = d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
+		var err error
+		if c, err = cases.Load(tx, id); err != nil || c == nil {
+			return err
+		}
+		if timeline, err = cases.Timeline(tx, c.ID, c.LedgerLen, timelineLength); err != nil {
+			return err
+		}
+		history, err = cases.CSHistory(tx, c)
+		return err
+	})
+	if err != nil {
+		d.errorPage(w, http.StatusInternalServerError, "The case could not be read: "+problem.Message(err))
+		return
+	}
+	if c == nil {
+		d.errorPage(w, http.StatusNotFound, "There is no case "+id+" on this node.")
+		return
+	}
+	var parts []participantRow
+	var locals []string
+	for _, p := range c.Participants {
+		row := participantRow{Participant: *p, RoleNames: roleNames(p.Roles)}
+		if l, ok := d.n.localByID(p.Actor); ok && !p.Removed {
+			row.Local, row.Name = true, l.Name
+			locals = append(locals, l.Name)
+		}
+		parts = append(parts, row)
+	}
+	var assessment *cvdstate.Assessment
+	if a, err := cvdstate.Assess(history); err == nil {
+		assessment = &a
+	}
+	notes := c.Notes
+	if len(notes) > defaultNotePage {
+		notes = notes[len(notes)-defaultNotePage:]
+	}
+	flash, ok := d.takeFlash(s)
+	now := d.n.cfg.Now()
+	d.render(w, "case", map[string]any{
+		"Case": c, "EM": c.EM.String(), "PXA": c.PXA.String(), "Participants": parts, "Locals": locals,
+		"Timeline": timeline, "Notes": notes, "NotesTotal": len(c.Notes), "History": history.String(),
+		"Assessment": assessment, "CSRF": s.csrf, "Flash": flash, "FlashOK": ok, "Now": now,
+		"EmbargoSVG": embargoSVG(c, now), "StateSVG": stateSVG(c),
+		"DefaultEnd": now.Add(90 * 24 * time.Hour).UTC().Format("2006-01-02"),
+	})
+}
+
+// caseAction carries out a form of the case page through the outbox.
+func (d *dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSession, _ string) {
+	id, err := url.PathUnescape(mux.Vars(r)["id"])
+	if err != nil {
+		d.errorPage(w, http.StatusBadRequest, "The case id in the address is not valid.")
+		return
+	}
+	back := "/ui/cases/" + url.PathEscape(id)
+	as := r.PostForm.Get("as")
+	msg, err := d.submitCaseAction(r, id, as)
+	if err != nil {
+		d.setFlash(s, "Refused: "+problem.Message(err), false)
+	} else {
+		d.setFlash(s, msg, true)
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// submitCaseAction builds the activity a case form asks for and submits it
+// as local actor as. It returns what to tell the person.
+func (d *dashboard) submitCaseAction(r *http.Request, caseID, as string) (string, error) {
+	f := r.PostForm
+	var c *cases.Case
+	err := d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
+		var err error
+		c, err = cases.Load(tx, caseID)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if c == nil {
+		return "", problem.NotFound("no case %s on this node", caseID)
+	}
+	l, ok := d.n.Local(as)
+	if !ok {
+		return "", problem.BadRequest("choose which of this node's actors acts")
+	}
+	act := map[string]any{"context": c.ID}
+	var said string
+	switch f.Get("action") {
+	case "propose-embargo":
+		end, err := time.Parse("2006-01-02", f.Get("end"))
+		if err != nil {
+			return "", problem.BadRequest("the embargo's end must be a date such as 2026-12-24")
+		}
+		act["type"] = "Invite"
+		act["object"] = map[string]any{"type": "EmbargoEvent", "startTime": d.n.cfg.Now().UTC().Format(time.RFC3339),
+			"endTime": end.UTC().Format(time.RFC3339)}
+		said = "Embargo proposed, ending " + end.Format("2006-01-02") + "."
+	case "accept-embargo", "reject-embargo":
+		invite := f.Get("proposal")
+		if !slices.ContainsFunc(c.Proposals, func(p cases.Proposal) bool { return p.InviteID == invite }) {
+			return "", problem.Conflict("that embargo proposal is no longer open")
+		}
+		act["type"], act["object"] = "Accept", invite
+		said = "Embargo proposal accepted."
+		if f.Get("action") == "reject-embargo" {
+			act["type"], said = "Reject", "Embargo proposal rejected."
+		}
+	case "invite":
+		actorID := strings.TrimSpace(f.Get("actor"))
+		if u, err := url.Parse(actorID); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return "", problem.BadRequest("the actor to invite must be an actor id (a URL)")
+		}
+		act["type"], act["object"], act["target"] = "Invite", actorID, c.ID
+		if role := f.Get("role"); role != "" {
+			act["roles"] = []string{role}
+		}
+		said = "Invitation sent to " + actorID + "."
+	case "fix-ready", "fix-deployed":
+		p := c.Participant(l.ID)
+		if p == nil {
+			return "", problem.Conflict("%s is not a participant of this case", as)
+		}
+		vfd := map[string]string{"fix-ready": "VFd", "fix-deployed": "VFD"}[f.Get("action")]
+		act["type"], act["target"] = "Add", p.ID
+		act["object"] = map[string]any{"type": "ParticipantStatus", "context": p.ID, "vfdState": vfd}
+		said = "Reported: " + map[string]string{"fix-ready": "fix ready (CF).", "fix-deployed": "fix deployed (CD)."}[f.Get("action")]
+	case "public":
+		p := c.Participant(l.ID)
+		if p == nil {
+			return "", problem.Conflict("%s is not a participant of this case", as)
+		}
+		pxa := []byte(c.PXA.String())
+		pxa[0] = 'P'
+		act["type"], act["target"] = "Add", p.ID
+		act["object"] = map[string]any{"type": "ParticipantStatus", "context": p.ID,
+			"caseStatus": map[string]any{"type": "CaseStatus", "pxaState": string(pxa)}}
+		said = "Reported: the vulnerability is public (CP)."
+	case "engage", "defer", "close":
+		act["type"] = map[string]string{"engage": "Join", "defer": "Ignore", "close": "Leave"}[f.Get("action")]
+		act["object"] = c.ID
+		said = map[string]string{"engage": "Engaged (RA).", "defer": "Deferred (RD).", "close": "Closed for " + as + " (RC)."}[f.Get("action")]
+	case "note":
+		content := strings.TrimSpace(f.Get("content"))
+		if content == "" {
+			return "", problem.BadRequest("a note needs some text")
+		}
+		act["type"], act["target"] = "Add", c.ID
+		act["object"] = map[string]any{"type": "Note", "content": content}
+		said = "Note added."
+	default:
+		return "", problem.BadRequest("unknown action %q", f.Get("action"))
+	}
+	if err := d.submit(r, as, act); err != nil {
+		return "", err
+	}
+	return said, nil
+}
+
+// submit sends an activity through the outbox Submitter, as the C2S API
+// does.
+func (d *dashboard) submit(r *http.Request, as string, act map[string]any) error {
+	act["@context"] = "https://www.w3.org/ns/activitystreams"
+	body, err := json.Marshal(act)
+	if err != nil {
+		return err
+	}
+	_, err = d.n.submitter.Submit(r.Context(), as, body)
+	if err != nil {
+		d.n.refused(r, "dashboard", err)
+	}
+	return err
+}
+
+// validateReport answers a received report's Offer (RV, RI or RC).
+func (d *dashboard) validateReport(w http.ResponseWriter, r *http.Request, s *uiSession, _ string) {
+	f := r.PostForm
+	reportID, as := f.Get("report"), f.Get("as")
+	var rec cases.ReportRecord
+	var found bool
+	err := d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
+		var err error
+		rec, found, err = cases.Report(tx, reportID, as)
+		return err
+	})
+	switch {
+	case err != nil:
+		d.setFlash(s, "Refused: "+problem.Message(err), false)
+	case !found:
+		d.setFlash(s, "Refused: "+as+" holds no report "+reportID+".", false)
+	default:
+		typ, said := "Accept", "Report validated (RV); the case opens."
+		switch f.Get("decision") {
+		case "invalidate":
+			typ, said = "TentativeReject", "Report found invalid (RI)."
+		case "close":
+			typ, said = "Reject", "Report closed (RC)."
+		}
+		act := map[string]any{"type": typ, "object": rec.OfferID}
+		if peers := sortedKeys(rec.Peers); len(peers) > 0 {
+			act["to"] = peers
+		}
+		if err := d.submit(r, as, act); err != nil {
+			d.setFlash(s, "Refused: "+problem.Message(err), false)
+		} else {
+			d.setFlash(s, said, true)
+		}
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// shortID is the last path segment of an id, for tight columns.
+func shortID(id string) string {
+	if i := strings.LastIndexByte(strings.TrimRight(id, "/"), '/'); i >= 0 && i < len(id)-1 {
+		return id[i+1:]
+	}
+	return id
+}
+
+// countdown says how long until t (a time.Time or *time.Time), in days
+// or hours.
+func countdown(t any, now time.Time) string {
+	var end time.Time
+	switch v := t.(type) {
+	case time.Time:
+		end = v
+	case *time.Time:
+		if v == nil {
+			return ""
+		}
+		end = *v
+	default:
+		return ""
+	}
+	d := end.Sub(now)
+	switch {
+	case d <= 0:
+		return "ended"
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh left", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd left", int(d.Hours()/24))
+}

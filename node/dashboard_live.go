@@ -1,0 +1,122 @@
+package node
+
+import (
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/store"
+)
+
+// Live updates: /ui/events streams Server-Sent Events. A page names the
+// case it shows (?case=ID) or none (the case list). After every durable
+// write the stream reads what the page shows in summary (a case's ledger
+// length and states, or the list's) and sends an event when it changed;
+// the page's script then fetches the page again and swaps its content.
+
+const (
+	// liveMinInterval spaces the reads a stream makes under a burst of
+	// writes.
+	liveMinInterval = 250 * time.Millisecond
+	// liveHeartbeat keeps proxies from closing an idle stream.
+	liveHeartbeat = 25 * time.Second
+)
+
+// liveState is the summary of what a page shows; a change of it is an
+// event.
+func (d *dashboard) liveState(r *http.Request, caseID string) (string, error) {
+	var state string
+	err := d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
+		if caseID != "" {
+			c, err := cases.Load(tx, caseID)
+			if err != nil || c == nil {
+				state = "gone"
+				return err
+			}
+			state = fmt.Sprintf("%d %s %s %s", c.LedgerLen, c.EM, c.PXA, c.TailHash)
+			return nil
+		}
+		page, _, err := cases.ListCasesPage(tx, "", defaultCasePage)
+		if err != nil {
+			return err
+		}
+		var b strings.Builder
+		for _, c := range page {
+			fmt.Fprintf(&b, "%s:%d ", c.ID, c.LedgerLen)
+		}
+		reports, err := cases.Reports(tx)
+		if err != nil {
+			return err
+		}
+		for _, rep := range reports {
+			fmt.Fprintf(&b, "%s:%s ", rep.ReportID, rep.RM)
+		}
+		state = b.String()
+		return nil
+	})
+	return state, err
+}
+
+// events serves the Server-Sent Events stream of a page.
+func (d *dashboard) events(w http.ResponseWriter, r *http.Request, _ *uiSession) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		d.errorPage(w, http.StatusInternalServerError, "This server cannot stream events.")
+		return
+	}
+	caseID := r.URL.Query().Get("case")
+	last, err := d.liveState(r, caseID)
+	if err != nil {
+		d.errorPage(w, http.StatusInternalServerError, "The case could not be read.")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	// The server's write timeout would cut the stream: each write extends
+	// the deadline instead.
+	rc := http.NewResponseController(w)
+	extend := func() { _ = rc.SetWriteDeadline(time.Now().Add(2 * liveHeartbeat)) }
+	extend()
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(w, "retry: 2000\n: watching %s\n\n", template.HTMLEscapeString(caseID))
+	flusher.Flush()
+
+	heartbeat := time.NewTicker(liveHeartbeat)
+	defer heartbeat.Stop()
+	seq := 0
+	for {
+		changed := d.n.db.Changed()
+		select {
+		case <-r.Context().Done():
+			return
+		case <-d.n.stopping:
+			return
+		case <-heartbeat.C:
+			extend()
+			fmt.Fprint(w, ": heartbeat\n\n")
+			flusher.Flush()
+			continue
+		case <-changed:
+		}
+		// Let a burst of commits settle into one read.
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(liveMinInterval):
+		}
+		state, err := d.liveState(r, caseID)
+		if err != nil || state == last {
+			continue
+		}
+		last = state
+		seq++
+		extend()
+		fmt.Fprintf(w, "id: %d\nevent: changed\ndata: %s\n\n", seq, strings.ReplaceAll(state, "\n", " "))
+		flusher.Flush()
+	}
+}

@@ -1,0 +1,312 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// browser is an HTTP client with a cookie jar that does not follow
+// redirects, so tests see each 303.
+type browser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func newBrowser(t *testing.T, base string) *browser {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{t: t, base: base, c: &http.Client{Jar: jar, Timeout: 20 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *browser) do(method, path string, form url.Values) (*http.Response, string) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, b.base+path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp, string(data)
+}
+
+// get fetches a page that must answer 200.
+func (b *browser) get(path string) string {
+	b.t.Helper()
+	resp, body := b.do(http.MethodGet, path, nil)
+	if resp.StatusCode != http.StatusOK {
+		b.t.Fatalf("GET %s: %d\n%s", path, resp.StatusCode, body)
+	}
+	return body
+}
+
+// post submits a form that must answer with a redirect, and returns the
+// page it redirects to.
+func (b *browser) post(path string, form url.Values) string {
+	b.t.Helper()
+	resp, body := b.do(http.MethodPost, path, form)
+	if resp.StatusCode != http.StatusSeeOther {
+		b.t.Fatalf("POST %s: %d, want 303\n%s", path, resp.StatusCode, body)
+	}
+	return b.get(resp.Header.Get("Location"))
+}
+
+func (b *browser) login(token string) {
+	b.t.Helper()
+	resp, body := b.do(http.MethodPost, "/login", url.Values{"token": {token}, "next": {"/"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		b.t.Fatalf("login: %d %s\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func csrfOf(t *testing.T, page string) string {
+	t.Helper()
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token in the page:\n%s", page)
+	}
+	return m[1]
+}
+
+// openCaseFromDashboard has a finder on one node report to a vendor on
+// another, and the vendor validate it from the dashboard. It returns the
+// case id and the vendor's logged-in browser.
+func openCaseFromDashboard(t *testing.T, finder, vendor *testNode) (string, *browser) {
+	t.Helper()
+	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"Dashboard <b>report</b>","content":"details"}}`, vendor.actorID("vendor")))
+	b := newBrowser(t, vendor.url)
+	b.login(vendor.token)
+	var page string
+	waitFor(t, "the report on the dashboard", func() bool {
+		page = b.get("/")
+		return strings.Contains(page, "Validate (RV)")
+	})
+	if !strings.Contains(page, "Dashboard &lt;b&gt;report&lt;/b&gt;") {
+		t.Errorf("the report's name is not escaped in the list:\n%s", page)
+	}
+	m := regexp.MustCompile(`name="report" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no report form:\n%s", page)
+	}
+	page = b.post("/ui/reports/validate", url.Values{"csrf": {csrfOf(t, page)}, "report": {m[1]}, "as": {"vendor"}, "decision": {"validate"}})
+	if !strings.Contains(page, "Report validated (RV)") {
+		t.Errorf("after validating, the page does not say so:\n%s", page)
+	}
+	c := vendor.oneCase(t, "the case the dashboard opened", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	finder.oneCase(t, "the finder's replica", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	return c.ID, b
+}
+
+// TestDashboardLoginAndHeaders checks the login, the session cookie, the
+// security headers and the refusals of a browser without a session or
+// without the form's CSRF token.
+func TestDashboardLoginAndHeaders(t *testing.T) {
+	n := startNode(t, "vendor:Organization")
+	b := newBrowser(t, n.url)
+
+	resp, _ := b.do(http.MethodGet, "/", nil)
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
+		t.Fatalf("GET / without a session: %d %s, want a redirect to /login", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, body := b.do(http.MethodPost, "/login", url.Values{"token": {"not-the-token"}})
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "That is not this node&#39;s API token.") {
+		t.Fatalf("a wrong token: %d\n%s", resp.StatusCode, body)
+	}
+	resp, _ = b.do(http.MethodGet, "/ui/events", nil)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the event stream without a session: %d, want 401", resp.StatusCode)
+	}
+	// A post-login redirect never leaves the node.
+	resp, _ = b.do(http.MethodPost, "/login", url.Values{"token": {n.token}, "next": {"//evil.example/"}})
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/" {
+		t.Errorf("login with next=//evil.example/: %d to %q, want 303 to /", resp.StatusCode, loc)
+	}
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == sessionCookie {
+			cookie = c
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
+		t.Errorf("session cookie %+v, want HttpOnly and SameSite=Strict", cookie)
+	}
+	resp, body = b.do(http.MethodGet, "/", nil)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "<h1>Cases</h1>") {
+		t.Fatalf("GET / after login: %d\n%s", resp.StatusCode, body)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("Content-Security-Policy %q", csp)
+	}
+	if resp.Header.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("X-Frame-Options %q, want DENY", resp.Header.Get("X-Frame-Options"))
+	}
+	// A form without the session's CSRF token is refused, and changes nothing.
+	resp, body = b.do(http.MethodPost, "/ui/cases/x", url.Values{"action": {"note"}, "as": {"vendor"}, "content": {"x"}})
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "security token") {
+		t.Errorf("a form without CSRF token: %d\n%s", resp.StatusCode, body)
+	}
+	// Logging out ends the session.
+	csrf := csrfOf(t, body2(b, "/"))
+	resp, _ = b.do(http.MethodPost, "/logout", url.Values{"csrf": {csrf}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if resp, _ = b.do(http.MethodGet, "/", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("GET / after logout: %d, want a redirect to the login", resp.StatusCode)
+	}
+	for _, path := range []string{"/ui/static/app.js", "/ui/static/app.css"} {
+		if resp, _ := b.do(http.MethodGet, path, nil); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %d", path, resp.StatusCode)
+		}
+	}
+}
+
+func body2(b *browser, path string) string {
+	b.t.Helper()
+	return b.get(path)
+}
+
+// TestDashboardForms drives a case through the dashboard's forms: validate
+// a report, propose and accept an embargo, add a note, report fix ready
+// and publication, and a refusal shown as the node's sentence. Hostile
+// text is shown escaped.
+func TestDashboardForms(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	caseID, b := openCaseFromDashboard(t, finder, vendor)
+	casePath := "/ui/cases/" + url.PathEscape(caseID)
+	page := b.get(casePath)
+	for _, want := range []string{"Participants", "Embargo history", "Desiderata", "Timeline", "validated the report (RV)", "<svg class=\"cs\"", "D≺P"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the case page lacks %q", want)
+		}
+	}
+	csrf := csrfOf(t, page)
+	end := time.Now().Add(40 * 24 * time.Hour).UTC().Format("2006-01-02")
+	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"propose-embargo"}, "as": {"vendor"}, "end": {end}})
+	if !strings.Contains(page, "Embargo proposed, ending "+end) {
+		t.Fatalf("after proposing, the page does not say so:\n%s", page)
+	}
+	// The Case Actor records the proposal a moment later.
+	waitFor(t, "the proposal on the case page", func() bool {
+		page = b.get(casePath)
+		return strings.Contains(page, "Accept (EA)")
+	})
+	proposal := regexp.MustCompile(`name="proposal" value="([^"]+)"`).FindStringSubmatch(page)[1]
+	b.post(casePath, url.Values{"csrf": {csrf}, "action": {"accept-embargo"}, "as": {"vendor"}, "proposal": {proposal}})
+	waitFor(t, "the embargo in force on the case page", func() bool {
+		return strings.Contains(b.get(casePath), `id="em-state">ACTIVE<`)
+	})
+	// The same proposal again: no longer open, refused with a sentence.
+	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"accept-embargo"}, "as": {"vendor"}, "proposal": {proposal}})
+	if !strings.Contains(page, "Refused: that embargo proposal is no longer open") {
+		t.Errorf("accepting a closed proposal was not refused on the page")
+	}
+	b.post(casePath, url.Values{"csrf": {csrf}, "action": {"note"}, "as": {"vendor"}, "content": {`<script>alert("x")</script>`}})
+	waitFor(t, "the note on the case page", func() bool {
+		page = b.get(casePath)
+		return strings.Contains(page, "Notes (1)")
+	})
+	if strings.Contains(page, `<script>alert("x")</script>`) || !strings.Contains(page, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") {
+		t.Errorf("a hostile note is not escaped on the page")
+	}
+	b.post(casePath, url.Values{"csrf": {csrf}, "action": {"engage"}, "as": {"vendor"}})
+	waitFor(t, "the vendor engaged", func() bool { return strings.Contains(b.get(casePath), `rm-accepted">ACCEPTED`) })
+	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"fix-ready"}, "as": {"vendor"}})
+	if !strings.Contains(page, "fix ready (CF)") {
+		t.Errorf("fix ready was not reported:\n%s", page)
+	}
+	waitFor(t, "the fix on the case page", func() bool { return strings.Contains(b.get(casePath), "<td>VFd</td>") })
+	b.post(casePath, url.Values{"csrf": {csrf}, "action": {"public"}, "as": {"vendor"}})
+	waitFor(t, "publication on the case page", func() bool {
+		page = b.get(casePath)
+		return strings.Contains(page, `id="pxa-state">Pxa<`) && strings.Contains(page, `id="em-state">EXITED<`)
+	})
+	// An unknown acting actor and an invitation of a non-URL are refused.
+	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"note"}, "as": {"mallory"}, "content": {"x"}})
+	if !strings.Contains(page, "Refused: choose which of this node") {
+		t.Errorf("a form acting as an unknown actor was not refused")
+	}
+	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"invite"}, "as": {"vendor"}, "actor": {"javascript:alert(1)"}})
+	if !strings.Contains(page, "Refused: the actor to invite must be an actor id") {
+		t.Errorf("inviting a non-URL was not refused")
+	}
+	detail := vendor.caseDetail(t, caseID)
+	if detail["pxaState"] != "Pxa" || detail["emState"] != "EXITED" {
+		t.Errorf("the API shows %v %v after the forms, want Pxa EXITED", detail["pxaState"], detail["emState"])
+	}
+}
+
+// TestDashboardEvents checks that the event stream of a case page sends an
+// event when the case changes.
+func TestDashboardEvents(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	caseID, b := openCaseFromDashboard(t, finder, vendor)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, vendor.url+"/ui/events?case="+url.QueryEscape(caseID), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := &http.Client{Jar: b.c.Jar}
+	resp, err := stream.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("event stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	// The finder adds a note; the vendor's node records it; the stream says so.
+	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"Note","content":"live"},"target":%q,"context":%q}`, caseID, caseID))
+	for {
+		select {
+		case l := <-lines:
+			if l == "event: changed" {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("no change event arrived on the case's stream")
+		}
+	}
+}

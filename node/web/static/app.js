@@ -1,0 +1,40 @@
+// Live updates for the Vultron dashboard. The pages work without this
+// script; with it, a page follows the node's changes over Server-Sent
+// Events and swaps in a fresh copy of its content when what it shows has
+// changed.
+(function () {
+  "use strict";
+  var marker = document.querySelector("[data-live]");
+  if (!marker || !window.EventSource) {
+    return;
+  }
+  var url = "/ui/events";
+  var caseID = marker.getAttribute("data-live");
+  if (caseID) {
+    url += "?case=" + encodeURIComponent(caseID);
+  }
+  var busy = false;
+  function refresh() {
+    if (busy) {
+      return;
+    }
+    busy = true;
+    fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var fresh = doc.getElementById("live");
+        var live = document.getElementById("live");
+        // Do not pull a form from under someone typing into it.
+        var active = document.activeElement;
+        if (fresh && live && !(active && live.contains(active) && (active.tagName === "TEXTAREA" || active.tagName === "INPUT"))) {
+          live.replaceWith(fresh);
+          document.body.setAttribute("data-updated", String(Date.now()));
+        }
+      })
+      .catch(function () {})
+      .then(function () { busy = false; });
+  }
+  var source = new EventSource(url);
+  source.addEventListener("changed", refresh);
+})();
