@@ -249,12 +249,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		stopping: make(chan struct{}),
-		cfg:     cfg,
-		log:     cfg.Logger,
-		locals:  map[string]actor.Local{},
-		host:    pu.Host,
-		scheme:  pu.Scheme,
-		metrics: newMetrics(),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		locals:   map[string]actor.Local{},
+		host:     pu.Host,
+		scheme:   pu.Scheme,
+		metrics:  newMetrics(),
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data directory: %w", err)
