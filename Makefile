@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Short fuzzing run per target in `make test` (seeded from ../shared/corpus).
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet unit peer-deps fuzz bench run clean
+.PHONY: all build test vet unit peer-deps browser-deps fuzz bench run clean
 
 all: build
 
@@ -19,8 +19,18 @@ build:
 vet:
 	$(GO) vet ./...
 
-unit: peer-deps
+unit: peer-deps browser-deps
 	$(GO) test -count=1 -timeout 15m ./...
+
+# The dashboard's browser test drives Debian's Chromium; it is installed
+# (as root, as on CI) only when missing.
+CHROMIUM ?= /usr/bin/chromium
+
+browser-deps:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "installing chromium for the dashboard's browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	fi
 
 # The foreign peer of the interoperability tests (federation_test) is a
 # Node.js script; its packages are pinned in package-lock.json and

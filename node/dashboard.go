@@ -289,6 +289,7 @@ func (d *dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 	var rows []caseRow
 	var next string
 	var pending []cases.ReportRecord
+	var liveState string
 	err := d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
 		page, cursor, err := cases.ListCasesPage(tx, after, defaultCasePage)
 		if err != nil {
@@ -316,6 +317,7 @@ func (d *dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 		if err != nil {
 			return err
 		}
+		liveState = listLiveState(page, reports)
 		for _, rep := range reports {
 			if rep.Role == cases.Receiver && rep.CaseID == "" && (rep.RM == cvdstate.RMReceived || rep.RM == cvdstate.RMInvalid) {
 				pending = append(pending, rep)
@@ -328,7 +330,7 @@ func (d *dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 		return
 	}
 	flash, ok := d.takeFlash(s)
-	d.render(w, "cases", map[string]any{"Cases": rows, "Next": next, "Reports": pending, "CSRF": s.csrf,
+	d.render(w, "cases", map[string]any{"Cases": rows, "Next": next, "Reports": pending, "CSRF": s.csrf, "LiveState": liveState,
 		"Flash": flash, "FlashOK": ok, "Now": d.n.cfg.Now()})
 }
 
@@ -390,7 +392,7 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	flash, ok := d.takeFlash(s)
 	now := d.n.cfg.Now()
 	d.render(w, "case", map[string]any{
-		"Case": c, "EM": c.EM.String(), "PXA": c.PXA.String(), "Participants": parts, "Locals": locals,
+		"Case": c, "LiveState": caseLiveState(c), "EM": c.EM.String(), "PXA": c.PXA.String(), "Participants": parts, "Locals": locals,
 		"Timeline": timeline, "Notes": notes, "NotesTotal": len(c.Notes), "History": history.String(),
 		"Assessment": assessment, "CSRF": s.csrf, "Flash": flash, "FlashOK": ok, "Now": now,
 		"EmbargoSVG": embargoSVG(c, now), "StateSVG": stateSVG(c),

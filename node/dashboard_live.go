@@ -36,31 +36,44 @@ func (d *dashboard) liveState(r *http.Request, caseID string) (string, error) {
 				state = "gone"
 				return err
 			}
-			state = fmt.Sprintf("%d %s %s %s", c.LedgerLen, c.EM, c.PXA, c.TailHash)
+			state = caseLiveState(c)
 			return nil
 		}
 		page, _, err := cases.ListCasesPage(tx, "", defaultCasePage)
 		if err != nil {
 			return err
 		}
-		var b strings.Builder
-		for _, c := range page {
-			fmt.Fprintf(&b, "%s:%d ", c.ID, c.LedgerLen)
-		}
 		reports, err := cases.Reports(tx)
 		if err != nil {
 			return err
 		}
-		for _, rep := range reports {
-			fmt.Fprintf(&b, "%s:%s ", rep.ReportID, rep.RM)
-		}
-		state = b.String()
+		state = listLiveState(page, reports)
 		return nil
 	})
 	return state, err
 }
 
-// events serves the Server-Sent Events stream of a page.
+// caseLiveState summarises a case for its page's stream.
+func caseLiveState(c *cases.Case) string {
+	return fmt.Sprintf("%d %s %s %s", c.LedgerLen, c.EM, c.PXA, c.TailHash)
+}
+
+// listLiveState summarises the case list's first page and the reports.
+func listLiveState(page []*cases.Case, reports []cases.ReportRecord) string {
+	var b strings.Builder
+	for _, c := range page {
+		fmt.Fprintf(&b, "%s:%d ", c.ID, c.LedgerLen)
+	}
+	for _, rep := range reports {
+		fmt.Fprintf(&b, "%s:%s:%s ", rep.ReportID, rep.Actor, rep.RM)
+	}
+	return b.String()
+}
+
+// events serves the Server-Sent Events stream of a page. The page sends the
+// state it was rendered from (?state=); when the node has moved on already,
+// the first event goes out at once, so a change made between the page's
+// render and the stream's start is not missed.
 func (d *dashboard) events(w http.ResponseWriter, r *http.Request, _ *uiSession) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
@@ -68,7 +81,7 @@ func (d *dashboard) events(w http.ResponseWriter, r *http.Request, _ *uiSession)
 		return
 	}
 	caseID := r.URL.Query().Get("case")
-	last, err := d.liveState(r, caseID)
+	current, err := d.liveState(r, caseID)
 	if err != nil {
 		d.errorPage(w, http.StatusInternalServerError, "The case could not be read.")
 		return
@@ -85,10 +98,21 @@ func (d *dashboard) events(w http.ResponseWriter, r *http.Request, _ *uiSession)
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprintf(w, "retry: 2000\n: watching %s\n\n", template.HTMLEscapeString(caseID))
 	flusher.Flush()
+	last := r.URL.Query().Get("state")
+	seq := 0
+	send := func(state string) {
+		last = state
+		seq++
+		extend()
+		fmt.Fprintf(w, "id: %d\nevent: changed\ndata: %s\n\n", seq, strings.ReplaceAll(state, "\n", " "))
+		flusher.Flush()
+	}
+	if current != last {
+		send(current)
+	}
 
 	heartbeat := time.NewTicker(liveHeartbeat)
 	defer heartbeat.Stop()
-	seq := 0
 	for {
 		changed := d.n.db.Changed()
 		select {
@@ -113,10 +137,6 @@ func (d *dashboard) events(w http.ResponseWriter, r *http.Request, _ *uiSession)
 		if err != nil || state == last {
 			continue
 		}
-		last = state
-		seq++
-		extend()
-		fmt.Fprintf(w, "id: %d\nevent: changed\ndata: %s\n\n", seq, strings.ReplaceAll(state, "\n", " "))
-		flusher.Flush()
+		send(state)
 	}
 }

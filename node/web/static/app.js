@@ -8,10 +8,12 @@
   if (!marker || !window.EventSource) {
     return;
   }
-  var url = "/ui/events";
+  // The stream compares the node's state with the one this page was
+  // rendered from, so a change in between is not missed.
+  var url = "/ui/events?state=" + encodeURIComponent(marker.getAttribute("data-state") || "");
   var caseID = marker.getAttribute("data-live");
   if (caseID) {
-    url += "?case=" + encodeURIComponent(caseID);
+    url += "&case=" + encodeURIComponent(caseID);
   }
   var busy = false;
   function refresh() {
@@ -28,6 +30,11 @@
         // Do not pull a form from under someone typing into it.
         var active = document.activeElement;
         if (fresh && live && !(active && live.contains(active) && (active.tagName === "TEXTAREA" || active.tagName === "INPUT"))) {
+          // The outcome of the last form is shown once; keep it on screen.
+          var flash = live.querySelector(".flash");
+          if (flash && !fresh.querySelector(".flash")) {
+            fresh.insertBefore(flash, fresh.firstChild);
+          }
           live.replaceWith(fresh);
           document.body.setAttribute("data-updated", String(Date.now()));
         }
