@@ -223,6 +223,12 @@ func TestCLIStory(t *testing.T) {
 	if c := finderNode.showCase(t, caseID); !c.Closed || c.rm(finder)[:6] != "CLOSED" {
 		t.Errorf("after every RC: closed %v, finder %s", c.Closed, c.rm(finder))
 	}
+	// The calendar command prints the feeds; the case's feed is valid
+	// iCalendar (the node's tests check it in detail).
+	out = vendorNode.ok(t, "calendar")
+	if !strings.Contains(out, "/calendar.ics?token=") || !strings.Contains(out, "/api/cases/{id}/embargo.ics?token=") {
+		t.Errorf("vultron calendar printed %q", out)
+	}
 	// A closed case takes no more notes: the node's sentence, exit 1.
 	code, _, errOut = vendorNode.cli(t, "case", "note", caseID, "--as", "vendor", "--content", "late")
 	if code != 1 || !strings.Contains(errOut, "the node refused") {

@@ -1,0 +1,317 @@
+package node
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+	"unicode/utf8"
+
+	"github.com/emersion/go-ical"
+
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+)
+
+// Embargo calendars. Each case's embargo is one VEVENT at the instant it
+// ends, in UTC, with a UID that stays the same across revisions and a
+// SEQUENCE that counts them, so a subscribed calendar moves the event instead
+// of adding one. An open proposal is a second, TENTATIVE event related to the
+// first. The mapping follows the Vultron iCalendar note (vultron-protocol.md
+// §8) with the changes of cvd-landscape.md §3.2:
+//
+//   - the note's zero-length event (DTSTART = DTEND) is not valid RFC 5545;
+//     the event has a DTSTART and no DTEND, which RFC 5545 §3.6.1 defines as
+//     an event that takes up the instant of DTSTART;
+//   - STATUS is TENTATIVE while proposed, CONFIRMED while in force or once it
+//     ended at its date, CANCELLED when it ended early (terminated, or torn
+//     down by publication before its date);
+//   - no vulnerability detail: SUMMARY carries the case's short id, and the
+//     report's name and content never appear.
+//
+// Calendar clients cannot send an Authorization header, so the feeds also
+// take a feed token in the URL: derived from the API token (HMAC), it can
+// read the feeds and nothing else, and changes when the API token changes.
+
+// feedTokenContext separates the feed token from anything else derived from
+// the API token.
+const feedTokenContext = "vultron calendar feed v1"
+
+// feedToken returns the node's calendar feed token.
+func (n *Node) feedToken() string {
+	m := hmac.New(sha256.New, n.token.sum[:])
+	m.Write([]byte(feedTokenContext))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// feedAllowed reports whether r may read a calendar feed: the API token in
+// the Authorization header, or the feed token in ?token=.
+func (n *Node) feedAllowed(r *http.Request) bool {
+	if n.token.check(r) {
+		return true
+	}
+	got := r.URL.Query().Get("token")
+	want := n.feedToken()
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// calendarLinks answers GET /api/calendar: the feed URLs with the feed
+// token, for a person to paste into a calendar client.
+func (n *Node) calendarLinks(w http.ResponseWriter, r *http.Request) {
+	q := "?token=" + url.QueryEscape(n.feedToken())
+	problem.WriteJSON(w, http.StatusOK, map[string]string{
+		"calendar":     n.cfg.PublicURL + "/calendar.ics" + q,
+		"caseTemplate": n.cfg.PublicURL + "/api/cases/{id}/embargo.ics" + q,
+	})
+}
+
+// serveCalendar answers GET /calendar.ics: every case's embargo.
+func (n *Node) serveCalendar(w http.ResponseWriter, r *http.Request) {
+	if !n.feedAllowed(r) {
+		problem.Write(w, problem.Unauthorized("a calendar feed needs the feed token (?token=) or the node's API token"))
+		return
+	}
+	var all []*cases.Case
+	err := n.db.View(r.Context(), func(tx *store.ReadTx) error {
+		for after := ""; ; {
+			page, next, err := cases.ListCasesPage(tx, after, maxCasePage)
+			if err != nil {
+				return err
+			}
+			all = append(all, page...)
+			if next == "" {
+				return nil
+			}
+			after = next
+		}
+	})
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	n.writeCalendar(w, "Embargoes on "+n.host, all)
+}
+
+// serveCaseCalendar answers GET /api/cases/{id}/embargo.ics.
+func (n *Node) serveCaseCalendar(w http.ResponseWriter, r *http.Request) {
+	if !n.feedAllowed(r) {
+		problem.Write(w, problem.Unauthorized("a calendar feed needs the feed token (?token=) or the node's API token"))
+		return
+	}
+	id, err := caseIDParam(r)
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	var c *cases.Case
+	if err := n.db.View(r.Context(), func(tx *store.ReadTx) error {
+		var err error
+		c, err = cases.Load(tx, id)
+		return err
+	}); err != nil {
+		problem.Write(w, err)
+		return
+	}
+	if c == nil {
+		problem.Write(w, problem.NotFound("no case %s on this node", id))
+		return
+	}
+	n.writeCalendar(w, "Embargo of case "+shortID(c.ID), []*cases.Case{c})
+}
+
+// writeCalendar encodes the embargo events of cs as one VCALENDAR.
+func (n *Node) writeCalendar(w http.ResponseWriter, name string, cs []*cases.Case) {
+	cal := ical.NewCalendar()
+	cal.Props.SetText(ical.PropVersion, "2.0")
+	cal.Props.SetText(ical.PropProductID, "-//openvultron//vultron "+n.cfg.Version+"//EN")
+	cal.Props.SetText(ical.PropCalendarScale, "GREGORIAN")
+	cal.Props.SetText(ical.PropMethod, "PUBLISH")
+	cal.Props.SetText("X-WR-CALNAME", name)
+	refresh := ical.NewProp("REFRESH-INTERVAL")
+	refresh.Params = ical.Params{}
+	refresh.Params.Set(ical.ParamValue, "DURATION")
+	refresh.Value = "PT1H"
+	cal.Props.Set(refresh)
+	now := n.cfg.Now().UTC().Truncate(time.Second)
+	for _, c := range cs {
+		cal.Children = append(cal.Children, n.embargoEvents(c, now)...)
+	}
+	if len(cal.Children) == 0 {
+		// RFC 5545 wants at least one component in a calendar; a feed
+		// with no embargo yet carries only the definition of UTC, which
+		// clients accept and show nothing for.
+		cal.Children = append(cal.Children, utcTimezone())
+	}
+	var buf bytes.Buffer
+	if err := ical.NewEncoder(&foldingWriter{w: &buf}).Encode(cal); err != nil {
+		problem.Write(w, fmt.Errorf("encode the calendar: %w", err))
+		return
+	}
+	w.Header().Set("Content-Type", "text/calendar; charset=utf-8")
+	w.Header().Set("Cache-Control", "private, no-store")
+	_, _ = w.Write(buf.Bytes())
+}
+
+// embargoUID is the UID of a case's embargo: the same for every revision.
+func (n *Node) embargoUID(c *cases.Case, suffix string) string {
+	sum := sha256.Sum256([]byte(c.ID + suffix))
+	return "embargo-" + hex.EncodeToString(sum[:10]) + "@" + n.host
+}
+
+// embargoEvents returns the VEVENTs of a case: its embargo and each open
+// proposal.
+func (n *Node) embargoEvents(c *cases.Case, now time.Time) []*ical.Component {
+	var out []*ical.Component
+	uid := n.embargoUID(c, "")
+	if c.Embargo != nil && !c.Embargo.End.IsZero() {
+		status := ical.EventConfirmed
+		if c.EM == cvdstate.EMExited && now.Before(c.Embargo.End) {
+			status = ical.EventCancelled // ended before its date
+		}
+		ev := n.baseEvent(c, uid, c.Embargo.End, now)
+		ev.Props.SetText(ical.PropSummary, "Case "+shortID(c.ID)+" embargo expiration")
+		ev.Props.SetText(ical.PropSequence, fmt.Sprint(c.Embargo.Sequence))
+		ev.SetStatus(status)
+		if c.Embargo.Proposer != "" {
+			org := ical.NewProp(ical.PropOrganizer)
+			org.Value = c.Embargo.Proposer
+			ev.Props.Set(org)
+		}
+		for _, p := range c.Participants {
+			if p.Removed {
+				continue
+			}
+			att := ical.NewProp(ical.PropAttendee)
+			att.Params = ical.Params{}
+			att.Params.Set(ical.ParamRole, "OPT-PARTICIPANT")
+			att.Params.Set(ical.ParamParticipationStatus, partstat(p.PEC))
+			att.Value = p.Actor
+			ev.Props.Add(att)
+		}
+		if status != ical.EventCancelled && now.Before(c.Embargo.End) {
+			for _, before := range []string{"-P7D", "-P1D"} {
+				ev.Children = append(ev.Children, reminder(before, "Case "+shortID(c.ID)+" embargo ends"))
+			}
+		}
+		out = append(out, ev.Component)
+	}
+	for _, p := range c.Proposals {
+		ev := n.baseEvent(c, n.embargoUID(c, "|"+p.InviteID), p.Terms.End, now)
+		ev.Props.SetText(ical.PropSummary, "Case "+shortID(c.ID)+" embargo expiration (proposed)")
+		ev.Props.SetText(ical.PropSequence, "0")
+		ev.SetStatus(ical.EventTentative)
+		if c.Embargo != nil {
+			ev.Props.SetText(ical.PropRelatedTo, uid)
+		}
+		out = append(out, ev.Component)
+	}
+	return out
+}
+
+// baseEvent returns a VEVENT with what every embargo event carries.
+func (n *Node) baseEvent(c *cases.Case, uid string, end, now time.Time) *ical.Event {
+	ev := ical.NewEvent()
+	ev.Props.SetText(ical.PropUID, uid)
+	ev.Props.SetDateTime(ical.PropDateTimeStamp, now)
+	ev.Props.SetDateTime(ical.PropDateTimeStart, end.UTC())
+	ev.Props.SetText(ical.PropClass, "CONFIDENTIAL")
+	ev.Props.SetText(ical.PropCategories, "EMBARGO")
+	ev.Props.SetText(ical.PropTransparency, "TRANSPARENT")
+	ev.Props.SetText(ical.PropDescription, "Embargoed until this time. Details are on the node, for the case's participants only.")
+	u := ical.NewProp(ical.PropURL)
+	u.Params = ical.Params{}
+	u.Params.Set(ical.ParamValue, "URI")
+	u.Value = n.cfg.PublicURL + "/ui/cases/" + url.PathEscape(c.ID)
+	ev.Props.Set(u)
+	ev.Props.SetText("X-VULTRON-CASE", c.ID)
+	ev.Props.SetText("X-VULTRON-EM-STATE", c.EM.String())
+	return ev
+}
+
+// utcTimezone is a VTIMEZONE for UTC.
+func utcTimezone() *ical.Component {
+	std := ical.NewComponent(ical.CompTimezoneStandard)
+	start := ical.NewProp(ical.PropDateTimeStart)
+	start.Value = "19700101T000000"
+	std.Props.Set(start)
+	std.Props.SetText(ical.PropTimezoneOffsetFrom, "+0000")
+	std.Props.SetText(ical.PropTimezoneOffsetTo, "+0000")
+	std.Props.SetText(ical.PropTimezoneName, "UTC")
+	tz := ical.NewComponent(ical.CompTimezone)
+	tz.Props.SetText(ical.PropTimezoneID, "UTC")
+	tz.Children = append(tz.Children, std)
+	return tz
+}
+
+func reminder(trigger, text string) *ical.Component {
+	a := ical.NewComponent(ical.CompAlarm)
+	a.Props.SetText(ical.PropAction, "DISPLAY")
+	a.Props.SetText(ical.PropDescription, text)
+	t := ical.NewProp(ical.PropTrigger)
+	t.Value = trigger
+	a.Props.Set(t)
+	return a
+}
+
+// partstat maps a participant's embargo consent to iCalendar's PARTSTAT.
+func partstat(p cvdstate.PEC) string {
+	switch p {
+	case cvdstate.PECSignatory:
+		return "ACCEPTED"
+	case cvdstate.PECDeclined:
+		return "DECLINED"
+	case cvdstate.PECInvited:
+		return "NEEDS-ACTION"
+	}
+	return "NEEDS-ACTION"
+}
+
+// foldingWriter folds the content lines written to it at 75 octets, as RFC
+// 5545 §3.1 asks: a line longer than that continues on the next line after
+// CRLF and a space, never inside a UTF-8 sequence.
+type foldingWriter struct {
+	w    io.Writer
+	line []byte
+}
+
+func (f *foldingWriter) Write(p []byte) (int, error) {
+	for i := 0; i < len(p); i++ {
+		f.line = append(f.line, p[i])
+		if n := len(f.line); n >= 2 && f.line[n-2] == '\r' && f.line[n-1] == '\n' {
+			if err := f.flush(f.line[:n-2]); err != nil {
+				return i, err
+			}
+			f.line = f.line[:0]
+		}
+	}
+	return len(p), nil
+}
+
+func (f *foldingWriter) flush(line []byte) error {
+	var out bytes.Buffer
+	limit := 75
+	for len(line) > limit {
+		cut := limit
+		for cut > 0 && !utf8.RuneStart(line[cut]) {
+			cut--
+		}
+		out.Write(line[:cut])
+		out.WriteString("\r\n ")
+		line = line[cut:]
+		limit = 74 // the leading space counts
+	}
+	out.Write(line)
+	out.WriteString("\r\n")
+	_, err := f.w.Write(out.Bytes())
+	return err
+}
+

@@ -1,0 +1,222 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/emersion/go-ical"
+)
+
+// getFeed fetches a calendar feed without the API token.
+func getFeed(t *testing.T, u string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// checkRFC5545 checks the raw feed against RFC 5545's line rules: CRLF
+// endings only, no line longer than 75 octets, and that it parses back.
+func checkRFC5545(t *testing.T, raw []byte) *ical.Calendar {
+	t.Helper()
+	if bytes.Contains(bytes.ReplaceAll(raw, []byte("\r\n"), nil), []byte("\n")) || bytes.Contains(bytes.ReplaceAll(raw, []byte("\r\n"), nil), []byte("\r")) {
+		t.Errorf("the feed has a line ending other than CRLF")
+	}
+	if !bytes.HasSuffix(raw, []byte("\r\n")) {
+		t.Errorf("the feed does not end with CRLF")
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(string(raw), "\r\n"), "\r\n") {
+		if len(line) > 75 {
+			t.Errorf("a line of %d octets: %q", len(line), line)
+		}
+	}
+	cal, err := ical.NewDecoder(bytes.NewReader(raw)).Decode()
+	if err != nil {
+		t.Fatalf("the feed does not parse back: %v\n%s", err, raw)
+	}
+	for _, p := range []string{ical.PropVersion, ical.PropProductID} {
+		if cal.Props.Get(p) == nil {
+			t.Errorf("the calendar lacks %s", p)
+		}
+	}
+	for _, ev := range cal.Events() {
+		for _, p := range []string{ical.PropUID, ical.PropDateTimeStamp, ical.PropDateTimeStart} {
+			if ev.Props.Get(p) == nil {
+				t.Errorf("an event lacks %s", p)
+			}
+		}
+		for _, p := range []string{ical.PropDateTimeStart, ical.PropDateTimeStamp} {
+			if v := ev.Props.Get(p); v != nil && !strings.HasSuffix(v.Value, "Z") {
+				t.Errorf("%s %q is not in UTC", p, v.Value)
+			}
+		}
+	}
+	return cal
+}
+
+// embargoEvent returns the one event of a calendar that is not a proposal.
+func mainEvent(t *testing.T, cal *ical.Calendar) (ical.Event, int) {
+	t.Helper()
+	var found []ical.Event
+	for _, ev := range cal.Events() {
+		if ev.Props.Get(ical.PropRelatedTo) == nil && !strings.Contains(ev.Props.Get(ical.PropSummary).Value, "proposed") {
+			found = append(found, ev)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d embargo events, want 1", len(found))
+	}
+	return found[0], len(cal.Events())
+}
+
+// TestEmbargoCalendar follows a case's embargo through proposal,
+// acceptance, revision and termination in its iCalendar feeds.
+func TestEmbargoCalendar(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
+	secret := "Heap overflow in decode_chunk"
+	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":%q,"content":"%s, reachable from any PNG."}}`, vendorID, secret, secret))
+	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
+	caseID := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 }).ID
+
+	// The feed URLs come from the token API; without a token: 401.
+	status, body := vendor.api(t, http.MethodGet, "/api/calendar", "")
+	if status != http.StatusOK {
+		t.Fatalf("GET /api/calendar: %d %s", status, body)
+	}
+	var links struct{ Calendar, CaseTemplate string }
+	if err := json.Unmarshal(body, &links); err != nil || !strings.Contains(links.Calendar, "/calendar.ics?token=") {
+		t.Fatalf("calendar links %s (%v)", body, err)
+	}
+	caseFeed := strings.Replace(links.CaseTemplate, "{id}", url.PathEscape(caseID), 1)
+	for _, u := range []string{vendor.url + "/calendar.ics", vendor.url + "/calendar.ics?token=wrong", vendor.url + "/api/cases/" + url.PathEscape(caseID) + "/embargo.ics"} {
+		if st, b := getFeed(t, u); st != http.StatusUnauthorized || !strings.Contains(string(b), `"error"`) {
+			t.Errorf("GET %s: %d %s, want 401 with an error", u, st, b)
+		}
+	}
+	if _, b := getFeed(t, links.Calendar); len(checkRFC5545(t, b).Events()) != 0 {
+		t.Errorf("a case with no embargo has embargo events")
+	}
+
+	step := func(n *testNode, actor, activity string, want int64) {
+		t.Helper()
+		n.submit(t, actor, activity)
+		vendor.oneCase(t, fmt.Sprintf("entry %d", want), func(c caseSummary) bool { return c.LedgerLength == want })
+	}
+	propose := func(days int) string {
+		end := time.Now().Add(time.Duration(days) * 24 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+		return fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":{"type":"EmbargoEvent","startTime":%q,"endTime":%q},"context":%q}`,
+			time.Now().UTC().Format(time.RFC3339), end, caseID)
+	}
+	answer := func(typ, invite string) string {
+		return fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":%q,"object":%q,"context":%q}`, typ, invite, caseID)
+	}
+	feed := func() *ical.Calendar {
+		t.Helper()
+		st, b := getFeed(t, caseFeed)
+		if st != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", caseFeed, st, b)
+		}
+		if bytes.Contains(b, []byte(secret)) || bytes.Contains(b, []byte("PNG")) {
+			t.Errorf("the feed carries the report's text:\n%s", b)
+		}
+		return checkRFC5545(t, b)
+	}
+
+	// Proposed: one TENTATIVE event.
+	ep := vendor.submit(t, "vendor", propose(30))
+	vendor.oneCase(t, "the proposal", func(c caseSummary) bool { return c.LedgerLength == 3 })
+	cal := feed()
+	if evs := cal.Events(); len(evs) != 1 || evs[0].Props.Get(ical.PropStatus).Value != "TENTATIVE" {
+		t.Fatalf("after EP: %d events, want one TENTATIVE", len(evs))
+	}
+	// Accepted by the owner: CONFIRMED, SEQUENCE 0, at the proposed end.
+	step(vendor, "vendor", answer("Accept", ep), 4)
+	ev, total := mainEvent(t, feed())
+	uid := ev.Props.Get(ical.PropUID).Value
+	if total != 1 || ev.Props.Get(ical.PropStatus).Value != "CONFIRMED" || ev.Props.Get(ical.PropSequence).Value != "0" {
+		t.Errorf("after EA: %d events, status %s sequence %s; want one CONFIRMED at 0", total,
+			ev.Props.Get(ical.PropStatus).Value, ev.Props.Get(ical.PropSequence).Value)
+	}
+	start, err := ev.DateTimeStart(time.UTC)
+	if err != nil || start.Sub(time.Now().Add(30*24*time.Hour)).Abs() > time.Hour {
+		t.Errorf("DTSTART %v (%v), want the embargo's end in 30 days", start, err)
+	}
+	if len(ev.Children) != 2 {
+		t.Errorf("the event has %d alarms, want 2", len(ev.Children))
+	}
+	// A revision: a TENTATIVE event related to the confirmed one.
+	ev1 := vendor.submit(t, "vendor", propose(45))
+	vendor.oneCase(t, "the revision", func(c caseSummary) bool { return c.LedgerLength == 5 })
+	cal = feed()
+	if len(cal.Events()) != 2 {
+		t.Fatalf("during a revision: %d events, want 2", len(cal.Events()))
+	}
+	for _, e := range cal.Events() {
+		if rel := e.Props.Get(ical.PropRelatedTo); rel != nil && (rel.Value != uid || e.Props.Get(ical.PropStatus).Value != "TENTATIVE") {
+			t.Errorf("the revision relates to %s with status %s; want %s, TENTATIVE", rel.Value, e.Props.Get(ical.PropStatus).Value, uid)
+		}
+	}
+	// Accepted: the same UID, SEQUENCE 1, the new end.
+	step(vendor, "vendor", answer("Accept", ev1), 6)
+	ev, total = mainEvent(t, feed())
+	if total != 1 || ev.Props.Get(ical.PropUID).Value != uid || ev.Props.Get(ical.PropSequence).Value != "1" {
+		t.Errorf("after EC: %d events, uid %s sequence %s; want 1, %s, 1", total, ev.Props.Get(ical.PropUID).Value, ev.Props.Get(ical.PropSequence).Value, uid)
+	}
+	if start, _ := ev.DateTimeStart(time.UTC); start.Sub(time.Now().Add(45*24*time.Hour)).Abs() > time.Hour {
+		t.Errorf("after EC DTSTART %v, want the revised end in 45 days", start)
+	}
+	// Terminated early: CANCELLED, no alarms.
+	embargoID, _ := vendor.caseDetail(t, caseID)["embargo"].(map[string]any)["id"].(string)
+	step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Remove","object":%q,"origin":%q,"context":%q}`, embargoID, caseID, caseID), 7)
+	ev, _ = mainEvent(t, feed())
+	if ev.Props.Get(ical.PropStatus).Value != "CANCELLED" || len(ev.Children) != 0 {
+		t.Errorf("after ET: status %s with %d alarms, want CANCELLED with none", ev.Props.Get(ical.PropStatus).Value, len(ev.Children))
+	}
+	// The node's feed has the case too; with the API token as well.
+	_, b := getFeed(t, links.Calendar)
+	if cal := checkRFC5545(t, b); len(cal.Events()) != 1 {
+		t.Errorf("/calendar.ics has %d events, want 1", len(cal.Events()))
+	}
+	if st, _ := vendor.api(t, http.MethodGet, "/calendar.ics", ""); st != http.StatusOK {
+		t.Errorf("/calendar.ics with the API token: %d", st)
+	}
+}
+
+// TestFoldingWriter checks folding at 75 octets without splitting a
+// UTF-8 sequence, and that unfolding restores the line.
+func TestFoldingWriter(t *testing.T) {
+	long := "DESCRIPTION:" + strings.Repeat("é", 100) + strings.Repeat("x", 50)
+	var buf bytes.Buffer
+	fw := &foldingWriter{w: &buf}
+	if _, err := fw.Write([]byte(long + "\r\nEND:VEVENT\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\r\n"), "\r\n")
+	for _, l := range lines {
+		if len(l) > 75 {
+			t.Errorf("line of %d octets", len(l))
+		}
+		if !utf8.ValidString(l) {
+			t.Errorf("a fold split a UTF-8 sequence: %q", l)
+		}
+	}
+	if got := strings.ReplaceAll(buf.String(), "\r\n ", ""); got != long+"\r\nEND:VEVENT\r\n" {
+		t.Errorf("unfolded %q", got)
+	}
+}
