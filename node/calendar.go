@@ -314,4 +314,3 @@ func (f *foldingWriter) flush(line []byte) error {
 	_, err := f.w.Write(out.Bytes())
 	return err
 }
-
