@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # Short fuzzing run per target in `make test` (seeded from ../shared/corpus).
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet unit peer-deps browser-deps fuzz bench run clean
+.PHONY: all build test vet unit peer-deps browser-deps fuzz bench run demo clean
 
 all: build
 
@@ -63,6 +63,12 @@ bench: peer-deps
 # A node on 127.0.0.1:7001 with one actor (vendor) and its data in ./data.
 run: build
 	$(BIN) serve --data ./data --listen 127.0.0.1:7001 --log-format console
+
+# Three nodes (finder, vendor, coordinator) as local processes on 127.0.0.1
+# and the fv story between them, through the command line, step by step.
+# deploy/compose.yaml runs the same with docker compose.
+demo: build
+	bash deploy/demo.sh $(BIN)
 
 clean:
 	rm -rf bin

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -87,9 +88,9 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, out a
 			Error string `json:"error"`
 		}
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return fmt.Errorf("the node refused (%d): %s", resp.StatusCode, e.Error)
+			return &nodeError{status: resp.StatusCode, msg: fmt.Sprintf("the node refused (%d): %s", resp.StatusCode, e.Error)}
 		}
-		return fmt.Errorf("the node answered %s", resp.Status)
+		return &nodeError{status: resp.StatusCode, msg: "the node answered " + resp.Status}
 	}
 	if out == nil {
 		return nil
@@ -98,4 +99,18 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, out a
 		return fmt.Errorf("the node's answer is not the expected JSON: %w", err)
 	}
 	return nil
+}
+
+// nodeError is a refusal from the node: its status and its sentence.
+type nodeError struct {
+	status int
+	msg    string
+}
+
+func (e *nodeError) Error() string { return e.msg }
+
+// isNotFound reports whether err is the node's 404.
+func isNotFound(err error) bool {
+	var ne *nodeError
+	return errors.As(err, &ne) && ne.status == http.StatusNotFound
 }

@@ -130,14 +130,21 @@ func waitUntil(ctx context.Context, s *session, caseID string, conds []waitCondi
 	start := time.Now()
 	for {
 		d, err := s.caseByID(ctx, caseID)
-		if err != nil {
+		var ok bool
+		var state string
+		switch {
+		case isNotFound(err):
+			// A participant's node holds the case once the ledger arrives.
+			state = "not on this node yet"
+		case err != nil:
 			return err
+		default:
+			ok = true
+			for _, c := range conds {
+				ok = ok && c.holds(d, me)
+			}
+			state = describe(d, me)
 		}
-		ok := true
-		for _, c := range conds {
-			ok = ok && c.holds(d, me)
-		}
-		state := describe(d, me)
 		p.show(fmt.Sprintf("waiting for %s: %s (%s)", strings.Join(want, ","), state, time.Since(start).Round(time.Second)), state)
 		if ok {
 			return nil
@@ -218,9 +225,13 @@ func runCaseWait(ctx context.Context, env *environment, args []string) error {
 			return usageError("the condition %s needs the acting actor with --as NAME", cd)
 		}
 	}
-	id, err := s.resolveCase(ctx, fs.Arg(0))
-	if err != nil {
-		return err
+	// A full case id may name a case that has not reached this node yet;
+	// a part of one must match a case the node holds.
+	id := fs.Arg(0)
+	if !strings.Contains(id, "://") {
+		if id, err = s.resolveCase(ctx, id); err != nil {
+			return err
+		}
 	}
 	if err := waitUntil(ctx, s, id, conds, *timeout); err != nil {
 		return err
