@@ -3,7 +3,8 @@
 
 Writes one SVG (standard library only) with four panels: inbox throughput
 and its limit by concurrent senders, fan-out time by recipients, big-case
-apply/verify time by ledger entries, and case view p95 by ledger entries.
+apply/verify time by ledger entries, and the case view (API and dashboard
+page) p50/p95 by ledger entries.
 
 Usage: python3 bench/plot.py bench/results/results.json bench/results/growth.svg
 """
@@ -14,9 +15,9 @@ from xml.sax.saxutils import escape
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
 
 
-def series(figs, prefix, suffix=""):
+def series(figs, prefix, suffix="", contains=""):
     pts = [(f["size"], f["median"]) for f in figs
-           if f["name"].startswith(prefix) and f["name"].endswith(suffix) and f.get("size")]
+           if f["name"].startswith(prefix) and f["name"].endswith(suffix) and contains in f["name"] and f.get("size")]
     return sorted(pts)
 
 
@@ -73,9 +74,11 @@ def main():
         ("apply to empty replica", series(figs, "big case", "s-apply")),
         ("verify hash chain", series(figs, "big case", "s-verify")),
     ])
-    parts += panel(540, 330, w, h, "Case view GET /api/cases/{id}", "ledger entries", "ms", [
-        ("p95", series(figs, "big case", "p95 ms")),
-        ("p50", series(figs, "big case", "p50 ms")),
+    parts += panel(540, 330, w, h, "Case view: API and dashboard page", "ledger entries", "ms", [
+        ("GET /api/cases/{id} p95", series(figs, "big case", "p95 ms", "GET /api")),
+        ("GET /api/cases/{id} p50", series(figs, "big case", "p50 ms", "GET /api")),
+        ("dashboard case page p95", series(figs, "big case", "p95 ms", "dashboard")),
+        ("dashboard case page p50", series(figs, "big case", "p50 ms", "dashboard")),
     ])
     svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="960" height="600" font-family="sans-serif">',
            '<rect width="100%" height="100%" fill="white"/>',

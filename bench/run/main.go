@@ -17,6 +17,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -365,6 +366,25 @@ func (n *node) get(path string) (int, int, error) {
 	return resp.StatusCode, int(b), nil
 }
 
+// dashboard logs in to the node's dashboard with its API token and returns
+// a client that carries the session cookie.
+func (n *node) dashboard() (*http.Client, error) {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.PostForm(n.url+"/login", url.Values{"token": {n.token}, "next": {"/"}})
+	if err != nil {
+		return nil, fmt.Errorf("dashboard login: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		return nil, fmt.Errorf("dashboard login: %d", resp.StatusCode)
+	}
+	return c, nil
+}
+
 type lgResult struct {
 	Accepted     int     `json:"accepted"`
 	Refused      int     `json:"refused"`
@@ -509,7 +529,7 @@ func prepare(dir string, fill func(*store.DB) error) error {
 
 func bigCaseNode(tmp, bin string, runs int, sizes []int) error {
 	for _, e := range sizes {
-		var p50s, p95s, rssv, sizes []float64
+		var p50s, p95s, up50s, up95s, rssv, sizes []float64
 		var nodeURL string
 		var caseID string
 		for r := range runs {
@@ -553,6 +573,32 @@ func bigCaseNode(tmp, bin string, runs int, sizes []int) error {
 			slices.Sort(lat)
 			p50s = append(p50s, lat[len(lat)/2])
 			p95s = append(p95s, lat[int(0.95*float64(len(lat)-1))])
+			// The dashboard's case page, with a logged-in session.
+			page := "/ui/cases/" + url.PathEscape(bc.CaseID)
+			web, err := n.dashboard()
+			if err != nil {
+				n.stop()
+				return err
+			}
+			var ulat []float64
+			for range 40 {
+				t0 := time.Now()
+				resp, err := web.Get(n.url + page)
+				if err != nil {
+					n.stop()
+					return fmt.Errorf("GET %s: %w", page, err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					n.stop()
+					return fmt.Errorf("GET %s: %d", page, resp.StatusCode)
+				}
+				ulat = append(ulat, float64(time.Since(t0).Microseconds())/1000)
+			}
+			slices.Sort(ulat)
+			up50s = append(up50s, ulat[len(ulat)/2])
+			up95s = append(up95s, ulat[int(0.95*float64(len(ulat)-1))])
 			rssv = append(rssv, n.rss())
 			sizes = append(sizes, float64(size)/1024/1024)
 			n.stop()
@@ -562,6 +608,9 @@ func bigCaseNode(tmp, bin string, runs int, sizes []int) error {
 		record("bigcase-view", fmt.Sprintf("big case %d entries GET /api/cases/{id} p50 ms", e), float64(e), "ms", p50s, cmd)
 		record("bigcase-view", fmt.Sprintf("big case %d entries GET /api/cases/{id} p95 ms", e), float64(e), "ms", p95s, cmd)
 		record("bigcase-view", fmt.Sprintf("big case %d entries response MiB", e), float64(e), "MiB", sizes, cmd)
+		ucmd := nodeCmd + " (D holding a case of 2000 participants and " + strconv.Itoa(e) + " entries); log in at /login with the API token; 40 × GET http://127.0.0.1:P/ui/cases/" + url.PathEscape(caseID) + " with the session cookie"
+		record("bigcase-page", fmt.Sprintf("big case %d entries dashboard case page p50 ms", e), float64(e), "ms", up50s, ucmd)
+		record("bigcase-page", fmt.Sprintf("big case %d entries dashboard case page p95 ms", e), float64(e), "ms", up95s, ucmd)
 		record("bigcase-rss", fmt.Sprintf("big case %d entries node RSS MiB", e), float64(e), "MiB", rssv, cmd+"; VmRSS of /proc/PID/status")
 	}
 	fmt.Println()
