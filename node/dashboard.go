@@ -42,6 +42,9 @@ const (
 	// timelineLength is how many of the newest ledger entries a case page
 	// lists.
 	timelineLength = 50
+	// participantPage is how many participants a case page lists unless
+	// asked for all of them.
+	participantPage = 100
 )
 
 // uiSession is one logged-in browser.
@@ -371,13 +374,21 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 		d.errorPage(w, http.StatusNotFound, "There is no case "+id+" on this node.")
 		return
 	}
+	// A case with thousands of participants lists the node's own and the
+	// first participantPage others unless all are asked for.
+	all := r.URL.Query().Get("participants") == "all"
 	var parts []participantRow
 	var locals []string
+	hidden := 0
 	for _, p := range c.Participants {
 		row := participantRow{Participant: *p, RoleNames: roleNames(p.Roles)}
 		if l, ok := d.n.localByID(p.Actor); ok && !p.Removed {
 			row.Local, row.Name = true, l.Name
 			locals = append(locals, l.Name)
+		}
+		if !all && !row.Local && len(parts) >= participantPage {
+			hidden++
+			continue
 		}
 		parts = append(parts, row)
 	}
@@ -392,7 +403,7 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	flash, ok := d.takeFlash(s)
 	now := d.n.cfg.Now()
 	d.render(w, "case", map[string]any{
-		"Case": c, "LiveState": caseLiveState(c), "EM": c.EM.String(), "PXA": c.PXA.String(), "Participants": parts, "Locals": locals,
+		"Case": c, "LiveState": caseLiveState(c), "HiddenParticipants": hidden, "CasePath": "/ui/cases/" + url.PathEscape(c.ID), "EM": c.EM.String(), "PXA": c.PXA.String(), "Participants": parts, "Locals": locals,
 		"Timeline": timeline, "Notes": notes, "NotesTotal": len(c.Notes), "History": history.String(),
 		"Assessment": assessment, "CSRF": s.csrf, "Flash": flash, "FlashOK": ok, "Now": now,
 		"EmbargoSVG": embargoSVG(c, now), "StateSVG": stateSVG(c),

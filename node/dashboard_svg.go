@@ -89,11 +89,16 @@ func stateSVG(c *cases.Case) template.HTML {
 		letters string // lower case: not yet; upper case: happened
 	}
 	rows := []row{{"world", c.PXA.String()}}
+	more := 0
 	for _, p := range c.Participants {
 		if p.Removed {
 			continue
 		}
 		if r := roleNames(p.Roles); containsAny(r, "vendor", "deployer") {
+			if len(rows) > maxStateRows {
+				more++
+				continue
+			}
 			rows = append(rows, row{shortID(p.Actor), p.VFD.String()})
 		}
 	}
@@ -120,8 +125,15 @@ func stateSVG(c *cases.Case) template.HTML {
 		}
 	}
 	b.WriteString(`</svg>`)
+	if more > 0 {
+		fmt.Fprintf(&b, `<p class="muted">and %d more vendors and deployers; the participants table lists each one's vfd.</p>`, more)
+	}
 	return template.HTML(b.String())
 }
+
+// maxStateRows bounds the vendors and deployers the case-state picture
+// draws: beyond a few dozen a picture stops being easier than the table.
+const maxStateRows = 24
 
 func containsAny(have []string, want ...string) bool {
 	for _, h := range have {
