@@ -44,11 +44,12 @@ var (
 	bucketDeadLetters = []byte("dead_letters")
 	bucketRemoteKeys  = []byte("remote_keys")
 	bucketCases       = []byte("cases")
+	bucketAudit       = []byte("audit")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketActors, bucketActivities, bucketInbox, bucketOutbox,
 		bucketDedup, bucketDedupTime, bucketDeliveries, bucketDeadLetters,
-		bucketRemoteKeys, bucketCases,
+		bucketRemoteKeys, bucketCases, bucketAudit,
 	}
 
 	keySchemaVersion = []byte("schema_version")

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -178,7 +179,9 @@ func (db *DB) updateDelivery(ctx context.Context, id uint64, fn func(tx *Tx, d *
 // lets the next delivery of its lane become due. It returns ErrNotFound if
 // the delivery is not pending.
 func (db *DB) CompleteDelivery(ctx context.Context, id uint64) error {
-	err := db.updateDelivery(ctx, id, func(*Tx, *Delivery) (*Delivery, error) { return nil, nil })
+	err := db.updateDelivery(ctx, id, func(tx *Tx, d *Delivery) (*Delivery, error) {
+		return nil, auditDelivery(tx, d, DecisionDelivered, "")
+	})
 	if err != nil {
 		return fmt.Errorf("store: complete delivery %d: %w", id, err)
 	}
@@ -190,11 +193,11 @@ func (db *DB) CompleteDelivery(ctx context.Context, id uint64) error {
 // place at the head of its lane. It returns ErrNotFound if the delivery is
 // not pending.
 func (db *DB) RetryDelivery(ctx context.Context, id uint64, next time.Time, lastErr string) error {
-	err := db.updateDelivery(ctx, id, func(_ *Tx, d *Delivery) (*Delivery, error) {
+	err := db.updateDelivery(ctx, id, func(tx *Tx, d *Delivery) (*Delivery, error) {
 		d.Attempts++
 		d.NextAttempt = next
 		d.LastError = lastErr
-		return d, nil
+		return d, auditDelivery(tx, d, DecisionRetrying, fmt.Sprintf("attempt %d failed: %s; next at %s", d.Attempts, lastErr, next.UTC().Format(time.RFC3339)))
 	})
 	if err != nil {
 		return fmt.Errorf("store: retry delivery %d: %w", id, err)
@@ -213,7 +216,7 @@ func (db *DB) DeadLetter(ctx context.Context, id uint64, reason string) error {
 		if err := tx.bucket(bucketDeadLetters).Put(seqKey(id), encodeDelivery(d)); err != nil {
 			return nil, fmt.Errorf("put dead letter: %w", err)
 		}
-		return nil, nil
+		return nil, auditDelivery(tx, d, DecisionDead, reason)
 	})
 	if err != nil {
 		return fmt.Errorf("store: dead-letter delivery %d: %w", id, err)
@@ -294,6 +297,11 @@ func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64) (uint64, error) 
 		if err := queue.Put(seqKey(newID), encodeDelivery(&d)); err != nil {
 			return err
 		}
+		if _, err := tx.AppendAudit(AuditRecord{Kind: AuditAdmin, Actor: d.Actor, Signer: d.Recipient,
+			ActivityID: d.ActivityID, Decision: DecisionRequeued,
+			Reason: fmt.Sprintf("dead letter %d requeued as delivery %d", id, newID)}); err != nil {
+			return err
+		}
 		return dead.Delete(k)
 	})
 	if err != nil {
@@ -314,4 +322,16 @@ func (db *DB) PendingCount(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("store: pending count: %w", err)
 	}
 	return n, nil
+}
+
+// auditDelivery records a delivery's outcome in the transaction that
+// writes it. The recipient goes in Signer and its host in Remote.
+func auditDelivery(tx *Tx, d *Delivery, decision, reason string) error {
+	host := ""
+	if u, err := url.Parse(d.Recipient); err == nil {
+		host = u.Host
+	}
+	_, err := tx.AppendAudit(AuditRecord{Kind: AuditOutbound, Actor: d.Actor, Signer: d.Recipient,
+		ActivityID: d.ActivityID, Decision: decision, Reason: reason, Remote: host})
+	return err
 }

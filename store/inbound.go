@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -34,6 +35,9 @@ type Inbound struct {
 	// activity is then already stored as sent, and receiving it with the
 	// same body records the recipient instead of refusing the id.
 	Local bool
+	// Remote is the client IP the request came from, for the audit log;
+	// may be empty.
+	Remote string
 }
 
 // AcceptResult reports what AcceptInbound did.
@@ -120,7 +124,7 @@ func (db *DB) AcceptInbound(ctx context.Context, in Inbound, apply func(*Tx) err
 		res      AcceptResult
 		conflict *conflictInfo
 	)
-	err = db.Update(ctx, func(tx *Tx) error {
+	accept := func(tx *Tx) error {
 		res, conflict = AcceptResult{}, nil
 		if tx.bucket(bucketActors).Get([]byte(in.Recipient)) == nil {
 			return fmt.Errorf("local actor %s: %w", in.Recipient, ErrNotFound)
@@ -176,6 +180,20 @@ func (db *DB) AcceptInbound(ctx context.Context, in Inbound, apply func(*Tx) err
 		}
 		res.InboxSeq = seq
 		return nil
+	}
+	err = db.Update(ctx, func(tx *Tx) error {
+		if err := accept(tx); err != nil {
+			return err
+		}
+		// The audit record commits with the accept (see audit.go).
+		decision := DecisionAccepted
+		if res.Duplicate {
+			decision = DecisionDuplicate
+		}
+		_, err := tx.AppendAudit(AuditRecord{Kind: AuditInbound, Time: in.ReceivedAt, Actor: in.Recipient,
+			Signer: in.Sender, KeyID: in.KeyID, ActivityID: in.ID, Digest: hex.EncodeToString(digest),
+			Decision: decision, Status: 202, Remote: in.Remote})
+		return err
 	})
 	if err != nil {
 		if conflict != nil && errors.Is(err, ErrConflict) {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"time"
 )
@@ -130,5 +131,8 @@ func (t *Tx) EnqueueOutbound(out Outbound) error {
 			return fmt.Errorf("queue delivery: %w", err)
 		}
 	}
-	return nil
+	_, err = t.AppendAudit(AuditRecord{Kind: AuditOutbound, Time: now, Actor: out.Actor, ActivityID: out.ID,
+		Digest: hex.EncodeToString(digest), Decision: DecisionEnqueued,
+		Reason: fmt.Sprintf("queued for %d recipients", len(out.Deliveries))})
+	return err
 }
