@@ -2,10 +2,12 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -39,45 +41,117 @@ import (
 //     report's name and content never appear.
 //
 // Calendar clients cannot send an Authorization header, so the feeds also
-// take a feed token in the URL: derived from the API token (HMAC), it can
-// read the feeds and nothing else, and changes when the API token changes.
+// take a feed token in the URL. It reads the feeds and nothing else. The node
+// derives it (HMAC) from its API token and a generation kept in the store:
+// `vultron calendar token --rotate` bumps the generation, which retires the
+// old feed URLs without touching the API token, and the token itself is
+// never stored. It also changes when the API token changes.
 
 // feedTokenContext separates the feed token from anything else derived from
 // the API token.
 const feedTokenContext = "vultron calendar feed v1"
 
-// feedToken returns the node's calendar feed token.
+// feedToken returns the current feed token, for pages that link the feed
+// and have no request context to pass; "" when the store cannot be read (the
+// link then answers 401 instead of the page failing).
 func (n *Node) feedToken() string {
+	tok, err := n.currentFeedToken(context.Background())
+	if err != nil {
+		n.log.Warn().Err(err).Msg("read the calendar feed token generation")
+		return ""
+	}
+	return tok
+}
+
+// feedTokenOf returns the node's calendar feed token of generation gen.
+func (n *Node) feedTokenOf(gen uint64) string {
 	m := hmac.New(sha256.New, n.token.sum[:])
 	m.Write([]byte(feedTokenContext))
+	var g [8]byte
+	binary.BigEndian.PutUint64(g[:], gen)
+	m.Write(g[:])
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// feedAllowed reports whether r may read a calendar feed: the API token in
-// the Authorization header, or the feed token in ?token=.
-func (n *Node) feedAllowed(r *http.Request) bool {
-	if n.token.check(r) {
-		return true
+// currentFeedToken returns the feed token of the generation in the store.
+func (n *Node) currentFeedToken(ctx context.Context) (string, error) {
+	var gen uint64
+	err := n.db.View(ctx, func(tx *store.ReadTx) error {
+		var err error
+		gen, err = tx.FeedTokenGeneration()
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("calendar feed token: %w", err)
 	}
-	got := r.URL.Query().Get("token")
-	want := n.feedToken()
-	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+	return n.feedTokenOf(gen), nil
 }
 
-// calendarLinks answers GET /api/calendar: the feed URLs with the feed
-// token, for a person to paste into a calendar client.
-func (n *Node) calendarLinks(w http.ResponseWriter, r *http.Request) {
-	q := "?token=" + url.QueryEscape(n.feedToken())
+// feedAllowed reports whether r may read a calendar feed: the API token in
+// the Authorization header, or the current feed token in ?token=.
+func (n *Node) feedAllowed(r *http.Request) (bool, error) {
+	if n.token.check(r) {
+		return true, nil
+	}
+	got := r.URL.Query().Get("token")
+	if got == "" {
+		return false, nil
+	}
+	want, err := n.currentFeedToken(r.Context())
+	if err != nil {
+		return false, err
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1, nil
+}
+
+// checkFeedAccess answers 401 (or the store's error) and returns false when
+// r may not read a calendar feed.
+func (n *Node) checkFeedAccess(w http.ResponseWriter, r *http.Request) bool {
+	ok, err := n.feedAllowed(r)
+	if err != nil {
+		problem.Write(w, err)
+		return false
+	}
+	if !ok {
+		problem.Write(w, problem.Unauthorized("a calendar feed needs the feed token (?token=) or the node's API token"))
+	}
+	return ok
+}
+
+// writeCalendarLinks writes the feed URLs with the feed token tok.
+func (n *Node) writeCalendarLinks(w http.ResponseWriter, tok string) {
+	q := "?token=" + url.QueryEscape(tok)
 	problem.WriteJSON(w, http.StatusOK, map[string]string{
 		"calendar":     n.cfg.PublicURL + "/calendar.ics" + q,
 		"caseTemplate": n.cfg.PublicURL + "/api/cases/{id}/embargo.ics" + q,
 	})
 }
 
+// calendarLinks answers GET /api/calendar: the feed URLs with the feed
+// token, for a person to paste into a calendar client.
+func (n *Node) calendarLinks(w http.ResponseWriter, r *http.Request) {
+	tok, err := n.currentFeedToken(r.Context())
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	n.writeCalendarLinks(w, tok)
+}
+
+// rotateCalendarToken answers POST /api/calendar/token: a new feed token,
+// which retires the old one, and the feed URLs with it.
+func (n *Node) rotateCalendarToken(w http.ResponseWriter, r *http.Request) {
+	gen, err := n.db.RotateFeedToken(r.Context())
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	n.writeCalendarLinks(w, n.feedTokenOf(gen))
+}
+
 // serveCalendar answers GET /calendar.ics: every case's embargo.
 func (n *Node) serveCalendar(w http.ResponseWriter, r *http.Request) {
-	if !n.feedAllowed(r) {
-		problem.Write(w, problem.Unauthorized("a calendar feed needs the feed token (?token=) or the node's API token"))
+	if !n.checkFeedAccess(w, r) {
 		return
 	}
 	var all []*cases.Case
@@ -103,8 +177,7 @@ func (n *Node) serveCalendar(w http.ResponseWriter, r *http.Request) {
 
 // serveCaseCalendar answers GET /api/cases/{id}/embargo.ics.
 func (n *Node) serveCaseCalendar(w http.ResponseWriter, r *http.Request) {
-	if !n.feedAllowed(r) {
-		problem.Write(w, problem.Unauthorized("a calendar feed needs the feed token (?token=) or the node's API token"))
+	if !n.checkFeedAccess(w, r) {
 		return
 	}
 	id, err := caseIDParam(r)

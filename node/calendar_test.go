@@ -220,3 +220,47 @@ func TestFoldingWriter(t *testing.T) {
 		t.Errorf("unfolded %q", got)
 	}
 }
+
+// TestCalendarTokenRotation checks that rotating the feed token retires the
+// old feed URL, that the new one works and is what GET /api/calendar then
+// gives, and that rotation needs the API token.
+func TestCalendarTokenRotation(t *testing.T) {
+	n := startNode(t, "vendor:Organization")
+	links := func(method, path string) string {
+		t.Helper()
+		status, body := n.api(t, method, path, "")
+		if status != http.StatusOK {
+			t.Fatalf("%s %s: %d %s", method, path, status, body)
+		}
+		var l struct{ Calendar, CaseTemplate string }
+		if err := json.Unmarshal(body, &l); err != nil || !strings.Contains(l.Calendar, "/calendar.ics?token=") {
+			t.Fatalf("%s %s: %s (%v)", method, path, body, err)
+		}
+		return l.Calendar
+	}
+	old := links(http.MethodGet, "/api/calendar")
+	if st, b := getFeed(t, old); st != http.StatusOK {
+		t.Fatalf("the first feed URL: %d %s", st, b)
+	}
+	resp, err := http.Post(n.url+"/api/calendar/token", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("rotation without the API token: %d, want 401", resp.StatusCode)
+	}
+	rotated := links(http.MethodPost, "/api/calendar/token")
+	if rotated == old {
+		t.Fatalf("rotation gave the same feed URL %s", old)
+	}
+	if st, b := getFeed(t, old); st != http.StatusUnauthorized || !strings.Contains(string(b), `"error"`) {
+		t.Errorf("the retired feed URL: %d %s, want 401 with an error", st, b)
+	}
+	if st, b := getFeed(t, rotated); st != http.StatusOK || !bytes.HasPrefix(b, []byte("BEGIN:VCALENDAR\r\n")) {
+		t.Errorf("the new feed URL: %d %.80s", st, b)
+	}
+	if now := links(http.MethodGet, "/api/calendar"); now != rotated {
+		t.Errorf("GET /api/calendar after rotation gives %s, want %s", now, rotated)
+	}
+}

@@ -234,6 +234,7 @@ func (n *Node) routes() http.Handler {
 	r.HandleFunc("/api/cases/{id}/embargo.ics", n.serveCaseCalendar).Methods(http.MethodGet)
 	r.HandleFunc("/calendar.ics", n.serveCalendar).Methods(http.MethodGet)
 	r.HandleFunc("/api/calendar", n.requireToken(n.calendarLinks)).Methods(http.MethodGet)
+	r.HandleFunc("/api/calendar/token", n.requireToken(n.rotateCalendarToken)).Methods(http.MethodPost)
 	r.HandleFunc("/api/deliveries/{id}/retry", n.requireToken(n.retryDelivery)).Methods(http.MethodPost)
 	r.HandleFunc("/metrics", n.requireToken(n.serveMetrics)).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", n.serveReady).Methods(http.MethodGet)
