@@ -129,9 +129,13 @@ func (db *DB) commitLoop() {
 func (db *DB) commit(batch []*request) {
 	for len(batch) > 0 {
 		err := db.bolt.Update(func(btx *bolt.Tx) error {
-			tx := &Tx{ReadTx: ReadTx{tx: btx}, now: db.now}
+			tx := &Tx{ReadTx: ReadTx{tx: btx, sl: db.sl}, now: db.now}
 			for i, r := range batch {
-				if err := safeCall(r.fn, tx); err != nil {
+				err := safeCall(r.fn, tx)
+				if tx.sealErr != nil {
+					err = tx.sealErr // a value did not open; never act on it
+				}
+				if err != nil {
 					return &errBatchMember{index: i, err: err}
 				}
 			}

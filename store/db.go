@@ -75,6 +75,14 @@ type Options struct {
 	// MaxBatch caps how many write requests are merged into one
 	// transaction. Zero means DefaultMaxBatch.
 	MaxBatch int
+	// DataKey, when set, is the 32-byte node data key: content values
+	// (activities, deliveries, dead letters, case buckets) are sealed with
+	// AES-256-GCM under it (see seal.go). An unencrypted file is encrypted
+	// on open. Nil opens an unencrypted file and refuses an encrypted one.
+	DataKey []byte
+	// PreviousDataKey is the key the file was sealed with before rotation;
+	// Open re-encrypts what it sealed with DataKey.
+	PreviousDataKey []byte
 }
 
 // DB is an open store file. It is safe for concurrent use by many goroutines.
@@ -101,12 +109,19 @@ type DB struct {
 
 	leaseMu sync.Mutex
 	leases  map[uint64]time.Time // delivery id → lease expiry
+
+	sl       *sealer // nil without a data key
+	resealed int     // values Open sealed or re-encrypted
 }
 
 // Open opens the store file at path, creating it with mode 0600 if needed,
 // creates any missing buckets and checks the schema version. It waits at most
 // Options.LockTimeout for the file lock and then fails with ErrLocked.
 func Open(path string, opts Options) (*DB, error) {
+	sl, err := newSealer(opts.DataKey, opts.PreviousDataKey)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
 	lockTimeout := opts.LockTimeout
 	if lockTimeout <= 0 {
 		lockTimeout = DefaultLockTimeout
@@ -131,6 +146,15 @@ func Open(path string, opts Options) (*DB, error) {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	var sealed int
+	if err := bdb.Update(func(tx *bolt.Tx) error {
+		var err error
+		sealed, err = checkDataKey(tx, sl)
+		return err
+	}); err != nil {
+		_ = bdb.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
 
 	db := &DB{
 		bolt:     bdb,
@@ -141,6 +165,8 @@ func Open(path string, opts Options) (*DB, error) {
 		maxBatch: opts.MaxBatch,
 		leases:   make(map[uint64]time.Time),
 		done:     make(chan struct{}),
+		sl:       sl,
+		resealed: sealed,
 	}
 	if db.now == nil {
 		db.now = time.Now
@@ -154,7 +180,10 @@ func Open(path string, opts Options) (*DB, error) {
 	db.reqs = make(chan *request, db.maxBatch)
 	go db.commitLoop()
 
-	db.log.Info().Str("path", path).Uint64("schema_version", SchemaVersion).Bool("no_sync", opts.NoSync).Msg("store opened")
+	if sealed > 0 {
+		db.log.Info().Str("path", path).Int("values", sealed).Str("data_key_id", KeyID(opts.DataKey)).Msg("store: values sealed with the current data key")
+	}
+	db.log.Info().Str("path", path).Uint64("schema_version", SchemaVersion).Bool("no_sync", opts.NoSync).Bool("encrypted", sl != nil).Msg("store opened")
 	return db, nil
 }
 
@@ -238,7 +267,12 @@ func (db *DB) View(ctx context.Context, fn func(*ReadTx) error) error {
 		return ErrClosed
 	}
 	err := db.bolt.View(func(btx *bolt.Tx) error {
-		return fn(&ReadTx{tx: btx})
+		rtx := &ReadTx{tx: btx, sl: db.sl}
+		err := fn(rtx)
+		if rtx.sealErr != nil {
+			return rtx.sealErr // a value did not open; never act on it
+		}
+		return err
 	})
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return ErrClosed

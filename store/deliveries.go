@@ -103,9 +103,13 @@ func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]De
 	err := db.View(ctx, func(tx *ReadTx) error {
 		due = due[:0]
 		blocked := make(map[string]struct{})
-		cur := tx.bucket(bucketDeliveries).Cursor()
+		queue := tx.bucket(bucketDeliveries)
+		cur := queue.Cursor()
 		for k, v := cur.First(); k != nil && len(due) < limit; k, v = cur.Next() {
-			d, err := decodeDelivery(k, v)
+			d, err := decodeDelivery(k, queue.open(k, v))
+			if tx.sealErr != nil {
+				return tx.sealErr
+			}
 			if err != nil {
 				return err
 			}
@@ -256,9 +260,13 @@ func (db *DB) listDeliveries(ctx context.Context, bucket []byte, limit int) ([]D
 	var out []Delivery
 	err := db.View(ctx, func(tx *ReadTx) error {
 		out = out[:0]
-		cur := tx.bucket(bucket).Cursor()
+		b := tx.bucket(bucket)
+		cur := b.Cursor()
 		for k, v := cur.First(); k != nil && (limit <= 0 || len(out) < limit); k, v = cur.Next() {
-			d, err := decodeDelivery(k, v)
+			d, err := decodeDelivery(k, b.open(k, v))
+			if tx.sealErr != nil {
+				return tx.sealErr
+			}
 			if err != nil {
 				return err
 			}

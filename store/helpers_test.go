@@ -103,7 +103,7 @@ func countBucket(t *testing.T, db *DB, bucket []byte, sub string) int {
 	t.Helper()
 	n := 0
 	err := db.View(context.Background(), func(tx *ReadTx) error {
-		b := tx.bucket(bucket)
+		b := tx.bucket(bucket).boltBucket
 		if sub != "" {
 			b = b.Bucket([]byte(sub))
 			if b == nil {

@@ -15,6 +15,10 @@ import (
 // it returns is a copy that stays valid after the transaction ends.
 type ReadTx struct {
 	tx *bolt.Tx
+	sl *sealer // nil when the store has no data key
+	// sealErr is the first value that failed to open; View and the
+	// committer return it, so a read of a sealed value never yields garbage.
+	sealErr error
 }
 
 // Tx is a read-write transaction, valid only inside the function passed to
@@ -26,15 +30,92 @@ type Tx struct {
 	now func() time.Time // the store's clock
 }
 
-// bucket returns a top-level bucket that Open created.
-func (r *ReadTx) bucket(name []byte) *bolt.Bucket {
+// bucket returns a top-level bucket that Open created. Get and Put of a
+// bucket that holds content (see sealedBuckets) open and seal its values.
+func (r *ReadTx) bucket(name []byte) *kv {
 	b := r.tx.Bucket(name)
 	if b == nil {
 		// Open creates every bucket, so this is a programming error or a
 		// damaged file; fail loudly rather than write elsewhere.
 		panic(fmt.Sprintf("store: bucket %q missing", name))
 	}
-	return b
+	k := &kv{boltBucket: b, r: r}
+	if isSealedBucket(name) {
+		k.path = string(name)
+	}
+	return k
+}
+
+// boltBucket names bbolt's bucket type so kv can embed it without its field
+// hiding the Bucket method.
+type boltBucket = bolt.Bucket
+
+// kv is a top-level bucket whose Get and Put seal and open values when path
+// is set. Its other methods, and the sub-buckets it returns, are bbolt's.
+type kv struct {
+	*boltBucket
+	r    *ReadTx
+	path string // bucket path used as additional data; "" for plain buckets
+}
+
+// Get returns the value under key, opened if the bucket is sealed. A value
+// that does not open reads as nil and fails the transaction.
+func (b *kv) Get(key []byte) []byte {
+	v := b.boltBucket.Get(key)
+	if b.path == "" || v == nil {
+		return v
+	}
+	return b.r.openValue(b.path, key, v)
+}
+
+// Put stores value under key, sealed if the bucket is sealed.
+func (b *kv) Put(key, value []byte) error {
+	if b.path != "" {
+		sealed, err := b.r.sealValue(b.path, key, value)
+		if err != nil {
+			return err
+		}
+		value = sealed
+	}
+	return b.boltBucket.Put(key, value)
+}
+
+// open returns the plaintext of a value read directly from the bucket (for
+// example through a cursor); like Get, a failure reads as nil and fails the
+// transaction.
+func (b *kv) open(key, v []byte) []byte {
+	if b.path == "" || v == nil {
+		return v
+	}
+	return b.r.openValue(b.path, key, v)
+}
+
+// openValue opens v read under key in the bucket at path. Without a data key
+// the store reads values as they are (Open has refused an encrypted file).
+func (r *ReadTx) openValue(path string, key, v []byte) []byte {
+	if r.sl == nil {
+		return v
+	}
+	plain, err := r.sl.open(path, key, v)
+	if err != nil {
+		if r.sealErr == nil {
+			r.sealErr = fmt.Errorf("store: %w", err)
+		}
+		return nil
+	}
+	if plain == nil {
+		plain = []byte{} // an empty value is not a missing one
+	}
+	return plain
+}
+
+// sealValue seals v for key in the bucket at path, or returns it unchanged
+// when the store has no data key.
+func (r *ReadTx) sealValue(path string, key, v []byte) ([]byte, error) {
+	if r.sl == nil {
+		return v, nil
+	}
+	return r.sl.seal(path, key, v)
 }
 
 // Activity returns the stored activity with the given id, or ErrNotFound.
@@ -60,7 +141,7 @@ func (r *ReadTx) Case(id string) (*CaseBucket, error) {
 	if b == nil {
 		return nil, fmt.Errorf("case %s: %w", id, ErrNotFound)
 	}
-	return &CaseBucket{b: b, name: id}, nil
+	return &CaseBucket{b: b, name: id, r: r}, nil
 }
 
 // Cases calls fn with the id of every case, in byte order of the ids. An error
@@ -106,7 +187,7 @@ func (t *Tx) Case(id string) (*CaseBucket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("case %s: %w", id, err)
 	}
-	return &CaseBucket{b: b, name: id}, nil
+	return &CaseBucket{b: b, name: id, r: &t.ReadTx}, nil
 }
 
 // DeleteCase removes the case with the given id and everything in it, or
@@ -126,11 +207,17 @@ func (t *Tx) DeleteCase(id string) error {
 // sub-bucket inside one. Keys are ordered bytewise. A key and a sub-bucket in
 // the same CaseBucket cannot share a name. A CaseBucket obtained from a
 // ReadTx rejects writes. Like its transaction, it is valid only inside the
-// function that received the transaction.
+// function that received the transaction. When the store has a data key,
+// every value is sealed on Put and opened on Get, Range and RangePrefix, with
+// "cases/" and the bucket's name as part of the additional data; keys stay
+// plain.
 type CaseBucket struct {
 	b    *bolt.Bucket
 	name string
+	r    *ReadTx
 }
+
+func (c *CaseBucket) path() string { return "cases/" + c.name }
 
 // Bucket returns the named sub-bucket. In a read-write transaction it is
 // created if missing; in a read-only one a missing sub-bucket is ErrNotFound.
@@ -144,23 +231,42 @@ func (c *CaseBucket) Bucket(name string) (*CaseBucket, error) {
 		if b == nil {
 			return nil, fmt.Errorf("case bucket %s: %w", full, ErrNotFound)
 		}
-		return &CaseBucket{b: b, name: full}, nil
+		return &CaseBucket{b: b, name: full, r: c.r}, nil
 	}
 	b, err := c.b.CreateBucketIfNotExists([]byte(name))
 	if err != nil {
 		return nil, fmt.Errorf("case bucket %s: %w", full, err)
 	}
-	return &CaseBucket{b: b, name: full}, nil
+	return &CaseBucket{b: b, name: full, r: c.r}, nil
 }
 
 // Get returns a copy of the value stored under key, or nil if there is none
-// (or key names a sub-bucket).
+// (or key names a sub-bucket). A value that does not open with the node's
+// data keys reads as nil and fails the transaction.
 func (c *CaseBucket) Get(key []byte) []byte {
-	return cloneBytes(c.b.Get(key))
+	return c.value(key, c.b.Get(key))
+}
+
+// value returns a copy of the plaintext of v, stored under key.
+func (c *CaseBucket) value(key, v []byte) []byte {
+	if v == nil {
+		return nil
+	}
+	if c.r == nil || c.r.sl == nil {
+		return cloneBytes(v)
+	}
+	return c.r.openValue(c.path(), key, v) // open allocates a new slice
 }
 
 // Put stores value under key, replacing any previous value.
 func (c *CaseBucket) Put(key, value []byte) error {
+	if c.r != nil {
+		sealed, err := c.r.sealValue(c.path(), key, value)
+		if err != nil {
+			return fmt.Errorf("case bucket %s: put: %w", c.name, err)
+		}
+		value = sealed
+	}
 	if err := c.b.Put(key, value); err != nil {
 		return fmt.Errorf("case bucket %s: put: %w", c.name, err)
 	}
@@ -218,7 +324,11 @@ func (c *CaseBucket) Range(from []byte, fn func(key, value []byte) error) error 
 		if v == nil { // sub-bucket
 			continue
 		}
-		if err := fn(cloneBytes(k), cloneBytes(v)); err != nil {
+		val := c.value(k, v)
+		if val == nil && c.r != nil && c.r.sealErr != nil {
+			return c.r.sealErr
+		}
+		if err := fn(cloneBytes(k), val); err != nil {
 			return err
 		}
 	}
@@ -233,7 +343,11 @@ func (c *CaseBucket) RangePrefix(prefix []byte, fn func(key, value []byte) error
 		if v == nil {
 			continue
 		}
-		if err := fn(cloneBytes(k), cloneBytes(v)); err != nil {
+		val := c.value(k, v)
+		if val == nil && c.r != nil && c.r.sealErr != nil {
+			return c.r.sealErr
+		}
+		if err := fn(cloneBytes(k), val); err != nil {
 			return err
 		}
 	}

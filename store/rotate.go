@@ -1,0 +1,158 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Rotation is the outcome of RotateDataKey.
+type Rotation struct {
+	// OldKeyID and NewKeyID are the ids (KeyID) of the replaced and the new
+	// data key.
+	OldKeyID, NewKeyID string
+	// Resumed says an interrupted rotation was finished instead of a new key
+	// being generated.
+	Resumed bool
+	// Resealed is how many values were re-encrypted.
+	Resealed int
+}
+
+// RotateDataKey replaces the data key of the store file at dbPath, whose key
+// is in keyFile (DataKeyFile beside the file when ""), with a new random key,
+// re-encrypts every sealed value and compacts the file so that no freed page
+// keeps old ciphertext. The node must not be running: the file lock is taken
+// first and ErrLocked is returned when it is held.
+//
+// It is crash-safe: the new key is written before the old one is moved to
+// data-key.previous, the re-encryption commits in one transaction, and
+// data-key.previous is removed only after the compacted file is in place. A
+// store with a data-key.previous beside its key opens with both keys; running
+// RotateDataKey again finishes the interrupted rotation rather than starting
+// another.
+func RotateDataKey(ctx context.Context, dbPath, keyFile string, opts Options) (Rotation, error) {
+	if keyFile == "" {
+		keyFile = filepath.Join(filepath.Dir(dbPath), DataKeyFile)
+	}
+	prevFile := filepath.Join(filepath.Dir(keyFile), DataKeyPreviousFile)
+	if _, err := os.Stat(dbPath); err != nil {
+		return Rotation{}, fmt.Errorf("store: rotate data key: %w", err)
+	}
+	keys, err := LoadDataKeys(filepath.Dir(keyFile), keyFile, "", false)
+	if err != nil {
+		return Rotation{}, fmt.Errorf("store: rotate data key: %w", err)
+	}
+	var rot Rotation
+	if keys.Previous != nil {
+		rot.Resumed = true
+		rot.OldKeyID, rot.NewKeyID = KeyID(keys.Previous), KeyID(keys.Current)
+	} else {
+		// Open once with the current key: it takes the file lock (a running
+		// node holds it), and checks the key is the one the file was sealed
+		// with before anything is changed.
+		o := opts
+		o.DataKey, o.PreviousDataKey = keys.Current, nil
+		db, err := Open(dbPath, o)
+		if err != nil {
+			return Rotation{}, fmt.Errorf("store: rotate data key: %w", err)
+		}
+		if err := db.Close(); err != nil {
+			return Rotation{}, fmt.Errorf("store: rotate data key: %w", err)
+		}
+		next := make([]byte, DataKeySize)
+		if _, err := rand.Read(next); err != nil {
+			return Rotation{}, fmt.Errorf("store: rotate data key: %w", err)
+		}
+		nextFile := filepath.Join(filepath.Dir(keyFile), dataKeyNextFile)
+		if err := writeKeyFile(nextFile, next); err != nil {
+			return Rotation{}, fmt.Errorf("store: rotate data key: %w", err)
+		}
+		if err := os.Rename(keyFile, prevFile); err != nil {
+			return Rotation{}, fmt.Errorf("store: rotate data key: keep previous key: %w", err)
+		}
+		if err := os.Rename(nextFile, keyFile); err != nil {
+			return Rotation{}, fmt.Errorf("store: rotate data key: install new key: %w", err)
+		}
+		if err := syncDir(filepath.Dir(keyFile)); err != nil {
+			return Rotation{}, fmt.Errorf("store: rotate data key: %w", err)
+		}
+		rot.OldKeyID, rot.NewKeyID = KeyID(keys.Current), KeyID(next)
+		keys.Previous, keys.Current = keys.Current, next
+	}
+	if err := ctx.Err(); err != nil {
+		return rot, err
+	}
+
+	// Re-encrypt: Open reseals every value sealed with the previous key in
+	// one transaction and records the new key id.
+	o := opts
+	o.DataKey, o.PreviousDataKey = keys.Current, keys.Previous
+	db, err := Open(dbPath, o)
+	if err != nil {
+		return rot, fmt.Errorf("store: rotate data key: %w", err)
+	}
+	rot.Resealed = db.resealed
+	if err := db.Close(); err != nil {
+		return rot, fmt.Errorf("store: rotate data key: %w", err)
+	}
+	if err := CompactFile(dbPath, opts.LockTimeout); err != nil {
+		return rot, fmt.Errorf("store: rotate data key: %w", err)
+	}
+	if err := os.Remove(prevFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return rot, fmt.Errorf("store: rotate data key: remove previous key: %w", err)
+	}
+	if err := syncDir(filepath.Dir(prevFile)); err != nil {
+		return rot, fmt.Errorf("store: rotate data key: %w", err)
+	}
+	return rot, nil
+}
+
+// CompactFile rewrites the store file at path into a new file holding only
+// live pages and renames it over path, so that freed pages (old values, old
+// ciphertext) are no longer in the file. It holds the file lock throughout and
+// fails with ErrLocked when a node has the file open.
+func CompactFile(path string, lockTimeout time.Duration) error {
+	if lockTimeout <= 0 {
+		lockTimeout = DefaultLockTimeout
+	}
+	src, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return fmt.Errorf("compact %s: %w", path, ErrLocked)
+		}
+		return fmt.Errorf("compact %s: %w", path, err)
+	}
+	defer src.Close()
+	tmp := path + ".compact"
+	_ = os.Remove(tmp)
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		return fmt.Errorf("compact %s: %w", path, err)
+	}
+	if err := bolt.Compact(dst, src, 4<<20); err != nil {
+		_ = dst.Close()
+		_ = os.Remove(tmp)
+		return fmt.Errorf("compact %s: %w", path, err)
+	}
+	if err := dst.Sync(); err != nil {
+		_ = dst.Close()
+		_ = os.Remove(tmp)
+		return fmt.Errorf("compact %s: %w", path, err)
+	}
+	if err := dst.Close(); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("compact %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("compact %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}

@@ -1,0 +1,394 @@
+package store
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Encryption at rest. Every value that can carry report text or case content
+// is sealed with AES-256-GCM under the node data key before it is written and
+// opened when it is read: stored activities, queued deliveries, dead letters
+// and every value in a case's buckets (case records, ledger entries, reports,
+// notes, indexes). Keys of buckets (activity IRIs, sequence numbers, case ids,
+// hashes) stay plain, so ordering and seeks keep working. Actor documents,
+// remote public keys, dedup records (digest and time), inbox and outbox pages
+// (activity ids) and the meta bucket are not sealed.
+//
+// A sealed value is
+//
+//	0xE5 | key id (8 bytes) | nonce (12 bytes) | ciphertext and GCM tag
+//
+// The additional data is the bucket path ("activities", "cases/ID/notes") and
+// the key, so a value copied under another key or into another bucket fails to
+// open. The key id is the first 8 bytes of the SHA-256 of the key; it tells
+// which key sealed a value, so a node without that key refuses with a clear
+// error instead of returning garbage.
+
+// DataKeySize is the size in bytes of a node data key (AES-256).
+const DataKeySize = 32
+
+// DataKeyFile is the name of the data key file inside the data directory, and
+// DataKeyPreviousFile the name of the previous key kept while rotate-key
+// re-encrypts the file.
+const (
+	DataKeyFile         = "data-key"
+	DataKeyPreviousFile = "data-key.previous"
+	dataKeyNextFile     = "data-key.next"
+)
+
+const (
+	sealTag      byte = 0xE5
+	keyIDSize         = 8
+	nonceSize         = 12
+	sealOverhead      = 1 + keyIDSize + nonceSize + 16
+)
+
+var keyDataKeyID = []byte("data_key_id")
+
+// ErrDataKey marks a data key that is missing, malformed, unsafe or not the
+// one a value was sealed with.
+var ErrDataKey = errors.New("data key")
+
+// KeyID returns the short id of a data key: the hex of the first 8 bytes of
+// its SHA-256.
+func KeyID(key []byte) string {
+	id := keyID(key)
+	return hex.EncodeToString(id[:])
+}
+
+func keyID(key []byte) [keyIDSize]byte {
+	sum := sha256.Sum256(key)
+	var id [keyIDSize]byte
+	copy(id[:], sum[:keyIDSize])
+	return id
+}
+
+// sealer seals values with the current key and opens values sealed with the
+// current or the previous key.
+type sealer struct {
+	cur    cipher.AEAD
+	curID  [keyIDSize]byte
+	others map[[keyIDSize]byte]cipher.AEAD
+}
+
+func newSealer(current, previous []byte) (*sealer, error) {
+	if current == nil {
+		if previous != nil {
+			return nil, fmt.Errorf("%w: a previous data key without a current one", ErrDataKey)
+		}
+		return nil, nil
+	}
+	aead, err := newAEAD(current)
+	if err != nil {
+		return nil, err
+	}
+	s := &sealer{cur: aead, curID: keyID(current), others: map[[keyIDSize]byte]cipher.AEAD{}}
+	s.others[s.curID] = aead
+	if previous != nil {
+		p, err := newAEAD(previous)
+		if err != nil {
+			return nil, fmt.Errorf("previous: %w", err)
+		}
+		s.others[keyID(previous)] = p
+	}
+	return s, nil
+}
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	if len(key) != DataKeySize {
+		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrDataKey, len(key), DataKeySize)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDataKey, err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDataKey, err)
+	}
+	return aead, nil
+}
+
+func (s *sealer) has(id [keyIDSize]byte) bool {
+	_, ok := s.others[id]
+	return ok
+}
+
+// additional returns the GCM additional data for a value under key in the
+// bucket at path.
+func additional(path string, key []byte) []byte {
+	ad := make([]byte, 0, len(path)+1+len(key))
+	ad = append(ad, path...)
+	ad = append(ad, 0)
+	return append(ad, key...)
+}
+
+// seal returns plain sealed under the current key for key in bucket path.
+func (s *sealer) seal(path string, key, plain []byte) ([]byte, error) {
+	out := make([]byte, 1+keyIDSize+nonceSize, len(plain)+sealOverhead)
+	out[0] = sealTag
+	copy(out[1:], s.curID[:])
+	nonce := out[1+keyIDSize : 1+keyIDSize+nonceSize]
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("seal: nonce: %w", err)
+	}
+	return s.cur.Seal(out, nonce, plain, additional(path, key)), nil
+}
+
+// open returns the plaintext of a value sealed for key in bucket path.
+func (s *sealer) open(path string, key, sealed []byte) ([]byte, error) {
+	if len(sealed) < sealOverhead || sealed[0] != sealTag {
+		return nil, fmt.Errorf("%s %x: %w: value is not sealed", path, key, errCorrupt)
+	}
+	var id [keyIDSize]byte
+	copy(id[:], sealed[1:1+keyIDSize])
+	aead, ok := s.others[id]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w: sealed with data key %x, which this node does not have", path, ErrDataKey, id[:])
+	}
+	nonce := sealed[1+keyIDSize : 1+keyIDSize+nonceSize]
+	plain, err := aead.Open(nil, nonce, sealed[1+keyIDSize+nonceSize:], additional(path, key))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: value does not open with data key %x (tampered, or moved from another key)", path, ErrDataKey, id[:])
+	}
+	return plain, nil
+}
+
+// isSealed reports whether v carries a seal header.
+func isSealed(v []byte) bool { return len(v) >= sealOverhead && v[0] == sealTag }
+
+// DataKeys are the keys a node opens its store with: the current key and,
+// while rotate-key has not finished, the previous one.
+type DataKeys struct {
+	Current  []byte
+	Previous []byte
+	// FromEnv says the current key came from the environment.
+	FromEnv bool
+}
+
+// LoadDataKeys returns the node data key. A non-empty envValue (the base64
+// key from VULTRON_DATA_KEY) wins; otherwise the key is read from file
+// (dataDir/data-key when file is ""), which is created with 32 random bytes
+// and mode 0600 if it does not exist and create is true. A key file readable
+// or writable by group or others is refused. A data-key.previous beside the
+// key file is loaded as the previous key.
+func LoadDataKeys(dataDir, file, envValue string, create bool) (DataKeys, error) {
+	if file == "" {
+		file = filepath.Join(dataDir, DataKeyFile)
+	}
+	var keys DataKeys
+	if envValue != "" {
+		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(envValue))
+		if err != nil {
+			return DataKeys{}, fmt.Errorf("%w: VULTRON_DATA_KEY is not base64: %w", ErrDataKey, err)
+		}
+		if len(k) != DataKeySize {
+			return DataKeys{}, fmt.Errorf("%w: VULTRON_DATA_KEY holds %d bytes, want %d", ErrDataKey, len(k), DataKeySize)
+		}
+		keys.Current, keys.FromEnv = k, true
+	} else {
+		k, err := readKeyFile(file)
+		if errors.Is(err, fs.ErrNotExist) && create {
+			k, err = createKeyFile(file)
+		}
+		if err != nil {
+			return DataKeys{}, err
+		}
+		keys.Current = k
+	}
+	prev, err := readKeyFile(filepath.Join(filepath.Dir(file), DataKeyPreviousFile))
+	switch {
+	case err == nil:
+		keys.Previous = prev
+	case !errors.Is(err, fs.ErrNotExist):
+		return DataKeys{}, err
+	}
+	return keys, nil
+}
+
+func readKeyFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %#o; it must be readable by its owner only (chmod 600 %s)", ErrDataKey, path, fi.Mode().Perm(), path)
+	}
+	k, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDataKey, err)
+	}
+	if len(k) != DataKeySize {
+		return nil, fmt.Errorf("%w: %s holds %d bytes, want %d", ErrDataKey, path, len(k), DataKeySize)
+	}
+	return k, nil
+}
+
+func createKeyFile(path string) ([]byte, error) {
+	k := make([]byte, DataKeySize)
+	if _, err := rand.Read(k); err != nil {
+		return nil, fmt.Errorf("%w: generate: %w", ErrDataKey, err)
+	}
+	if err := writeKeyFile(path, k); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// writeKeyFile writes k to path with mode 0600 through a temporary file,
+// fsyncs it and renames it into place.
+func writeKeyFile(path string, k []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrDataKey, err)
+	}
+	if _, err := f.Write(k); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("%w: write %s: %w", ErrDataKey, tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("%w: sync %s: %w", ErrDataKey, tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("%w: %w", ErrDataKey, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("%w: %w", ErrDataKey, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// isSealedBucket reports whether the values of the top-level bucket name are
+// sealed. The cases bucket is sealed through CaseBucket.
+func isSealedBucket(name []byte) bool {
+	switch string(name) {
+	case string(bucketActivities), string(bucketDeliveries), string(bucketDeadLetters):
+		return true
+	}
+	return false
+}
+
+// checkDataKey compares the data key id recorded in the meta bucket with the
+// keys of s. An unencrypted file opened with a key is sealed in this
+// transaction (migration); a file sealed with the previous key is resealed
+// with the current one (the work of rotate-key). It returns how many values
+// it sealed.
+func checkDataKey(tx *bolt.Tx, s *sealer) (int, error) {
+	meta := tx.Bucket(bucketMeta)
+	raw := meta.Get(keyDataKeyID)
+	if raw == nil {
+		if s == nil {
+			return 0, nil
+		}
+		n, err := resealAll(tx, s, false)
+		if err != nil {
+			return 0, fmt.Errorf("encrypt unencrypted file: %w", err)
+		}
+		return n, meta.Put(keyDataKeyID, s.curID[:])
+	}
+	if len(raw) != keyIDSize {
+		return 0, fmt.Errorf("%w: malformed data key id record", ErrSchema)
+	}
+	var id [keyIDSize]byte
+	copy(id[:], raw)
+	if s == nil {
+		return 0, fmt.Errorf("%w: the file is encrypted with data key %x; start with that key (data-key file or VULTRON_DATA_KEY)", ErrDataKey, id[:])
+	}
+	if !s.has(id) {
+		return 0, fmt.Errorf("%w: the file is sealed with data key %x, which this node does not have (its key is %x)", ErrDataKey, id[:], s.curID[:])
+	}
+	if id == s.curID {
+		return 0, nil
+	}
+	n, err := resealAll(tx, s, true)
+	if err != nil {
+		return 0, fmt.Errorf("re-encrypt with data key %x: %w", s.curID[:], err)
+	}
+	return n, meta.Put(keyDataKeyID, s.curID[:])
+}
+
+// resealAll seals every content value with the current key of s: plain
+// values when sealed is false (an unencrypted file), values sealed with
+// another key of s when sealed is true.
+func resealAll(tx *bolt.Tx, s *sealer, sealed bool) (int, error) {
+	n := 0
+	reseal := func(path string, b *bolt.Bucket) error {
+		type pair struct{ k, v []byte }
+		var todo []pair
+		err := b.ForEach(func(k, v []byte) error {
+			if v == nil { // sub-bucket
+				return nil
+			}
+			todo = append(todo, pair{cloneBytes(k), cloneBytes(v)})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, p := range todo {
+			plain := p.v
+			if sealed {
+				if isSealed(p.v) && [keyIDSize]byte(p.v[1:1+keyIDSize]) == s.curID {
+					continue
+				}
+				if plain, err = s.open(path, p.k, p.v); err != nil {
+					return err
+				}
+			}
+			v, err := s.seal(path, p.k, plain)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(p.k, v); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			n++
+		}
+		return nil
+	}
+	for _, name := range [][]byte{bucketActivities, bucketDeliveries, bucketDeadLetters} {
+		if err := reseal(string(name), tx.Bucket(name)); err != nil {
+			return n, err
+		}
+	}
+	var walk func(path string, b *bolt.Bucket) error
+	walk = func(path string, b *bolt.Bucket) error {
+		if err := reseal("cases/"+path, b); err != nil {
+			return err
+		}
+		return b.ForEachBucket(func(k []byte) error {
+			return walk(path+"/"+string(k), b.Bucket(k))
+		})
+	}
+	cases := tx.Bucket(bucketCases)
+	err := cases.ForEachBucket(func(k []byte) error {
+		return walk(string(k), cases.Bucket(k))
+	})
+	return n, err
+}
