@@ -235,6 +235,10 @@ func (n *Node) writeCalendar(w http.ResponseWriter, name string, cs []*cases.Cas
 }
 
 // embargoUID is the UID of a case's embargo: the same for every revision.
+// It is derived from the case id rather than from the embargo's id because
+// the embargo's id is that of the EmbargoEvent in force, which each accepted
+// revision replaces; a case has one embargo (EM's EXITED is final), so the
+// case id names it for its whole life.
 func (n *Node) embargoUID(c *cases.Case, suffix string) string {
 	sum := sha256.Sum256([]byte(c.ID + suffix))
 	return "embargo-" + hex.EncodeToString(sum[:10]) + "@" + n.host
@@ -267,11 +271,13 @@ func (n *Node) embargoEvents(c *cases.Case, now time.Time) []*ical.Component {
 			att.Params = ical.Params{}
 			att.Params.Set(ical.ParamRole, "OPT-PARTICIPANT")
 			att.Params.Set(ical.ParamParticipationStatus, partstat(p.PEC))
+			att.Params.Set(ical.ParamRSVP, "TRUE")
 			att.Value = p.Actor
 			ev.Props.Add(att)
 		}
 		if status != ical.EventCancelled && now.Before(c.Embargo.End) {
-			for _, before := range []string{"-P7D", "-P1D"} {
+			// cvd-landscape.md §3.2: release trains need two weeks.
+			for _, before := range []string{"-P14D", "-P7D", "-P1D"} {
 				ev.Children = append(ev.Children, reminder(before, "Case "+shortID(c.ID)+" embargo ends"))
 			}
 		}

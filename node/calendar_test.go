@@ -157,8 +157,16 @@ func TestEmbargoCalendar(t *testing.T) {
 	if err != nil || start.Sub(time.Now().Add(30*24*time.Hour)).Abs() > time.Hour {
 		t.Errorf("DTSTART %v (%v), want the embargo's end in 30 days", start, err)
 	}
-	if len(ev.Children) != 2 {
-		t.Errorf("the event has %d alarms, want 2", len(ev.Children))
+	if len(ev.Children) != 3 {
+		t.Errorf("the event has %d alarms, want 3 (-P14D, -P7D, -P1D)", len(ev.Children))
+	}
+	if n := len(ev.Props.Values(ical.PropAttendee)); n != 2 {
+		t.Errorf("%d attendees, want the vendor and the finder", n)
+	}
+	for _, a := range ev.Props.Values(ical.PropAttendee) {
+		if a.Params.Get(ical.ParamRSVP) != "TRUE" || a.Params.Get(ical.ParamRole) != "OPT-PARTICIPANT" {
+			t.Errorf("attendee %s without RSVP=TRUE;ROLE=OPT-PARTICIPANT", a.Value)
+		}
 	}
 	// A revision: a TENTATIVE event related to the confirmed one.
 	ev1 := vendor.submit(t, "vendor", propose(45))
