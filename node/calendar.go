@@ -256,7 +256,7 @@ func (n *Node) embargoEvents(c *cases.Case, now time.Time) []*ical.Component {
 		}
 		ev := n.baseEvent(c, uid, c.Embargo.End, now)
 		ev.Props.SetText(ical.PropSummary, "Case "+shortID(c.ID)+" embargo expiration")
-		ev.Props.SetText(ical.PropSequence, fmt.Sprint(c.Embargo.Sequence))
+		setValue(ev.Props, ical.PropSequence, fmt.Sprint(c.Embargo.Sequence))
 		ev.SetStatus(status)
 		if c.Embargo.Proposer != "" {
 			org := ical.NewProp(ical.PropOrganizer)
@@ -286,7 +286,7 @@ func (n *Node) embargoEvents(c *cases.Case, now time.Time) []*ical.Component {
 	for _, p := range c.Proposals {
 		ev := n.baseEvent(c, n.embargoUID(c, "|"+p.InviteID), p.Terms.End, now)
 		ev.Props.SetText(ical.PropSummary, "Case "+shortID(c.ID)+" embargo expiration (proposed)")
-		ev.Props.SetText(ical.PropSequence, "0")
+		setValue(ev.Props, ical.PropSequence, "0")
 		ev.SetStatus(ical.EventTentative)
 		if c.Embargo != nil {
 			ev.Props.SetText(ical.PropRelatedTo, uid)
@@ -316,14 +316,23 @@ func (n *Node) baseEvent(c *cases.Case, uid string, end, now time.Time) *ical.Ev
 	return ev
 }
 
+// setValue sets a property whose value is not TEXT (SEQUENCE is an
+// INTEGER, TZOFFSETFROM a UTC-OFFSET) in its default type: Props.SetText
+// would mark it VALUE=TEXT, which RFC 5545 does not allow for them.
+func setValue(props ical.Props, name, value string) {
+	p := ical.NewProp(name)
+	p.Value = value
+	props.Set(p)
+}
+
 // utcTimezone is a VTIMEZONE for UTC.
 func utcTimezone() *ical.Component {
 	std := ical.NewComponent(ical.CompTimezoneStandard)
 	start := ical.NewProp(ical.PropDateTimeStart)
 	start.Value = "19700101T000000"
 	std.Props.Set(start)
-	std.Props.SetText(ical.PropTimezoneOffsetFrom, "+0000")
-	std.Props.SetText(ical.PropTimezoneOffsetTo, "+0000")
+	setValue(std.Props, ical.PropTimezoneOffsetFrom, "+0000")
+	setValue(std.Props, ical.PropTimezoneOffsetTo, "+0000")
 	std.Props.SetText(ical.PropTimezoneName, "UTC")
 	tz := ical.NewComponent(ical.CompTimezone)
 	tz.Props.SetText(ical.PropTimezoneID, "UTC")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,10 @@ func checkRFC5545(t *testing.T, raw []byte) *ical.Calendar {
 	for _, line := range strings.Split(strings.TrimSuffix(string(raw), "\r\n"), "\r\n") {
 		if len(line) > 75 {
 			t.Errorf("a line of %d octets: %q", len(line), line)
+		}
+		// SEQUENCE is an INTEGER: a bare number, never VALUE=TEXT.
+		if strings.HasPrefix(line, "SEQUENCE") && !regexp.MustCompile(`^SEQUENCE:[0-9]+$`).MatchString(line) {
+			t.Errorf("SEQUENCE line %q is not an INTEGER property", line)
 		}
 	}
 	cal, err := ical.NewDecoder(bytes.NewReader(raw)).Decode()
