@@ -93,6 +93,11 @@ as finder embargo accept "$CASE"
 on vendor case wait "$CASE" --until entries\>=5 --timeout 30s
 as vendor embargo accept "$CASE" --wait em=ACTIVE --timeout 30s
 
+step "the vendor's embargo calendar (iCalendar feed, read with the feed token): one CONFIRMED event at the end"
+CAL=$(on vendor calendar --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["calendar"])')
+calendar_event() { curl -fsS "$CAL" | tr -d '\r' | grep -E '^(UID|DTSTART|SEQUENCE|STATUS|SUMMARY):'; }
+calendar_event
+
 step "RS to a new participant: the vendor invites the coordinator, which accepts"
 as vendor participant invite "$CASE" --actor "$COORDINATOR_URL/actors/coordinator" --role coordinator
 for _ in $(seq 1 100); do
@@ -111,6 +116,9 @@ as vendor status fix-ready "$CASE" --wait vfd=VFd --timeout 30s
 step "CP: the vendor publishes; the embargo ends"
 as vendor status public "$CASE" --wait pxa=Pxa,em=EXITED --timeout 30s
 on finder case wait "$CASE" --until pxa=Pxa,em=EXITED --timeout 30s
+echo "-- the calendar event is cancelled: the embargo ended before its date"
+calendar_event | tee "$WORK/calendar.txt"
+grep -qx 'STATUS:CANCELLED' "$WORK/calendar.txt" || { echo "demo: the calendar event is not CANCELLED" >&2; exit 1; }
 
 step "RC: every participant closes the case"
 as coordinator case engage "$CASE" --wait rm=ACCEPTED --timeout 30s
