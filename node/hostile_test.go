@@ -32,8 +32,9 @@ type hostileRow struct {
 
 // TestHostileInputs sends every row of the bad-input list to a running
 // node (or, for B17–B20, through the node's fetch path against test
-// servers on 127.0.0.1) and checks the status, the error text, and that
-// nothing of the refused input was stored.
+// servers on 127.0.0.1) and checks the status, the error text, that
+// nothing of the refused input was stored, and that the audit log recorded
+// the refusal with its status and reason.
 func TestHostileInputs(t *testing.T) {
 	vendor := startNode(t, "vendor:Organization")
 	p := newPeer(t, sharedKeys.get(t, 0))
@@ -182,10 +183,12 @@ func TestHostileInputs(t *testing.T) {
 	}
 	for _, row := range rows {
 		t.Run(row.b+" "+row.name, func(t *testing.T) {
+			before := lastAuditSeq(t, vendor.db)
 			status, msg := row.send(t)
 			if status != row.wantStatus {
 				t.Fatalf("status = %d (%q), want %d", status, msg, row.wantStatus)
 			}
+			assertRefusalAudited(t, vendor.db, before, status, msg)
 			if !strings.Contains(msg, row.wantError) {
 				t.Errorf("error = %q, want it to contain %q", msg, row.wantError)
 			}
@@ -362,10 +365,12 @@ func TestHostilePolicy(t *testing.T) {
 	t.Run("B27 peer off the allow-list", func(t *testing.T) {
 		vendor := startNodeWith(t, Config{Federation: policy.Allowlist, AllowPeers: []string{"cvd.partner.example"}}, "vendor:Organization")
 		before := p.hitCount("/actors/mallory")
+		seq := lastAuditSeq(t, vendor.db)
 		status, msg := p.post(t, vendor.actorID("vendor")+"/inbox", p.offer(27, vendor.actorID("vendor")), nil)
 		if status != http.StatusForbidden || !strings.Contains(msg, "is not on this node's federation allow-list; its key was not fetched") {
 			t.Fatalf("status %d %q, want 403", status, msg)
 		}
+		assertRefusalAudited(t, vendor.db, seq, status, msg)
 		if p.hitCount("/actors/mallory") != before {
 			t.Error("the key of a peer off the allow-list was fetched")
 		}

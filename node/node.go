@@ -7,6 +7,8 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -129,6 +131,12 @@ type Config struct {
 	// ShutdownTimeout bounds how long a graceful shutdown waits for
 	// in-flight requests and deliveries; default 10 s.
 	ShutdownTimeout time.Duration
+	// AuditPerRemote and AuditPerWindow bound the refusals recorded one by
+	// one in the audit log per client IP and in all, per minute; zero
+	// means DefaultAuditPerRemote and DefaultAuditPerWindow. Refusals over
+	// the bound are counted and summarised (see audit.go).
+	AuditPerRemote int
+	AuditPerWindow int
 	// NoSync skips fsync in the store; for tests only.
 	NoSync bool
 	// Version is reported in NodeInfo.
@@ -206,6 +214,7 @@ type Node struct {
 	verifier *actor.Verifier
 	fetcher  *actor.Fetcher
 	policy   *policy.Policy
+	audit    *refusalAuditor
 	handler  http.Handler
 	services []service
 
@@ -274,6 +283,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.db = db
+	n.audit = newRefusalAuditor(db, cfg.Logger, cfg.Now, cfg.AuditPerRemote, cfg.AuditPerWindow)
 	ok := false
 	defer func() {
 		if !ok {
@@ -343,7 +353,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	keys, err := actor.NewKeyFetcher(actor.KeyFetcherOptions{
-		Cache:   keyCache{db: db},
+		Cache:   keyCache{db: db, log: cfg.Logger},
 		Fetcher: n.fetcher,
 		Now:     cfg.Now,
 	})
@@ -494,8 +504,12 @@ func (n *Node) Close() error {
 }
 
 // keyCache adapts the store's remote key bucket to the actor package's
-// KeyCache.
-type keyCache struct{ db *store.DB }
+// KeyCache. A key seen for the first time, and a key whose PEM changed,
+// are recorded in the audit log (kind "key").
+type keyCache struct {
+	db  *store.DB
+	log zerolog.Logger
+}
 
 func (c keyCache) RemoteKey(ctx context.Context, keyID string) (actor.CachedKey, error) {
 	k, err := c.db.RemoteKey(ctx, keyID)
@@ -509,7 +523,25 @@ func (c keyCache) RemoteKey(ctx context.Context, keyID string) (actor.CachedKey,
 }
 
 func (c keyCache) PutRemoteKey(ctx context.Context, k actor.CachedKey) error {
-	return c.db.PutRemoteKey(ctx, store.RemoteKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt})
+	prev, perr := c.db.RemoteKey(ctx, k.KeyID)
+	if err := c.db.PutRemoteKey(ctx, store.RemoteKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt}); err != nil {
+		return err
+	}
+	decision := "fetched"
+	switch {
+	case perr == nil && prev.PublicKeyPEM == k.PublicKeyPEM:
+		return nil // refreshed, unchanged
+	case perr == nil:
+		decision = "changed"
+	case !errors.Is(perr, store.ErrNotFound):
+		return nil
+	}
+	sum := sha256.Sum256([]byte(k.PublicKeyPEM))
+	if err := c.db.Audit(ctx, store.AuditRecord{Kind: store.AuditKey, Signer: k.Owner, KeyID: k.KeyID,
+		Digest: hex.EncodeToString(sum[:]), Decision: decision}); err != nil {
+		c.log.Error().Err(err).Str("key_id", k.KeyID).Msg("audit: remote key not recorded")
+	}
+	return nil
 }
 
 // dedupRetention is how long the inbox remembers activity ids to refuse

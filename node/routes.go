@@ -84,7 +84,8 @@ func (n *Node) buildPipelines() error {
 	}
 	n.services = append(n.services,
 		service{name: "delivery", run: n.deliverer.Run},
-		service{name: "dedup-prune", run: n.pruneDedup})
+		service{name: "dedup-prune", run: n.pruneDedup},
+		service{name: "audit", run: n.audit.run})
 
 	n.inbox, err = inbox.New(inbox.Config{
 		Store:    n.db,
@@ -236,6 +237,8 @@ func (n *Node) routes() http.Handler {
 	r.HandleFunc("/api/calendar", n.requireToken(n.calendarLinks)).Methods(http.MethodGet)
 	r.HandleFunc("/api/calendar/token", n.requireToken(n.rotateCalendarToken)).Methods(http.MethodPost)
 	r.HandleFunc("/api/deliveries/{id}/retry", n.requireToken(n.retryDelivery)).Methods(http.MethodPost)
+	r.HandleFunc("/api/audit", n.requireToken(n.listAudit)).Methods(http.MethodGet)
+	r.HandleFunc("/api/audit/verify", n.requireToken(n.verifyAudit)).Methods(http.MethodGet)
 	r.HandleFunc("/metrics", n.requireToken(n.serveMetrics)).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", n.serveReady).Methods(http.MethodGet)
 	r.PathPrefix("/schemas/").Handler(schemaServer()).Methods(http.MethodGet)
@@ -255,9 +258,10 @@ func (n *Node) routes() http.Handler {
 
 // federation guards a route peers call (inbox POSTs, signed GETs): a
 // request without the node's API token is first held to the per-IP rate
-// limit, before its body is read or its signature looked at.
+// limit, before its body is read or its signature looked at. Its
+// refusals are recorded in the audit log.
 func (n *Node) federation(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	return n.auditRefusals(store.AuditInbound, func(w http.ResponseWriter, r *http.Request) {
 		if !n.token.check(r) {
 			if err := n.policy.AdmitIP(r.RemoteAddr); err != nil {
 				n.metrics.inboxRefused(problem.Status(err))
@@ -267,19 +271,21 @@ func (n *Node) federation(h http.HandlerFunc) http.HandlerFunc {
 			}
 		}
 		h(w, r)
-	}
+	})
 }
 
-// requireToken lets a request through only with the node's API token.
+// requireToken lets a request through only with the node's API token. A
+// request without it, and a refused POST with it, are recorded in the audit
+// log.
 func (n *Node) requireToken(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	return n.auditRefusals(store.AuditAdmin, func(w http.ResponseWriter, r *http.Request) {
 		if !n.token.check(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="vultron"`)
 			problem.Write(w, problem.Unauthorized("this endpoint needs the node's API token as Authorization: Bearer <token>"))
 			return
 		}
 		h(w, r)
-	}
+	})
 }
 
 func (n *Node) serveWebFinger(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,356 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/rs/zerolog"
+
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+)
+
+// Refusals are audited by the HTTP layer, which sees every refusal of the
+// federation routes (inbox POSTs, signed GETs) and of the token API,
+// whatever part of the node made it: the per-IP and per-peer limits, the
+// allow-list, the signature checks, the parser and the protocol rules. An
+// accepted inbound activity, an enqueued outbound one and a delivery's
+// outcome are recorded by the store in the transaction that writes them.
+//
+// A flood must not grow the log without bound, so refusals are recorded
+// one by one only up to a budget per fixed window of one minute: at most
+// DefaultAuditPerRemote per client IP and DefaultAuditPerWindow in all.
+// Refusals beyond the budget are counted; at the end of the window each
+// remote's count is written as one summary record (decision "refused",
+// Dropped set), and refusals from remotes that had no budget left at all
+// as one record for remote "*". A window therefore writes at most
+// 2×DefaultAuditPerWindow+1 refusal records.
+
+// Defaults of the refusal budget.
+const (
+	DefaultAuditPerRemote = 100
+	DefaultAuditPerWindow = 3000
+	auditWindow           = time.Minute
+	// auditCapture is how much of a refusal's JSON answer is kept to read
+	// its error sentence from.
+	auditCapture = 2048
+)
+
+// refusalAuditor records refusals within the budget described above.
+type refusalAuditor struct {
+	db        *store.DB
+	log       zerolog.Logger
+	now       func() time.Time
+	perRemote int
+	perWindow int
+
+	mu       sync.Mutex
+	start    time.Time            // start of the current window
+	used     int                  // records written in this window
+	remotes  map[string]*auditTab // remotes with a record in this window
+	overflow uint64               // refusals not counted against any remote
+}
+
+// auditTab is one remote's use of the budget in the current window.
+type auditTab struct {
+	used    int
+	dropped uint64
+	kind    string
+}
+
+func newRefusalAuditor(db *store.DB, log zerolog.Logger, now func() time.Time, perRemote, perWindow int) *refusalAuditor {
+	if perRemote <= 0 {
+		perRemote = DefaultAuditPerRemote
+	}
+	if perWindow <= 0 {
+		perWindow = DefaultAuditPerWindow
+	}
+	return &refusalAuditor{db: db, log: log, now: now, perRemote: perRemote, perWindow: perWindow, remotes: map[string]*auditTab{}}
+}
+
+// record writes rec unless its remote or the window is over budget, in
+// which case it is counted. A window that has ended is summarised first.
+func (a *refusalAuditor) record(ctx context.Context, rec store.AuditRecord) {
+	now := a.now()
+	a.mu.Lock()
+	summaries := a.rollLocked(now)
+	tab := a.remotes[rec.Remote]
+	write := false
+	switch {
+	case tab != nil && tab.used < a.perRemote && a.used < a.perWindow:
+		write = true
+	case tab == nil && a.used < a.perWindow:
+		tab = &auditTab{kind: rec.Kind}
+		a.remotes[rec.Remote] = tab
+		write = true
+	case tab != nil:
+		tab.dropped++
+	default:
+		a.overflow++
+	}
+	if write {
+		tab.used++
+		a.used++
+	}
+	a.mu.Unlock()
+
+	a.write(ctx, summaries)
+	if write {
+		rec.Time = now
+		a.write(ctx, []store.AuditRecord{rec})
+	}
+}
+
+// flush summarises the current window if it has ended; the node calls it
+// every window so that counts are written even when a flood stops.
+func (a *refusalAuditor) flush(ctx context.Context, force bool) {
+	now := a.now()
+	a.mu.Lock()
+	if force {
+		a.start = time.Time{}
+	}
+	summaries := a.rollLocked(now)
+	a.mu.Unlock()
+	a.write(ctx, summaries)
+}
+
+// rollLocked starts a new window if the current one has ended and returns
+// the summary records of the old one.
+func (a *refusalAuditor) rollLocked(now time.Time) []store.AuditRecord {
+	if !a.start.IsZero() && now.Sub(a.start) < auditWindow {
+		return nil
+	}
+	var out []store.AuditRecord
+	for remote, tab := range a.remotes {
+		if tab.dropped > 0 {
+			out = append(out, store.AuditRecord{Kind: tab.kind, Decision: store.DecisionRefused, Remote: remote, Dropped: tab.dropped,
+				Reason: fmt.Sprintf("%d more refusals from %s in the minute from %s were not recorded one by one", tab.dropped, remote, a.start.UTC().Format(time.RFC3339))})
+		}
+	}
+	if a.overflow > 0 {
+		out = append(out, store.AuditRecord{Kind: store.AuditInbound, Decision: store.DecisionRefused, Remote: "*", Dropped: a.overflow,
+			Reason: fmt.Sprintf("%d refusals in the minute from %s were not recorded one by one: the log's budget for the minute was spent", a.overflow, a.start.UTC().Format(time.RFC3339))})
+	}
+	a.start, a.used, a.overflow = now, 0, 0
+	clear(a.remotes)
+	return out
+}
+
+// write appends recs in one transaction. A failure is logged: the request
+// was refused either way.
+func (a *refusalAuditor) write(ctx context.Context, recs []store.AuditRecord) {
+	if len(recs) == 0 {
+		return
+	}
+	err := a.db.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+		for _, rec := range recs {
+			if _, err := tx.AppendAudit(rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, store.ErrClosed) {
+		a.log.Error().Err(err).Int("records", len(recs)).Msg("audit: refusal not recorded")
+	}
+}
+
+// run summarises each window when it ends, until ctx ends, and then the
+// last one.
+func (a *refusalAuditor) run(ctx context.Context) error {
+	tick := time.NewTicker(auditWindow)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			a.flush(context.Background(), true)
+			return ctx.Err()
+		case <-tick.C:
+			a.flush(ctx, false)
+		}
+	}
+}
+
+// auditWriter keeps the status of an answer and the start of a refusal's
+// body, which is the node's own {"error": ...} sentence.
+type auditWriter struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (w *auditWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *auditWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if w.status >= 400 && w.body.Len() < auditCapture {
+		w.body.Write(b[:min(len(b), auditCapture-w.body.Len())])
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush passes a flush on to the connection.
+func (w *auditWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *auditWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// reason returns the error sentence of a refusal's answer.
+func (w *auditWriter) reason() string {
+	var body struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(w.body.Bytes(), &body) == nil && body.Error != "" {
+		return body.Error
+	}
+	return http.StatusText(w.status)
+}
+
+// auditRefusals wraps a route: when it answers with a refusal that counts
+// (see audited), the refusal is recorded as kind before the answer is
+// complete.
+func (n *Node) auditRefusals(kind string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		aw := &auditWriter{ResponseWriter: w}
+		h(aw, r)
+		if !audited(r.Method, aw.status) {
+			return
+		}
+		rec := store.AuditRecord{Kind: kind, Decision: store.DecisionRefused, Status: aw.status,
+			Reason: clipAudit(aw.reason()), Remote: remoteIP(r.RemoteAddr), KeyID: clipAudit(claimedKeyID(r.Header)),
+			Actor: mux.Vars(r)["name"]}
+		if kind == store.AuditAdmin && rec.Actor == "" {
+			rec.Actor = "api-token"
+		}
+		n.audit.record(r.Context(), rec)
+	}
+}
+
+// audited reports whether an answer is a refusal for the audit log: every
+// refused POST, and a GET refused for who asked (401, 403, 429); a GET of
+// something that does not exist is not a decision worth recording.
+func audited(method string, status int) bool {
+	if status < 400 {
+		return false
+	}
+	if method == http.MethodGet || method == http.MethodHead {
+		return status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusTooManyRequests
+	}
+	return true
+}
+
+// remoteIP returns the IP of a RemoteAddr.
+func remoteIP(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
+
+// claimedKeyID returns the key id a request's signature names, unverified:
+// the keyId of a draft-cavage Signature or the keyid of an RFC 9421
+// Signature-Input. It is recorded as claimed; the refusal may be that it
+// does not verify.
+func claimedKeyID(h http.Header) string {
+	for _, hv := range []struct{ header, param string }{{"Signature", "keyid=\""}, {"Signature-Input", "keyid=\""}} {
+		v := h.Get(hv.header)
+		i := strings.Index(strings.ToLower(v), hv.param)
+		if i < 0 {
+			continue
+		}
+		rest := v[i+len(hv.param):]
+		if j := strings.IndexByte(rest, '"'); j >= 0 {
+			return rest[:j]
+		}
+	}
+	return ""
+}
+
+// clipAudit bounds text that a peer can influence.
+func clipAudit(s string) string {
+	if len(s) > 300 {
+		return s[:300] + "…"
+	}
+	return s
+}
+
+// auditView is GET /api/audit's answer.
+type auditView struct {
+	Records []store.AuditRecord `json:"records"`
+	// Next is the after value of the next page, absent on the last.
+	Next uint64 `json:"next,omitempty"`
+}
+
+// listAudit answers GET /api/audit?after=SEQ&limit=N with a page of the
+// audit log, oldest first.
+func (n *Node) listAudit(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var after uint64
+	if v := q.Get("after"); v != "" {
+		var err error
+		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
+			problem.Write(w, problem.BadRequest("after %q must be a record number", v))
+			return
+		}
+	}
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		l, err := strconv.Atoi(v)
+		if err != nil || l < 1 || l > 1000 {
+			problem.Write(w, problem.BadRequest("limit %q must be a number from 1 to 1000", v))
+			return
+		}
+		limit = l
+	}
+	recs, next, err := n.db.AuditPage(r.Context(), after, limit)
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	if recs == nil {
+		recs = []store.AuditRecord{}
+	}
+	problem.WriteJSON(w, http.StatusOK, auditView{Records: recs, Next: next})
+}
+
+// verifyAudit answers GET /api/audit/verify with the outcome of checking
+// the whole chain (200 either way; ok says whether it holds).
+func (n *Node) verifyAudit(w http.ResponseWriter, r *http.Request) {
+	v, err := n.db.VerifyAudit(r.Context())
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	problem.WriteJSON(w, http.StatusOK, v)
+}
+
+// AuditAdmin records an admin action (such as a key rotation) in a
+// transaction of its own; actions that write something should instead
+// call store.Tx.AppendAudit in the transaction that writes it.
+func (n *Node) AuditAdmin(ctx context.Context, rec store.AuditRecord) error {
+	if rec.Kind == "" {
+		rec.Kind = store.AuditAdmin
+	}
+	return n.db.Audit(ctx, rec)
+}
