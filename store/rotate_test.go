@@ -1,0 +1,137 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// newKeyedStore creates dir/vultron.db sealed with a new dir/data-key, filled
+// by fillStore, and returns the db path and the key.
+func newKeyedStore(t *testing.T, dir string) (string, []byte) {
+	t.Helper()
+	keys, err := LoadDataKeys(dir, "", "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "vultron.db")
+	db, err := Open(path, Options{DataKey: keys.Current})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillStore(t, db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path, keys.Current
+}
+
+func TestRotateDataKey(t *testing.T) {
+	dir := t.TempDir()
+	path, oldKey := newKeyedStore(t, dir)
+
+	rot, err := RotateDataKey(context.Background(), path, "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rot.Resumed || rot.OldKeyID != KeyID(oldKey) || rot.OldKeyID == rot.NewKeyID || rot.Resealed < 6 {
+		t.Fatalf("rotation = %+v", rot)
+	}
+	if _, err := os.Stat(filepath.Join(dir, DataKeyPreviousFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("data-key.previous left behind: %v", err)
+	}
+	keys, err := LoadDataKeys(dir, "", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(keys.Current, oldKey) || KeyID(keys.Current) != rot.NewKeyID || keys.Previous != nil {
+		t.Fatalf("key file after rotation: id %s, previous %v", KeyID(keys.Current), keys.Previous != nil)
+	}
+	if rawContains(t, path, marker) {
+		t.Fatal("raw file holds the marker after rotation")
+	}
+
+	// The old key opens nothing: not the file, and not any value in it.
+	if _, err := Open(path, Options{DataKey: oldKey}); !errors.Is(err, ErrDataKey) {
+		t.Fatalf("open with the old key: %v", err)
+	}
+	old, _ := newSealer(oldKey, nil)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldID := keyID(oldKey)
+	if bytes.Contains(raw, append([]byte{sealTag}, oldID[:]...)) {
+		t.Fatal("a value sealed with the old key is still in the file")
+	}
+	db, err := Open(path, Options{DataKey: keys.Current})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	checkStore(t, db)
+	err = db.View(context.Background(), func(tx *ReadTx) error {
+		v := tx.tx.Bucket(bucketActivities).Get([]byte("https://peer.example/activities/1"))
+		if _, err := old.open(string(bucketActivities), []byte("https://peer.example/activities/1"), v); !errors.Is(err, ErrDataKey) {
+			t.Errorf("old key opened a rotated value: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRotateDataKeyResumes simulates a crash after the new key was installed
+// and before the re-encryption: the file opens with both keys, and a second
+// rotate-key finishes the rotation instead of generating a third key.
+func TestRotateDataKeyResumes(t *testing.T) {
+	dir := t.TempDir()
+	path, oldKey := newKeyedStore(t, dir)
+	newKey := testKey(7)
+	if err := os.Rename(filepath.Join(dir, DataKeyFile), filepath.Join(dir, DataKeyPreviousFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeKeyFile(filepath.Join(dir, DataKeyFile), newKey); err != nil {
+		t.Fatal(err)
+	}
+
+	rot, err := RotateDataKey(context.Background(), path, "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rot.Resumed || rot.OldKeyID != KeyID(oldKey) || rot.NewKeyID != KeyID(newKey) {
+		t.Fatalf("rotation = %+v", rot)
+	}
+	if _, err := os.Stat(filepath.Join(dir, DataKeyPreviousFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("data-key.previous left behind: %v", err)
+	}
+	db, err := Open(path, Options{DataKey: newKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	checkStore(t, db)
+}
+
+func TestRotateDataKeyRefusesARunningNode(t *testing.T) {
+	dir := t.TempDir()
+	path, key := newKeyedStore(t, dir)
+	db, err := Open(path, Options{DataKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_, err = RotateDataKey(context.Background(), path, "", Options{LockTimeout: 50 * time.Millisecond})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("rotate while open: %v, want ErrLocked", err)
+	}
+	keys, err := LoadDataKeys(dir, "", "", false)
+	if err != nil || !bytes.Equal(keys.Current, key) || keys.Previous != nil {
+		t.Fatalf("a refused rotation changed the key files: %v", err)
+	}
+}
