@@ -108,3 +108,37 @@ func (r Resolver) report(id string) (vocab.Object, bool) {
 	})
 	return found, found != nil
 }
+
+// CaseOf returns the case whose ledger recorded the object or activity with
+// the given id (a report, a note, a ledger entry's activity), or nil when no
+// case held on this node recorded it.
+func CaseOf(tx *store.ReadTx, id string) (*Case, error) {
+	idx, err := tx.Case(objectIndex)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	v := idx.Get([]byte(id))
+	if len(v) <= 8 {
+		return nil, nil
+	}
+	return loadCase(tx, string(v[8:]))
+}
+
+// MayRead reports whether actor may read an object the case recorded, given
+// whether actor is otherwise a party to it (its sender, an addressee, a
+// party to the report): a participant that was not removed may; a removed
+// participant may not, whatever it took part in; anyone else only as a
+// party (an invitee reads the Invite addressed to it, not the case's
+// content).
+func (c *Case) MayRead(actor string, party bool) bool {
+	if c.CanRead(actor) {
+		return true
+	}
+	if p := c.Participant(actor); p != nil && p.Removed {
+		return false
+	}
+	return party
+}

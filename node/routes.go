@@ -441,7 +441,9 @@ func (n *Node) getOutbox(w http.ResponseWriter, r *http.Request) {
 
 // getActivity serves a stored activity to the node's API token or to a
 // signed GET from an actor that took part in it (its sender or one of its
-// addressees). An unsigned GET gets 401.
+// addressees); an activity a case recorded also to the case's participants,
+// and never to a participant removed from it. An unsigned GET gets 401, a
+// signed GET from anyone else 403.
 func (n *Node) getActivity(w http.ResponseWriter, r *http.Request) {
 	id := n.cfg.PublicURL + "/activities/" + mux.Vars(r)["id"]
 	stored, err := n.db.Activity(r.Context(), id)
@@ -451,7 +453,26 @@ func (n *Node) getActivity(w http.ResponseWriter, r *http.Request) {
 			problem.Write(w, unauthorizedGET(verr))
 			return
 		}
-		if err == nil && !takesPart(stored, signer.Owner) {
+		var c *cases.Case
+		if err == nil {
+			if cerr := n.db.View(r.Context(), func(tx *store.ReadTx) error {
+				var e error
+				c, e = cases.CaseOf(tx, id)
+				if e == nil && c == nil {
+					// An activity the case did not record, such as the
+					// Case Actor's copy of an invitation, belongs to the
+					// case it names as its context.
+					if doc, perr := vocab.Parse(stored.Body); perr == nil && doc.Activity() != nil && doc.Activity().Context.ID() != "" {
+						c, e = cases.Load(tx, doc.Activity().Context.ID())
+					}
+				}
+				return e
+			}); cerr != nil {
+				problem.Write(w, cerr)
+				return
+			}
+		}
+		if err == nil && !(c == nil && takesPart(stored, signer.Owner) || c != nil && c.MayRead(signer.Owner, takesPart(stored, signer.Owner))) {
 			problem.Write(w, problem.Forbidden("%s is not a party to %s", signer.Owner, id))
 			return
 		}
@@ -470,11 +491,14 @@ func (n *Node) getActivity(w http.ResponseWriter, r *http.Request) {
 
 // getObject serves an object minted by this node, such as a report one of
 // its actors submitted, to the API token or to a signed GET from a party to
-// it. An unsigned GET gets 401.
+// it; an object a case recorded (a report, a note) also to the case's
+// participants, and never to a participant removed from it. An unsigned GET
+// gets 401, a signed GET from anyone else 403.
 func (n *Node) getObject(w http.ResponseWriter, r *http.Request) {
 	id := n.cfg.PublicURL + "/objects/" + mux.Vars(r)["id"]
 	var obj vocab.Object
 	var parties []string
+	var c *cases.Case // the case that recorded the object, if any
 	err := n.db.View(r.Context(), func(tx *store.ReadTx) error {
 		o, ok := cases.NewResolver(tx).Resolve(id)
 		if !ok {
@@ -490,7 +514,8 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		obj, parties = o, append(parties, peers...)
-		return nil
+		c, err = cases.CaseOf(tx, id)
+		return err
 	})
 	if err != nil {
 		problem.Write(w, err)
@@ -502,7 +527,8 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request) {
 			problem.Write(w, unauthorizedGET(verr))
 			return
 		}
-		if obj != nil && !slices.Contains(parties, signer.Owner) {
+		party := slices.Contains(parties, signer.Owner)
+		if obj != nil && !(c == nil && party || c != nil && c.MayRead(signer.Owner, party)) {
 			problem.Write(w, problem.Forbidden("%s is not a party to %s", signer.Owner, id))
 			return
 		}
