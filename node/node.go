@@ -83,6 +83,14 @@ type Config struct {
 	// DataDir holds vultron.db, the actors' private keys (keys/NAME.pem)
 	// and the API token (api-token). It is created with mode 0700.
 	DataDir string
+	// DataKeyFile is the file holding the 32-byte node data key that seals
+	// case content in vultron.db; default DataDir/data-key, created with
+	// mode 0600 on first start. A key file readable by group or others is
+	// refused.
+	DataKeyFile string
+	// DataKey, when set, is the data key in base64 (VULTRON_DATA_KEY); it
+	// wins over DataKeyFile.
+	DataKey string
 	// Listen is the TCP address to serve on; default 127.0.0.1:7001.
 	// Ignored when Listener is set.
 	Listen string
@@ -274,10 +282,16 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: key directory: %w", err)
 	}
 
+	dataKeys, err := store.LoadDataKeys(cfg.DataDir, cfg.DataKeyFile, cfg.DataKey, true)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	db, err := store.Open(filepath.Join(cfg.DataDir, "vultron.db"), store.Options{
-		NoSync: cfg.NoSync,
-		Logger: cfg.Logger,
-		Now:    cfg.Now,
+		NoSync:          cfg.NoSync,
+		Logger:          cfg.Logger,
+		Now:             cfg.Now,
+		DataKey:         dataKeys.Current,
+		PreviousDataKey: dataKeys.Previous,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)

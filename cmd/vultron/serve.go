@@ -24,6 +24,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 			"from the JSON file given by --config (keys are the flag names).", env)
 	configPath := fs.String("config", "", "JSON file of settings (keys are the flag names)")
 	dataDir := fs.String("data", "./data", "data directory: vultron.db, keys/, api-token")
+	dataKeyFile := fs.String("data-key-file", "", "file of the node data key that encrypts case content at rest (default DATA/data-key, created 0600);\nVULTRON_DATA_KEY (base64) wins over it")
 	listen := fs.String("listen", "127.0.0.1:7001", "address to serve HTTP on")
 	publicURL := fs.String("public-url", "", "base URL peers reach this node at (default http://<listen>)")
 	var actors listFlag
@@ -97,6 +98,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	}
 	n, err := node.New(ctx, node.Config{
 		DataDir:           *dataDir,
+		DataKeyFile:       *dataKeyFile,
+		DataKey:           env.getenv("VULTRON_DATA_KEY"),
 		Listen:            *listen,
 		PublicURL:         *publicURL,
 		Actors:            acs,
