@@ -158,6 +158,12 @@ func TestEmbargoCalendar(t *testing.T) {
 		t.Errorf("after EA: %d events, status %s sequence %s; want one CONFIRMED at 0", total,
 			ev.Props.Get(ical.PropStatus).Value, ev.Props.Get(ical.PropSequence).Value)
 	}
+	if u := ev.Props.Get(ical.PropURL); u == nil || u.Value != vendor.url+"/ui/cases/"+url.PathEscape(caseID) {
+		t.Errorf("URL %v, want the dashboard's case page", u)
+	}
+	if sum := ev.Props.Get(ical.PropSummary).Value; !strings.HasSuffix(sum, " embargo expiration") || !strings.Contains(caseID, strings.Fields(sum)[1]) {
+		t.Errorf("SUMMARY %q, want the case's short id and \"embargo expiration\"", sum)
+	}
 	start, err := ev.DateTimeStart(time.UTC)
 	if err != nil || start.Sub(time.Now().Add(30*24*time.Hour)).Abs() > time.Hour {
 		t.Errorf("DTSTART %v (%v), want the embargo's end in 30 days", start, err)
