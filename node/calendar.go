@@ -39,6 +39,11 @@ import (
 //     down by publication before its date);
 //   - no vulnerability detail: SUMMARY carries the case's short id, and the
 //     report's name and content never appear.
+//   - a rejected proposal or revision leaves the feed instead of being sent
+//     as CANCELLED (the note's "new → CANCELLED" on reject): the feeds are
+//     subscribed snapshots (METHOD:PUBLISH), from which a client drops an
+//     event that is no longer there, and the case keeps no record of a
+//     proposal once it is answered, so there is no UID to cancel.
 //
 // Calendar clients cannot send an Authorization header, so the feeds also
 // take a feed token in the URL. It reads the feeds and nothing else. The node
