@@ -156,6 +156,7 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 		Semantic:   string(class.Semantic),
 		ReceivedAt: now,
 		Local:      p.cfg.IsLocal != nil && p.cfg.IsLocal(signer.Owner),
+		Remote:     clientIP(r.RemoteAddr),
 	}, func(tx *store.Tx) error {
 		replies = 0 // the store may run this function more than once
 		out, err := p.cfg.Engine.ApplyInbound(tx, cases.LocalActor{Name: local.Name, ID: local.ID}, signer.Owner,
@@ -286,6 +287,15 @@ func checkAuthorship(a *vocab.Activity) error {
 		}
 	}
 	return nil
+}
+
+// clientIP returns the IP of a request's RemoteAddr, for the audit record
+// the store writes with the accept.
+func clientIP(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }
 
 // clip shortens peer-supplied text quoted in an error.

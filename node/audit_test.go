@@ -100,7 +100,7 @@ func TestAuditOfAcceptedAndAdmin(t *testing.T) {
 	for _, r := range page.Records {
 		switch {
 		case r.Kind == store.AuditInbound && r.Decision == store.DecisionAccepted && r.ActivityID == offerID:
-			accepted = r.Signer == p.id && r.KeyID == p.keyID && r.Digest == stored.Digest && r.Actor == "vendor"
+			accepted = r.Signer == p.id && r.KeyID == p.keyID && r.Digest == stored.Digest && r.Actor == "vendor" && r.Remote == "127.0.0.1"
 		case r.Kind == store.AuditKey && r.KeyID == p.keyID:
 			key = r.Decision == "fetched" && r.Signer == p.id && len(r.Digest) == 64
 		case r.Kind == store.AuditOutbound && r.Decision == store.DecisionEnqueued:
