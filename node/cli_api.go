@@ -83,3 +83,24 @@ func refOf(v any) string {
 	}
 	return ""
 }
+
+// listActors answers GET /api/actors: the node's configured actors (not
+// its Case Actors), sorted by name, so that a client can act as the node's
+// only actor without being told its name.
+func (n *Node) listActors(w http.ResponseWriter, _ *http.Request) {
+	type actorInfo struct {
+		Name string `json:"name"`
+		ID   string `json:"id"`
+		Type string `json:"type"`
+	}
+	out := []actorInfo{}
+	n.localsMu.RLock()
+	for name, l := range n.locals {
+		if !strings.HasPrefix(name, caseActorPrefix) {
+			out = append(out, actorInfo{Name: l.Name, ID: l.ID, Type: string(l.Type)})
+		}
+	}
+	n.localsMu.RUnlock()
+	slices.SortFunc(out, func(a, b actorInfo) int { return strings.Compare(a.Name, b.Name) })
+	problem.WriteJSON(w, http.StatusOK, map[string]any{"actors": out})
+}

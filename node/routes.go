@@ -225,6 +225,7 @@ func (n *Node) routes() http.Handler {
 	r.HandleFunc("/actors/{name}/outbox", n.requireToken(n.postOutbox)).Methods(http.MethodPost)
 	r.HandleFunc("/actors/{name}/outbox", n.requireToken(n.getOutbox)).Methods(http.MethodGet)
 	r.HandleFunc("/actors/{name}/invitations", n.requireToken(n.listInvitations)).Methods(http.MethodGet)
+	r.HandleFunc("/api/actors", n.requireToken(n.listActors)).Methods(http.MethodGet)
 	r.HandleFunc("/activities/{id}", n.federation(n.getActivity)).Methods(http.MethodGet)
 	r.HandleFunc("/objects/{id}", n.federation(n.getObject)).Methods(http.MethodGet)
 	r.HandleFunc("/cases/{cid}", n.federation(n.getCase)).Methods(http.MethodGet)

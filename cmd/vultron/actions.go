@@ -103,7 +103,7 @@ func (g actionGroup) run(ctx context.Context, env *environment, args []string) e
 	synopsis := fmt.Sprintf("vultron %s %s %s [flags]", g.name, a.name, a.args)
 	fs := newFlagSet(g.name+" "+a.name, synopsis, a.message+": "+a.summary+".", env)
 	nf := addNodeFlags(fs)
-	as := fs.String("as", "", "the local actor that acts (its name on the node)")
+	as := fs.String("as", "", "the local actor that acts (its name on the node; default: the node's only actor)")
 	asJSON := fs.Bool("json", false, "print the submitted activity and the case after it as JSON")
 	wait := fs.String("wait", "", "wait until the case reaches a state, e.g. em=ACTIVE (see \"vultron case wait -h\")")
 	timeout := fs.Duration("timeout", time.Minute, "how long --wait waits")
@@ -118,10 +118,11 @@ func (g actionGroup) run(ctx context.Context, env *environment, args []string) e
 	if n := fs.NArg(); n < a.minArgs || n > a.maxArgs {
 		return usageError("%s %s takes %s", g.name, a.name, argCount(a))
 	}
-	if *as == "" {
-		return usageError("give the acting local actor with --as NAME (or VULTRON_AS)")
+	actingName, err := actingActor(ctx, c, *as)
+	if err != nil {
+		return err
 	}
-	s := &session{c: c, as: *as, env: env}
+	s := &session{c: c, as: actingName, env: env}
 	var cond []waitCondition
 	if *wait != "" {
 		if cond, err = parseConditions(*wait); err != nil {
@@ -163,6 +164,34 @@ func argCount(a actionSpec) string {
 		return fmt.Sprintf("the argument %s", a.args)
 	}
 	return fmt.Sprintf("the arguments %s", a.args)
+}
+
+// actingActor returns the name of the local actor that acts: the one given
+// with --as (or VULTRON_AS), else the node's only configured actor, which
+// it asks the node for (GET /api/actors).
+func actingActor(ctx context.Context, c *client, as string) (string, error) {
+	if as != "" {
+		return as, nil
+	}
+	var list struct {
+		Actors []struct {
+			Name string `json:"name"`
+		} `json:"actors"`
+	}
+	if err := c.do(ctx, "GET", "/api/actors", nil, &list); err != nil {
+		return "", fmt.Errorf("list the node's actors to choose the acting one: %w", err)
+	}
+	switch len(list.Actors) {
+	case 1:
+		return list.Actors[0].Name, nil
+	case 0:
+		return "", usageError("the node has no actor of its own; give the acting local actor with --as NAME (or VULTRON_AS)")
+	}
+	names := make([]string, len(list.Actors))
+	for i, a := range list.Actors {
+		names[i] = a.Name
+	}
+	return "", usageError("the node has %d actors (%s): give the acting one with --as NAME (or VULTRON_AS)", len(names), strings.Join(names, ", "))
 }
 
 // session is what an action knows while it runs: the node, the acting

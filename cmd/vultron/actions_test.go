@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -91,6 +92,7 @@ type caseJSON struct {
 		RMState  string   `json:"rmState"`
 		VFDState string   `json:"vfdState"`
 		PECState string   `json:"pecState"`
+		Removed  bool     `json:"removed"`
 	} `json:"participants"`
 	Notes []struct {
 		Content string `json:"content"`
@@ -104,6 +106,16 @@ func (n cliNode) showCase(t *testing.T, id string) caseJSON {
 		t.Fatalf("case show --json is not JSON: %v", err)
 	}
 	return c
+}
+
+// removed reports whether actor is a participant the case removed.
+func (c caseJSON) removed(actor string) bool {
+	for _, p := range c.Participants {
+		if p.Actor == actor {
+			return p.Removed
+		}
+	}
+	return false
 }
 
 func (c caseJSON) rm(actor string) string {
@@ -256,7 +268,7 @@ func TestActionCommandLines(t *testing.T) {
 		{[]string{"report", "submit", "--as", "vendor", "--to", "vendor", "--name", "x"}, 2, "--to must be an actor id"},
 		{[]string{"report", "validate", "--as", "vendor"}, 2, "takes the argument OFFER"},
 		{[]string{"report", "validate", "nothing", "--as", "vendor"}, 1, `no report offered to vendor matches "nothing"`},
-		{[]string{"report", "validate", "x"}, 2, "give the acting local actor with --as"},
+		{[]string{"report", "validate", "x"}, 1, `no report offered to vendor matches "x"`},
 		{[]string{"embargo", "propose", "x", "--as", "vendor"}, 2, "give the embargo's end"},
 		{[]string{"embargo", "propose", "x", "--as", "vendor", "--end", "tomorrow"}, 2, "--end must be an RFC 3339 time"},
 		{[]string{"embargo", "propose", "nocase", "--as", "vendor", "--days", "3"}, 1, `no case on the node matches "nocase"`},
@@ -276,6 +288,123 @@ func TestActionCommandLines(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCLIMoreActions runs the actions TestCLIStory does not: invalidating
+// and closing a report, deferring, an embargo rejected, revised, revision
+// rejected and terminated, an invitation declined, a suggestion rejected,
+// the other status reports (CD refused to a vendor), and a participant
+// removed. The finder's node
+// has one actor, so the finder's commands go without --as.
+func TestCLIMoreActions(t *testing.T) {
+	finderNode := startCLINode(t, "finder:Person")
+	vendorNode := startCLINode(t, "vendor:Organization", "coord:Organization")
+	finder, vendor, coord := finderNode.url+"/actors/finder", vendorNode.url+"/actors/vendor", vendorNode.url+"/actors/coord"
+
+	// Two actors on the vendor's node: --as is needed there.
+	code, _, errOut := vendorNode.cli(t, "case", "engage", "x")
+	if code != 2 || !strings.Contains(errOut, "the node has 2 actors (coord, vendor)") {
+		t.Errorf("case engage without --as on a node of two actors: exit %d, %q", code, errOut)
+	}
+
+	submit := func(name string, extra ...string) string {
+		var out struct {
+			Activity map[string]any `json:"activity"`
+		}
+		args := append([]string{"report", "submit", "--to", vendor, "--name", name, "--json"}, extra...)
+		if err := json.Unmarshal([]byte(finderNode.ok(t, args...)), &out); err != nil {
+			t.Fatalf("report submit --json: %v", err)
+		}
+		id, _ := out.Activity["id"].(string)
+		if id == "" {
+			t.Fatalf("report submit printed no activity id: %v", out.Activity)
+		}
+		return id
+	}
+	rejected := submit("Not a bug", "--content", "The door is open by design.")
+	contentFile := filepath.Join(t.TempDir(), "report.txt")
+	if err := os.WriteFile(contentFile, []byte("Requests with a long header crash the server."), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	accepted := submit("Crash on long headers", "--content-file", contentFile)
+
+	// RI, then RC, on the first report; RV on the second.
+	waitUntilTrue(t, "the first report at the vendor", func() bool {
+		code, _, _ := vendorNode.cli(t, "report", "invalidate", rejected, "--as", "vendor")
+		return code == 0
+	})
+	vendorNode.ok(t, "report", "close", rejected, "--as", "vendor")
+	code, _, errOut = vendorNode.cli(t, "report", "validate", rejected, "--as", "vendor")
+	if code != 1 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Errorf("validating a closed report: exit %d, %q; want exit 1 and one sentence", code, errOut)
+	}
+	waitUntilTrue(t, "the second report at the vendor", func() bool {
+		code, _, _ := vendorNode.cli(t, "report", "validate", accepted, "--as", "vendor")
+		return code == 0
+	})
+	var caseID string
+	waitUntilTrue(t, "the case", func() bool {
+		code, out, _ := vendorNode.cli(t, "case", "list", "--json")
+		var cs []caseJSON
+		if code == 0 && json.Unmarshal([]byte(out), &cs) == nil && len(cs) == 1 {
+			caseID = cs[0].ID
+			return true
+		}
+		return false
+	})
+
+	// RD, then RA again.
+	vendorNode.ok(t, "case", "defer", caseID, "--as", "vendor", "--wait", "rm=DEFERRED", "--timeout", "20s")
+	vendorNode.ok(t, "case", "engage", caseID, "--as", "vendor", "--wait", "rm=ACCEPTED", "--timeout", "20s")
+
+	// EP rejected by the owner (ER): no embargo.
+	end := time.Now().Add(40 * 24 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	vendorNode.ok(t, "embargo", "propose", caseID, "--as", "vendor", "--end", end, "--wait", "em=PROPOSED", "--timeout", "20s")
+	vendorNode.ok(t, "embargo", "reject", caseID, "--as", "vendor", "--wait", "em=NONE", "--timeout", "20s")
+	// EP accepted by the owner: in force; EV rejected (EJ): still active.
+	vendorNode.ok(t, "embargo", "propose", caseID, "--as", "vendor", "--days", "30", "--wait", "em=PROPOSED", "--timeout", "20s")
+	vendorNode.ok(t, "embargo", "accept", caseID, "--as", "vendor", "--wait", "em=ACTIVE", "--timeout", "20s")
+	vendorNode.ok(t, "embargo", "revise", caseID, "--as", "vendor", "--days", "60", "--wait", "em=REVISE", "--timeout", "20s")
+	vendorNode.ok(t, "embargo", "reject", caseID, "--as", "vendor", "--wait", "em=ACTIVE", "--timeout", "20s")
+	// ET.
+	vendorNode.ok(t, "embargo", "terminate", caseID, "--as", "vendor", "--wait", "em=EXITED", "--timeout", "20s")
+
+	// The coordinator declines its invitation and stays out.
+	vendorNode.ok(t, "participant", "invite", caseID, "--as", "vendor", "--actor", coord, "--role", "coordinator")
+	waitUntilTrue(t, "the coordinator's invitation", func() bool {
+		code, _, _ := vendorNode.cli(t, "participant", "reject-invite", "--as", "coord")
+		return code == 0
+	})
+
+	// The finder suggests the coordinator; the owner rejects the suggestion.
+	finderNode.ok(t, "case", "wait", caseID, "--until", "em=EXITED", "--timeout", "20s")
+	finderNode.ok(t, "participant", "suggest", caseID, "--actor", coord)
+	waitUntilTrue(t, "the suggestion at the owner", func() bool {
+		code, _, _ := vendorNode.cli(t, "participant", "reject-suggestion", caseID, "--as", "vendor")
+		return code == 0
+	})
+	if c := vendorNode.showCase(t, caseID); c.rm(coord) != "absent" {
+		t.Errorf("the coordinator declined and its suggestion was rejected, yet it is %s", c.rm(coord))
+	}
+
+	// CF, CX, CA; rm, vfd and pec refer to the node's only actor.
+	vendorNode.ok(t, "status", "fix-ready", caseID, "--as", "vendor", "--wait", "vfd=VFd", "--timeout", "20s")
+	// CD is a deployer's: the node's sentence, exit 1.
+	code, _, errOut = vendorNode.cli(t, "status", "fix-deployed", caseID, "--as", "vendor")
+	if code != 1 || !strings.Contains(errOut, "only a deployer can deploy a fix") {
+		t.Errorf("CD by the vendor: exit %d, %q", code, errOut)
+	}
+	vendorNode.ok(t, "status", "exploit-public", caseID, "--as", "vendor")
+	vendorNode.ok(t, "status", "attacks", caseID, "--as", "vendor")
+	finderNode.ok(t, "case", "wait", caseID, "--until", "rm=ACCEPTED,pxa=PXA", "--timeout", "20s")
+	c := vendorNode.showCase(t, caseID)
+	if !strings.HasPrefix(c.rm(vendor), "ACCEPTED VFd") || !strings.Contains(c.PXAState, "X") || !strings.Contains(c.PXAState, "A") {
+		t.Errorf("after CF, CX, CA: vendor %s, pxa %s", c.rm(vendor), c.PXAState)
+	}
+
+	// The owner removes the finder.
+	vendorNode.ok(t, "participant", "remove", caseID, "--as", "vendor", "--actor", finder)
+	waitUntilTrue(t, "the finder removed", func() bool { return vendorNode.showCase(t, caseID).removed(finder) })
 }
 
 func waitUntilTrue(t *testing.T, what string, cond func() bool) {

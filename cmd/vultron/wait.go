@@ -221,8 +221,10 @@ func runCaseWait(ctx context.Context, env *environment, args []string) error {
 	}
 	s := &session{c: c, as: *as, env: env}
 	for _, cd := range conds {
-		if (cd.key == "rm" || cd.key == "vfd" || cd.key == "pec") && *as == "" {
-			return usageError("the condition %s needs the acting actor with --as NAME", cd)
+		if (cd.key == "rm" || cd.key == "vfd" || cd.key == "pec") && s.as == "" {
+			if s.as, err = actingActor(ctx, c, ""); err != nil {
+				return err
+			}
 		}
 	}
 	// A full case id may name a case that has not reached this node yet;
