@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// TestProgressLine checks that the progress line is rewritten in place on a
+// terminal and, in a log, printed as a new line only when the state changes.
+func TestProgressLine(t *testing.T) {
+	var log strings.Builder
+	p := newProgress(&log)
+	if p.terminal {
+		t.Fatal("a strings.Builder was taken for a terminal")
+	}
+	p.show("waiting: EM NONE", "NONE")
+	p.show("waiting: EM NONE", "NONE")
+	p.show("waiting: EM ACTIVE", "ACTIVE")
+	p.done()
+	if got, want := log.String(), "waiting: EM NONE\nwaiting: EM ACTIVE\n"; got != want {
+		t.Errorf("plain progress printed %q, want %q", got, want)
+	}
+
+	var tty strings.Builder
+	p = &progress{w: &tty, terminal: true}
+	p.show("waiting: EM NONE (1s)", "NONE")
+	p.show("waiting: EM NONE (2s)", "NONE")
+	p.done()
+	if got, want := tty.String(), "\r\033[Kwaiting: EM NONE (1s)\r\033[Kwaiting: EM NONE (2s)\n"; got != want {
+		t.Errorf("terminal progress printed %q, want %q", got, want)
+	}
+}
+
+// TestWaitConditions checks how conditions are read and evaluated against
+// the case as GET /api/cases/{id} shows it.
+func TestWaitConditions(t *testing.T) {
+	const me = "https://n.example/actors/vendor"
+	var d caseDetailView
+	if err := json.Unmarshal([]byte(`{"emState":"ACTIVE","pxaState":"Pxa","ledgerLength":7,"closed":false,
+		"participants":[{"actor":"https://n.example/actors/finder","rmState":"CLOSED"},
+		{"actor":"`+me+`","rmState":"ACCEPTED","vfdState":"VFd","pecState":"SIGNATORY"}]}`), &d); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		cond string
+		want bool
+	}{
+		{"em=active", true},
+		{"em=PROPOSED", false},
+		{"pxa=Pxa", true},
+		{"pxa=pxa", false},
+		{"entries>=7", true},
+		{"entries>=8", false},
+		{"rm=ACCEPTED", true},
+		{"rm=closed", false},
+		{"vfd=VFd,pec=SIGNATORY", true},
+		{"em=ACTIVE,closed", false},
+	}
+	for _, tt := range tests {
+		conds, err := parseConditions(tt.cond)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.cond, err)
+		}
+		all := true
+		for _, c := range conds {
+			all = all && c.holds(d, me)
+		}
+		if all != tt.want {
+			t.Errorf("%s holds: %v, want %v", tt.cond, all, tt.want)
+		}
+	}
+	for _, bad := range []string{"em", "entries>=x", "entries>=-1", "colour=red", "em="} {
+		if _, err := parseConditions(bad); !errors.Is(err, errUsage) {
+			t.Errorf("parseConditions(%q) = %v, want a usage error", bad, err)
+		}
+	}
+}
