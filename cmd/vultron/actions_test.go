@@ -362,8 +362,21 @@ func TestCLIMoreActions(t *testing.T) {
 	vendorNode.ok(t, "embargo", "propose", caseID, "--as", "vendor", "--end", end, "--wait", "em=PROPOSED", "--timeout", "20s")
 	vendorNode.ok(t, "embargo", "reject", caseID, "--as", "vendor", "--wait", "em=NONE", "--timeout", "20s")
 	// EP accepted by the owner: in force; EV rejected (EJ): still active.
-	vendorNode.ok(t, "embargo", "propose", caseID, "--as", "vendor", "--days", "30", "--wait", "em=PROPOSED", "--timeout", "20s")
-	vendorNode.ok(t, "embargo", "accept", caseID, "--as", "vendor", "--wait", "em=ACTIVE", "--timeout", "20s")
+	// The proposal is named by a part of its id, as --json printed it.
+	var proposed struct {
+		Message  string         `json:"message"`
+		Activity map[string]any `json:"activity"`
+	}
+	out := vendorNode.ok(t, "embargo", "propose", caseID, "--as", "vendor", "--days", "30", "--wait", "em=PROPOSED", "--timeout", "20s", "--json")
+	if err := json.Unmarshal([]byte(out), &proposed); err != nil || proposed.Activity["type"] != "Invite" {
+		t.Fatalf("embargo propose --json printed %q (%v)", out, err)
+	}
+	proposal, _ := proposed.Activity["id"].(string)
+	code, _, errOut = vendorNode.cli(t, "embargo", "accept", caseID, "no-such-proposal", "--as", "vendor")
+	if code != 1 || !strings.Contains(errOut, `no pending embargo proposal matching "no-such-proposal"`) {
+		t.Errorf("accepting a proposal that is not pending: exit %d, %q", code, errOut)
+	}
+	vendorNode.ok(t, "embargo", "accept", caseID, proposal[len(proposal)-12:], "--as", "vendor", "--wait", "em=ACTIVE", "--timeout", "20s")
 	vendorNode.ok(t, "embargo", "revise", caseID, "--as", "vendor", "--days", "60", "--wait", "em=REVISE", "--timeout", "20s")
 	vendorNode.ok(t, "embargo", "reject", caseID, "--as", "vendor", "--wait", "em=ACTIVE", "--timeout", "20s")
 	// ET.
