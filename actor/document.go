@@ -51,20 +51,21 @@ type PublicKeyDoc struct {
 
 // actorDocument is the JSON form of a local actor.
 type actorDocument struct {
-	Context           []string     `json:"@context"`
-	Type              Type         `json:"type"`
-	ID                string       `json:"id"`
-	PreferredUsername string       `json:"preferredUsername"`
-	Name              string       `json:"name"`
-	Inbox             string       `json:"inbox"`
-	Outbox            string       `json:"outbox"`
-	PublicKey         PublicKeyDoc `json:"publicKey"`
+	Context           []string `json:"@context"`
+	Type              Type     `json:"type"`
+	ID                string   `json:"id"`
+	PreferredUsername string   `json:"preferredUsername"`
+	Name              string   `json:"name"`
+	Inbox             string   `json:"inbox"`
+	Outbox            string   `json:"outbox"`
+	PublicKey         any      `json:"publicKey"` // one PublicKeyDoc, or a list while retired keys are published
 }
 
 // Document returns the ActivityStreams document of the actor, served at its
 // id with content type ContentType. It carries the ActivityStreams and
 // security contexts and the public key (id KeyID, owner ID, PEM) that peers
-// verify signatures with.
+// verify signatures with, followed by the retired keys in l.Retired when
+// there are any.
 func (l Local) Document() ([]byte, error) {
 	if l.Key == nil {
 		return nil, fmt.Errorf("actor %s has no key", l.Name)
@@ -82,6 +83,15 @@ func (l Local) Document() ([]byte, error) {
 		Inbox:             l.Inbox,
 		Outbox:            l.Outbox,
 		PublicKey:         PublicKeyDoc{ID: l.KeyID, Owner: l.ID, PublicKeyPem: pemText},
+	}
+	if len(l.Retired) > 0 {
+		// The current key first, then each retired key still inside its
+		// overlap window, so a peer resolving an old key id finds it.
+		keys := []PublicKeyDoc{{ID: l.KeyID, Owner: l.ID, PublicKeyPem: pemText}}
+		for _, k := range l.Retired {
+			keys = append(keys, PublicKeyDoc{ID: l.ID + "#" + k.Fragment, Owner: l.ID, PublicKeyPem: k.PublicKeyPEM})
+		}
+		doc.PublicKey = keys
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {

@@ -55,8 +55,12 @@ type Local struct {
 	ID     string          // {public-url}/actors/NAME
 	Inbox  string          // ID + "/inbox"
 	Outbox string          // ID + "/outbox"
-	KeyID  string          // ID + "#main-key"
+	KeyID  string          // ID + "#main-key", or ID + "#" + the fragment of a rotated key
 	Key    *rsa.PrivateKey `json:"-"`
+	// Retired are the public keys the actor signed with before its key
+	// was rotated, still inside their overlap window; its document lists
+	// them after KeyID.
+	Retired []RetiredKey
 }
 
 // NewLocal builds the local actor name of type typ under the node's public

@@ -190,3 +190,13 @@ func RotateKey(dir, name string, now time.Time, overlap time.Duration) (KeyRing,
 	}
 	return ring, nil
 }
+
+// WithRing returns l signing with the ring's current key under its key id
+// and publishing the ring's retired keys that are still inside their
+// overlap window at now.
+func (l Local) WithRing(ring KeyRing, now time.Time) Local {
+	l.Key = ring.Current
+	l.KeyID = l.ID + "#" + ring.Fragment
+	l.Retired = ring.Published(now)
+	return l
+}

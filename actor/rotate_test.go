@@ -1,6 +1,7 @@
 package actor
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -113,5 +114,58 @@ func TestLoadKeyRingFinishesInterruptedRotation(t *testing.T) {
 	}
 	if _, err := os.Stat(nextPath); !os.IsNotExist(err) {
 		t.Errorf("the unrecorded key file was kept: %v", err)
+	}
+}
+
+// TestDocumentPublishesRetiredKeys checks that a rotated actor's document
+// lists its new key first and its retired key under the old key id, as key
+// resolution reads it, and only the new key once the overlap has ended.
+func TestDocumentPublishesRetiredKeys(t *testing.T) {
+	dir := t.TempDir()
+	first, err := LoadKeyRing(dir, "vendor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	ring, err := RotateKey(dir, "vendor", t0, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := NewLocal("https://cvd.example", "vendor", Organization, first.Current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		at        time.Time
+		oldListed bool
+	}{{t0.Add(time.Minute), true}, {t0.Add(time.Hour), false}} {
+		l := base.WithRing(ring, tc.at)
+		if l.KeyID == base.KeyID || !l.Key.Equal(ring.Current) {
+			t.Fatalf("the rotated actor signs as %s", l.KeyID)
+		}
+		body, err := l.Document()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc remoteDocument
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Fatal(err)
+		}
+		keys, err := doc.keys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) == 0 || keys[0].ID != l.KeyID {
+			t.Errorf("at %s the document's first key is %+v, want %s", tc.at, keys, l.KeyID)
+		}
+		old, listed, err := doc.findKey(base.KeyID)
+		if err != nil || listed != tc.oldListed {
+			t.Errorf("at %s the old key %s listed = %t (%v), want %t", tc.at, base.KeyID, listed, err, tc.oldListed)
+		}
+		if listed {
+			if pub, err := ParsePublicKeyPEM(old.PublicKeyPem); err != nil || !first.Current.PublicKey.Equal(pub) {
+				t.Errorf("the old key id publishes another key (%v)", err)
+			}
+		}
 	}
 }
