@@ -94,6 +94,9 @@ type caseJSON struct {
 		PECState string   `json:"pecState"`
 		Removed  bool     `json:"removed"`
 	} `json:"participants"`
+	Transfer *struct {
+		To string `json:"to"`
+	} `json:"transfer"`
 	Notes []struct {
 		Content string `json:"content"`
 	} `json:"notes"`
@@ -413,6 +416,18 @@ func TestCLIMoreActions(t *testing.T) {
 	c := vendorNode.showCase(t, caseID)
 	if !strings.HasPrefix(c.rm(vendor), "ACCEPTED VFd") || !strings.Contains(c.PXAState, "X") || !strings.Contains(c.PXAState, "A") {
 		t.Errorf("after CF, CX, CA: vendor %s, pxa %s", c.rm(vendor), c.PXAState)
+	}
+
+	// The finder declines the ownership offered to it.
+	vendorNode.ok(t, "case", "transfer", caseID, "--as", "vendor", "--to", finder)
+	finderNode.ok(t, "case", "wait", caseID, "--until", "entries>="+strconv.FormatInt(c.LedgerLength+1, 10), "--timeout", "20s")
+	if tr := finderNode.showCase(t, caseID).Transfer; tr == nil || tr.To != finder {
+		t.Fatalf("the finder's replica shows the transfer %+v, want one to the finder", tr)
+	}
+	finderNode.ok(t, "case", "reject-transfer", caseID)
+	waitUntilTrue(t, "the declined transfer at the owner", func() bool { return vendorNode.showCase(t, caseID).Transfer == nil })
+	if owner := vendorNode.showCase(t, caseID).Owner; owner != vendor {
+		t.Errorf("after a declined transfer the owner is %s", owner)
 	}
 
 	// The owner removes the finder.
