@@ -34,8 +34,8 @@ import (
 //
 // Retention: the node keeps every record. A record is a few hundred bytes,
 // so a node that receives a million activities grows by a few hundred
-// megabytes; refusals are rate-bound per remote by the caller (see
-// node.Auditor) so a flood cannot grow the log without bound. There is no
+// megabytes; refusals are recorded within a per-remote, per-minute budget by the
+// node (node/audit.go) so a flood cannot grow the log without bound. There is no
 // pruning yet: removing a prefix would need a checkpoint record that names
 // the hash it continues from, which VerifyAudit would then take as its start.
 
@@ -87,7 +87,7 @@ type AuditRecord struct {
 	// delivery's recipient.
 	Remote string `json:"remote,omitempty"`
 	// Dropped counts refusals from the same remote that were not recorded
-	// one by one since the previous record for it (see node.Auditor).
+	// one by one in the node's refusal budget (see node/audit.go).
 	Dropped uint64 `json:"dropped,omitempty"`
 	// Prev is the hex hash of the record before (empty for the first).
 	Prev string `json:"prev,omitempty"`
