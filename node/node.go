@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -306,14 +307,18 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}()
 
 	for _, ac := range cfg.Actors {
-		key, created, err := actor.LoadOrCreateKey(keyDir, ac.Name)
+		_, statErr := os.Stat(filepath.Join(keyDir, ac.Name+".pem"))
+		created := errors.Is(statErr, fs.ErrNotExist)
+		ring, err := actor.LoadKeyRing(keyDir, ac.Name) // the current key of a rotated actor, under its key id
 		if err != nil {
 			return nil, fmt.Errorf("node: actor %s: %w", ac.Name, err)
 		}
-		local, err := actor.NewLocal(base, ac.Name, ac.Type, key)
+		local, err := actor.NewLocal(base, ac.Name, ac.Type, ring.Current)
 		if err != nil {
 			return nil, fmt.Errorf("node: %w", err)
 		}
+		local = local.WithRing(ring, cfg.Now())
+		key := ring.Current
 		pem, err := actor.PublicKeyPEM(&key.PublicKey)
 		if err != nil {
 			return nil, fmt.Errorf("node: actor %s: %w", ac.Name, err)

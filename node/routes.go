@@ -225,6 +225,7 @@ func (n *Node) routes() http.Handler {
 	r.HandleFunc("/actors/{name}/outbox", n.requireToken(n.postOutbox)).Methods(http.MethodPost)
 	r.HandleFunc("/actors/{name}/outbox", n.requireToken(n.getOutbox)).Methods(http.MethodGet)
 	r.HandleFunc("/actors/{name}/invitations", n.requireToken(n.listInvitations)).Methods(http.MethodGet)
+	r.HandleFunc("/api/actors/{name}/rotate-key", n.requireToken(n.rotateActorKey)).Methods(http.MethodPost)
 	r.HandleFunc("/api/actors", n.requireToken(n.listActors)).Methods(http.MethodGet)
 	r.HandleFunc("/activities/{id}", n.federation(n.getActivity)).Methods(http.MethodGet)
 	r.HandleFunc("/objects/{id}", n.federation(n.getObject)).Methods(http.MethodGet)
@@ -330,6 +331,8 @@ func (n *Node) serveActor(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.NotFound("no actor %q on this node", mux.Vars(r)["name"]))
 		return
 	}
+	// A retired key is listed only until its overlap window ends.
+	l.Retired = actor.KeyRing{Retired: l.Retired}.Published(n.cfg.Now())
 	doc, err := l.Document()
 	if err != nil {
 		problem.Write(w, err)

@@ -1,0 +1,130 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openvultron/vultron/actor"
+)
+
+// TestRotateActorKey rotates the finder's key on its node: the finder's
+// next Offer reaches the vendor's node signed with the new key, a request
+// still signed with the old key is accepted inside the overlap, the key
+// file is 0600, the actor document lists the old key only inside the
+// overlap, and the rotation is refused for unknown actors and bad overlaps.
+func TestRotateActorKey(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
+	offer := func(n int) string {
+		return fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"Report %d","content":"details"}}`, vendorID, n)
+	}
+	finder.submit(t, "finder", offer(1))
+	waitFor(t, "the first offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	before, _ := finder.Local("finder")
+
+	for _, bad := range []struct{ path, want string }{
+		{"/api/actors/nobody/rotate-key", "no actor"},
+		{"/api/actors/finder/rotate-key?overlap=forever", "overlap"},
+		{"/api/actors/finder/rotate-key?overlap=-1h", "overlap"},
+	} {
+		status, body := finder.api(t, http.MethodPost, bad.path, "")
+		if status < 400 || !strings.Contains(string(body), bad.want) {
+			t.Errorf("POST %s: %d %s, want a refusal naming %q", bad.path, status, body, bad.want)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, finder.url+"/api/actors/finder/rotate-key", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a rotation without the token: %v %v, want 401", resp, err)
+	}
+
+	status, body := finder.api(t, http.MethodPost, "/api/actors/finder/rotate-key?overlap=1h", "")
+	if status != http.StatusOK {
+		t.Fatalf("rotate: %d %s", status, body)
+	}
+	var rot rotationView
+	if err := json.Unmarshal(body, &rot); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := finder.Local("finder")
+	if rot.PreviousKeyID != before.KeyID || rot.KeyID != after.KeyID || after.KeyID == before.KeyID || after.Key.Equal(before.Key) {
+		t.Fatalf("rotation answered %+v; the actor now signs as %s (was %s)", rot, after.KeyID, before.KeyID)
+	}
+	if d := rot.PreviousUntil.Sub(time.Now()); d < 59*time.Minute || d > 61*time.Minute {
+		t.Errorf("the old key is accepted until %s, want in an hour", rot.PreviousUntil)
+	}
+	info, err := os.Stat(filepath.Join(finder.dir, "keys", "finder.pem"))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("the rotated key file: %v, mode %v, want 0600", err, info)
+	}
+	keyIDs := func() []string {
+		status, body := finder.api(t, http.MethodGet, "/actors/finder", "")
+		if status != http.StatusOK {
+			t.Fatalf("GET the actor: %d %s", status, body)
+		}
+		var doc struct {
+			PublicKey json.RawMessage `json:"publicKey"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Fatal(err)
+		}
+		var keys []actor.PublicKeyDoc
+		if err := json.Unmarshal(doc.PublicKey, &keys); err != nil {
+			var one actor.PublicKeyDoc
+			if err := json.Unmarshal(doc.PublicKey, &one); err != nil {
+				t.Fatal(err)
+			}
+			keys = []actor.PublicKeyDoc{one}
+		}
+		var ids []string
+		for _, k := range keys {
+			ids = append(ids, k.ID)
+		}
+		return ids
+	}
+	if ids := keyIDs(); len(ids) != 2 || ids[0] != after.KeyID || ids[1] != before.KeyID {
+		t.Errorf("inside the overlap the document lists keys %v, want [%s %s]", ids, after.KeyID, before.KeyID)
+	}
+
+	// The next Offer is signed with the new key and accepted.
+	finder.submit(t, "finder", offer(2))
+	waitFor(t, "the second offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 2 })
+
+	// A request still signed with the old key is accepted inside the overlap.
+	body3 := []byte(fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"%s/activities/old-key-offer","type":"Offer","actor":%q,"to":[%q],
+"object":{"id":"%s/objects/old-key-report","type":"VulnerabilityReport","name":"Old key","content":"details"}}`, finder.url, finderID, vendorID, finder.url))
+	post := func(keyID string) int {
+		req, _ := http.NewRequest(http.MethodPost, vendorID+"/inbox", bytes.NewReader(body3))
+		req.Header.Set("Content-Type", actor.ContentType)
+		if err := actor.SignRequest(req, body3, keyID, before.Key, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := post(before.KeyID); got != http.StatusAccepted {
+		t.Errorf("a request signed with the old key inside the overlap: %d, want 202", got)
+	}
+
+	// A rotation without overlap retires the key at once: the document no
+	// longer lists it.
+	if status, body := finder.api(t, http.MethodPost, "/api/actors/finder/rotate-key?overlap=0s", ""); status != http.StatusOK {
+		t.Fatalf("second rotation: %d %s", status, body)
+	}
+	third, _ := finder.Local("finder")
+	if ids := keyIDs(); len(ids) != 2 || ids[0] != third.KeyID || ids[1] != before.KeyID {
+		t.Errorf("after a rotation without overlap the document lists %v, want [%s %s] (the key retired at once is gone)", ids, third.KeyID, before.KeyID)
+	}
+}
