@@ -53,6 +53,7 @@ func usageError(format string, args ...any) error {
 // commands lists every subcommand. Keep it sorted by name.
 func commands() []command {
 	cmds := []command{
+		{name: "actor", summary: "rotate a local actor's key (the old key stays accepted for an overlap)", run: runActor},
 		{name: "audit", summary: "page through the node's hash-chained audit log, or verify its chain", run: runAudit},
 		{name: "calendar", summary: "print the iCalendar feeds of the node's embargoes, for calendar clients", run: runCalendar},
 		{name: "classify", summary: "classify Vultron activities in JSON files by protocol semantic and message type", run: runClassify},
