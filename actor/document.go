@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"mime"
 	"strings"
+	"time"
 )
 
 // ContentType is the media type of ActivityPub documents and activities.
@@ -47,6 +48,9 @@ type PublicKeyDoc struct {
 	ID           string `json:"id"`
 	Owner        string `json:"owner"`
 	PublicKeyPem string `json:"publicKeyPem"`
+	// Expires is when a retired key stops being accepted (RFC 3339), set
+	// on the keys an actor published before its key was rotated.
+	Expires string `json:"expires,omitempty"`
 }
 
 // actorDocument is the JSON form of a local actor.
@@ -89,7 +93,8 @@ func (l Local) Document() ([]byte, error) {
 		// overlap window, so a peer resolving an old key id finds it.
 		keys := []PublicKeyDoc{{ID: l.KeyID, Owner: l.ID, PublicKeyPem: pemText}}
 		for _, k := range l.Retired {
-			keys = append(keys, PublicKeyDoc{ID: l.ID + "#" + k.Fragment, Owner: l.ID, PublicKeyPem: k.PublicKeyPEM})
+			keys = append(keys, PublicKeyDoc{ID: l.ID + "#" + k.Fragment, Owner: l.ID, PublicKeyPem: k.PublicKeyPEM,
+				Expires: k.Until.UTC().Format(time.RFC3339)})
 		}
 		doc.PublicKey = keys
 	}

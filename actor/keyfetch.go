@@ -155,7 +155,7 @@ func (k *KeyFetcher) FetchKey(ctx context.Context, keyID string) (PublicKey, Cac
 		if listed.PublicKeyPem != "" && strings.TrimSpace(listed.PublicKeyPem) != strings.TrimSpace(doc.PublicKeyPem) {
 			return PublicKey{}, CachedKey{}, fmt.Errorf("actor %s lists key %s with a different key than the key document", owner, keyID)
 		}
-		entry = PublicKeyDoc{ID: keyID, Owner: owner, PublicKeyPem: doc.PublicKeyPem}
+		entry = PublicKeyDoc{ID: keyID, Owner: owner, PublicKeyPem: doc.PublicKeyPem, Expires: listed.Expires}
 	} else {
 		// The owner's actor document, with the key embedded.
 		found, ok, err := doc.findKey(keyID)
@@ -168,13 +168,27 @@ func (k *KeyFetcher) FetchKey(ctx context.Context, keyID string) (PublicKey, Cac
 		if found.Owner != "" && found.Owner != doc.ID {
 			return PublicKey{}, CachedKey{}, fmt.Errorf("key %s in actor document %s claims owner %q", keyID, doc.ID, sanitize(found.Owner))
 		}
-		entry = PublicKeyDoc{ID: keyID, Owner: doc.ID, PublicKeyPem: found.PublicKeyPem}
+		entry = PublicKeyDoc{ID: keyID, Owner: doc.ID, PublicKeyPem: found.PublicKeyPem, Expires: found.Expires}
 	}
 	pub, err := ParsePublicKeyPEM(entry.PublicKeyPem)
 	if err != nil {
 		return PublicKey{}, CachedKey{}, fmt.Errorf("key %s: %w", keyID, err)
 	}
 	c := CachedKey{KeyID: keyID, Owner: entry.Owner, PublicKeyPEM: entry.PublicKeyPem, FetchedAt: k.now()}
+	if entry.Expires != "" {
+		// A key its owner retired by a rotation: refused once its overlap
+		// has ended, and cached no longer than that.
+		until, err := time.Parse(time.RFC3339, entry.Expires)
+		if err != nil {
+			return PublicKey{}, CachedKey{}, fmt.Errorf("key %s: expires %q is not an RFC 3339 time", keyID, sanitize(entry.Expires))
+		}
+		if !k.now().Before(until) {
+			return PublicKey{}, CachedKey{}, fmt.Errorf("key %s was rotated away by %s and stopped being accepted at %s", keyID, entry.Owner, until.UTC().Format(time.RFC3339))
+		}
+		if stale := until.Add(-k.ttl); stale.Before(c.FetchedAt) {
+			c.FetchedAt = stale // the cached copy goes stale when the key expires
+		}
+	}
 	return PublicKey{ID: keyID, Owner: entry.Owner, Key: pub}, c, nil
 }
 

@@ -1,9 +1,11 @@
 package actor
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -167,5 +169,60 @@ func TestDocumentPublishesRetiredKeys(t *testing.T) {
 				t.Errorf("the old key id publishes another key (%v)", err)
 			}
 		}
+	}
+}
+
+// TestKeyFetcherHonoursRotation serves a rotated actor's document and
+// resolves its old key id with an injected clock: accepted inside the
+// overlap, cached no longer than the overlap, and refused with a sentence
+// once it has ended.
+func TestKeyFetcherHonoursRotation(t *testing.T) {
+	dir := t.TempDir()
+	first, err := LoadKeyRing(dir, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	ring, err := RotateKey(dir, "alice", t0, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPeer(t)
+	p.mu.Lock()
+	p.docs["/actors/alice"] = func(base string) (int, string, string) {
+		l, err := NewLocal(base, "alice", Organization, first.Current)
+		if err != nil {
+			return 500, "text/plain", err.Error()
+		}
+		// The rotated actor as its node serves it while the old key is
+		// still inside its window.
+		l = l.WithRing(ring, t0)
+		b, err := l.Document()
+		if err != nil {
+			return 500, "text/plain", err.Error()
+		}
+		return 200, ContentType, string(b)
+	}
+	p.mu.Unlock()
+	now := t0.Add(time.Minute)
+	kf := newTestKeyFetcher(t, NewMemoryKeyCache(), func() time.Time { return now })
+	oldKeyID := p.srv.URL + "/actors/alice#" + MainKeyFragment
+	newKeyID := p.srv.URL + "/actors/alice#" + ring.Fragment
+	for _, id := range []string{oldKeyID, newKeyID} {
+		if _, err := kf.ResolveKey(context.Background(), id, false); err != nil {
+			t.Fatalf("inside the overlap key %s: %v", id, err)
+		}
+	}
+	hits := p.hits.Load()
+	if _, err := kf.ResolveKey(context.Background(), oldKeyID, false); err != nil || p.hits.Load() != hits {
+		t.Errorf("the old key inside the overlap was not answered from the cache (%v)", err)
+	}
+	now = t0.Add(time.Hour + time.Second)
+	_, err = kf.ResolveKey(context.Background(), oldKeyID, false)
+	if err == nil || !strings.Contains(err.Error(), "was rotated away") {
+		t.Errorf("the old key after the overlap: %v, want a refusal saying it was rotated away", err)
+	}
+	if _, err := kf.ResolveKey(context.Background(), newKeyID, false); err != nil {
+		t.Errorf("the new key after the overlap: %v", err)
 	}
 }
