@@ -55,8 +55,12 @@ type Config struct {
 	// Queued is called after replies were queued, to wake the delivery
 	// workers; may be nil.
 	Queued func()
-	Now    func() time.Time
-	Logger zerolog.Logger
+	// ActorUpdated, when set, is called for a verified Update of the
+	// signer's own actor (a key rotation announced): it refreshes the
+	// actor's cached keys. Such an Update is answered 202 and not stored.
+	ActorUpdated func(ctx context.Context, actorID string) error
+	Now          func() time.Time
+	Logger       zerolog.Logger
 }
 
 // Pipeline receives activities for the node's local actors.
@@ -133,6 +137,16 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 	}
 	if err := checkAddressing(act, local.ID); err != nil {
 		return Result{}, err
+	}
+	if act.Type == "Update" && p.cfg.ActorUpdated != nil && act.Object.ID() == signer.Owner {
+		if _, isActor := act.Object.Object.(*vocab.Actor); isActor {
+			if err := p.cfg.ActorUpdated(ctx, signer.Owner); err != nil {
+				return Result{}, problem.Wrap(http.StatusBadGateway, err, fmt.Sprintf("the keys of %s could not be refreshed: %v", signer.Owner, err))
+			}
+			p.cfg.Logger.Info().Str("actor", local.Name).Str("sender", signer.Owner).Str("key_id", signer.KeyID).
+				Str("activity", act.ID).Msg("inbox accepted an actor update; keys refreshed")
+			return Result{ID: act.ID, Semantic: vocab.Semantic("UPDATE_ACTOR")}, nil
+		}
 	}
 
 	var class vocab.Classification

@@ -1,15 +1,21 @@
 package node
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
 )
 
 // DefaultKeyOverlap is how long an actor's old key stays published and
@@ -25,13 +31,19 @@ type rotationView struct {
 	KeyID         string    `json:"keyId"`
 	PreviousKeyID string    `json:"previousKeyId"`
 	PreviousUntil time.Time `json:"previousKeyUntil"`
+	// Update is the id of the Update(actor) queued to the peers, and
+	// Peers how many it goes to.
+	Update string `json:"update,omitempty"`
+	Peers  int    `json:"peers"`
 }
 
 // rotateActorKey answers POST /api/actors/{name}/rotate-key[?overlap=DURATION]:
 // it gives a configured actor a new RSA-2048 key under a new key id, which
 // signs every request from now on (deliveries are signed when they are
 // attempted), and keeps the old key listed in the actor's document, at its
-// old key id, for the overlap (default DefaultKeyOverlap). The rotation is
+// old key id, for the overlap (default DefaultKeyOverlap). It then queues
+// an Update(actor), signed with the new key when it is delivered, to every
+// peer the actor has sent to or shares a case with. The rotation is
 // recorded in the audit log.
 func (n *Node) rotateActorKey(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["name"]
@@ -86,6 +98,139 @@ func (n *Node) rotateActorKey(w http.ResponseWriter, r *http.Request) {
 		Reason: "actor key rotated from " + old.KeyID + ", which stays accepted until " + until.Format(time.RFC3339)}); err != nil {
 		n.log.Error().Err(err).Str("actor", name).Msg("audit: key rotation not recorded")
 	}
+	update, peers, err := n.announceKey(r.Context(), rotated)
+	if err != nil {
+		problem.Write(w, fmt.Errorf("the key was rotated but the Update to peers was not queued: %w", err))
+		return
+	}
 	n.log.Info().Str("actor", rotated.ID).Str("key_id", rotated.KeyID).Str("previous_key_id", old.KeyID).Time("previous_until", until).Msg("rotated actor key")
-	problem.WriteJSON(w, http.StatusOK, rotationView{Actor: rotated.ID, KeyID: rotated.KeyID, PreviousKeyID: old.KeyID, PreviousUntil: until})
+	problem.WriteJSON(w, http.StatusOK, rotationView{Actor: rotated.ID, KeyID: rotated.KeyID, PreviousKeyID: old.KeyID, PreviousUntil: until, Update: update, Peers: len(peers)})
+}
+
+// keyPeers returns the remote actors that l has sent to (its outbox) or
+// that share a case with it: the peers that cache its key.
+func (n *Node) keyPeers(ctx context.Context, l actor.Local) ([]string, error) {
+	var peers []string
+	add := func(id string) {
+		if id != "" && id != vocab.PublicCollection && !n.isLocal(id) && !slices.Contains(peers, id) {
+			peers = append(peers, id)
+		}
+	}
+	cursor := ""
+	for {
+		page, next, err := n.db.OutboxPage(ctx, l.Name, cursor, 200)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range page {
+			doc, err := vocab.Parse(a.Body)
+			if err != nil || doc.Activity() == nil {
+				continue
+			}
+			act := doc.Activity()
+			for _, refs := range []vocab.Refs{act.To, act.Cc, act.Audience} {
+				for _, id := range refs.IDs() {
+					add(id)
+				}
+			}
+		}
+		if next == "" || next == cursor {
+			break
+		}
+		cursor = next
+	}
+	err := n.db.View(ctx, func(tx *store.ReadTx) error {
+		all, err := cases.ListCases(tx)
+		if err != nil {
+			return err
+		}
+		for _, c := range all {
+			if c.Participant(l.ID) == nil {
+				continue
+			}
+			add(c.CaseActor)
+			for _, p := range c.Participants {
+				if !p.Removed {
+					add(p.Actor)
+				}
+			}
+		}
+		return nil
+	})
+	return peers, err
+}
+
+// announceKey queues an Update of l's actor document to every peer that
+// caches its key, through the outbox queue. It returns the Update's id and
+// the peers; with no peers nothing is queued.
+func (n *Node) announceKey(ctx context.Context, l actor.Local) (string, []string, error) {
+	peers, err := n.keyPeers(ctx, l)
+	if err != nil || len(peers) == 0 {
+		return "", peers, err
+	}
+	doc, err := l.Document()
+	if err != nil {
+		return "", nil, err
+	}
+	now := n.cfg.Now().UTC()
+	id := n.newID("activities")
+	body, err := json.Marshal(map[string]any{
+		"@context":  []string{actor.ActivityStreamsContext, actor.SecurityContext},
+		"id":        id,
+		"type":      "Update",
+		"actor":     l.ID,
+		"to":        peers,
+		"object":    json.RawMessage(doc),
+		"published": now.Format(time.RFC3339),
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	targets := make([]store.DeliveryTarget, len(peers))
+	for i, p := range peers {
+		targets[i] = store.DeliveryTarget{Recipient: p}
+	}
+	if err := n.db.EnqueueOutbound(ctx, store.Outbound{ID: id, Actor: l.Name, Body: body, CreatedAt: now, Deliveries: targets}, nil); err != nil {
+		return "", nil, err
+	}
+	n.deliverer.Wake()
+	return id, peers, nil
+}
+
+// refreshActorKeys re-reads the keys a peer actor lists after it announced
+// a rotation with Update(actor): its document is fetched again (never
+// taken from the Update) and each key it lists is fetched past the cache,
+// so a retired key is from then on accepted only until it expires (its
+// cached copy goes stale then). A key
+// already expired is left to be refused when it is next used.
+func (n *Node) refreshActorKeys(ctx context.Context, actorID string) error {
+	body, err := n.policy.FetchFunc(n.fetcher.FetchDocument)(ctx, actorID)
+	if err != nil {
+		return err
+	}
+	var doc struct {
+		PublicKey json.RawMessage `json:"publicKey"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return fmt.Errorf("actor %s: %w", actorID, err)
+	}
+	var keys []actor.PublicKeyDoc
+	if err := json.Unmarshal(doc.PublicKey, &keys); err != nil {
+		var one actor.PublicKeyDoc
+		if err := json.Unmarshal(doc.PublicKey, &one); err != nil {
+			return fmt.Errorf("actor %s lists no readable publicKey", actorID)
+		}
+		keys = []actor.PublicKeyDoc{one}
+	}
+	cache := keyCache{db: n.db, log: n.log}
+	for _, k := range keys {
+		_, c, err := n.keys.FetchKey(ctx, k.ID)
+		if err == nil {
+			err = cache.PutRemoteKey(ctx, c)
+		}
+		if err != nil {
+			n.log.Warn().Err(err).Str("actor", actorID).Str("key_id", k.ID).Msg("refresh of an updated actor's key failed")
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -94,9 +95,25 @@ func TestRotateActorKey(t *testing.T) {
 		t.Errorf("inside the overlap the document lists keys %v, want [%s %s]", ids, after.KeyID, before.KeyID)
 	}
 
+	// The vendor, which the finder has sent to, receives Update(actor),
+	// delivered signed with the new key.
+	if rot.Update == "" || rot.Peers != 1 {
+		t.Errorf("the rotation queued Update %q to %d peers, want one to the vendor", rot.Update, rot.Peers)
+	}
+	// The vendor took the Update as the announcement of a rotation: it
+	// fetched the finder's keys again, and its copy of the old key now goes
+	// stale when the overlap ends, after which it is refused.
+	waitFor(t, "the vendor's refreshed copy of the old key", func() bool {
+		k, err := vendor.db.RemoteKey(context.Background(), before.KeyID)
+		return err == nil && k.FetchedAt.Add(24*time.Hour).Sub(rot.PreviousUntil).Abs() < time.Second
+	})
+	if _, err := vendor.db.RemoteKey(context.Background(), after.KeyID); err != nil {
+		t.Errorf("the vendor holds no copy of the finder's new key: %v", err)
+	}
+
 	// The next Offer is signed with the new key and accepted.
 	finder.submit(t, "finder", offer(2))
-	waitFor(t, "the second offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 2 })
+	waitFor(t, "the second offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 2 })
 
 	// A request still signed with the old key is accepted inside the overlap.
 	body3 := []byte(fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"%s/activities/old-key-offer","type":"Offer","actor":%q,"to":[%q],

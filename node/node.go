@@ -221,6 +221,7 @@ type Node struct {
 	scheme   string
 	token    tokenChecker
 	verifier *actor.Verifier
+	keys     *actor.KeyFetcher // remote keys, refreshed when a peer announces a rotation
 	fetcher  *actor.Fetcher
 	policy   *policy.Policy
 	audit    *refusalAuditor
@@ -379,6 +380,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	n.keys = keys
 	n.verifier, err = actor.NewVerifier(actor.VerifierOptions{
 		Keys:   n.policy.Keys(keys),
 		Admit:  func(_ context.Context, keyID string) error { return n.policy.AdmitPeer(keyID) },

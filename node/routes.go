@@ -98,6 +98,8 @@ func (n *Node) buildPipelines() error {
 		Queued:   n.deliverer.Wake,
 		Now:      n.cfg.Now,
 		Logger:   n.log,
+		// A peer's announced key rotation refreshes its cached keys.
+		ActorUpdated: n.refreshActorKeys,
 	})
 	if err != nil {
 		return err
