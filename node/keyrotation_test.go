@@ -5,12 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
 )
@@ -143,5 +148,73 @@ func TestRotateActorKey(t *testing.T) {
 	third, _ := finder.Local("finder")
 	if ids := keyIDs(); len(ids) != 2 || ids[0] != third.KeyID || ids[1] != before.KeyID {
 		t.Errorf("after a rotation without overlap the document lists %v, want [%s %s] (the key retired at once is gone)", ids, third.KeyID, before.KeyID)
+	}
+}
+
+// TestRotatedKeyRefusedAfterOverlap runs the receiving node on an injected
+// clock: a request signed with the finder's rotated-away key is accepted
+// inside the overlap and refused once it has ended.
+func TestRotatedKeyRefusedAfterOverlap(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	before, _ := finder.Local("finder")
+	if status, body := finder.api(t, http.MethodPost, "/api/actors/finder/rotate-key?overlap=1h", ""); status != http.StatusOK {
+		t.Fatalf("rotate: %d %s", status, body)
+	}
+
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	vendor, err := New(context.Background(), Config{
+		DataDir: t.TempDir(), Listener: ln, PublicURL: url,
+		Actors:            []ActorConfig{{Name: "vendor", Type: actor.Organization}},
+		AllowPrivatePeers: true, NoSync: true, Now: clock,
+		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), Notice: io.Discard,
+	})
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- vendor.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	vendorID := url + "/actors/vendor"
+	post := func(n int) (int, string) {
+		body := []byte(fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"%s/activities/old-key-%d","type":"Offer","actor":%q,"to":[%q],
+"object":{"id":"%s/objects/old-key-report-%d","type":"VulnerabilityReport","name":"Old key","content":"details"}}`, finder.url, n, before.ID, vendorID, finder.url, n))
+		req, _ := http.NewRequest(http.MethodPost, vendorID+"/inbox", bytes.NewReader(body))
+		req.Header.Set("Content-Type", actor.ContentType)
+		if err := actor.SignRequest(req, body, before.KeyID, before.Key, clock()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e struct {
+			Error string `json:"error"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		return resp.StatusCode, e.Error
+	}
+	if status, msg := post(1); status != http.StatusAccepted {
+		t.Fatalf("the old key inside the overlap: %d %s, want 202", status, msg)
+	}
+	mu.Lock()
+	now = now.Add(time.Hour + time.Minute)
+	mu.Unlock()
+	status, msg := post(2)
+	// The answer names the key; the node's log and audit record carry the
+	// full sentence ("... was rotated away by ... and stopped being
+	// accepted at ...").
+	if status != http.StatusUnauthorized || !strings.Contains(msg, before.KeyID) {
+		t.Errorf("the old key after the overlap: %d %q, want 401 naming the key", status, msg)
 	}
 }
