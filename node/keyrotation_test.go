@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/store"
 )
 
 // TestRotateActorKey rotates the finder's key on its node: the finder's
@@ -70,6 +71,20 @@ func TestRotateActorKey(t *testing.T) {
 	info, err := os.Stat(filepath.Join(finder.dir, "keys", "finder.pem"))
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Errorf("the rotated key file: %v, mode %v, want 0600", err, info)
+	}
+	// The rotation is in the audit log.
+	recs, _, err := finder.db.AuditPage(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := false
+	for _, r := range recs {
+		if r.Kind == store.AuditAdmin && r.KeyID == after.KeyID && strings.Contains(r.Reason, before.KeyID) {
+			audited = true
+		}
+	}
+	if !audited {
+		t.Errorf("no audit record of the rotation to %s among %d records", after.KeyID, len(recs))
 	}
 	keyIDs := func() []string {
 		status, body := finder.api(t, http.MethodGet, "/actors/finder", "")
