@@ -19,6 +19,9 @@ type FetcherOptions struct {
 	// require signed fetches); usually the node's service actor. Required.
 	KeyID string
 	Key   *rsa.PrivateKey
+	// Signer, when set, is asked for the key id and key at every fetch
+	// instead of KeyID and Key, so that a rotated key signs at once.
+	Signer func() (keyID string, key *rsa.PrivateKey)
 	// Now is the clock used for Date; default time.Now.
 	Now func() time.Time
 	// PlainHTTP makes ResolveWebFinger use http:// instead of https://;
@@ -31,16 +34,19 @@ type FetcherOptions struct {
 type Fetcher struct {
 	follow    *http.Client // follows redirects (WebFinger)
 	strict    *http.Client // never follows redirects (canonical ids)
-	keyID     string
-	key       *rsa.PrivateKey
+	signer    func() (string, *rsa.PrivateKey)
 	now       func() time.Time
 	plainHTTP bool
 }
 
 // NewFetcher returns a Fetcher.
 func NewFetcher(opts FetcherOptions) (*Fetcher, error) {
-	if opts.Key == nil || opts.KeyID == "" {
-		return nil, errors.New("fetcher: a key id and key to sign fetches with are required")
+	if opts.Signer == nil {
+		if opts.Key == nil || opts.KeyID == "" {
+			return nil, errors.New("fetcher: a key id and key (or a signer) to sign fetches with are required")
+		}
+		keyID, key := opts.KeyID, opts.Key
+		opts.Signer = func() (string, *rsa.PrivateKey) { return keyID, key }
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -50,8 +56,7 @@ func NewFetcher(opts FetcherOptions) (*Fetcher, error) {
 	return &Fetcher{
 		follow:    NewSafeClient(opts.Client),
 		strict:    NewSafeClient(strictOpts),
-		keyID:     opts.KeyID,
-		key:       opts.Key,
+		signer:    opts.Signer,
 		now:       opts.Now,
 		plainHTTP: opts.PlainHTTP,
 	}, nil
@@ -72,7 +77,8 @@ func (f *Fetcher) FetchDocument(ctx context.Context, rawURL string) ([]byte, err
 		return nil, fmt.Errorf("fetch %s: %w", rawURL, err)
 	}
 	req.Header.Set("Accept", ContentType+", "+LDContentType)
-	if err := SignRequest(req, nil, f.keyID, f.key, f.now()); err != nil {
+	keyID, key := f.signer()
+	if err := SignRequest(req, nil, keyID, key, f.now()); err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", rawURL, err)
 	}
 	resp, err := f.strict.Do(req)

@@ -7,6 +7,7 @@ package node
 
 import (
 	"context"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -361,11 +362,17 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	// Signed fetches (keys, actor documents) are made as the first local
 	// actor: peers that require authorized fetch see a real, verifiable
 	// actor of this node.
-	first := n.locals[n.order[0]]
+	// The key is read at every fetch, so a rotation of that actor's key
+	// signs the next fetch.
+	firstName := n.order[0]
 	n.fetcher, err = actor.NewFetcher(actor.FetcherOptions{
-		Client:    actor.SafeClientOptions{AllowPrivate: cfg.AllowPrivatePeers},
-		KeyID:     first.KeyID,
-		Key:       first.Key,
+		Client: actor.SafeClientOptions{AllowPrivate: cfg.AllowPrivatePeers},
+		Signer: func() (string, *rsa.PrivateKey) {
+			n.localsMu.RLock()
+			defer n.localsMu.RUnlock()
+			l := n.locals[firstName]
+			return l.KeyID, l.Key
+		},
 		Now:       cfg.Now,
 		PlainHTTP: n.scheme == "http",
 	})
