@@ -176,6 +176,9 @@ func (e *Engine) record(tx *store.Tx, c *Case, actorName string, act *vocab.Acti
 	if err := appendEntry(tx, entry); err != nil {
 		return Effects{}, err
 	}
+	if err := recordEvent(tx, work, entry); err != nil {
+		return Effects{}, err
+	}
 	work.LedgerLen, work.TailHash, work.UpdatedAt = entry.LogIndex+1, entry.EntryHash, now
 	*c = *work
 	if err := saveCase(tx, c); err != nil {

@@ -210,3 +210,52 @@ func rawRef(raw json.RawMessage) string {
 	_ = json.Unmarshal(raw, &o)
 	return o.ID
 }
+
+// EventState is what a change-feed event says of the case after its entry:
+// the case's states and those of the participant that acted. It is small
+// on purpose: a case may have thousands of participants.
+type EventState struct {
+	EM           string            `json:"em"`
+	PXA          string            `json:"pxa"`
+	Owner        string            `json:"owner"`
+	Closed       bool              `json:"closed"`
+	LedgerLength int64             `json:"ledgerLength"`
+	Participant  *EventParticipant `json:"participant,omitempty"`
+}
+
+// EventParticipant is the acting participant's state in an EventState.
+type EventParticipant struct {
+	Actor string   `json:"actor"`
+	Roles []string `json:"roles"`
+	RM    string   `json:"rm"`
+	VFD   string   `json:"vfd"`
+	PEC   string   `json:"embargoConsent"`
+}
+
+// recordEvent adds a ledger entry, with the case's state after it, to the
+// node's change feed, in the transaction that stores the entry.
+func recordEvent(tx *store.Tx, after *Case, e ledger.Entry) error {
+	ev := store.Event{CaseID: e.CaseID, LogIndex: e.LogIndex, EventType: e.EventType}
+	ev.Time, _ = time.Parse(time.RFC3339Nano, e.ReceivedAt)
+	var p struct {
+		Actor json.RawMessage `json:"actor"`
+	}
+	_ = json.Unmarshal(e.PayloadSnapshot, &p)
+	ev.Actor = rawRef(p.Actor)
+	st := EventState{EM: after.EM.String(), PXA: after.PXA.String(), Owner: after.Owner, Closed: after.Closed(), LedgerLength: e.LogIndex + 1}
+	if part := after.Participant(ev.Actor); part != nil {
+		var roles []string
+		for _, r := range cvdstate.Roles() {
+			if part.Roles.Has(r) {
+				roles = append(roles, r.String())
+			}
+		}
+		st.Participant = &EventParticipant{Actor: part.Actor, Roles: roles, RM: part.RM.String(), VFD: part.VFD.String(), PEC: part.PEC.String()}
+	}
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	ev.State = raw
+	return tx.AppendEvent(ev)
+}

@@ -101,6 +101,9 @@ func (e *Engine) receiveEntry(tx *store.Tx, to LocalActor, sender string, m Mess
 		if err := appendEntry(tx, a); err != nil {
 			return err
 		}
+		if err := recordEvent(tx, c, a); err != nil {
+			return err
+		}
 	}
 	if len(applied) > 0 {
 		if err := saveCase(tx, c); err != nil {

@@ -32,6 +32,7 @@ import (
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/policy"
 	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/webhook"
 )
 
 // ActorConfig names one local actor, its ActivityStreams type and the CVD
@@ -135,6 +136,14 @@ type Config struct {
 	DefaultEmbargo time.Duration
 	// DeliveryWorkers is how many deliveries are sent at once; default 8.
 	DeliveryWorkers int
+	// Webhooks are URLs that receive every case event as a signed JSON
+	// document (package webhook). The operator configures them, so they
+	// may be on private addresses.
+	Webhooks []string
+	// WebhookSecretFile holds the secret that signs webhook requests;
+	// default DataDir/webhook-secret, created (0600) when webhooks are
+	// configured and the file is missing.
+	WebhookSecretFile string
 	// Retry is the delivery retry policy; the zero value means
 	// outbox.DefaultRetryPolicy (seven days).
 	Retry outbox.RetryPolicy
@@ -234,6 +243,7 @@ type Node struct {
 	deliverer *outbox.Deliverer
 	metrics   *metrics
 	dashboard *dashboard
+	webhooks  *webhook.Dispatcher
 
 	closeOnce sync.Once
 	closeErr  error
@@ -400,6 +410,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	if err := n.buildPipelines(); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if err := n.buildWebhooks(); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	if n.dashboard, err = newDashboard(n); err != nil {

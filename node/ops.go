@@ -88,6 +88,11 @@ func (n *Node) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(&b, "vultron_deliveries_total{outcome=\"delivered\"} %d\n", st.Delivered)
 	fmt.Fprintf(&b, "vultron_deliveries_total{outcome=\"retried\"} %d\n", st.Retried)
 	fmt.Fprintf(&b, "vultron_deliveries_total{outcome=\"dead_lettered\"} %d\n", st.DeadLettered)
+	wh := n.webhooks.Stats()
+	b.WriteString("# HELP vultron_webhooks_total Webhook events by outcome.\n# TYPE vultron_webhooks_total counter\n")
+	fmt.Fprintf(&b, "vultron_webhooks_total{outcome=\"delivered\"} %d\n", wh.Delivered)
+	fmt.Fprintf(&b, "vultron_webhooks_total{outcome=\"retried\"} %d\n", wh.Retried)
+	fmt.Fprintf(&b, "vultron_webhooks_total{outcome=\"skipped\"} %d\n", wh.Skipped)
 
 	pending, err := n.db.PendingCount(r.Context())
 	if err != nil {

@@ -24,56 +24,62 @@ const tokenFile = "api-token"
 // a crash never leaves a half-written token. created reports whether the
 // token is new: the caller prints a new token once.
 func loadOrCreateToken(dir string) (token string, created bool, err error) {
-	path := filepath.Join(dir, tokenFile)
+	return loadOrCreateSecret(filepath.Join(dir, tokenFile), "api token")
+}
+
+// loadOrCreateSecret returns the secret in the file at path, creating it as
+// loadOrCreateToken does; what names the secret in errors.
+func loadOrCreateSecret(path, what string) (token string, created bool, err error) {
+	dir := filepath.Dir(path)
 	data, err := os.ReadFile(path)
 	switch {
 	case err == nil:
 		info, statErr := os.Stat(path)
 		if statErr != nil {
-			return "", false, fmt.Errorf("api token: %w", statErr)
+			return "", false, fmt.Errorf("%s: %w", what, statErr)
 		}
 		if info.Mode().Perm()&0o077 != 0 {
-			return "", false, fmt.Errorf("api token file %s can be read by other users (mode %v); run chmod 600 %s", path, info.Mode().Perm(), path)
+			return "", false, fmt.Errorf("%s file %s can be read by other users (mode %v); run chmod 600 %s", what, path, info.Mode().Perm(), path)
 		}
 		token = strings.TrimSpace(string(data))
 		if len(token) < 32 {
-			return "", false, fmt.Errorf("api token file %s holds %d characters; a token needs at least 32 (delete the file to make a new one)", path, len(token))
+			return "", false, fmt.Errorf("%s file %s holds %d characters; it needs at least 32 (delete the file to make a new one)", what, path, len(token))
 		}
 		return token, false, nil
 	case !errors.Is(err, fs.ErrNotExist):
-		return "", false, fmt.Errorf("api token: %w", err)
+		return "", false, fmt.Errorf("%s: %w", what, err)
 	}
 
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
-		return "", false, fmt.Errorf("api token: generate: %w", err)
+		return "", false, fmt.Errorf("%s: generate: %w", what, err)
 	}
 	token = base64.RawURLEncoding.EncodeToString(raw)
-	tmp, err := os.CreateTemp(dir, ".api-token-*")
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
 	if err != nil {
-		return "", false, fmt.Errorf("api token: %w", err)
+		return "", false, fmt.Errorf("%s: %w", what, err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
-		return "", false, fmt.Errorf("api token: %w", err)
+		return "", false, fmt.Errorf("%s: %w", what, err)
 	}
 	if _, err := tmp.WriteString(token + "\n"); err != nil {
 		tmp.Close()
-		return "", false, fmt.Errorf("api token: write: %w", err)
+		return "", false, fmt.Errorf("%s: write: %w", what, err)
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return "", false, fmt.Errorf("api token: sync: %w", err)
+		return "", false, fmt.Errorf("%s: sync: %w", what, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return "", false, fmt.Errorf("api token: %w", err)
+		return "", false, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", false, fmt.Errorf("api token: %w", err)
+		return "", false, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := syncDir(dir); err != nil {
-		return "", false, fmt.Errorf("api token: %w", err)
+		return "", false, fmt.Errorf("%s: %w", what, err)
 	}
 	return token, true, nil
 }

@@ -45,11 +45,13 @@ var (
 	bucketRemoteKeys  = []byte("remote_keys")
 	bucketCases       = []byte("cases")
 	bucketAudit       = []byte("audit")
+	bucketEvents      = []byte("events")
+	bucketWebhooks    = []byte("webhooks")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketActors, bucketActivities, bucketInbox, bucketOutbox,
 		bucketDedup, bucketDedupTime, bucketDeliveries, bucketDeadLetters,
-		bucketRemoteKeys, bucketCases, bucketAudit,
+		bucketRemoteKeys, bucketCases, bucketAudit, bucketEvents, bucketWebhooks,
 	}
 
 	keySchemaVersion = []byte("schema_version")

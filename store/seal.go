@@ -288,7 +288,7 @@ func syncDir(dir string) error {
 // sealed. The cases bucket is sealed through CaseBucket.
 func isSealedBucket(name []byte) bool {
 	switch string(name) {
-	case string(bucketActivities), string(bucketDeliveries), string(bucketDeadLetters):
+	case string(bucketActivities), string(bucketDeliveries), string(bucketDeadLetters), string(bucketEvents):
 		return true
 	}
 	return false

@@ -44,6 +44,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	ipRate := fs.Float64("ip-rate", 0, "federation requests per second one client IP (IPv6: one /64) may make (0: no limit)")
 	ipBurst := fs.Int("ip-burst", 0, "burst of --ip-rate (default: the rate rounded up)")
 	workers := fs.Int("delivery-workers", 8, "deliveries sent at once")
+	var webhooks listFlag
+	fs.Var(&webhooks, "webhook", "URL that receives every case event as JSON signed with an HMAC (X-Vultron-Signature), repeatable")
+	webhookSecret := fs.String("webhook-secret-file", "", "file holding the webhook signing secret (default DATA/webhook-secret, created 0600)")
 	retryFirst := fs.Duration("retry-first", outbox.DefaultRetryPolicy().First, "wait after a delivery's first failure; each further failure doubles it")
 	retryMax := fs.Duration("retry-max", outbox.DefaultRetryPolicy().Max, "longest wait between two delivery attempts")
 	retryHorizon := fs.Duration("retry-horizon", outbox.DefaultRetryPolicy().Horizon, "how long a failing delivery is retried before it becomes a dead letter")
@@ -114,6 +117,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		IPRate:            *ipRate,
 		IPBurst:           *ipBurst,
 		DeliveryWorkers:   *workers,
+		Webhooks:          webhooks,
+		WebhookSecretFile: *webhookSecret,
 		Retry:             retry,
 		Version:           version,
 		Logger:            log,

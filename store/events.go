@@ -1,0 +1,143 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// The events bucket is the node's change feed: one record, under a
+// sequential key, for every ledger entry a case on this node records or
+// replicates, written in the same transaction as the entry. Integrations
+// (webhooks) follow it with a durable cursor each, in the webhooks bucket.
+// Its values are sealed like case content.
+
+// Event is one entry of the change feed.
+type Event struct {
+	Seq       uint64          `json:"-"`
+	CaseID    string          `json:"case"`
+	LogIndex  int64           `json:"logIndex"`
+	EventType string          `json:"event"`
+	Actor     string          `json:"actor,omitempty"`
+	Time      time.Time       `json:"time"`
+	State     json.RawMessage `json:"state,omitempty"` // the states after the entry
+}
+
+// AppendEvent adds e to the change feed, in the transaction of the ledger
+// write it reports.
+func (t *Tx) AppendEvent(e Event) error {
+	b := t.bucket(bucketEvents)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return fmt.Errorf("change feed: %w", err)
+	}
+	v, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("change feed: encode: %w", err)
+	}
+	return b.Put(seqKey(seq), v)
+}
+
+// EventsAfter returns at most limit events of the change feed whose
+// sequence number is greater than after, in order.
+func (db *DB) EventsAfter(ctx context.Context, after uint64, limit int) ([]Event, error) {
+	var out []Event
+	err := db.View(ctx, func(tx *ReadTx) error {
+		b := tx.bucket(bucketEvents)
+		c := b.Cursor()
+		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+			seq, ok := keySeq(k)
+			if !ok {
+				continue
+			}
+			var e Event
+			if err := json.Unmarshal(b.open(k, v), &e); err != nil {
+				return fmt.Errorf("change feed: event %d: %w", seq, err)
+			}
+			e.Seq = seq
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// LastEventSeq returns the sequence number of the newest event, 0 if none.
+func (db *DB) LastEventSeq(ctx context.Context) (uint64, error) {
+	var last uint64
+	err := db.View(ctx, func(tx *ReadTx) error {
+		last = tx.bucket(bucketEvents).Sequence()
+		return nil
+	})
+	return last, err
+}
+
+// PruneEvents deletes the events up to and including seq that are older
+// than before, and returns how many it deleted.
+func (db *DB) PruneEvents(ctx context.Context, seq uint64, before time.Time) (int, error) {
+	n := 0
+	err := db.Update(ctx, func(tx *Tx) error {
+		n = 0
+		b := tx.bucket(bucketEvents)
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			s, ok := keySeq(k)
+			if !ok || s > seq {
+				break
+			}
+			var e Event
+			if err := json.Unmarshal(b.open(k, v), &e); err != nil {
+				return fmt.Errorf("change feed: event %d: %w", s, err)
+			}
+			if !e.Time.Before(before) {
+				break
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// WebhookCursor is where a webhook is in the change feed.
+type WebhookCursor struct {
+	// Seq is the last event delivered (or given up on).
+	Seq uint64 `json:"seq"`
+	// Skipped counts the events given up on after the retry horizon.
+	Skipped uint64 `json:"skipped"`
+	// LastError is the last failure, "" after a success.
+	LastError string `json:"lastError,omitempty"`
+}
+
+// WebhookCursor returns the cursor of the webhook at url; a webhook never
+// seen starts at the end of the feed as it is now (ok is false).
+func (db *DB) WebhookCursor(ctx context.Context, url string) (c WebhookCursor, ok bool, err error) {
+	err = db.View(ctx, func(tx *ReadTx) error {
+		v := tx.bucket(bucketWebhooks).Get([]byte(url))
+		if v == nil {
+			c.Seq = tx.bucket(bucketEvents).Sequence()
+			return nil
+		}
+		ok = true
+		return json.Unmarshal(v, &c)
+	})
+	if err != nil {
+		return WebhookCursor{}, false, fmt.Errorf("webhook cursor of %s: %w", url, err)
+	}
+	return c, ok, nil
+}
+
+// SetWebhookCursor stores the cursor of the webhook at url.
+func (db *DB) SetWebhookCursor(ctx context.Context, url string, c WebhookCursor) error {
+	v, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return db.Update(ctx, func(tx *Tx) error {
+		return tx.bucket(bucketWebhooks).Put([]byte(url), v)
+	})
+}
