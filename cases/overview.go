@@ -3,6 +3,7 @@ package cases
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,18 +44,30 @@ func Reports(tx *store.ReadTx) ([]ReportRecord, error) {
 // vfdState) and P, X, A (in a pxaState), in ledger order. Only entries that
 // carry a status are decoded.
 func CSHistory(tx *store.ReadTx, c *Case) (cvdstate.History, error) {
-	var h cvdstate.History
+	return CSHistoryFrom(tx, c, 0, nil)
+}
+
+// CSHistoryFrom continues a history computed over the entries before from
+// (prior) with the entries from index from on, so that a caller that keeps
+// a case's history reads only what was added since.
+func CSHistoryFrom(tx *store.ReadTx, c *Case, from int64, prior cvdstate.History) (cvdstate.History, error) {
+	h := slices.Clone(prior)
 	seen := map[cvdstate.CSEvent]bool{}
+	for _, e := range h {
+		seen[e] = true
+	}
 	add := func(e cvdstate.CSEvent) {
 		if !seen[e] {
 			seen[e] = true
 			h = append(h, e)
 		}
 	}
-	for _, p := range c.Participants {
-		if strings.ContainsRune(p.VFD.String(), 'V') {
-			add(cvdstate.EventV)
-			break
+	if from == 0 {
+		for _, p := range c.Participants {
+			if strings.ContainsRune(p.VFD.String(), 'V') {
+				add(cvdstate.EventV)
+				break
+			}
 		}
 	}
 	b, err := tx.Case(c.ID)
@@ -65,7 +78,7 @@ func CSHistory(tx *store.ReadTx, c *Case) (cvdstate.History, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = entries.ForEach(func(_, v []byte) error {
+	err = entries.Range(store.SeqKey(uint64(from)), func(_, v []byte) error {
 		if !bytes.Contains(v, []byte("vfdState")) && !bytes.Contains(v, []byte("pxaState")) {
 			return nil
 		}

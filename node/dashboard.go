@@ -63,6 +63,43 @@ type dashboard struct {
 
 	mu       sync.Mutex
 	sessions map[string]*uiSession
+
+	// histories keeps each case's CS history with the ledger length it
+	// was computed over, so that a case page reads only the entries added
+	// since its last view.
+	histMu    sync.Mutex
+	histories map[string]caseHistory
+}
+
+// caseHistory is a case's CS history over its first length entries.
+type caseHistory struct {
+	length  int64
+	history cvdstate.History
+}
+
+// maxHistories bounds the history cache; past it the cache starts over.
+const maxHistories = 1000
+
+// csHistory returns the CS history of c, reading only the ledger entries
+// added since the case was last shown.
+func (d *dashboard) csHistory(tx *store.ReadTx, c *cases.Case) (cvdstate.History, error) {
+	d.histMu.Lock()
+	prev, ok := d.histories[c.ID]
+	d.histMu.Unlock()
+	if !ok || prev.length > c.LedgerLen {
+		prev = caseHistory{}
+	}
+	h, err := cases.CSHistoryFrom(tx, c, prev.length, prev.history)
+	if err != nil {
+		return nil, err
+	}
+	d.histMu.Lock()
+	if len(d.histories) >= maxHistories {
+		clear(d.histories)
+	}
+	d.histories[c.ID] = caseHistory{length: c.LedgerLen, history: h}
+	d.histMu.Unlock()
+	return h, nil
 }
 
 func newDashboard(n *Node) (*dashboard, error) {
@@ -75,7 +112,7 @@ func newDashboard(n *Node) (*dashboard, error) {
 		"pathesc":   url.PathEscape,
 		"lower":     strings.ToLower,
 	}
-	d := &dashboard{n: n, pages: map[string]*template.Template{}, sessions: map[string]*uiSession{}}
+	d := &dashboard{n: n, pages: map[string]*template.Template{}, sessions: map[string]*uiSession{}, histories: map[string]caseHistory{}}
 	for _, page := range []string{"login", "cases", "case"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(webFiles, "web/templates/layout.html", "web/templates/"+page+".html")
 		if err != nil {
@@ -363,7 +400,7 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 		if timeline, err = cases.Timeline(tx, c.ID, c.LedgerLen, timelineLength); err != nil {
 			return err
 		}
-		history, err = cases.CSHistory(tx, c)
+		history, err = d.csHistory(tx, c)
 		return err
 	})
 	if err != nil {

@@ -249,6 +249,11 @@ func TestDashboardForms(t *testing.T) {
 		page = b.get(casePath)
 		return strings.Contains(page, `id="pxa-state">Pxa<`) && strings.Contains(page, `id="em-state">EXITED<`)
 	})
+	// The case's history, kept across page views and extended with the
+	// entries added since, shows V, F and P in order.
+	if !strings.Contains(page, "History so far: <code>VFP</code>") {
+		t.Errorf("the desiderata section does not show the history VFP")
+	}
 	// An unknown acting actor and an invitation of a non-URL are refused.
 	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"note"}, "as": {"mallory"}, "content": {"x"}})
 	if !strings.Contains(page, "Refused: choose which of this node") {
