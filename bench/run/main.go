@@ -516,7 +516,13 @@ func prepare(dir string, fill func(*store.DB) error) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	db, err := store.Open(filepath.Join(dir, "vultron.db"), store.Options{NoSync: true})
+	// The node seals its store with the data key in dir; writing the file
+	// with that key spares the node a migration at its first start.
+	keys, err := store.LoadDataKeys(dir, "", "", true)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(filepath.Join(dir, "vultron.db"), store.Options{NoSync: true, DataKey: keys.Current})
 	if err != nil {
 		return err
 	}
