@@ -103,8 +103,10 @@ func (s *Submitter) Submit(ctx context.Context, name string, body []byte) (Submi
 	}
 
 	var class vocab.Classification
+	var key string
 	if err := s.cfg.Store.View(ctx, func(tx *store.ReadTx) error {
 		class = vocab.Classify(act, cases.NewResolver(tx))
+		key = orderingKey(act, cases.NewResolver(tx))
 		// Case-scoped activities go to the case's Case Actor, whether or
 		// not the client named it.
 		for _, r := range s.cfg.Engine.Recipients(tx, cases.Message{Activity: act, Class: class}) {
@@ -122,7 +124,6 @@ func (s *Submitter) Submit(ctx context.Context, name string, body []byte) (Submi
 	if err != nil {
 		return Submitted{}, problem.Wrap(http.StatusUnprocessableEntity, err, "the activity cannot be serialised: "+err.Error())
 	}
-	key := orderingKey(act)
 	targets := make([]store.DeliveryTarget, len(recipients))
 	for i, r := range recipients {
 		targets[i] = store.DeliveryTarget{Recipient: r, OrderingKey: key}
@@ -216,17 +217,23 @@ func recipientsOf(a *vocab.Activity, self string) []string {
 
 // orderingKey is the lane an activity's deliveries keep their order in: the
 // case it belongs to (its context), or else the report it is about.
-func orderingKey(a *vocab.Activity) string {
+func orderingKey(a *vocab.Activity, r vocab.Resolver) string {
 	if id := a.Context.ID(); id != "" {
 		return id
 	}
-	obj := a.Object.Object
-	for depth := 0; obj != nil && depth < 3; depth++ {
+	// An answer to a report names the Offer by id (RV, RI, RC): resolve it,
+	// so that the answers about one report keep their order.
+	ref := a.Object
+	for depth := 0; depth < 3; depth++ {
+		obj := ref.Object
+		if obj == nil && ref.IRI != "" && r != nil {
+			obj, _ = r.Resolve(ref.IRI)
+		}
 		switch o := obj.(type) {
 		case *vocab.VulnerabilityReport:
 			return o.ID
 		case *vocab.Activity:
-			obj = o.Object.Object
+			ref = o.Object
 		default:
 			return ""
 		}
