@@ -353,11 +353,7 @@ func (e *Engine) answerInvite(tx *store.Tx, from LocalActor, m Message) error {
 		return problem.Conflict("the invitation %s is for %s, not %s", inv.ID, inv.Object.ID(), from.ID)
 	}
 	stored, err := tx.Activity(inv.ID)
-	// A Case Actor on this node delivers its invitation locally: the
-	// activity stays stored as sent, with the invitee among its recipients.
-	receivedLocally := err == nil && stored.Direction == store.DirectionOutbound &&
-		strings.HasPrefix(stored.Actor, CaseActorPrefix) && slices.Contains(stored.Recipients, from.Name)
-	if err != nil || (stored.Direction != store.DirectionInbound && !receivedLocally) {
+	if err != nil || !Received(stored, from.Name) {
 		return problem.Conflict("%s never received the invitation %s", from.Name, inv.ID)
 	}
 	caseID := inv.Target.ID()
@@ -368,6 +364,17 @@ func (e *Engine) answerInvite(tx *store.Tx, from LocalActor, m Message) error {
 		return setInvited(tx, caseID, from.Name, inv.Actor.ID())
 	}
 	return nil
+}
+
+// Received reports whether local actor name received the stored activity
+// a: it came in from a peer, or a Case Actor of this node delivered it
+// locally — such an activity stays stored as sent, with name among its
+// recipients.
+func Received(a store.StoredActivity, name string) bool {
+	if a.Direction == store.DirectionInbound {
+		return true
+	}
+	return a.Direction == store.DirectionOutbound && strings.HasPrefix(a.Actor, CaseActorPrefix) && slices.Contains(a.Recipients, name)
 }
 
 // Recipients returns the actors an activity a local actor sends must also

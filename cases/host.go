@@ -176,7 +176,7 @@ func (e *Engine) record(tx *store.Tx, c *Case, actorName string, act *vocab.Acti
 	if err := appendEntry(tx, entry); err != nil {
 		return Effects{}, err
 	}
-	if err := recordEvent(tx, work, entry); err != nil {
+	if err := recordEvent(tx, work, entry, act.Actor.ID()); err != nil {
 		return Effects{}, err
 	}
 	work.LedgerLen, work.TailHash, work.UpdatedAt = entry.LogIndex+1, entry.EntryHash, now

@@ -179,7 +179,7 @@ var eventSummaries = map[string]string{
 
 func describeEntry(e ledger.Entry) TimelineEntry {
 	t := TimelineEntry{Index: e.LogIndex, EventType: e.EventType}
-	t.At, _ = time.Parse(time.RFC3339Nano, e.ReceivedAt)
+	t.At = entryTime(e)
 	var p struct {
 		Actor  json.RawMessage `json:"actor"`
 		Object json.RawMessage `json:"object"`
@@ -246,24 +246,14 @@ type EventParticipant struct {
 }
 
 // recordEvent adds a ledger entry, with the case's state after it, to the
-// node's change feed, in the transaction that stores the entry.
-func recordEvent(tx *store.Tx, after *Case, e ledger.Entry) error {
-	ev := store.Event{CaseID: e.CaseID, LogIndex: e.LogIndex, EventType: e.EventType}
-	ev.Time, _ = time.Parse(time.RFC3339Nano, e.ReceivedAt)
-	var p struct {
-		Actor json.RawMessage `json:"actor"`
-	}
-	_ = json.Unmarshal(e.PayloadSnapshot, &p)
-	ev.Actor = rawRef(p.Actor)
+// node's change feed, in the transaction that stores the entry. actor is
+// the entry's activity's actor, which the caller has already decoded.
+func recordEvent(tx *store.Tx, after *Case, e ledger.Entry, actor string) error {
+	ev := store.Event{CaseID: e.CaseID, LogIndex: e.LogIndex, EventType: e.EventType, Actor: actor}
+	ev.Time = entryTime(e)
 	st := EventState{EM: after.EM.String(), PXA: after.PXA.String(), Owner: after.Owner, Closed: after.Closed(), LedgerLength: e.LogIndex + 1}
 	if part := after.Participant(ev.Actor); part != nil {
-		var roles []string
-		for _, r := range cvdstate.Roles() {
-			if part.Roles.Has(r) {
-				roles = append(roles, r.String())
-			}
-		}
-		st.Participant = &EventParticipant{Actor: part.Actor, Roles: roles, RM: part.RM.String(), VFD: part.VFD.String(), PEC: part.PEC.String()}
+		st.Participant = &EventParticipant{Actor: part.Actor, Roles: part.Roles.Names(), RM: part.RM.String(), VFD: part.VFD.String(), PEC: part.PEC.String()}
 	}
 	raw, err := json.Marshal(st)
 	if err != nil {

@@ -95,13 +95,11 @@ func (e *Engine) receiveEntry(tx *store.Tx, to LocalActor, sender string, m Mess
 		return problem.Unprocessable("ledger entry %d of case %s: %v", entry.LogIndex, entry.CaseID, err)
 	}
 	for _, a := range applied {
-		if err := e.applyEntry(c, a); err != nil {
-			return err
-		}
+		actor := e.applyEntry(c, a)
 		if err := appendEntry(tx, a); err != nil {
 			return err
 		}
-		if err := recordEvent(tx, c, a); err != nil {
+		if err := recordEvent(tx, c, a, actor); err != nil {
 			return err
 		}
 	}
@@ -122,18 +120,22 @@ func (e *Engine) receiveEntry(tx *store.Tx, to LocalActor, sender string, m Mess
 // applyEntry folds one verified entry into the replica's case. An entry
 // the Case Actor recorded but this replica cannot apply means the two
 // disagree on the rules: the replica keeps the ledger (the chain is what
-// every participant agrees on) and records the disagreement.
-func (e *Engine) applyEntry(c *Case, entry ledger.Entry) error {
+// every participant agrees on) and records the disagreement. It returns
+// the actor of the entry's activity, "" if the payload has none.
+func (e *Engine) applyEntry(c *Case, entry ledger.Entry) (actor string) {
 	doc, err := vocab.Parse(entry.PayloadSnapshot)
 	if err != nil {
 		c.Diverged = fmt.Sprintf("entry %d: payload cannot be parsed: %v", entry.LogIndex, err)
 	} else if act := doc.Activity(); act == nil {
 		c.Diverged = fmt.Sprintf("entry %d: payload is not an activity", entry.LogIndex)
-	} else if _, err := c.Apply(entry.EventType, act, entryTime(entry)); err != nil {
-		c.Diverged = fmt.Sprintf("entry %d (%s): %s", entry.LogIndex, entry.EventType, problem.Message(err))
+	} else {
+		actor = act.Actor.ID()
+		if _, err := c.Apply(entry.EventType, act, entryTime(entry)); err != nil {
+			c.Diverged = fmt.Sprintf("entry %d (%s): %s", entry.LogIndex, entry.EventType, problem.Message(err))
+		}
 	}
 	c.LedgerLen, c.TailHash = entry.LogIndex+1, entry.EntryHash
-	return nil
+	return actor
 }
 
 func entryTime(e ledger.Entry) time.Time {

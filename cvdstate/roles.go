@@ -45,15 +45,22 @@ func Roles() []RoleSet {
 // Has reports whether r holds every role in other.
 func (r RoleSet) Has(other RoleSet) bool { return r&other == other && other != 0 }
 
+// Names returns the wire spellings of the roles in r, in canonical order;
+// the empty set gives an empty, non-nil slice.
+func (r RoleSet) Names() []string {
+	out := []string{}
+	for i, name := range roleNames {
+		if r&(1<<i) != 0 {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // String writes r as its wire spellings joined by "|", such as
 // "vendor|deployer"; the empty set is "".
 func (r RoleSet) String() string {
-	var names []string
-	for i, name := range roleNames {
-		if r&(1<<i) != 0 {
-			names = append(names, name)
-		}
-	}
+	names := r.Names()
 	if rest := r &^ allRoles; rest != 0 {
 		names = append(names, fmt.Sprintf("RoleSet(%#x)", uint16(rest)))
 	}

@@ -244,15 +244,7 @@ func (n *Node) caseLedger(w http.ResponseWriter, r *http.Request) {
 }
 
 // roleNames lists the wire names of the roles in r.
-func roleNames(r cvdstate.RoleSet) []string {
-	out := []string{}
-	for _, one := range cvdstate.Roles() {
-		if r.Has(one) {
-			out = append(out, one.String())
-		}
-	}
-	return out
-}
+func roleNames(r cvdstate.RoleSet) []string { return r.Names() }
 
 // getCase serves a case object (GET {public}/cases/ID) as a
 // VulnerabilityCase, to the node's API token or to a signed GET from one of

@@ -3,7 +3,6 @@ package node
 import (
 	"encoding/json"
 	"net/http"
-
 	"slices"
 	"strings"
 
@@ -12,7 +11,7 @@ import (
 	"github.com/openvultron/vultron/cases"
 
 	"github.com/openvultron/vultron/problem"
-	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
 )
 
 // invitationScan bounds how many inbox activities GET
@@ -46,23 +45,16 @@ func (n *Node) listInvitations(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, a := range page {
 			scanned++
-			// An invitation from a Case Actor of this node was delivered
-			// locally and stays stored as sent, with l among its recipients.
-			local := a.Direction == store.DirectionOutbound && strings.HasPrefix(a.Actor, cases.CaseActorPrefix) &&
-				slices.Contains(a.Recipients, l.Name)
-			if a.Direction != store.DirectionInbound && !local {
+			if a.Semantic != string(vocab.InviteActorToCase) || !cases.Received(a, l.Name) {
 				continue
 			}
-			var act struct {
-				Type   string `json:"type"`
-				Actor  any    `json:"actor"`
-				Object any    `json:"object"`
-				Target any    `json:"target"`
-			}
-			if json.Unmarshal(a.Body, &act) != nil || act.Type != "Invite" || refOf(act.Object) != l.ID {
+			doc, err := vocab.Parse(a.Body)
+			if err != nil {
 				continue
 			}
-			out = append(out, invitation{ID: a.ID, Actor: refOf(act.Actor), Case: refOf(act.Target), Invite: a.Body})
+			if act := doc.Activity(); act != nil && act.Object.ID() == l.ID {
+				out = append(out, invitation{ID: a.ID, Actor: act.Actor.ID(), Case: act.Target.ID(), Invite: a.Body})
+			}
 		}
 		if next == "" {
 			break
@@ -70,18 +62,6 @@ func (n *Node) listInvitations(w http.ResponseWriter, r *http.Request) {
 		cursor = next
 	}
 	problem.WriteJSON(w, http.StatusOK, map[string]any{"invitations": out})
-}
-
-// refOf returns the id of a decoded ActivityStreams reference.
-func refOf(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case map[string]any:
-		id, _ := x["id"].(string)
-		return id
-	}
-	return ""
 }
 
 // listActors answers GET /api/actors: the node's configured actors (not

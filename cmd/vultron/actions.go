@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
@@ -38,6 +39,22 @@ type actionValues struct {
 	actor                          string
 	roles                          string
 	caseRef                        string
+}
+
+// text returns the text given with --content or read from --content-file
+// (what names it in errors), "" when neither is given.
+func (v *actionValues) text(what string) (string, error) {
+	if v.contentFile == "" {
+		return v.content, nil
+	}
+	if v.content != "" {
+		return "", usageError("give --content or --content-file, not both")
+	}
+	data, err := os.ReadFile(v.contentFile)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", what, err)
+	}
+	return string(data), nil
 }
 
 // actionGroup is a command made of actions, such as "embargo".

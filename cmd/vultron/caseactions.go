@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 )
 
 // caseActionGroup holds the actions of "vultron case" that send a message;
@@ -47,16 +46,9 @@ func caseActionGroup() actionGroup {
 }
 
 func buildNote(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
-	content := v.content
-	if v.contentFile != "" {
-		if content != "" {
-			return nil, "", usageError("give --content or --content-file, not both")
-		}
-		data, err := os.ReadFile(v.contentFile)
-		if err != nil {
-			return nil, "", fmt.Errorf("read the note: %w", err)
-		}
-		content = string(data)
+	content, err := v.text("the note")
+	if err != nil {
+		return nil, "", err
 	}
 	if content == "" {
 		return nil, "", usageError("give the note's text with --content or --content-file")

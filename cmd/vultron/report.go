@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 )
 
@@ -47,16 +46,9 @@ func buildSubmitReport(_ context.Context, _ *session, v *actionValues, _ []strin
 	if !strings.HasPrefix(v.to, "https://") && !strings.HasPrefix(v.to, "http://") {
 		return nil, "", usageError("--to must be an actor id (a URL), not %q", v.to)
 	}
-	content := v.content
-	if v.contentFile != "" {
-		if content != "" {
-			return nil, "", usageError("give --content or --content-file, not both")
-		}
-		data, err := os.ReadFile(v.contentFile)
-		if err != nil {
-			return nil, "", fmt.Errorf("read the report text: %w", err)
-		}
-		content = string(data)
+	content, err := v.text("the report text")
+	if err != nil {
+		return nil, "", err
 	}
 	report := map[string]any{"type": "VulnerabilityReport", "name": v.name}
 	if content != "" {
