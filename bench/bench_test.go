@@ -53,8 +53,10 @@ func TestBigCaseSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.LedgerLen != 30 || len(c.Participants) != 5 || len(c.Notes) != 30-1-2*3 || c.Diverged != "" || r.Next != 30 {
-		t.Fatalf("applied case: length %d, %d participants, %d notes, diverged %q", c.LedgerLen, len(c.Participants), len(c.Notes), c.Diverged)
+	const notes = 30 - 1 - 2*3
+	if c.LedgerLen != 30 || len(c.Participants) != 5 || c.NoteCount != notes || len(c.PendingNotes()) != notes || c.Diverged != "" || r.Next != 30 {
+		t.Fatalf("applied case: length %d, %d participants, %d notes (%d pending), diverged %q",
+			c.LedgerLen, len(c.Participants), c.NoteCount, len(c.PendingNotes()), c.Diverged)
 	}
 	db, err := store.Open(filepath.Join(t.TempDir(), "v.db"), store.Options{NoSync: true})
 	if err != nil {
@@ -63,6 +65,15 @@ func TestBigCaseSmoke(t *testing.T) {
 	defer db.Close()
 	if err := bc.Store(context.Background(), db, c, r); err != nil {
 		t.Fatal(err)
+	}
+	var stored []cases.Note
+	err = db.View(context.Background(), func(tx *store.ReadTx) error {
+		var err error
+		stored, err = cases.Notes(tx, bc.CaseID, 0, 0)
+		return err
+	})
+	if err != nil || len(stored) != notes || len(c.PendingNotes()) != 0 {
+		t.Fatalf("stored case: %d notes (%v), %d still pending", len(stored), err, len(c.PendingNotes()))
 	}
 	if err := StoreManyCases(context.Background(), db, "http://127.0.0.1:7001", 3, 3, 4); err != nil {
 		t.Fatal(err)

@@ -184,15 +184,13 @@ func (bc *BigCase) Apply() (*cases.Case, *ledger.Replica, error) {
 func (bc *BigCase) Verify() error { return ledger.Verify(bc.Entries, bc.Genesis) }
 
 // Store writes the case into a node's store as a replica, in the layout the
-// cases package keeps (the folded case under "case", the replica state under
+// cases package keeps (the folded case under "case" and its notes under
+// notes/ and noteids/, written by cases.Save; the replica state under
 // "replica", ledger/ by log index and hashes/ by entry hash); the index of
 // recorded objects is not written, since nothing measured reads it.
-// Entries are written in transactions of at most 5,000.
+// Entries are written in transactions of at most 5,000; c's notes are
+// stored with the last of them, after which c holds none pending.
 func (bc *BigCase) Store(ctx context.Context, db *store.DB, c *cases.Case, r *ledger.Replica) error {
-	caseJSON, err := json.Marshal(c)
-	if err != nil {
-		return err
-	}
 	repJSON, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -228,7 +226,7 @@ func (bc *BigCase) Store(ctx context.Context, db *store.DB, c *cases.Case, r *le
 				}
 			}
 			if to == len(raws) {
-				if err := b.Put([]byte("case"), caseJSON); err != nil {
+				if err := cases.Save(tx, c); err != nil {
 					return err
 				}
 				return b.Put([]byte("replica"), repJSON)

@@ -299,18 +299,19 @@ func (c *Case) addNote(author string, act *vocab.Activity, at time.Time) error {
 	if note.ID == "" {
 		return problem.Unprocessable("the note added to case %s has no id", c.ID)
 	}
-	if c.noteIDs == nil || len(c.noteIDs) != len(c.Notes) {
-		c.noteIDs = make(map[string]struct{}, len(c.Notes)+1)
-		for _, n := range c.Notes {
-			c.noteIDs[n.ID] = struct{}{}
+	if c.pendingIDs == nil || len(c.pendingIDs) != len(c.pending) {
+		c.pendingIDs = make(map[string]struct{}, len(c.pending)+1)
+		for _, n := range c.pending {
+			c.pendingIDs[n.ID] = struct{}{}
 		}
 	}
-	if _, ok := c.noteIDs[note.ID]; ok {
+	if _, ok := c.pendingIDs[note.ID]; ok || (c.storedNote != nil && c.storedNote(note.ID)) {
 		return nil // the same note again changes nothing
 	}
-	c.noteIDs[note.ID] = struct{}{}
-	c.Notes = append(c.Notes, Note{ID: note.ID, Author: author, Content: note.Content, InReplyTo: note.InReplyTo.ID(),
+	c.pendingIDs[note.ID] = struct{}{}
+	c.pending = append(c.pending, Note{ID: note.ID, Author: author, Content: note.Content, InReplyTo: note.InReplyTo.ID(),
 		Published: parseTime(note.Published, at)})
+	c.NoteCount++
 	return nil
 }
 

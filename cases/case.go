@@ -30,7 +30,11 @@ type Case struct {
 	// (EM REVISE).
 	Proposals []Proposal    `json:"proposals,omitempty"`
 	History   []EmbargoStep `json:"embargoHistory,omitempty"`
-	Notes     []Note        `json:"notes,omitempty"`
+	// NoteCount counts every note of the case: those stored under its
+	// notes/ bucket and those pending. The notes themselves are not part of
+	// the record, so that folding one more entry does not decode and
+	// encode every note ever added (see casestore.go).
+	NoteCount int `json:"noteCount"`
 	// Invites are open invitations to join, by invitee actor id.
 	Invites     []Invite     `json:"invites,omitempty"`
 	Suggestions []Suggestion `json:"suggestions,omitempty"`
@@ -44,13 +48,26 @@ type Case struct {
 	Diverged  string    `json:"diverged,omitempty"`
 	UpdatedAt time.Time `json:"updatedAt"`
 
-	// noteIDs indexes Notes by id, so that adding a note does not scan
-	// every note before it. It is built on first use and may be shared
-	// with clones: Notes only grows and the set only gains the note just
-	// appended, so a set whose size differs from len(Notes) belongs to
-	// another copy and is rebuilt (see addNote).
-	noteIDs map[string]struct{}
+	// pending are the notes Apply added that saveCase has not stored yet:
+	// every note of a case folded only in memory.
+	pending []Note
+	// pendingIDs indexes pending by id, so that adding a note does not
+	// scan every note before it. It is built on first use and may be
+	// shared with clones: pending only grows and the set only gains the
+	// note just appended, so a set whose size differs from len(pending)
+	// belongs to another copy and is rebuilt (see addNote).
+	pendingIDs map[string]struct{}
+	// storedNote reports whether a note with the given id is stored
+	// already. loadCase and saveCase set it to read the case's noteids/
+	// bucket, so it is valid only in their transaction; it is nil for a
+	// case folded only in memory.
+	storedNote func(id string) bool
 }
+
+// PendingNotes returns the notes not yet stored, in the order they were
+// added: for a case folded only in memory (without a store), all of them.
+// The notes of a stored case are read with Notes.
+func (c *Case) PendingNotes() []Note { return c.pending }
 
 // Participant is one actor's part in a case.
 type Participant struct {
@@ -208,7 +225,7 @@ func (c *Case) clone() *Case {
 	}
 	out.Proposals = slices.Clone(c.Proposals)
 	out.History = slices.Clone(c.History)
-	out.Notes = slices.Clone(c.Notes)
+	out.pending = slices.Clone(c.pending)
 	out.Invites = slices.Clone(c.Invites)
 	out.Suggestions = slices.Clone(c.Suggestions)
 	if c.Transfer != nil {
@@ -220,8 +237,10 @@ func (c *Case) clone() *Case {
 
 // Object returns the case as a VulnerabilityCase, as it is served to its
 // participants: its owner, participants with their latest status, the case
-// status, the embargo in force, the reports and notes by id.
-func (c *Case) Object() *vocab.VulnerabilityCase {
+// status, the embargo in force, the reports, and the notes by id. noteIDs
+// are the ids of its notes in order, which the record does not hold
+// (NoteIDs reads them from the store).
+func (c *Case) Object(noteIDs []string) *vocab.VulnerabilityCase {
 	vc := &vocab.VulnerabilityCase{}
 	vc.ID, vc.Type, vc.Name = c.ID, vocab.TypeVulnerabilityCase, c.Name
 	vc.AttributedTo = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(c.Owner)}, Single: true}
@@ -271,8 +290,8 @@ func (c *Case) Object() *vocab.VulnerabilityCase {
 	for _, pr := range c.Proposals {
 		vc.ProposedEmbargoes = append(vc.ProposedEmbargoes, vocab.RefTo(pr.Terms.ID))
 	}
-	for _, note := range c.Notes {
-		vc.Notes = append(vc.Notes, vocab.RefTo(note.ID))
+	for _, id := range noteIDs {
+		vc.Notes = append(vc.Notes, vocab.RefTo(id))
 	}
 	return vc
 }

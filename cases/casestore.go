@@ -11,12 +11,21 @@ import (
 
 // A case's data lives in the store's case bucket named by the case id:
 //
-//	case       the Case folded from the ledger (JSON)
+//	case       the Case folded from the ledger (JSON), without its notes:
+//	           noteCount says how many there are
 //	host       present when this node hosts the case: its Case Actor's name
 //	replica    for a replica: the receive state of the ledger (JSON)
 //	ledger/    log index (big-endian) → entry (JSON wire form)
 //	hashes/    entry hash → log index, to find where a replay starts
 //	invited/   local actor name → the Case Actor that invited it
+//	notes/     position (store.SeqKey, from 0) → one Note (JSON)
+//	noteids/   note id → its position in notes/ (store.SeqKey)
+//
+// The notes live apart from the record because every entry a case records
+// or replicates decodes and encodes the record: with the notes in it, a
+// long case paid for all of them at every entry. Records written before
+// (with the notes under "notes" and no noteCount) are read as holding
+// their notes not yet stored, which the next save stores apart.
 //
 // The bucket named by objectIndex maps the id of every activity recorded in
 // any case's ledger to its case and log index, so that a participant can
@@ -33,6 +42,19 @@ var (
 	keyReplica = []byte("replica")
 )
 
+// Sub-buckets of a case bucket that hold its notes.
+const (
+	bucketNotes   = "notes"
+	bucketNoteIDs = "noteids"
+)
+
+// storedRecord is the record under "case" as loadCase decodes it: the Case
+// and, in a record written before the notes moved to notes/, the notes.
+type storedRecord struct {
+	Case
+	Notes []Note `json:"notes,omitempty"`
+}
+
 // loadCase returns the case with the given id, or nil when this node has
 // none.
 func loadCase(tx *store.ReadTx, id string) (*Case, error) {
@@ -47,23 +69,136 @@ func loadCase(tx *store.ReadTx, id string) (*Case, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var c Case
-	if err := json.Unmarshal(v, &c); err != nil {
+	var rec storedRecord
+	if err := json.Unmarshal(v, &rec); err != nil {
 		return nil, fmt.Errorf("case %s: decode: %w", id, err)
 	}
-	return &c, nil
+	c := &rec.Case
+	if len(rec.Notes) > 0 && c.NoteCount == 0 {
+		// A record from before notes/: its notes are not stored apart
+		// yet, and the next saveCase stores them at positions 0….
+		c.pending, c.NoteCount = rec.Notes, len(rec.Notes)
+	}
+	c.storedNote = noteStored(b)
+	return c, nil
 }
 
+// noteStored returns a lookup of note ids in the noteids/ bucket of case
+// bucket b, valid while b's transaction is.
+func noteStored(b *store.CaseBucket) func(id string) bool {
+	return func(id string) bool {
+		ids, err := b.Bucket(bucketNoteIDs)
+		return err == nil && ids.Get([]byte(id)) != nil
+	}
+}
+
+// saveCase stores the case's record and its pending notes, which it
+// appends to notes/ and noteids/ after the notes stored before.
 func saveCase(tx *store.Tx, c *Case) error {
 	b, err := tx.Case(c.ID)
 	if err != nil {
 		return err
 	}
+	if len(c.pending) > 0 {
+		notes, err := b.Bucket(bucketNotes)
+		if err != nil {
+			return err
+		}
+		ids, err := b.Bucket(bucketNoteIDs)
+		if err != nil {
+			return err
+		}
+		first := c.NoteCount - len(c.pending)
+		for i, n := range c.pending {
+			v, err := json.Marshal(n)
+			if err != nil {
+				return fmt.Errorf("case %s: encode note %s: %w", c.ID, n.ID, err)
+			}
+			key := store.SeqKey(uint64(first + i))
+			if err := notes.Put(key, v); err != nil {
+				return err
+			}
+			if err := ids.Put([]byte(n.ID), key); err != nil {
+				return err
+			}
+		}
+		c.pending, c.pendingIDs = nil, nil
+	}
+	// The notes just stored are found there by the next Apply in this
+	// transaction, even for a case that was not loaded from it.
+	c.storedNote = noteStored(b)
 	v, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("case %s: encode: %w", c.ID, err)
 	}
 	return b.Put(keyCase, v)
+}
+
+// Save stores a case folded outside the engine (such as a benchmark's
+// case) in the layout the engine keeps: its record and every note not
+// stored yet. The ledger and the replica state are the caller's.
+func Save(tx *store.Tx, c *Case) error { return saveCase(tx, c) }
+
+// Notes returns the notes of a case from position from on, in the order
+// they were added, at most limit of them (all when limit ≤ 0).
+func Notes(tx *store.ReadTx, caseID string, from, limit int) ([]Note, error) {
+	b, err := tx.Case(caseID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	from = max(from, 0)
+	notes, err := b.Bucket(bucketNotes)
+	if errors.Is(err, store.ErrNotFound) {
+		// No note stored apart: the case has none, or its record is
+		// from before notes/ and still holds them (loadCase reads them
+		// as pending).
+		c, err := loadCase(tx, caseID)
+		if err != nil || c == nil || from >= len(c.pending) {
+			return nil, err
+		}
+		page := c.pending[from:]
+		if limit > 0 && len(page) > limit {
+			page = page[:limit]
+		}
+		return page, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Note
+	errEnough := errors.New("enough")
+	err = notes.Range(store.SeqKey(uint64(from)), func(_, v []byte) error {
+		if limit > 0 && len(out) >= limit {
+			return errEnough
+		}
+		var n Note
+		if err := json.Unmarshal(v, &n); err != nil {
+			return err
+		}
+		out = append(out, n)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
+		return nil, fmt.Errorf("case %s: notes: %w", caseID, err)
+	}
+	return out, nil
+}
+
+// NoteIDs returns the ids of every note of a case, in the order they were
+// added.
+func NoteIDs(tx *store.ReadTx, caseID string) ([]string, error) {
+	notes, err := Notes(tx, caseID, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(notes))
+	for i, n := range notes {
+		ids[i] = n.ID
+	}
+	return ids, nil
 }
 
 // hostedBy returns the local name of the Case Actor when this node hosts

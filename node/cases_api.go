@@ -175,13 +175,16 @@ func (n *Node) showCase(w http.ResponseWriter, r *http.Request) {
 		}
 		d = &caseDetail{caseView: viewCase(c, cases.Hosted(tx, c.ID)), Embargo: c.Embargo, Proposals: c.Proposals,
 			History: c.History, Invites: c.Invites, Suggestions: c.Suggestions, Transfer: c.Transfer}
-		d.NotesTotal = len(c.Notes)
-		d.NotesFrom = max(0, len(c.Notes)-notes)
+		d.NotesTotal = c.NoteCount
+		d.NotesFrom = max(0, c.NoteCount-notes)
 		if q.Has("notesFrom") {
-			d.NotesFrom = min(notesFrom, len(c.Notes))
+			d.NotesFrom = min(notesFrom, c.NoteCount)
 		}
-		d.Notes = c.Notes[d.NotesFrom:min(len(c.Notes), d.NotesFrom+notes)]
-		return nil
+		if notes == 0 {
+			return nil // none asked for; a limit of 0 would read them all
+		}
+		d.Notes, err = cases.Notes(tx, c.ID, d.NotesFrom, notes)
+		return err
 	})
 	if err != nil {
 		problem.Write(w, err)
@@ -276,7 +279,17 @@ func (n *Node) getCase(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.NotFound("no case %s on this node", id))
 		return
 	}
-	body, err := vocab.Marshal(c.Object())
+	// The notes are read only for a reader allowed to see them.
+	var noteIDs []string
+	if err := n.db.View(r.Context(), func(tx *store.ReadTx) error {
+		var err error
+		noteIDs, err = cases.NoteIDs(tx, id)
+		return err
+	}); err != nil {
+		problem.Write(w, err)
+		return
+	}
+	body, err := vocab.Marshal(c.Object(noteIDs))
 	if err != nil {
 		problem.Write(w, err)
 		return

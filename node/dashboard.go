@@ -392,12 +392,16 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	var c *cases.Case
 	var timeline []cases.TimelineEntry
 	var history cvdstate.History
+	var notes []cases.Note
 	err = d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
 		var err error
 		if c, err = cases.Load(tx, id); err != nil || c == nil {
 			return err
 		}
 		if timeline, err = cases.Timeline(tx, c.ID, c.LedgerLen, timelineLength); err != nil {
+			return err
+		}
+		if notes, err = cases.Notes(tx, c.ID, c.NoteCount-defaultNotePage, defaultNotePage); err != nil {
 			return err
 		}
 		history, err = d.csHistory(tx, c)
@@ -433,15 +437,11 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	if a, err := cvdstate.Assess(history); err == nil {
 		assessment = &a
 	}
-	notes := c.Notes
-	if len(notes) > defaultNotePage {
-		notes = notes[len(notes)-defaultNotePage:]
-	}
 	flash, ok := d.takeFlash(s)
 	now := d.n.cfg.Now()
 	d.render(w, "case", map[string]any{
 		"Case": c, "LiveState": caseLiveState(c), "HiddenParticipants": hidden, "CasePath": "/ui/cases/" + url.PathEscape(c.ID), "EM": c.EM.String(), "PXA": c.PXA.String(), "Participants": parts, "Locals": locals,
-		"Timeline": timeline, "Notes": notes, "NotesTotal": len(c.Notes), "History": history.String(),
+		"Timeline": timeline, "Notes": notes, "NotesTotal": c.NoteCount, "History": history.String(),
 		"Assessment": assessment, "CSRF": s.csrf, "Flash": flash, "FlashOK": ok, "Now": now,
 		"EmbargoSVG": embargoSVG(c, now), "StateSVG": stateSVG(c),
 		"DefaultEnd": now.Add(90 * 24 * time.Hour).UTC().Format("2006-01-02"),
