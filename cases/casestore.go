@@ -1,6 +1,7 @@
 package cases
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,16 +26,21 @@ import (
 // or replicates decodes and encodes the record: with the notes in it, a
 // long case paid for all of them at every entry. Records written before
 // (with the notes under "notes" and no noteCount) are read as holding
-// their notes not yet stored, which the next save stores apart.
+// their notes not yet stored, and MigrateNotes moves them.
 //
 // The bucket named by objectIndex maps the id of every activity recorded in
 // any case's ledger to its case and log index, so that a participant can
 // answer an activity it knows only from the ledger (an embargo proposal, an
-// ownership offer) by naming its id.
+// ownership offer) by naming its id. The bucket named by notesMigrated
+// exists once MigrateNotes has moved the notes of every case.
 
 // objectIndex is the case-bucket name of the index of recorded activities;
 // it cannot clash with a case id, which is an absolute URL.
 const objectIndex = "index of recorded activities"
+
+// notesMigrated is the case-bucket name whose presence says that no case
+// record holds its notes any more; like objectIndex it is no URL.
+const notesMigrated = "notes moved out of the case records"
 
 var (
 	keyCase    = []byte("case")
@@ -500,3 +506,54 @@ func Load(tx *store.ReadTx, id string) (*Case, error) { return loadCase(tx, id) 
 // Hosted reports whether this node hosts the case (its Case Actor is
 // local).
 func Hosted(tx *store.ReadTx, id string) bool { return hostedBy(tx, id) != "" }
+
+// MigrateNotes moves the notes of every case whose record still holds
+// them (records written before notes/ and noteids/) into those buckets,
+// one transaction per case, and then marks the store so that later calls
+// return at once. It returns how many cases it moved.
+func MigrateNotes(ctx context.Context, db *store.DB) (int, error) {
+	var legacy []string
+	done := false
+	err := db.View(ctx, func(tx *store.ReadTx) error {
+		if _, err := tx.Case(notesMigrated); err == nil {
+			done = true
+			return nil
+		}
+		return tx.Cases(func(id string) error {
+			c, err := loadCase(tx, id)
+			if err != nil {
+				return err
+			}
+			if c != nil && len(c.pending) > 0 {
+				legacy = append(legacy, id)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("migrate case notes: %w", err)
+	}
+	if done {
+		return 0, nil
+	}
+	for _, id := range legacy {
+		err := db.Update(ctx, func(tx *store.Tx) error {
+			c, err := loadCase(&tx.ReadTx, id)
+			if err != nil || c == nil || len(c.pending) == 0 {
+				return err
+			}
+			return saveCase(tx, c)
+		})
+		if err != nil {
+			return 0, fmt.Errorf("migrate the notes of case %s: %w", id, err)
+		}
+	}
+	err = db.Update(ctx, func(tx *store.Tx) error {
+		_, err := tx.Case(notesMigrated)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("migrate case notes: %w", err)
+	}
+	return len(legacy), nil
+}

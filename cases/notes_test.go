@@ -210,3 +210,73 @@ func TestCloneNotes(t *testing.T) {
 		return nil
 	})
 }
+
+// TestMigrateNotes writes a case record as nodes did before notes/ (the
+// notes in the record), reads its notes, migrates the store and reads them
+// again from notes/.
+func TestMigrateNotes(t *testing.T) {
+	ctx := context.Background()
+	db := openStore(t)
+	c := newCase(t, false)
+	for i := range 3 {
+		addNoteTo(t, c, noteID(i))
+	}
+	update(t, db, func(tx *store.Tx) error {
+		legacy, err := json.Marshal(storedRecord{Case: *c, Notes: c.PendingNotes()})
+		if err != nil {
+			return err
+		}
+		var rec map[string]any
+		if err := json.Unmarshal(legacy, &rec); err != nil {
+			return err
+		}
+		delete(rec, "noteCount")
+		if legacy, err = json.Marshal(rec); err != nil {
+			return err
+		}
+		b, err := tx.Case(caseID)
+		if err != nil {
+			return err
+		}
+		return b.Put(keyCase, legacy)
+	})
+	all := []string{noteID(0), noteID(1), noteID(2)}
+	if got := storedNotes(t, db, 1, 1); !slices.Equal(got, all[1:2]) {
+		t.Errorf("before migrating: Notes(1, 1) = %v, want %v", got, all[1:2])
+	}
+	for _, want := range []int{1, 0} {
+		moved, err := MigrateNotes(ctx, db)
+		if err != nil || moved != want {
+			t.Fatalf("MigrateNotes moved %d (%v), want %d", moved, err, want)
+		}
+	}
+	if got := storedNotes(t, db, 0, 0); !slices.Equal(got, all) {
+		t.Errorf("after migrating: notes %v, want %v", got, all)
+	}
+	update(t, db, func(tx *store.Tx) error {
+		loaded, err := loadCase(&tx.ReadTx, caseID)
+		if err != nil {
+			return err
+		}
+		if loaded.NoteCount != 3 || len(loaded.PendingNotes()) != 0 {
+			t.Errorf("migrated case: count %d, %d pending; want 3 and 0", loaded.NoteCount, len(loaded.PendingNotes()))
+		}
+		b, err := tx.Case(caseID)
+		if err != nil {
+			return err
+		}
+		var rec map[string]any
+		if err := json.Unmarshal(b.Get(keyCase), &rec); err != nil {
+			return err
+		}
+		if _, ok := rec["notes"]; ok {
+			t.Errorf("the migrated record still holds its notes")
+		}
+		addNoteTo(t, loaded, noteID(2)) // stored by the migration: refused
+		addNoteTo(t, loaded, noteID(3))
+		return saveCase(tx, loaded)
+	})
+	if got := storedNotes(t, db, 0, 0); !slices.Equal(got, append(all, noteID(3))) {
+		t.Errorf("after one more note: %v, want %v", got, append(all, noteID(3)))
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/inbox"
 	"github.com/openvultron/vultron/outbox"
@@ -317,6 +318,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 			db.Close()
 		}
 	}()
+	// Stores written before case notes moved out of the case records.
+	if moved, err := cases.MigrateNotes(ctx, db); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	} else if moved > 0 {
+		n.log.Info().Int("cases", moved).Msg("moved case notes out of the case records")
+	}
 
 	for _, ac := range cfg.Actors {
 		_, statErr := os.Stat(filepath.Join(keyDir, ac.Name+".pem"))
