@@ -83,7 +83,12 @@ func (b *browser) login(token string) {
 	}
 }
 
-var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+var (
+	csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	// vendorAcceptedRE matches the participant row of the local vendor
+	// when its RM state is ACCEPTED.
+	vendorAcceptedRE = regexp.MustCompile(`\(here: vendor\)</span></td>\s*<td>.*</td>\s*<td><span class="badge rm-accepted">ACCEPTED<`)
+)
 
 func csrfOf(t *testing.T, page string) string {
 	t.Helper()
@@ -238,7 +243,8 @@ func TestDashboardForms(t *testing.T) {
 		t.Errorf("a hostile note is not escaped on the page")
 	}
 	b.post(casePath, url.Values{"csrf": {csrf}, "action": {"engage"}, "as": {"vendor"}})
-	waitFor(t, "the vendor engaged", func() bool { return strings.Contains(b.get(casePath), `rm-accepted">ACCEPTED`) })
+	// The finder's row says ACCEPTED already: look at the vendor's own row.
+	waitFor(t, "the vendor engaged", func() bool { return vendorAcceptedRE.MatchString(b.get(casePath)) })
 	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"fix-ready"}, "as": {"vendor"}})
 	if !strings.Contains(page, "fix ready (CF)") {
 		t.Errorf("fix ready was not reported:\n%s", page)

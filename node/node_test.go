@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -359,6 +360,11 @@ func TestPublicSurface(t *testing.T) {
 		if status != 200 || !strings.Contains(string(metricsBody), want) {
 			t.Errorf("metrics lack %q:\n%s", want, metricsBody)
 		}
+	}
+	// The node has written (its actors, the exchange above): the commit
+	// counter says so.
+	if m := regexp.MustCompile(`(?m)^vultron_store_commits_total ([0-9]+)$`).FindSubmatch(metricsBody); m == nil || string(m[1]) == "0" {
+		t.Errorf("metrics lack a positive vultron_store_commits_total:\n%s", metricsBody)
 	}
 }
 

@@ -104,6 +104,8 @@ func (n *Node) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, err)
 		return
 	}
+	b.WriteString("# HELP vultron_store_commits_total Durable store transactions (each one fsync), however many writes each carried.\n# TYPE vultron_store_commits_total counter\n")
+	fmt.Fprintf(&b, "vultron_store_commits_total %d\n", n.db.Commits())
 	b.WriteString("# HELP vultron_delivery_queue_depth Deliveries waiting to be sent.\n# TYPE vultron_delivery_queue_depth gauge\n")
 	fmt.Fprintf(&b, "vultron_delivery_queue_depth %d\n", pending)
 	b.WriteString("# HELP vultron_dead_letters Deliveries given up on, waiting for an operator.\n# TYPE vultron_dead_letters gauge\n")

@@ -49,7 +49,10 @@ const (
 // and the stored activities. *store.DB satisfies it.
 type Queue interface {
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]store.Delivery, error)
-	CompleteDelivery(ctx context.Context, id uint64) error
+	// CompleteDeliveryDeferred removes a delivered delivery from the queue
+	// in a later commit and calls done with the outcome (see
+	// store.DB.CompleteDeliveryDeferred).
+	CompleteDeliveryDeferred(id uint64, done func(error)) error
 	RetryDelivery(ctx context.Context, id uint64, next time.Time, lastErr string) error
 	DeadLetter(ctx context.Context, id uint64, reason string) error
 	Activity(ctx context.Context, id string) (store.StoredActivity, error)
@@ -331,10 +334,19 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
 	var recordErr error
 	switch res.outcome {
 	case delivered:
-		recordErr = d.queue.CompleteDelivery(ctx, dl.ID)
-		if recordErr == nil {
+		// The completion needs no fsync of its own: if the node stops
+		// before it commits, the delivery is sent again and the receiver
+		// drops the duplicate. Its lane stays blocked until it commits,
+		// and the commit wakes Run for the lane's next delivery.
+		recordErr = d.queue.CompleteDeliveryDeferred(dl.ID, func(err error) {
+			if err != nil {
+				d.log.Error().Err(err).Uint64("delivery_id", dl.ID).Str("activity_id", dl.ActivityID).
+					Msg("delivery succeeded but its completion was not stored; it will be sent again")
+				return
+			}
 			d.delivered.Add(1)
-		}
+			d.Wake()
+		})
 	case retry:
 		var ok bool
 		next, ok = d.nextAttempt(d.now(), dl, res.retryAfter)

@@ -517,6 +517,10 @@ func TestAttemptOutcomes(t *testing.T) {
 			if err := rc.requests()[0].verifyErr; err != nil {
 				t.Fatalf("signature did not verify: %v", err)
 			}
+			if tt.want == delivered {
+				// The completion commits a moment later (deferred).
+				waitFor(t, "the completion to commit", func() bool { return f.d.Stats().Delivered == 1 })
+			}
 			pending, dead := f.pending(t), f.deadLetters(t)
 			stats := f.d.Stats()
 			switch tt.want {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -19,6 +20,12 @@ import (
 // If one request's function fails, the whole transaction is rolled back, that
 // request gets its error, and the batch is rerun without it. This is why write
 // functions must be idempotent (see the package documentation).
+//
+// Deferred requests (UpdateDeferred) never start a commit of their own while
+// another write can carry them: they wait, at most Options.DeferDelay, and
+// join the next batch the committer takes for an ordinary request. Their
+// callers do not wait for durability, so a write that a crash may lose
+// without harm (it is repeated after a restart) costs no fsync of its own.
 
 // Request states. A request moves from queued to either started (the
 // committer took it; it will complete) or cancelled (its caller gave up while
@@ -34,6 +41,18 @@ type request struct {
 	fn    func(*Tx) error
 	state atomic.Int32
 	done  chan error // buffered; receives exactly one result
+	// deferred requests wait for another request's commit (see
+	// UpdateDeferred); after, if set, is called with the outcome.
+	deferred bool
+	after    func(error)
+}
+
+// finish hands a request its outcome.
+func (r *request) finish(err error) {
+	r.done <- err
+	if r.after != nil {
+		r.after(err)
+	}
 }
 
 // errBatchMember carries the index of the request whose function failed.
@@ -90,20 +109,68 @@ func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 	}
 }
 
+// UpdateDeferred queues fn to run in a read-write transaction like Update,
+// but returns at once and asks for no commit of its own: fn runs in the next
+// batch the committer takes for another writer, or in a commit of its own
+// after at most Options.DeferDelay when no other write comes. It is for
+// writes that may be lost in a crash without harm because what they record
+// is repeated after a restart (a delivery's completion: the delivery is
+// sent again and its receiver drops the duplicate).
+//
+// after, if not nil, is called once with the outcome: nil when the
+// transaction is durable, fn's error (its writes dropped) or the commit's.
+// It runs on the committer goroutine and must neither block nor call
+// methods of the DB. fn follows the rules of Update's fn.
+func (db *DB) UpdateDeferred(fn func(*Tx) error, after func(error)) error {
+	r := &request{fn: fn, done: make(chan error, 1), deferred: true, after: after}
+	r.state.Store(reqStarted) // a deferred request cannot be cancelled
+	db.closeMu.RLock()
+	defer db.closeMu.RUnlock()
+	if db.closed {
+		return ErrClosed
+	}
+	db.reqs <- r
+	return nil
+}
+
 // commitLoop is the committer goroutine. It exits when reqs is closed and
-// drained.
+// drained, after committing any deferred request still waiting.
 func (db *DB) commitLoop() {
 	defer close(db.done)
 	batch := make([]*request, 0, db.maxBatch)
+	var waiting []*request // deferred requests not yet in a batch
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var deadline <-chan time.Time // fires when the oldest waiting request is due
 	for {
-		first, ok := <-db.reqs
-		if !ok {
-			return
-		}
 		batch = batch[:0]
-		if first.state.CompareAndSwap(reqQueued, reqStarted) {
-			batch = append(batch, first)
+		select {
+		case first, ok := <-db.reqs:
+			if !ok {
+				if len(waiting) > 0 {
+					db.commit(waiting)
+				}
+				return
+			}
+			if first.deferred {
+				waiting = append(waiting, first)
+				if len(waiting) < db.maxBatch {
+					if deadline == nil {
+						timer.Reset(db.deferDelay)
+						deadline = timer.C
+					}
+					continue
+				}
+			} else if first.state.CompareAndSwap(reqQueued, reqStarted) {
+				batch = append(batch, first)
+			}
+		case <-deadline:
 		}
+		// A commit happens now: the waiting deferred requests ride on it.
+		batch = append(batch, waiting...)
+		waiting = waiting[:0]
+		timer.Stop()
+		deadline = nil
 	fill:
 		for len(batch) < db.maxBatch {
 			select {
@@ -111,7 +178,7 @@ func (db *DB) commitLoop() {
 				if !ok {
 					break fill
 				}
-				if r.state.CompareAndSwap(reqQueued, reqStarted) {
+				if r.deferred || r.state.CompareAndSwap(reqQueued, reqStarted) {
 					batch = append(batch, r)
 				}
 			default:
@@ -143,7 +210,7 @@ func (db *DB) commit(batch []*request) {
 		})
 		var member *errBatchMember
 		if errors.As(err, &member) {
-			batch[member.index].done <- member.err
+			batch[member.index].finish(member.err)
 			batch = append(batch[:member.index], batch[member.index+1:]...)
 			continue
 		}
@@ -155,7 +222,7 @@ func (db *DB) commit(batch []*request) {
 			err = fmt.Errorf("store: commit: %w", err)
 		}
 		for _, r := range batch {
-			r.done <- err
+			r.finish(err)
 		}
 		return
 	}
@@ -181,6 +248,10 @@ func (db *DB) notifyChanged() {
 		db.changed = nil
 	}
 }
+
+// Commits returns the number of transactions the committer has made
+// durable since Open, for the node's metrics.
+func (db *DB) Commits() uint64 { return db.commits.Load() }
 
 // safeCall runs fn and turns a panic into an error, so that one faulty write
 // function cannot take the committer (and every other writer) down with it.

@@ -267,3 +267,139 @@ func TestChangedAfterCommit(t *testing.T) {
 		t.Error("Changed returned the closed channel again")
 	}
 }
+
+// putCase returns a write function that stores value under key in case
+// bucket "c".
+func putCase(key, value string) func(*Tx) error {
+	return func(tx *Tx) error {
+		c, err := tx.Case("c")
+		if err != nil {
+			return err
+		}
+		return c.Put([]byte(key), []byte(value))
+	}
+}
+
+// caseValue reads key of case bucket "c", or "" when absent.
+func caseValue(t *testing.T, db *DB, key string) string {
+	t.Helper()
+	var v string
+	if err := db.View(context.Background(), func(tx *ReadTx) error {
+		c, err := tx.Case("c")
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		v = string(c.Get([]byte(key)))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestDeferredWriteCommitsAloneAfterDelay(t *testing.T) {
+	db := openTestDB(t, Options{DeferDelay: 20 * time.Millisecond})
+	before := db.Commits()
+	done := make(chan error, 1)
+	start := time.Now()
+	if err := db.UpdateDeferred(putCase("k", "v"), func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("deferred write: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a lone deferred write never committed")
+	}
+	if waited := time.Since(start); waited < 20*time.Millisecond {
+		t.Errorf("a lone deferred write committed after %s, before its delay of 20ms", waited)
+	}
+	if got := caseValue(t, db, "k"); got != "v" {
+		t.Errorf("stored %q, want v", got)
+	}
+	if n := db.Commits() - before; n != 1 {
+		t.Errorf("%d commits, want 1", n)
+	}
+}
+
+func TestDeferredWritesRideOnTheNextCommit(t *testing.T) {
+	// With an hour's delay, only another write can commit them.
+	db := openTestDB(t, Options{DeferDelay: time.Hour})
+	before := db.Commits()
+	var outcomes sync.WaitGroup
+	var failed atomic.Int32
+	for i := range 5 {
+		outcomes.Add(1)
+		if err := db.UpdateDeferred(putCase("d"+string(rune('0'+i)), "v"), func(err error) {
+			if err != nil {
+				failed.Add(1)
+			}
+			outcomes.Done()
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One deferred write fails: it gets its error, the others still commit.
+	bad := errors.New("refused")
+	badDone := make(chan error, 1)
+	if err := db.UpdateDeferred(func(tx *Tx) error { return bad }, func(err error) { badDone <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if got := caseValue(t, db, "d0"); got != "" {
+		t.Fatalf("a deferred write was stored before any other write: %q", got)
+	}
+	if err := db.Update(context.Background(), putCase("k", "v")); err != nil {
+		t.Fatal(err)
+	}
+	outcomes.Wait()
+	if n := failed.Load(); n != 0 {
+		t.Errorf("%d deferred writes failed", n)
+	}
+	if err := <-badDone; !errors.Is(err, bad) {
+		t.Errorf("failing deferred write got %v, want its own error", err)
+	}
+	for i := range 5 {
+		if got := caseValue(t, db, "d"+string(rune('0'+i))); got != "v" {
+			t.Errorf("deferred write %d: stored %q, want v", i, got)
+		}
+	}
+	// The batch was retried once without the failing write: at most two
+	// transactions ran, one of them committed.
+	if n := db.Commits() - before; n != 1 {
+		t.Errorf("%d commits for one ordinary and five deferred writes, want 1", n)
+	}
+}
+
+func TestCloseCommitsDeferredWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vultron.db")
+	db, err := Open(path, Options{NoSync: true, DeferDelay: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	if err := db.UpdateDeferred(putCase("k", "v"), func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("deferred write at Close: %v", err)
+	}
+	if err := db.UpdateDeferred(putCase("k2", "v"), nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("UpdateDeferred after Close: %v, want ErrClosed", err)
+	}
+	db, err = Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := caseValue(t, db, "k"); got != "v" {
+		t.Errorf("after reopening: %q, want the deferred write", got)
+	}
+}

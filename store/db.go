@@ -29,6 +29,11 @@ const (
 	// DefaultMaxBatch caps the number of write requests merged into one
 	// transaction.
 	DefaultMaxBatch = 256
+	// DefaultDeferDelay bounds how long a deferred write waits for another
+	// write to share its commit: about the time of one commit of its own,
+	// so a lone deferred write is late by little and, under load, rides
+	// along for free.
+	DefaultDeferDelay = 2 * time.Millisecond
 )
 
 // Bucket names. They are part of the file format.
@@ -77,6 +82,9 @@ type Options struct {
 	// MaxBatch caps how many write requests are merged into one
 	// transaction. Zero means DefaultMaxBatch.
 	MaxBatch int
+	// DeferDelay bounds how long UpdateDeferred's writes wait to share
+	// another write's commit. Zero means DefaultDeferDelay.
+	DeferDelay time.Duration
 	// DataKey, when set, is the 32-byte node data key: content values
 	// (activities, deliveries, dead letters, case buckets) are sealed with
 	// AES-256-GCM under it (see seal.go). An unencrypted file is encrypted
@@ -89,12 +97,13 @@ type Options struct {
 
 // DB is an open store file. It is safe for concurrent use by many goroutines.
 type DB struct {
-	bolt     *bolt.DB
-	path     string
-	log      zerolog.Logger
-	now      func() time.Time
-	leaseTTL time.Duration
-	maxBatch int
+	bolt       *bolt.DB
+	path       string
+	log        zerolog.Logger
+	now        func() time.Time
+	leaseTTL   time.Duration
+	maxBatch   int
+	deferDelay time.Duration
 
 	// closeMu guards closed and the send side of reqs: senders hold it for
 	// reading, Close takes it for writing before closing reqs.
@@ -159,16 +168,17 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 
 	db := &DB{
-		bolt:     bdb,
-		path:     path,
-		log:      opts.Logger,
-		now:      opts.Now,
-		leaseTTL: opts.LeaseTTL,
-		maxBatch: opts.MaxBatch,
-		leases:   make(map[uint64]time.Time),
-		done:     make(chan struct{}),
-		sl:       sl,
-		resealed: sealed,
+		bolt:       bdb,
+		path:       path,
+		log:        opts.Logger,
+		now:        opts.Now,
+		leaseTTL:   opts.LeaseTTL,
+		maxBatch:   opts.MaxBatch,
+		deferDelay: opts.DeferDelay,
+		leases:     make(map[uint64]time.Time),
+		done:       make(chan struct{}),
+		sl:         sl,
+		resealed:   sealed,
 	}
 	if db.now == nil {
 		db.now = time.Now
@@ -178,6 +188,9 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	if db.maxBatch <= 0 {
 		db.maxBatch = DefaultMaxBatch
+	}
+	if db.deferDelay <= 0 {
+		db.deferDelay = DefaultDeferDelay
 	}
 	db.reqs = make(chan *request, db.maxBatch)
 	go db.commitLoop()

@@ -152,7 +152,16 @@ func (db *DB) releaseLease(id uint64) {
 // updateDelivery runs fn on the pending delivery id and writes back the
 // result, or deletes it if fn returns nil.
 func (db *DB) updateDelivery(ctx context.Context, id uint64, fn func(tx *Tx, d *Delivery) (*Delivery, error)) error {
-	err := db.Update(ctx, func(tx *Tx) error {
+	if err := db.Update(ctx, deliveryUpdate(id, fn)); err != nil {
+		return err
+	}
+	db.releaseLease(id)
+	return nil
+}
+
+// deliveryUpdate returns the write function of updateDelivery.
+func deliveryUpdate(id uint64, fn func(tx *Tx, d *Delivery) (*Delivery, error)) func(*Tx) error {
+	return func(tx *Tx) error {
 		queue := tx.bucket(bucketDeliveries)
 		k := seqKey(id)
 		v := queue.Get(k)
@@ -171,25 +180,46 @@ func (db *DB) updateDelivery(ctx context.Context, id uint64, fn func(tx *Tx, d *
 			return queue.Delete(k)
 		}
 		return queue.Put(k, encodeDelivery(next))
-	})
-	if err != nil {
-		return err
 	}
-	db.releaseLease(id)
-	return nil
 }
 
 // CompleteDelivery removes a delivery that succeeded from the queue, which
 // lets the next delivery of its lane become due. It returns ErrNotFound if
 // the delivery is not pending.
 func (db *DB) CompleteDelivery(ctx context.Context, id uint64) error {
-	err := db.updateDelivery(ctx, id, func(tx *Tx, d *Delivery) (*Delivery, error) {
-		return nil, auditDelivery(tx, d, DecisionDelivered, "")
+	err := db.updateDelivery(ctx, id, completeDelivery)
+	if err != nil {
+		return fmt.Errorf("store: complete delivery %d: %w", id, err)
+	}
+	return nil
+}
+
+// CompleteDeliveryDeferred is CompleteDelivery without a commit of its own
+// (see UpdateDeferred): the removal joins the next commit, and done (if not
+// nil) is called with its outcome. The delivery stays leased, and its lane
+// blocked, until then. If the node stops before that commit, the delivery is
+// sent again after the restart, which a receiver that deduplicates by
+// activity id answers as a no-op; in exchange a delivery's completion costs
+// no fsync while the node is receiving.
+func (db *DB) CompleteDeliveryDeferred(id uint64, done func(error)) error {
+	err := db.UpdateDeferred(deliveryUpdate(id, completeDelivery), func(err error) {
+		if err == nil {
+			db.releaseLease(id)
+		} else {
+			err = fmt.Errorf("store: complete delivery %d: %w", id, err)
+		}
+		if done != nil {
+			done(err)
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("store: complete delivery %d: %w", id, err)
 	}
 	return nil
+}
+
+func completeDelivery(tx *Tx, d *Delivery) (*Delivery, error) {
+	return nil, auditDelivery(tx, d, DecisionDelivered, "")
 }
 
 // RetryDelivery records a failed attempt: it increments Attempts, sets

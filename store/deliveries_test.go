@@ -381,3 +381,47 @@ func TestReplyQueuedWithInbound(t *testing.T) {
 		t.Errorf("PendingCount = %d, %v; want 1", n, err)
 	}
 }
+
+// TestDeferredCompletionKeepsLaneUntilCommit checks that a delivery
+// completed without a commit of its own stays leased, and its lane
+// blocked, until another write carries its removal.
+func TestDeferredCompletionKeepsLaneUntilCommit(t *testing.T) {
+	clock := newTestClock()
+	db := openTestDB(t, Options{Now: clock.Now, LeaseTTL: time.Minute, DeferDelay: time.Hour})
+	ctx := context.Background()
+	mustPutActor(t, db, "coord")
+	enqueue(t, db, "o1", DeliveryTarget{inboxA, "case-1"})
+	enqueue(t, db, "o2", DeliveryTarget{inboxA, "case-1"})
+	now := clock.Now()
+
+	_, due := dueIDs(t, db, now)
+	if len(due) != 1 {
+		t.Fatalf("due = %v, want o1 only", due)
+	}
+	done := make(chan error, 1)
+	if err := db.CompleteDeliveryDeferred(due[0].ID, func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := dueIDs(t, db, now); len(got) != 0 {
+		t.Fatalf("due before the completion committed = %v, want none (o1 leased, o2 behind it)", got)
+	}
+	// Any other write commits the completion.
+	enqueue(t, db, "o3", DeliveryTarget{inboxB, ""})
+	if err := <-done; err != nil {
+		t.Fatalf("deferred completion: %v", err)
+	}
+	got, _ := dueIDs(t, db, now)
+	if want := []string{"o2→" + inboxA, "o3→" + inboxB}; !slices.Equal(got, want) {
+		t.Errorf("due after the completion committed = %v, want %v", got, want)
+	}
+	// Completing a delivery that is no longer pending reports it.
+	if err := db.CompleteDeliveryDeferred(due[0].ID, func(err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(ctx, func(*Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, ErrNotFound) {
+		t.Errorf("second deferred completion = %v, want ErrNotFound", err)
+	}
+}

@@ -68,9 +68,11 @@ func run(lg string, senders, count, workers int, out string) error {
 	}
 	cmd := exec.Command(lg, "-inbox", u+"/actors/vendor/inbox", "-senders", strconv.Itoa(senders), "-count", strconv.Itoa(count), "-drain", "1m")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	commits := n.Store().Commits()
 	err = cmd.Run()
 	time.Sleep(100 * time.Millisecond)
 	pprof.StopCPUProfile()
+	fmt.Printf("store commits during the run: %d (%.2f per activity)\n", n.Store().Commits()-commits, float64(n.Store().Commits()-commits)/float64(count))
 	f.Close()
 	cancel()
 	<-done
