@@ -386,6 +386,29 @@ func (n *node) dashboard() (*http.Client, error) {
 	return c, nil
 }
 
+var commitsRe = regexp.MustCompile(`(?m)^vultron_store_commits_total ([0-9]+)$`)
+
+// commits reads the node's count of durable store transactions from
+// /metrics.
+func (n *node) commits() (float64, error) {
+	req, _ := http.NewRequest(http.MethodGet, n.url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	m := commitsRe.FindSubmatch(b)
+	if m == nil {
+		return 0, fmt.Errorf("metrics of %s: no vultron_store_commits_total", n.url)
+	}
+	return strconv.ParseFloat(string(m[1]), 64)
+}
+
 type lgResult struct {
 	Accepted     int     `json:"accepted"`
 	Refused      int     `json:"refused"`
@@ -421,6 +444,7 @@ func inbox(tmp, bin string, runs, count int) error {
 	rate := map[int][]float64{}
 	p50 := map[int][]float64{}
 	p95 := map[int][]float64{}
+	perCommit := map[int][]float64{}
 	cmds := map[int]string{}
 	for r := range runs {
 		n, err := startNode(bin, filepath.Join(tmp, fmt.Sprintf("inbox-%d", r)))
@@ -428,11 +452,23 @@ func inbox(tmp, bin string, runs, count int) error {
 			return err
 		}
 		for _, s := range []int{1, 16, 64} {
+			before, err := n.commits()
+			if err != nil {
+				n.stop()
+				return err
+			}
 			lr, command, err := loadgen(bin, n.url+"/actors/vendor/inbox", s, count, true)
 			if err != nil {
 				n.stop()
 				return err
 			}
+			after, err := n.commits()
+			if err != nil {
+				n.stop()
+				return err
+			}
+			// Every commit of the run, the replies' included.
+			perCommit[s] = append(perCommit[s], (after-before)/float64(lr.Accepted))
 			rate[s] = append(rate[s], lr.PerSecond)
 			p50[s] = append(p50[s], lr.P50)
 			p95[s] = append(p95[s], lr.P95)
@@ -444,6 +480,8 @@ func inbox(tmp, bin string, runs, count int) error {
 		record("inbox", fmt.Sprintf("inbox accepted/s, %d senders", s), float64(s), "activities/s", rate[s], cmds[s])
 		record("inbox-lat", fmt.Sprintf("inbox p50 ms, %d senders", s), float64(s), "ms", p50[s], cmds[s])
 		record("inbox-lat", fmt.Sprintf("inbox p95 ms, %d senders", s), float64(s), "ms", p95[s], cmds[s])
+		record("inbox-commits", fmt.Sprintf("inbox store commits per accepted activity, %d senders", s), float64(s), "commits", perCommit[s],
+			cmds[s]+"; vultron_store_commits_total of /metrics before and after")
 	}
 	fmt.Println()
 	return nil
