@@ -26,6 +26,13 @@ import (
 // DelivererConfig.Busy reports inbound load.
 const BusyWorkers = 1
 
+// BusyShare is the share of the time that attempts may take while
+// DelivererConfig.Busy reports inbound load: after an attempt that took t,
+// the next one starts t×(1−BusyShare)/BusyShare later. An attempt is mostly
+// an RSA signature, so this bounds the CPU that deliveries take from the
+// inbox during a burst (a quarter of one core) without ever stopping them.
+const BusyShare = 0.25
+
 // Defaults for zero DelivererConfig fields.
 const (
 	DefaultWorkers        = 8
@@ -91,10 +98,12 @@ type DelivererConfig struct {
 	Workers int
 	// Busy, when set, reports that the node is answering inbound requests
 	// that peers are waiting on. While it returns true the Deliverer has at
-	// most BusyWorkers attempts in flight: signing a request (RSA) is the
-	// most expensive thing a node does, and queued deliveries can wait a
-	// little while a peer's POST cannot. It never stops delivery entirely,
-	// so a node under constant load still drains its queue.
+	// most BusyWorkers attempts in flight and spends at most BusyShare of
+	// the time on them: signing a request (RSA) is the most expensive thing
+	// a node does, and queued deliveries can wait a little while a peer's
+	// POST cannot. It never stops delivery entirely, so a node under
+	// constant load still drains its queue, and at full speed once the
+	// load stops.
 	Busy func() bool
 	// Logger receives one line per attempt. Activity bodies, keys and
 	// signatures are never logged.
@@ -246,17 +255,18 @@ func (d *Deliverer) Stats() DeliveryStats {
 // lease TTL passes, and a restarted node sends them at once.
 func (d *Deliverer) Run(ctx context.Context) error {
 	jobs := make(chan store.Delivery, d.workers)
-	finished := make(chan struct{}, d.workers)
+	finished := make(chan time.Duration, d.workers) // each attempt's duration
 	var wg sync.WaitGroup
 	for range d.workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for dl := range jobs {
+				start := time.Now()
 				if ctx.Err() == nil {
 					d.attempt(ctx, dl)
 				}
-				finished <- struct{}{}
+				finished <- time.Since(start)
 			}
 		}()
 	}
@@ -268,13 +278,26 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	timer := time.NewTimer(d.pollInterval)
 	defer timer.Stop()
 	inFlight := 0
+	// resume is when the next attempt may start while the inbox is busy
+	// (see BusyShare); it is measured on the monotonic clock, not d.now.
+	var resume time.Time
+	done := func(took time.Duration) {
+		inFlight--
+		if d.busy != nil && d.busy() {
+			resume = time.Now().Add(time.Duration(float64(took) * (1 - BusyShare) / BusyShare))
+		}
+	}
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
 		limit := d.workers
+		wait := d.pollInterval
 		if d.busy != nil && d.busy() {
 			limit = min(limit, BusyWorkers)
+			if pause := time.Until(resume); pause > 0 {
+				limit, wait = 0, min(wait, pause)
+			}
 		}
 		if free := limit - inFlight; free > 0 {
 			due, err := d.queue.DueDeliveries(ctx, d.now(), free)
@@ -290,20 +313,20 @@ func (d *Deliverer) Run(ctx context.Context) error {
 				inFlight++
 			}
 		}
-		timer.Reset(d.pollInterval)
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-d.wake:
-		case <-finished:
-			inFlight--
+		case took := <-finished:
+			done(took)
 		case <-timer.C:
 		}
 		// Collect every other finished attempt without waiting.
 		for drained := false; !drained; {
 			select {
-			case <-finished:
-				inFlight--
+			case took := <-finished:
+				done(took)
 			default:
 				drained = true
 			}

@@ -1007,8 +1007,14 @@ func TestBusyYields(t *testing.T) {
 		f.enqueue(t, i, "")
 	}
 	run(t, f.d)
+	start := time.Now()
 	f.d.Wake()
 	waitFor(t, "every delivery while busy", func() bool { return len(f.pending(t)) == 0 })
+	// Each attempt takes at least 20 ms, so after each of the first five
+	// the next waits at least 20 ms × (1 − BusyShare) / BusyShare.
+	if took, least := time.Since(start), time.Duration(5*float64(20*time.Millisecond)*(1-BusyShare)/BusyShare); took < least {
+		t.Errorf("6 deliveries while busy took %s, want at least %s (attempts limited to a share of %.2f)", took, least, BusyShare)
+	}
 	mu.Lock()
 	if peak != BusyWorkers {
 		t.Errorf("%d attempts ran at once while busy, want %d", peak, BusyWorkers)
