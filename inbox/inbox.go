@@ -67,9 +67,19 @@ type Config struct {
 type Pipeline struct {
 	cfg Config
 
-	// inFlight counts the requests being received now; Busy reads it.
+	// inFlight counts the requests being received now, and lastDone is
+	// when the last one ended (nanoseconds after epoch, monotonic); Busy
+	// reads them.
 	inFlight atomic.Int64
+	lastDone atomic.Int64
+	epoch    time.Time
 }
+
+// BusyLinger is how long the inbox counts as busy after a request ends: a
+// peer that sends one activity after another leaves gaps shorter than this
+// between them, and a delivery started in such a gap would take the CPU
+// from its next request.
+const BusyLinger = 5 * time.Millisecond
 
 // New returns a Pipeline.
 func New(cfg Config) (*Pipeline, error) {
@@ -82,13 +92,28 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Pipeline{cfg: cfg}, nil
+	return &Pipeline{cfg: cfg, epoch: time.Now()}, nil
 }
 
-// Busy reports whether a request is being received at this moment: a peer
-// is waiting on the inbox. The node lets its delivery
+// Busy reports whether a request is being received, or one ended less than
+// BusyLinger ago: peers are sending to the inbox. The node lets its delivery
 // workers yield to the inbox while it is busy (see outbox.DelivererConfig.Busy).
-func (p *Pipeline) Busy() bool { return p.inFlight.Load() > 0 }
+func (p *Pipeline) Busy() bool {
+	if p.inFlight.Load() > 0 {
+		return true
+	}
+	last := p.lastDone.Load()
+	return last > 0 && time.Since(p.epoch)-time.Duration(last) < BusyLinger
+}
+
+// enter counts a request in; the function it returns counts it out.
+func (p *Pipeline) enter() (leave func()) {
+	p.inFlight.Add(1)
+	return func() {
+		p.lastDone.Store(int64(time.Since(p.epoch)))
+		p.inFlight.Add(-1)
+	}
+}
 
 // Result describes an accepted activity.
 type Result struct {
@@ -101,8 +126,7 @@ type Result struct {
 // Receive runs the pipeline for a POST to the inbox of local actor name.
 // It returns a *problem.Error for every refusal.
 func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (Result, error) {
-	p.inFlight.Add(1)
-	defer p.inFlight.Add(-1)
+	defer p.enter()()
 	local, ok := p.cfg.Local(name)
 	if !ok {
 		return Result{}, problem.NotFound("no actor %q on this node", name)

@@ -41,6 +41,8 @@ const (
 	// DefaultClientTimeout bounds one request of the client NewDeliverer
 	// builds when DelivererConfig.Client is nil.
 	DefaultClientTimeout = 30 * time.Second
+	// DefaultMaxYield is the default of DelivererConfig.MaxYield.
+	DefaultMaxYield = 10 * time.Second
 )
 
 const (
@@ -105,6 +107,13 @@ type DelivererConfig struct {
 	// constant load still drains its queue, and at full speed once the
 	// load stops.
 	Busy func() bool
+	// MaxYield bounds how long deliveries yield to a busy inbox: once the
+	// queue has not been empty of due deliveries for this long, the
+	// Deliverer sends at full speed however busy the inbox is, until it
+	// has caught up. A burst of inbound activities is answered after it;
+	// sustained load cannot grow the queue without bound. Default
+	// DefaultMaxYield.
+	MaxYield time.Duration
 	// Logger receives one line per attempt. Activity bodies, keys and
 	// signatures are never logged.
 	Logger zerolog.Logger
@@ -147,6 +156,7 @@ type Deliverer struct {
 	policy         RetryPolicy
 	workers        int
 	busy           func() bool
+	maxYield       time.Duration
 	log            zerolog.Logger
 	now            func() time.Time
 	pollInterval   time.Duration
@@ -168,8 +178,8 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 	if cfg.Queue == nil || cfg.Keys == nil || cfg.Inboxes == nil {
 		return nil, errors.New("deliverer: a queue, a key source and an inbox resolver are required")
 	}
-	if cfg.Workers < 0 || cfg.PollInterval < 0 || cfg.AttemptTimeout < 0 {
-		return nil, errors.New("deliverer: workers, poll interval and attempt timeout must not be negative")
+	if cfg.Workers < 0 || cfg.PollInterval < 0 || cfg.AttemptTimeout < 0 || cfg.MaxYield < 0 {
+		return nil, errors.New("deliverer: workers, poll interval, attempt timeout and the longest yield must not be negative")
 	}
 	if cfg.Policy == (RetryPolicy{}) {
 		cfg.Policy = DefaultRetryPolicy()
@@ -186,6 +196,9 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 	}
 	if cfg.AttemptTimeout == 0 {
 		cfg.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if cfg.MaxYield == 0 {
+		cfg.MaxYield = DefaultMaxYield
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -215,6 +228,7 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 		policy:         cfg.Policy,
 		workers:        cfg.Workers,
 		busy:           cfg.Busy,
+		maxYield:       cfg.MaxYield,
 		log:            cfg.Logger,
 		now:            cfg.Now,
 		pollInterval:   cfg.PollInterval,
@@ -281,9 +295,15 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	// resume is when the next attempt may start while the inbox is busy
 	// (see BusyShare); it is measured on the monotonic clock, not d.now.
 	var resume time.Time
+	// caughtUp is when the queue last had no more due deliveries than
+	// were asked for (maxYield counts from it).
+	caughtUp := time.Now()
+	yielding := func() bool {
+		return d.busy != nil && time.Since(caughtUp) < d.maxYield && d.busy()
+	}
 	done := func(took time.Duration) {
 		inFlight--
-		if d.busy != nil && d.busy() {
+		if yielding() {
 			resume = time.Now().Add(time.Duration(float64(took) * (1 - BusyShare) / BusyShare))
 		}
 	}
@@ -293,7 +313,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		}
 		limit := d.workers
 		wait := d.pollInterval
-		if d.busy != nil && d.busy() {
+		if yielding() {
 			limit = min(limit, BusyWorkers)
 			if pause := time.Until(resume); pause > 0 {
 				limit, wait = 0, min(wait, pause)
@@ -303,6 +323,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			due, err := d.queue.DueDeliveries(ctx, d.now(), free)
 			if err != nil && ctx.Err() == nil {
 				d.log.Error().Err(err).Msg("read due deliveries")
+			}
+			if err == nil && len(due) < free {
+				caughtUp = time.Now()
 			}
 			if len(due) > free {
 				due = due[:free] // a queue must not hand out more than asked

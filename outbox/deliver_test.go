@@ -947,6 +947,7 @@ func TestNewDelivererValidates(t *testing.T) {
 		{"no keys", func(c *DelivererConfig) { c.Keys = nil }},
 		{"no resolver", func(c *DelivererConfig) { c.Inboxes = nil }},
 		{"negative workers", func(c *DelivererConfig) { c.Workers = -1 }},
+		{"negative longest yield", func(c *DelivererConfig) { c.MaxYield = -time.Second }},
 		{"policy without horizon", func(c *DelivererConfig) { c.Policy = RetryPolicy{First: time.Second, Max: time.Minute} }},
 	}
 	for _, tt := range tests {
@@ -1035,5 +1036,44 @@ func TestBusyYields(t *testing.T) {
 	}
 	if n := len(rc.requests()); n != 14 {
 		t.Errorf("recipient got %d requests, want 14", n)
+	}
+}
+
+// TestYieldEnds checks that deliveries stop yielding to an inbox that stays
+// busy once the queue has been behind for MaxYield.
+func TestYieldEnds(t *testing.T) {
+	clock := newFakeClock()
+	var mu sync.Mutex
+	inFlight, peak := 0, 0
+	rc := newRecipient(t, clock, nil, func(_ int, _ received, w http.ResponseWriter) {
+		mu.Lock()
+		inFlight++
+		peak = max(peak, inFlight)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	})
+	f := newFixture(t, clock, rc.inbox, func(c *DelivererConfig) {
+		c.Workers = 4
+		c.Busy = func() bool { return true } // never idle
+		c.MaxYield = 100 * time.Millisecond
+	})
+	const n = 24
+	for i := 1; i <= n; i++ {
+		f.enqueue(t, i, "")
+	}
+	run(t, f.d)
+	f.d.Wake()
+	waitFor(t, "every delivery", func() bool { return len(f.pending(t)) == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	if peak < 2 {
+		t.Errorf("at most %d attempt ran at once after yielding for %s, want several of 4 workers", peak, 100*time.Millisecond)
+	}
+	if got := len(rc.requests()); got != n {
+		t.Errorf("recipient got %d requests, want %d", got, n)
 	}
 }

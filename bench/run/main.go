@@ -417,6 +417,8 @@ type lgResult struct {
 	PerSecond    float64 `json:"acceptedPerSecond"`
 	P50          float64 `json:"p50ms"`
 	P95          float64 `json:"p95ms"`
+	Seconds      float64 `json:"seconds"`
+	DrainSeconds float64 `json:"drainSeconds"`
 }
 
 func loadgen(bin, inbox string, senders, count int, replies bool) (lgResult, string, error) {
@@ -445,6 +447,7 @@ func inbox(tmp, bin string, runs, count int) error {
 	p50 := map[int][]float64{}
 	p95 := map[int][]float64{}
 	perCommit := map[int][]float64{}
+	replied := map[int][]float64{}
 	cmds := map[int]string{}
 	for r := range runs {
 		n, err := startNode(bin, filepath.Join(tmp, fmt.Sprintf("inbox-%d", r)))
@@ -469,6 +472,8 @@ func inbox(tmp, bin string, runs, count int) error {
 			}
 			// Every commit of the run, the replies' included.
 			perCommit[s] = append(perCommit[s], (after-before)/float64(lr.Accepted))
+			// Until every acknowledgement (RK) reached its sender.
+			replied[s] = append(replied[s], float64(lr.Accepted)/(lr.Seconds+lr.DrainSeconds))
 			rate[s] = append(rate[s], lr.PerSecond)
 			p50[s] = append(p50[s], lr.P50)
 			p95[s] = append(p95[s], lr.P95)
@@ -480,6 +485,8 @@ func inbox(tmp, bin string, runs, count int) error {
 		record("inbox", fmt.Sprintf("inbox accepted/s, %d senders", s), float64(s), "activities/s", rate[s], cmds[s])
 		record("inbox-lat", fmt.Sprintf("inbox p50 ms, %d senders", s), float64(s), "ms", p50[s], cmds[s])
 		record("inbox-lat", fmt.Sprintf("inbox p95 ms, %d senders", s), float64(s), "ms", p95[s], cmds[s])
+		record("inbox-replied", fmt.Sprintf("inbox accepted and acknowledged/s, %d senders", s), float64(s), "activities/s", replied[s],
+			cmds[s]+"; accepted / (timed phase + drain until every RK reached its sender)")
 		record("inbox-commits", fmt.Sprintf("inbox store commits per accepted activity, %d senders", s), float64(s), "commits", perCommit[s],
 			cmds[s]+"; vultron_store_commits_total of /metrics before and after")
 	}
