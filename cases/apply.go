@@ -218,7 +218,7 @@ func (c *Case) create(act *vocab.Activity, at time.Time) error {
 		if p.Actor == c.Owner {
 			p.Roles |= cvdstate.CaseOwner
 		}
-		c.Participants = append(c.Participants, p)
+		c.addParticipant(p)
 	}
 	if c.Participant(c.Owner) == nil {
 		return problem.Unprocessable("the owner %s of case %s is not one of its participants", c.Owner, vc.ID)
@@ -586,7 +586,7 @@ func (c *Case) acceptInvite(actor string, at time.Time) (Effects, error) {
 	p := c.Participant(actor)
 	if p == nil {
 		p = &Participant{Actor: actor, ID: ParticipantID(c.ID, actor)}
-		c.Participants = append(c.Participants, p)
+		c.addParticipant(p)
 	}
 	p.Removed, p.Roles, p.JoinedAt = false, inv.Roles, at
 	p.Contact = contactOf(actor, inv.ActorName)

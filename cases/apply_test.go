@@ -336,3 +336,43 @@ func TestApplyIsDeterministic(t *testing.T) {
 		t.Fatalf("two folds of the same activities differ:\n%s\n%s", ja, jb)
 	}
 }
+
+// TestParticipantIndex checks Participant's index against a scan, through
+// joins, a clone that diverges and a case decoded from its record.
+func TestParticipantIndex(t *testing.T) {
+	c := &Case{}
+	add := func(c *Case, actor string) {
+		if c.Participant(actor) != nil {
+			t.Fatalf("%s is a participant before joining", actor)
+		}
+		c.addParticipant(&Participant{Actor: actor})
+	}
+	for i := range 50 {
+		add(c, fmt.Sprintf("https://n.example/actors/a%d", i))
+	}
+	cl := c.clone()
+	add(cl, "https://n.example/actors/only-in-clone")
+	add(c, "https://n.example/actors/only-in-original")
+	check := func(name string, c *Case) {
+		t.Helper()
+		for i, p := range c.Participants {
+			if got := c.Participant(p.Actor); got != c.Participants[i] {
+				t.Errorf("%s: Participant(%s) = %p, want participant %d", name, p.Actor, got, i)
+			}
+		}
+	}
+	check("original", c)
+	check("clone", cl)
+	if c.Participant("https://n.example/actors/only-in-clone") != nil || cl.Participant("https://n.example/actors/only-in-original") != nil {
+		t.Error("a participant added to one copy is found in the other")
+	}
+	raw, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decoded Case
+	if err := json.Unmarshal(raw, &decoded); err != nil {
+		t.Fatal(err)
+	}
+	check("decoded", &decoded)
+}

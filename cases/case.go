@@ -62,6 +62,10 @@ type Case struct {
 	// bucket, so it is valid only in their transaction; it is nil for a
 	// case folded only in memory.
 	storedNote func(id string) bool
+	// byActor indexes Participants by actor, so that finding the sender of
+	// each entry does not scan every participant; Participant rebuilds it
+	// when its size says it is not this copy's (see clone).
+	byActor map[string]int
 }
 
 // PendingNotes returns the notes not yet stored, in the order they were
@@ -165,12 +169,27 @@ type Transfer struct {
 
 // Participant returns the participant that actor is, or nil.
 func (c *Case) Participant(actor string) *Participant {
-	for _, p := range c.Participants {
-		if p.Actor == actor {
-			return p
+	if len(c.byActor) != len(c.Participants) {
+		c.byActor = make(map[string]int, len(c.Participants))
+		for i, p := range c.Participants {
+			if _, ok := c.byActor[p.Actor]; !ok {
+				c.byActor[p.Actor] = i
+			}
 		}
 	}
+	if i, ok := c.byActor[actor]; ok && i < len(c.Participants) && c.Participants[i].Actor == actor {
+		return c.Participants[i]
+	}
 	return nil
+}
+
+// addParticipant appends p, which is no participant yet, keeping the index
+// of Participant current.
+func (c *Case) addParticipant(p *Participant) {
+	if c.byActor != nil && len(c.byActor) == len(c.Participants) {
+		c.byActor[p.Actor] = len(c.Participants)
+	}
+	c.Participants = append(c.Participants, p)
 }
 
 // Closed reports whether every participant has closed the case (or was
@@ -226,6 +245,7 @@ func (c *Case) clone() *Case {
 	out.Proposals = slices.Clone(c.Proposals)
 	out.History = slices.Clone(c.History)
 	out.pending = slices.Clone(c.pending)
+	out.byActor = nil // its own, built on first use
 	out.Invites = slices.Clone(c.Invites)
 	out.Suggestions = slices.Clone(c.Suggestions)
 	if c.Transfer != nil {
