@@ -2,8 +2,11 @@ package vocab
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -19,6 +22,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		checkDecodersAgree(t, data)
 		doc, err := Parse(data)
 		if err != nil {
 			if _, ok := err.(*ParseError); !ok {
@@ -43,4 +47,53 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("serialisation not stable: %v", err)
 		}
 	})
+}
+
+// checkDecodersAgree checks that the one-pass decoder of valid JSON builds
+// the tree the token decoder builds, or refuses with the same error.
+func checkDecodersAgree(t *testing.T, data []byte) {
+	t.Helper()
+	if !json.Valid(data) {
+		return
+	}
+	lim := DefaultLimits()
+	fast, fastErr := decodeValid(data, lim)
+	slow, slowErr := decodeTokens(data, lim)
+	if fmt.Sprint(fastErr) != fmt.Sprint(slowErr) {
+		t.Fatalf("decoders disagree on the error: one pass %v, tokens %v\n%q", fastErr, slowErr, data)
+	}
+	if !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("decoders build different trees\n%q\none pass %#v\ntokens %#v", data, fast, slow)
+	}
+}
+
+func TestDecodersAgree(t *testing.T) {
+	ctx := `"@context":"https://www.w3.org/ns/activitystreams"`
+	deep := strings.Repeat(`{"a":`, 40) + `1` + strings.Repeat(`}`, 40)
+	docs := []string{
+		`{}`, ` { } `, `[]`, `"s"`, `1`, `null`,
+		`{` + ctx + `,"type":"Note","type":"Note"}`,
+		`{"a":{"b":[1,{"c":2,"c":3}]}}`,
+		`{"a\u0062":1,"ab":2}`,
+		`{"k":"\ud83d\ude00 \u00e9 \n \" \\ \/"}`,
+		`{"k":"\ud800"}`,
+		"{\"k\":\"\xff\xfe\"}",
+		`{"n":-1.5e+10,"m":0,"e":1E3,"t":true,"f":false,"z":null,"arr":[[],{},[[]]]}`,
+		`{"odd key!":{"":[{"x y":1,"x y":2}]}}`,
+		deep,
+		`{"a":[` + strings.Repeat(`[`, 35) + strings.Repeat(`]`, 35) + `]}`,
+	}
+	for _, path := range corpusFiles(t) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, string(data))
+	}
+	for _, d := range docs {
+		if !json.Valid([]byte(d)) {
+			t.Fatalf("test document is not valid JSON: %q", d)
+		}
+		checkDecodersAgree(t, []byte(d))
+	}
 }

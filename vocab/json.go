@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Limits bounds what Parse accepts before it builds any value.
@@ -54,6 +55,17 @@ func decodeStrict(data []byte, lim Limits) (map[string]any, error) {
 	if lim.MaxBytes > 0 && len(data) > lim.MaxBytes {
 		return nil, parseErr("$", "document is %d bytes, more than the limit of %d", len(data), lim.MaxBytes)
 	}
+	if json.Valid(data) {
+		// The syntax is right: build the tree in one pass over the bytes.
+		// The token decoder below allocates for every token and is kept for
+		// documents that are not valid JSON, to say where they go wrong.
+		return decodeValid(data, lim)
+	}
+	return decodeTokens(data, lim)
+}
+
+// decodeTokens is decodeStrict by encoding/json's token decoder.
+func decodeTokens(data []byte, lim Limits) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	d := &strictDecoder{dec: dec, maxDepth: lim.MaxDepth}
@@ -159,6 +171,174 @@ func (d *strictDecoder) array(path string, depth int) ([]any, error) {
 			return nil, err
 		}
 		a = append(a, v)
+	}
+}
+
+// decodeValid is decodeStrict for data that json.Valid accepts: one JSON
+// value and nothing but white space around it. It builds the same tree as
+// decodeTokens and refuses the same documents with the same errors; the
+// path of the value being read is kept as a stack and spelled out only for
+// an error.
+func decodeValid(data []byte, lim Limits) (map[string]any, error) {
+	s := &validScanner{data: data, maxDepth: lim.MaxDepth}
+	s.space()
+	if s.data[s.i] != '{' {
+		return nil, parseErr("$", "document must be a JSON object")
+	}
+	return s.object(1)
+}
+
+// validScanner reads a document json.Valid accepted.
+type validScanner struct {
+	data     []byte
+	i        int
+	maxDepth int
+	path     []pathStep
+}
+
+// pathStep is one step of a JSON path: a member name, or an array index.
+type pathStep struct {
+	member bool
+	key    string
+	index  int
+}
+
+func (s *validScanner) pathString() string {
+	p := "$"
+	for _, st := range s.path {
+		if st.member {
+			p = memberPath(p, st.key)
+		} else {
+			p = itemPath(p, st.index)
+		}
+	}
+	return p
+}
+
+func (s *validScanner) space() {
+	for s.i < len(s.data) {
+		switch s.data[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// value reads the value at s.i, which starts after white space.
+func (s *validScanner) value(depth int) (any, error) {
+	switch c := s.data[s.i]; c {
+	case '{', '[':
+		if s.maxDepth > 0 && depth > s.maxDepth {
+			return nil, parseErr(s.pathString(), "nesting is deeper than the limit of %d levels", s.maxDepth)
+		}
+		if c == '{' {
+			return s.object(depth)
+		}
+		return s.array(depth)
+	case '"':
+		return s.string()
+	case 't':
+		s.i += len("true")
+		return true, nil
+	case 'f':
+		s.i += len("false")
+		return false, nil
+	case 'n':
+		s.i += len("null")
+		return nil, nil
+	}
+	start := s.i
+	for s.i < len(s.data) && strings.IndexByte("+-.0123456789eE", s.data[s.i]) >= 0 {
+		s.i++
+	}
+	return json.Number(s.data[start:s.i]), nil
+}
+
+// string reads the string at s.i as encoding/json does: a string with
+// escapes or invalid UTF-8 goes through json.Unmarshal.
+func (s *validScanner) string() (string, error) {
+	start, escaped := s.i, false
+	s.i++
+	for s.data[s.i] != '"' {
+		if s.data[s.i] == '\\' {
+			escaped = true
+			s.i++
+		}
+		s.i++
+	}
+	s.i++
+	raw := s.data[start:s.i]
+	if inner := raw[1 : len(raw)-1]; !escaped && utf8.Valid(inner) {
+		return string(inner), nil
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", parseErr(s.pathString(), "invalid JSON string: %v", err)
+	}
+	return v, nil
+}
+
+func (s *validScanner) object(depth int) (map[string]any, error) {
+	m := make(map[string]any)
+	s.i++ // {
+	s.space()
+	if s.data[s.i] == '}' {
+		s.i++
+		return m, nil
+	}
+	for {
+		s.space()
+		key, err := s.string()
+		if err != nil {
+			return nil, err
+		}
+		s.path = append(s.path, pathStep{member: true, key: key})
+		if _, dup := m[key]; dup {
+			return nil, parseErr(s.pathString(), "duplicate member %q", key)
+		}
+		s.space()
+		s.i++ // :
+		s.space()
+		v, err := s.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		m[key] = v
+		s.path = s.path[:len(s.path)-1]
+		s.space()
+		c := s.data[s.i]
+		s.i++ // , or }
+		if c == '}' {
+			return m, nil
+		}
+	}
+}
+
+func (s *validScanner) array(depth int) ([]any, error) {
+	a := []any{}
+	s.i++ // [
+	s.space()
+	if s.data[s.i] == ']' {
+		s.i++
+		return a, nil
+	}
+	for i := 0; ; i++ {
+		s.space()
+		s.path = append(s.path, pathStep{index: i})
+		v, err := s.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		a = append(a, v)
+		s.path = s.path[:len(s.path)-1]
+		s.space()
+		c := s.data[s.i]
+		s.i++ // , or ]
+		if c == ']' {
+			return a, nil
+		}
 	}
 }
 
