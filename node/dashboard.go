@@ -22,6 +22,7 @@ import (
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
 )
 
 // The dashboard is the node's web interface for people: server-rendered
@@ -486,7 +487,7 @@ func (d *dashboard) submitCaseAction(r *http.Request, caseID, as string) (string
 	if !ok {
 		return "", problem.BadRequest("choose which of this node's actors acts")
 	}
-	act := map[string]any{"context": c.ID}
+	var act map[string]any
 	var said string
 	switch f.Get("action") {
 	case "propose-embargo":
@@ -494,29 +495,27 @@ func (d *dashboard) submitCaseAction(r *http.Request, caseID, as string) (string
 		if err != nil {
 			return "", problem.BadRequest("the embargo's end must be a date such as 2026-12-24")
 		}
-		act["type"] = "Invite"
-		act["object"] = map[string]any{"type": "EmbargoEvent", "startTime": d.n.cfg.Now().UTC().Format(time.RFC3339),
-			"endTime": end.UTC().Format(time.RFC3339)}
+		act = vocab.ProposeEmbargo(c.ID, d.n.cfg.Now(), end)
 		said = "Embargo proposed, ending " + end.Format("2006-01-02") + "."
 	case "accept-embargo", "reject-embargo":
 		invite := f.Get("proposal")
 		if !slices.ContainsFunc(c.Proposals, func(p cases.Proposal) bool { return p.InviteID == invite }) {
 			return "", problem.Conflict("that embargo proposal is no longer open")
 		}
-		act["type"], act["object"] = "Accept", invite
-		said = "Embargo proposal accepted."
+		act, said = vocab.Respond("Accept", invite, c.ID), "Embargo proposal accepted."
 		if f.Get("action") == "reject-embargo" {
-			act["type"], said = "Reject", "Embargo proposal rejected."
+			act, said = vocab.Respond("Reject", invite, c.ID), "Embargo proposal rejected."
 		}
 	case "invite":
 		actorID := strings.TrimSpace(f.Get("actor"))
 		if u, err := url.Parse(actorID); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return "", problem.BadRequest("the actor to invite must be an actor id (a URL)")
 		}
-		act["type"], act["object"], act["target"] = "Invite", actorID, c.ID
+		var roles []string
 		if role := f.Get("role"); role != "" {
-			act["roles"] = []string{role}
+			roles = []string{role}
 		}
+		act = vocab.InviteToCase(c.ID, actorID, roles)
 		said = "Invitation sent to " + actorID + "."
 	case "fix-ready", "fix-deployed":
 		p := c.Participant(l.ID)
@@ -524,31 +523,24 @@ func (d *dashboard) submitCaseAction(r *http.Request, caseID, as string) (string
 			return "", problem.Conflict("%s is not a participant of this case", as)
 		}
 		vfd := map[string]string{"fix-ready": "VFd", "fix-deployed": "VFD"}[f.Get("action")]
-		act["type"], act["target"] = "Add", p.ID
-		act["object"] = map[string]any{"type": "ParticipantStatus", "context": p.ID, "vfdState": vfd}
+		act = vocab.ReportFixState(c.ID, p.ID, vfd)
 		said = "Reported: " + map[string]string{"fix-ready": "fix ready (CF).", "fix-deployed": "fix deployed (CD)."}[f.Get("action")]
 	case "public":
 		p := c.Participant(l.ID)
 		if p == nil {
 			return "", problem.Conflict("%s is not a participant of this case", as)
 		}
-		pxa := []byte(c.PXA.String())
-		pxa[0] = 'P'
-		act["type"], act["target"] = "Add", p.ID
-		act["object"] = map[string]any{"type": "ParticipantStatus", "context": p.ID,
-			"caseStatus": map[string]any{"type": "CaseStatus", "pxaState": string(pxa)}}
+		act = vocab.ReportCaseState(c.ID, p.ID, (c.PXA | cvdstate.PXAPublic).String())
 		said = "Reported: the vulnerability is public (CP)."
 	case "engage", "defer", "close":
-		act["type"] = map[string]string{"engage": "Join", "defer": "Ignore", "close": "Leave"}[f.Get("action")]
-		act["object"] = c.ID
+		act = vocab.Respond(map[string]string{"engage": "Join", "defer": "Ignore", "close": "Leave"}[f.Get("action")], c.ID, c.ID)
 		said = map[string]string{"engage": "Engaged (RA).", "defer": "Deferred (RD).", "close": "Closed for " + as + " (RC)."}[f.Get("action")]
 	case "note":
 		content := strings.TrimSpace(f.Get("content"))
 		if content == "" {
 			return "", problem.BadRequest("a note needs some text")
 		}
-		act["type"], act["target"] = "Add", c.ID
-		act["object"] = map[string]any{"type": "Note", "content": content}
+		act = vocab.AddNote(c.ID, content)
 		said = "Note added."
 	default:
 		return "", problem.BadRequest("unknown action %q", f.Get("action"))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+
+	"github.com/openvultron/vultron/vocab"
 )
 
 // caseActionGroup holds the actions of "vultron case" that send a message;
@@ -15,7 +17,7 @@ func caseActionGroup() actionGroup {
 			if err != nil {
 				return nil, "", err
 			}
-			return map[string]any{"type": typ, "object": d.ID, "context": d.ID}, d.ID, nil
+			return vocab.Respond(typ, d.ID, d.ID), d.ID, nil
 		}
 	}
 	return actionGroup{
@@ -57,8 +59,7 @@ func buildNote(ctx context.Context, s *session, v *actionValues, args []string) 
 	if err != nil {
 		return nil, "", err
 	}
-	note := map[string]any{"type": "Note", "content": content}
-	return map[string]any{"type": "Add", "object": note, "target": d.ID, "context": d.ID}, d.ID, nil
+	return vocab.AddNote(d.ID, content), d.ID, nil
 }
 
 func buildTransfer(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
@@ -84,6 +85,6 @@ func answerTransfer(typ string) func(context.Context, *session, *actionValues, [
 		if d.Transfer == nil {
 			return nil, "", fmt.Errorf("case %s has no open ownership transfer", d.ID)
 		}
-		return map[string]any{"type": typ, "object": d.Transfer.ID, "context": d.ID}, d.ID, nil
+		return vocab.Respond(typ, d.Transfer.ID, d.ID), d.ID, nil
 	}
 }

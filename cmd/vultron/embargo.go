@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/openvultron/vultron/vocab"
 )
 
 // embargoGroup is "vultron embargo": Embargo Management (EM) on a case.
@@ -68,8 +70,7 @@ func buildProposal(revise bool) func(context.Context, *session, *actionValues, [
 		if revise && d.EMState != "ACTIVE" && d.EMState != "REVISE" {
 			return nil, "", fmt.Errorf("case %s has no active embargo to revise (EM %s); use \"embargo propose\"", d.ID, d.EMState)
 		}
-		event := map[string]any{"type": "EmbargoEvent", "startTime": now.Format(time.RFC3339), "endTime": end.Format(time.RFC3339)}
-		return map[string]any{"type": "Invite", "object": event, "context": d.ID}, d.ID, nil
+		return vocab.ProposeEmbargo(d.ID, now, end), d.ID, nil
 	}
 }
 
@@ -104,7 +105,7 @@ func answerProposal(typ string) func(context.Context, *session, *actionValues, [
 			}
 			return nil, "", fmt.Errorf("case %s has %d pending proposals (%s); name one", d.ID, len(ids), strings.Join(ids, ", "))
 		}
-		return map[string]any{"type": typ, "object": invite, "context": d.ID}, d.ID, nil
+		return vocab.Respond(typ, invite, d.ID), d.ID, nil
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/openvultron/vultron/vocab"
 )
 
 // participantGroup is "vultron participant": who takes part in a case.
@@ -78,11 +80,7 @@ func buildInvite(ctx context.Context, s *session, v *actionValues, args []string
 	if err != nil {
 		return nil, "", err
 	}
-	act := map[string]any{"type": "Invite", "object": v.actor, "target": d.ID, "context": d.ID}
-	if roles := rolesList(v.roles); len(roles) > 0 {
-		act["roles"] = roles
-	}
-	return act, d.ID, nil
+	return vocab.InviteToCase(d.ID, v.actor, rolesList(v.roles)), d.ID, nil
 }
 
 func buildSuggest(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
@@ -118,7 +116,7 @@ func answerSuggestion(typ string) func(context.Context, *session, *actionValues,
 		case 0:
 			return nil, "", fmt.Errorf("case %s has no open suggestion%s", d.ID, forActor(v.actor))
 		case 1:
-			return map[string]any{"type": typ, "object": ids[0], "context": d.ID}, d.ID, nil
+			return vocab.Respond(typ, ids[0], d.ID), d.ID, nil
 		}
 		return nil, "", fmt.Errorf("case %s has %d open suggestions; name the suggested actor with --actor", d.ID, len(ids))
 	}
