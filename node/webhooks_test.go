@@ -99,6 +99,8 @@ func TestWebhooks(t *testing.T) {
 	caseID := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 }).ID
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Join","object":%q,"context":%q}`, caseID, caseID))
 	waitFor(t, "three events at the webhook", func() bool { return len(sink.snapshot()) == 3 })
+	// The receiver has the third event a moment before its sender counts it.
+	waitFor(t, "three events counted as delivered", func() bool { return vendor.webhooks.Stats().Delivered == 3 })
 	if st := vendor.webhooks.Stats(); st.Retried != 3 || st.Delivered != 3 {
 		t.Errorf("webhook stats %+v, want 3 delivered after 3 retries", st)
 	}

@@ -229,14 +229,17 @@ func (d *Dispatcher) deliver(ctx context.Context, url string, ev store.Event, cu
 	first := d.cfg.Now()
 	for attempt := 1; ; attempt++ {
 		retryAfter, err := d.post(ctx, url, doc.ID, body)
-		if ctx.Err() != nil {
-			return false
-		}
 		if err == nil {
+			// The receiver has the event: record that even if the node is
+			// stopping now, or it would send the event again after the
+			// restart.
 			d.delivered.Add(1)
 			cur.Seq, cur.LastError = ev.Seq, ""
-			d.saveCursor(ctx, url, *cur, log)
-			return true
+			d.saveCursor(context.WithoutCancel(ctx), url, *cur, log)
+			return ctx.Err() == nil
+		}
+		if ctx.Err() != nil {
+			return false
 		}
 		d.rngMu.Lock()
 		next, ok := d.cfg.Policy.Next(d.cfg.Now(), first, attempt, retryAfter, d.rng)
