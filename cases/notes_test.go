@@ -57,15 +57,21 @@ func storedNotes(t *testing.T, db *store.DB, from, limit int) []string {
 	return ids
 }
 
+// addNotes adds the notes noteID(from) … noteID(to-1) to c.
+func addNotes(t *testing.T, c *Case, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		addNoteTo(t, c, noteID(i))
+	}
+}
+
 // TestNotesStoredApart checks that saveCase stores each note under notes/
 // and its id under noteids/, and a record that counts the notes without
 // holding them.
 func TestNotesStoredApart(t *testing.T) {
 	db := openStore(t)
 	c := newCase(t, false)
-	for i := range 3 {
-		addNoteTo(t, c, noteID(i))
-	}
+	addNotes(t, c, 0, 3)
 	update(t, db, func(tx *store.Tx) error { return saveCase(tx, c) })
 	if len(c.PendingNotes()) != 0 || c.NoteCount != 3 {
 		t.Fatalf("after saving: %d pending, count %d; want 0 and 3", len(c.PendingNotes()), c.NoteCount)
@@ -146,13 +152,9 @@ func TestDuplicateNoteRefused(t *testing.T) {
 func TestNotesPaging(t *testing.T) {
 	db := openStore(t)
 	c := newCase(t, false)
-	for i := range 3 {
-		addNoteTo(t, c, noteID(i))
-	}
+	addNotes(t, c, 0, 3)
 	update(t, db, func(tx *store.Tx) error { return saveCase(tx, c) })
-	for i := 3; i < 5; i++ {
-		addNoteTo(t, c, noteID(i))
-	}
+	addNotes(t, c, 3, 5)
 	update(t, db, func(tx *store.Tx) error { return saveCase(tx, c) })
 	for _, tt := range []struct {
 		from, limit int
@@ -218,9 +220,7 @@ func TestMigrateNotes(t *testing.T) {
 	ctx := context.Background()
 	db := openStore(t)
 	c := newCase(t, false)
-	for i := range 3 {
-		addNoteTo(t, c, noteID(i))
-	}
+	addNotes(t, c, 0, 3)
 	update(t, db, func(tx *store.Tx) error {
 		legacy, err := json.Marshal(storedRecord{Case: *c, Notes: c.PendingNotes()})
 		if err != nil {

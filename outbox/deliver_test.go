@@ -901,23 +901,49 @@ func TestResumeAfterCrash(t *testing.T) {
 	}
 }
 
+// overlap counts the attempts a recipient is answering at once.
+type overlap struct {
+	mu        sync.Mutex
+	now, most int
+}
+
+// peak returns the most attempts seen at once since the last reset.
+func (o *overlap) peak() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.most
+}
+
+func (o *overlap) reset() {
+	o.mu.Lock()
+	o.most = 0
+	o.mu.Unlock()
+}
+
+// slowRecipient answers every delivery with 202 after 20 ms, so that
+// attempts the Deliverer runs at once overlap, and counts how many do.
+func slowRecipient(t *testing.T, clock *fakeClock) (*recipient, *overlap) {
+	t.Helper()
+	o := &overlap{}
+	rc := newRecipient(t, clock, nil, func(_ int, _ received, w http.ResponseWriter) {
+		o.mu.Lock()
+		o.now++
+		o.most = max(o.most, o.now)
+		o.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		o.mu.Lock()
+		o.now--
+		o.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	})
+	return rc, o
+}
+
 // TestWorkersBounded checks that no more attempts run at once than there
 // are workers.
 func TestWorkersBounded(t *testing.T) {
 	clock := newFakeClock()
-	var mu sync.Mutex
-	inFlight, peak := 0, 0
-	rc := newRecipient(t, clock, nil, func(_ int, _ received, w http.ResponseWriter) {
-		mu.Lock()
-		inFlight++
-		peak = max(peak, inFlight)
-		mu.Unlock()
-		time.Sleep(10 * time.Millisecond) // keep attempts overlapping
-		mu.Lock()
-		inFlight--
-		mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	})
+	rc, seen := slowRecipient(t, clock)
 	f := newFixture(t, clock, rc.inbox, func(c *DelivererConfig) {
 		c.Workers = 2
 	})
@@ -927,9 +953,7 @@ func TestWorkersBounded(t *testing.T) {
 	run(t, f.d)
 	f.d.Wake()
 	waitFor(t, "every delivery", func() bool { return len(f.pending(t)) == 0 })
-	mu.Lock()
-	defer mu.Unlock()
-	if peak > 2 {
+	if peak := seen.peak(); peak > 2 {
 		t.Errorf("%d attempts ran at once with 2 workers", peak)
 	}
 	if n := len(rc.requests()); n != 8 {
@@ -985,19 +1009,7 @@ func TestPermanent(t *testing.T) {
 // uses all its workers again once the load is gone.
 func TestBusyYields(t *testing.T) {
 	clock := newFakeClock()
-	var mu sync.Mutex
-	inFlight, peak := 0, 0
-	rc := newRecipient(t, clock, nil, func(_ int, _ received, w http.ResponseWriter) {
-		mu.Lock()
-		inFlight++
-		peak = max(peak, inFlight)
-		mu.Unlock()
-		time.Sleep(20 * time.Millisecond) // keep attempts overlapping
-		mu.Lock()
-		inFlight--
-		mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	})
+	rc, seen := slowRecipient(t, clock)
 	var busy atomic.Bool
 	busy.Store(true)
 	f := newFixture(t, clock, rc.inbox, func(c *DelivererConfig) {
@@ -1016,12 +1028,10 @@ func TestBusyYields(t *testing.T) {
 	if took, least := time.Since(start), time.Duration(5*float64(20*time.Millisecond)*(1-BusyShare)/BusyShare); took < least {
 		t.Errorf("6 deliveries while busy took %s, want at least %s (attempts limited to a share of %.2f)", took, least, BusyShare)
 	}
-	mu.Lock()
-	if peak != BusyWorkers {
+	if peak := seen.peak(); peak != BusyWorkers {
 		t.Errorf("%d attempts ran at once while busy, want %d", peak, BusyWorkers)
 	}
-	peak = 0
-	mu.Unlock()
+	seen.reset()
 
 	busy.Store(false)
 	for i := 7; i <= 14; i++ {
@@ -1029,9 +1039,7 @@ func TestBusyYields(t *testing.T) {
 	}
 	f.d.Wake()
 	waitFor(t, "every delivery once idle", func() bool { return len(f.pending(t)) == 0 })
-	mu.Lock()
-	defer mu.Unlock()
-	if peak < 2 {
+	if peak := seen.peak(); peak < 2 {
 		t.Errorf("at most %d attempt ran at once when not busy, want several of 4 workers", peak)
 	}
 	if n := len(rc.requests()); n != 14 {
@@ -1043,19 +1051,7 @@ func TestBusyYields(t *testing.T) {
 // busy once the queue has been behind for MaxYield.
 func TestYieldEnds(t *testing.T) {
 	clock := newFakeClock()
-	var mu sync.Mutex
-	inFlight, peak := 0, 0
-	rc := newRecipient(t, clock, nil, func(_ int, _ received, w http.ResponseWriter) {
-		mu.Lock()
-		inFlight++
-		peak = max(peak, inFlight)
-		mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
-		mu.Lock()
-		inFlight--
-		mu.Unlock()
-		w.WriteHeader(http.StatusAccepted)
-	})
+	rc, seen := slowRecipient(t, clock)
 	f := newFixture(t, clock, rc.inbox, func(c *DelivererConfig) {
 		c.Workers = 4
 		c.Busy = func() bool { return true } // never idle
@@ -1068,9 +1064,7 @@ func TestYieldEnds(t *testing.T) {
 	run(t, f.d)
 	f.d.Wake()
 	waitFor(t, "every delivery", func() bool { return len(f.pending(t)) == 0 })
-	mu.Lock()
-	defer mu.Unlock()
-	if peak < 2 {
+	if peak := seen.peak(); peak < 2 {
 		t.Errorf("at most %d attempt ran at once after yielding for %s, want several of 4 workers", peak, 100*time.Millisecond)
 	}
 	if got := len(rc.requests()); got != n {
