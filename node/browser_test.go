@@ -78,7 +78,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// Accept through the form; the page loads again after the POST and the
 	// Case Actor's record arrives live.
 	err = chromedp.Do(ctx,
-		chromedp.Click(chromedp.CSS("button.accept-embargo")),
+		clickLive("button.accept-embargo"),
 		chromedp.WaitVisible(chromedp.CSS("p.flash.ok")),
 		waitText("#em-state", "ACTIVE"),
 	)
@@ -106,21 +106,44 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 }
 
+// The page's script replaces its content in place when the case changes,
+// so an element found a moment ago may be gone when it is read or clicked
+// ("No node with given id found"); the helpers below try again.
+
 // waitText waits until the element's text is want.
 func waitText(sel, want string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		var got string
+		var lastErr error
 		for {
 			text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-			if err != nil {
-				return err
+			if err == nil {
+				if got = strings.TrimSpace(text); got == want {
+					return nil
+				}
 			}
-			if got = strings.TrimSpace(text); got == want {
-				return nil
+			lastErr = err
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s shows %q, want %q (last error: %v): %w", sel, got, want, lastErr, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	})
+}
+
+// clickLive clicks the element, finding it again if the page replaced it
+// between finding and clicking.
+func clickLive(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		for {
+			_, err := chromedp.Run(ctx, chromedp.Click(chromedp.CSS(sel)))
+			if err == nil || !strings.Contains(err.Error(), "No node with given id") {
+				return err
 			}
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("%s shows %q, want %q: %w", sel, got, want, ctx.Err())
+				return fmt.Errorf("click %s: %w (last error: %v)", sel, ctx.Err(), err)
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
