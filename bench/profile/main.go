@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -68,13 +69,34 @@ func run(lg string, senders, count, workers int, out string) error {
 	}
 	cmd := exec.Command(lg, "-inbox", u+"/actors/vendor/inbox", "-senders", strconv.Itoa(senders), "-count", strconv.Itoa(count), "-drain", "1m")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	commits := n.Store().Commits()
+	commits, written := n.Store().Commits(), bytesWritten()
 	err = cmd.Run()
 	time.Sleep(100 * time.Millisecond)
 	pprof.StopCPUProfile()
 	fmt.Printf("store commits during the run: %d (%.2f per activity)\n", n.Store().Commits()-commits, float64(n.Store().Commits()-commits)/float64(count))
+	if written >= 0 {
+		fmt.Printf("bytes written to storage: %.1f KiB per activity\n", float64(bytesWritten()-written)/1024/float64(count))
+	}
 	f.Close()
 	cancel()
 	<-done
 	return err
+}
+
+// bytesWritten returns what this process has caused to be written to
+// storage (write_bytes of /proc/self/io), or -1 where that is not known.
+func bytesWritten() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }
