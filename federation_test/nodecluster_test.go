@@ -626,10 +626,11 @@ func (c *cluster) record(name, caseID string, act activity) activity {
 	var refusal string
 	c.waitFor(fmt.Sprintf("the Case Actor to record %s's %s %s", name, act["type"], id), func() bool {
 		c.t.Helper()
-		cs, _ := c.caseOn(host.name, caseID)
 		for _, e := range c.ledgerOf(host.name, caseID) {
 			if e.LogObjectID == id {
-				length = cs.LedgerLength
+				// The replicas must hold this entry; the case's length,
+				// read in another request, may not count it yet.
+				length = e.LogIndex + 1
 				return true
 			}
 		}
