@@ -146,57 +146,61 @@ func saveCase(tx *store.Tx, c *Case) error {
 func Save(tx *store.Tx, c *Case) error { return saveCase(tx, c) }
 
 // Notes returns the notes of a case from position from on, in the order
-// they were added, at most limit of them (all when limit ≤ 0).
+// they were added, at most limit of them (all when limit ≤ 0); none when
+// this node has no such case.
 func Notes(tx *store.ReadTx, caseID string, from, limit int) ([]Note, error) {
-	b, err := tx.Case(caseID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
+	c, err := loadCase(tx, caseID)
+	if err != nil || c == nil {
 		return nil, err
 	}
+	return c.NotesPage(tx, from, limit)
+}
+
+// NotesPage returns c's notes from position from on, at most limit of
+// them (all when limit ≤ 0): first those stored under notes/, read in tx,
+// then those not stored yet (all of them in a record written before
+// notes/, which loadCase reads as pending). c may have been loaded in
+// another transaction.
+func (c *Case) NotesPage(tx *store.ReadTx, from, limit int) ([]Note, error) {
 	from = max(from, 0)
-	notes, err := b.Bucket(bucketNotes)
-	if errors.Is(err, store.ErrNotFound) {
-		// No note stored apart: the case has none, or its record is
-		// from before notes/ and still holds them (loadCase reads them
-		// as pending).
-		c, err := loadCase(tx, caseID)
-		if err != nil || c == nil || from >= len(c.pending) {
-			return nil, err
-		}
-		page := c.pending[from:]
-		if limit > 0 && len(page) > limit {
-			page = page[:limit]
-		}
-		return page, nil
-	}
-	if err != nil {
-		return nil, err
-	}
+	stored := c.NoteCount - len(c.pending)
 	var out []Note
-	errEnough := errors.New("enough")
-	err = notes.Range(store.SeqKey(uint64(from)), func(_, v []byte) error {
-		if limit > 0 && len(out) >= limit {
-			return errEnough
+	full := func() bool { return limit > 0 && len(out) >= limit }
+	if from < stored {
+		b, err := tx.Case(c.ID)
+		if err != nil {
+			return nil, fmt.Errorf("case %s: notes: %w", c.ID, err)
 		}
-		var n Note
-		if err := json.Unmarshal(v, &n); err != nil {
-			return err
+		notes, err := b.Bucket(bucketNotes)
+		if err != nil {
+			return nil, fmt.Errorf("case %s: notes: %w", c.ID, err)
 		}
-		out = append(out, n)
-		return nil
-	})
-	if err != nil && !errors.Is(err, errEnough) {
-		return nil, fmt.Errorf("case %s: notes: %w", caseID, err)
+		errEnough := errors.New("enough")
+		err = notes.Range(store.SeqKey(uint64(from)), func(_, v []byte) error {
+			if full() {
+				return errEnough
+			}
+			var n Note
+			if err := json.Unmarshal(v, &n); err != nil {
+				return err
+			}
+			out = append(out, n)
+			return nil
+		})
+		if err != nil && !errors.Is(err, errEnough) {
+			return nil, fmt.Errorf("case %s: notes: %w", c.ID, err)
+		}
+	}
+	for i := max(from-stored, 0); i < len(c.pending) && !full(); i++ {
+		out = append(out, c.pending[i])
 	}
 	return out, nil
 }
 
-// NoteIDs returns the ids of every note of a case, in the order they were
-// added.
-func NoteIDs(tx *store.ReadTx, caseID string) ([]string, error) {
-	notes, err := Notes(tx, caseID, 0, 0)
+// NoteIDs returns the ids of every note of c, in the order they were
+// added (see NotesPage).
+func (c *Case) NoteIDs(tx *store.ReadTx) ([]string, error) {
+	notes, err := c.NotesPage(tx, 0, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -183,7 +183,7 @@ func (n *Node) showCase(w http.ResponseWriter, r *http.Request) {
 		if notes == 0 {
 			return nil // none asked for; a limit of 0 would read them all
 		}
-		d.Notes, err = cases.Notes(tx, c.ID, d.NotesFrom, notes)
+		d.Notes, err = c.NotesPage(tx, d.NotesFrom, notes)
 		return err
 	})
 	if err != nil {
@@ -283,7 +283,7 @@ func (n *Node) getCase(w http.ResponseWriter, r *http.Request) {
 	var noteIDs []string
 	if err := n.db.View(r.Context(), func(tx *store.ReadTx) error {
 		var err error
-		noteIDs, err = cases.NoteIDs(tx, id)
+		noteIDs, err = c.NoteIDs(tx)
 		return err
 	}); err != nil {
 		problem.Write(w, err)

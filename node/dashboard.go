@@ -402,7 +402,7 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 		if timeline, err = cases.Timeline(tx, c.ID, c.LedgerLen, timelineLength); err != nil {
 			return err
 		}
-		if notes, err = cases.Notes(tx, c.ID, c.NoteCount-defaultNotePage, defaultNotePage); err != nil {
+		if notes, err = c.NotesPage(tx, c.NoteCount-defaultNotePage, defaultNotePage); err != nil {
 			return err
 		}
 		history, err = d.csHistory(tx, c)
