@@ -173,25 +173,23 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 		}
 	}
 
+	// The activity is classified in the transaction that applies it, so
+	// that what it means and what it changes are read from the same state.
 	var class vocab.Classification
-	if err := p.cfg.Store.View(ctx, func(tx *store.ReadTx) error {
-		class = vocab.Classify(act, cases.NewResolver(tx))
-		return nil
-	}); err != nil {
-		return Result{}, fmt.Errorf("inbox: classify %s: %w", act.ID, err)
-	}
-
 	sum := sha256.Sum256(body)
 	now := p.cfg.Now().UTC()
 	replies := 0
 	res, err := p.cfg.Store.AcceptInbound(ctx, store.Inbound{
-		ID:         act.ID,
-		Recipient:  local.Name,
-		Sender:     signer.Owner,
-		KeyID:      signer.KeyID,
-		Digest:     hex.EncodeToString(sum[:]),
-		Body:       body,
-		Semantic:   string(class.Semantic),
+		ID:        act.ID,
+		Recipient: local.Name,
+		Sender:    signer.Owner,
+		KeyID:     signer.KeyID,
+		Digest:    hex.EncodeToString(sum[:]),
+		Body:      body,
+		Classify: func(tx *store.ReadTx) string {
+			class = vocab.Classify(act, cases.NewResolver(tx))
+			return string(class.Semantic)
+		},
 		ReceivedAt: now,
 		Local:      p.cfg.IsLocal != nil && p.cfg.IsLocal(signer.Owner),
 		Remote:     clientIP(r.RemoteAddr),
@@ -221,10 +219,10 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 	}
 	p.cfg.Logger.Info().
 		Str("actor", local.Name).Str("sender", signer.Owner).Str("key_id", signer.KeyID).
-		Str("scheme", signer.Scheme).Str("activity", act.ID).Str("semantic", string(class.Semantic)).
+		Str("scheme", signer.Scheme).Str("activity", act.ID).Str("semantic", res.Semantic).
 		Str("messages", class.Messages.String()).Bool("duplicate", res.Duplicate).Int("replies", replies).
 		Msg("inbox accepted")
-	return Result{ID: act.ID, Semantic: class.Semantic, Duplicate: res.Duplicate, Replies: replies}, nil
+	return Result{ID: act.ID, Semantic: vocab.Semantic(res.Semantic), Duplicate: res.Duplicate, Replies: replies}, nil
 }
 
 // queueReply gives a reply its id and publication time and queues it for

@@ -29,6 +29,12 @@ type Inbound struct {
 	Body []byte
 	// Semantic is the Vultron message semantic of the activity, if known.
 	Semantic string
+	// Classify, when set, gives the activity's semantic from what the
+	// accepting transaction holds; it runs in that transaction, before
+	// apply, and its answer is stored instead of Semantic. Deciding what an
+	// activity means in the transaction that applies it keeps the two from
+	// disagreeing when another write lands in between.
+	Classify func(tx *ReadTx) string
 	// ReceivedAt is when the request arrived; zero means now.
 	ReceivedAt time.Time
 	// Local is set when the sender is a local actor of this node: the
@@ -42,10 +48,13 @@ type Inbound struct {
 
 // AcceptResult reports what AcceptInbound did.
 type AcceptResult struct {
-	// Duplicate is true when the activity id was already stored with the
-	// same body. The activity and its effects were not stored again and
-	// apply did not run.
+	// Duplicate is true when the recipient already holds the activity (the
+	// same id with the same body). Nothing was written and apply did not
+	// run.
 	Duplicate bool
+	// Semantic is the semantic stored with the activity: Classify's answer
+	// when it ran, else Inbound.Semantic.
+	Semantic string
 	// InboxSeq is the position of the new entry in the recipient's inbox,
 	// or 0 when no entry was written because the recipient already had it.
 	InboxSeq uint64
@@ -83,10 +92,12 @@ func dedupTimeKey(t time.Time, id string) []byte {
 // own writes commit atomically with the accept. It returns after the
 // transaction is durable, so the caller may then answer 202.
 //
-// An id seen before with the same body digest is a duplicate: the result has
-// Duplicate set and nothing is written, except that a local recipient that
-// does not hold the activity yet gets an inbox entry; apply runs only the
-// first time an id is accepted on this node. An id seen before with a
+// An id seen before with the same body digest is a duplicate for a
+// recipient that holds it already: the result has Duplicate set and
+// nothing is written. A local recipient that does not hold it yet gets an
+// inbox entry, and apply runs for it, in the same transaction: an activity
+// addressed to two local actors takes effect for each of them, once. An id
+// seen before with a
 // different digest, or the id of an outbound activity, fails with ErrConflict
 // and is logged. If apply fails, nothing is stored and its error is returned.
 // The recipient must be a local actor (ErrNotFound otherwise).
@@ -105,9 +116,8 @@ func (db *DB) AcceptInbound(ctx context.Context, in Inbound, apply func(*Tx) err
 	if in.ReceivedAt.IsZero() {
 		in.ReceivedAt = db.now()
 	}
-	// Encode outside the committer, once, however often the write reruns.
 	idKey := []byte(in.ID)
-	actVal := encodeActivity(&StoredActivity{
+	stored := StoredActivity{
 		Direction:  DirectionInbound,
 		Actor:      in.Recipient,
 		Recipients: []string{in.Recipient},
@@ -116,7 +126,7 @@ func (db *DB) AcceptInbound(ctx context.Context, in Inbound, apply func(*Tx) err
 		Semantic:   in.Semantic,
 		Body:       in.Body,
 		Time:       in.ReceivedAt,
-	}, digest)
+	}
 	dedupVal := encodeDedup(digest, in.ReceivedAt)
 	timeKey := dedupTimeKey(in.ReceivedAt, in.ID)
 
@@ -125,7 +135,7 @@ func (db *DB) AcceptInbound(ctx context.Context, in Inbound, apply func(*Tx) err
 		conflict *conflictInfo
 	)
 	accept := func(tx *Tx) error {
-		res, conflict = AcceptResult{}, nil
+		res, conflict = AcceptResult{Semantic: in.Semantic}, nil
 		if tx.bucket(bucketActors).Get([]byte(in.Recipient)) == nil {
 			return fmt.Errorf("local actor %s: %w", in.Recipient, ErrNotFound)
 		}
@@ -137,14 +147,17 @@ func (db *DB) AcceptInbound(ctx context.Context, in Inbound, apply func(*Tx) err
 			conflict = c
 			return c.err(in.ID)
 		}
-		if seen != nil && seen.Direction == DirectionOutbound {
-			// One local actor's activity delivered to another local actor
-			// (a Case Actor): the stored activity gains a recipient and the
-			// delivery takes effect once.
-			if hasRecipient(seen.Recipients, in.Recipient) {
-				res.Duplicate = true
-				return nil
-			}
+		if seen != nil && hasRecipient(seen.Recipients, in.Recipient) {
+			res.Duplicate, res.Semantic = true, seen.Semantic
+			return nil
+		}
+		if in.Classify != nil {
+			res.Semantic = in.Classify(&tx.ReadTx)
+		}
+		if seen != nil {
+			// Stored already for another local recipient (or sent by a
+			// local actor, such as a Case Actor, to this one): the stored
+			// activity gains this recipient, and takes effect for it.
 			if err := addRecipient(tx, seen, digest, in.Recipient, &res); err != nil {
 				return err
 			}
@@ -153,18 +166,13 @@ func (db *DB) AcceptInbound(ctx context.Context, in Inbound, apply func(*Tx) err
 			}
 			return nil
 		}
-		if seen != nil {
-			res.Duplicate = true
-			if hasRecipient(seen.Recipients, in.Recipient) {
-				return nil
-			}
-			return addRecipient(tx, seen, digest, in.Recipient, &res)
-		}
 		seq, err := appendIndex(tx, bucketInbox, in.Recipient, in.ID)
 		if err != nil {
 			return err
 		}
-		if err := tx.bucket(bucketActivities).Put(idKey, actVal); err != nil {
+		rec := stored
+		rec.Semantic = res.Semantic
+		if err := tx.bucket(bucketActivities).Put(idKey, encodeActivity(&rec, digest)); err != nil {
 			return fmt.Errorf("put activity: %w", err)
 		}
 		if err := tx.bucket(bucketDedup).Put(idKey, dedupVal); err != nil {

@@ -22,6 +22,7 @@ func TestAcceptInbound(t *testing.T) {
 		wantInbox   int // entries in coord's inbox afterwards
 		wantOther   int // entries in other's inbox afterwards
 		wantCaseKey bool
+		sameID      bool // tt.in has the first activity's id: no new activity is stored
 	}{
 		{name: "duplicate with the same body is a no-op", in: first, wantDup: true, wantInbox: 1},
 		{
@@ -31,11 +32,30 @@ func TestAcceptInbound(t *testing.T) {
 			wantInbox: 1,
 		},
 		{
-			name:      "same id and body for another local recipient adds an inbox entry",
-			in:        inbound(first.ID, "other", "first"),
-			wantDup:   true,
+			name: "same id and body for another local recipient adds an inbox entry and applies it for that recipient",
+			in:   inbound(first.ID, "other", "first"),
+			apply: func(tx *Tx) error {
+				c, err := tx.Case("case-9")
+				if err != nil {
+					return err
+				}
+				_, err = c.Append([]byte("applied for other"))
+				return err
+			},
+			wantInbox:   1,
+			wantOther:   1,
+			wantCaseKey: true,
+			sameID:      true,
+		},
+		{
+			name: "a refused apply for another local recipient stores nothing for it",
+			in:   inbound(first.ID, "other", "first"),
+			apply: func(tx *Tx) error {
+				return errApply
+			},
+			wantErr:   errApply,
 			wantInbox: 1,
-			wantOther: 1,
+			sameID:    true,
 		},
 		{
 			name: "new activity runs apply in the same transaction",
@@ -113,7 +133,7 @@ func TestAcceptInbound(t *testing.T) {
 				t.Errorf("other inbox entries = %d, want %d", got, tt.wantOther)
 			}
 			wantActivities, wantDedup := 1, 1
-			if tt.wantErr == nil && !tt.wantDup {
+			if tt.wantErr == nil && !tt.wantDup && !tt.sameID {
 				wantActivities, wantDedup = 2, 2
 			}
 			if got := countBucket(t, db, bucketActivities, ""); got != wantActivities {
