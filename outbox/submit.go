@@ -102,42 +102,51 @@ func (s *Submitter) Submit(ctx context.Context, name string, body []byte) (Submi
 		return Submitted{}, err
 	}
 
-	var class vocab.Classification
-	var key string
-	if err := s.cfg.Store.View(ctx, func(tx *store.ReadTx) error {
-		class = vocab.Classify(act, cases.NewResolver(tx))
-		key = orderingKey(act, cases.NewResolver(tx))
+	// What the activity means, whom it reaches and what it changes are all
+	// decided in the transaction that stores it, from one view of the
+	// state. The function may run more than once, so it starts from the
+	// activity as submitted every time.
+	submitted, baseTo := recipients, act.To
+	var (
+		class   vocab.Classification
+		out     []byte
+		targets []store.DeliveryTarget
+	)
+	err = s.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+		resolver := cases.NewResolver(&tx.ReadTx)
+		recipients = slices.Clone(submitted)
+		act.To = vocab.Refs{Items: slices.Clone(baseTo.Items), Single: baseTo.Single}
+		class = vocab.Classify(act, resolver)
+		key := orderingKey(act, resolver)
 		// Case-scoped activities go to the case's Case Actor, whether or
 		// not the client named it.
-		for _, r := range s.cfg.Engine.Recipients(tx, cases.Message{Activity: act, Class: class}) {
+		for _, r := range s.cfg.Engine.Recipients(&tx.ReadTx, cases.Message{Activity: act, Class: class}) {
 			if r != local.ID && !slices.Contains(recipients, r) {
 				recipients = append(recipients, r)
 				act.To.Items = append(act.To.Items, vocab.RefTo(r))
 				act.To.Single = false
 			}
 		}
-		return nil
-	}); err != nil {
-		return Submitted{}, fmt.Errorf("outbox: classify: %w", err)
-	}
-	out, err := vocab.Marshal(act)
-	if err != nil {
-		return Submitted{}, problem.Wrap(http.StatusUnprocessableEntity, err, "the activity cannot be serialised: "+err.Error())
-	}
-	targets := make([]store.DeliveryTarget, len(recipients))
-	for i, r := range recipients {
-		targets[i] = store.DeliveryTarget{Recipient: r, OrderingKey: key}
-	}
-	err = s.cfg.Store.EnqueueOutbound(ctx, store.Outbound{
-		ID:         act.ID,
-		Actor:      local.Name,
-		Body:       out,
-		Semantic:   string(class.Semantic),
-		CreatedAt:  now,
-		Deliveries: targets,
-	}, func(tx *store.Tx) error {
-		return s.cfg.Engine.ApplyOutbound(tx, cases.LocalActor{Name: local.Name, ID: local.ID}, recipients,
-			cases.Message{Activity: act, Class: class, Resolver: cases.NewResolver(&tx.ReadTx)})
+		var err error
+		if out, err = vocab.Marshal(act); err != nil {
+			return problem.Wrap(http.StatusUnprocessableEntity, err, "the activity cannot be serialised: "+err.Error())
+		}
+		targets = make([]store.DeliveryTarget, len(recipients))
+		for i, r := range recipients {
+			targets[i] = store.DeliveryTarget{Recipient: r, OrderingKey: key}
+		}
+		if err := s.cfg.Engine.ApplyOutbound(tx, cases.LocalActor{Name: local.Name, ID: local.ID}, recipients,
+			cases.Message{Activity: act, Class: class, Resolver: resolver}); err != nil {
+			return err
+		}
+		return tx.EnqueueOutbound(store.Outbound{
+			ID:         act.ID,
+			Actor:      local.Name,
+			Body:       out,
+			Semantic:   string(class.Semantic),
+			CreatedAt:  now,
+			Deliveries: targets,
+		})
 	})
 	if err != nil {
 		return Submitted{}, fmt.Errorf("outbox: submit: %w", err)

@@ -249,6 +249,11 @@ func (db *DB) notifyChanged() {
 	}
 }
 
+// QueuedWrites returns how many write requests wait for the committer
+// now, not counting the batch being committed: the depth of the store's
+// write queue.
+func (db *DB) QueuedWrites() int { return len(db.reqs) }
+
 // Commits returns the number of transactions the committer has made
 // durable since Open, for the node's metrics.
 func (db *DB) Commits() uint64 { return db.commits.Load() }

@@ -1,0 +1,129 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
+)
+
+// TestSubmitClassifiesInTheApplyingTransaction has a vendor validate a
+// report (Accept naming the finder's Offer by id) while the write that
+// stores the Offer in its inbox is still open: the outbox must decide what
+// the Accept means from what the transaction that stores it holds.
+func TestSubmitClassifiesInTheApplyingTransaction(t *testing.T) {
+	ctx := context.Background()
+	const node = "https://vendor.example"
+	const finder = "https://finder.example/actors/finder"
+	db, err := store.Open(filepath.Join(t.TempDir(), "vultron.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	vendor := actor.Local{Name: "vendor", Type: "Organization", ID: node + "/actors/vendor"}
+	if err := db.PutLocalActor(ctx, store.LocalActor{Name: "vendor", Type: "Organization"}); err != nil {
+		t.Fatal(err)
+	}
+	var ids atomic.Int64
+	newID := func(kind string) string { return fmt.Sprintf("%s/%s/%d", node, kind, ids.Add(1)) }
+	engine := cases.NewEngine(cases.Config{
+		PublicURL: node,
+		NewID:     newID,
+		Roles:     func(string) cvdstate.RoleSet { return cvdstate.Vendor },
+		Provision: func(name string) (store.LocalActor, error) { return store.LocalActor{Name: name, Type: "Service"}, nil },
+		IsLocal:   func(id string) bool { return len(id) > len(node) && id[:len(node)] == node },
+	})
+	sub, err := NewSubmitter(SubmitConfig{
+		Store: db, Engine: engine, NewID: newID, Logger: zerolog.Nop(),
+		Local: func(name string) (actor.Local, bool) { return vendor, name == "vendor" },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The finder's report arrives; its write holds the store until released.
+	const offerID = "https://finder.example/activities/rs-1"
+	offer := &vocab.Activity{}
+	offer.ID, offer.Type, offer.Actor = offerID, "Offer", vocab.RefTo(finder)
+	rep := &vocab.VulnerabilityReport{}
+	rep.ID, rep.Type, rep.Name = "https://finder.example/objects/r1", vocab.TypeVulnerabilityReport, "Overflow"
+	offer.Object = vocab.Inline(rep)
+	offer.To = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(vendor.ID)}}
+	body, err := vocab.Marshal(offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holding, release := make(chan struct{}), make(chan struct{})
+	received := make(chan error, 1)
+	go func() {
+		_, err := db.AcceptInbound(ctx, store.Inbound{ID: offerID, Recipient: "vendor", Sender: finder, Body: body,
+			Semantic: string(vocab.SubmitReport)}, func(tx *store.Tx) error {
+			m := cases.Message{Activity: offer, Class: vocab.Classify(offer, cases.NewResolver(&tx.ReadTx)), Resolver: cases.NewResolver(&tx.ReadTx)}
+			if _, err := engine.ApplyInbound(tx, cases.LocalActor{Name: "vendor", ID: vendor.ID}, finder, m); err != nil {
+				return err
+			}
+			select {
+			case <-holding:
+			default:
+				close(holding)
+			}
+			<-release
+			return nil
+		})
+		received <- err
+	}()
+	<-holding
+
+	type result struct {
+		s   Submitted
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := sub.Submit(ctx, "vendor", []byte(fmt.Sprintf(`{"@context":%q,"type":"Accept","object":%q,"to":[%q]}`,
+			vocab.VultronContext, offerID, finder)))
+		done <- result{s, err}
+	}()
+	// Release the report's write once the validation waits for the store.
+	deadline := time.Now().Add(10 * time.Second)
+	for db.QueuedWrites() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the submission never reached the store's write queue")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if err := <-received; err != nil {
+		t.Fatalf("receive the report: %v", err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("Submit: %v", r.err)
+	}
+	if r.s.Semantic != vocab.ValidateReport {
+		t.Errorf("semantic = %s, want %s", r.s.Semantic, vocab.ValidateReport)
+	}
+	err = db.View(ctx, func(tx *store.ReadTx) error {
+		rec, ok, err := cases.Report(tx, rep.ID, "vendor")
+		if err != nil {
+			return err
+		}
+		if !ok || rec.RM != cvdstate.RMValid || rec.CaseID == "" {
+			t.Errorf("report record = %+v (found %v); want VALID with a case", rec, ok)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
