@@ -169,7 +169,7 @@ func (e *Engine) receiveReport(tx *store.Tx, to LocalActor, sender string, m Mes
 		return nil, err
 	}
 	if !found {
-		rec = ReportRecord{ReportID: rep.ID, Actor: to.Name, Role: Receiver, RM: cvdstate.RMStart, OfferID: offer.ID, Name: rep.Name}
+		rec = ReportRecord{ReportID: rep.ID, Actor: to.Name, Role: Receiver, RM: cvdstate.RMStart, OfferID: offer.ID, Name: rep.Name, Reporter: sender}
 	}
 	out, err := cvdstate.Receive(cvdstate.CaseState{}, cvdstate.ParticipantState{RM: rec.RM}, 0, cvdstate.RS)
 	if err != nil {

@@ -51,10 +51,7 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 	if err != nil {
 		return err
 	}
-	reporter := ""
-	for peer := range rec.Peers {
-		reporter = peer
-	}
+	reporter := reporterOf(&tx.ReadTx, *rec)
 	if reporter == "" {
 		return problem.Conflict("report %s has no reporter to open a case with", rec.ReportID)
 	}

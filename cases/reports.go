@@ -35,6 +35,10 @@ type ReportRecord struct {
 	// OfferID is the id of the Offer that submitted the report (for a
 	// receiver, the one it received first).
 	OfferID string `json:"offerId"`
+	// Reporter is, for a receiver, the actor whose Offer it received first:
+	// the reporter of the case that validating the report opens. Records
+	// written before it was kept have it empty (see reporterOf).
+	Reporter string `json:"reporter,omitempty"`
 	// CaseID is the case the report belongs to, once its receiver opened
 	// one by validating it.
 	CaseID    string    `json:"caseId,omitempty"`
@@ -180,4 +184,26 @@ func ReportParties(tx *store.ReadTx, reportID string) (locals []string, peers []
 		return nil
 	})
 	return locals, peers, err
+}
+
+// reporterOf returns the reporter of a report a local actor received: the
+// recorded Reporter, or for a record written before it was kept, the
+// sender of the Offer it received first, or else the first of its peers in
+// id order, so that the answer never depends on map iteration.
+func reporterOf(tx *store.ReadTx, rec ReportRecord) string {
+	if rec.Reporter != "" {
+		return rec.Reporter
+	}
+	if a, err := tx.Activity(rec.OfferID); err == nil && a.Direction == store.DirectionInbound {
+		if _, ok := rec.Peers[a.Sender]; ok {
+			return a.Sender
+		}
+	}
+	first := ""
+	for peer := range rec.Peers {
+		if first == "" || peer < first {
+			first = peer
+		}
+	}
+	return first
 }

@@ -162,60 +162,91 @@ func TestClassifiedInTheApplyingTransaction(t *testing.T) {
 	}
 }
 
-// TestOneActivityForTwoLocalActors delivers one report (RS) to two actors
-// of the same node, as a sender does, with one request per inbox: each
-// actor must receive it (RM RECEIVED) and acknowledge it (RK).
-func TestOneActivityForTwoLocalActors(t *testing.T) {
+// vendorNode is a node with the local actors vendor and psirt, receiving
+// through a Pipeline whose verifier reports the signer set in signer.
+type vendorNode struct {
+	db     *store.DB
+	engine *cases.Engine
+	p      *Pipeline
+	locals map[string]actor.Local
+	signer *string
+}
+
+const vendorNodeURL = "https://vendor.example"
+
+func newVendorNode(t *testing.T) *vendorNode {
+	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(filepath.Join(t.TempDir(), "vultron.db"), store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	const node = "https://vendor.example"
-	locals := map[string]actor.Local{}
+	n := &vendorNode{db: db, locals: map[string]actor.Local{}, signer: new(string)}
 	for _, name := range []string{"vendor", "psirt"} {
-		locals[name] = actor.Local{Name: name, Type: "Organization", ID: node + "/actors/" + name}
+		n.locals[name] = actor.Local{Name: name, Type: "Organization", ID: vendorNodeURL + "/actors/" + name}
 		if err := db.PutLocalActor(ctx, store.LocalActor{Name: name, Type: "Organization"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var ids atomic.Int64
-	engine := cases.NewEngine(cases.Config{
-		PublicURL: node,
-		NewID:     func(kind string) string { return fmt.Sprintf("%s/%s/%d", node, kind, ids.Add(1)) },
+	n.engine = cases.NewEngine(cases.Config{
+		PublicURL: vendorNodeURL,
+		NewID:     func(kind string) string { return fmt.Sprintf("%s/%s/%d", vendorNodeURL, kind, ids.Add(1)) },
 		Roles:     func(string) cvdstate.RoleSet { return cvdstate.Vendor },
 		Provision: func(name string) (store.LocalActor, error) { return store.LocalActor{Name: name, Type: "Service"}, nil },
-		IsLocal:   func(id string) bool { return len(id) > len(node) && id[:len(node)] == node },
+		IsLocal:   func(id string) bool { return len(id) > len(vendorNodeURL) && id[:len(vendorNodeURL)] == vendorNodeURL },
 	})
-	const finder = "https://finder.example/actors/finder"
-	p, err := New(Config{
-		Store: db, Engine: engine, MaxBody: 1 << 20, Logger: zerolog.Nop(),
-		Verifier: finderVerifier{},
+	n.p, err = New(Config{
+		Store: db, Engine: n.engine, MaxBody: 1 << 20, Logger: zerolog.Nop(),
+		Verifier: signerVerifier{n.signer},
 		Local: func(name string) (actor.Local, bool) {
-			l, ok := locals[name]
+			l, ok := n.locals[name]
 			return l, ok
 		},
-		NewID: func() string { return fmt.Sprintf("%s/activities/reply-%d", node, ids.Add(1)) },
+		NewID: func() string { return fmt.Sprintf("%s/activities/reply-%d", vendorNodeURL, ids.Add(1)) },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return n
+}
+
+// receive posts body to the inbox of local actor name, signed by signer.
+func (n *vendorNode) receive(t *testing.T, signer, name, body string) Result {
+	t.Helper()
+	*n.signer = signer
+	req := httptest.NewRequest(http.MethodPost, vendorNodeURL+"/actors/"+name+"/inbox", bytes.NewBufferString(body))
+	req.Header.Set("Content-Type", "application/activity+json")
+	res, err := n.p.Receive(context.Background(), name, req)
+	if err != nil {
+		t.Fatalf("Receive for %s from %s: %v", name, signer, err)
+	}
+	return res
+}
+
+type signerVerifier struct{ owner *string }
+
+func (v signerVerifier) Verify(ctx context.Context, r *http.Request, body []byte) (actor.Signer, error) {
+	return actor.Signer{KeyID: *v.owner + "#main-key", Owner: *v.owner, Scheme: actor.SchemeCavage}, nil
+}
+
+// TestOneActivityForTwoLocalActors delivers one report (RS) to two actors
+// of the same node, as a sender does, with one request per inbox: each
+// actor must receive it (RM RECEIVED) and acknowledge it (RK).
+func TestOneActivityForTwoLocalActors(t *testing.T) {
+	ctx := context.Background()
+	n := newVendorNode(t)
+	const finder = "https://finder.example/actors/finder"
 	offer := fmt.Sprintf(`{"@context":%q,"id":"https://finder.example/activities/rs-1","type":"Offer","actor":%q,
 		"object":{"id":"https://finder.example/objects/r1","type":"VulnerabilityReport","name":"Overflow","attributedTo":%q},
-		"to":[%q,%q]}`, vocab.VultronContext, finder, finder, locals["vendor"].ID, locals["psirt"].ID)
+		"to":[%q,%q]}`, vocab.VultronContext, finder, finder, n.locals["vendor"].ID, n.locals["psirt"].ID)
 	for _, name := range []string{"vendor", "psirt"} {
-		req := httptest.NewRequest(http.MethodPost, node+"/actors/"+name+"/inbox", bytes.NewBufferString(offer))
-		req.Header.Set("Content-Type", "application/activity+json")
-		res, err := p.Receive(ctx, name, req)
-		if err != nil {
-			t.Fatalf("Receive for %s: %v", name, err)
-		}
-		if res.Duplicate || res.Replies != 1 {
+		if res := n.receive(t, finder, name, offer); res.Duplicate || res.Replies != 1 {
 			t.Errorf("%s: duplicate = %v, replies = %d; want a new activity for it, acknowledged once", name, res.Duplicate, res.Replies)
 		}
 	}
-	err = db.View(ctx, func(tx *store.ReadTx) error {
+	err := n.db.View(ctx, func(tx *store.ReadTx) error {
 		for _, name := range []string{"vendor", "psirt"} {
 			rec, ok, err := cases.Report(tx, "https://finder.example/objects/r1", name)
 			if err != nil {
@@ -231,19 +262,63 @@ func TestOneActivityForTwoLocalActors(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Delivered again to one of them: a duplicate, nothing more.
-	req := httptest.NewRequest(http.MethodPost, node+"/actors/psirt/inbox", bytes.NewBufferString(offer))
-	req.Header.Set("Content-Type", "application/activity+json")
-	if res, err := p.Receive(ctx, "psirt", req); err != nil || !res.Duplicate || res.Replies != 0 {
-		t.Errorf("second delivery to psirt = %+v, %v; want a duplicate with no reply", res, err)
+	if res := n.receive(t, finder, "psirt", offer); !res.Duplicate || res.Replies != 0 {
+		t.Errorf("second delivery to psirt = %+v; want a duplicate with no reply", res)
 	}
-	if n, err := db.PendingCount(ctx); err != nil || n != 2 {
-		t.Errorf("pending deliveries = %d, %v; want the two RKs", n, err)
+	if got, err := n.db.PendingCount(ctx); err != nil || got != 2 {
+		t.Errorf("pending deliveries = %d, %v; want the two RKs", got, err)
 	}
 }
 
-type finderVerifier struct{}
-
-func (finderVerifier) Verify(ctx context.Context, r *http.Request, body []byte) (actor.Signer, error) {
+// TestCaseReporterIsWhoReportedFirst has two peers offer the same report
+// and the vendor validate it: the case names the first sender as its
+// reporter, every time.
+func TestCaseReporterIsWhoReportedFirst(t *testing.T) {
+	ctx := context.Background()
 	const finder = "https://finder.example/actors/finder"
-	return actor.Signer{KeyID: finder + "#main-key", Owner: finder, Scheme: actor.SchemeCavage}, nil
+	const coord = "https://coord.example/actors/coord"
+	for run := 0; run < 16; run++ {
+		n := newVendorNode(t)
+		for i, sender := range []string{finder, coord} {
+			n.receive(t, sender, "vendor", fmt.Sprintf(`{"@context":%q,"id":"%s/rs-%d","type":"Offer","actor":%q,
+				"object":{"id":"https://finder.example/objects/r1","type":"VulnerabilityReport","name":"Overflow"},"to":[%q]}`,
+				vocab.VultronContext, sender, i, sender, n.locals["vendor"].ID))
+		}
+		validate := &vocab.Activity{}
+		validate.ID, validate.Type = vendorNodeURL+"/activities/rv", "Accept"
+		validate.Actor = vocab.RefTo(n.locals["vendor"].ID)
+		validate.Object = vocab.RefTo(finder + "/rs-0")
+		var caseID string
+		err := n.db.Update(ctx, func(tx *store.Tx) error {
+			r := cases.NewResolver(&tx.ReadTx)
+			m := cases.Message{Activity: validate, Class: vocab.Classify(validate, r), Resolver: r}
+			if err := n.engine.ApplyOutbound(tx, cases.LocalActor{Name: "vendor", ID: n.locals["vendor"].ID}, []string{finder}, m); err != nil {
+				return err
+			}
+			rec, _, err := cases.Report(&tx.ReadTx, "https://finder.example/objects/r1", "vendor")
+			caseID = rec.CaseID
+			return err
+		})
+		if err != nil {
+			t.Fatalf("validate: %v", err)
+		}
+		err = n.db.View(ctx, func(tx *store.ReadTx) error {
+			c, err := cases.Load(tx, caseID)
+			if err != nil || c == nil {
+				return fmt.Errorf("case %q: %v", caseID, err)
+			}
+			for _, p := range c.Participants {
+				if p.Roles.Has(cvdstate.Reporter) && p.Actor != finder {
+					t.Errorf("run %d: the case's reporter is %s, want %s, who reported first", run, p.Actor, finder)
+				}
+			}
+			if c.Participant(finder) == nil {
+				t.Errorf("run %d: %s, who reported first, is no participant", run, finder)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
