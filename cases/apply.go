@@ -53,9 +53,9 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 	// Invitees answer invitations before they are participants.
 	switch eventType {
 	case EventType(vocab.AcceptInviteActorToCase):
-		return c.acceptInvite(sender, at)
+		return c.acceptInvite(sender, act.Object.ID(), at)
 	case EventType(vocab.RejectInviteActorToCase):
-		return Effects{}, c.rejectInvite(sender)
+		return Effects{}, c.rejectInvite(sender, act.Object.ID())
 	}
 	p := c.Participant(sender)
 	if p == nil || p.Removed {
@@ -558,31 +558,63 @@ func (c *Case) invite(p *Participant, actor string, roles cvdstate.RoleSet, acti
 	if q := c.Participant(actor); q != nil && !q.Removed {
 		return Effects{}, problem.Conflict("%s is already a participant of case %s", actor, c.ID)
 	}
-	inv := Invite{Actor: actor, Roles: roles, By: p.Actor, ID: activityID, At: at}
-	c.Invites = slices.DeleteFunc(c.Invites, func(i Invite) bool { return i.Actor == actor })
+	inv := Invite{Actor: actor, Roles: roles, By: p.Actor, ID: activityID, Sent: c.invitationID(activityID), At: at}
+	// Each invitation stands on its own: the invitee answers each one.
+	c.Invites = slices.DeleteFunc(c.Invites, func(i Invite) bool { return i.ID == activityID })
 	c.Invites = append(c.Invites, inv)
 	return Effects{Invite: &inv, Messages: cvdstate.RS}, nil
 }
 
-func (c *Case) openInvite(actor string) (int, bool) {
-	for i, inv := range c.Invites {
-		if inv.Actor == actor {
-			return i, true
-		}
+// invitationID derives the id of the Invite the Case Actor sends for the
+// owner's invitation activityID: an activity id on the Case Actor's node
+// that every replica computes alike.
+func (c *Case) invitationID(activityID string) string {
+	base := c.CaseActor
+	if i := strings.LastIndex(base, "/actors/"); i >= 0 {
+		base = base[:i]
 	}
-	return 0, false
+	sum := sha256.Sum256([]byte(c.ID + "|" + activityID))
+	return base + "/activities/inv-" + hex.EncodeToString(sum[:13])
+}
+
+// openInvite returns the position of the open invitation of actor that
+// an answer naming answered (an invitation's id, or "") takes up. An
+// answer that names no invitation the case knows takes up the actor's only
+// open one: Case Actors that did not derive their invitations' ids sent
+// ids no replica can know.
+func (c *Case) openInvite(actor, answered string) (int, error) {
+	only, n := -1, 0
+	for i, inv := range c.Invites {
+		if inv.Actor != actor {
+			continue
+		}
+		if answered != "" && (inv.Sent == answered || inv.ID == answered) {
+			return i, nil
+		}
+		only, n = i, n+1
+	}
+	switch {
+	case n == 0:
+		return 0, problem.Forbidden("%s has no open invitation to case %s", actor, c.ID)
+	case n > 1:
+		return 0, problem.Conflict("%s has %d open invitations to case %s and the answer names none of them (%q)", actor, n, c.ID, answered)
+	case answered != "" && c.Invites[only].Sent != "":
+		return 0, problem.Conflict("the answer of %s names none of its open invitations to case %s (%q)", actor, c.ID, answered)
+	}
+	return only, nil
 }
 
 // acceptInvite makes an invitee a participant at RECEIVED. Accepting an
 // invitation to a case with an embargo in force is accepting the embargo:
-// the invitation carries its terms.
-func (c *Case) acceptInvite(actor string, at time.Time) (Effects, error) {
-	i, ok := c.openInvite(actor)
-	if !ok {
-		return Effects{}, problem.Forbidden("%s has no open invitation to case %s", actor, c.ID)
+// the invitation carries its terms. Other invitations of the same actor
+// close: it takes part now.
+func (c *Case) acceptInvite(actor, answered string, at time.Time) (Effects, error) {
+	i, err := c.openInvite(actor, answered)
+	if err != nil {
+		return Effects{}, err
 	}
 	inv := c.Invites[i]
-	c.Invites = slices.Delete(c.Invites, i, i+1)
+	c.Invites = slices.DeleteFunc(c.Invites, func(i Invite) bool { return i.Actor == actor })
 	p := c.Participant(actor)
 	if p == nil {
 		p = &Participant{Actor: actor, ID: ParticipantID(c.ID, actor)}
@@ -602,10 +634,11 @@ func (c *Case) acceptInvite(actor string, at time.Time) (Effects, error) {
 	return Effects{Joined: actor, Messages: cvdstate.RK}, nil
 }
 
-func (c *Case) rejectInvite(actor string) error {
-	i, ok := c.openInvite(actor)
-	if !ok {
-		return problem.Forbidden("%s has no open invitation to case %s", actor, c.ID)
+// rejectInvite closes the one invitation the answer names.
+func (c *Case) rejectInvite(actor, answered string) error {
+	i, err := c.openInvite(actor, answered)
+	if err != nil {
+		return err
 	}
 	c.Invites = slices.Delete(c.Invites, i, i+1)
 	return nil

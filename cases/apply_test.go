@@ -376,3 +376,37 @@ func TestParticipantIndex(t *testing.T) {
 	}
 	check("decoded", &decoded)
 }
+
+// TestInvitationsAreIndependent invites one actor twice: declining one
+// invitation leaves the other open, and accepting that one works.
+func TestInvitationsAreIndependent(t *testing.T) {
+	c := newCase(t, false)
+	invite := func(id string, roles ...string) *vocab.Activity {
+		r, _ := json.Marshal(roles)
+		return act(t, "Invite", vendor, fmt.Sprintf(`"id":%q,"object":%q,"target":%q,"roles":%s`, id, vendor2, caseID, r))
+	}
+	first := must(t, c, vocab.InviteActorToCase, invite("https://v.example/a/inv-1", "vendor")).Invite
+	second := must(t, c, vocab.InviteActorToCase, invite("https://v.example/a/inv-2", "deployer")).Invite
+	if first == nil || second == nil || first.Sent == "" || first.Sent == second.Sent {
+		t.Fatalf("invitations sent as %+v and %+v; want two of their own", first, second)
+	}
+	if len(c.Invites) != 2 {
+		t.Fatalf("open invitations = %+v, want both", c.Invites)
+	}
+	answer := func(typ, invitation string) *vocab.Activity {
+		return act(t, typ, vendor2, fmt.Sprintf(`"object":%q`, invitation))
+	}
+	refused(t, c, vocab.AcceptInviteActorToCase, act(t, "Accept", vendor2, ""), 409, "names none")
+	must(t, c, vocab.RejectInviteActorToCase, answer("Reject", first.Sent))
+	if len(c.Invites) != 1 || c.Invites[0].Sent != second.Sent {
+		t.Fatalf("after declining the first: open invitations = %+v, want the second", c.Invites)
+	}
+	refused(t, c, vocab.AcceptInviteActorToCase, answer("Accept", first.Sent), 409, "names none")
+	fx := must(t, c, vocab.AcceptInviteActorToCase, answer("Accept", second.Sent))
+	if p := c.Participant(vendor2); fx.Joined != vendor2 || p == nil || !p.Roles.Has(cvdstate.Deployer) {
+		t.Fatalf("after accepting the second: effects %+v, participant %+v", fx, p)
+	}
+	if len(c.Invites) != 0 {
+		t.Errorf("open invitations after joining = %+v, want none", c.Invites)
+	}
+}

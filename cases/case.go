@@ -150,7 +150,12 @@ type Invite struct {
 	Roles     cvdstate.RoleSet `json:"roles"`
 	By        string           `json:"by"`
 	ID        string           `json:"id"` // the activity that invited
-	At        time.Time        `json:"at"`
+	// Sent is the id of the Invite the Case Actor sends the invitee on the
+	// owner's behalf, derived from ID (see invitationID), so that every
+	// replica knows which invitation an answer names. Empty in records
+	// written before it was kept.
+	Sent string    `json:"sent,omitempty"`
+	At   time.Time `json:"at"`
 }
 
 // Suggestion is an open suggestion to invite an actor.

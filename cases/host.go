@@ -277,7 +277,10 @@ func (e *Engine) sendInvite(tx *store.Tx, c *Case, actorName string, inv Invite,
 		invitee.Type = "Organization"
 	}
 	a := &vocab.Activity{}
-	a.ID, a.Type = e.cfg.NewID("activities"), "Invite"
+	a.ID, a.Type = inv.Sent, "Invite"
+	if a.ID == "" {
+		a.ID = e.cfg.NewID("activities")
+	}
 	a.Actor = vocab.RefTo(c.CaseActor)
 	a.Object = vocab.Inline(invitee)
 	a.Target = vocab.Inline(stub)
