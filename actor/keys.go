@@ -76,6 +76,24 @@ func LoadOrCreateKey(dir, name string) (key *rsa.PrivateKey, created bool, err e
 	return key, true, nil
 }
 
+// LoadKey returns the private key of the actor name from dir/NAME.pem,
+// and found false (with a nil error) when there is no such file. Unlike
+// LoadOrCreateKey it never generates a key, so it is cheap enough to call
+// where slow work is not allowed, such as inside a store write.
+func LoadKey(dir, name string) (key *rsa.PrivateKey, found bool, err error) {
+	if err := ValidateName(name); err != nil {
+		return nil, false, err
+	}
+	key, err = loadKey(filepath.Join(dir, name+".pem"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return key, true, nil
+}
+
 // loadKey reads an RSA private key from a PEM file, refusing files that
 // group or others can read. A missing file yields an error wrapping
 // fs.ErrNotExist.

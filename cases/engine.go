@@ -1,6 +1,8 @@
 package cases
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -35,8 +37,14 @@ type Config struct {
 	// cases it opens.
 	Roles func(localName string) cvdstate.RoleSet
 	// Provision creates the key of a new Case Actor with the given local
-	// name and returns its record; it is idempotent for a name.
+	// name and returns its record; it is idempotent for a name. Making a
+	// key is slow (an RSA key takes tens of milliseconds), so it is called
+	// only from Prepare, outside every store transaction.
 	Provision func(name string) (store.LocalActor, error)
+	// Provisioned returns the record of a Case Actor whose key Provision
+	// made, and false when there is none; it must be fast, for it runs
+	// inside the store's write path.
+	Provisioned func(name string) (store.LocalActor, bool, error)
 	// IsLocal reports whether an actor id belongs to this node.
 	IsLocal func(actorID string) bool
 }
@@ -248,6 +256,47 @@ func acknowledge(emit cvdstate.MessageType, from LocalActor, to string, offer *v
 	read.InReplyTo = vocab.RefTo(inReplyTo)
 	read.To = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(to)}}
 	return []Reply{{Activity: read, To: to, OrderingKey: reportID}}
+}
+
+// ErrUnprepared is returned by ApplyOutbound for an activity that needs
+// slow work done first, outside the store's write path: the caller runs
+// Prepare for it and tries again.
+var ErrUnprepared = errors.New("cases: the activity needs Prepare before it is applied")
+
+// Prepare does, before an activity local actor from sends is applied, the
+// slow work its application needs, outside any store transaction: for a
+// validation that opens a case, it makes the key of the case's Case Actor.
+// It reads what it needs in a read transaction of its own, and does
+// nothing for other activities. ApplyOutbound returns ErrUnprepared when
+// it finds work Prepare did not do (the state changed in between).
+func (e *Engine) Prepare(ctx context.Context, db *store.DB, from LocalActor, m Message) error {
+	if m.Class.Semantic != vocab.ValidateReport {
+		return nil
+	}
+	var names []string
+	err := db.View(ctx, func(tx *store.ReadTx) error {
+		names = names[:0]
+		_, rep, err := answeredOffer(m.Activity, NewResolver(tx))
+		if err != nil {
+			return nil // ApplyOutbound says what is wrong with it
+		}
+		rec, ok, err := readReport(tx, rep.ID, from.Name)
+		if err != nil || !ok || rec.CaseID != "" || rec.Role != Receiver {
+			return err
+		}
+		_, name, _ := e.caseNames(rec.ReportID, from.ID)
+		names = append(names, name)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("prepare %s: %w", m.Activity.ID, err)
+	}
+	for _, name := range names {
+		if _, err := e.cfg.Provision(name); err != nil {
+			return fmt.Errorf("prepare %s: make the key of Case Actor %s: %w", m.Activity.ID, name, err)
+		}
+	}
+	return nil
 }
 
 // ApplyOutbound checks that local actor from may send the activity in its

@@ -64,9 +64,12 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 	} else if existing != nil {
 		return nil
 	}
-	la, err := e.cfg.Provision(actorName)
+	la, ok, err := e.cfg.Provisioned(actorName)
 	if err != nil {
 		return fmt.Errorf("create the case actor of %s: %w", caseID, err)
+	}
+	if !ok {
+		return fmt.Errorf("create the case actor of %s: no key for %s: %w", caseID, actorName, ErrUnprepared)
 	}
 	if err := tx.PutLocalActor(la); err != nil {
 		return err

@@ -62,7 +62,10 @@ func newFixture(t *testing.T) *fixture {
 		NewID:     func(kind string) string { return fmt.Sprintf("%s/%s/%d", finderURL, kind, f.ids.Add(1)) },
 		Roles:     func(string) cvdstate.RoleSet { return cvdstate.Finder },
 		Provision: func(name string) (store.LocalActor, error) { return store.LocalActor{Name: name, Type: "Service"}, nil },
-		IsLocal:   func(id string) bool { return len(id) > len(finderURL) && id[:len(finderURL)] == finderURL },
+		Provisioned: func(name string) (store.LocalActor, bool, error) {
+			return store.LocalActor{Name: name, Type: "Service"}, true, nil
+		},
+		IsLocal: func(id string) bool { return len(id) > len(finderURL) && id[:len(finderURL)] == finderURL },
 	})
 	return f
 }
@@ -195,7 +198,10 @@ func newVendorNode(t *testing.T) *vendorNode {
 		NewID:     func(kind string) string { return fmt.Sprintf("%s/%s/%d", vendorNodeURL, kind, ids.Add(1)) },
 		Roles:     func(string) cvdstate.RoleSet { return cvdstate.Vendor },
 		Provision: func(name string) (store.LocalActor, error) { return store.LocalActor{Name: name, Type: "Service"}, nil },
-		IsLocal:   func(id string) bool { return len(id) > len(vendorNodeURL) && id[:len(vendorNodeURL)] == vendorNodeURL },
+		Provisioned: func(name string) (store.LocalActor, bool, error) {
+			return store.LocalActor{Name: name, Type: "Service"}, true, nil
+		},
+		IsLocal: func(id string) bool { return len(id) > len(vendorNodeURL) && id[:len(vendorNodeURL)] == vendorNodeURL },
 	})
 	n.p, err = New(Config{
 		Store: db, Engine: n.engine, MaxBody: 1 << 20, Logger: zerolog.Nop(),

@@ -55,6 +55,7 @@ func (n *Node) buildPipelines() error {
 		DefaultEmbargo: n.cfg.DefaultEmbargo,
 		Roles:          n.roles,
 		Provision:      n.provisionCaseActor,
+		Provisioned:    n.provisionedCaseActor,
 		IsLocal:        n.isLocal,
 	})
 	local := func(name string) (actor.Local, bool) { return n.Local(name) }
@@ -194,6 +195,22 @@ func (n *Node) provisionCaseActor(name string) (store.LocalActor, error) {
 	if err != nil {
 		return store.LocalActor{}, err
 	}
+	return n.caseActorRecord(name, key)
+}
+
+// provisionedCaseActor returns the record of a Case Actor whose key
+// provisionCaseActor made; it never makes a key.
+func (n *Node) provisionedCaseActor(name string) (store.LocalActor, bool, error) {
+	key, found, err := actor.LoadKey(n.keyDir, name)
+	if err != nil || !found {
+		return store.LocalActor{}, false, err
+	}
+	la, err := n.caseActorRecord(name, key)
+	return la, err == nil, err
+}
+
+// caseActorRecord is the store's record of Case Actor name with key.
+func (n *Node) caseActorRecord(name string, key *rsa.PrivateKey) (store.LocalActor, error) {
 	l, err := actor.NewLocal(n.cfg.PublicURL, name, actor.Service, key)
 	if err != nil {
 		return store.LocalActor{}, err

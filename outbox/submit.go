@@ -112,42 +112,68 @@ func (s *Submitter) Submit(ctx context.Context, name string, body []byte) (Submi
 		out     []byte
 		targets []store.DeliveryTarget
 	)
-	err = s.cfg.Store.Update(ctx, func(tx *store.Tx) error {
-		resolver := cases.NewResolver(&tx.ReadTx)
-		recipients = slices.Clone(submitted)
-		act.To = vocab.Refs{Items: slices.Clone(baseTo.Items), Single: baseTo.Single}
-		class = vocab.Classify(act, resolver)
-		key := orderingKey(act, resolver)
-		// Case-scoped activities go to the case's Case Actor, whether or
-		// not the client named it.
-		for _, r := range s.cfg.Engine.Recipients(&tx.ReadTx, cases.Message{Activity: act, Class: class}) {
-			if r != local.ID && !slices.Contains(recipients, r) {
-				recipients = append(recipients, r)
-				act.To.Items = append(act.To.Items, vocab.RefTo(r))
-				act.To.Single = false
+	from := cases.LocalActor{Name: local.Name, ID: local.ID}
+	// Slow work the activity needs (a new Case Actor's key) is done before
+	// the write, outside the store's single write path; should the state
+	// change in between so that more is needed, it is done and the write
+	// tried once more.
+	prepare := func() error {
+		var class vocab.Classification
+		if err := s.cfg.Store.View(ctx, func(tx *store.ReadTx) error {
+			class = vocab.Classify(act, cases.NewResolver(tx))
+			return nil
+		}); err != nil {
+			return fmt.Errorf("outbox: classify: %w", err)
+		}
+		return s.cfg.Engine.Prepare(ctx, s.cfg.Store, from, cases.Message{Activity: act, Class: class})
+	}
+	if err := prepare(); err != nil {
+		return Submitted{}, err
+	}
+	for attempt := 0; ; attempt++ {
+		err = s.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+			resolver := cases.NewResolver(&tx.ReadTx)
+			recipients = slices.Clone(submitted)
+			act.To = vocab.Refs{Items: slices.Clone(baseTo.Items), Single: baseTo.Single}
+			class = vocab.Classify(act, resolver)
+			key := orderingKey(act, resolver)
+			// Case-scoped activities go to the case's Case Actor, whether or
+			// not the client named it.
+			for _, r := range s.cfg.Engine.Recipients(&tx.ReadTx, cases.Message{Activity: act, Class: class}) {
+				if r != local.ID && !slices.Contains(recipients, r) {
+					recipients = append(recipients, r)
+					act.To.Items = append(act.To.Items, vocab.RefTo(r))
+					act.To.Single = false
+				}
 			}
-		}
-		var err error
-		if out, err = vocab.Marshal(act); err != nil {
-			return problem.Wrap(http.StatusUnprocessableEntity, err, "the activity cannot be serialised: "+err.Error())
-		}
-		targets = make([]store.DeliveryTarget, len(recipients))
-		for i, r := range recipients {
-			targets[i] = store.DeliveryTarget{Recipient: r, OrderingKey: key}
-		}
-		if err := s.cfg.Engine.ApplyOutbound(tx, cases.LocalActor{Name: local.Name, ID: local.ID}, recipients,
-			cases.Message{Activity: act, Class: class, Resolver: resolver}); err != nil {
-			return err
-		}
-		return tx.EnqueueOutbound(store.Outbound{
-			ID:         act.ID,
-			Actor:      local.Name,
-			Body:       out,
-			Semantic:   string(class.Semantic),
-			CreatedAt:  now,
-			Deliveries: targets,
+			var err error
+			if out, err = vocab.Marshal(act); err != nil {
+				return problem.Wrap(http.StatusUnprocessableEntity, err, "the activity cannot be serialised: "+err.Error())
+			}
+			targets = make([]store.DeliveryTarget, len(recipients))
+			for i, r := range recipients {
+				targets[i] = store.DeliveryTarget{Recipient: r, OrderingKey: key}
+			}
+			if err := s.cfg.Engine.ApplyOutbound(tx, from, recipients,
+				cases.Message{Activity: act, Class: class, Resolver: resolver}); err != nil {
+				return err
+			}
+			return tx.EnqueueOutbound(store.Outbound{
+				ID:         act.ID,
+				Actor:      local.Name,
+				Body:       out,
+				Semantic:   string(class.Semantic),
+				CreatedAt:  now,
+				Deliveries: targets,
+			})
 		})
-	})
+		if !errors.Is(err, cases.ErrUnprepared) || attempt > 0 {
+			break
+		}
+		if err := prepare(); err != nil {
+			return Submitted{}, err
+		}
+	}
 	if err != nil {
 		return Submitted{}, fmt.Errorf("outbox: submit: %w", err)
 	}

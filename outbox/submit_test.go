@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,7 +42,10 @@ func TestSubmitClassifiesInTheApplyingTransaction(t *testing.T) {
 		NewID:     newID,
 		Roles:     func(string) cvdstate.RoleSet { return cvdstate.Vendor },
 		Provision: func(name string) (store.LocalActor, error) { return store.LocalActor{Name: name, Type: "Service"}, nil },
-		IsLocal:   func(id string) bool { return len(id) > len(node) && id[:len(node)] == node },
+		Provisioned: func(name string) (store.LocalActor, bool, error) {
+			return store.LocalActor{Name: name, Type: "Service"}, true, nil
+		},
+		IsLocal: func(id string) bool { return len(id) > len(node) && id[:len(node)] == node },
 	})
 	sub, err := NewSubmitter(SubmitConfig{
 		Store: db, Engine: engine, NewID: newID, Logger: zerolog.Nop(),
@@ -122,6 +126,106 @@ func TestSubmitClassifiesInTheApplyingTransaction(t *testing.T) {
 			t.Errorf("report record = %+v (found %v); want VALID with a case", rec, ok)
 		}
 		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCaseActorKeyMadeOutsideTheWritePath validates a report, which opens
+// a case and makes its Case Actor's key: while the key is being made, other
+// writes go through.
+func TestCaseActorKeyMadeOutsideTheWritePath(t *testing.T) {
+	ctx := context.Background()
+	const node = "https://vendor.example"
+	const finder = "https://finder.example/actors/finder"
+	db, err := store.Open(filepath.Join(t.TempDir(), "vultron.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	vendor := actor.Local{Name: "vendor", Type: "Organization", ID: node + "/actors/vendor"}
+	if err := db.PutLocalActor(ctx, store.LocalActor{Name: "vendor", Type: "Organization"}); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu           sync.Mutex
+		keys         = map[string]bool{}
+		provisioning = make(chan struct{})
+		release      = make(chan struct{})
+		ids          atomic.Int64
+	)
+	newID := func(kind string) string { return fmt.Sprintf("%s/%s/%d", node, kind, ids.Add(1)) }
+	engine := cases.NewEngine(cases.Config{
+		PublicURL: node,
+		NewID:     newID,
+		Roles:     func(string) cvdstate.RoleSet { return cvdstate.Vendor },
+		Provision: func(name string) (store.LocalActor, error) {
+			close(provisioning)
+			<-release // making the key takes this long
+			mu.Lock()
+			defer mu.Unlock()
+			keys[name] = true
+			return store.LocalActor{Name: name, Type: "Service"}, nil
+		},
+		Provisioned: func(name string) (store.LocalActor, bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return store.LocalActor{Name: name, Type: "Service"}, keys[name], nil
+		},
+		IsLocal: func(id string) bool { return len(id) > len(node) && id[:len(node)] == node },
+	})
+	sub, err := NewSubmitter(SubmitConfig{
+		Store: db, Engine: engine, NewID: newID, Logger: zerolog.Nop(),
+		Local: func(name string) (actor.Local, bool) { return vendor, name == "vendor" },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const offerID = "https://finder.example/activities/rs-1"
+	offer := &vocab.Activity{}
+	offer.ID, offer.Type, offer.Actor = offerID, "Offer", vocab.RefTo(finder)
+	rep := &vocab.VulnerabilityReport{}
+	rep.ID, rep.Type, rep.Name = "https://finder.example/objects/r1", vocab.TypeVulnerabilityReport, "Overflow"
+	offer.Object = vocab.Inline(rep)
+	body, err := vocab.Marshal(offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.AcceptInbound(ctx, store.Inbound{ID: offerID, Recipient: "vendor", Sender: finder, Body: body}, func(tx *store.Tx) error {
+		r := cases.NewResolver(&tx.ReadTx)
+		_, err := engine.ApplyInbound(tx, cases.LocalActor{Name: "vendor", ID: vendor.ID}, finder,
+			cases.Message{Activity: offer, Class: vocab.Classify(offer, r), Resolver: r})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := sub.Submit(ctx, "vendor", []byte(fmt.Sprintf(`{"@context":%q,"type":"Accept","object":%q,"to":[%q]}`,
+			vocab.VultronContext, offerID, finder)))
+		done <- err
+	}()
+	<-provisioning
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.Update(wctx, func(tx *store.Tx) error {
+		_, err := tx.Case("another write")
+		return err
+	}); err != nil {
+		t.Fatalf("a write while the Case Actor's key is being made: %v", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	err = db.View(ctx, func(tx *store.ReadTx) error {
+		rec, ok, err := cases.Report(tx, rep.ID, "vendor")
+		if err == nil && (!ok || rec.CaseID == "") {
+			t.Errorf("report record = %+v; want it in a case", rec)
+		}
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)
