@@ -1,15 +1,18 @@
 # Build, test and run the Vultron node. Every target installs what it needs:
-# a fresh machine with Go needs nothing else.
+# a fresh machine with Go needs nothing else, and `make test` reads nothing
+# outside the repository. `make conformance` checks the node against
+# third-party reference material kept beside it (VULTRON_CONFORMANCE).
 
 GO      ?= go
 BIN     := bin/vultron
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-# Short fuzzing run per target in `make test` (seeded from ../shared/corpus).
+# Short fuzzing run per target in `make test` (FuzzParse is seeded from
+# vocab/testdata/wire).
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet unit peer-deps browser-deps fuzz bench run demo clean
+.PHONY: all build test vet unit peer-deps browser-deps fuzz conformance conformance-material bench run demo clean
 
 all: build
 
@@ -50,6 +53,35 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME) ./ledger
 
 test: vet build unit fuzz
+
+# Conformance against third-party material that stays outside the
+# repository: the reference implementation's wire corpus in corpus/ and
+# its checker tools/corpus-check. The directory is VULTRON_CONFORMANCE,
+# relative to the repository root unless absolute. The Go tests that read
+# it carry the conformance build tag, so `make test` never builds them.
+VULTRON_CONFORMANCE ?= ../shared
+CONFORMANCE_DIR := $(abspath $(or $(VULTRON_CONFORMANCE),../shared))
+CONFORMANCE_PKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' --exclude-dir=node_modules --exclude-dir=.git '^//go:build conformance' .)))
+
+conformance: conformance-material build
+	VULTRON_CONFORMANCE="$(CONFORMANCE_DIR)" $(GO) test -count=1 -tags conformance -run '^TestConformance' $(or $(CONFORMANCE_PKGS),$(error no package has conformance tests))
+	@if [ -x "$(CONFORMANCE_DIR)/tools/corpus-check" ]; then \
+		echo "$(CONFORMANCE_DIR)/tools/corpus-check $(BIN)"; \
+		"$(CONFORMANCE_DIR)/tools/corpus-check" $(BIN); \
+	else \
+		echo "make conformance: no $(CONFORMANCE_DIR)/tools/corpus-check, so bin/vultron classify is not compared with it"; \
+	fi
+
+# Refuses to start, before building anything, when the material is missing.
+conformance-material:
+	@if [ ! -d "$(CONFORMANCE_DIR)" ]; then \
+		echo "make conformance: $(CONFORMANCE_DIR) does not exist: set VULTRON_CONFORMANCE to the directory of the third-party conformance material (default ../shared)" >&2; \
+		exit 1; \
+	fi
+	@if [ ! -d "$(CONFORMANCE_DIR)/corpus" ]; then \
+		echo "make conformance: $(CONFORMANCE_DIR) has no corpus/ directory: set VULTRON_CONFORMANCE to the directory of the third-party conformance material (default ../shared)" >&2; \
+		exit 1; \
+	fi
 
 # Benchmarks (not part of test; never fail on a number): every figure of
 # BENCHMARKS.md, the median of BENCH_RUNS runs, printed with its command;
