@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"time"
@@ -109,6 +110,39 @@ func (f *Fetcher) FetchDocument(ctx context.Context, rawURL string) ([]byte, err
 		return nil, fmt.Errorf("fetch %s: document id %q is not the requested URL", rawURL, sanitize(doc.ID))
 	}
 	return body, nil
+}
+
+// FetchAs GETs rawURL signed with keyID and key (a local actor's, so that
+// the server can tell which participant asks), never following redirects,
+// and returns the response's status and at most limit bytes of its body;
+// a longer body is an error. Unlike FetchDocument it leaves the meaning of
+// the status and the body to the caller.
+func (f *Fetcher) FetchAs(ctx context.Context, rawURL, keyID string, key *rsa.PrivateKey, limit int64) (int, []byte, error) {
+	u, err := parseFetchURL(rawURL)
+	if err != nil {
+		return 0, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return 0, nil, fmt.Errorf("fetch %s: %w", rawURL, err)
+	}
+	req.Header.Set("Accept", ContentType+", "+LDContentType+", application/json")
+	if err := SignRequest(req, nil, keyID, key, f.now()); err != nil {
+		return 0, nil, fmt.Errorf("fetch %s: %w", rawURL, err)
+	}
+	resp, err := f.strict.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("fetch %s: %w", rawURL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return resp.StatusCode, nil, fmt.Errorf("fetch %s: read the response: %w", rawURL, err)
+	}
+	if int64(len(body)) > limit {
+		return resp.StatusCode, nil, fmt.Errorf("fetch %s: the response is larger than %d bytes", rawURL, limit)
+	}
+	return resp.StatusCode, body, nil
 }
 
 // parseFetchURL accepts absolute http and https URLs without user info.

@@ -161,21 +161,19 @@ func (bc *BigCase) Apply() (*cases.Case, *ledger.Replica, error) {
 	r := &ledger.Replica{CaseID: bc.CaseID, Genesis: bc.Genesis, Tail: bc.Genesis}
 	c := &cases.Case{}
 	for _, e := range bc.Entries {
-		applied, res, err := r.Offer(e)
+		res, err := r.Offer(e)
 		if err != nil || res != ledger.Applied {
 			return nil, nil, fmt.Errorf("entry %d: %v %v", e.LogIndex, res, err)
 		}
-		for _, a := range applied {
-			doc, err := vocab.Parse(a.PayloadSnapshot)
-			if err != nil || doc.Activity() == nil {
-				return nil, nil, fmt.Errorf("entry %d: parse payload: %v", a.LogIndex, err)
-			}
-			at, _ := time.Parse(time.RFC3339Nano, a.ReceivedAt)
-			if _, err := c.Apply(a.EventType, doc.Activity(), at); err != nil {
-				return nil, nil, fmt.Errorf("entry %d (%s): %w", a.LogIndex, a.EventType, err)
-			}
-			c.LedgerLen, c.TailHash = a.LogIndex+1, a.EntryHash
+		doc, err := vocab.Parse(e.PayloadSnapshot)
+		if err != nil || doc.Activity() == nil {
+			return nil, nil, fmt.Errorf("entry %d: parse payload: %v", e.LogIndex, err)
 		}
+		at, _ := time.Parse(time.RFC3339Nano, e.ReceivedAt)
+		if _, err := c.Apply(e.EventType, doc.Activity(), at); err != nil {
+			return nil, nil, fmt.Errorf("entry %d (%s): %w", e.LogIndex, e.EventType, err)
+		}
+		c.LedgerLen, c.TailHash = e.LogIndex+1, e.EntryHash
 	}
 	return c, r, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
@@ -47,6 +48,13 @@ type Config struct {
 	Provisioned func(name string) (store.LocalActor, bool, error)
 	// IsLocal reports whether an actor id belongs to this node.
 	IsLocal func(actorID string) bool
+	// MaxAnnouncement is the largest announcement of a ledger entry the
+	// Case Actors of this node send; an activity whose announcement would
+	// be larger is not recorded. Zero means DefaultMaxAnnouncement.
+	MaxAnnouncement int
+	// Sync schedules the checks of this node's replicas; zero fields take
+	// the defaults.
+	Sync SyncTiming
 }
 
 // NewEngine returns an Engine.
@@ -54,6 +62,10 @@ func NewEngine(cfg Config) *Engine {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxAnnouncement <= 0 {
+		cfg.MaxAnnouncement = DefaultMaxAnnouncement
+	}
+	cfg.Sync = cfg.Sync.withDefaults()
 	return &Engine{now: cfg.Now, cfg: cfg}
 }
 
@@ -379,11 +391,23 @@ func (e *Engine) checkCase(tx *store.Tx, from LocalActor, caseID string, m Messa
 	if c == nil {
 		return problem.Unprocessable("case %s is unknown to this node", caseID)
 	}
+	now := e.now().UTC()
 	work := c.clone()
-	if _, err := work.Apply(EventType(m.Class.Semantic), m.Activity, e.now().UTC()); err != nil {
+	eventType := EventType(m.Class.Semantic)
+	if _, err := work.Apply(eventType, m.Activity, now); err != nil {
 		return err
 	}
-	return nil
+	// The Case Actor will refuse what it cannot announce: say so now.
+	payload, err := vocab.Marshal(m.Activity)
+	if err != nil {
+		return problem.Unprocessable("the activity cannot be serialised: %v", err)
+	}
+	entry, err := ledger.NewEntry(c.ID, c.LedgerLen, c.TailHash, m.Activity.ID, eventType, payload, now)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", m.Activity.ID, err)
+	}
+	_, err = e.announceable(c, entry, now)
+	return err
 }
 
 // answerInvite checks a local actor's answer to an invitation to a case:

@@ -1,6 +1,7 @@
 package cases
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/json"
@@ -173,6 +174,10 @@ func (e *Engine) record(tx *store.Tx, c *Case, actorName string, act *vocab.Acti
 	if err != nil {
 		return Effects{}, fmt.Errorf("record %s: %w", act.ID, err)
 	}
+	announcement, err := e.announceable(work, entry, now)
+	if err != nil {
+		return Effects{}, err
+	}
 	if err := appendEntry(tx, entry); err != nil {
 		return Effects{}, err
 	}
@@ -184,25 +189,18 @@ func (e *Engine) record(tx *store.Tx, c *Case, actorName string, act *vocab.Acti
 	if err := saveCase(tx, c); err != nil {
 		return Effects{}, err
 	}
-	// Announce the entry to every participant on another node; a new
-	// participant gets the whole ledger instead, in order.
+	// Announce the entry to every participant on another node, a new one
+	// included: a participant that lacks earlier entries (a new one lacks
+	// them all) fetches them from the ledger itself (see sync.go), so that
+	// what a join costs here does not grow with the ledger.
 	var to []string
 	for _, a := range c.Recipients() {
-		if !e.cfg.IsLocal(a) && a != fx.Joined {
+		if !e.cfg.IsLocal(a) {
 			to = append(to, a)
 		}
 	}
-	if err := e.announce(tx, c, actorName, []ledger.Entry{entry}, to, now); err != nil {
+	if err := e.enqueueAnnouncement(tx, c, actorName, announcement, to, now); err != nil {
 		return Effects{}, err
-	}
-	if fx.Joined != "" && !e.cfg.IsLocal(fx.Joined) {
-		all, err := Entries(&tx.ReadTx, c.ID, 0, 0)
-		if err != nil {
-			return Effects{}, err
-		}
-		if err := e.announce(tx, c, actorName, all, []string{fx.Joined}, now); err != nil {
-			return Effects{}, err
-		}
 	}
 	if fx.Invite != nil {
 		if err := e.sendInvite(tx, c, actorName, *fx.Invite, now); err != nil {
@@ -212,47 +210,87 @@ func (e *Engine) record(tx *store.Tx, c *Case, actorName string, act *vocab.Acti
 	return fx, nil
 }
 
-// announce queues Announce(CaseLedgerEntry) activities from the Case Actor
-// to each recipient, one per entry, in the case's delivery lane so that each
-// recipient receives them in ledger order.
-func (e *Engine) announce(tx *store.Tx, c *Case, actorName string, entries []ledger.Entry, to []string, now time.Time) error {
+// DefaultMaxAnnouncement is the largest announcement of a ledger entry a
+// Case Actor sends when its engine is given no other limit: a node's
+// default largest activity (256 KiB) and AnnouncementMargin.
+const DefaultMaxAnnouncement = 256<<10 + AnnouncementMargin
+
+// AnnouncementMargin is how much larger than the largest activity a node
+// accepts its inbox takes, so that the announcement of any activity a Case
+// Actor recorded (the activity, plus the entry's hashes, times and ids)
+// fits in every participant's inbox.
+const AnnouncementMargin = 64 << 10
+
+// pendingAnnouncement is the Announce(CaseLedgerEntry) of one entry.
+type pendingAnnouncement struct {
+	id   string
+	body []byte
+}
+
+// announcement builds the Announce(CaseLedgerEntry) of entry of case c.
+// The entry travels in its canonical form, byte for byte, with the id of
+// the entry added: its size is the entry's plus a few hundred bytes.
+func (e *Engine) announcement(c *Case, entry ledger.Entry, now time.Time) (pendingAnnouncement, error) {
+	raw, err := ledger.Marshal(entry)
+	if err != nil {
+		return pendingAnnouncement{}, fmt.Errorf("announce entry %d of %s: %w", entry.LogIndex, c.ID, err)
+	}
+	entryID, err := json.Marshal(fmt.Sprintf("%s/ledger/%d", c.ID, entry.LogIndex))
+	if err != nil {
+		return pendingAnnouncement{}, err
+	}
+	obj := make([]byte, 0, len(raw)+len(entryID)+8)
+	obj = append(obj, `{"id":`...)
+	obj = append(obj, entryID...)
+	obj = append(obj, ',')
+	obj = append(obj, raw[1:]...)
+	id := e.cfg.NewID("activities")
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err = enc.Encode(struct {
+		Context   string          `json:"@context"`
+		ID        string          `json:"id"`
+		Type      string          `json:"type"`
+		Actor     string          `json:"actor"`
+		CaseID    string          `json:"context"`
+		Published string          `json:"published"`
+		Object    json.RawMessage `json:"object"`
+	}{vocab.VultronContext, id, "Announce", c.CaseActor, c.ID, now.Format(time.RFC3339), obj})
+	if err != nil {
+		return pendingAnnouncement{}, fmt.Errorf("announce entry %d of %s: %w", entry.LogIndex, c.ID, err)
+	}
+	return pendingAnnouncement{id: id, body: bytes.TrimSuffix(buf.Bytes(), []byte("\n"))}, nil
+}
+
+// announceable builds the announcement of entry of case c and refuses,
+// with a 422 *problem.Error naming both sizes, one larger than the inbox
+// of a participant's node accepts.
+func (e *Engine) announceable(c *Case, entry ledger.Entry, now time.Time) (pendingAnnouncement, error) {
+	a, err := e.announcement(c, entry, now)
+	if err != nil {
+		return a, err
+	}
+	if len(a.body) > e.cfg.MaxAnnouncement {
+		return a, problem.Unprocessable("activity %s is %d bytes; its announcement to the participants of case %s would be %d bytes, over the %d bytes a node's inbox accepts",
+			entry.LogObjectID, len(entry.PayloadSnapshot), c.ID, len(a.body), e.cfg.MaxAnnouncement)
+	}
+	return a, nil
+}
+
+// enqueueAnnouncement queues an announcement from the Case Actor to each
+// recipient, in the case's delivery lane so that each recipient receives
+// the entries in ledger order.
+func (e *Engine) enqueueAnnouncement(tx *store.Tx, c *Case, actorName string, a pendingAnnouncement, to []string, now time.Time) error {
 	if len(to) == 0 {
 		return nil
 	}
-	for _, entry := range entries {
-		raw, err := ledger.Marshal(entry)
-		if err != nil {
-			return err
-		}
-		var obj map[string]any
-		if err := json.Unmarshal(raw, &obj); err != nil {
-			return fmt.Errorf("announce entry %d of %s: %w", entry.LogIndex, c.ID, err)
-		}
-		obj["id"] = fmt.Sprintf("%s/ledger/%d", c.ID, entry.LogIndex)
-		obj["type"] = vocab.TypeCaseLedgerEntry
-		id := e.cfg.NewID("activities")
-		body, err := json.Marshal(map[string]any{
-			"@context":  vocab.VultronContext,
-			"id":        id,
-			"type":      "Announce",
-			"actor":     c.CaseActor,
-			"context":   c.ID,
-			"published": now.Format(time.RFC3339),
-			"object":    obj,
-		})
-		if err != nil {
-			return fmt.Errorf("announce entry %d of %s: %w", entry.LogIndex, c.ID, err)
-		}
-		targets := make([]store.DeliveryTarget, len(to))
-		for i, r := range to {
-			targets[i] = store.DeliveryTarget{Recipient: r, OrderingKey: c.ID}
-		}
-		if err := tx.EnqueueOutbound(store.Outbound{ID: id, Actor: actorName, Body: body,
-			Semantic: string(vocab.AnnounceCaseLedgerEntry), CreatedAt: now, Deliveries: targets}); err != nil {
-			return err
-		}
+	targets := make([]store.DeliveryTarget, len(to))
+	for i, r := range to {
+		targets[i] = store.DeliveryTarget{Recipient: r, OrderingKey: c.ID}
 	}
-	return nil
+	return tx.EnqueueOutbound(store.Outbound{ID: a.id, Actor: actorName, Body: a.body,
+		Semantic: string(vocab.AnnounceCaseLedgerEntry), CreatedAt: now, Deliveries: targets})
 }
 
 // sendInvite queues the Case Actor's invitation of an actor to the case,
@@ -321,7 +359,7 @@ func (e *Engine) hostInbound(tx *store.Tx, caseActor LocalActor, sender string, 
 		return problem.NotFound("%s hosts no case %q", caseActor.ID, caseID)
 	}
 	if m.Class.Semantic == vocab.RejectCaseLedgerEntry {
-		return e.replay(tx, c, caseActor.Name, sender, act, now)
+		return problem.Unprocessable("the Case Actor of case %s does not replay its ledger on request: a participant fetches what it lacks with a signed GET of %s/ledger", c.ID, c.ID)
 	}
 	_, err = e.record(tx, c, caseActor.Name, act, EventType(m.Class.Semantic), now)
 	if err == nil {
@@ -353,27 +391,6 @@ func (e *Engine) refuse(tx *store.Tx, c *Case, actorName, sender string, act *vo
 	}
 	return tx.EnqueueOutbound(store.Outbound{ID: r.ID, Actor: actorName, Body: body, CreatedAt: now,
 		Deliveries: []store.DeliveryTarget{{Recipient: sender, OrderingKey: c.ID}}})
-}
-
-// replay answers a participant's Reject(CaseLedgerEntry), whose context is
-// the hash of the last entry it holds ("" or the genesis hash when it holds
-// none), by announcing every later entry to it again.
-func (e *Engine) replay(tx *store.Tx, c *Case, actorName, sender string, act *vocab.Activity, now time.Time) error {
-	p := c.Participant(sender)
-	if p == nil || p.Removed {
-		return problem.Forbidden("%s is not a participant of case %s", sender, c.ID)
-	}
-	from := int64(0)
-	if h := act.Context.ID(); h != "" {
-		if i, ok := indexOfHash(&tx.ReadTx, c.ID, h); ok {
-			from = i + 1
-		}
-	}
-	entries, err := Entries(&tx.ReadTx, c.ID, from, 0)
-	if err != nil {
-		return err
-	}
-	return e.announce(tx, c, actorName, entries, []string{sender}, now)
 }
 
 // caseOf returns the case an activity is about: its context, or else the

@@ -41,80 +41,150 @@ func entryOf(act *vocab.Activity) (ledger.Entry, error) {
 	return e, nil
 }
 
-// receiveEntry applies an entry a Case Actor announced to local actor to:
-// it verifies that the entry chains onto this node's replica, applies it
-// (and any buffered entries it unblocks) to the replica's case state in
-// ledger order, and asks the Case Actor to replay what is missing when it
-// sees a gap or an entry that does not chain.
+// receiveEntry takes an entry a Case Actor announced to local actor to.
 func (e *Engine) receiveEntry(tx *store.Tx, to LocalActor, sender string, m Message, now time.Time) error {
 	entry, err := entryOf(m.Activity)
 	if err != nil {
 		return err
 	}
-	if hostedBy(&tx.ReadTx, entry.CaseID) != "" {
+	return e.offerEntries(tx, to.Name, sender, []ledger.Entry{entry}, now, true)
+}
+
+// offerEntries applies entries of one case's ledger, from its Case Actor
+// sender, to this node's replica of the case, in one transaction: entries
+// announced to local actor local (announced), or a page fetched for it.
+// An entry past the next one is not kept: the replica is then behind, and
+// its check is due at once (see sync.go). An announced entry that does not
+// chain makes the replica suspect a fork and check at once; a fetched one
+// that does not chain is a fork.
+func (e *Engine) offerEntries(tx *store.Tx, local, sender string, entries []ledger.Entry, now time.Time, announced bool) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	caseID := entries[0].CaseID
+	if hostedBy(&tx.ReadTx, caseID) != "" {
 		// This node writes the ledger of that case; an announcement of it
 		// is an echo of its own entry.
 		return nil
 	}
-	c, err := loadCase(&tx.ReadTx, entry.CaseID)
-	if err != nil {
-		return err
-	}
-	r, err := loadReplica(&tx.ReadTx, entry.CaseID)
+	c, err := loadCase(&tx.ReadTx, caseID)
 	if err != nil {
 		return err
 	}
 	if c != nil && c.CaseActor != "" && c.CaseActor != sender {
-		return problem.Forbidden("%s is not the Case Actor of case %s (%s is)", sender, entry.CaseID, c.CaseActor)
+		return problem.Forbidden("%s is not the Case Actor of case %s (%s is)", sender, caseID, c.CaseActor)
 	}
-	if r == nil {
-		if entry.LogIndex != 0 {
-			// Without the first entry there is no genesis to chain from:
-			// ask for the ledger from its start, if the sender is trusted.
-			if invitedBy(&tx.ReadTx, entry.CaseID, to.Name) != sender {
-				return problem.Forbidden("%s announces case %s, which %s has not joined", sender, entry.CaseID, to.Name)
-			}
-			return e.requestReplay(tx, to.Name, sender, entry.CaseID, "", now)
-		}
-		genesis, err := e.trustGenesis(tx, to, sender, entry)
-		if err != nil {
-			return err
-		}
-		r = &ledger.Replica{CaseID: entry.CaseID, Genesis: genesis, Tail: genesis}
-		c = &Case{}
-	}
-	applied, result, err := r.Offer(entry)
+	r, err := loadReplica(&tx.ReadTx, caseID)
 	if err != nil {
-		var mm *ledger.MismatchError
-		if errors.As(err, &mm) {
-			if err := saveReplica(tx, r); err != nil {
+		return err
+	}
+	held := int64(0)
+	if r != nil {
+		held = r.Next
+	}
+	v, err := loadView(&tx.ReadTx, caseID, held)
+	if err != nil {
+		return err
+	}
+	if v.s != nil && v.s.CaseActor != "" && v.s.CaseActor != sender {
+		return problem.Forbidden("%s is not the Case Actor of case %s (%s is)", sender, caseID, v.s.CaseActor)
+	}
+	if v.s != nil && v.s.Fork != nil {
+		// A forked replica applies nothing until an operator acts; the
+		// announcement is kept in the inbox.
+		return nil
+	}
+	if v.s == nil {
+		v.s = &SyncState{Local: local, CaseActor: sender, Known: held}
+	}
+	applied := false
+	for _, entry := range entries {
+		if entry.CaseID != caseID {
+			return problem.Unprocessable("ledger entry %d is of case %s, not %s", entry.LogIndex, entry.CaseID, caseID)
+		}
+		if r == nil {
+			if entry.LogIndex != 0 {
+				// Without the first entry there is no genesis to chain
+				// from: fetch the ledger from its start.
+				if !e.mayFollow(&tx.ReadTx, local, sender, caseID) {
+					return problem.Forbidden("%s announces case %s, which %s has not joined", sender, caseID, local)
+				}
+				e.learn(v, entry.LogIndex+1, 0, now)
+				continue
+			}
+			genesis, err := e.trustGenesis(tx, local, sender, entry)
+			if err != nil {
 				return err
 			}
-			return e.requestReplay(tx, to.Name, sender, entry.CaseID, r.Tail, now)
+			r = &ledger.Replica{CaseID: caseID, Genesis: genesis}
+			c = &Case{}
 		}
-		return problem.Unprocessable("ledger entry %d of case %s: %v", entry.LogIndex, entry.CaseID, err)
+		res, err := r.Offer(entry)
+		switch res {
+		case ledger.Refused:
+			return problem.Unprocessable("ledger entry %d of case %s: %v", entry.LogIndex, caseID, err)
+		case ledger.Ahead:
+			e.learn(v, entry.LogIndex+1, r.Next, now)
+		case ledger.Duplicate:
+			if i, ok := indexOfHash(&tx.ReadTx, caseID, entry.EntryHash); entry.LogIndex < r.Next-1 && (!ok || i != entry.LogIndex) {
+				err = &ledger.MismatchError{CaseID: caseID, Index: entry.LogIndex, Tail: r.TailHash(),
+					Reason: fmt.Sprintf("entryHash %s differs from the entry held at that index", entry.EntryHash)}
+				e.mismatched(v, err, announced, now)
+			}
+		case ledger.Mismatch:
+			e.mismatched(v, err, announced, now)
+		case ledger.Applied:
+			actor := e.applyEntry(c, entry)
+			if err := appendEntry(tx, entry); err != nil {
+				return err
+			}
+			if err := recordEvent(tx, c, entry, actor); err != nil {
+				return err
+			}
+			applied = true
+		}
+		if v.s.Fork != nil {
+			break
+		}
 	}
-	for _, a := range applied {
-		actor := e.applyEntry(c, a)
-		if err := appendEntry(tx, a); err != nil {
-			return err
-		}
-		if err := recordEvent(tx, c, a, actor); err != nil {
-			return err
-		}
+	if r == nil {
+		return v.save(tx, 0)
 	}
-	if len(applied) > 0 {
+	if applied {
 		if err := saveCase(tx, c); err != nil {
 			return err
 		}
+		if err := saveReplica(tx, r); err != nil {
+			return err
+		}
+		e.settled(v, r.Next, now)
 	}
-	if err := saveReplica(tx, r); err != nil {
-		return err
+	return v.save(tx, r.Next)
+}
+
+// mismatched records an entry that does not chain onto the replica: when
+// announced, a suspicion the next check settles; when fetched from the
+// Case Actor, a fork.
+func (e *Engine) mismatched(v *replicaView, err error, announced bool, now time.Time) {
+	if announced {
+		e.suspect(v, err.Error(), now)
+		return
 	}
-	if result == ledger.Gap {
-		return e.requestReplay(tx, to.Name, sender, entry.CaseID, r.Tail, now)
+	index := int64(0)
+	var mm *ledger.MismatchError
+	if errors.As(err, &mm) {
+		index = mm.Index
 	}
-	return nil
+	v.s.Fork = &Fork{Index: index, Reason: err.Error(), Since: now}
+	v.s.NextCheck = time.Time{}
+}
+
+// mayFollow reports whether local actor local may start a replica of case
+// caseID from an entry past the first, announced by sender: it accepted an
+// invitation from that Case Actor, or the case is on the Case Actor's own
+// host, and the first entry, fetched next, decides (trustGenesis).
+func (e *Engine) mayFollow(tx *store.ReadTx, local, sender, caseID string) bool {
+	return invitedBy(tx, caseID, local) == sender || sameHost(caseID, sender)
 }
 
 // applyEntry folds one verified entry into the replica's case. An entry
@@ -152,7 +222,7 @@ func entryTime(e ledger.Entry) time.Time {
 // accepted, or the Case Actor of the organization it reported to: the
 // case must carry a report the actor submitted to the case's owner, and
 // the Case Actor must be hosted on the owner's server.
-func (e *Engine) trustGenesis(tx *store.Tx, to LocalActor, sender string, entry ledger.Entry) (string, error) {
+func (e *Engine) trustGenesis(tx *store.Tx, local, sender string, entry ledger.Entry) (string, error) {
 	doc, err := vocab.Parse(entry.PayloadSnapshot)
 	if err != nil {
 		return "", problem.Unprocessable("the first entry of case %s cannot be parsed: %v", entry.CaseID, err)
@@ -165,11 +235,11 @@ func (e *Engine) trustGenesis(tx *store.Tx, to LocalActor, sender string, entry 
 	if vc == nil || act.Actor.ID() != sender || vc.ID != entry.CaseID || entry.EventType != EventType(vocab.CreateCase) {
 		return "", problem.Unprocessable("the first entry of case %s is not its creation by %s", entry.CaseID, sender)
 	}
-	trusted := invitedBy(&tx.ReadTx, entry.CaseID, to.Name) == sender
+	trusted := invitedBy(&tx.ReadTx, entry.CaseID, local) == sender
 	owner := firstRef(vc.AttributedTo)
 	if !trusted && sameHost(owner, sender) {
 		for _, ref := range vc.VulnerabilityReports {
-			rec, ok, err := readReport(&tx.ReadTx, ref.ID(), to.Name)
+			rec, ok, err := readReport(&tx.ReadTx, ref.ID(), local)
 			if err != nil {
 				return "", err
 			}
@@ -179,7 +249,7 @@ func (e *Engine) trustGenesis(tx *store.Tx, to LocalActor, sender string, entry 
 		}
 	}
 	if !trusted {
-		return "", problem.Forbidden("%s announces a case %s did not report to its owner nor join", sender, to.Name)
+		return "", problem.Forbidden("%s announces a case %s did not report to its owner nor join", sender, local)
 	}
 	if vc.GenesisHash == "" {
 		return "", problem.Unprocessable("case %s carries no genesis hash", entry.CaseID)
@@ -191,31 +261,4 @@ func sameHost(a, b string) bool {
 	ua, err1 := url.Parse(a)
 	ub, err2 := url.Parse(b)
 	return err1 == nil && err2 == nil && ua.Host != "" && strings.EqualFold(ua.Host, ub.Host)
-}
-
-// requestReplay asks the Case Actor to announce every entry after the one
-// with hash tail, with Reject(CaseLedgerEntry) whose context is tail.
-func (e *Engine) requestReplay(tx *store.Tx, from, caseActor, caseID, tail string, now time.Time) error {
-	id := e.cfg.NewID("activities")
-	obj := map[string]any{"type": vocab.TypeCaseLedgerEntry, "caseId": caseID}
-	body := map[string]any{
-		"@context":  vocab.VultronContext,
-		"id":        id,
-		"type":      "Reject",
-		"actor":     e.cfg.PublicURL + "/actors/" + from,
-		"object":    obj,
-		"to":        []string{caseActor},
-		"published": now.Format(time.RFC3339),
-		"summary":   "replay the ledger after the entry named in context",
-	}
-	if tail != "" {
-		body["context"] = tail
-	}
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	return tx.EnqueueOutbound(store.Outbound{ID: id, Actor: from, Body: raw, CreatedAt: now,
-		Semantic:   string(vocab.RejectCaseLedgerEntry),
-		Deliveries: []store.DeliveryTarget{{Recipient: caseActor, OrderingKey: caseID}}})
 }

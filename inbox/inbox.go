@@ -145,7 +145,7 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 	if !utf8.Valid(body) {
 		return Result{}, problem.BadRequest("the body is not valid UTF-8")
 	}
-	doc, err := vocab.Parse(body)
+	doc, err := vocab.ParseWithLimits(body, vocab.Limits{MaxBytes: int(p.cfg.MaxBody), MaxDepth: vocab.DefaultLimits().MaxDepth})
 	if err != nil {
 		return Result{}, problem.Wrap(http.StatusBadRequest, err, err.Error())
 	}
@@ -312,14 +312,14 @@ func checkAuthorship(a *vocab.Activity) error {
 	actorID := a.Actor.ID()
 	for _, by := range obj.AttributedTo.IDs() {
 		if by != actorID {
-			return problem.Forbidden("the created object %s is attributed to %s, not to the activity's actor %s", clip(obj.ID), clip(by), clip(actorID))
+			return problem.Forbidden("the created object %s is attributed to %s, not to the activity's actor %s", problem.Clip(obj.ID, 200), problem.Clip(by, 200), problem.Clip(actorID, 200))
 		}
 	}
 	if obj.ID != "" {
 		ou, err := url.Parse(obj.ID)
 		au, aerr := url.Parse(actorID)
 		if err != nil || aerr != nil || !strings.EqualFold(ou.Host, au.Host) {
-			return problem.Forbidden("the created object %s is not on the actor's host (%s)", clip(obj.ID), clip(au.Host))
+			return problem.Forbidden("the created object %s is not on the actor's host (%s)", problem.Clip(obj.ID, 200), problem.Clip(au.Host, 200))
 		}
 	}
 	return nil
@@ -332,14 +332,6 @@ func clientIP(addr string) string {
 		return host
 	}
 	return addr
-}
-
-// clip shortens peer-supplied text quoted in an error.
-func clip(s string) string {
-	if len(s) > 200 {
-		return s[:200] + "…"
-	}
-	return s
 }
 
 // checkAddressing refuses an activity whose addressing provably excludes

@@ -6,10 +6,10 @@
 // Every case has a single writer, its Case Actor, which appends each
 // accepted case-scoped activity as an Entry (NewEntry) and announces it to
 // every participant with Announce(CaseLedgerEntry). A participant node keeps
-// a Replica of the ledger: Replica.Offer verifies each announced entry,
-// buffers entries that arrive ahead of a gap, and refuses an entry that does
-// not chain, so the node can answer with Reject(CaseLedgerEntry) carrying
-// the last hash it holds. Verify checks a whole stored ledger at once.
+// a Replica of the ledger: Replica.Offer verifies each entry, applies the
+// next one, reports one that arrives ahead of a gap (the node then fetches
+// the entries it lacks from the Case Actor, in order) and refuses one that
+// does not chain. Verify checks a whole stored ledger at once.
 //
 // # Hashing
 //

@@ -238,7 +238,7 @@ func (n *Node) auditRefusals(kind string, h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		rec := store.AuditRecord{Kind: kind, Decision: store.DecisionRefused, Status: aw.status,
-			Reason: clipAudit(aw.reason()), Remote: remoteIP(r.RemoteAddr), KeyID: clipAudit(claimedKeyID(r.Header)),
+			Reason: problem.Clip(aw.reason(), 300), Remote: remoteIP(r.RemoteAddr), KeyID: problem.Clip(claimedKeyID(r.Header), 300),
 			Actor: mux.Vars(r)["name"]}
 		if kind == store.AuditAdmin && rec.Actor == "" {
 			rec.Actor = "api-token"
@@ -285,14 +285,6 @@ func claimedKeyID(h http.Header) string {
 		}
 	}
 	return ""
-}
-
-// clipAudit bounds text that a peer can influence.
-func clipAudit(s string) string {
-	if len(s) > 300 {
-		return s[:300] + "…"
-	}
-	return s
 }
 
 // auditView is GET /api/audit's answer.

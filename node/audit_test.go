@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 )
 
@@ -51,7 +52,7 @@ func assertRefusalAudited(t *testing.T, db *store.DB, seq uint64, status int, ms
 		if r.Decision == store.DecisionAccepted {
 			t.Errorf("audit log records an accept after a refusal: %+v", r)
 		}
-		if r.Decision == store.DecisionRefused && r.Status == status && r.Reason == clipAudit(msg) && r.Remote == "127.0.0.1" {
+		if r.Decision == store.DecisionRefused && r.Status == status && r.Reason == problem.Clip(msg, 300) && r.Remote == "127.0.0.1" {
 			found = true
 		}
 	}

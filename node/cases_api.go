@@ -35,6 +35,9 @@ type caseView struct {
 	Closed       bool              `json:"closed"`
 	Diverged     string            `json:"diverged,omitempty"`
 	UpdatedAt    time.Time         `json:"updatedAt"`
+	// Replica says how this node's copy compares with the Case Actor's
+	// ledger, and what the node is doing about a difference.
+	Replica cases.ReplicaStatus `json:"replica"`
 }
 
 type participantView struct {
@@ -66,8 +69,13 @@ type caseDetail struct {
 	Transfer    *cases.Transfer    `json:"transfer,omitempty"`
 }
 
-func viewCase(c *cases.Case, hosted bool) caseView {
-	v := caseView{ID: c.ID, Name: c.Name, Owner: c.Owner, CaseActor: c.CaseActor, Hosted: hosted,
+// viewCase reads what the API shows of case c, in tx.
+func viewCase(tx *store.ReadTx, c *cases.Case, now time.Time) (caseView, error) {
+	status, err := cases.Status(tx, c, now)
+	if err != nil {
+		return caseView{}, err
+	}
+	v := caseView{ID: c.ID, Name: c.Name, Owner: c.Owner, CaseActor: c.CaseActor, Hosted: status.State == cases.ReplicaHosted, Replica: status,
 		EMState: c.EM.String(), PXAState: c.PXA.String(), Reports: c.Reports,
 		LedgerLength: c.LedgerLen, TailHash: c.TailHash, Closed: c.Closed(), Diverged: c.Diverged, UpdatedAt: c.UpdatedAt}
 	if c.Embargo != nil && c.EM.InForce() {
@@ -80,7 +88,7 @@ func viewCase(c *cases.Case, hosted bool) caseView {
 		pv.Roles = roleNames(p.Roles)
 		v.Participants = append(v.Participants, pv)
 	}
-	return v
+	return v, nil
 }
 
 // caseIDParam reads the {id} path variable: a case id, path-escaped.
@@ -116,7 +124,11 @@ func (n *Node) listCases(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		for _, c := range page {
-			out = append(out, viewCase(c, cases.Hosted(tx, c.ID)))
+			v, err := viewCase(tx, c, n.cfg.Now())
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
 		}
 		next = cursor
 		return nil
@@ -173,7 +185,11 @@ func (n *Node) showCase(w http.ResponseWriter, r *http.Request) {
 		if err != nil || c == nil {
 			return err
 		}
-		d = &caseDetail{caseView: viewCase(c, cases.Hosted(tx, c.ID)), Embargo: c.Embargo, Proposals: c.Proposals,
+		v, err := viewCase(tx, c, n.cfg.Now())
+		if err != nil {
+			return err
+		}
+		d = &caseDetail{caseView: v, Embargo: c.Embargo, Proposals: c.Proposals,
 			History: c.History, Invites: c.Invites, Suggestions: c.Suggestions, Transfer: c.Transfer}
 		d.NotesTotal = c.NoteCount
 		d.NotesFrom = max(0, c.NoteCount-notes)

@@ -129,9 +129,14 @@ type Config struct {
 	PeerBurst int
 	IPRate    float64
 	IPBurst   int
-	// MaxInboxBytes is the largest inbox or outbox POST body accepted;
-	// default 256 KiB.
+	// MaxInboxBytes is the largest activity a local actor may send (an
+	// outbox POST body); default 256 KiB. The inbox takes that much and
+	// cases.AnnouncementMargin more, so that a Case Actor's announcement
+	// of any activity it recorded fits.
 	MaxInboxBytes int64
+	// ReplicaSync schedules the checks of this node's replicas against
+	// their Case Actors' ledgers; zero fields take cases' defaults.
+	ReplicaSync cases.SyncTiming
 	// DefaultEmbargo is the embargo the node's actors offer on every case
 	// they open, in force from its creation; zero means no embargo.
 	DefaultEmbargo time.Duration
@@ -240,6 +245,7 @@ type Node struct {
 	services []service
 
 	inbox     *inbox.Pipeline
+	engine    *cases.Engine
 	submitter *outbox.Submitter
 	deliverer *outbox.Deliverer
 	metrics   *metrics

@@ -61,7 +61,7 @@ func TestInboxRefusals(t *testing.T) {
 		},
 		{
 			name:       "too large",
-			body:       []byte(`{"pad":"` + strings.Repeat("x", 300<<10) + `"}`),
+			body:       []byte(`{"pad":"` + strings.Repeat("x", 400<<10) + `"}`),
 			wantStatus: 413, wantError: "the body has",
 		},
 		{

@@ -57,7 +57,16 @@ func (n *Node) buildPipelines() error {
 		Provision:      n.provisionCaseActor,
 		Provisioned:    n.provisionedCaseActor,
 		IsLocal:        n.isLocal,
+		// Every node's inbox takes an activity of the largest size and the
+		// margin its announcement needs (see inboxLimit).
+		MaxAnnouncement: int(n.inboxLimit()),
+		Sync:            n.cfg.ReplicaSync,
 	})
+	n.engine = engine
+	syncer, err := cases.NewSyncer(cases.SyncerConfig{Store: n.db, Engine: engine, Fetch: ledgerFetcher{n: n}, Now: n.cfg.Now, Logger: n.log})
+	if err != nil {
+		return err
+	}
 	local := func(name string) (actor.Local, bool) { return n.Local(name) }
 
 	inboxes := outbox.NewActorInboxes(n.policy.FetchFunc(n.fetcher.FetchDocument), 0, n.cfg.Now)
@@ -72,7 +81,6 @@ func (n *Node) buildPipelines() error {
 	}
 	client := actor.NewSafeClient(actor.SafeClientOptions{AllowPrivate: n.cfg.AllowPrivatePeers, Timeout: 30 * time.Second, MaxRedirects: -1})
 	client.Transport = n.policy.Transport(client.Transport)
-	var err error
 	n.deliverer, err = outbox.NewDeliverer(outbox.DelivererConfig{
 		Queue:   n.db,
 		Keys:    signingKeys{n: n},
@@ -92,7 +100,8 @@ func (n *Node) buildPipelines() error {
 	n.services = append(n.services,
 		service{name: "delivery", run: n.deliverer.Run},
 		service{name: "dedup-prune", run: n.pruneDedup},
-		service{name: "audit", run: n.audit.run})
+		service{name: "audit", run: n.audit.run},
+		service{name: "replica-sync", run: func(ctx context.Context) error { syncer.Run(ctx); return nil }})
 
 	n.inbox, err = inbox.New(inbox.Config{
 		Store:    n.db,
@@ -100,7 +109,7 @@ func (n *Node) buildPipelines() error {
 		Verifier: n.verifier,
 		Local:    local,
 		IsLocal:  n.isLocal,
-		MaxBody:  n.cfg.MaxInboxBytes,
+		MaxBody:  n.inboxLimit(),
 		NewID:    func() string { return n.newID("activities") },
 		Queued:   n.deliverer.Wake,
 		Now:      n.cfg.Now,
@@ -222,6 +231,12 @@ func (n *Node) caseActorRecord(name string, key *rsa.PrivateKey) (store.LocalAct
 	return store.LocalActor{Name: name, Type: string(actor.Service), KeyID: l.KeyID, PublicKeyPEM: pem, CreatedAt: n.cfg.Now().UTC()}, nil
 }
 
+// inboxLimit is the largest body the inbox takes: the largest activity
+// (MaxInboxBytes) and the margin a Case Actor's announcement of such an
+// activity needs, so that whatever a Case Actor records reaches every
+// participant whose node has the same limit.
+func (n *Node) inboxLimit() int64 { return n.cfg.MaxInboxBytes + cases.AnnouncementMargin }
+
 // signingKeys gives the delivery workers the keys of the local actors.
 type signingKeys struct{ n *Node }
 
@@ -255,10 +270,12 @@ func (n *Node) routes() http.Handler {
 	r.HandleFunc("/activities/{id}", n.federation(n.getActivity)).Methods(http.MethodGet)
 	r.HandleFunc("/objects/{id}", n.federation(n.getObject)).Methods(http.MethodGet)
 	r.HandleFunc("/cases/{cid}", n.federation(n.getCase)).Methods(http.MethodGet)
+	r.HandleFunc("/cases/{cid}/ledger", n.federation(n.getCaseLedgerPage)).Methods(http.MethodGet)
 	r.HandleFunc("/api/deliveries", n.requireToken(n.listDeliveries)).Methods(http.MethodGet)
 	r.HandleFunc("/api/cases", n.requireToken(n.listCases)).Methods(http.MethodGet)
 	r.HandleFunc("/api/cases/{id}", n.requireToken(n.showCase)).Methods(http.MethodGet)
 	r.HandleFunc("/api/cases/{id}/ledger", n.requireToken(n.caseLedger)).Methods(http.MethodGet)
+	r.HandleFunc("/api/cases/{id}/resync", n.requireToken(n.resyncCase)).Methods(http.MethodPost)
 	r.HandleFunc("/api/cases/{id}/embargo.ics", n.serveCaseCalendar).Methods(http.MethodGet)
 	r.HandleFunc("/calendar.ics", n.serveCalendar).Methods(http.MethodGet)
 	r.HandleFunc("/api/calendar", n.requireToken(n.calendarLinks)).Methods(http.MethodGet)

@@ -191,10 +191,10 @@ func (p *Policy) HostAllowed(host string) bool {
 func (p *Policy) CheckURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return problem.Forbidden("%q is not an absolute URL with a host", truncate(raw))
+		return problem.Forbidden("%q is not an absolute URL with a host", problem.Clip(raw, 200))
 	}
 	if !p.HostAllowed(u.Host) {
-		return problem.Forbidden("host %s is not on this node's federation allow-list", truncate(u.Host))
+		return problem.Forbidden("host %s is not on this node's federation allow-list", problem.Clip(u.Host, 200))
 	}
 	return nil
 }
@@ -205,16 +205,16 @@ func (p *Policy) CheckURL(raw string) error {
 func (p *Policy) AdmitPeer(keyID string) error {
 	u, err := url.Parse(keyID)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return problem.Unauthorized("signature key id %q is not an http or https URL", truncate(keyID))
+		return problem.Unauthorized("signature key id %q is not an http or https URL", problem.Clip(keyID, 200))
 	}
 	host := strings.ToLower(u.Host)
 	if !p.HostAllowed(host) {
-		return problem.Forbidden("peer %s is not on this node's federation allow-list; its key was not fetched", truncate(host))
+		return problem.Forbidden("peer %s is not on this node's federation allow-list; its key was not fetched", problem.Clip(host, 200))
 	}
 	if p.peerRate > 0 {
 		if wait, ok := p.take(p.peers, host, p.peerRate, p.peerBurst); !ok {
 			return &problem.Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
-				Msg: fmt.Sprintf("peer %s is over its rate limit of %g requests per second; retry later", truncate(host), p.peerRate)}
+				Msg: fmt.Sprintf("peer %s is over its rate limit of %g requests per second; retry later", problem.Clip(host, 200), p.peerRate)}
 		}
 	}
 	return nil
@@ -369,7 +369,7 @@ func (t roundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 		if r.Body != nil {
 			_ = r.Body.Close()
 		}
-		return nil, fmt.Errorf("%w: %s", ErrNotAllowed, truncate(r.URL.Host))
+		return nil, fmt.Errorf("%w: %s", ErrNotAllowed, problem.Clip(r.URL.Host, 200))
 	}
 	return t.base.RoundTrip(r)
 }
@@ -383,19 +383,10 @@ var ErrNotAllowed = errors.New("host is not on the federation allow-list")
 func (p *Policy) FetchFunc(fetch func(ctx context.Context, iri string) ([]byte, error)) func(ctx context.Context, iri string) ([]byte, error) {
 	return func(ctx context.Context, iri string) ([]byte, error) {
 		if u, err := url.Parse(iri); err == nil && !p.HostAllowed(u.Host) {
-			return nil, fmt.Errorf("fetch %s: %w", truncate(iri), ErrNotAllowed)
+			return nil, fmt.Errorf("fetch %s: %w", problem.Clip(iri, 200), ErrNotAllowed)
 		}
 		return fetch(ctx, iri)
 	}
-}
-
-// truncate shortens attacker-supplied text quoted in an error.
-func truncate(s string) string {
-	const n = 200
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }
 
 // lru is a map of bounded size whose entries expire after ttl without

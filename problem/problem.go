@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Error is a refusal with the HTTP status that describes it and a sentence
@@ -132,4 +133,18 @@ func WriteTyped(w http.ResponseWriter, status int, contentType string, v any) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n'))
+}
+
+// Clip shortens text a peer or a user supplied to at most n bytes, cut at
+// a character boundary and marked with an ellipsis, so that quoting it in
+// an error or a log line neither floods it nor splits a UTF-8 character.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }

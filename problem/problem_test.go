@@ -61,3 +61,22 @@ func TestErrorChain(t *testing.T) {
 		t.Errorf("Status = %d, want %d", got, want)
 	}
 }
+
+func TestClip(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly10!", 10, "exactly10!"},
+		{"abcdefghijkl", 5, "abcde…"},
+		// "é" is two bytes: a cut in its middle keeps it whole out.
+		{"abcdé", 5, "abcd…"},
+		{"日本語", 4, "日…"},
+	} {
+		if got := Clip(tt.in, tt.n); got != tt.want {
+			t.Errorf("Clip(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+		}
+	}
+}

@@ -281,6 +281,16 @@ func (c *CaseBucket) Delete(key []byte) error {
 	return nil
 }
 
+// DeleteBucket removes the named sub-bucket and everything in it; a
+// missing one is not an error.
+func (c *CaseBucket) DeleteBucket(name string) error {
+	err := c.b.DeleteBucket([]byte(name))
+	if err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+		return fmt.Errorf("case bucket %s: delete %s: %w", c.name, name, err)
+	}
+	return nil
+}
+
 // NextSequence increments and returns the bucket's sequence number, starting
 // at 1.
 func (c *CaseBucket) NextSequence() (uint64, error) {

@@ -19,8 +19,11 @@ type Limits struct {
 	MaxDepth int
 }
 
-// DefaultLimits are the limits Parse applies: 256 KiB and 32 levels.
-func DefaultLimits() Limits { return Limits{MaxBytes: 256 << 10, MaxDepth: 32} }
+// DefaultLimits are the limits Parse applies: 1 MiB and 32 levels. The
+// size is a bound on documents a node already holds (an activity, a ledger
+// entry's payload, an announcement); what it takes from the network is
+// bounded first by its own, smaller limits, with ParseWithLimits.
+func DefaultLimits() Limits { return Limits{MaxBytes: 1 << 20, MaxDepth: 32} }
 
 // ParseError reports why a document was refused. Path is the JSON path of
 // the offending member ("$" for the whole document, "$.object.caseRoles[0]"

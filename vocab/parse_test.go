@@ -9,14 +9,14 @@ import (
 func TestParseRefusals(t *testing.T) {
 	const ctx = `"@context":"https://www.w3.org/ns/activitystreams"`
 	deep := `{` + ctx + `,"type":"Note","x":` + strings.Repeat(`[`, 40) + strings.Repeat(`]`, 40) + `}`
-	big := `{` + ctx + `,"type":"Note","content":"` + strings.Repeat("a", 300<<10) + `"}`
+	big := `{` + ctx + `,"type":"Note","content":"` + strings.Repeat("a", 1<<20) + `"}`
 	tests := []struct {
 		name, doc, want string
 	}{
 		{"duplicate key", `{` + ctx + `,"type":"Note","type":"Note"}`, `$.type: duplicate member "type"`},
 		{"nested duplicate key", `{` + ctx + `,"type":"Offer","object":{"type":"Note","id":"urn:a","id":"urn:b"}}`, `$.object.id: duplicate member "id"`},
 		{"too deep", deep, "nesting is deeper than the limit of 32 levels"},
-		{"too big", big, "more than the limit of 262144"},
+		{"too big", big, "more than the limit of 1048576"},
 		{"trailing garbage", `{` + ctx + `,"type":"Note"} x`, "unexpected data after the JSON object"},
 		{"second document", `{` + ctx + `,"type":"Note"}{}`, "unexpected data after the JSON object"},
 		{"not an object", `[1]`, "document must be a JSON object"},

@@ -1,0 +1,334 @@
+package cases
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+)
+
+// SyncerConfig configures a Syncer. Store, Engine and Fetch are required.
+type SyncerConfig struct {
+	Store  *store.DB
+	Engine *Engine
+	Fetch  LedgerFetcher
+	// Rate bounds the checks per second across every case (default 5),
+	// Workers the checks at once (default 4).
+	Rate    float64
+	Workers int
+	// PageSize is how many entries a check asks for at once (default
+	// 200, at most MaxLedgerPage); PagesPerCheck how many pages one check
+	// fetches before other cases get their turn (default 25).
+	PageSize      int
+	PagesPerCheck int
+	// DueBatch bounds how many due checks one scan of the schedule takes
+	// (default 64).
+	DueBatch int
+	Now      func() time.Time
+	Logger   zerolog.Logger
+}
+
+// Syncer runs the checks of this node's replicas as they fall due (see
+// sync.go): it fetches what a replica lacks from the Case Actor, in pages,
+// and applies it through the Engine. It finds due checks in the schedule
+// index, so each scan reads only those, and it wakes when the store
+// commits (a write may have made a check due now) or when the next check
+// falls due.
+type Syncer struct {
+	cfg     SyncerConfig
+	limiter *rate.Limiter
+
+	mu       sync.Mutex
+	inFlight map[string]bool
+}
+
+// NewSyncer returns a Syncer.
+func NewSyncer(cfg SyncerConfig) (*Syncer, error) {
+	if cfg.Store == nil || cfg.Engine == nil || cfg.Fetch == nil {
+		return nil, errors.New("cases: a syncer needs a store, an engine and a ledger fetcher")
+	}
+	if cfg.Rate <= 0 {
+		cfg.Rate = 5
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = 200
+	}
+	cfg.PageSize = min(cfg.PageSize, MaxLedgerPage)
+	if cfg.PagesPerCheck <= 0 {
+		cfg.PagesPerCheck = 25
+	}
+	if cfg.DueBatch <= 0 {
+		cfg.DueBatch = 64
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Syncer{cfg: cfg, limiter: rate.NewLimiter(rate.Limit(cfg.Rate), max(1, int(cfg.Rate))), inFlight: map[string]bool{}}, nil
+}
+
+// Run checks replicas as they fall due until ctx ends.
+func (s *Syncer) Run(ctx context.Context) {
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range s.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				s.check(ctx, id)
+				s.mu.Lock()
+				delete(s.inFlight, id)
+				s.mu.Unlock()
+			}
+		}()
+	}
+	defer func() {
+		close(work)
+		wg.Wait()
+	}()
+	for {
+		changed := s.cfg.Store.Changed()
+		due, next, err := s.due(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.cfg.Logger.Error().Err(err).Msg("replica sync: read the schedule")
+		}
+		for _, id := range due {
+			if err := s.limiter.Wait(ctx); err != nil {
+				return
+			}
+			select {
+			case work <- id:
+			case <-ctx.Done():
+				return
+			}
+		}
+		wait := time.Minute
+		if !next.IsZero() {
+			wait = min(wait, max(next.Sub(s.cfg.Now()), 10*time.Millisecond))
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-changed:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// due returns the cases whose check is due and not running, at most
+// DueBatch of them, and when the first later check falls due.
+func (s *Syncer) due(ctx context.Context) ([]string, time.Time, error) {
+	now := s.cfg.Now()
+	var (
+		due  []string
+		next time.Time
+	)
+	err := s.cfg.Store.View(ctx, func(tx *store.ReadTx) error {
+		due, next = due[:0], time.Time{}
+		checks, err := tx.Case(replicaChecks)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		errEnough := errors.New("enough")
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		skipped := 0
+		err = checks.Range(nil, func(k, _ []byte) error {
+			if len(k) < 8 {
+				return nil
+			}
+			at := time.Unix(0, int64(binary.BigEndian.Uint64(k[:8])))
+			if at.After(now) {
+				next = at
+				return errEnough
+			}
+			id := string(k[8:])
+			if s.inFlight[id] {
+				// Running already; it reschedules itself. Skipping too many
+				// of these would make the scan long: stop and wait.
+				if skipped++; skipped > s.cfg.DueBatch {
+					return errEnough
+				}
+				return nil
+			}
+			s.inFlight[id] = true
+			due = append(due, id)
+			if len(due) >= s.cfg.DueBatch {
+				return errEnough
+			}
+			return nil
+		})
+		if errors.Is(err, errEnough) {
+			err = nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("replica sync: due checks: %w", err)
+	}
+	return due, next, nil
+}
+
+// check runs one due check of the replica of caseID: it fetches pages of
+// the Case Actor's ledger from the replica's tail until the replica holds
+// every entry, PagesPerCheck pages at most, applying each in a
+// transaction of its own.
+func (s *Syncer) check(ctx context.Context, caseID string) {
+	for range s.cfg.PagesPerCheck {
+		more, err := s.checkOnce(ctx, caseID)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.cfg.Logger.Error().Err(err).Str("case", caseID).Msg("replica sync: check failed")
+			}
+			return
+		}
+		if !more {
+			return
+		}
+	}
+}
+
+// checkOnce fetches one page for the replica of caseID and applies it. It
+// reports whether the replica still lacks entries.
+func (s *Syncer) checkOnce(ctx context.Context, caseID string) (more bool, err error) {
+	var (
+		st   *SyncState
+		from int64
+		prev string
+	)
+	err = s.cfg.Store.View(ctx, func(tx *store.ReadTx) error {
+		if hostedBy(tx, caseID) != "" {
+			return nil
+		}
+		var err error
+		if st, err = loadSync(tx, caseID); err != nil || st == nil {
+			return err
+		}
+		r, err := loadReplica(tx, caseID)
+		if err != nil {
+			return err
+		}
+		if r != nil {
+			from, prev = r.Next, r.TailHash()
+		}
+		return nil
+	})
+	if err != nil || st == nil || st.Fork != nil || st.NextCheck.IsZero() {
+		// Nothing to fetch for: it is scheduled no more (a fork), or gone.
+		return false, err
+	}
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	page, fetchErr := s.cfg.Fetch.FetchLedger(fctx, st.Local, caseID, from, prev, s.cfg.PageSize)
+	cancel()
+	if fetchErr != nil && ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	now := s.cfg.Now().UTC()
+	err = s.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+		more = false
+		var err error
+		more, err = s.cfg.Engine.applyCheck(tx, caseID, from, page, fetchErr, now)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("replica sync: case %s: %w", caseID, err)
+	}
+	ev := s.cfg.Logger.Debug()
+	if fetchErr != nil {
+		ev = s.cfg.Logger.Warn().Err(fetchErr)
+	}
+	ev.Str("case", caseID).Int64("from", from).Int("entries", len(page.Entries)).Int64("length", page.Length).Bool("more", more).Msg("replica sync: checked the Case Actor's ledger")
+	return more, nil
+}
+
+// applyCheck applies the outcome of one check of the replica of caseID,
+// which held from entries when it asked: the page the Case Actor sent, or
+// the fetch's error. It reports whether the replica still lacks entries.
+func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page LedgerPage, fetchErr error, now time.Time) (bool, error) {
+	st, err := loadSync(&tx.ReadTx, caseID)
+	if err != nil || st == nil || st.Fork != nil {
+		return false, err
+	}
+	if fetchErr == nil && len(page.Entries) > 0 {
+		err := e.offerEntries(tx, st.Local, st.CaseActor, page.Entries, now, false)
+		if problem.Status(err) >= 400 && problem.Status(err) < 500 {
+			// The Case Actor sent what this node refuses (a first entry it
+			// does not trust, a malformed entry): its answers cannot be
+			// used, so the check fails like an unreachable Case Actor.
+			fetchErr = fmt.Errorf("the Case Actor's ledger was refused: %s", problem.Message(err))
+		} else if err != nil {
+			return false, err
+		}
+	}
+	r, err := loadReplica(&tx.ReadTx, caseID)
+	if err != nil {
+		return false, err
+	}
+	held := int64(0)
+	if r != nil {
+		held = r.Next
+	}
+	v, err := loadView(&tx.ReadTx, caseID, held)
+	if err != nil || v.s == nil {
+		return false, err
+	}
+	s := v.s
+	s.LastCheck = now
+	switch {
+	case s.Fork != nil:
+		// A page that did not chain: offerEntries recorded the fork.
+	case errors.Is(fetchErr, ErrLedgerDiffers):
+		s.Fork = &Fork{Index: max(from-1, 0), Reason: fetchErr.Error(), Since: now}
+		s.LastError, s.NextCheck = fetchErr.Error(), time.Time{}
+	case fetchErr != nil:
+		s.Failures++
+		s.LastError = fetchErr.Error()
+		wait := e.cfg.Sync.RetryMin << min(s.Failures-1, 20)
+		s.NextCheck = now.Add(jitter(min(wait, e.cfg.Sync.RetryMax), caseID, now))
+	default:
+		s.Failures, s.LastError = 0, ""
+		s.Known = max(s.Known, page.Length)
+		if s.behind(held) {
+			if s.BehindSince.IsZero() {
+				s.BehindSince = now
+			}
+			s.NextCheck = now
+			break
+		}
+		s.BehindSince = time.Time{}
+		if len(page.Entries) == 0 {
+			// Nothing new: look again later, and later still next time.
+			s.Idle = min(max(s.Idle*2, e.cfg.Sync.IdleMin), e.cfg.Sync.IdleMax)
+		} else {
+			s.Idle = e.cfg.Sync.IdleMin
+		}
+		s.NextCheck = now.Add(jitter(s.Idle, caseID, now))
+	}
+	return s.behind(held) && s.Fork == nil && fetchErr == nil, v.save(tx, held)
+}
+
+// HTTPStatusDiffers is the status a Case Actor's node answers a fetch of
+// its ledger with when the entry before the requested ones is not the one
+// the replica named (see ReadLedgerPage).
+const HTTPStatusDiffers = http.StatusConflict
