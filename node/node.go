@@ -285,7 +285,6 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		locals:   map[string]actor.Local{},
 		host:     pu.Host,
 		scheme:   pu.Scheme,
-		metrics:  newMetrics(),
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data directory: %w", err)
@@ -323,6 +322,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	} else if moved > 0 {
 		n.log.Info().Int("cases", moved).Msg("moved case notes out of the case records")
+	}
+	// Stores written before the cases were counted by state (metrics.go).
+	if counted, err := cases.MigrateCounts(ctx, db); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	} else if counted > 0 {
+		n.log.Info().Int("cases", counted).Msg("counted the cases by state")
 	}
 
 	for _, ac := range cfg.Actors {
@@ -423,6 +428,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	if n.dashboard, err = newDashboard(n); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if n.metrics, err = newMetrics(n); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.handler = n.routes()

@@ -666,15 +666,6 @@ func (n *Node) logRequests(h http.Handler) http.Handler {
 	})
 }
 
-// countRequests counts each request by method, route and status.
-func (n *Node) countRequests(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		h.ServeHTTP(rec, r)
-		n.metrics.request(r.Method, routeOf(r), rec.status)
-	})
-}
-
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
