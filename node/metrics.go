@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/problem"
@@ -18,8 +21,8 @@ import (
 )
 
 // The node's metrics, served at GET /metrics in the Prometheus exposition
-// formats by client_golang, which also escapes label values as the format
-// says. Each node has a registry of its own (several nodes run in one test
+// formats by client_golang (promhttp), which also escapes label values as
+// the formats say. Each node has a registry of its own (several nodes run in one test
 // process), never the library's global one.
 //
 // Nothing a scrape does grows with the data the node holds: the queue
@@ -129,32 +132,42 @@ func (n *Node) countRequests(h http.Handler) http.Handler {
 	})
 }
 
-// serveMetrics answers GET /metrics in the exposition format the scraper
-// asks for (text by default). When the store does not answer, the scrape
-// fails as a whole with 503 and a JSON error, so the scraper sees the node
-// down rather than a gauge silently missing.
+// requireMetricsToken lets a request through with the node's metrics token
+// or its API token. A request without either is recorded in the audit log.
+func (n *Node) requireMetricsToken(h http.HandlerFunc) http.HandlerFunc {
+	return n.auditRefusals(store.AuditAdmin, func(w http.ResponseWriter, r *http.Request) {
+		if !n.metricsToken.check(r) && !n.token.check(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="vultron"`)
+			problem.Write(w, problem.Unauthorized("GET /metrics needs the node's metrics token (or its API token) as Authorization: Bearer <token>"))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// serveMetrics answers GET /metrics with promhttp, in the exposition
+// format and compression the scraper asks for (text by default). The
+// metrics are gathered first: when the store does not answer, the scrape
+// fails as a whole with 503 and a JSON error, so that the scraper sees the
+// node down rather than a gauge silently missing.
 func (n *Node) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	families, err := n.metrics.reg.Gather()
 	if err != nil {
 		problem.Write(w, problem.Wrap(http.StatusServiceUnavailable, err, "the metrics could not be read from the store"))
 		return
 	}
-	format := expfmt.Negotiate(r.Header)
-	w.Header().Set("Content-Type", string(format))
-	enc := expfmt.NewEncoder(w, format)
-	for _, f := range families {
-		if err := enc.Encode(f); err != nil {
-			// The response has begun; all that is left is to stop.
-			n.log.Warn().Err(err).Msg("metrics: write the exposition")
-			return
-		}
-	}
-	if c, ok := enc.(expfmt.Closer); ok {
-		if err := c.Close(); err != nil {
-			n.log.Warn().Err(err).Msg("metrics: write the exposition")
-		}
-	}
+	gathered := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return families, nil })
+	promhttp.HandlerFor(gathered, promhttp.HandlerOpts{
+		ErrorLog:      promLogger{n.log},
+		ErrorHandling: promhttp.HTTPErrorOnError, // stop writing on an encoding error
+	}).ServeHTTP(w, r)
 }
+
+// promLogger hands promhttp's errors (a response that could not be
+// written) to the node's log.
+type promLogger struct{ log zerolog.Logger }
+
+func (l promLogger) Println(v ...any) { l.log.Warn().Msg(strings.TrimSpace(fmt.Sprintln(v...))) }
 
 // nodeCollector reads, at each scrape, what the node counts elsewhere: the
 // delivery workers' and the webhook dispatcher's outcomes, the store's

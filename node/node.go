@@ -84,9 +84,14 @@ func ParseActorSpec(spec string) (ActorConfig, error) {
 // Config configures a node. Zero fields take the defaults documented on
 // each; DataDir, PublicURL and at least one actor are required.
 type Config struct {
-	// DataDir holds vultron.db, the actors' private keys (keys/NAME.pem)
-	// and the API token (api-token). It is created with mode 0700.
+	// DataDir holds vultron.db, the actors' private keys (keys/NAME.pem),
+	// the API token (api-token) and the metrics token (metrics-token). It
+	// is created with mode 0700.
 	DataDir string
+	// MetricsTokenFile holds the metrics token, which authorizes GET
+	// /metrics and nothing else; default DataDir/metrics-token, created
+	// (0600) on first start. It must differ from the API token.
+	MetricsTokenFile string
 	// DataKeyFile is the file holding the 32-byte node data key that seals
 	// case content in vultron.db; default DataDir/data-key, created with
 	// mode 0600 on first start. A key file readable by group or others is
@@ -252,6 +257,10 @@ type Node struct {
 	// stopping is closed when Serve begins to shut down, to end the
 	// dashboard's event streams (which never finish on their own).
 	stopping chan struct{}
+
+	// metricsToken reads GET /metrics and nothing else, so that a
+	// scraper does not hold the API token.
+	metricsToken tokenChecker
 }
 
 // service is a background part of the node that runs until its context
@@ -323,7 +332,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	} else if moved > 0 {
 		n.log.Info().Int("cases", moved).Msg("moved case notes out of the case records")
 	}
-	// Stores written before the cases were counted by state (metrics.go).
+	// Stores written before the cases were counted by state (cases/counts.go).
 	if counted, err := cases.MigrateCounts(ctx, db); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	} else if counted > 0 {
@@ -366,6 +375,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n.token = newTokenChecker(token)
 	if created {
 		fmt.Fprintf(cfg.Notice, "API token (shown once; also in %s): %s\n", filepath.Join(cfg.DataDir, tokenFile), token)
+	}
+	if n.metricsToken, err = loadMetricsToken(cfg, token); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
 	}
 
 	n.policy, err = policy.New(policy.Config{
