@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -86,5 +87,50 @@ func TestServeFederationFlags(t *testing.T) {
 				t.Errorf("err = %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestServeMetricsTokenFile: the metrics token goes where
+// VULTRON_METRICS_TOKEN_FILE (or --metrics-token-file) says, created 0600,
+// and serve says where without printing it.
+func TestServeMetricsTokenFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "scrape-token")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &syncBuffer{}
+	env := &environment{stdout: out, stderr: out, getenv: func(k string) string {
+		if k == "VULTRON_METRICS_TOKEN_FILE" {
+			return path
+		}
+		return ""
+	}}
+	done := make(chan error, 1)
+	go func() {
+		done <- runServe(ctx, env, []string{"--data", t.TempDir(), "--listen", "127.0.0.1:0"})
+	}()
+	deadline := time.After(20 * time.Second)
+	for !strings.Contains(out.String(), "node started") {
+		select {
+		case err := <-done:
+			t.Fatalf("serve stopped: %v\n%s", err, out.String())
+		case <-deadline:
+			t.Fatalf("serve did not start:\n%s", out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("metrics token file %s: %v %v, want mode 0600", path, info, err)
+	}
+	token, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "Metrics token created in "+path) || strings.Contains(out.String(), strings.TrimSpace(string(token))) {
+		t.Errorf("serve's output should name %s and not print the token:\n%s", path, out.String())
 	}
 }
