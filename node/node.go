@@ -1,8 +1,8 @@
 // Package node assembles one running Vultron node: it opens the store,
 // loads or creates the local actors and their keys, builds the inbox and
 // outbox pipelines and the delivery workers, serves the HTTP surface
-// (WebFinger, NodeInfo, actor documents, inboxes, outboxes, objects), and
-// shuts all of it down in order.
+// (WebFinger, NodeInfo, actor documents, inboxes, outboxes, objects, and
+// the Prometheus metrics of metrics.go), and shuts all of it down in order.
 package node
 
 import (
