@@ -1,7 +1,6 @@
 package cases
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,14 +8,12 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/internal/crashtest"
 	"github.com/openvultron/vultron/store"
 )
 
@@ -92,8 +89,19 @@ func caseStep(t *testing.T, db *store.DB, rng *rand.Rand, i int) {
 				}
 			}
 			return nil
-		case op == 1 || op == 2:
-			for range 1 + rng.IntN(3) {
+		case op == 3:
+			c, err := loadCase(&tx.ReadTx, existing[rng.IntN(len(existing))])
+			if err != nil {
+				return err
+			}
+			return saveCase(tx, c) // saved in the state it is in
+		default:
+			// Move one to three cases (or one, then fail).
+			moves := 1 + rng.IntN(3)
+			if op == 4 {
+				moves = 1
+			}
+			for range moves {
 				c, err := loadCase(&tx.ReadTx, existing[rng.IntN(len(existing))])
 				if err != nil {
 					return err
@@ -103,23 +111,10 @@ func caseStep(t *testing.T, db *store.DB, rng *rand.Rand, i int) {
 					return err
 				}
 			}
+			if op == 4 {
+				return errors.New("refused after saving") // rolled back with its count
+			}
 			return nil
-		case op == 3:
-			c, err := loadCase(&tx.ReadTx, existing[rng.IntN(len(existing))])
-			if err != nil {
-				return err
-			}
-			return saveCase(tx, c) // saved in the state it is in
-		default:
-			c, err := loadCase(&tx.ReadTx, existing[rng.IntN(len(existing))])
-			if err != nil {
-				return err
-			}
-			randomState(rng, c)
-			if err := saveCase(tx, c); err != nil {
-				return err
-			}
-			return errors.New("refused after saving") // rolled back with its count
 		}
 	})
 	if err != nil && err.Error() != "refused after saving" {
@@ -255,48 +250,21 @@ func TestMigrateCounts(t *testing.T) {
 	checkCaseCounts(t, db, "after a second migration")
 }
 
-const (
-	caseCrashChildEnv = "CASES_COUNT_CRASH_CHILD"
-	caseCrashPathEnv  = "CASES_COUNT_CRASH_PATH"
-)
+// caseCrashEnv marks the child process of TestCountsSurviveSigkill.
+const caseCrashEnv = "CASES_COUNT_CRASH_CHILD"
 
 // TestCountsSurviveSigkill kills a process that changes cases with real
 // fsync, then checks that the reopened store's counts equal a recount.
 func TestCountsSurviveSigkill(t *testing.T) {
-	if os.Getenv(caseCrashChildEnv) == "1" {
-		caseCrashChild(t, os.Getenv(caseCrashPathEnv))
+	if path, ok := crashtest.Child(caseCrashEnv); ok {
+		caseCrashChild(t, path)
 		return
 	}
 	if testing.Short() {
 		t.Skip("crash test runs a child process")
 	}
 	path := filepath.Join(t.TempDir(), "vultron.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCountsSurviveSigkill$", "-test.count=1")
-	cmd.Env = append(os.Environ(), caseCrashChildEnv+"=1", caseCrashPathEnv+"="+path)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	steps := 0
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "step") {
-			if steps++; steps == 200 {
-				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-					t.Fatalf("kill child: %v", err)
-				}
-			}
-		}
-	}
-	err = cmd.Wait()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child was not killed by SIGKILL after %d steps: %v\n%s", steps, err, stderr.String())
-	}
+	crashtest.Kill(t, "TestCountsSurviveSigkill", caseCrashEnv, path, 200)
 	db := openCountedStore(t, path)
 	defer db.Close()
 	checkCaseCounts(t, db, "after SIGKILL")

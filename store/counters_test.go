@@ -1,22 +1,20 @@
 package store
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/openvultron/vultron/internal/crashtest"
 )
 
 // checkCounts fails the test unless the kept counts equal a recount of the
@@ -241,50 +239,23 @@ func TestUnderflowRecounts(t *testing.T) {
 	checkCounts(t, db, "after the completion")
 }
 
-const (
-	countCrashChildEnv = "STORE_COUNT_CRASH_CHILD"
-	countCrashPathEnv  = "STORE_COUNT_CRASH_PATH"
-)
+// countCrashEnv marks the child process of TestDeliveryCountsSurviveSigkill.
+const countCrashEnv = "STORE_COUNT_CRASH_CHILD"
 
 // TestDeliveryCountsSurviveSigkill kills a process that enqueues,
 // completes, dead-letters and requeues deliveries from several goroutines
 // with real fsync, then checks that the reopened file's counts equal a
 // recount.
 func TestDeliveryCountsSurviveSigkill(t *testing.T) {
-	if os.Getenv(countCrashChildEnv) == "1" {
-		countCrashChild(t, os.Getenv(countCrashPathEnv))
+	if path, ok := crashtest.Child(countCrashEnv); ok {
+		countCrashChild(t, path)
 		return
 	}
 	if testing.Short() {
 		t.Skip("crash test runs a child process")
 	}
 	path := filepath.Join(t.TempDir(), "vultron.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestDeliveryCountsSurviveSigkill$", "-test.count=1")
-	cmd.Env = append(os.Environ(), countCrashChildEnv+"=1", countCrashPathEnv+"="+path)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	steps := 0
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "step") {
-			if steps++; steps == 400 {
-				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-					t.Fatalf("kill child: %v", err)
-				}
-			}
-		}
-	}
-	err = cmd.Wait()
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child was not killed by SIGKILL after %d steps: %v\n%s", steps, err, stderr.String())
-	}
+	crashtest.Kill(t, "TestDeliveryCountsSurviveSigkill", countCrashEnv, path, 400)
 	db, err := Open(path, Options{NoSync: true})
 	if err != nil {
 		t.Fatalf("reopen after kill: %v", err)
