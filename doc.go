@@ -17,6 +17,7 @@
 //	outbox     the send pipeline: validate, store, queue, sign, deliver
 //	node       one running node: the HTTP surface and its lifecycle
 //	cmd/vultron the binary: flag parsing and wiring only
+//	internal/crashtest  for tests only: kills a child process mid-write
 //
 // This package holds no code; its tests check that the layering above holds.
 package vultron

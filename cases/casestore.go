@@ -21,6 +21,7 @@ import (
 //	invited/   local actor name → the Case Actor that invited it
 //	notes/     position (store.SeqKey, from 0) → one Note (JSON)
 //	noteids/   note id → its position in notes/ (store.SeqKey)
+//	counted as the state the case is counted in (counts.go)
 //
 // The notes live apart from the record because every entry a case records
 // or replicates decodes and encodes the record: with the notes in it, a
@@ -32,7 +33,8 @@ import (
 // any case's ledger to its case and log index, so that a participant can
 // answer an activity it knows only from the ledger (an embargo proposal, an
 // ownership offer) by naming its id. The bucket named by notesMigrated
-// exists once MigrateNotes has moved the notes of every case.
+// exists once MigrateNotes has moved the notes of every case. The bucket
+// named by caseCounts holds the number of cases in each state (counts.go).
 
 // objectIndex is the case-bucket name of the index of recorded activities;
 // it cannot clash with a case id, which is an absolute URL.
@@ -137,7 +139,10 @@ func saveCase(tx *store.Tx, c *Case) error {
 	if err != nil {
 		return fmt.Errorf("case %s: encode: %w", c.ID, err)
 	}
-	return b.Put(keyCase, v)
+	if err := b.Put(keyCase, v); err != nil {
+		return err
+	}
+	return countCase(tx, b, c) // counts.go
 }
 
 // Save stores a case folded outside the engine (such as a benchmark's

@@ -23,4 +23,12 @@
 //
 // Records live in the store's case buckets under the key "report " + the
 // report id, one entry per local actor.
+//
+// # Counts
+//
+// The number of cases in each embargo and world state is kept in the store
+// by every save of a case record, in its transaction (counts.go), so that
+// Counts costs the same for ten cases as for thirty thousand. A store
+// written before the counts is counted once by MigrateCounts; nothing
+// may write a case record but saveCase, or the counts drift.
 package cases

@@ -1,8 +1,8 @@
 // Package node assembles one running Vultron node: it opens the store,
 // loads or creates the local actors and their keys, builds the inbox and
 // outbox pipelines and the delivery workers, serves the HTTP surface
-// (WebFinger, NodeInfo, actor documents, inboxes, outboxes, objects), and
-// shuts all of it down in order.
+// (WebFinger, NodeInfo, actor documents, inboxes, outboxes, objects, and
+// the Prometheus metrics of metrics.go), and shuts all of it down in order.
 package node
 
 import (
@@ -84,9 +84,14 @@ func ParseActorSpec(spec string) (ActorConfig, error) {
 // Config configures a node. Zero fields take the defaults documented on
 // each; DataDir, PublicURL and at least one actor are required.
 type Config struct {
-	// DataDir holds vultron.db, the actors' private keys (keys/NAME.pem)
-	// and the API token (api-token). It is created with mode 0700.
+	// DataDir holds vultron.db, the actors' private keys (keys/NAME.pem),
+	// the API token (api-token) and the metrics token (metrics-token). It
+	// is created with mode 0700.
 	DataDir string
+	// MetricsTokenFile holds the metrics token, which authorizes GET
+	// /metrics and nothing else; default DataDir/metrics-token, created
+	// (0600) on first start. It must differ from the API token.
+	MetricsTokenFile string
 	// DataKeyFile is the file holding the 32-byte node data key that seals
 	// case content in vultron.db; default DataDir/data-key, created with
 	// mode 0600 on first start. A key file readable by group or others is
@@ -258,6 +263,10 @@ type Node struct {
 	// stopping is closed when Serve begins to shut down, to end the
 	// dashboard's event streams (which never finish on their own).
 	stopping chan struct{}
+
+	// metricsToken reads GET /metrics and nothing else, so that a
+	// scraper does not hold the API token.
+	metricsToken tokenChecker
 }
 
 // service is a background part of the node that runs until its context
@@ -291,7 +300,6 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		locals:   map[string]actor.Local{},
 		host:     pu.Host,
 		scheme:   pu.Scheme,
-		metrics:  newMetrics(),
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data directory: %w", err)
@@ -330,6 +338,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	} else if moved > 0 {
 		n.log.Info().Int("cases", moved).Msg("moved case notes out of the case records")
 	}
+	// Stores written before the cases were counted by state (cases/counts.go).
+	if counted, err := cases.MigrateCounts(ctx, db); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	} else if counted > 0 {
+		n.log.Info().Int("cases", counted).Msg("counted the cases by state")
+	}
 
 	for _, ac := range cfg.Actors {
 		_, statErr := os.Stat(filepath.Join(keyDir, ac.Name+".pem"))
@@ -367,6 +381,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n.token = newTokenChecker(token)
 	if created {
 		fmt.Fprintf(cfg.Notice, "API token (shown once; also in %s): %s\n", filepath.Join(cfg.DataDir, tokenFile), token)
+	}
+	if n.metricsToken, err = loadMetricsToken(cfg, token); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
 	}
 
 	n.policy, err = policy.New(policy.Config{
@@ -429,6 +446,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	if n.dashboard, err = newDashboard(n); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if n.metrics, err = newMetrics(n); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.handler = n.routes()

@@ -249,7 +249,10 @@ func (k signingKeys) SigningKey(name string) (string, *rsa.PrivateKey, bool) {
 }
 
 // routes builds the HTTP surface.
-func (n *Node) routes() http.Handler {
+func (n *Node) routes() http.Handler { return n.logRequests(n.router()) }
+
+// router returns the routes of the HTTP surface.
+func (n *Node) router() *mux.Router {
 	r := mux.NewRouter()
 	// Never redirect or rewrite a path: a signed request's (request-target)
 	// must be verified against the path it was sent to. Match on the
@@ -283,7 +286,7 @@ func (n *Node) routes() http.Handler {
 	r.HandleFunc("/api/deliveries/{id}/retry", n.requireToken(n.retryDelivery)).Methods(http.MethodPost)
 	r.HandleFunc("/api/audit", n.requireToken(n.listAudit)).Methods(http.MethodGet)
 	r.HandleFunc("/api/audit/verify", n.requireToken(n.verifyAudit)).Methods(http.MethodGet)
-	r.HandleFunc("/metrics", n.requireToken(n.serveMetrics)).Methods(http.MethodGet)
+	r.HandleFunc("/metrics", n.requireMetricsToken(n.serveMetrics)).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", n.serveReady).Methods(http.MethodGet)
 	r.PathPrefix("/schemas/").Handler(schemaServer()).Methods(http.MethodGet)
 	r.Use(n.countRequests)
@@ -297,7 +300,7 @@ func (n *Node) routes() http.Handler {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path))
 	})
-	return n.logRequests(r)
+	return r
 }
 
 // federation guards a route peers call (inbox POSTs, signed GETs): a
@@ -318,12 +321,16 @@ func (n *Node) federation(h http.HandlerFunc) http.HandlerFunc {
 	})
 }
 
-// requireToken lets a request through only with the node's API token. A
-// request without it, and a refused POST with it, are recorded in the audit
-// log.
+// requireToken lets a request through only with the node's API token; the
+// metrics token gets 403. A request without it, and a refused POST with it,
+// are recorded in the audit log.
 func (n *Node) requireToken(h http.HandlerFunc) http.HandlerFunc {
 	return n.auditRefusals(store.AuditAdmin, func(w http.ResponseWriter, r *http.Request) {
 		if !n.token.check(r) {
+			if n.metricsToken.check(r) {
+				problem.Write(w, problem.Forbidden("the metrics token reads GET /metrics and nothing else; this endpoint needs the node's API token"))
+				return
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="vultron"`)
 			problem.Write(w, problem.Unauthorized("this endpoint needs the node's API token as Authorization: Bearer <token>"))
 			return
@@ -697,15 +704,6 @@ func (n *Node) logRequests(h http.Handler) http.Handler {
 		h.ServeHTTP(rec, r)
 		n.log.Info().Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).
 			Int("bytes", rec.bytes).Dur("duration", time.Since(start)).Str("remote", r.RemoteAddr).Msg("request")
-	})
-}
-
-// countRequests counts each request by method, route and status.
-func (n *Node) countRequests(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		h.ServeHTTP(rec, r)
-		n.metrics.request(r.Method, routeOf(r), rec.status)
 	})
 }
 

@@ -27,6 +27,33 @@ func loadOrCreateToken(dir string) (token string, created bool, err error) {
 	return loadOrCreateSecret(filepath.Join(dir, tokenFile), "api token")
 }
 
+// metricsTokenFile is the default name, inside the data directory, of the
+// file that holds the node's metrics token.
+const metricsTokenFile = "metrics-token"
+
+// loadMetricsToken returns the checker of the node's metrics token, read
+// from cfg.MetricsTokenFile (default DataDir/metrics-token) or created
+// there on first start, when the node announces the file (not the token:
+// a scraper reads it from the file). A metrics token equal to the API
+// token apiToken is refused: it would not be read-only.
+func loadMetricsToken(cfg Config, apiToken string) (tokenChecker, error) {
+	path := cfg.MetricsTokenFile
+	if path == "" {
+		path = filepath.Join(cfg.DataDir, metricsTokenFile)
+	}
+	token, created, err := loadOrCreateSecret(path, "metrics token")
+	if err != nil {
+		return tokenChecker{}, err
+	}
+	if subtle.ConstantTimeCompare([]byte(token), []byte(apiToken)) == 1 {
+		return tokenChecker{}, fmt.Errorf("metrics token file %s holds the API token; the metrics token must be one of its own, which reads GET /metrics and nothing else (delete the file to make one)", path)
+	}
+	if created {
+		fmt.Fprintf(cfg.Notice, "Metrics token created in %s: it reads GET /metrics and nothing else\n", path)
+	}
+	return newTokenChecker(token), nil
+}
+
 // loadOrCreateSecret returns the secret in the file at path, creating it as
 // loadOrCreateToken does; what names the secret in errors.
 func loadOrCreateSecret(path, what string) (token string, created bool, err error) {

@@ -167,6 +167,11 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 
+	if err := countQueues(bdb); err != nil {
+		_ = bdb.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+
 	db := &DB{
 		bolt:       bdb,
 		path:       path,

@@ -177,7 +177,10 @@ func deliveryUpdate(id uint64, fn func(tx *Tx, d *Delivery) (*Delivery, error)) 
 			return err
 		}
 		if next == nil {
-			return queue.Delete(k)
+			if err := queue.Delete(k); err != nil {
+				return err
+			}
+			return tx.addPending(-1)
 		}
 		return queue.Put(k, encodeDelivery(next))
 	}
@@ -249,6 +252,9 @@ func (db *DB) DeadLetter(ctx context.Context, id uint64, reason string) error {
 		dead = *d
 		if err := tx.bucket(bucketDeadLetters).Put(seqKey(id), encodeDelivery(d)); err != nil {
 			return nil, fmt.Errorf("put dead letter: %w", err)
+		}
+		if err := tx.addDead(1); err != nil {
+			return nil, err
 		}
 		return nil, auditDelivery(tx, d, DecisionDead, reason)
 	})
@@ -335,12 +341,18 @@ func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64) (uint64, error) 
 		if err := queue.Put(seqKey(newID), encodeDelivery(&d)); err != nil {
 			return err
 		}
+		if err := tx.addPending(1); err != nil {
+			return err
+		}
 		if _, err := tx.AppendAudit(AuditRecord{Kind: AuditAdmin, Actor: d.Actor, Signer: d.Recipient,
 			ActivityID: d.ActivityID, Decision: DecisionRequeued,
 			Reason: fmt.Sprintf("dead letter %d requeued as delivery %d", id, newID)}); err != nil {
 			return err
 		}
-		return dead.Delete(k)
+		if err := dead.Delete(k); err != nil {
+			return err
+		}
+		return tx.addDead(-1)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: requeue dead letter %d: %w", id, err)
@@ -349,17 +361,11 @@ func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64) (uint64, error) 
 	return newID, nil
 }
 
-// PendingCount returns the number of deliveries in the queue, leased or not.
+// PendingCount returns the number of deliveries in the queue, leased or not,
+// from the count the queue's writes keep (see counters.go).
 func (db *DB) PendingCount(ctx context.Context) (int, error) {
-	var n int
-	err := db.View(ctx, func(tx *ReadTx) error {
-		n = tx.bucket(bucketDeliveries).Stats().KeyN
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("store: pending count: %w", err)
-	}
-	return n, nil
+	pending, _, err := db.DeliveryCounts(ctx)
+	return int(pending), err
 }
 
 // auditDelivery records a delivery's outcome in the transaction that

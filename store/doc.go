@@ -7,7 +7,10 @@
 //
 // The file holds these top-level buckets, all created by Open:
 //
-//	meta          schema version ("schema_version" → 8-byte big-endian uint64)
+//	meta          schema version ("schema_version" → 8-byte big-endian uint64);
+//	              the counts of pending deliveries and dead letters
+//	              ("pending_deliveries", "dead_letters", same encoding), kept
+//	              by every write that changes those buckets (counters.go)
 //	actors        local actor name → LocalActor (public part only; private
 //	              keys are kept outside the database)
 //	activities    activity id → stored activity (raw body, direction, local

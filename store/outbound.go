@@ -131,6 +131,11 @@ func (t *Tx) EnqueueOutbound(out Outbound) error {
 			return fmt.Errorf("queue delivery: %w", err)
 		}
 	}
+	if len(out.Deliveries) > 0 {
+		if err := t.addPending(int64(len(out.Deliveries))); err != nil {
+			return err
+		}
+	}
 	_, err = t.AppendAudit(AuditRecord{Kind: AuditOutbound, Time: now, Actor: out.Actor, ActivityID: out.ID,
 		Digest: hex.EncodeToString(digest), Decision: DecisionEnqueued,
 		Reason: fmt.Sprintf("queued for %d recipients", len(out.Deliveries))})

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -81,6 +82,8 @@ type sealer struct {
 	cur    cipher.AEAD
 	curID  [keyIDSize]byte
 	others map[[keyIDSize]byte]cipher.AEAD
+	// opened counts the values opened, for DB.ValuesOpened.
+	opened atomic.Uint64
 }
 
 func newSealer(current, previous []byte) (*sealer, error) {
@@ -149,6 +152,7 @@ func (s *sealer) seal(path string, key, plain []byte) ([]byte, error) {
 
 // open returns the plaintext of a value sealed for key in bucket path.
 func (s *sealer) open(path string, key, sealed []byte) ([]byte, error) {
+	s.opened.Add(1)
 	if len(sealed) < sealOverhead || sealed[0] != sealTag {
 		return nil, fmt.Errorf("%s %x: %w: value is not sealed", path, key, errCorrupt)
 	}

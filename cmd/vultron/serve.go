@@ -23,8 +23,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 			"delivery workers. Settings also come from VULTRON_<FLAG> environment variables and\n"+
 			"from the JSON file given by --config (keys are the flag names).", env)
 	configPath := fs.String("config", "", "JSON file of settings (keys are the flag names)")
-	dataDir := fs.String("data", "./data", "data directory: vultron.db, keys/, api-token")
+	dataDir := fs.String("data", "./data", "data directory: vultron.db, keys/, api-token, metrics-token")
 	dataKeyFile := fs.String("data-key-file", "", "file of the node data key that encrypts case content at rest (default DATA/data-key, created 0600);\nVULTRON_DATA_KEY (base64) wins over it")
+	metricsTokenFile := fs.String("metrics-token-file", "", "file of the metrics token, which reads GET /metrics and nothing else (default DATA/metrics-token,\ncreated 0600)")
 	listen := fs.String("listen", "127.0.0.1:7001", "address to serve HTTP on")
 	publicURL := fs.String("public-url", "", "base URL peers reach this node at (default http://<listen>)")
 	var actors listFlag
@@ -103,6 +104,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		DataDir:           *dataDir,
 		DataKeyFile:       *dataKeyFile,
 		DataKey:           env.getenv("VULTRON_DATA_KEY"),
+		MetricsTokenFile:  *metricsTokenFile,
 		Listen:            *listen,
 		PublicURL:         *publicURL,
 		Actors:            acs,

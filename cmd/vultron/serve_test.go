@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,19 +25,24 @@ func TestServeExampleConfig(t *testing.T) {
 	if len(file["allow-peer"]) == 0 {
 		t.Error("example config names no allowed peer")
 	}
+	serveUntilStarted(t, func(string) string { return "" }, "--config", example, "--data", t.TempDir(), "--listen", "127.0.0.1:0")
+}
+
+// serveUntilStarted runs serve with args and the environment getenv until
+// the node has started, then stops it, and returns what it printed.
+func serveUntilStarted(t *testing.T, getenv func(string) string, args ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := &syncBuffer{}
-	env := &environment{stdout: out, stderr: out, getenv: func(string) string { return "" }}
+	env := &environment{stdout: out, stderr: out, getenv: getenv}
 	done := make(chan error, 1)
-	go func() {
-		done <- runServe(ctx, env, []string{"--config", example, "--data", t.TempDir(), "--listen", "127.0.0.1:0"})
-	}()
+	go func() { done <- runServe(ctx, env, args) }()
 	deadline := time.After(20 * time.Second)
 	for !strings.Contains(out.String(), "node started") {
 		select {
 		case err := <-done:
-			t.Fatalf("serve with the example config stopped: %v\n%s", err, out.String())
+			t.Fatalf("serve %v stopped: %v\n%s", args, err, out.String())
 		case <-deadline:
 			t.Fatalf("serve did not start:\n%s", out.String())
 		case <-time.After(20 * time.Millisecond):
@@ -46,6 +52,7 @@ func TestServeExampleConfig(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("serve: %v", err)
 	}
+	return out.String()
 }
 
 // syncBuffer is a strings.Builder safe for concurrent use.
@@ -86,5 +93,29 @@ func TestServeFederationFlags(t *testing.T) {
 				t.Errorf("err = %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestServeMetricsTokenFile: the metrics token goes where
+// VULTRON_METRICS_TOKEN_FILE (or --metrics-token-file) says, created 0600,
+// and serve says where without printing it.
+func TestServeMetricsTokenFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "scrape-token")
+	out := serveUntilStarted(t, func(k string) string {
+		if k == "VULTRON_METRICS_TOKEN_FILE" {
+			return path
+		}
+		return ""
+	}, "--data", t.TempDir(), "--listen", "127.0.0.1:0")
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("metrics token file %s: %v %v, want mode 0600", path, info, err)
+	}
+	token, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "Metrics token created in "+path) || strings.Contains(out, strings.TrimSpace(string(token))) {
+		t.Errorf("serve's output should name %s and not print the token:\n%s", path, out)
 	}
 }

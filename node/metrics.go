@@ -1,0 +1,235 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/rs/zerolog"
+
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+)
+
+// The node's metrics, served at GET /metrics in the Prometheus exposition
+// formats by client_golang (promhttp), which also escapes label values as
+// the formats say. Each node has a registry of its own (several nodes run in one test
+// process), never the library's global one.
+//
+// Nothing a scrape does grows with the data the node holds: the queue
+// depth, the dead letters and the cases by state are counts the store
+// keeps in the transactions that change them (store/counters.go,
+// cases/counts.go), read in one short read transaction; the rest are
+// in-memory counters. Every label has a bounded set of values: routes are
+// gorilla/mux route templates, never raw paths; methods outside the
+// standard ones are "other".
+
+// metrics is the node's registry and the instruments the request path
+// updates; the figures of the store, the delivery workers and the webhook
+// dispatcher are read at each scrape by nodeCollector.
+type metrics struct {
+	reg *prometheus.Registry
+	// requests counts requests by method, route template and status;
+	// latency observes their duration by method and route template.
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	// inboxRefusals counts refused federation requests (inbox POSTs and
+	// the per-IP limit in front of signed GETs) by status: 401 are
+	// signature failures.
+	inboxRefusals *prometheus.CounterVec
+}
+
+// newMetrics builds the registry of node n: the request instruments, the
+// node's own figures, the Go runtime and process collectors and the build
+// information.
+func newMetrics(n *Node) (*metrics, error) {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vultron_http_requests_total",
+			Help: "HTTP requests by method, route template and status.",
+		}, []string{"method", "route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "vultron_http_request_duration_seconds",
+			Help:    "Time from a request's arrival to the end of its response, by method and route template.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"method", "route"}),
+		inboxRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vultron_inbox_refusals_total",
+			Help: "Refused inbox requests by status (401: signature failures).",
+		}, []string{"status"}),
+	}
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "vultron_build_info",
+		Help:        "Always 1; the labels name the running build.",
+		ConstLabels: prometheus.Labels{"version": n.cfg.Version, "goversion": runtime.Version()},
+	})
+	build.Set(1)
+	for _, c := range []prometheus.Collector{
+		m.requests, m.latency, m.inboxRefusals, build, newNodeCollector(n),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := m.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// request counts one finished request.
+func (m *metrics) request(method, route string, status int, took time.Duration) {
+	method = methodLabel(method)
+	m.requests.WithLabelValues(method, route, fmt.Sprint(status)).Inc()
+	m.latency.WithLabelValues(method, route).Observe(took.Seconds())
+}
+
+// inboxRefused counts one refused federation request.
+func (m *metrics) inboxRefused(status int) {
+	m.inboxRefusals.WithLabelValues(fmt.Sprint(status)).Inc()
+}
+
+// methodLabel returns the method as a label value: a client may send any
+// token as its method, and a route without a method matcher would let
+// each become a new series.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "other"
+}
+
+// routeOf names the route a request matched, so that metrics do not grow
+// with every id a client sends.
+func routeOf(r *http.Request) string {
+	if rt := mux.CurrentRoute(r); rt != nil {
+		if tpl, err := rt.GetPathTemplate(); err == nil {
+			return tpl
+		}
+	}
+	return "unmatched"
+}
+
+// countRequests counts each request by method, route and status, and
+// observes how long it took.
+func (n *Node) countRequests(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		n.metrics.request(r.Method, routeOf(r), rec.status, time.Since(start))
+	})
+}
+
+// requireMetricsToken lets a request through with the node's metrics token
+// or its API token. A request without either is recorded in the audit log.
+func (n *Node) requireMetricsToken(h http.HandlerFunc) http.HandlerFunc {
+	return n.auditRefusals(store.AuditAdmin, func(w http.ResponseWriter, r *http.Request) {
+		if !n.metricsToken.check(r) && !n.token.check(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="vultron"`)
+			problem.Write(w, problem.Unauthorized("GET /metrics needs the node's metrics token (or its API token) as Authorization: Bearer <token>"))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// serveMetrics answers GET /metrics with promhttp, in the exposition
+// format and compression the scraper asks for (text by default). The
+// metrics are gathered first: when the store does not answer, the scrape
+// fails as a whole with 503 and a JSON error, so that the scraper sees the
+// node down rather than a gauge silently missing.
+func (n *Node) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	families, err := n.metrics.reg.Gather()
+	if err != nil {
+		problem.Write(w, problem.Wrap(http.StatusServiceUnavailable, err, "the metrics could not be read from the store"))
+		return
+	}
+	gathered := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) { return families, nil })
+	promhttp.HandlerFor(gathered, promhttp.HandlerOpts{
+		ErrorLog:      promLogger{n.log},
+		ErrorHandling: promhttp.HTTPErrorOnError, // stop writing on an encoding error
+	}).ServeHTTP(w, r)
+}
+
+// promLogger hands promhttp's errors (a response that could not be
+// written) to the node's log.
+type promLogger struct{ log zerolog.Logger }
+
+func (l promLogger) Println(v ...any) { l.log.Warn().Msg(strings.TrimSpace(fmt.Sprintln(v...))) }
+
+// nodeCollector reads, at each scrape, what the node counts elsewhere: the
+// delivery workers' and the webhook dispatcher's outcomes, the store's
+// commits and decryptions, and, in one read transaction, the kept counts
+// of pending deliveries, dead letters and cases by state.
+type nodeCollector struct {
+	n *Node
+
+	deliveries, webhooks, commits, decrypted *prometheus.Desc
+	queueDepth, deadLetters, cases           *prometheus.Desc
+}
+
+func newNodeCollector(n *Node) *nodeCollector {
+	return &nodeCollector{
+		n:           n,
+		deliveries:  prometheus.NewDesc("vultron_deliveries_total", "Delivery attempts by outcome.", []string{"outcome"}, nil),
+		webhooks:    prometheus.NewDesc("vultron_webhooks_total", "Webhook events by outcome.", []string{"outcome"}, nil),
+		commits:     prometheus.NewDesc("vultron_store_commits_total", "Durable store transactions (each one fsync), however many writes each carried.", nil, nil),
+		decrypted:   prometheus.NewDesc("vultron_store_values_decrypted_total", "Values the store decrypted to read them: the read work of everything the node looked at.", nil, nil),
+		queueDepth:  prometheus.NewDesc("vultron_delivery_queue_depth", "Deliveries waiting to be sent.", nil, nil),
+		deadLetters: prometheus.NewDesc("vultron_dead_letters", "Deliveries given up on, waiting for an operator.", nil, nil),
+		cases:       prometheus.NewDesc("vultron_cases", "Cases this node hosts or replicates, by embargo state and world state.", []string{"em_state", "pxa_state"}, nil),
+	}
+}
+
+func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.deliveries, c.webhooks, c.commits, c.decrypted, c.queueDepth, c.deadLetters, c.cases} {
+		ch <- d
+	}
+}
+
+func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	st := c.n.deliverer.Stats()
+	counter(c.deliveries, st.Delivered, "delivered")
+	counter(c.deliveries, st.Retried, "retried")
+	counter(c.deliveries, st.DeadLettered, "dead_lettered")
+	wh := c.n.webhooks.Stats()
+	counter(c.webhooks, wh.Delivered, "delivered")
+	counter(c.webhooks, wh.Retried, "retried")
+	counter(c.webhooks, wh.Skipped, "skipped")
+	counter(c.commits, c.n.db.Commits())
+
+	var pending, dead uint64
+	var byState map[cases.CaseState]int64
+	err := c.n.db.View(context.Background(), func(tx *store.ReadTx) error {
+		pending, dead = tx.DeliveryCounts()
+		var err error
+		byState, err = cases.Counts(tx)
+		return err
+	})
+	// Read after the counts, so that this scrape's own reads are in it.
+	counter(c.decrypted, c.n.db.ValuesOpened())
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.cases, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.queueDepth, prometheus.GaugeValue, float64(pending))
+	ch <- prometheus.MustNewConstMetric(c.deadLetters, prometheus.GaugeValue, float64(dead))
+	for s, count := range byState {
+		ch <- prometheus.MustNewConstMetric(c.cases, prometheus.GaugeValue, float64(count), s.EM, s.PXA)
+	}
+}
