@@ -178,6 +178,7 @@ type nodeCollector struct {
 
 	deliveries, webhooks, commits, decrypted *prometheus.Desc
 	queueDepth, deadLetters, cases           *prometheus.Desc
+	replicas                                 *prometheus.Desc
 }
 
 func newNodeCollector(n *Node) *nodeCollector {
@@ -190,11 +191,12 @@ func newNodeCollector(n *Node) *nodeCollector {
 		queueDepth:  prometheus.NewDesc("vultron_delivery_queue_depth", "Deliveries waiting to be sent.", nil, nil),
 		deadLetters: prometheus.NewDesc("vultron_dead_letters", "Deliveries given up on, waiting for an operator.", nil, nil),
 		cases:       prometheus.NewDesc("vultron_cases", "Cases this node hosts or replicates, by embargo state and world state.", []string{"em_state", "pxa_state"}, nil),
+		replicas:    prometheus.NewDesc("vultron_replicas_diverging", "Replicas of cases that lack entries their Case Actor recorded (behind) or whose ledger differs from it (forked).", []string{"state"}, nil),
 	}
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.deliveries, c.webhooks, c.commits, c.decrypted, c.queueDepth, c.deadLetters, c.cases} {
+	for _, d := range []*prometheus.Desc{c.deliveries, c.webhooks, c.commits, c.decrypted, c.queueDepth, c.deadLetters, c.cases, c.replicas} {
 		ch <- d
 	}
 }
@@ -215,10 +217,14 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 
 	var pending, dead uint64
 	var byState map[cases.CaseState]int64
+	var behind, forked int64
 	err := c.n.db.View(context.Background(), func(tx *store.ReadTx) error {
 		pending, dead = tx.DeliveryCounts()
 		var err error
-		byState, err = cases.Counts(tx)
+		if byState, err = cases.Counts(tx); err != nil {
+			return err
+		}
+		behind, forked, err = cases.ReplicaCounts(tx)
 		return err
 	})
 	// Read after the counts, so that this scrape's own reads are in it.
@@ -229,6 +235,8 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.queueDepth, prometheus.GaugeValue, float64(pending))
 	ch <- prometheus.MustNewConstMetric(c.deadLetters, prometheus.GaugeValue, float64(dead))
+	ch <- prometheus.MustNewConstMetric(c.replicas, prometheus.GaugeValue, float64(behind), "behind")
+	ch <- prometheus.MustNewConstMetric(c.replicas, prometheus.GaugeValue, float64(forked), "forked")
 	for s, count := range byState {
 		ch <- prometheus.MustNewConstMetric(c.cases, prometheus.GaugeValue, float64(count), s.EM, s.PXA)
 	}
