@@ -10,7 +10,14 @@
 //   - HTTP signatures: signing outgoing requests (draft-cavage, RSA-SHA256)
 //     and verifying incoming ones (draft-cavage and RFC 9421), including the
 //     Digest/Content-Digest over the raw body, the Date window and the
-//     signed Host (sign.go, verify*.go, digest.go);
+//     signed Host (sign.go, verify*.go, digest.go). A draft-cavage
+//     Signature header is parsed once, and that parse feeds both the
+//     policy checks and the signing string that is verified; verification
+//     therefore uses the standard library's RSA and Ed25519 rather than
+//     go-fed/httpsig, whose verifier re-parses the header by its own rules
+//     (splitting on commas inside quoted values, case-sensitive names) and
+//     could verify other covered headers than the policy checked.
+//     go-fed/httpsig signs outgoing requests;
 //   - fetching and caching remote keys, and binding a key to the actor
 //     and the id of the activity it signed (keyfetch.go, binding.go);
 //   - an HTTP client for dereferencing remote documents that refuses

@@ -9,13 +9,13 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/rs/zerolog"
 
+	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 )
@@ -238,7 +238,7 @@ func (n *Node) auditRefusals(kind string, h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		rec := store.AuditRecord{Kind: kind, Decision: store.DecisionRefused, Status: aw.status,
-			Reason: clipAudit(aw.reason()), Remote: remoteIP(r.RemoteAddr), KeyID: clipAudit(claimedKeyID(r.Header)),
+			Reason: clipAudit(aw.reason()), Remote: remoteIP(r.RemoteAddr), KeyID: clipAudit(actor.ClaimedKeyID(r.Header)),
 			Actor: mux.Vars(r)["name"]}
 		if kind == store.AuditAdmin && rec.Actor == "" {
 			rec.Actor = "api-token"
@@ -266,25 +266,6 @@ func remoteIP(addr string) string {
 		return host
 	}
 	return addr
-}
-
-// claimedKeyID returns the key id a request's signature names, unverified:
-// the keyId of a draft-cavage Signature or the keyid of an RFC 9421
-// Signature-Input. It is recorded as claimed; the refusal may be that it
-// does not verify.
-func claimedKeyID(h http.Header) string {
-	for _, hv := range []struct{ header, param string }{{"Signature", "keyid=\""}, {"Signature-Input", "keyid=\""}} {
-		v := h.Get(hv.header)
-		i := strings.Index(strings.ToLower(v), hv.param)
-		if i < 0 {
-			continue
-		}
-		rest := v[i+len(hv.param):]
-		if j := strings.IndexByte(rest, '"'); j >= 0 {
-			return rest[:j]
-		}
-	}
-	return ""
 }
 
 // clipAudit bounds text that a peer can influence.
