@@ -222,7 +222,7 @@ func (n *Node) refreshActorKeys(ctx context.Context, actorID string) error {
 		}
 		keys = []actor.PublicKeyDoc{one}
 	}
-	cache := keyCache{db: n.db, log: n.log}
+	cache := keyCache{db: n.db}
 	for _, k := range keys {
 		_, c, err := n.keys.FetchKey(ctx, k.ID)
 		if err == nil {

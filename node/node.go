@@ -8,8 +8,6 @@ package node
 import (
 	"context"
 	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -397,7 +395,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	keys, err := actor.NewKeyFetcher(actor.KeyFetcherOptions{
-		Cache:   keyCache{db: db, log: cfg.Logger},
+		Cache:   keyCache{db: db},
 		Fetcher: n.fetcher,
 		Now:     cfg.Now,
 	})
@@ -553,10 +551,10 @@ func (n *Node) Close() error {
 
 // keyCache adapts the store's remote key bucket to the actor package's
 // KeyCache. A key seen for the first time, and a key whose PEM changed,
-// are recorded in the audit log (kind "key").
+// are recorded in the audit log (kind "key") by the store, in the
+// transaction that stores them.
 type keyCache struct {
-	db  *store.DB
-	log zerolog.Logger
+	db *store.DB
 }
 
 func (c keyCache) RemoteKey(ctx context.Context, keyID string) (actor.CachedKey, error) {
@@ -570,26 +568,10 @@ func (c keyCache) RemoteKey(ctx context.Context, keyID string) (actor.CachedKey,
 	return actor.CachedKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt}, nil
 }
 
+// PutRemoteKey stores k; the store records a new or changed key in the
+// audit log in the same transaction.
 func (c keyCache) PutRemoteKey(ctx context.Context, k actor.CachedKey) error {
-	prev, perr := c.db.RemoteKey(ctx, k.KeyID)
-	if err := c.db.PutRemoteKey(ctx, store.RemoteKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt}); err != nil {
-		return err
-	}
-	decision := "fetched"
-	switch {
-	case perr == nil && prev.PublicKeyPEM == k.PublicKeyPEM:
-		return nil // refreshed, unchanged
-	case perr == nil:
-		decision = "changed"
-	case !errors.Is(perr, store.ErrNotFound):
-		return nil
-	}
-	sum := sha256.Sum256([]byte(k.PublicKeyPEM))
-	if err := c.db.Audit(ctx, store.AuditRecord{Kind: store.AuditKey, Signer: k.Owner, KeyID: k.KeyID,
-		Digest: hex.EncodeToString(sum[:]), Decision: decision}); err != nil {
-		c.log.Error().Err(err).Str("key_id", k.KeyID).Msg("audit: remote key not recorded")
-	}
-	return nil
+	return c.db.PutRemoteKey(ctx, store.RemoteKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt})
 }
 
 // dedupRetention is how long the inbox remembers activity ids to refuse
