@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -197,16 +198,24 @@ func (n *Node) announceKey(ctx context.Context, l actor.Local) (string, []string
 	return id, peers, nil
 }
 
+// maxActorKeys bounds the keys an actor document may list for a refresh:
+// each one is fetched.
+const maxActorKeys = 16
+
 // refreshActorKeys re-reads the keys a peer actor lists after it announced
 // a rotation with Update(actor): its document is fetched again (never
 // taken from the Update) and each key it lists is fetched past the cache,
 // so a retired key is from then on accepted only until it expires (its
-// cached copy goes stale then). A key
-// already expired is left to be refused when it is next used.
+// cached copy goes stale then). A key already expired is left to be
+// refused when it is next used. Every key is fetched before any is
+// stored, and all are stored, each with its audit record, in one
+// transaction: a refresh that fails for one key returns an error naming
+// it, which the inbox answers to the sender so that it retries, and
+// caches nothing.
 func (n *Node) refreshActorKeys(ctx context.Context, actorID string) error {
 	body, err := n.policy.FetchFunc(n.fetcher.FetchDocument)(ctx, actorID)
 	if err != nil {
-		return err
+		return fmt.Errorf("fetch actor %s: %w", actorID, err)
 	}
 	var doc struct {
 		PublicKey json.RawMessage `json:"publicKey"`
@@ -222,15 +231,33 @@ func (n *Node) refreshActorKeys(ctx context.Context, actorID string) error {
 		}
 		keys = []actor.PublicKeyDoc{one}
 	}
-	cache := keyCache{db: n.db}
+	if len(keys) == 0 || len(keys) > maxActorKeys {
+		return fmt.Errorf("actor %s lists %d keys; between 1 and %d are accepted", actorID, len(keys), maxActorKeys)
+	}
+	fetched := make([]store.RemoteKey, 0, len(keys))
 	for _, k := range keys {
 		_, c, err := n.keys.FetchKey(ctx, k.ID)
-		if err == nil {
-			err = cache.PutRemoteKey(ctx, c)
+		if errors.Is(err, actor.ErrKeyRotatedAway) {
+			continue
 		}
 		if err != nil {
-			n.log.Warn().Err(err).Str("actor", actorID).Str("key_id", k.ID).Msg("refresh of an updated actor's key failed")
+			return err // names the key and what failed
 		}
+		if c.Owner != actorID {
+			return fmt.Errorf("actor %s lists key %s, which belongs to %s", actorID, k.ID, c.Owner)
+		}
+		fetched = append(fetched, store.RemoteKey{KeyID: c.KeyID, Owner: c.Owner, PublicKeyPEM: c.PublicKeyPEM, FetchedAt: c.FetchedAt})
+	}
+	err = n.db.Update(ctx, func(tx *store.Tx) error {
+		for _, k := range fetched {
+			if err := tx.PutRemoteKey(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store the keys of %s: %w", actorID, err)
 	}
 	return nil
 }

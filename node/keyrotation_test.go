@@ -8,10 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -231,5 +233,64 @@ func TestRotatedKeyRefusedAfterOverlap(t *testing.T) {
 	// accepted at ...").
 	if status != http.StatusUnauthorized || !strings.Contains(msg, before.KeyID) {
 		t.Errorf("the old key after the overlap: %d %q, want 401 naming the key", status, msg)
+	}
+}
+
+// TestActorUpdateWhoseKeysCannotBeRefreshed sends a verified Update of the
+// signer's own actor whose document lists a key that cannot be read: the
+// node must answer with an error naming what failed, so that the peer
+// retries, and cache none of the listed keys from that refresh; once the
+// document is fixed, the same Update is accepted and every key is cached.
+func TestActorUpdateWhoseKeysCannotBeRefreshed(t *testing.T) {
+	vendor := startNode(t, "vendor:Organization")
+	vendorID := vendor.actorID("vendor")
+	key := sharedKeys.get(t, 0)
+	pemText, err := actor.PublicKeyPEM(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var broken atomic.Bool
+	var id, keyID, nextKeyID string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/actors/eve" {
+			http.NotFound(w, r)
+			return
+		}
+		keys := []map[string]string{{"id": keyID, "owner": id, "publicKeyPem": pemText}}
+		next := map[string]string{"id": nextKeyID, "owner": id, "publicKeyPem": pemText}
+		if broken.Load() {
+			next["publicKeyPem"] = "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n"
+		}
+		keys = append(keys, next)
+		w.Header().Set("Content-Type", actor.ContentType)
+		json.NewEncoder(w).Encode(map[string]any{
+			"@context": []string{actor.ActivityStreamsContext, actor.SecurityContext},
+			"id":       id, "type": "Person", "preferredUsername": "eve",
+			"inbox": id + "/inbox", "outbox": id + "/outbox", "publicKey": keys,
+		})
+	}))
+	t.Cleanup(srv.Close)
+	id = srv.URL + "/actors/eve"
+	keyID, nextKeyID = id+"#main-key", id+"#key-2"
+
+	update := []byte(fmt.Sprintf(`{"@context":["https://www.w3.org/ns/activitystreams","https://w3id.org/security/v1"],
+"id":"%[1]s/activities/update-1","type":"Update","actor":%[2]q,"to":[%[3]q],
+"object":{"id":%[2]q,"type":"Person","preferredUsername":"eve","inbox":"%[2]s/inbox"}}`, srv.URL, id, vendorID))
+	p := &peer{id: id, keyID: keyID, key: key}
+	broken.Store(true)
+	status, msg := p.post(t, vendorID+"/inbox", update, nil)
+	if status < 400 || !strings.Contains(msg, nextKeyID) {
+		t.Fatalf("an Update whose key %s cannot be read: %d %q; want an error naming the key", nextKeyID, status, msg)
+	}
+	if _, err := vendor.db.RemoteKey(context.Background(), nextKeyID); err == nil {
+		t.Fatalf("the unreadable key %s was cached", nextKeyID)
+	}
+
+	broken.Store(false)
+	if status, msg := p.post(t, vendorID+"/inbox", update, nil); status != http.StatusAccepted {
+		t.Fatalf("the same Update once the document is fixed: %d %q, want 202", status, msg)
+	}
+	if _, err := vendor.db.RemoteKey(context.Background(), nextKeyID); err != nil {
+		t.Fatalf("after the accepted Update the key %s is not cached: %v", nextKeyID, err)
 	}
 }
