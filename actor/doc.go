@@ -4,7 +4,12 @@
 // It holds:
 //
 //   - the RSA key pair of each local actor, created once and kept in a
-//     0600 PEM file (keys.go);
+//     0600 PEM file (keys.go), and its rotation: the new key and the new
+//     ring's record are prepared beside the current ones and installed
+//     only after the caller committed the new public key in its store;
+//     LoadKeyRing installs or discards a prepared rotation to match the
+//     key the store committed, so a crash leaves the old ring or the new
+//     one (rotate.go);
 //   - local actors and their ActivityStreams documents, and the WebFinger
 //     documents that point at them (local.go, document.go, webfinger.go);
 //   - HTTP signatures: signing outgoing requests (draft-cavage, RSA-SHA256)

@@ -325,13 +325,3 @@ func (n *Node) verifyAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	problem.WriteJSON(w, http.StatusOK, v)
 }
-
-// AuditAdmin records an admin action (such as a key rotation) in a
-// transaction of its own; actions that write something should instead
-// call store.Tx.AppendAudit in the transaction that writes it.
-func (n *Node) AuditAdmin(ctx context.Context, rec store.AuditRecord) error {
-	if rec.Kind == "" {
-		rec.Kind = store.AuditAdmin
-	}
-	return n.db.Audit(ctx, rec)
-}

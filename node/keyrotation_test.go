@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -293,4 +294,139 @@ func TestActorUpdateWhoseKeysCannotBeRefreshed(t *testing.T) {
 	if _, err := vendor.db.RemoteKey(context.Background(), nextKeyID); err != nil {
 		t.Fatalf("after the accepted Update the key %s is not cached: %v", nextKeyID, err)
 	}
+}
+
+// TestKeyRotationIsOneTransaction stops a rotation of the finder's key
+// after each of its steps, as a crash there would, restarts the node on
+// the same data and checks that it holds either the whole old state (old
+// key signing and published alone, no audit record, no Update queued) or
+// the whole new state (new key signing, old key published with its
+// expiry, the audit record, the Update delivered to the peer), and never
+// a mix; the prepared key files of an uncommitted rotation are gone.
+func TestKeyRotationIsOneTransaction(t *testing.T) {
+	for _, tc := range []struct {
+		step    string
+		rotated bool
+	}{
+		{"prepared", false}, // the new key files written, nothing committed
+		{"stored", false},   // inside the transaction, after the actor record
+		{"committed", true}, // committed, key files not yet installed
+	} {
+		t.Run(tc.step, func(t *testing.T) {
+			p := newPeer(t, sharedKeys.get(t, 1))
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			dir := t.TempDir()
+			finder := startNodeIn(t, dir, ln, "finder:Person")
+			finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"Report","content":"details"}}`, p.id))
+			waitFor(t, "the offer at the peer", func() bool { return p.receivedCount() == 1 })
+			before, _ := finder.Local("finder")
+
+			stop := errors.New("stopped after " + tc.step)
+			hook := func(step string) error {
+				if step == tc.step {
+					return stop
+				}
+				return nil
+			}
+			finder.rotationStep.Store(&hook)
+			status, body := finder.api(t, http.MethodPost, "/api/actors/finder/rotate-key?overlap=1h", "")
+			if !tc.rotated && status < 500 {
+				t.Fatalf("a rotation that failed after %s answered %d %s, want an error", tc.step, status, body)
+			}
+			finder.stop()
+
+			ln2, err := net.Listen("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again := startNodeIn(t, dir, ln2, "finder:Person")
+			now, _ := again.Local("finder")
+
+			status, body = again.api(t, http.MethodGet, "/actors/finder", "")
+			if status != http.StatusOK {
+				t.Fatalf("GET the actor: %d %s", status, body)
+			}
+			var doc struct {
+				PublicKey []actor.PublicKeyDoc `json:"publicKey"`
+			}
+			if err := json.Unmarshal(body, &doc); err != nil {
+				var one struct {
+					PublicKey actor.PublicKeyDoc `json:"publicKey"`
+				}
+				if err := json.Unmarshal(body, &one); err != nil {
+					t.Fatal(err)
+				}
+				doc.PublicKey = []actor.PublicKeyDoc{one.PublicKey}
+			}
+			var published []string
+			for _, k := range doc.PublicKey {
+				published = append(published, k.ID)
+			}
+			recs, _, err := again.db.AuditPage(context.Background(), 0, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			audited := 0
+			for _, r := range recs {
+				if r.Kind == store.AuditAdmin && strings.Contains(r.Reason, "rotated") {
+					audited++
+				}
+			}
+			updates := countType(outboxItems(t, again, "finder"), "Update")
+			leftovers, _ := filepath.Glob(filepath.Join(dir, "keys", "finder.next*"))
+
+			if !tc.rotated {
+				if now.KeyID != before.KeyID || !now.Key.Equal(before.Key) || len(published) != 1 || published[0] != before.KeyID || audited != 0 || updates != 0 {
+					t.Fatalf("after a rotation stopped at %s: signs as %s (was %s), publishes %v, %d audit records, %d Updates queued; want the old state only",
+						tc.step, now.KeyID, before.KeyID, published, audited, updates)
+				}
+			} else {
+				if now.KeyID == before.KeyID || now.Key.Equal(before.Key) || len(published) != 2 || published[0] != now.KeyID || published[1] != before.KeyID || audited != 1 || updates != 1 {
+					t.Fatalf("after a rotation committed before its files were installed: signs as %s (was %s), publishes %v, %d audit records, %d Updates queued; want the new state whole",
+						now.KeyID, before.KeyID, published, audited, updates)
+				}
+				if doc.PublicKey[1].Expires == "" {
+					t.Errorf("the old key is published without its expiry: %+v", doc.PublicKey[1])
+				}
+				waitFor(t, "the Update at the peer", func() bool {
+					p.mu.Lock()
+					defer p.mu.Unlock()
+					for _, b := range p.received {
+						if strings.Contains(string(b), `"type":"Update"`) {
+							return true
+						}
+					}
+					return false
+				})
+			}
+			if len(leftovers) != 0 {
+				t.Errorf("key files of the rotation left behind: %v", leftovers)
+			}
+			// The restarted node rotates normally.
+			if status, body := again.api(t, http.MethodPost, "/api/actors/finder/rotate-key?overlap=1h", ""); status != http.StatusOK {
+				t.Fatalf("a rotation after the restart: %d %s", status, body)
+			}
+		})
+	}
+}
+
+// outboxItems returns the activities in a local actor's outbox.
+func outboxItems(t *testing.T, tn *testNode, name string) []map[string]any {
+	t.Helper()
+	status, body := tn.api(t, http.MethodGet, "/actors/"+name+"/outbox?limit=200", "")
+	if status != http.StatusOK {
+		t.Fatalf("outbox of %s: %d %s", name, status, body)
+	}
+	var page struct {
+		Items []map[string]any `json:"orderedItems"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		t.Fatal(err)
+	}
+	return page.Items
 }

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -250,6 +251,22 @@ type Node struct {
 	// stopping is closed when Serve begins to shut down, to end the
 	// dashboard's event streams (which never finish on their own).
 	stopping chan struct{}
+
+	// rotateMu serialises actor key rotations.
+	rotateMu sync.Mutex
+	// rotationStep, when set, is called between the steps of a key
+	// rotation with the name of the step just done; an error it returns
+	// stops the rotation there as a crash would. Nil outside tests.
+	rotationStep atomic.Pointer[func(step string) error]
+}
+
+// stepDone reports a finished step of a key rotation to the rotationStep
+// hook.
+func (n *Node) stepDone(step string) error {
+	if f := n.rotationStep.Load(); f != nil {
+		return (*f)(step)
+	}
+	return nil
 }
 
 // service is a background part of the node that runs until its context
@@ -326,7 +343,16 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	for _, ac := range cfg.Actors {
 		_, statErr := os.Stat(filepath.Join(keyDir, ac.Name+".pem"))
 		created := errors.Is(statErr, fs.ErrNotExist)
-		ring, err := actor.LoadKeyRing(keyDir, ac.Name) // the current key of a rotated actor, under its key id
+		// The store's record names the key a rotation committed; the key
+		// files of a rotation are installed or discarded to match it.
+		committed := ""
+		switch rec, err := db.LocalActor(ctx, ac.Name); {
+		case err == nil:
+			committed = rec.PublicKeyPEM
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, fmt.Errorf("node: actor %s: %w", ac.Name, err)
+		}
+		ring, err := actor.LoadKeyRing(keyDir, ac.Name, committed) // the current key of a rotated actor, under its key id
 		if err != nil {
 			return nil, fmt.Errorf("node: actor %s: %w", ac.Name, err)
 		}
@@ -347,6 +373,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		if created {
 			n.log.Info().Str("actor", local.ID).Str("key_id", local.KeyID).Msg("created actor key")
+		} else if committed != "" && strings.TrimSpace(committed) != strings.TrimSpace(pem) {
+			n.log.Warn().Str("actor", local.ID).Str("key_id", local.KeyID).Msg("the store named another key than the actor's key files hold; the key files win")
 		}
 		n.locals[ac.Name] = local
 		n.order = append(n.order, ac.Name)
