@@ -17,6 +17,8 @@
 //	outbox     the send pipeline: validate, store, queue, sign, deliver
 //	node       one running node: the HTTP surface and its lifecycle
 //	cmd/vultron the binary: flag parsing and wiring only
+//	internal/httplex tokens and quoted strings of HTTP header values, for
+//	           the Signature (actor) and Forwarded (policy) parsers; pure
 //
 // This package holds no code; its tests check that the layering above holds.
 package vultron

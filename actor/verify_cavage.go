@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/openvultron/vultron/internal/httplex"
 )
 
 // Draft-cavage signatures are parsed once, by parseCavageHeader, and that
@@ -56,19 +58,18 @@ func (h *cavageHeader) covers(name string) bool {
 
 // parseCavageHeader parses the parameters of a draft-cavage signature:
 // a comma-separated list of name=value pairs, with optional whitespace
-// around the commas and the equals sign, each value a token or a quoted
-// string (with backslash escapes, as in RFC 9110 §5.6.4). Parameter names
-// are matched case-insensitively, and a name given twice in any case is
-// refused, so no reader can pick another one of two values. Unknown
-// parameters are ignored. The parser is hand-written: the header is not
-// an RFC 8941 structured field (its names are mixed case), so httpsfv
-// cannot read it.
+// around the commas, each value a token or a quoted string (with
+// backslash escapes, as in RFC 9110 §5.6.4). Parameter names are matched
+// case-insensitively, and a name given twice in any case is refused, so no
+// reader can pick another one of two values. Unknown parameters are
+// ignored. The header is not an RFC 8941 structured field (its names are
+// mixed case), so httpsfv cannot read it; internal/httplex scans it.
 func parseCavageHeader(s string) (cavageHeader, error) {
 	var h cavageHeader
 	seen := map[string]bool{}
 	hasHeaders := false
 	for {
-		s = strings.TrimLeft(s, " \t")
+		s = httplex.TrimOWS(s)
 		if s == "" {
 			break
 		}
@@ -76,25 +77,16 @@ func parseCavageHeader(s string) (cavageHeader, error) {
 			s = s[1:] // empty list elements are allowed
 			continue
 		}
-		i := 0
-		for i < len(s) && isTokenChar(s[i]) {
-			i++
-		}
-		if i == 0 {
+		tok, rest := httplex.Token(s)
+		if tok == "" || rest == "" || rest[0] != '=' {
 			return h, refuse("signature header is malformed: want name=\"value\" parameters")
 		}
-		name := strings.ToLower(s[:i])
-		s = strings.TrimLeft(s[i:], " \t")
-		if s == "" || s[0] != '=' {
-			return h, refuse(fmt.Sprintf("signature header is malformed: parameter %s has no value", sanitize(name)))
+		name := strings.ToLower(tok)
+		val, rest, err := httplex.Value(rest[1:])
+		if err != nil {
+			return h, refuse(fmt.Sprintf("signature header is malformed: parameter %s: %v", sanitize(name), err))
 		}
-		s = strings.TrimLeft(s[1:], " \t")
-		var val string
-		var err error
-		if val, s, err = cavageValue(s); err != nil {
-			return h, err
-		}
-		s = strings.TrimLeft(s, " \t")
+		s = httplex.TrimOWS(rest)
 		if s != "" && s[0] != ',' {
 			return h, refuse(fmt.Sprintf("signature header is malformed: unexpected text after the %s parameter", sanitize(name)))
 		}
@@ -145,45 +137,6 @@ func parseCavageHeader(s string) (cavageHeader, error) {
 		dup[c] = true
 	}
 	return h, nil
-}
-
-// cavageValue reads a token or a quoted string from the start of s and
-// returns it and the rest of s.
-func cavageValue(s string) (string, string, error) {
-	if s == "" {
-		return "", "", refuse("signature header is malformed: a parameter has no value")
-	}
-	if s[0] != '"' {
-		i := 0
-		for i < len(s) && isTokenChar(s[i]) {
-			i++
-		}
-		return s[:i], s[i:], nil
-	}
-	var b strings.Builder
-	for i := 1; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"':
-			return b.String(), s[i+1:], nil
-		case c == '\\' && i+1 < len(s):
-			i++
-			b.WriteByte(s[i])
-		case c < 0x20 && c != '\t' || c == 0x7f:
-			return "", "", refuse("signature header is malformed: a control character in a quoted value")
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return "", "", refuse("signature header is malformed: unterminated quoted value")
-}
-
-// isTokenChar reports whether c may appear in an RFC 9110 token.
-func isTokenChar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // cavageSig is a draft-cavage signature that passed the policy checks,

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -238,7 +237,7 @@ func (n *Node) auditRefusals(kind string, h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		rec := store.AuditRecord{Kind: kind, Decision: store.DecisionRefused, Status: aw.status,
-			Reason: clipAudit(aw.reason()), Remote: remoteIP(r.RemoteAddr), KeyID: clipAudit(actor.ClaimedKeyID(r.Header)),
+			Reason: clipAudit(aw.reason()), Remote: n.clientIP(r), KeyID: clipAudit(actor.ClaimedKeyID(r.Header)),
 			Actor: mux.Vars(r)["name"]}
 		if kind == store.AuditAdmin && rec.Actor == "" {
 			rec.Actor = "api-token"
@@ -258,14 +257,6 @@ func audited(method string, status int) bool {
 		return status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusTooManyRequests
 	}
 	return true
-}
-
-// remoteIP returns the IP of a RemoteAddr.
-func remoteIP(addr string) string {
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		return host
-	}
-	return addr
 }
 
 // clipAudit bounds text that a peer can influence.

@@ -102,6 +102,7 @@ func startNodeConfig(t *testing.T, dir string, ln net.Listener, extra Config, sp
 		PeerBurst:         extra.PeerBurst,
 		IPRate:            extra.IPRate,
 		IPBurst:           extra.IPBurst,
+		TrustedProxies:    extra.TrustedProxies,
 		Webhooks:          extra.Webhooks,
 		Logger:            zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Notice:            io.Discard,

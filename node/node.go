@@ -128,6 +128,12 @@ type Config struct {
 	PeerBurst int
 	IPRate    float64
 	IPBurst   int
+	// TrustedProxies are the reverse proxies (CIDR, or one address) in
+	// front of the node. Only from a request whose immediate peer is in
+	// one of them are its Forwarded and X-Forwarded-For headers read, to
+	// find the client IP that rate limits, audit records and logs use
+	// (see policy.Policy.ClientIP); from any other peer they are ignored.
+	TrustedProxies []string
 	// MaxInboxBytes is the largest inbox or outbox POST body accepted;
 	// default 256 KiB.
 	MaxInboxBytes int64
@@ -390,13 +396,15 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 
 	n.policy, err = policy.New(policy.Config{
-		Mode:         cfg.Federation,
-		AllowedHosts: append(slices.Clone(cfg.AllowPeers), n.host),
-		PeerRate:     cfg.PeerRate,
-		PeerBurst:    cfg.PeerBurst,
-		IPRate:       cfg.IPRate,
-		IPBurst:      cfg.IPBurst,
-		Now:          cfg.Now,
+		Mode:           cfg.Federation,
+		AllowedHosts:   append(slices.Clone(cfg.AllowPeers), n.host),
+		PeerRate:       cfg.PeerRate,
+		PeerBurst:      cfg.PeerBurst,
+		IPRate:         cfg.IPRate,
+		IPBurst:        cfg.IPBurst,
+		TrustedProxies: cfg.TrustedProxies,
+		Logger:         cfg.Logger,
+		Now:            cfg.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
