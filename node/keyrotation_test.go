@@ -377,7 +377,7 @@ func TestKeyRotationIsOneTransaction(t *testing.T) {
 					audited++
 				}
 			}
-			updates := countType(outboxItems(t, again, "finder"), "Update")
+			updates := countType(again.boxItems(t, "finder", "outbox"), "Update")
 			leftovers, _ := filepath.Glob(filepath.Join(dir, "keys", "finder.next*"))
 
 			if !tc.rotated {
@@ -413,20 +413,4 @@ func TestKeyRotationIsOneTransaction(t *testing.T) {
 			}
 		})
 	}
-}
-
-// outboxItems returns the activities in a local actor's outbox.
-func outboxItems(t *testing.T, tn *testNode, name string) []map[string]any {
-	t.Helper()
-	status, body := tn.api(t, http.MethodGet, "/actors/"+name+"/outbox?limit=200", "")
-	if status != http.StatusOK {
-		t.Fatalf("outbox of %s: %d %s", name, status, body)
-	}
-	var page struct {
-		Items []map[string]any `json:"orderedItems"`
-	}
-	if err := json.Unmarshal(body, &page); err != nil {
-		t.Fatal(err)
-	}
-	return page.Items
 }
