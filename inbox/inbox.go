@@ -57,7 +57,9 @@ type Config struct {
 	Queued func()
 	// ActorUpdated, when set, is called for a verified Update of the
 	// signer's own actor (a key rotation announced): it refreshes the
-	// actor's cached keys. Such an Update is answered 202 and not stored.
+	// actor's cached keys. Such an Update is answered 202 and not stored;
+	// an error it returns is answered 502 with a JSON error that names
+	// what failed, so that the sender retries.
 	ActorUpdated func(ctx context.Context, actorID string) error
 	// ClientIP returns the IP of the client that sent a request, for the
 	// audit record of what it sent; the node's one computation of it

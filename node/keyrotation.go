@@ -118,6 +118,11 @@ func (n *Node) rotateKey(ctx context.Context, name string, overlap time.Duration
 		return rotationView{}, discard(fmt.Errorf("find the peers to tell about the new key of actor %s: %w", name, err))
 	}
 	until := now.Add(overlap).UTC()
+	// The actor switches to the new key in the same critical section as
+	// the commit, so a delivery worker that finds the queued Update at once
+	// waits here and signs it with the new key. No function the store runs
+	// inside a transaction takes localsMu, so holding it across the commit
+	// cannot deadlock.
 	n.localsMu.Lock()
 	err = n.db.Update(ctx, func(tx *store.Tx) error {
 		rec, err := tx.LocalActor(name)
@@ -148,8 +153,6 @@ func (n *Node) rotateKey(ctx context.Context, name string, overlap time.Duration
 		n.localsMu.Unlock()
 		return rotationView{}, err // as a crash right after the commit: the next start finishes it
 	}
-	// The Update is signed when it is delivered, under this lock: it goes
-	// out signed with the new key.
 	n.locals[name] = rotated
 	n.localsMu.Unlock()
 	if err := pending.Install(); err != nil {
