@@ -121,3 +121,28 @@ func TestParseTrustedProxies(t *testing.T) {
 		t.Error("New accepted a bad trusted proxy")
 	}
 }
+
+// BenchmarkClientIP reads the client of a request forwarded through two
+// trusted proxies, once with X-Forwarded-For and once with Forwarded.
+func BenchmarkClientIP(b *testing.B) {
+	p, err := New(Config{TrustedProxies: []string{"10.0.0.0/8"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, h := range [][2]string{
+		{"X-Forwarded-For", "198.51.100.3, 203.0.113.7, 10.1.1.1"},
+		{"Forwarded", `for=198.51.100.3, for="[2001:db8::7]:4711";proto=https, for=10.1.1.1`},
+	} {
+		b.Run(h[0], func(b *testing.B) {
+			r := httptest.NewRequest(http.MethodPost, "http://node.example/actors/vendor/inbox", nil)
+			r.RemoteAddr = "10.0.0.5:4000"
+			r.Header.Set(h[0], h[1])
+			b.ReportAllocs()
+			for b.Loop() {
+				if p.ClientIP(r) == "10.0.0.5" {
+					b.Fatal("the proxy's address was returned")
+				}
+			}
+		})
+	}
+}
