@@ -18,9 +18,10 @@ import (
 // sender wrote, so from anyone else they are ignored.
 //
 // The headers are parsed here rather than with a library: the standard
-// library has no parser for RFC 7239 Forwarded, and the few packages that
-// do read it take the leftmost (client-chosen) address or trust every
-// peer, which is exactly what must not happen.
+// library has no parser for RFC 7239 Forwarded, and what matters is the
+// walk from the right that stops at the first address that is not a
+// trusted proxy, a few lines on top of the token and quoted-string
+// scanning of internal/httplex.
 
 // maxForwardedHops bounds the hops read from the forwarding headers.
 const maxForwardedHops = 64
@@ -180,12 +181,12 @@ func parseXForwardedFor(lines []string) ([]hop, error) {
 			if err != nil {
 				ap, perr := netip.ParseAddrPort(item)
 				if perr != nil {
-					return nil, fmt.Errorf("%q is not an IP address", clip(item))
+					return nil, fmt.Errorf("%q is not an IP address", truncate(item))
 				}
 				addr = ap.Addr()
 			}
 			if addr.Zone() != "" {
-				return nil, fmt.Errorf("%q carries a zone", clip(item))
+				return nil, fmt.Errorf("%q carries a zone", truncate(item))
 			}
 			hops = append(hops, hop{addr: addr.Unmap(), known: true})
 		}
@@ -247,10 +248,10 @@ func parseForwardedElement(s string) (h hop, rest string, empty bool, err error)
 		name := strings.ToLower(tok)
 		val, after, err := httplex.Value(after[1:])
 		if err != nil {
-			return hop{}, "", false, fmt.Errorf("%s=: %w", clip(name), err)
+			return hop{}, "", false, fmt.Errorf("%s=: %w", truncate(name), err)
 		}
 		if seen[name] {
-			return hop{}, "", false, fmt.Errorf("an element repeats %s=", clip(name))
+			return hop{}, "", false, fmt.Errorf("an element repeats %s=", truncate(name))
 		}
 		seen[name] = true
 		if name == "for" {
@@ -258,7 +259,7 @@ func parseForwardedElement(s string) (h hop, rest string, empty bool, err error)
 		}
 		s = httplex.TrimOWS(after)
 		if s != "" && s[0] != ',' && s[0] != ';' {
-			return hop{}, "", false, fmt.Errorf("unexpected text after %s=", clip(name))
+			return hop{}, "", false, fmt.Errorf("unexpected text after %s=", truncate(name))
 		}
 	}
 	if len(seen) == 0 {
@@ -281,12 +282,12 @@ func parseForwardedNode(v string) (hop, error) {
 	if strings.HasPrefix(v, "[") {
 		end := strings.IndexByte(v, ']')
 		if end < 0 {
-			return hop{}, fmt.Errorf("node %q has no closing bracket", clip(v))
+			return hop{}, fmt.Errorf("node %q has no closing bracket", truncate(v))
 		}
 		name, port = v[1:end], v[end+1:]
 		addr, err := netip.ParseAddr(name)
 		if err != nil || !addr.Is6() || addr.Zone() != "" {
-			return hop{}, fmt.Errorf("node %q is not a bracketed IPv6 address", clip(v))
+			return hop{}, fmt.Errorf("node %q is not a bracketed IPv6 address", truncate(v))
 		}
 		if err := checkNodePort(port, v); err != nil {
 			return hop{}, err
@@ -307,7 +308,7 @@ func parseForwardedNode(v string) (hop, error) {
 	}
 	addr, err := netip.ParseAddr(name)
 	if err != nil || !addr.Is4() {
-		return hop{}, fmt.Errorf("node %q is not an IPv4 address, a bracketed IPv6 address, unknown or an obfuscated identifier", clip(v))
+		return hop{}, fmt.Errorf("node %q is not an IPv4 address, a bracketed IPv6 address, unknown or an obfuscated identifier", truncate(v))
 	}
 	return hop{addr: addr, known: true}, nil
 }
@@ -325,7 +326,7 @@ func checkNodePort(port, node string) error {
 	if n, err := strconv.Atoi(p); ok && err == nil && n >= 0 && n <= 65535 && len(p) <= 5 && p[0] != '+' && p[0] != '-' {
 		return nil
 	}
-	return fmt.Errorf("node %q has an invalid port", clip(node))
+	return fmt.Errorf("node %q has an invalid port", truncate(node))
 }
 
 // isObfuscated reports whether s is an obfuscated node or port of RFC 7239
@@ -341,13 +342,4 @@ func isObfuscated(s string) bool {
 		}
 	}
 	return true
-}
-
-// clip shortens header text quoted in an error.
-func clip(s string) string {
-	const n = 60
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }
