@@ -18,6 +18,8 @@
 //	node       one running node: the HTTP surface and its lifecycle
 //	cmd/vultron the binary: flag parsing and wiring only
 //	internal/crashtest  for tests only: kills a child process mid-write
+//	internal/httplex tokens and quoted strings of HTTP header values, for
+//	           the Signature (actor) and Forwarded (policy) parsers; pure
 //
 // This package holds no code; its tests check that the layering above holds.
 package vultron

@@ -4,13 +4,25 @@
 // It holds:
 //
 //   - the RSA key pair of each local actor, created once and kept in a
-//     0600 PEM file (keys.go);
+//     0600 PEM file (keys.go), and its rotation: the new key and the new
+//     ring's record are prepared beside the current ones and installed
+//     only after the caller committed the new public key in its store;
+//     LoadKeyRing installs or discards a prepared rotation to match the
+//     key the store committed, so a crash leaves the old ring or the new
+//     one (rotate.go);
 //   - local actors and their ActivityStreams documents, and the WebFinger
 //     documents that point at them (local.go, document.go, webfinger.go);
 //   - HTTP signatures: signing outgoing requests (draft-cavage, RSA-SHA256)
 //     and verifying incoming ones (draft-cavage and RFC 9421), including the
 //     Digest/Content-Digest over the raw body, the Date window and the
-//     signed Host (sign.go, verify*.go, digest.go);
+//     signed Host (sign.go, verify*.go, digest.go). A draft-cavage
+//     Signature header is parsed once, and that parse feeds both the
+//     policy checks and the signing string that is verified; verification
+//     therefore uses the standard library's RSA and Ed25519 rather than
+//     go-fed/httpsig, whose verifier re-parses the header by its own rules
+//     (splitting on commas inside quoted values, case-sensitive names) and
+//     could verify other covered headers than the policy checked.
+//     go-fed/httpsig signs outgoing requests;
 //   - fetching and caching remote keys, and binding a key to the actor
 //     and the id of the activity it signed (keyfetch.go, binding.go);
 //   - an HTTP client for dereferencing remote documents that refuses

@@ -15,6 +15,11 @@ import (
 // no key for the id asked.
 var ErrKeyNotCached = errors.New("key not cached")
 
+// ErrKeyRotatedAway is wrapped by the error of a key fetch whose owner
+// lists the key as retired with an expiry that has passed: the key is no
+// longer accepted, which is not a failure of the fetch itself.
+var ErrKeyRotatedAway = errors.New("key was rotated away")
+
 // CachedKey is a remote public key as a KeyCache keeps it.
 type CachedKey struct {
 	KeyID        string
@@ -183,7 +188,7 @@ func (k *KeyFetcher) FetchKey(ctx context.Context, keyID string) (PublicKey, Cac
 			return PublicKey{}, CachedKey{}, fmt.Errorf("key %s: expires %q is not an RFC 3339 time", keyID, sanitize(entry.Expires))
 		}
 		if !k.now().Before(until) {
-			return PublicKey{}, CachedKey{}, fmt.Errorf("key %s was rotated away by %s and stopped being accepted at %s", keyID, entry.Owner, until.UTC().Format(time.RFC3339))
+			return PublicKey{}, CachedKey{}, fmt.Errorf("key %s %w by %s and stopped being accepted at %s", keyID, ErrKeyRotatedAway, entry.Owner, until.UTC().Format(time.RFC3339))
 		}
 		if stale := until.Add(-k.ttl); stale.Before(c.FetchedAt) {
 			c.FetchedAt = stale // the cached copy goes stale when the key expires

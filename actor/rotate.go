@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -72,47 +73,65 @@ func fingerprint(pub *rsa.PublicKey) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
+// rotationFiles are the files of an actor's key ring in dir: the current
+// private key, the record of the ring, and the new key and record of a
+// rotation prepared but not yet installed.
+type rotationFiles struct {
+	key, ring, nextKey, nextRing string
+}
+
+func filesOf(dir, name string) rotationFiles {
+	return rotationFiles{
+		key:      filepath.Join(dir, name+".pem"),
+		ring:     filepath.Join(dir, name+".keys.json"),
+		nextKey:  filepath.Join(dir, name+".next.pem"),
+		nextRing: filepath.Join(dir, name+".next.json"),
+	}
+}
+
+// readRingFile reads a ring record.
+func readRingFile(path string) (ringFile, error) {
+	var rf ringFile
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return rf, err
+	}
+	if err := json.Unmarshal(data, &rf); err != nil || rf.Fragment == "" || rf.Fingerprint == "" {
+		return rf, fmt.Errorf("key record %s is not valid JSON with a key fragment and fingerprint", path)
+	}
+	return rf, nil
+}
+
 // LoadKeyRing returns the key ring of the actor name in dir, creating the
-// actor's first key as LoadOrCreateKey does. It finishes a rotation a crash
-// interrupted after the new key was recorded, and discards the new key of
-// one interrupted before that.
-func LoadKeyRing(dir, name string) (KeyRing, error) {
+// actor's first key as LoadOrCreateKey does.
+//
+// committed is the public key (PEM) that the node's store names as the
+// actor's current key, or "" when the store names none. A key rotation is
+// committed by the store's transaction, not by the files (see
+// PrepareRotation), so a prepared rotation whose new key is the committed
+// one is installed here, and one whose new key is not is discarded: after
+// a crash at any point the ring is the old one or the new one, whichever
+// the store committed.
+func LoadKeyRing(dir, name, committed string) (KeyRing, error) {
 	if err := ValidateName(name); err != nil {
 		return KeyRing{}, err
 	}
-	ringPath := filepath.Join(dir, name+".keys.json")
-	nextPath := filepath.Join(dir, name+".next.pem")
-	var rf ringFile
-	data, err := os.ReadFile(ringPath)
+	f := filesOf(dir, name)
+	if err := settleRotation(f, name, committed); err != nil {
+		return KeyRing{}, err
+	}
+	rf, err := readRingFile(f.ring)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		_ = os.Remove(nextPath) // a rotation that recorded nothing
 		key, _, err := LoadOrCreateKey(dir, name)
 		if err != nil {
 			return KeyRing{}, err
 		}
 		return KeyRing{Current: key, Fragment: MainKeyFragment}, nil
 	case err != nil:
-		return KeyRing{}, fmt.Errorf("read key record %s: %w", ringPath, err)
+		return KeyRing{}, fmt.Errorf("read key record of actor %s: %w", name, err)
 	}
-	if err := json.Unmarshal(data, &rf); err != nil || rf.Fragment == "" {
-		return KeyRing{}, fmt.Errorf("key record %s is not valid JSON with a key fragment", ringPath)
-	}
-	if next, err := loadKey(nextPath); err == nil {
-		fp, err := fingerprint(&next.PublicKey)
-		if err != nil {
-			return KeyRing{}, err
-		}
-		if fp == rf.Fingerprint {
-			// Recorded but not yet installed: install it.
-			if err := os.Rename(nextPath, filepath.Join(dir, name+".pem")); err != nil {
-				return KeyRing{}, fmt.Errorf("install rotated key of actor %s: %w", name, err)
-			}
-		} else if err := os.Remove(nextPath); err != nil {
-			return KeyRing{}, fmt.Errorf("discard unrecorded key of actor %s: %w", name, err)
-		}
-	}
-	key, err := loadKey(filepath.Join(dir, name+".pem"))
+	key, err := loadKey(f.key)
 	if err != nil {
 		return KeyRing{}, err
 	}
@@ -121,74 +140,169 @@ func LoadKeyRing(dir, name string) (KeyRing, error) {
 		return KeyRing{}, err
 	}
 	if fp != rf.Fingerprint {
-		return KeyRing{}, fmt.Errorf("key file of actor %s does not hold the key its record %s names", name, ringPath)
+		return KeyRing{}, fmt.Errorf("key file of actor %s does not hold the key its record %s names", name, f.ring)
 	}
 	return KeyRing{Current: key, Fragment: rf.Fragment, Retired: rf.Retired}, nil
 }
 
-// RotateKey replaces the current key of the actor name in dir with a new
-// RSA key of KeyBits bits and returns the new ring. The old key is retired:
-// published and accepted until now+overlap. Retired keys whose window ended
-// are dropped. The new key file has mode 0600; a crash at any point leaves
-// either the old ring or the new one (see LoadKeyRing).
-func RotateKey(dir, name string, now time.Time, overlap time.Duration) (KeyRing, error) {
-	if overlap < 0 {
-		return KeyRing{}, fmt.Errorf("key overlap %s is negative", overlap)
+// settleRotation installs or discards the files of a prepared rotation, as
+// described on LoadKeyRing. A new key is installed when it is the
+// committed one, or when the ring record already names it (an install
+// that stopped between its two renames).
+func settleRotation(f rotationFiles, name, committed string) error {
+	next, err := loadKey(f.nextKey)
+	if errors.Is(err, fs.ErrNotExist) {
+		// At most a record written while the rotation was being prepared.
+		if err := os.Remove(f.nextRing); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("discard the record of an unfinished rotation of actor %s: %w", name, err)
+		}
+		return nil
 	}
-	old, err := LoadKeyRing(dir, name)
 	if err != nil {
-		return KeyRing{}, err
+		return fmt.Errorf("key of a prepared rotation of actor %s: %w", name, err)
+	}
+	fp, err := fingerprint(&next.PublicKey)
+	if err != nil {
+		return err
+	}
+	nextPEM, err := PublicKeyPEM(&next.PublicKey)
+	if err != nil {
+		return err
+	}
+	rf, rerr := readRingFile(f.ring)
+	recorded := rerr == nil && rf.Fingerprint == fp
+	if !recorded && (committed == "" || strings.TrimSpace(committed) != strings.TrimSpace(nextPEM)) {
+		for _, p := range []string{f.nextRing, f.nextKey} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("discard the uncommitted rotation of actor %s: %w", name, err)
+			}
+		}
+		return nil
+	}
+	if !recorded {
+		nrf, err := readRingFile(f.nextRing)
+		if err != nil || nrf.Fingerprint != fp {
+			return fmt.Errorf("the committed rotation of actor %s has no record of its new key in %s", name, f.nextRing)
+		}
+		if err := os.Rename(f.nextRing, f.ring); err != nil {
+			return fmt.Errorf("record rotated key of actor %s: %w", name, err)
+		}
+	}
+	if err := os.Rename(f.nextKey, f.key); err != nil {
+		return fmt.Errorf("install rotated key of actor %s: %w", name, err)
+	}
+	syncDir(filepath.Dir(f.key))
+	return nil
+}
+
+// syncDir makes renames in dir durable, as far as the system allows; a
+// failure is not reported because the renames themselves succeeded.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
+
+// PendingRotation is a key rotation prepared on disk and not yet
+// committed: the new private key and the record of the new ring sit beside
+// the current ones, which still sign. The caller commits the rotation by
+// storing the new public key as the actor's current key (in the same
+// transaction as everything else the rotation writes), then calls Install;
+// or it calls Discard. Until Install, LoadKeyRing decides from the
+// committed key which ring a crash leaves.
+type PendingRotation struct {
+	// Ring is the ring after the rotation; Previous the ring before it.
+	Ring     KeyRing
+	Previous KeyRing
+	files    rotationFiles
+	name     string
+}
+
+// PrepareRotation prepares the replacement of the current key of the actor
+// name in dir (committed as for LoadKeyRing) by a new RSA key of KeyBits
+// bits: it writes the new key (mode 0600) and the record of the new ring
+// beside the current ones and returns them, changing nothing that signs.
+// In the new ring the old key is retired, published and accepted until
+// now+overlap, and retired keys whose window ended are dropped.
+func PrepareRotation(dir, name, committed string, now time.Time, overlap time.Duration) (*PendingRotation, error) {
+	if overlap < 0 {
+		return nil, fmt.Errorf("key overlap %s is negative", overlap)
+	}
+	old, err := LoadKeyRing(dir, name, committed)
+	if err != nil {
+		return nil, err
 	}
 	key, err := rsa.GenerateKey(rand.Reader, KeyBits)
 	if err != nil {
-		return KeyRing{}, fmt.Errorf("generate RSA key for actor %s: %w", name, err)
+		return nil, fmt.Errorf("generate RSA key for actor %s: %w", name, err)
 	}
 	oldPEM, err := PublicKeyPEM(&old.Current.PublicKey)
 	if err != nil {
-		return KeyRing{}, err
+		return nil, err
 	}
 	fragment := "key-" + strconv.FormatInt(now.UnixNano(), 36)
 	if fragment == old.Fragment {
-		return KeyRing{}, fmt.Errorf("actor %s was rotated at this very instant; try again", name)
+		return nil, fmt.Errorf("actor %s was rotated at this very instant; try again", name)
 	}
 	ring := KeyRing{Current: key, Fragment: fragment,
 		Retired: append(old.Published(now), RetiredKey{Fragment: old.Fragment, PublicKeyPEM: oldPEM, Until: now.Add(overlap).UTC()})}
 	fp, err := fingerprint(&key.PublicKey)
 	if err != nil {
-		return KeyRing{}, err
+		return nil, err
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return KeyRing{}, fmt.Errorf("encode key for actor %s: %w", name, err)
-	}
-	// 1. the new key beside the old one; 2. the record naming it; 3. the new
-	// key in place of the old one.
-	nextPath := filepath.Join(dir, name+".next.pem")
-	_ = os.Remove(nextPath)
-	if _, err := writeNewFile(dir, nextPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
-		return KeyRing{}, err
+		return nil, fmt.Errorf("encode key for actor %s: %w", name, err)
 	}
 	record, err := json.MarshalIndent(ringFile{Fragment: fragment, Fingerprint: fp, Retired: ring.Retired}, "", "  ")
 	if err != nil {
-		return KeyRing{}, fmt.Errorf("encode key record of actor %s: %w", name, err)
+		return nil, fmt.Errorf("encode key record of actor %s: %w", name, err)
 	}
-	ringPath := filepath.Join(dir, name+".keys.json")
-	tmpRing := ringPath + ".tmp"
-	_ = os.Remove(tmpRing)
-	if _, err := writeNewFile(dir, tmpRing, record); err != nil {
-		return KeyRing{}, err
+	p := &PendingRotation{Ring: ring, Previous: old, files: filesOf(dir, name), name: name}
+	// LoadKeyRing above removed the files of any earlier prepared rotation.
+	for _, w := range []struct {
+		path string
+		data []byte
+	}{{p.files.nextKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})}, {p.files.nextRing, record}} {
+		created, err := writeNewFile(dir, w.path, w.data)
+		if err == nil && !created {
+			err = fmt.Errorf("%s exists: another rotation of actor %s is being prepared", w.path, name)
+		}
+		if err != nil {
+			_ = p.Discard()
+			return nil, err
+		}
 	}
-	if err := os.Rename(tmpRing, ringPath); err != nil {
-		return KeyRing{}, fmt.Errorf("record rotated key of actor %s: %w", name, err)
+	return p, nil
+}
+
+// Install puts the files of a committed rotation in place: the new ring's
+// record, then its key. A failure leaves files that LoadKeyRing installs
+// at the next load, since the rotation is committed.
+func (p *PendingRotation) Install() error {
+	if err := os.Rename(p.files.nextRing, p.files.ring); err != nil {
+		return fmt.Errorf("record rotated key of actor %s: %w", p.name, err)
 	}
-	if err := os.Rename(nextPath, filepath.Join(dir, name+".pem")); err != nil {
-		return KeyRing{}, fmt.Errorf("install rotated key of actor %s: %w", name, err)
+	if err := os.Rename(p.files.nextKey, p.files.key); err != nil {
+		return fmt.Errorf("install rotated key of actor %s: %w", p.name, err)
 	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // best effort: make the renames durable
-		d.Close()
+	syncDir(filepath.Dir(p.files.key))
+	return nil
+}
+
+// Discard removes the files of a rotation that was not committed.
+func (p *PendingRotation) Discard() error {
+	var errs []error
+	for _, path := range []string{p.files.nextRing, p.files.nextKey} {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
 	}
-	return ring, nil
+	if len(errs) > 0 {
+		return fmt.Errorf("discard the prepared rotation of actor %s: %w", p.name, errors.Join(errs...))
+	}
+	return nil
 }
 
 // WithRing returns l signing with the ring's current key under its key id

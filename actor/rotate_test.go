@@ -15,7 +15,7 @@ import (
 // and no longer after it, and the ring survives a reload.
 func TestRotateKey(t *testing.T) {
 	dir := t.TempDir()
-	first, err := LoadKeyRing(dir, "vendor")
+	first, err := LoadKeyRing(dir, "vendor", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +24,7 @@ func TestRotateKey(t *testing.T) {
 	}
 	t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	week := 7 * 24 * time.Hour
-	second, err := RotateKey(dir, "vendor", t0, week)
+	second, err := rotateKey(t, dir, "vendor", t0, week)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestRotateKey(t *testing.T) {
 		t.Errorf("after the overlap %d retired keys are still published", len(pub))
 	}
 
-	reloaded, err := LoadKeyRing(dir, "vendor")
+	reloaded, err := LoadKeyRing(dir, "vendor", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestRotateKey(t *testing.T) {
 	}
 
 	// A second rotation after the first overlap ended drops the main key.
-	third, err := RotateKey(dir, "vendor", t0.Add(2*week), week)
+	third, err := rotateKey(t, dir, "vendor", t0.Add(2*week), week)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,56 +67,92 @@ func TestRotateKey(t *testing.T) {
 	}
 }
 
-// TestLoadKeyRingFinishesInterruptedRotation leaves the files of a rotation
-// interrupted before and after its record was written and checks that the
-// ring loads consistently.
-func TestLoadKeyRingFinishesInterruptedRotation(t *testing.T) {
-	dir := t.TempDir()
-	t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	rotated, err := RotateKey(dir, "vendor", t0, time.Hour)
+// rotateKey prepares a rotation and installs it at once, as a node does
+// after committing it.
+func rotateKey(t *testing.T, dir, name string, now time.Time, overlap time.Duration) (KeyRing, error) {
+	t.Helper()
+	p, err := PrepareRotation(dir, name, "", now, overlap)
 	if err != nil {
-		t.Fatal(err)
+		return KeyRing{}, err
 	}
-	// Interrupted after the record: the recorded key sits in NAME.next.pem
-	// and NAME.pem still holds the previous key.
-	pemPath, nextPath := filepath.Join(dir, "vendor.pem"), filepath.Join(dir, "vendor.next.pem")
-	if err := os.Rename(pemPath, nextPath); err != nil {
-		t.Fatal(err)
-	}
-	other, _, err := LoadOrCreateKey(dir, "vendor") // the "previous" key
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := LoadKeyRing(dir, "vendor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !ring.Current.Equal(rotated.Current) || other.Equal(rotated.Current) {
-		t.Errorf("an interrupted rotation was not finished with the recorded key")
-	}
-	if _, err := os.Stat(nextPath); !os.IsNotExist(err) {
-		t.Errorf("the recorded key file stays beside the installed one: %v", err)
-	}
+	return p.Ring, p.Install()
+}
 
-	// Interrupted before the record: a stray new key is discarded.
-	stray, _, err := LoadOrCreateKey(dir, "stray")
+// TestLoadKeyRingSettlesInterruptedRotation leaves the files of a rotation
+// stopped at each point between its preparation and its installation and
+// checks that the ring loads as the old one or the new one, whichever the
+// store committed, with no file of the rotation left behind.
+func TestLoadKeyRingSettlesInterruptedRotation(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		// committed: "old", "new" or "" (the store names no key).
+		committed string
+		// installed: how far Install got (0 none, 1 the record renamed).
+		installed int
+		wantNew   bool
+	}{
+		{"prepared, store still names the old key", "old", 0, false},
+		{"prepared, store names no key", "", 0, false},
+		{"committed, not installed", "new", 0, true},
+		{"committed, record installed, key not", "new", 1, true},
+		{"record installed, store names no key", "", 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			old, err := LoadKeyRing(dir, "vendor", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := PrepareRotation(dir, "vendor", "", t0, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Previous.Current == nil || !p.Previous.Current.Equal(old.Current) {
+				t.Fatal("the prepared rotation does not start from the current ring")
+			}
+			// Preparing changes nothing that loads.
+			if ring, err := LoadKeyRing(dir, "vendor", mustPEM(t, old)); err != nil || !ring.Current.Equal(old.Current) {
+				t.Fatalf("a prepared rotation changed the ring: %v", err)
+			}
+			// That load discarded the prepared files; prepare again.
+			if p, err = PrepareRotation(dir, "vendor", "", t0, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			if tc.installed >= 1 {
+				if err := os.Rename(filepath.Join(dir, "vendor.next.json"), filepath.Join(dir, "vendor.keys.json")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			committed := map[string]string{"old": mustPEM(t, old), "new": mustPEM(t, p.Ring), "": ""}[tc.committed]
+			ring, err := LoadKeyRing(dir, "vendor", committed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := old
+			if tc.wantNew {
+				want = p.Ring
+			}
+			if !ring.Current.Equal(want.Current) || ring.Fragment != want.Fragment || len(ring.Retired) != len(want.Retired) {
+				t.Fatalf("loaded ring %q with %d retired keys; want %q with %d (new: %t)", ring.Fragment, len(ring.Retired), want.Fragment, len(want.Retired), tc.wantNew)
+			}
+			if left, _ := filepath.Glob(filepath.Join(dir, "vendor.next*")); len(left) != 0 {
+				t.Errorf("files of the rotation left behind: %v", left)
+			}
+			if again, err := LoadKeyRing(dir, "vendor", ""); err != nil || !again.Current.Equal(want.Current) {
+				t.Errorf("a second load gives another ring (%v)", err)
+			}
+		})
+	}
+}
+
+func mustPEM(t *testing.T, r KeyRing) string {
+	t.Helper()
+	p, err := PublicKeyPEM(&r.Current.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = stray
-	if err := os.Rename(filepath.Join(dir, "stray.pem"), nextPath); err != nil {
-		t.Fatal(err)
-	}
-	ring, err = LoadKeyRing(dir, "vendor")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !ring.Current.Equal(rotated.Current) {
-		t.Errorf("an unrecorded key replaced the current one")
-	}
-	if _, err := os.Stat(nextPath); !os.IsNotExist(err) {
-		t.Errorf("the unrecorded key file was kept: %v", err)
-	}
+	return p
 }
 
 // TestDocumentPublishesRetiredKeys checks that a rotated actor's document
@@ -124,12 +160,12 @@ func TestLoadKeyRingFinishesInterruptedRotation(t *testing.T) {
 // resolution reads it, and only the new key once the overlap has ended.
 func TestDocumentPublishesRetiredKeys(t *testing.T) {
 	dir := t.TempDir()
-	first, err := LoadKeyRing(dir, "vendor")
+	first, err := LoadKeyRing(dir, "vendor", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	ring, err := RotateKey(dir, "vendor", t0, time.Hour)
+	ring, err := rotateKey(t, dir, "vendor", t0, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,12 +214,12 @@ func TestDocumentPublishesRetiredKeys(t *testing.T) {
 // once it has ended.
 func TestKeyFetcherHonoursRotation(t *testing.T) {
 	dir := t.TempDir()
-	first, err := LoadKeyRing(dir, "alice")
+	first, err := LoadKeyRing(dir, "alice", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
-	ring, err := RotateKey(dir, "alice", t0, time.Hour)
+	ring, err := rotateKey(t, dir, "alice", t0, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

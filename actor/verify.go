@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/dunglas/httpsfv"
 )
 
 // The signature schemes a Signer may come from.
@@ -185,6 +187,38 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (Si
 		return Signer{}, refuse(fmt.Sprintf("key %s has no owner", sanitize(key.ID)))
 	}
 	return Signer{KeyID: key.ID, Owner: key.Owner, Scheme: scheme}, nil
+}
+
+// ClaimedKeyID returns the key id a request's signature names, unverified
+// and read by the same parsers the Verifier uses: the keyId of a
+// draft-cavage Signature (or Authorization: Signature) header, or the
+// keyid of an RFC 9421 Signature-Input with one signature. It is "" when
+// the header cannot be read that far. It is meant for records of a
+// refusal, which may be that the signature does not verify.
+func ClaimedKeyID(h http.Header) string {
+	r := &http.Request{Header: h}
+	switch {
+	case h.Get("Signature-Input") != "":
+		inputs, err := httpsfv.UnmarshalDictionary(h.Values("Signature-Input"))
+		if err != nil || len(inputs.Names()) != 1 {
+			return ""
+		}
+		m, _ := inputs.Get(inputs.Names()[0])
+		list, ok := m.(httpsfv.InnerList)
+		if !ok || list.Params == nil {
+			return ""
+		}
+		v, _ := list.Params.Get("keyid")
+		id, _ := v.(string)
+		return id
+	case h.Get("Signature") != "":
+		c, _ := parseCavageHeader(h.Get("Signature"))
+		return c.keyID
+	case hasSignatureAuthorization(r):
+		c, _ := parseCavageHeader(strings.TrimSpace(h.Get("Authorization")[len("Signature "):]))
+		return c.keyID
+	}
+	return ""
 }
 
 // hasSignatureAuthorization reports whether r carries

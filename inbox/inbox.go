@@ -57,10 +57,17 @@ type Config struct {
 	Queued func()
 	// ActorUpdated, when set, is called for a verified Update of the
 	// signer's own actor (a key rotation announced): it refreshes the
-	// actor's cached keys. Such an Update is answered 202 and not stored.
+	// actor's cached keys. Such an Update is answered 202 and not stored;
+	// an error it returns is answered 502 with a JSON error that names
+	// what failed, so that the sender retries.
 	ActorUpdated func(ctx context.Context, actorID string) error
-	Now          func() time.Time
-	Logger       zerolog.Logger
+	// ClientIP returns the IP of the client that sent a request, for the
+	// audit record of what it sent; the node's one computation of it
+	// (which honours trusted proxies' forwarding headers) goes here.
+	// Default: the host of the request's RemoteAddr.
+	ClientIP func(r *http.Request) string
+	Now      func() time.Time
+	Logger   zerolog.Logger
 }
 
 // Pipeline receives activities for the node's local actors.
@@ -91,6 +98,9 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = remoteHost
 	}
 	return &Pipeline{cfg: cfg, epoch: time.Now()}, nil
 }
@@ -192,7 +202,7 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 		},
 		ReceivedAt: now,
 		Local:      p.cfg.IsLocal != nil && p.cfg.IsLocal(signer.Owner),
-		Remote:     clientIP(r.RemoteAddr),
+		Remote:     p.cfg.ClientIP(r),
 	}, func(tx *store.Tx) error {
 		replies = 0 // the store may run this function more than once
 		out, err := p.cfg.Engine.ApplyInbound(tx, cases.LocalActor{Name: local.Name, ID: local.ID}, signer.Owner,
@@ -325,13 +335,13 @@ func checkAuthorship(a *vocab.Activity) error {
 	return nil
 }
 
-// clientIP returns the IP of a request's RemoteAddr, for the audit record
-// the store writes with the accept.
-func clientIP(addr string) string {
-	if host, _, err := net.SplitHostPort(addr); err == nil {
+// remoteHost returns the host of a request's RemoteAddr: the client IP
+// when no proxy stands between it and the node.
+func remoteHost(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		return host
 	}
-	return addr
+	return r.RemoteAddr
 }
 
 // checkAddressing refuses an activity whose addressing provably excludes

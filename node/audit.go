@@ -6,16 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/rs/zerolog"
 
+	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 )
@@ -238,7 +237,7 @@ func (n *Node) auditRefusals(kind string, h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		rec := store.AuditRecord{Kind: kind, Decision: store.DecisionRefused, Status: aw.status,
-			Reason: problem.Clip(aw.reason(), 300), Remote: remoteIP(r.RemoteAddr), KeyID: problem.Clip(claimedKeyID(r.Header), 300),
+			Reason: problem.Clip(aw.reason(), 300), Remote: n.clientIP(r), KeyID: problem.Clip(actor.ClaimedKeyID(r.Header), 300),
 			Actor: mux.Vars(r)["name"]}
 		if kind == store.AuditAdmin && rec.Actor == "" {
 			rec.Actor = "api-token"
@@ -258,33 +257,6 @@ func audited(method string, status int) bool {
 		return status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusTooManyRequests
 	}
 	return true
-}
-
-// remoteIP returns the IP of a RemoteAddr.
-func remoteIP(addr string) string {
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		return host
-	}
-	return addr
-}
-
-// claimedKeyID returns the key id a request's signature names, unverified:
-// the keyId of a draft-cavage Signature or the keyid of an RFC 9421
-// Signature-Input. It is recorded as claimed; the refusal may be that it
-// does not verify.
-func claimedKeyID(h http.Header) string {
-	for _, hv := range []struct{ header, param string }{{"Signature", "keyid=\""}, {"Signature-Input", "keyid=\""}} {
-		v := h.Get(hv.header)
-		i := strings.Index(strings.ToLower(v), hv.param)
-		if i < 0 {
-			continue
-		}
-		rest := v[i+len(hv.param):]
-		if j := strings.IndexByte(rest, '"'); j >= 0 {
-			return rest[:j]
-		}
-	}
-	return ""
 }
 
 // auditView is GET /api/audit's answer.
@@ -335,14 +307,4 @@ func (n *Node) verifyAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	problem.WriteJSON(w, http.StatusOK, v)
-}
-
-// AuditAdmin records an admin action (such as a key rotation) in a
-// transaction of its own; actions that write something should instead
-// call store.Tx.AppendAudit in the transaction that writes it.
-func (n *Node) AuditAdmin(ctx context.Context, rec store.AuditRecord) error {
-	if rec.Kind == "" {
-		rec.Kind = store.AuditAdmin
-	}
-	return n.db.Audit(ctx, rec)
 }

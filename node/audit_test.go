@@ -203,17 +203,3 @@ func TestRefusalBudget(t *testing.T) {
 		t.Fatalf("VerifyAudit = %+v, %v", v, err)
 	}
 }
-
-func TestClaimedKeyID(t *testing.T) {
-	for _, tc := range []struct{ header, value, want string }{
-		{"Signature", `keyId="https://a.example/actors/x#main-key",algorithm="rsa-sha256"`, "https://a.example/actors/x#main-key"},
-		{"Signature-Input", `sig1=("@method");created=1;keyid="https://b.example/k"`, "https://b.example/k"},
-		{"Signature", `garbage`, ""},
-	} {
-		h := http.Header{}
-		h.Set(tc.header, tc.value)
-		if got := claimedKeyID(h); got != tc.want {
-			t.Errorf("claimedKeyID(%s: %s) = %q, want %q", tc.header, tc.value, got, tc.want)
-		}
-	}
-}

@@ -102,6 +102,7 @@ func startNodeConfig(t *testing.T, dir string, ln net.Listener, extra Config, sp
 		PeerBurst:         extra.PeerBurst,
 		IPRate:            extra.IPRate,
 		IPBurst:           extra.IPBurst,
+		TrustedProxies:    extra.TrustedProxies,
 		Webhooks:          extra.Webhooks,
 		Logger:            zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Notice:            io.Discard,
@@ -173,9 +174,15 @@ func (tn *testNode) submit(t *testing.T, name, activity string) string {
 // inboxItems returns the activities in a local actor's inbox, newest first.
 func (tn *testNode) inboxItems(t *testing.T, name string) []map[string]any {
 	t.Helper()
-	status, body := tn.api(t, http.MethodGet, "/actors/"+name+"/inbox?limit=200", "")
+	return tn.boxItems(t, name, "inbox")
+}
+
+// boxItems returns the activities of a local actor's inbox or outbox.
+func (tn *testNode) boxItems(t *testing.T, name, box string) []map[string]any {
+	t.Helper()
+	status, body := tn.api(t, http.MethodGet, "/actors/"+name+"/"+box+"?limit=200", "")
 	if status != http.StatusOK {
-		t.Fatalf("inbox of %s: %d %s", name, status, body)
+		t.Fatalf("%s of %s: %d %s", box, name, status, body)
 	}
 	var page struct {
 		Items []map[string]any `json:"orderedItems"`

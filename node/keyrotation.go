@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -41,10 +42,10 @@ type rotationView struct {
 // it gives a configured actor a new RSA-2048 key under a new key id, which
 // signs every request from now on (deliveries are signed when they are
 // attempted), and keeps the old key listed in the actor's document, at its
-// old key id, for the overlap (default DefaultKeyOverlap). It then queues
-// an Update(actor), signed with the new key when it is delivered, to every
-// peer the actor has sent to or shares a case with. The rotation is
-// recorded in the audit log.
+// old key id, for the overlap (default DefaultKeyOverlap). It queues an
+// Update(actor), signed with the new key when it is delivered, to every
+// peer the actor has sent to or shares a case with, and records the
+// rotation in the audit log. See rotateKey for how it commits.
 func (n *Node) rotateActorKey(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["name"]
 	overlap := DefaultKeyOverlap
@@ -60,51 +61,110 @@ func (n *Node) rotateActorKey(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.BadRequest("%s is a Case Actor; only the node's configured actors rotate their keys", name))
 		return
 	}
-	now := n.cfg.Now()
-	n.localsMu.Lock()
-	old, ok := n.locals[name]
-	if !ok {
-		n.localsMu.Unlock()
-		problem.Write(w, problem.NotFound("no actor %q on this node", name))
-		return
-	}
-	ring, err := actor.RotateKey(n.keyDir, name, now, overlap)
+	view, err := n.rotateKey(r.Context(), name, overlap)
 	if err != nil {
-		n.localsMu.Unlock()
 		problem.Write(w, err)
 		return
 	}
-	rotated := old.WithRing(ring, now)
-	n.locals[name] = rotated
-	n.localsMu.Unlock()
+	problem.WriteJSON(w, http.StatusOK, view)
+}
 
-	pem, err := actor.PublicKeyPEM(&rotated.Key.PublicKey)
-	if err != nil {
-		problem.Write(w, err)
-		return
+// rotateKey rotates the key of the configured actor name as one
+// transaction. The new key and the record of the new key ring are first
+// written beside the current ones (actor.PrepareRotation), which changes
+// nothing that signs. Then one store transaction writes the actor record
+// with the new key, the audit record and the queued Update(actor): that
+// commit is the rotation. Only after it does the actor sign with the new
+// key, and the key files are put in place (PendingRotation.Install). A
+// failure before the commit discards the prepared files; a crash before
+// it leaves files that the next start discards (the store still names the
+// old key), and a crash after it leaves files that the next start installs
+// (the store names the new one): either the old state or the new one,
+// never a part of each.
+func (n *Node) rotateKey(ctx context.Context, name string, overlap time.Duration) (rotationView, error) {
+	n.rotateMu.Lock()
+	defer n.rotateMu.Unlock()
+	n.localsMu.RLock()
+	old, ok := n.locals[name]
+	n.localsMu.RUnlock()
+	if !ok {
+		return rotationView{}, problem.NotFound("no actor %q on this node", name)
 	}
-	rec, err := n.db.LocalActor(r.Context(), name)
+	oldPEM, err := actor.PublicKeyPEM(&old.Key.PublicKey)
 	if err != nil {
-		problem.Write(w, err)
-		return
+		return rotationView{}, err
 	}
-	rec.KeyID, rec.PublicKeyPEM = rotated.KeyID, pem
-	if err := n.db.PutLocalActor(r.Context(), rec); err != nil {
-		problem.Write(w, err)
-		return
+	now := n.cfg.Now()
+	pending, err := actor.PrepareRotation(n.keyDir, name, oldPEM, now, overlap)
+	if err != nil {
+		return rotationView{}, fmt.Errorf("prepare the new key of actor %s: %w", name, err)
+	}
+	discard := func(err error) error {
+		if derr := pending.Discard(); derr != nil {
+			n.log.Error().Err(derr).Str("actor", name).Msg("discard the files of a failed key rotation (the next start removes them)")
+		}
+		return err
+	}
+	if err := n.stepDone("prepared"); err != nil {
+		return rotationView{}, discard(err)
+	}
+	rotated := old.WithRing(pending.Ring, now)
+	newPEM, err := actor.PublicKeyPEM(&rotated.Key.PublicKey)
+	if err != nil {
+		return rotationView{}, discard(err)
+	}
+	update, peers, err := n.keyUpdate(ctx, rotated)
+	if err != nil {
+		return rotationView{}, discard(fmt.Errorf("find the peers to tell about the new key of actor %s: %w", name, err))
 	}
 	until := now.Add(overlap).UTC()
-	if err := n.AuditAdmin(r.Context(), store.AuditRecord{Actor: name, KeyID: rotated.KeyID, Decision: store.DecisionDone,
-		Reason: "actor key rotated from " + old.KeyID + ", which stays accepted until " + until.Format(time.RFC3339)}); err != nil {
-		n.log.Error().Err(err).Str("actor", name).Msg("audit: key rotation not recorded")
-	}
-	update, peers, err := n.announceKey(r.Context(), rotated)
+	// The actor switches to the new key in the same critical section as
+	// the commit, so a delivery worker that finds the queued Update at once
+	// waits here and signs it with the new key. No function the store runs
+	// inside a transaction takes localsMu, so holding it across the commit
+	// cannot deadlock.
+	n.localsMu.Lock()
+	err = n.db.Update(ctx, func(tx *store.Tx) error {
+		rec, err := tx.LocalActor(name)
+		if err != nil {
+			return err
+		}
+		rec.KeyID, rec.PublicKeyPEM = rotated.KeyID, newPEM
+		if err := tx.PutLocalActor(rec); err != nil {
+			return err
+		}
+		if err := n.stepDone("stored"); err != nil {
+			return err
+		}
+		if _, err := tx.AppendAudit(store.AuditRecord{Kind: store.AuditAdmin, Actor: name, KeyID: rotated.KeyID, Decision: store.DecisionDone,
+			Reason: "actor key rotated from " + old.KeyID + ", which stays accepted until " + until.Format(time.RFC3339)}); err != nil {
+			return err
+		}
+		if update != nil {
+			return tx.EnqueueOutbound(*update)
+		}
+		return nil
+	})
 	if err != nil {
-		problem.Write(w, fmt.Errorf("the key was rotated but the Update to peers was not queued: %w", err))
-		return
+		n.localsMu.Unlock()
+		return rotationView{}, discard(fmt.Errorf("commit the key rotation of actor %s: %w", name, err))
 	}
-	n.log.Info().Str("actor", rotated.ID).Str("key_id", rotated.KeyID).Str("previous_key_id", old.KeyID).Time("previous_until", until).Msg("rotated actor key")
-	problem.WriteJSON(w, http.StatusOK, rotationView{Actor: rotated.ID, KeyID: rotated.KeyID, PreviousKeyID: old.KeyID, PreviousUntil: until, Update: update, Peers: len(peers)})
+	if err := n.stepDone("committed"); err != nil {
+		n.localsMu.Unlock()
+		return rotationView{}, err // as a crash right after the commit: the next start finishes it
+	}
+	n.locals[name] = rotated
+	n.localsMu.Unlock()
+	if err := pending.Install(); err != nil {
+		n.log.Error().Err(err).Str("actor", name).Msg("the key rotation is committed but its key files were not put in place; the next start does it")
+	}
+	view := rotationView{Actor: rotated.ID, KeyID: rotated.KeyID, PreviousKeyID: old.KeyID, PreviousUntil: until, Peers: len(peers)}
+	if update != nil {
+		view.Update = update.ID
+		n.deliverer.Wake()
+	}
+	n.log.Info().Str("actor", rotated.ID).Str("key_id", rotated.KeyID).Str("previous_key_id", old.KeyID).Time("previous_until", until).Int("peers", len(peers)).Msg("rotated actor key")
+	return view, nil
 }
 
 // keyPeers returns the remote actors that l has sent to (its outbox) or
@@ -160,17 +220,17 @@ func (n *Node) keyPeers(ctx context.Context, l actor.Local) ([]string, error) {
 	return peers, err
 }
 
-// announceKey queues an Update of l's actor document to every peer that
-// caches its key, through the outbox queue. It returns the Update's id and
-// the peers; with no peers nothing is queued.
-func (n *Node) announceKey(ctx context.Context, l actor.Local) (string, []string, error) {
+// keyUpdate builds the Update of l's actor document (with its new key)
+// to every peer that caches its key, for the rotation to queue. With no
+// peers it returns nil and queues nothing.
+func (n *Node) keyUpdate(ctx context.Context, l actor.Local) (*store.Outbound, []string, error) {
 	peers, err := n.keyPeers(ctx, l)
 	if err != nil || len(peers) == 0 {
-		return "", peers, err
+		return nil, peers, err
 	}
 	doc, err := l.Document()
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
 	now := n.cfg.Now().UTC()
 	id := n.newID("activities")
@@ -184,29 +244,33 @@ func (n *Node) announceKey(ctx context.Context, l actor.Local) (string, []string
 		"published": now.Format(time.RFC3339),
 	})
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
 	targets := make([]store.DeliveryTarget, len(peers))
 	for i, p := range peers {
 		targets[i] = store.DeliveryTarget{Recipient: p}
 	}
-	if err := n.db.EnqueueOutbound(ctx, store.Outbound{ID: id, Actor: l.Name, Body: body, CreatedAt: now, Deliveries: targets}, nil); err != nil {
-		return "", nil, err
-	}
-	n.deliverer.Wake()
-	return id, peers, nil
+	return &store.Outbound{ID: id, Actor: l.Name, Body: body, CreatedAt: now, Deliveries: targets}, peers, nil
 }
+
+// maxActorKeys bounds the keys an actor document may list for a refresh:
+// each one is fetched.
+const maxActorKeys = 16
 
 // refreshActorKeys re-reads the keys a peer actor lists after it announced
 // a rotation with Update(actor): its document is fetched again (never
 // taken from the Update) and each key it lists is fetched past the cache,
 // so a retired key is from then on accepted only until it expires (its
-// cached copy goes stale then). A key
-// already expired is left to be refused when it is next used.
+// cached copy goes stale then). A key already expired is left to be
+// refused when it is next used. Every key is fetched before any is
+// stored, and all are stored, each with its audit record, in one
+// transaction: a refresh that fails for one key returns an error naming
+// it, which the inbox answers to the sender so that it retries, and
+// caches nothing.
 func (n *Node) refreshActorKeys(ctx context.Context, actorID string) error {
 	body, err := n.policy.FetchFunc(n.fetcher.FetchDocument)(ctx, actorID)
 	if err != nil {
-		return err
+		return fmt.Errorf("fetch actor %s: %w", actorID, err)
 	}
 	var doc struct {
 		PublicKey json.RawMessage `json:"publicKey"`
@@ -222,15 +286,33 @@ func (n *Node) refreshActorKeys(ctx context.Context, actorID string) error {
 		}
 		keys = []actor.PublicKeyDoc{one}
 	}
-	cache := keyCache{db: n.db, log: n.log}
+	if len(keys) == 0 || len(keys) > maxActorKeys {
+		return fmt.Errorf("actor %s lists %d keys; between 1 and %d are accepted", actorID, len(keys), maxActorKeys)
+	}
+	fetched := make([]store.RemoteKey, 0, len(keys))
 	for _, k := range keys {
 		_, c, err := n.keys.FetchKey(ctx, k.ID)
-		if err == nil {
-			err = cache.PutRemoteKey(ctx, c)
+		if errors.Is(err, actor.ErrKeyRotatedAway) {
+			continue
 		}
 		if err != nil {
-			n.log.Warn().Err(err).Str("actor", actorID).Str("key_id", k.ID).Msg("refresh of an updated actor's key failed")
+			return err // names the key and what failed
 		}
+		if c.Owner != actorID {
+			return fmt.Errorf("actor %s lists key %s, which belongs to %s", actorID, k.ID, c.Owner)
+		}
+		fetched = append(fetched, store.RemoteKey{KeyID: c.KeyID, Owner: c.Owner, PublicKeyPEM: c.PublicKeyPEM, FetchedAt: c.FetchedAt})
+	}
+	err = n.db.Update(ctx, func(tx *store.Tx) error {
+		for _, k := range fetched {
+			if err := tx.PutRemoteKey(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store the keys of %s: %w", actorID, err)
 	}
 	return nil
 }

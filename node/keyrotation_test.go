@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -231,5 +234,183 @@ func TestRotatedKeyRefusedAfterOverlap(t *testing.T) {
 	// accepted at ...").
 	if status != http.StatusUnauthorized || !strings.Contains(msg, before.KeyID) {
 		t.Errorf("the old key after the overlap: %d %q, want 401 naming the key", status, msg)
+	}
+}
+
+// TestActorUpdateWhoseKeysCannotBeRefreshed sends a verified Update of the
+// signer's own actor whose document lists a key that cannot be read: the
+// node must answer with an error naming what failed, so that the peer
+// retries, and cache none of the listed keys from that refresh; once the
+// document is fixed, the same Update is accepted and every key is cached.
+func TestActorUpdateWhoseKeysCannotBeRefreshed(t *testing.T) {
+	vendor := startNode(t, "vendor:Organization")
+	vendorID := vendor.actorID("vendor")
+	key := sharedKeys.get(t, 0)
+	pemText, err := actor.PublicKeyPEM(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var broken atomic.Bool
+	var id, keyID, nextKeyID string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/actors/eve" {
+			http.NotFound(w, r)
+			return
+		}
+		keys := []map[string]string{{"id": keyID, "owner": id, "publicKeyPem": pemText}}
+		next := map[string]string{"id": nextKeyID, "owner": id, "publicKeyPem": pemText}
+		if broken.Load() {
+			next["publicKeyPem"] = "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n"
+		}
+		keys = append(keys, next)
+		w.Header().Set("Content-Type", actor.ContentType)
+		json.NewEncoder(w).Encode(map[string]any{
+			"@context": []string{actor.ActivityStreamsContext, actor.SecurityContext},
+			"id":       id, "type": "Person", "preferredUsername": "eve",
+			"inbox": id + "/inbox", "outbox": id + "/outbox", "publicKey": keys,
+		})
+	}))
+	t.Cleanup(srv.Close)
+	id = srv.URL + "/actors/eve"
+	keyID, nextKeyID = id+"#main-key", id+"#key-2"
+
+	update := []byte(fmt.Sprintf(`{"@context":["https://www.w3.org/ns/activitystreams","https://w3id.org/security/v1"],
+"id":"%[1]s/activities/update-1","type":"Update","actor":%[2]q,"to":[%[3]q],
+"object":{"id":%[2]q,"type":"Person","preferredUsername":"eve","inbox":"%[2]s/inbox"}}`, srv.URL, id, vendorID))
+	p := &peer{id: id, keyID: keyID, key: key}
+	broken.Store(true)
+	status, msg := p.post(t, vendorID+"/inbox", update, nil)
+	if status < 400 || !strings.Contains(msg, nextKeyID) {
+		t.Fatalf("an Update whose key %s cannot be read: %d %q; want an error naming the key", nextKeyID, status, msg)
+	}
+	if _, err := vendor.db.RemoteKey(context.Background(), nextKeyID); err == nil {
+		t.Fatalf("the unreadable key %s was cached", nextKeyID)
+	}
+
+	broken.Store(false)
+	if status, msg := p.post(t, vendorID+"/inbox", update, nil); status != http.StatusAccepted {
+		t.Fatalf("the same Update once the document is fixed: %d %q, want 202", status, msg)
+	}
+	if _, err := vendor.db.RemoteKey(context.Background(), nextKeyID); err != nil {
+		t.Fatalf("after the accepted Update the key %s is not cached: %v", nextKeyID, err)
+	}
+}
+
+// TestKeyRotationIsOneTransaction stops a rotation of the finder's key
+// after each of its steps, as a crash there would, restarts the node on
+// the same data and checks that it holds either the whole old state (old
+// key signing and published alone, no audit record, no Update queued) or
+// the whole new state (new key signing, old key published with its
+// expiry, the audit record, the Update delivered to the peer), and never
+// a mix; the prepared key files of an uncommitted rotation are gone.
+func TestKeyRotationIsOneTransaction(t *testing.T) {
+	for _, tc := range []struct {
+		step    string
+		rotated bool
+	}{
+		{"prepared", false}, // the new key files written, nothing committed
+		{"stored", false},   // inside the transaction, after the actor record
+		{"committed", true}, // committed, key files not yet installed
+	} {
+		t.Run(tc.step, func(t *testing.T) {
+			p := newPeer(t, sharedKeys.get(t, 1))
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			dir := t.TempDir()
+			finder := startNodeIn(t, dir, ln, "finder:Person")
+			finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"Report","content":"details"}}`, p.id))
+			waitFor(t, "the offer at the peer", func() bool { return p.receivedCount() == 1 })
+			before, _ := finder.Local("finder")
+
+			stop := errors.New("stopped after " + tc.step)
+			hook := func(step string) error {
+				if step == tc.step {
+					return stop
+				}
+				return nil
+			}
+			finder.rotationStep.Store(&hook)
+			status, body := finder.api(t, http.MethodPost, "/api/actors/finder/rotate-key?overlap=1h", "")
+			if !tc.rotated && status < 500 {
+				t.Fatalf("a rotation that failed after %s answered %d %s, want an error", tc.step, status, body)
+			}
+			finder.stop()
+
+			ln2, err := net.Listen("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again := startNodeIn(t, dir, ln2, "finder:Person")
+			now, _ := again.Local("finder")
+
+			status, body = again.api(t, http.MethodGet, "/actors/finder", "")
+			if status != http.StatusOK {
+				t.Fatalf("GET the actor: %d %s", status, body)
+			}
+			var doc struct {
+				PublicKey []actor.PublicKeyDoc `json:"publicKey"`
+			}
+			if err := json.Unmarshal(body, &doc); err != nil {
+				var one struct {
+					PublicKey actor.PublicKeyDoc `json:"publicKey"`
+				}
+				if err := json.Unmarshal(body, &one); err != nil {
+					t.Fatal(err)
+				}
+				doc.PublicKey = []actor.PublicKeyDoc{one.PublicKey}
+			}
+			var published []string
+			for _, k := range doc.PublicKey {
+				published = append(published, k.ID)
+			}
+			recs, _, err := again.db.AuditPage(context.Background(), 0, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			audited := 0
+			for _, r := range recs {
+				if r.Kind == store.AuditAdmin && strings.Contains(r.Reason, "rotated") {
+					audited++
+				}
+			}
+			updates := countType(again.boxItems(t, "finder", "outbox"), "Update")
+			leftovers, _ := filepath.Glob(filepath.Join(dir, "keys", "finder.next*"))
+
+			if !tc.rotated {
+				if now.KeyID != before.KeyID || !now.Key.Equal(before.Key) || len(published) != 1 || published[0] != before.KeyID || audited != 0 || updates != 0 {
+					t.Fatalf("after a rotation stopped at %s: signs as %s (was %s), publishes %v, %d audit records, %d Updates queued; want the old state only",
+						tc.step, now.KeyID, before.KeyID, published, audited, updates)
+				}
+			} else {
+				if now.KeyID == before.KeyID || now.Key.Equal(before.Key) || len(published) != 2 || published[0] != now.KeyID || published[1] != before.KeyID || audited != 1 || updates != 1 {
+					t.Fatalf("after a rotation committed before its files were installed: signs as %s (was %s), publishes %v, %d audit records, %d Updates queued; want the new state whole",
+						now.KeyID, before.KeyID, published, audited, updates)
+				}
+				if doc.PublicKey[1].Expires == "" {
+					t.Errorf("the old key is published without its expiry: %+v", doc.PublicKey[1])
+				}
+				waitFor(t, "the Update at the peer", func() bool {
+					p.mu.Lock()
+					defer p.mu.Unlock()
+					for _, b := range p.received {
+						if strings.Contains(string(b), `"type":"Update"`) {
+							return true
+						}
+					}
+					return false
+				})
+			}
+			if len(leftovers) != 0 {
+				t.Errorf("key files of the rotation left behind: %v", leftovers)
+			}
+			// The restarted node rotates normally.
+			if status, body := again.api(t, http.MethodPost, "/api/actors/finder/rotate-key?overlap=1h", ""); status != http.StatusOK {
+				t.Fatalf("a rotation after the restart: %d %s", status, body)
+			}
+		})
 	}
 }

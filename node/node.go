@@ -8,8 +8,6 @@ package node
 import (
 	"context"
 	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -134,6 +133,12 @@ type Config struct {
 	PeerBurst int
 	IPRate    float64
 	IPBurst   int
+	// TrustedProxies are the reverse proxies (CIDR, or one address) in
+	// front of the node. Only from a request whose immediate peer is in
+	// one of them are its Forwarded and X-Forwarded-For headers read, to
+	// find the client IP that rate limits, audit records and logs use
+	// (see policy.Policy.ClientIP); from any other peer they are ignored.
+	TrustedProxies []string
 	// MaxInboxBytes is the largest activity a local actor may send (an
 	// outbox POST body); default 256 KiB. The inbox takes that much and
 	// cases.AnnouncementMargin more, so that a Case Actor's announcement
@@ -267,6 +272,22 @@ type Node struct {
 	// metricsToken reads GET /metrics and nothing else, so that a
 	// scraper does not hold the API token.
 	metricsToken tokenChecker
+
+	// rotateMu serialises actor key rotations.
+	rotateMu sync.Mutex
+	// rotationStep, when set, is called between the steps of a key
+	// rotation with the name of the step just done; an error it returns
+	// stops the rotation there as a crash would. Nil outside tests.
+	rotationStep atomic.Pointer[func(step string) error]
+}
+
+// stepDone reports a finished step of a key rotation to the rotationStep
+// hook.
+func (n *Node) stepDone(step string) error {
+	if f := n.rotationStep.Load(); f != nil {
+		return (*f)(step)
+	}
+	return nil
 }
 
 // service is a background part of the node that runs until its context
@@ -348,7 +369,16 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	for _, ac := range cfg.Actors {
 		_, statErr := os.Stat(filepath.Join(keyDir, ac.Name+".pem"))
 		created := errors.Is(statErr, fs.ErrNotExist)
-		ring, err := actor.LoadKeyRing(keyDir, ac.Name) // the current key of a rotated actor, under its key id
+		// The store's record names the key a rotation committed; the key
+		// files of a rotation are installed or discarded to match it.
+		committed := ""
+		switch rec, err := db.LocalActor(ctx, ac.Name); {
+		case err == nil:
+			committed = rec.PublicKeyPEM
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, fmt.Errorf("node: actor %s: %w", ac.Name, err)
+		}
+		ring, err := actor.LoadKeyRing(keyDir, ac.Name, committed) // the current key of a rotated actor, under its key id
 		if err != nil {
 			return nil, fmt.Errorf("node: actor %s: %w", ac.Name, err)
 		}
@@ -369,6 +399,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		if created {
 			n.log.Info().Str("actor", local.ID).Str("key_id", local.KeyID).Msg("created actor key")
+		} else if committed != "" && strings.TrimSpace(committed) != strings.TrimSpace(pem) {
+			n.log.Warn().Str("actor", local.ID).Str("key_id", local.KeyID).Msg("the store named another key than the actor's key files hold; the key files win")
 		}
 		n.locals[ac.Name] = local
 		n.order = append(n.order, ac.Name)
@@ -387,13 +419,15 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 
 	n.policy, err = policy.New(policy.Config{
-		Mode:         cfg.Federation,
-		AllowedHosts: append(slices.Clone(cfg.AllowPeers), n.host),
-		PeerRate:     cfg.PeerRate,
-		PeerBurst:    cfg.PeerBurst,
-		IPRate:       cfg.IPRate,
-		IPBurst:      cfg.IPBurst,
-		Now:          cfg.Now,
+		Mode:           cfg.Federation,
+		AllowedHosts:   append(slices.Clone(cfg.AllowPeers), n.host),
+		PeerRate:       cfg.PeerRate,
+		PeerBurst:      cfg.PeerBurst,
+		IPRate:         cfg.IPRate,
+		IPBurst:        cfg.IPBurst,
+		TrustedProxies: cfg.TrustedProxies,
+		Logger:         cfg.Logger,
+		Now:            cfg.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -420,7 +454,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	keys, err := actor.NewKeyFetcher(actor.KeyFetcherOptions{
-		Cache:   keyCache{db: db, log: cfg.Logger},
+		Cache:   keyCache{db: db},
 		Fetcher: n.fetcher,
 		Now:     cfg.Now,
 	})
@@ -579,10 +613,10 @@ func (n *Node) Close() error {
 
 // keyCache adapts the store's remote key bucket to the actor package's
 // KeyCache. A key seen for the first time, and a key whose PEM changed,
-// are recorded in the audit log (kind "key").
+// are recorded in the audit log (kind "key") by the store, in the
+// transaction that stores them.
 type keyCache struct {
-	db  *store.DB
-	log zerolog.Logger
+	db *store.DB
 }
 
 func (c keyCache) RemoteKey(ctx context.Context, keyID string) (actor.CachedKey, error) {
@@ -596,26 +630,10 @@ func (c keyCache) RemoteKey(ctx context.Context, keyID string) (actor.CachedKey,
 	return actor.CachedKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt}, nil
 }
 
+// PutRemoteKey stores k; the store records a new or changed key in the
+// audit log in the same transaction.
 func (c keyCache) PutRemoteKey(ctx context.Context, k actor.CachedKey) error {
-	prev, perr := c.db.RemoteKey(ctx, k.KeyID)
-	if err := c.db.PutRemoteKey(ctx, store.RemoteKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt}); err != nil {
-		return err
-	}
-	decision := "fetched"
-	switch {
-	case perr == nil && prev.PublicKeyPEM == k.PublicKeyPEM:
-		return nil // refreshed, unchanged
-	case perr == nil:
-		decision = "changed"
-	case !errors.Is(perr, store.ErrNotFound):
-		return nil
-	}
-	sum := sha256.Sum256([]byte(k.PublicKeyPEM))
-	if err := c.db.Audit(ctx, store.AuditRecord{Kind: store.AuditKey, Signer: k.Owner, KeyID: k.KeyID,
-		Digest: hex.EncodeToString(sum[:]), Decision: decision}); err != nil {
-		c.log.Error().Err(err).Str("key_id", k.KeyID).Msg("audit: remote key not recorded")
-	}
-	return nil
+	return c.db.PutRemoteKey(ctx, store.RemoteKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt})
 }
 
 // dedupRetention is how long the inbox remembers activity ids to refuse

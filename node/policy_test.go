@@ -127,3 +127,87 @@ func resignWithKeyID(t *testing.T, r *http.Request, body []byte, keyID string, p
 		t.Fatal(err)
 	}
 }
+
+// TestClientIPBehindTrustedProxy runs a node behind a reverse proxy on
+// 127.0.0.1 (the test client plays it): two clients the proxy forwards get
+// separate per-IP rate buckets, the audit records of their refusals and of
+// an accepted activity carry the forwarded client IP, and the same headers
+// from a peer that is not a trusted proxy are ignored.
+func TestClientIPBehindTrustedProxy(t *testing.T) {
+	vendor := startNodeWith(t, Config{IPRate: 0.01, IPBurst: 1, TrustedProxies: []string{"127.0.0.0/8"}}, "vendor:Organization")
+	inbox := vendor.actorID("vendor") + "/inbox"
+	post := func(header, value string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, inbox, strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/activity+json")
+		req.Header.Set(header, value)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		msg, _ := decodeReader(resp)
+		return resp.StatusCode, msg
+	}
+	// Two clients, one named by X-Forwarded-For and one by Forwarded:
+	// each has its own bucket of one request.
+	if status, msg := post("X-Forwarded-For", "198.51.100.7"); status != http.StatusUnauthorized {
+		t.Fatalf("first request of client 198.51.100.7: %d %q, want 401 (within its limit)", status, msg)
+	}
+	if status, msg := post("Forwarded", `for="[2001:db8:cafe::17]:4711";proto=https`); status != http.StatusUnauthorized {
+		t.Fatalf("first request of client 2001:db8:cafe::17, behind the same proxy: %d %q, want 401 (its own bucket)", status, msg)
+	}
+	if status, msg := post("X-Forwarded-For", "203.0.113.9, 198.51.100.7"); status != http.StatusTooManyRequests || !strings.Contains(msg, "client 198.51.100.7 is over its rate limit") {
+		t.Fatalf("second request of client 198.51.100.7: %d %q, want 429 naming it", status, msg)
+	}
+	recs, _, err := vendor.db.AuditPage(context.Background(), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var remotes []string
+	for _, r := range recs {
+		if r.Kind == store.AuditInbound && r.Decision == store.DecisionRefused {
+			remotes = append(remotes, r.Remote)
+		}
+	}
+	if strings.Join(remotes, " ") != "198.51.100.7 2001:db8:cafe::17 198.51.100.7" {
+		t.Errorf("the refusals are recorded from %v, want the forwarded clients", remotes)
+	}
+
+	// An accepted activity forwarded by the proxy is recorded with its
+	// client's IP.
+	p := newPeer(t, sharedKeys.get(t, 0))
+	status, msg := p.post(t, inbox, p.offer(1, vendor.actorID("vendor")), func(r *http.Request) {
+		r.Header.Set("X-Forwarded-For", "192.0.2.44")
+	})
+	if status != http.StatusAccepted {
+		t.Fatalf("a signed offer through the proxy: %d %q", status, msg)
+	}
+	recs, _, err = vendor.db.AuditPage(context.Background(), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := ""
+	for _, r := range recs {
+		if r.Kind == store.AuditInbound && r.Decision == store.DecisionAccepted {
+			accepted = r.Remote
+		}
+	}
+	if accepted != "192.0.2.44" {
+		t.Errorf("the accepted offer is recorded from %q, want the forwarded client 192.0.2.44", accepted)
+	}
+
+	// Without a trusted proxy the same headers are a client's claim: they
+	// are ignored, and both "clients" share the bucket of 127.0.0.1.
+	direct := startNodeWith(t, Config{IPRate: 0.01, IPBurst: 1}, "vendor:Organization")
+	inbox = direct.actorID("vendor") + "/inbox"
+	if status, msg := post("X-Forwarded-For", "198.51.100.7"); status != http.StatusUnauthorized {
+		t.Fatalf("first request to the node without a proxy: %d %q", status, msg)
+	}
+	if status, msg := post("Forwarded", "for=198.51.100.8"); status != http.StatusTooManyRequests || !strings.Contains(msg, "client 127.0.0.1 is over its rate limit") {
+		t.Fatalf("a spoofed Forwarded header from an untrusted peer: %d %q, want 429 for 127.0.0.1", status, msg)
+	}
+}

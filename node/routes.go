@@ -114,6 +114,7 @@ func (n *Node) buildPipelines() error {
 		Queued:   n.deliverer.Wake,
 		Now:      n.cfg.Now,
 		Logger:   n.log,
+		ClientIP: n.clientIP,
 		// A peer's announced key rotation refreshes its cached keys.
 		ActorUpdated: n.refreshActorKeys,
 	})
@@ -249,7 +250,7 @@ func (k signingKeys) SigningKey(name string) (string, *rsa.PrivateKey, bool) {
 }
 
 // routes builds the HTTP surface.
-func (n *Node) routes() http.Handler { return n.logRequests(n.router()) }
+func (n *Node) routes() http.Handler { return n.withClientIP(n.logRequests(n.router())) }
 
 // router returns the routes of the HTTP surface.
 func (n *Node) router() *mux.Router {
@@ -303,6 +304,28 @@ func (n *Node) router() *mux.Router {
 	return r
 }
 
+// clientIPKey is the request context key of the client IP.
+type clientIPKey struct{}
+
+// withClientIP computes the client IP of every request once, with
+// policy.Policy.ClientIP (which honours the forwarding headers of trusted
+// proxies only), and carries it in the request's context: the per-IP rate
+// limit, the audit records and the request log all read it from there.
+func (n *Node) withClientIP(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip := n.policy.ClientIP(r)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey{}, ip)))
+	})
+}
+
+// clientIP returns the client IP of r that withClientIP computed.
+func (n *Node) clientIP(r *http.Request) string {
+	if ip, ok := r.Context().Value(clientIPKey{}).(string); ok {
+		return ip
+	}
+	return n.policy.ClientIP(r)
+}
+
 // federation guards a route peers call (inbox POSTs, signed GETs): a
 // request without the node's API token is first held to the per-IP rate
 // limit, before its body is read or its signature looked at. Its
@@ -310,7 +333,7 @@ func (n *Node) router() *mux.Router {
 func (n *Node) federation(h http.HandlerFunc) http.HandlerFunc {
 	return n.auditRefusals(store.AuditInbound, func(w http.ResponseWriter, r *http.Request) {
 		if !n.token.check(r) {
-			if err := n.policy.AdmitIP(r.RemoteAddr); err != nil {
+			if err := n.policy.AdmitIP(n.clientIP(r)); err != nil {
 				n.metrics.inboxRefused(problem.Status(err))
 				n.refused(r, "federation", err)
 				problem.Write(w, err)
@@ -431,7 +454,7 @@ func (n *Node) refused(r *http.Request, where string, err error) {
 	if problem.Status(err) >= 500 {
 		ev = n.log.Error()
 	}
-	ev.Str("where", where).Str("path", r.URL.Path).Int("status", problem.Status(err)).Err(err).Msg("request refused")
+	ev.Str("where", where).Str("path", r.URL.Path).Str("remote", n.clientIP(r)).Int("status", problem.Status(err)).Err(err).Msg("request refused")
 }
 
 // collectionPage is one page of an inbox or outbox as an ActivityStreams
@@ -703,7 +726,7 @@ func (n *Node) logRequests(h http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(rec, r)
 		n.log.Info().Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).
-			Int("bytes", rec.bytes).Dur("duration", time.Since(start)).Str("remote", r.RemoteAddr).Msg("request")
+			Int("bytes", rec.bytes).Dur("duration", time.Since(start)).Str("remote", n.clientIP(r)).Str("peer", r.RemoteAddr).Msg("request")
 	})
 }
 

@@ -9,6 +9,11 @@
 //   - token-bucket rate limits per peer host (the host of a signature's key
 //     id, known before the key is fetched) and per client IP (IPv6 grouped by
 //     /64), answered with 429 and Retry-After;
+//   - the client IP of a request (ClientIP, clientip.go): the immediate
+//     peer's address, or, only when that peer is a trusted reverse proxy,
+//     the first untrusted address of its Forwarded or X-Forwarded-For
+//     chain read from the right; the node uses it for rate limits, audit
+//     records and logs alike;
 //   - a negative cache of key ids whose resolution failed, so that a peer
 //     naming many bad keys cannot make the node fetch each one over and over.
 //
@@ -29,6 +34,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/problem"
@@ -91,6 +98,12 @@ type Config struct {
 	// KeyFailureTTL is how long a failed key resolution is remembered;
 	// default DefaultKeyFailureTTL; negative disables the negative cache.
 	KeyFailureTTL time.Duration
+	// TrustedProxies are the reverse proxies in front of the node, each a
+	// CIDR prefix or one address (see ParseTrustedProxies and ClientIP).
+	TrustedProxies []string
+	// Logger receives the warnings about unusable forwarding headers from
+	// a trusted proxy (sampled: a burst of 10 a minute).
+	Logger zerolog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -105,6 +118,8 @@ type Policy struct {
 	ipBurst   float64
 	keyTTL    time.Duration
 	now       func() time.Time
+	proxies   []netip.Prefix
+	proxyLog  zerolog.Logger
 
 	peers  *lru[*bucket]
 	ips    *lru[*bucket]
@@ -134,6 +149,10 @@ func New(cfg Config) (*Policy, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	proxies, err := ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
 	p := &Policy{
 		mode:     cfg.Mode,
 		hosts:    map[string]bool{},
@@ -141,6 +160,8 @@ func New(cfg Config) (*Policy, error) {
 		ipRate:   cfg.IPRate,
 		keyTTL:   cfg.KeyFailureTTL,
 		now:      cfg.Now,
+		proxies:  proxies,
+		proxyLog: cfg.Logger.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Minute}),
 		peers:    newLRU[*bucket](cfg.MaxEntries, cfg.IdleTTL),
 		ips:      newLRU[*bucket](cfg.MaxEntries, cfg.IdleTTL),
 		failed:   newLRU[keyFailure](cfg.MaxEntries, max(cfg.KeyFailureTTL, time.Second)),
@@ -220,14 +241,14 @@ func (p *Policy) AdmitPeer(keyID string) error {
 	return nil
 }
 
-// AdmitIP is called with a request's remote address (host:port) before
-// its body is read: it refuses a client over its rate with 429 and
-// Retry-After.
-func (p *Policy) AdmitIP(remoteAddr string) error {
+// AdmitIP is called with a request's client IP (ClientIP; an address with
+// a port is accepted too) before its body is read: it refuses a client
+// over its rate with 429 and Retry-After.
+func (p *Policy) AdmitIP(clientIP string) error {
 	if p.ipRate <= 0 {
 		return nil
 	}
-	key := ipKey(remoteAddr)
+	key := ipKey(clientIP)
 	if wait, ok := p.take(p.ips, key, p.ipRate, p.ipBurst); !ok {
 		return &problem.Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
 			Msg: fmt.Sprintf("client %s is over its rate limit of %g requests per second; retry later", key, p.ipRate)}
@@ -235,12 +256,13 @@ func (p *Policy) AdmitIP(remoteAddr string) error {
 	return nil
 }
 
-// ipKey returns the rate-limit key of a remote address: the IPv4 address,
-// or the /64 of an IPv6 address (one host usually holds a whole /64).
-func ipKey(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
+// ipKey returns the rate-limit key of a client address (with or without a
+// port): the IPv4 address, or the /64 of an IPv6 address (one host usually
+// holds a whole /64).
+func ipKey(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		host = remoteAddr
+		host = addr
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil {

@@ -61,6 +61,10 @@ const (
 	DecisionDead      = "dead"
 	DecisionRequeued  = "requeued"
 	DecisionDone      = "done"
+	// DecisionFetched and DecisionChanged record a remote key cached for
+	// the first time, and one whose PEM changed.
+	DecisionFetched = "fetched"
+	DecisionChanged = "changed"
 )
 
 // AuditRecord is one entry of the audit log. Seq, Prev and Hash are set by

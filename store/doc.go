@@ -21,7 +21,8 @@
 //	dedup_time    first-seen time + activity id → nothing (prune index)
 //	deliveries    delivery id (sequence) → pending Delivery
 //	dead_letters  delivery id → Delivery that exhausted its retries
-//	remote_keys   key id → RemoteKey (cached public keys of other servers)
+//	remote_keys   key id → RemoteKey (cached public keys of other servers;
+//	              a new or changed key is audited in the same transaction)
 //	cases         one sub-bucket per case id, owned by the case packages
 //	              through Tx.Case and ReadTx.Case
 //

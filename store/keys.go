@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"time"
 )
@@ -36,17 +38,53 @@ func decodeRemoteKey(keyID string, v []byte) (RemoteKey, error) {
 	return k, d.finish()
 }
 
-// PutRemoteKey creates or replaces the cached key k.KeyID.
+// PutRemoteKey creates or replaces the cached key k.KeyID, recording it in
+// the audit log in the same transaction as Tx.PutRemoteKey does.
 func (db *DB) PutRemoteKey(ctx context.Context, k RemoteKey) error {
 	if k.KeyID == "" {
 		return fmt.Errorf("store: put remote key: empty key id: %w", ErrInvalid)
 	}
-	v := encodeRemoteKey(k)
-	err := db.Update(ctx, func(tx *Tx) error {
-		return tx.bucket(bucketRemoteKeys).Put([]byte(k.KeyID), v)
-	})
+	err := db.Update(ctx, func(tx *Tx) error { return tx.PutRemoteKey(k) })
 	if err != nil {
 		return fmt.Errorf("store: put remote key %s: %w", k.KeyID, err)
+	}
+	return nil
+}
+
+// PutRemoteKey creates or replaces the cached key k.KeyID inside this
+// transaction. A key cached for the first time, or whose PEM changed, is
+// recorded in the audit log (kind AuditKey, the owner as signer, the hex
+// SHA-256 of the PEM as digest, decision DecisionFetched or
+// DecisionChanged) in this same transaction, so the cache never holds a
+// key the log does not name and the log never names a key that was not
+// stored. A refresh with the same PEM adds no record.
+func (t *Tx) PutRemoteKey(k RemoteKey) error {
+	if k.KeyID == "" {
+		return fmt.Errorf("put remote key: empty key id: %w", ErrInvalid)
+	}
+	b := t.bucket(bucketRemoteKeys)
+	decision := DecisionFetched
+	if v := b.Get([]byte(k.KeyID)); v != nil {
+		prev, err := decodeRemoteKey(k.KeyID, v)
+		switch {
+		case err != nil:
+			decision = DecisionChanged // an unreadable copy is replaced
+		case prev.PublicKeyPEM == k.PublicKeyPEM:
+			decision = ""
+		default:
+			decision = DecisionChanged
+		}
+	}
+	if err := b.Put([]byte(k.KeyID), encodeRemoteKey(k)); err != nil {
+		return fmt.Errorf("put remote key %s: %w", k.KeyID, err)
+	}
+	if decision == "" {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(k.PublicKeyPEM))
+	if _, err := t.AppendAudit(AuditRecord{Kind: AuditKey, Signer: k.Owner, KeyID: k.KeyID,
+		Digest: hex.EncodeToString(sum[:]), Decision: decision}); err != nil {
+		return fmt.Errorf("record remote key %s: %w", k.KeyID, err)
 	}
 	return nil
 }

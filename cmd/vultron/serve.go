@@ -44,6 +44,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	peerBurst := fs.Int("peer-burst", 0, "burst of --peer-rate (default: the rate rounded up)")
 	ipRate := fs.Float64("ip-rate", 0, "federation requests per second one client IP (IPv6: one /64) may make (0: no limit)")
 	ipBurst := fs.Int("ip-burst", 0, "burst of --ip-rate (default: the rate rounded up)")
+	var trustedProxies listFlag
+	fs.Var(&trustedProxies, "trusted-proxy", "reverse proxy in front of the node (CIDR such as 10.0.0.0/8, or one address), repeatable: only\nfrom these peers are Forwarded / X-Forwarded-For read to find the client IP that rate limits,\naudit records and logs use; from any other peer they are ignored")
 	workers := fs.Int("delivery-workers", 8, "deliveries sent at once")
 	var webhooks listFlag
 	fs.Var(&webhooks, "webhook", "URL that receives every case event as JSON signed with an HMAC (X-Vultron-Signature), repeatable")
@@ -95,6 +97,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if *peerRate < 0 || *ipRate < 0 || *peerBurst < 0 || *ipBurst < 0 {
 		return usageError("rate limits and bursts must not be negative")
 	}
+	if _, err := policy.ParseTrustedProxies(trustedProxies); err != nil {
+		return usageError("--trusted-proxy: %v", err)
+	}
 	retry := outbox.DefaultRetryPolicy()
 	retry.First, retry.Max, retry.Horizon = *retryFirst, *retryMax, *retryHorizon
 	if retry.First <= 0 || retry.Max < retry.First || retry.Horizon <= 0 {
@@ -118,6 +123,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		PeerBurst:         *peerBurst,
 		IPRate:            *ipRate,
 		IPBurst:           *ipBurst,
+		TrustedProxies:    trustedProxies,
 		DeliveryWorkers:   *workers,
 		Webhooks:          webhooks,
 		WebhookSecretFile: *webhookSecret,

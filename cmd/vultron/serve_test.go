@@ -25,6 +25,11 @@ func TestServeExampleConfig(t *testing.T) {
 	if len(file["allow-peer"]) == 0 {
 		t.Error("example config names no allowed peer")
 	}
+	// It listens on loopback behind a reverse proxy on the same host, so
+	// that proxy must be trusted or every peer shares one client IP.
+	if got := strings.Join(file["trusted-proxy"], " "); got != "127.0.0.1 ::1" {
+		t.Errorf("example trusted proxies = %q, want the loopback proxy (127.0.0.1 ::1)", got)
+	}
 	serveUntilStarted(t, func(string) string { return "" }, "--config", example, "--data", t.TempDir(), "--listen", "127.0.0.1:0")
 }
 
@@ -82,6 +87,7 @@ func TestServeFederationFlags(t *testing.T) {
 		{[]string{"--federation", "closed"}, `federation mode "closed" is not open or allowlist`},
 		{[]string{"--federation", "allowlist"}, "needs at least one --allow-peer"},
 		{[]string{"--peer-rate", "-1"}, "must not be negative"},
+		{[]string{"--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "proxy.example"}, `--trusted-proxy: trusted proxy "proxy.example" is not a CIDR prefix`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
