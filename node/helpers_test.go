@@ -104,6 +104,8 @@ func startNodeConfig(t *testing.T, dir string, ln net.Listener, extra Config, sp
 		IPBurst:           extra.IPBurst,
 		TrustedProxies:    extra.TrustedProxies,
 		Webhooks:          extra.Webhooks,
+		ReplicaSync:       extra.ReplicaSync,
+		MaxInboxBytes:     extra.MaxInboxBytes,
 		Logger:            zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Notice:            io.Discard,
 	})

@@ -1,0 +1,258 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/ledger"
+	"github.com/openvultron/vultron/store"
+)
+
+// quickSync makes replica checks fast enough for tests.
+var quickSync = cases.SyncTiming{IdleMin: 200 * time.Millisecond, IdleMax: time.Second,
+	RetryMin: 100 * time.Millisecond, RetryMax: 500 * time.Millisecond}
+
+// replicaPair is a vendor's node hosting a case and a finder's node that
+// replicates it and can be stopped and started again on the same address.
+type replicaPair struct {
+	t              *testing.T
+	vendor, finder *testNode
+	finderDir      string
+	finderAddr     string
+	caseID         string
+}
+
+func newReplicaPair(t *testing.T) *replicaPair {
+	t.Helper()
+	p := &replicaPair{t: t, finderDir: t.TempDir(), finderAddr: freeAddr(t)}
+	p.startFinder()
+	p.vendor = startNodeWith(t, Config{Retry: fastRetry(), ReplicaSync: quickSync}, "vendor:Organization")
+	offerID := p.finder.submit(t, "finder", reportOffer(p.vendor.actorID("vendor"), 1))
+	waitFor(t, "the report at the vendor", func() bool { return len(p.vendor.inboxItems(t, "vendor")) == 1 })
+	p.vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`,
+		offerID, p.finder.actorID("finder")))
+	p.caseID = p.vendor.oneCase(t, "the case at the vendor", func(c caseSummary) bool { return c.LedgerLength == 2 }).ID
+	p.inStep("the case opened")
+	return p
+}
+
+func (p *replicaPair) startFinder() {
+	p.t.Helper()
+	ln, err := net.Listen("tcp", p.finderAddr)
+	if err != nil {
+		p.t.Fatalf("listen on %s: %v", p.finderAddr, err)
+	}
+	p.finder = startNodeConfig(p.t, p.finderDir, ln, Config{Retry: fastRetry(), ReplicaSync: quickSync}, "finder:Person")
+}
+
+// note has the vendor add a note to the case and returns the ledger
+// length it waits for at the vendor.
+func (p *replicaPair) note(text string) int64 {
+	p.t.Helper()
+	before := p.vendor.cases(p.t)[0].LedgerLength
+	p.vendor.submit(p.t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"Note","content":%q},"target":%q,"context":%q}`,
+		text, p.caseID, p.caseID))
+	p.vendor.oneCase(p.t, "the note at the vendor", func(c caseSummary) bool { return c.LedgerLength == before+1 })
+	return before + 1
+}
+
+// loseDeliveriesToFinder dead-letters every delivery the vendor's node
+// still has for the finder: the announcements are lost for good.
+func (p *replicaPair) loseDeliveriesToFinder() int {
+	p.t.Helper()
+	ctx := context.Background()
+	pending, err := p.vendor.db.PendingDeliveries(ctx, 0)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	lost := 0
+	for _, d := range pending {
+		if d.Recipient == p.finder.actorID("finder") {
+			if err := p.vendor.db.DeadLetter(ctx, d.ID, "lost on purpose by the test"); err != nil {
+				p.t.Fatal(err)
+			}
+			lost++
+		}
+	}
+	return lost
+}
+
+// inStep waits until the finder's replica holds exactly the vendor's
+// ledger and says it is in sync.
+func (p *replicaPair) inStep(what string) {
+	p.t.Helper()
+	host := p.vendor.cases(p.t)[0]
+	waitFor(p.t, what+": the finder's replica at the vendor's tail", func() bool {
+		cs := p.finder.cases(p.t)
+		return len(cs) == 1 && cs[0].LedgerLength == host.LedgerLength && cs[0].TailHash == host.TailHash &&
+			p.replicaStatus().State == cases.ReplicaInSync
+	})
+}
+
+func (p *replicaPair) replicaStatus() cases.ReplicaStatus {
+	p.t.Helper()
+	d := p.finder.caseDetail(p.t, p.caseID)
+	raw, _ := json.Marshal(d["replica"])
+	var st cases.ReplicaStatus
+	if err := json.Unmarshal(raw, &st); err != nil {
+		p.t.Fatalf("replica status %s: %v", raw, err)
+	}
+	return st
+}
+
+// hostActivities counts what the case's Case Actor has sent.
+func (p *replicaPair) hostActivities() int {
+	p.t.Helper()
+	caseActor := p.vendor.cases(p.t)[0].CaseActor
+	name := caseActor[strings.LastIndex(caseActor, "/")+1:]
+	items, _, err := p.vendor.db.OutboxPage(context.Background(), name, "", 100000)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return len(items)
+}
+
+// TestReplicaFetchesWhatItMissed loses the announcements of entries
+// recorded while the finder's node was down: the next announcement shows
+// the gap, and the finder's node fetches what it lacks from the Case
+// Actor's ledger with one request, which costs the host no activity.
+func TestReplicaFetchesWhatItMissed(t *testing.T) {
+	p := newReplicaPair(t)
+	p.finder.stop()
+	for i := range 5 {
+		p.note(fmt.Sprintf("while the finder is down %d", i))
+	}
+	if lost := p.loseDeliveriesToFinder(); lost != 5 {
+		t.Fatalf("lost %d deliveries, want the 5 announcements", lost)
+	}
+	p.startFinder()
+	sent := p.hostActivities()
+	p.note("after the restart")
+	p.inStep("after one more entry")
+	if got := p.hostActivities() - sent; got != 1 {
+		t.Errorf("the host sent %d activities for one note and the repair, want 1: a repair must cost the host nothing", got)
+	}
+	pages := p.vendor.metricValue(t, `vultron_http_requests_total{method="GET",route="/cases/{cid}/ledger",status="200"}`)
+	if pages < 1 || pages > 3 {
+		t.Errorf("the finder fetched %v ledger pages, want one for the gap (and at most a couple of checks of the tail)", pages)
+	}
+}
+
+// TestReplicaFindsAMissingTail loses the announcements of the last
+// entries of a case: no later entry reveals the gap, and the finder's
+// node finds it by checking the Case Actor's ledger.
+func TestReplicaFindsAMissingTail(t *testing.T) {
+	p := newReplicaPair(t)
+	p.finder.stop()
+	for i := range 3 {
+		p.note(fmt.Sprintf("last words %d", i))
+	}
+	if lost := p.loseDeliveriesToFinder(); lost != 3 {
+		t.Fatalf("lost %d deliveries, want the 3 announcements", lost)
+	}
+	p.startFinder()
+	p.inStep("with no entry after the lost ones")
+}
+
+// TestForkedReplicaStopsUntilRebuilt makes the finder's copy of a case
+// differ from the Case Actor's ledger: its node reports the fork, applies
+// nothing more to the case, and takes the Case Actor's ledger again only
+// when an operator asks for a rebuild.
+func TestForkedReplicaStopsUntilRebuilt(t *testing.T) {
+	p := newReplicaPair(t)
+	ctx := context.Background()
+	// The finder's node now believes the entry it holds last has another
+	// hash than the one the Case Actor recorded.
+	err := p.finder.db.Update(ctx, func(tx *store.Tx) error {
+		b, err := tx.Case(p.caseID)
+		if err != nil {
+			return err
+		}
+		var r ledger.Replica
+		if err := json.Unmarshal(b.Get([]byte("replica")), &r); err != nil {
+			return err
+		}
+		r.Tail = strings.Repeat("0", 64)
+		raw, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("replica"), raw)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body := p.finder.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(p.caseID)+"/resync", "")
+	if status != http.StatusOK {
+		t.Fatalf("resync: %d %s", status, body)
+	}
+	waitFor(t, "the fork reported", func() bool { return p.replicaStatus().State == cases.ReplicaForked })
+	st := p.replicaStatus()
+	if st.Fork == nil || st.Fork.Index != 1 || !strings.Contains(st.Doing, "--rebuild") || !strings.Contains(st.Fork.Reason, "differ") {
+		t.Errorf("forked status = %+v, want the fork at entry 1 and what to do", st)
+	}
+	if got := p.finder.metricValue(t, `vultron_replicas_diverging{state="forked"}`); got != 1 {
+		t.Errorf("forked replicas in /metrics = %v, want 1", got)
+	}
+
+	// While forked, the finder's node applies nothing more.
+	held := p.finder.cases(t)[0].LedgerLength
+	want := p.note("while forked")
+	waitFor(t, "the announcement at the finder", func() bool {
+		for _, it := range p.finder.inboxItems(t, "finder") {
+			if it["type"] == "Announce" && strings.Contains(fmt.Sprint(it["object"]), fmt.Sprintf("/ledger/%d", want-1)) {
+				return true
+			}
+		}
+		return false
+	})
+	if got := p.finder.cases(t)[0].LedgerLength; got != held {
+		t.Fatalf("a forked replica applied an entry: length %d, was %d", got, held)
+	}
+
+	// A plain resync finds the fork still there; a rebuild takes the Case
+	// Actor's ledger.
+	p.finder.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(p.caseID)+"/resync", "")
+	waitFor(t, "the fork found again", func() bool { return p.replicaStatus().State == cases.ReplicaForked })
+	status, body = p.finder.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(p.caseID)+"/resync", `{"rebuild":true}`)
+	if status != http.StatusOK {
+		t.Fatalf("rebuild: %d %s", status, body)
+	}
+	p.inStep("after the rebuild")
+	if got := p.finder.metricValue(t, `vultron_replicas_diverging{state="forked"}`); got != 0 {
+		t.Errorf("forked replicas in /metrics after the rebuild = %v, want 0", got)
+	}
+
+	// The host's own copy is the reference: nothing to resync there.
+	status, body = p.vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(p.caseID)+"/resync", "")
+	if status != http.StatusConflict || !strings.Contains(string(body), "hosts case") {
+		t.Errorf("resync on the host: %d %s, want 409", status, body)
+	}
+}
+
+// metricValue returns the value of one series of the node's /metrics.
+func (tn *testNode) metricValue(t *testing.T, series string) float64 {
+	t.Helper()
+	status, body := tn.api(t, http.MethodGet, "/metrics", "")
+	if status != http.StatusOK {
+		t.Fatalf("metrics: %d %s", status, body)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			var v float64
+			if _, err := fmt.Sscan(rest, &v); err != nil {
+				t.Fatalf("metric %s: %q", series, rest)
+			}
+			return v
+		}
+	}
+	return 0
+}
