@@ -99,7 +99,7 @@ func (n *Node) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, err)
 		return
 	}
-	dead, err := n.db.DeadLetters(r.Context())
+	dead, err := n.db.DeadLetterCount(r.Context())
 	if err != nil {
 		problem.Write(w, err)
 		return
@@ -109,7 +109,7 @@ func (n *Node) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	b.WriteString("# HELP vultron_delivery_queue_depth Deliveries waiting to be sent.\n# TYPE vultron_delivery_queue_depth gauge\n")
 	fmt.Fprintf(&b, "vultron_delivery_queue_depth %d\n", pending)
 	b.WriteString("# HELP vultron_dead_letters Deliveries given up on, waiting for an operator.\n# TYPE vultron_dead_letters gauge\n")
-	fmt.Fprintf(&b, "vultron_dead_letters %d\n", len(dead))
+	fmt.Fprintf(&b, "vultron_dead_letters %d\n", dead)
 
 	b.WriteString("# HELP vultron_inbox_refusals_total Refused inbox requests by status (401: signature failures).\n# TYPE vultron_inbox_refusals_total counter\n")
 	var statuses []int

@@ -23,12 +23,12 @@ func TestOpenSchemaVersion(t *testing.T) {
 		{
 			name:    "newer version is refused",
 			prepare: func(t *testing.T, path string) { writeRawVersion(t, path, 7) },
-			wantErr: "database schema version 7 is newer than this binary supports (1)",
+			wantErr: "database schema version 7 is newer than this binary supports (2)",
 		},
 		{
 			name:    "older version is refused",
 			prepare: func(t *testing.T, path string) { writeRawVersion(t, path, 0) },
-			wantErr: "database schema version 0 is older than this binary supports (1)",
+			wantErr: "database schema version 0 is older than this binary can migrate (1 to 2)",
 		},
 		{
 			name: "foreign bbolt file is refused",

@@ -7,7 +7,8 @@
 //
 // The file holds these top-level buckets, all created by Open:
 //
-//	meta          schema version ("schema_version" → 8-byte big-endian uint64)
+//	meta          schema version ("schema_version" → 8-byte big-endian uint64),
+//	              the counts of pending deliveries and dead letters
 //	actors        local actor name → LocalActor (public part only; private
 //	              keys are kept outside the database)
 //	activities    activity id → stored activity (raw body, direction, local
@@ -17,6 +18,10 @@
 //	dedup         inbound activity id → body digest and first-seen time
 //	dedup_time    first-seen time + activity id → nothing (prune index)
 //	deliveries    delivery id (sequence) → pending Delivery
+//	deliveries_due  due time + delivery id → nothing: the head of every
+//	              delivery lane (see deliveryindex.go)
+//	delivery_lanes  lane hash + delivery id → nothing: every pending
+//	              delivery that has an ordering key
 //	dead_letters  delivery id → Delivery that exhausted its retries
 //	remote_keys   key id → RemoteKey (cached public keys of other servers)
 //	cases         one sub-bucket per case id, owned by the case packages
@@ -29,7 +34,9 @@
 // order; see encoding.go.
 //
 // The schema version of this layout is SchemaVersion. Open writes it into a new
-// file and refuses a file with any other version.
+// file, migrates a file of an older version it knows (1: without the delivery
+// index, which it builds from the queue; see migrate.go) and refuses any other
+// version.
 //
 // # Writes
 //
@@ -59,5 +66,9 @@
 // DueDeliveries hands out deliveries in lanes (recipient + ordering key)
 // so that deliveries to one recipient for one case are sent in order; leases on
 // handed-out deliveries live in memory only, so after a restart every pending
-// delivery is due again.
+// delivery is due again. It reads an index of lane heads by due time that
+// every write of the queue maintains in its own transaction, so a poll costs
+// what it hands out and the leases it skips, not the size of the queue; the
+// counts of pending deliveries and dead letters are kept the same way, and
+// the queue and the dead letters are listed in pages.
 package store

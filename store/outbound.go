@@ -113,22 +113,17 @@ func (t *Tx) EnqueueOutbound(out Outbound) error {
 	if _, err := appendIndex(t, bucketOutbox, out.Actor, out.ID); err != nil {
 		return err
 	}
-	queue := t.bucket(bucketDeliveries)
+	queue := t.deliveryQueue()
 	for _, target := range out.Deliveries {
-		seq, err := queue.NextSequence()
-		if err != nil {
-			return fmt.Errorf("queue delivery: %w", err)
-		}
-		v := encodeDelivery(&Delivery{
+		if _, err := queue.add(&Delivery{
 			ActivityID:  out.ID,
 			Actor:       out.Actor,
 			Recipient:   target.Recipient,
 			OrderingKey: target.OrderingKey,
 			FirstQueued: now,
 			NextAttempt: now,
-		})
-		if err := queue.Put(seqKey(seq), v); err != nil {
-			return fmt.Errorf("queue delivery: %w", err)
+		}); err != nil {
+			return err
 		}
 	}
 	_, err = t.AppendAudit(AuditRecord{Kind: AuditOutbound, Time: now, Actor: out.Actor, ActivityID: out.ID,

@@ -86,7 +86,7 @@ func fillStore(t *testing.T, db *DB) {
 			t.Fatal(err)
 		}
 	}
-	due, err := db.PendingDeliveries(ctx, 10)
+	due, _, err := db.PendingDeliveries(ctx, 0, 10)
 	if err != nil || len(due) != 2 {
 		t.Fatalf("pending = %d, %v", len(due), err)
 	}
@@ -107,11 +107,11 @@ func checkStore(t *testing.T, db *DB) {
 	if err != nil || !bytes.Contains(a.Body, []byte(marker)) {
 		t.Fatalf("outbound activity: %v", err)
 	}
-	pend, err := db.PendingDeliveries(ctx, 10)
+	pend, _, err := db.PendingDeliveries(ctx, 0, 10)
 	if err != nil || len(pend) != 1 || pend[0].Recipient != "https://peer.example/actors/finder" {
 		t.Fatalf("pending deliveries = %d, %v", len(pend), err)
 	}
-	dead, err := db.DeadLetters(ctx)
+	dead, _, err := db.DeadLetters(ctx, 0, 10)
 	if err != nil || len(dead) != 1 || dead[0].LastError == "" {
 		t.Fatalf("dead letters = %d, %v", len(dead), err)
 	}
