@@ -117,7 +117,7 @@ func writeRawVersion(t *testing.T, path string, v uint64) {
 	})
 }
 
-func rawUpdate(t *testing.T, path string, fn func(*bolt.Tx) error) {
+func rawUpdate(t testing.TB, path string, fn func(*bolt.Tx) error) {
 	t.Helper()
 	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
@@ -129,7 +129,7 @@ func rawUpdate(t *testing.T, path string, fn func(*bolt.Tx) error) {
 	}
 }
 
-func rawView(t *testing.T, path string, fn func(*bolt.Tx) error) {
+func rawView(t testing.TB, path string, fn func(*bolt.Tx) error) {
 	t.Helper()
 	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 	if err != nil {

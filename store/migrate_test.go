@@ -190,7 +190,7 @@ func TestDeliveryIndexMigration(t *testing.T) {
 
 // downgradeToSchema1 turns a store file into the version 1 layout: no
 // delivery index, no counts.
-func downgradeToSchema1(t *testing.T, path string) {
+func downgradeToSchema1(t testing.TB, path string) {
 	t.Helper()
 	rawUpdate(t, path, func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketDeliveriesDue, bucketDeliveryLanes} {
@@ -247,5 +247,51 @@ func gunzipFile(t *testing.T, src, dst string) {
 	}
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkOpenMigratesDeliveryIndex measures the Open of a version 1 file
+// whose queue holds 100,000 deliveries behind a dead peer (see
+// BenchmarkDueDeliveries): the build of their index in transactions of
+// 10,000, with fsync.
+func BenchmarkOpenMigratesDeliveryIndex(b *testing.B) {
+	const n = 100000
+	dir := b.TempDir()
+	v1 := filepath.Join(dir, "v1.db")
+	clock := newTestClock()
+	opts := Options{Now: clock.Now, DataKey: testKey(9)}
+	db, err := Open(v1, Options{Now: clock.Now, NoSync: true, DataKey: testKey(9)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mustPutActor(b, db, "coord")
+	fillDeadBacklog(b, db, n, clock.Now())
+	if err := db.Close(); err != nil {
+		b.Fatal(err)
+	}
+	downgradeToSchema1(b, v1)
+	raw, err := os.ReadFile(v1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(dir, "vultron.db")
+	for b.Loop() {
+		b.StopTimer()
+		if err := os.WriteFile(path, raw, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		db, err := Open(path, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if n, err := db.PendingCount(context.Background()); err != nil || n != 100000 {
+			b.Fatalf("PendingCount after the migration = %d, %v", n, err)
+		}
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
 	}
 }
