@@ -27,39 +27,15 @@ func BenchmarkAcceptInbound(b *testing.B) {
 			filler := strings.Repeat("x", 900)
 			sender := "https://peer.example/actors/vendor"
 
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			errs := make(chan error, writers)
 			commitsBefore := db.commits.Load()
-			b.ResetTimer()
-			start := time.Now()
-			for range writers {
-				wg.Go(func() {
-					for {
-						i := next.Add(1)
-						if i > int64(b.N) {
-							return
-						}
-						id := fmt.Sprintf("https://peer.example/activities/%d", i)
-						body := activityBody(id, filler)
-						_, err := db.AcceptInbound(ctx, Inbound{
-							ID: id, Recipient: "coord", Sender: sender, KeyID: sender + "#main-key",
-							Body: body, Semantic: "RmSubmitReport",
-						}, nil)
-						if err != nil {
-							errs <- err
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			elapsed := time.Since(start)
-			b.StopTimer()
-			close(errs)
-			for err := range errs {
-				b.Fatal(err)
-			}
+			elapsed := concurrently(b, writers, func(i int64) error {
+				id := fmt.Sprintf("https://peer.example/activities/%d", i)
+				_, err := db.AcceptInbound(ctx, Inbound{
+					ID: id, Recipient: "coord", Sender: sender, KeyID: sender + "#main-key",
+					Body: activityBody(id, filler), Semantic: "RmSubmitReport",
+				}, nil)
+				return err
+			})
 			commits := db.commits.Load() - commitsBefore
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "accepts/s")
 			if commits > 0 {
@@ -163,38 +139,14 @@ func BenchmarkEnqueueOutbound(b *testing.B) {
 	ctx := context.Background()
 	mustPutActor(b, db, "coord")
 	filler := strings.Repeat("x", 900)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	b.ResetTimer()
-	start := time.Now()
-	for range 16 {
-		wg.Go(func() {
-			for {
-				i := next.Add(1)
-				if i > int64(b.N) {
-					return
-				}
-				id := fmt.Sprintf("https://node.example/activities/%d", i)
-				err := db.EnqueueOutbound(ctx, Outbound{ID: id, Actor: "coord", Body: activityBody(id, filler),
-					Deliveries: []DeliveryTarget{
-						{Recipient: fmt.Sprintf("https://p%d.example/actors/a", i%50), OrderingKey: fmt.Sprintf("https://node.example/cases/%d", i%20)},
-						{Recipient: fmt.Sprintf("https://q%d.example/actors/a", i%50)},
-					}}, nil)
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
+	elapsed := concurrently(b, 16, func(i int64) error {
+		id := fmt.Sprintf("https://node.example/activities/%d", i)
+		return db.EnqueueOutbound(ctx, Outbound{ID: id, Actor: "coord", Body: activityBody(id, filler),
+			Deliveries: []DeliveryTarget{
+				{Recipient: fmt.Sprintf("https://p%d.example/actors/a", i%50), OrderingKey: fmt.Sprintf("https://node.example/cases/%d", i%20)},
+				{Recipient: fmt.Sprintf("https://q%d.example/actors/a", i%50)},
+			}}, nil)
+	})
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "enqueues/s")
 	st := db.bolt.Stats().TxStats
 	b.ReportMetric(float64(st.GetWrite())/float64(b.N), "page-writes/enqueue")
@@ -240,27 +192,44 @@ func BenchmarkAcceptWithReply(b *testing.B) {
 			}
 		}
 	}()
+	before := db.bolt.Stats().TxStats
+	elapsed := concurrently(b, 16, func(i int64) error {
+		id := fmt.Sprintf("https://peer.example/activities/%d", i)
+		_, err := db.AcceptInbound(ctx, Inbound{ID: id, Recipient: "coord", Sender: sender, KeyID: sender + "#main-key",
+			Body: activityBody(id, filler), Semantic: "RmSubmitReport"}, func(tx *Tx) error {
+			reply := fmt.Sprintf("https://node.example/activities/ack-%d", i)
+			return tx.EnqueueOutbound(Outbound{ID: reply, Actor: "coord", Body: activityBody(reply, "ack"),
+				Deliveries: []DeliveryTarget{{Recipient: sender, OrderingKey: fmt.Sprintf("https://node.example/reports/%d", i)}}})
+		})
+		return err
+	})
+	close(stop)
+	if err := <-drained; err != nil {
+		b.Fatal(err)
+	}
+	st := db.bolt.Stats().TxStats
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "accepts/s")
+	b.ReportMetric(float64(st.GetWrite()-before.GetWrite())/float64(b.N), "page-writes/accept")
+}
+
+// concurrently runs write(i) for i from 1 to b.N from the given number of
+// goroutines, with the benchmark timer running, stops the timer and
+// returns the time it took; the first error fails the benchmark.
+func concurrently(b *testing.B, writers int, write func(i int64) error) time.Duration {
+	b.Helper()
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	before := db.bolt.Stats().TxStats
+	errs := make(chan error, writers)
 	b.ResetTimer()
 	start := time.Now()
-	for range 16 {
+	for range writers {
 		wg.Go(func() {
 			for {
 				i := next.Add(1)
 				if i > int64(b.N) {
 					return
 				}
-				id := fmt.Sprintf("https://peer.example/activities/%d", i)
-				_, err := db.AcceptInbound(ctx, Inbound{ID: id, Recipient: "coord", Sender: sender, KeyID: sender + "#main-key",
-					Body: activityBody(id, filler), Semantic: "RmSubmitReport"}, func(tx *Tx) error {
-					reply := fmt.Sprintf("https://node.example/activities/ack-%d", i)
-					return tx.EnqueueOutbound(Outbound{ID: reply, Actor: "coord", Body: activityBody(reply, "ack"),
-						Deliveries: []DeliveryTarget{{Recipient: sender, OrderingKey: fmt.Sprintf("https://node.example/reports/%d", i)}}})
-				})
-				if err != nil {
+				if err := write(i); err != nil {
 					errs <- err
 					return
 				}
@@ -270,15 +239,9 @@ func BenchmarkAcceptWithReply(b *testing.B) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	close(stop)
-	if err := <-drained; err != nil {
-		b.Fatal(err)
-	}
 	close(errs)
 	for err := range errs {
 		b.Fatal(err)
 	}
-	st := db.bolt.Stats().TxStats
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "accepts/s")
-	b.ReportMetric(float64(st.GetWrite()-before.GetWrite())/float64(b.N), "page-writes/accept")
+	return elapsed
 }

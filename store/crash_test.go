@@ -40,44 +40,13 @@ func TestCrashDuringEnqueueKeepsAcknowledgedDeliveries(t *testing.T) {
 		t.Skip("crash test runs a child process")
 	}
 	path := filepath.Join(t.TempDir(), "vultron.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashDuringEnqueueKeepsAcknowledgedDeliveries$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashChildEnv+"=1", crashPathEnv+"="+path)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-
 	acked := map[string]bool{}
-	killed := false
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		id, ok := strings.CutPrefix(sc.Text(), "enqueued ")
-		if !ok {
-			continue
+	killChildWhen(t, "TestCrashDuringEnqueueKeepsAcknowledgedDeliveries", "1", path, func(line string) bool {
+		if id, ok := strings.CutPrefix(line, "enqueued "); ok {
+			acked[id] = true
 		}
-		acked[id] = true
-		if !killed && len(acked) >= crashKillAfter {
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatalf("kill child: %v", err)
-			}
-			killed = true
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("read child output: %v", err)
-	}
-	err = cmd.Wait()
-	if !killed {
-		t.Fatalf("child exited before the kill (%v) after %d enqueues:\n%s", err, len(acked), stderr.String())
-	}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child was not killed by SIGKILL: %v\n%s", err, stderr.String())
-	}
+		return len(acked) >= crashKillAfter
+	})
 
 	db, err := Open(path, Options{NoSync: true})
 	if err != nil {
@@ -118,6 +87,45 @@ func TestCrashDuringEnqueueKeepsAcknowledgedDeliveries(t *testing.T) {
 		t.Errorf("%d of %d pending deliveries due after restart", len(due), len(pending))
 	}
 	t.Logf("%d enqueues acknowledged, %d activities stored, %d deliveries pending", len(acked), len(perActivity), len(pending))
+}
+
+// killChildWhen runs the test binary's test as a child with crashChildEnv
+// set to mode and crashPathEnv to path, passes each line the child prints
+// to kill, sends SIGKILL as soon as kill returns true, and fails the test
+// unless the child died of that signal.
+func killChildWhen(t *testing.T, test, mode, path string, kill func(line string) bool) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+mode, crashPathEnv+"="+path)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if !killed && kill(sc.Text()) {
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatalf("kill child: %v", err)
+			}
+			killed = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("read child output: %v", err)
+	}
+	err = cmd.Wait()
+	if !killed {
+		t.Fatalf("child exited before the kill: %v\n%s", err, stderr.String())
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("child was not killed by SIGKILL: %v\n%s", err, stderr.String())
+	}
 }
 
 // crashChild enqueues until it is killed or crashChildLimit passes.
@@ -171,37 +179,16 @@ func TestCrashDuringDrainKeepsDeliveryIndex(t *testing.T) {
 		t.Skip("crash test runs a child process")
 	}
 	path := filepath.Join(t.TempDir(), "vultron.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashDuringDrainKeepsDeliveryIndex$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashChildEnv+"=drain", crashPathEnv+"="+path)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	acked, handled, killed := 0, 0, false
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
+	acked, handled := 0, 0
+	killChildWhen(t, "TestCrashDuringDrainKeepsDeliveryIndex", "drain", path, func(line string) bool {
 		switch {
-		case strings.HasPrefix(sc.Text(), "enqueued "):
+		case strings.HasPrefix(line, "enqueued "):
 			acked++
-		case strings.HasPrefix(sc.Text(), "handled "):
+		case strings.HasPrefix(line, "handled "):
 			handled++
 		}
-		if !killed && acked >= 200 && handled >= 100 {
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatalf("kill child: %v", err)
-			}
-			killed = true
-		}
-	}
-	err = cmd.Wait()
-	if !killed {
-		t.Fatalf("child exited before the kill (%v) after %d enqueues and %d outcomes:\n%s", err, acked, handled, stderr.String())
-	}
+		return acked >= 200 && handled >= 100
+	})
 
 	db, err := Open(path, Options{NoSync: true})
 	if err != nil {
