@@ -145,7 +145,7 @@ func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]De
 // dueScanStats counts what DueDeliveries read, so that tests can assert on
 // the work a poll does rather than on its time.
 type dueScanStats struct {
-	keys    uint64 // index (or queue) entries visited
+	keys    uint64 // due index entries visited
 	records uint64 // queue records read and opened
 }
 

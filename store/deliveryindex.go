@@ -29,19 +29,19 @@ import (
 // the size of the queue and of the dead letters is read, not counted.
 //
 // Every write of the queue goes through deliveryQueue, which changes the
-// record, the index and the counts in the same transaction, so they cannot
-// disagree after a crash; DB.Check verifies that they agree.
+// record, the index and the pending count in the same transaction (and
+// DeadLetter and RequeueDeadLetter change the dead letter count with the
+// dead letters), so they cannot disagree after a crash; DB.Check verifies
+// that they agree.
 //
 // The index holds no case content. A due time is the NextAttempt of a
 // delivery, which the audit log already records in clear; a lane is the
 // SHA-256 of the recipient and the ordering key (domain-separated and
-// length-prefixed), not the recipient or the case id themselves. Its values
-// are empty, so there is nothing to seal.
-//
-// Written here rather than taken from a queue library because the queue
-// must commit in the same bbolt transaction as the activity it sends and the
-// case entry that caused it (a transactional outbox), which no queue
-// library over bbolt offers.
+// length-prefixed), not the recipient or the case id themselves. The hash
+// is kept whole: two lanes whose hashes collided would become one, and a
+// dead recipient could then hold back another's deliveries, so finding a
+// collision must stay out of reach even for recipient IRIs a peer chooses.
+// Its values are empty, so there is nothing to seal.
 
 // Index bucket names and meta keys. They are part of the file format.
 var (

@@ -70,5 +70,8 @@
 // every write of the queue maintains in its own transaction, so a poll costs
 // what it hands out and the leases it skips, not the size of the queue; the
 // counts of pending deliveries and dead letters are kept the same way, and
-// the queue and the dead letters are listed in pages.
+// the queue and the dead letters are listed in pages. The queue and its index
+// are written here rather than taken from a queue library because they must
+// commit in the same bbolt transaction as the activity they send and the
+// case write that caused it, which no queue library over bbolt offers.
 package store
