@@ -42,6 +42,16 @@ func TestFanoutSmoke(t *testing.T) {
 	}
 }
 
+func TestDrainSmoke(t *testing.T) {
+	r, err := Drain(t.TempDir(), 40, 20, 2, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Blocked != 40 || r.Healthy != 20 || r.Polls == 0 || r.Seconds <= 0 || r.DeadAttempts != 0 {
+		t.Fatalf("Drain: %+v", r)
+	}
+}
+
 func TestBigCaseSmoke(t *testing.T) {
 	bc, err := BuildCase("http://127.0.0.1:7001", "smoke", 5, 30)
 	if err != nil {
@@ -155,6 +165,31 @@ func BenchmarkFanout(b *testing.B) {
 			b.ReportMetric(r.PerSecond, "deliveries/s")
 			b.ReportMetric(float64(n)/signRate/r.Seconds, "sign-share")
 			b.ReportMetric(signRate, "signs/s")
+		})
+	}
+}
+
+// BenchmarkDrain drains 1,000 deliveries to healthy peers (ten lanes of
+// 100 at a verifying sink) with no backlog and behind 10,000 deliveries to
+// a dead peer (see Drain), with the node's default 8 delivery workers.
+func BenchmarkDrain(b *testing.B) {
+	for _, blocked := range []int{0, 10000} {
+		b.Run(fmt.Sprintf("blocked=%d", blocked), func(b *testing.B) {
+			var r DrainResult
+			for b.Loop() {
+				var err error
+				if r, err = Drain(b.TempDir(), blocked, 1000, 10, 5*time.Minute); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if r.DeadAttempts != 0 {
+				b.Fatalf("the dead peer received %d requests during the drain; none of its deliveries was due", r.DeadAttempts)
+			}
+			b.ReportMetric(r.Seconds, "s-drain")
+			b.ReportMetric(float64(r.Healthy)/r.Seconds, "deliveries/s")
+			b.ReportMetric(r.PollMs, "ms/poll")
+			b.ReportMetric(r.PollMaxMs, "ms-poll-max")
+			b.ReportMetric(float64(r.Polls), "polls")
 		})
 	}
 }

@@ -111,7 +111,7 @@ func addDeadLetters(t testing.TB, db *store.DB, tag string, n int) {
 			t.Fatal(err)
 		}
 	}
-	pending, err := db.PendingDeliveries(ctx, 0)
+	pending, _, err := db.PendingDeliveries(ctx, 0, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

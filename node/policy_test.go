@@ -42,7 +42,7 @@ func TestFederationAllowlist(t *testing.T) {
 	vendor.submit(t, "vendor", `{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":["`+p.id+`"],
 "object":{"type":"VulnerabilityReport","name":"n","content":"c"}}`)
 	waitFor(t, "the delivery to the peer to be dead-lettered", func() bool {
-		dead, err := vendor.db.DeadLetters(context.Background())
+		dead, _, err := vendor.db.DeadLetters(context.Background(), 0, 10)
 		return err == nil && len(dead) == 1 && strings.Contains(dead[0].LastError, "allow-list")
 	})
 	if p.receivedCount() != 0 || p.docFetches.Load() != 0 {

@@ -69,7 +69,7 @@ func (p *replicaPair) note(text string) int64 {
 func (p *replicaPair) loseDeliveriesToFinder() int {
 	p.t.Helper()
 	ctx := context.Background()
-	pending, err := p.vendor.db.PendingDeliveries(ctx, 0)
+	pending, _, err := p.vendor.db.PendingDeliveries(ctx, 0, 1000)
 	if err != nil {
 		p.t.Fatal(err)
 	}

@@ -185,7 +185,7 @@ func TestDeliveryWaitsForReceiver(t *testing.T) {
 
 	// Let a few attempts fail against the closed port.
 	waitFor(t, "a failed attempt", func() bool {
-		ds, _ := finder.db.PendingDeliveries(context.Background(), 10)
+		ds, _, _ := finder.db.PendingDeliveries(context.Background(), 0, 10)
 		return len(ds) == 1 && ds[0].Attempts >= 2
 	})
 
@@ -203,7 +203,7 @@ func TestDeliveryWaitsForReceiver(t *testing.T) {
 	if got := len(vendor.inboxItems(t, "vendor")); got != 1 {
 		t.Errorf("vendor received %d activities, want exactly 1", got)
 	}
-	if dead, _ := finder.db.DeadLetters(context.Background()); len(dead) != 0 {
+	if dead, _, _ := finder.db.DeadLetters(context.Background(), 0, 10); len(dead) != 0 {
 		t.Errorf("dead letters: %v", dead)
 	}
 }

@@ -680,20 +680,58 @@ func viewDeliveries(ds []store.Delivery) []deliveryView {
 	return out
 }
 
-// listDeliveries answers GET /api/deliveries: the pending deliveries and
-// the dead letters.
+// Page size of GET /api/deliveries.
+const maxDeliveryPage = 1000
+
+// listDeliveries answers GET /api/deliveries?limit=N&pendingAfter=ID&deadAfter=ID:
+// a page of the pending deliveries and one of the dead letters, oldest
+// first, with their counts. pendingNext and deadNext, when present, are
+// the pendingAfter and deadAfter of the following pages.
 func (n *Node) listDeliveries(w http.ResponseWriter, r *http.Request) {
-	pending, err := n.db.PendingDeliveries(r.Context(), 1000)
+	q := r.URL.Query()
+	limit, err := intParam(q, "limit", maxDeliveryPage, 1, maxDeliveryPage)
 	if err != nil {
 		problem.Write(w, err)
 		return
 	}
-	dead, err := n.db.DeadLetters(r.Context())
+	var after [2]uint64
+	for i, name := range []string{"pendingAfter", "deadAfter"} {
+		if s := q.Get(name); s != "" {
+			if after[i], err = strconv.ParseUint(s, 10, 64); err != nil {
+				problem.Write(w, problem.BadRequest("%s must be a delivery id (a whole number), not %q", name, s))
+				return
+			}
+		}
+	}
+	pending, pendingNext, err := n.db.PendingDeliveries(r.Context(), after[0], limit)
 	if err != nil {
 		problem.Write(w, err)
 		return
 	}
-	problem.WriteJSON(w, http.StatusOK, map[string]any{"pending": viewDeliveries(pending), "dead": viewDeliveries(dead)})
+	dead, deadNext, err := n.db.DeadLetters(r.Context(), after[1], limit)
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	pendingCount, err := n.db.PendingCount(r.Context())
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	deadCount, err := n.db.DeadLetterCount(r.Context())
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	body := map[string]any{"pending": viewDeliveries(pending), "dead": viewDeliveries(dead),
+		"pendingCount": pendingCount, "deadCount": deadCount}
+	if pendingNext != 0 {
+		body["pendingNext"] = pendingNext
+	}
+	if deadNext != 0 {
+		body["deadNext"] = deadNext
+	}
+	problem.WriteJSON(w, http.StatusOK, body)
 }
 
 // retryDelivery answers POST /api/deliveries/{id}/retry: it moves a dead

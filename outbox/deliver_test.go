@@ -338,7 +338,7 @@ func (f *fixture) due(t *testing.T) store.Delivery {
 
 func (f *fixture) pending(t *testing.T) []store.Delivery {
 	t.Helper()
-	ds, err := f.db.PendingDeliveries(context.Background(), 0)
+	ds, _, err := f.db.PendingDeliveries(context.Background(), 0, 1000)
 	if err != nil {
 		t.Fatalf("PendingDeliveries: %v", err)
 	}
@@ -347,7 +347,7 @@ func (f *fixture) pending(t *testing.T) []store.Delivery {
 
 func (f *fixture) deadLetters(t *testing.T) []store.Delivery {
 	t.Helper()
-	ds, err := f.db.DeadLetters(context.Background())
+	ds, _, err := f.db.DeadLetters(context.Background(), 0, 1000)
 	if err != nil {
 		t.Fatalf("DeadLetters: %v", err)
 	}

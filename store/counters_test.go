@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/openvultron/vultron/internal/crashtest"
 )
 
@@ -38,11 +36,11 @@ func checkCounts(t *testing.T, db *DB, when string) {
 func queueStep(t *testing.T, db *DB, rng *rand.Rand, i int) {
 	t.Helper()
 	ctx := context.Background()
-	pending, err := db.PendingDeliveries(ctx, 0)
+	pending, _, err := db.PendingDeliveries(ctx, 0, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dead, err := db.DeadLetters(ctx)
+	dead, _, err := db.DeadLetters(ctx, 0, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,123 +120,6 @@ func TestDeliveryCountsFollowTheQueues(t *testing.T) {
 	}
 }
 
-// TestOpenCountsTheQueuesOfAnOlderFile opens a file whose queues were
-// written before the counts existed: Open counts them once, page by page.
-func TestOpenCountsTheQueuesOfAnOlderFile(t *testing.T) {
-	for _, tc := range []struct {
-		name          string
-		pending, dead int
-		page          int
-	}{
-		{"empty", 0, 0, 3},
-		{"less than a page", 2, 1, 3},
-		{"whole pages", 6, 3, 3},
-		{"pages and a rest", 7, 5, 3},
-		{"default page", 7, 5, countPage},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "vultron.db")
-			db, err := Open(path, Options{NoSync: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			mustPutActor(t, db, "coord")
-			for i := range tc.pending + tc.dead {
-				enqueue(t, db, fmt.Sprintf("a%d", i), DeliveryTarget{Recipient: inboxA})
-			}
-			ds, err := db.PendingDeliveries(context.Background(), 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, d := range ds[:tc.dead] {
-				if err := db.DeadLetter(context.Background(), d.ID, "gone"); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := db.Close(); err != nil {
-				t.Fatal(err)
-			}
-
-			// Remove the counts, as in a file written before them, and
-			// count the way Open does with the test's page size.
-			bdb, err := bolt.Open(path, 0o600, &bolt.Options{NoSync: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := bdb.Update(func(tx *bolt.Tx) error {
-				meta := tx.Bucket(bucketMeta)
-				return errors.Join(meta.Delete(keyPendingCount), meta.Delete(keyDeadCount))
-			}); err != nil {
-				t.Fatal(err)
-			}
-			if err := countQueuesPaged(bdb, tc.page); err != nil {
-				t.Fatal(err)
-			}
-			if err := bdb.Close(); err != nil {
-				t.Fatal(err)
-			}
-
-			db, err = Open(path, Options{NoSync: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			pending, dead, err := db.DeliveryCounts(context.Background())
-			if err != nil || pending != uint64(tc.pending) || dead != uint64(tc.dead) {
-				t.Fatalf("counted %d pending and %d dead (%v), want %d and %d", pending, dead, err, tc.pending, tc.dead)
-			}
-			checkCounts(t, db, "after counting")
-		})
-	}
-}
-
-// TestOpenRecountsMissingCounts: Open itself counts a file without counts.
-func TestOpenRecountsMissingCounts(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "vultron.db")
-	db, err := Open(path, Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustPutActor(t, db, "coord")
-	enqueue(t, db, "a", DeliveryTarget{Recipient: inboxA}, DeliveryTarget{Recipient: inboxB})
-	if err := db.Update(context.Background(), func(tx *Tx) error {
-		return tx.bucket(bucketMeta).Delete(keyPendingCount)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if db, err = Open(path, Options{NoSync: true}); err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if n, err := db.PendingCount(context.Background()); err != nil || n != 2 {
-		t.Fatalf("PendingCount after reopening = %d, %v; want 2", n, err)
-	}
-}
-
-// TestUnderflowRecounts: a count a foreign writer left too low is
-// recounted by the write that would take it below zero.
-func TestUnderflowRecounts(t *testing.T) {
-	db := openTestDB(t, Options{})
-	mustPutActor(t, db, "coord")
-	enqueue(t, db, "a", DeliveryTarget{Recipient: inboxA}, DeliveryTarget{Recipient: inboxB})
-	if err := db.Update(context.Background(), func(tx *Tx) error {
-		return tx.bucket(bucketMeta).Put(keyPendingCount, encodeCount(0))
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ds, err := db.PendingDeliveries(context.Background(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.CompleteDelivery(context.Background(), ds[0].ID); err != nil {
-		t.Fatal(err)
-	}
-	checkCounts(t, db, "after the completion")
-}
-
 // countCrashEnv marks the child process of TestDeliveryCountsSurviveSigkill.
 const countCrashEnv = "STORE_COUNT_CRASH_CHILD"
 
@@ -291,7 +172,7 @@ func countCrashChild(t *testing.T, path string) {
 					Deliveries: []DeliveryTarget{{Recipient: "https://a.example/inbox"}, {Recipient: "https://b.example/inbox"}}}, nil)
 				if err == nil {
 					var ds []Delivery
-					if ds, err = db.PendingDeliveries(ctx, 0); err == nil && len(ds) > 0 {
+					if ds, _, err = db.PendingDeliveries(ctx, 0, 1000); err == nil && len(ds) > 0 {
 						d := ds[rng.IntN(len(ds))]
 						switch rng.IntN(3) {
 						case 0:
@@ -305,7 +186,7 @@ func countCrashChild(t *testing.T, path string) {
 					}
 				}
 				if err == nil && rng.IntN(4) == 0 {
-					if dead, derr := db.DeadLetters(ctx); derr == nil && len(dead) > 0 {
+					if dead, _, derr := db.DeadLetters(ctx, 0, 1); derr == nil && len(dead) > 0 {
 						if _, err = db.RequeueDeadLetter(ctx, dead[0].ID); errors.Is(err, ErrNotFound) {
 							err = nil
 						}

@@ -17,7 +17,14 @@ import (
 
 // SchemaVersion is the version of the bucket layout and record encodings this
 // binary reads and writes. It is stored in the meta bucket of every file.
-const SchemaVersion uint64 = 1
+//
+//	1  the layout without the delivery index
+//	2  adds the delivery index (deliveries_due, delivery_lanes) and the
+//	   counts of pending deliveries and dead letters in meta
+const SchemaVersion uint64 = 2
+
+// oldestSchemaVersion is the oldest layout Open migrates to SchemaVersion.
+const oldestSchemaVersion uint64 = 1
 
 // Defaults for zero Options fields.
 const (
@@ -57,6 +64,7 @@ var (
 		bucketMeta, bucketActors, bucketActivities, bucketInbox, bucketOutbox,
 		bucketDedup, bucketDedupTime, bucketDeliveries, bucketDeadLetters,
 		bucketRemoteKeys, bucketCases, bucketAudit, bucketEvents, bucketWebhooks,
+		bucketDeliveriesDue, bucketDeliveryLanes,
 	}
 
 	keySchemaVersion = []byte("schema_version")
@@ -120,6 +128,7 @@ type DB struct {
 
 	leaseMu sync.Mutex
 	leases  map[uint64]time.Time // delivery id → lease expiry
+	dueScan dueScanStats         // work done by DueDeliveries; guarded by leaseMu
 
 	sl       *sealer // nil without a data key
 	resealed int     // values Open sealed or re-encrypted
@@ -166,8 +175,9 @@ func Open(path string, opts Options) (*DB, error) {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-
-	if err := countQueues(bdb); err != nil {
+	// After checkDataKey, so that the migration reads values sealed with
+	// the current key.
+	if err := migrateSchema(bdb, sl, migrateBatch, opts.Logger); err != nil {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -239,9 +249,11 @@ func initSchema(tx *bolt.Tx) error {
 	switch v := binary.BigEndian.Uint64(raw); {
 	case v > SchemaVersion:
 		return fmt.Errorf("%w: database schema version %d is newer than this binary supports (%d)", ErrSchema, v, SchemaVersion)
-	case v < SchemaVersion:
-		return fmt.Errorf("%w: database schema version %d is older than this binary supports (%d) and no migration exists", ErrSchema, v, SchemaVersion)
+	case v < oldestSchemaVersion:
+		return fmt.Errorf("%w: database schema version %d is older than this binary can migrate (%d to %d)", ErrSchema, v, oldestSchemaVersion, SchemaVersion)
 	}
+	// An older version is migrated by migrateSchema once the data key is
+	// checked.
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
@@ -300,13 +312,20 @@ func (db *DB) View(ctx context.Context, fn func(*ReadTx) error) error {
 	return err
 }
 
-// Check runs bbolt's consistency check over the whole file and returns every
-// problem it finds, joined, or nil if the file is consistent.
+// Check runs bbolt's consistency check over the whole file, and checks that
+// the delivery index and counts agree with the queue (checkDeliveryIndex);
+// it returns every problem it finds, joined, or nil if the file is
+// consistent. It reads the whole file.
 func (db *DB) Check(ctx context.Context) error {
 	var errs []error
 	err := db.View(ctx, func(rtx *ReadTx) error {
 		for e := range rtx.tx.Check() {
 			errs = append(errs, e)
+		}
+		if len(errs) == 0 {
+			if err := checkDeliveryIndex(rtx); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		return nil
 	})

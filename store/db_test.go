@@ -23,12 +23,12 @@ func TestOpenSchemaVersion(t *testing.T) {
 		{
 			name:    "newer version is refused",
 			prepare: func(t *testing.T, path string) { writeRawVersion(t, path, 7) },
-			wantErr: "database schema version 7 is newer than this binary supports (1)",
+			wantErr: "database schema version 7 is newer than this binary supports (2)",
 		},
 		{
 			name:    "older version is refused",
 			prepare: func(t *testing.T, path string) { writeRawVersion(t, path, 0) },
-			wantErr: "database schema version 0 is older than this binary supports (1)",
+			wantErr: "database schema version 0 is older than this binary can migrate (1 to 2)",
 		},
 		{
 			name: "foreign bbolt file is refused",
@@ -117,7 +117,7 @@ func writeRawVersion(t *testing.T, path string, v uint64) {
 	})
 }
 
-func rawUpdate(t *testing.T, path string, fn func(*bolt.Tx) error) {
+func rawUpdate(t testing.TB, path string, fn func(*bolt.Tx) error) {
 	t.Helper()
 	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
@@ -129,7 +129,7 @@ func rawUpdate(t *testing.T, path string, fn func(*bolt.Tx) error) {
 	}
 }
 
-func rawView(t *testing.T, path string, fn func(*bolt.Tx) error) {
+func rawView(t testing.TB, path string, fn func(*bolt.Tx) error) {
 	t.Helper()
 	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
 	if err != nil {

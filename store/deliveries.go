@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/url"
 	"time"
 )
@@ -68,30 +69,26 @@ func decodeDelivery(k, v []byte) (Delivery, error) {
 	return out, nil
 }
 
-// lane returns the ordering lane of d, or "" if d is not ordered with any
-// other delivery.
-func (d *Delivery) lane() string {
-	if d.OrderingKey == "" {
-		return ""
-	}
-	return d.Recipient + "\x00" + d.OrderingKey
-}
-
 // DueDeliveries returns up to limit deliveries that a worker should attempt
-// now, in queue order, and leases them: they are not returned again until
-// they are completed, retried or dead-lettered, or until the lease expires
-// (Options.LeaseTTL after now). A delivery is due when its NextAttempt is not
-// after now, it is not leased, and no older delivery of its lane (same Recipient
-// and OrderingKey) is still pending, so deliveries to one recipient for one
-// ordering key go out one at a time and in order.
+// now and leases them: they are not returned again until they are
+// completed, retried or dead-lettered, or until the lease expires
+// (Options.LeaseTTL after now). A delivery is due when its NextAttempt is
+// not after now, it is not leased, and no older delivery of its lane (same
+// Recipient and OrderingKey) is still pending, so deliveries to one
+// recipient for one ordering key go out one at a time and in queue order.
+// Across lanes, deliveries come in the order they became due (NextAttempt,
+// then queue order): a retry that falls due does not overtake what was due
+// before it.
 //
 // Leases are kept in memory only: after a restart every pending delivery is
 // due again, so a delivery interrupted by a crash is retried. A worker whose
 // lease expired may find its delivery completed or handed to another worker;
 // receivers see an activity at least once.
 //
-// The scan reads the queue from its oldest entry, so its cost grows with the
-// number of pending deliveries.
+// The scan reads the due index (the head of every lane, by due time) from
+// its start, so it visits what it hands out and the leased heads it skips,
+// and reads only the records it hands out: deliveries that wait behind a
+// lane's head or for a later retry cost nothing.
 func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -100,33 +97,36 @@ func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]De
 	defer db.leaseMu.Unlock()
 
 	var due []Delivery
+	bound := dueBound(now)
 	err := db.View(ctx, func(tx *ReadTx) error {
 		due = due[:0]
-		blocked := make(map[string]struct{})
-		queue := tx.bucket(bucketDeliveries)
-		cur := queue.Cursor()
-		for k, v := cur.First(); k != nil && len(due) < limit; k, v = cur.Next() {
-			d, err := decodeDelivery(k, queue.open(k, v))
+		q := tx.deliveryQueue()
+		cur := q.due.Cursor()
+		for k, _ := cur.First(); k != nil && len(due) < limit; k, _ = cur.Next() {
+			at, id, ok := splitDueKey(k)
+			if !ok {
+				return fmt.Errorf("due index key %x: %w", k, errCorrupt)
+			}
+			if at > bound {
+				break
+			}
+			db.dueScan.keys++
+			if exp, ok := db.leases[id]; ok {
+				if now.Before(exp) {
+					continue
+				}
+				delete(db.leases, id)
+			}
+			db.dueScan.records++
+			d, err := q.get(id)
 			if tx.sealErr != nil {
 				return tx.sealErr
 			}
 			if err != nil {
-				return err
-			}
-			if lane := d.lane(); lane != "" {
-				if _, ok := blocked[lane]; ok {
-					continue
-				}
-				blocked[lane] = struct{}{}
-			}
-			if exp, ok := db.leases[d.ID]; ok {
-				if now.Before(exp) {
-					continue
-				}
-				delete(db.leases, d.ID)
+				return fmt.Errorf("due index names delivery %d: %w", id, err)
 			}
 			if d.NextAttempt.After(now) {
-				continue
+				break // only when now is beyond what Unix nanoseconds hold
 			}
 			due = append(due, d)
 		}
@@ -140,6 +140,13 @@ func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]De
 		db.leases[d.ID] = exp
 	}
 	return due, nil
+}
+
+// dueScanStats counts what DueDeliveries read, so that tests can assert on
+// the work a poll does rather than on its time.
+type dueScanStats struct {
+	keys    uint64 // due index entries visited
+	records uint64 // queue records read and opened
 }
 
 // releaseLease forgets the lease on a delivery after its outcome committed.
@@ -162,27 +169,20 @@ func (db *DB) updateDelivery(ctx context.Context, id uint64, fn func(tx *Tx, d *
 // deliveryUpdate returns the write function of updateDelivery.
 func deliveryUpdate(id uint64, fn func(tx *Tx, d *Delivery) (*Delivery, error)) func(*Tx) error {
 	return func(tx *Tx) error {
-		queue := tx.bucket(bucketDeliveries)
-		k := seqKey(id)
-		v := queue.Get(k)
-		if v == nil {
-			return fmt.Errorf("delivery %d: %w", id, ErrNotFound)
-		}
-		d, err := decodeDelivery(k, v)
+		q := tx.deliveryQueue()
+		d, err := q.get(id)
 		if err != nil {
 			return err
 		}
+		old := d
 		next, err := fn(tx, &d)
 		if err != nil {
 			return err
 		}
 		if next == nil {
-			if err := queue.Delete(k); err != nil {
-				return err
-			}
-			return tx.addPending(-1)
+			return q.remove(&old)
 		}
-		return queue.Put(k, encodeDelivery(next))
+		return q.replace(&old, next)
 	}
 }
 
@@ -253,7 +253,7 @@ func (db *DB) DeadLetter(ctx context.Context, id uint64, reason string) error {
 		if err := tx.bucket(bucketDeadLetters).Put(seqKey(id), encodeDelivery(d)); err != nil {
 			return nil, fmt.Errorf("put dead letter: %w", err)
 		}
-		if err := tx.addDead(1); err != nil {
+		if err := addCount(tx.bucket(bucketMeta).boltBucket, keyDeadCount, 1); err != nil {
 			return nil, err
 		}
 		return nil, auditDelivery(tx, d, DecisionDead, reason)
@@ -273,32 +273,50 @@ func (db *DB) DeadLetter(ctx context.Context, id uint64, reason string) error {
 	return nil
 }
 
-// DeadLetters returns every dead-lettered delivery, oldest first.
-func (db *DB) DeadLetters(ctx context.Context) ([]Delivery, error) {
-	out, err := db.listDeliveries(ctx, bucketDeadLetters, 0)
+// DeadLetters returns up to limit dead-lettered deliveries with an id above
+// after, oldest first, and the id to pass as after for the next page (0
+// when there is none). A limit ≤ 0 means 100; limits above 1000 are
+// capped.
+func (db *DB) DeadLetters(ctx context.Context, after uint64, limit int) ([]Delivery, uint64, error) {
+	out, next, err := db.deliveryPage(ctx, bucketDeadLetters, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("store: dead letters: %w", err)
+		return nil, 0, fmt.Errorf("store: dead letters: %w", err)
 	}
-	return out, nil
+	return out, next, nil
 }
 
-// PendingDeliveries returns up to limit pending deliveries in queue order,
-// leased or not; limit ≤ 0 means all of them.
-func (db *DB) PendingDeliveries(ctx context.Context, limit int) ([]Delivery, error) {
-	out, err := db.listDeliveries(ctx, bucketDeliveries, limit)
+// PendingDeliveries returns up to limit pending deliveries with an id above
+// after, leased or not, in queue order, and the id to pass as after for the
+// next page (0 when there is none), with the limits of DeadLetters.
+func (db *DB) PendingDeliveries(ctx context.Context, after uint64, limit int) ([]Delivery, uint64, error) {
+	out, next, err := db.deliveryPage(ctx, bucketDeliveries, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("store: pending deliveries: %w", err)
+		return nil, 0, fmt.Errorf("store: pending deliveries: %w", err)
 	}
-	return out, nil
+	return out, next, nil
 }
 
-func (db *DB) listDeliveries(ctx context.Context, bucket []byte, limit int) ([]Delivery, error) {
-	var out []Delivery
+func (db *DB) deliveryPage(ctx context.Context, bucket []byte, after uint64, limit int) ([]Delivery, uint64, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, maxPageSize)
+	if after == math.MaxUint64 {
+		return nil, 0, nil // no id comes after it
+	}
+	var (
+		out  []Delivery
+		next uint64
+	)
 	err := db.View(ctx, func(tx *ReadTx) error {
-		out = out[:0]
+		out, next = out[:0], 0
 		b := tx.bucket(bucket)
 		cur := b.Cursor()
-		for k, v := cur.First(); k != nil && (limit <= 0 || len(out) < limit); k, v = cur.Next() {
+		for k, v := cur.Seek(seqKey(after + 1)); k != nil; k, v = cur.Next() {
+			if len(out) == limit {
+				next = out[len(out)-1].ID
+				break
+			}
 			d, err := decodeDelivery(k, b.open(k, v))
 			if tx.sealErr != nil {
 				return tx.sealErr
@@ -310,7 +328,7 @@ func (db *DB) listDeliveries(ctx context.Context, bucket []byte, limit int) ([]D
 		}
 		return nil
 	})
-	return out, err
+	return out, next, err
 }
 
 // RequeueDeadLetter moves a dead-lettered delivery back into the queue, at the
@@ -334,14 +352,10 @@ func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64) (uint64, error) 
 		d.Attempts = 0
 		d.FirstQueued = now
 		d.NextAttempt = now
-		queue := tx.bucket(bucketDeliveries)
-		if newID, err = queue.NextSequence(); err != nil {
+		if newID, err = tx.deliveryQueue().add(&d); err != nil {
 			return err
 		}
-		if err := queue.Put(seqKey(newID), encodeDelivery(&d)); err != nil {
-			return err
-		}
-		if err := tx.addPending(1); err != nil {
+		if err := addCount(tx.bucket(bucketMeta).boltBucket, keyDeadCount, -1); err != nil {
 			return err
 		}
 		if _, err := tx.AppendAudit(AuditRecord{Kind: AuditAdmin, Actor: d.Actor, Signer: d.Recipient,
@@ -349,10 +363,7 @@ func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64) (uint64, error) 
 			Reason: fmt.Sprintf("dead letter %d requeued as delivery %d", id, newID)}); err != nil {
 			return err
 		}
-		if err := dead.Delete(k); err != nil {
-			return err
-		}
-		return tx.addDead(-1)
+		return dead.Delete(k)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: requeue dead letter %d: %w", id, err)
@@ -361,11 +372,35 @@ func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64) (uint64, error) 
 	return newID, nil
 }
 
-// PendingCount returns the number of deliveries in the queue, leased or not,
-// from the count the queue's writes keep (see counters.go).
+// PendingCount returns the number of deliveries in the queue, leased or
+// not. The store keeps the count as it queues and removes deliveries, so
+// reading it costs the same whatever the size of the queue.
 func (db *DB) PendingCount(ctx context.Context) (int, error) {
-	pending, _, err := db.DeliveryCounts(ctx)
-	return int(pending), err
+	n, err := db.count(ctx, keyPendingCount)
+	if err != nil {
+		return 0, fmt.Errorf("store: pending count: %w", err)
+	}
+	return n, nil
+}
+
+// DeadLetterCount returns the number of dead letters, kept like
+// PendingCount.
+func (db *DB) DeadLetterCount(ctx context.Context) (int, error) {
+	n, err := db.count(ctx, keyDeadCount)
+	if err != nil {
+		return 0, fmt.Errorf("store: dead letter count: %w", err)
+	}
+	return n, nil
+}
+
+func (db *DB) count(ctx context.Context, key []byte) (int, error) {
+	var n uint64
+	err := db.View(ctx, func(tx *ReadTx) error {
+		var err error
+		n, err = readCount(tx.bucket(bucketMeta).boltBucket, key)
+		return err
+	})
+	return int(n), err
 }
 
 // auditDelivery records a delivery's outcome in the transaction that

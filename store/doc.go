@@ -10,7 +10,7 @@
 //	meta          schema version ("schema_version" → 8-byte big-endian uint64);
 //	              the counts of pending deliveries and dead letters
 //	              ("pending_deliveries", "dead_letters", same encoding), kept
-//	              by every write that changes those buckets (counters.go)
+//	              by every write that changes those buckets (deliveryindex.go)
 //	actors        local actor name → LocalActor (public part only; private
 //	              keys are kept outside the database)
 //	activities    activity id → stored activity (raw body, direction, local
@@ -20,6 +20,10 @@
 //	dedup         inbound activity id → body digest and first-seen time
 //	dedup_time    first-seen time + activity id → nothing (prune index)
 //	deliveries    delivery id (sequence) → pending Delivery
+//	deliveries_due  due time + delivery id → nothing: the head of every
+//	              delivery lane (see deliveryindex.go)
+//	delivery_lanes  lane hash + delivery id → nothing: every pending
+//	              delivery that has an ordering key
 //	dead_letters  delivery id → Delivery that exhausted its retries
 //	remote_keys   key id → RemoteKey (cached public keys of other servers;
 //	              a new or changed key is audited in the same transaction)
@@ -33,7 +37,9 @@
 // order; see encoding.go.
 //
 // The schema version of this layout is SchemaVersion. Open writes it into a new
-// file and refuses a file with any other version.
+// file, migrates a file of an older version it knows (1: without the delivery
+// index, which it builds from the queue; see migrate.go) and refuses any other
+// version.
 //
 // # Writes
 //
@@ -63,5 +69,12 @@
 // DueDeliveries hands out deliveries in lanes (recipient + ordering key)
 // so that deliveries to one recipient for one case are sent in order; leases on
 // handed-out deliveries live in memory only, so after a restart every pending
-// delivery is due again.
+// delivery is due again. It reads an index of lane heads by due time that
+// every write of the queue maintains in its own transaction, so a poll costs
+// what it hands out and the leases it skips, not the size of the queue; the
+// counts of pending deliveries and dead letters are kept the same way, and
+// the queue and the dead letters are listed in pages. The queue and its index
+// are written here rather than taken from a queue library because they must
+// commit in the same bbolt transaction as the activity they send and the
+// case write that caused it, which no queue library over bbolt offers.
 package store

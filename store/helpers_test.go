@@ -118,3 +118,25 @@ func countBucket(t *testing.T, db *DB, bucket []byte, sub string) int {
 	}
 	return n
 }
+
+// allDeliveries reads every pending delivery (or every dead letter, when dead
+// is true) page by page, with a small page so that the cursor is exercised.
+func allDeliveries(t testing.TB, db *DB, dead bool) []Delivery {
+	t.Helper()
+	page := db.PendingDeliveries
+	if dead {
+		page = db.DeadLetters
+	}
+	var out []Delivery
+	for after := uint64(0); ; {
+		ds, next, err := page(context.Background(), after, 7)
+		if err != nil {
+			t.Fatalf("read deliveries after %d: %v", after, err)
+		}
+		out = append(out, ds...)
+		if next == 0 {
+			return out
+		}
+		after = next
+	}
+}

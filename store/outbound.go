@@ -113,26 +113,16 @@ func (t *Tx) EnqueueOutbound(out Outbound) error {
 	if _, err := appendIndex(t, bucketOutbox, out.Actor, out.ID); err != nil {
 		return err
 	}
-	queue := t.bucket(bucketDeliveries)
+	queue := t.deliveryQueue()
 	for _, target := range out.Deliveries {
-		seq, err := queue.NextSequence()
-		if err != nil {
-			return fmt.Errorf("queue delivery: %w", err)
-		}
-		v := encodeDelivery(&Delivery{
+		if _, err := queue.add(&Delivery{
 			ActivityID:  out.ID,
 			Actor:       out.Actor,
 			Recipient:   target.Recipient,
 			OrderingKey: target.OrderingKey,
 			FirstQueued: now,
 			NextAttempt: now,
-		})
-		if err := queue.Put(seqKey(seq), v); err != nil {
-			return fmt.Errorf("queue delivery: %w", err)
-		}
-	}
-	if len(out.Deliveries) > 0 {
-		if err := t.addPending(int64(len(out.Deliveries))); err != nil {
+		}); err != nil {
 			return err
 		}
 	}

@@ -25,7 +25,8 @@ import (
 // notes, indexes). Keys of buckets (activity IRIs, sequence numbers, case ids,
 // hashes) stay plain, so ordering and seeks keep working. Actor documents,
 // remote public keys, dedup records (digest and time), inbox and outbox pages
-// (activity ids) and the meta bucket are not sealed.
+// (activity ids), the delivery index (due times, lane hashes and delivery ids
+// as keys, empty values) and the meta bucket are not sealed.
 //
 // A sealed value is
 //

@@ -9,10 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 )
 
 const marker = "MARKER-7f3c9e-SQLI-IN-LOGIN"
@@ -86,7 +83,7 @@ func fillStore(t *testing.T, db *DB) {
 			t.Fatal(err)
 		}
 	}
-	due, err := db.PendingDeliveries(ctx, 10)
+	due, _, err := db.PendingDeliveries(ctx, 0, 10)
 	if err != nil || len(due) != 2 {
 		t.Fatalf("pending = %d, %v", len(due), err)
 	}
@@ -107,11 +104,11 @@ func checkStore(t *testing.T, db *DB) {
 	if err != nil || !bytes.Contains(a.Body, []byte(marker)) {
 		t.Fatalf("outbound activity: %v", err)
 	}
-	pend, err := db.PendingDeliveries(ctx, 10)
+	pend, _, err := db.PendingDeliveries(ctx, 0, 10)
 	if err != nil || len(pend) != 1 || pend[0].Recipient != "https://peer.example/actors/finder" {
 		t.Fatalf("pending deliveries = %d, %v", len(pend), err)
 	}
-	dead, err := db.DeadLetters(ctx)
+	dead, _, err := db.DeadLetters(ctx, 0, 10)
 	if err != nil || len(dead) != 1 || dead[0].LastError == "" {
 		t.Fatalf("dead letters = %d, %v", len(dead), err)
 	}
@@ -357,37 +354,14 @@ func BenchmarkAcceptInboundSealed(b *testing.B) {
 			mustPutActor(b, db, "coord")
 			filler := strings.Repeat("x", 900)
 			sender := "https://peer.example/actors/vendor"
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			errs := make(chan error, writers)
-			b.ResetTimer()
-			start := time.Now()
-			for range writers {
-				wg.Go(func() {
-					for {
-						i := next.Add(1)
-						if i > int64(b.N) {
-							return
-						}
-						id := fmt.Sprintf("https://peer.example/activities/%d", i)
-						_, err := db.AcceptInbound(ctx, Inbound{
-							ID: id, Recipient: "coord", Sender: sender, KeyID: sender + "#main-key",
-							Body: activityBody(id, filler), Semantic: "RmSubmitReport",
-						}, nil)
-						if err != nil {
-							errs <- err
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			elapsed := time.Since(start)
-			b.StopTimer()
-			close(errs)
-			for err := range errs {
-				b.Fatal(err)
-			}
+			elapsed := concurrently(b, writers, func(i int64) error {
+				id := fmt.Sprintf("https://peer.example/activities/%d", i)
+				_, err := db.AcceptInbound(ctx, Inbound{
+					ID: id, Recipient: "coord", Sender: sender, KeyID: sender + "#main-key",
+					Body: activityBody(id, filler), Semantic: "RmSubmitReport",
+				}, nil)
+				return err
+			})
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "accepts/s")
 		})
 	}
