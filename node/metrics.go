@@ -27,8 +27,8 @@ import (
 //
 // Nothing a scrape does grows with the data the node holds: the queue
 // depth, the dead letters and the cases by state are counts the store
-// keeps in the transactions that change them (store/counters.go,
-// cases/counts.go), read in one short read transaction; the rest are
+// keeps in the transactions that change them (store/deliveryindex.go,
+// cases/counts.go, cases/sync.go), read in one short read transaction; the rest are
 // in-memory counters. Every label has a bounded set of values: routes are
 // gorilla/mux route templates, never raw paths; methods outside the
 // standard ones are "other".
