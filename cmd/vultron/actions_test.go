@@ -179,12 +179,27 @@ func TestCLIStory(t *testing.T) {
 		code, _, _ := finderNode.cli(t, "case", "wait", caseID, "--until", "entries>=2", "--timeout", "1s")
 		return code == 0
 	})
+	// How each copy compares with the Case Actor's ledger: the vendor's
+	// node hosts it; the finder's replica resyncs on request.
+	if out := vendorNode.ok(t, "case", "show", caseID); !strings.Contains(out, "replica     hosted: this node hosts the case") {
+		t.Errorf("case show on the host:\n%s", out)
+	}
+	if out := finderNode.ok(t, "case", "list"); !strings.Contains(out, "REPLICA") || !strings.Contains(out, "in-sync") {
+		t.Errorf("case list on the finder's node:\n%s", out)
+	}
+	if out := finderNode.ok(t, "case", "resync", caseID); !strings.Contains(out, "replica in-sync: ") {
+		t.Errorf("case resync printed %q", out)
+	}
+	code, _, errOut := vendorNode.cli(t, "case", "resync", caseID)
+	if code != 1 || !strings.Contains(errOut, "hosts case") {
+		t.Errorf("case resync on the host: exit %d, %q; want the node's refusal", code, errOut)
+	}
 	if c := vendorNode.showCase(t, caseID); c.rm(vendor) != "VALID Vfd SIGNATORY" && !strings.HasPrefix(c.rm(vendor), "VALID") {
 		t.Fatalf("after RV the vendor is %s", c.rm(vendor))
 	}
 
 	// A refusal is one sentence and exit 1: nothing to accept yet.
-	code, _, errOut := finderNode.cli(t, "embargo", "accept", caseID, "--as", "finder")
+	code, _, errOut = finderNode.cli(t, "embargo", "accept", caseID, "--as", "finder")
 	if code != 1 || !strings.Contains(errOut, "no pending embargo proposal") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 		t.Errorf("embargo accept with nothing proposed: exit %d, %q", code, errOut)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/openvultron/vultron/cases"
 )
 
 // caseRow is a case as the node's read API returns it.
@@ -25,6 +27,9 @@ type caseRow struct {
 	TailHash     string     `json:"tailHash"`
 	Closed       bool       `json:"closed"`
 	Diverged     string     `json:"diverged"`
+	// Replica says how the node's copy compares with the Case Actor's
+	// ledger.
+	Replica      cases.ReplicaStatus `json:"replica"`
 	Participants []struct {
 		Actor            string   `json:"actor"`
 		Roles            []string `json:"roles"`
@@ -51,14 +56,19 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 			return g.run(ctx, env, args)
 		}
 	}
-	fs := newFlagSet("case", "vultron case [flags] list | show CASE | ledger CASE | wait CASE | ACTION CASE",
+	fs := newFlagSet("case", "vultron case [flags] list | show CASE | ledger CASE | resync CASE | wait CASE | ACTION CASE",
 		"Show the cases a node hosts or keeps a replica of: list them, show one with its\n"+
-			"participants (roles, RM, VFD, embargo consent), print its hash-chained ledger, or\n"+
-			"wait until it reaches a state (\"vultron case wait -h\").\n"+
+			"participants (roles, RM, VFD, embargo consent) and how its copy compares with the\n"+
+			"Case Actor's ledger, print its hash-chained ledger, or wait until it reaches a state\n"+
+			"(\"vultron case wait -h\").\n"+
+			"resync checks a replica against its Case Actor now and fetches what it lacks; with\n"+
+			"--rebuild it drops the node's copy and fetches the Case Actor's ledger from its start,\n"+
+			"which is how a forked replica is repaired once both sides have been looked at.\n"+
 			"CASE is a case id or a unique part of it.\n\n"+caseActionsHelp(), env)
 	nf := addNodeFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	from := fs.Int64("from", 0, "ledger: first log index to print")
+	rebuild := fs.Bool("rebuild", false, "resync: drop this node's copy and fetch the Case Actor's whole ledger")
 	c, err := nf.parse(fs, env, args)
 	if err != nil {
 		return err
@@ -81,16 +91,16 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 			return printJSON(env, all.Cases)
 		}
 		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CASE\tNAME\tEM\tEMBARGO ENDS\tPXA\tPARTICIPANTS\tLEDGER\tHOSTED")
+		fmt.Fprintln(tw, "CASE\tNAME\tEM\tEMBARGO ENDS\tPXA\tPARTICIPANTS\tLEDGER\tREPLICA")
 		for _, r := range all.Cases {
 			end := "-"
 			if r.EmbargoEnd != nil {
 				end = r.EmbargoEnd.UTC().Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%v\n", r.ID, r.Name, r.EMState, end, r.PXAState, len(r.Participants), r.LedgerLength, r.Hosted)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.ID, r.Name, r.EMState, end, r.PXAState, len(r.Participants), r.LedgerLength, replicaWord(r.Replica))
 		}
 		return tw.Flush()
-	case "show", "ledger":
+	case "show", "ledger", "resync":
 		if fs.NArg() != 2 {
 			return usageError("%s takes one case id", fs.Arg(0))
 		}
@@ -100,6 +110,9 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 		id, err := pickCase(all.Cases, fs.Arg(1))
 		if err != nil {
 			return err
+		}
+		if fs.Arg(0) == "resync" {
+			return resyncCase(ctx, env, c, id, *rebuild, *asJSON)
 		}
 		if fs.Arg(0) == "show" {
 			var detail caseRow
@@ -119,7 +132,7 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 		}
 		return printLedger(ctx, env, c, id, *from, *asJSON)
 	default:
-		return usageError("unknown case command %q (want list, show, ledger, wait or %s)", fs.Arg(0), caseActionGroup().actionNames())
+		return usageError("unknown case command %q (want list, show, ledger, resync, wait or %s)", fs.Arg(0), caseActionGroup().actionNames())
 	}
 }
 
@@ -159,6 +172,7 @@ func printCase(env *environment, r caseRow) {
 	}
 	line("world", "%s", r.PXAState)
 	line("ledger", "%d entries, tail %s", r.LedgerLength, r.TailHash)
+	line("replica", "%s", replicaLine(r.Replica))
 	if r.Closed {
 		line("closed", "every participant has closed the case")
 	}
@@ -182,6 +196,54 @@ func printCase(env *environment, r caseRow) {
 			fmt.Fprintf(w, "  %s  %s: %s\n", n.Published.UTC().Format(time.RFC3339), n.Author, n.Content)
 		}
 	}
+}
+
+// replicaWord says in a word or two how a replica compares with its Case
+// Actor's ledger, for the case list.
+func replicaWord(st cases.ReplicaStatus) string {
+	switch st.State {
+	case cases.ReplicaBehind:
+		return fmt.Sprintf("behind %d", st.Behind)
+	case cases.ReplicaForked:
+		return "FORKED"
+	case "":
+		return "-"
+	}
+	return string(st.State)
+}
+
+// replicaLine says how a replica compares with its Case Actor's ledger and
+// what the node is doing about it, for case show.
+func replicaLine(st cases.ReplicaStatus) string {
+	switch st.State {
+	case cases.ReplicaBehind:
+		return fmt.Sprintf("BEHIND by %d entries since %s: %s", st.Behind, st.Since.UTC().Format(time.RFC3339), st.Doing)
+	case cases.ReplicaForked:
+		return fmt.Sprintf("FORKED since %s: %s (%s)", st.Since.UTC().Format(time.RFC3339), st.Doing, st.Fork.Reason)
+	}
+	return fmt.Sprintf("%s: %s", st.State, st.Doing)
+}
+
+// resyncCase asks the node to check its replica of case id now (and, with
+// rebuild, to fetch the Case Actor's ledger from its start) and prints
+// the replica's status.
+func resyncCase(ctx context.Context, env *environment, c *client, id string, rebuild, asJSON bool) error {
+	body := []byte(`{"rebuild":false}`)
+	if rebuild {
+		body = []byte(`{"rebuild":true}`)
+	}
+	var out struct {
+		Case    string              `json:"case"`
+		Replica cases.ReplicaStatus `json:"replica"`
+	}
+	if err := c.do(ctx, "POST", "/api/cases/"+url.PathEscape(id)+"/resync", body, &out); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(env, out)
+	}
+	fmt.Fprintf(env.stdout, "case %s\nreplica %s\n", out.Case, replicaLine(out.Replica))
+	return nil
 }
 
 func printLedger(ctx context.Context, env *environment, c *client, id string, from int64, asJSON bool) error {
