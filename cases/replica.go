@@ -89,9 +89,10 @@ func (e *Engine) offerEntries(tx *store.Tx, local, sender string, entries []ledg
 	if v.s != nil && v.s.CaseActor != "" && v.s.CaseActor != sender {
 		return problem.Forbidden("%s is not the Case Actor of case %s (%s is)", sender, caseID, v.s.CaseActor)
 	}
-	if v.s != nil && v.s.Fork != nil {
-		// A forked replica applies nothing until an operator acts; the
-		// announcement is kept in the inbox.
+	if v.s != nil && (v.s.Fork != nil || v.s.Rebuild) && announced {
+		// A forked replica applies nothing until an operator acts, and one
+		// being rebuilt nothing but the Case Actor's ledger from its
+		// start; the announcement is kept in the inbox.
 		return nil
 	}
 	if v.s == nil {

@@ -62,6 +62,11 @@ type SyncState struct {
 	// Fork, when set, says where this replica's ledger differs from the
 	// Case Actor's; the node applies nothing more to the case.
 	Fork *Fork `json:"fork,omitempty"`
+	// Rebuild is set when an operator asked to replace this copy with the
+	// Case Actor's ledger: the next check fetches it from its start, and
+	// the copy is replaced in the transaction that applies the first page,
+	// so the case never disappears meanwhile. Until then nothing is applied.
+	Rebuild bool `json:"rebuild,omitempty"`
 	// LastCheck is when the node last asked the Case Actor, LastError what
 	// went wrong then ("" when it answered) and Failures how many checks in
 	// a row failed.
@@ -156,7 +161,7 @@ func syncClass(s *SyncState, held int64) string {
 	switch {
 	case s == nil:
 		return ""
-	case s.Fork != nil:
+	case s.Fork != nil || s.Rebuild:
 		return "forked"
 	case s.behind(held):
 		return "behind"
@@ -382,6 +387,9 @@ func Status(tx *store.ReadTx, c *Case, now time.Time) (ReplicaStatus, error) {
 		return "at " + t.UTC().Format(time.RFC3339)
 	}
 	switch {
+	case s.Rebuild:
+		st.State, st.Since = ReplicaForked, s.BehindSince
+		st.Doing = "replacing this node's copy with the Case Actor's ledger: fetching it from its first entry " + at(s.NextCheck)
 	case s.Fork != nil:
 		st.State, st.Fork, st.Since = ReplicaForked, s.Fork, s.Fork.Since
 		st.Doing = fmt.Sprintf("stopped: this node's ledger differs from the Case Actor's at entry %d, so the node applies nothing more to the case; check both, then run `vultron case resync CASE --rebuild` to replace this copy with the Case Actor's", s.Fork.Index)
@@ -400,11 +408,11 @@ func Status(tx *store.ReadTx, c *Case, now time.Time) (ReplicaStatus, error) {
 	return st, nil
 }
 
-// Resync asks for a check of the replica of caseID now. With rebuild it
-// first drops everything the replica holds of the case, keeping only who
-// takes part and which Case Actor it trusts, so that the next check
-// fetches the Case Actor's ledger from its first entry: the way out of a
-// fork, once an operator has looked at both sides. It returns a
+// Resync asks for a check of the replica of caseID now. With rebuild the
+// check fetches the Case Actor's ledger from its first entry and replaces
+// everything the replica holds of the case with it, keeping only who takes
+// part and which Case Actor it trusts: the way out of a fork, once an
+// operator has looked at both sides. It returns a
 // *problem.Error when the node hosts the case or has no replica of it.
 func (e *Engine) Resync(tx *store.Tx, caseID string, rebuild bool) error {
 	if hostedBy(&tx.ReadTx, caseID) != "" {
@@ -438,12 +446,11 @@ func (e *Engine) Resync(tx *store.Tx, caseID string, rebuild bool) error {
 	}
 	now := e.now().UTC()
 	if rebuild {
-		if err := dropReplica(tx, caseID); err != nil {
-			return err
+		since := now
+		if v.s.Fork != nil {
+			since = v.s.Fork.Since
 		}
-		held = 0
-		v.s.Fork, v.s.BehindSince = nil, now
-		v.s.Known = max(v.s.Known, 1)
+		v.s.Fork, v.s.Rebuild, v.s.BehindSince = nil, true, since
 	} else if v.s.Fork != nil {
 		// Checked again: if the Case Actor now agrees with this copy
 		// (its host was restored, say), the fork is lifted.

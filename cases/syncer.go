@@ -229,7 +229,7 @@ func (s *Syncer) checkOnce(ctx context.Context, caseID string) (more bool, err e
 		if err != nil {
 			return err
 		}
-		if r != nil {
+		if r != nil && !st.Rebuild {
 			from, prev = r.Next, r.TailHash()
 		}
 		return nil
@@ -269,6 +269,20 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 	st, err := loadSync(&tx.ReadTx, caseID)
 	if err != nil || st == nil || st.Fork != nil {
 		return false, err
+	}
+	if st.Rebuild && fetchErr == nil && from == 0 && len(page.Entries) > 0 {
+		// The Case Actor's ledger replaces this copy, in this transaction.
+		if err := dropReplica(tx, caseID); err != nil {
+			return false, err
+		}
+		v, err := loadView(&tx.ReadTx, caseID, 0)
+		if err != nil {
+			return false, err
+		}
+		v.s.Rebuild = false
+		if err := v.save(tx, 0); err != nil {
+			return false, err
+		}
 	}
 	if fetchErr == nil && len(page.Entries) > 0 {
 		err := e.offerEntries(tx, st.Local, st.CaseActor, page.Entries, now, false)

@@ -322,6 +322,9 @@ type caseRow struct {
 	LedgerLength      int64
 	Closed, Hosted    bool
 	Mine              []cases.Participant // local actors' participation
+	// Replica says how this node's copy compares with the Case Actor's
+	// ledger.
+	Replica cases.ReplicaStatus
 }
 
 // casesPage is the list of cases and of reports waiting for a decision.
@@ -338,8 +341,12 @@ func (d *dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 		}
 		next = cursor
 		for _, c := range page {
+			st, err := cases.Status(tx, c, d.n.cfg.Now())
+			if err != nil {
+				return err
+			}
 			row := caseRow{ID: c.ID, Name: c.Name, EM: c.EM.String(), PXA: c.PXA.String(), LedgerLength: c.LedgerLen,
-				Closed: c.Closed(), Hosted: cases.Hosted(tx, c.ID)}
+				Closed: c.Closed(), Hosted: st.State == cases.ReplicaHosted, Replica: st}
 			if c.Embargo != nil && c.EM.InForce() {
 				end := c.Embargo.End
 				row.EmbargoEnd = &end
@@ -394,9 +401,13 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	var timeline []cases.TimelineEntry
 	var history cvdstate.History
 	var notes []cases.Note
+	var replica cases.ReplicaStatus
 	err = d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
 		var err error
 		if c, err = cases.Load(tx, id); err != nil || c == nil {
+			return err
+		}
+		if replica, err = cases.Status(tx, c, d.n.cfg.Now()); err != nil {
 			return err
 		}
 		if timeline, err = cases.Timeline(tx, c.ID, c.LedgerLen, timelineLength); err != nil {
@@ -441,7 +452,7 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	flash, ok := d.takeFlash(s)
 	now := d.n.cfg.Now()
 	d.render(w, "case", map[string]any{
-		"Case": c, "LiveState": caseLiveState(c), "HiddenParticipants": hidden, "CasePath": "/ui/cases/" + url.PathEscape(c.ID), "EM": c.EM.String(), "PXA": c.PXA.String(), "Participants": parts, "Locals": locals,
+		"Case": c, "Replica": replica, "LiveState": caseLiveState(c, replica), "HiddenParticipants": hidden, "CasePath": "/ui/cases/" + url.PathEscape(c.ID), "EM": c.EM.String(), "PXA": c.PXA.String(), "Participants": parts, "Locals": locals,
 		"Timeline": timeline, "Notes": notes, "NotesTotal": c.NoteCount, "History": history.String(),
 		"Assessment": assessment, "CSRF": s.csrf, "Flash": flash, "FlashOK": ok, "Now": now,
 		"EmbargoSVG": embargoSVG(c, now), "StateSVG": stateSVG(c),
@@ -457,6 +468,18 @@ func (d *dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSess
 		return
 	}
 	back := "/ui/cases/" + url.PathEscape(id)
+	if action := r.PostForm.Get("action"); action == "resync" || action == "rebuild" {
+		// Not a protocol action: the node checks its copy of the case.
+		err := d.n.db.Update(r.Context(), func(tx *store.Tx) error { return d.n.engine.Resync(tx, id, action == "rebuild") })
+		if err != nil {
+			d.setFlash(s, "Refused: "+problem.Message(err), false)
+		} else {
+			d.setFlash(s, map[string]string{"resync": "This node checks its copy against the Case Actor's ledger now.",
+				"rebuild": "This node's copy was dropped; it fetches the Case Actor's ledger from its start."}[action], true)
+		}
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
 	as := r.PostForm.Get("as")
 	msg, err := d.submitCaseAction(r, id, as)
 	if err != nil {

@@ -36,7 +36,11 @@ func (d *dashboard) liveState(r *http.Request, caseID string) (string, error) {
 				state = "gone"
 				return err
 			}
-			state = caseLiveState(c)
+			st, err := cases.Status(tx, c, d.n.cfg.Now())
+			if err != nil {
+				return err
+			}
+			state = caseLiveState(c, st)
 			return nil
 		}
 		page, _, err := cases.ListCasesPage(tx, "", defaultCasePage)
@@ -53,9 +57,10 @@ func (d *dashboard) liveState(r *http.Request, caseID string) (string, error) {
 	return state, err
 }
 
-// caseLiveState summarises a case for its page's stream.
-func caseLiveState(c *cases.Case) string {
-	return fmt.Sprintf("%d %s %s %s", c.LedgerLen, c.EM, c.PXA, c.TailHash)
+// caseLiveState summarises a case and how this node's copy compares with
+// the Case Actor's ledger, for its page's stream.
+func caseLiveState(c *cases.Case, st cases.ReplicaStatus) string {
+	return fmt.Sprintf("%d %s %s %s %s %d", c.LedgerLen, c.EM, c.PXA, c.TailHash, st.State, st.Known)
 }
 
 // listLiveState summarises the case list's first page and the reports.

@@ -202,6 +202,18 @@ func TestForkedReplicaStopsUntilRebuilt(t *testing.T) {
 	if got := p.finder.metricValue(t, `vultron_replicas_diverging{state="forked"}`); got != 1 {
 		t.Errorf("forked replicas in /metrics = %v, want 1", got)
 	}
+	// The dashboard says so on the case list and the case page, and
+	// offers the way out.
+	b := newBrowser(t, p.finder.url)
+	b.login(p.finder.token)
+	if list := b.get("/"); !strings.Contains(list, `replica-forked`) {
+		t.Errorf("the dashboard's case list does not show the fork:\n%s", list)
+	}
+	casePath := "/ui/cases/" + url.PathEscape(p.caseID)
+	page := b.get(casePath)
+	if !strings.Contains(page, "differs from the Case Actor's ledger at entry 1") || !strings.Contains(page, `value="rebuild"`) {
+		t.Errorf("the dashboard's case page does not show the fork and the rebuild:\n%s", page)
+	}
 
 	// While forked, the finder's node applies nothing more.
 	held := p.finder.cases(t)[0].LedgerLength
@@ -222,11 +234,12 @@ func TestForkedReplicaStopsUntilRebuilt(t *testing.T) {
 	// Actor's ledger.
 	p.finder.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(p.caseID)+"/resync", "")
 	waitFor(t, "the fork found again", func() bool { return p.replicaStatus().State == cases.ReplicaForked })
-	status, body = p.finder.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(p.caseID)+"/resync", `{"rebuild":true}`)
-	if status != http.StatusOK {
-		t.Fatalf("rebuild: %d %s", status, body)
-	}
+	// The rebuild, from the dashboard's button.
+	b.post(casePath, url.Values{"csrf": {csrfOf(t, page)}, "action": {"rebuild"}})
 	p.inStep("after the rebuild")
+	if page := b.get(casePath); !strings.Contains(page, "in step with the Case Actor") {
+		t.Errorf("the dashboard's case page after the rebuild:\n%s", page)
+	}
 	if got := p.finder.metricValue(t, `vultron_replicas_diverging{state="forked"}`); got != 0 {
 		t.Errorf("forked replicas in /metrics after the rebuild = %v, want 0", got)
 	}
