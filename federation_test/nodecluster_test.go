@@ -72,6 +72,7 @@ type cluster struct {
 type clusterNode struct {
 	name  string // the actor's name, also the node's name
 	spec  string // NAME:TYPE[:ROLES]
+	extra []string // more flags of vultron serve
 	dir   string
 	addr  string // 127.0.0.1:PORT
 	url   string // http://127.0.0.1:PORT
@@ -106,8 +107,10 @@ func newCluster(t *testing.T, bin string, specs ...string) *cluster {
 		}
 	})
 	for _, spec := range specs {
-		name, _, _ := strings.Cut(spec, ":")
-		n := &clusterNode{name: name, spec: spec, dir: filepath.Join(base, name)}
+		// A spec may be followed by flags of vultron serve for that node.
+		fields := strings.Fields(spec)
+		name, _, _ := strings.Cut(fields[0], ":")
+		n := &clusterNode{name: name, spec: fields[0], extra: fields[1:], dir: filepath.Join(base, name)}
 		n.addr = freeAddr(t)
 		n.url = "http://" + n.addr
 		n.log = filepath.Join(n.dir, "node.log")
@@ -155,6 +158,7 @@ func (c *cluster) launch(n *clusterNode) {
 		"--retry-first", "100ms",
 		"--retry-max", "1s",
 		"--log-format", "json")
+	cmd.Args = append(cmd.Args, n.extra...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
