@@ -70,8 +70,8 @@ type cluster struct {
 
 // clusterNode is one `vultron serve` process.
 type clusterNode struct {
-	name  string // the actor's name, also the node's name
-	spec  string // NAME:TYPE[:ROLES]
+	name  string   // the actor's name, also the node's name
+	spec  string   // NAME:TYPE[:ROLES]
 	extra []string // more flags of vultron serve
 	dir   string
 	addr  string // 127.0.0.1:PORT
