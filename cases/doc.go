@@ -24,6 +24,30 @@
 // Records live in the store's case buckets under the key "report " + the
 // report id, one entry per local actor.
 //
+// # Cases, the Case Actor and replicas
+//
+// Validating a report opens a case whose Case Actor (a Service actor of
+// this node) is the single writer of its ledger (host.go): it applies every
+// case-scoped activity with Case.Apply, appends it as a ledger entry and
+// announces the entry to the participants on other nodes. A participant's
+// node keeps a replica (replica.go): it applies entries in ledger order
+// only, with the same Case.Apply, and keeps none that arrive early.
+//
+// A replica repairs itself by pulling (sync.go, syncer.go): every sign of a
+// gap makes its one scheduled check due now, and the check fetches pages of
+// the Case Actor's ledger (ReadLedgerPage on the host) from the replica's
+// tail. Checks of replicas in sync find a lost tail at growing intervals. A
+// replica whose ledger differs from the Case Actor's is forked: it applies
+// nothing more until an operator rebuilds it (Engine.Resync). Invariants:
+// a replica's ledger is always a prefix of a chain that verifies from the
+// case's genesis hash; its case state is the fold of that prefix; its sync
+// state, schedule entry and the counts of replicas behind and forked are
+// written in the transaction that changes the replica; the host stores
+// nothing to serve a repair.
+//
+// Slow work (making a Case Actor's key) is done by Engine.Prepare before
+// the write that needs it, never inside the store's write path.
+//
 // # Counts
 //
 // The number of cases in each embargo and world state is kept in the store

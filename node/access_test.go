@@ -125,6 +125,7 @@ func TestAccessControl(t *testing.T) {
 	}
 	objects := []object{
 		{"case", caseID, vendor.token},
+		{"ledger page", caseID + "/ledger?from=0&limit=10", vendor.token},
 		{"report", reportID, finder.token},
 		{"ledger activity", acceptID, vendor.token},
 		{"note", noteID, finder.token},
@@ -147,7 +148,7 @@ func TestAccessControl(t *testing.T) {
 				continue
 			}
 			if want == http.StatusOK {
-				if o.kind == "report" || o.kind == "note" {
+				if o.kind == "report" || o.kind == "note" || o.kind == "ledger page" {
 					if !strings.Contains(string(body), accessSecret) {
 						t.Errorf("%s: %s GET of the %s answered 200 without its content: %s", phase, r.name, o.kind, body)
 					}

@@ -1,0 +1,163 @@
+package cases
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openvultron/vultron/ledger"
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+)
+
+// hostedLedger stores a hosted case of n entries, each with a payload of
+// about size bytes, and returns the case and its entries.
+func hostedLedger(t *testing.T, db *store.DB, n, size int) (*Case, []ledger.Entry) {
+	t.Helper()
+	c := &Case{ID: caseID, CaseActor: caseActor}
+	genesis := ledger.GenesisHash(caseID, t0, caseActor)
+	prev := genesis
+	var entries []ledger.Entry
+	for i := range n {
+		payload := fmt.Sprintf(`{"id":"https://v.example/a/%d","type":"Add","content":%q}`, i, strings.Repeat("n", size))
+		e, err := ledger.NewEntry(caseID, int64(i), prev, fmt.Sprintf("https://v.example/a/%d", i), "add_note_to_case", []byte(payload), t0.Add(time.Duration(i)*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, prev = append(entries, e), e.EntryHash
+	}
+	c.LedgerLen, c.TailHash = int64(n), prev
+	err := db.Update(context.Background(), func(tx *store.Tx) error {
+		for _, e := range entries {
+			if err := appendEntry(tx, e); err != nil {
+				return err
+			}
+		}
+		b, err := tx.Case(caseID)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(keyHost, []byte("case-c1")); err != nil {
+			return err
+		}
+		return saveCase(tx, c)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, entries
+}
+
+// TestReadLedgerPage reads pages of a hosted ledger as replicas ask for
+// them: bounded in entries and bytes, at least one entry, and a 409 when
+// the entry before the page is not the one the replica names.
+func TestReadLedgerPage(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "vultron.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	c, entries := hostedLedger(t, db, 700, 2000)
+	read := func(from int64, prev string, limit, maxBytes int) (LedgerPage, error) {
+		var page LedgerPage
+		err := db.View(context.Background(), func(tx *store.ReadTx) error {
+			var err error
+			page, err = ReadLedgerPage(tx, c, from, prev, limit, maxBytes)
+			return err
+		})
+		return page, err
+	}
+	genesis := entries[0].PrevLogHash
+	raw, err := ledger.Marshal(entries[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	fourAndAHalf := len(raw)*4 + len(raw)/2
+	tests := []struct {
+		name               string
+		from               int64
+		prev               string
+		limit, maxBytes    int
+		wantFirst, wantLen int
+		wantStatus         int
+		wantError          string
+	}{
+		{name: "from the start, naming the genesis", from: 0, prev: genesis, limit: 10, maxBytes: 1 << 20, wantFirst: 0, wantLen: 10},
+		{name: "after an entry, naming it", from: 100, prev: entries[99].EntryHash, limit: 50, maxBytes: 1 << 20, wantFirst: 100, wantLen: 50},
+		{name: "no more than MaxLedgerPage", from: 0, limit: 100000, maxBytes: 1 << 30, wantFirst: 0, wantLen: MaxLedgerPage},
+		{name: "no more than the bytes, but one", from: 0, limit: 100, maxBytes: 10, wantFirst: 0, wantLen: 1},
+		{name: "a few entries' worth of bytes", from: 0, limit: 100, maxBytes: fourAndAHalf, wantFirst: 0, wantLen: 4},
+		{name: "at the tail: none", from: 700, prev: entries[699].EntryHash, limit: 10, maxBytes: 1 << 20, wantLen: 0},
+		{name: "another entry before the page", from: 100, prev: strings.Repeat("0", 64), limit: 10, maxBytes: 1 << 20,
+			wantStatus: 409, wantError: "entry 99 of case " + caseID + " has hash " + entries[99].EntryHash},
+		{name: "another genesis", from: 0, prev: strings.Repeat("1", 64), limit: 10, maxBytes: 1 << 20,
+			wantStatus: 409, wantError: "the ledgers differ"},
+		{name: "a replica longer than the ledger", from: 701, limit: 10, maxBytes: 1 << 20,
+			wantStatus: 409, wantError: "has 700 ledger entries, and the replica says it holds 701"},
+		{name: "a negative index", from: -1, limit: 10, maxBytes: 1 << 20, wantStatus: 400, wantError: "log index"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			page, err := read(tt.from, tt.prev, tt.limit, tt.maxBytes)
+			if tt.wantStatus != 0 {
+				if problem.Status(err) != tt.wantStatus || !strings.Contains(problem.Message(err), tt.wantError) {
+					t.Fatalf("error %v (status %d), want %d containing %q", err, problem.Status(err), tt.wantStatus, tt.wantError)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Entries) != tt.wantLen || page.Length != 700 || page.Tail != c.TailHash {
+				t.Fatalf("page of %d entries, length %d, tail %s; want %d entries of a 700-entry ledger", len(page.Entries), page.Length, page.Tail, tt.wantLen)
+			}
+			for i, e := range page.Entries {
+				if e.LogIndex != int64(tt.wantFirst+i) || e.EntryHash != entries[tt.wantFirst+i].EntryHash {
+					t.Fatalf("entry %d of the page is %d (%s), want %d", i, e.LogIndex, e.EntryHash, tt.wantFirst+i)
+				}
+			}
+		})
+	}
+}
+
+// TestLedgerPageRoundTrip encodes a page as the host serves it and decodes
+// it as a replica reads it, and refuses pages that do not say what they
+// must.
+func TestLedgerPageRoundTrip(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "vultron.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	c, entries := hostedLedger(t, db, 5, 100)
+	page := LedgerPage{Entries: entries[2:4], Length: c.LedgerLen, Tail: c.TailHash}
+	body, err := EncodeLedgerPage(caseID, caseID+"/ledger?from=2", caseID+"/ledger?from=4", 2, page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeLedgerPage(body, caseID, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Entries) != 2 || got.Entries[1].EntryHash != entries[3].EntryHash || got.Length != 5 || got.Tail != c.TailHash {
+		t.Fatalf("decoded %+v", got)
+	}
+	for _, tt := range []struct {
+		name string
+		from int64
+		body string
+		want string
+	}{
+		{"asked from elsewhere", 1, string(body), "starting at 2, not an OrderedCollectionPage starting at 1"},
+		{"another case", 2, strings.ReplaceAll(string(body), caseID, "https://v.example/cases/other"), "not entry"},
+		{"a length shorter than its entries", 2, strings.Replace(string(body), `"totalItems":5`, `"totalItems":3`, 1), "says the ledger has 3 entries"},
+		{"not JSON", 2, "<html>", "not JSON"},
+	} {
+		if _, err := DecodeLedgerPage([]byte(tt.body), caseID, tt.from); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want an error containing %q", tt.name, err, tt.want)
+		}
+	}
+}
