@@ -2,11 +2,15 @@ package cases
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/problem"
@@ -161,3 +165,70 @@ func TestLedgerPageRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// failingFetcher fails every fetch and counts them.
+type failingFetcher struct{ calls atomic.Int64 }
+
+func (f *failingFetcher) FetchLedger(ctx context.Context, signer, caseID string, from int64, prev string, limit int) (LedgerPage, error) {
+	f.calls.Add(1)
+	return LedgerPage{}, errors.New("the Case Actor's node did not answer")
+}
+
+// TestSyncerRunsACheckThatFellDueWhileItRan keeps a replica's check due
+// again the moment it fails (no back-off to speak of): the syncer must run
+// it again at once, not wait for an unrelated write or its idle wake-up a
+// minute later, even when the check fell due while it was still running.
+func TestSyncerRunsACheckThatFellDueWhileItRan(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "vultron.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	e := NewEngine(Config{PublicURL: "https://f.example", IsLocal: func(string) bool { return false },
+		Sync: SyncTiming{RetryMin: time.Nanosecond, RetryMax: time.Nanosecond}})
+	err = db.Update(context.Background(), func(tx *store.Tx) error {
+		return saveSync(tx, caseID, nil, 0, &SyncState{Local: "finder", CaseActor: caseActor, Known: 3, NextCheck: time.Now()}, 0)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &failingFetcher{}
+	// A slow log: the worker logs each check after its write commits and
+	// before it is done, which leaves the scan woken by that write time to
+	// find the check still running.
+	slowLog := zerolog.New(writerFunc(func(p []byte) (int, error) {
+		time.Sleep(5 * time.Millisecond)
+		return len(p), nil
+	}))
+	s, err := NewSyncer(SyncerConfig{Store: db, Engine: e, Fetch: f, Rate: 1000, Workers: 1, Logger: slowLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.calls.Load() < 20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the syncer checked %d times in 5 s a replica whose check is due again at once", f.calls.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	behind, _, err := func() (int64, int64, error) {
+		var b, fk int64
+		err := db.View(context.Background(), func(tx *store.ReadTx) error {
+			var err error
+			b, fk, err = ReplicaCounts(tx)
+			return err
+		})
+		return b, fk, err
+	}()
+	if err != nil || behind != 1 {
+		t.Errorf("replicas behind = %d (%v), want the one", behind, err)
+	}
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

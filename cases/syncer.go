@@ -49,6 +49,9 @@ type Syncer struct {
 
 	mu       sync.Mutex
 	inFlight map[string]bool
+	// done is signalled when a check ends: its case may be due again, and
+	// the scan that skipped it while it ran must look again.
+	done chan struct{}
 }
 
 // NewSyncer returns a Syncer.
@@ -75,7 +78,8 @@ func NewSyncer(cfg SyncerConfig) (*Syncer, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Syncer{cfg: cfg, limiter: rate.NewLimiter(rate.Limit(cfg.Rate), max(1, int(cfg.Rate))), inFlight: map[string]bool{}}, nil
+	return &Syncer{cfg: cfg, limiter: rate.NewLimiter(rate.Limit(cfg.Rate), max(1, int(cfg.Rate))), inFlight: map[string]bool{},
+		done: make(chan struct{}, 1)}, nil
 }
 
 // Run checks replicas as they fall due until ctx ends.
@@ -91,6 +95,10 @@ func (s *Syncer) Run(ctx context.Context) {
 				s.mu.Lock()
 				delete(s.inFlight, id)
 				s.mu.Unlock()
+				select {
+				case s.done <- struct{}{}:
+				default:
+				}
 			}
 		}()
 	}
@@ -127,6 +135,7 @@ func (s *Syncer) Run(ctx context.Context) {
 			timer.Stop()
 			return
 		case <-changed:
+		case <-s.done:
 		case <-timer.C:
 		}
 		timer.Stop()

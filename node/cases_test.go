@@ -32,7 +32,7 @@ type caseSummary struct {
 	} `json:"participants"`
 }
 
-func (tn *testNode) cases(t *testing.T) []caseSummary {
+func (tn *testNode) cases(t testing.TB) []caseSummary {
 	t.Helper()
 	status, body := tn.api(t, http.MethodGet, "/api/cases", "")
 	if status != http.StatusOK {
@@ -48,7 +48,7 @@ func (tn *testNode) cases(t *testing.T) []caseSummary {
 }
 
 // oneCase waits until the node holds exactly one case satisfying cond.
-func (tn *testNode) oneCase(t *testing.T, what string, cond func(caseSummary) bool) caseSummary {
+func (tn *testNode) oneCase(t testing.TB, what string, cond func(caseSummary) bool) caseSummary {
 	t.Helper()
 	var got caseSummary
 	waitFor(t, what, func() bool {
@@ -156,7 +156,7 @@ func TestCaseLifecycleBetweenNodes(t *testing.T) {
 }
 
 // caseDetailOf returns GET /api/cases/{id} of a node.
-func (tn *testNode) caseDetail(t *testing.T, id string) map[string]any {
+func (tn *testNode) caseDetail(t testing.TB, id string) map[string]any {
 	t.Helper()
 	status, body := tn.api(t, http.MethodGet, "/api/cases/"+url.PathEscape(id), "")
 	if status != http.StatusOK {

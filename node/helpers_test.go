@@ -59,17 +59,17 @@ type testNode struct {
 
 // startNode starts a node with the given actors ("name:Type") on
 // 127.0.0.1 and stops it when the test ends.
-func startNode(t *testing.T, specs ...string) *testNode {
+func startNode(t testing.TB, specs ...string) *testNode {
 	t.Helper()
 	return startNodeIn(t, t.TempDir(), nil, specs...)
 }
 
-func startNodeIn(t *testing.T, dir string, ln net.Listener, specs ...string) *testNode {
+func startNodeIn(t testing.TB, dir string, ln net.Listener, specs ...string) *testNode {
 	t.Helper()
 	return startNodeConfig(t, dir, ln, Config{}, specs...)
 }
 
-func startNodeConfig(t *testing.T, dir string, ln net.Listener, extra Config, specs ...string) *testNode {
+func startNodeConfig(t testing.TB, dir string, ln net.Listener, extra Config, specs ...string) *testNode {
 	t.Helper()
 	if ln == nil {
 		var err error
@@ -136,7 +136,7 @@ func startNodeConfig(t *testing.T, dir string, ln net.Listener, extra Config, sp
 func (tn *testNode) actorID(name string) string { return tn.url + "/actors/" + name }
 
 // api sends a request with the node's token and returns status and body.
-func (tn *testNode) api(t *testing.T, method, path string, body string) (int, []byte) {
+func (tn *testNode) api(t testing.TB, method, path string, body string) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -158,7 +158,7 @@ func (tn *testNode) api(t *testing.T, method, path string, body string) (int, []
 }
 
 // submit posts an activity to a local actor's outbox and returns its id.
-func (tn *testNode) submit(t *testing.T, name, activity string) string {
+func (tn *testNode) submit(t testing.TB, name, activity string) string {
 	t.Helper()
 	status, body := tn.api(t, http.MethodPost, "/actors/"+name+"/outbox", activity)
 	if status != http.StatusCreated {
@@ -174,13 +174,13 @@ func (tn *testNode) submit(t *testing.T, name, activity string) string {
 }
 
 // inboxItems returns the activities in a local actor's inbox, newest first.
-func (tn *testNode) inboxItems(t *testing.T, name string) []map[string]any {
+func (tn *testNode) inboxItems(t testing.TB, name string) []map[string]any {
 	t.Helper()
 	return tn.boxItems(t, name, "inbox")
 }
 
 // boxItems returns the activities of a local actor's inbox or outbox.
-func (tn *testNode) boxItems(t *testing.T, name, box string) []map[string]any {
+func (tn *testNode) boxItems(t testing.TB, name, box string) []map[string]any {
 	t.Helper()
 	status, body := tn.api(t, http.MethodGet, "/actors/"+name+"/"+box+"?limit=200", "")
 	if status != http.StatusOK {
@@ -195,10 +195,16 @@ func (tn *testNode) boxItems(t *testing.T, name, box string) []map[string]any {
 	return page.Items
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// waitFor polls cond until it holds or 20 seconds pass.
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	waitWithin(t, 20*time.Second, what, cond)
+}
+
+// waitWithin polls cond until it holds or d passes.
+func waitWithin(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		if cond() {
 			return
@@ -383,7 +389,7 @@ func reportIDOf(t *testing.T, tn *testNode, offerID string) string {
 
 // startNodeWith starts a node like startNode, with the non-zero fields of
 // extra (Retry ...) applied to its configuration.
-func startNodeWith(t *testing.T, extra Config, specs ...string) *testNode {
+func startNodeWith(t testing.TB, extra Config, specs ...string) *testNode {
 	t.Helper()
 	return startNodeConfig(t, t.TempDir(), nil, extra, specs...)
 }

@@ -23,14 +23,16 @@ var quickSync = cases.SyncTiming{IdleMin: 200 * time.Millisecond, IdleMax: time.
 // replicaPair is a vendor's node hosting a case and a finder's node that
 // replicates it and can be stopped and started again on the same address.
 type replicaPair struct {
-	t              *testing.T
+	t              testing.TB
 	vendor, finder *testNode
 	finderDir      string
 	finderAddr     string
 	caseID         string
+	// within bounds inStep's wait; 20 seconds when zero.
+	within time.Duration
 }
 
-func newReplicaPair(t *testing.T) *replicaPair {
+func newReplicaPair(t testing.TB) *replicaPair {
 	t.Helper()
 	p := &replicaPair{t: t, finderDir: t.TempDir(), finderAddr: freeAddr(t)}
 	p.startFinder()
@@ -69,20 +71,25 @@ func (p *replicaPair) note(text string) int64 {
 func (p *replicaPair) loseDeliveriesToFinder() int {
 	p.t.Helper()
 	ctx := context.Background()
-	pending, _, err := p.vendor.db.PendingDeliveries(ctx, 0, 1000)
-	if err != nil {
-		p.t.Fatal(err)
-	}
 	lost := 0
-	for _, d := range pending {
-		if d.Recipient == p.finder.actorID("finder") {
-			if err := p.vendor.db.DeadLetter(ctx, d.ID, "lost on purpose by the test"); err != nil {
-				p.t.Fatal(err)
-			}
-			lost++
+	for after := uint64(0); ; {
+		pending, next, err := p.vendor.db.PendingDeliveries(ctx, after, 1000)
+		if err != nil {
+			p.t.Fatal(err)
 		}
+		for _, d := range pending {
+			if d.Recipient == p.finder.actorID("finder") {
+				if err := p.vendor.db.DeadLetter(ctx, d.ID, "lost on purpose by the test"); err != nil {
+					p.t.Fatal(err)
+				}
+				lost++
+			}
+		}
+		if next == 0 || len(pending) == 0 {
+			return lost
+		}
+		after = next
 	}
-	return lost
 }
 
 // inStep waits until the finder's replica holds exactly the vendor's
@@ -90,7 +97,11 @@ func (p *replicaPair) loseDeliveriesToFinder() int {
 func (p *replicaPair) inStep(what string) {
 	p.t.Helper()
 	host := p.vendor.cases(p.t)[0]
-	waitFor(p.t, what+": the finder's replica at the vendor's tail", func() bool {
+	within := p.within
+	if within == 0 {
+		within = 20 * time.Second
+	}
+	waitWithin(p.t, within, what+": the finder's replica at the vendor's tail", func() bool {
 		cs := p.finder.cases(p.t)
 		return len(cs) == 1 && cs[0].LedgerLength == host.LedgerLength && cs[0].TailHash == host.TailHash &&
 			p.replicaStatus().State == cases.ReplicaInSync
@@ -113,11 +124,18 @@ func (p *replicaPair) hostActivities() int {
 	p.t.Helper()
 	caseActor := p.vendor.cases(p.t)[0].CaseActor
 	name := caseActor[strings.LastIndex(caseActor, "/")+1:]
-	items, _, err := p.vendor.db.OutboxPage(context.Background(), name, "", 100000)
-	if err != nil {
-		p.t.Fatal(err)
+	n := 0
+	for cursor := ""; ; {
+		items, next, err := p.vendor.db.OutboxPage(context.Background(), name, cursor, 1000)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		n += len(items)
+		if next == "" {
+			return n
+		}
+		cursor = next
 	}
-	return len(items)
 }
 
 // TestReplicaFetchesWhatItMissed loses the announcements of entries
@@ -140,7 +158,7 @@ func TestReplicaFetchesWhatItMissed(t *testing.T) {
 	if got := p.hostActivities() - sent; got != 1 {
 		t.Errorf("the host sent %d activities for one note and the repair, want 1: a repair must cost the host nothing", got)
 	}
-	pages := p.vendor.metricValue(t, `vultron_http_requests_total{method="GET",route="/cases/{cid}/ledger",status="200"}`)
+	pages := p.vendor.metricValue(t, ledgerPagesServed)
 	if pages < 1 || pages > 3 {
 		t.Errorf("the finder fetched %v ledger pages, want one for the gap (and at most a couple of checks of the tail)", pages)
 	}
@@ -251,8 +269,12 @@ func TestForkedReplicaStopsUntilRebuilt(t *testing.T) {
 	}
 }
 
+// ledgerPagesServed is the series of /metrics that counts the ledger pages
+// a node served.
+const ledgerPagesServed = `vultron_http_requests_total{method="GET",route="/cases/{cid}/ledger",status="200"}`
+
 // metricValue returns the value of one series of the node's /metrics.
-func (tn *testNode) metricValue(t *testing.T, series string) float64 {
+func (tn *testNode) metricValue(t testing.TB, series string) float64 {
 	t.Helper()
 	status, body := tn.api(t, http.MethodGet, "/metrics", "")
 	if status != http.StatusOK {
