@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -270,6 +271,19 @@ func acknowledge(emit cvdstate.MessageType, from LocalActor, to string, offer *v
 	return []Reply{{Activity: read, To: to, OrderingKey: reportID}}
 }
 
+// ReplicaRefusal is a refusal of an activity by this node's replica of a
+// case (a step its copy forbids, or a reference to something the copy does
+// not hold), which may lack entries the Case Actor has recorded since: the
+// caller may bring the replica up to the Case Actor's tail and try again
+// (see Syncer.CatchUp). It unwraps to the refusal.
+type ReplicaRefusal struct {
+	CaseID string
+	Err    error
+}
+
+func (r *ReplicaRefusal) Error() string { return r.Err.Error() }
+func (r *ReplicaRefusal) Unwrap() error { return r.Err }
+
 // ErrUnprepared is returned by ApplyOutbound for an activity that needs
 // slow work done first, outside the store's write path: the caller runs
 // Prepare for it and tries again.
@@ -391,10 +405,33 @@ func (e *Engine) checkCase(tx *store.Tx, from LocalActor, caseID string, m Messa
 	if c == nil {
 		return problem.Unprocessable("case %s is unknown to this node", caseID)
 	}
+	hosted := hostedBy(&tx.ReadTx, caseID) != ""
+	if !hosted {
+		s, err := loadSync(&tx.ReadTx, caseID)
+		if err != nil {
+			return err
+		}
+		if s != nil && (s.Fork != nil || s.Rebuild) {
+			return problem.Conflict("this node's copy of case %s differs from the Case Actor's ledger, so it sends nothing for the case until an operator replaces the copy (vultron case resync CASE --rebuild)", caseID)
+		}
+	}
+	if m.Class.Unresolved || m.Class.Semantic == vocab.UnknownUnresolvableObject {
+		// It names something this copy does not hold, which the Case Actor
+		// may have recorded since.
+		err := unhandled(m.Class)
+		if !hosted {
+			return &ReplicaRefusal{CaseID: caseID, Err: err}
+		}
+		return err
+	}
 	now := e.now().UTC()
 	work := c.clone()
 	eventType := EventType(m.Class.Semantic)
 	if _, err := work.Apply(eventType, m.Activity, now); err != nil {
+		if !hosted && problem.Status(err) == http.StatusConflict {
+			// The Case Actor may have recorded what this copy lacks yet.
+			return &ReplicaRefusal{CaseID: caseID, Err: err}
+		}
 		return err
 	}
 	// The Case Actor will refuse what it cannot announce: say so now.

@@ -91,7 +91,7 @@ func (s *Syncer) Run(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			for id := range work {
-				s.check(ctx, id)
+				_ = s.check(ctx, id) // a failed check is recorded in the case's sync state
 				s.mu.Lock()
 				delete(s.inFlight, id)
 				s.mu.Unlock()
@@ -202,25 +202,56 @@ func (s *Syncer) due(ctx context.Context) ([]string, time.Time, error) {
 // check runs one due check of the replica of caseID: it fetches pages of
 // the Case Actor's ledger from the replica's tail until the replica holds
 // every entry, PagesPerCheck pages at most, applying each in a
-// transaction of its own.
-func (s *Syncer) check(ctx context.Context, caseID string) {
+// transaction of its own. It returns the last fetch's error (nil when the
+// Case Actor answered), or the store's.
+func (s *Syncer) check(ctx context.Context, caseID string) error {
 	for range s.cfg.PagesPerCheck {
-		more, err := s.checkOnce(ctx, caseID)
+		more, fetchErr, err := s.checkOnce(ctx, caseID)
 		if err != nil {
 			if ctx.Err() == nil {
 				s.cfg.Logger.Error().Err(err).Str("case", caseID).Msg("replica sync: check failed")
 			}
-			return
+			return err
 		}
 		if !more {
-			return
+			return fetchErr
 		}
 	}
+	return nil
+}
+
+// CatchUp checks the replica of caseID against its Case Actor's ledger now,
+// whatever its schedule, and applies what it lacks. It reports whether the
+// replica took entries, and why the Case Actor could not be asked when it
+// could not. An action refused by a replica that may be behind
+// (ReplicaRefusal) calls it before trying again.
+func (s *Syncer) CatchUp(ctx context.Context, caseID string) (advanced bool, err error) {
+	held := func() (int64, error) {
+		var n int64
+		err := s.cfg.Store.View(ctx, func(tx *store.ReadTx) error {
+			r, err := loadReplica(tx, caseID)
+			if r != nil {
+				n = r.Next
+			}
+			return err
+		})
+		return n, err
+	}
+	before, err := held()
+	if err != nil {
+		return false, err
+	}
+	checkErr := s.check(ctx, caseID)
+	after, err := held()
+	if err != nil {
+		return false, err
+	}
+	return after > before, checkErr
 }
 
 // checkOnce fetches one page for the replica of caseID and applies it. It
-// reports whether the replica still lacks entries.
-func (s *Syncer) checkOnce(ctx context.Context, caseID string) (more bool, err error) {
+// reports whether the replica still lacks entries and the fetch's error.
+func (s *Syncer) checkOnce(ctx context.Context, caseID string) (more bool, fetched, err error) {
 	var (
 		st   *SyncState
 		from int64
@@ -245,13 +276,13 @@ func (s *Syncer) checkOnce(ctx context.Context, caseID string) (more bool, err e
 	})
 	if err != nil || st == nil || st.Fork != nil || st.NextCheck.IsZero() {
 		// Nothing to fetch for: it is scheduled no more (a fork), or gone.
-		return false, err
+		return false, nil, err
 	}
 	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	page, fetchErr := s.cfg.Fetch.FetchLedger(fctx, st.Local, caseID, from, prev, s.cfg.PageSize)
 	cancel()
 	if fetchErr != nil && ctx.Err() != nil {
-		return false, ctx.Err()
+		return false, fetchErr, ctx.Err()
 	}
 	now := s.cfg.Now().UTC()
 	err = s.cfg.Store.Update(ctx, func(tx *store.Tx) error {
@@ -261,14 +292,14 @@ func (s *Syncer) checkOnce(ctx context.Context, caseID string) (more bool, err e
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("replica sync: case %s: %w", caseID, err)
+		return false, fetchErr, fmt.Errorf("replica sync: case %s: %w", caseID, err)
 	}
 	ev := s.cfg.Logger.Debug()
 	if fetchErr != nil {
 		ev = s.cfg.Logger.Warn().Err(fetchErr)
 	}
 	ev.Str("case", caseID).Int64("from", from).Int("entries", len(page.Entries)).Int64("length", page.Length).Bool("more", more).Msg("replica sync: checked the Case Actor's ledger")
-	return more, nil
+	return more, fetchErr, nil
 }
 
 // applyCheck applies the outcome of one check of the replica of caseID,

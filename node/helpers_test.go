@@ -79,6 +79,11 @@ func startNodeConfig(t testing.TB, dir string, ln net.Listener, extra Config, sp
 		}
 	}
 	url := "http://" + ln.Addr().String()
+	if extra.PublicURL != "" {
+		// Peers reach the node through something in front of it (a test's
+		// proxy); the test talks to it there too.
+		url = extra.PublicURL
+	}
 	var acs []ActorConfig
 	for _, s := range specs {
 		name, typ, err := actor.ParseActorSpec(s)

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -290,4 +293,72 @@ func (tn *testNode) metricValue(t testing.TB, series string) float64 {
 		}
 	}
 	return 0
+}
+
+// holdingProxy forwards requests to a node and, while hold is set, answers
+// 503 to every POST to an inbox: announcements do not get through, fetches
+// and the node's own API do.
+type holdingProxy struct {
+	hold   atomic.Bool
+	target *url.URL
+}
+
+func (h *holdingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.hold.Load() && r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/inbox") {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, `{"error":"held back by the test"}`, http.StatusServiceUnavailable)
+		return
+	}
+	httputil.NewSingleHostReverseProxy(h.target).ServeHTTP(w, r)
+}
+
+// TestActingRightAfterAnotherNode has the finder answer an embargo
+// proposal whose announcement has not reached its node yet: the finder's
+// copy of the case knows no proposal, so its node brings the copy to the
+// Case Actor's tail and sends the answer, instead of refusing it. When the
+// Case Actor's node does not answer, the refusal says the copy may be
+// behind.
+func TestActingRightAfterAnotherNode(t *testing.T) {
+	nodeLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := &holdingProxy{target: &url.URL{Scheme: "http", Host: nodeLn.Addr().String()}}
+	front := httptest.NewServer(proxy)
+	t.Cleanup(front.Close)
+	finder := startNodeConfig(t, t.TempDir(), nodeLn, Config{Retry: fastRetry(), ReplicaSync: quickSync, PublicURL: front.URL}, "finder:Person")
+	vendor := startNodeWith(t, Config{Retry: fastRetry(), ReplicaSync: quickSync}, "vendor:Organization")
+	p := &replicaPair{t: t, vendor: vendor, finder: finder}
+	offerID := finder.submit(t, "finder", reportOffer(vendor.actorID("vendor"), 1))
+	waitFor(t, "the report at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finder.actorID("finder")))
+	p.caseID = vendor.oneCase(t, "the case at the vendor", func(c caseSummary) bool { return c.LedgerLength == 2 }).ID
+	p.inStep("the case opened")
+
+	proxy.hold.Store(true)
+	end := time.Now().Add(45 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	proposal := vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":{"type":"EmbargoEvent","startTime":%q,"endTime":%q},"context":%q}`,
+		time.Now().UTC().Format(time.RFC3339), end, p.caseID))
+	vendor.oneCase(t, "the proposal at the vendor", func(c caseSummary) bool { return c.EMState == "PROPOSED" })
+	if got := finder.cases(t)[0].EMState; got == "PROPOSED" {
+		t.Fatal("the proposal reached the finder's node although its announcement was held back")
+	}
+	status, body := finder.api(t, http.MethodPost, "/actors/finder/outbox", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"context":%q}`, proposal, p.caseID))
+	if status != http.StatusCreated {
+		t.Fatalf("accepting a proposal the finder's copy had not seen yet: %d %s, want 201", status, body)
+	}
+	vendor.oneCase(t, "the finder's acceptance recorded", func(c caseSummary) bool {
+		_, _, _, pec := participantOf(c, finder.actorID("finder"))
+		return pec == "SIGNATORY" && c.LedgerLength == 4
+	})
+	proxy.hold.Store(false)
+	p.inStep("after the announcements got through")
+
+	// With the Case Actor's node gone, a refusal by the finder's copy says
+	// the copy may be behind and why it could not be checked.
+	vendor.stop()
+	status, body = finder.api(t, http.MethodPost, "/actors/finder/outbox", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"context":%q}`, proposal, p.caseID))
+	if status != http.StatusConflict || !strings.Contains(string(body), "may lack what the Case Actor recorded since") || !strings.Contains(string(body), "could not be checked") {
+		t.Errorf("a refusal while the Case Actor's node is down: %d %s, want 409 saying the copy may be behind", status, body)
+	}
 }

@@ -128,8 +128,15 @@ func (n *Node) buildPipelines() error {
 		NewID:      n.newID,
 		Queued:     n.deliverer.Wake,
 		FetchActor: n.fetchActor,
-		Now:        n.cfg.Now,
-		Logger:     n.log,
+		// A copy that may be behind is brought to the Case Actor's tail,
+		// within a few seconds, before an action it refused is refused.
+		CatchUp: func(ctx context.Context, caseID string) (bool, error) {
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			return syncer.CatchUp(ctx, caseID)
+		},
+		Now:    n.cfg.Now,
+		Logger: n.log,
 	})
 	return err
 }

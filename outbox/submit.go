@@ -35,8 +35,12 @@ type SubmitConfig struct {
 	// does not hold gets that actor inline, so that a client may name the
 	// actor by its id alone.
 	FetchActor func(ctx context.Context, iri string) (*vocab.Actor, error)
-	Now        func() time.Time
-	Logger     zerolog.Logger
+	// CatchUp, when set, brings this node's replica of a case up to its Case
+	// Actor's ledger now (cases.Syncer.CatchUp): an activity this node's
+	// copy refused is tried again once the copy took new entries.
+	CatchUp func(ctx context.Context, caseID string) (advanced bool, err error)
+	Now     func() time.Time
+	Logger  zerolog.Logger
 }
 
 // Submitter accepts the activities local actors send (client-to-server).
@@ -167,12 +171,31 @@ func (s *Submitter) Submit(ctx context.Context, name string, body []byte) (Submi
 				Deliveries: targets,
 			})
 		})
-		if !errors.Is(err, cases.ErrUnprepared) || attempt > 0 {
+		if attempt >= 2 {
 			break
 		}
-		if err := prepare(); err != nil {
-			return Submitted{}, err
+		var stale *cases.ReplicaRefusal
+		switch {
+		case errors.Is(err, cases.ErrUnprepared):
+			if err := prepare(); err != nil {
+				return Submitted{}, err
+			}
+			continue
+		case errors.As(err, &stale) && s.cfg.CatchUp != nil:
+			// This node's copy of the case refused it; the Case Actor may
+			// have recorded since what the copy lacks (another node acted a
+			// moment ago). Bring the copy to the Case Actor's tail and try
+			// again; if the Case Actor could not be asked, say so.
+			advanced, cerr := s.cfg.CatchUp(ctx, stale.CaseID)
+			if advanced {
+				continue
+			}
+			if cerr != nil {
+				return Submitted{}, problem.Conflict("%s; this node's copy of case %s may lack what the Case Actor recorded since, and its ledger could not be checked (%s): try again once it answers, or wait for the case with vultron case wait",
+					problem.Message(stale.Err), stale.CaseID, problem.Clip(cerr.Error(), 300))
+			}
 		}
+		break
 	}
 	if err != nil {
 		return Submitted{}, fmt.Errorf("outbox: submit: %w", err)
