@@ -18,73 +18,126 @@ import (
 	"github.com/openvultron/vultron/vocab"
 )
 
-// TestSubmitClassifiesInTheApplyingTransaction has a vendor validate a
-// report (Accept naming the finder's Offer by id) while the write that
-// stores the Offer in its inbox is still open: the outbox must decide what
-// the Accept means from what the transaction that stores it holds.
-func TestSubmitClassifiesInTheApplyingTransaction(t *testing.T) {
-	ctx := context.Background()
-	const node = "https://vendor.example"
-	const finder = "https://finder.example/actors/finder"
+const (
+	vendorNode = "https://vendor.example"
+	finderID   = "https://finder.example/actors/finder"
+	offerID    = "https://finder.example/activities/rs-1"
+	reportID   = "https://finder.example/objects/r1"
+)
+
+// vendorOutbox is a vendor's node with a store, an engine and an outbox.
+type vendorOutbox struct {
+	db     *store.DB
+	engine *cases.Engine
+	sub    *Submitter
+	vendor actor.Local
+}
+
+// newVendorOutbox builds a vendor's node whose Case Actor keys come from
+// provision and provisioned (nil: every key exists already).
+func newVendorOutbox(t *testing.T, provision func(string) (store.LocalActor, error), provisioned func(string) (store.LocalActor, bool, error)) *vendorOutbox {
+	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "vultron.db"), store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	vendor := actor.Local{Name: "vendor", Type: "Organization", ID: node + "/actors/vendor"}
-	if err := db.PutLocalActor(ctx, store.LocalActor{Name: "vendor", Type: "Organization"}); err != nil {
+	v := &vendorOutbox{db: db, vendor: actor.Local{Name: "vendor", Type: "Organization", ID: vendorNode + "/actors/vendor"}}
+	if err := db.PutLocalActor(context.Background(), store.LocalActor{Name: "vendor", Type: "Organization"}); err != nil {
 		t.Fatal(err)
+	}
+	if provision == nil {
+		provision = func(name string) (store.LocalActor, error) { return store.LocalActor{Name: name, Type: "Service"}, nil }
+		provisioned = func(name string) (store.LocalActor, bool, error) {
+			return store.LocalActor{Name: name, Type: "Service"}, true, nil
+		}
 	}
 	var ids atomic.Int64
-	newID := func(kind string) string { return fmt.Sprintf("%s/%s/%d", node, kind, ids.Add(1)) }
-	engine := cases.NewEngine(cases.Config{
-		PublicURL: node,
-		NewID:     newID,
-		Roles:     func(string) cvdstate.RoleSet { return cvdstate.Vendor },
-		Provision: func(name string) (store.LocalActor, error) { return store.LocalActor{Name: name, Type: "Service"}, nil },
-		Provisioned: func(name string) (store.LocalActor, bool, error) {
-			return store.LocalActor{Name: name, Type: "Service"}, true, nil
-		},
-		IsLocal: func(id string) bool { return len(id) > len(node) && id[:len(node)] == node },
+	newID := func(kind string) string { return fmt.Sprintf("%s/%s/%d", vendorNode, kind, ids.Add(1)) }
+	v.engine = cases.NewEngine(cases.Config{
+		PublicURL:   vendorNode,
+		NewID:       newID,
+		Roles:       func(string) cvdstate.RoleSet { return cvdstate.Vendor },
+		Provision:   provision,
+		Provisioned: provisioned,
+		IsLocal:     func(id string) bool { return len(id) > len(vendorNode) && id[:len(vendorNode)] == vendorNode },
 	})
-	sub, err := NewSubmitter(SubmitConfig{
-		Store: db, Engine: engine, NewID: newID, Logger: zerolog.Nop(),
-		Local: func(name string) (actor.Local, bool) { return vendor, name == "vendor" },
+	v.sub, err = NewSubmitter(SubmitConfig{
+		Store: db, Engine: v.engine, NewID: newID, Logger: zerolog.Nop(),
+		Local: func(name string) (actor.Local, bool) { return v.vendor, name == "vendor" },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return v
+}
 
-	// The finder's report arrives; its write holds the store until released.
-	const offerID = "https://finder.example/activities/rs-1"
+// receiveReport stores the finder's report in the vendor's inbox as the
+// inbox does; hold, when set, runs inside that write before it commits.
+func (v *vendorOutbox) receiveReport(hold func()) error {
 	offer := &vocab.Activity{}
-	offer.ID, offer.Type, offer.Actor = offerID, "Offer", vocab.RefTo(finder)
+	offer.ID, offer.Type, offer.Actor = offerID, "Offer", vocab.RefTo(finderID)
 	rep := &vocab.VulnerabilityReport{}
-	rep.ID, rep.Type, rep.Name = "https://finder.example/objects/r1", vocab.TypeVulnerabilityReport, "Overflow"
+	rep.ID, rep.Type, rep.Name = reportID, vocab.TypeVulnerabilityReport, "Overflow"
 	offer.Object = vocab.Inline(rep)
-	offer.To = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(vendor.ID)}}
+	offer.To = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(v.vendor.ID)}}
 	body, err := vocab.Marshal(offer)
 	if err != nil {
+		return err
+	}
+	_, err = v.db.AcceptInbound(context.Background(), store.Inbound{ID: offerID, Recipient: "vendor", Sender: finderID, Body: body,
+		Semantic: string(vocab.SubmitReport)}, func(tx *store.Tx) error {
+		r := cases.NewResolver(&tx.ReadTx)
+		if _, err := v.engine.ApplyInbound(tx, cases.LocalActor{Name: "vendor", ID: v.vendor.ID}, finderID,
+			cases.Message{Activity: offer, Class: vocab.Classify(offer, r), Resolver: r}); err != nil {
+			return err
+		}
+		if hold != nil {
+			hold()
+		}
+		return nil
+	})
+	return err
+}
+
+// validate submits the vendor's validation of the finder's report.
+func (v *vendorOutbox) validate() (Submitted, error) {
+	return v.sub.Submit(context.Background(), "vendor", []byte(fmt.Sprintf(`{"@context":%q,"type":"Accept","object":%q,"to":[%q]}`,
+		vocab.VultronContext, offerID, finderID)))
+}
+
+// inCase checks that the vendor's record of the report is VALID, in a case.
+func (v *vendorOutbox) inCase(t *testing.T) {
+	t.Helper()
+	err := v.db.View(context.Background(), func(tx *store.ReadTx) error {
+		rec, ok, err := cases.Report(tx, reportID, "vendor")
+		if err == nil && (!ok || rec.RM != cvdstate.RMValid || rec.CaseID == "") {
+			t.Errorf("report record = %+v (found %v); want VALID with a case", rec, ok)
+		}
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestSubmitClassifiesInTheApplyingTransaction has a vendor validate a
+// report (Accept naming the finder's Offer by id) while the write that
+// stores the Offer in its inbox is still open: the outbox must decide what
+// the Accept means from what the transaction that stores it holds.
+func TestSubmitClassifiesInTheApplyingTransaction(t *testing.T) {
+	v := newVendorOutbox(t, nil, nil)
 	holding, release := make(chan struct{}), make(chan struct{})
 	received := make(chan error, 1)
 	go func() {
-		_, err := db.AcceptInbound(ctx, store.Inbound{ID: offerID, Recipient: "vendor", Sender: finder, Body: body,
-			Semantic: string(vocab.SubmitReport)}, func(tx *store.Tx) error {
-			m := cases.Message{Activity: offer, Class: vocab.Classify(offer, cases.NewResolver(&tx.ReadTx)), Resolver: cases.NewResolver(&tx.ReadTx)}
-			if _, err := engine.ApplyInbound(tx, cases.LocalActor{Name: "vendor", ID: vendor.ID}, finder, m); err != nil {
-				return err
-			}
+		received <- v.receiveReport(func() {
 			select {
 			case <-holding:
 			default:
 				close(holding)
 			}
 			<-release
-			return nil
 		})
-		received <- err
 	}()
 	<-holding
 
@@ -94,13 +147,12 @@ func TestSubmitClassifiesInTheApplyingTransaction(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		s, err := sub.Submit(ctx, "vendor", []byte(fmt.Sprintf(`{"@context":%q,"type":"Accept","object":%q,"to":[%q]}`,
-			vocab.VultronContext, offerID, finder)))
+		s, err := v.validate()
 		done <- result{s, err}
 	}()
 	// Release the report's write once the validation waits for the store.
 	deadline := time.Now().Add(10 * time.Second)
-	for db.QueuedWrites() == 0 {
+	for v.db.QueuedWrites() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the submission never reached the store's write queue")
 		}
@@ -117,100 +169,43 @@ func TestSubmitClassifiesInTheApplyingTransaction(t *testing.T) {
 	if r.s.Semantic != vocab.ValidateReport {
 		t.Errorf("semantic = %s, want %s", r.s.Semantic, vocab.ValidateReport)
 	}
-	err = db.View(ctx, func(tx *store.ReadTx) error {
-		rec, ok, err := cases.Report(tx, rep.ID, "vendor")
-		if err != nil {
-			return err
-		}
-		if !ok || rec.RM != cvdstate.RMValid || rec.CaseID == "" {
-			t.Errorf("report record = %+v (found %v); want VALID with a case", rec, ok)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v.inCase(t)
 }
 
 // TestCaseActorKeyMadeOutsideTheWritePath validates a report, which opens
 // a case and makes its Case Actor's key: while the key is being made, other
 // writes go through.
 func TestCaseActorKeyMadeOutsideTheWritePath(t *testing.T) {
-	ctx := context.Background()
-	const node = "https://vendor.example"
-	const finder = "https://finder.example/actors/finder"
-	db, err := store.Open(filepath.Join(t.TempDir(), "vultron.db"), store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	vendor := actor.Local{Name: "vendor", Type: "Organization", ID: node + "/actors/vendor"}
-	if err := db.PutLocalActor(ctx, store.LocalActor{Name: "vendor", Type: "Organization"}); err != nil {
-		t.Fatal(err)
-	}
 	var (
 		mu           sync.Mutex
 		keys         = map[string]bool{}
 		provisioning = make(chan struct{})
 		release      = make(chan struct{})
-		ids          atomic.Int64
 	)
-	newID := func(kind string) string { return fmt.Sprintf("%s/%s/%d", node, kind, ids.Add(1)) }
-	engine := cases.NewEngine(cases.Config{
-		PublicURL: node,
-		NewID:     newID,
-		Roles:     func(string) cvdstate.RoleSet { return cvdstate.Vendor },
-		Provision: func(name string) (store.LocalActor, error) {
-			close(provisioning)
-			<-release // making the key takes this long
-			mu.Lock()
-			defer mu.Unlock()
-			keys[name] = true
-			return store.LocalActor{Name: name, Type: "Service"}, nil
-		},
-		Provisioned: func(name string) (store.LocalActor, bool, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			return store.LocalActor{Name: name, Type: "Service"}, keys[name], nil
-		},
-		IsLocal: func(id string) bool { return len(id) > len(node) && id[:len(node)] == node },
+	v := newVendorOutbox(t, func(name string) (store.LocalActor, error) {
+		close(provisioning)
+		<-release // making the key takes this long
+		mu.Lock()
+		defer mu.Unlock()
+		keys[name] = true
+		return store.LocalActor{Name: name, Type: "Service"}, nil
+	}, func(name string) (store.LocalActor, bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return store.LocalActor{Name: name, Type: "Service"}, keys[name], nil
 	})
-	sub, err := NewSubmitter(SubmitConfig{
-		Store: db, Engine: engine, NewID: newID, Logger: zerolog.Nop(),
-		Local: func(name string) (actor.Local, bool) { return vendor, name == "vendor" },
-	})
-	if err != nil {
+	if err := v.receiveReport(nil); err != nil {
 		t.Fatal(err)
 	}
-	const offerID = "https://finder.example/activities/rs-1"
-	offer := &vocab.Activity{}
-	offer.ID, offer.Type, offer.Actor = offerID, "Offer", vocab.RefTo(finder)
-	rep := &vocab.VulnerabilityReport{}
-	rep.ID, rep.Type, rep.Name = "https://finder.example/objects/r1", vocab.TypeVulnerabilityReport, "Overflow"
-	offer.Object = vocab.Inline(rep)
-	body, err := vocab.Marshal(offer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.AcceptInbound(ctx, store.Inbound{ID: offerID, Recipient: "vendor", Sender: finder, Body: body}, func(tx *store.Tx) error {
-		r := cases.NewResolver(&tx.ReadTx)
-		_, err := engine.ApplyInbound(tx, cases.LocalActor{Name: "vendor", ID: vendor.ID}, finder,
-			cases.Message{Activity: offer, Class: vocab.Classify(offer, r), Resolver: r})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-
 	done := make(chan error, 1)
 	go func() {
-		_, err := sub.Submit(ctx, "vendor", []byte(fmt.Sprintf(`{"@context":%q,"type":"Accept","object":%q,"to":[%q]}`,
-			vocab.VultronContext, offerID, finder)))
+		_, err := v.validate()
 		done <- err
 	}()
 	<-provisioning
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := db.Update(wctx, func(tx *store.Tx) error {
+	if err := v.db.Update(ctx, func(tx *store.Tx) error {
 		_, err := tx.Case("another write")
 		return err
 	}); err != nil {
@@ -220,14 +215,5 @@ func TestCaseActorKeyMadeOutsideTheWritePath(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Submit: %v", err)
 	}
-	err = db.View(ctx, func(tx *store.ReadTx) error {
-		rec, ok, err := cases.Report(tx, rep.ID, "vendor")
-		if err == nil && (!ok || rec.CaseID == "") {
-			t.Errorf("report record = %+v; want it in a case", rec)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	v.inCase(t)
 }
