@@ -57,6 +57,16 @@ func act(t *testing.T, typ, actor, members string) *vocab.Activity {
 // embargo in force when embargo is true.
 func newCase(t *testing.T, embargo bool) *Case {
 	t.Helper()
+	c := &Case{}
+	if _, err := c.Apply(EventType(vocab.CreateCase), newCaseCreate(t, embargo), t0); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	return c
+}
+
+// newCaseCreate returns the activity that creates the case newCase folds.
+func newCaseCreate(t *testing.T, embargo bool) *vocab.Activity {
+	t.Helper()
 	em, consent, active := "NONE", "NO_EMBARGO", ""
 	if embargo {
 		em, consent = "ACTIVE", "SIGNATORY"
@@ -71,11 +81,7 @@ func newCase(t *testing.T, embargo bool) *Case {
   {"id":"%[1]s/participants/f","type":"CaseParticipant","attributedTo":%[4]q,"caseRoles":["finder","reporter"],"embargoConsentState":%[6]q,
    "participantStatuses":[{"type":"ParticipantStatus","context":"%[1]s/participants/f","rmState":"ACCEPTED","vfdState":"vfd"}]}],
  "caseStatuses":[{"type":"CaseStatus","emState":%[5]q,"pxaState":"pxa"}]%[7]s}}`, caseID, caseActor, vendor, finder, em, consent, active))
-	c := &Case{}
-	if _, err := c.Apply(EventType(vocab.CreateCase), create, t0); err != nil {
-		t.Fatalf("create: %v", err)
-	}
-	return c
+	return create
 }
 
 // must applies an activity and fails the test if it is refused.

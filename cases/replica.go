@@ -158,7 +158,7 @@ func (e *Engine) offerEntries(tx *store.Tx, local, sender string, entries []ledg
 		if err := saveReplica(tx, r); err != nil {
 			return err
 		}
-		e.settled(v, r.Next, now)
+		e.settled(v, c, r.Next, now)
 	}
 	return v.save(tx, r.Next)
 }

@@ -299,16 +299,21 @@ func (e *Engine) learn(v *replicaView, length, held int64, now time.Time) {
 	}
 }
 
-// settled records that the replica holding held took an entry in order:
-// when it lacks nothing, it is in sync, and its next check is soon, to
-// find a tail entry that was recorded but never arrived.
-func (e *Engine) settled(v *replicaView, held int64, now time.Time) {
+// settled records that the replica holding held, whose case is now c,
+// took an entry in order: when it lacks nothing, it is in sync, and its
+// next check is soon, to find a tail entry that was recorded but never
+// arrived (unless the case takes no more entries for it, see idleChecks).
+func (e *Engine) settled(v *replicaView, c *Case, held int64, now time.Time) {
 	s := v.s
 	s.Known = max(s.Known, held)
 	if s.behind(held) || s.Fork != nil {
 		return
 	}
 	s.BehindSince = time.Time{}
+	if !e.idleChecks(c, s.Local) {
+		s.NextCheck = time.Time{}
+		return
+	}
 	if s.Failures == 0 {
 		s.Idle = e.cfg.Sync.IdleMin
 		s.NextCheck = now.Add(jitter(s.Idle, v.caseID, now))
@@ -402,6 +407,8 @@ func Status(tx *store.ReadTx, c *Case, now time.Time) (ReplicaStatus, error) {
 		}
 	case s.Failures > 0:
 		st.Doing = fmt.Sprintf("checking the Case Actor's ledger failed %d times (%s); trying again %s", s.Failures, s.LastError, at(s.NextCheck))
+	case s.NextCheck.IsZero():
+		st.Doing = "in step with the Case Actor; the case takes no more entries for this node, so its ledger is no longer checked"
 	default:
 		st.Doing = "in step with the Case Actor; next check of its ledger " + at(s.NextCheck)
 	}
@@ -637,4 +644,119 @@ func DecodeLedgerPage(body []byte, caseID string, from int64) (LedgerPage, error
 		return LedgerPage{}, fmt.Errorf("the ledger page of %s says the ledger has %d entries but holds entries up to %d", caseID, page.Length, from+int64(len(page.Entries))-1)
 	}
 	return page, nil
+}
+
+// syncMigrated is the case-bucket name whose presence says that every
+// replica has a sync state (MigrateSync ran); like objectIndex, no URL.
+const syncMigrated = "replicas given sync states"
+
+// migrateSyncPage bounds the cases MigrateSync looks at per transaction.
+const migrateSyncPage = 500
+
+// MigrateSync gives every replica written before sync states existed one,
+// with a check scheduled soon, so that a tail it lacks is found like any
+// other's. It walks the cases in pages of migrateSyncPage, one transaction
+// each, and then marks the store so that later starts return at once. It
+// returns how many replicas it gave a state.
+func (e *Engine) MigrateSync(ctx context.Context, db *store.DB) (int, error) {
+	done := false
+	if err := db.View(ctx, func(tx *store.ReadTx) error {
+		_, err := tx.Case(syncMigrated)
+		done = err == nil
+		return nil
+	}); err != nil || done {
+		return 0, err
+	}
+	now := e.now().UTC()
+	total, after := 0, ""
+	for {
+		var ids []string
+		more := false
+		if err := db.View(ctx, func(tx *store.ReadTx) error {
+			ids, more = ids[:0], false
+			return tx.CasesAfter(after, func(id string) (bool, error) {
+				if len(ids) == migrateSyncPage {
+					more = true
+					return false, nil
+				}
+				ids = append(ids, id)
+				return true, nil
+			})
+		}); err != nil {
+			return total, fmt.Errorf("give replicas sync states: %w", err)
+		}
+		n := 0
+		err := db.Update(ctx, func(tx *store.Tx) error {
+			n = 0
+			for _, id := range ids {
+				if hostedBy(&tx.ReadTx, id) != "" {
+					continue
+				}
+				r, err := loadReplica(&tx.ReadTx, id)
+				if err != nil || r == nil {
+					continue // no replica: a report, an index
+				}
+				if s, err := loadSync(&tx.ReadTx, id); err != nil || s != nil {
+					continue
+				}
+				c, err := loadCase(&tx.ReadTx, id)
+				if err != nil || c == nil {
+					continue
+				}
+				local, err := e.localParticipant(&tx.ReadTx, c)
+				if err != nil {
+					continue // no actor of this node takes part any more
+				}
+				s := &SyncState{Local: local, CaseActor: c.CaseActor, Known: r.Next, Idle: e.cfg.Sync.IdleMin,
+					NextCheck: now.Add(jitter(e.cfg.Sync.IdleMin, id, now))}
+				if err := saveSync(tx, id, nil, r.Next, s, r.Next); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("give replicas sync states: %w", err)
+		}
+		total += n
+		if !more || len(ids) == 0 {
+			break
+		}
+		after = ids[len(ids)-1]
+	}
+	err := db.Update(ctx, func(tx *store.Tx) error {
+		_, err := tx.Case(syncMigrated)
+		return err
+	})
+	return total, err
+}
+
+// idleChecks reports whether a replica in sync of case c, followed by
+// local actor local, is still checked at idle intervals: not once every
+// participant closed the case (it records nothing more) nor once the
+// local actor was removed (the Case Actor answers it no more).
+func (e *Engine) idleChecks(c *Case, local string) bool {
+	if c == nil {
+		return true
+	}
+	if c.Closed() {
+		return false
+	}
+	p := c.Participant(e.cfg.PublicURL + "/actors/" + local)
+	return p == nil || !p.Removed
+}
+
+// dropSync forgets the sync state s of a case this node has no replica of,
+// with its scheduled check and its place in the counts.
+func dropSync(tx *store.Tx, caseID string, s *SyncState) error {
+	// Saving an empty state unschedules the check and uncounts the replica.
+	if err := saveSync(tx, caseID, s, 0, &SyncState{}, 0); err != nil {
+		return err
+	}
+	b, err := tx.Case(caseID)
+	if err != nil {
+		return err
+	}
+	return b.Delete(keySync)
 }

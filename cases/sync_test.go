@@ -15,6 +15,7 @@ import (
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
 )
 
 // hostedLedger stores a hosted case of n entries, each with a payload of
@@ -232,3 +233,114 @@ func TestSyncerRunsACheckThatFellDueWhileItRan(t *testing.T) {
 type writerFunc func(p []byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// openTestStore opens a store in a temporary directory.
+func openTestStore(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "vultron.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestMigrateSyncGivesOldReplicasAState stores a replica as nodes did
+// before sync states: MigrateSync gives it one, with a check scheduled,
+// once; a hosted case gets none.
+func TestMigrateSyncGivesOldReplicasAState(t *testing.T) {
+	db := openTestStore(t)
+	ctx := context.Background()
+	e := NewEngine(Config{PublicURL: "https://f.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://f.example/") }})
+	c := newCase(t, false)
+	err := db.Update(ctx, func(tx *store.Tx) error {
+		if err := saveCase(tx, c); err != nil {
+			return err
+		}
+		return saveReplica(tx, &ledger.Replica{CaseID: c.ID, Genesis: strings.Repeat("a", 64), Next: 2, Tail: strings.Repeat("b", 64)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := e.MigrateSync(ctx, db)
+	if err != nil || n != 1 {
+		t.Fatalf("MigrateSync = %d, %v; want the one replica", n, err)
+	}
+	err = db.View(ctx, func(tx *store.ReadTx) error {
+		s, err := loadSync(tx, c.ID)
+		if err != nil {
+			return err
+		}
+		if s == nil || s.Local != "finder" || s.CaseActor != caseActor || s.Known != 2 || s.NextCheck.IsZero() {
+			t.Errorf("sync state = %+v", s)
+			return nil
+		}
+		checks, err := tx.Case(replicaChecks)
+		if err != nil {
+			return err
+		}
+		var keys []string
+		if err := checks.Range(nil, func(k, _ []byte) error {
+			keys = append(keys, string(k))
+			return nil
+		}); err != nil {
+			return err
+		}
+		if len(keys) != 1 || keys[0] != string(checkKey(s.NextCheck, c.ID)) {
+			t.Errorf("scheduled checks = %q, want the replica's at its next check", keys)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.MigrateSync(ctx, db); err != nil || n != 0 {
+		t.Errorf("a second MigrateSync = %d, %v; want nothing to do", n, err)
+	}
+}
+
+// TestUntrustedCaseIsForgotten has a node follow a case it was announced
+// but has no business in: the first entry, fetched from the Case Actor,
+// says so, and the node forgets the case instead of asking again.
+func TestUntrustedCaseIsForgotten(t *testing.T) {
+	db := openTestStore(t)
+	ctx := context.Background()
+	e := NewEngine(Config{PublicURL: "https://s.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://s.example/") }})
+	create := newCaseCreate(t, false)
+	payload, err := vocab.Marshal(create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := ledger.NewEntry(caseID, 0, strings.Repeat("a", 64), create.ID, EventType(vocab.CreateCase), payload, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	err = db.Update(ctx, func(tx *store.Tx) error {
+		return saveSync(tx, caseID, nil, 0, &SyncState{Local: "stranger", CaseActor: caseActor, Known: 3, BehindSince: now, NextCheck: now}, 0)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(ctx, func(tx *store.Tx) error {
+		_, err := e.applyCheck(tx, caseID, 0, LedgerPage{Entries: []ledger.Entry{first}, Length: 3}, nil, now)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.View(ctx, func(tx *store.ReadTx) error {
+		s, err := loadSync(tx, caseID)
+		if err != nil {
+			return err
+		}
+		behind, _, err := ReplicaCounts(tx)
+		if s != nil || behind != 0 {
+			t.Errorf("after an untrusted first entry: sync state %+v, %d behind; want the case forgotten", s, behind)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

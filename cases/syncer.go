@@ -326,6 +326,18 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 	}
 	if fetchErr == nil && len(page.Entries) > 0 {
 		err := e.offerEntries(tx, st.Local, st.CaseActor, page.Entries, now, false)
+		if problem.Status(err) == http.StatusForbidden && from == 0 {
+			// The first entry says this node has no business following the
+			// case (it neither reported to its owner nor joined it): forget
+			// it, rather than asking again and again.
+			r, lerr := loadReplica(&tx.ReadTx, caseID)
+			if lerr != nil {
+				return false, lerr
+			}
+			if r == nil {
+				return false, dropSync(tx, caseID, st)
+			}
+		}
 		if problem.Status(err) >= 400 && problem.Status(err) < 500 {
 			// The Case Actor sent what this node refuses (a first entry it
 			// does not trust, a malformed entry): its answers cannot be
@@ -371,6 +383,14 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 			break
 		}
 		s.BehindSince = time.Time{}
+		c, err := loadCase(&tx.ReadTx, caseID)
+		if err != nil {
+			return false, err
+		}
+		if !e.idleChecks(c, s.Local) {
+			s.NextCheck = time.Time{}
+			break
+		}
 		if len(page.Entries) == 0 {
 			// Nothing new: look again later, and later still next time.
 			s.Idle = min(max(s.Idle*2, e.cfg.Sync.IdleMin), e.cfg.Sync.IdleMax)

@@ -132,6 +132,13 @@ func TestCaseLifecycleBetweenNodes(t *testing.T) {
 		}
 	}
 
+	// A closed case records nothing more: the finder's node stops checking
+	// the Case Actor's ledger for it.
+	waitFor(t, "the finder's replica to stop checking the closed case", func() bool {
+		rep, _ := finder.caseDetail(t, caseID)["replica"].(map[string]any)
+		return rep["state"] == "in-sync" && rep["nextCheck"] == nil && strings.Contains(fmt.Sprint(rep["doing"]), "no longer checked")
+	})
+
 	// A closed case refuses new activity at the sender's node.
 	status, body := finder.api(t, http.MethodPost, "/actors/finder/outbox", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"Note","content":"late"},"target":%q,"context":%q}`, caseID, caseID))
 	if status != http.StatusConflict || !strings.Contains(string(body), "is closed") {

@@ -476,6 +476,13 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.buildPipelines(); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	// Replicas written before they had sync states get one, so that a tail
+	// they lack is found like any other's (cases/sync.go).
+	if given, err := n.engine.MigrateSync(ctx, n.db); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	} else if given > 0 {
+		n.log.Info().Int("replicas", given).Msg("gave replicas sync states")
+	}
 	if err := n.buildWebhooks(); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
