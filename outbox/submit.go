@@ -35,7 +35,14 @@ type SubmitConfig struct {
 	// does not hold gets that actor inline, so that a client may name the
 	// actor by its id alone.
 	FetchActor func(ctx context.Context, iri string) (*vocab.Actor, error)
-	Now        func() time.Time
+	// ResolveRecipient, when set, checks that there is an actor with an
+	// inbox at a recipient's IRI, before anything is stored or queued: a
+	// Permanent error means there is none (the submission is refused with
+	// 422), any other that its node could not be asked (502). In
+	// production it is (*ActorInboxes).Inbox, whose cache the deliveries
+	// then use.
+	ResolveRecipient func(ctx context.Context, iri string) error
+	Now              func() time.Time
 	Logger     zerolog.Logger
 }
 
@@ -97,6 +104,9 @@ func (s *Submitter) Submit(ctx context.Context, name string, body []byte) (Submi
 	// bto and bcc name recipients that must not see each other: deliver to
 	// them, but never send or store the lists.
 	act.Bto, act.Bcc = vocab.Refs{}, vocab.Refs{}
+	if err := s.resolveRecipients(ctx, recipients); err != nil {
+		return Submitted{}, err
+	}
 
 	if err := s.inlineActor(ctx, act); err != nil {
 		return Submitted{}, err
@@ -183,6 +193,33 @@ func (s *Submitter) Submit(ctx context.Context, name string, body []byte) (Submi
 	s.cfg.Logger.Info().Str("actor", local.Name).Str("activity", act.ID).Str("semantic", string(class.Semantic)).
 		Int("recipients", len(recipients)).Msg("outbox accepted")
 	return Submitted{ID: act.ID, Semantic: class.Semantic, Body: out, Recipients: recipients}, nil
+}
+
+// MaxRecipients bounds the recipients a client may name in one activity:
+// each is resolved before the activity is accepted.
+const MaxRecipients = 100
+
+// resolveRecipients checks that every recipient the client named is an
+// actor with an inbox, so that a typo in an address is refused now rather
+// than becoming a dead letter days later.
+func (s *Submitter) resolveRecipients(ctx context.Context, recipients []string) error {
+	if len(recipients) > MaxRecipients {
+		return problem.Unprocessable("the activity names %d recipients; an outbox takes at most %d", len(recipients), MaxRecipients)
+	}
+	if s.cfg.ResolveRecipient == nil {
+		return nil
+	}
+	for _, r := range recipients {
+		err := s.cfg.ResolveRecipient(ctx, r)
+		switch {
+		case err == nil:
+		case IsPermanent(err):
+			return problem.Wrap(http.StatusUnprocessableEntity, err, fmt.Sprintf("there is no actor at %s to deliver to (%v); nothing was sent", r, err))
+		default:
+			return problem.Wrap(http.StatusBadGateway, err, fmt.Sprintf("could not reach %s to find its inbox (%v); nothing was sent, try again later", r, err))
+		}
+	}
+	return nil
 }
 
 // inlineActor replaces the bare IRI object of an Invite or Offer by the
