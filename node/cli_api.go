@@ -119,6 +119,22 @@ func (n *Node) caseIDParam(r *http.Request) (string, error) {
 	return "", problem.Conflict("the short id %q names %d cases (%s); give the full case id, path-escaped", id, len(matches), strings.Join(matches, ", "))
 }
 
+// activityRecord is the answer of GET /api/cases/{id}/ledger?activity=ID.
+type activityRecord struct {
+	Activity string `json:"activity"`
+	Case     string `json:"case"`
+	// CaseHeld is false while this node holds no copy of the case yet (a
+	// participant's node holds it once the Case Actor's first
+	// announcement arrives).
+	CaseHeld bool `json:"caseHeld"`
+	Recorded bool `json:"recorded"`
+	// LogIndex is where the case recorded the activity, when it did.
+	LogIndex *int64 `json:"logIndex,omitempty"`
+	// Refused is the Case Actor's refusal, when one reached the local
+	// actor that sent the activity.
+	Refused *cases.Refusal `json:"refused,omitempty"`
+}
+
 // recordedActivity answers GET /api/cases/{id}/ledger?activity=ID: whether
 // this node's copy of the case recorded the activity, at which log index,
 // and whether the Case Actor refused it instead (its Reject reached the
@@ -129,25 +145,24 @@ func (n *Node) recordedActivity(w http.ResponseWriter, r *http.Request, caseID, 
 		problem.Write(w, problem.BadRequest("activity= must name an activity id"))
 		return
 	}
-	body := map[string]any{"activity": activity, "case": caseID, "recorded": false}
+	out := activityRecord{Activity: activity, Case: caseID}
 	err := n.db.View(r.Context(), func(tx *store.ReadTx) error {
+		out.CaseHeld, out.Recorded, out.LogIndex, out.Refused = false, false, nil, nil
 		c, err := cases.Load(tx, caseID)
 		if err != nil {
 			return err
 		}
-		if c == nil {
-			// A participant's node holds the case once the Case Actor's
-			// first announcement arrives; the refusal may come first.
-			body["caseHeld"] = false
-		} else if i, ok, err := cases.Recorded(tx, caseID, activity); err != nil {
-			return err
-		} else if ok {
-			body["recorded"], body["logIndex"] = true, i
-			return nil
+		if c != nil {
+			out.CaseHeld = true
+			i, ok, err := cases.Recorded(tx, caseID, activity)
+			if err != nil || ok {
+				out.Recorded, out.LogIndex = ok, &i
+				return err
+			}
 		}
 		refusal, ok, err := cases.RefusalOf(tx, activity)
 		if ok {
-			body["refused"] = refusal
+			out.Refused = &refusal
 		}
 		return err
 	})
@@ -155,7 +170,7 @@ func (n *Node) recordedActivity(w http.ResponseWriter, r *http.Request, caseID, 
 		problem.Write(w, err)
 		return
 	}
-	problem.WriteJSON(w, http.StatusOK, body)
+	problem.WriteJSON(w, http.StatusOK, out)
 }
 
 // reportView is a local actor's record of a report as the API shows it.

@@ -64,23 +64,11 @@ func TestShortCaseIDs(t *testing.T) {
 	}
 }
 
-// ledgerAnswer is GET /api/cases/{id}/ledger?activity=ID.
-type ledgerAnswer struct {
-	Activity string `json:"activity"`
-	Case     string `json:"case"`
-	Recorded bool   `json:"recorded"`
-	LogIndex *int64 `json:"logIndex"`
-	Refused  *struct {
-		Reject string `json:"reject"`
-		By     string `json:"by"`
-		Reason string `json:"reason"`
-	} `json:"refused"`
-}
-
-func (tn *testNode) ledgerOf(t *testing.T, caseID, activity string) ledgerAnswer {
+// ledgerOf asks GET /api/cases/{id}/ledger?activity=ID of the node.
+func (tn *testNode) ledgerOf(t *testing.T, caseID, activity string) activityRecord {
 	t.Helper()
 	status, body := tn.api(t, http.MethodGet, "/api/cases/"+cases.ShortID(caseID)+"/ledger?activity="+url.QueryEscape(activity), "")
-	var a ledgerAnswer
+	var a activityRecord
 	if status != http.StatusOK || json.Unmarshal(body, &a) != nil {
 		t.Fatalf("ledger?activity=%s: %d %s", activity, status, body)
 	}
@@ -100,7 +88,7 @@ func TestLedgerActivityAndMaxEmbargo(t *testing.T) {
 			rv, _ = it["id"].(string)
 		}
 	}
-	if a := vendor.ledgerOf(t, c.ID, rv); !a.Recorded || a.LogIndex == nil || *a.LogIndex != 1 || a.Case != c.ID {
+	if a := vendor.ledgerOf(t, c.ID, rv); !a.Recorded || !a.CaseHeld || a.LogIndex == nil || *a.LogIndex != 1 || a.Case != c.ID {
 		t.Errorf("the validation: %+v, want recorded at 1", a)
 	}
 	if a := vendor.ledgerOf(t, c.ID, vendor.url+"/activities/none"); a.Recorded || a.LogIndex != nil || a.Refused != nil {
@@ -140,28 +128,13 @@ func TestMaxEmbargoConfig(t *testing.T) {
 	}
 }
 
-// reportJSON is a report as GET /api/reports shows it.
-type reportJSON struct {
-	ID       string    `json:"id"`
-	ShortID  string    `json:"shortId"`
-	Offer    string    `json:"offer"`
-	Actor    string    `json:"actor"`
-	Role     string    `json:"role"`
-	Reporter string    `json:"reporter"`
-	Received time.Time `json:"received"`
-	Name     string    `json:"name"`
-	RMState  string    `json:"rmState"`
-	Case     string    `json:"case"`
-	Content  string    `json:"content"`
-}
-
 // TestReportsAPI lists the reports a node's actors received and shows one
 // by its id, its short id or its Offer's id, with its text.
 func TestReportsAPI(t *testing.T) {
 	finder, vendor, offerID, c := openedCase(t, Config{}, Config{})
 	status, body := vendor.api(t, http.MethodGet, "/api/reports?actor=vendor", "")
 	var list struct {
-		Reports []reportJSON `json:"reports"`
+		Reports []reportView `json:"reports"`
 	}
 	if status != http.StatusOK || json.Unmarshal(body, &list) != nil || len(list.Reports) != 1 {
 		t.Fatalf("GET /api/reports: %d %s", status, body)
@@ -173,7 +146,7 @@ func TestReportsAPI(t *testing.T) {
 	}
 	for _, key := range []string{r.ShortID, url.PathEscape(r.ID), url.PathEscape(offerID)} {
 		status, body := vendor.api(t, http.MethodGet, "/api/reports/"+key+"?actor=vendor", "")
-		var one reportJSON
+		var one reportView
 		if status != http.StatusOK || json.Unmarshal(body, &one) != nil || one.ID != r.ID || one.Content != "A long header overflows the parser's buffer." {
 			t.Errorf("GET /api/reports/%s: %d %s", key, status, body)
 		}

@@ -135,7 +135,7 @@ func (n *Node) buildPipelines() error {
 			if n.isLocal(iri) {
 				name := strings.TrimPrefix(iri, n.cfg.PublicURL+"/actors/")
 				if _, ok := n.Local(name); !ok {
-					return outbox.Permanent(fmt.Errorf("this node has no actor %q", name))
+					return outbox.Permanent(noLocalActor(name))
 				}
 				return nil
 			}
@@ -147,6 +147,13 @@ func (n *Node) buildPipelines() error {
 	})
 	return err
 }
+
+// noLocalActor is the error of a recipient on this node that is not one of
+// its actors: what fetching its document would answer, 404.
+type noLocalActor string
+
+func (e noLocalActor) Error() string   { return fmt.Sprintf("this node has no actor %q", string(e)) }
+func (e noLocalActor) StatusCode() int { return http.StatusNotFound }
 
 // fetchActor fetches an actor's document (with a signed GET through the
 // SSRF-safe client) and returns the part of it a message carries inline.

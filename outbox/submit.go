@@ -43,7 +43,7 @@ type SubmitConfig struct {
 	// then use.
 	ResolveRecipient func(ctx context.Context, iri string) error
 	Now              func() time.Time
-	Logger     zerolog.Logger
+	Logger           zerolog.Logger
 }
 
 // Submitter accepts the activities local actors send (client-to-server).
@@ -200,8 +200,10 @@ func (s *Submitter) Submit(ctx context.Context, name string, body []byte) (Submi
 const MaxRecipients = 100
 
 // resolveRecipients checks that every recipient the client named is an
-// actor with an inbox, so that a typo in an address is refused now rather
-// than becoming a dead letter days later.
+// actor this node can deliver to, so that a typo in an address is refused
+// now rather than becoming a dead letter days later. A recipient whose
+// node does not answer now is no reason to refuse: its deliveries are
+// retried until it does.
 func (s *Submitter) resolveRecipients(ctx context.Context, recipients []string) error {
 	if len(recipients) > MaxRecipients {
 		return problem.Unprocessable("the activity names %d recipients; an outbox takes at most %d", len(recipients), MaxRecipients)
@@ -211,13 +213,17 @@ func (s *Submitter) resolveRecipients(ctx context.Context, recipients []string) 
 	}
 	for _, r := range recipients {
 		err := s.cfg.ResolveRecipient(ctx, r)
-		switch {
-		case err == nil:
-		case IsPermanent(err):
-			return problem.Wrap(http.StatusUnprocessableEntity, err, fmt.Sprintf("there is no actor at %s to deliver to (%v); nothing was sent", r, err))
-		default:
-			return problem.Wrap(http.StatusBadGateway, err, fmt.Sprintf("could not reach %s to find its inbox (%v); nothing was sent, try again later", r, err))
+		if err == nil {
+			continue
 		}
+		if !IsPermanent(err) {
+			s.cfg.Logger.Warn().Str("recipient", r).Err(err).Msg("recipient not resolved now; its delivery will retry")
+			continue
+		}
+		if status, ok := fetchStatus(err); ok && (status == http.StatusNotFound || status == http.StatusGone) {
+			return problem.Wrap(http.StatusUnprocessableEntity, err, fmt.Sprintf("there is no actor at %s (%d); nothing was sent", r, status))
+		}
+		return problem.Wrap(http.StatusUnprocessableEntity, err, fmt.Sprintf("%s cannot be delivered to: %v; nothing was sent", r, err))
 	}
 	return nil
 }

@@ -235,9 +235,10 @@ func TestCaseActorKeyMadeOutsideTheWritePath(t *testing.T) {
 }
 
 // TestSubmitResolvesRecipientsFirst submits activities whose recipients
-// resolve, are gone, or cannot be reached: the outbox refuses the last two
-// with the reason (422 for no actor there, 502 for a node that did not
-// answer) and stores and queues nothing for them.
+// resolve, are gone, cannot be delivered to, or whose node does not answer
+// now: the outbox refuses the second and third with 422 and the reason and
+// stores and queues nothing for them; the last is queued, its delivery
+// retried until the node answers.
 func TestSubmitResolvesRecipientsFirst(t *testing.T) {
 	ctx := context.Background()
 	const node = "https://finder.example"
@@ -264,6 +265,8 @@ func TestSubmitResolvesRecipientsFirst(t *testing.T) {
 			switch iri {
 			case "https://vendor.example/actors/nobody":
 				return Permanent(fmt.Errorf("fetch %s: status 404", iri))
+			case "https://vendor.example/actors/elsewhere":
+				return Permanent(fmt.Errorf("actor document %s: inbox is not on the actor's host", iri))
 			case "https://down.example/actors/vendor":
 				return fmt.Errorf("dial tcp: connection refused")
 			}
@@ -282,8 +285,9 @@ func TestSubmitResolvesRecipientsFirst(t *testing.T) {
 		status int
 		want   string
 	}{
-		{"https://vendor.example/actors/nobody", 422, "there is no actor at https://vendor.example/actors/nobody"},
-		{"https://down.example/actors/vendor", 502, "could not reach https://down.example/actors/vendor"},
+		{"https://vendor.example/actors/nobody", 422, "there is no actor at https://vendor.example/actors/nobody (404)"},
+		{"https://vendor.example/actors/elsewhere", 422, "https://vendor.example/actors/elsewhere cannot be delivered to: actor document"},
+		{"https://down.example/actors/vendor", 0, ""},
 		{"https://vendor.example/actors/vendor", 0, ""},
 	}
 	for _, tt := range tests {
@@ -298,11 +302,11 @@ func TestSubmitResolvesRecipientsFirst(t *testing.T) {
 			t.Errorf("to %s: %d %v, want %d saying %q", tt.to, problem.Status(err), err, tt.status, tt.want)
 		}
 	}
-	if len(asked) != 3 {
+	if len(asked) != 4 {
 		t.Errorf("resolved %q, want each recipient once", asked)
 	}
 	pending, err := db.PendingCount(ctx)
-	if err != nil || pending != 1 {
-		t.Errorf("%d deliveries queued (%v), want only the one to the actor that resolved", pending, err)
+	if err != nil || pending != 2 {
+		t.Errorf("%d deliveries queued (%v), want the two to actors not refused", pending, err)
 	}
 }
