@@ -140,7 +140,7 @@ func TestConsoleLogColours(t *testing.T) {
 type terminalFile struct{}
 
 func (terminalFile) Write(p []byte) (int, error) { return len(p), nil }
-func (terminalFile) Stat() (os.FileInfo, error) { return charDevice{}, nil }
+func (terminalFile) Stat() (os.FileInfo, error)  { return charDevice{}, nil }
 
 type charDevice struct{ os.FileInfo }
 
