@@ -142,6 +142,9 @@ func saveCase(tx *store.Tx, c *Case) error {
 	if err := b.Put(keyCase, v); err != nil {
 		return err
 	}
+	if _, err := indexShortID(tx, c.ID, KindCase); err != nil { // lookup.go
+		return err
+	}
 	return countCase(tx, b, c) // counts.go
 }
 
@@ -262,6 +265,13 @@ func appendEntry(tx *store.Tx, e ledger.Entry) error {
 	for _, id := range objectIDs(payload, 0, nil) {
 		if id == e.CaseID {
 			continue
+		}
+		// An activity a ledger recorded stays indexed where it was
+		// recorded when a later entry carries it inline (Recorded).
+		if id != e.LogObjectID {
+			if _, recorded := recordedAs(&tx.ReadTx, idx.Get([]byte(id)), id); recorded {
+				continue
+			}
 		}
 		if err := idx.Put([]byte(id), where); err != nil {
 			return err
@@ -469,7 +479,7 @@ func invitedBy(tx *store.ReadTx, caseID, name string) string {
 func ListCases(tx *store.ReadTx) ([]*Case, error) {
 	var out []*Case
 	err := tx.Cases(func(id string) error {
-		if id == objectIndex {
+		if isIndexBucket(id) {
 			return nil
 		}
 		c, err := loadCase(tx, id)
@@ -490,23 +500,34 @@ func ListCasesPage(tx *store.ReadTx, after string, limit int) ([]*Case, string, 
 	var out []*Case
 	last, next := "", ""
 	err := tx.CasesAfter(after, func(id string) (bool, error) {
-		if id == objectIndex {
+		if isIndexBucket(id) {
 			return true, nil
-		}
-		if len(out) == limit {
-			next = last // there is at least one more case
-			return false, nil
 		}
 		c, err := loadCase(tx, id)
 		if err != nil {
 			return false, err
 		}
-		if c != nil && c.ID != "" {
-			out, last = append(out, c), id
+		if c == nil || c.ID == "" {
+			return true, nil // a report, a replica with no record yet
 		}
+		if len(out) == limit {
+			next = last // there is at least one more case
+			return false, nil
+		}
+		out, last = append(out, c), id
 		return true, nil
 	})
 	return out, next, err
+}
+
+// isIndexBucket reports whether a case bucket's name is that of one of the
+// package's indexes rather than of a case.
+func isIndexBucket(name string) bool {
+	switch name {
+	case objectIndex, notesMigrated, caseCounts, shortIDs, refusalIndex:
+		return true
+	}
+	return false
 }
 
 // Load returns the case with the given id, or nil.

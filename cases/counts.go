@@ -136,77 +136,32 @@ func MigrateCounts(ctx context.Context, db *store.DB) (int, error) {
 // migrateCounts is MigrateCounts with page cases per transaction, stopping
 // after maxPages transactions when maxPages > 0 (as a crash would).
 func migrateCounts(ctx context.Context, db *store.DB, page, maxPages int) (int, error) {
-	done := false
-	if err := db.View(ctx, func(tx *store.ReadTx) error {
-		counts, err := tx.Case(caseCounts)
-		done = err == nil && counts.Get(keyCountsComplete) != nil
-		return nil
-	}); err != nil {
-		return 0, fmt.Errorf("count cases: %w", err)
-	}
-	if done {
-		return 0, nil
-	}
-	total, after := 0, ""
-	for pages := 0; ; pages++ {
-		if maxPages > 0 && pages == maxPages {
-			return total, nil
-		}
-		var counted int
-		var last string
-		more := false
-		err := db.Update(ctx, func(tx *store.Tx) error {
-			counted, last, more = 0, "", false
-			// The ids first: writing into the case buckets while a cursor
-			// walks their parent would move it.
-			var ids []string
-			if err := tx.CasesAfter(after, func(id string) (bool, error) {
-				if len(ids) == page {
-					more = true
-					return false, nil
-				}
-				ids = append(ids, id)
-				return true, nil
-			}); err != nil {
-				return err
+	counted, err := walkCaseBuckets(ctx, db, page, maxPages, caseBucketWalk{
+		done: func(tx *store.ReadTx) bool {
+			counts, err := tx.Case(caseCounts)
+			return err == nil && counts.Get(keyCountsComplete) != nil
+		},
+		visit: func(tx *store.Tx, id string) (bool, error) {
+			b, err := tx.Case(id)
+			if err != nil || b.Get(keyCountedAs) != nil {
+				return false, err
 			}
-			for _, id := range ids {
-				last = id
-				b, err := tx.Case(id)
-				if err != nil {
-					return err
-				}
-				if b.Get(keyCountedAs) != nil {
-					continue
-				}
-				c, err := loadCase(&tx.ReadTx, id)
-				if err != nil {
-					return err
-				}
-				if c == nil || c.ID == "" {
-					continue // a report, an index, a replica with no record yet
-				}
-				if err := countCase(tx, b, c); err != nil {
-					return err
-				}
-				counted++
+			c, err := loadCase(&tx.ReadTx, id)
+			if err != nil || c == nil || c.ID == "" {
+				return false, err // a report, an index, a replica with no record yet
 			}
-			if more {
-				return nil
-			}
+			return true, countCase(tx, b, c)
+		},
+		finish: func(tx *store.Tx) error {
 			counts, err := tx.Case(caseCounts)
 			if err != nil {
 				return err
 			}
 			return counts.Put(keyCountsComplete, []byte{1})
-		})
-		if err != nil {
-			return total, fmt.Errorf("count cases after %q: %w", after, err)
-		}
-		total += counted
-		if !more {
-			return total, nil
-		}
-		after = last
+		},
+	})
+	if err != nil {
+		return counted, fmt.Errorf("count cases: %w", err)
 	}
+	return counted, nil
 }

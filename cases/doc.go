@@ -48,6 +48,24 @@
 // Slow work (making a Case Actor's key) is done by Engine.Prepare before
 // the write that needs it, never inside the store's write path.
 //
+// # Look-ups
+//
+// Clients name cases and reports by short ids and ask whether a case
+// recorded an activity they sent; lookup.go answers both from indexes kept
+// in the transactions that write what they index: the short id (last
+// segment) of every case and report, the index of recorded activities
+// (an activity stays indexed where it was recorded when a later entry
+// carries it inline), and the Case Actor refusals that reached the local
+// actor that sent the refused activity (ApplyInbound). MigrateShortIDs
+// indexes the cases and reports of an older store once.
+//
+// # Embargo length
+//
+// Config.MaxEmbargo is the node's own limit: checkCase refuses a local
+// actor's longer proposal and hostInbound has the Case Actor refuse one
+// from any participant; replicas never apply it to entries their Case
+// Actor recorded.
+//
 // # Counts
 //
 // The number of cases in each embargo and world state is kept in the store

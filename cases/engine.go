@@ -56,6 +56,11 @@ type Config struct {
 	// Sync schedules the checks of this node's replicas; zero fields take
 	// the defaults.
 	Sync SyncTiming
+	// MaxEmbargo is the longest embargo this node's actors may propose and
+	// its Case Actors record, counted from when the proposal is checked;
+	// zero means no limit. It is this node's policy, not the protocol's:
+	// replicas apply what their Case Actor recorded whatever their own.
+	MaxEmbargo time.Duration
 }
 
 // NewEngine returns an Engine.
@@ -120,6 +125,12 @@ func (e *Engine) ApplyInbound(tx *store.Tx, to LocalActor, sender string, m Mess
 		return nil, e.hostInbound(tx, to, sender, m, e.now().UTC())
 	}
 	a := m.Activity
+	if refused, ok := e.refusalOf(&tx.ReadTx, to, sender, a); ok {
+		// A Case Actor's refusal of an activity this actor sent: kept in
+		// the inbox for the actor to read, and indexed under the activity
+		// for the API to answer "was it recorded?" (lookup.go).
+		return nil, recordRefusal(tx, refused, Refusal{Reject: a.ID, By: sender, Reason: a.Summary})
+	}
 	switch m.Class.Semantic {
 	case vocab.SubmitReport:
 		return e.receiveReport(tx, to, sender, m)
@@ -148,13 +159,6 @@ func (e *Engine) ApplyInbound(tx *store.Tx, to LocalActor, sender string, m Mess
 			return nil, problem.Unprocessable("the invitation is for %s, not %s", m.Activity.Object.ID(), to.ID)
 		}
 		return nil, nil
-	case vocab.RejectCaseLedgerEntry, vocab.Unknown:
-		if m.Activity.Type == "Reject" && sentBy(&tx.ReadTx, m.Activity.InReplyTo.ID(), to.Name) {
-			// A Case Actor's refusal of an activity this actor sent: kept
-			// in the inbox for the actor to read.
-			return nil, nil
-		}
-		return nil, unhandled(m.Class)
 	}
 	if m.Class.Semantic == vocab.CreateNote {
 		return nil, nil
@@ -162,14 +166,39 @@ func (e *Engine) ApplyInbound(tx *store.Tx, to LocalActor, sender string, m Mess
 	return nil, unhandled(m.Class)
 }
 
-// sentBy reports whether the activity with the given id was sent by local
-// actor name.
-func sentBy(tx *store.ReadTx, id, name string) bool {
-	if id == "" {
-		return false
+// refusalOf reports whether a is a Case Actor's refusal of an activity
+// local actor to sent, and returns that activity's id. A refusal is a
+// Reject in reply to the activity, about a case, from the case's Case
+// Actor: the one this node's copy of the case names or, for a case this
+// node does not hold yet (an answer to an invitation), an actor the
+// activity was addressed to. Whatever its object, it is no answer of a
+// participant: those reach participants only as ledger entries.
+func (e *Engine) refusalOf(tx *store.ReadTx, to LocalActor, sender string, a *vocab.Activity) (string, bool) {
+	refused := a.InReplyTo.ID()
+	if a.Type != "Reject" || refused == "" || a.Context.ID() == "" {
+		return "", false
 	}
-	a, err := tx.Activity(id)
-	return err == nil && a.Direction == store.DirectionOutbound && a.Actor == name
+	sent, err := tx.Activity(refused)
+	if err != nil || sent.Direction != store.DirectionOutbound || sent.Actor != to.Name {
+		return "", false
+	}
+	if c, err := loadCase(tx, a.Context.ID()); err == nil && c != nil {
+		return refused, c.CaseActor == sender
+	}
+	doc, err := vocab.Parse(sent.Body)
+	if err != nil || doc.Activity() == nil {
+		return "", false
+	}
+	return refused, slices.Contains(recipientIDs(doc.Activity()), sender)
+}
+
+// recipientIDs lists the actors an activity is addressed to.
+func recipientIDs(a *vocab.Activity) []string {
+	var out []string
+	for _, refs := range []vocab.Refs{a.To, a.Cc, a.Audience} {
+		out = append(out, refs.IDs()...)
+	}
+	return out
 }
 
 // receiveReport handles an Offer(VulnerabilityReport) (RS).
@@ -425,6 +454,9 @@ func (e *Engine) checkCase(tx *store.Tx, from LocalActor, caseID string, m Messa
 		return err
 	}
 	now := e.now().UTC()
+	if err := e.checkEmbargoLength(m, now, "this node"); err != nil {
+		return err
+	}
 	work := c.clone()
 	eventType := EventType(m.Class.Semantic)
 	if _, err := work.Apply(eventType, m.Activity, now); err != nil {
@@ -445,6 +477,38 @@ func (e *Engine) checkCase(tx *store.Tx, from LocalActor, caseID string, m Messa
 	}
 	_, err = e.announceable(c, entry, now)
 	return err
+}
+
+// checkEmbargoLength refuses an embargo proposal that would last longer
+// than MaxEmbargo from now; who names the node that refuses, for the
+// sentence.
+func (e *Engine) checkEmbargoLength(m Message, now time.Time, who string) error {
+	if e.cfg.MaxEmbargo <= 0 || m.Class.Semantic != vocab.InviteToEmbargoOnCase {
+		return nil
+	}
+	ev, ok := m.Activity.Object.Object.(*vocab.EmbargoEvent)
+	if !ok {
+		return nil // Apply says what is wrong with it
+	}
+	end, err := time.Parse(time.RFC3339, ev.EndTime)
+	if err != nil || end.Sub(now) <= e.cfg.MaxEmbargo {
+		return nil
+	}
+	return problem.Unprocessable("the proposed embargo would last %s, until %s; %s accepts embargoes of at most %s (--max-embargo)",
+		days(end.Sub(now)), end.UTC().Format(time.RFC3339), who, days(e.cfg.MaxEmbargo))
+}
+
+// days writes a duration as a number of days, rounded up ("1 day", "400
+// days"), or as hours and minutes when it is under a day.
+func days(d time.Duration) string {
+	if d < 24*time.Hour {
+		return d.Round(time.Minute).String()
+	}
+	n := (d + 24*time.Hour - 1) / (24 * time.Hour)
+	if n == 1 {
+		return "1 day"
+	}
+	return fmt.Sprintf("%d days", n)
 }
 
 // answerInvite checks a local actor's answer to an invitation to a case:

@@ -361,7 +361,10 @@ func (e *Engine) hostInbound(tx *store.Tx, caseActor LocalActor, sender string, 
 	if m.Class.Semantic == vocab.RejectCaseLedgerEntry {
 		return problem.Unprocessable("the Case Actor of case %s does not replay its ledger on request: a participant fetches what it lacks with a signed GET of %s/ledger", c.ID, c.ID)
 	}
-	_, err = e.record(tx, c, caseActor.Name, act, EventType(m.Class.Semantic), now)
+	err = e.checkEmbargoLength(m, now, "the Case Actor of case "+c.ID)
+	if err == nil {
+		_, err = e.record(tx, c, caseActor.Name, act, EventType(m.Class.Semantic), now)
+	}
 	if err == nil {
 		return nil
 	}

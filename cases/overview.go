@@ -3,6 +3,8 @@ package cases
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -10,32 +12,104 @@ import (
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
 )
 
 // Reports returns every local actor's record of every report this node
 // tracks, in report id order.
 func Reports(tx *store.ReadTx) ([]ReportRecord, error) {
-	prefix := reportBucket("")
 	var out []ReportRecord
-	err := tx.CasesAfter(prefix, func(id string) (bool, error) {
+	_, err := eachReport(tx, "", 0, func(recs []ReportRecord) { out = append(out, recs...) })
+	return out, err
+}
+
+// ReportsPage returns the records of at most limit reports whose ids sort
+// after after, in report id order, and the cursor of the next page (""
+// on the last). With actor set, only that local actor's records are
+// returned, so a page may hold fewer than limit.
+func ReportsPage(tx *store.ReadTx, after string, limit int, actor string) ([]ReportRecord, string, error) {
+	var out []ReportRecord
+	next, err := eachReport(tx, after, limit, func(recs []ReportRecord) {
+		for _, r := range recs {
+			if actor == "" || r.Actor == actor {
+				out = append(out, r)
+			}
+		}
+	})
+	return out, next, err
+}
+
+// eachReport calls fn with the records of each report whose id sorts
+// after after, in id order, at most limit reports (all when limit ≤ 0),
+// and returns the id of the last one when more follow.
+func eachReport(tx *store.ReadTx, after string, limit int, fn func([]ReportRecord)) (string, error) {
+	prefix := reportBucket("")
+	seen, last, next := 0, "", ""
+	err := tx.CasesAfter(reportBucket(after), func(id string) (bool, error) {
 		if !strings.HasPrefix(id, prefix) {
 			return false, nil
 		}
-		b, err := tx.Case(id)
+		if limit > 0 && seen == limit {
+			next = last
+			return false, nil
+		}
+		recs, err := ReportRecords(tx, strings.TrimPrefix(id, prefix))
 		if err != nil {
 			return false, err
 		}
-		err = b.ForEach(func(_, v []byte) error {
-			var r ReportRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return err
-			}
-			out = append(out, r)
-			return nil
-		})
-		return err == nil, err
+		fn(recs)
+		seen, last = seen+1, strings.TrimPrefix(id, prefix)
+		return true, nil
 	})
-	return out, err
+	return next, err
+}
+
+// ReportRecords returns every local actor's record of one report, none
+// when no local actor keeps one.
+func ReportRecords(tx *store.ReadTx, reportID string) ([]ReportRecord, error) {
+	b, err := tx.Case(reportBucket(reportID))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var recs []ReportRecord
+	err = b.ForEach(func(_, v []byte) error {
+		var r ReportRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("report %s: decode a record: %w", reportID, err)
+		}
+		recs = append(recs, r)
+		return nil
+	})
+	return recs, err
+}
+
+// ReportDetail is what a client is shown of one local actor's record of a
+// report beyond the record: who reported it, when the Offer arrived (or,
+// for the reporter, was sent), and the report itself as offered.
+type ReportDetail struct {
+	Reporter string
+	Received time.Time
+	Report   *vocab.VulnerabilityReport // nil when the Offer is not stored
+}
+
+// DetailOf reads the detail of rec from the Offer that carried the report.
+func DetailOf(tx *store.ReadTx, rec ReportRecord) ReportDetail {
+	d := ReportDetail{Reporter: reporterOf(tx, rec)}
+	if rec.Role == Reporter {
+		d.Reporter = ""
+	}
+	a, err := tx.Activity(rec.OfferID)
+	if err != nil {
+		return d
+	}
+	d.Received = a.Time
+	if doc, err := vocab.Parse(a.Body); err == nil && doc.Activity() != nil {
+		d.Report, _ = doc.Activity().Object.Object.(*vocab.VulnerabilityReport)
+	}
+	return d
 }
 
 // CSHistory returns the order in which the case-state events happened in a

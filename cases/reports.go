@@ -78,7 +78,11 @@ func writeReport(tx *store.Tx, r ReportRecord) error {
 	if err != nil {
 		return fmt.Errorf("report %s of %s: encode record: %w", r.ReportID, r.Actor, err)
 	}
-	return b.Put([]byte(r.Actor), v)
+	if err := b.Put([]byte(r.Actor), v); err != nil {
+		return err
+	}
+	_, err = indexShortID(tx, r.ReportID, KindReport) // lookup.go
+	return err
 }
 
 // Report returns the record that local actor actorName keeps for a report.

@@ -185,7 +185,7 @@ func (n *Node) serveCaseCalendar(w http.ResponseWriter, r *http.Request) {
 	if !n.checkFeedAccess(w, r) {
 		return
 	}
-	id, err := caseIDParam(r)
+	id, err := n.caseIDParam(r)
 	if err != nil {
 		problem.Write(w, err)
 		return

@@ -91,15 +91,6 @@ func viewCase(tx *store.ReadTx, c *cases.Case, now time.Time) (caseView, error) 
 	return v, nil
 }
 
-// caseIDParam reads the {id} path variable: a case id, path-escaped.
-func caseIDParam(r *http.Request) (string, error) {
-	id, err := url.PathUnescape(mux.Vars(r)["id"])
-	if err != nil || id == "" {
-		return "", problem.BadRequest("the case id in the path must be a URL-escaped case id")
-	}
-	return id, nil
-}
-
 // Pages of GET /api/cases and of the notes in GET /api/cases/{id}.
 const (
 	defaultCasePage = 100
@@ -163,7 +154,7 @@ func intParam(q url.Values, name string, def, lo, hi int) (int, error) {
 // showCase answers GET /api/cases/{id}?notes=N&notesFrom=K: the case with a
 // page of its notes (the newest defaultNotePage unless asked otherwise).
 func (n *Node) showCase(w http.ResponseWriter, r *http.Request) {
-	id, err := caseIDParam(r)
+	id, err := n.caseIDParam(r)
 	if err != nil {
 		problem.Write(w, err)
 		return
@@ -213,11 +204,16 @@ func (n *Node) showCase(w http.ResponseWriter, r *http.Request) {
 	problem.WriteJSON(w, http.StatusOK, d)
 }
 
-// caseLedger answers GET /api/cases/{id}/ledger?from=N&limit=M.
+// caseLedger answers GET /api/cases/{id}/ledger?from=N&limit=M, and
+// GET /api/cases/{id}/ledger?activity=ID (recordedActivity).
 func (n *Node) caseLedger(w http.ResponseWriter, r *http.Request) {
-	id, err := caseIDParam(r)
+	id, err := n.caseIDParam(r)
 	if err != nil {
 		problem.Write(w, err)
+		return
+	}
+	if r.URL.Query().Has("activity") {
+		n.recordedActivity(w, r, id, r.URL.Query().Get("activity"))
 		return
 	}
 	from, limit := int64(0), 100

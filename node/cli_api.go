@@ -3,14 +3,16 @@ package node
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/openvultron/vultron/cases"
-
 	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
 
@@ -83,4 +85,257 @@ func (n *Node) listActors(w http.ResponseWriter, _ *http.Request) {
 	n.localsMu.RUnlock()
 	slices.SortFunc(out, func(a, b actorInfo) int { return strings.Compare(a.Name, b.Name) })
 	problem.WriteJSON(w, http.StatusOK, map[string]any{"actors": out})
+}
+
+// caseIDParam reads the {id} path variable of /api/cases/{id}/...: the
+// path-escaped id of a case, or its short id (the last segment of its id,
+// cases.ShortID). A short id that names no case, or several, is refused
+// with a sentence that says what was tried.
+func (n *Node) caseIDParam(r *http.Request) (string, error) {
+	id, err := url.PathUnescape(mux.Vars(r)["id"])
+	if err != nil || id == "" {
+		return "", problem.BadRequest("the case in the path must be a case's short id or its path-escaped id")
+	}
+	if strings.Contains(id, "/") {
+		return id, nil // a full id; the handler says when there is no such case
+	}
+	var matches []string
+	err = n.db.View(r.Context(), func(tx *store.ReadTx) error {
+		if c, err := cases.Load(tx, id); err != nil || c != nil {
+			matches = []string{id}
+			return err
+		}
+		matches, err = cases.ResolveShortID(tx, id, cases.KindCase)
+		return err
+	})
+	switch {
+	case err != nil:
+		return "", err
+	case len(matches) == 1:
+		return matches[0], nil
+	case len(matches) == 0:
+		return "", problem.NotFound("no case %q on this node: it is neither the id nor the short id of a case this node hosts or replicates", id)
+	}
+	return "", problem.Conflict("the short id %q names %d cases (%s); give the full case id, path-escaped", id, len(matches), strings.Join(matches, ", "))
+}
+
+// activityRecord is the answer of GET /api/cases/{id}/ledger?activity=ID.
+type activityRecord struct {
+	Activity string `json:"activity"`
+	Case     string `json:"case"`
+	// CaseHeld is false while this node holds no copy of the case yet (a
+	// participant's node holds it once the Case Actor's first
+	// announcement arrives).
+	CaseHeld bool `json:"caseHeld"`
+	Recorded bool `json:"recorded"`
+	// LogIndex is where the case recorded the activity, when it did.
+	LogIndex *int64 `json:"logIndex,omitempty"`
+	// Refused is the Case Actor's refusal, when one reached the local
+	// actor that sent the activity.
+	Refused *cases.Refusal `json:"refused,omitempty"`
+}
+
+// recordedActivity answers GET /api/cases/{id}/ledger?activity=ID: whether
+// this node's copy of the case recorded the activity, at which log index,
+// and whether the Case Actor refused it instead (its Reject reached the
+// local actor that sent it). Both are index look-ups, so a client may ask
+// again and again while it waits.
+func (n *Node) recordedActivity(w http.ResponseWriter, r *http.Request, caseID, activity string) {
+	if activity == "" {
+		problem.Write(w, problem.BadRequest("activity= must name an activity id"))
+		return
+	}
+	out := activityRecord{Activity: activity, Case: caseID}
+	err := n.db.View(r.Context(), func(tx *store.ReadTx) error {
+		out.CaseHeld, out.Recorded, out.LogIndex, out.Refused = false, false, nil, nil
+		c, err := cases.Load(tx, caseID)
+		if err != nil {
+			return err
+		}
+		if c != nil {
+			out.CaseHeld = true
+			i, ok, err := cases.Recorded(tx, caseID, activity)
+			if err != nil || ok {
+				out.Recorded, out.LogIndex = ok, &i
+				return err
+			}
+		}
+		refusal, ok, err := cases.RefusalOf(tx, activity)
+		if ok {
+			out.Refused = &refusal
+		}
+		return err
+	})
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	problem.WriteJSON(w, http.StatusOK, out)
+}
+
+// reportView is a local actor's record of a report as the API shows it.
+type reportView struct {
+	ID      string `json:"id"`
+	ShortID string `json:"shortId"`
+	Offer   string `json:"offer"`
+	// Actor is the local actor whose record this is, and Role its part:
+	// "receiver" or "reporter".
+	Actor    string    `json:"actor"`
+	Role     string    `json:"role"`
+	Reporter string    `json:"reporter"`
+	Received time.Time `json:"received"`
+	Name     string    `json:"name"`
+	RMState  string    `json:"rmState"`
+	Case     string    `json:"case,omitempty"`
+	// Content is the report's text, shown by GET /api/reports/{id} only.
+	Content string `json:"content,omitempty"`
+}
+
+// viewReport reads what the API shows of rec, in tx.
+func (n *Node) viewReport(tx *store.ReadTx, rec cases.ReportRecord, withContent bool) reportView {
+	d := cases.DetailOf(tx, rec)
+	v := reportView{ID: rec.ReportID, ShortID: cases.ShortID(rec.ReportID), Offer: rec.OfferID, Actor: rec.Actor, Role: string(rec.Role),
+		Reporter: d.Reporter, Received: d.Received, Name: rec.Name, RMState: rec.RM.String(), Case: rec.CaseID}
+	if rec.Role == cases.Reporter {
+		if l, ok := n.Local(rec.Actor); ok {
+			v.Reporter = l.ID
+		}
+	}
+	if d.Report != nil {
+		if v.Name == "" {
+			v.Name = d.Report.Name
+		}
+		if withContent {
+			v.Content = d.Report.Content
+		}
+	}
+	return v
+}
+
+// reportActorParam reads ?actor=NAME, which must name a local actor when
+// given.
+func (n *Node) reportActorParam(r *http.Request) (string, error) {
+	name := r.URL.Query().Get("actor")
+	if name == "" {
+		return "", nil
+	}
+	if l, ok := n.Local(name); !ok || strings.HasPrefix(name, caseActorPrefix) {
+		return "", problem.NotFound("no actor %q on this node", name)
+	} else {
+		return l.Name, nil
+	}
+}
+
+// Page size of GET /api/reports.
+const (
+	defaultReportPage = 100
+	maxReportPage     = 1000
+)
+
+// listReports answers GET /api/reports?actor=NAME&limit=N&after=CURSOR:
+// the records the node's actors (or actor NAME) keep of the reports they
+// received or submitted, a page of reports in id order, without their
+// text; "next", when present, is the after of the following page.
+func (n *Node) listReports(w http.ResponseWriter, r *http.Request) {
+	name, err := n.reportActorParam(r)
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	limit, err := intParam(r.URL.Query(), "limit", defaultReportPage, 1, maxReportPage)
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	out := []reportView{}
+	var next string
+	err = n.db.View(r.Context(), func(tx *store.ReadTx) error {
+		out, next = out[:0], ""
+		recs, cursor, err := cases.ReportsPage(tx, r.URL.Query().Get("after"), limit, name)
+		for _, rec := range recs {
+			out = append(out, n.viewReport(tx, rec, false))
+		}
+		next = cursor
+		return err
+	})
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	body := map[string]any{"reports": out}
+	if next != "" {
+		body["next"] = next
+	}
+	problem.WriteJSON(w, http.StatusOK, body)
+}
+
+// showReport answers GET /api/reports/{id}?actor=NAME: a report named by
+// its id, its short id or the id of the Offer that carried it, with its
+// text, as the local actor NAME (by default the first that keeps a
+// record of it) sees it.
+func (n *Node) showReport(w http.ResponseWriter, r *http.Request) {
+	name, err := n.reportActorParam(r)
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	key, err := url.PathUnescape(mux.Vars(r)["id"])
+	if err != nil || key == "" {
+		problem.Write(w, problem.BadRequest("the report in the path must be its short id or its path-escaped id"))
+		return
+	}
+	var view *reportView
+	var ambiguous []string
+	err = n.db.View(r.Context(), func(tx *store.ReadTx) error {
+		ids := []string{key}
+		if !strings.Contains(key, "/") {
+			short, err := cases.ResolveShortID(tx, key, cases.KindReport)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, short...)
+		} else if stored, err := tx.Activity(key); err == nil {
+			// The id of the Offer that carried it.
+			if doc, err := vocab.Parse(stored.Body); err == nil && doc.Activity() != nil && doc.Activity().Type == "Offer" {
+				ids = append(ids, doc.Activity().Object.ID())
+			}
+		}
+		var found []cases.ReportRecord
+		for _, id := range ids {
+			recs, err := cases.ReportRecords(tx, id)
+			if err != nil {
+				return err
+			}
+			for _, rec := range recs {
+				if name == "" || rec.Actor == name {
+					found = append(found, rec)
+					break // one record of each report
+				}
+			}
+		}
+		switch len(found) {
+		case 0:
+			return nil
+		case 1:
+			v := n.viewReport(tx, found[0], true)
+			view = &v
+			return nil
+		}
+		for _, rec := range found {
+			ambiguous = append(ambiguous, rec.ReportID)
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		problem.Write(w, err)
+	case len(ambiguous) > 0:
+		problem.Write(w, problem.Conflict("%q names %d reports (%s); give the full report id, path-escaped", key, len(ambiguous), strings.Join(ambiguous, ", ")))
+	case view == nil && name != "":
+		problem.Write(w, problem.NotFound("%s keeps no report %q: it is neither the id, the short id nor the Offer id of one", name, key))
+	case view == nil:
+		problem.Write(w, problem.NotFound("no report %q on this node: it is neither the id, the short id nor the Offer id of one", key))
+	default:
+		problem.WriteJSON(w, http.StatusOK, view)
+	}
 }

@@ -101,6 +101,7 @@ func startNodeConfig(t testing.TB, dir string, ln net.Listener, extra Config, sp
 		NoSync:            true,
 		Retry:             extra.Retry,
 		DefaultEmbargo:    extra.DefaultEmbargo,
+		MaxEmbargo:        extra.MaxEmbargo,
 		Federation:        extra.Federation,
 		AllowPeers:        extra.AllowPeers,
 		PeerRate:          extra.PeerRate,

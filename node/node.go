@@ -150,6 +150,9 @@ type Config struct {
 	// DefaultEmbargo is the embargo the node's actors offer on every case
 	// they open, in force from its creation; zero means no embargo.
 	DefaultEmbargo time.Duration
+	// MaxEmbargo is the longest embargo this node's actors may propose and
+	// its Case Actors record; default DefaultMaxEmbargo (365 days).
+	MaxEmbargo time.Duration
 	// DeliveryWorkers is how many deliveries are sent at once; default 8.
 	DeliveryWorkers int
 	// Webhooks are URLs that receive every case event as a signed JSON
@@ -197,6 +200,9 @@ func (c *Config) setDefaults() {
 	if c.DeliveryWorkers == 0 {
 		c.DeliveryWorkers = 8
 	}
+	if c.MaxEmbargo == 0 {
+		c.MaxEmbargo = DefaultMaxEmbargo
+	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
 	}
@@ -231,8 +237,18 @@ func (c *Config) validate() error {
 	if c.DateWindow < 0 || c.DateWindow > 15*time.Minute {
 		return fmt.Errorf("date window %v is outside 0 to 15 minutes", c.DateWindow)
 	}
+	if c.MaxEmbargo < 0 || c.DefaultEmbargo < 0 {
+		return errors.New("embargo durations must not be negative")
+	}
+	if c.DefaultEmbargo > c.MaxEmbargo {
+		return fmt.Errorf("the default embargo (%v) is longer than the longest this node accepts (%v, --max-embargo)", c.DefaultEmbargo, c.MaxEmbargo)
+	}
 	return nil
 }
+
+// DefaultMaxEmbargo is the longest embargo a node accepts unless told
+// otherwise: a year.
+const DefaultMaxEmbargo = 365 * 24 * time.Hour
 
 // Node is one running Vultron node.
 type Node struct {
@@ -364,6 +380,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	} else if counted > 0 {
 		n.log.Info().Int("cases", counted).Msg("counted the cases by state")
+	}
+	// Stores written before cases and reports had short ids (cases/lookup.go).
+	if indexed, err := cases.MigrateShortIDs(ctx, db); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	} else if indexed > 0 {
+		n.log.Info().Int("ids", indexed).Msg("indexed the short ids of cases and reports")
 	}
 
 	for _, ac := range cfg.Actors {

@@ -37,14 +37,16 @@ func TestFederationAllowlist(t *testing.T) {
 	if got := signedGet(t, vendor.url+"/objects/x", p.keyID, p.key); got != http.StatusForbidden {
 		t.Errorf("signed GET from a peer off the list: %d, want 403", got)
 	}
-	// Outbound: an offer to the peer is accepted by the outbox but never
-	// reaches it; it becomes a dead letter naming the allow-list.
-	vendor.submit(t, "vendor", `{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":["`+p.id+`"],
+	// Outbound: the outbox refuses an offer to the peer, naming the
+	// allow-list, and queues nothing.
+	status, body := vendor.api(t, http.MethodPost, "/actors/vendor/outbox", `{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":["`+p.id+`"],
 "object":{"type":"VulnerabilityReport","name":"n","content":"c"}}`)
-	waitFor(t, "the delivery to the peer to be dead-lettered", func() bool {
-		dead, _, err := vendor.db.DeadLetters(context.Background(), 0, 10)
-		return err == nil && len(dead) == 1 && strings.Contains(dead[0].LastError, "allow-list")
-	})
+	if status != http.StatusUnprocessableEntity || !strings.Contains(string(body), "allow-list") {
+		t.Errorf("an offer to a peer off the list: %d %s, want 422 naming the allow-list", status, body)
+	}
+	if n, err := vendor.db.PendingCount(context.Background()); err != nil || n != 0 {
+		t.Errorf("%d deliveries queued to the peer off the list (%v)", n, err)
+	}
 	if p.receivedCount() != 0 || p.docFetches.Load() != 0 {
 		t.Errorf("the peer off the list received %d deliveries and %d fetches", p.receivedCount(), p.docFetches.Load())
 	}

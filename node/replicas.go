@@ -164,7 +164,7 @@ func errorText(body []byte) string {
 // drop this node's copy of the case and fetch the Case Actor's ledger from
 // its start): the replica is checked now, and the answer shows its status.
 func (n *Node) resyncCase(w http.ResponseWriter, r *http.Request) {
-	id, err := caseIDParam(r)
+	id, err := n.caseIDParam(r)
 	if err != nil {
 		problem.Write(w, err)
 		return

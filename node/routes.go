@@ -53,6 +53,7 @@ func (n *Node) buildPipelines() error {
 		PublicURL:      n.cfg.PublicURL,
 		NewID:          n.newID,
 		DefaultEmbargo: n.cfg.DefaultEmbargo,
+		MaxEmbargo:     n.cfg.MaxEmbargo,
 		Roles:          n.roles,
 		Provision:      n.provisionCaseActor,
 		Provisioned:    n.provisionedCaseActor,
@@ -135,11 +136,31 @@ func (n *Node) buildPipelines() error {
 			defer cancel()
 			return syncer.CatchUp(ctx, caseID)
 		},
+		// A recipient is resolved as its delivery will resolve it, and the
+		// delivery then finds its inbox in the cache.
+		ResolveRecipient: func(ctx context.Context, iri string) error {
+			if n.isLocal(iri) {
+				name := strings.TrimPrefix(iri, n.cfg.PublicURL+"/actors/")
+				if _, ok := n.Local(name); !ok {
+					return outbox.Permanent(noLocalActor(name))
+				}
+				return nil
+			}
+			_, err := inboxes.Inbox(ctx, iri)
+			return err
+		},
 		Now:    n.cfg.Now,
 		Logger: n.log,
 	})
 	return err
 }
+
+// noLocalActor is the error of a recipient on this node that is not one of
+// its actors: what fetching its document would answer, 404.
+type noLocalActor string
+
+func (e noLocalActor) Error() string   { return fmt.Sprintf("this node has no actor %q", string(e)) }
+func (e noLocalActor) StatusCode() int { return http.StatusNotFound }
 
 // fetchActor fetches an actor's document (with a signed GET through the
 // SSRF-safe client) and returns the part of it a message carries inline.
@@ -284,6 +305,8 @@ func (n *Node) router() *mux.Router {
 	r.HandleFunc("/cases/{cid}/ledger", n.federation(n.getCaseLedgerPage)).Methods(http.MethodGet)
 	r.HandleFunc("/api/deliveries", n.requireToken(n.listDeliveries)).Methods(http.MethodGet)
 	r.HandleFunc("/api/cases", n.requireToken(n.listCases)).Methods(http.MethodGet)
+	r.HandleFunc("/api/reports", n.requireToken(n.listReports)).Methods(http.MethodGet)
+	r.HandleFunc("/api/reports/{id}", n.requireToken(n.showReport)).Methods(http.MethodGet)
 	r.HandleFunc("/api/cases/{id}", n.requireToken(n.showCase)).Methods(http.MethodGet)
 	r.HandleFunc("/api/cases/{id}/ledger", n.requireToken(n.caseLedger)).Methods(http.MethodGet)
 	r.HandleFunc("/api/cases/{id}/resync", n.requireToken(n.resyncCase)).Methods(http.MethodPost)

@@ -1,5 +1,8 @@
 // Package outbox is the node's send pipeline: it validates an activity a
-// local actor sends, stores it together with one queued delivery per
+// local actor sends, resolves every recipient the client named (one with
+// no actor this node can deliver to is refused with 422 before anything is
+// stored; one whose node does not answer now is queued and retried),
+// stores it together with one queued delivery per
 // recipient in a single transaction, and delivers each with a signed POST,
 // retrying with capped exponential backoff until the peer accepts it or the
 // retry horizon (seven days by default) has passed, when the delivery moves

@@ -39,8 +39,15 @@ type SubmitConfig struct {
 	// Actor's ledger now (cases.Syncer.CatchUp): an activity this node's
 	// copy refused is tried again once the copy took new entries.
 	CatchUp func(ctx context.Context, caseID string) (advanced bool, err error)
-	Now     func() time.Time
-	Logger  zerolog.Logger
+	// ResolveRecipient, when set, checks that there is an actor with an
+	// inbox at a recipient's IRI, before anything is stored or queued: a
+	// Permanent error means there is none (the submission is refused with
+	// 422), any other that its node could not be asked (502). In
+	// production it is (*ActorInboxes).Inbox, whose cache the deliveries
+	// then use.
+	ResolveRecipient func(ctx context.Context, iri string) error
+	Now              func() time.Time
+	Logger           zerolog.Logger
 }
 
 // Submitter accepts the activities local actors send (client-to-server).
@@ -101,6 +108,9 @@ func (s *Submitter) Submit(ctx context.Context, name string, body []byte) (Submi
 	// bto and bcc name recipients that must not see each other: deliver to
 	// them, but never send or store the lists.
 	act.Bto, act.Bcc = vocab.Refs{}, vocab.Refs{}
+	if err := s.resolveRecipients(ctx, recipients); err != nil {
+		return Submitted{}, err
+	}
 
 	if err := s.inlineActor(ctx, act); err != nil {
 		return Submitted{}, err
@@ -206,6 +216,39 @@ func (s *Submitter) Submit(ctx context.Context, name string, body []byte) (Submi
 	s.cfg.Logger.Info().Str("actor", local.Name).Str("activity", act.ID).Str("semantic", string(class.Semantic)).
 		Int("recipients", len(recipients)).Msg("outbox accepted")
 	return Submitted{ID: act.ID, Semantic: class.Semantic, Body: out, Recipients: recipients}, nil
+}
+
+// MaxRecipients bounds the recipients a client may name in one activity:
+// each is resolved before the activity is accepted.
+const MaxRecipients = 100
+
+// resolveRecipients checks that every recipient the client named is an
+// actor this node can deliver to, so that a typo in an address is refused
+// now rather than becoming a dead letter days later. A recipient whose
+// node does not answer now is no reason to refuse: its deliveries are
+// retried until it does.
+func (s *Submitter) resolveRecipients(ctx context.Context, recipients []string) error {
+	if len(recipients) > MaxRecipients {
+		return problem.Unprocessable("the activity names %d recipients; an outbox takes at most %d", len(recipients), MaxRecipients)
+	}
+	if s.cfg.ResolveRecipient == nil {
+		return nil
+	}
+	for _, r := range recipients {
+		err := s.cfg.ResolveRecipient(ctx, r)
+		if err == nil {
+			continue
+		}
+		if !IsPermanent(err) {
+			s.cfg.Logger.Warn().Str("recipient", r).Err(err).Msg("recipient not resolved now; its delivery will retry")
+			continue
+		}
+		if status, ok := fetchStatus(err); ok && (status == http.StatusNotFound || status == http.StatusGone) {
+			return problem.Wrap(http.StatusUnprocessableEntity, err, fmt.Sprintf("there is no actor at %s (%d); nothing was sent", r, status))
+		}
+		return problem.Wrap(http.StatusUnprocessableEntity, err, fmt.Sprintf("%s cannot be delivered to: %v; nothing was sent", r, err))
+	}
+	return nil
 }
 
 // inlineActor replaces the bare IRI object of an Invite or Offer by the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
@@ -216,4 +218,81 @@ func TestCaseActorKeyMadeOutsideTheWritePath(t *testing.T) {
 		t.Fatalf("Submit: %v", err)
 	}
 	v.inCase(t)
+}
+
+// TestSubmitResolvesRecipientsFirst submits activities whose recipients
+// resolve, are gone, cannot be delivered to, or whose node does not answer
+// now: the outbox refuses the second and third with 422 and the reason and
+// stores and queues nothing for them; the last is queued, its delivery
+// retried until the node answers.
+func TestSubmitResolvesRecipientsFirst(t *testing.T) {
+	ctx := context.Background()
+	const node = "https://finder.example"
+	db, err := store.Open(filepath.Join(t.TempDir(), "vultron.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	finder := actor.Local{Name: "finder", Type: "Person", ID: node + "/actors/finder"}
+	if err := db.PutLocalActor(ctx, store.LocalActor{Name: "finder", Type: "Person"}); err != nil {
+		t.Fatal(err)
+	}
+	var ids atomic.Int64
+	newID := func(kind string) string { return fmt.Sprintf("%s/%s/%d", node, kind, ids.Add(1)) }
+	engine := cases.NewEngine(cases.Config{PublicURL: node, NewID: newID,
+		Roles:   func(string) cvdstate.RoleSet { return cvdstate.Finder },
+		IsLocal: func(id string) bool { return len(id) > len(node) && id[:len(node)] == node }})
+	var asked []string
+	sub, err := NewSubmitter(SubmitConfig{
+		Store: db, Engine: engine, NewID: newID, Logger: zerolog.Nop(),
+		Local: func(name string) (actor.Local, bool) { return finder, name == "finder" },
+		ResolveRecipient: func(_ context.Context, iri string) error {
+			asked = append(asked, iri)
+			switch iri {
+			case "https://vendor.example/actors/nobody":
+				return Permanent(fmt.Errorf("fetch %s: status 404", iri))
+			case "https://vendor.example/actors/elsewhere":
+				return Permanent(fmt.Errorf("actor document %s: inbox is not on the actor's host", iri))
+			case "https://down.example/actors/vendor":
+				return fmt.Errorf("dial tcp: connection refused")
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer := func(to string) []byte {
+		return []byte(fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"Overflow","content":"details"}}`, to))
+	}
+	tests := []struct {
+		to     string
+		status int
+		want   string
+	}{
+		{"https://vendor.example/actors/nobody", 422, "there is no actor at https://vendor.example/actors/nobody (404)"},
+		{"https://vendor.example/actors/elsewhere", 422, "https://vendor.example/actors/elsewhere cannot be delivered to: actor document"},
+		{"https://down.example/actors/vendor", 0, ""},
+		{"https://vendor.example/actors/vendor", 0, ""},
+	}
+	for _, tt := range tests {
+		_, err := sub.Submit(ctx, "finder", offer(tt.to))
+		if tt.status == 0 {
+			if err != nil {
+				t.Errorf("to %s: %v", tt.to, err)
+			}
+			continue
+		}
+		if problem.Status(err) != tt.status || !strings.Contains(problem.Message(err), tt.want) {
+			t.Errorf("to %s: %d %v, want %d saying %q", tt.to, problem.Status(err), err, tt.status, tt.want)
+		}
+	}
+	if len(asked) != 4 {
+		t.Errorf("resolved %q, want each recipient once", asked)
+	}
+	pending, err := db.PendingCount(ctx)
+	if err != nil || pending != 2 {
+		t.Errorf("%d deliveries queued (%v), want the two to actors not refused", pending, err)
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/openvultron/vultron/cases"
 )
 
 // actionSpec is one protocol action of the command line: a subcommand of
@@ -26,8 +28,11 @@ type actionSpec struct {
 	// flags adds the action's own flags to fs, storing them in v.
 	flags func(fs *flag.FlagSet, v *actionValues)
 	// build returns the activity to submit and the case it concerns ("" if
-	// none yet).
+	// none, or when the acting node will hold no copy of it to wait on).
 	build func(ctx context.Context, s *session, v *actionValues, args []string) (activity map[string]any, caseID string, err error)
+	// opensCase marks the validation of a report, whose case the node
+	// opens when it accepts the activity (session.caseOfReport finds it).
+	opensCase bool
 }
 
 // actionValues holds the values of every action flag; each action
@@ -36,6 +41,7 @@ type actionValues struct {
 	to, name, content, contentFile string
 	end                            string
 	days                           int
+	daysSet                        bool // --days was given
 	actor                          string
 	roles                          string
 	caseRef                        string
@@ -118,12 +124,13 @@ func (g actionGroup) run(ctx context.Context, env *environment, args []string) e
 		return usageError("unknown %s action %q (want %s)", g.name, args[0], g.actionNames())
 	}
 	synopsis := fmt.Sprintf("vultron %s %s %s [flags]", g.name, a.name, a.args)
-	fs := newFlagSet(g.name+" "+a.name, synopsis, a.message+": "+a.summary+".", env)
+	fs := newFlagSet(g.name+" "+a.name, synopsis, a.message+": "+a.summary+".\n"+actionOutcomeHelp, env)
 	nf := addNodeFlags(fs)
 	as := fs.String("as", "", "the local actor that acts (its name on the node; default: the node's only actor)")
-	asJSON := fs.Bool("json", false, "print the submitted activity and the case after it as JSON")
-	wait := fs.String("wait", "", "wait until the case reaches a state, e.g. em=ACTIVE (see \"vultron case wait -h\")")
-	timeout := fs.Duration("timeout", time.Minute, "how long --wait waits")
+	asJSON := fs.Bool("json", false, "print the submitted activity, where the case recorded it and the case after it as JSON")
+	wait := fs.String("wait", "", "then wait until the case reaches a state, e.g. em=ACTIVE (see \"vultron case wait -h\")")
+	timeout := fs.Duration("timeout", defaultWait, "how long to wait for the case to record the activity, and for --wait")
+	noWait := fs.Bool("no-wait", false, "print the activity once the node accepted it, without waiting for the case to record it")
 	var v actionValues
 	if a.flags != nil {
 		a.flags(fs, &v)
@@ -135,35 +142,61 @@ func (g actionGroup) run(ctx context.Context, env *environment, args []string) e
 	if n := fs.NArg(); n < a.minArgs || n > a.maxArgs {
 		return usageError("%s %s takes %s", g.name, a.name, argCount(a))
 	}
+	// The command line is checked whole before anything is sent.
+	var cond []waitCondition
+	if *wait != "" {
+		if *noWait {
+			return usageError("--wait waits for the case and --no-wait does not: give one of them")
+		}
+		if cond, err = parseConditions(*wait); err != nil {
+			return err
+		}
+	}
+	if *timeout <= 0 {
+		return usageError("--timeout must be positive, not %s", *timeout)
+	}
 	actingName, err := actingActor(ctx, c, *as)
 	if err != nil {
 		return err
 	}
 	s := &session{c: c, as: actingName, env: env}
-	var cond []waitCondition
-	if *wait != "" {
-		if cond, err = parseConditions(*wait); err != nil {
-			return err
-		}
-	}
 	act, caseID, err := a.build(ctx, s, &v, fs.Args())
 	if err != nil {
 		return err
+	}
+	if cond != nil && caseID == "" && !a.opensCase {
+		return usageError("--wait needs an action on a case")
 	}
 	submitted, err := s.submit(ctx, act)
 	if err != nil {
 		return err
 	}
-	if cond != nil {
-		if caseID == "" {
-			return usageError("--wait needs an action on a case")
+	id, _ := submitted["id"].(string)
+	if a.opensCase {
+		// The validation opens the case in the write that accepts it.
+		if caseID, err = s.caseOfReport(ctx); err != nil {
+			return fmt.Errorf("the node accepted %s but %w", id, err)
 		}
+	}
+	var rec *activityRecord
+	if caseID != "" && !*noWait {
+		if rec, err = waitRecorded(ctx, s, caseID, id, *timeout); err != nil {
+			return err
+		}
+	}
+	if cond != nil {
 		if err := waitUntil(ctx, s, caseID, cond, *timeout); err != nil {
 			return err
 		}
 	}
-	return s.report(ctx, a.message, submitted, caseID, *asJSON)
+	return s.report(ctx, a, submitted, caseID, rec, *noWait, *asJSON)
 }
+
+// actionOutcomeHelp says what every action prints and when it returns.
+const actionOutcomeHelp = "The command sends the activity through the acting actor's outbox, waits until this node's\n" +
+	"copy of the case has recorded it (or the Case Actor refused it), and prints the activity's\n" +
+	"id, where the case recorded it and the case after it. Exit status: 0 recorded, 1 refused\n" +
+	"(the node's or the Case Actor's sentence) or not recorded in time, 2 a bad command line."
 
 func (g actionGroup) actionNames() string {
 	names := make([]string, len(g.actions))
@@ -218,6 +251,8 @@ type session struct {
 	as   string
 	env  *environment
 	self string // the acting actor's id, once looked up
+	// reportID is the report a decision (RV, RI, RC) is about.
+	reportID string
 }
 
 // me returns the id of the acting local actor, from its actor document.
@@ -253,10 +288,10 @@ func (s *session) submit(ctx context.Context, act map[string]any) (map[string]an
 	return out, nil
 }
 
-// caseDetail finds the case key names (its id or a unique part of it) and
-// returns what GET /api/cases/{id} shows of it.
+// caseDetail finds the case key names (its id, its short id or a unique
+// part of its id) and returns what GET /api/cases/{id} shows of it.
 func (s *session) caseDetail(ctx context.Context, key string) (caseDetailView, error) {
-	id, err := s.resolveCase(ctx, key)
+	id, err := resolveCaseID(ctx, s.c, key)
 	if err != nil {
 		return caseDetailView{}, err
 	}
@@ -271,66 +306,118 @@ func (s *session) caseByID(ctx context.Context, id string) (caseDetailView, erro
 	return d, nil
 }
 
-// resolveCase turns a case id or a unique part of one into the case id.
+// resolveCase turns a case id, short id or a unique part of an id into
+// the case id.
 func (s *session) resolveCase(ctx context.Context, key string) (string, error) {
-	all, err := listAllCases(ctx, s.c)
+	return resolveCaseID(ctx, s.c, key)
+}
+
+// resolveCaseID turns a case id or short id (which the node resolves) or
+// a unique part of a case id (matched against the node's list of cases)
+// into the case id.
+func resolveCaseID(ctx context.Context, c *client, key string) (string, error) {
+	if key == "" {
+		return "", usageError("give a case: its id, its short id or a unique part of its id")
+	}
+	var d struct {
+		ID string `json:"id"`
+	}
+	err := c.do(ctx, "GET", "/api/cases/"+url.PathEscape(key)+"?notes=0", nil, &d)
+	if err == nil && d.ID != "" {
+		return d.ID, nil
+	}
+	if err != nil && !isNotFound(err) {
+		return "", err
+	}
+	all, err := listAllCases(ctx, c)
 	if err != nil {
 		return "", err
 	}
 	return pickCase(all, key)
 }
 
-// inboxItems calls fn with the activities in the acting actor's inbox,
-// newest first, page by page, until fn returns true.
-func (s *session) inboxItems(ctx context.Context, fn func(map[string]any) bool) error {
-	path := "/actors/" + url.PathEscape(s.as) + "/inbox?limit=200"
-	for pages := 0; pages < 1000; pages++ {
-		var page struct {
-			Items []map[string]any `json:"orderedItems"`
-			Next  string           `json:"next"`
-		}
-		if err := s.c.do(ctx, "GET", path, nil, &page); err != nil {
-			return fmt.Errorf("read the inbox of %s: %w", s.as, err)
-		}
-		for _, it := range page.Items {
-			if fn(it) {
-				return nil
-			}
-		}
-		if page.Next == "" {
-			return nil
-		}
-		next, err := url.Parse(page.Next)
-		if err != nil {
-			return fmt.Errorf("the inbox's next page %q is not a URL: %w", page.Next, err)
-		}
-		path = next.Path + "?limit=200&" + next.RawQuery
-	}
-	return nil
+// activityRecord is what GET /api/cases/{id}/ledger?activity=ID answers:
+// whether the node's copy of the case recorded the activity, and where,
+// or the Case Actor's refusal of it.
+type activityRecord struct {
+	Activity string `json:"activity"`
+	Case     string `json:"case"`
+	CaseHeld bool   `json:"caseHeld"`
+	Recorded bool   `json:"recorded"`
+	LogIndex *int64 `json:"logIndex,omitempty"`
+	Refused  *struct {
+		Reject string `json:"reject"`
+		By     string `json:"by"`
+		Reason string `json:"reason"`
+	} `json:"refused,omitempty"`
 }
 
-// report prints the outcome of an action: the activity's id, and the case
-// it concerns as it is now.
-func (s *session) report(ctx context.Context, message string, submitted map[string]any, caseID string, asJSON bool) error {
+// waitRecorded asks the node, until timeout passes, whether its copy of
+// case caseID has recorded the activity id: it returns where, or fails
+// with the Case Actor's refusal, or with a sentence saying it is still
+// not recorded.
+func waitRecorded(ctx context.Context, s *session, caseID, id string, timeout time.Duration) (*activityRecord, error) {
+	deadline := time.Now().Add(timeout)
+	path := "/api/cases/" + url.PathEscape(caseID) + "/ledger?activity=" + url.QueryEscape(id)
+	for {
+		var rec activityRecord
+		if err := s.c.do(ctx, "GET", path, nil, &rec); err != nil {
+			return nil, fmt.Errorf("the node accepted %s, but asking whether case %s recorded it failed: %w", id, cases.ShortID(caseID), err)
+		}
+		switch {
+		case rec.Recorded && rec.LogIndex != nil:
+			return &rec, nil
+		case rec.Refused != nil:
+			return nil, fmt.Errorf("the Case Actor of case %s refused %s: %s", cases.ShortID(caseID), id, sentence(rec.Refused.Reason))
+		case time.Now().After(deadline):
+			where := "its copy of case " + cases.ShortID(caseID) + " has not recorded it"
+			if !rec.CaseHeld {
+				where = "it holds no copy of case " + cases.ShortID(caseID) + " yet"
+			}
+			return nil, fmt.Errorf("the node accepted %s, but %s after %s: the Case Actor has not answered yet (\"vultron deliveries\" lists what is still queued; \"vultron case show %s\" shows the case)", id, where, timeout, cases.ShortID(caseID))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("stopped waiting for case %s to record %s: %w", cases.ShortID(caseID), id, ctx.Err())
+		case <-time.After(waitPollInterval):
+		}
+	}
+}
+
+// report prints the outcome of an action: the activity's id, where the
+// case recorded it, and the case after it.
+func (s *session) report(ctx context.Context, a actionSpec, submitted map[string]any, caseID string, rec *activityRecord, noWait, asJSON bool) error {
 	id, _ := submitted["id"].(string)
 	var detail *caseDetailView
-	if caseID != "" {
+	if caseID != "" && !noWait {
 		d, err := s.caseByID(ctx, caseID)
 		if err != nil {
-			return fmt.Errorf("the node accepted %s but the case could not be read back: %w", id, err)
+			return fmt.Errorf("the case recorded %s but could not be read back: %w", id, err)
 		}
 		detail = &d
 	}
 	if asJSON {
-		out := map[string]any{"message": message, "activity": submitted}
+		out := map[string]any{"message": a.message, "activity": submitted}
+		if rec != nil {
+			out["recorded"] = map[string]any{"case": caseID, "logIndex": *rec.LogIndex}
+		}
 		if detail != nil {
 			out["case"] = detail
 		}
 		return printJSON(s.env, out)
 	}
-	fmt.Fprintf(s.env.stdout, "%s sent: %s\n", message, id)
+	fmt.Fprintf(s.env.stdout, "%s sent: %s\n", a.message, id)
+	if a.opensCase && caseID != "" {
+		fmt.Fprintf(s.env.stdout, "case %s opened: %s\n", cases.ShortID(caseID), caseID)
+	}
+	switch {
+	case rec != nil:
+		fmt.Fprintf(s.env.stdout, "recorded in case %s as entry %d\n", cases.ShortID(caseID), *rec.LogIndex)
+	case caseID != "" && noWait:
+		fmt.Fprintf(s.env.stdout, "not waiting for case %s to record it (--no-wait)\n", cases.ShortID(caseID))
+	}
 	if detail != nil {
-		fmt.Fprintf(s.env.stdout, "case %s: EM %s, %s, %d ledger entries%s\n", detail.ID, detail.EMState, detail.PXAState, detail.LedgerLength, closedNote(detail.Closed))
+		fmt.Fprintf(s.env.stdout, "case %s: EM %s, %s, %d ledger entries%s\n", cases.ShortID(detail.ID), detail.EMState, detail.PXAState, detail.LedgerLength, closedNote(detail.Closed))
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/node"
 	"github.com/openvultron/vultron/outbox"
 )
@@ -28,6 +29,13 @@ type cliNode struct {
 // ("name:Type") and stops it when the test ends.
 func startCLINode(t *testing.T, actors ...string) cliNode {
 	t.Helper()
+	return startCLINodeWith(t, node.Config{}, actors...)
+}
+
+// startCLINodeWith starts a node as startCLINode does, with the embargo
+// settings of extra.
+func startCLINodeWith(t *testing.T, extra node.Config, actors ...string) cliNode {
+	t.Helper()
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -40,7 +48,7 @@ func startCLINode(t *testing.T, actors ...string) cliNode {
 		acs = append(acs, node.ActorConfig{Name: name, Type: actor.Type(typ)})
 	}
 	n, err := node.New(t.Context(), node.Config{DataDir: dir, Listener: ln, PublicURL: u, Actors: acs,
-		AllowPrivatePeers: true, Logger: zerolog.Nop(), Notice: io.Discard,
+		AllowPrivatePeers: true, Logger: zerolog.Nop(), Notice: io.Discard, MaxEmbargo: extra.MaxEmbargo, DefaultEmbargo: extra.DefaultEmbargo,
 		Retry: outbox.RetryPolicy{First: 50 * time.Millisecond, Max: 200 * time.Millisecond, Horizon: time.Minute}})
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +152,12 @@ func TestCLIStory(t *testing.T) {
 		Message  string         `json:"message"`
 		Activity map[string]any `json:"activity"`
 	}
-	out := finderNode.ok(t, "report", "submit", "--as", "finder", "--to", vendor, "--name", "Heap overflow in parser",
+	// A recipient that does not exist is refused before anything is sent.
+	code, out, errOut := finderNode.cli(t, "report", "submit", "--to", vendorNode.url+"/actors/nobody", "--name", "x")
+	if code != 1 || strings.Contains(out, "RS sent") || !strings.Contains(errOut, "there is no actor at "+vendorNode.url+"/actors/nobody") {
+		t.Errorf("report submit to no actor: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	out = finderNode.ok(t, "report", "submit", "--as", "finder", "--to", vendor, "--name", "Heap overflow in parser",
 		"--content", "A crafted file overflows the parser's buffer.", "--json")
 	if err := json.Unmarshal([]byte(out), &submitted); err != nil || submitted.Message != "RS" || submitted.Activity["type"] != "Offer" {
 		t.Fatalf("report submit --json printed %q (%v)", out, err)
@@ -152,28 +165,39 @@ func TestCLIStory(t *testing.T) {
 	offerID := submitted.Activity["id"].(string)
 
 	// RV by the vendor, naming the report by a part of the offer id; the
-	// vendor's inbox may not hold it yet.
+	// vendor's inbox may not hold it yet. It prints the case it opened.
+	var caseID string
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		code, _, errOut := vendorNode.cli(t, "report", "validate", offerID[len(offerID)-10:], "--as", "vendor")
+		code, out, errOut := vendorNode.cli(t, "report", "validate", offerID[len(offerID)-10:], "--as", "vendor")
 		if code == 0 {
+			_, rest, ok := strings.Cut(out, " opened: ")
+			caseID, _, _ = strings.Cut(rest, "\n")
+			if !ok || !strings.Contains(out, "RV sent: ") || !strings.Contains(out, "recorded in case "+cases.ShortID(caseID)+" as entry 1\n") ||
+				!strings.Contains(out, "case "+cases.ShortID(caseID)+": EM NONE, pxa, 2 ledger entries") {
+				t.Fatalf("report validate printed %q, want the case it opened, recorded", out)
+			}
 			break
 		}
-		if time.Now().After(deadline) || !strings.Contains(errOut, "no report offered") {
+		if time.Now().After(deadline) || !strings.Contains(errOut, "no report vendor received matches") {
 			t.Fatalf("report validate: exit %d: %s", code, errOut)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	var caseID string
-	waitUntilTrue(t, "the case the validation opened", func() bool {
-		code, out, _ := vendorNode.cli(t, "case", "list", "--json")
-		var cs []caseJSON
-		if code == 0 && json.Unmarshal([]byte(out), &cs) == nil && len(cs) == 1 {
-			caseID = cs[0].ID
-			return true
+	short := cases.ShortID(caseID)
+	// The received report: listed, then shown with its text.
+	out = vendorNode.ok(t, "report", "list", "--as", "vendor")
+	for _, want := range []string{"Heap overflow in parser", "VALID", finder, short, "REPORTER"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report list lacks %q:\n%s", want, out)
 		}
-		return false
-	})
+	}
+	out = vendorNode.ok(t, "report", "show", offerID[len(offerID)-10:])
+	for _, want := range []string{"title     Heap overflow in parser", "reporter  " + finder, "state     VALID", "case      " + short, "A crafted file overflows the parser's buffer."} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report show lacks %q:\n%s", want, out)
+		}
+	}
 	// The finder's replica arrives; case wait shows it.
 	waitUntilTrue(t, "the finder's replica", func() bool {
 		code, _, _ := finderNode.cli(t, "case", "wait", caseID, "--until", "entries>=2", "--timeout", "1s")
@@ -190,7 +214,7 @@ func TestCLIStory(t *testing.T) {
 	if out := finderNode.ok(t, "case", "resync", caseID); !strings.Contains(out, "replica in-sync: ") {
 		t.Errorf("case resync printed %q", out)
 	}
-	code, _, errOut := vendorNode.cli(t, "case", "resync", caseID)
+	code, _, errOut = vendorNode.cli(t, "case", "resync", caseID)
 	if code != 1 || !strings.Contains(errOut, "hosts case") {
 		t.Errorf("case resync on the host: exit %d, %q; want the node's refusal", code, errOut)
 	}
@@ -204,13 +228,37 @@ func TestCLIStory(t *testing.T) {
 		t.Errorf("embargo accept with nothing proposed: exit %d, %q", code, errOut)
 	}
 
-	// EP by the vendor, EA by the finder, waiting on both sides.
-	vendorNode.ok(t, "case", "engage", caseID, "--as", "vendor")
-	vendorNode.ok(t, "embargo", "propose", caseID, "--as", "vendor", "--days", "45", "--wait", "em=PROPOSED")
+	// Bad embargo lengths: one sentence each, nothing sent.
+	code, out, errOut = vendorNode.cli(t, "embargo", "propose", short, "--as", "vendor", "--days", "-5")
+	if code != 2 || !strings.Contains(errOut, "--days must be a positive number of days, not -5") || out != "" {
+		t.Errorf("--days -5: exit %d, %q %q", code, errOut, out)
+	}
+	code, _, errOut = vendorNode.cli(t, "embargo", "propose", short, "--as", "vendor", "--days", "10000")
+	if code != 1 || !strings.Contains(errOut, "this node accepts embargoes of at most 365 days") {
+		t.Errorf("--days 10000: exit %d, %q", code, errOut)
+	}
+	// A condition with a typo is refused before anything is sent or
+	// waited for.
+	start := time.Now()
+	code, _, errOut = finderNode.cli(t, "case", "wait", short, "--until", "em=ACTIV")
+	if code != 2 || !strings.Contains(errOut, "em=ACTIV is not a state of EM: it is one of NONE, PROPOSED, ACTIVE, REVISE, EXITED") || time.Since(start) > 5*time.Second {
+		t.Errorf("--until em=ACTIV: exit %d after %s, %q", code, time.Since(start), errOut)
+	}
+
+	// EP by the vendor, EA by the finder. Each action prints the case
+	// after its entry is recorded.
+	out = vendorNode.ok(t, "case", "engage", short, "--as", "vendor")
+	if !strings.Contains(out, "RA sent: ") || !strings.Contains(out, "recorded in case "+short+" as entry 2") {
+		t.Errorf("case engage printed %q", out)
+	}
+	out = vendorNode.ok(t, "embargo", "propose", short, "--as", "vendor", "--days", "45")
+	if !strings.Contains(out, "recorded in case "+short+" as entry 3") || !strings.Contains(out, "EM PROPOSED, pxa, 4 ledger entries") {
+		t.Errorf("embargo propose printed %q, want the case after the proposal", out)
+	}
 	finderNode.ok(t, "case", "wait", caseID, "--until", "em=PROPOSED", "--timeout", "20s")
 	out = finderNode.ok(t, "embargo", "accept", caseID, "--as", "finder")
-	if !strings.Contains(out, "EA/EC sent:") {
-		t.Errorf("embargo accept printed %q", out)
+	if !strings.Contains(out, "EA/EC sent:") || !strings.Contains(out, "recorded in case "+short+" as entry 4") {
+		t.Errorf("embargo accept printed %q, want it recorded in the finder's replica", out)
 	}
 	// The finder's acceptance binds the finder; the owner's puts the
 	// embargo in force.
@@ -285,8 +333,19 @@ func TestActionCommandLines(t *testing.T) {
 		{[]string{"report", "submit", "--as", "vendor", "--name", "x"}, 2, "needs --to ACTOR and --name TITLE"},
 		{[]string{"report", "submit", "--as", "vendor", "--to", "vendor", "--name", "x"}, 2, "--to must be an actor id"},
 		{[]string{"report", "validate", "--as", "vendor"}, 2, "takes the argument OFFER"},
-		{[]string{"report", "validate", "nothing", "--as", "vendor"}, 1, `no report offered to vendor matches "nothing"`},
-		{[]string{"report", "validate", "x"}, 1, `no report offered to vendor matches "x"`},
+		{[]string{"report", "validate", "nothing", "--as", "vendor"}, 1, `no report vendor received matches "nothing"`},
+		{[]string{"report", "validate", "x"}, 1, `no report vendor received matches "x"`},
+		{[]string{"report", "show", "x"}, 1, `no report the node's actors received matches "x"`},
+		{[]string{"report", "list", "x"}, 2, "report list takes no arguments"},
+		{[]string{"embargo", "propose", "x", "--as", "vendor", "--days", "0"}, 2, "--days must be a positive number of days, not 0"},
+		{[]string{"embargo", "propose", "x", "--as", "vendor", "--days", "-5"}, 2, "--days must be a positive number of days, not -5"},
+		{[]string{"embargo", "propose", "x", "--as", "vendor", "--days", "3", "--end", "2030-01-01T00:00:00Z"}, 2, "give --end or --days, not both"},
+		{[]string{"case", "wait", "x", "--until", "em=ACTIV"}, 2, "em=ACTIV is not a state of EM: it is one of NONE, PROPOSED, ACTIVE, REVISE, EXITED"},
+		{[]string{"case", "wait", "x", "--until", "rm=DONE"}, 2, "rm=DONE is not a state of RM: it is one of START, RECEIVED, INVALID, VALID, DEFERRED, ACCEPTED, CLOSED"},
+		{[]string{"case", "wait", "x", "--until", "vfd=vfx"}, 2, "vfd=vfx is not a state of VFD"},
+		{[]string{"status", "public", "x", "--as", "vendor", "--wait", "pxa=Pxx"}, 2, "pxa=Pxx is not a state of PXA"},
+		{[]string{"case", "engage", "x", "--as", "vendor", "--wait", "em=ACTIVE", "--no-wait"}, 2, "give one of them"},
+		{[]string{"report", "submit", "--as", "vendor", "--to", "https://x.example/a", "--name", "x", "--wait", "em=ACTIVE"}, 2, "--wait needs an action on a case"},
 		{[]string{"embargo", "propose", "x", "--as", "vendor"}, 2, "give the embargo's end"},
 		{[]string{"embargo", "propose", "x", "--as", "vendor", "--end", "tomorrow"}, 2, "--end must be an RFC 3339 time"},
 		{[]string{"embargo", "propose", "nocase", "--as", "vendor", "--days", "3"}, 1, `no case on the node matches "nocase"`},
@@ -448,6 +507,40 @@ func TestCLIMoreActions(t *testing.T) {
 	// The owner removes the finder.
 	vendorNode.ok(t, "participant", "remove", caseID, "--as", "vendor", "--actor", finder)
 	waitUntilTrue(t, "the finder removed", func() bool { return vendorNode.showCase(t, caseID).removed(finder) })
+}
+
+// TestCLIRefusedByTheCaseActor has the finder, whose node accepts longer
+// embargoes than the vendor's, propose one the vendor's Case Actor
+// refuses: the command waits for the case, prints the Case Actor's
+// sentence and exits 1; with --no-wait it returns once the node accepted.
+func TestCLIRefusedByTheCaseActor(t *testing.T) {
+	finderNode := startCLINodeWith(t, node.Config{MaxEmbargo: 1000 * 24 * time.Hour}, "finder:Person")
+	vendorNode := startCLINode(t, "vendor:Organization")
+	finderNode.ok(t, "report", "submit", "--to", vendorNode.url+"/actors/vendor", "--name", "Overflow", "--content", "details")
+	var caseID string
+	waitUntilTrue(t, "the report at the vendor", func() bool {
+		code, out, _ := vendorNode.cli(t, "report", "validate", "objects/")
+		_, rest, _ := strings.Cut(out, " opened: ")
+		caseID, _, _ = strings.Cut(rest, "\n")
+		return code == 0
+	})
+	short := cases.ShortID(caseID)
+	finderNode.ok(t, "case", "wait", caseID, "--until", "entries>=2")
+	code, out, errOut := finderNode.cli(t, "embargo", "propose", short, "--days", "400")
+	if code != 1 || !strings.Contains(errOut, "the Case Actor of case "+short+" refused ") ||
+		!strings.Contains(errOut, "accepts embargoes of at most 365 days") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Errorf("a proposal the Case Actor refuses: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	out = finderNode.ok(t, "case", "note", short, "--content", "Any news?", "--no-wait")
+	if !strings.Contains(out, "GI sent: ") || !strings.Contains(out, "not waiting for case "+short) {
+		t.Errorf("--no-wait printed %q", out)
+	}
+	// case wait -h says what each condition means.
+	var help strings.Builder
+	if run(t.Context(), &environment{stdout: &help, stderr: &help, getenv: func(string) string { return "" }}, []string{"case", "wait", "-h"}) != 0 ||
+		!strings.Contains(help.String(), "closed         every participant has closed the case") || !strings.Contains(help.String(), "em=STATE") {
+		t.Errorf("case wait -h:\n%s", help.String())
+	}
 }
 
 func waitUntilTrue(t *testing.T, what string, cond func() bool) {

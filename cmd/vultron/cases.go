@@ -64,7 +64,7 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 			"resync checks a replica against its Case Actor now and fetches what it lacks; with\n"+
 			"--rebuild it drops the node's copy and fetches the Case Actor's ledger from its start,\n"+
 			"which is how a forked replica is repaired once both sides have been looked at.\n"+
-			"CASE is a case id or a unique part of it.\n\n"+caseActionsHelp(), env)
+			"CASE is a case id, its short id (the last part of its id) or a unique part of its id.\n\n"+caseActionsHelp(), env)
 	nf := addNodeFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	from := fs.Int64("from", 0, "ledger: first log index to print")
@@ -102,12 +102,9 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 		return tw.Flush()
 	case "show", "ledger", "resync":
 		if fs.NArg() != 2 {
-			return usageError("%s takes one case id", fs.Arg(0))
+			return usageError("%s takes one case: its id, its short id or a unique part of its id", fs.Arg(0))
 		}
-		if err := fetchAll(); err != nil {
-			return err
-		}
-		id, err := pickCase(all.Cases, fs.Arg(1))
+		id, err := resolveCaseID(ctx, c, fs.Arg(1))
 		if err != nil {
 			return err
 		}
@@ -136,11 +133,12 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 	}
 }
 
-// pickCase finds the case whose id is, or uniquely contains, key.
+// pickCase finds the case whose id or short id is key, or whose id
+// uniquely contains it.
 func pickCase(all []caseRow, key string) (string, error) {
 	var found []string
 	for _, r := range all {
-		if r.ID == key {
+		if r.ID == key || cases.ShortID(r.ID) == key {
 			return r.ID, nil
 		}
 		if strings.Contains(r.ID, key) {

@@ -33,6 +33,12 @@ func fakeNode(t *testing.T) (url, tokenFile string) {
 		}
 	})
 	mux.HandleFunc("/api/cases/{id}", func(w http.ResponseWriter, r *http.Request) {
+		// The node resolves a case's id and its short id, nothing else.
+		if id := r.PathValue("id"); id != "abc" && id != "http://n/cases/abc" {
+			w.WriteHeader(404)
+			w.Write([]byte(`{"error":"no case ` + id + ` on this node"}`))
+			return
+		}
 		w.Write([]byte(`{"id":"http://n/cases/abc","name":"SQLi","owner":"http://n/actors/vendor","emState":"ACTIVE","pxaState":"pxa","ledgerLength":2,"tailHash":"ff",
 "participants":[{"actor":"http://n/actors/vendor","roles":["vendor","case_owner"],"rmState":"VALID","vfdState":"Vfd","pecState":"SIGNATORY","engaged":true}],
 "notes":[{"author":"http://n/actors/vendor","content":"fix in progress","published":"2026-11-22T09:00:00Z"}]}`))
@@ -48,13 +54,23 @@ func fakeNode(t *testing.T) (url, tokenFile string) {
 
 func TestCaseCommand(t *testing.T) {
 	url, tokenFile := fakeNode(t)
+	otherToken := filepath.Join(t.TempDir(), "api-token")
+	if err := os.WriteFile(otherToken, []byte("another-node-token-another-node\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []commandCase{
 		{[]string{"case", "list", "--node", url, "--token-file", tokenFile}, 0, []string{"http://n/cases/abc", "SQLi", "XSS"}},
 		{[]string{"case", "show", "abc", "--node", url, "--token-file", tokenFile}, 0, []string{"owner       http://n/actors/vendor", "vendor,case_owner", "fix in progress"}},
 		{[]string{"case", "show", "ab", "--node", url, "--token-file", tokenFile}, 1, []string{`"ab" matches 2 cases`}},
 		{[]string{"case", "show", "zzz", "--node", url, "--token-file", tokenFile}, 1, []string{`no case on the node matches "zzz"`}},
 		{[]string{"case", "frob", "--node", url, "--token-file", tokenFile}, 2, []string{`unknown case command "frob"`}},
-		{[]string{"case", "list", "--node", url, "--token-file", filepath.Join(t.TempDir(), "missing")}, 1, []string{"read the API token"}},
+		{[]string{"case", "show", "http://n/cases/abc", "--node", url, "--token-file", tokenFile}, 0, []string{"owner       http://n/actors/vendor"}},
+		{[]string{"case", "show", "bc", "--node", url, "--token-file", tokenFile}, 0, []string{"case        http://n/cases/abc"}},
+		{[]string{"case", "list", "--node", url, "--token-file", filepath.Join(t.TempDir(), "missing")}, 1, []string{"read the API token of the node at " + url}},
+		// A token of another node: the sentence names the node and the file.
+		{[]string{"case", "list", "--node", url, "--token-file", otherToken}, 1, []string{"the node at " + url + " refused the API token from " + otherToken + " (401)"}},
+		// No scheme: one sentence, exit 2.
+		{[]string{"case", "list", "--node", "127.0.0.1:7001", "--token-file", tokenFile}, 2, []string{`--node must be the node's URL with its scheme, such as http://127.0.0.1:7001, not "127.0.0.1:7001"`}},
 	}
 	for _, tt := range tests {
 		runCommand(t, tt)

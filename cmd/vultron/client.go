@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -32,9 +33,10 @@ func addNodeFlags(fs *flag.FlagSet) nodeFlags {
 
 // client talks to a node's API with its token.
 type client struct {
-	base  string
-	token string
-	http  *http.Client
+	base      string
+	token     string
+	tokenFile string // where the token was read, for the sentence of a 401
+	http      *http.Client
 }
 
 // parse parses a node command's flags, completes them from the
@@ -49,17 +51,31 @@ func (f nodeFlags) parse(fs *flag.FlagSet, env *environment, args []string) (*cl
 	return f.newClient()
 }
 
-// newClient reads the token and returns a client.
+// newClient checks the node's URL, reads the token and returns a client.
 func (f nodeFlags) newClient() (*client, error) {
+	base, err := nodeURL(*f.node)
+	if err != nil {
+		return nil, err
+	}
 	data, err := os.ReadFile(*f.tokenFile)
 	if err != nil {
-		return nil, fmt.Errorf("read the API token: %w (give --token-file or VULTRON_TOKEN_FILE)", err)
+		return nil, fmt.Errorf("read the API token of the node at %s: %w (give the node's token file with --token-file or VULTRON_TOKEN_FILE)", base, err)
 	}
 	token := strings.TrimSpace(string(data))
 	if token == "" {
 		return nil, fmt.Errorf("token file %s is empty", *f.tokenFile)
 	}
-	return &client{base: strings.TrimRight(*f.node, "/"), token: token, http: &http.Client{Timeout: 30 * time.Second}}, nil
+	return &client{base: base, token: token, tokenFile: *f.tokenFile, http: &http.Client{Timeout: 30 * time.Second}}, nil
+}
+
+// nodeURL checks --node: an http or https URL with a host, such as
+// http://127.0.0.1:7001, and returns it without a trailing slash.
+func nodeURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return "", usageError("--node must be the node's URL with its scheme, such as http://127.0.0.1:7001, not %q", raw)
+	}
+	return strings.TrimRight(raw, "/"), nil
 }
 
 // do sends a request and decodes a JSON answer into out (when not nil). A
@@ -86,6 +102,9 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, out a
 	if resp.StatusCode >= 300 {
 		var e struct {
 			Error string `json:"error"`
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			return &nodeError{status: resp.StatusCode, msg: fmt.Sprintf("the node at %s refused the API token from %s (401); give that node's token file with --token-file or VULTRON_TOKEN_FILE", c.base, c.tokenFile)}
 		}
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
 			return &nodeError{status: resp.StatusCode, msg: fmt.Sprintf("the node refused (%d): %s", resp.StatusCode, e.Error)}

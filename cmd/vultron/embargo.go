@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,7 +15,14 @@ import (
 func embargoGroup() actionGroup {
 	timeFlags := func(fs *flag.FlagSet, v *actionValues) {
 		fs.StringVar(&v.end, "end", "", "when the embargo ends, RFC 3339 (e.g. 2026-12-24T00:00:00Z)")
-		fs.IntVar(&v.days, "days", 0, "the embargo ends this many days from now (instead of --end)")
+		fs.Func("days", "the embargo ends this many days from now, a positive whole number (instead of --end)", func(s string) error {
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				return fmt.Errorf("%q is not a whole number of days", s)
+			}
+			v.days, v.daysSet = n, true
+			return nil
+		})
 	}
 	return actionGroup{
 		name: "embargo",
@@ -39,11 +47,14 @@ func runEmbargo(ctx context.Context, env *environment, args []string) error {
 	return embargoGroup().run(ctx, env, args)
 }
 
-// embargoEnd reads --end or --days.
-func embargoEnd(v *actionValues, now time.Time) (time.Time, error) {
+// embargoEnd reads --end or --days (daysSet says whether --days was
+// given, so that --days 0 is refused rather than taken for no --days).
+func embargoEnd(v *actionValues, daysSet bool, now time.Time) (time.Time, error) {
 	switch {
-	case v.end != "" && v.days != 0:
+	case v.end != "" && daysSet:
 		return time.Time{}, usageError("give --end or --days, not both")
+	case daysSet && v.days <= 0:
+		return time.Time{}, usageError("--days must be a positive number of days, not %d", v.days)
 	case v.end != "":
 		t, err := time.Parse(time.RFC3339, v.end)
 		if err != nil {
@@ -59,7 +70,7 @@ func embargoEnd(v *actionValues, now time.Time) (time.Time, error) {
 func buildProposal(revise bool) func(context.Context, *session, *actionValues, []string) (map[string]any, string, error) {
 	return func(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
 		now := time.Now().UTC().Truncate(time.Second)
-		end, err := embargoEnd(v, now)
+		end, err := embargoEnd(v, v.daysSet, now)
 		if err != nil {
 			return nil, "", err
 		}

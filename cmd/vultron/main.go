@@ -1,7 +1,12 @@
 // Command vultron runs a Vultron Protocol node and is the command-line
-// interface to one. Each subcommand lives in its own file in this package and
-// only parses flags and wires the project's packages together: the protocol
-// logic belongs to those packages, not here.
+// interface to one. Each subcommand lives in its own file in this package.
+// serve parses flags and wires the project's packages together; the other
+// commands are a client of a node's JSON API (client.go): they build
+// activities, submit them to an actor's outbox, wait until the case records
+// them (actions.go) and print what the node answers. The protocol's rules
+// belong to the node, which decides; the client only finds the ids an
+// action refers to and says the node's sentence. The API's JSON types are
+// decoded here into the parts the commands print.
 //
 // Usage:
 //

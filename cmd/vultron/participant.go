@@ -161,23 +161,29 @@ func answerInvite(typ string) func(context.Context, *session, *actionValues, []s
 		if err := s.c.do(ctx, "GET", "/actors/"+url.PathEscape(s.as)+"/invitations", nil, &list); err != nil {
 			return nil, "", fmt.Errorf("read the invitations of %s: %w", s.as, err)
 		}
-		var found []string
+		type invitation struct{ id, caseID string }
+		var found []invitation
 		for _, inv := range list.Invitations {
 			if key != "" && inv.ID == key {
-				found = []string{inv.ID}
+				found = []invitation{{inv.ID, inv.Case}}
 				break
 			}
 			if (key == "" || strings.Contains(inv.ID, key)) && (v.caseRef == "" || strings.Contains(inv.Case, v.caseRef)) {
-				found = append(found, inv.ID)
+				found = append(found, invitation{inv.ID, inv.Case})
 			}
 		}
 		switch len(found) {
 		case 0:
 			return nil, "", fmt.Errorf("no invitation of %s to a case is in its inbox%s", s.as, matching(key, v.caseRef))
 		case 1:
-			// The invitee holds no replica of the case before it joins, so
-			// there is no case to show after the answer.
-			return map[string]any{"type": typ, "object": found[0]}, "", nil
+			// Accepting makes the invitee a participant, whose node then
+			// keeps a replica that records the acceptance; one that
+			// declines never holds the case, so there is nothing to wait
+			// for or show.
+			if typ == "Accept" {
+				return map[string]any{"type": typ, "object": found[0].id}, found[0].caseID, nil
+			}
+			return map[string]any{"type": typ, "object": found[0].id}, "", nil
 		}
 		return nil, "", fmt.Errorf("%d invitations of %s match; give the invitation's id or --case", len(found), s.as)
 	}

@@ -4,7 +4,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/openvultron/vultron/cases"
 )
 
 // reportGroup is "vultron report": the Report Management messages a
@@ -14,8 +20,10 @@ func reportGroup() actionGroup {
 		name: "report",
 		description: "Report Management (RM): submit a vulnerability report to a vendor or coordinator, and\n" +
 			"decide on one received. The node acknowledges received reports (RK) by itself.\n" +
-			"OFFER is the id of the Offer that submitted the report, the report's id, or a\n" +
-			"unique part of either, looked up in the acting actor's inbox.",
+			"OFFER is the report's id, its short id (the last part of its id), the id of the Offer\n" +
+			"that submitted it, or a unique part of either id.\n" +
+			"Reading: \"vultron report list\" lists the reports received and submitted, \"vultron report\n" +
+			"show OFFER\" shows one with its text.",
 		actions: []actionSpec{
 			{name: "submit", message: "RS", summary: "submit a vulnerability report to an actor", minArgs: 0, maxArgs: 0,
 				flags: func(fs *flag.FlagSet, v *actionValues) {
@@ -26,7 +34,7 @@ func reportGroup() actionGroup {
 				},
 				build: buildSubmitReport},
 			{name: "validate", message: "RV", summary: "validate a received report; this opens a case", args: "OFFER", minArgs: 1, maxArgs: 1,
-				build: reportDecision("Accept")},
+				build: reportDecision("Accept"), opensCase: true},
 			{name: "invalidate", message: "RI", summary: "invalidate a received report", args: "OFFER", minArgs: 1, maxArgs: 1,
 				build: reportDecision("TentativeReject")},
 			{name: "close", message: "RC", summary: "close a received report without a case", args: "OFFER", minArgs: 1, maxArgs: 1,
@@ -36,6 +44,9 @@ func reportGroup() actionGroup {
 }
 
 func runReport(ctx context.Context, env *environment, args []string) error {
+	if len(args) > 0 && (args[0] == "list" || args[0] == "show") {
+		return runReportRead(ctx, env, args[0], args[1:])
+	}
 	return reportGroup().run(ctx, env, args)
 }
 
@@ -58,53 +69,212 @@ func buildSubmitReport(_ context.Context, _ *session, v *actionValues, _ []strin
 }
 
 // reportDecision answers a report's Offer with an activity of type typ:
-// Accept (RV), TentativeReject (RI) or Reject (RC).
+// Accept (RV), TentativeReject (RI) or Reject (RC), addressed to its
+// reporter.
 func reportDecision(typ string) func(context.Context, *session, *actionValues, []string) (map[string]any, string, error) {
 	return func(ctx context.Context, s *session, _ *actionValues, args []string) (map[string]any, string, error) {
-		offer, err := s.findOffer(ctx, args[0])
+		r, err := findReport(ctx, s.c, s.as, args[0], true)
 		if err != nil {
 			return nil, "", err
 		}
-		act := map[string]any{"type": typ, "object": refID(offer["id"])}
-		if sender := refID(offer["actor"]); sender != "" {
-			act["to"] = []string{sender}
+		if r.Role != string(cases.Receiver) {
+			return nil, "", fmt.Errorf("%s submitted report %s; only its receiver decides on it", s.as, r.ID)
+		}
+		s.reportID = r.ID
+		act := map[string]any{"type": typ, "object": r.Offer}
+		if r.Reporter != "" {
+			act["to"] = []string{r.Reporter}
 		}
 		return act, "", nil
 	}
 }
 
-// findOffer finds the Offer of a report in the acting actor's inbox by
-// the Offer's id, the report's id, or a unique part of either.
-func (s *session) findOffer(ctx context.Context, key string) (map[string]any, error) {
-	var exact map[string]any
-	var partial []map[string]any
-	err := s.inboxItems(ctx, func(it map[string]any) bool {
-		if it["type"] != "Offer" {
-			return false
-		}
-		obj, ok := it["object"].(map[string]any)
-		if !ok || obj["type"] != "VulnerabilityReport" {
-			return false
-		}
-		id, reportID := refID(it["id"]), refID(obj)
-		if id == key || reportID == key {
-			exact = it
-			return true
-		}
-		if strings.Contains(id, key) || strings.Contains(reportID, key) {
-			partial = append(partial, it)
-		}
-		return false
-	})
-	switch {
-	case err != nil:
-		return nil, err
-	case exact != nil:
-		return exact, nil
-	case len(partial) == 1:
-		return partial[0], nil
-	case len(partial) > 1:
-		return nil, fmt.Errorf("%q matches %d reports in the inbox of %s; give more of the id", key, len(partial), s.as)
+// caseOfReport returns the case the validation of s.reportID opened.
+func (s *session) caseOfReport(ctx context.Context) (string, error) {
+	var r reportRow
+	if err := s.c.do(ctx, "GET", "/api/reports/"+url.PathEscape(s.reportID)+"?actor="+url.QueryEscape(s.as), nil, &r); err != nil {
+		return "", fmt.Errorf("its report could not be read back: %w", err)
 	}
-	return nil, fmt.Errorf("no report offered to %s matches %q", s.as, key)
+	if r.Case == "" {
+		return "", fmt.Errorf("report %s has no case (it is %s)", r.ID, r.RMState)
+	}
+	return r.Case, nil
+}
+
+// reportRow is a report as GET /api/reports and /api/reports/{id} show it.
+type reportRow struct {
+	ID       string    `json:"id"`
+	ShortID  string    `json:"shortId"`
+	Offer    string    `json:"offer"`
+	Actor    string    `json:"actor"`
+	Role     string    `json:"role"`
+	Reporter string    `json:"reporter"`
+	Received time.Time `json:"received"`
+	Name     string    `json:"name"`
+	RMState  string    `json:"rmState"`
+	Case     string    `json:"case,omitempty"`
+	Content  string    `json:"content,omitempty"`
+}
+
+// listReports follows the pages of GET /api/reports, of local actor as
+// (all of the node's actors when "").
+func listReports(ctx context.Context, c *client, as string) ([]reportRow, error) {
+	var all []reportRow
+	for after := ""; ; {
+		var page struct {
+			Reports []reportRow `json:"reports"`
+			Next    string      `json:"next"`
+		}
+		q := url.Values{"limit": {"1000"}, "after": {after}}
+		if as != "" {
+			q.Set("actor", as)
+		}
+		if err := c.do(ctx, "GET", "/api/reports?"+q.Encode(), nil, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Reports...)
+		if page.Next == "" || page.Next == after {
+			return all, nil
+		}
+		after = page.Next
+	}
+}
+
+// findReport finds the report key names, as local actor as (any of the
+// node's actors when "") keeps it: the node resolves a report's id, short
+// id or Offer id; a unique part of a report's or an Offer's id is matched
+// against the list. received keeps only the reports as received.
+func findReport(ctx context.Context, c *client, as, key string, received bool) (reportRow, error) {
+	q := url.Values{}
+	if as != "" {
+		q.Set("actor", as)
+	}
+	var r reportRow
+	err := c.do(ctx, "GET", "/api/reports/"+url.PathEscape(key)+"?"+q.Encode(), nil, &r)
+	if err == nil {
+		return r, nil
+	}
+	if !isNotFound(err) {
+		return reportRow{}, err
+	}
+	all, err := listReports(ctx, c, as)
+	if err != nil {
+		return reportRow{}, err
+	}
+	var found []reportRow
+	for _, r := range all {
+		if (!received || r.Role == string(cases.Receiver)) && (strings.Contains(r.ID, key) || strings.Contains(r.Offer, key)) {
+			found = append(found, r)
+		}
+	}
+	who := "the node's actors"
+	if as != "" {
+		who = as
+	}
+	switch len(found) {
+	case 0:
+		return reportRow{}, fmt.Errorf("no report %s received matches %q (\"vultron report list\" lists them)", who, key)
+	case 1:
+		// The list has no text: read the one found.
+		err := c.do(ctx, "GET", "/api/reports/"+url.PathEscape(found[0].ID)+"?actor="+url.QueryEscape(found[0].Actor), nil, &r)
+		return r, err
+	}
+	return reportRow{}, fmt.Errorf("%q matches %d reports of %s; give more of the id", key, len(found), who)
+}
+
+// runReportRead is "vultron report list" and "vultron report show OFFER".
+func runReportRead(ctx context.Context, env *environment, verb string, args []string) error {
+	synopsis := "vultron report list [flags]"
+	if verb == "show" {
+		synopsis = "vultron report show OFFER [flags]"
+	}
+	fs := newFlagSet("report "+verb, synopsis,
+		"list: the reports the node's actors received (and submitted), oldest first: short id, when it\n"+
+			"arrived, the receiver's state, the reporter, the case it opened and its title.\n"+
+			"show: one report with its text. OFFER is the report's id, its short id, its Offer's id or a\n"+
+			"unique part of either id.", env)
+	nf := addNodeFlags(fs)
+	as := fs.String("as", "", "only the reports of this local actor (default: every actor of the node)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	c, err := nf.parse(fs, env, args)
+	if err != nil {
+		return err
+	}
+	if verb == "show" {
+		if fs.NArg() != 1 {
+			return usageError("report show takes one report: its id, short id or a unique part of its id")
+		}
+		r, err := findReport(ctx, c, *as, fs.Arg(0), false)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(env, r)
+		}
+		printReport(env, r)
+		return nil
+	}
+	if fs.NArg() != 0 {
+		return usageError("report list takes no arguments")
+	}
+	all, err := listReports(ctx, c, *as)
+	if err != nil {
+		return err
+	}
+	sortReports(all)
+	if *asJSON {
+		return printJSON(env, all)
+	}
+	if len(all) == 0 {
+		fmt.Fprintln(env.stdout, "no reports")
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REPORT\tRECEIVED\tACTOR\tSTATE\tREPORTER\tCASE\tTITLE")
+	for _, r := range all {
+		caseID := "-"
+		if r.Case != "" {
+			caseID = cases.ShortID(r.Case)
+		}
+		reporter := r.Reporter
+		if r.Role == string(cases.Reporter) {
+			reporter = "(submitted)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ShortID, r.Received.UTC().Format(time.RFC3339), r.Actor, r.RMState, reporter, caseID, r.Name)
+	}
+	return tw.Flush()
+}
+
+// sortReports orders reports by when they arrived, oldest first.
+func sortReports(rs []reportRow) {
+	slices.SortStableFunc(rs, func(a, b reportRow) int { return a.Received.Compare(b.Received) })
+}
+
+func printReport(env *environment, r reportRow) {
+	w := env.stdout
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(w, "%-9s "+format+"\n", append([]any{label}, args...)...)
+	}
+	line("report", "%s", r.ID)
+	line("title", "%s", r.Name)
+	if r.Role == string(cases.Reporter) {
+		line("reporter", "%s (submitted by %s)", r.Reporter, r.Actor)
+		line("sent", "%s", r.Received.UTC().Format(time.RFC3339))
+	} else {
+		line("reporter", "%s", r.Reporter)
+		line("received", "%s by %s", r.Received.UTC().Format(time.RFC3339), r.Actor)
+	}
+	line("state", "%s", r.RMState)
+	if r.Case != "" {
+		line("case", "%s (%s)", cases.ShortID(r.Case), r.Case)
+	} else {
+		line("case", "none yet")
+	}
+	line("offer", "%s", r.Offer)
+	fmt.Fprintln(w)
+	if r.Content == "" {
+		fmt.Fprintln(w, "(the report has no text)")
+		return
+	}
+	fmt.Fprintln(w, strings.TrimRight(r.Content, "\n"))
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	fs.Var(&actors, "actor", "local actor NAME:TYPE[:ROLES], repeatable (default vendor:Organization); ROLES are the CVD\nroles it takes in the cases it opens, such as vendor|deployer (default by TYPE: Organization vendor,\nPerson finder, others coordinator)")
 	var defaultEmbargo daysFlag
 	fs.Var(&defaultEmbargo, "default-embargo", "embargo offered on every case this node's actors open, in force from its creation,\nsuch as 90d or 36h (default none)")
+	maxEmbargo := daysFlag(node.DefaultMaxEmbargo)
+	fs.Var(&maxEmbargo, "max-embargo", "longest embargo this node's actors may propose and its Case Actors record, such as 365d;\nlonger proposals are refused with a sentence")
 	logFormat := fs.String("log-format", "json", "log format: json or console")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	window := fs.Duration("date-window", actor.DefaultWindow, "how far a signed Date may be from this node's clock (at most 15m)")
@@ -61,6 +64,12 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	}
 	if err := applySettings(fs, env.getenv, *configPath); err != nil {
 		return err
+	}
+	if maxEmbargo <= 0 {
+		return usageError("--max-embargo must be positive, such as 365d")
+	}
+	if defaultEmbargo > maxEmbargo {
+		return usageError("the default embargo (%s) is longer than --max-embargo (%s)", defaultEmbargo.String(), maxEmbargo.String())
 	}
 	log, err := newLogger(env.stderr, *logFormat, *logLevel)
 	if err != nil {
@@ -115,6 +124,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		Actors:            acs,
 		DateWindow:        *window,
 		DefaultEmbargo:    time.Duration(defaultEmbargo),
+		MaxEmbargo:        time.Duration(maxEmbargo),
 		AllowPrivatePeers: *allowPrivate,
 		MaxInboxBytes:     *maxBody,
 		Federation:        mode,
@@ -139,7 +149,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 }
 
 // newLogger returns the node's logger: JSON lines by default, a readable
-// console format for people.
+// console format for people, in colour only on a terminal so that a file
+// or a pipe gets no escape sequences.
 func newLogger(w io.Writer, format, level string) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
 	if err != nil || lvl == zerolog.NoLevel {
@@ -148,19 +159,34 @@ func newLogger(w io.Writer, format, level string) (zerolog.Logger, error) {
 	switch format {
 	case "json":
 	case "console":
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339, NoColor: !isTerminal(w)}
 	default:
 		return zerolog.Logger{}, fmt.Errorf("log format %q is not json or console", format)
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Str("svc", "vultron").Logger(), nil
 }
 
+// isTerminal reports whether w is a terminal (a character device).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(interface{ Stat() (os.FileInfo, error) })
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
 // daysFlag is a duration flag that also takes whole days ("90d").
 type daysFlag time.Duration
 
+// String writes whole days as "90d", other durations as time.Duration
+// does.
 func (d *daysFlag) String() string {
-	if *d == 0 {
+	switch {
+	case *d == 0:
 		return ""
+	case time.Duration(*d)%(24*time.Hour) == 0:
+		return strconv.FormatInt(int64(time.Duration(*d)/(24*time.Hour)), 10) + "d"
 	}
 	return time.Duration(*d).String()
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,6 +89,9 @@ func TestServeFederationFlags(t *testing.T) {
 		{[]string{"--federation", "allowlist"}, "needs at least one --allow-peer"},
 		{[]string{"--peer-rate", "-1"}, "must not be negative"},
 		{[]string{"--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "proxy.example"}, `--trusted-proxy: trusted proxy "proxy.example" is not a CIDR prefix`},
+		{[]string{"--max-embargo", "0d"}, "--max-embargo must be positive"},
+		{[]string{"--default-embargo", "400d"}, "the default embargo (400d) is longer than --max-embargo (365d)"},
+		{[]string{"--default-embargo", "100d", "--max-embargo", "90d"}, "the default embargo (100d) is longer than --max-embargo (90d)"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -101,6 +105,46 @@ func TestServeFederationFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestConsoleLogColours writes the console log format with colours to a
+// terminal only: a file or a pipe gets plain text.
+func TestConsoleLogColours(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var pipe strings.Builder
+	for _, w := range []io.Writer{f, &pipe} {
+		log, err := newLogger(w, "console", "info")
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Info().Str("actor", "vendor").Msg("outbox accepted")
+	}
+	written, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string]string{"file": string(written), "pipe": pipe.String()} {
+		if strings.Contains(got, "\x1b[") || !strings.Contains(got, "outbox accepted") || !strings.Contains(got, "actor=vendor") {
+			t.Errorf("console log to a %s: %q, want plain text", name, got)
+		}
+	}
+	if !isTerminal(&terminalFile{}) {
+		t.Error("a terminal is not given colours")
+	}
+}
+
+// terminalFile stands for a character device.
+type terminalFile struct{}
+
+func (terminalFile) Write(p []byte) (int, error) { return len(p), nil }
+func (terminalFile) Stat() (os.FileInfo, error)  { return charDevice{}, nil }
+
+type charDevice struct{ os.FileInfo }
+
+func (charDevice) Mode() os.FileMode { return os.ModeDevice | os.ModeCharDevice }
 
 // TestServeMetricsTokenFile: the metrics token goes where
 // VULTRON_METRICS_TOKEN_FILE (or --metrics-token-file) says, created 0600,

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/openvultron/vultron/cvdstate"
 )
 
 // waitCondition is one thing "--wait" and "case wait" wait for.
@@ -17,13 +19,47 @@ type waitCondition struct {
 	min   int64 // entries>=min
 }
 
-// waitConditionHelp describes the conditions for the command line.
-const waitConditionHelp = "conditions, comma-separated, all of which must hold: em=STATE (NONE, PROPOSED, ACTIVE,\n" +
-	"REVISE, EXITED), pxa=STATE (e.g. Pxa), rm=STATE and vfd=STATE and pec=STATE (of the\n" +
-	"acting actor, --as), entries>=N, closed"
+// waitConditionHelp defines the conditions for the command line.
+const waitConditionHelp = `Conditions, comma-separated, all of which must hold:
+  em=STATE       the case's embargo: NONE (none proposed), PROPOSED, ACTIVE (in force),
+                 REVISE (in force, a revision proposed) or EXITED (ended)
+  pxa=STATE      what the world knows, one letter each, upper case when it happened:
+                 P public aware, X exploit public, A attacks seen (e.g. pxa, Pxa, PXA)
+  rm=STATE       the acting actor's (--as) report management state: START, RECEIVED,
+                 INVALID, VALID, DEFERRED, ACCEPTED (engaged) or CLOSED
+  vfd=STATE      the acting actor's fix state: V vendor aware, F fix ready, D fix deployed
+                 (vfd, Vfd, VFd, VFD)
+  pec=STATE      the acting actor's embargo consent: NO_EMBARGO, INVITED, SIGNATORY,
+                 DECLINED or LAPSED
+  entries>=N     this node's copy of the ledger has at least N entries
+  closed         every participant has closed the case (RM CLOSED), not only the
+                 acting one: for that, wait for rm=CLOSED
+Each condition is checked before waiting: a name or state not listed here is refused.`
 
-// parseConditions reads "em=ACTIVE,entries>=5".
+// conditionStates lists the states each condition takes.
+func conditionStates() map[string][]string {
+	return map[string][]string{
+		"em":  stateNames(cvdstate.EMStates()),
+		"pxa": stateNames(cvdstate.PXAs()),
+		"rm":  stateNames(cvdstate.RMStates()),
+		"vfd": stateNames(cvdstate.VFDs()),
+		"pec": stateNames(cvdstate.PECs()),
+	}
+}
+
+// stateNames writes each state as the node's API shows it.
+func stateNames[S fmt.Stringer](states []S) []string {
+	out := make([]string, len(states))
+	for i, s := range states {
+		out[i] = s.String()
+	}
+	return out
+}
+
+// parseConditions reads "em=ACTIVE,entries>=5", refusing in one sentence a
+// condition or a state that does not exist.
 func parseConditions(s string) ([]waitCondition, error) {
+	states := conditionStates()
 	var out []waitCondition
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
@@ -38,14 +74,19 @@ func parseConditions(s string) ([]waitCondition, error) {
 			out = append(out, waitCondition{key: "entries", min: n})
 		default:
 			key, value, ok := strings.Cut(part, "=")
-			switch key = strings.ToLower(key); {
+			key = strings.ToLower(key)
+			valid, known := states[key]
+			switch {
+			case !known && ok:
+				return nil, usageError("unknown condition %q in %q: the conditions are em=, pxa=, rm=, vfd=, pec=, entries>=N and closed (see \"vultron case wait -h\")", key, part)
 			case !ok || value == "":
-				return nil, usageError("cannot read the condition %q; %s", part, waitConditionHelp)
-			case key == "em" || key == "rm" || key == "pec":
+				return nil, usageError("cannot read the condition %q: the conditions are em=STATE, pxa=STATE, rm=STATE, vfd=STATE, pec=STATE, entries>=N and closed (see \"vultron case wait -h\")", part)
+			}
+			if key == "em" || key == "rm" || key == "pec" {
 				value = strings.ToUpper(value)
-			case key == "pxa" || key == "vfd":
-			default:
-				return nil, usageError("unknown condition %q; %s", key, waitConditionHelp)
+			}
+			if !slices.Contains(valid, value) {
+				return nil, usageError("%s=%s is not a state of %s: it is one of %s", key, value, strings.ToUpper(key), strings.Join(valid, ", "))
 			}
 			out = append(out, waitCondition{key: key, value: value})
 		}
@@ -102,6 +143,10 @@ func describe(d caseDetailView, me string) string {
 	}
 	return s + closedNote(d.Closed)
 }
+
+// defaultWait is how long an action waits for its entry (and --wait and
+// case wait for their conditions) unless --timeout says otherwise.
+const defaultWait = 30 * time.Second
 
 // waitPollInterval is how often waitUntil reads the case.
 const waitPollInterval = 250 * time.Millisecond
@@ -170,13 +215,7 @@ type progress struct {
 }
 
 func newProgress(w io.Writer) *progress {
-	p := &progress{w: w}
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			p.terminal = true
-		}
-	}
-	return p
+	return &progress{w: w, terminal: isTerminal(w)}
 }
 
 func (p *progress) show(line, state string) {
@@ -200,11 +239,12 @@ func (p *progress) done() {
 // runCaseWait is "vultron case wait CASE --until COND".
 func runCaseWait(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet("case wait", "vultron case wait CASE --until COND [flags]",
-		"Wait until a case reaches a state, printing a progress line; exit 1 if the timeout passes.\n"+waitConditionHelp+".", env)
+		"Wait until a case reaches a state, printing a progress line; exit 1 if the timeout passes.\n"+
+			"CASE is a case id, its short id or a unique part of it.\n\n"+waitConditionHelp, env)
 	nf := addNodeFlags(fs)
 	as := fs.String("as", "", "the local actor whose rm, vfd and pec conditions refer to")
 	until := fs.String("until", "", "the condition(s) to wait for (required)")
-	timeout := fs.Duration("timeout", time.Minute, "how long to wait")
+	timeout := fs.Duration("timeout", defaultWait, "how long to wait")
 	c, err := nf.parse(fs, env, args)
 	if err != nil {
 		return err
