@@ -40,7 +40,7 @@ func (d *dashboard) liveState(r *http.Request, caseID string) (string, error) {
 			if err != nil {
 				return err
 			}
-			state = caseLiveState(c, st)
+			state = d.pageState(caseLiveState(c, st))
 			return nil
 		}
 		page, _, err := cases.ListCasesPage(tx, "", defaultCasePage)
@@ -51,7 +51,7 @@ func (d *dashboard) liveState(r *http.Request, caseID string) (string, error) {
 		if err != nil {
 			return err
 		}
-		state = listLiveState(page, reports)
+		state = d.pageState(listLiveState(page, reports))
 		return nil
 	})
 	return state, err
@@ -119,7 +119,7 @@ func (d *dashboard) events(w http.ResponseWriter, r *http.Request, _ *uiSession)
 	heartbeat := time.NewTicker(liveHeartbeat)
 	defer heartbeat.Stop()
 	for {
-		changed := d.n.db.Changed()
+		changed, named := d.n.db.Changed(), d.names.Changed()
 		select {
 		case <-r.Context().Done():
 			return
@@ -131,6 +131,7 @@ func (d *dashboard) events(w http.ResponseWriter, r *http.Request, _ *uiSession)
 			flusher.Flush()
 			continue
 		case <-changed:
+		case <-named:
 		}
 		// Let a burst of commits settle into one read.
 		select {
