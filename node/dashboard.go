@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
@@ -27,7 +28,11 @@ import (
 // pages (html/template) that work without JavaScript, a small script that
 // follows changes over Server-Sent Events, and forms for the common protocol
 // actions. Forms go through the same outbox Submitter as the client-to-server
-// API, so a person and a script are held to the same rules.
+// API, so a person and a script are held to the same rules, and a form is
+// shown only when that rule would take it (dashboard_actions.go). Reports
+// are shown with their text (dashboard_reports.go), actors by their names
+// (dashboard_names.go), and each protocol state with a line of plain words
+// (dashboard_explain.go).
 
 //go:embed web
 var webFiles embed.FS
@@ -71,6 +76,8 @@ type dashboard struct {
 
 	// names are the actors' names the pages show.
 	names *actorNames
+	// offerCache keeps the forms each case page offers, by case state.
+	offerCache *lru.Cache[string, caseOffers]
 }
 
 // caseHistory is a case's CS history over its first length entries.
@@ -105,8 +112,14 @@ func (d *dashboard) csHistory(tx *store.ReadTx, c *cases.Case) (cvdstate.History
 }
 
 func newDashboard(n *Node) (*dashboard, error) {
-	d := &dashboard{n: n, pages: map[string]*template.Template{}, sessions: map[string]*uiSession{}, histories: map[string]caseHistory{},
-		names: newActorNames(n.fetchActor, n.cfg.Now)}
+	d := &dashboard{n: n, pages: map[string]*template.Template{}, sessions: map[string]*uiSession{}, histories: map[string]caseHistory{}}
+	var err error
+	if d.names, err = newActorNames(n.fetchActor, n.cfg.Now); err != nil {
+		return nil, err
+	}
+	if d.offerCache, err = lru.New[string, caseOffers](maxCachedOffers); err != nil {
+		return nil, fmt.Errorf("dashboard: offer cache: %w", err)
+	}
 	n.services = append(n.services, service{name: "dashboard-names", run: d.names.run})
 	funcs := template.FuncMap{
 		"who":       d.who,
@@ -490,7 +503,7 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 			return err
 		}
 		reports = caseReports(tx, c)
-		offers = d.offers(tx, c, now)
+		offers = d.cachedOffers(tx, c, now)
 		if replica, err = cases.Status(tx, c, d.n.cfg.Now()); err != nil {
 			return err
 		}

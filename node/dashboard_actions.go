@@ -74,6 +74,23 @@ type proposalOffer struct {
 // id that is never a participant (the .invalid domain cannot exist).
 const offerProbeInvitee = "https://invitee.invalid/actors/probe"
 
+// maxCachedOffers bounds the cases whose offers are kept.
+const maxCachedOffers = 1000
+
+// cachedOffers returns what the case page offers for case c, worked out
+// once per state of the case: trying every action costs a copy of the
+// case each (BenchmarkCaseOffers), and what is allowed changes only with
+// the ledger. The result is shared between page views and read only.
+func (d *dashboard) cachedOffers(tx *store.ReadTx, c *cases.Case, now time.Time) caseOffers {
+	key := fmt.Sprintf("%s %d %s", c.ID, c.LedgerLen, c.TailHash)
+	if o, ok := d.offerCache.Get(key); ok {
+		return o
+	}
+	o := d.offers(tx, c, now)
+	d.offerCache.Add(key, o)
+	return o
+}
+
 // offers works out the forms the case page shows for case c.
 func (d *dashboard) offers(tx *store.ReadTx, c *cases.Case, now time.Time) caseOffers {
 	out := caseOffers{As: map[string][]string{}}

@@ -13,9 +13,10 @@ import (
 
 // Live updates: /ui/events streams Server-Sent Events. A page names the
 // case it shows (?case=ID) or none (the case list). After every durable
-// write the stream reads what the page shows in summary (a case's ledger
-// length and states, or the list's) and sends an event when it changed;
-// the page's script then fetches the page again and swaps its content.
+// write, and whenever an actor's name is learnt, the stream reads what the
+// page shows in summary (a case's ledger length and states, or the list's,
+// and how many names are known) and sends an event when it changed; the
+// page's script then fetches the page again and swaps its content.
 
 const (
 	// liveMinInterval spaces the reads a stream makes under a burst of

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 	"sync"
@@ -77,13 +78,13 @@ type actorNames struct {
 	gen      atomic.Int64
 }
 
-func newActorNames(fetch func(ctx context.Context, iri string) (*vocab.Actor, error), now func() time.Time) *actorNames {
+func newActorNames(fetch func(ctx context.Context, iri string) (*vocab.Actor, error), now func() time.Time) (*actorNames, error) {
 	cache, err := lru.New[string, nameEntry](maxActorNames)
 	if err != nil {
-		panic("node: actor name cache: " + err.Error()) // only for a size ≤ 0
+		return nil, fmt.Errorf("dashboard: actor name cache: %w", err)
 	}
 	return &actorNames{fetch: fetch, now: now, cache: cache, queue: make(chan string, nameQueue),
-		inflight: map[string]bool{}, changed: make(chan struct{})}
+		inflight: map[string]bool{}, changed: make(chan struct{})}, nil
 }
 
 // lookup returns how to show the actor with id iri now, and asks for its

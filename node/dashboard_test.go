@@ -237,6 +237,18 @@ func TestDashboardForms(t *testing.T) {
 			t.Errorf("the case page lacks %q", want)
 		}
 	}
+	// Each state has its line of plain words beside it, and so has each
+	// desideratum.
+	for _, want := range []string{
+		`<span class="explain">no embargo: nothing binds the participants to keep the vulnerability private.</span>`,
+		`<span class="explain">the public does not know, no exploit is public, no attacks have been seen.</span>`,
+		`<td class="explain">the fix was deployed before the public learnt of it</td>`,
+		`<dd>found the report valid and has not decided whether to work on it</dd>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the case page does not explain a state: no %s", want)
+		}
+	}
 	// The case's report, with its text, reporter and arrival.
 	if rep := section(page, `id="reports"`); !strings.Contains(rep, reportTextEscaped) || !strings.Contains(rep, "Dashboard &lt;b&gt;report&lt;/b&gt;") ||
 		!strings.Contains(rep, `title="`+finder.actorID("finder")+`"`) || !receivedRE.MatchString(rep) {
@@ -447,13 +459,16 @@ func TestActorNames(t *testing.T) {
 	plain.ID = "https://bob.example/actors/bob"
 	docs[plain.ID] = plain
 	fetched := make(chan string, 10)
-	a := newActorNames(func(_ context.Context, iri string) (*vocab.Actor, error) {
+	a, err := newActorNames(func(_ context.Context, iri string) (*vocab.Actor, error) {
 		fetched <- iri
 		if d, ok := docs[iri]; ok {
 			return d, nil
 		}
 		return nil, fmt.Errorf("no actor at %s", iri)
 	}, func() time.Time { return time.Unix(0, clock.Load()) })
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.run(ctx) }()
@@ -501,7 +516,10 @@ func TestActorNames(t *testing.T) {
 		t.Error("an expired failure was not fetched again")
 	}
 	// The queue is bounded: with no worker, requests beyond it are dropped.
-	idle := newActorNames(func(context.Context, string) (*vocab.Actor, error) { return nil, nil }, time.Now)
+	idle, err := newActorNames(func(context.Context, string) (*vocab.Actor, error) { return nil, nil }, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range nameQueue + 10 {
 		idle.lookup(fmt.Sprintf("https://n%d.example/actors/a", i))
 	}
