@@ -61,13 +61,17 @@ var stepForms = []stepForm{
 	{"public", "Public (CP)", "the public knows of the vulnerability; this ends an embargo"},
 }
 
-// proposalOffer is an open embargo proposal and who may answer it.
+// proposalOffer is an open embargo proposal and the answers offered.
 type proposalOffer struct {
 	cases.Proposal
-	Accept, Reject []string
-	// Withdraw lists the proposer, when it is local: its reject withdraws
-	// the proposal.
-	Withdraw []string
+	Answers []answerForm
+}
+
+// answerForm is one answer to a proposal and the local actors that may
+// give it.
+type answerForm struct {
+	Action, Class, Label, Meaning string
+	As                            []string
 }
 
 // offerProbeInvitee is the actor the invitation form is tried with: an
@@ -126,23 +130,31 @@ func (d *dashboard) offers(tx *store.ReadTx, c *cases.Case, now time.Time) caseO
 		}
 	}
 	for _, p := range c.Proposals {
-		po := proposalOffer{Proposal: p}
+		accept := answerForm{"accept-embargo", "accept-embargo", "Accept (EA)", "consent to these terms; the case owner's acceptance puts them in force", nil}
+		reject := answerForm{"reject-embargo", "reject-embargo", "Reject (ER)", "refuse these terms; the case owner's refusal ends the proposal", nil}
+		withdraw := answerForm{"reject-embargo", "withdraw-embargo", "Withdraw (ER)", "take back this proposal", nil}
 		for _, l := range locals {
 			form := url.Values{"proposal": {p.InviteID}}
 			form.Set("action", "accept-embargo")
 			if (l.ID != p.Terms.Proposer || l.ID == c.Owner) && allowed(l, form) {
-				po.Accept = append(po.Accept, l.Name)
+				accept.As = append(accept.As, l.Name)
 			}
 			form.Set("action", "reject-embargo")
-			if allowed(l, form) {
-				if l.ID == p.Terms.Proposer {
-					po.Withdraw = append(po.Withdraw, l.Name)
-				} else {
-					po.Reject = append(po.Reject, l.Name)
-				}
+			switch {
+			case !allowed(l, form):
+			case l.ID == p.Terms.Proposer:
+				withdraw.As = append(withdraw.As, l.Name)
+			default:
+				reject.As = append(reject.As, l.Name)
 			}
 		}
-		out.Any = out.Any || len(po.Accept)+len(po.Reject)+len(po.Withdraw) > 0
+		po := proposalOffer{Proposal: p}
+		for _, a := range []answerForm{accept, reject, withdraw} {
+			if len(a.As) > 0 {
+				po.Answers = append(po.Answers, a)
+				out.Any = true
+			}
+		}
 		out.Proposals = append(out.Proposals, po)
 	}
 	return out

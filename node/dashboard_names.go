@@ -91,6 +91,9 @@ func newActorNames(fetch func(ctx context.Context, iri string) (*vocab.Actor, er
 // document when its name is not known or has expired. It never waits for
 // a fetch.
 func (a *actorNames) lookup(iri string) actorName {
+	if u, err := url.Parse(iri); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fallbackName(iri) // not an actor document's address: nothing to fetch
+	}
 	e, found := a.cache.Get(iri)
 	if found && e.ok {
 		if a.now().After(e.expires) {

@@ -527,3 +527,34 @@ func TestActorNames(t *testing.T) {
 		t.Errorf("queued %d (in flight %d), want the bound %d", len(idle.queue), len(idle.inflight), nameQueue)
 	}
 }
+
+// TestDashboardProposalAnswers checks whom the answers to an embargo
+// proposal are offered to: the finder that proposed may withdraw it but is
+// not asked to accept its own terms, and does not invite (only the owner
+// does); the vendor, owner of the case, may accept or reject it.
+func TestDashboardProposalAnswers(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	caseID, vb := openCaseFromDashboard(t, finder, vendor)
+	casePath := "/ui/cases/" + url.PathEscape(caseID)
+	now := time.Now().UTC()
+	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":{"type":"EmbargoEvent","startTime":%q,"endTime":%q},"context":%q}`,
+		now.Format(time.RFC3339), now.Add(30*24*time.Hour).Format(time.RFC3339), caseID))
+	fb := newBrowser(t, finder.url)
+	fb.login(finder.token)
+	var page string
+	waitFor(t, "the proposal on the finder's page", func() bool {
+		page = fb.get(casePath)
+		return strings.Contains(page, "Proposed embargo ending")
+	})
+	if !strings.Contains(page, `class="withdraw-embargo"`) || strings.Contains(page, `value="accept-embargo"`) || strings.Contains(page, `value="invite"`) {
+		t.Errorf("the proposer's page offers other answers than withdrawing, or an invitation:\n%s", section(page, `id="act"`))
+	}
+	waitFor(t, "the proposal on the vendor's page", func() bool {
+		page = vb.get(casePath)
+		return strings.Contains(page, "Proposed embargo ending")
+	})
+	if !strings.Contains(page, `class="accept-embargo"`) || !strings.Contains(page, `class="reject-embargo"`) || strings.Contains(page, `class="withdraw-embargo"`) {
+		t.Errorf("the owner's page does not offer to accept and reject the finder's proposal:\n%s", page)
+	}
+}
