@@ -76,13 +76,21 @@ func viewReport(tx *store.ReadTx, rec cases.ReportRecord) reportView {
 	if err != nil {
 		return v
 	}
-	if offer := doc.Activity(); offer != nil {
-		if rep, ok := offer.Object.Object.(*vocab.VulnerabilityReport); ok {
-			v.fill(rep)
-			if v.Sent {
-				v.Reporter = offer.Actor.ID()
-			}
-		}
+	offer := doc.Activity()
+	if offer == nil {
+		return v
+	}
+	if v.Sent {
+		v.Reporter = offer.Actor.ID()
+	}
+	rep, ok := offer.Object.Object.(*vocab.VulnerabilityReport)
+	if !ok {
+		// The Offer named the report by its id: the node may hold it.
+		obj, _ := cases.NewResolver(tx).Resolve(rec.ReportID)
+		rep, ok = obj.(*vocab.VulnerabilityReport)
+	}
+	if ok {
+		v.fill(rep)
 	}
 	return v
 }
