@@ -12,7 +12,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # vocab/testdata/wire).
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet unit peer-deps browser-deps fuzz conformance conformance-material bench run demo clean
+.PHONY: all build test vet unit peer-deps browser-deps screenshots fuzz conformance conformance-material bench run demo clean
 
 all: build
 
@@ -34,6 +34,10 @@ browser-deps:
 		echo "installing chromium for the dashboard's browser test"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
 	fi
+
+# The README's screenshots of the dashboard, taken by its browser test.
+screenshots: browser-deps
+	VULTRON_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestDashboardInBrowser$$' ./node
 
 # The foreign peer of the interoperability tests (federation_test) is a
 # Node.js script; its packages are pinned in package-lock.json and

@@ -260,6 +260,14 @@ func (c *Case) clone() *Case {
 	return &out
 }
 
+// Try reports whether Apply would record act now, without changing c: nil
+// when it would, else the refusal Apply gives. It lets a user interface
+// offer only the actions the Case Actor would take, by the same rules.
+func (c *Case) Try(eventType string, act *vocab.Activity, at time.Time) error {
+	_, err := c.clone().Apply(eventType, act, at)
+	return err
+}
+
 // Object returns the case as a VulnerabilityCase, as it is served to its
 // participants: its owner, participants with their latest status, the case
 // status, the embargo in force, the reports, and the notes by id. noteIDs

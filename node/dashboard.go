@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -17,19 +16,23 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
-	"github.com/openvultron/vultron/vocab"
 )
 
 // The dashboard is the node's web interface for people: server-rendered
 // pages (html/template) that work without JavaScript, a small script that
 // follows changes over Server-Sent Events, and forms for the common protocol
 // actions. Forms go through the same outbox Submitter as the client-to-server
-// API, so a person and a script are held to the same rules.
+// API, so a person and a script are held to the same rules, and a form is
+// shown only when that rule would take it (dashboard_actions.go). Reports
+// are shown with their text (dashboard_reports.go), actors by their names
+// (dashboard_names.go), and each protocol state with a line of plain words
+// (dashboard_explain.go).
 
 //go:embed web
 var webFiles embed.FS
@@ -70,6 +73,11 @@ type dashboard struct {
 	// since its last view.
 	histMu    sync.Mutex
 	histories map[string]caseHistory
+
+	// names are the actors' names the pages show.
+	names *actorNames
+	// offerCache keeps the forms each case page offers, by case state.
+	offerCache *lru.Cache[string, caseOffers]
 }
 
 // caseHistory is a case's CS history over its first length entries.
@@ -104,7 +112,18 @@ func (d *dashboard) csHistory(tx *store.ReadTx, c *cases.Case) (cvdstate.History
 }
 
 func newDashboard(n *Node) (*dashboard, error) {
+	d := &dashboard{n: n, pages: map[string]*template.Template{}, sessions: map[string]*uiSession{}, histories: map[string]caseHistory{}}
+	var err error
+	if d.names, err = newActorNames(n.fetchActor, n.cfg.Now); err != nil {
+		return nil, err
+	}
+	if d.offerCache, err = lru.New[string, caseOffers](maxCachedOffers); err != nil {
+		return nil, fmt.Errorf("dashboard: offer cache: %w", err)
+	}
+	n.services = append(n.services, service{name: "dashboard-names", run: d.names.run})
 	funcs := template.FuncMap{
+		"who":       d.who,
+		"meaning":   meaning,
 		"short":     shortID,
 		"when":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"countdown": countdown,
@@ -113,7 +132,6 @@ func newDashboard(n *Node) (*dashboard, error) {
 		"pathesc":   url.PathEscape,
 		"lower":     strings.ToLower,
 	}
-	d := &dashboard{n: n, pages: map[string]*template.Template{}, sessions: map[string]*uiSession{}, histories: map[string]caseHistory{}}
 	for _, page := range []string{"login", "cases", "case"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(webFiles, "web/templates/layout.html", "web/templates/"+page+".html")
 		if err != nil {
@@ -317,6 +335,8 @@ func (d *dashboard) setFlash(s *uiSession, msg string, ok bool) {
 // caseRow is a case in the list.
 type caseRow struct {
 	ID, Name, EM, PXA string
+	EMState           cvdstate.EMState
+	PXAState          cvdstate.PXA
 	Participants      int
 	EmbargoEnd        *time.Time
 	LedgerLength      int64
@@ -332,7 +352,8 @@ func (d *dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 	after := r.URL.Query().Get("after")
 	var rows []caseRow
 	var next string
-	var pending []cases.ReportRecord
+	var pending []reportView
+	var pendingTotal int
 	var liveState string
 	err := d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
 		page, cursor, err := cases.ListCasesPage(tx, after, defaultCasePage)
@@ -345,7 +366,7 @@ func (d *dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 			if err != nil {
 				return err
 			}
-			row := caseRow{ID: c.ID, Name: c.Name, EM: c.EM.String(), PXA: c.PXA.String(), LedgerLength: c.LedgerLen,
+			row := caseRow{ID: c.ID, Name: c.Name, EM: c.EM.String(), PXA: c.PXA.String(), EMState: c.EM, PXAState: c.PXA, LedgerLength: c.LedgerLen,
 				Closed: c.Closed(), Hosted: st.State == cases.ReplicaHosted, Replica: st}
 			if c.Embargo != nil && c.EM.InForce() {
 				end := c.Embargo.End
@@ -365,12 +386,8 @@ func (d *dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 		if err != nil {
 			return err
 		}
-		liveState = listLiveState(page, reports)
-		for _, rep := range reports {
-			if rep.Role == cases.Receiver && rep.CaseID == "" && (rep.RM == cvdstate.RMReceived || rep.RM == cvdstate.RMInvalid) {
-				pending = append(pending, rep)
-			}
-		}
+		liveState = d.pageState(listLiveState(page, reports))
+		pending, pendingTotal = pendingReports(tx, reports)
 		return nil
 	})
 	if err != nil {
@@ -378,7 +395,7 @@ func (d *dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 		return
 	}
 	flash, ok := d.takeFlash(s)
-	d.render(w, "cases", map[string]any{"Cases": rows, "Next": next, "Reports": pending, "CSRF": s.csrf, "LiveState": liveState, "CalendarURL": d.n.cfg.PublicURL + "/calendar.ics?token=" + url.QueryEscape(d.n.feedToken()),
+	d.render(w, "cases", map[string]any{"Cases": rows, "Next": next, "Reports": pending, "MoreReports": pendingTotal - len(pending), "ListTextBytes": listTextBytes, "CSRF": s.csrf, "LiveState": liveState, "CalendarURL": d.n.cfg.PublicURL + "/calendar.ics?token=" + url.QueryEscape(d.n.feedToken()),
 		"Flash": flash, "FlashOK": ok, "Now": d.n.cfg.Now()})
 }
 
@@ -388,6 +405,81 @@ type participantRow struct {
 	RoleNames []string
 	Local     bool
 	Name      string // the local actor's name, for forms
+}
+
+// legendEntry explains one state that the participants table shows.
+type legendEntry struct{ Column, Term, Meaning string }
+
+// participantLegend explains each RM, vfd and embargo consent state the
+// participant rows show, in the protocol's order of each.
+func participantLegend(rows []participantRow) []legendEntry {
+	var out []legendEntry
+	for _, s := range cvdstate.RMStates() {
+		if slices.ContainsFunc(rows, func(r participantRow) bool { return r.RM == s }) {
+			out = append(out, legendEntry{"RM", s.String(), meaning(s)})
+		}
+	}
+	for _, s := range cvdstate.VFDs() {
+		if slices.ContainsFunc(rows, func(r participantRow) bool { return r.VFD == s && tracksVFD(r.Roles) }) {
+			out = append(out, legendEntry{"vfd", s.String(), meaning(s)})
+		}
+	}
+	for _, s := range cvdstate.PECs() {
+		if slices.ContainsFunc(rows, func(r participantRow) bool { return r.PEC == s }) {
+			out = append(out, legendEntry{"Embargo consent", s.String(), meaning(s)})
+		}
+	}
+	return out
+}
+
+// tracksVFD reports whether a participant with roles has a fix path of
+// its own (vfd): vendors and deployers.
+func tracksVFD(roles cvdstate.RoleSet) bool { return roles&(cvdstate.Vendor|cvdstate.Deployer) != 0 }
+
+// embargoLine is what the case page says of the case's embargo beside its
+// state.
+type embargoLine struct {
+	InForce bool
+	End     time.Time
+	// EndedAt is when an embargo no longer in force ended, and Reason why;
+	// Early when that was before its end.
+	EndedAt time.Time
+	Reason  string
+	Early   bool
+}
+
+// embargoLineOf describes c's embargo; nil when it never had one.
+func embargoLineOf(c *cases.Case) *embargoLine {
+	if c.Embargo == nil {
+		return nil
+	}
+	l := &embargoLine{InForce: c.EM.InForce(), End: c.Embargo.End}
+	if !l.InForce {
+		for _, h := range c.History {
+			if h.To == cvdstate.EMExited {
+				l.EndedAt, l.Reason = h.At, h.Reason
+			}
+		}
+		l.Early = !l.EndedAt.IsZero() && l.EndedAt.Before(l.End)
+	}
+	return l
+}
+
+// who is how the pages show the actor with the given id.
+func (d *dashboard) who(id string) actorName {
+	if d.n.isLocal(id) {
+		// This node's actors are named by their local name, as their
+		// documents say, without a fetch.
+		name := strings.TrimPrefix(id, d.n.cfg.PublicURL+"/actors/")
+		return nameOf(id, name, name)
+	}
+	return d.names.lookup(id)
+}
+
+// pageState is a page's live state: what it shows in summary, and the
+// names known, so that a name learnt after the page was drawn updates it.
+func (d *dashboard) pageState(summary string) string {
+	return fmt.Sprintf("%s names:%d", summary, d.names.generation())
 }
 
 // casePage shows one case.
@@ -402,11 +494,16 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	var history cvdstate.History
 	var notes []cases.Note
 	var replica cases.ReplicaStatus
+	var reports []reportView
+	var offers caseOffers
+	now := d.n.cfg.Now()
 	err = d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
 		var err error
 		if c, err = cases.Load(tx, id); err != nil || c == nil {
 			return err
 		}
+		reports = caseReports(tx, c)
+		offers = d.cachedOffers(tx, c, now)
 		if replica, err = cases.Status(tx, c, d.n.cfg.Now()); err != nil {
 			return err
 		}
@@ -431,13 +528,11 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	// first participantPage others unless all are asked for.
 	all := r.URL.Query().Get("participants") == "all"
 	var parts []participantRow
-	var locals []string
 	hidden := 0
 	for _, p := range c.Participants {
 		row := participantRow{Participant: *p, RoleNames: roleNames(p.Roles)}
 		if l, ok := d.n.localByID(p.Actor); ok && !p.Removed {
 			row.Local, row.Name = true, l.Name
-			locals = append(locals, l.Name)
 		}
 		if !all && !row.Local && len(parts) >= participantPage {
 			hidden++
@@ -450,13 +545,13 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 		assessment = &a
 	}
 	flash, ok := d.takeFlash(s)
-	now := d.n.cfg.Now()
 	d.render(w, "case", map[string]any{
-		"Case": c, "Replica": replica, "LiveState": caseLiveState(c, replica), "HiddenParticipants": hidden, "CasePath": "/ui/cases/" + url.PathEscape(c.ID), "EM": c.EM.String(), "PXA": c.PXA.String(), "Participants": parts, "Locals": locals,
+		"Case": c, "Replica": replica, "LiveState": d.pageState(caseLiveState(c, replica)), "HiddenParticipants": hidden, "CasePath": "/ui/cases/" + url.PathEscape(c.ID),
+		"Participants": parts, "Legend": participantLegend(parts), "Reports": reports, "Offers": offers, "Embargo": embargoLineOf(c),
 		"Timeline": timeline, "Notes": notes, "NotesTotal": c.NoteCount, "History": history.String(),
 		"Assessment": assessment, "CSRF": s.csrf, "Flash": flash, "FlashOK": ok, "Now": now,
-		"EmbargoSVG": embargoSVG(c, now), "StateSVG": stateSVG(c),
-		"DefaultEnd": now.Add(90 * 24 * time.Hour).UTC().Format("2006-01-02"),
+		"EmbargoSVG": embargoSVG(c, now), "StateSVG": stateSVG(c, d.who), "StepForms": stepForms,
+		"DefaultEnd": defaultEmbargoEnd(now),
 	})
 }
 
@@ -493,7 +588,6 @@ func (d *dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSess
 // submitCaseAction builds the activity a case form asks for and submits it
 // as local actor as. It returns what to tell the person.
 func (d *dashboard) submitCaseAction(r *http.Request, caseID, as string) (string, error) {
-	f := r.PostForm
 	var c *cases.Case
 	err := d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
 		var err error
@@ -510,63 +604,9 @@ func (d *dashboard) submitCaseAction(r *http.Request, caseID, as string) (string
 	if !ok {
 		return "", problem.BadRequest("choose which of this node's actors acts")
 	}
-	var act map[string]any
-	var said string
-	switch f.Get("action") {
-	case "propose-embargo":
-		end, err := time.Parse("2006-01-02", f.Get("end"))
-		if err != nil {
-			return "", problem.BadRequest("the embargo's end must be a date such as 2026-12-24")
-		}
-		act = vocab.ProposeEmbargo(c.ID, d.n.cfg.Now(), end)
-		said = "Embargo proposed, ending " + end.Format("2006-01-02") + "."
-	case "accept-embargo", "reject-embargo":
-		invite := f.Get("proposal")
-		if !slices.ContainsFunc(c.Proposals, func(p cases.Proposal) bool { return p.InviteID == invite }) {
-			return "", problem.Conflict("that embargo proposal is no longer open")
-		}
-		act, said = vocab.Respond("Accept", invite, c.ID), "Embargo proposal accepted."
-		if f.Get("action") == "reject-embargo" {
-			act, said = vocab.Respond("Reject", invite, c.ID), "Embargo proposal rejected."
-		}
-	case "invite":
-		actorID := strings.TrimSpace(f.Get("actor"))
-		if u, err := url.Parse(actorID); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return "", problem.BadRequest("the actor to invite must be an actor id (a URL)")
-		}
-		var roles []string
-		if role := f.Get("role"); role != "" {
-			roles = []string{role}
-		}
-		act = vocab.InviteToCase(c.ID, actorID, roles)
-		said = "Invitation sent to " + actorID + "."
-	case "fix-ready", "fix-deployed":
-		p := c.Participant(l.ID)
-		if p == nil {
-			return "", problem.Conflict("%s is not a participant of this case", as)
-		}
-		vfd := map[string]string{"fix-ready": "VFd", "fix-deployed": "VFD"}[f.Get("action")]
-		act = vocab.ReportFixState(c.ID, p.ID, vfd)
-		said = "Reported: " + map[string]string{"fix-ready": "fix ready (CF).", "fix-deployed": "fix deployed (CD)."}[f.Get("action")]
-	case "public":
-		p := c.Participant(l.ID)
-		if p == nil {
-			return "", problem.Conflict("%s is not a participant of this case", as)
-		}
-		act = vocab.ReportCaseState(c.ID, p.ID, (c.PXA | cvdstate.PXAPublic).String())
-		said = "Reported: the vulnerability is public (CP)."
-	case "engage", "defer", "close":
-		act = vocab.Respond(map[string]string{"engage": "Join", "defer": "Ignore", "close": "Leave"}[f.Get("action")], c.ID, c.ID)
-		said = map[string]string{"engage": "Engaged (RA).", "defer": "Deferred (RD).", "close": "Closed for " + as + " (RC)."}[f.Get("action")]
-	case "note":
-		content := strings.TrimSpace(f.Get("content"))
-		if content == "" {
-			return "", problem.BadRequest("a note needs some text")
-		}
-		act = vocab.AddNote(c.ID, content)
-		said = "Note added."
-	default:
-		return "", problem.BadRequest("unknown action %q", f.Get("action"))
+	act, said, err := d.buildCaseAction(c, l, r.PostForm, d.n.cfg.Now())
+	if err != nil {
+		return "", err
 	}
 	if err := d.submit(r, as, act); err != nil {
 		return "", err
@@ -577,8 +617,7 @@ func (d *dashboard) submitCaseAction(r *http.Request, caseID, as string) (string
 // submit sends an activity through the outbox Submitter, as the C2S API
 // does.
 func (d *dashboard) submit(r *http.Request, as string, act map[string]any) error {
-	act["@context"] = "https://www.w3.org/ns/activitystreams"
-	body, err := json.Marshal(act)
+	body, err := activityJSON(act)
 	if err != nil {
 		return err
 	}

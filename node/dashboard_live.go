@@ -13,9 +13,10 @@ import (
 
 // Live updates: /ui/events streams Server-Sent Events. A page names the
 // case it shows (?case=ID) or none (the case list). After every durable
-// write the stream reads what the page shows in summary (a case's ledger
-// length and states, or the list's) and sends an event when it changed;
-// the page's script then fetches the page again and swaps its content.
+// write, and whenever an actor's name is learnt, the stream reads what the
+// page shows in summary (a case's ledger length and states, or the list's,
+// and how many names are known) and sends an event when it changed; the
+// page's script then fetches the page again and swaps its content.
 
 const (
 	// liveMinInterval spaces the reads a stream makes under a burst of
@@ -40,7 +41,7 @@ func (d *dashboard) liveState(r *http.Request, caseID string) (string, error) {
 			if err != nil {
 				return err
 			}
-			state = caseLiveState(c, st)
+			state = d.pageState(caseLiveState(c, st))
 			return nil
 		}
 		page, _, err := cases.ListCasesPage(tx, "", defaultCasePage)
@@ -51,7 +52,7 @@ func (d *dashboard) liveState(r *http.Request, caseID string) (string, error) {
 		if err != nil {
 			return err
 		}
-		state = listLiveState(page, reports)
+		state = d.pageState(listLiveState(page, reports))
 		return nil
 	})
 	return state, err
@@ -119,7 +120,7 @@ func (d *dashboard) events(w http.ResponseWriter, r *http.Request, _ *uiSession)
 	heartbeat := time.NewTicker(liveHeartbeat)
 	defer heartbeat.Stop()
 	for {
-		changed := d.n.db.Changed()
+		changed, named := d.n.db.Changed(), d.names.Changed()
 		select {
 		case <-r.Context().Done():
 			return
@@ -131,6 +132,7 @@ func (d *dashboard) events(w http.ResponseWriter, r *http.Request, _ *uiSession)
 			flusher.Flush()
 			continue
 		case <-changed:
+		case <-named:
 		}
 		// Let a burst of commits settle into one read.
 		select {

@@ -10,8 +10,11 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/openvultron/vultron/vocab"
 )
 
 // browser is an HTTP client with a cookie jar that does not follow
@@ -83,11 +86,19 @@ func (b *browser) login(token string) {
 	}
 }
 
+// reportText is a report's text with markup a browser would run if the
+// page did not escape it, and a line break the page keeps.
+const (
+	reportText        = "Steps: open a crafted widget <img src=x onerror=alert(1)>\nThe parser overflows a heap buffer."
+	reportTextEscaped = "Steps: open a crafted widget &lt;img src=x onerror=alert(1)&gt;\nThe parser overflows a heap buffer."
+)
+
 var (
-	csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	receivedRE = regexp.MustCompile(`received \d{4}-\d\d-\d\d \d\d:\d\d UTC`)
+	csrfRE     = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 	// vendorAcceptedRE matches the participant row of the local vendor
 	// when its RM state is ACCEPTED.
-	vendorAcceptedRE = regexp.MustCompile(`\(here: vendor\)</span></td>\s*<td>.*</td>\s*<td><span class="badge rm-accepted">ACCEPTED<`)
+	vendorAcceptedRE = regexp.MustCompile(`\(here: vendor\)</span></td>\s*<td>.*</td>\s*<td><span class="badge rm-accepted"[^>]*>ACCEPTED<`)
 )
 
 func csrfOf(t *testing.T, page string) string {
@@ -105,7 +116,7 @@ func csrfOf(t *testing.T, page string) string {
 func openCaseFromDashboard(t *testing.T, finder, vendor *testNode) (string, *browser) {
 	t.Helper()
 	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
-"object":{"type":"VulnerabilityReport","name":"Dashboard <b>report</b>","content":"details"}}`, vendor.actorID("vendor")))
+"object":{"type":"VulnerabilityReport","name":"Dashboard <b>report</b>","content":%q}}`, vendor.actorID("vendor"), reportText))
 	b := newBrowser(t, vendor.url)
 	b.login(vendor.token)
 	var page string
@@ -115,6 +126,19 @@ func openCaseFromDashboard(t *testing.T, finder, vendor *testNode) (string, *bro
 	})
 	if !strings.Contains(page, "Dashboard &lt;b&gt;report&lt;/b&gt;") {
 		t.Errorf("the report's name is not escaped in the list:\n%s", page)
+	}
+	// The analyst decides on the text: the list shows it, escaped, with
+	// its reporter and when it arrived.
+	if strings.Contains(page, "<img src=x") || !strings.Contains(page, reportTextEscaped) {
+		t.Errorf("the list does not show the report's text escaped:\n%s", page)
+	}
+	if !strings.Contains(page, `title="`+finder.actorID("finder")+`"`) || !receivedRE.MatchString(page) {
+		t.Errorf("the list does not say who sent the report and when it arrived:\n%s", page)
+	}
+	// A received report may be validated or found invalid; closing it
+	// needs an evaluation first (RM R→C is no transition).
+	if strings.Contains(page, `value="close"`) || !strings.Contains(page, "Invalid (RI)") {
+		t.Errorf("the list offers other decisions than RV and RI for a RECEIVED report:\n%s", page)
 	}
 	m := regexp.MustCompile(`name="report" value="([^"]+)"`).FindStringSubmatch(page)
 	if m == nil {
@@ -213,6 +237,27 @@ func TestDashboardForms(t *testing.T) {
 			t.Errorf("the case page lacks %q", want)
 		}
 	}
+	// Each state has its line of plain words beside it, and so has each
+	// desideratum.
+	for _, want := range []string{
+		`<span class="explain">no embargo: nothing binds the participants to keep the vulnerability private.</span>`,
+		`<span class="explain">the public does not know, no exploit is public, no attacks have been seen.</span>`,
+		`<td class="explain">the fix was deployed before the public learnt of it</td>`,
+		`<dd>found the report valid and has not decided whether to work on it</dd>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the case page does not explain a state: no %s", want)
+		}
+	}
+	// The case's report, with its text, reporter and arrival.
+	if rep := section(page, `id="reports"`); !strings.Contains(rep, reportTextEscaped) || !strings.Contains(rep, "Dashboard &lt;b&gt;report&lt;/b&gt;") ||
+		!strings.Contains(rep, `title="`+finder.actorID("finder")+`"`) || !receivedRE.MatchString(rep) {
+		t.Errorf("the case page does not show the report's text, reporter and arrival:\n%s", rep)
+	}
+	// Only what the protocol allows now: the vendor's report is VALID, so
+	// it may engage, defer, propose and invite (it owns the case), but a
+	// fix is ready only once it engaged, and nothing is closed unengaged.
+	wantOffers(t, page, []string{"engage", "defer", "propose-embargo", "invite", "note", "public"}, []string{"fix-ready", "fix-deployed", "close"})
 	csrf := csrfOf(t, page)
 	end := time.Now().Add(40 * 24 * time.Hour).UTC().Format("2006-01-02")
 	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"propose-embargo"}, "as": {"vendor"}, "end": {end}})
@@ -225,6 +270,8 @@ func TestDashboardForms(t *testing.T) {
 		return strings.Contains(page, "Accept (EA)")
 	})
 	proposal := regexp.MustCompile(`name="proposal" value="([^"]+)"`).FindStringSubmatch(page)[1]
+	// Its proposal open, the vendor is not offered a second one.
+	wantOffers(t, page, []string{"engage", "accept-embargo", "reject-embargo"}, []string{"propose-embargo"})
 	b.post(casePath, url.Values{"csrf": {csrf}, "action": {"accept-embargo"}, "as": {"vendor"}, "proposal": {proposal}})
 	waitFor(t, "the embargo in force on the case page", func() bool {
 		return strings.Contains(b.get(casePath), `id="em-state">ACTIVE<`)
@@ -244,12 +291,24 @@ func TestDashboardForms(t *testing.T) {
 	}
 	b.post(casePath, url.Values{"csrf": {csrf}, "action": {"engage"}, "as": {"vendor"}})
 	// The finder's row says ACCEPTED already: look at the vendor's own row.
-	waitFor(t, "the vendor engaged", func() bool { return vendorAcceptedRE.MatchString(b.get(casePath)) })
+	waitFor(t, "the vendor engaged", func() bool { page = b.get(casePath); return vendorAcceptedRE.MatchString(page) })
+	wantOffers(t, page, []string{"fix-ready", "close", "defer"}, []string{"engage"})
+	// Participants by name, with their ids on hover: the local vendor at
+	// once, the finder on the other node once its document was fetched.
+	waitFor(t, "the finder by name", func() bool {
+		page = b.get(casePath)
+		return strings.Contains(page, `<span class="actor" title="`+finder.actorID("finder")+`">finder</span>`)
+	})
+	if !strings.Contains(section(page, `class="participants"`), `<span class="actor" title="`+vendor.actorID("vendor")+`">vendor</span>`) {
+		t.Errorf("the local vendor is not shown by name among the participants:\n%s", section(page, `class="participants"`))
+	}
 	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"fix-ready"}, "as": {"vendor"}})
 	if !strings.Contains(page, "fix ready (CF)") {
 		t.Errorf("fix ready was not reported:\n%s", page)
 	}
-	waitFor(t, "the fix on the case page", func() bool { return strings.Contains(b.get(casePath), "<td>VFd</td>") })
+	waitFor(t, "the fix on the case page", func() bool { page = b.get(casePath); return strings.Contains(page, ">VFd<") })
+	// A vendor readies a fix; only a deployer deploys one.
+	wantOffers(t, page, []string{"public"}, []string{"fix-ready", "fix-deployed"})
 	b.post(casePath, url.Values{"csrf": {csrf}, "action": {"public"}, "as": {"vendor"}})
 	waitFor(t, "publication on the case page", func() bool {
 		page = b.get(casePath)
@@ -260,6 +319,12 @@ func TestDashboardForms(t *testing.T) {
 	if !strings.Contains(page, "History so far: <code>VFP</code>") {
 		t.Errorf("the desiderata section does not show the history VFP")
 	}
+	// The embargo ended early: the page says when and why, and counts
+	// down to nothing.
+	if strings.Contains(page, " left</span>") || !strings.Contains(page, "ended early") {
+		t.Errorf("the case page of an embargo that ended early:\n%s", section(page, `id="em-state"`))
+	}
+	wantOffers(t, page, []string{"close", "note"}, []string{"public", "propose-embargo", "fix-ready"})
 	// An unknown acting actor and an invitation of a non-URL are refused.
 	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"note"}, "as": {"mallory"}, "content": {"x"}})
 	if !strings.Contains(page, "Refused: choose which of this node") {
@@ -273,6 +338,47 @@ func TestDashboardForms(t *testing.T) {
 	if detail["pxaState"] != "Pxa" || detail["emState"] != "EXITED" {
 		t.Errorf("the API shows %v %v after the forms, want Pxa EXITED", detail["pxaState"], detail["emState"])
 	}
+	// Both close: the case takes nothing more, and its page offers no form.
+	b.post(casePath, url.Values{"csrf": {csrf}, "action": {"close"}, "as": {"vendor"}})
+	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Leave","object":%q,"context":%q}`, caseID, caseID))
+	waitFor(t, "the closed case", func() bool {
+		page = b.get(casePath)
+		return strings.Contains(page, `<span class="badge closed">closed</span>`)
+	})
+	if strings.Contains(page, `name="action"`) || !strings.Contains(page, "This case is closed") {
+		t.Errorf("the page of a closed case offers forms or does not say it is closed:\n%s", page)
+	}
+}
+
+// wantOffers checks which of the case page's actions are offered.
+func wantOffers(t *testing.T, page string, offered, withheld []string) {
+	t.Helper()
+	for _, a := range offered {
+		if !strings.Contains(page, `value="`+a+`"`) {
+			t.Errorf("the case page does not offer %s", a)
+		}
+	}
+	for _, a := range withheld {
+		if strings.Contains(page, `value="`+a+`"`) {
+			t.Errorf("the case page offers %s, which the protocol does not allow now", a)
+		}
+	}
+}
+
+// section returns the part of page from the element marked with attr to
+// the end of the next table, list or section, for messages and checks.
+func section(page, attr string) string {
+	i := strings.Index(page, attr)
+	if i < 0 {
+		return ""
+	}
+	rest := page[i:]
+	for _, end := range []string{"</section>", "</table>", "</p>"} {
+		if j := strings.Index(rest, end); j >= 0 {
+			return rest[:j+len(end)]
+		}
+	}
+	return rest
 }
 
 // TestDashboardEvents checks that the event stream of a case page sends an
@@ -319,5 +425,136 @@ func TestDashboardEvents(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal("no change event arrived on the case's stream")
 		}
+	}
+}
+
+// TestDashboardNames checks that a reporter is shown by the name its
+// actor document gives, with the id on hover: a remote actor without a
+// name as preferredUsername@host, once its node answered. (The case page's
+// names are checked in TestDashboardForms.)
+func TestDashboardNames(t *testing.T) {
+	vendor := startNode(t, "vendor:Organization")
+	mallory := newPeer(t, sharedKeys.get(t, 0))
+	if status, msg := mallory.post(t, vendor.actorID("vendor")+"/inbox", mallory.offer(1, vendor.actorID("vendor")), nil); status != http.StatusAccepted {
+		t.Fatalf("the peer's offer: %d %s", status, msg)
+	}
+	b := newBrowser(t, vendor.url)
+	b.login(vendor.token)
+	host := strings.TrimPrefix(mallory.srv.URL, "http://")
+	want := `<span class="actor" title="` + mallory.id + `">mallory@` + host + `</span>`
+	waitFor(t, "the reporter by name", func() bool { return strings.Contains(b.get("/"), want) })
+}
+
+// TestActorNames checks the name cache: a page never waits for a fetch,
+// a name another node chose loses the characters that would disguise it,
+// a failed fetch is not repeated at once, and the queue is bounded.
+func TestActorNames(t *testing.T) {
+	var clock atomic.Int64 // the cache's clock, in Unix nanoseconds
+	clock.Store(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	docs := map[string]*vocab.Actor{}
+	hostile := &vocab.Actor{PreferredUsername: "acme"}
+	hostile.ID, hostile.Name = "https://acme.example/actors/psirt", "Acme\u202e  PSIRT\x07 <b>"
+	docs[hostile.ID] = hostile
+	plain := &vocab.Actor{PreferredUsername: "bob"}
+	plain.ID = "https://bob.example/actors/bob"
+	docs[plain.ID] = plain
+	fetched := make(chan string, 10)
+	a, err := newActorNames(func(_ context.Context, iri string) (*vocab.Actor, error) {
+		fetched <- iri
+		if d, ok := docs[iri]; ok {
+			return d, nil
+		}
+		return nil, fmt.Errorf("no actor at %s", iri)
+	}, func() time.Time { return time.Unix(0, clock.Load()) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	gone := "https://gone.example/actors/x"
+	for _, id := range []string{hostile.ID, plain.ID, gone} {
+		if got := a.lookup(id); got.Known || got.Label != strings.TrimPrefix(id, "https://") {
+			t.Errorf("lookup(%s) before any fetch = %+v, want the id without its scheme", id, got)
+		}
+	}
+	changed := a.Changed()
+	waitFor(t, "the names", func() bool { return a.lookup(hostile.ID).Known && a.lookup(plain.ID).Known })
+	select {
+	case <-changed:
+	default:
+		t.Error("learning names did not signal a change")
+	}
+	if got := a.lookup(hostile.ID); got.Label != "Acme PSIRT <b>" || got.Host != "acme.example" {
+		t.Errorf("hostile name shown as %+v, want Acme PSIRT <b> (escaped by the template) at acme.example", got)
+	}
+	if got := a.lookup(plain.ID); got.Label != "bob@bob.example" || got.Host != "" {
+		t.Errorf("name without name shown as %+v, want bob@bob.example", got)
+	}
+	// The failed fetch is remembered: asking again does not fetch again
+	// until it expires.
+	waitFor(t, "the failed fetch", func() bool {
+		_, ok := a.cache.Peek(gone)
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return ok && !a.inflight[gone]
+	})
+	for len(fetched) > 0 {
+		<-fetched
+	}
+	a.lookup(gone)
+	clock.Add(int64(failedNameTTL + time.Second))
+	a.lookup(gone)
+	select {
+	case iri := <-fetched:
+		if iri != gone {
+			t.Errorf("fetched %s, want %s again after the failure expired", iri, gone)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("an expired failure was not fetched again")
+	}
+	// The queue is bounded: with no worker, requests beyond it are dropped.
+	idle, err := newActorNames(func(context.Context, string) (*vocab.Actor, error) { return nil, nil }, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range nameQueue + 10 {
+		idle.lookup(fmt.Sprintf("https://n%d.example/actors/a", i))
+	}
+	if len(idle.queue) != nameQueue || len(idle.inflight) != nameQueue {
+		t.Errorf("queued %d (in flight %d), want the bound %d", len(idle.queue), len(idle.inflight), nameQueue)
+	}
+}
+
+// TestDashboardProposalAnswers checks whom the answers to an embargo
+// proposal are offered to: the finder that proposed may withdraw it but is
+// not asked to accept its own terms, and does not invite (only the owner
+// does); the vendor, owner of the case, may accept or reject it.
+func TestDashboardProposalAnswers(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	caseID, vb := openCaseFromDashboard(t, finder, vendor)
+	casePath := "/ui/cases/" + url.PathEscape(caseID)
+	now := time.Now().UTC()
+	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":{"type":"EmbargoEvent","startTime":%q,"endTime":%q},"context":%q}`,
+		now.Format(time.RFC3339), now.Add(30*24*time.Hour).Format(time.RFC3339), caseID))
+	fb := newBrowser(t, finder.url)
+	fb.login(finder.token)
+	var page string
+	waitFor(t, "the proposal on the finder's page", func() bool {
+		page = fb.get(casePath)
+		return strings.Contains(page, "Proposed embargo ending")
+	})
+	if !strings.Contains(page, `class="withdraw-embargo"`) || strings.Contains(page, `value="accept-embargo"`) || strings.Contains(page, `value="invite"`) {
+		t.Errorf("the proposer's page offers other answers than withdrawing, or an invitation:\n%s", section(page, `id="act"`))
+	}
+	waitFor(t, "the proposal on the vendor's page", func() bool {
+		page = vb.get(casePath)
+		return strings.Contains(page, "Proposed embargo ending")
+	})
+	if !strings.Contains(page, `class="accept-embargo"`) || !strings.Contains(page, `class="reject-embargo"`) || strings.Contains(page, `class="withdraw-embargo"`) {
+		t.Errorf("the owner's page does not offer to accept and reject the finder's proposal:\n%s", page)
 	}
 }
