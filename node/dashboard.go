@@ -352,7 +352,7 @@ func (d *dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 	after := r.URL.Query().Get("after")
 	var rows []caseRow
 	var next string
-	var pending []reportView
+	var pending []dashboardReport
 	var pendingTotal int
 	var liveState string
 	err := d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
@@ -494,7 +494,7 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	var history cvdstate.History
 	var notes []cases.Note
 	var replica cases.ReplicaStatus
-	var reports []reportView
+	var reports []dashboardReport
 	var offers caseOffers
 	now := d.n.cfg.Now()
 	err = d.n.db.View(r.Context(), func(tx *store.ReadTx) error {

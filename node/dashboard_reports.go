@@ -27,8 +27,8 @@ const (
 	maxCaseReports = 20
 )
 
-// reportView is a report as the dashboard shows it.
-type reportView struct {
+// dashboardReport is a report as the dashboard shows it.
+type dashboardReport struct {
 	ID, Title, Text string
 	// Clipped is true when Text is the start of a longer text of Size
 	// bytes.
@@ -56,8 +56,8 @@ var reportDecisions = []struct {
 
 // viewReport reads what the record rec of a local actor says of its
 // report, and the report itself from the Offer that carried it.
-func viewReport(tx *store.ReadTx, rec cases.ReportRecord) reportView {
-	v := reportView{ID: rec.ReportID, Title: rec.Name, Reporter: rec.Reporter, Actor: rec.Actor, RM: rec.RM, Sent: rec.Role == cases.Reporter}
+func viewReport(tx *store.ReadTx, rec cases.ReportRecord) dashboardReport {
+	v := dashboardReport{ID: rec.ReportID, Title: rec.Name, Reporter: rec.Reporter, Actor: rec.Actor, RM: rec.RM, Sent: rec.Role == cases.Reporter}
 	for _, d := range reportDecisions {
 		// The outbox applies the same RM step to the record (Engine.ApplyOutbound).
 		if _, _, err := rec.RM.Apply(d.event); err == nil && rec.Role == cases.Receiver {
@@ -96,7 +96,7 @@ func viewReport(tx *store.ReadTx, rec cases.ReportRecord) reportView {
 }
 
 // fill takes the title and text of rep.
-func (v *reportView) fill(rep *vocab.VulnerabilityReport) {
+func (v *dashboardReport) fill(rep *vocab.VulnerabilityReport) {
 	if v.Title == "" {
 		v.Title = rep.Name
 	}
@@ -107,7 +107,7 @@ func (v *reportView) fill(rep *vocab.VulnerabilityReport) {
 }
 
 // clip shortens the text to n bytes for a list.
-func (v reportView) clip(n int) reportView {
+func (v dashboardReport) clip(n int) dashboardReport {
 	if len(v.Text) > n {
 		v.Text, v.Clipped = problem.Clip(v.Text, n), true
 	}
@@ -117,8 +117,8 @@ func (v reportView) clip(n int) reportView {
 // pendingReports returns the reports local actors received and have not
 // decided on (RM RECEIVED or INVALID, no case yet), at most
 // maxPendingShown of them, and how many there are in all.
-func pendingReports(tx *store.ReadTx, reports []cases.ReportRecord) ([]reportView, int) {
-	var out []reportView
+func pendingReports(tx *store.ReadTx, reports []cases.ReportRecord) ([]dashboardReport, int) {
+	var out []dashboardReport
 	total := 0
 	for _, rep := range reports {
 		if rep.Role != cases.Receiver || rep.CaseID != "" || (rep.RM != cvdstate.RMReceived && rep.RM != cvdstate.RMInvalid) {
@@ -134,14 +134,14 @@ func pendingReports(tx *store.ReadTx, reports []cases.ReportRecord) ([]reportVie
 
 // caseReports returns the reports of case c, with their text: from the
 // record a local actor keeps, or else from the case's ledger.
-func caseReports(tx *store.ReadTx, c *cases.Case) []reportView {
-	var out []reportView
+func caseReports(tx *store.ReadTx, c *cases.Case) []dashboardReport {
+	var out []dashboardReport
 	resolver := cases.NewResolver(tx)
 	for _, id := range c.Reports {
 		if len(out) == maxCaseReports {
 			break
 		}
-		v, found := reportView{ID: id}, false
+		v, found := dashboardReport{ID: id}, false
 		locals, _, err := cases.ReportParties(tx, id)
 		if err == nil {
 			for _, name := range locals {
