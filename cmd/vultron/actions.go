@@ -131,6 +131,8 @@ func (g actionGroup) run(ctx context.Context, env *environment, args []string) e
 	wait := fs.String("wait", "", "then wait until the case reaches a state, e.g. em=ACTIVE (see \"vultron case wait -h\")")
 	timeout := fs.Duration("timeout", defaultWait, "how long to wait for the case to record the activity, and for --wait")
 	noWait := fs.Bool("no-wait", false, "print the activity once the node accepted it, without waiting for the case to record it")
+	quiet := fs.Bool("quiet", false, "print only the short id of what the action made: the report (report submit), the case\n(report validate), else the activity's id; for scripts")
+	fs.BoolVar(quiet, "q", false, "short for --quiet")
 	var v actionValues
 	if a.flags != nil {
 		a.flags(fs, &v)
@@ -159,7 +161,10 @@ func (g actionGroup) run(ctx context.Context, env *environment, args []string) e
 	if err != nil {
 		return err
 	}
-	s := &session{c: c, as: actingName, env: env}
+	if *quiet && *asJSON {
+		return usageError("--quiet prints an id and --json a document: give one of them")
+	}
+	s := &session{c: c, as: actingName, env: env, timeout: *timeout}
 	act, caseID, err := a.build(ctx, s, &v, fs.Args())
 	if err != nil {
 		return err
@@ -189,7 +194,29 @@ func (g actionGroup) run(ctx context.Context, env *environment, args []string) e
 			return err
 		}
 	}
+	if *quiet {
+		return s.printID(a, submitted, caseID)
+	}
 	return s.report(ctx, a, submitted, caseID, rec, *noWait, *asJSON)
+}
+
+// printID prints, for --quiet, the short id of what an action made: the
+// report a submission offered, the case a validation opened, else the
+// activity's id.
+func (s *session) printID(a actionSpec, submitted map[string]any, caseID string) error {
+	id, _ := submitted["id"].(string)
+	switch {
+	case a.opensCase && caseID != "":
+		id = cases.ShortID(caseID)
+	case a.message == "RS":
+		if obj, ok := submitted["object"].(map[string]any); ok {
+			if rid, ok := obj["id"].(string); ok {
+				id = cases.ShortID(rid)
+			}
+		}
+	}
+	_, err := fmt.Fprintln(s.env.stdout, id)
+	return err
 }
 
 // actionOutcomeHelp says what every action prints and when it returns.
@@ -253,6 +280,8 @@ type session struct {
 	self string // the acting actor's id, once looked up
 	// reportID is the report a decision (RV, RI, RC) is about.
 	reportID string
+	// timeout bounds the waits of the action (--timeout).
+	timeout time.Duration
 }
 
 // me returns the id of the acting local actor, from its actor document.
@@ -407,6 +436,11 @@ func (s *session) report(ctx context.Context, a actionSpec, submitted map[string
 		return printJSON(s.env, out)
 	}
 	fmt.Fprintf(s.env.stdout, "%s sent: %s\n", a.message, id)
+	if obj, ok := submitted["object"].(map[string]any); ok && a.message == "RS" {
+		if rid, ok := obj["id"].(string); ok {
+			fmt.Fprintf(s.env.stdout, "report %s: %s\n", cases.ShortID(rid), rid)
+		}
+	}
 	if a.opensCase && caseID != "" {
 		fmt.Fprintf(s.env.stdout, "case %s opened: %s\n", cases.ShortID(caseID), caseID)
 	}

@@ -70,6 +70,7 @@ func commands() []command {
 		{name: "embargo", summary: "Embargo Management: propose (EP/EV), accept (EA/EC), reject (ER/EJ) or terminate (ET) an embargo", run: runEmbargo},
 		{name: "participant", summary: "invite, suggest or remove case participants; accept or decline an invitation", run: runParticipant},
 		{name: "status", summary: "Case State: fix ready (CF), fix deployed (CD), public (CP), exploit public (CX), attacks (CA)", run: runStatus},
+		{name: "ready", summary: "wait until a node serves (for scripts that start one in the background)", run: runReady},
 		{name: "rotate-key", summary: "replace the node data key of a stopped node and re-encrypt its store under the new one", run: runRotateKey},
 		{name: "model", summary: "print the protocol's state models, histories and desiderata baselines", run: runModel},
 	}

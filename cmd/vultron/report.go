@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net/url"
@@ -89,6 +90,32 @@ func reportDecision(typ string) func(context.Context, *session, *actionValues, [
 	}
 }
 
+// awaitReport finds the report key names (a received one when received),
+// waiting at most s.timeout for one that has not arrived yet: a
+// reporter's node delivers it a moment after the reporter submitted it.
+func awaitReport(ctx context.Context, s *session, key string, received bool) (reportRow, error) {
+	deadline := time.Now().Add(s.timeout)
+	for {
+		r, err := findReport(ctx, s.c, s.as, key, received)
+		var none *noSuchReport
+		if err == nil || !errors.As(err, &none) || time.Now().After(deadline) {
+			return r, err
+		}
+		select {
+		case <-ctx.Done():
+			return reportRow{}, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// noSuchReport is findReport's answer when no report matches.
+type noSuchReport struct{ who, key string }
+
+func (e *noSuchReport) Error() string {
+	return fmt.Sprintf("no report %s received matches %q (\"vultron report list\" lists them)", e.who, e.key)
+}
+
 // caseOfReport returns the case the validation of s.reportID opened.
 func (s *session) caseOfReport(ctx context.Context) (string, error) {
 	var r reportRow
@@ -173,7 +200,7 @@ func findReport(ctx context.Context, c *client, as, key string, received bool) (
 	}
 	switch len(found) {
 	case 0:
-		return reportRow{}, fmt.Errorf("no report %s received matches %q (\"vultron report list\" lists them)", who, key)
+		return reportRow{}, &noSuchReport{who: who, key: key}
 	case 1:
 		// The list has no text: read the one found.
 		err := c.do(ctx, "GET", "/api/reports/"+url.PathEscape(found[0].ID)+"?actor="+url.QueryEscape(found[0].Actor), nil, &r)
@@ -196,6 +223,10 @@ func runReportRead(ctx context.Context, env *environment, verb string, args []st
 	nf := addNodeFlags(fs)
 	as := fs.String("as", "", "only the reports of this local actor (default: every actor of the node)")
 	asJSON := fs.Bool("json", false, "print JSON")
+	var wait *time.Duration
+	if verb == "show" {
+		wait = fs.Duration("timeout", 0, "wait this long for a report that has not arrived yet (default: do not wait)")
+	}
 	c, err := nf.parse(fs, env, args)
 	if err != nil {
 		return err
@@ -204,7 +235,10 @@ func runReportRead(ctx context.Context, env *environment, verb string, args []st
 		if fs.NArg() != 1 {
 			return usageError("report show takes one report: its id, short id or a unique part of its id")
 		}
-		r, err := findReport(ctx, c, *as, fs.Arg(0), false)
+		if *wait < 0 {
+			return usageError("--timeout must not be negative, not %s", *wait)
+		}
+		r, err := awaitReport(ctx, &session{c: c, as: *as, timeout: *wait}, fs.Arg(0), false)
 		if err != nil {
 			return err
 		}
