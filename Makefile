@@ -12,7 +12,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # vocab/testdata/wire).
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet unit peer-deps browser-deps fuzz conformance conformance-material bench run demo clean
+.PHONY: all build test vet unit peer-deps browser-deps story-deps fuzz conformance conformance-material bench run demo image clean
 
 all: build
 
@@ -22,7 +22,7 @@ build:
 vet:
 	$(GO) vet ./...
 
-unit: peer-deps browser-deps
+unit: peer-deps browser-deps story-deps
 	$(GO) test -count=1 -timeout 15m ./...
 
 # The dashboard's browser test drives Debian's Chromium; it is installed
@@ -33,6 +33,14 @@ browser-deps:
 	@if [ ! -x $(CHROMIUM) ]; then \
 		echo "installing chromium for the dashboard's browser test"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	fi
+
+# deploy/story.sh (make demo, and its tests in federation_test) reads the
+# node's JSON answers with jq, installed from Debian when missing.
+story-deps:
+	@if ! command -v jq >/dev/null 2>&1; then \
+		echo "installing jq for deploy/story.sh"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends jq; \
 	fi
 
 # The foreign peer of the interoperability tests (federation_test) is a
@@ -99,8 +107,13 @@ run: build
 # Three nodes (finder, vendor, coordinator) as local processes on 127.0.0.1
 # and the fv story between them, through the command line, step by step.
 # deploy/compose.yaml runs the same with docker compose.
-demo: build
+demo: build story-deps
 	bash deploy/demo.sh $(BIN)
+
+# The node's container image, reporting the checkout's version (the
+# build context has no git history, so the version is a build argument).
+image:
+	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t vultron:$(VERSION) .
 
 clean:
 	rm -rf bin
