@@ -12,7 +12,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # vocab/testdata/wire).
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet unit peer-deps browser-deps story-deps fuzz conformance conformance-material bench run demo image clean
+.PHONY: all build test vet unit peer-deps browser-deps story-deps bench-deps fuzz conformance conformance-material bench run demo image clean
 
 all: build
 
@@ -52,6 +52,16 @@ peer-deps: $(PEER)/node_modules/.package-lock.json
 
 $(PEER)/node_modules/.package-lock.json: $(PEER)/package-lock.json $(PEER)/package.json
 	cd $(PEER) && npm ci --no-audit --no-fund
+	@touch $@
+
+# The plain Fedify inbox the inbox benchmark compares with (bench/run),
+# pinned and installed the same way.
+FEDIFY_INBOX := bench/fedify-inbox
+
+bench-deps: $(FEDIFY_INBOX)/node_modules/.package-lock.json
+
+$(FEDIFY_INBOX)/node_modules/.package-lock.json: $(FEDIFY_INBOX)/package-lock.json $(FEDIFY_INBOX)/package.json
+	cd $(FEDIFY_INBOX) && npm ci --no-audit --no-fund
 	@touch $@
 
 # Each go test -fuzz run takes one target of one package.
@@ -94,9 +104,10 @@ conformance-material:
 # Benchmarks (not part of test; never fail on a number): every figure of
 # BENCHMARKS.md, the median of BENCH_RUNS runs, printed with its command;
 # raw results in bench/results/results.json, plotted to bench/results/growth.svg.
+# One part alone: go run ./bench/run -parts inbox (merged into results.json).
 BENCH_RUNS ?= 3
 
-bench: peer-deps
+bench: peer-deps bench-deps
 	$(GO) run ./bench/run -runs $(BENCH_RUNS) -out bench/results/results.json
 	python3 bench/plot.py bench/results/results.json bench/results/growth.svg
 

@@ -65,7 +65,8 @@ def main():
     parts += panel(70, 40, w, h, "Inbox: accepted activities/s", "concurrent senders", "activities/s", [
         ("node (vultron serve)", series(figs, "inbox accepted/s")),
         ("limit (verify+digest+parse+commit)", series(figs, "limit activities/s")),
-        ("Fedify peer", series(figs, "Fedify accepted/s")),
+        ("interop peer (3 verifiers, no key cache)", series(figs, "interop peer accepted/s")),
+        ("plain Fedify inbox", series(figs, "Fedify inbox accepted/s")),
     ])
     parts += panel(540, 40, w, h, "Fan-out: time until all delivered", "participant inboxes", "seconds", [
         ("all delivered", series(figs, "fan-out N=", "s-all-delivered")),

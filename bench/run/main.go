@@ -5,6 +5,19 @@
 //
 // It builds bin/vultron and the load generator into a temporary directory,
 // starts node processes on 127.0.0.1 only, and bounds every wait.
+//
+// -parts selects what to measure: inbox (the node's inbox, its limit, and
+// the two Node.js inboxes it is compared with), fanout, bigcase and
+// footprint. A run of some parts only is merged into -out: the figures of
+// the parts it measured replace theirs, the others stay, and the file
+// records when each part was measured.
+//
+// Beside the node's inbox, -peers measures two inboxes on the same machine,
+// in the same run, with the same load generator: the interoperability peer
+// of federation_test/peer (Fedify plus Misskey's and PeerTube's verifiers on
+// every request, no key cache, a JSON line logged per activity) and a plain
+// Fedify inbox (bench/fedify-inbox: one actor, one inbox listener, Fedify's
+// own verification and key cache, nothing else).
 package main
 
 import (
@@ -15,6 +28,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -54,33 +68,113 @@ type Results struct {
 	Runs    int       `json:"runs"`
 	Figures []*Figure `json:"figures"`
 	Notes   []string  `json:"notes,omitempty"`
+	// Parts says when each part's figures were measured, where a run of
+	// some parts was merged into the results of an earlier one.
+	Parts map[string]string `json:"parts,omitempty"`
 }
 
 var res Results
 
+// allParts are the parts of the benchmark, in the order they run.
+func allParts() []string { return []string{"inbox", "fanout", "bigcase", "footprint"} }
+
 func main() {
 	runs := flag.Int("runs", 3, "runs of every measurement (the median is reported)")
-	out := flag.String("out", "bench/results/results.json", "where to write the raw results")
+	out := flag.String("out", "bench/results/results.json", "where to write the raw results (a run of some -parts is merged into it)")
 	quick := flag.Bool("quick", false, "small sizes, for trying the harness out")
-	fedify := flag.Bool("fedify", true, "compare with the Fedify peer in federation_test/peer (needs node and its npm packages)")
+	partList := flag.String("parts", strings.Join(allParts(), ","), "what to measure, comma-separated: inbox (the node's inbox, its limit and the Node.js inboxes\nbeside it), fanout, bigcase, footprint")
+	peers := flag.Bool("peers", true, "measure the interoperability peer (federation_test/peer) and the plain Fedify inbox\n(bench/fedify-inbox) beside the node's inbox (needs node and their npm packages: make peer-deps bench-deps)")
 	flag.Parse()
-	res = Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), CPUs: runtime.NumCPU(), Go: runtime.Version(), Runs: *runs}
-	if err := run(*runs, *quick, *fedify); err != nil {
+	parts, err := parseParts(*partList)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
-		save(*out)
+		os.Exit(2)
+	}
+	res = Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), CPUs: runtime.NumCPU(), Go: runtime.Version(), Runs: *runs}
+	if err := run(*runs, *quick, *peers, parts); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		save(*out, parts)
 		os.Exit(1)
 	}
-	save(*out)
+	save(*out, parts)
 }
 
-func save(path string) {
+// parseParts reads -parts: a set of known part names.
+func parseParts(list string) (map[string]bool, error) {
+	parts := map[string]bool{}
+	for _, p := range strings.Split(list, ",") {
+		p = strings.TrimSpace(p)
+		if !slices.Contains(allParts(), p) {
+			return nil, fmt.Errorf("-parts: unknown part %q (want some of %s)", p, strings.Join(allParts(), ", "))
+		}
+		parts[p] = true
+	}
+	return parts, nil
+}
+
+// partOf returns the part a figure belongs to, from its group (and, for a
+// ratio, its name).
+func partOf(f *Figure) string {
+	switch {
+	case strings.HasPrefix(f.Group, "inbox"), f.Group == "interop-peer", f.Group == "fedify",
+		f.Group == "ratio" && (strings.HasPrefix(f.Name, "inbox/") || strings.HasPrefix(f.Name, "ours/")):
+		return "inbox"
+	case f.Group == "fanout", f.Group == "micro":
+		return "fanout"
+	case strings.HasPrefix(f.Group, "bigcase"):
+		return "bigcase"
+	case f.Group == "footprint":
+		return "footprint"
+	}
+	return ""
+}
+
+// save writes the results to path. When only some parts were measured,
+// the figures of the other parts are kept from the results already there.
+func save(path string, parts map[string]bool) {
 	os.MkdirAll(filepath.Dir(path), 0o755)
+	if len(parts) < len(allParts()) {
+		merge(path, parts)
+	}
 	b, _ := json.MarshalIndent(res, "", "  ")
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: write results:", err)
 		return
 	}
 	fmt.Println("raw results:", path)
+}
+
+// merge adds to res the figures of the parts not measured now from the
+// results in path, and records when each part was measured.
+func merge(path string, parts map[string]bool) {
+	res.Parts = map[string]string{}
+	for p := range parts {
+		res.Parts[p] = res.Date
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return // nothing to merge with
+	}
+	var old Results
+	if err := json.Unmarshal(b, &old); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %s is not a results file (%v); writing this run's figures only\n", path, err)
+		return
+	}
+	var kept []*Figure
+	for _, f := range old.Figures {
+		if p := partOf(f); p != "" && !parts[p] {
+			kept = append(kept, f)
+			if res.Parts[p] == "" {
+				res.Parts[p] = old.Date
+				if d, ok := old.Parts[p]; ok {
+					res.Parts[p] = d
+				}
+			}
+		}
+	}
+	res.Figures = append(kept, res.Figures...)
+	res.Notes = append(res.Notes, fmt.Sprintf("%s measured on %s; the other parts' figures are kept from %s (machine then: %s)",
+		strings.Join(slices.Sorted(maps.Keys(parts)), ", "), res.Date, path, old.Machine))
 }
 
 func machine() string {
@@ -143,7 +237,7 @@ func ratio(name, of, limit string) {
 	record("ratio", name, 0, "ratio", r, "run by run: "+of+" / "+limit)
 }
 
-func run(runs int, quick, fedify bool) error {
+func run(runs int, quick, peers bool, parts map[string]bool) error {
 	tmp, err := os.MkdirTemp("", "vultron-bench-")
 	if err != nil {
 		return err
@@ -157,49 +251,81 @@ func run(runs int, quick, fedify bool) error {
 			return fmt.Errorf("build %s: %w", b[1], err)
 		}
 	}
-	fmt.Printf("machine: %s; %s; %d runs per figure\n\n", res.Machine, res.Go, runs)
+	fmt.Printf("machine: %s; %s; %d runs per figure; parts: %s\n\n", res.Machine, res.Go, runs,
+		strings.Join(slices.DeleteFunc(allParts(), func(p string) bool { return !parts[p] }), ", "))
 
 	// 1. Limits, fan-out and the big case's ledger: Go benchmarks.
-	benchRe := "InboxLimit|RSASign|Fanout|BigCase"
-	if quick {
-		benchRe = "InboxLimit|RSASign|Fanout/N=200$|BigCase/entries=5000"
+	var benchRe []string
+	if parts["inbox"] {
+		benchRe = append(benchRe, "InboxLimit")
 	}
-	if err := goBench(benchRe, runs); err != nil {
-		return err
-	}
-
-	// 2. Inbox throughput of a node process, and the Fedify peer.
-	count := 2000
-	if quick {
-		count = 300
-	}
-	if err := inbox(tmp, bin, runs, count); err != nil {
-		return err
-	}
-	if fedify {
-		if err := fedifyPeer(bin, runs, count); err != nil {
-			res.Notes = append(res.Notes, "Fedify comparison not run: "+err.Error())
-			fmt.Println("Fedify comparison not run:", err)
+	if parts["fanout"] {
+		if quick {
+			benchRe = append(benchRe, "RSASign", "Fanout/N=200$")
+		} else {
+			benchRe = append(benchRe, "RSASign", "Fanout")
 		}
 	}
-	for _, s := range []int{1, 16, 64} {
-		ratio(fmt.Sprintf("inbox/limit, %d senders", s), fmt.Sprintf("inbox accepted/s, %d senders", s), fmt.Sprintf("limit activities/s, %d workers", s))
-		ratio(fmt.Sprintf("ours/Fedify, %d senders", s), fmt.Sprintf("inbox accepted/s, %d senders", s), fmt.Sprintf("Fedify accepted/s, %d senders", s))
+	if parts["bigcase"] {
+		if quick {
+			benchRe = append(benchRe, "BigCase/entries=5000")
+		} else {
+			benchRe = append(benchRe, "BigCase")
+		}
+	}
+	if len(benchRe) > 0 {
+		if err := goBench(strings.Join(benchRe, "|"), runs); err != nil {
+			return err
+		}
+	}
+
+	// 2. Inbox throughput of a node process, and the Node.js inboxes
+	// beside it.
+	if parts["inbox"] {
+		count := 2000
+		if quick {
+			count = 300
+		}
+		if err := inbox(tmp, bin, runs, count); err != nil {
+			return err
+		}
+		if peers {
+			for _, p := range jsInboxes() {
+				if err := measureJS(bin, runs, count, p); err != nil {
+					res.Notes = append(res.Notes, p.name+" not measured: "+err.Error())
+					fmt.Println(p.name, "not measured:", err)
+				}
+			}
+		}
+		for _, s := range []int{1, 16, 64} {
+			ours := fmt.Sprintf("inbox accepted/s, %d senders", s)
+			ratio(fmt.Sprintf("inbox/limit, %d senders", s), ours, fmt.Sprintf("limit activities/s, %d workers", s))
+			for _, p := range jsInboxes() {
+				ratio(fmt.Sprintf("ours/%s, %d senders", p.name, s), ours, fmt.Sprintf("%s accepted/s, %d senders", p.name, s))
+			}
+		}
 	}
 
 	// 3. The big case held by a node; 4. footprint.
-	sizes := []int{5000, 10000, 30000}
-	if quick {
-		sizes = []int{5000}
+	if parts["bigcase"] {
+		sizes := []int{5000, 10000, 30000}
+		if quick {
+			sizes = []int{5000}
+		}
+		if err := bigCaseNode(tmp, bin, runs, sizes); err != nil {
+			return err
+		}
 	}
-	if err := bigCaseNode(tmp, bin, runs, sizes); err != nil {
-		return err
+	if parts["footprint"] {
+		nCases := []int{1000, 30000}
+		if quick {
+			nCases = []int{100, 1000}
+		}
+		if err := footprint(tmp, bin, runs, nCases); err != nil {
+			return err
+		}
 	}
-	nCases := []int{1000, 30000}
-	if quick {
-		nCases = []int{100, 1000}
-	}
-	return footprint(tmp, bin, runs, nCases)
+	return nil
 }
 
 var metricRe = regexp.MustCompile(`([0-9.e+-]+) ([^\s]+)`)
@@ -421,8 +547,11 @@ type lgResult struct {
 	DrainSeconds float64 `json:"drainSeconds"`
 }
 
-func loadgen(bin, inbox string, senders, count int, replies bool) (lgResult, string, error) {
+func loadgen(bin, inbox string, senders, count int, replies bool, object string) (lgResult, string, error) {
 	args := []string{"-inbox", inbox, "-senders", strconv.Itoa(senders), "-count", strconv.Itoa(count), "-drain", "2m", "-replies=" + strconv.FormatBool(replies)}
+	if object != "report" {
+		args = append(args, "-object", object)
+	}
 	cmd := exec.Command(filepath.Join(bin, "loadgen"), args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
@@ -460,7 +589,7 @@ func inbox(tmp, bin string, runs, count int) error {
 				n.stop()
 				return err
 			}
-			lr, command, err := loadgen(bin, n.url+"/actors/vendor/inbox", s, count, true)
+			lr, command, err := loadgen(bin, n.url+"/actors/vendor/inbox", s, count, true, "report")
 			if err != nil {
 				n.stop()
 				return err
@@ -494,15 +623,38 @@ func inbox(tmp, bin string, runs, count int) error {
 	return nil
 }
 
-// fedifyPeer runs the same load against the Fedify peer of the
-// interoperability tests (federation_test/peer/peer.mjs).
-func fedifyPeer(bin string, runs, count int) error {
-	script := "federation_test/peer/peer.mjs"
-	if _, err := os.Stat(script); err != nil {
-		return fmt.Errorf("%s is missing", script)
+// jsInbox is a Node.js inbox measured beside the node's: a script that
+// listens on 127.0.0.1, prints {"event":"ready","base":URL} on stdout once
+// it does, and exits when its stdin closes.
+type jsInbox struct {
+	name   string // in the figures' names: "<name> accepted/s, N senders"
+	group  string
+	script string // path from the repository root
+	path   string // the inbox's path on base
+	object string // what loadgen offers it (-object)
+	deps   string // the make target that installs its npm packages
+}
+
+// jsInboxes are the inboxes the node's is compared with. The interop peer
+// takes the node's own load, Offers of a VulnerabilityReport (it verifies
+// before it parses, and answers 202 even when Fedify's vocabulary refuses
+// the Vultron type); the plain Fedify inbox answers those with 400, so it
+// takes the same Offers with the report as an ActivityStreams Note.
+func jsInboxes() []jsInbox {
+	return []jsInbox{
+		{name: "interop peer", group: "interop-peer", script: "federation_test/peer/peer.mjs", path: "/users/finder/inbox", object: "report", deps: "peer-deps"},
+		{name: "Fedify inbox", group: "fedify", script: "bench/fedify-inbox/inbox.mjs", path: "/users/receiver/inbox", object: "note", deps: "bench-deps"},
 	}
-	if _, err := os.Stat("federation_test/peer/node_modules"); err != nil {
-		return errors.New("the peer's packages are not installed (make peer-deps)")
+}
+
+// measureJS runs the node's inbox load against a Node.js inbox: one
+// process per run, as for the node, taking 1, 16 and 64 senders in turn.
+func measureJS(bin string, runs, count int, p jsInbox) error {
+	if _, err := os.Stat(p.script); err != nil {
+		return fmt.Errorf("%s is missing", p.script)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(p.script), "node_modules")); err != nil {
+		return fmt.Errorf("the npm packages of %s are not installed (make %s)", p.script, p.deps)
 	}
 	if _, err := exec.LookPath("node"); err != nil {
 		return errors.New("node is not on PATH")
@@ -510,50 +662,79 @@ func fedifyPeer(bin string, runs, count int) error {
 	rate := map[int][]float64{}
 	cmds := map[int]string{}
 	for range runs {
+		base, stop, err := startJS(p.script)
+		if err != nil {
+			return err
+		}
 		for _, s := range []int{1, 16, 64} {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-			cmd := exec.CommandContext(ctx, "node", script)
-			stdin, _ := cmd.StdinPipe()
-			stdout, _ := cmd.StdoutPipe()
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				cancel()
-				return err
-			}
-			sc := bufio.NewScanner(stdout)
-			sc.Buffer(make([]byte, 1<<20), 16<<20)
-			var base string
-			for sc.Scan() {
-				var ev struct{ Event, Base string }
-				if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.Event == "ready" {
-					base = ev.Base
-					break
-				}
-			}
-			go io.Copy(io.Discard, stdout) // the peer logs every activity it receives
-			if base == "" {
-				stdin.Close()
-				cmd.Wait()
-				cancel()
-				return errors.New("the Fedify peer did not get ready")
-			}
-			lr, command, err := loadgen(bin, base+"/users/finder/inbox", s, count, false)
-			stdin.Close()
-			cmd.Wait()
-			cancel()
+			lr, command, err := loadgen(bin, base+p.path, s, count, false, p.object)
 			if err != nil {
+				stop()
 				return err
 			}
 			u, _ := url.Parse(base)
 			rate[s] = append(rate[s], lr.PerSecond)
-			cmds[s] = "node " + script + "; " + strings.Replace(command, u.Host, "127.0.0.1:P", 1)
+			cmds[s] = "node " + p.script + "; " + strings.Replace(command, u.Host, "127.0.0.1:P", 1)
 		}
+		stop()
 	}
 	for _, s := range []int{1, 16, 64} {
-		record("fedify", fmt.Sprintf("Fedify accepted/s, %d senders", s), float64(s), "activities/s", rate[s], cmds[s])
+		record(p.group, fmt.Sprintf("%s accepted/s, %d senders", p.name, s), float64(s), "activities/s", rate[s], cmds[s])
 	}
 	fmt.Println()
 	return nil
+}
+
+// startJS starts a Node.js inbox script and waits (at most a minute) for
+// its ready line; stop closes its stdin and waits for it to exit.
+func startJS(script string) (base string, stop func(), err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	cmd := exec.CommandContext(ctx, "node", script)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		cancel()
+		return "", nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		return "", nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return "", nil, err
+	}
+	stop = func() {
+		stdin.Close()
+		cmd.Wait()
+		cancel()
+	}
+	ready := make(chan string, 1)
+	go func() {
+		defer close(ready)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			var ev struct{ Event, Base string }
+			if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.Event == "ready" {
+				ready <- ev.Base
+				break
+			}
+		}
+		io.Copy(io.Discard, stdout) // the interop peer logs every activity it receives
+	}()
+	select {
+	case b, ok := <-ready:
+		if ok && b != "" {
+			return b, stop, nil
+		}
+		stop()
+		return "", nil, fmt.Errorf("%s exited without printing its ready line", script)
+	case <-time.After(time.Minute):
+		stop()
+		return "", nil, fmt.Errorf("%s did not print its ready line within a minute", script)
+	}
 }
 
 // prepare writes what fill stores into a new node data directory before
