@@ -286,23 +286,8 @@ func run(runs int, quick, peers bool, parts map[string]bool) error {
 		if quick {
 			count = 300
 		}
-		if err := inbox(tmp, bin, runs, count); err != nil {
+		if err := inboxPart(tmp, bin, runs, count, peers); err != nil {
 			return err
-		}
-		if peers {
-			for _, p := range jsInboxes() {
-				if err := measureJS(bin, runs, count, p); err != nil {
-					res.Notes = append(res.Notes, p.name+" not measured: "+err.Error())
-					fmt.Println(p.name, "not measured:", err)
-				}
-			}
-		}
-		for _, s := range []int{1, 16, 64} {
-			ours := fmt.Sprintf("inbox accepted/s, %d senders", s)
-			ratio(fmt.Sprintf("inbox/limit, %d senders", s), ours, fmt.Sprintf("limit activities/s, %d workers", s))
-			for _, p := range jsInboxes() {
-				ratio(fmt.Sprintf("ours/%s, %d senders", p.name, s), ours, fmt.Sprintf("%s accepted/s, %d senders", p.name, s))
-			}
 		}
 	}
 
@@ -571,55 +556,104 @@ func loadgen(bin, inbox string, senders, count int, replies bool, object string)
 
 var nodeCmd = "vultron serve --data D --listen 127.0.0.1:P --public-url http://127.0.0.1:P --actor vendor:Organization --allow-private-peers"
 
-func inbox(tmp, bin string, runs, count int) error {
-	rate := map[int][]float64{}
-	p50 := map[int][]float64{}
-	p95 := map[int][]float64{}
-	perCommit := map[int][]float64{}
-	replied := map[int][]float64{}
-	cmds := map[int]string{}
+// senderCounts are the concurrencies of the inbox part.
+func senderCounts() []int { return []int{1, 16, 64} }
+
+// inboxFigures collects the inbox part's measurements, run by run, by
+// number of senders.
+type inboxFigures struct {
+	rate, p50, p95, perCommit, replied map[int][]float64
+	cmds                               map[int]string
+	js                                 map[string]map[int][]float64 // by jsInbox name
+	jsCmds                             map[string]map[int]string
+}
+
+// inboxPart measures the node's inbox and, with peers, the Node.js inboxes
+// beside it, interleaved: each run takes the node, then each Node.js inbox,
+// so that a change of load on the machine falls on all of them alike.
+func inboxPart(tmp, bin string, runs, count int, peers bool) error {
+	f := &inboxFigures{rate: map[int][]float64{}, p50: map[int][]float64{}, p95: map[int][]float64{},
+		perCommit: map[int][]float64{}, replied: map[int][]float64{}, cmds: map[int]string{},
+		js: map[string]map[int][]float64{}, jsCmds: map[string]map[int]string{}}
+	var measured []jsInbox
+	for _, p := range jsInboxes() {
+		if !peers {
+			continue
+		}
+		if err := p.ready(); err != nil {
+			res.Notes = append(res.Notes, p.name+" not measured: "+err.Error())
+			fmt.Println(p.name, "not measured:", err)
+			continue
+		}
+		measured = append(measured, p)
+		f.js[p.name], f.jsCmds[p.name] = map[int][]float64{}, map[int]string{}
+	}
 	for r := range runs {
-		n, err := startNode(bin, filepath.Join(tmp, fmt.Sprintf("inbox-%d", r)))
+		if err := nodeInboxRun(filepath.Join(tmp, fmt.Sprintf("inbox-%d", r)), bin, count, f); err != nil {
+			return err
+		}
+		for _, p := range measured {
+			if err := jsInboxRun(bin, count, p, f); err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+		}
+	}
+	for _, s := range senderCounts() {
+		record("inbox", fmt.Sprintf("inbox accepted/s, %d senders", s), float64(s), "activities/s", f.rate[s], f.cmds[s])
+		record("inbox-lat", fmt.Sprintf("inbox p50 ms, %d senders", s), float64(s), "ms", f.p50[s], f.cmds[s])
+		record("inbox-lat", fmt.Sprintf("inbox p95 ms, %d senders", s), float64(s), "ms", f.p95[s], f.cmds[s])
+		record("inbox-replied", fmt.Sprintf("inbox accepted and acknowledged/s, %d senders", s), float64(s), "activities/s", f.replied[s],
+			f.cmds[s]+"; accepted / (timed phase + drain until every RK reached its sender)")
+		record("inbox-commits", fmt.Sprintf("inbox store commits per accepted activity, %d senders", s), float64(s), "commits", f.perCommit[s],
+			f.cmds[s]+"; vultron_store_commits_total of /metrics before and after")
+	}
+	fmt.Println()
+	for _, p := range measured {
+		for _, s := range senderCounts() {
+			record(p.group, fmt.Sprintf("%s accepted/s, %d senders", p.name, s), float64(s), "activities/s", f.js[p.name][s], f.jsCmds[p.name][s])
+		}
+		fmt.Println()
+	}
+	for _, s := range senderCounts() {
+		ours := fmt.Sprintf("inbox accepted/s, %d senders", s)
+		ratio(fmt.Sprintf("inbox/limit, %d senders", s), ours, fmt.Sprintf("limit activities/s, %d workers", s))
+		for _, p := range measured {
+			ratio(fmt.Sprintf("ours/%s, %d senders", p.name, s), ours, fmt.Sprintf("%s accepted/s, %d senders", p.name, s))
+		}
+	}
+	return nil
+}
+
+// nodeInboxRun starts a node on dir and sends it the load at each number
+// of senders in turn.
+func nodeInboxRun(dir, bin string, count int, f *inboxFigures) error {
+	n, err := startNode(bin, dir)
+	if err != nil {
+		return err
+	}
+	defer n.stop()
+	for _, s := range senderCounts() {
+		before, err := n.commits()
 		if err != nil {
 			return err
 		}
-		for _, s := range []int{1, 16, 64} {
-			before, err := n.commits()
-			if err != nil {
-				n.stop()
-				return err
-			}
-			lr, command, err := loadgen(bin, n.url+"/actors/vendor/inbox", s, count, true, "report")
-			if err != nil {
-				n.stop()
-				return err
-			}
-			after, err := n.commits()
-			if err != nil {
-				n.stop()
-				return err
-			}
-			// Every commit of the run, the replies' included.
-			perCommit[s] = append(perCommit[s], (after-before)/float64(lr.Accepted))
-			// Until every acknowledgement (RK) reached its sender.
-			replied[s] = append(replied[s], float64(lr.Accepted)/(lr.Seconds+lr.DrainSeconds))
-			rate[s] = append(rate[s], lr.PerSecond)
-			p50[s] = append(p50[s], lr.P50)
-			p95[s] = append(p95[s], lr.P95)
-			cmds[s] = nodeCmd + "; " + strings.Replace(command, n.url, "http://127.0.0.1:P", 1)
+		lr, command, err := loadgen(bin, n.url+"/actors/vendor/inbox", s, count, true, "report")
+		if err != nil {
+			return err
 		}
-		n.stop()
+		after, err := n.commits()
+		if err != nil {
+			return err
+		}
+		// Every commit of the run, the replies' included.
+		f.perCommit[s] = append(f.perCommit[s], (after-before)/float64(lr.Accepted))
+		// Until every acknowledgement (RK) reached its sender.
+		f.replied[s] = append(f.replied[s], float64(lr.Accepted)/(lr.Seconds+lr.DrainSeconds))
+		f.rate[s] = append(f.rate[s], lr.PerSecond)
+		f.p50[s] = append(f.p50[s], lr.P50)
+		f.p95[s] = append(f.p95[s], lr.P95)
+		f.cmds[s] = nodeCmd + "; " + strings.Replace(command, n.url, "http://127.0.0.1:P", 1)
 	}
-	for _, s := range []int{1, 16, 64} {
-		record("inbox", fmt.Sprintf("inbox accepted/s, %d senders", s), float64(s), "activities/s", rate[s], cmds[s])
-		record("inbox-lat", fmt.Sprintf("inbox p50 ms, %d senders", s), float64(s), "ms", p50[s], cmds[s])
-		record("inbox-lat", fmt.Sprintf("inbox p95 ms, %d senders", s), float64(s), "ms", p95[s], cmds[s])
-		record("inbox-replied", fmt.Sprintf("inbox accepted and acknowledged/s, %d senders", s), float64(s), "activities/s", replied[s],
-			cmds[s]+"; accepted / (timed phase + drain until every RK reached its sender)")
-		record("inbox-commits", fmt.Sprintf("inbox store commits per accepted activity, %d senders", s), float64(s), "commits", perCommit[s],
-			cmds[s]+"; vultron_store_commits_total of /metrics before and after")
-	}
-	fmt.Println()
 	return nil
 }
 
@@ -647,9 +681,8 @@ func jsInboxes() []jsInbox {
 	}
 }
 
-// measureJS runs the node's inbox load against a Node.js inbox: one
-// process per run, as for the node, taking 1, 16 and 64 senders in turn.
-func measureJS(bin string, runs, count int, p jsInbox) error {
+// ready says why the inbox cannot be measured here, if it cannot.
+func (p jsInbox) ready() error {
 	if _, err := os.Stat(p.script); err != nil {
 		return fmt.Errorf("%s is missing", p.script)
 	}
@@ -659,29 +692,29 @@ func measureJS(bin string, runs, count int, p jsInbox) error {
 	if _, err := exec.LookPath("node"); err != nil {
 		return errors.New("node is not on PATH")
 	}
-	rate := map[int][]float64{}
-	cmds := map[int]string{}
-	for range runs {
-		base, stop, err := startJS(p.script)
+	return nil
+}
+
+// jsInboxRun sends the node's inbox load to a Node.js inbox: one process,
+// as for the node, taking each number of senders in turn.
+func jsInboxRun(bin string, count int, p jsInbox, f *inboxFigures) error {
+	base, stop, err := startJS(p.script)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	u, err := url.Parse(base)
+	if err != nil {
+		return fmt.Errorf("%s is ready at %q, not a URL: %w", p.script, base, err)
+	}
+	for _, s := range senderCounts() {
+		lr, command, err := loadgen(bin, base+p.path, s, count, false, p.object)
 		if err != nil {
 			return err
 		}
-		for _, s := range []int{1, 16, 64} {
-			lr, command, err := loadgen(bin, base+p.path, s, count, false, p.object)
-			if err != nil {
-				stop()
-				return err
-			}
-			u, _ := url.Parse(base)
-			rate[s] = append(rate[s], lr.PerSecond)
-			cmds[s] = "node " + p.script + "; " + strings.Replace(command, u.Host, "127.0.0.1:P", 1)
-		}
-		stop()
+		f.js[p.name][s] = append(f.js[p.name][s], lr.PerSecond)
+		f.jsCmds[p.name][s] = "node " + p.script + "; " + strings.Replace(command, u.Host, "127.0.0.1:P", 1)
 	}
-	for _, s := range []int{1, 16, 64} {
-		record(p.group, fmt.Sprintf("%s accepted/s, %d senders", p.name, s), float64(s), "activities/s", rate[s], cmds[s])
-	}
-	fmt.Println()
 	return nil
 }
 
