@@ -28,29 +28,10 @@ import { createFederation, getAuthenticatedDocumentLoader, kvCache, MemoryKvStor
 import { generateCryptoKeyPair } from "@fedify/fedify/sig";
 import { CryptographicKey, Offer, Person } from "@fedify/vocab";
 import { getDocumentLoader } from "@fedify/vocab-runtime";
+// The Vultron context, served from memory, shared with the interop peer.
+import { withVultronContext } from "../../federation_test/peer/vultron-context.mjs";
 
 const receiver = "receiver";
-
-// The Vultron JSON-LD context: the ActivityStreams context plus the Vultron
-// type names in the vultron: namespace.
-const vultronContextUrl = "https://certcc.github.io/Vultron/ns/context.jsonld";
-const vultronTypes = [
-  "CaseLedgerEntry", "CaseParticipant", "CaseParticipantRole", "CaseProposal", "CaseReference",
-  "CaseStatus", "EmbargoEvent", "EmbargoPolicy", "ParticipantStatus", "VulnerabilityCase",
-  "VulnerabilityCaseStub", "VulnerabilityRecord", "VulnerabilityReport",
-];
-const vultronContext = {
-  "@context": [
-    "https://www.w3.org/ns/activitystreams",
-    { vultron: "https://certcc.github.io/Vultron/ns#", ...Object.fromEntries(vultronTypes.map((t) => [t, `vultron:${t}`])) },
-  ],
-};
-
-/** Serves the Vultron context from memory and everything else with next. */
-const withVultronContext = (next) => (url, options) =>
-  url === vultronContextUrl
-    ? Promise.resolve({ contextUrl: null, documentUrl: url, document: vultronContext })
-    : next(url, options);
 
 const kv = new MemoryKvStore();
 const federation = createFederation({
