@@ -12,7 +12,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # vocab/testdata/wire).
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet unit peer-deps browser-deps screenshots fuzz conformance conformance-material bench run demo clean
+.PHONY: all build test vet unit peer-deps browser-deps story-deps bench-deps screenshots fuzz conformance conformance-material bench run demo image clean
 
 all: build
 
@@ -22,7 +22,7 @@ build:
 vet:
 	$(GO) vet ./...
 
-unit: peer-deps browser-deps
+unit: peer-deps browser-deps story-deps
 	$(GO) test -count=1 -timeout 15m ./...
 
 # The dashboard's browser test drives Debian's Chromium; it is installed
@@ -39,6 +39,14 @@ browser-deps:
 screenshots: browser-deps
 	VULTRON_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestDashboardInBrowser$$' ./node
 
+# deploy/story.sh (make demo, and its tests in federation_test) reads the
+# node's JSON answers with jq, installed from Debian when missing.
+story-deps:
+	@if ! command -v jq >/dev/null 2>&1; then \
+		echo "installing jq for deploy/story.sh"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends jq; \
+	fi
+
 # The foreign peer of the interoperability tests (federation_test) is a
 # Node.js script; its packages are pinned in package-lock.json and
 # installed again only when the lockfile is newer than the installed tree.
@@ -48,6 +56,16 @@ peer-deps: $(PEER)/node_modules/.package-lock.json
 
 $(PEER)/node_modules/.package-lock.json: $(PEER)/package-lock.json $(PEER)/package.json
 	cd $(PEER) && npm ci --no-audit --no-fund
+	@touch $@
+
+# The plain Fedify inbox the inbox benchmark compares with (bench/run),
+# pinned and installed the same way.
+FEDIFY_INBOX := bench/fedify-inbox
+
+bench-deps: $(FEDIFY_INBOX)/node_modules/.package-lock.json
+
+$(FEDIFY_INBOX)/node_modules/.package-lock.json: $(FEDIFY_INBOX)/package-lock.json $(FEDIFY_INBOX)/package.json
+	cd $(FEDIFY_INBOX) && npm ci --no-audit --no-fund
 	@touch $@
 
 # Each go test -fuzz run takes one target of one package.
@@ -90,9 +108,10 @@ conformance-material:
 # Benchmarks (not part of test; never fail on a number): every figure of
 # BENCHMARKS.md, the median of BENCH_RUNS runs, printed with its command;
 # raw results in bench/results/results.json, plotted to bench/results/growth.svg.
+# One part alone: go run ./bench/run -parts inbox (merged into results.json).
 BENCH_RUNS ?= 3
 
-bench: peer-deps
+bench: peer-deps bench-deps
 	$(GO) run ./bench/run -runs $(BENCH_RUNS) -out bench/results/results.json
 	python3 bench/plot.py bench/results/results.json bench/results/growth.svg
 
@@ -103,8 +122,13 @@ run: build
 # Three nodes (finder, vendor, coordinator) as local processes on 127.0.0.1
 # and the fv story between them, through the command line, step by step.
 # deploy/compose.yaml runs the same with docker compose.
-demo: build
+demo: build story-deps
 	bash deploy/demo.sh $(BIN)
+
+# The node's container image, reporting the checkout's version (the
+# build context has no git history, so the version is a build argument).
+image:
+	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t vultron:$(VERSION) .
 
 clean:
 	rm -rf bin

@@ -2,8 +2,10 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"testing"
 	"time"
@@ -293,4 +295,52 @@ func recordCost(dir string, bc *BigCase, c *cases.Case, r *ledger.Replica) (time
 		return 0, fmt.Errorf("case %s: %d notes added in three rounds (%v)", bc.CaseID, len(added), err)
 	}
 	return best, nil
+}
+
+// TestOfferBodies checks the two shapes the load generator sends: the
+// Vultron report, which the node classifies as a report submission (RS),
+// and the same Offer with its object an ActivityStreams Note under the
+// ActivityStreams context, for inboxes whose vocabulary has no Vultron
+// types. Both carry the same ids, actor, recipient and text.
+func TestOfferBodies(t *testing.T) {
+	const actorID, recipient, tag = "http://127.0.0.1:1/users/s0", "http://127.0.0.1:2/users/receiver", "run-7"
+	type offer struct {
+		Context any    `json:"@context"`
+		ID      string `json:"id"`
+		Type    string `json:"type"`
+		Actor   string `json:"actor"`
+		To      []string
+		Object  struct {
+			ID, Type, Name, Content, AttributedTo string
+		}
+	}
+	decode := func(b []byte) offer {
+		t.Helper()
+		var o offer
+		if err := json.Unmarshal(b, &o); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		return o
+	}
+	report, note := decode(OfferBody(actorID, recipient, tag)), decode(NoteOfferBody(actorID, recipient, tag))
+	if report.Object.Type != "VulnerabilityReport" || note.Object.Type != "Note" {
+		t.Errorf("object types %q and %q, want VulnerabilityReport and Note", report.Object.Type, note.Object.Type)
+	}
+	if note.Context != "https://www.w3.org/ns/activitystreams" {
+		t.Errorf("the Note offer's @context is %v, want the ActivityStreams context", note.Context)
+	}
+	report.Context, note.Context, report.Object.Type, note.Object.Type = nil, nil, "", ""
+	if !reflect.DeepEqual(report, note) {
+		t.Errorf("the two offers differ beyond the object's type and the context:\n%+v\n%+v", report, note)
+	}
+	if report.ID != actorID+"/activities/offer-"+tag || report.Actor != actorID || len(report.To) != 1 || report.To[0] != recipient {
+		t.Errorf("offer %+v: want id ending in the tag, from %s to %s", report, actorID, recipient)
+	}
+	doc, err := vocab.Parse(OfferBody(actorID, recipient, tag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := vocab.ClassifyDocument(doc, nil); c.Semantic != vocab.SubmitReport {
+		t.Errorf("the node classifies the report offer as %s, want %s", c.Semantic, vocab.SubmitReport)
+	}
 }

@@ -3,6 +3,12 @@
 // case event to many participants, a case with thousands of participants and
 // tens of thousands of ledger entries, and the footprint of a node process.
 //
+// The node's inbox is compared with two Node.js inboxes on the same machine
+// and load: the interoperability tests' peer (federation_test/peer, three
+// signature verifiers per request and no key cache) and a plain Fedify inbox
+// (fedify-inbox/, one actor and one inbox listener on Fedify's own inbox
+// handling), each pinned by its package-lock.json.
+//
 // The package holds the harnesses; `make bench` runs them through
 // bench/run, which prints every figure with the command that produced it
 // and writes bench/results/results.json, read by bench/plot.py. Nothing here

@@ -65,7 +65,8 @@ def main():
     parts += panel(70, 40, w, h, "Inbox: accepted activities/s", "concurrent senders", "activities/s", [
         ("node (vultron serve)", series(figs, "inbox accepted/s")),
         ("limit (verify+digest+parse+commit)", series(figs, "limit activities/s")),
-        ("Fedify peer", series(figs, "Fedify accepted/s")),
+        ("interop peer (3 verifiers, no key cache)", series(figs, "interop peer accepted/s")),
+        ("plain Fedify inbox", series(figs, "Fedify inbox accepted/s")),
     ])
     parts += panel(540, 40, w, h, "Fan-out: time until all delivered", "participant inboxes", "seconds", [
         ("all delivered", series(figs, "fan-out N=", "s-all-delivered")),
@@ -80,9 +81,17 @@ def main():
         ("dashboard case page p95", series(figs, "big case", "p95 ms", "dashboard")),
         ("dashboard case page p50", series(figs, "big case", "p50 ms", "dashboard")),
     ])
+    # A run of some parts merged into earlier results says when each part
+    # was measured.
+    dates = res.get("date", "")
+    if res.get("parts"):
+        by_date = {}
+        for part, date in sorted(res["parts"].items()):
+            by_date.setdefault(date, []).append(part)
+        dates = "; ".join(f"{'/'.join(parts)} {date}" for date, parts in sorted(by_date.items()))
     svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="960" height="600" font-family="sans-serif">',
            '<rect width="100%" height="100%" fill="white"/>',
-           f'<text x="480" y="590" text-anchor="middle" font-size="10">{escape(res.get("machine", ""))}, {escape(res.get("date", ""))}, medians of {res.get("runs")} runs</text>']
+           f'<text x="480" y="590" text-anchor="middle" font-size="10">{escape(res.get("machine", ""))}, {escape(dates)}, medians of {res.get("runs")} runs</text>']
     svg += parts + ["</svg>"]
     with open(dst, "w") as f:
         f.write("\n".join(svg) + "\n")

@@ -84,20 +84,27 @@ func (s *Senders) serve(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// Offer returns Offer(VulnerabilityReport) number n from sender i to
-// recipient, with the Vultron context, as a finder submits a report.
-func (s *Senders) Offer(i int, run string, n int64, recipient string) []byte {
-	return OfferBody(s.ActorID(i), recipient, fmt.Sprintf("%s-%d", run, n))
-}
-
 // OfferBody returns an Offer(VulnerabilityReport) from actorID to
 // recipient whose ids end in tag.
 func OfferBody(actorID, recipient, tag string) []byte {
-	return []byte(fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld",`+
+	return offerBody("https://certcc.github.io/Vultron/ns/context.jsonld", "VulnerabilityReport", actorID, recipient, tag)
+}
+
+// NoteOfferBody returns the Offer of OfferBody with its object typed as an
+// ActivityStreams Note under the ActivityStreams context, the same ids and
+// text otherwise: the load of an inbox whose vocabulary has no Vultron
+// types (Fedify's refuses VulnerabilityReport with 400 Invalid activity,
+// docs/interop.md).
+func NoteOfferBody(actorID, recipient, tag string) []byte {
+	return offerBody("https://www.w3.org/ns/activitystreams", "Note", actorID, recipient, tag)
+}
+
+func offerBody(jsonldContext, objectType, actorID, recipient, tag string) []byte {
+	return []byte(fmt.Sprintf(`{"@context":%[4]q,`+
 		`"id":"%[1]s/activities/offer-%[3]s","type":"Offer","actor":"%[1]s","to":["%[2]s"],`+
-		`"object":{"id":"%[1]s/reports/%[3]s","type":"VulnerabilityReport",`+
+		`"object":{"id":"%[1]s/reports/%[3]s","type":%[5]q,`+
 		`"name":"Heap overflow in the widget parser","content":"A crafted widget file overflows a heap buffer in the parser of version 2.4.",`+
-		`"attributedTo":"%[1]s"}}`, actorID, recipient, tag))
+		`"attributedTo":"%[1]s"}}`, actorID, recipient, tag, jsonldContext, objectType))
 }
 
 // Post signs body as sender i (draft-cavage, rsa-sha256) and POSTs it to

@@ -8,5 +8,9 @@
 // peer/package-lock.json and installed by `make test` (npm ci); see
 // docs/interop.md for what is tested and what was found.
 //
+// The scripts of deploy/ run here too: `make demo` (deploy/demo.sh) and the
+// fv story it shares with the compose deployment (deploy/story.sh), with
+// /bin/sh as in the image, against local nodes.
+//
 // The package has no code of its own besides its tests.
 package federation_test

@@ -38,7 +38,11 @@ import (
 //     ended at its date, CANCELLED when it ended early (terminated, or torn
 //     down by publication before its date);
 //   - no vulnerability detail: SUMMARY carries the case's short id, and the
-//     report's name and content never appear.
+//     report's name and content never appear;
+//   - the participants are ATTENDEEs whose PARTSTAT is their embargo consent,
+//     without RSVP: consent is given on the node, not by a calendar reply;
+//   - an embargo in force has reminders two weeks, a week and a day before
+//     its end (cvd-landscape.md §3.2), each only while its moment is ahead;
 //   - a rejected proposal or revision leaves the feed instead of being sent
 //     as CANCELLED (the note's "new → CANCELLED" on reject): the feeds are
 //     subscribed snapshots (METHOD:PUBLISH), from which a client drops an
@@ -268,6 +272,10 @@ func (n *Node) embargoEvents(c *cases.Case, now time.Time) []*ical.Component {
 			org.Value = c.Embargo.Proposer
 			ev.Props.Set(org)
 		}
+		// Each participant is an attendee whose PARTSTAT is its embargo
+		// consent. No RSVP is asked: a calendar's reply (iTIP REPLY) has
+		// nowhere to go, and consent is given on the node (EA), so asking
+		// would offer buttons that do nothing.
 		for _, p := range c.Participants {
 			if p.Removed {
 				continue
@@ -276,14 +284,17 @@ func (n *Node) embargoEvents(c *cases.Case, now time.Time) []*ical.Component {
 			att.Params = ical.Params{}
 			att.Params.Set(ical.ParamRole, "OPT-PARTICIPANT")
 			att.Params.Set(ical.ParamParticipationStatus, partstat(p.PEC))
-			att.Params.Set(ical.ParamRSVP, "TRUE")
 			att.Value = p.Actor
 			ev.Props.Add(att)
 		}
-		if status != ical.EventCancelled && now.Before(c.Embargo.End) {
-			// cvd-landscape.md §3.2: release trains need two weeks.
-			for _, before := range []string{"-P14D", "-P7D", "-P1D"} {
-				ev.Children = append(ev.Children, reminder(before, "Case "+shortID(c.ID)+" embargo ends"))
+		if status != ical.EventCancelled {
+			for _, r := range embargoReminders() {
+				// A reminder whose moment has passed is left out: a
+				// calendar that subscribes late would otherwise ring at
+				// once for a moment long gone.
+				if now.Before(c.Embargo.End.Add(-r.before)) {
+					ev.Children = append(ev.Children, reminder(r.trigger, "Case "+shortID(c.ID)+" embargo ends "+r.when))
+				}
 			}
 		}
 		out = append(out, ev.Component)
@@ -345,6 +356,27 @@ func utcTimezone() *ical.Component {
 	return tz
 }
 
+// embargoReminders are the alarms of an embargo in force, earliest first:
+// two weeks before its end, the lead time a fix needs to ride a release
+// train (cvd-landscape.md §3.2); a week before, to draft the advisory and
+// warn downstream; a day before, to stage the publication.
+func embargoReminders() []embargoReminder {
+	return []embargoReminder{
+		{"-P14D", 14 * 24 * time.Hour, "in two weeks"},
+		{"-P7D", 7 * 24 * time.Hour, "in a week"},
+		{"-P1D", 24 * time.Hour, "in 24 hours"},
+	}
+}
+
+// embargoReminder is one alarm of an embargo event.
+type embargoReminder struct {
+	trigger string        // RFC 5545 DURATION before DTSTART
+	before  time.Duration // the same, for comparing with the clock
+	when    string        // how the reminder says it
+}
+
+// reminder is a VALARM that shows text at trigger (a DURATION relative to
+// the event's start).
 func reminder(trigger, text string) *ical.Component {
 	a := ical.NewComponent(ical.CompAlarm)
 	a.Props.SetText(ical.PropAction, "DISPLAY")

@@ -1,6 +1,7 @@
 // Command loadgen is the load generator of the inbox benchmark. It serves
 // the actor documents of N foreign senders on 127.0.0.1, signs a fixed
-// number of Offer(VulnerabilityReport) activities as those senders
+// number of Offer(VulnerabilityReport) activities (or, with -object note,
+// the same Offers with an ActivityStreams Note) as those senders
 // (draft-cavage, RSA-2048) before the clock starts, then POSTs them to one
 // inbox from N concurrent senders and reports accepted activities per
 // second and the latency of the accepted requests as one JSON object.
@@ -69,14 +70,21 @@ func main() {
 	timeout := flag.Duration("timeout", 3*time.Minute, "bound on the timed phase")
 	drain := flag.Duration("drain", 0, "wait up to this long after the timed phase for the receiver's replies to reach the senders")
 	expectReplies := flag.Bool("replies", true, "the receiver answers each accepted activity with one reply (wait for it during -drain)")
+	object := flag.String("object", "report", "the Offer's object: report (a VulnerabilityReport under the Vultron context, what a node receives)\nor note (the same as an ActivityStreams Note, for an inbox without the Vultron vocabulary)")
 	flag.Parse()
-	if err := run(*inbox, *senders, *count, *timeout, *drain, *expectReplies); err != nil {
+	offers := map[string]func(actorID, recipient, tag string) []byte{"report": bench.OfferBody, "note": bench.NoteOfferBody}
+	offer, ok := offers[*object]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "loadgen: -object must be report or note, not %q\n", *object)
+		os.Exit(2)
+	}
+	if err := run(*inbox, *senders, *count, *timeout, *drain, *expectReplies, offer); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(inbox string, n, count int, timeout, drain time.Duration, expectReplies bool) error {
+func run(inbox string, n, count int, timeout, drain time.Duration, expectReplies bool, offer func(actorID, recipient, tag string) []byte) error {
 	u, err := url.Parse(inbox)
 	if err != nil || u.Hostname() != "127.0.0.1" {
 		return fmt.Errorf("-inbox must be an http URL on 127.0.0.1, got %q", inbox)
@@ -110,7 +118,7 @@ func run(inbox string, n, count int, timeout, drain time.Duration, expectReplies
 					return
 				}
 				sender := int(i % int64(n))
-				body := s.Offer(sender, tag, i, recipient)
+				body := offer(s.ActorID(sender), recipient, fmt.Sprintf("%s-%d", tag, i))
 				req, _ := http.NewRequest(http.MethodPost, inbox, nil)
 				req.Header.Set("Content-Type", actor.ContentType)
 				if err := actor.SignRequest(req, body, s.ActorID(sender)+"#main-key", s.Key, time.Now()); err != nil {

@@ -5,6 +5,19 @@
 //
 // It builds bin/vultron and the load generator into a temporary directory,
 // starts node processes on 127.0.0.1 only, and bounds every wait.
+//
+// -parts selects what to measure: inbox (the node's inbox, its limit, and
+// the two Node.js inboxes it is compared with), fanout, bigcase and
+// footprint. A run of some parts only is merged into -out: the figures of
+// the parts it measured replace theirs, the others stay, and the file
+// records when each part was measured.
+//
+// Beside the node's inbox, -peers measures two inboxes on the same machine,
+// in the same run, with the same load generator: the interoperability peer
+// of federation_test/peer (Fedify plus Misskey's and PeerTube's verifiers on
+// every request, no key cache, a JSON line logged per activity) and a plain
+// Fedify inbox (bench/fedify-inbox: one actor, one inbox listener, Fedify's
+// own verification and key cache, nothing else).
 package main
 
 import (
@@ -15,6 +28,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -54,33 +68,113 @@ type Results struct {
 	Runs    int       `json:"runs"`
 	Figures []*Figure `json:"figures"`
 	Notes   []string  `json:"notes,omitempty"`
+	// Parts says when each part's figures were measured, where a run of
+	// some parts was merged into the results of an earlier one.
+	Parts map[string]string `json:"parts,omitempty"`
 }
 
 var res Results
 
+// allParts are the parts of the benchmark, in the order they run.
+func allParts() []string { return []string{"inbox", "fanout", "bigcase", "footprint"} }
+
 func main() {
 	runs := flag.Int("runs", 3, "runs of every measurement (the median is reported)")
-	out := flag.String("out", "bench/results/results.json", "where to write the raw results")
+	out := flag.String("out", "bench/results/results.json", "where to write the raw results (a run of some -parts is merged into it)")
 	quick := flag.Bool("quick", false, "small sizes, for trying the harness out")
-	fedify := flag.Bool("fedify", true, "compare with the Fedify peer in federation_test/peer (needs node and its npm packages)")
+	partList := flag.String("parts", strings.Join(allParts(), ","), "what to measure, comma-separated: inbox (the node's inbox, its limit and the Node.js inboxes\nbeside it), fanout, bigcase, footprint")
+	peers := flag.Bool("peers", true, "measure the interoperability peer (federation_test/peer) and the plain Fedify inbox\n(bench/fedify-inbox) beside the node's inbox (needs node and their npm packages: make peer-deps bench-deps)")
 	flag.Parse()
-	res = Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), CPUs: runtime.NumCPU(), Go: runtime.Version(), Runs: *runs}
-	if err := run(*runs, *quick, *fedify); err != nil {
+	parts, err := parseParts(*partList)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
-		save(*out)
+		os.Exit(2)
+	}
+	res = Results{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), CPUs: runtime.NumCPU(), Go: runtime.Version(), Runs: *runs}
+	if err := run(*runs, *quick, *peers, parts); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		save(*out, parts)
 		os.Exit(1)
 	}
-	save(*out)
+	save(*out, parts)
 }
 
-func save(path string) {
+// parseParts reads -parts: a set of known part names.
+func parseParts(list string) (map[string]bool, error) {
+	parts := map[string]bool{}
+	for _, p := range strings.Split(list, ",") {
+		p = strings.TrimSpace(p)
+		if !slices.Contains(allParts(), p) {
+			return nil, fmt.Errorf("-parts: unknown part %q (want some of %s)", p, strings.Join(allParts(), ", "))
+		}
+		parts[p] = true
+	}
+	return parts, nil
+}
+
+// partOf returns the part a figure belongs to, from its group (and, for a
+// ratio, its name).
+func partOf(f *Figure) string {
+	switch {
+	case strings.HasPrefix(f.Group, "inbox"), f.Group == "interop-peer", f.Group == "fedify",
+		f.Group == "ratio" && (strings.HasPrefix(f.Name, "inbox/") || strings.HasPrefix(f.Name, "ours/")):
+		return "inbox"
+	case f.Group == "fanout", f.Group == "micro":
+		return "fanout"
+	case strings.HasPrefix(f.Group, "bigcase"):
+		return "bigcase"
+	case f.Group == "footprint":
+		return "footprint"
+	}
+	return ""
+}
+
+// save writes the results to path. When only some parts were measured,
+// the figures of the other parts are kept from the results already there.
+func save(path string, parts map[string]bool) {
 	os.MkdirAll(filepath.Dir(path), 0o755)
+	if len(parts) < len(allParts()) {
+		merge(path, parts)
+	}
 	b, _ := json.MarshalIndent(res, "", "  ")
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "bench: write results:", err)
 		return
 	}
 	fmt.Println("raw results:", path)
+}
+
+// merge adds to res the figures of the parts not measured now from the
+// results in path, and records when each part was measured.
+func merge(path string, parts map[string]bool) {
+	res.Parts = map[string]string{}
+	for p := range parts {
+		res.Parts[p] = res.Date
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return // nothing to merge with
+	}
+	var old Results
+	if err := json.Unmarshal(b, &old); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %s is not a results file (%v); writing this run's figures only\n", path, err)
+		return
+	}
+	var kept []*Figure
+	for _, f := range old.Figures {
+		if p := partOf(f); p != "" && !parts[p] {
+			kept = append(kept, f)
+			if res.Parts[p] == "" {
+				res.Parts[p] = old.Date
+				if d, ok := old.Parts[p]; ok {
+					res.Parts[p] = d
+				}
+			}
+		}
+	}
+	res.Figures = append(kept, res.Figures...)
+	res.Notes = append(res.Notes, fmt.Sprintf("%s measured on %s; the other parts' figures are kept from %s (machine then: %s)",
+		strings.Join(slices.Sorted(maps.Keys(parts)), ", "), res.Date, path, old.Machine))
 }
 
 func machine() string {
@@ -143,7 +237,7 @@ func ratio(name, of, limit string) {
 	record("ratio", name, 0, "ratio", r, "run by run: "+of+" / "+limit)
 }
 
-func run(runs int, quick, fedify bool) error {
+func run(runs int, quick, peers bool, parts map[string]bool) error {
 	tmp, err := os.MkdirTemp("", "vultron-bench-")
 	if err != nil {
 		return err
@@ -157,49 +251,66 @@ func run(runs int, quick, fedify bool) error {
 			return fmt.Errorf("build %s: %w", b[1], err)
 		}
 	}
-	fmt.Printf("machine: %s; %s; %d runs per figure\n\n", res.Machine, res.Go, runs)
+	fmt.Printf("machine: %s; %s; %d runs per figure; parts: %s\n\n", res.Machine, res.Go, runs,
+		strings.Join(slices.DeleteFunc(allParts(), func(p string) bool { return !parts[p] }), ", "))
 
 	// 1. Limits, fan-out and the big case's ledger: Go benchmarks.
-	benchRe := "InboxLimit|RSASign|Fanout|BigCase"
-	if quick {
-		benchRe = "InboxLimit|RSASign|Fanout/N=200$|BigCase/entries=5000"
+	var benchRe []string
+	if parts["inbox"] {
+		benchRe = append(benchRe, "InboxLimit")
 	}
-	if err := goBench(benchRe, runs); err != nil {
-		return err
-	}
-
-	// 2. Inbox throughput of a node process, and the Fedify peer.
-	count := 2000
-	if quick {
-		count = 300
-	}
-	if err := inbox(tmp, bin, runs, count); err != nil {
-		return err
-	}
-	if fedify {
-		if err := fedifyPeer(bin, runs, count); err != nil {
-			res.Notes = append(res.Notes, "Fedify comparison not run: "+err.Error())
-			fmt.Println("Fedify comparison not run:", err)
+	if parts["fanout"] {
+		if quick {
+			benchRe = append(benchRe, "RSASign", "Fanout/N=200$")
+		} else {
+			benchRe = append(benchRe, "RSASign", "Fanout")
 		}
 	}
-	for _, s := range []int{1, 16, 64} {
-		ratio(fmt.Sprintf("inbox/limit, %d senders", s), fmt.Sprintf("inbox accepted/s, %d senders", s), fmt.Sprintf("limit activities/s, %d workers", s))
-		ratio(fmt.Sprintf("ours/Fedify, %d senders", s), fmt.Sprintf("inbox accepted/s, %d senders", s), fmt.Sprintf("Fedify accepted/s, %d senders", s))
+	if parts["bigcase"] {
+		if quick {
+			benchRe = append(benchRe, "BigCase/entries=5000")
+		} else {
+			benchRe = append(benchRe, "BigCase")
+		}
+	}
+	if len(benchRe) > 0 {
+		if err := goBench(strings.Join(benchRe, "|"), runs); err != nil {
+			return err
+		}
+	}
+
+	// 2. Inbox throughput of a node process, and the Node.js inboxes
+	// beside it.
+	if parts["inbox"] {
+		count := 2000
+		if quick {
+			count = 300
+		}
+		if err := inboxPart(tmp, bin, runs, count, peers); err != nil {
+			return err
+		}
 	}
 
 	// 3. The big case held by a node; 4. footprint.
-	sizes := []int{5000, 10000, 30000}
-	if quick {
-		sizes = []int{5000}
+	if parts["bigcase"] {
+		sizes := []int{5000, 10000, 30000}
+		if quick {
+			sizes = []int{5000}
+		}
+		if err := bigCaseNode(tmp, bin, runs, sizes); err != nil {
+			return err
+		}
 	}
-	if err := bigCaseNode(tmp, bin, runs, sizes); err != nil {
-		return err
+	if parts["footprint"] {
+		nCases := []int{1000, 30000}
+		if quick {
+			nCases = []int{100, 1000}
+		}
+		if err := footprint(tmp, bin, runs, nCases); err != nil {
+			return err
+		}
 	}
-	nCases := []int{1000, 30000}
-	if quick {
-		nCases = []int{100, 1000}
-	}
-	return footprint(tmp, bin, runs, nCases)
+	return nil
 }
 
 var metricRe = regexp.MustCompile(`([0-9.e+-]+) ([^\s]+)`)
@@ -421,8 +532,11 @@ type lgResult struct {
 	DrainSeconds float64 `json:"drainSeconds"`
 }
 
-func loadgen(bin, inbox string, senders, count int, replies bool) (lgResult, string, error) {
+func loadgen(bin, inbox string, senders, count int, replies bool, object string) (lgResult, string, error) {
 	args := []string{"-inbox", inbox, "-senders", strconv.Itoa(senders), "-count", strconv.Itoa(count), "-drain", "2m", "-replies=" + strconv.FormatBool(replies)}
+	if object != "report" {
+		args = append(args, "-object", object)
+	}
 	cmd := exec.Command(filepath.Join(bin, "loadgen"), args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
@@ -442,118 +556,218 @@ func loadgen(bin, inbox string, senders, count int, replies bool) (lgResult, str
 
 var nodeCmd = "vultron serve --data D --listen 127.0.0.1:P --public-url http://127.0.0.1:P --actor vendor:Organization --allow-private-peers"
 
-func inbox(tmp, bin string, runs, count int) error {
-	rate := map[int][]float64{}
-	p50 := map[int][]float64{}
-	p95 := map[int][]float64{}
-	perCommit := map[int][]float64{}
-	replied := map[int][]float64{}
-	cmds := map[int]string{}
+// senderCounts are the concurrencies of the inbox part.
+func senderCounts() []int { return []int{1, 16, 64} }
+
+// inboxFigures collects the inbox part's measurements, run by run, by
+// number of senders.
+type inboxFigures struct {
+	rate, p50, p95, perCommit, replied map[int][]float64
+	cmds                               map[int]string
+	js                                 map[string]map[int][]float64 // by jsInbox name
+	jsCmds                             map[string]map[int]string
+}
+
+// inboxPart measures the node's inbox and, with peers, the Node.js inboxes
+// beside it, interleaved: each run takes the node, then each Node.js inbox,
+// so that a change of load on the machine falls on all of them alike.
+func inboxPart(tmp, bin string, runs, count int, peers bool) error {
+	f := &inboxFigures{rate: map[int][]float64{}, p50: map[int][]float64{}, p95: map[int][]float64{},
+		perCommit: map[int][]float64{}, replied: map[int][]float64{}, cmds: map[int]string{},
+		js: map[string]map[int][]float64{}, jsCmds: map[string]map[int]string{}}
+	var measured []jsInbox
+	for _, p := range jsInboxes() {
+		if !peers {
+			continue
+		}
+		if err := p.ready(); err != nil {
+			res.Notes = append(res.Notes, p.name+" not measured: "+err.Error())
+			fmt.Println(p.name, "not measured:", err)
+			continue
+		}
+		measured = append(measured, p)
+		f.js[p.name], f.jsCmds[p.name] = map[int][]float64{}, map[int]string{}
+	}
 	for r := range runs {
-		n, err := startNode(bin, filepath.Join(tmp, fmt.Sprintf("inbox-%d", r)))
-		if err != nil {
+		if err := nodeInboxRun(filepath.Join(tmp, fmt.Sprintf("inbox-%d", r)), bin, count, f); err != nil {
 			return err
 		}
-		for _, s := range []int{1, 16, 64} {
-			before, err := n.commits()
-			if err != nil {
-				n.stop()
-				return err
+		for _, p := range measured {
+			if err := jsInboxRun(bin, count, p, f); err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
 			}
-			lr, command, err := loadgen(bin, n.url+"/actors/vendor/inbox", s, count, true)
-			if err != nil {
-				n.stop()
-				return err
-			}
-			after, err := n.commits()
-			if err != nil {
-				n.stop()
-				return err
-			}
-			// Every commit of the run, the replies' included.
-			perCommit[s] = append(perCommit[s], (after-before)/float64(lr.Accepted))
-			// Until every acknowledgement (RK) reached its sender.
-			replied[s] = append(replied[s], float64(lr.Accepted)/(lr.Seconds+lr.DrainSeconds))
-			rate[s] = append(rate[s], lr.PerSecond)
-			p50[s] = append(p50[s], lr.P50)
-			p95[s] = append(p95[s], lr.P95)
-			cmds[s] = nodeCmd + "; " + strings.Replace(command, n.url, "http://127.0.0.1:P", 1)
 		}
-		n.stop()
 	}
-	for _, s := range []int{1, 16, 64} {
-		record("inbox", fmt.Sprintf("inbox accepted/s, %d senders", s), float64(s), "activities/s", rate[s], cmds[s])
-		record("inbox-lat", fmt.Sprintf("inbox p50 ms, %d senders", s), float64(s), "ms", p50[s], cmds[s])
-		record("inbox-lat", fmt.Sprintf("inbox p95 ms, %d senders", s), float64(s), "ms", p95[s], cmds[s])
-		record("inbox-replied", fmt.Sprintf("inbox accepted and acknowledged/s, %d senders", s), float64(s), "activities/s", replied[s],
-			cmds[s]+"; accepted / (timed phase + drain until every RK reached its sender)")
-		record("inbox-commits", fmt.Sprintf("inbox store commits per accepted activity, %d senders", s), float64(s), "commits", perCommit[s],
-			cmds[s]+"; vultron_store_commits_total of /metrics before and after")
+	for _, s := range senderCounts() {
+		record("inbox", fmt.Sprintf("inbox accepted/s, %d senders", s), float64(s), "activities/s", f.rate[s], f.cmds[s])
+		record("inbox-lat", fmt.Sprintf("inbox p50 ms, %d senders", s), float64(s), "ms", f.p50[s], f.cmds[s])
+		record("inbox-lat", fmt.Sprintf("inbox p95 ms, %d senders", s), float64(s), "ms", f.p95[s], f.cmds[s])
+		record("inbox-replied", fmt.Sprintf("inbox accepted and acknowledged/s, %d senders", s), float64(s), "activities/s", f.replied[s],
+			f.cmds[s]+"; accepted / (timed phase + drain until every RK reached its sender)")
+		record("inbox-commits", fmt.Sprintf("inbox store commits per accepted activity, %d senders", s), float64(s), "commits", f.perCommit[s],
+			f.cmds[s]+"; vultron_store_commits_total of /metrics before and after")
 	}
 	fmt.Println()
+	for _, p := range measured {
+		for _, s := range senderCounts() {
+			record(p.group, fmt.Sprintf("%s accepted/s, %d senders", p.name, s), float64(s), "activities/s", f.js[p.name][s], f.jsCmds[p.name][s])
+		}
+		fmt.Println()
+	}
+	for _, s := range senderCounts() {
+		ours := fmt.Sprintf("inbox accepted/s, %d senders", s)
+		ratio(fmt.Sprintf("inbox/limit, %d senders", s), ours, fmt.Sprintf("limit activities/s, %d workers", s))
+		for _, p := range measured {
+			ratio(fmt.Sprintf("ours/%s, %d senders", p.name, s), ours, fmt.Sprintf("%s accepted/s, %d senders", p.name, s))
+		}
+	}
 	return nil
 }
 
-// fedifyPeer runs the same load against the Fedify peer of the
-// interoperability tests (federation_test/peer/peer.mjs).
-func fedifyPeer(bin string, runs, count int) error {
-	script := "federation_test/peer/peer.mjs"
-	if _, err := os.Stat(script); err != nil {
-		return fmt.Errorf("%s is missing", script)
+// nodeInboxRun starts a node on dir and sends it the load at each number
+// of senders in turn.
+func nodeInboxRun(dir, bin string, count int, f *inboxFigures) error {
+	n, err := startNode(bin, dir)
+	if err != nil {
+		return err
 	}
-	if _, err := os.Stat("federation_test/peer/node_modules"); err != nil {
-		return errors.New("the peer's packages are not installed (make peer-deps)")
+	defer n.stop()
+	for _, s := range senderCounts() {
+		before, err := n.commits()
+		if err != nil {
+			return err
+		}
+		lr, command, err := loadgen(bin, n.url+"/actors/vendor/inbox", s, count, true, "report")
+		if err != nil {
+			return err
+		}
+		after, err := n.commits()
+		if err != nil {
+			return err
+		}
+		// Every commit of the run, the replies' included.
+		f.perCommit[s] = append(f.perCommit[s], (after-before)/float64(lr.Accepted))
+		// Until every acknowledgement (RK) reached its sender.
+		f.replied[s] = append(f.replied[s], float64(lr.Accepted)/(lr.Seconds+lr.DrainSeconds))
+		f.rate[s] = append(f.rate[s], lr.PerSecond)
+		f.p50[s] = append(f.p50[s], lr.P50)
+		f.p95[s] = append(f.p95[s], lr.P95)
+		f.cmds[s] = nodeCmd + "; " + strings.Replace(command, n.url, "http://127.0.0.1:P", 1)
+	}
+	return nil
+}
+
+// jsInbox is a Node.js inbox measured beside the node's: a script that
+// listens on 127.0.0.1, prints {"event":"ready","base":URL} on stdout once
+// it does, and exits when its stdin closes.
+type jsInbox struct {
+	name   string // in the figures' names: "<name> accepted/s, N senders"
+	group  string
+	script string // path from the repository root
+	path   string // the inbox's path on base
+	object string // what loadgen offers it (-object)
+	deps   string // the make target that installs its npm packages
+}
+
+// jsInboxes are the inboxes the node's is compared with. The interop peer
+// takes the node's own load, Offers of a VulnerabilityReport (it verifies
+// before it parses, and answers 202 even when Fedify's vocabulary refuses
+// the Vultron type); the plain Fedify inbox answers those with 400, so it
+// takes the same Offers with the report as an ActivityStreams Note.
+func jsInboxes() []jsInbox {
+	return []jsInbox{
+		{name: "interop peer", group: "interop-peer", script: "federation_test/peer/peer.mjs", path: "/users/finder/inbox", object: "report", deps: "peer-deps"},
+		{name: "Fedify inbox", group: "fedify", script: "bench/fedify-inbox/inbox.mjs", path: "/users/receiver/inbox", object: "note", deps: "bench-deps"},
+	}
+}
+
+// ready says why the inbox cannot be measured here, if it cannot.
+func (p jsInbox) ready() error {
+	if _, err := os.Stat(p.script); err != nil {
+		return fmt.Errorf("%s is missing", p.script)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(p.script), "node_modules")); err != nil {
+		return fmt.Errorf("the npm packages of %s are not installed (make %s)", p.script, p.deps)
 	}
 	if _, err := exec.LookPath("node"); err != nil {
 		return errors.New("node is not on PATH")
 	}
-	rate := map[int][]float64{}
-	cmds := map[int]string{}
-	for range runs {
-		for _, s := range []int{1, 16, 64} {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-			cmd := exec.CommandContext(ctx, "node", script)
-			stdin, _ := cmd.StdinPipe()
-			stdout, _ := cmd.StdoutPipe()
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				cancel()
-				return err
-			}
-			sc := bufio.NewScanner(stdout)
-			sc.Buffer(make([]byte, 1<<20), 16<<20)
-			var base string
-			for sc.Scan() {
-				var ev struct{ Event, Base string }
-				if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.Event == "ready" {
-					base = ev.Base
-					break
-				}
-			}
-			go io.Copy(io.Discard, stdout) // the peer logs every activity it receives
-			if base == "" {
-				stdin.Close()
-				cmd.Wait()
-				cancel()
-				return errors.New("the Fedify peer did not get ready")
-			}
-			lr, command, err := loadgen(bin, base+"/users/finder/inbox", s, count, false)
-			stdin.Close()
-			cmd.Wait()
-			cancel()
-			if err != nil {
-				return err
-			}
-			u, _ := url.Parse(base)
-			rate[s] = append(rate[s], lr.PerSecond)
-			cmds[s] = "node " + script + "; " + strings.Replace(command, u.Host, "127.0.0.1:P", 1)
-		}
-	}
-	for _, s := range []int{1, 16, 64} {
-		record("fedify", fmt.Sprintf("Fedify accepted/s, %d senders", s), float64(s), "activities/s", rate[s], cmds[s])
-	}
-	fmt.Println()
 	return nil
+}
+
+// jsInboxRun sends the node's inbox load to a Node.js inbox: one process,
+// as for the node, taking each number of senders in turn.
+func jsInboxRun(bin string, count int, p jsInbox, f *inboxFigures) error {
+	base, stop, err := startJS(p.script)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	u, err := url.Parse(base)
+	if err != nil {
+		return fmt.Errorf("%s is ready at %q, not a URL: %w", p.script, base, err)
+	}
+	for _, s := range senderCounts() {
+		lr, command, err := loadgen(bin, base+p.path, s, count, false, p.object)
+		if err != nil {
+			return err
+		}
+		f.js[p.name][s] = append(f.js[p.name][s], lr.PerSecond)
+		f.jsCmds[p.name][s] = "node " + p.script + "; " + strings.Replace(command, u.Host, "127.0.0.1:P", 1)
+	}
+	return nil
+}
+
+// startJS starts a Node.js inbox script and waits (at most a minute) for
+// its ready line; stop closes its stdin and waits for it to exit.
+func startJS(script string) (base string, stop func(), err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	cmd := exec.CommandContext(ctx, "node", script)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		cancel()
+		return "", nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		return "", nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return "", nil, err
+	}
+	stop = func() {
+		stdin.Close()
+		cmd.Wait()
+		cancel()
+	}
+	ready := make(chan string, 1)
+	go func() {
+		defer close(ready)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for sc.Scan() {
+			var ev struct{ Event, Base string }
+			if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.Event == "ready" {
+				ready <- ev.Base
+				break
+			}
+		}
+		io.Copy(io.Discard, stdout) // the interop peer logs every activity it receives
+	}()
+	select {
+	case b, ok := <-ready:
+		if ok && b != "" {
+			return b, stop, nil
+		}
+		stop()
+		return "", nil, fmt.Errorf("%s exited without printing its ready line", script)
+	case <-time.After(time.Minute):
+		stop()
+		return "", nil, fmt.Errorf("%s did not print its ready line within a minute", script)
+	}
 }
 
 // prepare writes what fill stores into a new node data directory before

@@ -27,35 +27,15 @@ import {
   verifyRFC3230DigestHeader,
 } from "@misskey-dev/node-http-message-signatures";
 import peertube from "@peertube/http-signature";
+import { withVultronContext } from "./vultron-context.mjs";
 
 /** Writes one JSON line to the parent. */
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 
-// The Vultron JSON-LD context: the ActivityStreams context plus the Vultron
-// type names in the vultron: namespace. Vultron nodes send its URL as the
-// only @context of their activities, so a JSON-LD processor such as Fedify
-// must resolve it; the tests run without Internet access, so it is served
-// from memory here.
-const vultronContextUrl = "https://certcc.github.io/Vultron/ns/context.jsonld";
-const vultronTypes = [
-  "CaseLedgerEntry", "CaseParticipant", "CaseParticipantRole", "CaseProposal", "CaseReference",
-  "CaseStatus", "EmbargoEvent", "EmbargoPolicy", "ParticipantStatus", "VulnerabilityCase",
-  "VulnerabilityCaseStub", "VulnerabilityRecord", "VulnerabilityReport",
-];
-const vultronContext = {
-  "@context": [
-    "https://www.w3.org/ns/activitystreams",
-    { vultron: "https://certcc.github.io/Vultron/ns#", ...Object.fromEntries(vultronTypes.map((t) => [t, `vultron:${t}`])) },
-  ],
-};
-
 // Fedify refuses loopback and private addresses unless told otherwise; this
-// peer only ever talks to 127.0.0.1.
-const fetchLoader = getDocumentLoader({ allowPrivateAddress: true });
-const loader = (url, options) =>
-  url === vultronContextUrl
-    ? Promise.resolve({ contextUrl: null, documentUrl: url, document: vultronContext })
-    : fetchLoader(url, options);
+// peer only ever talks to 127.0.0.1. The Vultron context is served from
+// memory (vultron-context.mjs).
+const loader = withVultronContext(getDocumentLoader({ allowPrivateAddress: true }));
 const timeWindow = { minutes: 5 };
 
 const server = http.createServer((req, res) => {

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParseParts(t *testing.T) {
+	for _, tc := range []struct {
+		list    string
+		want    []string
+		wantErr string
+	}{
+		{"inbox", []string{"inbox"}, ""},
+		{"inbox, footprint", []string{"footprint", "inbox"}, ""},
+		{strings.Join(allParts(), ","), []string{"bigcase", "fanout", "footprint", "inbox"}, ""},
+		{"inbox,limits", nil, `unknown part "limits"`},
+		{"", nil, `unknown part ""`},
+	} {
+		got, err := parseParts(tc.list)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("parseParts(%q) = %v, %v; want an error saying %s", tc.list, got, err, tc.wantErr)
+			}
+			continue
+		}
+		var names []string
+		for p := range got {
+			names = append(names, p)
+		}
+		slices.Sort(names)
+		if err != nil || !slices.Equal(names, tc.want) {
+			t.Errorf("parseParts(%q) = %v, %v; want %v", tc.list, names, err, tc.want)
+		}
+	}
+}
+
+// TestSaveMergesParts checks that a run of the inbox part alone replaces
+// the inbox figures of the results already written (the limit, the
+// node's, the peers' and their ratios) and keeps every other part's, with
+// the date each part was measured.
+func TestSaveMergesParts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.json")
+	old := Results{Date: "2026-12-03T07:31:12Z", Machine: "old machine", Figures: []*Figure{
+		{Name: "limit activities/s, 1 workers", Group: "inbox", Median: 1},
+		{Name: "inbox accepted/s, 1 senders", Group: "inbox", Median: 2},
+		{Name: "Fedify accepted/s, 1 senders", Group: "fedify", Median: 3},
+		{Name: "ours/Fedify, 1 senders", Group: "ratio", Median: 4},
+		{Name: "RSA-2048 signs/s, all cores", Group: "micro", Median: 5},
+		{Name: "fan-out N=200 s-all-delivered", Group: "fanout", Median: 6},
+		{Name: "big case 5000 entries s-apply", Group: "bigcase", Median: 7},
+		{Name: "big case 5000 entries node RSS MiB", Group: "bigcase-rss", Median: 8},
+		{Name: "idle RSS MiB", Group: "footprint", Median: 9},
+	}}
+	b, err := json.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res = Results{Date: "2026-12-06T10:00:00Z", Figures: []*Figure{
+		{Name: "limit activities/s, 1 workers", Group: "inbox", Median: 10},
+		{Name: "inbox accepted/s, 1 senders", Group: "inbox", Median: 20},
+		{Name: "Fedify inbox accepted/s, 1 senders", Group: "fedify", Median: 30},
+		{Name: "interop peer accepted/s, 1 senders", Group: "interop-peer", Median: 31},
+		{Name: "ours/Fedify inbox, 1 senders", Group: "ratio", Median: 40},
+	}}
+	t.Cleanup(func() { res = Results{} })
+	save(path, map[string]bool{"inbox": true})
+
+	b, err = os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Results
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	medians := map[string]float64{}
+	for _, f := range got.Figures {
+		if _, dup := medians[f.Name]; dup {
+			t.Errorf("figure %q twice", f.Name)
+		}
+		medians[f.Name] = f.Median
+	}
+	want := map[string]float64{
+		"limit activities/s, 1 workers": 10, "inbox accepted/s, 1 senders": 20, "Fedify inbox accepted/s, 1 senders": 30,
+		"interop peer accepted/s, 1 senders": 31, "ours/Fedify inbox, 1 senders": 40,
+		"RSA-2048 signs/s, all cores": 5, "fan-out N=200 s-all-delivered": 6, "big case 5000 entries s-apply": 7,
+		"big case 5000 entries node RSS MiB": 8, "idle RSS MiB": 9,
+	}
+	for name, m := range want {
+		if got, ok := medians[name]; !ok || got != m {
+			t.Errorf("%s: %v (present %v), want %v", name, got, ok, m)
+		}
+	}
+	if len(medians) != len(want) {
+		t.Errorf("%d figures, want %d (the old inbox figures replaced): %v", len(medians), len(want), medians)
+	}
+	wantParts := map[string]string{"inbox": res.Date, "fanout": old.Date, "bigcase": old.Date, "footprint": old.Date}
+	for p, d := range wantParts {
+		if got.Parts[p] != d {
+			t.Errorf("part %s measured %q, want %q", p, got.Parts[p], d)
+		}
+	}
+}
