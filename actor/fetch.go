@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -91,7 +92,7 @@ func (f *Fetcher) FetchDocument(ctx context.Context, rawURL string) ([]byte, err
 		return nil, fmt.Errorf("fetch %s: redirected (%d) to %q; canonical ids must not redirect", rawURL, resp.StatusCode, sanitize(resp.Header.Get("Location")))
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch %s: status %d", rawURL, resp.StatusCode)
+		return nil, &StatusError{URL: rawURL, Code: resp.StatusCode}
 	}
 	if ct := resp.Header.Get("Content-Type"); !IsActivityPubContentType(ct) {
 		return nil, fmt.Errorf("fetch %s: Content-Type %q is not an ActivityPub type", rawURL, sanitize(ct))
@@ -143,6 +144,38 @@ func (f *Fetcher) FetchAs(ctx context.Context, rawURL, keyID string, key *rsa.Pr
 		return resp.StatusCode, nil, fmt.Errorf("fetch %s: the response is larger than %d bytes", rawURL, limit)
 	}
 	return resp.StatusCode, body, nil
+}
+
+// StatusError is the failure of a fetch whose answer's status was not 200.
+type StatusError struct {
+	URL  string
+	Code int
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("fetch %s: status %d", e.URL, e.Code) }
+
+// Transient reports whether a fetch failed for a reason that may pass by
+// itself, so that whoever depends on it should try again later rather than
+// give up: the network (no connection, a reset, a timeout, a connection
+// closed without an answer), or an answer of 408, 413, 425, 429 or 5xx (a
+// server or a proxy in front of it that is down, busy or failing). An
+// address this node refuses to fetch (ErrAddressRefused) is not transient,
+// nor is any other answer (404, 410: there is no such document).
+func Transient(err error) bool {
+	if err == nil || errors.Is(err, ErrAddressRefused) {
+		return false
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		switch c := se.Code; {
+		case c == http.StatusRequestTimeout, c == http.StatusRequestEntityTooLarge, c == http.StatusTooEarly,
+			c == http.StatusTooManyRequests, c >= 500:
+			return true
+		}
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
 }
 
 // parseFetchURL accepts absolute http and https URLs without user info.

@@ -20,7 +20,6 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -297,11 +296,12 @@ func unauthorized(err error) error {
 	if errors.As(err, &pe) {
 		return err // the federation policy's 403 or 429
 	}
-	var ne net.Error
-	transient := errors.As(err, &ne) && (ne.Timeout() || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET))
-	if transient && !errors.Is(err, actor.ErrAddressRefused) {
+	if actor.Transient(err) {
+		// The key's server (or the network to it) failed for now: a 401
+		// would make the sender give up on a delivery a retry will get
+		// through.
 		return &problem.Error{Status: http.StatusServiceUnavailable, RetryAfter: 30 * time.Second, Err: err,
-			Msg: "the sender's key could not be fetched right now (its server did not answer); try again later"}
+			Msg: "the sender's key could not be fetched right now (its server did not answer or failed); try again later"}
 	}
 	var ve *actor.VerifyError
 	if errors.As(err, &ve) {

@@ -3,9 +3,13 @@ package inbox
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -16,6 +20,7 @@ import (
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
@@ -325,6 +330,41 @@ func TestCaseReporterIsWhoReportedFirst(t *testing.T) {
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestKeyFetchFailureIsRetryable maps a failed verification to what the
+// sender is told: when the signer's key could not be fetched for a reason
+// that passes (its server down, failing or behind a failing proxy), 503
+// with Retry-After, so that the sender tries again instead of giving up
+// its delivery; otherwise 401.
+func TestKeyFetchFailureIsRetryable(t *testing.T) {
+	keyURL := "https://peer.example/actors/a"
+	for _, tt := range []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"connection closed without an answer", &url.Error{Op: "Get", URL: keyURL, Err: io.EOF}, 503},
+		{"connection refused", &url.Error{Op: "Get", URL: keyURL, Err: &net.OpError{Op: "dial", Err: errors.New("connection refused")}}, 503},
+		{"server error", &actor.StatusError{URL: keyURL, Code: 500}, 503},
+		{"bad gateway", fmt.Errorf("resolve key: %w", &actor.StatusError{URL: keyURL, Code: 502}), 503},
+		{"gateway timeout", &actor.StatusError{URL: keyURL, Code: 504}, 503},
+		{"proxy refused the size", &actor.StatusError{URL: keyURL, Code: 413}, 503},
+		{"too many requests", &actor.StatusError{URL: keyURL, Code: 429}, 503},
+		{"no such actor", &actor.StatusError{URL: keyURL, Code: 404}, 401},
+		{"gone", &actor.StatusError{URL: keyURL, Code: 410}, 401},
+		{"an address this node refuses", fmt.Errorf("fetch: %w", actor.ErrAddressRefused), 401},
+		{"a bad signature", errors.New("the signature does not verify"), 401},
+	} {
+		err := unauthorized(tt.err)
+		if got := problem.Status(err); got != tt.want {
+			t.Errorf("%s: status %d (%v), want %d", tt.name, got, err, tt.want)
+		}
+		var pe *problem.Error
+		if tt.want == 503 && (!errors.As(err, &pe) || pe.RetryAfter <= 0) {
+			t.Errorf("%s: no Retry-After on the 503", tt.name)
 		}
 	}
 }

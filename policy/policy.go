@@ -345,7 +345,7 @@ func (k *negativeKeys) ResolveKey(ctx context.Context, keyID string, refresh boo
 		return actor.PublicKey{}, fmt.Errorf("%w (until %s): %w", ErrKeyRecentlyFailed, f.at.Add(k.p.keyTTL).UTC().Format(time.RFC3339), f.err)
 	}
 	key, err := k.inner.ResolveKey(ctx, keyID, refresh)
-	if err != nil && ctx.Err() == nil && !transient(err) {
+	if err != nil && ctx.Err() == nil && !actor.Transient(err) {
 		// Transient failures (a peer's server briefly down or busy) are
 		// not remembered: the peer's retry should succeed once it is back.
 		k.p.failed.mu.Lock()
@@ -353,23 +353,6 @@ func (k *negativeKeys) ResolveKey(ctx context.Context, keyID string, refresh boo
 		k.p.failed.mu.Unlock()
 	}
 	return key, err
-}
-
-// transient reports whether a key resolution failed for a reason a retry
-// may fix: a network error, or an answer of 408, 429 or 5xx (which the
-// fetcher reports as "status NNN" at the end of its message).
-func transient(err error) bool {
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	msg := err.Error()
-	i := strings.LastIndex(msg, "status ")
-	if i < 0 || len(msg) < i+10 {
-		return false
-	}
-	code := msg[i+7 : i+10]
-	return code == "408" || code == "429" || code[0] == '5'
 }
 
 // Transport wraps base (nil: http.DefaultTransport) so that requests to a

@@ -229,9 +229,10 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestNegativeKeyCacheSkipsTransientFailures(t *testing.T) {
-	for _, msg := range []string{"fetch https://a.example/k: status 503", "fetch https://a.example/k: status 429"} {
+	for _, code := range []int{503, 429, 413, 502} {
+		msg := fmt.Sprintf("status %d", code)
 		p := mustNew(t, Config{})
-		inner := &countingKeys{err: errors.New(msg)}
+		inner := &countingKeys{err: fmt.Errorf("resolve key: %w", &actor.StatusError{URL: "https://a.example/k", Code: code})}
 		keys := p.Keys(inner)
 		for range 3 {
 			_, _ = keys.ResolveKey(context.Background(), "https://a.example/k#1", false)
