@@ -29,9 +29,10 @@ import (
 
 // sentActivity is an activity a C2S call got 201 for.
 type sentActivity struct {
-	id    string
-	actor string // the sending actor's name
-	what  string // the step that sent it
+	id      string
+	actor   string // the sending actor's name (its node's)
+	actorID string
+	what    string // the step that sent it
 }
 
 // deliveryInfo is a pending delivery or dead letter as GET /api/deliveries
@@ -63,6 +64,9 @@ type caseState struct {
 	sent     []sentActivity
 	refused  map[string]string         // activity id → the Case Actor's reason
 	dead     map[string][]deliveryInfo // node name → its dead letters in the case's lane
+	// addressed holds the recipients of the sent activities that are
+	// neither recorded nor refused, as their senders' nodes stored them.
+	addressed map[string][]string
 }
 
 // violations checks the invariants and says, one line each, what broke.
@@ -137,8 +141,12 @@ func (cs *caseState) violations() []string {
 		if _, ok := cs.refused[s.id]; ok {
 			continue
 		}
-		add("(c) lost: %s (activity %s) got 201 from %s's node but is neither in the host's ledger nor refused by the Case Actor%s",
-			s.what, s.id, s.actor, cs.deadOf(s))
+		to := ""
+		if rs, ok := cs.addressed[s.id]; ok {
+			to = fmt.Sprintf(" (its node addressed it to %v)", rs)
+		}
+		add("(c) lost: %s (activity %s) got 201 from %s's node but is neither in the host's ledger nor refused by the Case Actor%s%s",
+			s.what, s.id, s.actor, to, cs.deadOf(s))
 	}
 	return v
 }
@@ -160,7 +168,8 @@ func (cs *caseState) deadTo(r replicaState) string {
 }
 
 // deadOf explains a lost activity with its dead letters on the sender's
-// node.
+// node, and the host's dead letters to the sender in the case's lane (a
+// refusal that did not arrive, or an announcement).
 func (cs *caseState) deadOf(s sentActivity) string {
 	var parts []string
 	for _, d := range cs.dead[s.actor] {
@@ -168,7 +177,37 @@ func (cs *caseState) deadOf(s sentActivity) string {
 			parts = append(parts, fmt.Sprintf("%s dead-lettered it to %s after %d attempts: %s", s.actor, d.Recipient, d.Attempts, d.LastError))
 		}
 	}
+	if s.actor != cs.host {
+		for _, d := range cs.dead[cs.host] {
+			if d.Recipient == s.actorID {
+				parts = append(parts, fmt.Sprintf("the host dead-lettered %s to %s in the case's lane after %d attempts: %s", d.Activity, s.actor, d.Attempts, d.LastError))
+			}
+		}
+	}
 	return listSuffix(parts)
+}
+
+// capViolations keeps at most per violations of each invariant, (a) to
+// (d), and says how many more there were.
+func capViolations(vs []string, per int) []string {
+	var out []string
+	seen := map[string]int{}
+	for _, v := range vs {
+		tag := ""
+		if i := strings.Index(v, "("); i >= 0 && i+3 <= len(v) && v[i+2] == ')' {
+			tag = v[i : i+3]
+		}
+		seen[tag]++
+		if seen[tag] <= per {
+			out = append(out, v)
+		}
+	}
+	for _, tag := range []string{"(a)", "(b)", "(c)", "(d)", ""} {
+		if n := seen[tag] - per; n > 0 {
+			out = append(out, fmt.Sprintf("%s … and %d more like it", tag, n))
+		}
+	}
+	return out
 }
 
 // listSuffix joins explanations after "; " (at most five, with a count of

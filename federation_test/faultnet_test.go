@@ -123,9 +123,9 @@ const (
 	proxyMaxBody = 4 << 20
 	// proxyForwardTimeout bounds one forwarded request.
 	proxyForwardTimeout = 30 * time.Second
-	// maxHold is the longest a reordered request is held before it is
-	// forwarded even if fewer later requests passed it.
-	maxHold = 1500 * time.Millisecond
+	// defaultMaxHold is the longest a reordered request is held before it
+	// is forwarded even if fewer later requests passed it.
+	defaultMaxHold = 1500 * time.Millisecond
 	// faultRate is the share of eligible requests that get a fault while
 	// request faults are on.
 	faultRate = 0.25
@@ -140,6 +140,7 @@ const (
 // several lanes at once.
 type faultNet struct {
 	forwarder *http.Client
+	maxHold   time.Duration
 
 	mu      sync.Mutex
 	proxies []*faultProxy
@@ -175,10 +176,11 @@ func newFaultNet(t *testing.T) *faultNet {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			Timeout:       proxyForwardTimeout,
 		},
-		hosts:  map[string]string{},
-		rngs:   map[string]*rand.Rand{},
-		cut:    map[string]bool{},
-		passed: map[string]int{},
+		maxHold: defaultMaxHold,
+		hosts:   map[string]string{},
+		rngs:    map[string]*rand.Rand{},
+		cut:     map[string]bool{},
+		passed:  map[string]int{},
 	}
 	// Registered before the cluster's cleanup, so it runs after the nodes
 	// stopped.
@@ -256,17 +258,25 @@ func (n *faultNet) releaseHeld(h *heldRequest) {
 	go func() {
 		defer n.bg.Done()
 		res := n.forward(context.Background(), h.copy)
-		n.note(faultReorder, h.copy, "held copy forwarded again: "+res.outcome())
+		n.noteLater(faultReorder, h.copy, "held copy forwarded again: "+res.outcome())
 	}()
 }
 
 // note records a request fault in the current trace.
-func (n *faultNet) note(kind faultKind, req *proxied, what string) {
+func (n *faultNet) note(kind faultKind, req *proxied, what string) { n.record(kind, req, what, true) }
+
+// noteLater records what became of a fault already noted (a copy
+// forwarded later), without counting it again.
+func (n *faultNet) noteLater(kind faultKind, req *proxied, what string) {
+	n.record(kind, req, what, false)
+}
+
+func (n *faultNet) record(kind faultKind, req *proxied, what string, count bool) {
 	n.mu.Lock()
 	tr := n.trace
 	n.mu.Unlock()
 	if tr != nil {
-		tr.request(kind, fmt.Sprintf("%s %s→%s %s: %s", kind, orUnknown(req.from), req.to, req.what, what))
+		tr.request(kind, fmt.Sprintf("%s %s→%s %s: %s", kind, orUnknown(req.from), req.to, req.what, what), count)
 	}
 }
 
@@ -475,7 +485,7 @@ func (n *faultNet) serve(w http.ResponseWriter, ctx context.Context, req *proxie
 			go func() {
 				defer n.bg.Done()
 				res := n.forward(context.Background(), req)
-				n.note(d.kind, req, "the forwarded copy got "+res.outcome())
+				n.noteLater(d.kind, req, "the forwarded copy got "+res.outcome())
 			}()
 		}
 		if !waitFor(ctx, d.wait) {
@@ -487,7 +497,7 @@ func (n *faultNet) serve(w http.ResponseWriter, ctx context.Context, req *proxie
 }
 
 // hold makes a request wait until after more requests to its node were
-// forwarded, at most maxHold, and returns how long it waited.
+// forwarded, at most n.maxHold, and returns how long it waited.
 func (n *faultNet) hold(ctx context.Context, req *proxied, after int) time.Duration {
 	start := time.Now()
 	h := &heldRequest{to: req.to, release: make(chan struct{})}
@@ -495,7 +505,7 @@ func (n *faultNet) hold(ctx context.Context, req *proxied, after int) time.Durat
 	h.after = n.passed[req.to] + after
 	n.held = append(n.held, h)
 	n.mu.Unlock()
-	timer := time.NewTimer(maxHold)
+	timer := time.NewTimer(n.maxHold)
 	defer timer.Stop()
 	select {
 	case <-h.release:
@@ -701,11 +711,14 @@ func (tr *faultTrace) step(format string, args ...any) {
 	}
 }
 
-// request records a fault a proxy injected.
-func (tr *faultTrace) request(kind faultKind, line string) {
+// request records a fault a proxy injected; count is false for what
+// became of a fault counted before.
+func (tr *faultTrace) request(kind faultKind, line string, count bool) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	tr.counts[kind]++
+	if count {
+		tr.counts[kind]++
+	}
 	line = tr.stamp() + " " + line
 	if len(tr.requests) < maxTraceRequests {
 		tr.requests = append(tr.requests, line)

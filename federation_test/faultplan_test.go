@@ -49,7 +49,7 @@ const (
 	opNote         planOp = "note"
 	opBurst        planOp = "burst"  // count notes, one right after the other
 	opJoin         planOp = "engage" // Join: RA
-	opPropose      planOp = "propose-embargo"
+	opPropose      planOp = "propose-embargo" // by the owner, or any participant unless held back
 	opAnswer       planOp = "answer-embargo" // accept or reject the newest pending proposal
 	opInvite       planOp = "invite"         // the owner invites other
 	opAnswerInvite planOp = "answer-invite"  // accept or reject the Case Actor's invitation
@@ -115,11 +115,24 @@ type caseModel struct {
 	closed  map[string]bool
 }
 
+// Behaviours of a plan that can be held back (see heldBackActions).
+const (
+	// actProposeAsParticipant: embargo proposals by participants other
+	// than the owner; held back, only the owner proposes.
+	actProposeAsParticipant = "propose-as-participant"
+	// actBeforeReplica: acting on a case before one's own node holds its
+	// replica; held back, the driver waits for the replica first.
+	actBeforeReplica = "act-before-replica"
+)
+
+// allActions lists the behaviours that can be held back.
+func allActions() []string { return []string{actProposeAsParticipant, actBeforeReplica} }
+
 // newFaultPlan draws the plan of a seed. Kill and cut windows appear only
 // when their kinds are on; each is often followed by a burst of notes from
 // a participant on another node, so that many entries are recorded while
-// a node is out.
-func newFaultPlan(seed int64, kinds faultKinds) faultPlan {
+// a node is out. Behaviours in withheld are left out.
+func newFaultPlan(seed int64, kinds faultKinds, withheld map[string]bool) faultPlan {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x5eed))
 	receivers := []string{"vendor", "vendor2", "coordinator"}
 	rng.Shuffle(len(receivers), func(i, j int) { receivers[i], receivers[j] = receivers[j], receivers[i] })
@@ -167,7 +180,7 @@ func newFaultPlan(seed int64, kinds faultKinds) faultPlan {
 			}
 		}
 		ix := rng.IntN(len(models))
-		st := models[ix].next(rng, i, n)
+		st := models[ix].next(rng, i, n, withheld)
 		st.caseIx = ix
 		st.gap = time.Duration(rng.Int64N(int64(150 * time.Millisecond)))
 		p.steps = append(p.steps, st)
@@ -187,7 +200,7 @@ func (m *caseModel) active() []string {
 }
 
 // next draws the i-th of n steps in the case.
-func (m *caseModel) next(rng *rand.Rand, i, n int) planStep {
+func (m *caseModel) next(rng *rand.Rand, i, n int, withheld map[string]bool) planStep {
 	active := m.active()
 	if len(active) == 0 {
 		// Everyone closed: what the finder tries now is refused.
@@ -201,7 +214,13 @@ func (m *caseModel) next(rng *rand.Rand, i, n int) planStep {
 	options := []option{
 		{4, func() planStep { return planStep{op: opNote, actor: pick(active)} }},
 		{0.5, func() planStep { return planStep{op: opBurst, actor: pick(active), count: 10 + rng.IntN(21)} }},
-		{1, func() planStep { return planStep{op: opPropose, actor: pick(active), days: 30 + rng.IntN(91)} }},
+		{1, func() planStep {
+			proposer := m.owner
+			if !withheld[actProposeAsParticipant] || m.closed[m.owner] {
+				proposer = pick(active)
+			}
+			return planStep{op: opPropose, actor: proposer, days: 30 + rng.IntN(91)}
+		}},
 		{1.2, func() planStep { return planStep{op: opAnswer, actor: pick(active), accept: rng.Float64() < 0.75} }},
 	}
 	var unjoined, outsiders, invited, fixers []string
