@@ -8,5 +8,11 @@
 // peer/package-lock.json and installed by `make test` (npm ci); see
 // docs/interop.md for what is tested and what was found.
 //
+// The cluster tests run several `vultron serve` processes on loopback and
+// drive them through their outboxes. TestFaults puts a fault-injecting
+// proxy in front of each of five nodes, drives a schedule drawn from a
+// seed, and checks that every replica converges to its Case Actor's
+// ledger once the faults healed; see docs/faults.md.
+//
 // The package has no code of its own besides its tests.
 package federation_test

@@ -177,11 +177,9 @@ func (cs *caseState) deadOf(s sentActivity) string {
 			parts = append(parts, fmt.Sprintf("%s dead-lettered it to %s after %d attempts: %s", s.actor, d.Recipient, d.Attempts, d.LastError))
 		}
 	}
-	if s.actor != cs.host {
-		for _, d := range cs.dead[cs.host] {
-			if d.Recipient == s.actorID {
-				parts = append(parts, fmt.Sprintf("the host dead-lettered %s to %s in the case's lane after %d attempts: %s", d.Activity, s.actor, d.Attempts, d.LastError))
-			}
+	for _, d := range cs.dead[cs.host] {
+		if d.Recipient == s.actorID && d.Activity != s.id {
+			parts = append(parts, fmt.Sprintf("the host dead-lettered %s to %s in the case's lane after %d attempts: %s", d.Activity, s.actor, d.Attempts, d.LastError))
 		}
 	}
 	return listSuffix(parts)

@@ -47,17 +47,17 @@ type planOp string
 
 const (
 	opNote         planOp = "note"
-	opBurst        planOp = "burst"  // count notes, one right after the other
-	opJoin         planOp = "engage" // Join: RA
+	opBurst        planOp = "burst"           // count notes, one right after the other
+	opJoin         planOp = "engage"          // Join: RA
 	opPropose      planOp = "propose-embargo" // by the owner, or any participant unless held back
-	opAnswer       planOp = "answer-embargo" // accept or reject the newest pending proposal
-	opInvite       planOp = "invite"         // the owner invites other
-	opAnswerInvite planOp = "answer-invite"  // accept or reject the Case Actor's invitation
-	opFix          planOp = "fix"            // fix ready (VFd), or deployed (VFD) for a deployer
-	opPublic       planOp = "public"         // the vulnerability is public (CP)
-	opClose        planOp = "close"          // Leave: RC
-	opKill         planOp = "kill"           // SIGKILL a node, restart it after hold
-	opCut          planOp = "cut"            // cut a node off for hold
+	opAnswer       planOp = "answer-embargo"  // accept or reject the newest pending proposal
+	opInvite       planOp = "invite"          // the owner invites other
+	opAnswerInvite planOp = "answer-invite"   // accept or reject the Case Actor's invitation
+	opFix          planOp = "fix"             // fix ready (VFd), or deployed (VFD) for a deployer
+	opPublic       planOp = "public"          // the vulnerability is public (CP)
+	opClose        planOp = "close"           // Leave: RC
+	opKill         planOp = "kill"            // SIGKILL a node, restart it after hold
+	opCut          planOp = "cut"             // cut a node off for hold
 )
 
 // planStep is one step of a plan.
@@ -113,20 +113,24 @@ type caseModel struct {
 	joined  map[string]bool
 	fixed   map[string]bool
 	closed  map[string]bool
+	// published: a publication is planned, which ends the embargo
+	published bool
 }
 
 // Behaviours of a plan that can be held back (see heldBackActions).
 const (
-	// actProposeAsParticipant: embargo proposals by participants other
-	// than the owner; held back, only the owner proposes.
-	actProposeAsParticipant = "propose-as-participant"
+	// actEmbargoAsParticipant: embargo proposals and publication (which
+	// ends the embargo) by participants other than the owner, and
+	// proposals after a publication; held back, only the owner proposes
+	// and publishes, and proposes only before it publishes.
+	actEmbargoAsParticipant = "embargo-as-participant"
 	// actBeforeReplica: acting on a case before one's own node holds its
 	// replica; held back, the driver waits for the replica first.
 	actBeforeReplica = "act-before-replica"
 )
 
 // allActions lists the behaviours that can be held back.
-func allActions() []string { return []string{actProposeAsParticipant, actBeforeReplica} }
+func allActions() []string { return []string{actEmbargoAsParticipant, actBeforeReplica} }
 
 // newFaultPlan draws the plan of a seed. Kill and cut windows appear only
 // when their kinds are on; each is often followed by a burst of notes from
@@ -188,6 +192,16 @@ func newFaultPlan(seed int64, kinds faultKinds, withheld map[string]bool) faultP
 	return p
 }
 
+// ownerUnless returns the owner when embargo actions by other
+// participants are withheld and the owner has not closed the case, and
+// otherwise the actor drawn.
+func (m *caseModel) ownerUnless(withheld map[string]bool, drawn string) string {
+	if withheld[actEmbargoAsParticipant] && !m.closed[m.owner] {
+		return m.owner
+	}
+	return drawn
+}
+
 // active returns the members that have not closed the case.
 func (m *caseModel) active() []string {
 	var out []string
@@ -214,14 +228,15 @@ func (m *caseModel) next(rng *rand.Rand, i, n int, withheld map[string]bool) pla
 	options := []option{
 		{4, func() planStep { return planStep{op: opNote, actor: pick(active)} }},
 		{0.5, func() planStep { return planStep{op: opBurst, actor: pick(active), count: 10 + rng.IntN(21)} }},
-		{1, func() planStep {
-			proposer := m.owner
-			if !withheld[actProposeAsParticipant] || m.closed[m.owner] {
-				proposer = pick(active)
-			}
-			return planStep{op: opPropose, actor: proposer, days: 30 + rng.IntN(91)}
-		}},
 		{1.2, func() planStep { return planStep{op: opAnswer, actor: pick(active), accept: rng.Float64() < 0.75} }},
+	}
+	// Held back, the owner proposes only while its publication, which
+	// ends the embargo, is not planned: a proposal still on its way when
+	// the embargo ends is refused.
+	if !withheld[actEmbargoAsParticipant] || !m.published {
+		options = append(options, option{1, func() planStep {
+			return planStep{op: opPropose, actor: m.ownerUnless(withheld, pick(active)), days: 30 + rng.IntN(91)}
+		}})
 	}
 	var unjoined, outsiders, invited, fixers []string
 	for _, a := range active {
@@ -273,7 +288,10 @@ func (m *caseModel) next(rng *rand.Rand, i, n int, withheld map[string]bool) pla
 		}})
 	}
 	if i > 2*n/3 {
-		options = append(options, option{0.4, func() planStep { return planStep{op: opPublic, actor: pick(active)} }})
+		options = append(options, option{0.4, func() planStep {
+			m.published = true
+			return planStep{op: opPublic, actor: m.ownerUnless(withheld, pick(active))}
+		}})
 	}
 	if i > n*85/100 {
 		options = append(options, option{0.5, func() planStep {

@@ -37,7 +37,7 @@ var (
 	faultsSeed     = flag.Int64("faults.seed", -1, "TestFaults: run this one seed (replays a failure)")
 	faultsSeeds    = flag.Int("faults.seeds", 3, "TestFaults: how many seeds to run, from -faults.first on")
 	faultsFirst    = flag.Int64("faults.first", 1, "TestFaults: the first seed")
-	faultsKinds    = flag.String("faults.kinds", "", "TestFaults: fault kinds, comma-separated, or all, or none (default: the kinds that converge today, "+convergingFaultKinds.String()+")")
+	faultsKinds    = flag.String("faults.kinds", "", "TestFaults: fault kinds, comma-separated, or all, or none (default: the kinds that converge today, "+convergingFaultKinds().String()+")")
 	faultsTrace    = flag.Bool("faults.trace", false, "TestFaults: log the trace of every seed, not only of the failing ones")
 	faultsActions  = flag.String("faults.actions", "", "TestFaults: all to put the held-back actions (heldBackActions) into the schedule too")
 	faultsConverge = flag.Duration("faults.converge", 60*time.Second, "TestFaults: how long to wait for convergence after the faults heal")
@@ -45,22 +45,28 @@ var (
 
 // convergingFaultKinds are the fault kinds TestFaults injects by default:
 // under them every seed tried converges today.
-var convergingFaultKinds = faultKinds{faultDelay: true, faultDup: true, faultReorder: true, faultCut: true, faultKill: true}
+func convergingFaultKinds() faultKinds {
+	return faultKinds{faultDelay: true, faultDup: true, faultReorder: true, faultCut: true, faultKill: true}
+}
 
 // heldBackFaultKinds are the kinds left out of the default run because
 // replicas do not converge under them yet, each with why. Move a kind to
 // convergingFaultKinds when the replica repair path handles it.
-var heldBackFaultKinds = map[faultKind]string{
-	fault413: "a 413 makes the sender dead-letter the delivery at once (4xx is permanent): an announcement lost that way leaves the replica behind until a later one shows the gap, and a lost C2S activity is neither recorded nor refused",
+func heldBackFaultKinds() map[faultKind]string {
+	return map[faultKind]string{
+		fault413: "a 413 makes the sender dead-letter the delivery at once (4xx is permanent): an announcement lost that way leaves the replica behind until a later one shows the gap, and a lost C2S activity is neither recorded nor refused",
+	}
 }
 
 // heldBackActions are behaviours of the schedule that the default run
 // leaves out because nodes mishandle them today even without any fault,
 // each with why; -faults.actions=all puts them back. Delete an entry when
 // what it names is fixed.
-var heldBackActions = map[string]string{
-	actProposeAsParticipant: "when the Case Actor refuses an activity whose object is itself a protocol message (an embargo proposal Invite(EmbargoEvent), an invitation Invite(Actor)), its Reject classifies as that message's rejection (REJECT_INVITE_TO_EMBARGO_ON_CASE ...), which the sender's node answers 422 \"does not handle\", so the refusal is dead-lettered and the activity is neither recorded nor refused; a participant whose replica lags proposes what the Case Actor refuses",
-	actBeforeReplica:        "outbox.Submit finds the recipients (the Case Actor) in one read transaction and applies the activity in another: an actor acting while its node receives the case's first entries can get 201 for an activity addressed to nobody, which is then neither recorded nor refused",
+func heldBackActions() map[string]string {
+	return map[string]string{
+		actEmbargoAsParticipant: "when the Case Actor refuses an activity whose object is itself a protocol message, such as an embargo proposal Invite(EmbargoEvent), its Reject classifies as that message's rejection (REJECT_INVITE_TO_EMBARGO_ON_CASE), which the sender's node answers 422 \"does not handle\": the refusal is dead-lettered and the proposal is neither recorded nor refused. A proposal is refused when the Case Actor records first what changes the embargo: another participant's proposal, or a publication (which ends it), even the owner's own, which its node checked against the recorded state before the publication reached the Case Actor",
+		actBeforeReplica:        "outbox.Submit finds the recipients (the Case Actor) in one read transaction and applies the activity in another: an actor acting while its node receives the case's first entries can get 201 for an activity addressed to nobody, which is then neither recorded nor refused",
+	}
 }
 
 // faultConfig is what a run injects and schedules.
@@ -90,7 +96,7 @@ const pollInterval = 200 * time.Millisecond
 const openWait = 30 * time.Second
 
 func TestFaults(t *testing.T) {
-	kinds := convergingFaultKinds
+	kinds := convergingFaultKinds()
 	if *faultsKinds != "" {
 		var err error
 		if kinds, err = parseFaultKinds(*faultsKinds); err != nil {
@@ -109,20 +115,20 @@ func TestFaults(t *testing.T) {
 	case "all":
 		cfg.all = true
 	case "":
-		for a := range heldBackActions {
+		for a := range heldBackActions() {
 			cfg.withheld[a] = true
 		}
 	default:
 		t.Fatalf("-faults.actions: %q, want all or nothing", *faultsActions)
 	}
-	for k, why := range heldBackFaultKinds {
+	for k, why := range heldBackFaultKinds() {
 		if !kinds[k] {
 			t.Logf("fault kind %s held back: %s", k, why)
 		}
 	}
 	for _, a := range allActions() {
 		if cfg.withheld[a] {
-			t.Logf("action %s held back: %s", a, heldBackActions[a])
+			t.Logf("action %s held back: %s", a, heldBackActions()[a])
 		}
 	}
 	start := time.Now()
@@ -324,6 +330,8 @@ type seedRun struct {
 	mu       sync.Mutex
 	out      map[string]bool // nodes in a kill or cut window
 	problems []string        // what went wrong in the harness itself
+	early    []string        // violations found before the convergence check
+	deferred []deferredStep  // steps waiting for what their actor needs, in plan order
 	windows  sync.WaitGroup
 
 	prefix   map[string]bool // (d) violations seen while waiting for convergence
@@ -338,6 +346,9 @@ type runCase struct {
 	id   string
 	host string // the name of the node hosting it
 	sent []sentActivity
+	// members are the actors expected to take part: the owner, the
+	// finder, and those whose acceptance of an invitation got 201.
+	members map[string]bool
 }
 
 // runSeed runs one seed and returns a one-line summary; it fails t with
@@ -369,15 +380,17 @@ func (h *faultHarness) runSeed(t *testing.T, seed int64, cfg faultConfig) string
 		if !waitFor(context.Background(), st.gap) {
 			break
 		}
+		s.retryDeferred()
 		s.do(i, st)
 	}
+	s.finishDeferred()
 	s.windows.Wait()
 	h.net.heal()
 	s.trace.step("healed: faults off, every node up")
 	healed := time.Now()
 	violations = s.converge(*faultsConverge)
 	s.mu.Lock()
-	violations = append(violations, s.problems...)
+	violations = append(append(s.early, violations...), s.problems...)
 	s.mu.Unlock()
 	entries := 0
 	for _, l := range s.ledgers {
@@ -394,11 +407,19 @@ func (s *seedRun) problem(format string, args ...any) {
 	s.problems = append(s.problems, "harness: "+fmt.Sprintf(format, args...))
 }
 
-// prepare checks every node is up and notes the newest item of each
-// actor's inbox, so that the seed reads only its own.
+// prepare starts again a node a previous seed left down, and notes the
+// newest item of each actor's inbox, so that the seed reads only its own.
 func (s *seedRun) prepare() error {
 	s.marks = map[string]string{}
 	for _, name := range s.h.names {
+		if n := s.h.nodes[name].proc; s.h.c.stopped(n) {
+			if err := s.h.c.start(n); err != nil {
+				return err
+			}
+			if err := s.h.c.awaitServing(n); err != nil {
+				return err
+			}
+		}
 		var page struct {
 			Items []activity `json:"orderedItems"`
 		}
@@ -519,7 +540,9 @@ func (s *seedRun) openCase(ix int, receiver string) (*runCase, error) {
 			return nil, fmt.Errorf("wait for the report %s at %s: %w", res.id, receiver, err)
 		}
 		if !arrived {
-			s.problem("(c) lost: %s (activity %s) got 201 from the finder's node, which dead-lettered it: %s", what, res.id, lost)
+			s.mu.Lock()
+			s.early = append(s.early, fmt.Sprintf("case%d: (c) lost: %s (activity %s) got 201 from the finder's node, which dead-lettered it: %s", ix, what, res.id, lost))
+			s.mu.Unlock()
 			continue
 		}
 		what = fmt.Sprintf("case%d %s validates the report", ix, receiver)
@@ -533,7 +556,8 @@ func (s *seedRun) openCase(ix int, receiver string) (*runCase, error) {
 			return nil, err
 		}
 		s.trace.step("case%d is %s, hosted by %s", ix, caseID, receiver)
-		return &runCase{ix: ix, id: caseID, host: receiver, sent: []sentActivity{{id: val.id, actor: receiver, actorID: h.nodes[receiver].actorID, what: what}}}, nil
+		return &runCase{ix: ix, id: caseID, host: receiver, members: map[string]bool{receiver: true, "finder": true},
+			sent: []sentActivity{{id: val.id, actor: receiver, actorID: h.nodes[receiver].actorID, what: what}}}, nil
 	}
 	return nil, errors.New("the finder's report was lost three times")
 }
@@ -584,20 +608,79 @@ func (s *seedRun) do(i int, st planStep) {
 		return
 	}
 	rc := s.cases[st.caseIx]
-	label := fmt.Sprintf("step %d %s", i, st)
 	if rc == nil {
-		s.trace.step("%s → skipped: the case did not open", label)
+		s.trace.step("step %d %s → skipped: the case did not open", i, st)
 		return
 	}
-	if s.cfg.withheld[actBeforeReplica] && st.op != opAnswerInvite && st.actor != rc.host {
-		if skip := s.awaitReplica(st.actor, rc.id); skip != "" {
-			s.trace.step("%s → skipped: %s", label, skip)
-			return
+	if why := s.unready(rc, st); why != "" {
+		s.deferred = append(s.deferred, deferredStep{i: i, st: st, why: why})
+		return
+	}
+	s.act(i, st, rc, "")
+}
+
+// deferredStep is a step that waits for what its actor needs: the Case
+// Actor's invitation, or (while acting earlier is held back) its node's
+// replica of the case.
+type deferredStep struct {
+	i   int
+	st  planStep
+	why string
+}
+
+// deferWait bounds how long the deferred steps may still wait once the
+// schedule's last step was taken.
+const deferWait = 10 * time.Second
+
+// unready says what a step waits for, "" when it can be taken now.
+func (s *seedRun) unready(rc *runCase, st planStep) string {
+	if st.op == opAnswerInvite {
+		if inv, err := s.invitationOf(st.actor, rc.id); err != nil || inv == "" {
+			return "no invitation to the case in its inbox"
 		}
 	}
+	// Only an actor expected to take part can be about to receive the
+	// case; the others act at once and are refused.
+	if s.cfg.withheld[actBeforeReplica] && rc.members[st.actor] && st.actor != rc.host && !s.holds(st.actor, rc.id) {
+		return "its node does not show it a participant of the case"
+	}
+	return ""
+}
+
+// retryDeferred takes the deferred steps that can be taken now, in order.
+func (s *seedRun) retryDeferred() {
+	var still []deferredStep
+	for _, d := range s.deferred {
+		rc := s.cases[d.st.caseIx]
+		if why := s.unready(rc, d.st); why != "" {
+			d.why = why
+			still = append(still, d)
+			continue
+		}
+		s.act(d.i, d.st, rc, "deferred, ")
+	}
+	s.deferred = still
+}
+
+// finishDeferred gives the deferred steps at most deferWait more, then
+// records those still waiting as skipped.
+func (s *seedRun) finishDeferred() {
+	_ = pollUntil(deferWait, func() (bool, error) {
+		s.retryDeferred()
+		return len(s.deferred) == 0, nil
+	})
+	for _, d := range s.deferred {
+		s.trace.step("step %d %s → skipped: %s, still after the schedule plus %s", d.i, d.st, d.why, deferWait)
+	}
+	s.deferred = nil
+}
+
+// act takes a step now.
+func (s *seedRun) act(i int, st planStep, rc *runCase, note string) {
+	label := fmt.Sprintf("step %d %s", i, st)
 	act, skip := s.build(rc, st)
 	if skip != "" {
-		s.trace.step("%s → skipped: %s", label, skip)
+		s.trace.step("%s → %sskipped: %s", label, note, skip)
 		return
 	}
 	if st.op == opBurst {
@@ -611,11 +694,14 @@ func (s *seedRun) do(i int, st planStep) {
 			parts = append(parts, fmt.Sprintf("%s ×%d", k, c))
 		}
 		slices.Sort(parts)
-		s.trace.step("%s → %s", label, strings.Join(parts, ", "))
+		s.trace.step("%s → %s%s", label, note, strings.Join(parts, ", "))
 		return
 	}
 	res := s.send(rc, st.actor, label, act)
-	s.trace.step("%s → %s", label, res.outcome)
+	s.trace.step("%s → %s%s", label, note, res.outcome)
+	if st.op == opAnswerInvite && st.accept && res.id != "" {
+		rc.members[st.actor] = true
+	}
 }
 
 // build resolves a step into the activity its actor sends, against what
@@ -636,9 +722,12 @@ func (s *seedRun) build(rc *runCase, st planStep) (act activity, skip string) {
 	case opInvite:
 		return vocab.InviteToCase(id, h.nodes[st.other].actorID, inviteRoles(st.other)), ""
 	case opAnswerInvite:
-		inv, skip := s.invitation(st.actor, id)
-		if skip != "" {
-			return nil, skip
+		inv, err := s.invitationOf(st.actor, id)
+		switch {
+		case err != nil:
+			return nil, "its invitations not read: " + err.Error()
+		case inv == "":
+			return nil, "no invitation to the case in its inbox"
 		}
 		typ := "Reject"
 		if st.accept {
@@ -684,74 +773,30 @@ func (s *seedRun) build(rc *runCase, st planStep) (act activity, skip string) {
 	return nil, fmt.Sprintf("no activity for step %s", st.op)
 }
 
-// replicaWait bounds how long an actor waits for its node to hold a case
-// before it acts on it, while acting earlier is held back.
-const replicaWait = 10 * time.Second
-
-// awaitReplica waits until actor's node holds the case (and shows it a
-// participant of it); skip says why it gave up.
-func (s *seedRun) awaitReplica(actor, caseID string) (skip string) {
-	last := ""
-	err := pollUntil(replicaWait, func() (bool, error) {
-		v, held, err := s.h.view(actor, caseID)
-		switch {
-		case err != nil:
-			last = "its node did not answer: " + err.Error()
-		case !held:
-			last = "its node holds no replica of the case"
-		case v.participant(s.h.nodes[actor].actorID) == nil:
-			last = "its node does not show it a participant"
-		default:
-			last = ""
-			return true, nil
-		}
-		return false, nil
-	})
-	switch {
-	case err != nil:
-		return err.Error()
-	case last != "":
-		return fmt.Sprintf("after %s, %s", replicaWait, last)
-	}
-	return ""
+// holds reports whether actor's node now shows it a participant of a case.
+func (s *seedRun) holds(actor, caseID string) bool {
+	v, held, err := s.h.view(actor, caseID)
+	return err == nil && held && v.participant(s.h.nodes[actor].actorID) != nil
 }
 
-// inviteWait bounds how long an invitee waits for the Case Actor's
-// invitation to reach it.
-const inviteWait = 3 * time.Second
-
-// invitation returns the id of the Case Actor's invitation of actor to a
-// case, waiting a little for it to arrive.
-func (s *seedRun) invitation(actor, caseID string) (id, skip string) {
-	var last error
-	err := pollUntil(inviteWait, func() (bool, error) {
-		var list struct {
-			Invitations []struct {
-				ID   string `json:"id"`
-				Case string `json:"case"`
-			} `json:"invitations"`
-		}
-		if _, err := s.h.getJSON(actor, "/actors/"+actor+"/invitations", &list); err != nil {
-			last = err
-			return false, nil // the node may be down for a moment
-		}
-		for _, inv := range list.Invitations {
-			if inv.Case == caseID {
-				id = inv.ID
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	switch {
-	case err != nil:
-		return "", err.Error()
-	case id == "" && last != nil:
-		return "", "no invitation read: " + last.Error()
-	case id == "":
-		return "", fmt.Sprintf("no invitation to the case in its inbox within %s", inviteWait)
+// invitationOf returns the id of the Case Actor's invitation of actor to
+// a case in actor's inbox, "" when there is none yet.
+func (s *seedRun) invitationOf(actor, caseID string) (string, error) {
+	var list struct {
+		Invitations []struct {
+			ID   string `json:"id"`
+			Case string `json:"case"`
+		} `json:"invitations"`
 	}
-	return id, ""
+	if _, err := s.h.getJSON(actor, "/actors/"+actor+"/invitations", &list); err != nil {
+		return "", err
+	}
+	for _, inv := range list.Invitations {
+		if inv.Case == caseID {
+			return inv.ID, nil
+		}
+	}
+	return "", nil
 }
 
 // window opens a kill or cut window in the background; a node already in
