@@ -76,30 +76,22 @@ func newProxyRig(t *testing.T) *proxyRig {
 }
 
 // post sends a POST to the node's inbox through the proxy, signed by the
-// sender (only the keyId matters to the proxy); status is 0 when the
-// connection closed unanswered.
+// sender (only the keyId matters to the proxy) or not; status is 0 when
+// the connection closed unanswered.
 func (r *proxyRig) post(t *testing.T, body string, signed bool) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, r.public+"/actors/node/inbox", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if signed {
-		req.Header.Set("Signature", fmt.Sprintf(`keyId="%s",algorithm="rsa-sha256",headers="(request-target) host date digest",signature="c2ln"`, r.keyID))
-	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode
+	return r.send(t, http.MethodPost, "/actors/node/inbox", strings.NewReader(body), signed)
 }
 
 // get sends a GET through the proxy, signed by the sender or not.
 func (r *proxyRig) get(t *testing.T, path string, signed bool) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, r.public+path, nil)
+	return r.send(t, http.MethodGet, path, nil, signed)
+}
+
+func (r *proxyRig) send(t *testing.T, method, path string, body io.Reader, signed bool) int {
+	t.Helper()
+	req, err := http.NewRequest(method, r.public+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}

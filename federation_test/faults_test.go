@@ -1,7 +1,6 @@
 package federation_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -1136,23 +1134,15 @@ func (s *seedRun) report(violations []string) string {
 // routine (warnings, errors, starts and stops), each shortened to its time,
 // level, message and fields.
 func faultLogTail(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Sprintf("  (no log: %v)", err)
-	}
-	defer f.Close()
-	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
+	return logTail(path, n, func(raw []byte) (string, bool) {
 		var fields map[string]any
-		if json.Unmarshal(sc.Bytes(), &fields) != nil {
-			continue // the API token line, printed once, is not shown
+		if json.Unmarshal(raw, &fields) != nil {
+			return "", false // the API token line, printed once, is not shown
 		}
 		level, _ := fields["level"].(string)
 		msg, _ := fields["message"].(string)
 		if level == "info" && msg != "node started" && msg != "stopped" {
-			continue
+			return "", false
 		}
 		at, _ := fields["time"].(string)
 		if i := strings.IndexByte(at, 'T'); i >= 0 {
@@ -1165,10 +1155,6 @@ func faultLogTail(path string, n int) string {
 			}
 		}
 		slices.Sort(kv)
-		lines = append(lines, fmt.Sprintf("  %s %s %s %s", at, level, msg, strings.Join(kv, " ")))
-		if len(lines) > n {
-			lines = slices.Delete(lines, 0, 1)
-		}
-	}
-	return strings.Join(lines, "\n")
+		return fmt.Sprintf("  %s %s %s %s", at, level, msg, strings.Join(kv, " ")), true
+	})
 }

@@ -938,6 +938,21 @@ func replayDiffs(name string, view clusterCase, want *cases.Case) []string {
 // tailOf returns the last n lines of a node's log, leaving out the
 // access log lines of requests it answered with 2xx.
 func tailOf(path string, n int) string {
+	return logTail(path, n, func(raw []byte) (string, bool) {
+		var line struct {
+			Message string `json:"message"`
+			Status  int    `json:"status"`
+		}
+		if json.Unmarshal(raw, &line) == nil && line.Message == "request" && line.Status < 300 {
+			return "", false
+		}
+		return string(raw), true
+	})
+}
+
+// logTail returns the last n lines of a node's log that keep shows, as it
+// shows them.
+func logTail(path string, n int, keep func(line []byte) (string, bool)) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Sprintf("(no log: %v)", err)
@@ -947,14 +962,11 @@ func tailOf(path string, n int) string {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		var line struct {
-			Message string `json:"message"`
-			Status  int    `json:"status"`
-		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "request" && line.Status < 300 {
+		line, ok := keep(sc.Bytes())
+		if !ok {
 			continue
 		}
-		lines = append(lines, sc.Text())
+		lines = append(lines, line)
 		if len(lines) > n {
 			lines = slices.Delete(lines, 0, 1)
 		}
