@@ -109,7 +109,8 @@ type faultPlan struct {
 type caseModel struct {
 	owner   string
 	members []string
-	invited map[string]bool
+	invited map[string]bool // pending invitations
+	asked   map[string]bool // every actor ever invited
 	joined  map[string]bool
 	fixed   map[string]bool
 	closed  map[string]bool
@@ -119,18 +120,21 @@ type caseModel struct {
 
 // Behaviours of a plan that can be held back (see heldBackActions).
 const (
-	// actEmbargoAsParticipant: embargo proposals and publication (which
-	// ends the embargo) by participants other than the owner, and
-	// proposals after a publication; held back, only the owner proposes
-	// and publishes, and proposes only before it publishes.
-	actEmbargoAsParticipant = "embargo-as-participant"
+	// actLostRefusal: actions the Case Actor may refuse while the
+	// sender's node accepted them, of a kind whose refusal is lost today:
+	// embargo proposals and publication (which ends the embargo) by
+	// participants other than the owner, the owner's proposals after its
+	// publication, and inviting an actor a second time. Held back, only
+	// the owner proposes and publishes, proposes only before it
+	// publishes, and invites each actor once.
+	actLostRefusal = "lost-refusal"
 	// actBeforeReplica: acting on a case before one's own node holds its
 	// replica; held back, the driver waits for the replica first.
 	actBeforeReplica = "act-before-replica"
 )
 
 // allActions lists the behaviours that can be held back.
-func allActions() []string { return []string{actEmbargoAsParticipant, actBeforeReplica} }
+func allActions() []string { return []string{actLostRefusal, actBeforeReplica} }
 
 // newFaultPlan draws the plan of a seed. Kill and cut windows appear only
 // when their kinds are on; each is often followed by a burst of notes from
@@ -144,7 +148,7 @@ func newFaultPlan(seed int64, kinds faultKinds, withheld map[string]bool) faultP
 	models := make([]*caseModel, len(p.receivers))
 	for i, r := range p.receivers {
 		// The finder enters a case already engaged (RM ACCEPTED).
-		models[i] = &caseModel{owner: r, members: []string{r, "finder"}, invited: map[string]bool{},
+		models[i] = &caseModel{owner: r, members: []string{r, "finder"}, invited: map[string]bool{}, asked: map[string]bool{},
 			joined: map[string]bool{"finder": true}, fixed: map[string]bool{}, closed: map[string]bool{}}
 	}
 	n := 40 + rng.IntN(30)
@@ -192,11 +196,11 @@ func newFaultPlan(seed int64, kinds faultKinds, withheld map[string]bool) faultP
 	return p
 }
 
-// ownerUnless returns the owner when embargo actions by other
-// participants are withheld and the owner has not closed the case, and
-// otherwise the actor drawn.
+// ownerUnless returns the owner when actions whose refusal is lost are
+// withheld and the owner has not closed the case, and otherwise the actor
+// drawn.
 func (m *caseModel) ownerUnless(withheld map[string]bool, drawn string) string {
-	if withheld[actEmbargoAsParticipant] && !m.closed[m.owner] {
+	if withheld[actLostRefusal] && !m.closed[m.owner] {
 		return m.owner
 	}
 	return drawn
@@ -233,7 +237,7 @@ func (m *caseModel) next(rng *rand.Rand, i, n int, withheld map[string]bool) pla
 	// Held back, the owner proposes only while its publication, which
 	// ends the embargo, is not planned: a proposal still on its way when
 	// the embargo ends is refused.
-	if !withheld[actEmbargoAsParticipant] || !m.published {
+	if !withheld[actLostRefusal] || !m.published {
 		options = append(options, option{1, func() planStep {
 			return planStep{op: opPropose, actor: m.ownerUnless(withheld, pick(active)), days: 30 + rng.IntN(91)}
 		}})
@@ -251,7 +255,7 @@ func (m *caseModel) next(rng *rand.Rand, i, n int, withheld map[string]bool) pla
 		switch {
 		case m.invited[a]:
 			invited = append(invited, a)
-		case !slices.Contains(m.members, a) && a != "finder":
+		case !slices.Contains(m.members, a) && a != "finder" && !(withheld[actLostRefusal] && m.asked[a]):
 			outsiders = append(outsiders, a)
 		}
 	}
@@ -265,7 +269,7 @@ func (m *caseModel) next(rng *rand.Rand, i, n int, withheld map[string]bool) pla
 	if len(outsiders) > 0 && !m.closed[m.owner] {
 		options = append(options, option{1.5, func() planStep {
 			a := pick(outsiders)
-			m.invited[a] = true
+			m.invited[a], m.asked[a] = true, true
 			return planStep{op: opInvite, actor: m.owner, other: a}
 		}})
 	}
