@@ -906,10 +906,38 @@ func (s *seedRun) converge(bound time.Duration) []string {
 }
 
 // converged reports whether every case has converged: each replica at
-// its host's length and tail, and each accepted activity recorded or
-// refused. On the way it checks that each replica's tail is an entry of
-// the host's ledger, recording a (d) violation when it is not.
+// its host's length and tail, each accepted activity recorded or refused,
+// and no node with a delivery of the seed's cases still pending (so that
+// nothing is on its way that would change the ledgers after the check).
+// On the way it checks that each replica's tail is an entry of the host's
+// ledger, recording a (d) violation when it is not.
 func (s *seedRun) converged() (bool, error) {
+	done, err := s.casesConverged()
+	if err != nil || !done {
+		return false, err
+	}
+	lanes := map[string]bool{}
+	for _, rc := range s.cases {
+		if rc != nil {
+			lanes[rc.id] = true
+		}
+	}
+	for _, name := range s.h.names {
+		pending, _, err := s.h.deliveries(name)
+		if err != nil {
+			return false, err
+		}
+		for _, d := range pending {
+			if lanes[d.OrderingKey] {
+				return false, nil
+			}
+		}
+	}
+	return true, nil
+}
+
+// casesConverged is the part of converged read from the cases.
+func (s *seedRun) casesConverged() (bool, error) {
 	done := true
 	for _, rc := range s.cases {
 		if rc == nil {
@@ -1109,16 +1137,31 @@ func (s *seedRun) report(violations []string) string {
 	}
 	b.WriteString(s.trace.summary() + "\n")
 	b.WriteString(s.trace.String())
+	ours := map[string]bool{} // the seed's lanes and sent activities
+	for _, rc := range s.cases {
+		if rc != nil {
+			ours[rc.id] = true
+			for _, sa := range rc.sent {
+				ours[sa.id] = true
+			}
+		}
+	}
 	for _, name := range s.h.names {
 		pending, dead, err := s.h.deliveries(name)
 		if err != nil {
 			fmt.Fprintf(&b, "node %s: deliveries not read: %v\n", name, err)
 			continue
 		}
-		fmt.Fprintf(&b, "node %s: %d deliveries pending, %d dead letters\n", name, len(pending), len(dead))
-		for i, d := range dead {
+		var mine []deliveryInfo
+		for _, d := range dead {
+			if ours[d.OrderingKey] || ours[d.Activity] {
+				mine = append(mine, d)
+			}
+		}
+		fmt.Fprintf(&b, "node %s: %d deliveries pending, %d dead letters of this seed (%d of earlier seeds)\n", name, len(pending), len(mine), len(dead)-len(mine))
+		for i, d := range mine {
 			if i == 10 {
-				fmt.Fprintf(&b, "  … %d more\n", len(dead)-10)
+				fmt.Fprintf(&b, "  … %d more\n", len(mine)-10)
 				break
 			}
 			fmt.Fprintf(&b, "  dead: %s to %s (lane %s) after %d attempts: %s\n", lastSegment(d.Activity), d.Recipient, lastSegment(d.OrderingKey), d.Attempts, d.LastError)
