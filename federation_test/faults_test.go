@@ -51,8 +51,12 @@ func convergingFaultKinds() faultKinds {
 // replicas do not converge under them yet, each with why. Move a kind to
 // convergingFaultKinds when the replica repair path handles it.
 func heldBackFaultKinds() map[faultKind]string {
+	keyFetch := "a signed GET of a key or actor document that meets the fault makes the receiver answer the delivery it was verifying 401 \"key ... could not be resolved\", which the sender dead-letters at once as permanent: a C2S activity lost so is neither recorded nor refused; when it is the finder's first announcement of a case, the finder's node refuses every later one 403 (\"announces case ..., which finder has not joined\") and never holds the case"
 	return map[faultKind]string{
-		fault413: "a 413 makes the sender dead-letter the delivery at once (4xx is permanent): an announcement lost that way leaves the replica behind until a later one shows the gap, and a lost C2S activity is neither recorded nor refused",
+		faultDrop:    keyFetch,
+		fault500:     keyFetch,
+		faultTimeout: keyFetch,
+		fault413:     "a 413 makes the sender dead-letter the delivery at once (4xx is permanent): an announcement lost so leaves the replica behind for good, a C2S activity lost so is neither recorded nor refused; on a key fetch it has the effect of a failed one (401)",
 	}
 }
 
