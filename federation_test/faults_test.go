@@ -321,7 +321,6 @@ func (h *faultHarness) deliveries(name string) (pending, dead []deliveryInfo, er
 // seedRun is one seed's run on the harness's cluster.
 type seedRun struct {
 	h     *faultHarness
-	t     *testing.T
 	seed  int64
 	cfg   faultConfig
 	plan  faultPlan
@@ -333,9 +332,10 @@ type seedRun struct {
 	out      map[string]bool // nodes in a kill or cut window
 	problems []string        // what went wrong in the harness itself
 	early    []string        // violations found before the convergence check
-	deferred []deferredStep  // steps waiting for what their actor needs, in plan order
 	windows  sync.WaitGroup
 
+	deferred []deferredStep  // steps waiting for what their actor needs, in plan order
+	settled  bool            // the convergence wait ended with everything converged
 	prefix   map[string]bool // (d) violations seen while waiting for convergence
 	ledgers  map[string][]ledger.Entry
 	refused  map[string]string // activity id → reason, from Rejects found so far
@@ -356,7 +356,7 @@ type runCase struct {
 // runSeed runs one seed and returns a one-line summary; it fails t with
 // the full report when an invariant broke.
 func (h *faultHarness) runSeed(t *testing.T, seed int64, cfg faultConfig) string {
-	s := &seedRun{h: h, t: t, seed: seed, cfg: cfg, plan: newFaultPlan(seed, cfg.kinds, cfg.withheld), trace: newFaultTrace(),
+	s := &seedRun{h: h, seed: seed, cfg: cfg, plan: newFaultPlan(seed, cfg.kinds, cfg.withheld), trace: newFaultTrace(),
 		out: map[string]bool{}, prefix: map[string]bool{}, ledgers: map[string][]ledger.Entry{}, refused: map[string]string{}}
 	var violations []string
 	defer func() {
@@ -398,8 +398,12 @@ func (h *faultHarness) runSeed(t *testing.T, seed int64, cfg faultConfig) string
 	for _, l := range s.ledgers {
 		entries += len(l)
 	}
-	return fmt.Sprintf("%d cases, %d steps, %d activities accepted, %d ledger entries, %s; converged %s after healing",
-		len(s.plan.receivers), len(s.plan.steps), s.accepted, entries, s.trace.summary(), time.Since(healed).Round(time.Millisecond))
+	settled := fmt.Sprintf("converged %s after healing", time.Since(healed).Round(time.Millisecond))
+	if !s.settled {
+		settled = fmt.Sprintf("not converged %s after healing", *faultsConverge)
+	}
+	return fmt.Sprintf("%d cases, %d steps, %d activities accepted, %d ledger entries, %s; %s",
+		len(s.plan.receivers), len(s.plan.steps), s.accepted, entries, s.trace.summary(), settled)
 }
 
 // problem records what went wrong in the harness's own work.
@@ -538,10 +542,12 @@ func (s *seedRun) openCase(ix int, receiver string) (*runCase, error) {
 			}
 			return false, err
 		})
-		if err != nil {
+		switch {
+		case err != nil:
 			return nil, fmt.Errorf("wait for the report %s at %s: %w", res.id, receiver, err)
-		}
-		if !arrived {
+		case !arrived && lost == "":
+			return nil, fmt.Errorf("the report %s reached neither %s's inbox nor the finder's dead letters within %s", res.id, receiver, openWait)
+		case !arrived:
 			s.mu.Lock()
 			s.early = append(s.early, fmt.Sprintf("case%d: (c) lost: %s (activity %s) got 201 from the finder's node, which dead-lettered it: %s", ix, what, res.id, lost))
 			s.mu.Unlock()
@@ -873,7 +879,7 @@ func (s *seedRun) converge(bound time.Duration) []string {
 	var pollErr error
 	err := pollUntil(bound, func() (bool, error) {
 		done, err := s.converged()
-		pollErr = err
+		pollErr, s.settled = err, done
 		return done, nil // a node answering badly for a moment is retried
 	})
 	var out []string
