@@ -51,7 +51,7 @@ func convergingFaultKinds() faultKinds {
 // replicas do not converge under them yet, each with why. Move a kind to
 // convergingFaultKinds when the replica repair path handles it.
 func heldBackFaultKinds() map[faultKind]string {
-	keyFetch := "a signed GET of a key or actor document that meets the fault makes the receiver answer the delivery it was verifying 401 \"key ... could not be resolved\", which the sender dead-letters at once as permanent: a C2S activity lost so is neither recorded nor refused; when it is the finder's first announcement of a case, the finder's node refuses every later one 403 (\"announces case ..., which finder has not joined\") and never holds the case"
+	keyFetch := "a signed GET of a key or actor document that meets the fault makes the receiver answer the delivery it was verifying 401 \"key ... could not be resolved\", and every later one signed with that key for 5 minutes (it remembers the failure); the sender dead-letters them at once as permanent: a C2S activity lost so is neither recorded nor refused; when it is the finder's first announcement of a case, the finder's node refuses every later one 403 (\"announces case ..., which finder has not joined\") and never holds the case"
 	return map[faultKind]string{
 		faultDrop:    keyFetch,
 		fault500:     keyFetch,
