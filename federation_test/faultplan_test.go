@@ -125,8 +125,8 @@ const (
 	// embargo proposals and publication (which ends the embargo) by
 	// participants other than the owner, the owner's proposals after its
 	// publication, and inviting an actor a second time. Held back, only
-	// the owner proposes and publishes, proposes only before it
-	// publishes, and invites each actor once.
+	// the owner proposes and publishes (not after it closed the case),
+	// proposes only before it publishes, and invites each actor once.
 	actLostRefusal = "lost-refusal"
 	// actBeforeReplica: acting on a case before one's own node holds its
 	// replica; held back, the driver waits for the replica first.
@@ -196,14 +196,24 @@ func newFaultPlan(seed int64, kinds faultKinds, withheld map[string]bool) faultP
 	return p
 }
 
-// ownerUnless returns the owner when actions whose refusal is lost are
-// withheld and the owner has not closed the case, and otherwise the actor
-// drawn.
-func (m *caseModel) ownerUnless(withheld map[string]bool, drawn string) string {
-	if withheld[actLostRefusal] && !m.closed[m.owner] {
+// embargoActor returns who proposes an embargo or publishes: the actor
+// drawn, or the owner when actions whose refusal is lost are withheld.
+func (m *caseModel) embargoActor(withheld map[string]bool, drawn string) string {
+	if withheld[actLostRefusal] {
 		return m.owner
 	}
 	return drawn
+}
+
+// mayEmbargo reports whether a proposal (or, with publishing, a
+// publication) can be planned: always, or, when actions whose refusal is
+// lost are withheld, only while the owner takes part and (for a proposal)
+// has not planned its publication.
+func (m *caseModel) mayEmbargo(withheld map[string]bool, publishing bool) bool {
+	if !withheld[actLostRefusal] {
+		return true
+	}
+	return !m.closed[m.owner] && (publishing || !m.published)
 }
 
 // active returns the members that have not closed the case.
@@ -234,12 +244,12 @@ func (m *caseModel) next(rng *rand.Rand, i, n int, withheld map[string]bool) pla
 		{0.5, func() planStep { return planStep{op: opBurst, actor: pick(active), count: 10 + rng.IntN(21)} }},
 		{1.2, func() planStep { return planStep{op: opAnswer, actor: pick(active), accept: rng.Float64() < 0.75} }},
 	}
-	// Held back, the owner proposes only while its publication, which
-	// ends the embargo, is not planned: a proposal still on its way when
-	// the embargo ends is refused.
-	if !withheld[actLostRefusal] || !m.published {
+	// Held back, only the owner proposes, and only while it takes part
+	// and has not planned its publication, which ends the embargo: a
+	// proposal still on its way when the embargo ends is refused.
+	if m.mayEmbargo(withheld, false) {
 		options = append(options, option{1, func() planStep {
-			return planStep{op: opPropose, actor: m.ownerUnless(withheld, pick(active)), days: 30 + rng.IntN(91)}
+			return planStep{op: opPropose, actor: m.embargoActor(withheld, pick(active)), days: 30 + rng.IntN(91)}
 		}})
 	}
 	var unjoined, outsiders, invited, fixers []string
@@ -291,10 +301,10 @@ func (m *caseModel) next(rng *rand.Rand, i, n int, withheld map[string]bool) pla
 			return planStep{op: opFix, actor: a}
 		}})
 	}
-	if i > 2*n/3 {
+	if i > 2*n/3 && m.mayEmbargo(withheld, true) {
 		options = append(options, option{0.4, func() planStep {
 			m.published = true
-			return planStep{op: opPublic, actor: m.ownerUnless(withheld, pick(active))}
+			return planStep{op: opPublic, actor: m.embargoActor(withheld, pick(active))}
 		}})
 	}
 	if i > n*85/100 {
