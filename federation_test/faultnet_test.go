@@ -155,7 +155,12 @@ type faultNet struct {
 	held    []*heldRequest
 	trace   *faultTrace
 
-	bg sync.WaitGroup // forwards that outlive their request: second copies, timeouts, replays
+	// background counts the forwards that outlive their request (second
+	// copies, timeouts, replays); idle is signalled when it drops to 0. A
+	// counter under mu rather than a WaitGroup, because a request decided
+	// just before heal may start one while heal waits.
+	background int
+	idle       *sync.Cond
 }
 
 // heldRequest is a request held back by a reorder fault: either its
@@ -182,6 +187,7 @@ func newFaultNet(t *testing.T) *faultNet {
 		cut:     map[string]bool{},
 		passed:  map[string]int{},
 	}
+	n.idle = sync.NewCond(&n.mu)
 	// Registered before the cluster's cleanup, so it runs after the nodes
 	// stopped.
 	t.Cleanup(n.close)
@@ -214,7 +220,34 @@ func (n *faultNet) close() {
 	for _, p := range proxies {
 		_ = p.srv.Close()
 	}
-	n.bg.Wait()
+	n.waitBackground()
+}
+
+// goBackground runs f in a goroutine that heal and close wait for.
+func (n *faultNet) goBackground(f func()) {
+	n.mu.Lock()
+	n.background++
+	n.mu.Unlock()
+	go func() {
+		defer func() {
+			n.mu.Lock()
+			n.background--
+			if n.background == 0 {
+				n.idle.Broadcast()
+			}
+			n.mu.Unlock()
+		}()
+		f()
+	}()
+}
+
+// waitBackground waits until no background forward runs.
+func (n *faultNet) waitBackground() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for n.background > 0 {
+		n.idle.Wait()
+	}
 }
 
 // begin turns request faults of kinds on for a seed, with fresh random
@@ -246,7 +279,7 @@ func (n *faultNet) heal() {
 	for _, h := range held {
 		n.releaseHeld(h)
 	}
-	n.bg.Wait()
+	n.waitBackground()
 }
 
 func (n *faultNet) releaseHeld(h *heldRequest) {
@@ -254,12 +287,10 @@ func (n *faultNet) releaseHeld(h *heldRequest) {
 		close(h.release)
 		return
 	}
-	n.bg.Add(1)
-	go func() {
-		defer n.bg.Done()
+	n.goBackground(func() {
 		res := n.forward(context.Background(), h.copy)
 		n.noteLater(faultReorder, h.copy, "held copy forwarded again: "+res.outcome())
-	}()
+	})
 }
 
 // note records a request fault in the current trace.
@@ -446,13 +477,11 @@ func (n *faultNet) serve(w http.ResponseWriter, ctx context.Context, req *proxie
 		}
 		first := n.forward(ctx, req)
 		n.relay(w, first)
-		n.bg.Add(1)
-		go func() {
-			defer n.bg.Done()
+		n.goBackground(func() {
 			waitFor(context.Background(), d.wait)
 			second := n.forward(context.Background(), req)
 			n.note(d.kind, req, fmt.Sprintf("forwarded, answered %s, again %s later: %s", first.outcome(), d.wait.Round(time.Millisecond), second.outcome()))
-		}()
+		})
 	case faultReorder:
 		if d.variant {
 			waited := n.hold(ctx, req, d.after)
@@ -481,12 +510,10 @@ func (n *faultNet) serve(w http.ResponseWriter, ctx context.Context, req *proxie
 		forwarded := "not forwarded"
 		if d.variant {
 			forwarded = "forwarded meanwhile"
-			n.bg.Add(1)
-			go func() {
-				defer n.bg.Done()
+			n.goBackground(func() {
 				res := n.forward(context.Background(), req)
 				n.noteLater(d.kind, req, "the forwarded copy got "+res.outcome())
-			}()
+			})
 		}
 		if !waitFor(ctx, d.wait) {
 			return
