@@ -64,6 +64,11 @@ func TestLayering(t *testing.T) {
 			if p.ImportPath != module+"/cmd/vultron" && imp == module+"/cmd/vultron" {
 				t.Errorf("%s imports the command package", p.ImportPath)
 			}
+			// The wire types are shapes only: a client that reads them does
+			// not depend on the server or on HTTP.
+			if p.ImportPath == module+"/api" && (imp == "net/http" || imp == module+"/node" || strings.HasPrefix(imp, module+"/node/")) {
+				t.Errorf("%s imports %s: the wire types must not depend on the server or on HTTP", p.ImportPath, imp)
+			}
 		}
 	}
 }

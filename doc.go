@@ -15,6 +15,8 @@
 //	           Case Actor that writes it, the replicas that follow it
 //	inbox      the receive pipeline: verify, dedup, classify, apply, store
 //	outbox     the send pipeline: validate, store, queue, sign, deliver
+//	api        the JSON shapes of the node's API, written by the node and
+//	           read by the command line and the tests; no behaviour
 //	node       one running node: the HTTP surface and its lifecycle
 //	cmd/vultron the binary: flag parsing and wiring only
 //	internal/crashtest  for tests only: kills a child process mid-write

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/api"
 )
 
 // The access rule these tests check: a case, its reports, its ledger's
@@ -77,9 +78,9 @@ func TestAccessControl(t *testing.T) {
 "object":{"type":"VulnerabilityReport","name":"Header trust","content":%q}}`, vendorID, accessSecret))
 	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
 	acceptID := vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
-	c := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	c := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 })
 	caseID := c.ID
-	finder.oneCase(t, "the finder's replica", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	finder.oneCase(t, "the finder's replica", func(c api.Case) bool { return c.LedgerLength == 2 })
 	reportID := reportIDOf(t, finder, offerID)
 
 	length := int64(2)
@@ -89,7 +90,7 @@ func TestAccessControl(t *testing.T) {
 		length++
 		want := length
 		for _, f := range append([]*testNode{vendor}, followers...) {
-			f.oneCase(t, fmt.Sprintf("entry %d", want), func(c caseSummary) bool { return c.LedgerLength == want })
+			f.oneCase(t, fmt.Sprintf("entry %d", want), func(c api.Case) bool { return c.LedgerLength == want })
 		}
 		return id
 	}

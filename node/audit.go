@@ -3,7 +3,6 @@ package node
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 )
@@ -217,11 +217,8 @@ func (w *auditWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // reason returns the error sentence of a refusal's answer.
 func (w *auditWriter) reason() string {
-	var body struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(w.body.Bytes(), &body) == nil && body.Error != "" {
-		return body.Error
+	if msg, ok := problem.ReadBody(w.body.Bytes()); ok {
+		return msg
 	}
 	return http.StatusText(w.status)
 }
@@ -259,13 +256,6 @@ func audited(method string, status int) bool {
 	return true
 }
 
-// auditView is GET /api/audit's answer.
-type auditView struct {
-	Records []store.AuditRecord `json:"records"`
-	// Next is the after value of the next page, absent on the last.
-	Next uint64 `json:"next,omitempty"`
-}
-
 // listAudit answers GET /api/audit?after=SEQ&limit=N with a page of the
 // audit log, oldest first.
 func (n *Node) listAudit(w http.ResponseWriter, r *http.Request) {
@@ -295,7 +285,7 @@ func (n *Node) listAudit(w http.ResponseWriter, r *http.Request) {
 	if recs == nil {
 		recs = []store.AuditRecord{}
 	}
-	problem.WriteJSON(w, http.StatusOK, auditView{Records: recs, Next: next})
+	problem.WriteJSON(w, http.StatusOK, api.AuditPage{Records: recs, Next: next})
 }
 
 // verifyAudit answers GET /api/audit/verify with the outcome of checking

@@ -18,6 +18,7 @@ import (
 
 	"github.com/emersion/go-ical"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/problem"
@@ -130,9 +131,9 @@ func (n *Node) checkFeedAccess(w http.ResponseWriter, r *http.Request) bool {
 // writeCalendarLinks writes the feed URLs with the feed token tok.
 func (n *Node) writeCalendarLinks(w http.ResponseWriter, tok string) {
 	q := "?token=" + url.QueryEscape(tok)
-	problem.WriteJSON(w, http.StatusOK, map[string]string{
-		"calendar":     n.cfg.PublicURL + "/calendar.ics" + q,
-		"caseTemplate": n.cfg.PublicURL + "/api/cases/{id}/embargo.ics" + q,
+	problem.WriteJSON(w, http.StatusOK, api.CalendarLinks{
+		Calendar:     n.cfg.PublicURL + "/calendar.ics" + q,
+		CaseTemplate: n.cfg.PublicURL + "/api/cases/{id}/embargo.ics" + q,
 	})
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/emersion/go-ical"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
 )
@@ -102,7 +103,7 @@ func TestEmbargoCalendar(t *testing.T) {
 "object":{"type":"VulnerabilityReport","name":%q,"content":"%s, reachable from any PNG."}}`, vendorID, secret, secret))
 	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
-	caseID := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 }).ID
+	caseID := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 }).ID
 
 	// The feed URLs come from the token API; without a token: 401.
 	status, body := vendor.api(t, http.MethodGet, "/api/calendar", "")
@@ -126,7 +127,7 @@ func TestEmbargoCalendar(t *testing.T) {
 	step := func(n *testNode, actor, activity string, want int64) {
 		t.Helper()
 		n.submit(t, actor, activity)
-		vendor.oneCase(t, fmt.Sprintf("entry %d", want), func(c caseSummary) bool { return c.LedgerLength == want })
+		vendor.oneCase(t, fmt.Sprintf("entry %d", want), func(c api.Case) bool { return c.LedgerLength == want })
 	}
 	propose := func(days int) string {
 		end := time.Now().Add(time.Duration(days) * 24 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
@@ -150,7 +151,7 @@ func TestEmbargoCalendar(t *testing.T) {
 
 	// Proposed: one TENTATIVE event.
 	ep := vendor.submit(t, "vendor", propose(30))
-	vendor.oneCase(t, "the proposal", func(c caseSummary) bool { return c.LedgerLength == 3 })
+	vendor.oneCase(t, "the proposal", func(c api.Case) bool { return c.LedgerLength == 3 })
 	cal := feed()
 	if evs := cal.Events(); len(evs) != 1 || evs[0].Props.Get(ical.PropStatus).Value != "TENTATIVE" {
 		t.Fatalf("after EP: %d events, want one TENTATIVE", len(evs))
@@ -187,7 +188,7 @@ func TestEmbargoCalendar(t *testing.T) {
 	}
 	// A revision: a TENTATIVE event related to the confirmed one.
 	ev1 := vendor.submit(t, "vendor", propose(45))
-	vendor.oneCase(t, "the revision", func(c caseSummary) bool { return c.LedgerLength == 5 })
+	vendor.oneCase(t, "the revision", func(c api.Case) bool { return c.LedgerLength == 5 })
 	cal = feed()
 	if len(cal.Events()) != 2 {
 		t.Fatalf("during a revision: %d events, want 2", len(cal.Events()))

@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/ledger"
@@ -18,64 +19,13 @@ import (
 	"github.com/openvultron/vultron/vocab"
 )
 
-// caseView is a case as the read API shows it.
-type caseView struct {
-	ID           string            `json:"id"`
-	Name         string            `json:"name"`
-	Owner        string            `json:"owner"`
-	CaseActor    string            `json:"caseActor"`
-	Hosted       bool              `json:"hosted"`
-	EMState      string            `json:"emState"`
-	EmbargoEnd   *time.Time        `json:"embargoEnd,omitempty"`
-	PXAState     string            `json:"pxaState"`
-	Reports      []string          `json:"reports"`
-	Participants []participantView `json:"participants"`
-	LedgerLength int64             `json:"ledgerLength"`
-	TailHash     string            `json:"tailHash"`
-	Closed       bool              `json:"closed"`
-	Diverged     string            `json:"diverged,omitempty"`
-	UpdatedAt    time.Time         `json:"updatedAt"`
-	// Replica says how this node's copy compares with the Case Actor's
-	// ledger, and what the node is doing about a difference.
-	Replica cases.ReplicaStatus `json:"replica"`
-}
-
-type participantView struct {
-	Actor            string        `json:"actor"`
-	ID               string        `json:"id"`
-	Roles            []string      `json:"roles"`
-	RMState          string        `json:"rmState"`
-	VFDState         string        `json:"vfdState"`
-	PECState         string        `json:"pecState"`
-	Engaged          bool          `json:"engaged"`
-	EmbargoAdherence bool          `json:"embargoAdherence"`
-	Removed          bool          `json:"removed,omitempty"`
-	Contact          cases.Contact `json:"contact"`
-}
-
-// caseDetail adds what a single case's page shows to the summary.
-type caseDetail struct {
-	caseView
-	Embargo   *cases.Embargo      `json:"embargo,omitempty"`
-	Proposals []cases.Proposal    `json:"proposals,omitempty"`
-	History   []cases.EmbargoStep `json:"embargoHistory,omitempty"`
-	// Notes is a page of the case's notes: by default the newest
-	// defaultNotePage; ?notes=N&notesFrom=K asks for N from the K-th.
-	Notes       []cases.Note       `json:"notes,omitempty"`
-	NotesFrom   int                `json:"notesFrom"`
-	NotesTotal  int                `json:"notesTotal"`
-	Invites     []cases.Invite     `json:"invites,omitempty"`
-	Suggestions []cases.Suggestion `json:"suggestions,omitempty"`
-	Transfer    *cases.Transfer    `json:"transfer,omitempty"`
-}
-
 // viewCase reads what the API shows of case c, in tx.
-func viewCase(tx *store.ReadTx, c *cases.Case, now time.Time) (caseView, error) {
+func viewCase(tx *store.ReadTx, c *cases.Case, now time.Time) (api.Case, error) {
 	status, err := cases.Status(tx, c, now)
 	if err != nil {
-		return caseView{}, err
+		return api.Case{}, err
 	}
-	v := caseView{ID: c.ID, Name: c.Name, Owner: c.Owner, CaseActor: c.CaseActor, Hosted: status.State == cases.ReplicaHosted, Replica: status,
+	v := api.Case{ID: c.ID, Name: c.Name, Owner: c.Owner, CaseActor: c.CaseActor, Hosted: status.State == cases.ReplicaHosted, Replica: status,
 		EMState: c.EM.String(), PXAState: c.PXA.String(), Reports: c.Reports,
 		LedgerLength: c.LedgerLen, TailHash: c.TailHash, Closed: c.Closed(), Diverged: c.Diverged, UpdatedAt: c.UpdatedAt}
 	if c.Embargo != nil && c.EM.InForce() {
@@ -83,7 +33,7 @@ func viewCase(tx *store.ReadTx, c *cases.Case, now time.Time) (caseView, error) 
 		v.EmbargoEnd = &end
 	}
 	for _, p := range c.Participants {
-		pv := participantView{Actor: p.Actor, ID: p.ID, RMState: p.RM.String(), VFDState: p.VFD.String(),
+		pv := api.Participant{Actor: p.Actor, ID: p.ID, RMState: p.RM.String(), VFDState: p.VFD.String(),
 			PECState: p.PEC.String(), Engaged: p.Engaged(), EmbargoAdherence: p.EmbargoAdherence(), Removed: p.Removed, Contact: p.Contact}
 		pv.Roles = roleNames(p.Roles)
 		v.Participants = append(v.Participants, pv)
@@ -107,7 +57,7 @@ func (n *Node) listCases(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, err)
 		return
 	}
-	var out []caseView
+	var out []api.Case
 	var next string
 	err = n.db.View(r.Context(), func(tx *store.ReadTx) error {
 		page, cursor, err := cases.ListCasesPage(tx, q.Get("after"), limit)
@@ -129,13 +79,9 @@ func (n *Node) listCases(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if out == nil {
-		out = []caseView{}
+		out = []api.Case{}
 	}
-	body := map[string]any{"cases": out}
-	if next != "" {
-		body["next"] = next
-	}
-	problem.WriteJSON(w, http.StatusOK, body)
+	problem.WriteJSON(w, http.StatusOK, api.CasePage{Cases: out, Next: next})
 }
 
 // intParam reads an integer query parameter in [lo, hi], def when absent.
@@ -170,7 +116,7 @@ func (n *Node) showCase(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, err)
 		return
 	}
-	var d *caseDetail
+	var d *api.CaseDetail
 	err = n.db.View(r.Context(), func(tx *store.ReadTx) error {
 		c, err := cases.Load(tx, id)
 		if err != nil || c == nil {
@@ -180,7 +126,7 @@ func (n *Node) showCase(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		d = &caseDetail{caseView: v, Embargo: c.Embargo, Proposals: c.Proposals,
+		d = &api.CaseDetail{Case: v, Embargo: c.Embargo, Proposals: c.Proposals,
 			History: c.History, Invites: c.Invites, Suggestions: c.Suggestions, Transfer: c.Transfer}
 		d.NotesTotal = c.NoteCount
 		d.NotesFrom = max(0, c.NoteCount-notes)
@@ -251,11 +197,12 @@ func (n *Node) caseLedger(w http.ResponseWriter, r *http.Request) {
 	if entries == nil {
 		entries = []ledger.Entry{}
 	}
-	body := map[string]any{"entries": entries}
+	page := api.LedgerPage{Entries: entries}
 	if len(entries) == limit {
-		body["next"] = from + int64(limit)
+		next := from + int64(limit)
+		page.Next = &next
 	}
-	problem.WriteJSON(w, http.StatusOK, body)
+	problem.WriteJSON(w, http.StatusOK, page)
 }
 
 // roleNames lists the wire names of the roles in r.

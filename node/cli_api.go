@@ -1,15 +1,14 @@
 package node
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gorilla/mux"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
@@ -31,13 +30,7 @@ func (n *Node) listInvitations(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.NotFound("no actor %q on this node", mux.Vars(r)["name"]))
 		return
 	}
-	type invitation struct {
-		ID     string          `json:"id"`
-		Actor  string          `json:"actor"`
-		Case   string          `json:"case"`
-		Invite json.RawMessage `json:"activity"`
-	}
-	out := []invitation{}
+	out := []api.Invitation{}
 	cursor, scanned := "", 0
 	for scanned < invitationScan {
 		page, next, err := n.db.InboxPage(r.Context(), l.Name, cursor, 500)
@@ -55,7 +48,7 @@ func (n *Node) listInvitations(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			if act := doc.Activity(); act != nil && act.Object.ID() == l.ID {
-				out = append(out, invitation{ID: a.ID, Actor: act.Actor.ID(), Case: act.Target.ID(), Invite: a.Body})
+				out = append(out, api.Invitation{ID: a.ID, Actor: act.Actor.ID(), Case: act.Target.ID(), Activity: a.Body})
 			}
 		}
 		if next == "" {
@@ -63,28 +56,23 @@ func (n *Node) listInvitations(w http.ResponseWriter, r *http.Request) {
 		}
 		cursor = next
 	}
-	problem.WriteJSON(w, http.StatusOK, map[string]any{"invitations": out})
+	problem.WriteJSON(w, http.StatusOK, api.InvitationList{Invitations: out})
 }
 
 // listActors answers GET /api/actors: the node's configured actors (not
 // its Case Actors), sorted by name, so that a client can act as the node's
 // only actor without being told its name.
 func (n *Node) listActors(w http.ResponseWriter, _ *http.Request) {
-	type actorInfo struct {
-		Name string `json:"name"`
-		ID   string `json:"id"`
-		Type string `json:"type"`
-	}
-	out := []actorInfo{}
+	out := []api.Actor{}
 	n.localsMu.RLock()
 	for name, l := range n.locals {
 		if !strings.HasPrefix(name, caseActorPrefix) {
-			out = append(out, actorInfo{Name: l.Name, ID: l.ID, Type: string(l.Type)})
+			out = append(out, api.Actor{Name: l.Name, ID: l.ID, Type: string(l.Type)})
 		}
 	}
 	n.localsMu.RUnlock()
-	slices.SortFunc(out, func(a, b actorInfo) int { return strings.Compare(a.Name, b.Name) })
-	problem.WriteJSON(w, http.StatusOK, map[string]any{"actors": out})
+	slices.SortFunc(out, func(a, b api.Actor) int { return strings.Compare(a.Name, b.Name) })
+	problem.WriteJSON(w, http.StatusOK, api.ActorList{Actors: out})
 }
 
 // caseIDParam reads the {id} path variable of /api/cases/{id}/...: the
@@ -119,22 +107,6 @@ func (n *Node) caseIDParam(r *http.Request) (string, error) {
 	return "", problem.Conflict("the short id %q names %d cases (%s); give the full case id, path-escaped", id, len(matches), strings.Join(matches, ", "))
 }
 
-// activityRecord is the answer of GET /api/cases/{id}/ledger?activity=ID.
-type activityRecord struct {
-	Activity string `json:"activity"`
-	Case     string `json:"case"`
-	// CaseHeld is false while this node holds no copy of the case yet (a
-	// participant's node holds it once the Case Actor's first
-	// announcement arrives).
-	CaseHeld bool `json:"caseHeld"`
-	Recorded bool `json:"recorded"`
-	// LogIndex is where the case recorded the activity, when it did.
-	LogIndex *int64 `json:"logIndex,omitempty"`
-	// Refused is the Case Actor's refusal, when one reached the local
-	// actor that sent the activity.
-	Refused *cases.Refusal `json:"refused,omitempty"`
-}
-
 // recordedActivity answers GET /api/cases/{id}/ledger?activity=ID: whether
 // this node's copy of the case recorded the activity, at which log index,
 // and whether the Case Actor refused it instead (its Reject reached the
@@ -145,7 +117,7 @@ func (n *Node) recordedActivity(w http.ResponseWriter, r *http.Request, caseID, 
 		problem.Write(w, problem.BadRequest("activity= must name an activity id"))
 		return
 	}
-	out := activityRecord{Activity: activity, Case: caseID}
+	out := api.ActivityRecord{Activity: activity, Case: caseID}
 	err := n.db.View(r.Context(), func(tx *store.ReadTx) error {
 		out.CaseHeld, out.Recorded, out.LogIndex, out.Refused = false, false, nil, nil
 		c, err := cases.Load(tx, caseID)
@@ -173,28 +145,10 @@ func (n *Node) recordedActivity(w http.ResponseWriter, r *http.Request, caseID, 
 	problem.WriteJSON(w, http.StatusOK, out)
 }
 
-// reportView is a local actor's record of a report as the API shows it.
-type reportView struct {
-	ID      string `json:"id"`
-	ShortID string `json:"shortId"`
-	Offer   string `json:"offer"`
-	// Actor is the local actor whose record this is, and Role its part:
-	// "receiver" or "reporter".
-	Actor    string    `json:"actor"`
-	Role     string    `json:"role"`
-	Reporter string    `json:"reporter"`
-	Received time.Time `json:"received"`
-	Name     string    `json:"name"`
-	RMState  string    `json:"rmState"`
-	Case     string    `json:"case,omitempty"`
-	// Content is the report's text, shown by GET /api/reports/{id} only.
-	Content string `json:"content,omitempty"`
-}
-
 // viewReport reads what the API shows of rec, in tx.
-func (n *Node) viewReport(tx *store.ReadTx, rec cases.ReportRecord, withContent bool) reportView {
+func (n *Node) viewReport(tx *store.ReadTx, rec cases.ReportRecord, withContent bool) api.Report {
 	d := cases.DetailOf(tx, rec)
-	v := reportView{ID: rec.ReportID, ShortID: cases.ShortID(rec.ReportID), Offer: rec.OfferID, Actor: rec.Actor, Role: string(rec.Role),
+	v := api.Report{ID: rec.ReportID, ShortID: cases.ShortID(rec.ReportID), Offer: rec.OfferID, Actor: rec.Actor, Role: string(rec.Role),
 		Reporter: d.Reporter, Received: d.Received, Name: rec.Name, RMState: rec.RM.String(), Case: rec.CaseID}
 	if rec.Role == cases.Reporter {
 		if l, ok := n.Local(rec.Actor); ok {
@@ -247,7 +201,7 @@ func (n *Node) listReports(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, err)
 		return
 	}
-	out := []reportView{}
+	out := []api.Report{}
 	var next string
 	err = n.db.View(r.Context(), func(tx *store.ReadTx) error {
 		out, next = out[:0], ""
@@ -262,11 +216,7 @@ func (n *Node) listReports(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, err)
 		return
 	}
-	body := map[string]any{"reports": out}
-	if next != "" {
-		body["next"] = next
-	}
-	problem.WriteJSON(w, http.StatusOK, body)
+	problem.WriteJSON(w, http.StatusOK, api.ReportPage{Reports: out, Next: next})
 }
 
 // showReport answers GET /api/reports/{id}?actor=NAME: a report named by
@@ -284,7 +234,7 @@ func (n *Node) showReport(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.BadRequest("the report in the path must be its short id or its path-escaped id"))
 		return
 	}
-	var view *reportView
+	var view *api.Report
 	var ambiguous []string
 	err = n.db.View(r.Context(), func(tx *store.ReadTx) error {
 		ids := []string{key}

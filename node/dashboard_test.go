@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/vocab"
 )
 
@@ -148,8 +149,8 @@ func openCaseFromDashboard(t *testing.T, finder, vendor *testNode) (string, *bro
 	if !strings.Contains(page, "Report validated (RV)") {
 		t.Errorf("after validating, the page does not say so:\n%s", page)
 	}
-	c := vendor.oneCase(t, "the case the dashboard opened", func(c caseSummary) bool { return c.LedgerLength == 2 })
-	finder.oneCase(t, "the finder's replica", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	c := vendor.oneCase(t, "the case the dashboard opened", func(c api.Case) bool { return c.LedgerLength == 2 })
+	finder.oneCase(t, "the finder's replica", func(c api.Case) bool { return c.LedgerLength == 2 })
 	return c.ID, b
 }
 

@@ -16,6 +16,7 @@ import (
 	"context"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
@@ -151,11 +152,8 @@ func (f ledgerFetcher) FetchLedger(ctx context.Context, signer, caseID string, f
 
 // errorText is the sentence of a JSON error body, or the start of the body.
 func errorText(body []byte) string {
-	var e struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return problem.Clip(e.Error, 300)
+	if msg, ok := problem.ReadBody(body); ok {
+		return problem.Clip(msg, 300)
 	}
 	return problem.Clip(strings.TrimSpace(string(body)), 300)
 }
@@ -193,7 +191,7 @@ func (n *Node) resyncCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.log.Info().Str("case", id).Bool("rebuild", req.Rebuild).Msg("replica resync requested")
-	var status cases.ReplicaStatus
+	var status api.ReplicaStatus
 	err = n.db.View(r.Context(), func(tx *store.ReadTx) error {
 		c, err := cases.Load(tx, id)
 		if err != nil {
@@ -209,5 +207,5 @@ func (n *Node) resyncCase(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, err)
 		return
 	}
-	problem.WriteJSON(w, http.StatusOK, map[string]any{"case": id, "replica": status})
+	problem.WriteJSON(w, http.StatusOK, api.Resync{Case: id, Replica: status})
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/inbox"
@@ -452,7 +453,7 @@ func (n *Node) postInbox(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, err)
 		return
 	}
-	problem.WriteJSON(w, http.StatusAccepted, map[string]any{"id": res.ID, "semantic": res.Semantic, "duplicate": res.Duplicate})
+	problem.WriteJSON(w, http.StatusAccepted, api.InboxReceipt{ID: res.ID, Semantic: res.Semantic, Duplicate: res.Duplicate})
 }
 
 func (n *Node) postOutbox(w http.ResponseWriter, r *http.Request) {
@@ -688,23 +689,11 @@ func unauthorizedGET(err error) error {
 	return problem.Wrap(http.StatusUnauthorized, err, "objects are served only to signed requests from their participants or with the node's API token")
 }
 
-// deliveryView is a delivery as the API shows it.
-type deliveryView struct {
-	ID          uint64    `json:"id"`
-	Activity    string    `json:"activity"`
-	Actor       string    `json:"actor"`
-	Recipient   string    `json:"recipient"`
-	OrderingKey string    `json:"orderingKey,omitempty"`
-	Attempts    int       `json:"attempts"`
-	FirstQueued time.Time `json:"firstQueued"`
-	NextAttempt time.Time `json:"nextAttempt,omitzero"`
-	LastError   string    `json:"lastError,omitempty"`
-}
-
-func viewDeliveries(ds []store.Delivery) []deliveryView {
-	out := make([]deliveryView, len(ds))
+// viewDeliveries writes deliveries as the API shows them.
+func viewDeliveries(ds []store.Delivery) []api.Delivery {
+	out := make([]api.Delivery, len(ds))
 	for i, d := range ds {
-		out[i] = deliveryView{ID: d.ID, Activity: d.ActivityID, Actor: d.Actor, Recipient: d.Recipient, OrderingKey: d.OrderingKey,
+		out[i] = api.Delivery{ID: d.ID, Activity: d.ActivityID, Actor: d.Actor, Recipient: d.Recipient, OrderingKey: d.OrderingKey,
 			Attempts: d.Attempts, FirstQueued: d.FirstQueued, NextAttempt: d.NextAttempt, LastError: d.LastError}
 	}
 	return out
@@ -753,15 +742,8 @@ func (n *Node) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, err)
 		return
 	}
-	body := map[string]any{"pending": viewDeliveries(pending), "dead": viewDeliveries(dead),
-		"pendingCount": pendingCount, "deadCount": deadCount}
-	if pendingNext != 0 {
-		body["pendingNext"] = pendingNext
-	}
-	if deadNext != 0 {
-		body["deadNext"] = deadNext
-	}
-	problem.WriteJSON(w, http.StatusOK, body)
+	problem.WriteJSON(w, http.StatusOK, api.Deliveries{Pending: viewDeliveries(pending), Dead: viewDeliveries(dead),
+		PendingCount: pendingCount, DeadCount: deadCount, PendingNext: pendingNext, DeadNext: deadNext})
 }
 
 // retryDelivery answers POST /api/deliveries/{id}/retry: it moves a dead
@@ -783,7 +765,7 @@ func (n *Node) retryDelivery(w http.ResponseWriter, r *http.Request) {
 	}
 	n.deliverer.Wake()
 	n.log.Info().Uint64("dead_letter", id).Uint64("delivery", newID).Msg("dead letter requeued")
-	problem.WriteJSON(w, http.StatusOK, map[string]any{"requeued": id, "delivery": newID})
+	problem.WriteJSON(w, http.StatusOK, api.Requeued{Requeued: id, Delivery: newID})
 }
 
 // logRequests writes one log line per request: method, path, status,

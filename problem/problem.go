@@ -104,6 +104,11 @@ func Message(err error) string {
 	return "internal error; the node's log has the details"
 }
 
+// Body is the JSON body of every refusal: {"error": "<sentence>"}.
+type Body struct {
+	Error string `json:"error"`
+}
+
 // Write answers a request with err's status and the JSON body
 // {"error": "..."}.
 func Write(w http.ResponseWriter, err error) {
@@ -112,7 +117,17 @@ func Write(w http.ResponseWriter, err error) {
 		secs := int((pe.RetryAfter + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
-	WriteJSON(w, Status(err), map[string]string{"error": Message(err)})
+	WriteJSON(w, Status(err), Body{Error: Message(err)})
+}
+
+// ReadBody returns the sentence of a refusal's JSON body, as Write sends
+// it, and false when body is not one.
+func ReadBody(body []byte) (string, bool) {
+	var b Body
+	if json.Unmarshal(body, &b) != nil || b.Error == "" {
+		return "", false
+	}
+	return b.Error, true
 }
 
 // WriteJSON answers a request with status and v encoded as JSON.
