@@ -3,7 +3,6 @@ package node
 import (
 	"math"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/ledger"
+	"github.com/openvultron/vultron/node/internal/httpreq"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
@@ -52,7 +52,7 @@ const (
 // id order and, when more follow, the cursor of the next page in "next".
 func (n *Node) listCases(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit, err := intParam(q, "limit", defaultCasePage, 1, maxCasePage)
+	limit, err := httpreq.IntParam(q, "limit", defaultCasePage, 1, maxCasePage)
 	if err != nil {
 		problem.Write(w, err)
 		return
@@ -84,34 +84,21 @@ func (n *Node) listCases(w http.ResponseWriter, r *http.Request) {
 	problem.WriteJSON(w, http.StatusOK, api.CasePage{Cases: out, Next: next})
 }
 
-// intParam reads an integer query parameter in [lo, hi], def when absent.
-func intParam(q url.Values, name string, def, lo, hi int) (int, error) {
-	s := q.Get(name)
-	if s == "" {
-		return def, nil
-	}
-	v, err := strconv.Atoi(s)
-	if err != nil || v < lo || v > hi {
-		return 0, problem.BadRequest("%s must be a whole number from %d to %d, not %q", name, lo, hi, s)
-	}
-	return v, nil
-}
-
 // showCase answers GET /api/cases/{id}?notes=N&notesFrom=K: the case with a
 // page of its notes (the newest defaultNotePage unless asked otherwise).
 func (n *Node) showCase(w http.ResponseWriter, r *http.Request) {
-	id, err := n.caseIDParam(r)
+	id, err := httpreq.CaseID(r, n.db)
 	if err != nil {
 		problem.Write(w, err)
 		return
 	}
 	q := r.URL.Query()
-	notes, err := intParam(q, "notes", defaultNotePage, 0, maxCasePage)
+	notes, err := httpreq.IntParam(q, "notes", defaultNotePage, 0, maxCasePage)
 	if err != nil {
 		problem.Write(w, err)
 		return
 	}
-	notesFrom, err := intParam(q, "notesFrom", 0, 0, math.MaxInt32)
+	notesFrom, err := httpreq.IntParam(q, "notesFrom", 0, 0, math.MaxInt32)
 	if err != nil {
 		problem.Write(w, err)
 		return
@@ -153,7 +140,7 @@ func (n *Node) showCase(w http.ResponseWriter, r *http.Request) {
 // caseLedger answers GET /api/cases/{id}/ledger?from=N&limit=M, and
 // GET /api/cases/{id}/ledger?activity=ID (recordedActivity).
 func (n *Node) caseLedger(w http.ResponseWriter, r *http.Request) {
-	id, err := n.caseIDParam(r)
+	id, err := httpreq.CaseID(r, n.db)
 	if err != nil {
 		problem.Write(w, err)
 		return

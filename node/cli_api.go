@@ -10,6 +10,7 @@ import (
 
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/node/internal/httpreq"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
@@ -73,38 +74,6 @@ func (n *Node) listActors(w http.ResponseWriter, _ *http.Request) {
 	n.localsMu.RUnlock()
 	slices.SortFunc(out, func(a, b api.Actor) int { return strings.Compare(a.Name, b.Name) })
 	problem.WriteJSON(w, http.StatusOK, api.ActorList{Actors: out})
-}
-
-// caseIDParam reads the {id} path variable of /api/cases/{id}/...: the
-// path-escaped id of a case, or its short id (the last segment of its id,
-// cases.ShortID). A short id that names no case, or several, is refused
-// with a sentence that says what was tried.
-func (n *Node) caseIDParam(r *http.Request) (string, error) {
-	id, err := url.PathUnescape(mux.Vars(r)["id"])
-	if err != nil || id == "" {
-		return "", problem.BadRequest("the case in the path must be a case's short id or its path-escaped id")
-	}
-	if strings.Contains(id, "/") {
-		return id, nil // a full id; the handler says when there is no such case
-	}
-	var matches []string
-	err = n.db.View(r.Context(), func(tx *store.ReadTx) error {
-		if c, err := cases.Load(tx, id); err != nil || c != nil {
-			matches = []string{id}
-			return err
-		}
-		matches, err = cases.ResolveShortID(tx, id, cases.KindCase)
-		return err
-	})
-	switch {
-	case err != nil:
-		return "", err
-	case len(matches) == 1:
-		return matches[0], nil
-	case len(matches) == 0:
-		return "", problem.NotFound("no case %q on this node: it is neither the id nor the short id of a case this node hosts or replicates", id)
-	}
-	return "", problem.Conflict("the short id %q names %d cases (%s); give the full case id, path-escaped", id, len(matches), strings.Join(matches, ", "))
 }
 
 // recordedActivity answers GET /api/cases/{id}/ledger?activity=ID: whether
@@ -196,7 +165,7 @@ func (n *Node) listReports(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, err)
 		return
 	}
-	limit, err := intParam(r.URL.Query(), "limit", defaultReportPage, 1, maxReportPage)
+	limit, err := httpreq.IntParam(r.URL.Query(), "limit", defaultReportPage, 1, maxReportPage)
 	if err != nil {
 		problem.Write(w, err)
 		return

@@ -395,7 +395,7 @@ func (d *dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 		return
 	}
 	flash, ok := d.takeFlash(s)
-	d.render(w, "cases", map[string]any{"Cases": rows, "Next": next, "Reports": pending, "MoreReports": pendingTotal - len(pending), "ListTextBytes": listTextBytes, "CSRF": s.csrf, "LiveState": liveState, "CalendarURL": d.n.cfg.PublicURL + "/calendar.ics?token=" + url.QueryEscape(d.n.feedToken()),
+	d.render(w, "cases", map[string]any{"Cases": rows, "Next": next, "Reports": pending, "MoreReports": pendingTotal - len(pending), "ListTextBytes": listTextBytes, "CSRF": s.csrf, "LiveState": liveState, "CalendarURL": d.n.calendar.URL(r.Context()),
 		"Flash": flash, "FlashOK": ok, "Now": d.n.cfg.Now()})
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/inbox"
+	"github.com/openvultron/vultron/node/calendar"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/policy"
 	"github.com/openvultron/vultron/store"
@@ -276,6 +277,7 @@ type Node struct {
 	deliverer *outbox.Deliverer
 	metrics   *metrics
 	dashboard *dashboard
+	calendar  *calendar.Feeds
 	webhooks  *webhook.Dispatcher
 
 	closeOnce sync.Once
@@ -506,6 +508,19 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		n.log.Info().Int("replicas", given).Msg("gave replicas sync states")
 	}
 	if err := n.buildWebhooks(); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.calendar, err = calendar.New(calendar.Config{
+		Store:      db,
+		PublicURL:  cfg.PublicURL,
+		Host:       n.host,
+		Version:    cfg.Version,
+		FeedKey:    n.token.sum[:],
+		Authorized: n.token.check,
+		Now:        cfg.Now,
+		Logger:     cfg.Logger,
+	})
+	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	if n.dashboard, err = newDashboard(n); err != nil {

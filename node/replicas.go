@@ -18,6 +18,7 @@ import (
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/node/internal/httpreq"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 )
@@ -53,7 +54,7 @@ func (n *Node) getCaseLedgerPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	limit, err := intParam(q, "limit", defaultLedgerPage, 1, cases.MaxLedgerPage)
+	limit, err := httpreq.IntParam(q, "limit", defaultLedgerPage, 1, cases.MaxLedgerPage)
 	if err != nil {
 		problem.Write(w, err)
 		return
@@ -162,7 +163,7 @@ func errorText(body []byte) string {
 // drop this node's copy of the case and fetch the Case Actor's ledger from
 // its start): the replica is checked now, and the answer shows its status.
 func (n *Node) resyncCase(w http.ResponseWriter, r *http.Request) {
-	id, err := n.caseIDParam(r)
+	id, err := httpreq.CaseID(r, n.db)
 	if err != nil {
 		problem.Write(w, err)
 		return

@@ -23,6 +23,7 @@ import (
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/inbox"
+	"github.com/openvultron/vultron/node/internal/httpreq"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
@@ -311,10 +312,10 @@ func (n *Node) router() *mux.Router {
 	r.HandleFunc("/api/cases/{id}", n.requireToken(n.showCase)).Methods(http.MethodGet)
 	r.HandleFunc("/api/cases/{id}/ledger", n.requireToken(n.caseLedger)).Methods(http.MethodGet)
 	r.HandleFunc("/api/cases/{id}/resync", n.requireToken(n.resyncCase)).Methods(http.MethodPost)
-	r.HandleFunc("/api/cases/{id}/embargo.ics", n.serveCaseCalendar).Methods(http.MethodGet)
-	r.HandleFunc("/calendar.ics", n.serveCalendar).Methods(http.MethodGet)
-	r.HandleFunc("/api/calendar", n.requireToken(n.calendarLinks)).Methods(http.MethodGet)
-	r.HandleFunc("/api/calendar/token", n.requireToken(n.rotateCalendarToken)).Methods(http.MethodPost)
+	r.HandleFunc("/api/cases/{id}/embargo.ics", n.calendar.Case).Methods(http.MethodGet)
+	r.HandleFunc("/calendar.ics", n.calendar.All).Methods(http.MethodGet)
+	r.HandleFunc("/api/calendar", n.requireToken(n.calendar.Links)).Methods(http.MethodGet)
+	r.HandleFunc("/api/calendar/token", n.requireToken(n.calendar.RotateToken)).Methods(http.MethodPost)
 	r.HandleFunc("/api/deliveries/{id}/retry", n.requireToken(n.retryDelivery)).Methods(http.MethodPost)
 	r.HandleFunc("/api/audit", n.requireToken(n.listAudit)).Methods(http.MethodGet)
 	r.HandleFunc("/api/audit/verify", n.requireToken(n.verifyAudit)).Methods(http.MethodGet)
@@ -708,7 +709,7 @@ const maxDeliveryPage = 1000
 // the pendingAfter and deadAfter of the following pages.
 func (n *Node) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit, err := intParam(q, "limit", maxDeliveryPage, 1, maxDeliveryPage)
+	limit, err := httpreq.IntParam(q, "limit", maxDeliveryPage, 1, maxDeliveryPage)
 	if err != nil {
 		problem.Write(w, err)
 		return
