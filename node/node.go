@@ -30,6 +30,7 @@ import (
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/inbox"
 	"github.com/openvultron/vultron/node/calendar"
+	"github.com/openvultron/vultron/node/dashboard"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/policy"
 	"github.com/openvultron/vultron/store"
@@ -276,7 +277,7 @@ type Node struct {
 	submitter *outbox.Submitter
 	deliverer *outbox.Deliverer
 	metrics   *metrics
-	dashboard *dashboard
+	dashboard *dashboard.Dashboard
 	calendar  *calendar.Feeds
 	webhooks  *webhook.Dispatcher
 
@@ -523,9 +524,26 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	if n.dashboard, err = newDashboard(n); err != nil {
+	n.dashboard, err = dashboard.New(dashboard.Config{
+		Store:        db,
+		Submitter:    n.submitter,
+		Engine:       n.engine,
+		Local:        n.Local,
+		LocalByID:    n.localByID,
+		IsLocal:      n.isLocal,
+		FetchActor:   n.fetchActor,
+		TokenMatches: n.token.matches,
+		CalendarURL:  n.calendar.URL,
+		Refused:      n.refused,
+		PublicURL:    cfg.PublicURL,
+		Stopping:     n.stopping,
+		Now:          cfg.Now,
+		Logger:       cfg.Logger,
+	})
+	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	n.services = append(n.services, service{name: "dashboard-names", run: n.dashboard.Run})
 	if n.metrics, err = newMetrics(n); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}

@@ -326,7 +326,7 @@ func (n *Node) router() *mux.Router {
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet)
-	n.dashboard.routes(r)
+	n.dashboard.Routes(r)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.NotFound("no such resource: %s", r.URL.Path))
 	})
