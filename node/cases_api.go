@@ -6,9 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gorilla/mux"
-
-	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
@@ -16,7 +13,6 @@ import (
 	"github.com/openvultron/vultron/node/internal/httpreq"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
-	"github.com/openvultron/vultron/vocab"
 )
 
 // viewCase reads what the API shows of case c, in tx.
@@ -194,52 +190,3 @@ func (n *Node) caseLedger(w http.ResponseWriter, r *http.Request) {
 
 // roleNames lists the wire names of the roles in r.
 func roleNames(r cvdstate.RoleSet) []string { return r.Names() }
-
-// getCase serves a case object (GET {public}/cases/ID) as a
-// VulnerabilityCase, to the node's API token or to a signed GET from one of
-// the case's participants; an invitee reads it only once it has accepted,
-// and a removed participant no longer reads it.
-func (n *Node) getCase(w http.ResponseWriter, r *http.Request) {
-	id := n.cfg.PublicURL + "/cases/" + mux.Vars(r)["cid"]
-	var c *cases.Case
-	if err := n.db.View(r.Context(), func(tx *store.ReadTx) error {
-		var err error
-		c, err = cases.Load(tx, id)
-		return err
-	}); err != nil {
-		problem.Write(w, err)
-		return
-	}
-	if !n.token.check(r) {
-		signer, err := n.verifier.Verify(r.Context(), r, nil)
-		if err != nil {
-			problem.Write(w, unauthorizedGET(err))
-			return
-		}
-		if c != nil && !c.CanRead(signer.Owner) {
-			problem.Write(w, problem.Forbidden("%s is not a participant of %s", signer.Owner, id))
-			return
-		}
-	}
-	if c == nil {
-		problem.Write(w, problem.NotFound("no case %s on this node", id))
-		return
-	}
-	// The notes are read only for a reader allowed to see them.
-	var noteIDs []string
-	if err := n.db.View(r.Context(), func(tx *store.ReadTx) error {
-		var err error
-		noteIDs, err = c.NoteIDs(tx)
-		return err
-	}); err != nil {
-		problem.Write(w, err)
-		return
-	}
-	body, err := vocab.Marshal(c.Object(noteIDs))
-	if err != nil {
-		problem.Write(w, err)
-		return
-	}
-	w.Header().Set("Content-Type", actor.ContentType)
-	_, _ = w.Write(body)
-}

@@ -31,6 +31,7 @@ import (
 	"github.com/openvultron/vultron/inbox"
 	"github.com/openvultron/vultron/node/calendar"
 	"github.com/openvultron/vultron/node/dashboard"
+	"github.com/openvultron/vultron/node/federation"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/policy"
 	"github.com/openvultron/vultron/store"
@@ -272,14 +273,15 @@ type Node struct {
 	handler  http.Handler
 	services []service
 
-	inbox     *inbox.Pipeline
-	engine    *cases.Engine
-	submitter *outbox.Submitter
-	deliverer *outbox.Deliverer
-	metrics   *metrics
-	dashboard *dashboard.Dashboard
-	calendar  *calendar.Feeds
-	webhooks  *webhook.Dispatcher
+	inbox      *inbox.Pipeline
+	engine     *cases.Engine
+	submitter  *outbox.Submitter
+	deliverer  *outbox.Deliverer
+	metrics    *metrics
+	dashboard  *dashboard.Dashboard
+	calendar   *calendar.Feeds
+	federation *federation.Endpoints
+	webhooks   *webhook.Dispatcher
 
 	closeOnce sync.Once
 	closeErr  error
@@ -509,6 +511,22 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		n.log.Info().Int("replicas", given).Msg("gave replicas sync states")
 	}
 	if err := n.buildWebhooks(); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.federation, err = federation.New(federation.Config{
+		Store:      db,
+		Inbox:      n.inbox,
+		Verifier:   n.verifier,
+		Local:      n.Local,
+		LocalByID:  n.localByID,
+		Authorized: n.token.check,
+		Refused:    n.federationRefused,
+		PublicURL:  cfg.PublicURL,
+		Host:       n.host,
+		Version:    cfg.Version,
+		Now:        cfg.Now,
+	})
+	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.calendar, err = calendar.New(calendar.Config{

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/inbox"
+	"github.com/openvultron/vultron/node/federation"
 	"github.com/openvultron/vultron/node/internal/httpreq"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/problem"
@@ -66,7 +66,7 @@ func (n *Node) buildPipelines() error {
 		Sync:            n.cfg.ReplicaSync,
 	})
 	n.engine = engine
-	syncer, err := cases.NewSyncer(cases.SyncerConfig{Store: n.db, Engine: engine, Fetch: ledgerFetcher{n: n}, Now: n.cfg.Now, Logger: n.log})
+	syncer, err := cases.NewSyncer(cases.SyncerConfig{Store: n.db, Engine: engine, Fetch: federation.LedgerFetcher{Local: n.Local, CheckURL: n.policy.CheckURL, Fetcher: n.fetcher}, Now: n.cfg.Now, Logger: n.log})
 	if err != nil {
 		return err
 	}
@@ -290,21 +290,21 @@ func (n *Node) router() *mux.Router {
 	// escaped path so that a case id can travel in one path segment.
 	r.SkipClean(true)
 	r.UseEncodedPath()
-	r.HandleFunc("/.well-known/webfinger", n.serveWebFinger).Methods(http.MethodGet)
-	r.HandleFunc("/.well-known/nodeinfo", n.serveNodeInfoLinks).Methods(http.MethodGet)
-	r.HandleFunc("/nodeinfo/2.1", n.serveNodeInfo).Methods(http.MethodGet)
-	r.HandleFunc("/actors/{name}", n.serveActor).Methods(http.MethodGet)
-	r.HandleFunc("/actors/{name}/inbox", n.federation(n.postInbox)).Methods(http.MethodPost)
+	r.HandleFunc("/.well-known/webfinger", n.federation.WebFinger).Methods(http.MethodGet)
+	r.HandleFunc("/.well-known/nodeinfo", n.federation.NodeInfoLinks).Methods(http.MethodGet)
+	r.HandleFunc("/nodeinfo/2.1", n.federation.NodeInfo).Methods(http.MethodGet)
+	r.HandleFunc("/actors/{name}", n.federation.Actor).Methods(http.MethodGet)
+	r.HandleFunc("/actors/{name}/inbox", n.fromPeers(n.federation.Inbox)).Methods(http.MethodPost)
 	r.HandleFunc("/actors/{name}/inbox", n.requireToken(n.getInbox)).Methods(http.MethodGet)
 	r.HandleFunc("/actors/{name}/outbox", n.requireToken(n.postOutbox)).Methods(http.MethodPost)
 	r.HandleFunc("/actors/{name}/outbox", n.requireToken(n.getOutbox)).Methods(http.MethodGet)
 	r.HandleFunc("/actors/{name}/invitations", n.requireToken(n.listInvitations)).Methods(http.MethodGet)
 	r.HandleFunc("/api/actors/{name}/rotate-key", n.requireToken(n.rotateActorKey)).Methods(http.MethodPost)
 	r.HandleFunc("/api/actors", n.requireToken(n.listActors)).Methods(http.MethodGet)
-	r.HandleFunc("/activities/{id}", n.federation(n.getActivity)).Methods(http.MethodGet)
-	r.HandleFunc("/objects/{id}", n.federation(n.getObject)).Methods(http.MethodGet)
-	r.HandleFunc("/cases/{cid}", n.federation(n.getCase)).Methods(http.MethodGet)
-	r.HandleFunc("/cases/{cid}/ledger", n.federation(n.getCaseLedgerPage)).Methods(http.MethodGet)
+	r.HandleFunc("/activities/{id}", n.fromPeers(n.federation.Activity)).Methods(http.MethodGet)
+	r.HandleFunc("/objects/{id}", n.fromPeers(n.federation.Object)).Methods(http.MethodGet)
+	r.HandleFunc("/cases/{cid}", n.fromPeers(n.federation.Case)).Methods(http.MethodGet)
+	r.HandleFunc("/cases/{cid}/ledger", n.fromPeers(n.federation.CaseLedger)).Methods(http.MethodGet)
 	r.HandleFunc("/api/deliveries", n.requireToken(n.listDeliveries)).Methods(http.MethodGet)
 	r.HandleFunc("/api/cases", n.requireToken(n.listCases)).Methods(http.MethodGet)
 	r.HandleFunc("/api/reports", n.requireToken(n.listReports)).Methods(http.MethodGet)
@@ -358,16 +358,15 @@ func (n *Node) clientIP(r *http.Request) string {
 	return n.policy.ClientIP(r)
 }
 
-// federation guards a route peers call (inbox POSTs, signed GETs): a
+// fromPeers guards a route peers call (inbox POSTs, signed GETs): a
 // request without the node's API token is first held to the per-IP rate
 // limit, before its body is read or its signature looked at. Its
 // refusals are recorded in the audit log.
-func (n *Node) federation(h http.HandlerFunc) http.HandlerFunc {
+func (n *Node) fromPeers(h http.HandlerFunc) http.HandlerFunc {
 	return n.auditRefusals(store.AuditInbound, func(w http.ResponseWriter, r *http.Request) {
 		if !n.token.check(r) {
 			if err := n.policy.AdmitIP(n.clientIP(r)); err != nil {
-				n.metrics.inboxRefused(problem.Status(err))
-				n.refused(r, "federation", err)
+				n.federationRefused(r, "federation", err)
 				problem.Write(w, err)
 				return
 			}
@@ -394,69 +393,6 @@ func (n *Node) requireToken(h http.HandlerFunc) http.HandlerFunc {
 	})
 }
 
-func (n *Node) serveWebFinger(w http.ResponseWriter, r *http.Request) {
-	resource := r.URL.Query().Get("resource")
-	if resource == "" {
-		problem.Write(w, problem.BadRequest("the resource parameter is missing; ask for acct:NAME@%s", n.host))
-		return
-	}
-	var l actor.Local
-	var ok bool
-	if name, host, err := actor.ParseAcct(resource); err == nil {
-		if !strings.EqualFold(host, n.host) {
-			problem.Write(w, problem.NotFound("%s is not on this node (%s)", resource, n.host))
-			return
-		}
-		l, ok = n.Local(name)
-	} else {
-		// WebFinger also answers for an actor's id.
-		for _, cand := range n.locals {
-			if cand.ID == resource {
-				l, ok = cand, true
-			}
-		}
-		if !ok {
-			problem.Write(w, problem.BadRequest("%v", err))
-			return
-		}
-	}
-	if !ok {
-		problem.Write(w, problem.NotFound("no actor %s on this node", resource))
-		return
-	}
-	w.Header().Set("Content-Type", actor.JRDContentType)
-	w.Header().Set("Access-Control-Allow-Origin", "*")
-	_, _ = w.Write(actor.WebFingerJRD(l, n.host))
-}
-
-func (n *Node) serveActor(w http.ResponseWriter, r *http.Request) {
-	l, ok := n.Local(mux.Vars(r)["name"])
-	if !ok {
-		problem.Write(w, problem.NotFound("no actor %q on this node", mux.Vars(r)["name"]))
-		return
-	}
-	// A retired key is listed only until its overlap window ends.
-	l.Retired = actor.KeyRing{Retired: l.Retired}.Published(n.cfg.Now())
-	doc, err := l.Document()
-	if err != nil {
-		problem.Write(w, err)
-		return
-	}
-	w.Header().Set("Content-Type", actor.ContentType)
-	_, _ = w.Write(doc)
-}
-
-func (n *Node) postInbox(w http.ResponseWriter, r *http.Request) {
-	res, err := n.inbox.Receive(r.Context(), mux.Vars(r)["name"], r)
-	if err != nil {
-		n.metrics.inboxRefused(problem.Status(err))
-		n.refused(r, "inbox", err)
-		problem.Write(w, err)
-		return
-	}
-	problem.WriteJSON(w, http.StatusAccepted, api.InboxReceipt{ID: res.ID, Semantic: res.Semantic, Duplicate: res.Duplicate})
-}
-
 func (n *Node) postOutbox(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, n.cfg.MaxInboxBytes+1))
 	if err != nil {
@@ -477,6 +413,13 @@ func (n *Node) postOutbox(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", actor.ContentType)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = w.Write(sub.Body)
+}
+
+// federationRefused logs a refused federation request and counts it in the
+// metrics.
+func (n *Node) federationRefused(r *http.Request, where string, err error) {
+	n.metrics.inboxRefused(problem.Status(err))
+	n.refused(r, where, err)
 }
 
 // refused logs a refused request with its full error chain; the client saw
@@ -545,149 +488,6 @@ func (n *Node) getOutbox(w http.ResponseWriter, r *http.Request) {
 	n.writePage(w, r, func(a, c string, l int) ([]store.StoredActivity, string, error) {
 		return n.db.OutboxPage(r.Context(), a, c, l)
 	})
-}
-
-// getActivity serves a stored activity to the node's API token or to a
-// signed GET from an actor that took part in it (its sender or one of its
-// addressees); an activity a case recorded also to the case's participants,
-// and never to a participant removed from it. An unsigned GET gets 401, a
-// signed GET from anyone else 403.
-func (n *Node) getActivity(w http.ResponseWriter, r *http.Request) {
-	id := n.cfg.PublicURL + "/activities/" + mux.Vars(r)["id"]
-	stored, err := n.db.Activity(r.Context(), id)
-	if !n.token.check(r) {
-		signer, verr := n.verifier.Verify(r.Context(), r, nil)
-		if verr != nil {
-			problem.Write(w, unauthorizedGET(verr))
-			return
-		}
-		var c *cases.Case
-		if err == nil {
-			if cerr := n.db.View(r.Context(), func(tx *store.ReadTx) error {
-				var e error
-				c, e = cases.CaseOf(tx, id)
-				if e == nil && c == nil {
-					// An activity the case did not record, such as the
-					// Case Actor's copy of an invitation, belongs to the
-					// case it names as its context.
-					if doc, perr := vocab.Parse(stored.Body); perr == nil && doc.Activity() != nil && doc.Activity().Context.ID() != "" {
-						c, e = cases.Load(tx, doc.Activity().Context.ID())
-					}
-				}
-				return e
-			}); cerr != nil {
-				problem.Write(w, cerr)
-				return
-			}
-		}
-		if err == nil && !(c == nil && takesPart(stored, signer.Owner) || c != nil && c.MayRead(signer.Owner, takesPart(stored, signer.Owner))) {
-			problem.Write(w, problem.Forbidden("%s is not a party to %s", signer.Owner, id))
-			return
-		}
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		problem.Write(w, problem.NotFound("no activity %s on this node", id))
-		return
-	}
-	if err != nil {
-		problem.Write(w, err)
-		return
-	}
-	w.Header().Set("Content-Type", actor.ContentType)
-	_, _ = w.Write(stored.Body)
-}
-
-// getObject serves an object minted by this node, such as a report one of
-// its actors submitted, to the API token or to a signed GET from a party to
-// it; an object a case recorded (a report, a note) also to the case's
-// participants, and never to a participant removed from it. An unsigned GET
-// gets 401, a signed GET from anyone else 403.
-func (n *Node) getObject(w http.ResponseWriter, r *http.Request) {
-	id := n.cfg.PublicURL + "/objects/" + mux.Vars(r)["id"]
-	var obj vocab.Object
-	var parties []string
-	var c *cases.Case // the case that recorded the object, if any
-	err := n.db.View(r.Context(), func(tx *store.ReadTx) error {
-		o, ok := cases.NewResolver(tx).Resolve(id)
-		if !ok {
-			return nil
-		}
-		locals, peers, err := cases.ReportParties(tx, id)
-		if err != nil {
-			return err
-		}
-		for _, name := range locals {
-			if l, ok := n.Local(name); ok {
-				parties = append(parties, l.ID)
-			}
-		}
-		obj, parties = o, append(parties, peers...)
-		c, err = cases.CaseOf(tx, id)
-		return err
-	})
-	if err != nil {
-		problem.Write(w, err)
-		return
-	}
-	if !n.token.check(r) {
-		signer, verr := n.verifier.Verify(r.Context(), r, nil)
-		if verr != nil {
-			problem.Write(w, unauthorizedGET(verr))
-			return
-		}
-		party := slices.Contains(parties, signer.Owner)
-		if obj != nil && !(c == nil && party || c != nil && c.MayRead(signer.Owner, party)) {
-			problem.Write(w, problem.Forbidden("%s is not a party to %s", signer.Owner, id))
-			return
-		}
-	}
-	if obj == nil {
-		problem.Write(w, problem.NotFound("no object %s on this node", id))
-		return
-	}
-	body, err := vocab.Marshal(obj)
-	if err != nil {
-		problem.Write(w, err)
-		return
-	}
-	w.Header().Set("Content-Type", actor.ContentType)
-	_, _ = w.Write(body)
-}
-
-// takesPart reports whether actorID sent the stored activity or is among
-// its addressees.
-func takesPart(a store.StoredActivity, actorID string) bool {
-	doc, err := vocab.Parse(a.Body)
-	if err != nil {
-		return false
-	}
-	act := doc.Activity()
-	if act == nil {
-		return false
-	}
-	if act.Actor.ID() == actorID {
-		return true
-	}
-	for _, refs := range []vocab.Refs{act.To, act.Cc, act.Audience} {
-		for _, id := range refs.IDs() {
-			if id == actorID {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func unauthorizedGET(err error) error {
-	var pe *problem.Error
-	if errors.As(err, &pe) {
-		return err // the federation policy's 403 or 429
-	}
-	var ve *actor.VerifyError
-	if errors.As(err, &ve) {
-		return problem.Wrap(http.StatusUnauthorized, err, ve.Reason+"; objects are served only to signed requests from their participants or with the node's API token")
-	}
-	return problem.Wrap(http.StatusUnauthorized, err, "objects are served only to signed requests from their participants or with the node's API token")
 }
 
 // viewDeliveries writes deliveries as the API shows them.
