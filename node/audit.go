@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
-	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 )
@@ -254,47 +252,4 @@ func audited(method string, status int) bool {
 		return status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusTooManyRequests
 	}
 	return true
-}
-
-// listAudit answers GET /api/audit?after=SEQ&limit=N with a page of the
-// audit log, oldest first.
-func (n *Node) listAudit(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	var after uint64
-	if v := q.Get("after"); v != "" {
-		var err error
-		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
-			problem.Write(w, problem.BadRequest("after %q must be a record number", v))
-			return
-		}
-	}
-	limit := 100
-	if v := q.Get("limit"); v != "" {
-		l, err := strconv.Atoi(v)
-		if err != nil || l < 1 || l > 1000 {
-			problem.Write(w, problem.BadRequest("limit %q must be a number from 1 to 1000", v))
-			return
-		}
-		limit = l
-	}
-	recs, next, err := n.db.AuditPage(r.Context(), after, limit)
-	if err != nil {
-		problem.Write(w, err)
-		return
-	}
-	if recs == nil {
-		recs = []store.AuditRecord{}
-	}
-	problem.WriteJSON(w, http.StatusOK, api.AuditPage{Records: recs, Next: next})
-}
-
-// verifyAudit answers GET /api/audit/verify with the outcome of checking
-// the whole chain (200 either way; ok says whether it holds).
-func (n *Node) verifyAudit(w http.ResponseWriter, r *http.Request) {
-	v, err := n.db.VerifyAudit(r.Context())
-	if err != nil {
-		problem.Write(w, err)
-		return
-	}
-	problem.WriteJSON(w, http.StatusOK, v)
 }

@@ -5,12 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
-	"strings"
 	"time"
-
-	"github.com/gorilla/mux"
 
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/api"
@@ -19,44 +15,6 @@ import (
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
-
-// DefaultKeyOverlap is how long an actor's old key stays published and
-// accepted after a rotation when the request names no overlap.
-const DefaultKeyOverlap = 7 * 24 * time.Hour
-
-// maxKeyOverlap bounds the overlap a rotation may ask for.
-const maxKeyOverlap = 90 * 24 * time.Hour
-
-// rotateActorKey answers POST /api/actors/{name}/rotate-key[?overlap=DURATION]:
-// it gives a configured actor a new RSA-2048 key under a new key id, which
-// signs every request from now on (deliveries are signed when they are
-// attempted), and keeps the old key listed in the actor's document, at its
-// old key id, for the overlap (default DefaultKeyOverlap). It queues an
-// Update(actor), signed with the new key when it is delivered, to every
-// peer the actor has sent to or shares a case with, and records the
-// rotation in the audit log. See rotateKey for how it commits.
-func (n *Node) rotateActorKey(w http.ResponseWriter, r *http.Request) {
-	name := mux.Vars(r)["name"]
-	overlap := DefaultKeyOverlap
-	if v := r.URL.Query().Get("overlap"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 || d > maxKeyOverlap {
-			problem.Write(w, problem.BadRequest("overlap %q must be a duration from 0s to %s", v, maxKeyOverlap))
-			return
-		}
-		overlap = d
-	}
-	if strings.HasPrefix(name, caseActorPrefix) {
-		problem.Write(w, problem.BadRequest("%s is a Case Actor; only the node's configured actors rotate their keys", name))
-		return
-	}
-	view, err := n.rotateKey(r.Context(), name, overlap)
-	if err != nil {
-		problem.Write(w, err)
-		return
-	}
-	problem.WriteJSON(w, http.StatusOK, view)
-}
 
 // rotateKey rotates the key of the configured actor name as one
 // transaction. The new key and the record of the new key ring are first

@@ -1,8 +1,3 @@
-// Package node assembles one running Vultron node: it opens the store,
-// loads or creates the local actors and their keys, builds the inbox and
-// outbox pipelines and the delivery workers, serves the HTTP surface
-// (WebFinger, NodeInfo, actor documents, inboxes, outboxes, objects, and
-// the Prometheus metrics of metrics.go), and shuts all of it down in order.
 package node
 
 import (
@@ -32,6 +27,7 @@ import (
 	"github.com/openvultron/vultron/node/calendar"
 	"github.com/openvultron/vultron/node/dashboard"
 	"github.com/openvultron/vultron/node/federation"
+	"github.com/openvultron/vultron/node/jsonapi"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/policy"
 	"github.com/openvultron/vultron/store"
@@ -281,6 +277,7 @@ type Node struct {
 	dashboard  *dashboard.Dashboard
 	calendar   *calendar.Feeds
 	federation *federation.Endpoints
+	jsonapi    *jsonapi.Endpoints
 	webhooks   *webhook.Dispatcher
 
 	closeOnce sync.Once
@@ -529,6 +526,23 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	n.jsonapi, err = jsonapi.New(jsonapi.Config{
+		Store:     db,
+		Submitter: n.submitter,
+		Engine:    n.engine,
+		Local:     n.Local,
+		Actors:    n.configuredActors,
+		RotateKey: n.rotateKey,
+		Wake:      n.deliverer.Wake,
+		MaxBody:   cfg.MaxInboxBytes,
+		Refused:   n.refused,
+		PublicURL: cfg.PublicURL,
+		Now:       cfg.Now,
+		Logger:    cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	n.calendar, err = calendar.New(calendar.Config{
 		Store:      db,
 		PublicURL:  cfg.PublicURL,
@@ -586,7 +600,7 @@ func (n *Node) Local(name string) (actor.Local, bool) {
 	if ok {
 		return l, true
 	}
-	if !strings.HasPrefix(name, caseActorPrefix) {
+	if !strings.HasPrefix(name, cases.CaseActorPrefix) {
 		return actor.Local{}, false
 	}
 	rec, err := n.db.LocalActor(context.Background(), name)
@@ -609,8 +623,19 @@ func (n *Node) Local(name string) (actor.Local, bool) {
 	return l, true
 }
 
-// caseActorPrefix starts the local name of every Case Actor.
-const caseActorPrefix = "case-"
+// configuredActors returns the node's actors that are not Case Actors, in
+// no order.
+func (n *Node) configuredActors() []actor.Local {
+	n.localsMu.RLock()
+	defer n.localsMu.RUnlock()
+	var out []actor.Local
+	for name, l := range n.locals {
+		if !strings.HasPrefix(name, cases.CaseActorPrefix) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
 
 // Serve serves HTTP and runs the background services until ctx ends, then
 // shuts down gracefully: it stops accepting connections, waits for

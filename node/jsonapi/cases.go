@@ -1,14 +1,18 @@
-package node
+package jsonapi
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
-	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/node/internal/httpreq"
 	"github.com/openvultron/vultron/problem"
@@ -31,7 +35,7 @@ func viewCase(tx *store.ReadTx, c *cases.Case, now time.Time) (api.Case, error) 
 	for _, p := range c.Participants {
 		pv := api.Participant{Actor: p.Actor, ID: p.ID, RMState: p.RM.String(), VFDState: p.VFD.String(),
 			PECState: p.PEC.String(), Engaged: p.Engaged(), EmbargoAdherence: p.EmbargoAdherence(), Removed: p.Removed, Contact: p.Contact}
-		pv.Roles = roleNames(p.Roles)
+		pv.Roles = p.Roles.Names()
 		v.Participants = append(v.Participants, pv)
 	}
 	return v, nil
@@ -44,9 +48,9 @@ const (
 	defaultNotePage = 100
 )
 
-// listCases answers GET /api/cases?limit=N&after=CURSOR: a page of cases in
+// Cases answers GET /api/cases?limit=N&after=CURSOR: a page of cases in
 // id order and, when more follow, the cursor of the next page in "next".
-func (n *Node) listCases(w http.ResponseWriter, r *http.Request) {
+func (e *Endpoints) Cases(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit, err := httpreq.IntParam(q, "limit", defaultCasePage, 1, maxCasePage)
 	if err != nil {
@@ -55,13 +59,13 @@ func (n *Node) listCases(w http.ResponseWriter, r *http.Request) {
 	}
 	var out []api.Case
 	var next string
-	err = n.db.View(r.Context(), func(tx *store.ReadTx) error {
+	err = e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
 		page, cursor, err := cases.ListCasesPage(tx, q.Get("after"), limit)
 		if err != nil {
 			return err
 		}
 		for _, c := range page {
-			v, err := viewCase(tx, c, n.cfg.Now())
+			v, err := viewCase(tx, c, e.cfg.Now())
 			if err != nil {
 				return err
 			}
@@ -80,10 +84,10 @@ func (n *Node) listCases(w http.ResponseWriter, r *http.Request) {
 	problem.WriteJSON(w, http.StatusOK, api.CasePage{Cases: out, Next: next})
 }
 
-// showCase answers GET /api/cases/{id}?notes=N&notesFrom=K: the case with a
+// Case answers GET /api/cases/{id}?notes=N&notesFrom=K: the case with a
 // page of its notes (the newest defaultNotePage unless asked otherwise).
-func (n *Node) showCase(w http.ResponseWriter, r *http.Request) {
-	id, err := httpreq.CaseID(r, n.db)
+func (e *Endpoints) Case(w http.ResponseWriter, r *http.Request) {
+	id, err := httpreq.CaseID(r, e.cfg.Store)
 	if err != nil {
 		problem.Write(w, err)
 		return
@@ -100,12 +104,12 @@ func (n *Node) showCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var d *api.CaseDetail
-	err = n.db.View(r.Context(), func(tx *store.ReadTx) error {
+	err = e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
 		c, err := cases.Load(tx, id)
 		if err != nil || c == nil {
 			return err
 		}
-		v, err := viewCase(tx, c, n.cfg.Now())
+		v, err := viewCase(tx, c, e.cfg.Now())
 		if err != nil {
 			return err
 		}
@@ -133,16 +137,16 @@ func (n *Node) showCase(w http.ResponseWriter, r *http.Request) {
 	problem.WriteJSON(w, http.StatusOK, d)
 }
 
-// caseLedger answers GET /api/cases/{id}/ledger?from=N&limit=M, and
+// CaseLedger answers GET /api/cases/{id}/ledger?from=N&limit=M, and
 // GET /api/cases/{id}/ledger?activity=ID (recordedActivity).
-func (n *Node) caseLedger(w http.ResponseWriter, r *http.Request) {
-	id, err := httpreq.CaseID(r, n.db)
+func (e *Endpoints) CaseLedger(w http.ResponseWriter, r *http.Request) {
+	id, err := httpreq.CaseID(r, e.cfg.Store)
 	if err != nil {
 		problem.Write(w, err)
 		return
 	}
 	if r.URL.Query().Has("activity") {
-		n.recordedActivity(w, r, id, r.URL.Query().Get("activity"))
+		e.recordedActivity(w, r, id, r.URL.Query().Get("activity"))
 		return
 	}
 	from, limit := int64(0), 100
@@ -160,7 +164,7 @@ func (n *Node) caseLedger(w http.ResponseWriter, r *http.Request) {
 	}
 	var entries []ledger.Entry
 	var found bool
-	err = n.db.View(r.Context(), func(tx *store.ReadTx) error {
+	err = e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
 		c, err := cases.Load(tx, id)
 		if err != nil || c == nil {
 			return err
@@ -188,5 +192,92 @@ func (n *Node) caseLedger(w http.ResponseWriter, r *http.Request) {
 	problem.WriteJSON(w, http.StatusOK, page)
 }
 
-// roleNames lists the wire names of the roles in r.
-func roleNames(r cvdstate.RoleSet) []string { return r.Names() }
+// recordedActivity answers GET /api/cases/{id}/ledger?activity=ID: whether
+// this node's copy of the case recorded the activity, at which log index,
+// and whether the Case Actor refused it instead (its Reject reached the
+// local actor that sent it). Both are index look-ups, so a client may ask
+// again and again while it waits.
+func (e *Endpoints) recordedActivity(w http.ResponseWriter, r *http.Request, caseID, activity string) {
+	if activity == "" {
+		problem.Write(w, problem.BadRequest("activity= must name an activity id"))
+		return
+	}
+	out := api.ActivityRecord{Activity: activity, Case: caseID}
+	err := e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
+		out.CaseHeld, out.Recorded, out.LogIndex, out.Refused = false, false, nil, nil
+		c, err := cases.Load(tx, caseID)
+		if err != nil {
+			return err
+		}
+		if c != nil {
+			out.CaseHeld = true
+			i, ok, err := cases.Recorded(tx, caseID, activity)
+			if err != nil || ok {
+				out.Recorded, out.LogIndex = ok, &i
+				return err
+			}
+		}
+		refusal, ok, err := cases.RefusalOf(tx, activity)
+		if ok {
+			out.Refused = &refusal
+		}
+		return err
+	})
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	problem.WriteJSON(w, http.StatusOK, out)
+}
+
+// Resync answers POST /api/cases/{id}/resync ({"rebuild": true} to
+// drop this node's copy of the case and fetch the Case Actor's ledger from
+// its start): the replica is checked now, and the answer shows its status.
+func (e *Endpoints) Resync(w http.ResponseWriter, r *http.Request) {
+	id, err := httpreq.CaseID(r, e.cfg.Store)
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	var req struct {
+		Rebuild bool `json:"rebuild"`
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<10))
+	if err != nil {
+		problem.Write(w, problem.BadRequest("the request body could not be read"))
+		return
+	}
+	if len(strings.TrimSpace(string(body))) > 0 {
+		if err := json.Unmarshal(body, &req); err != nil {
+			problem.Write(w, problem.BadRequest("the body must be a JSON object such as {\"rebuild\": true}: %v", err))
+			return
+		}
+	}
+	err = e.cfg.Store.Update(r.Context(), func(tx *store.Tx) error { return e.cfg.Engine.Resync(tx, id, req.Rebuild) })
+	var pe *problem.Error
+	if err != nil && !errors.As(err, &pe) {
+		err = fmt.Errorf("resync case %s: %w", id, err)
+	}
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	e.cfg.Logger.Info().Str("case", id).Bool("rebuild", req.Rebuild).Msg("replica resync requested")
+	var status api.ReplicaStatus
+	err = e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
+		c, err := cases.Load(tx, id)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			c = &cases.Case{ID: id}
+		}
+		status, err = cases.Status(tx, c, e.cfg.Now())
+		return err
+	})
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	problem.WriteJSON(w, http.StatusOK, api.Resync{Case: id, Replica: status})
+}
