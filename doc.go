@@ -32,6 +32,8 @@
 //	internal/crashtest  for tests only: kills a child process mid-write
 //	internal/httplex tokens and quoted strings of HTTP header values, for
 //	           the Signature (actor) and Forwarded (policy) parsers; pure
+//	internal/urlhost whether two URLs are on the same host (a key and its
+//	           owner, an actor and its inbox, a case and who announces it)
 //
 // This package holds no code; its tests check that the layering above holds.
 package vultron

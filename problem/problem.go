@@ -4,7 +4,13 @@
 // Pipelines return a *Error for every refusal they decide on, wrapping the
 // underlying cause. The single place that answers an HTTP request calls
 // Write, which sends {"error": "<sentence>"} with the error's status; any
-// other error becomes a 500 whose detail stays in the log.
+// other error becomes a 500 whose detail stays in the log. A client reads
+// the sentence back with ReadBody.
+//
+// Text that a peer or a user supplied is quoted in a sentence or a log line
+// through Clip, which shortens it without splitting a UTF-8 character, or
+// Printable, which also takes out what could break the line; the module
+// has no other clipper.
 package problem
 
 import (
@@ -13,7 +19,9 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -162,4 +170,18 @@ func Clip(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// Printable makes text a peer supplied safe to quote in an error or a log
+// line: invalid UTF-8 becomes "?", each control character a space, the
+// space around it is trimmed, and the result is clipped to n bytes as Clip
+// clips.
+func Printable(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	return Clip(strings.TrimSpace(s), n)
 }

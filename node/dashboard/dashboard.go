@@ -15,7 +15,8 @@
 // framing, sniffing, referrers and any script but the node's own. It reads
 // cases and reports from the store, changes nothing but through the
 // Submitter and the Engine's resync, and keeps its sessions and caches in
-// memory, each bounded.
+// memory, each bounded: the caches (actors' names, the forms each case
+// state offers, cases' histories) are hashicorp/golang-lru LRUs.
 package dashboard
 
 import (
@@ -134,8 +135,7 @@ type Dashboard struct {
 	// histories keeps each case's CS history with the ledger length it
 	// was computed over, so that a case page reads only the entries added
 	// since its last view.
-	histMu    sync.Mutex
-	histories map[string]caseHistory
+	histories *lru.Cache[string, caseHistory]
 
 	// names are the actors' names the pages show.
 	names *actorNames
@@ -149,15 +149,13 @@ type caseHistory struct {
 	history cvdstate.History
 }
 
-// maxHistories bounds the history cache; past it the cache starts over.
+// maxHistories bounds the history cache.
 const maxHistories = 1000
 
 // csHistory returns the CS history of c, reading only the ledger entries
 // added since the case was last shown.
 func (d *Dashboard) csHistory(tx *store.ReadTx, c *cases.Case) (cvdstate.History, error) {
-	d.histMu.Lock()
-	prev, ok := d.histories[c.ID]
-	d.histMu.Unlock()
+	prev, ok := d.histories.Get(c.ID)
 	if !ok || prev.length > c.LedgerLen {
 		prev = caseHistory{}
 	}
@@ -165,12 +163,7 @@ func (d *Dashboard) csHistory(tx *store.ReadTx, c *cases.Case) (cvdstate.History
 	if err != nil {
 		return nil, err
 	}
-	d.histMu.Lock()
-	if len(d.histories) >= maxHistories {
-		clear(d.histories)
-	}
-	d.histories[c.ID] = caseHistory{length: c.LedgerLen, history: h}
-	d.histMu.Unlock()
+	d.histories.Add(c.ID, caseHistory{length: c.LedgerLen, history: h})
 	return h, nil
 }
 
@@ -181,8 +174,11 @@ func New(cfg Config) (*Dashboard, error) {
 		cfg.FetchActor == nil || cfg.TokenMatches == nil || cfg.CalendarURL == nil || cfg.Refused == nil || cfg.Now == nil {
 		return nil, errors.New("dashboard: the configuration misses a dependency")
 	}
-	d := &Dashboard{cfg: cfg, pages: map[string]*template.Template{}, sessions: map[string]*uiSession{}, histories: map[string]caseHistory{}}
+	d := &Dashboard{cfg: cfg, pages: map[string]*template.Template{}, sessions: map[string]*uiSession{}}
 	var err error
+	if d.histories, err = lru.New[string, caseHistory](maxHistories); err != nil {
+		return nil, fmt.Errorf("dashboard: history cache: %w", err)
+	}
 	if d.names, err = newActorNames(cfg.FetchActor, cfg.Now); err != nil {
 		return nil, err
 	}
