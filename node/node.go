@@ -528,8 +528,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.jsonapi, err = jsonapi.New(jsonapi.Config{
 		Store:     db,
-		Submitter: n.submitter,
-		Engine:    n.engine,
+		Submit:    n.submitter.Submit,
+		Resync:    n.engine.Resync,
 		Local:     n.Local,
 		Actors:    n.configuredActors,
 		RotateKey: n.rotateKey,
@@ -558,8 +558,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.dashboard, err = dashboard.New(dashboard.Config{
 		Store:        db,
-		Submitter:    n.submitter,
-		Engine:       n.engine,
+		Submit:       n.submitter.Submit,
+		Resync:       n.engine.Resync,
 		Local:        n.Local,
 		LocalByID:    n.localByID,
 		IsLocal:      n.isLocal,

@@ -238,12 +238,8 @@ func (f *Feeds) Case(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, err)
 		return
 	}
-	var c *cases.Case
-	if err := f.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
-		var err error
-		c, err = cases.Load(tx, id)
-		return err
-	}); err != nil {
+	c, err := httpreq.LoadCase(r.Context(), f.cfg.Store, id)
+	if err != nil {
 		problem.Write(w, err)
 		return
 	}

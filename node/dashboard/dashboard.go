@@ -14,7 +14,7 @@
 // and a form also the session's CSRF token. Every response forbids
 // framing, sniffing, referrers and any script but the node's own. It reads
 // cases and reports from the store, changes nothing but through the
-// Submitter and the Engine's resync, and keeps its sessions and caches in
+// outbox's Submit and the engine's Resync, and keeps its sessions and caches in
 // memory, each bounded: the caches (actors' names, the forms each case
 // state offers, cases' histories) are hashicorp/golang-lru LRUs.
 package dashboard
@@ -43,6 +43,7 @@ import (
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/node/internal/httpreq"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
@@ -81,23 +82,15 @@ type uiSession struct {
 	flashOK bool
 }
 
-// Submitter sends an activity as a local actor, as the outbox's
-// client-to-server API does (*outbox.Submitter).
-type Submitter interface {
-	Submit(ctx context.Context, name string, body []byte) (outbox.Submitted, error)
-}
-
-// Resyncer checks a replica against its Case Actor's ledger now, or drops
-// it to fetch the ledger again (*cases.Engine).
-type Resyncer interface {
-	Resync(tx *store.Tx, caseID string, rebuild bool) error
-}
-
 // Config is what the dashboard needs from the node.
 type Config struct {
-	Store     *store.DB
-	Submitter Submitter
-	Engine    Resyncer
+	Store *store.DB
+	// Submit sends an activity as a local actor, as the client-to-server
+	// API does (outbox.Submitter.Submit).
+	Submit func(ctx context.Context, name string, body []byte) (outbox.Submitted, error)
+	// Resync checks a replica against its Case Actor's ledger now, or
+	// drops it to fetch the ledger again (cases.Engine.Resync).
+	Resync func(tx *store.Tx, caseID string, rebuild bool) error
 	// Local returns a local actor by name, LocalByID by id; IsLocal says
 	// whether an actor id is one of this node's.
 	Local     func(name string) (actor.Local, bool)
@@ -170,7 +163,7 @@ func (d *Dashboard) csHistory(tx *store.ReadTx, c *cases.Case) (cvdstate.History
 // New returns the dashboard of cfg. Its actors' names are fetched by Run,
 // which the node runs as one of its services.
 func New(cfg Config) (*Dashboard, error) {
-	if cfg.Store == nil || cfg.Submitter == nil || cfg.Engine == nil || cfg.Local == nil || cfg.LocalByID == nil || cfg.IsLocal == nil ||
+	if cfg.Store == nil || cfg.Submit == nil || cfg.Resync == nil || cfg.Local == nil || cfg.LocalByID == nil || cfg.IsLocal == nil ||
 		cfg.FetchActor == nil || cfg.TokenMatches == nil || cfg.CalendarURL == nil || cfg.Refused == nil || cfg.Now == nil {
 		return nil, errors.New("dashboard: the configuration misses a dependency")
 	}
@@ -632,7 +625,7 @@ func (d *Dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSess
 	back := "/ui/cases/" + url.PathEscape(id)
 	if action := r.PostForm.Get("action"); action == "resync" || action == "rebuild" {
 		// Not a protocol action: the node checks its copy of the case.
-		err := d.cfg.Store.Update(r.Context(), func(tx *store.Tx) error { return d.cfg.Engine.Resync(tx, id, action == "rebuild") })
+		err := d.cfg.Store.Update(r.Context(), func(tx *store.Tx) error { return d.cfg.Resync(tx, id, action == "rebuild") })
 		if err != nil {
 			d.setFlash(s, "Refused: "+problem.Message(err), false)
 		} else {
@@ -655,12 +648,7 @@ func (d *Dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSess
 // submitCaseAction builds the activity a case form asks for and submits it
 // as local actor as. It returns what to tell the person.
 func (d *Dashboard) submitCaseAction(r *http.Request, caseID, as string) (string, error) {
-	var c *cases.Case
-	err := d.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
-		var err error
-		c, err = cases.Load(tx, caseID)
-		return err
-	})
+	c, err := httpreq.LoadCase(r.Context(), d.cfg.Store, caseID)
 	if err != nil {
 		return "", err
 	}
@@ -688,7 +676,7 @@ func (d *Dashboard) submit(r *http.Request, as string, act map[string]any) error
 	if err != nil {
 		return err
 	}
-	_, err = d.cfg.Submitter.Submit(r.Context(), as, body)
+	_, err = d.cfg.Submit(r.Context(), as, body)
 	if err != nil {
 		d.cfg.Refused(r, "dashboard", err)
 	}

@@ -42,13 +42,10 @@ var hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 func (e *Endpoints) CaseLedger(w http.ResponseWriter, r *http.Request) {
 	id := e.cfg.PublicURL + "/cases/" + mux.Vars(r)["cid"]
 	q := r.URL.Query()
-	from := int64(0)
-	if v := q.Get("from"); v != "" {
-		var err error
-		if from, err = strconv.ParseInt(v, 10, 64); err != nil || from < 0 {
-			problem.Write(w, problem.BadRequest("from %q must be a log index (0 or more)", problem.Clip(v, 300)))
-			return
-		}
+	from, err := httpreq.LogIndex(q, "from")
+	if err != nil {
+		problem.Write(w, err)
+		return
 	}
 	limit, err := httpreq.IntParam(q, "limit", defaultLedgerPage, 1, cases.MaxLedgerPage)
 	if err != nil {
@@ -60,17 +57,13 @@ func (e *Endpoints) CaseLedger(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.BadRequest("prev %q must be an entry hash: 64 lower-case hexadecimal digits", problem.Clip(prev, 300)))
 		return
 	}
-	if !e.cfg.Authorized(r) {
-		signer, err := e.cfg.Verifier.Verify(r.Context(), r, nil)
+	signer, ok := e.signer(w, r)
+	if !ok {
+		return
+	}
+	if signer != nil {
+		c, err := httpreq.LoadCase(r.Context(), e.cfg.Store, id)
 		if err != nil {
-			problem.Write(w, unauthorizedGET(err))
-			return
-		}
-		var c *cases.Case
-		if err := e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
-			c, err = cases.Load(tx, id)
-			return err
-		}); err != nil {
 			problem.Write(w, err)
 			return
 		}

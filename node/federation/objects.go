@@ -9,6 +9,7 @@ import (
 
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/node/internal/httpreq"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
@@ -22,12 +23,11 @@ import (
 func (e *Endpoints) Activity(w http.ResponseWriter, r *http.Request) {
 	id := e.cfg.PublicURL + "/activities/" + mux.Vars(r)["id"]
 	stored, err := e.cfg.Store.Activity(r.Context(), id)
-	if !e.cfg.Authorized(r) {
-		signer, verr := e.cfg.Verifier.Verify(r.Context(), r, nil)
-		if verr != nil {
-			problem.Write(w, unauthorizedGET(verr))
-			return
-		}
+	signer, ok := e.signer(w, r)
+	if !ok {
+		return
+	}
+	if signer != nil {
 		var c *cases.Case
 		if err == nil {
 			if cerr := e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
@@ -96,12 +96,11 @@ func (e *Endpoints) Object(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, err)
 		return
 	}
-	if !e.cfg.Authorized(r) {
-		signer, verr := e.cfg.Verifier.Verify(r.Context(), r, nil)
-		if verr != nil {
-			problem.Write(w, unauthorizedGET(verr))
-			return
-		}
+	signer, ok := e.signer(w, r)
+	if !ok {
+		return
+	}
+	if signer != nil {
 		party := slices.Contains(parties, signer.Owner)
 		if obj != nil && !(c == nil && party || c != nil && c.MayRead(signer.Owner, party)) {
 			problem.Write(w, problem.Forbidden("%s is not a party to %s", signer.Owner, id))
@@ -145,6 +144,22 @@ func takesPart(a store.StoredActivity, actorID string) bool {
 	return false
 }
 
+// signer returns who signed a GET, or nil for a GET with the node's API
+// token. When the request carries neither, it answers 401 (or the
+// federation policy's 403 or 429) and returns false.
+func (e *Endpoints) signer(w http.ResponseWriter, r *http.Request) (*actor.Signer, bool) {
+	if e.cfg.Authorized(r) {
+		return nil, true
+	}
+	s, err := e.cfg.Verifier.Verify(r.Context(), r, nil)
+	if err != nil {
+		problem.Write(w, unauthorizedGET(err))
+		return nil, false
+	}
+	return &s, true
+}
+
+// unauthorizedGET is the refusal of a GET whose signature did not verify.
 func unauthorizedGET(err error) error {
 	var pe *problem.Error
 	if errors.As(err, &pe) {
@@ -163,25 +178,18 @@ func unauthorizedGET(err error) error {
 // and a removed participant no longer reads it.
 func (e *Endpoints) Case(w http.ResponseWriter, r *http.Request) {
 	id := e.cfg.PublicURL + "/cases/" + mux.Vars(r)["cid"]
-	var c *cases.Case
-	if err := e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
-		var err error
-		c, err = cases.Load(tx, id)
-		return err
-	}); err != nil {
+	c, err := httpreq.LoadCase(r.Context(), e.cfg.Store, id)
+	if err != nil {
 		problem.Write(w, err)
 		return
 	}
-	if !e.cfg.Authorized(r) {
-		signer, err := e.cfg.Verifier.Verify(r.Context(), r, nil)
-		if err != nil {
-			problem.Write(w, unauthorizedGET(err))
-			return
-		}
-		if c != nil && !c.CanRead(signer.Owner) {
-			problem.Write(w, problem.Forbidden("%s is not a participant of %s", signer.Owner, id))
-			return
-		}
+	signer, ok := e.signer(w, r)
+	if !ok {
+		return
+	}
+	if signer != nil && c != nil && !c.CanRead(signer.Owner) {
+		problem.Write(w, problem.Forbidden("%s is not a participant of %s", signer.Owner, id))
+		return
 	}
 	if c == nil {
 		problem.Write(w, problem.NotFound("no case %s on this node", id))

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/gorilla/mux"
 
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/node/internal/httpreq"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
@@ -30,7 +30,7 @@ func (e *Endpoints) PostOutbox(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.TooLarge("the body is larger than the limit of %d bytes", e.cfg.MaxBody))
 		return
 	}
-	sub, err := e.cfg.Submitter.Submit(r.Context(), mux.Vars(r)["name"], body)
+	sub, err := e.cfg.Submit(r.Context(), mux.Vars(r)["name"], body)
 	if err != nil {
 		e.cfg.Refused(r, "outbox", err)
 		problem.Write(w, err)
@@ -51,14 +51,10 @@ func (e *Endpoints) writePage(w http.ResponseWriter, r *http.Request, page func(
 		problem.Write(w, problem.NotFound("no actor %q on this node", name))
 		return
 	}
-	limit := 20
-	if v := r.URL.Query().Get("limit"); v != "" {
-		l, err := strconv.Atoi(v)
-		if err != nil || l < 1 || l > 200 {
-			problem.Write(w, problem.BadRequest("limit %q must be a number from 1 to 200", v))
-			return
-		}
-		limit = l
+	limit, err := httpreq.Limit(r.URL.Query(), 20, 200)
+	if err != nil {
+		problem.Write(w, err)
+		return
 	}
 	cursor := r.URL.Query().Get("cursor")
 	acts, next, err := page(l.Name, cursor, limit)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/openvultron/vultron/api"
+	"github.com/openvultron/vultron/node/internal/httpreq"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 )
@@ -21,14 +22,10 @@ func (e *Endpoints) Audit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	limit := 100
-	if v := q.Get("limit"); v != "" {
-		l, err := strconv.Atoi(v)
-		if err != nil || l < 1 || l > 1000 {
-			problem.Write(w, problem.BadRequest("limit %q must be a number from 1 to 1000", v))
-			return
-		}
-		limit = l
+	limit, err := httpreq.Limit(q, 100, 1000)
+	if err != nil {
+		problem.Write(w, err)
+		return
 	}
 	recs, next, err := e.cfg.Store.AuditPage(r.Context(), after, limit)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -149,18 +148,15 @@ func (e *Endpoints) CaseLedger(w http.ResponseWriter, r *http.Request) {
 		e.recordedActivity(w, r, id, r.URL.Query().Get("activity"))
 		return
 	}
-	from, limit := int64(0), 100
-	if v := r.URL.Query().Get("from"); v != "" {
-		if from, err = strconv.ParseInt(v, 10, 64); err != nil || from < 0 {
-			problem.Write(w, problem.BadRequest("from %q must be a log index (0 or more)", v))
-			return
-		}
+	from, err := httpreq.LogIndex(r.URL.Query(), "from")
+	if err != nil {
+		problem.Write(w, err)
+		return
 	}
-	if v := r.URL.Query().Get("limit"); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {
-			problem.Write(w, problem.BadRequest("limit %q must be a number from 1 to 1000", v))
-			return
-		}
+	limit, err := httpreq.Limit(r.URL.Query(), 100, 1000)
+	if err != nil {
+		problem.Write(w, err)
+		return
 	}
 	var entries []ledger.Entry
 	var found bool
@@ -253,7 +249,7 @@ func (e *Endpoints) Resync(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	err = e.cfg.Store.Update(r.Context(), func(tx *store.Tx) error { return e.cfg.Engine.Resync(tx, id, req.Rebuild) })
+	err = e.cfg.Store.Update(r.Context(), func(tx *store.Tx) error { return e.cfg.Resync(tx, id, req.Rebuild) })
 	var pe *problem.Error
 	if err != nil && !errors.As(err, &pe) {
 		err = fmt.Errorf("resync case %s: %w", id, err)

@@ -9,8 +9,8 @@
 // Invariants: the node routes to these handlers (node/routes.go) only with
 // its API token, and audits their refusals; a query parameter outside its
 // bounds is refused with 400 and a sentence that names it; every list is
-// read a bounded page at a time; nothing is written but through the outbox
-// Submitter, the Engine's resync, the store's requeue of a dead letter and
+// read a bounded page at a time; nothing is written but through the
+// outbox's Submit, the engine's Resync, the store's requeue of a dead letter and
 // the node's key rotation.
 package jsonapi
 
@@ -28,22 +28,14 @@ import (
 	"github.com/openvultron/vultron/store"
 )
 
-// Submitter sends an activity as a local actor (*outbox.Submitter).
-type Submitter interface {
-	Submit(ctx context.Context, name string, body []byte) (outbox.Submitted, error)
-}
-
-// Resyncer checks a replica against its Case Actor's ledger now, or drops
-// it to fetch the ledger again (*cases.Engine).
-type Resyncer interface {
-	Resync(tx *store.Tx, caseID string, rebuild bool) error
-}
-
 // Config is what the API needs from the node.
 type Config struct {
-	Store     *store.DB
-	Submitter Submitter
-	Engine    Resyncer
+	Store *store.DB
+	// Submit sends an activity as a local actor (outbox.Submitter.Submit).
+	Submit func(ctx context.Context, name string, body []byte) (outbox.Submitted, error)
+	// Resync checks a replica against its Case Actor's ledger now, or
+	// drops it to fetch the ledger again (cases.Engine.Resync).
+	Resync func(tx *store.Tx, caseID string, rebuild bool) error
 	// Local returns a local actor (configured, or a Case Actor) by name;
 	// Actors returns the configured ones.
 	Local  func(name string) (actor.Local, bool)
@@ -72,7 +64,7 @@ type Endpoints struct {
 
 // New returns the endpoints of cfg.
 func New(cfg Config) (*Endpoints, error) {
-	if cfg.Store == nil || cfg.Submitter == nil || cfg.Engine == nil || cfg.Local == nil || cfg.Actors == nil ||
+	if cfg.Store == nil || cfg.Submit == nil || cfg.Resync == nil || cfg.Local == nil || cfg.Actors == nil ||
 		cfg.RotateKey == nil || cfg.Wake == nil || cfg.MaxBody <= 0 || cfg.Refused == nil || cfg.Now == nil {
 		return nil, errors.New("jsonapi: the configuration misses a dependency")
 	}
