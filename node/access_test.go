@@ -83,17 +83,8 @@ func TestAccessControl(t *testing.T) {
 	finder.oneCase(t, "the finder's replica", func(c api.Case) bool { return c.LedgerLength == 2 })
 	reportID := reportIDOf(t, finder, offerID)
 
-	length := int64(2)
-	step := func(n *testNode, name, activity string, followers ...*testNode) string {
-		t.Helper()
-		id := n.submit(t, name, activity)
-		length++
-		want := length
-		for _, f := range append([]*testNode{vendor}, followers...) {
-			f.oneCase(t, fmt.Sprintf("entry %d", want), func(c api.Case) bool { return c.LedgerLength == want })
-		}
-		return id
-	}
+	steps := &caseSteps{t: t, host: vendor, length: 2}
+	step := steps.step
 	addID := step(finder, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"Note","content":%q},"target":%q,"context":%q}`, accessSecret, caseID, caseID), finder)
 	stored, err := finder.db.Activity(context.Background(), addID)
 	if err != nil {
@@ -230,8 +221,8 @@ func TestAccessControl(t *testing.T) {
 		t.Errorf("the removed participant's GET of its old invitation: %d, want 403", status)
 	}
 	step(finder, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"Note","content":"after removal"},"target":%q,"context":%q}`, caseID, caseID), finder)
-	if got := vendor2.cases(t)[0].LedgerLength; got != removedAt || got >= length {
-		t.Errorf("the removed vendor2 holds %d entries (had %d at its removal; the case has %d)", got, removedAt, length)
+	if got := vendor2.cases(t)[0].LedgerLength; got != removedAt || got >= steps.length {
+		t.Errorf("the removed vendor2 holds %d entries (had %d at its removal; the case has %d)", got, removedAt, steps.length)
 	}
 	for _, row := range rows {
 		check("after the removal", row.rq, row.want)

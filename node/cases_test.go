@@ -170,19 +170,8 @@ func TestEmbargoAndParticipantsBetweenNodes(t *testing.T) {
 	}
 	finder.oneCase(t, "the finder's replica", func(c api.Case) bool { return c.LedgerLength == 2 })
 	caseID := c.ID
-	length := int64(2)
-	// step submits an activity and waits until every node that should
-	// follow the case has recorded it.
-	step := func(n *testNode, actor, activity string, followers ...*testNode) string {
-		t.Helper()
-		id := n.submit(t, actor, activity)
-		length++
-		want := length
-		for _, f := range append([]*testNode{vendor}, followers...) {
-			f.oneCase(t, fmt.Sprintf("entry %d", want), func(c api.Case) bool { return c.LedgerLength == want })
-		}
-		return id
-	}
+	steps := &caseSteps{t: t, host: vendor, length: 2}
+	step := steps.step
 	propose := func(days int) string {
 		end := time.Now().Add(time.Duration(days) * 24 * time.Hour).UTC().Format(time.RFC3339)
 		return fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":{"type":"EmbargoEvent","startTime":%q,"endTime":%q},"context":%q}`,
@@ -245,8 +234,8 @@ func TestEmbargoAndParticipantsBetweenNodes(t *testing.T) {
 	if got := em(finder); got != "EXITED" {
 		t.Errorf("after termination EM = %s, want EXITED", got)
 	}
-	if got := vendor2.cases(t)[0].LedgerLength; got != removedAt || got >= length {
-		t.Errorf("the removed vendor2 holds %d entries (had %d at its removal; the case has %d)", got, removedAt, length)
+	if got := vendor2.cases(t)[0].LedgerLength; got != removedAt || got >= steps.length {
+		t.Errorf("the removed vendor2 holds %d entries (had %d at its removal; the case has %d)", got, removedAt, steps.length)
 	}
 	if h, r := vendor.cases(t)[0], finder.cases(t)[0]; h.TailHash != r.TailHash || r.Diverged != "" {
 		t.Errorf("finder's replica differs: %+v vs %+v", r, h)
