@@ -4,7 +4,7 @@
 // token.go), builds the inbox and outbox pipelines, the delivery workers,
 // the replicas' syncer and the webhooks (pipelines.go, webhooks.go), and
 // puts the HTTP surfaces in front of them, each a package of its own that
-// node fills in with what it needs:
+// node fills in with what it needs (surfaces.go):
 //
 //	node/federation  what peers call: inboxes, actor documents, WebFinger,
 //	                 NodeInfo, and the signed GETs of activities, objects,

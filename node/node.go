@@ -510,72 +510,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.buildWebhooks(); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n.federation, err = federation.New(federation.Config{
-		Store:      db,
-		Inbox:      n.inbox,
-		Verifier:   n.verifier,
-		Local:      n.Local,
-		LocalByID:  n.localByID,
-		Authorized: n.token.check,
-		Refused:    n.federationRefused,
-		PublicURL:  cfg.PublicURL,
-		Host:       n.host,
-		Version:    cfg.Version,
-		Now:        cfg.Now,
-	})
-	if err != nil {
+	if err := n.buildSurfaces(); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n.jsonapi, err = jsonapi.New(jsonapi.Config{
-		Store:     db,
-		Submit:    n.submitter.Submit,
-		Resync:    n.engine.Resync,
-		Local:     n.Local,
-		Actors:    n.configuredActors,
-		RotateKey: n.rotateKey,
-		Wake:      n.deliverer.Wake,
-		MaxBody:   cfg.MaxInboxBytes,
-		Refused:   n.refused,
-		PublicURL: cfg.PublicURL,
-		Now:       cfg.Now,
-		Logger:    cfg.Logger,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
-	n.calendar, err = calendar.New(calendar.Config{
-		Store:      db,
-		PublicURL:  cfg.PublicURL,
-		Host:       n.host,
-		Version:    cfg.Version,
-		FeedKey:    n.token.sum[:],
-		Authorized: n.token.check,
-		Now:        cfg.Now,
-		Logger:     cfg.Logger,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
-	n.dashboard, err = dashboard.New(dashboard.Config{
-		Store:        db,
-		Submit:       n.submitter.Submit,
-		Resync:       n.engine.Resync,
-		Local:        n.Local,
-		LocalByID:    n.localByID,
-		IsLocal:      n.isLocal,
-		FetchActor:   n.fetchActor,
-		TokenMatches: n.token.matches,
-		CalendarURL:  n.calendar.URL,
-		Refused:      n.refused,
-		PublicURL:    cfg.PublicURL,
-		Stopping:     n.stopping,
-		Now:          cfg.Now,
-		Logger:       cfg.Logger,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
-	n.services = append(n.services, service{name: "dashboard-names", run: n.dashboard.Run})
 	if n.metrics, err = newMetrics(n); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -714,54 +651,4 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() { n.closeErr = n.db.Close() })
 	return n.closeErr
-}
-
-// keyCache adapts the store's remote key bucket to the actor package's
-// KeyCache. A key seen for the first time, and a key whose PEM changed,
-// are recorded in the audit log (kind "key") by the store, in the
-// transaction that stores them.
-type keyCache struct {
-	db *store.DB
-}
-
-func (c keyCache) RemoteKey(ctx context.Context, keyID string) (actor.CachedKey, error) {
-	k, err := c.db.RemoteKey(ctx, keyID)
-	if errors.Is(err, store.ErrNotFound) {
-		return actor.CachedKey{}, fmt.Errorf("%w: %s", actor.ErrKeyNotCached, keyID)
-	}
-	if err != nil {
-		return actor.CachedKey{}, err
-	}
-	return actor.CachedKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt}, nil
-}
-
-// PutRemoteKey stores k; the store records a new or changed key in the
-// audit log in the same transaction.
-func (c keyCache) PutRemoteKey(ctx context.Context, k actor.CachedKey) error {
-	return c.db.PutRemoteKey(ctx, store.RemoteKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt})
-}
-
-// dedupRetention is how long the inbox remembers activity ids to refuse
-// replays: longer than any peer's retry horizon.
-const dedupRetention = 30 * 24 * time.Hour
-
-// pruneDedup forgets inbox dedup records older than dedupRetention, once
-// at start and then daily. The activities themselves stay stored, so an id
-// seen before is still recognised.
-func (n *Node) pruneDedup(ctx context.Context) error {
-	tick := time.NewTicker(24 * time.Hour)
-	defer tick.Stop()
-	for {
-		removed, err := n.db.PruneDedup(ctx, n.cfg.Now().Add(-dedupRetention))
-		if err != nil && ctx.Err() == nil {
-			n.log.Error().Err(err).Msg("prune inbox dedup records")
-		} else if removed > 0 {
-			n.log.Info().Int("removed", removed).Msg("pruned inbox dedup records")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
 }

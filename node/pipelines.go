@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"encoding/base32"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -268,4 +269,54 @@ func (k signingKeys) SigningKey(name string) (string, *rsa.PrivateKey, bool) {
 		return "", nil, false
 	}
 	return l.KeyID, l.Key, true
+}
+
+// keyCache adapts the store's remote key bucket to the actor package's
+// KeyCache. A key seen for the first time, and a key whose PEM changed,
+// are recorded in the audit log (kind "key") by the store, in the
+// transaction that stores them.
+type keyCache struct {
+	db *store.DB
+}
+
+func (c keyCache) RemoteKey(ctx context.Context, keyID string) (actor.CachedKey, error) {
+	k, err := c.db.RemoteKey(ctx, keyID)
+	if errors.Is(err, store.ErrNotFound) {
+		return actor.CachedKey{}, fmt.Errorf("%w: %s", actor.ErrKeyNotCached, keyID)
+	}
+	if err != nil {
+		return actor.CachedKey{}, err
+	}
+	return actor.CachedKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt}, nil
+}
+
+// PutRemoteKey stores k; the store records a new or changed key in the
+// audit log in the same transaction.
+func (c keyCache) PutRemoteKey(ctx context.Context, k actor.CachedKey) error {
+	return c.db.PutRemoteKey(ctx, store.RemoteKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt})
+}
+
+// dedupRetention is how long the inbox remembers activity ids to refuse
+// replays: longer than any peer's retry horizon.
+const dedupRetention = 30 * 24 * time.Hour
+
+// pruneDedup forgets inbox dedup records older than dedupRetention, once
+// at start and then daily. The activities themselves stay stored, so an id
+// seen before is still recognised.
+func (n *Node) pruneDedup(ctx context.Context) error {
+	tick := time.NewTicker(24 * time.Hour)
+	defer tick.Stop()
+	for {
+		removed, err := n.db.PruneDedup(ctx, n.cfg.Now().Add(-dedupRetention))
+		if err != nil && ctx.Err() == nil {
+			n.log.Error().Err(err).Msg("prune inbox dedup records")
+		} else if removed > 0 {
+			n.log.Info().Int("removed", removed).Msg("pruned inbox dedup records")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
