@@ -3,8 +3,8 @@ package actor
 import (
 	"fmt"
 	"net/url"
-	"strings"
 
+	"github.com/openvultron/vultron/internal/urlhost"
 	"github.com/openvultron/vultron/problem"
 )
 
@@ -31,7 +31,7 @@ func CheckBinding(s Signer, activityID, activityActor string) error {
 	if err != nil || iu.Host == "" || (iu.Scheme != "https" && iu.Scheme != "http") {
 		return refuse(fmt.Sprintf("activity id %s is not an absolute http(s) URL", problem.Printable(activityID, maxQuoted)))
 	}
-	if !strings.EqualFold(iu.Host, au.Host) {
+	if !urlhost.Same(activityID, activityActor) {
 		return refuse(fmt.Sprintf("activity id host %s is not the actor's host %s", problem.Printable(iu.Host, maxQuoted), problem.Printable(au.Host, maxQuoted)))
 	}
 	return nil

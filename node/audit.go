@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -178,60 +177,17 @@ func (a *refusalAuditor) run(ctx context.Context) error {
 	}
 }
 
-// auditWriter keeps the status of an answer and the start of a refusal's
-// body, which is the node's own {"error": ...} sentence.
-type auditWriter struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-func (w *auditWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *auditWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	if w.status >= 400 && w.body.Len() < auditCapture {
-		w.body.Write(b[:min(len(b), auditCapture-w.body.Len())])
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush passes a flush on to the connection.
-func (w *auditWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *auditWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// reason returns the error sentence of a refusal's answer.
-func (w *auditWriter) reason() string {
-	if msg, ok := problem.ReadBody(w.body.Bytes()); ok {
-		return msg
-	}
-	return http.StatusText(w.status)
-}
-
 // auditRefusals wraps a route: when it answers with a refusal that counts
 // (see audited), the refusal is recorded as kind before the answer is
 // complete.
 func (n *Node) auditRefusals(kind string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		aw := &auditWriter{ResponseWriter: w}
+		aw := &recorder{ResponseWriter: w, capture: auditCapture}
 		h(aw, r)
-		if !audited(r.Method, aw.status) {
+		if !audited(r.Method, aw.Status()) {
 			return
 		}
-		rec := store.AuditRecord{Kind: kind, Decision: store.DecisionRefused, Status: aw.status,
+		rec := store.AuditRecord{Kind: kind, Decision: store.DecisionRefused, Status: aw.Status(),
 			Reason: problem.Clip(aw.reason(), 300), Remote: n.clientIP(r), KeyID: problem.Clip(actor.ClaimedKeyID(r.Header), 300),
 			Actor: mux.Vars(r)["name"]}
 		if kind == store.AuditAdmin && rec.Actor == "" {

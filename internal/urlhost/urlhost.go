@@ -1,7 +1,8 @@
 // Package urlhost says whether two URLs, such as an actor's id and its
-// key's, its inbox or the id of a case it announces, are on the same host:
-// the check that keeps one host from speaking for another. It is the one
-// such check of the module (actor, cases and outbox use it); pure.
+// key's, its inbox, an activity or object it made, or a case it announces,
+// are on the same host: the check that keeps one host from speaking for
+// another. It is the one such check of the module (actor, cases, inbox and
+// outbox use it); pure.
 package urlhost
 
 import (
