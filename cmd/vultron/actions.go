@@ -345,9 +345,7 @@ func resolveCaseID(ctx context.Context, c *client, key string) (string, error) {
 	if key == "" {
 		return "", usageError("give a case: its id, its short id or a unique part of its id")
 	}
-	var d struct {
-		ID string `json:"id"`
-	}
+	var d api.CaseDetail
 	err := c.do(ctx, "GET", "/api/cases/"+url.PathEscape(key)+"?notes=0", nil, &d)
 	if err == nil && d.ID != "" {
 		return d.ID, nil
