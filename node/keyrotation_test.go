@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/store"
 )
 
@@ -60,7 +61,7 @@ func TestRotateActorKey(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("rotate: %d %s", status, body)
 	}
-	var rot rotationView
+	var rot api.KeyRotation
 	if err := json.Unmarshal(body, &rot); err != nil {
 		t.Fatal(err)
 	}

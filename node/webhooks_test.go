@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/webhook"
 )
@@ -96,7 +97,7 @@ func TestWebhooks(t *testing.T) {
 "object":{"type":"VulnerabilityReport","name":"Webhook test","content":"secret details"}}`, vendorID))
 	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
-	caseID := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 }).ID
+	caseID := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 }).ID
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Join","object":%q,"context":%q}`, caseID, caseID))
 	waitFor(t, "three events at the webhook", func() bool { return len(sink.snapshot()) == 3 })
 	// The receiver has the third event a moment before its sender counts it.

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/node"
 	"github.com/openvultron/vultron/outbox"
@@ -86,29 +87,8 @@ func (n cliNode) ok(t *testing.T, args ...string) string {
 	return out
 }
 
-// caseJSON is what "case show --json" prints, the part the tests check.
-type caseJSON struct {
-	ID           string `json:"id"`
-	Owner        string `json:"owner"`
-	EMState      string `json:"emState"`
-	PXAState     string `json:"pxaState"`
-	Closed       bool   `json:"closed"`
-	LedgerLength int64  `json:"ledgerLength"`
-	Participants []struct {
-		Actor    string   `json:"actor"`
-		Roles    []string `json:"roles"`
-		RMState  string   `json:"rmState"`
-		VFDState string   `json:"vfdState"`
-		PECState string   `json:"pecState"`
-		Removed  bool     `json:"removed"`
-	} `json:"participants"`
-	Transfer *struct {
-		To string `json:"to"`
-	} `json:"transfer"`
-	Notes []struct {
-		Content string `json:"content"`
-	} `json:"notes"`
-}
+// caseJSON is what "case show --json" prints: the node's answer.
+type caseJSON struct{ api.CaseDetail }
 
 func (n cliNode) showCase(t *testing.T, id string) caseJSON {
 	t.Helper()

@@ -70,7 +70,7 @@ func buildTransfer(ctx context.Context, s *session, v *actionValues, args []stri
 	if err != nil {
 		return nil, "", err
 	}
-	if _, err := d.participantOf(v.to); err != nil {
+	if _, err := participantOf(d, v.to); err != nil {
 		return nil, "", err
 	}
 	return map[string]any{"type": "Offer", "object": d.ID, "target": v.to, "context": d.ID}, d.ID, nil

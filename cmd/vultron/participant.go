@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/vocab"
 )
 
@@ -106,10 +107,8 @@ func answerSuggestion(typ string) func(context.Context, *session, *actionValues,
 		}
 		var ids []string
 		for _, sg := range d.Suggestions {
-			if v.actor == "" || sg["actor"] == v.actor {
-				if id, _ := sg["id"].(string); id != "" {
-					ids = append(ids, id)
-				}
+			if (v.actor == "" || sg.Actor == v.actor) && sg.ID != "" {
+				ids = append(ids, sg.ID)
 			}
 		}
 		switch len(ids) {
@@ -137,7 +136,7 @@ func buildRemove(ctx context.Context, s *session, v *actionValues, args []string
 	if err != nil {
 		return nil, "", err
 	}
-	pid, err := d.participantOf(v.actor)
+	pid, err := participantOf(d, v.actor)
 	if err != nil {
 		return nil, "", err
 	}
@@ -152,12 +151,7 @@ func answerInvite(typ string) func(context.Context, *session, *actionValues, []s
 		if len(args) == 1 {
 			key = args[0]
 		}
-		var list struct {
-			Invitations []struct {
-				ID   string `json:"id"`
-				Case string `json:"case"`
-			} `json:"invitations"`
-		}
+		var list api.InvitationList
 		if err := s.c.do(ctx, "GET", "/actors/"+url.PathEscape(s.as)+"/invitations", nil, &list); err != nil {
 			return nil, "", fmt.Errorf("read the invitations of %s: %w", s.as, err)
 		}

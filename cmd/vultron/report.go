@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 )
 
@@ -93,7 +94,7 @@ func reportDecision(typ string) func(context.Context, *session, *actionValues, [
 // awaitReport finds the report key names (a received one when received),
 // waiting at most s.timeout for one that has not arrived yet: a
 // reporter's node delivers it a moment after the reporter submitted it.
-func awaitReport(ctx context.Context, s *session, key string, received bool) (reportRow, error) {
+func awaitReport(ctx context.Context, s *session, key string, received bool) (api.Report, error) {
 	deadline := time.Now().Add(s.timeout)
 	for {
 		r, err := findReport(ctx, s.c, s.as, key, received)
@@ -103,7 +104,7 @@ func awaitReport(ctx context.Context, s *session, key string, received bool) (re
 		}
 		select {
 		case <-ctx.Done():
-			return reportRow{}, ctx.Err()
+			return api.Report{}, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -118,7 +119,7 @@ func (e *noSuchReport) Error() string {
 
 // caseOfReport returns the case the validation of s.reportID opened.
 func (s *session) caseOfReport(ctx context.Context) (string, error) {
-	var r reportRow
+	var r api.Report
 	if err := s.c.do(ctx, "GET", "/api/reports/"+url.PathEscape(s.reportID)+"?actor="+url.QueryEscape(s.as), nil, &r); err != nil {
 		return "", fmt.Errorf("its report could not be read back: %w", err)
 	}
@@ -128,30 +129,12 @@ func (s *session) caseOfReport(ctx context.Context) (string, error) {
 	return r.Case, nil
 }
 
-// reportRow is a report as GET /api/reports and /api/reports/{id} show it.
-type reportRow struct {
-	ID       string    `json:"id"`
-	ShortID  string    `json:"shortId"`
-	Offer    string    `json:"offer"`
-	Actor    string    `json:"actor"`
-	Role     string    `json:"role"`
-	Reporter string    `json:"reporter"`
-	Received time.Time `json:"received"`
-	Name     string    `json:"name"`
-	RMState  string    `json:"rmState"`
-	Case     string    `json:"case,omitempty"`
-	Content  string    `json:"content,omitempty"`
-}
-
 // listReports follows the pages of GET /api/reports, of local actor as
 // (all of the node's actors when "").
-func listReports(ctx context.Context, c *client, as string) ([]reportRow, error) {
-	var all []reportRow
+func listReports(ctx context.Context, c *client, as string) ([]api.Report, error) {
+	var all []api.Report
 	for after := ""; ; {
-		var page struct {
-			Reports []reportRow `json:"reports"`
-			Next    string      `json:"next"`
-		}
+		var page api.ReportPage
 		q := url.Values{"limit": {"1000"}, "after": {after}}
 		if as != "" {
 			q.Set("actor", as)
@@ -171,24 +154,24 @@ func listReports(ctx context.Context, c *client, as string) ([]reportRow, error)
 // node's actors when "") keeps it: the node resolves a report's id, short
 // id or Offer id; a unique part of a report's or an Offer's id is matched
 // against the list. received keeps only the reports as received.
-func findReport(ctx context.Context, c *client, as, key string, received bool) (reportRow, error) {
+func findReport(ctx context.Context, c *client, as, key string, received bool) (api.Report, error) {
 	q := url.Values{}
 	if as != "" {
 		q.Set("actor", as)
 	}
-	var r reportRow
+	var r api.Report
 	err := c.do(ctx, "GET", "/api/reports/"+url.PathEscape(key)+"?"+q.Encode(), nil, &r)
 	if err == nil {
 		return r, nil
 	}
 	if !isNotFound(err) {
-		return reportRow{}, err
+		return api.Report{}, err
 	}
 	all, err := listReports(ctx, c, as)
 	if err != nil {
-		return reportRow{}, err
+		return api.Report{}, err
 	}
-	var found []reportRow
+	var found []api.Report
 	for _, r := range all {
 		if (!received || r.Role == string(cases.Receiver)) && (strings.Contains(r.ID, key) || strings.Contains(r.Offer, key)) {
 			found = append(found, r)
@@ -200,13 +183,13 @@ func findReport(ctx context.Context, c *client, as, key string, received bool) (
 	}
 	switch len(found) {
 	case 0:
-		return reportRow{}, &noSuchReport{who: who, key: key}
+		return api.Report{}, &noSuchReport{who: who, key: key}
 	case 1:
 		// The list has no text: read the one found.
 		err := c.do(ctx, "GET", "/api/reports/"+url.PathEscape(found[0].ID)+"?actor="+url.QueryEscape(found[0].Actor), nil, &r)
 		return r, err
 	}
-	return reportRow{}, fmt.Errorf("%q matches %d reports of %s; give more of the id", key, len(found), who)
+	return api.Report{}, fmt.Errorf("%q matches %d reports of %s; give more of the id", key, len(found), who)
 }
 
 // runReportRead is "vultron report list" and "vultron report show OFFER".
@@ -280,11 +263,11 @@ func runReportRead(ctx context.Context, env *environment, verb string, args []st
 }
 
 // sortReports orders reports by when they arrived, oldest first.
-func sortReports(rs []reportRow) {
-	slices.SortStableFunc(rs, func(a, b reportRow) int { return a.Received.Compare(b.Received) })
+func sortReports(rs []api.Report) {
+	slices.SortStableFunc(rs, func(a, b api.Report) int { return a.Received.Compare(b.Received) })
 }
 
-func printReport(env *environment, r reportRow) {
+func printReport(env *environment, r api.Report) {
 	w := env.stdout
 	line := func(label, format string, args ...any) {
 		fmt.Fprintf(w, "%-9s "+format+"\n", append([]any{label}, args...)...)

@@ -1,10 +1,31 @@
-package node
+// Package dashboard is the node's web interface for people: server-rendered
+// pages (html/template) that work without JavaScript, a small script that
+// follows changes over Server-Sent Events (live.go), and forms for the
+// common protocol actions. Forms go through the same outbox Submitter as
+// the client-to-server API, so a person and a script are held to the same
+// rules, and a form is shown only when that rule would take it
+// (actions.go). Reports are shown with their text (reports.go), actors by
+// their names (names.go), each protocol state with a line of plain words
+// (explain.go), and the embargo and the case state as inline SVG
+// (svg.go).
+//
+// The dashboard brings its own routes (Routes) and guards them itself: a
+// page needs a session, opened by logging in with the node's API token,
+// and a form also the session's CSRF token. Every response forbids
+// framing, sniffing, referrers and any script but the node's own. It reads
+// cases and reports from the store, changes nothing but through the
+// outbox's Submit and the engine's Resync, and keeps its sessions and caches in
+// memory, each bounded: the caches (actors' names, the forms each case
+// state offers, cases' histories) are hashicorp/golang-lru LRUs.
+package dashboard
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -17,29 +38,26 @@ import (
 
 	"github.com/gorilla/mux"
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/rs/zerolog"
 
+	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/node/internal/httpreq"
+	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
 )
-
-// The dashboard is the node's web interface for people: server-rendered
-// pages (html/template) that work without JavaScript, a small script that
-// follows changes over Server-Sent Events, and forms for the common protocol
-// actions. Forms go through the same outbox Submitter as the client-to-server
-// API, so a person and a script are held to the same rules, and a form is
-// shown only when that rule would take it (dashboard_actions.go). Reports
-// are shown with their text (dashboard_reports.go), actors by their names
-// (dashboard_names.go), and each protocol state with a line of plain words
-// (dashboard_explain.go).
 
 //go:embed web
 var webFiles embed.FS
 
+// SessionCookie is the name of the cookie that carries a session's id.
+const SessionCookie = "vultron_session"
+
 const (
-	sessionCookie = "vultron_session"
-	sessionTTL    = 12 * time.Hour
+	sessionTTL = 12 * time.Hour
 	// maxSessions bounds the session table: a login beyond it evicts the
 	// session that expires first.
 	maxSessions = 1000
@@ -49,6 +67,11 @@ const (
 	// participantPage is how many participants a case page lists unless
 	// asked for all of them.
 	participantPage = 100
+	// casePage is how many cases the list shows at once, and notePage
+	// how many of its newest notes a case page shows: as many as the API
+	// gives by default.
+	casePage = 100
+	notePage = 100
 )
 
 // uiSession is one logged-in browser.
@@ -59,9 +82,43 @@ type uiSession struct {
 	flashOK bool
 }
 
-// dashboard holds the web interface's templates and sessions.
-type dashboard struct {
-	n      *Node
+// Config is what the dashboard needs from the node.
+type Config struct {
+	Store *store.DB
+	// Submit sends an activity as a local actor, as the client-to-server
+	// API does (outbox.Submitter.Submit).
+	Submit func(ctx context.Context, name string, body []byte) (outbox.Submitted, error)
+	// Resync checks a replica against its Case Actor's ledger now, or
+	// drops it to fetch the ledger again (cases.Engine.Resync).
+	Resync func(tx *store.Tx, caseID string, rebuild bool) error
+	// Local returns a local actor by name, LocalByID by id; IsLocal says
+	// whether an actor id is one of this node's.
+	Local     func(name string) (actor.Local, bool)
+	LocalByID func(id string) (actor.Local, bool)
+	IsLocal   func(id string) bool
+	// FetchActor fetches a remote actor's document, for its name.
+	FetchActor func(ctx context.Context, iri string) (*vocab.Actor, error)
+	// TokenMatches reports whether s is the node's API token, which opens
+	// a session.
+	TokenMatches func(s string) bool
+	// CalendarURL is the link to the node's embargo feed.
+	CalendarURL func(ctx context.Context) string
+	// Refused logs a refused form with its whole error; the person sees
+	// only the sentence.
+	Refused func(r *http.Request, where string, err error)
+	// PublicURL is the node's base URL; a session cookie is Secure when it
+	// is https.
+	PublicURL string
+	// Stopping is closed when the node shuts down, to end the event
+	// streams, which never finish on their own.
+	Stopping <-chan struct{}
+	Now      func() time.Time
+	Logger   zerolog.Logger
+}
+
+// Dashboard holds the web interface's templates and sessions.
+type Dashboard struct {
+	cfg    Config
 	pages  map[string]*template.Template
 	static http.Handler
 
@@ -71,13 +128,12 @@ type dashboard struct {
 	// histories keeps each case's CS history with the ledger length it
 	// was computed over, so that a case page reads only the entries added
 	// since its last view.
-	histMu    sync.Mutex
-	histories map[string]caseHistory
+	histories *lru.Cache[string, caseHistory]
 
 	// names are the actors' names the pages show.
 	names *actorNames
 	// offerCache keeps the forms each case page offers, by case state.
-	offerCache *lru.Cache[string, caseOffers]
+	offerCache *lru.Cache[string, Offers]
 }
 
 // caseHistory is a case's CS history over its first length entries.
@@ -86,15 +142,13 @@ type caseHistory struct {
 	history cvdstate.History
 }
 
-// maxHistories bounds the history cache; past it the cache starts over.
+// maxHistories bounds the history cache.
 const maxHistories = 1000
 
 // csHistory returns the CS history of c, reading only the ledger entries
 // added since the case was last shown.
-func (d *dashboard) csHistory(tx *store.ReadTx, c *cases.Case) (cvdstate.History, error) {
-	d.histMu.Lock()
-	prev, ok := d.histories[c.ID]
-	d.histMu.Unlock()
+func (d *Dashboard) csHistory(tx *store.ReadTx, c *cases.Case) (cvdstate.History, error) {
+	prev, ok := d.histories.Get(c.ID)
 	if !ok || prev.length > c.LedgerLen {
 		prev = caseHistory{}
 	}
@@ -102,29 +156,32 @@ func (d *dashboard) csHistory(tx *store.ReadTx, c *cases.Case) (cvdstate.History
 	if err != nil {
 		return nil, err
 	}
-	d.histMu.Lock()
-	if len(d.histories) >= maxHistories {
-		clear(d.histories)
-	}
-	d.histories[c.ID] = caseHistory{length: c.LedgerLen, history: h}
-	d.histMu.Unlock()
+	d.histories.Add(c.ID, caseHistory{length: c.LedgerLen, history: h})
 	return h, nil
 }
 
-func newDashboard(n *Node) (*dashboard, error) {
-	d := &dashboard{n: n, pages: map[string]*template.Template{}, sessions: map[string]*uiSession{}, histories: map[string]caseHistory{}}
+// New returns the dashboard of cfg. Its actors' names are fetched by Run,
+// which the node runs as one of its services.
+func New(cfg Config) (*Dashboard, error) {
+	if cfg.Store == nil || cfg.Submit == nil || cfg.Resync == nil || cfg.Local == nil || cfg.LocalByID == nil || cfg.IsLocal == nil ||
+		cfg.FetchActor == nil || cfg.TokenMatches == nil || cfg.CalendarURL == nil || cfg.Refused == nil || cfg.Now == nil {
+		return nil, errors.New("dashboard: the configuration misses a dependency")
+	}
+	d := &Dashboard{cfg: cfg, pages: map[string]*template.Template{}, sessions: map[string]*uiSession{}}
 	var err error
-	if d.names, err = newActorNames(n.fetchActor, n.cfg.Now); err != nil {
+	if d.histories, err = lru.New[string, caseHistory](maxHistories); err != nil {
+		return nil, fmt.Errorf("dashboard: history cache: %w", err)
+	}
+	if d.names, err = newActorNames(cfg.FetchActor, cfg.Now); err != nil {
 		return nil, err
 	}
-	if d.offerCache, err = lru.New[string, caseOffers](maxCachedOffers); err != nil {
+	if d.offerCache, err = lru.New[string, Offers](maxCachedOffers); err != nil {
 		return nil, fmt.Errorf("dashboard: offer cache: %w", err)
 	}
-	n.services = append(n.services, service{name: "dashboard-names", run: d.names.run})
 	funcs := template.FuncMap{
 		"who":       d.who,
 		"meaning":   meaning,
-		"short":     shortID,
+		"short":     cases.ShortID,
 		"when":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"countdown": countdown,
 		"pct":       func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
@@ -147,8 +204,11 @@ func newDashboard(n *Node) (*dashboard, error) {
 	return d, nil
 }
 
-// routes adds the dashboard's routes to r.
-func (d *dashboard) routes(r *mux.Router) {
+// Run fetches the names of the actors the pages show, until ctx ends.
+func (d *Dashboard) Run(ctx context.Context) error { return d.names.run(ctx) }
+
+// Routes adds the dashboard's routes to r.
+func (d *Dashboard) Routes(r *mux.Router) {
 	r.HandleFunc("/", d.page(d.casesPage)).Methods(http.MethodGet)
 	r.HandleFunc("/login", d.loginPage).Methods(http.MethodGet)
 	r.HandleFunc("/login", d.login).Methods(http.MethodPost)
@@ -163,7 +223,7 @@ func (d *dashboard) routes(r *mux.Router) {
 // securityHeaders sets the headers every dashboard response carries: no
 // script but the node's own, no framing, no sniffing, no referrer leaving
 // the node.
-func (d *dashboard) securityHeaders(h http.Handler) http.Handler {
+func (d *Dashboard) securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
 		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -175,8 +235,8 @@ func (d *dashboard) securityHeaders(h http.Handler) http.Handler {
 }
 
 // session returns the request's live session and its id.
-func (d *dashboard) session(r *http.Request) (*uiSession, string) {
-	c, err := r.Cookie(sessionCookie)
+func (d *Dashboard) session(r *http.Request) (*uiSession, string) {
+	c, err := r.Cookie(SessionCookie)
 	if err != nil || c.Value == "" {
 		return nil, ""
 	}
@@ -186,7 +246,7 @@ func (d *dashboard) session(r *http.Request) (*uiSession, string) {
 	if !ok {
 		return nil, ""
 	}
-	if d.n.cfg.Now().After(s.expires) {
+	if d.cfg.Now().After(s.expires) {
 		delete(d.sessions, c.Value)
 		return nil, ""
 	}
@@ -195,7 +255,7 @@ func (d *dashboard) session(r *http.Request) (*uiSession, string) {
 
 // page wraps a handler that needs a session: without one the browser is
 // sent to the login page.
-func (d *dashboard) page(h func(http.ResponseWriter, *http.Request, *uiSession)) http.HandlerFunc {
+func (d *Dashboard) page(h func(http.ResponseWriter, *http.Request, *uiSession)) http.HandlerFunc {
 	return d.securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, _ := d.session(r)
 		if s == nil {
@@ -212,7 +272,7 @@ func (d *dashboard) page(h func(http.ResponseWriter, *http.Request, *uiSession))
 
 // form wraps a handler of a POSTed form: it needs a session and the
 // session's CSRF token in the form.
-func (d *dashboard) form(h func(http.ResponseWriter, *http.Request, *uiSession, string)) http.HandlerFunc {
+func (d *Dashboard) form(h func(http.ResponseWriter, *http.Request, *uiSession, string)) http.HandlerFunc {
 	return d.securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		s, id := d.session(r)
@@ -233,7 +293,7 @@ func (d *dashboard) form(h func(http.ResponseWriter, *http.Request, *uiSession, 
 }
 
 // errorPage answers with a small HTML page that says what went wrong.
-func (d *dashboard) errorPage(w http.ResponseWriter, status int, msg string) {
+func (d *Dashboard) errorPage(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	fmt.Fprintf(w, "<!doctype html><title>%d</title><p>%s</p><p><a href=\"/\">Back to the cases</a></p>", status, template.HTMLEscapeString(msg))
@@ -242,12 +302,12 @@ func (d *dashboard) errorPage(w http.ResponseWriter, status int, msg string) {
 func randomToken() string {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		panic("node: crypto/rand: " + err.Error())
+		panic("dashboard: crypto/rand: " + err.Error())
 	}
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-func (d *dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
+func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
 	d.securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.render(w, "login", map[string]any{"Next": safeNext(r.URL.Query().Get("next")), "Error": ""})
 	})).ServeHTTP(w, r)
@@ -262,7 +322,7 @@ func safeNext(next string) string {
 }
 
 // login checks the API token and opens a session.
-func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
+func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 	d.securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
 		if err := r.ParseForm(); err != nil {
@@ -270,13 +330,13 @@ func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		next := safeNext(r.PostForm.Get("next"))
-		if !d.n.token.matches(r.PostForm.Get("token")) {
+		if !d.cfg.TokenMatches(r.PostForm.Get("token")) {
 			w.WriteHeader(http.StatusUnauthorized)
 			d.render(w, "login", map[string]any{"Next": next, "Error": "That is not this node's API token."})
 			return
 		}
 		id := randomToken()
-		now := d.n.cfg.Now()
+		now := d.cfg.Now()
 		d.mu.Lock()
 		for k, s := range d.sessions {
 			if now.After(s.expires) {
@@ -294,31 +354,31 @@ func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
 		}
 		d.sessions[id] = &uiSession{csrf: randomToken(), expires: now.Add(sessionTTL)}
 		d.mu.Unlock()
-		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true,
-			SameSite: http.SameSiteStrictMode, Secure: strings.HasPrefix(d.n.cfg.PublicURL, "https://"), MaxAge: int(sessionTTL.Seconds())})
+		http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: id, Path: "/", HttpOnly: true,
+			SameSite: http.SameSiteStrictMode, Secure: strings.HasPrefix(d.cfg.PublicURL, "https://"), MaxAge: int(sessionTTL.Seconds())})
 		http.Redirect(w, r, next, http.StatusSeeOther)
 	})).ServeHTTP(w, r)
 }
 
-func (d *dashboard) logout(w http.ResponseWriter, r *http.Request, _ *uiSession, id string) {
+func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, _ *uiSession, id string) {
 	d.mu.Lock()
 	delete(d.sessions, id)
 	d.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
 // render writes a page.
-func (d *dashboard) render(w http.ResponseWriter, page string, data map[string]any) {
+func (d *Dashboard) render(w http.ResponseWriter, page string, data map[string]any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if err := d.pages[page].ExecuteTemplate(w, "layout.html", data); err != nil {
-		d.n.log.Error().Err(err).Str("page", page).Msg("dashboard: render")
+		d.cfg.Logger.Error().Err(err).Str("page", page).Msg("dashboard: render")
 	}
 }
 
 // takeFlash returns and clears the session's message for the next page.
-func (d *dashboard) takeFlash(s *uiSession) (string, bool) {
+func (d *Dashboard) takeFlash(s *uiSession) (string, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	f, ok := s.flash, s.flashOK
@@ -326,7 +386,7 @@ func (d *dashboard) takeFlash(s *uiSession) (string, bool) {
 	return f, ok
 }
 
-func (d *dashboard) setFlash(s *uiSession, msg string, ok bool) {
+func (d *Dashboard) setFlash(s *uiSession, msg string, ok bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s.flash, s.flashOK = msg, ok
@@ -348,21 +408,21 @@ type caseRow struct {
 }
 
 // casesPage is the list of cases and of reports waiting for a decision.
-func (d *dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSession) {
+func (d *Dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSession) {
 	after := r.URL.Query().Get("after")
 	var rows []caseRow
 	var next string
 	var pending []dashboardReport
 	var pendingTotal int
 	var liveState string
-	err := d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
-		page, cursor, err := cases.ListCasesPage(tx, after, defaultCasePage)
+	err := d.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
+		page, cursor, err := cases.ListCasesPage(tx, after, casePage)
 		if err != nil {
 			return err
 		}
 		next = cursor
 		for _, c := range page {
-			st, err := cases.Status(tx, c, d.n.cfg.Now())
+			st, err := cases.Status(tx, c, d.cfg.Now())
 			if err != nil {
 				return err
 			}
@@ -376,7 +436,7 @@ func (d *dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 				if !p.Removed {
 					row.Participants++
 				}
-				if d.n.isLocal(p.Actor) {
+				if d.cfg.IsLocal(p.Actor) {
 					row.Mine = append(row.Mine, *p)
 				}
 			}
@@ -395,8 +455,8 @@ func (d *dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 		return
 	}
 	flash, ok := d.takeFlash(s)
-	d.render(w, "cases", map[string]any{"Cases": rows, "Next": next, "Reports": pending, "MoreReports": pendingTotal - len(pending), "ListTextBytes": listTextBytes, "CSRF": s.csrf, "LiveState": liveState, "CalendarURL": d.n.cfg.PublicURL + "/calendar.ics?token=" + url.QueryEscape(d.n.feedToken()),
-		"Flash": flash, "FlashOK": ok, "Now": d.n.cfg.Now()})
+	d.render(w, "cases", map[string]any{"Cases": rows, "Next": next, "Reports": pending, "MoreReports": pendingTotal - len(pending), "ListTextBytes": listTextBytes, "CSRF": s.csrf, "LiveState": liveState, "CalendarURL": d.cfg.CalendarURL(r.Context()),
+		"Flash": flash, "FlashOK": ok, "Now": d.cfg.Now()})
 }
 
 // participantRow is a participant on the case page.
@@ -466,11 +526,11 @@ func embargoLineOf(c *cases.Case) *embargoLine {
 }
 
 // who is how the pages show the actor with the given id.
-func (d *dashboard) who(id string) actorName {
-	if d.n.isLocal(id) {
+func (d *Dashboard) who(id string) actorName {
+	if d.cfg.IsLocal(id) {
 		// This node's actors are named by their local name, as their
 		// documents say, without a fetch.
-		name := strings.TrimPrefix(id, d.n.cfg.PublicURL+"/actors/")
+		name := strings.TrimPrefix(id, d.cfg.PublicURL+"/actors/")
 		return nameOf(id, name, name)
 	}
 	return d.names.lookup(id)
@@ -478,12 +538,12 @@ func (d *dashboard) who(id string) actorName {
 
 // pageState is a page's live state: what it shows in summary, and the
 // names known, so that a name learnt after the page was drawn updates it.
-func (d *dashboard) pageState(summary string) string {
+func (d *Dashboard) pageState(summary string) string {
 	return fmt.Sprintf("%s names:%d", summary, d.names.generation())
 }
 
 // casePage shows one case.
-func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSession) {
+func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSession) {
 	id, err := url.PathUnescape(mux.Vars(r)["id"])
 	if err != nil {
 		d.errorPage(w, http.StatusBadRequest, "The case id in the address is not valid.")
@@ -495,22 +555,22 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	var notes []cases.Note
 	var replica cases.ReplicaStatus
 	var reports []dashboardReport
-	var offers caseOffers
-	now := d.n.cfg.Now()
-	err = d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
+	var offers Offers
+	now := d.cfg.Now()
+	err = d.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
 		var err error
 		if c, err = cases.Load(tx, id); err != nil || c == nil {
 			return err
 		}
 		reports = caseReports(tx, c)
-		offers = d.cachedOffers(tx, c, now)
-		if replica, err = cases.Status(tx, c, d.n.cfg.Now()); err != nil {
+		offers = d.Offers(tx, c, now)
+		if replica, err = cases.Status(tx, c, d.cfg.Now()); err != nil {
 			return err
 		}
 		if timeline, err = cases.Timeline(tx, c.ID, c.LedgerLen, timelineLength); err != nil {
 			return err
 		}
-		if notes, err = c.NotesPage(tx, c.NoteCount-defaultNotePage, defaultNotePage); err != nil {
+		if notes, err = c.NotesPage(tx, c.NoteCount-notePage, notePage); err != nil {
 			return err
 		}
 		history, err = d.csHistory(tx, c)
@@ -530,8 +590,8 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	var parts []participantRow
 	hidden := 0
 	for _, p := range c.Participants {
-		row := participantRow{Participant: *p, RoleNames: roleNames(p.Roles)}
-		if l, ok := d.n.localByID(p.Actor); ok && !p.Removed {
+		row := participantRow{Participant: *p, RoleNames: p.Roles.Names()}
+		if l, ok := d.cfg.LocalByID(p.Actor); ok && !p.Removed {
 			row.Local, row.Name = true, l.Name
 		}
 		if !all && !row.Local && len(parts) >= participantPage {
@@ -556,7 +616,7 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 }
 
 // caseAction carries out a form of the case page through the outbox.
-func (d *dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSession, _ string) {
+func (d *Dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSession, _ string) {
 	id, err := url.PathUnescape(mux.Vars(r)["id"])
 	if err != nil {
 		d.errorPage(w, http.StatusBadRequest, "The case id in the address is not valid.")
@@ -565,7 +625,7 @@ func (d *dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSess
 	back := "/ui/cases/" + url.PathEscape(id)
 	if action := r.PostForm.Get("action"); action == "resync" || action == "rebuild" {
 		// Not a protocol action: the node checks its copy of the case.
-		err := d.n.db.Update(r.Context(), func(tx *store.Tx) error { return d.n.engine.Resync(tx, id, action == "rebuild") })
+		err := d.cfg.Store.Update(r.Context(), func(tx *store.Tx) error { return d.cfg.Resync(tx, id, action == "rebuild") })
 		if err != nil {
 			d.setFlash(s, "Refused: "+problem.Message(err), false)
 		} else {
@@ -587,24 +647,19 @@ func (d *dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSess
 
 // submitCaseAction builds the activity a case form asks for and submits it
 // as local actor as. It returns what to tell the person.
-func (d *dashboard) submitCaseAction(r *http.Request, caseID, as string) (string, error) {
-	var c *cases.Case
-	err := d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
-		var err error
-		c, err = cases.Load(tx, caseID)
-		return err
-	})
+func (d *Dashboard) submitCaseAction(r *http.Request, caseID, as string) (string, error) {
+	c, err := httpreq.LoadCase(r.Context(), d.cfg.Store, caseID)
 	if err != nil {
 		return "", err
 	}
 	if c == nil {
 		return "", problem.NotFound("no case %s on this node", caseID)
 	}
-	l, ok := d.n.Local(as)
+	l, ok := d.cfg.Local(as)
 	if !ok {
 		return "", problem.BadRequest("choose which of this node's actors acts")
 	}
-	act, said, err := d.buildCaseAction(c, l, r.PostForm, d.n.cfg.Now())
+	act, said, err := d.buildCaseAction(c, l, r.PostForm, d.cfg.Now())
 	if err != nil {
 		return "", err
 	}
@@ -616,25 +671,25 @@ func (d *dashboard) submitCaseAction(r *http.Request, caseID, as string) (string
 
 // submit sends an activity through the outbox Submitter, as the C2S API
 // does.
-func (d *dashboard) submit(r *http.Request, as string, act map[string]any) error {
+func (d *Dashboard) submit(r *http.Request, as string, act map[string]any) error {
 	body, err := activityJSON(act)
 	if err != nil {
 		return err
 	}
-	_, err = d.n.submitter.Submit(r.Context(), as, body)
+	_, err = d.cfg.Submit(r.Context(), as, body)
 	if err != nil {
-		d.n.refused(r, "dashboard", err)
+		d.cfg.Refused(r, "dashboard", err)
 	}
 	return err
 }
 
 // validateReport answers a received report's Offer (RV, RI or RC).
-func (d *dashboard) validateReport(w http.ResponseWriter, r *http.Request, s *uiSession, _ string) {
+func (d *Dashboard) validateReport(w http.ResponseWriter, r *http.Request, s *uiSession, _ string) {
 	f := r.PostForm
 	reportID, as := f.Get("report"), f.Get("as")
 	var rec cases.ReportRecord
 	var found bool
-	err := d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
+	err := d.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
 		var err error
 		rec, found, err = cases.Report(tx, reportID, as)
 		return err
@@ -672,14 +727,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-// shortID is the last path segment of an id, for tight columns.
-func shortID(id string) string {
-	if i := strings.LastIndexByte(strings.TrimRight(id, "/"), '/'); i >= 0 && i < len(id)-1 {
-		return id[i+1:]
-	}
-	return id
 }
 
 // countdown says how long until t (a time.Time or *time.Time), in days

@@ -1,4 +1,4 @@
-package node
+package dashboard
 
 import (
 	"fmt"
@@ -28,23 +28,23 @@ const (
 
 // liveState is the summary of what a page shows; a change of it is an
 // event.
-func (d *dashboard) liveState(r *http.Request, caseID string) (string, error) {
+func (d *Dashboard) liveState(r *http.Request, caseID string) (string, error) {
 	var state string
-	err := d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
+	err := d.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
 		if caseID != "" {
 			c, err := cases.Load(tx, caseID)
 			if err != nil || c == nil {
 				state = "gone"
 				return err
 			}
-			st, err := cases.Status(tx, c, d.n.cfg.Now())
+			st, err := cases.Status(tx, c, d.cfg.Now())
 			if err != nil {
 				return err
 			}
 			state = d.pageState(caseLiveState(c, st))
 			return nil
 		}
-		page, _, err := cases.ListCasesPage(tx, "", defaultCasePage)
+		page, _, err := cases.ListCasesPage(tx, "", casePage)
 		if err != nil {
 			return err
 		}
@@ -80,7 +80,7 @@ func listLiveState(page []*cases.Case, reports []cases.ReportRecord) string {
 // state it was rendered from (?state=); when the node has moved on already,
 // the first event goes out at once, so a change made between the page's
 // render and the stream's start is not missed.
-func (d *dashboard) events(w http.ResponseWriter, r *http.Request, _ *uiSession) {
+func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, _ *uiSession) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		d.errorPage(w, http.StatusInternalServerError, "This server cannot stream events.")
@@ -120,11 +120,11 @@ func (d *dashboard) events(w http.ResponseWriter, r *http.Request, _ *uiSession)
 	heartbeat := time.NewTicker(liveHeartbeat)
 	defer heartbeat.Stop()
 	for {
-		changed, named := d.n.db.Changed(), d.names.Changed()
+		changed, named := d.cfg.Store.Changed(), d.names.Changed()
 		select {
 		case <-r.Context().Done():
 			return
-		case <-d.n.stopping:
+		case <-d.cfg.Stopping:
 			return
 		case <-heartbeat.C:
 			extend()

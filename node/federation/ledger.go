@@ -1,10 +1,9 @@
-package node
+package federation
 
 import (
-	"encoding/json"
-	"errors"
+	"context"
+	"crypto/rsa"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -13,10 +12,9 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"context"
-
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/node/internal/httpreq"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 )
@@ -35,24 +33,21 @@ const (
 
 var hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// getCaseLedgerPage serves GET {public}/cases/ID/ledger?from=N&prev=H&limit=M:
+// CaseLedger serves GET {public}/cases/ID/ledger?from=N&prev=H&limit=M:
 // a page of the ledger of a case this node hosts, to a signed GET from
 // one of its participants (whose replica fetches what it lacks) or to the
 // node's API token. prev, when given, must be the hash of entry N-1 (the
 // genesis hash for N = 0): when it is not, the asker's ledger differs from
 // this one, and the answer is 409.
-func (n *Node) getCaseLedgerPage(w http.ResponseWriter, r *http.Request) {
-	id := n.cfg.PublicURL + "/cases/" + mux.Vars(r)["cid"]
+func (e *Endpoints) CaseLedger(w http.ResponseWriter, r *http.Request) {
+	id := e.cfg.PublicURL + "/cases/" + mux.Vars(r)["cid"]
 	q := r.URL.Query()
-	from := int64(0)
-	if v := q.Get("from"); v != "" {
-		var err error
-		if from, err = strconv.ParseInt(v, 10, 64); err != nil || from < 0 {
-			problem.Write(w, problem.BadRequest("from %q must be a log index (0 or more)", problem.Clip(v, 300)))
-			return
-		}
+	from, err := httpreq.LogIndex(q, "from")
+	if err != nil {
+		problem.Write(w, err)
+		return
 	}
-	limit, err := intParam(q, "limit", defaultLedgerPage, 1, cases.MaxLedgerPage)
+	limit, err := httpreq.IntParam(q, "limit", defaultLedgerPage, 1, cases.MaxLedgerPage)
 	if err != nil {
 		problem.Write(w, err)
 		return
@@ -62,17 +57,13 @@ func (n *Node) getCaseLedgerPage(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.BadRequest("prev %q must be an entry hash: 64 lower-case hexadecimal digits", problem.Clip(prev, 300)))
 		return
 	}
-	if !n.token.check(r) {
-		signer, err := n.verifier.Verify(r.Context(), r, nil)
+	signer, ok := e.signer(w, r)
+	if !ok {
+		return
+	}
+	if signer != nil {
+		c, err := httpreq.LoadCase(r.Context(), e.cfg.Store, id)
 		if err != nil {
-			problem.Write(w, unauthorizedGET(err))
-			return
-		}
-		var c *cases.Case
-		if err := n.db.View(r.Context(), func(tx *store.ReadTx) error {
-			c, err = cases.Load(tx, id)
-			return err
-		}); err != nil {
 			problem.Write(w, err)
 			return
 		}
@@ -82,7 +73,7 @@ func (n *Node) getCaseLedgerPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var page cases.LedgerPage
-	err = n.db.View(r.Context(), func(tx *store.ReadTx) error {
+	err = e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
 		c, err := cases.Load(tx, id)
 		if err != nil {
 			return err
@@ -122,21 +113,34 @@ func pageURL(caseID string, from int64, prev string, limit int) string {
 	return caseID + "/ledger?" + q.Encode()
 }
 
-// ledgerFetcher fetches pages of Case Actors' ledgers for the replicas of
+// SignedFetcher makes a GET signed as a local actor and reads at most
+// limit bytes of the answer (*actor.Fetcher).
+type SignedFetcher interface {
+	FetchAs(ctx context.Context, rawURL, keyID string, key *rsa.PrivateKey, limit int64) (int, []byte, error)
+}
+
+// LedgerFetcher fetches pages of Case Actors' ledgers for the replicas of
 // this node, signed as the local actor that takes part in the case.
-type ledgerFetcher struct{ n *Node }
+type LedgerFetcher struct {
+	// Local returns the local actor that signs a fetch.
+	Local func(name string) (actor.Local, bool)
+	// CheckURL refuses a URL the node does not federate with
+	// (policy.Policy.CheckURL).
+	CheckURL func(raw string) error
+	Fetcher  SignedFetcher
+}
 
 // FetchLedger implements cases.LedgerFetcher.
-func (f ledgerFetcher) FetchLedger(ctx context.Context, signer, caseID string, from int64, prev string, limit int) (cases.LedgerPage, error) {
-	l, ok := f.n.Local(signer)
+func (f LedgerFetcher) FetchLedger(ctx context.Context, signer, caseID string, from int64, prev string, limit int) (cases.LedgerPage, error) {
+	l, ok := f.Local(signer)
 	if !ok {
 		return cases.LedgerPage{}, fmt.Errorf("no local actor %q to sign the fetch of the ledger of %s", signer, caseID)
 	}
 	u := pageURL(caseID, from, prev, limit)
-	if err := f.n.policy.CheckURL(u); err != nil {
+	if err := f.CheckURL(u); err != nil {
 		return cases.LedgerPage{}, fmt.Errorf("fetch the ledger of %s: %w", caseID, err)
 	}
-	status, body, err := f.n.fetcher.FetchAs(ctx, u, l.KeyID, l.Key, maxLedgerResponse)
+	status, body, err := f.Fetcher.FetchAs(ctx, u, l.KeyID, l.Key, maxLedgerResponse)
 	if err != nil {
 		return cases.LedgerPage{}, err
 	}
@@ -151,63 +155,8 @@ func (f ledgerFetcher) FetchLedger(ctx context.Context, signer, caseID string, f
 
 // errorText is the sentence of a JSON error body, or the start of the body.
 func errorText(body []byte) string {
-	var e struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return problem.Clip(e.Error, 300)
+	if msg, ok := problem.ReadBody(body); ok {
+		return problem.Clip(msg, 300)
 	}
 	return problem.Clip(strings.TrimSpace(string(body)), 300)
-}
-
-// resyncCase answers POST /api/cases/{id}/resync ({"rebuild": true} to
-// drop this node's copy of the case and fetch the Case Actor's ledger from
-// its start): the replica is checked now, and the answer shows its status.
-func (n *Node) resyncCase(w http.ResponseWriter, r *http.Request) {
-	id, err := n.caseIDParam(r)
-	if err != nil {
-		problem.Write(w, err)
-		return
-	}
-	var req struct {
-		Rebuild bool `json:"rebuild"`
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<10))
-	if err != nil {
-		problem.Write(w, problem.BadRequest("the request body could not be read"))
-		return
-	}
-	if len(strings.TrimSpace(string(body))) > 0 {
-		if err := json.Unmarshal(body, &req); err != nil {
-			problem.Write(w, problem.BadRequest("the body must be a JSON object such as {\"rebuild\": true}: %v", err))
-			return
-		}
-	}
-	err = n.db.Update(r.Context(), func(tx *store.Tx) error { return n.engine.Resync(tx, id, req.Rebuild) })
-	var pe *problem.Error
-	if err != nil && !errors.As(err, &pe) {
-		err = fmt.Errorf("resync case %s: %w", id, err)
-	}
-	if err != nil {
-		problem.Write(w, err)
-		return
-	}
-	n.log.Info().Str("case", id).Bool("rebuild", req.Rebuild).Msg("replica resync requested")
-	var status cases.ReplicaStatus
-	err = n.db.View(r.Context(), func(tx *store.ReadTx) error {
-		c, err := cases.Load(tx, id)
-		if err != nil {
-			return err
-		}
-		if c == nil {
-			c = &cases.Case{ID: id}
-		}
-		status, err = cases.Status(tx, c, n.cfg.Now())
-		return err
-	})
-	if err != nil {
-		problem.Write(w, err)
-		return
-	}
-	problem.WriteJSON(w, http.StatusOK, map[string]any{"case": id, "replica": status})
 }

@@ -1,4 +1,4 @@
-package node
+package dashboard
 
 import (
 	"encoding/json"
@@ -37,8 +37,8 @@ func defaultEmbargoEnd(now time.Time) string {
 	return now.Add(90 * 24 * time.Hour).UTC().Format("2006-01-02")
 }
 
-// caseOffers is what the case page offers, and to whom.
-type caseOffers struct {
+// Offers is what the case page offers, and to whom.
+type Offers struct {
 	// As lists, for each action, the local actors that may take it now.
 	As        map[string][]string
 	Proposals []proposalOffer
@@ -81,27 +81,28 @@ const offerProbeInvitee = "https://invitee.invalid/actors/probe"
 // maxCachedOffers bounds the cases whose offers are kept.
 const maxCachedOffers = 1000
 
-// cachedOffers returns what the case page offers for case c, worked out
-// once per state of the case: trying every action costs a copy of the
-// case each (BenchmarkCaseOffers), and what is allowed changes only with
-// the ledger. The result is shared between page views and read only.
-func (d *dashboard) cachedOffers(tx *store.ReadTx, c *cases.Case, now time.Time) caseOffers {
+// Offers returns what the case page offers for case c, worked out once
+// per state of the case: trying every action costs a copy of the case each
+// (BenchmarkCaseOffers), and what is allowed changes only with the ledger.
+// The result is shared between page views and read only.
+func (d *Dashboard) Offers(tx *store.ReadTx, c *cases.Case, now time.Time) Offers {
 	key := fmt.Sprintf("%s %d %s", c.ID, c.LedgerLen, c.TailHash)
 	if o, ok := d.offerCache.Get(key); ok {
 		return o
 	}
-	o := d.offers(tx, c, now)
+	o := d.ComputeOffers(tx, c, now)
 	d.offerCache.Add(key, o)
 	return o
 }
 
-// offers works out the forms the case page shows for case c.
-func (d *dashboard) offers(tx *store.ReadTx, c *cases.Case, now time.Time) caseOffers {
-	out := caseOffers{As: map[string][]string{}}
+// ComputeOffers works out the forms the case page shows for case c, which
+// Offers keeps; it is exported so that its cost can be measured.
+func (d *Dashboard) ComputeOffers(tx *store.ReadTx, c *cases.Case, now time.Time) Offers {
+	out := Offers{As: map[string][]string{}}
 	resolver := cases.NewResolver(tx)
 	var locals []actor.Local
 	for _, p := range c.Participants {
-		if l, ok := d.n.localByID(p.Actor); ok && !p.Removed {
+		if l, ok := d.cfg.LocalByID(p.Actor); ok && !p.Removed {
 			locals = append(locals, l)
 		}
 	}
@@ -162,7 +163,7 @@ func (d *dashboard) offers(tx *store.ReadTx, c *cases.Case, now time.Time) caseO
 
 // tryAction reads act as the outbox would (parse, fill in the ids,
 // classify) and tries it on c.
-func (d *dashboard) tryAction(resolver cases.Resolver, c *cases.Case, l actor.Local, act map[string]any, now time.Time) error {
+func (d *Dashboard) tryAction(resolver cases.Resolver, c *cases.Case, l actor.Local, act map[string]any, now time.Time) error {
 	if act["type"] == "Invite" && act["target"] != nil {
 		// The outbox puts the invitee's document inline before it
 		// classifies an invitation; the probe has no document to fetch.
@@ -180,11 +181,11 @@ func (d *dashboard) tryAction(resolver cases.Resolver, c *cases.Case, l actor.Lo
 	if a == nil {
 		return problem.Unprocessable("not an activity")
 	}
-	a.ID = d.n.cfg.PublicURL + "/activities/offer-probe"
+	a.ID = d.cfg.PublicURL + "/activities/offer-probe"
 	a.Actor = vocab.RefTo(l.ID)
 	if obj := a.Object.Object; obj != nil {
 		if _, isActivity := obj.(*vocab.Activity); !isActivity && obj.Common().ID == "" {
-			obj.Common().ID = d.n.cfg.PublicURL + "/objects/offer-probe"
+			obj.Common().ID = d.cfg.PublicURL + "/objects/offer-probe"
 		}
 	}
 	class := vocab.Classify(a, resolver)
@@ -203,7 +204,7 @@ func activityJSON(act map[string]any) ([]byte, error) {
 
 // buildCaseAction returns the activity a case form asks local actor l to
 // send, and what to tell the person once the outbox accepted it.
-func (d *dashboard) buildCaseAction(c *cases.Case, l actor.Local, f url.Values, now time.Time) (map[string]any, string, error) {
+func (d *Dashboard) buildCaseAction(c *cases.Case, l actor.Local, f url.Values, now time.Time) (map[string]any, string, error) {
 	switch f.Get("action") {
 	case "propose-embargo":
 		end, err := time.Parse("2006-01-02", f.Get("end"))
