@@ -464,6 +464,7 @@ func wireExamples(t testing.TB) []wireExample {
   "content": "A note from a server that sends no @context."
 }`, want: refused, reason: `@context is missing: use "https://certcc.github.io/Vultron/ns/context.jsonld"`},
 	}
+	ex = append(ex, replyExamples()...)
 	ex = append(ex, legacyExamples()...)
 	ex = append(ex, submittedExamples(t)...)
 	for i := range ex {
@@ -590,4 +591,56 @@ func legacyExamples() []wireExample {
 		ex[i].format = format2023
 	}
 	return ex
+}
+
+// replyExamples are the acknowledgements (K) and errors (E) of the four
+// models, as the node writes them (replies.go): Read and Ignore of the
+// message they answer.
+func replyExamples() []wireExample {
+	caseRef := exIRI(exCase)
+	stamp := func(a *Activity, id string) *Activity {
+		a.ID, a.Published = id, exPublished
+		return a
+	}
+	join := exAct("Join", "https://vendor.example/activities/join-c-77", exVendor, caseRef, withContext(caseRef), withTo(exCaseActor))
+	proposal := exAct("Invite", exInvite, exVendor, exIn(exEmbargoObj(exEmbargo, 90)), withContext(caseRef), withTo(exCaseActor))
+	status := exAct("Add", "https://vendor.example/activities/fix-ready", exVendor, exIn(exParticipantStatusObj()),
+		withTarget(exIRI(exVendorPart)), withContext(caseRef), withTo(exCaseActor))
+	note := exAct("Add", "https://vendor.example/activities/add-note", exVendor, exIn(exNoteObj()), withTarget(caseRef), withContext(caseRef), withTo(exCaseActor))
+	suggestion := exAct("Offer", "https://vendor.example/activities/suggest-desk", exVendor,
+		exIn(exActorObj(exCoordinator, "Organization", "Coordination Desk")), withTarget(caseRef), withContext(caseRef), withTo(exCaseActor))
+	ackJoin := stamp(Acknowledge(exCaseActor, join, exVendor, exCase), "https://vendor.example/activities/ack-join")
+	// The RK of a report by a vendor says it is aware (CV), in result.
+	rkcv := exAct("Read", "https://vendor.example/activities/read-offer-aware", exVendor, exIn(exOfferReport()), withTo(exFinder))
+	rkcv.InReplyTo = exIRI(exOffer)
+	rkcv.Result = exIn(VendorAwareness(exReport, "RECEIVED", "Vfd"))
+	held := []string{"vulnerability_case.json"}
+	return []wireExample{
+		{file: "ack_engage_case.json", object: ackJoin, held: held, want: string(AckReport), messages: "RK"},
+		{file: "ack_embargo_proposal.json", object: stamp(Acknowledge(exCaseActor, proposal, exVendor, exCase), "https://vendor.example/activities/ack-proposal"),
+			want: string(AckEmbargo), messages: "EK"},
+		{file: "ack_fix_ready.json", object: stamp(Acknowledge(exCaseActor, status, exVendor, exCase), "https://vendor.example/activities/ack-fix-ready"),
+			want: string(AckCaseStatus), messages: "CK"},
+		{file: "ack_note.json", object: stamp(Acknowledge(exCaseActor, note, exVendor, exCase), "https://vendor.example/activities/ack-note"),
+			want: string(AckInquiry), messages: "GK"},
+		{file: "ack_report_vendor_aware.json", object: rkcv, want: string(AckReport), messages: "RK|CV"},
+		{file: "ack_vendor_awareness.json", object: stamp(Acknowledge(exFinder, rkcv, exVendor, ""), "https://finder.example/activities/ack-aware"),
+			want: string(AckCaseStatus), messages: "CK"},
+		{file: "error_engage_case.json", object: stamp(Refuse(exCaseActor, join, exVendor, exCase, "https://vendor.example/actors/psirt is not a participant of case https://vendor.example/cases/c-77"),
+			"https://vendor.example/activities/error-join"), held: held, want: string(ReportError), messages: "RE"},
+		{file: "error_embargo_proposal.json", object: stamp(Refuse(exCaseActor, proposal, exVendor, exCase, "an embargo that has ended cannot be negotiated again in the same case"),
+			"https://vendor.example/activities/error-proposal"), want: string(EmbargoError), messages: "EE"},
+		{file: "error_fix_ready.json", object: stamp(Refuse(exCaseActor, status, exVendor, exCase, "only a vendor can ready a fix (F)"),
+			"https://vendor.example/activities/error-fix-ready"), want: string(CaseStatusError), messages: "CE"},
+		{file: "error_note.json", object: stamp(Refuse(exCaseActor, note, exVendor, exCase, "case https://vendor.example/cases/c-77 is closed"),
+			"https://vendor.example/activities/error-note"), want: string(GeneralError), messages: "GE"},
+		{file: "error_suggestion.json", object: stamp(Refuse(exCaseActor, suggestion, exVendor, exCase, "the desk was already suggested"),
+			"https://vendor.example/activities/error-suggestion"), want: string(GeneralError), messages: "GE"},
+		{file: "ack_of_ack.json", object: stamp(Acknowledge(exVendor, ackJoin, exCaseActor, exCase), "https://vendor.example/activities/ack-ack"),
+			held: held, want: string(Unknown), messages: "-",
+			reason: "no Vultron message acknowledges ACK_REPORT (RK): acknowledgements and errors are not answered"},
+		{file: "ack_unheld_activity.json", object: exAct("Read", "https://vendor.example/activities/read-unheld", exVendor, exIRI("https://finder.example/activities/unknown"), withTo(exFinder)),
+			want: string(UnknownUnresolvableObject), messages: "-",
+			reason: "https://finder.example/activities/unknown is not held by this node, so what this Read means cannot be told"},
+	}
 }
