@@ -45,6 +45,15 @@
 // written in the transaction that changes the replica; the host stores
 // nothing to serve a repair.
 //
+// # Replies
+//
+// Every message is answered with its model's acknowledgement, or its
+// error when it is refused (replies.go): by the Case Actor for what is
+// sent to it (one reply per message, never one per replica), by the
+// local actor for what reaches it directly. A reply a local actor
+// receives is stored and listed under its case or report (Replies,
+// CaseTimeline) and never answered.
+//
 // Slow work (making a Case Actor's key) is done by Engine.Prepare before
 // the write that needs it, never inside the store's write path.
 //

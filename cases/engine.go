@@ -114,46 +114,36 @@ func unhandled(c vocab.Classification) error {
 // and returns the replies the protocol calls for. sender is the verified
 // actor that sent it.
 func (e *Engine) ApplyInbound(tx *store.Tx, to LocalActor, sender string, m Message) ([]Reply, error) {
+	now := e.now().UTC()
 	if strings.HasPrefix(to.Name, CaseActorPrefix) {
 		// Everything sent to a Case Actor is about its case.
-		return nil, e.hostInbound(tx, to, sender, m, e.now().UTC())
+		return e.hostInbound(tx, to, sender, m, now)
 	}
 	a := m.Activity
+	if m.Class.Semantic.IsReply() {
+		// An acknowledgement or error changes no state and is not
+		// answered (replies.go).
+		return e.receiveReply(tx, to, sender, m, now)
+	}
 	switch m.Class.Semantic {
 	case vocab.SubmitReport:
 		return e.receiveReport(tx, to, sender, m)
-	case vocab.AckReport:
-		_, rep, err := answeredOffer(a, m.Resolver)
-		if err != nil {
-			return nil, err
-		}
-		if _, ok, err := readReport(&tx.ReadTx, rep.ID, to.Name); err != nil {
-			return nil, err
-		} else if !ok {
-			return nil, problem.Unprocessable("%s acknowledges report %s, which %s never sent or received", sender, rep.ID, to.Name)
-		}
-		// An acknowledgement changes no state and is not acknowledged.
-		return nil, nil
 	case vocab.ValidateReport, vocab.InvalidateReport, vocab.CloseReport:
 		return e.receiveReportDecision(tx, to, sender, m)
 	case vocab.CreateReport:
 		// The announcement of an object: stored, no protocol state.
 		return nil, nil
 	case vocab.AnnounceCaseLedgerEntry:
-		return nil, e.receiveEntry(tx, to, sender, m, e.now().UTC())
+		return nil, e.receiveEntry(tx, to, sender, m, now)
 	case vocab.InviteActorToCase:
-		// An invitation waits in the inbox for the actor to answer.
-		if m.Activity.Object.ID() != to.ID {
-			return nil, problem.Unprocessable("the invitation is for %s, not %s", m.Activity.Object.ID(), to.ID)
+		return e.receiveInvite(tx, to, sender, m)
+	}
+	if a.Type == "Reject" {
+		if _, ok := answeredBy(&tx.ReadTx, a, to.Name); ok {
+			// A refusal in the untyped form of Case Actors from before
+			// typed errors: kept as a general error.
+			return e.receiveReply(tx, to, sender, m, now)
 		}
-		return nil, nil
-	case vocab.RejectCaseLedgerEntry, vocab.Unknown:
-		if m.Activity.Type == "Reject" && sentBy(&tx.ReadTx, m.Activity.InReplyTo.ID(), to.Name) {
-			// A Case Actor's refusal of an activity this actor sent: kept
-			// in the inbox for the actor to read.
-			return nil, nil
-		}
-		return nil, unhandled(m.Class)
 	}
 	if m.Class.Semantic == vocab.CreateNote {
 		return nil, nil
@@ -191,7 +181,7 @@ func (e *Engine) receiveReport(tx *store.Tx, to LocalActor, sender string, m Mes
 	if !found {
 		rec = ReportRecord{ReportID: rep.ID, Actor: to.Name, Role: Receiver, RM: cvdstate.RMStart, OfferID: offer.ID, Name: rep.Name, Reporter: sender}
 	}
-	out, err := cvdstate.Receive(cvdstate.CaseState{}, cvdstate.ParticipantState{RM: rec.RM}, 0, cvdstate.RS)
+	out, err := cvdstate.Receive(cvdstate.CaseState{}, cvdstate.ParticipantState{RM: rec.RM}, e.cfg.Roles(to.Name), cvdstate.RS)
 	if err != nil {
 		return nil, fmt.Errorf("receive report %s: %w", rep.ID, err)
 	}
@@ -207,7 +197,34 @@ func (e *Engine) receiveReport(tx *store.Tx, to LocalActor, sender string, m Mes
 	if err := writeReport(tx, rec); err != nil {
 		return nil, err
 	}
-	return acknowledge(out.Emit, to, sender, offer, offer.ID, rep.ID), nil
+	replies := acknowledge(out.Emit, to, sender, offer, offer.ID, rep.ID)
+	if out.Emit&cvdstate.CV != 0 && len(replies) == 1 {
+		// A vendor that receives a report is aware of the vulnerability
+		// (CV): its acknowledgement says so.
+		replies[0].Activity.Result = vocab.Inline(vocab.VendorAwareness(rep.ID, rec.RM.String(), out.Participant.VFD.String()))
+	}
+	return replies, nil
+}
+
+// receiveInvite handles the Case Actor's invitation of local actor to: it
+// waits in the inbox for the actor to answer, and is acknowledged at once
+// (an invitation is the RS of a late joiner), with the vendor's awareness
+// (CV) when it invites a vendor.
+func (e *Engine) receiveInvite(tx *store.Tx, to LocalActor, sender string, m Message) ([]Reply, error) {
+	a := m.Activity
+	if a.Object.ID() != to.ID {
+		return nil, problem.Unprocessable("the invitation is for %s, not %s", a.Object.ID(), to.ID)
+	}
+	out, err := cvdstate.Receive(cvdstate.CaseState{}, cvdstate.ParticipantState{}, roleSet(a.Roles), cvdstate.RS)
+	if err != nil {
+		return nil, fmt.Errorf("receive the invitation %s: %w", a.ID, err)
+	}
+	caseID := a.Target.ID()
+	k := vocab.Acknowledge(to.ID, a, sender, caseID)
+	if out.Emit&cvdstate.CV != 0 {
+		k.Result = vocab.Inline(vocab.VendorAwareness(caseID, out.Participant.RM.String(), out.Participant.VFD.String()))
+	}
+	return []Reply{{Activity: k, To: sender, OrderingKey: caseID}}, nil
 }
 
 // receiveReportDecision handles a peer's RV, RI or RC about a report this
@@ -223,7 +240,17 @@ func (e *Engine) receiveReportDecision(tx *store.Tx, to LocalActor, sender strin
 		return nil, err
 	}
 	if !found {
-		return nil, problem.Unprocessable("%s reports on report %s, which %s never sent or received", sender, rep.ID, to.Name)
+		// The receiver tables answer an R* message about a report the
+		// receiver never had (RM START) with RE.
+		out, err := cvdstate.Receive(cvdstate.CaseState{}, cvdstate.ParticipantState{}, 0, decisionFor(m.Class.Semantic).message)
+		if err != nil {
+			return nil, err
+		}
+		if out.Emit&cvdstate.RE == 0 {
+			return nil, fmt.Errorf("receive %s: the receiver tables give no error for it", m.Class.Semantic)
+		}
+		reason := fmt.Sprintf("%s never sent or received report %s", to.ID, rep.ID)
+		return []Reply{{Activity: vocab.Refuse(to.ID, a, sender, "", reason), To: sender, OrderingKey: rep.ID}}, nil
 	}
 	peer, isPeer := rec.Peers[sender]
 	if !isPeer {

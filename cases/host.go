@@ -344,53 +344,40 @@ func (e *Engine) sendInvite(tx *store.Tx, c *Case, actorName string, inv Invite,
 }
 
 // hostInbound handles an activity sent to the Case Actor of a case this
-// node hosts.
-func (e *Engine) hostInbound(tx *store.Tx, caseActor LocalActor, sender string, m Message, now time.Time) error {
+// node hosts: it records it and acknowledges it, or answers why it does
+// not (replies.go). A reply to something the Case Actor sent (an
+// invitee's acknowledgement of its invitation) is kept, not recorded.
+func (e *Engine) hostInbound(tx *store.Tx, caseActor LocalActor, sender string, m Message, now time.Time) ([]Reply, error) {
 	act := m.Activity
+	if m.Class.Semantic.IsReply() {
+		return e.receiveReply(tx, caseActor, sender, m, now)
+	}
 	caseID := e.caseOf(&tx.ReadTx, act)
 	if le, ok := act.Object.Object.(*vocab.CaseLedgerEntry); ok && m.Class.Semantic == vocab.RejectCaseLedgerEntry {
 		caseID = le.CaseID
 	}
 	c, err := loadCase(&tx.ReadTx, caseID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if c == nil || c.CaseActor != caseActor.ID {
-		return problem.NotFound("%s hosts no case %q", caseActor.ID, caseID)
+		return nil, problem.NotFound("%s hosts no case %q", caseActor.ID, caseID)
 	}
 	if m.Class.Semantic == vocab.RejectCaseLedgerEntry {
-		return problem.Unprocessable("the Case Actor of case %s does not replay its ledger on request: a participant fetches what it lacks with a signed GET of %s/ledger", c.ID, c.ID)
+		return nil, problem.Unprocessable("the Case Actor of case %s does not replay its ledger on request: a participant fetches what it lacks with a signed GET of %s/ledger", c.ID, c.ID)
 	}
-	_, err = e.record(tx, c, caseActor.Name, act, EventType(m.Class.Semantic), now)
+	eventType := EventType(m.Class.Semantic)
+	before, received := c.state(), c.received(eventType, act)
+	_, err = e.record(tx, c, caseActor.Name, act, eventType, now)
 	if err == nil {
-		return nil
+		return nil, e.answerRecorded(tx, c, caseActor.Name, sender, act, received, before, now)
 	}
 	if problem.Status(err) >= 500 {
-		return err
+		return nil, err
 	}
 	// The activity arrived and is kept in the Case Actor's inbox, but the
 	// case does not record it: tell the sender why.
-	return e.refuse(tx, c, caseActor.Name, sender, act, problem.Message(err), now)
-}
-
-// refuse queues a Reject of an activity the Case Actor does not record,
-// with the reason as its summary.
-func (e *Engine) refuse(tx *store.Tx, c *Case, actorName, sender string, act *vocab.Activity, reason string, now time.Time) error {
-	r := &vocab.Activity{}
-	r.ID, r.Type = e.cfg.NewID("activities"), "Reject"
-	r.Actor = vocab.RefTo(c.CaseActor)
-	r.Object = vocab.RefTo(act.ID)
-	r.InReplyTo = vocab.RefTo(act.ID)
-	r.Context = vocab.RefTo(c.ID)
-	r.Summary = reason
-	r.To = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(sender)}}
-	r.Published = now.Format(time.RFC3339)
-	body, err := vocab.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return tx.EnqueueOutbound(store.Outbound{ID: r.ID, Actor: actorName, Body: body, CreatedAt: now,
-		Deliveries: []store.DeliveryTarget{{Recipient: sender, OrderingKey: c.ID}}})
+	return nil, e.answerRefused(tx, c, caseActor.Name, sender, act, received, before, err, now)
 }
 
 // caseOf returns the case an activity is about: its context, or else the

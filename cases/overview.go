@@ -3,6 +3,7 @@ package cases
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -124,7 +125,8 @@ func CSHistoryFrom(tx *store.ReadTx, c *Case, from int64, prior cvdstate.History
 	return h, err
 }
 
-// TimelineEntry is one ledger entry described for people.
+// TimelineEntry is one ledger entry, or one reply a local actor received,
+// described for people.
 type TimelineEntry struct {
 	Index     int64
 	At        time.Time
@@ -134,6 +136,70 @@ type TimelineEntry struct {
 	Summary string
 	// Detail adds what the entry carried: an embargo's end, a note, a state.
 	Detail string
+	// Reply is set for an acknowledgement or an error a local actor
+	// received, which is no ledger entry (Index is then that of the last
+	// entry before it).
+	Reply bool
+}
+
+// CaseTimeline returns the last n events of a case, newest first: its
+// ledger entries, and the acknowledgements and errors (replies) the
+// node's actors received about it and about its reports.
+func CaseTimeline(tx *store.ReadTx, c *Case, n int) ([]TimelineEntry, error) {
+	entries, err := Timeline(tx, c.ID, c.LedgerLen, n)
+	if err != nil {
+		return nil, err
+	}
+	var replies []ReplyRecord
+	for _, key := range append([]string{c.ID}, reportKeys(c.Reports)...) {
+		rs, err := Replies(tx, key, n)
+		if err != nil {
+			return nil, err
+		}
+		replies = append(replies, rs...)
+	}
+	out := make([]TimelineEntry, 0, len(entries)+len(replies))
+	out = append(out, entries...)
+	for _, r := range replies {
+		out = append(out, describeReply(r))
+	}
+	slices.SortStableFunc(out, func(a, b TimelineEntry) int { return b.At.Compare(a.At) })
+	if len(out) > n {
+		out = out[:n]
+	}
+	// A reply stands after the last entry before it.
+	for i := len(out) - 1; i >= 0; i-- {
+		if out[i].Reply {
+			out[i].Index = -1
+			if i+1 < len(out) {
+				out[i].Index = out[i+1].Index
+			}
+		}
+	}
+	return out, nil
+}
+
+func reportKeys(reports []string) []string {
+	out := make([]string, len(reports))
+	for i, r := range reports {
+		out[i] = reportBucket(r)
+	}
+	return out
+}
+
+// describeReply describes a reply for the timeline.
+func describeReply(r ReplyRecord) TimelineEntry {
+	t := TimelineEntry{At: r.At, Actor: r.From, EventType: strings.ToLower(r.Semantic), Reply: true, Detail: r.Reason}
+	what := r.AnswersType
+	if what == "" {
+		what = "a message"
+	}
+	verb := "acknowledged"
+	if r.Reason != "" || strings.HasSuffix(r.Semantic, "_ERROR") {
+		verb = "refused"
+	}
+	t.Summary = fmt.Sprintf("%s %s's %s (%s)", verb, r.To, what, r.Messages)
+	return t
 }
 
 // Timeline returns the last n entries of a case's ledger, newest first,

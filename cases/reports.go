@@ -32,6 +32,9 @@ type ReportRecord struct {
 	// RM state: the receivers of a report the actor submitted, or the
 	// reporter of a report it received.
 	Peers map[string]cvdstate.RMState `json:"peers"`
+	// PeerVFD is, for a reporter, what the receivers said of their
+	// awareness of the vulnerability (CV), by actor id.
+	PeerVFD map[string]cvdstate.VFD `json:"peerVfd,omitempty"`
 	// OfferID is the id of the Offer that submitted the report (for a
 	// receiver, the one it received first).
 	OfferID string `json:"offerId"`
@@ -148,6 +151,13 @@ func decisionOf(s vocab.Semantic) (reportDecision, bool) {
 		return reportDecision{cvdstate.RMClose, cvdstate.RMClosed, cvdstate.RC}, true
 	}
 	return reportDecision{}, false
+}
+
+// decisionFor returns the decision a report semantic carries; the zero
+// decision for one that is none.
+func decisionFor(s vocab.Semantic) reportDecision {
+	d, _ := decisionOf(s)
+	return d
 }
 
 // stateConflict turns a refused RM transition into the 409 the outbox

@@ -537,11 +537,12 @@ func (c *cluster) waitInbox(name, what string, pred func(activity) bool) activit
 }
 
 // refusalOf returns the reason a Case Actor gave for refusing the activity
-// id, found as a Reject in the sender's inbox; "" when there is none.
+// id, found as an error (an Ignore of it, or the Reject of nodes from
+// before typed errors) in the sender's inbox; "" when there is none.
 func (c *cluster) refusalOf(name, id string) string {
 	c.t.Helper()
 	for _, a := range c.inbox(name) {
-		if a["type"] == "Reject" && (refID(a["inReplyTo"]) == id || refID(a["object"]) == id) {
+		if (a["type"] == "Ignore" || a["type"] == "Reject") && (refID(a["inReplyTo"]) == id || refID(a["object"]) == id) {
 			s, _ := a["summary"].(string)
 			return fmt.Sprintf("%s refused it: %q", a["actor"], s)
 		}

@@ -67,7 +67,13 @@ type caseDetail struct {
 	Invites     []cases.Invite     `json:"invites,omitempty"`
 	Suggestions []cases.Suggestion `json:"suggestions,omitempty"`
 	Transfer    *cases.Transfer    `json:"transfer,omitempty"`
+	// Replies are the newest acknowledgements and errors this node's
+	// actors received about the case, newest first.
+	Replies []cases.ReplyRecord `json:"replies,omitempty"`
 }
+
+// defaultReplyPage is how many replies a case's detail shows.
+const defaultReplyPage = 100
 
 // viewCase reads what the API shows of case c, in tx.
 func viewCase(tx *store.ReadTx, c *cases.Case, now time.Time) (caseView, error) {
@@ -191,6 +197,9 @@ func (n *Node) showCase(w http.ResponseWriter, r *http.Request) {
 		}
 		d = &caseDetail{caseView: v, Embargo: c.Embargo, Proposals: c.Proposals,
 			History: c.History, Invites: c.Invites, Suggestions: c.Suggestions, Transfer: c.Transfer}
+		if d.Replies, err = cases.Replies(tx, c.ID, defaultReplyPage); err != nil {
+			return err
+		}
 		d.NotesTotal = c.NoteCount
 		d.NotesFrom = max(0, c.NoteCount-notes)
 		if q.Has("notesFrom") {

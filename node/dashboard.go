@@ -410,7 +410,7 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 		if replica, err = cases.Status(tx, c, d.n.cfg.Now()); err != nil {
 			return err
 		}
-		if timeline, err = cases.Timeline(tx, c.ID, c.LedgerLen, timelineLength); err != nil {
+		if timeline, err = cases.CaseTimeline(tx, c, timelineLength); err != nil {
 			return err
 		}
 		if notes, err = c.NotesPage(tx, c.NoteCount-defaultNotePage, defaultNotePage); err != nil {
