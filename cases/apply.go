@@ -96,7 +96,7 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 		if c.Embargo != nil && c.EM.InForce() && act.Object.ID() != c.Embargo.ID {
 			return Effects{}, problem.Conflict("%s is not the embargo in force in case %s (%s is)", act.Object.ID(), c.ID, c.Embargo.ID)
 		}
-		return c.terminateEmbargo(p, at)
+		return c.terminateEmbargo(p, act, at)
 	case EventType(vocab.InviteActorToCase):
 		fx, err := c.invite(p, act.Object.ID(), roleSet(act.Roles), act.ID, at)
 		if err == nil && act.Object.Object != nil {
@@ -531,11 +531,24 @@ func (c *Case) rejectEmbargo(p *Participant, act *vocab.Activity, at time.Time) 
 	return Effects{Messages: out.Emit}, nil
 }
 
-// terminateEmbargo records the owner's early termination (ET). Other
-// participants end an embargo by reporting what ends it (P, X, A).
-func (c *Case) terminateEmbargo(p *Participant, at time.Time) (Effects, error) {
-	if p.Actor != c.Owner {
-		return Effects{}, problem.Forbidden("only the case owner %s ends the embargo of case %s early; others report what makes it end (public awareness, a public exploit, attacks)", c.Owner, c.ID)
+// terminateEmbargo records an early termination (ET). The EM tables let
+// any participant that has not closed the report end the embargo in force
+// (ACTIVE or REVISE), the owner or not; the reason it gives (the
+// activity's summary, else its content) is kept in the embargo's history.
+// A termination that arrives after the embargo ended, as a second one sent
+// at the same time does, changes nothing: the receiver tables acknowledge
+// it (ET in EXITED: EK), and the history keeps who else ended it and why.
+func (c *Case) terminateEmbargo(p *Participant, act *vocab.Activity, at time.Time) (Effects, error) {
+	reason := firstNonEmpty(act.Summary, act.Content)
+	if reason == "" {
+		reason = "terminated early by " + p.Actor
+		if p.Actor == c.Owner {
+			reason = "terminated early by the owner"
+		}
+	}
+	if c.EM == cvdstate.EMExited && p.RM != cvdstate.RMClosed {
+		c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: "ET", From: c.EM, To: c.EM, Reason: reason})
+		return Effects{Messages: cvdstate.ET}, nil
 	}
 	before := c.EM
 	out, err := cvdstate.Step(c.state(), p.ParticipantState, p.Roles, cvdstate.EMTerminate)
@@ -543,7 +556,7 @@ func (c *Case) terminateEmbargo(p *Participant, at time.Time) (Effects, error) {
 		return Effects{}, conflict(p.Actor, err)
 	}
 	c.applyOutcome(p, out)
-	c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: emMessage(out.Emit), From: before, To: c.EM, Reason: "terminated early by the owner"})
+	c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: emMessage(out.Emit), From: before, To: c.EM, Reason: reason})
 	return Effects{Messages: out.Emit}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/vocab"
 )
@@ -239,7 +240,6 @@ func TestEmbargoNegotiation(t *testing.T) {
 	if c.EM != cvdstate.EMActive || c.Embargo.Sequence != 1 || !c.Embargo.End.Equal(time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("after EC: em %s embargo %+v", c.EM, c.Embargo)
 	}
-	refused(t, c, vocab.RemoveEmbargoEventFromCase, act(t, "Remove", finder, fmt.Sprintf(`"object":%q,"origin":%q`, c.Embargo.ID, caseID)), 403, "only the case owner")
 	refused(t, c, vocab.RemoveEmbargoEventFromCase, act(t, "Remove", vendor, fmt.Sprintf(`"object":"%s/embargoes/x","origin":%q`, caseID, caseID)), 409, "is not the embargo in force")
 	must(t, c, vocab.RemoveEmbargoEventFromCase, act(t, "Remove", vendor, fmt.Sprintf(`"object":%q,"origin":%q`, c.Embargo.ID, caseID)))
 	if c.EM != cvdstate.EMExited {
@@ -408,5 +408,89 @@ func TestInvitationsAreIndependent(t *testing.T) {
 	}
 	if len(c.Invites) != 0 {
 		t.Errorf("open invitations after joining = %+v, want none", c.Invites)
+	}
+}
+
+// TestEarlyTermination checks ET as the EM tables allow it: any
+// participant that has not closed the report ends the embargo in force
+// (ACTIVE or REVISE), with its reason recorded in the embargo's history;
+// a participant that closed cannot, nor can one that was removed; and a
+// termination that arrives after the embargo ended changes nothing and is
+// recorded, as the receiver tables acknowledge it (EK).
+func TestEarlyTermination(t *testing.T) {
+	terminate := func(t *testing.T, c *Case, actor, reason string) *vocab.Activity {
+		return act(t, "Remove", actor, fmt.Sprintf(`"object":%q,"origin":%q,"context":%q,"summary":%q`, c.Embargo.ID, caseID, caseID, reason))
+	}
+	tests := []struct {
+		name   string
+		by     string
+		revise bool // a revision is pending (REVISE)
+		reason string
+		want   string // the reason the history records
+	}{
+		{"the owner", vendor, false, "the fix shipped early", "the fix shipped early"},
+		{"the finder", finder, false, "the advisory leaked on a mailing list", "the advisory leaked on a mailing list"},
+		{"the finder during a revision", finder, true, "exploit seen in the wild", "exploit seen in the wild"},
+		{"the owner without a reason", vendor, false, "", "terminated early by the owner"},
+		{"a participant without a reason", finder, false, "", "terminated early by " + finder},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCase(t, true)
+			if tt.revise {
+				must(t, c, vocab.InviteToEmbargoOnCase, embargoInvite(t, vendor, "https://v.example/a/ev-"+tt.name, "2027-03-01T00:00:00Z"))
+			}
+			fx := must(t, c, vocab.RemoveEmbargoEventFromCase, terminate(t, c, tt.by, tt.reason))
+			if c.EM != cvdstate.EMExited || fx.Messages != cvdstate.ET {
+				t.Fatalf("after ET by %s: em %s messages %s", tt.by, c.EM, fx.Messages)
+			}
+			last := c.History[len(c.History)-1]
+			if last.By != tt.by || last.Message != "ET" || last.Reason != tt.want || last.To != cvdstate.EMExited {
+				t.Errorf("history records %+v; want ET by %s because %q", last, tt.by, tt.want)
+			}
+			for _, p := range c.Participants {
+				if p.PEC != cvdstate.PECNoEmbargo {
+					t.Errorf("%s's consent after the embargo ended: %s, want NO_EMBARGO", p.Actor, p.PEC)
+				}
+			}
+			// A second termination, as two participants ending the embargo
+			// at once send, changes nothing and is recorded.
+			before := c.EM
+			must(t, c, vocab.RemoveEmbargoEventFromCase, terminate(t, c, vendor, "ending it too"))
+			if c.EM != before || c.History[len(c.History)-1].Reason != "ending it too" {
+				t.Errorf("a late ET: em %s, history %+v", c.EM, c.History[len(c.History)-1])
+			}
+		})
+	}
+	t.Run("a participant that closed", func(t *testing.T) {
+		c := newCase(t, true)
+		must(t, c, vocab.EngageCase, join(t, vendor))
+		must(t, c, vocab.CloseCase, leave(t, finder))
+		refused(t, c, vocab.RemoveEmbargoEventFromCase, terminate(t, c, finder, "done"), 409, "closed the report")
+	})
+	t.Run("a removed participant", func(t *testing.T) {
+		c := newCase(t, true)
+		must(t, c, vocab.RemoveCaseParticipantFromCase, act(t, "Remove", vendor, fmt.Sprintf(`"object":%q,"target":%q`, finder, caseID)))
+		refused(t, c, vocab.RemoveEmbargoEventFromCase, terminate(t, c, finder, "spite"), 403, "is not a participant")
+	})
+	t.Run("no embargo", func(t *testing.T) {
+		c := newCase(t, false)
+		refused(t, c, vocab.RemoveEmbargoEventFromCase, act(t, "Remove", finder, fmt.Sprintf(`"object":"%s/embargoes/1","origin":%q`, caseID, caseID)), 409, "no embargo in force")
+	})
+}
+
+// TestTimelineShowsTheReason checks that the timeline describes an early
+// termination with the reason its sender gave, whoever sent it.
+func TestTimelineShowsTheReason(t *testing.T) {
+	for _, by := range []string{vendor, finder} {
+		payload := fmt.Sprintf(`{"id":"https://x.example/a/et","type":"Remove","actor":%q,"object":"%s/embargoes/1","origin":%q,"summary":"the advisory leaked"}`, by, caseID, caseID)
+		e, err := ledger.NewEntry(caseID, 7, strings.Repeat("0", 64), "https://x.example/a/et", EventType(vocab.RemoveEmbargoEventFromCase), []byte(payload), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := describeEntry(e)
+		if got.Actor != by || got.Summary != "terminated the embargo (ET)" || got.Detail != "the advisory leaked" {
+			t.Errorf("the timeline shows %+v for an ET by %s", got, by)
+		}
 	}
 }

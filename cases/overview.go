@@ -247,8 +247,9 @@ func describeEntry(e ledger.Entry) TimelineEntry {
 	t := TimelineEntry{Index: e.LogIndex, EventType: e.EventType}
 	t.At = entryTime(e)
 	var p struct {
-		Actor  json.RawMessage `json:"actor"`
-		Object json.RawMessage `json:"object"`
+		Actor   json.RawMessage `json:"actor"`
+		Object  json.RawMessage `json:"object"`
+		Summary string          `json:"summary"`
 	}
 	_ = json.Unmarshal(e.PayloadSnapshot, &p)
 	t.Actor = rawRef(p.Actor)
@@ -274,6 +275,11 @@ func describeEntry(e ledger.Entry) TimelineEntry {
 		case obj.VFD != "" || obj.CaseStatus.PXA != "":
 			t.Detail = strings.TrimSpace(obj.VFD + " " + obj.CaseStatus.PXA)
 		}
+	}
+	if t.Detail == "" {
+		// What the sender said of its step: the reason it ended the
+		// embargo, declined, left.
+		t.Detail = p.Summary
 	}
 	return t
 }

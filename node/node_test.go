@@ -384,7 +384,8 @@ func TestInvalidateAndCloseReport(t *testing.T) {
 		items := finder.inboxItems(t, "finder")
 		return countType(items, "TentativeReject") == 1 && countType(items, "Reject") == 1
 	})
-	waitFor(t, "the finder's acknowledgements", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Read") == 2 })
+	// RK of the RI and of the RC, and CK of the vendor's awareness (CV).
+	waitFor(t, "the finder's acknowledgements", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Read") == 3 })
 	if status, body := vendor.api(t, http.MethodPost, "/actors/vendor/outbox", answer("Accept")); status != http.StatusConflict || !strings.Contains(string(body), "CLOSED") {
 		t.Errorf("validating a closed report: %d %s, want 409", status, body)
 	}

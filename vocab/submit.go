@@ -58,3 +58,13 @@ func AddNote(caseID, content string) map[string]any {
 	note := map[string]any{"type": "Note", "content": content}
 	return map[string]any{"type": "Add", "object": note, "target": caseID, "context": caseID}
 }
+
+// TerminateEmbargo is Remove(EmbargoEvent) from a case (ET), with the
+// reason the embargo ends early, if given, as its summary.
+func TerminateEmbargo(caseID, embargoID, reason string) map[string]any {
+	act := map[string]any{"type": "Remove", "object": embargoID, "origin": caseID, "context": caseID}
+	if reason != "" {
+		act["summary"] = reason
+	}
+	return act
+}

@@ -505,6 +505,8 @@ func submittedExamples(t testing.TB) []wireExample {
 			want: string(AddParticipantStatusToParticipant), messages: "CV|CF|CD|CP|CX|CA (by payload)"},
 		{file: "outbox_add_note.json", object: sub(AddNote(exCase, "Advisory draft attached for review."), "outbox-note", exVendor),
 			want: string(AddNoteToCase), messages: "GI"},
+		{file: "outbox_terminate_embargo.json", object: sub(TerminateEmbargo(exCase, exEmbargo, "The advisory leaked on a public mailing list."), "outbox-terminate", exFinder),
+			held: []string{"embargo_event.json"}, want: string(RemoveEmbargoEventFromCase), messages: "ET"},
 	}
 }
 

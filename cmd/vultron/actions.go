@@ -39,6 +39,7 @@ type actionValues struct {
 	actor                          string
 	roles                          string
 	caseRef                        string
+	reason                         string
 }
 
 // text returns the text given with --content or read from --content-file

@@ -29,7 +29,10 @@ func embargoGroup() actionGroup {
 				build: answerProposal("Accept")},
 			{name: "reject", message: "ER/EJ", summary: "reject a proposed embargo or revision", args: "CASE [PROPOSAL]", minArgs: 1, maxArgs: 2,
 				build: answerProposal("Reject")},
-			{name: "terminate", message: "ET", summary: "terminate the active embargo", args: "CASE", minArgs: 1, maxArgs: 1,
+			{name: "terminate", message: "ET", summary: "terminate the active embargo (any participant)", args: "CASE", minArgs: 1, maxArgs: 1,
+				flags: func(fs *flag.FlagSet, v *actionValues) {
+					fs.StringVar(&v.reason, "reason", "", "why the embargo ends early; the embargo's history keeps it")
+				},
 				build: buildTerminate},
 		},
 	}
@@ -109,7 +112,7 @@ func answerProposal(typ string) func(context.Context, *session, *actionValues, [
 	}
 }
 
-func buildTerminate(ctx context.Context, s *session, _ *actionValues, args []string) (map[string]any, string, error) {
+func buildTerminate(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
 	d, err := s.caseDetail(ctx, args[0])
 	if err != nil {
 		return nil, "", err
@@ -117,5 +120,5 @@ func buildTerminate(ctx context.Context, s *session, _ *actionValues, args []str
 	if d.Embargo == nil || d.Embargo.ID == "" {
 		return nil, "", fmt.Errorf("case %s has no embargo to terminate (EM %s)", d.ID, d.EMState)
 	}
-	return map[string]any{"type": "Remove", "object": d.Embargo.ID, "origin": d.ID, "context": d.ID}, d.ID, nil
+	return vocab.TerminateEmbargo(d.ID, d.Embargo.ID, v.reason), d.ID, nil
 }
