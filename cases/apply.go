@@ -332,11 +332,19 @@ func (c *Case) status(p *Participant, act *vocab.Activity, at time.Time) (Effect
 		if err != nil {
 			return Effects{}, problem.Unprocessable("%v", err)
 		}
-		if want < p.VFD {
+		switch {
+		case !p.Roles.Has(cvdstate.Vendor):
+			// A deployer's own path is d → D: a status saying the fix is
+			// deployed (VFD) is its CD; the vendor letters are not its.
+			if want == cvdstate.VFDDeployed && p.VFD != cvdstate.VFDDeployed {
+				events = append(events, cvdstate.EventD)
+			}
+		case want < p.VFD:
 			return Effects{}, problem.Conflict("%s is at %s; the fix path cannot go back to %s", p.Actor, p.VFD, want)
-		}
-		for v := p.VFD; v < want; v++ {
-			events = append(events, []cvdstate.CSEvent{cvdstate.EventV, cvdstate.EventF, cvdstate.EventD}[v])
+		default:
+			for v := p.VFD; v < want; v++ {
+				events = append(events, []cvdstate.CSEvent{cvdstate.EventV, cvdstate.EventF, cvdstate.EventD}[v])
+			}
 		}
 	}
 	if st.CaseStatus != nil && st.CaseStatus.PXAState != "" {
@@ -636,7 +644,7 @@ func (c *Case) acceptInvite(actor, answered string, at time.Time) (Effects, erro
 	p.Removed, p.Roles, p.JoinedAt = false, inv.Roles, at
 	p.Contact = contactOf(actor, inv.ActorName)
 	p.RM = cvdstate.RMReceived
-	if p.Roles&(cvdstate.Vendor|cvdstate.Deployer) != 0 && p.VFD == cvdstate.VFDNone {
+	if p.Roles.Has(cvdstate.Vendor) && p.VFD == cvdstate.VFDNone {
 		p.VFD = cvdstate.VFDAware // receiving the case makes a vendor aware
 	}
 	p.PEC = cvdstate.PECNoEmbargo

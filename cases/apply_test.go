@@ -1,6 +1,7 @@
 package cases
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -11,6 +12,7 @@ import (
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
 
@@ -492,5 +494,92 @@ func TestTimelineShowsTheReason(t *testing.T) {
 		if got.Actor != by || got.Summary != "terminated the embargo (ET)" || got.Detail != "the advisory leaked" {
 			t.Errorf("the timeline shows %+v for an ET by %s", got, by)
 		}
+	}
+}
+
+// TestDeployers checks a deployer that is no vendor: it joins at d (it
+// has no vendor awareness of its own), reports its deployment (CD, the
+// status vfdState VFD) once it engaged, which ends the embargo as D does,
+// and cannot ready a fix; a vendor that also deploys keeps the vendor's
+// path (V, F, D).
+func TestDeployers(t *testing.T) {
+	const deployer = "https://d.example/actors/ops"
+	c := newCase(t, true)
+	must(t, c, vocab.InviteActorToCase, act(t, "Invite", vendor, fmt.Sprintf(`"object":%q,"target":%q,"roles":["deployer"]`, deployer, caseID)))
+	must(t, c, vocab.AcceptInviteActorToCase, act(t, "Accept", deployer, ""))
+	p := c.Participant(deployer)
+	if p.VFD != cvdstate.VFDNone || cvdstate.FixPath(p.Roles, p.VFD) != "d" {
+		t.Fatalf("a deployer joins at %s (%q), want d", p.VFD, cvdstate.FixPath(p.Roles, p.VFD))
+	}
+	part := ParticipantID(caseID, deployer)
+	refused(t, c, vocab.AddParticipantStatusToParticipant, status(t, deployer, part, "VFD", ""), 409, "must be accepted or deferred before it deploys")
+	must(t, c, vocab.EngageCase, join(t, deployer))
+	refused(t, c, vocab.AddParticipantStatusToParticipant, status(t, deployer, part, "VFd", ""), 409, "changes nothing")
+	if got := c.received(EventType(vocab.AddParticipantStatusToParticipant), status(t, deployer, part, "VFD", "")); got != cvdstate.CD {
+		t.Errorf("a deployer's status carries %s, want CD", got)
+	}
+	fx := must(t, c, vocab.AddParticipantStatusToParticipant, status(t, deployer, part, "VFD", ""))
+	if p = c.Participant(deployer); p.VFD != cvdstate.VFDDeployed || cvdstate.FixPath(p.Roles, p.VFD) != "D" || fx.Messages != cvdstate.CD|cvdstate.ET || c.EM != cvdstate.EMExited {
+		t.Errorf("after the deployer's CD: %s (%q), messages %s, em %s; want D, CD|ET, EXITED", p.VFD, cvdstate.FixPath(p.Roles, p.VFD), fx.Messages, c.EM)
+	}
+	if v := c.Participant(vendor); v.VFD != cvdstate.VFDAware {
+		t.Errorf("the deployer's deployment moved the vendor to %s", v.VFD)
+	}
+	refused(t, c, vocab.AddParticipantStatusToParticipant, status(t, deployer, part, "VFD", ""), 409, "changes nothing")
+}
+
+// TestDesiderataWithADeployer checks the case-state history a case with a
+// deployer that is no vendor records: its deployment is D, after the V and
+// F it implies, so the desiderata are assessed on a valid history.
+func TestDesiderataWithADeployer(t *testing.T) {
+	const deployer = "https://d.example/actors/ops"
+	db := openStore(t)
+	c := newCase(t, true)
+	prev := ledger.GenesisHash(caseID, t0, caseActor)
+	var entries []ledger.Entry
+	record := func(sem vocab.Semantic, a *vocab.Activity) {
+		t.Helper()
+		must(t, c, sem, a)
+		payload, err := vocab.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := ledger.NewEntry(caseID, int64(len(entries)), prev, a.ID, EventType(sem), payload, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, prev = append(entries, e), e.EntryHash
+	}
+	record(vocab.InviteActorToCase, act(t, "Invite", vendor, fmt.Sprintf(`"object":%q,"target":%q,"roles":["deployer"]`, deployer, caseID)))
+	record(vocab.AcceptInviteActorToCase, act(t, "Accept", deployer, ""))
+	record(vocab.EngageCase, join(t, deployer))
+	record(vocab.AddParticipantStatusToParticipant, status(t, deployer, ParticipantID(caseID, deployer), "VFD", ""))
+	record(vocab.AddParticipantStatusToParticipant, status(t, finder, caseID+"/participants/f", "", "Pxa"))
+	update(t, db, func(tx *store.Tx) error {
+		for _, e := range entries {
+			if err := appendEntry(tx, e); err != nil {
+				return err
+			}
+		}
+		return saveCase(tx, c)
+	})
+	var h cvdstate.History
+	err := db.View(context.Background(), func(tx *store.ReadTx) error {
+		var err error
+		h, err = CSHistory(tx, c)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.String() != "VFDP" {
+		t.Fatalf("history %s, want VFDP (the deployment implies the vendor's awareness and fix)", h)
+	}
+	a, err := cvdstate.Assess(h)
+	if err != nil {
+		t.Fatalf("Assess(%s): %v", h, err)
+	}
+	if a.Met == 0 {
+		t.Errorf("a deployment before publication meets no desideratum: %+v", a)
 	}
 }

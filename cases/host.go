@@ -77,7 +77,7 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 	}
 	ownerRoles := e.cfg.Roles(owner.Name)
 	ownerVFD := "vfd"
-	if ownerRoles&(cvdstate.Vendor|cvdstate.Deployer) != 0 {
+	if ownerRoles.Has(cvdstate.Vendor) {
 		ownerVFD = "Vfd" // receiving the report made the vendor aware
 	}
 	consent := "NO_EMBARGO"

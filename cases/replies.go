@@ -91,13 +91,16 @@ func (c *Case) statusMessages(act *vocab.Activity) cvdstate.MessageType {
 	st, _ := act.Object.Object.(*vocab.ParticipantStatus)
 	var m cvdstate.MessageType
 	if st != nil {
-		from := cvdstate.VFDNone
+		from, vendor := cvdstate.VFDNone, true
 		if p := c.Participant(act.Actor.ID()); p != nil {
-			from = p.VFD
+			from, vendor = p.VFD, p.Roles.Has(cvdstate.Vendor) || !p.Roles.Has(cvdstate.Deployer)
 		}
 		if to, err := cvdstate.ParseVFD(st.VFDState); err == nil {
 			for v := from; v < to; v++ {
 				m |= []cvdstate.MessageType{cvdstate.CV, cvdstate.CF, cvdstate.CD}[v]
+			}
+			if !vendor && to == cvdstate.VFDDeployed && from != to {
+				m = cvdstate.CD // a deployer's path is d → D
 			}
 		}
 		if st.CaseStatus != nil {

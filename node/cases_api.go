@@ -41,11 +41,14 @@ type caseView struct {
 }
 
 type participantView struct {
-	Actor            string        `json:"actor"`
-	ID               string        `json:"id"`
-	Roles            []string      `json:"roles"`
-	RMState          string        `json:"rmState"`
-	VFDState         string        `json:"vfdState"`
+	Actor    string   `json:"actor"`
+	ID       string   `json:"id"`
+	Roles    []string `json:"roles"`
+	RMState  string   `json:"rmState"`
+	VFDState string   `json:"vfdState"`
+	// FixPath is the participant's part of the case state as written for
+	// it: a vendor's vfd, a deployer's own d or D, "" for the others.
+	FixPath          string        `json:"fixPath,omitempty"`
 	PECState         string        `json:"pecState"`
 	Engaged          bool          `json:"engaged"`
 	EmbargoAdherence bool          `json:"embargoAdherence"`
@@ -89,7 +92,7 @@ func viewCase(tx *store.ReadTx, c *cases.Case, now time.Time) (caseView, error) 
 		v.EmbargoEnd = &end
 	}
 	for _, p := range c.Participants {
-		pv := participantView{Actor: p.Actor, ID: p.ID, RMState: p.RM.String(), VFDState: p.VFD.String(),
+		pv := participantView{Actor: p.Actor, ID: p.ID, RMState: p.RM.String(), VFDState: p.VFD.String(), FixPath: cvdstate.FixPath(p.Roles, p.VFD),
 			PECState: p.PEC.String(), Engaged: p.Engaged(), EmbargoAdherence: p.EmbargoAdherence(), Removed: p.Removed, Contact: p.Contact}
 		pv.Roles = roleNames(p.Roles)
 		v.Participants = append(v.Participants, pv)

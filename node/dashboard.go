@@ -388,6 +388,9 @@ type participantRow struct {
 	RoleNames []string
 	Local     bool
 	Name      string // the local actor's name, for forms
+	// FixPath is the participant's part of the case state: a vendor's
+	// vfd, a deployer's own d or D, "" for the others.
+	FixPath string
 }
 
 // casePage shows one case.
@@ -434,7 +437,7 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	var locals []string
 	hidden := 0
 	for _, p := range c.Participants {
-		row := participantRow{Participant: *p, RoleNames: roleNames(p.Roles)}
+		row := participantRow{Participant: *p, RoleNames: roleNames(p.Roles), FixPath: cvdstate.FixPath(p.Roles, p.VFD)}
 		if l, ok := d.n.localByID(p.Actor); ok && !p.Removed {
 			row.Local, row.Name = true, l.Name
 			locals = append(locals, l.Name)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/cvdstate"
 )
 
 // The dashboard's two pictures are drawn on the server as inline SVG: no
@@ -81,8 +82,8 @@ func embargoSVG(c *cases.Case, now time.Time) template.HTML {
 	return template.HTML(b.String())
 }
 
-// stateSVG draws the case state: the case's p, x, a and each vendor's or
-// deployer's v, f, d as boxes, lit when the event has happened.
+// stateSVG draws the case state: the case's p, x, a and each vendor's v,
+// f, d, or a deployer's own d, as boxes, lit when the event has happened.
 func stateSVG(c *cases.Case) template.HTML {
 	type row struct {
 		label   string
@@ -99,7 +100,7 @@ func stateSVG(c *cases.Case) template.HTML {
 				more++
 				continue
 			}
-			rows = append(rows, row{shortID(p.Actor), p.VFD.String()})
+			rows = append(rows, row{shortID(p.Actor), cvdstate.FixPath(p.Roles, p.VFD)})
 		}
 	}
 	const box, gap, labelW = 26.0, 6.0, 150.0
