@@ -246,6 +246,39 @@ func (c *Case) create(act *vocab.Activity, at time.Time) error {
 	if c.EM.InForce() && c.Embargo == nil {
 		return problem.Unprocessable("case %s has an embargo in force but no activeEmbargo", vc.ID)
 	}
+	// An embargo proposal the case opens with: the one the reporter
+	// offered its report with (RS|EP), as the Invite it stands for.
+	for _, ref := range vc.CaseActivity {
+		inv, ok := ref.Object.(*vocab.Activity)
+		if !ok || inv.Type != "Invite" {
+			continue
+		}
+		ev, ok := inv.Object.Object.(*vocab.EmbargoEvent)
+		if !ok {
+			continue
+		}
+		if !c.EM.Negotiating() {
+			return problem.Unprocessable("case %s opens with the embargo proposal %s but its embargo state is %s", vc.ID, inv.ID, c.EM)
+		}
+		proposer := inv.Actor.ID()
+		if c.Participant(proposer) == nil {
+			return problem.Unprocessable("the embargo proposal %s of case %s is by %s, who takes no part in it", inv.ID, vc.ID, proposer)
+		}
+		terms, err := embargoTerms(ev, proposer, at)
+		if err != nil {
+			return err
+		}
+		c.Proposals = append(c.Proposals, Proposal{InviteID: inv.ID, Terms: terms})
+		msg, from := "EP", cvdstate.EMNone
+		if c.EM == cvdstate.EMRevise {
+			msg, from = "EV", cvdstate.EMActive
+		}
+		c.History = append(c.History, EmbargoStep{At: at, By: proposer, Message: msg, From: from, To: c.EM, End: terms.End,
+			Reason: "proposed with the report"})
+	}
+	if c.EM.Negotiating() && len(c.Proposals) == 0 {
+		return problem.Unprocessable("case %s opens negotiating an embargo (%s) with no proposal", vc.ID, c.EM)
+	}
 	return nil
 }
 

@@ -181,7 +181,13 @@ func (e *Engine) receiveReport(tx *store.Tx, to LocalActor, sender string, m Mes
 	if !found {
 		rec = ReportRecord{ReportID: rep.ID, Actor: to.Name, Role: Receiver, RM: cvdstate.RMStart, OfferID: offer.ID, Name: rep.Name, Reporter: sender}
 	}
-	out, err := cvdstate.Receive(cvdstate.CaseState{}, cvdstate.ParticipantState{RM: rec.RM}, e.cfg.Roles(to.Name), cvdstate.RS)
+	msg := cvdstate.RS
+	if proposal, err := offeredEmbargo(offer, e.now().UTC()); err != nil {
+		return nil, err
+	} else if proposal != nil {
+		msg |= cvdstate.EP // the proposal waits for the case the validation opens
+	}
+	out, err := cvdstate.Receive(cvdstate.CaseState{}, cvdstate.ParticipantState{RM: rec.RM}, e.cfg.Roles(to.Name), msg)
 	if err != nil {
 		return nil, fmt.Errorf("receive report %s: %w", rep.ID, err)
 	}
@@ -285,7 +291,7 @@ func (e *Engine) receiveReportDecision(tx *store.Tx, to LocalActor, sender strin
 // message it acknowledges in inReplyTo, since the protocol defines no other
 // wire form for it.
 func acknowledge(emit cvdstate.MessageType, from LocalActor, to string, offer *vocab.Activity, inReplyTo, reportID string) []Reply {
-	if emit&cvdstate.RK == 0 || offer == nil {
+	if emit&(cvdstate.RK|cvdstate.EK) == 0 || offer == nil {
 		return nil
 	}
 	read := &vocab.Activity{}
@@ -521,6 +527,9 @@ func (e *Engine) submitReport(tx *store.Tx, from LocalActor, recipients []string
 	// RS requires the sender to be working on the report (RM ACCEPTED).
 	if rec.RM != cvdstate.RMAccepted {
 		return problem.Conflict("%s is in %s for report %s; a report can be submitted only from ACCEPTED", from.Name, rec.RM, rep.ID)
+	}
+	if _, err := offeredEmbargo(m.Activity, e.now().UTC()); err != nil {
+		return err
 	}
 	if rec.Peers == nil {
 		rec.Peers = map[string]cvdstate.RMState{}

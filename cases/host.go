@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base32"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -48,7 +49,7 @@ func (e *Engine) caseNames(reportID, owner string) (caseID, actorName, actorID s
 // owner's default embargo (if it has one) is in force from the start. It
 // records the creation and the validation as the first two entries.
 func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, rv *vocab.Activity, m Message, now time.Time) error {
-	_, report, err := answeredOffer(rv, m.Resolver)
+	offer, report, err := answeredOffer(rv, m.Resolver)
 	if err != nil {
 		return err
 	}
@@ -93,6 +94,35 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 		ev.Name = "Embargo of " + caseID
 		embargo = vocab.Inline(ev)
 	}
+	// The reporter's embargo proposal (RS|EP) is pending in the case from
+	// the reporter: a proposal before an embargo is in force (PROPOSED),
+	// a revision of the default one (REVISE, when the signatories' consent
+	// lapses). It is written into the case's creation as the Invite the
+	// reporter's Offer stood for, under an id the Case Actor derives, so
+	// that every replica knows what an answer to it names.
+	var proposal *vocab.Activity
+	if offer != nil && offer.Actor.ID() == reporter {
+		terms, err := offeredEmbargo(offer, now)
+		if err == nil && terms != nil {
+			ev := &vocab.EmbargoEvent{}
+			ev.ID, ev.Type = caseID+"/embargoes/reporter", vocab.TypeEmbargoEvent
+			ev.Context = vocab.RefTo(caseID)
+			ev.StartTime, ev.EndTime = terms.Start.Format(time.RFC3339), terms.End.Format(time.RFC3339)
+			ev.Name = "Embargo proposed with the report"
+			proposal = &vocab.Activity{}
+			proposal.ID, proposal.Type = reporterProposalID(e.cfg.PublicURL, caseID, offer.ID), "Invite"
+			proposal.Actor = vocab.RefTo(reporter)
+			proposal.Object = vocab.Inline(ev)
+			proposal.Context = vocab.RefTo(caseID)
+			proposal.InReplyTo = vocab.RefTo(offer.ID)
+			proposal.Published = now.Format(time.RFC3339)
+			if em == "ACTIVE" {
+				em, consent = "REVISE", "LAPSED"
+			} else {
+				em = "PROPOSED"
+			}
+		}
+	}
 	participant := func(actor, name string, roles cvdstate.RoleSet, rm, vfd string) vocab.Ref {
 		cp := &vocab.CaseParticipant{}
 		cp.ID, cp.Type = ParticipantID(caseID, actor), vocab.TypeCaseParticipant
@@ -130,6 +160,11 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 	status.Context = vocab.RefTo(caseID)
 	vc.CaseStatuses = []vocab.Ref{vocab.Inline(status)}
 	vc.ActiveEmbargo = embargo
+	if proposal != nil {
+		vc.CaseActivity = []vocab.Ref{vocab.Inline(proposal)}
+		vc.ProposedEmbargoes = []vocab.Ref{vocab.RefTo(proposal.Object.ID())}
+		vc.PendingEmbargoProposalIndex = map[string]string{proposal.Object.ID(): proposal.ID}
+	}
 	vc.GenesisHash = ledger.GenesisHash(caseID, now, actorID)
 
 	create := &vocab.Activity{}
@@ -155,6 +190,15 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 	// The validation that opened the case is the case's second entry.
 	_, err = e.record(tx, c, actorName, rv, EventType(vocab.ValidateReport), now)
 	return err
+}
+
+// reporterProposalID derives the id of the Invite(EmbargoEvent) that the
+// embargo proposal of the report offered in offerID stands for in the
+// case it opens: an activity id on the Case Actor's node that the case's
+// creation carries.
+func reporterProposalID(publicURL, caseID, offerID string) string {
+	sum := sha256.Sum256([]byte(caseID + "|" + offerID))
+	return publicURL + "/activities/ep-" + hex.EncodeToString(sum[:13])
 }
 
 // record applies an activity to a case the node hosts, appends it to the

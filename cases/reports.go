@@ -131,6 +131,34 @@ func answeredOffer(a *vocab.Activity, r vocab.Resolver) (*vocab.Activity, *vocab
 	return offer, rep, nil
 }
 
+// offeredEmbargo returns the embargo an Offer of a report proposes with
+// it (RS|EP: an EmbargoEvent as the Offer's instrument), nil when it
+// proposes none. It refuses (422) an instrument that is no embargo, and
+// terms that are malformed or already over at now: the report is offered
+// under them, so the offer is bad input as a whole.
+func offeredEmbargo(offer *vocab.Activity, now time.Time) (*Embargo, error) {
+	if offer == nil || offer.Instrument.IsZero() {
+		return nil, nil
+	}
+	ev, ok := offer.Instrument.Object.(*vocab.EmbargoEvent)
+	if !ok {
+		return nil, problem.Unprocessable("the offer %s names an instrument that is no inline EmbargoEvent; a report is offered with an embargo proposal as its instrument", offer.ID)
+	}
+	end, err := time.Parse(time.RFC3339Nano, ev.EndTime)
+	if err != nil {
+		return nil, problem.Unprocessable("the embargo proposed with the report needs an endTime with a date, time and zone: %q", ev.EndTime)
+	}
+	if !end.After(now) {
+		return nil, problem.Unprocessable("the embargo proposed with the report would end at %s, which has passed", end.UTC().Format(time.RFC3339))
+	}
+	start := parseTime(ev.StartTime, now)
+	if !end.After(start) {
+		return nil, problem.Unprocessable("the embargo proposed with the report ends (%s) before it starts (%s)", end.UTC().Format(time.RFC3339), start.Format(time.RFC3339))
+	}
+	terms := Embargo{ID: ev.ID, Start: start, End: end.UTC(), Proposer: offer.Actor.ID()}
+	return &terms, nil
+}
+
 // reportDecision is what a receiver's decision about a report records:
 // the RM event, the state it leads to, and the message that announces it.
 type reportDecision struct {

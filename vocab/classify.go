@@ -266,8 +266,20 @@ func (c classifier) classify(a *Activity, depth int) Classification {
 		out := c.match(p, a, 0)
 		if out.ok {
 			cl := classification(p.sem)
-			if p.sem == AckReport && announcesAwareness(a) {
-				cl.Messages |= MsgCV
+			switch p.sem {
+			case SubmitReport:
+				if c.proposesEmbargo(a) {
+					cl.Messages |= MsgEP // RS|EP: the report comes with an embargo proposal
+				}
+			case AckReport:
+				if announcesAwareness(a) {
+					cl.Messages |= MsgCV
+				}
+				// The RK of an RS|EP acknowledges the proposal too (EK);
+				// one that answers a decision about the report does not.
+				if offer, ok := c.resolveActivity(a.Object); ok && c.proposesEmbargo(offer) && (a.InReplyTo.IsZero() || a.InReplyTo.ID() == offer.ID) {
+					cl.Messages |= MsgEK
+				}
 			}
 			return cl
 		}
@@ -498,4 +510,26 @@ func (c classifier) matchReply(a *Activity, depth int) (Classification, outcome)
 		m |= MsgCV
 	}
 	return Classification{Semantic: sem, Messages: m}, outcome{ok: true}
+}
+
+// proposesEmbargo reports whether an Offer of a report proposes an
+// embargo with it (RS|EP): its instrument is an EmbargoEvent, the terms
+// under which the report is offered.
+func (c classifier) proposesEmbargo(offer *Activity) bool {
+	if offer.Instrument.IsZero() {
+		return false
+	}
+	o, ok := c.resolve(offer.Instrument)
+	return ok && kindOf(o) == eventKind
+}
+
+// resolveActivity returns the activity a reference names, if the node
+// holds it or it is inline.
+func (c classifier) resolveActivity(ref Ref) (*Activity, bool) {
+	o, ok := c.resolve(ref)
+	if !ok {
+		return nil, false
+	}
+	a, ok := o.(*Activity)
+	return a, ok
 }

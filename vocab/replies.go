@@ -33,8 +33,8 @@ import "strings"
 // its meaning: id, type, actor, target, origin, context, inReplyTo and
 // result, and
 // its object as an IRI, a stub of the activity it answers, or the inline
-// object's id and type only (with the embargo an Offer proposes, so that
-// an RS|EP keeps both types). Reports and notes are not copied; a status
+// object's id and type only, and its instrument (the embargo an Offer
+// proposes, so that an RS|EP keeps both types). Reports and notes are not copied; a status
 // keeps its few state letters.
 func Stub(a *Activity) *Activity {
 	return stubDepth(a, 0)
@@ -47,9 +47,7 @@ func stubDepth(a *Activity, depth int) *Activity {
 	out.Target, out.Origin, out.Context, out.InReplyTo = stubRef(a.Target), stubRef(a.Origin), stubRef(a.Context), stubRef(a.InReplyTo)
 	out.Result = stubRef(a.Result)
 	out.Roles = append([]string(nil), a.Roles...)
-	if att, ok := a.Extra["attachment"]; ok {
-		out.Extra = map[string]any{"attachment": att}
-	}
+	out.Instrument = stubRef(a.Instrument)
 	switch o := a.Object.Object.(type) {
 	case nil:
 		out.Object = a.Object

@@ -8,6 +8,23 @@ import "time"
 // delivers them. The command line and the dashboard both build them here,
 // so that an action sends the same shape whichever way it is taken.
 
+// OfferReport is Offer(VulnerabilityReport) to an actor (RS). With a
+// non-zero embargo end it proposes an embargo from start to end with the
+// report (RS|EP): the EmbargoEvent travels as the Offer's instrument, the
+// terms under which the report is offered.
+func OfferReport(to, name, content string, start, end time.Time) map[string]any {
+	report := map[string]any{"type": TypeVulnerabilityReport, "name": name}
+	if content != "" {
+		report["content"] = content
+	}
+	offer := map[string]any{"type": "Offer", "to": []string{to}, "object": report}
+	if !end.IsZero() {
+		offer["instrument"] = map[string]any{"type": TypeEmbargoEvent,
+			"startTime": start.UTC().Format(time.RFC3339), "endTime": end.UTC().Format(time.RFC3339)}
+	}
+	return offer
+}
+
 // ProposeEmbargo is Invite(EmbargoEvent) in a case: EP, or EV while an
 // embargo is active.
 func ProposeEmbargo(caseID string, start, end time.Time) map[string]any {

@@ -505,6 +505,8 @@ func submittedExamples(t testing.TB) []wireExample {
 			want: string(AddParticipantStatusToParticipant), messages: "CV|CF|CD|CP|CX|CA (by payload)"},
 		{file: "outbox_add_note.json", object: sub(AddNote(exCase, "Advisory draft attached for review."), "outbox-note", exVendor),
 			want: string(AddNoteToCase), messages: "GI"},
+		{file: "outbox_submit_report_with_embargo.json", object: sub(OfferReport(exVendor, "Stored XSS in the fleet console", "A device note is rendered unescaped.", start, start.AddDate(0, 0, 45)), "outbox-offer-embargo", exFinder),
+			want: string(SubmitReport), messages: "RS|EP"},
 		{file: "outbox_terminate_embargo.json", object: sub(TerminateEmbargo(exCase, exEmbargo, "The advisory leaked on a public mailing list."), "outbox-terminate", exFinder),
 			held: []string{"embargo_event.json"}, want: string(RemoveEmbargoEventFromCase), messages: "ET"},
 	}
@@ -612,6 +614,14 @@ func replyExamples() []wireExample {
 	suggestion := exAct("Offer", "https://vendor.example/activities/suggest-desk", exVendor,
 		exIn(exActorObj(exCoordinator, "Organization", "Coordination Desk")), withTarget(caseRef), withContext(caseRef), withTo(exCaseActor))
 	ackJoin := stamp(Acknowledge(exCaseActor, join, exVendor, exCase), "https://vendor.example/activities/ack-join")
+	// A report offered with an embargo proposal (RS|EP), and the vendor's
+	// acknowledgement of both, saying it is aware (RK|EK|CV).
+	rsep := exOfferReport()
+	rsep.Instrument = exIn(exEmbargoObj(exCase+"/embargoes/proposed", 45))
+	rsep.Instrument.Object.Common().Context = Ref{}
+	ackRSEP := exAct("Read", "https://vendor.example/activities/read-offer-embargo", exVendor, exIn(rsep), withTo(exFinder))
+	ackRSEP.InReplyTo = exIRI(exOffer)
+	ackRSEP.Result = exIn(VendorAwareness(exReport, "RECEIVED", "Vfd"))
 	// The RK of a report by a vendor says it is aware (CV), in result.
 	rkcv := exAct("Read", "https://vendor.example/activities/read-offer-aware", exVendor, exIn(exOfferReport()), withTo(exFinder))
 	rkcv.InReplyTo = exIRI(exOffer)
@@ -626,6 +636,8 @@ func replyExamples() []wireExample {
 		{file: "ack_note.json", object: stamp(Acknowledge(exCaseActor, note, exVendor, exCase), "https://vendor.example/activities/ack-note"),
 			want: string(AckInquiry), messages: "GK"},
 		{file: "ack_report_vendor_aware.json", object: rkcv, want: string(AckReport), messages: "RK|CV"},
+		{file: "submit_report_with_embargo.json", object: rsep, want: string(SubmitReport), messages: "RS|EP"},
+		{file: "ack_report_with_embargo.json", object: ackRSEP, want: string(AckReport), messages: "RK|EK|CV"},
 		{file: "ack_vendor_awareness.json", object: stamp(Acknowledge(exFinder, rkcv, exVendor, ""), "https://finder.example/activities/ack-aware"),
 			want: string(AckCaseStatus), messages: "CK"},
 		{file: "error_engage_case.json", object: stamp(Refuse(exCaseActor, join, exVendor, exCase, "https://vendor.example/actors/psirt is not a participant of case https://vendor.example/cases/c-77"),

@@ -5,6 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/openvultron/vultron/vocab"
 )
 
 // reportGroup is "vultron report": the Report Management messages a
@@ -17,12 +20,14 @@ func reportGroup() actionGroup {
 			"OFFER is the id of the Offer that submitted the report, the report's id, or a\n" +
 			"unique part of either, looked up in the acting actor's inbox.",
 		actions: []actionSpec{
-			{name: "submit", message: "RS", summary: "submit a vulnerability report to an actor", minArgs: 0, maxArgs: 0,
+			{name: "submit", message: "RS[|EP]", summary: "submit a vulnerability report to an actor, with an embargo proposal", minArgs: 0, maxArgs: 0,
 				flags: func(fs *flag.FlagSet, v *actionValues) {
 					fs.StringVar(&v.to, "to", "", "the actor id (URL) of the vendor or coordinator to report to (required)")
 					fs.StringVar(&v.name, "name", "", "the report's title (required)")
 					fs.StringVar(&v.content, "content", "", "the report's text")
 					fs.StringVar(&v.contentFile, "content-file", "", "a file holding the report's text")
+					fs.IntVar(&v.days, "embargo-days", 0, "propose an embargo ending this many days from now with the report (EP)")
+					fs.StringVar(&v.end, "embargo-end", "", "propose an embargo ending at this RFC 3339 time with the report (EP)")
 				},
 				build: buildSubmitReport},
 			{name: "validate", message: "RV", summary: "validate a received report; this opens a case", args: "OFFER", minArgs: 1, maxArgs: 1,
@@ -50,11 +55,24 @@ func buildSubmitReport(_ context.Context, _ *session, v *actionValues, _ []strin
 	if err != nil {
 		return nil, "", err
 	}
-	report := map[string]any{"type": "VulnerabilityReport", "name": v.name}
-	if content != "" {
-		report["content"] = content
+	now := time.Now().UTC().Truncate(time.Second)
+	var end time.Time
+	switch {
+	case v.days != 0 && v.end != "":
+		return nil, "", usageError("give --embargo-days or --embargo-end, not both")
+	case v.days < 0:
+		return nil, "", usageError("--embargo-days must be a positive number of days, not %d", v.days)
+	case v.days > 0:
+		end = now.Add(time.Duration(v.days) * 24 * time.Hour)
+	case v.end != "":
+		t, err := time.Parse(time.RFC3339, v.end)
+		if err != nil {
+			return nil, "", usageError("--embargo-end must be an RFC 3339 time such as 2026-12-24T00:00:00Z, not %q", v.end)
+		}
+		end = t.UTC()
 	}
-	return map[string]any{"type": "Offer", "to": []string{v.to}, "object": report}, "", nil
+	// The node checks the terms: an end that has passed is its refusal.
+	return vocab.OfferReport(v.to, v.name, content, now, end), "", nil
 }
 
 // reportDecision answers a report's Offer with an activity of type typ:

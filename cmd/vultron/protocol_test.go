@@ -1,0 +1,83 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// caseEmbargoJSON is the embargo part of case show --json.
+type caseEmbargoJSON struct {
+	ID        string `json:"id"`
+	EMState   string `json:"emState"`
+	Proposals []struct {
+		InviteID string `json:"inviteId"`
+		Terms    struct {
+			End      time.Time `json:"end"`
+			Proposer string    `json:"proposer"`
+		} `json:"terms"`
+	} `json:"proposals"`
+}
+
+// TestCLIReportWithEmbargo submits a report with an embargo proposal
+// (report submit --embargo-days, RS|EP): the case its validation opens
+// has the finder's proposal pending, which the vendor accepts. The two
+// ways of giving the end cannot be combined, and an end that has passed
+// is refused by the finder's node in one sentence.
+func TestCLIReportWithEmbargo(t *testing.T) {
+	finderNode := startCLINode(t, "finder:Person")
+	vendorNode := startCLINode(t, "vendor:Organization")
+	finder, vendor := finderNode.url+"/actors/finder", vendorNode.url+"/actors/vendor"
+
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--embargo-days", "30", "--embargo-end", "2030-01-01T00:00:00Z"}, 2, "give --embargo-days or --embargo-end, not both"},
+		{[]string{"--embargo-end", "next week"}, 2, "--embargo-end must be an RFC 3339 time"},
+		{[]string{"--embargo-end", "2020-01-01T00:00:00Z"}, 1, "has passed"},
+	}
+	for _, tt := range tests {
+		args := append([]string{"report", "submit", "--to", vendor, "--name", "r"}, tt.args...)
+		code, _, errOut := finderNode.cli(t, args...)
+		if code != tt.code || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%v: exit %d, %q; want exit %d saying %q", tt.args, code, errOut, tt.code, tt.want)
+		}
+	}
+
+	var out struct {
+		Activity map[string]any `json:"activity"`
+	}
+	if err := json.Unmarshal([]byte(finderNode.ok(t, "report", "submit", "--to", vendor, "--name", "Heap overflow", "--embargo-days", "30", "--json")), &out); err != nil {
+		t.Fatal(err)
+	}
+	if inst, _ := out.Activity["instrument"].(map[string]any); inst["type"] != "EmbargoEvent" {
+		t.Fatalf("the offer carries no embargo proposal: %v", out.Activity)
+	}
+	offer := out.Activity["id"].(string)
+	waitUntilTrue(t, "the report at the vendor", func() bool {
+		code, _, _ := vendorNode.cli(t, "report", "validate", offer, "--as", "vendor")
+		return code == 0
+	})
+	var caseID string
+	waitUntilTrue(t, "the case", func() bool {
+		code, out, _ := vendorNode.cli(t, "case", "list", "--json")
+		var cs []caseJSON
+		if code == 0 && json.Unmarshal([]byte(out), &cs) == nil && len(cs) == 1 {
+			caseID = cs[0].ID
+			return true
+		}
+		return false
+	})
+	var ce caseEmbargoJSON
+	if err := json.Unmarshal([]byte(vendorNode.ok(t, "case", "show", caseID, "--json")), &ce); err != nil {
+		t.Fatal(err)
+	}
+	if ce.EMState != "PROPOSED" || len(ce.Proposals) != 1 || ce.Proposals[0].Terms.Proposer != finder ||
+		ce.Proposals[0].Terms.End.Before(time.Now().Add(29*24*time.Hour)) {
+		t.Fatalf("the new case: %+v; want the finder's 30-day proposal pending", ce)
+	}
+	vendorNode.ok(t, "embargo", "accept", caseID, "--as", "vendor", "--wait", "em=ACTIVE", "--timeout", "20s")
+}
