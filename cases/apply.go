@@ -27,6 +27,14 @@ type Effects struct {
 	// including the consequences (CP|ET when the public learns of an
 	// embargoed vulnerability).
 	Messages cvdstate.MessageType
+	// OfferParticipant is a suggestion just recorded: the Case Actor
+	// offers the owner a participant for it (Offer(CaseParticipant)).
+	OfferParticipant *Suggestion
+	// Decided is a suggestion the owner just decided on by answering the
+	// Case Actor's offer, and Accepted the decision: the Case Actor tells
+	// the suggester (Accept or Reject of its Offer(Actor)).
+	Decided  *Suggestion
+	Accepted bool
 }
 
 // EventType returns the ledger event type that records an activity of the
@@ -113,8 +121,15 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 		}
 		return fx, err
 	case EventType(vocab.OfferActorToCase):
-		return Effects{}, c.suggest(p, act)
+		return c.suggest(p, act)
+	case EventType(vocab.AcceptOfferCaseParticipant):
+		return c.decideOffered(p, act.Object.ID(), true, at)
+	case EventType(vocab.RejectOfferCaseParticipant):
+		return c.decideOffered(p, act.Object.ID(), false, at)
 	case EventType(vocab.AcceptActorRecommendation):
+		// The owner's answer to the suggestion itself: the flow of nodes
+		// before the Case Actor offered the owner a participant, accepted
+		// for one release (docs/protocol.md).
 		return c.decideSuggestion(p, act.Object.ID(), true, at)
 	case EventType(vocab.RejectActorRecommendation):
 		return c.decideSuggestion(p, act.Object.ID(), false, at)
@@ -699,21 +714,61 @@ func (c *Case) rejectInvite(actor, answered string) error {
 }
 
 // suggest records a participant's suggestion to invite another actor.
-func (c *Case) suggest(p *Participant, act *vocab.Activity) error {
+// As in the reference, the Case Actor then offers the owner a participant
+// for it (Effects.OfferParticipant), under an id every replica derives
+// (suggestionOfferID), and the owner answers that offer.
+func (c *Case) suggest(p *Participant, act *vocab.Activity) (Effects, error) {
 	actor := act.Object.ID()
 	if actor == "" {
-		return problem.Unprocessable("the suggestion names no actor")
+		return Effects{}, problem.Unprocessable("the suggestion names no actor")
 	}
 	if q := c.Participant(actor); q != nil && !q.Removed {
-		return problem.Conflict("%s is already a participant of case %s", actor, c.ID)
+		return Effects{}, problem.Conflict("%s is already a participant of case %s", actor, c.ID)
 	}
 	for _, s := range c.Suggestions {
 		if s.Actor == actor {
-			return problem.Conflict("%s was already suggested for case %s by %s", actor, c.ID, s.By)
+			return Effects{}, problem.Conflict("%s was already suggested for case %s by %s", actor, c.ID, s.By)
 		}
 	}
-	c.Suggestions = append(c.Suggestions, Suggestion{ID: act.ID, Actor: actor, By: p.Actor, Roles: roleSet(act.Roles)})
-	return nil
+	s := Suggestion{ID: act.ID, Actor: actor, By: p.Actor, Roles: roleSet(act.Roles), Offered: c.suggestionOfferID(act.ID)}
+	if o, ok := act.Object.Object.(*vocab.Actor); ok {
+		s.ActorType = o.Type
+	}
+	c.Suggestions = append(c.Suggestions, s)
+	return Effects{OfferParticipant: &s}, nil
+}
+
+// suggestionOfferID derives the id of the Offer(CaseParticipant) the Case
+// Actor sends the owner for suggestion suggestionID: an activity id on the
+// Case Actor's node that every replica computes alike, so that each knows
+// which suggestion the owner's answer decides.
+func (c *Case) suggestionOfferID(suggestionID string) string {
+	base := c.CaseActor
+	if i := strings.LastIndex(base, "/actors/"); i >= 0 {
+		base = base[:i]
+	}
+	sum := sha256.Sum256([]byte(c.ID + "|suggestion|" + suggestionID))
+	return base + "/activities/sug-" + hex.EncodeToString(sum[:13])
+}
+
+// decideOffered records the owner's answer to the Case Actor's offer of a
+// participant for a suggestion: accepting it invites the suggested actor;
+// either way the suggester is told (Effects.Decided).
+func (c *Case) decideOffered(p *Participant, offered string, accept bool, at time.Time) (Effects, error) {
+	i := slices.IndexFunc(c.Suggestions, func(s Suggestion) bool { return s.Offered != "" && s.Offered == offered })
+	if p.Actor != c.Owner {
+		return Effects{}, problem.Forbidden("only the case owner %s decides on suggestions for case %s", c.Owner, c.ID)
+	}
+	if i < 0 {
+		return Effects{}, problem.Conflict("%s is not an open suggestion for case %s", offered, c.ID)
+	}
+	s := c.Suggestions[i]
+	fx, err := c.decideSuggestion(p, s.ID, accept, at)
+	if err != nil {
+		return Effects{}, err
+	}
+	fx.Decided, fx.Accepted = &s, accept
+	return fx, nil
 }
 
 // decideSuggestion records the owner's answer to a suggestion; accepting
@@ -731,7 +786,13 @@ func (c *Case) decideSuggestion(p *Participant, offerID string, accept bool, at 
 	if !accept {
 		return Effects{}, nil
 	}
-	return c.invite(p, s.Actor, s.Roles, offerID, at)
+	fx, err := c.invite(p, s.Actor, s.Roles, offerID, at)
+	if err == nil && s.ActorType != "" {
+		inv := &c.Invites[len(c.Invites)-1]
+		inv.ActorType = s.ActorType
+		fx.Invite.ActorType = s.ActorType
+	}
+	return fx, err
 }
 
 // remove records the owner's removal of a participant: it receives no

@@ -583,3 +583,74 @@ func TestDesiderataWithADeployer(t *testing.T) {
 		t.Errorf("a deployment before publication meets no desideratum: %+v", a)
 	}
 }
+
+// TestSuggestionsTheReferenceWay checks the suggestion flow of the
+// reference: a participant suggests an actor (Offer(Actor)); the Case
+// Actor offers the owner a CaseParticipant for it (an Offer whose id every
+// replica derives alike); the owner accepts that Offer, which invites the
+// actor and answers the suggester, or rejects it. The owner's answer to
+// the suggestion itself, the form of nodes before this one, still works.
+func TestSuggestionsTheReferenceWay(t *testing.T) {
+	suggest := func(t *testing.T, c *Case, by, who string) (*vocab.Activity, Effects) {
+		a := act(t, "Offer", by, fmt.Sprintf(`"object":%q,"target":%q,"roles":["coordinator"]`, who, caseID))
+		return a, must(t, c, vocab.OfferActorToCase, a)
+	}
+	answer := func(t *testing.T, typ, by, offered string) *vocab.Activity {
+		return act(t, typ, by, fmt.Sprintf(`"object":%q,"context":%q`, offered, caseID))
+	}
+	t.Run("accepted", func(t *testing.T) {
+		c := newCase(t, true)
+		s, fx := suggest(t, c, finder, coord)
+		if fx.OfferParticipant == nil || fx.OfferParticipant.ID != s.ID || fx.OfferParticipant.Offered == "" || fx.OfferParticipant.Actor != coord {
+			t.Fatalf("the suggestion's effects %+v: want the Case Actor to offer the owner a participant for it", fx.OfferParticipant)
+		}
+		offered := fx.OfferParticipant.Offered
+		if other := newCase(t, true); mustOffered(t, other, s) != offered {
+			t.Errorf("two replicas derive different ids for the Case Actor's offer")
+		}
+		refused(t, c, vocab.AcceptOfferCaseParticipant, answer(t, "Accept", finder, offered), 403, "only the case owner")
+		refused(t, c, vocab.AcceptOfferCaseParticipant, answer(t, "Accept", vendor, "https://v.example/activities/nope"), 409, "not an open suggestion")
+		fx = must(t, c, vocab.AcceptOfferCaseParticipant, answer(t, "Accept", vendor, offered))
+		if fx.Invite == nil || fx.Invite.Actor != coord || !fx.Invite.Roles.Has(cvdstate.Coordinator) {
+			t.Errorf("accepting the offer must invite the suggested actor: %+v", fx.Invite)
+		}
+		if fx.Decided == nil || fx.Decided.ID != s.ID || !fx.Accepted || fx.Decided.By != finder {
+			t.Errorf("accepting the offer must answer the suggester: %+v accepted %v", fx.Decided, fx.Accepted)
+		}
+		if len(c.Suggestions) != 0 {
+			t.Errorf("the suggestion is still open: %+v", c.Suggestions)
+		}
+	})
+	t.Run("rejected", func(t *testing.T) {
+		c := newCase(t, true)
+		s, fx := suggest(t, c, finder, coord)
+		fx = must(t, c, vocab.RejectOfferCaseParticipant, answer(t, "Reject", vendor, fx.OfferParticipant.Offered))
+		if fx.Invite != nil || fx.Decided == nil || fx.Decided.ID != s.ID || fx.Accepted || len(c.Suggestions) != 0 {
+			t.Errorf("rejecting the offer: invite %+v, decided %+v accepted %v, open %d", fx.Invite, fx.Decided, fx.Accepted, len(c.Suggestions))
+		}
+	})
+	t.Run("the former shape", func(t *testing.T) {
+		c := newCase(t, true)
+		s, _ := suggest(t, c, finder, coord)
+		fx := must(t, c, vocab.AcceptActorRecommendation, answer(t, "Accept", vendor, s.ID))
+		if fx.Invite == nil || fx.Invite.Actor != coord {
+			t.Errorf("the owner's Accept of the suggestion itself must still invite: %+v", fx.Invite)
+		}
+	})
+	t.Run("a second suggestion of the same actor", func(t *testing.T) {
+		c := newCase(t, true)
+		suggest(t, c, finder, coord)
+		refused(t, c, vocab.OfferActorToCase, act(t, "Offer", vendor, fmt.Sprintf(`"object":%q,"target":%q`, coord, caseID)), 409, "already suggested")
+	})
+}
+
+// mustOffered records suggestion s in c and returns the id of the Case
+// Actor's offer for it.
+func mustOffered(t *testing.T, c *Case, s *vocab.Activity) string {
+	t.Helper()
+	fx := must(t, c, vocab.OfferActorToCase, s)
+	if fx.OfferParticipant == nil {
+		t.Fatal("no offer of a participant")
+	}
+	return fx.OfferParticipant.Offered
+}

@@ -164,6 +164,14 @@ type Suggestion struct {
 	Actor string           `json:"actor"`
 	By    string           `json:"by"`
 	Roles cvdstate.RoleSet `json:"roles"`
+	// ActorType is the suggested actor's ActivityStreams type, when the
+	// suggestion said it.
+	ActorType string `json:"actorType,omitempty"`
+	// Offered is the id of the Offer(CaseParticipant) the Case Actor sent
+	// the owner for the suggestion, which the owner answers; empty for a
+	// suggestion recorded before that offer existed, which the owner
+	// answers directly.
+	Offered string `json:"offered,omitempty"`
 }
 
 // Transfer is an open offer to transfer the ownership of a case.

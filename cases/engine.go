@@ -137,6 +137,11 @@ func (e *Engine) ApplyInbound(tx *store.Tx, to LocalActor, sender string, m Mess
 		return nil, e.receiveEntry(tx, to, sender, m, now)
 	case vocab.InviteActorToCase:
 		return e.receiveInvite(tx, to, sender, m)
+	case vocab.OfferCaseParticipant:
+		return nil, e.receiveParticipantOffer(&tx.ReadTx, to, sender, m)
+	case vocab.AcceptActorRecommendation, vocab.RejectActorRecommendation:
+		// The Case Actor's answer to a suggestion this actor made.
+		return e.receiveReply(tx, to, sender, m, now)
 	}
 	if a.Type == "Reject" {
 		if _, ok := answeredBy(&tx.ReadTx, a, to.Name); ok {
@@ -210,6 +215,24 @@ func (e *Engine) receiveReport(tx *store.Tx, to LocalActor, sender string, m Mes
 		replies[0].Activity.Result = vocab.Inline(vocab.VendorAwareness(rep.ID, rec.RM.String(), out.Participant.VFD.String()))
 	}
 	return replies, nil
+}
+
+// receiveParticipantOffer keeps the Case Actor's offer of a participant
+// for a suggestion (Offer(CaseParticipant)) in the inbox of the case's
+// owner, who answers it: it must come from the Case Actor of a case the
+// actor takes part in.
+func (e *Engine) receiveParticipantOffer(tx *store.ReadTx, to LocalActor, sender string, m Message) error {
+	c, err := loadCase(tx, e.caseOf(tx, m.Activity))
+	if err != nil {
+		return err
+	}
+	if c == nil || c.CaseActor != sender {
+		return problem.Forbidden("%s offers a participant of a case it is not the Case Actor of", sender)
+	}
+	if !c.CanRead(to.ID) {
+		return problem.Forbidden("%s is not a participant of case %s", to.ID, c.ID)
+	}
+	return nil
 }
 
 // receiveInvite handles the Case Actor's invitation of local actor to: it

@@ -251,7 +251,70 @@ func (e *Engine) record(tx *store.Tx, c *Case, actorName string, act *vocab.Acti
 			return Effects{}, err
 		}
 	}
+	if fx.OfferParticipant != nil {
+		if err := e.offerParticipant(tx, c, actorName, *fx.OfferParticipant, now); err != nil {
+			return Effects{}, err
+		}
+	}
+	if fx.Decided != nil {
+		if err := e.answerSuggestion(tx, c, actorName, *fx.Decided, fx.Accepted, now); err != nil {
+			return Effects{}, err
+		}
+	}
 	return fx, nil
+}
+
+// offerParticipant queues the Case Actor's offer to the owner of a
+// participant for a suggestion, as the reference makes it:
+// Offer(CaseParticipant) to the case, its origin the suggestion, under the
+// id the case derived for it (Suggestion.Offered). The owner accepts or
+// rejects this offer.
+func (e *Engine) offerParticipant(tx *store.Tx, c *Case, actorName string, s Suggestion, now time.Time) error {
+	cp := &vocab.CaseParticipant{}
+	cp.ID, cp.Type = ParticipantID(c.ID, s.Actor), vocab.TypeCaseParticipant
+	cp.AttributedTo = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(s.Actor)}, Single: true}
+	cp.Context = vocab.RefTo(c.ID)
+	cp.CaseRoles = s.Roles.Names()
+	a := &vocab.Activity{}
+	a.ID, a.Type = s.Offered, "Offer"
+	a.Actor = vocab.RefTo(c.CaseActor)
+	a.Object = vocab.Inline(cp)
+	a.Target = vocab.RefTo(c.ID)
+	a.Origin = vocab.RefTo(s.ID)
+	a.Context = vocab.RefTo(c.ID)
+	a.To = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(c.Owner)}}
+	a.Published = now.Format(time.RFC3339)
+	a.Content = fmt.Sprintf("%s suggests inviting %s to case %q; accept or reject this offer.", s.By, s.Actor, c.Name)
+	body, err := vocab.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("offer %s to the owner of %s: %w", s.Actor, c.ID, err)
+	}
+	return tx.EnqueueOutbound(store.Outbound{ID: a.ID, Actor: actorName, Body: body,
+		Semantic: string(vocab.OfferCaseParticipant), CreatedAt: now,
+		Deliveries: []store.DeliveryTarget{{Recipient: c.Owner, OrderingKey: c.ID}}})
+}
+
+// answerSuggestion queues the Case Actor's answer to the participant that
+// suggested an actor, once the owner decided: Accept or Reject of its
+// Offer(Actor), in reply to it.
+func (e *Engine) answerSuggestion(tx *store.Tx, c *Case, actorName string, s Suggestion, accepted bool, now time.Time) error {
+	a := &vocab.Activity{}
+	a.Type = "Reject"
+	a.Summary = fmt.Sprintf("The owner of case %q did not invite %s.", c.Name, s.Actor)
+	if accepted {
+		a.Type, a.Summary = "Accept", fmt.Sprintf("The owner of case %q invited %s.", c.Name, s.Actor)
+	}
+	a.Actor = vocab.RefTo(c.CaseActor)
+	a.Object = vocab.RefTo(s.ID)
+	if o, ok := NewResolver(&tx.ReadTx).Resolve(s.ID); ok {
+		if offer, isActivity := o.(*vocab.Activity); isActivity {
+			a.Object = vocab.Inline(vocab.Stub(offer))
+		}
+	}
+	a.InReplyTo = vocab.RefTo(s.ID)
+	a.Context = vocab.RefTo(c.ID)
+	a.To = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(s.By)}}
+	return e.queueReply(tx, actorName, s.By, c.ID, a, now)
 }
 
 // DefaultMaxAnnouncement is the largest announcement of a ledger entry a

@@ -11,6 +11,7 @@ import (
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
 )
 
 // Reports returns every local actor's record of every report this node
@@ -194,8 +195,16 @@ func describeReply(r ReplyRecord) TimelineEntry {
 	if what == "" {
 		what = "a message"
 	}
+	switch vocab.Semantic(r.Semantic) {
+	case vocab.AcceptActorRecommendation:
+		t.Summary = fmt.Sprintf("told %s the owner accepted its suggestion", r.To)
+		return t
+	case vocab.RejectActorRecommendation:
+		t.Summary = fmt.Sprintf("told %s the owner rejected its suggestion", r.To)
+		return t
+	}
 	verb := "acknowledged"
-	if r.Reason != "" || strings.HasSuffix(r.Semantic, "_ERROR") {
+	if strings.HasSuffix(r.Semantic, "_ERROR") || r.Reason != "" {
 		verb = "refused"
 	}
 	t.Summary = fmt.Sprintf("%s %s's %s (%s)", verb, r.To, what, r.Messages)
@@ -235,6 +244,8 @@ var eventSummaries = map[string]string{
 	"offer_actor_to_case":                   "suggested an actor",
 	"accept_actor_recommendation":           "accepted a suggestion",
 	"reject_actor_recommendation":           "rejected a suggestion",
+	"accept_offer_case_participant":         "accepted a suggested participant",
+	"reject_offer_case_participant":         "rejected a suggested participant",
 	"remove_case_participant_from_case":     "removed a participant",
 	"offer_case_ownership_transfer":         "offered the case's ownership",
 	"accept_case_ownership_transfer":        "accepted the case's ownership",

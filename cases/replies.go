@@ -289,7 +289,8 @@ func (e *Engine) receiveReply(tx *store.Tx, to LocalActor, sender string, m Mess
 			rec.Reason = a.Content
 		}
 	}
-	if m.Class.Messages == 0 && a.Type == "Reject" {
+	switch m.Class.Semantic {
+	case vocab.Unknown, vocab.UnknownUnresolvableObject, vocab.RejectCaseLedgerEntry:
 		// A Case Actor from before typed errors refused with a Reject.
 		rec.Semantic, rec.Messages = string(vocab.GeneralError), "GE"
 	}

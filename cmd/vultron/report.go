@@ -20,7 +20,7 @@ func reportGroup() actionGroup {
 			"OFFER is the id of the Offer that submitted the report, the report's id, or a\n" +
 			"unique part of either, looked up in the acting actor's inbox.",
 		actions: []actionSpec{
-			{name: "submit", message: "RS[|EP]", summary: "submit a vulnerability report to an actor, with an embargo proposal", minArgs: 0, maxArgs: 0,
+			{name: "submit", message: "RS", summary: "submit a vulnerability report to an actor (RS|EP with an embargo proposal)", minArgs: 0, maxArgs: 0,
 				flags: func(fs *flag.FlagSet, v *actionValues) {
 					fs.StringVar(&v.to, "to", "", "the actor id (URL) of the vendor or coordinator to report to (required)")
 					fs.StringVar(&v.name, "name", "", "the report's title (required)")
