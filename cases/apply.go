@@ -84,14 +84,9 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 	case EventType(vocab.AddNoteToCase), EventType(vocab.CreateNote):
 		return Effects{Messages: cvdstate.GI}, c.addNote(sender, act, at)
 	case EventType(vocab.AddReportToCase):
-		id := act.Object.ID()
-		if id == "" {
-			return Effects{}, problem.Unprocessable("the report added to case %s has no id", c.ID)
-		}
-		if !slices.Contains(c.Reports, id) {
-			c.Reports = append(c.Reports, id)
-		}
-		return Effects{}, nil
+		return Effects{}, c.addReport(p, act)
+	case EventType(vocab.UpdateCase):
+		return Effects{}, c.link(p, act)
 	case EventType(vocab.AddParticipantStatusToParticipant):
 		return c.status(p, act, at)
 	case EventType(vocab.InviteToEmbargoOnCase):
@@ -143,6 +138,61 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 		return Effects{}, c.decideTransfer(p, act.Object.ID(), false)
 	}
 	return Effects{}, problem.Unprocessable("case %s does not record %s activities", c.ID, strings.ToUpper(eventType))
+}
+
+// addReport records the owner's adding of another report to the case:
+// a report about the same vulnerability (a duplicate) is handled in the
+// case that exists instead of opening one of its own.
+func (c *Case) addReport(p *Participant, act *vocab.Activity) error {
+	if p.Actor != c.Owner {
+		return problem.Forbidden("only the case owner %s adds reports to case %s", c.Owner, c.ID)
+	}
+	id := act.Object.ID()
+	if id == "" {
+		return problem.Unprocessable("the report added to case %s has no id", c.ID)
+	}
+	if slices.Contains(c.Reports, id) {
+		return problem.Conflict("report %s is already in case %s", id, c.ID)
+	}
+	c.Reports = append(c.Reports, id)
+	return nil
+}
+
+// link records the owner's relating of the case to other cases: an
+// Update of the case whose parentCases, childCases and siblingCases name
+// them. Only the relations are read from it; each is added once.
+func (c *Case) link(p *Participant, act *vocab.Activity) error {
+	if p.Actor != c.Owner {
+		return problem.Forbidden("only the case owner %s relates case %s to other cases", c.Owner, c.ID)
+	}
+	vc, ok := act.Object.Object.(*vocab.VulnerabilityCase)
+	if !ok || vc.ID != c.ID {
+		return problem.Unprocessable("an update of case %s carries the case itself, inline", c.ID)
+	}
+	var add []CaseLink
+	for _, r := range []struct {
+		rel   Relation
+		cases []string
+	}{{RelParent, vc.ParentCases}, {RelChild, vc.ChildCases}, {RelSibling, vc.SiblingCases}} {
+		for _, other := range r.cases {
+			if other == c.ID {
+				return problem.Unprocessable("case %s cannot be related to itself", c.ID)
+			}
+			l := CaseLink{Relation: r.rel, Case: other}
+			if slices.ContainsFunc(c.Links, func(x CaseLink) bool { return x.Case == other }) || slices.Contains(add, l) {
+				return problem.Conflict("case %s is already related to %s", c.ID, other)
+			}
+			add = append(add, l)
+		}
+	}
+	if len(add) == 0 {
+		return problem.Unprocessable("the update of case %s relates it to no other case (parentCases, childCases, siblingCases); this node records no other update", c.ID)
+	}
+	if len(c.Links)+len(add) > maxLinks {
+		return problem.Conflict("case %s would be related to more than %d cases", c.ID, maxLinks)
+	}
+	c.Links = append(c.Links, add...)
+	return nil
 }
 
 // contactOf returns the contact record of a participant: its actor, the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -653,4 +654,43 @@ func mustOffered(t *testing.T, c *Case, s *vocab.Activity) string {
 		t.Fatal("no offer of a participant")
 	}
 	return fx.OfferParticipant.Offered
+}
+
+// TestSeveralReportsAndLinkedCases checks the case side of duplicate
+// reports and related cases: the owner adds a second report to the case
+// (once; others may not), and relates the case to others as parent, child
+// or sibling with an Update of the case that carries the relations; only
+// the owner does, never to the case itself, and a relation is recorded
+// once.
+func TestSeveralReportsAndLinkedCases(t *testing.T) {
+	c := newCase(t, true)
+	const second = "https://f2.example/reports/2"
+	add := func(by string) *vocab.Activity {
+		return act(t, "Add", by, fmt.Sprintf(`"object":{"id":%q,"type":"VulnerabilityReport","name":"the same bug"},"target":%q,"context":%q`, second, caseID, caseID))
+	}
+	refused(t, c, vocab.AddReportToCase, add(finder), 403, "only the case owner")
+	must(t, c, vocab.AddReportToCase, add(vendor))
+	if !slices.Equal(c.Reports, []string{"https://f.example/reports/1", second}) {
+		t.Errorf("reports %v, want both", c.Reports)
+	}
+	refused(t, c, vocab.AddReportToCase, add(vendor), 409, "already in case")
+
+	link := func(by, rel, other string) *vocab.Activity {
+		return act(t, "Update", by, fmt.Sprintf(`"object":{"id":%q,"type":"VulnerabilityCase",%q:[%q]},"context":%q`, caseID, rel, other, caseID))
+	}
+	const parent, sibling = "https://c.example/cases/umbrella", "https://v2.example/cases/v2-7"
+	refused(t, c, vocab.UpdateCase, link(finder, "parentCases", parent), 403, "only the case owner")
+	refused(t, c, vocab.UpdateCase, link(vendor, "siblingCases", caseID), 422, "cannot be related to itself")
+	refused(t, c, vocab.UpdateCase, act(t, "Update", vendor, fmt.Sprintf(`"object":{"id":%q,"type":"VulnerabilityCase","name":"renamed"},"context":%q`, caseID, caseID)), 422, "relates it to no other case")
+	must(t, c, vocab.UpdateCase, link(vendor, "parentCases", parent))
+	must(t, c, vocab.UpdateCase, link(vendor, "siblingCases", sibling))
+	want := []CaseLink{{Relation: RelParent, Case: parent}, {Relation: RelSibling, Case: sibling}}
+	if !slices.Equal(c.Links, want) {
+		t.Errorf("links %+v, want %+v", c.Links, want)
+	}
+	refused(t, c, vocab.UpdateCase, link(vendor, "parentCases", parent), 409, "already")
+	vc := c.Object(nil)
+	if !slices.Equal(vc.ParentCases, []string{parent}) || !slices.Equal(vc.SiblingCases, []string{sibling}) || len(vc.ChildCases) != 0 {
+		t.Errorf("the case object relates %v / %v / %v", vc.ParentCases, vc.ChildCases, vc.SiblingCases)
+	}
 }

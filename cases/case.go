@@ -39,6 +39,9 @@ type Case struct {
 	Invites     []Invite     `json:"invites,omitempty"`
 	Suggestions []Suggestion `json:"suggestions,omitempty"`
 	Transfer    *Transfer    `json:"transfer,omitempty"`
+	// Links relate the case to other cases (its parents, children and
+	// siblings), in the order the owner related them.
+	Links []CaseLink `json:"links,omitempty"`
 	// LedgerLen and TailHash describe the ledger this state was folded
 	// from.
 	LedgerLen int64  `json:"ledgerLength"`
@@ -174,6 +177,39 @@ type Suggestion struct {
 	Offered string `json:"offered,omitempty"`
 }
 
+// Relation is how a case relates to another: the case object's
+// parentCases, childCases and siblingCases.
+type Relation string
+
+// The relations between cases.
+const (
+	RelParent  Relation = "parent"
+	RelChild   Relation = "child"
+	RelSibling Relation = "sibling"
+)
+
+// inverse returns the relation the other case has to this one.
+func (r Relation) inverse() Relation {
+	switch r {
+	case RelParent:
+		return RelChild
+	case RelChild:
+		return RelParent
+	}
+	return r
+}
+
+// CaseLink relates a case to another one: Case is its parent, child or
+// sibling.
+type CaseLink struct {
+	Relation Relation `json:"relation"`
+	Case     string   `json:"case"`
+}
+
+// maxLinks bounds the cases one case is related to: a case related to
+// hundreds of others relates nothing a reader can follow.
+const maxLinks = 64
+
 // Transfer is an open offer to transfer the ownership of a case.
 type Transfer struct {
 	ID string `json:"id"` // the Offer(VulnerabilityCase) id
@@ -265,6 +301,7 @@ func (c *Case) clone() *Case {
 		t := *c.Transfer
 		out.Transfer = &t
 	}
+	out.Links = slices.Clone(c.Links)
 	return &out
 }
 
@@ -325,6 +362,16 @@ func (c *Case) Object(noteIDs []string) *vocab.VulnerabilityCase {
 	}
 	for _, id := range noteIDs {
 		vc.Notes = append(vc.Notes, vocab.RefTo(id))
+	}
+	for _, l := range c.Links {
+		switch l.Relation {
+		case RelParent:
+			vc.ParentCases = append(vc.ParentCases, l.Case)
+		case RelChild:
+			vc.ChildCases = append(vc.ChildCases, l.Case)
+		case RelSibling:
+			vc.SiblingCases = append(vc.SiblingCases, l.Case)
+		}
 	}
 	return vc
 }

@@ -40,6 +40,12 @@ import (
 // it cannot clash with a case id, which is an absolute URL.
 const objectIndex = "index of recorded activities"
 
+// caseLinks is the case-bucket name of the index of relations between
+// cases, kept from both ends: key "<case>\n<other case>" → the relation
+// the other case has to it, so that a case's page lists the cases that
+// name it as well as those it names. Like objectIndex it is no URL.
+const caseLinks = "index of case relations"
+
 // notesMigrated is the case-bucket name whose presence says that no case
 // record holds its notes any more; like objectIndex it is no URL.
 const notesMigrated = "notes moved out of the case records"
@@ -142,7 +148,51 @@ func saveCase(tx *store.Tx, c *Case) error {
 	if err := b.Put(keyCase, v); err != nil {
 		return err
 	}
+	if err := indexLinks(tx, c); err != nil {
+		return err
+	}
 	return countCase(tx, b, c) // counts.go
+}
+
+// indexLinks writes the relations of c to other cases into the index of
+// case relations, from both ends. It rewrites what is there: a case has at
+// most maxLinks relations.
+func indexLinks(tx *store.Tx, c *Case) error {
+	if len(c.Links) == 0 {
+		return nil
+	}
+	idx, err := tx.Case(caseLinks)
+	if err != nil {
+		return err
+	}
+	for _, l := range c.Links {
+		if err := idx.Put([]byte(c.ID+"\n"+l.Case), []byte(l.Relation)); err != nil {
+			return err
+		}
+		if err := idx.Put([]byte(l.Case+"\n"+c.ID), []byte(l.Relation.inverse())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Related returns the cases related to case id, from both ends: those it
+// names as parent, child or sibling and those that name it, with the
+// relation each has to it, in the order of their ids.
+func Related(tx *store.ReadTx, id string) ([]CaseLink, error) {
+	idx, err := tx.Case(caseLinks)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []CaseLink
+	err = idx.RangePrefix([]byte(id+"\n"), func(k, v []byte) error {
+		out = append(out, CaseLink{Relation: Relation(v), Case: string(k[len(id)+1:])})
+		return nil
+	})
+	return out, err
 }
 
 // Save stores a case folded outside the engine (such as a benchmark's
@@ -469,7 +519,7 @@ func invitedBy(tx *store.ReadTx, caseID, name string) string {
 func ListCases(tx *store.ReadTx) ([]*Case, error) {
 	var out []*Case
 	err := tx.Cases(func(id string) error {
-		if id == objectIndex {
+		if id == objectIndex || id == caseLinks {
 			return nil
 		}
 		c, err := loadCase(tx, id)
@@ -490,7 +540,7 @@ func ListCasesPage(tx *store.ReadTx, after string, limit int) ([]*Case, string, 
 	var out []*Case
 	last, next := "", ""
 	err := tx.CasesAfter(after, func(id string) (bool, error) {
-		if id == objectIndex {
+		if id == objectIndex || id == caseLinks {
 			return true, nil
 		}
 		if len(out) == limit {

@@ -139,6 +139,8 @@ func (e *Engine) ApplyInbound(tx *store.Tx, to LocalActor, sender string, m Mess
 		return e.receiveInvite(tx, to, sender, m)
 	case vocab.OfferCaseParticipant:
 		return nil, e.receiveParticipantOffer(&tx.ReadTx, to, sender, m)
+	case vocab.AddReportToCase:
+		return nil, e.receiveReportAdded(tx, to, sender, m)
 	case vocab.AcceptActorRecommendation, vocab.RejectActorRecommendation:
 		// The Case Actor's answer to a suggestion this actor made.
 		return e.receiveReply(tx, to, sender, m, now)
@@ -297,6 +299,10 @@ func (e *Engine) receiveReportDecision(tx *store.Tx, to LocalActor, sender strin
 		next = d.target
 	}
 	rec.Peers[sender] = next
+	if of := a.Result.ID(); d.event == cvdstate.RMClose && of != "" {
+		// Closed as a duplicate of the case the result names.
+		rec.DuplicateOf = of
+	}
 	rec.UpdatedAt = e.now().UTC()
 	if err := writeReport(tx, rec); err != nil {
 		return nil, err
@@ -405,6 +411,12 @@ func (e *Engine) ApplyOutbound(tx *store.Tx, from LocalActor, recipients []strin
 		if ev != cvdstate.RMClose && rec.Role != Receiver {
 			return problem.Conflict("%s submitted report %s; only a receiver can %s it", from.Name, rep.ID, ev)
 		}
+		if ev == cvdstate.RMValidate && rec.CaseID != "" {
+			return problem.Conflict("report %s is already in case %s; validating it opens no other case", rep.ID, rec.CaseID)
+		}
+		if of := a.Result.ID(); ev == cvdstate.RMClose && of != "" {
+			return e.closeAsDuplicate(tx, from, rec, of, m)
+		}
 		next, _, err := rec.RM.Apply(ev)
 		if err != nil {
 			return stateConflict(from.Name, rep.ID, err)
@@ -426,6 +438,8 @@ func (e *Engine) ApplyOutbound(tx *store.Tx, from LocalActor, recipients []strin
 		return nil
 	case vocab.AcceptInviteActorToCase, vocab.RejectInviteActorToCase:
 		return e.answerInvite(tx, from, m)
+	case vocab.AddReportToCase:
+		return e.addReportToCase(tx, from, m)
 	}
 	caseID := e.caseOf(&tx.ReadTx, a)
 	if caseID == "" {

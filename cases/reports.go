@@ -43,8 +43,11 @@ type ReportRecord struct {
 	// written before it was kept have it empty (see reporterOf).
 	Reporter string `json:"reporter,omitempty"`
 	// CaseID is the case the report belongs to, once its receiver opened
-	// one by validating it.
-	CaseID    string    `json:"caseId,omitempty"`
+	// one by validating it or added it to one (a report about the same
+	// vulnerability as that case's).
+	CaseID string `json:"caseId,omitempty"`
+	// DuplicateOf is the case a report was closed as a duplicate of.
+	DuplicateOf string `json:"duplicateOf,omitempty"`
 	Name      string    `json:"name,omitempty"` // the report's title
 	UpdatedAt time.Time `json:"updatedAt"`
 }
@@ -244,4 +247,102 @@ func reporterOf(tx *store.ReadTx, rec ReportRecord) string {
 		}
 	}
 	return first
+}
+
+// addReportToCase checks and records a case owner's adding of a report it
+// received to a case that exists (Add(VulnerabilityReport)[target=Case]):
+// a report about the vulnerability of that case is handled there, and
+// validating it later opens no other case. Adding the report validates it
+// (a duplicate report is a valid one; the protocol advises against
+// marking it invalid).
+func (e *Engine) addReportToCase(tx *store.Tx, from LocalActor, m Message) error {
+	repID := m.Activity.Object.ID()
+	rec, ok, err := readReport(&tx.ReadTx, repID, from.Name)
+	if err != nil {
+		return err
+	}
+	if !ok || rec.Role != Receiver {
+		return problem.Conflict("%s has not received report %s, so it cannot add it to a case", from.Name, repID)
+	}
+	caseID := e.caseOf(&tx.ReadTx, m.Activity)
+	switch {
+	case rec.CaseID != "":
+		return problem.Conflict("report %s is already in case %s", repID, rec.CaseID)
+	case rec.RM == cvdstate.RMClosed:
+		return problem.Conflict("%s closed report %s; a closed report joins no case", from.Name, repID)
+	case caseID == "":
+		return problem.Unprocessable("the report is added to no case this node knows (target)")
+	}
+	if err := e.checkCase(tx, from, caseID, m); err != nil {
+		return err
+	}
+	if rec.RM == cvdstate.RMReceived || rec.RM == cvdstate.RMInvalid {
+		rec.RM = cvdstate.RMValid
+	}
+	rec.CaseID, rec.UpdatedAt = caseID, e.now().UTC()
+	return writeReport(tx, rec)
+}
+
+// receiveReportAdded records, for the reporter of a report, that the
+// receiver added it to a case (Add(VulnerabilityReport)[target=Case],
+// addressed to it as well as to the Case Actor): the receiver found it
+// valid and handles it in that case.
+func (e *Engine) receiveReportAdded(tx *store.Tx, to LocalActor, sender string, m Message) error {
+	repID := m.Activity.Object.ID()
+	rec, ok, err := readReport(&tx.ReadTx, repID, to.Name)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return problem.Unprocessable("%s adds report %s to a case, but %s never sent or received it", sender, repID, to.Name)
+	}
+	peer, isPeer := rec.Peers[sender]
+	if !isPeer {
+		return problem.Forbidden("%s is not a party to report %s of %s", sender, repID, to.Name)
+	}
+	if peer == cvdstate.RMStart || peer == cvdstate.RMReceived || peer == cvdstate.RMInvalid {
+		rec.Peers[sender] = cvdstate.RMValid
+	}
+	rec.CaseID = firstNonEmpty(m.Activity.Target.ID(), m.Activity.Context.ID())
+	rec.UpdatedAt = e.now().UTC()
+	return writeReport(tx, rec)
+}
+
+// closeAsDuplicate closes a report as a duplicate of a case this node
+// holds (RC, Reject of its Offer with the case as result). A duplicate is
+// valid and is not worked on apart, so the receiver's RM goes through V
+// and D to C, as the RM model allows, in one message; the reporter's node
+// follows the state the message names.
+func (e *Engine) closeAsDuplicate(tx *store.Tx, from LocalActor, rec ReportRecord, caseID string, m Message) error {
+	if rec.Role != Receiver {
+		return problem.Conflict("%s submitted report %s; only a receiver closes it as a duplicate", from.Name, rec.ReportID)
+	}
+	if rec.CaseID != "" {
+		return problem.Conflict("report %s is in case %s; it is no duplicate of another", rec.ReportID, rec.CaseID)
+	}
+	c, err := loadCase(&tx.ReadTx, caseID)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return problem.Unprocessable("report %s is closed as a duplicate of %s, which is no case this node holds", rec.ReportID, caseID)
+	}
+	var path []cvdstate.RMEvent
+	switch rec.RM {
+	case cvdstate.RMReceived:
+		path = []cvdstate.RMEvent{cvdstate.RMValidate, cvdstate.RMDefer, cvdstate.RMClose}
+	case cvdstate.RMValid:
+		path = []cvdstate.RMEvent{cvdstate.RMDefer, cvdstate.RMClose}
+	default:
+		path = []cvdstate.RMEvent{cvdstate.RMClose}
+	}
+	for _, ev := range path {
+		next, _, err := rec.RM.Apply(ev)
+		if err != nil {
+			return stateConflict(from.Name, rec.ReportID, err)
+		}
+		rec.RM = next
+	}
+	rec.DuplicateOf, rec.UpdatedAt = caseID, e.now().UTC()
+	return writeReport(tx, rec)
 }

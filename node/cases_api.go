@@ -73,6 +73,9 @@ type caseDetail struct {
 	// Replies are the newest acknowledgements and errors this node's
 	// actors received about the case, newest first.
 	Replies []cases.ReplyRecord `json:"replies,omitempty"`
+	// Related are the cases related to this one, from both ends: those
+	// it names as parent, child or sibling and those that name it.
+	Related []cases.CaseLink `json:"related,omitempty"`
 }
 
 // defaultReplyPage is how many replies a case's detail shows.
@@ -201,6 +204,9 @@ func (n *Node) showCase(w http.ResponseWriter, r *http.Request) {
 		d = &caseDetail{caseView: v, Embargo: c.Embargo, Proposals: c.Proposals,
 			History: c.History, Invites: c.Invites, Suggestions: c.Suggestions, Transfer: c.Transfer}
 		if d.Replies, err = cases.Replies(tx, c.ID, defaultReplyPage); err != nil {
+			return err
+		}
+		if d.Related, err = cases.Related(tx, c.ID); err != nil {
 			return err
 		}
 		d.NotesTotal = c.NoteCount

@@ -405,6 +405,7 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	var history cvdstate.History
 	var notes []cases.Note
 	var replica cases.ReplicaStatus
+	var related []cases.CaseLink
 	err = d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
 		var err error
 		if c, err = cases.Load(tx, id); err != nil || c == nil {
@@ -417,6 +418,9 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 			return err
 		}
 		if notes, err = c.NotesPage(tx, c.NoteCount-defaultNotePage, defaultNotePage); err != nil {
+			return err
+		}
+		if related, err = cases.Related(tx, c.ID); err != nil {
 			return err
 		}
 		history, err = d.csHistory(tx, c)
@@ -456,7 +460,7 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	now := d.n.cfg.Now()
 	d.render(w, "case", map[string]any{
 		"Case": c, "Replica": replica, "LiveState": caseLiveState(c, replica), "HiddenParticipants": hidden, "CasePath": "/ui/cases/" + url.PathEscape(c.ID), "EM": c.EM.String(), "PXA": c.PXA.String(), "Participants": parts, "Locals": locals,
-		"Timeline": timeline, "Notes": notes, "NotesTotal": c.NoteCount, "History": history.String(),
+		"Timeline": timeline, "Notes": notes, "NotesTotal": c.NoteCount, "History": history.String(), "Related": related,
 		"Assessment": assessment, "CSRF": s.csrf, "Flash": flash, "FlashOK": ok, "Now": now,
 		"EmbargoSVG": embargoSVG(c, now), "StateSVG": stateSVG(c),
 		"DefaultEnd": now.Add(90 * 24 * time.Hour).UTC().Format("2006-01-02"),

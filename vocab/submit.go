@@ -85,3 +85,36 @@ func TerminateEmbargo(caseID, embargoID, reason string) map[string]any {
 	}
 	return act
 }
+
+// AddReport is Add(VulnerabilityReport)[target=Case], by the case's owner:
+// a report it received, about the case's vulnerability, joins the case
+// instead of opening another. report is the report as its Offer carried
+// it; the activity goes to the case's Case Actor (the outbox adds it) and
+// to the report's reporter, who learns where its report is handled.
+func AddReport(caseID string, report map[string]any, reporter string) map[string]any {
+	act := map[string]any{"type": "Add", "object": report, "target": caseID, "context": caseID}
+	if reporter != "" {
+		act["to"] = []string{reporter}
+	}
+	return act
+}
+
+// CloseAsDuplicate is Reject of a report's Offer (RC) to its reporter,
+// closing the report as a duplicate of a case: the case is the Reject's
+// result, a pointer the reporter's node keeps.
+func CloseAsDuplicate(offerID, caseID, reporter string) map[string]any {
+	act := map[string]any{"type": "Reject", "object": offerID, "result": caseID,
+		"summary": "A duplicate of case " + caseID + ", where the vulnerability is handled."}
+	if reporter != "" {
+		act["to"] = []string{reporter}
+	}
+	return act
+}
+
+// LinkCase is Update(VulnerabilityCase) by the case's owner relating the
+// case to another: relation is "parent", "child" or "sibling" (the case
+// object's parentCases, childCases, siblingCases).
+func LinkCase(caseID, relation, other string) map[string]any {
+	vc := map[string]any{"id": caseID, "type": TypeVulnerabilityCase, relation + "Cases": []string{other}}
+	return map[string]any{"type": "Update", "object": vc, "context": caseID}
+}

@@ -507,6 +507,13 @@ func submittedExamples(t testing.TB) []wireExample {
 			want: string(AddNoteToCase), messages: "GI"},
 		{file: "outbox_submit_report_with_embargo.json", object: sub(OfferReport(exVendor, "Stored XSS in the fleet console", "A device note is rendered unescaped.", start, start.AddDate(0, 0, 45)), "outbox-offer-embargo", exFinder),
 			want: string(SubmitReport), messages: "RS|EP"},
+		{file: "outbox_add_report_to_case.json", object: sub(AddReport(exCase, map[string]any{"id": "https://finder2.example/reports/r-9", "type": TypeVulnerabilityReport,
+			"name": "XSS in device notes", "attributedTo": "https://finder2.example/actors/sam"}, "https://finder2.example/actors/sam"), "outbox-add-report", exVendor),
+			want: string(AddReportToCase), messages: "-"},
+		{file: "outbox_close_as_duplicate.json", object: sub(CloseAsDuplicate(exOffer, exCase, exFinder), "outbox-duplicate", exVendor),
+			held: []string{"submit_report.json"}, want: string(CloseReport), messages: "RC"},
+		{file: "outbox_link_case.json", object: sub(LinkCase(exCase, "parent", "https://coordinator.example/cases/umbrella-3"), "outbox-link", exVendor),
+			want: string(UpdateCase), messages: "-"},
 		{file: "outbox_terminate_embargo.json", object: sub(TerminateEmbargo(exCase, exEmbargo, "The advisory leaked on a public mailing list."), "outbox-terminate", exFinder),
 			held: []string{"embargo_event.json"}, want: string(RemoveEmbargoEventFromCase), messages: "ET"},
 	}

@@ -40,6 +40,10 @@ type actionValues struct {
 	roles                          string
 	caseRef                        string
 	reason                         string
+	// offer, of and related are the report add, report duplicate and
+	// case link flags.
+	offer, of               string
+	parent, child, sibling string
 }
 
 // text returns the text given with --content or read from --content-file

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/openvultron/vultron/vocab"
 )
@@ -43,6 +44,13 @@ func caseActionGroup() actionGroup {
 				build: answerTransfer("Accept")},
 			{name: "reject-transfer", message: "-", summary: "decline the ownership offered to the acting actor", args: "CASE", minArgs: 1, maxArgs: 1,
 				build: answerTransfer("Reject")},
+			{name: "link", message: "-", summary: "relate the case to another as its parent, child or sibling (owner only)", args: "CASE", minArgs: 1, maxArgs: 1,
+				flags: func(fs *flag.FlagSet, v *actionValues) {
+					fs.StringVar(&v.parent, "parent", "", "the case that is this one's parent")
+					fs.StringVar(&v.child, "child", "", "the case that is this one's child")
+					fs.StringVar(&v.sibling, "sibling", "", "the case that is this one's sibling")
+				},
+				build: buildLink},
 		},
 	}
 }
@@ -87,4 +95,30 @@ func answerTransfer(typ string) func(context.Context, *session, *actionValues, [
 		}
 		return vocab.Respond(typ, d.Transfer.ID, d.ID), d.ID, nil
 	}
+}
+
+// buildLink relates a case to another (Update of the case carrying
+// parentCases, childCases or siblingCases). The other case is named by its
+// id, or a unique part of the id of a case this node holds.
+func buildLink(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
+	var relation, other string
+	n := 0
+	for _, r := range []struct{ name, value string }{{"parent", v.parent}, {"child", v.child}, {"sibling", v.sibling}} {
+		if r.value != "" {
+			relation, other, n = r.name, r.value, n+1
+		}
+	}
+	if n != 1 {
+		return nil, "", usageError("give one of --parent, --child or --sibling, naming the other case")
+	}
+	d, err := s.caseDetail(ctx, args[0])
+	if err != nil {
+		return nil, "", err
+	}
+	if !strings.HasPrefix(other, "https://") && !strings.HasPrefix(other, "http://") {
+		if other, err = s.resolveCase(ctx, other); err != nil {
+			return nil, "", err
+		}
+	}
+	return vocab.LinkCase(d.ID, relation, other), d.ID, nil
 }

@@ -81,3 +81,99 @@ func TestCLIReportWithEmbargo(t *testing.T) {
 	}
 	vendorNode.ok(t, "embargo", "accept", caseID, "--as", "vendor", "--wait", "em=ACTIVE", "--timeout", "20s")
 }
+
+// TestCLISeveralReports runs the commands for several reports of one
+// vulnerability: report add (the owner adds a second report to the case),
+// report duplicate (a third is closed as a duplicate of the case) and
+// case link (a second case is related to the first), with their usage
+// errors.
+func TestCLISeveralReports(t *testing.T) {
+	finderNode := startCLINode(t, "finder:Person")
+	vendorNode := startCLINode(t, "vendor:Organization")
+	vendor := vendorNode.url + "/actors/vendor"
+	submit := func(name string) string {
+		var out struct {
+			Activity map[string]any `json:"activity"`
+		}
+		if err := json.Unmarshal([]byte(finderNode.ok(t, "report", "submit", "--to", vendor, "--name", name, "--json")), &out); err != nil {
+			t.Fatal(err)
+		}
+		return out.Activity["id"].(string)
+	}
+	first, second, third, fourth := submit("Auth bypass"), submit("Auth bypass, again"), submit("Auth bypass, third time"), submit("Token leak")
+	waitUntilTrue(t, "the first report at the vendor", func() bool {
+		code, _, _ := vendorNode.cli(t, "report", "validate", first, "--as", "vendor")
+		return code == 0
+	})
+	caseIDs := func() []string {
+		var cs []caseJSON
+		code, out, _ := vendorNode.cli(t, "case", "list", "--json")
+		if code != 0 || json.Unmarshal([]byte(out), &cs) != nil {
+			return nil
+		}
+		var ids []string
+		for _, c := range cs {
+			ids = append(ids, c.ID)
+		}
+		return ids
+	}
+	var caseID string
+	waitUntilTrue(t, "the case", func() bool {
+		ids := caseIDs()
+		if len(ids) == 1 {
+			caseID = ids[0]
+		}
+		return caseID != ""
+	})
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"report", "add", caseID}, "report add needs --offer OFFER"},
+		{[]string{"report", "duplicate", second}, "report duplicate needs --of CASE"},
+		{[]string{"case", "link", caseID}, "give one of --parent, --child or --sibling"},
+		{[]string{"case", "link", caseID, "--parent", "a", "--child", "b"}, "give one of --parent, --child or --sibling"},
+	} {
+		if code, _, errOut := vendorNode.cli(t, append(tt.args, "--as", "vendor")...); code != 2 || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%v: exit %d, %q; want exit 2 saying %q", tt.args, code, errOut, tt.want)
+		}
+	}
+	waitUntilTrue(t, "the second report added to the case", func() bool {
+		code, _, _ := vendorNode.cli(t, "report", "add", caseID, "--offer", second, "--as", "vendor")
+		return code == 0
+	})
+	waitUntilTrue(t, "the third report closed as a duplicate", func() bool {
+		code, _, _ := vendorNode.cli(t, "report", "duplicate", third, "--of", caseID, "--as", "vendor")
+		return code == 0
+	})
+	var c struct {
+		Reports []string `json:"reports"`
+	}
+	waitUntilTrue(t, "both reports in the case", func() bool {
+		return json.Unmarshal([]byte(vendorNode.ok(t, "case", "show", caseID, "--json")), &c) == nil && len(c.Reports) == 2
+	})
+	if code, _, errOut := vendorNode.cli(t, "report", "validate", second, "--as", "vendor"); code != 1 || !strings.Contains(errOut, "already in case") {
+		t.Errorf("validating an added report: exit %d, %q", code, errOut)
+	}
+	waitUntilTrue(t, "the fourth report validated", func() bool {
+		code, _, _ := vendorNode.cli(t, "report", "validate", fourth, "--as", "vendor")
+		return code == 0
+	})
+	var other string
+	waitUntilTrue(t, "the second case", func() bool {
+		for _, id := range caseIDs() {
+			if id != caseID {
+				other = id
+			}
+		}
+		return other != ""
+	})
+	vendorNode.ok(t, "case", "link", other, "--parent", caseID, "--as", "vendor")
+	var related struct {
+		Related []struct{ Relation, Case string } `json:"related"`
+	}
+	waitUntilTrue(t, "the relation seen from the parent", func() bool {
+		return json.Unmarshal([]byte(vendorNode.ok(t, "case", "show", caseID, "--json")), &related) == nil &&
+			len(related.Related) == 1 && related.Related[0].Relation == "child" && related.Related[0].Case == other
+	})
+}

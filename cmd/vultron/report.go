@@ -36,6 +36,16 @@ func reportGroup() actionGroup {
 				build: reportDecision("TentativeReject")},
 			{name: "close", message: "RC", summary: "close a received report without a case", args: "OFFER", minArgs: 1, maxArgs: 1,
 				build: reportDecision("Reject")},
+			{name: "add", message: "-", summary: "add a received report to a case that exists (owner; it opens no other case)", args: "CASE", minArgs: 1, maxArgs: 1,
+				flags: func(fs *flag.FlagSet, v *actionValues) {
+					fs.StringVar(&v.offer, "offer", "", "the report to add: its Offer's or its own id, or a unique part (required)")
+				},
+				build: buildAddReport},
+			{name: "duplicate", message: "RC", summary: "close a received report as a duplicate of a case", args: "OFFER", minArgs: 1, maxArgs: 1,
+				flags: func(fs *flag.FlagSet, v *actionValues) {
+					fs.StringVar(&v.of, "of", "", "the case the report duplicates: its id or a unique part (required)")
+				},
+				build: buildDuplicate},
 		},
 	}
 }
@@ -125,4 +135,40 @@ func (s *session) findOffer(ctx context.Context, key string) (map[string]any, er
 		return nil, fmt.Errorf("%q matches %d reports in the inbox of %s; give more of the id", key, len(partial), s.as)
 	}
 	return nil, fmt.Errorf("no report offered to %s matches %q", s.as, key)
+}
+
+// buildAddReport adds a report the acting actor received to a case it
+// owns: Add(VulnerabilityReport) to the case, also addressed to the
+// report's reporter.
+func buildAddReport(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
+	if v.offer == "" {
+		return nil, "", usageError("report add needs --offer OFFER, the report to add")
+	}
+	d, err := s.caseDetail(ctx, args[0])
+	if err != nil {
+		return nil, "", err
+	}
+	offer, err := s.findOffer(ctx, v.offer)
+	if err != nil {
+		return nil, "", err
+	}
+	report, _ := offer["object"].(map[string]any)
+	return vocab.AddReport(d.ID, report, refID(offer["actor"])), d.ID, nil
+}
+
+// buildDuplicate closes a report the acting actor received as a duplicate
+// of a case (RC, with the case as the pointer).
+func buildDuplicate(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
+	if v.of == "" {
+		return nil, "", usageError("report duplicate needs --of CASE, the case the report duplicates")
+	}
+	offer, err := s.findOffer(ctx, args[0])
+	if err != nil {
+		return nil, "", err
+	}
+	d, err := s.caseDetail(ctx, v.of)
+	if err != nil {
+		return nil, "", err
+	}
+	return vocab.CloseAsDuplicate(refID(offer["id"]), d.ID, refID(offer["actor"])), "", nil
 }
