@@ -47,9 +47,9 @@ type ReportRecord struct {
 	// vulnerability as that case's).
 	CaseID string `json:"caseId,omitempty"`
 	// DuplicateOf is the case a report was closed as a duplicate of.
-	DuplicateOf string `json:"duplicateOf,omitempty"`
-	Name      string    `json:"name,omitempty"` // the report's title
-	UpdatedAt time.Time `json:"updatedAt"`
+	DuplicateOf string    `json:"duplicateOf,omitempty"`
+	Name        string    `json:"name,omitempty"` // the report's title
+	UpdatedAt   time.Time `json:"updatedAt"`
 }
 
 // reportBucket is the case bucket that holds every local actor's record of

@@ -42,7 +42,7 @@ type actionValues struct {
 	reason                         string
 	// offer, of and related are the report add, report duplicate and
 	// case link flags.
-	offer, of               string
+	offer, of              string
 	parent, child, sibling string
 }
 
