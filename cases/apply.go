@@ -456,10 +456,35 @@ func (c *Case) status(p *Participant, act *vocab.Activity, at time.Time) (Effect
 			}
 		}
 	}
-	if len(events) == 0 {
+	// What the participant declares of itself: leaving (or returning to)
+	// active work, and that it will not honour the embargo. Only a change
+	// counts; a status that says engaged and adhering, as the reference
+	// sends by default, declares nothing.
+	engagement := st.CaseEngagement != nil && *st.CaseEngagement == p.Disengaged
+	withdraw := st.EmbargoAdherence != nil && !*st.EmbargoAdherence
+	if len(events) == 0 && !engagement && !withdraw {
 		return Effects{}, problem.Conflict("the status of %s changes nothing in case %s", p.Actor, c.ID)
 	}
 	var fx Effects
+	if engagement {
+		p.Disengaged = !*st.CaseEngagement
+	}
+	if withdraw {
+		before := c.EM
+		out, err := cvdstate.Withdraw(c.state(), p.ParticipantState)
+		if err != nil {
+			return Effects{}, conflict(p.Actor, err)
+		}
+		c.applyOutcome(p, out)
+		fx.Messages |= out.Emit
+		if c.EM != before {
+			reason := out.Effects[0].Reason
+			if act.Summary != "" {
+				reason += ": " + act.Summary
+			}
+			c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: emMessage(out.Emit), From: before, To: c.EM, Reason: reason})
+		}
+	}
 	for _, ev := range events {
 		if c.PXA&pxaBit(ev) != 0 {
 			continue // an earlier event of this status already set it (X sets P)

@@ -694,3 +694,79 @@ func TestSeveralReportsAndLinkedCases(t *testing.T) {
 		t.Errorf("the case object relates %v / %v / %v", vc.ParentCases, vc.ChildCases, vc.SiblingCases)
 	}
 }
+
+// TestDeclaredEngagementAndAdherence checks a participant's declarations
+// in its status: leaving active work while keeping the embargo
+// (caseEngagement false), which stops the Case Actor from sending it every
+// entry but not those it needs (a change of the embargo or the world
+// state, and its own), and declaring it will not honour the embargo
+// (embargoAdherence false), which ends its consent and tears the embargo
+// down, with its reason in the embargo's history.
+func TestDeclaredEngagementAndAdherence(t *testing.T) {
+	declare := func(t *testing.T, actor, participant, members, reason string) *vocab.Activity {
+		return act(t, "Add", actor, fmt.Sprintf(`"object":{"type":"ParticipantStatus","context":%q,%s},"target":%q,"context":%q,"summary":%q`,
+			participant, members, participant, caseID, reason))
+	}
+	finderPart := caseID + "/participants/f"
+	c := newCase(t, true)
+	refused(t, c, vocab.AddParticipantStatusToParticipant, declare(t, finder, finderPart, `"caseEngagement":true,"embargoAdherence":true`, ""), 409, "changes nothing")
+	before := c.clone()
+	must(t, c, vocab.AddParticipantStatusToParticipant, declare(t, finder, finderPart, `"caseEngagement":false,"embargoAdherence":true`, "we have done our part"))
+	p := c.Participant(finder)
+	if !p.Disengaged || p.CaseEngagement() || p.PEC != cvdstate.PECSignatory || c.EM != cvdstate.EMActive {
+		t.Fatalf("after leaving active work: disengaged %v, consent %s, em %s; want disengaged, still a signatory, embargo in force", p.Disengaged, p.PEC, c.EM)
+	}
+	if to := c.AnnounceTo(before, finder); !slices.Contains(to, finder) {
+		t.Errorf("the entry of the finder's own declaration goes to %v", to)
+	}
+	// A note is not sent to a participant out of active work; the end of
+	// the embargo is.
+	noted := c.clone()
+	must(t, noted, vocab.AddNoteToCase, act(t, "Add", vendor, fmt.Sprintf(`"object":{"id":"https://v.example/notes/1","type":"Note","content":"x"},"target":%q`, caseID)))
+	if to := noted.AnnounceTo(c, vendor); slices.Contains(to, finder) || !slices.Contains(to, vendor) {
+		t.Errorf("a note goes to %v; want the engaged participants, not the finder", to)
+	}
+	ended := c.clone()
+	must(t, ended, vocab.RemoveEmbargoEventFromCase, act(t, "Remove", vendor, fmt.Sprintf(`"object":%q,"origin":%q`, c.Embargo.ID, caseID)))
+	if to := ended.AnnounceTo(c, vendor); !slices.Contains(to, finder) {
+		t.Errorf("the end of the embargo goes to %v; a participant out of active work needs it", to)
+	}
+	// Back to active work: every entry again.
+	back := c.clone()
+	must(t, back, vocab.AddParticipantStatusToParticipant, declare(t, finder, finderPart, `"caseEngagement":true`, ""))
+	if !back.Participant(finder).CaseEngagement() {
+		t.Error("the finder could not return to active work")
+	}
+
+	// The finder will not honour the embargo: it is torn down.
+	fx := must(t, c, vocab.AddParticipantStatusToParticipant, declare(t, finder, finderPart, `"embargoAdherence":false`, "we publish at our conference"))
+	p = c.Participant(finder)
+	if p.PEC != cvdstate.PECDeclined || p.EmbargoAdherence() || c.EM != cvdstate.EMExited || fx.Messages&cvdstate.ET == 0 {
+		t.Fatalf("after declaring non-adherence: consent %s, em %s, messages %s; want DECLINED, EXITED, ET", p.PEC, c.EM, fx.Messages)
+	}
+	last := c.History[len(c.History)-1]
+	if last.By != finder || last.Message != "ET" || !strings.Contains(last.Reason, "will not honour") || !strings.Contains(last.Reason, "we publish at our conference") {
+		t.Errorf("history records %+v", last)
+	}
+	if v := c.Participant(vendor); v.PEC != cvdstate.PECNoEmbargo {
+		t.Errorf("the vendor's consent after the teardown: %s", v.PEC)
+	}
+	refused(t, c, vocab.AddParticipantStatusToParticipant, declare(t, finder, finderPart, `"embargoAdherence":false`, ""), 409, "already declined")
+}
+
+// TestClosedParticipantsGetWhatTheyNeed checks that a participant that
+// closed the case is not sent every entry, only those it still needs.
+func TestClosedParticipantsGetWhatTheyNeed(t *testing.T) {
+	c := newCase(t, true)
+	must(t, c, vocab.CloseCase, leave(t, finder))
+	before := c.clone()
+	must(t, c, vocab.AddNoteToCase, act(t, "Add", vendor, fmt.Sprintf(`"object":{"id":"https://v.example/notes/2","type":"Note","content":"x"},"target":%q`, caseID)))
+	if to := c.AnnounceTo(before, vendor); slices.Contains(to, finder) {
+		t.Errorf("a note goes to the closed finder: %v", to)
+	}
+	before = c.clone()
+	must(t, c, vocab.AddParticipantStatusToParticipant, status(t, vendor, caseID+"/participants/v", "", "Pxa"))
+	if to := c.AnnounceTo(before, vendor); !slices.Contains(to, finder) {
+		t.Errorf("publication goes to %v; the closed finder needs it", to)
+	}
+}

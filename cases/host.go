@@ -229,16 +229,19 @@ func (e *Engine) record(tx *store.Tx, c *Case, actorName string, act *vocab.Acti
 		return Effects{}, err
 	}
 	work.LedgerLen, work.TailHash, work.UpdatedAt = entry.LogIndex+1, entry.EntryHash, now
+	before := *c // Apply changed only work's copies
 	*c = *work
 	if err := saveCase(tx, c); err != nil {
 		return Effects{}, err
 	}
-	// Announce the entry to every participant on another node, a new one
-	// included: a participant that lacks earlier entries (a new one lacks
-	// them all) fetches them from the ledger itself (see sync.go), so that
-	// what a join costs here does not grow with the ledger.
+	// Announce the entry to every participant on another node that is to
+	// be sent it (AnnounceTo), a new one included: a participant that
+	// lacks earlier entries (a new one lacks them all, one out of active
+	// work those it was not sent) fetches them from the ledger itself (see
+	// sync.go), so that what a join costs here does not grow with the
+	// ledger.
 	var to []string
-	for _, a := range c.Recipients() {
+	for _, a := range c.AnnounceTo(&before, act.Actor.ID()) {
 		if !e.cfg.IsLocal(a) {
 			to = append(to, a)
 		}

@@ -273,3 +273,43 @@ func TestFixPath(t *testing.T) {
 		}
 	}
 }
+
+// TestWithdraw checks a participant's declaration that it will not honour
+// the embargo: its consent ends DECLINED, and the embargo is torn down as
+// the protocol's teardown rules say (a pending proposal rejected, an
+// embargo in force terminated, both SHOULD), with the others' consent
+// reset; with no embargo nothing else changes.
+func TestWithdraw(t *testing.T) {
+	tests := []struct {
+		name    string
+		c       CaseState
+		p       ParticipantState
+		wantEM  EMState
+		emit    MessageType
+		consent PECEvent
+	}{
+		{"an embargo in force", CaseState{EM: EMActive}, ParticipantState{RM: RMAccepted, PEC: PECSignatory}, EMExited, ET, PECReset},
+		{"a revision pending", CaseState{EM: EMRevise}, ParticipantState{RM: RMDeferred, PEC: PECLapsed}, EMExited, ET, PECReset},
+		{"a proposal pending", CaseState{EM: EMProposed}, ParticipantState{RM: RMAccepted, PEC: PECInvited}, EMNone, ER, PECReset},
+		{"no embargo", CaseState{EM: EMNone}, ParticipantState{RM: RMAccepted}, EMNone, 0, 0},
+		{"an ended embargo", CaseState{EM: EMExited, PXA: PXAPublic}, ParticipantState{RM: RMClosed}, EMExited, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := Withdraw(tt.c, tt.p)
+			if err != nil {
+				t.Fatalf("Withdraw: %v", err)
+			}
+			if out.Case.EM != tt.wantEM || out.Emit != tt.emit || out.Consent != tt.consent || out.Participant.PEC != PECDeclined {
+				t.Errorf("Withdraw = em %s emit %s consent %v pec %s; want em %s emit %s consent %v pec DECLINED",
+					out.Case.EM, out.Emit, out.Consent, out.Participant.PEC, tt.wantEM, tt.emit, tt.consent)
+			}
+			if tt.emit != 0 && (len(out.Effects) != 1 || out.Effects[0].Level != Should || !strings.Contains(out.Effects[0].Reason, "will not honour")) {
+				t.Errorf("the teardown is not explained: %+v", out.Effects)
+			}
+		})
+	}
+	if _, err := Withdraw(CaseState{EM: EMActive}, ParticipantState{RM: RMAccepted, PEC: PECDeclined}); err == nil || !errors.Is(err, ErrNotAllowed) {
+		t.Errorf("withdrawing twice: %v, want ErrNotAllowed", err)
+	}
+}

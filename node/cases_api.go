@@ -96,7 +96,7 @@ func viewCase(tx *store.ReadTx, c *cases.Case, now time.Time) (caseView, error) 
 	}
 	for _, p := range c.Participants {
 		pv := participantView{Actor: p.Actor, ID: p.ID, RMState: p.RM.String(), VFDState: p.VFD.String(), FixPath: cvdstate.FixPath(p.Roles, p.VFD),
-			PECState: p.PEC.String(), Engaged: p.Engaged(), EmbargoAdherence: p.EmbargoAdherence(), Removed: p.Removed, Contact: p.Contact}
+			PECState: p.PEC.String(), Engaged: p.CaseEngagement(), EmbargoAdherence: p.EmbargoAdherence(), Removed: p.Removed, Contact: p.Contact}
 		pv.Roles = roleNames(p.Roles)
 		v.Participants = append(v.Participants, pv)
 	}

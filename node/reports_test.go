@@ -126,3 +126,38 @@ func (tn *testNode) inboxOfType(t *testing.T, name, typ string) map[string]any {
 	})
 	return got
 }
+
+// TestClosedParticipantIsSentWhatItNeeds checks the Case Actor's fan-out
+// to a participant that closed the case: a note is not announced to it,
+// the publication of the vulnerability is, and its node then fetches the
+// note from the ledger, so its replica still holds the whole ledger.
+func TestClosedParticipantIsSentWhatItNeeds(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
+	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"r","content":"c"}}`, vendorID))
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
+	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
+	c := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	step := func(n *testNode, name, activity string, length int64) {
+		t.Helper()
+		n.submit(t, name, activity)
+		vendor.oneCase(t, fmt.Sprintf("entry %d", length-1), func(c caseSummary) bool { return c.LedgerLength == length })
+	}
+	step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Join","object":%q,"context":%q}`, c.ID, c.ID), 3)
+	step(finder, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Leave","object":%q,"context":%q}`, c.ID, c.ID), 4)
+	finder.oneCase(t, "the finder's own closing", func(c caseSummary) bool { return c.LedgerLength == 4 })
+	announced := countType(finder.inboxItems(t, "finder"), "Announce")
+	step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"Note","content":"fix in review"},"target":%q,"context":%q}`, c.ID, c.ID), 5)
+	vendorPart, _, _, _ := participantOf(vendor.cases(t)[0], vendorID)
+	step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"ParticipantStatus","context":%q,"caseStatus":{"type":"CaseStatus","pxaState":"Pxa"}},"target":%q,"context":%q}`,
+		vendorPart, vendorPart, c.ID), 6)
+	replica := finder.oneCase(t, "the finder's replica with the whole ledger", func(c caseSummary) bool { return c.LedgerLength == 6 })
+	if replica.PXAState != "Pxa" || replica.TailHash != vendor.cases(t)[0].TailHash {
+		t.Errorf("the finder's replica: %+v", replica)
+	}
+	if got := countType(finder.inboxItems(t, "finder"), "Announce") - announced; got != 1 {
+		t.Errorf("the closed finder was sent %d announcements for a note and the publication, want 1 (the publication)", got)
+	}
+}

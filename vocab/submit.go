@@ -118,3 +118,26 @@ func LinkCase(caseID, relation, other string) map[string]any {
 	vc := map[string]any{"id": caseID, "type": TypeVulnerabilityCase, relation + "Cases": []string{other}}
 	return map[string]any{"type": "Update", "object": vc, "context": caseID}
 }
+
+// DeclareEngagement is Add(ParticipantStatus) to the sender's participant
+// in a case declaring its case engagement: false leaves active work (the
+// participant is then sent only what it still needs), true returns to it.
+// It keeps the embargo (embargoAdherence stays true).
+func DeclareEngagement(caseID, participantID string, engaged bool, reason string) map[string]any {
+	act := participantStatus(caseID, participantID, map[string]any{"caseEngagement": engaged, "embargoAdherence": true})
+	if reason != "" {
+		act["summary"] = reason
+	}
+	return act
+}
+
+// DeclareNonAdherence is Add(ParticipantStatus) to the sender's
+// participant in a case declaring it will not honour the embargo
+// (embargoAdherence false), which tears the embargo down.
+func DeclareNonAdherence(caseID, participantID, reason string) map[string]any {
+	act := participantStatus(caseID, participantID, map[string]any{"embargoAdherence": false})
+	if reason != "" {
+		act["summary"] = reason
+	}
+	return act
+}

@@ -514,6 +514,10 @@ func submittedExamples(t testing.TB) []wireExample {
 			held: []string{"submit_report.json"}, want: string(CloseReport), messages: "RC"},
 		{file: "outbox_link_case.json", object: sub(LinkCase(exCase, "parent", "https://coordinator.example/cases/umbrella-3"), "outbox-link", exVendor),
 			want: string(UpdateCase), messages: "-"},
+		{file: "outbox_leave_active_work.json", object: sub(DeclareEngagement(exCase, exFinderPart, false, "Our part is done; we keep the embargo."), "outbox-disengage", exFinder),
+			want: string(AddParticipantStatusToParticipant), messages: "CV|CF|CD|CP|CX|CA (by payload)"},
+		{file: "outbox_will_not_honour.json", object: sub(DeclareNonAdherence(exCase, exFinderPart, "We present at a conference on the 3rd."), "outbox-non-adherence", exFinder),
+			want: string(AddParticipantStatusToParticipant), messages: "CV|CF|CD|CP|CX|CA (by payload)"},
 		{file: "outbox_terminate_embargo.json", object: sub(TerminateEmbargo(exCase, exEmbargo, "The advisory leaked on a public mailing list."), "outbox-terminate", exFinder),
 			held: []string{"embargo_event.json"}, want: string(RemoveEmbargoEventFromCase), messages: "ET"},
 	}

@@ -44,6 +44,8 @@ type actionValues struct {
 	// case link flags.
 	offer, of              string
 	parent, child, sibling string
+	// off and on are the case engagement flags.
+	off, on bool
 }
 
 // text returns the text given with --content or read from --content-file

@@ -44,6 +44,13 @@ func caseActionGroup() actionGroup {
 				build: answerTransfer("Accept")},
 			{name: "reject-transfer", message: "-", summary: "decline the ownership offered to the acting actor", args: "CASE", minArgs: 1, maxArgs: 1,
 				build: answerTransfer("Reject")},
+			{name: "engagement", message: "-", summary: "leave active work keeping the embargo (--off), or return to it (--on)", args: "CASE", minArgs: 1, maxArgs: 1,
+				flags: func(fs *flag.FlagSet, v *actionValues) {
+					fs.BoolVar(&v.off, "off", false, "leave active work: the node is then sent only what it still needs")
+					fs.BoolVar(&v.on, "on", false, "return to active work")
+					fs.StringVar(&v.reason, "reason", "", "why, for the other participants")
+				},
+				build: buildEngagement},
 			{name: "link", message: "-", summary: "relate the case to another as its parent, child or sibling (owner only)", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: func(fs *flag.FlagSet, v *actionValues) {
 					fs.StringVar(&v.parent, "parent", "", "the case that is this one's parent")
@@ -121,4 +128,16 @@ func buildLink(ctx context.Context, s *session, v *actionValues, args []string) 
 		}
 	}
 	return vocab.LinkCase(d.ID, relation, other), d.ID, nil
+}
+
+// buildEngagement declares the acting participant's case engagement.
+func buildEngagement(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
+	if v.off == v.on {
+		return nil, "", usageError("give --off or --on")
+	}
+	d, pid, err := myParticipant(ctx, s, args[0])
+	if err != nil {
+		return nil, "", err
+	}
+	return vocab.DeclareEngagement(d.ID, pid, v.on, v.reason), d.ID, nil
 }

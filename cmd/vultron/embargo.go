@@ -34,6 +34,11 @@ func embargoGroup() actionGroup {
 					fs.StringVar(&v.reason, "reason", "", "why the embargo ends early; the embargo's history keeps it")
 				},
 				build: buildTerminate},
+			{name: "withdraw", message: "ET/ER", summary: "declare the acting participant will not honour the embargo (it is torn down)", args: "CASE", minArgs: 1, maxArgs: 1,
+				flags: func(fs *flag.FlagSet, v *actionValues) {
+					fs.StringVar(&v.reason, "reason", "", "why, for the owner and the other participants")
+				},
+				build: buildWithdraw},
 		},
 	}
 }
@@ -121,4 +126,14 @@ func buildTerminate(ctx context.Context, s *session, v *actionValues, args []str
 		return nil, "", fmt.Errorf("case %s has no embargo to terminate (EM %s)", d.ID, d.EMState)
 	}
 	return vocab.TerminateEmbargo(d.ID, d.Embargo.ID, v.reason), d.ID, nil
+}
+
+// buildWithdraw declares that the acting participant will not honour the
+// case's embargo.
+func buildWithdraw(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
+	d, pid, err := myParticipant(ctx, s, args[0])
+	if err != nil {
+		return nil, "", err
+	}
+	return vocab.DeclareNonAdherence(d.ID, pid, v.reason), d.ID, nil
 }

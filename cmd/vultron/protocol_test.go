@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -176,4 +177,58 @@ func TestCLISeveralReports(t *testing.T) {
 		return json.Unmarshal([]byte(vendorNode.ok(t, "case", "show", caseID, "--json")), &related) == nil &&
 			len(related.Related) == 1 && related.Related[0].Relation == "child" && related.Related[0].Case == other
 	})
+}
+
+// TestCLIEngagementAndAdherence has the finder leave active work while
+// keeping the embargo (case engagement --off), then declare it will not
+// honour the embargo (embargo withdraw), which ends it.
+func TestCLIEngagementAndAdherence(t *testing.T) {
+	finderNode := startCLINode(t, "finder:Person")
+	vendorNode := startCLINode(t, "vendor:Organization")
+	vendor := vendorNode.url + "/actors/vendor"
+	finder := finderNode.url + "/actors/finder"
+	var out struct {
+		Activity map[string]any `json:"activity"`
+	}
+	if err := json.Unmarshal([]byte(finderNode.ok(t, "report", "submit", "--to", vendor, "--name", "r", "--embargo-days", "30", "--json")), &out); err != nil {
+		t.Fatal(err)
+	}
+	waitUntilTrue(t, "the report at the vendor", func() bool {
+		code, _, _ := vendorNode.cli(t, "report", "validate", out.Activity["id"].(string), "--as", "vendor")
+		return code == 0
+	})
+	var caseID string
+	waitUntilTrue(t, "the case at the finder", func() bool {
+		var cs []caseJSON
+		code, o, _ := finderNode.cli(t, "case", "list", "--json")
+		if code == 0 && json.Unmarshal([]byte(o), &cs) == nil && len(cs) == 1 {
+			caseID = cs[0].ID
+		}
+		return caseID != ""
+	})
+	vendorNode.ok(t, "embargo", "accept", caseID, "--as", "vendor", "--wait", "em=ACTIVE", "--timeout", "20s")
+	finderNode.ok(t, "case", "wait", caseID, "--until", "em=ACTIVE", "--timeout", "20s")
+	if code, _, errOut := finderNode.cli(t, "case", "engagement", caseID); code != 2 || !strings.Contains(errOut, "give --off or --on") {
+		t.Errorf("case engagement without --off or --on: exit %d, %q", code, errOut)
+	}
+	finderNode.ok(t, "case", "engagement", caseID, "--off", "--reason", "our part is done")
+	engaged := func() string {
+		var c struct {
+			Participants []struct {
+				Actor            string `json:"actor"`
+				Engaged          bool   `json:"engaged"`
+				EmbargoAdherence bool   `json:"embargoAdherence"`
+			} `json:"participants"`
+		}
+		_ = json.Unmarshal([]byte(vendorNode.ok(t, "case", "show", caseID, "--json")), &c)
+		for _, p := range c.Participants {
+			if p.Actor == finder {
+				return fmt.Sprintf("engaged %v adheres %v", p.Engaged, p.EmbargoAdherence)
+			}
+		}
+		return "absent"
+	}
+	waitUntilTrue(t, "the finder out of active work, keeping the embargo", func() bool { return engaged() == "engaged false adheres true" })
+	finderNode.ok(t, "embargo", "withdraw", caseID, "--reason", "we present it on the 3rd", "--wait", "em=EXITED", "--timeout", "20s")
+	waitUntilTrue(t, "the finder's declaration at the owner", func() bool { return engaged() == "engaged false adheres false" })
 }
