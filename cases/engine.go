@@ -210,6 +210,11 @@ func (e *Engine) receiveReport(tx *store.Tx, to LocalActor, sender string, m Mes
 	if err := writeReport(tx, rec); err != nil {
 		return nil, err
 	}
+	if !found {
+		if err := reportEvent(tx, rec, EventReportReceived, to.ID, "", rec.UpdatedAt); err != nil {
+			return nil, err
+		}
+	}
 	replies := acknowledge(out.Emit, to, sender, offer, offer.ID, rep.ID)
 	if out.Emit&cvdstate.CV != 0 && len(replies) == 1 {
 		// A vendor that receives a report is aware of the vulnerability
@@ -305,6 +310,9 @@ func (e *Engine) receiveReportDecision(tx *store.Tx, to LocalActor, sender strin
 	}
 	rec.UpdatedAt = e.now().UTC()
 	if err := writeReport(tx, rec); err != nil {
+		return nil, err
+	}
+	if err := reportEvent(tx, rec, decisionEvent(d.event), sender, "", rec.UpdatedAt); err != nil {
 		return nil, err
 	}
 	out, err := cvdstate.Receive(cvdstate.CaseState{}, cvdstate.ParticipantState{RM: rec.RM}, 0, d.message)
@@ -424,12 +432,22 @@ func (e *Engine) ApplyOutbound(tx *store.Tx, from LocalActor, recipients []strin
 		rec.RM = next
 		rec.UpdatedAt = e.now().UTC()
 		if ev == cvdstate.RMValidate && rec.Role == Receiver && rec.CaseID == "" {
-			// Validating a report opens its case.
+			// Validating a report opens its case; the report's event
+			// names it and comes before the case's own.
+			caseID, _, _ := e.caseNames(rec.ReportID, from.ID)
+			if err := reportEvent(tx, rec, EventReportValidated, from.ID, caseID, rec.UpdatedAt); err != nil {
+				return err
+			}
 			if err := e.createCase(tx, from, &rec, a, m, rec.UpdatedAt); err != nil {
 				return err
 			}
-		} else if rec.CaseID != "" {
-			if err := e.checkCase(tx, from, rec.CaseID, m); err != nil {
+		} else {
+			if rec.CaseID != "" {
+				if err := e.checkCase(tx, from, rec.CaseID, m); err != nil {
+					return err
+				}
+			}
+			if err := reportEvent(tx, rec, decisionEvent(ev), from.ID, "", rec.UpdatedAt); err != nil {
 				return err
 			}
 		}
@@ -577,7 +595,13 @@ func (e *Engine) submitReport(tx *store.Tx, from LocalActor, recipients []string
 		}
 	}
 	rec.UpdatedAt = e.now().UTC()
-	return writeReport(tx, rec)
+	if err := writeReport(tx, rec); err != nil {
+		return err
+	}
+	if found {
+		return nil
+	}
+	return reportEvent(tx, rec, EventReportSubmitted, from.ID, "", rec.UpdatedAt)
 }
 
 // firstRef returns the id of the first reference in refs, or "".

@@ -310,6 +310,18 @@ func (e *Engine) receiveReply(tx *store.Tx, to LocalActor, sender string, m Mess
 	if err := recordReply(tx, key, rec); err != nil {
 		return nil, err
 	}
+	if m.Class.Semantic == vocab.AckReport && inner != nil && inner.Type == "Offer" {
+		// The RK of a report this actor offered: its receiver has it.
+		if id := reportOf(inner, m.Resolver); id != "" {
+			if r, found, err := readReport(&tx.ReadTx, id, to.Name); err != nil {
+				return nil, err
+			} else if found && r.Role == Reporter {
+				if err := reportEvent(tx, r, EventReportReceived, sender, "", now); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
 	if m.Class.Messages&vocab.MsgCV == 0 {
 		return nil, nil
 	}

@@ -280,7 +280,10 @@ func (e *Engine) addReportToCase(tx *store.Tx, from LocalActor, m Message) error
 		rec.RM = cvdstate.RMValid
 	}
 	rec.CaseID, rec.UpdatedAt = caseID, e.now().UTC()
-	return writeReport(tx, rec)
+	if err := writeReport(tx, rec); err != nil {
+		return err
+	}
+	return reportEvent(tx, rec, EventReportAddedToCase, from.ID, caseID, rec.UpdatedAt)
 }
 
 // receiveReportAdded records, for the reporter of a report, that the
@@ -305,7 +308,10 @@ func (e *Engine) receiveReportAdded(tx *store.Tx, to LocalActor, sender string, 
 	}
 	rec.CaseID = firstNonEmpty(m.Activity.Target.ID(), m.Activity.Context.ID())
 	rec.UpdatedAt = e.now().UTC()
-	return writeReport(tx, rec)
+	if err := writeReport(tx, rec); err != nil {
+		return err
+	}
+	return reportEvent(tx, rec, EventReportAddedToCase, sender, "", rec.UpdatedAt)
 }
 
 // closeAsDuplicate closes a report as a duplicate of a case this node
@@ -344,5 +350,59 @@ func (e *Engine) closeAsDuplicate(tx *store.Tx, from LocalActor, rec ReportRecor
 		rec.RM = next
 	}
 	rec.DuplicateOf, rec.UpdatedAt = caseID, e.now().UTC()
-	return writeReport(tx, rec)
+	if err := writeReport(tx, rec); err != nil {
+		return err
+	}
+	return reportEvent(tx, rec, EventReportClosed, from.ID, "", rec.UpdatedAt)
+}
+
+// decisionEvent names the event of a receiver's RM step on a report.
+func decisionEvent(ev cvdstate.RMEvent) string {
+	switch ev {
+	case cvdstate.RMValidate:
+		return EventReportValidated
+	case cvdstate.RMInvalidate:
+		return EventReportInvalidated
+	}
+	return EventReportClosed
+}
+
+// The events of a report in the node's change feed (store.Event with
+// Report set), one for each step of its Report Management, whoever took
+// it, so that a ticket can follow a report from its arrival: before a
+// case exists, and as it joins one (the case's own entries follow).
+const (
+	EventReportSubmitted   = "report_submitted"     // a local actor offered it (RS)
+	EventReportReceived    = "report_received"      // its receiver has it (RS received, or its RK)
+	EventReportValidated   = "report_validated"     // RV; the event names the case it opened
+	EventReportInvalidated = "report_invalidated"   // RI
+	EventReportClosed      = "report_closed"        // RC, with the case it duplicates if any
+	EventReportAddedToCase = "report_added_to_case" // added to a case that exists
+)
+
+// ReportEventState is what an event of a report says of it after the
+// step: the local actor's role and RM state, its model of the other
+// parties', and the case the report is in or duplicates. No report text.
+type ReportEventState struct {
+	Local       string                      `json:"local"`
+	Role        Role                        `json:"role"`
+	RM          string                      `json:"rm"`
+	Peers       map[string]cvdstate.RMState `json:"peers,omitempty"`
+	Case        string                      `json:"case,omitempty"`
+	DuplicateOf string                      `json:"duplicateOf,omitempty"`
+}
+
+// reportEvent adds a step of report rec, taken by actor, to the change
+// feed, in the transaction that records it; caseID is the case the step
+// concerns ("" for rec's).
+func reportEvent(tx *store.Tx, rec ReportRecord, event, actor, caseID string, at time.Time) error {
+	if caseID == "" {
+		caseID = rec.CaseID
+	}
+	st := ReportEventState{Local: rec.Actor, Role: rec.Role, RM: rec.RM.String(), Peers: rec.Peers, Case: caseID, DuplicateOf: rec.DuplicateOf}
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("report %s: encode the event: %w", rec.ReportID, err)
+	}
+	return tx.AppendEvent(store.Event{Report: rec.ReportID, CaseID: caseID, EventType: event, Actor: actor, Time: at, State: raw})
 }
