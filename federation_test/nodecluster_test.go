@@ -669,15 +669,18 @@ func (c *cluster) hostNode(caseID string) *clusterNode {
 	return nil
 }
 
-// awaitReplicas waits until the node of every participant of a case (as
-// its host sees them; removed ones excepted) holds at least length entries
-// of its ledger. Participants whose node is stopped are skipped.
+// awaitReplicas waits until the node of every participant of a case that
+// works on it (as its host sees them) holds at least length entries of its
+// ledger. Participants whose node is stopped are skipped, and so are those
+// that were removed, closed the case or left active work: they are sent
+// only the entries they still need, and fetch the others when one of those
+// arrives (checkConverged waits for them).
 func (c *cluster) awaitReplicas(host *clusterNode, caseID string, length int64) {
 	c.t.Helper()
 	cs, _ := c.caseOn(host.name, caseID)
 	for _, p := range cs.Participants {
 		n := c.nodeOf(p.Actor)
-		if n == nil || p.Removed || n == host || c.stopped(n) {
+		if n == nil || p.Removed || !p.Engaged || n == host || c.stopped(n) {
 			continue
 		}
 		c.waitCase(n.name, caseID, fmt.Sprintf("ledger entry %d of case %s", length-1, caseID),
