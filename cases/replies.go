@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/openvultron/vultron/cvdstate"
@@ -367,6 +368,14 @@ func (e *Engine) replyKey(tx *store.ReadTx, reply, answered *vocab.Activity, rep
 	}
 	if id := reportOf(answered, r); id != "" {
 		return reportBucket(id)
+	}
+	// A case this node does not hold yet: the reply to an invitee's
+	// acknowledgement of its invitation arrives before the case does. It
+	// is listed under the case's id, where the case's page finds it.
+	for _, a := range []*vocab.Activity{reply, answered} {
+		if a != nil && strings.HasPrefix(a.Context.ID(), "http") {
+			return a.Context.ID()
+		}
 	}
 	return ""
 }

@@ -163,3 +163,39 @@ func TestRepliesOnTheWire(t *testing.T) {
 		}
 	}
 }
+
+// TestInvitationAcknowledged checks the late joiner's side: an invited
+// vendor's node acknowledges the Case Actor's invitation (RK, with its
+// awareness, CV), and the Case Actor answers the CV with CK, which the
+// invitee's node keeps although it holds no replica of the case yet.
+func TestInvitationAcknowledged(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	vendor2 := startNode(t, "vendor2:Organization")
+	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
+	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"r","content":"c"}}`, vendorID))
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
+	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
+	c := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":%q,"target":%q,"context":%q,"roles":["vendor"]}`,
+		vendor2.actorID("vendor2"), c.ID, c.ID))
+	invite := vendor2.inboxOfType(t, "vendor2", "Invite")
+	var rk map[string]any
+	waitFor(t, "vendor2's acknowledgement of the invitation", func() bool {
+		for _, it := range vendor2.boxItems(t, "vendor2", "outbox") {
+			if it["type"] == "Read" && it["inReplyTo"] == invite["id"] {
+				rk = it
+				return true
+			}
+		}
+		return false
+	})
+	if res, _ := rk["result"].(map[string]any); res["vfdState"] != "Vfd" {
+		t.Errorf("the invited vendor's RK = %v; want its awareness (CV) in result", rk)
+	}
+	ck := vendor2.inboxReply(t, "vendor2", "Read", rk["id"].(string))
+	if ck["actor"] != c.CaseActor {
+		t.Errorf("the CK of vendor2's awareness = %v; want a Read by the Case Actor", ck)
+	}
+}
