@@ -246,7 +246,7 @@ type scenarioCase struct {
 		Actor   string `json:"actor"`
 		FixPath string `json:"fixPath"`
 	} `json:"participants"`
-	History   []historyStep `json:"embargoHistory"`
+	History   []historyStep        `json:"embargoHistory"`
 	Embargo   *struct{ ID string } `json:"embargo"`
 	Proposals []struct {
 		InviteID string `json:"inviteId"`
