@@ -7,7 +7,17 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/openvultron/vultron/vocab"
 )
+
+// mapResolver resolves the objects of a map, for classifying in tests.
+type mapResolver map[string]vocab.Object
+
+func (m mapResolver) Resolve(id string) (vocab.Object, bool) {
+	o, ok := m[id]
+	return o, ok
+}
 
 // inboxReply waits until a local actor's inbox holds an activity of type
 // typ (Read, Ignore) in reply to the activity with id answered, and returns
@@ -81,30 +91,51 @@ func TestRepliesOnTheWire(t *testing.T) {
 		})
 	}
 
-	// An actor that is no participant sends the Case Actor a Join: the
-	// Case Actor keeps it, records nothing, and says why with an error.
+	// An actor that is no participant sends the Case Actor a message of
+	// each model: the Case Actor keeps it, records nothing, and answers
+	// with that model's error (an Ignore with the reason).
 	p := newPeer(t, sharedKeys.get(t, 0))
-	joinID := p.id + "/activities/join-uninvited"
-	body := fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":%q,"type":"Join","actor":%q,"object":%q,"context":%q,"to":[%q]}`,
-		joinID, p.id, caseID, caseID, host.CaseActor)
-	if status, msg := p.post(t, host.CaseActor+"/inbox", []byte(body), nil); status != http.StatusAccepted {
-		t.Fatalf("the uninvited Join: %d %s, want 202", status, msg)
+	caseRef := map[string]vocab.Object{caseID: &vocab.VulnerabilityCase{ObjectBase: vocab.ObjectBase{ID: caseID, Type: vocab.TypeVulnerabilityCase}}}
+	refusals := []struct {
+		name, members string
+		sem           vocab.Semantic
+		messages      string
+	}{
+		{"RE for an RM message", fmt.Sprintf(`"type":"Join","object":%q`, caseID), vocab.ReportError, "RE"},
+		{"EE for an EM message", `"type":"Invite","object":{"type":"EmbargoEvent","startTime":"2026-01-01T00:00:00Z","endTime":"2099-01-01T00:00:00Z"}`, vocab.EmbargoError, "EE"},
+		{"CE for a CS message", fmt.Sprintf(`"type":"Add","object":{"type":"ParticipantStatus","context":%q,"vfdState":"VFd"},"target":%q`, vendorPart, vendorPart), vocab.CaseStatusError, "CE"},
+		{"GE for a general message", fmt.Sprintf(`"type":"Add","object":{"type":"Note","content":"let me in"},"target":%q`, caseID), vocab.GeneralError, "GE"},
 	}
-	var refusal map[string]any
-	waitFor(t, "the Case Actor's error at the peer", func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		for _, b := range p.received {
-			var m map[string]any
-			if json.Unmarshal(b, &m) == nil && m["type"] == "Ignore" && m["inReplyTo"] == joinID {
-				refusal = m
-				return true
+	for i, rt := range refusals {
+		t.Run(rt.name, func(t *testing.T) {
+			id := fmt.Sprintf("%s/activities/uninvited-%d", p.id, i)
+			body := fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","id":%q,"actor":%q,"context":%q,"to":[%q],%s}`,
+				id, p.id, caseID, host.CaseActor, rt.members)
+			if status, msg := p.post(t, host.CaseActor+"/inbox", []byte(body), nil); status != http.StatusAccepted {
+				t.Fatalf("%s: %d %s, want 202", body, status, msg)
 			}
-		}
-		return false
-	})
-	if refusal["actor"] != host.CaseActor || refusal["summary"] == "" || refusal["summary"] == nil {
-		t.Errorf("the error = %v; want an Ignore by the Case Actor with the reason in summary", refusal)
+			var refusal []byte
+			waitFor(t, "the Case Actor's error at the peer", func() bool {
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				for _, b := range p.received {
+					var m map[string]any
+					if json.Unmarshal(b, &m) == nil && m["type"] == "Ignore" && m["inReplyTo"] == id {
+						refusal = b
+						return true
+					}
+				}
+				return false
+			})
+			doc, err := vocab.Parse(refusal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl := vocab.Classify(doc.Activity(), mapResolver(caseRef))
+			if doc.Activity().Actor.ID() != host.CaseActor || doc.Activity().Summary == "" || cl.Semantic != rt.sem || cl.Messages.String() != rt.messages {
+				t.Errorf("the error = %s, classified %s %s; want an Ignore by the Case Actor with the reason, %s %s", refusal, cl.Semantic, cl.Messages, rt.sem, rt.messages)
+			}
+		})
 	}
 
 	// A validation of a report the vendor never received (RM START) is
@@ -115,6 +146,7 @@ func TestRepliesOnTheWire(t *testing.T) {
 	if status, msg := p.post(t, vendor.actorID("vendor")+"/inbox", []byte(rv), nil); status != http.StatusAccepted {
 		t.Fatalf("the validation of an unknown report: %d %s, want 202", status, msg)
 	}
+	var refusal map[string]any
 	waitFor(t, "the vendor's RE at the peer", func() bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -131,7 +163,7 @@ func TestRepliesOnTheWire(t *testing.T) {
 		t.Errorf("the RE = %v; want an Ignore by the vendor saying it never had the report", refusal)
 	}
 	if c := vendor.cases(t)[0]; c.LedgerLength != 6 {
-		t.Errorf("the ledger has %d entries after the refused Join, want 6", c.LedgerLength)
+		t.Errorf("the ledger has %d entries after the refused activities, want 6", c.LedgerLength)
 	}
 
 	// The replies are listed with the case (API) and in the dashboard's
