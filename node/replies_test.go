@@ -204,12 +204,7 @@ func TestInvitationAcknowledged(t *testing.T) {
 	finder := startNode(t, "finder:Person")
 	vendor := startNode(t, "vendor:Organization")
 	vendor2 := startNode(t, "vendor2:Organization")
-	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
-	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
-"object":{"type":"VulnerabilityReport","name":"r","content":"c"}}`, vendorID))
-	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
-	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
-	c := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	c := openCase(t, finder, vendor)
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":%q,"target":%q,"context":%q,"roles":["vendor"]}`,
 		vendor2.actorID("vendor2"), c.ID, c.ID))
 	invite := vendor2.inboxOfType(t, "vendor2", "Invite")
@@ -230,4 +225,20 @@ func TestInvitationAcknowledged(t *testing.T) {
 	if ck["actor"] != c.CaseActor {
 		t.Errorf("the CK of vendor2's awareness = %v; want a Read by the Case Actor", ck)
 	}
+}
+
+// openCase has the finder (actor "finder") report to the vendor (actor
+// "vendor"), which validates the report, and returns the case as the
+// vendor's node shows it once the finder's replica holds its first two
+// entries.
+func openCase(t *testing.T, finder, vendor *testNode) caseSummary {
+	t.Helper()
+	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
+	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"r","content":"c"}}`, vendorID))
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
+	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
+	c := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	finder.oneCase(t, "the finder's replica", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	return c
 }

@@ -134,12 +134,8 @@ func (tn *testNode) inboxOfType(t *testing.T, name, typ string) map[string]any {
 func TestClosedParticipantIsSentWhatItNeeds(t *testing.T) {
 	finder := startNode(t, "finder:Person")
 	vendor := startNode(t, "vendor:Organization")
-	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
-	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
-"object":{"type":"VulnerabilityReport","name":"r","content":"c"}}`, vendorID))
-	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
-	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
-	c := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	vendorID := vendor.actorID("vendor")
+	c := openCase(t, finder, vendor)
 	step := func(n *testNode, name, activity string, length int64) {
 		t.Helper()
 		n.submit(t, name, activity)

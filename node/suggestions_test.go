@@ -16,13 +16,7 @@ func TestSuggestionsTheReferenceWay(t *testing.T) {
 	finder := startNode(t, "finder:Person")
 	vendor := startNode(t, "vendor:Organization")
 	suggested := newPeer(t, sharedKeys.get(t, 1))
-	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
-	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
-"object":{"type":"VulnerabilityReport","name":"r","content":"c"}}`, vendorID))
-	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
-	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
-	c := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 })
-	finder.oneCase(t, "the finder's replica", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	c := openCase(t, finder, vendor)
 
 	suggestion := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","object":%q,"target":%q,"context":%q,"roles":["coordinator"]}`,
 		suggested.id, c.ID, c.ID))

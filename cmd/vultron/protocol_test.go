@@ -62,16 +62,7 @@ func TestCLIReportWithEmbargo(t *testing.T) {
 		code, _, _ := vendorNode.cli(t, "report", "validate", offer, "--as", "vendor")
 		return code == 0
 	})
-	var caseID string
-	waitUntilTrue(t, "the case", func() bool {
-		code, out, _ := vendorNode.cli(t, "case", "list", "--json")
-		var cs []caseJSON
-		if code == 0 && json.Unmarshal([]byte(out), &cs) == nil && len(cs) == 1 {
-			caseID = cs[0].ID
-			return true
-		}
-		return false
-	})
+	caseID := onlyCase(t, vendorNode)
 	var ce caseEmbargoJSON
 	if err := json.Unmarshal([]byte(vendorNode.ok(t, "case", "show", caseID, "--json")), &ce); err != nil {
 		t.Fatal(err)
@@ -118,14 +109,7 @@ func TestCLISeveralReports(t *testing.T) {
 		}
 		return ids
 	}
-	var caseID string
-	waitUntilTrue(t, "the case", func() bool {
-		ids := caseIDs()
-		if len(ids) == 1 {
-			caseID = ids[0]
-		}
-		return caseID != ""
-	})
+	caseID := onlyCase(t, vendorNode)
 	for _, tt := range []struct {
 		args []string
 		want string
@@ -197,15 +181,7 @@ func TestCLIEngagementAndAdherence(t *testing.T) {
 		code, _, _ := vendorNode.cli(t, "report", "validate", out.Activity["id"].(string), "--as", "vendor")
 		return code == 0
 	})
-	var caseID string
-	waitUntilTrue(t, "the case at the finder", func() bool {
-		var cs []caseJSON
-		code, o, _ := finderNode.cli(t, "case", "list", "--json")
-		if code == 0 && json.Unmarshal([]byte(o), &cs) == nil && len(cs) == 1 {
-			caseID = cs[0].ID
-		}
-		return caseID != ""
-	})
+	caseID := onlyCase(t, finderNode)
 	vendorNode.ok(t, "embargo", "accept", caseID, "--as", "vendor", "--wait", "em=ACTIVE", "--timeout", "20s")
 	finderNode.ok(t, "case", "wait", caseID, "--until", "em=ACTIVE", "--timeout", "20s")
 	if code, _, errOut := finderNode.cli(t, "case", "engagement", caseID); code != 2 || !strings.Contains(errOut, "give --off or --on") {
@@ -231,4 +207,19 @@ func TestCLIEngagementAndAdherence(t *testing.T) {
 	waitUntilTrue(t, "the finder out of active work, keeping the embargo", func() bool { return engaged() == "engaged false adheres true" })
 	finderNode.ok(t, "embargo", "withdraw", caseID, "--reason", "we present it on the 3rd", "--wait", "em=EXITED", "--timeout", "20s")
 	waitUntilTrue(t, "the finder's declaration at the owner", func() bool { return engaged() == "engaged false adheres false" })
+}
+
+// onlyCase waits until node n holds exactly one case and returns its id.
+func onlyCase(t *testing.T, n cliNode) string {
+	t.Helper()
+	var id string
+	waitUntilTrue(t, "the one case on "+n.url, func() bool {
+		var cs []caseJSON
+		code, out, _ := n.cli(t, "case", "list", "--json")
+		if code == 0 && json.Unmarshal([]byte(out), &cs) == nil && len(cs) == 1 {
+			id = cs[0].ID
+		}
+		return id != ""
+	})
+	return id
 }
