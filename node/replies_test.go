@@ -19,15 +19,14 @@ func (m mapResolver) Resolve(id string) (vocab.Object, bool) {
 	return o, ok
 }
 
-// inboxReply waits until a local actor's inbox holds an activity of type
-// typ (Read, Ignore) in reply to the activity with id answered, and returns
-// it.
-func (tn *testNode) inboxReply(t *testing.T, name, typ, answered string) map[string]any {
+// inboxWhere waits until a local actor's inbox holds an activity that
+// pred accepts, and returns the newest such.
+func (tn *testNode) inboxWhere(t *testing.T, name, what string, pred func(map[string]any) bool) map[string]any {
 	t.Helper()
 	var got map[string]any
-	waitFor(t, fmt.Sprintf("a %s of %s in the inbox of %s", typ, answered, name), func() bool {
+	waitFor(t, what+" in the inbox of "+name, func() bool {
 		for _, it := range tn.inboxItems(t, name) {
-			if it["type"] == typ && it["inReplyTo"] == answered {
+			if pred(it) {
 				got = it
 				return true
 			}
@@ -35,6 +34,23 @@ func (tn *testNode) inboxReply(t *testing.T, name, typ, answered string) map[str
 		return false
 	})
 	return got
+}
+
+// inboxReply waits until a local actor's inbox holds an activity of type
+// typ (Read, Ignore) in reply to the activity with id answered, and returns
+// it.
+func (tn *testNode) inboxReply(t *testing.T, name, typ, answered string) map[string]any {
+	t.Helper()
+	return tn.inboxWhere(t, name, fmt.Sprintf("a %s of %s", typ, answered), func(it map[string]any) bool {
+		return it["type"] == typ && it["inReplyTo"] == answered
+	})
+}
+
+// inboxOfType waits until a local actor's inbox holds an activity of type
+// typ and returns the newest.
+func (tn *testNode) inboxOfType(t *testing.T, name, typ string) map[string]any {
+	t.Helper()
+	return tn.inboxWhere(t, name, "a "+typ, func(it map[string]any) bool { return it["type"] == typ })
 }
 
 // TestRepliesOnTheWire checks that each message a node receives or its

@@ -110,23 +110,6 @@ func relatedTo(t *testing.T, n *testNode, caseID string) string {
 	return strings.Join(out, ", ")
 }
 
-// inboxOfType waits until a local actor's inbox holds an activity of type
-// typ and returns the newest.
-func (tn *testNode) inboxOfType(t *testing.T, name, typ string) map[string]any {
-	t.Helper()
-	var got map[string]any
-	waitFor(t, fmt.Sprintf("a %s in the inbox of %s", typ, name), func() bool {
-		for _, it := range tn.inboxItems(t, name) {
-			if it["type"] == typ {
-				got = it
-				return true
-			}
-		}
-		return false
-	})
-	return got
-}
-
 // TestClosedParticipantIsSentWhatItNeeds checks the Case Actor's fan-out
 // to a participant that closed the case: a note is not announced to it,
 // the publication of the vulnerability is, and its node then fetches the

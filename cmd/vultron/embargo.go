@@ -49,19 +49,32 @@ func runEmbargo(ctx context.Context, env *environment, args []string) error {
 
 // embargoEnd reads --end or --days.
 func embargoEnd(v *actionValues, now time.Time) (time.Time, error) {
+	end, err := endFlags(v, now, "--end", "--days")
+	if err == nil && end.IsZero() {
+		err = usageError("give the embargo's end with --end TIME or --days N")
+	}
+	return end, err
+}
+
+// endFlags reads an embargo's end from v.end (an RFC 3339 time, given with
+// the flag endName) or v.days (days from now, daysName); zero when neither
+// is given.
+func endFlags(v *actionValues, now time.Time, endName, daysName string) (time.Time, error) {
 	switch {
 	case v.end != "" && v.days != 0:
-		return time.Time{}, usageError("give --end or --days, not both")
+		return time.Time{}, usageError("give %s or %s, not both", daysName, endName)
 	case v.end != "":
 		t, err := time.Parse(time.RFC3339, v.end)
 		if err != nil {
-			return time.Time{}, usageError("--end must be an RFC 3339 time such as 2026-12-24T00:00:00Z, not %q", v.end)
+			return time.Time{}, usageError("%s must be an RFC 3339 time such as 2026-12-24T00:00:00Z, not %q", endName, v.end)
 		}
 		return t.UTC(), nil
+	case v.days < 0:
+		return time.Time{}, usageError("%s must be a positive number of days, not %d", daysName, v.days)
 	case v.days > 0:
 		return now.Add(time.Duration(v.days) * 24 * time.Hour).UTC().Truncate(time.Second), nil
 	}
-	return time.Time{}, usageError("give the embargo's end with --end TIME or --days N")
+	return time.Time{}, nil
 }
 
 func buildProposal(revise bool) func(context.Context, *session, *actionValues, []string) (map[string]any, string, error) {

@@ -66,20 +66,9 @@ func buildSubmitReport(_ context.Context, _ *session, v *actionValues, _ []strin
 		return nil, "", err
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	var end time.Time
-	switch {
-	case v.days != 0 && v.end != "":
-		return nil, "", usageError("give --embargo-days or --embargo-end, not both")
-	case v.days < 0:
-		return nil, "", usageError("--embargo-days must be a positive number of days, not %d", v.days)
-	case v.days > 0:
-		end = now.Add(time.Duration(v.days) * 24 * time.Hour)
-	case v.end != "":
-		t, err := time.Parse(time.RFC3339, v.end)
-		if err != nil {
-			return nil, "", usageError("--embargo-end must be an RFC 3339 time such as 2026-12-24T00:00:00Z, not %q", v.end)
-		}
-		end = t.UTC()
+	end, err := endFlags(v, now, "--embargo-end", "--embargo-days")
+	if err != nil {
+		return nil, "", err
 	}
 	// The node checks the terms: an end that has passed is its refusal.
 	return vocab.OfferReport(v.to, v.name, content, now, end), "", nil
