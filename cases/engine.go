@@ -256,7 +256,7 @@ func (e *Engine) receiveInvite(tx *store.Tx, to LocalActor, sender string, m Mes
 		return nil, fmt.Errorf("receive the invitation %s: %w", a.ID, err)
 	}
 	caseID := a.Target.ID()
-	k := vocab.Acknowledge(to.ID, a, sender, caseID)
+	k := vocab.Acknowledge(to.ID, a, sender, caseID, m.Resolver)
 	if out.Emit&cvdstate.CV != 0 {
 		k.Result = vocab.Inline(vocab.VendorAwareness(caseID, out.Participant.RM.String(), out.Participant.VFD.String()))
 	}
@@ -286,7 +286,7 @@ func (e *Engine) receiveReportDecision(tx *store.Tx, to LocalActor, sender strin
 			return nil, fmt.Errorf("receive %s: the receiver tables give no error for it", m.Class.Semantic)
 		}
 		reason := fmt.Sprintf("%s never sent or received report %s", to.ID, rep.ID)
-		return []Reply{{Activity: vocab.Refuse(to.ID, a, sender, "", reason), To: sender, OrderingKey: rep.ID}}, nil
+		return []Reply{{Activity: vocab.Refuse(to.ID, a, sender, "", reason, m.Resolver), To: sender, OrderingKey: rep.ID}}, nil
 	}
 	peer, isPeer := rec.Peers[sender]
 	if !isPeer {

@@ -309,9 +309,10 @@ func (e *Engine) answerSuggestion(tx *store.Tx, c *Case, actorName string, s Sug
 	}
 	a.Actor = vocab.RefTo(c.CaseActor)
 	a.Object = vocab.RefTo(s.ID)
-	if o, ok := NewResolver(&tx.ReadTx).Resolve(s.ID); ok {
+	res := NewResolver(&tx.ReadTx)
+	if o, ok := res.Resolve(s.ID); ok {
 		if offer, isActivity := o.(*vocab.Activity); isActivity {
-			a.Object = vocab.Inline(vocab.Stub(offer))
+			a.Object = vocab.Inline(vocab.Stub(offer, res))
 		}
 	}
 	a.InReplyTo = vocab.RefTo(s.ID)

@@ -131,7 +131,7 @@ func (e *Engine) answerRecorded(tx *store.Tx, c *Case, actorName, sender string,
 	if out.Emit&cvdstate.Acknowledgements == 0 {
 		return nil
 	}
-	return e.queueReply(tx, actorName, sender, c.ID, vocab.Acknowledge(c.CaseActor, act, sender, c.ID), now)
+	return e.queueReply(tx, actorName, sender, c.ID, vocab.Acknowledge(c.CaseActor, act, sender, c.ID, NewResolver(&tx.ReadTx)), now)
 }
 
 // answerRefused queues the Case Actor's answer to an activity it does not
@@ -143,12 +143,12 @@ func (e *Engine) answerRefused(tx *store.Tx, c *Case, actorName, sender string, 
 	reason := problem.Message(refusal)
 	if received&cvdstate.EP != 0 && problem.Status(refusal) == http.StatusConflict {
 		if out, err := cvdstate.Receive(before, caseActorState, caseActorRoles, cvdstate.EP); err == nil && out.Emit&cvdstate.ER != 0 {
-			r := vocab.Refuse(c.CaseActor, act, sender, c.ID, reason)
+			r := vocab.Refuse(c.CaseActor, act, sender, c.ID, reason, NewResolver(&tx.ReadTx))
 			r.Type = "Reject" // Reject(Invite(EmbargoEvent)): ER
 			return e.queueReply(tx, actorName, sender, c.ID, r, now)
 		}
 	}
-	return e.queueReply(tx, actorName, sender, c.ID, vocab.Refuse(c.CaseActor, act, sender, c.ID, reason), now)
+	return e.queueReply(tx, actorName, sender, c.ID, vocab.Refuse(c.CaseActor, act, sender, c.ID, reason, NewResolver(&tx.ReadTx)), now)
 }
 
 // queueReply gives a reply from local actor actorName an id and a time
@@ -349,7 +349,7 @@ func (e *Engine) receiveReply(tx *store.Tx, to LocalActor, sender string, m Mess
 	if c, err := loadCase(&tx.ReadTx, key); err == nil && c != nil {
 		caseID = c.ID
 	}
-	return []Reply{{Activity: vocab.Acknowledge(to.ID, a, sender, caseID), To: sender, OrderingKey: key}}, nil
+	return []Reply{{Activity: vocab.Acknowledge(to.ID, a, sender, caseID, m.Resolver), To: sender, OrderingKey: key}}, nil
 }
 
 // replyKey returns the bucket a reply is listed under: the case it names

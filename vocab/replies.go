@@ -36,11 +36,16 @@ import "strings"
 // object's id and type only, and its instrument (the embargo an Offer
 // proposes, so that an RS|EP keeps both types). Reports and notes are not copied; a status
 // keeps its few state letters.
-func Stub(a *Activity) *Activity {
-	return stubDepth(a, 0)
+//
+// An object given by IRI that r (which may be nil) resolves is written as
+// such a stub too, so that the reply says what the message was about, and
+// is classified, without a lookup: a Join of a case IRI becomes a Join of
+// {id, type: VulnerabilityCase}.
+func Stub(a *Activity, r Resolver) *Activity {
+	return stubDepth(a, r, 0)
 }
 
-func stubDepth(a *Activity, depth int) *Activity {
+func stubDepth(a *Activity, r Resolver, depth int) *Activity {
 	out := &Activity{}
 	out.ID, out.Type = a.ID, a.Type
 	out.Actor = RefTo(a.Actor.ID())
@@ -48,14 +53,18 @@ func stubDepth(a *Activity, depth int) *Activity {
 	out.Result = stubRef(a.Result)
 	out.Roles = append([]string(nil), a.Roles...)
 	out.Instrument = stubRef(a.Instrument)
-	switch o := a.Object.Object.(type) {
+	obj := a.Object.Object
+	if obj == nil && a.Object.IRI != "" && r != nil {
+		obj, _ = r.Resolve(a.Object.IRI)
+	}
+	switch o := obj.(type) {
 	case nil:
 		out.Object = a.Object
 	case *Activity:
 		if depth >= maxResolveDepth {
 			out.Object = RefTo(o.ID)
 		} else {
-			out.Object = Inline(stubDepth(o, depth+1))
+			out.Object = Inline(stubDepth(o, r, depth+1))
 		}
 	default:
 		out.Object = Inline(stubObject(o))
@@ -111,27 +120,27 @@ func stubObject(o Object) Object {
 }
 
 // Acknowledge returns the acknowledgement (K) by actor of a message it
-// received: Read(Stub(answered)), inReplyTo the message, to its sender, in
-// caseID ("" before a case). The caller gives it an id and a publication
-// time.
-func Acknowledge(actor string, answered *Activity, to, caseID string) *Activity {
-	return reply("Read", actor, answered, to, caseID)
+// received: Read(Stub(answered, res)), inReplyTo the message, to its
+// sender, in caseID ("" before a case). The caller gives it an id and a
+// publication time.
+func Acknowledge(actor string, answered *Activity, to, caseID string, res Resolver) *Activity {
+	return reply("Read", actor, answered, to, caseID, res)
 }
 
 // Refuse returns the error (E) by actor about a message it refused:
-// Ignore(Stub(refused)), inReplyTo the message, with reason, one
+// Ignore(Stub(refused, res)), inReplyTo the message, with reason, one
 // sentence, as its summary.
-func Refuse(actor string, refused *Activity, to, caseID, reason string) *Activity {
-	r := reply("Ignore", actor, refused, to, caseID)
+func Refuse(actor string, refused *Activity, to, caseID, reason string, res Resolver) *Activity {
+	r := reply("Ignore", actor, refused, to, caseID, res)
 	r.Summary = reason
 	return r
 }
 
-func reply(typ, actor string, answered *Activity, to, caseID string) *Activity {
+func reply(typ, actor string, answered *Activity, to, caseID string, res Resolver) *Activity {
 	r := &Activity{}
 	r.Type = typ
 	r.Actor = RefTo(actor)
-	r.Object = Inline(Stub(answered))
+	r.Object = Inline(Stub(answered, res))
 	r.InReplyTo = RefTo(answered.ID)
 	if caseID != "" {
 		r.Context = RefTo(caseID)

@@ -613,6 +613,10 @@ func legacyExamples() []wireExample {
 // message they answer.
 func replyExamples() []wireExample {
 	caseRef := exIRI(exCase)
+	// The node writes what a message was about as it knows it: the case a
+	// Join names is written {id, type}, so that the reply is classified
+	// on its own.
+	exResolver := exHeld{exCase: &VulnerabilityCase{ObjectBase: ObjectBase{ID: exCase, Type: TypeVulnerabilityCase}}}
 	stamp := func(a *Activity, id string) *Activity {
 		a.ID, a.Published = id, exPublished
 		return a
@@ -624,7 +628,7 @@ func replyExamples() []wireExample {
 	note := exAct("Add", "https://vendor.example/activities/add-note", exVendor, exIn(exNoteObj()), withTarget(caseRef), withContext(caseRef), withTo(exCaseActor))
 	suggestion := exAct("Offer", "https://vendor.example/activities/suggest-desk", exVendor,
 		exIn(exActorObj(exCoordinator, "Organization", "Coordination Desk")), withTarget(caseRef), withContext(caseRef), withTo(exCaseActor))
-	ackJoin := stamp(Acknowledge(exCaseActor, join, exVendor, exCase), "https://vendor.example/activities/ack-join")
+	ackJoin := stamp(Acknowledge(exCaseActor, join, exVendor, exCase, exResolver), "https://vendor.example/activities/ack-join")
 	// A report offered with an embargo proposal (RS|EP), and the vendor's
 	// acknowledgement of both, saying it is aware (RK|EK|CV).
 	rsep := exOfferReport()
@@ -637,35 +641,42 @@ func replyExamples() []wireExample {
 	rkcv := exAct("Read", "https://vendor.example/activities/read-offer-aware", exVendor, exIn(exOfferReport()), withTo(exFinder))
 	rkcv.InReplyTo = exIRI(exOffer)
 	rkcv.Result = exIn(VendorAwareness(exReport, "RECEIVED", "Vfd"))
-	held := []string{"vulnerability_case.json"}
 	return []wireExample{
-		{file: "ack_engage_case.json", object: ackJoin, held: held, want: string(AckReport), messages: "RK"},
-		{file: "ack_embargo_proposal.json", object: stamp(Acknowledge(exCaseActor, proposal, exVendor, exCase), "https://vendor.example/activities/ack-proposal"),
+		{file: "ack_engage_case.json", object: ackJoin, want: string(AckReport), messages: "RK"},
+		{file: "ack_embargo_proposal.json", object: stamp(Acknowledge(exCaseActor, proposal, exVendor, exCase, exResolver), "https://vendor.example/activities/ack-proposal"),
 			want: string(AckEmbargo), messages: "EK"},
-		{file: "ack_fix_ready.json", object: stamp(Acknowledge(exCaseActor, status, exVendor, exCase), "https://vendor.example/activities/ack-fix-ready"),
+		{file: "ack_fix_ready.json", object: stamp(Acknowledge(exCaseActor, status, exVendor, exCase, exResolver), "https://vendor.example/activities/ack-fix-ready"),
 			want: string(AckCaseStatus), messages: "CK"},
-		{file: "ack_note.json", object: stamp(Acknowledge(exCaseActor, note, exVendor, exCase), "https://vendor.example/activities/ack-note"),
+		{file: "ack_note.json", object: stamp(Acknowledge(exCaseActor, note, exVendor, exCase, exResolver), "https://vendor.example/activities/ack-note"),
 			want: string(AckInquiry), messages: "GK"},
 		{file: "ack_report_vendor_aware.json", object: rkcv, want: string(AckReport), messages: "RK|CV"},
 		{file: "submit_report_with_embargo.json", object: rsep, want: string(SubmitReport), messages: "RS|EP"},
 		{file: "ack_report_with_embargo.json", object: ackRSEP, want: string(AckReport), messages: "RK|EK|CV"},
-		{file: "ack_vendor_awareness.json", object: stamp(Acknowledge(exFinder, rkcv, exVendor, ""), "https://finder.example/activities/ack-aware"),
+		{file: "ack_vendor_awareness.json", object: stamp(Acknowledge(exFinder, rkcv, exVendor, "", exResolver), "https://finder.example/activities/ack-aware"),
 			want: string(AckCaseStatus), messages: "CK"},
-		{file: "error_engage_case.json", object: stamp(Refuse(exCaseActor, join, exVendor, exCase, "https://vendor.example/actors/psirt is not a participant of case https://vendor.example/cases/c-77"),
-			"https://vendor.example/activities/error-join"), held: held, want: string(ReportError), messages: "RE"},
-		{file: "error_embargo_proposal.json", object: stamp(Refuse(exCaseActor, proposal, exVendor, exCase, "an embargo that has ended cannot be negotiated again in the same case"),
+		{file: "error_engage_case.json", object: stamp(Refuse(exCaseActor, join, exVendor, exCase, "https://vendor.example/actors/psirt is not a participant of case https://vendor.example/cases/c-77", exResolver),
+			"https://vendor.example/activities/error-join"), want: string(ReportError), messages: "RE"},
+		{file: "error_embargo_proposal.json", object: stamp(Refuse(exCaseActor, proposal, exVendor, exCase, "an embargo that has ended cannot be negotiated again in the same case", exResolver),
 			"https://vendor.example/activities/error-proposal"), want: string(EmbargoError), messages: "EE"},
-		{file: "error_fix_ready.json", object: stamp(Refuse(exCaseActor, status, exVendor, exCase, "only a vendor can ready a fix (F)"),
+		{file: "error_fix_ready.json", object: stamp(Refuse(exCaseActor, status, exVendor, exCase, "only a vendor can ready a fix (F)", exResolver),
 			"https://vendor.example/activities/error-fix-ready"), want: string(CaseStatusError), messages: "CE"},
-		{file: "error_note.json", object: stamp(Refuse(exCaseActor, note, exVendor, exCase, "case https://vendor.example/cases/c-77 is closed"),
+		{file: "error_note.json", object: stamp(Refuse(exCaseActor, note, exVendor, exCase, "case https://vendor.example/cases/c-77 is closed", exResolver),
 			"https://vendor.example/activities/error-note"), want: string(GeneralError), messages: "GE"},
-		{file: "error_suggestion.json", object: stamp(Refuse(exCaseActor, suggestion, exVendor, exCase, "the desk was already suggested"),
+		{file: "error_suggestion.json", object: stamp(Refuse(exCaseActor, suggestion, exVendor, exCase, "the desk was already suggested", exResolver),
 			"https://vendor.example/activities/error-suggestion"), want: string(GeneralError), messages: "GE"},
-		{file: "ack_of_ack.json", object: stamp(Acknowledge(exVendor, ackJoin, exCaseActor, exCase), "https://vendor.example/activities/ack-ack"),
-			held: held, want: string(Unknown), messages: "-",
+		{file: "ack_of_ack.json", object: stamp(Acknowledge(exVendor, ackJoin, exCaseActor, exCase, exResolver), "https://vendor.example/activities/ack-ack"),
+			want: string(Unknown), messages: "-",
 			reason: "no Vultron message acknowledges ACK_REPORT (RK): acknowledgements and errors are not answered"},
 		{file: "ack_unheld_activity.json", object: exAct("Read", "https://vendor.example/activities/read-unheld", exVendor, exIRI("https://finder.example/activities/unknown"), withTo(exFinder)),
 			want: string(UnknownUnresolvableObject), messages: "-",
 			reason: "https://finder.example/activities/unknown is not held by this node, so what this Read means cannot be told"},
 	}
+}
+
+// exHeld resolves the objects an example's builder knows.
+type exHeld map[string]Object
+
+func (h exHeld) Resolve(id string) (Object, bool) {
+	o, ok := h[id]
+	return o, ok
 }
