@@ -176,9 +176,13 @@ func indexLinks(tx *store.Tx, c *Case) error {
 	return nil
 }
 
+// maxRelated bounds the related cases Related returns: any number of
+// cases may name one as their parent.
+const maxRelated = 200
+
 // Related returns the cases related to case id, from both ends: those it
 // names as parent, child or sibling and those that name it, with the
-// relation each has to it, in the order of their ids.
+// relation each has to it, in the order of their ids, at most maxRelated.
 func Related(tx *store.ReadTx, id string) ([]CaseLink, error) {
 	idx, err := tx.Case(caseLinks)
 	if errors.Is(err, store.ErrNotFound) {
@@ -188,10 +192,17 @@ func Related(tx *store.ReadTx, id string) ([]CaseLink, error) {
 		return nil, err
 	}
 	var out []CaseLink
+	errEnough := errors.New("enough")
 	err = idx.RangePrefix([]byte(id+"\n"), func(k, v []byte) error {
+		if len(out) == maxRelated {
+			return errEnough
+		}
 		out = append(out, CaseLink{Relation: Relation(v), Case: string(k[len(id)+1:])})
 		return nil
 	})
+	if errors.Is(err, errEnough) {
+		err = nil
+	}
 	return out, err
 }
 

@@ -141,14 +141,21 @@ func (e *Engine) answerRecorded(tx *store.Tx, c *Case, actorName, sender string,
 // it (ER), in the reference's form of ER.
 func (e *Engine) answerRefused(tx *store.Tx, c *Case, actorName, sender string, act *vocab.Activity, received cvdstate.MessageType, before cvdstate.CaseState, refusal error, now time.Time) error {
 	reason := problem.Message(refusal)
+	// What the refused message names is written as the case knows it
+	// only for a sender that may read the case: a stranger learns nothing
+	// of it from the error.
+	var res vocab.Resolver
+	if c.CanRead(sender) {
+		res = NewResolver(&tx.ReadTx)
+	}
 	if received&cvdstate.EP != 0 && problem.Status(refusal) == http.StatusConflict {
 		if out, err := cvdstate.Receive(before, caseActorState, caseActorRoles, cvdstate.EP); err == nil && out.Emit&cvdstate.ER != 0 {
-			r := vocab.Refuse(c.CaseActor, act, sender, c.ID, reason, NewResolver(&tx.ReadTx))
+			r := vocab.Refuse(c.CaseActor, act, sender, c.ID, reason, res)
 			r.Type = "Reject" // Reject(Invite(EmbargoEvent)): ER
 			return e.queueReply(tx, actorName, sender, c.ID, r, now)
 		}
 	}
-	return e.queueReply(tx, actorName, sender, c.ID, vocab.Refuse(c.CaseActor, act, sender, c.ID, reason, NewResolver(&tx.ReadTx)), now)
+	return e.queueReply(tx, actorName, sender, c.ID, vocab.Refuse(c.CaseActor, act, sender, c.ID, reason, res), now)
 }
 
 // queueReply gives a reply from local actor actorName an id and a time

@@ -151,6 +151,11 @@ func TestRepliesOnTheWire(t *testing.T) {
 			if doc.Activity().Actor.ID() != host.CaseActor || doc.Activity().Summary == "" || cl.Semantic != rt.sem || cl.Messages.String() != rt.messages {
 				t.Errorf("the error = %s, classified %s %s; want an Ignore by the Case Actor with the reason, %s %s", refusal, cl.Semantic, cl.Messages, rt.sem, rt.messages)
 			}
+			// A stranger learns nothing of the case from the error: what
+			// its message named stays as it named it.
+			if rt.sem == vocab.ReportError && !strings.Contains(string(refusal), fmt.Sprintf(`"object":%q`, caseID)) {
+				t.Errorf("the error to a stranger writes out what the case knows of its message: %s", refusal)
+			}
 		})
 	}
 
