@@ -37,11 +37,14 @@ type Case struct {
 // Participant is a participant of a case, with its states written as the
 // protocol writes them (RM ACCEPTED, vfd VFd, SIGNATORY).
 type Participant struct {
-	Actor            string        `json:"actor"`
-	ID               string        `json:"id"`
-	Roles            []string      `json:"roles"`
-	RMState          string        `json:"rmState"`
-	VFDState         string        `json:"vfdState"`
+	Actor    string   `json:"actor"`
+	ID       string   `json:"id"`
+	Roles    []string `json:"roles"`
+	RMState  string   `json:"rmState"`
+	VFDState string   `json:"vfdState"`
+	// FixPath is the participant's part of the case state as written for
+	// it: a vendor's vfd, a deployer's own d or D, "" for the others.
+	FixPath          string        `json:"fixPath,omitempty"`
 	PECState         string        `json:"pecState"`
 	Engaged          bool          `json:"engaged"`
 	EmbargoAdherence bool          `json:"embargoAdherence"`
@@ -64,6 +67,12 @@ type CaseDetail struct {
 	Invites     []cases.Invite     `json:"invites,omitempty"`
 	Suggestions []cases.Suggestion `json:"suggestions,omitempty"`
 	Transfer    *cases.Transfer    `json:"transfer,omitempty"`
+	// Replies are the newest acknowledgements and errors this node's
+	// actors received about the case, newest first.
+	Replies []cases.ReplyRecord `json:"replies,omitempty"`
+	// Related are the cases related to this one, from both ends: those
+	// it names as parent, child or sibling and those that name it.
+	Related []cases.CaseLink `json:"related,omitempty"`
 }
 
 // CasePage is GET /api/cases?limit=N&after=CURSOR: a page of cases in id

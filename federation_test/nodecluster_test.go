@@ -545,11 +545,12 @@ func (c *cluster) waitInbox(name, what string, pred func(activity) bool) activit
 }
 
 // refusalOf returns the reason a Case Actor gave for refusing the activity
-// id, found as a Reject in the sender's inbox; "" when there is none.
+// id, found as an error (an Ignore of it, or the Reject of nodes from
+// before typed errors) in the sender's inbox; "" when there is none.
 func (c *cluster) refusalOf(name, id string) string {
 	c.t.Helper()
 	for _, a := range c.inbox(name) {
-		if a["type"] == "Reject" && (refID(a["inReplyTo"]) == id || refID(a["object"]) == id) {
+		if (a["type"] == "Ignore" || a["type"] == "Reject") && (refID(a["inReplyTo"]) == id || refID(a["object"]) == id) {
 			s, _ := a["summary"].(string)
 			return fmt.Sprintf("%s refused it: %q", a["actor"], s)
 		}
@@ -667,15 +668,18 @@ func (c *cluster) hostNode(caseID string) *clusterNode {
 	return nil
 }
 
-// awaitReplicas waits until the node of every participant of a case (as
-// its host sees them; removed ones excepted) holds at least length entries
-// of its ledger. Participants whose node is stopped are skipped.
+// awaitReplicas waits until the node of every participant of a case that
+// works on it (as its host sees them) holds at least length entries of its
+// ledger. Participants whose node is stopped are skipped, and so are those
+// that were removed, closed the case or left active work: they are sent
+// only the entries they still need, and fetch the others when one of those
+// arrives (checkConverged waits for them).
 func (c *cluster) awaitReplicas(host *clusterNode, caseID string, length int64) {
 	c.t.Helper()
 	cs, _ := c.caseOn(host.name, caseID)
 	for _, p := range cs.Participants {
 		n := c.nodeOf(p.Actor)
-		if n == nil || p.Removed || n == host || c.stopped(n) {
+		if n == nil || p.Removed || !p.Engaged || n == host || c.stopped(n) {
 			continue
 		}
 		c.waitCase(n.name, caseID, fmt.Sprintf("ledger entry %d of case %s", length-1, caseID),

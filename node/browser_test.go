@@ -40,7 +40,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
 	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"Heap overflow in the widget parser","content":%q}}`, vendorID, browserReportText))
-	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
 	caseID := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 }).ID
 	finder.oneCase(t, "the finder's replica", func(c api.Case) bool { return c.LedgerLength == 2 })

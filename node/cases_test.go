@@ -61,7 +61,7 @@ func TestCaseLifecycleBetweenNodes(t *testing.T) {
 
 	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"SQL injection in login","content":"details"}}`, vendorID))
-	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
 
 	host := vendor.oneCase(t, "the case at the vendor", func(c api.Case) bool { return c.LedgerLength == 2 })
@@ -162,7 +162,7 @@ func TestEmbargoAndParticipantsBetweenNodes(t *testing.T) {
 
 	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"Auth bypass","content":"details"}}`, vendorID))
-	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
 	c := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 })
 	if c.EMState != "NONE" {
@@ -260,15 +260,16 @@ func TestEmbargoAndParticipantsBetweenNodes(t *testing.T) {
 	}
 }
 
-// TestCaseActorRefusesWithReject sends a case-scoped activity from a
+// TestCaseActorRefusesWithAnError sends a case-scoped activity from a
 // stranger to a Case Actor: the delivery is accepted, nothing is recorded,
-// and the stranger receives a Reject that says why.
-func TestCaseActorRefusesWithReject(t *testing.T) {
+// and the stranger receives the error of the activity's model (RE for a
+// Join), an Ignore that says why.
+func TestCaseActorRefusesWithAnError(t *testing.T) {
 	finder := startNode(t, "finder:Person")
 	vendor := startNode(t, "vendor:Organization")
 	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"r","content":"c"}}`, vendor.actorID("vendor")))
-	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finder.actorID("finder")))
 	c := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 })
 
@@ -276,17 +277,17 @@ func TestCaseActorRefusesWithReject(t *testing.T) {
 	join := []byte(fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"%s/activities/join-1","type":"Join","actor":%q,"object":%q,"context":%q,"to":[%q]}`,
 		stranger.id, stranger.id, c.ID, c.ID, c.CaseActor))
 	if status, msg := stranger.post(t, c.CaseActor+"/inbox", join, nil); status != http.StatusAccepted {
-		t.Fatalf("stranger's Join: %d %s, want 202 (received, then refused with a Reject)", status, msg)
+		t.Fatalf("stranger's Join: %d %s, want 202 (received, then refused with an error)", status, msg)
 	}
-	waitFor(t, "the Reject at the stranger", func() bool { return stranger.receivedCount() >= 1 })
+	waitFor(t, "the error at the stranger", func() bool { return stranger.receivedCount() >= 1 })
 	stranger.mu.Lock()
 	reject, err := decode(stranger.received[0])
 	stranger.mu.Unlock()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reject["type"] != "Reject" || reject["inReplyTo"] != stranger.id+"/activities/join-1" || !strings.Contains(fmt.Sprint(reject["summary"]), "is not a participant") {
-		t.Errorf("refusal = %v, want a Reject in reply to the Join saying the sender is not a participant", reject)
+	if reject["type"] != "Ignore" || reject["inReplyTo"] != stranger.id+"/activities/join-1" || !strings.Contains(fmt.Sprint(reject["summary"]), "is not a participant") {
+		t.Errorf("refusal = %v, want an Ignore (RE) in reply to the Join saying the sender is not a participant", reject)
 	}
 	if got := vendor.cases(t)[0].LedgerLength; got != 2 {
 		t.Errorf("the ledger grew to %d entries from a refused activity", got)

@@ -28,7 +28,7 @@ func TestCaseContentEncryptedAtRest(t *testing.T) {
 
 	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"%s report name","content":"%s report content"}}`, vendorID, marker, marker))
-	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
 	host := vendor.oneCase(t, "the case at the vendor", func(c api.Case) bool { return c.LedgerLength == 2 })
 	finder.oneCase(t, "the replica at the finder", func(c api.Case) bool { return c.LedgerLength == 2 })

@@ -39,7 +39,7 @@ func TestRotateActorKey(t *testing.T) {
 "object":{"type":"VulnerabilityReport","name":"Report %d","content":"details"}}`, vendorID, n)
 	}
 	finder.submit(t, "finder", offer(1))
-	waitFor(t, "the first offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the first offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	before, _ := finder.Local("finder")
 
 	for _, bad := range []struct{ path, want string }{

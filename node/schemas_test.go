@@ -70,7 +70,7 @@ func TestEmittedActivitiesMatchSchemas(t *testing.T) {
 
 	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"Schema check","content":"details"}}`, vendorID))
-	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
 	c := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 })
 	caseID := c.ID

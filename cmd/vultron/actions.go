@@ -46,6 +46,13 @@ type actionValues struct {
 	actor                          string
 	roles                          string
 	caseRef                        string
+	reason                         string
+	// offer, of and related are the report add, report duplicate and
+	// case link flags.
+	offer, of              string
+	parent, child, sibling string
+	// off and on are the case engagement flags.
+	off, on bool
 }
 
 // text returns the text given with --content or read from --content-file

@@ -439,8 +439,11 @@ func TestCLIMoreActions(t *testing.T) {
 	vendorNode.ok(t, "embargo", "accept", caseID, proposal[len(proposal)-12:], "--as", "vendor", "--wait", "em=ACTIVE", "--timeout", "20s")
 	vendorNode.ok(t, "embargo", "revise", caseID, "--as", "vendor", "--days", "60", "--wait", "em=REVISE", "--timeout", "20s")
 	vendorNode.ok(t, "embargo", "reject", caseID, "--as", "vendor", "--wait", "em=ACTIVE", "--timeout", "20s")
-	// ET.
-	vendorNode.ok(t, "embargo", "terminate", caseID, "--as", "vendor", "--wait", "em=EXITED", "--timeout", "20s")
+	// ET, with the reason, which the embargo's history keeps.
+	vendorNode.ok(t, "embargo", "terminate", caseID, "--as", "vendor", "--reason", "the fix shipped early", "--wait", "em=EXITED", "--timeout", "20s")
+	if h := vendorNode.showCase(t, caseID).History; len(h) == 0 || h[len(h)-1].Message != "ET" || h[len(h)-1].Reason != "the fix shipped early" {
+		t.Errorf("the embargo's history after ET --reason: %+v", h)
+	}
 
 	// The coordinator declines its invitation and stays out.
 	vendorNode.ok(t, "participant", "invite", caseID, "--as", "vendor", "--actor", coord, "--role", "coordinator")

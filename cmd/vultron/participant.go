@@ -39,9 +39,9 @@ func participantGroup() actionGroup {
 				flags: inviteFlags, build: answerInvite("Reject")},
 			{name: "suggest", message: "-", summary: "suggest to the owner that an actor be invited", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: actorAndRoles, build: buildSuggest},
-			{name: "accept-suggestion", message: "-", summary: "accept a suggestion (owner only; the Case Actor invites)", args: "CASE", minArgs: 1, maxArgs: 1,
+			{name: "accept-suggestion", message: "-", summary: "accept the Case Actor's offer of a suggested participant (owner only; the Case Actor invites)", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: actorFlag, build: answerSuggestion("Accept")},
-			{name: "reject-suggestion", message: "-", summary: "reject a suggestion (owner only)", args: "CASE", minArgs: 1, maxArgs: 1,
+			{name: "reject-suggestion", message: "-", summary: "reject the Case Actor's offer of a suggested participant (owner only)", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: actorFlag, build: answerSuggestion("Reject")},
 			{name: "remove", message: "-", summary: "remove a participant from the case (owner only)", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: actorFlag, build: buildRemove},
@@ -107,8 +107,17 @@ func answerSuggestion(typ string) func(context.Context, *session, *actionValues,
 		}
 		var ids []string
 		for _, sg := range d.Suggestions {
-			if (v.actor == "" || sg.Actor == v.actor) && sg.ID != "" {
-				ids = append(ids, sg.ID)
+			if v.actor == "" || sg.Actor == v.actor {
+				// The owner answers the Case Actor's offer of a participant
+				// for the suggestion; a suggestion from before that offer
+				// is answered directly.
+				id := sg.Offered
+				if id == "" {
+					id = sg.ID
+				}
+				if id != "" {
+					ids = append(ids, id)
+				}
 			}
 		}
 		switch len(ids) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/vocab"
 )
 
 // reportGroup is "vultron report": the Report Management messages a
@@ -27,12 +28,14 @@ func reportGroup() actionGroup {
 			"Reading: \"vultron report list\" lists the reports received and submitted, \"vultron report\n" +
 			"show OFFER\" shows one with its text.",
 		actions: []actionSpec{
-			{name: "submit", message: "RS", summary: "submit a vulnerability report to an actor", minArgs: 0, maxArgs: 0,
+			{name: "submit", message: "RS", summary: "submit a vulnerability report to an actor (RS|EP with an embargo proposal)", minArgs: 0, maxArgs: 0,
 				flags: func(fs *flag.FlagSet, v *actionValues) {
 					fs.StringVar(&v.to, "to", "", "the actor id (URL) of the vendor or coordinator to report to (required)")
 					fs.StringVar(&v.name, "name", "", "the report's title (required)")
 					fs.StringVar(&v.content, "content", "", "the report's text")
 					fs.StringVar(&v.contentFile, "content-file", "", "a file holding the report's text")
+					embargoDaysFlag(fs, v, "embargo-days", "propose an embargo ending this many days from now with the report (EP)")
+					fs.StringVar(&v.end, "embargo-end", "", "propose an embargo ending at this RFC 3339 time with the report (EP)")
 				},
 				build: buildSubmitReport},
 			{name: "validate", message: "RV", summary: "validate a received report; this opens a case", args: "OFFER", minArgs: 1, maxArgs: 1,
@@ -41,6 +44,16 @@ func reportGroup() actionGroup {
 				build: reportDecision("TentativeReject")},
 			{name: "close", message: "RC", summary: "close a received report without a case", args: "OFFER", minArgs: 1, maxArgs: 1,
 				build: reportDecision("Reject")},
+			{name: "add", message: "-", summary: "add a received report to a case that exists (owner; it opens no other case)", args: "CASE", minArgs: 1, maxArgs: 1,
+				flags: func(fs *flag.FlagSet, v *actionValues) {
+					fs.StringVar(&v.offer, "offer", "", "the report to add: its id, short id, its Offer's id, or a unique part (required)")
+				},
+				build: buildAddReport},
+			{name: "duplicate", message: "RC", summary: "close a received report as a duplicate of a case", args: "OFFER", minArgs: 1, maxArgs: 1,
+				flags: func(fs *flag.FlagSet, v *actionValues) {
+					fs.StringVar(&v.of, "of", "", "the case the report duplicates: its id, short id or a unique part (required)")
+				},
+				build: buildDuplicate},
 		},
 	}
 }
@@ -63,11 +76,52 @@ func buildSubmitReport(_ context.Context, _ *session, v *actionValues, _ []strin
 	if err != nil {
 		return nil, "", err
 	}
-	report := map[string]any{"type": "VulnerabilityReport", "name": v.name}
-	if content != "" {
-		report["content"] = content
+	now := time.Now().UTC().Truncate(time.Second)
+	end, err := endFlags(v, v.daysSet, now, "--embargo-end", "--embargo-days")
+	if err != nil {
+		return nil, "", err
 	}
-	return map[string]any{"type": "Offer", "to": []string{v.to}, "object": report}, "", nil
+	// The node checks the terms: an end that has passed is its refusal.
+	return vocab.OfferReport(v.to, v.name, content, now, end), "", nil
+}
+
+// buildAddReport adds a report the acting actor received to a case it
+// owns: Add(VulnerabilityReport) to the case, also addressed to the
+// report's reporter.
+func buildAddReport(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
+	if v.offer == "" {
+		return nil, "", usageError("report add needs --offer OFFER, the report to add")
+	}
+	d, err := s.caseDetail(ctx, args[0])
+	if err != nil {
+		return nil, "", err
+	}
+	r, err := findReport(ctx, s.c, s.as, v.offer, true)
+	if err != nil {
+		return nil, "", err
+	}
+	report := map[string]any{"id": r.ID, "type": vocab.TypeVulnerabilityReport, "name": r.Name}
+	if r.Content != "" {
+		report["content"] = r.Content
+	}
+	return vocab.AddReport(d.ID, report, r.Reporter), d.ID, nil
+}
+
+// buildDuplicate closes a report the acting actor received as a duplicate
+// of a case (RC, with the case as the pointer).
+func buildDuplicate(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
+	if v.of == "" {
+		return nil, "", usageError("report duplicate needs --of CASE, the case the report duplicates")
+	}
+	r, err := findReport(ctx, s.c, s.as, args[0], true)
+	if err != nil {
+		return nil, "", err
+	}
+	d, err := s.caseDetail(ctx, v.of)
+	if err != nil {
+		return nil, "", err
+	}
+	return vocab.CloseAsDuplicate(r.Offer, d.ID, r.Reporter), "", nil
 }
 
 // reportDecision answers a report's Offer with an activity of type typ:

@@ -465,6 +465,9 @@ type participantRow struct {
 	RoleNames []string
 	Local     bool
 	Name      string // the local actor's name, for forms
+	// FixPath is the participant's part of the case state: a vendor's
+	// vfd, a deployer's own d or D, "" for the others.
+	FixPath string
 }
 
 // legendEntry explains one state that the participants table shows.
@@ -554,6 +557,7 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	var history cvdstate.History
 	var notes []cases.Note
 	var replica cases.ReplicaStatus
+	var related []cases.CaseLink
 	var reports []dashboardReport
 	var offers Offers
 	now := d.cfg.Now()
@@ -567,7 +571,10 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 		if replica, err = cases.Status(tx, c, d.cfg.Now()); err != nil {
 			return err
 		}
-		if timeline, err = cases.Timeline(tx, c.ID, c.LedgerLen, timelineLength); err != nil {
+		if timeline, err = cases.CaseTimeline(tx, c, timelineLength); err != nil {
+			return err
+		}
+		if related, err = cases.Related(tx, c.ID); err != nil {
 			return err
 		}
 		if notes, err = c.NotesPage(tx, c.NoteCount-notePage, notePage); err != nil {
@@ -590,7 +597,7 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	var parts []participantRow
 	hidden := 0
 	for _, p := range c.Participants {
-		row := participantRow{Participant: *p, RoleNames: p.Roles.Names()}
+		row := participantRow{Participant: *p, RoleNames: p.Roles.Names(), FixPath: cvdstate.FixPath(p.Roles, p.VFD)}
 		if l, ok := d.cfg.LocalByID(p.Actor); ok && !p.Removed {
 			row.Local, row.Name = true, l.Name
 		}
@@ -608,7 +615,7 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	d.render(w, "case", map[string]any{
 		"Case": c, "Replica": replica, "LiveState": d.pageState(caseLiveState(c, replica)), "HiddenParticipants": hidden, "CasePath": "/ui/cases/" + url.PathEscape(c.ID),
 		"Participants": parts, "Legend": participantLegend(parts), "Reports": reports, "Offers": offers, "Embargo": embargoLineOf(c),
-		"Timeline": timeline, "Notes": notes, "NotesTotal": c.NoteCount, "History": history.String(),
+		"Timeline": timeline, "Notes": notes, "NotesTotal": c.NoteCount, "History": history.String(), "Related": related,
 		"Assessment": assessment, "CSRF": s.csrf, "Flash": flash, "FlashOK": ok, "Now": now,
 		"EmbargoSVG": embargoSVG(c, now), "StateSVG": stateSVG(c, d.who), "StepForms": stepForms,
 		"DefaultEnd": defaultEmbargoEnd(now),

@@ -173,7 +173,7 @@ func stateSVG(c *cases.Case, who func(id string) actorName) template.HTML {
 				more++
 				continue
 			}
-			rows = append(rows, row{problem.Clip(who(p.Actor).Label, 22), p.Actor, p.VFD.String()})
+			rows = append(rows, row{problem.Clip(who(p.Actor).Label, 22), p.Actor, cvdstate.FixPath(p.Roles, p.VFD)})
 		}
 	}
 	const box, gap, labelW = 26.0, 6.0, 150.0

@@ -12,11 +12,15 @@ import (
 
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/node/internal/httpreq"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 )
+
+// defaultReplyPage is how many replies a case's detail shows.
+const defaultReplyPage = 100
 
 // viewCase reads what the API shows of case c, in tx.
 func viewCase(tx *store.ReadTx, c *cases.Case, now time.Time) (api.Case, error) {
@@ -33,7 +37,8 @@ func viewCase(tx *store.ReadTx, c *cases.Case, now time.Time) (api.Case, error) 
 	}
 	for _, p := range c.Participants {
 		pv := api.Participant{Actor: p.Actor, ID: p.ID, RMState: p.RM.String(), VFDState: p.VFD.String(),
-			PECState: p.PEC.String(), Engaged: p.Engaged(), EmbargoAdherence: p.EmbargoAdherence(), Removed: p.Removed, Contact: p.Contact}
+			FixPath:  cvdstate.FixPath(p.Roles, p.VFD),
+			PECState: p.PEC.String(), Engaged: p.CaseEngagement(), EmbargoAdherence: p.EmbargoAdherence(), Removed: p.Removed, Contact: p.Contact}
 		pv.Roles = p.Roles.Names()
 		v.Participants = append(v.Participants, pv)
 	}
@@ -114,6 +119,12 @@ func (e *Endpoints) Case(w http.ResponseWriter, r *http.Request) {
 		}
 		d = &api.CaseDetail{Case: v, Embargo: c.Embargo, Proposals: c.Proposals,
 			History: c.History, Invites: c.Invites, Suggestions: c.Suggestions, Transfer: c.Transfer}
+		if d.Replies, err = cases.Replies(tx, c.ID, defaultReplyPage); err != nil {
+			return err
+		}
+		if d.Related, err = cases.Related(tx, c.ID); err != nil {
+			return err
+		}
 		d.NotesTotal = c.NoteCount
 		d.NotesFrom = max(0, c.NoteCount-notes)
 		if q.Has("notesFrom") {
