@@ -22,7 +22,7 @@ func openedCase(t *testing.T, finderCfg, vendorCfg Config) (finder, vendor *test
 	vendor = startNodeWith(t, vendorCfg, "vendor:Organization")
 	offerID = finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"Overflow in the parser","content":"A long header overflows the parser's buffer."}}`, vendor.actorID("vendor")))
-	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finder.actorID("finder")))
 	c = vendor.oneCase(t, "the case at the vendor", func(c api.Case) bool { return c.LedgerLength == 2 })
 	finder.oneCase(t, "the case at the finder", func(c api.Case) bool { return c.LedgerLength == 2 })

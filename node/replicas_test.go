@@ -334,7 +334,7 @@ func TestActingRightAfterAnotherNode(t *testing.T) {
 	vendor := startNodeWith(t, Config{Retry: fastRetry(), ReplicaSync: quickSync}, "vendor:Organization")
 	p := &replicaPair{t: t, vendor: vendor, finder: finder}
 	offerID := finder.submit(t, "finder", reportOffer(vendor.actorID("vendor"), 1))
-	waitFor(t, "the report at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the report at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finder.actorID("finder")))
 	p.caseID = vendor.oneCase(t, "the case at the vendor", func(c api.Case) bool { return c.LedgerLength == 2 }).ID
 	p.inStep("the case opened")

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openvultron/vultron/vocab"
 )
@@ -86,6 +87,8 @@ func TestRepliesOnTheWire(t *testing.T) {
 	caseID := host.ID
 	vendorPart, _, _, _ := participantOf(host, vendorID)
 
+	// An embargo within the node's longest (--max-embargo, 365 days).
+	start, end := time.Now().UTC().Format(time.RFC3339), time.Now().Add(60*24*time.Hour).UTC().Format(time.RFC3339)
 	tests := []struct {
 		name     string
 		node     *testNode
@@ -94,7 +97,7 @@ func TestRepliesOnTheWire(t *testing.T) {
 	}{
 		{"RA gets RK", vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Join","object":%q,"context":%q}`, caseID, caseID)},
 		{"GI gets GK", finder, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"Note","content":"Any progress?"},"target":%q,"context":%q}`, caseID, caseID)},
-		{"EP gets EK", finder, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":{"type":"EmbargoEvent","startTime":"2026-01-01T00:00:00Z","endTime":"2099-01-01T00:00:00Z"},"context":%q}`, caseID)},
+		{"EP gets EK", finder, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":{"type":"EmbargoEvent","startTime":%q,"endTime":%q},"context":%q}`, start, end, caseID)},
 		{"CF gets CK", vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"ParticipantStatus","context":%q,"vfdState":"VFd"},"target":%q,"context":%q}`, vendorPart, vendorPart, caseID)},
 	}
 	for _, tt := range tests {
@@ -119,7 +122,7 @@ func TestRepliesOnTheWire(t *testing.T) {
 		messages      string
 	}{
 		{"RE for an RM message", fmt.Sprintf(`"type":"Join","object":%q`, caseID), vocab.ReportError, "RE"},
-		{"EE for an EM message", `"type":"Invite","object":{"type":"EmbargoEvent","startTime":"2026-01-01T00:00:00Z","endTime":"2099-01-01T00:00:00Z"}`, vocab.EmbargoError, "EE"},
+		{"EE for an EM message", fmt.Sprintf(`"type":"Invite","object":{"type":"EmbargoEvent","startTime":%q,"endTime":%q}`, start, end), vocab.EmbargoError, "EE"},
 		{"CE for a CS message", fmt.Sprintf(`"type":"Add","object":{"type":"ParticipantStatus","context":%q,"vfdState":"VFd"},"target":%q`, vendorPart, vendorPart), vocab.CaseStatusError, "CE"},
 		{"GE for a general message", fmt.Sprintf(`"type":"Add","object":{"type":"Note","content":"let me in"},"target":%q`, caseID), vocab.GeneralError, "GE"},
 	}

@@ -36,7 +36,7 @@ func TestCLIReportWithEmbargo(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--embargo-days", "30", "--embargo-end", "2030-01-01T00:00:00Z"}, 2, "give --embargo-days or --embargo-end, not both"},
+		{[]string{"--embargo-days", "30", "--embargo-end", "2030-01-01T00:00:00Z"}, 2, "give --embargo-end or --embargo-days, not both"},
 		{[]string{"--embargo-end", "next week"}, 2, "--embargo-end must be an RFC 3339 time"},
 		{[]string{"--embargo-end", "2020-01-01T00:00:00Z"}, 1, "has passed"},
 	}
