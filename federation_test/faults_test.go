@@ -33,7 +33,7 @@ import (
 // Flags of TestFaults.
 var (
 	faultsSeed     = flag.Int64("faults.seed", -1, "TestFaults: run this one seed (replays a failure)")
-	faultsSeeds    = flag.Int("faults.seeds", 2, "TestFaults: how many seeds to run, from -faults.first on")
+	faultsSeeds    = flag.Int("faults.seeds", 3, "TestFaults: how many seeds to run, from -faults.first on")
 	faultsFirst    = flag.Int64("faults.first", 1, "TestFaults: the first seed")
 	faultsKinds    = flag.String("faults.kinds", "", "TestFaults: fault kinds, comma-separated, or all, or none (default: the kinds that converge today, "+convergingFaultKinds().String()+")")
 	faultsTrace    = flag.Bool("faults.trace", false, "TestFaults: log the trace of every seed, not only of the failing ones")

@@ -300,7 +300,7 @@ func unauthorized(err error) error {
 		// The key's server (or the network to it) failed for now: a 401
 		// would make the sender give up on a delivery a retry will get
 		// through.
-		return &problem.Error{Status: http.StatusServiceUnavailable, RetryAfter: 30 * time.Second, Err: err,
+		return &problem.Error{Status: http.StatusServiceUnavailable, RetryAfter: 10 * time.Second, Err: err,
 			Msg: "the sender's key could not be fetched right now (its server did not answer or failed); try again later"}
 	}
 	var ve *actor.VerifyError
