@@ -148,7 +148,7 @@ func BenchmarkEnqueueOutbound(b *testing.B) {
 			}}, nil)
 	})
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "enqueues/s")
-	st := db.bolt.Stats().TxStats
+	st := db.eng.(*boltEngine).db.Stats().TxStats
 	b.ReportMetric(float64(st.GetWrite())/float64(b.N), "page-writes/enqueue")
 	b.ReportMetric(float64(st.GetPageAlloc())/1024/float64(b.N), "KiB-alloc/enqueue")
 }
@@ -192,7 +192,7 @@ func BenchmarkAcceptWithReply(b *testing.B) {
 			}
 		}
 	}()
-	before := db.bolt.Stats().TxStats
+	before := db.eng.(*boltEngine).db.Stats().TxStats
 	elapsed := concurrently(b, 16, func(i int64) error {
 		id := fmt.Sprintf("https://peer.example/activities/%d", i)
 		_, err := db.AcceptInbound(ctx, Inbound{ID: id, Recipient: "coord", Sender: sender, KeyID: sender + "#main-key",
@@ -207,7 +207,7 @@ func BenchmarkAcceptWithReply(b *testing.B) {
 	if err := <-drained; err != nil {
 		b.Fatal(err)
 	}
-	st := db.bolt.Stats().TxStats
+	st := db.eng.(*boltEngine).db.Stats().TxStats
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "accepts/s")
 	b.ReportMetric(float64(st.GetWrite()-before.GetWrite())/float64(b.N), "page-writes/accept")
 }

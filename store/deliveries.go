@@ -253,7 +253,7 @@ func (db *DB) DeadLetter(ctx context.Context, id uint64, reason string) error {
 		if err := tx.bucket(bucketDeadLetters).Put(seqKey(id), encodeDelivery(d)); err != nil {
 			return nil, fmt.Errorf("put dead letter: %w", err)
 		}
-		if err := addCount(tx.bucket(bucketMeta).boltBucket, keyDeadCount, 1); err != nil {
+		if err := addCount(tx.bucket(bucketMeta).engineBucket, keyDeadCount, 1); err != nil {
 			return nil, err
 		}
 		return nil, auditDelivery(tx, d, DecisionDead, reason)
@@ -355,7 +355,7 @@ func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64) (uint64, error) 
 		if newID, err = tx.deliveryQueue().add(&d); err != nil {
 			return err
 		}
-		if err := addCount(tx.bucket(bucketMeta).boltBucket, keyDeadCount, -1); err != nil {
+		if err := addCount(tx.bucket(bucketMeta).engineBucket, keyDeadCount, -1); err != nil {
 			return err
 		}
 		if _, err := tx.AppendAudit(AuditRecord{Kind: AuditAdmin, Actor: d.Actor, Signer: d.Recipient,
@@ -397,7 +397,7 @@ func (db *DB) count(ctx context.Context, key []byte) (int, error) {
 	var n uint64
 	err := db.View(ctx, func(tx *ReadTx) error {
 		var err error
-		n, err = readCount(tx.bucket(bucketMeta).boltBucket, key)
+		n, err = readCount(tx.bucket(bucketMeta).engineBucket, key)
 		return err
 	})
 	return int(n), err

@@ -1,11 +1,21 @@
-// Package store owns the node's bbolt database file. It is the only package
-// that imports bbolt: every persistent read and write of the node goes through
-// its API, so the file layout, its invariants and its durability rules live in
-// one place.
+// Package store owns the node's database. It is the only package that
+// imports a database driver (bbolt, pgx): every persistent read and write of
+// the node goes through its API, so the layout, its invariants and its
+// durability rules live in one place.
+//
+// # Engines
+//
+// The store's records, indexes, queue, audit chain, case buckets and sealing
+// are written once, over a small internal model of a storage engine (see
+// engine.go): nested buckets of bytewise-ordered key/value pairs with
+// cursors and a sequence per bucket, read in read-only transactions and
+// written in read-write ones. bbolt is that model (engine_bolt.go wraps it
+// without changing the file layout), and it is the default: one file, one
+// process.
 //
 // # What it stores
 //
-// The file holds these top-level buckets, all created by Open:
+// The database holds these top-level buckets, all created by Open:
 //
 //	meta          schema version ("schema_version" → 8-byte big-endian uint64);
 //	              the counts of pending deliveries and dead letters
