@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"time"
-
 )
 
 // The delivery queue keeps, beside its sealed records (deliveries: id →

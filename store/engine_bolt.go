@@ -143,9 +143,9 @@ func (b boltBkt) ForEachBucket(fn func(k []byte) error) error { return b.b.ForEa
 
 type boltCursor struct{ c *bolt.Cursor }
 
-func (c boltCursor) First() ([]byte, []byte)         { return c.c.First() }
-func (c boltCursor) Last() ([]byte, []byte)          { return c.c.Last() }
-func (c boltCursor) Seek(s []byte) ([]byte, []byte)  { return c.c.Seek(s) }
-func (c boltCursor) Next() ([]byte, []byte)          { return c.c.Next() }
-func (c boltCursor) Prev() ([]byte, []byte)          { return c.c.Prev() }
-func (c boltCursor) Delete() error                   { return c.c.Delete() }
+func (c boltCursor) First() ([]byte, []byte)        { return c.c.First() }
+func (c boltCursor) Last() ([]byte, []byte)         { return c.c.Last() }
+func (c boltCursor) Seek(s []byte) ([]byte, []byte) { return c.c.Seek(s) }
+func (c boltCursor) Next() ([]byte, []byte)         { return c.c.Next() }
+func (c boltCursor) Prev() ([]byte, []byte)         { return c.c.Prev() }
+func (c boltCursor) Delete() error                  { return c.c.Delete() }
