@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -150,6 +151,56 @@ func Open(path string, opts Options) (*DB, error) {
 	return openEngine(context.Background(), eng, sl, opts)
 }
 
+// OpenURL opens the store named by rawURL: "bolt:PATH" for a bbolt file
+// (as Open), or a "postgres://" (or "postgresql://") connection URL for a
+// PostgreSQL database, whose tables it creates or migrates first. Several
+// processes may open the same PostgreSQL database; see the package doc.
+func OpenURL(ctx context.Context, rawURL string, opts Options) (*DB, error) {
+	switch {
+	case strings.HasPrefix(rawURL, "bolt:"):
+		path := strings.TrimPrefix(rawURL, "bolt:")
+		if path == "" {
+			return nil, fmt.Errorf("store: open %q: %w: bolt: needs a file path (bolt:/var/lib/vultron/vultron.db)", rawURL, ErrInvalid)
+		}
+		return Open(path, opts)
+	case isPostgresURL(rawURL):
+		sl, err := newSealer(opts.DataKey, opts.PreviousDataKey)
+		if err != nil {
+			return nil, fmt.Errorf("store: open %s: %w", describePostgres(rawURL), err)
+		}
+		eng, err := openPostgres(ctx, rawURL, opts.NoSync)
+		if err != nil {
+			return nil, fmt.Errorf("store: open %s: %w", describePostgres(rawURL), err)
+		}
+		return openEngine(ctx, eng, sl, opts)
+	}
+	return nil, fmt.Errorf("store: open: %w: the store URL must start with bolt: or postgres://", ErrInvalid)
+}
+
+// Shared reports whether other processes may use the same database (it is
+// PostgreSQL), so that timers and sweeps must run under Lead.
+func (db *DB) Shared() bool {
+	_, ok := db.eng.(leaderEngine)
+	return ok
+}
+
+// Lead blocks until this process leads the processes that share the
+// database, or ctx ends. It returns a context that ends when the lead is
+// lost (or ctx ends), and a function that gives the lead up. The leader
+// runs the node's timers and sweeps, so exactly one process does. A DB that
+// no other process can open (a bbolt file, which is locked) leads at once.
+func (db *DB) Lead(ctx context.Context) (context.Context, func(), error) {
+	if le, ok := db.eng.(leaderEngine); ok {
+		lctx, stop, err := le.lead(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("store: lead: %w", err)
+		}
+		return lctx, stop, nil
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	return lctx, cancel, nil
+}
+
 // openEngine prepares an opened engine for use: it creates the buckets,
 // checks the schema version and the data key, migrates, and starts the
 // group committer. It closes the engine when it fails.
@@ -202,6 +253,12 @@ func openEngine(ctx context.Context, eng engine, sl *sealer, opts Options) (*DB,
 		db.deferDelay = DefaultDeferDelay
 	}
 	db.reqs = make(chan *request, db.maxBatch)
+	if ce, ok := eng.(changeEngine); ok {
+		// Other processes' commits wake this one's watchers too.
+		if err := ce.listen(db.notifyChanged); err != nil {
+			return fail(err)
+		}
+	}
 	go db.commitLoop()
 
 	if sealed > 0 {

@@ -242,12 +242,16 @@ func (q *deliveryQueue) replace(old, next *Delivery) error {
 	if err := q.records.Put(seqKey(next.ID), encodeDelivery(next)); err != nil {
 		return fmt.Errorf("update delivery %d: %w", next.ID, err)
 	}
-	if dueTime(old.NextAttempt) == dueTime(next.NextAttempt) || !q.isHead(old) {
+	if !q.isHead(old) {
 		return nil
 	}
-	if err := q.due.Delete(dueKey(old.NextAttempt, old.ID)); err != nil {
-		return fmt.Errorf("reindex delivery %d: %w", old.ID, err)
+	if dueTime(old.NextAttempt) != dueTime(next.NextAttempt) {
+		if err := q.due.Delete(dueKey(old.NextAttempt, old.ID)); err != nil {
+			return fmt.Errorf("reindex delivery %d: %w", old.ID, err)
+		}
 	}
+	// Written even when the due time is the same: an engine that keeps
+	// leases in the index (PostgreSQL) drops the lease on a write.
 	if err := q.due.Put(dueKey(next.NextAttempt, next.ID), nil); err != nil {
 		return fmt.Errorf("reindex delivery %d: %w", next.ID, err)
 	}

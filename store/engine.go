@@ -124,14 +124,26 @@ func (bucketNotFoundError) Error() string { return "bucket not found" }
 // memory (PostgreSQL). See DueDeliveries.
 type leaseEngine interface {
 	// claimDue leases, until exp, up to limit keys of the due index
-	// (bucket deliveries_due) that sort at or before bound and whose
-	// delivery holds no lease that is still valid at now, in key order,
-	// skipping keys another process is claiming at the same moment, and
-	// returns them. The leases are committed when it returns.
-	claimDue(ctx context.Context, bound []byte, limit int, now, exp time.Time) ([][]byte, error)
-	// releaseLease drops the lease on delivery id inside tx, the
-	// transaction that records the delivery's outcome.
-	releaseLease(tx kvTx, id uint64) error
+	// (bucket deliveries_due) that sort at or before bound and hold no
+	// lease that is still valid at now, in key order, skipping keys
+	// another process is claiming at the same moment, and returns them
+	// with their deliveries' records. The leases are committed when it
+	// returns; any later write of a key drops its lease.
+	claimDue(ctx context.Context, bound []byte, limit int, now, exp time.Time) ([]claimedDelivery, error)
+}
+
+// claimedDelivery is a key of the due index a leaseEngine leased, with the
+// stored (sealed) record of its delivery, nil if there is none.
+type claimedDelivery struct {
+	dueKey []byte
+	record []byte
+}
+
+// changeEngine is an engine on which other processes write too: it tells
+// the DB of every commit, its own and theirs, so that Changed fires for
+// both.
+type changeEngine interface {
+	listen(onChange func()) error
 }
 
 // leaderEngine is an engine shared by several processes, of which one at a
