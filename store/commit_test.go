@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -187,65 +186,67 @@ func TestLoneWriterCommitsWithoutDelay(t *testing.T) {
 }
 
 func TestCloseWaitsForQueuedWrites(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "vultron.db")
-	db, err := Open(path, Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	release, blocked := blockCommitter(t, db)
-	const n = 10
-	results := make(chan error, n)
-	for i := range n {
-		go func() {
-			results <- db.Update(context.Background(), func(tx *Tx) error {
-				c, err := tx.Case("c")
-				if err != nil {
-					return err
-				}
-				return c.Put([]byte{byte(i)}, []byte("v"))
-			})
-		}()
-	}
-	waitQueued(t, db, n)
-	closed := make(chan error, 1)
-	go func() { closed <- db.Close() }()
-	// Close must not finish while writes are queued.
-	select {
-	case err := <-closed:
-		t.Fatalf("Close returned %v before queued writes committed", err)
-	case <-time.After(50 * time.Millisecond):
-	}
-	close(release)
-	if err := <-blocked; err != nil {
-		t.Fatal(err)
-	}
-	for range n {
-		if err := <-results; err != nil {
-			t.Errorf("queued write: %v", err)
-		}
-	}
-	if err := <-closed; err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-
-	db, err = Open(path, Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	got := 0
-	if err := db.View(context.Background(), func(tx *ReadTx) error {
-		c, err := tx.Case("c")
+	forEachBackend(t, func(t *testing.T, be backend) {
+		path := be.newURL(t)
+		db, err := OpenURL(context.Background(), path, Options{NoSync: true})
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		return c.ForEach(func(k, v []byte) error { got++; return nil })
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if got != n {
-		t.Errorf("%d writes stored after Close, want %d", got, n)
-	}
+		release, blocked := blockCommitter(t, db)
+		const n = 10
+		results := make(chan error, n)
+		for i := range n {
+			go func() {
+				results <- db.Update(context.Background(), func(tx *Tx) error {
+					c, err := tx.Case("c")
+					if err != nil {
+						return err
+					}
+					return c.Put([]byte{byte(i)}, []byte("v"))
+				})
+			}()
+		}
+		waitQueued(t, db, n)
+		closed := make(chan error, 1)
+		go func() { closed <- db.Close() }()
+		// Close must not finish while writes are queued.
+		select {
+		case err := <-closed:
+			t.Fatalf("Close returned %v before queued writes committed", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		close(release)
+		if err := <-blocked; err != nil {
+			t.Fatal(err)
+		}
+		for range n {
+			if err := <-results; err != nil {
+				t.Errorf("queued write: %v", err)
+			}
+		}
+		if err := <-closed; err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+
+		db, err = OpenURL(context.Background(), path, Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		got := 0
+		if err := db.View(context.Background(), func(tx *ReadTx) error {
+			c, err := tx.Case("c")
+			if err != nil {
+				return err
+			}
+			return c.ForEach(func(k, v []byte) error { got++; return nil })
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got != n {
+			t.Errorf("%d writes stored after Close, want %d", got, n)
+		}
+	})
 }
 
 // TestChangedAfterCommit checks that Changed's channel is closed by the
@@ -388,30 +389,32 @@ func TestDeferredWritesRideOnTheNextCommit(t *testing.T) {
 }
 
 func TestCloseCommitsDeferredWrites(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "vultron.db")
-	db, err := Open(path, Options{NoSync: true, DeferDelay: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	if err := db.UpdateDeferred(putCase("k", "v"), func(err error) { done <- err }); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("deferred write at Close: %v", err)
-	}
-	if err := db.UpdateDeferred(putCase("k2", "v"), nil); !errors.Is(err, ErrClosed) {
-		t.Errorf("UpdateDeferred after Close: %v, want ErrClosed", err)
-	}
-	db, err = Open(path, Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if got := caseValue(t, db, "k"); got != "v" {
-		t.Errorf("after reopening: %q, want the deferred write", got)
-	}
+	forEachBackend(t, func(t *testing.T, be backend) {
+		path := be.newURL(t)
+		db, err := OpenURL(context.Background(), path, Options{NoSync: true, DeferDelay: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		if err := db.UpdateDeferred(putCase("k", "v"), func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("deferred write at Close: %v", err)
+		}
+		if err := db.UpdateDeferred(putCase("k2", "v"), nil); !errors.Is(err, ErrClosed) {
+			t.Errorf("UpdateDeferred after Close: %v, want ErrClosed", err)
+		}
+		db, err = OpenURL(context.Background(), path, Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if got := caseValue(t, db, "k"); got != "v" {
+			t.Errorf("after reopening: %q, want the deferred write", got)
+		}
+	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -205,71 +204,73 @@ func TestAcceptInboundStoredFields(t *testing.T) {
 }
 
 func TestAcceptInboundConcurrentDurable(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "vultron.db")
-	db, err := Open(path, Options{}) // real fsync
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	mustPutActor(t, db, "coord")
-	const writers, each = 64, 8
-	var wg sync.WaitGroup
-	errs := make(chan error, writers*each)
-	for w := range writers {
-		wg.Go(func() {
-			for i := range each {
-				id := fmt.Sprintf("https://peer.example/activities/%d-%d", w, i)
-				res, err := db.AcceptInbound(ctx, inbound(id, "coord", "n"), nil)
-				if err == nil && (res.Duplicate || res.InboxSeq == 0) {
-					err = fmt.Errorf("%s: result %+v", id, res)
-				}
-				if err != nil {
-					errs <- err
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	db, err = Open(path, Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Check(ctx); err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	cursor := ""
-	for {
-		page, next, err := db.InboxPage(ctx, "coord", cursor, 100)
+	forEachBackend(t, func(t *testing.T, be backend) {
+		path := be.newURL(t)
+		db, err := OpenURL(context.Background(), path, Options{}) // real fsync
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, a := range page {
-			if seen[a.ID] {
-				t.Errorf("%s listed twice", a.ID)
+		ctx := context.Background()
+		mustPutActor(t, db, "coord")
+		const writers, each = 64, 8
+		var wg sync.WaitGroup
+		errs := make(chan error, writers*each)
+		for w := range writers {
+			wg.Go(func() {
+				for i := range each {
+					id := fmt.Sprintf("https://peer.example/activities/%d-%d", w, i)
+					res, err := db.AcceptInbound(ctx, inbound(id, "coord", "n"), nil)
+					if err == nil && (res.Duplicate || res.InboxSeq == 0) {
+						err = fmt.Errorf("%s: result %+v", id, res)
+					}
+					if err != nil {
+						errs <- err
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		db, err = OpenURL(context.Background(), path, Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.Check(ctx); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		cursor := ""
+		for {
+			page, next, err := db.InboxPage(ctx, "coord", cursor, 100)
+			if err != nil {
+				t.Fatal(err)
 			}
-			seen[a.ID] = true
+			for _, a := range page {
+				if seen[a.ID] {
+					t.Errorf("%s listed twice", a.ID)
+				}
+				seen[a.ID] = true
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
 		}
-		if next == "" {
-			break
+		if len(seen) != writers*each {
+			t.Errorf("inbox holds %d activities after reopen, want %d", len(seen), writers*each)
 		}
-		cursor = next
-	}
-	if len(seen) != writers*each {
-		t.Errorf("inbox holds %d activities after reopen, want %d", len(seen), writers*each)
-	}
-	if got := countBucket(t, db, bucketDedup, ""); got != writers*each {
-		t.Errorf("dedup records = %d, want %d", got, writers*each)
-	}
+		if got := countBucket(t, db, bucketDedup, ""); got != writers*each {
+			t.Errorf("dedup records = %d, want %d", got, writers*each)
+		}
+	})
 }
 
 func TestInboxPageOrderAndCursor(t *testing.T) {
