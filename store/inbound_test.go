@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -379,6 +380,35 @@ func TestPruneDedupManyChunks(t *testing.T) {
 		}
 		if left := countBucket(t, db, bucketDedup, ""); left != 0 {
 			t.Errorf("%d dedup records left", left)
+		}
+	})
+}
+
+// TestLongIDsAreRefusedOnEveryEngine checks that an id longer than
+// MaxIDSize is refused as invalid, and stores nothing, on both engines
+// (PostgreSQL's index could not hold it).
+func TestLongIDsAreRefusedOnEveryEngine(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		db := be.open(t, Options{})
+		ctx := context.Background()
+		mustPutActor(t, db, "coord")
+		long := "https://peer.example/activities/" + strings.Repeat("x", MaxIDSize)
+		if _, err := db.AcceptInbound(ctx, inbound(long, "coord", "n"), nil); !errors.Is(err, ErrInvalid) {
+			t.Errorf("AcceptInbound of a %d-byte id: %v, want ErrInvalid", len(long), err)
+		}
+		if err := db.EnqueueOutbound(ctx, Outbound{ID: long, Actor: "coord", Body: []byte("{}")}, nil); !errors.Is(err, ErrInvalid) {
+			t.Errorf("EnqueueOutbound of a %d-byte id: %v, want ErrInvalid", len(long), err)
+		}
+		if err := db.PutRemoteKey(ctx, RemoteKey{KeyID: long, Owner: "https://peer.example/a"}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("PutRemoteKey of a %d-byte key id: %v, want ErrInvalid", len(long), err)
+		}
+		if got := countBucket(t, db, bucketActivities, ""); got != 0 {
+			t.Errorf("%d activities stored", got)
+		}
+		// The longest id allowed is stored.
+		ok := long[:MaxIDSize]
+		if _, err := db.AcceptInbound(ctx, inbound(ok, "coord", "n"), nil); err != nil {
+			t.Errorf("AcceptInbound of a %d-byte id: %v", len(ok), err)
 		}
 	})
 }
