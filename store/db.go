@@ -62,7 +62,7 @@ var (
 		bucketMeta, bucketActors, bucketActivities, bucketInbox, bucketOutbox,
 		bucketDedup, bucketDedupTime, bucketDeliveries, bucketDeadLetters,
 		bucketRemoteKeys, bucketCases, bucketAudit, bucketEvents, bucketWebhooks,
-		bucketDeliveriesDue, bucketDeliveryLanes,
+		bucketDeliveriesDue, bucketDeliveryLanes, bucketFiles,
 	}
 
 	keySchemaVersion = []byte("schema_version")

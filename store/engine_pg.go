@@ -60,12 +60,14 @@ import (
 // pgWriterLock is the key of the advisory lock every read-write transaction
 // takes; pgLeaderLock the key of the session lock of the process that runs
 // timers and sweeps; pgMigrateLock the key of the lock held while the
-// schema migrates. Fixed numbers ("vultron" w, l, m), part of the database
-// format: every process of a node must use the same.
+// schema migrates; pgStartupLock the key of the lock a process holds while
+// it starts (see StartupLock). Fixed numbers ("vultron" w, l, m, s), part
+// of the database format: every process of a node must use the same.
 const (
 	pgWriterLock  int64 = 0x76756c7472_6f6e77
 	pgLeaderLock  int64 = 0x76756c7472_6f6e6c
 	pgMigrateLock int64 = 0x76756c7472_6f6e6d
+	pgStartupLock int64 = 0x76756c7472_6f6e73
 )
 
 // pgChannel is the LISTEN/NOTIFY channel on which every commit is
@@ -504,6 +506,24 @@ func (e *pgEngine) lead(ctx context.Context) (context.Context, func(), error) {
 		}
 	}()
 	return lctx, func() { cancel(); <-done }, nil
+}
+
+// sessionLock takes the session advisory lock key on a connection of its
+// own, waiting for it, and returns the function that releases it.
+func (e *pgEngine) sessionLock(ctx context.Context, key int64) (func(), error) {
+	conn, err := pgx.ConnectConfig(ctx, e.cfg.ConnConfig)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", e.desc, err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+		_ = conn.Close(context.Background())
+		return nil, fmt.Errorf("lock on %s: %w", e.desc, err)
+	}
+	return func() {
+		// Closing the session releases the lock even if the unlock fails.
+		_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, key)
+		_ = conn.Close(context.Background())
+	}, nil
 }
 
 // pgLeaderCheck is how often the leader checks that its session, which

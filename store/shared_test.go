@@ -244,3 +244,68 @@ func TestSharedDatabaseLeaderKilled(t *testing.T) {
 		t.Fatal("the lead ended at once")
 	}
 }
+
+// TestSharedFilesReachEveryProcess pushes a data directory's secrets from
+// one process and pulls them into another's, under the start-up lock,
+// which a second process waits for.
+func TestSharedFilesReachEveryProcess(t *testing.T) {
+	dbs := openShared(t, 2, Options{DataKey: testKey(6)})
+	ctx := context.Background()
+	a, b := t.TempDir(), t.TempDir()
+	if err := os.MkdirAll(a+"/keys", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{"keys/vendor.pem": "PRIVATE " + marker, "keys/vendor.ring.json": "{}", "api-token": "token"} {
+		if err := os.WriteFile(a+"/"+name, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release, err := dbs[0].StartupLock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := dbs[0].PushFiles(ctx, a, []string{"keys", "api-token", "missing"}); err != nil || n != 3 {
+		t.Fatalf("PushFiles = %d, %v; want 3", n, err)
+	}
+	second := make(chan func(), 1)
+	go func() {
+		r, err := dbs[1].StartupLock(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		second <- r
+	}()
+	select {
+	case <-second:
+		t.Fatal("a second process took the start-up lock while the first held it")
+	case <-time.After(200 * time.Millisecond):
+	}
+	release()
+	select {
+	case r := <-second:
+		defer r()
+	case <-time.After(10 * time.Second):
+		t.Fatal("the start-up lock was not handed on")
+	}
+	if n, err := dbs[1].PullFiles(ctx, b); err != nil || n != 3 {
+		t.Fatalf("PullFiles = %d, %v; want 3", n, err)
+	}
+	got, err := os.ReadFile(b + "/keys/vendor.pem")
+	if err != nil || string(got) != "PRIVATE "+marker {
+		t.Errorf("pulled key: %q, %v", got, err)
+	}
+	if fi, err := os.Stat(b + "/keys/vendor.pem"); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("pulled key mode: %v, %v", fi.Mode(), err)
+	}
+	// The files are sealed in the database.
+	var plain int
+	if err := dbs[0].eng.(*pgEngine).pool.QueryRow(ctx, `SELECT count(*) FROM vultron_kv WHERE position($1::bytea IN value) > 0`, []byte(marker)).Scan(&plain); err != nil || plain != 0 {
+		t.Errorf("%d rows hold the key in the clear (%v)", plain, err)
+	}
+	if n, err := dbs[0].PushFiles(ctx, a, []string{"keys"}); err != nil || n != 0 {
+		t.Errorf("pushing unchanged files stored %d, %v; want 0", n, err)
+	}
+	if _, err := dbs[0].PushFiles(ctx, a, []string{"../etc/passwd"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a path outside the data directory: %v, want ErrInvalid", err)
+	}
+}
