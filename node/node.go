@@ -99,6 +99,10 @@ type Config struct {
 	// DataKey, when set, is the data key in base64 (VULTRON_DATA_KEY); it
 	// wins over DataKeyFile.
 	DataKey string
+	// Store is the URL of the store (store.OpenURL): "bolt:PATH", or a
+	// postgres:// URL of a database that several node processes may share
+	// behind one PublicURL. Empty means bolt:DataDir/vultron.db.
+	Store string
 	// Listen is the TCP address to serve on; default 127.0.0.1:7001.
 	// Ignored when Listener is set.
 	Listen string
@@ -152,6 +156,11 @@ type Config struct {
 	DefaultEmbargo time.Duration
 	// DeliveryWorkers is how many deliveries are sent at once; default 8.
 	DeliveryWorkers int
+	// DeliveryLease is how long a delivery handed to a worker stays that
+	// worker's; one attempt may take at most half of it. On a shared store
+	// it is how soon another process sends what a killed one was sending.
+	// Default store.DefaultLeaseTTL.
+	DeliveryLease time.Duration
 	// Webhooks are URLs that receive every case event as a signed JSON
 	// document (package webhook). The operator configures them, so they
 	// may be on private addresses.
@@ -295,6 +304,9 @@ func (n *Node) stepDone(step string) error {
 type service struct {
 	name string
 	run  func(ctx context.Context) error
+	// leader marks a timer or sweep: of the processes that share a store,
+	// only the one that leads runs it (see runLed).
+	leader bool
 }
 
 // New opens the node's store and prepares its actors, keys and handlers.
@@ -335,8 +347,13 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	db, err := store.Open(filepath.Join(cfg.DataDir, "vultron.db"), store.Options{
+	storeURL := cfg.Store
+	if storeURL == "" {
+		storeURL = "bolt:" + filepath.Join(cfg.DataDir, "vultron.db")
+	}
+	db, err := store.OpenURL(ctx, storeURL, store.Options{
 		NoSync:          cfg.NoSync,
+		LeaseTTL:        cfg.DeliveryLease,
 		Logger:          cfg.Logger,
 		Now:             cfg.Now,
 		DataKey:         dataKeys.Current,
@@ -353,6 +370,20 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 			db.Close()
 		}
 	}()
+	// Processes that share a database are one node: they start one at a
+	// time, each taking the keys and tokens the others made, and giving
+	// the others what it makes (see shareFiles).
+	release := func() {}
+	if db.Shared() {
+		if release, err = db.StartupLock(ctx); err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		if _, err := db.PullFiles(ctx, cfg.DataDir); err != nil {
+			release()
+			return nil, fmt.Errorf("node: %w", err)
+		}
+	}
+	defer func() { release() }()
 	// Stores written before case notes moved out of the case records.
 	if moved, err := cases.MigrateNotes(ctx, db); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -486,8 +517,47 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.handler = n.routes()
+	if err := n.shareFiles(ctx); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	ok = true
 	return n, nil
+}
+
+// sharedFiles are the files of the data directory that every process of a
+// node on a shared store must hold the same: the actors' keys (and the
+// Case Actors'), the API and metrics tokens and the webhook secret.
+var sharedFiles = []string{"keys", tokenFile, metricsTokenFile, webhookSecretFile}
+
+// shareFiles stores, on a shared store, the shared files this process made.
+func (n *Node) shareFiles(ctx context.Context) error {
+	if !n.db.Shared() {
+		return nil
+	}
+	if _, err := n.db.PushFiles(ctx, n.cfg.DataDir, sharedFiles); err != nil {
+		return err
+	}
+	return nil
+}
+
+// shareKey stores, on a shared store, the key file of actor name, which
+// this process just made, so that every process signs with it.
+func (n *Node) shareKey(ctx context.Context, name string) error {
+	if !n.db.Shared() {
+		return nil
+	}
+	_, err := n.db.PushFiles(ctx, n.cfg.DataDir, []string{filepath.Join("keys", name+".pem")})
+	return err
+}
+
+// fetchSharedKey copies, on a shared store, the key file of actor name
+// that another process made into this process's key directory; it reports
+// whether it found one.
+func (n *Node) fetchSharedKey(ctx context.Context, name string) (bool, error) {
+	if !n.db.Shared() {
+		return false, nil
+	}
+	return n.db.PullFile(ctx, n.cfg.DataDir, filepath.Join("keys", name+".pem"))
 }
 
 // Handler returns the node's HTTP handler.
@@ -513,13 +583,21 @@ func (n *Node) Local(name string) (actor.Local, bool) {
 	if err != nil {
 		return actor.Local{}, false
 	}
+	if _, found, _ := actor.LoadKey(n.keyDir, name); !found {
+		// Another process of a shared node may have made it.
+		if _, err := n.fetchSharedKey(context.Background(), name); err != nil {
+			n.log.Error().Err(err).Str("actor", name).Msg("fetch case actor key from the store")
+			return actor.Local{}, false
+		}
+	}
 	key, _, err := actor.LoadOrCreateKey(n.keyDir, name)
 	if err != nil {
 		n.log.Error().Err(err).Str("actor", name).Msg("load case actor key")
 		return actor.Local{}, false
 	}
 	l, err = actor.NewLocal(n.cfg.PublicURL, name, actor.Type(rec.Type), key)
-	if err != nil || l.KeyID != rec.KeyID {
+	pem, perr := actor.PublicKeyPEM(&key.PublicKey)
+	if err != nil || perr != nil || l.KeyID != rec.KeyID || strings.TrimSpace(pem) != strings.TrimSpace(rec.PublicKeyPEM) {
 		n.log.Error().Err(err).Str("actor", name).Msg("case actor record does not match its key")
 		return actor.Local{}, false
 	}
@@ -559,7 +637,12 @@ func (n *Node) Serve(ctx context.Context) error {
 
 	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
+	var led []service
 	for _, s := range n.services {
+		if s.leader {
+			led = append(led, s)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -568,6 +651,12 @@ func (n *Node) Serve(ctx context.Context) error {
 			}
 		}()
 	}
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.runLed(svcCtx, led)
+	}()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -592,6 +681,45 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	n.log.Info().Msg("stopped")
 	return err
+}
+
+// runLed runs the services led while this process leads the processes
+// that share its store, until ctx ends: when the lead is lost (the
+// process's hold on the database broke) they are stopped, and run again
+// once the lead is back. On a store of its own the process always leads.
+func (n *Node) runLed(ctx context.Context, led []service) {
+	for ctx.Err() == nil {
+		lctx, stop, err := n.db.Lead(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			n.log.Warn().Err(err).Msg("cannot take the lead; trying again")
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		if n.db.Shared() {
+			n.log.Info().Msg("this process leads: it runs the timers and sweeps")
+		}
+		var wg sync.WaitGroup
+		for _, s := range led {
+			wg.Go(func() {
+				if err := s.run(lctx); err != nil && !errors.Is(err, context.Canceled) {
+					n.log.Error().Err(err).Str("service", s.name).Msg("service stopped")
+				}
+			})
+		}
+		wg.Wait()
+		lost := lctx.Err() != nil && ctx.Err() == nil
+		stop()
+		if !lost {
+			return
+		}
+		n.log.Warn().Msg("lead lost: timers and sweeps stopped until it is back")
+	}
 }
 
 // waitTimeout waits for wg, or at most d.

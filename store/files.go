@@ -85,6 +85,34 @@ func (db *DB) PullFiles(ctx context.Context, dir string) (int, error) {
 	return len(files), nil
 }
 
+// PullFile writes the file kept in the store at rel (relative to dir) into
+// dir, as PullFiles does, and reports whether the store holds it.
+func (db *DB) PullFile(ctx context.Context, dir, rel string) (bool, error) {
+	if err := checkSharedPath(rel); err != nil {
+		return false, fmt.Errorf("store: pull shared file: %w", err)
+	}
+	key := []byte(filepath.ToSlash(rel))
+	var data []byte
+	err := db.View(ctx, func(tx *ReadTx) error {
+		data = bytes.Clone(tx.bucket(bucketFiles).Get(key))
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: pull shared file %s: %w", rel, err)
+	}
+	if data == nil {
+		return false, nil
+	}
+	path := filepath.Join(dir, rel)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return false, fmt.Errorf("store: pull shared file %s: %w", rel, err)
+	}
+	if err := writeKeyFile(path, data); err != nil {
+		return false, fmt.Errorf("store: pull shared file %s: %w", rel, err)
+	}
+	return true, nil
+}
+
 // PushFiles stores the files at the given paths relative to dir, and every
 // file in the directories among them, when the store does not hold them
 // with the same content; a path that does not exist is skipped. It returns

@@ -66,6 +66,8 @@ func commands() []command {
 		{name: "participant", summary: "invite, suggest or remove case participants; accept or decline an invitation", run: runParticipant},
 		{name: "status", summary: "Case State: fix ready (CF), fix deployed (CD), public (CP), exploit public (CX), attacks (CA)", run: runStatus},
 		{name: "rotate-key", summary: "replace the node data key of a stopped node and re-encrypt its store under the new one", run: runRotateKey},
+		{name: "migrate", summary: "create or upgrade the tables of a PostgreSQL store", run: runMigrate},
+		{name: "store", summary: "copy a node's store between bbolt and PostgreSQL (store copy --from URL --to URL)", run: runStore},
 		{name: "model", summary: "print the protocol's state models, histories and desiderata baselines", run: runModel},
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
