@@ -12,7 +12,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # vocab/testdata/wire).
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet unit peer-deps browser-deps fuzz conformance conformance-material bench run demo clean
+.PHONY: all build test vet unit peer-deps browser-deps pg-deps fuzz conformance conformance-material bench run demo clean
 
 all: build
 
@@ -22,8 +22,12 @@ build:
 vet:
 	$(GO) vet ./...
 
-unit: peer-deps browser-deps
-	$(GO) test -count=1 -timeout 15m ./...
+# The store's tests and the whole-network tests run on PostgreSQL too: each
+# test binary that needs it starts a throw-away server on 127.0.0.1 from
+# the machine's binaries (internal/pgtest) and stops it at the end; a
+# missing server fails them here instead of skipping them.
+unit: peer-deps browser-deps pg-deps
+	VULTRON_TEST_POSTGRES_REQUIRED=1 $(GO) test -count=1 -timeout 15m ./...
 
 # The dashboard's browser test drives Debian's Chromium; it is installed
 # (as root, as on CI) only when missing.
@@ -33,6 +37,15 @@ browser-deps:
 	@if [ ! -x $(CHROMIUM) ]; then \
 		echo "installing chromium for the dashboard's browser test"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	fi
+
+# PostgreSQL's server binaries (initdb, postgres) for the tests of the
+# PostgreSQL store; Debian's postgresql is installed (as root, as on CI)
+# only when they are missing.
+pg-deps:
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing postgresql for the tests of the PostgreSQL store"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; \
 	fi
 
 # The foreign peer of the interoperability tests (federation_test) is a

@@ -226,6 +226,36 @@ func TestSharedStoreNodeSurvivesSigkillOfAProcess(t *testing.T) {
 	}
 	vendorID := publicURL + "/actors/vendor"
 
+	// A dashboard session opened on one process is valid on the other.
+	direct := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	login, _ := http.NewRequest(http.MethodPost, "http://"+a.addr+"/login", strings.NewReader("token="+token+"&next=/"))
+	login.Host = proxyLn.Addr().String()
+	login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := direct.Do(login)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "vultron_session" {
+			session = c
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || session == nil {
+		t.Fatalf("log in on process a: %d, cookie %v", resp.StatusCode, session)
+	}
+	page, _ := http.NewRequest(http.MethodGet, "http://"+b.addr+"/", nil)
+	page.Host = proxyLn.Addr().String()
+	page.AddCookie(session)
+	if resp, err = direct.Do(page); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the dashboard on process b with a session of process a: %d, want 200", resp.StatusCode)
+	}
+
 	// The bbolt node reports to the shared node: its outbox delivers
 	// through the proxy while the streams below run, and retries what
 	// fails.

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"embed"
@@ -48,8 +49,11 @@ const (
 	participantPage = 100
 )
 
-// uiSession is one logged-in browser.
+// uiSession is one logged-in browser, as read from the store for one
+// request. Sessions live in the store (store.Session), so every process of
+// a node on a shared store knows them.
 type uiSession struct {
+	id      string
 	csrf    string
 	expires time.Time
 	flash   string // the outcome of the last form, shown once
@@ -61,9 +65,6 @@ type dashboard struct {
 	n      *Node
 	pages  map[string]*template.Template
 	static http.Handler
-
-	mu       sync.Mutex
-	sessions map[string]*uiSession
 
 	// histories keeps each case's CS history with the ledger length it
 	// was computed over, so that a case page reads only the entries added
@@ -113,7 +114,7 @@ func newDashboard(n *Node) (*dashboard, error) {
 		"pathesc":   url.PathEscape,
 		"lower":     strings.ToLower,
 	}
-	d := &dashboard{n: n, pages: map[string]*template.Template{}, sessions: map[string]*uiSession{}, histories: map[string]caseHistory{}}
+	d := &dashboard{n: n, pages: map[string]*template.Template{}, histories: map[string]caseHistory{}}
 	for _, page := range []string{"login", "cases", "case"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(webFiles, "web/templates/layout.html", "web/templates/"+page+".html")
 		if err != nil {
@@ -162,17 +163,15 @@ func (d *dashboard) session(r *http.Request) (*uiSession, string) {
 	if err != nil || c.Value == "" {
 		return nil, ""
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s, ok := d.sessions[c.Value]
+	s, ok, err := d.n.db.Session(r.Context(), c.Value, d.n.cfg.Now())
+	if err != nil {
+		d.n.log.Error().Err(err).Msg("dashboard: read session")
+		return nil, ""
+	}
 	if !ok {
 		return nil, ""
 	}
-	if d.n.cfg.Now().After(s.expires) {
-		delete(d.sessions, c.Value)
-		return nil, ""
-	}
-	return s, c.Value
+	return &uiSession{id: c.Value, csrf: s.CSRF, expires: s.Expires, flash: s.Flash, flashOK: s.FlashOK}, c.Value
 }
 
 // page wraps a handler that needs a session: without one the browser is
@@ -259,23 +258,13 @@ func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
 		}
 		id := randomToken()
 		now := d.n.cfg.Now()
-		d.mu.Lock()
-		for k, s := range d.sessions {
-			if now.After(s.expires) {
-				delete(d.sessions, k)
-			}
+		// The store drops expired sessions and, at maxSessions, the one
+		// that expires first.
+		if err := d.n.db.CreateSession(r.Context(), id, store.Session{CSRF: randomToken(), Expires: now.Add(sessionTTL)}, now, maxSessions); err != nil {
+			d.n.log.Error().Err(err).Msg("dashboard: create session")
+			d.errorPage(w, http.StatusInternalServerError, "The session could not be stored; try again.")
+			return
 		}
-		if len(d.sessions) >= maxSessions {
-			var oldest string
-			for k, s := range d.sessions {
-				if oldest == "" || s.expires.Before(d.sessions[oldest].expires) {
-					oldest = k
-				}
-			}
-			delete(d.sessions, oldest)
-		}
-		d.sessions[id] = &uiSession{csrf: randomToken(), expires: now.Add(sessionTTL)}
-		d.mu.Unlock()
 		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true,
 			SameSite: http.SameSiteStrictMode, Secure: strings.HasPrefix(d.n.cfg.PublicURL, "https://"), MaxAge: int(sessionTTL.Seconds())})
 		http.Redirect(w, r, next, http.StatusSeeOther)
@@ -283,9 +272,11 @@ func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *dashboard) logout(w http.ResponseWriter, r *http.Request, _ *uiSession, id string) {
-	d.mu.Lock()
-	delete(d.sessions, id)
-	d.mu.Unlock()
+	if err := d.n.db.DeleteSession(r.Context(), id); err != nil {
+		d.n.log.Error().Err(err).Msg("dashboard: end session")
+		d.errorPage(w, http.StatusInternalServerError, "The session could not be ended; try again.")
+		return
+	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
@@ -301,17 +292,22 @@ func (d *dashboard) render(w http.ResponseWriter, page string, data map[string]a
 
 // takeFlash returns and clears the session's message for the next page.
 func (d *dashboard) takeFlash(s *uiSession) (string, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	f, ok := s.flash, s.flashOK
+	if f == "" {
+		return "", false
+	}
 	s.flash, s.flashOK = "", false
+	if err := d.n.db.UpdateSession(context.Background(), s.id, func(st *store.Session) { st.Flash, st.FlashOK = "", false }); err != nil {
+		d.n.log.Warn().Err(err).Msg("dashboard: clear the session's message")
+	}
 	return f, ok
 }
 
 func (d *dashboard) setFlash(s *uiSession, msg string, ok bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	s.flash, s.flashOK = msg, ok
+	if err := d.n.db.UpdateSession(context.Background(), s.id, func(st *store.Session) { st.Flash, st.FlashOK = msg, ok }); err != nil {
+		d.n.log.Warn().Err(err).Msg("dashboard: keep the session's message")
+	}
 }
 
 // caseRow is a case in the list.

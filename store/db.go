@@ -62,7 +62,7 @@ var (
 		bucketMeta, bucketActors, bucketActivities, bucketInbox, bucketOutbox,
 		bucketDedup, bucketDedupTime, bucketDeliveries, bucketDeadLetters,
 		bucketRemoteKeys, bucketCases, bucketAudit, bucketEvents, bucketWebhooks,
-		bucketDeliveriesDue, bucketDeliveryLanes, bucketFiles,
+		bucketDeliveriesDue, bucketDeliveryLanes, bucketFiles, bucketSessions,
 	}
 
 	keySchemaVersion = []byte("schema_version")

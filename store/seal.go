@@ -291,7 +291,7 @@ func syncDir(dir string) error {
 // sealed. The cases bucket is sealed through CaseBucket.
 func isSealedBucket(name []byte) bool {
 	switch string(name) {
-	case string(bucketActivities), string(bucketDeliveries), string(bucketDeadLetters), string(bucketEvents), string(bucketFiles):
+	case string(bucketActivities), string(bucketDeliveries), string(bucketDeadLetters), string(bucketEvents), string(bucketFiles), string(bucketSessions):
 		return true
 	}
 	return false
@@ -375,7 +375,7 @@ func resealAll(tx kvTx, s *sealer, sealed bool) (int, error) {
 		}
 		return nil
 	}
-	for _, name := range [][]byte{bucketActivities, bucketDeliveries, bucketDeadLetters, bucketEvents, bucketFiles} {
+	for _, name := range [][]byte{bucketActivities, bucketDeliveries, bucketDeadLetters, bucketEvents, bucketFiles, bucketSessions} {
 		if err := reseal(string(name), tx.Bucket(name)); err != nil {
 			return n, err
 		}

@@ -41,8 +41,9 @@ const (
 	EnvRequired = "VULTRON_TEST_POSTGRES_REQUIRED"
 )
 
-// binDirs are where the server's binaries are looked for, after PATH.
-var binDirs = []string{"/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin"}
+// binGlob is where Debian installs the server's binaries, one directory
+// per major version.
+const binGlob = "/usr/lib/postgresql/*/bin"
 
 // Server is a PostgreSQL server started by Start.
 type Server struct {
@@ -55,14 +56,15 @@ type Server struct {
 
 // findBin returns the path of a server binary, or "".
 func findBin(name string) string {
-	for _, d := range binDirs {
-		p := filepath.Join(d, name)
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	dirs, _ := filepath.Glob(binGlob)
+	for i := len(dirs) - 1; i >= 0; i-- { // the newest version first
+		p := filepath.Join(dirs[i], name)
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
-	}
-	if p, err := exec.LookPath(name); err == nil {
-		return p
 	}
 	return ""
 }
