@@ -455,3 +455,92 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(data)
 }
+
+// TestSharedStoreKeyRotationReachesEveryProcess rotates the actor key of a
+// node run as two processes on one PostgreSQL database through one of
+// them, and checks that the other publishes the new key, under the new key
+// id, with the old one still listed for its overlap.
+func TestSharedStoreKeyRotationReachesEveryProcess(t *testing.T) {
+	pgURL := pgtest.Database(t)
+	bin := buildVultron(t)
+	rawKey := make([]byte, 32)
+	if _, err := rand.Read(rawKey); err != nil {
+		t.Fatal(err)
+	}
+	dataKey := base64.StdEncoding.EncodeToString(rawKey)
+	publicHost := freeAddr(t) // the proxy's address; no proxy is needed here
+	publicURL := "http://" + publicHost
+	a := launchShared(t, bin, "a", pgURL, publicURL, dataKey)
+	b := launchShared(t, bin, "b", pgURL, publicURL, dataKey)
+	token, err := os.ReadFile(filepath.Join(a.dir, "api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct {
+		ID  string `json:"id"`
+		PEM string `json:"publicKeyPem"`
+	}
+	// doc is an actor document: its current key, and the whole text. The
+	// document lists the current key alone, or first in a list while
+	// retired keys are published.
+	type doc struct {
+		PublicKey key
+		Raw       string
+	}
+	actorOf := func(p *sharedProc) doc {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+p.addr+"/actors/vendor", nil)
+		req.Host = publicHost
+		req.Header.Set("Accept", actor.ContentType)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		var raw struct {
+			PublicKey json.RawMessage `json:"publicKey"`
+		}
+		if err := json.Unmarshal(body, &raw); err != nil {
+			t.Fatalf("actor document of process %s: %v", p.name, err)
+		}
+		d := doc{Raw: string(body)}
+		var keys []key
+		if json.Unmarshal(raw.PublicKey, &keys) == nil && len(keys) > 0 {
+			d.PublicKey = keys[0]
+		} else if err := json.Unmarshal(raw.PublicKey, &d.PublicKey); err != nil {
+			t.Fatalf("publicKey of process %s: %v", p.name, err)
+		}
+		return d
+	}
+	before := actorOf(b)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+a.addr+"/api/actors/vendor/rotate-key", nil)
+	req.Host = publicHost
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("rotate the key through process a: %d %s", resp.StatusCode, body)
+	}
+	rotated := actorOf(a)
+	if rotated.PublicKey.PEM == before.PublicKey.PEM || rotated.PublicKey.ID == before.PublicKey.ID {
+		t.Fatalf("process a still publishes the old key %s", rotated.PublicKey.ID)
+	}
+	deadline := time.Now().Add(clusterWait)
+	for {
+		got := actorOf(b)
+		if got.PublicKey.PEM == rotated.PublicKey.PEM && got.PublicKey.ID == rotated.PublicKey.ID {
+			if !strings.Contains(got.Raw, before.PublicKey.ID) {
+				t.Errorf("process b does not list the old key %s for its overlap", before.PublicKey.ID)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process b still publishes key %s, not the rotated %s", got.PublicKey.ID, rotated.PublicKey.ID)
+		}
+		time.Sleep(clusterPoll)
+	}
+}

@@ -543,11 +543,101 @@ func (n *Node) shareFiles(ctx context.Context) error {
 // shareKey stores, on a shared store, the key file of actor name, which
 // this process just made, so that every process signs with it.
 func (n *Node) shareKey(ctx context.Context, name string) error {
+	return n.shareKeyFiles(ctx, []string{name + ".pem"})
+}
+
+// shareKeyFiles stores, on a shared store, the given files of the key
+// directory.
+func (n *Node) shareKeyFiles(ctx context.Context, names []string) error {
 	if !n.db.Shared() {
 		return nil
 	}
-	_, err := n.db.PushFiles(ctx, n.cfg.DataDir, []string{filepath.Join("keys", name+".pem")})
+	_, err := n.db.PushFiles(ctx, n.cfg.DataDir, keyPaths(names))
 	return err
+}
+
+// unshareKeyFiles drops, on a shared store, the given files of the key
+// directory from the store.
+func (n *Node) unshareKeyFiles(ctx context.Context, names []string) error {
+	if !n.db.Shared() {
+		return nil
+	}
+	return n.db.RemoveFiles(ctx, keyPaths(names))
+}
+
+func keyPaths(names []string) []string {
+	out := make([]string, len(names))
+	for i, name := range names {
+		out[i] = filepath.Join("keys", name)
+	}
+	return out
+}
+
+// watchKeys keeps, on a shared store, the keys this process signs with for
+// the configured actors the ones the store names. Another process rotates
+// a key by storing the prepared key files and then committing the actor
+// record that names the new key (rotateKey); after each commit this
+// process compares the records with its keys, and for one that changed it
+// fetches the files and installs them as a start would (LoadKeyRing), once
+// they name the committed key.
+func (n *Node) watchKeys(ctx context.Context) error {
+	for {
+		changed := n.db.Changed()
+		n.syncKeys(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		}
+		// At most one look a second, however busy the store.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// syncKeys installs the keys another process rotated (see watchKeys).
+func (n *Node) syncKeys(ctx context.Context) {
+	for _, name := range n.order {
+		rec, err := n.db.LocalActor(ctx, name)
+		if err != nil {
+			continue
+		}
+		n.localsMu.RLock()
+		cur := n.locals[name]
+		n.localsMu.RUnlock()
+		pem, err := actor.PublicKeyPEM(&cur.Key.PublicKey)
+		if err != nil || strings.TrimSpace(pem) == strings.TrimSpace(rec.PublicKeyPEM) {
+			continue
+		}
+		ring, prepared := actor.KeyFileNames(name)
+		for _, f := range keyPaths(append(ring, prepared...)) {
+			if _, err := n.db.PullFile(ctx, n.cfg.DataDir, f); err != nil {
+				n.log.Warn().Err(err).Str("actor", name).Msg("fetch the key files of a rotation made by another process")
+			}
+		}
+		kr, err := actor.LoadKeyRing(n.keyDir, name, rec.PublicKeyPEM)
+		if err != nil {
+			n.log.Warn().Err(err).Str("actor", name).Msg("load the key ring of a rotation made by another process")
+			continue
+		}
+		newPEM, err := actor.PublicKeyPEM(&kr.Current.PublicKey)
+		if err != nil || strings.TrimSpace(newPEM) != strings.TrimSpace(rec.PublicKeyPEM) {
+			continue // its files are not all here yet: the next commit brings them
+		}
+		l, err := actor.NewLocal(n.cfg.PublicURL, name, actor.Type(rec.Type), kr.Current)
+		if err != nil {
+			n.log.Warn().Err(err).Str("actor", name).Msg("install a key rotated by another process")
+			continue
+		}
+		l = l.WithRing(kr, n.cfg.Now())
+		n.localsMu.Lock()
+		n.locals[name] = l
+		n.localsMu.Unlock()
+		n.log.Info().Str("actor", l.ID).Str("key_id", l.KeyID).Msg("installed the actor key another process rotated")
+	}
 }
 
 // fetchSharedKey copies, on a shared store, the key file of actor name

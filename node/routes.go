@@ -110,6 +110,7 @@ func (n *Node) buildPipelines() error {
 	if n.db.Shared() {
 		// Deliveries another process queues are due here too: its commits
 		// wake this process's workers as its own do.
+		n.services = append(n.services, service{name: "key-watch", run: n.watchKeys})
 		n.services = append(n.services, service{name: "delivery-wake", run: func(ctx context.Context) error {
 			for {
 				select {

@@ -187,6 +187,31 @@ func (db *DB) PushFiles(ctx context.Context, dir string, rels []string) (int, er
 	return n, nil
 }
 
+// RemoveFiles drops the files at the given paths (relative to the data
+// directory) from the store; dropping one it does not hold is not an error.
+// Files are never dropped by PushFiles, which cannot tell a file another
+// process made from one this process removed.
+func (db *DB) RemoveFiles(ctx context.Context, rels []string) error {
+	for _, rel := range rels {
+		if err := checkSharedPath(rel); err != nil {
+			return fmt.Errorf("store: remove shared files: %w", err)
+		}
+	}
+	err := db.Update(ctx, func(tx *Tx) error {
+		b := tx.bucket(bucketFiles)
+		for _, rel := range rels {
+			if err := b.Delete([]byte(filepath.ToSlash(rel))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: remove shared files: %w", err)
+	}
+	return nil
+}
+
 // StartupLock serializes the start of the processes that share the
 // database: it blocks until no other process holds it, or ctx ends, and
 // returns the function that releases it. On a store no other process can
