@@ -544,3 +544,140 @@ func TestSharedStoreKeyRotationReachesEveryProcess(t *testing.T) {
 		time.Sleep(clusterPoll)
 	}
 }
+
+// nginxBin returns the nginx binary, or skips the test (fails it under
+// make test, which installs nginx: make proxy-deps).
+func nginxBin(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p
+	}
+	if os.Getenv("VULTRON_TEST_NGINX_REQUIRED") != "" {
+		t.Fatal("nginx is required (VULTRON_TEST_NGINX_REQUIRED is set) but not installed: make proxy-deps")
+	}
+	t.Skip("nginx is not installed (make proxy-deps)")
+	return ""
+}
+
+// TestNginxConfigInFrontOfTwoProcesses runs deploy/nginx.conf, the proxy
+// of deploy/compose-postgres.yaml, with nginx in front of two processes of
+// a node on one PostgreSQL database, as the compose file does (with
+// loopback addresses for the service names): signed activities reach the
+// node through it (it passes the Host the signatures cover and the bodies
+// whole), the processes share the work, and when one process is killed
+// every request still succeeds.
+func TestNginxConfigInFrontOfTwoProcesses(t *testing.T) {
+	nginx := nginxBin(t)
+	pgURL := pgtest.Database(t)
+	bin := buildVultron(t)
+	peer := newCrashPeer(t)
+	rawKey := make([]byte, 32)
+	if _, err := rand.Read(rawKey); err != nil {
+		t.Fatal(err)
+	}
+	dataKey := base64.StdEncoding.EncodeToString(rawKey)
+	proxyAddr := freeAddr(t)
+	publicURL := "http://" + proxyAddr
+	a := launchShared(t, bin, "a", pgURL, publicURL, dataKey)
+	b := launchShared(t, bin, "b", pgURL, publicURL, dataKey)
+
+	conf, err := os.ReadFile("../deploy/nginx.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(conf)
+	for old, repl := range map[string]string{"vendor-a:7001": a.addr, "vendor-b:7001": b.addr, "listen 8080;": "listen " + proxyAddr + ";",
+		"access_log /dev/stdout;": "access_log off;"} {
+		if !strings.Contains(text, old) {
+			t.Fatalf("deploy/nginx.conf no longer has %q", old)
+		}
+		text = strings.ReplaceAll(text, old, repl)
+	}
+	prefix := t.TempDir()
+	if err := os.Chmod(prefix, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	confPath := filepath.Join(prefix, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(prefix, "error.log")
+	cmd := exec.Command(nginx, "-p", prefix, "-c", confPath, "-e", logPath,
+		"-g", "daemon off; pid "+filepath.Join(prefix, "nginx.pid")+";")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			log, _ := os.ReadFile(logPath)
+			t.Logf("nginx error log:\n%s", log)
+		}
+	})
+
+	vendorID := publicURL + "/actors/vendor"
+	client := &http.Client{Timeout: 5 * time.Second}
+	send := func(i int) int {
+		id := fmt.Sprintf("%s/activities/nginx-offer-%d", peer.id, i)
+		body := []byte(fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","id":%q,"type":"Offer","actor":%q,"to":[%q],
+"object":{"id":"%s/reports/nginx-%d","type":"VulnerabilityReport","name":"Report %d","content":"details","attributedTo":%q}}`,
+			id, peer.id, vendorID, peer.id, i, i, peer.id))
+		req, err := http.NewRequest(http.MethodPost, vendorID+"/inbox", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", actor.ContentType)
+		if err := actor.SignRequest(req, body, peer.keyID, peer.key, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// nginx may take a moment to listen.
+	deadline := time.Now().Add(clusterWait)
+	for send(0) != http.StatusAccepted {
+		if time.Now().After(deadline) {
+			t.Fatal("no signed Offer was accepted through nginx")
+		}
+		time.Sleep(clusterPoll)
+	}
+	for i := 1; i < 20; i++ {
+		if code := send(i); code != http.StatusAccepted {
+			t.Fatalf("Offer %d through nginx: %d, want 202", i, code)
+		}
+	}
+	accepted := func(p *sharedProc) int {
+		return strings.Count(readFile(t, p.log), `"message":"inbox accepted"`)
+	}
+	if accepted(a) == 0 || accepted(b) == 0 {
+		t.Errorf("nginx sent every request to one process: a accepted %d, b %d", accepted(a), accepted(b))
+	}
+	if err := a.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-a.done
+	for i := 20; i < 40; i++ {
+		if code := send(i); code != http.StatusAccepted {
+			t.Fatalf("Offer %d through nginx after process a was killed: %d, want 202", i, code)
+		}
+	}
+}
