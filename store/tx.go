@@ -25,6 +25,11 @@ type ReadTx struct {
 type Tx struct {
 	ReadTx
 	now func() time.Time // the store's clock
+	// auditPrev is the hash of the last audit record, once this
+	// transaction has read or written it (auditKnown): the records a batch
+	// appends chain on each other without reading the log again.
+	auditPrev  []byte
+	auditKnown bool
 }
 
 // bucket returns a top-level bucket that Open created. Get and Put of a

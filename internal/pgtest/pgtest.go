@@ -76,7 +76,14 @@ var ErrNoBinaries = errors.New("pgtest: initdb and postgres not found (install D
 // server on a free port of 127.0.0.1, with durability off (fsync,
 // synchronous commit): a test's server is thrown away. initdb refuses to
 // run as root, so as root both run as the postgres user.
-func Start(ctx context.Context) (*Server, error) {
+func Start(ctx context.Context) (*Server, error) { return start(ctx, false) }
+
+// StartDurable is Start with PostgreSQL's default durability (fsync, full
+// page writes, synchronous commit), for benchmarks whose figures stand
+// beside a bbolt file's with fsync.
+func StartDurable(ctx context.Context) (*Server, error) { return start(ctx, true) }
+
+func start(ctx context.Context, durable bool) (*Server, error) {
 	initdb, postgres := findBin("initdb"), findBin("postgres")
 	if initdb == "" || postgres == "" {
 		return nil, ErrNoBinaries
@@ -115,10 +122,13 @@ func Start(ctx context.Context) (*Server, error) {
 	}
 	s := &Server{dir: dir, done: make(chan error, 1),
 		URL: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)}
-	s.cmd = exec.Command(postgres, "-D", data, "-p", strconv.Itoa(port),
-		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+dir,
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=300", "-c", "shared_buffers=64MB")
+	args := []string{"-D", data, "-p", strconv.Itoa(port),
+		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + dir,
+		"-c", "max_connections=300", "-c", "shared_buffers=64MB"}
+	if !durable {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	s.cmd = exec.Command(postgres, args...)
 	// The server dies with the test binary even when that is killed.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGINT, Setpgid: true}
 	s.cmd.Dir = dir
@@ -318,5 +328,38 @@ func Database(t testing.TB) string {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// NewDatabase creates a new, empty database on s and returns its URL; it
+// is dropped when t ends.
+func (s *Server) NewDatabase(t testing.TB) string {
+	t.Helper()
+	ctx := context.Background()
+	name := fmt.Sprintf("vb_%d", dbCounter.Add(1))
+	admin, err := pgx.Connect(ctx, s.URL)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE template0"); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(ctx, s.URL)
+		if err != nil {
+			t.Errorf("pgtest: connect to drop %s: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("pgtest: drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
 	return u.String()
 }
