@@ -102,6 +102,11 @@ var pgMigrations = []string{
 // pgSchemaVersion is the newest version of the tables this binary knows.
 var pgSchemaVersion = len(pgMigrations) - 1
 
+// pgDefaultConns is the size of a process's connection pool unless the URL
+// sets pool_max_conns. A process also holds one connection to listen for
+// commits and, while it leads or starts, one for its lock.
+const pgDefaultConns = 16
+
 // pgEngine is the engine of a PostgreSQL database.
 type pgEngine struct {
 	// top caches the ids of top-level buckets, which Open creates and
@@ -171,6 +176,12 @@ func openPostgres(ctx context.Context, connString string, noSync bool) (*pgEngin
 		// pgx's message may quote the connection string; name only the
 		// database.
 		return nil, fmt.Errorf("%w: %s is not a valid PostgreSQL connection URL", ErrInvalid, describePostgres(connString))
+	}
+	if !strings.Contains(connString, "pool_max_conns") {
+		// pgx's default (the number of CPUs, at least 4) would make the
+		// HTTP handlers' reads and the delivery workers wait for each other
+		// on a small machine; writes take one connection at a time anyway.
+		cfg.MaxConns = pgDefaultConns
 	}
 	if noSync {
 		// For tests: a commit returns before its WAL is flushed.
