@@ -270,71 +270,12 @@ func TestSharedStoreNodeSurvivesSigkillOfAProcess(t *testing.T) {
 	deadline := time.Now().Add(90 * time.Second)
 	var inAcked, outAcked sync.Map
 	var wg sync.WaitGroup
-	// The inbound stream, through the proxy: each Offer is posted until
-	// the node answers 202.
+	// The streams go through the proxy.
 	wg.Go(func() {
-		for i := range inbound {
-			id := fmt.Sprintf("%s/activities/shared-offer-%d", peer.id, i)
-			body := []byte(fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","id":%q,"type":"Offer","actor":%q,"to":[%q],
-"object":{"id":"%s/reports/shared-%d","type":"VulnerabilityReport","name":"Report %d","content":"details %d","attributedTo":%q}}`,
-				id, peer.id, vendorID, peer.id, i, i, i, peer.id))
-			for time.Now().Before(deadline) {
-				req, err := http.NewRequest(http.MethodPost, vendorID+"/inbox", bytes.NewReader(body))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				req.Header.Set("Content-Type", actor.ContentType)
-				if err := actor.SignRequest(req, body, peer.keyID, peer.key, time.Now()); err != nil {
-					t.Error(err)
-					return
-				}
-				resp, err := client.Do(req)
-				if err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode == http.StatusAccepted {
-						inAcked.Store(id, true)
-						break
-					}
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
+		peer.postOffers(t, client, vendorID, "shared-offer", inbound, deadline, &inAcked, 20*time.Millisecond)
 	})
-	// The outbound stream, through the proxy: each Offer is submitted
-	// until the node answers 201.
 	wg.Go(func() {
-		for i := range outbound {
-			body := []byte(fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","type":"Offer","to":[%q],
-"object":{"type":"VulnerabilityReport","name":"Outbound %d","content":"outbound details %d"}}`, peer.id, i, i))
-			for time.Now().Before(deadline) {
-				req, err := http.NewRequest(http.MethodPost, vendorID+"/outbox", bytes.NewReader(body))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				req.Header.Set("Content-Type", actor.ContentType)
-				req.Header.Set("Authorization", "Bearer "+token)
-				resp, err := client.Do(req)
-				if err == nil {
-					data, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusAccepted {
-						var act struct {
-							ID string `json:"id"`
-						}
-						if json.Unmarshal(data, &act) != nil || act.ID == "" {
-							t.Errorf("the outbox answered %d without an activity id: %s", resp.StatusCode, data)
-							return
-						}
-						outAcked.Store(act.ID, true)
-						break
-					}
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
+		peer.submitOffers(t, client, vendorID, token, outbound, deadline, &outAcked, 20*time.Millisecond)
 	})
 
 	count := func(m *sync.Map) int {
@@ -366,37 +307,17 @@ func TestSharedStoreNodeSurvivesSigkillOfAProcess(t *testing.T) {
 
 	// What the node's inbox holds, read through the proxy (only b is left).
 	inboxOf := func() map[string]int {
-		seen := map[string]int{}
-		cursor := ""
-		for {
-			req, _ := http.NewRequest(http.MethodGet, vendorID+"/inbox?limit=200&cursor="+cursor, nil)
+		return inboxCounts(t, func(path string) (int, []byte) {
+			req, _ := http.NewRequest(http.MethodGet, publicURL+path, nil)
 			req.Header.Set("Authorization", "Bearer "+token)
 			resp, err := client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer resp.Body.Close()
 			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("GET the inbox: %d %s", resp.StatusCode, body)
-			}
-			var page struct {
-				Items []struct {
-					ID string `json:"id"`
-				} `json:"orderedItems"`
-				Next string `json:"next"`
-			}
-			if err := json.Unmarshal(body, &page); err != nil {
-				t.Fatal(err)
-			}
-			for _, it := range page.Items {
-				seen[it.ID]++
-			}
-			if page.Next == "" {
-				return seen
-			}
-			_, cursor, _ = strings.Cut(page.Next, "cursor=")
-		}
+			return resp.StatusCode, body
+		})
 	}
 	waitUntil := time.Now().Add(60 * time.Second)
 	for {
