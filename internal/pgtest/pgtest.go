@@ -88,7 +88,7 @@ func start(ctx context.Context, durable bool) (*Server, error) {
 	if initdb == "" || postgres == "" {
 		return nil, ErrNoBinaries
 	}
-	dir, err := os.MkdirTemp("", "vultron-pg-")
+	dir, err := os.MkdirTemp(tempParent(), "vultron-pg-")
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: %w", err)
 	}
@@ -191,6 +191,23 @@ func (s *Server) Stop() {
 		}
 	}
 	os.RemoveAll(s.dir)
+}
+
+// tempParent is where the server's directory is made: the temporary
+// directory, unless the postgres user (as root) could not reach into it,
+// when it is /tmp.
+func tempParent() string {
+	dir := os.TempDir()
+	if os.Geteuid() != 0 {
+		return dir
+	}
+	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return "/tmp"
+		}
+	}
+	return dir
 }
 
 func freePort() (int, error) {
