@@ -12,7 +12,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # vocab/testdata/wire).
 FUZZTIME ?= 10s
 
-.PHONY: all build test vet unit peer-deps browser-deps story-deps bench-deps screenshots fuzz conformance conformance-material bench soak run demo image clean
+.PHONY: all build test vet unit peer-deps browser-deps story-deps bench-deps pg-deps proxy-deps screenshots fuzz conformance conformance-material bench soak run demo image clean
 
 all: build
 
@@ -22,8 +22,12 @@ build:
 vet:
 	$(GO) vet ./...
 
-unit: peer-deps browser-deps story-deps
-	$(GO) test -count=1 -timeout 15m ./...
+# The store's tests and the whole-network tests run on PostgreSQL too: each
+# test binary that needs it starts a throw-away server on 127.0.0.1 from
+# the machine's binaries (internal/pgtest) and stops it at the end; a
+# missing server fails them here instead of skipping them.
+unit: peer-deps browser-deps story-deps pg-deps proxy-deps
+	VULTRON_TEST_POSTGRES_REQUIRED=1 VULTRON_TEST_NGINX_REQUIRED=1 $(GO) test -count=1 -timeout 15m ./...
 
 # The dashboard's browser test drives Debian's Chromium; it is installed
 # (as root, as on CI) only when missing.
@@ -45,6 +49,24 @@ story-deps:
 	@if ! command -v jq >/dev/null 2>&1; then \
 		echo "installing jq for deploy/story.sh"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends jq; \
+	fi
+
+# PostgreSQL's server binaries (initdb, postgres) for the tests of the
+# PostgreSQL store; Debian's postgresql is installed (as root, as on CI)
+# only when they are missing.
+pg-deps:
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing postgresql for the tests of the PostgreSQL store"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; \
+	fi
+
+# nginx, to run deploy/nginx.conf (the proxy of deploy/compose-postgres.yaml)
+# in front of two node processes in the tests; installed when missing,
+# without starting Debian's nginx service (RUNLEVEL=1).
+proxy-deps:
+	@if [ ! -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null 2>&1; then \
+		echo "installing nginx for the test of deploy/nginx.conf"; \
+		apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light; \
 	fi
 
 # The foreign peer of the interoperability tests (federation_test) is a

@@ -40,7 +40,8 @@ func listPackages(t *testing.T) []listedPackage {
 }
 
 // TestLayering keeps dependencies pointing one way: the protocol core
-// imports nothing of the project, and only the store touches bbolt.
+// imports nothing of the project, and only the store touches bbolt and
+// PostgreSQL.
 func TestLayering(t *testing.T) {
 	// leaves import no project package; pure packages also do no I/O.
 	leaves := map[string]bool{module + "/cvdstate": true, module + "/vocab": true, module + "/problem": true, module + "/ledger": true}
@@ -54,6 +55,11 @@ func TestLayering(t *testing.T) {
 		for _, imp := range p.Imports {
 			if strings.HasPrefix(imp, "go.etcd.io/bbolt") && p.ImportPath != module+"/store" {
 				t.Errorf("%s imports bbolt; only %s/store may", p.ImportPath, module)
+			}
+			// The test server of internal/pgtest connects to create
+			// databases; nothing else but the store talks to PostgreSQL.
+			if strings.HasPrefix(imp, "github.com/jackc/pgx") && p.ImportPath != module+"/store" && p.ImportPath != module+"/internal/pgtest" {
+				t.Errorf("%s imports pgx; only %s/store may", p.ImportPath, module)
 			}
 			if pure[p.ImportPath] {
 				for _, io := range []string{"os", "net", "net/http", "os/exec", "io/ioutil"} {

@@ -8,7 +8,8 @@
 //	           into protocol messages; pure, no I/O
 //	ledger     the hash-chained case ledger entry, RFC 8785 canonical JSON,
 //	           chain verification and a replica's receive state; pure
-//	store      the bbolt file: the only package that touches it
+//	store      the database (bbolt file or PostgreSQL): the only package
+//	           that imports a database driver
 //	actor      local actors, their keys and documents; HTTP signatures
 //	problem    refusals as HTTP status and JSON error body
 //	cases      reports and cases: the case model folded from the ledger, the

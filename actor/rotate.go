@@ -89,6 +89,15 @@ func filesOf(dir, name string) rotationFiles {
 	}
 }
 
+// KeyFileNames returns the names, inside a key directory, of the files of
+// actor name's key ring (its key and ring record) and of a prepared
+// rotation of it, for a node that copies key directories between
+// processes.
+func KeyFileNames(name string) (ring, prepared []string) {
+	f := filesOf("", name)
+	return []string{f.key, f.ring}, []string{f.nextKey, f.nextRing}
+}
+
 // readRingFile reads a ring record.
 func readRingFile(path string) (ringFile, error) {
 	var rf ringFile

@@ -120,75 +120,12 @@ func TestCrashSafetyUnderRepeatedSigkill(t *testing.T) {
 
 	var inAcked, outAcked sync.Map // activity id → true
 	var wg sync.WaitGroup
-	wg.Add(2)
-	// The inbound stream: each Offer is posted until the node answers 202.
-	go func() {
-		defer wg.Done()
-		for i := range inbound {
-			id := fmt.Sprintf("%s/activities/crash-offer-%d", p.id, i)
-			body := []byte(fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","id":%q,"type":"Offer","actor":%q,"to":[%q],
-"object":{"id":"%s/reports/crash-%d","type":"VulnerabilityReport","name":"Crash report %d","content":"details %d","attributedTo":%q}}`,
-				id, p.id, n.actorID(), p.id, i, i, i, p.id))
-			for time.Now().Before(deadline) {
-				req, err := http.NewRequest(http.MethodPost, n.actorID()+"/inbox", bytes.NewReader(body))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				req.Header.Set("Content-Type", actor.ContentType)
-				if err := actor.SignRequest(req, body, p.keyID, p.key, time.Now()); err != nil {
-					t.Error(err)
-					return
-				}
-				resp, err := client.Do(req)
-				if err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode == http.StatusAccepted {
-						inAcked.Store(id, true)
-						break
-					}
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-		}
-	}()
-	// The outbound stream: each Offer is submitted until the node answers
-	// 201. A submission whose answer was lost may or may not be queued; only
-	// acknowledged ones are promised.
-	go func() {
-		defer wg.Done()
-		for i := range outbound {
-			body := []byte(fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","type":"Offer","to":[%q],
-"object":{"type":"VulnerabilityReport","name":"Outbound %d","content":"outbound details %d"}}`, p.id, i, i))
-			for time.Now().Before(deadline) {
-				req, err := http.NewRequest(http.MethodPost, n.actorID()+"/outbox", bytes.NewReader(body))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				req.Header.Set("Content-Type", actor.ContentType)
-				req.Header.Set("Authorization", "Bearer "+token)
-				resp, err := client.Do(req)
-				if err == nil {
-					data, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusAccepted {
-						var a struct {
-							ID string `json:"id"`
-						}
-						if json.Unmarshal(data, &a) != nil || a.ID == "" {
-							t.Errorf("the outbox answered %d without an activity id: %s", resp.StatusCode, data)
-							return
-						}
-						outAcked.Store(a.ID, true)
-						break
-					}
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-		}
-	}()
+	wg.Go(func() {
+		p.postOffers(t, client, n.actorID(), "crash-offer", inbound, deadline, &inAcked, 50*time.Millisecond)
+	})
+	wg.Go(func() {
+		p.submitOffers(t, client, n.actorID(), token, outbound, deadline, &outAcked, 50*time.Millisecond)
+	})
 
 	count := func(m *sync.Map) int {
 		n := 0
@@ -224,30 +161,7 @@ func TestCrashSafetyUnderRepeatedSigkill(t *testing.T) {
 	}
 
 	// Every acknowledged inbound Offer is in the inbox exactly once.
-	inbox := map[string]int{}
-	cursor := ""
-	for {
-		status, body := c.api(n, http.MethodGet, "/actors/vendor/inbox?limit=200&cursor="+cursor, nil)
-		if status != http.StatusOK {
-			t.Fatalf("GET the inbox: %d %s", status, body)
-		}
-		var page struct {
-			Items []struct {
-				ID string `json:"id"`
-			} `json:"orderedItems"`
-			Next string `json:"next"`
-		}
-		if err := json.Unmarshal(body, &page); err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range page.Items {
-			inbox[it.ID]++
-		}
-		if page.Next == "" {
-			break
-		}
-		_, cursor, _ = strings.Cut(page.Next, "cursor=")
-	}
+	inbox := inboxCounts(t, func(path string) (int, []byte) { return c.api(n, http.MethodGet, path, nil) })
 	for _, id := range in {
 		if inbox[id] != 1 {
 			t.Errorf("acknowledged Offer %s is in the inbox %d times, want once", id, inbox[id])
@@ -291,3 +205,106 @@ func TestCrashSafetyUnderRepeatedSigkill(t *testing.T) {
 }
 
 func slicesClone(s []string) []string { return append([]string(nil), s...) }
+
+// postOffers posts n signed Offers of reports from p to the inbox of
+// actorID, one after the other, each until the node answers 202 or
+// deadline passes, and stores the id of each one answered 202 in acked.
+// name tells the Offers of one test from another's.
+func (p *crashPeer) postOffers(t *testing.T, client *http.Client, actorID, name string, n int, deadline time.Time, acked *sync.Map, pause time.Duration) {
+	for i := range n {
+		id := fmt.Sprintf("%s/activities/%s-%d", p.id, name, i)
+		body := []byte(fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","id":%q,"type":"Offer","actor":%q,"to":[%q],
+"object":{"id":"%s/reports/%s-%d","type":"VulnerabilityReport","name":"Report %d","content":"details %d","attributedTo":%q}}`,
+			id, p.id, actorID, p.id, name, i, i, i, p.id))
+		for time.Now().Before(deadline) {
+			req, err := http.NewRequest(http.MethodPost, actorID+"/inbox", bytes.NewReader(body))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			req.Header.Set("Content-Type", actor.ContentType)
+			if err := actor.SignRequest(req, body, p.keyID, p.key, time.Now()); err != nil {
+				t.Error(err)
+				return
+			}
+			resp, err := client.Do(req)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusAccepted {
+					acked.Store(id, true)
+					break
+				}
+			}
+			time.Sleep(pause)
+		}
+	}
+}
+
+// submitOffers submits n Offers to p through the outbox of actorID with
+// the node's API token, each until the node answers 201 (or 202) or
+// deadline passes, and stores the id of each acknowledged activity in
+// acked. A submission whose answer was lost may or may not be queued; only
+// acknowledged ones are promised.
+func (p *crashPeer) submitOffers(t *testing.T, client *http.Client, actorID, token string, n int, deadline time.Time, acked *sync.Map, pause time.Duration) {
+	for i := range n {
+		body := []byte(fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"Outbound %d","content":"outbound details %d"}}`, p.id, i, i))
+		for time.Now().Before(deadline) {
+			req, err := http.NewRequest(http.MethodPost, actorID+"/outbox", bytes.NewReader(body))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			req.Header.Set("Content-Type", actor.ContentType)
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := client.Do(req)
+			if err == nil {
+				data, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusAccepted {
+					var a struct {
+						ID string `json:"id"`
+					}
+					if json.Unmarshal(data, &a) != nil || a.ID == "" {
+						t.Errorf("the outbox answered %d without an activity id: %s", resp.StatusCode, data)
+						return
+					}
+					acked.Store(a.ID, true)
+					break
+				}
+			}
+			time.Sleep(pause)
+		}
+	}
+}
+
+// inboxCounts reads the whole inbox of the vendor actor page by page with
+// get (a GET of a path with the API token) and counts each activity id.
+func inboxCounts(t *testing.T, get func(path string) (int, []byte)) map[string]int {
+	t.Helper()
+	inbox := map[string]int{}
+	cursor := ""
+	for {
+		status, body := get("/actors/vendor/inbox?limit=200&cursor=" + cursor)
+		if status != http.StatusOK {
+			t.Fatalf("GET the inbox: %d %s", status, body)
+		}
+		var page struct {
+			Items []struct {
+				ID string `json:"id"`
+			} `json:"orderedItems"`
+			Next string `json:"next"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Items {
+			inbox[it.ID]++
+		}
+		if page.Next == "" {
+			return inbox
+		}
+		_, cursor, _ = strings.Cut(page.Next, "cursor=")
+	}
+}

@@ -171,6 +171,9 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 	if err := checkAddressing(act, local.ID); err != nil {
 		return Result{}, err
 	}
+	if len(act.ID) > store.MaxIDSize {
+		return Result{}, problem.BadRequest("the activity id is %d bytes, longer than the %d this node keeps", len(act.ID), store.MaxIDSize)
+	}
 	if act.Type == "Update" && p.cfg.ActorUpdated != nil && act.Object.ID() == signer.Owner {
 		if _, isActor := act.Object.Object.(*vocab.Actor); isActor {
 			if err := p.cfg.ActorUpdated(ctx, signer.Owner); err != nil {

@@ -46,11 +46,21 @@ func (n *Node) rotateKey(ctx context.Context, name string, overlap time.Duration
 	if err != nil {
 		return api.KeyRotation{}, fmt.Errorf("prepare the new key of actor %s: %w", name, err)
 	}
+	ringFiles, preparedFiles := actor.KeyFileNames(name)
 	discard := func(err error) error {
 		if derr := pending.Discard(); derr != nil {
 			n.log.Error().Err(derr).Str("actor", name).Msg("discard the files of a failed key rotation (the next start removes them)")
 		}
+		if derr := n.unshareKeyFiles(ctx, preparedFiles); derr != nil {
+			n.log.Error().Err(derr).Str("actor", name).Msg("drop the files of a failed key rotation from the store (the other processes discard them)")
+		}
 		return err
+	}
+	// On a shared store the other processes get the prepared files before
+	// the commit, so that the commit is what installs them everywhere, as
+	// it is here (see watchKeys).
+	if err := n.shareKeyFiles(ctx, preparedFiles); err != nil {
+		return api.KeyRotation{}, discard(err)
 	}
 	if err := n.stepDone("prepared"); err != nil {
 		return api.KeyRotation{}, discard(err)
@@ -104,6 +114,10 @@ func (n *Node) rotateKey(ctx context.Context, name string, overlap time.Duration
 	n.localsMu.Unlock()
 	if err := pending.Install(); err != nil {
 		n.log.Error().Err(err).Str("actor", name).Msg("the key rotation is committed but its key files were not put in place; the next start does it")
+	} else if err := n.shareKeyFiles(ctx, ringFiles); err != nil {
+		n.log.Error().Err(err).Str("actor", name).Msg("store the installed key files (the other processes install the prepared ones)")
+	} else if err := n.unshareKeyFiles(ctx, preparedFiles); err != nil {
+		n.log.Error().Err(err).Str("actor", name).Msg("drop the installed rotation's prepared files from the store")
 	}
 	view := api.KeyRotation{Actor: rotated.ID, KeyID: rotated.KeyID, PreviousKeyID: old.KeyID, PreviousUntil: until, Peers: len(peers)}
 	if update != nil {

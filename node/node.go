@@ -98,6 +98,10 @@ type Config struct {
 	// DataKey, when set, is the data key in base64 (VULTRON_DATA_KEY); it
 	// wins over DataKeyFile.
 	DataKey string
+	// Store is the URL of the store (store.OpenURL): "bolt:PATH", or a
+	// postgres:// URL of a database that several node processes may share
+	// behind one PublicURL. Empty means bolt:DataDir/vultron.db.
+	Store string
 	// Listen is the TCP address to serve on; default 127.0.0.1:7001.
 	// Ignored when Listener is set.
 	Listen string
@@ -154,6 +158,11 @@ type Config struct {
 	MaxEmbargo time.Duration
 	// DeliveryWorkers is how many deliveries are sent at once; default 8.
 	DeliveryWorkers int
+	// DeliveryLease is how long a delivery handed to a worker stays that
+	// worker's; one attempt may take at most half of it. On a shared store
+	// it is how soon another process sends what a killed one was sending.
+	// Default store.DefaultLeaseTTL.
+	DeliveryLease time.Duration
 	// Webhooks are URLs that receive every case event as a signed JSON
 	// document (package webhook). The operator configures them, so they
 	// may be on private addresses.
@@ -313,6 +322,9 @@ func (n *Node) stepDone(step string) error {
 type service struct {
 	name string
 	run  func(ctx context.Context) error
+	// leader marks a timer or sweep: of the processes that share a store,
+	// only the one that leads runs it (see runLed).
+	leader bool
 }
 
 // New opens the node's store and prepares its actors, keys and handlers.
@@ -353,8 +365,13 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	db, err := store.Open(filepath.Join(cfg.DataDir, "vultron.db"), store.Options{
+	storeURL := cfg.Store
+	if storeURL == "" {
+		storeURL = "bolt:" + filepath.Join(cfg.DataDir, "vultron.db")
+	}
+	db, err := store.OpenURL(ctx, storeURL, store.Options{
 		NoSync:          cfg.NoSync,
+		LeaseTTL:        cfg.DeliveryLease,
 		Logger:          cfg.Logger,
 		Now:             cfg.Now,
 		DataKey:         dataKeys.Current,
@@ -371,6 +388,20 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 			db.Close()
 		}
 	}()
+	// Processes that share a database are one node: they start one at a
+	// time, each taking the keys and tokens the others made, and giving
+	// the others what it makes (see shareFiles).
+	release := func() {}
+	if db.Shared() {
+		if release, err = db.StartupLock(ctx); err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		if _, err := db.PullFiles(ctx, cfg.DataDir); err != nil {
+			release()
+			return nil, fmt.Errorf("node: %w", err)
+		}
+	}
+	defer func() { release() }()
 	// Stores written before case notes moved out of the case records.
 	if moved, err := cases.MigrateNotes(ctx, db); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -517,8 +548,137 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.handler = n.routes()
+	if err := n.shareFiles(ctx); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	ok = true
 	return n, nil
+}
+
+// sharedFiles are the files of the data directory that every process of a
+// node on a shared store must hold the same: the actors' keys (and the
+// Case Actors'), the API and metrics tokens and the webhook secret.
+var sharedFiles = []string{"keys", tokenFile, metricsTokenFile, webhookSecretFile}
+
+// shareFiles stores, on a shared store, the shared files this process made.
+func (n *Node) shareFiles(ctx context.Context) error {
+	if !n.db.Shared() {
+		return nil
+	}
+	if _, err := n.db.PushFiles(ctx, n.cfg.DataDir, sharedFiles); err != nil {
+		return err
+	}
+	return nil
+}
+
+// shareKey stores, on a shared store, the key file of actor name, which
+// this process just made, so that every process signs with it.
+func (n *Node) shareKey(ctx context.Context, name string) error {
+	return n.shareKeyFiles(ctx, []string{name + ".pem"})
+}
+
+// shareKeyFiles stores, on a shared store, the given files of the key
+// directory.
+func (n *Node) shareKeyFiles(ctx context.Context, names []string) error {
+	if !n.db.Shared() {
+		return nil
+	}
+	_, err := n.db.PushFiles(ctx, n.cfg.DataDir, keyPaths(names))
+	return err
+}
+
+// unshareKeyFiles drops, on a shared store, the given files of the key
+// directory from the store.
+func (n *Node) unshareKeyFiles(ctx context.Context, names []string) error {
+	if !n.db.Shared() {
+		return nil
+	}
+	return n.db.RemoveFiles(ctx, keyPaths(names))
+}
+
+func keyPaths(names []string) []string {
+	out := make([]string, len(names))
+	for i, name := range names {
+		out[i] = filepath.Join("keys", name)
+	}
+	return out
+}
+
+// watchKeys keeps, on a shared store, the keys this process signs with for
+// the configured actors the ones the store names. Another process rotates
+// a key by storing the prepared key files and then committing the actor
+// record that names the new key (rotateKey); after each commit this
+// process compares the records with its keys, and for one that changed it
+// fetches the files and installs them as a start would (LoadKeyRing), once
+// they name the committed key.
+func (n *Node) watchKeys(ctx context.Context) error {
+	for {
+		changed := n.db.Changed()
+		n.syncKeys(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		}
+		// At most one look a second, however busy the store.
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// syncKeys installs the keys another process rotated (see watchKeys).
+func (n *Node) syncKeys(ctx context.Context) {
+	for _, name := range n.order {
+		rec, err := n.db.LocalActor(ctx, name)
+		if err != nil {
+			continue
+		}
+		n.localsMu.RLock()
+		cur := n.locals[name]
+		n.localsMu.RUnlock()
+		pem, err := actor.PublicKeyPEM(&cur.Key.PublicKey)
+		if err != nil || strings.TrimSpace(pem) == strings.TrimSpace(rec.PublicKeyPEM) {
+			continue
+		}
+		ring, prepared := actor.KeyFileNames(name)
+		for _, f := range keyPaths(append(ring, prepared...)) {
+			if _, err := n.db.PullFile(ctx, n.cfg.DataDir, f); err != nil {
+				n.log.Warn().Err(err).Str("actor", name).Msg("fetch the key files of a rotation made by another process")
+			}
+		}
+		kr, err := actor.LoadKeyRing(n.keyDir, name, rec.PublicKeyPEM)
+		if err != nil {
+			n.log.Warn().Err(err).Str("actor", name).Msg("load the key ring of a rotation made by another process")
+			continue
+		}
+		newPEM, err := actor.PublicKeyPEM(&kr.Current.PublicKey)
+		if err != nil || strings.TrimSpace(newPEM) != strings.TrimSpace(rec.PublicKeyPEM) {
+			continue // its files are not all here yet: the next commit brings them
+		}
+		l, err := actor.NewLocal(n.cfg.PublicURL, name, actor.Type(rec.Type), kr.Current)
+		if err != nil {
+			n.log.Warn().Err(err).Str("actor", name).Msg("install a key rotated by another process")
+			continue
+		}
+		l = l.WithRing(kr, n.cfg.Now())
+		n.localsMu.Lock()
+		n.locals[name] = l
+		n.localsMu.Unlock()
+		n.log.Info().Str("actor", l.ID).Str("key_id", l.KeyID).Msg("installed the actor key another process rotated")
+	}
+}
+
+// fetchSharedKey copies, on a shared store, the key file of actor name
+// that another process made into this process's key directory; it reports
+// whether it found one.
+func (n *Node) fetchSharedKey(ctx context.Context, name string) (bool, error) {
+	if !n.db.Shared() {
+		return false, nil
+	}
+	return n.db.PullFile(ctx, n.cfg.DataDir, filepath.Join("keys", name+".pem"))
 }
 
 // Handler returns the node's HTTP handler.
@@ -544,13 +704,21 @@ func (n *Node) Local(name string) (actor.Local, bool) {
 	if err != nil {
 		return actor.Local{}, false
 	}
+	if _, found, _ := actor.LoadKey(n.keyDir, name); !found {
+		// Another process of a shared node may have made it.
+		if _, err := n.fetchSharedKey(context.Background(), name); err != nil {
+			n.log.Error().Err(err).Str("actor", name).Msg("fetch case actor key from the store")
+			return actor.Local{}, false
+		}
+	}
 	key, _, err := actor.LoadOrCreateKey(n.keyDir, name)
 	if err != nil {
 		n.log.Error().Err(err).Str("actor", name).Msg("load case actor key")
 		return actor.Local{}, false
 	}
 	l, err = actor.NewLocal(n.cfg.PublicURL, name, actor.Type(rec.Type), key)
-	if err != nil || l.KeyID != rec.KeyID {
+	pem, perr := actor.PublicKeyPEM(&key.PublicKey)
+	if err != nil || perr != nil || l.KeyID != rec.KeyID || strings.TrimSpace(pem) != strings.TrimSpace(rec.PublicKeyPEM) {
 		n.log.Error().Err(err).Str("actor", name).Msg("case actor record does not match its key")
 		return actor.Local{}, false
 	}
@@ -601,7 +769,12 @@ func (n *Node) Serve(ctx context.Context) error {
 
 	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
+	var led []service
 	for _, s := range n.services {
+		if s.leader {
+			led = append(led, s)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -610,6 +783,12 @@ func (n *Node) Serve(ctx context.Context) error {
 			}
 		}()
 	}
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.runLed(svcCtx, led)
+	}()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -634,6 +813,45 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	n.log.Info().Msg("stopped")
 	return err
+}
+
+// runLed runs the services led while this process leads the processes
+// that share its store, until ctx ends: when the lead is lost (the
+// process's hold on the database broke) they are stopped, and run again
+// once the lead is back. On a store of its own the process always leads.
+func (n *Node) runLed(ctx context.Context, led []service) {
+	for ctx.Err() == nil {
+		lctx, stop, err := n.db.Lead(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			n.log.Warn().Err(err).Msg("cannot take the lead; trying again")
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		if n.db.Shared() {
+			n.log.Info().Msg("this process leads: it runs the timers and sweeps")
+		}
+		var wg sync.WaitGroup
+		for _, s := range led {
+			wg.Go(func() {
+				if err := s.run(lctx); err != nil && !errors.Is(err, context.Canceled) {
+					n.log.Error().Err(err).Str("service", s.name).Msg("service stopped")
+				}
+			})
+		}
+		wg.Wait()
+		lost := lctx.Err() != nil && ctx.Err() == nil
+		stop()
+		if !lost {
+			return
+		}
+		n.log.Warn().Msg("lead lost: timers and sweeps stopped until it is back")
+	}
 }
 
 // waitTimeout waits for wg, or at most d.

@@ -76,13 +76,18 @@ func (n *Node) buildPipelines() error {
 	}
 	client := actor.NewSafeClient(actor.SafeClientOptions{AllowPrivate: n.cfg.AllowPrivatePeers, Timeout: 30 * time.Second, MaxRedirects: -1})
 	client.Transport = n.policy.Transport(client.Transport)
+	var attemptTimeout time.Duration // the deliverer's default
+	if lease := n.cfg.DeliveryLease; lease > 0 {
+		attemptTimeout = min(outbox.DefaultAttemptTimeout, lease/2)
+	}
 	n.deliverer, err = outbox.NewDeliverer(outbox.DelivererConfig{
-		Queue:   n.db,
-		Keys:    signingKeys{n: n},
-		Inboxes: inboxes,
-		Client:  client,
-		Policy:  policy,
-		Workers: n.cfg.DeliveryWorkers,
+		AttemptTimeout: attemptTimeout,
+		Queue:          n.db,
+		Keys:           signingKeys{n: n},
+		Inboxes:        inboxes,
+		Client:         client,
+		Policy:         policy,
+		Workers:        n.cfg.DeliveryWorkers,
 		// n.inbox is built below, before any service runs.
 		Busy:    func() bool { return n.inbox != nil && n.inbox.Busy() },
 		Logger:  n.log,
@@ -94,9 +99,24 @@ func (n *Node) buildPipelines() error {
 	}
 	n.services = append(n.services,
 		service{name: "delivery", run: n.deliverer.Run},
-		service{name: "dedup-prune", run: n.pruneDedup},
+		service{name: "dedup-prune", run: n.pruneDedup, leader: true},
 		service{name: "audit", run: n.audit.run},
-		service{name: "replica-sync", run: func(ctx context.Context) error { syncer.Run(ctx); return nil }})
+		service{name: "replica-sync", run: func(ctx context.Context) error { syncer.Run(ctx); return nil }, leader: true})
+	if n.db.Shared() {
+		// Deliveries another process queues are due here too: its commits
+		// wake this process's workers as its own do.
+		n.services = append(n.services, service{name: "key-watch", run: n.watchKeys})
+		n.services = append(n.services, service{name: "delivery-wake", run: func(ctx context.Context) error {
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-n.db.Changed():
+					n.deliverer.Wake()
+				}
+			}
+		}})
+	}
 
 	n.inbox, err = inbox.New(inbox.Config{
 		Store:    n.db,
@@ -223,9 +243,16 @@ func (n *Node) isLocal(id string) bool {
 // returns its store record; the engine stores the record in the
 // transaction that opens the case.
 func (n *Node) provisionCaseActor(name string) (store.LocalActor, error) {
-	key, _, err := actor.LoadOrCreateKey(n.keyDir, name)
+	key, created, err := actor.LoadOrCreateKey(n.keyDir, name)
 	if err != nil {
 		return store.LocalActor{}, err
+	}
+	if created {
+		// Stored before the case that names it commits, so that every
+		// process of a shared node can sign as its Case Actor.
+		if err := n.shareKey(context.Background(), name); err != nil {
+			return store.LocalActor{}, err
+		}
 	}
 	return n.caseActorRecord(name, key)
 }
@@ -234,6 +261,13 @@ func (n *Node) provisionCaseActor(name string) (store.LocalActor, error) {
 // provisionCaseActor made; it never makes a key.
 func (n *Node) provisionedCaseActor(name string) (store.LocalActor, bool, error) {
 	key, found, err := actor.LoadKey(n.keyDir, name)
+	if err == nil && !found {
+		// Another process of a shared node may have made it.
+		if _, err := n.fetchSharedKey(context.Background(), name); err != nil {
+			return store.LocalActor{}, false, err
+		}
+		key, found, err = actor.LoadKey(n.keyDir, name)
+	}
 	if err != nil || !found {
 		return store.LocalActor{}, false, err
 	}

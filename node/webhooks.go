@@ -10,6 +10,10 @@ import (
 
 // buildWebhooks creates the webhook dispatcher. Without webhooks it still
 // runs, to prune the change feed.
+// webhookSecretFile is the default name, inside the data directory, of the
+// file that holds the webhook signing secret.
+const webhookSecretFile = "webhook-secret"
+
 func (n *Node) buildWebhooks() error {
 	var secret []byte
 	if len(n.cfg.Webhooks) > 0 {
@@ -21,7 +25,7 @@ func (n *Node) buildWebhooks() error {
 		}
 		path := n.cfg.WebhookSecretFile
 		if path == "" {
-			path = filepath.Join(n.cfg.DataDir, "webhook-secret")
+			path = filepath.Join(n.cfg.DataDir, webhookSecretFile)
 		}
 		s, _, err := loadOrCreateSecret(path, "webhook secret")
 		if err != nil {
@@ -43,6 +47,6 @@ func (n *Node) buildWebhooks() error {
 		return err
 	}
 	n.webhooks = d
-	n.services = append(n.services, service{name: "webhooks", run: d.Run})
+	n.services = append(n.services, service{name: "webhooks", run: d.Run, leader: true})
 	return nil
 }

@@ -159,13 +159,16 @@ func (t *Tx) AppendAudit(rec AuditRecord) (uint64, error) {
 		return 0, fmt.Errorf("audit: record without kind or decision: %w", ErrInvalid)
 	}
 	b := t.bucket(bucketAudit)
-	var prev []byte
-	if _, v := b.Cursor().Last(); v != nil {
-		if len(v) < sha256.Size {
-			return 0, fmt.Errorf("audit: last record: %w", errCorrupt)
+	if !t.auditKnown {
+		if _, v := b.Cursor().Last(); v != nil {
+			if len(v) < sha256.Size {
+				return 0, fmt.Errorf("audit: last record: %w", errCorrupt)
+			}
+			t.auditPrev = cloneBytes(v[len(v)-sha256.Size:])
 		}
-		prev = cloneBytes(v[len(v)-sha256.Size:])
+		t.auditKnown = true
 	}
+	prev := t.auditPrev
 	seq, err := b.NextSequence()
 	if err != nil {
 		return 0, fmt.Errorf("audit: next sequence: %w", err)
@@ -180,6 +183,7 @@ func (t *Tx) AppendAudit(rec AuditRecord) (uint64, error) {
 	if err := b.Put(seqKey(seq), append(body, sum[:]...)); err != nil {
 		return 0, fmt.Errorf("audit: put record %d: %w", seq, err)
 	}
+	t.auditPrev = sum[:]
 	return seq, nil
 }
 

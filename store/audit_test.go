@@ -70,104 +70,110 @@ func verifyFile(t *testing.T, path string) AuditVerdict {
 }
 
 func TestAuditChainAndPages(t *testing.T) {
-	db := openTestDB(t, Options{})
-	ctx := context.Background()
-	for i := range 5 {
-		err := db.Update(ctx, func(tx *Tx) error {
-			_, err := tx.AppendAudit(AuditRecord{Kind: AuditAdmin, Actor: "api-token", Decision: DecisionDone, Reason: strings.Repeat("x", i)})
-			return err
-		})
+	forEachBackend(t, func(t *testing.T, be backend) {
+		db := be.open(t, Options{})
+		ctx := context.Background()
+		for i := range 5 {
+			err := db.Update(ctx, func(tx *Tx) error {
+				_, err := tx.AppendAudit(AuditRecord{Kind: AuditAdmin, Actor: "api-token", Decision: DecisionDone, Reason: strings.Repeat("x", i)})
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		page, next, err := db.AuditPage(ctx, 0, 3)
 		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	page, next, err := db.AuditPage(ctx, 0, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(page) != 3 || next != 3 || page[0].Seq != 1 || page[2].Seq != 3 {
-		t.Fatalf("first page = %d records, next %d; want 1..3, next 3", len(page), next)
-	}
-	if page[0].Prev != "" || page[1].Prev != page[0].Hash || page[2].Prev != page[1].Hash {
-		t.Fatalf("records are not chained: %+v", page)
-	}
-	if page[0].Time.IsZero() {
-		t.Fatal("record has no time")
-	}
-	rest, next, err := db.AuditPage(ctx, next, 3)
-	if err != nil || len(rest) != 2 || next != 0 || rest[0].Seq != 4 || rest[0].Prev != page[2].Hash {
-		t.Fatalf("second page = %+v, next %d, %v; want records 4 and 5, no next", rest, next, err)
-	}
-	v, err := db.VerifyAudit(ctx)
-	if err != nil || !v.OK || v.Records != 5 || v.Head != rest[1].Hash {
-		t.Fatalf("VerifyAudit = %+v, %v; want OK, 5 records, head %s", v, err, rest[1].Hash)
-	}
+		if len(page) != 3 || next != 3 || page[0].Seq != 1 || page[2].Seq != 3 {
+			t.Fatalf("first page = %d records, next %d; want 1..3, next 3", len(page), next)
+		}
+		if page[0].Prev != "" || page[1].Prev != page[0].Hash || page[2].Prev != page[1].Hash {
+			t.Fatalf("records are not chained: %+v", page)
+		}
+		if page[0].Time.IsZero() {
+			t.Fatal("record has no time")
+		}
+		rest, next, err := db.AuditPage(ctx, next, 3)
+		if err != nil || len(rest) != 2 || next != 0 || rest[0].Seq != 4 || rest[0].Prev != page[2].Hash {
+			t.Fatalf("second page = %+v, next %d, %v; want records 4 and 5, no next", rest, next, err)
+		}
+		v, err := db.VerifyAudit(ctx)
+		if err != nil || !v.OK || v.Records != 5 || v.Head != rest[1].Hash {
+			t.Fatalf("VerifyAudit = %+v, %v; want OK, 5 records, head %s", v, err, rest[1].Hash)
+		}
+	})
 }
 
 func TestAuditRolledBackWithItsTransaction(t *testing.T) {
-	db := openTestDB(t, Options{})
-	ctx := context.Background()
-	err := db.Update(ctx, func(tx *Tx) error {
-		if _, err := tx.AppendAudit(AuditRecord{Kind: AuditInbound, Decision: DecisionAccepted}); err != nil {
-			return err
+	forEachBackend(t, func(t *testing.T, be backend) {
+		db := be.open(t, Options{})
+		ctx := context.Background()
+		err := db.Update(ctx, func(tx *Tx) error {
+			if _, err := tx.AppendAudit(AuditRecord{Kind: AuditInbound, Decision: DecisionAccepted}); err != nil {
+				return err
+			}
+			return ErrConflict
+		})
+		if err == nil {
+			t.Fatal("the failing write succeeded")
 		}
-		return ErrConflict
+		page, _, err := db.AuditPage(ctx, 0, 10)
+		if err != nil || len(page) != 0 {
+			t.Fatalf("a rolled-back transaction left audit records: %+v, %v", page, err)
+		}
+		if err := db.Audit(ctx, AuditRecord{Kind: AuditInbound}); err == nil {
+			t.Fatal("a record without a decision was accepted")
+		}
 	})
-	if err == nil {
-		t.Fatal("the failing write succeeded")
-	}
-	page, _, err := db.AuditPage(ctx, 0, 10)
-	if err != nil || len(page) != 0 {
-		t.Fatalf("a rolled-back transaction left audit records: %+v, %v", page, err)
-	}
-	if err := db.Audit(ctx, AuditRecord{Kind: AuditInbound}); err == nil {
-		t.Fatal("a record without a decision was accepted")
-	}
 }
 
 func TestAuditRecordsStoreWrites(t *testing.T) {
-	db := openTestDB(t, Options{})
-	ctx := context.Background()
-	mustPutActor(t, db, "vendor")
-	body := []byte(`{"type":"Note"}`)
-	if _, err := db.AcceptInbound(ctx, Inbound{ID: "https://peer.example/a/1", Recipient: "vendor", Sender: "https://peer.example/actors/f", KeyID: "https://peer.example/actors/f#main-key", Body: body}, nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.AcceptInbound(ctx, Inbound{ID: "https://peer.example/a/1", Recipient: "vendor", Sender: "https://peer.example/actors/f", Body: body}, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.EnqueueOutbound(ctx, Outbound{ID: "https://node.example/a/2", Actor: "vendor", Body: body,
-		Deliveries: []DeliveryTarget{{Recipient: "https://peer.example/actors/f"}}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	due, err := db.DueDeliveries(ctx, db.now().Add(1), 10)
-	if err != nil || len(due) != 1 {
-		t.Fatalf("DueDeliveries = %v, %v", due, err)
-	}
-	if err := db.RetryDelivery(ctx, due[0].ID, db.now(), "503"); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.DeadLetter(ctx, due[0].ID, "gone"); err != nil {
-		t.Fatal(err)
-	}
-	page, _, err := db.AuditPage(ctx, 0, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, r := range page {
-		got = append(got, r.Kind+"/"+r.Decision)
-	}
-	want := "inbound/accepted inbound/duplicate outbound/enqueued outbound/retrying outbound/dead"
-	if strings.Join(got, " ") != want {
-		t.Fatalf("audit records = %q, want %q", strings.Join(got, " "), want)
-	}
-	if page[0].KeyID != "https://peer.example/actors/f#main-key" || page[0].Signer != "https://peer.example/actors/f" || len(page[0].Digest) != 64 {
-		t.Fatalf("accepted record lacks signer, key id or digest: %+v", page[0])
-	}
-	if page[4].Reason != "gone" || page[4].Signer != "https://peer.example/actors/f" {
-		t.Fatalf("dead-letter record = %+v", page[4])
-	}
+	forEachBackend(t, func(t *testing.T, be backend) {
+		db := be.open(t, Options{})
+		ctx := context.Background()
+		mustPutActor(t, db, "vendor")
+		body := []byte(`{"type":"Note"}`)
+		if _, err := db.AcceptInbound(ctx, Inbound{ID: "https://peer.example/a/1", Recipient: "vendor", Sender: "https://peer.example/actors/f", KeyID: "https://peer.example/actors/f#main-key", Body: body}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.AcceptInbound(ctx, Inbound{ID: "https://peer.example/a/1", Recipient: "vendor", Sender: "https://peer.example/actors/f", Body: body}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.EnqueueOutbound(ctx, Outbound{ID: "https://node.example/a/2", Actor: "vendor", Body: body,
+			Deliveries: []DeliveryTarget{{Recipient: "https://peer.example/actors/f"}}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		due, err := db.DueDeliveries(ctx, db.now().Add(1), 10)
+		if err != nil || len(due) != 1 {
+			t.Fatalf("DueDeliveries = %v, %v", due, err)
+		}
+		if err := db.RetryDelivery(ctx, due[0].ID, db.now(), "503"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.DeadLetter(ctx, due[0].ID, "gone"); err != nil {
+			t.Fatal(err)
+		}
+		page, _, err := db.AuditPage(ctx, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range page {
+			got = append(got, r.Kind+"/"+r.Decision)
+		}
+		want := "inbound/accepted inbound/duplicate outbound/enqueued outbound/retrying outbound/dead"
+		if strings.Join(got, " ") != want {
+			t.Fatalf("audit records = %q, want %q", strings.Join(got, " "), want)
+		}
+		if page[0].KeyID != "https://peer.example/actors/f#main-key" || page[0].Signer != "https://peer.example/actors/f" || len(page[0].Digest) != 64 {
+			t.Fatalf("accepted record lacks signer, key id or digest: %+v", page[0])
+		}
+		if page[4].Reason != "gone" || page[4].Signer != "https://peer.example/actors/f" {
+			t.Fatalf("dead-letter record = %+v", page[4])
+		}
+	})
 }
 
 func TestVerifyAuditFindsTampering(t *testing.T) {

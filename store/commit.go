@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // The group committer merges concurrent write requests into one bbolt
@@ -195,10 +193,15 @@ func (db *DB) commitLoop() {
 // retrying until the remaining ones commit or the commit itself fails.
 func (db *DB) commit(batch []*request) {
 	for len(batch) > 0 {
-		err := db.bolt.Update(func(btx *bolt.Tx) error {
-			tx := &Tx{ReadTx: ReadTx{tx: btx, sl: db.sl}, now: db.now}
+		err := db.eng.update(context.Background(), func(t kvTx) error {
+			tx := &Tx{ReadTx: ReadTx{tx: t, sl: db.sl}, now: db.now}
 			for i, r := range batch {
 				err := safeCall(r.fn, tx)
+				if e := t.err(); e != nil {
+					// The engine failed (a lost connection): the
+					// transaction is gone, for every member.
+					return e
+				}
 				if tx.sealErr != nil {
 					err = tx.sealErr // a value did not open; never act on it
 				}

@@ -9,7 +9,7 @@ import (
 // and of dead letters, as kept by the writes that change them (see
 // deliveryindex.go): reading them costs the same for any length of queue.
 func (r *ReadTx) DeliveryCounts() (pending, dead uint64) {
-	meta := r.bucket(bucketMeta).boltBucket
+	meta := r.bucket(bucketMeta).engineBucket
 	pending, _ = readCount(meta, keyPendingCount)
 	dead, _ = readCount(meta, keyDeadCount)
 	return pending, dead

@@ -125,7 +125,7 @@ const countCrashEnv = "STORE_COUNT_CRASH_CHILD"
 
 // TestDeliveryCountsSurviveSigkill kills a process that enqueues,
 // completes, dead-letters and requeues deliveries from several goroutines
-// with real fsync, then checks that the reopened file's counts equal a
+// with real fsync, then checks that the reopened store's counts equal a
 // recount.
 func TestDeliveryCountsSurviveSigkill(t *testing.T) {
 	if path, ok := crashtest.Child(countCrashEnv); ok {
@@ -135,26 +135,28 @@ func TestDeliveryCountsSurviveSigkill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs a child process")
 	}
-	path := filepath.Join(t.TempDir(), "vultron.db")
-	crashtest.Kill(t, "TestDeliveryCountsSurviveSigkill", countCrashEnv, path, 400)
-	db, err := Open(path, Options{NoSync: true})
-	if err != nil {
-		t.Fatalf("reopen after kill: %v", err)
-	}
-	defer db.Close()
-	if err := db.Check(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	checkCounts(t, db, "after SIGKILL")
-	pending, dead, _ := db.DeliveryCounts(context.Background())
-	if pending == 0 || dead == 0 {
-		t.Errorf("the child left %d pending and %d dead: the test exercised too little", pending, dead)
-	}
+	forEachBackend(t, func(t *testing.T, be backend) {
+		path := be.newURL(t)
+		crashtest.Kill(t, "TestDeliveryCountsSurviveSigkill", countCrashEnv, path, 400)
+		db, err := OpenURL(context.Background(), path, Options{NoSync: true})
+		if err != nil {
+			t.Fatalf("reopen after kill: %v", err)
+		}
+		defer db.Close()
+		if err := db.Check(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		checkCounts(t, db, "after SIGKILL")
+		pending, dead, _ := db.DeliveryCounts(context.Background())
+		if pending == 0 || dead == 0 {
+			t.Errorf("the child left %d pending and %d dead: the test exercised too little", pending, dead)
+		}
+	})
 }
 
 // countCrashChild changes the queue from four goroutines until it is killed.
 func countCrashChild(t *testing.T, path string) {
-	db, err := Open(path, Options{}) // real fsync
+	db, err := OpenURL(context.Background(), path, Options{}) // real fsync
 	if err != nil {
 		t.Fatalf("child open: %v", err)
 	}

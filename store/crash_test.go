@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -39,54 +38,56 @@ func TestCrashDuringEnqueueKeepsAcknowledgedDeliveries(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs a child process")
 	}
-	path := filepath.Join(t.TempDir(), "vultron.db")
-	acked := map[string]bool{}
-	killChildWhen(t, "TestCrashDuringEnqueueKeepsAcknowledgedDeliveries", "1", path, func(line string) bool {
-		if id, ok := strings.CutPrefix(line, "enqueued "); ok {
-			acked[id] = true
-		}
-		return len(acked) >= crashKillAfter
-	})
+	forEachBackend(t, func(t *testing.T, be backend) {
+		path := be.newURL(t)
+		acked := map[string]bool{}
+		killChildWhen(t, "TestCrashDuringEnqueueKeepsAcknowledgedDeliveries", "1", path, func(line string) bool {
+			if id, ok := strings.CutPrefix(line, "enqueued "); ok {
+				acked[id] = true
+			}
+			return len(acked) >= crashKillAfter
+		})
 
-	db, err := Open(path, Options{NoSync: true})
-	if err != nil {
-		t.Fatalf("reopen after kill: %v", err)
-	}
-	defer db.Close()
-	ctx := context.Background()
-	if err := db.Check(ctx); err != nil {
-		t.Fatalf("consistency check after kill: %v", err)
-	}
-	pending := allDeliveries(t, db, false)
-	perActivity := map[string]int{}
-	for _, d := range pending {
-		perActivity[d.ActivityID]++
-	}
-	for id := range acked {
-		if got := perActivity[id]; got != crashTargets {
-			t.Errorf("acknowledged %s has %d pending deliveries, want %d", id, got, crashTargets)
+		db, err := OpenURL(context.Background(), path, Options{NoSync: true})
+		if err != nil {
+			t.Fatalf("reopen after kill: %v", err)
 		}
-	}
-	// Atomicity: every delivery that survived belongs to a stored activity
-	// with all its deliveries, acknowledged or not.
-	for id, n := range perActivity {
-		if n != crashTargets {
-			t.Errorf("activity %s has %d deliveries, want %d (partial transaction)", id, n, crashTargets)
+		defer db.Close()
+		ctx := context.Background()
+		if err := db.Check(ctx); err != nil {
+			t.Fatalf("consistency check after kill: %v", err)
 		}
-		if _, err := db.Activity(ctx, id); err != nil {
-			t.Errorf("delivery for %s without its activity: %v", id, err)
+		pending := allDeliveries(t, db, false)
+		perActivity := map[string]int{}
+		for _, d := range pending {
+			perActivity[d.ActivityID]++
 		}
-	}
-	// After a restart nothing is leased: all pending deliveries of
-	// independent lanes are due.
-	due, err := db.DueDeliveries(ctx, time.Now().Add(time.Minute), len(pending)+1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(due) != len(pending) {
-		t.Errorf("%d of %d pending deliveries due after restart", len(due), len(pending))
-	}
-	t.Logf("%d enqueues acknowledged, %d activities stored, %d deliveries pending", len(acked), len(perActivity), len(pending))
+		for id := range acked {
+			if got := perActivity[id]; got != crashTargets {
+				t.Errorf("acknowledged %s has %d pending deliveries, want %d", id, got, crashTargets)
+			}
+		}
+		// Atomicity: every delivery that survived belongs to a stored activity
+		// with all its deliveries, acknowledged or not.
+		for id, n := range perActivity {
+			if n != crashTargets {
+				t.Errorf("activity %s has %d deliveries, want %d (partial transaction)", id, n, crashTargets)
+			}
+			if _, err := db.Activity(ctx, id); err != nil {
+				t.Errorf("delivery for %s without its activity: %v", id, err)
+			}
+		}
+		// After a restart nothing is leased: all pending deliveries of
+		// independent lanes are due.
+		due, err := db.DueDeliveries(ctx, time.Now().Add(time.Minute), len(pending)+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(due) != len(pending) {
+			t.Errorf("%d of %d pending deliveries due after restart", len(due), len(pending))
+		}
+		t.Logf("%d enqueues acknowledged, %d activities stored, %d deliveries pending", len(acked), len(perActivity), len(pending))
+	})
 }
 
 // killChildWhen runs the test binary's test as a child with crashChildEnv
@@ -130,7 +131,7 @@ func killChildWhen(t *testing.T, test, mode, path string, kill func(line string)
 
 // crashChild enqueues until it is killed or crashChildLimit passes.
 func crashChild(t *testing.T, path string) {
-	db, err := Open(path, Options{}) // real fsync
+	db, err := OpenURL(context.Background(), path, Options{}) // real fsync
 	if err != nil {
 		t.Fatalf("child open: %v", err)
 	}
@@ -166,7 +167,7 @@ func crashChild(t *testing.T, path string) {
 
 // TestCrashDuringDrainKeepsDeliveryIndex kills a child that queues
 // deliveries in shared lanes while workers lease, retry, complete and
-// dead-letter them, then reopens the file and checks that the index agrees
+// dead-letter them, then reopens the store and checks that the index agrees
 // with the queue and that draining it hands out every pending delivery
 // exactly once, lane by lane in queue order: leases died with the process,
 // so everything pending is due again.
@@ -178,64 +179,66 @@ func TestCrashDuringDrainKeepsDeliveryIndex(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test runs a child process")
 	}
-	path := filepath.Join(t.TempDir(), "vultron.db")
-	acked, handled := 0, 0
-	killChildWhen(t, "TestCrashDuringDrainKeepsDeliveryIndex", "drain", path, func(line string) bool {
-		switch {
-		case strings.HasPrefix(line, "enqueued "):
-			acked++
-		case strings.HasPrefix(line, "handled "):
-			handled++
-		}
-		return acked >= 200 && handled >= 100
-	})
-
-	db, err := Open(path, Options{NoSync: true})
-	if err != nil {
-		t.Fatalf("reopen after kill: %v", err)
-	}
-	defer db.Close()
-	ctx := context.Background()
-	if err := db.Check(ctx); err != nil {
-		t.Fatalf("after kill: %v", err)
-	}
-	pending := allDeliveries(t, db, false)
-	if n, err := db.PendingCount(ctx); err != nil || n != len(pending) {
-		t.Fatalf("PendingCount = %d, %v; %d deliveries are pending", n, err, len(pending))
-	}
-	now := time.Now().Add(24 * time.Hour) // after every retry the child set
-	seen := make(map[uint64]bool)
-	for round := 0; ; round++ {
-		want := referenceDue(allDeliveries(t, db, false), nil, now, len(pending)+1)
-		due, err := db.DueDeliveries(ctx, now, len(pending)+1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.EqualFunc(due, want, deliveriesEqual) {
-			t.Fatalf("round %d: due %v, want %v", round, ids(due), ids(want))
-		}
-		if len(due) == 0 {
-			break
-		}
-		for _, d := range due {
-			if seen[d.ID] {
-				t.Fatalf("delivery %d handed out twice", d.ID)
+	forEachBackend(t, func(t *testing.T, be backend) {
+		path := be.newURL(t)
+		acked, handled := 0, 0
+		killChildWhen(t, "TestCrashDuringDrainKeepsDeliveryIndex", "drain", path, func(line string) bool {
+			switch {
+			case strings.HasPrefix(line, "enqueued "):
+				acked++
+			case strings.HasPrefix(line, "handled "):
+				handled++
 			}
-			seen[d.ID] = true
-			if err := db.CompleteDelivery(ctx, d.ID); err != nil {
+			return acked >= 200 && handled >= 100
+		})
+
+		db, err := OpenURL(context.Background(), path, Options{NoSync: true})
+		if err != nil {
+			t.Fatalf("reopen after kill: %v", err)
+		}
+		defer db.Close()
+		ctx := context.Background()
+		if err := db.Check(ctx); err != nil {
+			t.Fatalf("after kill: %v", err)
+		}
+		pending := allDeliveries(t, db, false)
+		if n, err := db.PendingCount(ctx); err != nil || n != len(pending) {
+			t.Fatalf("PendingCount = %d, %v; %d deliveries are pending", n, err, len(pending))
+		}
+		now := time.Now().Add(24 * time.Hour) // after every retry the child set
+		seen := make(map[uint64]bool)
+		for round := 0; ; round++ {
+			want := referenceDue(allDeliveries(t, db, false), nil, now, len(pending)+1)
+			due, err := db.DueDeliveries(ctx, now, len(pending)+1)
+			if err != nil {
 				t.Fatal(err)
 			}
+			if !slices.EqualFunc(due, want, deliveriesEqual) {
+				t.Fatalf("round %d: due %v, want %v", round, ids(due), ids(want))
+			}
+			if len(due) == 0 {
+				break
+			}
+			for _, d := range due {
+				if seen[d.ID] {
+					t.Fatalf("delivery %d handed out twice", d.ID)
+				}
+				seen[d.ID] = true
+				if err := db.CompleteDelivery(ctx, d.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
-	}
-	for _, d := range pending {
-		if !seen[d.ID] {
-			t.Errorf("pending delivery %d was never handed out", d.ID)
+		for _, d := range pending {
+			if !seen[d.ID] {
+				t.Errorf("pending delivery %d was never handed out", d.ID)
+			}
 		}
-	}
-	if n, err := db.PendingCount(ctx); err != nil || n != 0 {
-		t.Errorf("PendingCount after the drain = %d, %v; want 0", n, err)
-	}
-	t.Logf("%d enqueues acknowledged and %d outcomes recorded before the kill; %d deliveries pending after it, all handed out", acked, handled, len(pending))
+		if n, err := db.PendingCount(ctx); err != nil || n != 0 {
+			t.Errorf("PendingCount after the drain = %d, %v; want 0", n, err)
+		}
+		t.Logf("%d enqueues acknowledged and %d outcomes recorded before the kill; %d deliveries pending after it, all handed out", acked, handled, len(pending))
+	})
 }
 
 // crashDrainChild queues and works the queue until it is killed or
@@ -245,7 +248,7 @@ func crashDrainChild(path string) {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", what, err)
 		os.Exit(2)
 	}
-	db, err := Open(path, Options{LeaseTTL: time.Second}) // real fsync
+	db, err := OpenURL(context.Background(), path, Options{LeaseTTL: time.Second}) // real fsync
 	if err != nil {
 		fail("open", err)
 	}

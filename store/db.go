@@ -5,14 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
-	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // SchemaVersion is the version of the bucket layout and record encodings this
@@ -64,7 +62,7 @@ var (
 		bucketMeta, bucketActors, bucketActivities, bucketInbox, bucketOutbox,
 		bucketDedup, bucketDedupTime, bucketDeliveries, bucketDeadLetters,
 		bucketRemoteKeys, bucketCases, bucketAudit, bucketEvents, bucketWebhooks,
-		bucketDeliveriesDue, bucketDeliveryLanes,
+		bucketDeliveriesDue, bucketDeliveryLanes, bucketFiles, bucketSessions,
 	}
 
 	keySchemaVersion = []byte("schema_version")
@@ -103,9 +101,9 @@ type Options struct {
 	PreviousDataKey []byte
 }
 
-// DB is an open store file. It is safe for concurrent use by many goroutines.
+// DB is an open store. It is safe for concurrent use by many goroutines.
 type DB struct {
-	bolt       *bolt.DB
+	eng        engine
 	path       string
 	log        zerolog.Logger
 	now        func() time.Time
@@ -146,45 +144,92 @@ func Open(path string, opts Options) (*DB, error) {
 	if lockTimeout <= 0 {
 		lockTimeout = DefaultLockTimeout
 	}
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: lockTimeout,
-		NoSync:  opts.NoSync,
-	})
+	eng, err := openBolt(path, opts.NoSync, lockTimeout)
 	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("store: open %s: %w (file lock not acquired within %s)", path, ErrLocked, lockTimeout)
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return openEngine(context.Background(), eng, sl, opts)
+}
+
+// OpenURL opens the store named by rawURL: "bolt:PATH" for a bbolt file
+// (as Open), or a "postgres://" (or "postgresql://") connection URL for a
+// PostgreSQL database, whose tables it creates or migrates first. Several
+// processes may open the same PostgreSQL database; see the package doc.
+func OpenURL(ctx context.Context, rawURL string, opts Options) (*DB, error) {
+	switch {
+	case strings.HasPrefix(rawURL, "bolt:"):
+		path := strings.TrimPrefix(rawURL, "bolt:")
+		if path == "" {
+			return nil, fmt.Errorf("store: open %q: %w: bolt: needs a file path (bolt:/var/lib/vultron/vultron.db)", rawURL, ErrInvalid)
 		}
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return Open(path, opts)
+	case isPostgresURL(rawURL):
+		sl, err := newSealer(opts.DataKey, opts.PreviousDataKey)
+		if err != nil {
+			return nil, fmt.Errorf("store: open %s: %w", describePostgres(rawURL), err)
+		}
+		eng, err := openPostgres(ctx, rawURL, opts.NoSync)
+		if err != nil {
+			return nil, fmt.Errorf("store: open %s: %w", describePostgres(rawURL), err)
+		}
+		return openEngine(ctx, eng, sl, opts)
 	}
-	// bbolt applies the mode only when it creates the file; tighten an
-	// existing file too, since it holds the node's whole state.
-	if err := os.Chmod(path, 0o600); err != nil {
-		_ = bdb.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	return nil, fmt.Errorf("store: open: %w: the store URL must start with bolt: or postgres://", ErrInvalid)
+}
+
+// Shared reports whether other processes may use the same database (it is
+// PostgreSQL), so that timers and sweeps must run under Lead.
+func (db *DB) Shared() bool {
+	_, ok := db.eng.(leaderEngine)
+	return ok
+}
+
+// Lead blocks until this process leads the processes that share the
+// database, or ctx ends. It returns a context that ends when the lead is
+// lost (or ctx ends), and a function that gives the lead up. The leader
+// runs the node's timers and sweeps, so exactly one process does. A DB that
+// no other process can open (a bbolt file, which is locked) leads at once.
+func (db *DB) Lead(ctx context.Context) (context.Context, func(), error) {
+	if le, ok := db.eng.(leaderEngine); ok {
+		lctx, stop, err := le.lead(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("store: lead: %w", err)
+		}
+		return lctx, stop, nil
 	}
-	if err := bdb.Update(initSchema); err != nil {
-		_ = bdb.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	lctx, cancel := context.WithCancel(ctx)
+	return lctx, cancel, nil
+}
+
+// openEngine prepares an opened engine for use: it creates the buckets,
+// checks the schema version and the data key, migrates, and starts the
+// group committer. It closes the engine when it fails.
+func openEngine(ctx context.Context, eng engine, sl *sealer, opts Options) (*DB, error) {
+	name := eng.describe()
+	fail := func(err error) (*DB, error) {
+		_ = eng.close()
+		return nil, fmt.Errorf("store: open %s: %w", name, err)
+	}
+	if err := eng.update(ctx, initSchema); err != nil {
+		return fail(err)
 	}
 	var sealed int
-	if err := bdb.Update(func(tx *bolt.Tx) error {
+	if err := eng.update(ctx, func(tx kvTx) error {
 		var err error
 		sealed, err = checkDataKey(tx, sl)
 		return err
 	}); err != nil {
-		_ = bdb.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return fail(err)
 	}
 	// After checkDataKey, so that the migration reads values sealed with
 	// the current key.
-	if err := migrateSchema(bdb, sl, migrateBatch, opts.Logger); err != nil {
-		_ = bdb.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	if err := migrateSchema(ctx, eng, sl, migrateBatch, opts.Logger); err != nil {
+		return fail(err)
 	}
 
 	db := &DB{
-		bolt:       bdb,
-		path:       path,
+		eng:        eng,
+		path:       name,
 		log:        opts.Logger,
 		now:        opts.Now,
 		leaseTTL:   opts.LeaseTTL,
@@ -208,22 +253,28 @@ func Open(path string, opts Options) (*DB, error) {
 		db.deferDelay = DefaultDeferDelay
 	}
 	db.reqs = make(chan *request, db.maxBatch)
+	if ce, ok := eng.(changeEngine); ok {
+		// Other processes' commits wake this one's watchers too.
+		if err := ce.listen(db.notifyChanged); err != nil {
+			return fail(err)
+		}
+	}
 	go db.commitLoop()
 
 	if sealed > 0 {
-		db.log.Info().Str("path", path).Int("values", sealed).Str("data_key_id", KeyID(opts.DataKey)).Msg("store: values sealed with the current data key")
+		db.log.Info().Str("path", name).Int("values", sealed).Str("data_key_id", KeyID(opts.DataKey)).Msg("store: values sealed with the current data key")
 	}
-	db.log.Info().Str("path", path).Uint64("schema_version", SchemaVersion).Bool("no_sync", opts.NoSync).Bool("encrypted", sl != nil).Msg("store opened")
+	db.log.Info().Str("path", name).Uint64("schema_version", SchemaVersion).Bool("no_sync", opts.NoSync).Bool("encrypted", sl != nil).Msg("store opened")
 	return db, nil
 }
 
 // initSchema checks or writes the schema version and creates every bucket.
-func initSchema(tx *bolt.Tx) error {
+func initSchema(tx kvTx) error {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
 		// A file without a meta bucket is either new or not ours.
 		empty := true
-		if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+		if err := tx.ForEachBucket(func(name []byte) error {
 			empty = false
 			return nil
 		}); err != nil {
@@ -233,7 +284,7 @@ func initSchema(tx *bolt.Tx) error {
 			return fmt.Errorf("%w: file has buckets but no schema version; it is not a store file", ErrSchema)
 		}
 		var err error
-		if meta, err = tx.CreateBucket(bucketMeta); err != nil {
+		if meta, err = tx.CreateBucketIfNotExists(bucketMeta); err != nil {
 			return fmt.Errorf("create meta bucket: %w", err)
 		}
 		v := make([]byte, 8)
@@ -262,7 +313,8 @@ func initSchema(tx *bolt.Tx) error {
 	return nil
 }
 
-// Path returns the file the DB was opened from.
+// Path returns the file the DB was opened from, or the database it is
+// connected to (without credentials).
 func (db *DB) Path() string { return db.path }
 
 // Close waits for every queued write to commit, then closes the file. Calls
@@ -280,7 +332,7 @@ func (db *DB) Close() error {
 	db.closeMu.Unlock()
 
 	<-db.done
-	if err := db.bolt.Close(); err != nil {
+	if err := db.eng.close(); err != nil {
 		return fmt.Errorf("store: close %s: %w", db.path, err)
 	}
 	db.log.Info().Str("path", db.path).Msg("store closed")
@@ -298,39 +350,39 @@ func (db *DB) View(ctx context.Context, fn func(*ReadTx) error) error {
 	if db.isDown.Load() {
 		return ErrClosed
 	}
-	err := db.bolt.View(func(btx *bolt.Tx) error {
-		rtx := &ReadTx{tx: btx, sl: db.sl}
+	err := db.eng.view(ctx, func(t kvTx) error {
+		rtx := &ReadTx{tx: t, sl: db.sl}
 		err := fn(rtx)
 		if rtx.sealErr != nil {
 			return rtx.sealErr // a value did not open; never act on it
 		}
+		if e := t.err(); e != nil {
+			return e // a read failed; what fn saw is not the store's state
+		}
 		return err
 	})
-	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
-		return ErrClosed
-	}
 	return err
 }
 
-// Check runs bbolt's consistency check over the whole file, and checks that
-// the delivery index and counts agree with the queue (checkDeliveryIndex);
-// it returns every problem it finds, joined, or nil if the file is
-// consistent. It reads the whole file.
+// Check runs the engine's own consistency check (bbolt: every page of the
+// file), and checks that the delivery index and counts agree with the queue
+// (checkDeliveryIndex); it returns every problem it finds, joined, or nil if
+// the store is consistent. It reads the whole store.
 func (db *DB) Check(ctx context.Context) error {
-	var errs []error
-	err := db.View(ctx, func(rtx *ReadTx) error {
-		for e := range rtx.tx.Check() {
-			errs = append(errs, e)
-		}
-		if len(errs) == 0 {
+	if db.isDown.Load() {
+		return ErrClosed
+	}
+	errs := db.eng.check(ctx)
+	if len(errs) == 0 {
+		err := db.View(ctx, func(rtx *ReadTx) error {
 			if err := checkDeliveryIndex(rtx); err != nil {
 				errs = append(errs, err)
 			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("store: check: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: check: %w", err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("store: check %s: %w", db.path, errors.Join(errs...))

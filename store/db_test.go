@@ -185,22 +185,24 @@ func TestOpenFileMode(t *testing.T) {
 }
 
 func TestClosedDB(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "vultron.db")
-	db, err := Open(path, Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Errorf("second Close = %v, want nil", err)
-	}
-	ctx := context.Background()
-	if err := db.PutLocalActor(ctx, LocalActor{Name: "a"}); !errors.Is(err, ErrClosed) {
-		t.Errorf("write after Close = %v, want ErrClosed", err)
-	}
-	if _, err := db.LocalActors(ctx); !errors.Is(err, ErrClosed) {
-		t.Errorf("read after Close = %v, want ErrClosed", err)
-	}
+	forEachBackend(t, func(t *testing.T, be backend) {
+		path := be.newURL(t)
+		db, err := OpenURL(context.Background(), path, Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Errorf("second Close = %v, want nil", err)
+		}
+		ctx := context.Background()
+		if err := db.PutLocalActor(ctx, LocalActor{Name: "a"}); !errors.Is(err, ErrClosed) {
+			t.Errorf("write after Close = %v, want ErrClosed", err)
+		}
+		if _, err := db.LocalActors(ctx); !errors.Is(err, ErrClosed) {
+			t.Errorf("read after Close = %v, want ErrClosed", err)
+		}
+	})
 }

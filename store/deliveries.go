@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"net/url"
@@ -93,6 +94,9 @@ func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]De
 	if limit <= 0 {
 		return nil, nil
 	}
+	if le, ok := db.eng.(leaseEngine); ok {
+		return db.claimDue(ctx, le, now, limit)
+	}
 	db.leaseMu.Lock()
 	defer db.leaseMu.Unlock()
 
@@ -138,6 +142,44 @@ func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]De
 	exp := now.Add(db.leaseTTL)
 	for _, d := range due {
 		db.leases[d.ID] = exp
+	}
+	return due, nil
+}
+
+// claimDue is DueDeliveries on an engine that keeps the leases itself,
+// shared by every process on the database.
+func (db *DB) claimDue(ctx context.Context, le leaseEngine, now time.Time, limit int) ([]Delivery, error) {
+	if db.isDown.Load() {
+		return nil, ErrClosed
+	}
+	bound := make([]byte, dueKeyLen)
+	binary.BigEndian.PutUint64(bound, dueBound(now))
+	binary.BigEndian.PutUint64(bound[8:], math.MaxUint64)
+	claimed, err := le.claimDue(ctx, bound, limit, now, now.Add(db.leaseTTL))
+	if err != nil {
+		return nil, fmt.Errorf("store: due deliveries: %w", err)
+	}
+	due := make([]Delivery, 0, len(claimed))
+	for _, c := range claimed {
+		_, id, ok := splitDueKey(c.dueKey)
+		if !ok {
+			return nil, fmt.Errorf("store: due deliveries: due index key %x: %w", c.dueKey, errCorrupt)
+		}
+		if c.record == nil {
+			return nil, fmt.Errorf("store: due deliveries: due index names delivery %d: %w", id, ErrNotFound)
+		}
+		k := seqKey(id)
+		v := c.record
+		if db.sl != nil {
+			if v, err = db.sl.open(string(bucketDeliveries), k, v); err != nil {
+				return nil, fmt.Errorf("store: due deliveries: %w", err)
+			}
+		}
+		d, err := decodeDelivery(k, v)
+		if err != nil {
+			return nil, fmt.Errorf("store: due deliveries: %w", err)
+		}
+		due = append(due, d)
 	}
 	return due, nil
 }
@@ -253,7 +295,7 @@ func (db *DB) DeadLetter(ctx context.Context, id uint64, reason string) error {
 		if err := tx.bucket(bucketDeadLetters).Put(seqKey(id), encodeDelivery(d)); err != nil {
 			return nil, fmt.Errorf("put dead letter: %w", err)
 		}
-		if err := addCount(tx.bucket(bucketMeta).boltBucket, keyDeadCount, 1); err != nil {
+		if err := addCount(tx.bucket(bucketMeta).engineBucket, keyDeadCount, 1); err != nil {
 			return nil, err
 		}
 		return nil, auditDelivery(tx, d, DecisionDead, reason)
@@ -355,7 +397,7 @@ func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64) (uint64, error) 
 		if newID, err = tx.deliveryQueue().add(&d); err != nil {
 			return err
 		}
-		if err := addCount(tx.bucket(bucketMeta).boltBucket, keyDeadCount, -1); err != nil {
+		if err := addCount(tx.bucket(bucketMeta).engineBucket, keyDeadCount, -1); err != nil {
 			return err
 		}
 		if _, err := tx.AppendAudit(AuditRecord{Kind: AuditAdmin, Actor: d.Actor, Signer: d.Recipient,
@@ -397,7 +439,7 @@ func (db *DB) count(ctx context.Context, key []byte) (int, error) {
 	var n uint64
 	err := db.View(ctx, func(tx *ReadTx) error {
 		var err error
-		n, err = readCount(tx.bucket(bucketMeta).boltBucket, key)
+		n, err = readCount(tx.bucket(bucketMeta).engineBucket, key)
 		return err
 	})
 	return int(n), err

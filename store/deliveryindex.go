@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"math"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // The delivery queue keeps, beside its sealed records (deliveries: id →
@@ -120,7 +118,7 @@ func laneKey(lane [laneLen]byte, id uint64) []byte {
 
 // laneHead returns the id of the oldest pending delivery of lane, or ok
 // false when the lane is empty.
-func laneHead(lanes *bolt.Bucket, lane [laneLen]byte) (id uint64, ok bool) {
+func laneHead(lanes kvBucket, lane [laneLen]byte) (id uint64, ok bool) {
 	k, _ := lanes.Cursor().Seek(lane[:])
 	if len(k) != laneKeyLen || [laneLen]byte(k[:laneLen]) != lane {
 		return 0, false
@@ -132,17 +130,17 @@ func laneHead(lanes *bolt.Bucket, lane [laneLen]byte) (id uint64, ok bool) {
 // records, the index and the counts.
 type deliveryQueue struct {
 	records *kv
-	due     *bolt.Bucket
-	lanes   *bolt.Bucket
-	meta    *bolt.Bucket
+	due     kvBucket
+	lanes   kvBucket
+	meta    kvBucket
 }
 
 func (r *ReadTx) deliveryQueue() *deliveryQueue {
 	return &deliveryQueue{
 		records: r.bucket(bucketDeliveries),
-		due:     r.bucket(bucketDeliveriesDue).boltBucket,
-		lanes:   r.bucket(bucketDeliveryLanes).boltBucket,
-		meta:    r.bucket(bucketMeta).boltBucket,
+		due:     r.bucket(bucketDeliveriesDue).engineBucket,
+		lanes:   r.bucket(bucketDeliveryLanes).engineBucket,
+		meta:    r.bucket(bucketMeta).engineBucket,
 	}
 }
 
@@ -201,7 +199,7 @@ func (q *deliveryQueue) isHead(d *Delivery) bool {
 
 // hasKey reports whether key is in b. The index's values are empty, and
 // bbolt may read an empty value back as nil, so presence is a seek.
-func hasKey(b *bolt.Bucket, key []byte) bool {
+func hasKey(b kvBucket, key []byte) bool {
 	k, _ := b.Cursor().Seek(key)
 	return bytes.Equal(k, key)
 }
@@ -244,12 +242,16 @@ func (q *deliveryQueue) replace(old, next *Delivery) error {
 	if err := q.records.Put(seqKey(next.ID), encodeDelivery(next)); err != nil {
 		return fmt.Errorf("update delivery %d: %w", next.ID, err)
 	}
-	if dueTime(old.NextAttempt) == dueTime(next.NextAttempt) || !q.isHead(old) {
+	if !q.isHead(old) {
 		return nil
 	}
-	if err := q.due.Delete(dueKey(old.NextAttempt, old.ID)); err != nil {
-		return fmt.Errorf("reindex delivery %d: %w", old.ID, err)
+	if dueTime(old.NextAttempt) != dueTime(next.NextAttempt) {
+		if err := q.due.Delete(dueKey(old.NextAttempt, old.ID)); err != nil {
+			return fmt.Errorf("reindex delivery %d: %w", old.ID, err)
+		}
 	}
+	// Written even when the due time is the same: an engine that keeps
+	// leases in the index (PostgreSQL) drops the lease on a write.
 	if err := q.due.Put(dueKey(next.NextAttempt, next.ID), nil); err != nil {
 		return fmt.Errorf("reindex delivery %d: %w", next.ID, err)
 	}
@@ -257,7 +259,7 @@ func (q *deliveryQueue) replace(old, next *Delivery) error {
 }
 
 // readCount returns a count kept in meta (zero when absent).
-func readCount(meta *bolt.Bucket, key []byte) (uint64, error) {
+func readCount(meta kvBucket, key []byte) (uint64, error) {
 	v := meta.Get(key)
 	if v == nil {
 		return 0, nil
@@ -268,7 +270,7 @@ func readCount(meta *bolt.Bucket, key []byte) (uint64, error) {
 	return binary.BigEndian.Uint64(v), nil
 }
 
-func writeCount(meta *bolt.Bucket, key []byte, n uint64) error {
+func writeCount(meta kvBucket, key []byte, n uint64) error {
 	v := make([]byte, 8)
 	binary.BigEndian.PutUint64(v, n)
 	if err := meta.Put(key, v); err != nil {
@@ -278,7 +280,7 @@ func writeCount(meta *bolt.Bucket, key []byte, n uint64) error {
 }
 
 // addCount adds delta to a count kept in meta.
-func addCount(meta *bolt.Bucket, key []byte, delta int) error {
+func addCount(meta kvBucket, key []byte, delta int) error {
 	n, err := readCount(meta, key)
 	if err != nil {
 		return err
@@ -330,16 +332,16 @@ func checkDeliveryIndex(tx *ReadTx) error {
 			heads++
 		}
 	}
-	if n := uint64(q.lanes.Stats().KeyN); n != laned {
+	if n := countKeys(q.lanes); n != laned {
 		return fmt.Errorf("delivery index: %d lane entries for %d pending deliveries with an ordering key", n, laned)
 	}
-	if n := uint64(q.due.Stats().KeyN); n != heads {
+	if n := countKeys(q.due); n != heads {
 		return fmt.Errorf("delivery index: %d due entries for %d lane heads", n, heads)
 	}
 	if n, err := readCount(q.meta, keyPendingCount); err != nil || n != pending {
 		return fmt.Errorf("delivery index: pending count %d (%v), but %d deliveries are pending", n, err, pending)
 	}
-	dead := uint64(tx.bucket(bucketDeadLetters).Stats().KeyN)
+	dead := countKeys(tx.bucket(bucketDeadLetters))
 	if n, err := readCount(q.meta, keyDeadCount); err != nil || n != dead {
 		return fmt.Errorf("delivery index: dead letter count %d (%v), but there are %d dead letters", n, err, dead)
 	}

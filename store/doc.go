@@ -1,11 +1,51 @@
-// Package store owns the node's bbolt database file. It is the only package
-// that imports bbolt: every persistent read and write of the node goes through
-// its API, so the file layout, its invariants and its durability rules live in
-// one place.
+// Package store owns the node's database. It is the only package that
+// imports a database driver (bbolt, pgx): every persistent read and write of
+// the node goes through its API, so the layout, its invariants and its
+// durability rules live in one place.
+//
+// # Engines
+//
+// The store's records, indexes, queue, audit chain, case buckets and sealing
+// are written once, over a small internal model of a storage engine (see
+// engine.go): nested buckets of bytewise-ordered key/value pairs with
+// cursors and a sequence per bucket, read in read-only transactions and
+// written in read-write ones. bbolt is that model (engine_bolt.go wraps it
+// without changing the file layout), and it is the default: one file, one
+// process. PostgreSQL (engine_pg.go, through pgx) keeps the same buckets in
+// two tables, so that several node processes can share one database and
+// act as one node; OpenURL picks the engine from the store URL ("bolt:PATH"
+// or "postgres://..."), and Copy moves a store from one to the other.
+//
+// # Several processes on one PostgreSQL database
+//
+// What holds for one process holds for all of them together:
+//
+//   - Writes are serialized across processes by one advisory lock that
+//     every read-write transaction takes first (engine_pg.go), as bbolt
+//     serializes them in one file: the audit log is one hash chain and the
+//     delivery counts single records, so a per-case lock would not let two
+//     writes run at once anyway. The group committer stays per process.
+//     Inbound de-duplication is the dedup bucket's unique key under that
+//     order: the same activity accepted through two processes at once is
+//     stored once, and the second answer is a duplicate.
+//   - A delivery handed out by DueDeliveries is leased in the database,
+//     claimed with FOR UPDATE SKIP LOCKED, so no two processes send it at
+//     once; the lease ends with the delivery's outcome or after
+//     Options.LeaseTTL, which is how deliveries a killed process held are
+//     sent by another. (On bbolt leases are in memory and end with the
+//     process.)
+//   - Lead elects the one process that runs timers and sweeps: the holder
+//     of a session advisory lock, which a dead process's session releases.
+//   - Every commit is announced on a LISTEN/NOTIFY channel, so Changed fires
+//     in every process.
+//   - The secrets every process must hold the same (actor keys, tokens)
+//     are kept sealed in the files bucket (files.go), and dashboard sessions
+//     in the sessions bucket (sessions.go). The data key is never stored:
+//     each process is given it.
 //
 // # What it stores
 //
-// The file holds these top-level buckets, all created by Open:
+// The database holds these top-level buckets, all created by Open:
 //
 //	meta          schema version ("schema_version" → 8-byte big-endian uint64);
 //	              the counts of pending deliveries and dead letters
@@ -29,25 +69,32 @@
 //	              a new or changed key is audited in the same transaction)
 //	cases         one sub-bucket per case id, owned by the case packages
 //	              through Tx.Case and ReadTx.Case
+//	files         path in the data directory → content: the secrets the
+//	              processes of a node on a shared store hold alike (files.go)
+//	sessions      SHA-256 of a dashboard session id → Session (sessions.go)
 //
-// Sequence keys are 8-byte big-endian numbers from bbolt's per-bucket
-// sequence, so index and queue inserts append in order. Records are encoded in
+// Sequence keys are 8-byte big-endian numbers from the bucket's sequence, so index and queue inserts append in order. Records are encoded in
 // a compact binary form rather than JSON (raw bodies are not re-encoded on the
 // hot path): a one-byte record tag, then length-prefixed fields in a fixed
 // order; see encoding.go.
 //
 // The schema version of this layout is SchemaVersion. Open writes it into a new
-// file, migrates a file of an older version it knows (1: without the delivery
-// index, which it builds from the queue; see migrate.go) and refuses any other
-// version.
+// store, migrates a store of an older version it knows (1: without the
+// delivery index, which it builds from the queue; see migrate.go) and refuses
+// any other version. On PostgreSQL the tables under the buckets have versions
+// of their own (pgMigrations), applied at Open or by MigratePostgres. Activity
+// and key ids longer than MaxIDSize are refused on both engines alike.
 //
 // # Writes
 //
 // All writes go through a group committer: concurrent write requests are
-// merged into one bbolt read-write transaction and one fsync, with no timer, so
+// merged into one read-write transaction and one commit (bbolt: one fsync;
+// PostgreSQL: one WAL flush), with no timer, so
 // a lone writer commits at once and writers that arrive during a commit form
 // the next batch. A write returns only after its transaction is durable on
-// disk (unless Options.NoSync is set, which is for tests). If one request in a
+// disk (unless Options.NoSync is set, which is for tests). On PostgreSQL the
+// engine also reruns a whole batch that the server aborted for a
+// serialization failure or a deadlock. If one request in a
 // batch fails, the batch is rolled back and rerun without it, so functions
 // passed to Update, AcceptInbound and EnqueueOutbound may run more than once
 // and must be idempotent: they must derive everything they write from the
@@ -67,14 +114,17 @@
 // ErrConflict. EnqueueOutbound stores an outbound activity and queues one
 // delivery per recipient in one transaction (a transactional outbox).
 // DueDeliveries hands out deliveries in lanes (recipient + ordering key)
-// so that deliveries to one recipient for one case are sent in order; leases on
-// handed-out deliveries live in memory only, so after a restart every pending
-// delivery is due again. It reads an index of lane heads by due time that
+// so that deliveries to one recipient for one case are sent in order; on
+// bbolt leases on handed-out deliveries live in memory only, so after a
+// restart every pending delivery is due again; on PostgreSQL they are in the
+// database (see above). It reads an index of lane heads by due time that
 // every write of the queue maintains in its own transaction, so a poll costs
 // what it hands out and the leases it skips, not the size of the queue; the
 // counts of pending deliveries and dead letters are kept the same way, and
 // the queue and the dead letters are listed in pages. The queue and its index
 // are written here rather than taken from a queue library because they must
-// commit in the same bbolt transaction as the activity they send and the
-// case write that caused it, which no queue library over bbolt offers.
+// commit in the same transaction as the activity they send and the case write
+// that caused it, which no queue library over bbolt offers; on PostgreSQL a
+// queue such as River would commit with it, but would be a second queue with
+// other ordering rules than the lanes, so the one queue is kept on both.
 package store

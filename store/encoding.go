@@ -24,6 +24,8 @@ const (
 	tagDelivery byte = 0x03
 	tagActor    byte = 0x04
 	tagKey      byte = 0x05
+	// 0x06 is the audit record's (audit.go).
+	tagSession byte = 0x07
 )
 
 // errCorrupt marks a record that cannot be decoded.

@@ -1,6 +1,9 @@
 package store
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // ErrNotFound is returned when a requested record (local actor, activity,
 // delivery, dead letter, remote key or case) does not exist.
@@ -25,3 +28,17 @@ var ErrInvalid = errors.New("store: invalid argument")
 // ErrSchema is returned by Open when the file's schema version is not one this
 // binary supports, or when the file is not a store file at all.
 var ErrSchema = errors.New("store: unsupported database schema")
+
+// MaxIDSize is the longest activity id or key id the store keeps, in bytes.
+// Ids are keys, and PostgreSQL's btree refuses keys of more than about
+// 2,700 bytes; both engines refuse what is longer than this, so that a node
+// behaves the same on either, with ErrInvalid rather than a database error.
+// Real ids are a few hundred bytes at most.
+const MaxIDSize = 2048
+
+func checkIDSize(what, id string) error {
+	if len(id) > MaxIDSize {
+		return fmt.Errorf("%s is %d bytes, longer than the %d the store keeps: %w", what, len(id), MaxIDSize, ErrInvalid)
+	}
+	return nil
+}

@@ -103,14 +103,14 @@ func countBucket(t *testing.T, db *DB, bucket []byte, sub string) int {
 	t.Helper()
 	n := 0
 	err := db.View(context.Background(), func(tx *ReadTx) error {
-		b := tx.bucket(bucket).boltBucket
+		b := tx.bucket(bucket).engineBucket
 		if sub != "" {
 			b = b.Bucket([]byte(sub))
 			if b == nil {
 				return nil
 			}
 		}
-		n = b.Stats().KeyN
+		n = int(countKeys(b))
 		return nil
 	})
 	if err != nil {

@@ -109,6 +109,9 @@ func (db *DB) AcceptInbound(ctx context.Context, in Inbound, apply func(*Tx) err
 	if in.ID == "" || in.Recipient == "" {
 		return AcceptResult{}, fmt.Errorf("store: accept inbound: empty id or recipient: %w", ErrInvalid)
 	}
+	if err := checkIDSize("activity id", in.ID); err != nil {
+		return AcceptResult{}, fmt.Errorf("store: accept inbound: %w", err)
+	}
 	digest, err := bodyDigest(in.Body, in.Digest)
 	if err != nil {
 		return AcceptResult{}, fmt.Errorf("store: accept inbound %s: %w", in.ID, err)

@@ -62,6 +62,9 @@ func (t *Tx) PutRemoteKey(k RemoteKey) error {
 	if k.KeyID == "" {
 		return fmt.Errorf("put remote key: empty key id: %w", ErrInvalid)
 	}
+	if err := checkIDSize("key id", k.KeyID); err != nil {
+		return fmt.Errorf("put remote key: %w", err)
+	}
 	b := t.bucket(bucketRemoteKeys)
 	decision := DecisionFetched
 	if v := b.Get([]byte(k.KeyID)); v != nil {

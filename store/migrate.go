@@ -1,13 +1,12 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 
 	"github.com/rs/zerolog"
-	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Migrations. Open brings a file written with an older schema version to
@@ -34,9 +33,9 @@ var keyIndexThrough = []byte("delivery_index_through")
 
 // migrateSchema migrates the file to SchemaVersion, batch deliveries per
 // transaction.
-func migrateSchema(bdb *bolt.DB, sl *sealer, batch int, log zerolog.Logger) error {
+func migrateSchema(ctx context.Context, eng engine, sl *sealer, batch int, log zerolog.Logger) error {
 	var building bool
-	if err := bdb.Update(func(tx *bolt.Tx) error {
+	if err := eng.update(ctx, func(tx kvTx) error {
 		var err error
 		building, err = startDeliveryIndex(tx)
 		return err
@@ -49,7 +48,7 @@ func migrateSchema(bdb *bolt.DB, sl *sealer, batch int, log zerolog.Logger) erro
 	indexed, txs := 0, 0
 	for done := false; !done; {
 		var n int
-		if err := bdb.Update(func(tx *bolt.Tx) error {
+		if err := eng.update(ctx, func(tx kvTx) error {
 			var err error
 			done, n, err = stepDeliveryIndex(tx, sl, batch)
 			return err
@@ -66,7 +65,7 @@ func migrateSchema(bdb *bolt.DB, sl *sealer, batch int, log zerolog.Logger) erro
 // startDeliveryIndex starts the build of the delivery index of a version 1
 // file, and reports whether a build is under way (started now or
 // interrupted before).
-func startDeliveryIndex(tx *bolt.Tx) (bool, error) {
+func startDeliveryIndex(tx kvTx) (bool, error) {
 	meta := tx.Bucket(bucketMeta)
 	if meta.Get(keyIndexThrough) != nil {
 		return true, nil
@@ -76,10 +75,10 @@ func startDeliveryIndex(tx *bolt.Tx) (bool, error) {
 	}
 	// Version 1 has no index: start from empty buckets and zero counts.
 	for _, name := range [][]byte{bucketDeliveriesDue, bucketDeliveryLanes} {
-		if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+		if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, errBucketNotFound) {
 			return false, fmt.Errorf("reset bucket %s: %w", name, err)
 		}
-		if _, err := tx.CreateBucket(name); err != nil {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return false, fmt.Errorf("create bucket %s: %w", name, err)
 		}
 	}
@@ -97,7 +96,7 @@ func startDeliveryIndex(tx *bolt.Tx) (bool, error) {
 // stepDeliveryIndex indexes up to batch pending deliveries after the last
 // one indexed, and finishes the build when none is left. It returns whether
 // the build is done and how many deliveries it indexed.
-func stepDeliveryIndex(tx *bolt.Tx, sl *sealer, batch int) (done bool, n int, err error) {
+func stepDeliveryIndex(tx kvTx, sl *sealer, batch int) (done bool, n int, err error) {
 	rtx := &ReadTx{tx: tx, sl: sl}
 	q := rtx.deliveryQueue()
 	through, err := readCount(q.meta, keyIndexThrough)
@@ -129,8 +128,8 @@ func stepDeliveryIndex(tx *bolt.Tx, sl *sealer, batch int) (done bool, n int, er
 	if err := addCount(q.meta, keyPendingCount, n); err != nil {
 		return false, 0, err
 	}
-	dead := tx.Bucket(bucketDeadLetters).Stats().KeyN
-	if err := writeCount(q.meta, keyDeadCount, uint64(dead)); err != nil {
+	dead := countKeys(tx.Bucket(bucketDeadLetters))
+	if err := writeCount(q.meta, keyDeadCount, dead); err != nil {
 		return false, 0, err
 	}
 	if err := q.meta.Delete(keyIndexThrough); err != nil {

@@ -94,8 +94,8 @@ func TestDeliveryIndexMigration(t *testing.T) {
 		{
 			name: "transactions of 7",
 			migrate: func(t *testing.T, path string) {
-				withRaw(t, path, func(bdb *bolt.DB, sl *sealer) {
-					if err := migrateSchema(bdb, sl, 7, zerolog.Nop()); err != nil {
+				withRaw(t, path, func(eng *boltEngine, sl *sealer) {
+					if err := migrateSchema(context.Background(), eng, sl, 7, zerolog.Nop()); err != nil {
 						t.Fatal(err)
 					}
 				})
@@ -104,18 +104,19 @@ func TestDeliveryIndexMigration(t *testing.T) {
 		{
 			name: "interrupted after two transactions, resumed at open",
 			migrate: func(t *testing.T, path string) {
-				withRaw(t, path, func(bdb *bolt.DB, sl *sealer) {
-					if err := bdb.Update(func(tx *bolt.Tx) error { _, err := startDeliveryIndex(tx); return err }); err != nil {
+				withRaw(t, path, func(eng *boltEngine, sl *sealer) {
+					ctx := context.Background()
+					if err := eng.update(ctx, func(tx kvTx) error { _, err := startDeliveryIndex(tx); return err }); err != nil {
 						t.Fatal(err)
 					}
 					for range 2 {
-						if err := bdb.Update(func(tx *bolt.Tx) error { _, _, err := stepDeliveryIndex(tx, sl, 7); return err }); err != nil {
+						if err := eng.update(ctx, func(tx kvTx) error { _, _, err := stepDeliveryIndex(tx, sl, 7); return err }); err != nil {
 							t.Fatal(err)
 						}
 					}
 					// Half-way, the file already says version 2, so a
 					// binary that does not keep the index refuses it.
-					if err := bdb.View(func(tx *bolt.Tx) error {
+					if err := eng.view(ctx, func(tx kvTx) error {
 						meta := tx.Bucket(bucketMeta)
 						through, err := readCount(meta, keyIndexThrough)
 						indexed := 0
@@ -204,27 +205,27 @@ func downgradeToSchema1(t testing.TB, path string) {
 				return err
 			}
 		}
-		return writeCount(meta, keySchemaVersion, 1)
+		return writeCount(boltBkt{meta}, keySchemaVersion, 1)
 	})
 }
 
 // withRaw opens the store file at path with bbolt and the test data key,
 // without Open, and passes both to fn.
-func withRaw(t *testing.T, path string, fn func(*bolt.DB, *sealer)) {
+func withRaw(t *testing.T, path string, fn func(*boltEngine, *sealer)) {
 	t.Helper()
 	sl, err := newSealer(testKey(5), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: true})
+	eng, err := openBolt(path, true, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer bdb.Close()
-	if err := bdb.Update(initSchema); err != nil {
+	defer eng.close()
+	if err := eng.update(context.Background(), initSchema); err != nil {
 		t.Fatal(err)
 	}
-	fn(bdb, sl)
+	fn(eng, sl)
 }
 
 func gunzipFile(t *testing.T, src, dst string) {

@@ -68,6 +68,9 @@ func (out *Outbound) validate() error {
 	if out.ID == "" || out.Actor == "" {
 		return fmt.Errorf("empty id or actor: %w", ErrInvalid)
 	}
+	if err := checkIDSize("activity id", out.ID); err != nil {
+		return err
+	}
 	for i, t := range out.Deliveries {
 		if t.Recipient == "" {
 			return fmt.Errorf("activity %s: delivery %d has no recipient: %w", out.ID, i, ErrInvalid)

@@ -135,3 +135,53 @@ func TestRotateDataKeyRefusesARunningNode(t *testing.T) {
 		t.Fatalf("a refused rotation changed the key files: %v", err)
 	}
 }
+
+// TestRotateDataKeyResealsTheChangeFeedAndFiles checks that a rotation
+// re-encrypts every sealed bucket: the change feed and the shared files
+// too, which must read back with the new key once the old one is gone.
+func TestRotateDataKeyResealsTheChangeFeedAndFiles(t *testing.T) {
+	dir := t.TempDir()
+	path, oldKey := newKeyedStore(t, dir)
+	ctx := context.Background()
+	db, err := Open(path, Options{DataKey: oldKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(ctx, func(tx *Tx) error {
+		return tx.AppendEvent(Event{CaseID: "case-1", LogIndex: 1, EventType: marker})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "api-token"), []byte(marker), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.PushFiles(ctx, dir, []string{"api-token"}); err != nil || n != 1 {
+		t.Fatalf("PushFiles = %d, %v", n, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RotateDataKey(ctx, path, "", Options{}); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := LoadDataKeys(dir, "", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(path, Options{DataKey: keys.Current})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	events, err := db.EventsAfter(ctx, 0, 10)
+	if err != nil || len(events) != 1 || events[0].EventType != marker {
+		t.Errorf("change feed after rotation: %+v, %v", events, err)
+	}
+	out := t.TempDir()
+	if n, err := db.PullFiles(ctx, out); err != nil || n != 1 {
+		t.Fatalf("PullFiles after rotation = %d, %v", n, err)
+	}
+	if got, err := os.ReadFile(filepath.Join(out, "api-token")); err != nil || string(got) != marker {
+		t.Errorf("shared file after rotation: %q, %v", got, err)
+	}
+}

@@ -14,8 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Encryption at rest. Every value that can carry report text or case content
@@ -293,7 +291,7 @@ func syncDir(dir string) error {
 // sealed. The cases bucket is sealed through CaseBucket.
 func isSealedBucket(name []byte) bool {
 	switch string(name) {
-	case string(bucketActivities), string(bucketDeliveries), string(bucketDeadLetters), string(bucketEvents):
+	case string(bucketActivities), string(bucketDeliveries), string(bucketDeadLetters), string(bucketEvents), string(bucketFiles), string(bucketSessions):
 		return true
 	}
 	return false
@@ -304,7 +302,7 @@ func isSealedBucket(name []byte) bool {
 // transaction (migration); a file sealed with the previous key is resealed
 // with the current one (the work of rotate-key). It returns how many values
 // it sealed.
-func checkDataKey(tx *bolt.Tx, s *sealer) (int, error) {
+func checkDataKey(tx kvTx, s *sealer) (int, error) {
 	meta := tx.Bucket(bucketMeta)
 	raw := meta.Get(keyDataKeyID)
 	if raw == nil {
@@ -341,9 +339,9 @@ func checkDataKey(tx *bolt.Tx, s *sealer) (int, error) {
 // resealAll seals every content value with the current key of s: plain
 // values when sealed is false (an unencrypted file), values sealed with
 // another key of s when sealed is true.
-func resealAll(tx *bolt.Tx, s *sealer, sealed bool) (int, error) {
+func resealAll(tx kvTx, s *sealer, sealed bool) (int, error) {
 	n := 0
-	reseal := func(path string, b *bolt.Bucket) error {
+	reseal := func(path string, b kvBucket) error {
 		type pair struct{ k, v []byte }
 		var todo []pair
 		err := b.ForEach(func(k, v []byte) error {
@@ -377,13 +375,13 @@ func resealAll(tx *bolt.Tx, s *sealer, sealed bool) (int, error) {
 		}
 		return nil
 	}
-	for _, name := range [][]byte{bucketActivities, bucketDeliveries, bucketDeadLetters} {
+	for _, name := range [][]byte{bucketActivities, bucketDeliveries, bucketDeadLetters, bucketEvents, bucketFiles, bucketSessions} {
 		if err := reseal(string(name), tx.Bucket(name)); err != nil {
 			return n, err
 		}
 	}
-	var walk func(path string, b *bolt.Bucket) error
-	walk = func(path string, b *bolt.Bucket) error {
+	var walk func(path string, b kvBucket) error
+	walk = func(path string, b kvBucket) error {
 		if err := reseal("cases/"+path, b); err != nil {
 			return err
 		}

@@ -213,50 +213,52 @@ func TestEncryptedStoreKeepsNoPlaintext(t *testing.T) {
 }
 
 func TestTamperedValueFailsTheRead(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "vultron.db")
-	db, err := Open(path, Options{DataKey: testKey(1), NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	fillStore(t, db)
-	ctx := context.Background()
-	// Move the sealed record of case-1 under another key of the same bucket.
-	err = db.Update(ctx, func(tx *Tx) error {
-		b := tx.tx.Bucket(bucketCases).Bucket([]byte("case-1"))
-		return b.Put([]byte("moved"), cloneBytes(b.Get([]byte("record"))))
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.View(ctx, func(tx *ReadTx) error {
-		c, err := tx.Case("case-1")
+	forEachBackend(t, func(t *testing.T, be backend) {
+		path := be.newURL(t)
+		db, err := OpenURL(context.Background(), path, Options{DataKey: testKey(1), NoSync: true})
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		if v := c.Get([]byte("moved")); v != nil {
-			t.Errorf("moved value read as %q", v)
+		defer db.Close()
+		fillStore(t, db)
+		ctx := context.Background()
+		// Move the sealed record of case-1 under another key of the same bucket.
+		err = db.Update(ctx, func(tx *Tx) error {
+			b := tx.tx.Bucket(bucketCases).Bucket([]byte("case-1"))
+			return b.Put([]byte("moved"), cloneBytes(b.Get([]byte("record"))))
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
-	if !errors.Is(err, ErrDataKey) {
-		t.Fatalf("View over a moved value: err = %v, want ErrDataKey", err)
-	}
-	// A write transaction that reads it fails too, and writes nothing.
-	err = db.Update(ctx, func(tx *Tx) error {
-		c, _ := tx.Case("case-1")
-		_ = c.Get([]byte("moved"))
-		return c.Put([]byte("after"), []byte("x"))
-	})
-	if !errors.Is(err, ErrDataKey) {
-		t.Fatalf("Update over a moved value: err = %v, want ErrDataKey", err)
-	}
-	_ = db.View(ctx, func(tx *ReadTx) error {
-		c, _ := tx.Case("case-1")
-		if c.Get([]byte("after")) != nil {
-			t.Error("write of a failed transaction committed")
+		err = db.View(ctx, func(tx *ReadTx) error {
+			c, err := tx.Case("case-1")
+			if err != nil {
+				return err
+			}
+			if v := c.Get([]byte("moved")); v != nil {
+				t.Errorf("moved value read as %q", v)
+			}
+			return nil
+		})
+		if !errors.Is(err, ErrDataKey) {
+			t.Fatalf("View over a moved value: err = %v, want ErrDataKey", err)
 		}
-		return nil
+		// A write transaction that reads it fails too, and writes nothing.
+		err = db.Update(ctx, func(tx *Tx) error {
+			c, _ := tx.Case("case-1")
+			_ = c.Get([]byte("moved"))
+			return c.Put([]byte("after"), []byte("x"))
+		})
+		if !errors.Is(err, ErrDataKey) {
+			t.Fatalf("Update over a moved value: err = %v, want ErrDataKey", err)
+		}
+		_ = db.View(ctx, func(tx *ReadTx) error {
+			c, _ := tx.Case("case-1")
+			if c.Get([]byte("after")) != nil {
+				t.Error("write of a failed transaction committed")
+			}
+			return nil
+		})
 	})
 }
 

@@ -5,16 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // ReadTx is a read-only view of the store, valid only inside the function
 // passed to DB.View (or, embedded in Tx, inside a write function). Every value
 // it returns is a copy that stays valid after the transaction ends.
 type ReadTx struct {
-	tx *bolt.Tx
+	tx kvTx
 	sl *sealer // nil when the store has no data key
 	// sealErr is the first value that failed to open; View and the
 	// committer return it, so a read of a sealed value never yields garbage.
@@ -28,6 +25,11 @@ type ReadTx struct {
 type Tx struct {
 	ReadTx
 	now func() time.Time // the store's clock
+	// auditPrev is the hash of the last audit record, once this
+	// transaction has read or written it (auditKnown): the records a batch
+	// appends chain on each other without reading the log again.
+	auditPrev  []byte
+	auditKnown bool
 }
 
 // bucket returns a top-level bucket that Open created. Get and Put of a
@@ -39,21 +41,22 @@ func (r *ReadTx) bucket(name []byte) *kv {
 		// damaged file; fail loudly rather than write elsewhere.
 		panic(fmt.Sprintf("store: bucket %q missing", name))
 	}
-	k := &kv{boltBucket: b, r: r}
+	k := &kv{engineBucket: b, r: r}
 	if isSealedBucket(name) {
 		k.path = string(name)
 	}
 	return k
 }
 
-// boltBucket names bbolt's bucket type so kv can embed it without its field
-// hiding the Bucket method.
-type boltBucket = bolt.Bucket
+// engineBucket names the engine's bucket type so kv can embed it without
+// its field hiding the Bucket method.
+type engineBucket = kvBucket
 
 // kv is a top-level bucket whose Get and Put seal and open values when path
-// is set. Its other methods, and the sub-buckets it returns, are bbolt's.
+// is set. Its other methods, and the sub-buckets it returns, are the
+// engine's.
 type kv struct {
-	*boltBucket
+	engineBucket
 	r    *ReadTx
 	path string // bucket path used as additional data; "" for plain buckets
 }
@@ -61,7 +64,7 @@ type kv struct {
 // Get returns the value under key, opened if the bucket is sealed. A value
 // that does not open reads as nil and fails the transaction.
 func (b *kv) Get(key []byte) []byte {
-	v := b.boltBucket.Get(key)
+	v := b.engineBucket.Get(key)
 	if b.path == "" || v == nil {
 		return v
 	}
@@ -77,7 +80,7 @@ func (b *kv) Put(key, value []byte) error {
 		}
 		value = sealed
 	}
-	return b.boltBucket.Put(key, value)
+	return b.engineBucket.Put(key, value)
 }
 
 // open returns the plaintext of a value read directly from the bucket (for
@@ -194,7 +197,7 @@ func (t *Tx) Case(id string) (*CaseBucket, error) {
 // returns ErrNotFound.
 func (t *Tx) DeleteCase(id string) error {
 	err := t.bucket(bucketCases).DeleteBucket([]byte(id))
-	if errors.Is(err, berrors.ErrBucketNotFound) {
+	if errors.Is(err, errBucketNotFound) {
 		return fmt.Errorf("case %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
@@ -212,7 +215,7 @@ func (t *Tx) DeleteCase(id string) error {
 // "cases/" and the bucket's name as part of the additional data; keys stay
 // plain.
 type CaseBucket struct {
-	b    *bolt.Bucket
+	b    kvBucket
 	name string
 	r    *ReadTx
 }
@@ -285,7 +288,7 @@ func (c *CaseBucket) Delete(key []byte) error {
 // missing one is not an error.
 func (c *CaseBucket) DeleteBucket(name string) error {
 	err := c.b.DeleteBucket([]byte(name))
-	if err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+	if err != nil && !errors.Is(err, errBucketNotFound) {
 		return fmt.Errorf("case bucket %s: delete %s: %w", c.name, name, err)
 	}
 	return nil

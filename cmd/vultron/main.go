@@ -73,6 +73,8 @@ func commands() []command {
 		{name: "status", summary: "Case State: fix ready (CF), fix deployed (CD), public (CP), exploit public (CX), attacks (CA)", run: runStatus},
 		{name: "ready", summary: "wait until a node serves (for scripts that start one in the background)", run: runReady},
 		{name: "rotate-key", summary: "replace the node data key of a stopped node and re-encrypt its store under the new one", run: runRotateKey},
+		{name: "migrate", summary: "create or upgrade the tables of a PostgreSQL store", run: runMigrate},
+		{name: "store", summary: "copy a node's store between bbolt and PostgreSQL (store copy --from URL --to URL)", run: runStore},
 		{name: "model", summary: "print the protocol's state models, histories and desiderata baselines", run: runModel},
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })

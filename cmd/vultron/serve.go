@@ -16,6 +16,7 @@ import (
 	"github.com/openvultron/vultron/node"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/policy"
+	"github.com/openvultron/vultron/store"
 )
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -27,6 +28,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	dataDir := fs.String("data", "./data", "data directory: vultron.db, keys/, api-token, metrics-token")
 	dataKeyFile := fs.String("data-key-file", "", "file of the node data key that encrypts case content at rest (default DATA/data-key, created 0600);\nVULTRON_DATA_KEY (base64) wins over it")
 	metricsTokenFile := fs.String("metrics-token-file", "", "file of the metrics token, which reads GET /metrics and nothing else (default DATA/metrics-token,\ncreated 0600)")
+	storeURL := fs.String("store", "", "store URL: bolt:PATH (default bolt:DATA/vultron.db), or postgres://USER@HOST/DATABASE of a\ndatabase that several serve processes share behind one --public-url (give each the same data key;\nput the password in PGPASSWORD or VULTRON_STORE, not on the command line)")
 	listen := fs.String("listen", "127.0.0.1:7001", "address to serve HTTP on")
 	publicURL := fs.String("public-url", "", "base URL peers reach this node at (default http://<listen>)")
 	var actors listFlag
@@ -50,6 +52,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	var trustedProxies listFlag
 	fs.Var(&trustedProxies, "trusted-proxy", "reverse proxy in front of the node (CIDR such as 10.0.0.0/8, or one address), repeatable: only\nfrom these peers are Forwarded / X-Forwarded-For read to find the client IP that rate limits,\naudit records and logs use; from any other peer they are ignored")
 	workers := fs.Int("delivery-workers", 8, "deliveries sent at once")
+	lease := fs.Duration("delivery-lease", store.DefaultLeaseTTL, "how long a delivery handed to a worker stays its own (one attempt takes at most half of it); with a\nshared --store, how soon another process sends what a stopped or killed one was sending")
 	var webhooks listFlag
 	fs.Var(&webhooks, "webhook", "URL that receives every case event as JSON signed with an HMAC (X-Vultron-Signature), repeatable")
 	webhookSecret := fs.String("webhook-secret-file", "", "file holding the webhook signing secret (default DATA/webhook-secret, created 0600)")
@@ -70,6 +73,11 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	}
 	if defaultEmbargo > maxEmbargo {
 		return usageError("the default embargo (%s) is longer than --max-embargo (%s)", defaultEmbargo.String(), maxEmbargo.String())
+	}
+	if *storeURL != "" {
+		if err := checkStoreURL("--store", *storeURL); err != nil {
+			return err
+		}
 	}
 	log, err := newLogger(env.stderr, *logFormat, *logLevel)
 	if err != nil {
@@ -103,6 +111,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if mode == policy.Allowlist && len(allowPeers) == 0 {
 		return usageError("--federation allowlist needs at least one --allow-peer HOST")
 	}
+	if *lease < 2*time.Second {
+		return usageError("--delivery-lease %s is too short: an attempt gets half of it; give at least 2s", *lease)
+	}
 	if *peerRate < 0 || *ipRate < 0 || *peerBurst < 0 || *ipBurst < 0 {
 		return usageError("rate limits and bursts must not be negative")
 	}
@@ -118,6 +129,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		DataDir:           *dataDir,
 		DataKeyFile:       *dataKeyFile,
 		DataKey:           env.getenv("VULTRON_DATA_KEY"),
+		Store:             *storeURL,
 		MetricsTokenFile:  *metricsTokenFile,
 		Listen:            *listen,
 		PublicURL:         *publicURL,
@@ -135,6 +147,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		IPBurst:           *ipBurst,
 		TrustedProxies:    trustedProxies,
 		DeliveryWorkers:   *workers,
+		DeliveryLease:     *lease,
 		Webhooks:          webhooks,
 		WebhookSecretFile: *webhookSecret,
 		Retry:             retry,

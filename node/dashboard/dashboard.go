@@ -33,7 +33,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -74,8 +73,11 @@ const (
 	notePage = 100
 )
 
-// uiSession is one logged-in browser.
+// uiSession is one logged-in browser, as read from the store for one
+// request. Sessions live in the store (store.Session), so every process of
+// a node on a shared store knows them.
 type uiSession struct {
+	id      string
 	csrf    string
 	expires time.Time
 	flash   string // the outcome of the last form, shown once
@@ -122,9 +124,6 @@ type Dashboard struct {
 	pages  map[string]*template.Template
 	static http.Handler
 
-	mu       sync.Mutex
-	sessions map[string]*uiSession
-
 	// histories keeps each case's CS history with the ledger length it
 	// was computed over, so that a case page reads only the entries added
 	// since its last view.
@@ -167,7 +166,7 @@ func New(cfg Config) (*Dashboard, error) {
 		cfg.FetchActor == nil || cfg.TokenMatches == nil || cfg.CalendarURL == nil || cfg.Refused == nil || cfg.Now == nil {
 		return nil, errors.New("dashboard: the configuration misses a dependency")
 	}
-	d := &Dashboard{cfg: cfg, pages: map[string]*template.Template{}, sessions: map[string]*uiSession{}}
+	d := &Dashboard{cfg: cfg, pages: map[string]*template.Template{}}
 	var err error
 	if d.histories, err = lru.New[string, caseHistory](maxHistories); err != nil {
 		return nil, fmt.Errorf("dashboard: history cache: %w", err)
@@ -240,17 +239,15 @@ func (d *Dashboard) session(r *http.Request) (*uiSession, string) {
 	if err != nil || c.Value == "" {
 		return nil, ""
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s, ok := d.sessions[c.Value]
+	s, ok, err := d.cfg.Store.Session(r.Context(), c.Value, d.cfg.Now())
+	if err != nil {
+		d.cfg.Logger.Error().Err(err).Msg("dashboard: read session")
+		return nil, ""
+	}
 	if !ok {
 		return nil, ""
 	}
-	if d.cfg.Now().After(s.expires) {
-		delete(d.sessions, c.Value)
-		return nil, ""
-	}
-	return s, c.Value
+	return &uiSession{id: c.Value, csrf: s.CSRF, expires: s.Expires, flash: s.Flash, flashOK: s.FlashOK}, c.Value
 }
 
 // page wraps a handler that needs a session: without one the browser is
@@ -337,23 +334,13 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 		}
 		id := randomToken()
 		now := d.cfg.Now()
-		d.mu.Lock()
-		for k, s := range d.sessions {
-			if now.After(s.expires) {
-				delete(d.sessions, k)
-			}
+		// The store drops expired sessions and, at maxSessions, the one
+		// that expires first.
+		if err := d.cfg.Store.CreateSession(r.Context(), id, store.Session{CSRF: randomToken(), Expires: now.Add(sessionTTL)}, now, maxSessions); err != nil {
+			d.cfg.Logger.Error().Err(err).Msg("dashboard: create session")
+			d.errorPage(w, http.StatusInternalServerError, "The session could not be stored; try again.")
+			return
 		}
-		if len(d.sessions) >= maxSessions {
-			var oldest string
-			for k, s := range d.sessions {
-				if oldest == "" || s.expires.Before(d.sessions[oldest].expires) {
-					oldest = k
-				}
-			}
-			delete(d.sessions, oldest)
-		}
-		d.sessions[id] = &uiSession{csrf: randomToken(), expires: now.Add(sessionTTL)}
-		d.mu.Unlock()
 		http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: id, Path: "/", HttpOnly: true,
 			SameSite: http.SameSiteStrictMode, Secure: strings.HasPrefix(d.cfg.PublicURL, "https://"), MaxAge: int(sessionTTL.Seconds())})
 		http.Redirect(w, r, next, http.StatusSeeOther)
@@ -361,9 +348,11 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, _ *uiSession, id string) {
-	d.mu.Lock()
-	delete(d.sessions, id)
-	d.mu.Unlock()
+	if err := d.cfg.Store.DeleteSession(r.Context(), id); err != nil {
+		d.cfg.Logger.Error().Err(err).Msg("dashboard: end session")
+		d.errorPage(w, http.StatusInternalServerError, "The session could not be ended; try again.")
+		return
+	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
@@ -379,17 +368,22 @@ func (d *Dashboard) render(w http.ResponseWriter, page string, data map[string]a
 
 // takeFlash returns and clears the session's message for the next page.
 func (d *Dashboard) takeFlash(s *uiSession) (string, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	f, ok := s.flash, s.flashOK
+	if f == "" {
+		return "", false
+	}
 	s.flash, s.flashOK = "", false
+	if err := d.cfg.Store.UpdateSession(context.Background(), s.id, func(st *store.Session) { st.Flash, st.FlashOK = "", false }); err != nil {
+		d.cfg.Logger.Warn().Err(err).Msg("dashboard: clear the session's message")
+	}
 	return f, ok
 }
 
 func (d *Dashboard) setFlash(s *uiSession, msg string, ok bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	s.flash, s.flashOK = msg, ok
+	if err := d.cfg.Store.UpdateSession(context.Background(), s.id, func(st *store.Session) { st.Flash, st.FlashOK = msg, ok }); err != nil {
+		d.cfg.Logger.Warn().Err(err).Msg("dashboard: keep the session's message")
+	}
 }
 
 // caseRow is a case in the list.

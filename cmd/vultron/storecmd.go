@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/openvultron/vultron/store"
+)
+
+// checkStoreURL refuses, as a usage error, a store URL of no known kind.
+func checkStoreURL(flagName, u string) error {
+	if strings.HasPrefix(u, "bolt:") && len(u) > len("bolt:") || strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") {
+		return nil
+	}
+	return usageError("%s %q: a store URL is bolt:PATH or postgres://USER@HOST/DATABASE", flagName, redactStoreURL(u))
+}
+
+// redactStoreURL hides the password of a store URL in messages.
+func redactStoreURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return u
+	}
+	userinfo := rest[:at]
+	if name, _, hasPass := strings.Cut(userinfo, ":"); hasPass {
+		return scheme + "://" + name + ":***" + rest[at:]
+	}
+	return u
+}
+
+// runMigrate brings a PostgreSQL store's tables to this binary's version.
+func runMigrate(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet("migrate", "vultron migrate --store postgres://USER@HOST/DATABASE",
+		"Create or upgrade the tables of a PostgreSQL store to the version this binary uses.\n"+
+			"serve does the same when it starts; run migrate first to upgrade before starting the\n"+
+			"new binary's processes, or with a database role that may create tables when the\n"+
+			"processes' role may not. It is safe to run while processes serve: migrations are\n"+
+			"taken under a lock, one at a time, each in a transaction. The URL may also come from\n"+
+			"VULTRON_STORE, and the password from PGPASSWORD.", env)
+	storeURL := fs.String("store", "", "the store: postgres://USER@HOST/DATABASE")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usageError("migrate takes no arguments, got %q", fs.Arg(0))
+	}
+	if *storeURL == "" {
+		*storeURL = env.getenv("VULTRON_STORE")
+	}
+	switch {
+	case *storeURL == "":
+		return usageError("migrate needs --store postgres://USER@HOST/DATABASE")
+	case strings.HasPrefix(*storeURL, "bolt:"):
+		return usageError("a bbolt store migrates when serve opens it; migrate is for PostgreSQL")
+	}
+	if err := checkStoreURL("--store", *storeURL); err != nil {
+		return err
+	}
+	from, to, err := store.MigratePostgres(ctx, *storeURL)
+	if err != nil {
+		return err
+	}
+	if from == to {
+		fmt.Fprintf(env.stdout, "tables already at version %d\n", to)
+		return nil
+	}
+	fmt.Fprintf(env.stdout, "tables migrated from version %d to %d\n", from, to)
+	return nil
+}
+
+// runStore runs the store subcommands.
+func runStore(ctx context.Context, env *environment, args []string) error {
+	if len(args) == 0 || args[0] != "copy" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+			fmt.Fprintln(env.stderr, "usage: vultron store copy --from URL --to URL")
+			return nil
+		}
+		return usageError("store takes a subcommand: copy (vultron store copy --from URL --to URL)")
+	}
+	fs := newFlagSet("store copy", "vultron store copy --from URL --to URL",
+		"Copy a node's store to another store, of the same kind or the other: from a bbolt file\n"+
+			"to PostgreSQL to move a node onto a shared database, or back. Values are copied as\n"+
+			"stored, still sealed with the node's data key, so the node keeps its data key (and\n"+
+			"DATA/keys, which serve then stores in the database). The source must be at this\n"+
+			"binary's schema version and a bbolt source must not be in use: stop the node first.\n"+
+			"The destination must be empty. A URL is bolt:PATH or postgres://USER@HOST/DATABASE;\n"+
+			"with --data, the copy is opened with the node's data key afterwards and checked.", env)
+	from := fs.String("from", "", "the store to copy")
+	to := fs.String("to", "", "the empty store to copy into")
+	dataDir := fs.String("data", "", "data directory of the node, to check the copy with its data key (optional)")
+	keyFile := fs.String("data-key-file", "", "file of the node data key (default DATA/data-key)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usageError("store copy takes no arguments, got %q", fs.Arg(0))
+	}
+	if *from == "" || *to == "" {
+		return usageError("store copy needs --from URL and --to URL")
+	}
+	if err := checkStoreURL("--from", *from); err != nil {
+		return err
+	}
+	if err := checkStoreURL("--to", *to); err != nil {
+		return err
+	}
+	st, err := store.Copy(ctx, *from, *to)
+	switch {
+	case errors.Is(err, store.ErrLocked):
+		return fmt.Errorf("a node is using %s; stop it before copying its store", redactStoreURL(*from))
+	case err != nil:
+		return err
+	}
+	fmt.Fprintf(env.stdout, "copied %d buckets, %d keys, %d bytes of values\n", st.Buckets, st.Keys, st.Bytes)
+	if *dataDir == "" {
+		return nil
+	}
+	keys, err := store.LoadDataKeys(*dataDir, *keyFile, env.getenv("VULTRON_DATA_KEY"), false)
+	if err != nil {
+		return fmt.Errorf("check the copy: %w", err)
+	}
+	db, err := store.OpenURL(ctx, *to, store.Options{DataKey: keys.Current, PreviousDataKey: keys.Previous})
+	if err != nil {
+		return fmt.Errorf("check the copy: %w", err)
+	}
+	defer db.Close()
+	if err := db.Check(ctx); err != nil {
+		return fmt.Errorf("check the copy: %w", err)
+	}
+	v, err := db.VerifyAudit(ctx)
+	if err != nil {
+		return fmt.Errorf("check the copy: %w", err)
+	}
+	if !v.OK {
+		return fmt.Errorf("check the copy: its audit chain breaks at record %d: %s", v.BrokenSeq, v.Reason)
+	}
+	fmt.Fprintf(env.stdout, "the copy opens with data key %s, is consistent, and its audit chain of %d records verifies (head %s)\n",
+		store.KeyID(keys.Current), v.Records, v.Head)
+	return nil
+}

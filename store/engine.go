@@ -1,0 +1,169 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// The storage engine. Everything above this file (records, indexes, the
+// delivery queue, the audit chain, case buckets, sealing, the group
+// committer) is written against the small model below, which is bbolt's:
+// nested buckets of ordered key/value pairs, with a sequence per bucket,
+// read in read-only transactions and written in read-write ones. Two
+// engines implement it: bbolt (engine_bolt.go, the default: one file, one
+// process) and PostgreSQL (engine_pg.go: one database shared by several
+// processes). The record layout, the sealing of values and every invariant
+// of the package doc are the same on both, because they are written once,
+// here, over this model.
+//
+// The model's rules, which both engines keep:
+//
+//   - Keys are ordered bytewise, shorter first on a common prefix. A bucket
+//     holds values and sub-buckets in one key space: a key cannot name both,
+//     and a cursor meets sub-buckets in key order with a nil value.
+//   - An empty value reads back as a non-nil empty slice; a missing key, or
+//     a key that names a sub-bucket, reads as nil.
+//   - Slices an engine returns are valid until the transaction ends (bbolt
+//     returns views of its pages); callers copy what they keep.
+//   - A bucket's sequence starts at 0; NextSequence increments and returns
+//     it, and a rolled-back transaction leaves it as it was.
+//   - A transaction sees its own writes. A read-only transaction sees one
+//     committed state throughout.
+//   - An engine that can fail on a read (a lost connection) records the
+//     first failure in its transaction and returns it from err(); the store
+//     then fails the transaction, so a failed read is never taken for a
+//     missing key.
+
+// engine is a storage engine: a set of top-level buckets read and written in
+// transactions.
+type engine interface {
+	// view runs fn in a read-only transaction.
+	view(ctx context.Context, fn func(kvTx) error) error
+	// update runs fn in a read-write transaction and commits it, durably
+	// unless the engine was opened without sync, when fn returns nil. A
+	// transient failure of the engine (a serialization conflict) reruns
+	// fn, which is why write functions are idempotent.
+	update(ctx context.Context, fn func(kvTx) error) error
+	// check reports what the engine finds inconsistent in its own
+	// structures (bbolt: pages and free lists).
+	check(ctx context.Context) []error
+	// close releases the engine.
+	close() error
+	// describe names the database for logs and errors, without secrets.
+	describe() string
+}
+
+// kvTx is one transaction of an engine.
+type kvTx interface {
+	// Bucket returns the top-level bucket name, or nil when it does not
+	// exist.
+	Bucket(name []byte) kvBucket
+	// CreateBucketIfNotExists returns the top-level bucket name, creating
+	// it first if needed.
+	CreateBucketIfNotExists(name []byte) (kvBucket, error)
+	// DeleteBucket removes the top-level bucket name and everything in it;
+	// errBucketNotFound when there is none.
+	DeleteBucket(name []byte) error
+	// ForEachBucket calls fn with the name of every top-level bucket, in
+	// key order.
+	ForEachBucket(fn func(name []byte) error) error
+	// Writable reports whether this is a read-write transaction.
+	Writable() bool
+	// err returns the first failure of a read made in this transaction,
+	// if any.
+	err() error
+}
+
+// kvBucket is a bucket inside a transaction; it is valid only until the
+// transaction ends.
+type kvBucket interface {
+	Get(key []byte) []byte
+	Put(key, value []byte) error
+	Delete(key []byte) error
+	// Bucket returns the sub-bucket name, or nil when there is none.
+	Bucket(name []byte) kvBucket
+	CreateBucketIfNotExists(name []byte) (kvBucket, error)
+	// DeleteBucket removes the sub-bucket name and everything in it;
+	// errBucketNotFound when there is none.
+	DeleteBucket(name []byte) error
+	Cursor() kvCursor
+	NextSequence() (uint64, error)
+	Sequence() uint64
+	SetSequence(seq uint64) error
+	Writable() bool
+	// ForEach calls fn for every key in order, with a nil value for a
+	// sub-bucket.
+	ForEach(fn func(k, v []byte) error) error
+	// ForEachBucket calls fn with the name of every sub-bucket, in order.
+	ForEachBucket(fn func(k []byte) error) error
+}
+
+// kvCursor walks a bucket's keys in order. Each move returns the key and
+// value it lands on, or a nil key past either end; the value of a
+// sub-bucket is nil.
+type kvCursor interface {
+	First() (k, v []byte)
+	Last() (k, v []byte)
+	Seek(seek []byte) (k, v []byte)
+	Next() (k, v []byte)
+	Prev() (k, v []byte)
+	// Delete removes the key the cursor is on.
+	Delete() error
+}
+
+// errBucketNotFound is the error of DeleteBucket for a missing bucket, the
+// same on every engine.
+var errBucketNotFound = bucketNotFoundError{}
+
+type bucketNotFoundError struct{}
+
+func (bucketNotFoundError) Error() string { return "bucket not found" }
+
+// leaseEngine is an engine that keeps the leases of handed-out deliveries
+// itself, shared by every process on the database, instead of the DB's
+// memory (PostgreSQL). See DueDeliveries.
+type leaseEngine interface {
+	// claimDue leases, until exp, up to limit keys of the due index
+	// (bucket deliveries_due) that sort at or before bound and hold no
+	// lease that is still valid at now, in key order, skipping keys
+	// another process is claiming at the same moment, and returns them
+	// with their deliveries' records. The leases are committed when it
+	// returns; any later write of a key drops its lease.
+	claimDue(ctx context.Context, bound []byte, limit int, now, exp time.Time) ([]claimedDelivery, error)
+}
+
+// claimedDelivery is a key of the due index a leaseEngine leased, with the
+// stored (sealed) record of its delivery, nil if there is none.
+type claimedDelivery struct {
+	dueKey []byte
+	record []byte
+}
+
+// changeEngine is an engine on which other processes write too: it tells
+// the DB of every commit, its own and theirs, so that Changed fires for
+// both.
+type changeEngine interface {
+	listen(onChange func()) error
+}
+
+// leaderEngine is an engine shared by several processes, of which one at a
+// time runs the node's timers and sweeps.
+type leaderEngine interface {
+	// lead blocks until this process is the leader or ctx ends, then
+	// returns a context that ends when it stops being the leader (its
+	// hold on the database is lost) or ctx ends, and a function that
+	// gives the leadership up.
+	lead(ctx context.Context) (context.Context, func(), error)
+}
+
+// countKeys returns the number of values (not sub-buckets) in b.
+func countKeys(b kvBucket) uint64 {
+	var n uint64
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if v != nil {
+			n++
+		}
+	}
+	return n
+}

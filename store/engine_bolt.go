@@ -1,0 +1,151 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// boltEngine is the engine of a bbolt file: the store's model is bbolt's
+// own, so every method is a thin wrapper. The wrappers are single-pointer
+// structs, which an interface holds without allocating.
+type boltEngine struct {
+	db   *bolt.DB
+	path string
+}
+
+// openBolt opens (creating with mode 0600) the bbolt file at path.
+func openBolt(path string, noSync bool, lockTimeout time.Duration) (*boltEngine, error) {
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: lockTimeout,
+		NoSync:  noSync,
+	})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("%w (file lock not acquired within %s)", ErrLocked, lockTimeout)
+		}
+		return nil, err
+	}
+	// bbolt applies the mode only when it creates the file; tighten an
+	// existing file too, since it holds the node's whole state.
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = bdb.Close()
+		return nil, err
+	}
+	return &boltEngine{db: bdb, path: path}, nil
+}
+
+func (e *boltEngine) view(_ context.Context, fn func(kvTx) error) error {
+	err := e.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+func (e *boltEngine) update(_ context.Context, fn func(kvTx) error) error {
+	return e.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+}
+
+func (e *boltEngine) check(context.Context) []error {
+	var errs []error
+	_ = e.db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		return nil
+	})
+	return errs
+}
+
+func (e *boltEngine) close() error { return e.db.Close() }
+
+func (e *boltEngine) describe() string { return e.path }
+
+type boltTx struct{ tx *bolt.Tx }
+
+func (t boltTx) Bucket(name []byte) kvBucket { return wrapBolt(t.tx.Bucket(name)) }
+
+func (t boltTx) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
+	b, err := t.tx.CreateBucketIfNotExists(name)
+	if err != nil {
+		return nil, err
+	}
+	return boltBkt{b}, nil
+}
+
+func (t boltTx) DeleteBucket(name []byte) error { return boltBucketErr(t.tx.DeleteBucket(name)) }
+
+func (t boltTx) ForEachBucket(fn func(name []byte) error) error {
+	return t.tx.ForEach(func(name []byte, _ *bolt.Bucket) error { return fn(name) })
+}
+
+func (t boltTx) Writable() bool { return t.tx.Writable() }
+
+func (t boltTx) err() error { return nil }
+
+// wrapBolt returns b as a kvBucket, and a nil bucket as a nil interface.
+func wrapBolt(b *bolt.Bucket) kvBucket {
+	if b == nil {
+		return nil
+	}
+	return boltBkt{b}
+}
+
+// boltBucketErr maps bbolt's missing-bucket error to the engine's.
+func boltBucketErr(err error) error {
+	if errors.Is(err, berrors.ErrBucketNotFound) {
+		return errBucketNotFound
+	}
+	return err
+}
+
+type boltBkt struct{ b *bolt.Bucket }
+
+func (b boltBkt) Get(key []byte) []byte { return b.b.Get(key) }
+
+// Put stores value; a nil value is stored as an empty one, so that it reads
+// back as empty, not as the nil of a sub-bucket, even in the transaction
+// that wrote it (the file holds the same zero-length value either way).
+func (b boltBkt) Put(key, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	return b.b.Put(key, value)
+}
+
+func (b boltBkt) Delete(key []byte) error     { return b.b.Delete(key) }
+func (b boltBkt) Bucket(name []byte) kvBucket { return wrapBolt(b.b.Bucket(name)) }
+
+func (b boltBkt) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
+	s, err := b.b.CreateBucketIfNotExists(name)
+	if err != nil {
+		return nil, err
+	}
+	return boltBkt{s}, nil
+}
+
+func (b boltBkt) DeleteBucket(name []byte) error { return boltBucketErr(b.b.DeleteBucket(name)) }
+func (b boltBkt) Cursor() kvCursor               { return boltCursor{b.b.Cursor()} }
+func (b boltBkt) NextSequence() (uint64, error)  { return b.b.NextSequence() }
+func (b boltBkt) Sequence() uint64               { return b.b.Sequence() }
+func (b boltBkt) SetSequence(seq uint64) error   { return b.b.SetSequence(seq) }
+func (b boltBkt) Writable() bool                 { return b.b.Writable() }
+
+func (b boltBkt) ForEach(fn func(k, v []byte) error) error { return b.b.ForEach(fn) }
+
+func (b boltBkt) ForEachBucket(fn func(k []byte) error) error { return b.b.ForEachBucket(fn) }
+
+type boltCursor struct{ c *bolt.Cursor }
+
+func (c boltCursor) First() ([]byte, []byte)        { return c.c.First() }
+func (c boltCursor) Last() ([]byte, []byte)         { return c.c.Last() }
+func (c boltCursor) Seek(s []byte) ([]byte, []byte) { return c.c.Seek(s) }
+func (c boltCursor) Next() ([]byte, []byte)         { return c.c.Next() }
+func (c boltCursor) Prev() ([]byte, []byte)         { return c.c.Prev() }
+func (c boltCursor) Delete() error                  { return c.c.Delete() }

@@ -1,0 +1,1170 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// The PostgreSQL engine keeps the store's buckets in two tables (see
+// pgMigrations):
+//
+//	vultron_buckets  id, parent, name, seq: one row per bucket (parent 0 for
+//	                 a top-level one), unique on (parent, name)
+//	vultron_kv       bucket, key, value, lease: one row per key, primary key
+//	                 (bucket, key); a sub-bucket has a row with a NULL value
+//	                 in its parent, so a cursor meets it in key order as
+//	                 bbolt's does
+//
+// bytea compares bytewise (memcmp, then length), so the btree of the primary
+// key gives the bucket's key order, and every cursor move is an index range
+// scan. One pair of generic tables rather than a table per record keeps the
+// layout, the sealing (values are the same sealed bytes as in a bbolt file)
+// and every invariant of the package in one place above the engine, and
+// makes `store copy` a walk over buckets.
+//
+// Writes. Every read-write transaction takes one advisory transaction lock
+// (pgWriterLock) before it reads anything, so writes are serialized across
+// every process on the database exactly as bbolt serializes them within
+// one: the audit log is one hash chain and the delivery counts are single
+// records, so writes need a total order anyway, and taking it first means a
+// transaction never waits on a row lock held by another writer and never
+// deadlocks with one. The group committer stays per process; a transaction
+// holds the lock for the round trips of its batch. A read-write transaction
+// runs in READ COMMITTED: after the lock every statement sees every commit
+// made before it. Reads run in REPEATABLE READ READ ONLY transactions, in
+// parallel with everything.
+//
+// Round trips. A transaction caches what it read and what it wrote, by
+// bucket and key, so a Get of a key already seen costs nothing; puts and
+// deletes are buffered and sent together, in one pipelined batch, with the
+// next query that must see them (a cursor move) or with the commit.
+//
+// Leases. A delivery handed out by DueDeliveries is leased in the lease
+// column of its row of the due index, claimed with FOR UPDATE SKIP LOCKED
+// so that two processes polling at once never take the same delivery and
+// never wait for each other. Any write of that row (the delivery leaving
+// the queue, or its retry moving it) clears the lease; a lease of a process
+// that died expires after Options.LeaseTTL.
+
+// pgWriterLock is the key of the advisory lock every read-write transaction
+// takes; pgLeaderLock the key of the session lock of the process that runs
+// timers and sweeps; pgMigrateLock the key of the lock held while the
+// schema migrates; pgStartupLock the key of the lock a process holds while
+// it starts (see StartupLock). Fixed numbers ("vultron" w, l, m, s), part
+// of the database format: every process of a node must use the same.
+const (
+	pgWriterLock  int64 = 0x76756c7472_6f6e77
+	pgLeaderLock  int64 = 0x76756c7472_6f6e6c
+	pgMigrateLock int64 = 0x76756c7472_6f6e6d
+	pgStartupLock int64 = 0x76756c7472_6f6e73
+)
+
+// pgChannel is the LISTEN/NOTIFY channel on which every commit is
+// announced, so that every process's Changed fires on every write.
+const pgChannel = "vultron_changed"
+
+// pgMigrations are the schema versions of the tables, applied in order.
+// They are written here rather than run by a migration library: there are
+// few of them, each must run under the store's own advisory lock in one
+// transaction with its version record, and the store's own schema version
+// (the layout of records inside the buckets, SchemaVersion) migrates
+// through the engine like a bbolt file.
+var pgMigrations = []string{
+	1: `CREATE TABLE vultron_buckets (
+		id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		parent bigint NOT NULL,
+		name   bytea  NOT NULL,
+		seq    bigint NOT NULL DEFAULT 0,
+		UNIQUE (parent, name)
+	);
+	CREATE TABLE vultron_kv (
+		bucket bigint NOT NULL,
+		key    bytea  NOT NULL,
+		value  bytea,
+		lease  bigint,
+		PRIMARY KEY (bucket, key)
+	);
+	-- Sealed values are random bytes: compressing them is wasted work.
+	ALTER TABLE vultron_kv ALTER COLUMN value SET STORAGE EXTERNAL;`,
+}
+
+// pgSchemaVersion is the newest version of the tables this binary knows.
+var pgSchemaVersion = len(pgMigrations) - 1
+
+// pgDefaultConns is the size of a process's connection pool unless the URL
+// sets pool_max_conns. A process also holds one connection to listen for
+// commits and, while it leads or starts, one for its lock.
+const pgDefaultConns = 16
+
+// pgEngine is the engine of a PostgreSQL database.
+type pgEngine struct {
+	// top caches the ids of top-level buckets, which Open creates and
+	// nothing but a schema migration removes, so a transaction does not
+	// look them up again.
+	topMu sync.Mutex
+	top   map[string]int64
+
+	pool   *pgxpool.Pool
+	cfg    *pgxpool.Config
+	desc   string
+	noSync bool
+	// listener receives the notifications of commits; stop ends it.
+	stop   context.CancelFunc
+	closed chan struct{}
+	// onChange is called for every commit announced on pgChannel, by any
+	// process.
+	onChange func()
+}
+
+func (e *pgEngine) topID(name []byte) (int64, bool) {
+	e.topMu.Lock()
+	defer e.topMu.Unlock()
+	id, ok := e.top[string(name)]
+	return id, ok
+}
+
+func (e *pgEngine) setTopID(name []byte, id int64) {
+	e.topMu.Lock()
+	defer e.topMu.Unlock()
+	if e.top == nil {
+		e.top = map[string]int64{}
+	}
+	e.top[string(name)] = id
+}
+
+func (e *pgEngine) forgetTopID(name []byte) {
+	e.topMu.Lock()
+	defer e.topMu.Unlock()
+	delete(e.top, string(name))
+}
+
+// isPostgresURL reports whether s names a PostgreSQL database.
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// describePostgres returns the URL without its password and query.
+func describePostgres(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "postgres database"
+	}
+	u.User = url.User(u.User.Username())
+	if u.User.Username() == "" {
+		u.User = nil
+	}
+	u.RawQuery = ""
+	return u.String()
+}
+
+// openPostgres connects to the database at connString and brings its tables
+// to pgSchemaVersion.
+func openPostgres(ctx context.Context, connString string, noSync bool) (*pgEngine, error) {
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		// pgx's message may quote the connection string; name only the
+		// database.
+		return nil, fmt.Errorf("%w: %s is not a valid PostgreSQL connection URL", ErrInvalid, describePostgres(connString))
+	}
+	if !strings.Contains(connString, "pool_max_conns") {
+		// pgx's default (the number of CPUs, at least 4) would make the
+		// HTTP handlers' reads and the delivery workers wait for each other
+		// on a small machine; writes take one connection at a time anyway.
+		cfg.MaxConns = pgDefaultConns
+	}
+	if noSync {
+		// For tests: a commit returns before its WAL is flushed.
+		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	}
+	e := &pgEngine{cfg: cfg, desc: describePostgres(connString), noSync: noSync, closed: make(chan struct{})}
+	e.pool, err = pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", e.desc, err)
+	}
+	if err := e.pool.Ping(ctx); err != nil {
+		e.pool.Close()
+		return nil, fmt.Errorf("connect to %s: %w", e.desc, err)
+	}
+	if err := migratePostgres(ctx, e.pool); err != nil {
+		e.pool.Close()
+		return nil, err
+	}
+	close(e.closed) // no listener yet; listen replaces it
+	return e, nil
+}
+
+// MigratePostgres brings the tables of the database at connString to the
+// newest version this binary knows, and returns the version it found and
+// the one it left. Open does the same; this is for `vultron migrate`.
+func MigratePostgres(ctx context.Context, connString string) (from, to int, err error) {
+	if !isPostgresURL(connString) {
+		return 0, 0, fmt.Errorf("store: migrate: %w: want a postgres:// URL", ErrInvalid)
+	}
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: migrate: %w: %s is not a valid PostgreSQL connection URL", ErrInvalid, describePostgres(connString))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: migrate %s: %w", describePostgres(connString), err)
+	}
+	defer pool.Close()
+	from, err = pgVersion(ctx, pool)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: migrate %s: %w", describePostgres(connString), err)
+	}
+	if err := migratePostgres(ctx, pool); err != nil {
+		return from, from, fmt.Errorf("store: migrate %s: %w", describePostgres(connString), err)
+	}
+	return from, pgSchemaVersion, nil
+}
+
+// pgVersion returns the version of the tables, 0 for an empty database.
+func pgVersion(ctx context.Context, pool *pgxpool.Pool) (int, error) {
+	var exists bool
+	if err := pool.QueryRow(ctx, `SELECT to_regclass('vultron_schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if !exists {
+		return 0, nil
+	}
+	var v int
+	if err := pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM vultron_schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
+}
+
+// migratePostgres applies the missing migrations, each in a transaction
+// with its version record, under a session advisory lock so that processes
+// starting together migrate once.
+func migratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, pgMigrateLock); err != nil {
+		return fmt.Errorf("migrate: take the migration lock: %w", err)
+	}
+	defer func() {
+		// A lost connection releases the lock by itself.
+		_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, pgMigrateLock)
+	}()
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS vultron_schema_migrations (
+		version    integer PRIMARY KEY,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var have int
+	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM vultron_schema_migrations`).Scan(&have); err != nil {
+		return fmt.Errorf("migrate: read schema version: %w", err)
+	}
+	if have > pgSchemaVersion {
+		return fmt.Errorf("%w: database tables are at version %d, newer than this binary supports (%d)", ErrSchema, have, pgSchemaVersion)
+	}
+	for v := have + 1; v <= pgSchemaVersion; v++ {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, pgMigrations[v]); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO vultron_schema_migrations (version) VALUES ($1)`, v)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate: tables to version %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+// listen starts the listener that calls onChange for every commit any
+// process announces.
+func (e *pgEngine) listen(onChange func()) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	conn, err := pgx.ConnectConfig(ctx, e.cfg.ConnConfig)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("listen on %s: %w", e.desc, err)
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pgChannel); err != nil {
+		cancel()
+		_ = conn.Close(context.Background())
+		return fmt.Errorf("listen on %s: %w", e.desc, err)
+	}
+	e.stop, e.closed = cancel, make(chan struct{})
+	go func() {
+		defer close(e.closed)
+		defer conn.Close(context.Background())
+		for {
+			if _, err := conn.WaitForNotification(ctx); err != nil {
+				if ctx.Err() == nil {
+					// The connection broke: this process misses other
+					// processes' commits until it reconnects, so it
+					// reconnects, and wakes its watchers meanwhile so
+					// that none waits on a change it cannot hear.
+					onChange()
+					_ = conn.Close(context.Background())
+					for ctx.Err() == nil {
+						c, err := pgx.ConnectConfig(ctx, e.cfg.ConnConfig)
+						if err == nil {
+							if _, err = c.Exec(ctx, "LISTEN "+pgChannel); err == nil {
+								conn = c
+								break
+							}
+							_ = c.Close(context.Background())
+						}
+						select {
+						case <-ctx.Done():
+						case <-time.After(time.Second):
+						}
+					}
+					continue
+				}
+				return
+			}
+			onChange()
+		}
+	}()
+	return nil
+}
+
+func (e *pgEngine) close() error {
+	if e.stop != nil {
+		e.stop()
+	}
+	<-e.closed
+	e.pool.Close()
+	return nil
+}
+
+func (e *pgEngine) describe() string { return e.desc }
+
+func (e *pgEngine) view(ctx context.Context, fn func(kvTx) error) error {
+	tx, err := e.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("begin read transaction on %s: %w", e.desc, err)
+	}
+	defer tx.Rollback(context.Background())
+	t := newPgTx(ctx, e, tx, false)
+	if err := fn(t); err != nil {
+		return err
+	}
+	if t.failed != nil {
+		return t.failed
+	}
+	return tx.Commit(ctx)
+}
+
+// pgRetries bounds how often update reruns a transaction that PostgreSQL
+// aborted for a serialization conflict or a deadlock.
+const pgRetries = 10
+
+func (e *pgEngine) update(ctx context.Context, fn func(kvTx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := e.updateOnce(ctx, fn)
+		var pe *pgconn.PgError
+		if attempt < pgRetries && errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01") {
+			continue
+		}
+		return err
+	}
+}
+
+func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
+	tx, err := e.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return fmt.Errorf("begin write transaction on %s: %w", e.desc, err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pgWriterLock); err != nil {
+		return fmt.Errorf("take the writer lock on %s: %w", e.desc, err)
+	}
+	t := newPgTx(ctx, e, tx, true)
+	if err := fn(t); err != nil {
+		return err
+	}
+	if t.failed != nil {
+		return t.failed
+	}
+	t.notify = true
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit on %s: %w", e.desc, err)
+	}
+	return nil
+}
+
+// check verifies the tables' own structure: every sub-bucket row names a
+// bucket and every bucket has its row in its parent.
+func (e *pgEngine) check(ctx context.Context) []error {
+	var errs []error
+	queries := []struct{ what, sql string }{
+		{"sub-bucket rows without a bucket", `SELECT count(*) FROM vultron_kv k WHERE k.value IS NULL
+			AND NOT EXISTS (SELECT 1 FROM vultron_buckets b WHERE b.parent = k.bucket AND b.name = k.key)`},
+		{"buckets without their row in their parent", `SELECT count(*) FROM vultron_buckets b
+			WHERE NOT EXISTS (SELECT 1 FROM vultron_kv k WHERE k.bucket = b.parent AND k.key = b.name AND k.value IS NULL)`},
+		{"keys in a bucket that does not exist", `SELECT count(*) FROM vultron_kv k WHERE k.bucket <> 0
+			AND NOT EXISTS (SELECT 1 FROM vultron_buckets b WHERE b.id = k.bucket)`},
+	}
+	for _, q := range queries {
+		var n int64
+		if err := e.pool.QueryRow(ctx, q.sql).Scan(&n); err != nil {
+			errs = append(errs, fmt.Errorf("check %s: %w", q.what, err))
+			continue
+		}
+		if n > 0 {
+			errs = append(errs, fmt.Errorf("check: %d %s", n, q.what))
+		}
+	}
+	return errs
+}
+
+// claimDue implements leaseEngine.
+func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, exp time.Time) ([]claimedDelivery, error) {
+	var out []claimedDelivery
+	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
+		out = out[:0]
+		t := newPgTx(ctx, e, tx, false)
+		due, records := t.Bucket(bucketDeliveriesDue), t.Bucket(bucketDeliveries)
+		if t.failed != nil {
+			return t.failed
+		}
+		if due == nil || records == nil {
+			return fmt.Errorf("claim deliveries: the queue's buckets are missing")
+		}
+		rows, err := tx.Query(ctx, `
+			WITH claimed AS (
+				UPDATE vultron_kv SET lease = $5
+				WHERE bucket = $1 AND key IN (
+					SELECT key FROM vultron_kv
+					WHERE bucket = $1 AND key <= $2 AND (lease IS NULL OR lease <= $3)
+					ORDER BY key
+					LIMIT $4
+					FOR UPDATE SKIP LOCKED)
+				RETURNING key)
+			SELECT c.key, r.value FROM claimed c
+			LEFT JOIN vultron_kv r ON r.bucket = $6 AND r.key = substring(c.key FROM 9 FOR 8)
+			ORDER BY c.key`,
+			due.(*pgBucket).id, bound, now.UnixNano(), limit, exp.UnixNano(), records.(*pgBucket).id)
+		if err != nil {
+			return fmt.Errorf("claim deliveries: %w", err)
+		}
+		for rows.Next() {
+			var c claimedDelivery
+			if err := rows.Scan(&c.dueKey, &c.record); err != nil {
+				rows.Close()
+				return fmt.Errorf("claim deliveries: %w", err)
+			}
+			out = append(out, c)
+		}
+		rows.Close()
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// lead implements leaderEngine: it waits for the session advisory lock
+// pgLeaderLock on a connection of its own. A process that dies loses its
+// session, and with it the lock, so another one takes over; a process whose
+// connection fails stops leading before another can start.
+func (e *pgEngine) lead(ctx context.Context) (context.Context, func(), error) {
+	conn, err := pgx.ConnectConfig(ctx, e.cfg.ConnConfig)
+	if err != nil {
+		return nil, nil, fmt.Errorf("leader election on %s: %w", e.desc, err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, pgLeaderLock); err != nil {
+		_ = conn.Close(context.Background())
+		return nil, nil, fmt.Errorf("leader election on %s: %w", e.desc, err)
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer conn.Close(context.Background())
+		t := time.NewTicker(pgLeaderCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-lctx.Done():
+				_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, pgLeaderLock)
+				return
+			case <-t.C:
+				pctx, pcancel := context.WithTimeout(lctx, pgLeaderCheck)
+				err := conn.Ping(pctx)
+				pcancel()
+				if err != nil && lctx.Err() == nil {
+					cancel() // the session, and the lock, may be gone
+					return
+				}
+			}
+		}
+	}()
+	return lctx, func() { cancel(); <-done }, nil
+}
+
+// sessionLock takes the session advisory lock key on a connection of its
+// own, waiting for it, and returns the function that releases it.
+func (e *pgEngine) sessionLock(ctx context.Context, key int64) (func(), error) {
+	conn, err := pgx.ConnectConfig(ctx, e.cfg.ConnConfig)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", e.desc, err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+		_ = conn.Close(context.Background())
+		return nil, fmt.Errorf("lock on %s: %w", e.desc, err)
+	}
+	return func() {
+		// Closing the session releases the lock even if the unlock fails.
+		_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, key)
+		_ = conn.Close(context.Background())
+	}, nil
+}
+
+// pgLeaderCheck is how often the leader checks that its session, which
+// holds the leader lock, is alive.
+const pgLeaderCheck = 2 * time.Second
+
+// pgTx is a transaction on PostgreSQL with its caches and buffered writes.
+type pgTx struct {
+	ctx      context.Context
+	e        *pgEngine
+	tx       pgx.Tx
+	writable bool
+	failed   error
+	notify   bool // announce the commit on pgChannel
+
+	buckets map[string]*pgBucket // parent id + name → bucket; nil value: known missing
+	values  map[string]cachedValue
+	pending []pendingWrite
+	dirty   []*pgBucket // buckets whose sequence changed
+}
+
+type cachedValue struct {
+	v        []byte
+	present  bool
+	isBucket bool
+}
+
+type pendingWrite struct {
+	bucket int64
+	key    []byte
+	value  []byte // nil: delete
+}
+
+func newPgTx(ctx context.Context, e *pgEngine, tx pgx.Tx, writable bool) *pgTx {
+	return &pgTx{ctx: ctx, e: e, tx: tx, writable: writable,
+		buckets: map[string]*pgBucket{}, values: map[string]cachedValue{}}
+}
+
+var errTxNotWritable = errors.New("store: write in a read-only transaction")
+
+func (t *pgTx) err() error { return t.failed }
+
+// fail records the first failure of the transaction.
+func (t *pgTx) fail(err error) {
+	if t.failed == nil {
+		t.failed = fmt.Errorf("store: %s: %w", t.e.desc, err)
+	}
+}
+
+func (t *pgTx) Writable() bool { return t.writable }
+
+func (t *pgTx) root() *pgBucket { return &pgBucket{t: t, id: 0} }
+
+func (t *pgTx) Bucket(name []byte) kvBucket {
+	return t.root().Bucket(name)
+}
+
+func (t *pgTx) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
+	return t.root().CreateBucketIfNotExists(name)
+}
+
+func (t *pgTx) DeleteBucket(name []byte) error { return t.root().DeleteBucket(name) }
+
+func (t *pgTx) ForEachBucket(fn func(name []byte) error) error {
+	return t.root().ForEachBucket(fn)
+}
+
+func cacheKey(bucket int64, key []byte) string {
+	b := make([]byte, 8, 8+len(key))
+	binary.BigEndian.PutUint64(b, uint64(bucket))
+	return string(append(b, key...))
+}
+
+// flush sends the buffered writes and sequences (and, at commit, the
+// notification) in one batch, followed by query when it is not nil, whose
+// rows it returns. The caller must close them.
+func (t *pgTx) flushWith(query string, args ...any) (pgx.Rows, error) {
+	if len(t.pending) == 0 && len(t.dirty) == 0 && !t.notify {
+		if query == "" {
+			return nil, nil
+		}
+		return t.tx.Query(t.ctx, query, args...)
+	}
+	b := &pgx.Batch{}
+	type check struct {
+		bucket int64
+		key    []byte
+	}
+	var puts []check // which results are puts, to check they hit a value
+	for _, w := range t.pending {
+		if w.value == nil {
+			b.Queue(`DELETE FROM vultron_kv WHERE bucket = $1 AND key = $2 AND value IS NOT NULL`, w.bucket, w.key)
+			puts = append(puts, check{})
+			continue
+		}
+		b.Queue(`INSERT INTO vultron_kv (bucket, key, value) VALUES ($1, $2, $3)
+			ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, lease = NULL
+			WHERE vultron_kv.value IS NOT NULL`, w.bucket, w.key, w.value)
+		puts = append(puts, check{w.bucket, w.key})
+	}
+	for _, bk := range t.dirty {
+		b.Queue(`UPDATE vultron_buckets SET seq = $2 WHERE id = $1`, bk.id, int64(bk.seq))
+	}
+	if t.notify {
+		b.Queue(`SELECT pg_notify($1, '')`, pgChannel)
+	}
+	if query != "" {
+		b.Queue(query, args...)
+	}
+	for _, bk := range t.dirty {
+		bk.seqDirty = false
+	}
+	t.pending, t.dirty = t.pending[:0], t.dirty[:0]
+	br := t.tx.SendBatch(t.ctx, b)
+	for _, p := range puts {
+		tag, err := br.Exec()
+		if err != nil {
+			_ = br.Close()
+			return nil, err
+		}
+		if p.key != nil && tag.RowsAffected() == 0 {
+			_ = br.Close()
+			return nil, fmt.Errorf("put %x: the key names a bucket", p.key)
+		}
+	}
+	n := b.Len() - len(puts)
+	if query != "" {
+		n--
+	}
+	for range n {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return nil, err
+		}
+	}
+	if query == "" {
+		return nil, br.Close()
+	}
+	rows, err := br.Query()
+	if err != nil {
+		_ = br.Close()
+		return nil, err
+	}
+	return &batchRows{Rows: rows, br: br}, nil
+}
+
+// flush sends the buffered writes.
+func (t *pgTx) flush() error {
+	_, err := t.flushWith("")
+	return err
+}
+
+// batchRows closes the batch with its rows.
+type batchRows struct {
+	pgx.Rows
+	br pgx.BatchResults
+}
+
+func (r *batchRows) Close() {
+	r.Rows.Close()
+	_ = r.br.Close()
+}
+
+// pgBucket is a bucket in a pgTx. The root (id 0) holds the top-level
+// buckets.
+type pgBucket struct {
+	t         *pgTx
+	id        int64
+	seq       uint64
+	seqLoaded bool
+	seqDirty  bool
+}
+
+func (b *pgBucket) Writable() bool { return b.t.writable }
+
+func (b *pgBucket) Get(key []byte) []byte {
+	t := b.t
+	if t.failed != nil {
+		return nil
+	}
+	ck := cacheKey(b.id, key)
+	if c, ok := t.values[ck]; ok {
+		return c.v
+	}
+	var (
+		v      []byte
+		isNull bool
+	)
+	err := t.tx.QueryRow(t.ctx, `SELECT value, value IS NULL FROM vultron_kv WHERE bucket = $1 AND key = $2`, b.id, key).Scan(&v, &isNull)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		t.values[ck] = cachedValue{}
+		return nil
+	case err != nil:
+		t.fail(fmt.Errorf("get: %w", err))
+		return nil
+	}
+	if isNull {
+		t.values[ck] = cachedValue{present: true, isBucket: true}
+		return nil
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	t.values[ck] = cachedValue{v: v, present: true}
+	return v
+}
+
+func (b *pgBucket) Put(key, value []byte) error {
+	t := b.t
+	if !t.writable {
+		return errTxNotWritable
+	}
+	if t.failed != nil {
+		return t.failed
+	}
+	if len(key) == 0 {
+		return fmt.Errorf("put: empty key: %w", ErrInvalid)
+	}
+	ck := cacheKey(b.id, key)
+	if c, ok := t.values[ck]; ok && c.isBucket {
+		return fmt.Errorf("put %x: the key names a bucket", key)
+	}
+	v := make([]byte, len(value)) // never nil: an empty value is a value
+	copy(v, value)
+	k := cloneBytes(key)
+	t.values[ck] = cachedValue{v: v, present: true}
+	t.pending = append(t.pending, pendingWrite{bucket: b.id, key: k, value: v})
+	return nil
+}
+
+func (b *pgBucket) Delete(key []byte) error {
+	t := b.t
+	if !t.writable {
+		return errTxNotWritable
+	}
+	if t.failed != nil {
+		return t.failed
+	}
+	ck := cacheKey(b.id, key)
+	if c, ok := t.values[ck]; ok && c.isBucket {
+		return fmt.Errorf("delete %x: the key names a bucket", key)
+	}
+	t.values[ck] = cachedValue{}
+	t.pending = append(t.pending, pendingWrite{bucket: b.id, key: cloneBytes(key)})
+	return nil
+}
+
+func (b *pgBucket) Bucket(name []byte) kvBucket {
+	sub := b.lookup(name)
+	if sub == nil {
+		return nil
+	}
+	return sub
+}
+
+// lookup returns the sub-bucket name, or nil.
+func (b *pgBucket) lookup(name []byte) *pgBucket {
+	t := b.t
+	if t.failed != nil {
+		return nil
+	}
+	ck := cacheKey(b.id, name)
+	if sub, ok := t.buckets[ck]; ok {
+		return sub
+	}
+	if b.id == 0 {
+		if id, ok := t.e.topID(name); ok {
+			sub := &pgBucket{t: t, id: id}
+			t.buckets[ck] = sub
+			return sub
+		}
+	}
+	var (
+		id  int64
+		seq int64
+	)
+	err := t.tx.QueryRow(t.ctx, `SELECT id, seq FROM vultron_buckets WHERE parent = $1 AND name = $2`, b.id, name).Scan(&id, &seq)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		t.buckets[ck] = nil
+		return nil
+	case err != nil:
+		t.fail(fmt.Errorf("bucket %x: %w", name, err))
+		return nil
+	}
+	sub := &pgBucket{t: t, id: id, seq: uint64(seq), seqLoaded: true}
+	t.buckets[ck] = sub
+	if b.id == 0 {
+		t.e.setTopID(name, id)
+	}
+	return sub
+}
+
+func (b *pgBucket) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
+	t := b.t
+	if !t.writable {
+		return nil, errTxNotWritable
+	}
+	if len(name) == 0 {
+		return nil, fmt.Errorf("create bucket: empty name: %w", ErrInvalid)
+	}
+	if sub := b.lookup(name); sub != nil {
+		return sub, nil
+	}
+	if t.failed != nil {
+		return nil, t.failed
+	}
+	rows, err := t.flushWith(`WITH m AS (
+			INSERT INTO vultron_kv (bucket, key, value) VALUES ($1, $2, NULL)
+			ON CONFLICT DO NOTHING RETURNING 1)
+		INSERT INTO vultron_buckets (parent, name) SELECT $1, $2 FROM m RETURNING id`, b.id, name)
+	if err != nil {
+		t.fail(fmt.Errorf("create bucket %x: %w", name, err))
+		return nil, t.failed
+	}
+	var id int64
+	found := false
+	for rows.Next() {
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			t.fail(fmt.Errorf("create bucket %x: %w", name, err))
+			return nil, t.failed
+		}
+		found = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		t.fail(fmt.Errorf("create bucket %x: %w", name, err))
+		return nil, t.failed
+	}
+	if !found {
+		return nil, fmt.Errorf("create bucket %x: the key holds a value", name)
+	}
+	sub := &pgBucket{t: t, id: id, seqLoaded: true}
+	t.buckets[cacheKey(b.id, name)] = sub
+	t.values[cacheKey(b.id, name)] = cachedValue{present: true, isBucket: true}
+	return sub, nil
+}
+
+func (b *pgBucket) DeleteBucket(name []byte) error {
+	t := b.t
+	if !t.writable {
+		return errTxNotWritable
+	}
+	if sub := b.lookup(name); sub == nil {
+		if t.failed != nil {
+			return t.failed
+		}
+		return errBucketNotFound
+	}
+	rows, err := t.flushWith(`WITH RECURSIVE sub(id) AS (
+			SELECT id FROM vultron_buckets WHERE parent = $1 AND name = $2
+			UNION ALL
+			SELECT c.id FROM vultron_buckets c JOIN sub ON c.parent = sub.id),
+		dk AS (DELETE FROM vultron_kv WHERE bucket IN (SELECT id FROM sub)),
+		dm AS (DELETE FROM vultron_kv WHERE bucket = $1 AND key = $2 AND value IS NULL)
+		DELETE FROM vultron_buckets WHERE id IN (SELECT id FROM sub) RETURNING id`, b.id, name)
+	if err != nil {
+		t.fail(fmt.Errorf("delete bucket %x: %w", name, err))
+		return t.failed
+	}
+	gone := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			t.fail(fmt.Errorf("delete bucket %x: %w", name, err))
+			return t.failed
+		}
+		gone[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		t.fail(fmt.Errorf("delete bucket %x: %w", name, err))
+		return t.failed
+	}
+	// Forget what the transaction knew of the deleted buckets.
+	for k, sub := range t.buckets {
+		if sub != nil && gone[sub.id] {
+			delete(t.buckets, k)
+		}
+	}
+	for k := range t.values {
+		if gone[int64(binary.BigEndian.Uint64([]byte(k[:8])))] {
+			delete(t.values, k)
+		}
+	}
+	t.buckets[cacheKey(b.id, name)] = nil
+	t.values[cacheKey(b.id, name)] = cachedValue{}
+	if b.id == 0 {
+		t.e.forgetTopID(name)
+	}
+	return nil
+}
+
+func (b *pgBucket) NextSequence() (uint64, error) {
+	if !b.t.writable {
+		return 0, errTxNotWritable
+	}
+	if b.id == 0 {
+		return 0, fmt.Errorf("next sequence: the root has none")
+	}
+	if !b.loadSeq() {
+		return 0, b.t.failed
+	}
+	b.seq++
+	b.markDirty()
+	return b.seq, nil
+}
+
+func (b *pgBucket) Sequence() uint64 {
+	if !b.loadSeq() {
+		return 0
+	}
+	return b.seq
+}
+
+func (b *pgBucket) SetSequence(seq uint64) error {
+	if !b.t.writable {
+		return errTxNotWritable
+	}
+	b.seq, b.seqLoaded = seq, true
+	b.markDirty()
+	return nil
+}
+
+// loadSeq reads the bucket's sequence once per transaction; it reports
+// false when the read failed.
+func (b *pgBucket) loadSeq() bool {
+	t := b.t
+	if b.seqLoaded {
+		return true
+	}
+	if t.failed != nil || b.id == 0 {
+		return false
+	}
+	var seq int64
+	if err := t.tx.QueryRow(t.ctx, `SELECT seq FROM vultron_buckets WHERE id = $1`, b.id).Scan(&seq); err != nil {
+		t.fail(fmt.Errorf("sequence: %w", err))
+		return false
+	}
+	b.seq, b.seqLoaded = uint64(seq), true
+	return true
+}
+
+func (b *pgBucket) markDirty() {
+	if !b.seqDirty {
+		b.seqDirty = true
+		b.t.dirty = append(b.t.dirty, b)
+	}
+}
+
+func (b *pgBucket) ForEach(fn func(k, v []byte) error) error {
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return b.t.failed
+}
+
+func (b *pgBucket) ForEachBucket(fn func(k []byte) error) error {
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if v != nil {
+			continue
+		}
+		if err := fn(k); err != nil {
+			return err
+		}
+	}
+	return b.t.failed
+}
+
+func (b *pgBucket) Cursor() kvCursor { return &pgCursor{b: b, window: pgFirstWindow} }
+
+// Cursor windows: a cursor reads rows in windows that grow from
+// pgFirstWindow to pgMaxWindow, so a seek for one key reads a few rows and a
+// long scan few round trips.
+const (
+	pgFirstWindow = 4
+	pgMaxWindow   = 512
+)
+
+type kvRow struct{ k, v []byte }
+
+// pgCursor reads its bucket in windows of rows held in key order.
+type pgCursor struct {
+	b      *pgBucket
+	rows   []kvRow
+	pos    int  // index in rows of the current key; -1 or len(rows) off the ends
+	before bool // rows may exist before rows[0]
+	after  bool // rows may exist after rows[len-1]
+	window int
+	// from is where the last window started, for a Prev after a Seek
+	// past the last key.
+	from []byte
+}
+
+// fetch reads a window: keys after (or at, when inclusive) from going up,
+// or before from going down; a nil from starts at the end.
+func (c *pgCursor) fetch(from []byte, up, inclusive bool) {
+	t := c.b.t
+	c.rows = c.rows[:0]
+	if t.failed != nil {
+		return
+	}
+	var (
+		q    string
+		args = []any{c.b.id, c.window}
+	)
+	switch {
+	case up && from == nil:
+		q = `SELECT key, value, value IS NULL FROM vultron_kv WHERE bucket = $1 ORDER BY key LIMIT $2`
+	case up && inclusive:
+		q = `SELECT key, value, value IS NULL FROM vultron_kv WHERE bucket = $1 AND key >= $3 ORDER BY key LIMIT $2`
+	case up:
+		q = `SELECT key, value, value IS NULL FROM vultron_kv WHERE bucket = $1 AND key > $3 ORDER BY key LIMIT $2`
+	case from == nil:
+		q = `SELECT key, value, value IS NULL FROM vultron_kv WHERE bucket = $1 ORDER BY key DESC LIMIT $2`
+	default:
+		q = `SELECT key, value, value IS NULL FROM vultron_kv WHERE bucket = $1 AND key < $3 ORDER BY key DESC LIMIT $2`
+	}
+	if from != nil {
+		args = append(args, from)
+	}
+	rows, err := t.flushWith(q, args...)
+	if err != nil {
+		t.fail(fmt.Errorf("cursor: %w", err))
+		return
+	}
+	for rows.Next() {
+		var (
+			r      kvRow
+			isNull bool
+		)
+		if err := rows.Scan(&r.k, &r.v, &isNull); err != nil {
+			rows.Close()
+			t.fail(fmt.Errorf("cursor: %w", err))
+			c.rows = c.rows[:0]
+			return
+		}
+		if !isNull && r.v == nil {
+			r.v = []byte{}
+		}
+		c.rows = append(c.rows, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		t.fail(fmt.Errorf("cursor: %w", err))
+		c.rows = c.rows[:0]
+		return
+	}
+	full := len(c.rows) == c.window
+	c.window = min(c.window*4, pgMaxWindow)
+	c.from = from
+	if up {
+		c.before, c.after = from != nil, full
+		c.pos = 0
+	} else {
+		slices.Reverse(c.rows)
+		c.before, c.after = full, from != nil
+		c.pos = len(c.rows) - 1
+	}
+}
+
+func (c *pgCursor) at() ([]byte, []byte) {
+	if c.pos < 0 || c.pos >= len(c.rows) {
+		return nil, nil
+	}
+	r := c.rows[c.pos]
+	return r.k, r.v
+}
+
+func (c *pgCursor) First() ([]byte, []byte) {
+	c.fetch(nil, true, false)
+	return c.at()
+}
+
+func (c *pgCursor) Last() ([]byte, []byte) {
+	c.fetch(nil, false, false)
+	return c.at()
+}
+
+func (c *pgCursor) Seek(seek []byte) ([]byte, []byte) {
+	c.fetch(cloneBytes(seek), true, true)
+	return c.at()
+}
+
+func (c *pgCursor) Next() ([]byte, []byte) {
+	if c.pos+1 < len(c.rows) {
+		c.pos++
+		return c.at()
+	}
+	if !c.after || len(c.rows) == 0 {
+		c.pos = len(c.rows)
+		return nil, nil
+	}
+	c.fetch(c.rows[len(c.rows)-1].k, true, false)
+	return c.at()
+}
+
+func (c *pgCursor) Prev() ([]byte, []byte) {
+	if c.pos-1 >= 0 && c.pos-1 < len(c.rows) {
+		c.pos--
+		return c.at()
+	}
+	switch {
+	case len(c.rows) == 0 && c.before && c.from != nil:
+		// A seek went past the last key: step back from where it
+		// started, as bbolt does.
+		c.fetch(c.from, false, false)
+		return c.at()
+	case !c.before || len(c.rows) == 0:
+		c.pos = -1
+		return nil, nil
+	}
+	c.fetch(c.rows[0].k, false, false)
+	return c.at()
+}
+
+func (c *pgCursor) Delete() error {
+	k, v := c.at()
+	if k == nil {
+		return fmt.Errorf("cursor delete: not on a key")
+	}
+	if v == nil {
+		return fmt.Errorf("cursor delete %x: the key names a bucket", k)
+	}
+	return c.b.Delete(k)
+}

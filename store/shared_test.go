@@ -1,0 +1,311 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openvultron/vultron/internal/crashtest"
+	"github.com/openvultron/vultron/internal/pgtest"
+)
+
+// Tests of several processes on one PostgreSQL database. Each DB opened on
+// the same URL has its own pool, committer and leases, as a process does.
+
+// openShared opens n DBs on one new PostgreSQL database.
+func openShared(t *testing.T, n int, opts Options) []*DB {
+	t.Helper()
+	u := pgtest.Database(t)
+	be := backends[1]
+	dbs := make([]*DB, n)
+	for i := range dbs {
+		dbs[i] = be.openURL(t, u, opts)
+	}
+	return dbs
+}
+
+func TestSharedDatabaseHandsOutEachDeliveryOnce(t *testing.T) {
+	clock := newTestClock()
+	dbs := openShared(t, 2, Options{Now: clock.Now, LeaseTTL: time.Hour, DataKey: testKey(4)})
+	ctx := context.Background()
+	mustPutActor(t, dbs[0], "coord")
+	const activities = 60
+	for i := range activities {
+		// Two lanes shared by many activities, and unordered deliveries.
+		enqueue(t, dbs[i%2], fmt.Sprintf("a%d", i),
+			DeliveryTarget{Recipient: inboxA, OrderingKey: fmt.Sprintf("case-%d", i%2)},
+			DeliveryTarget{Recipient: fmt.Sprintf("https://p%d.example/inbox", i)})
+	}
+	var (
+		mu      sync.Mutex
+		handed  = map[uint64]int{}
+		lastIn  = map[string]uint64{} // lane → last id handed out
+		ordered = true
+	)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for w := range dbs {
+		wg.Go(func() {
+			db := dbs[w]
+			for idle := 0; idle < 3; {
+				due, err := db.DueDeliveries(ctx, clock.Now(), 5)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(due) == 0 {
+					idle++
+					continue
+				}
+				idle = 0
+				for _, d := range due {
+					mu.Lock()
+					handed[d.ID]++
+					if d.OrderingKey != "" {
+						lane := d.Recipient + " " + d.OrderingKey
+						if d.ID < lastIn[lane] {
+							ordered = false
+						}
+						lastIn[lane] = d.ID
+					}
+					mu.Unlock()
+					if err := db.CompleteDelivery(ctx, d.ID); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(handed) != 2*activities {
+		t.Errorf("%d deliveries handed out, want %d", len(handed), 2*activities)
+	}
+	for id, n := range handed {
+		if n != 1 {
+			t.Errorf("delivery %d handed out %d times", id, n)
+		}
+	}
+	if !ordered {
+		t.Error("a lane's deliveries were handed out out of queue order")
+	}
+	if n, err := dbs[1].PendingCount(ctx); err != nil || n != 0 {
+		t.Errorf("PendingCount = %d, %v; want 0", n, err)
+	}
+}
+
+func TestSharedDatabaseSerializesWrites(t *testing.T) {
+	dbs := openShared(t, 2, Options{})
+	ctx := context.Background()
+	mustPutActor(t, dbs[0], "coord")
+	const each = 40
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted := map[string]int{}
+	errs := make(chan error, 2*each*2)
+	for w, db := range dbs {
+		wg.Go(func() {
+			for i := range each {
+				// Every activity is sent to both processes, as a peer
+				// retrying through a load balancer would.
+				for _, id := range []string{fmt.Sprintf("https://peer.example/a/%d", i), fmt.Sprintf("https://peer.example/own/%d-%d", w, i)} {
+					res, err := db.AcceptInbound(ctx, inbound(id, "coord", "n"), nil)
+					if err != nil {
+						errs <- err
+						continue
+					}
+					if !res.Duplicate {
+						mu.Lock()
+						accepted[id]++
+						mu.Unlock()
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if len(accepted) != 3*each {
+		t.Errorf("%d activities accepted, want %d", len(accepted), 3*each)
+	}
+	for id, n := range accepted {
+		if n != 1 {
+			t.Errorf("%s accepted %d times", id, n)
+		}
+	}
+	v, err := dbs[1].VerifyAudit(ctx)
+	if err != nil || !v.OK {
+		t.Fatalf("audit chain written by two processes: %+v, %v", v, err)
+	}
+	if v.Records < 4*each {
+		t.Errorf("audit chain has %d records, want at least %d", v.Records, 4*each)
+	}
+}
+
+func TestSharedDatabaseChangedFiresInEveryProcess(t *testing.T) {
+	dbs := openShared(t, 2, Options{})
+	changed := dbs[1].Changed()
+	if err := dbs[0].PutLocalActor(context.Background(), LocalActor{Name: "coord"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a commit of one process did not wake the other's watchers")
+	}
+}
+
+func TestSharedDatabaseHasOneLeader(t *testing.T) {
+	dbs := openShared(t, 2, Options{})
+	ctx := context.Background()
+	for _, db := range dbs {
+		if !db.Shared() {
+			t.Fatal("a PostgreSQL store must say it is shared")
+		}
+	}
+	lead0, stop0, err := dbs[0].Lead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan context.Context, 1)
+	var stop1 func()
+	go func() {
+		lctx, stop, err := dbs[1].Lead(ctx)
+		if err != nil {
+			t.Error(err)
+			close(second)
+			return
+		}
+		stop1 = stop
+		second <- lctx
+	}()
+	select {
+	case <-second:
+		t.Fatal("a second process leads while the first does")
+	case <-time.After(300 * time.Millisecond):
+	}
+	stop0()
+	if lead0.Err() == nil {
+		t.Error("the first leader's context is not done after it gave up the lead")
+	}
+	select {
+	case lctx, ok := <-second:
+		if !ok {
+			return
+		}
+		if lctx.Err() != nil {
+			t.Error("the new leader's context is done")
+		}
+		stop1()
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second process did not lead after the first gave up")
+	}
+}
+
+// TestSharedDatabaseLeaderKilled kills a child process that leads, and
+// checks that this process then leads: the lead is the child's database
+// session, which dies with it.
+func TestSharedDatabaseLeaderKilled(t *testing.T) {
+	const env = "STORE_LEADER_CHILD"
+	if u, ok := crashtest.Child(env); ok {
+		db, err := OpenURL(context.Background(), u, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := db.Lead(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		os.Stdout.WriteString("step leading\n")
+		<-time.After(crashChildLimit) // the parent kills it long before
+		os.Exit(4)
+	}
+	u := pgtest.Database(t)
+	db := backends[1].openURL(t, u, Options{})
+	crashtest.Kill(t, "TestSharedDatabaseLeaderKilled", env, u, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	lctx, stop, err := db.Lead(ctx)
+	if err != nil {
+		t.Fatalf("no lead after the leader was killed: %v", err)
+	}
+	defer stop()
+	if errors.Is(lctx.Err(), context.Canceled) {
+		t.Fatal("the lead ended at once")
+	}
+}
+
+// TestSharedFilesReachEveryProcess pushes a data directory's secrets from
+// one process and pulls them into another's, under the start-up lock,
+// which a second process waits for.
+func TestSharedFilesReachEveryProcess(t *testing.T) {
+	dbs := openShared(t, 2, Options{DataKey: testKey(6)})
+	ctx := context.Background()
+	a, b := t.TempDir(), t.TempDir()
+	if err := os.MkdirAll(a+"/keys", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{"keys/vendor.pem": "PRIVATE " + marker, "keys/vendor.ring.json": "{}", "api-token": "token"} {
+		if err := os.WriteFile(a+"/"+name, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release, err := dbs[0].StartupLock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := dbs[0].PushFiles(ctx, a, []string{"keys", "api-token", "missing"}); err != nil || n != 3 {
+		t.Fatalf("PushFiles = %d, %v; want 3", n, err)
+	}
+	second := make(chan func(), 1)
+	go func() {
+		r, err := dbs[1].StartupLock(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		second <- r
+	}()
+	select {
+	case <-second:
+		t.Fatal("a second process took the start-up lock while the first held it")
+	case <-time.After(200 * time.Millisecond):
+	}
+	release()
+	select {
+	case r := <-second:
+		defer r()
+	case <-time.After(10 * time.Second):
+		t.Fatal("the start-up lock was not handed on")
+	}
+	if n, err := dbs[1].PullFiles(ctx, b); err != nil || n != 3 {
+		t.Fatalf("PullFiles = %d, %v; want 3", n, err)
+	}
+	got, err := os.ReadFile(b + "/keys/vendor.pem")
+	if err != nil || string(got) != "PRIVATE "+marker {
+		t.Errorf("pulled key: %q, %v", got, err)
+	}
+	if fi, err := os.Stat(b + "/keys/vendor.pem"); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("pulled key mode: %v, %v", fi.Mode(), err)
+	}
+	// The files are sealed in the database.
+	var plain int
+	if err := dbs[0].eng.(*pgEngine).pool.QueryRow(ctx, `SELECT count(*) FROM vultron_kv WHERE position($1::bytea IN value) > 0`, []byte(marker)).Scan(&plain); err != nil || plain != 0 {
+		t.Errorf("%d rows hold the key in the clear (%v)", plain, err)
+	}
+	if n, err := dbs[0].PushFiles(ctx, a, []string{"keys"}); err != nil || n != 0 {
+		t.Errorf("pushing unchanged files stored %d, %v; want 0", n, err)
+	}
+	if _, err := dbs[0].PushFiles(ctx, a, []string{"../etc/passwd"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a path outside the data directory: %v, want ErrInvalid", err)
+	}
+}
