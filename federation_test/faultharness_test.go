@@ -205,15 +205,17 @@ func TestFaultProxyKinds(t *testing.T) {
 			r.net.begin(7, faultKinds{tc.kind: true}, 1, trace)
 			statuses := make([]int, n)
 			var wg sync.WaitGroup
+			// Announcements, which every kind meets (a 413 only them).
+			body := func(i int) string { return fmt.Sprintf(`{"type":"Announce","n":%d}`, i) }
 			for i := range n {
 				wg.Add(1)
-				go func() { defer wg.Done(); statuses[i] = r.post(t, fmt.Sprintf(`{"n":%d}`, i), true) }()
+				go func() { defer wg.Done(); statuses[i] = r.post(t, body(i), true) }()
 			}
 			wg.Wait()
 			r.net.heal()
 			received := make([]int, n)
 			for i := range n {
-				received[i] = r.backend.count(fmt.Sprintf(`POST /actors/node/inbox {"n":%d}`, i))
+				received[i] = r.backend.count("POST /actors/node/inbox " + body(i))
 			}
 			tc.check(t, statuses, received)
 			if !strings.Contains(trace.summary(), fmt.Sprintf("%s %d", tc.kind, n)) {
@@ -447,5 +449,23 @@ func TestFaultPlan(t *testing.T) {
 	}
 	if got, _ := parseFaultKinds("kill, dup"); got.String() != "dup,kill" {
 		t.Errorf("parseFaultKinds(kill, dup).String() = %q, want dup,kill", got)
+	}
+}
+
+// TestFault413OnlyOnAnnouncements checks that the 413 the proxy plays
+// meets announcements only: a participant's activity is no larger than
+// what every node takes.
+func TestFault413OnlyOnAnnouncements(t *testing.T) {
+	r := newProxyRig(t)
+	trace := newFaultTrace()
+	r.net.begin(7, faultKinds{fault413: true}, 1, trace)
+	for i := range 6 {
+		if status := r.post(t, fmt.Sprintf(`{"type":"Create","n":%d}`, i), true); status != http.StatusAccepted {
+			t.Errorf("activity %d: sender saw %d, want 202", i, status)
+		}
+	}
+	r.net.heal()
+	if s := trace.summary(); s != "no request faults" {
+		t.Errorf("trace summary %q: want no fault on activities that are no announcements", s)
 	}
 }
