@@ -14,11 +14,11 @@ import (
 // Resolved is an action with its arguments computed for one decision.
 type Resolved struct {
 	Kind   Kind
-	Days   int    // propose_embargo
-	Reason string // reject_embargo
-	Actor  string // invite
-	Role   string // invite
-	URL    string // notify
+	Days   int      // propose_embargo
+	Reason string   // reject_embargo
+	Actor  string   // invite
+	Roles  []string // invite
+	URL    string   // notify
 }
 
 // String writes the action and its computed arguments.
@@ -31,7 +31,7 @@ func (r Resolved) String() string {
 			return fmt.Sprintf("reject_embargo (%s)", r.Reason)
 		}
 	case Invite:
-		return fmt.Sprintf("invite %s as %s", r.Actor, r.Role)
+		return fmt.Sprintf("invite %s as %s", r.Actor, strings.Join(r.Roles, " and "))
 	case Notify:
 		return "notify " + r.URL
 	}
@@ -121,9 +121,9 @@ func (r *Rule) decide(env Env) Decision {
 
 // resolve computes the action's arguments.
 func (a Action) resolve(env Env) (Resolved, error) {
-	res := Resolved{Kind: a.Kind, Reason: a.Reason, Actor: a.Actor, Role: a.roleOrDefault(), URL: a.URL}
-	if a.Kind != Invite {
-		res.Role = ""
+	res := Resolved{Kind: a.Kind, Reason: a.Reason, Actor: a.Actor, URL: a.URL}
+	if a.Kind == Invite {
+		res.Roles = a.rolesOrDefault()
 	}
 	switch {
 	case a.Kind == ProposeEmbargo && a.days != nil:

@@ -24,6 +24,8 @@ const (
 	SuggestionReceived Point = "suggestion_received"
 	// FixReady: a vendor of the case reported its fix ready (CF).
 	FixReady Point = "fix_ready"
+	// FixDeployed: a deployer of the case reported the fix deployed (CD).
+	FixDeployed Point = "fix_deployed"
 	// Publication: the case recorded that the public is aware (CP).
 	Publication Point = "publication"
 	// EmbargoEnded: the end of the embargo in force has passed.
@@ -42,7 +44,7 @@ const (
 // Points returns every decision point, in the order a case meets them.
 func Points() []Point {
 	return []Point{ReportReceived, InvitationReceived, EmbargoProposed, SuggestionReceived, FixReady,
-		Publication, EmbargoEnded, IntelAttacksObserved, IntelExploitPublic, IntelPublic}
+		FixDeployed, Publication, EmbargoEnded, IntelAttacksObserved, IntelExploitPublic, IntelPublic}
 }
 
 // Kind is an action a rule takes: one of the protocol's ordinary actions,
@@ -51,24 +53,24 @@ type Kind string
 
 // The actions.
 const (
-	Validate            Kind = "validate"               // RV: the report is valid (opens the case)
-	Invalidate          Kind = "invalidate"             // RI
-	Engage              Kind = "engage"                 // RA: work on the case (validates first if needed)
-	Defer               Kind = "defer"                  // RD
-	Close               Kind = "close"                  // RC
-	ProposeEmbargo      Kind = "propose_embargo"        // EP, or EV while one is in force; {days}
-	AcceptEmbargo       Kind = "accept_embargo"         // EA, EC
-	RejectEmbargo       Kind = "reject_embargo"         // ER, EJ; {reason}
-	ReportAttacks       Kind = "report_attacks"         // CA
-	ReportExploitPublic Kind = "report_exploit_public"  // CX
-	ReportPublic        Kind = "report_public"          // CP
-	Invite              Kind = "invite"                 // invite an actor to the case; {actor, role}
-	AcceptInvitation    Kind = "accept_invitation"      // join the case one was invited to
-	DeclineInvitation   Kind = "decline_invitation"     // decline it
-	AcceptSuggestion    Kind = "accept_suggestion"      // the owner invites the suggested actor
-	RejectSuggestion    Kind = "reject_suggestion"      // the owner declines the suggestion
-	Notify              Kind = "notify"                 // POST the decision to a webhook; {url}
-	Ask                 Kind = "ask"                    // leave the decision to a person
+	Validate            Kind = "validate"              // RV: the report is valid (opens the case)
+	Invalidate          Kind = "invalidate"            // RI
+	Engage              Kind = "engage"                // RA: work on the case (validates first if needed)
+	Defer               Kind = "defer"                 // RD
+	Close               Kind = "close"                 // RC
+	ProposeEmbargo      Kind = "propose_embargo"       // EP, or EV while one is in force; {days}
+	AcceptEmbargo       Kind = "accept_embargo"        // EA, EC
+	RejectEmbargo       Kind = "reject_embargo"        // ER, EJ; {reason}
+	ReportAttacks       Kind = "report_attacks"        // CA
+	ReportExploitPublic Kind = "report_exploit_public" // CX
+	ReportPublic        Kind = "report_public"         // CP
+	Invite              Kind = "invite"                // invite an actor to the case; {actor, role}
+	AcceptInvitation    Kind = "accept_invitation"     // join the case one was invited to
+	DeclineInvitation   Kind = "decline_invitation"    // decline it
+	AcceptSuggestion    Kind = "accept_suggestion"     // the owner invites the suggested actor
+	RejectSuggestion    Kind = "reject_suggestion"     // the owner declines the suggestion
+	Notify              Kind = "notify"                // POST the decision to a webhook; {url}
+	Ask                 Kind = "ask"                   // leave the decision to a person
 )
 
 // Kinds returns every action.

@@ -74,8 +74,8 @@ type Action struct {
 	Actor     string
 	ActorExpr string
 	actor     *vm.Program
-	Role      string // the invitee's role; vendor when empty
-	URL       string // notify's webhook
+	Roles     []string // the invitee's roles; vendor when none
+	URL       string   // notify's webhook
 }
 
 // String writes the action as a policy file would.
@@ -95,18 +95,18 @@ func (a Action) String() string {
 		if a.ActorExpr != "" {
 			who = a.ActorExpr
 		}
-		return fmt.Sprintf("invite {actor: %s, role: %s}", who, a.roleOrDefault())
+		return fmt.Sprintf("invite {actor: %s, role: %s}", who, strings.Join(a.rolesOrDefault(), "|"))
 	case Notify:
 		return fmt.Sprintf("notify {url: %s}", a.URL)
 	}
 	return string(a.Kind)
 }
 
-func (a Action) roleOrDefault() string {
-	if a.Role == "" {
-		return "vendor"
+func (a Action) rolesOrDefault() []string {
+	if len(a.Roles) == 0 {
+		return []string{"vendor"}
 	}
-	return a.Role
+	return a.Roles
 }
 
 // Error is a refused policy file: where the first fault is and why.
@@ -347,6 +347,9 @@ func (pr parser) action(n *yaml.Node, r *Rule) (Action, error) {
 	seen := map[string]bool{}
 	err := pr.mapping(args, fmt.Sprintf("%s: %s", r.Name, a.Kind), spec.known, func(key string, k, v *yaml.Node) error {
 		seen[key] = true
+		if key == "role" {
+			return pr.roles(v, r, &a)
+		}
 		s, err := pr.str(v, fmt.Sprintf("%s of %s", key, a.Kind))
 		if err != nil {
 			return err
@@ -358,11 +361,6 @@ func (pr parser) action(n *yaml.Node, r *Rule) (Action, error) {
 			a.Reason = s
 		case "actor":
 			return pr.actor(v, s, r, &a)
-		case "role":
-			if !slices.Contains([]string{"vendor", "deployer", "coordinator", "finder", "reporter", "observer"}, s) {
-				return pr.errorf(v, "%s: %q is not a role an invitee can take (want vendor, deployer, coordinator, finder, reporter or observer)", r.Name, s)
-			}
-			a.Role = s
 		case "url":
 			u, err := url.Parse(s)
 			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -381,6 +379,25 @@ func (pr parser) action(n *yaml.Node, r *Rule) (Action, error) {
 		}
 	}
 	return a, nil
+}
+
+// roles reads the role an invitee takes, or a list of them.
+func (pr parser) roles(v *yaml.Node, r *Rule, a *Action) error {
+	items := []*yaml.Node{v}
+	if v.Kind == yaml.SequenceNode {
+		items = v.Content
+	}
+	for _, item := range items {
+		s, err := pr.str(item, "role of invite")
+		if err != nil {
+			return err
+		}
+		if !slices.Contains([]string{"vendor", "deployer", "coordinator", "finder", "reporter", "observer"}, s) {
+			return pr.errorf(item, "%s: %q is not a role an invitee can take (want vendor, deployer, coordinator, finder, reporter or observer)", r.Name, s)
+		}
+		a.Roles = append(a.Roles, s)
+	}
+	return nil
 }
 
 // days reads the length of a proposed embargo: a whole number of days, or

@@ -30,7 +30,7 @@ type Simulation struct {
 
 // DefaultSimulation returns the timing used where a policy sets none.
 func DefaultSimulation() Simulation {
-	return Simulation{FixDays: 30, DeployDays: 14, ExploitDays: 180, AttacksDays: 270, LeakDays: 365,
+	return Simulation{FixDays: 60, DeployDays: 30, ExploitDays: 180, AttacksDays: 270, LeakDays: 365,
 		DetectDays: 2, HumanDays: 5, CoordinatorShare: 0.25}
 }
 

@@ -72,6 +72,7 @@ func commands() []command {
 		{name: "status", summary: "Case State: fix ready (CF), fix deployed (CD), public (CP), exploit public (CX), attacks (CA)", run: runStatus},
 		{name: "ready", summary: "wait until a node serves (for scripts that start one in the background)", run: runReady},
 		{name: "rotate-key", summary: "replace the node data key of a stopped node and re-encrypt its store under the new one", run: runRotateKey},
+		{name: "simulate", summary: "simulate many organizations and cases under a policy, or at random; desiderata met and load", run: runSimulate},
 		{name: "model", summary: "print the protocol's state models, histories and desiderata baselines", run: runModel},
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
