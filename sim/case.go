@@ -353,23 +353,6 @@ func (s *caseSim) creation() *vocab.Activity {
 	now := s.now.Truncate(time.Second)
 	caseID := recv.base + "/cases/" + strconv.Itoa(s.n)
 	caseActor := recv.base + "/actors/case-" + strconv.Itoa(s.n)
-	participant := func(actor string, roles cvdstate.RoleSet, rm, vfd string) vocab.Ref {
-		cp := &vocab.CaseParticipant{}
-		cp.ID, cp.Type = cases.ParticipantID(caseID, actor), vocab.TypeCaseParticipant
-		cp.AttributedTo = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(actor)}, Single: true}
-		cp.Context = vocab.RefTo(caseID)
-		for _, r := range cvdstate.Roles() {
-			if roles.Has(r) {
-				cp.CaseRoles = append(cp.CaseRoles, r.String())
-			}
-		}
-		cp.EmbargoConsentState = "NO_EMBARGO"
-		st := &vocab.ParticipantStatus{RMState: rm, VFDState: vfd}
-		st.Type = vocab.TypeParticipantStatus
-		st.Context = vocab.RefTo(cp.ID)
-		cp.ParticipantStatuses = []vocab.Ref{vocab.Inline(st)}
-		return vocab.Inline(cp)
-	}
 	ownerVFD := "vfd"
 	if recv.roles.Has(cvdstate.Vendor) {
 		ownerVFD = "Vfd" // receiving the report made the vendor aware
@@ -380,8 +363,8 @@ func (s *caseSim) creation() *vocab.Activity {
 	vc.Published = now.Format(time.RFC3339)
 	vc.VulnerabilityReports = []vocab.Ref{vocab.Inline(s.report)}
 	vc.CaseParticipants = []vocab.Ref{
-		participant(recv.actor, recv.roles|cvdstate.CaseOwner, "RECEIVED", ownerVFD),
-		participant(s.w.orgs[s.finder].actor, cvdstate.Finder|cvdstate.Reporter, "ACCEPTED", "vfd"),
+		cases.ParticipantRef(caseID, recv.actor, recv.name, recv.roles|cvdstate.CaseOwner, "NO_EMBARGO", "RECEIVED", ownerVFD),
+		cases.ParticipantRef(caseID, s.w.orgs[s.finder].actor, "", cvdstate.Finder|cvdstate.Reporter, "NO_EMBARGO", "ACCEPTED", "vfd"),
 	}
 	status := &vocab.CaseStatus{EMState: "NONE", PXAState: "pxa"}
 	status.Type = vocab.TypeCaseStatus
