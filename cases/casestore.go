@@ -145,7 +145,10 @@ func saveCase(tx *store.Tx, c *Case) error {
 	if _, err := indexShortID(tx, c.ID, KindCase); err != nil { // lookup.go
 		return err
 	}
-	return countCase(tx, b, c) // counts.go
+	if err := countCase(tx, b, c); err != nil { // counts.go
+		return err
+	}
+	return indexCaseClocks(tx, c) // deadlines.go
 }
 
 // Save stores a case folded outside the engine (such as a benchmark's

@@ -381,6 +381,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	} else if counted > 0 {
 		n.log.Info().Int("cases", counted).Msg("counted the cases by state")
 	}
+	// Stores written before the deadline clocks were indexed (cases/deadlines.go).
+	if indexed, err := cases.MigrateClocks(ctx, db); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	} else if indexed > 0 {
+		n.log.Info().Int("subjects", indexed).Msg("indexed the deadline clocks of cases and reports")
+	}
 	// Stores written before cases and reports had short ids (cases/lookup.go).
 	if indexed, err := cases.MigrateShortIDs(ctx, db); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
