@@ -1,0 +1,118 @@
+package deadline
+
+import (
+	"slices"
+	"time"
+
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/store"
+)
+
+// Deadline is a running clock with its due time under a configuration.
+type Deadline struct {
+	cases.Clock
+	Due     time.Time
+	Limit   Limit
+	Overdue bool
+}
+
+// MaxList is the most deadlines one listing returns.
+const MaxList = 1000
+
+// List returns the deadlines soonest due first, at most limit of them (at
+// most MaxList): every running clock, or with overdueOnly those due before
+// now. It reads at most limit clocks of each kind, because each kind's
+// index is in due order; kinds that are off are left out.
+func List(tx *store.ReadTx, cfg Config, now time.Time, overdueOnly bool, limit int) ([]Deadline, error) {
+	limit = min(max(limit, 1), MaxList)
+	var out []Deadline
+	for _, kind := range cases.ClockKinds() {
+		l := cfg.Limits[kind]
+		if l.Off {
+			continue
+		}
+		n := 0
+		err := cases.Clocks(tx, kind, nil, func(cl cases.Clock) bool {
+			due, ok := cfg.Due(kind, cl.Start)
+			if !ok || (overdueOnly && !due.Before(now)) {
+				return false
+			}
+			out = append(out, Deadline{Clock: cl, Due: due, Limit: l, Overdue: due.Before(now)})
+			n++
+			return n < limit
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Deadline) int { return a.Due.Compare(b.Due) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Subject returns the deadlines of one case or report, soonest first.
+func Subject(tx *store.ReadTx, cfg Config, now time.Time, subject string) ([]Deadline, error) {
+	cls, err := cases.SubjectClocks(tx, subject)
+	if err != nil {
+		return nil, err
+	}
+	var out []Deadline
+	for _, cl := range cls {
+		if due, ok := cfg.Due(cl.Kind, cl.Start); ok {
+			out = append(out, Deadline{Clock: cl, Due: due, Limit: cfg.Limits[cl.Kind], Overdue: due.Before(now)})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Deadline) int { return a.Due.Compare(b.Due) })
+	return out, nil
+}
+
+// Summary is what the metrics report of one kind of clock.
+type Summary struct {
+	Running int64
+	// Overdue counts the running clocks past due, up to the cap Summarize
+	// was given; Capped says the cap was reached.
+	Overdue int
+	Capped  bool
+	// NextDue is the earliest due time of a clock not yet overdue; zero if
+	// none.
+	NextDue time.Time
+}
+
+// Summarize returns, per kind, the running clocks (a kept count), the
+// overdue ones (counted in due order, at most capPerKind) and the next due
+// time: its cost is bounded by the cap, whatever the number of cases.
+func Summarize(tx *store.ReadTx, cfg Config, now time.Time, capPerKind int) (map[string]Summary, error) {
+	counts, err := cases.ClockCounts(tx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]Summary{}
+	for _, kind := range cases.ClockKinds() {
+		s := Summary{Running: counts[kind]}
+		if !cfg.Limits[kind].Off {
+			err := cases.Clocks(tx, kind, nil, func(cl cases.Clock) bool {
+				due, ok := cfg.Due(kind, cl.Start)
+				if !ok {
+					return false
+				}
+				if !due.Before(now) {
+					s.NextDue = due
+					return false
+				}
+				s.Overdue++
+				if s.Overdue >= capPerKind {
+					s.Capped = true
+					return false
+				}
+				return true
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		out[kind] = s
+	}
+	return out, nil
+}
