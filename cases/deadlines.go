@@ -34,6 +34,8 @@ import (
 //	                                           and a fingerprint of the state
 //	                                           they were derived from
 //	count/KIND                                 running clocks of the kind
+//	passed/KIND                                running clocks of the kind
+//	                                           announced as passed
 //
 // START is 8 bytes of big-endian Unix nanoseconds (offset so that times
 // before 1970 sort first); SUBJECT is a case id or a report id. How long
@@ -278,14 +280,21 @@ func syncClocks(tx *store.Tx, subject string, fp uint64, none bool, derive func(
 	}
 	for name, cl := range open.Clocks {
 		if n, ok := next[name]; ok && n.Start.Equal(cl.Start) {
-			if n.Name != cl.Name {
-				if err := putClock(index, n); err != nil {
+			continue
+		}
+		key := indexKey(cl)
+		if v := index.Get(key); v != nil {
+			var stored Clock
+			if err := json.Unmarshal(v, &stored); err != nil {
+				return fmt.Errorf("deadline clock %q: decode: %w", key, err)
+			}
+			if stored.Passed {
+				if err := addClockCount(counts, "passed "+cl.Kind, -1); err != nil {
 					return err
 				}
 			}
-			continue
 		}
-		if err := index.Delete(indexKey(cl)); err != nil {
+		if err := index.Delete(key); err != nil {
 			return err
 		}
 		if err := addClockCount(counts, cl.Kind, -1); err != nil {
@@ -390,25 +399,41 @@ func SubjectClocks(tx *store.ReadTx, subject string) ([]Clock, error) {
 	return out, nil
 }
 
-// ClockCounts returns how many clocks of each kind run; kinds none runs
+// ClockCount is how many clocks of a kind run, and how many of them were
+// announced as passed (SetClockFlags).
+type ClockCount struct {
+	Running, Passed int64
+}
+
+// ClockCounts returns the counts of each kind of clock; kinds none runs
 // are absent. Its cost does not grow with the number of cases.
-func ClockCounts(tx *store.ReadTx) (map[string]int64, error) {
+func ClockCounts(tx *store.ReadTx) (map[string]ClockCount, error) {
 	counts, err := clockSub(tx, "count")
 	if counts == nil || err != nil {
-		return map[string]int64{}, err
+		return map[string]ClockCount{}, err
 	}
-	out := map[string]int64{}
+	out := map[string]ClockCount{}
 	err = counts.ForEach(func(k, v []byte) error {
-		if len(v) == 8 && binary.BigEndian.Uint64(v) > 0 {
-			out[string(k)] = int64(binary.BigEndian.Uint64(v))
+		if len(v) != 8 || binary.BigEndian.Uint64(v) == 0 {
+			return nil
 		}
+		n := int64(binary.BigEndian.Uint64(v))
+		if kind, ok := strings.CutPrefix(string(k), "passed "); ok {
+			c := out[kind]
+			c.Passed = n
+			out[kind] = c
+			return nil
+		}
+		c := out[string(k)]
+		c.Running = n
+		out[string(k)] = c
 		return nil
 	})
 	return out, err
 }
 
 // SetClockFlags records that the approach (near) or the passing of a
-// running clock was announced. A clock that stopped or restarted since it
+// running clock was announced, and counts the clocks announced as passed. A clock that stopped or restarted since it
 // was read is left alone, and false is returned.
 func SetClockFlags(tx *store.Tx, key []byte, near, passed bool) (bool, error) {
 	root, err := tx.Case(clockBucket)
@@ -426,6 +451,15 @@ func SetClockFlags(tx *store.Tx, key []byte, near, passed bool) (bool, error) {
 	var cl Clock
 	if err := json.Unmarshal(v, &cl); err != nil {
 		return false, fmt.Errorf("deadline clock %q: decode: %w", key, err)
+	}
+	if passed && !cl.Passed {
+		counts, err := root.Bucket("count")
+		if err != nil {
+			return false, err
+		}
+		if err := addClockCount(counts, "passed "+cl.Kind, 1); err != nil {
+			return false, err
+		}
 	}
 	cl.Near, cl.Passed = cl.Near || near, cl.Passed || passed
 	return true, putClock(index, cl)

@@ -134,8 +134,8 @@ func checkClockIndex(t *testing.T, db *store.DB) {
 			if err != nil {
 				return err
 			}
-			if counts[kind] != n {
-				t.Errorf("%s: counted %d, indexed %d", kind, counts[kind], n)
+			if counts[kind].Running != n {
+				t.Errorf("%s: counted %d, indexed %d", kind, counts[kind].Running, n)
 			}
 		}
 		return nil

@@ -1,6 +1,7 @@
 package deadline
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -71,48 +72,39 @@ func Subject(tx *store.ReadTx, cfg Config, now time.Time, subject string) ([]Dea
 // Summary is what the metrics report of one kind of clock.
 type Summary struct {
 	Running int64
-	// Overdue counts the running clocks past due, up to the cap Summarize
-	// was given; Capped says the cap was reached.
-	Overdue int
-	Capped  bool
-	// NextDue is the earliest due time of a clock not yet overdue; zero if
-	// none.
-	NextDue time.Time
+	// Overdue counts the running clocks the watcher announced as passed:
+	// every clock past due, once the watcher's next check ran.
+	Overdue int64
 }
 
-// Summarize returns, per kind, the running clocks (a kept count), the
-// overdue ones (counted in due order, at most capPerKind) and the next due
-// time: its cost is bounded by the cap, whatever the number of cases.
-func Summarize(tx *store.ReadTx, cfg Config, now time.Time, capPerKind int) (map[string]Summary, error) {
+// Summarize returns the running and overdue clocks of each kind from the
+// counts the store keeps: its cost does not grow with the number of cases
+// or deadlines.
+func Summarize(tx *store.ReadTx) (map[string]Summary, error) {
 	counts, err := cases.ClockCounts(tx)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]Summary{}
 	for _, kind := range cases.ClockKinds() {
-		s := Summary{Running: counts[kind]}
-		if !cfg.Limits[kind].Off {
-			err := cases.Clocks(tx, kind, nil, func(cl cases.Clock) bool {
-				due, ok := cfg.Due(kind, cl.Start)
-				if !ok {
-					return false
-				}
-				if !due.Before(now) {
-					s.NextDue = due
-					return false
-				}
-				s.Overdue++
-				if s.Overdue >= capPerKind {
-					s.Capped = true
-					return false
-				}
-				return true
-			})
-			if err != nil {
-				return nil, err
-			}
-		}
-		out[kind] = s
+		out[kind] = Summary{Running: counts[kind].Running, Overdue: counts[kind].Passed}
 	}
 	return out, nil
+}
+
+// In says how far off a due time is from now ("in 3d", "in 5h"), or how
+// long ago it passed ("overdue by 2d").
+func In(due, now time.Time) string {
+	d := due.Sub(now)
+	word := "in "
+	if d < 0 {
+		d, word = -d, "overdue by "
+	}
+	switch {
+	case d < time.Hour:
+		return fmt.Sprintf("%s%dm", word, int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%s%dh", word, int(d.Hours()))
+	}
+	return fmt.Sprintf("%s%dd", word, int(d.Hours()/24))
 }

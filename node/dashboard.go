@@ -355,6 +355,7 @@ func (d *dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 	var pending []dashboardReport
 	var pendingTotal int
 	var liveState string
+	var deadlines deadlineLists
 	err := d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
 		page, cursor, err := cases.ListCasesPage(tx, after, defaultCasePage)
 		if err != nil {
@@ -388,7 +389,8 @@ func (d *dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 		}
 		liveState = d.pageState(listLiveState(page, reports))
 		pending, pendingTotal = pendingReports(tx, reports)
-		return nil
+		deadlines, err = d.deadlineLists(tx)
+		return err
 	})
 	if err != nil {
 		d.errorPage(w, http.StatusInternalServerError, "The cases could not be read: "+problem.Message(err))
@@ -396,7 +398,7 @@ func (d *dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 	}
 	flash, ok := d.takeFlash(s)
 	d.render(w, "cases", map[string]any{"Cases": rows, "Next": next, "Reports": pending, "MoreReports": pendingTotal - len(pending), "ListTextBytes": listTextBytes, "CSRF": s.csrf, "LiveState": liveState, "CalendarURL": d.n.cfg.PublicURL + "/calendar.ics?token=" + url.QueryEscape(d.n.feedToken()),
-		"Flash": flash, "FlashOK": ok, "Now": d.n.cfg.Now()})
+		"Flash": flash, "FlashOK": ok, "Now": d.n.cfg.Now(), "Deadlines": deadlines})
 }
 
 // participantRow is a participant on the case page.
@@ -496,6 +498,7 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	var replica cases.ReplicaStatus
 	var reports []dashboardReport
 	var offers caseOffers
+	var deadlines []deadlineRow
 	now := d.n.cfg.Now()
 	err = d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
 		var err error
@@ -511,6 +514,9 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 			return err
 		}
 		if notes, err = c.NotesPage(tx, c.NoteCount-defaultNotePage, defaultNotePage); err != nil {
+			return err
+		}
+		if deadlines, err = d.caseDeadlines(tx, c.ID); err != nil {
 			return err
 		}
 		history, err = d.csHistory(tx, c)
@@ -551,7 +557,7 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 		"Timeline": timeline, "Notes": notes, "NotesTotal": c.NoteCount, "History": history.String(),
 		"Assessment": assessment, "CSRF": s.csrf, "Flash": flash, "FlashOK": ok, "Now": now,
 		"EmbargoSVG": embargoSVG(c, now), "StateSVG": stateSVG(c, d.who), "StepForms": stepForms,
-		"DefaultEnd": defaultEmbargoEnd(now),
+		"DefaultEnd": defaultEmbargoEnd(now), "Deadlines": deadlines,
 	})
 }
 

@@ -112,6 +112,9 @@ func startNodeConfig(t testing.TB, dir string, ln net.Listener, extra Config, sp
 		Webhooks:          extra.Webhooks,
 		ReplicaSync:       extra.ReplicaSync,
 		MaxInboxBytes:     extra.MaxInboxBytes,
+		Now:               extra.Now,
+		Deadlines:         extra.Deadlines,
+		DeadlineCheck:     extra.DeadlineCheck,
 		Logger:            zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Notice:            io.Discard,
 	})

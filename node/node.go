@@ -28,6 +28,7 @@ import (
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/deadline"
 	"github.com/openvultron/vultron/inbox"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/policy"
@@ -185,6 +186,12 @@ type Config struct {
 	Notice io.Writer
 	// Now is the node's clock; default time.Now.
 	Now func() time.Time
+	// Deadlines is how long each kind of deadline clock may run and on
+	// what calendar; nil means deadline.Default().
+	Deadlines *deadline.Config
+	// DeadlineCheck is how often the node looks for deadlines that came
+	// near or passed; default a minute.
+	DeadlineCheck time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -277,6 +284,11 @@ type Node struct {
 	metrics   *metrics
 	dashboard *dashboard
 	webhooks  *webhook.Dispatcher
+
+	// deadlines is the node's deadline configuration; deadlineHooks are
+	// called with each deadline the watcher announced (deadlines.go).
+	deadlines     deadline.Config
+	deadlineHooks []func(context.Context, deadline.Notice)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -514,6 +526,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.buildWebhooks(); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	n.buildDeadlines()
 	if n.dashboard, err = newDashboard(n); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}

@@ -9,7 +9,8 @@ import (
 
 // The events bucket is the node's change feed: one record, under a
 // sequential key, for every ledger entry a case on this node records or
-// replicates, written in the same transaction as the entry. Integrations
+// replicates, written in the same transaction as the entry, and for every
+// deadline the node announces (package deadline). Integrations
 // (webhooks) follow it with a durable cursor each, in the webhooks bucket.
 // Its values are sealed like case content.
 

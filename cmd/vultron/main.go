@@ -65,6 +65,7 @@ func commands() []command {
 		{name: "version", summary: "print the version of this binary", run: runVersion},
 		{name: "serve", summary: "run a node: inboxes, outboxes, WebFinger, NodeInfo and delivery workers", run: runServe},
 		{name: "case", summary: "list, show, wait for a case or print its ledger; engage (RA), defer (RD), close (RC), note, transfer", run: runCase},
+		{name: "due", summary: "list the deadlines of the node's cases and reports, soonest first, or only the overdue ones", run: runDue},
 		{name: "deliveries", summary: "list a node's pending deliveries and dead letters, or retry a dead letter", run: runDeliveries},
 		{name: "report", summary: "Report Management: submit a report (RS), validate (RV), invalidate (RI) or close (RC) one", run: runReport},
 		{name: "embargo", summary: "Embargo Management: propose (EP/EV), accept (EA/EC), reject (ER/EJ) or terminate (ET) an embargo", run: runEmbargo},

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/deadline"
 	"github.com/openvultron/vultron/node"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/policy"
@@ -53,6 +54,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	var webhooks listFlag
 	fs.Var(&webhooks, "webhook", "URL that receives every case event as JSON signed with an HMAC (X-Vultron-Signature), repeatable")
 	webhookSecret := fs.String("webhook-secret-file", "", "file holding the webhook signing secret (default DATA/webhook-secret, created 0600)")
+	deadlinesFile := fs.String("deadlines", "", "YAML or JSON `FILE` of deadline limits, business-day calendar and time zone (docs/deadlines.md;\ndefault: 5 and 10 business days to acknowledge and validate, the CRA's clocks, Monday to Friday in UTC)")
 	retryFirst := fs.Duration("retry-first", outbox.DefaultRetryPolicy().First, "wait after a delivery's first failure; each further failure doubles it")
 	retryMax := fs.Duration("retry-max", outbox.DefaultRetryPolicy().Max, "longest wait between two delivery attempts")
 	retryHorizon := fs.Duration("retry-horizon", outbox.DefaultRetryPolicy().Horizon, "how long a failing delivery is retried before it becomes a dead letter")
@@ -114,7 +116,16 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if retry.First <= 0 || retry.Max < retry.First || retry.Horizon <= 0 {
 		return usageError("retry settings: want 0 < --retry-first <= --retry-max and a positive --retry-horizon")
 	}
+	var deadlines *deadline.Config
+	if *deadlinesFile != "" {
+		cfg, err := readDeadlines(*deadlinesFile)
+		if err != nil {
+			return err
+		}
+		deadlines = &cfg
+	}
 	n, err := node.New(ctx, node.Config{
+		Deadlines:         deadlines,
 		DataDir:           *dataDir,
 		DataKeyFile:       *dataKeyFile,
 		DataKey:           env.getenv("VULTRON_DATA_KEY"),
@@ -206,4 +217,19 @@ func (d *daysFlag) Set(v string) error {
 	}
 	*d = daysFlag(dur)
 	return nil
+}
+
+// readDeadlines reads a deadline configuration, refusing one too large
+// before reading it all.
+func readDeadlines(path string) (deadline.Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return deadline.Config{}, fmt.Errorf("read deadlines: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, deadline.MaxSize+1))
+	if err != nil {
+		return deadline.Config{}, fmt.Errorf("read deadlines %s: %w", path, err)
+	}
+	return deadline.Parse(data, path)
 }

@@ -1,0 +1,71 @@
+package node
+
+import (
+	"time"
+
+	"github.com/openvultron/vultron/deadline"
+	"github.com/openvultron/vultron/store"
+)
+
+// deadlineRow is a deadline as the dashboard shows it: its due time in the
+// node's time zone and in UTC.
+type deadlineRow struct {
+	deadlineView
+	DueUTC string
+	// In says how far off the deadline is, or how long ago it passed.
+	In string
+}
+
+// deadlineLists are the overview's deadlines: the overdue ones and the
+// next ones due.
+type deadlineLists struct {
+	Overdue, Next []deadlineRow
+	TimeZone      string
+}
+
+// dashboardDeadlines is how many of each list the overview shows.
+const dashboardDeadlines = 10
+
+func (d *dashboard) deadlineRows(ds []deadline.Deadline) []deadlineRow {
+	now := d.n.cfg.Now()
+	var out []deadlineRow
+	for _, v := range d.n.deadlineViews(ds) {
+		out = append(out, deadlineRow{deadlineView: v, DueUTC: v.Due.UTC().Format("2006-01-02 15:04 UTC"), In: deadline.In(v.Due, now)})
+	}
+	return out
+}
+
+// deadlineLists reads the overview's deadlines.
+func (d *dashboard) deadlineLists(tx *store.ReadTx) (deadlineLists, error) {
+	now := d.n.cfg.Now()
+	overdue, err := deadline.List(tx, d.n.deadlines, now, true, dashboardDeadlines)
+	if err != nil {
+		return deadlineLists{}, err
+	}
+	// The next ones due: the first of each kind that is not overdue yet
+	// lies after the overdue ones, so read enough to pass them.
+	all, err := deadline.List(tx, d.n.deadlines, now, false, dashboardDeadlines+len(overdue))
+	if err != nil {
+		return deadlineLists{}, err
+	}
+	var next []deadline.Deadline
+	for _, dl := range all {
+		if !dl.Overdue && len(next) < dashboardDeadlines {
+			next = append(next, dl)
+		}
+	}
+	loc := d.n.deadlines.Calendar.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	return deadlineLists{Overdue: d.deadlineRows(overdue), Next: d.deadlineRows(next), TimeZone: loc.String()}, nil
+}
+
+// caseDeadlines reads the deadlines of one case.
+func (d *dashboard) caseDeadlines(tx *store.ReadTx, caseID string) ([]deadlineRow, error) {
+	ds, err := deadline.Subject(tx, d.n.deadlines, d.n.cfg.Now(), caseID)
+	if err != nil {
+		return nil, err
+	}
+	return d.deadlineRows(ds), nil
+}
