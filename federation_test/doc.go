@@ -12,5 +12,11 @@
 // fv story it shares with the compose deployment (deploy/story.sh), with
 // /bin/sh as in the image, against local nodes.
 //
+// The cluster tests run several `vultron serve` processes on loopback and
+// drive them through their outboxes. TestFaults puts a fault-injecting
+// proxy in front of each of five nodes, drives a schedule drawn from a
+// seed, and checks that every replica converges to its Case Actor's
+// ledger once the faults healed; see docs/faults.md.
+//
 // The package has no code of its own besides its tests.
 package federation_test

@@ -62,39 +62,61 @@ func buildVultron(t *testing.T) string {
 type cluster struct {
 	t     *testing.T
 	bin   string
+	opts  clusterOptions
 	nodes map[string]*clusterNode
 	order []string
 	http  *http.Client
 	hosts map[string]*clusterNode // case id → the node hosting it
 }
 
+// clusterOptions changes how newClusterWith starts its nodes.
+type clusterOptions struct {
+	// args are more `vultron serve` flags, given after the harness's own:
+	// a flag given twice takes the later value.
+	args []string
+	// front, when set, is called with each node's name and listen address
+	// before the node first starts, and returns the public URL peers reach
+	// it at (a proxy in front of the node). Without it, peers reach the
+	// node at its listen address.
+	front func(name, addr string) string
+}
+
 // clusterNode is one `vultron serve` process.
 type clusterNode struct {
 	name  string   // the actor's name, also the node's name
 	spec  string   // NAME:TYPE[:ROLES]
-	extra []string // more flags of vultron serve
+	extra []string // more flags of vultron serve for this node
 	dir   string
 	addr  string // 127.0.0.1:PORT
-	url   string // http://127.0.0.1:PORT
-	token string
-	log   string // path of the process's output
-	cmd   *exec.Cmd
-	done  chan struct{} // closed when the process has exited
-	err   error         // its exit status, once done is closed
+	url   string // http://127.0.0.1:PORT, where the test calls the node's API
+	// public is the node's public URL, which its actor ids start with and
+	// peers send to: url itself, or a proxy in front of it.
+	public string
+	token  string
+	log    string // path of the process's output
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when the process has exited
+	err    error         // its exit status, once done is closed
 }
 
 // actorID returns the id of the node's actor.
-func (n *clusterNode) actorID() string { return n.url + "/actors/" + n.name }
+func (n *clusterNode) actorID() string { return n.public + "/actors/" + n.name }
 
 // newCluster starts one node per actor spec (NAME:TYPE[:ROLES]). The nodes
 // stop when the test ends; if it failed, the tail of each node's log is
 // shown.
 func newCluster(t *testing.T, bin string, specs ...string) *cluster {
 	t.Helper()
+	return newClusterWith(t, bin, clusterOptions{}, specs...)
+}
+
+// newClusterWith is newCluster with options.
+func newClusterWith(t *testing.T, bin string, opts clusterOptions, specs ...string) *cluster {
+	t.Helper()
 	// The data directories are made first so that they are removed after
 	// the cleanup below has shown the logs.
 	base := t.TempDir()
-	c := &cluster{t: t, bin: bin, nodes: map[string]*clusterNode{}, hosts: map[string]*clusterNode{}, http: &http.Client{Timeout: 10 * time.Second}}
+	c := &cluster{t: t, bin: bin, opts: opts, nodes: map[string]*clusterNode{}, hosts: map[string]*clusterNode{}, http: &http.Client{Timeout: 10 * time.Second}}
 	t.Cleanup(func() {
 		for _, name := range c.order {
 			c.stopProcess(c.nodes[name])
@@ -113,6 +135,10 @@ func newCluster(t *testing.T, bin string, specs ...string) *cluster {
 		n := &clusterNode{name: name, spec: fields[0], extra: fields[1:], dir: filepath.Join(base, name)}
 		n.addr = freeAddr(t)
 		n.url = "http://" + n.addr
+		n.public = n.url
+		if opts.front != nil {
+			n.public = opts.front(name, n.addr)
+		}
 		n.log = filepath.Join(n.dir, "node.log")
 		if err := os.MkdirAll(n.dir, 0o700); err != nil {
 			t.Fatal(err)
@@ -144,25 +170,34 @@ func freeAddr(t *testing.T) string {
 // launch starts the node's process; awaitUp waits until it serves.
 func (c *cluster) launch(n *clusterNode) {
 	c.t.Helper()
-	logFile, err := os.OpenFile(n.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
+	if err := c.start(n); err != nil {
 		c.t.Fatal(err)
 	}
-	cmd := exec.Command(c.bin, "serve",
+}
+
+// start starts the node's process. Unlike launch it may be called from
+// any goroutine.
+func (c *cluster) start(n *clusterNode) error {
+	logFile, err := os.OpenFile(n.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open the log of node %s: %w", n.name, err)
+	}
+	args := []string{"serve",
 		"--data", n.dir,
 		"--listen", n.addr,
-		"--public-url", n.url,
+		"--public-url", n.public,
 		"--actor", n.spec,
 		"--allow-private-peers",
 		"--default-embargo", "90d",
 		"--retry-first", "100ms",
 		"--retry-max", "1s",
-		"--log-format", "json")
-	cmd.Args = append(cmd.Args, n.extra...)
+		"--log-format", "json"}
+	args = append(args, c.opts.args...)
+	cmd := exec.Command(c.bin, append(args, n.extra...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		c.t.Fatalf("start node %s: %v", n.name, err)
+		return fmt.Errorf("start node %s: %w", n.name, err)
 	}
 	n.cmd, n.done = cmd, make(chan struct{})
 	go func() {
@@ -170,17 +205,25 @@ func (c *cluster) launch(n *clusterNode) {
 		logFile.Close()
 		close(n.done)
 	}()
+	return nil
 }
 
 // awaitUp waits until the node answers GET /healthz with 200, then reads
 // its API token.
 func (c *cluster) awaitUp(n *clusterNode) {
 	c.t.Helper()
+	if err := c.awaitServing(n); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// awaitServing is awaitUp for any goroutine: it returns what went wrong.
+func (c *cluster) awaitServing(n *clusterNode) error {
 	deadline := time.Now().Add(clusterWait)
 	for {
 		select {
 		case <-n.done:
-			c.t.Fatalf("node %s exited before it served (%v):\n%s", n.name, n.err, tailOf(n.log, logTailLines))
+			return fmt.Errorf("node %s exited before it served (%v):\n%s", n.name, n.err, tailOf(n.log, logTailLines))
 		default:
 		}
 		resp, err := c.http.Get(n.url + "/healthz")
@@ -191,15 +234,16 @@ func (c *cluster) awaitUp(n *clusterNode) {
 			}
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("node %s did not answer /healthz with 200 within %s (last error %v)", n.name, clusterWait, err)
+			return fmt.Errorf("node %s did not answer /healthz with 200 within %s (last error %v)", n.name, clusterWait, err)
 		}
 		time.Sleep(clusterPoll)
 	}
 	tok, err := os.ReadFile(filepath.Join(n.dir, "api-token"))
 	if err != nil {
-		c.t.Fatalf("node %s: read its API token: %v", n.name, err)
+		return fmt.Errorf("node %s: read its API token: %w", n.name, err)
 	}
 	n.token = strings.TrimSpace(string(tok))
+	return nil
 }
 
 // stopProcess ends a node with SIGTERM and waits for it, killing it if it
@@ -366,7 +410,12 @@ type clusterCase struct {
 	TailHash     string               `json:"tailHash"`
 	Closed       bool                 `json:"closed"`
 	Diverged     string               `json:"diverged"`
-	Notes        []struct {
+	EmbargoEnd   string               `json:"embargoEnd"`
+	Proposals    []struct {
+		InviteID string `json:"inviteId"`
+	} `json:"proposals"`
+	NotesTotal int `json:"notesTotal"`
+	Notes      []struct {
 		ID        string `json:"id"`
 		Author    string `json:"author"`
 		Content   string `json:"content"`
@@ -777,27 +826,37 @@ func (c *cluster) verifyChain(name, caseID string, entries []ledger.Entry) strin
 			c.t.Errorf("node %s: entry %d (%s) hash %s recomputes as %s (%v)", name, i, e.EventType, e.EntryHash, h, err)
 		}
 	}
-	first := entries[0]
+	genesis, err := genesisOf(caseID, entries[0])
+	if err != nil {
+		c.t.Fatalf("node %s: %v", name, err)
+	}
+	return genesis
+}
+
+// genesisOf returns the genesis hash of a case from the first entry of its
+// ledger: the hash the creation carries, which the entry must chain to and
+// which must recompute from the case id, publication time and Case Actor.
+func genesisOf(caseID string, first ledger.Entry) (string, error) {
 	if first.EventType != "create_case" {
-		c.t.Fatalf("node %s: entry 0 of case %s is %s, want create_case", name, caseID, first.EventType)
+		return "", fmt.Errorf("entry 0 of case %s is %s, want create_case", caseID, first.EventType)
 	}
 	doc, err := vocab.Parse(first.PayloadSnapshot)
 	if err != nil || doc.Activity() == nil {
-		c.t.Fatalf("node %s: the creation of case %s does not parse as an activity: %v", name, caseID, err)
+		return "", fmt.Errorf("the creation of case %s does not parse as an activity: %v", caseID, err)
 	}
 	create := doc.Activity()
 	vc, ok := create.Object.Object.(*vocab.VulnerabilityCase)
 	if !ok {
-		c.t.Fatalf("node %s: entry 0 of case %s does not carry an inline VulnerabilityCase", name, caseID)
+		return "", fmt.Errorf("entry 0 of case %s does not carry an inline VulnerabilityCase", caseID)
 	}
 	published, err := time.Parse(time.RFC3339Nano, vc.Published)
 	if err != nil {
-		c.t.Fatalf("node %s: case %s published %q: %v", name, caseID, vc.Published, err)
+		return "", fmt.Errorf("case %s published %q: %w", caseID, vc.Published, err)
 	}
 	if want := ledger.GenesisHash(caseID, published, create.Actor.ID()); vc.GenesisHash != want || first.PrevLogHash != want {
-		c.t.Errorf("node %s: case %s genesis hash %s, entry 0 chains to %s; recomputed %s", name, caseID, vc.GenesisHash, first.PrevLogHash, want)
+		return "", fmt.Errorf("case %s genesis hash %s, entry 0 chains to %s; recomputed %s", caseID, vc.GenesisHash, first.PrevLogHash, want)
 	}
-	return vc.GenesisHash
+	return vc.GenesisHash, nil
 }
 
 // replay folds a ledger into a case state with cases.Case.Apply, as every
@@ -805,60 +864,99 @@ func (c *cluster) verifyChain(name, caseID string, entries []ledger.Entry) strin
 // reached CLOSED.
 func (c *cluster) replay(caseID string, entries []ledger.Entry) *cases.Case {
 	c.t.Helper()
+	cs, problems := replayLedger(caseID, entries)
+	for _, p := range problems {
+		c.t.Error(p)
+	}
+	return cs
+}
+
+// replayLedger folds a ledger into a case state with cases.Case.Apply and
+// returns it with what was wrong: an entry that does not apply, a
+// participant's RM changing after it first reached CLOSED.
+func replayLedger(caseID string, entries []ledger.Entry) (*cases.Case, []string) {
+	var problems []string
 	cs := &cases.Case{}
 	closed := map[string]int64{} // actor → index of the entry that closed it
 	for _, e := range entries {
 		doc, err := vocab.Parse(e.PayloadSnapshot)
 		if err != nil || doc.Activity() == nil {
-			c.t.Fatalf("entry %d (%s) of case %s: payload does not parse as an activity: %v", e.LogIndex, e.EventType, caseID, err)
+			problems = append(problems, fmt.Sprintf("entry %d (%s) of case %s: payload does not parse as an activity: %v", e.LogIndex, e.EventType, caseID, err))
+			continue
 		}
 		at, err := time.Parse(time.RFC3339Nano, e.ReceivedAt)
 		if err != nil {
-			c.t.Fatalf("entry %d of case %s: receivedAt %q: %v", e.LogIndex, caseID, e.ReceivedAt, err)
+			problems = append(problems, fmt.Sprintf("entry %d of case %s: receivedAt %q: %v", e.LogIndex, caseID, e.ReceivedAt, err))
+			continue
 		}
 		if _, err := cs.Apply(e.EventType, doc.Activity(), at); err != nil {
-			c.t.Errorf("replaying entry %d (%s) of case %s: the Case Actor recorded it, but it does not apply: %v", e.LogIndex, e.EventType, caseID, err)
+			problems = append(problems, fmt.Sprintf("replaying entry %d (%s) of case %s: the Case Actor recorded it, but it does not apply: %v", e.LogIndex, e.EventType, caseID, err))
 		}
 		for _, p := range cs.Participants {
 			at, was := closed[p.Actor]
 			switch {
 			case was && p.RM.String() != "CLOSED":
-				c.t.Errorf("entry %d (%s) of case %s moves %s to %s after it closed at entry %d", e.LogIndex, e.EventType, caseID, p.Actor, p.RM, at)
+				problems = append(problems, fmt.Sprintf("entry %d (%s) of case %s moves %s to %s after it closed at entry %d", e.LogIndex, e.EventType, caseID, p.Actor, p.RM, at))
 			case !was && p.RM.String() == "CLOSED":
 				closed[p.Actor] = e.LogIndex
 			}
 		}
 	}
-	return cs
+	return cs, problems
 }
 
 // compareReplay checks a node's view of a case against the state replayed
 // from its ledger.
 func compareReplay(t *testing.T, name string, view clusterCase, want *cases.Case) {
 	t.Helper()
+	for _, d := range replayDiffs(name, view, want) {
+		t.Error(d)
+	}
+}
+
+// replayDiffs says where a node's view of a case differs from the state
+// replayed from its ledger.
+func replayDiffs(name string, view clusterCase, want *cases.Case) []string {
+	var diffs []string
 	if view.Owner != want.Owner || view.EMState != want.EM.String() || view.PXAState != want.PXA.String() || view.Closed != want.Closed() {
-		t.Errorf("node %s shows owner %s em %s pxa %s closed %v; the replayed ledger gives owner %s em %s pxa %s closed %v",
-			name, view.Owner, view.EMState, view.PXAState, view.Closed, want.Owner, want.EM, want.PXA, want.Closed())
+		diffs = append(diffs, fmt.Sprintf("node %s shows owner %s em %s pxa %s closed %v; the replayed ledger gives owner %s em %s pxa %s closed %v",
+			name, view.Owner, view.EMState, view.PXAState, view.Closed, want.Owner, want.EM, want.PXA, want.Closed()))
 	}
 	if len(view.Participants) != len(want.Participants) {
-		t.Errorf("node %s shows %d participants; the replayed ledger has %d", name, len(view.Participants), len(want.Participants))
+		diffs = append(diffs, fmt.Sprintf("node %s shows %d participants; the replayed ledger has %d", name, len(view.Participants), len(want.Participants)))
 	}
 	for _, p := range want.Participants {
 		got := view.participant(p.Actor)
 		if got == nil {
-			t.Errorf("node %s does not show participant %s, which the replayed ledger has", name, p.Actor)
+			diffs = append(diffs, fmt.Sprintf("node %s does not show participant %s, which the replayed ledger has", name, p.Actor))
 			continue
 		}
 		if got.RMState != p.RM.String() || got.VFDState != p.VFD.String() || got.Removed != p.Removed || got.ID != p.ID {
-			t.Errorf("node %s shows %s as rm %s vfd %s removed %v id %s; the replayed ledger gives rm %s vfd %s removed %v id %s",
-				name, p.Actor, got.RMState, got.VFDState, got.Removed, got.ID, p.RM, p.VFD, p.Removed, p.ID)
+			diffs = append(diffs, fmt.Sprintf("node %s shows %s as rm %s vfd %s removed %v id %s; the replayed ledger gives rm %s vfd %s removed %v id %s",
+				name, p.Actor, got.RMState, got.VFDState, got.Removed, got.ID, p.RM, p.VFD, p.Removed, p.ID))
 		}
 	}
+	return diffs
 }
 
 // tailOf returns the last n lines of a node's log, leaving out the
 // access log lines of requests it answered with 2xx.
 func tailOf(path string, n int) string {
+	return logTail(path, n, func(raw []byte) (string, bool) {
+		var line struct {
+			Message string `json:"message"`
+			Status  int    `json:"status"`
+		}
+		if json.Unmarshal(raw, &line) == nil && line.Message == "request" && line.Status < 300 {
+			return "", false
+		}
+		return string(raw), true
+	})
+}
+
+// logTail returns the last n lines of a node's log that keep shows, as it
+// shows them.
+func logTail(path string, n int, keep func(line []byte) (string, bool)) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Sprintf("(no log: %v)", err)
@@ -868,14 +966,11 @@ func tailOf(path string, n int) string {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		var line struct {
-			Message string `json:"message"`
-			Status  int    `json:"status"`
-		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "request" && line.Status < 300 {
+		line, ok := keep(sc.Bytes())
+		if !ok {
 			continue
 		}
-		lines = append(lines, sc.Text())
+		lines = append(lines, line)
 		if len(lines) > n {
 			lines = slices.Delete(lines, 0, 1)
 		}
