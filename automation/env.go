@@ -1,6 +1,7 @@
 package automation
 
 import (
+	"slices"
 	"time"
 
 	"github.com/openvultron/vultron/cases"
@@ -17,7 +18,7 @@ func CaseEnv(c *cases.Case, actorID string, now time.Time) rules.Case {
 		return rules.Case{}
 	}
 	out := rules.Case{ID: c.ID, Name: c.Name, Owner: c.Owner, EM: c.EM.String(), PXA: c.PXA.String(),
-		AgeDays: now.Sub(c.Published).Hours() / 24}
+		AgeDays: now.Sub(c.Published).Hours() / 24, CVEs: slices.Clone(c.VulnerabilityIDs)}
 	for _, p := range c.Participants {
 		if p.Removed {
 			continue

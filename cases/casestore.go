@@ -148,6 +148,9 @@ func saveCase(tx *store.Tx, c *Case) error {
 	if err := countCase(tx, b, c); err != nil { // counts.go
 		return err
 	}
+	if err := indexVulnerabilityIDs(tx, b, c); err != nil { // vulnids.go
+		return err
+	}
 	return indexCaseClocks(tx, c) // deadlines.go
 }
 

@@ -67,6 +67,8 @@ type caseDetail struct {
 	Invites     []cases.Invite     `json:"invites,omitempty"`
 	Suggestions []cases.Suggestion `json:"suggestions,omitempty"`
 	Transfer    *cases.Transfer    `json:"transfer,omitempty"`
+	// VulnerabilityIDs are the CVE id and aliases the case records.
+	VulnerabilityIDs []string `json:"vulnerabilityIds,omitempty"`
 }
 
 // viewCase reads what the API shows of case c, in tx.
@@ -181,7 +183,7 @@ func (n *Node) showCase(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		d = &caseDetail{caseView: v, Embargo: c.Embargo, Proposals: c.Proposals,
-			History: c.History, Invites: c.Invites, Suggestions: c.Suggestions, Transfer: c.Transfer}
+			History: c.History, Invites: c.Invites, Suggestions: c.Suggestions, Transfer: c.Transfer, VulnerabilityIDs: c.VulnerabilityIDs}
 		d.NotesTotal = c.NoteCount
 		d.NotesFrom = max(0, c.NoteCount-notes)
 		if q.Has("notesFrom") {

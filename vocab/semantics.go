@@ -22,6 +22,11 @@ const (
 	EngageCase                        Semantic = "ENGAGE_CASE"
 	DeferCase                         Semantic = "DEFER_CASE"
 	AddReportToCase                   Semantic = "ADD_REPORT_TO_CASE"
+	// AddVulnerabilityRecordToCase records the ids a vulnerability is known
+	// by (a CVE id and its aliases) in a case: Add(VulnerabilityRecord)
+	// with the case as target. It is this node's extension; the reference
+	// has no message for it (docs/protocol.md).
+	AddVulnerabilityRecordToCase Semantic = "ADD_VULNERABILITY_RECORD_TO_CASE"
 	OfferActorToCase                  Semantic = "OFFER_ACTOR_TO_CASE"
 	AcceptActorRecommendation         Semantic = "ACCEPT_ACTOR_RECOMMENDATION"
 	RejectActorRecommendation         Semantic = "REJECT_ACTOR_RECOMMENDATION"

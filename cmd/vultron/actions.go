@@ -45,6 +45,7 @@ type actionValues struct {
 	actor                          string
 	roles                          string
 	caseRef                        string
+	aliases                        string
 }
 
 // text returns the text given with --content or read from --content-file

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/openvultron/vultron/vocab"
 )
@@ -34,6 +35,11 @@ func caseActionGroup() actionGroup {
 					fs.StringVar(&v.contentFile, "content-file", "", "a file holding the note's text")
 				},
 				build: buildNote},
+			{name: "cve", message: "-", summary: "record the CVE id (and other ids) the case's vulnerability is known by", args: "CASE ID", minArgs: 2, maxArgs: 2,
+				flags: func(fs *flag.FlagSet, v *actionValues) {
+					fs.StringVar(&v.aliases, "aliases", "", "other ids it is known by, comma-separated (GHSA, OSV, a vendor's own)")
+				},
+				build: buildVulnerabilityIDs},
 			{name: "transfer", message: "-", summary: "offer the case's ownership to a participant (owner only)", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: func(fs *flag.FlagSet, v *actionValues) {
 					fs.StringVar(&v.to, "to", "", "the actor id (URL) of the new owner (required)")
@@ -87,4 +93,18 @@ func answerTransfer(typ string) func(context.Context, *session, *actionValues, [
 		}
 		return vocab.Respond(typ, d.Transfer.ID, d.ID), d.ID, nil
 	}
+}
+
+func buildVulnerabilityIDs(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
+	var aliases []string
+	for _, a := range strings.Split(v.aliases, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			aliases = append(aliases, a)
+		}
+	}
+	d, err := s.caseDetail(ctx, args[0])
+	if err != nil {
+		return nil, "", err
+	}
+	return vocab.AddVulnerabilityIDs(d.ID, args[1], aliases), d.ID, nil
 }
