@@ -8,25 +8,20 @@ type Semantic string
 
 // The semantics of Vultron activities.
 const (
-	CreateReport       Semantic = "CREATE_REPORT"
-	SubmitReport       Semantic = "SUBMIT_REPORT"
-	AckReport          Semantic = "ACK_REPORT"
-	ValidateReport     Semantic = "VALIDATE_REPORT"
-	InvalidateReport   Semantic = "INVALIDATE_REPORT"
-	CloseReport        Semantic = "CLOSE_REPORT"
-	CreateCaseProposal Semantic = "CREATE_CASE_PROPOSAL"
-	AcceptCaseProposal Semantic = "ACCEPT_CASE_PROPOSAL"
-	RejectCaseProposal Semantic = "REJECT_CASE_PROPOSAL"
-	CreateCase         Semantic = "CREATE_CASE"
-	UpdateCase         Semantic = "UPDATE_CASE"
-	EngageCase         Semantic = "ENGAGE_CASE"
-	DeferCase          Semantic = "DEFER_CASE"
-	AddReportToCase    Semantic = "ADD_REPORT_TO_CASE"
-	// AddVulnerabilityRecordToCase records the ids a vulnerability is known
-	// by (a CVE id and its aliases) in a case: Add(VulnerabilityRecord)
-	// with the case as target. It is this node's extension; the reference
-	// has no message for it (docs/protocol.md).
-	AddVulnerabilityRecordToCase      Semantic = "ADD_VULNERABILITY_RECORD_TO_CASE"
+	CreateReport                      Semantic = "CREATE_REPORT"
+	SubmitReport                      Semantic = "SUBMIT_REPORT"
+	AckReport                         Semantic = "ACK_REPORT"
+	ValidateReport                    Semantic = "VALIDATE_REPORT"
+	InvalidateReport                  Semantic = "INVALIDATE_REPORT"
+	CloseReport                       Semantic = "CLOSE_REPORT"
+	CreateCaseProposal                Semantic = "CREATE_CASE_PROPOSAL"
+	AcceptCaseProposal                Semantic = "ACCEPT_CASE_PROPOSAL"
+	RejectCaseProposal                Semantic = "REJECT_CASE_PROPOSAL"
+	CreateCase                        Semantic = "CREATE_CASE"
+	UpdateCase                        Semantic = "UPDATE_CASE"
+	EngageCase                        Semantic = "ENGAGE_CASE"
+	DeferCase                         Semantic = "DEFER_CASE"
+	AddReportToCase                   Semantic = "ADD_REPORT_TO_CASE"
 	OfferActorToCase                  Semantic = "OFFER_ACTOR_TO_CASE"
 	AcceptActorRecommendation         Semantic = "ACCEPT_ACTOR_RECOMMENDATION"
 	RejectActorRecommendation         Semantic = "REJECT_ACTOR_RECOMMENDATION"
@@ -72,6 +67,12 @@ const (
 	// shape of.
 	Unknown Semantic = "UNKNOWN"
 )
+
+// AddVulnerabilityRecordToCase records the ids a vulnerability is known
+// by (a CVE id and its aliases) in a case: Add(VulnerabilityRecord) with
+// the case as target. It is this node's extension; the reference has no
+// message for it (docs/protocol.md).
+const AddVulnerabilityRecordToCase Semantic = "ADD_VULNERABILITY_RECORD_TO_CASE"
 
 // objectSemanticPrefix starts the semantic of a bare object.
 const objectSemanticPrefix = "OBJECT:"
