@@ -32,10 +32,10 @@ const vulnIDIndex = "vulnerability ids"
 
 var keyVulnIDsIndexed = []byte("vulnerability ids indexed")
 
-// normalVulnerabilityID returns id in the form a case keeps, upper case,
+// NormalVulnerabilityID returns id in the form a case keeps, upper case,
 // or false when it is not an id: 1 to 64 letters, digits and the
 // punctuation ids use (- _ . : /).
-func normalVulnerabilityID(id string) (string, bool) {
+func NormalVulnerabilityID(id string) (string, bool) {
 	id = strings.ToUpper(strings.TrimSpace(id))
 	if id == "" || len(id) > maxVulnerabilityIDLen {
 		return "", false
@@ -60,7 +60,7 @@ func (c *Case) addVulnerabilityIDs(act *vocab.Activity) error {
 	ids := c.VulnerabilityIDs
 	added := false
 	for _, raw := range append([]string{rec.Name}, rec.Aliases...) {
-		id, ok := normalVulnerabilityID(raw)
+		id, ok := NormalVulnerabilityID(raw)
 		if !ok {
 			return problem.Unprocessable("%q is not a vulnerability id: want 1 to %d letters, digits and - _ . : /, such as CVE-2026-1234", raw, maxVulnerabilityIDLen)
 		}
@@ -104,7 +104,7 @@ func indexVulnerabilityIDs(tx *store.Tx, b *store.CaseBucket, c *Case) error {
 // CasesByVulnerabilityID returns the cases this node holds that record id
 // (any case), in id order. Its cost is the cases it returns.
 func CasesByVulnerabilityID(tx *store.ReadTx, id string) ([]string, error) {
-	id, ok := normalVulnerabilityID(id)
+	id, ok := NormalVulnerabilityID(id)
 	if !ok {
 		return nil, nil
 	}
