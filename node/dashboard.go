@@ -20,6 +20,7 @@ import (
 
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/intel"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 )
@@ -499,6 +500,7 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	var reports []dashboardReport
 	var offers caseOffers
 	var deadlines []deadlineRow
+	var signals []intel.Offered
 	now := d.n.cfg.Now()
 	err = d.n.db.View(r.Context(), func(tx *store.ReadTx) error {
 		var err error
@@ -517,6 +519,9 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 			return err
 		}
 		if deadlines, err = d.caseDeadlines(tx, c.ID); err != nil {
+			return err
+		}
+		if signals, err = intel.OfferedFor(tx, c.ID); err != nil {
 			return err
 		}
 		history, err = d.csHistory(tx, c)
@@ -557,7 +562,7 @@ func (d *dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 		"Timeline": timeline, "Notes": notes, "NotesTotal": c.NoteCount, "History": history.String(),
 		"Assessment": assessment, "CSRF": s.csrf, "Flash": flash, "FlashOK": ok, "Now": now,
 		"EmbargoSVG": embargoSVG(c, now), "StateSVG": stateSVG(c, d.who), "StepForms": stepForms,
-		"DefaultEnd": defaultEmbargoEnd(now), "Deadlines": deadlines,
+		"DefaultEnd": defaultEmbargoEnd(now), "Deadlines": deadlines, "Signals": signals,
 	})
 }
 

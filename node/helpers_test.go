@@ -115,6 +115,8 @@ func startNodeConfig(t testing.TB, dir string, ln net.Listener, extra Config, sp
 		Now:               extra.Now,
 		Deadlines:         extra.Deadlines,
 		DeadlineCheck:     extra.DeadlineCheck,
+		IntelFeeds:        extra.IntelFeeds,
+		IntelInterval:     extra.IntelInterval,
 		Logger:            zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Notice:            io.Discard,
 	})

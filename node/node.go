@@ -30,6 +30,7 @@ import (
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/deadline"
 	"github.com/openvultron/vultron/inbox"
+	"github.com/openvultron/vultron/intel"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/policy"
 	"github.com/openvultron/vultron/store"
@@ -192,6 +193,14 @@ type Config struct {
 	// DeadlineCheck is how often the node looks for deadlines that came
 	// near or passed; default a minute.
 	DeadlineCheck time.Duration
+	// IntelFeeds are threat-intelligence feeds (files or http(s) URLs) the
+	// node polls for signals about its cases (package intel); URLs are
+	// fetched with the SSRF-safe client. IntelInterval is how often each
+	// is fetched (default an hour) and IntelBackoff the first wait after a
+	// failed fetch, doubling up to six hours (default a minute).
+	IntelFeeds    []string
+	IntelInterval time.Duration
+	IntelBackoff  time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -289,6 +298,9 @@ type Node struct {
 	// called with each deadline the watcher announced (deadlines.go).
 	deadlines     deadline.Config
 	deadlineHooks []func(context.Context, deadline.Notice)
+	// intelHooks are called with each intelligence signal the node
+	// offered for a case (intel.go).
+	intelHooks []func(context.Context, intel.Match)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -527,6 +539,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.buildDeadlines()
+	if err := n.buildIntel(); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	if n.dashboard, err = newDashboard(n); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}

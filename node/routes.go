@@ -317,6 +317,7 @@ func (n *Node) router() *mux.Router {
 	r.HandleFunc("/api/deliveries/{id}/retry", n.requireToken(n.retryDelivery)).Methods(http.MethodPost)
 	r.HandleFunc("/api/audit", n.requireToken(n.listAudit)).Methods(http.MethodGet)
 	r.HandleFunc("/api/deadlines", n.requireToken(n.listDeadlines)).Methods(http.MethodGet)
+	r.HandleFunc("/api/intel", n.requireToken(n.listIntel)).Methods(http.MethodGet)
 	r.HandleFunc("/api/audit/verify", n.requireToken(n.verifyAudit)).Methods(http.MethodGet)
 	r.HandleFunc("/metrics", n.requireMetricsToken(n.serveMetrics)).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", n.serveReady).Methods(http.MethodGet)

@@ -55,6 +55,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	fs.Var(&webhooks, "webhook", "URL that receives every case event as JSON signed with an HMAC (X-Vultron-Signature), repeatable")
 	webhookSecret := fs.String("webhook-secret-file", "", "file holding the webhook signing secret (default DATA/webhook-secret, created 0600)")
 	deadlinesFile := fs.String("deadlines", "", "YAML or JSON `FILE` of deadline limits, business-day calendar and time zone (docs/deadlines.md;\ndefault: 5 and 10 business days to acknowledge and validate, the CRA's clocks, Monday to Friday in UTC)")
+	var intelFeeds listFlag
+	fs.Var(&intelFeeds, "intel-feed", "threat-intelligence feed, a file or an http(s) URL (the CISA KEV catalog's JSON or the simple format of\ndocs/intelligence.md), repeatable; URLs are fetched with the SSRF-safe client")
+	intelInterval := fs.Duration("intel-interval", time.Hour, "how often each --intel-feed is fetched (failed fetches back off from a minute to six hours)")
 	retryFirst := fs.Duration("retry-first", outbox.DefaultRetryPolicy().First, "wait after a delivery's first failure; each further failure doubles it")
 	retryMax := fs.Duration("retry-max", outbox.DefaultRetryPolicy().Max, "longest wait between two delivery attempts")
 	retryHorizon := fs.Duration("retry-horizon", outbox.DefaultRetryPolicy().Horizon, "how long a failing delivery is retried before it becomes a dead letter")
@@ -116,6 +119,16 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if retry.First <= 0 || retry.Max < retry.First || retry.Horizon <= 0 {
 		return usageError("retry settings: want 0 < --retry-first <= --retry-max and a positive --retry-horizon")
 	}
+	if *intelInterval < time.Minute {
+		return usageError("--intel-interval must be at least a minute, not %s", *intelInterval)
+	}
+	for _, f := range intelFeeds {
+		if !strings.HasPrefix(f, "https://") && !strings.HasPrefix(f, "http://") {
+			if _, err := os.Stat(f); err != nil {
+				return fmt.Errorf("--intel-feed %s: %w", f, err)
+			}
+		}
+	}
 	var deadlines *deadline.Config
 	if *deadlinesFile != "" {
 		cfg, err := readDeadlines(*deadlinesFile)
@@ -126,6 +139,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	}
 	n, err := node.New(ctx, node.Config{
 		Deadlines:         deadlines,
+		IntelFeeds:        intelFeeds,
+		IntelInterval:     *intelInterval,
 		DataDir:           *dataDir,
 		DataKeyFile:       *dataKeyFile,
 		DataKey:           env.getenv("VULTRON_DATA_KEY"),

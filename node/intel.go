@@ -1,0 +1,155 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/intel"
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+)
+
+// The node's threat intelligence: the feeds it polls, the signals it
+// offers for its cases (as change-feed events, which the webhooks deliver,
+// and to the automation, which reports them by policy) and the API that
+// lists them for an analyst.
+
+// intelEvent names the change-feed event, and the automation's decision
+// point, of each kind of signal.
+func intelEvent(k intel.Kind) string {
+	switch k {
+	case intel.Attacks:
+		return "intel_attacks_observed"
+	case intel.ExploitPublic:
+		return "intel_exploit_public"
+	}
+	return "intel_public"
+}
+
+// buildIntel starts polling the configured feeds.
+func (n *Node) buildIntel() error {
+	if len(n.cfg.IntelFeeds) == 0 {
+		return nil
+	}
+	client := actor.NewSafeClient(actor.SafeClientOptions{AllowPrivate: n.cfg.AllowPrivatePeers, Timeout: time.Minute, MaxBody: intel.MaxFeedSize})
+	p, err := intel.NewPoller(intel.PollerConfig{Sources: n.cfg.IntelFeeds, Client: client, Interval: n.cfg.IntelInterval,
+		FirstBackoff: n.cfg.IntelBackoff, OnFeed: n.takeFeed, Logger: n.log})
+	if err != nil {
+		return err
+	}
+	n.services = append(n.services, service{name: "intel", run: p.Run})
+	return nil
+}
+
+// intelState is the state of an intelligence event in the change feed.
+type intelState struct {
+	Kind      intel.Kind `json:"kind"`
+	ID        string     `json:"id"`
+	MatchedID string     `json:"matchedId"`
+	Source    string     `json:"source"`
+	Detail    string     `json:"detail,omitempty"`
+}
+
+// takeFeed offers the signals of a feed for the cases they speak of: a
+// case that records one of a signal's ids, is not closed and does not
+// know yet what the signal says. Each is recorded, with its change-feed
+// event, in one transaction, and handed to the intelligence hooks (the
+// automation) after it committed.
+func (n *Node) takeFeed(ctx context.Context, f intel.Feed) error {
+	var offered []intel.Match
+	now := n.cfg.Now().UTC()
+	err := n.db.Update(ctx, func(tx *store.Tx) error {
+		offered = offered[:0]
+		ms, err := intel.Matches(&tx.ReadTx, f)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			c, err := cases.Load(&tx.ReadTx, m.CaseID)
+			if err != nil {
+				return err
+			}
+			if c == nil || c.Closed() || c.PXA&m.Signal.Kind.Bit() != 0 {
+				continue
+			}
+			ok, err := intel.Offer(tx, m, now)
+			if err != nil || !ok {
+				return err
+			}
+			state, err := json.Marshal(intelState{Kind: m.Signal.Kind, ID: m.Signal.ID, MatchedID: m.MatchedID, Source: m.Signal.Source, Detail: m.Signal.Detail})
+			if err != nil {
+				return fmt.Errorf("intel event: %w", err)
+			}
+			if err := tx.AppendEvent(store.Event{CaseID: m.CaseID, LogIndex: c.LedgerLen, EventType: intelEvent(m.Signal.Kind), Time: now, State: state}); err != nil {
+				return err
+			}
+			offered = append(offered, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, m := range offered {
+		n.log.Info().Str("case", m.CaseID).Str("kind", string(m.Signal.Kind)).Str("id", m.MatchedID).Str("feed", m.Signal.Source).Msg("intel: signal offered")
+		for _, h := range n.intelHooks {
+			h(ctx, m)
+		}
+	}
+	return nil
+}
+
+// intelView is one offered signal as GET /api/intel answers it.
+type intelView struct {
+	intel.Offered
+	// Open says the case does not record yet what the signal says: an
+	// analyst (or a rule) may still report it.
+	Open bool `json:"open"`
+}
+
+// listIntel answers GET /api/intel?case=ID&limit=N: the signals offered
+// for the node's cases, or for one.
+func (n *Node) listIntel(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 100
+	if s := q.Get("limit"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 || v > intel.MaxListed {
+			problem.Write(w, problem.BadRequest("limit must be a whole number from 1 to %d, not %q", intel.MaxListed, s))
+			return
+		}
+		limit = v
+	}
+	out := []intelView{}
+	err := n.db.View(r.Context(), func(tx *store.ReadTx) error {
+		var os []intel.Offered
+		var err error
+		if id := q.Get("case"); id != "" {
+			os, err = intel.OfferedFor(tx, id)
+		} else {
+			os, err = intel.OfferedAll(tx, limit)
+		}
+		if err != nil {
+			return err
+		}
+		for _, o := range os {
+			c, err := cases.Load(tx, o.CaseID)
+			if err != nil {
+				return err
+			}
+			out = append(out, intelView{Offered: o, Open: c != nil && !c.Closed() && c.PXA&o.Signal.Kind.Bit() == 0})
+		}
+		return nil
+	})
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	problem.WriteJSON(w, http.StatusOK, map[string]any{"signals": out})
+}
