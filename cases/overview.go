@@ -11,6 +11,7 @@ import (
 
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/ledger"
+	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
@@ -255,8 +256,9 @@ func describeEntry(e ledger.Entry) TimelineEntry {
 	t := TimelineEntry{Index: e.LogIndex, EventType: e.EventType}
 	t.At = entryTime(e)
 	var p struct {
-		Actor  json.RawMessage `json:"actor"`
-		Object json.RawMessage `json:"object"`
+		Actor   json.RawMessage `json:"actor"`
+		Object  json.RawMessage `json:"object"`
+		Summary string          `json:"summary"`
 	}
 	_ = json.Unmarshal(e.PayloadSnapshot, &p)
 	t.Actor = rawRef(p.Actor)
@@ -282,6 +284,11 @@ func describeEntry(e ledger.Entry) TimelineEntry {
 		case obj.VFD != "" || obj.CaseStatus.PXA != "":
 			t.Detail = strings.TrimSpace(obj.VFD + " " + obj.CaseStatus.PXA)
 		}
+	}
+	if p.Summary != "" {
+		// The activity's own summary: such as the rule of a policy that
+		// took the action (package automation).
+		t.Detail = strings.TrimPrefix(t.Detail+" — "+problem.Clip(p.Summary, 200), " — ")
 	}
 	return t
 }

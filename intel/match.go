@@ -33,6 +33,18 @@ func (k Kind) Bit() cvdstate.PXA {
 	return cvdstate.PXAPublic
 }
 
+// Event names the change-feed event of a signal of kind k, which is also
+// the automation's decision point for it.
+func (k Kind) Event() string {
+	switch k {
+	case Attacks:
+		return "intel_attacks_observed"
+	case ExploitPublic:
+		return "intel_exploit_public"
+	}
+	return "intel_public"
+}
+
 // Matches returns the cases that record an id of a signal of f, once per
 // case and kind, in the feed's order. It reads one index range per id, so
 // its cost is the feed's size and the cases matched, not the cases held.

@@ -20,18 +20,6 @@ import (
 // and to the automation, which reports them by policy) and the API that
 // lists them for an analyst.
 
-// intelEvent names the change-feed event, and the automation's decision
-// point, of each kind of signal.
-func intelEvent(k intel.Kind) string {
-	switch k {
-	case intel.Attacks:
-		return "intel_attacks_observed"
-	case intel.ExploitPublic:
-		return "intel_exploit_public"
-	}
-	return "intel_public"
-}
-
 // buildIntel starts polling the configured feeds.
 func (n *Node) buildIntel() error {
 	if len(n.cfg.IntelFeeds) == 0 {
@@ -86,7 +74,7 @@ func (n *Node) takeFeed(ctx context.Context, f intel.Feed) error {
 			if err != nil {
 				return fmt.Errorf("intel event: %w", err)
 			}
-			if err := tx.AppendEvent(store.Event{CaseID: m.CaseID, LogIndex: c.LedgerLen, EventType: intelEvent(m.Signal.Kind), Time: now, State: state}); err != nil {
+			if err := tx.AppendEvent(store.Event{CaseID: m.CaseID, LogIndex: c.LedgerLen, EventType: m.Signal.Kind.Event(), Time: now, State: state}); err != nil {
 				return err
 			}
 			offered = append(offered, m)

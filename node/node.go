@@ -26,6 +26,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/automation"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/deadline"
@@ -33,6 +34,7 @@ import (
 	"github.com/openvultron/vultron/intel"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/policy"
+	"github.com/openvultron/vultron/rules"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/webhook"
 )
@@ -201,6 +203,19 @@ type Config struct {
 	IntelFeeds    []string
 	IntelInterval time.Duration
 	IntelBackoff  time.Duration
+	// Policy is the automation policy the node follows from the start
+	// (package rules, automation); nil means none. PolicyFile, when set,
+	// is the file it came from: the node reads it again when it changes
+	// (checked every PolicyCheck, default two seconds) or when
+	// PolicyReload fires (serve sends a SIGHUP there), and refuses a
+	// changed file that does not parse, keeping the policy in force.
+	Policy       *rules.Policy
+	PolicyFile   string
+	PolicyCheck  time.Duration
+	PolicyReload <-chan struct{}
+	// AutomationInterval is how often the automation looks for decisions
+	// when nothing woke it; default two seconds.
+	AutomationInterval time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -230,6 +245,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.PolicyCheck == 0 {
+		c.PolicyCheck = 2 * time.Second
 	}
 }
 
@@ -301,6 +319,8 @@ type Node struct {
 	// intelHooks are called with each intelligence signal the node
 	// offered for a case (intel.go).
 	intelHooks []func(context.Context, intel.Match)
+	// automation carries the policy out (automation.go).
+	automation *automation.Engine
 
 	closeOnce sync.Once
 	closeErr  error
@@ -540,6 +560,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.buildDeadlines()
 	if err := n.buildIntel(); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if err := n.buildAutomation(ctx); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	if n.dashboard, err = newDashboard(n); err != nil {

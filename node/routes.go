@@ -318,6 +318,8 @@ func (n *Node) router() *mux.Router {
 	r.HandleFunc("/api/audit", n.requireToken(n.listAudit)).Methods(http.MethodGet)
 	r.HandleFunc("/api/deadlines", n.requireToken(n.listDeadlines)).Methods(http.MethodGet)
 	r.HandleFunc("/api/intel", n.requireToken(n.listIntel)).Methods(http.MethodGet)
+	r.HandleFunc("/api/policy", n.requireToken(n.showPolicy)).Methods(http.MethodGet)
+	r.HandleFunc("/api/cases/{id}/policy", n.requireToken(n.explainPolicy)).Methods(http.MethodGet)
 	r.HandleFunc("/api/audit/verify", n.requireToken(n.verifyAudit)).Methods(http.MethodGet)
 	r.HandleFunc("/metrics", n.requireMetricsToken(n.serveMetrics)).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", n.serveReady).Methods(http.MethodGet)

@@ -62,10 +62,13 @@ type Proposal struct {
 	Revision bool      `expr:"revision"` // it revises an embargo in force
 }
 
-// Invitation is the invitation to a case being decided on.
+// Invitation is the invitation to a case being decided on. It comes from
+// the case's Case Actor on its owner's behalf: By is the Case Actor and
+// Host the host of its node, the inviting organization's.
 type Invitation struct {
 	ID    string   `expr:"id"`
 	By    string   `expr:"by"`
+	Host  string   `expr:"host"`
 	Case  string   `expr:"case"`
 	Roles []string `expr:"roles"`
 }

@@ -2,6 +2,8 @@ package rules
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -66,34 +68,17 @@ func TestIssueExample(t *testing.T) {
 	}
 }
 
-func TestShippedPSIRTExamples(t *testing.T) {
-	p := mustParse(t, `name: acme/v1
-vars:
-  finders: ["https://finder.example/actors/alice"]
-  coordinators: ["https://cert.example/actors/cc"]
-  vendors: {"pkg:npm/left-pad": "https://leftpad.example/actors/psirt"}
-rules:
-  - name: trusted finders
-    on: report_received
-    if: sender in vars.finders
-    do: [validate, engage, {propose_embargo: {days: 'sender in vars.coordinators ? 45 : 90'}}]
-  - name: coordinator default
-    on: report_received
-    if: sender in vars.coordinators
-    do: [validate, engage, {propose_embargo: {days: 'sender in vars.coordinators ? 45 : 90'}}]
-  - name: reasonable embargoes
-    on: embargo_proposed
-    if: proposal.days >= 30 && proposal.days <= 120
-    do: [accept_embargo]
-  - name: unreasonable embargoes
-    on: embargo_proposed
-    if: proposal.days < 30 || proposal.days > 120
-    do: [{reject_embargo: {reason: "we accept embargoes of 30 to 120 days"}}]
-  - name: package vendor
-    on: report_received
-    if: report.name contains "left-pad"
-    do: [validate, {invite: {actor: 'vars.vendors["pkg:npm/left-pad"]', role: vendor}}]
-`)
+// TestShippedPSIRTExample checks docs/examples/policies/psirt.yaml, the
+// examples issue 19 asks for: take reports from allow-listed finders,
+// propose 90 days (45 for a coordinator's report), accept proposals of 30
+// to 120 days and reject others with a reason, invite the vendor
+// registered for a package URL.
+func TestShippedPSIRTExample(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "docs", "examples", "policies", "psirt.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mustParse(t, string(data))
 	tests := []struct {
 		name string
 		env  Env
@@ -103,13 +88,21 @@ rules:
 			[]string{"validate, engage, propose_embargo 90 days"}},
 		{"coordinator gets 45 days", Env{Point: "report_received", Sender: "https://cert.example/actors/cc"},
 			[]string{"validate, engage, propose_embargo 45 days"}},
+		{"a stranger's report waits", Env{Point: "report_received", Sender: "https://else.example/actors/x"}, nil},
 		{"60 days accepted", Env{Point: "embargo_proposed", Proposal: Proposal{Days: 60}}, []string{"accept_embargo"}},
 		{"200 days rejected", Env{Point: "embargo_proposed", Proposal: Proposal{Days: 200}},
-			[]string{"reject_embargo (we accept embargoes of 30 to 120 days)"}},
+			[]string{"reject_embargo (we accept embargoes of 30 to 120 days), notify https://tickets.acme.example/hooks/embargo"}},
 		{"10 days rejected", Env{Point: "embargo_proposed", Proposal: Proposal{Days: 10}},
-			[]string{"reject_embargo (we accept embargoes of 30 to 120 days)"}},
-		{"package vendor invited", Env{Point: "report_received", Report: Report{Name: "overflow in left-pad"}},
+			[]string{"reject_embargo (we accept embargoes of 30 to 120 days), notify https://tickets.acme.example/hooks/embargo"}},
+		{"package vendor invited", Env{Point: "report_received", Sender: "https://else.example/actors/x", Report: Report{Content: "overflow in pkg:npm/left-pad@1.3.0"}},
 			[]string{"validate, invite https://leftpad.example/actors/psirt as vendor"}},
+		{"a coordinator's invitation is taken", Env{Point: "invitation_received", Invitation: Invitation{Host: "cert.example"}},
+			[]string{"accept_invitation, engage"}},
+		{"another's invitation asks a person", Env{Point: "invitation_received", Invitation: Invitation{Host: "other.example"}}, []string{"ask"}},
+		{"published at the end of the embargo once fixed", Env{Point: "embargo_ended", Actor: "https://acme.example/actors/psirt",
+			Case: Case{Owner: "https://acme.example/actors/psirt", VFD: "VFd"}}, []string{"report_public"}},
+		{"not before the fix", Env{Point: "embargo_ended", Actor: "https://acme.example/actors/psirt",
+			Case: Case{Owner: "https://acme.example/actors/psirt", VFD: "Vfd"}}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -121,6 +114,34 @@ rules:
 				t.Errorf("fired %q, want %q", got, tc.want)
 			}
 		})
+	}
+	if p.ActsFor("lab-bot") || !p.ActsFor("psirt") {
+		t.Error("the policy's off list is not honoured")
+	}
+}
+
+// TestShippedIssueExample: the issue's example, shipped in YAML and in
+// JSON, reads the same.
+func TestShippedIssueExample(t *testing.T) {
+	var got []string
+	for _, name := range []string{"issue-example.yaml", "issue-example.json"} {
+		data, err := os.ReadFile(filepath.Join("..", "docs", "examples", "policies", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := mustParse(t, string(data))
+		var s []string
+		for _, r := range p.Rules {
+			var do []string
+			for _, a := range r.Do {
+				do = append(do, a.String())
+			}
+			s = append(s, string(r.On)+" if "+r.If+" do "+strings.Join(do, ", "))
+		}
+		got = append(got, strings.Join(s, "; "))
+	}
+	if got[0] != got[1] {
+		t.Errorf("YAML and JSON differ:\n%s\n%s", got[0], got[1])
 	}
 }
 

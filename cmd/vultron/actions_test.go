@@ -50,7 +50,8 @@ func startCLINodeWith(t *testing.T, extra node.Config, actors ...string) cliNode
 	n, err := node.New(t.Context(), node.Config{DataDir: dir, Listener: ln, PublicURL: u, Actors: acs,
 		AllowPrivatePeers: true, Logger: zerolog.Nop(), Notice: io.Discard, MaxEmbargo: extra.MaxEmbargo, DefaultEmbargo: extra.DefaultEmbargo,
 		Retry: outbox.RetryPolicy{First: 50 * time.Millisecond, Max: 200 * time.Millisecond, Horizon: time.Minute},
-		Now:   extra.Now, Deadlines: extra.Deadlines, DeadlineCheck: extra.DeadlineCheck})
+		Now:   extra.Now, Deadlines: extra.Deadlines, DeadlineCheck: extra.DeadlineCheck,
+		Policy: extra.Policy, AutomationInterval: extra.AutomationInterval})
 	if err != nil {
 		t.Fatal(err)
 	}

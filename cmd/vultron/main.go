@@ -73,6 +73,7 @@ func commands() []command {
 		{name: "status", summary: "Case State: fix ready (CF), fix deployed (CD), public (CP), exploit public (CX), attacks (CA)", run: runStatus},
 		{name: "ready", summary: "wait until a node serves (for scripts that start one in the background)", run: runReady},
 		{name: "rotate-key", summary: "replace the node data key of a stopped node and re-encrypt its store under the new one", run: runRotateKey},
+		{name: "policy", summary: "check an automation policy file, show a node's, or explain which rules fire in a case", run: runPolicy},
 		{name: "simulate", summary: "simulate many organizations and cases under a policy, or at random; desiderata met and load", run: runSimulate},
 		{name: "model", summary: "print the protocol's state models, histories and desiderata baselines", run: runModel},
 	}

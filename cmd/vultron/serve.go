@@ -6,8 +6,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -17,6 +19,7 @@ import (
 	"github.com/openvultron/vultron/node"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/policy"
+	"github.com/openvultron/vultron/rules"
 )
 
 func runServe(ctx context.Context, env *environment, args []string) error {
@@ -54,6 +57,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	var webhooks listFlag
 	fs.Var(&webhooks, "webhook", "URL that receives every case event as JSON signed with an HMAC (X-Vultron-Signature), repeatable")
 	webhookSecret := fs.String("webhook-secret-file", "", "file holding the webhook signing secret (default DATA/webhook-secret, created 0600)")
+	policyFile := fs.String("policy", "", "automation policy `FILE` (YAML or JSON, docs/policies.md): routine decisions made by rules;\nread again when it changes or on SIGHUP, and a changed file that does not parse is refused whole")
 	deadlinesFile := fs.String("deadlines", "", "YAML or JSON `FILE` of deadline limits, business-day calendar and time zone (docs/deadlines.md;\ndefault: 5 and 10 business days to acknowledge and validate, the CRA's clocks, Monday to Friday in UTC)")
 	var intelFeeds listFlag
 	fs.Var(&intelFeeds, "intel-feed", "threat-intelligence feed, a file or an http(s) URL (the CISA KEV catalog's JSON or the simple format of\ndocs/intelligence.md), repeatable; URLs are fetched with the SSRF-safe client")
@@ -129,6 +133,30 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 			}
 		}
 	}
+	var pol *rules.Policy
+	reload := make(chan struct{}, 1)
+	if *policyFile != "" {
+		var err error
+		if pol, err = node.ReadPolicy(*policyFile); err != nil {
+			return err
+		}
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					select {
+					case reload <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}()
+	}
 	var deadlines *deadline.Config
 	if *deadlinesFile != "" {
 		cfg, err := readDeadlines(*deadlinesFile)
@@ -139,6 +167,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	}
 	n, err := node.New(ctx, node.Config{
 		Deadlines:         deadlines,
+		Policy:            pol,
+		PolicyFile:        *policyFile,
+		PolicyReload:      reload,
 		IntelFeeds:        intelFeeds,
 		IntelInterval:     *intelInterval,
 		DataDir:           *dataDir,

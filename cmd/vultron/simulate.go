@@ -3,11 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
-	"github.com/openvultron/vultron/rules"
+	"github.com/openvultron/vultron/node"
 	"github.com/openvultron/vultron/sim"
 )
 
@@ -72,7 +71,7 @@ func runSimulate(ctx context.Context, env *environment, args []string) error {
 	for _, name := range policies {
 		cfg := sim.Config{Orgs: *orgs, Cases: *count, Seed: *seed}
 		if name != "random" {
-			p, err := readPolicy(name)
+			p, err := node.ReadPolicy(name)
 			if err != nil {
 				return err
 			}
@@ -139,22 +138,4 @@ func printSimulation(env *environment, res sim.Result, asJSON bool) error {
 	fmt.Fprintf(w, "load per case: %.1f messages, %.1f KiB sent, %.1f ledger entries (%.1f KiB); %d actions refused, %d notifications\n",
 		per.Messages, per.Bytes/1024, per.LedgerEntries, per.LedgerBytes/1024, res.Load.Refused, res.Load.Notifications)
 	return nil
-}
-
-// readPolicy reads and checks a policy file, refusing one too large
-// before reading it all.
-func readPolicy(path string) (*rules.Policy, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read policy: %w", err)
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Size() > rules.MaxSize {
-		return nil, fmt.Errorf("policy %s is %d bytes, over the %d a policy may have", path, st.Size(), rules.MaxSize)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, rules.MaxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read policy %s: %w", path, err)
-	}
-	return rules.Parse(data, path)
 }
