@@ -113,7 +113,7 @@ scan:
 			}
 			caseID := act.Target.ID()
 			out = append(out, point{Point: rules.InvitationReceived, Key: "invitation_received " + act.ID + " " + l.Name, Actor: l,
-				Env: rules.Env{Sender: act.Actor.ID(), Invitation: rules.Invitation{ID: act.ID, By: act.Actor.ID(), Host: hostOf(act.Actor.ID()), Case: caseID, Roles: act.Roles}},
+				Env:    rules.Env{Sender: act.Actor.ID(), Invitation: rules.Invitation{ID: act.ID, By: act.Actor.ID(), Host: hostOf(act.Actor.ID()), Case: caseID, Roles: act.Roles}},
 				CaseID: caseID, Target: rules.Target{CaseID: caseID, InvitationID: act.ID}})
 		}
 	}
