@@ -15,6 +15,13 @@
 //	           Case Actor that writes it, the replicas that follow it
 //	inbox      the receive pipeline: verify, dedup, classify, apply, store
 //	outbox     the send pipeline: validate, store, queue, sign, deliver
+//	rules      an automation policy as data: decision points, expr conditions,
+//	           actions; pure
+//	deadline   deadline limits, the business-day calendar, listings and the
+//	           watcher that announces deadlines (the clocks are cases')
+//	intel      threat-intelligence feeds: parsing, polling, matching cases
+//	automation a policy carried out on a node through the outbox
+//	sim        many organizations and cases simulated with the case engine
 //	node       one running node: the HTTP surface and its lifecycle
 //	cmd/vultron the binary: flag parsing and wiring only
 //	internal/crashtest  for tests only: kills a child process mid-write
