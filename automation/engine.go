@@ -88,13 +88,25 @@ func (e *Engine) Wake() {
 	}
 }
 
-// Run takes decisions until ctx ends.
+// minStepGap is the least time between two steps: a node that commits
+// thousands of times a second does not step as often.
+const minStepGap = 200 * time.Millisecond
+
+// Run takes decisions until ctx ends: at once when woken or when the store
+// changed, at least every Interval, at most every minStepGap.
 func (e *Engine) Run(ctx context.Context) error {
 	t := time.NewTicker(e.cfg.Interval)
 	defer t.Stop()
 	for {
 		if _, err := e.Step(ctx); err != nil && ctx.Err() == nil {
 			e.cfg.Logger.Error().Err(err).Msg("automation: step")
+		}
+		gap := time.NewTimer(minStepGap)
+		select {
+		case <-ctx.Done():
+			gap.Stop()
+			return nil
+		case <-gap.C:
 		}
 		select {
 		case <-ctx.Done():
@@ -126,8 +138,9 @@ const (
 
 // Step reads what is new since the last step and takes the decisions it
 // opens; it returns how many decisions it took. Without a policy it only
-// moves its cursors, so that turning a policy on later does not act on
-// what happened while it was off.
+// moves its cursors to the newest entries (one inbox entry per actor and
+// the feed's last number), so that turning a policy on later does not act
+// on what happened while it was off.
 func (e *Engine) Step(ctx context.Context) (int, error) {
 	e.stepMu.Lock()
 	defer e.stepMu.Unlock()
@@ -135,13 +148,13 @@ func (e *Engine) Step(ctx context.Context) (int, error) {
 	var points []point
 	var updates []*cursorUpdate
 	for _, l := range e.cfg.Locals() {
-		ps, u, err := e.inboxPoints(ctx, l)
+		ps, u, err := e.inboxPoints(ctx, l, p == nil)
 		if err != nil {
 			return 0, err
 		}
 		points, updates = append(points, ps...), append(updates, u)
 	}
-	ps, u, err := e.feedPoints(ctx)
+	ps, u, err := e.feedPoints(ctx, p == nil)
 	if err != nil {
 		return 0, err
 	}

@@ -47,7 +47,7 @@ type cursorUpdate struct {
 // decision points of what is new, oldest first: reports received and
 // invitations to a case. On the first read it only remembers where the
 // inbox stands.
-func (e *Engine) inboxPoints(ctx context.Context, l Local) ([]point, *cursorUpdate, error) {
+func (e *Engine) inboxPoints(ctx context.Context, l Local, skip bool) ([]point, *cursorUpdate, error) {
 	var marker []byte
 	if err := e.cfg.DB.View(ctx, func(tx *store.ReadTx) error {
 		var err error
@@ -58,9 +58,12 @@ func (e *Engine) inboxPoints(ctx context.Context, l Local) ([]point, *cursorUpda
 	}
 	var fresh []store.StoredActivity
 	cursor, newest := "", ""
+	// The first page is small: most steps find little or nothing new.
+	size := 8
 scan:
 	for len(fresh) < maxInboxScan {
-		page, next, err := e.cfg.DB.InboxPage(ctx, l.Name, cursor, 200)
+		page, next, err := e.cfg.DB.InboxPage(ctx, l.Name, cursor, size)
+		size = 200
 		if err != nil {
 			return nil, nil, err
 		}
@@ -73,14 +76,15 @@ scan:
 			}
 			fresh = append(fresh, a)
 		}
-		if next == "" {
-			break
+		if next == "" || skip {
+			break // without a policy only the newest entry matters
 		}
 		cursor = next
 	}
-	if marker == nil {
-		// The first read: what the inbox holds already is not new ("-"
-		// stands for an inbox that was empty).
+	if marker == nil || skip {
+		// The first read, or a step without a policy: what the inbox
+		// holds already is not new ("-" stands for an inbox that was
+		// empty).
 		return nil, &cursorUpdate{key: "inbox " + l.Name, value: []byte(cmp.Or(newest, "-"))}, nil
 	}
 	if newest == "" || newest == string(marker) {
@@ -125,7 +129,7 @@ scan:
 // open: for each case entry, the points the case now holds open for each
 // local participant; for a passed embargo end, embargo_ended; for an
 // intelligence signal, its point.
-func (e *Engine) feedPoints(ctx context.Context) ([]point, *cursorUpdate, error) {
+func (e *Engine) feedPoints(ctx context.Context, skip bool) ([]point, *cursorUpdate, error) {
 	var from uint64
 	first := false
 	if err := e.cfg.DB.View(ctx, func(tx *store.ReadTx) error {
@@ -139,8 +143,9 @@ func (e *Engine) feedPoints(ctx context.Context) ([]point, *cursorUpdate, error)
 	}); err != nil {
 		return nil, nil, err
 	}
-	if first {
-		// The first read: what the feed holds already is not new.
+	if first || skip {
+		// The first read, or a step without a policy: what the feed
+		// holds already is not new.
 		last, err := e.cfg.DB.LastEventSeq(ctx)
 		if err != nil {
 			return nil, nil, err
