@@ -103,6 +103,15 @@ func TestDeadlinesOnAnInjectedClock(t *testing.T) {
 		!strings.Contains(string(body), `vultron_deadlines_running{kind="validate"} 1`) {
 		t.Errorf("metrics: %d\n%s", status, grepLines(string(body), "vultron_deadlines"))
 	}
+	b := newBrowser(t, vendor.url)
+	b.login(vendor.token)
+	page := b.get("/")
+	for _, want := range []string{"<h1>Deadlines</h1>", "node's time zone (UTC)", "acknowledge <span class=\"muted\">(5 business days)</span>",
+		"badge overdue\">overdue by", "Deadline test"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the cases page lacks %q:\n%s", want, grepLines(page, "deadline"))
+		}
+	}
 	for _, q := range []string{"?limit=0", "?limit=x", "?overdue=maybe"} {
 		if status, body := vendor.api(t, http.MethodGet, "/api/deadlines"+q, ""); status != http.StatusBadRequest || !strings.Contains(string(body), `"error"`) {
 			t.Errorf("GET /api/deadlines%s: %d %s, want 400 with a JSON error", q, status, body)
