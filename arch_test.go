@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -63,6 +64,40 @@ func TestLayering(t *testing.T) {
 			}
 			if p.ImportPath != module+"/cmd/vultron" && imp == module+"/cmd/vultron" {
 				t.Errorf("%s imports the command package", p.ImportPath)
+			}
+			// The wire types are shapes only: a client that reads them does
+			// not depend on the server or on HTTP.
+			if p.ImportPath == module+"/api" && (imp == "net/http" || isNode(imp)) {
+				t.Errorf("%s imports %s: the wire types must not depend on the server or on HTTP", p.ImportPath, imp)
+			}
+		}
+	}
+}
+
+// surfaces are the node's HTTP surfaces: each is filled in by node with
+// what it needs, and none knows another.
+var surfaces = []string{module + "/node/federation", module + "/node/jsonapi", module + "/node/dashboard", module + "/node/calendar"}
+
+// isNode reports whether path is node or one of its packages.
+func isNode(path string) bool {
+	return path == module+"/node" || strings.HasPrefix(path, module+"/node/")
+}
+
+// TestNodeLayering keeps the node's dependencies pointing one way: node
+// wires the HTTP surfaces, the surfaces use the domain packages, and the
+// domain packages know neither; a surface imports neither node nor
+// another surface; only node and the command import node's packages.
+func TestNodeLayering(t *testing.T) {
+	for _, p := range listPackages(t) {
+		for _, imp := range p.Imports {
+			switch {
+			case !isNode(imp):
+			case slices.Contains(surfaces, p.ImportPath) && (imp == module+"/node" || slices.Contains(surfaces, imp)):
+				t.Errorf("surface %s imports %s: node wires the surfaces, and a surface knows no other", p.ImportPath, imp)
+			case !isNode(p.ImportPath) && p.ImportPath != module+"/cmd/vultron" && !strings.HasPrefix(p.ImportPath, module+"/bench"):
+				t.Errorf("%s imports %s: only node, the command and the benchmarks depend on the node", p.ImportPath, imp)
+			case !isNode(p.ImportPath) && imp != module+"/node":
+				t.Errorf("%s imports %s: outside node, only node itself is imported, not its parts", p.ImportPath, imp)
 			}
 		}
 	}

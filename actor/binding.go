@@ -3,7 +3,9 @@ package actor
 import (
 	"fmt"
 	"net/url"
-	"strings"
+
+	"github.com/openvultron/vultron/internal/urlhost"
+	"github.com/openvultron/vultron/problem"
 )
 
 // CheckBinding ties a verified signer to the activity it signed: the key's
@@ -16,21 +18,21 @@ func CheckBinding(s Signer, activityID, activityActor string) error {
 		return refuse("activity has no actor")
 	}
 	if s.Owner != activityActor {
-		return refuse(fmt.Sprintf("key %s is owned by %s, not by the activity's actor %s", sanitize(s.KeyID), sanitize(s.Owner), sanitize(activityActor)))
+		return refuse(fmt.Sprintf("key %s is owned by %s, not by the activity's actor %s", problem.Printable(s.KeyID, maxQuoted), problem.Printable(s.Owner, maxQuoted), problem.Printable(activityActor, maxQuoted)))
 	}
 	if activityID == "" {
 		return refuse("activity has no id")
 	}
 	au, err := url.Parse(activityActor)
 	if err != nil || au.Host == "" {
-		return refuse(fmt.Sprintf("activity actor %s is not an absolute URL", sanitize(activityActor)))
+		return refuse(fmt.Sprintf("activity actor %s is not an absolute URL", problem.Printable(activityActor, maxQuoted)))
 	}
 	iu, err := url.Parse(activityID)
 	if err != nil || iu.Host == "" || (iu.Scheme != "https" && iu.Scheme != "http") {
-		return refuse(fmt.Sprintf("activity id %s is not an absolute http(s) URL", sanitize(activityID)))
+		return refuse(fmt.Sprintf("activity id %s is not an absolute http(s) URL", problem.Printable(activityID, maxQuoted)))
 	}
-	if !strings.EqualFold(iu.Host, au.Host) {
-		return refuse(fmt.Sprintf("activity id host %s is not the actor's host %s", sanitize(iu.Host), sanitize(au.Host)))
+	if !urlhost.Same(activityID, activityActor) {
+		return refuse(fmt.Sprintf("activity id host %s is not the actor's host %s", problem.Printable(iu.Host, maxQuoted), problem.Printable(au.Host, maxQuoted)))
 	}
 	return nil
 }

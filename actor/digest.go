@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/dunglas/httpsfv"
+
+	"github.com/openvultron/vultron/problem"
 )
 
 // DigestHeader returns the value of the Digest header (RFC 3230) for body:
@@ -58,7 +60,7 @@ func checkDigest(header string, body []byte) error {
 		}
 	}
 	if !found {
-		return refuse(fmt.Sprintf("Digest has no SHA-256 value (got %s); SHA-256 is required", sanitize(strings.Join(others, ", "))))
+		return refuse(fmt.Sprintf("Digest has no SHA-256 value (got %s); SHA-256 is required", problem.Printable(strings.Join(others, ", "), maxQuoted)))
 	}
 	return nil
 }
@@ -107,20 +109,5 @@ func checkContentDigest(header string, body []byte) error {
 	return nil
 }
 
-// sanitize shortens a peer-supplied string and drops control characters
-// before it goes into a refusal reason.
-func sanitize(s string) string {
-	const max = 80
-	var b strings.Builder
-	for _, r := range s {
-		if b.Len() >= max {
-			b.WriteString("...")
-			break
-		}
-		if r < 0x20 || r == 0x7f {
-			r = '?'
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// maxQuoted bounds the peer-supplied text a refusal reason quotes.
+const maxQuoted = 80

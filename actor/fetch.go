@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/openvultron/vultron/problem"
 )
 
 // FetcherOptions configures a Fetcher.
@@ -89,13 +91,13 @@ func (f *Fetcher) FetchDocument(ctx context.Context, rawURL string) ([]byte, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		return nil, fmt.Errorf("fetch %s: redirected (%d) to %q; canonical ids must not redirect", rawURL, resp.StatusCode, sanitize(resp.Header.Get("Location")))
+		return nil, fmt.Errorf("fetch %s: redirected (%d) to %q; canonical ids must not redirect", rawURL, resp.StatusCode, problem.Printable(resp.Header.Get("Location"), maxQuoted))
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, &StatusError{URL: rawURL, Code: resp.StatusCode}
 	}
 	if ct := resp.Header.Get("Content-Type"); !IsActivityPubContentType(ct) {
-		return nil, fmt.Errorf("fetch %s: Content-Type %q is not an ActivityPub type", rawURL, sanitize(ct))
+		return nil, fmt.Errorf("fetch %s: Content-Type %q is not an ActivityPub type", rawURL, problem.Printable(ct, maxQuoted))
 	}
 	body, err := readBody(resp)
 	if err != nil {
@@ -108,7 +110,7 @@ func (f *Fetcher) FetchDocument(ctx context.Context, rawURL string) ([]byte, err
 		return nil, fmt.Errorf("fetch %s: body is not a JSON object: %w", rawURL, err)
 	}
 	if doc.ID != rawURL {
-		return nil, fmt.Errorf("fetch %s: document id %q is not the requested URL", rawURL, sanitize(doc.ID))
+		return nil, fmt.Errorf("fetch %s: document id %q is not the requested URL", rawURL, problem.Printable(doc.ID, maxQuoted))
 	}
 	return body, nil
 }
@@ -182,13 +184,13 @@ func Transient(err error) bool {
 func parseFetchURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("URL %q: %w", sanitize(raw), err)
+		return nil, fmt.Errorf("URL %q: %w", problem.Printable(raw, maxQuoted), err)
 	}
 	if u.Scheme != "https" && u.Scheme != "http" {
-		return nil, fmt.Errorf("URL %q: only http and https are fetched", sanitize(raw))
+		return nil, fmt.Errorf("URL %q: only http and https are fetched", problem.Printable(raw, maxQuoted))
 	}
 	if u.Host == "" || u.User != nil {
-		return nil, fmt.Errorf("URL %q: want an absolute URL with a host and no user info", sanitize(raw))
+		return nil, fmt.Errorf("URL %q: want an absolute URL with a host and no user info", problem.Printable(raw, maxQuoted))
 	}
 	return u, nil
 }

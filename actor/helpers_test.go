@@ -93,3 +93,35 @@ func wantReason(t *testing.T, err error, want string) {
 func pub(id, owner string, k crypto.Signer) PublicKey {
 	return PublicKey{ID: id, Owner: owner, Key: k.Public()}
 }
+
+// MemoryKeyCache is a KeyCache held in memory, for tests (a node keeps its
+// remote keys in its store). It is safe for concurrent use.
+type MemoryKeyCache struct {
+	mu   sync.Mutex
+	keys map[string]CachedKey
+}
+
+// NewMemoryKeyCache returns an empty MemoryKeyCache.
+func NewMemoryKeyCache() *MemoryKeyCache {
+	return &MemoryKeyCache{keys: map[string]CachedKey{}}
+}
+
+// RemoteKey returns the cached key keyID or an error wrapping
+// ErrKeyNotCached.
+func (m *MemoryKeyCache) RemoteKey(_ context.Context, keyID string) (CachedKey, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k, ok := m.keys[keyID]
+	if !ok {
+		return CachedKey{}, fmt.Errorf("key %s: %w", keyID, ErrKeyNotCached)
+	}
+	return k, nil
+}
+
+// PutRemoteKey stores k under its key id.
+func (m *MemoryKeyCache) PutRemoteKey(_ context.Context, k CachedKey) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.keys[k.KeyID] = k
+	return nil
+}

@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/openvultron/vultron/internal/urlhost"
+	"github.com/openvultron/vultron/problem"
 )
 
 // ErrKeyNotCached is returned (possibly wrapped) by a KeyCache that holds
@@ -141,7 +142,7 @@ func (k *KeyFetcher) FetchKey(ctx context.Context, keyID string) (PublicKey, Cac
 	if doc.PublicKeyPem != "" {
 		// A standalone key document.
 		if doc.ID != keyID {
-			return PublicKey{}, CachedKey{}, fmt.Errorf("key document id %q is not the key id %s", sanitize(doc.ID), keyID)
+			return PublicKey{}, CachedKey{}, fmt.Errorf("key document id %q is not the key id %s", problem.Printable(doc.ID, maxQuoted), keyID)
 		}
 		owner := doc.Owner
 		if owner == "" {
@@ -150,7 +151,7 @@ func (k *KeyFetcher) FetchKey(ctx context.Context, keyID string) (PublicKey, Cac
 		if owner == "" {
 			return PublicKey{}, CachedKey{}, fmt.Errorf("key document %s names no owner", keyID)
 		}
-		if err := sameHost(keyID, owner); err != nil {
+		if err := ownerOnKeyHost(keyID, owner); err != nil {
 			return PublicKey{}, CachedKey{}, err
 		}
 		listed, err := k.ownerListing(ctx, owner, keyID)
@@ -171,7 +172,7 @@ func (k *KeyFetcher) FetchKey(ctx context.Context, keyID string) (PublicKey, Cac
 			return PublicKey{}, CachedKey{}, fmt.Errorf("actor document %s does not list key %s", doc.ID, keyID)
 		}
 		if found.Owner != "" && found.Owner != doc.ID {
-			return PublicKey{}, CachedKey{}, fmt.Errorf("key %s in actor document %s claims owner %q", keyID, doc.ID, sanitize(found.Owner))
+			return PublicKey{}, CachedKey{}, fmt.Errorf("key %s in actor document %s claims owner %q", keyID, doc.ID, problem.Printable(found.Owner, maxQuoted))
 		}
 		entry = PublicKeyDoc{ID: keyID, Owner: doc.ID, PublicKeyPem: found.PublicKeyPem, Expires: found.Expires}
 	}
@@ -185,7 +186,7 @@ func (k *KeyFetcher) FetchKey(ctx context.Context, keyID string) (PublicKey, Cac
 		// has ended, and cached no longer than that.
 		until, err := time.Parse(time.RFC3339, entry.Expires)
 		if err != nil {
-			return PublicKey{}, CachedKey{}, fmt.Errorf("key %s: expires %q is not an RFC 3339 time", keyID, sanitize(entry.Expires))
+			return PublicKey{}, CachedKey{}, fmt.Errorf("key %s: expires %q is not an RFC 3339 time", keyID, problem.Printable(entry.Expires, maxQuoted))
 		}
 		if !k.now().Before(until) {
 			return PublicKey{}, CachedKey{}, fmt.Errorf("key %s %w by %s and stopped being accepted at %s", keyID, ErrKeyRotatedAway, entry.Owner, until.UTC().Format(time.RFC3339))
@@ -218,44 +219,10 @@ func (k *KeyFetcher) ownerListing(ctx context.Context, owner, keyID string) (Pub
 	return entry, nil
 }
 
-// sameHost refuses a key whose owner lives on another host.
-func sameHost(keyID, owner string) error {
-	ku, err1 := url.Parse(keyID)
-	ou, err2 := url.Parse(owner)
-	if err1 != nil || err2 != nil || !strings.EqualFold(ku.Host, ou.Host) {
-		return fmt.Errorf("key %s and its owner %q are not on the same host", keyID, sanitize(owner))
+// ownerOnKeyHost refuses a key whose owner lives on another host.
+func ownerOnKeyHost(keyID, owner string) error {
+	if !urlhost.Same(keyID, owner) {
+		return fmt.Errorf("key %s and its owner %q are not on the same host", keyID, problem.Printable(owner, maxQuoted))
 	}
-	return nil
-}
-
-// MemoryKeyCache is a KeyCache held in memory, for tests and for nodes
-// that keep no key cache on disk. It is safe for concurrent use.
-type MemoryKeyCache struct {
-	mu   sync.Mutex
-	keys map[string]CachedKey
-}
-
-// NewMemoryKeyCache returns an empty MemoryKeyCache.
-func NewMemoryKeyCache() *MemoryKeyCache {
-	return &MemoryKeyCache{keys: map[string]CachedKey{}}
-}
-
-// RemoteKey returns the cached key keyID or an error wrapping
-// ErrKeyNotCached.
-func (m *MemoryKeyCache) RemoteKey(_ context.Context, keyID string) (CachedKey, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	k, ok := m.keys[keyID]
-	if !ok {
-		return CachedKey{}, fmt.Errorf("key %s: %w", keyID, ErrKeyNotCached)
-	}
-	return k, nil
-}
-
-// PutRemoteKey stores k under its key id.
-func (m *MemoryKeyCache) PutRemoteKey(_ context.Context, k CachedKey) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.keys[k.KeyID] = k
 	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/dunglas/httpsfv"
+
+	"github.com/openvultron/vultron/problem"
 )
 
 // The signature schemes a Signer may come from.
@@ -168,12 +170,12 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (Si
 	}
 	key, err := v.keys.ResolveKey(ctx, sig.keyID(), false)
 	if err != nil {
-		return Signer{}, &VerifyError{Reason: fmt.Sprintf("key %s could not be resolved", sanitize(sig.keyID())), Err: err}
+		return Signer{}, &VerifyError{Reason: fmt.Sprintf("key %s could not be resolved", problem.Printable(sig.keyID(), maxQuoted)), Err: err}
 	}
 	if err = sig.verify(key.Key); err != nil {
 		fresh, ferr := v.keys.ResolveKey(ctx, sig.keyID(), true)
 		if ferr != nil {
-			return Signer{}, &VerifyError{Reason: fmt.Sprintf("key %s could not be refreshed after a failed verification", sanitize(sig.keyID())), Err: ferr}
+			return Signer{}, &VerifyError{Reason: fmt.Sprintf("key %s could not be refreshed after a failed verification", problem.Printable(sig.keyID(), maxQuoted)), Err: ferr}
 		}
 		if err = sig.verify(fresh.Key); err != nil {
 			return Signer{}, err
@@ -181,10 +183,10 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request, body []byte) (Si
 		key = fresh
 	}
 	if key.ID != sig.keyID() {
-		return Signer{}, refuse(fmt.Sprintf("resolved key %s is not the signature's key %s", sanitize(key.ID), sanitize(sig.keyID())))
+		return Signer{}, refuse(fmt.Sprintf("resolved key %s is not the signature's key %s", problem.Printable(key.ID, maxQuoted), problem.Printable(sig.keyID(), maxQuoted)))
 	}
 	if key.Owner == "" {
-		return Signer{}, refuse(fmt.Sprintf("key %s has no owner", sanitize(key.ID)))
+		return Signer{}, refuse(fmt.Sprintf("key %s has no owner", problem.Printable(key.ID, maxQuoted)))
 	}
 	return Signer{KeyID: key.ID, Owner: key.Owner, Scheme: scheme}, nil
 }
@@ -244,7 +246,7 @@ func hasBody(r *http.Request, body []byte) bool {
 // checkHost refuses a signed Host that is not this node.
 func (v *Verifier) checkHost(signedHost string) error {
 	if !strings.EqualFold(signedHost, v.host) {
-		return refuse(fmt.Sprintf("signed Host %s is not this node (%s)", sanitize(signedHost), v.host))
+		return refuse(fmt.Sprintf("signed Host %s is not this node (%s)", problem.Printable(signedHost, maxQuoted), v.host))
 	}
 	return nil
 }

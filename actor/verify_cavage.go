@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/openvultron/vultron/internal/httplex"
+	"github.com/openvultron/vultron/problem"
 )
 
 // Draft-cavage signatures are parsed once, by parseCavageHeader, and that
@@ -84,14 +85,14 @@ func parseCavageHeader(s string) (cavageHeader, error) {
 		name := strings.ToLower(tok)
 		val, rest, err := httplex.Value(rest[1:])
 		if err != nil {
-			return h, refuse(fmt.Sprintf("signature header is malformed: parameter %s: %v", sanitize(name), err))
+			return h, refuse(fmt.Sprintf("signature header is malformed: parameter %s: %v", problem.Printable(name, maxQuoted), err))
 		}
 		s = httplex.TrimOWS(rest)
 		if s != "" && s[0] != ',' {
-			return h, refuse(fmt.Sprintf("signature header is malformed: unexpected text after the %s parameter", sanitize(name)))
+			return h, refuse(fmt.Sprintf("signature header is malformed: unexpected text after the %s parameter", problem.Printable(name, maxQuoted)))
 		}
 		if seen[name] {
-			return h, refuse(fmt.Sprintf("signature header repeats the %s parameter", sanitize(name)))
+			return h, refuse(fmt.Sprintf("signature header repeats the %s parameter", problem.Printable(name, maxQuoted)))
 		}
 		seen[name] = true
 		switch name {
@@ -132,7 +133,7 @@ func parseCavageHeader(s string) (cavageHeader, error) {
 	dup := map[string]bool{}
 	for _, c := range h.headers {
 		if dup[c] {
-			return h, refuse(fmt.Sprintf("signature covers %s twice", sanitize(c)))
+			return h, refuse(fmt.Sprintf("signature covers %s twice", problem.Printable(c, maxQuoted)))
 		}
 		dup[c] = true
 	}
@@ -168,7 +169,7 @@ func (v *Verifier) parseCavage(r *http.Request, body []byte) (parsedSignature, e
 	switch h.algorithm {
 	case "", "rsa-sha256", "hs2019", "ed25519":
 	default:
-		return nil, refuse(fmt.Sprintf("algorithm %s is not accepted (rsa-sha256, hs2019)", sanitize(h.algorithm)))
+		return nil, refuse(fmt.Sprintf("algorithm %s is not accepted (rsa-sha256, hs2019)", problem.Printable(h.algorithm, maxQuoted)))
 	}
 	if !h.covers(cavageRequestTarget) {
 		return nil, refuse("signature does not cover (request-target)")
@@ -197,7 +198,7 @@ func (v *Verifier) parseCavage(r *http.Request, body []byte) (parsedSignature, e
 		}
 		t, err := http.ParseTime(d)
 		if err != nil {
-			return nil, refuse(fmt.Sprintf("Date %q is not an HTTP date", sanitize(d)))
+			return nil, refuse(fmt.Sprintf("Date %q is not an HTTP date", problem.Printable(d, maxQuoted)))
 		}
 		if err := v.checkTime("Date", t); err != nil {
 			return nil, err
@@ -260,11 +261,11 @@ func (h *cavageHeader) signingString(method, target, host string, header http.He
 			b.WriteString(host)
 		default:
 			if strings.HasPrefix(name, "(") {
-				return "", refuse(fmt.Sprintf("signature covers %s, which is not a known pseudo-header", sanitize(name)))
+				return "", refuse(fmt.Sprintf("signature covers %s, which is not a known pseudo-header", problem.Printable(name, maxQuoted)))
 			}
 			vals := header.Values(name)
 			if len(vals) == 0 {
-				return "", refuse(fmt.Sprintf("covered header %s is missing", sanitize(name)))
+				return "", refuse(fmt.Sprintf("covered header %s is missing", problem.Printable(name, maxQuoted)))
 			}
 			for j, v := range vals {
 				if j > 0 {
@@ -323,7 +324,7 @@ func (s *cavageSig) verify(key crypto.PublicKey) error {
 			return nil
 		}
 	default:
-		return refuse(fmt.Sprintf("algorithm %s does not match the %s key %s", s.algorithm, keyTypeName(key), sanitize(s.kid)))
+		return refuse(fmt.Sprintf("algorithm %s does not match the %s key %s", s.algorithm, keyTypeName(key), problem.Printable(s.kid, maxQuoted)))
 	}
 	var lastErr error
 	for _, base := range s.bases {
@@ -331,7 +332,7 @@ func (s *cavageSig) verify(key crypto.PublicKey) error {
 			return nil
 		}
 	}
-	return &VerifyError{Reason: fmt.Sprintf("signature does not verify with key %s (method, path, query or a signed header differs from what was signed)", sanitize(s.kid)), Err: lastErr}
+	return &VerifyError{Reason: fmt.Sprintf("signature does not verify with key %s (method, path, query or a signed header differs from what was signed)", problem.Printable(s.kid, maxQuoted)), Err: lastErr}
 }
 
 // errEd25519Mismatch is the error of an Ed25519 signature that does not

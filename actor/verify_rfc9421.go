@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/dunglas/httpsfv"
+
+	"github.com/openvultron/vultron/problem"
 )
 
 // The RFC 9421 algorithms accepted, each pinned to a key type.
@@ -64,16 +66,16 @@ func (v *Verifier) parseRFC9421(r *http.Request, body []byte) (parsedSignature, 
 	m, _ := inputs.Get(label)
 	list, ok := m.(httpsfv.InnerList)
 	if !ok {
-		return nil, refuse(fmt.Sprintf("Signature-Input %s is not an inner list of components", sanitize(label)))
+		return nil, refuse(fmt.Sprintf("Signature-Input %s is not an inner list of components", problem.Printable(label, maxQuoted)))
 	}
 	sm, ok := sigs.Get(label)
 	if !ok {
-		return nil, refuse(fmt.Sprintf("Signature has no value for label %s", sanitize(label)))
+		return nil, refuse(fmt.Sprintf("Signature has no value for label %s", problem.Printable(label, maxQuoted)))
 	}
 	sigItem, ok := sm.(httpsfv.Item)
 	value, isBytes := sigItem.Value.([]byte)
 	if !ok || !isBytes || len(value) == 0 {
-		return nil, refuse(fmt.Sprintf("Signature %s is not a byte sequence", sanitize(label)))
+		return nil, refuse(fmt.Sprintf("Signature %s is not a byte sequence", problem.Printable(label, maxQuoted)))
 	}
 	p, err := parseRFC9421Params(list)
 	if err != nil {
@@ -91,7 +93,7 @@ func (v *Verifier) parseRFC9421(r *http.Request, body []byte) (parsedSignature, 
 	switch p.alg {
 	case "", algRSAv15SHA256, algRSAPSSSHA512, algEd25519:
 	default:
-		return nil, refuse(fmt.Sprintf("alg %s is not accepted (%s, %s, %s)", sanitize(p.alg), algRSAv15SHA256, algRSAPSSSHA512, algEd25519))
+		return nil, refuse(fmt.Sprintf("alg %s is not accepted (%s, %s, %s)", problem.Printable(p.alg, maxQuoted), algRSAv15SHA256, algRSAPSSSHA512, algEd25519))
 	}
 	if err := v.checkHost(r.Host); err != nil {
 		return nil, err
@@ -126,10 +128,10 @@ func parseRFC9421Params(list httpsfv.InnerList) (rfc9421Params, error) {
 			return p, refuse("Signature-Input lists a component that is not a string")
 		}
 		if it.Params != nil && len(it.Params.Names()) > 0 {
-			return p, refuse(fmt.Sprintf("component %q has parameters, which are not supported", sanitize(name)))
+			return p, refuse(fmt.Sprintf("component %q has parameters, which are not supported", problem.Printable(name, maxQuoted)))
 		}
 		if seen[name] {
-			return p, refuse(fmt.Sprintf("component %q is listed twice", sanitize(name)))
+			return p, refuse(fmt.Sprintf("component %q is listed twice", problem.Printable(name, maxQuoted)))
 		}
 		seen[name] = true
 		p.components = append(p.components, name)
@@ -155,7 +157,7 @@ func parseRFC9421Params(list httpsfv.InnerList) (rfc9421Params, error) {
 			ok = true // nonce, tag: not used here
 		}
 		if !ok {
-			return p, refuse(fmt.Sprintf("signature parameter %s has the wrong type", sanitize(k)))
+			return p, refuse(fmt.Sprintf("signature parameter %s has the wrong type", problem.Printable(k, maxQuoted)))
 		}
 	}
 	return p, nil
@@ -238,10 +240,10 @@ func componentValue(r *http.Request, scheme, name string) (string, error) {
 		return "?" + r.URL.RawQuery, nil
 	}
 	if strings.HasPrefix(name, "@") {
-		return "", refuse(fmt.Sprintf("component %s is not supported", sanitize(name)))
+		return "", refuse(fmt.Sprintf("component %s is not supported", problem.Printable(name, maxQuoted)))
 	}
 	if name != strings.ToLower(name) {
-		return "", refuse(fmt.Sprintf("component %q is not lower case", sanitize(name)))
+		return "", refuse(fmt.Sprintf("component %q is not lower case", problem.Printable(name, maxQuoted)))
 	}
 	var vals []string
 	if name == "host" {
@@ -250,7 +252,7 @@ func componentValue(r *http.Request, scheme, name string) (string, error) {
 		vals = r.Header.Values(name)
 	}
 	if len(vals) == 0 {
-		return "", refuse(fmt.Sprintf("covered header %s is missing", sanitize(name)))
+		return "", refuse(fmt.Sprintf("covered header %s is missing", problem.Printable(name, maxQuoted)))
 	}
 	for i := range vals {
 		vals[i] = strings.TrimSpace(vals[i])
@@ -266,7 +268,7 @@ func (s *rfc9421Sig) verify(key crypto.PublicKey) error {
 		return err
 	}
 	bad := func(err error) error {
-		return &VerifyError{Reason: fmt.Sprintf("RFC 9421 signature does not verify with key %s (method, target or a covered header differs from what was signed)", sanitize(s.kid)), Err: err}
+		return &VerifyError{Reason: fmt.Sprintf("RFC 9421 signature does not verify with key %s (method, target or a covered header differs from what was signed)", problem.Printable(s.kid, maxQuoted)), Err: err}
 	}
 	switch {
 	case kind == "rsa" && (s.alg == "" || s.alg == algRSAv15SHA256):
@@ -284,7 +286,7 @@ func (s *rfc9421Sig) verify(key crypto.PublicKey) error {
 			return bad(nil)
 		}
 	default:
-		return refuse(fmt.Sprintf("alg %s does not match the %s key %s", s.alg, keyTypeName(key), sanitize(s.kid)))
+		return refuse(fmt.Sprintf("alg %s does not match the %s key %s", s.alg, keyTypeName(key), problem.Printable(s.kid, maxQuoted)))
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/openvultron/vultron/problem"
 )
 
 // JRDContentType is the media type of WebFinger answers.
@@ -51,18 +53,18 @@ func WebFingerJRD(l Local, host string) []byte {
 func ParseAcct(resource string) (name, host string, err error) {
 	rest, ok := strings.CutPrefix(resource, "acct:")
 	if !ok {
-		return "", "", fmt.Errorf("resource %q is not an acct: URI", sanitize(resource))
+		return "", "", fmt.Errorf("resource %q is not an acct: URI", problem.Printable(resource, maxQuoted))
 	}
 	name, host, ok = strings.Cut(rest, "@")
 	if !ok || name == "" || host == "" {
-		return "", "", fmt.Errorf("resource %q: want acct:NAME@HOST", sanitize(resource))
+		return "", "", fmt.Errorf("resource %q: want acct:NAME@HOST", problem.Printable(resource, maxQuoted))
 	}
 	if strings.ContainsAny(name, "@/?# \t") {
-		return "", "", fmt.Errorf("resource %q: the name contains a character not allowed in an acct: URI", sanitize(resource))
+		return "", "", fmt.Errorf("resource %q: the name contains a character not allowed in an acct: URI", problem.Printable(resource, maxQuoted))
 	}
 	u, err := url.Parse("https://" + host)
 	if err != nil || u.Host != host || u.Hostname() == "" {
-		return "", "", fmt.Errorf("resource %q: %q is not a host", sanitize(resource), sanitize(host))
+		return "", "", fmt.Errorf("resource %q: %q is not a host", problem.Printable(resource, maxQuoted), problem.Printable(host, maxQuoted))
 	}
 	if n, err := url.PathUnescape(name); err == nil {
 		name = n
@@ -102,7 +104,7 @@ func (f *Fetcher) ResolveWebFinger(ctx context.Context, acct string) (string, er
 	}
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if mt != JRDContentType && mt != "application/json" {
-		return "", fmt.Errorf("webfinger %s: Content-Type %q is not a JRD", acct, sanitize(resp.Header.Get("Content-Type")))
+		return "", fmt.Errorf("webfinger %s: Content-Type %q is not a JRD", acct, problem.Printable(resp.Header.Get("Content-Type"), maxQuoted))
 	}
 	body, err := readBody(resp)
 	if err != nil {
@@ -113,7 +115,7 @@ func (f *Fetcher) ResolveWebFinger(ctx context.Context, acct string) (string, er
 		return "", fmt.Errorf("webfinger %s: decode JRD: %w", acct, err)
 	}
 	if !strings.EqualFold(jrd.Subject, acct) {
-		return "", fmt.Errorf("webfinger %s: answer is about %q", acct, sanitize(jrd.Subject))
+		return "", fmt.Errorf("webfinger %s: answer is about %q", acct, problem.Printable(jrd.Subject, maxQuoted))
 	}
 	for _, l := range jrd.Links {
 		if l.Rel == "self" && IsActivityPubContentType(l.Type) {

@@ -4,33 +4,13 @@ import (
 	"context"
 	"errors"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/intel"
 	"github.com/openvultron/vultron/rules"
 	"github.com/openvultron/vultron/store"
 )
-
-// RuleView is what one rule says at a decision point.
-type RuleView struct {
-	Rule    string   `json:"rule"`
-	Line    int      `json:"line"`
-	Fires   bool     `json:"fires"`
-	Why     string   `json:"why"`
-	Actions []string `json:"actions,omitempty"`
-}
-
-// Explanation is what the policy says for one local actor at one decision
-// point of a case: whether the point is open now (an embargo proposal
-// waits for an answer, a fix is ready, a signal was offered ...), whether
-// the actor decided it already, and each rule keyed by it.
-type Explanation struct {
-	Actor   string     `json:"actor"`
-	Point   string     `json:"point"`
-	Open    bool       `json:"open"`
-	Decided bool       `json:"decided"`
-	Rules   []RuleView `json:"rules"`
-}
 
 // ErrNoPolicy is returned by Explain when the node has no policy.
 var ErrNoPolicy = errors.New("this node has no policy (serve --policy FILE)")
@@ -41,13 +21,13 @@ var ErrNoCase = errors.New("no such case on this node")
 // Explain says which rules would fire now for case caseID, and why, for
 // each of the node's actors that work on it and each decision point the
 // policy has rules for. Nothing is decided or sent.
-func (e *Engine) Explain(ctx context.Context, caseID string) ([]Explanation, error) {
+func (e *Engine) Explain(ctx context.Context, caseID string) ([]api.PolicyPoint, error) {
 	p := e.Policy()
 	if p == nil {
 		return nil, ErrNoPolicy
 	}
 	now := e.cfg.Now()
-	var out []Explanation
+	var out []api.PolicyPoint
 	err := e.cfg.DB.View(ctx, func(tx *store.ReadTx) error {
 		c, err := cases.Load(tx, caseID)
 		if err != nil {
@@ -91,14 +71,14 @@ func (e *Engine) Explain(ctx context.Context, caseID string) ([]Explanation, err
 				if len(ds) == 0 {
 					continue
 				}
-				x := Explanation{Actor: l.ID, Point: string(pointName), Open: isOpen}
+				x := api.PolicyPoint{Actor: l.ID, Point: string(pointName), Open: isOpen}
 				if pt.Key != "" {
 					if x.Decided, err = decided(tx, pt.Key); err != nil {
 						return err
 					}
 				}
 				for _, d := range ds {
-					rv := RuleView{Rule: d.Rule.Name, Line: d.Rule.Line, Fires: d.Fires, Why: d.Why}
+					rv := api.PolicyRuleView{Rule: d.Rule.Name, Line: d.Rule.Line, Fires: d.Fires, Why: d.Why}
 					for _, a := range d.Actions {
 						rv.Actions = append(rv.Actions, a.String())
 					}

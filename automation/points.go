@@ -186,6 +186,9 @@ func (e *Engine) feedPoints(ctx context.Context, skip bool) ([]point, *cursorUpd
 
 // eventPoints returns the decision points one change-feed event opens.
 func (e *Engine) eventPoints(ctx context.Context, ev store.Event) ([]point, error) {
+	if ev.CaseID == "" {
+		return nil, nil // a report's step before its case: the inbox tells those
+	}
 	var c *cases.Case
 	if err := e.cfg.DB.View(ctx, func(tx *store.ReadTx) error {
 		var err error

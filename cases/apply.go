@@ -27,6 +27,14 @@ type Effects struct {
 	// including the consequences (CP|ET when the public learns of an
 	// embargoed vulnerability).
 	Messages cvdstate.MessageType
+	// OfferParticipant is a suggestion just recorded: the Case Actor
+	// offers the owner a participant for it (Offer(CaseParticipant)).
+	OfferParticipant *Suggestion
+	// Decided is a suggestion the owner just decided on by answering the
+	// Case Actor's offer, and Accepted the decision: the Case Actor tells
+	// the suggester (Accept or Reject of its Offer(Actor)).
+	Decided  *Suggestion
+	Accepted bool
 }
 
 // EventType returns the ledger event type that records an activity of the
@@ -76,14 +84,9 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 	case EventType(vocab.AddNoteToCase), EventType(vocab.CreateNote):
 		return Effects{Messages: cvdstate.GI}, c.addNote(sender, act, at)
 	case EventType(vocab.AddReportToCase):
-		id := act.Object.ID()
-		if id == "" {
-			return Effects{}, problem.Unprocessable("the report added to case %s has no id", c.ID)
-		}
-		if !slices.Contains(c.Reports, id) {
-			c.Reports = append(c.Reports, id)
-		}
-		return Effects{}, nil
+		return Effects{}, c.addReport(p, act)
+	case EventType(vocab.UpdateCase):
+		return Effects{}, c.link(p, act)
 	case EventType(vocab.AddParticipantStatusToParticipant):
 		return c.status(p, act, at)
 	case EventType(vocab.AddVulnerabilityRecordToCase):
@@ -98,7 +101,7 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 		if c.Embargo != nil && c.EM.InForce() && act.Object.ID() != c.Embargo.ID {
 			return Effects{}, problem.Conflict("%s is not the embargo in force in case %s (%s is)", act.Object.ID(), c.ID, c.Embargo.ID)
 		}
-		return c.terminateEmbargo(p, at)
+		return c.terminateEmbargo(p, act, at)
 	case EventType(vocab.InviteActorToCase):
 		fx, err := c.invite(p, act.Object.ID(), roleSet(act.Roles), act.ID, at)
 		if err == nil && act.Object.Object != nil {
@@ -115,8 +118,15 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 		}
 		return fx, err
 	case EventType(vocab.OfferActorToCase):
-		return Effects{}, c.suggest(p, act)
+		return c.suggest(p, act)
+	case EventType(vocab.AcceptOfferCaseParticipant):
+		return c.decideOffered(p, act.Object.ID(), true, at)
+	case EventType(vocab.RejectOfferCaseParticipant):
+		return c.decideOffered(p, act.Object.ID(), false, at)
 	case EventType(vocab.AcceptActorRecommendation):
+		// The owner's answer to the suggestion itself: the flow of nodes
+		// before the Case Actor offered the owner a participant, accepted
+		// for one release (docs/protocol.md).
 		return c.decideSuggestion(p, act.Object.ID(), true, at)
 	case EventType(vocab.RejectActorRecommendation):
 		return c.decideSuggestion(p, act.Object.ID(), false, at)
@@ -130,6 +140,61 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 		return Effects{}, c.decideTransfer(p, act.Object.ID(), false)
 	}
 	return Effects{}, problem.Unprocessable("case %s does not record %s activities", c.ID, strings.ToUpper(eventType))
+}
+
+// addReport records the owner's adding of another report to the case:
+// a report about the same vulnerability (a duplicate) is handled in the
+// case that exists instead of opening one of its own.
+func (c *Case) addReport(p *Participant, act *vocab.Activity) error {
+	if p.Actor != c.Owner {
+		return problem.Forbidden("only the case owner %s adds reports to case %s", c.Owner, c.ID)
+	}
+	id := act.Object.ID()
+	if id == "" {
+		return problem.Unprocessable("the report added to case %s has no id", c.ID)
+	}
+	if slices.Contains(c.Reports, id) {
+		return problem.Conflict("report %s is already in case %s", id, c.ID)
+	}
+	c.Reports = append(c.Reports, id)
+	return nil
+}
+
+// link records the owner's relating of the case to other cases: an
+// Update of the case whose parentCases, childCases and siblingCases name
+// them. Only the relations are read from it; each is added once.
+func (c *Case) link(p *Participant, act *vocab.Activity) error {
+	if p.Actor != c.Owner {
+		return problem.Forbidden("only the case owner %s relates case %s to other cases", c.Owner, c.ID)
+	}
+	vc, ok := act.Object.Object.(*vocab.VulnerabilityCase)
+	if !ok || vc.ID != c.ID {
+		return problem.Unprocessable("an update of case %s carries the case itself, inline", c.ID)
+	}
+	var add []CaseLink
+	for _, r := range []struct {
+		rel   Relation
+		cases []string
+	}{{RelParent, vc.ParentCases}, {RelChild, vc.ChildCases}, {RelSibling, vc.SiblingCases}} {
+		for _, other := range r.cases {
+			if other == c.ID {
+				return problem.Unprocessable("case %s cannot be related to itself", c.ID)
+			}
+			l := CaseLink{Relation: r.rel, Case: other}
+			if slices.ContainsFunc(c.Links, func(x CaseLink) bool { return x.Case == other }) || slices.Contains(add, l) {
+				return problem.Conflict("case %s is already related to %s", c.ID, other)
+			}
+			add = append(add, l)
+		}
+	}
+	if len(add) == 0 {
+		return problem.Unprocessable("the update of case %s relates it to no other case (parentCases, childCases, siblingCases); this node records no other update", c.ID)
+	}
+	if len(c.Links)+len(add) > maxLinks {
+		return problem.Conflict("case %s would be related to more than %d cases", c.ID, maxLinks)
+	}
+	c.Links = append(c.Links, add...)
+	return nil
 }
 
 // contactOf returns the contact record of a participant: its actor, the
@@ -248,6 +313,39 @@ func (c *Case) create(act *vocab.Activity, at time.Time) error {
 	if c.EM.InForce() && c.Embargo == nil {
 		return problem.Unprocessable("case %s has an embargo in force but no activeEmbargo", vc.ID)
 	}
+	// An embargo proposal the case opens with: the one the reporter
+	// offered its report with (RS|EP), as the Invite it stands for.
+	for _, ref := range vc.CaseActivity {
+		inv, ok := ref.Object.(*vocab.Activity)
+		if !ok || inv.Type != "Invite" {
+			continue
+		}
+		ev, ok := inv.Object.Object.(*vocab.EmbargoEvent)
+		if !ok {
+			continue
+		}
+		if !c.EM.Negotiating() {
+			return problem.Unprocessable("case %s opens with the embargo proposal %s but its embargo state is %s", vc.ID, inv.ID, c.EM)
+		}
+		proposer := inv.Actor.ID()
+		if c.Participant(proposer) == nil {
+			return problem.Unprocessable("the embargo proposal %s of case %s is by %s, who takes no part in it", inv.ID, vc.ID, proposer)
+		}
+		terms, err := embargoTerms(ev, proposer, at)
+		if err != nil {
+			return err
+		}
+		c.Proposals = append(c.Proposals, Proposal{InviteID: inv.ID, Terms: terms})
+		msg, from := "EP", cvdstate.EMNone
+		if c.EM == cvdstate.EMRevise {
+			msg, from = "EV", cvdstate.EMActive
+		}
+		c.History = append(c.History, EmbargoStep{At: at, By: proposer, Message: msg, From: from, To: c.EM, End: terms.End,
+			Reason: "proposed with the report"})
+	}
+	if c.EM.Negotiating() && len(c.Proposals) == 0 {
+		return problem.Unprocessable("case %s opens negotiating an embargo (%s) with no proposal", vc.ID, c.EM)
+	}
 	return nil
 }
 
@@ -334,11 +432,19 @@ func (c *Case) status(p *Participant, act *vocab.Activity, at time.Time) (Effect
 		if err != nil {
 			return Effects{}, problem.Unprocessable("%v", err)
 		}
-		if want < p.VFD {
+		switch {
+		case !p.Roles.Has(cvdstate.Vendor):
+			// A deployer's own path is d → D: a status saying the fix is
+			// deployed (VFD) is its CD; the vendor letters are not its.
+			if want == cvdstate.VFDDeployed && p.VFD != cvdstate.VFDDeployed {
+				events = append(events, cvdstate.EventD)
+			}
+		case want < p.VFD:
 			return Effects{}, problem.Conflict("%s is at %s; the fix path cannot go back to %s", p.Actor, p.VFD, want)
-		}
-		for v := p.VFD; v < want; v++ {
-			events = append(events, []cvdstate.CSEvent{cvdstate.EventV, cvdstate.EventF, cvdstate.EventD}[v])
+		default:
+			for v := p.VFD; v < want; v++ {
+				events = append(events, []cvdstate.CSEvent{cvdstate.EventV, cvdstate.EventF, cvdstate.EventD}[v])
+			}
 		}
 	}
 	if st.CaseStatus != nil && st.CaseStatus.PXAState != "" {
@@ -352,10 +458,35 @@ func (c *Case) status(p *Participant, act *vocab.Activity, at time.Time) (Effect
 			}
 		}
 	}
-	if len(events) == 0 {
+	// What the participant declares of itself: leaving (or returning to)
+	// active work, and that it will not honour the embargo. Only a change
+	// counts; a status that says engaged and adhering, as the reference
+	// sends by default, declares nothing.
+	engagement := st.CaseEngagement != nil && *st.CaseEngagement == p.Disengaged
+	withdraw := st.EmbargoAdherence != nil && !*st.EmbargoAdherence
+	if len(events) == 0 && !engagement && !withdraw {
 		return Effects{}, problem.Conflict("the status of %s changes nothing in case %s", p.Actor, c.ID)
 	}
 	var fx Effects
+	if engagement {
+		p.Disengaged = !*st.CaseEngagement
+	}
+	if withdraw {
+		before := c.EM
+		out, err := cvdstate.Withdraw(c.state(), p.ParticipantState)
+		if err != nil {
+			return Effects{}, conflict(p.Actor, err)
+		}
+		c.applyOutcome(p, out)
+		fx.Messages |= out.Emit
+		if c.EM != before {
+			reason := out.Effects[0].Reason
+			if act.Summary != "" {
+				reason += ": " + act.Summary
+			}
+			c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: emMessage(out.Emit), From: before, To: c.EM, Reason: reason})
+		}
+	}
 	for _, ev := range events {
 		if c.PXA&pxaBit(ev) != 0 {
 			continue // an earlier event of this status already set it (X sets P)
@@ -533,11 +664,24 @@ func (c *Case) rejectEmbargo(p *Participant, act *vocab.Activity, at time.Time) 
 	return Effects{Messages: out.Emit}, nil
 }
 
-// terminateEmbargo records the owner's early termination (ET). Other
-// participants end an embargo by reporting what ends it (P, X, A).
-func (c *Case) terminateEmbargo(p *Participant, at time.Time) (Effects, error) {
-	if p.Actor != c.Owner {
-		return Effects{}, problem.Forbidden("only the case owner %s ends the embargo of case %s early; others report what makes it end (public awareness, a public exploit, attacks)", c.Owner, c.ID)
+// terminateEmbargo records an early termination (ET). The EM tables let
+// any participant that has not closed the report end the embargo in force
+// (ACTIVE or REVISE), the owner or not; the reason it gives (the
+// activity's summary, else its content) is kept in the embargo's history.
+// A termination that arrives after the embargo ended, as a second one sent
+// at the same time does, changes nothing: the receiver tables acknowledge
+// it (ET in EXITED: EK), and the history keeps who else ended it and why.
+func (c *Case) terminateEmbargo(p *Participant, act *vocab.Activity, at time.Time) (Effects, error) {
+	reason := firstNonEmpty(act.Summary, act.Content)
+	if reason == "" {
+		reason = "terminated early by " + p.Actor
+		if p.Actor == c.Owner {
+			reason = "terminated early by the owner"
+		}
+	}
+	if c.EM == cvdstate.EMExited && p.RM != cvdstate.RMClosed {
+		c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: "ET", From: c.EM, To: c.EM, Reason: reason})
+		return Effects{Messages: cvdstate.ET}, nil
 	}
 	before := c.EM
 	out, err := cvdstate.Step(c.state(), p.ParticipantState, p.Roles, cvdstate.EMTerminate)
@@ -545,7 +689,7 @@ func (c *Case) terminateEmbargo(p *Participant, at time.Time) (Effects, error) {
 		return Effects{}, conflict(p.Actor, err)
 	}
 	c.applyOutcome(p, out)
-	c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: emMessage(out.Emit), From: before, To: c.EM, Reason: "terminated early by the owner"})
+	c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: emMessage(out.Emit), From: before, To: c.EM, Reason: reason})
 	return Effects{Messages: out.Emit}, nil
 }
 
@@ -625,7 +769,7 @@ func (c *Case) acceptInvite(actor, answered string, at time.Time) (Effects, erro
 	p.Removed, p.Roles, p.JoinedAt = false, inv.Roles, at
 	p.Contact = contactOf(actor, inv.ActorName)
 	p.RM = cvdstate.RMReceived
-	if p.Roles&(cvdstate.Vendor|cvdstate.Deployer) != 0 && p.VFD == cvdstate.VFDNone {
+	if p.Roles.Has(cvdstate.Vendor) && p.VFD == cvdstate.VFDNone {
 		p.VFD = cvdstate.VFDAware // receiving the case makes a vendor aware
 	}
 	p.PEC = cvdstate.PECNoEmbargo
@@ -647,21 +791,61 @@ func (c *Case) rejectInvite(actor, answered string) error {
 }
 
 // suggest records a participant's suggestion to invite another actor.
-func (c *Case) suggest(p *Participant, act *vocab.Activity) error {
+// As in the reference, the Case Actor then offers the owner a participant
+// for it (Effects.OfferParticipant), under an id every replica derives
+// (suggestionOfferID), and the owner answers that offer.
+func (c *Case) suggest(p *Participant, act *vocab.Activity) (Effects, error) {
 	actor := act.Object.ID()
 	if actor == "" {
-		return problem.Unprocessable("the suggestion names no actor")
+		return Effects{}, problem.Unprocessable("the suggestion names no actor")
 	}
 	if q := c.Participant(actor); q != nil && !q.Removed {
-		return problem.Conflict("%s is already a participant of case %s", actor, c.ID)
+		return Effects{}, problem.Conflict("%s is already a participant of case %s", actor, c.ID)
 	}
 	for _, s := range c.Suggestions {
 		if s.Actor == actor {
-			return problem.Conflict("%s was already suggested for case %s by %s", actor, c.ID, s.By)
+			return Effects{}, problem.Conflict("%s was already suggested for case %s by %s", actor, c.ID, s.By)
 		}
 	}
-	c.Suggestions = append(c.Suggestions, Suggestion{ID: act.ID, Actor: actor, By: p.Actor, Roles: roleSet(act.Roles)})
-	return nil
+	s := Suggestion{ID: act.ID, Actor: actor, By: p.Actor, Roles: roleSet(act.Roles), Offered: c.suggestionOfferID(act.ID)}
+	if o, ok := act.Object.Object.(*vocab.Actor); ok {
+		s.ActorType = o.Type
+	}
+	c.Suggestions = append(c.Suggestions, s)
+	return Effects{OfferParticipant: &s}, nil
+}
+
+// suggestionOfferID derives the id of the Offer(CaseParticipant) the Case
+// Actor sends the owner for suggestion suggestionID: an activity id on the
+// Case Actor's node that every replica computes alike, so that each knows
+// which suggestion the owner's answer decides.
+func (c *Case) suggestionOfferID(suggestionID string) string {
+	base := c.CaseActor
+	if i := strings.LastIndex(base, "/actors/"); i >= 0 {
+		base = base[:i]
+	}
+	sum := sha256.Sum256([]byte(c.ID + "|suggestion|" + suggestionID))
+	return base + "/activities/sug-" + hex.EncodeToString(sum[:13])
+}
+
+// decideOffered records the owner's answer to the Case Actor's offer of a
+// participant for a suggestion: accepting it invites the suggested actor;
+// either way the suggester is told (Effects.Decided).
+func (c *Case) decideOffered(p *Participant, offered string, accept bool, at time.Time) (Effects, error) {
+	i := slices.IndexFunc(c.Suggestions, func(s Suggestion) bool { return s.Offered != "" && s.Offered == offered })
+	if p.Actor != c.Owner {
+		return Effects{}, problem.Forbidden("only the case owner %s decides on suggestions for case %s", c.Owner, c.ID)
+	}
+	if i < 0 {
+		return Effects{}, problem.Conflict("%s is not an open suggestion for case %s", offered, c.ID)
+	}
+	s := c.Suggestions[i]
+	fx, err := c.decideSuggestion(p, s.ID, accept, at)
+	if err != nil {
+		return Effects{}, err
+	}
+	fx.Decided, fx.Accepted = &s, accept
+	return fx, nil
 }
 
 // decideSuggestion records the owner's answer to a suggestion; accepting
@@ -679,7 +863,13 @@ func (c *Case) decideSuggestion(p *Participant, offerID string, accept bool, at 
 	if !accept {
 		return Effects{}, nil
 	}
-	return c.invite(p, s.Actor, s.Roles, offerID, at)
+	fx, err := c.invite(p, s.Actor, s.Roles, offerID, at)
+	if err == nil && s.ActorType != "" {
+		inv := &c.Invites[len(c.Invites)-1]
+		inv.ActorType = s.ActorType
+		fx.Invite.ActorType = s.ActorType
+	}
+	return fx, err
 }
 
 // remove records the owner's removal of a participant: it receives no

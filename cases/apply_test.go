@@ -1,15 +1,19 @@
 package cases
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
 
@@ -245,7 +249,6 @@ func TestEmbargoNegotiation(t *testing.T) {
 	if c.EM != cvdstate.EMActive || c.Embargo.Sequence != 1 || !c.Embargo.End.Equal(time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("after EC: em %s embargo %+v", c.EM, c.Embargo)
 	}
-	refused(t, c, vocab.RemoveEmbargoEventFromCase, act(t, "Remove", finder, fmt.Sprintf(`"object":%q,"origin":%q`, c.Embargo.ID, caseID)), 403, "only the case owner")
 	refused(t, c, vocab.RemoveEmbargoEventFromCase, act(t, "Remove", vendor, fmt.Sprintf(`"object":"%s/embargoes/x","origin":%q`, caseID, caseID)), 409, "is not the embargo in force")
 	must(t, c, vocab.RemoveEmbargoEventFromCase, act(t, "Remove", vendor, fmt.Sprintf(`"object":%q,"origin":%q`, c.Embargo.ID, caseID)))
 	if c.EM != cvdstate.EMExited {
@@ -414,5 +417,362 @@ func TestInvitationsAreIndependent(t *testing.T) {
 	}
 	if len(c.Invites) != 0 {
 		t.Errorf("open invitations after joining = %+v, want none", c.Invites)
+	}
+}
+
+// TestEarlyTermination checks ET as the EM tables allow it: any
+// participant that has not closed the report ends the embargo in force
+// (ACTIVE or REVISE), with its reason recorded in the embargo's history;
+// a participant that closed cannot, nor can one that was removed; and a
+// termination that arrives after the embargo ended changes nothing and is
+// recorded, as the receiver tables acknowledge it (EK).
+func TestEarlyTermination(t *testing.T) {
+	terminate := func(t *testing.T, c *Case, actor, reason string) *vocab.Activity {
+		return act(t, "Remove", actor, fmt.Sprintf(`"object":%q,"origin":%q,"context":%q,"summary":%q`, c.Embargo.ID, caseID, caseID, reason))
+	}
+	tests := []struct {
+		name   string
+		by     string
+		revise bool // a revision is pending (REVISE)
+		reason string
+		want   string // the reason the history records
+	}{
+		{"the owner", vendor, false, "the fix shipped early", "the fix shipped early"},
+		{"the finder", finder, false, "the advisory leaked on a mailing list", "the advisory leaked on a mailing list"},
+		{"the finder during a revision", finder, true, "exploit seen in the wild", "exploit seen in the wild"},
+		{"the owner without a reason", vendor, false, "", "terminated early by the owner"},
+		{"a participant without a reason", finder, false, "", "terminated early by " + finder},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCase(t, true)
+			if tt.revise {
+				must(t, c, vocab.InviteToEmbargoOnCase, embargoInvite(t, vendor, "https://v.example/a/ev-"+tt.name, "2027-03-01T00:00:00Z"))
+			}
+			fx := must(t, c, vocab.RemoveEmbargoEventFromCase, terminate(t, c, tt.by, tt.reason))
+			if c.EM != cvdstate.EMExited || fx.Messages != cvdstate.ET {
+				t.Fatalf("after ET by %s: em %s messages %s", tt.by, c.EM, fx.Messages)
+			}
+			last := c.History[len(c.History)-1]
+			if last.By != tt.by || last.Message != "ET" || last.Reason != tt.want || last.To != cvdstate.EMExited {
+				t.Errorf("history records %+v; want ET by %s because %q", last, tt.by, tt.want)
+			}
+			for _, p := range c.Participants {
+				if p.PEC != cvdstate.PECNoEmbargo {
+					t.Errorf("%s's consent after the embargo ended: %s, want NO_EMBARGO", p.Actor, p.PEC)
+				}
+			}
+			// A second termination, as two participants ending the embargo
+			// at once send, changes nothing and is recorded.
+			before := c.EM
+			must(t, c, vocab.RemoveEmbargoEventFromCase, terminate(t, c, vendor, "ending it too"))
+			if c.EM != before || c.History[len(c.History)-1].Reason != "ending it too" {
+				t.Errorf("a late ET: em %s, history %+v", c.EM, c.History[len(c.History)-1])
+			}
+		})
+	}
+	t.Run("a participant that closed", func(t *testing.T) {
+		c := newCase(t, true)
+		must(t, c, vocab.EngageCase, join(t, vendor))
+		must(t, c, vocab.CloseCase, leave(t, finder))
+		refused(t, c, vocab.RemoveEmbargoEventFromCase, terminate(t, c, finder, "done"), 409, "closed the report")
+	})
+	t.Run("a removed participant", func(t *testing.T) {
+		c := newCase(t, true)
+		must(t, c, vocab.RemoveCaseParticipantFromCase, act(t, "Remove", vendor, fmt.Sprintf(`"object":%q,"target":%q`, finder, caseID)))
+		refused(t, c, vocab.RemoveEmbargoEventFromCase, terminate(t, c, finder, "spite"), 403, "is not a participant")
+	})
+	t.Run("no embargo", func(t *testing.T) {
+		c := newCase(t, false)
+		refused(t, c, vocab.RemoveEmbargoEventFromCase, act(t, "Remove", finder, fmt.Sprintf(`"object":"%s/embargoes/1","origin":%q`, caseID, caseID)), 409, "no embargo in force")
+	})
+}
+
+// TestTimelineShowsTheReason checks that the timeline describes an early
+// termination with the reason its sender gave, whoever sent it.
+func TestTimelineShowsTheReason(t *testing.T) {
+	for _, by := range []string{vendor, finder} {
+		payload := fmt.Sprintf(`{"id":"https://x.example/a/et","type":"Remove","actor":%q,"object":"%s/embargoes/1","origin":%q,"summary":"the advisory leaked"}`, by, caseID, caseID)
+		e, err := ledger.NewEntry(caseID, 7, strings.Repeat("0", 64), "https://x.example/a/et", EventType(vocab.RemoveEmbargoEventFromCase), []byte(payload), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := describeEntry(e)
+		if got.Actor != by || got.Summary != "terminated the embargo (ET)" || got.Detail != "the advisory leaked" {
+			t.Errorf("the timeline shows %+v for an ET by %s", got, by)
+		}
+	}
+}
+
+// TestDeployers checks a deployer that is no vendor: it joins at d (it
+// has no vendor awareness of its own), reports its deployment (CD, the
+// status vfdState VFD) once it engaged, which ends the embargo as D does,
+// and cannot ready a fix; a vendor that also deploys keeps the vendor's
+// path (V, F, D).
+func TestDeployers(t *testing.T) {
+	const deployer = "https://d.example/actors/ops"
+	c := newCase(t, true)
+	must(t, c, vocab.InviteActorToCase, act(t, "Invite", vendor, fmt.Sprintf(`"object":%q,"target":%q,"roles":["deployer"]`, deployer, caseID)))
+	must(t, c, vocab.AcceptInviteActorToCase, act(t, "Accept", deployer, ""))
+	p := c.Participant(deployer)
+	if p.VFD != cvdstate.VFDNone || cvdstate.FixPath(p.Roles, p.VFD) != "d" {
+		t.Fatalf("a deployer joins at %s (%q), want d", p.VFD, cvdstate.FixPath(p.Roles, p.VFD))
+	}
+	part := ParticipantID(caseID, deployer)
+	refused(t, c, vocab.AddParticipantStatusToParticipant, status(t, deployer, part, "VFD", ""), 409, "must be accepted or deferred before it deploys")
+	must(t, c, vocab.EngageCase, join(t, deployer))
+	refused(t, c, vocab.AddParticipantStatusToParticipant, status(t, deployer, part, "VFd", ""), 409, "changes nothing")
+	if got := c.received(EventType(vocab.AddParticipantStatusToParticipant), status(t, deployer, part, "VFD", "")); got != cvdstate.CD {
+		t.Errorf("a deployer's status carries %s, want CD", got)
+	}
+	fx := must(t, c, vocab.AddParticipantStatusToParticipant, status(t, deployer, part, "VFD", ""))
+	if p = c.Participant(deployer); p.VFD != cvdstate.VFDDeployed || cvdstate.FixPath(p.Roles, p.VFD) != "D" || fx.Messages != cvdstate.CD|cvdstate.ET || c.EM != cvdstate.EMExited {
+		t.Errorf("after the deployer's CD: %s (%q), messages %s, em %s; want D, CD|ET, EXITED", p.VFD, cvdstate.FixPath(p.Roles, p.VFD), fx.Messages, c.EM)
+	}
+	if v := c.Participant(vendor); v.VFD != cvdstate.VFDAware {
+		t.Errorf("the deployer's deployment moved the vendor to %s", v.VFD)
+	}
+	refused(t, c, vocab.AddParticipantStatusToParticipant, status(t, deployer, part, "VFD", ""), 409, "changes nothing")
+}
+
+// TestDesiderataWithADeployer checks the case-state history a case with a
+// deployer that is no vendor records: its deployment is D, after the V and
+// F it implies, so the desiderata are assessed on a valid history.
+func TestDesiderataWithADeployer(t *testing.T) {
+	const deployer = "https://d.example/actors/ops"
+	db := openStore(t)
+	c := newCase(t, true)
+	prev := ledger.GenesisHash(caseID, t0, caseActor)
+	var entries []ledger.Entry
+	record := func(sem vocab.Semantic, a *vocab.Activity) {
+		t.Helper()
+		must(t, c, sem, a)
+		payload, err := vocab.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := ledger.NewEntry(caseID, int64(len(entries)), prev, a.ID, EventType(sem), payload, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, prev = append(entries, e), e.EntryHash
+	}
+	record(vocab.InviteActorToCase, act(t, "Invite", vendor, fmt.Sprintf(`"object":%q,"target":%q,"roles":["deployer"]`, deployer, caseID)))
+	record(vocab.AcceptInviteActorToCase, act(t, "Accept", deployer, ""))
+	record(vocab.EngageCase, join(t, deployer))
+	record(vocab.AddParticipantStatusToParticipant, status(t, deployer, ParticipantID(caseID, deployer), "VFD", ""))
+	record(vocab.AddParticipantStatusToParticipant, status(t, finder, caseID+"/participants/f", "", "Pxa"))
+	update(t, db, func(tx *store.Tx) error {
+		for _, e := range entries {
+			if err := appendEntry(tx, e); err != nil {
+				return err
+			}
+		}
+		return saveCase(tx, c)
+	})
+	var h cvdstate.History
+	err := db.View(context.Background(), func(tx *store.ReadTx) error {
+		var err error
+		h, err = CSHistory(tx, c)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.String() != "VFDP" {
+		t.Fatalf("history %s, want VFDP (the deployment implies the vendor's awareness and fix)", h)
+	}
+	a, err := cvdstate.Assess(h)
+	if err != nil {
+		t.Fatalf("Assess(%s): %v", h, err)
+	}
+	if a.Met == 0 {
+		t.Errorf("a deployment before publication meets no desideratum: %+v", a)
+	}
+}
+
+// TestSuggestionsTheReferenceWay checks the suggestion flow of the
+// reference: a participant suggests an actor (Offer(Actor)); the Case
+// Actor offers the owner a CaseParticipant for it (an Offer whose id every
+// replica derives alike); the owner accepts that Offer, which invites the
+// actor and answers the suggester, or rejects it. The owner's answer to
+// the suggestion itself, the form of nodes before this one, still works.
+func TestSuggestionsTheReferenceWay(t *testing.T) {
+	suggest := func(t *testing.T, c *Case, by, who string) (*vocab.Activity, Effects) {
+		a := act(t, "Offer", by, fmt.Sprintf(`"object":%q,"target":%q,"roles":["coordinator"]`, who, caseID))
+		return a, must(t, c, vocab.OfferActorToCase, a)
+	}
+	answer := func(t *testing.T, typ, by, offered string) *vocab.Activity {
+		return act(t, typ, by, fmt.Sprintf(`"object":%q,"context":%q`, offered, caseID))
+	}
+	t.Run("accepted", func(t *testing.T) {
+		c := newCase(t, true)
+		s, fx := suggest(t, c, finder, coord)
+		if fx.OfferParticipant == nil || fx.OfferParticipant.ID != s.ID || fx.OfferParticipant.Offered == "" || fx.OfferParticipant.Actor != coord {
+			t.Fatalf("the suggestion's effects %+v: want the Case Actor to offer the owner a participant for it", fx.OfferParticipant)
+		}
+		offered := fx.OfferParticipant.Offered
+		if other := newCase(t, true); mustOffered(t, other, s) != offered {
+			t.Errorf("two replicas derive different ids for the Case Actor's offer")
+		}
+		refused(t, c, vocab.AcceptOfferCaseParticipant, answer(t, "Accept", finder, offered), 403, "only the case owner")
+		refused(t, c, vocab.AcceptOfferCaseParticipant, answer(t, "Accept", vendor, "https://v.example/activities/nope"), 409, "not an open suggestion")
+		fx = must(t, c, vocab.AcceptOfferCaseParticipant, answer(t, "Accept", vendor, offered))
+		if fx.Invite == nil || fx.Invite.Actor != coord || !fx.Invite.Roles.Has(cvdstate.Coordinator) {
+			t.Errorf("accepting the offer must invite the suggested actor: %+v", fx.Invite)
+		}
+		if fx.Decided == nil || fx.Decided.ID != s.ID || !fx.Accepted || fx.Decided.By != finder {
+			t.Errorf("accepting the offer must answer the suggester: %+v accepted %v", fx.Decided, fx.Accepted)
+		}
+		if len(c.Suggestions) != 0 {
+			t.Errorf("the suggestion is still open: %+v", c.Suggestions)
+		}
+	})
+	t.Run("rejected", func(t *testing.T) {
+		c := newCase(t, true)
+		s, fx := suggest(t, c, finder, coord)
+		fx = must(t, c, vocab.RejectOfferCaseParticipant, answer(t, "Reject", vendor, fx.OfferParticipant.Offered))
+		if fx.Invite != nil || fx.Decided == nil || fx.Decided.ID != s.ID || fx.Accepted || len(c.Suggestions) != 0 {
+			t.Errorf("rejecting the offer: invite %+v, decided %+v accepted %v, open %d", fx.Invite, fx.Decided, fx.Accepted, len(c.Suggestions))
+		}
+	})
+	t.Run("the former shape", func(t *testing.T) {
+		c := newCase(t, true)
+		s, _ := suggest(t, c, finder, coord)
+		fx := must(t, c, vocab.AcceptActorRecommendation, answer(t, "Accept", vendor, s.ID))
+		if fx.Invite == nil || fx.Invite.Actor != coord {
+			t.Errorf("the owner's Accept of the suggestion itself must still invite: %+v", fx.Invite)
+		}
+	})
+	t.Run("a second suggestion of the same actor", func(t *testing.T) {
+		c := newCase(t, true)
+		suggest(t, c, finder, coord)
+		refused(t, c, vocab.OfferActorToCase, act(t, "Offer", vendor, fmt.Sprintf(`"object":%q,"target":%q`, coord, caseID)), 409, "already suggested")
+	})
+}
+
+// mustOffered records suggestion s in c and returns the id of the Case
+// Actor's offer for it.
+func mustOffered(t *testing.T, c *Case, s *vocab.Activity) string {
+	t.Helper()
+	fx := must(t, c, vocab.OfferActorToCase, s)
+	if fx.OfferParticipant == nil {
+		t.Fatal("no offer of a participant")
+	}
+	return fx.OfferParticipant.Offered
+}
+
+// TestSeveralReportsAndLinkedCases checks the case side of duplicate
+// reports and related cases: the owner adds a second report to the case
+// (once; others may not), and relates the case to others as parent, child
+// or sibling with an Update of the case that carries the relations; only
+// the owner does, never to the case itself, and a relation is recorded
+// once.
+func TestSeveralReportsAndLinkedCases(t *testing.T) {
+	c := newCase(t, true)
+	const second = "https://f2.example/reports/2"
+	add := func(by string) *vocab.Activity {
+		return act(t, "Add", by, fmt.Sprintf(`"object":{"id":%q,"type":"VulnerabilityReport","name":"the same bug"},"target":%q,"context":%q`, second, caseID, caseID))
+	}
+	refused(t, c, vocab.AddReportToCase, add(finder), 403, "only the case owner")
+	must(t, c, vocab.AddReportToCase, add(vendor))
+	if !slices.Equal(c.Reports, []string{"https://f.example/reports/1", second}) {
+		t.Errorf("reports %v, want both", c.Reports)
+	}
+	refused(t, c, vocab.AddReportToCase, add(vendor), 409, "already in case")
+
+	link := func(by, rel, other string) *vocab.Activity {
+		return act(t, "Update", by, fmt.Sprintf(`"object":{"id":%q,"type":"VulnerabilityCase",%q:[%q]},"context":%q`, caseID, rel, other, caseID))
+	}
+	const parent, sibling = "https://c.example/cases/umbrella", "https://v2.example/cases/v2-7"
+	refused(t, c, vocab.UpdateCase, link(finder, "parentCases", parent), 403, "only the case owner")
+	refused(t, c, vocab.UpdateCase, link(vendor, "siblingCases", caseID), 422, "cannot be related to itself")
+	refused(t, c, vocab.UpdateCase, act(t, "Update", vendor, fmt.Sprintf(`"object":{"id":%q,"type":"VulnerabilityCase","name":"renamed"},"context":%q`, caseID, caseID)), 422, "relates it to no other case")
+	must(t, c, vocab.UpdateCase, link(vendor, "parentCases", parent))
+	must(t, c, vocab.UpdateCase, link(vendor, "siblingCases", sibling))
+	want := []CaseLink{{Relation: RelParent, Case: parent}, {Relation: RelSibling, Case: sibling}}
+	if !slices.Equal(c.Links, want) {
+		t.Errorf("links %+v, want %+v", c.Links, want)
+	}
+	refused(t, c, vocab.UpdateCase, link(vendor, "parentCases", parent), 409, "already")
+	vc := c.Object(nil)
+	if !slices.Equal(vc.ParentCases, []string{parent}) || !slices.Equal(vc.SiblingCases, []string{sibling}) || len(vc.ChildCases) != 0 {
+		t.Errorf("the case object relates %v / %v / %v", vc.ParentCases, vc.ChildCases, vc.SiblingCases)
+	}
+}
+
+// TestDeclaredEngagementAndAdherence checks a participant's declarations
+// in its status: leaving active work while keeping the embargo
+// (caseEngagement false), which stops the Case Actor from sending it every
+// entry but not those it needs (a change of the embargo or the world
+// state, and its own), and declaring it will not honour the embargo
+// (embargoAdherence false), which ends its consent and tears the embargo
+// down, with its reason in the embargo's history.
+func TestDeclaredEngagementAndAdherence(t *testing.T) {
+	declare := func(t *testing.T, actor, participant, members, reason string) *vocab.Activity {
+		return act(t, "Add", actor, fmt.Sprintf(`"object":{"type":"ParticipantStatus","context":%q,%s},"target":%q,"context":%q,"summary":%q`,
+			participant, members, participant, caseID, reason))
+	}
+	finderPart := caseID + "/participants/f"
+	c := newCase(t, true)
+	refused(t, c, vocab.AddParticipantStatusToParticipant, declare(t, finder, finderPart, `"caseEngagement":true,"embargoAdherence":true`, ""), 409, "changes nothing")
+	before := c.clone()
+	must(t, c, vocab.AddParticipantStatusToParticipant, declare(t, finder, finderPart, `"caseEngagement":false,"embargoAdherence":true`, "we have done our part"))
+	p := c.Participant(finder)
+	if !p.Disengaged || p.CaseEngagement() || p.PEC != cvdstate.PECSignatory || c.EM != cvdstate.EMActive {
+		t.Fatalf("after leaving active work: disengaged %v, consent %s, em %s; want disengaged, still a signatory, embargo in force", p.Disengaged, p.PEC, c.EM)
+	}
+	if to := c.AnnounceTo(before, finder); !slices.Contains(to, finder) {
+		t.Errorf("the entry of the finder's own declaration goes to %v", to)
+	}
+	// A note is not sent to a participant out of active work; the end of
+	// the embargo is.
+	noted := c.clone()
+	must(t, noted, vocab.AddNoteToCase, act(t, "Add", vendor, fmt.Sprintf(`"object":{"id":"https://v.example/notes/1","type":"Note","content":"x"},"target":%q`, caseID)))
+	if to := noted.AnnounceTo(c, vendor); slices.Contains(to, finder) || !slices.Contains(to, vendor) {
+		t.Errorf("a note goes to %v; want the engaged participants, not the finder", to)
+	}
+	ended := c.clone()
+	must(t, ended, vocab.RemoveEmbargoEventFromCase, act(t, "Remove", vendor, fmt.Sprintf(`"object":%q,"origin":%q`, c.Embargo.ID, caseID)))
+	if to := ended.AnnounceTo(c, vendor); !slices.Contains(to, finder) {
+		t.Errorf("the end of the embargo goes to %v; a participant out of active work needs it", to)
+	}
+	// Back to active work: every entry again.
+	back := c.clone()
+	must(t, back, vocab.AddParticipantStatusToParticipant, declare(t, finder, finderPart, `"caseEngagement":true`, ""))
+	if !back.Participant(finder).CaseEngagement() {
+		t.Error("the finder could not return to active work")
+	}
+
+	// The finder will not honour the embargo: it is torn down.
+	fx := must(t, c, vocab.AddParticipantStatusToParticipant, declare(t, finder, finderPart, `"embargoAdherence":false`, "we publish at our conference"))
+	p = c.Participant(finder)
+	if p.PEC != cvdstate.PECDeclined || p.EmbargoAdherence() || c.EM != cvdstate.EMExited || fx.Messages&cvdstate.ET == 0 {
+		t.Fatalf("after declaring non-adherence: consent %s, em %s, messages %s; want DECLINED, EXITED, ET", p.PEC, c.EM, fx.Messages)
+	}
+	last := c.History[len(c.History)-1]
+	if last.By != finder || last.Message != "ET" || !strings.Contains(last.Reason, "will not honour") || !strings.Contains(last.Reason, "we publish at our conference") {
+		t.Errorf("history records %+v", last)
+	}
+	if v := c.Participant(vendor); v.PEC != cvdstate.PECNoEmbargo {
+		t.Errorf("the vendor's consent after the teardown: %s", v.PEC)
+	}
+	refused(t, c, vocab.AddParticipantStatusToParticipant, declare(t, finder, finderPart, `"embargoAdherence":false`, ""), 409, "already declined")
+}
+
+// TestClosedParticipantsGetWhatTheyNeed checks that a participant that
+// closed the case is not sent every entry, only those it still needs.
+func TestClosedParticipantsGetWhatTheyNeed(t *testing.T) {
+	c := newCase(t, true)
+	must(t, c, vocab.CloseCase, leave(t, finder))
+	before := c.clone()
+	must(t, c, vocab.AddNoteToCase, act(t, "Add", vendor, fmt.Sprintf(`"object":{"id":"https://v.example/notes/2","type":"Note","content":"x"},"target":%q`, caseID)))
+	if to := c.AnnounceTo(before, vendor); slices.Contains(to, finder) {
+		t.Errorf("a note goes to the closed finder: %v", to)
+	}
+	before = c.clone()
+	must(t, c, vocab.AddParticipantStatusToParticipant, status(t, vendor, caseID+"/participants/v", "", "Pxa"))
+	if to := c.AnnounceTo(before, vendor); !slices.Contains(to, finder) {
+		t.Errorf("publication goes to %v; the closed finder needs it", to)
 	}
 }

@@ -43,6 +43,9 @@ type Case struct {
 	Invites     []Invite     `json:"invites,omitempty"`
 	Suggestions []Suggestion `json:"suggestions,omitempty"`
 	Transfer    *Transfer    `json:"transfer,omitempty"`
+	// Links relate the case to other cases (its parents, children and
+	// siblings), in the order the owner related them.
+	Links []CaseLink `json:"links,omitempty"`
 	// LedgerLen and TailHash describe the ledger this state was folded
 	// from.
 	LedgerLen int64  `json:"ledgerLength"`
@@ -89,11 +92,20 @@ type Participant struct {
 	// AcceptedEmbargo is the id of the embargo terms this participant
 	// last accepted.
 	AcceptedEmbargo string `json:"acceptedEmbargo,omitempty"`
+	// Disengaged records the participant's declaration that it left
+	// active work on the case (its status's caseEngagement false): it is
+	// then sent only the entries it still needs (AnnounceTo).
+	Disengaged bool `json:"disengaged,omitempty"`
 }
 
 // Engaged reports whether the participant still works on the case: it has
 // not closed its report and was not removed.
 func (p *Participant) Engaged() bool { return !p.Removed && p.RM != cvdstate.RMClosed }
+
+// CaseEngagement reports the participant's case engagement: engaged, and
+// it did not declare it left active work. A participant without it is sent
+// only the entries it still needs.
+func (p *Participant) CaseEngagement() bool { return p.Engaged() && !p.Disengaged }
 
 // EmbargoAdherence reports whether the participant is bound by the
 // embargo in force: its consent is SIGNATORY. It is computed, never stored.
@@ -168,7 +180,48 @@ type Suggestion struct {
 	Actor string           `json:"actor"`
 	By    string           `json:"by"`
 	Roles cvdstate.RoleSet `json:"roles"`
+	// ActorType is the suggested actor's ActivityStreams type, when the
+	// suggestion said it.
+	ActorType string `json:"actorType,omitempty"`
+	// Offered is the id of the Offer(CaseParticipant) the Case Actor sent
+	// the owner for the suggestion, which the owner answers; empty for a
+	// suggestion recorded before that offer existed, which the owner
+	// answers directly.
+	Offered string `json:"offered,omitempty"`
 }
+
+// Relation is how a case relates to another: the case object's
+// parentCases, childCases and siblingCases.
+type Relation string
+
+// The relations between cases.
+const (
+	RelParent  Relation = "parent"
+	RelChild   Relation = "child"
+	RelSibling Relation = "sibling"
+)
+
+// inverse returns the relation the other case has to this one.
+func (r Relation) inverse() Relation {
+	switch r {
+	case RelParent:
+		return RelChild
+	case RelChild:
+		return RelParent
+	}
+	return r
+}
+
+// CaseLink relates a case to another one: Case is its parent, child or
+// sibling.
+type CaseLink struct {
+	Relation Relation `json:"relation"`
+	Case     string   `json:"case"`
+}
+
+// maxLinks bounds the cases one case is related to: a case related to
+// hundreds of others relates nothing a reader can follow.
+const maxLinks = 64
 
 // Transfer is an open offer to transfer the ownership of a case.
 type Transfer struct {
@@ -227,6 +280,48 @@ func (c *Case) Recipients() []string {
 	return out
 }
 
+// AnnounceTo returns the actors the entry that turned case before into c
+// is announced to, actor being the one that sent it: every participant
+// that was not removed and still works on the case (CaseEngagement), and
+// the others only when the entry is one they still need. A participant
+// that closed the case, or declared it left active work, needs the
+// changes of the embargo and of the world state (what it must keep
+// secret, and until when), the entries about itself (its own activities,
+// its joining, its removal of roles), a change of owner and the case's
+// closing; it is not sent the notes and the others' steps. Its node
+// fetches those from the ledger when one it is sent shows the gap (see
+// sync.go), at the cost to the host of one read. The owner is sent
+// everything, so that it is told at once of what asks for its decision.
+func (c *Case) AnnounceTo(before *Case, actor string) []string {
+	everyone := before.EM != c.EM || before.PXA != c.PXA || before.Owner != c.Owner || before.Closed() != c.Closed() ||
+		embargoEnd(before) != embargoEnd(c)
+	var out []string
+	for _, p := range c.Participants {
+		if p.Removed {
+			continue
+		}
+		if everyone || p.CaseEngagement() || p.Actor == actor || p.Actor == c.Owner || participantChanged(before.Participant(p.Actor), p) {
+			out = append(out, p.Actor)
+		}
+	}
+	return out
+}
+
+// embargoEnd returns the end of the embargo in force, zero when none.
+func embargoEnd(c *Case) time.Time {
+	if c.Embargo == nil || !c.EM.InForce() {
+		return time.Time{}
+	}
+	return c.Embargo.End
+}
+
+// participantChanged reports whether an entry changed participant p, which
+// was old before it (nil: p joined with it).
+func participantChanged(old, p *Participant) bool {
+	return old == nil || old.ParticipantState != p.ParticipantState || old.Roles != p.Roles ||
+		old.Removed != p.Removed || old.Disengaged != p.Disengaged
+}
+
 // CanRead reports whether actor may read the case's content: a participant
 // that was not removed. An invitee reads nothing until it has accepted the
 // invitation, which binds it to the embargo in force.
@@ -262,6 +357,7 @@ func (c *Case) clone() *Case {
 		t := *c.Transfer
 		out.Transfer = &t
 	}
+	out.Links = slices.Clone(c.Links)
 	return &out
 }
 
@@ -305,7 +401,7 @@ func (c *Case) Object(noteIDs []string) *vocab.VulnerabilityCase {
 		if p.AcceptedEmbargo != "" {
 			cp.AcceptedEmbargoIDs = []string{p.AcceptedEmbargo}
 		}
-		engaged, adheres := p.Engaged(), p.EmbargoAdherence()
+		engaged, adheres := p.CaseEngagement(), p.EmbargoAdherence()
 		st := &vocab.ParticipantStatus{RMState: p.RM.String(), VFDState: p.VFD.String(), EMConsentState: p.PEC.String(),
 			CaseEngagement: &engaged, EmbargoAdherence: &adheres}
 		st.Type = vocab.TypeParticipantStatus
@@ -330,6 +426,16 @@ func (c *Case) Object(noteIDs []string) *vocab.VulnerabilityCase {
 	}
 	for _, id := range noteIDs {
 		vc.Notes = append(vc.Notes, vocab.RefTo(id))
+	}
+	for _, l := range c.Links {
+		switch l.Relation {
+		case RelParent:
+			vc.ParentCases = append(vc.ParentCases, l.Case)
+		case RelChild:
+			vc.ChildCases = append(vc.ChildCases, l.Case)
+		case RelSibling:
+			vc.SiblingCases = append(vc.SiblingCases, l.Case)
+		}
 	}
 	return vc
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/store"
@@ -39,6 +40,12 @@ import (
 // objectIndex is the case-bucket name of the index of recorded activities;
 // it cannot clash with a case id, which is an absolute URL.
 const objectIndex = "index of recorded activities"
+
+// caseLinks is the case-bucket name of the index of relations between
+// cases, kept from both ends: key "<case>\n<other case>" → the relation
+// the other case has to it, so that a case's page lists the cases that
+// name it as well as those it names. Like objectIndex it is no URL.
+const caseLinks = "index of case relations"
 
 // notesMigrated is the case-bucket name whose presence says that no case
 // record holds its notes any more; like objectIndex it is no URL.
@@ -145,6 +152,9 @@ func saveCase(tx *store.Tx, c *Case) error {
 	if _, err := indexShortID(tx, c.ID, KindCase); err != nil { // lookup.go
 		return err
 	}
+	if err := indexLinks(tx, c); err != nil {
+		return err
+	}
 	if err := countCase(tx, b, c); err != nil { // counts.go
 		return err
 	}
@@ -152,6 +162,58 @@ func saveCase(tx *store.Tx, c *Case) error {
 		return err
 	}
 	return indexCaseClocks(tx, c) // deadlines.go
+}
+
+// indexLinks writes the relations of c to other cases into the index of
+// case relations, from both ends. It rewrites what is there: a case has at
+// most maxLinks relations.
+func indexLinks(tx *store.Tx, c *Case) error {
+	if len(c.Links) == 0 {
+		return nil
+	}
+	idx, err := tx.Case(caseLinks)
+	if err != nil {
+		return err
+	}
+	for _, l := range c.Links {
+		if err := idx.Put([]byte(c.ID+"\n"+l.Case), []byte(l.Relation)); err != nil {
+			return err
+		}
+		if err := idx.Put([]byte(l.Case+"\n"+c.ID), []byte(l.Relation.inverse())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxRelated bounds the related cases Related returns: any number of
+// cases may name one as their parent.
+const maxRelated = 200
+
+// Related returns the cases related to case id, from both ends: those it
+// names as parent, child or sibling and those that name it, with the
+// relation each has to it, in the order of their ids, at most maxRelated.
+func Related(tx *store.ReadTx, id string) ([]CaseLink, error) {
+	idx, err := tx.Case(caseLinks)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []CaseLink
+	errEnough := errors.New("enough")
+	err = idx.RangePrefix([]byte(id+"\n"), func(k, v []byte) error {
+		if len(out) == maxRelated {
+			return errEnough
+		}
+		out = append(out, CaseLink{Relation: Relation(v), Case: string(k[len(id)+1:])})
+		return nil
+	})
+	if errors.Is(err, errEnough) {
+		err = nil
+	}
+	return out, err
 }
 
 // Save stores a case folded outside the engine (such as a benchmark's
@@ -529,11 +591,10 @@ func ListCasesPage(tx *store.ReadTx, after string, limit int) ([]*Case, string, 
 // isIndexBucket reports whether a case bucket's name is that of one of the
 // package's indexes rather than of a case.
 func isIndexBucket(name string) bool {
-	switch name {
-	case objectIndex, notesMigrated, caseCounts, shortIDs, refusalIndex:
-		return true
-	}
-	return false
+	// Every case bucket is named by the case's id, an http(s) URL; the
+	// indexes and markers kept among them are named by phrases, and the
+	// records of reports by "report " and the report's id.
+	return !strings.HasPrefix(name, "https://") && !strings.HasPrefix(name, "http://")
 }
 
 // Load returns the case with the given id, or nil.

@@ -45,6 +45,28 @@
 // written in the transaction that changes the replica; the host stores
 // nothing to serve a repair.
 //
+// # Replies
+//
+// Every message is answered with its model's acknowledgement, or its
+// error when it is refused (replies.go): by the Case Actor for what is
+// sent to it (one reply per message, never one per replica), by the
+// local actor for what reaches it directly. A reply a local actor
+// receives is stored and listed under its case or report (Replies,
+// CaseTimeline) and never answered; only the vendor's awareness (CV) an
+// RK carries is acknowledged. An error to a sender that may not read the
+// case says nothing the case knows of what it refused.
+//
+// # Fan-out, reports and relations
+//
+// The Case Actor announces each entry to the participants that work on
+// the case, and to those that closed it or left active work only when they
+// still need it (Case.AnnounceTo); their nodes fetch the rest when such an
+// entry shows the gap. A case may hold several reports (the owner adds a
+// received one; a report in a case opens no other), and relations to other
+// cases, indexed from both ends (Related). Every step of a report, before
+// and as it joins a case, is an event of the change feed (reportEvent),
+// like every ledger entry.
+//
 // Slow work (making a Case Actor's key) is done by Engine.Prepare before
 // the write that needs it, never inside the store's write path.
 //

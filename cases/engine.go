@@ -120,45 +120,43 @@ func unhandled(c vocab.Classification) error {
 // and returns the replies the protocol calls for. sender is the verified
 // actor that sent it.
 func (e *Engine) ApplyInbound(tx *store.Tx, to LocalActor, sender string, m Message) ([]Reply, error) {
+	now := e.now().UTC()
 	if strings.HasPrefix(to.Name, CaseActorPrefix) {
 		// Everything sent to a Case Actor is about its case.
-		return nil, e.hostInbound(tx, to, sender, m, e.now().UTC())
+		return e.hostInbound(tx, to, sender, m, now)
 	}
 	a := m.Activity
-	if refused, ok := e.refusalOf(&tx.ReadTx, to, sender, a); ok {
-		// A Case Actor's refusal of an activity this actor sent: kept in
-		// the inbox for the actor to read, and indexed under the activity
-		// for the API to answer "was it recorded?" (lookup.go).
-		return nil, recordRefusal(tx, refused, Refusal{Reject: a.ID, By: sender, Reason: a.Summary})
+	if m.Class.Semantic.IsReply() {
+		// An acknowledgement or error changes no state and is not
+		// answered (replies.go).
+		return e.receiveReply(tx, to, sender, m, now)
 	}
 	switch m.Class.Semantic {
 	case vocab.SubmitReport:
 		return e.receiveReport(tx, to, sender, m)
-	case vocab.AckReport:
-		_, rep, err := answeredOffer(a, m.Resolver)
-		if err != nil {
-			return nil, err
-		}
-		if _, ok, err := readReport(&tx.ReadTx, rep.ID, to.Name); err != nil {
-			return nil, err
-		} else if !ok {
-			return nil, problem.Unprocessable("%s acknowledges report %s, which %s never sent or received", sender, rep.ID, to.Name)
-		}
-		// An acknowledgement changes no state and is not acknowledged.
-		return nil, nil
 	case vocab.ValidateReport, vocab.InvalidateReport, vocab.CloseReport:
 		return e.receiveReportDecision(tx, to, sender, m)
 	case vocab.CreateReport:
 		// The announcement of an object: stored, no protocol state.
 		return nil, nil
 	case vocab.AnnounceCaseLedgerEntry:
-		return nil, e.receiveEntry(tx, to, sender, m, e.now().UTC())
+		return nil, e.receiveEntry(tx, to, sender, m, now)
 	case vocab.InviteActorToCase:
-		// An invitation waits in the inbox for the actor to answer.
-		if m.Activity.Object.ID() != to.ID {
-			return nil, problem.Unprocessable("the invitation is for %s, not %s", m.Activity.Object.ID(), to.ID)
+		return e.receiveInvite(tx, to, sender, m)
+	case vocab.OfferCaseParticipant:
+		return nil, e.receiveParticipantOffer(&tx.ReadTx, to, sender, m)
+	case vocab.AddReportToCase:
+		return nil, e.receiveReportAdded(tx, to, sender, m)
+	case vocab.AcceptActorRecommendation, vocab.RejectActorRecommendation:
+		// The Case Actor's answer to a suggestion this actor made.
+		return e.receiveReply(tx, to, sender, m, now)
+	}
+	if a.Type == "Reject" {
+		if _, ok := answeredBy(&tx.ReadTx, a, to.Name); ok {
+			// A refusal in the untyped form of Case Actors from before
+			// typed errors: kept as a general error.
+			return e.receiveReply(tx, to, sender, m, now)
 		}
-		return nil, nil
 	}
 	if m.Class.Semantic == vocab.CreateNote {
 		return nil, nil
@@ -166,39 +164,14 @@ func (e *Engine) ApplyInbound(tx *store.Tx, to LocalActor, sender string, m Mess
 	return nil, unhandled(m.Class)
 }
 
-// refusalOf reports whether a is a Case Actor's refusal of an activity
-// local actor to sent, and returns that activity's id. A refusal is a
-// Reject in reply to the activity, about a case, from the case's Case
-// Actor: the one this node's copy of the case names or, for a case this
-// node does not hold yet (an answer to an invitation), an actor the
-// activity was addressed to. Whatever its object, it is no answer of a
-// participant: those reach participants only as ledger entries.
-func (e *Engine) refusalOf(tx *store.ReadTx, to LocalActor, sender string, a *vocab.Activity) (string, bool) {
-	refused := a.InReplyTo.ID()
-	if a.Type != "Reject" || refused == "" || a.Context.ID() == "" {
-		return "", false
+// sentBy reports whether the activity with the given id was sent by local
+// actor name.
+func sentBy(tx *store.ReadTx, id, name string) bool {
+	if id == "" {
+		return false
 	}
-	sent, err := tx.Activity(refused)
-	if err != nil || sent.Direction != store.DirectionOutbound || sent.Actor != to.Name {
-		return "", false
-	}
-	if c, err := loadCase(tx, a.Context.ID()); err == nil && c != nil {
-		return refused, c.CaseActor == sender
-	}
-	doc, err := vocab.Parse(sent.Body)
-	if err != nil || doc.Activity() == nil {
-		return "", false
-	}
-	return refused, slices.Contains(recipientIDs(doc.Activity()), sender)
-}
-
-// recipientIDs lists the actors an activity is addressed to.
-func recipientIDs(a *vocab.Activity) []string {
-	var out []string
-	for _, refs := range []vocab.Refs{a.To, a.Cc, a.Audience} {
-		out = append(out, refs.IDs()...)
-	}
-	return out
+	a, err := tx.Activity(id)
+	return err == nil && a.Direction == store.DirectionOutbound && a.Actor == name
 }
 
 // receiveReport handles an Offer(VulnerabilityReport) (RS).
@@ -221,7 +194,13 @@ func (e *Engine) receiveReport(tx *store.Tx, to LocalActor, sender string, m Mes
 	if !found {
 		rec = ReportRecord{ReportID: rep.ID, Actor: to.Name, Role: Receiver, RM: cvdstate.RMStart, OfferID: offer.ID, Name: rep.Name, Reporter: sender}
 	}
-	out, err := cvdstate.Receive(cvdstate.CaseState{}, cvdstate.ParticipantState{RM: rec.RM}, 0, cvdstate.RS)
+	msg := cvdstate.RS
+	if proposal, err := offeredEmbargo(offer, e.now().UTC()); err != nil {
+		return nil, err
+	} else if proposal != nil {
+		msg |= cvdstate.EP // the proposal waits for the case the validation opens
+	}
+	out, err := cvdstate.Receive(cvdstate.CaseState{}, cvdstate.ParticipantState{RM: rec.RM}, e.cfg.Roles(to.Name), msg)
 	if err != nil {
 		return nil, fmt.Errorf("receive report %s: %w", rep.ID, err)
 	}
@@ -237,7 +216,57 @@ func (e *Engine) receiveReport(tx *store.Tx, to LocalActor, sender string, m Mes
 	if err := writeReport(tx, rec); err != nil {
 		return nil, err
 	}
-	return acknowledge(out.Emit, to, sender, offer, offer.ID, rep.ID), nil
+	if !found {
+		if err := reportEvent(tx, rec, EventReportReceived, to.ID, "", rec.UpdatedAt); err != nil {
+			return nil, err
+		}
+	}
+	replies := acknowledge(out.Emit, to, sender, offer, offer.ID, rep.ID)
+	if out.Emit&cvdstate.CV != 0 && len(replies) == 1 {
+		// A vendor that receives a report is aware of the vulnerability
+		// (CV): its acknowledgement says so.
+		replies[0].Activity.Result = vocab.Inline(vocab.VendorAwareness(rep.ID, rec.RM.String(), out.Participant.VFD.String()))
+	}
+	return replies, nil
+}
+
+// receiveParticipantOffer keeps the Case Actor's offer of a participant
+// for a suggestion (Offer(CaseParticipant)) in the inbox of the case's
+// owner, who answers it: it must come from the Case Actor of a case the
+// actor takes part in.
+func (e *Engine) receiveParticipantOffer(tx *store.ReadTx, to LocalActor, sender string, m Message) error {
+	c, err := loadCase(tx, e.caseOf(tx, m.Activity))
+	if err != nil {
+		return err
+	}
+	if c == nil || c.CaseActor != sender {
+		return problem.Forbidden("%s offers a participant of a case it is not the Case Actor of", sender)
+	}
+	if !c.CanRead(to.ID) {
+		return problem.Forbidden("%s is not a participant of case %s", to.ID, c.ID)
+	}
+	return nil
+}
+
+// receiveInvite handles the Case Actor's invitation of local actor to: it
+// waits in the inbox for the actor to answer, and is acknowledged at once
+// (an invitation is the RS of a late joiner), with the vendor's awareness
+// (CV) when it invites a vendor.
+func (e *Engine) receiveInvite(tx *store.Tx, to LocalActor, sender string, m Message) ([]Reply, error) {
+	a := m.Activity
+	if a.Object.ID() != to.ID {
+		return nil, problem.Unprocessable("the invitation is for %s, not %s", a.Object.ID(), to.ID)
+	}
+	out, err := cvdstate.Receive(cvdstate.CaseState{}, cvdstate.ParticipantState{}, roleSet(a.Roles), cvdstate.RS)
+	if err != nil {
+		return nil, fmt.Errorf("receive the invitation %s: %w", a.ID, err)
+	}
+	caseID := a.Target.ID()
+	k := vocab.Acknowledge(to.ID, a, sender, caseID, m.Resolver)
+	if out.Emit&cvdstate.CV != 0 {
+		k.Result = vocab.Inline(vocab.VendorAwareness(caseID, out.Participant.RM.String(), out.Participant.VFD.String()))
+	}
+	return []Reply{{Activity: k, To: sender, OrderingKey: caseID}}, nil
 }
 
 // receiveReportDecision handles a peer's RV, RI or RC about a report this
@@ -253,7 +282,17 @@ func (e *Engine) receiveReportDecision(tx *store.Tx, to LocalActor, sender strin
 		return nil, err
 	}
 	if !found {
-		return nil, problem.Unprocessable("%s reports on report %s, which %s never sent or received", sender, rep.ID, to.Name)
+		// The receiver tables answer an R* message about a report the
+		// receiver never had (RM START) with RE.
+		out, err := cvdstate.Receive(cvdstate.CaseState{}, cvdstate.ParticipantState{}, 0, decisionFor(m.Class.Semantic).message)
+		if err != nil {
+			return nil, err
+		}
+		if out.Emit&cvdstate.RE == 0 {
+			return nil, fmt.Errorf("receive %s: the receiver tables give no error for it", m.Class.Semantic)
+		}
+		reason := fmt.Sprintf("%s never sent or received report %s", to.ID, rep.ID)
+		return []Reply{{Activity: vocab.Refuse(to.ID, a, sender, "", reason, m.Resolver), To: sender, OrderingKey: rep.ID}}, nil
 	}
 	peer, isPeer := rec.Peers[sender]
 	if !isPeer {
@@ -271,8 +310,15 @@ func (e *Engine) receiveReportDecision(tx *store.Tx, to LocalActor, sender strin
 		next = d.target
 	}
 	rec.Peers[sender] = next
+	if of := a.Result.ID(); d.event == cvdstate.RMClose && of != "" {
+		// Closed as a duplicate of the case the result names.
+		rec.DuplicateOf = of
+	}
 	rec.UpdatedAt = e.now().UTC()
 	if err := writeReport(tx, rec); err != nil {
+		return nil, err
+	}
+	if err := reportEvent(tx, rec, decisionEvent(d.event), sender, "", rec.UpdatedAt); err != nil {
 		return nil, err
 	}
 	out, err := cvdstate.Receive(cvdstate.CaseState{}, cvdstate.ParticipantState{RM: rec.RM}, 0, d.message)
@@ -288,7 +334,7 @@ func (e *Engine) receiveReportDecision(tx *store.Tx, to LocalActor, sender strin
 // message it acknowledges in inReplyTo, since the protocol defines no other
 // wire form for it.
 func acknowledge(emit cvdstate.MessageType, from LocalActor, to string, offer *vocab.Activity, inReplyTo, reportID string) []Reply {
-	if emit&cvdstate.RK == 0 || offer == nil {
+	if emit&(cvdstate.RK|cvdstate.EK) == 0 || offer == nil {
 		return nil
 	}
 	read := &vocab.Activity{}
@@ -392,6 +438,12 @@ func (e *Engine) ApplyOutbound(tx *store.Tx, from LocalActor, recipients []strin
 		if ev != cvdstate.RMClose && rec.Role != Receiver {
 			return problem.Conflict("%s submitted report %s; only a receiver can %s it", from.Name, rep.ID, ev)
 		}
+		if ev == cvdstate.RMValidate && rec.CaseID != "" {
+			return problem.Conflict("report %s is already in case %s; validating it opens no other case", rep.ID, rec.CaseID)
+		}
+		if of := a.Result.ID(); ev == cvdstate.RMClose && of != "" {
+			return e.closeAsDuplicate(tx, from, rec, of, m)
+		}
 		next, _, err := rec.RM.Apply(ev)
 		if err != nil {
 			return stateConflict(from.Name, rep.ID, err)
@@ -399,12 +451,22 @@ func (e *Engine) ApplyOutbound(tx *store.Tx, from LocalActor, recipients []strin
 		rec.RM = next
 		rec.UpdatedAt = e.now().UTC()
 		if ev == cvdstate.RMValidate && rec.Role == Receiver && rec.CaseID == "" {
-			// Validating a report opens its case.
+			// Validating a report opens its case; the report's event
+			// names it and comes before the case's own.
+			caseID, _, _ := e.caseNames(rec.ReportID, from.ID)
+			if err := reportEvent(tx, rec, EventReportValidated, from.ID, caseID, rec.UpdatedAt); err != nil {
+				return err
+			}
 			if err := e.createCase(tx, from, &rec, a, m, rec.UpdatedAt); err != nil {
 				return err
 			}
-		} else if rec.CaseID != "" {
-			if err := e.checkCase(tx, from, rec.CaseID, m); err != nil {
+		} else {
+			if rec.CaseID != "" {
+				if err := e.checkCase(tx, from, rec.CaseID, m); err != nil {
+					return err
+				}
+			}
+			if err := reportEvent(tx, rec, decisionEvent(ev), from.ID, "", rec.UpdatedAt); err != nil {
 				return err
 			}
 		}
@@ -413,6 +475,8 @@ func (e *Engine) ApplyOutbound(tx *store.Tx, from LocalActor, recipients []strin
 		return nil
 	case vocab.AcceptInviteActorToCase, vocab.RejectInviteActorToCase:
 		return e.answerInvite(tx, from, m)
+	case vocab.AddReportToCase:
+		return e.addReportToCase(tx, from, m)
 	}
 	caseID := e.caseOf(&tx.ReadTx, a)
 	if caseID == "" {
@@ -596,6 +660,9 @@ func (e *Engine) submitReport(tx *store.Tx, from LocalActor, recipients []string
 	if rec.RM != cvdstate.RMAccepted {
 		return problem.Conflict("%s is in %s for report %s; a report can be submitted only from ACCEPTED", from.Name, rec.RM, rep.ID)
 	}
+	if _, err := offeredEmbargo(m.Activity, e.now().UTC()); err != nil {
+		return err
+	}
 	if rec.Peers == nil {
 		rec.Peers = map[string]cvdstate.RMState{}
 	}
@@ -605,7 +672,13 @@ func (e *Engine) submitReport(tx *store.Tx, from LocalActor, recipients []string
 		}
 	}
 	rec.UpdatedAt = e.now().UTC()
-	return writeReport(tx, rec)
+	if err := writeReport(tx, rec); err != nil {
+		return err
+	}
+	if found {
+		return nil
+	}
+	return reportEvent(tx, rec, EventReportSubmitted, from.ID, "", rec.UpdatedAt)
 }
 
 // firstRef returns the id of the first reference in refs, or "".

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base32"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -48,7 +49,7 @@ func (e *Engine) caseNames(reportID, owner string) (caseID, actorName, actorID s
 // owner's default embargo (if it has one) is in force from the start. It
 // records the creation and the validation as the first two entries.
 func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, rv *vocab.Activity, m Message, now time.Time) error {
-	_, report, err := answeredOffer(rv, m.Resolver)
+	offer, report, err := answeredOffer(rv, m.Resolver)
 	if err != nil {
 		return err
 	}
@@ -77,7 +78,7 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 	}
 	ownerRoles := e.cfg.Roles(owner.Name)
 	ownerVFD := "vfd"
-	if ownerRoles&(cvdstate.Vendor|cvdstate.Deployer) != 0 {
+	if ownerRoles.Has(cvdstate.Vendor) {
 		ownerVFD = "Vfd" // receiving the report made the vendor aware
 	}
 	consent := "NO_EMBARGO"
@@ -92,6 +93,35 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 		ev.EndTime = now.Add(e.cfg.DefaultEmbargo).Format(time.RFC3339)
 		ev.Name = "Embargo of " + caseID
 		embargo = vocab.Inline(ev)
+	}
+	// The reporter's embargo proposal (RS|EP) is pending in the case from
+	// the reporter: a proposal before an embargo is in force (PROPOSED),
+	// a revision of the default one (REVISE, when the signatories' consent
+	// lapses). It is written into the case's creation as the Invite the
+	// reporter's Offer stood for, under an id the Case Actor derives, so
+	// that every replica knows what an answer to it names.
+	var proposal *vocab.Activity
+	if offer != nil && offer.Actor.ID() == reporter {
+		terms, err := offeredEmbargo(offer, now)
+		if err == nil && terms != nil {
+			ev := &vocab.EmbargoEvent{}
+			ev.ID, ev.Type = caseID+"/embargoes/reporter", vocab.TypeEmbargoEvent
+			ev.Context = vocab.RefTo(caseID)
+			ev.StartTime, ev.EndTime = terms.Start.Format(time.RFC3339), terms.End.Format(time.RFC3339)
+			ev.Name = "Embargo proposed with the report"
+			proposal = &vocab.Activity{}
+			proposal.ID, proposal.Type = reporterProposalID(e.cfg.PublicURL, caseID, offer.ID), "Invite"
+			proposal.Actor = vocab.RefTo(reporter)
+			proposal.Object = vocab.Inline(ev)
+			proposal.Context = vocab.RefTo(caseID)
+			proposal.InReplyTo = vocab.RefTo(offer.ID)
+			proposal.Published = now.Format(time.RFC3339)
+			if em == "ACTIVE" {
+				em, consent = "REVISE", "LAPSED"
+			} else {
+				em = "PROPOSED"
+			}
+		}
 	}
 	participant := func(actor, name string, roles cvdstate.RoleSet, rm, vfd string) vocab.Ref {
 		cp := &vocab.CaseParticipant{}
@@ -130,6 +160,11 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 	status.Context = vocab.RefTo(caseID)
 	vc.CaseStatuses = []vocab.Ref{vocab.Inline(status)}
 	vc.ActiveEmbargo = embargo
+	if proposal != nil {
+		vc.CaseActivity = []vocab.Ref{vocab.Inline(proposal)}
+		vc.ProposedEmbargoes = []vocab.Ref{vocab.RefTo(proposal.Object.ID())}
+		vc.PendingEmbargoProposalIndex = map[string]string{proposal.Object.ID(): proposal.ID}
+	}
 	vc.GenesisHash = ledger.GenesisHash(caseID, now, actorID)
 
 	create := &vocab.Activity{}
@@ -155,6 +190,15 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 	// The validation that opened the case is the case's second entry.
 	_, err = e.record(tx, c, actorName, rv, EventType(vocab.ValidateReport), now)
 	return err
+}
+
+// reporterProposalID derives the id of the Invite(EmbargoEvent) that the
+// embargo proposal of the report offered in offerID stands for in the
+// case it opens: an activity id on the Case Actor's node that the case's
+// creation carries.
+func reporterProposalID(publicURL, caseID, offerID string) string {
+	sum := sha256.Sum256([]byte(caseID + "|" + offerID))
+	return publicURL + "/activities/ep-" + hex.EncodeToString(sum[:13])
 }
 
 // record applies an activity to a case the node hosts, appends it to the
@@ -185,16 +229,19 @@ func (e *Engine) record(tx *store.Tx, c *Case, actorName string, act *vocab.Acti
 		return Effects{}, err
 	}
 	work.LedgerLen, work.TailHash, work.UpdatedAt = entry.LogIndex+1, entry.EntryHash, now
+	before := *c // Apply changed only work's copies
 	*c = *work
 	if err := saveCase(tx, c); err != nil {
 		return Effects{}, err
 	}
-	// Announce the entry to every participant on another node, a new one
-	// included: a participant that lacks earlier entries (a new one lacks
-	// them all) fetches them from the ledger itself (see sync.go), so that
-	// what a join costs here does not grow with the ledger.
+	// Announce the entry to every participant on another node that is to
+	// be sent it (AnnounceTo), a new one included: a participant that
+	// lacks earlier entries (a new one lacks them all, one out of active
+	// work those it was not sent) fetches them from the ledger itself (see
+	// sync.go), so that what a join costs here does not grow with the
+	// ledger.
 	var to []string
-	for _, a := range c.Recipients() {
+	for _, a := range c.AnnounceTo(&before, act.Actor.ID()) {
 		if !e.cfg.IsLocal(a) {
 			to = append(to, a)
 		}
@@ -207,7 +254,71 @@ func (e *Engine) record(tx *store.Tx, c *Case, actorName string, act *vocab.Acti
 			return Effects{}, err
 		}
 	}
+	if fx.OfferParticipant != nil {
+		if err := e.offerParticipant(tx, c, actorName, *fx.OfferParticipant, now); err != nil {
+			return Effects{}, err
+		}
+	}
+	if fx.Decided != nil {
+		if err := e.answerSuggestion(tx, c, actorName, *fx.Decided, fx.Accepted, now); err != nil {
+			return Effects{}, err
+		}
+	}
 	return fx, nil
+}
+
+// offerParticipant queues the Case Actor's offer to the owner of a
+// participant for a suggestion, as the reference makes it:
+// Offer(CaseParticipant) to the case, its origin the suggestion, under the
+// id the case derived for it (Suggestion.Offered). The owner accepts or
+// rejects this offer.
+func (e *Engine) offerParticipant(tx *store.Tx, c *Case, actorName string, s Suggestion, now time.Time) error {
+	cp := &vocab.CaseParticipant{}
+	cp.ID, cp.Type = ParticipantID(c.ID, s.Actor), vocab.TypeCaseParticipant
+	cp.AttributedTo = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(s.Actor)}, Single: true}
+	cp.Context = vocab.RefTo(c.ID)
+	cp.CaseRoles = s.Roles.Names()
+	a := &vocab.Activity{}
+	a.ID, a.Type = s.Offered, "Offer"
+	a.Actor = vocab.RefTo(c.CaseActor)
+	a.Object = vocab.Inline(cp)
+	a.Target = vocab.RefTo(c.ID)
+	a.Origin = vocab.RefTo(s.ID)
+	a.Context = vocab.RefTo(c.ID)
+	a.To = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(c.Owner)}}
+	a.Published = now.Format(time.RFC3339)
+	a.Content = fmt.Sprintf("%s suggests inviting %s to case %q; accept or reject this offer.", s.By, s.Actor, c.Name)
+	body, err := vocab.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("offer %s to the owner of %s: %w", s.Actor, c.ID, err)
+	}
+	return tx.EnqueueOutbound(store.Outbound{ID: a.ID, Actor: actorName, Body: body,
+		Semantic: string(vocab.OfferCaseParticipant), CreatedAt: now,
+		Deliveries: []store.DeliveryTarget{{Recipient: c.Owner, OrderingKey: c.ID}}})
+}
+
+// answerSuggestion queues the Case Actor's answer to the participant that
+// suggested an actor, once the owner decided: Accept or Reject of its
+// Offer(Actor), in reply to it.
+func (e *Engine) answerSuggestion(tx *store.Tx, c *Case, actorName string, s Suggestion, accepted bool, now time.Time) error {
+	a := &vocab.Activity{}
+	a.Type = "Reject"
+	a.Summary = fmt.Sprintf("The owner of case %q did not invite %s.", c.Name, s.Actor)
+	if accepted {
+		a.Type, a.Summary = "Accept", fmt.Sprintf("The owner of case %q invited %s.", c.Name, s.Actor)
+	}
+	a.Actor = vocab.RefTo(c.CaseActor)
+	a.Object = vocab.RefTo(s.ID)
+	res := NewResolver(&tx.ReadTx)
+	if o, ok := res.Resolve(s.ID); ok {
+		if offer, isActivity := o.(*vocab.Activity); isActivity {
+			a.Object = vocab.Inline(vocab.Stub(offer, res))
+		}
+	}
+	a.InReplyTo = vocab.RefTo(s.ID)
+	a.Context = vocab.RefTo(c.ID)
+	a.To = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(s.By)}}
+	return e.queueReply(tx, actorName, s.By, c.ID, a, now)
 }
 
 // DefaultMaxAnnouncement is the largest announcement of a ledger entry a
@@ -355,56 +466,43 @@ func (e *Engine) sendInvite(tx *store.Tx, c *Case, actorName string, inv Invite,
 }
 
 // hostInbound handles an activity sent to the Case Actor of a case this
-// node hosts.
-func (e *Engine) hostInbound(tx *store.Tx, caseActor LocalActor, sender string, m Message, now time.Time) error {
+// node hosts: it records it and acknowledges it, or answers why it does
+// not (replies.go). A reply to something the Case Actor sent (an
+// invitee's acknowledgement of its invitation) is kept, not recorded.
+func (e *Engine) hostInbound(tx *store.Tx, caseActor LocalActor, sender string, m Message, now time.Time) ([]Reply, error) {
 	act := m.Activity
+	if m.Class.Semantic.IsReply() {
+		return e.receiveReply(tx, caseActor, sender, m, now)
+	}
 	caseID := e.caseOf(&tx.ReadTx, act)
 	if le, ok := act.Object.Object.(*vocab.CaseLedgerEntry); ok && m.Class.Semantic == vocab.RejectCaseLedgerEntry {
 		caseID = le.CaseID
 	}
 	c, err := loadCase(&tx.ReadTx, caseID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if c == nil || c.CaseActor != caseActor.ID {
-		return problem.NotFound("%s hosts no case %q", caseActor.ID, caseID)
+		return nil, problem.NotFound("%s hosts no case %q", caseActor.ID, caseID)
 	}
 	if m.Class.Semantic == vocab.RejectCaseLedgerEntry {
-		return problem.Unprocessable("the Case Actor of case %s does not replay its ledger on request: a participant fetches what it lacks with a signed GET of %s/ledger", c.ID, c.ID)
+		return nil, problem.Unprocessable("the Case Actor of case %s does not replay its ledger on request: a participant fetches what it lacks with a signed GET of %s/ledger", c.ID, c.ID)
 	}
+	eventType := EventType(m.Class.Semantic)
+	before, received := c.state(), c.received(eventType, act)
 	err = e.checkEmbargoLength(m, now, "the Case Actor of case "+c.ID)
 	if err == nil {
-		_, err = e.record(tx, c, caseActor.Name, act, EventType(m.Class.Semantic), now)
+		_, err = e.record(tx, c, caseActor.Name, act, eventType, now)
 	}
 	if err == nil {
-		return nil
+		return nil, e.answerRecorded(tx, c, caseActor.Name, sender, act, received, before, now)
 	}
 	if problem.Status(err) >= 500 {
-		return err
+		return nil, err
 	}
 	// The activity arrived and is kept in the Case Actor's inbox, but the
 	// case does not record it: tell the sender why.
-	return e.refuse(tx, c, caseActor.Name, sender, act, problem.Message(err), now)
-}
-
-// refuse queues a Reject of an activity the Case Actor does not record,
-// with the reason as its summary.
-func (e *Engine) refuse(tx *store.Tx, c *Case, actorName, sender string, act *vocab.Activity, reason string, now time.Time) error {
-	r := &vocab.Activity{}
-	r.ID, r.Type = e.cfg.NewID("activities"), "Reject"
-	r.Actor = vocab.RefTo(c.CaseActor)
-	r.Object = vocab.RefTo(act.ID)
-	r.InReplyTo = vocab.RefTo(act.ID)
-	r.Context = vocab.RefTo(c.ID)
-	r.Summary = reason
-	r.To = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(sender)}}
-	r.Published = now.Format(time.RFC3339)
-	body, err := vocab.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return tx.EnqueueOutbound(store.Outbound{ID: r.ID, Actor: actorName, Body: body, CreatedAt: now,
-		Deliveries: []store.DeliveryTarget{{Recipient: sender, OrderingKey: c.ID}}})
+	return nil, e.answerRefused(tx, c, caseActor.Name, sender, act, received, before, err, now)
 }
 
 // caseOf returns the case an activity is about: its context, or else the

@@ -199,7 +199,8 @@ func CSHistoryFrom(tx *store.ReadTx, c *Case, from int64, prior cvdstate.History
 	return h, err
 }
 
-// TimelineEntry is one ledger entry described for people.
+// TimelineEntry is one ledger entry, or one reply a local actor received,
+// described for people.
 type TimelineEntry struct {
 	Index     int64
 	At        time.Time
@@ -209,6 +210,78 @@ type TimelineEntry struct {
 	Summary string
 	// Detail adds what the entry carried: an embargo's end, a note, a state.
 	Detail string
+	// Reply is set for an acknowledgement or an error a local actor
+	// received, which is no ledger entry (Index is then that of the last
+	// entry before it).
+	Reply bool
+}
+
+// CaseTimeline returns the last n events of a case, newest first: its
+// ledger entries, and the acknowledgements and errors (replies) the
+// node's actors received about it and about its reports.
+func CaseTimeline(tx *store.ReadTx, c *Case, n int) ([]TimelineEntry, error) {
+	entries, err := Timeline(tx, c.ID, c.LedgerLen, n)
+	if err != nil {
+		return nil, err
+	}
+	var replies []ReplyRecord
+	for _, key := range append([]string{c.ID}, reportKeys(c.Reports)...) {
+		rs, err := Replies(tx, key, n)
+		if err != nil {
+			return nil, err
+		}
+		replies = append(replies, rs...)
+	}
+	out := make([]TimelineEntry, 0, len(entries)+len(replies))
+	out = append(out, entries...)
+	for _, r := range replies {
+		out = append(out, describeReply(r))
+	}
+	slices.SortStableFunc(out, func(a, b TimelineEntry) int { return b.At.Compare(a.At) })
+	if len(out) > n {
+		out = out[:n]
+	}
+	// A reply stands after the last entry before it.
+	for i := len(out) - 1; i >= 0; i-- {
+		if out[i].Reply {
+			out[i].Index = -1
+			if i+1 < len(out) {
+				out[i].Index = out[i+1].Index
+			}
+		}
+	}
+	return out, nil
+}
+
+func reportKeys(reports []string) []string {
+	out := make([]string, len(reports))
+	for i, r := range reports {
+		out[i] = reportBucket(r)
+	}
+	return out
+}
+
+// describeReply describes a reply for the timeline.
+func describeReply(r ReplyRecord) TimelineEntry {
+	t := TimelineEntry{At: r.At, Actor: r.From, EventType: strings.ToLower(r.Semantic), Reply: true, Detail: r.Reason}
+	what := r.AnswersType
+	if what == "" {
+		what = "a message"
+	}
+	switch vocab.Semantic(r.Semantic) {
+	case vocab.AcceptActorRecommendation:
+		t.Summary = fmt.Sprintf("told %s the owner accepted its suggestion", r.To)
+		return t
+	case vocab.RejectActorRecommendation:
+		t.Summary = fmt.Sprintf("told %s the owner rejected its suggestion", r.To)
+		return t
+	}
+	verb := "acknowledged"
+	if strings.HasSuffix(r.Semantic, "_ERROR") || r.Reason != "" {
+		verb = "refused"
+	}
+	t.Summary = fmt.Sprintf("%s %s's %s (%s)", verb, r.To, what, r.Messages)
+	return t
 }
 
 // Timeline returns the last n entries of a case's ledger, newest first,
@@ -244,6 +317,8 @@ var eventSummaries = map[string]string{
 	"offer_actor_to_case":                   "suggested an actor",
 	"accept_actor_recommendation":           "accepted a suggestion",
 	"reject_actor_recommendation":           "rejected a suggestion",
+	"accept_offer_case_participant":         "accepted a suggested participant",
+	"reject_offer_case_participant":         "rejected a suggested participant",
 	"remove_case_participant_from_case":     "removed a participant",
 	"offer_case_ownership_transfer":         "offered the case's ownership",
 	"accept_case_ownership_transfer":        "accepted the case's ownership",
@@ -286,8 +361,9 @@ func describeEntry(e ledger.Entry) TimelineEntry {
 		}
 	}
 	if p.Summary != "" {
-		// The activity's own summary: such as the rule of a policy that
-		// took the action (package automation).
+		// What the sender said of its step: the reason it ended the
+		// embargo, declined, left; or the rule of a policy that took it
+		// (package automation).
 		t.Detail = strings.TrimPrefix(t.Detail+" — "+problem.Clip(p.Summary, 200), " — ")
 	}
 	return t

@@ -4,10 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
-	"strings"
 	"time"
 
+	"github.com/openvultron/vultron/internal/urlhost"
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
@@ -185,7 +184,7 @@ func (e *Engine) mismatched(v *replicaView, err error, announced bool, now time.
 // invitation from that Case Actor, or the case is on the Case Actor's own
 // host, and the first entry, fetched next, decides (trustGenesis).
 func (e *Engine) mayFollow(tx *store.ReadTx, local, sender, caseID string) bool {
-	return invitedBy(tx, caseID, local) == sender || sameHost(caseID, sender)
+	return invitedBy(tx, caseID, local) == sender || urlhost.Same(caseID, sender)
 }
 
 // applyEntry folds one verified entry into the replica's case. An entry
@@ -238,7 +237,7 @@ func (e *Engine) trustGenesis(tx *store.Tx, local, sender string, entry ledger.E
 	}
 	trusted := invitedBy(&tx.ReadTx, entry.CaseID, local) == sender
 	owner := firstRef(vc.AttributedTo)
-	if !trusted && sameHost(owner, sender) {
+	if !trusted && urlhost.Same(owner, sender) {
 		for _, ref := range vc.VulnerabilityReports {
 			rec, ok, err := readReport(&tx.ReadTx, ref.ID(), local)
 			if err != nil {
@@ -256,10 +255,4 @@ func (e *Engine) trustGenesis(tx *store.Tx, local, sender string, entry ledger.E
 		return "", problem.Unprocessable("case %s carries no genesis hash", entry.CaseID)
 	}
 	return vc.GenesisHash, nil
-}
-
-func sameHost(a, b string) bool {
-	ua, err1 := url.Parse(a)
-	ub, err2 := url.Parse(b)
-	return err1 == nil && err2 == nil && ua.Host != "" && strings.EqualFold(ua.Host, ub.Host)
 }

@@ -32,6 +32,9 @@ type ReportRecord struct {
 	// RM state: the receivers of a report the actor submitted, or the
 	// reporter of a report it received.
 	Peers map[string]cvdstate.RMState `json:"peers"`
+	// PeerVFD is, for a reporter, what the receivers said of their
+	// awareness of the vulnerability (CV), by actor id.
+	PeerVFD map[string]cvdstate.VFD `json:"peerVfd,omitempty"`
 	// OfferID is the id of the Offer that submitted the report (for a
 	// receiver, the one it received first).
 	OfferID string `json:"offerId"`
@@ -40,10 +43,13 @@ type ReportRecord struct {
 	// written before it was kept have it empty (see reporterOf).
 	Reporter string `json:"reporter,omitempty"`
 	// CaseID is the case the report belongs to, once its receiver opened
-	// one by validating it.
-	CaseID    string    `json:"caseId,omitempty"`
-	Name      string    `json:"name,omitempty"` // the report's title
-	UpdatedAt time.Time `json:"updatedAt"`
+	// one by validating it or added it to one (a report about the same
+	// vulnerability as that case's).
+	CaseID string `json:"caseId,omitempty"`
+	// DuplicateOf is the case a report was closed as a duplicate of.
+	DuplicateOf string    `json:"duplicateOf,omitempty"`
+	Name        string    `json:"name,omitempty"` // the report's title
+	UpdatedAt   time.Time `json:"updatedAt"`
 }
 
 // reportBucket is the case bucket that holds every local actor's record of
@@ -134,6 +140,34 @@ func answeredOffer(a *vocab.Activity, r vocab.Resolver) (*vocab.Activity, *vocab
 	return offer, rep, nil
 }
 
+// offeredEmbargo returns the embargo an Offer of a report proposes with
+// it (RS|EP: an EmbargoEvent as the Offer's instrument), nil when it
+// proposes none. It refuses (422) an instrument that is no embargo, and
+// terms that are malformed or already over at now: the report is offered
+// under them, so the offer is bad input as a whole.
+func offeredEmbargo(offer *vocab.Activity, now time.Time) (*Embargo, error) {
+	if offer == nil || offer.Instrument.IsZero() {
+		return nil, nil
+	}
+	ev, ok := offer.Instrument.Object.(*vocab.EmbargoEvent)
+	if !ok {
+		return nil, problem.Unprocessable("the offer %s names an instrument that is no inline EmbargoEvent; a report is offered with an embargo proposal as its instrument", offer.ID)
+	}
+	end, err := time.Parse(time.RFC3339Nano, ev.EndTime)
+	if err != nil {
+		return nil, problem.Unprocessable("the embargo proposed with the report needs an endTime with a date, time and zone: %q", ev.EndTime)
+	}
+	if !end.After(now) {
+		return nil, problem.Unprocessable("the embargo proposed with the report would end at %s, which has passed", end.UTC().Format(time.RFC3339))
+	}
+	start := parseTime(ev.StartTime, now)
+	if !end.After(start) {
+		return nil, problem.Unprocessable("the embargo proposed with the report ends (%s) before it starts (%s)", end.UTC().Format(time.RFC3339), start.Format(time.RFC3339))
+	}
+	terms := Embargo{ID: ev.ID, Start: start, End: end.UTC(), Proposer: offer.Actor.ID()}
+	return &terms, nil
+}
+
 // reportDecision is what a receiver's decision about a report records:
 // the RM event, the state it leads to, and the message that announces it.
 type reportDecision struct {
@@ -154,6 +188,13 @@ func decisionOf(s vocab.Semantic) (reportDecision, bool) {
 		return reportDecision{cvdstate.RMClose, cvdstate.RMClosed, cvdstate.RC}, true
 	}
 	return reportDecision{}, false
+}
+
+// decisionFor returns the decision a report semantic carries; the zero
+// decision for one that is none.
+func decisionFor(s vocab.Semantic) reportDecision {
+	d, _ := decisionOf(s)
+	return d
 }
 
 // stateConflict turns a refused RM transition into the 409 the outbox
@@ -212,4 +253,162 @@ func reporterOf(tx *store.ReadTx, rec ReportRecord) string {
 		}
 	}
 	return first
+}
+
+// addReportToCase checks and records a case owner's adding of a report it
+// received to a case that exists (Add(VulnerabilityReport)[target=Case]):
+// a report about the vulnerability of that case is handled there, and
+// validating it later opens no other case. Adding the report validates it
+// (a duplicate report is a valid one; the protocol advises against
+// marking it invalid).
+func (e *Engine) addReportToCase(tx *store.Tx, from LocalActor, m Message) error {
+	repID := m.Activity.Object.ID()
+	rec, ok, err := readReport(&tx.ReadTx, repID, from.Name)
+	if err != nil {
+		return err
+	}
+	if !ok || rec.Role != Receiver {
+		return problem.Conflict("%s has not received report %s, so it cannot add it to a case", from.Name, repID)
+	}
+	caseID := e.caseOf(&tx.ReadTx, m.Activity)
+	switch {
+	case rec.CaseID != "":
+		return problem.Conflict("report %s is already in case %s", repID, rec.CaseID)
+	case rec.RM == cvdstate.RMClosed:
+		return problem.Conflict("%s closed report %s; a closed report joins no case", from.Name, repID)
+	case caseID == "":
+		return problem.Unprocessable("the report is added to no case this node knows (target)")
+	}
+	if err := e.checkCase(tx, from, caseID, m); err != nil {
+		return err
+	}
+	if rec.RM == cvdstate.RMReceived || rec.RM == cvdstate.RMInvalid {
+		rec.RM = cvdstate.RMValid
+	}
+	rec.CaseID, rec.UpdatedAt = caseID, e.now().UTC()
+	if err := writeReport(tx, rec); err != nil {
+		return err
+	}
+	return reportEvent(tx, rec, EventReportAddedToCase, from.ID, caseID, rec.UpdatedAt)
+}
+
+// receiveReportAdded records, for the reporter of a report, that the
+// receiver added it to a case (Add(VulnerabilityReport)[target=Case],
+// addressed to it as well as to the Case Actor): the receiver found it
+// valid and handles it in that case.
+func (e *Engine) receiveReportAdded(tx *store.Tx, to LocalActor, sender string, m Message) error {
+	repID := m.Activity.Object.ID()
+	rec, ok, err := readReport(&tx.ReadTx, repID, to.Name)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return problem.Unprocessable("%s adds report %s to a case, but %s never sent or received it", sender, repID, to.Name)
+	}
+	peer, isPeer := rec.Peers[sender]
+	if !isPeer {
+		return problem.Forbidden("%s is not a party to report %s of %s", sender, repID, to.Name)
+	}
+	if peer == cvdstate.RMStart || peer == cvdstate.RMReceived || peer == cvdstate.RMInvalid {
+		rec.Peers[sender] = cvdstate.RMValid
+	}
+	rec.CaseID = firstNonEmpty(m.Activity.Target.ID(), m.Activity.Context.ID())
+	rec.UpdatedAt = e.now().UTC()
+	if err := writeReport(tx, rec); err != nil {
+		return err
+	}
+	return reportEvent(tx, rec, EventReportAddedToCase, sender, "", rec.UpdatedAt)
+}
+
+// closeAsDuplicate closes a report as a duplicate of a case this node
+// holds (RC, Reject of its Offer with the case as result). A duplicate is
+// valid and is not worked on apart, so the receiver's RM goes through V
+// and D to C, as the RM model allows, in one message; the reporter's node
+// follows the state the message names.
+func (e *Engine) closeAsDuplicate(tx *store.Tx, from LocalActor, rec ReportRecord, caseID string, m Message) error {
+	if rec.Role != Receiver {
+		return problem.Conflict("%s submitted report %s; only a receiver closes it as a duplicate", from.Name, rec.ReportID)
+	}
+	if rec.CaseID != "" {
+		return problem.Conflict("report %s is in case %s; it is no duplicate of another", rec.ReportID, rec.CaseID)
+	}
+	c, err := loadCase(&tx.ReadTx, caseID)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return problem.Unprocessable("report %s is closed as a duplicate of %s, which is no case this node holds", rec.ReportID, caseID)
+	}
+	var path []cvdstate.RMEvent
+	switch rec.RM {
+	case cvdstate.RMReceived:
+		path = []cvdstate.RMEvent{cvdstate.RMValidate, cvdstate.RMDefer, cvdstate.RMClose}
+	case cvdstate.RMValid:
+		path = []cvdstate.RMEvent{cvdstate.RMDefer, cvdstate.RMClose}
+	default:
+		path = []cvdstate.RMEvent{cvdstate.RMClose}
+	}
+	for _, ev := range path {
+		next, _, err := rec.RM.Apply(ev)
+		if err != nil {
+			return stateConflict(from.Name, rec.ReportID, err)
+		}
+		rec.RM = next
+	}
+	rec.DuplicateOf, rec.UpdatedAt = caseID, e.now().UTC()
+	if err := writeReport(tx, rec); err != nil {
+		return err
+	}
+	return reportEvent(tx, rec, EventReportClosed, from.ID, "", rec.UpdatedAt)
+}
+
+// decisionEvent names the event of a receiver's RM step on a report.
+func decisionEvent(ev cvdstate.RMEvent) string {
+	switch ev {
+	case cvdstate.RMValidate:
+		return EventReportValidated
+	case cvdstate.RMInvalidate:
+		return EventReportInvalidated
+	}
+	return EventReportClosed
+}
+
+// The events of a report in the node's change feed (store.Event with
+// Report set), one for each step of its Report Management, whoever took
+// it, so that a ticket can follow a report from its arrival: before a
+// case exists, and as it joins one (the case's own entries follow).
+const (
+	EventReportSubmitted   = "report_submitted"     // a local actor offered it (RS)
+	EventReportReceived    = "report_received"      // its receiver has it (RS received, or its RK)
+	EventReportValidated   = "report_validated"     // RV; the event names the case it opened
+	EventReportInvalidated = "report_invalidated"   // RI
+	EventReportClosed      = "report_closed"        // RC, with the case it duplicates if any
+	EventReportAddedToCase = "report_added_to_case" // added to a case that exists
+)
+
+// ReportEventState is what an event of a report says of it after the
+// step: the local actor's role and RM state, its model of the other
+// parties', and the case the report is in or duplicates. No report text.
+type ReportEventState struct {
+	Local       string                      `json:"local"`
+	Role        Role                        `json:"role"`
+	RM          string                      `json:"rm"`
+	Peers       map[string]cvdstate.RMState `json:"peers,omitempty"`
+	Case        string                      `json:"case,omitempty"`
+	DuplicateOf string                      `json:"duplicateOf,omitempty"`
+}
+
+// reportEvent adds a step of report rec, taken by actor, to the change
+// feed, in the transaction that records it; caseID is the case the step
+// concerns ("" for rec's).
+func reportEvent(tx *store.Tx, rec ReportRecord, event, actor, caseID string, at time.Time) error {
+	if caseID == "" {
+		caseID = rec.CaseID
+	}
+	st := ReportEventState{Local: rec.Actor, Role: rec.Role, RM: rec.RM.String(), Peers: rec.Peers, Case: caseID, DuplicateOf: rec.DuplicateOf}
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("report %s: encode the event: %w", rec.ReportID, err)
+	}
+	return tx.AppendEvent(store.Event{Report: rec.ReportID, CaseID: caseID, EventType: event, Actor: actor, Time: at, State: raw})
 }

@@ -104,3 +104,47 @@ func applyConsent(p PEC, e PECEvent) PEC {
 	}
 	return p
 }
+
+// Withdraw applies a participant's declaration that it will not honour the
+// case's embargo (its embargo adherence withdrawn) to the case and that
+// participant. Its consent ends DECLINED; consent moves there through the
+// PEC model's own edges (a signatory's lapses, then it declines). An
+// embargo a participant will not keep protects nobody and misleads the
+// others, so the teardown rules apply as they do to a public exploit,
+// at SHOULD: a pending proposal is rejected (ER), an embargo in force
+// (ACTIVE or REVISE) is terminated (ET), and everyone's consent is reset.
+// With no embargo nothing else changes. A participant that already
+// declined is refused.
+func Withdraw(c CaseState, p ParticipantState) (Outcome, error) {
+	out := Outcome{Case: c, Participant: p}
+	if p.PEC == PECDeclined {
+		return Outcome{Case: c, Participant: p}, &TransitionError{Model: "PEC", Event: "withdraw", From: p.PEC.String(),
+			Reason: "the participant already declined the embargo"}
+	}
+	eff, ok := withdrawalEffect(c.EM)
+	if ok {
+		out.Case.EM = eff.To
+		out.Emit = eff.Message
+		out.Effects = []Effect{eff}
+		out.Consent = consentEffect(eff.From, eff.To)
+	}
+	pec := p.PEC
+	if pec == PECSignatory {
+		pec = applyConsent(pec, PECRevise)
+	}
+	out.Participant.PEC = applyConsent(applyConsent(pec, out.Consent), PECDecline)
+	return out, nil
+}
+
+// withdrawalEffect is the teardown a declared non-adherence calls for in
+// embargo state em, false when there is no embargo to tear down.
+func withdrawalEffect(em EMState) (Effect, bool) {
+	const why = "a participant declared it will not honour the embargo"
+	switch {
+	case em == EMProposed:
+		return Effect{From: em, To: EMNone, Message: ER, Level: Should, Reason: why + ", so the pending embargo proposal is rejected"}, true
+	case em.InForce():
+		return Effect{From: em, To: EMExited, Message: ET, Level: Should, Reason: why + ", so the embargo is terminated"}, true
+	}
+	return Effect{}, false
+}

@@ -2,8 +2,10 @@
 // functions: Report Management (RM), Embargo Management (EM), Participant
 // Embargo Consent (PEC) and the Case State (CS) model with its participant
 // part (VFD) and case-wide part (PXA); the 28 protocol message types; the
-// participant roles; the cross-model rules that tie a case-state event to
-// embargo teardown; and the history analysis (valid histories of the six CS
+// participant roles; the cross-model rules that tie a case-state event,
+// or a participant's declared non-adherence, to embargo teardown; each
+// participant's fix path (a vendor's vfd, a deployer's own d/D); the
+// acknowledgement and the error of each model; and the history analysis (valid histories of the six CS
 // events, their probabilities under a uniform random walk, and the twelve
 // desiderata with their baseline frequencies and skill figures).
 //

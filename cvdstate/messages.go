@@ -91,7 +91,66 @@ const (
 	GeneralMessages = GI | GK | GE
 	// AllMessages is every message type.
 	AllMessages = RMMessages | EMMessages | CSMessages | GeneralMessages
+	// Acknowledgements are the K message of each model.
+	Acknowledgements = RK | EK | CK | GK
+	// Errors are the E message of each model.
+	Errors = RE | EE | CE | GE
 )
+
+// AcknowledgementOf returns the acknowledgements the receiver tables give
+// a message of types m that the receiver accepted: RK for an RM message,
+// EK for an EM message, CK for a CS message and GK for GI, one of each
+// model m carries. Acknowledgements and errors are not acknowledged, so
+// RK|CV (an acknowledgement that also says the vendor is aware) is
+// answered with CK alone.
+//
+// The receiver tables answer a received error with K and GI. This node
+// answers no acknowledgement and no error at all: an error is read by
+// people, who follow up with a note, and answering errors between two
+// nodes could make them bounce replies forever.
+func AcknowledgementOf(m MessageType) MessageType {
+	m &^= Acknowledgements | Errors
+	var out MessageType
+	if m&RMMessages != 0 {
+		out |= RK
+	}
+	if m&EMMessages != 0 {
+		out |= EK
+	}
+	if m&CSMessages != 0 {
+		out |= CK
+	}
+	if m&GI != 0 {
+		out |= GK
+	}
+	return out
+}
+
+// ErrorOf returns the error that answers a refused message of types m: RE,
+// EE or CE for each model m carries, and GE for a general message or one
+// with no formal type at all (an invitation's answer, a suggestion, an
+// ownership offer). Acknowledgements and errors are never answered, so a
+// message of nothing else has no error.
+func ErrorOf(m MessageType) MessageType {
+	if m != 0 && m&^(Acknowledgements|Errors) == 0 {
+		return 0
+	}
+	m &^= Acknowledgements | Errors
+	var out MessageType
+	if m&RMMessages != 0 {
+		out |= RE
+	}
+	if m&EMMessages != 0 {
+		out |= EE
+	}
+	if m&CSMessages != 0 {
+		out |= CE
+	}
+	if out == 0 {
+		out = GE
+	}
+	return out
+}
 
 // MessageTypes returns the 28 single message types in canonical order.
 func MessageTypes() []MessageType {

@@ -124,3 +124,68 @@ func TestRoleSet(t *testing.T) {
 		t.Errorf("unmarshal roles = %v, %v", r, err)
 	}
 }
+
+// TestAcknowledgementAndErrorOf checks the K and E of each model against
+// the receiver tables: a message Receive accepts is answered with exactly
+// AcknowledgementOf's replies (and the consequences the receiver
+// announces, which are no acknowledgement), and the E of a refused message
+// is its model's.
+func TestAcknowledgementAndErrorOf(t *testing.T) {
+	tests := []struct {
+		msg     MessageType
+		state   CaseState
+		self    ParticipantState
+		ack, er string
+	}{
+		{RS, CaseState{}, ParticipantState{}, "RK", "RE"},
+		{RV, CaseState{}, ParticipantState{RM: RMReceived}, "RK", "RE"},
+		{RI, CaseState{}, ParticipantState{RM: RMReceived}, "RK", "RE"},
+		{RA, CaseState{}, ParticipantState{RM: RMAccepted}, "RK", "RE"},
+		{RD, CaseState{}, ParticipantState{RM: RMAccepted}, "RK", "RE"},
+		{RC, CaseState{}, ParticipantState{RM: RMAccepted}, "RK", "RE"},
+		{EP, CaseState{EM: EMNone}, ParticipantState{RM: RMAccepted}, "EK", "EE"},
+		{EA, CaseState{EM: EMProposed}, ParticipantState{RM: RMAccepted}, "EK", "EE"},
+		{ER, CaseState{EM: EMProposed}, ParticipantState{RM: RMAccepted}, "EK", "EE"},
+		{EV, CaseState{EM: EMActive}, ParticipantState{RM: RMAccepted}, "EK", "EE"},
+		{EC, CaseState{EM: EMRevise}, ParticipantState{RM: RMAccepted}, "EK", "EE"},
+		{EJ, CaseState{EM: EMRevise}, ParticipantState{RM: RMAccepted}, "EK", "EE"},
+		{ET, CaseState{EM: EMActive}, ParticipantState{RM: RMAccepted}, "EK", "EE"},
+		{CV, CaseState{}, ParticipantState{RM: RMAccepted}, "CK", "CE"},
+		{CF, CaseState{}, ParticipantState{RM: RMAccepted}, "CK", "CE"},
+		{CD, CaseState{}, ParticipantState{RM: RMAccepted}, "CK", "CE"},
+		{CP, CaseState{EM: EMActive}, ParticipantState{RM: RMAccepted}, "CK", "CE"},
+		{CX, CaseState{}, ParticipantState{RM: RMAccepted}, "CK", "CE"},
+		{CA, CaseState{}, ParticipantState{RM: RMAccepted}, "CK", "CE"},
+		{GI, CaseState{}, ParticipantState{RM: RMAccepted}, "GK", "GE"},
+		{RS | EP, CaseState{}, ParticipantState{}, "RK|EK", "RE|EE"},
+		{CP | ET, CaseState{EM: EMActive}, ParticipantState{RM: RMAccepted}, "EK|CK", "EE|CE"},
+		{RK | CV, CaseState{}, ParticipantState{RM: RMAccepted}, "CK", "CE"},
+		{RK, CaseState{}, ParticipantState{RM: RMAccepted}, "", ""},
+		{EE | GE, CaseState{}, ParticipantState{RM: RMAccepted}, "", ""},
+		{0, CaseState{}, ParticipantState{RM: RMAccepted}, "", "GE"},
+	}
+	for _, tt := range tests {
+		if got := AcknowledgementOf(tt.msg).String(); got != tt.ack {
+			t.Errorf("AcknowledgementOf(%s) = %q, want %q", tt.msg, got, tt.ack)
+		}
+		if got := ErrorOf(tt.msg).String(); got != tt.er {
+			t.Errorf("ErrorOf(%s) = %q, want %q", tt.msg, got, tt.er)
+		}
+		if tt.msg == 0 || tt.msg&^(Acknowledgements|Errors) == 0 {
+			continue
+		}
+		out, err := Receive(tt.state, tt.self, Coordinator, tt.msg&^(Acknowledgements|Errors))
+		if err != nil {
+			t.Fatalf("Receive(%s): %v", tt.msg, err)
+		}
+		if got := out.Emit & Acknowledgements; got != AcknowledgementOf(tt.msg) {
+			t.Errorf("Receive(%s in %s, %s) acknowledges with %q; AcknowledgementOf says %q", tt.msg, tt.state, tt.self, got, AcknowledgementOf(tt.msg))
+		}
+		if out.Emit&Errors != 0 {
+			t.Errorf("Receive(%s in %s, %s) answers %s: the test state must be one that accepts it", tt.msg, tt.state, tt.self, out.Emit)
+		}
+	}
+	if Acknowledgements.String() != "RK|EK|CK|GK" || Errors.String() != "RE|EE|CE|GE" {
+		t.Errorf("Acknowledgements = %s, Errors = %s", Acknowledgements, Errors)
+	}
+}

@@ -123,7 +123,9 @@ func stepCS(c CaseState, p ParticipantState, roles RoleSet, e CSEvent) (Outcome,
 	tracksVFD := roles&(Vendor|Deployer) != 0
 	view := CS{VFD: p.VFD, PXA: c.PXA}
 	from := view.String()
-	if !tracksVFD {
+	if fp := FixPath(roles, p.VFD); fp != "" {
+		from = fp + c.PXA.String()
+	} else {
 		from = c.PXA.String()
 	}
 	refuse := func(reason string) (Outcome, error) {
@@ -133,10 +135,11 @@ func stepCS(c CaseState, p ParticipantState, roles RoleSet, e CSEvent) (Outcome,
 		return Outcome{}, closedRefusal("CS", e, from)
 	}
 	// Role gating: only a vendor readies a fix and only a deployer deploys
-	// it; vendor awareness concerns only participants with a fix path.
+	// it; vendor awareness concerns only vendors, for a deployer's fix path
+	// is its own deployment (d, D) of a fix some vendor readied.
 	switch {
-	case e == EventV && roles&(Vendor|Deployer) == 0:
-		return refuse("only a vendor or a deployer has a vendor-awareness state (V)")
+	case e == EventV && !roles.Has(Vendor):
+		return refuse("only a vendor has a vendor-awareness state (V)")
 	case e == EventF && !roles.Has(Vendor):
 		return refuse("only a vendor can ready a fix (F)")
 	case e == EventD && !roles.Has(Deployer):
@@ -144,11 +147,22 @@ func stepCS(c CaseState, p ParticipantState, roles RoleSet, e CSEvent) (Outcome,
 	case e == EventF && p.RM != RMAccepted && p.RM != RMDeferred:
 		// A ready fix implies the vendor prioritized the report.
 		return refuse(fmt.Sprintf("the vendor's report is %s; it must be accepted or deferred before a fix is ready", p.RM))
+	case e == EventD && deployerOnly(roles) && p.RM != RMAccepted && p.RM != RMDeferred:
+		// So does a deployment: deploying is working on the report.
+		return refuse(fmt.Sprintf("the deployer's report is %s; it must be accepted or deferred before it deploys a fix", p.RM))
 	}
-	// The forcing rule v··P··→V binds only participants whose VFD is
-	// tracked (vendors and deployers); ···pX·→P binds everyone.
-	if !tracksVFD {
+	// The forcing rule v··P··→V binds only vendors, whose awareness is
+	// tracked; ···pX·→P binds everyone.
+	if !roles.Has(Vendor) {
 		view.VFD = VFDAware // awareness is not tracked, so v··P·· cannot bind
+	}
+	if deployerOnly(roles) && e == EventD {
+		// A deployer's own path is d → D: the fix it deploys is ready
+		// (a vendor's F), whether or not that vendor takes part.
+		if p.VFD == VFDDeployed {
+			return refuse("the event has already happened and case-state events cannot be undone")
+		}
+		view.VFD = VFDFixReady
 	}
 	next, msg, err := view.Apply(e)
 	if err != nil {
@@ -165,7 +179,7 @@ func stepCS(c CaseState, p ParticipantState, roles RoleSet, e CSEvent) (Outcome,
 		msg |= CP
 	}
 	out := Outcome{Case: CaseState{PXA: next.PXA, EM: c.EM}, Participant: p, Emit: msg}
-	if tracksVFD {
+	if tracksVFD && (roles.Has(Vendor) || e == EventD) {
 		out.Participant.VFD = next.VFD
 	}
 	if e == EventV && p.RM == RMStart {
@@ -174,6 +188,29 @@ func stepCS(c CaseState, p ParticipantState, roles RoleSet, e CSEvent) (Outcome,
 	}
 	applyEmbargoEffect(&out, c.EM, e)
 	return out, nil
+}
+
+// deployerOnly reports whether roles make a deployer that is no vendor:
+// its fix path is its own deployment, d → D.
+func deployerOnly(roles RoleSet) bool { return roles.Has(Deployer) && !roles.Has(Vendor) }
+
+// FixPath returns a participant's part of the case state as it is
+// written for it: a vendor's vfd state ("vfd" … "VFD", with or without a
+// deployment of its own), a deployer's own deployment ("d" or "D"), and ""
+// for a participant with no fix path (finders, coordinators, observers).
+// A deployer that is no vendor keeps VFDNone until it deploys, then
+// VFDDeployed: on the wire its status says vfdState "VFD" (the fix,
+// readied by a vendor, is deployed), the only state it reports.
+func FixPath(roles RoleSet, v VFD) string {
+	switch {
+	case roles.Has(Vendor):
+		return v.String()
+	case deployerOnly(roles) && v == VFDDeployed:
+		return "D"
+	case deployerOnly(roles):
+		return "d"
+	}
+	return ""
 }
 
 // applyEmbargoEffect adds the effect of CS event e on embargo state em to

@@ -69,6 +69,10 @@ func TestStepCrossModel(t *testing.T) {
 			CaseState{EM: EMActive}, ParticipantState{RM: RMAccepted, VFD: VFDFixReady, PEC: PECSignatory}, CF, 0},
 		{"D terminates an active embargo", CaseState{EM: EMActive}, ParticipantState{RM: RMAccepted, VFD: VFDFixReady, PEC: PECSignatory}, Vendor | Deployer, EventD,
 			CaseState{EM: EMExited}, ParticipantState{RM: RMAccepted, VFD: VFDDeployed}, CD | ET, PECReset},
+		{"a deployer deploys from d: its own d → D", CaseState{}, ParticipantState{RM: RMAccepted}, Deployer, EventD,
+			CaseState{}, ParticipantState{RM: RMAccepted, VFD: VFDDeployed}, CD, 0},
+		{"a deployer's D terminates an active embargo", CaseState{EM: EMActive}, ParticipantState{RM: RMDeferred, PEC: PECSignatory}, Deployer | Coordinator, EventD,
+			CaseState{EM: EMExited}, ParticipantState{RM: RMDeferred, VFD: VFDDeployed}, CD | ET, PECReset},
 		{"V by a vendor that has not seen the report receives it", CaseState{}, ParticipantState{}, Vendor, EventV,
 			CaseState{}, ParticipantState{RM: RMReceived, VFD: VFDAware}, CV, 0},
 		{"proposing from NONE", CaseState{}, accepted, Reporter, EMPropose,
@@ -118,7 +122,10 @@ func TestStepRefusals(t *testing.T) {
 	}{
 		{"only a vendor readies a fix", CaseState{}, ParticipantState{RM: RMAccepted, VFD: VFDAware}, Deployer, EventF, "only a vendor can ready a fix (F)"},
 		{"only a deployer deploys", CaseState{}, ParticipantState{RM: RMAccepted, VFD: VFDFixReady}, Vendor, EventD, "only a deployer can deploy a fix (D)"},
-		{"a reporter has no vendor awareness", CaseState{}, ParticipantState{RM: RMAccepted}, Reporter | Finder, EventV, "only a vendor or a deployer"},
+		{"a reporter has no vendor awareness", CaseState{}, ParticipantState{RM: RMAccepted}, Reporter | Finder, EventV, "only a vendor has a vendor-awareness state"},
+		{"a deployer has no vendor awareness", CaseState{}, ParticipantState{RM: RMAccepted}, Deployer, EventV, "only a vendor has a vendor-awareness state"},
+		{"a deployer deploys once", CaseState{}, ParticipantState{RM: RMAccepted, VFD: VFDDeployed}, Deployer, EventD, "already happened"},
+		{"a deployment needs a prioritized report", CaseState{}, ParticipantState{RM: RMReceived}, Deployer, EventD, "must be accepted or deferred before it deploys a fix"},
 		{"a fix needs a prioritized report", CaseState{}, ParticipantState{RM: RMValid, VFD: VFDAware}, Vendor, EventF, "must be accepted or deferred before a fix is ready"},
 		{"no embargo once public", CaseState{PXA: PXAPublic}, ParticipantState{RM: RMAccepted}, Vendor, EMPropose, "the case state is Pxa"},
 		{"no acceptance once attacked", CaseState{PXA: PXAAttacks, EM: EMProposed}, ParticipantState{RM: RMAccepted}, Vendor, EMAccept, "the case state is pxA"},
@@ -162,7 +169,7 @@ func TestStepEveryPair(t *testing.T) {
 		events = append(events, e)
 	}
 	allowed, refused := 0, 0
-	for _, roles := range []RoleSet{Vendor | Deployer, Reporter} {
+	for _, roles := range []RoleSet{Vendor | Deployer, Deployer, Reporter} {
 		for _, pxa := range PXAs() {
 			for _, em := range EMStates() {
 				for _, rm := range RMStates() {
@@ -241,5 +248,68 @@ func TestStepErrorNamesTheContext(t *testing.T) {
 	want := `step (pxa=pxa em=ACTIVE, rm=VALID vfd=vfd pec=NO_EMBARGO, roles "vendor"): RM transition close is not allowed from VALID: a report must be accepted or deferred before it is closed`
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v\nwant %s", err, want)
+	}
+}
+
+// TestFixPath checks the fix path each kind of participant shows: a
+// vendor's four vfd states (with or without deployment), a deployer's own
+// d and D, and none for the others.
+func TestFixPath(t *testing.T) {
+	tests := []struct {
+		roles RoleSet
+		vfd   VFD
+		want  string
+	}{
+		{Vendor, VFDAware, "Vfd"},
+		{Vendor | Deployer, VFDDeployed, "VFD"},
+		{Deployer, VFDNone, "d"},
+		{Deployer | Coordinator, VFDDeployed, "D"},
+		{Reporter | Finder, VFDNone, ""},
+		{Coordinator, VFDNone, ""},
+	}
+	for _, tt := range tests {
+		if got := FixPath(tt.roles, tt.vfd); got != tt.want {
+			t.Errorf("FixPath(%s, %s) = %q, want %q", tt.roles, tt.vfd, got, tt.want)
+		}
+	}
+}
+
+// TestWithdraw checks a participant's declaration that it will not honour
+// the embargo: its consent ends DECLINED, and the embargo is torn down as
+// the protocol's teardown rules say (a pending proposal rejected, an
+// embargo in force terminated, both SHOULD), with the others' consent
+// reset; with no embargo nothing else changes.
+func TestWithdraw(t *testing.T) {
+	tests := []struct {
+		name    string
+		c       CaseState
+		p       ParticipantState
+		wantEM  EMState
+		emit    MessageType
+		consent PECEvent
+	}{
+		{"an embargo in force", CaseState{EM: EMActive}, ParticipantState{RM: RMAccepted, PEC: PECSignatory}, EMExited, ET, PECReset},
+		{"a revision pending", CaseState{EM: EMRevise}, ParticipantState{RM: RMDeferred, PEC: PECLapsed}, EMExited, ET, PECReset},
+		{"a proposal pending", CaseState{EM: EMProposed}, ParticipantState{RM: RMAccepted, PEC: PECInvited}, EMNone, ER, PECReset},
+		{"no embargo", CaseState{EM: EMNone}, ParticipantState{RM: RMAccepted}, EMNone, 0, 0},
+		{"an ended embargo", CaseState{EM: EMExited, PXA: PXAPublic}, ParticipantState{RM: RMClosed}, EMExited, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := Withdraw(tt.c, tt.p)
+			if err != nil {
+				t.Fatalf("Withdraw: %v", err)
+			}
+			if out.Case.EM != tt.wantEM || out.Emit != tt.emit || out.Consent != tt.consent || out.Participant.PEC != PECDeclined {
+				t.Errorf("Withdraw = em %s emit %s consent %v pec %s; want em %s emit %s consent %v pec DECLINED",
+					out.Case.EM, out.Emit, out.Consent, out.Participant.PEC, tt.wantEM, tt.emit, tt.consent)
+			}
+			if tt.emit != 0 && (len(out.Effects) != 1 || out.Effects[0].Level != Should || !strings.Contains(out.Effects[0].Reason, "will not honour")) {
+				t.Errorf("the teardown is not explained: %+v", out.Effects)
+			}
+		})
+	}
+	if _, err := Withdraw(CaseState{EM: EMActive}, ParticipantState{RM: RMAccepted, PEC: PECDeclined}); err == nil || !errors.Is(err, ErrNotAllowed) {
+		t.Errorf("withdrawing twice: %v, want ErrNotAllowed", err)
 	}
 }

@@ -185,6 +185,9 @@ func (r *replica) check(t *testing.T, prev CaseState, ev Event) {
 		if p.VFD >= VFDFixReady && p.RM != RMAccepted && p.RM != RMDeferred && p.RM != RMClosed {
 			t.Fatalf("%s: participant %d has a fix ready in RM %s", where(), i, p.RM)
 		}
+		if deployerOnly(r.roles[i]) && p.VFD != VFDNone && p.VFD != VFDDeployed {
+			t.Fatalf("%s: deployer %d is at %s; a deployer is at d or D", where(), i, p.VFD)
+		}
 	}
 }
 

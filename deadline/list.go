@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/store"
 )
@@ -107,4 +108,20 @@ func In(due, now time.Time) string {
 		return fmt.Sprintf("%s%dh", word, int(d.Hours()))
 	}
 	return fmt.Sprintf("%s%dd", word, int(d.Hours()/24))
+}
+
+// Views writes deadlines as the API answers them: due times also in loc
+// (the node's time zone), and whether each is one of this node's actors'
+// (isLocal).
+func Views(ds []Deadline, loc *time.Location, isLocal func(actorID string) bool) []api.Deadline {
+	if loc == nil {
+		loc = time.UTC
+	}
+	out := make([]api.Deadline, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, api.Deadline{Kind: d.Kind, Subject: d.Subject, Report: d.Report, Name: d.Name, Participant: d.Participant,
+			Local: d.Local, Mine: d.Local != "" || (d.Participant != "" && isLocal(d.Participant)), Start: d.Start, Due: d.Due,
+			DueLocal: d.Due.In(loc).Format("2006-01-02 15:04 MST"), Limit: d.Limit.String(), Overdue: d.Overdue})
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/openvultron/vultron/ledger"
 )
@@ -233,7 +234,13 @@ func viewDiffs(host, replica clusterCase) []string {
 	field("owner", host.Owner, replica.Owner)
 	field("EM state", host.EMState, replica.EMState)
 	field("pxa state", host.PXAState, replica.PXAState)
-	field("embargo end", host.EmbargoEnd, replica.EmbargoEnd)
+	end := func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	field("embargo end", end(host.EmbargoEnd), end(replica.EmbargoEnd))
 	field("closed", fmt.Sprint(host.Closed), fmt.Sprint(replica.Closed))
 	field("number of notes", fmt.Sprint(host.NotesTotal), fmt.Sprint(replica.NotesTotal))
 	proposals := func(cs clusterCase) string {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/ledger"
 )
 
@@ -314,8 +315,8 @@ func TestFaultInvariants(t *testing.T) {
 	const finder = "http://127.0.0.1:2/actors/finder"
 	host := checkerLedger(t, caseID, caseActor, 5)
 	view := func(entries []ledger.Entry) clusterCase {
-		return clusterCase{ID: caseID, CaseActor: caseActor, EMState: "ACTIVE", PXAState: "pxa", LedgerLength: int64(len(entries)), TailHash: tailHash(entries),
-			Participants: []clusterParticipant{{Actor: finder, ID: caseID + "/participants/f", Roles: []string{"finder", "reporter"}, RMState: "ACCEPTED", VFDState: "vfd"}}}
+		return clusterCase{api.CaseDetail{Case: api.Case{ID: caseID, CaseActor: caseActor, EMState: "ACTIVE", PXAState: "pxa", LedgerLength: int64(len(entries)), TailHash: tailHash(entries),
+			Participants: []clusterParticipant{{Actor: finder, ID: caseID + "/participants/f", Roles: []string{"finder", "reporter"}, RMState: "ACCEPTED", VFDState: "vfd"}}}}}
 	}
 	converged := func() *caseState {
 		return &caseState{id: caseID, host: "vendor", hostView: view(host), ledger: host,

@@ -1023,15 +1023,16 @@ func (s *seedRun) hostLedger(rc *runCase) ([]ledger.Entry, error) {
 	return s.ledgers[rc.id], nil
 }
 
-// readRefusals collects the Rejects a Case Actor sent an actor during the
-// seed: activity id → the reason.
+// readRefusals collects the refusals a Case Actor sent an actor during the
+// seed (its typed errors, Ignore of the refused activity, and the Rejects
+// of Case Actors from before them): activity id → the reason.
 func (s *seedRun) readRefusals(actor, caseActor string) error {
 	items, err := s.h.inboxSince(actor, s.marks[actor])
 	if err != nil {
 		return err
 	}
 	for _, a := range items {
-		if a["type"] != "Reject" || refID(a["actor"]) != caseActor {
+		if (a["type"] != "Ignore" && a["type"] != "Reject") || refID(a["actor"]) != caseActor {
 			continue
 		}
 		reason, _ := a["summary"].(string)

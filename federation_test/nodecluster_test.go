@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/vocab"
@@ -396,51 +397,9 @@ func compact(v any) string {
 }
 
 // clusterCase is what the read API shows of a case.
-type clusterCase struct {
-	ID           string               `json:"id"`
-	Name         string               `json:"name"`
-	Owner        string               `json:"owner"`
-	CaseActor    string               `json:"caseActor"`
-	Hosted       bool                 `json:"hosted"`
-	EMState      string               `json:"emState"`
-	PXAState     string               `json:"pxaState"`
-	Reports      []string             `json:"reports"`
-	Participants []clusterParticipant `json:"participants"`
-	LedgerLength int64                `json:"ledgerLength"`
-	TailHash     string               `json:"tailHash"`
-	Closed       bool                 `json:"closed"`
-	Diverged     string               `json:"diverged"`
-	EmbargoEnd   string               `json:"embargoEnd"`
-	Proposals    []struct {
-		InviteID string `json:"inviteId"`
-	} `json:"proposals"`
-	NotesTotal int `json:"notesTotal"`
-	Notes      []struct {
-		ID        string `json:"id"`
-		Author    string `json:"author"`
-		Content   string `json:"content"`
-		InReplyTo string `json:"inReplyTo"`
-	} `json:"notes"`
-	Invites []struct {
-		Actor string `json:"actor"`
-	} `json:"invites"`
-	Suggestions []struct {
-		ID    string `json:"id"`
-		Actor string `json:"actor"`
-	} `json:"suggestions"`
-}
+type clusterCase struct{ api.CaseDetail }
 
-type clusterParticipant struct {
-	Actor            string   `json:"actor"`
-	ID               string   `json:"id"`
-	Roles            []string `json:"roles"`
-	RMState          string   `json:"rmState"`
-	VFDState         string   `json:"vfdState"`
-	PECState         string   `json:"pecState"`
-	Engaged          bool     `json:"engaged"`
-	EmbargoAdherence bool     `json:"embargoAdherence"`
-	Removed          bool     `json:"removed"`
-}
+type clusterParticipant = api.Participant
 
 // participant returns the participant that actor is, or nil.
 func (cs clusterCase) participant(actor string) *clusterParticipant {
@@ -586,11 +545,12 @@ func (c *cluster) waitInbox(name, what string, pred func(activity) bool) activit
 }
 
 // refusalOf returns the reason a Case Actor gave for refusing the activity
-// id, found as a Reject in the sender's inbox; "" when there is none.
+// id, found as an error (an Ignore of it, or the Reject of nodes from
+// before typed errors) in the sender's inbox; "" when there is none.
 func (c *cluster) refusalOf(name, id string) string {
 	c.t.Helper()
 	for _, a := range c.inbox(name) {
-		if a["type"] == "Reject" && (refID(a["inReplyTo"]) == id || refID(a["object"]) == id) {
+		if (a["type"] == "Ignore" || a["type"] == "Reject") && (refID(a["inReplyTo"]) == id || refID(a["object"]) == id) {
 			s, _ := a["summary"].(string)
 			return fmt.Sprintf("%s refused it: %q", a["actor"], s)
 		}
@@ -606,13 +566,7 @@ func (c *cluster) deadLetter(name, id string) string {
 	if status != http.StatusOK {
 		c.t.Fatalf("GET /api/deliveries on %s: %d %s", name, status, body)
 	}
-	var out struct {
-		Dead []struct {
-			Activity  string `json:"activity"`
-			Recipient string `json:"recipient"`
-			LastError string `json:"lastError"`
-		} `json:"dead"`
-	}
+	var out api.Deliveries
 	if err := json.Unmarshal(body, &out); err != nil {
 		c.t.Fatalf("GET /api/deliveries on %s: %v\n%s", name, err, body)
 	}
@@ -648,10 +602,7 @@ func (c *cluster) ledgerOf(name, caseID string) []ledger.Entry {
 		if status != http.StatusOK {
 			c.t.Fatalf("GET %s on %s: %d %s", path, name, status, body)
 		}
-		var page struct {
-			Entries []ledger.Entry `json:"entries"`
-			Next    *int64         `json:"next"`
-		}
+		var page api.LedgerPage
 		if err := json.Unmarshal(body, &page); err != nil {
 			c.t.Fatalf("GET %s on %s: %v", path, name, err)
 		}
@@ -717,15 +668,18 @@ func (c *cluster) hostNode(caseID string) *clusterNode {
 	return nil
 }
 
-// awaitReplicas waits until the node of every participant of a case (as
-// its host sees them; removed ones excepted) holds at least length entries
-// of its ledger. Participants whose node is stopped are skipped.
+// awaitReplicas waits until the node of every participant of a case that
+// works on it (as its host sees them) holds at least length entries of its
+// ledger. Participants whose node is stopped are skipped, and so are those
+// that were removed, closed the case or left active work: they are sent
+// only the entries they still need, and fetch the others when one of those
+// arrives (checkConverged waits for them).
 func (c *cluster) awaitReplicas(host *clusterNode, caseID string, length int64) {
 	c.t.Helper()
 	cs, _ := c.caseOn(host.name, caseID)
 	for _, p := range cs.Participants {
 		n := c.nodeOf(p.Actor)
-		if n == nil || p.Removed || n == host || c.stopped(n) {
+		if n == nil || p.Removed || !p.Engaged || n == host || c.stopped(n) {
 			continue
 		}
 		c.waitCase(n.name, caseID, fmt.Sprintf("ledger entry %d of case %s", length-1, caseID),

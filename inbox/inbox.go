@@ -18,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/internal/urlhost"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
@@ -325,12 +325,12 @@ func checkAuthorship(a *vocab.Activity) error {
 			return problem.Forbidden("the created object %s is attributed to %s, not to the activity's actor %s", problem.Clip(obj.ID, 200), problem.Clip(by, 200), problem.Clip(actorID, 200))
 		}
 	}
-	if obj.ID != "" {
-		ou, err := url.Parse(obj.ID)
-		au, aerr := url.Parse(actorID)
-		if err != nil || aerr != nil || !strings.EqualFold(ou.Host, au.Host) {
-			return problem.Forbidden("the created object %s is not on the actor's host (%s)", problem.Clip(obj.ID, 200), problem.Clip(au.Host, 200))
+	if obj.ID != "" && !urlhost.Same(obj.ID, actorID) {
+		host := ""
+		if au, err := url.Parse(actorID); err == nil {
+			host = au.Host
 		}
+		return problem.Forbidden("the created object %s is not on the actor's host (%s)", problem.Clip(obj.ID, 200), problem.Clip(host, 200))
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/api"
 )
 
 // The access rule these tests check: a case, its reports, its ledger's
@@ -75,24 +76,15 @@ func TestAccessControl(t *testing.T) {
 
 	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"Header trust","content":%q}}`, vendorID, accessSecret))
-	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	acceptID := vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
-	c := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	c := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 })
 	caseID := c.ID
-	finder.oneCase(t, "the finder's replica", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	finder.oneCase(t, "the finder's replica", func(c api.Case) bool { return c.LedgerLength == 2 })
 	reportID := reportIDOf(t, finder, offerID)
 
-	length := int64(2)
-	step := func(n *testNode, name, activity string, followers ...*testNode) string {
-		t.Helper()
-		id := n.submit(t, name, activity)
-		length++
-		want := length
-		for _, f := range append([]*testNode{vendor}, followers...) {
-			f.oneCase(t, fmt.Sprintf("entry %d", want), func(c caseSummary) bool { return c.LedgerLength == want })
-		}
-		return id
-	}
+	steps := &caseSteps{t: t, host: vendor, length: 2}
+	step := steps.step
 	addID := step(finder, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"Note","content":%q},"target":%q,"context":%q}`, accessSecret, caseID, caseID), finder)
 	stored, err := finder.db.Activity(context.Background(), addID)
 	if err != nil {
@@ -229,8 +221,8 @@ func TestAccessControl(t *testing.T) {
 		t.Errorf("the removed participant's GET of its old invitation: %d, want 403", status)
 	}
 	step(finder, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"Note","content":"after removal"},"target":%q,"context":%q}`, caseID, caseID), finder)
-	if got := vendor2.cases(t)[0].LedgerLength; got != removedAt || got >= length {
-		t.Errorf("the removed vendor2 holds %d entries (had %d at its removal; the case has %d)", got, removedAt, length)
+	if got := vendor2.cases(t)[0].LedgerLength; got != removedAt || got >= steps.length {
+		t.Errorf("the removed vendor2 holds %d entries (had %d at its removal; the case has %d)", got, removedAt, steps.length)
 	}
 	for _, row := range rows {
 		check("after the removal", row.rq, row.want)

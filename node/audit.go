@@ -1,13 +1,10 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -180,63 +177,17 @@ func (a *refusalAuditor) run(ctx context.Context) error {
 	}
 }
 
-// auditWriter keeps the status of an answer and the start of a refusal's
-// body, which is the node's own {"error": ...} sentence.
-type auditWriter struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-func (w *auditWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *auditWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	if w.status >= 400 && w.body.Len() < auditCapture {
-		w.body.Write(b[:min(len(b), auditCapture-w.body.Len())])
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush passes a flush on to the connection.
-func (w *auditWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *auditWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// reason returns the error sentence of a refusal's answer.
-func (w *auditWriter) reason() string {
-	var body struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(w.body.Bytes(), &body) == nil && body.Error != "" {
-		return body.Error
-	}
-	return http.StatusText(w.status)
-}
-
 // auditRefusals wraps a route: when it answers with a refusal that counts
 // (see audited), the refusal is recorded as kind before the answer is
 // complete.
 func (n *Node) auditRefusals(kind string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		aw := &auditWriter{ResponseWriter: w}
+		aw := &recorder{ResponseWriter: w, capture: auditCapture}
 		h(aw, r)
-		if !audited(r.Method, aw.status) {
+		if !audited(r.Method, aw.Status()) {
 			return
 		}
-		rec := store.AuditRecord{Kind: kind, Decision: store.DecisionRefused, Status: aw.status,
+		rec := store.AuditRecord{Kind: kind, Decision: store.DecisionRefused, Status: aw.Status(),
 			Reason: problem.Clip(aw.reason(), 300), Remote: n.clientIP(r), KeyID: problem.Clip(actor.ClaimedKeyID(r.Header), 300),
 			Actor: mux.Vars(r)["name"]}
 		if kind == store.AuditAdmin && rec.Actor == "" {
@@ -257,54 +208,4 @@ func audited(method string, status int) bool {
 		return status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusTooManyRequests
 	}
 	return true
-}
-
-// auditView is GET /api/audit's answer.
-type auditView struct {
-	Records []store.AuditRecord `json:"records"`
-	// Next is the after value of the next page, absent on the last.
-	Next uint64 `json:"next,omitempty"`
-}
-
-// listAudit answers GET /api/audit?after=SEQ&limit=N with a page of the
-// audit log, oldest first.
-func (n *Node) listAudit(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	var after uint64
-	if v := q.Get("after"); v != "" {
-		var err error
-		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
-			problem.Write(w, problem.BadRequest("after %q must be a record number", v))
-			return
-		}
-	}
-	limit := 100
-	if v := q.Get("limit"); v != "" {
-		l, err := strconv.Atoi(v)
-		if err != nil || l < 1 || l > 1000 {
-			problem.Write(w, problem.BadRequest("limit %q must be a number from 1 to 1000", v))
-			return
-		}
-		limit = l
-	}
-	recs, next, err := n.db.AuditPage(r.Context(), after, limit)
-	if err != nil {
-		problem.Write(w, err)
-		return
-	}
-	if recs == nil {
-		recs = []store.AuditRecord{}
-	}
-	problem.WriteJSON(w, http.StatusOK, auditView{Records: recs, Next: next})
-}
-
-// verifyAudit answers GET /api/audit/verify with the outcome of checking
-// the whole chain (200 either way; ok says whether it holds).
-func (n *Node) verifyAudit(w http.ResponseWriter, r *http.Request) {
-	v, err := n.db.VerifyAudit(r.Context())
-	if err != nil {
-		problem.Write(w, err)
-		return
-	}
-	problem.WriteJSON(w, http.StatusOK, v)
 }

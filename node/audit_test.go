@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 )
@@ -93,7 +94,7 @@ func TestAuditOfAcceptedAndAdmin(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("GET /api/audit: %d %s", status, body)
 	}
-	var page auditView
+	var page api.AuditPage
 	if err := json.Unmarshal(body, &page); err != nil {
 		t.Fatal(err)
 	}
@@ -121,12 +122,12 @@ func TestAuditOfAcceptedAndAdmin(t *testing.T) {
 
 	// Paging.
 	status, body = vendor.api(t, http.MethodGet, "/api/audit?limit=1", "")
-	var first auditView
+	var first api.AuditPage
 	if err := json.Unmarshal(body, &first); status != http.StatusOK || err != nil || len(first.Records) != 1 || first.Next != 1 {
 		t.Fatalf("first page of one: %d %s", status, body)
 	}
 	_, body = vendor.api(t, http.MethodGet, "/api/audit?after=1&limit=1", "")
-	var second auditView
+	var second api.AuditPage
 	if err := json.Unmarshal(body, &second); err != nil || len(second.Records) != 1 || second.Records[0].Seq != 2 || second.Records[0].Prev != first.Records[0].Hash {
 		t.Fatalf("second page: %s", body)
 	}

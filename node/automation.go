@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -181,65 +180,4 @@ func (n *Node) reloadPolicy(ctx context.Context) {
 	if err := n.db.Audit(ctx, rec); err != nil && ctx.Err() == nil {
 		n.log.Error().Err(err).Msg("policy: audit the reload")
 	}
-}
-
-// policyView is GET /api/policy's answer.
-type policyView struct {
-	Name   string           `json:"name"`
-	Source string           `json:"source"`
-	Off    []string         `json:"off,omitempty"`
-	Rules  []policyRuleView `json:"rules"`
-}
-
-type policyRuleView struct {
-	Name string   `json:"name"`
-	Line int      `json:"line"`
-	On   string   `json:"on"`
-	If   string   `json:"if,omitempty"`
-	Do   []string `json:"do"`
-}
-
-// showPolicy answers GET /api/policy: the policy in force.
-func (n *Node) showPolicy(w http.ResponseWriter, _ *http.Request) {
-	p := n.automation.Policy()
-	if p == nil {
-		problem.Write(w, problem.NotFound("%v", automation.ErrNoPolicy))
-		return
-	}
-	v := policyView{Name: p.Name, Source: p.Source, Off: p.Off, Rules: []policyRuleView{}}
-	for _, r := range p.Rules {
-		rv := policyRuleView{Name: r.Name, Line: r.Line, On: string(r.On), If: r.If}
-		for _, a := range r.Do {
-			rv.Do = append(rv.Do, a.String())
-		}
-		v.Rules = append(v.Rules, rv)
-	}
-	problem.WriteJSON(w, http.StatusOK, v)
-}
-
-// explainPolicy answers GET /api/cases/{id}/policy: which rules of the
-// policy in force would fire now in the case, and why.
-func (n *Node) explainPolicy(w http.ResponseWriter, r *http.Request) {
-	id, err := n.caseIDParam(r)
-	if err != nil {
-		problem.Write(w, err)
-		return
-	}
-	xs, err := n.automation.Explain(r.Context(), id)
-	switch {
-	case errors.Is(err, automation.ErrNoPolicy):
-		problem.Write(w, problem.NotFound("%v", err))
-		return
-	case errors.Is(err, automation.ErrNoCase):
-		problem.Write(w, problem.NotFound("no case %s on this node", id))
-		return
-	case err != nil:
-		problem.Write(w, err)
-		return
-	}
-	if xs == nil {
-		xs = []automation.Explanation{}
-	}
-	p := n.automation.Policy()
-	problem.WriteJSON(w, http.StatusOK, map[string]any{"case": id, "policy": p.Name, "now": n.cfg.Now().UTC(), "points": xs})
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/openvultron/vultron/api"
 	"net/http"
 	"net/url"
 	"os"
@@ -79,7 +80,7 @@ func TestPolicyDecidesAReport(t *testing.T) {
 "object":{"type":"VulnerabilityReport","name":%q,"content":"x"}}`, vendor.actorID("vendor"), title))
 	}
 	submit(finder, "finder", "from the allow-listed finder")
-	c := vendor.oneCase(t, "the case the policy opened and engaged with a proposed embargo", func(c caseSummary) bool {
+	c := vendor.oneCase(t, "the case the policy opened and engaged with a proposed embargo", func(c api.Case) bool {
 		_, rm, _, _ := participantOf(c, vendor.actorID("vendor"))
 		return rm == "ACCEPTED" && c.EMState == "PROPOSED"
 	})
@@ -94,7 +95,7 @@ func TestPolicyDecidesAReport(t *testing.T) {
 		t.Errorf("the proposed embargo ends in %s, want 90 days", d)
 	}
 	// The finder's node learns of it like of any action.
-	finder.oneCase(t, "the finder's replica with the proposal", func(c caseSummary) bool { return c.EMState == "PROPOSED" })
+	finder.oneCase(t, "the finder's replica with the proposal", func(c api.Case) bool { return c.EMState == "PROPOSED" })
 
 	// Audit: one record per action, naming the rule.
 	records, _, err := vendor.db.AuditPage(t.Context(), 0, 1000)
@@ -166,7 +167,7 @@ func TestIntelSignalMakesTheVendorReportAttacks(t *testing.T) {
 
 	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"KEV test","content":"x"}}`, vendor.actorID("vendor")))
-	c := vendor.oneCase(t, "the embargo in force", func(c caseSummary) bool { return c.EMState == "ACTIVE" })
+	c := vendor.oneCase(t, "the embargo in force", func(c api.Case) bool { return c.EMState == "ACTIVE" })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","type":"Add","object":{"type":"VulnerabilityRecord","name":"CVE-2026-31337"},"target":%q,"context":%q}`, c.ID, c.ID))
 	waitFor(t, "the CVE recorded", func() bool {
 		ids, _ := caseDetailOf(t, vendor, c.ID)["vulnerabilityIds"].([]any)
@@ -175,8 +176,8 @@ func TestIntelSignalMakesTheVendorReportAttacks(t *testing.T) {
 	if err := os.WriteFile(feed, []byte(`{"vulnerabilities": [{"cveID": "CVE-2026-31337", "vendorProject": "Example", "product": "Widget", "vulnerabilityName": "Widget RCE", "dateAdded": "2026-12-01"}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	vendor.oneCase(t, "attacks reported and the embargo ended at the vendor", func(c caseSummary) bool { return c.PXAState == "pxA" && c.EMState == "EXITED" })
-	finder.oneCase(t, "attacks reported and the embargo ended at the finder", func(c caseSummary) bool { return c.PXAState == "pxA" && c.EMState == "EXITED" })
+	vendor.oneCase(t, "attacks reported and the embargo ended at the vendor", func(c api.Case) bool { return c.PXAState == "pxA" && c.EMState == "EXITED" })
+	finder.oneCase(t, "attacks reported and the embargo ended at the finder", func(c api.Case) bool { return c.PXAState == "pxA" && c.EMState == "EXITED" })
 	hist, _ := caseDetailOf(t, vendor, c.ID)["embargoHistory"].([]any)
 	last, _ := hist[len(hist)-1].(map[string]any)
 	if last["message"] != "ET" || !strings.Contains(fmt.Sprint(last["reason"]), "attacks have been observed") {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/openvultron/vultron/api"
 )
 
 // chromiumPath is Debian's Chromium, which `make browser-deps` installs.
@@ -38,16 +40,16 @@ func TestDashboardInBrowser(t *testing.T) {
 	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
 	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"Heap overflow in the widget parser","content":%q}}`, vendorID, browserReportText))
-	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
-	caseID := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 }).ID
-	finder.oneCase(t, "the finder's replica", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	caseID := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 }).ID
+	finder.oneCase(t, "the finder's replica", func(c api.Case) bool { return c.LedgerLength == 2 })
 	// The finder proposes an embargo; the vendor, owner, will accept it in
 	// the browser.
 	end := time.Now().Add(30 * 24 * time.Hour).UTC().Format(time.RFC3339)
 	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":{"type":"EmbargoEvent","startTime":%q,"endTime":%q},"context":%q}`,
 		time.Now().UTC().Format(time.RFC3339), end, caseID))
-	vendor.oneCase(t, "the proposal at the vendor", func(c caseSummary) bool { return c.EMState == "PROPOSED" })
+	vendor.oneCase(t, "the proposal at the vendor", func(c api.Case) bool { return c.EMState == "PROPOSED" })
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),

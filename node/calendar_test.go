@@ -6,19 +6,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/emersion/go-ical"
 
-	"github.com/openvultron/vultron/cases"
-	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/api"
+	"github.com/openvultron/vultron/node/internal/icaltest"
 )
 
 // getFeed fetches a calendar feed without the API token.
@@ -33,64 +29,6 @@ func getFeed(t *testing.T, u string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-// checkRFC5545 checks the raw feed against RFC 5545's line rules: CRLF
-// endings only, no line longer than 75 octets, and that it parses back.
-func checkRFC5545(t *testing.T, raw []byte) *ical.Calendar {
-	t.Helper()
-	if bytes.Contains(bytes.ReplaceAll(raw, []byte("\r\n"), nil), []byte("\n")) || bytes.Contains(bytes.ReplaceAll(raw, []byte("\r\n"), nil), []byte("\r")) {
-		t.Errorf("the feed has a line ending other than CRLF")
-	}
-	if !bytes.HasSuffix(raw, []byte("\r\n")) {
-		t.Errorf("the feed does not end with CRLF")
-	}
-	for _, line := range strings.Split(strings.TrimSuffix(string(raw), "\r\n"), "\r\n") {
-		if len(line) > 75 {
-			t.Errorf("a line of %d octets: %q", len(line), line)
-		}
-		// SEQUENCE is an INTEGER: a bare number, never VALUE=TEXT.
-		if strings.HasPrefix(line, "SEQUENCE") && !regexp.MustCompile(`^SEQUENCE:[0-9]+$`).MatchString(line) {
-			t.Errorf("SEQUENCE line %q is not an INTEGER property", line)
-		}
-	}
-	cal, err := ical.NewDecoder(bytes.NewReader(raw)).Decode()
-	if err != nil {
-		t.Fatalf("the feed does not parse back: %v\n%s", err, raw)
-	}
-	for _, p := range []string{ical.PropVersion, ical.PropProductID} {
-		if cal.Props.Get(p) == nil {
-			t.Errorf("the calendar lacks %s", p)
-		}
-	}
-	for _, ev := range cal.Events() {
-		for _, p := range []string{ical.PropUID, ical.PropDateTimeStamp, ical.PropDateTimeStart} {
-			if ev.Props.Get(p) == nil {
-				t.Errorf("an event lacks %s", p)
-			}
-		}
-		for _, p := range []string{ical.PropDateTimeStart, ical.PropDateTimeStamp} {
-			if v := ev.Props.Get(p); v != nil && !strings.HasSuffix(v.Value, "Z") {
-				t.Errorf("%s %q is not in UTC", p, v.Value)
-			}
-		}
-	}
-	return cal
-}
-
-// embargoEvent returns the one event of a calendar that is not a proposal.
-func mainEvent(t *testing.T, cal *ical.Calendar) (ical.Event, int) {
-	t.Helper()
-	var found []ical.Event
-	for _, ev := range cal.Events() {
-		if ev.Props.Get(ical.PropRelatedTo) == nil && !strings.Contains(ev.Props.Get(ical.PropSummary).Value, "proposed") {
-			found = append(found, ev)
-		}
-	}
-	if len(found) != 1 {
-		t.Fatalf("%d embargo events, want 1", len(found))
-	}
-	return found[0], len(cal.Events())
-}
-
 // TestEmbargoCalendar follows a case's embargo through proposal,
 // acceptance, revision and termination in its iCalendar feeds.
 func TestEmbargoCalendar(t *testing.T) {
@@ -100,9 +38,9 @@ func TestEmbargoCalendar(t *testing.T) {
 	secret := "Heap overflow in decode_chunk"
 	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":%q,"content":"%s, reachable from any PNG."}}`, vendorID, secret, secret))
-	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
-	caseID := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 }).ID
+	caseID := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 }).ID
 
 	// The feed URLs come from the token API; without a token: 401.
 	status, body := vendor.api(t, http.MethodGet, "/api/calendar", "")
@@ -119,14 +57,14 @@ func TestEmbargoCalendar(t *testing.T) {
 			t.Errorf("GET %s: %d %s, want 401 with an error", u, st, b)
 		}
 	}
-	if _, b := getFeed(t, links.Calendar); len(checkRFC5545(t, b).Events()) != 0 {
+	if _, b := getFeed(t, links.Calendar); len(icaltest.CheckRFC5545(t, b).Events()) != 0 {
 		t.Errorf("a case with no embargo has embargo events")
 	}
 
 	step := func(n *testNode, actor, activity string, want int64) {
 		t.Helper()
 		n.submit(t, actor, activity)
-		vendor.oneCase(t, fmt.Sprintf("entry %d", want), func(c caseSummary) bool { return c.LedgerLength == want })
+		vendor.oneCase(t, fmt.Sprintf("entry %d", want), func(c api.Case) bool { return c.LedgerLength == want })
 	}
 	propose := func(days int) string {
 		end := time.Now().Add(time.Duration(days) * 24 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
@@ -145,19 +83,19 @@ func TestEmbargoCalendar(t *testing.T) {
 		if bytes.Contains(b, []byte(secret)) || bytes.Contains(b, []byte("PNG")) {
 			t.Errorf("the feed carries the report's text:\n%s", b)
 		}
-		return checkRFC5545(t, b)
+		return icaltest.CheckRFC5545(t, b)
 	}
 
 	// Proposed: one TENTATIVE event.
 	ep := vendor.submit(t, "vendor", propose(30))
-	vendor.oneCase(t, "the proposal", func(c caseSummary) bool { return c.LedgerLength == 3 })
+	vendor.oneCase(t, "the proposal", func(c api.Case) bool { return c.LedgerLength == 3 })
 	cal := feed()
 	if evs := cal.Events(); len(evs) != 1 || evs[0].Props.Get(ical.PropStatus).Value != "TENTATIVE" {
 		t.Fatalf("after EP: %d events, want one TENTATIVE", len(evs))
 	}
 	// Accepted by the owner: CONFIRMED, SEQUENCE 0, at the proposed end.
 	step(vendor, "vendor", answer("Accept", ep), 4)
-	ev, total := mainEvent(t, feed())
+	ev, total := icaltest.MainEvent(t, feed())
 	uid := ev.Props.Get(ical.PropUID).Value
 	if total != 1 || ev.Props.Get(ical.PropStatus).Value != "CONFIRMED" || ev.Props.Get(ical.PropSequence).Value != "0" {
 		t.Errorf("after EA: %d events, status %s sequence %s; want one CONFIRMED at 0", total,
@@ -187,7 +125,7 @@ func TestEmbargoCalendar(t *testing.T) {
 	}
 	// A revision: a TENTATIVE event related to the confirmed one.
 	ev1 := vendor.submit(t, "vendor", propose(45))
-	vendor.oneCase(t, "the revision", func(c caseSummary) bool { return c.LedgerLength == 5 })
+	vendor.oneCase(t, "the revision", func(c api.Case) bool { return c.LedgerLength == 5 })
 	cal = feed()
 	if len(cal.Events()) != 2 {
 		t.Fatalf("during a revision: %d events, want 2", len(cal.Events()))
@@ -199,7 +137,7 @@ func TestEmbargoCalendar(t *testing.T) {
 	}
 	// Accepted: the same UID, SEQUENCE 1, the new end.
 	step(vendor, "vendor", answer("Accept", ev1), 6)
-	ev, total = mainEvent(t, feed())
+	ev, total = icaltest.MainEvent(t, feed())
 	if total != 1 || ev.Props.Get(ical.PropUID).Value != uid || ev.Props.Get(ical.PropSequence).Value != "1" {
 		t.Errorf("after EC: %d events, uid %s sequence %s; want 1, %s, 1", total, ev.Props.Get(ical.PropUID).Value, ev.Props.Get(ical.PropSequence).Value, uid)
 	}
@@ -209,40 +147,17 @@ func TestEmbargoCalendar(t *testing.T) {
 	// Terminated early: CANCELLED, no alarms.
 	embargoID, _ := vendor.caseDetail(t, caseID)["embargo"].(map[string]any)["id"].(string)
 	step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Remove","object":%q,"origin":%q,"context":%q}`, embargoID, caseID, caseID), 7)
-	ev, _ = mainEvent(t, feed())
+	ev, _ = icaltest.MainEvent(t, feed())
 	if ev.Props.Get(ical.PropStatus).Value != "CANCELLED" || len(ev.Children) != 0 {
 		t.Errorf("after ET: status %s with %d alarms, want CANCELLED with none", ev.Props.Get(ical.PropStatus).Value, len(ev.Children))
 	}
 	// The node's feed has the case too; with the API token as well.
 	_, b := getFeed(t, links.Calendar)
-	if cal := checkRFC5545(t, b); len(cal.Events()) != 1 {
+	if cal := icaltest.CheckRFC5545(t, b); len(cal.Events()) != 1 {
 		t.Errorf("/calendar.ics has %d events, want 1", len(cal.Events()))
 	}
 	if st, _ := vendor.api(t, http.MethodGet, "/calendar.ics", ""); st != http.StatusOK {
 		t.Errorf("/calendar.ics with the API token: %d", st)
-	}
-}
-
-// TestFoldingWriter checks folding at 75 octets without splitting a
-// UTF-8 sequence, and that unfolding restores the line.
-func TestFoldingWriter(t *testing.T) {
-	long := "DESCRIPTION:" + strings.Repeat("é", 100) + strings.Repeat("x", 50)
-	var buf bytes.Buffer
-	fw := &foldingWriter{w: &buf}
-	if _, err := fw.Write([]byte(long + "\r\nEND:VEVENT\r\n")); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSuffix(buf.String(), "\r\n"), "\r\n")
-	for _, l := range lines {
-		if len(l) > 75 {
-			t.Errorf("line of %d octets", len(l))
-		}
-		if !utf8.ValidString(l) {
-			t.Errorf("a fold split a UTF-8 sequence: %q", l)
-		}
-	}
-	if got := strings.ReplaceAll(buf.String(), "\r\n ", ""); got != long+"\r\nEND:VEVENT\r\n" {
-		t.Errorf("unfolded %q", got)
 	}
 }
 
@@ -287,78 +202,5 @@ func TestCalendarTokenRotation(t *testing.T) {
 	}
 	if now := links(http.MethodGet, "/api/calendar"); now != rotated {
 		t.Errorf("GET /api/calendar after rotation gives %s, want %s", now, rotated)
-	}
-}
-
-// TestEmbargoEventAlarmsAndAttendees reads back, with go-ical, the event of
-// an embargo in force at several distances from its end: the reminders two
-// weeks, a week and a day before are there only while their moment is still
-// ahead (a client subscribing late must not ring at once for a moment long
-// past), none once the embargo ended early, and no attendee is asked for an
-// RSVP, since a calendar reply cannot accept or decline an embargo.
-func TestEmbargoEventAlarmsAndAttendees(t *testing.T) {
-	now := time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC)
-	n := &Node{cfg: Config{PublicURL: "https://vendor.example", Version: "test", Now: func() time.Time { return now }}, host: "vendor.example"}
-	day := 24 * time.Hour
-	for _, tc := range []struct {
-		name     string
-		left     time.Duration
-		em       cvdstate.EMState
-		triggers []string
-		texts    []string
-	}{
-		{"30 days left", 30 * day, cvdstate.EMActive, []string{"-P14D", "-P7D", "-P1D"}, []string{"in two weeks", "in a week", "in 24 hours"}},
-		{"exactly two weeks left", 14 * day, cvdstate.EMActive, []string{"-P7D", "-P1D"}, []string{"in a week", "in 24 hours"}},
-		{"10 days left", 10 * day, cvdstate.EMActive, []string{"-P7D", "-P1D"}, []string{"in a week", "in 24 hours"}},
-		{"3 days left, under revision", 3 * day, cvdstate.EMRevise, []string{"-P1D"}, []string{"in 24 hours"}},
-		{"12 hours left", 12 * time.Hour, cvdstate.EMActive, nil, nil},
-		{"ended early", 30 * day, cvdstate.EMExited, nil, nil},
-		{"ended at its date", -day, cvdstate.EMExited, nil, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := &cases.Case{ID: "https://vendor.example/cases/abc123", EM: tc.em,
-				Embargo: &cases.Embargo{ID: "https://vendor.example/embargoes/1", End: now.Add(tc.left), Proposer: "https://vendor.example/actors/vendor"},
-				Participants: []*cases.Participant{
-					{Actor: "https://vendor.example/actors/vendor", ParticipantState: cvdstate.ParticipantState{PEC: cvdstate.PECSignatory}},
-					{Actor: "https://finder.example/actors/finder", ParticipantState: cvdstate.ParticipantState{PEC: cvdstate.PECInvited}},
-					{Actor: "https://gone.example/actors/gone", Removed: true},
-				}}
-			rec := httptest.NewRecorder()
-			n.writeCalendar(rec, "test", []*cases.Case{c})
-			if rec.Code != http.StatusOK {
-				t.Fatalf("writeCalendar: %d %s", rec.Code, rec.Body)
-			}
-			ev, _ := mainEvent(t, checkRFC5545(t, rec.Body.Bytes()))
-			var triggers, texts []string
-			for _, a := range ev.Children {
-				if a.Name != ical.CompAlarm {
-					t.Errorf("a %s inside the event, want only VALARMs", a.Name)
-					continue
-				}
-				triggers = append(triggers, a.Props.Get(ical.PropTrigger).Value)
-				texts = append(texts, a.Props.Get(ical.PropDescription).Value)
-			}
-			if !slices.Equal(triggers, tc.triggers) {
-				t.Errorf("alarms %v, want %v", triggers, tc.triggers)
-			}
-			for i, want := range tc.texts {
-				if i < len(texts) && (!strings.Contains(texts[i], want) || !strings.Contains(texts[i], shortID(c.ID))) {
-					t.Errorf("alarm %s says %q, want the case's short id and %q", triggers[i], texts[i], want)
-				}
-			}
-			attendees := ev.Props.Values(ical.PropAttendee)
-			if len(attendees) != 2 {
-				t.Errorf("%d attendees, want the two participants not removed", len(attendees))
-			}
-			want := map[string]string{"https://vendor.example/actors/vendor": "ACCEPTED", "https://finder.example/actors/finder": "NEEDS-ACTION"}
-			for _, a := range attendees {
-				if rsvp := a.Params.Get(ical.ParamRSVP); rsvp != "" {
-					t.Errorf("attendee %s has RSVP=%s; no calendar reply can answer an embargo", a.Value, rsvp)
-				}
-				if got := a.Params.Get(ical.ParamParticipationStatus); got != want[a.Value] {
-					t.Errorf("attendee %s has PARTSTAT %q, want %q (its embargo consent)", a.Value, got, want[a.Value])
-				}
-			}
-		})
 	}
 }

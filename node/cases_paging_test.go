@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/store"
 )
@@ -25,13 +26,13 @@ func TestCaseNotesPaging(t *testing.T) {
 	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
 	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"Paging","content":"details"}}`, vendorID))
-	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
-	caseID := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 }).ID
+	caseID := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 }).ID
 	for i := range 3 {
 		vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"Note","content":"note %d"},"target":%q,"context":%q}`, i, caseID, caseID))
 	}
-	vendor.oneCase(t, "three notes", func(c caseSummary) bool { return c.LedgerLength == 5 })
+	vendor.oneCase(t, "three notes", func(c api.Case) bool { return c.LedgerLength == 5 })
 
 	type page struct {
 		Notes []struct {
@@ -108,11 +109,7 @@ func TestLegacyCaseNotes(t *testing.T) {
 	vendor := startNodeIn(t, dir, ln, "vendor:Organization")
 
 	status, body := vendor.api(t, http.MethodGet, "/api/cases/"+url.PathEscape(caseID)+"?notes=2", "")
-	var d struct {
-		Notes      []cases.Note `json:"notes"`
-		NotesFrom  int          `json:"notesFrom"`
-		NotesTotal int          `json:"notesTotal"`
-	}
+	var d api.CaseDetail
 	if status != http.StatusOK || json.Unmarshal(body, &d) != nil {
 		t.Fatalf("GET the case: %d %s", status, body)
 	}

@@ -8,39 +8,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openvultron/vultron/api"
 )
 
-// caseSummary is what GET /api/cases shows of a case.
-type caseSummary struct {
-	ID           string `json:"id"`
-	Owner        string `json:"owner"`
-	CaseActor    string `json:"caseActor"`
-	Hosted       bool   `json:"hosted"`
-	EMState      string `json:"emState"`
-	PXAState     string `json:"pxaState"`
-	LedgerLength int64  `json:"ledgerLength"`
-	TailHash     string `json:"tailHash"`
-	Closed       bool   `json:"closed"`
-	Diverged     string `json:"diverged"`
-	Participants []struct {
-		Actor    string   `json:"actor"`
-		ID       string   `json:"id"`
-		Roles    []string `json:"roles"`
-		RMState  string   `json:"rmState"`
-		VFDState string   `json:"vfdState"`
-		PECState string   `json:"pecState"`
-	} `json:"participants"`
-}
-
-func (tn *testNode) cases(t testing.TB) []caseSummary {
+func (tn *testNode) cases(t testing.TB) []api.Case {
 	t.Helper()
 	status, body := tn.api(t, http.MethodGet, "/api/cases", "")
 	if status != http.StatusOK {
 		t.Fatalf("cases: %d %s", status, body)
 	}
-	var out struct {
-		Cases []caseSummary `json:"cases"`
-	}
+	var out api.CasePage
 	if err := json.Unmarshal(body, &out); err != nil {
 		t.Fatal(err)
 	}
@@ -48,9 +26,9 @@ func (tn *testNode) cases(t testing.TB) []caseSummary {
 }
 
 // oneCase waits until the node holds exactly one case satisfying cond.
-func (tn *testNode) oneCase(t testing.TB, what string, cond func(caseSummary) bool) caseSummary {
+func (tn *testNode) oneCase(t testing.TB, what string, cond func(api.Case) bool) api.Case {
 	t.Helper()
-	var got caseSummary
+	var got api.Case
 	waitFor(t, what, func() bool {
 		cs := tn.cases(t)
 		if len(cs) == 1 && cond(cs[0]) {
@@ -62,7 +40,7 @@ func (tn *testNode) oneCase(t testing.TB, what string, cond func(caseSummary) bo
 	return got
 }
 
-func participantOf(c caseSummary, actor string) (id, rm, vfd, pec string) {
+func participantOf(c api.Case, actor string) (id, rm, vfd, pec string) {
 	for _, p := range c.Participants {
 		if p.Actor == actor {
 			return p.ID, p.RMState, p.VFDState, p.PECState
@@ -83,14 +61,14 @@ func TestCaseLifecycleBetweenNodes(t *testing.T) {
 
 	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"SQL injection in login","content":"details"}}`, vendorID))
-	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
 
-	host := vendor.oneCase(t, "the case at the vendor", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	host := vendor.oneCase(t, "the case at the vendor", func(c api.Case) bool { return c.LedgerLength == 2 })
 	if !host.Hosted || host.Owner != vendorID || host.EMState != "ACTIVE" {
 		t.Fatalf("hosted case = %+v", host)
 	}
-	replica := finder.oneCase(t, "the case replica at the finder", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	replica := finder.oneCase(t, "the case replica at the finder", func(c api.Case) bool { return c.LedgerLength == 2 })
 	if replica.Hosted || replica.TailHash != host.TailHash || replica.Diverged != "" {
 		t.Fatalf("replica = %+v, host tail %s", replica, host.TailHash)
 	}
@@ -112,15 +90,15 @@ func TestCaseLifecycleBetweenNodes(t *testing.T) {
 	for i, s := range steps {
 		want := int64(3 + i)
 		s.node.submit(t, s.actor, s.activity)
-		vendor.oneCase(t, fmt.Sprintf("entry %d at the vendor", want), func(c caseSummary) bool { return c.LedgerLength == want })
-		finder.oneCase(t, fmt.Sprintf("entry %d at the finder", want), func(c caseSummary) bool { return c.LedgerLength == want })
+		vendor.oneCase(t, fmt.Sprintf("entry %d at the vendor", want), func(c api.Case) bool { return c.LedgerLength == want })
+		finder.oneCase(t, fmt.Sprintf("entry %d at the finder", want), func(c api.Case) bool { return c.LedgerLength == want })
 	}
 	h := vendor.cases(t)[0]
 	r := finder.cases(t)[0]
 	if h.TailHash != r.TailHash || r.Diverged != "" {
 		t.Fatalf("tails differ: host %s replica %s (diverged %q)", h.TailHash, r.TailHash, r.Diverged)
 	}
-	for _, c := range []caseSummary{h, r} {
+	for _, c := range []api.Case{h, r} {
 		if !c.Closed || c.PXAState != "Pxa" || c.EMState != "EXITED" {
 			t.Errorf("final case = %+v, want closed, Pxa, EXITED", c)
 		}
@@ -147,12 +125,7 @@ func TestCaseLifecycleBetweenNodes(t *testing.T) {
 	// The ledger reads back in order from both nodes.
 	for _, n := range []*testNode{vendor, finder} {
 		status, body := n.api(t, http.MethodGet, "/api/cases/"+url.PathEscape(caseID)+"/ledger?limit=1000", "")
-		var page struct {
-			Entries []struct {
-				LogIndex  int64  `json:"logIndex"`
-				EventType string `json:"eventType"`
-			} `json:"entries"`
-		}
+		var page api.LedgerPage
 		if status != 200 || json.Unmarshal(body, &page) != nil || len(page.Entries) != 8 {
 			t.Fatalf("ledger of %s: %d %s", n.url, status, body)
 		}
@@ -189,27 +162,16 @@ func TestEmbargoAndParticipantsBetweenNodes(t *testing.T) {
 
 	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"Auth bypass","content":"details"}}`, vendorID))
-	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
-	c := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	c := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 })
 	if c.EMState != "NONE" {
 		t.Fatalf("a node without a default embargo opened the case with EM %s", c.EMState)
 	}
-	finder.oneCase(t, "the finder's replica", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	finder.oneCase(t, "the finder's replica", func(c api.Case) bool { return c.LedgerLength == 2 })
 	caseID := c.ID
-	length := int64(2)
-	// step submits an activity and waits until every node that should
-	// follow the case has recorded it.
-	step := func(n *testNode, actor, activity string, followers ...*testNode) string {
-		t.Helper()
-		id := n.submit(t, actor, activity)
-		length++
-		want := length
-		for _, f := range append([]*testNode{vendor}, followers...) {
-			f.oneCase(t, fmt.Sprintf("entry %d", want), func(c caseSummary) bool { return c.LedgerLength == want })
-		}
-		return id
-	}
+	steps := &caseSteps{t: t, host: vendor, length: 2}
+	step := steps.step
 	propose := func(days int) string {
 		end := time.Now().Add(time.Duration(days) * 24 * time.Hour).UTC().Format(time.RFC3339)
 		return fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":{"type":"EmbargoEvent","startTime":%q,"endTime":%q},"context":%q}`,
@@ -272,8 +234,8 @@ func TestEmbargoAndParticipantsBetweenNodes(t *testing.T) {
 	if got := em(finder); got != "EXITED" {
 		t.Errorf("after termination EM = %s, want EXITED", got)
 	}
-	if got := vendor2.cases(t)[0].LedgerLength; got != removedAt || got >= length {
-		t.Errorf("the removed vendor2 holds %d entries (had %d at its removal; the case has %d)", got, removedAt, length)
+	if got := vendor2.cases(t)[0].LedgerLength; got != removedAt || got >= steps.length {
+		t.Errorf("the removed vendor2 holds %d entries (had %d at its removal; the case has %d)", got, removedAt, steps.length)
 	}
 	if h, r := vendor.cases(t)[0], finder.cases(t)[0]; h.TailHash != r.TailHash || r.Diverged != "" {
 		t.Errorf("finder's replica differs: %+v vs %+v", r, h)
@@ -298,33 +260,34 @@ func TestEmbargoAndParticipantsBetweenNodes(t *testing.T) {
 	}
 }
 
-// TestCaseActorRefusesWithReject sends a case-scoped activity from a
+// TestCaseActorRefusesWithAnError sends a case-scoped activity from a
 // stranger to a Case Actor: the delivery is accepted, nothing is recorded,
-// and the stranger receives a Reject that says why.
-func TestCaseActorRefusesWithReject(t *testing.T) {
+// and the stranger receives the error of the activity's model (RE for a
+// Join), an Ignore that says why.
+func TestCaseActorRefusesWithAnError(t *testing.T) {
 	finder := startNode(t, "finder:Person")
 	vendor := startNode(t, "vendor:Organization")
 	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"r","content":"c"}}`, vendor.actorID("vendor")))
-	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finder.actorID("finder")))
-	c := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	c := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 })
 
 	stranger := newPeer(t, sharedKeys.get(t, 2))
 	join := []byte(fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"%s/activities/join-1","type":"Join","actor":%q,"object":%q,"context":%q,"to":[%q]}`,
 		stranger.id, stranger.id, c.ID, c.ID, c.CaseActor))
 	if status, msg := stranger.post(t, c.CaseActor+"/inbox", join, nil); status != http.StatusAccepted {
-		t.Fatalf("stranger's Join: %d %s, want 202 (received, then refused with a Reject)", status, msg)
+		t.Fatalf("stranger's Join: %d %s, want 202 (received, then refused with an error)", status, msg)
 	}
-	waitFor(t, "the Reject at the stranger", func() bool { return stranger.receivedCount() >= 1 })
+	waitFor(t, "the error at the stranger", func() bool { return stranger.receivedCount() >= 1 })
 	stranger.mu.Lock()
 	reject, err := decode(stranger.received[0])
 	stranger.mu.Unlock()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reject["type"] != "Reject" || reject["inReplyTo"] != stranger.id+"/activities/join-1" || !strings.Contains(fmt.Sprint(reject["summary"]), "is not a participant") {
-		t.Errorf("refusal = %v, want a Reject in reply to the Join saying the sender is not a participant", reject)
+	if reject["type"] != "Ignore" || reject["inReplyTo"] != stranger.id+"/activities/join-1" || !strings.Contains(fmt.Sprint(reject["summary"]), "is not a participant") {
+		t.Errorf("refusal = %v, want an Ignore (RE) in reply to the Join saying the sender is not a participant", reject)
 	}
 	if got := vendor.cases(t)[0].LedgerLength; got != 2 {
 		t.Errorf("the ledger grew to %d entries from a refused activity", got)

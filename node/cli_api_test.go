@@ -9,22 +9,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 )
 
 // openedCase has the finder on one node report to the vendor on another,
 // the vendor validate, and returns both nodes, the offer and the case once
 // the finder's replica holds it.
-func openedCase(t *testing.T, finderCfg, vendorCfg Config) (finder, vendor *testNode, offerID string, c caseSummary) {
+func openedCase(t *testing.T, finderCfg, vendorCfg Config) (finder, vendor *testNode, offerID string, c api.Case) {
 	t.Helper()
 	finder = startNodeWith(t, finderCfg, "finder:Person")
 	vendor = startNodeWith(t, vendorCfg, "vendor:Organization")
 	offerID = finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"Overflow in the parser","content":"A long header overflows the parser's buffer."}}`, vendor.actorID("vendor")))
-	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finder.actorID("finder")))
-	c = vendor.oneCase(t, "the case at the vendor", func(c caseSummary) bool { return c.LedgerLength == 2 })
-	finder.oneCase(t, "the case at the finder", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	c = vendor.oneCase(t, "the case at the vendor", func(c api.Case) bool { return c.LedgerLength == 2 })
+	finder.oneCase(t, "the case at the finder", func(c api.Case) bool { return c.LedgerLength == 2 })
 	return finder, vendor, offerID, c
 }
 
@@ -65,10 +66,10 @@ func TestShortCaseIDs(t *testing.T) {
 }
 
 // ledgerOf asks GET /api/cases/{id}/ledger?activity=ID of the node.
-func (tn *testNode) ledgerOf(t *testing.T, caseID, activity string) activityRecord {
+func (tn *testNode) ledgerOf(t *testing.T, caseID, activity string) api.ActivityRecord {
 	t.Helper()
 	status, body := tn.api(t, http.MethodGet, "/api/cases/"+cases.ShortID(caseID)+"/ledger?activity="+url.QueryEscape(activity), "")
-	var a activityRecord
+	var a api.ActivityRecord
 	if status != http.StatusOK || json.Unmarshal(body, &a) != nil {
 		t.Fatalf("ledger?activity=%s: %d %s", activity, status, body)
 	}
@@ -133,9 +134,7 @@ func TestMaxEmbargoConfig(t *testing.T) {
 func TestReportsAPI(t *testing.T) {
 	finder, vendor, offerID, c := openedCase(t, Config{}, Config{})
 	status, body := vendor.api(t, http.MethodGet, "/api/reports?actor=vendor", "")
-	var list struct {
-		Reports []reportView `json:"reports"`
-	}
+	var list api.ReportPage
 	if status != http.StatusOK || json.Unmarshal(body, &list) != nil || len(list.Reports) != 1 {
 		t.Fatalf("GET /api/reports: %d %s", status, body)
 	}
@@ -146,7 +145,7 @@ func TestReportsAPI(t *testing.T) {
 	}
 	for _, key := range []string{r.ShortID, url.PathEscape(r.ID), url.PathEscape(offerID)} {
 		status, body := vendor.api(t, http.MethodGet, "/api/reports/"+key+"?actor=vendor", "")
-		var one reportView
+		var one api.Report
 		if status != http.StatusOK || json.Unmarshal(body, &one) != nil || one.ID != r.ID || one.Content != "A long header overflows the parser's buffer." {
 			t.Errorf("GET /api/reports/%s: %d %s", key, status, body)
 		}

@@ -46,9 +46,9 @@ func BenchmarkCaseOffers(b *testing.B) {
 					}
 					c.Participants = append(c.Participants, extra...)
 					b.StartTimer()
-					o := d.offers
+					o := d.ComputeOffers
 					if run.cached {
-						o = d.cachedOffers
+						o = d.Offers
 					}
 					offers := o(tx, c, now)
 					offered = 0

@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/openvultron/vultron/api"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -41,15 +42,15 @@ func TestDeadlinesOnAnInjectedClock(t *testing.T) {
 
 	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"Deadline test","content":"details"}}`, vendor.actorID("vendor")))
-	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 
-	list := func(query string) deadlinesView {
+	list := func(query string) api.Deadlines {
 		t.Helper()
 		status, body := vendor.api(t, http.MethodGet, "/api/deadlines"+query, "")
 		if status != http.StatusOK {
 			t.Fatalf("GET /api/deadlines%s: %d %s", query, status, body)
 		}
-		var v deadlinesView
+		var v api.Deadlines
 		if err := json.Unmarshal(body, &v); err != nil {
 			t.Fatal(err)
 		}

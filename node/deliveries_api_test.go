@@ -8,14 +8,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/policy"
 	"github.com/openvultron/vultron/store"
 )
 
 // deliveriesPage is the body of GET /api/deliveries.
 type deliveriesPage struct {
-	Pending      []deliveryView `json:"pending"`
-	Dead         []deliveryView `json:"dead"`
+	Pending      []api.Delivery `json:"pending"`
+	Dead         []api.Delivery `json:"dead"`
 	PendingCount *int           `json:"pendingCount"`
 	DeadCount    *int           `json:"deadCount"`
 	PendingNext  uint64         `json:"pendingNext"`

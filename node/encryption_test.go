@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/store"
 )
 
@@ -27,14 +28,14 @@ func TestCaseContentEncryptedAtRest(t *testing.T) {
 
 	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"%s report name","content":"%s report content"}}`, vendorID, marker, marker))
-	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
-	host := vendor.oneCase(t, "the case at the vendor", func(c caseSummary) bool { return c.LedgerLength == 2 })
-	finder.oneCase(t, "the replica at the finder", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	host := vendor.oneCase(t, "the case at the vendor", func(c api.Case) bool { return c.LedgerLength == 2 })
+	finder.oneCase(t, "the replica at the finder", func(c api.Case) bool { return c.LedgerLength == 2 })
 	caseID := host.ID
 	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"Note","content":"%s note"},"target":%q,"context":%q}`, marker, caseID, caseID))
-	vendor.oneCase(t, "the note at the vendor", func(c caseSummary) bool { return c.LedgerLength == 3 })
-	finder.oneCase(t, "the note at the finder", func(c caseSummary) bool { return c.LedgerLength == 3 })
+	vendor.oneCase(t, "the note at the vendor", func(c api.Case) bool { return c.LedgerLength == 3 })
+	finder.oneCase(t, "the note at the finder", func(c api.Case) bool { return c.LedgerLength == 3 })
 
 	// The API returns the marker: the report in the inbox, the note and
 	// ledger payload in the case.
@@ -105,7 +106,7 @@ func TestCaseContentEncryptedAtRest(t *testing.T) {
 		t.Skipf("address %s not free again: %v", addr, err)
 	}
 	again := startNodeIn(t, vendor.dir, ln, "vendor:Organization")
-	got := again.oneCase(t, "the case after rotation", func(c caseSummary) bool { return c.ID == caseID })
+	got := again.oneCase(t, "the case after rotation", func(c api.Case) bool { return c.ID == caseID })
 	if got.LedgerLength != 3 || !got.Hosted {
 		t.Errorf("case after rotation = %+v", got)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/api"
 )
 
 // testKeys holds RSA keys generated once per test binary: generating a
@@ -419,4 +420,26 @@ func countType(items []map[string]any, typ string) int {
 		}
 	}
 	return n
+}
+
+// caseSteps submits activities to a case that host holds and waits after
+// each until host and the given followers have recorded it.
+type caseSteps struct {
+	t    testing.TB
+	host *testNode
+	// length is the case's ledger length after the last step.
+	length int64
+}
+
+// step submits activity as local actor name of node n and returns its id
+// once every follower's copy has it.
+func (s *caseSteps) step(n *testNode, name, activity string, followers ...*testNode) string {
+	s.t.Helper()
+	id := n.submit(s.t, name, activity)
+	s.length++
+	want := s.length
+	for _, f := range append([]*testNode{s.host}, followers...) {
+		f.oneCase(s.t, fmt.Sprintf("entry %d", want), func(c api.Case) bool { return c.LedgerLength == want })
+	}
+	return id
 }

@@ -4,21 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/intel"
-	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 )
 
-// The node's threat intelligence: the feeds it polls, the signals it
+// The node's threat intelligence: the feeds it polls and the signals it
 // offers for its cases (as change-feed events, which the webhooks deliver,
-// and to the automation, which reports them by policy) and the API that
-// lists them for an analyst.
+// and to the automation, which reports them by policy); the API
+// (node/jsonapi) and the dashboard list them for an analyst.
 
 // buildIntel starts polling the configured feeds.
 func (n *Node) buildIntel() error {
@@ -91,53 +88,4 @@ func (n *Node) takeFeed(ctx context.Context, f intel.Feed) error {
 		}
 	}
 	return nil
-}
-
-// intelView is one offered signal as GET /api/intel answers it.
-type intelView struct {
-	intel.Offered
-	// Open says the case does not record yet what the signal says: an
-	// analyst (or a rule) may still report it.
-	Open bool `json:"open"`
-}
-
-// listIntel answers GET /api/intel?case=ID&limit=N: the signals offered
-// for the node's cases, or for one.
-func (n *Node) listIntel(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit := 100
-	if s := q.Get("limit"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1 || v > intel.MaxListed {
-			problem.Write(w, problem.BadRequest("limit must be a whole number from 1 to %d, not %q", intel.MaxListed, s))
-			return
-		}
-		limit = v
-	}
-	out := []intelView{}
-	err := n.db.View(r.Context(), func(tx *store.ReadTx) error {
-		var os []intel.Offered
-		var err error
-		if id := q.Get("case"); id != "" {
-			os, err = intel.OfferedFor(tx, id)
-		} else {
-			os, err = intel.OfferedAll(tx, limit)
-		}
-		if err != nil {
-			return err
-		}
-		for _, o := range os {
-			c, err := cases.Load(tx, o.CaseID)
-			if err != nil {
-				return err
-			}
-			out = append(out, intelView{Offered: o, Open: c != nil && !c.Closed() && c.PXA&o.Signal.Kind.Bit() == 0})
-		}
-		return nil
-	})
-	if err != nil {
-		problem.Write(w, err)
-		return
-	}
-	problem.WriteJSON(w, http.StatusOK, map[string]any{"signals": out})
 }

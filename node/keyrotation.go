@@ -5,69 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/gorilla/mux"
-
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
-
-// DefaultKeyOverlap is how long an actor's old key stays published and
-// accepted after a rotation when the request names no overlap.
-const DefaultKeyOverlap = 7 * 24 * time.Hour
-
-// maxKeyOverlap bounds the overlap a rotation may ask for.
-const maxKeyOverlap = 90 * 24 * time.Hour
-
-// rotationView is the answer to a key rotation.
-type rotationView struct {
-	Actor         string    `json:"actor"`
-	KeyID         string    `json:"keyId"`
-	PreviousKeyID string    `json:"previousKeyId"`
-	PreviousUntil time.Time `json:"previousKeyUntil"`
-	// Update is the id of the Update(actor) queued to the peers, and
-	// Peers how many it goes to.
-	Update string `json:"update,omitempty"`
-	Peers  int    `json:"peers"`
-}
-
-// rotateActorKey answers POST /api/actors/{name}/rotate-key[?overlap=DURATION]:
-// it gives a configured actor a new RSA-2048 key under a new key id, which
-// signs every request from now on (deliveries are signed when they are
-// attempted), and keeps the old key listed in the actor's document, at its
-// old key id, for the overlap (default DefaultKeyOverlap). It queues an
-// Update(actor), signed with the new key when it is delivered, to every
-// peer the actor has sent to or shares a case with, and records the
-// rotation in the audit log. See rotateKey for how it commits.
-func (n *Node) rotateActorKey(w http.ResponseWriter, r *http.Request) {
-	name := mux.Vars(r)["name"]
-	overlap := DefaultKeyOverlap
-	if v := r.URL.Query().Get("overlap"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 || d > maxKeyOverlap {
-			problem.Write(w, problem.BadRequest("overlap %q must be a duration from 0s to %s", v, maxKeyOverlap))
-			return
-		}
-		overlap = d
-	}
-	if strings.HasPrefix(name, caseActorPrefix) {
-		problem.Write(w, problem.BadRequest("%s is a Case Actor; only the node's configured actors rotate their keys", name))
-		return
-	}
-	view, err := n.rotateKey(r.Context(), name, overlap)
-	if err != nil {
-		problem.Write(w, err)
-		return
-	}
-	problem.WriteJSON(w, http.StatusOK, view)
-}
 
 // rotateKey rotates the key of the configured actor name as one
 // transaction. The new key and the record of the new key ring are first
@@ -81,23 +28,23 @@ func (n *Node) rotateActorKey(w http.ResponseWriter, r *http.Request) {
 // old key), and a crash after it leaves files that the next start installs
 // (the store names the new one): either the old state or the new one,
 // never a part of each.
-func (n *Node) rotateKey(ctx context.Context, name string, overlap time.Duration) (rotationView, error) {
+func (n *Node) rotateKey(ctx context.Context, name string, overlap time.Duration) (api.KeyRotation, error) {
 	n.rotateMu.Lock()
 	defer n.rotateMu.Unlock()
 	n.localsMu.RLock()
 	old, ok := n.locals[name]
 	n.localsMu.RUnlock()
 	if !ok {
-		return rotationView{}, problem.NotFound("no actor %q on this node", name)
+		return api.KeyRotation{}, problem.NotFound("no actor %q on this node", name)
 	}
 	oldPEM, err := actor.PublicKeyPEM(&old.Key.PublicKey)
 	if err != nil {
-		return rotationView{}, err
+		return api.KeyRotation{}, err
 	}
 	now := n.cfg.Now()
 	pending, err := actor.PrepareRotation(n.keyDir, name, oldPEM, now, overlap)
 	if err != nil {
-		return rotationView{}, fmt.Errorf("prepare the new key of actor %s: %w", name, err)
+		return api.KeyRotation{}, fmt.Errorf("prepare the new key of actor %s: %w", name, err)
 	}
 	discard := func(err error) error {
 		if derr := pending.Discard(); derr != nil {
@@ -106,16 +53,16 @@ func (n *Node) rotateKey(ctx context.Context, name string, overlap time.Duration
 		return err
 	}
 	if err := n.stepDone("prepared"); err != nil {
-		return rotationView{}, discard(err)
+		return api.KeyRotation{}, discard(err)
 	}
 	rotated := old.WithRing(pending.Ring, now)
 	newPEM, err := actor.PublicKeyPEM(&rotated.Key.PublicKey)
 	if err != nil {
-		return rotationView{}, discard(err)
+		return api.KeyRotation{}, discard(err)
 	}
 	update, peers, err := n.keyUpdate(ctx, rotated)
 	if err != nil {
-		return rotationView{}, discard(fmt.Errorf("find the peers to tell about the new key of actor %s: %w", name, err))
+		return api.KeyRotation{}, discard(fmt.Errorf("find the peers to tell about the new key of actor %s: %w", name, err))
 	}
 	until := now.Add(overlap).UTC()
 	// The actor switches to the new key in the same critical section as
@@ -147,18 +94,18 @@ func (n *Node) rotateKey(ctx context.Context, name string, overlap time.Duration
 	})
 	if err != nil {
 		n.localsMu.Unlock()
-		return rotationView{}, discard(fmt.Errorf("commit the key rotation of actor %s: %w", name, err))
+		return api.KeyRotation{}, discard(fmt.Errorf("commit the key rotation of actor %s: %w", name, err))
 	}
 	if err := n.stepDone("committed"); err != nil {
 		n.localsMu.Unlock()
-		return rotationView{}, err // as a crash right after the commit: the next start finishes it
+		return api.KeyRotation{}, err // as a crash right after the commit: the next start finishes it
 	}
 	n.locals[name] = rotated
 	n.localsMu.Unlock()
 	if err := pending.Install(); err != nil {
 		n.log.Error().Err(err).Str("actor", name).Msg("the key rotation is committed but its key files were not put in place; the next start does it")
 	}
-	view := rotationView{Actor: rotated.ID, KeyID: rotated.KeyID, PreviousKeyID: old.KeyID, PreviousUntil: until, Peers: len(peers)}
+	view := api.KeyRotation{Actor: rotated.ID, KeyID: rotated.KeyID, PreviousKeyID: old.KeyID, PreviousUntil: until, Peers: len(peers)}
 	if update != nil {
 		view.Update = update.ID
 		n.deliverer.Wake()

@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/store"
 )
 
@@ -38,7 +39,7 @@ func TestRotateActorKey(t *testing.T) {
 "object":{"type":"VulnerabilityReport","name":"Report %d","content":"details"}}`, vendorID, n)
 	}
 	finder.submit(t, "finder", offer(1))
-	waitFor(t, "the first offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the first offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	before, _ := finder.Local("finder")
 
 	for _, bad := range []struct{ path, want string }{
@@ -60,7 +61,7 @@ func TestRotateActorKey(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("rotate: %d %s", status, body)
 	}
-	var rot rotationView
+	var rot api.KeyRotation
 	if err := json.Unmarshal(body, &rot); err != nil {
 		t.Fatal(err)
 	}

@@ -127,9 +127,9 @@ func routeOf(r *http.Request) string {
 func (n *Node) countRequests(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rec := &recorder{ResponseWriter: w}
 		h.ServeHTTP(rec, r)
-		n.metrics.request(r.Method, routeOf(r), rec.status, time.Since(start))
+		n.metrics.request(r.Method, routeOf(r), rec.Status(), time.Since(start))
 	})
 }
 

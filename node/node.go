@@ -1,8 +1,3 @@
-// Package node assembles one running Vultron node: it opens the store,
-// loads or creates the local actors and their keys, builds the inbox and
-// outbox pipelines and the delivery workers, serves the HTTP surface
-// (WebFinger, NodeInfo, actor documents, inboxes, outboxes, objects, and
-// the Prometheus metrics of metrics.go), and shuts all of it down in order.
 package node
 
 import (
@@ -32,6 +27,10 @@ import (
 	"github.com/openvultron/vultron/deadline"
 	"github.com/openvultron/vultron/inbox"
 	"github.com/openvultron/vultron/intel"
+	"github.com/openvultron/vultron/node/calendar"
+	"github.com/openvultron/vultron/node/dashboard"
+	"github.com/openvultron/vultron/node/federation"
+	"github.com/openvultron/vultron/node/jsonapi"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/policy"
 	"github.com/openvultron/vultron/rules"
@@ -304,13 +303,16 @@ type Node struct {
 	handler  http.Handler
 	services []service
 
-	inbox     *inbox.Pipeline
-	engine    *cases.Engine
-	submitter *outbox.Submitter
-	deliverer *outbox.Deliverer
-	metrics   *metrics
-	dashboard *dashboard
-	webhooks  *webhook.Dispatcher
+	inbox      *inbox.Pipeline
+	engine     *cases.Engine
+	submitter  *outbox.Submitter
+	deliverer  *outbox.Deliverer
+	metrics    *metrics
+	dashboard  *dashboard.Dashboard
+	calendar   *calendar.Feeds
+	federation *federation.Endpoints
+	jsonapi    *jsonapi.Endpoints
+	webhooks   *webhook.Dispatcher
 
 	// deadlines is the node's deadline configuration; deadlineHooks are
 	// called with each deadline the watcher announced (deadlines.go).
@@ -565,7 +567,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.buildAutomation(ctx); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	if n.dashboard, err = newDashboard(n); err != nil {
+	if err := n.buildSurfaces(); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	if n.metrics, err = newMetrics(n); err != nil {
@@ -592,7 +594,7 @@ func (n *Node) Local(name string) (actor.Local, bool) {
 	if ok {
 		return l, true
 	}
-	if !strings.HasPrefix(name, caseActorPrefix) {
+	if !strings.HasPrefix(name, cases.CaseActorPrefix) {
 		return actor.Local{}, false
 	}
 	rec, err := n.db.LocalActor(context.Background(), name)
@@ -615,8 +617,19 @@ func (n *Node) Local(name string) (actor.Local, bool) {
 	return l, true
 }
 
-// caseActorPrefix starts the local name of every Case Actor.
-const caseActorPrefix = "case-"
+// configuredActors returns the node's actors that are not Case Actors, in
+// no order.
+func (n *Node) configuredActors() []actor.Local {
+	n.localsMu.RLock()
+	defer n.localsMu.RUnlock()
+	var out []actor.Local
+	for name, l := range n.locals {
+		if !strings.HasPrefix(name, cases.CaseActorPrefix) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
 
 // Serve serves HTTP and runs the background services until ctx ends, then
 // shuts down gracefully: it stops accepting connections, waits for
@@ -695,54 +708,4 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() { n.closeErr = n.db.Close() })
 	return n.closeErr
-}
-
-// keyCache adapts the store's remote key bucket to the actor package's
-// KeyCache. A key seen for the first time, and a key whose PEM changed,
-// are recorded in the audit log (kind "key") by the store, in the
-// transaction that stores them.
-type keyCache struct {
-	db *store.DB
-}
-
-func (c keyCache) RemoteKey(ctx context.Context, keyID string) (actor.CachedKey, error) {
-	k, err := c.db.RemoteKey(ctx, keyID)
-	if errors.Is(err, store.ErrNotFound) {
-		return actor.CachedKey{}, fmt.Errorf("%w: %s", actor.ErrKeyNotCached, keyID)
-	}
-	if err != nil {
-		return actor.CachedKey{}, err
-	}
-	return actor.CachedKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt}, nil
-}
-
-// PutRemoteKey stores k; the store records a new or changed key in the
-// audit log in the same transaction.
-func (c keyCache) PutRemoteKey(ctx context.Context, k actor.CachedKey) error {
-	return c.db.PutRemoteKey(ctx, store.RemoteKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt})
-}
-
-// dedupRetention is how long the inbox remembers activity ids to refuse
-// replays: longer than any peer's retry horizon.
-const dedupRetention = 30 * 24 * time.Hour
-
-// pruneDedup forgets inbox dedup records older than dedupRetention, once
-// at start and then daily. The activities themselves stay stored, so an id
-// seen before is still recognised.
-func (n *Node) pruneDedup(ctx context.Context) error {
-	tick := time.NewTicker(24 * time.Hour)
-	defer tick.Stop()
-	for {
-		removed, err := n.db.PruneDedup(ctx, n.cfg.Now().Add(-dedupRetention))
-		if err != nil && ctx.Err() == nil {
-			n.log.Error().Err(err).Msg("prune inbox dedup records")
-		} else if removed > 0 {
-			n.log.Info().Int("removed", removed).Msg("pruned inbox dedup records")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
 }

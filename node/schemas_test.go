@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/openvultron/vultron/api"
 )
 
 // servedSchema compiles document.json from the schemas a node serves at
@@ -68,9 +70,9 @@ func TestEmittedActivitiesMatchSchemas(t *testing.T) {
 
 	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"Schema check","content":"details"}}`, vendorID))
-	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
-	c := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 })
+	c := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 })
 	caseID := c.ID
 	steps := []string{
 		fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Join","object":%q,"context":%q}`, caseID, caseID),
@@ -82,9 +84,9 @@ func TestEmittedActivitiesMatchSchemas(t *testing.T) {
 	for i, st := range steps {
 		vendor.submit(t, "vendor", st)
 		want := int64(3 + i)
-		vendor.oneCase(t, fmt.Sprintf("entry %d", want), func(c caseSummary) bool { return c.LedgerLength == want })
+		vendor.oneCase(t, fmt.Sprintf("entry %d", want), func(c api.Case) bool { return c.LedgerLength == want })
 	}
-	finder.oneCase(t, "the finder's replica", func(c caseSummary) bool { return c.LedgerLength == 6 })
+	finder.oneCase(t, "the finder's replica", func(c api.Case) bool { return c.LedgerLength == 6 })
 
 	validate := func(what string, raw []byte) {
 		t.Helper()

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/webhook"
 )
@@ -94,15 +95,15 @@ func TestWebhooks(t *testing.T) {
 	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
 	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"Webhook test","content":"secret details"}}`, vendorID))
-	waitFor(t, "the offer at the vendor", func() bool { return len(vendor.inboxItems(t, "vendor")) == 1 })
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
-	caseID := vendor.oneCase(t, "the case", func(c caseSummary) bool { return c.LedgerLength == 2 }).ID
+	caseID := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 }).ID
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Join","object":%q,"context":%q}`, caseID, caseID))
-	waitFor(t, "three events at the webhook", func() bool { return len(sink.snapshot()) == 3 })
-	// The receiver has the third event a moment before its sender counts it.
-	waitFor(t, "three events counted as delivered", func() bool { return vendor.webhooks.Stats().Delivered == 3 })
-	if st := vendor.webhooks.Stats(); st.Retried != 3 || st.Delivered != 3 {
-		t.Errorf("webhook stats %+v, want 3 delivered after 3 retries", st)
+	waitFor(t, "five events at the webhook", func() bool { return len(sink.snapshot()) == 5 })
+	// The receiver has the fifth event a moment before its sender counts it.
+	waitFor(t, "five events counted as delivered", func() bool { return vendor.webhooks.Stats().Delivered == 5 })
+	if st := vendor.webhooks.Stats(); st.Retried != 3 || st.Delivered != 5 {
+		t.Errorf("webhook stats %+v, want 5 delivered after 3 retries", st)
 	}
 
 	// Restart the vendor's node: delivery resumes after the last event
@@ -115,28 +116,38 @@ func TestWebhooks(t *testing.T) {
 	}
 	vendor = startNodeConfig(t, dir, ln, extra, "vendor:Organization")
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"Note","content":"n"},"target":%q,"context":%q}`, caseID, caseID))
-	waitFor(t, "four events at the webhook", func() bool { return len(sink.snapshot()) == 4 })
+	waitFor(t, "six events at the webhook", func() bool { return len(sink.snapshot()) == 6 })
 	time.Sleep(300 * time.Millisecond) // room for a duplicate to show up
 
 	docs := sink.snapshot()
-	want := []string{"create_case", "validate_report", "engage_case", "add_note_to_case"}
+	// The report's milestones come before the case's entries: received,
+	// then validated (which opens the case).
+	want := []string{"report_received", "report_validated", "create_case", "validate_report", "engage_case", "add_note_to_case"}
 	if len(docs) != len(want) {
 		t.Fatalf("%d documents, want %d", len(docs), len(want))
 	}
 	for i, d := range docs {
-		if d.Event != want[i] || d.LogIndex != int64(i) || d.Case != caseID {
-			t.Errorf("document %d: %s #%d of %s, want %s #%d of %s", i, d.Event, d.LogIndex, d.Case, want[i], i, caseID)
+		switch {
+		case i < 2:
+			if d.Event != want[i] || d.Report == "" || d.LogIndex != nil {
+				t.Errorf("document %d: %s of report %q (logIndex %v), want %s of the report and no logIndex", i, d.Event, d.Report, d.LogIndex, want[i])
+			}
+		case d.Event != want[i] || d.LogIndex == nil || *d.LogIndex != int64(i-2) || d.Case != caseID:
+			t.Errorf("document %d: %s %v of %s, want %s #%d of %s", i, d.Event, d.LogIndex, d.Case, want[i], i-2, caseID)
 		}
-		if strings.Contains(string(d.State), "secret details") {
+		if strings.Contains(string(d.State), "secret details") || strings.Contains(string(d.State), "Webhook test") {
 			t.Errorf("document %d carries the report's text", i)
 		}
+	}
+	if docs[1].Case != caseID {
+		t.Errorf("the validation of the report names case %q, want the case it opened, %s", docs[1].Case, caseID)
 	}
 	var st struct {
 		EM, PXA     string
 		Participant struct{ Actor, RM string }
 	}
-	if err := json.Unmarshal(docs[2].State, &st); err != nil || st.Participant.Actor != vendorID || st.Participant.RM != "ACCEPTED" {
-		t.Errorf("the engage event's state %s (%v), want the vendor at ACCEPTED", docs[2].State, err)
+	if err := json.Unmarshal(docs[4].State, &st); err != nil || st.Participant.Actor != vendorID || st.Participant.RM != "ACCEPTED" {
+		t.Errorf("the engage event's state %s (%v), want the vendor at ACCEPTED", docs[4].State, err)
 	}
 	sink.mu.Lock()
 	defer sink.mu.Unlock()
@@ -147,5 +158,94 @@ func TestWebhooks(t *testing.T) {
 	}
 	if sink.badSigs != 0 {
 		t.Errorf("%d requests with a bad signature or id", sink.badSigs)
+	}
+}
+
+// TestWebhookReportMilestones checks that a ticket can follow a report
+// from the moment it arrives: every RM milestone of a report, before a
+// case exists and inside it, is an event on both nodes' webhooks, for the
+// receiver's own steps and for the steps the other party told it of.
+func TestWebhookReportMilestones(t *testing.T) {
+	start := func(name, spec string) (*testNode, *webhookSink) {
+		sink := &webhookSink{t: t, ids: map[string]int{}}
+		srv := httptest.NewServer(sink)
+		t.Cleanup(srv.Close)
+		dir := t.TempDir()
+		n := startNodeConfig(t, dir, nil, Config{Webhooks: []string{srv.URL}}, spec)
+		secret, err := os.ReadFile(filepath.Join(dir, "webhook-secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink.mu.Lock()
+		sink.secret = []byte(strings.TrimSpace(string(secret)))
+		sink.mu.Unlock()
+		return n, sink
+	}
+	finder, finderHook := start("finder", "finder:Person")
+	vendor, vendorHook := start("vendor", "vendor:Organization")
+	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
+	// events lists the events of one report, or with report "" those of
+	// the cases, in the order the webhook received them.
+	events := func(s *webhookSink, report string) string {
+		var out []string
+		for _, d := range s.snapshot() {
+			if d.Report == report {
+				out = append(out, d.Event)
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	offer := func(title string) (string, string) {
+		id := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":%q,"content":"c"}}`, vendorID, title))
+		waitFor(t, "the report at the vendor", func() bool {
+			for _, it := range vendor.inboxItems(t, "vendor") {
+				if it["id"] == id {
+					return true
+				}
+			}
+			return false
+		})
+		return id, reportIDOf(t, finder, id)
+	}
+	answer := func(typ, offerID string) {
+		vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":%q,"object":%q,"to":[%q]}`, typ, offerID, finderID))
+	}
+	// A report invalidated, then closed, before any case.
+	first, firstReport := offer("first")
+	answer("TentativeReject", first)
+	answer("Reject", first)
+	waitFor(t, "the first report's milestones", func() bool {
+		return events(vendorHook, firstReport) == "report_received report_invalidated report_closed" &&
+			events(finderHook, firstReport) == "report_submitted report_received report_invalidated report_closed"
+	})
+	// A report validated into a case, engaged, deferred and closed there.
+	second, secondReport := offer("second")
+	answer("Accept", second)
+	c := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 })
+	for i, typ := range []string{"Join", "Ignore", "Leave"} {
+		vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":%q,"object":%q,"context":%q}`, typ, c.ID, c.ID))
+		want := int64(3 + i)
+		vendor.oneCase(t, "the "+typ, func(c api.Case) bool { return c.LedgerLength == want })
+	}
+	// The report's events and the case's follow each other in their own
+	// order; between nodes they travel apart.
+	want := "create_case validate_report engage_case defer_case close_case"
+	waitFor(t, "the second report's milestones", func() bool {
+		return events(vendorHook, "") == want && events(finderHook, "") == want &&
+			events(vendorHook, secondReport) == "report_received report_validated" &&
+			events(finderHook, secondReport) == "report_submitted report_received report_validated"
+	})
+	for _, d := range vendorHook.snapshot() {
+		if d.Report == secondReport && d.Event == "report_validated" && d.Case != c.ID {
+			t.Errorf("report_validated names case %q, want %s", d.Case, c.ID)
+		}
+	}
+	for _, s := range []*webhookSink{vendorHook, finderHook} {
+		for _, d := range s.snapshot() {
+			if d.Report != "" && d.Actor == "" {
+				t.Errorf("the report event %s names no actor", d.Event)
+			}
+		}
 	}
 }

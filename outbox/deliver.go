@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 )
 
@@ -516,24 +517,7 @@ func drain(resp *http.Response) string {
 	if !strings.Contains(strings.ToLower(resp.Header.Get("Content-Type")), "json") {
 		return ""
 	}
-	return printable(body, maxReasonBody)
-}
-
-// printable returns at most max bytes of b as a string with control
-// characters replaced, cut at a rune boundary.
-func printable(b []byte, max int) string {
-	var sb strings.Builder
-	for _, r := range strings.ToValidUTF8(string(b), "?") {
-		if sb.Len()+len(string(r)) > max {
-			sb.WriteString("...")
-			break
-		}
-		if r < 0x20 || r == 0x7f {
-			r = ' '
-		}
-		sb.WriteRune(r)
-	}
-	return strings.TrimSpace(sb.String())
+	return problem.Printable(string(body), maxReasonBody)
 }
 
 // statusText returns "403 Forbidden", or just the number for a code

@@ -1,7 +1,6 @@
 package outbox
 
 import (
-	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,11 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/internal/urlhost"
+	"github.com/openvultron/vultron/problem"
 )
 
 // Defaults of ActorInboxes.
@@ -34,24 +37,24 @@ const (
 // the actor's own host: an actor cannot route deliveries to a third host.
 //
 // Results are cached in memory for a TTL, in a cache of bounded size that
-// evicts expired and then oldest entries. Failures are not cached. Local
-// actors added with AddLocal are answered without a fetch. It is safe for
-// concurrent use.
+// evicts expired and then oldest entries: hashicorp/golang-lru's LRU, read
+// without promoting an entry (Peek), so that its order is the order of
+// fetches, which with one TTL for all is also the order of expiry; the
+// expiry is read against the resolver's clock, which tests set. Failures
+// are not cached. Local actors added with AddLocal are answered without a
+// fetch. It is safe for concurrent use.
 type ActorInboxes struct {
 	fetch func(ctx context.Context, iri string) ([]byte, error)
 	ttl   time.Duration
 	now   func() time.Time
-	max   int
+	cache *lru.Cache[string, inboxEntry]
 
-	mu    sync.Mutex
+	mu    sync.Mutex // local, and the purge and add of store
 	local map[string]string
-	byIRI map[string]*list.Element // values are *inboxEntry
-	order *list.List               // oldest fetch first
 }
 
 // inboxEntry is one cached inbox.
 type inboxEntry struct {
-	iri     string
 	inbox   string
 	expires time.Time
 }
@@ -66,14 +69,14 @@ func NewActorInboxes(fetch func(ctx context.Context, iri string) ([]byte, error)
 	if now == nil {
 		now = time.Now
 	}
+	// The size is a positive constant, which is all lru.New checks.
+	cache, _ := lru.New[string, inboxEntry](DefaultInboxCacheSize)
 	return &ActorInboxes{
 		fetch: fetch,
 		ttl:   ttl,
 		now:   now,
-		max:   DefaultInboxCacheSize,
+		cache: cache,
 		local: make(map[string]string),
-		byIRI: make(map[string]*list.Element),
-		order: list.New(),
 	}
 }
 
@@ -91,11 +94,7 @@ func (a *ActorInboxes) AddLocal(actorIRI, inbox string) error {
 }
 
 // Len returns the number of remote actors whose inbox is cached.
-func (a *ActorInboxes) Len() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.byIRI)
-}
+func (a *ActorInboxes) Len() int { return a.cache.Len() }
 
 // Inbox returns the inbox URL of the actor actorIRI. Errors that no retry
 // can fix (an IRI that is not an http or https URL, an actor document
@@ -120,7 +119,7 @@ func (a *ActorInboxes) Inbox(ctx context.Context, actorIRI string) (string, erro
 		return "", Permanent(fmt.Errorf("actor document %s is not a JSON object: %w", actorIRI, err))
 	}
 	if doc.ID != actorIRI {
-		return "", Permanent(fmt.Errorf("actor document %s has the id %q", actorIRI, printable([]byte(doc.ID), 200)))
+		return "", Permanent(fmt.Errorf("actor document %s has the id %q", actorIRI, problem.Printable(doc.ID, 200)))
 	}
 	var inbox string
 	if len(doc.Inbox) == 0 || json.Unmarshal(doc.Inbox, &inbox) != nil || inbox == "" {
@@ -136,43 +135,33 @@ func (a *ActorInboxes) Inbox(ctx context.Context, actorIRI string) (string, erro
 // cached returns the inbox of a local actor or a fresh cache entry.
 func (a *ActorInboxes) cached(iri string) (string, bool) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if inbox, ok := a.local[iri]; ok {
+	inbox, ok := a.local[iri]
+	a.mu.Unlock()
+	if ok {
 		return inbox, true
 	}
-	el, ok := a.byIRI[iri]
+	e, ok := a.cache.Peek(iri)
 	if !ok {
 		return "", false
 	}
-	e := el.Value.(*inboxEntry)
 	if !a.now().Before(e.expires) {
-		a.order.Remove(el)
-		delete(a.byIRI, iri)
+		a.cache.Remove(iri)
 		return "", false
 	}
 	return e.inbox, true
 }
 
-// store caches inbox for iri, evicting expired entries and then the
-// oldest ones to stay within the size bound. Entries are kept in fetch
-// order, which with one TTL for all is also expiry order.
+// store caches inbox for iri, first dropping the expired entries, which
+// are the oldest; the cache drops the oldest one when it is full.
 func (a *ActorInboxes) store(iri, inbox string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.now()
-	if el, ok := a.byIRI[iri]; ok {
-		a.order.Remove(el)
-		delete(a.byIRI, iri)
+	a.cache.Remove(iri) // a refetch is the newest fetch
+	for _, e, ok := a.cache.GetOldest(); ok && !now.Before(e.expires); _, e, ok = a.cache.GetOldest() {
+		a.cache.RemoveOldest()
 	}
-	for front := a.order.Front(); front != nil; front = a.order.Front() {
-		e := front.Value.(*inboxEntry)
-		if len(a.byIRI) < a.max && now.Before(e.expires) {
-			break
-		}
-		a.order.Remove(front)
-		delete(a.byIRI, e.iri)
-	}
-	a.byIRI[iri] = a.order.PushBack(&inboxEntry{iri: iri, inbox: inbox, expires: now.Add(a.ttl)})
+	a.cache.Add(iri, inboxEntry{inbox: inbox, expires: now.Add(a.ttl)})
 }
 
 // checkSameHost accepts inbox when it is an http or https URL on the host
@@ -188,10 +177,10 @@ func checkSameHost(actorIRI, inbox string) error {
 		return fmt.Errorf("inbox %w", err)
 	}
 	if au.Scheme == "https" && iu.Scheme != "https" {
-		return fmt.Errorf("inbox %q is plain http for an https actor", printable([]byte(inbox), 200))
+		return fmt.Errorf("inbox %q is plain http for an https actor", problem.Printable(inbox, 200))
 	}
-	if hostPort(au) != hostPort(iu) {
-		return fmt.Errorf("inbox %q is not on the actor's host %s", printable([]byte(inbox), 200), au.Host)
+	if !urlhost.Same(actorIRI, inbox) {
+		return fmt.Errorf("inbox %q is not on the actor's host %s", problem.Printable(inbox, 200), au.Host)
 	}
 	return nil
 }
@@ -201,26 +190,15 @@ func checkSameHost(actorIRI, inbox string) error {
 func parseHTTPURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("URL %q: %w", printable([]byte(raw), 200), err)
+		return nil, fmt.Errorf("URL %q: %w", problem.Printable(raw, 200), err)
 	}
 	if u.Scheme != "https" && u.Scheme != "http" {
-		return nil, fmt.Errorf("URL %q is not http or https", printable([]byte(raw), 200))
+		return nil, fmt.Errorf("URL %q is not http or https", problem.Printable(raw, 200))
 	}
 	if u.Host == "" || u.User != nil {
-		return nil, fmt.Errorf("URL %q: want an absolute URL with a host and no user info", printable([]byte(raw), 200))
+		return nil, fmt.Errorf("URL %q: want an absolute URL with a host and no user info", problem.Printable(raw, 200))
 	}
 	return u, nil
-}
-
-// hostPort returns the lower-cased host of u and its port, with the
-// default port of u's scheme left out, so that an http actor may name an
-// https inbox on the same host.
-func hostPort(u *url.URL) string {
-	port := u.Port()
-	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
-		port = ""
-	}
-	return net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // classifyFetchError marks a failed fetch of an actor document Permanent

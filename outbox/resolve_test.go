@@ -263,7 +263,7 @@ func TestActorInboxesBounded(t *testing.T) {
 	clock := newFakeClock()
 	docs := newDocServer()
 	a := NewActorInboxes(docs.fetch, time.Hour, clock.Now)
-	a.max = 3
+	a.cache.Resize(3)
 	ctx := context.Background()
 	iri := func(i int) string { return fmt.Sprintf("https://peer%d.example/actors/a", i) }
 	for i := range 5 {

@@ -18,7 +18,8 @@
 //     naming many bad keys cannot make the node fetch each one over and over.
 //
 // Every piece of per-peer state lives in a bounded map whose idle entries
-// expire: no sequence of requests grows the node's memory without limit.
+// expire (an LRU of hashicorp/golang-lru, see lru): no sequence of
+// requests grows the node's memory without limit.
 package policy
 
 import (
@@ -30,11 +31,11 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	golru "github.com/hashicorp/golang-lru/v2"
 	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
@@ -162,9 +163,15 @@ func New(cfg Config) (*Policy, error) {
 		now:      cfg.Now,
 		proxies:  proxies,
 		proxyLog: cfg.Logger.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Minute}),
-		peers:    newLRU[*bucket](cfg.MaxEntries, cfg.IdleTTL),
-		ips:      newLRU[*bucket](cfg.MaxEntries, cfg.IdleTTL),
-		failed:   newLRU[keyFailure](cfg.MaxEntries, max(cfg.KeyFailureTTL, time.Second)),
+	}
+	if p.peers, err = newLRU[*bucket](cfg.MaxEntries, cfg.IdleTTL); err != nil {
+		return nil, err
+	}
+	if p.ips, err = newLRU[*bucket](cfg.MaxEntries, cfg.IdleTTL); err != nil {
+		return nil, err
+	}
+	if p.failed, err = newLRU[keyFailure](cfg.MaxEntries, max(cfg.KeyFailureTTL, time.Second)); err != nil {
+		return nil, err
 	}
 	p.peerBurst = burst(cfg.PeerRate, cfg.PeerBurst)
 	p.ipBurst = burst(cfg.IPRate, cfg.IPBurst)
@@ -395,13 +402,17 @@ func (p *Policy) FetchFunc(fetch func(ctx context.Context, iri string) ([]byte, 
 }
 
 // lru is a map of bounded size whose entries expire after ttl without
-// use; when full, the least recently used entry is dropped.
+// use; when full, the least recently used entry is dropped. It is
+// hashicorp/golang-lru's LRU with the time of last use kept in each entry
+// and read against the policy's clock (which tests set), which the
+// library's expirable LRU, running on the wall clock, cannot do. mu
+// serialises the read, change and write of one entry; an entry is promoted
+// when used (touchLocked), not when read, so that the LRU's order is the
+// order of use.
 type lru[V any] struct {
 	mu    sync.Mutex
-	max   int
 	ttl   time.Duration
-	items map[string]*entry[V]
-	order []string // least recently used first; compacted lazily
+	cache *golru.Cache[string, *entry[V]]
 }
 
 type entry[V any] struct {
@@ -409,71 +420,39 @@ type entry[V any] struct {
 	used time.Time
 }
 
-func newLRU[V any](maxEntries int, ttl time.Duration) *lru[V] {
-	return &lru[V]{max: maxEntries, ttl: ttl, items: map[string]*entry[V]{}}
+func newLRU[V any](maxEntries int, ttl time.Duration) (*lru[V], error) {
+	cache, err := golru.New[string, *entry[V]](maxEntries)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	return &lru[V]{ttl: ttl, cache: cache}, nil
 }
 
-func (l *lru[V]) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.items)
-}
+func (l *lru[V]) len() int { return l.cache.Len() }
 
+// getLocked returns the entry of k unless it is absent or expired; an
+// expired entry is dropped.
 func (l *lru[V]) getLocked(k string, now time.Time) (V, bool) {
-	e, ok := l.items[k]
+	e, ok := l.cache.Peek(k)
 	if !ok || now.Sub(e.used) >= l.ttl {
 		var zero V
 		if ok {
-			delete(l.items, k)
+			l.cache.Remove(k)
 		}
 		return zero, false
 	}
 	return e.v, true
 }
 
+// touchLocked marks the entry of k used now.
 func (l *lru[V]) touchLocked(k string, now time.Time) {
-	if e, ok := l.items[k]; ok {
+	if e, ok := l.cache.Get(k); ok {
 		e.used = now
 	}
 }
 
-// putLocked stores v under k, first dropping expired entries and then the
-// least recently used ones while the map is full.
+// putLocked stores v under k, used now; when the map is full the least
+// recently used entry, the first to expire, is dropped.
 func (l *lru[V]) putLocked(k string, v V, now time.Time) {
-	if _, ok := l.items[k]; !ok && (len(l.items) >= l.max || len(l.order) >= 2*l.max) {
-		l.evictLocked(now)
-	}
-	if _, ok := l.items[k]; !ok {
-		l.order = append(l.order, k)
-	}
-	l.items[k] = &entry[V]{v: v, used: now}
-}
-
-// evictLocked removes expired entries; if none expired it removes the
-// least recently used tenth of the map (at least one), so that eviction
-// stays amortised O(1) per insertion.
-func (l *lru[V]) evictLocked(now time.Time) {
-	live := l.order[:0]
-	seen := make(map[string]bool, len(l.items))
-	for _, k := range l.order {
-		if seen[k] {
-			continue // a key expired and stored again appears twice
-		}
-		seen[k] = true
-		if e, ok := l.items[k]; ok && now.Sub(e.used) < l.ttl {
-			live = append(live, k)
-		} else {
-			delete(l.items, k)
-		}
-	}
-	l.order = live
-	if len(l.items) < l.max {
-		return
-	}
-	slices.SortFunc(l.order, func(a, b string) int { return l.items[a].used.Compare(l.items[b].used) })
-	drop := max(1, len(l.order)/10)
-	for _, k := range l.order[:drop] {
-		delete(l.items, k)
-	}
-	l.order = slices.Delete(l.order, 0, drop)
+	l.cache.Add(k, &entry[V]{v: v, used: now})
 }

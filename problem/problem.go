@@ -4,7 +4,13 @@
 // Pipelines return a *Error for every refusal they decide on, wrapping the
 // underlying cause. The single place that answers an HTTP request calls
 // Write, which sends {"error": "<sentence>"} with the error's status; any
-// other error becomes a 500 whose detail stays in the log.
+// other error becomes a 500 whose detail stays in the log. A client reads
+// the sentence back with ReadBody.
+//
+// Text that a peer or a user supplied is quoted in a sentence or a log line
+// through Clip, which shortens it without splitting a UTF-8 character, or
+// Printable, which also takes out what could break the line; the module
+// has no other clipper.
 package problem
 
 import (
@@ -13,7 +19,9 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -104,6 +112,11 @@ func Message(err error) string {
 	return "internal error; the node's log has the details"
 }
 
+// Body is the JSON body of every refusal: {"error": "<sentence>"}.
+type Body struct {
+	Error string `json:"error"`
+}
+
 // Write answers a request with err's status and the JSON body
 // {"error": "..."}.
 func Write(w http.ResponseWriter, err error) {
@@ -112,7 +125,17 @@ func Write(w http.ResponseWriter, err error) {
 		secs := int((pe.RetryAfter + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
-	WriteJSON(w, Status(err), map[string]string{"error": Message(err)})
+	WriteJSON(w, Status(err), Body{Error: Message(err)})
+}
+
+// ReadBody returns the sentence of a refusal's JSON body, as Write sends
+// it, and false when body is not one.
+func ReadBody(body []byte) (string, bool) {
+	var b Body
+	if json.Unmarshal(body, &b) != nil || b.Error == "" {
+		return "", false
+	}
+	return b.Error, true
 }
 
 // WriteJSON answers a request with status and v encoded as JSON.
@@ -147,4 +170,18 @@ func Clip(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// Printable makes text a peer supplied safe to quote in an error or a log
+// line: invalid UTF-8 becomes "?", each control character a space, the
+// space around it is trimmed, and the result is clipped to n bytes as Clip
+// clips.
+func Printable(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	return Clip(strings.TrimSpace(s), n)
 }

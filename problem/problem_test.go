@@ -80,3 +80,27 @@ func TestClip(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintable checks what text from a peer becomes before it is quoted:
+// control characters (C0, DEL, C1) and invalid UTF-8 cannot break a log
+// line or a terminal, surrounding space is trimmed, and the result is
+// clipped as Clip clips.
+func TestPrintable(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"plain", 10, "plain"},
+		{"line\nbreak\ttab", 40, "line break tab"},
+		{"bell\x07 del\x7f c1\u0085", 40, "bell  del  c1"},
+		{"bad \xff\xfe utf-8", 40, "bad ? utf-8"},
+		{"  \r\n padded \n", 40, "padded"},
+		{"ééééé", 5, "éé…"},
+		{"a\nbcdefgh", 4, "a bc…"},
+	} {
+		if got := Printable(tt.in, tt.n); got != tt.want {
+			t.Errorf("Printable(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+		}
+	}
+}

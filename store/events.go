@@ -9,14 +9,19 @@ import (
 
 // The events bucket is the node's change feed: one record, under a
 // sequential key, for every ledger entry a case on this node records or
-// replicates, written in the same transaction as the entry, and for every
-// deadline the node announces (package deadline). Integrations
+// replicates, and for every step of a report before or as it joins a case,
+// written in the same transaction as the entry or the step, and for every
+// deadline and threat-intelligence signal the node announces (packages
+// deadline and intel). Integrations
 // (webhooks) follow it with a durable cursor each, in the webhooks bucket.
 // Its values are sealed like case content.
 
-// Event is one entry of the change feed.
+// Event is one entry of the change feed: a ledger entry of a case, or,
+// when Report is set, a step in the life of a report (LogIndex is then
+// meaningless and CaseID the case the report is in, if any).
 type Event struct {
 	Seq       uint64          `json:"-"`
+	Report    string          `json:"report,omitempty"`
 	CaseID    string          `json:"case"`
 	LogIndex  int64           `json:"logIndex"`
 	EventType string          `json:"event"`

@@ -256,7 +256,12 @@ func (c classifier) resolve(ref Ref) (Object, bool) {
 // origin may stay unresolved; when they resolve, their type must fit.
 // r may be nil.
 func Classify(a *Activity, r Resolver) Classification {
-	c := classifier{r: r}
+	return classifier{r: r}.classify(a, 0)
+}
+
+// classify classifies a at depth activities below the one Classify was
+// given (a reply's message, the message that message answers, ...).
+func (c classifier) classify(a *Activity, depth int) Classification {
 	var unresolved, reason string
 	known := false
 	for _, p := range patterns() {
@@ -266,12 +271,40 @@ func Classify(a *Activity, r Resolver) Classification {
 		known = true
 		out := c.match(p, a, 0)
 		if out.ok {
-			return classification(p.sem)
+			cl := classification(p.sem)
+			switch p.sem {
+			case SubmitReport:
+				if c.proposesEmbargo(a) {
+					cl.Messages |= MsgEP // RS|EP: the report comes with an embargo proposal
+				}
+			case AckReport:
+				if announcesAwareness(a) {
+					cl.Messages |= MsgCV
+				}
+				// The RK of an RS|EP acknowledges the proposal too (EK);
+				// one that answers a decision about the report does not.
+				if offer, ok := c.resolveActivity(a.Object); ok && c.proposesEmbargo(offer) && (a.InReplyTo.IsZero() || a.InReplyTo.ID() == offer.ID) {
+					cl.Messages |= MsgEK
+				}
+			}
+			return cl
 		}
 		if out.unresolved != "" && unresolved == "" {
 			unresolved = out.unresolved
 		}
 		if out.objectOK && reason == "" {
+			reason = out.reason
+		}
+	}
+	if (a.Type == "Read" || a.Type == "Ignore") && unresolved == "" {
+		cl, out := c.matchReply(a, depth)
+		if out.ok {
+			return cl
+		}
+		if out.unresolved != "" {
+			unresolved = out.unresolved
+		}
+		if out.reason != "" {
 			reason = out.reason
 		}
 	}
@@ -425,4 +458,84 @@ func (c classifier) matchChooseEmbargo(a *Activity) outcome {
 		return outcome{objectOK: true, reason: "a Question about embargoes needs context: the VulnerabilityCase"}
 	}
 	return outcome{ok: true}
+}
+
+// The semantics of the acknowledgement and the error of each model, in
+// the order RM, EM, CS, general.
+var (
+	ackSemantics   = [4]Semantic{AckReport, AckEmbargo, AckCaseStatus, AckInquiry}
+	errorSemantics = [4]Semantic{ReportError, EmbargoError, CaseStatusError, GeneralError}
+)
+
+// matchReply recognises an acknowledgement, Read(<message>), and an
+// error, Ignore(<message>) (replies.go). Which K or E it is follows from
+// the message it answers, classified in turn; a Read's result may add the
+// vendor's awareness (CV). An answer to an acknowledgement or an error is
+// none of them: they are not answered.
+func (c classifier) matchReply(a *Activity, depth int) (Classification, outcome) {
+	if a.Object.IsZero() {
+		return Classification{}, outcome{}
+	}
+	obj, ok := c.resolve(a.Object)
+	if !ok {
+		return Classification{}, outcome{unresolved: a.Object.IRI}
+	}
+	inner, ok := obj.(*Activity)
+	if !ok {
+		return Classification{}, outcome{}
+	}
+	if depth >= maxResolveDepth {
+		return Classification{}, outcome{reason: "activities nest too deeply"}
+	}
+	ic := c.classify(inner, depth+1)
+	if ic.Unresolved {
+		return Classification{}, outcome{unresolved: ic.UnresolvedID}
+	}
+	if ic.Semantic == Unknown || ic.Semantic == UnknownUnresolvableObject {
+		return Classification{}, outcome{reason: fmt.Sprintf("no Vultron message is a %s of a %s that is no Vultron message", a.Type, inner.Type)}
+	}
+	var m MessageTypes
+	sems := ackSemantics
+	if a.Type == "Read" {
+		m = ackOf(ic.Messages)
+	} else {
+		m, sems = errorOf(ic.Messages), errorSemantics
+	}
+	if m == 0 {
+		verb := map[string]string{"Read": "acknowledges", "Ignore": "answers an error to"}[a.Type]
+		return Classification{}, outcome{reason: fmt.Sprintf("no Vultron message %s %s (%s): acknowledgements and errors are not answered", verb, ic.Semantic, ic.FormalMessages())}
+	}
+	sem := sems[3]
+	for i, model := range [4]MessageTypes{MsgRK | MsgRE, MsgEK | MsgEE, MsgCK | MsgCE, MsgGK | MsgGE} {
+		if m&model != 0 {
+			sem = sems[i]
+			break
+		}
+	}
+	if a.Type == "Read" && announcesAwareness(a) {
+		m |= MsgCV
+	}
+	return Classification{Semantic: sem, Messages: m}, outcome{ok: true}
+}
+
+// proposesEmbargo reports whether an Offer of a report proposes an
+// embargo with it (RS|EP): its instrument is an EmbargoEvent, the terms
+// under which the report is offered.
+func (c classifier) proposesEmbargo(offer *Activity) bool {
+	if offer.Instrument.IsZero() {
+		return false
+	}
+	o, ok := c.resolve(offer.Instrument)
+	return ok && kindOf(o) == eventKind
+}
+
+// resolveActivity returns the activity a reference names, if the node
+// holds it or it is inline.
+func (c classifier) resolveActivity(ref Ref) (*Activity, bool) {
+	o, ok := c.resolve(ref)
+	if !ok {
+		return nil, false
+	}
+	a, ok := o.(*Activity)
+	return a, ok
 }

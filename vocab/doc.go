@@ -62,6 +62,13 @@
 // as re-engagement, and Remove(CaseParticipant) with the case in origin or
 // target.
 //
+// The protocol's acknowledgements and errors (RK, EK, CK, GK; RE, EE, CE,
+// GE), for which the reference defines no wire form but RK's, are a Read
+// and an Ignore of the message they answer (replies.go, which says why);
+// Classify tells which K or E one is from the model of that message. A
+// report offered with an embargo proposal (RS|EP) is an Offer whose
+// instrument is the EmbargoEvent.
+//
 // The package is pure: it does no I/O, imports no other package of this
 // project, and has no package-level mutable state. Enumerations stay wire
 // strings here; package cvdstate converts them into its types.

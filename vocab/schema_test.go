@@ -126,3 +126,34 @@ func TestSchemaLookup(t *testing.T) {
 		t.Errorf("Schema(nope.json) found")
 	}
 }
+
+// TestReplySchemas checks that the schemas hold an acknowledgement and an
+// error to their shape: a Read or Ignore of an activity needs an actor and
+// the message's id, and an error needs its reason.
+func TestReplySchemas(t *testing.T) {
+	s := compileSchema(t, "document.json")
+	const ctx = `"@context":"https://certcc.github.io/Vultron/ns/context.jsonld",`
+	tests := []struct {
+		name, doc string
+		ok        bool
+	}{
+		{"ack", `{` + ctx + `"type":"Read","actor":"https://a.example/x","inReplyTo":"https://a.example/1","object":{"id":"https://a.example/1","type":"Join","object":"https://a.example/c"}}`, true},
+		{"error", `{` + ctx + `"type":"Ignore","actor":"https://a.example/x","summary":"not a participant","object":{"id":"https://a.example/1","type":"Join"}}`, true},
+		{"defer is no error", `{` + ctx + `"type":"Ignore","actor":"https://a.example/x","object":{"id":"https://a.example/c","type":"VulnerabilityCase"}}`, true},
+		{"error without reason", `{` + ctx + `"type":"Ignore","actor":"https://a.example/x","object":{"id":"https://a.example/1","type":"Join"}}`, false},
+		{"error without actor", `{` + ctx + `"type":"Ignore","summary":"no","object":{"id":"https://a.example/1","type":"Join"}}`, false},
+		{"ack of an unnamed message", `{` + ctx + `"type":"Read","actor":"https://a.example/x","object":{"type":"Join"}}`, false},
+		{"ack with a result that is no status", `{` + ctx + `"type":"Read","actor":"https://a.example/x","object":{"id":"https://a.example/1","type":"Offer"},"result":{"type":"Note"}}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := jsonschema.UnmarshalJSON(strings.NewReader(tt.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Validate(v); (err == nil) != tt.ok {
+				t.Errorf("valid = %v (%v), want %v", err == nil, err, tt.ok)
+			}
+		})
+	}
+}

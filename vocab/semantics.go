@@ -59,6 +59,16 @@ const (
 	AddCaseStatusToCase               Semantic = "ADD_CASE_STATUS_TO_CASE"
 	CreateParticipantStatus           Semantic = "CREATE_PARTICIPANT_STATUS"
 	AddParticipantStatusToParticipant Semantic = "ADD_PARTICIPANT_STATUS_TO_PARTICIPANT"
+	// The acknowledgements and errors of the four models (replies.go):
+	// Read(<message>) and Ignore(<message>). ACK_REPORT is also the
+	// reference's Read(Offer(VulnerabilityReport)).
+	AckEmbargo      Semantic = "ACK_EMBARGO"
+	AckCaseStatus   Semantic = "ACK_CASE_STATUS"
+	AckInquiry      Semantic = "ACK_INQUIRY"
+	ReportError     Semantic = "REPORT_ERROR"
+	EmbargoError    Semantic = "EMBARGO_ERROR"
+	CaseStatusError Semantic = "CASE_STATUS_ERROR"
+	GeneralError    Semantic = "GENERAL_ERROR"
 	// UnknownUnresolvableObject is the result for an activity whose object
 	// (or the object of the activity it answers) is a bare IRI this node
 	// does not hold: its meaning depends on what that IRI names.

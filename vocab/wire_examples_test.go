@@ -473,6 +473,7 @@ func wireExamples(t testing.TB) []wireExample {
   "content": "A note from a server that sends no @context."
 }`, want: refused, reason: `@context is missing: use "https://certcc.github.io/Vultron/ns/context.jsonld"`},
 	}
+	ex = append(ex, replyExamples()...)
 	ex = append(ex, legacyExamples()...)
 	ex = append(ex, submittedExamples(t)...)
 	for i := range ex {
@@ -513,6 +514,21 @@ func submittedExamples(t testing.TB) []wireExample {
 			want: string(AddParticipantStatusToParticipant), messages: "CV|CF|CD|CP|CX|CA (by payload)"},
 		{file: "outbox_add_note.json", object: sub(AddNote(exCase, "Advisory draft attached for review."), "outbox-note", exVendor),
 			want: string(AddNoteToCase), messages: "GI"},
+		{file: "outbox_submit_report_with_embargo.json", object: sub(OfferReport(exVendor, "Stored XSS in the fleet console", "A device note is rendered unescaped.", start, start.AddDate(0, 0, 45)), "outbox-offer-embargo", exFinder),
+			want: string(SubmitReport), messages: "RS|EP"},
+		{file: "outbox_add_report_to_case.json", object: sub(AddReport(exCase, map[string]any{"id": "https://finder2.example/reports/r-9", "type": TypeVulnerabilityReport,
+			"name": "XSS in device notes", "attributedTo": "https://finder2.example/actors/sam"}, "https://finder2.example/actors/sam"), "outbox-add-report", exVendor),
+			want: string(AddReportToCase), messages: "-"},
+		{file: "outbox_close_as_duplicate.json", object: sub(CloseAsDuplicate(exOffer, exCase, exFinder), "outbox-duplicate", exVendor),
+			held: []string{"submit_report.json"}, want: string(CloseReport), messages: "RC"},
+		{file: "outbox_link_case.json", object: sub(LinkCase(exCase, "parent", "https://coordinator.example/cases/umbrella-3"), "outbox-link", exVendor),
+			want: string(UpdateCase), messages: "-"},
+		{file: "outbox_leave_active_work.json", object: sub(DeclareEngagement(exCase, exFinderPart, false, "Our part is done; we keep the embargo."), "outbox-disengage", exFinder),
+			want: string(AddParticipantStatusToParticipant), messages: "CV|CF|CD|CP|CX|CA (by payload)"},
+		{file: "outbox_will_not_honour.json", object: sub(DeclareNonAdherence(exCase, exFinderPart, "We present at a conference on the 3rd."), "outbox-non-adherence", exFinder),
+			want: string(AddParticipantStatusToParticipant), messages: "CV|CF|CD|CP|CX|CA (by payload)"},
+		{file: "outbox_terminate_embargo.json", object: sub(TerminateEmbargo(exCase, exEmbargo, "The advisory leaked on a public mailing list."), "outbox-terminate", exFinder),
+			held: []string{"embargo_event.json"}, want: string(RemoveEmbargoEventFromCase), messages: "ET"},
 	}
 }
 
@@ -599,4 +615,77 @@ func legacyExamples() []wireExample {
 		ex[i].format = format2023
 	}
 	return ex
+}
+
+// replyExamples are the acknowledgements (K) and errors (E) of the four
+// models, as the node writes them (replies.go): Read and Ignore of the
+// message they answer.
+func replyExamples() []wireExample {
+	caseRef := exIRI(exCase)
+	// The node writes what a message was about as it knows it: the case a
+	// Join names is written {id, type}, so that the reply is classified
+	// on its own.
+	exResolver := exHeld{exCase: &VulnerabilityCase{ObjectBase: ObjectBase{ID: exCase, Type: TypeVulnerabilityCase}}}
+	stamp := func(a *Activity, id string) *Activity {
+		a.ID, a.Published = id, exPublished
+		return a
+	}
+	join := exAct("Join", "https://vendor.example/activities/join-c-77", exVendor, caseRef, withContext(caseRef), withTo(exCaseActor))
+	proposal := exAct("Invite", exInvite, exVendor, exIn(exEmbargoObj(exEmbargo, 90)), withContext(caseRef), withTo(exCaseActor))
+	status := exAct("Add", "https://vendor.example/activities/fix-ready", exVendor, exIn(exParticipantStatusObj()),
+		withTarget(exIRI(exVendorPart)), withContext(caseRef), withTo(exCaseActor))
+	note := exAct("Add", "https://vendor.example/activities/add-note", exVendor, exIn(exNoteObj()), withTarget(caseRef), withContext(caseRef), withTo(exCaseActor))
+	suggestion := exAct("Offer", "https://vendor.example/activities/suggest-desk", exVendor,
+		exIn(exActorObj(exCoordinator, "Organization", "Coordination Desk")), withTarget(caseRef), withContext(caseRef), withTo(exCaseActor))
+	ackJoin := stamp(Acknowledge(exCaseActor, join, exVendor, exCase, exResolver), "https://vendor.example/activities/ack-join")
+	// A report offered with an embargo proposal (RS|EP), and the vendor's
+	// acknowledgement of both, saying it is aware (RK|EK|CV).
+	rsep := exOfferReport()
+	rsep.Instrument = exIn(exEmbargoObj(exCase+"/embargoes/proposed", 45))
+	rsep.Instrument.Object.Common().Context = Ref{}
+	ackRSEP := exAct("Read", "https://vendor.example/activities/read-offer-embargo", exVendor, exIn(rsep), withTo(exFinder))
+	ackRSEP.InReplyTo = exIRI(exOffer)
+	ackRSEP.Result = exIn(VendorAwareness(exReport, "RECEIVED", "Vfd"))
+	// The RK of a report by a vendor says it is aware (CV), in result.
+	rkcv := exAct("Read", "https://vendor.example/activities/read-offer-aware", exVendor, exIn(exOfferReport()), withTo(exFinder))
+	rkcv.InReplyTo = exIRI(exOffer)
+	rkcv.Result = exIn(VendorAwareness(exReport, "RECEIVED", "Vfd"))
+	return []wireExample{
+		{file: "ack_engage_case.json", object: ackJoin, want: string(AckReport), messages: "RK"},
+		{file: "ack_embargo_proposal.json", object: stamp(Acknowledge(exCaseActor, proposal, exVendor, exCase, exResolver), "https://vendor.example/activities/ack-proposal"),
+			want: string(AckEmbargo), messages: "EK"},
+		{file: "ack_fix_ready.json", object: stamp(Acknowledge(exCaseActor, status, exVendor, exCase, exResolver), "https://vendor.example/activities/ack-fix-ready"),
+			want: string(AckCaseStatus), messages: "CK"},
+		{file: "ack_note.json", object: stamp(Acknowledge(exCaseActor, note, exVendor, exCase, exResolver), "https://vendor.example/activities/ack-note"),
+			want: string(AckInquiry), messages: "GK"},
+		{file: "ack_report_vendor_aware.json", object: rkcv, want: string(AckReport), messages: "RK|CV"},
+		{file: "submit_report_with_embargo.json", object: rsep, want: string(SubmitReport), messages: "RS|EP"},
+		{file: "ack_report_with_embargo.json", object: ackRSEP, want: string(AckReport), messages: "RK|EK|CV"},
+		{file: "ack_vendor_awareness.json", object: stamp(Acknowledge(exFinder, rkcv, exVendor, "", exResolver), "https://finder.example/activities/ack-aware"),
+			want: string(AckCaseStatus), messages: "CK"},
+		{file: "error_engage_case.json", object: stamp(Refuse(exCaseActor, join, exVendor, exCase, "https://vendor.example/actors/psirt is not a participant of case https://vendor.example/cases/c-77", exResolver),
+			"https://vendor.example/activities/error-join"), want: string(ReportError), messages: "RE"},
+		{file: "error_embargo_proposal.json", object: stamp(Refuse(exCaseActor, proposal, exVendor, exCase, "an embargo that has ended cannot be negotiated again in the same case", exResolver),
+			"https://vendor.example/activities/error-proposal"), want: string(EmbargoError), messages: "EE"},
+		{file: "error_fix_ready.json", object: stamp(Refuse(exCaseActor, status, exVendor, exCase, "only a vendor can ready a fix (F)", exResolver),
+			"https://vendor.example/activities/error-fix-ready"), want: string(CaseStatusError), messages: "CE"},
+		{file: "error_note.json", object: stamp(Refuse(exCaseActor, note, exVendor, exCase, "case https://vendor.example/cases/c-77 is closed", exResolver),
+			"https://vendor.example/activities/error-note"), want: string(GeneralError), messages: "GE"},
+		{file: "error_suggestion.json", object: stamp(Refuse(exCaseActor, suggestion, exVendor, exCase, "the desk was already suggested", exResolver),
+			"https://vendor.example/activities/error-suggestion"), want: string(GeneralError), messages: "GE"},
+		{file: "ack_of_ack.json", object: stamp(Acknowledge(exVendor, ackJoin, exCaseActor, exCase, exResolver), "https://vendor.example/activities/ack-ack"),
+			want: string(Unknown), messages: "-",
+			reason: "no Vultron message acknowledges ACK_REPORT (RK): acknowledgements and errors are not answered"},
+		{file: "ack_unheld_activity.json", object: exAct("Read", "https://vendor.example/activities/read-unheld", exVendor, exIRI("https://finder.example/activities/unknown"), withTo(exFinder)),
+			want: string(UnknownUnresolvableObject), messages: "-",
+			reason: "https://finder.example/activities/unknown is not held by this node, so what this Read means cannot be told"},
+	}
+}
+
+// exHeld resolves the objects an example's builder knows.
+type exHeld map[string]Object
+
+func (h exHeld) Resolve(id string) (Object, bool) {
+	o, ok := h[id]
+	return o, ok
 }

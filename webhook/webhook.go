@@ -1,7 +1,8 @@
 // Package webhook posts the node's case events to the URLs an operator
 // configures, so that other tools (a ticket workflow, a chat bridge) can
 // mirror a case. It owns the delivery of the change feed (store.Event) to
-// those URLs: one small JSON document per ledger entry, in order, signed
+// those URLs: one small JSON document per ledger entry and per step of a
+// report (received, validated, invalidated, closed, ...), in order, signed
 // with an HMAC of a shared secret, retried with the same backoff as
 // ActivityPub deliveries (outbox.RetryPolicy) and given up on after the
 // retry horizon. Each URL has a durable cursor in the store, so a restart
@@ -109,12 +110,15 @@ func (d *Dispatcher) Stats() Stats {
 	return Stats{Delivered: d.delivered.Load(), Retried: d.retried.Load(), Skipped: d.skipped.Load()}
 }
 
-// Document is the JSON body of a webhook request.
+// Document is the JSON body of a webhook request: a ledger entry of a
+// case (Case and LogIndex), or a step in the life of a report (Report, and
+// Case once the report is in one; no LogIndex), such as its arrival.
 type Document struct {
 	ID       string          `json:"id"`
 	Node     string          `json:"node"`
-	Case     string          `json:"case"`
-	LogIndex int64           `json:"logIndex"`
+	Report   string          `json:"report,omitempty"`
+	Case     string          `json:"case,omitempty"`
+	LogIndex *int64          `json:"logIndex,omitempty"`
 	Event    string          `json:"event"`
 	Actor    string          `json:"actor,omitempty"`
 	Time     time.Time       `json:"time"`
@@ -219,8 +223,11 @@ func (d *Dispatcher) follow(ctx context.Context, url string) {
 // deliver sends one event until it is acknowledged or the retry horizon
 // passes, then moves the cursor past it. It returns false when ctx ended.
 func (d *Dispatcher) deliver(ctx context.Context, url string, ev store.Event, cur *store.WebhookCursor, log zerolog.Logger) bool {
-	doc := Document{ID: fmt.Sprintf("%s#%d", d.cfg.Node, ev.Seq), Node: d.cfg.Node, Case: ev.CaseID, LogIndex: ev.LogIndex,
+	doc := Document{ID: fmt.Sprintf("%s#%d", d.cfg.Node, ev.Seq), Node: d.cfg.Node, Report: ev.Report, Case: ev.CaseID,
 		Event: ev.EventType, Actor: ev.Actor, Time: ev.Time, State: ev.State}
+	if ev.Report == "" {
+		doc.LogIndex = &ev.LogIndex
+	}
 	body, err := json.Marshal(doc)
 	if err != nil {
 		log.Error().Err(err).Msg("webhook: encode")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 )
 
@@ -45,7 +46,14 @@ type actionValues struct {
 	actor                          string
 	roles                          string
 	caseRef                        string
-	aliases                        string
+	reason                         string
+	// offer, of and related are the report add, report duplicate and
+	// case link flags.
+	offer, of              string
+	parent, child, sibling string
+	// off and on are the case engagement flags.
+	off, on bool
+	aliases string
 }
 
 // text returns the text given with --content or read from --content-file
@@ -184,7 +192,7 @@ func (g actionGroup) run(ctx context.Context, env *environment, args []string) e
 			return fmt.Errorf("the node accepted %s but %w", id, err)
 		}
 	}
-	var rec *activityRecord
+	var rec *api.ActivityRecord
 	if caseID != "" && !*noWait {
 		if rec, err = waitRecorded(ctx, s, caseID, id, *timeout); err != nil {
 			return err
@@ -251,11 +259,7 @@ func actingActor(ctx context.Context, c *client, as string) (string, error) {
 	if as != "" {
 		return as, nil
 	}
-	var list struct {
-		Actors []struct {
-			Name string `json:"name"`
-		} `json:"actors"`
-	}
+	var list api.ActorList
 	if err := c.do(ctx, "GET", "/api/actors", nil, &list); err != nil {
 		return "", fmt.Errorf("list the node's actors to choose the acting one: %w", err)
 	}
@@ -320,18 +324,18 @@ func (s *session) submit(ctx context.Context, act map[string]any) (map[string]an
 
 // caseDetail finds the case key names (its id, its short id or a unique
 // part of its id) and returns what GET /api/cases/{id} shows of it.
-func (s *session) caseDetail(ctx context.Context, key string) (caseDetailView, error) {
+func (s *session) caseDetail(ctx context.Context, key string) (api.CaseDetail, error) {
 	id, err := resolveCaseID(ctx, s.c, key)
 	if err != nil {
-		return caseDetailView{}, err
+		return api.CaseDetail{}, err
 	}
 	return s.caseByID(ctx, id)
 }
 
-func (s *session) caseByID(ctx context.Context, id string) (caseDetailView, error) {
-	var d caseDetailView
+func (s *session) caseByID(ctx context.Context, id string) (api.CaseDetail, error) {
+	var d api.CaseDetail
 	if err := s.c.do(ctx, "GET", "/api/cases/"+url.PathEscape(id)+"?notes=0", nil, &d); err != nil {
-		return caseDetailView{}, err
+		return api.CaseDetail{}, err
 	}
 	return d, nil
 }
@@ -349,9 +353,7 @@ func resolveCaseID(ctx context.Context, c *client, key string) (string, error) {
 	if key == "" {
 		return "", usageError("give a case: its id, its short id or a unique part of its id")
 	}
-	var d struct {
-		ID string `json:"id"`
-	}
+	var d api.CaseDetail
 	err := c.do(ctx, "GET", "/api/cases/"+url.PathEscape(key)+"?notes=0", nil, &d)
 	if err == nil && d.ID != "" {
 		return d.ID, nil
@@ -366,31 +368,15 @@ func resolveCaseID(ctx context.Context, c *client, key string) (string, error) {
 	return pickCase(all, key)
 }
 
-// activityRecord is what GET /api/cases/{id}/ledger?activity=ID answers:
-// whether the node's copy of the case recorded the activity, and where,
-// or the Case Actor's refusal of it.
-type activityRecord struct {
-	Activity string `json:"activity"`
-	Case     string `json:"case"`
-	CaseHeld bool   `json:"caseHeld"`
-	Recorded bool   `json:"recorded"`
-	LogIndex *int64 `json:"logIndex,omitempty"`
-	Refused  *struct {
-		Reject string `json:"reject"`
-		By     string `json:"by"`
-		Reason string `json:"reason"`
-	} `json:"refused,omitempty"`
-}
-
 // waitRecorded asks the node, until timeout passes, whether its copy of
 // case caseID has recorded the activity id: it returns where, or fails
 // with the Case Actor's refusal, or with a sentence saying it is still
 // not recorded.
-func waitRecorded(ctx context.Context, s *session, caseID, id string, timeout time.Duration) (*activityRecord, error) {
+func waitRecorded(ctx context.Context, s *session, caseID, id string, timeout time.Duration) (*api.ActivityRecord, error) {
 	deadline := time.Now().Add(timeout)
 	path := "/api/cases/" + url.PathEscape(caseID) + "/ledger?activity=" + url.QueryEscape(id)
 	for {
-		var rec activityRecord
+		var rec api.ActivityRecord
 		if err := s.c.do(ctx, "GET", path, nil, &rec); err != nil {
 			return nil, fmt.Errorf("the node accepted %s, but asking whether case %s recorded it failed: %w", id, cases.ShortID(caseID), err)
 		}
@@ -416,9 +402,9 @@ func waitRecorded(ctx context.Context, s *session, caseID, id string, timeout ti
 
 // report prints the outcome of an action: the activity's id, where the
 // case recorded it, and the case after it.
-func (s *session) report(ctx context.Context, a actionSpec, submitted map[string]any, caseID string, rec *activityRecord, noWait, asJSON bool) error {
+func (s *session) report(ctx context.Context, a actionSpec, submitted map[string]any, caseID string, rec *api.ActivityRecord, noWait, asJSON bool) error {
 	id, _ := submitted["id"].(string)
-	var detail *caseDetailView
+	var detail *api.CaseDetail
 	if caseID != "" && !noWait {
 		d, err := s.caseByID(ctx, caseID)
 		if err != nil {
@@ -464,42 +450,8 @@ func closedNote(closed bool) string {
 	return ""
 }
 
-// caseDetailView is the part of GET /api/cases/{id} the actions use.
-type caseDetailView struct {
-	ID           string `json:"id"`
-	Owner        string `json:"owner"`
-	EMState      string `json:"emState"`
-	PXAState     string `json:"pxaState"`
-	LedgerLength int64  `json:"ledgerLength"`
-	Closed       bool   `json:"closed"`
-	Participants []struct {
-		Actor    string `json:"actor"`
-		ID       string `json:"id"`
-		RMState  string `json:"rmState"`
-		VFDState string `json:"vfdState"`
-		PECState string `json:"pecState"`
-		Removed  bool   `json:"removed"`
-	} `json:"participants"`
-	Embargo *struct {
-		ID  string    `json:"id"`
-		End time.Time `json:"end"`
-	} `json:"embargo"`
-	Proposals []struct {
-		InviteID string `json:"inviteId"`
-	} `json:"proposals"`
-	Invites []struct {
-		Actor string `json:"actor"`
-		ID    string `json:"id"`
-	} `json:"invites"`
-	Suggestions []map[string]any `json:"suggestions"`
-	Transfer    *struct {
-		ID string `json:"id"`
-		To string `json:"to"`
-	} `json:"transfer"`
-}
-
-// participantOf returns the CaseParticipant id of actor in the case.
-func (d caseDetailView) participantOf(actor string) (string, error) {
+// participantOf returns the CaseParticipant id of actor in case d.
+func participantOf(d api.CaseDetail, actor string) (string, error) {
 	for _, p := range d.Participants {
 		if p.Actor == actor && !p.Removed {
 			return p.ID, nil
@@ -509,13 +461,10 @@ func (d caseDetailView) participantOf(actor string) (string, error) {
 }
 
 // listAllCases follows the pages of GET /api/cases.
-func listAllCases(ctx context.Context, c *client) ([]caseRow, error) {
-	var all []caseRow
+func listAllCases(ctx context.Context, c *client) ([]api.Case, error) {
+	var all []api.Case
 	for after := ""; ; {
-		var page struct {
-			Cases []caseRow `json:"cases"`
-			Next  string    `json:"next"`
-		}
+		var page api.CasePage
 		if err := c.do(ctx, "GET", "/api/cases?limit=1000&after="+url.QueryEscape(after), nil, &page); err != nil {
 			return nil, err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/node"
 	"github.com/openvultron/vultron/outbox"
@@ -88,29 +89,8 @@ func (n cliNode) ok(t *testing.T, args ...string) string {
 	return out
 }
 
-// caseJSON is what "case show --json" prints, the part the tests check.
-type caseJSON struct {
-	ID           string `json:"id"`
-	Owner        string `json:"owner"`
-	EMState      string `json:"emState"`
-	PXAState     string `json:"pxaState"`
-	Closed       bool   `json:"closed"`
-	LedgerLength int64  `json:"ledgerLength"`
-	Participants []struct {
-		Actor    string   `json:"actor"`
-		Roles    []string `json:"roles"`
-		RMState  string   `json:"rmState"`
-		VFDState string   `json:"vfdState"`
-		PECState string   `json:"pecState"`
-		Removed  bool     `json:"removed"`
-	} `json:"participants"`
-	Transfer *struct {
-		To string `json:"to"`
-	} `json:"transfer"`
-	Notes []struct {
-		Content string `json:"content"`
-	} `json:"notes"`
-}
+// caseJSON is what "case show --json" prints: the node's answer.
+type caseJSON struct{ api.CaseDetail }
 
 func (n cliNode) showCase(t *testing.T, id string) caseJSON {
 	t.Helper()
@@ -461,8 +441,11 @@ func TestCLIMoreActions(t *testing.T) {
 	vendorNode.ok(t, "embargo", "accept", caseID, proposal[len(proposal)-12:], "--as", "vendor", "--wait", "em=ACTIVE", "--timeout", "20s")
 	vendorNode.ok(t, "embargo", "revise", caseID, "--as", "vendor", "--days", "60", "--wait", "em=REVISE", "--timeout", "20s")
 	vendorNode.ok(t, "embargo", "reject", caseID, "--as", "vendor", "--wait", "em=ACTIVE", "--timeout", "20s")
-	// ET.
-	vendorNode.ok(t, "embargo", "terminate", caseID, "--as", "vendor", "--wait", "em=EXITED", "--timeout", "20s")
+	// ET, with the reason, which the embargo's history keeps.
+	vendorNode.ok(t, "embargo", "terminate", caseID, "--as", "vendor", "--reason", "the fix shipped early", "--wait", "em=EXITED", "--timeout", "20s")
+	if h := vendorNode.showCase(t, caseID).History; len(h) == 0 || h[len(h)-1].Message != "ET" || h[len(h)-1].Reason != "the fix shipped early" {
+		t.Errorf("the embargo's history after ET --reason: %+v", h)
+	}
 
 	// The coordinator declines its invitation and stays out.
 	vendorNode.ok(t, "participant", "invite", caseID, "--as", "vendor", "--actor", coord, "--role", "coordinator")

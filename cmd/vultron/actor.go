@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/openvultron/vultron/api"
 )
 
 // runActor runs `vultron actor rotate-key NAME`.
@@ -27,12 +29,7 @@ func runActor(ctx context.Context, env *environment, args []string) error {
 	if fs.NArg() != 2 {
 		return usageError("rotate-key takes one actor name")
 	}
-	var out struct {
-		Actor         string    `json:"actor"`
-		KeyID         string    `json:"keyId"`
-		PreviousKeyID string    `json:"previousKeyId"`
-		PreviousUntil time.Time `json:"previousKeyUntil"`
-	}
+	var out api.KeyRotation
 	path := "/api/actors/" + url.PathEscape(fs.Arg(1)) + "/rotate-key?overlap=" + url.QueryEscape(time.Duration(overlap).String())
 	if err := c.do(ctx, "POST", path, nil, &out); err != nil {
 		return err

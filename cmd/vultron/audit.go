@@ -8,35 +8,9 @@ import (
 	"strconv"
 	"text/tabwriter"
 	"time"
+
+	"github.com/openvultron/vultron/api"
 )
-
-// auditRow is one audit record as GET /api/audit returns it.
-type auditRow struct {
-	Seq        uint64    `json:"seq"`
-	Time       time.Time `json:"time"`
-	Kind       string    `json:"kind"`
-	Actor      string    `json:"actor,omitempty"`
-	Signer     string    `json:"signer,omitempty"`
-	KeyID      string    `json:"keyId,omitempty"`
-	ActivityID string    `json:"activityId,omitempty"`
-	Digest     string    `json:"digest,omitempty"`
-	Decision   string    `json:"decision"`
-	Reason     string    `json:"reason,omitempty"`
-	Status     int       `json:"status,omitempty"`
-	Remote     string    `json:"remote,omitempty"`
-	Dropped    uint64    `json:"dropped,omitempty"`
-	Prev       string    `json:"prev,omitempty"`
-	Hash       string    `json:"hash"`
-}
-
-// auditVerdict is GET /api/audit/verify's answer.
-type auditVerdict struct {
-	OK        bool   `json:"ok"`
-	Records   uint64 `json:"records"`
-	Head      string `json:"head,omitempty"`
-	BrokenSeq uint64 `json:"brokenSeq,omitempty"`
-	Reason    string `json:"reason,omitempty"`
-}
 
 func runAudit(ctx context.Context, env *environment, args []string) error {
 	sub := ""
@@ -74,7 +48,7 @@ func runAudit(ctx context.Context, env *environment, args []string) error {
 		printAudit(env, rows)
 		return nil
 	case "verify":
-		var v auditVerdict
+		var v api.AuditVerdict
 		if err := c.do(ctx, "GET", "/api/audit/verify", nil, &v); err != nil {
 			return err
 		}
@@ -99,18 +73,15 @@ func runAudit(ctx context.Context, env *environment, args []string) error {
 
 // auditRows follows the pages of GET /api/audit from after until limit
 // records (all when limit is 0) or the end.
-func auditRows(ctx context.Context, c *client, after uint64, limit int) ([]auditRow, error) {
-	rows := []auditRow{}
+func auditRows(ctx context.Context, c *client, after uint64, limit int) ([]api.AuditRecord, error) {
+	rows := []api.AuditRecord{}
 	for {
 		page := 1000
 		if limit > 0 {
 			page = min(page, limit-len(rows))
 		}
 		q := url.Values{"after": {strconv.FormatUint(after, 10)}, "limit": {strconv.Itoa(page)}}
-		var out struct {
-			Records []auditRow `json:"records"`
-			Next    uint64     `json:"next"`
-		}
+		var out api.AuditPage
 		if err := c.do(ctx, "GET", "/api/audit?"+q.Encode(), nil, &out); err != nil {
 			return nil, err
 		}
@@ -125,7 +96,7 @@ func auditRows(ctx context.Context, c *client, after uint64, limit int) ([]audit
 	}
 }
 
-func printAudit(env *environment, rows []auditRow) {
+func printAudit(env *environment, rows []api.AuditRecord) {
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SEQ\tTIME\tKIND\tDECISION\tSTATUS\tACTOR\tSIGNER\tKEY\tACTIVITY\tREMOTE\tREASON")
 	for _, r := range rows {

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/node"
 )
 
@@ -73,7 +74,7 @@ func TestAuditCommand(t *testing.T) {
 	if !strings.Contains(out, "SEQ") || strings.Count(out, "refused") != 3 || !strings.Contains(out, "request is not signed") || !strings.Contains(out, "127.0.0.1") {
 		t.Fatalf("audit show:\n%s", out)
 	}
-	var rows []auditRow
+	var rows []api.AuditRecord
 	if err := json.Unmarshal([]byte(n.ok(t, "audit", "show", "--after", "1", "--limit", "1", "--json")), &rows); err != nil {
 		t.Fatal(err)
 	}

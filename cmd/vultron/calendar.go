@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"github.com/openvultron/vultron/api"
 )
 
 // runCalendar prints the node's embargo calendar feeds, with the feed token
@@ -23,10 +25,7 @@ func runCalendar(ctx context.Context, env *environment, args []string) error {
 	if fs.NArg() > 1 || (fs.NArg() == 1 && fs.Arg(0) != "token") {
 		return usageError("calendar takes no arguments but the word token")
 	}
-	var links struct {
-		Calendar     string `json:"calendar"`
-		CaseTemplate string `json:"caseTemplate"`
-	}
+	var links api.CalendarLinks
 	method, path := "GET", "/api/calendar"
 	if *rotate {
 		method, path = "POST", "/api/calendar/token"

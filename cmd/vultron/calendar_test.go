@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/openvultron/vultron/api"
 )
 
 // TestCalendarCommand checks vultron calendar [token] [--rotate] against a
@@ -15,10 +17,7 @@ func TestCalendarCommand(t *testing.T) {
 	n := startCLINode(t, "vendor:Organization")
 	feedURL := func(args ...string) string {
 		t.Helper()
-		var links struct {
-			Calendar     string `json:"calendar"`
-			CaseTemplate string `json:"caseTemplate"`
-		}
+		var links api.CalendarLinks
 		out := n.ok(t, append(args, "--json")...)
 		if err := json.Unmarshal([]byte(out), &links); err != nil || !strings.Contains(links.Calendar, "/calendar.ics?token=") ||
 			!strings.Contains(links.CaseTemplate, "/api/cases/{id}/embargo.ics?token=") {

@@ -49,6 +49,20 @@ func caseActionGroup() actionGroup {
 				build: answerTransfer("Accept")},
 			{name: "reject-transfer", message: "-", summary: "decline the ownership offered to the acting actor", args: "CASE", minArgs: 1, maxArgs: 1,
 				build: answerTransfer("Reject")},
+			{name: "engagement", message: "-", summary: "leave active work keeping the embargo (--off), or return to it (--on)", args: "CASE", minArgs: 1, maxArgs: 1,
+				flags: func(fs *flag.FlagSet, v *actionValues) {
+					fs.BoolVar(&v.off, "off", false, "leave active work: the node is then sent only what it still needs")
+					fs.BoolVar(&v.on, "on", false, "return to active work")
+					fs.StringVar(&v.reason, "reason", "", "why, for the other participants")
+				},
+				build: buildEngagement},
+			{name: "link", message: "-", summary: "relate the case to another as its parent, child or sibling (owner only)", args: "CASE", minArgs: 1, maxArgs: 1,
+				flags: func(fs *flag.FlagSet, v *actionValues) {
+					fs.StringVar(&v.parent, "parent", "", "the case that is this one's parent")
+					fs.StringVar(&v.child, "child", "", "the case that is this one's child")
+					fs.StringVar(&v.sibling, "sibling", "", "the case that is this one's sibling")
+				},
+				build: buildLink},
 		},
 	}
 }
@@ -76,7 +90,7 @@ func buildTransfer(ctx context.Context, s *session, v *actionValues, args []stri
 	if err != nil {
 		return nil, "", err
 	}
-	if _, err := d.participantOf(v.to); err != nil {
+	if _, err := participantOf(d, v.to); err != nil {
 		return nil, "", err
 	}
 	return map[string]any{"type": "Offer", "object": d.ID, "target": v.to, "context": d.ID}, d.ID, nil
@@ -95,6 +109,46 @@ func answerTransfer(typ string) func(context.Context, *session, *actionValues, [
 	}
 }
 
+// buildLink relates a case to another (Update of the case carrying
+// parentCases, childCases or siblingCases). The other case is named by its
+// id, or a unique part of the id of a case this node holds.
+func buildLink(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
+	var relation, other string
+	n := 0
+	for _, r := range []struct{ name, value string }{{"parent", v.parent}, {"child", v.child}, {"sibling", v.sibling}} {
+		if r.value != "" {
+			relation, other, n = r.name, r.value, n+1
+		}
+	}
+	if n != 1 {
+		return nil, "", usageError("give one of --parent, --child or --sibling, naming the other case")
+	}
+	d, err := s.caseDetail(ctx, args[0])
+	if err != nil {
+		return nil, "", err
+	}
+	if !strings.HasPrefix(other, "https://") && !strings.HasPrefix(other, "http://") {
+		if other, err = s.resolveCase(ctx, other); err != nil {
+			return nil, "", err
+		}
+	}
+	return vocab.LinkCase(d.ID, relation, other), d.ID, nil
+}
+
+// buildEngagement declares the acting participant's case engagement.
+func buildEngagement(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
+	if v.off == v.on {
+		return nil, "", usageError("give --off or --on")
+	}
+	d, pid, err := myParticipant(ctx, s, args[0])
+	if err != nil {
+		return nil, "", err
+	}
+	return vocab.DeclareEngagement(d.ID, pid, v.on, v.reason), d.ID, nil
+}
+
+// buildVulnerabilityIDs records the ids the case's vulnerability is known
+// by (Add(VulnerabilityRecord)).
 func buildVulnerabilityIDs(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
 	var aliases []string
 	for _, a := range strings.Split(v.aliases, ",") {

@@ -10,42 +10,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/ledger"
 )
-
-// caseRow is a case as the node's read API returns it.
-type caseRow struct {
-	ID           string     `json:"id"`
-	Name         string     `json:"name"`
-	Owner        string     `json:"owner"`
-	CaseActor    string     `json:"caseActor"`
-	Hosted       bool       `json:"hosted"`
-	EMState      string     `json:"emState"`
-	EmbargoEnd   *time.Time `json:"embargoEnd"`
-	PXAState     string     `json:"pxaState"`
-	LedgerLength int64      `json:"ledgerLength"`
-	TailHash     string     `json:"tailHash"`
-	Closed       bool       `json:"closed"`
-	Diverged     string     `json:"diverged"`
-	// Replica says how the node's copy compares with the Case Actor's
-	// ledger.
-	Replica      cases.ReplicaStatus `json:"replica"`
-	Participants []struct {
-		Actor            string   `json:"actor"`
-		Roles            []string `json:"roles"`
-		RMState          string   `json:"rmState"`
-		VFDState         string   `json:"vfdState"`
-		PECState         string   `json:"pecState"`
-		Engaged          bool     `json:"engaged"`
-		EmbargoAdherence bool     `json:"embargoAdherence"`
-		Removed          bool     `json:"removed"`
-	} `json:"participants"`
-	Notes []struct {
-		Author    string    `json:"author"`
-		Content   string    `json:"content"`
-		Published time.Time `json:"published"`
-	} `json:"notes"`
-}
 
 func runCase(ctx context.Context, env *environment, args []string) error {
 	if len(args) > 0 {
@@ -73,9 +41,7 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	var all struct {
-		Cases []caseRow `json:"cases"`
-	}
+	var all api.CasePage
 	fetchAll := func() error {
 		var err error
 		all.Cases, err = listAllCases(ctx, c)
@@ -112,7 +78,7 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 			return resyncCase(ctx, env, c, id, *rebuild, *asJSON)
 		}
 		if fs.Arg(0) == "show" {
-			var detail caseRow
+			var detail api.CaseDetail
 			var raw json.RawMessage
 			if err := c.do(ctx, "GET", "/api/cases/"+url.PathEscape(id), nil, &raw); err != nil {
 				return err
@@ -135,7 +101,7 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 
 // pickCase finds the case whose id or short id is key, or whose id
 // uniquely contains it.
-func pickCase(all []caseRow, key string) (string, error) {
+func pickCase(all []api.Case, key string) (string, error) {
 	var found []string
 	for _, r := range all {
 		if r.ID == key || cases.ShortID(r.ID) == key {
@@ -154,7 +120,7 @@ func pickCase(all []caseRow, key string) (string, error) {
 	return "", fmt.Errorf("%q matches %d cases; give more of the id", key, len(found))
 }
 
-func printCase(env *environment, r caseRow) {
+func printCase(env *environment, r api.CaseDetail) {
 	w := env.stdout
 	line := func(label, format string, args ...any) {
 		fmt.Fprintf(w, "%-11s "+format+"\n", append([]any{label}, args...)...)
@@ -198,7 +164,7 @@ func printCase(env *environment, r caseRow) {
 
 // replicaWord says in a word or two how a replica compares with its Case
 // Actor's ledger, for the case list.
-func replicaWord(st cases.ReplicaStatus) string {
+func replicaWord(st api.ReplicaStatus) string {
 	switch st.State {
 	case cases.ReplicaBehind:
 		return fmt.Sprintf("behind %d", st.Behind)
@@ -212,7 +178,7 @@ func replicaWord(st cases.ReplicaStatus) string {
 
 // replicaLine says how a replica compares with its Case Actor's ledger and
 // what the node is doing about it, for case show.
-func replicaLine(st cases.ReplicaStatus) string {
+func replicaLine(st api.ReplicaStatus) string {
 	switch st.State {
 	case cases.ReplicaBehind:
 		return fmt.Sprintf("BEHIND by %d entries since %s: %s", st.Behind, st.Since.UTC().Format(time.RFC3339), st.Doing)
@@ -230,10 +196,7 @@ func resyncCase(ctx context.Context, env *environment, c *client, id string, reb
 	if rebuild {
 		body = []byte(`{"rebuild":true}`)
 	}
-	var out struct {
-		Case    string              `json:"case"`
-		Replica cases.ReplicaStatus `json:"replica"`
-	}
+	var out api.Resync
 	if err := c.do(ctx, "POST", "/api/cases/"+url.PathEscape(id)+"/resync", body, &out); err != nil {
 		return err
 	}
@@ -245,36 +208,26 @@ func resyncCase(ctx context.Context, env *environment, c *client, id string, reb
 }
 
 func printLedger(ctx context.Context, env *environment, c *client, id string, from int64, asJSON bool) error {
-	type entry struct {
-		LogIndex    int64     `json:"logIndex"`
-		EventType   string    `json:"eventType"`
-		LogObjectID string    `json:"logObjectId"`
-		EntryHash   string    `json:"entryHash"`
-		ReceivedAt  time.Time `json:"receivedAt"`
-	}
-	var all []json.RawMessage
+	var all []ledger.Entry
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	if !asJSON {
 		fmt.Fprintln(tw, "INDEX\tRECORDED\tEVENT\tACTIVITY\tHASH")
 	}
 	for {
-		var page struct {
-			Entries []json.RawMessage `json:"entries"`
-			Next    *int64            `json:"next"`
-		}
+		var page api.LedgerPage
 		if err := c.do(ctx, "GET", fmt.Sprintf("/api/cases/%s/ledger?from=%d&limit=1000", url.PathEscape(id), from), nil, &page); err != nil {
 			return err
 		}
-		for _, raw := range page.Entries {
+		for _, e := range page.Entries {
 			if asJSON {
-				all = append(all, raw)
+				all = append(all, e)
 				continue
 			}
-			var e entry
-			if err := json.Unmarshal(raw, &e); err != nil {
+			received, err := time.Parse(time.RFC3339Nano, e.ReceivedAt)
+			if err != nil {
 				return fmt.Errorf("the node's ledger entry is malformed: %w", err)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.LogIndex, e.ReceivedAt.UTC().Format(time.RFC3339), e.EventType, e.LogObjectID, shortHash(e.EntryHash))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.LogIndex, received.UTC().Format(time.RFC3339), e.EventType, e.LogObjectID, shortHash(e.EntryHash))
 		}
 		if page.Next == nil || len(page.Entries) == 0 {
 			break

@@ -68,3 +68,45 @@ func TestClassifyCommandErrors(t *testing.T) {
 		t.Errorf("no files: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestClassifyReplies checks that vultron classify names the replies the
+// node sends, as they are on the wire, with the message types each
+// carries: the acknowledgements and errors of the four models, the
+// vendor's awareness riding on its RK, and a report with an embargo
+// proposal.
+func TestClassifyReplies(t *testing.T) {
+	wire := filepath.Join("..", "..", "vocab", "testdata", "wire")
+	want := map[string]string{
+		"ack_engage_case.json":            "ACK_REPORT RK",
+		"ack_embargo_proposal.json":       "ACK_EMBARGO EK",
+		"ack_fix_ready.json":              "ACK_CASE_STATUS CK",
+		"ack_note.json":                   "ACK_INQUIRY GK",
+		"ack_report_with_embargo.json":    "ACK_REPORT RK|EK|CV",
+		"ack_vendor_awareness.json":       "ACK_CASE_STATUS CK",
+		"error_engage_case.json":          "REPORT_ERROR RE",
+		"error_embargo_proposal.json":     "EMBARGO_ERROR EE",
+		"error_fix_ready.json":            "CASE_STATUS_ERROR CE",
+		"error_note.json":                 "GENERAL_ERROR GE",
+		"submit_report_with_embargo.json": "SUBMIT_REPORT RS|EP",
+	}
+	var files []string
+	for f := range want {
+		files = append(files, filepath.Join(wire, f))
+	}
+	code, out, errOut := classifyCapture(t, append([]string{"classify", "--json"}, files...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var results []classifyResult
+	if err := json.Unmarshal([]byte(out), &results); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if got := r.Semantic + " " + r.Messages; got != want[filepath.Base(r.File)] {
+			t.Errorf("%s: %s (%s), want %s", filepath.Base(r.File), got, r.Reason, want[filepath.Base(r.File)])
+		}
+	}
+	if len(results) != len(want) {
+		t.Errorf("%d results, want %d", len(results), len(want))
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/openvultron/vultron/problem"
 )
 
 // nodeFlags are the flags of every command that talks to a running node
@@ -100,14 +102,11 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, out a
 		return fmt.Errorf("read the node's answer: %w", err)
 	}
 	if resp.StatusCode >= 300 {
-		var e struct {
-			Error string `json:"error"`
-		}
 		if resp.StatusCode == http.StatusUnauthorized {
 			return &nodeError{status: resp.StatusCode, msg: fmt.Sprintf("the node at %s refused the API token from %s (401); give that node's token file with --token-file or VULTRON_TOKEN_FILE", c.base, c.tokenFile)}
 		}
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return &nodeError{status: resp.StatusCode, msg: fmt.Sprintf("the node refused (%d): %s", resp.StatusCode, e.Error)}
+		if msg, ok := problem.ReadBody(data); ok {
+			return &nodeError{status: resp.StatusCode, msg: fmt.Sprintf("the node refused (%d): %s", resp.StatusCode, msg)}
 		}
 		return &nodeError{status: resp.StatusCode, msg: "the node answered " + resp.Status}
 	}

@@ -6,19 +6,9 @@ import (
 	"strconv"
 	"text/tabwriter"
 	"time"
-)
 
-type deliveryRow struct {
-	ID          uint64    `json:"id"`
-	Activity    string    `json:"activity"`
-	Actor       string    `json:"actor"`
-	Recipient   string    `json:"recipient"`
-	OrderingKey string    `json:"orderingKey,omitempty"`
-	Attempts    int       `json:"attempts"`
-	FirstQueued time.Time `json:"firstQueued"`
-	NextAttempt time.Time `json:"nextAttempt"`
-	LastError   string    `json:"lastError,omitempty"`
-}
+	"github.com/openvultron/vultron/api"
+)
 
 func runDeliveries(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet("deliveries", "vultron deliveries [flags] [list | retry ID]",
@@ -36,10 +26,7 @@ func runDeliveries(ctx context.Context, env *environment, args []string) error {
 		if fs.NArg() > 1 {
 			return usageError("list takes no arguments")
 		}
-		var out struct {
-			Pending []deliveryRow `json:"pending"`
-			Dead    []deliveryRow `json:"dead"`
-		}
+		var out api.Deliveries
 		if err := c.do(ctx, "GET", "/api/deliveries", nil, &out); err != nil {
 			return err
 		}
@@ -57,9 +44,7 @@ func runDeliveries(ctx context.Context, env *environment, args []string) error {
 		if err != nil {
 			return usageError("dead letter id %q is not a number", fs.Arg(1))
 		}
-		var out struct {
-			Delivery uint64 `json:"delivery"`
-		}
+		var out api.Requeued
 		if err := c.do(ctx, "POST", fmt.Sprintf("/api/deliveries/%d/retry", id), nil, &out); err != nil {
 			return err
 		}
@@ -70,7 +55,7 @@ func runDeliveries(ctx context.Context, env *environment, args []string) error {
 	}
 }
 
-func printDeliveries(env *environment, title string, rows []deliveryRow) {
+func printDeliveries(env *environment, title string, rows []api.Delivery) {
 	fmt.Fprintf(env.stdout, "%s: %d\n", title, len(rows))
 	if len(rows) == 0 {
 		return

@@ -5,34 +5,11 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"time"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/deadline"
 )
-
-// dueRow is one deadline as GET /api/deadlines answers it.
-type dueRow struct {
-	Kind        string    `json:"kind"`
-	Subject     string    `json:"subject"`
-	Report      bool      `json:"report"`
-	Name        string    `json:"name"`
-	Participant string    `json:"participant"`
-	Local       string    `json:"local"`
-	Mine        bool      `json:"mine"`
-	Start       time.Time `json:"start"`
-	Due         time.Time `json:"due"`
-	DueLocal    string    `json:"dueLocal"`
-	Limit       string    `json:"limit"`
-	Overdue     bool      `json:"overdue"`
-}
-
-// dueList is GET /api/deadlines's answer.
-type dueList struct {
-	TimeZone  string    `json:"timeZone"`
-	Now       time.Time `json:"now"`
-	Deadlines []dueRow  `json:"deadlines"`
-}
 
 func runDue(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet("due", "vultron due [--overdue] [--limit N] [--json] [CASE]",
@@ -65,7 +42,7 @@ func runDue(ctx context.Context, env *environment, args []string) error {
 		}
 		q.Set("case", id)
 	}
-	var out dueList
+	var out api.Deadlines
 	if err := c.do(ctx, "GET", "/api/deadlines?"+q.Encode(), nil, &out); err != nil {
 		return err
 	}

@@ -15,14 +15,7 @@ import (
 func embargoGroup() actionGroup {
 	timeFlags := func(fs *flag.FlagSet, v *actionValues) {
 		fs.StringVar(&v.end, "end", "", "when the embargo ends, RFC 3339 (e.g. 2026-12-24T00:00:00Z)")
-		fs.Func("days", "the embargo ends this many days from now, a positive whole number (instead of --end)", func(s string) error {
-			n, err := strconv.Atoi(s)
-			if err != nil {
-				return fmt.Errorf("%q is not a whole number of days", s)
-			}
-			v.days, v.daysSet = n, true
-			return nil
-		})
+		embargoDaysFlag(fs, v, "days", "the embargo ends this many days from now, a positive whole number (instead of --end)")
 	}
 	return actionGroup{
 		name: "embargo",
@@ -37,8 +30,16 @@ func embargoGroup() actionGroup {
 				build: answerProposal("Accept")},
 			{name: "reject", message: "ER/EJ", summary: "reject a proposed embargo or revision", args: "CASE [PROPOSAL]", minArgs: 1, maxArgs: 2,
 				build: answerProposal("Reject")},
-			{name: "terminate", message: "ET", summary: "terminate the active embargo", args: "CASE", minArgs: 1, maxArgs: 1,
+			{name: "terminate", message: "ET", summary: "terminate the active embargo (any participant)", args: "CASE", minArgs: 1, maxArgs: 1,
+				flags: func(fs *flag.FlagSet, v *actionValues) {
+					fs.StringVar(&v.reason, "reason", "", "why the embargo ends early; the embargo's history keeps it")
+				},
 				build: buildTerminate},
+			{name: "withdraw", message: "ET/ER", summary: "declare the acting participant will not honour the embargo (it is torn down)", args: "CASE", minArgs: 1, maxArgs: 1,
+				flags: func(fs *flag.FlagSet, v *actionValues) {
+					fs.StringVar(&v.reason, "reason", "", "why, for the owner and the other participants")
+				},
+				build: buildWithdraw},
 		},
 	}
 }
@@ -50,21 +51,45 @@ func runEmbargo(ctx context.Context, env *environment, args []string) error {
 // embargoEnd reads --end or --days (daysSet says whether --days was
 // given, so that --days 0 is refused rather than taken for no --days).
 func embargoEnd(v *actionValues, daysSet bool, now time.Time) (time.Time, error) {
+	end, err := endFlags(v, daysSet, now, "--end", "--days")
+	if err == nil && end.IsZero() {
+		err = usageError("give the embargo's end with --end TIME or --days N")
+	}
+	return end, err
+}
+
+// endFlags reads an embargo's end from v.end (an RFC 3339 time, given with
+// the flag endName) or v.days (days from now, given with daysName when
+// daysSet); zero when neither is given.
+func endFlags(v *actionValues, daysSet bool, now time.Time, endName, daysName string) (time.Time, error) {
 	switch {
 	case v.end != "" && daysSet:
-		return time.Time{}, usageError("give --end or --days, not both")
+		return time.Time{}, usageError("give %s or %s, not both", endName, daysName)
 	case daysSet && v.days <= 0:
-		return time.Time{}, usageError("--days must be a positive number of days, not %d", v.days)
+		return time.Time{}, usageError("%s must be a positive number of days, not %d", daysName, v.days)
 	case v.end != "":
 		t, err := time.Parse(time.RFC3339, v.end)
 		if err != nil {
-			return time.Time{}, usageError("--end must be an RFC 3339 time such as 2026-12-24T00:00:00Z, not %q", v.end)
+			return time.Time{}, usageError("%s must be an RFC 3339 time such as 2026-12-24T00:00:00Z, not %q", endName, v.end)
 		}
 		return t.UTC(), nil
-	case v.days > 0:
+	case daysSet:
 		return now.Add(time.Duration(v.days) * 24 * time.Hour).UTC().Truncate(time.Second), nil
 	}
-	return time.Time{}, usageError("give the embargo's end with --end TIME or --days N")
+	return time.Time{}, nil
+}
+
+// embargoDaysFlag registers a flag of a whole number of days into v.days,
+// noting in v.daysSet that it was given.
+func embargoDaysFlag(fs *flag.FlagSet, v *actionValues, name, usage string) {
+	fs.Func(name, usage, func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number of days", s)
+		}
+		v.days, v.daysSet = n, true
+		return nil
+	})
 }
 
 func buildProposal(revise bool) func(context.Context, *session, *actionValues, []string) (map[string]any, string, error) {
@@ -120,7 +145,7 @@ func answerProposal(typ string) func(context.Context, *session, *actionValues, [
 	}
 }
 
-func buildTerminate(ctx context.Context, s *session, _ *actionValues, args []string) (map[string]any, string, error) {
+func buildTerminate(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
 	d, err := s.caseDetail(ctx, args[0])
 	if err != nil {
 		return nil, "", err
@@ -128,5 +153,15 @@ func buildTerminate(ctx context.Context, s *session, _ *actionValues, args []str
 	if d.Embargo == nil || d.Embargo.ID == "" {
 		return nil, "", fmt.Errorf("case %s has no embargo to terminate (EM %s)", d.ID, d.EMState)
 	}
-	return map[string]any{"type": "Remove", "object": d.Embargo.ID, "origin": d.ID, "context": d.ID}, d.ID, nil
+	return vocab.TerminateEmbargo(d.ID, d.Embargo.ID, v.reason), d.ID, nil
+}
+
+// buildWithdraw declares that the acting participant will not honour the
+// case's embargo.
+func buildWithdraw(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
+	d, pid, err := myParticipant(ctx, s, args[0])
+	if err != nil {
+		return nil, "", err
+	}
+	return vocab.DeclareNonAdherence(d.ID, pid, v.reason), d.ID, nil
 }

@@ -5,8 +5,9 @@
 // activities, submit them to an actor's outbox, wait until the case records
 // them (actions.go) and print what the node answers. The protocol's rules
 // belong to the node, which decides; the client only finds the ids an
-// action refers to and says the node's sentence. The API's JSON types are
-// decoded here into the parts the commands print.
+// action refers to and says the node's sentence. The API's answers are
+// decoded into package api's types, which the node writes; --json prints
+// them as the node answered.
 //
 // Usage:
 //

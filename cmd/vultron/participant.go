@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/vocab"
 )
 
@@ -38,9 +39,9 @@ func participantGroup() actionGroup {
 				flags: inviteFlags, build: answerInvite("Reject")},
 			{name: "suggest", message: "-", summary: "suggest to the owner that an actor be invited", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: actorAndRoles, build: buildSuggest},
-			{name: "accept-suggestion", message: "-", summary: "accept a suggestion (owner only; the Case Actor invites)", args: "CASE", minArgs: 1, maxArgs: 1,
+			{name: "accept-suggestion", message: "-", summary: "accept the Case Actor's offer of a suggested participant (owner only; the Case Actor invites)", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: actorFlag, build: answerSuggestion("Accept")},
-			{name: "reject-suggestion", message: "-", summary: "reject a suggestion (owner only)", args: "CASE", minArgs: 1, maxArgs: 1,
+			{name: "reject-suggestion", message: "-", summary: "reject the Case Actor's offer of a suggested participant (owner only)", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: actorFlag, build: answerSuggestion("Reject")},
 			{name: "remove", message: "-", summary: "remove a participant from the case (owner only)", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: actorFlag, build: buildRemove},
@@ -106,8 +107,15 @@ func answerSuggestion(typ string) func(context.Context, *session, *actionValues,
 		}
 		var ids []string
 		for _, sg := range d.Suggestions {
-			if v.actor == "" || sg["actor"] == v.actor {
-				if id, _ := sg["id"].(string); id != "" {
+			if v.actor == "" || sg.Actor == v.actor {
+				// The owner answers the Case Actor's offer of a participant
+				// for the suggestion; a suggestion from before that offer
+				// is answered directly.
+				id := sg.Offered
+				if id == "" {
+					id = sg.ID
+				}
+				if id != "" {
 					ids = append(ids, id)
 				}
 			}
@@ -137,7 +145,7 @@ func buildRemove(ctx context.Context, s *session, v *actionValues, args []string
 	if err != nil {
 		return nil, "", err
 	}
-	pid, err := d.participantOf(v.actor)
+	pid, err := participantOf(d, v.actor)
 	if err != nil {
 		return nil, "", err
 	}
@@ -152,12 +160,7 @@ func answerInvite(typ string) func(context.Context, *session, *actionValues, []s
 		if len(args) == 1 {
 			key = args[0]
 		}
-		var list struct {
-			Invitations []struct {
-				ID   string `json:"id"`
-				Case string `json:"case"`
-			} `json:"invitations"`
-		}
+		var list api.InvitationList
 		if err := s.c.do(ctx, "GET", "/actors/"+url.PathEscape(s.as)+"/invitations", nil, &list); err != nil {
 			return nil, "", fmt.Errorf("read the invitations of %s: %w", s.as, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/node"
 )
 
@@ -85,18 +86,7 @@ func runPolicyShow(ctx context.Context, env *environment, args []string) error {
 	if fs.NArg() != 0 {
 		return usageError("policy show takes no arguments")
 	}
-	var out struct {
-		Name   string   `json:"name"`
-		Source string   `json:"source"`
-		Off    []string `json:"off"`
-		Rules  []struct {
-			Name string   `json:"name"`
-			Line int      `json:"line"`
-			On   string   `json:"on"`
-			If   string   `json:"if"`
-			Do   []string `json:"do"`
-		} `json:"rules"`
-	}
+	var out api.Policy
 	if err := c.do(ctx, "GET", "/api/policy", nil, &out); err != nil {
 		return err
 	}
@@ -134,23 +124,7 @@ func runPolicyExplain(ctx context.Context, env *environment, args []string) erro
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Case   string `json:"case"`
-		Policy string `json:"policy"`
-		Points []struct {
-			Actor   string `json:"actor"`
-			Point   string `json:"point"`
-			Open    bool   `json:"open"`
-			Decided bool   `json:"decided"`
-			Rules   []struct {
-				Rule    string   `json:"rule"`
-				Line    int      `json:"line"`
-				Fires   bool     `json:"fires"`
-				Why     string   `json:"why"`
-				Actions []string `json:"actions"`
-			} `json:"rules"`
-		} `json:"points"`
-	}
+	var out api.PolicyExplanation
 	if err := c.do(ctx, "GET", "/api/cases/"+url.PathEscape(id)+"/policy", nil, &out); err != nil {
 		return err
 	}

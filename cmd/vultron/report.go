@@ -11,7 +11,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/vocab"
 )
 
 // reportGroup is "vultron report": the Report Management messages a
@@ -26,12 +28,14 @@ func reportGroup() actionGroup {
 			"Reading: \"vultron report list\" lists the reports received and submitted, \"vultron report\n" +
 			"show OFFER\" shows one with its text.",
 		actions: []actionSpec{
-			{name: "submit", message: "RS", summary: "submit a vulnerability report to an actor", minArgs: 0, maxArgs: 0,
+			{name: "submit", message: "RS", summary: "submit a vulnerability report to an actor (RS|EP with an embargo proposal)", minArgs: 0, maxArgs: 0,
 				flags: func(fs *flag.FlagSet, v *actionValues) {
 					fs.StringVar(&v.to, "to", "", "the actor id (URL) of the vendor or coordinator to report to (required)")
 					fs.StringVar(&v.name, "name", "", "the report's title (required)")
 					fs.StringVar(&v.content, "content", "", "the report's text")
 					fs.StringVar(&v.contentFile, "content-file", "", "a file holding the report's text")
+					embargoDaysFlag(fs, v, "embargo-days", "propose an embargo ending this many days from now with the report (EP)")
+					fs.StringVar(&v.end, "embargo-end", "", "propose an embargo ending at this RFC 3339 time with the report (EP)")
 				},
 				build: buildSubmitReport},
 			{name: "validate", message: "RV", summary: "validate a received report; this opens a case", args: "OFFER", minArgs: 1, maxArgs: 1,
@@ -40,6 +44,16 @@ func reportGroup() actionGroup {
 				build: reportDecision("TentativeReject")},
 			{name: "close", message: "RC", summary: "close a received report without a case", args: "OFFER", minArgs: 1, maxArgs: 1,
 				build: reportDecision("Reject")},
+			{name: "add", message: "-", summary: "add a received report to a case that exists (owner; it opens no other case)", args: "CASE", minArgs: 1, maxArgs: 1,
+				flags: func(fs *flag.FlagSet, v *actionValues) {
+					fs.StringVar(&v.offer, "offer", "", "the report to add: its id, short id, its Offer's id, or a unique part (required)")
+				},
+				build: buildAddReport},
+			{name: "duplicate", message: "RC", summary: "close a received report as a duplicate of a case", args: "OFFER", minArgs: 1, maxArgs: 1,
+				flags: func(fs *flag.FlagSet, v *actionValues) {
+					fs.StringVar(&v.of, "of", "", "the case the report duplicates: its id, short id or a unique part (required)")
+				},
+				build: buildDuplicate},
 		},
 	}
 }
@@ -62,11 +76,52 @@ func buildSubmitReport(_ context.Context, _ *session, v *actionValues, _ []strin
 	if err != nil {
 		return nil, "", err
 	}
-	report := map[string]any{"type": "VulnerabilityReport", "name": v.name}
-	if content != "" {
-		report["content"] = content
+	now := time.Now().UTC().Truncate(time.Second)
+	end, err := endFlags(v, v.daysSet, now, "--embargo-end", "--embargo-days")
+	if err != nil {
+		return nil, "", err
 	}
-	return map[string]any{"type": "Offer", "to": []string{v.to}, "object": report}, "", nil
+	// The node checks the terms: an end that has passed is its refusal.
+	return vocab.OfferReport(v.to, v.name, content, now, end), "", nil
+}
+
+// buildAddReport adds a report the acting actor received to a case it
+// owns: Add(VulnerabilityReport) to the case, also addressed to the
+// report's reporter.
+func buildAddReport(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
+	if v.offer == "" {
+		return nil, "", usageError("report add needs --offer OFFER, the report to add")
+	}
+	d, err := s.caseDetail(ctx, args[0])
+	if err != nil {
+		return nil, "", err
+	}
+	r, err := findReport(ctx, s.c, s.as, v.offer, true)
+	if err != nil {
+		return nil, "", err
+	}
+	report := map[string]any{"id": r.ID, "type": vocab.TypeVulnerabilityReport, "name": r.Name}
+	if r.Content != "" {
+		report["content"] = r.Content
+	}
+	return vocab.AddReport(d.ID, report, r.Reporter), d.ID, nil
+}
+
+// buildDuplicate closes a report the acting actor received as a duplicate
+// of a case (RC, with the case as the pointer).
+func buildDuplicate(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
+	if v.of == "" {
+		return nil, "", usageError("report duplicate needs --of CASE, the case the report duplicates")
+	}
+	r, err := findReport(ctx, s.c, s.as, args[0], true)
+	if err != nil {
+		return nil, "", err
+	}
+	d, err := s.caseDetail(ctx, v.of)
+	if err != nil {
+		return nil, "", err
+	}
+	return vocab.CloseAsDuplicate(r.Offer, d.ID, r.Reporter), "", nil
 }
 
 // reportDecision answers a report's Offer with an activity of type typ:
@@ -93,7 +148,7 @@ func reportDecision(typ string) func(context.Context, *session, *actionValues, [
 // awaitReport finds the report key names (a received one when received),
 // waiting at most s.timeout for one that has not arrived yet: a
 // reporter's node delivers it a moment after the reporter submitted it.
-func awaitReport(ctx context.Context, s *session, key string, received bool) (reportRow, error) {
+func awaitReport(ctx context.Context, s *session, key string, received bool) (api.Report, error) {
 	deadline := time.Now().Add(s.timeout)
 	for {
 		r, err := findReport(ctx, s.c, s.as, key, received)
@@ -103,7 +158,7 @@ func awaitReport(ctx context.Context, s *session, key string, received bool) (re
 		}
 		select {
 		case <-ctx.Done():
-			return reportRow{}, ctx.Err()
+			return api.Report{}, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -118,7 +173,7 @@ func (e *noSuchReport) Error() string {
 
 // caseOfReport returns the case the validation of s.reportID opened.
 func (s *session) caseOfReport(ctx context.Context) (string, error) {
-	var r reportRow
+	var r api.Report
 	if err := s.c.do(ctx, "GET", "/api/reports/"+url.PathEscape(s.reportID)+"?actor="+url.QueryEscape(s.as), nil, &r); err != nil {
 		return "", fmt.Errorf("its report could not be read back: %w", err)
 	}
@@ -128,30 +183,12 @@ func (s *session) caseOfReport(ctx context.Context) (string, error) {
 	return r.Case, nil
 }
 
-// reportRow is a report as GET /api/reports and /api/reports/{id} show it.
-type reportRow struct {
-	ID       string    `json:"id"`
-	ShortID  string    `json:"shortId"`
-	Offer    string    `json:"offer"`
-	Actor    string    `json:"actor"`
-	Role     string    `json:"role"`
-	Reporter string    `json:"reporter"`
-	Received time.Time `json:"received"`
-	Name     string    `json:"name"`
-	RMState  string    `json:"rmState"`
-	Case     string    `json:"case,omitempty"`
-	Content  string    `json:"content,omitempty"`
-}
-
 // listReports follows the pages of GET /api/reports, of local actor as
 // (all of the node's actors when "").
-func listReports(ctx context.Context, c *client, as string) ([]reportRow, error) {
-	var all []reportRow
+func listReports(ctx context.Context, c *client, as string) ([]api.Report, error) {
+	var all []api.Report
 	for after := ""; ; {
-		var page struct {
-			Reports []reportRow `json:"reports"`
-			Next    string      `json:"next"`
-		}
+		var page api.ReportPage
 		q := url.Values{"limit": {"1000"}, "after": {after}}
 		if as != "" {
 			q.Set("actor", as)
@@ -171,24 +208,24 @@ func listReports(ctx context.Context, c *client, as string) ([]reportRow, error)
 // node's actors when "") keeps it: the node resolves a report's id, short
 // id or Offer id; a unique part of a report's or an Offer's id is matched
 // against the list. received keeps only the reports as received.
-func findReport(ctx context.Context, c *client, as, key string, received bool) (reportRow, error) {
+func findReport(ctx context.Context, c *client, as, key string, received bool) (api.Report, error) {
 	q := url.Values{}
 	if as != "" {
 		q.Set("actor", as)
 	}
-	var r reportRow
+	var r api.Report
 	err := c.do(ctx, "GET", "/api/reports/"+url.PathEscape(key)+"?"+q.Encode(), nil, &r)
 	if err == nil {
 		return r, nil
 	}
 	if !isNotFound(err) {
-		return reportRow{}, err
+		return api.Report{}, err
 	}
 	all, err := listReports(ctx, c, as)
 	if err != nil {
-		return reportRow{}, err
+		return api.Report{}, err
 	}
-	var found []reportRow
+	var found []api.Report
 	for _, r := range all {
 		if (!received || r.Role == string(cases.Receiver)) && (strings.Contains(r.ID, key) || strings.Contains(r.Offer, key)) {
 			found = append(found, r)
@@ -200,13 +237,13 @@ func findReport(ctx context.Context, c *client, as, key string, received bool) (
 	}
 	switch len(found) {
 	case 0:
-		return reportRow{}, &noSuchReport{who: who, key: key}
+		return api.Report{}, &noSuchReport{who: who, key: key}
 	case 1:
 		// The list has no text: read the one found.
 		err := c.do(ctx, "GET", "/api/reports/"+url.PathEscape(found[0].ID)+"?actor="+url.QueryEscape(found[0].Actor), nil, &r)
 		return r, err
 	}
-	return reportRow{}, fmt.Errorf("%q matches %d reports of %s; give more of the id", key, len(found), who)
+	return api.Report{}, fmt.Errorf("%q matches %d reports of %s; give more of the id", key, len(found), who)
 }
 
 // runReportRead is "vultron report list" and "vultron report show OFFER".
@@ -280,11 +317,11 @@ func runReportRead(ctx context.Context, env *environment, verb string, args []st
 }
 
 // sortReports orders reports by when they arrived, oldest first.
-func sortReports(rs []reportRow) {
-	slices.SortStableFunc(rs, func(a, b reportRow) int { return a.Received.Compare(b.Received) })
+func sortReports(rs []api.Report) {
+	slices.SortStableFunc(rs, func(a, b api.Report) int { return a.Received.Compare(b.Received) })
 }
 
-func printReport(env *environment, r reportRow) {
+func printReport(env *environment, r api.Report) {
 	w := env.stdout
 	line := func(label, format string, args ...any) {
 		fmt.Fprintf(w, "%-9s "+format+"\n", append([]any{label}, args...)...)

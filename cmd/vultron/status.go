@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/vocab"
 )
@@ -31,18 +32,18 @@ func runStatus(ctx context.Context, env *environment, args []string) error {
 }
 
 // myParticipant returns the case and the acting actor's participant in it.
-func myParticipant(ctx context.Context, s *session, caseKey string) (caseDetailView, string, error) {
+func myParticipant(ctx context.Context, s *session, caseKey string) (api.CaseDetail, string, error) {
 	me, err := s.me(ctx)
 	if err != nil {
-		return caseDetailView{}, "", err
+		return api.CaseDetail{}, "", err
 	}
 	d, err := s.caseDetail(ctx, caseKey)
 	if err != nil {
-		return caseDetailView{}, "", err
+		return api.CaseDetail{}, "", err
 	}
-	pid, err := d.participantOf(me)
+	pid, err := participantOf(d, me)
 	if err != nil {
-		return caseDetailView{}, "", err
+		return api.CaseDetail{}, "", err
 	}
 	return d, pid, nil
 }

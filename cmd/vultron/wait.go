@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cvdstate"
 )
 
@@ -96,7 +97,7 @@ func parseConditions(s string) ([]waitCondition, error) {
 
 // holds reports whether the condition holds for the case; me is the acting
 // actor's id for the per-participant conditions.
-func (w waitCondition) holds(d caseDetailView, me string) bool {
+func (w waitCondition) holds(d api.CaseDetail, me string) bool {
 	switch w.key {
 	case "em":
 		return d.EMState == w.value
@@ -134,7 +135,7 @@ func (w waitCondition) String() string {
 }
 
 // describe is the one-line state a progress line shows.
-func describe(d caseDetailView, me string) string {
+func describe(d api.CaseDetail, me string) string {
 	s := fmt.Sprintf("EM %s, %s, %d entries", d.EMState, d.PXAState, d.LedgerLength)
 	for _, p := range d.Participants {
 		if p.Actor == me {

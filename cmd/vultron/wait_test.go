@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/openvultron/vultron/api"
 )
 
 // TestProgressLine checks that the progress line is rewritten in place on a
@@ -37,7 +39,7 @@ func TestProgressLine(t *testing.T) {
 // the case as GET /api/cases/{id} shows it.
 func TestWaitConditions(t *testing.T) {
 	const me = "https://n.example/actors/vendor"
-	var d caseDetailView
+	var d api.CaseDetail
 	if err := json.Unmarshal([]byte(`{"emState":"ACTIVE","pxaState":"Pxa","ledgerLength":7,"closed":false,
 		"participants":[{"actor":"https://n.example/actors/finder","rmState":"CLOSED"},
 		{"actor":"`+me+`","rmState":"ACCEPTED","vfdState":"VFd","pecState":"SIGNATORY"}]}`), &d); err != nil {

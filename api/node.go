@@ -1,0 +1,115 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
+)
+
+// Error is the body of every refusal: {"error": "<one sentence>"}.
+type Error = problem.Body
+
+// InboxReceipt is the answer to an accepted inbox POST.
+type InboxReceipt struct {
+	Duplicate bool           `json:"duplicate"`
+	ID        string         `json:"id"`
+	Semantic  vocab.Semantic `json:"semantic"`
+}
+
+// Actor is one of the node's configured actors (not a Case Actor).
+type Actor struct {
+	Name string `json:"name"`
+	ID   string `json:"id"`
+	Type string `json:"type"`
+}
+
+// ActorList is GET /api/actors: the node's configured actors, sorted by
+// name.
+type ActorList struct {
+	Actors []Actor `json:"actors"`
+}
+
+// Invitation is an invitation to a case that a local actor received: the
+// Case Actor's Invite naming it.
+type Invitation struct {
+	ID       string          `json:"id"`
+	Actor    string          `json:"actor"`
+	Case     string          `json:"case"`
+	Activity json.RawMessage `json:"activity"`
+}
+
+// InvitationList is GET /actors/{name}/invitations, newest first.
+type InvitationList struct {
+	Invitations []Invitation `json:"invitations"`
+}
+
+// KeyRotation is POST /api/actors/{name}/rotate-key.
+type KeyRotation struct {
+	Actor         string    `json:"actor"`
+	KeyID         string    `json:"keyId"`
+	PreviousKeyID string    `json:"previousKeyId"`
+	PreviousUntil time.Time `json:"previousKeyUntil"`
+	// Update is the id of the Update(actor) queued to the peers, and
+	// Peers how many it goes to.
+	Update string `json:"update,omitempty"`
+	Peers  int    `json:"peers"`
+}
+
+// Delivery is a queued delivery or a dead letter.
+type Delivery struct {
+	ID          uint64    `json:"id"`
+	Activity    string    `json:"activity"`
+	Actor       string    `json:"actor"`
+	Recipient   string    `json:"recipient"`
+	OrderingKey string    `json:"orderingKey,omitempty"`
+	Attempts    int       `json:"attempts"`
+	FirstQueued time.Time `json:"firstQueued"`
+	NextAttempt time.Time `json:"nextAttempt,omitzero"`
+	LastError   string    `json:"lastError,omitempty"`
+}
+
+// Deliveries is GET /api/deliveries?limit=N&pendingAfter=ID&deadAfter=ID: a
+// page of the pending deliveries and one of the dead letters, oldest
+// first, with their counts. PendingNext and DeadNext, when set, are the
+// pendingAfter and deadAfter of the following pages.
+type Deliveries struct {
+	Dead         []Delivery `json:"dead"`
+	DeadCount    int        `json:"deadCount"`
+	DeadNext     uint64     `json:"deadNext,omitempty"`
+	Pending      []Delivery `json:"pending"`
+	PendingCount int        `json:"pendingCount"`
+	PendingNext  uint64     `json:"pendingNext,omitempty"`
+}
+
+// Requeued is POST /api/deliveries/{id}/retry: the dead letter moved back
+// into the queue and the delivery it became.
+type Requeued struct {
+	Delivery uint64 `json:"delivery"`
+	Requeued uint64 `json:"requeued"`
+}
+
+// AuditRecord is one record of the node's hash-chained audit log; the
+// store defines and chains it.
+type AuditRecord = store.AuditRecord
+
+// AuditPage is GET /api/audit?after=SEQ&limit=N: a page of the audit log,
+// oldest first.
+type AuditPage struct {
+	Records []AuditRecord `json:"records"`
+	// Next is the after value of the next page, absent on the last.
+	Next uint64 `json:"next,omitempty"`
+}
+
+// AuditVerdict is GET /api/audit/verify: the outcome of checking the whole
+// chain.
+type AuditVerdict = store.AuditVerdict
+
+// CalendarLinks is GET /api/calendar and POST /api/calendar/token: the
+// embargo feeds' URLs, with the feed token.
+type CalendarLinks struct {
+	Calendar     string `json:"calendar"`
+	CaseTemplate string `json:"caseTemplate"`
+}

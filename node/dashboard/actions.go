@@ -1,0 +1,263 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
+)
+
+// What the case page offers is not decided here: each form's activity is
+// built as the form would build it, classified as the outbox classifies
+// it, and tried on a copy of the case with Case.Apply, the rule the Case
+// Actor records by (cases.Case.Try). A form is shown only to the local
+// actors for whom that succeeds, so a closed case shows none, an engaged
+// participant no "engage", a vendor whose fix is ready no second "fix
+// ready". Two steps the protocol allows but that change nothing a person
+// means are left out on top: a participant other than the owner accepting
+// its own proposal (proposing is consenting; the owner's acceptance is
+// what puts terms in force), and a second proposal by a participant whose
+// first is still open (it withdraws that one first).
+
+// formActions are the case page's actions with fields of their own; the
+// others are stepForms.
+var formActions = []string{"propose-embargo", "invite", "note"}
+
+// defaultEmbargoEnd is the end the proposal form suggests.
+func defaultEmbargoEnd(now time.Time) string {
+	return now.Add(90 * 24 * time.Hour).UTC().Format("2006-01-02")
+}
+
+// Offers is what the case page offers, and to whom.
+type Offers struct {
+	// As lists, for each action, the local actors that may take it now.
+	As        map[string][]string
+	Proposals []proposalOffer
+	// Any is true when some form is offered.
+	Any bool
+	// Locals counts the local actors that take part in the case.
+	Locals int
+}
+
+// stepForm is one of the case page's one-button forms.
+type stepForm struct{ Action, Label, Meaning string }
+
+// stepForms are the one-button forms, in the order shown.
+var stepForms = []stepForm{
+	{"engage", "Engage (RA)", "work on the report"},
+	{"defer", "Defer (RD)", "put the report aside for now"},
+	{"close", "Close (RC)", "take no further part in the case"},
+	{"fix-ready", "Fix ready (CF)", "a fix is ready"},
+	{"fix-deployed", "Fix deployed (CD)", "the fix is deployed"},
+	{"public", "Public (CP)", "the public knows of the vulnerability; this ends an embargo"},
+}
+
+// proposalOffer is an open embargo proposal and the answers offered.
+type proposalOffer struct {
+	cases.Proposal
+	Answers []answerForm
+}
+
+// answerForm is one answer to a proposal and the local actors that may
+// give it.
+type answerForm struct {
+	Action, Class, Label, Meaning string
+	As                            []string
+}
+
+// offerProbeInvitee is the actor the invitation form is tried with: an
+// id that is never a participant (the .invalid domain cannot exist).
+const offerProbeInvitee = "https://invitee.invalid/actors/probe"
+
+// maxCachedOffers bounds the cases whose offers are kept.
+const maxCachedOffers = 1000
+
+// Offers returns what the case page offers for case c, worked out once
+// per state of the case: trying every action costs a copy of the case each
+// (BenchmarkCaseOffers), and what is allowed changes only with the ledger.
+// The result is shared between page views and read only.
+func (d *Dashboard) Offers(tx *store.ReadTx, c *cases.Case, now time.Time) Offers {
+	key := fmt.Sprintf("%s %d %s", c.ID, c.LedgerLen, c.TailHash)
+	if o, ok := d.offerCache.Get(key); ok {
+		return o
+	}
+	o := d.ComputeOffers(tx, c, now)
+	d.offerCache.Add(key, o)
+	return o
+}
+
+// ComputeOffers works out the forms the case page shows for case c, which
+// Offers keeps; it is exported so that its cost can be measured.
+func (d *Dashboard) ComputeOffers(tx *store.ReadTx, c *cases.Case, now time.Time) Offers {
+	out := Offers{As: map[string][]string{}}
+	resolver := cases.NewResolver(tx)
+	var locals []actor.Local
+	for _, p := range c.Participants {
+		if l, ok := d.cfg.LocalByID(p.Actor); ok && !p.Removed {
+			locals = append(locals, l)
+		}
+	}
+	allowed := func(l actor.Local, form url.Values) bool {
+		act, _, err := d.buildCaseAction(c, l, form, now)
+		if err != nil {
+			return false
+		}
+		return d.tryAction(resolver, c, l, act, now) == nil
+	}
+	actions := slices.Clone(formActions)
+	for _, f := range stepForms {
+		actions = append(actions, f.Action)
+	}
+	out.Locals = len(locals)
+	for _, l := range locals {
+		for _, action := range actions {
+			form := url.Values{"action": {action}, "end": {defaultEmbargoEnd(now)}, "actor": {offerProbeInvitee}, "content": {"-"}}
+			if action == "propose-embargo" && slices.ContainsFunc(c.Proposals, func(p cases.Proposal) bool { return p.Terms.Proposer == l.ID }) {
+				continue
+			}
+			if allowed(l, form) {
+				out.As[action] = append(out.As[action], l.Name)
+				out.Any = true
+			}
+		}
+	}
+	for _, p := range c.Proposals {
+		accept := answerForm{"accept-embargo", "accept-embargo", "Accept (EA)", "consent to these terms; the case owner's acceptance puts them in force", nil}
+		reject := answerForm{"reject-embargo", "reject-embargo", "Reject (ER)", "refuse these terms; the case owner's refusal ends the proposal", nil}
+		withdraw := answerForm{"reject-embargo", "withdraw-embargo", "Withdraw (ER)", "take back this proposal", nil}
+		for _, l := range locals {
+			form := url.Values{"proposal": {p.InviteID}}
+			form.Set("action", "accept-embargo")
+			if (l.ID != p.Terms.Proposer || l.ID == c.Owner) && allowed(l, form) {
+				accept.As = append(accept.As, l.Name)
+			}
+			form.Set("action", "reject-embargo")
+			switch {
+			case !allowed(l, form):
+			case l.ID == p.Terms.Proposer:
+				withdraw.As = append(withdraw.As, l.Name)
+			default:
+				reject.As = append(reject.As, l.Name)
+			}
+		}
+		po := proposalOffer{Proposal: p}
+		for _, a := range []answerForm{accept, reject, withdraw} {
+			if len(a.As) > 0 {
+				po.Answers = append(po.Answers, a)
+				out.Any = true
+			}
+		}
+		out.Proposals = append(out.Proposals, po)
+	}
+	return out
+}
+
+// tryAction reads act as the outbox would (parse, fill in the ids,
+// classify) and tries it on c.
+func (d *Dashboard) tryAction(resolver cases.Resolver, c *cases.Case, l actor.Local, act map[string]any, now time.Time) error {
+	if act["type"] == "Invite" && act["target"] != nil {
+		// The outbox puts the invitee's document inline before it
+		// classifies an invitation; the probe has no document to fetch.
+		act["object"] = map[string]any{"type": "Organization", "id": act["object"]}
+	}
+	body, err := activityJSON(act)
+	if err != nil {
+		return err
+	}
+	doc, err := vocab.Parse(body)
+	if err != nil {
+		return err
+	}
+	a := doc.Activity()
+	if a == nil {
+		return problem.Unprocessable("not an activity")
+	}
+	a.ID = d.cfg.PublicURL + "/activities/offer-probe"
+	a.Actor = vocab.RefTo(l.ID)
+	if obj := a.Object.Object; obj != nil {
+		if _, isActivity := obj.(*vocab.Activity); !isActivity && obj.Common().ID == "" {
+			obj.Common().ID = d.cfg.PublicURL + "/objects/offer-probe"
+		}
+	}
+	class := vocab.Classify(a, resolver)
+	return c.Try(cases.EventType(class.Semantic), a, now)
+}
+
+// activityJSON is the body the outbox is given for act.
+func activityJSON(act map[string]any) ([]byte, error) {
+	act["@context"] = "https://www.w3.org/ns/activitystreams"
+	body, err := json.Marshal(act)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: encode the activity: %w", err)
+	}
+	return body, nil
+}
+
+// buildCaseAction returns the activity a case form asks local actor l to
+// send, and what to tell the person once the outbox accepted it.
+func (d *Dashboard) buildCaseAction(c *cases.Case, l actor.Local, f url.Values, now time.Time) (map[string]any, string, error) {
+	switch f.Get("action") {
+	case "propose-embargo":
+		end, err := time.Parse("2006-01-02", f.Get("end"))
+		if err != nil {
+			return nil, "", problem.BadRequest("the embargo's end must be a date such as 2026-12-24")
+		}
+		return vocab.ProposeEmbargo(c.ID, now, end), "Embargo proposed, ending " + end.Format("2006-01-02") + ".", nil
+	case "accept-embargo", "reject-embargo":
+		invite := f.Get("proposal")
+		if !slices.ContainsFunc(c.Proposals, func(p cases.Proposal) bool { return p.InviteID == invite }) {
+			return nil, "", problem.Conflict("that embargo proposal is no longer open")
+		}
+		if f.Get("action") == "reject-embargo" {
+			return vocab.Respond("Reject", invite, c.ID), "Embargo proposal rejected.", nil
+		}
+		return vocab.Respond("Accept", invite, c.ID), "Embargo proposal accepted.", nil
+	case "invite":
+		actorID := strings.TrimSpace(f.Get("actor"))
+		if u, err := url.Parse(actorID); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, "", problem.BadRequest("the actor to invite must be an actor id (a URL)")
+		}
+		var roles []string
+		if role := f.Get("role"); role != "" {
+			roles = []string{role}
+		}
+		return vocab.InviteToCase(c.ID, actorID, roles), "Invitation sent to " + actorID + ".", nil
+	case "fix-ready", "fix-deployed":
+		p := c.Participant(l.ID)
+		if p == nil {
+			return nil, "", problem.Conflict("%s is not a participant of this case", l.Name)
+		}
+		if f.Get("action") == "fix-ready" {
+			return vocab.ReportFixState(c.ID, p.ID, "VFd"), "Reported: fix ready (CF).", nil
+		}
+		return vocab.ReportFixState(c.ID, p.ID, "VFD"), "Reported: fix deployed (CD).", nil
+	case "public":
+		p := c.Participant(l.ID)
+		if p == nil {
+			return nil, "", problem.Conflict("%s is not a participant of this case", l.Name)
+		}
+		return vocab.ReportCaseState(c.ID, p.ID, (c.PXA | cvdstate.PXAPublic).String()), "Reported: the vulnerability is public (CP).", nil
+	case "engage":
+		return vocab.Respond("Join", c.ID, c.ID), "Engaged (RA).", nil
+	case "defer":
+		return vocab.Respond("Ignore", c.ID, c.ID), "Deferred (RD).", nil
+	case "close":
+		return vocab.Respond("Leave", c.ID, c.ID), "Closed for " + l.Name + " (RC).", nil
+	case "note":
+		content := strings.TrimSpace(f.Get("content"))
+		if content == "" {
+			return nil, "", problem.BadRequest("a note needs some text")
+		}
+		return vocab.AddNote(c.ID, content), "Note added.", nil
+	}
+	return nil, "", problem.BadRequest("unknown action %q", f.Get("action"))
+}

@@ -1,0 +1,777 @@
+// Package dashboard is the node's web interface for people: server-rendered
+// pages (html/template) that work without JavaScript, a small script that
+// follows changes over Server-Sent Events (live.go), and forms for the
+// common protocol actions. Forms go through the same outbox Submitter as
+// the client-to-server API, so a person and a script are held to the same
+// rules, and a form is shown only when that rule would take it
+// (actions.go). Reports are shown with their text (reports.go), actors by
+// their names (names.go), each protocol state with a line of plain words
+// (explain.go), and the embargo and the case state as inline SVG
+// (svg.go).
+//
+// The dashboard brings its own routes (Routes) and guards them itself: a
+// page needs a session, opened by logging in with the node's API token,
+// and a form also the session's CSRF token. Every response forbids
+// framing, sniffing, referrers and any script but the node's own. It reads
+// cases and reports from the store, changes nothing but through the
+// outbox's Submit and the engine's Resync, and keeps its sessions and caches in
+// memory, each bounded: the caches (actors' names, the forms each case
+// state offers, cases' histories) are hashicorp/golang-lru LRUs.
+package dashboard
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/rs/zerolog"
+
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/deadline"
+	"github.com/openvultron/vultron/intel"
+	"github.com/openvultron/vultron/node/internal/httpreq"
+	"github.com/openvultron/vultron/outbox"
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
+)
+
+//go:embed web
+var webFiles embed.FS
+
+// SessionCookie is the name of the cookie that carries a session's id.
+const SessionCookie = "vultron_session"
+
+const (
+	sessionTTL = 12 * time.Hour
+	// maxSessions bounds the session table: a login beyond it evicts the
+	// session that expires first.
+	maxSessions = 1000
+	// timelineLength is how many of the newest ledger entries a case page
+	// lists.
+	timelineLength = 50
+	// participantPage is how many participants a case page lists unless
+	// asked for all of them.
+	participantPage = 100
+	// casePage is how many cases the list shows at once, and notePage
+	// how many of its newest notes a case page shows: as many as the API
+	// gives by default.
+	casePage = 100
+	notePage = 100
+)
+
+// uiSession is one logged-in browser.
+type uiSession struct {
+	csrf    string
+	expires time.Time
+	flash   string // the outcome of the last form, shown once
+	flashOK bool
+}
+
+// Config is what the dashboard needs from the node.
+type Config struct {
+	Store *store.DB
+	// Submit sends an activity as a local actor, as the client-to-server
+	// API does (outbox.Submitter.Submit).
+	Submit func(ctx context.Context, name string, body []byte) (outbox.Submitted, error)
+	// Resync checks a replica against its Case Actor's ledger now, or
+	// drops it to fetch the ledger again (cases.Engine.Resync).
+	Resync func(tx *store.Tx, caseID string, rebuild bool) error
+	// Local returns a local actor by name, LocalByID by id; IsLocal says
+	// whether an actor id is one of this node's.
+	Local     func(name string) (actor.Local, bool)
+	LocalByID func(id string) (actor.Local, bool)
+	IsLocal   func(id string) bool
+	// FetchActor fetches a remote actor's document, for its name.
+	FetchActor func(ctx context.Context, iri string) (*vocab.Actor, error)
+	// TokenMatches reports whether s is the node's API token, which opens
+	// a session.
+	TokenMatches func(s string) bool
+	// CalendarURL is the link to the node's embargo feed.
+	CalendarURL func(ctx context.Context) string
+	// Refused logs a refused form with its whole error; the person sees
+	// only the sentence.
+	Refused func(r *http.Request, where string, err error)
+	// PublicURL is the node's base URL; a session cookie is Secure when it
+	// is https.
+	PublicURL string
+	// Stopping is closed when the node shuts down, to end the event
+	// streams, which never finish on their own.
+	Stopping <-chan struct{}
+	// Deadlines are the node's deadline limits and calendar, which the
+	// lists of what is due follow.
+	Deadlines deadline.Config
+	Now       func() time.Time
+	Logger    zerolog.Logger
+}
+
+// Dashboard holds the web interface's templates and sessions.
+type Dashboard struct {
+	cfg    Config
+	pages  map[string]*template.Template
+	static http.Handler
+
+	mu       sync.Mutex
+	sessions map[string]*uiSession
+
+	// histories keeps each case's CS history with the ledger length it
+	// was computed over, so that a case page reads only the entries added
+	// since its last view.
+	histories *lru.Cache[string, caseHistory]
+
+	// names are the actors' names the pages show.
+	names *actorNames
+	// offerCache keeps the forms each case page offers, by case state.
+	offerCache *lru.Cache[string, Offers]
+}
+
+// caseHistory is a case's CS history over its first length entries.
+type caseHistory struct {
+	length  int64
+	history cvdstate.History
+}
+
+// maxHistories bounds the history cache.
+const maxHistories = 1000
+
+// csHistory returns the CS history of c, reading only the ledger entries
+// added since the case was last shown.
+func (d *Dashboard) csHistory(tx *store.ReadTx, c *cases.Case) (cvdstate.History, error) {
+	prev, ok := d.histories.Get(c.ID)
+	if !ok || prev.length > c.LedgerLen {
+		prev = caseHistory{}
+	}
+	h, err := cases.CSHistoryFrom(tx, c, prev.length, prev.history)
+	if err != nil {
+		return nil, err
+	}
+	d.histories.Add(c.ID, caseHistory{length: c.LedgerLen, history: h})
+	return h, nil
+}
+
+// New returns the dashboard of cfg. Its actors' names are fetched by Run,
+// which the node runs as one of its services.
+func New(cfg Config) (*Dashboard, error) {
+	if cfg.Store == nil || cfg.Submit == nil || cfg.Resync == nil || cfg.Local == nil || cfg.LocalByID == nil || cfg.IsLocal == nil ||
+		cfg.FetchActor == nil || cfg.TokenMatches == nil || cfg.CalendarURL == nil || cfg.Refused == nil || cfg.Now == nil {
+		return nil, errors.New("dashboard: the configuration misses a dependency")
+	}
+	d := &Dashboard{cfg: cfg, pages: map[string]*template.Template{}, sessions: map[string]*uiSession{}}
+	var err error
+	if d.histories, err = lru.New[string, caseHistory](maxHistories); err != nil {
+		return nil, fmt.Errorf("dashboard: history cache: %w", err)
+	}
+	if d.names, err = newActorNames(cfg.FetchActor, cfg.Now); err != nil {
+		return nil, err
+	}
+	if d.offerCache, err = lru.New[string, Offers](maxCachedOffers); err != nil {
+		return nil, fmt.Errorf("dashboard: offer cache: %w", err)
+	}
+	funcs := template.FuncMap{
+		"who":       d.who,
+		"meaning":   meaning,
+		"short":     cases.ShortID,
+		"when":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"countdown": countdown,
+		"pct":       func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) },
+		"signed":    func(f float64) string { return fmt.Sprintf("%+.2f", f) },
+		"pathesc":   url.PathEscape,
+		"lower":     strings.ToLower,
+	}
+	for _, page := range []string{"login", "cases", "case"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(webFiles, "web/templates/layout.html", "web/templates/"+page+".html")
+		if err != nil {
+			return nil, fmt.Errorf("dashboard: parse the %s page: %w", page, err)
+		}
+		d.pages[page] = t
+	}
+	static, err := fs.Sub(webFiles, "web/static")
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: static files: %w", err)
+	}
+	d.static = http.StripPrefix("/ui/static/", http.FileServer(http.FS(static)))
+	return d, nil
+}
+
+// Run fetches the names of the actors the pages show, until ctx ends.
+func (d *Dashboard) Run(ctx context.Context) error { return d.names.run(ctx) }
+
+// Routes adds the dashboard's routes to r.
+func (d *Dashboard) Routes(r *mux.Router) {
+	r.HandleFunc("/", d.page(d.casesPage)).Methods(http.MethodGet)
+	r.HandleFunc("/login", d.loginPage).Methods(http.MethodGet)
+	r.HandleFunc("/login", d.login).Methods(http.MethodPost)
+	r.HandleFunc("/logout", d.form(d.logout)).Methods(http.MethodPost)
+	r.HandleFunc("/ui/cases/{id}", d.page(d.casePage)).Methods(http.MethodGet)
+	r.HandleFunc("/ui/cases/{id}", d.form(d.caseAction)).Methods(http.MethodPost)
+	r.HandleFunc("/ui/reports/validate", d.form(d.validateReport)).Methods(http.MethodPost)
+	r.HandleFunc("/ui/events", d.page(d.events)).Methods(http.MethodGet)
+	r.PathPrefix("/ui/static/").Handler(d.securityHeaders(d.static))
+}
+
+// securityHeaders sets the headers every dashboard response carries: no
+// script but the node's own, no framing, no sniffing, no referrer leaving
+// the node.
+func (d *Dashboard) securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// session returns the request's live session and its id.
+func (d *Dashboard) session(r *http.Request) (*uiSession, string) {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, ""
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, ok := d.sessions[c.Value]
+	if !ok {
+		return nil, ""
+	}
+	if d.cfg.Now().After(s.expires) {
+		delete(d.sessions, c.Value)
+		return nil, ""
+	}
+	return s, c.Value
+}
+
+// page wraps a handler that needs a session: without one the browser is
+// sent to the login page.
+func (d *Dashboard) page(h func(http.ResponseWriter, *http.Request, *uiSession)) http.HandlerFunc {
+	return d.securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _ := d.session(r)
+		if s == nil {
+			if r.URL.Path == "/ui/events" {
+				problem.Write(w, problem.Unauthorized("log in to the dashboard first"))
+				return
+			}
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		h(w, r, s)
+	})).ServeHTTP
+}
+
+// form wraps a handler of a POSTed form: it needs a session and the
+// session's CSRF token in the form.
+func (d *Dashboard) form(h func(http.ResponseWriter, *http.Request, *uiSession, string)) http.HandlerFunc {
+	return d.securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		s, id := d.session(r)
+		if s == nil {
+			d.errorPage(w, http.StatusUnauthorized, "Your session has ended; log in again.")
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			d.errorPage(w, http.StatusBadRequest, "The form could not be read.")
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(s.csrf)) != 1 {
+			d.errorPage(w, http.StatusForbidden, "The form's security token is missing or stale; reload the page and try again.")
+			return
+		}
+		h(w, r, s, id)
+	})).ServeHTTP
+}
+
+// errorPage answers with a small HTML page that says what went wrong.
+func (d *Dashboard) errorPage(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "<!doctype html><title>%d</title><p>%s</p><p><a href=\"/\">Back to the cases</a></p>", status, template.HTMLEscapeString(msg))
+}
+
+func randomToken() string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("dashboard: crypto/rand: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
+	d.securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d.render(w, "login", map[string]any{"Next": safeNext(r.URL.Query().Get("next")), "Error": ""})
+	})).ServeHTTP(w, r)
+}
+
+// safeNext keeps a post-login redirect on this node.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return "/"
+	}
+	return next
+}
+
+// login checks the API token and opens a session.
+func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
+	d.securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+		if err := r.ParseForm(); err != nil {
+			d.errorPage(w, http.StatusBadRequest, "The form could not be read.")
+			return
+		}
+		next := safeNext(r.PostForm.Get("next"))
+		if !d.cfg.TokenMatches(r.PostForm.Get("token")) {
+			w.WriteHeader(http.StatusUnauthorized)
+			d.render(w, "login", map[string]any{"Next": next, "Error": "That is not this node's API token."})
+			return
+		}
+		id := randomToken()
+		now := d.cfg.Now()
+		d.mu.Lock()
+		for k, s := range d.sessions {
+			if now.After(s.expires) {
+				delete(d.sessions, k)
+			}
+		}
+		if len(d.sessions) >= maxSessions {
+			var oldest string
+			for k, s := range d.sessions {
+				if oldest == "" || s.expires.Before(d.sessions[oldest].expires) {
+					oldest = k
+				}
+			}
+			delete(d.sessions, oldest)
+		}
+		d.sessions[id] = &uiSession{csrf: randomToken(), expires: now.Add(sessionTTL)}
+		d.mu.Unlock()
+		http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: id, Path: "/", HttpOnly: true,
+			SameSite: http.SameSiteStrictMode, Secure: strings.HasPrefix(d.cfg.PublicURL, "https://"), MaxAge: int(sessionTTL.Seconds())})
+		http.Redirect(w, r, next, http.StatusSeeOther)
+	})).ServeHTTP(w, r)
+}
+
+func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, _ *uiSession, id string) {
+	d.mu.Lock()
+	delete(d.sessions, id)
+	d.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// render writes a page.
+func (d *Dashboard) render(w http.ResponseWriter, page string, data map[string]any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := d.pages[page].ExecuteTemplate(w, "layout.html", data); err != nil {
+		d.cfg.Logger.Error().Err(err).Str("page", page).Msg("dashboard: render")
+	}
+}
+
+// takeFlash returns and clears the session's message for the next page.
+func (d *Dashboard) takeFlash(s *uiSession) (string, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f, ok := s.flash, s.flashOK
+	s.flash, s.flashOK = "", false
+	return f, ok
+}
+
+func (d *Dashboard) setFlash(s *uiSession, msg string, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s.flash, s.flashOK = msg, ok
+}
+
+// caseRow is a case in the list.
+type caseRow struct {
+	ID, Name, EM, PXA string
+	EMState           cvdstate.EMState
+	PXAState          cvdstate.PXA
+	Participants      int
+	EmbargoEnd        *time.Time
+	LedgerLength      int64
+	Closed, Hosted    bool
+	Mine              []cases.Participant // local actors' participation
+	// Replica says how this node's copy compares with the Case Actor's
+	// ledger.
+	Replica cases.ReplicaStatus
+}
+
+// casesPage is the list of cases and of reports waiting for a decision.
+func (d *Dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSession) {
+	after := r.URL.Query().Get("after")
+	var rows []caseRow
+	var next string
+	var pending []dashboardReport
+	var pendingTotal int
+	var liveState string
+	var deadlines deadlineLists
+	err := d.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
+		page, cursor, err := cases.ListCasesPage(tx, after, casePage)
+		if err != nil {
+			return err
+		}
+		next = cursor
+		for _, c := range page {
+			st, err := cases.Status(tx, c, d.cfg.Now())
+			if err != nil {
+				return err
+			}
+			row := caseRow{ID: c.ID, Name: c.Name, EM: c.EM.String(), PXA: c.PXA.String(), EMState: c.EM, PXAState: c.PXA, LedgerLength: c.LedgerLen,
+				Closed: c.Closed(), Hosted: st.State == cases.ReplicaHosted, Replica: st}
+			if c.Embargo != nil && c.EM.InForce() {
+				end := c.Embargo.End
+				row.EmbargoEnd = &end
+			}
+			for _, p := range c.Participants {
+				if !p.Removed {
+					row.Participants++
+				}
+				if d.cfg.IsLocal(p.Actor) {
+					row.Mine = append(row.Mine, *p)
+				}
+			}
+			rows = append(rows, row)
+		}
+		reports, err := cases.Reports(tx)
+		if err != nil {
+			return err
+		}
+		liveState = d.pageState(listLiveState(page, reports))
+		pending, pendingTotal = pendingReports(tx, reports)
+		deadlines, err = d.deadlineLists(tx)
+		return err
+	})
+	if err != nil {
+		d.errorPage(w, http.StatusInternalServerError, "The cases could not be read: "+problem.Message(err))
+		return
+	}
+	flash, ok := d.takeFlash(s)
+	d.render(w, "cases", map[string]any{"Cases": rows, "Next": next, "Reports": pending, "MoreReports": pendingTotal - len(pending), "ListTextBytes": listTextBytes, "CSRF": s.csrf, "LiveState": liveState, "CalendarURL": d.cfg.CalendarURL(r.Context()),
+		"Flash": flash, "FlashOK": ok, "Now": d.cfg.Now(), "Deadlines": deadlines})
+}
+
+// participantRow is a participant on the case page.
+type participantRow struct {
+	cases.Participant
+	RoleNames []string
+	Local     bool
+	Name      string // the local actor's name, for forms
+	// FixPath is the participant's part of the case state: a vendor's
+	// vfd, a deployer's own d or D, "" for the others.
+	FixPath string
+}
+
+// legendEntry explains one state that the participants table shows.
+type legendEntry struct{ Column, Term, Meaning string }
+
+// participantLegend explains each RM, vfd and embargo consent state the
+// participant rows show, in the protocol's order of each.
+func participantLegend(rows []participantRow) []legendEntry {
+	var out []legendEntry
+	for _, s := range cvdstate.RMStates() {
+		if slices.ContainsFunc(rows, func(r participantRow) bool { return r.RM == s }) {
+			out = append(out, legendEntry{"RM", s.String(), meaning(s)})
+		}
+	}
+	for _, s := range cvdstate.VFDs() {
+		if slices.ContainsFunc(rows, func(r participantRow) bool { return r.VFD == s && tracksVFD(r.Roles) }) {
+			out = append(out, legendEntry{"vfd", s.String(), meaning(s)})
+		}
+	}
+	for _, s := range cvdstate.PECs() {
+		if slices.ContainsFunc(rows, func(r participantRow) bool { return r.PEC == s }) {
+			out = append(out, legendEntry{"Embargo consent", s.String(), meaning(s)})
+		}
+	}
+	return out
+}
+
+// tracksVFD reports whether a participant with roles has a fix path of
+// its own (vfd): vendors and deployers.
+func tracksVFD(roles cvdstate.RoleSet) bool { return roles&(cvdstate.Vendor|cvdstate.Deployer) != 0 }
+
+// embargoLine is what the case page says of the case's embargo beside its
+// state.
+type embargoLine struct {
+	InForce bool
+	End     time.Time
+	// EndedAt is when an embargo no longer in force ended, and Reason why;
+	// Early when that was before its end.
+	EndedAt time.Time
+	Reason  string
+	Early   bool
+}
+
+// embargoLineOf describes c's embargo; nil when it never had one.
+func embargoLineOf(c *cases.Case) *embargoLine {
+	if c.Embargo == nil {
+		return nil
+	}
+	l := &embargoLine{InForce: c.EM.InForce(), End: c.Embargo.End}
+	if !l.InForce {
+		for _, h := range c.History {
+			if h.To == cvdstate.EMExited {
+				l.EndedAt, l.Reason = h.At, h.Reason
+			}
+		}
+		l.Early = !l.EndedAt.IsZero() && l.EndedAt.Before(l.End)
+	}
+	return l
+}
+
+// who is how the pages show the actor with the given id.
+func (d *Dashboard) who(id string) actorName {
+	if d.cfg.IsLocal(id) {
+		// This node's actors are named by their local name, as their
+		// documents say, without a fetch.
+		name := strings.TrimPrefix(id, d.cfg.PublicURL+"/actors/")
+		return nameOf(id, name, name)
+	}
+	return d.names.lookup(id)
+}
+
+// pageState is a page's live state: what it shows in summary, and the
+// names known, so that a name learnt after the page was drawn updates it.
+func (d *Dashboard) pageState(summary string) string {
+	return fmt.Sprintf("%s names:%d", summary, d.names.generation())
+}
+
+// casePage shows one case.
+func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSession) {
+	id, err := url.PathUnescape(mux.Vars(r)["id"])
+	if err != nil {
+		d.errorPage(w, http.StatusBadRequest, "The case id in the address is not valid.")
+		return
+	}
+	var c *cases.Case
+	var timeline []cases.TimelineEntry
+	var history cvdstate.History
+	var notes []cases.Note
+	var replica cases.ReplicaStatus
+	var related []cases.CaseLink
+	var reports []dashboardReport
+	var offers Offers
+	var deadlines []deadlineRow
+	var signals []intel.Offered
+	now := d.cfg.Now()
+	err = d.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
+		var err error
+		if c, err = cases.Load(tx, id); err != nil || c == nil {
+			return err
+		}
+		reports = caseReports(tx, c)
+		offers = d.Offers(tx, c, now)
+		if replica, err = cases.Status(tx, c, d.cfg.Now()); err != nil {
+			return err
+		}
+		if timeline, err = cases.CaseTimeline(tx, c, timelineLength); err != nil {
+			return err
+		}
+		if related, err = cases.Related(tx, c.ID); err != nil {
+			return err
+		}
+		if notes, err = c.NotesPage(tx, c.NoteCount-notePage, notePage); err != nil {
+			return err
+		}
+		if deadlines, err = d.caseDeadlines(tx, c.ID); err != nil {
+			return err
+		}
+		if signals, err = intel.OfferedFor(tx, c.ID); err != nil {
+			return err
+		}
+		history, err = d.csHistory(tx, c)
+		return err
+	})
+	if err != nil {
+		d.errorPage(w, http.StatusInternalServerError, "The case could not be read: "+problem.Message(err))
+		return
+	}
+	if c == nil {
+		d.errorPage(w, http.StatusNotFound, "There is no case "+id+" on this node.")
+		return
+	}
+	// A case with thousands of participants lists the node's own and the
+	// first participantPage others unless all are asked for.
+	all := r.URL.Query().Get("participants") == "all"
+	var parts []participantRow
+	hidden := 0
+	for _, p := range c.Participants {
+		row := participantRow{Participant: *p, RoleNames: p.Roles.Names(), FixPath: cvdstate.FixPath(p.Roles, p.VFD)}
+		if l, ok := d.cfg.LocalByID(p.Actor); ok && !p.Removed {
+			row.Local, row.Name = true, l.Name
+		}
+		if !all && !row.Local && len(parts) >= participantPage {
+			hidden++
+			continue
+		}
+		parts = append(parts, row)
+	}
+	var assessment *cvdstate.Assessment
+	if a, err := cvdstate.Assess(history); err == nil {
+		assessment = &a
+	}
+	flash, ok := d.takeFlash(s)
+	d.render(w, "case", map[string]any{
+		"Case": c, "Replica": replica, "LiveState": d.pageState(caseLiveState(c, replica)), "HiddenParticipants": hidden, "CasePath": "/ui/cases/" + url.PathEscape(c.ID),
+		"Participants": parts, "Legend": participantLegend(parts), "Reports": reports, "Offers": offers, "Embargo": embargoLineOf(c),
+		"Timeline": timeline, "Notes": notes, "NotesTotal": c.NoteCount, "History": history.String(), "Related": related,
+		"Assessment": assessment, "CSRF": s.csrf, "Flash": flash, "FlashOK": ok, "Now": now,
+		"EmbargoSVG": embargoSVG(c, now), "StateSVG": stateSVG(c, d.who), "StepForms": stepForms,
+		"DefaultEnd": defaultEmbargoEnd(now), "Deadlines": deadlines, "Signals": signals,
+	})
+}
+
+// caseAction carries out a form of the case page through the outbox.
+func (d *Dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSession, _ string) {
+	id, err := url.PathUnescape(mux.Vars(r)["id"])
+	if err != nil {
+		d.errorPage(w, http.StatusBadRequest, "The case id in the address is not valid.")
+		return
+	}
+	back := "/ui/cases/" + url.PathEscape(id)
+	if action := r.PostForm.Get("action"); action == "resync" || action == "rebuild" {
+		// Not a protocol action: the node checks its copy of the case.
+		err := d.cfg.Store.Update(r.Context(), func(tx *store.Tx) error { return d.cfg.Resync(tx, id, action == "rebuild") })
+		if err != nil {
+			d.setFlash(s, "Refused: "+problem.Message(err), false)
+		} else {
+			d.setFlash(s, map[string]string{"resync": "This node checks its copy against the Case Actor's ledger now.",
+				"rebuild": "This node's copy was dropped; it fetches the Case Actor's ledger from its start."}[action], true)
+		}
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	as := r.PostForm.Get("as")
+	msg, err := d.submitCaseAction(r, id, as)
+	if err != nil {
+		d.setFlash(s, "Refused: "+problem.Message(err), false)
+	} else {
+		d.setFlash(s, msg, true)
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// submitCaseAction builds the activity a case form asks for and submits it
+// as local actor as. It returns what to tell the person.
+func (d *Dashboard) submitCaseAction(r *http.Request, caseID, as string) (string, error) {
+	c, err := httpreq.LoadCase(r.Context(), d.cfg.Store, caseID)
+	if err != nil {
+		return "", err
+	}
+	if c == nil {
+		return "", problem.NotFound("no case %s on this node", caseID)
+	}
+	l, ok := d.cfg.Local(as)
+	if !ok {
+		return "", problem.BadRequest("choose which of this node's actors acts")
+	}
+	act, said, err := d.buildCaseAction(c, l, r.PostForm, d.cfg.Now())
+	if err != nil {
+		return "", err
+	}
+	if err := d.submit(r, as, act); err != nil {
+		return "", err
+	}
+	return said, nil
+}
+
+// submit sends an activity through the outbox Submitter, as the C2S API
+// does.
+func (d *Dashboard) submit(r *http.Request, as string, act map[string]any) error {
+	body, err := activityJSON(act)
+	if err != nil {
+		return err
+	}
+	_, err = d.cfg.Submit(r.Context(), as, body)
+	if err != nil {
+		d.cfg.Refused(r, "dashboard", err)
+	}
+	return err
+}
+
+// validateReport answers a received report's Offer (RV, RI or RC).
+func (d *Dashboard) validateReport(w http.ResponseWriter, r *http.Request, s *uiSession, _ string) {
+	f := r.PostForm
+	reportID, as := f.Get("report"), f.Get("as")
+	var rec cases.ReportRecord
+	var found bool
+	err := d.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
+		var err error
+		rec, found, err = cases.Report(tx, reportID, as)
+		return err
+	})
+	switch {
+	case err != nil:
+		d.setFlash(s, "Refused: "+problem.Message(err), false)
+	case !found:
+		d.setFlash(s, "Refused: "+as+" holds no report "+reportID+".", false)
+	default:
+		typ, said := "Accept", "Report validated (RV); the case opens."
+		switch f.Get("decision") {
+		case "invalidate":
+			typ, said = "TentativeReject", "Report found invalid (RI)."
+		case "close":
+			typ, said = "Reject", "Report closed (RC)."
+		}
+		act := map[string]any{"type": typ, "object": rec.OfferID}
+		if peers := sortedKeys(rec.Peers); len(peers) > 0 {
+			act["to"] = peers
+		}
+		if err := d.submit(r, as, act); err != nil {
+			d.setFlash(s, "Refused: "+problem.Message(err), false)
+		} else {
+			d.setFlash(s, said, true)
+		}
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// countdown says how long until t (a time.Time or *time.Time), in days
+// or hours.
+func countdown(t any, now time.Time) string {
+	var end time.Time
+	switch v := t.(type) {
+	case time.Time:
+		end = v
+	case *time.Time:
+		if v == nil {
+			return ""
+		}
+		end = *v
+	default:
+		return ""
+	}
+	d := end.Sub(now)
+	switch {
+	case d <= 0:
+		return "ended"
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh left", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd left", int(d.Hours()/24))
+}

@@ -1,0 +1,149 @@
+package dashboard
+
+import (
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/store"
+)
+
+// Live updates: /ui/events streams Server-Sent Events. A page names the
+// case it shows (?case=ID) or none (the case list). After every durable
+// write, and whenever an actor's name is learnt, the stream reads what the
+// page shows in summary (a case's ledger length and states, or the list's,
+// and how many names are known) and sends an event when it changed; the
+// page's script then fetches the page again and swaps its content.
+
+const (
+	// liveMinInterval spaces the reads a stream makes under a burst of
+	// writes.
+	liveMinInterval = 250 * time.Millisecond
+	// liveHeartbeat keeps proxies from closing an idle stream.
+	liveHeartbeat = 25 * time.Second
+)
+
+// liveState is the summary of what a page shows; a change of it is an
+// event.
+func (d *Dashboard) liveState(r *http.Request, caseID string) (string, error) {
+	var state string
+	err := d.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
+		if caseID != "" {
+			c, err := cases.Load(tx, caseID)
+			if err != nil || c == nil {
+				state = "gone"
+				return err
+			}
+			st, err := cases.Status(tx, c, d.cfg.Now())
+			if err != nil {
+				return err
+			}
+			state = d.pageState(caseLiveState(c, st))
+			return nil
+		}
+		page, _, err := cases.ListCasesPage(tx, "", casePage)
+		if err != nil {
+			return err
+		}
+		reports, err := cases.Reports(tx)
+		if err != nil {
+			return err
+		}
+		state = d.pageState(listLiveState(page, reports))
+		return nil
+	})
+	return state, err
+}
+
+// caseLiveState summarises a case and how this node's copy compares with
+// the Case Actor's ledger, for its page's stream.
+func caseLiveState(c *cases.Case, st cases.ReplicaStatus) string {
+	return fmt.Sprintf("%d %s %s %s %s %d", c.LedgerLen, c.EM, c.PXA, c.TailHash, st.State, st.Known)
+}
+
+// listLiveState summarises the case list's first page and the reports.
+func listLiveState(page []*cases.Case, reports []cases.ReportRecord) string {
+	var b strings.Builder
+	for _, c := range page {
+		fmt.Fprintf(&b, "%s:%d ", c.ID, c.LedgerLen)
+	}
+	for _, rep := range reports {
+		fmt.Fprintf(&b, "%s:%s:%s ", rep.ReportID, rep.Actor, rep.RM)
+	}
+	return b.String()
+}
+
+// events serves the Server-Sent Events stream of a page. The page sends the
+// state it was rendered from (?state=); when the node has moved on already,
+// the first event goes out at once, so a change made between the page's
+// render and the stream's start is not missed.
+func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, _ *uiSession) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		d.errorPage(w, http.StatusInternalServerError, "This server cannot stream events.")
+		return
+	}
+	caseID := r.URL.Query().Get("case")
+	current, err := d.liveState(r, caseID)
+	if err != nil {
+		d.errorPage(w, http.StatusInternalServerError, "The case could not be read.")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	// The server's write timeout would cut the stream: each write extends
+	// the deadline instead.
+	rc := http.NewResponseController(w)
+	extend := func() { _ = rc.SetWriteDeadline(time.Now().Add(2 * liveHeartbeat)) }
+	extend()
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintf(w, "retry: 2000\n: watching %s\n\n", template.HTMLEscapeString(caseID))
+	flusher.Flush()
+	last := r.URL.Query().Get("state")
+	seq := 0
+	send := func(state string) {
+		last = state
+		seq++
+		extend()
+		fmt.Fprintf(w, "id: %d\nevent: changed\ndata: %s\n\n", seq, strings.ReplaceAll(state, "\n", " "))
+		flusher.Flush()
+	}
+	if current != last {
+		send(current)
+	}
+
+	heartbeat := time.NewTicker(liveHeartbeat)
+	defer heartbeat.Stop()
+	for {
+		changed, named := d.cfg.Store.Changed(), d.names.Changed()
+		select {
+		case <-r.Context().Done():
+			return
+		case <-d.cfg.Stopping:
+			return
+		case <-heartbeat.C:
+			extend()
+			fmt.Fprint(w, ": heartbeat\n\n")
+			flusher.Flush()
+			continue
+		case <-changed:
+		case <-named:
+		}
+		// Let a burst of commits settle into one read.
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(liveMinInterval):
+		}
+		state, err := d.liveState(r, caseID)
+		if err != nil || state == last {
+			continue
+		}
+		send(state)
+	}
+}

@@ -1,0 +1,29 @@
+// Package node assembles one running Vultron node and is the one package
+// that knows all of its parts. It opens the store, loads or creates the
+// local actors, their keys and the API and metrics tokens (node.go,
+// token.go), builds the inbox and outbox pipelines, the delivery workers,
+// the replicas' syncer and the webhooks (pipelines.go, webhooks.go), and
+// puts the HTTP surfaces in front of them, each a package of its own that
+// node fills in with what it needs (surfaces.go):
+//
+//	node/federation  what peers call: inboxes, actor documents, WebFinger,
+//	                 NodeInfo, and the signed GETs of activities, objects,
+//	                 cases and ledger pages
+//	node/jsonapi     the token-authenticated JSON API of operators and the
+//	                 command line; its answers are package api's types
+//	node/dashboard   the web interface for people
+//	node/calendar    the embargo calendars and their feed token
+//
+// node keeps what guards them all (routes.go: the client IP, the per-IP
+// limit in front of the federation routes, the API token, the audit of
+// refusals of audit.go, the request log), the metrics (metrics.go), the
+// operational endpoints (ops.go), the rotation of an actor's key
+// (keyrotation.go), and the lifecycle: New, Serve (the HTTP server and the
+// background services) and Close, which shut down in order.
+//
+// Invariants: routes.go lists every route with its guard, and a surface
+// adds none but the dashboard's pages, which its sessions guard; a surface
+// imports neither node nor another surface (arch_test.go); the tokens are
+// kept only as hashes; the node holds no package-level state, so that
+// several nodes run in one process.
+package node

@@ -1,0 +1,41 @@
+package federation
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/api"
+	"github.com/openvultron/vultron/problem"
+)
+
+// Actor serves a local actor's document, with the keys it publishes.
+func (e *Endpoints) Actor(w http.ResponseWriter, r *http.Request) {
+	l, ok := e.cfg.Local(mux.Vars(r)["name"])
+	if !ok {
+		problem.Write(w, problem.NotFound("no actor %q on this node", mux.Vars(r)["name"]))
+		return
+	}
+	// A retired key is listed only until its overlap window ends.
+	l.Retired = actor.KeyRing{Retired: l.Retired}.Published(e.cfg.Now())
+	doc, err := l.Document()
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", actor.ContentType)
+	_, _ = w.Write(doc)
+}
+
+// Inbox answers a peer's POST to a local actor's inbox: the inbox
+// pipeline verifies, classifies, applies and stores the activity.
+func (e *Endpoints) Inbox(w http.ResponseWriter, r *http.Request) {
+	res, err := e.cfg.Inbox.Receive(r.Context(), mux.Vars(r)["name"], r)
+	if err != nil {
+		e.cfg.Refused(r, "inbox", err)
+		problem.Write(w, err)
+		return
+	}
+	problem.WriteJSON(w, http.StatusAccepted, api.InboxReceipt{ID: res.ID, Semantic: res.Semantic, Duplicate: res.Duplicate})
+}

@@ -1,0 +1,83 @@
+// Package jsonapi serves the node's token-authenticated JSON API, what an
+// operator's tools and the command line (cmd/vultron) call: the actors'
+// outbox POSTs (client to server) and the pages of their inboxes and
+// outboxes, their invitations, the cases with their ledgers and whether a
+// case recorded an activity, the replicas' resync, the reports, the
+// delivery queue and its dead letters, the audit log, key rotations, the
+// deadlines, the threat-intelligence signals, and the automation policy
+// with its explanation of a case (automation.go).
+// Every answer outside ActivityStreams is a type of package api.
+//
+// Invariants: the node routes to these handlers (node/routes.go) only with
+// its API token, and audits their refusals; a query parameter outside its
+// bounds is refused with 400 and a sentence that names it; every list is
+// read a bounded page at a time; nothing is written but through the
+// outbox's Submit, the engine's Resync, the store's requeue of a dead letter and
+// the node's key rotation.
+package jsonapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/api"
+	"github.com/openvultron/vultron/automation"
+	"github.com/openvultron/vultron/deadline"
+	"github.com/openvultron/vultron/outbox"
+	"github.com/openvultron/vultron/store"
+)
+
+// Config is what the API needs from the node.
+type Config struct {
+	Store *store.DB
+	// Submit sends an activity as a local actor (outbox.Submitter.Submit).
+	Submit func(ctx context.Context, name string, body []byte) (outbox.Submitted, error)
+	// Resync checks a replica against its Case Actor's ledger now, or
+	// drops it to fetch the ledger again (cases.Engine.Resync).
+	Resync func(tx *store.Tx, caseID string, rebuild bool) error
+	// Local returns a local actor (configured, or a Case Actor) by name;
+	// Actors returns the configured ones.
+	Local  func(name string) (actor.Local, bool)
+	Actors func() []actor.Local
+	// RotateKey gives the configured actor name a new key, keeping the old
+	// one for overlap, and tells its peers.
+	RotateKey func(ctx context.Context, name string, overlap time.Duration) (api.KeyRotation, error)
+	// Wake tells the delivery workers that a delivery is due.
+	Wake func()
+	// MaxBody is the largest activity an outbox POST may carry.
+	MaxBody int64
+	// Refused logs a refused outbox POST with its whole error; the client
+	// sees only the sentence.
+	Refused func(r *http.Request, where string, err error)
+	// PublicURL is the node's base URL, which the collection pages' ids
+	// start with.
+	PublicURL string
+	// Deadlines are the node's deadline limits and calendar; IsLocal says
+	// whether an actor id is one of this node's; Automation carries the
+	// node's policy out and explains it.
+	Deadlines  deadline.Config
+	IsLocal    func(id string) bool
+	Automation *automation.Engine
+	Now        func() time.Time
+	Logger     zerolog.Logger
+}
+
+// Endpoints are the handlers of the API's routes.
+type Endpoints struct {
+	cfg Config
+}
+
+// New returns the endpoints of cfg.
+func New(cfg Config) (*Endpoints, error) {
+	if cfg.Store == nil || cfg.Submit == nil || cfg.Resync == nil || cfg.Local == nil || cfg.Actors == nil ||
+		cfg.RotateKey == nil || cfg.Wake == nil || cfg.MaxBody <= 0 || cfg.Refused == nil || cfg.Now == nil ||
+		cfg.IsLocal == nil || cfg.Automation == nil {
+		return nil, errors.New("jsonapi: the configuration misses a dependency")
+	}
+	return &Endpoints{cfg: cfg}, nil
+}

@@ -1,0 +1,322 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base32"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/inbox"
+	"github.com/openvultron/vultron/node/federation"
+	"github.com/openvultron/vultron/outbox"
+	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
+)
+
+// newID returns a fresh IRI on this node under kind ("activities",
+// "objects"): 128 random bits, base32 without padding, lower case.
+func (n *Node) newID(kind string) string {
+	// Six bytes of milliseconds, then ten random ones (80 bits), in an
+	// encoding that sorts as the bytes do: the ids a node mints one after
+	// another land next to each other in the store's indexes, so a commit
+	// rewrites one index page for them instead of one page each.
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(n.cfg.Now().UnixMilli())<<16)
+	if _, err := rand.Read(b[6:]); err != nil {
+		// crypto/rand does not fail on supported platforms; an id that is
+		// not random would be worse than stopping.
+		panic("node: crypto/rand: " + err.Error())
+	}
+	return n.cfg.PublicURL + "/" + kind + "/" + strings.ToLower(base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// buildPipelines creates the inbox and outbox pipelines and the delivery
+// workers.
+func (n *Node) buildPipelines() error {
+	engine := cases.NewEngine(cases.Config{
+		Now:            n.cfg.Now,
+		PublicURL:      n.cfg.PublicURL,
+		NewID:          n.newID,
+		DefaultEmbargo: n.cfg.DefaultEmbargo,
+		MaxEmbargo:     n.cfg.MaxEmbargo,
+		Roles:          n.roles,
+		Provision:      n.provisionCaseActor,
+		Provisioned:    n.provisionedCaseActor,
+		IsLocal:        n.isLocal,
+		// Every node's inbox takes an activity of the largest size and the
+		// margin its announcement needs (see inboxLimit).
+		MaxAnnouncement: int(n.inboxLimit()),
+		Sync:            n.cfg.ReplicaSync,
+	})
+	n.engine = engine
+	syncer, err := cases.NewSyncer(cases.SyncerConfig{Store: n.db, Engine: engine, Fetch: federation.LedgerFetcher{Local: n.Local, CheckURL: n.policy.CheckURL, Fetcher: n.fetcher}, Now: n.cfg.Now, Logger: n.log})
+	if err != nil {
+		return err
+	}
+	local := func(name string) (actor.Local, bool) { return n.Local(name) }
+
+	inboxes := outbox.NewActorInboxes(n.policy.FetchFunc(n.fetcher.FetchDocument), 0, n.cfg.Now)
+	for _, l := range n.locals {
+		if err := inboxes.AddLocal(l.ID, l.Inbox); err != nil {
+			return err
+		}
+	}
+	policy := n.cfg.Retry
+	if policy == (outbox.RetryPolicy{}) {
+		policy = outbox.DefaultRetryPolicy()
+	}
+	client := actor.NewSafeClient(actor.SafeClientOptions{AllowPrivate: n.cfg.AllowPrivatePeers, Timeout: 30 * time.Second, MaxRedirects: -1})
+	client.Transport = n.policy.Transport(client.Transport)
+	n.deliverer, err = outbox.NewDeliverer(outbox.DelivererConfig{
+		Queue:   n.db,
+		Keys:    signingKeys{n: n},
+		Inboxes: inboxes,
+		Client:  client,
+		Policy:  policy,
+		Workers: n.cfg.DeliveryWorkers,
+		// n.inbox is built below, before any service runs.
+		Busy:    func() bool { return n.inbox != nil && n.inbox.Busy() },
+		Logger:  n.log,
+		Now:     n.cfg.Now,
+		Version: n.cfg.Version,
+	})
+	if err != nil {
+		return err
+	}
+	n.services = append(n.services,
+		service{name: "delivery", run: n.deliverer.Run},
+		service{name: "dedup-prune", run: n.pruneDedup},
+		service{name: "audit", run: n.audit.run},
+		service{name: "replica-sync", run: func(ctx context.Context) error { syncer.Run(ctx); return nil }})
+
+	n.inbox, err = inbox.New(inbox.Config{
+		Store:    n.db,
+		Engine:   engine,
+		Verifier: n.verifier,
+		Local:    local,
+		IsLocal:  n.isLocal,
+		MaxBody:  n.inboxLimit(),
+		NewID:    func() string { return n.newID("activities") },
+		Queued:   n.deliverer.Wake,
+		Now:      n.cfg.Now,
+		Logger:   n.log,
+		ClientIP: n.clientIP,
+		// A peer's announced key rotation refreshes its cached keys.
+		ActorUpdated: n.refreshActorKeys,
+	})
+	if err != nil {
+		return err
+	}
+	n.submitter, err = outbox.NewSubmitter(outbox.SubmitConfig{
+		Store:      n.db,
+		Engine:     engine,
+		Local:      local,
+		NewID:      n.newID,
+		Queued:     n.deliverer.Wake,
+		FetchActor: n.fetchActor,
+		// A copy that may be behind is brought to the Case Actor's tail,
+		// within a few seconds, before an action it refused is refused.
+		CatchUp: func(ctx context.Context, caseID string) (bool, error) {
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			return syncer.CatchUp(ctx, caseID)
+		},
+		// A recipient is resolved as its delivery will resolve it, and the
+		// delivery then finds its inbox in the cache.
+		ResolveRecipient: func(ctx context.Context, iri string) error {
+			if n.isLocal(iri) {
+				name := strings.TrimPrefix(iri, n.cfg.PublicURL+"/actors/")
+				if _, ok := n.Local(name); !ok {
+					return outbox.Permanent(noLocalActor(name))
+				}
+				return nil
+			}
+			_, err := inboxes.Inbox(ctx, iri)
+			return err
+		},
+		Now:    n.cfg.Now,
+		Logger: n.log,
+	})
+	return err
+}
+
+// noLocalActor is the error of a recipient on this node that is not one of
+// its actors: what fetching its document would answer, 404.
+type noLocalActor string
+
+func (e noLocalActor) Error() string   { return fmt.Sprintf("this node has no actor %q", string(e)) }
+func (e noLocalActor) StatusCode() int { return http.StatusNotFound }
+
+// fetchActor fetches an actor's document (with a signed GET through the
+// SSRF-safe client) and returns the part of it a message carries inline.
+func (n *Node) fetchActor(ctx context.Context, iri string) (*vocab.Actor, error) {
+	var body []byte
+	if l, ok := n.localByID(iri); ok {
+		doc, err := l.Document()
+		if err != nil {
+			return nil, err
+		}
+		body = doc
+	} else {
+		if err := n.policy.CheckURL(iri); err != nil {
+			return nil, err
+		}
+		var err error
+		if body, err = n.fetcher.FetchDocument(ctx, iri); err != nil {
+			return nil, err
+		}
+	}
+	doc, err := vocab.Parse(body)
+	if err != nil {
+		return nil, fmt.Errorf("the document at %s is not ActivityStreams: %w", iri, err)
+	}
+	a, ok := doc.Object.(*vocab.Actor)
+	if !ok {
+		return nil, fmt.Errorf("%s is a %s, not an actor", iri, doc.Object.Common().Type)
+	}
+	out := &vocab.Actor{}
+	out.ID, out.Type, out.Name, out.PreferredUsername = a.ID, a.Type, a.Name, a.PreferredUsername
+	return out, nil
+}
+
+// localByID returns the configured local actor with the given id.
+func (n *Node) localByID(id string) (actor.Local, bool) {
+	n.localsMu.RLock()
+	defer n.localsMu.RUnlock()
+	for _, l := range n.locals {
+		if l.ID == id {
+			return l, true
+		}
+	}
+	return actor.Local{}, false
+}
+
+// roles returns the CVD roles a configured local actor takes in the cases
+// it opens.
+func (n *Node) roles(name string) cvdstate.RoleSet {
+	for _, ac := range n.cfg.Actors {
+		if ac.Name == name {
+			if ac.Roles != 0 {
+				return ac.Roles
+			}
+			return DefaultRoles(ac.Type)
+		}
+	}
+	return cvdstate.Observer
+}
+
+// isLocal reports whether an actor id is one of this node's actors.
+func (n *Node) isLocal(id string) bool {
+	return strings.HasPrefix(id, n.cfg.PublicURL+"/actors/")
+}
+
+// provisionCaseActor creates (or loads) the key of a new Case Actor and
+// returns its store record; the engine stores the record in the
+// transaction that opens the case.
+func (n *Node) provisionCaseActor(name string) (store.LocalActor, error) {
+	key, _, err := actor.LoadOrCreateKey(n.keyDir, name)
+	if err != nil {
+		return store.LocalActor{}, err
+	}
+	return n.caseActorRecord(name, key)
+}
+
+// provisionedCaseActor returns the record of a Case Actor whose key
+// provisionCaseActor made; it never makes a key.
+func (n *Node) provisionedCaseActor(name string) (store.LocalActor, bool, error) {
+	key, found, err := actor.LoadKey(n.keyDir, name)
+	if err != nil || !found {
+		return store.LocalActor{}, false, err
+	}
+	la, err := n.caseActorRecord(name, key)
+	return la, err == nil, err
+}
+
+// caseActorRecord is the store's record of Case Actor name with key.
+func (n *Node) caseActorRecord(name string, key *rsa.PrivateKey) (store.LocalActor, error) {
+	l, err := actor.NewLocal(n.cfg.PublicURL, name, actor.Service, key)
+	if err != nil {
+		return store.LocalActor{}, err
+	}
+	pem, err := actor.PublicKeyPEM(&key.PublicKey)
+	if err != nil {
+		return store.LocalActor{}, err
+	}
+	return store.LocalActor{Name: name, Type: string(actor.Service), KeyID: l.KeyID, PublicKeyPEM: pem, CreatedAt: n.cfg.Now().UTC()}, nil
+}
+
+// inboxLimit is the largest body the inbox takes: the largest activity
+// (MaxInboxBytes) and the margin a Case Actor's announcement of such an
+// activity needs, so that whatever a Case Actor records reaches every
+// participant whose node has the same limit.
+func (n *Node) inboxLimit() int64 { return n.cfg.MaxInboxBytes + cases.AnnouncementMargin }
+
+// signingKeys gives the delivery workers the keys of the local actors.
+type signingKeys struct{ n *Node }
+
+func (k signingKeys) SigningKey(name string) (string, *rsa.PrivateKey, bool) {
+	l, ok := k.n.Local(name)
+	if !ok {
+		return "", nil, false
+	}
+	return l.KeyID, l.Key, true
+}
+
+// keyCache adapts the store's remote key bucket to the actor package's
+// KeyCache. A key seen for the first time, and a key whose PEM changed,
+// are recorded in the audit log (kind "key") by the store, in the
+// transaction that stores them.
+type keyCache struct {
+	db *store.DB
+}
+
+func (c keyCache) RemoteKey(ctx context.Context, keyID string) (actor.CachedKey, error) {
+	k, err := c.db.RemoteKey(ctx, keyID)
+	if errors.Is(err, store.ErrNotFound) {
+		return actor.CachedKey{}, fmt.Errorf("%w: %s", actor.ErrKeyNotCached, keyID)
+	}
+	if err != nil {
+		return actor.CachedKey{}, err
+	}
+	return actor.CachedKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt}, nil
+}
+
+// PutRemoteKey stores k; the store records a new or changed key in the
+// audit log in the same transaction.
+func (c keyCache) PutRemoteKey(ctx context.Context, k actor.CachedKey) error {
+	return c.db.PutRemoteKey(ctx, store.RemoteKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt})
+}
+
+// dedupRetention is how long the inbox remembers activity ids to refuse
+// replays: longer than any peer's retry horizon.
+const dedupRetention = 30 * 24 * time.Hour
+
+// pruneDedup forgets inbox dedup records older than dedupRetention, once
+// at start and then daily. The activities themselves stay stored, so an id
+// seen before is still recognised.
+func (n *Node) pruneDedup(ctx context.Context) error {
+	tick := time.NewTicker(24 * time.Hour)
+	defer tick.Stop()
+	for {
+		removed, err := n.db.PruneDedup(ctx, n.cfg.Now().Add(-dedupRetention))
+		if err != nil && ctx.Err() == nil {
+			n.log.Error().Err(err).Msg("prune inbox dedup records")
+		} else if removed > 0 {
+			n.log.Info().Int("removed", removed).Msg("pruned inbox dedup records")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}

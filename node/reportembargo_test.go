@@ -1,0 +1,106 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"github.com/openvultron/vultron/api"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// caseEmbargo is the embargo part of GET /api/cases/ID.
+type caseEmbargo struct {
+	EMState string `json:"emState"`
+	Embargo *struct {
+		End      time.Time `json:"end"`
+		Proposer string    `json:"proposer"`
+	} `json:"embargo"`
+	Proposals []struct {
+		InviteID string `json:"inviteId"`
+		Terms    struct {
+			End      time.Time `json:"end"`
+			Proposer string    `json:"proposer"`
+		} `json:"terms"`
+	} `json:"proposals"`
+}
+
+func (tn *testNode) caseEmbargo(t *testing.T, caseID string) caseEmbargo {
+	t.Helper()
+	b, err := json.Marshal(tn.caseDetail(t, caseID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ce caseEmbargo
+	if err := json.Unmarshal(b, &ce); err != nil {
+		t.Fatal(err)
+	}
+	return ce
+}
+
+// TestReportWithEmbargoProposal checks RS|EP: a finder offers a report
+// with an embargo proposal (the Offer's instrument); the vendor's RK
+// acknowledges both; when the vendor validates the report, the case opens
+// with the finder's proposal pending from the finder, PROPOSED, or, when
+// the vendor's default embargo is in force from the start, a pending
+// revision (REVISE). The owner's acceptance puts the finder's terms in
+// force. A proposal that ends in the past is refused before it is sent.
+func TestReportWithEmbargoProposal(t *testing.T) {
+	end := time.Now().Add(45 * 24 * time.Hour).UTC().Truncate(time.Second)
+	offerWith := func(to string, end time.Time) string {
+		return fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"Heap overflow","content":"details"},
+"instrument":{"type":"EmbargoEvent","startTime":%q,"endTime":%q}}`, to, end.Add(-30*24*time.Hour).Format(time.RFC3339), end.Format(time.RFC3339))
+	}
+	tests := []struct {
+		name    string
+		def     time.Duration // the vendor's default embargo
+		wantEM  string
+		inForce time.Duration // the embargo in force once the case opens, 0 for none
+	}{
+		{"no default embargo", 0, "PROPOSED", 0},
+		{"a default embargo in force", 90 * 24 * time.Hour, "REVISE", 90 * 24 * time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			finder := startNode(t, "finder:Person")
+			vendor := startNodeWith(t, Config{DefaultEmbargo: tt.def}, "vendor:Organization")
+			finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
+			offerID := finder.submit(t, "finder", offerWith(vendorID, end))
+			rk := finder.inboxReply(t, "finder", "Read", offerID)
+			if obj, _ := rk["object"].(map[string]any); obj["instrument"] == nil {
+				t.Errorf("the vendor's RK does not carry the proposal it acknowledges (EK): %v", rk)
+			}
+			vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
+			c := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 })
+			finder.oneCase(t, "the finder's replica", func(c api.Case) bool { return c.LedgerLength == 2 })
+			for _, n := range []*testNode{vendor, finder} {
+				ce := n.caseEmbargo(t, c.ID)
+				if ce.EMState != tt.wantEM || len(ce.Proposals) != 1 || ce.Proposals[0].Terms.Proposer != finderID || !ce.Proposals[0].Terms.End.Equal(end) {
+					t.Fatalf("%s: the case opens with %+v; want %s with the finder's proposal ending %s pending", n.url, ce, tt.wantEM, end)
+				}
+				if tt.inForce != 0 && (ce.Embargo == nil || ce.Embargo.Proposer != vendorID) {
+					t.Errorf("%s: the embargo in force is %+v, want the vendor's default", n.url, ce.Embargo)
+				}
+			}
+			// The owner accepts the finder's terms.
+			invite := vendor.caseEmbargo(t, c.ID).Proposals[0].InviteID
+			vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"context":%q}`, invite, c.ID))
+			finder.oneCase(t, "the accepted proposal at the finder", func(c api.Case) bool { return c.LedgerLength == 3 })
+			for _, n := range []*testNode{vendor, finder} {
+				ce := n.caseEmbargo(t, c.ID)
+				if ce.EMState != "ACTIVE" || ce.Embargo == nil || !ce.Embargo.End.Equal(end) || ce.Embargo.Proposer != finderID || len(ce.Proposals) != 0 {
+					t.Errorf("%s: after the owner accepted, %+v; want the finder's terms in force", n.url, ce)
+				}
+			}
+		})
+	}
+	t.Run("a proposal that has ended", func(t *testing.T) {
+		finder := startNode(t, "finder:Person")
+		status, body := finder.api(t, http.MethodPost, "/actors/finder/outbox", offerWith("https://v.example/actors/vendor", time.Now().Add(-time.Hour).UTC().Truncate(time.Second)))
+		if status != http.StatusUnprocessableEntity || !strings.Contains(string(body), "has passed") {
+			t.Errorf("an offer proposing an embargo that ended: %d %s, want 422 saying the end has passed", status, body)
+		}
+	})
+}
