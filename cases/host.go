@@ -124,22 +124,7 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 		}
 	}
 	participant := func(actor, name string, roles cvdstate.RoleSet, rm, vfd string) vocab.Ref {
-		cp := &vocab.CaseParticipant{}
-		cp.ID, cp.Type = ParticipantID(caseID, actor), vocab.TypeCaseParticipant
-		cp.AttributedTo = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(actor)}, Single: true}
-		cp.Context = vocab.RefTo(caseID)
-		for _, r := range cvdstate.Roles() {
-			if roles.Has(r) {
-				cp.CaseRoles = append(cp.CaseRoles, r.String())
-			}
-		}
-		cp.EmbargoConsentState = consent
-		cp.ParticipantCaseName = name
-		st := &vocab.ParticipantStatus{RMState: rm, VFDState: vfd}
-		st.Type = vocab.TypeParticipantStatus
-		st.Context = vocab.RefTo(cp.ID)
-		cp.ParticipantStatuses = []vocab.Ref{vocab.Inline(st)}
-		return vocab.Inline(cp)
+		return ParticipantRef(caseID, actor, name, roles, consent, rm, vfd)
 	}
 	vc := &vocab.VulnerabilityCase{}
 	vc.ID, vc.Type = caseID, vocab.TypeVulnerabilityCase

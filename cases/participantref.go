@@ -27,3 +27,12 @@ func ParticipantRef(caseID, actor, name string, roles cvdstate.RoleSet, consent,
 	cp.ParticipantStatuses = []vocab.Ref{vocab.Inline(st)}
 	return vocab.Inline(cp)
 }
+
+// Received returns the protocol messages an activity of eventType carries
+// into c as it stands before the activity (EP or EV by the embargo's
+// state, a status's case-state events ...), zero for one of no formal
+// type: the messages the Case Actor acknowledges (K) when it records the
+// activity, or answers with their error (E) when it refuses it.
+func (c *Case) Received(eventType string, act *vocab.Activity) cvdstate.MessageType {
+	return c.received(eventType, act)
+}

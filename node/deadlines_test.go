@@ -23,22 +23,10 @@ import (
 // list of overdue deadlines, as a deadline_passed webhook event and in the
 // metrics, while the validation (10 business days) is not.
 func TestDeadlinesOnAnInjectedClock(t *testing.T) {
-	sink := &webhookSink{t: t, ids: map[string]int{}}
-	srv := httptest.NewServer(sink)
-	defer srv.Close()
 	var offset atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-
 	finder := startNode(t, "finder:Person")
-	dir := t.TempDir()
-	vendor := startNodeConfig(t, dir, nil, Config{Webhooks: []string{srv.URL + "/hook"}, Now: now, DeadlineCheck: 20 * time.Millisecond}, "vendor:Organization")
-	secret, err := os.ReadFile(filepath.Join(dir, "webhook-secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink.mu.Lock()
-	sink.secret = []byte(strings.TrimSpace(string(secret)))
-	sink.mu.Unlock()
+	vendor, sink := startWithSink(t, Config{Now: now, DeadlineCheck: 20 * time.Millisecond}, "vendor:Organization")
 
 	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"Deadline test","content":"details"}}`, vendor.actorID("vendor")))
@@ -129,4 +117,24 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// startWithSink starts a node with extra's settings and a webhook that a
+// sink the test reads receives, checking each request's signature.
+func startWithSink(t *testing.T, extra Config, specs ...string) (*testNode, *webhookSink) {
+	t.Helper()
+	sink := &webhookSink{t: t, ids: map[string]int{}}
+	srv := httptest.NewServer(sink)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	extra.Webhooks = []string{srv.URL + "/hook"}
+	n := startNodeConfig(t, dir, nil, extra, specs...)
+	secret, err := os.ReadFile(filepath.Join(dir, "webhook-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink.mu.Lock()
+	sink.secret = []byte(strings.TrimSpace(string(secret)))
+	sink.mu.Unlock()
+	return n, sink
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,23 +19,12 @@ import (
 // offers the signal (API, webhook event, case page) once, and not for a
 // case that records another id.
 func TestIntelFeedOffersSignals(t *testing.T) {
-	sink := &webhookSink{t: t, ids: map[string]int{}}
-	srv := httptest.NewServer(sink)
-	defer srv.Close()
 	feed := filepath.Join(t.TempDir(), "kev.json")
 	if err := os.WriteFile(feed, []byte(`{"vulnerabilities": [{"cveID": "CVE-2026-7777", "vendorProject": "Example", "product": "Widget", "vulnerabilityName": "Widget RCE", "dateAdded": "2026-12-01"}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	finder := startNode(t, "finder:Person")
-	dir := t.TempDir()
-	vendor := startNodeConfig(t, dir, nil, Config{Webhooks: []string{srv.URL + "/hook"}, IntelFeeds: []string{feed}, IntelInterval: 30 * time.Millisecond}, "vendor:Organization")
-	secret, err := os.ReadFile(filepath.Join(dir, "webhook-secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink.mu.Lock()
-	sink.secret = []byte(strings.TrimSpace(string(secret)))
-	sink.mu.Unlock()
+	vendor, sink := startWithSink(t, Config{IntelFeeds: []string{feed}, IntelInterval: 30 * time.Millisecond}, "vendor:Organization")
 
 	openCase := func(name string) string {
 		t.Helper()

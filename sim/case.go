@@ -175,8 +175,15 @@ func (s *caseSim) submit(org int, m map[string]any) error {
 func (s *caseSim) record(act *vocab.Activity) error {
 	class := vocab.Classify(act, s)
 	eventType := cases.EventType(class.Semantic)
+	received := s.c.Received(eventType, act)
 	if err := s.c.Try(eventType, act, s.now); err != nil {
 		s.load.Refused++
+		if received != 0 {
+			// The Case Actor answers a refused message with its error (E).
+			if err := s.reply(vocab.Refuse(s.c.CaseActor, act, act.Actor.ID(), s.c.ID, err.Error(), s)); err != nil {
+				return err
+			}
+		}
 		return fmt.Errorf("%w: %v", errRefused, err)
 	}
 	histBefore := len(s.history)
@@ -212,9 +219,30 @@ func (s *caseSim) record(act *vocab.Activity) error {
 			return err
 		}
 	}
+	if received != 0 && act.Type != "Create" {
+		// The Case Actor acknowledges a recorded message (K).
+		if err := s.reply(vocab.Acknowledge(s.c.CaseActor, act, act.Actor.ID(), s.c.ID, s)); err != nil {
+			return err
+		}
+	}
 	s.extendHistory(beforeVFD, beforePXA)
 	if s.f != nil {
 		s.react(histBefore)
+	}
+	return nil
+}
+
+// reply counts a Case Actor's reply to the sender of what it recorded or
+// refused.
+func (s *caseSim) reply(r *vocab.Activity) error {
+	r.ID = s.newID(s.host, "activities")
+	r.Published = s.now.Format(time.RFC3339)
+	body, err := vocab.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("reply: %w", err)
+	}
+	for _, to := range r.To.IDs() {
+		s.send(s.host, to, len(body))
 	}
 	return nil
 }
