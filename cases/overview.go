@@ -11,6 +11,7 @@ import (
 
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/ledger"
+	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
@@ -359,10 +360,11 @@ func describeEntry(e ledger.Entry) TimelineEntry {
 			t.Detail = strings.TrimSpace(obj.VFD + " " + obj.CaseStatus.PXA)
 		}
 	}
-	if t.Detail == "" {
+	if p.Summary != "" {
 		// What the sender said of its step: the reason it ended the
-		// embargo, declined, left.
-		t.Detail = p.Summary
+		// embargo, declined, left; or the rule of a policy that took it
+		// (package automation).
+		t.Detail = strings.TrimPrefix(t.Detail+" — "+problem.Clip(p.Summary, 200), " — ")
 	}
 	return t
 }
