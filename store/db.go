@@ -62,7 +62,7 @@ var (
 		bucketMeta, bucketActors, bucketActivities, bucketInbox, bucketOutbox,
 		bucketDedup, bucketDedupTime, bucketDeliveries, bucketDeadLetters,
 		bucketRemoteKeys, bucketCases, bucketAudit, bucketEvents, bucketWebhooks,
-		bucketDeliveriesDue, bucketDeliveryLanes, bucketFiles, bucketSessions,
+		bucketDeliveriesDue, bucketDeliveryLanes, bucketFiles, bucketSessions, bucketFollows,
 	}
 
 	keySchemaVersion = []byte("schema_version")

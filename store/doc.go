@@ -72,6 +72,8 @@
 //	files         path in the data directory → content: the secrets the
 //	              processes of a node on a shared store hold alike (files.go)
 //	sessions      SHA-256 of a dashboard session id → Session (sessions.go)
+//	follows       the local actors' followers and followings, pending or
+//	              accepted, with kept counts (follows.go)
 //
 // Sequence keys are 8-byte big-endian numbers from the bucket's sequence, so index and queue inserts append in order. Records are encoded in
 // a compact binary form rather than JSON (raw bodies are not re-encoded on the
