@@ -32,14 +32,14 @@ import (
 // The semantics ClassifySocial gives. They are not Vultron semantics:
 // Classify never returns them.
 const (
-	SocialFollow         Semantic = "FOLLOW"
-	SocialAcceptFollow   Semantic = "ACCEPT_FOLLOW"
-	SocialRejectFollow   Semantic = "REJECT_FOLLOW"
-	SocialUndoFollow     Semantic = "UNDO_FOLLOW"
-	SocialAnnounce       Semantic = "ANNOUNCE_OBJECT"
-	SocialCreateArticle  Semantic = "CREATE_ARTICLE"
-	SocialUpdateArticle  Semantic = "UPDATE_ARTICLE"
-	SocialDeleteArticle  Semantic = "DELETE_OBJECT"
+	SocialFollow        Semantic = "FOLLOW"
+	SocialAcceptFollow  Semantic = "ACCEPT_FOLLOW"
+	SocialRejectFollow  Semantic = "REJECT_FOLLOW"
+	SocialUndoFollow    Semantic = "UNDO_FOLLOW"
+	SocialAnnounce      Semantic = "ANNOUNCE_OBJECT"
+	SocialCreateArticle Semantic = "CREATE_ARTICLE"
+	SocialUpdateArticle Semantic = "UPDATE_ARTICLE"
+	SocialDeleteArticle Semantic = "DELETE_OBJECT"
 )
 
 const socialFollowActivity = "Follow"
@@ -141,9 +141,15 @@ func ReadFollow(ctx context.Context, raw map[string]any) (FollowInfo, error) {
 	}
 	res, err := streams.NewJSONResolver(
 		func(_ context.Context, f gofed.ActivityStreamsFollow) error { fromFollow(f); return nil },
-		func(_ context.Context, a gofed.ActivityStreamsAccept) error { return fromObject(a.GetActivityStreamsObject()) },
-		func(_ context.Context, a gofed.ActivityStreamsReject) error { return fromObject(a.GetActivityStreamsObject()) },
-		func(_ context.Context, a gofed.ActivityStreamsUndo) error { return fromObject(a.GetActivityStreamsObject()) },
+		func(_ context.Context, a gofed.ActivityStreamsAccept) error {
+			return fromObject(a.GetActivityStreamsObject())
+		},
+		func(_ context.Context, a gofed.ActivityStreamsReject) error {
+			return fromObject(a.GetActivityStreamsObject())
+		},
+		func(_ context.Context, a gofed.ActivityStreamsUndo) error {
+			return fromObject(a.GetActivityStreamsObject())
+		},
 	)
 	if err != nil {
 		return FollowInfo{}, fmt.Errorf("read follow: %w", err)

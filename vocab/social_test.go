@@ -34,7 +34,7 @@ func TestSocialActivities(t *testing.T) {
 	article := build(NewArticle(Article{ID: "https://vendor.example/advisories/a", URL: "https://vendor.example/advisories/a",
 		Name: "Title", Summary: "S", Content: "<p>C</p>", AttributedTo: me, To: []string{"https://www.w3.org/ns/activitystreams#Public"},
 		Attachments: []ArticleLink{{Href: "https://vendor.example/advisories/a/csaf.json", MediaType: "application/json", Name: "CSAF"}},
-		Hashtags: []string{"CVE-2026-1234"}}))
+		Hashtags:    []string{"CVE-2026-1234"}}))
 	tests := []struct {
 		name    string
 		doc     map[string]any
