@@ -62,7 +62,12 @@ type actorDocument struct {
 	Name              string   `json:"name"`
 	Inbox             string   `json:"inbox"`
 	Outbox            string   `json:"outbox"`
-	PublicKey         any      `json:"publicKey"` // one PublicKeyDoc, or a list while retired keys are published
+	// Followers and Following are the actor's collections; their counts
+	// are public, their members shown to the node's admins only.
+	Followers                 string `json:"followers"`
+	Following                 string `json:"following"`
+	ManuallyApprovesFollowers bool   `json:"manuallyApprovesFollowers"`
+	PublicKey                 any    `json:"publicKey"` // one PublicKeyDoc, or a list while retired keys are published
 }
 
 // Document returns the ActivityStreams document of the actor, served at its
@@ -86,7 +91,11 @@ func (l Local) Document() ([]byte, error) {
 		Name:              l.Name,
 		Inbox:             l.Inbox,
 		Outbox:            l.Outbox,
-		PublicKey:         PublicKeyDoc{ID: l.KeyID, Owner: l.ID, PublicKeyPem: pemText},
+		Followers:         l.ID + "/followers",
+		Following:         l.ID + "/following",
+		// Mastodon's "locked account": Follows wait for an admin.
+		ManuallyApprovesFollowers: !l.OpenFollowers,
+		PublicKey:                 PublicKeyDoc{ID: l.KeyID, Owner: l.ID, PublicKeyPem: pemText},
 	}
 	if len(l.Retired) > 0 {
 		// The current key first, then each retired key still inside its

@@ -44,6 +44,10 @@ type ActorConfig struct {
 	Name  string
 	Type  actor.Type
 	Roles cvdstate.RoleSet
+	// OpenFollowers makes the actor accept every Follow at once, as a
+	// node's public advisory actor does; an actor without it keeps each
+	// Follow pending until an admin accepts or rejects it.
+	OpenFollowers bool
 }
 
 // DefaultRoles returns the CVD roles an actor of type t takes in the cases
@@ -752,6 +756,7 @@ func (n *Node) Local(name string) (actor.Local, bool) {
 	l, ok := n.locals[name]
 	n.localsMu.RUnlock()
 	if ok {
+		l.OpenFollowers = n.openFollowers(name)
 		return l, true
 	}
 	if !strings.HasPrefix(name, cases.CaseActorPrefix) {

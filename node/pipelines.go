@@ -18,6 +18,7 @@ import (
 	"github.com/openvultron/vultron/inbox"
 	"github.com/openvultron/vultron/node/federation"
 	"github.com/openvultron/vultron/outbox"
+	"github.com/openvultron/vultron/social"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
@@ -118,18 +119,28 @@ func (n *Node) buildPipelines() error {
 		}})
 	}
 
+	plain, err := social.New(social.Config{
+		ManuallyApproves: func(name string) bool { return !n.openFollowers(name) },
+		IsCaseActor:      func(name string) bool { return strings.HasPrefix(name, cases.CaseActorPrefix) },
+		Now:              n.cfg.Now,
+	})
+	if err != nil {
+		return err
+	}
 	n.inbox, err = inbox.New(inbox.Config{
-		Store:    n.db,
-		Engine:   engine,
-		Verifier: n.verifier,
-		Local:    local,
-		IsLocal:  n.isLocal,
-		MaxBody:  n.inboxLimit(),
-		NewID:    func() string { return n.newID("activities") },
-		Queued:   n.deliverer.Wake,
-		Now:      n.cfg.Now,
-		Logger:   n.log,
-		ClientIP: n.clientIP,
+		Social:     plain,
+		FetchActor: n.fetchActor,
+		Store:      n.db,
+		Engine:     engine,
+		Verifier:   n.verifier,
+		Local:      local,
+		IsLocal:    n.isLocal,
+		MaxBody:    n.inboxLimit(),
+		NewID:      func() string { return n.newID("activities") },
+		Queued:     n.deliverer.Wake,
+		Now:        n.cfg.Now,
+		Logger:     n.log,
+		ClientIP:   n.clientIP,
 		// A peer's announced key rotation refreshes its cached keys.
 		ActorUpdated: n.refreshActorKeys,
 	})
@@ -137,6 +148,7 @@ func (n *Node) buildPipelines() error {
 		return err
 	}
 	n.submitter, err = outbox.NewSubmitter(outbox.SubmitConfig{
+		Social:     plain,
 		Store:      n.db,
 		Engine:     engine,
 		Local:      local,
@@ -232,6 +244,17 @@ func (n *Node) roles(name string) cvdstate.RoleSet {
 		}
 	}
 	return cvdstate.Observer
+}
+
+// openFollowers reports whether configured actor name accepts every
+// Follow at once.
+func (n *Node) openFollowers(name string) bool {
+	for _, ac := range n.cfg.Actors {
+		if ac.Name == name {
+			return ac.OpenFollowers
+		}
+	}
+	return false
 }
 
 // isLocal reports whether an actor id is one of this node's actors.

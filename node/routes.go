@@ -29,6 +29,10 @@ func (n *Node) router() *mux.Router {
 	r.HandleFunc("/nodeinfo/2.1", n.federation.NodeInfo).Methods(http.MethodGet)
 	r.HandleFunc("/actors/{name}", n.federation.Actor).Methods(http.MethodGet)
 	r.HandleFunc("/actors/{name}/inbox", n.fromPeers(n.federation.Inbox)).Methods(http.MethodPost)
+	// The collections' counts are public, their members the admins'
+	// (isAdmin).
+	r.HandleFunc("/actors/{name}/followers", n.federation.Followers).Methods(http.MethodGet)
+	r.HandleFunc("/actors/{name}/following", n.federation.Following).Methods(http.MethodGet)
 	r.HandleFunc("/activities/{id}", n.fromPeers(n.federation.Activity)).Methods(http.MethodGet)
 	r.HandleFunc("/objects/{id}", n.fromPeers(n.federation.Object)).Methods(http.MethodGet)
 	r.HandleFunc("/cases/{cid}", n.fromPeers(n.federation.Case)).Methods(http.MethodGet)
@@ -136,6 +140,13 @@ func (n *Node) requireToken(h http.HandlerFunc) http.HandlerFunc {
 		h(w, r)
 	})
 }
+
+// isAdmin reports whether a request is one of the node's admins': today
+// the holder of the API token. Every check of an admin's right that is not
+// a whole route behind requireToken (the members of the followers and
+// following collections) asks here, so that accounts with roles can take
+// its place in one function.
+func (n *Node) isAdmin(r *http.Request) bool { return n.token.check(r) }
 
 // federationRefused logs a refused federation request and counts it in the
 // metrics.

@@ -18,6 +18,7 @@ func (n *Node) buildSurfaces() error {
 		Local:      n.Local,
 		LocalByID:  n.localByID,
 		Authorized: n.token.check,
+		Admin:      n.isAdmin,
 		Refused:    n.federationRefused,
 		PublicURL:  n.cfg.PublicURL,
 		Host:       n.host,
