@@ -80,7 +80,7 @@ type Config struct {
 	// shared inbox it names; a failure only means no shared inbox.
 	FetchActor func(ctx context.Context, iri string) (*vocab.Actor, error)
 	Now        func() time.Time
-	Logger   zerolog.Logger
+	Logger     zerolog.Logger
 }
 
 // Pipeline receives activities for the node's local actors.

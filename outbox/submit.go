@@ -52,7 +52,7 @@ type SubmitConfig struct {
 	// as activities that are no Vultron message.
 	Social *social.Social
 	Now    func() time.Time
-	Logger           zerolog.Logger
+	Logger zerolog.Logger
 }
 
 // Submitter accepts the activities local actors send (client-to-server).
