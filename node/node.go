@@ -31,6 +31,7 @@ import (
 	"github.com/openvultron/vultron/node/dashboard"
 	"github.com/openvultron/vultron/node/federation"
 	"github.com/openvultron/vultron/node/jsonapi"
+	"github.com/openvultron/vultron/node/publication"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/policy"
 	"github.com/openvultron/vultron/rules"
@@ -316,16 +317,18 @@ type Node struct {
 	handler  http.Handler
 	services []service
 
-	inbox      *inbox.Pipeline
-	engine     *cases.Engine
-	submitter  *outbox.Submitter
-	deliverer  *outbox.Deliverer
-	metrics    *metrics
-	dashboard  *dashboard.Dashboard
-	calendar   *calendar.Feeds
-	federation *federation.Endpoints
-	jsonapi    *jsonapi.Endpoints
-	webhooks   *webhook.Dispatcher
+	inbox     *inbox.Pipeline
+	engine    *cases.Engine
+	submitter *outbox.Submitter
+	deliverer *outbox.Deliverer
+	metrics   *metrics
+	dashboard *dashboard.Dashboard
+	calendar  *calendar.Feeds
+	// publication serves the published advisories and publishes them.
+	publication *publication.Endpoints
+	federation  *federation.Endpoints
+	jsonapi     *jsonapi.Endpoints
+	webhooks    *webhook.Dispatcher
 
 	// deadlines is the node's deadline configuration; deadlineHooks are
 	// called with each deadline the watcher announced (deadlines.go).

@@ -58,6 +58,18 @@ func (n *Node) router() *mux.Router {
 	r.HandleFunc("/api/intel", n.requireToken(n.jsonapi.Intel)).Methods(http.MethodGet)
 	r.HandleFunc("/api/policy", n.requireToken(n.jsonapi.Policy)).Methods(http.MethodGet)
 	r.HandleFunc("/api/cases/{id}/policy", n.requireToken(n.jsonapi.ExplainPolicy)).Methods(http.MethodGet)
+	// The published advisories and the CSAF provider (node/publication):
+	// anyone reads them; only the API token drafts and publishes.
+	r.HandleFunc("/advisories", n.publication.List).Methods(http.MethodGet)
+	r.HandleFunc("/advisories/{tracking}", n.publication.Page).Methods(http.MethodGet)
+	r.HandleFunc("/advisories/{tracking}/{file}", n.publication.Document).Methods(http.MethodGet)
+	r.HandleFunc("/.well-known/csaf/provider-metadata.json", n.publication.ProviderMetadata).Methods(http.MethodGet)
+	r.HandleFunc("/.well-known/csaf/white/feed-tlp-white.json", n.publication.Feed).Methods(http.MethodGet)
+	r.HandleFunc("/.well-known/csaf/white/index.txt", n.publication.Index).Methods(http.MethodGet)
+	r.HandleFunc("/.well-known/csaf/white/changes.csv", n.publication.Index).Methods(http.MethodGet)
+	r.HandleFunc("/.well-known/csaf/white/{year:[0-9]{4}}/{file}", n.publication.WellKnownFile).Methods(http.MethodGet)
+	r.HandleFunc("/api/cases/{id}/advisory/draft", n.requireToken(n.publication.Draft)).Methods(http.MethodGet)
+	r.HandleFunc("/api/cases/{id}/advisory/publish", n.requireToken(n.publication.Publish)).Methods(http.MethodPost)
 	// The embargo calendars (node/calendar): the feeds check their own
 	// feed token (or the API token), the links need the API token.
 	r.HandleFunc("/api/cases/{id}/embargo.ics", n.calendar.Case).Methods(http.MethodGet)

@@ -1,10 +1,15 @@
 package node
 
 import (
+	"context"
+	"net/http"
+
 	"github.com/openvultron/vultron/node/calendar"
 	"github.com/openvultron/vultron/node/dashboard"
 	"github.com/openvultron/vultron/node/federation"
+	"github.com/openvultron/vultron/node/internal/httpreq"
 	"github.com/openvultron/vultron/node/jsonapi"
+	"github.com/openvultron/vultron/node/publication"
 )
 
 // buildSurfaces fills in the HTTP surfaces with what each needs of the
@@ -57,6 +62,22 @@ func (n *Node) buildSurfaces() error {
 		Authorized: n.token.check,
 		Now:        n.cfg.Now,
 		Logger:     n.cfg.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	n.publication, err = publication.New(publication.Config{
+		Store:     n.db,
+		PublicURL: n.cfg.PublicURL,
+		LocalByID: n.localByID,
+		Roles:     n.roles,
+		Submit: func(ctx context.Context, name string, body []byte) (string, error) {
+			s, err := n.submitter.Submit(ctx, name, body)
+			return s.ID, err
+		},
+		CaseID:  func(r *http.Request) (string, error) { return httpreq.CaseID(r, n.db) },
+		Version: n.cfg.Version,
+		Now:     n.cfg.Now,
 	})
 	if err != nil {
 		return err
