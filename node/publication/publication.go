@@ -96,7 +96,9 @@ type published struct {
 	doc      *advisory.Advisory
 }
 
-func (e *Endpoints) pageURL(tracking string) string { return e.cfg.PublicURL + "/advisories/" + tracking }
+func (e *Endpoints) pageURL(tracking string) string {
+	return e.cfg.PublicURL + "/advisories/" + tracking
+}
 
 func (e *Endpoints) csafFileURL(tracking string, initial time.Time) string {
 	return fmt.Sprintf("%s/.well-known/csaf/white/%d/%s", e.cfg.PublicURL, initial.UTC().Year(), advisory.FileName(tracking))
