@@ -78,6 +78,12 @@ func commands() []command {
 		{name: "store", summary: "copy a node's store between bbolt and PostgreSQL (store copy --from URL --to URL)", run: runStore},
 		{name: "policy", summary: "check an automation policy file, show a node's, or explain which rules fire in a case", run: runPolicy},
 		{name: "simulate", summary: "simulate many organizations and cases under a policy, or at random; desiderata met and load", run: runSimulate},
+		{name: "follow", summary: "follow an actor (Follow); it accepts at once or once its admin decides", run: runFollow},
+		{name: "unfollow", summary: "stop following an actor (Undo of the Follow)", run: runUnfollow},
+		{name: "followers", summary: "list the acting actor's followers, pending Follows or followings; accept or reject a Follow", run: runFollowers},
+		{name: "announce", summary: "share an advisory with the acting actor's followers (Announce)", run: runAnnounce},
+		{name: "product", summary: "state a product's status in a case: affected, fixed, not-affected, under-investigation", run: runProduct},
+		{name: "advisory", summary: "the case's advisory: draft, share for review, review, publication time, publish", run: runAdvisory},
 		{name: "model", summary: "print the protocol's state models, histories and desiderata baselines", run: runModel},
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
