@@ -191,6 +191,15 @@ func TestPublication(t *testing.T) {
 		return d.Advisory != nil && d.Advisory.Draft != nil && len(d.Advisory.Draft.Pending()) == 0
 	})
 
+	// The case page shows the products and each reviewer's answer.
+	b := newBrowser(t, vendor.url)
+	b.login(vendor.token)
+	page := b.get("/ui/cases/" + url.PathEscape(caseID))
+	if !strings.Contains(page, product) || !strings.Contains(page, "pkg:npm/quagga-zebra@2.0.0") || !strings.Contains(page, cve) ||
+		!strings.Contains(page, "review-approve") || !strings.Contains(page, "Looks right.") {
+		t.Errorf("the case page lacks the products, the CVE id or the review:\n%s", section(page, `id="advisory"`))
+	}
+
 	status, body := vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(caseID)+"/advisory/publish", `{}`)
 	if status != http.StatusCreated {
 		t.Fatalf("publish: %d %s", status, body)
