@@ -64,6 +64,7 @@ func TestInterop(t *testing.T) {
 	t.Run("InboundOffer", func(t *testing.T) { testInboundOffer(t, vendor, p) })
 	t.Run("TamperedOffer", func(t *testing.T) { testTamperedOffer(t, vendor, p) })
 	t.Run("PeerKeyFetch", func(t *testing.T) { testPeerKeyFetch(t, vendor, p) })
+	t.Run("Following", func(t *testing.T) { testFollowing(t, vendor, p) })
 }
 
 // testActorDiscovery: the peer finds our vendor through WebFinger, fetches
@@ -427,12 +428,14 @@ func startNode(t *testing.T, certs *testCerts, allowPrivate bool) *testNode {
 	}
 	dir := t.TempDir()
 	n, err := node.New(context.Background(), node.Config{
-		DataDir:           dir,
-		Listener:          ln,
-		PublicURL:         base,
-		Actors:            []node.ActorConfig{{Name: "vendor", Type: actor.Organization}},
+		DataDir:   dir,
+		Listener:  ln,
+		PublicURL: base,
+		// vendor accepts every Follow, as a public advisory actor does.
+		Actors:            []node.ActorConfig{{Name: "vendor", Type: actor.Organization, OpenFollowers: true}},
 		AllowPrivatePeers: allowPrivate,
 		NoSync:            true,
+		RootCAs:           rootCAs(certs),
 		Logger:            zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Notice:            io.Discard,
 	})
@@ -454,6 +457,15 @@ func startNode(t *testing.T, certs *testCerts, allowPrivate bool) *testNode {
 		}
 	})
 	return &testNode{Node: n, url: base, token: strings.TrimSpace(string(token)), client: client}
+}
+
+// rootCAs returns the test CA's pool, which the node trusts for its own
+// requests to itself (a Case Actor's deliveries), or nil.
+func rootCAs(certs *testCerts) *x509.CertPool {
+	if certs == nil {
+		return nil
+	}
+	return certs.pool
 }
 
 // host returns host:port of the node's public URL.
@@ -520,6 +532,9 @@ type peerEvent struct {
 	Other        string `json:"other"`
 	OtherKeyID   string `json:"otherKeyId"`
 	RogueKeyID   string `json:"rogueKeyId"`
+
+	// accepted: the peer's Accept of a Follow it received
+	Follow string `json:"follow"`
 
 	// results of every command
 	OK    bool   `json:"ok"`

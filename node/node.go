@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rsa"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -127,6 +128,11 @@ type Config struct {
 	// AllowPrivatePeers lets the node fetch from and deliver to loopback
 	// and private addresses; for tests and local set-ups only.
 	AllowPrivatePeers bool
+	// RootCAs, when set, are the certificate authorities the node
+	// verifies the TLS certificates of the servers it fetches from and
+	// delivers to against, instead of the system's: a test network's own
+	// CA. Nil in production.
+	RootCAs *x509.CertPool
 	// Federation is the federation mode: policy.Open (the default; any
 	// peer that signs correctly) or policy.Allowlist (only the hosts in
 	// AllowPeers and this node itself; other peers get 403 before their
@@ -552,7 +558,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	// signs the next fetch.
 	firstName := n.order[0]
 	n.fetcher, err = actor.NewFetcher(actor.FetcherOptions{
-		Client: actor.SafeClientOptions{AllowPrivate: cfg.AllowPrivatePeers},
+		Client: actor.SafeClientOptions{AllowPrivate: cfg.AllowPrivatePeers, RootCAs: cfg.RootCAs},
 		Signer: func() (string, *rsa.PrivateKey) {
 			n.localsMu.RLock()
 			defer n.localsMu.RUnlock()

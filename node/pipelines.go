@@ -75,7 +75,7 @@ func (n *Node) buildPipelines() error {
 	if policy == (outbox.RetryPolicy{}) {
 		policy = outbox.DefaultRetryPolicy()
 	}
-	client := actor.NewSafeClient(actor.SafeClientOptions{AllowPrivate: n.cfg.AllowPrivatePeers, Timeout: 30 * time.Second, MaxRedirects: -1})
+	client := actor.NewSafeClient(actor.SafeClientOptions{AllowPrivate: n.cfg.AllowPrivatePeers, Timeout: 30 * time.Second, MaxRedirects: -1, RootCAs: n.cfg.RootCAs})
 	client.Transport = n.policy.Transport(client.Transport)
 	var attemptTimeout time.Duration // the deliverer's default
 	if lease := n.cfg.DeliveryLease; lease > 0 {
@@ -129,7 +129,7 @@ func (n *Node) buildPipelines() error {
 	}
 	n.inbox, err = inbox.New(inbox.Config{
 		Social:     plain,
-		FetchActor: n.fetchActor,
+		FetchActor: n.fetchActorDocument,
 		Store:      n.db,
 		Engine:     engine,
 		Verifier:   n.verifier,
@@ -188,9 +188,9 @@ type noLocalActor string
 func (e noLocalActor) Error() string   { return fmt.Sprintf("this node has no actor %q", string(e)) }
 func (e noLocalActor) StatusCode() int { return http.StatusNotFound }
 
-// fetchActor fetches an actor's document (with a signed GET through the
-// SSRF-safe client) and returns the part of it a message carries inline.
-func (n *Node) fetchActor(ctx context.Context, iri string) (*vocab.Actor, error) {
+// fetchActorDocument fetches an actor's document (with a signed GET
+// through the SSRF-safe client), or a local actor's own.
+func (n *Node) fetchActorDocument(ctx context.Context, iri string) (*vocab.Actor, error) {
 	var body []byte
 	if l, ok := n.localByID(iri); ok {
 		doc, err := l.Document()
@@ -214,6 +214,17 @@ func (n *Node) fetchActor(ctx context.Context, iri string) (*vocab.Actor, error)
 	a, ok := doc.Object.(*vocab.Actor)
 	if !ok {
 		return nil, fmt.Errorf("%s is a %s, not an actor", iri, doc.Object.Common().Type)
+	}
+	return a, nil
+}
+
+// fetchActor fetches an actor's document as fetchActorDocument does and
+// returns the part of it a message carries inline: id, type, name and
+// preferredUsername.
+func (n *Node) fetchActor(ctx context.Context, iri string) (*vocab.Actor, error) {
+	a, err := n.fetchActorDocument(ctx, iri)
+	if err != nil {
+		return nil, err
 	}
 	out := &vocab.Actor{}
 	out.ID, out.Type, out.Name, out.PreferredUsername = a.ID, a.Type, a.Name, a.PreferredUsername

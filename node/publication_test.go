@@ -224,9 +224,12 @@ func TestPublication(t *testing.T) {
 	links := 0
 	for _, a := range article["attachment"].([]any) {
 		href := a.(map[string]any)["href"].(string)
-		if status, body := get(t, href, ""); status != http.StatusOK || !json.Valid(body) {
-			t.Errorf("attachment %s: %d", href, status)
-		}
+		// Served once the case's ledger records the publication, which
+		// the Create's delivery to the follower may overtake.
+		waitFor(t, "attachment "+href, func() bool {
+			status, body := get(t, href, "")
+			return status == http.StatusOK && json.Valid(body)
+		})
 		links++
 	}
 	if links != 3 || !strings.Contains(fmt.Sprint(article["tag"]), "#"+cve) {
