@@ -151,7 +151,9 @@ func testFollowing(t *testing.T, n *testNode, p *peer) {
 			return resp.StatusCode == http.StatusOK
 		})
 	}
-	shared := p.events(func(e *peerEvent) bool { return e.Event == "received" && e.activity.Type == "Create" && e.Inbox == "/inbox" })
+	shared := p.events(func(e *peerEvent) bool {
+		return e.Event == "received" && e.activity.Type == "Create" && e.Inbox == "/inbox"
+	})
 	if len(shared) != 1 {
 		t.Errorf("the shared inbox got %d Creates, want one for both followers", len(shared))
 	}
