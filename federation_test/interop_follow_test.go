@@ -151,6 +151,16 @@ func testFollowing(t *testing.T, n *testNode, p *peer) {
 			return resp.StatusCode == http.StatusOK
 		})
 	}
+	// The CSAF document the node serves passes every mandatory test.
+	csafResp, err := n.client.Get(create.Object.Attachment[0].Href)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, _ := io.ReadAll(csafResp.Body)
+	csafResp.Body.Close()
+	if v := validateCSAF(t, map[string][]byte{"served.json": served})["served.json"]; !v.IsValid {
+		t.Errorf("the served CSAF document fails the mandatory tests: %+v\n%s", v.Failed, served)
+	}
 	shared := p.events(func(e *peerEvent) bool {
 		return e.Event == "received" && e.activity.Type == "Create" && e.Inbox == "/inbox"
 	})
