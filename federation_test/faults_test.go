@@ -327,9 +327,9 @@ type seedRun struct {
 	windows  sync.WaitGroup
 
 	bursts   map[int]chan struct{} // step index of a burst → closed once it was sent (for a kill's untilBurst)
-	deferred []deferredStep          // steps waiting for what their actor needs, in plan order
-	settled  bool            // the convergence wait ended with everything converged
-	prefix   map[string]bool // (d) violations seen while waiting for convergence
+	deferred []deferredStep        // steps waiting for what their actor needs, in plan order
+	settled  bool                  // the convergence wait ended with everything converged
+	prefix   map[string]bool       // (d) violations seen while waiting for convergence
 	ledgers  map[string][]ledger.Entry
 	refused  map[string]string // activity id → reason, from Rejects found so far
 	accepted int
