@@ -3,6 +3,7 @@ package automation
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -164,5 +165,68 @@ func TestOffForAnActor(t *testing.T) {
 	xs, err := e.Explain(context.Background(), caseID)
 	if err != nil || len(xs) != 1 || xs[0].Rules[0].Fires || !xs[0].Open {
 		t.Errorf("Explain = %+v, %v", xs, err)
+	}
+}
+
+// TestValidatedAndEngagedPoints: a case whose owner validated its report
+// and engaged opens report_validated and case_engaged for it, once each;
+// a participant that has not engaged yet (RM VALID) has report_validated
+// only.
+func TestValidatedAndEngagedPoints(t *testing.T) {
+	tests := []struct {
+		name string
+		rm   cvdstate.RMState
+		want []string
+	}{
+		{"validated", cvdstate.RMValid, []string{"at report_validated: ask"}},
+		{"engaged", cvdstate.RMAccepted, []string{"at report_validated: ask", "at case_engaged: ask"}},
+		{"deferred", cvdstate.RMDeferred, []string{"at report_validated: ask"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db, caseID := setup(t)
+			ctx := context.Background()
+			if err := db.Update(ctx, func(tx *store.Tx) error {
+				c, err := cases.Load(&tx.ReadTx, caseID)
+				if err != nil {
+					return err
+				}
+				c.Proposals = nil
+				c.Participant(vendor).RM = tt.rm
+				return cases.Save(tx, c)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			p, err := rules.Parse([]byte("name: steps\nrules:\n  - on: report_validated\n    do: [ask]\n  - on: case_engaged\n    do: [ask]\n"), "steps.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &recorder{}
+			e := newEngine(t, db, r, p)
+			entry(t, db, caseID)
+			n, err := e.Step(ctx)
+			if err != nil || n != len(tt.want) {
+				t.Fatalf("Step = %d, %v; want %d decisions", n, err, len(tt.want))
+			}
+			records, _, err := db.AuditPage(ctx, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, rec := range records {
+				for _, w := range tt.want {
+					if strings.Contains(rec.Reason, w) {
+						got = append(got, w)
+					}
+				}
+			}
+			if len(got) != len(tt.want) {
+				t.Errorf("audit %+v, want a record for each of %q", records, tt.want)
+			}
+			entry(t, db, caseID)
+			if n, err := e.Step(ctx); err != nil || n != 0 {
+				t.Errorf("second Step = %d, %v; want none", n, err)
+			}
+		})
 	}
 }

@@ -248,11 +248,21 @@ func othersAnswered(c *cases.Case, actor string) bool {
 }
 
 // casePoints returns the points case c holds open for its local
-// participants: embargo proposals by others, a vendor's ready or
+// participants: its report valid and its work engaged, embargo proposals
+// by others, a vendor's ready or
 // deployed fix, publication, and suggestions to its owner.
 func (e *Engine) casePoints(c *cases.Case, locals []Local) []point {
 	var out []point
 	for _, l := range locals {
+		if p := c.Participant(l.ID); p != nil {
+			switch p.RM {
+			case cvdstate.RMAccepted:
+				out = append(out, point{Point: rules.ReportValidated, Key: "report_validated " + c.ID + " " + l.Name, Actor: l, CaseID: c.ID},
+					point{Point: rules.CaseEngaged, Key: "case_engaged " + c.ID + " " + l.Name, Actor: l, CaseID: c.ID})
+			case cvdstate.RMValid, cvdstate.RMDeferred:
+				out = append(out, point{Point: rules.ReportValidated, Key: "report_validated " + c.ID + " " + l.Name, Actor: l, CaseID: c.ID})
+			}
+		}
 		for _, pr := range c.Proposals {
 			if pr.Terms.Proposer == l.ID && (l.ID != c.Owner || !othersAnswered(c, l.ID)) {
 				// A proposal is answered by the others; the owner's own

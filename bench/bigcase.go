@@ -77,12 +77,7 @@ func BuildCase(base, tag string, participants, entries int) (*BigCase, error) {
 	status.Context = vocab.RefTo(caseID)
 	vc.CaseStatuses = []vocab.Ref{vocab.Inline(status)}
 	vc.GenesisHash = bc.Genesis
-	create := &vocab.Activity{}
-	create.ID, create.Type = caseID+"/created", "Create"
-	create.Actor = vocab.RefTo(actorID)
-	create.Object = vocab.Inline(vc)
-	create.Context = vocab.RefTo(caseID)
-	create.Published = vc.Published
+	create := vocab.CaseCreation(actorID, vc, published)
 	payload, err := vocab.Marshal(create)
 	if err != nil {
 		return nil, fmt.Errorf("build case: encode creation: %w", err)

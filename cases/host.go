@@ -152,12 +152,7 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 	}
 	vc.GenesisHash = ledger.GenesisHash(caseID, now, actorID)
 
-	create := &vocab.Activity{}
-	create.ID, create.Type = caseID+"/created", "Create"
-	create.Actor = vocab.RefTo(actorID)
-	create.Object = vocab.Inline(vc)
-	create.Context = vocab.RefTo(caseID)
-	create.Published = now.Format(time.RFC3339)
+	create := vocab.CaseCreation(actorID, vc, now)
 
 	c := &Case{}
 	b, err := tx.Case(caseID)

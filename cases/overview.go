@@ -184,15 +184,17 @@ func CSHistoryFrom(tx *store.ReadTx, c *Case, from int64, prior cvdstate.History
 		if strings.ContainsRune(vfd, 'D') {
 			add(cvdstate.EventD)
 		}
-		for _, r := range pxa {
-			switch r {
-			case 'P':
-				add(cvdstate.EventP)
-			case 'X':
-				add(cvdstate.EventX)
-			case 'A':
-				add(cvdstate.EventA)
-			}
+		// An exploit made public before the vulnerability makes it public
+		// at once (the CS model's P follows X immediately), so when one
+		// entry shows both for the first time, X came first.
+		if strings.ContainsRune(pxa, 'X') {
+			add(cvdstate.EventX)
+		}
+		if strings.ContainsRune(pxa, 'P') {
+			add(cvdstate.EventP)
+		}
+		if strings.ContainsRune(pxa, 'A') {
+			add(cvdstate.EventA)
 		}
 		return nil
 	})

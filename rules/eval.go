@@ -53,6 +53,11 @@ type Decision struct {
 // ActsFor reports whether the policy acts for the local actor name.
 func (p *Policy) ActsFor(name string) bool { return !slices.Contains(p.Off, name) }
 
+// Uses reports whether some rule of the policy is keyed by point.
+func (p *Policy) Uses(point Point) bool {
+	return slices.ContainsFunc(p.Rules, func(r *Rule) bool { return r.On == point })
+}
+
 // Decide evaluates every rule of env.Point, in the policy's order, and
 // returns what each says. A rule whose condition fails to evaluate does
 // not fire and says why.

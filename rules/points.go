@@ -14,6 +14,12 @@ const (
 	// ReportReceived: a local actor received a report (RS). The report's
 	// receiver decides whether it is valid and whether to work on it.
 	ReportReceived Point = "report_received"
+	// ReportValidated: a local actor's report in a case is valid: the
+	// case it validated opened, or it holds a case's report as valid
+	// (RM VALID, or later ACCEPTED or DEFERRED).
+	ReportValidated Point = "report_validated"
+	// CaseEngaged: a local actor engaged in a case (RM ACCEPTED).
+	CaseEngaged Point = "case_engaged"
 	// EmbargoProposed: a participant proposed an embargo or a revision of
 	// the one in force (EP, EV) in a case a local actor takes part in.
 	EmbargoProposed Point = "embargo_proposed"
@@ -43,7 +49,7 @@ const (
 
 // Points returns every decision point, in the order a case meets them.
 func Points() []Point {
-	return []Point{ReportReceived, InvitationReceived, EmbargoProposed, SuggestionReceived, FixReady,
+	return []Point{ReportReceived, ReportValidated, CaseEngaged, InvitationReceived, EmbargoProposed, SuggestionReceived, FixReady,
 		FixDeployed, Publication, EmbargoEnded, IntelAttacksObserved, IntelExploitPublic, IntelPublic}
 }
 

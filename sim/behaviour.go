@@ -52,6 +52,9 @@ type follower struct {
 	fixPlanned   bool
 	joined       map[int]bool
 	publishedRun bool
+	// validated and engaged hold the organizations whose report_validated
+	// and case_engaged decisions were opened.
+	validated, engaged map[int]bool
 }
 
 // extra is what a decision is about beyond the case: the proposal, the
@@ -91,7 +94,8 @@ var worldBit = map[rules.Kind]cvdstate.PXA{rules.ReportPublic: cvdstate.PXAPubli
 // where no rule decides, a person's after a random delay.
 func (s *caseSim) follow() (bool, error) {
 	w, tm := s.w, s.w.timing
-	s.f = &follower{world: map[cvdstate.CSEvent]bool{}, pending: map[string][]int{}, seenInvites: map[string]bool{}, joined: map[int]bool{}}
+	s.f = &follower{world: map[cvdstate.CSEvent]bool{}, pending: map[string][]int{}, seenInvites: map[string]bool{}, joined: map[int]bool{},
+		validated: map[int]bool{}, engaged: map[int]bool{}}
 	s.finder = w.finders[s.rng.IntN(len(w.finders))]
 	s.vendor = w.vendors[s.rng.IntN(len(w.vendors))]
 	receiver := s.vendor
@@ -429,6 +433,8 @@ func (s *caseSim) react(histBefore int) {
 			}
 		}
 	}
+	s.stepPoints(rules.ReportValidated, f.validated, cvdstate.RMValid, cvdstate.RMAccepted, cvdstate.RMDeferred)
+	s.stepPoints(rules.CaseEngaged, f.engaged, cvdstate.RMAccepted)
 	if vp := s.participantOf(s.vendor); vp != nil && vp.RM == cvdstate.RMAccepted && !f.fixPlanned {
 		f.fixPlanned = true
 		s.at(s.day+s.exp(s.w.timing.FixDays), func() error { return s.fixState("VFd") })
@@ -442,6 +448,21 @@ func (s *caseSim) react(histBefore int) {
 			s.at(s.day, func() error { return s.everyone(rules.FixDeployed) })
 		case cvdstate.EventP:
 			s.at(s.day, func() error { return s.everyone(rules.Publication) })
+		}
+	}
+}
+
+// stepPoints opens point, once, for each organization whose RM state in
+// the case is one of states, as a node's automation does; only when the
+// policy has a rule for it, so that a policy without one runs as before.
+func (s *caseSim) stepPoints(point rules.Point, opened map[int]bool, states ...cvdstate.RMState) {
+	if !s.w.policy.Uses(point) {
+		return
+	}
+	for _, org := range s.deciders() {
+		if p := s.participantOf(org); p != nil && !opened[org] && slices.Contains(states, p.RM) {
+			opened[org] = true
+			s.at(s.day, func() error { return s.decide(org, point, extra{}, nil) })
 		}
 	}
 }

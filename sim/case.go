@@ -399,12 +399,7 @@ func (s *caseSim) creation() *vocab.Activity {
 	status.Context = vocab.RefTo(caseID)
 	vc.CaseStatuses = []vocab.Ref{vocab.Inline(status)}
 	vc.GenesisHash = ledger.GenesisHash(caseID, now, caseActor)
-	create := &vocab.Activity{}
-	create.ID, create.Type = caseID+"/created", "Create"
-	create.Actor = vocab.RefTo(caseActor)
-	create.Object = vocab.Inline(vc)
-	create.Context = vocab.RefTo(caseID)
-	create.Published = now.Format(time.RFC3339)
+	create := vocab.CaseCreation(caseActor, vc, now)
 	s.c.TailHash = vc.GenesisHash
 	return create
 }

@@ -108,3 +108,31 @@ func TestRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestEngagedPointOpens runs a policy that proposes its embargo when it
+// engages (case_engaged) rather than when the report arrives, and checks
+// that the point opens: the same runs with the rule send the proposal and
+// its answers, without it they do not, and every case still engages.
+func TestEngagedPointOpens(t *testing.T) {
+	const base = "name: engaged\nrules:\n  - on: report_received\n    do: [validate, engage]\n  - on: invitation_received\n    do: [accept_invitation, engage]\n  - on: embargo_proposed\n    do: [accept_embargo]\n"
+	run := func(policy string) Result {
+		t.Helper()
+		p, err := rules.Parse([]byte(policy), "engaged.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Run(context.Background(), Config{Orgs: 8, Cases: 50, Seed: 3, Policy: p, Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	without := run(base)
+	with := run(base + "  - on: case_engaged\n    if: 'actor == report.vendor || actor == case.owner'\n    do: [{propose_embargo: {days: 60}}]\n")
+	if with.Load.Messages <= without.Load.Messages {
+		t.Errorf("with a case_engaged rule the cases sent %d messages, without it %d: the rule did not fire", with.Load.Messages, without.Load.Messages)
+	}
+	if with.Load.Refused > without.Load.Refused+int64(with.Cases) {
+		t.Errorf("the case_engaged rule was refused %d times more than once a case", with.Load.Refused-without.Load.Refused)
+	}
+}
