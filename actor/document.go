@@ -20,8 +20,11 @@ const LDContentType = `application/ld+json; profile="https://www.w3.org/ns/activ
 const (
 	ActivityStreamsContext = "https://www.w3.org/ns/activitystreams"
 	SecurityContext        = "https://w3id.org/security/v1"
-	// MultikeyContext defines Multikey, controller, publicKeyMultibase
-	// and expires (FEP-521a).
+	// DIDContext defines assertionMethod for the actor, and
+	// MultikeyContext Multikey, controller, publicKeyMultibase and expires
+	// (FEP-521a); Fedify publishes the same pair, and its parser finds an
+	// actor's assertionMethod only through the first.
+	DIDContext      = "https://www.w3.org/ns/did/v1"
 	MultikeyContext = "https://w3id.org/security/multikey/v1"
 )
 
@@ -117,7 +120,7 @@ func (l Local) Document() ([]byte, error) {
 		return nil, fmt.Errorf("actor %s: %w", l.Name, err)
 	}
 	doc := actorDocument{
-		Context:           []any{ActivityStreamsContext, SecurityContext, MultikeyContext, implementsTerm},
+		Context:           []any{ActivityStreamsContext, SecurityContext, DIDContext, MultikeyContext, implementsTerm},
 		Type:              l.Type,
 		ID:                l.ID,
 		PreferredUsername: l.Name,

@@ -136,7 +136,7 @@ func TestLocalDocument(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Context) != 4 || doc.Context[0] != ActivityStreamsContext || doc.Context[1] != SecurityContext || doc.Context[2] != MultikeyContext {
+	if len(doc.Context) != 5 || doc.Context[0] != ActivityStreamsContext || doc.Context[1] != SecurityContext || doc.Context[2] != DIDContext || doc.Context[3] != MultikeyContext {
 		t.Errorf("@context %v", doc.Context)
 	}
 	if doc.Type != "Organization" || doc.ID != l.ID || doc.PreferredUsername != "vendor" || doc.Inbox != l.Inbox || doc.Outbox != l.Outbox {
