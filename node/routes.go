@@ -50,6 +50,10 @@ func (n *Node) router() *mux.Router {
 	r.HandleFunc("/api/deliveries/{id}/retry", n.requireToken(n.jsonapi.RetryDelivery)).Methods(http.MethodPost)
 	r.HandleFunc("/api/audit", n.requireToken(n.jsonapi.Audit)).Methods(http.MethodGet)
 	r.HandleFunc("/api/audit/verify", n.requireToken(n.jsonapi.VerifyAudit)).Methods(http.MethodGet)
+	r.HandleFunc("/api/deadlines", n.requireToken(n.jsonapi.Deadlines)).Methods(http.MethodGet)
+	r.HandleFunc("/api/intel", n.requireToken(n.jsonapi.Intel)).Methods(http.MethodGet)
+	r.HandleFunc("/api/policy", n.requireToken(n.jsonapi.Policy)).Methods(http.MethodGet)
+	r.HandleFunc("/api/cases/{id}/policy", n.requireToken(n.jsonapi.ExplainPolicy)).Methods(http.MethodGet)
 	// The embargo calendars (node/calendar): the feeds check their own
 	// feed token (or the API token), the links need the API token.
 	r.HandleFunc("/api/cases/{id}/embargo.ics", n.calendar.Case).Methods(http.MethodGet)

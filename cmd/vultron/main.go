@@ -66,6 +66,7 @@ func commands() []command {
 		{name: "version", summary: "print the version of this binary", run: runVersion},
 		{name: "serve", summary: "run a node: inboxes, outboxes, WebFinger, NodeInfo and delivery workers", run: runServe},
 		{name: "case", summary: "list, show, wait for a case or print its ledger; engage (RA), defer (RD), close (RC), note, transfer", run: runCase},
+		{name: "due", summary: "list the deadlines of the node's cases and reports, soonest first, or only the overdue ones", run: runDue},
 		{name: "deliveries", summary: "list a node's pending deliveries and dead letters, or retry a dead letter", run: runDeliveries},
 		{name: "report", summary: "Report Management: submit a report (RS), validate (RV), invalidate (RI) or close (RC) one", run: runReport},
 		{name: "embargo", summary: "Embargo Management: propose (EP/EV), accept (EA/EC), reject (ER/EJ) or terminate (ET) an embargo", run: runEmbargo},
@@ -75,6 +76,8 @@ func commands() []command {
 		{name: "rotate-key", summary: "replace the node data key of a stopped node and re-encrypt its store under the new one", run: runRotateKey},
 		{name: "migrate", summary: "create or upgrade the tables of a PostgreSQL store", run: runMigrate},
 		{name: "store", summary: "copy a node's store between bbolt and PostgreSQL (store copy --from URL --to URL)", run: runStore},
+		{name: "policy", summary: "check an automation policy file, show a node's, or explain which rules fire in a case", run: runPolicy},
+		{name: "simulate", summary: "simulate many organizations and cases under a policy, or at random; desiderata met and load", run: runSimulate},
 		{name: "model", summary: "print the protocol's state models, histories and desiderata baselines", run: runModel},
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
