@@ -29,6 +29,21 @@ func TestInboxLimitSmoke(t *testing.T) {
 	}
 }
 
+func TestAckLimitSmoke(t *testing.T) {
+	for _, sig := range []string{AckEd25519, AckRSA} {
+		r, err := AckLimit(t.TempDir(), 20, 4, sig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Activities != 20 || r.PerSecond <= 0 {
+			t.Fatalf("AckLimit %s: %+v", sig, r)
+		}
+	}
+	if _, err := AckLimit(t.TempDir(), 1, 1, "hmac"); err == nil {
+		t.Fatal("AckLimit took an unknown signature")
+	}
+}
+
 func TestFanoutSmoke(t *testing.T) {
 	f, err := NewFanout(t.TempDir(), 4)
 	if err != nil {
@@ -122,6 +137,31 @@ func BenchmarkInboxLimit(b *testing.B) {
 			}
 			b.ReportMetric(r.PerSecond, "activities/s")
 		})
+	}
+}
+
+// BenchmarkAckLimit measures the work per activity that is accepted and
+// acknowledged (see AckLimit), with the acknowledgement signed with
+// Ed25519 (to another Vultron node) and with RSA-2048 (to any other peer),
+// for 4,000 activities at 1, 16 and 64 concurrent workers.
+func BenchmarkAckLimit(b *testing.B) {
+	for _, sig := range []string{AckEd25519, AckRSA} {
+		for _, w := range []int{1, 16, 64} {
+			b.Run(fmt.Sprintf("sig=%s/workers=%d", sig, w), func(b *testing.B) {
+				n := 4000
+				if w == 1 {
+					n = 1500
+				}
+				var r LimitResult
+				for b.Loop() {
+					var err error
+					if r, err = AckLimit(b.TempDir(), n, w, sig); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(r.PerSecond, "activities/s")
+			})
+		}
 	}
 }
 

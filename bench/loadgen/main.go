@@ -70,6 +70,7 @@ func main() {
 	timeout := flag.Duration("timeout", 3*time.Minute, "bound on the timed phase")
 	drain := flag.Duration("drain", 0, "wait up to this long after the timed phase for the receiver's replies to reach the senders")
 	expectReplies := flag.Bool("replies", true, "the receiver answers each accepted activity with one reply (wait for it during -drain)")
+	ed := flag.Bool("ed25519", true, "the senders' documents say their server verifies RFC 9421 Ed25519 signatures, as a Vultron node's do\n(the node signs its replies to them with Ed25519); false: with RSA")
 	object := flag.String("object", "report", "the Offer's object: report (a VulnerabilityReport under the Vultron context, what a node receives)\nor note (the same as an ActivityStreams Note, for an inbox without the Vultron vocabulary)")
 	flag.Parse()
 	offers := map[string]func(actorID, recipient, tag string) []byte{"report": bench.OfferBody, "note": bench.NoteOfferBody}
@@ -78,13 +79,13 @@ func main() {
 		fmt.Fprintf(os.Stderr, "loadgen: -object must be report or note, not %q\n", *object)
 		os.Exit(2)
 	}
-	if err := run(*inbox, *senders, *count, *timeout, *drain, *expectReplies, offer); err != nil {
+	if err := run(*inbox, *senders, *count, *timeout, *drain, *expectReplies, *ed, offer); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(inbox string, n, count int, timeout, drain time.Duration, expectReplies bool, offer func(actorID, recipient, tag string) []byte) error {
+func run(inbox string, n, count int, timeout, drain time.Duration, expectReplies, ed bool, offer func(actorID, recipient, tag string) []byte) error {
 	u, err := url.Parse(inbox)
 	if err != nil || u.Hostname() != "127.0.0.1" {
 		return fmt.Errorf("-inbox must be an http URL on 127.0.0.1, got %q", inbox)
@@ -97,6 +98,7 @@ func run(inbox string, n, count int, timeout, drain time.Duration, expectReplies
 		return err
 	}
 	defer s.Close()
+	s.Ed25519 = ed
 	recipient := strings.TrimSuffix(inbox, "/inbox")
 	tag := fmt.Sprintf("%d", time.Now().UnixNano())
 

@@ -117,7 +117,7 @@ func parseParts(list string) (map[string]bool, error) {
 func partOf(f *Figure) string {
 	switch {
 	case strings.HasPrefix(f.Group, "inbox"), f.Group == "interop-peer", f.Group == "fedify",
-		f.Group == "ratio" && (strings.HasPrefix(f.Name, "inbox/") || strings.HasPrefix(f.Name, "ours/")):
+		f.Group == "ratio" && (strings.HasPrefix(f.Name, "inbox") || strings.HasPrefix(f.Name, "ours/")):
 		return "inbox"
 	case f.Group == "fanout", f.Group == "micro":
 		return "fanout"
@@ -257,7 +257,7 @@ func run(runs int, quick, peers bool, parts map[string]bool) error {
 	// 1. Limits, fan-out and the big case's ledger: Go benchmarks.
 	var benchRe []string
 	if parts["inbox"] {
-		benchRe = append(benchRe, "InboxLimit")
+		benchRe = append(benchRe, "InboxLimit", "AckLimit")
 	}
 	if parts["fanout"] {
 		if quick {
@@ -358,6 +358,10 @@ func goBench(re string, runs int) error {
 		if m := regexp.MustCompile(`InboxLimit/workers=(\d+)`).FindStringSubmatch(k.name); m != nil {
 			name, group = "limit activities/s, "+m[1]+" workers", "inbox"
 			size, _ = strconv.ParseFloat(m[1], 64)
+		}
+		if m := regexp.MustCompile(`AckLimit/sig=(\w+)/workers=(\d+)`).FindStringSubmatch(k.name); m != nil {
+			name, group = "acknowledged limit ("+m[1]+") activities/s, "+m[2]+" workers", "inbox"
+			size, _ = strconv.ParseFloat(m[2], 64)
 		}
 		if m := regexp.MustCompile(`Fanout/N=(\d+)`).FindStringSubmatch(k.name); m != nil {
 			name, group = "fan-out N="+m[1]+" "+k.unit, "fanout"
@@ -617,6 +621,10 @@ func inboxPart(tmp, bin string, runs, count int, peers bool) error {
 	for _, s := range senderCounts() {
 		ours := fmt.Sprintf("inbox accepted/s, %d senders", s)
 		ratio(fmt.Sprintf("inbox/limit, %d senders", s), ours, fmt.Sprintf("limit activities/s, %d workers", s))
+		// The load generator's senders say they verify Ed25519, as other
+		// Vultron nodes do: the node signs their acknowledgements so.
+		ratio(fmt.Sprintf("inbox acknowledged/acknowledged limit, %d senders", s), fmt.Sprintf("inbox accepted and acknowledged/s, %d senders", s),
+			fmt.Sprintf("acknowledged limit (%s) activities/s, %d workers", bench.AckEd25519, s))
 		for _, p := range measured {
 			ratio(fmt.Sprintf("ours/%s, %d senders", p.name, s), ours, fmt.Sprintf("%s accepted/s, %d senders", p.name, s))
 		}
