@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -320,9 +321,10 @@ func viewCase(n *node, caseID string) (v50, v95, p50, p95 float64, err error) {
 		if err != nil {
 			return 0, 0, 0, 0, fmt.Errorf("GET %s: %w", page, err)
 		}
+		_, err = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return 0, 0, 0, 0, fmt.Errorf("GET %s: %d", page, resp.StatusCode)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return 0, 0, 0, 0, fmt.Errorf("GET %s: %d %v", page, resp.StatusCode, err)
 		}
 		ulat = append(ulat, float64(time.Since(t0).Microseconds())/1000)
 	}
