@@ -2,11 +2,14 @@ package actor
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/openvultron/vultron/internal/urlhost"
 	"github.com/openvultron/vultron/problem"
@@ -80,7 +83,21 @@ type KeyFetcher struct {
 	ttl        time.Duration
 	minRefresh time.Duration
 	now        func() time.Time
+	// parsed keeps the last parsed form of each key's PEM, so that a key
+	// answered from the cache is not parsed again for every request while
+	// its PEM is the same (an RSA key's x509 parse costs more than the
+	// cache read); a different PEM is parsed afresh. Bounded, an LRU.
+	parsed *lru.Cache[string, parsedKey]
 }
+
+// parsedKey is a cached key's PEM and its parsed public key.
+type parsedKey struct {
+	pem string
+	key crypto.PublicKey
+}
+
+// parsedKeysSize bounds KeyFetcher.parsed.
+const parsedKeysSize = 4096
 
 // NewKeyFetcher returns a KeyFetcher.
 func NewKeyFetcher(opts KeyFetcherOptions) (*KeyFetcher, error) {
@@ -96,7 +113,9 @@ func NewKeyFetcher(opts KeyFetcherOptions) (*KeyFetcher, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &KeyFetcher{cache: opts.Cache, fetcher: opts.Fetcher, ttl: opts.TTL, minRefresh: opts.MinRefresh, now: opts.Now}, nil
+	// The size is a positive constant, which is all lru.New checks.
+	parsed, _ := lru.New[string, parsedKey](parsedKeysSize)
+	return &KeyFetcher{cache: opts.Cache, fetcher: opts.Fetcher, ttl: opts.TTL, minRefresh: opts.MinRefresh, now: opts.Now, parsed: parsed}, nil
 }
 
 // ResolveKey returns the key keyID, from the cache unless the cached copy
@@ -111,8 +130,12 @@ func (k *KeyFetcher) ResolveKey(ctx context.Context, keyID string, refresh bool)
 		c, err := k.cache.RemoteKey(ctx, keyID)
 		switch {
 		case err == nil && k.now().Sub(c.FetchedAt) < maxAge:
+			if p, ok := k.parsed.Get(keyID); ok && p.pem == c.PublicKeyPEM {
+				return PublicKey{ID: c.KeyID, Owner: c.Owner, Key: p.key}, nil
+			}
 			pub, perr := ParsePublicKeyPEM(c.PublicKeyPEM)
 			if perr == nil {
+				k.parsed.Add(keyID, parsedKey{pem: c.PublicKeyPEM, key: pub})
 				return PublicKey{ID: c.KeyID, Owner: c.Owner, Key: pub}, nil
 			}
 			// An unusable cached key is fetched again.
