@@ -277,6 +277,13 @@ func TestPublication(t *testing.T) {
 	if status, b := get(t, vendor.url+"/advisories?format=json", ""); status != http.StatusOK || !strings.Contains(string(b), tracking) {
 		t.Errorf("the list: %d %s", status, b)
 	}
+	// The Article's hashtag links the list of the advisories of its id.
+	if status, b := get(t, vendor.url+"/advisories?format=json&tag="+cve, ""); status != http.StatusOK || !strings.Contains(string(b), tracking) {
+		t.Errorf("the list of %s: %d %s", cve, status, b)
+	}
+	if status, b := get(t, vendor.url+"/advisories?format=json&tag=CVE-2026-00001", ""); status != http.StatusOK || strings.Contains(string(b), tracking) {
+		t.Errorf("the list of another CVE id: %d %s", status, b)
+	}
 	if status, b := get(t, pub.Links.Page, "application/activity+json"); status != http.StatusOK || !strings.Contains(string(b), `"type":"Article"`) {
 		t.Errorf("the Article at its id: %d %s", status, b)
 	}

@@ -30,6 +30,7 @@ import (
 	"hash"
 	"html"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -293,15 +294,22 @@ func wantsJSON(r *http.Request) bool {
 }
 
 // List serves /advisories: JSON (?format=json, or an Accept of JSON) or
-// an HTML page, a page of at most 100 (?after=).
+// an HTML page, a page of at most 100 (?after=). ?tag=ID (the href of an
+// Article's hashtag) keeps the advisories of that vulnerability id; the
+// page is filtered, so a page may hold fewer than it could while next
+// still leads on.
 func (e *Endpoints) List(w http.ResponseWriter, r *http.Request) {
 	ps, next, err := e.list(r.Context(), r.URL.Query().Get("after"), 100)
 	if err != nil {
 		problem.Write(w, err)
 		return
 	}
+	tag := strings.TrimPrefix(r.URL.Query().Get("tag"), "#")
 	out := api.AdvisoryList{Advisories: []api.AdvisorySummary{}, Next: next}
 	for _, p := range ps {
+		if tag != "" && !slices.ContainsFunc(p.rev.VulnerabilityIDs, func(id string) bool { return strings.EqualFold(id, tag) }) {
+			continue
+		}
 		out.Advisories = append(out.Advisories, api.AdvisorySummary{TrackingID: p.tracking, Title: p.rev.Title, Summary: advisory.Text(p.rev.Summary),
 			Revision: p.rev.Number, Published: p.c.Advisory.Revisions[0].At, Updated: p.rev.At, IDs: p.rev.VulnerabilityIDs, Links: e.links(p)})
 	}
