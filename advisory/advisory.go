@@ -166,8 +166,10 @@ func productName(p Product) string {
 	return n
 }
 
-// partyOf returns CSAF's involvement party of a participant's roles.
-func partyOf(r cvdstate.RoleSet) string {
+// PartyOf returns CSAF's party of a participant's roles: its involvement
+// party, and, for the case owner, the category of the document's
+// publisher (both enumerations name the same parties).
+func PartyOf(r cvdstate.RoleSet) string {
 	switch {
 	case r.Has(cvdstate.Vendor):
 		return "vendor"

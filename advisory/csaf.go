@@ -251,7 +251,7 @@ func involvements(in []Involvement) []csafInvolvement {
 	var out []csafInvolvement
 	index := map[string]int{}
 	for _, i := range in {
-		party, status := partyOf(i.Roles), statusOf(i.State)
+		party, status := PartyOf(i.Roles), statusOf(i.State)
 		k, ok := index[party]
 		if !ok {
 			index[party] = len(out)

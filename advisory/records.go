@@ -208,7 +208,7 @@ func OSV(a *Advisory) ([]byte, error) {
 	}
 	var credits []credit
 	for _, i := range a.Involvements {
-		switch partyOf(i.Roles) {
+		switch PartyOf(i.Roles) {
 		case "discoverer":
 			credits = append(credits, credit{Name: i.Name, Type: "FINDER"})
 		case "coordinator":

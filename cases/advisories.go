@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/openvultron/vultron/advisory"
-	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/store"
 )
 
@@ -159,19 +158,4 @@ func (c *Case) DraftRevision(at time.Time, by string) Revision {
 		}
 	}
 	return r
-}
-
-// PublisherCategory returns CSAF's publisher category for an owner's roles.
-func PublisherCategory(r cvdstate.RoleSet) string {
-	switch {
-	case r.Has(cvdstate.Vendor):
-		return "vendor"
-	case r.Has(cvdstate.Coordinator):
-		return "coordinator"
-	case r.Has(cvdstate.Finder), r.Has(cvdstate.Reporter):
-		return "discoverer"
-	case r.Has(cvdstate.Deployer):
-		return "user"
-	}
-	return "other"
 }

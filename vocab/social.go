@@ -25,9 +25,9 @@ import (
 // exactly this vocabulary: NewFollow, NewUndo, NewFollowAnswer,
 // NewAnnounce and NewArticle build them and serialise them with
 // streams.Serialize; ReadFollow reads a Follow, or the Follow an Accept,
-// Reject or Undo carries, through streams' JSON resolver. Two things are
+// Reject or Undo carries, through streams' JSON resolver. One thing is
 // added to what streams writes: the Hashtag tags of an Article (Mastodon's
-// type, which go-fed v1.0.0's vocabulary lacks), and nothing else.
+// type, which go-fed v1.0.0's vocabulary lacks).
 
 // The semantics ClassifySocial gives. They are not Vultron semantics:
 // Classify never returns them.

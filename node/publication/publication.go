@@ -111,7 +111,7 @@ func (e *Endpoints) feedURL() string {
 
 // publisher returns the CSAF publisher of an advisory by owner.
 func (e *Endpoints) publisher(owner actor.Local) advisory.Publisher {
-	return advisory.Publisher{Category: cases.PublisherCategory(e.cfg.Roles(owner.Name)), Name: owner.Name, Namespace: e.cfg.PublicURL}
+	return advisory.Publisher{Category: advisory.PartyOf(e.cfg.Roles(owner.Name)), Name: owner.Name, Namespace: e.cfg.PublicURL}
 }
 
 // load returns the published advisory of case c, if its owner is local.
