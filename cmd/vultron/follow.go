@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/openvultron/vultron/vocab"
 )
@@ -102,6 +103,24 @@ func (s *session) find(ctx context.Context, what, actor string) (collectionMembe
 	return collectionMember{}, false, nil
 }
 
+// awaitFollower finds the Follow of follower among the acting actor's
+// followers, waiting at most timeout for one that has not arrived yet: the
+// follower's node delivers it a moment after it was sent.
+func (s *session) awaitFollower(ctx context.Context, follower string, timeout time.Duration) (collectionMember, bool, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		m, ok, err := s.find(ctx, "followers", follower)
+		if err != nil || ok || time.Now().After(deadline) {
+			return m, ok, err
+		}
+		select {
+		case <-ctx.Done():
+			return collectionMember{}, false, ctx.Err()
+		case <-time.After(200 * time.Millisecond): // polling the node's collection, with a deadline
+		}
+	}
+}
+
 func runFollow(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet("follow", "vultron follow ACTOR [flags]",
 		"Follow an actor (Follow): it answers Accept or Reject, at once or once its admin decided.\n"+
@@ -181,9 +200,13 @@ func runFollowers(ctx context.Context, env *environment, args []string) error {
 	ff := addFollowFlags(fs)
 	pending := fs.Bool("pending", false, "list the Follows waiting for an admin's answer")
 	following := fs.Bool("following", false, "list the actors the acting actor follows")
+	wait := fs.Duration("timeout", 0, "accept|reject: wait this long for a Follow that has not arrived yet (default: do not wait)")
 	s, err := ff.start(ctx, fs, env, args)
 	if err != nil {
 		return err
+	}
+	if *wait < 0 {
+		return usageError("--timeout must not be negative, not %s", *wait)
 	}
 	switch fs.Arg(0) {
 	case "", "list":
@@ -218,7 +241,7 @@ func runFollowers(ctx context.Context, env *environment, args []string) error {
 		if err != nil {
 			return err
 		}
-		m, ok, err := s.find(ctx, "followers", follower)
+		m, ok, err := s.awaitFollower(ctx, follower, *wait)
 		if err != nil {
 			return err
 		}

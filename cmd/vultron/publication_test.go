@@ -36,8 +36,8 @@ func TestFollowProductAdvisoryCommands(t *testing.T) {
 	vendorID, coordID, finderID := vendor.url+"/actors/vendor", coord.url+"/actors/coord", finder.url+"/actors/finder"
 
 	coord.ok(t, "follow", vendorID)
-	vendor.waitOutput(t, coordID, "followers", "--pending")
-	if out := vendor.ok(t, "followers", "accept", coordID); !strings.Contains(out, "accepted the Follow of "+coordID) {
+	// --timeout waits for the Follow to arrive.
+	if out := vendor.ok(t, "followers", "accept", coordID, "--timeout", "30s"); !strings.Contains(out, "accepted the Follow of "+coordID) {
 		t.Errorf("followers accept: %s", out)
 	}
 	coord.waitOutput(t, vendorID, "followers", "--following")
@@ -69,9 +69,12 @@ func TestFollowProductAdvisoryCommands(t *testing.T) {
 	}
 
 	vendor.ok(t, "advisory", "share", caseID, "--with", finderID, "--title", "Heap overflow in Widget", "--summary", "Upgrade to 1.0.1.")
-	finder.waitOutput(t, "invited", "case", "show", caseID)
+	finder.ok(t, "case", "wait", caseID, "--until", "draft")
 	finder.ok(t, "advisory", "review", caseID, "--approve", "--comment", "Accurate.")
-	vendor.waitOutput(t, "approve: Accurate.", "case", "show", caseID)
+	vendor.ok(t, "case", "wait", caseID, "--until", "reviewed")
+	if out := vendor.ok(t, "case", "show", caseID); !strings.Contains(out, "approve: Accurate.") {
+		t.Errorf("case show lacks the review:\n%s", out)
+	}
 	vendor.ok(t, "advisory", "propose-time", caseID, "--at", "2027-01-15T14:00:00Z")
 	finder.waitOutput(t, "2027-01-15T14:00:00Z", "case", "show", caseID)
 	finder.ok(t, "advisory", "accept-time", caseID)
@@ -84,6 +87,10 @@ func TestFollowProductAdvisoryCommands(t *testing.T) {
 	out := vendor.ok(t, "advisory", "publish", caseID)
 	if !strings.Contains(out, "revision 1 published") || !strings.Contains(out, "cve  ") {
 		t.Errorf("advisory publish:\n%s", out)
+	}
+	finder.ok(t, "case", "wait", caseID, "--until", "published")
+	if code, _, errOut := vendor.cli(t, "followers", "accept", "https://nobody.example/actors/x", "--timeout", "200ms"); code != 1 || !strings.Contains(errOut, "no Follow from https://nobody.example/actors/x") {
+		t.Errorf("followers accept of an actor that never asked: exit %d, %q", code, errOut)
 	}
 	coord.ok(t, "unfollow", vendorID)
 	deadline := time.Now().Add(30 * time.Second)
