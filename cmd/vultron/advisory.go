@@ -218,7 +218,8 @@ func runAdvisoryDocs(ctx context.Context, env *environment, verb string, args []
 		"publish": "Publish the case's advisory (owner): its CSAF, CVE and OSV documents, and Create(Article) to the\n" +
 			"owner's followers and the case's participants; again, a revision (Update). Refused while the\n" +
 			"embargo is in force and the case is not public, and while an invited reviewer has not answered\n" +
-			"the draft (unless --force). Prints the advisory's URLs.",
+			"the draft (unless --force). Waits until the case recorded it (--no-wait: not), then prints\n"+
+			"the advisory's URLs.",
 	}[verb]
 	fs := newFlagSet("advisory "+verb, synopsis, about, env)
 	nf := addNodeFlags(fs)
@@ -229,6 +230,8 @@ func runAdvisoryDocs(ctx context.Context, env *environment, verb string, args []
 	fs.StringVar(&req.Details, "details", "", "publish: the details (default: the shared draft's)")
 	fs.BoolVar(&req.Force, "force", false, "publish: publish before every invited reviewer answered")
 	asJSON := fs.Bool("json", false, "publish: print the answer as JSON")
+	timeout := fs.Duration("timeout", defaultWait, "publish: how long to wait for the case to record the publication")
+	noWait := fs.Bool("no-wait", false, "publish: return once the node accepted the publication, before the case recorded it")
 	c, err := nf.parse(fs, env, args)
 	if err != nil {
 		return err
@@ -258,14 +261,29 @@ func runAdvisoryDocs(ctx context.Context, env *environment, verb string, args []
 	if err != nil {
 		return err
 	}
+	if *timeout <= 0 {
+		return usageError("--timeout must be positive, not %s", *timeout)
+	}
 	var out api.Published
 	if err := c.do(ctx, "POST", path+"publish", body, &out); err != nil {
 		return err
 	}
+	// The Case Actor records the Create or Update before the documents
+	// are served; like every action, wait for it, or for its refusal.
+	var rec *api.ActivityRecord
+	if !*noWait {
+		if rec, err = waitRecorded(ctx, &session{c: c, env: env}, id, out.Activity, *timeout); err != nil {
+			return err
+		}
+	}
 	if *asJSON {
 		return printJSON(env, out)
 	}
-	fmt.Fprintf(env.stdout, "advisory %s revision %d published (%s)\npage %s\ncsaf %s\n", out.TrackingID, out.Revision, out.Activity, out.Links.Page, out.Links.CSAF)
+	fmt.Fprintf(env.stdout, "advisory %s revision %d published (%s)\n", out.TrackingID, out.Revision, out.Activity)
+	if rec != nil {
+		fmt.Fprintf(env.stdout, "recorded in case %s as entry %d\n", cases.ShortID(id), *rec.LogIndex)
+	}
+	fmt.Fprintf(env.stdout, "page %s\ncsaf %s\n", out.Links.Page, out.Links.CSAF)
 	if out.Links.CVE != "" {
 		fmt.Fprintf(env.stdout, "cve  %s\n", out.Links.CVE)
 	}

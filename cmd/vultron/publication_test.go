@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -85,8 +86,24 @@ func TestFollowProductAdvisoryCommands(t *testing.T) {
 	}
 	vendor.ok(t, "embargo", "terminate", caseID, "--reason", "fixed")
 	out := vendor.ok(t, "advisory", "publish", caseID)
-	if !strings.Contains(out, "revision 1 published") || !strings.Contains(out, "cve  ") {
+	if !strings.Contains(out, "revision 1 published") || !strings.Contains(out, "recorded in case") || !strings.Contains(out, "cve  ") {
 		t.Errorf("advisory publish:\n%s", out)
+	}
+	// It returns once the case recorded the publication: the documents
+	// are served at once.
+	csafURL := ""
+	for _, line := range strings.Split(out, "\n") {
+		if u, ok := strings.CutPrefix(line, "csaf "); ok {
+			csafURL = strings.TrimSpace(u)
+		}
+	}
+	resp, err := http.Get(csafURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s right after advisory publish: %d", csafURL, resp.StatusCode)
 	}
 	finder.ok(t, "case", "wait", caseID, "--until", "published")
 	if code, _, errOut := vendor.cli(t, "followers", "accept", "https://nobody.example/actors/x", "--timeout", "200ms"); code != 1 || !strings.Contains(errOut, "no Follow from https://nobody.example/actors/x") {
