@@ -205,6 +205,13 @@ func TestMetricsToken(t *testing.T) {
 		"GET /.well-known/webfinger": true, "GET /.well-known/nodeinfo": true, "GET /nodeinfo/2.1": true,
 		"GET /actors/{name}": true, "GET /schemas/": true, "GET /healthz": true, "GET /readyz": true,
 		"GET /login": true, "GET /ui/static/": true, "GET /metrics": true,
+		// Public too: the collections' counts (their members need the API
+		// token) and the published advisories with the CSAF provider's files.
+		"GET /actors/{name}/followers": true, "GET /actors/{name}/following": true,
+		"GET /advisories": true, "GET /advisories/{tracking}": true, "GET /advisories/{tracking}/{file}": true,
+		"GET /.well-known/csaf/provider-metadata.json": true, "GET /.well-known/csaf/white/feed-tlp-white.json": true,
+		"GET /.well-known/csaf/white/index.txt": true, "GET /.well-known/csaf/white/changes.csv": true,
+		"GET /.well-known/csaf/white/{year:[0-9]{4}}/{file}": true,
 	}
 	// The dashboard's pages and forms answer a browser without a session:
 	// pages send it to the login page, forms and the event stream say 401.
