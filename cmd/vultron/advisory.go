@@ -218,7 +218,7 @@ func runAdvisoryDocs(ctx context.Context, env *environment, verb string, args []
 		"publish": "Publish the case's advisory (owner): its CSAF, CVE and OSV documents, and Create(Article) to the\n" +
 			"owner's followers and the case's participants; again, a revision (Update). Refused while the\n" +
 			"embargo is in force and the case is not public, and while an invited reviewer has not answered\n" +
-			"the draft (unless --force). Waits until the case recorded it (--no-wait: not), then prints\n"+
+			"the draft (unless --force). Waits until the case recorded it (--no-wait: not), then prints\n" +
 			"the advisory's URLs.",
 	}[verb]
 	fs := newFlagSet("advisory "+verb, synopsis, about, env)
