@@ -16,14 +16,6 @@ import (
 	"github.com/openvultron/vultron/vocab"
 )
 
-// Reports returns every local actor's record of every report this node
-// tracks, in report id order.
-func Reports(tx *store.ReadTx) ([]ReportRecord, error) {
-	var out []ReportRecord
-	_, err := eachReport(tx, "", 0, func(recs []ReportRecord) { out = append(out, recs...) })
-	return out, err
-}
-
 // ReportsPage returns the records of at most limit reports whose ids sort
 // after after, in report id order, and the cursor of the next page (""
 // on the last). With actor set, only that local actor's records are

@@ -114,22 +114,15 @@ func (v dashboardReport) clip(n int) dashboardReport {
 	return v
 }
 
-// pendingReports returns the reports local actors received and have not
-// decided on (RM RECEIVED or INVALID, no case yet), at most
-// maxPendingShown of them, and how many there are in all.
-func pendingReports(tx *store.ReadTx, reports []cases.ReportRecord) ([]dashboardReport, int) {
-	var out []dashboardReport
-	total := 0
-	for _, rep := range reports {
-		if rep.Role != cases.Receiver || rep.CaseID != "" || (rep.RM != cvdstate.RMReceived && rep.RM != cvdstate.RMInvalid) {
-			continue
-		}
-		total++
-		if len(out) < maxPendingShown {
-			out = append(out, viewReport(tx, rep).clip(listTextBytes))
-		}
+// pendingViews are the dashboard's views of reports awaiting a decision
+// (cases.PendingReports: RM RECEIVED or INVALID, no case yet), their text
+// clipped for the list.
+func pendingViews(tx *store.ReadTx, recs []cases.ReportRecord) []dashboardReport {
+	out := make([]dashboardReport, 0, len(recs))
+	for _, rep := range recs {
+		out = append(out, viewReport(tx, rep).clip(listTextBytes))
 	}
-	return out, total
+	return out
 }
 
 // caseReports returns the reports of case c, with their text: from the
