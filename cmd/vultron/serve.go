@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/deadline"
 	"github.com/openvultron/vultron/node"
 	"github.com/openvultron/vultron/outbox"
@@ -70,6 +71,10 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	retryFirst := fs.Duration("retry-first", outbox.DefaultRetryPolicy().First, "wait after a delivery's first failure; each further failure doubles it")
 	retryMax := fs.Duration("retry-max", outbox.DefaultRetryPolicy().Max, "longest wait between two delivery attempts")
 	retryHorizon := fs.Duration("retry-horizon", outbox.DefaultRetryPolicy().Horizon, "how long a failing delivery is retried before it becomes a dead letter")
+	checkFirst := fs.Duration("replica-check-first", cases.DefaultIdleMin, "first wait between two checks of a replica in sync against its Case Actor's ledger\n(also how soon a participant that closed, and is sent only what concerns it, fetches the rest); each check that finds nothing new doubles it")
+	checkMax := fs.Duration("replica-check-max", cases.DefaultIdleMax, "longest wait between two checks of a replica in sync")
+	checkRetryFirst := fs.Duration("replica-retry-first", cases.DefaultRetryMin, "wait after a failed check of a replica; each further failure doubles it")
+	checkRetryMax := fs.Duration("replica-retry-max", cases.DefaultRetryMax, "longest wait between two failed checks of a replica")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -147,6 +152,10 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if retry.First <= 0 || retry.Max < retry.First || retry.Horizon <= 0 {
 		return usageError("retry settings: want 0 < --retry-first <= --retry-max and a positive --retry-horizon")
 	}
+	replicaSync := cases.SyncTiming{IdleMin: *checkFirst, IdleMax: *checkMax, RetryMin: *checkRetryFirst, RetryMax: *checkRetryMax}
+	if replicaSync.IdleMin <= 0 || replicaSync.IdleMax < replicaSync.IdleMin || replicaSync.RetryMin <= 0 || replicaSync.RetryMax < replicaSync.RetryMin {
+		return usageError("replica check settings: want 0 < --replica-check-first <= --replica-check-max and 0 < --replica-retry-first <= --replica-retry-max")
+	}
 	if *intelInterval < time.Minute {
 		return usageError("--intel-interval must be at least a minute, not %s", *intelInterval)
 	}
@@ -221,6 +230,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		Webhooks:          webhooks,
 		WebhookSecretFile: *webhookSecret,
 		Retry:             retry,
+		ReplicaSync:       replicaSync,
 		Version:           version,
 		Logger:            log,
 		Notice:            env.stdout,
