@@ -288,11 +288,24 @@ func TestPublication(t *testing.T) {
 		t.Errorf("the Article at its id: %d %s", status, b)
 	}
 
-	// A revision is an Update of the Article.
+	// An id the case records after the publication is in the Article once
+	// a revision publishes it, not before: the Article at its id is the
+	// published revision's.
+	const later = "CVE-2026-48299"
+	vendor.submit(t, "vendor", string(js(withContext(vocab.AddVulnerabilityIDs(caseID, later, nil)), nil)))
+	waitFor(t, "the later CVE id in the case", func() bool { return len(vendor.detail(t, caseID).VulnerabilityIDs) == 2 })
+	if _, b := get(t, pub.Links.Page, "application/activity+json"); strings.Contains(string(b), later) {
+		t.Errorf("the Article of revision 1 names %s, which only the case knows yet: %s", later, b)
+	}
+
 	if status, body := vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(caseID)+"/advisory/publish", `{"summary":"Fixed in 2.0.1; every version before is affected."}`); status != http.StatusCreated {
 		t.Fatalf("revise: %d %s", status, body)
 	}
 	waitFor(t, "Update(Article) at the follower", func() bool { return countType(coord.inboxItems(t, "coord"), "Update") == 1 })
+	waitFor(t, "the Article of revision 2", func() bool {
+		_, b := get(t, pub.Links.Page, "application/activity+json")
+		return strings.Contains(string(b), "#"+later)
+	})
 	waitFor(t, "the CSAF of revision 2", func() bool {
 		_, b := get(t, pub.Links.CSAF, "")
 		return strings.Contains(string(b), `"version": "2"`) && strings.Contains(string(b), "every version before is affected")

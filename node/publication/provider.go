@@ -224,7 +224,13 @@ func (e *Endpoints) Publish(w http.ResponseWriter, r *http.Request) {
 		t.Details = req.Details
 	}
 	update := c.Advisory != nil && len(c.Advisory.Revisions) > 0
-	act, err := e.article(c, p.owner, t, update)
+	var cc []string
+	for _, q := range c.Participants {
+		if !q.Removed {
+			cc = append(cc, q.Actor)
+		}
+	}
+	act, err := e.article(c, p.owner, t, c.VulnerabilityIDs, cc, update)
 	if err != nil {
 		problem.Write(w, problem.Unprocessable("the advisory cannot be built: %v", err))
 		return

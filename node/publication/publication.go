@@ -347,7 +347,11 @@ func (e *Endpoints) Page(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if actor.IsActivityPubContentType(r.Header.Get("Accept")) || strings.Contains(r.Header.Get("Accept"), "activity+json") {
-		act, err := e.article(p.c, p.owner, p.rev.Text, len(p.c.Advisory.Revisions) > 1)
+		var cc []string
+		for _, i := range p.rev.Involvements {
+			cc = append(cc, i.Actor)
+		}
+		act, err := e.article(p.c, p.owner, p.rev.Text, p.rev.VulnerabilityIDs, cc, len(p.c.Advisory.Revisions) > 1)
 		if err != nil {
 			problem.Write(w, err)
 			return
@@ -391,8 +395,10 @@ func paragraphs(text string) string {
 }
 
 // article builds the Create(Article), or Update(Article) for a revision,
-// that publishes a case's advisory with text t.
-func (e *Endpoints) article(c *cases.Case, owner actor.Local, t cases.Text, update bool) (map[string]any, error) {
+// that publishes a case's advisory with text t, the vulnerability ids ids
+// and the participants cc: the case's now when it is published, the
+// revision's when its Article is served.
+func (e *Endpoints) article(c *cases.Case, owner actor.Local, t cases.Text, ids, cc []string, update bool) (map[string]any, error) {
 	tracking := cases.TrackingID(c.ID)
 	page := e.pageURL(tracking)
 	a := vocab.Article{ID: page, URL: page, Name: t.Title, Summary: advisory.Text(t.Summary), Content: paragraphs(advisory.Text(t.Details)),
@@ -401,16 +407,16 @@ func (e *Endpoints) article(c *cases.Case, owner actor.Local, t cases.Text, upda
 	if a.Content == "" {
 		a.Content = "<p>" + html.EscapeString(t.Title) + "</p>"
 	}
-	for _, p := range c.Participants {
-		if !p.Removed && p.Actor != owner.ID {
-			a.Cc = append(a.Cc, p.Actor)
+	for _, p := range cc {
+		if p != owner.ID {
+			a.Cc = append(a.Cc, p)
 		}
 	}
 	a.Attachments = []vocab.ArticleLink{
 		{Href: page + "/" + fileCSAF, MediaType: "application/json", Name: "CSAF 2.0 " + tracking},
 		{Href: page + "/" + fileOSV, MediaType: "application/json", Name: "OSV " + tracking},
 	}
-	for _, id := range c.VulnerabilityIDs {
+	for _, id := range ids {
 		if strings.HasPrefix(id, "CVE-") {
 			a.Hashtags = append(a.Hashtags, id)
 			if len(a.Attachments) == 2 {
