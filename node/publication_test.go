@@ -159,6 +159,29 @@ func TestPublication(t *testing.T) {
 			}
 		}
 	}
+	// The outbox enforces it too: the advisory's Create straight through
+	// the outbox is refused, and so is a case's message addressed to the
+	// followers or the public, which would carry the case to them.
+	for _, tc := range []struct {
+		name string
+		act  map[string]any
+		want int
+	}{
+		{"Create(Article) under embargo", map[string]any{"@context": vocab.ActivityStreamsContext, "type": "Create", "context": caseID,
+			"to":     []string{vocab.PublicCollection, vendorID + "/followers"},
+			"object": map[string]any{"type": "Article", "id": vendor.url + "/advisories/" + tracking, "name": title}}, http.StatusConflict},
+		{"a note to the followers", map[string]any{"@context": vocab.ActivityStreamsContext, "type": "Add", "target": caseID, "context": caseID,
+			"to": []string{vendorID + "/followers"}, "object": map[string]any{"type": "Note", "content": "About " + title}}, http.StatusUnprocessableEntity},
+		{"a note to the public", map[string]any{"@context": vocab.ActivityStreamsContext, "type": "Add", "target": caseID, "context": caseID,
+			"cc": []string{vocab.PublicCollection}, "object": map[string]any{"type": "Note", "content": "About " + title}}, http.StatusUnprocessableEntity},
+		{"a report to the followers", map[string]any{"@context": vocab.ActivityStreamsContext, "type": "Offer", "to": []string{vendorID + "/followers"},
+			"object": map[string]any{"type": "VulnerabilityReport", "name": title, "content": "x"}}, http.StatusUnprocessableEntity},
+	} {
+		status, body := vendor.api(t, http.MethodPost, "/actors/vendor/outbox", string(js(tc.act, nil)))
+		if status != tc.want || !json.Valid(body) || !strings.Contains(string(body), `"error"`) {
+			t.Errorf("%s: %d %s, want %d with a JSON error", tc.name, status, body, tc.want)
+		}
+	}
 	checkNoLeak("under embargo")
 
 	// The draft goes to the finder for review.

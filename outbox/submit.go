@@ -160,6 +160,11 @@ func (s *Submitter) Submit(ctx context.Context, name string, body []byte) (Submi
 				plain = vocab.ClassifySocial(act, resolver)
 			}
 			key := orderingKey(act, resolver)
+			if plain == "" {
+				if err := checkAudience(act, local.ID, class.Semantic); err != nil {
+					return err
+				}
+			}
 			// Case-scoped activities go to the case's Case Actor, whether or
 			// not the client named it.
 			if plain == "" {
@@ -320,6 +325,26 @@ func (s *Submitter) fillObjectIDs(act *vocab.Activity, local actor.Local, now ti
 			c.Published = now.Format(time.RFC3339)
 		}
 	}
+}
+
+// checkAudience refuses a Vultron message addressed to the sending
+// actor's followers or to the public: what a case or a report says goes
+// to the actors it names, and reaches followers and the public only as
+// the advisory's publication (Create or Update of the Article), which the
+// case's rules hold back while the embargo is in force.
+func checkAudience(act *vocab.Activity, self string, sem vocab.Semantic) error {
+	if sem == vocab.PublishAdvisory || sem == vocab.ReviseAdvisory {
+		return nil
+	}
+	for _, refs := range []vocab.Refs{act.To, act.Cc, act.Bto, act.Bcc, act.Audience} {
+		for _, id := range refs.IDs() {
+			if vocab.IsPublic(id) || id == social.FollowersOf(self) {
+				return problem.Unprocessable("a %s is not sent to %s: a case's or a report's messages go to the actors they name, and reach followers and the public only as the published advisory (Create or Update of its Article)",
+					act.Type, problem.Clip(id, 200))
+			}
+		}
+	}
+	return nil
 }
 
 // addressed returns every id an activity is addressed to.
