@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gocsaf/csaf/v3/csaf"
 	"github.com/gorilla/mux"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
@@ -335,4 +337,26 @@ func TestPublication(t *testing.T) {
 	})
 	// The coordinator shares it with its own followers.
 	coord.submit(t, "coord", js(vocab.NewAnnounce(pub.Links.Page, coordID+"/followers", vocab.PublicCollection)))
+	// What the vendor sent (the product, the draft, the Create and Update
+	// of the Article) and what the Case Actor recorded match the served
+	// schemas.
+	schema := servedSchema(t, vendor)
+	for _, a := range []string{"vendor", "case-" + cases.ShortID(caseID)} {
+		status, body := vendor.api(t, http.MethodGet, "/actors/"+a+"/outbox?limit=200", "")
+		var page struct {
+			Items []json.RawMessage `json:"orderedItems"`
+		}
+		if err := json.Unmarshal(body, &page); status != http.StatusOK || err != nil || len(page.Items) == 0 {
+			t.Fatalf("outbox of %s: %d %v", a, status, err)
+		}
+		for i, it := range page.Items {
+			v, err := jsonschema.UnmarshalJSON(bytes.NewReader(it))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := schema.Validate(v); err != nil {
+				t.Errorf("%s's outbox item %d does not match the served schema: %v\n%s", a, i, err, it)
+			}
+		}
+	}
 }
