@@ -1,7 +1,9 @@
 // Package node assembles one running Vultron node and is the one package
 // that knows all of its parts. It opens the store, loads or creates the
 // local actors, their keys and the API and metrics tokens (node.go,
-// token.go), builds the inbox and outbox pipelines, the delivery workers,
+// token.go), builds the inbox and outbox pipelines (with package social
+// for following, and the one isAdmin check of who sees a collection's
+// members), the delivery workers,
 // the replicas' syncer and the webhooks (pipelines.go, webhooks.go), the
 // deadline watcher and its metrics (deadlines.go), the threat-intelligence
 // feeds (intel.go) and the automation that carries a policy out through
@@ -16,6 +18,9 @@
 //	                 command line; its answers are package api's types
 //	node/dashboard   the web interface for people
 //	node/calendar    the embargo calendars and their feed token
+//	node/publication the published advisories, their documents, the CSAF
+//	                 provider's files, and the owner's drafts and
+//	                 publication
 //
 // node keeps what guards them all (routes.go: the client IP, the per-IP
 // limit in front of the federation routes, the API token, the audit of
