@@ -3,7 +3,7 @@
 // publishes: CSAF 2.0 (with the FIRST CVSS schemas it references), CVE
 // JSON 5 (bundled) and OSV. The schemas are third-party material kept
 // beside the repository in $VULTRON_CONFORMANCE/schemas, never copied into
-// it. It is used by tests only.
+// it; Material finds any part of that material. It is used by tests only.
 package recordschemas
 
 import (
@@ -16,19 +16,27 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-// Dir returns $VULTRON_CONFORMANCE/schemas (make conformance sets
-// VULTRON_CONFORMANCE) and fails the test when it is missing.
-func Dir(t testing.TB) string {
+// Material returns the directory sub of the third-party conformance
+// material, $VULTRON_CONFORMANCE/sub (make conformance sets
+// VULTRON_CONFORMANCE), and fails the test with a sentence saying what is
+// missing (what names what sub holds).
+func Material(t testing.TB, sub, what string) string {
 	t.Helper()
 	root := os.Getenv("VULTRON_CONFORMANCE")
 	if root == "" {
-		t.Fatal("VULTRON_CONFORMANCE is not set: run make conformance, or set it to the directory that holds schemas/")
+		t.Fatalf("VULTRON_CONFORMANCE is not set: run make conformance, or set it to the directory that holds the %s in %s/", what, sub)
 	}
-	dir := filepath.Join(root, "schemas")
+	dir := filepath.Join(root, sub)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		t.Fatalf("no schemas at %s: set VULTRON_CONFORMANCE to the directory that holds schemas/ (csaf-2.0, cve-5, osv)", dir)
+		t.Fatalf("no %s at %s: set VULTRON_CONFORMANCE to the directory that holds %s/", what, dir, sub)
 	}
 	return dir
+}
+
+// Dir returns $VULTRON_CONFORMANCE/schemas, the official schemas.
+func Dir(t testing.TB) string {
+	t.Helper()
+	return Material(t, "schemas", "official schemas (csaf-2.0, cve-5, osv)")
 }
 
 // compile compiles the schema file at path; urls maps the https ids of
