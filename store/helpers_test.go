@@ -140,3 +140,23 @@ func allDeliveries(t testing.TB, db *DB, dead bool) []Delivery {
 		after = next
 	}
 }
+
+// waitFor polls cond until it holds, failing t after limit with what it
+// waited for.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		ok, err := cond()
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after %v waiting for %s", limit, what)
+		}
+		time.Sleep(20 * time.Millisecond) // a poll interval, not a wait for an event
+	}
+}

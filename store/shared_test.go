@@ -309,3 +309,96 @@ func TestSharedFilesReachEveryProcess(t *testing.T) {
 		t.Errorf("a path outside the data directory: %v, want ErrInvalid", err)
 	}
 }
+
+// TestSharedDatabaseWaitersHoldNoSnapshot checks that a process waiting to
+// lead, or to start, does not hold back the database's xmin horizon. A
+// statement that waits on a lock keeps its snapshot while it waits; a
+// process that waits for the lead for its whole life would keep every
+// dead row version written since it began, and every lookup of a key
+// written often (the sequences, the counts) would walk all of them. A
+// waiter must ask in short statements and wait between them.
+func TestSharedDatabaseWaitersHoldNoSnapshot(t *testing.T) {
+	dbs := openShared(t, 3, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, stop0, err := dbs[0].Lead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop0()
+	release, err := dbs[0].StartupLock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	waiters := make(chan func(), 2)
+	go func() {
+		if _, stop, err := dbs[1].Lead(ctx); err == nil {
+			waiters <- stop
+		}
+	}()
+	go func() {
+		if r, err := dbs[2].StartupLock(ctx); err == nil {
+			waiters <- r
+		}
+	}()
+	pool := dbs[0].eng.(*pgEngine).pool
+	// Both waiters have asked for their lock: four sessions have run an
+	// advisory lock function (the two holders and the two waiters).
+	waitFor(t, 10*time.Second, "the waiters to ask for their locks", func() (bool, error) {
+		var n int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE '%advisory_lock%($1)%' AND query NOT LIKE '%pg_stat_activity%'`).Scan(&n)
+		return n >= 4, err
+	})
+	var x1 string
+	if err := pool.QueryRow(ctx, `SELECT txid_current()::text`).Scan(&x1); err != nil {
+		t.Fatal(err)
+	}
+	mustPutActor(t, dbs[0], "coord") // a commit after x1
+	waitFor(t, 10*time.Second, "no session to hold a snapshot older than the last commit", func() (bool, error) {
+		var n int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL
+			AND age(backend_xmin) >= age($1::text::xid)`, x1).Scan(&n)
+		return n == 0, err
+	})
+	select {
+	case <-waiters:
+		t.Fatal("a waiter took a lock another process holds")
+	default:
+	}
+}
+
+// TestSharedDatabaseLeaseOutlivesItsProcess checks the lease a process
+// takes on a delivery: no other process is handed the delivery while the
+// lease runs, even after the process that holds it is gone, and once it
+// expires another process is handed it.
+func TestSharedDatabaseLeaseOutlivesItsProcess(t *testing.T) {
+	clock := newTestClock()
+	dbs := openShared(t, 2, Options{Now: clock.Now, LeaseTTL: time.Minute})
+	ctx := context.Background()
+	mustPutActor(t, dbs[0], "coord")
+	enqueue(t, dbs[0], "a1", DeliveryTarget{Recipient: inboxA})
+	due, err := dbs[0].DueDeliveries(ctx, clock.Now(), 10)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("first process: DueDeliveries = %v, %v; want the delivery", due, err)
+	}
+	if got, err := dbs[1].DueDeliveries(ctx, clock.Now(), 10); err != nil || len(got) != 0 {
+		t.Fatalf("second process while the lease runs: DueDeliveries = %v, %v; want none", got, err)
+	}
+	// The first process dies with its lease.
+	if err := dbs[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := dbs[1].DueDeliveries(ctx, clock.Advance(59*time.Second), 10); err != nil || len(got) != 0 {
+		t.Fatalf("second process before the dead process's lease expired: DueDeliveries = %v, %v; want none", got, err)
+	}
+	got, err := dbs[1].DueDeliveries(ctx, clock.Advance(2*time.Second), 10)
+	if err != nil || len(got) != 1 || got[0].ID != due[0].ID {
+		t.Fatalf("second process after the lease expired: DueDeliveries = %v, %v; want delivery %d", got, err, due[0].ID)
+	}
+	if again, err := dbs[1].DueDeliveries(ctx, clock.Now(), 10); err != nil || len(again) != 0 {
+		t.Fatalf("the same process again: DueDeliveries = %v, %v; want none (it holds the new lease)", again, err)
+	}
+}
