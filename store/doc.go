@@ -33,9 +33,16 @@
 //     once; the lease ends with the delivery's outcome or after
 //     Options.LeaseTTL, which is how deliveries a killed process held are
 //     sent by another. (On bbolt leases are in memory and end with the
-//     process.)
+//     process.) A claim commits without waiting for its WAL flush: a lease
+//     the server loses in a crash only makes its delivery due again, as
+//     its expiry would, and receivers drop a second copy by its id.
 //   - Lead elects the one process that runs timers and sweeps: the holder
 //     of a session advisory lock, which a dead process's session releases.
+//     No session waits inside the server: a process that waits for a
+//     session lock (to lead, or to start) asks for it every half second,
+//     because a statement that waits keeps its snapshot, and a snapshot
+//     kept for as long as another process leads would keep every dead row
+//     version of the database from being pruned.
 //   - Every commit is announced on a LISTEN/NOTIFY channel, so Changed fires
 //     in every process.
 //   - The secrets every process must hold the same (actor keys, tokens)
