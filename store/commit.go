@@ -13,7 +13,9 @@ import (
 // the committer goroutine takes the first queued request, adds every request
 // already waiting (up to MaxBatch) and commits at once. Requests that arrive
 // while a commit is running wait in the queue and form the next batch, so the
-// batch size grows with the load and a lone writer pays no delay.
+// batch size grows with the load and a lone writer pays no delay. Requests
+// that arrive while the transaction waits to start (on PostgreSQL, for the
+// writer lock another process holds) join the batch when it starts.
 //
 // If one request's function fails, the whole transaction is rolled back, that
 // request gets its error, and the batch is rerun without it. This is why write
@@ -169,24 +171,30 @@ func (db *DB) commitLoop() {
 		waiting = waiting[:0]
 		timer.Stop()
 		deadline = nil
-	fill:
-		for len(batch) < db.maxBatch {
-			select {
-			case r, ok := <-db.reqs:
-				if !ok {
-					break fill
-				}
-				if r.deferred || r.state.CompareAndSwap(reqQueued, reqStarted) {
-					batch = append(batch, r)
-				}
-			default:
-				break fill
-			}
-		}
+		batch = db.fill(batch)
 		if len(batch) > 0 {
 			db.commit(batch)
 		}
 	}
+}
+
+// fill adds to batch, up to MaxBatch, every request already queued, and
+// returns it.
+func (db *DB) fill(batch []*request) []*request {
+	for len(batch) < db.maxBatch {
+		select {
+		case r, ok := <-db.reqs:
+			if !ok {
+				return batch
+			}
+			if r.deferred || r.state.CompareAndSwap(reqQueued, reqStarted) {
+				batch = append(batch, r)
+			}
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit runs the batch in one transaction, removing failed requests and
@@ -194,6 +202,13 @@ func (db *DB) commitLoop() {
 func (db *DB) commit(batch []*request) {
 	for len(batch) > 0 {
 		err := db.eng.update(context.Background(), func(t kvTx) error {
+			// The transaction may have waited to start: on a shared
+			// store for the writer lock another process held, as long
+			// as that process's batch took. What was queued meanwhile
+			// joins this batch rather than waiting for the next, or
+			// two processes handing the lock to each other would each
+			// commit half batches.
+			batch = db.fill(batch)
 			tx := &Tx{ReadTx: ReadTx{tx: t, sl: db.sl}, now: db.now}
 			for i, r := range batch {
 				err := safeCall(r.fn, tx)

@@ -402,3 +402,67 @@ func TestSharedDatabaseLeaseOutlivesItsProcess(t *testing.T) {
 		t.Fatalf("the same process again: DueDeliveries = %v, %v; want none (it holds the new lease)", again, err)
 	}
 }
+
+// TestSharedDatabaseBatchGrowsWhileWaitingForTheWriter checks that the
+// writes which reach a process while its committer waits for the writer
+// lock (another process holds it) commit with the batch that waits, not
+// in a commit of their own after it: two processes hand the lock to each
+// other every batch, and each wait would otherwise split a batch in two.
+func TestSharedDatabaseBatchGrowsWhileWaitingForTheWriter(t *testing.T) {
+	dbs := openShared(t, 2, Options{})
+	ctx := context.Background()
+	mustPutActor(t, dbs[0], "coord")
+	// The other process takes the writer lock and keeps it.
+	holding, release := make(chan struct{}), make(chan struct{})
+	other := make(chan error, 1)
+	go func() {
+		other <- dbs[1].Update(ctx, func(tx *Tx) error {
+			select {
+			case <-holding:
+			default:
+				close(holding)
+			}
+			<-release
+			return nil
+		})
+	}()
+	<-holding
+	before := dbs[0].Commits()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	put := func(name string) {
+		wg.Go(func() { errs <- dbs[0].PutLocalActor(ctx, LocalActor{Name: name}) })
+	}
+	put("first")
+	pool := dbs[0].eng.(*pgEngine).pool
+	waitFor(t, 10*time.Second, "the committer to wait for the writer lock", func() (bool, error) {
+		var n int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`).Scan(&n)
+		return n == 1, err
+	})
+	put("second")
+	put("third")
+	waitFor(t, 10*time.Second, "the later writes to be queued", func() (bool, error) {
+		return dbs[0].QueuedWrites() == 2, nil
+	})
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-other; err != nil {
+		t.Fatal(err)
+	}
+	if n := dbs[0].Commits() - before; n != 1 {
+		t.Errorf("three writes made %d commits; want 1 (the two that came while the first waited for the lock join it)", n)
+	}
+	for _, name := range []string{"first", "second", "third"} {
+		if _, err := dbs[0].LocalActor(ctx, name); err != nil {
+			t.Errorf("LocalActor(%s): %v", name, err)
+		}
+	}
+}
