@@ -17,7 +17,7 @@ func (n *Node) buildSurfaces() error {
 		Verifier:   n.verifier,
 		Local:      n.Local,
 		LocalByID:  n.localByID,
-		Authorized: n.token.check,
+		Authorized: n.reads,
 		Refused:    n.federationRefused,
 		PublicURL:  n.cfg.PublicURL,
 		Host:       n.host,
@@ -33,6 +33,8 @@ func (n *Node) buildSurfaces() error {
 		Resync:    n.engine.Resync,
 		Local:     n.Local,
 		Actors:    n.configuredActors,
+		Accounts:  n.accounts,
+		ClientIP:  n.clientIP,
 		RotateKey: n.rotateKey,
 		Wake:      n.deliverer.Wake,
 		MaxBody:   n.cfg.MaxInboxBytes,
@@ -45,14 +47,13 @@ func (n *Node) buildSurfaces() error {
 		return err
 	}
 	n.calendar, err = calendar.New(calendar.Config{
-		Store:      n.db,
-		PublicURL:  n.cfg.PublicURL,
-		Host:       n.host,
-		Version:    n.cfg.Version,
-		FeedKey:    n.token.sum[:],
-		Authorized: n.token.check,
-		Now:        n.cfg.Now,
-		Logger:     n.cfg.Logger,
+		Store:     n.db,
+		PublicURL: n.cfg.PublicURL,
+		Host:      n.host,
+		Version:   n.cfg.Version,
+		FeedKey:   n.token.sum[:],
+		Now:       n.cfg.Now,
+		Logger:    n.cfg.Logger,
 	})
 	if err != nil {
 		return err
@@ -65,7 +66,9 @@ func (n *Node) buildSurfaces() error {
 		LocalByID:    n.localByID,
 		IsLocal:      n.isLocal,
 		FetchActor:   n.fetchActor,
-		TokenMatches: n.token.matches,
+		Accounts:     n.accounts,
+		LoginRefused: n.loginRefused,
+		ClientIP:     n.clientIP,
 		CalendarURL:  n.calendar.URL,
 		Refused:      n.refused,
 		PublicURL:    n.cfg.PublicURL,

@@ -1,0 +1,472 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/rs/zerolog"
+
+	"github.com/openvultron/vultron/accounts"
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/node/dashboard"
+)
+
+// testArgon2 keeps password hashing quick in tests; the cost of the
+// defaults is measured by accounts' BenchmarkHashPassword.
+var testArgon2 = accounts.Argon2Params{Memory: 1024, Time: 1, Threads: 1}
+
+// authzNode is a node, not served, with two actors, reached at a host
+// name (so that it offers passkeys), whose analysts and admins may log in
+// with a password alone.
+func authzNode(t *testing.T, now func() time.Time) *idleNode {
+	t.Helper()
+	dir := t.TempDir()
+	n, err := New(context.Background(), Config{
+		DataDir: dir, PublicURL: "http://localhost:7001", NoSync: true, Logger: zerolog.Nop(), Notice: io.Discard,
+		Actors:               []ActorConfig{{Name: "vendor", Type: actor.Organization}, {Name: "coordinator", Type: actor.Service}},
+		SecondFactorOptional: true, Argon2: testArgon2, Now: now,
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return &idleNode{Node: n, token: readToken(t, dir), dir: dir}
+}
+
+// who is one principal of the table: how its request carries its
+// credential, and what the table expects of it.
+type who struct {
+	name   string
+	role   accounts.Role
+	scopes accounts.ScopeSet
+	actors []string
+	// bearer is a token sent as Authorization: Bearer; query one sent as
+	// ?token=; cookie and csrf a dashboard session's.
+	bearer, query, cookie, csrf string
+	// invalid marks a credential the node must refuse as such (expired,
+	// revoked, of a disabled user).
+	invalid bool
+}
+
+// principals makes the table's principals on n: for each role a token
+// of each scope it may hold and a dashboard session, the node's API,
+// metrics and feed tokens, and credentials that must not work.
+func principals(t *testing.T, n *idleNode) []who {
+	t.Helper()
+	ctx := context.Background()
+	acc := n.accounts
+	admin, err := acc.Authenticate(ctx, n.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []who{
+		{name: "nobody"},
+		{name: "API token", role: accounts.Admin, scopes: accounts.ScopeSet{"read", "act", "admin", "metrics", "calendar"}, bearer: n.token},
+		{name: "metrics token", scopes: accounts.ScopeSet{accounts.ScopeMetrics}, bearer: readMetricsToken(t, n.dir)},
+		{name: "feed token", scopes: accounts.ScopeSet{accounts.ScopeCalendar}, query: feedToken(t, n)},
+		{name: "unknown token", bearer: "vultron_never-issued", invalid: true},
+	}
+	known := func(a string) bool { return a == "vendor" || a == "coordinator" }
+	for _, role := range accounts.Roles() {
+		var actors []string
+		if role == accounts.Analyst {
+			actors = []string{"vendor"} // acts for vendor, not coordinator
+		}
+		added, err := acc.AddUser(ctx, admin, accounts.NewUser{Name: "u-" + role.String(), Role: role, Actors: actors}, known, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := acc.Authenticate(ctx, added.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sc := range accounts.AllScopes() {
+			if sc.MinRole() > role {
+				continue
+			}
+			tok, _, err := acc.CreateToken(ctx, admin, accounts.TokenSpec{User: p.Name, Scopes: accounts.ScopeSet{sc}}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, who{name: role.String() + " token " + string(sc), role: role, scopes: accounts.ScopeSet{sc}, actors: actors, bearer: tok})
+			if sc == accounts.ScopeCalendar {
+				out = append(out, who{name: role.String() + " calendar token in the URL", role: role, scopes: accounts.ScopeSet{sc}, actors: actors, query: tok})
+			}
+		}
+		login, err := acc.Enroll(ctx, strings.TrimPrefix(added.Enroll, "http://localhost:7001/enroll?code="), "a long enough password", accounts.LoginMeta{})
+		if err != nil || login.Stage != accounts.StageFull {
+			t.Fatalf("enroll %s: %+v, %v", role, login, err)
+		}
+		st, err := acc.Session(ctx, login.SessionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ss accounts.ScopeSet
+		for _, sc := range []accounts.Scope{accounts.ScopeRead, accounts.ScopeAct, accounts.ScopeAdmin} {
+			if sc.MinRole() <= role {
+				ss = append(ss, sc)
+			}
+		}
+		out = append(out, who{name: role.String() + " session", role: role, scopes: ss, actors: actors, cookie: login.SessionID, csrf: st.CSRF})
+	}
+	// Credentials that stopped working.
+	added, err := acc.AddUser(ctx, admin, accounts.NewUser{Name: "gone", Role: accounts.Admin}, known, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goneLogin, err := acc.Enroll(ctx, strings.TrimPrefix(added.Enroll, "http://localhost:7001/enroll?code="), "a long enough password", accounts.LoginMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acc.SetDisabled(ctx, admin, "gone", true, ""); err != nil {
+		t.Fatal(err)
+	}
+	out = append(out, who{name: "disabled user's token", bearer: added.Token, invalid: true},
+		who{name: "disabled user's session", cookie: goneLogin.SessionID, invalid: true})
+	revoked, info, err := acc.CreateToken(ctx, admin, accounts.TokenSpec{Scopes: accounts.ScopeSet{"read"}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := acc.RevokeToken(ctx, admin, info.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	out = append(out, who{name: "revoked token", bearer: revoked, invalid: true})
+	return out
+}
+
+func readToken(t *testing.T, dir string) string {
+	t.Helper()
+	return strings.TrimSpace(readFile(t, dir+"/"+tokenFile))
+}
+
+func readMetricsToken(t *testing.T, dir string) string {
+	t.Helper()
+	return strings.TrimSpace(readFile(t, dir+"/"+metricsTokenFile))
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// feedToken returns the node's calendar feed token, from its feed URL.
+func feedToken(t *testing.T, n *idleNode) string {
+	t.Helper()
+	u, err := url.Parse(n.calendar.URL(context.Background()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query().Get("token")
+}
+
+// expect is the table's own statement of the permission model, written
+// apart from accounts.Principal.Allow: a credential from the source the
+// route reads, a scope that grants the route's (read < act < admin
+// nested), a role that may hold it, and for an analyst limited to some
+// actors one of them.
+func expect(w who, g guard, actorName string) bool {
+	if g.from == fromNone {
+		return true
+	}
+	var has bool
+	switch g.from {
+	case fromBearer, fromPeerBearer:
+		if w.bearer != "" && w.invalid {
+			return false // a bad token is refused, even where none is needed
+		}
+		has = w.bearer != ""
+	case fromFeed:
+		if (w.bearer != "" || w.query != "") && w.invalid {
+			return false
+		}
+		has = w.bearer != "" || w.query != ""
+	case fromSession:
+		has = w.cookie != "" && !w.invalid // an ended session is no session
+	}
+	if g.perm.Scope == "" {
+		return true
+	}
+	if !has {
+		return false
+	}
+	grants := func(s accounts.Scope) bool {
+		switch s {
+		case accounts.ScopeRead:
+			return slices.ContainsFunc(w.scopes, func(x accounts.Scope) bool { return x == "read" || x == "act" || x == "admin" })
+		case accounts.ScopeAct:
+			return slices.ContainsFunc(w.scopes, func(x accounts.Scope) bool { return x == "act" || x == "admin" })
+		}
+		return slices.Contains(w.scopes, s)
+	}
+	minRole := map[accounts.Scope]accounts.Role{"read": accounts.Viewer, "act": accounts.Analyst, "admin": accounts.Admin, "metrics": accounts.Viewer, "calendar": accounts.Viewer}
+	if !grants(g.perm.Scope) || (w.role < minRole[g.perm.Scope] && w.role != accounts.RoleNone) {
+		return false
+	}
+	if g.perm.ActorVar != "" && actorName != "" && w.role == accounts.Analyst && len(w.actors) > 0 {
+		return slices.Contains(w.actors, actorName)
+	}
+	return true
+}
+
+// pinned is what the sensitive routes must declare: the scope, and ! for
+// a route that acts as the actor its {name} names.
+var pinned = map[string]string{
+	"POST /actors/{name}/outbox":                 "act!",
+	"POST /api/actors/{name}/rotate-key":         "admin",
+	"GET /api/audit":                             "admin",
+	"GET /api/audit/verify":                      "admin",
+	"GET /api/users":                             "admin",
+	"POST /api/users":                            "admin",
+	"GET /api/users/{user}":                      "admin",
+	"DELETE /api/users/{user}":                   "admin",
+	"POST /api/users/{user}/role":                "admin",
+	"POST /api/users/{user}/disable":             "admin",
+	"POST /api/users/{user}/enable":              "admin",
+	"POST /api/users/{user}/reset-2fa":           "admin",
+	"POST /api/users/{user}/enroll":              "admin",
+	"GET /api/users/{user}/sessions":             "admin",
+	"DELETE /api/users/{user}/sessions/{handle}": "admin",
+	"POST /api/calendar/token":                   "admin",
+	"GET /metrics":                               "metrics",
+	"GET /calendar.ics":                          "calendar",
+	"GET /api/cases/{id}/embargo.ics":            "calendar",
+	"POST /api/cases/{id}/resync":                "act",
+	"POST /api/deliveries/{id}/retry":            "act",
+	"GET /api/cases":                             "read",
+	"GET /api/reports/{id}":                      "read",
+	"POST /ui/cases/{id}":                        "act",
+	"POST /ui/reports/validate":                  "act",
+	"GET /":                                      "read",
+	"GET /ui/account":                            "read",
+	"POST /login":                                "",
+	"GET /login/sso/callback":                    "",
+	"POST /actors/{name}/inbox":                  "",
+	"GET /.well-known/webfinger":                 "",
+}
+
+// routes walks the router and returns every route as "METHOD template".
+func routeKeys(t *testing.T, r *mux.Router) []string {
+	t.Helper()
+	var out []string
+	err := r.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		tpl, err := route.GetPathTemplate()
+		if err != nil {
+			return err
+		}
+		methods, err := route.GetMethods()
+		if err != nil {
+			return fmt.Errorf("route %s declares no method", tpl)
+		}
+		for _, m := range methods {
+			out = append(out, m+" "+tpl)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestEveryRouteDeclaresItsPermission walks the router: every route must
+// have been registered with a guard (Node.handle), and the sensitive ones
+// with the permission pinned here; and through the node's handler, every
+// route that needs a principal refuses a request without one.
+func TestEveryRouteDeclaresItsPermission(t *testing.T) {
+	n := authzNode(t, nil)
+	keys := routeKeys(t, n.router())
+	if len(keys) < 60 {
+		t.Errorf("only %d routes found", len(keys))
+	}
+	for _, key := range keys {
+		g, ok := n.guards[key]
+		if !ok {
+			t.Errorf("route %s has no guard: register it with Node.handle and the permission it needs", key)
+			continue
+		}
+		if want, ok := pinned[key]; ok {
+			got := string(g.perm.Scope)
+			if g.perm.ActorVar == "name" {
+				got += "!"
+			}
+			if got != want {
+				t.Errorf("route %s declares %q, want %q", key, got, want)
+			}
+		}
+		if g.perm.Public() {
+			continue
+		}
+		method, tpl, _ := strings.Cut(key, " ")
+		status, hdr := serveRaw(n, method, fill(tpl, "vendor"), who{name: "nobody"})
+		switch {
+		case g.from == fromSession && method == http.MethodGet && tpl != "/ui/events":
+			if status != http.StatusSeeOther || !strings.HasPrefix(hdr.Get("Location"), "/login?next=") {
+				t.Errorf("%s without a session: %d to %q, want 303 to the login page", key, status, hdr.Get("Location"))
+			}
+		case g.from == fromSession:
+			if status != http.StatusUnauthorized {
+				t.Errorf("%s without a session: %d, want 401", key, status)
+			}
+		default:
+			if status != http.StatusUnauthorized || !strings.Contains(hdr.Get("WWW-Authenticate"), `realm="vultron"`) {
+				t.Errorf("%s without a token: %d (WWW-Authenticate %q), want 401 with a Bearer challenge", key, status, hdr.Get("WWW-Authenticate"))
+			}
+		}
+	}
+	for key := range pinned {
+		if !slices.Contains(keys, key) {
+			t.Errorf("pinned route %s is not routed", key)
+		}
+	}
+}
+
+// TestRouteTable decides every route for every principal: each role's
+// tokens of each scope and its dashboard session, the node's API,
+// metrics and feed tokens, nobody, and tokens that must not work, and for
+// a route that acts as an actor both an actor the analyst acts for and
+// one it does not. Each decision is the guard's on a real request, and
+// must be the table's (expect). The table is logged with -v.
+func TestRouteTable(t *testing.T) {
+	n := authzNode(t, nil)
+	whos := principals(t, n)
+	keys := routeKeys(t, n.router())
+	var table strings.Builder
+	decisions := 0
+	for _, key := range keys {
+		g := n.guards[key]
+		method, tpl, _ := strings.Cut(key, " ")
+		actorNames := []string{"vendor"}
+		if g.perm.ActorVar == "name" {
+			actorNames = append(actorNames, "coordinator")
+		}
+		for _, a := range actorNames {
+			fmt.Fprintf(&table, "%-45s %-12s", key+" "+a, g.perm)
+			for _, w := range whos {
+				reached := false
+				h := n.guarded(g, func(http.ResponseWriter, *http.Request) { reached = true })
+				req := request(method, fill(tpl, a), w)
+				// A dashboard form names its actor in the form, which
+				// the dashboard checks (TestDashboardLogins); a route's
+				// {name} is checked by the guard.
+				req = mux.SetURLVars(req, map[string]string{"name": a, "id": "x", "cid": "x", "user": "nobody", "handle": "x"})
+				rec := httptest.NewRecorder()
+				h(rec, req)
+				decisions++
+				if want := expect(w, g, a); reached != want {
+					t.Errorf("%s as %s for %s: allowed %v (status %d), want %v", key, w.name, a, reached, rec.Code, want)
+				}
+				if !reached && g.from != fromSession && rec.Code != http.StatusUnauthorized && rec.Code != http.StatusForbidden {
+					t.Errorf("%s as %s: refused with %d, want 401 or 403", key, w.name, rec.Code)
+				}
+				mark := "-"
+				if reached {
+					mark = "Y"
+				}
+				table.WriteString(mark)
+			}
+			table.WriteString("\n")
+		}
+	}
+	var legend strings.Builder
+	for i, w := range whos {
+		fmt.Fprintf(&legend, "%2d %s\n", i+1, w.name)
+	}
+	t.Logf("%d decisions; columns:\n%s\n%s", decisions, legend.String(), table.String())
+	if decisions < 1500 {
+		t.Errorf("only %d decisions made", decisions)
+	}
+}
+
+// fill puts values into a route template's variables.
+func fill(tpl, actorName string) string {
+	return strings.NewReplacer("{name}", actorName, "{id}", "x", "{cid}", "x", "{user}", "nobody", "{handle}", "x").Replace(tpl)
+}
+
+// request builds a request carrying w's credential; a dashboard form
+// carries its session's CSRF token.
+func request(method, path string, w who) *http.Request {
+	if w.query != "" {
+		path += "?token=" + url.QueryEscape(w.query)
+	}
+	var body io.Reader
+	if method == http.MethodPost {
+		body = strings.NewReader(url.Values{"csrf": {w.csrf}}.Encode())
+	}
+	req := httptest.NewRequest(method, path, body)
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if w.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+w.bearer)
+	}
+	if w.cookie != "" {
+		req.AddCookie(&http.Cookie{Name: dashboard.SessionCookie, Value: w.cookie})
+	}
+	return req
+}
+
+// serveRaw sends w's request through the node's whole handler.
+func serveRaw(n *idleNode, method, path string, w who) (int, http.Header) {
+	rec := httptest.NewRecorder()
+	n.Handler().ServeHTTP(rec, request(method, path, w))
+	return rec.Code, rec.Result().Header
+}
+
+// TestRefusalsThroughTheNode checks, through the node's handler, that the
+// guards' refusals reach the client as the API promises: 403 with the
+// RFC 6750 insufficient_scope challenge for a viewer's admin call, 401
+// with invalid_token for an expired token, and that a disabled user's
+// session ends at the next request.
+func TestRefusalsThroughTheNode(t *testing.T) {
+	var skew atomicDuration
+	n := authzNode(t, func() time.Time { return time.Now().Add(skew.Load()) })
+	ctx := context.Background()
+	admin, err := n.accounts.Authenticate(ctx, n.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := func(string) bool { return true }
+	viewer, err := n.accounts.AddUser(ctx, admin, accounts.NewUser{Name: "vera", Role: accounts.Viewer}, known, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, hdr := serveRaw(n, http.MethodGet, "/api/users", who{bearer: viewer.Token})
+	if status != http.StatusForbidden || !strings.Contains(hdr.Get("WWW-Authenticate"), `error="insufficient_scope", scope="admin"`) {
+		t.Errorf("a viewer's GET /api/users: %d, WWW-Authenticate %q", status, hdr.Get("WWW-Authenticate"))
+	}
+	short, _, err := n.accounts.CreateToken(ctx, admin, accounts.TokenSpec{Scopes: accounts.ScopeSet{"read"}, Expires: time.Minute}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := serveRaw(n, http.MethodGet, "/api/cases", who{bearer: short}); status != http.StatusOK {
+		t.Fatalf("a fresh token: %d", status)
+	}
+	skew.Store(2 * time.Minute)
+	status, hdr = serveRaw(n, http.MethodGet, "/api/cases", who{bearer: short})
+	if status != http.StatusUnauthorized || !strings.Contains(hdr.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Errorf("an expired token: %d, WWW-Authenticate %q", status, hdr.Get("WWW-Authenticate"))
+	}
+}
+
+// atomicDuration is a clock's skew a test changes while the node reads it.
+type atomicDuration struct{ v atomic.Int64 }
+
+func (a *atomicDuration) Load() time.Duration   { return time.Duration(a.v.Load()) }
+func (a *atomicDuration) Store(d time.Duration) { a.v.Store(int64(d)) }
