@@ -26,6 +26,13 @@
 //	node/jsonapi     the token-authenticated JSON API (package api's types)
 //	node/dashboard   the web interface for people
 //	node/calendar    the embargo calendars
+//	rules      an automation policy as data: decision points, expr conditions,
+//	           actions; pure
+//	deadline   deadline limits, the business-day calendar, listings and the
+//	           watcher that announces deadlines (the clocks are cases')
+//	intel      threat-intelligence feeds: parsing, polling, matching cases
+//	automation a policy carried out on a node through the outbox
+//	sim        many organizations and cases simulated with the case engine
 //	node       one running node: its configuration, the wiring of its
 //	           parts, the guards in front of its routes, its lifecycle
 //	cmd/vultron the binary: the command-line client of a node's API, and

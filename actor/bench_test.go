@@ -36,3 +36,37 @@ func BenchmarkVerifyCavage(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkResolveCachedKey resolves a peer's RSA key that its KeyCache
+// holds and that is fresh, which is what every inbox request but a peer's
+// first does.
+func BenchmarkResolveCachedKey(b *testing.B) {
+	ks, err := testKeys()
+	if err != nil {
+		b.Fatal(err)
+	}
+	pemText, err := PublicKeyPEM(&ks[0].PublicKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cache := NewMemoryKeyCache()
+	now := time.Now()
+	if err := cache.PutRemoteKey(context.Background(), CachedKey{KeyID: aliceKey, Owner: aliceID, PublicKeyPEM: pemText, FetchedAt: now}); err != nil {
+		b.Fatal(err)
+	}
+	f, err := NewFetcher(FetcherOptions{KeyID: aliceKey, Key: ks[0]})
+	if err != nil {
+		b.Fatal(err)
+	}
+	kf, err := NewKeyFetcher(KeyFetcherOptions{Cache: cache, Fetcher: f, Now: func() time.Time { return now }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := kf.ResolveKey(ctx, aliceKey, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -2,11 +2,14 @@ package actor
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/openvultron/vultron/internal/urlhost"
 	"github.com/openvultron/vultron/problem"
@@ -57,10 +60,19 @@ type KeyFetcherOptions struct {
 //
 // The key id is fetched without its fragment. The answer must be either
 //   - the owner's actor document (its id is the URL fetched) whose publicKey
-//     lists the key id, or
+//     lists the key id, or whose assertionMethod lists it as an Ed25519
+//     Multikey (FEP-521a) whose controller is that actor; an id listed in
+//     both is refused;
 //   - a standalone key document whose id is exactly the key id and whose
 //     owner (or controller) is an actor; that actor's document is then
-//     fetched and must list the key id with the same key (B13).
+//     fetched and must list the key id with the same key (B13); or
+//   - a standalone Multikey whose id is the key id; its controller's
+//     document must list it in assertionMethod with the same key and
+//     controller.
+//
+// A Multikey is cached in PEM form like any other key, so the store and
+// the verifier treat both alike; its algorithm (Ed25519) is pinned by the
+// key.
 //
 // Neither document may be reached through a redirect: canonical ids are
 // fetched strictly (see Fetcher.FetchDocument). The key and its owner must
@@ -71,7 +83,21 @@ type KeyFetcher struct {
 	ttl        time.Duration
 	minRefresh time.Duration
 	now        func() time.Time
+	// parsed keeps the last parsed form of each key's PEM, so that a key
+	// answered from the cache is not parsed again for every request while
+	// its PEM is the same (an RSA key's x509 parse costs more than the
+	// cache read); a different PEM is parsed afresh. Bounded, an LRU.
+	parsed *lru.Cache[string, parsedKey]
 }
+
+// parsedKey is a cached key's PEM and its parsed public key.
+type parsedKey struct {
+	pem string
+	key crypto.PublicKey
+}
+
+// parsedKeysSize bounds KeyFetcher.parsed.
+const parsedKeysSize = 4096
 
 // NewKeyFetcher returns a KeyFetcher.
 func NewKeyFetcher(opts KeyFetcherOptions) (*KeyFetcher, error) {
@@ -87,7 +113,9 @@ func NewKeyFetcher(opts KeyFetcherOptions) (*KeyFetcher, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &KeyFetcher{cache: opts.Cache, fetcher: opts.Fetcher, ttl: opts.TTL, minRefresh: opts.MinRefresh, now: opts.Now}, nil
+	// The size is a positive constant, which is all lru.New checks.
+	parsed, _ := lru.New[string, parsedKey](parsedKeysSize)
+	return &KeyFetcher{cache: opts.Cache, fetcher: opts.Fetcher, ttl: opts.TTL, minRefresh: opts.MinRefresh, now: opts.Now, parsed: parsed}, nil
 }
 
 // ResolveKey returns the key keyID, from the cache unless the cached copy
@@ -102,8 +130,12 @@ func (k *KeyFetcher) ResolveKey(ctx context.Context, keyID string, refresh bool)
 		c, err := k.cache.RemoteKey(ctx, keyID)
 		switch {
 		case err == nil && k.now().Sub(c.FetchedAt) < maxAge:
+			if p, ok := k.parsed.Get(keyID); ok && p.pem == c.PublicKeyPEM {
+				return PublicKey{ID: c.KeyID, Owner: c.Owner, Key: p.key}, nil
+			}
 			pub, perr := ParsePublicKeyPEM(c.PublicKeyPEM)
 			if perr == nil {
+				k.parsed.Add(keyID, parsedKey{pem: c.PublicKeyPEM, key: pub})
 				return PublicKey{ID: c.KeyID, Owner: c.Owner, Key: pub}, nil
 			}
 			// An unusable cached key is fetched again.
@@ -139,7 +171,8 @@ func (k *KeyFetcher) FetchKey(ctx context.Context, keyID string) (PublicKey, Cac
 		return PublicKey{}, CachedKey{}, fmt.Errorf("key %s: %w", keyID, err)
 	}
 	var entry PublicKeyDoc
-	if doc.PublicKeyPem != "" {
+	switch {
+	case doc.PublicKeyPem != "":
 		// A standalone key document.
 		if doc.ID != keyID {
 			return PublicKey{}, CachedKey{}, fmt.Errorf("key document id %q is not the key id %s", problem.Printable(doc.ID, maxQuoted), keyID)
@@ -162,19 +195,61 @@ func (k *KeyFetcher) FetchKey(ctx context.Context, keyID string) (PublicKey, Cac
 			return PublicKey{}, CachedKey{}, fmt.Errorf("actor %s lists key %s with a different key than the key document", owner, keyID)
 		}
 		entry = PublicKeyDoc{ID: keyID, Owner: owner, PublicKeyPem: doc.PublicKeyPem, Expires: listed.Expires}
-	} else {
-		// The owner's actor document, with the key embedded.
-		found, ok, err := doc.findKey(keyID)
+	case doc.PublicKeyMultibase != "" || doc.isMultikey():
+		// A standalone Multikey: its controller must list it, with the
+		// same key, in its assertionMethod.
+		if doc.ID != keyID {
+			return PublicKey{}, CachedKey{}, fmt.Errorf("Multikey document id %q is not the key id %s", problem.Printable(doc.ID, maxQuoted), keyID)
+		}
+		m := MultikeyDoc{ID: doc.ID, Type: MultikeyType, Controller: doc.Controller, PublicKeyMultibase: doc.PublicKeyMultibase, Expires: doc.Expires}
+		if !doc.isMultikey() {
+			return PublicKey{}, CachedKey{}, fmt.Errorf("key document %s has a publicKeyMultibase but is not of type Multikey", keyID)
+		}
+		if m.Controller == "" {
+			return PublicKey{}, CachedKey{}, fmt.Errorf("Multikey %s names no controller", keyID)
+		}
+		if err := ownerOnKeyHost(keyID, m.Controller); err != nil {
+			return PublicKey{}, CachedKey{}, err
+		}
+		listed, err := k.controllerListing(ctx, m.Controller, keyID)
+		if err != nil {
+			return PublicKey{}, CachedKey{}, err
+		}
+		if listed.PublicKeyMultibase != m.PublicKeyMultibase {
+			return PublicKey{}, CachedKey{}, fmt.Errorf("actor %s lists Multikey %s with a different key than the Multikey document", m.Controller, keyID)
+		}
+		m.Expires = listed.Expires
+		if entry, err = multikeyEntry(m, m.Controller); err != nil {
+			return PublicKey{}, CachedKey{}, err
+		}
+	default:
+		// The owner's actor document, with the key embedded in publicKey
+		// or, for a Multikey, in assertionMethod.
+		found, inPublicKey, err := doc.findKey(keyID)
 		if err != nil {
 			return PublicKey{}, CachedKey{}, fmt.Errorf("key %s: %w", keyID, err)
 		}
-		if !ok {
+		m, inAssertion, err := doc.findMultikey(keyID)
+		if err != nil {
+			return PublicKey{}, CachedKey{}, fmt.Errorf("key %s: %w", keyID, err)
+		}
+		switch {
+		case inPublicKey && inAssertion:
+			// One id for two keys: the verifier could be made to use
+			// whichever of them a signature prefers.
+			return PublicKey{}, CachedKey{}, fmt.Errorf("actor document %s lists key %s both in publicKey and in assertionMethod", doc.ID, keyID)
+		case inAssertion:
+			if entry, err = multikeyEntry(m, doc.ID); err != nil {
+				return PublicKey{}, CachedKey{}, err
+			}
+		case inPublicKey:
+			if found.Owner != "" && found.Owner != doc.ID {
+				return PublicKey{}, CachedKey{}, fmt.Errorf("key %s in actor document %s claims owner %q", keyID, doc.ID, problem.Printable(found.Owner, maxQuoted))
+			}
+			entry = PublicKeyDoc{ID: keyID, Owner: doc.ID, PublicKeyPem: found.PublicKeyPem, Expires: found.Expires}
+		default:
 			return PublicKey{}, CachedKey{}, fmt.Errorf("actor document %s does not list key %s", doc.ID, keyID)
 		}
-		if found.Owner != "" && found.Owner != doc.ID {
-			return PublicKey{}, CachedKey{}, fmt.Errorf("key %s in actor document %s claims owner %q", keyID, doc.ID, problem.Printable(found.Owner, maxQuoted))
-		}
-		entry = PublicKeyDoc{ID: keyID, Owner: doc.ID, PublicKeyPem: found.PublicKeyPem, Expires: found.Expires}
 	}
 	pub, err := ParsePublicKeyPEM(entry.PublicKeyPem)
 	if err != nil {
@@ -217,6 +292,52 @@ func (k *KeyFetcher) ownerListing(ctx context.Context, owner, keyID string) (Pub
 		return PublicKeyDoc{}, fmt.Errorf("actor %s does not list key %s", owner, keyID)
 	}
 	return entry, nil
+}
+
+// controllerListing fetches the actor controller and returns its
+// assertionMethod entry for keyID, refusing an actor that does not list
+// the key, or lists it under another controller.
+func (k *KeyFetcher) controllerListing(ctx context.Context, controller, keyID string) (MultikeyDoc, error) {
+	body, err := k.fetcher.FetchDocument(ctx, controller)
+	if err != nil {
+		return MultikeyDoc{}, fmt.Errorf("controller of key %s: %w", keyID, err)
+	}
+	var actor remoteDocument
+	if err := json.Unmarshal(body, &actor); err != nil {
+		return MultikeyDoc{}, fmt.Errorf("controller of key %s: %w", keyID, err)
+	}
+	m, ok, err := actor.findMultikey(keyID)
+	if err != nil {
+		return MultikeyDoc{}, fmt.Errorf("controller of key %s: %w", keyID, err)
+	}
+	if !ok {
+		return MultikeyDoc{}, fmt.Errorf("actor %s does not list Multikey %s in its assertionMethod", controller, keyID)
+	}
+	if m.Controller != controller {
+		return MultikeyDoc{}, fmt.Errorf("actor %s lists Multikey %s under the controller %q", controller, keyID, problem.Printable(m.Controller, maxQuoted))
+	}
+	return m, nil
+}
+
+// multikeyEntry checks a Multikey an actor lists (its type, that actor is
+// its controller, an Ed25519 key) and returns it as the entry FetchKey
+// caches, with the key in PEM form.
+func multikeyEntry(m MultikeyDoc, actor string) (PublicKeyDoc, error) {
+	if m.Type != MultikeyType {
+		return PublicKeyDoc{}, fmt.Errorf("assertionMethod %s of %s has the type %q, not Multikey", m.ID, actor, problem.Printable(m.Type, maxQuoted))
+	}
+	if m.Controller != actor {
+		return PublicKeyDoc{}, fmt.Errorf("Multikey %s listed by %s names the controller %q: a key is accepted only for the actor that controls it", m.ID, actor, problem.Printable(m.Controller, maxQuoted))
+	}
+	pub, err := ParseEd25519Multibase(m.PublicKeyMultibase)
+	if err != nil {
+		return PublicKeyDoc{}, fmt.Errorf("Multikey %s: %w", m.ID, err)
+	}
+	pemText, err := PublicKeyPEM(pub)
+	if err != nil {
+		return PublicKeyDoc{}, fmt.Errorf("Multikey %s: %w", m.ID, err)
+	}
+	return PublicKeyDoc{ID: m.ID, Owner: actor, PublicKeyPem: pemText, Expires: m.Expires}, nil
 }
 
 // ownerOnKeyHost refuses a key whose owner lives on another host.

@@ -288,3 +288,31 @@ func TestKeyFetcherRefuses(t *testing.T) {
 	_, err = v.Verify(context.Background(), r, body)
 	wantReason(t, err, "key "+base+"/keys/orphan could not be resolved")
 }
+
+// TestKeyFetcherParsedKeyFollowsCache checks that a key answered from the
+// cache is the key the cache holds now: once the cached PEM of a key id
+// changes (a refresh stored the peer's rotated key), the old parsed key is
+// not answered again.
+func TestKeyFetcherParsedKeyFollowsCache(t *testing.T) {
+	cache := NewMemoryKeyCache()
+	now := time.Now()
+	kf := newTestKeyFetcher(t, cache, func() time.Time { return now })
+	for i := range 2 {
+		pemText, err := PublicKeyPEM(&rsaKey(t, i).PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cache.PutRemoteKey(context.Background(), CachedKey{KeyID: aliceKey, Owner: aliceID, PublicKeyPEM: pemText, FetchedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			k, err := kf.ResolveKey(context.Background(), aliceKey, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rsaKey(t, i).PublicKey.Equal(k.Key) {
+				t.Fatalf("cached PEM %d: resolved another key", i)
+			}
+		}
+	}
+}

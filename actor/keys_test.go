@@ -127,7 +127,7 @@ func TestLocalDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	var doc struct {
-		Context           []string `json:"@context"`
+		Context           []any `json:"@context"`
 		Type, ID          string
 		PreferredUsername string
 		Inbox, Outbox     string
@@ -136,7 +136,7 @@ func TestLocalDocument(t *testing.T) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Context) != 2 || doc.Context[0] != ActivityStreamsContext || doc.Context[1] != SecurityContext {
+	if len(doc.Context) != 5 || doc.Context[0] != ActivityStreamsContext || doc.Context[1] != SecurityContext || doc.Context[2] != DIDContext || doc.Context[3] != MultikeyContext {
 		t.Errorf("@context %v", doc.Context)
 	}
 	if doc.Type != "Organization" || doc.ID != l.ID || doc.PreferredUsername != "vendor" || doc.Inbox != l.Inbox || doc.Outbox != l.Outbox {
@@ -172,10 +172,14 @@ func TestLocalNeverPrintsKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret := key.D.String()[:20]
+	edSecret := fmt.Sprintf("%x", []byte(l.EdKey.Seed()[:12]))
 	js, _ := json.Marshal(l)
 	for _, out := range []string{fmt.Sprint(l), fmt.Sprintf("%v %+v %#v %s", l, l, l, l), string(js)} {
 		if strings.Contains(out, secret) {
 			t.Fatalf("output contains the private exponent: %.200s", out)
+		}
+		if strings.Contains(out, edSecret) || strings.Contains(out, fmt.Sprint(l.EdKey.Seed()[:6])) {
+			t.Fatalf("output contains the Ed25519 seed: %.200s", out)
 		}
 		if !strings.Contains(out, "vendor") {
 			t.Fatalf("output does not name the actor: %.200s", out)

@@ -1,6 +1,7 @@
 package actor
 
 import (
+	"crypto/ed25519"
 	"crypto/rsa"
 	"fmt"
 	"net/url"
@@ -57,6 +58,12 @@ type Local struct {
 	Outbox string          // ID + "/outbox"
 	KeyID  string          // ID + "#main-key", or ID + "#" + the fragment of a rotated key
 	Key    *rsa.PrivateKey `json:"-"`
+	// EdKeyID and EdKey are the actor's Ed25519 key (derived from Key, see
+	// DeriveEd25519Key), published as a Multikey in assertionMethod:
+	// ID + "#ed25519-key", or the fragment Ed25519Fragment gives for a
+	// rotated RSA key.
+	EdKeyID string
+	EdKey   ed25519.PrivateKey `json:"-"`
 	// Retired are the public keys the actor signed with before its key
 	// was rotated, still inside their overlap window; its document lists
 	// them after KeyID.
@@ -83,15 +90,21 @@ func NewLocal(publicURL, name string, typ Type, key *rsa.PrivateKey) (Local, err
 	if key.N.BitLen() < MinRSABits {
 		return Local{}, fmt.Errorf("actor %s: %d-bit RSA key; at least %d bits are required", name, key.N.BitLen(), MinRSABits)
 	}
+	edKey, err := DeriveEd25519Key(key)
+	if err != nil {
+		return Local{}, fmt.Errorf("actor %s: %w", name, err)
+	}
 	id := base + "/actors/" + name
 	return Local{
-		Name:   name,
-		Type:   typ,
-		ID:     id,
-		Inbox:  id + "/inbox",
-		Outbox: id + "/outbox",
-		KeyID:  id + "#main-key",
-		Key:    key,
+		Name:    name,
+		Type:    typ,
+		ID:      id,
+		Inbox:   id + "/inbox",
+		Outbox:  id + "/outbox",
+		KeyID:   id + "#" + MainKeyFragment,
+		Key:     key,
+		EdKeyID: id + "#" + Ed25519MainFragment,
+		EdKey:   edKey,
 	}, nil
 }
 

@@ -1,6 +1,7 @@
 package actor
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -29,6 +30,11 @@ type RetiredKey struct {
 	Fragment     string    `json:"fragment"`
 	PublicKeyPEM string    `json:"publicKeyPem"`
 	Until        time.Time `json:"until"`
+	// Ed25519Multibase is the public half of the Ed25519 key that was
+	// derived from the retired RSA key (published as a Multikey under
+	// Ed25519Fragment(Fragment)); empty for a key retired before actors
+	// had Ed25519 keys.
+	Ed25519Multibase string `json:"ed25519Multibase,omitempty"`
 }
 
 // KeyRing is what a local actor's key directory holds about its keys: the
@@ -250,12 +256,17 @@ func PrepareRotation(dir, name, committed string, now time.Time, overlap time.Du
 	if err != nil {
 		return nil, err
 	}
+	oldEd, err := DeriveEd25519Key(old.Current)
+	if err != nil {
+		return nil, fmt.Errorf("actor %s: %w", name, err)
+	}
 	fragment := "key-" + strconv.FormatInt(now.UnixNano(), 36)
 	if fragment == old.Fragment {
 		return nil, fmt.Errorf("actor %s was rotated at this very instant; try again", name)
 	}
 	ring := KeyRing{Current: key, Fragment: fragment,
-		Retired: append(old.Published(now), RetiredKey{Fragment: old.Fragment, PublicKeyPEM: oldPEM, Until: now.Add(overlap).UTC()})}
+		Retired: append(old.Published(now), RetiredKey{Fragment: old.Fragment, PublicKeyPEM: oldPEM, Until: now.Add(overlap).UTC(),
+			Ed25519Multibase: Ed25519Multibase(oldEd.Public().(ed25519.PublicKey))})}
 	fp, err := fingerprint(&key.PublicKey)
 	if err != nil {
 		return nil, err
@@ -315,11 +326,19 @@ func (p *PendingRotation) Discard() error {
 }
 
 // WithRing returns l signing with the ring's current key under its key id
-// and publishing the ring's retired keys that are still inside their
-// overlap window at now.
+// (and with the Ed25519 key derived from it, under the matching Ed25519
+// key id) and publishing the ring's retired keys that are still inside
+// their overlap window at now.
 func (l Local) WithRing(ring KeyRing, now time.Time) Local {
 	l.Key = ring.Current
 	l.KeyID = l.ID + "#" + ring.Fragment
+	if ed, err := DeriveEd25519Key(ring.Current); err == nil {
+		l.EdKey, l.EdKeyID = ed, l.ID+"#"+Ed25519Fragment(ring.Fragment)
+	} else {
+		// A ring always holds a private key (LoadKeyRing); without one the
+		// actor has no Ed25519 key rather than a stale one.
+		l.EdKey, l.EdKeyID = nil, ""
+	}
 	l.Retired = ring.Published(now)
 	return l
 }

@@ -2,6 +2,7 @@ package actor
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -41,6 +42,19 @@ func TestRotateKey(t *testing.T) {
 	oldPEM, _ := PublicKeyPEM(&first.Current.PublicKey)
 	if pub := second.Published(t0.Add(week - time.Second)); len(pub) != 1 || pub[0].Fragment != MainKeyFragment || pub[0].PublicKeyPEM != oldPEM {
 		t.Errorf("inside the overlap the published retired keys are %+v, want the old main key", pub)
+	}
+	firstEd, _ := DeriveEd25519Key(first.Current)
+	if pub := second.Published(t0); len(pub) != 1 || pub[0].Ed25519Multibase != Ed25519Multibase(firstEd.Public().(ed25519.PublicKey)) {
+		t.Errorf("the retired key does not name the Ed25519 key it signed with: %+v", pub)
+	}
+	l, err := NewLocal("https://node.example", "vendor", Organization, first.Current)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l = l.WithRing(second, t0)
+	secondEd, _ := DeriveEd25519Key(second.Current)
+	if ed, ok := l.Ed25519(); !ok || ed.KeyID != l.ID+"#"+second.Fragment+"-ed25519" || !ed.Key.Equal(secondEd) {
+		t.Errorf("after the rotation the actor signs with Ed25519 key %s", ed.KeyID)
 	}
 	if pub := second.Published(t0.Add(week)); len(pub) != 0 {
 		t.Errorf("after the overlap %d retired keys are still published", len(pub))

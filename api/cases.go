@@ -73,6 +73,8 @@ type CaseDetail struct {
 	// Related are the cases related to this one, from both ends: those
 	// it names as parent, child or sibling and those that name it.
 	Related []cases.CaseLink `json:"related,omitempty"`
+	// VulnerabilityIDs are the CVE id and aliases the case records.
+	VulnerabilityIDs []string `json:"vulnerabilityIds,omitempty"`
 }
 
 // CasePage is GET /api/cases?limit=N&after=CURSOR: a page of cases in id

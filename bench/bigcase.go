@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/openvultron/vultron/cases"
@@ -77,12 +78,7 @@ func BuildCase(base, tag string, participants, entries int) (*BigCase, error) {
 	status.Context = vocab.RefTo(caseID)
 	vc.CaseStatuses = []vocab.Ref{vocab.Inline(status)}
 	vc.GenesisHash = bc.Genesis
-	create := &vocab.Activity{}
-	create.ID, create.Type = caseID+"/created", "Create"
-	create.Actor = vocab.RefTo(actorID)
-	create.Object = vocab.Inline(vc)
-	create.Context = vocab.RefTo(caseID)
-	create.Published = vc.Published
+	create := vocab.CaseCreation(actorID, vc, published)
 	payload, err := vocab.Marshal(create)
 	if err != nil {
 		return nil, fmt.Errorf("build case: encode creation: %w", err)
@@ -240,17 +236,28 @@ func (bc *BigCase) Store(ctx context.Context, db *store.DB, c *cases.Case, r *le
 
 // StoreManyCases writes n small open cases (participants participants,
 // entries entries each) into db, as a node that took part in them keeps
-// them; 500 cases per transaction.
+// them, from 32 goroutines whose writes the store's group committer
+// merges into few commits.
 func StoreManyCases(ctx context.Context, db *store.DB, base string, n, participants, entries int) error {
-	const perTx = 500
-	for from := 0; from < n; from += perTx {
+	return StoreCases(ctx, db, base, 0, n, participants, entries)
+}
+
+// StoreCases stores the cases numbered from to to (exclusive) as
+// StoreManyCases does, so that a store can be grown in steps.
+func StoreCases(ctx context.Context, db *store.DB, base string, from, to, participants, entries int) error {
+	n := to
+	// Cases are built in batches and written from several goroutines at
+	// once: the store's group committer merges their writes into few
+	// commits, which is what makes seeding 100,000 cases quick.
+	const perBatch, writers = 500, 32
+	for ; from < n; from += perBatch {
 		type one struct {
 			bc *BigCase
 			c  *cases.Case
 			r  *ledger.Replica
 		}
 		var batch []one
-		for i := from; i < min(from+perTx, n); i++ {
+		for i := from; i < min(from+perBatch, n); i++ {
 			bc, err := BuildCase(base, fmt.Sprintf("c%06d", i), participants, entries)
 			if err != nil {
 				return err
@@ -261,11 +268,87 @@ func StoreManyCases(ctx context.Context, db *store.DB, base string, n, participa
 			}
 			batch = append(batch, one{bc, c, r})
 		}
-		for _, o := range batch {
-			if err := o.bc.Store(ctx, db, o.c, o.r); err != nil {
-				return err
+		var next atomic.Int64
+		errs := make(chan error, writers)
+		for range writers {
+			go func() {
+				for {
+					i := next.Add(1) - 1
+					if i >= int64(len(batch)) {
+						errs <- nil
+						return
+					}
+					o := batch[i]
+					if err := o.bc.Store(ctx, db, o.c, o.r); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		var first error
+		for range writers {
+			if err := <-errs; err != nil && first == nil {
+				first = err
 			}
+		}
+		if first != nil {
+			return first
 		}
 	}
 	return nil
+}
+
+// RecordCost measures what a replica does to its stored case for one more
+// announced entry (cases.Load, Apply of one note, cases.Save, in a store
+// transaction; the commit is not counted) on db, which holds bc's case
+// with notes notes: the best of three rounds, each adding the case's last
+// note again under a new id.
+func RecordCost(ctx context.Context, db *store.DB, bc *BigCase, notes int) (time.Duration, error) {
+	// The last entry adds a note; each round adds it again under a new id.
+	last := bc.Entries[len(bc.Entries)-1]
+	doc, err := vocab.Parse(last.PayloadSnapshot)
+	if err != nil || doc.Activity() == nil {
+		return 0, fmt.Errorf("parse entry %d: %v", last.LogIndex, err)
+	}
+	act := doc.Activity()
+	note, ok := act.Object.Object.(*vocab.GenericObject)
+	if !ok {
+		return 0, fmt.Errorf("entry %d adds no note", last.LogIndex)
+	}
+	best := time.Duration(-1)
+	for round := range 3 {
+		note.ID = fmt.Sprintf("%s/notes/again-%d", bc.CaseID, round)
+		err := db.Update(ctx, func(tx *store.Tx) error {
+			t0 := time.Now()
+			stored, err := cases.Load(&tx.ReadTx, bc.CaseID)
+			if err != nil {
+				return err
+			}
+			if _, err := stored.Apply(last.EventType, act, time.Now()); err != nil {
+				return err
+			}
+			if err := cases.Save(tx, stored); err != nil {
+				return err
+			}
+			if t := time.Since(t0); best < 0 || t < best {
+				best = t
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("add a note to case %s: %w", bc.CaseID, err)
+		}
+	}
+	// Each round must have stored its note, or it measured less.
+	var added []cases.Note
+	err = db.View(ctx, func(tx *store.ReadTx) error {
+		var err error
+		added, err = cases.Notes(tx, bc.CaseID, notes, 0)
+		return err
+	})
+	if err != nil || len(added) != 3 {
+		return 0, fmt.Errorf("case %s: %d notes added in three rounds (%v)", bc.CaseID, len(added), err)
+	}
+	return best, nil
 }

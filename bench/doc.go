@@ -1,7 +1,11 @@
 // Package bench measures what a Vultron node can carry: inbox throughput
-// against the cost of the work every accepted activity needs, fan-out of a
-// case event to many participants, a case with thousands of participants and
-// tens of thousands of ledger entries, and the footprint of a node process.
+// against the cost of the work every accepted activity needs (limit.go: the
+// plain limit, and the limit of an activity accepted and acknowledged, its
+// RK signed with Ed25519 or RSA), fan-out of a case event to many
+// participants (signed with Ed25519 or RSA), a case with thousands of
+// participants and tens of thousands of ledger entries, and the footprint
+// of a node process, on bbolt and on PostgreSQL, and how those figures grow
+// with the number of cases a store holds.
 //
 // The node's inbox is compared with two Node.js inboxes on the same machine
 // and load: the interoperability tests' peer (federation_test/peer, three

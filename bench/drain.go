@@ -83,14 +83,14 @@ func Drain(dir string, blocked, healthy, lanes int, timeout time.Duration) (Drai
 		return DrainResult{}, err
 	}
 	defer db.Close()
-	sink, err := NewSink(&key.PublicKey)
+	sink, err := NewSink(&key.PublicKey, nil)
 	if err != nil {
 		return DrainResult{}, err
 	}
 	defer sink.Close()
 	q := &timedQueue{DB: db}
 	d, err := outbox.NewDeliverer(outbox.DelivererConfig{
-		Queue: q, Keys: oneKey{actorID + "#main-key", key}, Inboxes: sinkInboxes{},
+		Queue: q, Keys: rsaKey{actorID + "#main-key", key}, Inboxes: sinkInboxes{},
 		Client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 			MaxIdleConnsPerHost: 64, DisableCompression: true}},
 		Logger: zerolog.Nop(),

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
@@ -35,14 +36,15 @@ type Sink struct {
 	want     atomic.Int64
 }
 
-// NewSink starts a sink that verifies signatures made with pub.
-func NewSink(pub *rsa.PublicKey) (*Sink, error) {
+// NewSink starts a sink that verifies signatures made with pub, or with
+// ed for a key id of an Ed25519 key (#ed25519-key) when ed is not nil.
+func NewSink(pub *rsa.PublicKey, ed ed25519.PublicKey) (*Sink, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("sink: listen: %w", err)
 	}
 	s := &Sink{URL: "http://" + ln.Addr().String()}
-	s.v, err = actor.NewVerifier(actor.VerifierOptions{Keys: staticKeys{pub}, Host: ln.Addr().String(), Scheme: "http"})
+	s.v, err = actor.NewVerifier(actor.VerifierOptions{Keys: sinkKeys{rsa: pub, ed: ed}, Host: ln.Addr().String(), Scheme: "http"})
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -79,18 +81,48 @@ func (s *Sink) expect(n int64) <-chan struct{} {
 // Close stops the sink.
 func (s *Sink) Close() error { return s.srv.Close() }
 
+// sinkKeys resolves the Case Actor's key ids for the sink: its Ed25519
+// key id to ed, any other to rsa.
+type sinkKeys struct {
+	rsa *rsa.PublicKey
+	ed  ed25519.PublicKey
+}
+
+func (k sinkKeys) ResolveKey(_ context.Context, keyID string, _ bool) (actor.PublicKey, error) {
+	owner, frag, _ := strings.Cut(keyID, "#")
+	if frag == actor.Ed25519MainFragment && k.ed != nil {
+		return actor.PublicKey{ID: keyID, Owner: owner, Key: k.ed}, nil
+	}
+	return actor.PublicKey{ID: keyID, Owner: owner, Key: k.rsa}, nil
+}
+
 // sinkInboxes resolves the sink's participants to their inboxes without a
-// fetch, as a node's inbox cache does once it has seen them.
-type sinkInboxes struct{}
+// fetch, as a node's inbox cache does once it has seen them; with ed25519
+// they say, as other Vultron nodes' actors do, that they verify RFC 9421
+// Ed25519 signatures.
+type sinkInboxes struct{ ed25519 bool }
 
 func (sinkInboxes) Inbox(_ context.Context, iri string) (string, error) { return iri + "/inbox", nil }
 
-type oneKey struct {
+func (s sinkInboxes) VerifiesEd25519(string) bool { return s.ed25519 }
+
+// rsaKey is a key source that signs with one RSA key only.
+type rsaKey struct {
 	id  string
 	key *rsa.PrivateKey
 }
 
-func (k oneKey) SigningKey(string) (string, *rsa.PrivateKey, bool) { return k.id, k.key, true }
+func (k rsaKey) SigningKey(string) (string, *rsa.PrivateKey, bool) { return k.id, k.key, true }
+
+// caseActorKeys are the Case Actor's keys, as the node's key source gives
+// them to its deliverer.
+type caseActorKeys struct{ l actor.Local }
+
+func (k caseActorKeys) SigningKey(string) (string, *rsa.PrivateKey, bool) {
+	return k.l.KeyID, k.l.Key, true
+}
+
+func (k caseActorKeys) Ed25519Key(string) (actor.Ed25519Key, bool) { return k.l.Ed25519() }
 
 // FanoutResult is the outcome of one fan-out.
 type FanoutResult struct {
@@ -117,32 +149,77 @@ type Fanout struct {
 	n       atomic.Int64
 }
 
-// NewFanout opens a store in dir and starts the delivery workers.
+// FanoutConfig configures NewFanoutWith.
+type FanoutConfig struct {
+	// Dir holds the bbolt file File (default fanout.db) when Store is "".
+	Dir, File string
+	// Store is the store's URL (postgres://...); "" means a bbolt file in
+	// Dir.
+	Store string
+	// Workers is the number of delivery workers.
+	Workers int
+	// DataKey seals the store, as a node's; nil for none.
+	DataKey []byte
+	// Ed25519 makes the participants say they verify RFC 9421 Ed25519
+	// signatures, as Vultron nodes' actors do, so the deliveries are signed
+	// with Ed25519; otherwise with RSA-2048.
+	Ed25519 bool
+}
+
+// NewFanout opens a store in dir and starts the delivery workers, which
+// sign with RSA.
 func NewFanout(dir string, workers int) (*Fanout, error) {
+	return NewFanoutWith(FanoutConfig{Dir: dir, Workers: workers})
+}
+
+// OpenStore opens the store at url, or a bbolt file name in dir when url
+// is "", with fsync on, sealed with dataKey when it is not nil.
+func OpenStore(ctx context.Context, dir, name, url string, dataKey []byte) (*store.DB, error) {
+	if url == "" {
+		return store.Open(filepath.Join(dir, name), store.Options{DataKey: dataKey})
+	}
+	return store.OpenURL(ctx, url, store.Options{DataKey: dataKey})
+}
+
+// NewFanoutWith opens the store cfg names and starts the delivery workers.
+func NewFanoutWith(cfg FanoutConfig) (*Fanout, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(filepath.Join(dir, "fanout.db"), store.Options{})
+	ctx := context.Background()
+	if cfg.File == "" {
+		cfg.File = "fanout.db"
+	}
+	db, err := OpenStore(ctx, cfg.Dir, cfg.File, cfg.Store, cfg.DataKey)
 	if err != nil {
 		return nil, err
 	}
-	sink, err := NewSink(&key.PublicKey)
+	f := &Fanout{db: db, caseID: "http://127.0.0.1:7001/cases/bench", done: make(chan error, 1)}
+	l, err := actor.NewLocal("http://127.0.0.1:7001", "case-bench", actor.Service, key)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	f := &Fanout{db: db, sink: sink, caseID: "http://127.0.0.1:7001/cases/bench", actorID: "http://127.0.0.1:7001/actors/case-bench", done: make(chan error, 1)}
-	ctx := context.Background()
-	if err := db.PutLocalActor(ctx, store.LocalActor{Name: "case-bench", Type: "Service", KeyID: f.actorID + "#main-key", CreatedAt: time.Now()}); err != nil {
+	f.actorID = l.ID
+	var edPub ed25519.PublicKey
+	if cfg.Ed25519 {
+		ed, _ := l.Ed25519()
+		edPub = ed.Key.Public().(ed25519.PublicKey)
+	}
+	if f.sink, err = NewSink(&key.PublicKey, edPub); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.PutLocalActor(ctx, store.LocalActor{Name: "case-bench", Type: "Service", KeyID: l.KeyID, CreatedAt: time.Now()}); err != nil {
 		f.Close()
 		return nil, err
 	}
 	f.d, err = outbox.NewDeliverer(outbox.DelivererConfig{
-		Queue: db, Keys: oneKey{f.actorID + "#main-key", key}, Inboxes: sinkInboxes{},
+		Queue: db, Keys: caseActorKeys{l}, Inboxes: sinkInboxes{ed25519: cfg.Ed25519},
 		Client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 			MaxIdleConnsPerHost: 64, DisableCompression: true}},
-		Workers: workers, Logger: zerolog.Nop(),
+		Workers: cfg.Workers, Logger: zerolog.Nop(),
 	})
 	if err != nil {
 		f.Close()
@@ -153,6 +230,9 @@ func NewFanout(dir string, workers int) (*Fanout, error) {
 	go func() { f.done <- f.d.Run(rctx) }()
 	return f, nil
 }
+
+// Store returns the fan-out's store, for seeding it.
+func (f *Fanout) Store() *store.DB { return f.db }
 
 // Close stops the workers, the sink and the store.
 func (f *Fanout) Close() error {

@@ -54,6 +54,17 @@ func InboxLimit(dir string, n, workers int) (LimitResult, error) {
 	if err != nil {
 		return LimitResult{}, err
 	}
+	return limit(dir, n, workers, key, func(ctx context.Context, db *store.DB, _ int64, in store.Inbound) error {
+		if _, err := db.AcceptInbound(ctx, in, nil); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		return nil
+	})
+}
+
+// limit runs InboxLimit's measurement with store as what is done with
+// each verified and parsed activity i.
+func limit(dir string, n, workers int, key *rsa.PrivateKey, storeStep func(ctx context.Context, db *store.DB, i int64, in store.Inbound) error) (LimitResult, error) {
 	const host = "127.0.0.1:7001"
 	const signedReqs = 64
 	recipient := "http://" + host + "/actors/vendor"
@@ -120,9 +131,9 @@ func InboxLimit(dir string, n, workers int) (LimitResult, error) {
 					return
 				}
 				act := doc.Activity()
-				if _, err := db.AcceptInbound(ctx, store.Inbound{ID: act.ID, Recipient: "vendor", Sender: signer.Owner,
-					KeyID: signer.KeyID, Body: body, Semantic: "SubmitReport"}, nil); err != nil {
-					firstErr.CompareAndSwap(nil, fmt.Errorf("store: %w", err))
+				if err := storeStep(ctx, db, i, store.Inbound{ID: act.ID, Recipient: "vendor", Sender: signer.Owner,
+					KeyID: signer.KeyID, Body: body, Semantic: "SubmitReport"}); err != nil {
+					firstErr.CompareAndSwap(nil, err)
 					return
 				}
 			}
@@ -134,6 +145,70 @@ func InboxLimit(dir string, n, workers int) (LimitResult, error) {
 		return LimitResult{}, err
 	}
 	return LimitResult{Activities: n, Seconds: el.Seconds(), PerSecond: float64(n) / el.Seconds()}, nil
+}
+
+// The signatures an acknowledgement can carry (AckLimit).
+const (
+	AckEd25519 = "ed25519" // RFC 9421 with the actor's Ed25519 key: to other Vultron nodes
+	AckRSA     = "rsa"     // draft-cavage RSA-2048: to peers that verify nothing else
+)
+
+// AckLimit measures the work no inbox can avoid for a signed activity that
+// it accepts and acknowledges, from workers concurrent goroutines for n
+// activities: everything InboxLimit does, except that the activity's
+// acknowledgement (an RK reply of the size the node writes) is queued for
+// its sender in the accept's own transaction, as the node queues it, and
+// then signed for its delivery with sig (AckEd25519 or AckRSA), as a
+// delivery worker signs it. Sending the reply is not counted: that is the
+// receiver's HTTP, not this node's work.
+func AckLimit(dir string, n, workers int, sig string) (LimitResult, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return LimitResult{}, err
+	}
+	local, err := actor.NewLocal("http://127.0.0.1:7001", "vendor", actor.Organization, key)
+	if err != nil {
+		return LimitResult{}, err
+	}
+	ed, _ := local.Ed25519()
+	sign := map[string]func(req *http.Request, body []byte) error{
+		AckEd25519: func(req *http.Request, body []byte) error {
+			return actor.SignRequestEd25519(req, body, ed.KeyID, ed.Key, time.Now())
+		},
+		AckRSA: func(req *http.Request, body []byte) error {
+			return actor.SignRequest(req, body, local.KeyID, key, time.Now())
+		},
+	}[sig]
+	if sign == nil {
+		return LimitResult{}, fmt.Errorf("ack limit: signature %q is not %s or %s", sig, AckEd25519, AckRSA)
+	}
+	return limit(dir, n, workers, key, func(ctx context.Context, db *store.DB, i int64, in store.Inbound) error {
+		replyID := fmt.Sprintf("%s/activities/ack-%d-%d", local.ID, time.Now().UnixNano(), i)
+		reply := ackBody(replyID, local.ID, in.Sender, in.ID)
+		if _, err := db.AcceptInbound(ctx, in, func(tx *store.Tx) error {
+			return tx.EnqueueOutbound(store.Outbound{ID: replyID, Actor: "vendor", Body: reply, Semantic: "AckReport",
+				Deliveries: []store.DeliveryTarget{{Recipient: in.Sender}}})
+		}); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		req, err := http.NewRequest(http.MethodPost, in.Sender+"/inbox", nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", actor.ContentType)
+		return sign(req, reply)
+	})
+}
+
+// ackBody is an RK acknowledgement of the size and shape the node sends:
+// a Read of the Offer, with the offer inline.
+func ackBody(id, actorID, to, offerID string) []byte {
+	return fmt.Appendf(nil, `{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","id":%q,"type":"Read","published":%q,`+
+		`"inReplyTo":%q,"to":[%q],"actor":%q,"object":{"id":%q,"type":"Offer","actor":%q,"to":[%q],`+
+		`"object":{"id":"%s/report","type":"VulnerabilityReport","name":"Heap overflow in the widget parser",`+
+		`"content":"A crafted widget file overflows a heap buffer in the parser of version 2.4.","attributedTo":[%q]}},`+
+		`"result":{"type":"ParticipantStatus","context":"%s/report","rmState":"RECEIVED","vfdState":"Vfd"}}`,
+		id, time.Now().UTC().Format(time.RFC3339), offerID, to, actorID, offerID, to, actorID, offerID, to, offerID)
 }
 
 // SignRate returns RSA-2048 PKCS#1 v1.5 SHA-256 signatures per second made

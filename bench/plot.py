@@ -69,7 +69,8 @@ def main():
         ("plain Fedify inbox", series(figs, "Fedify inbox accepted/s")),
     ])
     parts += panel(540, 40, w, h, "Fan-out: time until all delivered", "participant inboxes", "seconds", [
-        ("all delivered", series(figs, "fan-out N=", "s-all-delivered")),
+        ("all delivered, Ed25519", series(figs, "fan-out (ed25519) N=", "s-all-delivered")),
+        ("all delivered, RSA-2048", series(figs, "fan-out (rsa) N=", "s-all-delivered")),
     ])
     parts += panel(70, 330, w, h, "Big case (2,000 participants)", "ledger entries", "seconds", [
         ("apply to empty replica", series(figs, "big case", "s-apply")),

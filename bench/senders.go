@@ -21,9 +21,15 @@ import (
 // delivers its replies to their inboxes, which accept everything. All
 // senders share one RSA-2048 key (each under its own key id), since
 // generating one per sender would only slow the set-up down.
+//
+// With Ed25519 set, the senders' documents say (FEP-844e, as a Vultron
+// node's actors do) that their server verifies RFC 9421 Ed25519
+// signatures, so the node signs its replies to them with Ed25519; without
+// it, with RSA. Their inboxes verify nothing either way.
 type Senders struct {
 	URL     string
 	Key     *rsa.PrivateKey
+	Ed25519 bool
 	pem     string
 	srv     *http.Server
 	ln      net.Listener
@@ -73,7 +79,7 @@ func (s *Senders) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", actor.ContentType)
-	json.NewEncoder(w).Encode(map[string]any{
+	doc := map[string]any{
 		"@context":          []string{actor.ActivityStreamsContext, actor.SecurityContext},
 		"id":                id,
 		"type":              "Person",
@@ -81,7 +87,12 @@ func (s *Senders) serve(w http.ResponseWriter, r *http.Request) {
 		"inbox":             id + "/inbox",
 		"outbox":            id + "/outbox",
 		"publicKey":         map[string]string{"id": id + "#main-key", "owner": id, "publicKeyPem": s.pem},
-	})
+	}
+	if s.Ed25519 {
+		doc["generator"] = map[string]any{"type": "Application", "implements": []map[string]string{
+			{"href": actor.CapabilityRFC9421}, {"href": actor.CapabilityRFC9421Ed25519}}}
+	}
+	json.NewEncoder(w).Encode(doc)
 }
 
 // OfferBody returns an Offer(VulnerabilityReport) from actorID to

@@ -89,6 +89,8 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 		return Effects{}, c.link(p, act)
 	case EventType(vocab.AddParticipantStatusToParticipant):
 		return c.status(p, act, at)
+	case EventType(vocab.AddVulnerabilityRecordToCase):
+		return Effects{}, c.addVulnerabilityIDs(act) // vulnids.go
 	case EventType(vocab.InviteToEmbargoOnCase):
 		return c.proposeEmbargo(p, act, at)
 	case EventType(vocab.AcceptInviteToEmbargoOnCase):

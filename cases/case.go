@@ -19,6 +19,10 @@ type Case struct {
 	Owner     string    `json:"owner"` // actor id holding case_owner
 	Published time.Time `json:"published"`
 	Reports   []string  `json:"reports"`
+	// VulnerabilityIDs are the ids its vulnerability is known by, a CVE id
+	// and its aliases, upper case, in the order they were recorded
+	// (vulnids.go).
+	VulnerabilityIDs []string `json:"vulnerabilityIds,omitempty"`
 	// Participants in the order they joined.
 	Participants []*Participant   `json:"participants"`
 	PXA          cvdstate.PXA     `json:"pxaState"`
@@ -333,6 +337,7 @@ func (c *Case) state() cvdstate.CaseState { return cvdstate.CaseState{PXA: c.PXA
 func (c *Case) clone() *Case {
 	out := *c
 	out.Reports = slices.Clone(c.Reports)
+	out.VulnerabilityIDs = slices.Clone(c.VulnerabilityIDs)
 	out.Participants = make([]*Participant, len(c.Participants))
 	for i, p := range c.Participants {
 		cp := *p

@@ -155,7 +155,13 @@ func saveCase(tx *store.Tx, c *Case) error {
 	if err := indexLinks(tx, c); err != nil {
 		return err
 	}
-	return countCase(tx, b, c) // counts.go
+	if err := countCase(tx, b, c); err != nil { // counts.go
+		return err
+	}
+	if err := indexVulnerabilityIDs(tx, b, c); err != nil { // vulnids.go
+		return err
+	}
+	return indexCaseClocks(tx, c) // deadlines.go
 }
 
 // indexLinks writes the relations of c to other cases into the index of

@@ -95,4 +95,15 @@
 // Counts costs the same for ten cases as for thirty thousand. A store
 // written before the counts is counted once by MigrateCounts; nothing
 // may write a case record but saveCase, or the counts drift.
+//
+// # Deadline clocks
+//
+// The clocks a case's participants and a report's receiver run (to
+// acknowledge, validate, engage, fix; the CRA clocks once attacks are
+// observed; the embargo's end) are derived from the case and report
+// records and indexed by kind and start time in the transaction that
+// writes the record (deadlines.go): saveCase and writeReport keep the
+// index, so it never drifts from the ledger, and listing what is due costs
+// the clocks listed. How long a clock may run is the node's configuration
+// (package deadline). MigrateClocks indexes an older store once.
 package cases

@@ -124,22 +124,7 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 		}
 	}
 	participant := func(actor, name string, roles cvdstate.RoleSet, rm, vfd string) vocab.Ref {
-		cp := &vocab.CaseParticipant{}
-		cp.ID, cp.Type = ParticipantID(caseID, actor), vocab.TypeCaseParticipant
-		cp.AttributedTo = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(actor)}, Single: true}
-		cp.Context = vocab.RefTo(caseID)
-		for _, r := range cvdstate.Roles() {
-			if roles.Has(r) {
-				cp.CaseRoles = append(cp.CaseRoles, r.String())
-			}
-		}
-		cp.EmbargoConsentState = consent
-		cp.ParticipantCaseName = name
-		st := &vocab.ParticipantStatus{RMState: rm, VFDState: vfd}
-		st.Type = vocab.TypeParticipantStatus
-		st.Context = vocab.RefTo(cp.ID)
-		cp.ParticipantStatuses = []vocab.Ref{vocab.Inline(st)}
-		return vocab.Inline(cp)
+		return ParticipantRef(caseID, actor, name, roles, consent, rm, vfd)
 	}
 	vc := &vocab.VulnerabilityCase{}
 	vc.ID, vc.Type = caseID, vocab.TypeVulnerabilityCase
@@ -167,12 +152,7 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 	}
 	vc.GenesisHash = ledger.GenesisHash(caseID, now, actorID)
 
-	create := &vocab.Activity{}
-	create.ID, create.Type = caseID+"/created", "Create"
-	create.Actor = vocab.RefTo(actorID)
-	create.Object = vocab.Inline(vc)
-	create.Context = vocab.RefTo(caseID)
-	create.Published = now.Format(time.RFC3339)
+	create := vocab.CaseCreation(actorID, vc, now)
 
 	c := &Case{}
 	b, err := tx.Case(caseID)
@@ -339,23 +319,34 @@ type pendingAnnouncement struct {
 }
 
 // announcement builds the Announce(CaseLedgerEntry) of entry of case c.
-// The entry travels in its canonical form, byte for byte, with the id of
-// the entry added: its size is the entry's plus a few hundred bytes.
 func (e *Engine) announcement(c *Case, entry ledger.Entry, now time.Time) (pendingAnnouncement, error) {
-	raw, err := ledger.Marshal(entry)
-	if err != nil {
-		return pendingAnnouncement{}, fmt.Errorf("announce entry %d of %s: %w", entry.LogIndex, c.ID, err)
-	}
-	entryID, err := json.Marshal(fmt.Sprintf("%s/ledger/%d", c.ID, entry.LogIndex))
+	id := e.cfg.NewID("activities")
+	body, err := Announcement(c.CaseActor, id, entry, now)
 	if err != nil {
 		return pendingAnnouncement{}, err
+	}
+	return pendingAnnouncement{id: id, body: body}, nil
+}
+
+// Announcement returns the body of the Announce(CaseLedgerEntry), with
+// the given id, by which a case's Case Actor announces entry to its
+// participants. The entry travels in its canonical form, byte for byte,
+// with the id of the entry added: its size is the entry's plus a few
+// hundred bytes.
+func Announcement(caseActor, id string, entry ledger.Entry, now time.Time) ([]byte, error) {
+	raw, err := ledger.Marshal(entry)
+	if err != nil {
+		return nil, fmt.Errorf("announce entry %d of %s: %w", entry.LogIndex, entry.CaseID, err)
+	}
+	entryID, err := json.Marshal(fmt.Sprintf("%s/ledger/%d", entry.CaseID, entry.LogIndex))
+	if err != nil {
+		return nil, err
 	}
 	obj := make([]byte, 0, len(raw)+len(entryID)+8)
 	obj = append(obj, `{"id":`...)
 	obj = append(obj, entryID...)
 	obj = append(obj, ',')
 	obj = append(obj, raw[1:]...)
-	id := e.cfg.NewID("activities")
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -367,11 +358,11 @@ func (e *Engine) announcement(c *Case, entry ledger.Entry, now time.Time) (pendi
 		CaseID    string          `json:"context"`
 		Published string          `json:"published"`
 		Object    json.RawMessage `json:"object"`
-	}{vocab.VultronContext, id, "Announce", c.CaseActor, c.ID, now.Format(time.RFC3339), obj})
+	}{vocab.VultronContext, id, "Announce", caseActor, entry.CaseID, now.Format(time.RFC3339), obj})
 	if err != nil {
-		return pendingAnnouncement{}, fmt.Errorf("announce entry %d of %s: %w", entry.LogIndex, c.ID, err)
+		return nil, fmt.Errorf("announce entry %d of %s: %w", entry.LogIndex, entry.CaseID, err)
 	}
-	return pendingAnnouncement{id: id, body: bytes.TrimSuffix(buf.Bytes(), []byte("\n"))}, nil
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // announceable builds the announcement of entry of case c and refuses,

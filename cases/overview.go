@@ -11,6 +11,7 @@ import (
 
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/ledger"
+	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
@@ -183,15 +184,17 @@ func CSHistoryFrom(tx *store.ReadTx, c *Case, from int64, prior cvdstate.History
 		if strings.ContainsRune(vfd, 'D') {
 			add(cvdstate.EventD)
 		}
-		for _, r := range pxa {
-			switch r {
-			case 'P':
-				add(cvdstate.EventP)
-			case 'X':
-				add(cvdstate.EventX)
-			case 'A':
-				add(cvdstate.EventA)
-			}
+		// An exploit made public before the vulnerability makes it public
+		// at once (the CS model's P follows X immediately), so when one
+		// entry shows both for the first time, X came first.
+		if strings.ContainsRune(pxa, 'X') {
+			add(cvdstate.EventX)
+		}
+		if strings.ContainsRune(pxa, 'P') {
+			add(cvdstate.EventP)
+		}
+		if strings.ContainsRune(pxa, 'A') {
+			add(cvdstate.EventA)
 		}
 		return nil
 	})
@@ -359,10 +362,11 @@ func describeEntry(e ledger.Entry) TimelineEntry {
 			t.Detail = strings.TrimSpace(obj.VFD + " " + obj.CaseStatus.PXA)
 		}
 	}
-	if t.Detail == "" {
+	if p.Summary != "" {
 		// What the sender said of its step: the reason it ended the
-		// embargo, declined, left.
-		t.Detail = p.Summary
+		// embargo, declined, left; or the rule of a policy that took it
+		// (package automation).
+		t.Detail = strings.TrimPrefix(t.Detail+" — "+problem.Clip(p.Summary, 200), " — ")
 	}
 	return t
 }

@@ -73,15 +73,7 @@ func (e *Engine) offerEntries(tx *store.Tx, local, sender string, entries []ledg
 	if c != nil && c.CaseActor != "" && c.CaseActor != sender {
 		return problem.Forbidden("%s is not the Case Actor of case %s (%s is)", sender, caseID, c.CaseActor)
 	}
-	r, err := loadReplica(&tx.ReadTx, caseID)
-	if err != nil {
-		return err
-	}
-	held := int64(0)
-	if r != nil {
-		held = r.Next
-	}
-	v, err := loadView(&tx.ReadTx, caseID, held)
+	r, held, v, err := loadReplicaView(&tx.ReadTx, caseID)
 	if err != nil {
 		return err
 	}

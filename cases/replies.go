@@ -328,7 +328,7 @@ func (e *Engine) receiveReply(tx *store.Tx, to LocalActor, sender string, m Mess
 	}
 	if m.Class.Semantic == vocab.AckReport && inner != nil && inner.Type == "Offer" {
 		// The RK of a report this actor offered: its receiver has it.
-		if id := reportOf(inner, m.Resolver); id != "" {
+		if id := vocab.ReportOf(inner, m.Resolver); id != "" {
 			if r, found, err := readReport(&tx.ReadTx, id, to.Name); err != nil {
 				return nil, err
 			} else if found && r.Role == Reporter {
@@ -344,7 +344,7 @@ func (e *Engine) receiveReply(tx *store.Tx, to LocalActor, sender string, m Mess
 	// The vendor is aware: the reporter's model of it follows, and the CV
 	// is acknowledged (CK).
 	if reportID == "" {
-		reportID = reportOf(inner, m.Resolver)
+		reportID = vocab.ReportOf(inner, m.Resolver)
 	}
 	if reportID != "" {
 		if r, found, err := readReport(&tx.ReadTx, reportID, to.Name); err != nil {
@@ -381,7 +381,7 @@ func (e *Engine) replyKey(tx *store.ReadTx, reply, answered *vocab.Activity, rep
 			return c.ID
 		}
 	}
-	if id := reportOf(answered, r); id != "" {
+	if id := vocab.ReportOf(answered, r); id != "" {
 		return reportBucket(id)
 	}
 	// A case this node does not hold yet: the reply to an invitee's
@@ -390,30 +390,6 @@ func (e *Engine) replyKey(tx *store.ReadTx, reply, answered *vocab.Activity, rep
 	for _, a := range []*vocab.Activity{reply, answered} {
 		if a != nil && strings.HasPrefix(a.Context.ID(), "http") {
 			return a.Context.ID()
-		}
-	}
-	return ""
-}
-
-// reportOf returns the report an activity is about: the report an Offer
-// carries, or that of the Offer an answer names, "" if none.
-func reportOf(a *vocab.Activity, r vocab.Resolver) string {
-	ref := vocab.Ref{}
-	if a != nil {
-		ref = vocab.Inline(a)
-	}
-	for depth := 0; depth < 4 && !ref.IsZero(); depth++ {
-		obj := ref.Object
-		if obj == nil && r != nil {
-			obj, _ = r.Resolve(ref.IRI)
-		}
-		switch o := obj.(type) {
-		case *vocab.VulnerabilityReport:
-			return o.ID
-		case *vocab.Activity:
-			ref = o.Object
-		default:
-			return ""
 		}
 	}
 	return ""

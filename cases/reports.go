@@ -87,8 +87,10 @@ func writeReport(tx *store.Tx, r ReportRecord) error {
 	if err := b.Put([]byte(r.Actor), v); err != nil {
 		return err
 	}
-	_, err = indexShortID(tx, r.ReportID, KindReport) // lookup.go
-	return err
+	if _, err = indexShortID(tx, r.ReportID, KindReport); err != nil { // lookup.go
+		return err
+	}
+	return indexReportClocks(tx, r) // deadlines.go
 }
 
 // Report returns the record that local actor actorName keeps for a report.

@@ -263,6 +263,23 @@ type replicaView struct {
 	s       *SyncState
 }
 
+// loadReplicaView loads a replica of caseID (nil if the node holds none),
+// how many entries it holds, and its sync state.
+func loadReplicaView(tx *store.ReadTx, caseID string) (r *ledger.Replica, held int64, v *replicaView, err error) {
+	r, err = loadReplica(tx, caseID)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if r != nil {
+		held = r.Next
+	}
+	v, err = loadView(tx, caseID, held)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	return r, held, v, nil
+}
+
 func loadView(tx *store.ReadTx, caseID string, held int64) (*replicaView, error) {
 	s, err := loadSync(tx, caseID)
 	if err != nil {
@@ -425,15 +442,7 @@ func (e *Engine) Resync(tx *store.Tx, caseID string, rebuild bool) error {
 	if hostedBy(&tx.ReadTx, caseID) != "" {
 		return problem.Conflict("this node hosts case %s: its ledger is the one replicas follow, there is nothing to resync", caseID)
 	}
-	r, err := loadReplica(&tx.ReadTx, caseID)
-	if err != nil {
-		return err
-	}
-	held := int64(0)
-	if r != nil {
-		held = r.Next
-	}
-	v, err := loadView(&tx.ReadTx, caseID, held)
+	_, held, v, err := loadReplicaView(&tx.ReadTx, caseID)
 	if err != nil {
 		return err
 	}

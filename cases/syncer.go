@@ -347,15 +347,7 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 			return false, err
 		}
 	}
-	r, err := loadReplica(&tx.ReadTx, caseID)
-	if err != nil {
-		return false, err
-	}
-	held := int64(0)
-	if r != nil {
-		held = r.Next
-	}
-	v, err := loadView(&tx.ReadTx, caseID, held)
+	_, held, v, err := loadReplicaView(&tx.ReadTx, caseID)
 	if err != nil || v.s == nil {
 		return false, err
 	}

@@ -424,7 +424,14 @@ func TestFaultPlan(t *testing.T) {
 		if len(p.receivers) < 1 || len(p.receivers) > 2 {
 			t.Errorf("seed %d opens %d cases, want 1 or 2", seed, len(p.receivers))
 		}
-		for _, s := range p.steps {
+		downs := 0
+		for k, s := range p.steps {
+			if s.untilBurst {
+				downs++
+				if s.op != opKill || s.actor != "finder" || k+1 == len(p.steps) || p.steps[k+1].op != opBurst || p.steps[k+1].count != downBurst || p.steps[k+1].actor != p.receivers[0] {
+					t.Errorf("seed %d: %s is not the finder's kill followed by its case owner's burst of %d notes", seed, s, downBurst)
+				}
+			}
 			switch s.op {
 			case opBurst:
 				if s.count < 10 || s.count > 50 {
@@ -434,6 +441,9 @@ func TestFaultPlan(t *testing.T) {
 			case opKill, opCut:
 				windows++
 			}
+		}
+		if downs != 1 {
+			t.Errorf("seed %d keeps the finder down during a burst %d times, want once", seed, downs)
 		}
 		for _, s := range newFaultPlan(seed, faultKinds{faultDup: true}, nil).steps {
 			if s.op == opKill || s.op == opCut {

@@ -60,6 +60,10 @@ const (
 	opCut          planOp = "cut"             // cut a node off for hold
 )
 
+// downBurst is how many notes a case's owner records while the finder's
+// node is down, once in every seed with kills.
+const downBurst = 50
+
 // planStep is one step of a plan.
 type planStep struct {
 	op     planOp
@@ -72,11 +76,18 @@ type planStep struct {
 	days   int           // a proposed embargo's length
 	hold   time.Duration // kill and cut: how long the node is out
 	lag    time.Duration // kill: how long after the step's start the kill falls
+	// untilBurst keeps a killed node down, after hold, until the burst
+	// that follows the kill was sent: the entries of that burst are all
+	// recorded while the node is down.
+	untilBurst bool
 }
 
 func (s planStep) String() string {
 	switch s.op {
 	case opKill:
+		if s.untilBurst {
+			return fmt.Sprintf("SIGKILL %s (%s after the step starts), restart after %s once the next burst was sent", s.actor, s.lag.Round(time.Millisecond), s.hold.Round(time.Millisecond))
+		}
 		return fmt.Sprintf("SIGKILL %s (%s after the step starts), restart after %s", s.actor, s.lag.Round(time.Millisecond), s.hold.Round(time.Millisecond))
 	case opCut:
 		return fmt.Sprintf("cut %s off for %s", s.actor, s.hold.Round(time.Millisecond))
@@ -171,9 +182,21 @@ func newFaultPlan(seed int64, kinds faultKinds, withheld map[string]bool) faultP
 			windows[at] = append(windows[at], w)
 		}
 	}
+	// Every seed with kills keeps the finder's node down while its first
+	// case's owner records downBurst notes: the finder's replica must
+	// catch up with all of them once it is back.
+	if kinds[faultKill] {
+		at := rng.IntN(n)
+		windows[at] = append([]planStep{{op: opKill, actor: "finder", untilBurst: true,
+			hold: 500*time.Millisecond + time.Duration(rng.Int64N(int64(2500*time.Millisecond)))}}, windows[at]...)
+	}
 	for i := range n {
 		for _, w := range windows[i] {
 			p.steps = append(p.steps, w)
+			if w.untilBurst {
+				p.steps = append(p.steps, planStep{op: opBurst, caseIx: 0, actor: p.receivers[0], count: downBurst})
+				continue
+			}
 			if rng.Float64() < 0.7 {
 				ix := rng.IntN(len(models))
 				var others []string

@@ -326,9 +326,10 @@ type seedRun struct {
 	early    []string        // violations found before the convergence check
 	windows  sync.WaitGroup
 
-	deferred []deferredStep  // steps waiting for what their actor needs, in plan order
-	settled  bool            // the convergence wait ended with everything converged
-	prefix   map[string]bool // (d) violations seen while waiting for convergence
+	bursts   map[int]chan struct{} // step index of a burst → closed once it was sent (for a kill's untilBurst)
+	deferred []deferredStep        // steps waiting for what their actor needs, in plan order
+	settled  bool                  // the convergence wait ended with everything converged
+	prefix   map[string]bool       // (d) violations seen while waiting for convergence
 	ledgers  map[string][]ledger.Entry
 	refused  map[string]string // activity id → reason, from Rejects found so far
 	accepted int
@@ -610,6 +611,7 @@ func (s *seedRun) do(i int, st planStep) {
 	rc := s.cases[st.caseIx]
 	if rc == nil {
 		s.trace.step("step %d %s → skipped: the case did not open", i, st)
+		s.burstSent(i)
 		return
 	}
 	if why := s.unready(rc, st); why != "" {
@@ -675,8 +677,28 @@ func (s *seedRun) finishDeferred() {
 	s.deferred = nil
 }
 
+// burstSent tells a kill window waiting for the burst of step i that it
+// was sent (or will not be).
+func (s *seedRun) burstSent(i int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch, ok := s.bursts[i]; ok {
+		close(ch)
+		delete(s.bursts, i)
+	}
+}
+
+// windowWait bounds how long a kill that keeps its node down during a
+// burst waits for another window on that node to end; windows last at
+// most 3 s.
+const windowWait = 10 * time.Second
+
+// burstWait bounds how long a kill window waits for its burst.
+const burstWait = 60 * time.Second
+
 // act takes a step now.
 func (s *seedRun) act(i int, st planStep, rc *runCase, note string) {
+	defer s.burstSent(i)
 	label := fmt.Sprintf("step %d %s", i, st)
 	act, skip := s.build(rc, st)
 	if skip != "" {
@@ -800,15 +822,41 @@ func (s *seedRun) invitationOf(actor, caseID string) (string, error) {
 }
 
 // window opens a kill or cut window in the background; a node already in
-// a window is left alone.
+// a window is left alone, except by a kill that keeps it down during a
+// burst: that one waits (at most windowWait) for the other window to end.
 func (s *seedRun) window(i int, st planStep) {
-	s.mu.Lock()
-	busy := s.out[st.actor]
-	s.out[st.actor] = true
-	s.mu.Unlock()
+	claim := func() (bool, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.out[st.actor] {
+			return false, nil
+		}
+		s.out[st.actor] = true
+		return true, nil
+	}
+	busy, _ := claim()
+	busy = !busy
+	if busy && st.untilBurst {
+		s.trace.step("step %d %s: waits for %s's other window to end", i, st, st.actor)
+		_ = pollUntil(windowWait, func() (bool, error) {
+			ok, _ := claim()
+			busy = !ok
+			return ok, nil
+		})
+	}
 	if busy {
 		s.trace.step("step %d %s → skipped: %s is already out", i, st, st.actor)
 		return
+	}
+	var burst chan struct{}
+	if st.untilBurst {
+		burst = make(chan struct{})
+		s.mu.Lock()
+		if s.bursts == nil {
+			s.bursts = map[int]chan struct{}{}
+		}
+		s.bursts[i+1] = burst
+		s.mu.Unlock()
 	}
 	s.windows.Add(1)
 	go func() {
@@ -835,6 +883,14 @@ func (s *seedRun) window(i int, st planStep) {
 		<-n.done
 		s.trace.step("step %d: %s SIGKILLed", i, st.actor)
 		waitFor(context.Background(), st.hold)
+		if burst != nil {
+			select {
+			case <-burst:
+				s.trace.step("step %d: the burst of step %d was sent while %s was down", i, i+1, st.actor)
+			case <-time.After(burstWait):
+				s.trace.step("step %d: the burst of step %d was not sent within %s; restarting %s", i, i+1, burstWait, st.actor)
+			}
+		}
 		if err := s.h.c.start(n); err != nil {
 			s.problem("restart %s: %v", st.actor, err)
 			return

@@ -64,6 +64,70 @@ func TestInterop(t *testing.T) {
 	t.Run("InboundOffer", func(t *testing.T) { testInboundOffer(t, vendor, p) })
 	t.Run("TamperedOffer", func(t *testing.T) { testTamperedOffer(t, vendor, p) })
 	t.Run("PeerKeyFetch", func(t *testing.T) { testPeerKeyFetch(t, vendor, p) })
+	t.Run("Ed25519Delivery", func(t *testing.T) { testEd25519Delivery(t, vendor, p) })
+}
+
+// testEd25519Delivery: an actor of the peer whose document says (FEP-844e)
+// that its server verifies RFC 9421 Ed25519 signatures sends an Offer; our
+// node's acknowledgement reaches it signed with RFC 9421 and the vendor's
+// Ed25519 Multikey, which Fedify verifies with the key its fetchKey
+// resolves from the vendor's assertionMethod. An actor that says so
+// without it being true (plain Fedify refuses a Multikey keyid) gets the
+// same acknowledgement again at once with draft-cavage RSA, which all
+// three verifiers accept, and the next one to that origin (the peer's,
+// modern's too) with RSA alone.
+func testEd25519Delivery(t *testing.T, n *testNode, p *peer) {
+	offerAs := func(t *testing.T, name, as, actorID string) string {
+		t.Helper()
+		act := p.offer(name, n.actorID("vendor"), actor.ActivityStreamsContext)
+		act["actor"] = actorID
+		act["object"].(map[string]any)["attributedTo"] = []string{actorID}
+		res := p.do(t, map[string]any{"cmd": "post", "url": n.actorID("vendor") + "/inbox", "spec": cavage, "activity": act, "as": as})
+		if res.Status != http.StatusAccepted {
+			t.Fatalf("POST Offer as %s: status %d (%s), want 202", as, res.Status, res.Response)
+		}
+		return act["id"].(string)
+	}
+	readsOf := func(offerID string) []*peerEvent {
+		return p.events(func(ev *peerEvent) bool {
+			return ev.Event == "received" && ev.activity.Type == "Read" && ev.activity.objectID() == offerID
+		})
+	}
+	edKeyID := n.actorID("vendor") + "#" + actor.Ed25519MainFragment
+	ed25519Covered := []string{"@method", "@target-uri", "@authority", "content-digest"}
+
+	t.Run("verified by the peer", func(t *testing.T) {
+		offerID := offerAs(t, "ed25519-modern", "modern", p.ready.Modern)
+		read := p.waitReceived(t, "Read(Offer "+offerID+")", func(a receivedActivity) bool { return a.Type == "Read" && a.objectID() == offerID })
+		if !read.Verified["fedify"] {
+			t.Errorf("Fedify did not verify the Ed25519 signature of %s: %s", read.activity.ID, read.Reason)
+		}
+		if s := read.Signature; s == nil || s.Spec != "rfc9421" || s.KeyID != edKeyID || !slices.Equal(s.Covered, ed25519Covered) {
+			t.Errorf("delivery signature = %+v, want RFC 9421 with %s covering %v", read.Signature, edKeyID, ed25519Covered)
+		}
+		if got := readsOf(offerID); len(got) != 1 {
+			t.Errorf("the peer received %d requests for the Read; want 1", len(got))
+		}
+	})
+
+	t.Run("refused, then RSA", func(t *testing.T) {
+		offerID := offerAs(t, "ed25519-liar-1", "liar", p.ready.Liar)
+		accepted := p.wait(t, "an accepted Read(Offer "+offerID+")", func(ev *peerEvent) bool {
+			return ev.Event == "received" && ev.activity.Type == "Read" && ev.activity.objectID() == offerID && ev.Verified["fedify"]
+		})
+		checkDelivery(t, n, accepted)
+		got := readsOf(offerID)
+		if len(got) != 2 || got[0].Signature == nil || got[0].Signature.Spec != "rfc9421" || got[0].Verified["fedify"] {
+			t.Fatalf("the peer received %d requests for the Read (first %+v); want an RFC 9421 one it refused, then the RSA one", len(got), got[0].Signature)
+		}
+		offerID = offerAs(t, "ed25519-modern-2", "modern", p.ready.Modern)
+		checkDelivery(t, n, p.wait(t, "an accepted Read(Offer "+offerID+")", func(ev *peerEvent) bool {
+			return ev.Event == "received" && ev.activity.Type == "Read" && ev.activity.objectID() == offerID && ev.Verified["fedify"]
+		}))
+		if got := readsOf(offerID); len(got) != 1 {
+			t.Errorf("the peer received %d requests for the next Read; want 1, signed with RSA as its origin asked", len(got))
+		}
+	})
 }
 
 // testActorDiscovery: the peer finds our vendor through WebFinger, fetches
@@ -520,6 +584,8 @@ type peerEvent struct {
 	Other        string `json:"other"`
 	OtherKeyID   string `json:"otherKeyId"`
 	RogueKeyID   string `json:"rogueKeyId"`
+	Modern       string `json:"modern"`
+	Liar         string `json:"liar"`
 
 	// results of every command
 	OK    bool   `json:"ok"`

@@ -2,7 +2,10 @@
 // that knows all of its parts. It opens the store, loads or creates the
 // local actors, their keys and the API and metrics tokens (node.go,
 // token.go), builds the inbox and outbox pipelines, the delivery workers,
-// the replicas' syncer and the webhooks (pipelines.go, webhooks.go), and
+// the replicas' syncer and the webhooks (pipelines.go, webhooks.go), the
+// deadline watcher and its metrics (deadlines.go), the threat-intelligence
+// feeds (intel.go) and the automation that carries a policy out through
+// the outbox, with the reloading of its file (automation.go), and
 // puts the HTTP surfaces in front of them, each a package of its own that
 // node fills in with what it needs (surfaces.go):
 //

@@ -234,7 +234,8 @@ func (n *Node) refreshActorKeys(ctx context.Context, actorID string) error {
 		return fmt.Errorf("fetch actor %s: %w", actorID, err)
 	}
 	var doc struct {
-		PublicKey json.RawMessage `json:"publicKey"`
+		PublicKey       json.RawMessage `json:"publicKey"`
+		AssertionMethod json.RawMessage `json:"assertionMethod"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return fmt.Errorf("actor %s: %w", actorID, err)
@@ -246,6 +247,16 @@ func (n *Node) refreshActorKeys(ctx context.Context, actorID string) error {
 			return fmt.Errorf("actor %s lists no readable publicKey", actorID)
 		}
 		keys = []actor.PublicKeyDoc{one}
+	}
+	// Its Ed25519 Multikeys rotate with its keys too; entries that are not
+	// Multikeys are not keys this node verifies with.
+	var multikeys []actor.MultikeyDoc
+	if err := json.Unmarshal(doc.AssertionMethod, &multikeys); err == nil {
+		for _, m := range multikeys {
+			if m.Type == actor.MultikeyType && m.ID != "" {
+				keys = append(keys, actor.PublicKeyDoc{ID: m.ID})
+			}
+		}
 	}
 	if len(keys) == 0 || len(keys) > maxActorKeys {
 		return fmt.Errorf("actor %s lists %d keys; between 1 and %d are accepted", actorID, len(keys), maxActorKeys)

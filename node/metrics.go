@@ -29,7 +29,8 @@ import (
 // depth, the dead letters and the cases by state are counts the store
 // keeps in the transactions that change them (store/deliveryindex.go,
 // cases/counts.go, cases/sync.go), read in one short read transaction; the rest are
-// in-memory counters. Every label has a bounded set of values: routes are
+// in-memory counters; the deadlines running and past due are counts too
+// (cases/deadlines.go). Every label has a bounded set of values: routes are
 // gorilla/mux route templates, never raw paths; methods outside the
 // standard ones are "other".
 
@@ -75,7 +76,7 @@ func newMetrics(n *Node) (*metrics, error) {
 	})
 	build.Set(1)
 	for _, c := range []prometheus.Collector{
-		m.requests, m.latency, m.inboxRefusals, build, newNodeCollector(n),
+		m.requests, m.latency, m.inboxRefusals, build, newNodeCollector(n), newDeadlineCollector(n),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {

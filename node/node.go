@@ -22,15 +22,19 @@ import (
 
 	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/automation"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/deadline"
 	"github.com/openvultron/vultron/inbox"
+	"github.com/openvultron/vultron/intel"
 	"github.com/openvultron/vultron/node/calendar"
 	"github.com/openvultron/vultron/node/dashboard"
 	"github.com/openvultron/vultron/node/federation"
 	"github.com/openvultron/vultron/node/jsonapi"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/policy"
+	"github.com/openvultron/vultron/rules"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/webhook"
 )
@@ -208,6 +212,33 @@ type Config struct {
 	Notice io.Writer
 	// Now is the node's clock; default time.Now.
 	Now func() time.Time
+	// Deadlines is how long each kind of deadline clock may run and on
+	// what calendar; nil means deadline.Default().
+	Deadlines *deadline.Config
+	// DeadlineCheck is how often the node looks for deadlines that came
+	// near or passed; default a minute.
+	DeadlineCheck time.Duration
+	// IntelFeeds are threat-intelligence feeds (files or http(s) URLs) the
+	// node polls for signals about its cases (package intel); URLs are
+	// fetched with the SSRF-safe client. IntelInterval is how often each
+	// is fetched (default an hour) and IntelBackoff the first wait after a
+	// failed fetch, doubling up to six hours (default a minute).
+	IntelFeeds    []string
+	IntelInterval time.Duration
+	IntelBackoff  time.Duration
+	// Policy is the automation policy the node follows from the start
+	// (package rules, automation); nil means none. PolicyFile, when set,
+	// is the file it came from: the node reads it again when it changes
+	// (checked every PolicyCheck, default two seconds) or when
+	// PolicyReload fires (serve sends a SIGHUP there), and refuses a
+	// changed file that does not parse, keeping the policy in force.
+	Policy       *rules.Policy
+	PolicyFile   string
+	PolicyCheck  time.Duration
+	PolicyReload <-chan struct{}
+	// AutomationInterval is how often the automation looks for decisions
+	// when nothing woke it; default two seconds.
+	AutomationInterval time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -237,6 +268,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.PolicyCheck == 0 {
+		c.PolicyCheck = 2 * time.Second
 	}
 }
 
@@ -307,6 +341,16 @@ type Node struct {
 	federation *federation.Endpoints
 	jsonapi    *jsonapi.Endpoints
 	webhooks   *webhook.Dispatcher
+
+	// deadlines is the node's deadline configuration; deadlineHooks are
+	// called with each deadline the watcher announced (deadlines.go).
+	deadlines     deadline.Config
+	deadlineHooks []func(context.Context, deadline.Notice)
+	// intelHooks are called with each intelligence signal the node
+	// offered for a case (intel.go).
+	intelHooks []func(context.Context, intel.Match)
+	// automation carries the policy out (automation.go).
+	automation *automation.Engine
 
 	closeOnce sync.Once
 	closeErr  error
@@ -432,6 +476,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	} else if counted > 0 {
 		n.log.Info().Int("cases", counted).Msg("counted the cases by state")
+	}
+	// Stores written before the deadline clocks were indexed (cases/deadlines.go).
+	if indexed, err := cases.MigrateClocks(ctx, db); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	} else if indexed > 0 {
+		n.log.Info().Int("subjects", indexed).Msg("indexed the deadline clocks of cases and reports")
 	}
 	// Stores written before cases and reports had short ids (cases/lookup.go).
 	if indexed, err := cases.MigrateShortIDs(ctx, db); err != nil {
@@ -576,6 +626,13 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		n.log.Info().Int("replicas", given).Msg("gave replicas sync states")
 	}
 	if err := n.buildWebhooks(); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.buildDeadlines()
+	if err := n.buildIntel(); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if err := n.buildAutomation(ctx); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	if err := n.buildSurfaces(); err != nil {

@@ -305,6 +305,16 @@ func (k signingKeys) SigningKey(name string) (string, *rsa.PrivateKey, bool) {
 	return l.KeyID, l.Key, true
 }
 
+// Ed25519Key gives the delivery workers the Ed25519 keys of the local
+// actors, for peers that verify RFC 9421 Ed25519 signatures.
+func (k signingKeys) Ed25519Key(name string) (actor.Ed25519Key, bool) {
+	l, ok := k.n.Local(name)
+	if !ok {
+		return actor.Ed25519Key{}, false
+	}
+	return l.Ed25519()
+}
+
 // keyCache adapts the store's remote key bucket to the actor package's
 // KeyCache. A key seen for the first time, and a key whose PEM changed,
 // are recorded in the audit log (kind "key") by the store, in the

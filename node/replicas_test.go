@@ -142,7 +142,7 @@ func (p *replicaPair) hostActivities() int {
 	}
 }
 
-// TestReplicaFetchesWhatItMissed loses the announcements of entries
+// TestReplicaFetchesWhatItMissed loses the announcements of 50 entries
 // recorded while the finder's node was down: the next announcement shows
 // the gap, and the finder's node fetches what it lacks from the Case
 // Actor's ledger with one request, which costs the host no activity
@@ -150,11 +150,12 @@ func (p *replicaPair) hostActivities() int {
 func TestReplicaFetchesWhatItMissed(t *testing.T) {
 	p := newReplicaPair(t)
 	p.finder.stop()
-	for i := range 5 {
+	const down = 50
+	for i := range down {
 		p.note(fmt.Sprintf("while the finder is down %d", i))
 	}
-	if lost := p.loseDeliveriesToFinder(); lost != 5 {
-		t.Fatalf("lost %d deliveries, want the 5 announcements", lost)
+	if lost := p.loseDeliveriesToFinder(); lost != down {
+		t.Fatalf("lost %d deliveries, want the %d announcements", lost, down)
 	}
 	p.startFinder()
 	sent := p.hostActivities()

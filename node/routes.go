@@ -56,6 +56,10 @@ func (n *Node) router() *mux.Router {
 	route(post, "/api/deliveries/{id}/retry", apiNeeds(accounts.ScopeAct), n.jsonapi.RetryDelivery)
 	route(get, "/api/audit", admin, n.jsonapi.Audit)
 	route(get, "/api/audit/verify", admin, n.jsonapi.VerifyAudit)
+	route(get, "/api/deadlines", read, n.jsonapi.Deadlines)
+	route(get, "/api/intel", read, n.jsonapi.Intel)
+	route(get, "/api/policy", read, n.jsonapi.Policy)
+	route(get, "/api/cases/{id}/policy", read, n.jsonapi.ExplainPolicy)
 	// People (node/jsonapi/users.go): who asks, the users (admins), the
 	// tokens (a user's own; an admin's of anyone).
 	route(get, "/api/whoami", read, n.jsonapi.WhoAmI)

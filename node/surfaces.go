@@ -28,20 +28,23 @@ func (n *Node) buildSurfaces() error {
 		return err
 	}
 	n.jsonapi, err = jsonapi.New(jsonapi.Config{
-		Store:     n.db,
-		Submit:    n.submitter.Submit,
-		Resync:    n.engine.Resync,
-		Local:     n.Local,
-		Actors:    n.configuredActors,
-		Accounts:  n.accounts,
-		ClientIP:  n.clientIP,
-		RotateKey: n.rotateKey,
-		Wake:      n.deliverer.Wake,
-		MaxBody:   n.cfg.MaxInboxBytes,
-		Refused:   n.refused,
-		PublicURL: n.cfg.PublicURL,
-		Now:       n.cfg.Now,
-		Logger:    n.cfg.Logger,
+		Store:      n.db,
+		Submit:     n.submitter.Submit,
+		Resync:     n.engine.Resync,
+		Local:      n.Local,
+		Actors:     n.configuredActors,
+		Accounts:   n.accounts,
+		ClientIP:   n.clientIP,
+		RotateKey:  n.rotateKey,
+		Wake:       n.deliverer.Wake,
+		MaxBody:    n.cfg.MaxInboxBytes,
+		Refused:    n.refused,
+		PublicURL:  n.cfg.PublicURL,
+		Deadlines:  n.deadlines,
+		IsLocal:    n.isLocal,
+		Automation: n.automation,
+		Now:        n.cfg.Now,
+		Logger:     n.cfg.Logger,
 	})
 	if err != nil {
 		return err
@@ -73,6 +76,7 @@ func (n *Node) buildSurfaces() error {
 		Refused:      n.refused,
 		PublicURL:    n.cfg.PublicURL,
 		Stopping:     n.stopping,
+		Deadlines:    n.deadlines,
 		Now:          n.cfg.Now,
 		Logger:       n.cfg.Logger,
 	})

@@ -142,6 +142,10 @@ type DeliveryStats struct {
 	Delivered    uint64 // accepted by the peer
 	Retried      uint64 // failed transiently, scheduled again
 	DeadLettered uint64 // moved to the dead letters
+	// Ed25519 counts the requests signed with RFC 9421 and Ed25519, and
+	// Knocks those a peer refused and was asked again with RSA.
+	Ed25519 uint64
+	Knocks  uint64
 }
 
 // Deliverer sends queued deliveries: it signs each POST with the key of
@@ -169,9 +173,17 @@ type Deliverer struct {
 
 	wake chan struct{}
 
+	// edKeys and caps are the key source and the inbox resolver when they
+	// offer Ed25519 keys and recipients' capabilities; nil otherwise.
+	edKeys    Ed25519KeySource
+	caps      SignatureCapabilities
+	sigMemory *signatureMemory
+
 	delivered    atomic.Uint64
 	retried      atomic.Uint64
 	deadLettered atomic.Uint64
+	ed25519      atomic.Uint64
+	knocks       atomic.Uint64
 }
 
 // NewDeliverer returns a Deliverer. Queue, Keys and Inboxes are required.
@@ -221,7 +233,12 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 		client = *actor.NewSafeClient(actor.SafeClientOptions{Timeout: DefaultClientTimeout, MaxRedirects: -1})
 	}
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	edKeys, _ := cfg.Keys.(Ed25519KeySource)
+	caps, _ := cfg.Inboxes.(SignatureCapabilities)
 	return &Deliverer{
+		edKeys:         edKeys,
+		caps:           caps,
+		sigMemory:      newSignatureMemory(SignatureMemorySize, SignatureMemoryTTL),
 		queue:          cfg.Queue,
 		keys:           cfg.Keys,
 		inboxes:        cfg.Inboxes,
@@ -256,6 +273,8 @@ func (d *Deliverer) Stats() DeliveryStats {
 		Delivered:    d.delivered.Load(),
 		Retried:      d.retried.Load(),
 		DeadLettered: d.deadLettered.Load(),
+		Ed25519:      d.ed25519.Load(),
+		Knocks:       d.knocks.Load(),
 	}
 }
 
@@ -361,6 +380,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 // attemptResult is what one attempt found out, for the queue and the log.
 type attemptResult struct {
 	inbox      string
+	signature  string // SignatureCavageRSA or SignatureRFC9421Ed25519: what the last request carried
 	status     int
 	outcome    outcome
 	reason     string        // why it failed; empty on success
@@ -428,6 +448,7 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
 		Str("actor", dl.Actor).
 		Str("recipient", dl.Recipient).
 		Str("inbox", res.inbox).
+		Str("signature", res.signature).
 		Int("attempt", dl.Attempts+1).
 		Int("status", res.status).
 		Str("outcome", res.outcome.String()).
@@ -478,21 +499,55 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 		return fail(inbox, Permanent(fmt.Errorf("inbox of %s: %w", dl.Recipient, err)))
 	}
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, inbox, bytes.NewReader(act.Body))
+	// post sends the stored bytes to inbox, signed with Ed25519 when ed
+	// is set and with RSA otherwise.
+	post := func(ed *actor.Ed25519Key) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, inbox, bytes.NewReader(act.Body))
+		if err != nil {
+			return nil, Permanent(fmt.Errorf("build request to %s: %w", inbox, err))
+		}
+		req.Header.Set("Content-Type", actor.ContentType)
+		req.Header.Set("Accept", actor.ContentType)
+		req.Header.Set("User-Agent", d.userAgent)
+		if ed != nil {
+			err = actor.SignRequestEd25519(req, act.Body, ed.KeyID, ed.Key, d.now())
+			d.ed25519.Add(1)
+		} else {
+			err = actor.SignRequest(req, act.Body, keyID, key, d.now())
+		}
+		if err != nil {
+			return nil, Permanent(fmt.Errorf("sign the request: %w", err))
+		}
+		resp, err := d.client.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("post to %s: %w", inbox, err)
+		}
+		return resp, nil
+	}
+	signature := SignatureCavageRSA
+	var resp *http.Response
+	if ed, ok := d.ed25519For(dl.Actor, dl.Recipient, inbox); ok {
+		signature = SignatureRFC9421Ed25519
+		resp, err = post(&ed)
+		if err == nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusBadRequest) {
+			// Double knock: the same delivery once more with RSA; the
+			// origin is remembered only if RSA is what it takes.
+			drain(resp)
+			d.knocks.Add(1)
+			signature = SignatureCavageRSA
+			if resp, err = post(nil); err == nil && resp.StatusCode/100 == 2 {
+				d.sigMemory.refuse(origin(inbox), d.now())
+			}
+		}
+	} else {
+		resp, err = post(nil)
+	}
 	if err != nil {
-		return fail(inbox, Permanent(fmt.Errorf("build request to %s: %w", inbox, err)))
+		res := fail(inbox, err)
+		res.signature = signature
+		return res
 	}
-	req.Header.Set("Content-Type", actor.ContentType)
-	req.Header.Set("Accept", actor.ContentType)
-	req.Header.Set("User-Agent", d.userAgent)
-	if err := actor.SignRequest(req, act.Body, keyID, key, d.now()); err != nil {
-		return fail(inbox, Permanent(fmt.Errorf("sign the request: %w", err)))
-	}
-	resp, err := d.client.Do(req)
-	if err != nil {
-		return fail(inbox, fmt.Errorf("post to %s: %w", inbox, err))
-	}
-	res := attemptResult{inbox: inbox, status: resp.StatusCode, outcome: classify(resp.StatusCode, nil)}
+	res := attemptResult{inbox: inbox, signature: signature, status: resp.StatusCode, outcome: classify(resp.StatusCode, nil)}
 	peerErr := drain(resp)
 	if res.outcome == delivered {
 		return res

@@ -24,9 +24,17 @@
 //  2. it resolves the recipient actor's inbox (ActorInboxes fetches and
 //     caches the actor document and accepts only an inbox on the actor's
 //     own host; shared inboxes are not used);
-//  3. it signs the POST with the key of the activity's local actor
-//     (draft-cavage, rsa-sha256, "(request-target) host date digest", Date
-//     at send time) and sends it without following redirects;
+//  3. it signs the POST with a key of the activity's local actor and sends
+//     it without following redirects: with RFC 9421 and the actor's
+//     Ed25519 key (alg="ed25519", covering @method, @target-uri, @authority
+//     and content-digest, created at send time) when the recipient's actor
+//     document lists the FEP-844e capability of RFC 9421 Ed25519
+//     signatures, as every Vultron node's actors do; otherwise with
+//     draft-cavage and its RSA key (rsa-sha256, "(request-target) host
+//     date digest", Date at send time), which every fediverse server
+//     verifies. A 401 or 400 to an Ed25519 signature is asked again at
+//     once with RSA, and the origin that accepted RSA instead is signed to
+//     with RSA only for a day (signatures.go);
 //  4. it classifies the answer: 2xx completes the delivery; 408, 429, 5xx
 //     and network errors schedule a retry under the RetryPolicy, honouring
 //     Retry-After; any other status, a missing signing key and a recipient
@@ -34,7 +42,8 @@
 //     would fall after the horizon.
 //
 // Each attempt logs one line: delivery, activity, actor, recipient, inbox,
-// attempt number, status, outcome, duration and next attempt. Activity
+// the signature it carried, attempt number, status, outcome, duration and
+// next attempt. Activity
 // bodies, keys and signatures are never logged.
 //
 // Leases live in memory only. A delivery whose attempt was cut short by a

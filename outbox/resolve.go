@@ -57,6 +57,9 @@ type ActorInboxes struct {
 type inboxEntry struct {
 	inbox   string
 	expires time.Time
+	// ed25519 is whether the actor's document says its server verifies
+	// RFC 9421 signatures made with Ed25519 (see VerifiesEd25519).
+	ed25519 bool
 }
 
 // NewActorInboxes returns an ActorInboxes that dereferences actor IRIs
@@ -112,8 +115,9 @@ func (a *ActorInboxes) Inbox(ctx context.Context, actorIRI string) (string, erro
 		return "", classifyFetchError(err)
 	}
 	var doc struct {
-		ID    string          `json:"id"`
-		Inbox json.RawMessage `json:"inbox"`
+		ID        string          `json:"id"`
+		Inbox     json.RawMessage `json:"inbox"`
+		Generator json.RawMessage `json:"generator"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return "", Permanent(fmt.Errorf("actor document %s is not a JSON object: %w", actorIRI, err))
@@ -128,8 +132,54 @@ func (a *ActorInboxes) Inbox(ctx context.Context, actorIRI string) (string, erro
 	if err := checkSameHost(actorIRI, inbox); err != nil {
 		return "", Permanent(fmt.Errorf("actor document %s: %w", actorIRI, err))
 	}
-	a.store(actorIRI, inbox)
+	a.store(actorIRI, inboxEntry{inbox: inbox, ed25519: implementsEd25519(doc.Generator)})
 	return inbox, nil
+}
+
+// VerifiesEd25519 reports whether the actor actorIRI's server verifies RFC
+// 9421 signatures made with Ed25519, as its cached document says: its
+// generator (FEP-844e) lists actor.CapabilityRFC9421Ed25519 among what it
+// implements. Local actors do. An actor whose document is not cached (it
+// expired, or Inbox was not asked) is taken not to.
+func (a *ActorInboxes) VerifiesEd25519(actorIRI string) bool {
+	a.mu.Lock()
+	_, local := a.local[actorIRI]
+	a.mu.Unlock()
+	if local {
+		return true
+	}
+	e, ok := a.cache.Peek(actorIRI)
+	return ok && e.ed25519 && a.now().Before(e.expires)
+}
+
+// implementsEd25519 reads a FEP-844e generator, {"implements": [{"href":
+// ...}, ...]} (an Application object, or a list of them), and reports
+// whether it lists actor.CapabilityRFC9421Ed25519. Anything it cannot read
+// is taken as not listing it.
+func implementsEd25519(raw json.RawMessage) bool {
+	type link struct {
+		Href string `json:"href"`
+	}
+	type app struct {
+		Implements []json.RawMessage `json:"implements"`
+	}
+	var apps []app
+	if err := json.Unmarshal(raw, &apps); err != nil {
+		var one app
+		if json.Unmarshal(raw, &one) != nil {
+			return false
+		}
+		apps = []app{one}
+	}
+	for _, g := range apps {
+		for _, it := range g.Implements {
+			var l link
+			if json.Unmarshal(it, &l) == nil && l.Href == actor.CapabilityRFC9421Ed25519 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // cached returns the inbox of a local actor or a fresh cache entry.
@@ -151,9 +201,10 @@ func (a *ActorInboxes) cached(iri string) (string, bool) {
 	return e.inbox, true
 }
 
-// store caches inbox for iri, first dropping the expired entries, which
-// are the oldest; the cache drops the oldest one when it is full.
-func (a *ActorInboxes) store(iri, inbox string) {
+// store caches entry (its expiry set here) for iri, first dropping the expired
+// entries, which are the oldest; the cache drops the oldest one when it is
+// full.
+func (a *ActorInboxes) store(iri string, entry inboxEntry) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.now()
@@ -161,7 +212,8 @@ func (a *ActorInboxes) store(iri, inbox string) {
 	for _, e, ok := a.cache.GetOldest(); ok && !now.Before(e.expires); _, e, ok = a.cache.GetOldest() {
 		a.cache.RemoveOldest()
 	}
-	a.cache.Add(iri, inboxEntry{inbox: inbox, expires: now.Add(a.ttl)})
+	entry.expires = now.Add(a.ttl)
+	a.cache.Add(iri, entry)
 }
 
 // checkSameHost accepts inbox when it is an http or https URL on the host

@@ -324,20 +324,5 @@ func orderingKey(a *vocab.Activity, r vocab.Resolver) string {
 	}
 	// An answer to a report names the Offer by id (RV, RI, RC): resolve it,
 	// so that the answers about one report keep their order.
-	ref := a.Object
-	for depth := 0; depth < 3; depth++ {
-		obj := ref.Object
-		if obj == nil && ref.IRI != "" && r != nil {
-			obj, _ = r.Resolve(ref.IRI)
-		}
-		switch o := obj.(type) {
-		case *vocab.VulnerabilityReport:
-			return o.ID
-		case *vocab.Activity:
-			ref = o.Object
-		default:
-			return ""
-		}
-	}
-	return ""
+	return vocab.ReportOf(a, r)
 }

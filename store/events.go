@@ -10,7 +10,9 @@ import (
 // The events bucket is the node's change feed: one record, under a
 // sequential key, for every ledger entry a case on this node records or
 // replicates, and for every step of a report before or as it joins a case,
-// written in the same transaction as the entry or the step. Integrations
+// written in the same transaction as the entry or the step, and for every
+// deadline and threat-intelligence signal the node announces (packages
+// deadline and intel). Integrations
 // (webhooks) follow it with a durable cursor each, in the webhooks bucket.
 // Its values are sealed like case content.
 

@@ -335,6 +335,19 @@ func (c *CaseBucket) Append(value []byte) (uint64, error) {
 // skipping sub-buckets. key and value are copies fn may keep. An error from
 // fn stops the iteration and is returned. fn must not write to this bucket.
 func (c *CaseBucket) Range(from []byte, fn func(key, value []byte) error) error {
+	return c.scan(from, nil, fn)
+}
+
+// RangePrefix calls fn for each key that starts with prefix, in key order,
+// with the same rules as Range.
+func (c *CaseBucket) RangePrefix(prefix []byte, fn func(key, value []byte) error) error {
+	return c.scan(prefix, prefix, fn)
+}
+
+// scan calls fn for each key ≥ from (all keys when from is nil) that
+// starts with prefix, in key order, skipping sub-buckets: what Range and
+// RangePrefix do.
+func (c *CaseBucket) scan(from, prefix []byte, fn func(key, value []byte) error) error {
 	cur := c.b.Cursor()
 	var k, v []byte
 	if from == nil {
@@ -342,27 +355,8 @@ func (c *CaseBucket) Range(from []byte, fn func(key, value []byte) error) error 
 	} else {
 		k, v = cur.Seek(from)
 	}
-	for ; k != nil; k, v = cur.Next() {
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
 		if v == nil { // sub-bucket
-			continue
-		}
-		val := c.value(k, v)
-		if val == nil && c.r != nil && c.r.sealErr != nil {
-			return c.r.sealErr
-		}
-		if err := fn(cloneBytes(k), val); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// RangePrefix calls fn for each key that starts with prefix, in key order,
-// with the same rules as Range.
-func (c *CaseBucket) RangePrefix(prefix []byte, fn func(key, value []byte) error) error {
-	cur := c.b.Cursor()
-	for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
-		if v == nil {
 			continue
 		}
 		val := c.value(k, v)

@@ -61,6 +61,7 @@ const (
 	roleKind
 	ledgerKind
 	activityKind
+	recordKind
 	otherKind
 )
 
@@ -90,6 +91,8 @@ func (k kind) String() string {
 		return "CaseLedgerEntry"
 	case activityKind:
 		return "activity"
+	case recordKind:
+		return "VulnerabilityRecord"
 	}
 	return "object"
 }
@@ -118,6 +121,8 @@ func kindOf(o Object) kind {
 		return ledgerKind
 	case *Activity:
 		return activityKind
+	case *VulnerabilityRecord:
+		return recordKind
 	case *GenericObject:
 		switch x.Type {
 		case "Note":
@@ -174,6 +179,7 @@ func patterns() []pattern {
 		{sem: EngageCase, activity: "Join", object: caseKind},
 		{sem: DeferCase, activity: "Ignore", object: caseKind},
 		{sem: AddReportToCase, activity: "Add", object: reportKind, target: caseKind},
+		{sem: AddVulnerabilityRecordToCase, activity: "Add", object: recordKind, target: caseKind},
 		{sem: OfferActorToCase, activity: "Offer", object: actorKind, target: caseKind},
 		{sem: AcceptActorRecommendation, activity: "Accept", object: activityKind, inner: offerActor},
 		{sem: RejectActorRecommendation, activity: "Reject", object: activityKind, inner: offerActor},

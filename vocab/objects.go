@@ -1,5 +1,7 @@
 package vocab
 
+import "time"
+
 // Object is any value that can stand in an object-valued property or at
 // the top of a document: an *Activity, an *Actor, a *GenericObject (a Note,
 // an Event, a collection and any other ActivityStreams core type), or one
@@ -276,3 +278,18 @@ const (
 	// ActivityStreams context and names the Vultron types.
 	VultronContext = "https://certcc.github.io/Vultron/ns/context.jsonld"
 )
+
+// CaseCreation returns the Create(VulnerabilityCase) by which the Case
+// Actor actor opens the case vc, published at published: the first entry
+// of the case's ledger. Its id is the case's id followed by "/created",
+// so that it is the same activity wherever the case is opened again from
+// the same data.
+func CaseCreation(actor string, vc *VulnerabilityCase, published time.Time) *Activity {
+	create := &Activity{}
+	create.ID, create.Type = vc.ID+"/created", "Create"
+	create.Actor = RefTo(actor)
+	create.Object = Inline(vc)
+	create.Context = RefTo(vc.ID)
+	create.Published = published.Format(time.RFC3339)
+	return create
+}

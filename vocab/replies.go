@@ -218,3 +218,29 @@ func replyOf(m MessageTypes, per [4]MessageTypes) MessageTypes {
 	}
 	return out
 }
+
+// ReportOf returns the id of the report an activity is about: the report
+// an Offer carries, or that of the Offer an answer (RV, RI, RC, or a reply
+// to one of those) names, resolving ids through r; "" if none. It follows
+// at most four levels of objects.
+func ReportOf(a *Activity, r Resolver) string {
+	ref := Ref{}
+	if a != nil {
+		ref = Inline(a)
+	}
+	for depth := 0; depth < 4 && !ref.IsZero(); depth++ {
+		obj := ref.Object
+		if obj == nil && ref.IRI != "" && r != nil {
+			obj, _ = r.Resolve(ref.IRI)
+		}
+		switch o := obj.(type) {
+		case *VulnerabilityReport:
+			return o.ID
+		case *Activity:
+			ref = o.Object
+		default:
+			return ""
+		}
+	}
+	return ""
+}

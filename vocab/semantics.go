@@ -78,6 +78,12 @@ const (
 	Unknown Semantic = "UNKNOWN"
 )
 
+// AddVulnerabilityRecordToCase records the ids a vulnerability is known
+// by (a CVE id and its aliases) in a case: Add(VulnerabilityRecord) with
+// the case as target. It is this node's extension; the reference has no
+// message for it (docs/protocol.md).
+const AddVulnerabilityRecordToCase Semantic = "ADD_VULNERABILITY_RECORD_TO_CASE"
+
 // objectSemanticPrefix starts the semantic of a bare object.
 const objectSemanticPrefix = "OBJECT:"
 

@@ -141,3 +141,13 @@ func DeclareNonAdherence(caseID, participantID, reason string) map[string]any {
 	}
 	return act
 }
+
+// AddVulnerabilityIDs is Add(VulnerabilityRecord) to a case: the id a
+// vulnerability is known by (a CVE id) and its aliases.
+func AddVulnerabilityIDs(caseID, id string, aliases []string) map[string]any {
+	rec := map[string]any{"type": TypeVulnerabilityRecord, "name": id}
+	if len(aliases) > 0 {
+		rec["aliases"] = aliases
+	}
+	return map[string]any{"type": "Add", "object": rec, "target": caseID, "context": caseID}
+}

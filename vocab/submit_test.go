@@ -48,6 +48,7 @@ func TestSubmittedShapes(t *testing.T) {
 		{"fix ready", ReportFixState(caseID, partID, "VFd"), "ADD_PARTICIPANT_STATUS_TO_PARTICIPANT"},
 		{"public", ReportCaseState(caseID, partID, "Pxa"), "ADD_PARTICIPANT_STATUS_TO_PARTICIPANT"},
 		{"note", AddNote(caseID, "hello"), "ADD_NOTE_TO_CASE"},
+		{"vulnerability ids", AddVulnerabilityIDs(caseID, "CVE-2026-1234", []string{"GHSA-aaaa-bbbb-cccc"}), "ADD_VULNERABILITY_RECORD_TO_CASE"},
 		{"engage", Respond("Join", caseID, caseID), "ENGAGE_CASE"},
 		{"defer", Respond("Ignore", caseID, caseID), "DEFER_CASE"},
 		{"close", Respond("Leave", caseID, caseID), "CLOSE_CASE"},

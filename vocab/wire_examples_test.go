@@ -160,6 +160,14 @@ func exNoteObj() *GenericObject {
 	return n
 }
 
+// exRecordObj is the ids the case's vulnerability is known by.
+func exRecordObj() *VulnerabilityRecord {
+	r := &VulnerabilityRecord{ObjectBase: exBase("https://vendor.example/objects/cve-2026-1234", TypeVulnerabilityRecord)}
+	r.Name = "CVE-2026-1234"
+	r.Aliases = []string{"GHSA-2f3q-x8v6-9c4m"}
+	return r
+}
+
 func exCaseObj() *VulnerabilityCase {
 	vendor := exParticipant(exVendorPart, exVendor, "vendor", "case_owner")
 	vendor.ParticipantStatuses = []Ref{exIn(exParticipantStatusObj())}
@@ -354,6 +362,7 @@ func wireExamples(t testing.TB) []wireExample {
 		// Notes, statuses and the ledger.
 		{file: "create_note.json", object: exAct("Create", "https://vendor.example/activities/create-note", exVendor, exIn(exNoteObj())), want: string(CreateNote), messages: "-"},
 		{file: "add_note_to_case.json", object: exAct("Add", "https://vendor.example/activities/add-note", exVendor, exIn(exNoteObj()), withTarget(caseRef)), want: string(AddNoteToCase), messages: "GI"},
+		{file: "add_vulnerability_record_to_case.json", object: exAct("Add", "https://vendor.example/activities/add-cve", exVendor, exIn(exRecordObj()), withTarget(caseRef), withContext(caseRef)), want: string(AddVulnerabilityRecordToCase), messages: "-"},
 		{file: "remove_note_from_case.json", object: exAct("Remove", "https://vendor.example/activities/remove-note", exVendor, exIn(exNoteObj()), withTarget(caseRef)), want: string(RemoveNoteFromCase), messages: "-"},
 		{file: "create_case_status.json", object: exAct("Create", "https://vendor.example/activities/create-status", exCaseActor, exIn(exCaseStatusObj()), withContext(caseRef)), want: string(CreateCaseStatus), messages: "-"},
 		{file: "add_status_to_case.json", object: exAct("Add", "https://vendor.example/activities/add-status", exCaseActor, exIn(exCaseStatusObj()), withTarget(caseRef)), want: string(AddCaseStatusToCase), messages: "CP|CX|CA"},

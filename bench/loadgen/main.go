@@ -22,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -70,6 +71,8 @@ func main() {
 	timeout := flag.Duration("timeout", 3*time.Minute, "bound on the timed phase")
 	drain := flag.Duration("drain", 0, "wait up to this long after the timed phase for the receiver's replies to reach the senders")
 	expectReplies := flag.Bool("replies", true, "the receiver answers each accepted activity with one reply (wait for it during -drain)")
+	ed := flag.Bool("ed25519", true, "the senders' documents say their server verifies RFC 9421 Ed25519 signatures, as a Vultron node's do\n(the node signs its replies to them with Ed25519); false: with RSA")
+	via := flag.String("via", "", "comma-separated host:port addresses on 127.0.0.1 to connect to instead of the inbox URL's, in turn\n(several node processes behind one public URL); the requests still name the inbox URL's host")
 	object := flag.String("object", "report", "the Offer's object: report (a VulnerabilityReport under the Vultron context, what a node receives)\nor note (the same as an ActivityStreams Note, for an inbox without the Vultron vocabulary)")
 	flag.Parse()
 	offers := map[string]func(actorID, recipient, tag string) []byte{"report": bench.OfferBody, "note": bench.NoteOfferBody}
@@ -78,13 +81,17 @@ func main() {
 		fmt.Fprintf(os.Stderr, "loadgen: -object must be report or note, not %q\n", *object)
 		os.Exit(2)
 	}
-	if err := run(*inbox, *senders, *count, *timeout, *drain, *expectReplies, offer); err != nil {
+	var addrs []string
+	if *via != "" {
+		addrs = strings.Split(*via, ",")
+	}
+	if err := run(*inbox, *senders, *count, *timeout, *drain, *expectReplies, *ed, addrs, offer); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(inbox string, n, count int, timeout, drain time.Duration, expectReplies bool, offer func(actorID, recipient, tag string) []byte) error {
+func run(inbox string, n, count int, timeout, drain time.Duration, expectReplies, ed bool, via []string, offer func(actorID, recipient, tag string) []byte) error {
 	u, err := url.Parse(inbox)
 	if err != nil || u.Hostname() != "127.0.0.1" {
 		return fmt.Errorf("-inbox must be an http URL on 127.0.0.1, got %q", inbox)
@@ -97,6 +104,7 @@ func run(inbox string, n, count int, timeout, drain time.Duration, expectReplies
 		return err
 	}
 	defer s.Close()
+	s.Ed25519 = ed
 	recipient := strings.TrimSuffix(inbox, "/inbox")
 	tag := fmt.Sprintf("%d", time.Now().UnixNano())
 
@@ -140,9 +148,23 @@ func run(inbox string, n, count int, timeout, drain time.Duration, expectReplies
 	}
 	signSecs := time.Since(t0).Seconds()
 
-	client := &http.Client{Transport: &http.Transport{
-		MaxIdleConnsPerHost: n, MaxConnsPerHost: n, DisableCompression: true,
-	}, Timeout: time.Minute}
+	transport := &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: n, DisableCompression: true}
+	if len(via) > 0 {
+		for _, a := range via {
+			if h, _, err := net.SplitHostPort(a); err != nil || h != "127.0.0.1" {
+				return fmt.Errorf("-via: %q is not a 127.0.0.1:port address", a)
+			}
+		}
+		// Each new connection goes to the next address: the senders'
+		// connections are spread over the processes, and each stays with
+		// its process, as behind a proxy that balances connections.
+		var turn atomic.Int64
+		var d net.Dialer
+		transport.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, via[int(turn.Add(1)-1)%len(via)])
+		}
+	}
+	client := &http.Client{Transport: transport, Timeout: time.Minute}
 	post := func(ctx context.Context, sg signed) (int, string, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, inbox, strings.NewReader(string(sg.body)))
 		if err != nil {

@@ -32,14 +32,15 @@ func main() {
 	count := flag.Int("count", 4000, "activities to send")
 	out := flag.String("o", "inbox.prof", "CPU profile to write")
 	workers := flag.Int("delivery-workers", 0, "the node's delivery workers (0: its default)")
+	ed := flag.Bool("ed25519", true, "the senders say they verify RFC 9421 Ed25519, so the node signs its replies with Ed25519 (false: RSA)")
 	flag.Parse()
-	if err := run(*lg, *senders, *count, *workers, *out); err != nil {
+	if err := run(*lg, *senders, *count, *workers, *ed, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		os.Exit(1)
 	}
 }
 
-func run(lg string, senders, count, workers int, out string) error {
+func run(lg string, senders, count, workers int, ed bool, out string) error {
 	dir, err := os.MkdirTemp("", "vultron-profile-")
 	if err != nil {
 		return err
@@ -67,7 +68,7 @@ func run(lg string, senders, count, workers int, out string) error {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return err
 	}
-	cmd := exec.Command(lg, "-inbox", u+"/actors/vendor/inbox", "-senders", strconv.Itoa(senders), "-count", strconv.Itoa(count), "-drain", "1m")
+	cmd := exec.Command(lg, "-inbox", u+"/actors/vendor/inbox", "-senders", strconv.Itoa(senders), "-count", strconv.Itoa(count), "-drain", "1m", "-ed25519="+strconv.FormatBool(ed))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	commits, written := n.Store().Commits(), bytesWritten()
 	err = cmd.Run()

@@ -76,13 +76,15 @@ type Results struct {
 var res Results
 
 // allParts are the parts of the benchmark, in the order they run.
-func allParts() []string { return []string{"inbox", "fanout", "bigcase", "footprint"} }
+func allParts() []string {
+	return []string{"inbox", "fanout", "bigcase", "footprint", "postgres", "growth"}
+}
 
 func main() {
 	runs := flag.Int("runs", 3, "runs of every measurement (the median is reported)")
 	out := flag.String("out", "bench/results/results.json", "where to write the raw results (a run of some -parts is merged into it)")
 	quick := flag.Bool("quick", false, "small sizes, for trying the harness out")
-	partList := flag.String("parts", strings.Join(allParts(), ","), "what to measure, comma-separated: inbox (the node's inbox, its limit and the Node.js inboxes\nbeside it), fanout, bigcase, footprint")
+	partList := flag.String("parts", strings.Join(allParts(), ","), "what to measure, comma-separated: inbox (the node's inbox, its limit and the Node.js inboxes\nbeside it), fanout, bigcase, footprint, postgres (the inbox of one and of two processes, fan-out and\nthe big case on a throw-away PostgreSQL), growth (figures on stores of 10,000 and 100,000 cases, both engines)")
 	peers := flag.Bool("peers", true, "measure the interoperability peer (federation_test/peer) and the plain Fedify inbox\n(bench/fedify-inbox) beside the node's inbox (needs node and their npm packages: make peer-deps bench-deps)")
 	flag.Parse()
 	parts, err := parseParts(*partList)
@@ -117,7 +119,7 @@ func parseParts(list string) (map[string]bool, error) {
 func partOf(f *Figure) string {
 	switch {
 	case strings.HasPrefix(f.Group, "inbox"), f.Group == "interop-peer", f.Group == "fedify",
-		f.Group == "ratio" && (strings.HasPrefix(f.Name, "inbox/") || strings.HasPrefix(f.Name, "ours/")):
+		f.Group == "ratio" && (strings.HasPrefix(f.Name, "inbox") || strings.HasPrefix(f.Name, "ours/")):
 		return "inbox"
 	case f.Group == "fanout", f.Group == "micro":
 		return "fanout"
@@ -125,6 +127,10 @@ func partOf(f *Figure) string {
 		return "bigcase"
 	case f.Group == "footprint":
 		return "footprint"
+	case strings.HasPrefix(f.Group, "pg"):
+		return "postgres"
+	case strings.HasPrefix(f.Group, "growth"):
+		return "growth"
 	}
 	return ""
 }
@@ -257,11 +263,11 @@ func run(runs int, quick, peers bool, parts map[string]bool) error {
 	// 1. Limits, fan-out and the big case's ledger: Go benchmarks.
 	var benchRe []string
 	if parts["inbox"] {
-		benchRe = append(benchRe, "InboxLimit")
+		benchRe = append(benchRe, "InboxLimit", "AckLimit")
 	}
 	if parts["fanout"] {
 		if quick {
-			benchRe = append(benchRe, "RSASign", "Fanout/N=200$")
+			benchRe = append(benchRe, "RSASign", "Fanout/sig=.*/N=200$")
 		} else {
 			benchRe = append(benchRe, "RSASign", "Fanout")
 		}
@@ -298,6 +304,16 @@ func run(runs int, quick, peers bool, parts map[string]bool) error {
 			sizes = []int{5000}
 		}
 		if err := bigCaseNode(tmp, bin, runs, sizes); err != nil {
+			return err
+		}
+	}
+	if parts["postgres"] {
+		if err := postgresPart(tmp, bin, runs, quick); err != nil {
+			return err
+		}
+	}
+	if parts["growth"] {
+		if err := growthPart(tmp, bin, runs, quick); err != nil {
 			return err
 		}
 	}
@@ -359,9 +375,13 @@ func goBench(re string, runs int) error {
 			name, group = "limit activities/s, "+m[1]+" workers", "inbox"
 			size, _ = strconv.ParseFloat(m[1], 64)
 		}
-		if m := regexp.MustCompile(`Fanout/N=(\d+)`).FindStringSubmatch(k.name); m != nil {
-			name, group = "fan-out N="+m[1]+" "+k.unit, "fanout"
-			size, _ = strconv.ParseFloat(m[1], 64)
+		if m := regexp.MustCompile(`AckLimit/sig=(\w+)/workers=(\d+)`).FindStringSubmatch(k.name); m != nil {
+			name, group = "acknowledged limit ("+m[1]+") activities/s, "+m[2]+" workers", "inbox"
+			size, _ = strconv.ParseFloat(m[2], 64)
+		}
+		if m := regexp.MustCompile(`Fanout/sig=(\w+)/N=(\d+)`).FindStringSubmatch(k.name); m != nil {
+			name, group = "fan-out ("+m[1]+") N="+m[2]+" "+k.unit, "fanout"
+			size, _ = strconv.ParseFloat(m[2], 64)
 		}
 		if m := regexp.MustCompile(`BigCase/entries=(\d+)`).FindStringSubmatch(k.name); m != nil {
 			name, group = "big case "+m[1]+" entries "+k.unit, "bigcase"
@@ -408,28 +428,54 @@ func freePort() (int, error) {
 
 // startNode starts `vultron serve` on dir (creating it) and waits until it
 // is ready.
-func startNode(bin, dir string) (*node, error) {
+func startNode(bin, dir string) (*node, error) { return startNodeWith(bin, nodeOpts{dir: dir}) }
+
+// nodeOpts are the settings of a node process that differ between parts.
+type nodeOpts struct {
+	dir string
+	// store is --store ("" means the bbolt file in dir).
+	store string
+	// publicURL is --public-url ("" means the process's own address): the
+	// second process of a node on a shared store has the first's.
+	publicURL string
+	// dataKeyFile is --data-key-file ("" means dir/data-key): processes on
+	// one shared store are given one data key.
+	dataKeyFile string
+}
+
+// startNodeWith starts `vultron serve` with o and waits until it is ready.
+func startNodeWith(bin string, o nodeOpts) (*node, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	u := fmt.Sprintf("http://127.0.0.1:%d", port)
-	args := []string{"serve", "--data", dir, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--public-url", u,
+	own := fmt.Sprintf("http://127.0.0.1:%d", port)
+	public := o.publicURL
+	if public == "" {
+		public = own
+	}
+	args := []string{"serve", "--data", o.dir, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--public-url", public,
 		"--actor", "vendor:Organization", "--allow-private-peers", "--log-level", "error"}
+	if o.store != "" {
+		args = append(args, "--store", o.store)
+	}
+	if o.dataKeyFile != "" {
+		args = append(args, "--data-key-file", o.dataKeyFile)
+	}
 	cmd := exec.Command(filepath.Join(bin, "vultron"), args...)
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	n := &node{cmd: cmd, url: u, dir: dir}
+	n := &node{cmd: cmd, url: own, dir: o.dir}
 	for time.Since(t0) < 2*time.Minute {
-		resp, err := http.Get(u + "/readyz")
+		resp, err := http.Get(own + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				n.start = time.Since(t0)
-				tok, _ := os.ReadFile(filepath.Join(dir, "api-token"))
+				tok, _ := os.ReadFile(filepath.Join(o.dir, "api-token"))
 				n.token = strings.TrimSpace(string(tok))
 				return n, nil
 			}
@@ -532,8 +578,9 @@ type lgResult struct {
 	DrainSeconds float64 `json:"drainSeconds"`
 }
 
-func loadgen(bin, inbox string, senders, count int, replies bool, object string) (lgResult, string, error) {
+func loadgen(bin, inbox string, senders, count int, replies bool, object string, extra ...string) (lgResult, string, error) {
 	args := []string{"-inbox", inbox, "-senders", strconv.Itoa(senders), "-count", strconv.Itoa(count), "-drain", "2m", "-replies=" + strconv.FormatBool(replies)}
+	args = append(args, extra...)
 	if object != "report" {
 		args = append(args, "-object", object)
 	}
@@ -617,6 +664,10 @@ func inboxPart(tmp, bin string, runs, count int, peers bool) error {
 	for _, s := range senderCounts() {
 		ours := fmt.Sprintf("inbox accepted/s, %d senders", s)
 		ratio(fmt.Sprintf("inbox/limit, %d senders", s), ours, fmt.Sprintf("limit activities/s, %d workers", s))
+		// The load generator's senders say they verify Ed25519, as other
+		// Vultron nodes do: the node signs their acknowledgements so.
+		ratio(fmt.Sprintf("inbox acknowledged/acknowledged limit, %d senders", s), fmt.Sprintf("inbox accepted and acknowledged/s, %d senders", s),
+			fmt.Sprintf("acknowledged limit (%s) activities/s, %d workers", bench.AckEd25519, s))
 		for _, p := range measured {
 			ratio(fmt.Sprintf("ours/%s, %d senders", p.name, s), ours, fmt.Sprintf("%s accepted/s, %d senders", p.name, s))
 		}

@@ -17,7 +17,7 @@ func TestParseParts(t *testing.T) {
 	}{
 		{"inbox", []string{"inbox"}, ""},
 		{"inbox, footprint", []string{"footprint", "inbox"}, ""},
-		{strings.Join(allParts(), ","), []string{"bigcase", "fanout", "footprint", "inbox"}, ""},
+		{strings.Join(allParts(), ","), []string{"bigcase", "fanout", "footprint", "growth", "inbox", "postgres"}, ""},
 		{"inbox,limits", nil, `unknown part "limits"`},
 		{"", nil, `unknown part ""`},
 	} {

@@ -53,6 +53,7 @@ type actionValues struct {
 	parent, child, sibling string
 	// off and on are the case engagement flags.
 	off, on bool
+	aliases string
 }
 
 // text returns the text given with --content or read from --content-file

@@ -34,7 +34,7 @@ func startCLINode(t *testing.T, actors ...string) cliNode {
 }
 
 // startCLINodeWith starts a node as startCLINode does, with the embargo
-// settings of extra.
+// settings, the clock and the deadlines of extra.
 func startCLINodeWith(t *testing.T, extra node.Config, actors ...string) cliNode {
 	t.Helper()
 	dir := t.TempDir()
@@ -50,7 +50,9 @@ func startCLINodeWith(t *testing.T, extra node.Config, actors ...string) cliNode
 	}
 	n, err := node.New(t.Context(), node.Config{DataDir: dir, Listener: ln, PublicURL: u, Actors: acs,
 		AllowPrivatePeers: true, Logger: zerolog.Nop(), Notice: io.Discard, MaxEmbargo: extra.MaxEmbargo, DefaultEmbargo: extra.DefaultEmbargo,
-		Retry: outbox.RetryPolicy{First: 50 * time.Millisecond, Max: 200 * time.Millisecond, Horizon: time.Minute}})
+		Retry: outbox.RetryPolicy{First: 50 * time.Millisecond, Max: 200 * time.Millisecond, Horizon: time.Minute},
+		Now:   extra.Now, Deadlines: extra.Deadlines, DeadlineCheck: extra.DeadlineCheck,
+		Policy: extra.Policy, AutomationInterval: extra.AutomationInterval})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,6 +35,11 @@ func caseActionGroup() actionGroup {
 					fs.StringVar(&v.contentFile, "content-file", "", "a file holding the note's text")
 				},
 				build: buildNote},
+			{name: "cve", message: "-", summary: "record the CVE id (and other ids) the case's vulnerability is known by", args: "CASE ID", minArgs: 2, maxArgs: 2,
+				flags: func(fs *flag.FlagSet, v *actionValues) {
+					fs.StringVar(&v.aliases, "aliases", "", "other ids it is known by, comma-separated (GHSA, OSV, a vendor's own)")
+				},
+				build: buildVulnerabilityIDs},
 			{name: "transfer", message: "-", summary: "offer the case's ownership to a participant (owner only)", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: func(fs *flag.FlagSet, v *actionValues) {
 					fs.StringVar(&v.to, "to", "", "the actor id (URL) of the new owner (required)")
@@ -140,4 +145,20 @@ func buildEngagement(ctx context.Context, s *session, v *actionValues, args []st
 		return nil, "", err
 	}
 	return vocab.DeclareEngagement(d.ID, pid, v.on, v.reason), d.ID, nil
+}
+
+// buildVulnerabilityIDs records the ids the case's vulnerability is known
+// by (Add(VulnerabilityRecord)).
+func buildVulnerabilityIDs(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
+	var aliases []string
+	for _, a := range strings.Split(v.aliases, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			aliases = append(aliases, a)
+		}
+	}
+	d, err := s.caseDetail(ctx, args[0])
+	if err != nil {
+		return nil, "", err
+	}
+	return vocab.AddVulnerabilityIDs(d.ID, args[1], aliases), d.ID, nil
 }

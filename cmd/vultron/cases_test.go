@@ -66,9 +66,9 @@ func TestCaseCommand(t *testing.T) {
 		{[]string{"case", "frob", "--node", url, "--token-file", tokenFile}, 2, []string{`unknown case command "frob"`}},
 		{[]string{"case", "show", "http://n/cases/abc", "--node", url, "--token-file", tokenFile}, 0, []string{"owner       http://n/actors/vendor"}},
 		{[]string{"case", "show", "bc", "--node", url, "--token-file", tokenFile}, 0, []string{"case        http://n/cases/abc"}},
-		{[]string{"case", "list", "--node", url, "--token-file", filepath.Join(t.TempDir(), "missing")}, 1, []string{"read the API token of the node at " + url}},
+		{[]string{"case", "list", "--node", url, "--token-file", filepath.Join(t.TempDir(), "missing")}, 1, []string{"read the token for the node at " + url}},
 		// A token of another node: the sentence names the node and the file.
-		{[]string{"case", "list", "--node", url, "--token-file", otherToken}, 1, []string{"the node at " + url + " refused the API token from " + otherToken + " (401)"}},
+		{[]string{"case", "list", "--node", url, "--token-file", otherToken}, 1, []string{"the node at " + url + " refused the token from " + otherToken + " (401"}},
 		// No scheme: one sentence, exit 2.
 		{[]string{"case", "list", "--node", "127.0.0.1:7001", "--token-file", tokenFile}, 2, []string{`--node must be the node's URL with its scheme, such as http://127.0.0.1:7001, not "127.0.0.1:7001"`}},
 	}

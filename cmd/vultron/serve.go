@@ -6,17 +6,21 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/deadline"
 	"github.com/openvultron/vultron/node"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/policy"
+	"github.com/openvultron/vultron/rules"
 	"github.com/openvultron/vultron/store"
 )
 
@@ -57,6 +61,11 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	var webhooks listFlag
 	fs.Var(&webhooks, "webhook", "URL that receives every case event as JSON signed with an HMAC (X-Vultron-Signature), repeatable")
 	webhookSecret := fs.String("webhook-secret-file", "", "file holding the webhook signing secret (default DATA/webhook-secret, created 0600)")
+	policyFile := fs.String("policy", "", "automation policy `FILE` (YAML or JSON, docs/policies.md): routine decisions made by rules;\nread again when it changes or on SIGHUP, and a changed file that does not parse is refused whole")
+	deadlinesFile := fs.String("deadlines", "", "YAML or JSON `FILE` of deadline limits, business-day calendar and time zone (docs/deadlines.md;\ndefault: 5 and 10 business days to acknowledge and validate, the CRA's clocks, Monday to Friday in UTC)")
+	var intelFeeds listFlag
+	fs.Var(&intelFeeds, "intel-feed", "threat-intelligence feed, a file or an http(s) URL (the CISA KEV catalog's JSON or the simple format of\ndocs/intelligence.md), repeatable; URLs are fetched with the SSRF-safe client")
+	intelInterval := fs.Duration("intel-interval", time.Hour, "how often each --intel-feed is fetched (failed fetches back off from a minute to six hours)")
 	retryFirst := fs.Duration("retry-first", outbox.DefaultRetryPolicy().First, "wait after a delivery's first failure; each further failure doubles it")
 	retryMax := fs.Duration("retry-max", outbox.DefaultRetryPolicy().Max, "longest wait between two delivery attempts")
 	retryHorizon := fs.Duration("retry-horizon", outbox.DefaultRetryPolicy().Horizon, "how long a failing delivery is retried before it becomes a dead letter")
@@ -140,7 +149,55 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if retry.First <= 0 || retry.Max < retry.First || retry.Horizon <= 0 {
 		return usageError("retry settings: want 0 < --retry-first <= --retry-max and a positive --retry-horizon")
 	}
+	if *intelInterval < time.Minute {
+		return usageError("--intel-interval must be at least a minute, not %s", *intelInterval)
+	}
+	for _, f := range intelFeeds {
+		if !strings.HasPrefix(f, "https://") && !strings.HasPrefix(f, "http://") {
+			if _, err := os.Stat(f); err != nil {
+				return fmt.Errorf("--intel-feed %s: %w", f, err)
+			}
+		}
+	}
+	var pol *rules.Policy
+	reload := make(chan struct{}, 1)
+	if *policyFile != "" {
+		var err error
+		if pol, err = node.ReadPolicy(*policyFile); err != nil {
+			return err
+		}
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					select {
+					case reload <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	var deadlines *deadline.Config
+	if *deadlinesFile != "" {
+		cfg, err := readDeadlines(*deadlinesFile)
+		if err != nil {
+			return err
+		}
+		deadlines = &cfg
+	}
 	n, err := node.New(ctx, node.Config{
+		Deadlines:            deadlines,
+		Policy:               pol,
+		PolicyFile:           *policyFile,
+		PolicyReload:         reload,
+		IntelFeeds:           intelFeeds,
+		IntelInterval:        *intelInterval,
 		DataDir:              *dataDir,
 		DataKeyFile:          *dataKeyFile,
 		DataKey:              env.getenv("VULTRON_DATA_KEY"),
@@ -268,4 +325,19 @@ func oidcConfig(issuer, clientID, secretFile, claim, roleMap string) (*accounts.
 		return nil, fmt.Errorf("the OpenID client secret file %s is empty", secretFile)
 	}
 	return &accounts.OIDCConfig{Issuer: issuer, ClientID: clientID, ClientSecret: secret, RoleClaim: claim, RoleMap: roles}, nil
+}
+
+// readDeadlines reads a deadline configuration, refusing one too large
+// before reading it all.
+func readDeadlines(path string) (deadline.Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return deadline.Config{}, fmt.Errorf("read deadlines: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, deadline.MaxSize+1))
+	if err != nil {
+		return deadline.Config{}, fmt.Errorf("read deadlines %s: %w", path, err)
+	}
+	return deadline.Parse(data, path)
 }

@@ -3,12 +3,20 @@
 // with the Misskey and PeerTube signature verifiers as second opinions.
 //
 // It listens on 127.0.0.1 only (PEER_PORT, default 0 = a free port) and
-// serves two actors, /users/finder and /users/other, and /keys/rogue: a
-// key document that claims finder as its owner although finder's actor
-// document does not list it. Documents are served only to GETs whose
-// signature Fedify verifies (authorized fetch). POSTs to an actor's inbox
-// are checked by all three verifiers and answered 202 when Fedify accepts
-// them, 401 otherwise.
+// serves four actors, /users/finder, /users/other, /users/modern and
+// /users/liar, and /keys/rogue: a key document that claims finder as its
+// owner although finder's actor document does not list it. Documents are
+// served only to GETs whose signature Fedify verifies (authorized fetch).
+// POSTs to an actor's inbox are checked by all three verifiers and
+// answered 202 when Fedify accepts them, 401 otherwise.
+//
+// modern and liar both say, in their documents' generator (FEP-844e), that
+// this server verifies RFC 9421 signatures made with Ed25519. For modern
+// it is true: an RFC 9421 signature whose keyid is an Ed25519 Multikey is
+// verified by Fedify's own verifyRequest with the key Fedify's fetchKey
+// resolved from the signer's assertionMethod (Fedify 2.3.6 resolves only
+// publicKey keys for HTTP signatures by itself). For liar it is not: its
+// inbox is Fedify's verifyRequest alone, which refuses such a signature.
 //
 // It talks to its parent in JSON lines: events and command results on
 // stdout, commands on stdin (see `commands` below). Every command may
@@ -16,9 +24,9 @@
 import { createHash, KeyObject } from "node:crypto";
 import http from "node:http";
 import { createInterface } from "node:readline";
-import { doesActorOwnKey, generateCryptoKeyPair, signRequest, verifyRequest } from "@fedify/fedify/sig";
+import { doesActorOwnKey, fetchKey, generateCryptoKeyPair, signRequest, verifyRequest } from "@fedify/fedify/sig";
 import { getAuthenticatedDocumentLoader } from "@fedify/fedify/utils";
-import { Activity, CryptographicKey, isActor, lookupObject, Object as APObject, Person } from "@fedify/vocab";
+import { Activity, CryptographicKey, isActor, lookupObject, Multikey, Object as APObject, Person } from "@fedify/vocab";
 import { getDocumentLoader } from "@fedify/vocab-runtime";
 import { lookupWebFinger } from "@fedify/webfinger";
 import {
@@ -51,8 +59,24 @@ const base = `http://127.0.0.1:${server.address().port}`;
 /** Exports a public CryptoKey as SPKI PEM. */
 const toPem = (key) => KeyObject.from(key).export({ type: "spki", format: "pem" });
 
-/** Makes an actor of this peer with a fresh RSA key pair. */
-async function makeActor(name) {
+/**
+ * The FEP-844e generator of an actor whose server verifies RFC 9421
+ * signatures made with Ed25519, and the context term it needs.
+ */
+const ed25519Generator = {
+  type: "Application",
+  implements: [
+    { href: "https://datatracker.ietf.org/doc/html/rfc9421", name: "RFC-9421: HTTP Message Signatures" },
+    { href: "https://datatracker.ietf.org/doc/html/rfc9421#name-eddsa-using-curve-edwards25", name: "RFC-9421 signatures using the Ed25519 algorithm" },
+  ],
+};
+const implementsTerm = { implements: { "@id": "https://w3id.org/fep/844e/implements", "@type": "@id", "@container": "@list" } };
+
+/**
+ * Makes an actor of this peer with a fresh RSA key pair; with ed25519 its
+ * document says its server verifies RFC 9421 Ed25519 signatures.
+ */
+async function makeActor(name, { ed25519 = false } = {}) {
   const id = new URL(`${base}/users/${name}`);
   const keyId = new URL(`${id.href}#main-key`);
   const { privateKey, publicKey } = await generateCryptoKeyPair("RSASSA-PKCS1-v1_5");
@@ -63,10 +87,19 @@ async function makeActor(name) {
     inbox: new URL(`${id.href}/inbox`),
     publicKey: new CryptographicKey({ id: keyId, owner: id, publicKey }),
   }).toJsonLd();
-  return { id, keyId, privateKey, doc, pem: toPem(publicKey) };
+  if (ed25519) {
+    doc["@context"] = [...[doc["@context"]].flat(), implementsTerm];
+    doc.generator = ed25519Generator;
+  }
+  return { id, keyId, privateKey, doc, pem: toPem(publicKey), ed25519 };
 }
 
-const actors = { finder: await makeActor("finder"), other: await makeActor("other") };
+const actors = {
+  finder: await makeActor("finder"),
+  other: await makeActor("other"),
+  modern: await makeActor("modern", { ed25519: true }),
+  liar: await makeActor("liar", { ed25519: true }),
+};
 const finder = actors.finder;
 
 const rogueKeys = await generateCryptoKeyPair("RSASSA-PKCS1-v1_5");
@@ -134,7 +167,9 @@ async function handle(req, res) {
   }
 
   if (req.method === "POST" && actor && m[2]) {
-    const fedify = await verifyWithFedify(req, body);
+    const fedify = actor === actors.modern && req.headers["signature-input"]
+      ? await verifyEd25519WithFedify(req, body)
+      : await verifyWithFedify(req, body);
     const verified = {
       fedify: fedify.ok,
       misskey: await verifyWithMisskey(req, body, fedify.pem),
@@ -169,6 +204,27 @@ async function verifyWithFedify(req, body) {
   const owns = typeof actorId === "string" &&
     (await doesActorOwnKey(new Activity({ actor: new URL(actorId) }), key, { documentLoader: loader, contextLoader: loader }));
   return { ok: owns, pem: toPem(key.publicKey), reason: owns ? null : "doesActorOwnKey returned false" };
+}
+
+/**
+ * Fedify's verdict on an RFC 9421 signature whose keyid is a Multikey:
+ * Fedify's fetchKey resolves the Multikey from the signer's document
+ * (assertionMethod), and Fedify's verifyRequest checks the request with
+ * it, handed over through its key cache; the Multikey's controller must
+ * be the activity's actor.
+ */
+async function verifyEd25519WithFedify(req, body) {
+  const keyId = /keyid="([^"]*)"/.exec(req.headers["signature-input"])?.[1];
+  if (keyId == null) return { ok: false, reason: "no keyid" };
+  const { key: multikey } = await fetchKey(new URL(keyId), Multikey, { documentLoader: loader, contextLoader: loader });
+  if (multikey == null) return { ok: false, reason: `fetchKey found no Multikey ${keyId}` };
+  const asKey = new CryptographicKey({ id: multikey.id, owner: multikey.controllerId, publicKey: multikey.publicKey });
+  const keyCache = { get: async (id) => (id.href === keyId ? asKey : undefined), set: async () => {} };
+  const key = await verifyRequest(toRequest(req, body), { documentLoader: loader, contextLoader: loader, timeWindow, keyCache });
+  if (key == null) return { ok: false, reason: "verifyRequest returned null for the Multikey" };
+  const actorId = JSON.parse(body.toString("utf8")).actor;
+  const owns = multikey.controllerId?.href === actorId;
+  return { ok: owns, pem: null, reason: owns ? null : `the Multikey's controller ${multikey.controllerId?.href} is not the actor ${actorId}` };
 }
 
 /** Whether Fedify's vocabulary can parse the activity, and why not. */
@@ -224,9 +280,9 @@ const instantAt = (ms) => ({ epochMilliseconds: ms, toString: () => new Date(ms)
  *   other-actor    signed with other's own key; the activity names finder
  *   date-only-9421 an RFC 9421 signature covering only "date"
  */
-async function post({ url, spec = "draft-cavage-http-signatures-12", tamper = null, activity }) {
+async function post({ url, spec = "draft-cavage-http-signatures-12", tamper = null, activity, as = "finder" }) {
   const body = new TextEncoder().encode(JSON.stringify(activity));
-  const signer = tamper === "wrong-key" ? rogue : tamper === "other-actor" ? actors.other : finder;
+  const signer = tamper === "wrong-key" ? rogue : tamper === "other-actor" ? actors.other : actors[as];
   const options = { spec };
   if (tamper === "date") options.currentTime = instantAt(Date.now() - 2 * 3600 * 1000);
   if (tamper === "date-only-9421") {
@@ -337,4 +393,6 @@ emit({
   other: actors.other.id.href,
   otherKeyId: actors.other.keyId.href,
   rogueKeyId: rogue.keyId.href,
+  modern: actors.modern.id.href,
+  liar: actors.liar.id.href,
 });

@@ -354,29 +354,47 @@ func (s *Server) NewDatabase(t testing.TB) string {
 	t.Helper()
 	ctx := context.Background()
 	name := fmt.Sprintf("vb_%d", dbCounter.Add(1))
-	admin, err := pgx.Connect(ctx, s.URL)
-	if err != nil {
-		t.Fatalf("pgtest: connect: %v", err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE template0"); err != nil {
-		t.Fatalf("pgtest: create database: %v", err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, s.URL)
-		if err != nil {
-			t.Errorf("pgtest: connect to drop %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("pgtest: drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(s.URL)
+	u, err := s.CreateDatabase(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := s.DropDatabase(ctx, name); err != nil {
+			t.Error(err)
+		}
+	})
+	return u
+}
+
+// CreateDatabase creates the database name on the server and returns its
+// URL; for programs that are not tests (bench/run), which drop it with
+// DropDatabase or with the server.
+func (s *Server) CreateDatabase(ctx context.Context, name string) (string, error) {
+	admin, err := pgx.Connect(ctx, s.URL)
+	if err != nil {
+		return "", fmt.Errorf("pgtest: connect: %w", err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE template0"); err != nil {
+		return "", fmt.Errorf("pgtest: create database %s: %w", name, err)
+	}
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		return "", err
+	}
 	u.Path = "/" + name
-	return u.String()
+	return u.String(), nil
+}
+
+// DropDatabase drops the database name, closing its connections.
+func (s *Server) DropDatabase(ctx context.Context, name string) error {
+	c, err := pgx.Connect(ctx, s.URL)
+	if err != nil {
+		return fmt.Errorf("pgtest: connect to drop %s: %w", name, err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, "DROP DATABASE "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("pgtest: drop database %s: %w", name, err)
+	}
+	return nil
 }

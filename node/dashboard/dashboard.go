@@ -41,6 +41,8 @@ import (
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/deadline"
+	"github.com/openvultron/vultron/intel"
 	"github.com/openvultron/vultron/node/internal/httpreq"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/problem"
@@ -126,8 +128,11 @@ type Config struct {
 	// Stopping is closed when the node shuts down, to end the event
 	// streams, which never finish on their own.
 	Stopping <-chan struct{}
-	Now      func() time.Time
-	Logger   zerolog.Logger
+	// Deadlines are the node's deadline limits and calendar, which the
+	// lists of what is due follow.
+	Deadlines deadline.Config
+	Now       func() time.Time
+	Logger    zerolog.Logger
 }
 
 // Dashboard holds the web interface's templates and sessions.
@@ -395,6 +400,7 @@ func (d *Dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 	var pending []dashboardReport
 	var pendingTotal int
 	var liveState string
+	var deadlines deadlineLists
 	err := d.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
 		page, cursor, err := cases.ListCasesPage(tx, after, casePage)
 		if err != nil {
@@ -433,7 +439,8 @@ func (d *Dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 				pending[i].Decisions = nil // a viewer's, or another analyst's actor
 			}
 		}
-		return nil
+		deadlines, err = d.deadlineLists(tx)
+		return err
 	})
 	if err != nil {
 		d.ErrorPage(w, http.StatusInternalServerError, "The cases could not be read: "+problem.Message(err))
@@ -441,7 +448,7 @@ func (d *Dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 	}
 	flash, ok := d.takeFlash(s)
 	d.render(w, "cases", map[string]any{"Cases": rows, "Next": next, "Reports": pending, "MoreReports": pendingTotal - len(pending), "ListTextBytes": listTextBytes, "CSRF": s.csrf, "LiveState": liveState, "CalendarURL": d.cfg.CalendarURL(r.Context()),
-		"Flash": flash, "FlashOK": ok, "Now": d.cfg.Now(), "Me": s.principal})
+		"Flash": flash, "FlashOK": ok, "Now": d.cfg.Now(), "Me": s.principal, "Deadlines": deadlines})
 }
 
 // participantRow is a participant on the case page.
@@ -545,6 +552,8 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	var related []cases.CaseLink
 	var reports []dashboardReport
 	var offers Offers
+	var deadlines []deadlineRow
+	var signals []intel.Offered
 	now := d.cfg.Now()
 	err = d.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
 		var err error
@@ -563,6 +572,12 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 			return err
 		}
 		if notes, err = c.NotesPage(tx, c.NoteCount-notePage, notePage); err != nil {
+			return err
+		}
+		if deadlines, err = d.caseDeadlines(tx, c.ID); err != nil {
+			return err
+		}
+		if signals, err = intel.OfferedFor(tx, c.ID); err != nil {
 			return err
 		}
 		history, err = d.csHistory(tx, c)
@@ -603,7 +618,7 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 		"Timeline": timeline, "Notes": notes, "NotesTotal": c.NoteCount, "History": history.String(), "Related": related,
 		"Assessment": assessment, "CSRF": s.csrf, "Flash": flash, "FlashOK": ok, "Now": now, "Me": s.principal, "CanAct": s.principal.Can(accounts.ScopeAct),
 		"EmbargoSVG": embargoSVG(c, now), "StateSVG": stateSVG(c, d.who), "StepForms": stepForms,
-		"DefaultEnd": defaultEmbargoEnd(now),
+		"DefaultEnd": defaultEmbargoEnd(now), "Deadlines": deadlines, "Signals": signals,
 	})
 }
 

@@ -118,7 +118,7 @@ func (e *Endpoints) Case(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		d = &api.CaseDetail{Case: v, Embargo: c.Embargo, Proposals: c.Proposals,
-			History: c.History, Invites: c.Invites, Suggestions: c.Suggestions, Transfer: c.Transfer}
+			History: c.History, Invites: c.Invites, Suggestions: c.Suggestions, Transfer: c.Transfer, VulnerabilityIDs: c.VulnerabilityIDs}
 		if d.Replies, err = cases.Replies(tx, c.ID, defaultReplyPage); err != nil {
 			return err
 		}

@@ -3,7 +3,9 @@
 // outbox POSTs (client to server) and the pages of their inboxes and
 // outboxes, their invitations, the cases with their ledgers and whether a
 // case recorded an activity, the replicas' resync, the reports, the
-// delivery queue and its dead letters, the audit log, and key rotations.
+// delivery queue and its dead letters, the audit log, key rotations, the
+// deadlines, the threat-intelligence signals, and the automation policy
+// with its explanation of a case (automation.go).
 // Every answer outside ActivityStreams is a type of package api.
 //
 // It also serves the node's people (users.go): who a token is, the users,
@@ -30,6 +32,8 @@ import (
 	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/api"
+	"github.com/openvultron/vultron/automation"
+	"github.com/openvultron/vultron/deadline"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/store"
 )
@@ -64,8 +68,14 @@ type Config struct {
 	// PublicURL is the node's base URL, which the collection pages' ids
 	// start with.
 	PublicURL string
-	Now       func() time.Time
-	Logger    zerolog.Logger
+	// Deadlines are the node's deadline limits and calendar; IsLocal says
+	// whether an actor id is one of this node's; Automation carries the
+	// node's policy out and explains it.
+	Deadlines  deadline.Config
+	IsLocal    func(id string) bool
+	Automation *automation.Engine
+	Now        func() time.Time
+	Logger     zerolog.Logger
 }
 
 // Endpoints are the handlers of the API's routes.
@@ -76,7 +86,8 @@ type Endpoints struct {
 // New returns the endpoints of cfg.
 func New(cfg Config) (*Endpoints, error) {
 	if cfg.Store == nil || cfg.Submit == nil || cfg.Resync == nil || cfg.Local == nil || cfg.Actors == nil ||
-		cfg.Accounts == nil || cfg.ClientIP == nil || cfg.RotateKey == nil || cfg.Wake == nil || cfg.MaxBody <= 0 || cfg.Refused == nil || cfg.Now == nil {
+		cfg.Accounts == nil || cfg.ClientIP == nil || cfg.RotateKey == nil || cfg.Wake == nil || cfg.MaxBody <= 0 || cfg.Refused == nil || cfg.Now == nil ||
+		cfg.IsLocal == nil || cfg.Automation == nil {
 		return nil, errors.New("jsonapi: the configuration misses a dependency")
 	}
 	return &Endpoints{cfg: cfg}, nil

@@ -1,0 +1,232 @@
+package automation
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/rules"
+	"github.com/openvultron/vultron/store"
+)
+
+const (
+	vendor = "https://v.example/actors/vendor"
+	finder = "https://f.example/actors/finder"
+)
+
+// recorder stands in for the outbox: it keeps what was submitted.
+type recorder struct {
+	mu   sync.Mutex
+	sent []map[string]any
+}
+
+func (r *recorder) submit(_ context.Context, name string, act map[string]any) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = append(r.sent, act)
+	return "https://v.example/activities/" + name + string(rune('a'+len(r.sent))), nil
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.sent)
+}
+
+func setup(t *testing.T) (*store.DB, string) {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "v.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx := context.Background()
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		return tx.PutLocalActor(store.LocalActor{Name: "vendor", Type: "Organization"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := &cases.Case{ID: "https://v.example/cases/1", Owner: vendor, EM: cvdstate.EMProposed, UpdatedAt: time.Now()}
+	c.Participants = []*cases.Participant{
+		{Actor: vendor, ID: "https://v.example/cases/1/participants/v", Roles: cvdstate.Vendor | cvdstate.CaseOwner, ParticipantState: cvdstate.ParticipantState{RM: cvdstate.RMAccepted}},
+		{Actor: finder, ID: "https://v.example/cases/1/participants/f", Roles: cvdstate.Finder | cvdstate.Reporter, ParticipantState: cvdstate.ParticipantState{RM: cvdstate.RMAccepted}},
+	}
+	c.Proposals = []cases.Proposal{{InviteID: "https://f.example/activities/ep1", Terms: cases.Embargo{ID: "https://f.example/objects/e1", End: time.Now().Add(60 * 24 * time.Hour), Proposer: finder}}}
+	if err := db.Update(ctx, func(tx *store.Tx) error { return cases.Save(tx, c) }); err != nil {
+		t.Fatal(err)
+	}
+	return db, c.ID
+}
+
+// entry appends a change-feed event for the case, as a ledger entry does.
+func entry(t *testing.T, db *store.DB, caseID string) {
+	t.Helper()
+	if err := db.Update(context.Background(), func(tx *store.Tx) error {
+		return tx.AppendEvent(store.Event{CaseID: caseID, EventType: "invite_to_embargo_on_case", Actor: finder, Time: time.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newEngine(t *testing.T, db *store.DB, r *recorder, p *rules.Policy) *Engine {
+	t.Helper()
+	e, err := New(Config{DB: db, Submit: r.submit, Locals: func() []Local { return []Local{{Name: "vendor", ID: vendor}} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetPolicy(p)
+	if err := e.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestDecisionsAreTakenOnce: a proposal from the finder opens
+// embargo_proposed for the vendor; the policy accepts it once, however
+// often the case changes after and across a restart of the engine.
+func TestDecisionsAreTakenOnce(t *testing.T) {
+	db, caseID := setup(t)
+	p, err := rules.Parse([]byte("name: once\nrules:\n  - on: embargo_proposed\n    if: proposal.days > 30\n    do: [accept_embargo]\n"), "once.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{}
+	e := newEngine(t, db, r, p)
+	ctx := context.Background()
+	entry(t, db, caseID)
+	if n, err := e.Step(ctx); err != nil || n != 1 {
+		t.Fatalf("Step = %d, %v; want one decision", n, err)
+	}
+	if r.count() != 1 || r.sent[0]["type"] != "Accept" || r.sent[0]["object"] != "https://f.example/activities/ep1" ||
+		r.sent[0]["summary"] != "automatic: rule 1 of policy once" {
+		t.Fatalf("sent %+v", r.sent)
+	}
+	entry(t, db, caseID)
+	if n, err := e.Step(ctx); err != nil || n != 0 {
+		t.Errorf("second Step = %d, %v; want none", n, err)
+	}
+	again := newEngine(t, db, r, p)
+	entry(t, db, caseID)
+	if n, err := again.Step(ctx); err != nil || n != 0 || r.count() != 1 {
+		t.Errorf("after a restart: Step = %d, %v, %d sent; want nothing more", n, err, r.count())
+	}
+	records, _, err := db.AuditPage(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(records) != 1 || records[0].Reason != "automation: policy once, rule 1 (line 3) at embargo_proposed: accept_embargo" {
+		t.Errorf("audit: %+v", records)
+	}
+}
+
+// TestNothingWhileOff: what happens while no policy is in force is not
+// decided when one is put in force later.
+func TestNothingWhileOff(t *testing.T) {
+	db, caseID := setup(t)
+	r := &recorder{}
+	e := newEngine(t, db, r, nil)
+	ctx := context.Background()
+	entry(t, db, caseID)
+	if n, err := e.Step(ctx); err != nil || n != 0 {
+		t.Fatalf("Step without a policy = %d, %v", n, err)
+	}
+	p, err := rules.Parse([]byte("rules:\n  - on: embargo_proposed\n    do: [accept_embargo]\n"), "later.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetPolicy(p)
+	if n, err := e.Step(ctx); err != nil || n != 0 || r.count() != 0 {
+		t.Errorf("after the policy came: Step = %d, %v, %d sent; want nothing", n, err, r.count())
+	}
+	entry(t, db, caseID)
+	if n, err := e.Step(ctx); err != nil || n != 1 || r.count() != 1 {
+		t.Errorf("a new entry with the policy in force: Step = %d, %v, %d sent; want one decision", n, err, r.count())
+	}
+}
+
+// TestOffForAnActor: a policy never acts for an actor its off list names.
+func TestOffForAnActor(t *testing.T) {
+	db, caseID := setup(t)
+	p, err := rules.Parse([]byte("off: [vendor]\nrules:\n  - on: embargo_proposed\n    do: [accept_embargo]\n"), "off.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{}
+	e := newEngine(t, db, r, p)
+	entry(t, db, caseID)
+	if n, err := e.Step(context.Background()); err != nil || n != 0 || r.count() != 0 {
+		t.Errorf("Step = %d, %v, %d sent; want nothing for an actor the policy is off for", n, err, r.count())
+	}
+	xs, err := e.Explain(context.Background(), caseID)
+	if err != nil || len(xs) != 1 || xs[0].Rules[0].Fires || !xs[0].Open {
+		t.Errorf("Explain = %+v, %v", xs, err)
+	}
+}
+
+// TestValidatedAndEngagedPoints: a case whose owner validated its report
+// and engaged opens report_validated and case_engaged for it, once each;
+// a participant that has not engaged yet (RM VALID) has report_validated
+// only.
+func TestValidatedAndEngagedPoints(t *testing.T) {
+	tests := []struct {
+		name string
+		rm   cvdstate.RMState
+		want []string
+	}{
+		{"validated", cvdstate.RMValid, []string{"at report_validated: ask"}},
+		{"engaged", cvdstate.RMAccepted, []string{"at report_validated: ask", "at case_engaged: ask"}},
+		{"deferred", cvdstate.RMDeferred, []string{"at report_validated: ask"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db, caseID := setup(t)
+			ctx := context.Background()
+			if err := db.Update(ctx, func(tx *store.Tx) error {
+				c, err := cases.Load(&tx.ReadTx, caseID)
+				if err != nil {
+					return err
+				}
+				c.Proposals = nil
+				c.Participant(vendor).RM = tt.rm
+				return cases.Save(tx, c)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			p, err := rules.Parse([]byte("name: steps\nrules:\n  - on: report_validated\n    do: [ask]\n  - on: case_engaged\n    do: [ask]\n"), "steps.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &recorder{}
+			e := newEngine(t, db, r, p)
+			entry(t, db, caseID)
+			n, err := e.Step(ctx)
+			if err != nil || n != len(tt.want) {
+				t.Fatalf("Step = %d, %v; want %d decisions", n, err, len(tt.want))
+			}
+			records, _, err := db.AuditPage(ctx, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, rec := range records {
+				for _, w := range tt.want {
+					if strings.Contains(rec.Reason, w) {
+						got = append(got, w)
+					}
+				}
+			}
+			if len(got) != len(tt.want) {
+				t.Errorf("audit %+v, want a record for each of %q", records, tt.want)
+			}
+			entry(t, db, caseID)
+			if n, err := e.Step(ctx); err != nil || n != 0 {
+				t.Errorf("second Step = %d, %v; want none", n, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,543 @@
+package cases
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/store"
+)
+
+// Deadline clocks are derived from what the ledger (and, before a case, a
+// receiver's report record) says, never set by hand: a clock runs while
+// its participant is in the state the clock measures, from the time of the
+// entry that put it there, and stops with the entry that takes it out. So
+// that listing what is due and counting what is overdue cost no scan of
+// every case, the running clocks are indexed by kind and start time in the
+// case bucket named by clockBucket, and kept in the transaction that
+// writes the case record (saveCase) or the report record (writeReport):
+//
+//	index/KIND 0 START SUBJECT 0 PARTICIPANT   the Clock (JSON), in start
+//	                                           order per kind; a due time is
+//	                                           a monotone function of the
+//	                                           start for each kind, so this
+//	                                           is also due order
+//	open/SUBJECT                               the subject's running clocks
+//	                                           and a fingerprint of the state
+//	                                           they were derived from
+//	count/KIND                                 running clocks of the kind
+//	passed/KIND                                running clocks of the kind
+//	                                           announced as passed
+//
+// START is 8 bytes of big-endian Unix nanoseconds (offset so that times
+// before 1970 sort first); SUBJECT is a case id or a report id. How long
+// each clock may run, and on what calendar, is the node's configuration
+// (package deadline): changing it changes due times, never the index.
+
+// clockBucket is the case-bucket name of the deadline index; like
+// caseCounts it is no URL, so it cannot clash with a case id.
+const clockBucket = "deadline clocks"
+
+// The kinds of deadline clock.
+const (
+	// ClockAcknowledge runs while a participant (or the receiver of a
+	// report) has received it and not yet answered: RECEIVED.
+	ClockAcknowledge = "acknowledge"
+	// ClockValidate runs until the report is found valid or closed:
+	// RECEIVED or INVALID.
+	ClockValidate = "validate"
+	// ClockEngage runs while a participant found the report valid and has
+	// not decided to work on it, defer it or close it: VALID.
+	ClockEngage = "engage"
+	// ClockFix runs while a vendor works on the case (ACCEPTED or
+	// DEFERRED) and its fix is not ready.
+	ClockFix = "fix"
+	// ClockCRAEarlyWarning and ClockCRANotification run for a vendor from
+	// the entry that recorded attacks (A), as the EU Cyber Resilience Act
+	// (Article 14) counts its early warning and notification; they stop
+	// when the vendor closes the case.
+	ClockCRAEarlyWarning = "cra_early_warning"
+	ClockCRANotification = "cra_notification"
+	// ClockCRAFinalReport runs for a vendor from the entry that made both
+	// attacks observed and its fix ready true.
+	ClockCRAFinalReport = "cra_final_report"
+	// ClockEmbargoEnd is the end of the embargo in force: it starts at the
+	// end itself and stops when the embargo ends or is revised.
+	ClockEmbargoEnd = "embargo_end"
+)
+
+// ClockKinds returns every kind of clock.
+func ClockKinds() []string {
+	return []string{ClockAcknowledge, ClockValidate, ClockEngage, ClockFix,
+		ClockCRAEarlyWarning, ClockCRANotification, ClockCRAFinalReport, ClockEmbargoEnd}
+}
+
+// Clock is one running deadline clock.
+type Clock struct {
+	Kind  string    `json:"kind"`
+	Start time.Time `json:"start"`
+	// Subject is the case, or before a case exists the report, the clock
+	// belongs to; Report says which.
+	Subject string `json:"subject"`
+	Report  bool   `json:"report,omitempty"`
+	Name    string `json:"name,omitempty"` // the case's or report's name
+	// Participant is the actor whose clock it is; empty for the case's
+	// embargo. Local is the local actor's name for a report's clock.
+	Participant string `json:"participant,omitempty"`
+	Local       string `json:"local,omitempty"`
+	// Near and Passed record that the node announced the clock's
+	// approach and its passing (SetClockFlags).
+	Near   bool `json:"near,omitempty"`
+	Passed bool `json:"passed,omitempty"`
+	// Key is the clock's index key.
+	Key []byte `json:"-"`
+}
+
+// clockOf names a running clock of a subject: its kind and participant.
+type clockOf struct{ Kind, Participant string }
+
+// openClocks is what open/SUBJECT holds.
+type openClocks struct {
+	Fingerprint uint64           `json:"fp"`
+	Clocks      map[string]Clock `json:"clocks"` // by clockName
+}
+
+func clockName(k clockOf) string { return k.Kind + " " + k.Participant }
+
+// startKey encodes t so that keys sort in time order.
+func startKey(t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())^(1<<63))
+}
+
+func indexKey(c Clock) []byte {
+	k := append([]byte(c.Kind+"\x00"), startKey(c.Start)...)
+	k = append(k, c.Subject...)
+	return append(append(k, 0), c.Participant+c.Local...)
+}
+
+// wantedClocks returns the clocks case c runs now, each with its start when
+// it is fixed by the state (the embargo's end) and zero when it starts at
+// the entry that makes it run.
+func wantedClocks(c *Case) map[clockOf]time.Time {
+	out := map[clockOf]time.Time{}
+	if c.ID == "" || c.Closed() {
+		return out
+	}
+	attacks := c.PXA&cvdstate.PXAAttacks != 0
+	for _, p := range c.Participants {
+		if !p.Engaged() {
+			continue
+		}
+		add := func(kind string) { out[clockOf{kind, p.Actor}] = time.Time{} }
+		switch p.RM {
+		case cvdstate.RMReceived:
+			add(ClockAcknowledge)
+			add(ClockValidate)
+		case cvdstate.RMInvalid:
+			add(ClockValidate)
+		case cvdstate.RMValid:
+			add(ClockEngage)
+		}
+		if !p.Roles.Has(cvdstate.Vendor) {
+			continue
+		}
+		if (p.RM == cvdstate.RMAccepted || p.RM == cvdstate.RMDeferred) && p.VFD < cvdstate.VFDFixReady {
+			add(ClockFix)
+		}
+		if attacks {
+			add(ClockCRAEarlyWarning)
+			add(ClockCRANotification)
+			if p.VFD >= cvdstate.VFDFixReady {
+				add(ClockCRAFinalReport)
+			}
+		}
+	}
+	if c.EM.InForce() && c.Embargo != nil {
+		out[clockOf{ClockEmbargoEnd, ""}] = c.Embargo.End
+	}
+	return out
+}
+
+// caseFingerprint hashes what the clocks of c depend on, so that a save
+// that changes none of it costs one read.
+func caseFingerprint(c *Case) uint64 {
+	h := fnv.New64a()
+	var buf []byte
+	buf = fmt.Appendf(buf, "%t|%s|%s|", c.Closed(), c.EM, c.PXA)
+	if c.Embargo != nil {
+		buf = fmt.Appendf(buf, "%d|", c.Embargo.End.UnixNano())
+	}
+	for _, p := range c.Participants {
+		buf = fmt.Appendf(buf, "%s|%d|%d|%d|%t;", p.Actor, p.RM, p.VFD, p.Roles, p.Removed)
+	}
+	h.Write(buf)
+	return h.Sum64()
+}
+
+// indexCaseClocks brings the deadline index in line with case c, whose
+// record is being saved: clocks its state no longer runs stop, clocks it
+// now runs start at c.UpdatedAt (the time of the entry being applied), and
+// running ones keep their start.
+func indexCaseClocks(tx *store.Tx, c *Case) error {
+	want := wantedClocks(c)
+	return syncClocks(tx, c.ID, caseFingerprint(c), len(want) == 0, func(open map[string]Clock) map[string]Clock {
+		next := make(map[string]Clock, len(want))
+		for k, fixed := range want {
+			name := clockName(k)
+			if cl, ok := open[name]; ok && (fixed.IsZero() || cl.Start.Equal(fixed)) {
+				cl.Name = c.Name
+				next[name] = cl
+				continue
+			}
+			start := fixed
+			if start.IsZero() {
+				start = c.UpdatedAt
+			}
+			next[name] = Clock{Kind: k.Kind, Start: start.UTC(), Subject: c.ID, Name: c.Name, Participant: k.Participant}
+		}
+		return next
+	})
+}
+
+// indexReportClocks keeps the clocks of a receiver's report record: it
+// must acknowledge and validate the report it received.
+func indexReportClocks(tx *store.Tx, r ReportRecord) error {
+	if r.Role != Receiver {
+		return nil
+	}
+	subject := r.ReportID
+	var want []string
+	switch {
+	case r.CaseID != "":
+		// The case runs the clocks from here on.
+	case r.RM == cvdstate.RMReceived:
+		want = []string{ClockAcknowledge, ClockValidate}
+	case r.RM == cvdstate.RMInvalid:
+		want = []string{ClockValidate}
+	}
+	fp := fnv.New64a()
+	fmt.Fprintf(fp, "%s|%s|%s", r.Actor, r.RM, r.CaseID)
+	return syncClocks(tx, subject, fp.Sum64(), len(want) == 0, func(open map[string]Clock) map[string]Clock {
+		next := map[string]Clock{}
+		for _, kind := range want {
+			name := clockName(clockOf{kind, "local:" + r.Actor})
+			if cl, ok := open[name]; ok {
+				next[name] = cl
+				continue
+			}
+			next[name] = Clock{Kind: kind, Start: r.UpdatedAt.UTC(), Subject: subject, Report: true, Name: r.Name, Local: r.Actor}
+		}
+		// A report has one record per local actor; keep the others'.
+		for name, cl := range open {
+			if cl.Local != r.Actor {
+				next[name] = cl
+			}
+		}
+		return next
+	})
+}
+
+// syncClocks replaces the running clocks of subject with what derive
+// returns from them, updating the index and the counts. A subject whose
+// fingerprint did not change is left alone; one with no clocks and none
+// open costs one read.
+func syncClocks(tx *store.Tx, subject string, fp uint64, none bool, derive func(open map[string]Clock) map[string]Clock) error {
+	root, err := tx.Case(clockBucket)
+	if err != nil {
+		return err
+	}
+	openB, err := root.Bucket("open")
+	if err != nil {
+		return err
+	}
+	var open openClocks
+	if v := openB.Get([]byte(subject)); v != nil {
+		if err := json.Unmarshal(v, &open); err != nil {
+			return fmt.Errorf("deadline clocks of %s: decode: %w", subject, err)
+		}
+		if open.Fingerprint == fp {
+			return nil
+		}
+	} else if none {
+		return nil
+	}
+	next := derive(open.Clocks)
+	index, err := root.Bucket("index")
+	if err != nil {
+		return err
+	}
+	counts, err := root.Bucket("count")
+	if err != nil {
+		return err
+	}
+	for name, cl := range open.Clocks {
+		if n, ok := next[name]; ok && n.Start.Equal(cl.Start) {
+			continue
+		}
+		key := indexKey(cl)
+		if v := index.Get(key); v != nil {
+			var stored Clock
+			if err := json.Unmarshal(v, &stored); err != nil {
+				return fmt.Errorf("deadline clock %q: decode: %w", key, err)
+			}
+			if stored.Passed {
+				if err := addClockCount(counts, "passed "+cl.Kind, -1); err != nil {
+					return err
+				}
+			}
+		}
+		if err := index.Delete(key); err != nil {
+			return err
+		}
+		if err := addClockCount(counts, cl.Kind, -1); err != nil {
+			return err
+		}
+	}
+	for name, cl := range next {
+		if o, ok := open.Clocks[name]; ok && o.Start.Equal(cl.Start) {
+			continue
+		}
+		if err := putClock(index, cl); err != nil {
+			return err
+		}
+		if err := addClockCount(counts, cl.Kind, 1); err != nil {
+			return err
+		}
+	}
+	if len(next) == 0 {
+		return openB.Delete([]byte(subject))
+	}
+	v, err := json.Marshal(openClocks{Fingerprint: fp, Clocks: next})
+	if err != nil {
+		return fmt.Errorf("deadline clocks of %s: encode: %w", subject, err)
+	}
+	return openB.Put([]byte(subject), v)
+}
+
+func putClock(index *store.CaseBucket, cl Clock) error {
+	v, err := json.Marshal(cl)
+	if err != nil {
+		return fmt.Errorf("deadline clock %s of %s: encode: %w", cl.Kind, cl.Subject, err)
+	}
+	return index.Put(indexKey(cl), v)
+}
+
+func addClockCount(counts *store.CaseBucket, kind string, delta int64) error {
+	var n int64
+	if v := counts.Get([]byte(kind)); len(v) == 8 {
+		n = int64(binary.BigEndian.Uint64(v))
+	}
+	n = max(n+delta, 0)
+	return counts.Put([]byte(kind), binary.BigEndian.AppendUint64(nil, uint64(n)))
+}
+
+// errStopClocks ends a walk of the index early.
+var errStopClocks = errors.New("stop")
+
+// Clocks calls fn with the running clocks of one kind in start order (for
+// each kind, also due order), from the first whose index key follows
+// after (nil: from the first), until fn returns false. Its cost is the
+// clocks fn sees.
+func Clocks(tx *store.ReadTx, kind string, after []byte, fn func(Clock) bool) error {
+	index, err := clockSub(tx, "index")
+	if index == nil || err != nil {
+		return err
+	}
+	prefix := []byte(kind + "\x00")
+	from := prefix
+	if after != nil {
+		from = append(slices.Clone(after), 0)
+	}
+	err = index.Range(from, func(k, v []byte) error {
+		if !bytes.HasPrefix(k, prefix) {
+			return errStopClocks
+		}
+		var cl Clock
+		if err := json.Unmarshal(v, &cl); err != nil {
+			return fmt.Errorf("deadline clock %q: decode: %w", k, err)
+		}
+		cl.Key = k
+		if !fn(cl) {
+			return errStopClocks
+		}
+		return nil
+	})
+	if errors.Is(err, errStopClocks) {
+		return nil
+	}
+	return err
+}
+
+// SubjectClocks returns the running clocks of one case or report.
+func SubjectClocks(tx *store.ReadTx, subject string) ([]Clock, error) {
+	openB, err := clockSub(tx, "open")
+	if openB == nil || err != nil {
+		return nil, err
+	}
+	v := openB.Get([]byte(subject))
+	if v == nil {
+		return nil, nil
+	}
+	var open openClocks
+	if err := json.Unmarshal(v, &open); err != nil {
+		return nil, fmt.Errorf("deadline clocks of %s: decode: %w", subject, err)
+	}
+	out := make([]Clock, 0, len(open.Clocks))
+	for _, cl := range open.Clocks {
+		cl.Key = indexKey(cl)
+		out = append(out, cl)
+	}
+	slices.SortFunc(out, func(a, b Clock) int { return bytes.Compare(a.Key, b.Key) })
+	return out, nil
+}
+
+// ClockCount is how many clocks of a kind run, and how many of them were
+// announced as passed (SetClockFlags).
+type ClockCount struct {
+	Running, Passed int64
+}
+
+// ClockCounts returns the counts of each kind of clock; kinds none runs
+// are absent. Its cost does not grow with the number of cases.
+func ClockCounts(tx *store.ReadTx) (map[string]ClockCount, error) {
+	counts, err := clockSub(tx, "count")
+	if counts == nil || err != nil {
+		return map[string]ClockCount{}, err
+	}
+	out := map[string]ClockCount{}
+	err = counts.ForEach(func(k, v []byte) error {
+		if len(v) != 8 || binary.BigEndian.Uint64(v) == 0 {
+			return nil
+		}
+		n := int64(binary.BigEndian.Uint64(v))
+		if kind, ok := strings.CutPrefix(string(k), "passed "); ok {
+			c := out[kind]
+			c.Passed = n
+			out[kind] = c
+			return nil
+		}
+		c := out[string(k)]
+		c.Running = n
+		out[string(k)] = c
+		return nil
+	})
+	return out, err
+}
+
+// SetClockFlags records that the approach (near) or the passing of a
+// running clock was announced, and counts the clocks announced as passed. A clock that stopped or restarted since it
+// was read is left alone, and false is returned.
+func SetClockFlags(tx *store.Tx, key []byte, near, passed bool) (bool, error) {
+	root, err := tx.Case(clockBucket)
+	if err != nil {
+		return false, err
+	}
+	index, err := root.Bucket("index")
+	if err != nil {
+		return false, err
+	}
+	v := index.Get(key)
+	if v == nil {
+		return false, nil
+	}
+	var cl Clock
+	if err := json.Unmarshal(v, &cl); err != nil {
+		return false, fmt.Errorf("deadline clock %q: decode: %w", key, err)
+	}
+	if passed && !cl.Passed {
+		counts, err := root.Bucket("count")
+		if err != nil {
+			return false, err
+		}
+		if err := addClockCount(counts, "passed "+cl.Kind, 1); err != nil {
+			return false, err
+		}
+	}
+	cl.Near, cl.Passed = cl.Near || near, cl.Passed || passed
+	return true, putClock(index, cl)
+}
+
+// clockSub returns a sub-bucket of the deadline index for reading, nil if
+// nothing was ever indexed.
+func clockSub(tx *store.ReadTx, name string) (*store.CaseBucket, error) {
+	root, err := tx.Case(clockBucket)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	b, err := root.Bucket(name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return b, err
+}
+
+// keyClocksComplete marks, in the deadline index's root, a store whose
+// cases and reports have all been indexed (MigrateClocks).
+var keyClocksComplete = []byte("complete")
+
+// MigrateClocks indexes, once, the clocks of the cases and reports of a
+// store written before the deadline index existed, in pages of
+// migrateCountsPage, one transaction each; a clock it starts takes the
+// time of the record's last change, the nearest the record says. A run
+// that stops half-way is taken up by the next. It returns how many cases
+// and reports it looked at.
+func MigrateClocks(ctx context.Context, db *store.DB) (int, error) {
+	n, err := walkCaseBuckets(ctx, db, migrateCountsPage, 0, caseBucketWalk{
+		done: func(tx *store.ReadTx) bool {
+			root, err := tx.Case(clockBucket)
+			return err == nil && root.Get(keyClocksComplete) != nil
+		},
+		visit: func(tx *store.Tx, id string) (bool, error) {
+			if reportID, ok := strings.CutPrefix(id, "report "); ok {
+				b, err := tx.Case(id)
+				if err != nil {
+					return false, err
+				}
+				var recs []ReportRecord
+				if err := b.ForEach(func(_, v []byte) error {
+					var r ReportRecord
+					if err := json.Unmarshal(v, &r); err != nil {
+						return fmt.Errorf("report %s: decode record: %w", reportID, err)
+					}
+					recs = append(recs, r)
+					return nil
+				}); err != nil {
+					return false, err
+				}
+				for _, r := range recs {
+					if err := indexReportClocks(tx, r); err != nil {
+						return false, err
+					}
+				}
+				return len(recs) > 0, nil
+			}
+			c, err := loadCase(&tx.ReadTx, id)
+			if err != nil || c == nil || c.ID == "" {
+				return false, err // an index, a replica with no record yet
+			}
+			return true, indexCaseClocks(tx, c)
+		},
+		finish: func(tx *store.Tx) error {
+			root, err := tx.Case(clockBucket)
+			if err != nil {
+				return err
+			}
+			return root.Put(keyClocksComplete, []byte{1})
+		},
+	})
+	if err != nil {
+		return n, fmt.Errorf("index deadline clocks: %w", err)
+	}
+	return n, nil
+}

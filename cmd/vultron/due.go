@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/openvultron/vultron/api"
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/deadline"
+)
+
+func runDue(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet("due", "vultron due [--overdue] [--limit N] [--json] [CASE]",
+		"List the deadlines of the node's cases and reports, soonest due first: each participant's\n"+
+			"clocks to acknowledge, validate, engage and fix, the EU Cyber Resilience Act's clocks once\n"+
+			"attacks are observed, and the embargo's end, each with its due time in the node's time zone\n"+
+			"and in UTC. With CASE (an id or short id), only that case's.", env)
+	nf := addNodeFlags(fs)
+	overdue := fs.Bool("overdue", false, "only the deadlines that have passed")
+	limit := fs.Int("limit", 50, "list at most `N` deadlines (1 to 1000)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	c, err := nf.parse(fs, env, args)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() > 1 {
+		return usageError("due takes at most one case, got %d arguments", fs.NArg())
+	}
+	if *limit < 1 || *limit > 1000 {
+		return usageError("--limit must be from 1 to 1000, not %d", *limit)
+	}
+	q := url.Values{"limit": {strconv.Itoa(*limit)}}
+	if *overdue {
+		q.Set("overdue", "true")
+	}
+	if fs.NArg() == 1 {
+		id, err := resolveCaseID(ctx, c, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		q.Set("case", id)
+	}
+	var out api.Deadlines
+	if err := c.do(ctx, "GET", "/api/deadlines?"+q.Encode(), nil, &out); err != nil {
+		return err
+	}
+	if *overdue && fs.NArg() == 1 {
+		kept := out.Deadlines[:0]
+		for _, d := range out.Deadlines {
+			if d.Overdue {
+				kept = append(kept, d)
+			}
+		}
+		out.Deadlines = kept
+	}
+	if *asJSON {
+		return printJSON(env, out)
+	}
+	if len(out.Deadlines) == 0 {
+		if *overdue {
+			fmt.Fprintln(env.stdout, "nothing is overdue")
+		} else {
+			fmt.Fprintln(env.stdout, "no deadline is running")
+		}
+		return nil
+	}
+	rows := [][]string{{"due (" + out.TimeZone + ")", "UTC", "", "clock", "limit", "case or report", "whose"}}
+	for _, d := range out.Deadlines {
+		what := "case " + cases.ShortID(d.Subject)
+		if d.Report {
+			what = "report " + cases.ShortID(d.Subject)
+		}
+		if d.Name != "" {
+			what += " " + strconv.Quote(d.Name)
+		}
+		whose := d.Participant
+		switch {
+		case d.Local != "":
+			whose = d.Local
+		case whose == "":
+			whose = "the case"
+		}
+		rows = append(rows, []string{d.DueLocal, d.Due.UTC().Format("2006-01-02 15:04"), deadline.In(d.Due, out.Now), d.Kind, d.Limit, what, whose})
+	}
+	return table(env.stdout, rows)
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/openvultron/vultron/deadline"
+	"github.com/openvultron/vultron/node"
+)
+
+// TestDueCommand lists a vendor's deadlines for a report it received, then
+// moves the vendor node's clock eight days on: "vultron due --overdue"
+// lists the acknowledgement (5 business days) as overdue and not the
+// validation (10), in the node's time zone and in UTC.
+func TestDueCommand(t *testing.T) {
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	cfg, err := deadline.Parse([]byte("timezone: Europe/Berlin\n"), "d.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vendor := startCLINodeWith(t, node.Config{Now: now, Deadlines: &cfg, DeadlineCheck: 20 * time.Millisecond}, "vendor:Organization")
+	finder := startCLINode(t, "finder:Person")
+	report := strings.TrimSpace(finder.ok(t, "report", "submit", "-q", "--to", vendor.url+"/actors/vendor", "--name", "Due test", "--content", "x"))
+	vendor.ok(t, "report", "show", report, "--timeout", "30s")
+
+	out := vendor.ok(t, "due")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "due (Europe/Berlin)") ||
+		!strings.Contains(lines[1], "acknowledge  5 business days") || !strings.Contains(lines[2], "validate     10 business days") ||
+		!strings.Contains(lines[1], `report `+report+` "Due test"`) || !strings.Contains(lines[1], "vendor") || !strings.Contains(lines[1], "CE") {
+		t.Fatalf("vultron due:\n%s", out)
+	}
+	if out := vendor.ok(t, "due", "--overdue"); out != "nothing is overdue\n" {
+		t.Fatalf("vultron due --overdue before the clock moved:\n%s", out)
+	}
+	offset.Store(int64(8 * 24 * time.Hour))
+	out = vendor.ok(t, "due", "--overdue")
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], "overdue by") || !strings.Contains(lines[1], "acknowledge") {
+		t.Fatalf("vultron due --overdue after eight days:\n%s", out)
+	}
+
+	caseID := strings.TrimSpace(vendor.ok(t, "report", "validate", "-q", report))
+	out = vendor.ok(t, "due", caseID)
+	if !strings.Contains(out, "engage") || strings.Contains(out, "acknowledge") {
+		t.Errorf("vultron due CASE after validation:\n%s", out)
+	}
+	if code, _, errOut := vendor.cli(t, "due", "--limit", "0"); code != 2 || !strings.Contains(errOut, "--limit must be from 1 to 1000") {
+		t.Errorf("due --limit 0: exit %d, %q", code, errOut)
+	}
+}
+
+// TestServeRefusesBadDeadlines: a deadline file with a fault stops serve
+// before it opens anything, with the line and the reason.
+func TestServeRefusesBadDeadlines(t *testing.T) {
+	bad := writeFile(t, "timezone: UTC\nlimits:\n  acknowledge: someday\n")
+	dataDir := t.TempDir() + "/data"
+	code, _, errOut := runCapture(t, "serve", "--data", dataDir, "--listen", "127.0.0.1:0", "--deadlines", bad)
+	if code != 1 || !strings.Contains(errOut, "line 3: acknowledge: \"someday\" is not a limit") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("serve with a bad deadline file: exit %d, %q", code, errOut)
+	}
+	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+		t.Errorf("serve created its data directory before refusing the deadlines: %v", err)
+	}
+}

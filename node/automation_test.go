@@ -1,0 +1,245 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"github.com/openvultron/vultron/api"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openvultron/vultron/rules"
+	"github.com/openvultron/vultron/store"
+)
+
+func mustPolicy(t *testing.T, src string) *rules.Policy {
+	t.Helper()
+	p, err := rules.Parse([]byte(src), "test-policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// issuePolicy is issue 19's example as written, with the finder of the
+// test in the allow-list.
+func issuePolicy(finder string) string {
+	return fmt.Sprintf(`rules:
+  - on: report_received
+    if: 'sender in [%q]'
+    do: [validate, engage, {propose_embargo: {days: 90}}]
+  - on: intel_attacks_observed
+    do: [report_attacks]
+`, finder)
+}
+
+// caseDetailOf reads a case through the API.
+func caseDetailOf(t *testing.T, tn *testNode, id string) map[string]any {
+	t.Helper()
+	status, body := tn.api(t, http.MethodGet, "/api/cases/"+url.PathEscape(id), "")
+	if status != http.StatusOK {
+		t.Fatalf("GET case: %d %s", status, body)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func participantRM(c map[string]any, actor string) string {
+	parts, _ := c["participants"].([]any)
+	for _, p := range parts {
+		m, _ := p.(map[string]any)
+		if m["actor"] == actor {
+			s, _ := m["rmState"].(string)
+			return s
+		}
+	}
+	return ""
+}
+
+// TestPolicyDecidesAReport: with issue 19's example policy, the vendor's
+// node validates and engages a report from the allow-listed finder and
+// proposes a 90-day embargo with no person acting: each step goes through
+// the outbox, is in the audit log with the rule that made it and in the
+// case's timeline; a report from anyone else waits for a person.
+func TestPolicyDecidesAReport(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	stranger := startNode(t, "stranger:Person")
+	vendor := startNodeConfig(t, t.TempDir(), nil, Config{Policy: mustPolicy(t, issuePolicy(finder.actorID("finder"))),
+		AutomationInterval: 20 * time.Millisecond}, "vendor:Organization")
+
+	submit := func(from *testNode, name, title string) {
+		t.Helper()
+		from.submit(t, name, fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":%q,"content":"x"}}`, vendor.actorID("vendor"), title))
+	}
+	submit(finder, "finder", "from the allow-listed finder")
+	c := vendor.oneCase(t, "the case the policy opened and engaged with a proposed embargo", func(c api.Case) bool {
+		_, rm, _, _ := participantOf(c, vendor.actorID("vendor"))
+		return rm == "ACCEPTED" && c.EMState == "PROPOSED"
+	})
+	detail := caseDetailOf(t, vendor, c.ID)
+	props, _ := detail["proposals"].([]any)
+	if len(props) != 1 {
+		t.Fatalf("proposals = %v", detail["proposals"])
+	}
+	terms, _ := props[0].(map[string]any)["terms"].(map[string]any)
+	end, _ := time.Parse(time.RFC3339, terms["end"].(string))
+	if d := time.Until(end); d < 89*24*time.Hour || d > 91*24*time.Hour {
+		t.Errorf("the proposed embargo ends in %s, want 90 days", d)
+	}
+	// The finder's node learns of it like of any action.
+	finder.oneCase(t, "the finder's replica with the proposal", func(c api.Case) bool { return c.EMState == "PROPOSED" })
+
+	// Audit: one record per action, naming the rule.
+	records, _, err := vendor.db.AuditPage(t.Context(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, r := range records {
+		if strings.HasPrefix(r.Reason, "automation: ") {
+			if r.Decision != store.DecisionDone || r.Actor != "vendor" || !strings.Contains(r.Reason, "rule 1 (line 2) at report_received") {
+				t.Errorf("audit record %+v", r)
+			}
+			actions = append(actions, r.Reason[strings.LastIndex(r.Reason, ": ")+2:])
+		}
+	}
+	if strings.Join(actions, ", ") != "validate, engage, propose_embargo 90 days" {
+		t.Errorf("automatic actions in the audit log: %v", actions)
+	}
+	// Timeline: the entries say which rule made them.
+	b := newBrowser(t, vendor.url)
+	b.login(vendor)
+	page := b.get("/ui/cases/" + url.PathEscape(c.ID))
+	if strings.Count(page, "automatic: rule 1 of policy test-policy.yaml") < 2 {
+		t.Errorf("the case page's timeline does not name the rule:\n%s", grepLines(page, "automatic"))
+	}
+
+	// A report from someone not on the list waits for a person.
+	submit(stranger, "stranger", "from a stranger")
+	waitFor(t, "the stranger's report at the vendor", func() bool {
+		status, body := vendor.api(t, http.MethodGet, "/api/reports", "")
+		return status == http.StatusOK && strings.Contains(string(body), "from a stranger")
+	})
+	if _, err := vendor.automation.Step(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	status, body := vendor.api(t, http.MethodGet, "/api/reports", "")
+	var reports struct {
+		Reports []struct {
+			Name string `json:"name"`
+			RM   string `json:"rmState"`
+			Case string `json:"case"`
+		} `json:"reports"`
+	}
+	if err := json.Unmarshal(body, &reports); status != http.StatusOK || err != nil {
+		t.Fatalf("GET /api/reports: %d %v", status, err)
+	}
+	for _, r := range reports.Reports {
+		if r.Name == "from a stranger" && (r.RM != "RECEIVED" || r.Case != "") {
+			t.Errorf("the stranger's report: %+v, want it RECEIVED with no case", r)
+		}
+	}
+}
+
+// TestIntelSignalMakesTheVendorReportAttacks: the vendor's policy proposes
+// an embargo, the finder's accepts it, the vendor's puts it in force once
+// the finder answered; a feed file that lists the case's CVE then makes
+// the vendor's node report attacks (CA), and the embargo ends (ET), as
+// the protocol says, on both nodes.
+func TestIntelSignalMakesTheVendorReportAttacks(t *testing.T) {
+	feed := filepath.Join(t.TempDir(), "intel.json")
+	if err := os.WriteFile(feed, []byte(`{"format": "vultron-intel/1", "signals": []}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	finder := startNodeConfig(t, t.TempDir(), nil, Config{AutomationInterval: 20 * time.Millisecond,
+		Policy: mustPolicy(t, "rules:\n  - on: embargo_proposed\n    if: proposal.days >= 30 && proposal.days <= 120\n    do: [accept_embargo]\n")}, "finder:Person")
+	vendorPolicy := issuePolicy(finder.actorID("finder")) + "  - on: embargo_proposed\n    if: proposal.days >= 30 && proposal.days <= 120\n    do: [accept_embargo]\n"
+	vendor := startNodeConfig(t, t.TempDir(), nil, Config{Policy: mustPolicy(t, vendorPolicy), AutomationInterval: 20 * time.Millisecond,
+		IntelFeeds: []string{feed}, IntelInterval: 20 * time.Millisecond}, "vendor:Organization")
+
+	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"KEV test","content":"x"}}`, vendor.actorID("vendor")))
+	c := vendor.oneCase(t, "the embargo in force", func(c api.Case) bool { return c.EMState == "ACTIVE" })
+	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","type":"Add","object":{"type":"VulnerabilityRecord","name":"CVE-2026-31337"},"target":%q,"context":%q}`, c.ID, c.ID))
+	waitFor(t, "the CVE recorded", func() bool {
+		ids, _ := caseDetailOf(t, vendor, c.ID)["vulnerabilityIds"].([]any)
+		return len(ids) == 1
+	})
+	if err := os.WriteFile(feed, []byte(`{"vulnerabilities": [{"cveID": "CVE-2026-31337", "vendorProject": "Example", "product": "Widget", "vulnerabilityName": "Widget RCE", "dateAdded": "2026-12-01"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vendor.oneCase(t, "attacks reported and the embargo ended at the vendor", func(c api.Case) bool { return c.PXAState == "pxA" && c.EMState == "EXITED" })
+	finder.oneCase(t, "attacks reported and the embargo ended at the finder", func(c api.Case) bool { return c.PXAState == "pxA" && c.EMState == "EXITED" })
+	hist, _ := caseDetailOf(t, vendor, c.ID)["embargoHistory"].([]any)
+	last, _ := hist[len(hist)-1].(map[string]any)
+	if last["message"] != "ET" || !strings.Contains(fmt.Sprint(last["reason"]), "attacks have been observed") {
+		t.Errorf("the embargo's last step: %v", last)
+	}
+	// The explanation says which rule did it and that it is decided.
+	status, body := vendor.api(t, http.MethodGet, "/api/cases/"+url.PathEscape(c.ID)+"/policy", "")
+	if status != http.StatusOK || !strings.Contains(string(body), `"point":"intel_attacks_observed"`) {
+		t.Errorf("GET policy explanation: %d %s", status, body)
+	}
+}
+
+// TestPolicyReload: the node reads its policy file again when it changes;
+// a changed file that does not parse is refused whole (the policy in
+// force stays, the refusal is in the audit log with its line); a reload
+// signal reads it at once.
+func TestPolicyReload(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "policy.yaml")
+	write := func(src string) {
+		t.Helper()
+		if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("name: first\nrules:\n  - on: fix_ready\n    do: [report_public]\n")
+	p, err := ReadPolicy(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reload := make(chan struct{})
+	n := startNodeConfig(t, t.TempDir(), nil, Config{Policy: p, PolicyFile: file, PolicyCheck: 10 * time.Millisecond, PolicyReload: reload}, "vendor:Organization")
+	name := func() string {
+		status, body := n.api(t, http.MethodGet, "/api/policy", "")
+		if status != http.StatusOK {
+			t.Fatalf("GET /api/policy: %d %s", status, body)
+		}
+		var v struct{ Name string }
+		json.Unmarshal(body, &v)
+		return v.Name
+	}
+	if name() != "first" {
+		t.Fatalf("policy in force: %q", name())
+	}
+	write("name: second\nrules:\n  - on: fix_ready\n    do: [report_public]\n")
+	waitFor(t, "the changed policy in force", func() bool { return name() == "second" })
+	write("name: broken\nrules:\n  - on: fix_ready\n    do: [publish]\n")
+	waitFor(t, "the refusal in the audit log", func() bool {
+		records, _, err := n.db.AuditPage(t.Context(), 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range records {
+			if r.Decision == store.DecisionRefused && strings.Contains(r.Reason, `line 4: rule 1: "publish" is not an action`) {
+				return true
+			}
+		}
+		return false
+	})
+	if name() != "second" {
+		t.Errorf("after a broken file, the policy in force is %q, want second", name())
+	}
+	write("name: third\nrules:\n  - on: fix_ready\n    do: [report_public]\n")
+	reload <- struct{}{}
+	waitFor(t, "the reloaded policy", func() bool { return name() == "third" })
+}
