@@ -197,7 +197,7 @@ type Config struct {
 	OIDC *accounts.OIDCConfig
 	// AttributeNames sends, with each activity a person has the node's
 	// actor send, that person's display name (serve --attribute-names;
-	// see outbox.SubmitConfig.AttributeNames for where on the wire).
+	// see outbox.By.DisplayName for where on the wire).
 	AttributeNames bool
 	// Argon2 is the cost of password hashes; zero means
 	// accounts.DefaultArgon2. Tests lower it.

@@ -1,10 +1,15 @@
 package node
 
 import (
+	"cmp"
+	"context"
+
+	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/node/calendar"
 	"github.com/openvultron/vultron/node/dashboard"
 	"github.com/openvultron/vultron/node/federation"
 	"github.com/openvultron/vultron/node/jsonapi"
+	"github.com/openvultron/vultron/outbox"
 )
 
 // buildSurfaces fills in the HTTP surfaces with what each needs of the
@@ -29,7 +34,7 @@ func (n *Node) buildSurfaces() error {
 	}
 	n.jsonapi, err = jsonapi.New(jsonapi.Config{
 		Store:      n.db,
-		Submit:     n.submitter.Submit,
+		Submit:     n.submit,
 		Resync:     n.engine.Resync,
 		Local:      n.Local,
 		Actors:     n.configuredActors,
@@ -63,7 +68,7 @@ func (n *Node) buildSurfaces() error {
 	}
 	n.dashboard, err = dashboard.New(dashboard.Config{
 		Store:        n.db,
-		Submit:       n.submitter.Submit,
+		Submit:       n.submit,
 		Resync:       n.engine.Resync,
 		Local:        n.Local,
 		LocalByID:    n.localByID,
@@ -85,4 +90,21 @@ func (n *Node) buildSurfaces() error {
 	}
 	n.services = append(n.services, service{name: "dashboard-names", run: n.dashboard.Run})
 	return nil
+}
+
+// submit has local actor name send body on behalf of the request's
+// principal (the authorization middleware put it in ctx): the user's name
+// is kept with the stored activity and its audit record, and with
+// Config.AttributeNames their display name travels with the activity
+// (outbox.By). A request without a user (the metrics token cannot reach
+// an outbox) sends on the node's own behalf.
+func (n *Node) submit(ctx context.Context, name string, body []byte) (outbox.Submitted, error) {
+	var by outbox.By
+	if p, ok := accounts.PrincipalFrom(ctx); ok && p.User != "" {
+		by.Name = p.Name
+		if n.cfg.AttributeNames {
+			by.DisplayName = cmp.Or(p.DisplayName, p.Name)
+		}
+	}
+	return n.submitter.SubmitBy(ctx, name, body, by)
 }

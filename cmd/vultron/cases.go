@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -211,7 +212,7 @@ func printLedger(ctx context.Context, env *environment, c *client, id string, fr
 	var all []ledger.Entry
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	if !asJSON {
-		fmt.Fprintln(tw, "INDEX\tRECORDED\tEVENT\tACTIVITY\tHASH")
+		fmt.Fprintln(tw, "INDEX\tRECORDED\tEVENT\tBY\tACTIVITY\tHASH")
 	}
 	for {
 		var page api.LedgerPage
@@ -227,7 +228,7 @@ func printLedger(ctx context.Context, env *environment, c *client, id string, fr
 			if err != nil {
 				return fmt.Errorf("the node's ledger entry is malformed: %w", err)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.LogIndex, received.UTC().Format(time.RFC3339), e.EventType, e.LogObjectID, shortHash(e.EntryHash))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.LogIndex, received.UTC().Format(time.RFC3339), e.EventType, cmp.Or(page.SentBy[e.LogObjectID], "-"), e.LogObjectID, shortHash(e.EntryHash))
 		}
 		if page.Next == nil || len(page.Entries) == 0 {
 			break
