@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/pquerna/otp/totp"
 	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/accounts"
@@ -470,3 +471,95 @@ type atomicDuration struct{ v atomic.Int64 }
 
 func (a *atomicDuration) Load() time.Duration   { return time.Duration(a.v.Load()) }
 func (a *atomicDuration) Store(d time.Duration) { a.v.Store(int64(d)) }
+
+// TestEveryFormNeedsCSRF sends every form of the dashboard (every POST
+// route behind a session's guard) through the node's handler with an
+// admin's logged-in session but without the form's CSRF token: each must
+// be refused with 403, so a page of another site cannot post a form in
+// the person's name. The login and enrollment forms, posted before there
+// is a session, check their own CSRF cookie the same way.
+func TestEveryFormNeedsCSRF(t *testing.T) {
+	n := authzNode(t, nil)
+	var admin who
+	for _, w := range principals(t, n) {
+		if w.name == "admin session" {
+			admin = w
+		}
+	}
+	if admin.cookie == "" {
+		t.Fatal("no admin session among the principals")
+	}
+	admin.csrf = ""
+	// The second step of a login is posted with a pending session: one of
+	// a user with an authenticator app who gave the password.
+	pending := who{name: "pending login", cookie: pendingLogin(t, n)}
+	forms := 0
+	for _, key := range routeKeys(t, n.router()) {
+		method, tpl, _ := strings.Cut(key, " ")
+		if g := n.guards[key]; method != http.MethodPost || g.from != fromSession {
+			continue
+		}
+		forms++
+		w := admin
+		if strings.HasPrefix(tpl, "/login/") {
+			w = pending
+		}
+		if status, _ := serveRaw(n, method, fill(tpl, "vendor"), w); status != http.StatusForbidden {
+			t.Errorf("%s without its CSRF token: %d, want 403", key, status)
+		}
+	}
+	if forms < 10 {
+		t.Errorf("only %d dashboard forms found", forms)
+	}
+	// With its CSRF token the second step is read: a wrong code is a
+	// wrong code, not a forgery.
+	st, err := n.accounts.Session(context.Background(), pending.cookie)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending.csrf = st.CSRF
+	if status, _ := serveRaw(n, http.MethodPost, "/login/factor", pending); status == http.StatusForbidden || status < 400 {
+		t.Errorf("POST /login/factor with its CSRF token and no code: %d, want a refusal of the code", status)
+	}
+}
+
+// pendingLogin adds a user with an authenticator app, logs it in with
+// its password, and returns the session id of the login waiting for its
+// second step.
+func pendingLogin(t *testing.T, n *idleNode) string {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := n.accounts.Authenticate(ctx, n.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	added, err := n.accounts.AddUser(ctx, admin, accounts.NewUser{Name: "tess", Role: accounts.Analyst}, func(string) bool { return true }, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(added.Enroll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const password = "tess's long password"
+	enrolled, err := n.accounts.Enroll(ctx, u.Query().Get("code"), password, accounts.LoginMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer, err := n.accounts.OfferTOTP(ctx, enrolled.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := totp.GenerateCode(offer.Secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.accounts.ConfirmTOTP(ctx, enrolled.SessionID, code, accounts.LoginMeta{}); err != nil {
+		t.Fatal(err)
+	}
+	login, err := n.accounts.PasswordLogin(ctx, "tess", password, accounts.LoginMeta{})
+	if err != nil || login.Stage == accounts.StageFull {
+		t.Fatalf("tess's password login: %+v, %v; want a pending second step", login, err)
+	}
+	return login.SessionID
+}
