@@ -563,3 +563,76 @@ func pendingLogin(t *testing.T, n *idleNode) string {
 	}
 	return login.SessionID
 }
+
+// TestRefusalsAreAudited checks that what the guards and the login refuse
+// is in the audit log with who asked: a wrong password (with the reason
+// the answer does not tell, and never the password), a viewer's admin
+// call, a revoked token, a form without its CSRF token.
+func TestRefusalsAreAudited(t *testing.T) {
+	n := authzNode(t, nil)
+	ctx := context.Background()
+	admin, err := n.accounts.Authenticate(ctx, n.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := func(string) bool { return true }
+	viewer, err := n.accounts.AddUser(ctx, admin, accounts.NewUser{Name: "vera", Role: accounts.Viewer}, known, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := url.Parse(viewer.Enroll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.accounts.Enroll(ctx, link.Query().Get("code"), "vera's long password", accounts.LoginMeta{}); err != nil {
+		t.Fatal(err)
+	}
+	// A wrong password, through the login form with its CSRF cookie.
+	page := httptest.NewRecorder()
+	n.Handler().ServeHTTP(page, httptest.NewRequest(http.MethodGet, "/login", nil))
+	m := csrfRE.FindStringSubmatch(page.Body.String())
+	if m == nil {
+		t.Fatalf("no CSRF value on the login page:\n%s", page.Body.String())
+	}
+	form := url.Values{"csrf": {m[1]}, "name": {"vera"}, "password": {"not vera's password"}}
+	req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range page.Result().Cookies() {
+		req.AddCookie(c)
+	}
+	rec := httptest.NewRecorder()
+	n.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "Wrong name or password.") {
+		t.Errorf("a wrong password: %d\n%s", rec.Code, rec.Body.String())
+	}
+	// A viewer's admin call, then a revoked token.
+	serveRaw(n, http.MethodGet, "/api/users", who{bearer: viewer.Token})
+	if err := n.accounts.RevokeToken(ctx, admin, viewer.TokenI.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	serveRaw(n, http.MethodGet, "/api/cases", who{bearer: viewer.Token})
+
+	records, _, err := n.db.AuditPage(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ kind, principal, reason string }{
+		{"account", "", "wrong password for vera"},
+		{"admin", "vera via token " + viewer.TokenI.ID, "admin"},
+		{"admin", "", "revoked"},
+	}
+	for _, w := range want {
+		found := false
+		for _, r := range records {
+			if r.Kind == w.kind && r.Decision == "refused" && r.Principal == w.principal && strings.Contains(r.Reason, w.reason) {
+				found = true
+			}
+			if strings.Contains(r.Reason, "not vera's password") {
+				t.Errorf("the audit log holds the password: %+v", r)
+			}
+		}
+		if !found {
+			t.Errorf("no refused %s record by %q saying %q in:\n%+v", w.kind, w.principal, w.reason, records)
+		}
+	}
+}
