@@ -135,7 +135,8 @@ func TestSSOLogin(t *testing.T) {
 }
 
 // TestSSORefusals checks the callback's bindings: the pre-login of this
-// browser, its state, and in the ID token its nonce.
+// browser, its state, and in the ID token its nonce; and that a callback
+// is taken once, within the pre-login's ten minutes.
 func TestSSORefusals(t *testing.T) {
 	m := startProvider(t)
 	s := ssoService(t, m)
@@ -175,6 +176,16 @@ func TestSSORefusals(t *testing.T) {
 		if !strings.Contains(problem.Message(err), "nonce mismatch") {
 			t.Errorf("refused with %q", problem.Message(err))
 		}
+	})
+	t.Run("replayed callback", func(t *testing.T) {
+		m.QueueUser(user)
+		authURL, prelogin, _ := s.BeginSSO(ctx, "/")
+		q := authorize(t, authURL)
+		if _, _, err := s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta); err != nil {
+			t.Fatalf("the first callback: %v", err)
+		}
+		_, _, err := s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta)
+		wantStatus(t, "the same callback again", err, http.StatusUnauthorized)
 	})
 	t.Run("expired pre-login", func(t *testing.T) {
 		m.QueueUser(user)
