@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,24 +13,6 @@ import (
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/store"
 )
-
-// asUser sends an API request to tn with token tok.
-func asUser(t *testing.T, tn *testNode, tok, method, path, body string) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, tn.url+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Content-Type", "application/activity+json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, data
-}
 
 // TestActionsAreAttributed has an analyst of the vendor's node validate
 // a report with her own token, and checks that the node keeps who did it
@@ -63,7 +44,7 @@ func TestActionsAreAttributed(t *testing.T) {
 			t.Errorf("the finder's node, which sends no names, sent one: %v", it["attributedTo"])
 		}
 	}
-	status, body := asUser(t, vendor, added.Token, http.MethodPost, "/actors/vendor/outbox",
+	status, body := vendor.apiAs(t, added.Token, http.MethodPost, "/actors/vendor/outbox",
 		fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finder.actorID("finder")))
 	if status != http.StatusCreated {
 		t.Fatalf("alice's Accept: %d %s", status, body)

@@ -439,15 +439,7 @@ func TestRefusalsThroughTheNode(t *testing.T) {
 	var skew atomicDuration
 	n := authzNode(t, func() time.Time { return time.Now().Add(skew.Load()) })
 	ctx := context.Background()
-	admin, err := n.accounts.Authenticate(ctx, n.token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	known := func(string) bool { return true }
-	viewer, err := n.accounts.AddUser(ctx, admin, accounts.NewUser{Name: "vera", Role: accounts.Viewer}, known, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin, viewer := addViewer(t, n)
 	status, hdr := serveRaw(n, http.MethodGet, "/api/users", who{bearer: viewer.Token})
 	if status != http.StatusForbidden || !strings.Contains(hdr.Get("WWW-Authenticate"), `error="insufficient_scope", scope="admin"`) {
 		t.Errorf("a viewer's GET /api/users: %d, WWW-Authenticate %q", status, hdr.Get("WWW-Authenticate"))
@@ -571,15 +563,7 @@ func pendingLogin(t *testing.T, n *idleNode) string {
 func TestRefusalsAreAudited(t *testing.T) {
 	n := authzNode(t, nil)
 	ctx := context.Background()
-	admin, err := n.accounts.Authenticate(ctx, n.token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	known := func(string) bool { return true }
-	viewer, err := n.accounts.AddUser(ctx, admin, accounts.NewUser{Name: "vera", Role: accounts.Viewer}, known, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin, viewer := addViewer(t, n)
 	link, err := url.Parse(viewer.Enroll)
 	if err != nil {
 		t.Fatal(err)
@@ -635,4 +619,20 @@ func TestRefusalsAreAudited(t *testing.T) {
 			t.Errorf("no refused %s record by %q saying %q in:\n%+v", w.kind, w.principal, w.reason, records)
 		}
 	}
+}
+
+// addViewer adds the viewer vera to n and returns the first admin's
+// principal and what adding vera gave.
+func addViewer(t *testing.T, n *idleNode) (accounts.Principal, accounts.Added) {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := n.accounts.Authenticate(ctx, n.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer, err := n.accounts.AddUser(ctx, admin, accounts.NewUser{Name: "vera", Role: accounts.Viewer}, func(string) bool { return true }, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return admin, viewer
 }

@@ -197,6 +197,12 @@ func (tn *testNode) person(t testing.TB, name string, role accounts.Role, actors
 // api sends a request with the node's token and returns status and body.
 func (tn *testNode) api(t testing.TB, method, path string, body string) (int, []byte) {
 	t.Helper()
+	return tn.apiAs(t, tn.token, method, path, body)
+}
+
+// apiAs sends a request with token tok and returns status and body.
+func (tn *testNode) apiAs(t testing.TB, tok, method, path string, body string) (int, []byte) {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -205,7 +211,7 @@ func (tn *testNode) api(t testing.TB, method, path string, body string) (int, []
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+tn.token)
+	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/activity+json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
