@@ -159,3 +159,40 @@ func TestLoginCommand(t *testing.T) {
 		t.Errorf("with a readable login file: exit %d, %q", code, errOut)
 	}
 }
+
+// TestServeRefusesBadAccountFlags checks the account flags of serve: a
+// mistake is one sentence and a non-zero exit, before the node creates
+// anything.
+func TestServeRefusesBadAccountFlags(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "oidc-secret")
+	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sso := func(roleMap, secretFile string) []string {
+		return []string{"--oidc-issuer", "https://idp.example", "--oidc-client-id", "vultron", "--oidc-client-secret-file", secretFile, "--oidc-role-map", roleMap}
+	}
+	tests := []struct {
+		name  string
+		flags []string
+		code  int
+		want  string
+	}{
+		{"issuer alone", []string{"--oidc-issuer", "https://idp.example"}, 2, "single sign-on needs --oidc-issuer, --oidc-client-id, --oidc-client-secret-file and --oidc-role-map together"},
+		{"bad role map", sso("psirt=boss", secret), 2, `role map entry "psirt=boss"`},
+		{"readable secret", sso("psirt=analyst", secret), 1, "chmod 600"},
+		{"missing secret", sso("psirt=analyst", secret+"-none"), 1, "read the OpenID client secret"},
+		{"second factor", []string{"--second-factor", "sometimes"}, 2, `--second-factor is required or optional, not "sometimes"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dataDir := filepath.Join(t.TempDir(), "data")
+			code, _, errOut := runCapture(t, append([]string{"serve", "--data", dataDir, "--listen", "127.0.0.1:0"}, tt.flags...)...)
+			if code != tt.code || !strings.Contains(errOut, tt.want) || strings.Count(errOut, "\n") != 1 {
+				t.Errorf("exit %d, %q; want exit %d saying %q in one line", code, errOut, tt.code, tt.want)
+			}
+			if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+				t.Errorf("serve created its data directory before refusing: %v", err)
+			}
+		})
+	}
+}
