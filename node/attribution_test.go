@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -137,4 +138,59 @@ func TestActionsAreAttributed(t *testing.T) {
 	if status != http.StatusOK || json.Unmarshal(body, &page) != nil || len(page.SentBy) != 0 {
 		t.Errorf("the finder's ledger page: %d, sentBy %v", status, page.SentBy)
 	}
+}
+
+// TestDashboardAnalystActsForItsActors logs in an analyst of the
+// coordinator on a node that also holds the vendor: the vendor's report is
+// shown to it without decisions, and a forged form that validates it as
+// the vendor is refused with nothing sent; the vendor's analyst validates
+// it, and the case's timeline names her.
+func TestDashboardAnalystActsForItsActors(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization", "coordinator:Organization")
+	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"r","content":"c"}}`, vendor.actorID("vendor")))
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
+
+	cora := newBrowser(t, vendor.url)
+	cora.loginAs("cora", vendor.person(t, "cora", accounts.Analyst, "coordinator"))
+	page := cora.get("/")
+	m := regexp.MustCompile(`name="report" value="([^"]+)"`).FindStringSubmatch(page)
+	if strings.Contains(page, "Validate (RV)") || m != nil {
+		t.Fatalf("the coordinator's analyst is offered a decision on the vendor's report:\n%s", grepLines(page, "report"))
+	}
+	reports := vendorReports(t, vendor)
+	if len(reports) != 1 {
+		t.Fatalf("%d reports at the vendor, want 1", len(reports))
+	}
+	page = cora.post("/ui/reports/validate", url.Values{"csrf": {csrfOf(t, page)}, "report": {reports[0].ID}, "as": {"vendor"}, "decision": {"validate"}})
+	if !strings.Contains(page, "Refused: cora does not act for vendor.") {
+		t.Errorf("a forged validation as the vendor is not refused:\n%s", grepLines(page, "flash"))
+	}
+	if got := vendorReports(t, vendor); got[0].RMState != "RECEIVED" || got[0].Case != "" {
+		t.Errorf("after the refused form the report is %s in case %q, want RECEIVED in none", got[0].RMState, got[0].Case)
+	}
+
+	vic := newBrowser(t, vendor.url)
+	vic.loginAs("vic", vendor.person(t, "vic", accounts.Analyst, "vendor"))
+	page = vic.get("/")
+	page = vic.post("/ui/reports/validate", url.Values{"csrf": {csrfOf(t, page)}, "report": {reports[0].ID}, "as": {"vendor"}, "decision": {"validate"}})
+	if !strings.Contains(page, "Report validated (RV)") {
+		t.Fatalf("the vendor's analyst could not validate:\n%s", grepLines(page, "flash"))
+	}
+	c := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 })
+	if casePage := vic.get("/ui/cases/" + url.PathEscape(c.ID)); !strings.Contains(casePage, `<span class="by">(vic)</span>`) {
+		t.Errorf("the timeline does not name vic:\n%s", grepLines(casePage, "timeline"))
+	}
+}
+
+// vendorReports lists the reports the vendor actor of tn received.
+func vendorReports(t *testing.T, tn *testNode) []api.Report {
+	t.Helper()
+	status, body := tn.api(t, http.MethodGet, "/api/reports?actor=vendor", "")
+	var list api.ReportPage
+	if status != http.StatusOK || json.Unmarshal(body, &list) != nil {
+		t.Fatalf("GET /api/reports: %d %s", status, body)
+	}
+	return list.Reports
 }

@@ -364,7 +364,7 @@ func TestRouteTable(t *testing.T) {
 				h := n.guarded(g, func(http.ResponseWriter, *http.Request) { reached = true })
 				req := request(method, fill(tpl, a), w)
 				// A dashboard form names its actor in the form, which
-				// the dashboard checks (TestDashboardLogins); a route's
+				// the dashboard checks (TestDashboardAnalystActsForItsActors); a route's
 				// {name} is checked by the guard.
 				req = mux.SetURLVars(req, map[string]string{"name": a, "id": "x", "cid": "x", "user": "nobody", "handle": "x"})
 				rec := httptest.NewRecorder()
