@@ -140,12 +140,14 @@ bench: peer-deps bench-deps
 # Fault injection (not part of test): SEEDS seeds of TestFaults, five nodes
 # behind proxies that drop, delay, duplicate, reorder and refuse requests,
 # cut nodes off and kill them, from seed FIRST on (a new start every run
-# unless given) with the fault kinds KINDS. Prints one line per seed (with
+# unless given) with the fault kinds KINDS, on CLUSTERS clusters side by
+# side (each its own five nodes; 1 unless given). Prints one line per seed (with
 # the command that replays a failure) and the total time; the full output,
 # with each failure's trace, goes to SOAK_LOG. See docs/faults.md.
 SEEDS    ?= 20
 KINDS    ?= all
 SOAK_LOG ?= soak.log
+CLUSTERS ?= 1
 ifndef FIRST
 FIRST := $(shell date +%s)
 endif
@@ -153,9 +155,9 @@ endif
 soak: SHELL := /bin/bash
 soak: .SHELLFLAGS := -o pipefail -c
 soak:
-	@echo "soak: $(SEEDS) seeds from $(FIRST), faults $(KINDS); full output in $(SOAK_LOG)"
+	@echo "soak: $(SEEDS) seeds from $(FIRST), faults $(KINDS), $(CLUSTERS) cluster(s); full output in $(SOAK_LOG)"
 	@$(GO) test ./federation_test -run '^TestFaults$$' -count=1 -timeout 0 -v \
-		-faults.seeds=$(SEEDS) -faults.first=$(FIRST) -faults.kinds=$(KINDS) 2>&1 | tee $(SOAK_LOG) | \
+		-faults.seeds=$(SEEDS) -faults.first=$(FIRST) -faults.kinds=$(KINDS) -faults.clusters=$(CLUSTERS) 2>&1 | tee $(SOAK_LOG) | \
 		grep --line-buffered -E 'faults_test.go:[0-9]+: (seed [0-9]+ \(|cluster of|[0-9]+ seeds with)|^(ok|FAIL)'
 
 # A node on 127.0.0.1:7001 with one actor (vendor) and its data in ./data.

@@ -543,25 +543,6 @@ func invitedBy(tx *store.ReadTx, caseID, name string) string {
 	return string(inv.Get([]byte(name)))
 }
 
-// ListCases returns every case this node hosts or keeps a replica of.
-func ListCases(tx *store.ReadTx) ([]*Case, error) {
-	var out []*Case
-	err := tx.Cases(func(id string) error {
-		if isIndexBucket(id) {
-			return nil
-		}
-		c, err := loadCase(tx, id)
-		if err != nil {
-			return err
-		}
-		if c != nil && c.ID != "" {
-			out = append(out, c)
-		}
-		return nil
-	})
-	return out, err
-}
-
 // ListCasesPage returns at most limit cases whose ids sort after after, in
 // id order, and the cursor of the next page ("" on the last page).
 func ListCasesPage(tx *store.ReadTx, after string, limit int) ([]*Case, string, error) {

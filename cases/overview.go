@@ -16,14 +16,6 @@ import (
 	"github.com/openvultron/vultron/vocab"
 )
 
-// Reports returns every local actor's record of every report this node
-// tracks, in report id order.
-func Reports(tx *store.ReadTx) ([]ReportRecord, error) {
-	var out []ReportRecord
-	_, err := eachReport(tx, "", 0, func(recs []ReportRecord) { out = append(out, recs...) })
-	return out, err
-}
-
 // ReportsPage returns the records of at most limit reports whose ids sort
 // after after, in report id order, and the cursor of the next page (""
 // on the last). With actor set, only that local actor's records are
@@ -88,27 +80,37 @@ func ReportRecords(tx *store.ReadTx, reportID string) ([]ReportRecord, error) {
 }
 
 // ReportDetail is what a client is shown of one local actor's record of a
-// report beyond the record: who reported it, when the Offer arrived (or,
-// for the reporter, was sent), and the report itself as offered.
+// report beyond the record: who reported it (for the reporter's own
+// record, the local actor whose Offer submitted it), when the Offer
+// arrived (or, for the reporter, was sent), and the report itself.
 type ReportDetail struct {
 	Reporter string
-	Received time.Time
-	Report   *vocab.VulnerabilityReport // nil when the Offer is not stored
+	Received time.Time                  // zero when the Offer is not stored
+	Report   *vocab.VulnerabilityReport // nil when the node holds no copy
 }
 
-// DetailOf reads the detail of rec from the Offer that carried the report.
+// DetailOf reads the detail of rec from the Offer that carried the report,
+// and, when the Offer named the report only by its id or is not stored,
+// from the copy of the report the node holds. The dashboard and the API
+// both show reports through it.
 func DetailOf(tx *store.ReadTx, rec ReportRecord) ReportDetail {
-	d := ReportDetail{Reporter: reporterOf(tx, rec)}
-	if rec.Role == Reporter {
-		d.Reporter = ""
+	d := ReportDetail{}
+	if rec.Role != Reporter {
+		d.Reporter = reporterOf(tx, rec)
 	}
-	a, err := tx.Activity(rec.OfferID)
-	if err != nil {
-		return d
+	if a, err := tx.Activity(rec.OfferID); err == nil {
+		d.Received = a.Time
+		if doc, err := vocab.Parse(a.Body); err == nil && doc.Activity() != nil {
+			offer := doc.Activity()
+			if rec.Role == Reporter {
+				d.Reporter = offer.Actor.ID()
+			}
+			d.Report, _ = offer.Object.Object.(*vocab.VulnerabilityReport)
+		}
 	}
-	d.Received = a.Time
-	if doc, err := vocab.Parse(a.Body); err == nil && doc.Activity() != nil {
-		d.Report, _ = doc.Activity().Object.Object.(*vocab.VulnerabilityReport)
+	if d.Report == nil {
+		obj, _ := NewResolver(tx).Resolve(rec.ReportID)
+		d.Report, _ = obj.(*vocab.VulnerabilityReport)
 	}
 	return d
 }

@@ -90,6 +90,9 @@ func writeReport(tx *store.Tx, r ReportRecord) error {
 	if _, err = indexShortID(tx, r.ReportID, KindReport); err != nil { // lookup.go
 		return err
 	}
+	if err := indexPending(tx, r); err != nil { // pending.go
+		return err
+	}
 	return indexReportClocks(tx, r) // deadlines.go
 }
 

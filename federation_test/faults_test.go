@@ -39,6 +39,7 @@ var (
 	faultsTrace    = flag.Bool("faults.trace", false, "TestFaults: log the trace of every seed, not only of the failing ones")
 	faultsActions  = flag.String("faults.actions", "", "TestFaults: all to put the held-back actions (heldBackActions) into the schedule too")
 	faultsConverge = flag.Duration("faults.converge", 60*time.Second, "TestFaults: how long to wait for convergence after the faults heal")
+	faultsClusters = flag.Int("faults.clusters", 1, "TestFaults: how many clusters run seeds side by side (each its own nodes, proxies and ports)")
 )
 
 // convergingFaultKinds are the fault kinds TestFaults injects by default:
@@ -125,23 +126,58 @@ func TestFaults(t *testing.T) {
 			t.Logf("action %s held back: %s", a, heldBackActions()[a])
 		}
 	}
-	start := time.Now()
-	h := newFaultHarness(t, buildVultron(t))
-	t.Logf("cluster of %d nodes up in %s; %d seeds with %s", len(h.names), time.Since(start).Round(time.Millisecond), len(seeds), cfg)
-	var failed []string
-	for i, seed := range seeds {
-		var summary string
-		seedStart := time.Now()
-		ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			summary = h.runSeed(t, seed, cfg)
-		})
-		verdict := "ok"
-		if !ok {
-			verdict = "FAILED, replay: " + replayCommand(seed, cfg)
-			failed = append(failed, fmt.Sprint(seed))
-		}
-		t.Logf("seed %d (%d/%d) %s in %s: %s", seed, i+1, len(seeds), verdict, time.Since(seedStart).Round(time.Millisecond), summary)
+	if *faultsClusters < 1 || *faultsClusters > 4 {
+		t.Fatalf("-faults.clusters: %d, want 1 to 4", *faultsClusters)
 	}
+	clusters := min(*faultsClusters, len(seeds))
+	start := time.Now()
+	bin := buildVultron(t)
+	harnesses := make([]*faultHarness, clusters)
+	for i := range harnesses {
+		harnesses[i] = newFaultHarness(t, bin)
+	}
+	t.Logf("cluster of %d nodes up in %s (%d side by side); %d seeds with %s", len(harnesses[0].names), time.Since(start).Round(time.Millisecond), clusters, len(seeds), cfg)
+
+	// Each cluster takes the next seed when it is done with one; a
+	// seed's verdict does not depend on which cluster ran it, as every
+	// seed starts from new cases on every node.
+	next := make(chan int)
+	go func() {
+		defer close(next)
+		for i := range seeds {
+			next <- i
+		}
+	}()
+	var (
+		mu     sync.Mutex
+		done   int
+		failed []string
+		wg     sync.WaitGroup
+	)
+	for _, h := range harnesses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				seed := seeds[i]
+				var summary string
+				seedStart := time.Now()
+				ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+					summary = h.runSeed(t, seed, cfg)
+				})
+				verdict := "ok"
+				mu.Lock()
+				done++
+				if !ok {
+					verdict = "FAILED, replay: " + replayCommand(seed, cfg)
+					failed = append(failed, fmt.Sprint(seed))
+				}
+				t.Logf("seed %d (%d/%d) %s in %s: %s", seed, done, len(seeds), verdict, time.Since(seedStart).Round(time.Millisecond), summary)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
 	t.Logf("%d seeds with %s in %s: %d failed %v", len(seeds), cfg, time.Since(start).Round(time.Millisecond), len(failed), failed)
 }
 
@@ -181,8 +217,12 @@ func newFaultHarness(t *testing.T, bin string) *faultHarness {
 	c := newClusterWith(t, bin, clusterOptions{
 		// Retries within seconds, and a horizon far beyond any fault
 		// window and the convergence wait, so that only what a node
-		// refuses for good becomes a dead letter.
-		args:  []string{"--retry-first", "100ms", "--retry-max", "1s", "--retry-horizon", "3m"},
+		// refuses for good becomes a dead letter. Replicas are checked
+		// against their Case Actors within seconds too: a participant
+		// that closed is sent only what concerns it and fetches the rest
+		// at the next check, a minute or more away with the defaults.
+		args: []string{"--retry-first", "100ms", "--retry-max", "1s", "--retry-horizon", "3m",
+			"--replica-check-first", "2s", "--replica-check-max", "8s", "--replica-retry-first", "500ms", "--replica-retry-max", "4s"},
 		front: fnet.front(t),
 	}, faultActors()...)
 	h := &faultHarness{c: c, net: fnet, http: &http.Client{Timeout: 20 * time.Second}, nodes: map[string]*faultNode{}}
@@ -329,6 +369,7 @@ type seedRun struct {
 	bursts   map[int]chan struct{} // step index of a burst → closed once it was sent (for a kill's untilBurst)
 	deferred []deferredStep        // steps waiting for what their actor needs, in plan order
 	settled  bool                  // the convergence wait ended with everything converged
+	waiting  string                // what the last convergence check still waited for
 	prefix   map[string]bool       // (d) violations seen while waiting for convergence
 	ledgers  map[string][]ledger.Entry
 	refused  map[string]string // activity id → reason, from Rejects found so far
@@ -926,8 +967,18 @@ func (s *seedRun) participantsElsewhere(rc *runCase, host clusterCase) []replica
 func (s *seedRun) converge(bound time.Duration) []string {
 	var pollErr error
 	err := pollUntil(bound, func() (bool, error) {
+		before := s.waiting
+		s.waiting = ""
 		done, err := s.converged()
 		pollErr, s.settled = err, done
+		if err != nil {
+			s.waiting = "an answer: " + err.Error()
+		}
+		// The trace says what the wait was for, each time that changes, so
+		// that a slow convergence shows what held it up.
+		if s.waiting != before && s.waiting != "" {
+			s.trace.step("convergence waits for %s", s.waiting)
+		}
 		return done, nil // a node answering badly for a moment is retried
 	})
 	var out []string
@@ -987,6 +1038,7 @@ func (s *seedRun) converged() (bool, error) {
 		}
 		for _, d := range pending {
 			if lanes[d.OrderingKey] {
+				s.waiting = fmt.Sprintf("%s's delivery of %s to %s (attempt %d: %s)", name, lastSegment(d.Activity), d.Recipient, d.Attempts, d.LastError)
 				return false, nil
 			}
 		}
@@ -1013,6 +1065,9 @@ func (s *seedRun) casesConverged() (bool, error) {
 				return false, err
 			}
 			if !held || v.LedgerLength != host.LedgerLength || v.TailHash != host.TailHash {
+				if done {
+					s.waiting = fmt.Sprintf("case%d: %s's replica (held %v, %d of %d entries)", rc.ix, r.node, held, v.LedgerLength, host.LedgerLength)
+				}
 				done = false
 			}
 			if held {
@@ -1052,6 +1107,7 @@ func (s *seedRun) casesConverged() (bool, error) {
 				return false, err
 			}
 			if _, ok := s.refused[sa.id]; !ok {
+				s.waiting = fmt.Sprintf("case%d: %s's %s %s recorded or refused", rc.ix, sa.actor, sa.what, lastSegment(sa.id))
 				done = false
 				break
 			}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/openvultron/vultron/actor"
@@ -128,18 +127,27 @@ func (n *Node) rotateKey(ctx context.Context, name string, overlap time.Duration
 	return view, nil
 }
 
+// keyPeerPage is how many outbox activities or cases keyPeers reads per
+// transaction, so that a rotation holds no long read transaction and no
+// more than a page in memory besides the peers.
+const keyPeerPage = 200
+
 // keyPeers returns the remote actors that l has sent to (its outbox) or
-// that share a case with it: the peers that cache its key.
+// that share a case with it: the peers that cache its key. It reads the
+// outbox and the cases page by page; a rotation is rare, and its cost grows
+// with the actor's history.
 func (n *Node) keyPeers(ctx context.Context, l actor.Local) ([]string, error) {
 	var peers []string
+	seen := map[string]bool{}
 	add := func(id string) {
-		if id != "" && id != vocab.PublicCollection && !n.isLocal(id) && !slices.Contains(peers, id) {
+		if id != "" && id != vocab.PublicCollection && !n.isLocal(id) && !seen[id] {
+			seen[id] = true
 			peers = append(peers, id)
 		}
 	}
 	cursor := ""
 	for {
-		page, next, err := n.db.OutboxPage(ctx, l.Name, cursor, 200)
+		page, next, err := n.db.OutboxPage(ctx, l.Name, cursor, keyPeerPage)
 		if err != nil {
 			return nil, err
 		}
@@ -160,12 +168,18 @@ func (n *Node) keyPeers(ctx context.Context, l actor.Local) ([]string, error) {
 		}
 		cursor = next
 	}
-	err := n.db.View(ctx, func(tx *store.ReadTx) error {
-		all, err := cases.ListCases(tx)
-		if err != nil {
+	for after := ""; ; {
+		var page []*cases.Case
+		next := ""
+		err := n.db.View(ctx, func(tx *store.ReadTx) error {
+			var err error
+			page, next, err = cases.ListCasesPage(tx, after, keyPeerPage)
 			return err
+		})
+		if err != nil {
+			return nil, err
 		}
-		for _, c := range all {
+		for _, c := range page {
 			if c.Participant(l.ID) == nil {
 				continue
 			}
@@ -176,9 +190,11 @@ func (n *Node) keyPeers(ctx context.Context, l actor.Local) ([]string, error) {
 				}
 			}
 		}
-		return nil
-	})
-	return peers, err
+		if next == "" {
+			return peers, nil
+		}
+		after = next
+	}
 }
 
 // keyUpdate builds the Update of l's actor document (with its new key)

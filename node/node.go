@@ -625,6 +625,13 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	} else if given > 0 {
 		n.log.Info().Int("replicas", given).Msg("gave replicas sync states")
 	}
+	// Reports received before the index of reports awaiting a decision
+	// existed are put into it (cases/pending.go).
+	if indexed, err := cases.MigratePendingReports(ctx, n.db); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	} else if indexed > 0 {
+		n.log.Info().Int("reports", indexed).Msg("indexed the reports awaiting a decision")
+	}
 	if err := n.buildWebhooks(); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}

@@ -44,7 +44,6 @@ import (
 	"time"
 
 	"github.com/openvultron/vultron/bench"
-	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/store"
 )
 
@@ -821,35 +820,6 @@ func startJS(script string) (base string, stop func(), err error) {
 	}
 }
 
-// prepare writes what fill stores into a new node data directory before
-// the node first starts (the node adds its actors and keys to the file).
-func prepare(dir string, fill func(*store.DB) error) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	// The node seals its store with the data key in dir; writing the file
-	// with that key spares the node a migration at its first start.
-	keys, err := store.LoadDataKeys(dir, "", "", true)
-	if err != nil {
-		return err
-	}
-	db, err := store.Open(filepath.Join(dir, "vultron.db"), store.Options{NoSync: true, DataKey: keys.Current})
-	if err != nil {
-		return err
-	}
-	if err := fill(db); err != nil {
-		db.Close()
-		return err
-	}
-	// Every case is written in the current layout; marking the store so
-	// spares the node the scan for older records at its first start.
-	if _, err := cases.MigrateNotes(context.Background(), db); err != nil {
-		db.Close()
-		return err
-	}
-	return db.Close()
-}
-
 func bigCaseNode(tmp, bin string, runs int, sizes []int) error {
 	for _, e := range sizes {
 		var p50s, p95s, up50s, up95s, rssv, sizes []float64
@@ -858,7 +828,7 @@ func bigCaseNode(tmp, bin string, runs int, sizes []int) error {
 		for r := range runs {
 			dir := filepath.Join(tmp, fmt.Sprintf("big-%d-%d", e, r))
 			var bc *bench.BigCase
-			err := prepare(dir, func(db *store.DB) error {
+			err := prepareStore(dir, "", func(db *store.DB) error {
 				var err error
 				port := "7001"
 				bc, err = bench.BuildCase("http://127.0.0.1:"+port, "big", 2000, e)
@@ -956,7 +926,7 @@ func footprint(tmp, bin string, runs int, nCases []int) error {
 		var rssv, startup, perCase []float64
 		for r := range runs {
 			dir := filepath.Join(tmp, fmt.Sprintf("cases-%d-%d", nc, r))
-			if err := prepare(dir, func(db *store.DB) error {
+			if err := prepareStore(dir, "", func(db *store.DB) error {
 				return bench.StoreManyCases(context.Background(), db, "http://127.0.0.1:7001", nc, 3, 5)
 			}); err != nil {
 				return err

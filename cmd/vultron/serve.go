@@ -16,6 +16,7 @@ import (
 
 	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/deadline"
 	"github.com/openvultron/vultron/node"
 	"github.com/openvultron/vultron/outbox"
@@ -76,6 +77,10 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	oidcRoleClaim := fs.String("oidc-role-claim", "groups", "ID token claim whose values give a person's role")
 	oidcRoleMap := fs.String("oidc-role-map", "", "the role of each value of the role claim, such as 'psirt-admins=admin,psirt=analyst'; a person\nwith no mapped value is refused (the highest mapped role wins; set again at every login)")
 	attributeNames := fs.Bool("attribute-names", false, "send, with each activity a person has one of the node's actors send, that person's display name\n(as the activity's attributedTo, an AS2 Person with a name and no id); off: peers see the actor only")
+	checkFirst := fs.Duration("replica-check-first", cases.DefaultIdleMin, "first wait between two checks of a replica in sync against its Case Actor's ledger\n(also how soon a participant that closed, and is sent only what concerns it, fetches the rest); each check that finds nothing new doubles it")
+	checkMax := fs.Duration("replica-check-max", cases.DefaultIdleMax, "longest wait between two checks of a replica in sync")
+	checkRetryFirst := fs.Duration("replica-retry-first", cases.DefaultRetryMin, "wait after a failed check of a replica; each further failure doubles it")
+	checkRetryMax := fs.Duration("replica-retry-max", cases.DefaultRetryMax, "longest wait between two failed checks of a replica")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -148,6 +153,10 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	retry.First, retry.Max, retry.Horizon = *retryFirst, *retryMax, *retryHorizon
 	if retry.First <= 0 || retry.Max < retry.First || retry.Horizon <= 0 {
 		return usageError("retry settings: want 0 < --retry-first <= --retry-max and a positive --retry-horizon")
+	}
+	replicaSync := cases.SyncTiming{IdleMin: *checkFirst, IdleMax: *checkMax, RetryMin: *checkRetryFirst, RetryMax: *checkRetryMax}
+	if replicaSync.IdleMin <= 0 || replicaSync.IdleMax < replicaSync.IdleMin || replicaSync.RetryMin <= 0 || replicaSync.RetryMax < replicaSync.RetryMin {
+		return usageError("replica check settings: want 0 < --replica-check-first <= --replica-check-max and 0 < --replica-retry-first <= --replica-retry-max")
 	}
 	if *intelInterval < time.Minute {
 		return usageError("--intel-interval must be at least a minute, not %s", *intelInterval)
@@ -223,6 +232,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		Webhooks:             webhooks,
 		WebhookSecretFile:    *webhookSecret,
 		Retry:                retry,
+		ReplicaSync:          replicaSync,
 		SecondFactorOptional: *secondFactor == "optional",
 		OIDC:                 oidcCfg,
 		AttributeNames:       *attributeNames,

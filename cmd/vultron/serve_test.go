@@ -92,6 +92,9 @@ func TestServeFederationFlags(t *testing.T) {
 		{[]string{"--max-embargo", "0d"}, "--max-embargo must be positive"},
 		{[]string{"--default-embargo", "400d"}, "the default embargo (400d) is longer than --max-embargo (365d)"},
 		{[]string{"--default-embargo", "100d", "--max-embargo", "90d"}, "the default embargo (100d) is longer than --max-embargo (90d)"},
+		{[]string{"--replica-check-first", "0s"}, "want 0 < --replica-check-first <= --replica-check-max"},
+		{[]string{"--replica-check-first", "2h", "--replica-check-max", "1h"}, "want 0 < --replica-check-first <= --replica-check-max"},
+		{[]string{"--replica-retry-first", "1m", "--replica-retry-max", "10s"}, "0 < --replica-retry-first <= --replica-retry-max"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

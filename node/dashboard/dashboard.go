@@ -428,12 +428,12 @@ func (d *Dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 			}
 			rows = append(rows, row)
 		}
-		reports, err := cases.Reports(tx)
+		reports, total, err := cases.PendingReports(tx, maxPendingShown)
 		if err != nil {
 			return err
 		}
-		liveState = d.pageState(listLiveState(page, reports))
-		pending, pendingTotal = pendingReports(tx, reports)
+		liveState = d.pageState(listLiveState(page, reports, total))
+		pending, pendingTotal = pendingViews(tx, reports), total
 		for i := range pending {
 			if !s.principal.ActsFor(pending[i].Actor) {
 				pending[i].Decisions = nil // a viewer's, or another analyst's actor

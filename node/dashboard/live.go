@@ -48,11 +48,11 @@ func (d *Dashboard) liveState(r *http.Request, caseID string) (string, error) {
 		if err != nil {
 			return err
 		}
-		reports, err := cases.Reports(tx)
+		reports, total, err := cases.PendingReports(tx, maxPendingShown)
 		if err != nil {
 			return err
 		}
-		state = d.pageState(listLiveState(page, reports))
+		state = d.pageState(listLiveState(page, reports, total))
 		return nil
 	})
 	return state, err
@@ -64,9 +64,11 @@ func caseLiveState(c *cases.Case, st cases.ReplicaStatus) string {
 	return fmt.Sprintf("%d %s %s %s %s %d", c.LedgerLen, c.EM, c.PXA, c.TailHash, st.State, st.Known)
 }
 
-// listLiveState summarises the case list's first page and the reports.
-func listLiveState(page []*cases.Case, reports []cases.ReportRecord) string {
+// listLiveState summarises the case list's first page and the reports
+// awaiting a decision that it shows, with how many await one in all.
+func listLiveState(page []*cases.Case, reports []cases.ReportRecord, total int) string {
 	var b strings.Builder
+	fmt.Fprintf(&b, "%d ", total)
 	for _, c := range page {
 		fmt.Fprintf(&b, "%s:%d ", c.ID, c.LedgerLen)
 	}

@@ -55,42 +55,18 @@ var reportDecisions = []struct {
 }{{"validate", cvdstate.RMValidate}, {"invalidate", cvdstate.RMInvalidate}, {"close", cvdstate.RMClose}}
 
 // viewReport reads what the record rec of a local actor says of its
-// report, and the report itself from the Offer that carried it.
+// report, and the report itself (cases.DetailOf).
 func viewReport(tx *store.ReadTx, rec cases.ReportRecord) dashboardReport {
-	v := dashboardReport{ID: rec.ReportID, Title: rec.Name, Reporter: rec.Reporter, Actor: rec.Actor, RM: rec.RM, Sent: rec.Role == cases.Reporter}
-	for _, d := range reportDecisions {
+	d := cases.DetailOf(tx, rec)
+	v := dashboardReport{ID: rec.ReportID, Title: rec.Name, Reporter: d.Reporter, At: d.Received, Actor: rec.Actor, RM: rec.RM, Sent: rec.Role == cases.Reporter}
+	for _, dec := range reportDecisions {
 		// The outbox applies the same RM step to the record (Engine.ApplyOutbound).
-		if _, _, err := rec.RM.Apply(d.event); err == nil && rec.Role == cases.Receiver {
-			v.Decisions = append(v.Decisions, d.name)
+		if _, _, err := rec.RM.Apply(dec.event); err == nil && rec.Role == cases.Receiver {
+			v.Decisions = append(v.Decisions, dec.name)
 		}
 	}
-	stored, err := tx.Activity(rec.OfferID)
-	if err != nil {
-		return v
-	}
-	v.At = stored.Time
-	if v.Reporter == "" {
-		v.Reporter = stored.Sender
-	}
-	doc, err := vocab.Parse(stored.Body)
-	if err != nil {
-		return v
-	}
-	offer := doc.Activity()
-	if offer == nil {
-		return v
-	}
-	if v.Sent {
-		v.Reporter = offer.Actor.ID()
-	}
-	rep, ok := offer.Object.Object.(*vocab.VulnerabilityReport)
-	if !ok {
-		// The Offer named the report by its id: the node may hold it.
-		obj, _ := cases.NewResolver(tx).Resolve(rec.ReportID)
-		rep, ok = obj.(*vocab.VulnerabilityReport)
-	}
-	if ok {
-		v.fill(rep)
+	if d.Report != nil {
+		v.fill(d.Report)
 	}
 	return v
 }
@@ -114,22 +90,15 @@ func (v dashboardReport) clip(n int) dashboardReport {
 	return v
 }
 
-// pendingReports returns the reports local actors received and have not
-// decided on (RM RECEIVED or INVALID, no case yet), at most
-// maxPendingShown of them, and how many there are in all.
-func pendingReports(tx *store.ReadTx, reports []cases.ReportRecord) ([]dashboardReport, int) {
-	var out []dashboardReport
-	total := 0
-	for _, rep := range reports {
-		if rep.Role != cases.Receiver || rep.CaseID != "" || (rep.RM != cvdstate.RMReceived && rep.RM != cvdstate.RMInvalid) {
-			continue
-		}
-		total++
-		if len(out) < maxPendingShown {
-			out = append(out, viewReport(tx, rep).clip(listTextBytes))
-		}
+// pendingViews are the dashboard's views of reports awaiting a decision
+// (cases.PendingReports: RM RECEIVED or INVALID, no case yet), their text
+// clipped for the list.
+func pendingViews(tx *store.ReadTx, recs []cases.ReportRecord) []dashboardReport {
+	out := make([]dashboardReport, 0, len(recs))
+	for _, rep := range recs {
+		out = append(out, viewReport(tx, rep).clip(listTextBytes))
 	}
-	return out, total
+	return out
 }
 
 // caseReports returns the reports of case c, with their text: from the

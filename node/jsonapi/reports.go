@@ -20,11 +20,6 @@ func (e *Endpoints) viewReport(tx *store.ReadTx, rec cases.ReportRecord, withCon
 	d := cases.DetailOf(tx, rec)
 	v := api.Report{ID: rec.ReportID, ShortID: cases.ShortID(rec.ReportID), Offer: rec.OfferID, Actor: rec.Actor, Role: string(rec.Role),
 		Reporter: d.Reporter, Received: d.Received, Name: rec.Name, RMState: rec.RM.String(), Case: rec.CaseID}
-	if rec.Role == cases.Reporter {
-		if l, ok := e.cfg.Local(rec.Actor); ok {
-			v.Reporter = l.ID
-		}
-	}
 	if d.Report != nil {
 		if v.Name == "" {
 			v.Name = d.Report.Name
