@@ -116,7 +116,7 @@ func TestNodeLayering(t *testing.T) {
 // know nothing of people (the outbox is told a name, not a user).
 func TestAccountsLayering(t *testing.T) {
 	accounts := module + "/accounts"
-	users := []string{module + "/node", module + "/node/dashboard", module + "/node/jsonapi", module + "/api", module + "/cmd/vultron"}
+	users := []string{module + "/node", module + "/node/dashboard", module + "/node/jsonapi", module + "/node/calendar", module + "/api", module + "/cmd/vultron"}
 	for _, p := range listPackages(t) {
 		for _, imp := range p.Imports {
 			if p.ImportPath == accounts && strings.HasPrefix(imp, module+"/") && imp != module+"/store" && imp != module+"/problem" {

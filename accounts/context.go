@@ -22,6 +22,15 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 	return p, ok
 }
 
+// LabelOf returns the label of the principal ctx carries (Principal.Label),
+// for an audit record; "" when there is none.
+func LabelOf(ctx context.Context) string {
+	if p, ok := PrincipalFrom(ctx); ok {
+		return p.Label()
+	}
+	return ""
+}
+
 // CurrentSession is a dashboard request's session: its id (the cookie's
 // value) and its state.
 type CurrentSession struct {

@@ -22,6 +22,7 @@ import (
 	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/node/dashboard"
+	"github.com/openvultron/vultron/store"
 )
 
 // testArgon2 keeps password hashing quick in tests; the cost of the
@@ -635,4 +636,58 @@ func addViewer(t *testing.T, n *idleNode) (accounts.Principal, accounts.Added) {
 		t.Fatal(err)
 	}
 	return admin, viewer
+}
+
+// TestAdminActionsNameTheirPrincipal has an admin other than the first
+// rotate an actor's key, requeue a dead letter and rotate the calendar
+// feed token with her own token: each action's audit record names her and
+// the token.
+func TestAdminActionsNameTheirPrincipal(t *testing.T) {
+	n := authzNode(t, nil)
+	ctx := context.Background()
+	root, err := n.accounts.Authenticate(ctx, n.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ada, err := n.accounts.AddUser(ctx, root, accounts.NewUser{Name: "ada", Role: accounts.Admin}, func(string) bool { return true }, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := n.cfg.PublicURL + "/activities/out-1"
+	if err := n.db.EnqueueOutbound(ctx, store.Outbound{ID: id, Actor: "vendor", Body: []byte(`{"id":"` + id + `"}`),
+		Deliveries: []store.DeliveryTarget{{Recipient: "https://peer.example/actors/finder"}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	due, _, err := n.db.PendingDeliveries(ctx, 0, 10)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("pending = %d, %v", len(due), err)
+	}
+	if err := n.db.DeadLetter(ctx, due[0].ID, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	as := who{bearer: ada.Token}
+	for _, path := range []string{fmt.Sprintf("/api/deliveries/%d/retry", due[0].ID), "/api/calendar/token", "/api/actors/vendor/rotate-key"} {
+		if status, _ := serveRaw(n, http.MethodPost, path, as); status != http.StatusOK {
+			t.Fatalf("POST %s as ada: %d", path, status)
+		}
+	}
+	records, _, err := n.db.AuditPage(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	label := "ada via token " + ada.TokenI.ID
+	for _, what := range []string{"requeued as delivery", "calendar feed token rotated", "actor key rotated"} {
+		found := false
+		for _, r := range records {
+			if r.Kind == store.AuditAdmin && strings.Contains(r.Reason, what) {
+				found = true
+				if r.Principal != label {
+					t.Errorf("the record of %q names %q, want %q", what, r.Principal, label)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no admin record of %q", what)
+		}
+	}
 }

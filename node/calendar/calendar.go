@@ -61,6 +61,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/node/internal/httpreq"
@@ -180,7 +181,7 @@ func (f *Feeds) Links(w http.ResponseWriter, r *http.Request) {
 // retires the old one, and the feed URLs with it. The route needs an
 // admin's token.
 func (f *Feeds) RotateToken(w http.ResponseWriter, r *http.Request) {
-	gen, err := f.cfg.Store.RotateFeedToken(r.Context())
+	gen, err := f.cfg.Store.RotateFeedToken(r.Context(), accounts.LabelOf(r.Context()))
 	if err != nil {
 		problem.Write(w, err)
 		return
