@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -71,6 +72,10 @@ func TestAuditCommand(t *testing.T) {
 		}
 	}
 	out := n.ok(t, "audit", "show")
+	// Who did it: the first admin was made by the node itself.
+	if !regexp.MustCompile(`REMOTE +BY +REASON`).MatchString(out) || !regexp.MustCompile(`account +done .* node +first start: user admin added`).MatchString(out) {
+		t.Errorf("audit show does not say who did what:\n%s", out)
+	}
 	if !strings.Contains(out, "SEQ") || strings.Count(out, "refused") != 3 || !strings.Contains(out, "request is not signed") || !strings.Contains(out, "127.0.0.1") {
 		t.Fatalf("audit show:\n%s", out)
 	}
