@@ -573,20 +573,7 @@ func TestRefusalsAreAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A wrong password, through the login form with its CSRF cookie.
-	page := httptest.NewRecorder()
-	n.Handler().ServeHTTP(page, httptest.NewRequest(http.MethodGet, "/login", nil))
-	m := csrfRE.FindStringSubmatch(page.Body.String())
-	if m == nil {
-		t.Fatalf("no CSRF value on the login page:\n%s", page.Body.String())
-	}
-	form := url.Values{"csrf": {m[1]}, "name": {"vera"}, "password": {"not vera's password"}}
-	req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for _, c := range page.Result().Cookies() {
-		req.AddCookie(c)
-	}
-	rec := httptest.NewRecorder()
-	n.Handler().ServeHTTP(rec, req)
+	rec := loginForm(t, n, "vera", "not vera's password")
 	if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "Wrong name or password.") {
 		t.Errorf("a wrong password: %d\n%s", rec.Code, rec.Body.String())
 	}
@@ -689,5 +676,62 @@ func TestAdminActionsNameTheirPrincipal(t *testing.T) {
 		if !found {
 			t.Errorf("no admin record of %q", what)
 		}
+	}
+}
+
+// loginForm opens n's login page and posts its form, with the page's CSRF
+// value and cookie, for name and password; it returns the answer.
+func loginForm(t *testing.T, n *idleNode, name, password string) *httptest.ResponseRecorder {
+	t.Helper()
+	page := httptest.NewRecorder()
+	n.Handler().ServeHTTP(page, httptest.NewRequest(http.MethodGet, "/login", nil))
+	m := csrfRE.FindStringSubmatch(page.Body.String())
+	if m == nil {
+		t.Fatalf("no CSRF value on the login page:\n%s", page.Body.String())
+	}
+	form := url.Values{"csrf": {m[1]}, "name": {name}, "password": {password}}
+	req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range page.Result().Cookies() {
+		if !c.Secure && strings.HasPrefix(n.cfg.PublicURL, "https://") {
+			t.Errorf("the login page's cookie %s is not Secure on an https node", c.Name)
+		}
+		req.AddCookie(c)
+	}
+	rec := httptest.NewRecorder()
+	n.Handler().ServeHTTP(rec, req)
+	return rec
+}
+
+// TestSessionCookieIsSecureOnHTTPS logs a viewer in on a node whose public
+// URL is https: the session cookie is Secure, HttpOnly and SameSite=Lax.
+func TestSessionCookieIsSecureOnHTTPS(t *testing.T) {
+	dir := t.TempDir()
+	nd, err := New(context.Background(), Config{
+		DataDir: dir, PublicURL: "https://psirt.example", NoSync: true, Logger: zerolog.Nop(), Notice: io.Discard,
+		Actors: []ActorConfig{{Name: "vendor", Type: actor.Organization}}, Argon2: testArgon2,
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { nd.Close() })
+	n := &idleNode{Node: nd, token: readToken(t, dir), dir: dir}
+	_, vera := addViewer(t, n)
+	link, err := url.Parse(vera.Enroll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.accounts.Enroll(context.Background(), link.Query().Get("code"), "vera's long password", accounts.LoginMeta{}); err != nil {
+		t.Fatal(err)
+	}
+	rec := loginForm(t, n, "vera", "vera's long password")
+	var session *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == dashboard.SessionCookie {
+			session = c
+		}
+	}
+	if rec.Code != http.StatusSeeOther || session == nil || !session.Secure || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode {
+		t.Errorf("login on an https node: %d, session cookie %+v; want Secure, HttpOnly, SameSite=Lax", rec.Code, session)
 	}
 }
