@@ -103,11 +103,15 @@ test: vet build unit fuzz
 # its checker tools/corpus-check. The directory is VULTRON_CONFORMANCE,
 # relative to the repository root unless absolute. The Go tests that read
 # it carry the conformance build tag, so `make test` never builds them.
+# Among them, the whole publication network (federation_test) checks the
+# CSAF, CVE and OSV documents a node serves against the official schemas
+# in $(VULTRON_CONFORMANCE)/schemas; it runs the CSAF validator of the
+# peer's packages too, hence peer-deps.
 VULTRON_CONFORMANCE ?= ../shared
 CONFORMANCE_DIR := $(abspath $(or $(VULTRON_CONFORMANCE),../shared))
 CONFORMANCE_PKGS = $(sort $(dir $(shell grep -rl --include='*_test.go' --exclude-dir=node_modules --exclude-dir=.git '^//go:build conformance' .)))
 
-conformance: conformance-material build
+conformance: conformance-material build peer-deps
 	VULTRON_CONFORMANCE="$(CONFORMANCE_DIR)" $(GO) test -count=1 -tags conformance -run '^TestConformance' $(or $(CONFORMANCE_PKGS),$(error no package has conformance tests))
 	@if [ -x "$(CONFORMANCE_DIR)/tools/corpus-check" ]; then \
 		echo "$(CONFORMANCE_DIR)/tools/corpus-check $(BIN)"; \

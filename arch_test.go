@@ -82,7 +82,7 @@ func TestLayering(t *testing.T) {
 
 // surfaces are the node's HTTP surfaces: each is filled in by node with
 // what it needs, and none knows another.
-var surfaces = []string{module + "/node/federation", module + "/node/jsonapi", module + "/node/dashboard", module + "/node/calendar"}
+var surfaces = []string{module + "/node/federation", module + "/node/jsonapi", module + "/node/dashboard", module + "/node/calendar", module + "/node/publication"}
 
 // isNode reports whether path is node or one of its packages.
 func isNode(path string) bool {

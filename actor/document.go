@@ -69,16 +69,21 @@ type PublicKeyDoc struct {
 
 // actorDocument is the JSON form of a local actor.
 type actorDocument struct {
-	Context           []any         `json:"@context"`
-	Type              Type          `json:"type"`
-	ID                string        `json:"id"`
-	PreferredUsername string        `json:"preferredUsername"`
-	Name              string        `json:"name"`
-	Inbox             string        `json:"inbox"`
-	Outbox            string        `json:"outbox"`
-	PublicKey         any           `json:"publicKey"` // one PublicKeyDoc, or a list while retired keys are published
-	AssertionMethod   []MultikeyDoc `json:"assertionMethod,omitempty"`
-	Generator         *generator    `json:"generator,omitempty"`
+	Context           []any  `json:"@context"`
+	Type              Type   `json:"type"`
+	ID                string `json:"id"`
+	PreferredUsername string `json:"preferredUsername"`
+	Name              string `json:"name"`
+	Inbox             string `json:"inbox"`
+	Outbox            string `json:"outbox"`
+	// Followers and Following are the actor's collections; their counts
+	// are public, their members shown to the node's admins only.
+	Followers                 string        `json:"followers"`
+	Following                 string        `json:"following"`
+	ManuallyApprovesFollowers bool          `json:"manuallyApprovesFollowers"`
+	PublicKey                 any           `json:"publicKey"` // one PublicKeyDoc, or a list while retired keys are published
+	AssertionMethod           []MultikeyDoc `json:"assertionMethod,omitempty"`
+	Generator                 *generator    `json:"generator,omitempty"`
 }
 
 // generator is the FEP-844e Application an actor document names as its
@@ -127,7 +132,11 @@ func (l Local) Document() ([]byte, error) {
 		Name:              l.Name,
 		Inbox:             l.Inbox,
 		Outbox:            l.Outbox,
-		PublicKey:         PublicKeyDoc{ID: l.KeyID, Owner: l.ID, PublicKeyPem: pemText},
+		Followers:         l.ID + "/followers",
+		Following:         l.ID + "/following",
+		// Mastodon's "locked account": Follows wait for an admin.
+		ManuallyApprovesFollowers: !l.OpenFollowers,
+		PublicKey:                 PublicKeyDoc{ID: l.KeyID, Owner: l.ID, PublicKeyPem: pemText},
 	}
 	if len(l.Retired) > 0 {
 		// The current key first, then each retired key still inside its

@@ -68,6 +68,10 @@ type Local struct {
 	// was rotated, still inside their overlap window; its document lists
 	// them after KeyID.
 	Retired []RetiredKey
+	// OpenFollowers is set for an actor that accepts every Follow at once
+	// (a node's public advisory actor); its document then says
+	// manuallyApprovesFollowers false. Every other actor asks an admin.
+	OpenFollowers bool
 }
 
 // NewLocal builds the local actor name of type typ under the node's public

@@ -1,6 +1,8 @@
 package actor
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +29,10 @@ type SafeClientOptions struct {
 	// MaxBody bounds every response body; reading past it fails with
 	// ErrBodyTooLarge. Default 1 MiB.
 	MaxBody int64
+	// RootCAs, when set, are the certificate authorities TLS peers are
+	// verified against instead of the system's (a private CA of a test
+	// network); nil means the system's.
+	RootCAs *x509.CertPool
 }
 
 // ErrBodyTooLarge is returned when reading a response body that exceeds
@@ -76,6 +82,9 @@ func NewSafeClient(opts SafeClientOptions) *http.Client {
 		ResponseHeaderTimeout:  opts.Timeout,
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: 64 << 10,
+	}
+	if opts.RootCAs != nil {
+		transport.TLSClientConfig = &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12}
 	}
 	return &http.Client{
 		Transport:     &limitTransport{next: transport, max: opts.MaxBody},

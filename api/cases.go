@@ -75,6 +75,59 @@ type CaseDetail struct {
 	Related []cases.CaseLink `json:"related,omitempty"`
 	// VulnerabilityIDs are the CVE id and aliases the case records.
 	VulnerabilityIDs []string `json:"vulnerabilityIds,omitempty"`
+	// Products are the vendors' statements of their products' statuses;
+	// Advisory is the case's advisory: its published revisions, the draft
+	// under review with each reviewer's answer, the proposed publication
+	// time.
+	Products []cases.Product `json:"products,omitempty"`
+	Advisory *cases.Advisory `json:"advisory,omitempty"`
+}
+
+// AdvisoryLinks are the URLs of a published advisory.
+type AdvisoryLinks struct {
+	Page string `json:"page"`
+	CSAF string `json:"csaf"`
+	// CVE is empty when the case records no CVE id.
+	CVE string `json:"cve,omitempty"`
+	OSV string `json:"osv"`
+}
+
+// AdvisorySummary is one advisory of GET /advisories.
+type AdvisorySummary struct {
+	TrackingID string        `json:"trackingId"`
+	Title      string        `json:"title"`
+	Summary    string        `json:"summary,omitempty"`
+	Revision   int           `json:"revision"`
+	Published  time.Time     `json:"published"`
+	Updated    time.Time     `json:"updated"`
+	IDs        []string      `json:"vulnerabilityIds,omitempty"`
+	Links      AdvisoryLinks `json:"links"`
+}
+
+// AdvisoryList is GET /advisories as JSON.
+type AdvisoryList struct {
+	Advisories []AdvisorySummary `json:"advisories"`
+	Next       string            `json:"next,omitempty"`
+}
+
+// PublishRequest is the body of POST /api/cases/{id}/advisory/publish:
+// the advisory's text (each defaults to the draft shared last, or the
+// revision before), and Force to publish before every invited reviewer
+// answered.
+type PublishRequest struct {
+	Title   string `json:"title,omitempty"`
+	Summary string `json:"summary,omitempty"`
+	Details string `json:"details,omitempty"`
+	Force   bool   `json:"force,omitempty"`
+}
+
+// Published is the answer to a publication: the activity that carries it
+// (Create or Update of the Article) and where the advisory is.
+type Published struct {
+	Activity   string        `json:"activity"`
+	TrackingID string        `json:"trackingId"`
+	Revision   int           `json:"revision"`
+	Links      AdvisoryLinks `json:"links"`
 }
 
 // CasePage is GET /api/cases?limit=N&after=CURSOR: a page of cases in id

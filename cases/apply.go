@@ -82,7 +82,18 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 	case EventType(vocab.CloseCase):
 		return c.stepRM(p, cvdstate.RMClose)
 	case EventType(vocab.AddNoteToCase), EventType(vocab.CreateNote):
+		if note, ok := act.Object.Object.(*vocab.GenericObject); ok && note.Type == "Note" {
+			if err := c.noteExtensions(p, note, at); err != nil { // publication.go
+				return Effects{}, err
+			}
+		}
 		return Effects{Messages: cvdstate.GI}, c.addNote(sender, act, at)
+	case EventType(vocab.AddProductStatusToCase):
+		return Effects{Messages: cvdstate.GI}, c.addProduct(p, act, at) // publication.go
+	case EventType(vocab.PublishAdvisory):
+		return Effects{Messages: cvdstate.GI}, c.publish(p, act, false, at)
+	case EventType(vocab.ReviseAdvisory):
+		return Effects{Messages: cvdstate.GI}, c.publish(p, act, true, at)
 	case EventType(vocab.AddReportToCase):
 		return Effects{}, c.addReport(p, act)
 	case EventType(vocab.UpdateCase):

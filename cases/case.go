@@ -23,6 +23,11 @@ type Case struct {
 	// and its aliases, upper case, in the order they were recorded
 	// (vulnids.go).
 	VulnerabilityIDs []string `json:"vulnerabilityIds,omitempty"`
+	// Products are the vendors' statements of the products' statuses, in
+	// the order they were first stated, and Advisory what the case
+	// records of its advisory (publication.go).
+	Products []Product `json:"products,omitempty"`
+	Advisory *Advisory `json:"advisory,omitempty"`
 	// Participants in the order they joined.
 	Participants []*Participant   `json:"participants"`
 	PXA          cvdstate.PXA     `json:"pxaState"`
@@ -358,6 +363,10 @@ func (c *Case) clone() *Case {
 		out.Transfer = &t
 	}
 	out.Links = slices.Clone(c.Links)
+	out.Products = slices.Clone(c.Products)
+	if c.Advisory != nil {
+		out.Advisory = c.advisory()
+	}
 	return &out
 }
 

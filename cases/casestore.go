@@ -158,6 +158,9 @@ func saveCase(tx *store.Tx, c *Case) error {
 	if err := countCase(tx, b, c); err != nil { // counts.go
 		return err
 	}
+	if err := indexAdvisory(tx, c); err != nil { // advisories.go
+		return err
+	}
 	if err := indexVulnerabilityIDs(tx, b, c); err != nil { // vulnids.go
 		return err
 	}

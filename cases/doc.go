@@ -98,6 +98,19 @@
 // written before the counts is counted once by MigrateCounts; nothing
 // may write a case record but saveCase, or the counts drift.
 //
+// # The advisory
+//
+// What a case's advisory says is recorded in its ledger like every case
+// activity (publication.go, advisories.go): the vendors' product statuses
+// (Add(ProductStatus)), the draft shared for review and each reviewer's
+// answer, the proposed publication time and who accepted it (GI notes),
+// and each publication (Create, then Update, of the owner's Article),
+// which is refused while the embargo is in force and the public is not
+// aware (Case.PublicationBlocked). Each revision keeps everything its
+// documents say, so package advisory derives them from the case alone and
+// a published revision's documents never change. Bounds: 200 products, 50
+// revisions, 32 reviewers.
+//
 // # Deadline clocks
 //
 // The clocks a case's participants and a report's receiver run (to

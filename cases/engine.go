@@ -150,6 +150,8 @@ func (e *Engine) ApplyInbound(tx *store.Tx, to LocalActor, sender string, m Mess
 	case vocab.AcceptActorRecommendation, vocab.RejectActorRecommendation:
 		// The Case Actor's answer to a suggestion this actor made.
 		return e.receiveReply(tx, to, sender, m, now)
+	case vocab.PublishAdvisory, vocab.ReviseAdvisory:
+		return nil, e.receiveAdvisory(&tx.ReadTx, to, sender, m)
 	}
 	if a.Type == "Reject" {
 		if _, ok := answeredBy(&tx.ReadTx, a, to.Name); ok {
@@ -228,6 +230,27 @@ func (e *Engine) receiveReport(tx *store.Tx, to LocalActor, sender string, m Mes
 		replies[0].Activity.Result = vocab.Inline(vocab.VendorAwareness(rep.ID, rec.RM.String(), out.Participant.VFD.String()))
 	}
 	return replies, nil
+}
+
+// receiveAdvisory keeps a published advisory (Create or Update of an
+// Article in a case's context) in the inbox of a local actor that follows
+// its sender, or that takes part in its case, which the sender owns: it
+// changes no state here (the case's ledger records it, and replicas learn
+// of it from there).
+func (e *Engine) receiveAdvisory(tx *store.ReadTx, to LocalActor, sender string, m Message) error {
+	if f, ok, err := tx.Follow(to.Name, store.Following, sender); err != nil {
+		return err
+	} else if ok && f.State == store.FollowAccepted {
+		return nil
+	}
+	c, err := loadCase(tx, e.caseOf(tx, m.Activity))
+	if err != nil {
+		return err
+	}
+	if c != nil && c.Owner == sender && c.CanRead(to.ID) {
+		return nil
+	}
+	return problem.Forbidden("%s neither follows %s nor takes part in the case of the advisory it sent", to.ID, sender)
 }
 
 // receiveParticipantOffer keeps the Case Actor's offer of a participant

@@ -2,6 +2,7 @@ package cases
 
 import (
 	"errors"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -30,14 +31,21 @@ const maxVulnerabilityIDLen = 64
 
 const vulnIDIndex = "vulnerability ids"
 
+// cveID is the form of a CVE id.
+var cveID = regexp.MustCompile(`^CVE-[0-9]{4}-[0-9]{4,19}$`)
+
 var keyVulnIDsIndexed = []byte("vulnerability ids indexed")
 
 // NormalVulnerabilityID returns id in the form a case keeps, upper case,
 // or false when it is not an id: 1 to 64 letters, digits and the
-// punctuation ids use (- _ . : /).
+// punctuation ids use (- _ . : /); an id that starts with CVE- is a CVE
+// id, CVE-YYYY-NNNN with four or more digits at the end.
 func NormalVulnerabilityID(id string) (string, bool) {
 	id = strings.ToUpper(strings.TrimSpace(id))
 	if id == "" || len(id) > maxVulnerabilityIDLen {
+		return "", false
+	}
+	if strings.HasPrefix(id, "CVE-") && !cveID.MatchString(id) {
 		return "", false
 	}
 	for _, r := range id {
@@ -62,7 +70,7 @@ func (c *Case) addVulnerabilityIDs(act *vocab.Activity) error {
 	for _, raw := range append([]string{rec.Name}, rec.Aliases...) {
 		id, ok := NormalVulnerabilityID(raw)
 		if !ok {
-			return problem.Unprocessable("%q is not a vulnerability id: want 1 to %d letters, digits and - _ . : /, such as CVE-2026-1234", raw, maxVulnerabilityIDLen)
+			return problem.Unprocessable("%q is not a vulnerability id: want 1 to %d letters, digits and - _ . : /, a CVE id as CVE-YYYY-NNNN, such as CVE-2026-1234", raw, maxVulnerabilityIDLen)
 		}
 		if !slices.Contains(ids, id) {
 			ids = append(slices.Clip(ids), id)

@@ -61,7 +61,7 @@ func TestVulnerabilityIDs(t *testing.T) {
 	for i := range MaxVulnerabilityIDs + 1 {
 		many = append(many, fmt.Sprintf("%q", fmt.Sprintf("ALIAS-%d", i)))
 	}
-	big := fmt.Sprintf(`{"type":"VulnerabilityRecord","id":"https://v.example/o/4","name":"CVE-2026-1","aliases":[%s]}`, joinComma(many))
+	big := fmt.Sprintf(`{"type":"VulnerabilityRecord","id":"https://v.example/o/4","name":"CVE-2026-0001","aliases":[%s]}`, joinComma(many))
 	if err := c.Try(EventType(vocab.AddVulnerabilityRecordToCase), addIDs(t, vendor, big), t0); problem.Status(err) != 422 {
 		t.Errorf("%d ids: %v, want 422", MaxVulnerabilityIDs+2, err)
 	}
@@ -89,15 +89,15 @@ func TestCasesByVulnerabilityID(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	save("https://v.example/cases/a", "CVE-2026-1")
-	save("https://v.example/cases/b", "CVE-2026-1", "GHSA-X")
+	save("https://v.example/cases/a", "CVE-2026-0001")
+	save("https://v.example/cases/b", "CVE-2026-0001", "GHSA-X")
 	save("https://v.example/cases/c")
-	save("https://v.example/cases/a", "CVE-2026-1", "CVE-2026-10")
+	save("https://v.example/cases/a", "CVE-2026-0001", "CVE-2026-0010")
 	for id, want := range map[string][]string{
-		"CVE-2026-1":  {"https://v.example/cases/a", "https://v.example/cases/b"},
-		"cve-2026-10": {"https://v.example/cases/a"},
-		"GHSA-X":      {"https://v.example/cases/b"},
-		"CVE-2026-2":  nil,
+		"CVE-2026-0001": {"https://v.example/cases/a", "https://v.example/cases/b"},
+		"cve-2026-0010": {"https://v.example/cases/a"},
+		"GHSA-X":        {"https://v.example/cases/b"},
+		"CVE-2026-0002": nil,
 	} {
 		var got []string
 		err := db.View(context.Background(), func(tx *store.ReadTx) error {

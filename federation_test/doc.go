@@ -17,6 +17,12 @@
 // proxy in front of each of five nodes, drives a schedule drawn from a
 // seed, and checks that every replica converges to its Case Actor's
 // ledger once the faults healed; see docs/faults.md.
+// TestPublicationNetwork runs a whole publication on three processes
+// through the command line: following, products, draft review, the leak
+// check under embargo, the advisory reaching a follower, and its CSAF
+// document through secvisogram's validator (peer/csaf-validate.mjs); with
+// the conformance tag, the CVE and OSV records it served are checked
+// against their official schemas.
 //
 // The package has no code of its own besides its tests.
 package federation_test

@@ -65,6 +65,7 @@ func TestInterop(t *testing.T) {
 	t.Run("TamperedOffer", func(t *testing.T) { testTamperedOffer(t, vendor, p) })
 	t.Run("PeerKeyFetch", func(t *testing.T) { testPeerKeyFetch(t, vendor, p) })
 	t.Run("Ed25519Delivery", func(t *testing.T) { testEd25519Delivery(t, vendor, p) })
+	t.Run("Following", func(t *testing.T) { testFollowing(t, vendor, p) })
 }
 
 // testEd25519Delivery: an actor of the peer whose document says (FEP-844e)
@@ -491,12 +492,14 @@ func startNode(t *testing.T, certs *testCerts, allowPrivate bool) *testNode {
 	}
 	dir := t.TempDir()
 	n, err := node.New(context.Background(), node.Config{
-		DataDir:           dir,
-		Listener:          ln,
-		PublicURL:         base,
-		Actors:            []node.ActorConfig{{Name: "vendor", Type: actor.Organization}},
+		DataDir:   dir,
+		Listener:  ln,
+		PublicURL: base,
+		// vendor accepts every Follow, as a public advisory actor does.
+		Actors:            []node.ActorConfig{{Name: "vendor", Type: actor.Organization, OpenFollowers: true}},
 		AllowPrivatePeers: allowPrivate,
 		NoSync:            true,
+		RootCAs:           rootCAs(certs),
 		Logger:            zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
 		Notice:            io.Discard,
 	})
@@ -518,6 +521,15 @@ func startNode(t *testing.T, certs *testCerts, allowPrivate bool) *testNode {
 		}
 	})
 	return &testNode{Node: n, url: base, token: strings.TrimSpace(string(token)), client: client}
+}
+
+// rootCAs returns the test CA's pool, which the node trusts for its own
+// requests to itself (a Case Actor's deliveries), or nil.
+func rootCAs(certs *testCerts) *x509.CertPool {
+	if certs == nil {
+		return nil
+	}
+	return certs.pool
 }
 
 // host returns host:port of the node's public URL.
@@ -586,6 +598,9 @@ type peerEvent struct {
 	RogueKeyID   string `json:"rogueKeyId"`
 	Modern       string `json:"modern"`
 	Liar         string `json:"liar"`
+
+	// accepted: the peer's Accept of a Follow it received
+	Follow string `json:"follow"`
 
 	// results of every command
 	OK    bool   `json:"ok"`

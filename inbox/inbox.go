@@ -5,6 +5,12 @@
 // into a protocol message, applies it to the protocol state, and stores it,
 // together with the replies it calls for, in one transaction. Only then does
 // it answer 202. A refused request stores nothing.
+//
+// What is no Vultron message but a plain ActivityPub activity the node
+// acts on (vocab.ClassifySocial: a Follow, its answers and its Undo,
+// articles and announcements of followed actors) takes the same checks of
+// signature, key owner and addressing, and is applied by package social
+// instead of the case engine, in the same transaction.
 package inbox
 
 import (
@@ -28,6 +34,7 @@ import (
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/internal/urlhost"
 	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/social"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
@@ -65,8 +72,15 @@ type Config struct {
 	// (which honours trusted proxies' forwarding headers) goes here.
 	// Default: the host of the request's RemoteAddr.
 	ClientIP func(r *http.Request) string
-	Now      func() time.Time
-	Logger   zerolog.Logger
+	// Social applies the plain ActivityPub activities (Follow and its
+	// answers, articles and announcements of followed actors) that are no
+	// Vultron message; nil refuses them as before, with 422.
+	Social *social.Social
+	// FetchActor, when set, fetches a follower's actor document, for the
+	// shared inbox it names; a failure only means no shared inbox.
+	FetchActor func(ctx context.Context, iri string) (*vocab.Actor, error)
+	Now        func() time.Time
+	Logger     zerolog.Logger
 }
 
 // Pipeline receives activities for the node's local actors.
@@ -185,9 +199,20 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 		}
 	}
 
+	var sender social.Sender
+	if act.Type == "Follow" && p.cfg.FetchActor != nil && p.cfg.Social != nil {
+		if doc, err := p.cfg.FetchActor(ctx, signer.Owner); err == nil {
+			sender.Inbox = doc.Inbox.ID()
+			sender.SharedInbox, _ = doc.Endpoints["sharedInbox"].(string)
+		} else {
+			p.cfg.Logger.Warn().Str("actor", signer.Owner).Err(err).Msg("the follower's document could not be fetched; its deliveries go to its own inbox")
+		}
+	}
+
 	// The activity is classified in the transaction that applies it, so
 	// that what it means and what it changes are read from the same state.
 	var class vocab.Classification
+	var plain vocab.Semantic // what a plain ActivityPub activity means
 	sum := sha256.Sum256(body)
 	now := p.cfg.Now().UTC()
 	replies := 0
@@ -200,6 +225,12 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 		Body:      body,
 		Classify: func(tx *store.ReadTx) string {
 			class = vocab.Classify(act, cases.NewResolver(tx))
+			plain = ""
+			if p.cfg.Social != nil && (class.Semantic == vocab.Unknown || class.Semantic == vocab.UnknownUnresolvableObject) {
+				if plain = vocab.ClassifySocial(act, cases.NewResolver(tx)); plain != "" {
+					return string(plain)
+				}
+			}
 			return string(class.Semantic)
 		},
 		ReceivedAt: now,
@@ -207,6 +238,20 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 		Remote:     p.cfg.ClientIP(r),
 	}, func(tx *store.Tx) error {
 		replies = 0 // the store may run this function more than once
+		if plain != "" {
+			answers, err := p.cfg.Social.Inbound(tx, social.Local{Name: local.Name, ID: local.ID}, signer.Owner, act, plain, sender)
+			if err != nil {
+				return err
+			}
+			for _, a := range answers {
+				a.Activity.Actor = vocab.RefTo(local.ID)
+				if err := p.queueReply(tx, local, cases.Reply{Activity: a.Activity, To: a.To}, now); err != nil {
+					return err
+				}
+				replies++
+			}
+			return nil
+		}
 		out, err := p.cfg.Engine.ApplyInbound(tx, cases.LocalActor{Name: local.Name, ID: local.ID}, signer.Owner,
 			cases.Message{Activity: act, Class: class, Resolver: cases.NewResolver(&tx.ReadTx)})
 		if err != nil {

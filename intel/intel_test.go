@@ -59,10 +59,10 @@ func TestParse(t *testing.T) {
 		{`{"items": []}`, "neither a CISA KEV catalog"},
 		{`{"vulnerabilities": [{"cveID": "Log4Shell"}]}`, `vulnerability 1: cveID "Log4Shell" is not a CVE id`},
 		{`{"format": "other/2", "signals": []}`, `format "other/2" is not "vultron-intel/1"`},
-		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE-2026-1", "kind": "rumour"}]}`, `signal 1: kind "rumour"`},
+		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE-2026-1234", "kind": "rumour"}]}`, `signal 1: kind "rumour"`},
 		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE 2026", "kind": "public"}]}`, `signal 1: id "CVE 2026"`},
-		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE-2026-1", "kind": "public", "severity": 9}]}`, `unknown field "severity"`},
-		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE-2026-1", "kind": "public", "date": "yesterday"}]}`, `date "yesterday"`},
+		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE-2026-1234", "kind": "public", "severity": 9}]}`, `unknown field "severity"`},
+		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE-2026-1234", "kind": "public", "date": "yesterday"}]}`, `date "yesterday"`},
 	} {
 		if _, err := Parse([]byte(tc.src), "f.json"); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Parse(%s) = %v, want an error with %q", tc.src, err, tc.want)

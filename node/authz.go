@@ -62,6 +62,11 @@ func apiNeeds(s accounts.Scope) guard {
 func apiActsAs(actorVar string) guard {
 	return guard{perm: accounts.Permission{Scope: accounts.ScopeAct, ActorVar: actorVar}, from: fromBearer, audit: store.AuditAdmin}
 }
+
+// optionalToken is a public route that reads a bearer token when one is
+// given (which must then be valid), for a handler that shows more to some
+// principals (isAdmin).
+func optionalToken() guard { return guard{from: fromPeerBearer, audit: store.AuditAdmin} }
 func feedNeeds() guard {
 	return guard{perm: accounts.Permission{Scope: accounts.ScopeCalendar}, from: fromFeed, audit: store.AuditAdmin}
 }

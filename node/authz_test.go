@@ -22,6 +22,7 @@ import (
 	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/node/dashboard"
+	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 )
 
@@ -733,5 +734,34 @@ func TestSessionCookieIsSecureOnHTTPS(t *testing.T) {
 	}
 	if rec.Code != http.StatusSeeOther || session == nil || !session.Secure || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode {
 		t.Errorf("login on an https node: %d, session cookie %+v; want Secure, HttpOnly, SameSite=Lax", rec.Code, session)
+	}
+}
+
+// TestSubmitActsOnlyForThePersonsActors checks the node's one path from a
+// person to an outbox (submit, under the API's outbox, the dashboard's
+// forms and the advisory's publication): an analyst of the coordinator
+// cannot have the vendor send anything, and nothing is stored.
+func TestSubmitActsOnlyForThePersonsActors(t *testing.T) {
+	n := authzNode(t, nil)
+	ctx := context.Background()
+	root, err := n.accounts.Authenticate(ctx, n.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cora, err := n.accounts.AddUser(ctx, root, accounts.NewUser{Name: "cora", Role: accounts.Analyst, Actors: []string{"coordinator"}}, func(string) bool { return true }, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := n.accounts.Authenticate(ctx, cora.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	note := []byte(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Create","object":{"type":"Note","content":"x"}}`)
+	_, err = n.submit(accounts.WithPrincipal(ctx, p), "vendor", note)
+	if problem.Status(err) != http.StatusForbidden || !strings.Contains(problem.Message(err), "cora may act for coordinator only, not for vendor") {
+		t.Errorf("cora's activity as the vendor: %v, want 403", err)
+	}
+	if sent, _, err := n.db.OutboxPage(ctx, "vendor", "", 10); err != nil || len(sent) != 0 {
+		t.Errorf("the vendor's outbox holds %d activities after a refusal (%v)", len(sent), err)
 	}
 }

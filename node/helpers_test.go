@@ -100,11 +100,13 @@ func startNodeStrict(t testing.TB, dir string, ln net.Listener, extra Config, sp
 	}
 	var acs []ActorConfig
 	for _, s := range specs {
+		// "name:Type+open": an actor that accepts every Follow.
+		s, open := strings.CutSuffix(s, "+open")
 		name, typ, err := actor.ParseActorSpec(s)
 		if err != nil {
 			t.Fatal(err)
 		}
-		acs = append(acs, ActorConfig{Name: name, Type: typ})
+		acs = append(acs, ActorConfig{Name: name, Type: typ, OpenFollowers: open})
 	}
 	n, err := New(context.Background(), Config{
 		DataDir:              dir,

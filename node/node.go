@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rsa"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,7 @@ import (
 	"github.com/openvultron/vultron/node/dashboard"
 	"github.com/openvultron/vultron/node/federation"
 	"github.com/openvultron/vultron/node/jsonapi"
+	"github.com/openvultron/vultron/node/publication"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/policy"
 	"github.com/openvultron/vultron/rules"
@@ -45,6 +47,10 @@ type ActorConfig struct {
 	Name  string
 	Type  actor.Type
 	Roles cvdstate.RoleSet
+	// OpenFollowers makes the actor accept every Follow at once, as a
+	// node's public advisory actor does; an actor without it keeps each
+	// Follow pending until an admin accepts or rejects it.
+	OpenFollowers bool
 }
 
 // DefaultRoles returns the CVD roles an actor of type t takes in the cases
@@ -123,6 +129,11 @@ type Config struct {
 	// AllowPrivatePeers lets the node fetch from and deliver to loopback
 	// and private addresses; for tests and local set-ups only.
 	AllowPrivatePeers bool
+	// RootCAs, when set, are the certificate authorities the node
+	// verifies the TLS certificates of the servers it fetches from and
+	// delivers to against, instead of the system's: a test network's own
+	// CA. Nil in production.
+	RootCAs *x509.CertPool
 	// Federation is the federation mode: policy.Open (the default; any
 	// peer that signs correctly) or policy.Allowlist (only the hosts in
 	// AllowPeers and this node itself; other peers get 403 before their
@@ -331,16 +342,18 @@ type Node struct {
 	handler  http.Handler
 	services []service
 
-	inbox      *inbox.Pipeline
-	engine     *cases.Engine
-	submitter  *outbox.Submitter
-	deliverer  *outbox.Deliverer
-	metrics    *metrics
-	dashboard  *dashboard.Dashboard
-	calendar   *calendar.Feeds
-	federation *federation.Endpoints
-	jsonapi    *jsonapi.Endpoints
-	webhooks   *webhook.Dispatcher
+	inbox     *inbox.Pipeline
+	engine    *cases.Engine
+	submitter *outbox.Submitter
+	deliverer *outbox.Deliverer
+	metrics   *metrics
+	dashboard *dashboard.Dashboard
+	calendar  *calendar.Feeds
+	// publication serves the published advisories and publishes them.
+	publication *publication.Endpoints
+	federation  *federation.Endpoints
+	jsonapi     *jsonapi.Endpoints
+	webhooks    *webhook.Dispatcher
 
 	// deadlines is the node's deadline configuration; deadlineHooks are
 	// called with each deadline the watcher announced (deadlines.go).
@@ -582,7 +595,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	// signs the next fetch.
 	firstName := n.order[0]
 	n.fetcher, err = actor.NewFetcher(actor.FetcherOptions{
-		Client: actor.SafeClientOptions{AllowPrivate: cfg.AllowPrivatePeers},
+		Client: actor.SafeClientOptions{AllowPrivate: cfg.AllowPrivatePeers, RootCAs: cfg.RootCAs},
 		Signer: func() (string, *rsa.PrivateKey) {
 			n.localsMu.RLock()
 			defer n.localsMu.RUnlock()
@@ -796,6 +809,7 @@ func (n *Node) Local(name string) (actor.Local, bool) {
 	l, ok := n.locals[name]
 	n.localsMu.RUnlock()
 	if ok {
+		l.OpenFollowers = n.openFollowers(name)
 		return l, true
 	}
 	if !strings.HasPrefix(name, cases.CaseActorPrefix) {

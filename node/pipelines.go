@@ -18,6 +18,7 @@ import (
 	"github.com/openvultron/vultron/inbox"
 	"github.com/openvultron/vultron/node/federation"
 	"github.com/openvultron/vultron/outbox"
+	"github.com/openvultron/vultron/social"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
@@ -74,7 +75,7 @@ func (n *Node) buildPipelines() error {
 	if policy == (outbox.RetryPolicy{}) {
 		policy = outbox.DefaultRetryPolicy()
 	}
-	client := actor.NewSafeClient(actor.SafeClientOptions{AllowPrivate: n.cfg.AllowPrivatePeers, Timeout: 30 * time.Second, MaxRedirects: -1})
+	client := actor.NewSafeClient(actor.SafeClientOptions{AllowPrivate: n.cfg.AllowPrivatePeers, Timeout: 30 * time.Second, MaxRedirects: -1, RootCAs: n.cfg.RootCAs})
 	client.Transport = n.policy.Transport(client.Transport)
 	var attemptTimeout time.Duration // the deliverer's default
 	if lease := n.cfg.DeliveryLease; lease > 0 {
@@ -118,18 +119,28 @@ func (n *Node) buildPipelines() error {
 		}})
 	}
 
+	plain, err := social.New(social.Config{
+		ManuallyApproves: func(name string) bool { return !n.openFollowers(name) },
+		IsCaseActor:      func(name string) bool { return strings.HasPrefix(name, cases.CaseActorPrefix) },
+		Now:              n.cfg.Now,
+	})
+	if err != nil {
+		return err
+	}
 	n.inbox, err = inbox.New(inbox.Config{
-		Store:    n.db,
-		Engine:   engine,
-		Verifier: n.verifier,
-		Local:    local,
-		IsLocal:  n.isLocal,
-		MaxBody:  n.inboxLimit(),
-		NewID:    func() string { return n.newID("activities") },
-		Queued:   n.deliverer.Wake,
-		Now:      n.cfg.Now,
-		Logger:   n.log,
-		ClientIP: n.clientIP,
+		Social:     plain,
+		FetchActor: n.fetchActorDocument,
+		Store:      n.db,
+		Engine:     engine,
+		Verifier:   n.verifier,
+		Local:      local,
+		IsLocal:    n.isLocal,
+		MaxBody:    n.inboxLimit(),
+		NewID:      func() string { return n.newID("activities") },
+		Queued:     n.deliverer.Wake,
+		Now:        n.cfg.Now,
+		Logger:     n.log,
+		ClientIP:   n.clientIP,
 		// A peer's announced key rotation refreshes its cached keys.
 		ActorUpdated: n.refreshActorKeys,
 	})
@@ -137,6 +148,7 @@ func (n *Node) buildPipelines() error {
 		return err
 	}
 	n.submitter, err = outbox.NewSubmitter(outbox.SubmitConfig{
+		Social:     plain,
 		Store:      n.db,
 		Engine:     engine,
 		Local:      local,
@@ -176,9 +188,9 @@ type noLocalActor string
 func (e noLocalActor) Error() string   { return fmt.Sprintf("this node has no actor %q", string(e)) }
 func (e noLocalActor) StatusCode() int { return http.StatusNotFound }
 
-// fetchActor fetches an actor's document (with a signed GET through the
-// SSRF-safe client) and returns the part of it a message carries inline.
-func (n *Node) fetchActor(ctx context.Context, iri string) (*vocab.Actor, error) {
+// fetchActorDocument fetches an actor's document (with a signed GET
+// through the SSRF-safe client), or a local actor's own.
+func (n *Node) fetchActorDocument(ctx context.Context, iri string) (*vocab.Actor, error) {
 	var body []byte
 	if l, ok := n.localByID(iri); ok {
 		doc, err := l.Document()
@@ -202,6 +214,17 @@ func (n *Node) fetchActor(ctx context.Context, iri string) (*vocab.Actor, error)
 	a, ok := doc.Object.(*vocab.Actor)
 	if !ok {
 		return nil, fmt.Errorf("%s is a %s, not an actor", iri, doc.Object.Common().Type)
+	}
+	return a, nil
+}
+
+// fetchActor fetches an actor's document as fetchActorDocument does and
+// returns the part of it a message carries inline: id, type, name and
+// preferredUsername.
+func (n *Node) fetchActor(ctx context.Context, iri string) (*vocab.Actor, error) {
+	a, err := n.fetchActorDocument(ctx, iri)
+	if err != nil {
+		return nil, err
 	}
 	out := &vocab.Actor{}
 	out.ID, out.Type, out.Name, out.PreferredUsername = a.ID, a.Type, a.Name, a.PreferredUsername
@@ -232,6 +255,17 @@ func (n *Node) roles(name string) cvdstate.RoleSet {
 		}
 	}
 	return cvdstate.Observer
+}
+
+// openFollowers reports whether configured actor name accepts every
+// Follow at once.
+func (n *Node) openFollowers(name string) bool {
+	for _, ac := range n.cfg.Actors {
+		if ac.Name == name {
+			return ac.OpenFollowers
+		}
+	}
+	return false
 }
 
 // isLocal reports whether an actor id is one of this node's actors.

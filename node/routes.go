@@ -35,6 +35,10 @@ func (n *Node) router() *mux.Router {
 	route(get, "/nodeinfo/2.1", public(), n.federation.NodeInfo)
 	route(get, "/actors/{name}", public(), n.federation.Actor)
 	route(post, "/actors/{name}/inbox", peers(), n.fromPeers(n.federation.Inbox))
+	// The collections' counts are public, their members the admins'
+	// (isAdmin: a token with the admin scope).
+	route(get, "/actors/{name}/followers", optionalToken(), n.federation.Followers)
+	route(get, "/actors/{name}/following", optionalToken(), n.federation.Following)
 	route(get, "/activities/{id}", peers(), n.fromPeers(n.federation.Activity))
 	route(get, "/objects/{id}", peers(), n.fromPeers(n.federation.Object))
 	route(get, "/cases/{cid}", peers(), n.fromPeers(n.federation.Case))
@@ -77,6 +81,19 @@ func (n *Node) router() *mux.Router {
 	route(get, "/api/tokens", read, n.jsonapi.Tokens)
 	route(post, "/api/tokens", read, n.jsonapi.CreateToken)
 	route(del, "/api/tokens/{id}", read, n.jsonapi.RevokeToken)
+	// The published advisories and the CSAF provider (node/publication):
+	// anyone reads them; drafting reads a case, publishing acts as the
+	// case's owner, which the person must act for (submit).
+	route(get, "/advisories", public(), n.publication.List)
+	route(get, "/advisories/{tracking}", public(), n.publication.Page)
+	route(get, "/advisories/{tracking}/{file}", public(), n.publication.Document)
+	route(get, "/.well-known/csaf/provider-metadata.json", public(), n.publication.ProviderMetadata)
+	route(get, "/.well-known/csaf/white/feed-tlp-white.json", public(), n.publication.Feed)
+	route(get, "/.well-known/csaf/white/index.txt", public(), n.publication.Index)
+	route(get, "/.well-known/csaf/white/changes.csv", public(), n.publication.Index)
+	route(get, "/.well-known/csaf/white/{year:[0-9]{4}}/{file}", public(), n.publication.WellKnownFile)
+	route(get, "/api/cases/{id}/advisory/draft", read, n.publication.Draft)
+	route(post, "/api/cases/{id}/advisory/publish", apiNeeds(accounts.ScopeAct), n.publication.Publish)
 	// The embargo calendars (node/calendar): the feeds take the feed
 	// token in the URL too; the links and the rotation need a token.
 	route(get, "/api/cases/{id}/embargo.ics", feedNeeds(), n.calendar.Case)
@@ -148,6 +165,14 @@ func (n *Node) fromPeers(h http.HandlerFunc) http.HandlerFunc {
 func (n *Node) reads(r *http.Request) bool {
 	p, ok := accounts.PrincipalFrom(r.Context())
 	return ok && p.Can(accounts.ScopeRead)
+}
+
+// isAdmin reports whether a request's principal holds the admin scope.
+// Every check of an admin's right that is not a whole route's permission
+// (the members of the followers and following collections) asks here.
+func (n *Node) isAdmin(r *http.Request) bool {
+	p, ok := accounts.PrincipalFrom(r.Context())
+	return ok && p.Can(accounts.ScopeAdmin)
 }
 
 // federationRefused logs a refused federation request and counts it in the

@@ -80,13 +80,14 @@ func TestEmittedActivitiesMatchSchemas(t *testing.T) {
 			time.Now().UTC().Format(time.RFC3339), time.Now().Add(30*24*time.Hour).UTC().Format(time.RFC3339), caseID),
 		fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"Note","content":"a note"},"target":%q,"context":%q}`, caseID, caseID),
 		fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":%q,"target":%q,"context":%q,"roles":["deployer"]}`, vendor.actorID("deployer"), caseID, caseID),
+		fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"ProductStatus","name":"Widget","vendor":%q,"purl":"pkg:npm/widget@1.0.0","versions":"< 1.0.1","status":"affected"},"target":%q,"context":%q}`, vendorID, caseID, caseID),
 	}
 	for i, st := range steps {
 		vendor.submit(t, "vendor", st)
 		want := int64(3 + i)
 		vendor.oneCase(t, fmt.Sprintf("entry %d", want), func(c api.Case) bool { return c.LedgerLength == want })
 	}
-	finder.oneCase(t, "the finder's replica", func(c api.Case) bool { return c.LedgerLength == 6 })
+	finder.oneCase(t, "the finder's replica", func(c api.Case) bool { return c.LedgerLength == 7 })
 
 	validate := func(what string, raw []byte) {
 		t.Helper()
@@ -131,7 +132,7 @@ func TestEmittedActivitiesMatchSchemas(t *testing.T) {
 			Payload json.RawMessage `json:"payloadSnapshot"`
 		} `json:"entries"`
 	}
-	if err := json.Unmarshal(body, &ledger); err != nil || len(ledger.Entries) != 6 {
+	if err := json.Unmarshal(body, &ledger); err != nil || len(ledger.Entries) != 7 {
 		t.Fatalf("ledger: %d entries (%v)", len(ledger.Entries), err)
 	}
 	for i, e := range ledger.Entries {

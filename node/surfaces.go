@@ -3,12 +3,15 @@ package node
 import (
 	"cmp"
 	"context"
+	"net/http"
 
 	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/node/calendar"
 	"github.com/openvultron/vultron/node/dashboard"
 	"github.com/openvultron/vultron/node/federation"
+	"github.com/openvultron/vultron/node/internal/httpreq"
 	"github.com/openvultron/vultron/node/jsonapi"
+	"github.com/openvultron/vultron/node/publication"
 	"github.com/openvultron/vultron/outbox"
 )
 
@@ -23,6 +26,7 @@ func (n *Node) buildSurfaces() error {
 		Local:      n.Local,
 		LocalByID:  n.localByID,
 		Authorized: n.reads,
+		Admin:      n.isAdmin,
 		Refused:    n.federationRefused,
 		PublicURL:  n.cfg.PublicURL,
 		Host:       n.host,
@@ -66,6 +70,22 @@ func (n *Node) buildSurfaces() error {
 	if err != nil {
 		return err
 	}
+	n.publication, err = publication.New(publication.Config{
+		Store:     n.db,
+		PublicURL: n.cfg.PublicURL,
+		LocalByID: n.localByID,
+		Roles:     n.roles,
+		Submit: func(ctx context.Context, name string, body []byte) (string, error) {
+			s, err := n.submit(ctx, name, body)
+			return s.ID, err
+		},
+		CaseID:  func(r *http.Request) (string, error) { return httpreq.CaseID(r, n.db) },
+		Version: n.cfg.Version,
+		Now:     n.cfg.Now,
+	})
+	if err != nil {
+		return err
+	}
 	n.dashboard, err = dashboard.New(dashboard.Config{
 		Store:        n.db,
 		Submit:       n.submit,
@@ -93,13 +113,21 @@ func (n *Node) buildSurfaces() error {
 }
 
 // submit has local actor name send body on behalf of the request's
-// principal (the authorization middleware put it in ctx): the user's name
-// is kept with the stored activity and its audit record, and with
-// Config.AttributeNames their display name travels with the activity
-// (outbox.By). A request without a user (the metrics token cannot reach
-// an outbox) sends on the node's own behalf.
+// principal (the authorization middleware put it in ctx), which must act
+// for that actor: it is the one way from a person to an outbox (the API's
+// outbox, the dashboard's forms, an advisory's publication as the case's
+// owner), so an analyst's actors are checked here whatever the route
+// checked. The user's name is kept with the stored activity and its audit
+// record, and with Config.AttributeNames their display name travels with
+// the activity (outbox.By). What the node does on its own (automation)
+// carries no principal and sends on the node's behalf.
 func (n *Node) submit(ctx context.Context, name string, body []byte) (outbox.Submitted, error) {
 	var by outbox.By
+	if p, ok := accounts.PrincipalFrom(ctx); ok {
+		if err := p.Allow(accounts.Permission{Scope: accounts.ScopeAct, ActorVar: "actor"}, name); err != nil {
+			return outbox.Submitted{}, err
+		}
+	}
 	if p, ok := accounts.PrincipalFrom(ctx); ok && p.User != "" {
 		by.Name = p.Name
 		if n.cfg.AttributeNames {

@@ -17,6 +17,7 @@ import (
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/internal/urlhost"
 	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/social"
 )
 
 // Defaults of ActorInboxes.
@@ -33,7 +34,9 @@ const (
 // ActorInboxes is the InboxResolver of a node: it fetches a recipient's
 // actor document and uses its "inbox", never endpoints.sharedInbox
 // (deliveries go to per-actor inboxes only, so that every delivery is
-// authorized for one recipient). The inbox must be an http or https URL on
+// authorized for one recipient) but for a recipient that stands for a
+// shared inbox (social.SharedInbox), which is how an activity addressed to
+// an actor's followers reaches several of them on one server at once. The inbox must be an http or https URL on
 // the actor's own host: an actor cannot route deliveries to a third host.
 //
 // Results are cached in memory for a TTL, in a cache of bounded size that
@@ -104,6 +107,13 @@ func (a *ActorInboxes) Len() int { return a.cache.Len() }
 // that is gone, malformed or names an unacceptable inbox) are marked
 // Permanent; network errors and 5xx, 408 and 429 answers are not.
 func (a *ActorInboxes) Inbox(ctx context.Context, actorIRI string) (string, error) {
+	if shared, ok := social.IsSharedInbox(actorIRI); ok {
+		// A delivery to several followers on one server (social.Expand).
+		if _, err := parseHTTPURL(shared); err != nil {
+			return "", Permanent(fmt.Errorf("shared inbox %w", err))
+		}
+		return shared, nil
+	}
 	if inbox, ok := a.cached(actorIRI); ok {
 		return inbox, nil
 	}

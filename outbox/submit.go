@@ -13,6 +13,7 @@ import (
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/social"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
@@ -46,8 +47,12 @@ type SubmitConfig struct {
 	// production it is (*ActorInboxes).Inbox, whose cache the deliveries
 	// then use.
 	ResolveRecipient func(ctx context.Context, iri string) error
-	Now              func() time.Time
-	Logger           zerolog.Logger
+	// Social applies what the plain ActivityPub activities an actor sends
+	// change (a Follow, its answers, its Undo); nil refuses them with 422,
+	// as activities that are no Vultron message.
+	Social *social.Social
+	Now    func() time.Time
+	Logger zerolog.Logger
 }
 
 // Submitter accepts the activities local actors send (client-to-server).
@@ -177,33 +182,56 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 			recipients = slices.Clone(submitted)
 			act.To = vocab.Refs{Items: slices.Clone(baseTo.Items), Single: baseTo.Single}
 			class = vocab.Classify(act, resolver)
+			plain := vocab.Semantic("")
+			if s.cfg.Social != nil && (class.Semantic == vocab.Unknown || class.Semantic == vocab.UnknownUnresolvableObject) {
+				plain = vocab.ClassifySocial(act, resolver)
+			}
 			key := orderingKey(act, resolver)
-			// Case-scoped activities go to the case's Case Actor, whether or
-			// not the client named it.
-			for _, r := range s.cfg.Engine.Recipients(&tx.ReadTx, cases.Message{Activity: act, Class: class}) {
-				if r != local.ID && !slices.Contains(recipients, r) {
-					recipients = append(recipients, r)
-					act.To.Items = append(act.To.Items, vocab.RefTo(r))
-					act.To.Single = false
+			if plain == "" {
+				if err := checkAudience(act, local.ID, class.Semantic); err != nil {
+					return err
 				}
 			}
-			var err error
+			// Case-scoped activities go to the case's Case Actor, whether or
+			// not the client named it.
+			if plain == "" {
+				for _, r := range s.cfg.Engine.Recipients(&tx.ReadTx, cases.Message{Activity: act, Class: class}) {
+					if r != local.ID && !slices.Contains(recipients, r) {
+						recipients = append(recipients, r)
+						act.To.Items = append(act.To.Items, vocab.RefTo(r))
+						act.To.Single = false
+					}
+				}
+			}
+			// An activity to the actor's followers reaches each of them
+			// (or each shared inbox they name), read from the store.
+			followers, err := social.Expand(&tx.ReadTx, social.Local{Name: local.Name, ID: local.ID}, addressed(act), recipients)
+			if err != nil {
+				return err
+			}
 			if out, err = vocab.Marshal(act); err != nil {
 				return problem.Wrap(http.StatusUnprocessableEntity, err, "the activity cannot be serialised: "+err.Error())
 			}
-			targets = make([]store.DeliveryTarget, len(recipients))
-			for i, r := range recipients {
-				targets[i] = store.DeliveryTarget{Recipient: r, OrderingKey: key}
+			targets = make([]store.DeliveryTarget, 0, len(recipients)+len(followers))
+			for _, r := range append(slices.Clone(recipients), followers...) {
+				targets = append(targets, store.DeliveryTarget{Recipient: r, OrderingKey: key})
 			}
-			if err := s.cfg.Engine.ApplyOutbound(tx, from, recipients,
+			semantic := class.Semantic
+			if plain != "" {
+				semantic = plain
+				if err := s.cfg.Social.Outbound(tx, social.Local{Name: local.Name, ID: local.ID}, act, plain); err != nil {
+					return err
+				}
+			} else if err := s.cfg.Engine.ApplyOutbound(tx, from, recipients,
 				cases.Message{Activity: act, Class: class, Resolver: resolver}); err != nil {
 				return err
 			}
+			class.Semantic = semantic
 			return tx.EnqueueOutbound(store.Outbound{
 				ID:         act.ID,
 				Actor:      local.Name,
 				Body:       out,
-				Semantic:   string(class.Semantic),
+				Semantic:   string(semantic),
 				CreatedAt:  now,
 				Deliveries: targets,
 				SentBy:     by.Name,
@@ -327,10 +355,41 @@ func (s *Submitter) fillObjectIDs(act *vocab.Activity, local actor.Local, now ti
 	}
 }
 
+// checkAudience refuses a Vultron message addressed to the sending
+// actor's followers or to the public: what a case or a report says goes
+// to the actors it names, and reaches followers and the public only as
+// the advisory's publication (Create or Update of the Article), which the
+// case's rules hold back while the embargo is in force.
+func checkAudience(act *vocab.Activity, self string, sem vocab.Semantic) error {
+	if sem == vocab.PublishAdvisory || sem == vocab.ReviseAdvisory {
+		return nil
+	}
+	for _, refs := range []vocab.Refs{act.To, act.Cc, act.Bto, act.Bcc, act.Audience} {
+		for _, id := range refs.IDs() {
+			if vocab.IsPublic(id) || id == social.FollowersOf(self) {
+				return problem.Unprocessable("a %s is not sent to %s: a case's or a report's messages go to the actors they name, and reach followers and the public only as the published advisory (Create or Update of its Article)",
+					act.Type, problem.Clip(id, 200))
+			}
+		}
+	}
+	return nil
+}
+
+// addressed returns every id an activity is addressed to.
+func addressed(a *vocab.Activity) []string {
+	var out []string
+	for _, refs := range []vocab.Refs{a.To, a.Cc, a.Audience} {
+		out = append(out, refs.IDs()...)
+	}
+	return out
+}
+
 // recipientsOf returns the actors an activity is addressed to, without the
-// Public collection, the sender itself and duplicates.
+// Public collection, the sender itself, its own followers and following
+// collections (the former is expanded when the deliveries are queued) and
+// duplicates.
 func recipientsOf(a *vocab.Activity, self string) []string {
-	seen := map[string]bool{self: true}
+	seen := map[string]bool{self: true, social.FollowersOf(self): true, social.FollowingOf(self): true}
 	var out []string
 	for _, refs := range []vocab.Refs{a.To, a.Cc, a.Bto, a.Bcc, a.Audience} {
 		for _, id := range refs.IDs() {

@@ -66,7 +66,7 @@ var (
 		bucketMeta, bucketActors, bucketActivities, bucketInbox, bucketOutbox,
 		bucketDedup, bucketDedupTime, bucketDeliveries, bucketDeadLetters,
 		bucketRemoteKeys, bucketCases, bucketAudit, bucketEvents, bucketWebhooks,
-		bucketDeliveriesDue, bucketDeliveryLanes, bucketFiles, bucketSessions,
+		bucketDeliveriesDue, bucketDeliveryLanes, bucketFiles, bucketSessions, bucketFollows,
 		bucketAccounts,
 	}
 

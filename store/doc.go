@@ -76,6 +76,8 @@
 //	accounts      one sub-bucket per kind of record of package accounts
 //	              (users, tokens, sessions and their indexes), sealed like
 //	              a case's buckets (accounts.go)
+//	follows       the local actors' followers and followings, pending or
+//	              accepted, with kept counts (follows.go)
 //
 // Sequence keys are 8-byte big-endian numbers from the bucket's sequence, so index and queue inserts append in order. Records are encoded in
 // a compact binary form rather than JSON (raw bodies are not re-encoded on the

@@ -62,6 +62,8 @@ const (
 	ledgerKind
 	activityKind
 	recordKind
+	productKind
+	articleKind
 	otherKind
 )
 
@@ -93,6 +95,10 @@ func (k kind) String() string {
 		return "activity"
 	case recordKind:
 		return "VulnerabilityRecord"
+	case productKind:
+		return "ProductStatus"
+	case articleKind:
+		return "Article"
 	}
 	return "object"
 }
@@ -123,10 +129,14 @@ func kindOf(o Object) kind {
 		return activityKind
 	case *VulnerabilityRecord:
 		return recordKind
+	case *ProductStatus:
+		return productKind
 	case *GenericObject:
 		switch x.Type {
 		case "Note":
 			return noteKind
+		case "Article":
+			return articleKind
 		case "Event":
 			return eventKind
 		}
@@ -180,6 +190,9 @@ func patterns() []pattern {
 		{sem: DeferCase, activity: "Ignore", object: caseKind},
 		{sem: AddReportToCase, activity: "Add", object: reportKind, target: caseKind},
 		{sem: AddVulnerabilityRecordToCase, activity: "Add", object: recordKind, target: caseKind},
+		{sem: AddProductStatusToCase, activity: "Add", object: productKind, target: caseKind},
+		{sem: PublishAdvisory, activity: "Create", object: articleKind, context: caseKind},
+		{sem: ReviseAdvisory, activity: "Update", object: articleKind, context: caseKind},
 		{sem: OfferActorToCase, activity: "Offer", object: actorKind, target: caseKind},
 		{sem: AcceptActorRecommendation, activity: "Accept", object: activityKind, inner: offerActor},
 		{sem: RejectActorRecommendation, activity: "Reject", object: activityKind, inner: offerActor},

@@ -13,21 +13,15 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/openvultron/vultron/internal/recordschemas"
 )
 
 // conformanceCorpus returns $VULTRON_CONFORMANCE/corpus, or stops the test
 // with a sentence saying what is missing.
 func conformanceCorpus(t testing.TB) string {
 	t.Helper()
-	root := os.Getenv("VULTRON_CONFORMANCE")
-	if root == "" {
-		t.Fatal("VULTRON_CONFORMANCE is not set: run make conformance, or set it to the directory that holds the reference corpus in corpus/")
-	}
-	dir := filepath.Join(root, "corpus")
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		t.Fatalf("no reference corpus at %s: set VULTRON_CONFORMANCE to the directory that holds corpus/", dir)
-	}
-	return dir
+	return recordschemas.Material(t, "corpus", "reference corpus")
 }
 
 // corpusFiles lists every JSON file of both corpus folders.

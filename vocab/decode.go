@@ -106,6 +106,9 @@ func decodeObject(m map[string]any, path, implied string) (Object, error) {
 		o = &CaseReference{Tags: r.strList("tags")}
 	case TypeVulnerabilityRecord:
 		o = &VulnerabilityRecord{Aliases: r.strList("aliases")}
+	case TypeProductStatus:
+		o = &ProductStatus{Vendor: r.iri("vendor"), PURL: r.str("purl"), CPE: r.str("cpe"), Versions: r.str("versions"),
+			Status: r.str("status"), Justification: r.str("justification")}
 	case TypeCaseLedgerEntry:
 		o = r.caseLedgerEntry()
 	default:

@@ -69,6 +69,20 @@
 // report offered with an embargo proposal (RS|EP) is an Offer whose
 // instrument is the EmbargoEvent.
 //
+// # Following and articles
+//
+// The plain ActivityStreams activities actors exchange beside the
+// protocol (Follow; Accept, Reject and Undo of a Follow; Announce; Create
+// and Update of an Article) are built and read with go-fed's stock
+// streams types, which model exactly that vocabulary (social.go):
+// NewFollow, NewFollowAnswer, NewUndo, NewAnnounce and NewArticle, and
+// ReadFollow through streams' JSON resolver. Classify keeps calling them
+// no Vultron message, as the reference does; ClassifySocial names them.
+// A case's advisory is the exception: Create(Article) and Update(Article)
+// in a case's context are this node's PUBLISH_ADVISORY and
+// REVISE_ADVISORY, recorded in the case's ledger, and Add(ProductStatus)
+// records a vendor's statement about a product (docs/protocol.md).
+//
 // The package is pure: it does no I/O, imports no other package of this
 // project, and has no package-level mutable state. Enumerations stay wire
 // strings here; package cvdstate converts them into its types.

@@ -204,6 +204,13 @@ func objectMembers(o Object) members {
 		ms.strs("tags", x.Tags)
 	case *VulnerabilityRecord:
 		ms.strs("aliases", x.Aliases)
+	case *ProductStatus:
+		ms.str("vendor", x.Vendor)
+		ms.str("purl", x.PURL)
+		ms.str("cpe", x.CPE)
+		ms.str("versions", x.Versions)
+		ms.str("status", x.Status)
+		ms.str("justification", x.Justification)
 	case *CaseLedgerEntry:
 		ms.str("caseId", x.CaseID)
 		ms.intp("logIndex", x.LogIndex)

@@ -233,6 +233,23 @@ type VulnerabilityRecord struct {
 	Aliases []string
 }
 
+// ProductStatus is a vendor's statement of how a vulnerability affects one
+// of its products: the product (name), the vendor (an actor that takes
+// part in the case), how to find the product (a package URL, a CPE name),
+// the versions the statement covers and their status (affected, fixed,
+// not-affected, under-investigation), with a justification when they are
+// not affected and free text (content) saying what to do or why. It is
+// this node's extension (docs/protocol.md).
+type ProductStatus struct {
+	ObjectBase
+	Vendor        string
+	PURL          string
+	CPE           string
+	Versions      string
+	Status        string
+	Justification string
+}
+
 // CaseLedgerEntry is one entry of a case's hash-chained ledger.
 type CaseLedgerEntry struct {
 	ObjectBase
@@ -263,6 +280,7 @@ const (
 	TypeCaseParticipantRole = "CaseParticipantRole"
 	TypeCaseReference       = "CaseReference"
 	TypeVulnerabilityRecord = "VulnerabilityRecord"
+	TypeProductStatus       = "ProductStatus"
 	TypeCaseLedgerEntry     = "CaseLedgerEntry"
 	// TypeVulnerabilityCaseStub is declared by the Vultron context but never
 	// sent: stubs travel as VulnerabilityCase. It is accepted and read as a

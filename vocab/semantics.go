@@ -84,6 +84,20 @@ const (
 // message for it (docs/protocol.md).
 const AddVulnerabilityRecordToCase Semantic = "ADD_VULNERABILITY_RECORD_TO_CASE"
 
+// The publication of a case's advisory and what it says of the products,
+// this node's extensions (docs/protocol.md):
+//
+//   - AddProductStatusToCase: Add(ProductStatus) with the case as target,
+//     a vendor's statement of a product's status;
+//   - PublishAdvisory: Create(Article) in the case's context, by its owner,
+//     to its followers and participants: the advisory's first publication;
+//   - ReviseAdvisory: Update(Article) of the same Article: a revision.
+const (
+	AddProductStatusToCase Semantic = "ADD_PRODUCT_STATUS_TO_CASE"
+	PublishAdvisory        Semantic = "PUBLISH_ADVISORY"
+	ReviseAdvisory         Semantic = "REVISE_ADVISORY"
+)
+
 // objectSemanticPrefix starts the semantic of a bare object.
 const objectSemanticPrefix = "OBJECT:"
 
@@ -184,7 +198,9 @@ func messagesOf(s Semantic) (MessageTypes, string) {
 		return MsgER | MsgEJ, ""
 	case RemoveEmbargoEventFromCase:
 		return MsgET, ""
-	case AddNoteToCase:
+	case AddNoteToCase, AddProductStatusToCase, PublishAdvisory, ReviseAdvisory:
+		// General information every participant is told of, which the
+		// Case Actor acknowledges (GK) like a note.
 		return MsgGI, ""
 	case AddCaseStatusToCase:
 		// The message-semantics mapping lists CV..CA for Add(CaseStatus),

@@ -168,6 +168,29 @@ func exRecordObj() *VulnerabilityRecord {
 	return r
 }
 
+// exProductObj is the vendor's statement of one product's status.
+func exProductObj() *ProductStatus {
+	p := &ProductStatus{ObjectBase: exBase("https://vendor.example/objects/product-widget", TypeProductStatus)}
+	p.Name = "Widget Server"
+	p.Vendor = exVendor
+	p.PURL = "pkg:golang/vendor.example/widget@4.2.0"
+	p.Versions = "< 4.2.1"
+	p.Status = "affected"
+	p.Content = "Upgrade to 4.2.1."
+	return p
+}
+
+// exArticleObj is a published advisory as its Create and Update carry it.
+func exArticleObj() *GenericObject {
+	a := &GenericObject{exBase("https://vendor.example/advisories/vultron-2026-0113", "Article")}
+	a.Name = "Heap overflow in the widget parser"
+	a.Summary = "A crafted widget file overflows a heap buffer; fixed in 4.2.1."
+	a.Content = "<p>A crafted widget file overflows a heap buffer in the parser of Widget Server before 4.2.1.</p>"
+	a.AttributedTo = exRefs(exVendor)
+	a.Extra = map[string]any{"url": "https://vendor.example/advisories/vultron-2026-0113"}
+	return a
+}
+
 func exCaseObj() *VulnerabilityCase {
 	vendor := exParticipant(exVendorPart, exVendor, "vendor", "case_owner")
 	vendor.ParticipantStatuses = []Ref{exIn(exParticipantStatusObj())}
@@ -363,6 +386,9 @@ func wireExamples(t testing.TB) []wireExample {
 		{file: "create_note.json", object: exAct("Create", "https://vendor.example/activities/create-note", exVendor, exIn(exNoteObj())), want: string(CreateNote), messages: "-"},
 		{file: "add_note_to_case.json", object: exAct("Add", "https://vendor.example/activities/add-note", exVendor, exIn(exNoteObj()), withTarget(caseRef)), want: string(AddNoteToCase), messages: "GI"},
 		{file: "add_vulnerability_record_to_case.json", object: exAct("Add", "https://vendor.example/activities/add-cve", exVendor, exIn(exRecordObj()), withTarget(caseRef), withContext(caseRef)), want: string(AddVulnerabilityRecordToCase), messages: "-"},
+		{file: "add_product_status_to_case.json", object: exAct("Add", "https://vendor.example/activities/add-product", exVendor, exIn(exProductObj()), withTarget(caseRef), withContext(caseRef)), want: string(AddProductStatusToCase), messages: "GI"},
+		{file: "publish_advisory.json", object: exAct("Create", "https://vendor.example/activities/publish-advisory", exVendor, exIn(exArticleObj()), withContext(caseRef)), want: string(PublishAdvisory), messages: "GI"},
+		{file: "revise_advisory.json", object: exAct("Update", "https://vendor.example/activities/revise-advisory", exVendor, exIn(exArticleObj()), withContext(caseRef)), want: string(ReviseAdvisory), messages: "GI"},
 		{file: "remove_note_from_case.json", object: exAct("Remove", "https://vendor.example/activities/remove-note", exVendor, exIn(exNoteObj()), withTarget(caseRef)), want: string(RemoveNoteFromCase), messages: "-"},
 		{file: "create_case_status.json", object: exAct("Create", "https://vendor.example/activities/create-status", exCaseActor, exIn(exCaseStatusObj()), withContext(caseRef)), want: string(CreateCaseStatus), messages: "-"},
 		{file: "add_status_to_case.json", object: exAct("Add", "https://vendor.example/activities/add-status", exCaseActor, exIn(exCaseStatusObj()), withTarget(caseRef)), want: string(AddCaseStatusToCase), messages: "CP|CX|CA"},
@@ -387,6 +413,7 @@ func wireExamples(t testing.TB) []wireExample {
 		{file: "vulnerability_record.json", object: &VulnerabilityRecord{ObjectBase: ObjectBase{ID: "https://vendor.example/records/cve-2026-41177", Type: TypeVulnerabilityRecord,
 			Name: "CVE-2026-41177"}, Aliases: []string{"PSIRT-2026-0113"}}, want: "OBJECT:VulnerabilityRecord"},
 		{file: "case_ledger_entry.json", object: exLedgerObj("recorded"), want: "OBJECT:CaseLedgerEntry"},
+		{file: "product_status.json", object: exProductObj(), want: "OBJECT:ProductStatus"},
 		{file: "note.json", object: exNoteObj(), want: "OBJECT:Note"},
 		{file: "finder.json", object: exActorObj(exFinder, "Person", "Fiona"), want: "OBJECT:Person"},
 		{file: "vendor.json", object: func() Object {

@@ -54,6 +54,12 @@ type actionValues struct {
 	// off and on are the case engagement flags.
 	off, on bool
 	aliases string
+	// The product flags.
+	vendor, product, purl, cpe, versions, status, justification string
+	// The advisory flags.
+	with, title, summary, details string
+	approve, changes              bool
+	at                            string
 }
 
 // text returns the text given with --content or read from --content-file

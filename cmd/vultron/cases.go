@@ -155,6 +155,46 @@ func printCase(env *environment, r api.CaseDetail) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Actor, strings.Join(p.Roles, ","), p.RMState, p.VFDState, p.PECState, engaged)
 	}
 	tw.Flush()
+	if len(r.VulnerabilityIDs) > 0 {
+		fmt.Fprintf(w, "\nknown as:   %s\n", strings.Join(r.VulnerabilityIDs, ", "))
+	}
+	if len(r.Products) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PRODUCT\tVENDOR\tVERSIONS\tSTATUS\tPURL/CPE")
+		for _, p := range r.Products {
+			id := p.PURL
+			if id == "" {
+				id = p.CPE
+			}
+			status := p.Status
+			if p.Justification != "" {
+				status += " (" + p.Justification + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, p.Vendor, p.Versions, status, id)
+		}
+		tw.Flush()
+	}
+	if a := r.Advisory; a != nil {
+		fmt.Fprintln(w)
+		if n := len(a.Revisions); n > 0 {
+			last := a.Revisions[n-1]
+			line("advisory", "%s, revision %d published %s: %s", cases.TrackingID(r.ID), last.Number, last.At.UTC().Format(time.RFC3339), last.Title)
+		}
+		if d := a.Draft; d != nil {
+			line("draft", "%q shared %s for review", d.Title, d.At.UTC().Format(time.RFC3339))
+			for _, rv := range d.Reviews {
+				comment := ""
+				if rv.Comment != "" {
+					comment = ": " + rv.Comment
+				}
+				line("  reviewer", "%s %s%s", rv.Actor, rv.State, comment)
+			}
+		}
+		if pt := a.PublishAt; pt != nil {
+			line("publish at", "%s (proposed by %s; accepted by %s)", pt.Time.UTC().Format(time.RFC3339), pt.By, strings.Join(pt.Accepted, ", "))
+		}
+	}
 	if len(r.Notes) > 0 {
 		fmt.Fprintf(w, "\nnotes:\n")
 		for _, n := range r.Notes {

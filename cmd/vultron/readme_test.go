@@ -71,7 +71,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	// The README's ports, on this machine free ones.
-	ports := map[string]string{"127.0.0.1:7001": freeLoopback(t), "127.0.0.1:7002": freeLoopback(t)}
+	ports := map[string]string{"127.0.0.1:7001": freeLoopback(t), "127.0.0.1:7002": freeLoopback(t), "127.0.0.1:7003": freeLoopback(t)}
 	var script strings.Builder
 	script.WriteString("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n")
 	for i, b := range blocks {
@@ -102,6 +102,10 @@ func TestReadmeWalkthrough(t *testing.T) {
 		{"case ", "RA sent", "recorded in case", "EP/EV sent", "EM PROPOSED"},
 		{"EA/EC sent", "EA/EC sent", "EM ACTIVE", "CF sent", "replica", "hosted"},
 		{`"orderedItems"`, "pending"},
+		{" is ready", "asked to follow", "accepted the Follow of", "/actors/coordinator", "accepted"},
+		{"GI sent", "recorded in case", "recorded in case", "is in force", "nothing was published", "GI sent", "recorded in case"},
+		{"reached draft", "recorded in case"},
+		{"reached reviewed", "EM EXITED", "revision 1 published", "recorded in case", "csaf ", "cve  ", "osv  ", "/vultron-"},
 	}
 	if len(want) != len(blocks) {
 		t.Fatalf("the README has %d walk-through blocks; the test knows what %d of them print: update the test with the README", len(blocks), len(want))

@@ -37,6 +37,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	storeURL := fs.String("store", "", "store URL: bolt:PATH (default bolt:DATA/vultron.db), or postgres://USER@HOST/DATABASE of a\ndatabase that several serve processes share behind one --public-url (give each the same data key;\nput the password in PGPASSWORD or VULTRON_STORE, not on the command line)")
 	listen := fs.String("listen", "127.0.0.1:7001", "address to serve HTTP on")
 	publicURL := fs.String("public-url", "", "base URL peers reach this node at (default http://<listen>)")
+	var openFollowers listFlag
+	fs.Var(&openFollowers, "open-followers", "NAME of a local actor that accepts every Follow at once (a public advisory actor), repeatable;\nevery other actor keeps Follows pending until an admin answers them (vultron followers accept)")
 	var actors listFlag
 	fs.Var(&actors, "actor", "local actor NAME:TYPE[:ROLES], repeatable (default vendor:Organization); ROLES are the CVD\nroles it takes in the cases it opens, such as vendor|deployer (default by TYPE: Organization vendor,\nPerson finder, others coordinator)")
 	var defaultEmbargo daysFlag
@@ -115,6 +117,17 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 			return usageError("%v", err)
 		}
 		acs = append(acs, ac)
+	}
+	for _, name := range openFollowers {
+		found := false
+		for i := range acs {
+			if acs[i].Name == name {
+				acs[i].OpenFollowers, found = true, true
+			}
+		}
+		if !found {
+			return usageError("--open-followers %s names no actor of --actor", name)
+		}
 	}
 	if *publicURL == "" {
 		host, port, err := net.SplitHostPort(*listen)

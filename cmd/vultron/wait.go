@@ -15,7 +15,7 @@ import (
 
 // waitCondition is one thing "--wait" and "case wait" wait for.
 type waitCondition struct {
-	key   string // em, pxa, rm, vfd, pec, entries, closed
+	key   string // em, pxa, rm, vfd, pec, entries, closed, draft, reviewed, published
 	value string
 	min   int64 // entries>=min
 }
@@ -35,6 +35,9 @@ const waitConditionHelp = `Conditions, comma-separated, all of which must hold:
   entries>=N     this node's copy of the ledger has at least N entries
   closed         every participant has closed the case (RM CLOSED), not only the
                  acting one: for that, wait for rm=CLOSED
+  draft          a draft advisory is shared for review (advisory share)
+  reviewed       every reviewer invited to the draft answered it (advisory review)
+  published      the case's advisory is published (advisory publish)
 Each condition is checked before waiting: a name or state not listed here is refused.`
 
 // conditionStates lists the states each condition takes.
@@ -65,8 +68,8 @@ func parseConditions(s string) ([]waitCondition, error) {
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
 		switch {
-		case part == "closed":
-			out = append(out, waitCondition{key: "closed"})
+		case part == "closed", part == "draft", part == "reviewed", part == "published":
+			out = append(out, waitCondition{key: part})
 		case strings.HasPrefix(part, "entries>="):
 			n, err := strconv.ParseInt(strings.TrimPrefix(part, "entries>="), 10, 64)
 			if err != nil || n < 0 {
@@ -79,9 +82,9 @@ func parseConditions(s string) ([]waitCondition, error) {
 			valid, known := states[key]
 			switch {
 			case !known && ok:
-				return nil, usageError("unknown condition %q in %q: the conditions are em=, pxa=, rm=, vfd=, pec=, entries>=N and closed (see \"vultron case wait -h\")", key, part)
+				return nil, usageError("unknown condition %q in %q: the conditions are em=, pxa=, rm=, vfd=, pec=, entries>=N, closed, draft, reviewed and published (see \"vultron case wait -h\")", key, part)
 			case !ok || value == "":
-				return nil, usageError("cannot read the condition %q: the conditions are em=STATE, pxa=STATE, rm=STATE, vfd=STATE, pec=STATE, entries>=N and closed (see \"vultron case wait -h\")", part)
+				return nil, usageError("cannot read the condition %q: the conditions are em=STATE, pxa=STATE, rm=STATE, vfd=STATE, pec=STATE, entries>=N, closed, draft, reviewed and published (see \"vultron case wait -h\")", part)
 			}
 			if key == "em" || key == "rm" || key == "pec" {
 				value = strings.ToUpper(value)
@@ -107,6 +110,12 @@ func (w waitCondition) holds(d api.CaseDetail, me string) bool {
 		return d.LedgerLength >= w.min
 	case "closed":
 		return d.Closed
+	case "draft":
+		return d.Advisory != nil && d.Advisory.Draft != nil
+	case "reviewed":
+		return d.Advisory != nil && d.Advisory.Draft != nil && len(d.Advisory.Draft.Pending()) == 0
+	case "published":
+		return d.Advisory != nil && len(d.Advisory.Revisions) > 0
 	}
 	for _, p := range d.Participants {
 		if p.Actor != me {
@@ -128,8 +137,8 @@ func (w waitCondition) String() string {
 	switch w.key {
 	case "entries":
 		return fmt.Sprintf("entries>=%d", w.min)
-	case "closed":
-		return "closed"
+	case "closed", "draft", "reviewed", "published":
+		return w.key
 	}
 	return w.key + "=" + w.value
 }

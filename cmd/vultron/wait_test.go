@@ -73,6 +73,32 @@ func TestWaitConditions(t *testing.T) {
 			t.Errorf("%s holds: %v, want %v", tt.cond, all, tt.want)
 		}
 	}
+	// The advisory's conditions: a draft shared for review, every reviewer
+	// answered, a revision published.
+	const finder = "https://n.example/actors/finder"
+	for _, tt := range []struct {
+		advisory string
+		want     map[string]bool
+	}{
+		{`null`, map[string]bool{"draft": false, "reviewed": false, "published": false}},
+		{`{"draft":{"noteId":"n","reviews":[{"actor":"` + finder + `","state":"invited"}]}}`, map[string]bool{"draft": true, "reviewed": false, "published": false}},
+		{`{"draft":{"noteId":"n","reviews":[{"actor":"` + finder + `","state":"approve"}]}}`, map[string]bool{"draft": true, "reviewed": true, "published": false}},
+		{`{"articleId":"a","revisions":[{"number":1}]}`, map[string]bool{"draft": false, "reviewed": false, "published": true}},
+	} {
+		var withAdvisory api.CaseDetail
+		if err := json.Unmarshal([]byte(`{"advisory":`+tt.advisory+`}`), &withAdvisory); err != nil {
+			t.Fatal(err)
+		}
+		for cond, want := range tt.want {
+			conds, err := parseConditions(cond)
+			if err != nil {
+				t.Fatalf("%s: %v", cond, err)
+			}
+			if got := conds[0].holds(withAdvisory, me); got != want {
+				t.Errorf("%s holds for advisory %s: %v, want %v", cond, tt.advisory, got, want)
+			}
+		}
+	}
 	for _, bad := range []string{"em", "entries>=x", "entries>=-1", "colour=red", "em="} {
 		if _, err := parseConditions(bad); !errors.Is(err, errUsage) {
 			t.Errorf("parseConditions(%q) = %v, want a usage error", bad, err)

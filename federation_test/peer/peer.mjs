@@ -7,8 +7,12 @@
 // /users/liar, and /keys/rogue: a key document that claims finder as its
 // owner although finder's actor document does not list it. Documents are
 // served only to GETs whose signature Fedify verifies (authorized fetch).
-// POSTs to an actor's inbox are checked by all three verifiers and
-// answered 202 when Fedify accepts them, 401 otherwise.
+// POSTs to an actor's inbox, and to the shared inbox /inbox that every
+// actor names in endpoints.sharedInbox, are checked by all three verifiers
+// and answered 202 when Fedify accepts them, 401 otherwise. A verified
+// Follow of one of its actors is accepted as Mastodon accepts it for an
+// unlocked account: a signed Accept with the Follow inline, posted to the
+// follower's inbox.
 //
 // modern and liar both say, in their documents' generator (FEP-844e), that
 // this server verifies RFC 9421 signatures made with Ed25519. For modern
@@ -26,7 +30,7 @@ import http from "node:http";
 import { createInterface } from "node:readline";
 import { doesActorOwnKey, fetchKey, generateCryptoKeyPair, signRequest, verifyRequest } from "@fedify/fedify/sig";
 import { getAuthenticatedDocumentLoader } from "@fedify/fedify/utils";
-import { Activity, CryptographicKey, isActor, lookupObject, Multikey, Object as APObject, Person } from "@fedify/vocab";
+import { Activity, CryptographicKey, Endpoints, isActor, lookupObject, Multikey, Object as APObject, Person } from "@fedify/vocab";
 import { getDocumentLoader } from "@fedify/vocab-runtime";
 import { lookupWebFinger } from "@fedify/webfinger";
 import {
@@ -85,6 +89,7 @@ async function makeActor(name, { ed25519 = false } = {}) {
     preferredUsername: name,
     name,
     inbox: new URL(`${id.href}/inbox`),
+    endpoints: new Endpoints({ sharedInbox: new URL(`${base}/inbox`) }),
     publicKey: new CryptographicKey({ id: keyId, owner: id, publicKey }),
   }).toJsonLd();
   if (ed25519) {
@@ -166,7 +171,7 @@ async function handle(req, res) {
     return res.end(JSON.stringify(actor ? actor.doc : rogue.doc));
   }
 
-  if (req.method === "POST" && actor && m[2]) {
+  if (req.method === "POST" && ((actor && m[2]) || path === "/inbox")) {
     const fedify = actor === actors.modern && req.headers["signature-input"]
       ? await verifyEd25519WithFedify(req, body)
       : await verifyWithFedify(req, body);
@@ -184,7 +189,9 @@ async function handle(req, res) {
       date: req.headers.date ?? null, contentType: req.headers["content-type"] ?? null, body: activity,
     });
     res.writeHead(fedify.ok ? 202 : 401);
-    return res.end();
+    res.end();
+    if (fedify.ok && activity?.type === "Follow") await acceptFollow(activity);
+    return;
   }
 
   res.writeHead(404, { "content-type": "application/json" });
@@ -237,6 +244,35 @@ async function parseWithFedify(body) {
   }
 }
 
+/**
+ * Accepts a verified Follow of one of this peer's actors: Accept with the
+ * Follow inline, signed by the followed actor, to the follower's inbox.
+ */
+async function acceptFollow(follow) {
+  const followed = Object.values(actors).find((a) => a.id.href === follow.object);
+  if (followed == null) return;
+  try {
+    const remote = await loaderFor(true)(follow.actor);
+    const inbox = remote.document?.inbox;
+    if (typeof inbox !== "string") throw new Error(`the follower ${follow.actor} names no inbox`);
+    const accept = {
+      "@context": "https://www.w3.org/ns/activitystreams",
+      id: `${followed.id.href}/accepts/${Date.now()}`,
+      type: "Accept",
+      actor: followed.id.href,
+      to: [follow.actor],
+      object: { id: follow.id, type: "Follow", actor: follow.actor, object: follow.object },
+    };
+    const body = new TextEncoder().encode(JSON.stringify(accept));
+    const req = new Request(inbox, { method: "POST", body, headers: { "content-type": "application/activity+json" } });
+    const signed = await signRequest(req, followed.privateKey, followed.keyId, { spec: "draft-cavage-http-signatures-12" });
+    const res = await fetch(inbox, { method: "POST", headers: Object.fromEntries(signed.headers), body, redirect: "manual" });
+    emit({ event: "accepted", follow: follow.id, status: res.status, accept: accept.id });
+  } catch (err) {
+    emit({ event: "error", where: "accept a Follow", error: String(err?.stack ?? err) });
+  }
+}
+
 /** Misskey's verifier, with the key Fedify resolved. */
 async function verifyWithMisskey(req, body, pem) {
   if (pem == null) return false;
@@ -279,10 +315,12 @@ const instantAt = (ms) => ({ epochMilliseconds: ms, toString: () => new Date(ms)
  *   wrong-key      signed with /keys/rogue, which finder does not list
  *   other-actor    signed with other's own key; the activity names finder
  *   date-only-9421 an RFC 9421 signature covering only "date"
+ * `as` names the actor that signs when nothing is tampered: finder (the
+ * default) or other.
  */
 async function post({ url, spec = "draft-cavage-http-signatures-12", tamper = null, activity, as = "finder" }) {
   const body = new TextEncoder().encode(JSON.stringify(activity));
-  const signer = tamper === "wrong-key" ? rogue : tamper === "other-actor" ? actors.other : actors[as];
+  const signer = tamper === "wrong-key" ? rogue : tamper === "other-actor" ? actors.other : actors[as] ?? finder;
   const options = { spec };
   if (tamper === "date") options.currentTime = instantAt(Date.now() - 2 * 3600 * 1000);
   if (tamper === "date-only-9421") {

@@ -112,3 +112,48 @@ func TestEmbargoEventAlarmsAndAttendees(t *testing.T) {
 		})
 	}
 }
+
+// TestPublicationEvent: a proposed publication time is an event of its
+// own beside the embargo's, tentative until every participant accepted it.
+func TestPublicationEvent(t *testing.T) {
+	now := time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC)
+	f := &Feeds{cfg: Config{PublicURL: "https://vendor.example", Host: "vendor.example", Version: "test", Now: func() time.Time { return now }}}
+	vendor, finder := "https://vendor.example/actors/vendor", "https://finder.example/actors/finder"
+	at := now.Add(10 * 24 * time.Hour)
+	for _, tc := range []struct {
+		name     string
+		accepted []string
+		status   string
+	}{
+		{"proposed", nil, "TENTATIVE"},
+		{"accepted by every participant", []string{finder}, "CONFIRMED"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &cases.Case{ID: "https://vendor.example/cases/abc123", EM: cvdstate.EMNone,
+				Participants: []*cases.Participant{{Actor: vendor}, {Actor: finder}},
+				Advisory:     &cases.Advisory{PublishAt: &cases.PublicationTime{NoteID: "n", By: vendor, Time: at, Accepted: tc.accepted}}}
+			rec := httptest.NewRecorder()
+			f.write(rec, "test", []*cases.Case{c})
+			cal := icaltest.CheckRFC5545(t, rec.Body.Bytes())
+			var found int
+			for _, ev := range cal.Children {
+				if ev.Name != ical.CompEvent {
+					continue
+				}
+				found++
+				if s := ev.Props.Get(ical.PropSummary).Value; !strings.Contains(s, "advisory publication") {
+					t.Errorf("summary %q", s)
+				}
+				if got := ev.Props.Get(ical.PropStatus).Value; got != tc.status {
+					t.Errorf("status %s, want %s", got, tc.status)
+				}
+				if got, _ := ev.Props.DateTime(ical.PropDateTimeStart, time.UTC); !got.Equal(at) {
+					t.Errorf("start %s, want %s", got, at)
+				}
+			}
+			if found != 1 {
+				t.Errorf("%d events, want the publication's", found)
+			}
+		})
+	}
+}

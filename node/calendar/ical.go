@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/emersion/go-ical"
@@ -115,7 +116,43 @@ func (f *Feeds) embargoEvents(c *cases.Case, now time.Time) []*ical.Component {
 		}
 		out = append(out, ev.Component)
 	}
+	if a := c.Advisory; a != nil && a.PublishAt != nil {
+		out = append(out, f.publicationEvent(c, a.PublishAt, now))
+	}
 	return out
+}
+
+// publicationEvent returns the VEVENT of the advisory's proposed
+// publication time: tentative until every participant accepted it, each
+// participant an attendee that has accepted it or not.
+func (f *Feeds) publicationEvent(c *cases.Case, pt *cases.PublicationTime, now time.Time) *ical.Component {
+	ev := f.baseEvent(c, f.embargoUID(c, "|publication"), pt.Time, now)
+	ev.Props.SetText(ical.PropSummary, "Case "+cases.ShortID(c.ID)+" advisory publication")
+	ev.Props.SetText(ical.PropCategories, "PUBLICATION")
+	ev.Props.SetText(ical.PropDescription, "The advisory of the case is to be published at this time. Details are on the node, for the case's participants only.")
+	org := ical.NewProp(ical.PropOrganizer)
+	org.Value = pt.By
+	ev.Props.Set(org)
+	all := true
+	for _, p := range c.Participants {
+		if p.Removed {
+			continue
+		}
+		accepted := p.Actor == pt.By || slices.Contains(pt.Accepted, p.Actor)
+		all = all && accepted
+		att := ical.NewProp(ical.PropAttendee)
+		att.Params = ical.Params{}
+		att.Params.Set(ical.ParamRole, "OPT-PARTICIPANT")
+		att.Params.Set(ical.ParamParticipationStatus, map[bool]string{true: "ACCEPTED", false: "NEEDS-ACTION"}[accepted])
+		att.Value = p.Actor
+		ev.Props.Add(att)
+	}
+	if published := c.Advisory != nil && len(c.Advisory.Revisions) > 0; all || published {
+		ev.SetStatus(ical.EventConfirmed)
+	} else {
+		ev.SetStatus(ical.EventTentative)
+	}
+	return ev.Component
 }
 
 // baseEvent returns a VEVENT with what every embargo event carries.

@@ -49,6 +49,9 @@ type Config struct {
 	// Authorized reports whether a request carries the node's API token,
 	// which reads everything a signed GET may.
 	Authorized func(*http.Request) bool
+	// Admin reports whether a request is one of the node's admins', who
+	// see the members of the actors' followers and following collections.
+	Admin func(*http.Request) bool
 	// Refused is told of a refused inbox POST, with its whole error: the
 	// node logs it and counts it among the refused federation requests.
 	Refused func(r *http.Request, where string, err error)
@@ -68,7 +71,7 @@ type Endpoints struct {
 // New returns the endpoints of cfg.
 func New(cfg Config) (*Endpoints, error) {
 	if cfg.Store == nil || cfg.Inbox == nil || cfg.Verifier == nil || cfg.Local == nil || cfg.LocalByID == nil ||
-		cfg.Authorized == nil || cfg.Refused == nil || cfg.Now == nil {
+		cfg.Authorized == nil || cfg.Admin == nil || cfg.Refused == nil || cfg.Now == nil {
 		return nil, errors.New("federation: the configuration misses a dependency")
 	}
 	return &Endpoints{cfg: cfg}, nil

@@ -118,7 +118,8 @@ func (e *Endpoints) Case(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		d = &api.CaseDetail{Case: v, Embargo: c.Embargo, Proposals: c.Proposals,
-			History: c.History, Invites: c.Invites, Suggestions: c.Suggestions, Transfer: c.Transfer, VulnerabilityIDs: c.VulnerabilityIDs}
+			History: c.History, Invites: c.Invites, Suggestions: c.Suggestions, Transfer: c.Transfer, VulnerabilityIDs: c.VulnerabilityIDs,
+			Products: c.Products, Advisory: c.Advisory}
 		if d.Replies, err = cases.Replies(tx, c.ID, defaultReplyPage); err != nil {
 			return err
 		}

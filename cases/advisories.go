@@ -1,0 +1,161 @@
+package cases
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openvultron/vultron/advisory"
+	"github.com/openvultron/vultron/store"
+)
+
+// The cases whose advisory is published are indexed in the case bucket
+// named by advisoryIndex (one key per case id, written by saveCase when a
+// case's first revision is recorded), so that listing the advisories, the
+// provider's feed and its index cost the advisories listed, not a scan of
+// every case.
+const advisoryIndex = "advisories published"
+
+// indexAdvisory indexes case c, whose record is being saved, once its
+// advisory is published.
+func indexAdvisory(tx *store.Tx, c *Case) error {
+	if c.Advisory == nil || len(c.Advisory.Revisions) == 0 {
+		return nil
+	}
+	idx, err := tx.Case(advisoryIndex)
+	if err != nil {
+		return err
+	}
+	if idx.Get([]byte(c.ID)) != nil {
+		return nil
+	}
+	return idx.Put([]byte(c.ID), []byte{})
+}
+
+// errPageFull stops a range once a page is full.
+var errPageFull = errors.New("page full")
+
+// PublishedAdvisories returns up to limit cases whose advisory is
+// published, in id order after the case after ("" for the first), and the
+// id to continue after ("" when there are no more).
+func PublishedAdvisories(tx *store.ReadTx, after string, limit int) ([]*Case, string, error) {
+	idx, err := tx.Case(advisoryIndex)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	var out []*Case
+	next := ""
+	err = idx.Range([]byte(after), func(k, _ []byte) error {
+		id := string(k)
+		if id == after {
+			return nil
+		}
+		if len(out) == limit {
+			next = out[len(out)-1].ID
+			return errPageFull
+		}
+		c, err := loadCase(tx, id)
+		if err != nil {
+			return err
+		}
+		if c != nil {
+			out = append(out, c)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errPageFull) {
+		return nil, "", err
+	}
+	return out, next, nil
+}
+
+// TrackingID returns the id of a case's advisory in its documents
+// (CSAF's tracking id): VULTRON- and the case's short id, upper case.
+func TrackingID(caseID string) string { return "VULTRON-" + strings.ToUpper(ShortID(caseID)) }
+
+// actorName returns the name a participant goes by: its contact name, or
+// the last segment of its id.
+func (c *Case) actorName(actor string) string {
+	if p := c.Participant(actor); p != nil && p.Contact.Name != "" {
+		return p.Contact.Name
+	}
+	return ShortID(actor)
+}
+
+// AdvisoryDocument returns what the documents of revision rev (1 for the
+// first; 0 for the latest) of the case's advisory say, or, given next (a
+// DraftRevision), those of a draft of the next revision. publisher, url and
+// csafURL come from the node that serves it.
+func (c *Case) AdvisoryDocument(rev int, next *Revision, publisher advisory.Publisher, url, csafURL, generator string) (*advisory.Advisory, bool) {
+	draft := next != nil
+	var revs []Revision
+	if c.Advisory != nil {
+		revs = c.Advisory.Revisions
+	}
+	if !draft {
+		if len(revs) == 0 {
+			return nil, false
+		}
+		if rev <= 0 || rev > len(revs) {
+			rev = len(revs)
+		}
+		revs = revs[:rev]
+	} else {
+		revs = append(revs[:len(revs):len(revs)], *next)
+	}
+	cur := revs[len(revs)-1]
+	a := &advisory.Advisory{
+		TrackingID: TrackingID(c.ID), Title: cur.Title, Summary: cur.Summary, Details: cur.Details,
+		URL: url, CSAFURL: csafURL, Publisher: publisher, Draft: draft, CaseID: c.ID, Generator: generator,
+		IDs: cur.VulnerabilityIDs,
+	}
+	for i, r := range revs {
+		summary := "Initial publication"
+		if i > 0 {
+			summary = "Revision " + strconv.Itoa(r.Number)
+		}
+		if draft && i == len(revs)-1 {
+			summary = "Draft for review"
+		}
+		a.Revisions = append(a.Revisions, advisory.Revision{Number: r.Number, Date: r.At, Summary: summary})
+	}
+	for _, p := range cur.Products {
+		a.Products = append(a.Products, advisory.Product{Vendor: c.actorName(p.Vendor), Name: p.Name, PURL: p.PURL, CPE: p.CPE,
+			Versions: p.Versions, Status: p.Status, Justification: p.Justification, Statement: p.Statement})
+	}
+	for _, i := range cur.Involvements {
+		name := i.Name
+		if name == "" {
+			name = ShortID(i.Actor)
+		}
+		a.Involvements = append(a.Involvements, advisory.Involvement{Name: name, Roles: i.Roles, State: i.ParticipantState})
+	}
+	return a, true
+}
+
+// DraftRevision returns the revision a publication now would record, with
+// the text of the draft shared last, or the case's name for a title.
+func (c *Case) DraftRevision(at time.Time, by string) Revision {
+	r := Revision{At: at, By: by, Products: c.Products, VulnerabilityIDs: c.VulnerabilityIDs, Reports: len(c.Reports), CaseOpened: c.Published, PXA: c.PXA,
+		Text: Text{Title: c.Name}}
+	if c.Advisory != nil && c.Advisory.Draft != nil {
+		r.Text = c.Advisory.Draft.Text
+	} else if c.Advisory != nil && len(c.Advisory.Revisions) > 0 {
+		r.Text = c.Advisory.Revisions[len(c.Advisory.Revisions)-1].Text
+	}
+	r.Number = 1
+	if c.Advisory != nil {
+		r.Number = len(c.Advisory.Revisions) + 1
+	}
+	for _, q := range c.Participants {
+		if !q.Removed {
+			r.Involvements = append(r.Involvements, Involvement{Actor: q.Actor, Name: q.Contact.Name, Roles: q.Roles,
+				ParticipantState: q.ParticipantState, Since: q.JoinedAt})
+		}
+	}
+	return r
+}

@@ -1,0 +1,104 @@
+package cases
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/openvultron/vultron/vocab"
+)
+
+func product(t *testing.T, actor, fields string) *vocab.Activity {
+	return act(t, "Add", actor, fmt.Sprintf(`"object":{"type":"ProductStatus",%s},"target":%q,"context":%q`, fields, caseID, caseID))
+}
+
+func article(t *testing.T, typ, actor, id, name string) *vocab.Activity {
+	return act(t, typ, actor, fmt.Sprintf(`"object":{"id":%q,"type":"Article","name":%q,"summary":"S","content":"<p>C</p>"},"context":%q`, id, name, caseID))
+}
+
+func note(t *testing.T, actor, id, fields string) *vocab.Activity {
+	if fields != "" {
+		fields = "," + fields
+	}
+	return act(t, "Add", actor, fmt.Sprintf(`"object":{"id":%q,"type":"Note","content":"c"%s},"target":%q,"context":%q`, id, fields, caseID, caseID))
+}
+
+// TestProducts: a vendor states its products' statuses with checked
+// identifiers; a later statement of the same product replaces the
+// earlier; others may not speak for the vendor.
+func TestProducts(t *testing.T) {
+	c := newCase(t, false)
+	v := fmt.Sprintf(`"name":"Widget","vendor":%q`, vendor)
+	refusals := []struct {
+		name, actor, fields string
+		status              int
+		want                string
+	}{
+		{"bad purl", vendor, v + `,"status":"affected","purl":"widget"`, http.StatusUnprocessableEntity, "is not a package URL"},
+		{"bad cpe", vendor, v + `,"status":"affected","cpe":"cpe:widget"`, http.StatusUnprocessableEntity, "is not a CPE name"},
+		{"bad status", vendor, v + `,"status":"broken"`, http.StatusUnprocessableEntity, "is not one of affected"},
+		{"justification when affected", vendor, v + `,"status":"affected","justification":"component_not_present"`, http.StatusUnprocessableEntity, "not affected"},
+		{"vendor not a participant", vendor, `"name":"W","vendor":"https://nobody.example/a","status":"fixed"`, http.StatusUnprocessableEntity, "is not a participant"},
+		{"finder speaks for the vendor", finder, v + `,"status":"fixed"`, http.StatusForbidden, "only the vendor itself or the case owner"},
+	}
+	for _, r := range refusals {
+		t.Run(r.name, func(t *testing.T) {
+			refused(t, c, vocab.AddProductStatusToCase, product(t, r.actor, r.fields), r.status, r.want)
+		})
+	}
+	must(t, c, vocab.AddProductStatusToCase, product(t, vendor, v+`,"status":"under-investigation","purl":"pkg:npm/widget@1.0.0","versions":"< 2.0"`))
+	must(t, c, vocab.AddProductStatusToCase, product(t, vendor, v+`,"status":"affected","purl":"pkg:npm/widget@1.0.0","versions":"< 2.0","content":"Upgrade to 2.0."`))
+	must(t, c, vocab.AddProductStatusToCase, product(t, vendor, v+`,"status":"fixed","cpe":"cpe:2.3:a:vendor:widget:2.0:*:*:*:*:*:*:*","versions":"2.0"`))
+	if len(c.Products) != 2 || c.Products[0].Status != ProductAffected || c.Products[0].Statement != "Upgrade to 2.0." || c.Products[1].Status != ProductFixed {
+		t.Fatalf("products = %+v", c.Products)
+	}
+}
+
+// TestPublication: no publication while the embargo is in force and the
+// case is not public; the owner publishes once, then revises; each
+// revision keeps what the case said then.
+func TestPublication(t *testing.T) {
+	c := newCase(t, true)
+	const art = caseID + "/advisory"
+	refused(t, c, vocab.PublishAdvisory, article(t, "Create", vendor, art, "T"), http.StatusConflict, "embargo of case")
+	must(t, c, vocab.RemoveEmbargoEventFromCase, act(t, "Remove", vendor, fmt.Sprintf(`"object":"%s/embargoes/1","origin":%q,"context":%q`, caseID, caseID, caseID)))
+	refused(t, c, vocab.PublishAdvisory, article(t, "Create", finder, art, "T"), http.StatusForbidden, "only the case owner")
+	refused(t, c, vocab.ReviseAdvisory, article(t, "Update", vendor, art, "T"), http.StatusConflict, "not published yet")
+	must(t, c, vocab.AddVulnerabilityRecordToCase, act(t, "Add", vendor, fmt.Sprintf(`"object":{"type":"VulnerabilityRecord","name":"CVE-2026-1234"},"target":%q,"context":%q`, caseID, caseID)))
+	must(t, c, vocab.PublishAdvisory, article(t, "Create", vendor, art, "Heap overflow"))
+	refused(t, c, vocab.PublishAdvisory, article(t, "Create", vendor, art, "T"), http.StatusConflict, "published already")
+	must(t, c, vocab.AddProductStatusToCase, product(t, vendor, fmt.Sprintf(`"name":"Widget","vendor":%q,"status":"fixed"`, vendor)))
+	refused(t, c, vocab.ReviseAdvisory, article(t, "Update", vendor, caseID+"/other", "T"), http.StatusUnprocessableEntity, "not "+caseID+"/other")
+	must(t, c, vocab.ReviseAdvisory, article(t, "Update", vendor, art, "Heap overflow (revised)"))
+	revs := c.Advisory.Revisions
+	if len(revs) != 2 || revs[0].Title != "Heap overflow" || len(revs[0].Products) != 0 || len(revs[1].Products) != 1 ||
+		revs[1].Number != 2 || revs[0].VulnerabilityIDs[0] != "CVE-2026-1234" || len(revs[1].Involvements) != 2 {
+		t.Fatalf("revisions = %+v", revs)
+	}
+}
+
+// TestDraftReviewAndPublicationTime: the owner shares a draft with chosen
+// reviewers, who answer; only they may; the owner proposes a time that
+// participants accept.
+func TestDraftReviewAndPublicationTime(t *testing.T) {
+	c := newCase(t, true)
+	draft := fmt.Sprintf(`"audience":[%q],"attachment":[{"type":"Article","name":"Draft title","content":"Draft"}]`, finder)
+	refused(t, c, vocab.AddNoteToCase, note(t, finder, caseID+"/n0", draft), http.StatusForbidden, "only the case owner")
+	must(t, c, vocab.AddNoteToCase, note(t, vendor, caseID+"/n1", draft))
+	if d := c.Advisory.Draft; d == nil || d.Title != "Draft title" || len(d.Pending()) != 1 {
+		t.Fatalf("draft = %+v", c.Advisory.Draft)
+	}
+	refused(t, c, vocab.AddNoteToCase, note(t, finder, caseID+"/n2", `"review":"maybe","inReplyTo":"`+caseID+`/n1"`), http.StatusUnprocessableEntity, "a review is")
+	refused(t, c, vocab.AddNoteToCase, note(t, finder, caseID+"/n2", `"review":"approve","inReplyTo":"`+caseID+`/nX"`), http.StatusConflict, "answers no draft")
+	refused(t, c, vocab.AddNoteToCase, note(t, vendor, caseID+"/n2", `"review":"approve","inReplyTo":"`+caseID+`/n1"`), http.StatusForbidden, "was not asked")
+	must(t, c, vocab.AddNoteToCase, note(t, finder, caseID+"/n2", `"review":"request-changes","inReplyTo":"`+caseID+`/n1"`))
+	if d := c.Advisory.Draft; len(d.Pending()) != 0 || d.Reviews[0].State != ReviewChangesRequested || d.Reviews[0].Comment != "c" {
+		t.Fatalf("reviews = %+v", d.Reviews)
+	}
+	must(t, c, vocab.AddNoteToCase, note(t, vendor, caseID+"/n3", `"publicationTime":"2027-01-30T12:00:00Z"`))
+	refused(t, c, vocab.AddNoteToCase, note(t, finder, caseID+"/n4", `"publicationTime":"2027-01-31T12:00:00Z","inReplyTo":"`+caseID+`/n3"`), http.StatusConflict, "is 2027-01-30T12:00:00Z")
+	must(t, c, vocab.AddNoteToCase, note(t, finder, caseID+"/n4", `"publicationTime":"2027-01-30T12:00:00Z","inReplyTo":"`+caseID+`/n3"`))
+	if pt := c.Advisory.PublishAt; pt == nil || len(pt.Accepted) != 1 || pt.Accepted[0] != finder {
+		t.Fatalf("publication time = %+v", pt)
+	}
+}

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/openvultron/vultron/vocab"
+)
+
+// The plain ActivityPub commands: follow, unfollow, followers, announce.
+// Each sends one activity through the acting actor's outbox, built with
+// vocab's go-fed builders, and prints one line; the node decides (a second
+// Follow of the same actor, an answer to no pending Follow: 409).
+
+// followFlags are the flags every following command takes.
+type followFlags struct {
+	nf     nodeFlags
+	as     *string
+	asJSON *bool
+}
+
+func addFollowFlags(fs *flag.FlagSet) followFlags {
+	return followFlags{nf: addNodeFlags(fs),
+		as:     fs.String("as", "", "the local actor that acts (its name on the node; default: the node's only actor)"),
+		asJSON: fs.Bool("json", false, "print JSON")}
+}
+
+// start parses the command line and returns a session of the acting actor.
+func (f followFlags) start(ctx context.Context, fs *flag.FlagSet, env *environment, args []string) (*session, error) {
+	c, err := f.nf.parse(fs, env, args)
+	if err != nil {
+		return nil, err
+	}
+	name, err := actingActor(ctx, c, *f.as)
+	if err != nil {
+		return nil, err
+	}
+	return &session{c: c, as: name, env: env}, nil
+}
+
+// actorURL checks that an argument is an actor's URL.
+func actorURL(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", usageError("%q is not an actor's URL, such as https://cvd.vendor.example/actors/psirt", s)
+	}
+	return s, nil
+}
+
+// collectionMember is a member of a followers or following collection as
+// the node shows it to its admins.
+type collectionMember struct {
+	ID          string `json:"id"`
+	State       string `json:"state"`
+	Follow      string `json:"follow"`
+	SharedInbox string `json:"sharedInbox"`
+	Since       string `json:"since"`
+}
+
+// members returns every member of the acting actor's followers or
+// following collection in a state, page by page.
+func (s *session) members(ctx context.Context, what, state string) ([]collectionMember, error) {
+	var out []collectionMember
+	after := ""
+	for {
+		q := url.Values{"state": {state}, "limit": {"1000"}}
+		if after != "" {
+			q.Set("after", after)
+		}
+		var page struct {
+			Items []collectionMember `json:"orderedItems"`
+			Next  string             `json:"next"`
+		}
+		if err := s.c.do(ctx, "GET", "/actors/"+url.PathEscape(s.as)+"/"+what+"?"+q.Encode(), nil, &page); err != nil {
+			return nil, err
+		}
+		out = append(out, page.Items...)
+		if page.Next == "" || len(page.Items) == 0 {
+			return out, nil
+		}
+		after = page.Items[len(page.Items)-1].ID
+	}
+}
+
+// find returns the member with id actor, pending or accepted.
+func (s *session) find(ctx context.Context, what, actor string) (collectionMember, bool, error) {
+	for _, state := range []string{"accepted", "pending"} {
+		ms, err := s.members(ctx, what, state)
+		if err != nil {
+			return collectionMember{}, false, err
+		}
+		for _, m := range ms {
+			if m.ID == actor {
+				return m, true, nil
+			}
+		}
+	}
+	return collectionMember{}, false, nil
+}
+
+// awaitFollower finds the Follow of follower among the acting actor's
+// followers, waiting at most timeout for one that has not arrived yet: the
+// follower's node delivers it a moment after it was sent.
+func (s *session) awaitFollower(ctx context.Context, follower string, timeout time.Duration) (collectionMember, bool, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		m, ok, err := s.find(ctx, "followers", follower)
+		if err != nil || ok || time.Now().After(deadline) {
+			return m, ok, err
+		}
+		select {
+		case <-ctx.Done():
+			return collectionMember{}, false, ctx.Err()
+		case <-time.After(200 * time.Millisecond): // polling the node's collection, with a deadline
+		}
+	}
+}
+
+func runFollow(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet("follow", "vultron follow ACTOR [flags]",
+		"Follow an actor (Follow): it answers Accept or Reject, at once or once its admin decided.\n"+
+			"ACTOR is the actor's URL. \"vultron followers --following\" shows whom the actor follows.", env)
+	ff := addFollowFlags(fs)
+	s, err := ff.start(ctx, fs, env, args)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError("follow takes one actor URL")
+	}
+	target, err := actorURL(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	act, err := vocab.NewFollow(target)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	out, err := s.submit(ctx, act)
+	if err != nil {
+		return err
+	}
+	if *ff.asJSON {
+		return printJSON(env, out)
+	}
+	fmt.Fprintf(env.stdout, "%s asked to follow %s (%s); pending until it accepts\n", s.as, target, refID(out["id"]))
+	return nil
+}
+
+func runUnfollow(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet("unfollow", "vultron unfollow ACTOR [flags]", "Stop following an actor, or withdraw a pending Follow (Undo of the Follow).", env)
+	ff := addFollowFlags(fs)
+	s, err := ff.start(ctx, fs, env, args)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError("unfollow takes one actor URL")
+	}
+	target, err := actorURL(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	m, ok, err := s.find(ctx, "following", target)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%s does not follow %s", s.as, target)
+	}
+	me, err := s.me(ctx)
+	if err != nil {
+		return err
+	}
+	act, err := vocab.NewUndo(vocab.FollowInfo{ID: m.Follow, Actor: me, Object: target})
+	if err != nil {
+		return err
+	}
+	out, err := s.submit(ctx, act)
+	if err != nil {
+		return err
+	}
+	if *ff.asJSON {
+		return printJSON(env, out)
+	}
+	fmt.Fprintf(env.stdout, "%s no longer follows %s\n", s.as, target)
+	return nil
+}
+
+func runFollowers(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet("followers", "vultron followers [--pending | --following] | followers accept|reject ACTOR [flags]",
+		"List the acting actor's followers (--pending: the Follows waiting for an admin; --following:\n"+
+			"the actors it follows), or accept or reject a pending Follow (Accept or Reject of it).\n"+
+			"An actor started with serve --open-followers accepts every Follow itself.", env)
+	ff := addFollowFlags(fs)
+	pending := fs.Bool("pending", false, "list the Follows waiting for an admin's answer")
+	following := fs.Bool("following", false, "list the actors the acting actor follows")
+	wait := fs.Duration("timeout", 0, "accept|reject: wait this long for a Follow that has not arrived yet (default: do not wait)")
+	s, err := ff.start(ctx, fs, env, args)
+	if err != nil {
+		return err
+	}
+	if *wait < 0 {
+		return usageError("--timeout must not be negative, not %s", *wait)
+	}
+	switch fs.Arg(0) {
+	case "", "list":
+		if fs.NArg() > 1 {
+			return usageError("followers lists with no argument, or takes accept|reject ACTOR")
+		}
+		what, state := "followers", "accepted"
+		if *following {
+			what = "following"
+		}
+		if *pending {
+			state = "pending"
+		}
+		ms, err := s.members(ctx, what, state)
+		if err != nil {
+			return err
+		}
+		if *ff.asJSON {
+			return printJSON(env, ms)
+		}
+		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ACTOR\tSTATE\tSINCE\tSHARED INBOX")
+		for _, m := range ms {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.ID, m.State, m.Since, m.SharedInbox)
+		}
+		return tw.Flush()
+	case "accept", "reject":
+		if fs.NArg() != 2 {
+			return usageError("followers %s takes one actor URL", fs.Arg(0))
+		}
+		follower, err := actorURL(fs.Arg(1))
+		if err != nil {
+			return err
+		}
+		m, ok, err := s.awaitFollower(ctx, follower, *wait)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%s has no Follow from %s to answer", s.as, follower)
+		}
+		me, err := s.me(ctx)
+		if err != nil {
+			return err
+		}
+		act, err := vocab.NewFollowAnswer(vocab.FollowInfo{ID: m.Follow, Actor: follower, Object: me}, fs.Arg(0) == "accept")
+		if err != nil {
+			return err
+		}
+		if _, err := s.submit(ctx, act); err != nil {
+			return err
+		}
+		verb := map[string]string{"accept": "accepted", "reject": "rejected"}[fs.Arg(0)]
+		fmt.Fprintf(env.stdout, "%s %s the Follow of %s\n", s.as, verb, follower)
+		return nil
+	}
+	return usageError("unknown followers command %q (want list, accept or reject)", fs.Arg(0))
+}
+
+func runAnnounce(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet("announce", "vultron announce URL [flags]",
+		"Share an advisory (or any object) with the acting actor's followers (Announce), as a coordinator\n"+
+			"shares a vendor's advisory it received.", env)
+	ff := addFollowFlags(fs)
+	s, err := ff.start(ctx, fs, env, args)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError("announce takes the URL of what it shares")
+	}
+	obj, err := actorURL(fs.Arg(0))
+	if err != nil {
+		return usageError("%q is not a URL", fs.Arg(0))
+	}
+	me, err := s.me(ctx)
+	if err != nil {
+		return err
+	}
+	act, err := vocab.NewAnnounce(obj, me+"/followers", vocab.PublicCollection)
+	if err != nil {
+		return err
+	}
+	out, err := s.submit(ctx, act)
+	if err != nil {
+		return err
+	}
+	if *ff.asJSON {
+		return printJSON(env, out)
+	}
+	fmt.Fprintf(env.stdout, "%s announced %s to its followers (%s)\n", s.as, obj, strings.TrimSpace(refID(out["id"])))
+	return nil
+}

@@ -1,0 +1,132 @@
+package node
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/openvultron/vultron/vocab"
+)
+
+// collection reads an actor's followers or following collection, with the
+// node's token when admin is set.
+func (tn *testNode) collection(t *testing.T, name, what, query string, admin bool) (int, map[string]any) {
+	t.Helper()
+	if !admin {
+		resp, err := http.Get(tn.actorID(name) + "/" + what + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		return resp.StatusCode, m
+	}
+	status, b := tn.api(t, http.MethodGet, "/actors/"+name+"/"+what+query, "")
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return status, m
+}
+
+func members(m map[string]any) []string {
+	var out []string
+	items, _ := m["orderedItems"].([]any)
+	for _, it := range items {
+		if o, ok := it.(map[string]any); ok {
+			out = append(out, o["id"].(string))
+		}
+	}
+	return out
+}
+
+// jsonOf returns a function that encodes what a builder returned,
+// failing t when it failed.
+func jsonOf(t *testing.T) func(map[string]any, error) string {
+	return func(m map[string]any, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+}
+
+// TestFollowing: a coordinator follows a vendor whose actor approves
+// followers by hand and an advisory actor that accepts anyone; the
+// collections show their counts to anyone and their members to admins;
+// an admin accepts the pending Follow; Undo ends it on both nodes.
+func TestFollowing(t *testing.T) {
+	vendor := startNode(t, "vendor:Organization", "advisories:Service+open")
+	coord := startNode(t, "coord:Organization")
+	coordID, vendorID, advID := coord.actorID("coord"), vendor.actorID("vendor"), vendor.actorID("advisories")
+	js := jsonOf(t)
+
+	// The actor documents name the collections and who approves by hand.
+	for _, tt := range []struct {
+		name   string
+		manual bool
+	}{{"vendor", true}, {"advisories", false}} {
+		resp, err := http.Get(vendor.actorID(tt.name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&doc)
+		resp.Body.Close()
+		if doc["followers"] != vendor.actorID(tt.name)+"/followers" || doc["following"] != vendor.actorID(tt.name)+"/following" || doc["manuallyApprovesFollowers"] != tt.manual {
+			t.Errorf("%s's document: followers %v following %v manuallyApprovesFollowers %v", tt.name, doc["followers"], doc["following"], doc["manuallyApprovesFollowers"])
+		}
+	}
+
+	coord.submit(t, "coord", js(vocab.NewFollow(advID)))
+	followVendor := coord.submit(t, "coord", js(vocab.NewFollow(vendorID)))
+	// The open actor accepts at once; the vendor's Follow waits.
+	waitFor(t, "the advisory actor's Accept at the coordinator", func() bool {
+		_, m := coord.collection(t, "coord", "following", "", true)
+		return len(members(m)) == 1 && members(m)[0] == advID
+	})
+	waitFor(t, "the pending Follow at the vendor", func() bool {
+		_, m := vendor.collection(t, "vendor", "followers", "?state=pending", true)
+		return len(members(m)) == 1 && members(m)[0] == coordID
+	})
+	if status, m := coord.collection(t, "coord", "following", "?state=pending", true); status != http.StatusOK || len(members(m)) != 1 || members(m)[0] != vendorID {
+		t.Fatalf("coordinator's pending followings: %d %v", status, m)
+	}
+	// Anyone sees the counts, nobody but an admin the members.
+	if status, m := vendor.collection(t, "advisories", "followers", "", false); status != http.StatusOK || m["totalItems"] != 1.0 || m["orderedItems"] != nil || m["type"] != "OrderedCollection" {
+		t.Errorf("public followers of advisories: %d %v", status, m)
+	}
+	if status, _ := vendor.collection(t, "vendor", "followers", "?state=pending", false); status != http.StatusUnauthorized {
+		t.Errorf("pending followers without the token: %d, want 401", status)
+	}
+
+	// The vendor's admin accepts the Follow, as it was received.
+	fi := vocab.FollowInfo{ID: followVendor, Actor: coordID, Object: vendorID}
+	vendor.submit(t, "vendor", js(vocab.NewFollowAnswer(fi, true)))
+	waitFor(t, "the vendor's Accept at the coordinator", func() bool {
+		_, m := coord.collection(t, "coord", "following", "", true)
+		return len(members(m)) == 2
+	})
+	if status, body := vendor.api(t, http.MethodPost, "/actors/vendor/outbox", js(vocab.NewFollowAnswer(fi, true))); status != http.StatusConflict {
+		t.Errorf("accepting twice: %d %s, want 409", status, body)
+	}
+	if status, body := coord.api(t, http.MethodPost, "/actors/coord/outbox", js(vocab.NewFollow(vendorID))); status != http.StatusConflict {
+		t.Errorf("following twice: %d %s, want 409", status, body)
+	}
+
+	// Undo ends it on both sides.
+	coord.submit(t, "coord", js(vocab.NewUndo(fi)))
+	waitFor(t, "the Undo at the vendor", func() bool {
+		_, m := vendor.collection(t, "vendor", "followers", "", false)
+		return m["totalItems"] == 0.0
+	})
+	if _, m := coord.collection(t, "coord", "following", "", true); len(members(m)) != 1 {
+		t.Errorf("the coordinator still follows %v", members(m))
+	}
+}

@@ -1,0 +1,362 @@
+package node
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gocsaf/csaf/v3/csaf"
+	"github.com/gorilla/mux"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/openvultron/vultron/api"
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/vocab"
+)
+
+// get fetches a URL without credentials and returns status and body.
+func get(t *testing.T, u string, accept string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// detail reads a case with the node's token.
+func (tn *testNode) detail(t *testing.T, id string) api.CaseDetail {
+	t.Helper()
+	status, body := tn.api(t, http.MethodGet, "/api/cases/"+url.PathEscape(id), "")
+	if status != http.StatusOK {
+		t.Fatalf("case %s: %d %s", id, status, body)
+	}
+	var d api.CaseDetail
+	if err := json.Unmarshal(body, &d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// withContext gives a builder's activity the ActivityStreams context.
+func withContext(m map[string]any) map[string]any {
+	m["@context"] = vocab.ActivityStreamsContext
+	return m
+}
+
+// TestPublication runs a case with an embargo to its advisory: a
+// coordinator follows the vendor; products and a CVE id are recorded; while
+// the embargo is in force every unauthenticated route and every delivery
+// to the follower is searched for the case's title, product and CVE id and
+// nothing is found, and publishing is refused; the draft goes to the
+// finder for review, publishing before its answer needs force; once the
+// embargo ends the advisory is published, reaches the follower as
+// Create(Article) whose links work, and its CSAF document, the provider
+// metadata and the ROLIE feed pass the schemas; a revision is an Update.
+func TestPublication(t *testing.T) {
+	const (
+		title   = "Zebra heap overflow in the quagga parser"
+		product = "Quagga Zebra Server"
+		cve     = "CVE-2026-48213"
+	)
+	vendor := startNodeWith(t, Config{DefaultEmbargo: 60 * 24 * time.Hour}, "vendor:Organization")
+	finder := startNode(t, "finder:Person")
+	coord := startNode(t, "coord:Organization")
+	js := jsonOf(t)
+	vendorID, finderID, coordID := vendor.actorID("vendor"), finder.actorID("finder"), coord.actorID("coord")
+
+	// The coordinator follows the vendor, whose admin accepts.
+	follow := coord.submit(t, "coord", js(vocab.NewFollow(vendorID)))
+	waitFor(t, "the Follow at the vendor", func() bool {
+		_, m := vendor.collection(t, "vendor", "followers", "?state=pending", true)
+		return len(members(m)) == 1
+	})
+	vendor.submit(t, "vendor", js(vocab.NewFollowAnswer(vocab.FollowInfo{ID: follow, Actor: coordID, Object: vendorID}, true)))
+	waitFor(t, "the coordinator following the vendor", func() bool {
+		_, m := coord.collection(t, "coord", "following", "", true)
+		return len(members(m)) == 1
+	})
+
+	offer := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":%q,"content":"A crafted file overflows the heap."}}`, vendorID, title))
+	waitFor(t, "the report at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
+	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offer, finderID))
+	c := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength >= 2 })
+	caseID := c.ID
+	steps := []string{
+		string(js(map[string]any{"@context": vocab.ActivityStreamsContext, "type": "Add", "target": caseID, "context": caseID,
+			"object": map[string]any{"type": "ProductStatus", "name": product, "vendor": vendorID, "purl": "pkg:npm/quagga-zebra@2.0.0",
+				"versions": "< 2.0.1", "status": "affected", "content": "Upgrade to 2.0.1."}}, nil)),
+		string(js(withContext(vocab.AddVulnerabilityIDs(caseID, cve, nil)), nil)),
+	}
+	for _, s := range steps {
+		vendor.submit(t, "vendor", s)
+	}
+	waitFor(t, "the product and the CVE id in the case", func() bool {
+		d := vendor.detail(t, caseID)
+		return len(d.Products) == 1 && len(d.VulnerabilityIDs) == 1
+	})
+	finder.oneCase(t, "the finder's replica with the product", func(c api.Case) bool { return c.LedgerLength >= 4 })
+
+	// Publishing is refused while the embargo is in force.
+	if status, body := vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(caseID)+"/advisory/publish", `{}`); status != http.StatusConflict || !strings.Contains(string(body), "embargo") {
+		t.Fatalf("publish under embargo: %d %s, want 409", status, body)
+	}
+	leaks := regexp.MustCompile(regexp.QuoteMeta(title) + "|" + regexp.QuoteMeta(product) + "|" + cve + "|quagga")
+	tracking := cases.TrackingID(caseID)
+	checkNoLeak := func(when string) {
+		t.Helper()
+		// Every GET route of the router, with each variable filled in with
+		// what an outsider could guess of the case.
+		vars := map[string]string{"name": "vendor", "id": url.PathEscape(caseID), "cid": url.PathEscape(caseID), "tracking": tracking,
+			"file": "csaf.json", "year": time.Now().UTC().Format("2006"), "path": "x"}
+		walked := 0
+		err := vendor.router().Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+			tpl, err := route.GetPathTemplate()
+			if err != nil {
+				return nil
+			}
+			methods, _ := route.GetMethods()
+			if len(methods) > 0 && !strings.Contains(strings.Join(methods, ","), http.MethodGet) {
+				return nil
+			}
+			path := regexp.MustCompile(`\{([a-z]+)(:[^}]*)?\}`).ReplaceAllStringFunc(tpl, func(v string) string {
+				name := strings.TrimSuffix(strings.TrimPrefix(v, "{"), "}")
+				name, _, _ = strings.Cut(name, ":")
+				return vars[name]
+			})
+			for _, accept := range []string{"", "application/activity+json", "application/json"} {
+				status, body := get(t, vendor.url+path, accept)
+				if leaks.Match(body) {
+					t.Errorf("%s: GET %s (%s) without credentials answered %d with the case's content: %s", when, path, accept, status, body)
+				}
+			}
+			walked++
+			return nil
+		})
+		if err != nil || walked < 20 {
+			t.Fatalf("walked %d routes (%v)", walked, err)
+		}
+		for _, it := range coord.inboxItems(t, "coord") {
+			if b, _ := json.Marshal(it); leaks.Match(b) {
+				t.Errorf("%s: the follower received the case's content: %s", when, b)
+			}
+		}
+	}
+	// The outbox enforces it too: the advisory's Create straight through
+	// the outbox is refused, and so is a case's message addressed to the
+	// followers or the public, which would carry the case to them.
+	for _, tc := range []struct {
+		name string
+		act  map[string]any
+		want int
+	}{
+		{"Create(Article) under embargo", map[string]any{"@context": vocab.ActivityStreamsContext, "type": "Create", "context": caseID,
+			"to":     []string{vocab.PublicCollection, vendorID + "/followers"},
+			"object": map[string]any{"type": "Article", "id": vendor.url + "/advisories/" + tracking, "name": title}}, http.StatusConflict},
+		{"a note to the followers", map[string]any{"@context": vocab.ActivityStreamsContext, "type": "Add", "target": caseID, "context": caseID,
+			"to": []string{vendorID + "/followers"}, "object": map[string]any{"type": "Note", "content": "About " + title}}, http.StatusUnprocessableEntity},
+		{"a note to the public", map[string]any{"@context": vocab.ActivityStreamsContext, "type": "Add", "target": caseID, "context": caseID,
+			"cc": []string{vocab.PublicCollection}, "object": map[string]any{"type": "Note", "content": "About " + title}}, http.StatusUnprocessableEntity},
+		{"a report to the followers", map[string]any{"@context": vocab.ActivityStreamsContext, "type": "Offer", "to": []string{vendorID + "/followers"},
+			"object": map[string]any{"type": "VulnerabilityReport", "name": title, "content": "x"}}, http.StatusUnprocessableEntity},
+	} {
+		status, body := vendor.api(t, http.MethodPost, "/actors/vendor/outbox", string(js(tc.act, nil)))
+		if status != tc.want || !json.Valid(body) || !strings.Contains(string(body), `"error"`) {
+			t.Errorf("%s: %d %s, want %d with a JSON error", tc.name, status, body, tc.want)
+		}
+	}
+	checkNoLeak("under embargo")
+
+	// The draft goes to the finder for review.
+	vendor.submit(t, "vendor", string(js(map[string]any{"@context": vocab.ActivityStreamsContext, "type": "Add", "target": caseID, "context": caseID,
+		"object": map[string]any{"type": "Note", "content": "The draft advisory, for your review.", "audience": []string{finderID},
+			"attachment": []any{map[string]any{"type": "Article", "name": title, "summary": "A heap overflow; upgrade to 2.0.1.", "content": "The parser trusts a length field."}}}}, nil)))
+	var draftNote string
+	waitFor(t, "the draft at the finder", func() bool {
+		d := finder.detail(t, caseID)
+		if d.Advisory != nil && d.Advisory.Draft != nil {
+			draftNote = d.Advisory.Draft.NoteID
+			return true
+		}
+		return false
+	})
+	if status, body := vendor.api(t, http.MethodGet, "/api/cases/"+url.PathEscape(caseID)+"/advisory/draft?format=csaf", ""); status != http.StatusOK || !strings.Contains(string(body), `"status": "draft"`) {
+		t.Errorf("draft CSAF: %d %s", status, body)
+	}
+	// The embargo ends early, so that the advisory may be published.
+	d := vendor.detail(t, caseID)
+	vendor.submit(t, "vendor", string(js(withContext(vocab.TerminateEmbargo(caseID, d.Embargo.ID, "the fix is out")), nil)))
+	waitFor(t, "the embargo's end", func() bool { return vendor.detail(t, caseID).Case.EMState != "ACTIVE" })
+	if status, body := vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(caseID)+"/advisory/publish", `{}`); status != http.StatusConflict || !strings.Contains(string(body), finderID) {
+		t.Fatalf("publish before the review: %d %s, want 409 naming the reviewer", status, body)
+	}
+	finder.submit(t, "finder", string(js(map[string]any{"@context": vocab.ActivityStreamsContext, "type": "Add", "target": caseID, "context": caseID,
+		"object": map[string]any{"type": "Note", "content": "Looks right.", "inReplyTo": draftNote, "review": "approve"}}, nil)))
+	waitFor(t, "the finder's approval at the vendor", func() bool {
+		d := vendor.detail(t, caseID)
+		return d.Advisory != nil && d.Advisory.Draft != nil && len(d.Advisory.Draft.Pending()) == 0
+	})
+
+	// The case page shows the products and each reviewer's answer.
+	b := newBrowser(t, vendor.url)
+	b.login(vendor)
+	page := b.get("/ui/cases/" + url.PathEscape(caseID))
+	if !strings.Contains(page, product) || !strings.Contains(page, "pkg:npm/quagga-zebra@2.0.0") || !strings.Contains(page, cve) ||
+		!strings.Contains(page, "review-approve") || !strings.Contains(page, "Looks right.") {
+		t.Errorf("the case page lacks the products, the CVE id or the review:\n%s", section(page, `id="advisory"`))
+	}
+
+	status, body := vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(caseID)+"/advisory/publish", `{}`)
+	if status != http.StatusCreated {
+		t.Fatalf("publish: %d %s", status, body)
+	}
+	var pub api.Published
+	if err := json.Unmarshal(body, &pub); err != nil || pub.Links.CVE == "" {
+		t.Fatalf("publish answer %s (%v)", body, err)
+	}
+	var article map[string]any
+	waitFor(t, "Create(Article) at the follower", func() bool {
+		for _, it := range coord.inboxItems(t, "coord") {
+			if it["type"] == "Create" {
+				article, _ = it["object"].(map[string]any)
+				return true
+			}
+		}
+		return false
+	})
+	if article["name"] != title || article["url"] != pub.Links.Page {
+		t.Errorf("the Article: %v", article)
+	}
+	links := 0
+	for _, a := range article["attachment"].([]any) {
+		href := a.(map[string]any)["href"].(string)
+		// Served once the case's ledger records the publication, which
+		// the Create's delivery to the follower may overtake.
+		waitFor(t, "attachment "+href, func() bool {
+			status, body := get(t, href, "")
+			return status == http.StatusOK && json.Valid(body)
+		})
+		links++
+	}
+	if links != 3 || !strings.Contains(fmt.Sprint(article["tag"]), "#"+cve) {
+		t.Errorf("attachments %d, tags %v", links, article["tag"])
+	}
+
+	// The documents pass their schemas, the hashes match.
+	_, doc := get(t, pub.Links.CSAF, "")
+	var v any
+	_ = json.Unmarshal(doc, &v)
+	if errs, err := csaf.ValidateCSAF(v); err != nil || len(errs) > 0 {
+		t.Errorf("the served CSAF: %v %v", err, errs)
+	}
+	_, sum := get(t, pub.Links.CSAF+".sha256", "")
+	want := sha256.Sum256(doc)
+	if !strings.HasPrefix(string(sum), hex.EncodeToString(want[:])) {
+		t.Errorf("csaf.json.sha256 = %s", sum)
+	}
+	_, meta := get(t, vendor.url+"/.well-known/csaf/provider-metadata.json", "")
+	_ = json.Unmarshal(meta, &v)
+	if errs, err := csaf.ValidateProviderMetadata(v); err != nil || len(errs) > 0 {
+		t.Errorf("provider metadata: %v %v\n%s", err, errs, meta)
+	}
+	_, feed := get(t, vendor.url+"/.well-known/csaf/white/feed-tlp-white.json", "")
+	// The ROLIE schema wants https links, which a node serving on https
+	// (any production node) writes; this test node listens on http.
+	_ = json.Unmarshal([]byte(strings.ReplaceAll(string(feed), "http://127.0.0.1", "https://127.0.0.1")), &v)
+	if errs, err := csaf.ValidateROLIE(v); err != nil || len(errs) > 0 || !strings.Contains(string(feed), tracking) {
+		t.Errorf("ROLIE feed: %v %v\n%s", err, errs, feed)
+	}
+	var entry struct {
+		Feed struct {
+			Entry []struct {
+				Content struct{ Src string }
+			}
+		}
+	}
+	_ = json.Unmarshal(feed, &entry)
+	if len(entry.Feed.Entry) != 1 {
+		t.Fatalf("feed entries: %s", feed)
+	}
+	if status, b := get(t, entry.Feed.Entry[0].Content.Src, ""); status != http.StatusOK || string(b) != string(doc) {
+		t.Errorf("the feed's CSAF file %s: %d", entry.Feed.Entry[0].Content.Src, status)
+	}
+	if status, b := get(t, vendor.url+"/advisories?format=json", ""); status != http.StatusOK || !strings.Contains(string(b), tracking) {
+		t.Errorf("the list: %d %s", status, b)
+	}
+	// The Article's hashtag links the list of the advisories of its id.
+	if status, b := get(t, vendor.url+"/advisories?format=json&tag="+cve, ""); status != http.StatusOK || !strings.Contains(string(b), tracking) {
+		t.Errorf("the list of %s: %d %s", cve, status, b)
+	}
+	if status, b := get(t, vendor.url+"/advisories?format=json&tag=CVE-2026-00001", ""); status != http.StatusOK || strings.Contains(string(b), tracking) {
+		t.Errorf("the list of another CVE id: %d %s", status, b)
+	}
+	if status, b := get(t, pub.Links.Page, "application/activity+json"); status != http.StatusOK || !strings.Contains(string(b), `"type":"Article"`) {
+		t.Errorf("the Article at its id: %d %s", status, b)
+	}
+
+	// An id the case records after the publication is in the Article once
+	// a revision publishes it, not before: the Article at its id is the
+	// published revision's.
+	const later = "CVE-2026-48299"
+	vendor.submit(t, "vendor", string(js(withContext(vocab.AddVulnerabilityIDs(caseID, later, nil)), nil)))
+	waitFor(t, "the later CVE id in the case", func() bool { return len(vendor.detail(t, caseID).VulnerabilityIDs) == 2 })
+	if _, b := get(t, pub.Links.Page, "application/activity+json"); strings.Contains(string(b), later) {
+		t.Errorf("the Article of revision 1 names %s, which only the case knows yet: %s", later, b)
+	}
+
+	if status, body := vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(caseID)+"/advisory/publish", `{"summary":"Fixed in 2.0.1; every version before is affected."}`); status != http.StatusCreated {
+		t.Fatalf("revise: %d %s", status, body)
+	}
+	waitFor(t, "Update(Article) at the follower", func() bool { return countType(coord.inboxItems(t, "coord"), "Update") == 1 })
+	waitFor(t, "the Article of revision 2", func() bool {
+		_, b := get(t, pub.Links.Page, "application/activity+json")
+		return strings.Contains(string(b), "#"+later)
+	})
+	waitFor(t, "the CSAF of revision 2", func() bool {
+		_, b := get(t, pub.Links.CSAF, "")
+		return strings.Contains(string(b), `"version": "2"`) && strings.Contains(string(b), "every version before is affected")
+	})
+	// The coordinator shares it with its own followers.
+	coord.submit(t, "coord", js(vocab.NewAnnounce(pub.Links.Page, coordID+"/followers", vocab.PublicCollection)))
+	// What the vendor sent (the product, the draft, the Create and Update
+	// of the Article) and what the Case Actor recorded match the served
+	// schemas.
+	schema := servedSchema(t, vendor)
+	for _, a := range []string{"vendor", "case-" + cases.ShortID(caseID)} {
+		status, body := vendor.api(t, http.MethodGet, "/actors/"+a+"/outbox?limit=200", "")
+		var page struct {
+			Items []json.RawMessage `json:"orderedItems"`
+		}
+		if err := json.Unmarshal(body, &page); status != http.StatusOK || err != nil || len(page.Items) == 0 {
+			t.Fatalf("outbox of %s: %d %v", a, status, err)
+		}
+		for i, it := range page.Items {
+			v, err := jsonschema.UnmarshalJSON(bytes.NewReader(it))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := schema.Validate(v); err != nil {
+				t.Errorf("%s's outbox item %d does not match the served schema: %v\n%s", a, i, err, it)
+			}
+		}
+	}
+}

@@ -1,0 +1,386 @@
+// Package social is the plain ActivityPub side of the node's actors: who
+// follows them and whom they follow, and the articles (published
+// advisories) that travel to followers. The inbox and the outbox call it,
+// inside the store transaction that stores the activity, for what
+// vocab.ClassifySocial names; nothing here is a Vultron message, and no
+// case changes.
+//
+// Following works as Mastodon and GoToSocial do it. A Follow asks; the
+// followed actor answers with Accept or Reject of the Follow (carried
+// inline; an answer that names the Follow by id is read too); Undo of the
+// Follow ends it. An actor whose manuallyApprovesFollowers is set (every
+// actor of a node by default, for a case-facing actor follows only whom an
+// admin approved) keeps a Follow pending until an admin accepts or rejects
+// it; the others accept at once. A Case Actor is never followed. An answer
+// is taken only for a Follow that is still wanted (the W3C primer's rule):
+// an Accept of a Follow that was undone, or that another actor sent, is
+// refused.
+//
+// Delivery to followers: an activity addressed to the acting actor's
+// followers collection is delivered to each accepted follower (Expand),
+// read page by page from the store's index of that actor's followers. The
+// followers whose actor document names an endpoints.sharedInbox get one
+// delivery per shared inbox, addressed by SharedInbox(url), which the
+// outbox's inbox resolver turns back into the URL: a server with a
+// thousand followers of the actor gets the activity once.
+//
+// Invariants: every relation is stored with its state in the transaction
+// of the activity that changed it (store.PutFollow keeps the counts the
+// collections show); articles and announcements are accepted only from an
+// actor the receiving actor follows.
+package social
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
+)
+
+// Local is a local actor: its name in the store and its id.
+type Local struct {
+	Name string
+	ID   string
+}
+
+// FollowersOf returns the id of a local actor's followers collection.
+func FollowersOf(actorID string) string { return actorID + "/followers" }
+
+// FollowingOf returns the id of a local actor's following collection.
+func FollowingOf(actorID string) string { return actorID + "/following" }
+
+// sharedInboxPrefix marks a delivery recipient that is a shared inbox
+// rather than an actor; it cannot start an actor's http(s) IRI.
+const sharedInboxPrefix = "shared-inbox:"
+
+// SharedInbox returns the delivery recipient that stands for the shared
+// inbox at inboxURL.
+func SharedInbox(inboxURL string) string { return sharedInboxPrefix + inboxURL }
+
+// IsSharedInbox returns the URL of the shared inbox a delivery recipient
+// stands for, and whether it stands for one.
+func IsSharedInbox(recipient string) (string, bool) {
+	return strings.CutPrefix(recipient, sharedInboxPrefix)
+}
+
+// Reply is an activity the node sends in answer to one it received: the
+// caller gives it an id, an actor and a publication time, and queues it.
+type Reply struct {
+	Activity *vocab.Activity
+	To       string
+}
+
+// Sender is what the inbox learned of a Follow's sender before the
+// transaction: its inbox and shared inbox.
+type Sender struct {
+	Inbox       string
+	SharedInbox string
+}
+
+// Config configures Inbound and Outbound.
+type Config struct {
+	// ManuallyApproves reports whether local actor name keeps Follows
+	// pending until an admin answers them.
+	ManuallyApproves func(name string) bool
+	// IsCaseActor reports whether local actor name is a Case Actor, which
+	// is never followed.
+	IsCaseActor func(name string) bool
+	Now         func() time.Time
+}
+
+// Social applies plain ActivityPub activities to the store.
+type Social struct{ cfg Config }
+
+// New returns a Social.
+func New(cfg Config) (*Social, error) {
+	if cfg.ManuallyApproves == nil || cfg.IsCaseActor == nil {
+		return nil, fmt.Errorf("social: ManuallyApproves and IsCaseActor are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Social{cfg: cfg}, nil
+}
+
+// follow returns the Follow an activity of semantic sem is or carries,
+// reading the stored activity when it is named by id only.
+func (s *Social) follow(tx *store.ReadTx, act *vocab.Activity, sem vocab.Semantic) (vocab.FollowInfo, error) {
+	if sem == vocab.SocialFollow {
+		return vocab.FollowInfo{ID: act.ID, Actor: act.Actor.ID(), Object: act.Object.ID()}, nil
+	}
+	raw, err := toMap(act)
+	if err != nil {
+		return vocab.FollowInfo{}, err
+	}
+	fi, err := vocab.ReadFollow(context.Background(), raw)
+	if err != nil {
+		return vocab.FollowInfo{}, problem.Unprocessable("%s: %v", act.Type, err)
+	}
+	if fi.Actor != "" {
+		return fi, nil
+	}
+	stored, err := tx.Activity(fi.ID)
+	if err != nil {
+		return vocab.FollowInfo{}, problem.Conflict("%s names the Follow %s, which this node does not hold", act.Type, problem.Clip(fi.ID, 200))
+	}
+	var m map[string]any
+	if err := json.Unmarshal(stored.Body, &m); err != nil {
+		return vocab.FollowInfo{}, fmt.Errorf("read the stored Follow %s: %w", fi.ID, err)
+	}
+	return vocab.ReadFollow(context.Background(), m)
+}
+
+func toMap(act *vocab.Activity) (map[string]any, error) {
+	b, err := vocab.Marshal(act)
+	if err != nil {
+		return nil, problem.Unprocessable("the activity cannot be serialised: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("social: decode %s: %w", act.ID, err)
+	}
+	return m, nil
+}
+
+// Inbound applies a plain ActivityPub activity of semantic sem that local
+// actor to received from sender (verified), and returns the replies it
+// calls for. A refusal is a *problem.Error and nothing is written.
+func (s *Social) Inbound(tx *store.Tx, to Local, sender string, act *vocab.Activity, sem vocab.Semantic, from Sender) ([]Reply, error) {
+	if s.cfg.IsCaseActor(to.Name) && sem != vocab.SocialAcceptFollow && sem != vocab.SocialRejectFollow {
+		return nil, problem.Unprocessable("%s is a Case Actor, which is not followed and reads no articles", to.ID)
+	}
+	switch sem {
+	case vocab.SocialFollow:
+		return s.receiveFollow(tx, to, sender, act, from)
+	case vocab.SocialAcceptFollow, vocab.SocialRejectFollow:
+		fi, err := s.follow(&tx.ReadTx, act, sem)
+		if err != nil {
+			return nil, err
+		}
+		if fi.Actor != to.ID || fi.Object != sender {
+			return nil, problem.Forbidden("%s answers a Follow of %s by %s; only the followed actor answers a Follow, and only one %s sent", sender, problem.Clip(fi.Object, 200), problem.Clip(fi.Actor, 200), to.ID)
+		}
+		f, ok, err := tx.Follow(to.Name, store.Following, sender)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || f.FollowID != fi.ID {
+			if sem == vocab.SocialRejectFollow {
+				return nil, nil // nothing wanted any more: nothing to end
+			}
+			return nil, problem.Conflict("%s does not ask to follow %s with %s (it was undone, or never sent)", to.ID, sender, problem.Clip(fi.ID, 200))
+		}
+		if sem == vocab.SocialRejectFollow {
+			return nil, tx.DeleteFollow(to.Name, store.Following, sender)
+		}
+		if f.State == store.FollowAccepted {
+			return nil, nil
+		}
+		f.State, f.Since = store.FollowAccepted, s.cfg.Now().UTC()
+		return nil, tx.PutFollow(f)
+	case vocab.SocialUndoFollow:
+		fi, err := s.follow(&tx.ReadTx, act, sem)
+		if err != nil {
+			return nil, err
+		}
+		if fi.Actor != sender {
+			return nil, problem.Forbidden("%s undoes a Follow %s sent; an actor undoes only its own", sender, problem.Clip(fi.Actor, 200))
+		}
+		f, ok, err := tx.Follow(to.Name, store.FollowerOf, sender)
+		if err != nil || !ok {
+			return nil, err // no follower: nothing to undo
+		}
+		if f.FollowID != fi.ID && fi.Object != to.ID {
+			return nil, problem.Conflict("%s undoes %s, which is not its Follow of %s", sender, problem.Clip(fi.ID, 200), to.ID)
+		}
+		return nil, tx.DeleteFollow(to.Name, store.FollowerOf, sender)
+	case vocab.SocialAnnounce, vocab.SocialCreateArticle, vocab.SocialUpdateArticle, vocab.SocialDeleteArticle:
+		f, ok, err := tx.Follow(to.Name, store.Following, sender)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || f.State != store.FollowAccepted {
+			return nil, problem.Forbidden("%s does not follow %s, so it takes no %s from it", to.ID, sender, act.Type)
+		}
+		return nil, nil // kept in the inbox, the actor's feed
+	}
+	return nil, problem.Unprocessable("this node does not act on %s activities", sem)
+}
+
+// receiveFollow records a Follow of local actor to: accepted at once, with
+// an Accept to send, unless the actor approves its followers by hand.
+func (s *Social) receiveFollow(tx *store.Tx, to Local, sender string, act *vocab.Activity, from Sender) ([]Reply, error) {
+	if act.Object.ID() != to.ID {
+		return nil, problem.Unprocessable("the Follow is of %s, not of %s", problem.Clip(act.Object.ID(), 200), to.ID)
+	}
+	if sender == to.ID {
+		return nil, problem.Unprocessable("%s cannot follow itself", to.ID)
+	}
+	f, ok, err := tx.Follow(to.Name, store.FollowerOf, sender)
+	if err != nil {
+		return nil, err
+	}
+	state := store.FollowPending
+	if (ok && f.State == store.FollowAccepted) || !s.cfg.ManuallyApproves(to.Name) {
+		state = store.FollowAccepted
+	}
+	nf := store.Follow{Local: to.Name, Direction: store.FollowerOf, State: state, Remote: sender, FollowID: act.ID,
+		Inbox: from.Inbox, SharedInbox: from.SharedInbox, Since: s.cfg.Now().UTC()}
+	if ok && f.State == state {
+		nf.Since = f.Since
+	}
+	if err := tx.PutFollow(nf); err != nil {
+		return nil, err
+	}
+	if state != store.FollowAccepted {
+		return nil, nil
+	}
+	accept, err := Answer(vocab.FollowInfo{ID: act.ID, Actor: sender, Object: to.ID}, true)
+	if err != nil {
+		return nil, err
+	}
+	return []Reply{{Activity: accept, To: sender}}, nil
+}
+
+// Answer returns Accept(Follow) or Reject(Follow) as an activity, without
+// id, actor and publication time.
+func Answer(fi vocab.FollowInfo, accept bool) (*vocab.Activity, error) {
+	m, err := vocab.NewFollowAnswer(fi, accept)
+	if err != nil {
+		return nil, problem.Unprocessable("answer the Follow %s: %v", problem.Clip(fi.ID, 200), err)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("social: encode the answer: %w", err)
+	}
+	doc, err := vocab.Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("social: parse the answer: %w", err)
+	}
+	return doc.Activity(), nil
+}
+
+// Outbound checks a plain ActivityPub activity of semantic sem that local
+// actor from sends, and records what it changes: a Follow asks (pending);
+// an Undo of a Follow ends the following; an Accept or Reject of a Follow
+// it received decides a follower. Announcements and articles change
+// nothing here.
+func (s *Social) Outbound(tx *store.Tx, from Local, act *vocab.Activity, sem vocab.Semantic) error {
+	if s.cfg.IsCaseActor(from.Name) {
+		return problem.Unprocessable("a Case Actor neither follows nor publishes articles")
+	}
+	switch sem {
+	case vocab.SocialFollow:
+		target := act.Object.ID()
+		if target == from.ID {
+			return problem.Unprocessable("%s cannot follow itself", from.ID)
+		}
+		if u, err := url.Parse(target); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return problem.Unprocessable("%q is not an actor's URL", problem.Clip(target, 200))
+		}
+		if f, ok, err := tx.Follow(from.Name, store.Following, target); err != nil {
+			return err
+		} else if ok {
+			return problem.Conflict("%s already follows %s (%s)", from.ID, target, f.State)
+		}
+		return tx.PutFollow(store.Follow{Local: from.Name, Direction: store.Following, State: store.FollowPending,
+			Remote: target, FollowID: act.ID, Since: s.cfg.Now().UTC()})
+	case vocab.SocialUndoFollow:
+		fi, err := s.follow(&tx.ReadTx, act, sem)
+		if err != nil {
+			return err
+		}
+		if fi.Actor != from.ID {
+			return problem.Forbidden("%s can undo only its own Follow, not one by %s", from.ID, problem.Clip(fi.Actor, 200))
+		}
+		f, ok, err := tx.Follow(from.Name, store.Following, fi.Object)
+		if err != nil {
+			return err
+		}
+		if !ok || f.FollowID != fi.ID {
+			return problem.Conflict("%s does not follow %s with %s", from.ID, problem.Clip(fi.Object, 200), problem.Clip(fi.ID, 200))
+		}
+		return tx.DeleteFollow(from.Name, store.Following, fi.Object)
+	case vocab.SocialAcceptFollow, vocab.SocialRejectFollow:
+		fi, err := s.follow(&tx.ReadTx, act, sem)
+		if err != nil {
+			return err
+		}
+		if fi.Object != from.ID {
+			return problem.Forbidden("%s can answer only a Follow of itself, not of %s", from.ID, problem.Clip(fi.Object, 200))
+		}
+		f, ok, err := tx.Follow(from.Name, store.FollowerOf, fi.Actor)
+		if err != nil {
+			return err
+		}
+		if !ok || f.FollowID != fi.ID {
+			return problem.Conflict("%s has no Follow %s from %s to answer", from.ID, problem.Clip(fi.ID, 200), problem.Clip(fi.Actor, 200))
+		}
+		if sem == vocab.SocialRejectFollow {
+			return tx.DeleteFollow(from.Name, store.FollowerOf, fi.Actor)
+		}
+		if f.State == store.FollowAccepted {
+			return problem.Conflict("%s already follows %s", fi.Actor, from.ID)
+		}
+		f.State, f.Since = store.FollowAccepted, s.cfg.Now().UTC()
+		return tx.PutFollow(f)
+	case vocab.SocialAnnounce, vocab.SocialCreateArticle, vocab.SocialUpdateArticle, vocab.SocialDeleteArticle:
+		return nil
+	}
+	return problem.Unprocessable("this node does not send %s activities", sem)
+}
+
+// expandPage is how many followers Expand reads at once.
+const expandPage = 500
+
+// Expand returns the deliveries that reach local actor from's accepted
+// followers when an activity is addressed to its followers collection
+// (addressed lists the activity's to, cc and audience), besides those
+// already in named: one per follower, or one per shared inbox for
+// followers whose document names one. It reads the actor's followers in
+// pages and nothing else.
+func Expand(tx *store.ReadTx, from Local, addressed []string, named []string) ([]string, error) {
+	followers := FollowersOf(from.ID)
+	found := false
+	for _, id := range addressed {
+		if id == followers {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return nil, nil
+	}
+	seen := make(map[string]bool, len(named))
+	for _, r := range named {
+		seen[r] = true
+	}
+	var out []string
+	after := ""
+	for {
+		page, next, err := tx.Follows(from.Name, store.FollowerOf, store.FollowAccepted, after, expandPage)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range page {
+			r := f.Remote
+			if f.SharedInbox != "" {
+				r = SharedInbox(f.SharedInbox)
+			}
+			if !seen[r] && !seen[f.Remote] {
+				seen[r] = true
+				out = append(out, r)
+			}
+		}
+		if next == "" {
+			return out, nil
+		}
+		after = next
+	}
+}

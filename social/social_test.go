@@ -1,0 +1,201 @@
+package social
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
+)
+
+const (
+	vendorID = "https://v.example/actors/vendor"
+	openID   = "https://v.example/actors/advisories"
+	caseID   = "https://v.example/actors/case-c1"
+	coordID  = "https://c.example/actors/coord"
+	otherID  = "https://o.example/actors/other"
+)
+
+var (
+	vendor = Local{Name: "vendor", ID: vendorID}
+	open   = Local{Name: "advisories", ID: openID}
+	caseA  = Local{Name: "case-c1", ID: caseID}
+)
+
+// fixture is a store with the local actors and a Social over it.
+type fixture struct {
+	t  *testing.T
+	db *store.DB
+	s  *Social
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "v.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.Update(context.Background(), func(tx *store.Tx) error {
+		for _, n := range []string{"vendor", "advisories", "case-c1"} {
+			if err := tx.PutLocalActor(store.LocalActor{Name: n, Type: "Organization", KeyID: "k", PublicKeyPEM: "p"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{
+		ManuallyApproves: func(name string) bool { return name != "advisories" },
+		IsCaseActor:      func(name string) bool { return name == "case-c1" },
+		Now:              func() time.Time { return time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, db: db, s: s}
+}
+
+// activity parses a builder's activity, completed with id and actor.
+func activity(t *testing.T, m map[string]any, id, actor string) *vocab.Activity {
+	t.Helper()
+	m["id"], m["actor"] = id, actor
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := vocab.Parse(b)
+	if err != nil {
+		t.Fatalf("parse %s: %v", b, err)
+	}
+	return doc.Activity()
+}
+
+// inbound applies act as received by to from sender; it returns the
+// replies and the refusal's HTTP status (0 when applied).
+func (f *fixture) inbound(to Local, sender string, act *vocab.Activity, sem vocab.Semantic) ([]Reply, int) {
+	f.t.Helper()
+	var replies []Reply
+	err := f.db.Update(context.Background(), func(tx *store.Tx) error {
+		var err error
+		replies, err = f.s.Inbound(tx, to, sender, act, sem, Sender{Inbox: sender + "/inbox", SharedInbox: "https://c.example/inbox"})
+		return err
+	})
+	if err != nil {
+		if st := problem.Status(err); st >= 400 && st < 500 {
+			return nil, st
+		}
+		f.t.Fatalf("Inbound %s: %v", act.Type, err)
+	}
+	return replies, 0
+}
+
+// state returns the state of a relation, none when there is none.
+func (f *fixture) state(local string, dir store.FollowDirection, remote string) store.FollowState {
+	f.t.Helper()
+	var st store.FollowState
+	if err := f.db.View(context.Background(), func(tx *store.ReadTx) error {
+		r, ok, err := tx.Follow(local, dir, remote)
+		if ok {
+			st = r.State
+		}
+		return err
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+	return st
+}
+
+// TestInboundFollowing: a Follow waits for an admin, or is accepted at
+// once with an Accept whose object is the Follow; only the follower undoes
+// it; a Case Actor is never followed; an answer comes only from the
+// followed actor and only for a Follow still wanted, embedded or named by
+// id; articles and announcements come only from followed actors. A refusal
+// writes nothing.
+func TestInboundFollowing(t *testing.T) {
+	f := newFixture(t)
+	must := func(m map[string]any, err error) map[string]any {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	followVendor := activity(t, must(vocab.NewFollow(vendorID)), "https://c.example/f/1", coordID)
+	if replies, st := f.inbound(vendor, coordID, followVendor, vocab.SocialFollow); st != 0 || len(replies) != 0 {
+		t.Fatalf("Follow of a manual actor: %d, replies %v; want pending, no reply", st, replies)
+	}
+	if got := f.state("vendor", store.FollowerOf, coordID); got != store.FollowPending {
+		t.Errorf("the manual actor's follower is %v, want pending", got)
+	}
+	followOpen := activity(t, must(vocab.NewFollow(openID)), "https://c.example/f/2", coordID)
+	replies, st := f.inbound(open, coordID, followOpen, vocab.SocialFollow)
+	if st != 0 || len(replies) != 1 || replies[0].To != coordID || replies[0].Activity.Type != "Accept" || replies[0].Activity.Object.ID() != followOpen.ID {
+		t.Fatalf("Follow of an open actor: %d, replies %+v; want one Accept of the Follow to the follower", st, replies)
+	}
+	if got := f.state("advisories", store.FollowerOf, coordID); got != store.FollowAccepted {
+		t.Errorf("the open actor's follower is %v, want accepted", got)
+	}
+
+	for _, tc := range []struct {
+		name   string
+		to     Local
+		sender string
+		act    *vocab.Activity
+		sem    vocab.Semantic
+		want   int
+	}{
+		{"a Follow of a Case Actor", caseA, coordID, activity(t, must(vocab.NewFollow(caseID)), "https://c.example/f/3", coordID), vocab.SocialFollow, 422},
+		{"a Follow of another actor", vendor, coordID, activity(t, must(vocab.NewFollow(openID)), "https://c.example/f/4", coordID), vocab.SocialFollow, 422},
+		{"an Undo by another actor", vendor, otherID,
+			activity(t, must(vocab.NewUndo(vocab.FollowInfo{ID: followVendor.ID, Actor: coordID, Object: vendorID})), "https://o.example/u/1", otherID), vocab.SocialUndoFollow, 403},
+		{"an Accept of a Follow the vendor never sent", vendor, coordID,
+			activity(t, must(vocab.NewFollowAnswer(vocab.FollowInfo{ID: "https://v.example/f/none", Actor: vendorID, Object: coordID}, true)), "https://c.example/a/1", coordID), vocab.SocialAcceptFollow, 409},
+		{"an Accept by another actor than the followed one", vendor, otherID,
+			activity(t, must(vocab.NewFollowAnswer(vocab.FollowInfo{ID: "https://v.example/f/none", Actor: vendorID, Object: coordID}, true)), "https://o.example/a/1", otherID), vocab.SocialAcceptFollow, 403},
+		{"an Announce from an actor not followed", vendor, otherID,
+			activity(t, must(vocab.NewAnnounce("https://o.example/advisories/1", otherID+"/followers")), "https://o.example/an/1", otherID), vocab.SocialAnnounce, 403},
+	} {
+		if _, st := f.inbound(tc.to, tc.sender, tc.act, tc.sem); st != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, st, tc.want)
+		}
+	}
+	if f.state("case-c1", store.FollowerOf, coordID) != none || f.state("vendor", store.FollowerOf, coordID) != store.FollowPending {
+		t.Errorf("a refusal changed the relations")
+	}
+
+	// The vendor follows the coordinator; the coordinator's Accept names the
+	// Follow by id only, which is read from the store.
+	ctx := context.Background()
+	follow := activity(t, must(vocab.NewFollow(coordID)), "https://v.example/f/10", vendorID)
+	body, _ := vocab.Marshal(follow)
+	if err := f.db.EnqueueOutbound(ctx, store.Outbound{ID: follow.ID, Actor: "vendor", Body: body},
+		func(tx *store.Tx) error { return f.s.Outbound(tx, vendor, follow, vocab.SocialFollow) }); err != nil {
+		t.Fatal(err)
+	}
+	byID := activity(t, map[string]any{"@context": vocab.ActivityStreamsContext, "type": "Accept", "object": follow.ID}, "https://c.example/a/2", coordID)
+	if _, st := f.inbound(vendor, coordID, byID, vocab.SocialAcceptFollow); st != 0 {
+		t.Fatalf("an Accept naming the Follow by id: %d", st)
+	}
+	if got := f.state("vendor", store.Following, coordID); got != store.FollowAccepted {
+		t.Errorf("the vendor's following of the coordinator is %v, want accepted", got)
+	}
+	// Now the coordinator's announcements are taken.
+	announce := activity(t, must(vocab.NewAnnounce("https://c.example/advisories/1", coordID+"/followers")), "https://c.example/an/1", coordID)
+	if _, st := f.inbound(vendor, coordID, announce, vocab.SocialAnnounce); st != 0 {
+		t.Errorf("an Announce from a followed actor: %d", st)
+	}
+	// The follower undoes its Follow.
+	undo := activity(t, must(vocab.NewUndo(vocab.FollowInfo{ID: followVendor.ID, Actor: coordID, Object: vendorID})), "https://c.example/u/1", coordID)
+	if _, st := f.inbound(vendor, coordID, undo, vocab.SocialUndoFollow); st != 0 || f.state("vendor", store.FollowerOf, coordID) != none {
+		t.Errorf("Undo by the follower: %d, relation %v", st, f.state("vendor", store.FollowerOf, coordID))
+	}
+}
+
+// none is the state of a relation that does not exist.
+const none store.FollowState = 0
