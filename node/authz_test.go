@@ -261,6 +261,10 @@ var pinned = map[string]string{
 	"GET /login/sso/callback":                    "",
 	"POST /actors/{name}/inbox":                  "",
 	"GET /.well-known/webfinger":                 "",
+	"GET /actors/{name}/followers":               "",
+	"GET /advisories":                            "",
+	"GET /api/cases/{id}/advisory/draft":         "read",
+	"POST /api/cases/{id}/advisory/publish":      "act",
 }
 
 // routes walks the router and returns every route as "METHOD template".
@@ -763,5 +767,28 @@ func TestSubmitActsOnlyForThePersonsActors(t *testing.T) {
 	}
 	if sent, _, err := n.db.OutboxPage(ctx, "vendor", "", 10); err != nil || len(sent) != 0 {
 		t.Errorf("the vendor's outbox holds %d activities after a refusal (%v)", len(sent), err)
+	}
+}
+
+// TestCollectionMembersForAdmins checks the one check inside a public
+// route (isAdmin): a collection's members are listed for a token with the
+// admin scope, and refused to a viewer's token and to nobody.
+func TestCollectionMembersForAdmins(t *testing.T) {
+	n := authzNode(t, nil)
+	_, vera := addViewer(t, n)
+	for _, tc := range []struct {
+		who  who
+		want int
+	}{
+		{who{bearer: n.token}, http.StatusOK},
+		{who{bearer: vera.Token}, http.StatusUnauthorized},
+		{who{}, http.StatusUnauthorized},
+	} {
+		if status, _ := serveRaw(n, http.MethodGet, "/actors/vendor/followers?state=pending", tc.who); status != tc.want {
+			t.Errorf("the pending followers for %q: %d, want %d", tc.who.bearer, status, tc.want)
+		}
+	}
+	if status, _ := serveRaw(n, http.MethodGet, "/actors/vendor/followers", who{}); status != http.StatusOK {
+		t.Errorf("the followers' count for anyone: %d, want 200", status)
 	}
 }
