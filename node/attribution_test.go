@@ -133,6 +133,7 @@ func TestActionsAreAttributed(t *testing.T) {
 		t.Errorf("the Accept's attributedTo = %v, want a Person named Alice Liddell without an id", accept["attributedTo"])
 	}
 	// The finder's copy of the case names no one of the vendor's node.
+	finder.oneCase(t, "the finder's replica", func(rc api.Case) bool { return rc.ID == c.ID && rc.LedgerLength == 2 })
 	status, body = finder.api(t, http.MethodGet, "/api/cases/"+url.PathEscape(c.ID)+"/ledger", "")
 	page = api.LedgerPage{}
 	if status != http.StatusOK || json.Unmarshal(body, &page) != nil || len(page.SentBy) != 0 {
