@@ -115,8 +115,8 @@ func (f *fixture) state(local string, dir store.FollowDirection, remote string) 
 // once with an Accept whose object is the Follow; only the follower undoes
 // it; a Case Actor is never followed; an answer comes only from the
 // followed actor and only for a Follow still wanted, embedded or named by
-// id; articles and announcements come only from followed actors. A refusal
-// writes nothing.
+// id, and a Reject ends it; articles and announcements come only from
+// followed actors. A refusal writes nothing.
 func TestInboundFollowing(t *testing.T) {
 	f := newFixture(t)
 	must := func(m map[string]any, err error) map[string]any {
@@ -184,6 +184,20 @@ func TestInboundFollowing(t *testing.T) {
 	}
 	if got := f.state("vendor", store.Following, coordID); got != store.FollowAccepted {
 		t.Errorf("the vendor's following of the coordinator is %v, want accepted", got)
+	}
+	// A Reject, with the Follow inline, ends a Follow still pending.
+	followOther := activity(t, must(vocab.NewFollow(otherID)), "https://v.example/f/11", vendorID)
+	body, _ = vocab.Marshal(followOther)
+	if err := f.db.EnqueueOutbound(ctx, store.Outbound{ID: followOther.ID, Actor: "vendor", Body: body},
+		func(tx *store.Tx) error { return f.s.Outbound(tx, vendor, followOther, vocab.SocialFollow) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.state("vendor", store.Following, otherID); got != store.FollowPending {
+		t.Fatalf("the vendor's Follow of other is %v, want pending", got)
+	}
+	reject := activity(t, must(vocab.NewFollowAnswer(vocab.FollowInfo{ID: followOther.ID, Actor: vendorID, Object: otherID}, false)), "https://o.example/r/1", otherID)
+	if _, st := f.inbound(vendor, otherID, reject, vocab.SocialRejectFollow); st != 0 || f.state("vendor", store.Following, otherID) != none {
+		t.Errorf("Reject of the Follow: %d, relation %v", st, f.state("vendor", store.Following, otherID))
 	}
 	// Now the coordinator's announcements are taken.
 	announce := activity(t, must(vocab.NewAnnounce("https://c.example/advisories/1", coordID+"/followers")), "https://c.example/an/1", coordID)
