@@ -248,8 +248,15 @@ func resyncCase(ctx context.Context, env *environment, c *client, id string, reb
 	return nil
 }
 
+// sentEntry is a ledger entry as --json prints it: the entry's own fields,
+// and for this node's own entries the person who had it sent.
+type sentEntry struct {
+	ledger.Entry
+	SentBy string `json:"sentBy,omitempty"`
+}
+
 func printLedger(ctx context.Context, env *environment, c *client, id string, from int64, asJSON bool) error {
-	var all []ledger.Entry
+	var all []sentEntry
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	if !asJSON {
 		fmt.Fprintln(tw, "INDEX\tRECORDED\tEVENT\tBY\tACTIVITY\tHASH")
@@ -261,7 +268,7 @@ func printLedger(ctx context.Context, env *environment, c *client, id string, fr
 		}
 		for _, e := range page.Entries {
 			if asJSON {
-				all = append(all, e)
+				all = append(all, sentEntry{Entry: e, SentBy: page.SentBy[e.LogObjectID]})
 				continue
 			}
 			received, err := time.Parse(time.RFC3339Nano, e.ReceivedAt)

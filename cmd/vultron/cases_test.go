@@ -76,6 +76,13 @@ func TestCaseCommand(t *testing.T) {
 		{[]string{"case", "show", "bc", "--node", url, "--token-file", tokenFile}, 0, []string{"case        http://n/cases/abc"}},
 		// The ledger names the person behind this node's own entries.
 		{[]string{"case", "ledger", "abc", "--node", url, "--token-file", tokenFile}, 0, []string{"BY", "validate_report  alice  http://n/activities/a1", "create_case      -      http://n/activities/a0"}},
+		// --json keeps each entry as the ledger has it, with sentBy beside
+		// its fields for this node's own entries.
+		{[]string{"case", "ledger", "abc", "--json", "--node", url, "--token-file", tokenFile}, 0, []string{`"entryHash": "bb11",
+    "receivedAt": "2026-11-22T09:01:00Z",
+    "sentBy": "alice"`, `"entryHash": "aa00",
+    "receivedAt": "2026-11-22T09:00:00Z"
+  }`}},
 		{[]string{"case", "list", "--node", url, "--token-file", filepath.Join(t.TempDir(), "missing")}, 1, []string{"read the token for the node at " + url}},
 		// A token of another node: the sentence names the node and the file.
 		{[]string{"case", "list", "--node", url, "--token-file", otherToken}, 1, []string{"the node at " + url + " refused the token from " + otherToken + " (401"}},
