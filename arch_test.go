@@ -108,3 +108,23 @@ func TestNodeLayering(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountsLayering keeps the people's package beside the store: it
+// uses only the store and the refusals of the project, knows nothing of
+// the node or its surfaces, and is used only by the node, its surfaces,
+// the wire types and the command; the protocol and the pipelines below
+// know nothing of people (the outbox is told a name, not a user).
+func TestAccountsLayering(t *testing.T) {
+	accounts := module + "/accounts"
+	users := []string{module + "/node", module + "/node/dashboard", module + "/node/jsonapi", module + "/node/calendar", module + "/api", module + "/cmd/vultron"}
+	for _, p := range listPackages(t) {
+		for _, imp := range p.Imports {
+			if p.ImportPath == accounts && strings.HasPrefix(imp, module+"/") && imp != module+"/store" && imp != module+"/problem" {
+				t.Errorf("accounts imports %s: it depends on the store and problem only", imp)
+			}
+			if imp == accounts && !slices.Contains(users, p.ImportPath) && !strings.HasPrefix(p.ImportPath, module+"/bench") {
+				t.Errorf("%s imports accounts: only node, its surfaces, api and the command may", p.ImportPath)
+			}
+		}
+	}
+}

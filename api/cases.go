@@ -143,6 +143,11 @@ type CasePage struct {
 type LedgerPage struct {
 	Entries []ledger.Entry `json:"entries"`
 	Next    *int64         `json:"next,omitempty"`
+	// SentBy names, by activity id (an entry's logObjectId), the person
+	// on whose request this node's actor sent an entry's activity; the
+	// entries of peers and of the node's own actions have none. It is
+	// this node's local record, never part of the ledger or the wire.
+	SentBy map[string]string `json:"sentBy,omitempty"`
 }
 
 // Refusal is a Case Actor's refusal of an activity a local actor sent.

@@ -52,7 +52,9 @@
 // sent to it (one reply per message, never one per replica), by the
 // local actor for what reaches it directly. A reply a local actor
 // receives is stored and listed under its case or report (Replies,
-// CaseTimeline) and never answered; only the vendor's awareness (CV) an
+// CaseTimeline, which also names the person who had each of this node's
+// entries sent, read from the stored activity: SentBy) and never
+// answered; only the vendor's awareness (CV) an
 // RK carries is acknowledged. An error to a sender that may not read the
 // case says nothing the case knows of what it refused.
 //

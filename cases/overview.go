@@ -218,6 +218,10 @@ type TimelineEntry struct {
 	// received, which is no ledger entry (Index is then that of the last
 	// entry before it).
 	Reply bool
+	// By names the person on whose request this node's actor sent the
+	// entry's activity (store.StoredActivity.SentBy); "" for what peers
+	// sent and what the node did on its own.
+	By string
 }
 
 // CaseTimeline returns the last n events of a case, newest first: its
@@ -298,9 +302,32 @@ func Timeline(tx *store.ReadTx, caseID string, length int64, n int) ([]TimelineE
 	}
 	out := make([]TimelineEntry, 0, len(entries))
 	for i := len(entries) - 1; i >= 0; i-- {
-		out = append(out, describeEntry(entries[i]))
+		t := describeEntry(entries[i])
+		if t.By, err = SentBy(tx, entries[i].LogObjectID); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
 	}
 	return out, nil
+}
+
+// SentBy returns the person on whose request one of this node's actors
+// sent activity id, or "" when a peer sent it, the node sent it on its
+// own, or this node holds no record of it. It is one read by key.
+func SentBy(tx *store.ReadTx, id string) (string, error) {
+	if id == "" {
+		return "", nil
+	}
+	a, err := tx.Activity(id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("who sent %s: %w", id, err)
+	case a.Direction != store.DirectionOutbound:
+		return "", nil
+	}
+	return a.SentBy, nil
 }
 
 // eventSummaries says in words what each recorded event type means.

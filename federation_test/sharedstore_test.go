@@ -10,9 +10,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -226,29 +228,16 @@ func TestSharedStoreNodeSurvivesSigkillOfAProcess(t *testing.T) {
 	}
 	vendorID := publicURL + "/actors/vendor"
 
-	// A dashboard session opened on one process is valid on the other.
+	// A dashboard session opened on one process is valid on the other: a
+	// viewer added on process b sets a password with the enrollment link
+	// on process a, which opens a session.
 	direct := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	login, _ := http.NewRequest(http.MethodPost, "http://"+a.addr+"/login", strings.NewReader("token="+token+"&next=/"))
-	login.Host = proxyLn.Addr().String()
-	login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := direct.Do(login)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	var session *http.Cookie
-	for _, c := range resp.Cookies() {
-		if c.Name == "vultron_session" {
-			session = c
-		}
-	}
-	if resp.StatusCode != http.StatusSeeOther || session == nil {
-		t.Fatalf("log in on process a: %d, cookie %v", resp.StatusCode, session)
-	}
+	session := enrollOn(t, direct, "http://"+b.addr, "http://"+a.addr, proxyLn.Addr().String(), token)
 	page, _ := http.NewRequest(http.MethodGet, "http://"+b.addr+"/", nil)
 	page.Host = proxyLn.Addr().String()
 	page.AddCookie(session)
-	if resp, err = direct.Do(page); err != nil {
+	resp, err := direct.Do(page)
+	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
@@ -601,4 +590,56 @@ func TestNginxConfigInFrontOfTwoProcesses(t *testing.T) {
 			t.Fatalf("Offer %d through nginx after process a was killed: %d, want 202", i, code)
 		}
 	}
+}
+
+// enrollOn adds a viewer through the API of the process at addUser and
+// sets its password with the enrollment link on the process at enroll
+// (both reached with Host host), returning the session cookie it opens.
+func enrollOn(t *testing.T, client *http.Client, addUser, enroll, host, token string) *http.Cookie {
+	t.Helper()
+	do := func(req *http.Request) (*http.Response, []byte) {
+		t.Helper()
+		req.Host = host
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
+	}
+	req, _ := http.NewRequest(http.MethodPost, addUser+"/api/users", strings.NewReader(`{"name":"vic","role":"viewer"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, body := do(req)
+	var added struct {
+		Enroll string `json:"enroll"`
+	}
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK || json.Unmarshal(body, &added) != nil {
+		t.Fatalf("add a viewer: %d %s", resp.StatusCode, body)
+	}
+	code := added.Enroll[strings.Index(added.Enroll, "code=")+len("code="):]
+	req, _ = http.NewRequest(http.MethodGet, enroll+"/enroll?code="+code, nil)
+	resp, body = do(req)
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(body)
+	if resp.StatusCode != http.StatusOK || csrf == nil {
+		t.Fatalf("the enrollment page: %d\n%s", resp.StatusCode, body)
+	}
+	form := url.Values{"csrf": {string(csrf[1])}, "code": {code}, "password": {"vic's long password"}, "password2": {"vic's long password"}}
+	req, _ = http.NewRequest(http.MethodPost, enroll+"/enroll", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range resp.Cookies() {
+		req.AddCookie(c)
+	}
+	resp, body = do(req)
+	for _, c := range resp.Cookies() {
+		if c.Name == "vultron_session" && c.Value != "" {
+			if resp.StatusCode != http.StatusSeeOther {
+				break
+			}
+			return c
+		}
+	}
+	t.Fatalf("enroll on process a: %d\n%s", resp.StatusCode, body)
+	return nil
 }

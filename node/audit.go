@@ -187,12 +187,14 @@ func (n *Node) auditRefusals(kind string, h http.HandlerFunc) http.HandlerFunc {
 		if !audited(r.Method, aw.Status()) {
 			return
 		}
-		rec := store.AuditRecord{Kind: kind, Decision: store.DecisionRefused, Status: aw.Status(),
-			Reason: problem.Clip(aw.reason(), 300), Remote: n.clientIP(r), KeyID: problem.Clip(actor.ClaimedKeyID(r.Header), 300),
-			Actor: mux.Vars(r)["name"]}
-		if kind == store.AuditAdmin && rec.Actor == "" {
-			rec.Actor = "api-token"
+		ri := info(r)
+		reason := aw.reason()
+		if ri.note != "" {
+			reason = ri.note
 		}
+		rec := store.AuditRecord{Kind: kind, Decision: store.DecisionRefused, Status: aw.Status(),
+			Reason: problem.Clip(reason, 300), Remote: n.clientIP(r), KeyID: problem.Clip(actor.ClaimedKeyID(r.Header), 300),
+			Actor: mux.Vars(r)["name"], Principal: ri.principal}
 		n.audit.record(r.Context(), rec)
 	}
 }

@@ -116,7 +116,7 @@ func TestPolicyDecidesAReport(t *testing.T) {
 	}
 	// Timeline: the entries say which rule made them.
 	b := newBrowser(t, vendor.url)
-	b.login(vendor.token)
+	b.login(vendor)
 	page := b.get("/ui/cases/" + url.PathEscape(c.ID))
 	if strings.Count(page, "automatic: rule 1 of policy test-policy.yaml") < 2 {
 		t.Errorf("the case page's timeline does not name the rule:\n%s", grepLines(page, "automatic"))

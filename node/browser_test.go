@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/api"
 )
 
@@ -24,7 +26,7 @@ const chromiumPath = "/usr/bin/chromium"
 const screenshotsEnv = "VULTRON_SCREENSHOTS"
 
 // TestDashboardInBrowser drives the dashboard in headless Chromium: log in
-// with the token, open a case, read its report and its participants by
+// as an analyst with a password, open a case, read its report and its participants by
 // name, accept the finder's embargo proposal through the form and find
 // the chart's labels apart, see a change made by another participant
 // arrive on the open page over Server-Sent Events without a reload, and
@@ -32,9 +34,6 @@ const screenshotsEnv = "VULTRON_SCREENSHOTS"
 // set to a directory, it saves the case list and the case page there as
 // PNG images.
 func TestDashboardInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("Chromium is needed at %s for the dashboard's browser test: run `make browser-deps` (%v)", chromiumPath, err)
-	}
 	finder := startNode(t, "finder:Person")
 	vendor := startNode(t, "vendor:Organization")
 	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
@@ -51,22 +50,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		time.Now().UTC().Format(time.RFC3339), end, caseID))
 	vendor.oneCase(t, "the proposal at the vendor", func(c api.Case) bool { return c.EMState == "PROPOSED" })
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	defer cancelCtx()
+	password := vendor.person(t, "vic", accounts.Analyst, "vendor")
+	ctx := browserTab(t)
 	bctx := ctx
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
@@ -76,8 +61,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.EmulateViewport(1200, 900),
 		// Opening the case sends the browser to the login page first.
 		chromedp.Navigate(casePage),
-		chromedp.WaitVisible(chromedp.ID("token")),
-		chromedp.SendKeys(chromedp.ID("token"), vendor.token),
+		chromedp.WaitVisible(chromedp.ID("name")),
+		chromedp.SendKeys(chromedp.ID("name"), "vic"),
+		chromedp.SendKeys(chromedp.ID("password"), password),
 		chromedp.Click(chromedp.ID("login")),
 		// Back on the case page, with the proposal to answer.
 		chromedp.WaitVisible(chromedp.CSS("button.accept-embargo")),
@@ -171,6 +157,69 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("main form button[name=action], main form input[name=action]").length`)); err != nil || n != 0 {
 		t.Errorf("the page of a closed case has %d action controls (%v), want none", n, err)
+	}
+}
+
+// sharedChromium is the test binary's one headless Chromium: each browser
+// test opens a tab in a browser context of its own (its own cookies), so
+// the tests pay for one start of the browser. TestMain closes it.
+var sharedChromium struct {
+	once   sync.Once
+	ctx    context.Context
+	cancel context.CancelFunc
+	dir    string
+	err    error
+}
+
+// browserTab returns a new tab, in a fresh browser context of the shared
+// Chromium, that closes when the test ends.
+func browserTab(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Fatalf("Chromium is needed at %s for the dashboard's browser tests: run `make browser-deps` (%v)", chromiumPath, err)
+	}
+	sc := &sharedChromium
+	sc.once.Do(func() {
+		sc.dir, sc.err = os.MkdirTemp("", "vultron-chromium-")
+		if sc.err != nil {
+			return
+		}
+		opts := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(chromiumPath),
+			chromedp.Flag("headless", true),
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.Flag("disable-quic", true),
+			chromedp.NoFirstRun,
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			// localhost is the loopback address, never looked up.
+			chromedp.Flag("host-resolver-rules", "MAP localhost 127.0.0.1"),
+			chromedp.UserDataDir(sc.dir),
+		)
+		alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		browser, cancelBrowser := chromedp.NewContext(alloc)
+		// Start the browser now, in the context that outlives the tests.
+		if sc.err = chromedp.Do(browser); sc.err != nil {
+			cancelBrowser()
+			cancelAlloc()
+			return
+		}
+		sc.ctx, sc.cancel = browser, func() { cancelBrowser(); cancelAlloc(); os.RemoveAll(sc.dir) }
+	})
+	if sc.err != nil {
+		t.Fatalf("start Chromium: %v", sc.err)
+	}
+	tab, cancel := chromedp.NewContext(sc.ctx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	return tab
+}
+
+// closeChromium stops the shared Chromium, if a test started it.
+func closeChromium() {
+	if sharedChromium.cancel != nil {
+		sharedChromium.cancel()
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/node/dashboard"
 )
@@ -78,12 +79,29 @@ func (b *browser) post(path string, form url.Values) string {
 	return b.get(resp.Header.Get("Location"))
 }
 
-func (b *browser) login(token string) {
+// login logs a new admin of node n in, with a password (the test nodes
+// take a password alone).
+func (b *browser) login(n *testNode) {
 	b.t.Helper()
-	resp, body := b.do(http.MethodPost, "/login", url.Values{"token": {token}, "next": {"/"}})
+	name := "admin-" + strings.ToLower(accounts.RandomID()[:8])
+	b.loginAs(name, n.person(b.t, name, accounts.Admin))
+}
+
+// loginAs logs in with a name and password, through the login form and
+// its CSRF value.
+func (b *browser) loginAs(name, password string) {
+	b.t.Helper()
+	resp, body := b.passwordStep(name, password, "/")
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
 		b.t.Fatalf("login: %d %s\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
+}
+
+// passwordStep sends the login form and returns the answer.
+func (b *browser) passwordStep(name, password, next string) (*http.Response, string) {
+	b.t.Helper()
+	page := b.get("/login")
+	return b.do(http.MethodPost, "/login", url.Values{"csrf": {csrfOf(b.t, page)}, "name": {name}, "password": {password}, "next": {next}})
 }
 
 // reportText is a report's text with markup a browser would run if the
@@ -118,7 +136,7 @@ func openCaseFromDashboard(t *testing.T, finder, vendor *testNode) (string, *bro
 	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"Dashboard <b>report</b>","content":%q}}`, vendor.actorID("vendor"), reportText))
 	b := newBrowser(t, vendor.url)
-	b.login(vendor.token)
+	b.login(vendor)
 	var page string
 	waitFor(t, "the report on the dashboard", func() bool {
 		page = b.get("/")
@@ -153,27 +171,35 @@ func openCaseFromDashboard(t *testing.T, finder, vendor *testNode) (string, *bro
 	return c.ID, b
 }
 
-// TestDashboardLoginAndHeaders checks the login, the session cookie, the
-// security headers and the refusals of a browser without a session or
-// without the form's CSRF token.
+// TestDashboardLoginAndHeaders checks the login by name and password,
+// the session cookie, the security headers and the refusals of a browser
+// without a session, with a wrong password, or without a form's CSRF
+// token.
 func TestDashboardLoginAndHeaders(t *testing.T) {
 	n := startNode(t, "vendor:Organization")
+	password := n.person(t, "dora", accounts.Analyst)
 	b := newBrowser(t, n.url)
 
 	resp, _ := b.do(http.MethodGet, "/", nil)
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
 		t.Fatalf("GET / without a session: %d %s, want a redirect to /login", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	resp, body := b.do(http.MethodPost, "/login", url.Values{"token": {"not-the-token"}})
-	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "That is not this node&#39;s API token.") {
-		t.Fatalf("a wrong token: %d\n%s", resp.StatusCode, body)
+	resp, body := b.passwordStep("dora", "not the password", "/")
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Wrong name or password.") {
+		t.Fatalf("a wrong password: %d\n%s", resp.StatusCode, body)
+	}
+	// The login form without its CSRF value (another site's form) is
+	// refused before the password is looked at.
+	resp, _ = b.do(http.MethodPost, "/login", url.Values{"name": {"dora"}, "password": {password}})
+	if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 && resp.Cookies()[0].Name == dashboard.SessionCookie {
+		t.Errorf("a login without the form's CSRF value: %d, cookies %v", resp.StatusCode, resp.Cookies())
 	}
 	resp, _ = b.do(http.MethodGet, "/ui/events", nil)
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("the event stream without a session: %d, want 401", resp.StatusCode)
 	}
 	// A post-login redirect never leaves the node.
-	resp, _ = b.do(http.MethodPost, "/login", url.Values{"token": {n.token}, "next": {"//evil.example/"}})
+	resp, _ = b.passwordStep("dora", password, "//evil.example/")
 	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/" {
 		t.Errorf("login with next=//evil.example/: %d to %q, want 303 to /", resp.StatusCode, loc)
 	}
@@ -183,11 +209,11 @@ func TestDashboardLoginAndHeaders(t *testing.T) {
 			cookie = c
 		}
 	}
-	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
-		t.Errorf("session cookie %+v, want HttpOnly and SameSite=Strict", cookie)
+	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteLaxMode || cookie.Secure {
+		t.Errorf("session cookie %+v, want HttpOnly, SameSite=Lax, and not Secure on http", cookie)
 	}
 	resp, body = b.do(http.MethodGet, "/", nil)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "<h1>Cases</h1>") {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "<h1>Cases</h1>") || !strings.Contains(body, "Person dora") {
 		t.Fatalf("GET / after login: %d\n%s", resp.StatusCode, body)
 	}
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
@@ -210,7 +236,7 @@ func TestDashboardLoginAndHeaders(t *testing.T) {
 	if resp, _ = b.do(http.MethodGet, "/", nil); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("GET / after logout: %d, want a redirect to the login", resp.StatusCode)
 	}
-	for _, path := range []string{"/ui/static/app.js", "/ui/static/app.css"} {
+	for _, path := range []string{"/ui/static/app.js", "/ui/static/app.css", "/ui/static/passkey.js"} {
 		if resp, _ := b.do(http.MethodGet, path, nil); resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s: %d", path, resp.StatusCode)
 		}
@@ -439,7 +465,7 @@ func TestDashboardNames(t *testing.T) {
 		t.Fatalf("the peer's offer: %d %s", status, msg)
 	}
 	b := newBrowser(t, vendor.url)
-	b.login(vendor.token)
+	b.login(vendor)
 	host := strings.TrimPrefix(mallory.srv.URL, "http://")
 	want := `<span class="actor" title="` + mallory.id + `">mallory@` + host + `</span>`
 	waitFor(t, "the reporter by name", func() bool { return strings.Contains(b.get("/"), want) })
@@ -458,7 +484,7 @@ func TestDashboardProposalAnswers(t *testing.T) {
 	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":{"type":"EmbargoEvent","startTime":%q,"endTime":%q},"context":%q}`,
 		now.Format(time.RFC3339), now.Add(30*24*time.Hour).Format(time.RFC3339), caseID))
 	fb := newBrowser(t, finder.url)
-	fb.login(finder.token)
+	fb.login(finder)
 	var page string
 	waitFor(t, "the proposal on the finder's page", func() bool {
 		page = fb.get(casePath)

@@ -93,7 +93,7 @@ func TestDeadlinesOnAnInjectedClock(t *testing.T) {
 		t.Errorf("metrics: %d\n%s", status, grepLines(string(body), "vultron_deadlines"))
 	}
 	b := newBrowser(t, vendor.url)
-	b.login(vendor.token)
+	b.login(vendor)
 	page := b.get("/")
 	for _, want := range []string{"<h1>Deadlines</h1>", "node's time zone (UTC)", "acknowledge <span class=\"muted\">(5 business days)</span>",
 		"badge overdue\">overdue by", "Deadline test"} {

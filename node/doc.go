@@ -22,15 +22,22 @@
 //	                 provider's files, and the owner's drafts and
 //	                 publication
 //
-// node keeps what guards them all (routes.go: the client IP, the per-IP
-// limit in front of the federation routes, the API token, the audit of
-// refusals of audit.go, the request log), the metrics (metrics.go), the
+// node keeps what guards them all (authz.go and routes.go: one guard per
+// route, which resolves the principal of a bearer token, a feed token or
+// a dashboard session through package accounts and decides with the
+// permission the route declares; the client IP, the per-IP limit in front
+// of the federation routes, the audit of refusals with their principal of
+// audit.go, the request log), the attribution of what a person has an
+// actor send and the check that the person acts for that actor
+// (surfaces.go: submit), the metrics (metrics.go), the
 // operational endpoints (ops.go), the rotation of an actor's key
 // (keyrotation.go), and the lifecycle: New, Serve (the HTTP server and the
 // background services) and Close, which shut down in order.
 //
-// Invariants: routes.go lists every route with its guard, and a surface
-// adds none but the dashboard's pages, which its sessions guard; a surface
+// Invariants: routes.go registers every route with its guard (the
+// dashboard's pages with the permission the dashboard lists for each),
+// and TestEveryRouteDeclaresItsPermission fails for one without; the API
+// token is the first admin's token (accounts.Bootstrap); a surface
 // imports neither node nor another surface (arch_test.go); the tokens are
 // kept only as hashes; the node holds no package-level state, so that
 // several nodes run in one process.

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/api"
 )
@@ -70,7 +72,18 @@ func startNodeIn(t testing.TB, dir string, ln net.Listener, specs ...string) *te
 	return startNodeConfig(t, dir, ln, Config{}, specs...)
 }
 
+// startNodeConfig starts a node like startNode with the non-zero fields
+// of extra applied, whose analysts and admins log in to the dashboard
+// with a password alone (a second factor is optional), as most tests of
+// the dashboard want; startNodeStrict starts one that requires it.
 func startNodeConfig(t testing.TB, dir string, ln net.Listener, extra Config, specs ...string) *testNode {
+	t.Helper()
+	extra.SecondFactorOptional = true
+	return startNodeStrict(t, dir, ln, extra, specs...)
+}
+
+// startNodeStrict starts a node with exactly the login settings of extra.
+func startNodeStrict(t testing.TB, dir string, ln net.Listener, extra Config, specs ...string) *testNode {
 	t.Helper()
 	if ln == nil {
 		var err error
@@ -96,37 +109,41 @@ func startNodeConfig(t testing.TB, dir string, ln net.Listener, extra Config, sp
 		acs = append(acs, ActorConfig{Name: name, Type: typ, OpenFollowers: open})
 	}
 	n, err := New(context.Background(), Config{
-		DataDir:            dir,
-		Listener:           ln,
-		PublicURL:          url,
-		Actors:             acs,
-		AllowPrivatePeers:  true,
-		NoSync:             true,
-		Retry:              extra.Retry,
-		DefaultEmbargo:     extra.DefaultEmbargo,
-		MaxEmbargo:         extra.MaxEmbargo,
-		Federation:         extra.Federation,
-		AllowPeers:         extra.AllowPeers,
-		PeerRate:           extra.PeerRate,
-		PeerBurst:          extra.PeerBurst,
-		IPRate:             extra.IPRate,
-		IPBurst:            extra.IPBurst,
-		TrustedProxies:     extra.TrustedProxies,
-		Webhooks:           extra.Webhooks,
-		ReplicaSync:        extra.ReplicaSync,
-		MaxInboxBytes:      extra.MaxInboxBytes,
-		Now:                extra.Now,
-		Deadlines:          extra.Deadlines,
-		DeadlineCheck:      extra.DeadlineCheck,
-		IntelFeeds:         extra.IntelFeeds,
-		IntelInterval:      extra.IntelInterval,
-		Policy:             extra.Policy,
-		PolicyFile:         extra.PolicyFile,
-		PolicyCheck:        extra.PolicyCheck,
-		PolicyReload:       extra.PolicyReload,
-		AutomationInterval: extra.AutomationInterval,
-		Logger:             zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
-		Notice:             io.Discard,
+		DataDir:              dir,
+		Listener:             ln,
+		PublicURL:            url,
+		Actors:               acs,
+		AllowPrivatePeers:    true,
+		NoSync:               true,
+		Retry:                extra.Retry,
+		DefaultEmbargo:       extra.DefaultEmbargo,
+		MaxEmbargo:           extra.MaxEmbargo,
+		Federation:           extra.Federation,
+		AllowPeers:           extra.AllowPeers,
+		PeerRate:             extra.PeerRate,
+		PeerBurst:            extra.PeerBurst,
+		IPRate:               extra.IPRate,
+		IPBurst:              extra.IPBurst,
+		TrustedProxies:       extra.TrustedProxies,
+		Webhooks:             extra.Webhooks,
+		ReplicaSync:          extra.ReplicaSync,
+		MaxInboxBytes:        extra.MaxInboxBytes,
+		SecondFactorOptional: extra.SecondFactorOptional,
+		OIDC:                 extra.OIDC,
+		AttributeNames:       extra.AttributeNames,
+		Argon2:               testArgon2,
+		Now:                  extra.Now,
+		Deadlines:            extra.Deadlines,
+		DeadlineCheck:        extra.DeadlineCheck,
+		IntelFeeds:           extra.IntelFeeds,
+		IntelInterval:        extra.IntelInterval,
+		Policy:               extra.Policy,
+		PolicyFile:           extra.PolicyFile,
+		PolicyCheck:          extra.PolicyCheck,
+		PolicyReload:         extra.PolicyReload,
+		AutomationInterval:   extra.AutomationInterval,
+		Logger:               zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+		Notice:               io.Discard,
 	})
 	if err != nil {
 		ln.Close()
@@ -154,8 +171,39 @@ func startNodeConfig(t testing.TB, dir string, ln net.Listener, extra Config, sp
 
 func (tn *testNode) actorID(name string) string { return tn.url + "/actors/" + name }
 
+// person adds a user of the given role (for the actors given, all when
+// none) with a password set through its enrollment link, and returns the
+// password.
+func (tn *testNode) person(t testing.TB, name string, role accounts.Role, actors ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := tn.accounts.Authenticate(ctx, tn.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	added, err := tn.accounts.AddUser(ctx, admin, accounts.NewUser{Name: name, DisplayName: "Person " + name, Role: role, Actors: actors}, func(string) bool { return true }, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(added.Enroll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	password := "the password of " + name
+	if _, err := tn.accounts.Enroll(ctx, u.Query().Get("code"), password, accounts.LoginMeta{}); err != nil {
+		t.Fatal(err)
+	}
+	return password
+}
+
 // api sends a request with the node's token and returns status and body.
 func (tn *testNode) api(t testing.TB, method, path string, body string) (int, []byte) {
+	t.Helper()
+	return tn.apiAs(t, tn.token, method, path, body)
+}
+
+// apiAs sends a request with token tok and returns status and body.
+func (tn *testNode) apiAs(t testing.TB, tok, method, path string, body string) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -165,7 +213,7 @@ func (tn *testNode) api(t testing.TB, method, path string, body string) (int, []
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+tn.token)
+	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/activity+json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -119,7 +119,7 @@ func TestIntelFeedOffersSignals(t *testing.T) {
 		t.Errorf("taking in the feed again appended %d events to the change feed, want none", again-last)
 	}
 	b := newBrowser(t, vendor.url)
-	b.login(vendor.token)
+	b.login(vendor)
 	page := b.get("/ui/cases/" + url.PathEscape(listed))
 	for _, want := range []string{"Threat intelligence", "attacks: CVE-2026-7777 (Example Widget: Widget RCE)", "Deadlines"} {
 		if !strings.Contains(page, want) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
@@ -92,7 +93,7 @@ func (n *Node) rotateKey(ctx context.Context, name string, overlap time.Duration
 		if err := n.stepDone("stored"); err != nil {
 			return err
 		}
-		if _, err := tx.AppendAudit(store.AuditRecord{Kind: store.AuditAdmin, Actor: name, KeyID: rotated.KeyID, Decision: store.DecisionDone,
+		if _, err := tx.AppendAudit(store.AuditRecord{Kind: store.AuditAdmin, Actor: name, KeyID: rotated.KeyID, Decision: store.DecisionDone, Principal: accounts.LabelOf(ctx),
 			Reason: "actor key rotated from " + old.KeyID + ", which stays accepted until " + until.Format(time.RFC3339)}); err != nil {
 			return err
 		}

@@ -133,19 +133,6 @@ func (n *Node) countRequests(h http.Handler) http.Handler {
 	})
 }
 
-// requireMetricsToken lets a request through with the node's metrics token
-// or its API token. A request without either is recorded in the audit log.
-func (n *Node) requireMetricsToken(h http.HandlerFunc) http.HandlerFunc {
-	return n.auditRefusals(store.AuditAdmin, func(w http.ResponseWriter, r *http.Request) {
-		if !n.metricsToken.check(r) && !n.token.check(r) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="vultron"`)
-			problem.Write(w, problem.Unauthorized("GET /metrics needs the node's metrics token (or its API token) as Authorization: Bearer <token>"))
-			return
-		}
-		h(w, r)
-	})
-}
-
 // serveMetrics answers GET /metrics with promhttp, in the exposition
 // format and compression the scraper asks for (text by default). The
 // metrics are gathered first: when the store does not answer, the scrape

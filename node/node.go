@@ -21,6 +21,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/automation"
 	"github.com/openvultron/vultron/cases"
@@ -198,6 +199,20 @@ type Config struct {
 	// the bound are counted and summarised (see audit.go).
 	AuditPerRemote int
 	AuditPerWindow int
+	// SecondFactorOptional lets analysts and admins log in to the
+	// dashboard with a password alone (serve --second-factor optional);
+	// by default they need a second factor (accounts.Config).
+	SecondFactorOptional bool
+	// OIDC, when set, lets people log in to the dashboard through an
+	// OpenID provider (serve --oidc-issuer ...).
+	OIDC *accounts.OIDCConfig
+	// AttributeNames sends, with each activity a person has the node's
+	// actor send, that person's display name (serve --attribute-names;
+	// see outbox.By.DisplayName for where on the wire).
+	AttributeNames bool
+	// Argon2 is the cost of password hashes; zero means
+	// accounts.DefaultArgon2. Tests lower it.
+	Argon2 accounts.Argon2Params
 	// NoSync skips fsync in the store; for tests only.
 	NoSync bool
 	// Version is reported in NodeInfo.
@@ -315,6 +330,10 @@ type Node struct {
 	host     string // host[:port] of the public URL
 	scheme   string
 	token    tokenChecker
+	accounts *accounts.Service
+	// guards are the routes' guards by "METHOD path template", as the
+	// router registered them (authz.go).
+	guards   map[string]guard
 	verifier *actor.Verifier
 	keys     *actor.KeyFetcher // remote keys, refreshed when a peer announces a rotation
 	fetcher  *actor.Fetcher
@@ -534,6 +553,24 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if n.metricsToken, err = loadMetricsToken(cfg, token); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.accounts, err = accounts.New(accounts.Config{
+		Store:                db,
+		PublicURL:            base,
+		SecondFactorOptional: cfg.SecondFactorOptional,
+		Argon2:               cfg.Argon2,
+		OIDC:                 cfg.OIDC,
+		Now:                  cfg.Now,
+		Logger:               cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	// The API token is the first admin's (accounts.Bootstrap).
+	if link, err := n.accounts.Bootstrap(ctx, n.token.sum[:]); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	} else if link != "" {
+		fmt.Fprintf(cfg.Notice, "The API token is the token of the first admin, admin. Set admin's dashboard password and second factor at %s (shown once; vultron user enroll admin makes a new link)\n", link)
 	}
 
 	n.policy, err = policy.New(policy.Config{

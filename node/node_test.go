@@ -246,8 +246,8 @@ func TestOutboxRefusals(t *testing.T) {
 		wantStatus        int
 		wantError         string
 	}{
-		{"no token", "", `{}`, 401, "needs the node's API token"},
-		{"wrong token", "nope", `{}`, 401, "needs the node's API token"},
+		{"no token", "", `{}`, 401, "needs a token with the act scope"},
+		{"wrong token", "nope", `{}`, 401, "is not one of this node's"},
 		{"client-chosen id", "ok", `{"@context":"https://www.w3.org/ns/activitystreams","id":"https://x.example/1","type":"Create","object":{"type":"Note","content":"x"}}`, 400, "the node assigns ids"},
 		{"other actor", "ok", `{"@context":"https://www.w3.org/ns/activitystreams","type":"Create","actor":"https://x.example/actors/eve","object":{"type":"Note","content":"x"}}`, 403, "is not " + vendor.actorID("vendor")},
 		{"unknown semantic", "ok", `{"@context":"https://www.w3.org/ns/activitystreams","type":"Like","object":"https://x.example/notes/1"}`, 422, "not a Vultron message"},

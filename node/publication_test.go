@@ -218,7 +218,7 @@ func TestPublication(t *testing.T) {
 
 	// The case page shows the products and each reviewer's answer.
 	b := newBrowser(t, vendor.url)
-	b.login(vendor.token)
+	b.login(vendor)
 	page := b.get("/ui/cases/" + url.PathEscape(caseID))
 	if !strings.Contains(page, product) || !strings.Contains(page, "pkg:npm/quagga-zebra@2.0.0") || !strings.Contains(page, cve) ||
 		!strings.Contains(page, "review-approve") || !strings.Contains(page, "Looks right.") {

@@ -231,7 +231,7 @@ func TestForkedReplicaStopsUntilRebuilt(t *testing.T) {
 	// The dashboard says so on the case list and the case page, and
 	// offers the way out.
 	b := newBrowser(t, p.finder.url)
-	b.login(p.finder.token)
+	b.login(p.finder)
 	if list := b.get("/"); !strings.Contains(list, `replica-forked`) {
 		t.Errorf("the dashboard's case list does not show the fork:\n%s", list)
 	}

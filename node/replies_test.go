@@ -204,7 +204,7 @@ func TestRepliesOnTheWire(t *testing.T) {
 		t.Errorf("the vendor's case lists replies %v; want the Case Actor's RK of its Join and CK of its fix", found)
 	}
 	b := newBrowser(t, vendor.url)
-	b.login(vendor.token)
+	b.login(vendor)
 	page := b.get("/ui/cases/" + url.PathEscape(caseID))
 	if !strings.Contains(page, "acknowledged vendor&#39;s Join (RK)") {
 		t.Errorf("the case page's timeline does not show the acknowledgement of the vendor's Join:\n%s", page)

@@ -92,7 +92,7 @@ func TestSeveralReportsOneCase(t *testing.T) {
 		return relatedTo(t, vendor, c.ID) == "child "+other && relatedTo(t, vendor, other) == "parent "+c.ID
 	})
 	b := newBrowser(t, vendor.url)
-	b.login(vendor.token)
+	b.login(vendor)
 	if page := b.get("/ui/cases/" + url.PathEscape(c.ID)); !strings.Contains(page, "child: <a href=\"/ui/cases/"+url.PathEscape(other)) {
 		t.Errorf("the first case's page does not show its child case")
 	}

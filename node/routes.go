@@ -7,124 +7,149 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/problem"
-	"github.com/openvultron/vultron/store"
 )
 
 // routes builds the HTTP surface.
 func (n *Node) routes() http.Handler { return n.withClientIP(n.logRequests(n.router())) }
 
-// router returns the routes of the HTTP surface.
+// router returns the routes of the HTTP surface, each behind the guard
+// that says who may call it (authz.go).
 func (n *Node) router() *mux.Router {
 	r := mux.NewRouter()
+	n.guards = map[string]guard{}
 	// Never redirect or rewrite a path: a signed request's (request-target)
 	// must be verified against the path it was sent to. Match on the
 	// escaped path so that a case id can travel in one path segment.
 	r.SkipClean(true)
 	r.UseEncodedPath()
+	get, post, del := http.MethodGet, http.MethodPost, http.MethodDelete
+	read, act, admin := apiNeeds(accounts.ScopeRead), apiActsAs("name"), apiNeeds(accounts.ScopeAdmin)
+	route := func(method, path string, g guard, h http.HandlerFunc) { n.handle(r, method, path, false, g, h) }
 	// What peers call (node/federation): the documents anyone may read,
-	// and behind fromPeers what a signature decides on.
-	r.HandleFunc("/.well-known/webfinger", n.federation.WebFinger).Methods(http.MethodGet)
-	r.HandleFunc("/.well-known/nodeinfo", n.federation.NodeInfoLinks).Methods(http.MethodGet)
-	r.HandleFunc("/nodeinfo/2.1", n.federation.NodeInfo).Methods(http.MethodGet)
-	r.HandleFunc("/actors/{name}", n.federation.Actor).Methods(http.MethodGet)
-	r.HandleFunc("/actors/{name}/inbox", n.fromPeers(n.federation.Inbox)).Methods(http.MethodPost)
+	// and behind fromPeers what a signature decides on (or a token that
+	// reads).
+	route(get, "/.well-known/webfinger", public(), n.federation.WebFinger)
+	route(get, "/.well-known/nodeinfo", public(), n.federation.NodeInfoLinks)
+	route(get, "/nodeinfo/2.1", public(), n.federation.NodeInfo)
+	route(get, "/actors/{name}", public(), n.federation.Actor)
+	route(post, "/actors/{name}/inbox", peers(), n.fromPeers(n.federation.Inbox))
 	// The collections' counts are public, their members the admins'
-	// (isAdmin).
-	r.HandleFunc("/actors/{name}/followers", n.federation.Followers).Methods(http.MethodGet)
-	r.HandleFunc("/actors/{name}/following", n.federation.Following).Methods(http.MethodGet)
-	r.HandleFunc("/activities/{id}", n.fromPeers(n.federation.Activity)).Methods(http.MethodGet)
-	r.HandleFunc("/objects/{id}", n.fromPeers(n.federation.Object)).Methods(http.MethodGet)
-	r.HandleFunc("/cases/{cid}", n.fromPeers(n.federation.Case)).Methods(http.MethodGet)
-	r.HandleFunc("/cases/{cid}/ledger", n.fromPeers(n.federation.CaseLedger)).Methods(http.MethodGet)
-	// The JSON API (node/jsonapi), with the API token only.
-	r.HandleFunc("/actors/{name}/inbox", n.requireToken(n.jsonapi.Inbox)).Methods(http.MethodGet)
-	r.HandleFunc("/actors/{name}/outbox", n.requireToken(n.jsonapi.PostOutbox)).Methods(http.MethodPost)
-	r.HandleFunc("/actors/{name}/outbox", n.requireToken(n.jsonapi.Outbox)).Methods(http.MethodGet)
-	r.HandleFunc("/actors/{name}/invitations", n.requireToken(n.jsonapi.Invitations)).Methods(http.MethodGet)
-	r.HandleFunc("/api/actors/{name}/rotate-key", n.requireToken(n.jsonapi.RotateKey)).Methods(http.MethodPost)
-	r.HandleFunc("/api/actors", n.requireToken(n.jsonapi.Actors)).Methods(http.MethodGet)
-	r.HandleFunc("/api/cases", n.requireToken(n.jsonapi.Cases)).Methods(http.MethodGet)
-	r.HandleFunc("/api/cases/{id}", n.requireToken(n.jsonapi.Case)).Methods(http.MethodGet)
-	r.HandleFunc("/api/cases/{id}/ledger", n.requireToken(n.jsonapi.CaseLedger)).Methods(http.MethodGet)
-	r.HandleFunc("/api/cases/{id}/resync", n.requireToken(n.jsonapi.Resync)).Methods(http.MethodPost)
-	r.HandleFunc("/api/reports", n.requireToken(n.jsonapi.Reports)).Methods(http.MethodGet)
-	r.HandleFunc("/api/reports/{id}", n.requireToken(n.jsonapi.Report)).Methods(http.MethodGet)
-	r.HandleFunc("/api/deliveries", n.requireToken(n.jsonapi.Deliveries)).Methods(http.MethodGet)
-	r.HandleFunc("/api/deliveries/{id}/retry", n.requireToken(n.jsonapi.RetryDelivery)).Methods(http.MethodPost)
-	r.HandleFunc("/api/audit", n.requireToken(n.jsonapi.Audit)).Methods(http.MethodGet)
-	r.HandleFunc("/api/audit/verify", n.requireToken(n.jsonapi.VerifyAudit)).Methods(http.MethodGet)
-	r.HandleFunc("/api/deadlines", n.requireToken(n.jsonapi.Deadlines)).Methods(http.MethodGet)
-	r.HandleFunc("/api/intel", n.requireToken(n.jsonapi.Intel)).Methods(http.MethodGet)
-	r.HandleFunc("/api/policy", n.requireToken(n.jsonapi.Policy)).Methods(http.MethodGet)
-	r.HandleFunc("/api/cases/{id}/policy", n.requireToken(n.jsonapi.ExplainPolicy)).Methods(http.MethodGet)
+	// (isAdmin: a token with the admin scope).
+	route(get, "/actors/{name}/followers", optionalToken(), n.federation.Followers)
+	route(get, "/actors/{name}/following", optionalToken(), n.federation.Following)
+	route(get, "/activities/{id}", peers(), n.fromPeers(n.federation.Activity))
+	route(get, "/objects/{id}", peers(), n.fromPeers(n.federation.Object))
+	route(get, "/cases/{cid}", peers(), n.fromPeers(n.federation.Case))
+	route(get, "/cases/{cid}/ledger", peers(), n.fromPeers(n.federation.CaseLedger))
+	// The JSON API (node/jsonapi), with a token of the scope each needs.
+	route(get, "/actors/{name}/inbox", read, n.jsonapi.Inbox)
+	route(post, "/actors/{name}/outbox", act, n.jsonapi.PostOutbox)
+	route(get, "/actors/{name}/outbox", read, n.jsonapi.Outbox)
+	route(get, "/actors/{name}/invitations", read, n.jsonapi.Invitations)
+	route(post, "/api/actors/{name}/rotate-key", admin, n.jsonapi.RotateKey)
+	route(get, "/api/actors", read, n.jsonapi.Actors)
+	route(get, "/api/cases", read, n.jsonapi.Cases)
+	route(get, "/api/cases/{id}", read, n.jsonapi.Case)
+	route(get, "/api/cases/{id}/ledger", read, n.jsonapi.CaseLedger)
+	route(post, "/api/cases/{id}/resync", apiNeeds(accounts.ScopeAct), n.jsonapi.Resync)
+	route(get, "/api/reports", read, n.jsonapi.Reports)
+	route(get, "/api/reports/{id}", read, n.jsonapi.Report)
+	route(get, "/api/deliveries", read, n.jsonapi.Deliveries)
+	route(post, "/api/deliveries/{id}/retry", apiNeeds(accounts.ScopeAct), n.jsonapi.RetryDelivery)
+	route(get, "/api/audit", admin, n.jsonapi.Audit)
+	route(get, "/api/audit/verify", admin, n.jsonapi.VerifyAudit)
+	route(get, "/api/deadlines", read, n.jsonapi.Deadlines)
+	route(get, "/api/intel", read, n.jsonapi.Intel)
+	route(get, "/api/policy", read, n.jsonapi.Policy)
+	route(get, "/api/cases/{id}/policy", read, n.jsonapi.ExplainPolicy)
+	// People (node/jsonapi/users.go): who asks, the users (admins), the
+	// tokens (a user's own; an admin's of anyone).
+	route(get, "/api/whoami", read, n.jsonapi.WhoAmI)
+	route(get, "/api/users", admin, n.jsonapi.Users)
+	route(post, "/api/users", admin, n.jsonapi.AddUser)
+	route(get, "/api/users/{user}", admin, n.jsonapi.User)
+	route(del, "/api/users/{user}", admin, n.jsonapi.RemoveUser)
+	route(post, "/api/users/{user}/role", admin, n.jsonapi.SetRole)
+	route(post, "/api/users/{user}/disable", admin, n.jsonapi.DisableUser)
+	route(post, "/api/users/{user}/enable", admin, n.jsonapi.EnableUser)
+	route(post, "/api/users/{user}/reset-2fa", admin, n.jsonapi.Reset2FA)
+	route(post, "/api/users/{user}/enroll", admin, n.jsonapi.Enroll)
+	route(get, "/api/users/{user}/sessions", admin, n.jsonapi.UserSessions)
+	route(del, "/api/users/{user}/sessions/{handle}", admin, n.jsonapi.RevokeSession)
+	route(get, "/api/tokens", read, n.jsonapi.Tokens)
+	route(post, "/api/tokens", read, n.jsonapi.CreateToken)
+	route(del, "/api/tokens/{id}", read, n.jsonapi.RevokeToken)
 	// The published advisories and the CSAF provider (node/publication):
-	// anyone reads them; only the API token drafts and publishes.
-	r.HandleFunc("/advisories", n.publication.List).Methods(http.MethodGet)
-	r.HandleFunc("/advisories/{tracking}", n.publication.Page).Methods(http.MethodGet)
-	r.HandleFunc("/advisories/{tracking}/{file}", n.publication.Document).Methods(http.MethodGet)
-	r.HandleFunc("/.well-known/csaf/provider-metadata.json", n.publication.ProviderMetadata).Methods(http.MethodGet)
-	r.HandleFunc("/.well-known/csaf/white/feed-tlp-white.json", n.publication.Feed).Methods(http.MethodGet)
-	r.HandleFunc("/.well-known/csaf/white/index.txt", n.publication.Index).Methods(http.MethodGet)
-	r.HandleFunc("/.well-known/csaf/white/changes.csv", n.publication.Index).Methods(http.MethodGet)
-	r.HandleFunc("/.well-known/csaf/white/{year:[0-9]{4}}/{file}", n.publication.WellKnownFile).Methods(http.MethodGet)
-	r.HandleFunc("/api/cases/{id}/advisory/draft", n.requireToken(n.publication.Draft)).Methods(http.MethodGet)
-	r.HandleFunc("/api/cases/{id}/advisory/publish", n.requireToken(n.publication.Publish)).Methods(http.MethodPost)
-	// The embargo calendars (node/calendar): the feeds check their own
-	// feed token (or the API token), the links need the API token.
-	r.HandleFunc("/api/cases/{id}/embargo.ics", n.calendar.Case).Methods(http.MethodGet)
-	r.HandleFunc("/calendar.ics", n.calendar.All).Methods(http.MethodGet)
-	r.HandleFunc("/api/calendar", n.requireToken(n.calendar.Links)).Methods(http.MethodGet)
-	r.HandleFunc("/api/calendar/token", n.requireToken(n.calendar.RotateToken)).Methods(http.MethodPost)
+	// anyone reads them; drafting reads a case, publishing acts as the
+	// case's owner, which the person must act for (submit).
+	route(get, "/advisories", public(), n.publication.List)
+	route(get, "/advisories/{tracking}", public(), n.publication.Page)
+	route(get, "/advisories/{tracking}/{file}", public(), n.publication.Document)
+	route(get, "/.well-known/csaf/provider-metadata.json", public(), n.publication.ProviderMetadata)
+	route(get, "/.well-known/csaf/white/feed-tlp-white.json", public(), n.publication.Feed)
+	route(get, "/.well-known/csaf/white/index.txt", public(), n.publication.Index)
+	route(get, "/.well-known/csaf/white/changes.csv", public(), n.publication.Index)
+	route(get, "/.well-known/csaf/white/{year:[0-9]{4}}/{file}", public(), n.publication.WellKnownFile)
+	route(get, "/api/cases/{id}/advisory/draft", read, n.publication.Draft)
+	route(post, "/api/cases/{id}/advisory/publish", apiNeeds(accounts.ScopeAct), n.publication.Publish)
+	// The embargo calendars (node/calendar): the feeds take the feed
+	// token in the URL too; the links and the rotation need a token.
+	route(get, "/api/cases/{id}/embargo.ics", feedNeeds(), n.calendar.Case)
+	route(get, "/calendar.ics", feedNeeds(), n.calendar.All)
+	route(get, "/api/calendar", read, n.calendar.Links)
+	route(post, "/api/calendar/token", admin, n.calendar.RotateToken)
 	// Operations (ops.go, metrics.go).
-	r.HandleFunc("/metrics", n.requireMetricsToken(n.serveMetrics)).Methods(http.MethodGet)
-	r.HandleFunc("/readyz", n.serveReady).Methods(http.MethodGet)
-	r.PathPrefix("/schemas/").Handler(schemaServer()).Methods(http.MethodGet)
+	route(get, "/metrics", apiNeeds(accounts.ScopeMetrics), n.serveMetrics)
+	route(get, "/readyz", public(), n.serveReady)
+	n.handle(r, get, "/schemas/", true, public(), schemaServer())
 	r.Use(n.countRequests)
-	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+	route(get, "/healthz", public(), func(w http.ResponseWriter, _ *http.Request) {
 		problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	}).Methods(http.MethodGet)
-	// The dashboard (node/dashboard) guards its pages with its own
-	// sessions.
-	n.dashboard.Routes(r)
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	})
+	// The dashboard (node/dashboard): its pages need a logged-in session,
+	// its login steps are public and check their own pending session.
+	for _, dr := range n.dashboard.Routes() {
+		n.handle(r, dr.Method, dr.Path, dr.Prefix, uiNeeds(dr.Perm, dr.Audit), dr.Handler)
+	}
+	// What no route takes is counted too, as route "unmatched".
+	r.NotFoundHandler = n.countRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.NotFound("no such resource: %s", r.URL.Path))
-	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	}))
+	r.MethodNotAllowedHandler = n.countRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path))
-	})
+	}))
 	return r
 }
 
-// clientIPKey is the request context key of the client IP.
-type clientIPKey struct{}
-
 // withClientIP computes the client IP of every request once, with
 // policy.Policy.ClientIP (which honours the forwarding headers of trusted
-// proxies only), and carries it in the request's context: the per-IP rate
-// limit, the audit records and the request log all read it from there.
+// proxies only), and carries it in the request's context (reqInfo): the
+// per-IP rate limit, the audit records and the request log all read it
+// from there.
 func (n *Node) withClientIP(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ip := n.policy.ClientIP(r)
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey{}, ip)))
+		ri := &reqInfo{ip: n.policy.ClientIP(r)}
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, ri)))
 	})
 }
 
 // clientIP returns the client IP of r that withClientIP computed.
 func (n *Node) clientIP(r *http.Request) string {
-	if ip, ok := r.Context().Value(clientIPKey{}).(string); ok {
-		return ip
+	if ri, ok := r.Context().Value(reqInfoKey{}).(*reqInfo); ok {
+		return ri.ip
 	}
 	return n.policy.ClientIP(r)
 }
 
 // fromPeers guards a route peers call (inbox POSTs, signed GETs): a
-// request without the node's API token is first held to the per-IP rate
+// request without a token that reads is first held to the per-IP rate
 // limit, before its body is read or its signature looked at. Its
-// refusals are recorded in the audit log.
+// refusals are recorded in the audit log (its guard, peers()).
 func (n *Node) fromPeers(h http.HandlerFunc) http.HandlerFunc {
-	return n.auditRefusals(store.AuditInbound, func(w http.ResponseWriter, r *http.Request) {
-		if !n.token.check(r) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !n.reads(r) {
 			if err := n.policy.AdmitIP(n.clientIP(r)); err != nil {
 				n.federationRefused(r, "federation", err)
 				problem.Write(w, err)
@@ -132,39 +157,38 @@ func (n *Node) fromPeers(h http.HandlerFunc) http.HandlerFunc {
 			}
 		}
 		h(w, r)
-	})
+	}
 }
 
-// requireToken lets a request through only with the node's API token; the
-// metrics token gets 403. A request without it, and a refused POST with it,
-// are recorded in the audit log.
-func (n *Node) requireToken(h http.HandlerFunc) http.HandlerFunc {
-	return n.auditRefusals(store.AuditAdmin, func(w http.ResponseWriter, r *http.Request) {
-		if !n.token.check(r) {
-			if n.metricsToken.check(r) {
-				problem.Write(w, problem.Forbidden("the metrics token reads GET /metrics and nothing else; this endpoint needs the node's API token"))
-				return
-			}
-			w.Header().Set("WWW-Authenticate", `Bearer realm="vultron"`)
-			problem.Write(w, problem.Unauthorized("this endpoint needs the node's API token as Authorization: Bearer <token>"))
-			return
-		}
-		h(w, r)
-	})
+// reads reports whether r's principal holds the read scope: a token
+// reads what the federation serves to parties.
+func (n *Node) reads(r *http.Request) bool {
+	p, ok := accounts.PrincipalFrom(r.Context())
+	return ok && p.Can(accounts.ScopeRead)
 }
 
-// isAdmin reports whether a request is one of the node's admins': today
-// the holder of the API token. Every check of an admin's right that is not
-// a whole route behind requireToken (the members of the followers and
-// following collections) asks here, so that accounts with roles can take
-// its place in one function.
-func (n *Node) isAdmin(r *http.Request) bool { return n.token.check(r) }
+// isAdmin reports whether a request's principal holds the admin scope.
+// Every check of an admin's right that is not a whole route's permission
+// (the members of the followers and following collections) asks here.
+func (n *Node) isAdmin(r *http.Request) bool {
+	p, ok := accounts.PrincipalFrom(r.Context())
+	return ok && p.Can(accounts.ScopeAdmin)
+}
 
 // federationRefused logs a refused federation request and counts it in the
 // metrics.
 func (n *Node) federationRefused(r *http.Request, where string, err error) {
 	n.metrics.inboxRefused(problem.Status(err))
 	n.refused(r, where, err)
+}
+
+// loginRefused logs a refused login step and makes its whole error the
+// reason of the request's audit record: the page says "wrong name or
+// password", the log and the audit log say which (never the password or
+// the code, which accounts' errors do not quote).
+func (n *Node) loginRefused(r *http.Request, err error) {
+	info(r).note = problem.Clip(err.Error(), 300)
+	n.refused(r, "login", err)
 }
 
 // refused logs a refused request with its full error chain; the client saw
@@ -184,7 +208,11 @@ func (n *Node) logRequests(h http.Handler) http.Handler {
 		start := time.Now()
 		rec := &recorder{ResponseWriter: w}
 		h.ServeHTTP(rec, r)
-		n.log.Info().Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.Status()).
-			Int("bytes", rec.bytes).Dur("duration", time.Since(start)).Str("remote", n.clientIP(r)).Str("peer", r.RemoteAddr).Msg("request")
+		ev := n.log.Info().Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.Status()).
+			Int("bytes", rec.bytes).Dur("duration", time.Since(start)).Str("remote", n.clientIP(r)).Str("peer", r.RemoteAddr)
+		if p := info(r).principal; p != "" {
+			ev = ev.Str("principal", p)
+		}
+		ev.Msg("request")
 	})
 }

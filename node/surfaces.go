@@ -1,15 +1,18 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 
+	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/node/calendar"
 	"github.com/openvultron/vultron/node/dashboard"
 	"github.com/openvultron/vultron/node/federation"
 	"github.com/openvultron/vultron/node/internal/httpreq"
 	"github.com/openvultron/vultron/node/jsonapi"
 	"github.com/openvultron/vultron/node/publication"
+	"github.com/openvultron/vultron/outbox"
 )
 
 // buildSurfaces fills in the HTTP surfaces with what each needs of the
@@ -22,7 +25,7 @@ func (n *Node) buildSurfaces() error {
 		Verifier:   n.verifier,
 		Local:      n.Local,
 		LocalByID:  n.localByID,
-		Authorized: n.token.check,
+		Authorized: n.reads,
 		Admin:      n.isAdmin,
 		Refused:    n.federationRefused,
 		PublicURL:  n.cfg.PublicURL,
@@ -35,10 +38,12 @@ func (n *Node) buildSurfaces() error {
 	}
 	n.jsonapi, err = jsonapi.New(jsonapi.Config{
 		Store:      n.db,
-		Submit:     n.submitter.Submit,
+		Submit:     n.submit,
 		Resync:     n.engine.Resync,
 		Local:      n.Local,
 		Actors:     n.configuredActors,
+		Accounts:   n.accounts,
+		ClientIP:   n.clientIP,
 		RotateKey:  n.rotateKey,
 		Wake:       n.deliverer.Wake,
 		MaxBody:    n.cfg.MaxInboxBytes,
@@ -54,14 +59,13 @@ func (n *Node) buildSurfaces() error {
 		return err
 	}
 	n.calendar, err = calendar.New(calendar.Config{
-		Store:      n.db,
-		PublicURL:  n.cfg.PublicURL,
-		Host:       n.host,
-		Version:    n.cfg.Version,
-		FeedKey:    n.token.sum[:],
-		Authorized: n.token.check,
-		Now:        n.cfg.Now,
-		Logger:     n.cfg.Logger,
+		Store:     n.db,
+		PublicURL: n.cfg.PublicURL,
+		Host:      n.host,
+		Version:   n.cfg.Version,
+		FeedKey:   n.token.sum[:],
+		Now:       n.cfg.Now,
+		Logger:    n.cfg.Logger,
 	})
 	if err != nil {
 		return err
@@ -72,7 +76,7 @@ func (n *Node) buildSurfaces() error {
 		LocalByID: n.localByID,
 		Roles:     n.roles,
 		Submit: func(ctx context.Context, name string, body []byte) (string, error) {
-			s, err := n.submitter.Submit(ctx, name, body)
+			s, err := n.submit(ctx, name, body)
 			return s.ID, err
 		},
 		CaseID:  func(r *http.Request) (string, error) { return httpreq.CaseID(r, n.db) },
@@ -84,13 +88,15 @@ func (n *Node) buildSurfaces() error {
 	}
 	n.dashboard, err = dashboard.New(dashboard.Config{
 		Store:        n.db,
-		Submit:       n.submitter.Submit,
+		Submit:       n.submit,
 		Resync:       n.engine.Resync,
 		Local:        n.Local,
 		LocalByID:    n.localByID,
 		IsLocal:      n.isLocal,
 		FetchActor:   n.fetchActor,
-		TokenMatches: n.token.matches,
+		Accounts:     n.accounts,
+		LoginRefused: n.loginRefused,
+		ClientIP:     n.clientIP,
 		CalendarURL:  n.calendar.URL,
 		Refused:      n.refused,
 		PublicURL:    n.cfg.PublicURL,
@@ -104,4 +110,29 @@ func (n *Node) buildSurfaces() error {
 	}
 	n.services = append(n.services, service{name: "dashboard-names", run: n.dashboard.Run})
 	return nil
+}
+
+// submit has local actor name send body on behalf of the request's
+// principal (the authorization middleware put it in ctx), which must act
+// for that actor: it is the one way from a person to an outbox (the API's
+// outbox, the dashboard's forms, an advisory's publication as the case's
+// owner), so an analyst's actors are checked here whatever the route
+// checked. The user's name is kept with the stored activity and its audit
+// record, and with Config.AttributeNames their display name travels with
+// the activity (outbox.By). What the node does on its own (automation)
+// carries no principal and sends on the node's behalf.
+func (n *Node) submit(ctx context.Context, name string, body []byte) (outbox.Submitted, error) {
+	var by outbox.By
+	if p, ok := accounts.PrincipalFrom(ctx); ok {
+		if err := p.Allow(accounts.Permission{Scope: accounts.ScopeAct, ActorVar: "actor"}, name); err != nil {
+			return outbox.Submitted{}, err
+		}
+	}
+	if p, ok := accounts.PrincipalFrom(ctx); ok && p.User != "" {
+		by.Name = p.Name
+		if n.cfg.AttributeNames {
+			by.DisplayName = cmp.Or(p.DisplayName, p.Name)
+		}
+	}
+	return n.submitter.SubmitBy(ctx, name, body, by)
 }

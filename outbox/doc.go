@@ -11,6 +11,13 @@
 // Deliveries to one recipient for one case are sent in order: the store
 // hands out only the oldest pending delivery of each lane.
 //
+// SubmitBy records who asked for an activity (By: a user's name, which
+// the node knows from the request's principal): the name is stored with
+// the activity and in its audit record, never sent; only a display name,
+// which the node gives when it is configured to name people, travels, as
+// the activity's attributedTo (an AS2 Person with a name and no id). The
+// actor and the signature stay the organization's.
+//
 // # Delivery
 //
 // A Deliverer runs a dispatcher and a fixed pool of workers. The dispatcher

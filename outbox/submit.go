@@ -79,12 +79,33 @@ type Submitted struct {
 	Recipients []string // the actors it is delivered to
 }
 
-// Submit validates an activity that local actor name sends, fills in its
-// id, actor and publication time (and the ids of new objects it carries),
-// checks it against the actor's protocol state, and stores it with one
-// queued delivery per recipient, all in one transaction. It returns a
-// *problem.Error for every refusal; nothing is stored then.
+// By is the person on whose request a local actor sends an activity: a
+// user of the node (package accounts). The zero By is the node itself
+// (an automatic action, a reply).
+type By struct {
+	// Name is the user's name, kept with the stored activity and in its
+	// audit record (store.StoredActivity.SentBy); never sent.
+	Name string
+	// DisplayName, when set, travels with the activity as its
+	// attributedTo: an AS2 Person with this name and no id, beside the
+	// actor that signs it. The node sets it only when it is configured
+	// to (serve --attribute-names); the activity's actor and signature
+	// stay the organization's.
+	DisplayName string
+}
+
+// Submit is SubmitBy on the node's own behalf.
 func (s *Submitter) Submit(ctx context.Context, name string, body []byte) (Submitted, error) {
+	return s.SubmitBy(ctx, name, body, By{})
+}
+
+// SubmitBy validates an activity that local actor name sends on by's
+// request, fills in its id, actor and publication time (and the ids of
+// new objects it carries), checks it against the actor's protocol state,
+// and stores it, with who asked, and one queued delivery per recipient,
+// all in one transaction. It returns a *problem.Error for every refusal;
+// nothing is stored then.
+func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by By) (Submitted, error) {
 	local, ok := s.cfg.Local(name)
 	if !ok {
 		return Submitted{}, problem.NotFound("no actor %q on this node", name)
@@ -107,6 +128,12 @@ func (s *Submitter) Submit(ctx context.Context, name string, body []byte) (Submi
 	act.ID = s.cfg.NewID("activities")
 	act.Actor = vocab.RefTo(local.ID)
 	act.Published = now.Format(time.RFC3339)
+	// With a person's name to send, the node names them: what the client
+	// put in the activity's attributedTo is replaced, so no one is sent as
+	// someone else.
+	if by.DisplayName != "" {
+		act.AttributedTo = vocab.Refs{Items: []vocab.Ref{{Object: &vocab.Actor{ObjectBase: vocab.ObjectBase{Type: "Person", Name: by.DisplayName}}}}, Single: true}
+	}
 	s.fillObjectIDs(act, local, now)
 
 	recipients := recipientsOf(act, local.ID)
@@ -207,6 +234,7 @@ func (s *Submitter) Submit(ctx context.Context, name string, body []byte) (Submi
 				Semantic:   string(semantic),
 				CreatedAt:  now,
 				Deliveries: targets,
+				SentBy:     by.Name,
 			})
 		})
 		if attempt >= 2 {

@@ -1,7 +1,9 @@
 package outbox
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -294,5 +296,43 @@ func TestSubmitResolvesRecipientsFirst(t *testing.T) {
 	pending, err := db.PendingCount(ctx)
 	if err != nil || pending != 2 {
 		t.Errorf("%d deliveries queued (%v), want the two to actors not refused", pending, err)
+	}
+}
+
+// TestSubmitByNamesThePerson checks what SubmitBy keeps of the person
+// who asked: the user's name with the stored activity and in its audit
+// record, and, when a display name is given, an AS2 Person with that name
+// (and no id) as the activity's attributedTo, in place of whatever the
+// client put there, while the actor stays the organization's.
+func TestSubmitByNamesThePerson(t *testing.T) {
+	v := newVendorOutbox(t, nil, nil)
+	if err := v.receiveReport(nil); err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf(`{"@context":%q,"type":"Accept","object":%q,"to":[%q],"attributedTo":{"type":"Person","name":"Someone Else"}}`,
+		vocab.VultronContext, offerID, finderID)
+	sub, err := v.sub.SubmitBy(context.Background(), "vendor", []byte(body), By{Name: "alice", DisplayName: "Alice Liddell"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent map[string]any
+	if err := json.Unmarshal(sub.Body, &sent); err != nil {
+		t.Fatal(err)
+	}
+	if by, _ := sent["attributedTo"].(map[string]any); len(by) != 2 || by["type"] != "Person" || by["name"] != "Alice Liddell" {
+		t.Errorf("attributedTo = %v, want only a Person named Alice Liddell", sent["attributedTo"])
+	}
+	if sent["actor"] != v.vendor.ID {
+		t.Errorf("actor = %v, want the vendor's", sent["actor"])
+	}
+	err = v.db.View(context.Background(), func(tx *store.ReadTx) error {
+		a, err := tx.Activity(sub.ID)
+		if err == nil && (a.SentBy != "alice" || !bytes.Equal(a.Body, sub.Body)) {
+			t.Errorf("stored activity sent by %q; want alice, with the body sent", a.SentBy)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

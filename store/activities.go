@@ -62,10 +62,21 @@ type StoredActivity struct {
 	// Time is when an inbound activity was received or an outbound one was
 	// created.
 	Time time.Time
+	// SentBy names the person (a user of package accounts) on whose
+	// request this node's actor sent an outbound activity; "" when the
+	// node sent it on its own (a reply, a Case Actor's announcement).
+	SentBy string
 }
 
+// encodeActivity writes a, with tagActivity when it names no sender (the
+// layout from before SentBy, so such records read the same as before)
+// and tagActivitySentBy, the same fields and SentBy last, when it does.
 func encodeActivity(a *StoredActivity, digest []byte) []byte {
-	e := newEncoder(tagActivity, len(a.Body)+len(a.Sender)+len(a.KeyID)+len(a.Semantic)+len(a.Actor)+80)
+	tag := tagActivity
+	if a.SentBy != "" {
+		tag = tagActivitySentBy
+	}
+	e := newEncoder(tag, len(a.Body)+len(a.Sender)+len(a.KeyID)+len(a.Semantic)+len(a.Actor)+len(a.SentBy)+80)
 	e.uvarint(uint64(a.Direction))
 	e.string(a.Actor)
 	e.strings(a.Recipients)
@@ -75,11 +86,18 @@ func encodeActivity(a *StoredActivity, digest []byte) []byte {
 	e.string(a.Semantic)
 	e.time(a.Time)
 	e.bytes(a.Body)
+	if a.SentBy != "" {
+		e.string(a.SentBy)
+	}
 	return e.buf
 }
 
 func decodeActivity(id string, v []byte) (StoredActivity, error) {
-	d := newDecoder(tagActivity, v)
+	tag := tagActivity
+	if len(v) > 0 && v[0] == tagActivitySentBy {
+		tag = tagActivitySentBy
+	}
+	d := newDecoder(tag, v)
 	a := StoredActivity{ID: id}
 	a.Direction = Direction(d.uvarint())
 	a.Actor = d.string()
@@ -90,6 +108,9 @@ func decodeActivity(id string, v []byte) (StoredActivity, error) {
 	a.Semantic = d.string()
 	a.Time = d.time()
 	a.Body = d.bytes()
+	if tag == tagActivitySentBy {
+		a.SentBy = d.string()
+	}
 	if len(a.Recipients) == 0 {
 		a.Recipients = nil
 	}

@@ -39,8 +39,14 @@ import (
 // pruning yet: removing a prefix would need a checkpoint record that names
 // the hash it continues from, which VerifyAudit would then take as its start.
 
-// tagAudit is the record tag of an audit record.
-const tagAudit byte = 0x06
+// tagAudit is the record tag of an audit record, and tagAuditPrincipal
+// the tag of one that names a principal: the same fields with Principal
+// after Dropped. A record without a principal keeps tagAudit, so the
+// chains written before principals verify as they did.
+const (
+	tagAudit          byte = 0x06
+	tagAuditPrincipal byte = 0x09
+)
 
 // Audit record kinds.
 const (
@@ -48,6 +54,10 @@ const (
 	AuditOutbound = "outbound"
 	AuditKey      = "key"
 	AuditAdmin    = "admin"
+	// AuditAccount records what happens to the node's people: logins
+	// and their refusals, users, roles, tokens and second factors
+	// (package accounts).
+	AuditAccount = "account"
 )
 
 // Audit decisions.
@@ -72,7 +82,8 @@ const (
 type AuditRecord struct {
 	Seq  uint64    `json:"seq"`
 	Time time.Time `json:"time"`
-	// Kind is AuditInbound, AuditOutbound, AuditKey or AuditAdmin.
+	// Kind is AuditInbound, AuditOutbound, AuditKey, AuditAdmin or
+	// AuditAccount.
 	Kind string `json:"kind"`
 	// Actor is the local actor concerned (recipient, author), or the
 	// admin principal ("api-token") for admin actions.
@@ -93,6 +104,11 @@ type AuditRecord struct {
 	// Dropped counts refusals from the same remote that were not recorded
 	// one by one in the node's refusal budget (see node/audit.go).
 	Dropped uint64 `json:"dropped,omitempty"`
+	// Principal is who made the request: a user of package accounts and
+	// the credential it came with ("alice via token 3f9a2c1b", "alice via
+	// session 9e1d44a0"), or a token of the node ("metrics token"); for
+	// an outbound activity, the person who had it sent.
+	Principal string `json:"principal,omitempty"`
 	// Prev is the hex hash of the record before (empty for the first).
 	Prev string `json:"prev,omitempty"`
 	// Hash is the hex SHA-256 of the canonical encoding of this record.
@@ -102,7 +118,11 @@ type AuditRecord struct {
 // canonical returns the canonical encoding of rec with the given previous
 // hash: every field but Hash, in a fixed order.
 func (rec *AuditRecord) canonical(prev []byte) []byte {
-	e := newEncoder(tagAudit, 256)
+	tag := tagAudit
+	if rec.Principal != "" {
+		tag = tagAuditPrincipal
+	}
+	e := newEncoder(tag, 256)
 	e.uvarint(rec.Seq)
 	e.time(rec.Time)
 	e.string(rec.Kind)
@@ -116,6 +136,9 @@ func (rec *AuditRecord) canonical(prev []byte) []byte {
 	e.uvarint(uint64(max(rec.Status, 0)))
 	e.string(rec.Remote)
 	e.uvarint(rec.Dropped)
+	if rec.Principal != "" {
+		e.string(rec.Principal)
+	}
 	e.bytes(prev)
 	return e.buf
 }
@@ -126,7 +149,11 @@ func decodeAudit(v []byte) (AuditRecord, []byte, []byte, error) {
 		return AuditRecord{}, nil, nil, fmt.Errorf("%w: audit record too short", errCorrupt)
 	}
 	body, sum := v[:len(v)-sha256.Size], v[len(v)-sha256.Size:]
-	d := newDecoder(tagAudit, body)
+	tag := tagAudit
+	if body[0] == tagAuditPrincipal {
+		tag = tagAuditPrincipal
+	}
+	d := newDecoder(tag, body)
 	var rec AuditRecord
 	rec.Seq = d.uvarint()
 	rec.Time = d.time()
@@ -141,6 +168,9 @@ func decodeAudit(v []byte) (AuditRecord, []byte, []byte, error) {
 	rec.Status = int(d.uvarint())
 	rec.Remote = d.string()
 	rec.Dropped = d.uvarint()
+	if tag == tagAuditPrincipal {
+		rec.Principal = d.string()
+	}
 	prev := d.bytes()
 	if err := d.finish(); err != nil {
 		return AuditRecord{}, nil, nil, err

@@ -75,7 +75,7 @@ func queueStep(t *testing.T, db *DB, rng *rand.Rand, i int) {
 			t.Fatal(err)
 		}
 	case op == 5 && len(dead) > 0:
-		if _, err := db.RequeueDeadLetter(ctx, pick(dead)); err != nil {
+		if _, err := db.RequeueDeadLetter(ctx, pick(dead), ""); err != nil {
 			t.Fatal(err)
 		}
 	default:
@@ -189,7 +189,7 @@ func countCrashChild(t *testing.T, path string) {
 				}
 				if err == nil && rng.IntN(4) == 0 {
 					if dead, _, derr := db.DeadLetters(ctx, 0, 1); derr == nil && len(dead) > 0 {
-						if _, err = db.RequeueDeadLetter(ctx, dead[0].ID); errors.Is(err, ErrNotFound) {
+						if _, err = db.RequeueDeadLetter(ctx, dead[0].ID, ""); errors.Is(err, ErrNotFound) {
 							err = nil
 						}
 					}

@@ -57,12 +57,17 @@ var (
 	bucketAudit       = []byte("audit")
 	bucketEvents      = []byte("events")
 	bucketWebhooks    = []byte("webhooks")
+	// bucketSessions held the dashboard's sessions before they moved to
+	// the accounts bucket with the users they belong to; it is no longer
+	// written, and a session in it opens nothing.
+	bucketSessions = []byte("sessions")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketActors, bucketActivities, bucketInbox, bucketOutbox,
 		bucketDedup, bucketDedupTime, bucketDeliveries, bucketDeadLetters,
 		bucketRemoteKeys, bucketCases, bucketAudit, bucketEvents, bucketWebhooks,
 		bucketDeliveriesDue, bucketDeliveryLanes, bucketFiles, bucketSessions, bucketFollows,
+		bucketAccounts,
 	}
 
 	keySchemaVersion = []byte("schema_version")

@@ -376,8 +376,9 @@ func (db *DB) deliveryPage(ctx context.Context, bucket []byte, after uint64, lim
 // RequeueDeadLetter moves a dead-lettered delivery back into the queue, at the
 // end of its lane and due now, with Attempts reset to 0 and FirstQueued set to
 // now so that the retry horizon starts over; LastError is kept. It returns the
-// delivery's new id, or ErrNotFound if id is not a dead letter.
-func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64) (uint64, error) {
+// delivery's new id, or ErrNotFound if id is not a dead letter. by names
+// who asked (a principal's label), for the audit record.
+func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64, by string) (uint64, error) {
 	now := db.now()
 	var newID uint64
 	err := db.Update(ctx, func(tx *Tx) error {
@@ -401,7 +402,7 @@ func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64) (uint64, error) 
 			return err
 		}
 		if _, err := tx.AppendAudit(AuditRecord{Kind: AuditAdmin, Actor: d.Actor, Signer: d.Recipient,
-			ActivityID: d.ActivityID, Decision: DecisionRequeued,
+			ActivityID: d.ActivityID, Decision: DecisionRequeued, Principal: by,
 			Reason: fmt.Sprintf("dead letter %d requeued as delivery %d", id, newID)}); err != nil {
 			return err
 		}

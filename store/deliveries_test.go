@@ -168,14 +168,14 @@ func TestDeliveryDeadLetterAndRequeue(t *testing.T) {
 		// Requeued o1 goes to the end of its lane, due now, with a fresh
 		// retry horizon: it waits behind o2.
 		later := clock.Advance(time.Hour)
-		newID, err := db.RequeueDeadLetter(ctx, dead[0].ID)
+		newID, err := db.RequeueDeadLetter(ctx, dead[0].ID, "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if newID <= due[0].ID {
 			t.Errorf("requeued id %d is not after o2's %d", newID, due[0].ID)
 		}
-		if _, err := db.RequeueDeadLetter(ctx, dead[0].ID); !errors.Is(err, ErrNotFound) {
+		if _, err := db.RequeueDeadLetter(ctx, dead[0].ID, ""); !errors.Is(err, ErrNotFound) {
 			t.Errorf("requeue twice = %v, want ErrNotFound", err)
 		}
 		if dead := allDeliveries(t, db, true); len(dead) != 0 {

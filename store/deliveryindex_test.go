@@ -286,7 +286,7 @@ func runQueueModel(t *testing.T, be backend, seed uint64, steps int) {
 				continue
 			}
 			what = fmt.Sprintf("requeue %d", d.ID)
-			_, err = db.RequeueDeadLetter(ctx, d.ID)
+			_, err = db.RequeueDeadLetter(ctx, d.ID, "")
 		case op < 97:
 			step := time.Duration(rng.IntN(240)) * time.Second
 			what = fmt.Sprintf("clock +%s", step)

@@ -46,9 +46,9 @@
 //   - Every commit is announced on a LISTEN/NOTIFY channel, so Changed fires
 //     in every process.
 //   - The secrets every process must hold the same (actor keys, tokens)
-//     are kept sealed in the files bucket (files.go), and dashboard sessions
-//     in the sessions bucket (sessions.go). The data key is never stored:
-//     each process is given it.
+//     are kept sealed in the files bucket (files.go), and the users, their
+//     tokens and dashboard sessions in the accounts bucket (accounts.go).
+//     The data key is never stored: each process is given it.
 //
 // # What it stores
 //
@@ -61,7 +61,8 @@
 //	actors        local actor name → LocalActor (public part only; private
 //	              keys are kept outside the database)
 //	activities    activity id → stored activity (raw body, direction, local
-//	              actor(s), sender, signing key, body digest, times)
+//	              actor(s), sender, signing key, body digest, times, and
+//	              the person who had an outbound one sent)
 //	inbox         one sub-bucket per local actor: sequence → activity id
 //	outbox        one sub-bucket per local actor: sequence → activity id
 //	dedup         inbound activity id → body digest and first-seen time
@@ -78,7 +79,10 @@
 //	              through Tx.Case and ReadTx.Case
 //	files         path in the data directory → content: the secrets the
 //	              processes of a node on a shared store hold alike (files.go)
-//	sessions      SHA-256 of a dashboard session id → Session (sessions.go)
+//	sessions      no longer written (dashboard sessions before accounts)
+//	accounts      one sub-bucket per kind of record of package accounts
+//	              (users, tokens, sessions and their indexes), sealed like
+//	              a case's buckets (accounts.go)
 //	follows       the local actors' followers and followings, pending or
 //	              accepted, with kept counts (follows.go)
 //

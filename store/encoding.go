@@ -24,8 +24,11 @@ const (
 	tagDelivery byte = 0x03
 	tagActor    byte = 0x04
 	tagKey      byte = 0x05
-	// 0x06 is the audit record's (audit.go).
-	tagSession byte = 0x07
+	// 0x06 is the audit record's (audit.go), 0x09 the audit record's
+	// with a principal; 0x07 was a dashboard session's, before sessions
+	// moved to the accounts bucket; 0x08 is a follow's (follows.go).
+	// tagActivitySentBy is an activity with the person who sent it.
+	tagActivitySentBy byte = 0x0A
 )
 
 // errCorrupt marks a record that cannot be decoded.

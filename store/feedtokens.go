@@ -27,8 +27,9 @@ func (r *ReadTx) FeedTokenGeneration() (uint64, error) {
 }
 
 // RotateFeedToken bumps the generation of the calendar feed token, which
-// retires the token of the generation before, and returns the new one.
-func (db *DB) RotateFeedToken(ctx context.Context) (uint64, error) {
+// retires the token of the generation before, and returns the new one. It
+// is audited, with by (a principal's label) as who asked.
+func (db *DB) RotateFeedToken(ctx context.Context, by string) (uint64, error) {
 	var gen uint64
 	err := db.Update(ctx, func(tx *Tx) error {
 		cur, err := tx.FeedTokenGeneration()
@@ -38,7 +39,12 @@ func (db *DB) RotateFeedToken(ctx context.Context) (uint64, error) {
 		gen = cur + 1
 		v := make([]byte, 8)
 		binary.BigEndian.PutUint64(v, gen)
-		return tx.bucket(bucketMeta).Put(keyFeedTokenGeneration, v)
+		if err := tx.bucket(bucketMeta).Put(keyFeedTokenGeneration, v); err != nil {
+			return err
+		}
+		_, err = tx.AppendAudit(AuditRecord{Kind: AuditAdmin, Decision: DecisionDone, Principal: by,
+			Reason: fmt.Sprintf("calendar feed token rotated to generation %d", gen)})
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: rotate feed token: %w", err)

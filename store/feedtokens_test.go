@@ -31,7 +31,7 @@ func TestFeedTokenGeneration(t *testing.T) {
 			t.Fatalf("a new store's generation is %d, want 0", g)
 		}
 		for want := uint64(1); want <= 2; want++ {
-			got, err := db.RotateFeedToken(ctx)
+			got, err := db.RotateFeedToken(ctx, "")
 			if err != nil || got != want || read(db) != want {
 				t.Fatalf("rotation %d: got %d (%v), read %d", want, got, err, read(db))
 			}

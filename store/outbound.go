@@ -35,6 +35,9 @@ type Outbound struct {
 	// Deliveries lists the recipient inboxes. It may be empty for an
 	// activity with no remote recipients.
 	Deliveries []DeliveryTarget
+	// SentBy names the person on whose request the actor sent it
+	// (StoredActivity.SentBy); it is also the audit record's principal.
+	SentBy string
 }
 
 // EnqueueOutbound stores an outbound activity, appends it to its actor's
@@ -110,6 +113,7 @@ func (t *Tx) EnqueueOutbound(out Outbound) error {
 		Semantic:  out.Semantic,
 		Body:      out.Body,
 		Time:      out.CreatedAt,
+		SentBy:    out.SentBy,
 	}, digest)); err != nil {
 		return fmt.Errorf("put activity: %w", err)
 	}
@@ -129,7 +133,7 @@ func (t *Tx) EnqueueOutbound(out Outbound) error {
 			return err
 		}
 	}
-	_, err = t.AppendAudit(AuditRecord{Kind: AuditOutbound, Time: now, Actor: out.Actor, ActivityID: out.ID,
+	_, err = t.AppendAudit(AuditRecord{Kind: AuditOutbound, Time: now, Actor: out.Actor, ActivityID: out.ID, Principal: out.SentBy,
 		Digest: hex.EncodeToString(digest), Decision: DecisionEnqueued,
 		Reason: fmt.Sprintf("queued for %d recipients", len(out.Deliveries))})
 	return err

@@ -288,7 +288,7 @@ func syncDir(dir string) error {
 }
 
 // isSealedBucket reports whether the values of the top-level bucket name are
-// sealed. The cases bucket is sealed through CaseBucket.
+// sealed. The cases and accounts buckets are sealed through CaseBucket.
 func isSealedBucket(name []byte) bool {
 	switch string(name) {
 	case string(bucketActivities), string(bucketDeliveries), string(bucketDeadLetters), string(bucketEvents), string(bucketFiles), string(bucketSessions):
@@ -380,18 +380,28 @@ func resealAll(tx kvTx, s *sealer, sealed bool) (int, error) {
 			return n, err
 		}
 	}
+	// The cases and the accounts are namespaces of nested buckets, each
+	// sealed under its path (CaseBucket).
 	var walk func(path string, b kvBucket) error
 	walk = func(path string, b kvBucket) error {
-		if err := reseal("cases/"+path, b); err != nil {
+		if err := reseal(path, b); err != nil {
 			return err
 		}
 		return b.ForEachBucket(func(k []byte) error {
 			return walk(path+"/"+string(k), b.Bucket(k))
 		})
 	}
-	cases := tx.Bucket(bucketCases)
-	err := cases.ForEachBucket(func(k []byte) error {
-		return walk(string(k), cases.Bucket(k))
-	})
-	return n, err
+	for _, root := range [][]byte{bucketCases, bucketAccounts} {
+		top := tx.Bucket(root)
+		if top == nil {
+			continue // a file from before the bucket, which Open creates next
+		}
+		err := top.ForEachBucket(func(k []byte) error {
+			return walk(string(root)+"/"+string(k), top.Bucket(k))
+		})
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }

@@ -90,6 +90,17 @@ func fillStore(t *testing.T, db *DB) {
 	if err := db.DeadLetter(ctx, due[0].ID, "gone"); err != nil {
 		t.Fatal(err)
 	}
+	// A user's record in the accounts bucket, as package accounts writes
+	// them, nested one level like a case's.
+	if err := db.Update(ctx, func(tx *Tx) error {
+		users, err := tx.Accounts("users")
+		if err != nil {
+			return err
+		}
+		return users.Put([]byte("u1"), []byte(`{"name":"`+marker+` analyst"}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // checkStore asserts every value written by fillStore reads back.
@@ -135,7 +146,17 @@ func checkStore(t *testing.T, db *DB) {
 		if n != 1 {
 			return fmt.Errorf("%d notes, want 1", n)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		users, err := tx.Accounts("users")
+		if err != nil {
+			return err
+		}
+		if v := users.Get([]byte("u1")); !bytes.Contains(v, []byte(marker)) {
+			return fmt.Errorf("user record = %q", v)
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -218,9 +218,18 @@ type CaseBucket struct {
 	b    kvBucket
 	name string
 	r    *ReadTx
+	// root is the top-level bucket the namespace is in, for the
+	// additional data: "" for the cases bucket, "accounts" for the
+	// accounts' (accounts.go).
+	root string
 }
 
-func (c *CaseBucket) path() string { return "cases/" + c.name }
+func (c *CaseBucket) path() string {
+	if c.root != "" {
+		return c.root + "/" + c.name
+	}
+	return "cases/" + c.name
+}
 
 // Bucket returns the named sub-bucket. In a read-write transaction it is
 // created if missing; in a read-only one a missing sub-bucket is ErrNotFound.
@@ -234,13 +243,13 @@ func (c *CaseBucket) Bucket(name string) (*CaseBucket, error) {
 		if b == nil {
 			return nil, fmt.Errorf("case bucket %s: %w", full, ErrNotFound)
 		}
-		return &CaseBucket{b: b, name: full, r: c.r}, nil
+		return &CaseBucket{b: b, name: full, r: c.r, root: c.root}, nil
 	}
 	b, err := c.b.CreateBucketIfNotExists([]byte(name))
 	if err != nil {
 		return nil, fmt.Errorf("case bucket %s: %w", full, err)
 	}
-	return &CaseBucket{b: b, name: full, r: c.r}, nil
+	return &CaseBucket{b: b, name: full, r: c.r, root: c.root}, nil
 }
 
 // Get returns a copy of the value stored under key, or nil if there is none

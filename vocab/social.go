@@ -170,11 +170,21 @@ func idOf(p gofed.JSONLDIdProperty) string {
 	return p.Get().String()
 }
 
-func firstActor(p gofed.ActivityStreamsActorProperty) string {
-	if p == nil || p.Len() == 0 {
+// iriOrObject is an item of a go-fed property that holds an IRI or an
+// object: the actor and object properties' iterators alike.
+type iriOrObject interface {
+	IsIRI() bool
+	GetIRI() *url.URL
+	GetType() gofed.Type
+}
+
+// firstID returns the id of the first item of a go-fed actor or object
+// property: its IRI, or the id of the object given inline; "" when none.
+func firstID[I iriOrObject](n int, at func(int) I) string {
+	if n == 0 {
 		return ""
 	}
-	it := p.At(0)
+	it := at(0)
 	if it.IsIRI() {
 		return it.GetIRI().String()
 	}
@@ -184,18 +194,18 @@ func firstActor(p gofed.ActivityStreamsActorProperty) string {
 	return ""
 }
 
-func firstObjectIRI(p gofed.ActivityStreamsObjectProperty) string {
-	if p == nil || p.Len() == 0 {
+func firstActor(p gofed.ActivityStreamsActorProperty) string {
+	if p == nil {
 		return ""
 	}
-	it := p.At(0)
-	if it.IsIRI() {
-		return it.GetIRI().String()
+	return firstID(p.Len(), p.At)
+}
+
+func firstObjectIRI(p gofed.ActivityStreamsObjectProperty) string {
+	if p == nil {
+		return ""
 	}
-	if t := it.GetType(); t != nil {
-		return idOf(t.GetJSONLDId())
-	}
-	return ""
+	return firstID(p.Len(), p.At)
 }
 
 func parseIRIs(ids ...string) ([]*url.URL, error) {

@@ -98,7 +98,7 @@ func auditRows(ctx context.Context, c *client, after uint64, limit int) ([]api.A
 
 func printAudit(env *environment, rows []api.AuditRecord) {
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tTIME\tKIND\tDECISION\tSTATUS\tACTOR\tSIGNER\tKEY\tACTIVITY\tREMOTE\tREASON")
+	fmt.Fprintln(tw, "SEQ\tTIME\tKIND\tDECISION\tSTATUS\tACTOR\tSIGNER\tKEY\tACTIVITY\tREMOTE\tBY\tREASON")
 	for _, r := range rows {
 		status := "-"
 		if r.Status != 0 {
@@ -108,8 +108,8 @@ func printAudit(env *environment, rows []api.AuditRecord) {
 		if r.Dropped > 0 && reason == "" {
 			reason = fmt.Sprintf("%d not recorded one by one", r.Dropped)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.UTC().Format(time.RFC3339), r.Kind, r.Decision,
-			status, dash(r.Actor), dash(r.Signer), dash(r.KeyID), dash(r.ActivityID), dash(r.Remote), dash(reason))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, r.Time.UTC().Format(time.RFC3339), r.Kind, r.Decision,
+			status, dash(r.Actor), dash(r.Signer), dash(r.KeyID), dash(r.ActivityID), dash(r.Remote), dash(r.Principal), dash(reason))
 	}
 	tw.Flush()
 }

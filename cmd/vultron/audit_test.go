@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -71,6 +72,10 @@ func TestAuditCommand(t *testing.T) {
 		}
 	}
 	out := n.ok(t, "audit", "show")
+	// Who did it: the first admin was made by the node itself.
+	if !regexp.MustCompile(`REMOTE +BY +REASON`).MatchString(out) || !regexp.MustCompile(`account +done .* node +first start: user admin added`).MatchString(out) {
+		t.Errorf("audit show does not say who did what:\n%s", out)
+	}
 	if !strings.Contains(out, "SEQ") || strings.Count(out, "refused") != 3 || !strings.Contains(out, "request is not signed") || !strings.Contains(out, "127.0.0.1") {
 		t.Fatalf("audit show:\n%s", out)
 	}
@@ -81,7 +86,15 @@ func TestAuditCommand(t *testing.T) {
 	if len(rows) != 1 || rows[0].Seq != 2 || rows[0].Status != 401 || rows[0].Kind != "inbound" || rows[0].Hash == "" || rows[0].Prev == "" {
 		t.Fatalf("audit show --after 1 --limit 1 --json = %+v", rows)
 	}
-	if out := n.ok(t, "audit", "verify"); !strings.Contains(out, "audit log intact: 3 records") {
+	// The first record is the account kind's: the node's start made the
+	// API token's holder its first admin.
+	if err := json.Unmarshal([]byte(n.ok(t, "audit", "show", "--limit", "1", "--json")), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].Seq != 1 || rows[0].Kind != "account" {
+		t.Fatalf("audit show --limit 1 --json = %+v, want the first admin's record", rows)
+	}
+	if out := n.ok(t, "audit", "verify"); !strings.Contains(out, "audit log intact: 4 records") {
 		t.Fatalf("audit verify: %q", out)
 	}
 	if code, _, errOut := n.cli(t, "audit", "frob"); code != 2 || !strings.Contains(errOut, `unknown audit command "frob"`) {

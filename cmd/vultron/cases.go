@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -247,11 +248,18 @@ func resyncCase(ctx context.Context, env *environment, c *client, id string, reb
 	return nil
 }
 
+// sentEntry is a ledger entry as --json prints it: the entry's own fields,
+// and for this node's own entries the person who had it sent.
+type sentEntry struct {
+	ledger.Entry
+	SentBy string `json:"sentBy,omitempty"`
+}
+
 func printLedger(ctx context.Context, env *environment, c *client, id string, from int64, asJSON bool) error {
-	var all []ledger.Entry
+	var all []sentEntry
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	if !asJSON {
-		fmt.Fprintln(tw, "INDEX\tRECORDED\tEVENT\tACTIVITY\tHASH")
+		fmt.Fprintln(tw, "INDEX\tRECORDED\tEVENT\tBY\tACTIVITY\tHASH")
 	}
 	for {
 		var page api.LedgerPage
@@ -260,14 +268,14 @@ func printLedger(ctx context.Context, env *environment, c *client, id string, fr
 		}
 		for _, e := range page.Entries {
 			if asJSON {
-				all = append(all, e)
+				all = append(all, sentEntry{Entry: e, SentBy: page.SentBy[e.LogObjectID]})
 				continue
 			}
 			received, err := time.Parse(time.RFC3339Nano, e.ReceivedAt)
 			if err != nil {
 				return fmt.Errorf("the node's ledger entry is malformed: %w", err)
 			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.LogIndex, received.UTC().Format(time.RFC3339), e.EventType, e.LogObjectID, shortHash(e.EntryHash))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", e.LogIndex, received.UTC().Format(time.RFC3339), e.EventType, cmp.Or(page.SentBy[e.LogObjectID], "-"), e.LogObjectID, shortHash(e.EntryHash))
 		}
 		if page.Next == nil || len(page.Entries) == 0 {
 			break

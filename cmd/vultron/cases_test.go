@@ -43,6 +43,14 @@ func fakeNode(t *testing.T) (url, tokenFile string) {
 "participants":[{"actor":"http://n/actors/vendor","roles":["vendor","case_owner"],"rmState":"VALID","vfdState":"Vfd","pecState":"SIGNATORY","engaged":true}],
 "notes":[{"author":"http://n/actors/vendor","content":"fix in progress","published":"2026-11-22T09:00:00Z"}]}`))
 	})
+	mux.HandleFunc("/api/cases/{id}/ledger", func(w http.ResponseWriter, r *http.Request) {
+		// Entry 1 was sent on alice's request from this node; entry 0 by
+		// the Case Actor on its own.
+		w.Write([]byte(`{"entries":[
+{"caseId":"http://n/cases/abc","logIndex":0,"disposition":"recorded","logObjectId":"http://n/activities/a0","eventType":"create_case","payloadSnapshot":{},"prevLogHash":"00","entryHash":"aa00","receivedAt":"2026-11-22T09:00:00Z"},
+{"caseId":"http://n/cases/abc","logIndex":1,"disposition":"recorded","logObjectId":"http://n/activities/a1","eventType":"validate_report","payloadSnapshot":{},"prevLogHash":"aa00","entryHash":"bb11","receivedAt":"2026-11-22T09:01:00Z"}],
+"sentBy":{"http://n/activities/a1":"alice"}}`))
+	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	tokenFile = filepath.Join(t.TempDir(), "api-token")
@@ -66,9 +74,18 @@ func TestCaseCommand(t *testing.T) {
 		{[]string{"case", "frob", "--node", url, "--token-file", tokenFile}, 2, []string{`unknown case command "frob"`}},
 		{[]string{"case", "show", "http://n/cases/abc", "--node", url, "--token-file", tokenFile}, 0, []string{"owner       http://n/actors/vendor"}},
 		{[]string{"case", "show", "bc", "--node", url, "--token-file", tokenFile}, 0, []string{"case        http://n/cases/abc"}},
-		{[]string{"case", "list", "--node", url, "--token-file", filepath.Join(t.TempDir(), "missing")}, 1, []string{"read the API token of the node at " + url}},
+		// The ledger names the person behind this node's own entries.
+		{[]string{"case", "ledger", "abc", "--node", url, "--token-file", tokenFile}, 0, []string{"BY", "validate_report  alice  http://n/activities/a1", "create_case      -      http://n/activities/a0"}},
+		// --json keeps each entry as the ledger has it, with sentBy beside
+		// its fields for this node's own entries.
+		{[]string{"case", "ledger", "abc", "--json", "--node", url, "--token-file", tokenFile}, 0, []string{`"entryHash": "bb11",
+    "receivedAt": "2026-11-22T09:01:00Z",
+    "sentBy": "alice"`, `"entryHash": "aa00",
+    "receivedAt": "2026-11-22T09:00:00Z"
+  }`}},
+		{[]string{"case", "list", "--node", url, "--token-file", filepath.Join(t.TempDir(), "missing")}, 1, []string{"read the token for the node at " + url}},
 		// A token of another node: the sentence names the node and the file.
-		{[]string{"case", "list", "--node", url, "--token-file", otherToken}, 1, []string{"the node at " + url + " refused the API token from " + otherToken + " (401)"}},
+		{[]string{"case", "list", "--node", url, "--token-file", otherToken}, 1, []string{"the node at " + url + " refused the token from " + otherToken + " (401"}},
 		// No scheme: one sentence, exit 2.
 		{[]string{"case", "list", "--node", "127.0.0.1:7001", "--token-file", tokenFile}, 2, []string{`--node must be the node's URL with its scheme, such as http://127.0.0.1:7001, not "127.0.0.1:7001"`}},
 	}

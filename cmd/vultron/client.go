@@ -23,17 +23,24 @@ type nodeFlags struct {
 	node      *string
 	tokenFile *string
 	config    *string
+	env       *environment
 }
+
+// Defaults of the node and token a command uses when nothing names them.
+const (
+	defaultNode      = "http://127.0.0.1:7001"
+	defaultTokenFile = "./data/api-token"
+)
 
 func addNodeFlags(fs *flag.FlagSet) nodeFlags {
 	return nodeFlags{
-		node:      fs.String("node", "http://127.0.0.1:7001", "base URL of the node"),
-		tokenFile: fs.String("token-file", "./data/api-token", "file holding the node's API token"),
+		node:      fs.String("node", defaultNode, "base URL of the node"),
+		tokenFile: fs.String("token-file", defaultTokenFile, "file holding a token of the node (the node's API token, or a user's)"),
 		config:    fs.String("config", "", "JSON file of settings (keys are the flag names)"),
 	}
 }
 
-// client talks to a node's API with its token.
+// client talks to a node's API with a token.
 type client struct {
 	base      string
 	token     string
@@ -43,6 +50,14 @@ type client struct {
 
 // parse parses a node command's flags, completes them from the
 // environment and the config file, and returns a client for the node.
+//
+// The node and the token come, in this order, from the command line
+// (--node, --token-file), the environment (VULTRON_NODE,
+// VULTRON_TOKEN_FILE), the --config file, the login that `vultron login`
+// stored (its node, and its token when the node is that login's), and
+// last the defaults (http://127.0.0.1:7001 and ./data/api-token, what
+// `make run` makes): a token named for a command wins over a login, and a
+// login's token is only ever sent to the node it was made for.
 func (f nodeFlags) parse(fs *flag.FlagSet, env *environment, args []string) (*client, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
@@ -50,18 +65,39 @@ func (f nodeFlags) parse(fs *flag.FlagSet, env *environment, args []string) (*cl
 	if err := applySettings(fs, env.getenv, *f.config); err != nil {
 		return nil, err
 	}
-	return f.newClient()
+	f.env = env
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	return f.newClient(set["node"], set["token-file"])
 }
 
-// newClient checks the node's URL, reads the token and returns a client.
-func (f nodeFlags) newClient() (*client, error) {
-	base, err := nodeURL(*f.node)
+// newClient checks the node's URL, finds the token and returns a client.
+// nodeSet and tokenSet say whether the command line, the environment or
+// the config file named the node and the token file.
+func (f nodeFlags) newClient(nodeSet, tokenSet bool) (*client, error) {
+	var login *savedLogins
+	if !nodeSet || !tokenSet {
+		var err error
+		if login, err = readLogins(f.env); err != nil {
+			return nil, err
+		}
+	}
+	raw := *f.node
+	if !nodeSet && login != nil && login.Default != "" {
+		raw = login.Default
+	}
+	base, err := nodeURL(raw)
 	if err != nil {
 		return nil, err
 	}
+	if !tokenSet && login != nil {
+		if saved, ok := login.Nodes[base]; ok && saved.Token != "" {
+			return &client{base: base, token: saved.Token, tokenFile: "the login of " + login.path, http: &http.Client{Timeout: 30 * time.Second}}, nil
+		}
+	}
 	data, err := os.ReadFile(*f.tokenFile)
 	if err != nil {
-		return nil, fmt.Errorf("read the API token of the node at %s: %w (give the node's token file with --token-file or VULTRON_TOKEN_FILE)", base, err)
+		return nil, fmt.Errorf("read the token for the node at %s: %w (give a token file with --token-file or VULTRON_TOKEN_FILE, or log in with vultron login --node %s)", base, err, base)
 	}
 	token := strings.TrimSpace(string(data))
 	if token == "" {
@@ -80,9 +116,27 @@ func nodeURL(raw string) (string, error) {
 	return strings.TrimRight(raw, "/"), nil
 }
 
-// do sends a request and decodes a JSON answer into out (when not nil). A
-// refusal becomes an error carrying the node's one-sentence reason.
+// do sends a request with an activity body (or none) and decodes a JSON
+// answer into out (when not nil). A refusal becomes an error carrying the
+// node's one-sentence reason.
 func (c *client) do(ctx context.Context, method, path string, body []byte, out any) error {
+	return c.send(ctx, method, path, "application/activity+json", body, out)
+}
+
+// call sends in (when not nil) as a JSON body and decodes the JSON answer
+// into out (when not nil), as do.
+func (c *client) call(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("encode the request: %w", err)
+		}
+	}
+	return c.send(ctx, method, path, "application/json", body, out)
+}
+
+func (c *client) send(ctx context.Context, method, path, contentType string, body []byte, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
@@ -90,7 +144,7 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, out a
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
-		req.Header.Set("Content-Type", "application/activity+json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -103,14 +157,15 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, out a
 	}
 	if resp.StatusCode >= 300 {
 		if resp.StatusCode == http.StatusUnauthorized {
-			return &nodeError{status: resp.StatusCode, msg: fmt.Sprintf("the node at %s refused the API token from %s (401); give that node's token file with --token-file or VULTRON_TOKEN_FILE", c.base, c.tokenFile)}
+			msg, _ := problem.ReadBody(data)
+			return &nodeError{status: resp.StatusCode, msg: fmt.Sprintf("the node at %s refused the token from %s (401: %s); give a token file of that node with --token-file or VULTRON_TOKEN_FILE, or log in with vultron login", c.base, c.tokenFile, msg)}
 		}
 		if msg, ok := problem.ReadBody(data); ok {
 			return &nodeError{status: resp.StatusCode, msg: fmt.Sprintf("the node refused (%d): %s", resp.StatusCode, msg)}
 		}
 		return &nodeError{status: resp.StatusCode, msg: "the node answered " + resp.Status}
 	}
-	if out == nil {
+	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {

@@ -45,6 +45,9 @@ type environment struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// stdin is what vultron login --with-token reads; nil when a command
+	// has no input.
+	stdin io.Reader
 }
 
 // errUsage marks an error caused by the command line rather than by the
@@ -85,6 +88,10 @@ func commands() []command {
 		{name: "product", summary: "state a product's status in a case: affected, fixed, not-affected, under-investigation", run: runProduct},
 		{name: "advisory", summary: "the case's advisory: draft, share for review, review, publication time, publish", run: runAdvisory},
 		{name: "model", summary: "print the protocol's state models, histories and desiderata baselines", run: runModel},
+		{name: "user", summary: "manage the node's users: add (a token and an enrollment link), list, role, disable, remove, reset-2fa", run: runUser},
+		{name: "token", summary: "create, list or revoke tokens with scopes (read, act, admin, metrics, calendar)", run: runToken},
+		{name: "login", summary: "keep a token of a node for the other commands, in your configuration directory", run: runLogin},
+		{name: "logout", summary: "forget (and with --revoke, revoke) the token a login keeps", run: runLogout},
 	}
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
 	return cmds
@@ -175,7 +182,7 @@ func isBoolFlag(f *flag.Flag) bool {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	env := &environment{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	env := &environment{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, stdin: os.Stdin}
 	code := run(ctx, env, os.Args[1:])
 	stop()
 	os.Exit(code)

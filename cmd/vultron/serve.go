@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/deadline"
@@ -71,6 +72,13 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	retryFirst := fs.Duration("retry-first", outbox.DefaultRetryPolicy().First, "wait after a delivery's first failure; each further failure doubles it")
 	retryMax := fs.Duration("retry-max", outbox.DefaultRetryPolicy().Max, "longest wait between two delivery attempts")
 	retryHorizon := fs.Duration("retry-horizon", outbox.DefaultRetryPolicy().Horizon, "how long a failing delivery is retried before it becomes a dead letter")
+	secondFactor := fs.String("second-factor", "required", "whether analysts and admins need a second factor (authenticator app, passkey) to log in\nto the dashboard with a password: required or optional")
+	oidcIssuer := fs.String("oidc-issuer", "", "issuer URL of an OpenID provider people log in to the dashboard through (single sign-on)")
+	oidcClientID := fs.String("oidc-client-id", "", "this node's client id at the OpenID provider")
+	oidcSecretFile := fs.String("oidc-client-secret-file", "", "file holding this node's client secret at the OpenID provider")
+	oidcRoleClaim := fs.String("oidc-role-claim", "groups", "ID token claim whose values give a person's role")
+	oidcRoleMap := fs.String("oidc-role-map", "", "the role of each value of the role claim, such as 'psirt-admins=admin,psirt=analyst'; a person\nwith no mapped value is refused (the highest mapped role wins; set again at every login)")
+	attributeNames := fs.Bool("attribute-names", false, "send, with each activity a person has one of the node's actors send, that person's display name\n(as the activity's attributedTo, an AS2 Person with a name and no id); off: peers see the actor only")
 	checkFirst := fs.Duration("replica-check-first", cases.DefaultIdleMin, "first wait between two checks of a replica in sync against its Case Actor's ledger\n(also how soon a participant that closed, and is sent only what concerns it, fetches the rest); each check that finds nothing new doubles it")
 	checkMax := fs.Duration("replica-check-max", cases.DefaultIdleMax, "longest wait between two checks of a replica in sync")
 	checkRetryFirst := fs.Duration("replica-retry-first", cases.DefaultRetryMin, "wait after a failed check of a replica; each further failure doubles it")
@@ -147,6 +155,13 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if _, err := policy.ParseTrustedProxies(trustedProxies); err != nil {
 		return usageError("--trusted-proxy: %v", err)
 	}
+	if *secondFactor != "required" && *secondFactor != "optional" {
+		return usageError("--second-factor is required or optional, not %q", *secondFactor)
+	}
+	oidcCfg, err := oidcConfig(*oidcIssuer, *oidcClientID, *oidcSecretFile, *oidcRoleClaim, *oidcRoleMap)
+	if err != nil {
+		return err
+	}
 	retry := outbox.DefaultRetryPolicy()
 	retry.First, retry.Max, retry.Horizon = *retryFirst, *retryMax, *retryHorizon
 	if retry.First <= 0 || retry.Max < retry.First || retry.Horizon <= 0 {
@@ -199,41 +214,44 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		deadlines = &cfg
 	}
 	n, err := node.New(ctx, node.Config{
-		Deadlines:         deadlines,
-		Policy:            pol,
-		PolicyFile:        *policyFile,
-		PolicyReload:      reload,
-		IntelFeeds:        intelFeeds,
-		IntelInterval:     *intelInterval,
-		DataDir:           *dataDir,
-		DataKeyFile:       *dataKeyFile,
-		DataKey:           env.getenv("VULTRON_DATA_KEY"),
-		Store:             *storeURL,
-		MetricsTokenFile:  *metricsTokenFile,
-		Listen:            *listen,
-		PublicURL:         *publicURL,
-		Actors:            acs,
-		DateWindow:        *window,
-		DefaultEmbargo:    time.Duration(defaultEmbargo),
-		MaxEmbargo:        time.Duration(maxEmbargo),
-		AllowPrivatePeers: *allowPrivate,
-		MaxInboxBytes:     *maxBody,
-		Federation:        mode,
-		AllowPeers:        allowPeers,
-		PeerRate:          *peerRate,
-		PeerBurst:         *peerBurst,
-		IPRate:            *ipRate,
-		IPBurst:           *ipBurst,
-		TrustedProxies:    trustedProxies,
-		DeliveryWorkers:   *workers,
-		DeliveryLease:     *lease,
-		Webhooks:          webhooks,
-		WebhookSecretFile: *webhookSecret,
-		Retry:             retry,
-		ReplicaSync:       replicaSync,
-		Version:           version,
-		Logger:            log,
-		Notice:            env.stdout,
+		Deadlines:            deadlines,
+		Policy:               pol,
+		PolicyFile:           *policyFile,
+		PolicyReload:         reload,
+		IntelFeeds:           intelFeeds,
+		IntelInterval:        *intelInterval,
+		DataDir:              *dataDir,
+		DataKeyFile:          *dataKeyFile,
+		DataKey:              env.getenv("VULTRON_DATA_KEY"),
+		Store:                *storeURL,
+		MetricsTokenFile:     *metricsTokenFile,
+		Listen:               *listen,
+		PublicURL:            *publicURL,
+		Actors:               acs,
+		DateWindow:           *window,
+		DefaultEmbargo:       time.Duration(defaultEmbargo),
+		MaxEmbargo:           time.Duration(maxEmbargo),
+		AllowPrivatePeers:    *allowPrivate,
+		MaxInboxBytes:        *maxBody,
+		Federation:           mode,
+		AllowPeers:           allowPeers,
+		PeerRate:             *peerRate,
+		PeerBurst:            *peerBurst,
+		IPRate:               *ipRate,
+		IPBurst:              *ipBurst,
+		TrustedProxies:       trustedProxies,
+		DeliveryWorkers:      *workers,
+		DeliveryLease:        *lease,
+		Webhooks:             webhooks,
+		WebhookSecretFile:    *webhookSecret,
+		Retry:                retry,
+		ReplicaSync:          replicaSync,
+		SecondFactorOptional: *secondFactor == "optional",
+		OIDC:                 oidcCfg,
+		AttributeNames:       *attributeNames,
+		Version:              version,
+		Logger:               log,
+		Notice:               env.stdout,
 	})
 	if err != nil {
 		return err
@@ -299,6 +317,37 @@ func (d *daysFlag) Set(v string) error {
 	}
 	*d = daysFlag(dur)
 	return nil
+}
+
+// oidcConfig reads the single sign-on flags: none of them, or an issuer,
+// a client id, a client secret file and a role map together.
+func oidcConfig(issuer, clientID, secretFile, claim, roleMap string) (*accounts.OIDCConfig, error) {
+	if issuer == "" && clientID == "" && secretFile == "" && roleMap == "" {
+		return nil, nil
+	}
+	if issuer == "" || clientID == "" || secretFile == "" || roleMap == "" {
+		return nil, usageError("single sign-on needs --oidc-issuer, --oidc-client-id, --oidc-client-secret-file and --oidc-role-map together")
+	}
+	roles, err := accounts.ParseRoleMap(roleMap)
+	if err != nil {
+		return nil, usageError("--oidc-role-map: %v", err)
+	}
+	info, err := os.Stat(secretFile)
+	if err != nil {
+		return nil, fmt.Errorf("read the OpenID client secret: %w", err)
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("the OpenID client secret file %s can be read by other users (mode %v); run chmod 600 %s", secretFile, info.Mode().Perm(), secretFile)
+	}
+	raw, err := os.ReadFile(secretFile)
+	if err != nil {
+		return nil, fmt.Errorf("read the OpenID client secret: %w", err)
+	}
+	secret := strings.TrimSpace(string(raw))
+	if secret == "" {
+		return nil, fmt.Errorf("the OpenID client secret file %s is empty", secretFile)
+	}
+	return &accounts.OIDCConfig{Issuer: issuer, ClientID: clientID, ClientSecret: secret, RoleClaim: claim, RoleMap: roles}, nil
 }
 
 // readDeadlines reads a deadline configuration, refusing one too large

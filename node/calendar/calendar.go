@@ -34,10 +34,16 @@
 // old feed URLs without touching the API token, and the token itself is
 // never stored. It also changes when the API token changes.
 //
+// A user's token with the calendar scope (vultron token create --scope
+// calendar) reads the feeds too, in the header or in the URL, and is
+// revoked on its own.
+//
 // The package reads cases from the store and writes nothing but the feed
 // token's generation; it never shows a report's name or content. The node
-// routes to its handlers (node/routes.go) and serves Links and RotateToken
-// only with the API token.
+// routes to its handlers (node/routes.go) behind its guard, which checks
+// the feed token (FeedToken) or a token's calendar scope before a feed is
+// served, a token that reads before Links, and an admin's before
+// RotateToken.
 package calendar
 
 import (
@@ -55,6 +61,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/node/internal/httpreq"
@@ -75,11 +82,8 @@ type Config struct {
 	// FeedKey is the secret the feed tokens are derived from: a hash of
 	// the node's API token, so that a new API token retires the feed URLs.
 	FeedKey []byte
-	// Authorized reports whether a request carries the node's API token,
-	// which reads the feeds too.
-	Authorized func(*http.Request) bool
-	Now        func() time.Time
-	Logger     zerolog.Logger
+	Now     func() time.Time
+	Logger  zerolog.Logger
 }
 
 // Feeds serves the embargo calendars.
@@ -89,8 +93,8 @@ type Feeds struct {
 
 // New returns the feeds of cfg.
 func New(cfg Config) (*Feeds, error) {
-	if cfg.Store == nil || cfg.Authorized == nil || cfg.Now == nil || len(cfg.FeedKey) == 0 {
-		return nil, errors.New("calendar: a store, a feed key, a token check and a clock are required")
+	if cfg.Store == nil || cfg.Now == nil || len(cfg.FeedKey) == 0 {
+		return nil, errors.New("calendar: a store, a feed key and a clock are required")
 	}
 	return &Feeds{cfg: cfg}, nil
 }
@@ -139,35 +143,17 @@ func (f *Feeds) currentToken(ctx context.Context) (string, error) {
 	return f.tokenOf(gen), nil
 }
 
-// allowed reports whether r may read a calendar feed: the API token in
-// the Authorization header, or the current feed token in ?token=.
-func (f *Feeds) allowed(r *http.Request) (bool, error) {
-	if f.cfg.Authorized(r) {
-		return true, nil
-	}
-	got := r.URL.Query().Get("token")
-	if got == "" {
+// FeedToken reports whether tok is the current feed token. The node's
+// guard of the feeds' routes asks it for a ?token= (node/authz.go).
+func (f *Feeds) FeedToken(ctx context.Context, tok string) (bool, error) {
+	if tok == "" {
 		return false, nil
 	}
-	want, err := f.currentToken(r.Context())
+	want, err := f.currentToken(ctx)
 	if err != nil {
 		return false, err
 	}
-	return subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1, nil
-}
-
-// checkAccess answers 401 (or the store's error) and returns false when r
-// may not read a calendar feed.
-func (f *Feeds) checkAccess(w http.ResponseWriter, r *http.Request) bool {
-	ok, err := f.allowed(r)
-	if err != nil {
-		problem.Write(w, err)
-		return false
-	}
-	if !ok {
-		problem.Write(w, problem.Unauthorized("a calendar feed needs the feed token (?token=) or the node's API token"))
-	}
-	return ok
+	return subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1, nil
 }
 
 // writeLinks writes the feed URLs with the feed token tok.
@@ -180,7 +166,8 @@ func (f *Feeds) writeLinks(w http.ResponseWriter, tok string) {
 }
 
 // Links answers GET /api/calendar: the feed URLs with the feed token, for
-// a person to paste into a calendar client. The route needs the API token.
+// a person to paste into a calendar client. The route needs a token that
+// reads.
 func (f *Feeds) Links(w http.ResponseWriter, r *http.Request) {
 	tok, err := f.currentToken(r.Context())
 	if err != nil {
@@ -191,10 +178,10 @@ func (f *Feeds) Links(w http.ResponseWriter, r *http.Request) {
 }
 
 // RotateToken answers POST /api/calendar/token: a new feed token, which
-// retires the old one, and the feed URLs with it. The route needs the API
-// token.
+// retires the old one, and the feed URLs with it. The route needs an
+// admin's token.
 func (f *Feeds) RotateToken(w http.ResponseWriter, r *http.Request) {
-	gen, err := f.cfg.Store.RotateFeedToken(r.Context())
+	gen, err := f.cfg.Store.RotateFeedToken(r.Context(), accounts.LabelOf(r.Context()))
 	if err != nil {
 		problem.Write(w, err)
 		return
@@ -204,9 +191,6 @@ func (f *Feeds) RotateToken(w http.ResponseWriter, r *http.Request) {
 
 // All answers GET /calendar.ics: every case's embargo.
 func (f *Feeds) All(w http.ResponseWriter, r *http.Request) {
-	if !f.checkAccess(w, r) {
-		return
-	}
 	var all []*cases.Case
 	err := f.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
 		for after := ""; ; {
@@ -230,9 +214,6 @@ func (f *Feeds) All(w http.ResponseWriter, r *http.Request) {
 
 // Case answers GET /api/cases/{id}/embargo.ics.
 func (f *Feeds) Case(w http.ResponseWriter, r *http.Request) {
-	if !f.checkAccess(w, r) {
-		return
-	}
 	id, err := httpreq.CaseID(r, f.cfg.Store)
 	if err != nil {
 		problem.Write(w, err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
@@ -46,6 +47,39 @@ type Offers struct {
 	Any bool
 	// Locals counts the local actors that take part in the case.
 	Locals int
+}
+
+// For returns the offers of o that principal p may take: those of the
+// actors it acts for, none for a viewer. o is shared between page views
+// and stays as it is.
+func (o Offers) For(p accounts.Principal) Offers {
+	keep := func(as []string) []string {
+		var out []string
+		for _, a := range as {
+			if p.ActsFor(a) {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	out := Offers{As: map[string][]string{}, Locals: o.Locals}
+	for action, as := range o.As {
+		if kept := keep(as); len(kept) > 0 {
+			out.As[action] = kept
+			out.Any = true
+		}
+	}
+	for _, po := range o.Proposals {
+		mine := proposalOffer{Proposal: po.Proposal}
+		for _, a := range po.Answers {
+			if a.As = keep(a.As); len(a.As) > 0 {
+				mine.Answers = append(mine.Answers, a)
+				out.Any = true
+			}
+		}
+		out.Proposals = append(out.Proposals, mine)
+	}
+	return out
 }
 
 // stepForm is one of the case page's one-button forms.

@@ -21,10 +21,8 @@ package dashboard
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
 	"embed"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -39,6 +37,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/rs/zerolog"
 
+	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
@@ -58,10 +57,6 @@ var webFiles embed.FS
 const SessionCookie = "vultron_session"
 
 const (
-	sessionTTL = 12 * time.Hour
-	// maxSessions bounds the session table: a login beyond it evicts the
-	// session that expires first.
-	maxSessions = 1000
 	// timelineLength is how many of the newest ledger entries a case page
 	// lists.
 	timelineLength = 50
@@ -75,15 +70,27 @@ const (
 	notePage = 100
 )
 
-// uiSession is one logged-in browser, as read from the store for one
-// request. Sessions live in the store (store.Session), so every process of
-// a node on a shared store knows them.
+// uiSession is the request's dashboard session, as the node's guard read
+// it from the store (accounts.SessionFrom): every process of a node on a
+// shared store knows the same sessions.
 type uiSession struct {
-	id      string
-	csrf    string
-	expires time.Time
-	flash   string // the outcome of the last form, shown once
-	flashOK bool
+	id        string
+	csrf      string
+	flash     string // the outcome of the last form, shown once
+	flashOK   bool
+	principal accounts.Principal
+	state     accounts.SessionState
+}
+
+// sessionOf returns the request's session, whatever its stage; nil when
+// the browser has none.
+func sessionOf(r *http.Request) *uiSession {
+	cur, ok := accounts.SessionFrom(r.Context())
+	if !ok {
+		return nil
+	}
+	return &uiSession{id: cur.ID, csrf: cur.State.CSRF, flash: cur.State.Flash, flashOK: cur.State.FlashOK,
+		principal: cur.State.Principal, state: cur.State}
 }
 
 // Config is what the dashboard needs from the node.
@@ -102,9 +109,14 @@ type Config struct {
 	IsLocal   func(id string) bool
 	// FetchActor fetches a remote actor's document, for its name.
 	FetchActor func(ctx context.Context, iri string) (*vocab.Actor, error)
-	// TokenMatches reports whether s is the node's API token, which opens
-	// a session.
-	TokenMatches func(s string) bool
+	// Accounts are the node's people: their logins, sessions and second
+	// factors.
+	Accounts *accounts.Service
+	// LoginRefused logs a refused login step and gives its cause to the
+	// request's audit record; the person sees only the sentence.
+	LoginRefused func(r *http.Request, err error)
+	// ClientIP returns a request's client IP.
+	ClientIP func(*http.Request) string
 	// CalendarURL is the link to the node's embargo feed.
 	CalendarURL func(ctx context.Context) string
 	// Refused logs a refused form with its whole error; the person sees
@@ -168,7 +180,7 @@ func (d *Dashboard) csHistory(tx *store.ReadTx, c *cases.Case) (cvdstate.History
 // which the node runs as one of its services.
 func New(cfg Config) (*Dashboard, error) {
 	if cfg.Store == nil || cfg.Submit == nil || cfg.Resync == nil || cfg.Local == nil || cfg.LocalByID == nil || cfg.IsLocal == nil ||
-		cfg.FetchActor == nil || cfg.TokenMatches == nil || cfg.CalendarURL == nil || cfg.Refused == nil || cfg.Now == nil {
+		cfg.FetchActor == nil || cfg.Accounts == nil || cfg.LoginRefused == nil || cfg.ClientIP == nil || cfg.CalendarURL == nil || cfg.Refused == nil || cfg.Now == nil {
 		return nil, errors.New("dashboard: the configuration misses a dependency")
 	}
 	d := &Dashboard{cfg: cfg, pages: map[string]*template.Template{}}
@@ -193,8 +205,8 @@ func New(cfg Config) (*Dashboard, error) {
 		"pathesc":   url.PathEscape,
 		"lower":     strings.ToLower,
 	}
-	for _, page := range []string{"login", "cases", "case"} {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(webFiles, "web/templates/layout.html", "web/templates/"+page+".html")
+	for _, page := range []string{"login", "factor", "enroll", "account", "cases", "case"} {
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(webFiles, "web/templates/layout.html", "web/templates/factors.html", "web/templates/"+page+".html")
 		if err != nil {
 			return nil, fmt.Errorf("dashboard: parse the %s page: %w", page, err)
 		}
@@ -211,17 +223,68 @@ func New(cfg Config) (*Dashboard, error) {
 // Run fetches the names of the actors the pages show, until ctx ends.
 func (d *Dashboard) Run(ctx context.Context) error { return d.names.run(ctx) }
 
-// Routes adds the dashboard's routes to r.
-func (d *Dashboard) Routes(r *mux.Router) {
-	r.HandleFunc("/", d.page(d.casesPage)).Methods(http.MethodGet)
-	r.HandleFunc("/login", d.loginPage).Methods(http.MethodGet)
-	r.HandleFunc("/login", d.login).Methods(http.MethodPost)
-	r.HandleFunc("/logout", d.form(d.logout)).Methods(http.MethodPost)
-	r.HandleFunc("/ui/cases/{id}", d.page(d.casePage)).Methods(http.MethodGet)
-	r.HandleFunc("/ui/cases/{id}", d.form(d.caseAction)).Methods(http.MethodPost)
-	r.HandleFunc("/ui/reports/validate", d.form(d.validateReport)).Methods(http.MethodPost)
-	r.HandleFunc("/ui/events", d.page(d.events)).Methods(http.MethodGet)
-	r.PathPrefix("/ui/static/").Handler(d.securityHeaders(d.static))
+// Route is one of the dashboard's routes, with the permission it needs of
+// a logged-in session; the node puts it behind its guard. Audit marks the
+// login steps, whose refusals go to the audit log.
+type Route struct {
+	Method, Path string
+	Prefix       bool
+	Perm         accounts.Permission
+	Audit        bool
+	Handler      http.Handler
+}
+
+// Routes returns the dashboard's routes. The pages need a session that
+// reads, the forms that act one that acts (and, in the form, an actor its
+// user acts for); the login steps are public and ask accounts for their
+// pending session themselves.
+func (d *Dashboard) Routes() []Route {
+	read := accounts.Permission{Scope: accounts.ScopeRead}
+	act := accounts.Permission{Scope: accounts.ScopeAct, ActorVar: "as"}
+	get, post := http.MethodGet, http.MethodPost
+	h := func(f http.HandlerFunc) http.Handler { return d.securityHeaders(f) }
+	return []Route{
+		{Method: get, Path: "/", Perm: read, Handler: h(d.page(d.casesPage))},
+		{Method: get, Path: "/ui/cases/{id}", Perm: read, Handler: h(d.page(d.casePage))},
+		{Method: post, Path: "/ui/cases/{id}", Perm: act, Handler: h(d.form(d.caseAction))},
+		{Method: post, Path: "/ui/reports/validate", Perm: act, Handler: h(d.form(d.validateReport))},
+		{Method: get, Path: "/ui/events", Perm: read, Handler: h(d.page(d.events))},
+		{Method: get, Path: "/ui/account", Perm: read, Handler: h(d.page(d.accountPage))},
+		{Method: post, Path: "/ui/account", Perm: read, Handler: h(d.form(d.accountAction))},
+		{Method: post, Path: "/logout", Perm: read, Handler: h(d.form(d.logout))},
+		{Method: get, Path: "/ui/static/", Prefix: true, Handler: h(d.static.ServeHTTP)},
+		{Method: get, Path: "/login", Handler: h(d.loginPage)},
+		{Method: post, Path: "/login", Audit: true, Handler: h(d.passwordLogin)},
+		{Method: get, Path: "/login/factor", Handler: h(d.factorPage)},
+		{Method: post, Path: "/login/factor", Audit: true, Handler: h(d.factorLogin)},
+		{Method: post, Path: "/login/passkey/begin", Audit: true, Handler: h(d.passkeyLoginBegin)},
+		{Method: post, Path: "/login/passkey/finish", Audit: true, Handler: h(d.passkeyLoginFinish)},
+		{Method: get, Path: "/login/sso", Audit: true, Handler: h(d.ssoBegin)},
+		{Method: get, Path: accounts.CallbackPath, Audit: true, Handler: h(d.ssoCallback)},
+		{Method: get, Path: "/enroll", Handler: h(d.enrollPage)},
+		{Method: post, Path: "/enroll", Audit: true, Handler: h(d.enroll)},
+		{Method: get, Path: "/enroll/factor", Handler: h(d.enrollFactorPage)},
+		{Method: post, Path: "/factor/totp", Audit: true, Handler: h(d.totpFactor)},
+		{Method: get, Path: "/factor/totp.png", Handler: h(d.totpImage)},
+		{Method: post, Path: "/factor/passkey/begin", Audit: true, Handler: h(d.passkeyRegisterBegin)},
+		{Method: post, Path: "/factor/passkey/finish", Audit: true, Handler: h(d.passkeyRegisterFinish)},
+	}
+}
+
+// Unauthenticated answers a request of a page or form that needs a
+// logged-in session and has none: a page sends the browser to the login
+// page, the event stream and a form say so with 401.
+func (d *Dashboard) Unauthenticated(w http.ResponseWriter, r *http.Request) {
+	d.securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/ui/events":
+			problem.Write(w, problem.Unauthorized("log in to the dashboard first"))
+		case r.Method == http.MethodGet:
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		default:
+			d.ErrorPage(w, http.StatusUnauthorized, "Your session has ended; log in again.")
+		}
+	})).ServeHTTP(w, r)
 }
 
 // securityHeaders sets the headers every dashboard response carries: no
@@ -229,137 +292,60 @@ func (d *Dashboard) Routes(r *mux.Router) {
 // the node.
 func (d *Dashboard) securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("Referrer-Policy", "no-referrer")
+		setSecurityHeaders(w)
 		h.ServeHTTP(w, r)
 	})
 }
 
-// session returns the request's live session and its id.
-func (d *Dashboard) session(r *http.Request) (*uiSession, string) {
-	c, err := r.Cookie(SessionCookie)
-	if err != nil || c.Value == "" {
-		return nil, ""
-	}
-	s, ok, err := d.cfg.Store.Session(r.Context(), c.Value, d.cfg.Now())
-	if err != nil {
-		d.cfg.Logger.Error().Err(err).Msg("dashboard: read session")
-		return nil, ""
-	}
-	if !ok {
-		return nil, ""
-	}
-	return &uiSession{id: c.Value, csrf: s.CSRF, expires: s.Expires, flash: s.Flash, flashOK: s.FlashOK}, c.Value
+func setSecurityHeaders(w http.ResponseWriter) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "no-referrer")
 }
 
-// page wraps a handler that needs a session: without one the browser is
-// sent to the login page.
+// page wraps a handler of a page, which the node's guard lets through
+// only with a logged-in session.
 func (d *Dashboard) page(h func(http.ResponseWriter, *http.Request, *uiSession)) http.HandlerFunc {
-	return d.securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, _ := d.session(r)
+	return func(w http.ResponseWriter, r *http.Request) {
+		s := sessionOf(r)
 		if s == nil {
-			if r.URL.Path == "/ui/events" {
-				problem.Write(w, problem.Unauthorized("log in to the dashboard first"))
-				return
-			}
-			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			d.Unauthenticated(w, r)
 			return
 		}
 		h(w, r, s)
-	})).ServeHTTP
+	}
 }
 
 // form wraps a handler of a POSTed form: it needs a session and the
 // session's CSRF token in the form.
-func (d *Dashboard) form(h func(http.ResponseWriter, *http.Request, *uiSession, string)) http.HandlerFunc {
-	return d.securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (d *Dashboard) form(h func(http.ResponseWriter, *http.Request, *uiSession)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-		s, id := d.session(r)
+		s := sessionOf(r)
 		if s == nil {
-			d.errorPage(w, http.StatusUnauthorized, "Your session has ended; log in again.")
+			d.ErrorPage(w, http.StatusUnauthorized, "Your session has ended; log in again.")
 			return
 		}
 		if err := r.ParseForm(); err != nil {
-			d.errorPage(w, http.StatusBadRequest, "The form could not be read.")
+			d.ErrorPage(w, http.StatusBadRequest, "The form could not be read.")
 			return
 		}
 		if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(s.csrf)) != 1 {
-			d.errorPage(w, http.StatusForbidden, "The form's security token is missing or stale; reload the page and try again.")
+			d.ErrorPage(w, http.StatusForbidden, "The form's security token is missing or stale; reload the page and try again.")
 			return
 		}
-		h(w, r, s, id)
-	})).ServeHTTP
+		h(w, r, s)
+	}
 }
 
-// errorPage answers with a small HTML page that says what went wrong.
-func (d *Dashboard) errorPage(w http.ResponseWriter, status int, msg string) {
+// ErrorPage answers with a small HTML page that says what went wrong.
+func (d *Dashboard) ErrorPage(w http.ResponseWriter, status int, msg string) {
+	setSecurityHeaders(w)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	fmt.Fprintf(w, "<!doctype html><title>%d</title><p>%s</p><p><a href=\"/\">Back to the cases</a></p>", status, template.HTMLEscapeString(msg))
-}
-
-func randomToken() string {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("dashboard: crypto/rand: " + err.Error())
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
-	d.securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d.render(w, "login", map[string]any{"Next": safeNext(r.URL.Query().Get("next")), "Error": ""})
-	})).ServeHTTP(w, r)
-}
-
-// safeNext keeps a post-login redirect on this node.
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
-		return "/"
-	}
-	return next
-}
-
-// login checks the API token and opens a session.
-func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
-	d.securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
-		if err := r.ParseForm(); err != nil {
-			d.errorPage(w, http.StatusBadRequest, "The form could not be read.")
-			return
-		}
-		next := safeNext(r.PostForm.Get("next"))
-		if !d.cfg.TokenMatches(r.PostForm.Get("token")) {
-			w.WriteHeader(http.StatusUnauthorized)
-			d.render(w, "login", map[string]any{"Next": next, "Error": "That is not this node's API token."})
-			return
-		}
-		id := randomToken()
-		now := d.cfg.Now()
-		// The store drops expired sessions and, at maxSessions, the one
-		// that expires first.
-		if err := d.cfg.Store.CreateSession(r.Context(), id, store.Session{CSRF: randomToken(), Expires: now.Add(sessionTTL)}, now, maxSessions); err != nil {
-			d.cfg.Logger.Error().Err(err).Msg("dashboard: create session")
-			d.errorPage(w, http.StatusInternalServerError, "The session could not be stored; try again.")
-			return
-		}
-		http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: id, Path: "/", HttpOnly: true,
-			SameSite: http.SameSiteStrictMode, Secure: strings.HasPrefix(d.cfg.PublicURL, "https://"), MaxAge: int(sessionTTL.Seconds())})
-		http.Redirect(w, r, next, http.StatusSeeOther)
-	})).ServeHTTP(w, r)
-}
-
-func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, _ *uiSession, id string) {
-	if err := d.cfg.Store.DeleteSession(r.Context(), id); err != nil {
-		d.cfg.Logger.Error().Err(err).Msg("dashboard: end session")
-		d.errorPage(w, http.StatusInternalServerError, "The session could not be ended; try again.")
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
 // render writes a page.
@@ -378,7 +364,7 @@ func (d *Dashboard) takeFlash(s *uiSession) (string, bool) {
 		return "", false
 	}
 	s.flash, s.flashOK = "", false
-	if err := d.cfg.Store.UpdateSession(context.Background(), s.id, func(st *store.Session) { st.Flash, st.FlashOK = "", false }); err != nil {
+	if err := d.cfg.Accounts.UpdateSession(context.Background(), s.id, func(st *accounts.Session) { st.Flash, st.FlashOK = "", false }); err != nil {
 		d.cfg.Logger.Warn().Err(err).Msg("dashboard: clear the session's message")
 	}
 	return f, ok
@@ -386,7 +372,7 @@ func (d *Dashboard) takeFlash(s *uiSession) (string, bool) {
 
 func (d *Dashboard) setFlash(s *uiSession, msg string, ok bool) {
 	s.flash, s.flashOK = msg, ok
-	if err := d.cfg.Store.UpdateSession(context.Background(), s.id, func(st *store.Session) { st.Flash, st.FlashOK = msg, ok }); err != nil {
+	if err := d.cfg.Accounts.UpdateSession(context.Background(), s.id, func(st *accounts.Session) { st.Flash, st.FlashOK = msg, ok }); err != nil {
 		d.cfg.Logger.Warn().Err(err).Msg("dashboard: keep the session's message")
 	}
 }
@@ -448,16 +434,21 @@ func (d *Dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 		}
 		liveState = d.pageState(listLiveState(page, reports, total))
 		pending, pendingTotal = pendingViews(tx, reports), total
+		for i := range pending {
+			if !s.principal.ActsFor(pending[i].Actor) {
+				pending[i].Decisions = nil // a viewer's, or another analyst's actor
+			}
+		}
 		deadlines, err = d.deadlineLists(tx)
 		return err
 	})
 	if err != nil {
-		d.errorPage(w, http.StatusInternalServerError, "The cases could not be read: "+problem.Message(err))
+		d.ErrorPage(w, http.StatusInternalServerError, "The cases could not be read: "+problem.Message(err))
 		return
 	}
 	flash, ok := d.takeFlash(s)
 	d.render(w, "cases", map[string]any{"Cases": rows, "Next": next, "Reports": pending, "MoreReports": pendingTotal - len(pending), "ListTextBytes": listTextBytes, "CSRF": s.csrf, "LiveState": liveState, "CalendarURL": d.cfg.CalendarURL(r.Context()),
-		"Flash": flash, "FlashOK": ok, "Now": d.cfg.Now(), "Deadlines": deadlines})
+		"Flash": flash, "FlashOK": ok, "Now": d.cfg.Now(), "Me": s.principal, "Deadlines": deadlines})
 }
 
 // participantRow is a participant on the case page.
@@ -550,7 +541,7 @@ func (d *Dashboard) pageState(summary string) string {
 func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSession) {
 	id, err := url.PathUnescape(mux.Vars(r)["id"])
 	if err != nil {
-		d.errorPage(w, http.StatusBadRequest, "The case id in the address is not valid.")
+		d.ErrorPage(w, http.StatusBadRequest, "The case id in the address is not valid.")
 		return
 	}
 	var c *cases.Case
@@ -570,7 +561,7 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 			return err
 		}
 		reports = caseReports(tx, c)
-		offers = d.Offers(tx, c, now)
+		offers = d.Offers(tx, c, now).For(s.principal)
 		if replica, err = cases.Status(tx, c, d.cfg.Now()); err != nil {
 			return err
 		}
@@ -593,11 +584,11 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 		return err
 	})
 	if err != nil {
-		d.errorPage(w, http.StatusInternalServerError, "The case could not be read: "+problem.Message(err))
+		d.ErrorPage(w, http.StatusInternalServerError, "The case could not be read: "+problem.Message(err))
 		return
 	}
 	if c == nil {
-		d.errorPage(w, http.StatusNotFound, "There is no case "+id+" on this node.")
+		d.ErrorPage(w, http.StatusNotFound, "There is no case "+id+" on this node.")
 		return
 	}
 	// A case with thousands of participants lists the node's own and the
@@ -625,17 +616,17 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 		"Case": c, "Replica": replica, "LiveState": d.pageState(caseLiveState(c, replica)), "HiddenParticipants": hidden, "CasePath": "/ui/cases/" + url.PathEscape(c.ID),
 		"Participants": parts, "Legend": participantLegend(parts), "Reports": reports, "Offers": offers, "Embargo": embargoLineOf(c),
 		"Timeline": timeline, "Notes": notes, "NotesTotal": c.NoteCount, "History": history.String(), "Related": related,
-		"Assessment": assessment, "CSRF": s.csrf, "Flash": flash, "FlashOK": ok, "Now": now,
+		"Assessment": assessment, "CSRF": s.csrf, "Flash": flash, "FlashOK": ok, "Now": now, "Me": s.principal, "CanAct": s.principal.Can(accounts.ScopeAct),
 		"EmbargoSVG": embargoSVG(c, now), "StateSVG": stateSVG(c, d.who), "StepForms": stepForms,
 		"DefaultEnd": defaultEmbargoEnd(now), "Deadlines": deadlines, "Signals": signals,
 	})
 }
 
 // caseAction carries out a form of the case page through the outbox.
-func (d *Dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSession, _ string) {
+func (d *Dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSession) {
 	id, err := url.PathUnescape(mux.Vars(r)["id"])
 	if err != nil {
-		d.errorPage(w, http.StatusBadRequest, "The case id in the address is not valid.")
+		d.ErrorPage(w, http.StatusBadRequest, "The case id in the address is not valid.")
 		return
 	}
 	back := "/ui/cases/" + url.PathEscape(id)
@@ -652,6 +643,11 @@ func (d *Dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSess
 		return
 	}
 	as := r.PostForm.Get("as")
+	if !s.principal.ActsFor(as) {
+		d.setFlash(s, "Refused: "+s.principal.Name+" does not act for "+as+".", false)
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
 	msg, err := d.submitCaseAction(r, id, as)
 	if err != nil {
 		d.setFlash(s, "Refused: "+problem.Message(err), false)
@@ -700,9 +696,14 @@ func (d *Dashboard) submit(r *http.Request, as string, act map[string]any) error
 }
 
 // validateReport answers a received report's Offer (RV, RI or RC).
-func (d *Dashboard) validateReport(w http.ResponseWriter, r *http.Request, s *uiSession, _ string) {
+func (d *Dashboard) validateReport(w http.ResponseWriter, r *http.Request, s *uiSession) {
 	f := r.PostForm
 	reportID, as := f.Get("report"), f.Get("as")
+	if !s.principal.ActsFor(as) {
+		d.setFlash(s, "Refused: "+s.principal.Name+" does not act for "+as+".", false)
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
 	var rec cases.ReportRecord
 	var found bool
 	err := d.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {

@@ -85,13 +85,13 @@ func listLiveState(page []*cases.Case, reports []cases.ReportRecord, total int) 
 func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, _ *uiSession) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
-		d.errorPage(w, http.StatusInternalServerError, "This server cannot stream events.")
+		d.ErrorPage(w, http.StatusInternalServerError, "This server cannot stream events.")
 		return
 	}
 	caseID := r.URL.Query().Get("case")
 	current, err := d.liveState(r, caseID)
 	if err != nil {
-		d.errorPage(w, http.StatusInternalServerError, "The case could not be read.")
+		d.ErrorPage(w, http.StatusInternalServerError, "The case could not be read.")
 		return
 	}
 	h := w.Header()

@@ -172,14 +172,31 @@ func (e *Endpoints) CaseLedger(w http.ResponseWriter, r *http.Request) {
 	}
 	var entries []ledger.Entry
 	var found bool
+	var sentBy map[string]string
 	err = e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
 		c, err := cases.Load(tx, id)
 		if err != nil || c == nil {
 			return err
 		}
 		found = true
-		entries, err = cases.Entries(tx, id, from, limit)
-		return err
+		if entries, err = cases.Entries(tx, id, from, limit); err != nil {
+			return err
+		}
+		// Who had each of this node's entries sent: one read by key per
+		// entry of the (bounded) page.
+		for _, en := range entries {
+			by, err := cases.SentBy(tx, en.LogObjectID)
+			if err != nil {
+				return err
+			}
+			if by != "" {
+				if sentBy == nil {
+					sentBy = map[string]string{}
+				}
+				sentBy[en.LogObjectID] = by
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		problem.Write(w, err)
@@ -192,7 +209,7 @@ func (e *Endpoints) CaseLedger(w http.ResponseWriter, r *http.Request) {
 	if entries == nil {
 		entries = []ledger.Entry{}
 	}
-	page := api.LedgerPage{Entries: entries}
+	page := api.LedgerPage{Entries: entries, SentBy: sentBy}
 	if len(entries) == limit {
 		next := from + int64(limit)
 		page.Next = &next

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/node/internal/httpreq"
 	"github.com/openvultron/vultron/problem"
@@ -78,7 +79,7 @@ func (e *Endpoints) RetryDelivery(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.BadRequest("delivery id %q is not a number", mux.Vars(r)["id"]))
 		return
 	}
-	newID, err := e.cfg.Store.RequeueDeadLetter(r.Context(), id)
+	newID, err := e.cfg.Store.RequeueDeadLetter(r.Context(), id, accounts.LabelOf(r.Context()))
 	if errors.Is(err, store.ErrNotFound) {
 		problem.Write(w, problem.NotFound("no dead letter %d", id))
 		return

@@ -8,8 +8,13 @@
 // with its explanation of a case (automation.go).
 // Every answer outside ActivityStreams is a type of package api.
 //
-// Invariants: the node routes to these handlers (node/routes.go) only with
-// its API token, and audits their refusals; a query parameter outside its
+// It also serves the node's people (users.go): who a token is, the users,
+// their tokens and sessions, through package accounts.
+//
+// Invariants: the node routes to these handlers (node/routes.go) only
+// behind the guard of each route, which checks the token's scope (and for
+// an outbox POST that its user acts for the actor) and audits the
+// refusals; a query parameter outside its
 // bounds is refused with 400 and a sentence that names it; every list is
 // read a bounded page at a time; nothing is written but through the
 // outbox's Submit, the engine's Resync, the store's requeue of a dead letter and
@@ -24,6 +29,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/automation"
@@ -44,6 +50,11 @@ type Config struct {
 	// Actors returns the configured ones.
 	Local  func(name string) (actor.Local, bool)
 	Actors func() []actor.Local
+	// Accounts are the node's people: users, tokens, sessions.
+	Accounts *accounts.Service
+	// ClientIP returns a request's client IP, for the audit records of
+	// what people do.
+	ClientIP func(*http.Request) string
 	// RotateKey gives the configured actor name a new key, keeping the old
 	// one for overlap, and tells its peers.
 	RotateKey func(ctx context.Context, name string, overlap time.Duration) (api.KeyRotation, error)
@@ -75,7 +86,7 @@ type Endpoints struct {
 // New returns the endpoints of cfg.
 func New(cfg Config) (*Endpoints, error) {
 	if cfg.Store == nil || cfg.Submit == nil || cfg.Resync == nil || cfg.Local == nil || cfg.Actors == nil ||
-		cfg.RotateKey == nil || cfg.Wake == nil || cfg.MaxBody <= 0 || cfg.Refused == nil || cfg.Now == nil ||
+		cfg.Accounts == nil || cfg.ClientIP == nil || cfg.RotateKey == nil || cfg.Wake == nil || cfg.MaxBody <= 0 || cfg.Refused == nil || cfg.Now == nil ||
 		cfg.IsLocal == nil || cfg.Automation == nil {
 		return nil, errors.New("jsonapi: the configuration misses a dependency")
 	}

@@ -1,0 +1,257 @@
+package accounts
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/oauth2-proxy/mockoidc"
+
+	"github.com/openvultron/vultron/problem"
+)
+
+// startProvider runs mockoidc, a real OpenID provider, on 127.0.0.1.
+func startProvider(t *testing.T) *mockoidc.MockOIDC {
+	t.Helper()
+	m, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Shutdown() })
+	return m
+}
+
+// ssoService returns accounts that log people in through provider m.
+func ssoService(t *testing.T, m *mockoidc.MockOIDC) *Service {
+	t.Helper()
+	cfg := m.Config()
+	roles, err := ParseRoleMap("psirt-admins=admin, psirt=analyst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClock()
+	s, _ := testService(t, backends[0].url(t), c, func(sc *Config) {
+		// The provider signs with the real clock.
+		sc.Now = time.Now
+		sc.OIDC = &OIDCConfig{Issuer: cfg.Issuer, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, RoleMap: roles}
+	})
+	return s
+}
+
+// authorize follows BeginSSO's URL to the provider and returns the
+// callback's query: the provider answers at once with the queued user.
+func authorize(t *testing.T, authURL string) url.Values {
+	t.Helper()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || err != nil || loc.Path != CallbackPath {
+		t.Fatalf("the provider answered %s, Location %q", resp.Status, resp.Header.Get("Location"))
+	}
+	return loc.Query()
+}
+
+func TestSSOLogin(t *testing.T) {
+	m := startProvider(t)
+	s := ssoService(t, m)
+	ctx := context.Background()
+	meta := LoginMeta{Remote: "192.0.2.20"}
+	admin := adminOf(t, s)
+
+	// First login: the user is created with the role its groups map to.
+	m.QueueUser(&mockoidc.MockUser{Subject: "sub-1", Email: "jo.lee@example.com", PreferredUsername: "Jo.Lee", Groups: []string{"staff", "psirt"}})
+	authURL, prelogin, err := s.BeginSSO(ctx, "/ui/cases/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(authURL)
+	if err != nil || u.Query().Get("code_challenge_method") != "S256" || u.Query().Get("nonce") == "" || u.Query().Get("state") == "" {
+		t.Fatalf("the authorization URL %q lacks PKCE, a nonce or a state", authURL)
+	}
+	q := authorize(t, authURL)
+	login, next, err := s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta)
+	if err != nil || login.Stage != StageFull || next != "/ui/cases/x" {
+		t.Fatalf("FinishSSO = %+v, %q, %v", login, next, err)
+	}
+	st, err := s.Session(ctx, login.SessionID)
+	if err != nil || st.Principal.Name != "jo.lee" || st.Principal.Role != Analyst || st.Method != "sso" {
+		t.Fatalf("the SSO session: %+v, %v", st, err)
+	}
+	// The callback is used once.
+	_, _, err = s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta)
+	wantStatus(t, "a replayed callback", err, http.StatusUnauthorized)
+
+	// The next login sets the role from the claim again.
+	m.QueueUser(&mockoidc.MockUser{Subject: "sub-1", PreferredUsername: "jo.lee", Groups: []string{"psirt-admins"}})
+	authURL, prelogin, _ = s.BeginSSO(ctx, "/")
+	q = authorize(t, authURL)
+	if login, _, err = s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.Session(ctx, login.SessionID); st.Principal.Role != Admin || st.Principal.Name != "jo.lee" {
+		t.Errorf("second login: %+v, want the admin jo.lee", st.Principal)
+	}
+	// Another person with the same preferred name gets a name of its own.
+	m.QueueUser(&mockoidc.MockUser{Subject: "sub-2", PreferredUsername: "jo.lee", Groups: []string{"psirt"}})
+	authURL, prelogin, _ = s.BeginSSO(ctx, "/")
+	q = authorize(t, authURL)
+	if login, _, err = s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := s.Session(ctx, login.SessionID); st.Principal.Name != "jo.lee-2" {
+		t.Errorf("a second jo.lee is named %q", st.Principal.Name)
+	}
+
+	// No mapped role: refused, and no user is made.
+	m.QueueUser(&mockoidc.MockUser{Subject: "sub-3", PreferredUsername: "outsider", Groups: []string{"marketing"}})
+	authURL, prelogin, _ = s.BeginSSO(ctx, "/")
+	q = authorize(t, authURL)
+	_, _, err = s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta)
+	wantStatus(t, "a person with no mapped role", err, http.StatusForbidden)
+	if !strings.Contains(problem.Message(err), "no role on this node") {
+		t.Errorf("refused with %q", problem.Message(err))
+	}
+	if _, err := s.UserInfo(ctx, "outsider"); problem.Status(err) != http.StatusNotFound {
+		t.Errorf("a user was made for a person with no role: %v", err)
+	}
+
+	// A disabled user stays out, whatever the provider says.
+	if _, err := s.SetDisabled(ctx, admin, "jo.lee-2", true, ""); err != nil {
+		t.Fatal(err)
+	}
+	m.QueueUser(&mockoidc.MockUser{Subject: "sub-2", PreferredUsername: "jo.lee", Groups: []string{"psirt"}})
+	authURL, prelogin, _ = s.BeginSSO(ctx, "/")
+	q = authorize(t, authURL)
+	_, _, err = s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta)
+	wantStatus(t, "a disabled SSO user", err, http.StatusForbidden)
+}
+
+// TestSSORefusals checks the callback's bindings: the pre-login of this
+// browser, its state, and in the ID token its nonce; and that a callback
+// is taken once, within the pre-login's ten minutes.
+func TestSSORefusals(t *testing.T) {
+	m := startProvider(t)
+	s := ssoService(t, m)
+	ctx := context.Background()
+	meta := LoginMeta{Remote: "192.0.2.21"}
+	user := &mockoidc.MockUser{Subject: "sub-9", PreferredUsername: "kim", Groups: []string{"psirt"}}
+
+	t.Run("state mismatch", func(t *testing.T) {
+		m.QueueUser(user)
+		authURL, prelogin, _ := s.BeginSSO(ctx, "/")
+		q := authorize(t, authURL)
+		_, _, err := s.FinishSSO(ctx, prelogin, "forged-state", q.Get("code"), meta)
+		wantStatus(t, "a forged state", err, http.StatusUnauthorized)
+		if !strings.Contains(problem.Message(err), "state mismatch") {
+			t.Errorf("refused with %q", problem.Message(err))
+		}
+	})
+	t.Run("another browser", func(t *testing.T) {
+		m.QueueUser(user)
+		authURL, _, _ := s.BeginSSO(ctx, "/")
+		q := authorize(t, authURL)
+		_, _, err := s.FinishSSO(ctx, "", q.Get("state"), q.Get("code"), meta)
+		wantStatus(t, "a callback without the pre-login cookie", err, http.StatusUnauthorized)
+		_, _, err = s.FinishSSO(ctx, "someone-elses", q.Get("state"), q.Get("code"), meta)
+		wantStatus(t, "a callback with another pre-login", err, http.StatusUnauthorized)
+	})
+	t.Run("nonce mismatch", func(t *testing.T) {
+		m.QueueUser(user)
+		authURL, prelogin, _ := s.BeginSSO(ctx, "/")
+		u, _ := url.Parse(authURL)
+		v := u.Query()
+		v.Set("nonce", "a-nonce-of-another-login")
+		u.RawQuery = v.Encode()
+		q := authorize(t, u.String())
+		_, _, err := s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta)
+		wantStatus(t, "an ID token with another nonce", err, http.StatusUnauthorized)
+		if !strings.Contains(problem.Message(err), "nonce mismatch") {
+			t.Errorf("refused with %q", problem.Message(err))
+		}
+	})
+	t.Run("replayed callback", func(t *testing.T) {
+		m.QueueUser(user)
+		authURL, prelogin, _ := s.BeginSSO(ctx, "/")
+		q := authorize(t, authURL)
+		if _, _, err := s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta); err != nil {
+			t.Fatalf("the first callback: %v", err)
+		}
+		_, _, err := s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta)
+		wantStatus(t, "the same callback again", err, http.StatusUnauthorized)
+	})
+	t.Run("expired pre-login", func(t *testing.T) {
+		m.QueueUser(user)
+		authURL, prelogin, _ := s.BeginSSO(ctx, "/")
+		q := authorize(t, authURL)
+		s.now = func() time.Time { return time.Now().Add(ssoTTL + time.Minute) }
+		defer func() { s.now = time.Now }()
+		_, _, err := s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta)
+		wantStatus(t, "a pre-login past its ten minutes", err, http.StatusUnauthorized)
+	})
+}
+
+// TestSSOTokenChecks signs ID tokens that must be refused: by another
+// provider, for another client, expired, and without a mapped role.
+func TestSSOTokenChecks(t *testing.T) {
+	m := startProvider(t)
+	other := startProvider(t)
+	s := ssoService(t, m)
+	ctx := context.Background()
+	_, verifier, err := s.oidc.ready(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := m.Config()
+	now := time.Now()
+	// mockoidc signs with one default key; a key of its own stands for a
+	// key the provider does not publish.
+	stranger, err := mockoidc.RandomKeypair(2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := func(mod func(jwt.MapClaims)) jwt.MapClaims {
+		c := jwt.MapClaims{"iss": cfg.Issuer, "aud": cfg.ClientID, "sub": "sub-5", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+			"nonce": "n-1", "groups": []string{"psirt"}}
+		if mod != nil {
+			mod(c)
+		}
+		return c
+	}
+	sign := func(kp *mockoidc.Keypair, c jwt.MapClaims) string {
+		raw, err := kp.SignJWT(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	if _, _, role, err := s.oidc.checkIDToken(ctx, verifier, sign(m.Keypair, claims(nil)), "n-1"); err != nil || role != Analyst {
+		t.Fatalf("a good token: role %v, %v", role, err)
+	}
+	for _, tc := range []struct {
+		name   string
+		raw    string
+		status int
+	}{
+		{"another issuer's token", sign(other.Keypair, claims(func(c jwt.MapClaims) { c["iss"] = other.Config().Issuer })), http.StatusUnauthorized},
+		{"a key the provider does not publish", sign(stranger, claims(nil)), http.StatusUnauthorized},
+		{"another issuer named", sign(m.Keypair, claims(func(c jwt.MapClaims) { c["iss"] = other.Config().Issuer })), http.StatusUnauthorized},
+		{"another audience", sign(m.Keypair, claims(func(c jwt.MapClaims) { c["aud"] = "some-other-client" })), http.StatusUnauthorized},
+		{"expired", sign(m.Keypair, claims(func(c jwt.MapClaims) { c["exp"] = now.Add(-time.Minute).Unix() })), http.StatusUnauthorized},
+		{"another nonce", sign(m.Keypair, claims(func(c jwt.MapClaims) { c["nonce"] = "n-2" })), http.StatusUnauthorized},
+		{"no mapped role", sign(m.Keypair, claims(func(c jwt.MapClaims) { c["groups"] = "marketing" })), http.StatusForbidden},
+	} {
+		_, _, _, err := s.oidc.checkIDToken(ctx, verifier, tc.raw, "n-1")
+		wantStatus(t, tc.name, err, tc.status)
+	}
+	if _, err := ParseRoleMap("psirt=overlord"); err == nil {
+		t.Error("a role map with an unknown role was taken")
+	}
+}

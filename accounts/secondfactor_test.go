@@ -1,0 +1,258 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/openvultron/vultron/problem"
+)
+
+// code returns the TOTP code of secret at t.
+func code(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	c, err := totp.GenerateCodeCustom(secret, at, totpOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestTOTPEnrolmentAndLogin follows an analyst from the enrollment link
+// through an authenticator app to its logins: a code is taken once, a
+// step before or after the current one is taken, two steps away is not,
+// and after five wrong factors the pending login ends.
+func TestTOTPEnrolmentAndLogin(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, url string) {
+		c := newClock()
+		s, _ := testService(t, url, c, nil)
+		ctx := context.Background()
+		admin := adminOf(t, s)
+		m := LoginMeta{Remote: "192.0.2.10"}
+		enroll := enrolled(t, s, admin, "hana", Analyst, "hana's long password")
+		if enroll.Stage != StageEnroll {
+			t.Fatalf("an analyst's enrollment opened a %s session, want %s", enroll.Stage, StageEnroll)
+		}
+		// An enroll session grants nothing yet.
+		if st, err := s.Session(ctx, enroll.SessionID); err != nil || len(st.Principal.Scopes) != 0 {
+			t.Fatalf("enroll session: %+v, %v", st.Principal, err)
+		}
+		// Without a second factor the password alone does not log in.
+		_, err := s.PasswordLogin(ctx, "hana", "hana's long password", m)
+		wantStatus(t, "an analyst without a second factor", err, http.StatusForbidden)
+
+		offer, err := s.OfferTOTP(ctx, enroll.SessionID)
+		if err != nil || !strings.HasPrefix(offer.URL, "otpauth://totp/") || offer.Secret == "" {
+			t.Fatalf("OfferTOTP = %+v, %v", offer, err)
+		}
+		if again, ok, err := s.PendingTOTP(ctx, enroll.SessionID); err != nil || !ok || again.Secret != offer.Secret {
+			t.Errorf("PendingTOTP = %+v, %v, %v", again, ok, err)
+		}
+		_, err = s.ConfirmTOTP(ctx, enroll.SessionID, "000000", m)
+		wantStatus(t, "a wrong confirmation code", err, http.StatusBadRequest)
+		done, err := s.ConfirmTOTP(ctx, enroll.SessionID, code(t, offer.Secret, c.Now()), m)
+		if err != nil || done.Stage != StageFull || len(done.Recovery) != recoveryCodes || done.SessionID == enroll.SessionID {
+			t.Fatalf("ConfirmTOTP = %+v, %v", done, err)
+		}
+		if _, err := s.Session(ctx, enroll.SessionID); problem.Status(err) != http.StatusUnauthorized {
+			t.Errorf("the enroll session outlived its promotion: %v", err)
+		}
+		if st, err := s.Session(ctx, done.SessionID); err != nil || !st.Principal.Can(ScopeAct) || st.Method != "enrollment+authenticator app" {
+			t.Errorf("the new session: %+v, %v", st, err)
+		}
+
+		// A login: password, then a code of the next step (the one the
+		// confirmation used is spent).
+		c.Advance(30 * time.Second)
+		pending, err := s.PasswordLogin(ctx, "hana", "hana's long password", m)
+		if err != nil || pending.Stage != StageSecondFactor {
+			t.Fatalf("password step = %+v, %v", pending, err)
+		}
+		if st, err := s.Session(ctx, pending.SessionID); err != nil || len(st.Principal.Scopes) != 0 {
+			t.Fatalf("a session awaiting its second factor grants %+v, %v", st.Principal.Scopes, err)
+		}
+		now := c.Now()
+		full, err := s.SecondFactorTOTP(ctx, pending.SessionID, code(t, offer.Secret, now), m)
+		if err != nil || full.Stage != StageFull {
+			t.Fatalf("TOTP step = %+v, %v", full, err)
+		}
+		// The same code again, within its 30 seconds: refused.
+		pending, _ = s.PasswordLogin(ctx, "hana", "hana's long password", m)
+		_, err = s.SecondFactorTOTP(ctx, pending.SessionID, code(t, offer.Secret, now), m)
+		wantStatus(t, "a replayed code", err, http.StatusUnauthorized)
+		if !strings.Contains(problem.Message(err), "used already") {
+			t.Errorf("replay refused with %q", problem.Message(err))
+		}
+		// One step ahead is within the window; two steps ahead is not.
+		_, err = s.SecondFactorTOTP(ctx, pending.SessionID, code(t, offer.Secret, now.Add(60*time.Second)), m)
+		wantStatus(t, "a code two steps ahead", err, http.StatusUnauthorized)
+		if _, err := s.SecondFactorTOTP(ctx, pending.SessionID, code(t, offer.Secret, now.Add(30*time.Second)), m); err != nil {
+			t.Errorf("a code one step ahead: %v", err)
+		}
+		// Five wrong factors end the pending login.
+		c.Advance(time.Hour)
+		pending, _ = s.PasswordLogin(ctx, "hana", "hana's long password", m)
+		for wrong := 0; wrong < maxFactorAttempts; {
+			_, err = s.SecondFactorTOTP(ctx, pending.SessionID, "123456", LoginMeta{Remote: "192.0.2.99"})
+			var pe *problem.Error
+			if errors.As(err, &pe) && pe.Status == http.StatusTooManyRequests {
+				c.Advance(pe.RetryAfter) // the throttle's wait, seconds
+				continue
+			}
+			wantStatus(t, "a wrong code", err, http.StatusUnauthorized)
+			wrong++
+		}
+		if !strings.Contains(problem.Message(err), "too many wrong second factors") {
+			t.Errorf("the fifth wrong code was refused with %q", problem.Message(err))
+		}
+		if _, err := s.Session(ctx, pending.SessionID); problem.Status(err) != http.StatusUnauthorized {
+			t.Errorf("the pending login survived %d wrong codes: %v", maxFactorAttempts, err)
+		}
+
+		// A recovery code stands in for the app, once.
+		c.Advance(time.Hour)
+		pending, err = s.PasswordLogin(ctx, "hana", "hana's long password", m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc := strings.ToLower(done.Recovery[3])
+		if _, err := s.SecondFactorRecovery(ctx, pending.SessionID, rc, m); err != nil {
+			t.Fatalf("a recovery code: %v", err)
+		}
+		pending, _ = s.PasswordLogin(ctx, "hana", "hana's long password", m)
+		_, err = s.SecondFactorRecovery(ctx, pending.SessionID, rc, m)
+		wantStatus(t, "a recovery code used twice", err, http.StatusUnauthorized)
+
+		// An admin resets the second factors: the sessions end, and the
+		// enrollment link sets up new ones.
+		link, err := s.Reset2FA(ctx, admin, "hana", "")
+		if err != nil || !strings.Contains(link, "/enroll?code=") {
+			t.Fatalf("Reset2FA = %q, %v", link, err)
+		}
+		if _, err := s.Session(ctx, full.SessionID); problem.Status(err) != http.StatusUnauthorized {
+			t.Errorf("a session outlived the reset: %v", err)
+		}
+		_, err = s.PasswordLogin(ctx, "hana", "hana's long password", m)
+		wantStatus(t, "a login after the reset, before a new factor", err, http.StatusForbidden)
+		info, err := s.UserInfo(ctx, "hana")
+		if err != nil || info.TOTP || info.Recovery != 0 || !info.Enrolling {
+			t.Errorf("after the reset: %+v, %v", info, err)
+		}
+	})
+}
+
+func TestTOTPWindow(t *testing.T) {
+	secret := "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+	now := time.Unix(1_800_000_015, 0)
+	cur := now.Unix() / totpPeriod
+	for _, tc := range []struct {
+		at             time.Time
+		last           int64
+		ok, replayed   bool
+		wantStepOffset int64
+	}{
+		{now, 0, true, false, 0},
+		{now.Add(-30 * time.Second), 0, true, false, -1},
+		{now.Add(30 * time.Second), 0, true, false, 1},
+		{now.Add(-60 * time.Second), 0, false, false, 0},
+		{now.Add(90 * time.Second), 0, false, false, 0},
+		{now, cur, false, true, 0},
+		{now.Add(-30 * time.Second), cur, false, true, -1},
+	} {
+		c, err := totp.GenerateCodeCustom(secret, tc.at, totpOpts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		step, ok, replay := totpStep(secret, c, now, tc.last)
+		if ok != tc.ok || replay != tc.replayed || ((ok || replay) && step != cur+tc.wantStepOffset) {
+			t.Errorf("code of %v (last step %d): step %d ok %v replay %v; want ok %v replay %v step %d", tc.at.Sub(now), tc.last-cur, step-cur, ok, replay, tc.ok, tc.replayed, tc.wantStepOffset)
+		}
+	}
+	if _, ok, _ := totpStep(secret, "12345", now, 0); ok {
+		t.Error("a five-digit code was taken")
+	}
+}
+
+func TestEnrollmentLinks(t *testing.T) {
+	c := newClock()
+	s, _ := testService(t, backends[0].url(t), c, nil)
+	ctx := context.Background()
+	admin := adminOf(t, s)
+	added, err := s.AddUser(ctx, admin, NewUser{Name: "ivan", Role: Viewer}, actors, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := strings.TrimPrefix(added.Enroll, "http://localhost:7001/enroll?code=")
+	if name, err := s.EnrollmentUser(ctx, code); err != nil || name != "ivan" {
+		t.Errorf("EnrollmentUser = %q, %v", name, err)
+	}
+	_, err = s.Enroll(ctx, code, "short", LoginMeta{})
+	wantStatus(t, "a short password", err, http.StatusBadRequest)
+	// A new link replaces the old one.
+	link, err := s.Enrollment(ctx, admin, "ivan", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Enroll(ctx, code, "a long enough password", LoginMeta{})
+	wantStatus(t, "a replaced enrollment link", err, http.StatusUnauthorized)
+	c.Advance(enrollTTL + time.Minute)
+	_, err = s.Enroll(ctx, strings.TrimPrefix(link, "http://localhost:7001/enroll?code="), "a long enough password", LoginMeta{})
+	wantStatus(t, "an expired enrollment link", err, http.StatusUnauthorized)
+	if err != nil && !strings.Contains(problem.Message(err), "expired") {
+		t.Errorf("expired link refused with %q", problem.Message(err))
+	}
+}
+
+func TestPasswordHashes(t *testing.T) {
+	h, err := newHasher(fastArgon2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	enc, err := h.hash(ctx, "a long enough password")
+	if err != nil || !strings.HasPrefix(enc, "$argon2id$v=19$m=1024,t=1,p=1$") {
+		t.Fatalf("hash = %q, %v", enc, err)
+	}
+	if ok, weaker, err := h.verify(ctx, enc, "a long enough password"); !ok || weaker || err != nil {
+		t.Errorf("verify = %v, %v, %v", ok, weaker, err)
+	}
+	if ok, _, _ := h.verify(ctx, enc, "a long enough passwore"); ok {
+		t.Error("a wrong password verified")
+	}
+	if ok, _, err := h.verify(ctx, "", "anything"); ok || err != nil {
+		t.Errorf("the dummy hash verified: %v, %v", ok, err)
+	}
+	stronger, err := newHasher(Argon2Params{Memory: 2048, Time: 1, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, weaker, _ := stronger.verify(ctx, enc, "a long enough password"); !ok || !weaker {
+		t.Errorf("a hash of lower cost: ok %v, weaker %v; want both", ok, weaker)
+	}
+	for _, bad := range []string{"$argon2i$v=19$m=1,t=1,p=1$AA$AA", "plain", "$argon2id$v=19$m=x$AA$AA"} {
+		if _, _, err := h.verify(ctx, bad, "x"); err == nil {
+			t.Errorf("malformed hash %q verified without an error", bad)
+		}
+	}
+}
+
+// BenchmarkHashPassword measures one password hash at the node's
+// parameters (DefaultArgon2), the cost of every login.
+func BenchmarkHashPassword(b *testing.B) {
+	h, err := newHasher(DefaultArgon2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := h.hash(ctx, "a long enough password"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

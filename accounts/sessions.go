@@ -1,0 +1,665 @@
+package accounts
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+)
+
+// Dashboard sessions live in the store, so that every process of a node
+// on a shared store knows them and a restart logs nobody out. A session
+// id is 256 random bits, given to the browser in a cookie and stored as
+// its SHA-256 only. A session ends at the first of: its absolute expiry
+// (Config.SessionMax after the login), an idle time without a request
+// (Config.SessionIdle), a logout, its revocation from the account page or
+// by an admin, and the disabling or removal of its user. Whether the user
+// is still enabled is read on every request, not only at the login.
+//
+// A login that needs a second step (a second factor after the password,
+// a second factor to enrol after an enrollment link) is a session of its
+// own stage that grants nothing but that step; it lasts minutes, and the
+// step ends it and opens a new full session under a new id, so that an id
+// seen before the login completed is worth nothing after.
+
+// Stage is how far a session's login has come.
+type Stage string
+
+// The stages.
+const (
+	// StageFull is a logged-in session.
+	StageFull Stage = "full"
+	// StageSecondFactor has passed the password and awaits a second
+	// factor.
+	StageSecondFactor Stage = "second-factor"
+	// StageEnroll used an enrollment link and set a password; it awaits
+	// a second factor to enrol.
+	StageEnroll Stage = "enroll"
+)
+
+const (
+	// secondFactorTTL and enrollTTLSession bound the pending stages.
+	secondFactorTTL  = 10 * time.Minute
+	enrollSessionTTL = 30 * time.Minute
+	// maxFactorAttempts is how many wrong second factors a pending
+	// session takes before it ends.
+	maxFactorAttempts = 5
+	// lastSeenEvery is how often a session's last request is written at
+	// most.
+	lastSeenEvery = time.Minute
+)
+
+// Session is a dashboard session as stored.
+type Session struct {
+	User     string    `json:"user"`
+	CSRF     string    `json:"csrf"`
+	Stage    Stage     `json:"stage"`
+	Method   string    `json:"method"`
+	Created  time.Time `json:"created"`
+	LastSeen time.Time `json:"lastSeen"`
+	Expires  time.Time `json:"expires"`
+	Remote   string    `json:"remote,omitempty"`
+	Agent    string    `json:"agent,omitempty"`
+	// Flash is the outcome of the last form, shown once.
+	Flash   string `json:"flash,omitempty"`
+	FlashOK bool   `json:"flashOK,omitempty"`
+	// Ceremony is the state of a passkey ceremony in progress (its
+	// challenge), of the kind CeremonyKind: "login" or "register".
+	Ceremony     json.RawMessage `json:"ceremony,omitempty"`
+	CeremonyKind string          `json:"ceremonyKind,omitempty"`
+	// TOTPPending is the otpauth:// URL of a TOTP secret offered to the
+	// person and not yet confirmed with a code.
+	TOTPPending string `json:"totpPending,omitempty"`
+	// Attempts counts wrong second factors in this session.
+	Attempts int `json:"attempts,omitempty"`
+	// ShowRecovery are new recovery codes the next page shows once and
+	// clears: the dashboard redirects after the step that made them.
+	ShowRecovery []string `json:"showRecovery,omitempty"`
+}
+
+// SessionInfo is what lists show of a session: never its id.
+type SessionInfo struct {
+	// Handle names the session for its revocation: the start of the hex
+	// SHA-256 of its id.
+	Handle   string    `json:"handle"`
+	User     string    `json:"user"`
+	Method   string    `json:"method"`
+	Created  time.Time `json:"created"`
+	LastSeen time.Time `json:"lastSeen"`
+	Expires  time.Time `json:"expires"`
+	Remote   string    `json:"remote,omitempty"`
+	Agent    string    `json:"agent,omitempty"`
+}
+
+func handleOf(hash []byte) string { return hex.EncodeToString(hash[:6]) }
+
+// LoginMeta is what a login is told of the request: the client IP and
+// the browser's user agent, kept in the session for its list.
+type LoginMeta struct {
+	Remote string
+	Agent  string
+}
+
+// Login is the outcome of a login step: the id of the session the
+// browser is given (its cookie) and its stage.
+type Login struct {
+	SessionID string
+	Stage     Stage
+	// Recovery are new recovery codes, to be shown once: when the step
+	// enrolled the user's first second factor.
+	Recovery []string
+}
+
+// sessionKey returns the SHA-256 of a session id, its key.
+func sessionKey(id string) []byte { return sum(id) }
+
+// createSession stores a new session of u and returns its id. It first
+// removes a few expired sessions and, when u has MaxSessionsPerUser, its
+// oldest.
+func (t tx) createSession(u *User, stage Stage, method string, m LoginMeta, now time.Time, ttl time.Duration) (string, error) {
+	if err := t.pruneSessions(now); err != nil {
+		return "", err
+	}
+	prefix := []byte(u.ID + "/")
+	var mine [][]byte
+	if err := t.rangePrefix(bUserSessions, prefix, func(k, _ []byte) (bool, error) {
+		mine = append(mine, k)
+		return true, nil
+	}); err != nil {
+		return "", err
+	}
+	for len(mine) >= MaxSessionsPerUser {
+		if err := t.deleteSession(mine[0][len(mine[0])-32:]); err != nil {
+			return "", err
+		}
+		mine = mine[1:]
+	}
+	id := randomString(32)
+	hash := sessionKey(id)
+	ss := Session{User: u.ID, CSRF: randomString(32), Stage: stage, Method: method, Created: now.UTC(), LastSeen: now.UTC(),
+		Expires: now.UTC().Add(ttl), Remote: problem.Clip(m.Remote, 64), Agent: problem.Printable(m.Agent, 200)}
+	if err := t.putJSON(bSessions, hash, ss); err != nil {
+		return "", err
+	}
+	if err := t.put(bUserSessions, append(append(prefix, timeKey(ss.Created)...), hash...), none); err != nil {
+		return "", err
+	}
+	return id, t.put(bSessionDue, append(timeKey(ss.Expires), hash...), none)
+}
+
+// deleteSession removes the session under hash with its indexes.
+func (t tx) deleteSession(hash []byte) error {
+	var ss Session
+	ok, err := t.getJSON(bSessions, hash, &ss)
+	if err != nil {
+		return err
+	}
+	if ok {
+		if err := t.del(bUserSessions, append(append([]byte(ss.User+"/"), timeKey(ss.Created)...), hash...)); err != nil {
+			return err
+		}
+		if err := t.del(bSessionDue, append(timeKey(ss.Expires), hash...)); err != nil {
+			return err
+		}
+	}
+	return t.del(bSessions, hash)
+}
+
+// pruneSessions removes up to pruneBatch sessions past their absolute
+// expiry, from the expiry index.
+func (t tx) pruneSessions(now time.Time) error {
+	var due [][]byte
+	if err := t.rangePrefix(bSessionDue, nil, func(k, _ []byte) (bool, error) {
+		if len(due) == pruneBatch || string(k[:8]) > string(timeKey(now)) {
+			return false, nil
+		}
+		due = append(due, k[8:])
+		return true, nil
+	}); err != nil {
+		return err
+	}
+	for _, hash := range due {
+		if err := t.deleteSession(hash); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// endUserSessions removes every session of a user and returns how many.
+func (t tx) endUserSessions(user string) (int, error) { return t.endOtherSessions(user, nil) }
+
+// endOtherSessions removes every session of a user but the one under
+// keep and returns how many.
+func (t tx) endOtherSessions(user string, keep []byte) (int, error) {
+	var hashes [][]byte
+	if err := t.rangePrefix(bUserSessions, []byte(user+"/"), func(k, _ []byte) (bool, error) {
+		if h := k[len(k)-32:]; string(h) != string(keep) {
+			hashes = append(hashes, h)
+		}
+		return true, nil
+	}); err != nil {
+		return 0, err
+	}
+	for _, h := range hashes {
+		if err := t.deleteSession(h); err != nil {
+			return 0, err
+		}
+	}
+	return len(hashes), nil
+}
+
+// errNoSession is the refusal of a request whose session is gone; the
+// dashboard sends the browser to the login page.
+func errNoSession(why string) error { return problem.Unauthorized("%s; log in again", why) }
+
+// loadSession reads the live session id and its user: it refuses one that
+// is unknown, expired (absolutely or idle) or whose user is disabled or
+// gone.
+func (s *Service) loadSession(t tx, id string, now time.Time) (*Session, *User, error) {
+	if id == "" || len(id) > 128 {
+		return nil, nil, errNoSession("there is no session")
+	}
+	var ss Session
+	ok, err := t.getJSON(bSessions, sessionKey(id), &ss)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case !ok:
+		return nil, nil, errNoSession("the session has ended")
+	case now.After(ss.Expires):
+		return nil, nil, errNoSession("the session expired")
+	case ss.Stage == StageFull && now.Sub(ss.LastSeen) > s.cfg.SessionIdle:
+		return nil, nil, errNoSession(fmt.Sprintf("the session was idle for more than %v", s.cfg.SessionIdle))
+	}
+	u, err := t.userByID(ss.User)
+	if err != nil {
+		return nil, nil, err
+	}
+	if u == nil {
+		return nil, nil, errNoSession("the session's user was removed")
+	}
+	if u.Disabled {
+		return nil, nil, problem.Unauthorized("%s is disabled", u.Name)
+	}
+	return &ss, u, nil
+}
+
+// principalOf returns the principal of a full session of u.
+func principalOf(u *User, hash []byte) Principal {
+	return Principal{User: u.ID, Name: u.Name, DisplayName: u.DisplayName, Role: u.Role, Actors: u.Actors,
+		Scopes: roleScopes(u.Role), Via: "session", Credential: handleOf(hash)}
+}
+
+// SessionState is a session as a request sees it.
+type SessionState struct {
+	Session
+	// Principal is the session's principal once its stage is full; its
+	// scopes are empty before.
+	Principal Principal
+	// UserName and DisplayName name the session's user.
+	UserName    string
+	DisplayName string
+	// HasTOTP, Passkeys and RecoveryLeft describe the user's factors.
+	HasTOTP      bool
+	Passkeys     []PasskeyInfo
+	RecoveryLeft int
+	// SecondFactorRequired says whether the user must keep a factor.
+	SecondFactorRequired bool
+	// SSO names the identity provider the user logs in through.
+	SSO string
+}
+
+// Session returns the live session with the given id. A session of a
+// disabled user, an expired or revoked one and an unknown id are refused
+// with 401; the session's last request is recorded at most once a minute,
+// without a commit of its own.
+func (s *Service) Session(ctx context.Context, id string) (SessionState, error) {
+	now := s.now()
+	var st SessionState
+	err := s.view(ctx, func(t tx) error {
+		ss, u, err := s.loadSession(t, id, now)
+		if err != nil {
+			return err
+		}
+		st = SessionState{Session: *ss, UserName: u.Name, DisplayName: displayName(u), HasTOTP: u.TOTP != nil,
+			RecoveryLeft: len(u.Recovery), SecondFactorRequired: s.SecondFactorRequired(u.Role), SSO: u.Issuer}
+		for _, p := range u.Passkeys {
+			st.Passkeys = append(st.Passkeys, p.info())
+		}
+		if ss.Stage == StageFull {
+			st.Principal = principalOf(u, sessionKey(id))
+		}
+		return nil
+	})
+	if err != nil {
+		if problem.Status(err) >= 500 {
+			return SessionState{}, unavailable(err)
+		}
+		return SessionState{}, err
+	}
+	if st.Stage == StageFull && now.Sub(st.LastSeen) >= lastSeenEvery {
+		s.touchSession(sessionKey(id), now)
+	}
+	return st, nil
+}
+
+// touchSession records a session's last request without waiting for a
+// commit of its own.
+func (s *Service) touchSession(hash []byte, now time.Time) {
+	err := s.db.UpdateDeferred(func(w *store.Tx) error {
+		t := tx{r: &w.ReadTx, w: w}
+		var ss Session
+		ok, err := t.getJSON(bSessions, hash, &ss)
+		if err != nil || !ok {
+			return err
+		}
+		ss.LastSeen = now.UTC()
+		return t.putJSON(bSessions, hash, ss)
+	}, func(err error) {
+		if err != nil {
+			s.log.Warn().Err(err).Msg("accounts: record a session's last request")
+		}
+	})
+	if err != nil && !errors.Is(err, store.ErrClosed) {
+		s.log.Warn().Err(err).Msg("accounts: record a session's last request")
+	}
+}
+
+// UpdateSession changes the session with the given id with fn (its
+// message for the next page); a session that is gone stays gone.
+func (s *Service) UpdateSession(ctx context.Context, id string, fn func(*Session)) error {
+	return s.update(ctx, func(t tx) error {
+		var ss Session
+		ok, err := t.getJSON(bSessions, sessionKey(id), &ss)
+		if err != nil || !ok {
+			return err
+		}
+		fn(&ss)
+		return t.putJSON(bSessions, sessionKey(id), ss)
+	})
+}
+
+// Logout ends the session with the given id.
+func (s *Service) Logout(ctx context.Context, id, remote string) error {
+	return s.update(ctx, func(t tx) error {
+		var ss Session
+		ok, err := t.getJSON(bSessions, sessionKey(id), &ss)
+		if err != nil || !ok {
+			return err
+		}
+		if err := t.deleteSession(sessionKey(id)); err != nil {
+			return err
+		}
+		u, err := t.userByID(ss.User)
+		if err != nil || u == nil || ss.Stage != StageFull {
+			return err
+		}
+		return t.audit(principalOf(u, sessionKey(id)), store.DecisionDone, "logged out", remote)
+	})
+}
+
+// Sessions lists the sessions of a user, oldest first: the principal's
+// own (user ""), or, for an admin, anyone's.
+func (s *Service) Sessions(ctx context.Context, by Principal, user string) ([]SessionInfo, error) {
+	now := s.now()
+	var out []SessionInfo
+	err := s.view(ctx, func(t tx) error {
+		out = out[:0]
+		u, err := t.subjectUser(by, user)
+		if err != nil {
+			return err
+		}
+		return t.rangePrefix(bUserSessions, []byte(u.ID+"/"), func(k, _ []byte) (bool, error) {
+			hash := k[len(k)-32:]
+			var ss Session
+			ok, err := t.getJSON(bSessions, hash, &ss)
+			if err != nil || !ok || now.After(ss.Expires) || (ss.Stage == StageFull && now.Sub(ss.LastSeen) > s.cfg.SessionIdle) {
+				return err == nil, err
+			}
+			out = append(out, SessionInfo{Handle: handleOf(hash), User: u.Name, Method: ss.Method, Created: ss.Created,
+				LastSeen: ss.LastSeen, Expires: ss.Expires, Remote: ss.Remote, Agent: ss.Agent})
+			return true, nil
+		})
+	})
+	return out, err
+}
+
+// RevokeSession ends the session with the given handle: one of the
+// principal's own, or, for an admin, anyone's.
+func (s *Service) RevokeSession(ctx context.Context, by Principal, user, handle, remote string) error {
+	return s.update(ctx, func(t tx) error {
+		u, err := t.subjectUser(by, user)
+		if err != nil {
+			return err
+		}
+		var found []byte
+		if err := t.rangePrefix(bUserSessions, []byte(u.ID+"/"), func(k, _ []byte) (bool, error) {
+			if hash := k[len(k)-32:]; handleOf(hash) == handle {
+				found = hash
+				return false, nil
+			}
+			return true, nil
+		}); err != nil {
+			return err
+		}
+		if found == nil {
+			return problem.NotFound("%s has no session %s", u.Name, problem.Clip(handle, 20))
+		}
+		if err := t.deleteSession(found); err != nil {
+			return err
+		}
+		return t.audit(by, store.DecisionDone, fmt.Sprintf("session %s of %s ended", handle, u.Name), remote)
+	})
+}
+
+// refusal is a failed login step: the sentence the person sees, and the
+// cause the node's log and audit record keep (never a password or code).
+func refusal(status int, shown, cause string) error {
+	return problem.Wrap(status, errors.New(cause), shown)
+}
+
+// wrongLogin is the one answer to a wrong name, a wrong password, and a
+// disabled or password-less user, so that an answer tells no name apart.
+const wrongLogin = "wrong name or password"
+
+// PasswordLogin checks a name and password, throttled per name and per
+// client IP, and opens a session: a full one, or one that awaits the
+// second factor the user enrolled (or must have). A name with no user
+// costs the same work and gets the same answer as a wrong password.
+func (s *Service) PasswordLogin(ctx context.Context, name, password string, m LoginMeta) (Login, error) {
+	if err := s.throttle.check(name, m.Remote); err != nil {
+		return Login{}, err
+	}
+	if len(name) > 128 || len(password) > 4*MaxPasswordLength {
+		s.throttle.fail(name, m.Remote)
+		return Login{}, refusal(http.StatusUnauthorized, wrongLogin, "name or password too long")
+	}
+	var u *User
+	if err := s.view(ctx, func(t tx) error {
+		var err error
+		u, err = t.userByName(name)
+		return err
+	}); err != nil {
+		return Login{}, fmt.Errorf("accounts: login: %w", err)
+	}
+	encoded := ""
+	if u != nil {
+		encoded = u.Password
+	}
+	ok, weaker, err := s.hasher.verify(ctx, encoded, password)
+	if err != nil {
+		return Login{}, fmt.Errorf("accounts: login: %w", err)
+	}
+	switch {
+	case u == nil:
+		s.throttle.fail(name, m.Remote)
+		return Login{}, refusal(http.StatusUnauthorized, wrongLogin, "no user "+problem.Printable(name, 64))
+	case u.Password == "":
+		s.throttle.fail(name, m.Remote)
+		return Login{}, refusal(http.StatusUnauthorized, wrongLogin, "user "+u.Name+" has no password (not enrolled, or logs in through SSO)")
+	case !ok:
+		s.throttle.fail(name, m.Remote)
+		return Login{}, refusal(http.StatusUnauthorized, wrongLogin, "wrong password for "+u.Name)
+	case u.Disabled:
+		s.throttle.fail(name, m.Remote)
+		return Login{}, refusal(http.StatusUnauthorized, wrongLogin, "user "+u.Name+" is disabled")
+	}
+	s.throttle.succeed(name)
+	if s.SecondFactorRequired(u.Role) && !u.hasSecondFactor() && len(u.Recovery) == 0 {
+		return Login{}, refusal(http.StatusForbidden, "you have no second factor yet, which this node requires of "+u.Role.String()+"s; ask an admin for an enrollment link (vultron user enroll "+u.Name+")",
+			"user "+u.Name+" has no second factor")
+	}
+	rehash := ""
+	if weaker {
+		if rehash, err = s.hasher.hash(ctx, password); err != nil {
+			return Login{}, err
+		}
+	}
+	now := s.now().UTC()
+	var login Login
+	err = s.update(ctx, func(t tx) error {
+		cur, err := t.userByID(u.ID)
+		if err != nil {
+			return err
+		}
+		if cur == nil || cur.Disabled || cur.Password != u.Password {
+			return refusal(http.StatusUnauthorized, wrongLogin, "user "+u.Name+" changed during the login")
+		}
+		if rehash != "" {
+			cur.Password = rehash
+		}
+		if cur.hasSecondFactor() || len(cur.Recovery) > 0 {
+			if err := t.putUser(cur); err != nil {
+				return err
+			}
+			id, err := t.createSession(cur, StageSecondFactor, "password", m, now, secondFactorTTL)
+			login = Login{SessionID: id, Stage: StageSecondFactor}
+			return err
+		}
+		cur.LastLogin = now
+		if err := t.putUser(cur); err != nil {
+			return err
+		}
+		id, err := t.createSession(cur, StageFull, "password", m, now, s.cfg.SessionMax)
+		login = Login{SessionID: id, Stage: StageFull}
+		if err != nil {
+			return err
+		}
+		return t.audit(principalOf(cur, sessionKey(id)), store.DecisionAccepted, "logged in with a password", m.Remote)
+	})
+	if err != nil {
+		return Login{}, err
+	}
+	return login, nil
+}
+
+// pendingStep loads a session of stage want for a step of the login.
+func (s *Service) pendingStep(t tx, id string, want Stage, now time.Time) (*Session, *User, error) {
+	ss, u, err := s.loadSession(t, id, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ss.Stage != want {
+		return nil, nil, problem.Conflict("this session is not waiting for that step")
+	}
+	return ss, u, nil
+}
+
+// promote ends the pending session under id and opens a full session of
+// u, whose login went by method.
+func (s *Service) promote(t tx, id string, u *User, method string, m LoginMeta, now time.Time) (string, error) {
+	if err := t.deleteSession(sessionKey(id)); err != nil {
+		return "", err
+	}
+	u.LastLogin = now.UTC()
+	if err := t.putUser(u); err != nil {
+		return "", err
+	}
+	full, err := t.createSession(u, StageFull, method, m, now, s.cfg.SessionMax)
+	if err != nil {
+		return "", err
+	}
+	return full, t.audit(principalOf(u, sessionKey(full)), store.DecisionAccepted, "logged in with "+method, m.Remote)
+}
+
+// wrongFactor counts a wrong second factor against the pending session
+// under id (which ends at maxFactorAttempts) and the user's name.
+func (s *Service) wrongFactor(ctx context.Context, id, name string, m LoginMeta, shown, cause string) error {
+	s.throttle.fail(name, m.Remote)
+	ended := false
+	err := s.update(ctx, func(t tx) error {
+		var ss Session
+		ok, err := t.getJSON(bSessions, sessionKey(id), &ss)
+		if err != nil || !ok {
+			return err
+		}
+		ss.Attempts++
+		if ended = ss.Attempts >= maxFactorAttempts; ended {
+			return t.deleteSession(sessionKey(id))
+		}
+		return t.putJSON(bSessions, sessionKey(id), ss)
+	})
+	if err != nil {
+		return err
+	}
+	if ended {
+		return refusal(http.StatusUnauthorized, "too many wrong second factors; log in again", cause+"; the pending login ended")
+	}
+	return refusal(http.StatusUnauthorized, shown, cause)
+}
+
+// SecondFactorTOTP completes a login with a code of the user's
+// authenticator app. A code is taken once: a replay, even within its 30
+// seconds, is refused.
+func (s *Service) SecondFactorTOTP(ctx context.Context, id, code string, m LoginMeta) (Login, error) {
+	now := s.now()
+	var (
+		login      Login
+		name       string
+		bad, cause string
+	)
+	err := s.update(ctx, func(t tx) error {
+		login, bad, cause = Login{}, "", ""
+		_, u, err := s.pendingStep(t, id, StageSecondFactor, now)
+		if err != nil {
+			return err
+		}
+		name = u.Name
+		if err := s.throttle.check(u.Name, m.Remote); err != nil {
+			return err
+		}
+		if u.TOTP == nil {
+			bad, cause = "you have no authenticator app enrolled; use a passkey or a recovery code", "no TOTP enrolled for "+u.Name
+			return nil
+		}
+		step, ok, replay := totpStep(u.TOTP.Secret, code, now, u.TOTP.LastStep)
+		switch {
+		case replay:
+			bad, cause = "that code was used already; wait for the next one", "replayed TOTP code of step "+fmt.Sprint(step)+" for "+u.Name
+			return nil
+		case !ok:
+			bad, cause = "wrong code", "wrong or out-of-window TOTP code for "+u.Name
+			return nil
+		}
+		u.TOTP.LastStep = step
+		full, err := s.promote(t, id, u, "password+totp", m, now)
+		login = Login{SessionID: full, Stage: StageFull}
+		return err
+	})
+	if err != nil {
+		return Login{}, err
+	}
+	if bad != "" {
+		return Login{}, s.wrongFactor(ctx, id, name, m, bad, cause)
+	}
+	s.throttle.succeed(name)
+	return login, nil
+}
+
+// SecondFactorRecovery completes a login with one of the user's recovery
+// codes, which is used up.
+func (s *Service) SecondFactorRecovery(ctx context.Context, id, code string, m LoginMeta) (Login, error) {
+	now := s.now()
+	var (
+		login Login
+		name  string
+		left  int
+		wrong bool
+	)
+	err := s.update(ctx, func(t tx) error {
+		login, wrong = Login{}, false
+		_, u, err := s.pendingStep(t, id, StageSecondFactor, now)
+		if err != nil {
+			return err
+		}
+		name = u.Name
+		if err := s.throttle.check(u.Name, m.Remote); err != nil {
+			return err
+		}
+		rest, ok := useRecovery(u.Recovery, code)
+		if !ok {
+			wrong = true
+			return nil
+		}
+		u.Recovery, left = rest, len(rest)
+		full, err := s.promote(t, id, u, fmt.Sprintf("password+recovery code (%d left)", left), m, now)
+		login = Login{SessionID: full, Stage: StageFull}
+		return err
+	})
+	if err != nil {
+		return Login{}, err
+	}
+	if wrong {
+		return Login{}, s.wrongFactor(ctx, id, name, m, "that is not one of your unused recovery codes", "wrong recovery code for "+name)
+	}
+	s.throttle.succeed(name)
+	return login, nil
+}

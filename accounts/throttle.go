@@ -1,0 +1,133 @@
+package accounts
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/openvultron/vultron/problem"
+)
+
+// Failed logins are throttled per login name and per client IP with an
+// exponential backoff: after a few free failures each further one doubles
+// the wait before the next attempt is even looked at (no password is
+// hashed while a name or an address waits). A name is throttled whether
+// or not a user has it, with the same answer, so that the throttle does
+// not tell which names exist. The counts are kept in memory, in bounded
+// LRUs like the federation's per-peer state: a store write per failed
+// guess would let a flood of guesses grow the store, and a restart
+// forgetting them costs an attacker's wait, not a password. On a store
+// shared by several processes each counts the failures it sees, so an
+// attacker spread across N processes gets at most N times the attempts.
+
+const (
+	// freeNameFailures and freeIPFailures are the failures a name and an
+	// address may have before the backoff starts: an address may be a
+	// whole office behind one NAT.
+	freeNameFailures = 3
+	freeIPFailures   = 10
+	// firstWait is the wait after the first failure past the free ones;
+	// it doubles up to maxWait.
+	firstWait = time.Second
+	maxWait   = 15 * time.Minute
+	// forgetAfter is how long after its last failure a name or address
+	// starts again from nothing.
+	forgetAfter = 24 * time.Hour
+	// throttleEntries bounds each table.
+	throttleEntries = 10000
+)
+
+type strikes struct {
+	fails int
+	until time.Time // no attempt is looked at before
+	last  time.Time
+}
+
+type throttle struct {
+	now   func() time.Time
+	mu    sync.Mutex
+	names *lru.Cache[string, strikes]
+	ips   *lru.Cache[string, strikes]
+}
+
+func newThrottle(now func() time.Time) (*throttle, error) {
+	names, err := lru.New[string, strikes](throttleEntries)
+	if err != nil {
+		return nil, fmt.Errorf("accounts: throttle: %w", err)
+	}
+	ips, err := lru.New[string, strikes](throttleEntries)
+	if err != nil {
+		return nil, fmt.Errorf("accounts: throttle: %w", err)
+	}
+	return &throttle{now: now, names: names, ips: ips}, nil
+}
+
+// check refuses an attempt for name from ip while either waits, with 429
+// and Retry-After.
+func (t *throttle) check(name, ip string) error {
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	wait := max(t.waitLocked(t.names, normName(name), now), t.waitLocked(t.ips, ip, now))
+	if wait <= 0 {
+		return nil
+	}
+	secs := int((wait + time.Second - 1) / time.Second)
+	e := problem.New(429, "too many failed logins for this name or from this address; try again in %d seconds", secs)
+	e.RetryAfter = wait
+	return e
+}
+
+func (t *throttle) waitLocked(c *lru.Cache[string, strikes], key string, now time.Time) time.Duration {
+	if key == "" {
+		return 0
+	}
+	s, ok := c.Get(key)
+	if !ok {
+		return 0
+	}
+	if now.Sub(s.last) > forgetAfter {
+		c.Remove(key)
+		return 0
+	}
+	return s.until.Sub(now)
+}
+
+// fail counts a failed attempt for name from ip.
+func (t *throttle) fail(name, ip string) {
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.strikeLocked(t.names, normName(name), freeNameFailures, now)
+	t.strikeLocked(t.ips, ip, freeIPFailures, now)
+}
+
+func (t *throttle) strikeLocked(c *lru.Cache[string, strikes], key string, free int, now time.Time) {
+	if key == "" {
+		return
+	}
+	s, _ := c.Get(key)
+	if now.Sub(s.last) > forgetAfter {
+		s = strikes{}
+	}
+	s.fails++
+	s.last = now
+	if over := s.fails - free; over > 0 {
+		wait := maxWait
+		if over < 20 {
+			wait = min(firstWait<<(over-1), maxWait)
+		}
+		s.until = now.Add(wait)
+	}
+	c.Add(key, s)
+}
+
+// succeed forgets the failures of name: the person got in. The address
+// keeps its count, which others behind it may have run up.
+func (t *throttle) succeed(name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.names.Remove(normName(name))
+}
