@@ -500,9 +500,10 @@ func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, e
 
 // lead implements leaderEngine: it waits for the session advisory lock
 // pgLeaderLock on a connection of its own, asking for it every pgLockPoll
-// (waitSessionLock says why it does not wait in the server). A process that dies loses its
-// session, and with it the lock, so another one takes over; a process whose
-// connection fails stops leading before another can start.
+// (waitSessionLock says why it does not wait in the server). A process
+// that dies loses its session, and with it the lock, so another one takes
+// over; a process whose connection fails stops leading before another can
+// start.
 func (e *pgEngine) lead(ctx context.Context) (context.Context, func(), error) {
 	conn, err := pgx.ConnectConfig(ctx, e.cfg.ConnConfig)
 	if err != nil {
