@@ -33,9 +33,7 @@
 //     once; the lease ends with the delivery's outcome or after
 //     Options.LeaseTTL, which is how deliveries a killed process held are
 //     sent by another. (On bbolt leases are in memory and end with the
-//     process.) A claim commits without waiting for its WAL flush: a lease
-//     the server loses in a crash only makes its delivery due again, as
-//     its expiry would, and receivers drop a second copy by its id.
+//     process.)
 //   - Lead elects the one process that runs timers and sweeps: the holder
 //     of a session advisory lock, which a dead process's session releases.
 //     No session waits inside the server: a process that waits for a

@@ -446,16 +446,7 @@ func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, e
 		if due == nil || records == nil {
 			return fmt.Errorf("claim deliveries: the queue's buckets are missing")
 		}
-		// A lease is not worth a WAL flush: one lost in a crash of the
-		// server only makes its delivery due again, which the lease's
-		// expiry does anyway, and receivers drop a duplicate by its id.
-		// Without the flush a claim commits without waiting for the disk,
-		// and does not queue every writer's commit behind its own (on a
-		// busy node the claims were most of the server's flushes). Sent
-		// in one round trip with the claim.
-		b := &pgx.Batch{}
-		b.Queue(`SET LOCAL synchronous_commit = off`)
-		b.Queue(`
+		rows, err := tx.Query(ctx, `
 			WITH claimed AS (
 				UPDATE vultron_kv SET lease = $5
 				WHERE bucket = $1 AND key IN (
@@ -469,12 +460,6 @@ func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, e
 			LEFT JOIN vultron_kv r ON r.bucket = $6 AND r.key = substring(c.key FROM 9 FOR 8)
 			ORDER BY c.key`,
 			due.(*pgBucket).id, bound, now.UnixNano(), limit, exp.UnixNano(), records.(*pgBucket).id)
-		br := tx.SendBatch(ctx, b)
-		defer br.Close()
-		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("claim deliveries: turn off the claim's synchronous commit: %w", err)
-		}
-		rows, err := br.Query()
 		if err != nil {
 			return fmt.Errorf("claim deliveries: %w", err)
 		}
@@ -490,7 +475,7 @@ func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, e
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("claim deliveries: %w", err)
 		}
-		return br.Close()
+		return nil
 	})
 	if err != nil {
 		return nil, err
