@@ -523,23 +523,58 @@ func (n *node) get(path string) (int, int, error) {
 	return resp.StatusCode, int(b), nil
 }
 
-// dashboard logs in to the node's dashboard with its API token and returns
-// a client that carries the session cookie.
+// csrfField finds the CSRF token of a dashboard form.
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// dashboard adds a viewer (who needs no second factor) with the node's
+// API token, sets its password through the enrollment link, as a person
+// does, and returns a client that carries the session the enrollment
+// opens.
 func (n *node) dashboard() (*http.Client, error) {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		return nil, err
 	}
 	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := c.PostForm(n.url+"/login", url.Values{"token": {n.token}, "next": {"/"}})
-	if err != nil {
-		return nil, fmt.Errorf("dashboard login: %w", err)
+	req, _ := http.NewRequest(http.MethodPost, n.url+"/api/users", strings.NewReader(`{"name":"bench","role":"viewer"}`))
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	req.Header.Set("Content-Type", "application/json")
+	body, status, err := readAll(c, req)
+	if err != nil || (status != http.StatusCreated && status != http.StatusOK) {
+		return nil, fmt.Errorf("dashboard: add a viewer: %d %s %v", status, body, err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		return nil, fmt.Errorf("dashboard login: %d", resp.StatusCode)
+	var added struct {
+		Enroll string `json:"enroll"`
+	}
+	if err := json.Unmarshal(body, &added); err != nil || !strings.Contains(added.Enroll, "code=") {
+		return nil, fmt.Errorf("dashboard: add a viewer: no enrollment link in %s", body)
+	}
+	code := added.Enroll[strings.Index(added.Enroll, "code=")+len("code="):]
+	req, _ = http.NewRequest(http.MethodGet, n.url+"/enroll?code="+url.QueryEscape(code), nil)
+	body, status, err = readAll(c, req)
+	csrf := csrfField.FindSubmatch(body)
+	if err != nil || status != http.StatusOK || csrf == nil {
+		return nil, fmt.Errorf("dashboard: the enrollment page: %d %v", status, err)
+	}
+	password := "a benchmark's long password"
+	form := url.Values{"csrf": {string(csrf[1])}, "code": {code}, "password": {password}, "password2": {password}}
+	req, _ = http.NewRequest(http.MethodPost, n.url+"/enroll", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if _, status, err = readAll(c, req); err != nil || status != http.StatusSeeOther {
+		return nil, fmt.Errorf("dashboard: enroll: %d %v", status, err)
 	}
 	return c, nil
+}
+
+// readAll makes a request and returns the answer's body and status.
+func readAll(c *http.Client, req *http.Request) ([]byte, int, error) {
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return body, resp.StatusCode, err
 }
 
 var commitsRe = regexp.MustCompile(`(?m)^vultron_store_commits_total ([0-9]+)$`)
@@ -901,7 +936,7 @@ func bigCaseNode(tmp, bin string, runs int, sizes []int) error {
 		record("bigcase-view", fmt.Sprintf("big case %d entries GET /api/cases/{id} p50 ms", e), float64(e), "ms", p50s, cmd)
 		record("bigcase-view", fmt.Sprintf("big case %d entries GET /api/cases/{id} p95 ms", e), float64(e), "ms", p95s, cmd)
 		record("bigcase-view", fmt.Sprintf("big case %d entries response MiB", e), float64(e), "MiB", sizes, cmd)
-		ucmd := nodeCmd + " (D holding a case of 2000 participants and " + strconv.Itoa(e) + " entries); log in at /login with the API token; 40 × GET http://127.0.0.1:P/ui/cases/" + url.PathEscape(caseID) + " with the session cookie"
+		ucmd := nodeCmd + " (D holding a case of 2000 participants and " + strconv.Itoa(e) + " entries); a viewer enrolled with a password; 40 × GET http://127.0.0.1:P/ui/cases/" + url.PathEscape(caseID) + " with the session cookie"
 		record("bigcase-page", fmt.Sprintf("big case %d entries dashboard case page p50 ms", e), float64(e), "ms", up50s, ucmd)
 		record("bigcase-page", fmt.Sprintf("big case %d entries dashboard case page p95 ms", e), float64(e), "ms", up95s, ucmd)
 		record("bigcase-rss", fmt.Sprintf("big case %d entries node RSS MiB", e), float64(e), "MiB", rssv, cmd+"; VmRSS of /proc/PID/status")
