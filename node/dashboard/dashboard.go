@@ -553,6 +553,7 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	var reports []dashboardReport
 	var offers Offers
 	var deadlines []deadlineRow
+	var deadlineTotal int
 	var signals []intel.Offered
 	now := d.cfg.Now()
 	err = d.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
@@ -574,7 +575,11 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 		if notes, err = c.NotesPage(tx, c.NoteCount-notePage, notePage); err != nil {
 			return err
 		}
-		if deadlines, err = d.caseDeadlines(tx, c.ID); err != nil {
+		limit := caseDeadlineRows
+		if r.URL.Query().Get("deadlines") == "all" {
+			limit = 0
+		}
+		if deadlines, deadlineTotal, err = d.caseDeadlines(tx, c.ID, limit); err != nil {
 			return err
 		}
 		if signals, err = intel.OfferedFor(tx, c.ID); err != nil {
@@ -618,7 +623,7 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 		"Timeline": timeline, "Notes": notes, "NotesTotal": c.NoteCount, "History": history.String(), "Related": related,
 		"Assessment": assessment, "CSRF": s.csrf, "Flash": flash, "FlashOK": ok, "Now": now, "Me": s.principal, "CanAct": s.principal.Can(accounts.ScopeAct),
 		"EmbargoSVG": embargoSVG(c, now), "StateSVG": stateSVG(c, d.who), "StepForms": stepForms,
-		"DefaultEnd": defaultEmbargoEnd(now), "Deadlines": deadlines, "Signals": signals,
+		"DefaultEnd": defaultEmbargoEnd(now), "Deadlines": deadlines, "MoreDeadlines": deadlineTotal - len(deadlines), "Signals": signals,
 	})
 }
 

@@ -62,11 +62,27 @@ func (d *Dashboard) deadlineLists(tx *store.ReadTx) (deadlineLists, error) {
 	return deadlineLists{Overdue: d.deadlineRows(overdue), Next: d.deadlineRows(next), TimeZone: loc.String()}, nil
 }
 
-// caseDeadlines reads the deadlines of one case.
-func (d *Dashboard) caseDeadlines(tx *store.ReadTx, caseID string) ([]deadlineRow, error) {
+// caseDeadlineRows is how many deadlines the case page shows unless all
+// are asked for: a case of thousands of participants runs thousands of
+// clocks, and each row names its participant.
+const caseDeadlineRows = 20
+
+// caseDeadlines reads the deadlines of one case, the first limit of them
+// by due time (all when limit ≤ 0), and how many there are in all.
+func (d *Dashboard) caseDeadlines(tx *store.ReadTx, caseID string, limit int) ([]deadlineRow, int, error) {
 	ds, err := deadline.Subject(tx, d.cfg.Deadlines, d.cfg.Now(), caseID)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return d.deadlineRows(ds), nil
+	shown := firstDeadlines(ds, limit)
+	return d.deadlineRows(shown), len(ds), nil
+}
+
+// firstDeadlines returns the first limit deadlines of ds, which are in
+// due order; all of them when limit ≤ 0.
+func firstDeadlines(ds []deadline.Deadline, limit int) []deadline.Deadline {
+	if limit > 0 && len(ds) > limit {
+		return ds[:limit]
+	}
+	return ds
 }
