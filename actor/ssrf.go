@@ -29,6 +29,11 @@ type SafeClientOptions struct {
 	// MaxBody bounds every response body; reading past it fails with
 	// ErrBodyTooLarge. Default 1 MiB.
 	MaxBody int64
+	// IdleConnsPerHost is how many idle connections to one host are kept
+	// for reuse; default 2, net/http's. A client that sends to one host
+	// from N goroutines at once needs N: past the kept ones, every request
+	// that ends closes its connection and the next one dials again.
+	IdleConnsPerHost int
 	// RootCAs, when set, are the certificate authorities TLS peers are
 	// verified against instead of the system's (a private CA of a test
 	// network); nil means the system's.
@@ -76,7 +81,8 @@ func NewSafeClient(opts SafeClientOptions) *http.Client {
 		Proxy:                  nil,
 		DialContext:            dialer.DialContext,
 		ForceAttemptHTTP2:      true,
-		MaxIdleConns:           32,
+		MaxIdleConns:           max(32, opts.IdleConnsPerHost),
+		MaxIdleConnsPerHost:    opts.IdleConnsPerHost,
 		IdleConnTimeout:        90 * time.Second,
 		TLSHandshakeTimeout:    5 * time.Second,
 		ResponseHeaderTimeout:  opts.Timeout,

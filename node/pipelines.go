@@ -75,7 +75,7 @@ func (n *Node) buildPipelines() error {
 	if policy == (outbox.RetryPolicy{}) {
 		policy = outbox.DefaultRetryPolicy()
 	}
-	client := actor.NewSafeClient(actor.SafeClientOptions{AllowPrivate: n.cfg.AllowPrivatePeers, Timeout: 30 * time.Second, MaxRedirects: -1, RootCAs: n.cfg.RootCAs})
+	client := deliveryClient(n.cfg)
 	client.Transport = n.policy.Transport(client.Transport)
 	var attemptTimeout time.Duration // the deliverer's default
 	if lease := n.cfg.DeliveryLease; lease > 0 {
@@ -397,4 +397,14 @@ func (n *Node) pruneDedup(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// deliveryClient returns the client the delivery workers send with. It
+// keeps an idle connection per worker to each host: deliveries to one
+// busy peer (a coordinator, every participant of a case on one node) run
+// on every worker at once, and with net/http's default of two idle
+// connections per host the others would dial anew for each request.
+func deliveryClient(cfg Config) *http.Client {
+	return actor.NewSafeClient(actor.SafeClientOptions{AllowPrivate: cfg.AllowPrivatePeers, Timeout: 30 * time.Second,
+		MaxRedirects: -1, RootCAs: cfg.RootCAs, IdleConnsPerHost: cfg.DeliveryWorkers})
 }

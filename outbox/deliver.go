@@ -230,7 +230,7 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 	if cfg.Client != nil {
 		client = *cfg.Client
 	} else {
-		client = *actor.NewSafeClient(actor.SafeClientOptions{Timeout: DefaultClientTimeout, MaxRedirects: -1})
+		client = *actor.NewSafeClient(actor.SafeClientOptions{Timeout: DefaultClientTimeout, MaxRedirects: -1, IdleConnsPerHost: cfg.Workers})
 	}
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	edKeys, _ := cfg.Keys.(Ed25519KeySource)
