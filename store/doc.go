@@ -34,6 +34,11 @@
 //     Options.LeaseTTL, which is how deliveries a killed process held are
 //     sent by another. (On bbolt leases are in memory and end with the
 //     process.)
+//   - The advisory locks and the NOTIFY channel are the schema's: a node
+//     whose tables are in a schema other than public (search_path) derives
+//     their keys from the schema's name, so that two nodes in two schemas
+//     of one database neither serialize each other's writes nor elect one
+//     leader between them; public keeps the fixed keys of every release.
 //   - Lead elects the one process that runs timers and sweeps: the holder
 //     of a session advisory lock, which a dead process's session releases.
 //     No session waits inside the server: a process that waits for a

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -74,6 +76,50 @@ const (
 // announced, so that every process's Changed fires on every write.
 const pgChannel = "vultron_changed"
 
+// pgLocks are the advisory lock keys and the notification channel of the
+// node whose tables are in one schema. Advisory locks and channels belong
+// to the database, not to a schema: two nodes kept in two schemas of one
+// database (search_path in the URL) must not share them, or each would
+// wait for the other's writes, each commit would wake the other's workers,
+// and only one of the two would ever lead, so that the other's timers,
+// replica checks and sweeps would never run. Tables in the schema public
+// use the fixed keys above, as every release did, so that processes of
+// two releases on one database still agree; any other schema gets keys
+// derived from its name.
+type pgLocks struct {
+	writer, leader, migrate, startup int64
+	channel                          string
+}
+
+// pgLocksOf returns the locks of the tables in schema.
+func pgLocksOf(schema string) pgLocks {
+	if schema == "public" {
+		return pgLocks{writer: pgWriterLock, leader: pgLeaderLock, migrate: pgMigrateLock, startup: pgStartupLock, channel: pgChannel}
+	}
+	key := func(kind string) int64 {
+		h := sha256.Sum256([]byte("vultron " + kind + " lock\x00" + schema))
+		return int64(binary.BigEndian.Uint64(h[:8]))
+	}
+	h := sha256.Sum256([]byte("vultron channel\x00" + schema))
+	return pgLocks{writer: key("writer"), leader: key("leader"), migrate: key("migrate"), startup: key("startup"),
+		channel: pgChannel + "_" + hex.EncodeToString(h[:8])}
+}
+
+// pgSchemaLocks returns the locks of the schema the connection creates
+// its tables in: the first schema of its search_path that exists.
+func pgSchemaLocks(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (pgLocks, error) {
+	var schema *string
+	if err := q.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return pgLocks{}, fmt.Errorf("read the current schema: %w", err)
+	}
+	if schema == nil {
+		return pgLocks{}, fmt.Errorf("%w: no schema of the search_path exists to keep the tables in", ErrInvalid)
+	}
+	return pgLocksOf(*schema), nil
+}
+
 // pgMigrations are the schema versions of the tables, applied in order.
 // They are written here rather than run by a migration library: there are
 // few of them, each must run under the store's own advisory lock in one
@@ -119,6 +165,7 @@ type pgEngine struct {
 	cfg    *pgxpool.Config
 	desc   string
 	noSync bool
+	locks  pgLocks // of the schema the tables are in
 	// listener receives the notifications of commits; stop ends it.
 	stop   context.CancelFunc
 	closed chan struct{}
@@ -196,7 +243,11 @@ func openPostgres(ctx context.Context, connString string, noSync bool) (*pgEngin
 		e.pool.Close()
 		return nil, fmt.Errorf("connect to %s: %w", e.desc, err)
 	}
-	if err := migratePostgres(ctx, e.pool); err != nil {
+	if e.locks, err = pgSchemaLocks(ctx, e.pool); err != nil {
+		e.pool.Close()
+		return nil, fmt.Errorf("open %s: %w", e.desc, err)
+	}
+	if err := migratePostgres(ctx, e.pool, e.locks); err != nil {
 		e.pool.Close()
 		return nil, err
 	}
@@ -224,7 +275,11 @@ func MigratePostgres(ctx context.Context, connString string) (from, to int, err 
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: migrate %s: %w", describePostgres(connString), err)
 	}
-	if err := migratePostgres(ctx, pool); err != nil {
+	locks, err := pgSchemaLocks(ctx, pool)
+	if err != nil {
+		return from, from, fmt.Errorf("store: migrate %s: %w", describePostgres(connString), err)
+	}
+	if err := migratePostgres(ctx, pool, locks); err != nil {
 		return from, from, fmt.Errorf("store: migrate %s: %w", describePostgres(connString), err)
 	}
 	return from, pgSchemaVersion, nil
@@ -249,18 +304,18 @@ func pgVersion(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 // migratePostgres applies the missing migrations, each in a transaction
 // with its version record, under a session advisory lock so that processes
 // starting together migrate once.
-func migratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
+func migratePostgres(ctx context.Context, pool *pgxpool.Pool, locks pgLocks) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, pgMigrateLock); err != nil {
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, locks.migrate); err != nil {
 		return fmt.Errorf("migrate: take the migration lock: %w", err)
 	}
 	defer func() {
 		// A lost connection releases the lock by itself.
-		_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, pgMigrateLock)
+		_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, locks.migrate)
 	}()
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS vultron_schema_migrations (
 		version    integer PRIMARY KEY,
@@ -298,7 +353,7 @@ func (e *pgEngine) listen(onChange func()) error {
 		cancel()
 		return fmt.Errorf("listen on %s: %w", e.desc, err)
 	}
-	if _, err := conn.Exec(ctx, "LISTEN "+pgChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{e.locks.channel}.Sanitize()); err != nil {
 		cancel()
 		_ = conn.Close(context.Background())
 		return fmt.Errorf("listen on %s: %w", e.desc, err)
@@ -319,7 +374,7 @@ func (e *pgEngine) listen(onChange func()) error {
 					for ctx.Err() == nil {
 						c, err := pgx.ConnectConfig(ctx, e.cfg.ConnConfig)
 						if err == nil {
-							if _, err = c.Exec(ctx, "LISTEN "+pgChannel); err == nil {
+							if _, err = c.Exec(ctx, "LISTEN "+pgx.Identifier{e.locks.channel}.Sanitize()); err == nil {
 								conn = c
 								break
 							}
@@ -388,7 +443,7 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 		return fmt.Errorf("begin write transaction on %s: %w", e.desc, err)
 	}
 	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pgWriterLock); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, e.locks.writer); err != nil {
 		return fmt.Errorf("take the writer lock on %s: %w", e.desc, err)
 	}
 	t := newPgTx(ctx, e, tx, true)
@@ -494,7 +549,7 @@ func (e *pgEngine) lead(ctx context.Context) (context.Context, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("leader election on %s: %w", e.desc, err)
 	}
-	if err := waitSessionLock(ctx, conn, pgLeaderLock); err != nil {
+	if err := waitSessionLock(ctx, conn, e.locks.leader); err != nil {
 		_ = conn.Close(context.Background())
 		return nil, nil, fmt.Errorf("leader election on %s: %w", e.desc, err)
 	}
@@ -508,7 +563,7 @@ func (e *pgEngine) lead(ctx context.Context) (context.Context, func(), error) {
 		for {
 			select {
 			case <-lctx.Done():
-				_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, pgLeaderLock)
+				_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, e.locks.leader)
 				return
 			case <-t.C:
 				pctx, pcancel := context.WithTimeout(lctx, pgLeaderCheck)
@@ -677,7 +732,7 @@ func (t *pgTx) flushWith(query string, args ...any) (pgx.Rows, error) {
 		b.Queue(`UPDATE vultron_buckets SET seq = $2 WHERE id = $1`, bk.id, int64(bk.seq))
 	}
 	if t.notify {
-		b.Queue(`SELECT pg_notify($1, '')`, pgChannel)
+		b.Queue(`SELECT pg_notify($1, '')`, t.e.locks.channel)
 	}
 	if query != "" {
 		b.Queue(query, args...)

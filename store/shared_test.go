@@ -466,3 +466,52 @@ func TestSharedDatabaseBatchGrowsWhileWaitingForTheWriter(t *testing.T) {
 		}
 	}
 }
+
+// TestSchemasOfOneDatabaseAreSeparateNodes opens two stores in two schemas
+// of one database, as two nodes kept in one database are, and checks that
+// each can lead at once: advisory locks belong to the database, so with
+// shared lock keys the second node would wait for the lead for as long as
+// the first runs, and never run its timers or replica checks.
+func TestSchemasOfOneDatabaseAreSeparateNodes(t *testing.T) {
+	be := backends[1]
+	a := be.openURL(t, pgtest.Database(t), Options{})
+	b := be.openURL(t, pgtest.Database(t), Options{})
+	ctx := context.Background()
+	_, stopA, err := a.Lead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopA()
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, stopB, err := b.Lead(wctx)
+	if err != nil {
+		t.Fatalf("the node in the second schema could not lead while the first leads: %v", err)
+	}
+	defer stopB()
+	// Writes in one schema do not wait for the other's writer lock: a
+	// write of b commits while a transaction of a holds its lock.
+	held := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- a.Update(ctx, func(tx *Tx) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	mustPutActor(t, b, "coord")
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	la, lb := a.eng.(*pgEngine).locks, b.eng.(*pgEngine).locks
+	if la.writer == lb.writer || la.leader == lb.leader || la.startup == lb.startup || la.migrate == lb.migrate || la.channel == lb.channel {
+		t.Errorf("two schemas share locks or a channel: %+v and %+v", la, lb)
+	}
+	if p := pgLocksOf("public"); p != (pgLocks{pgWriterLock, pgLeaderLock, pgMigrateLock, pgStartupLock, pgChannel}) {
+		t.Errorf("the schema public has locks %+v, want the fixed keys every release used", p)
+	}
+}
