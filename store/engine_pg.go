@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -56,8 +57,11 @@ import (
 // column of its row of the due index, claimed with FOR UPDATE SKIP LOCKED
 // so that two processes polling at once never take the same delivery and
 // never wait for each other. Any write of that row (the delivery leaving
-// the queue, or its retry moving it) clears the lease; a lease of a process
-// that died expires after Options.LeaseTTL.
+// the queue, or its retry moving it) clears the lease. A lease names the
+// process that holds it (lease_holder, on which that process holds a
+// session advisory lock while it runs): a lease of a process that died
+// ends within pgReapEvery of another process's next claim, or at once when
+// the process restarts; otherwise a lease ends after Options.LeaseTTL.
 
 // pgWriterLock is the key of the advisory lock every read-write transaction
 // takes; pgLeaderLock the key of the session lock of the process that runs
@@ -143,6 +147,10 @@ var pgMigrations = []string{
 	);
 	-- Sealed values are random bytes: compressing them is wasted work.
 	ALTER TABLE vultron_kv ALTER COLUMN value SET STORAGE EXTERNAL;`,
+	// The process that holds a lease (see pgEngine.holder), so that the
+	// lease ends with the process; the index finds the few leased rows.
+	2: `ALTER TABLE vultron_kv ADD COLUMN lease_holder bigint;
+	CREATE INDEX vultron_kv_lease_holder ON vultron_kv (lease_holder) WHERE lease_holder IS NOT NULL;`,
 }
 
 // pgSchemaVersion is the newest version of the tables this binary knows.
@@ -166,6 +174,16 @@ type pgEngine struct {
 	desc   string
 	noSync bool
 	locks  pgLocks // of the schema the tables are in
+
+	// holder identifies this process's leases: a random positive number
+	// on which the process holds a session advisory lock for as long as it
+	// runs (holderConn). A lease whose holder's lock is free belongs to a
+	// process that is gone, and reapLeases ends it without waiting for its
+	// expiry.
+	holderMu   sync.Mutex
+	holder     int64
+	holderConn *pgx.Conn
+	lastReap   time.Time
 	// listener receives the notifications of commits; stop ends it.
 	stop   context.CancelFunc
 	closed chan struct{}
@@ -248,6 +266,23 @@ func openPostgres(ctx context.Context, connString string, noSync bool) (*pgEngin
 		return nil, fmt.Errorf("open %s: %w", e.desc, err)
 	}
 	if err := migratePostgres(ctx, e.pool, e.locks); err != nil {
+		e.pool.Close()
+		return nil, err
+	}
+	var h [8]byte
+	if _, err := rand.Read(h[:]); err != nil {
+		e.pool.Close()
+		return nil, fmt.Errorf("open %s: choose the lease holder id: %w", e.desc, err)
+	}
+	e.holder = int64(binary.BigEndian.Uint64(h[:])&(1<<63-1)) | 1
+	if err := e.holdLeases(ctx); err != nil {
+		e.pool.Close()
+		return nil, err
+	}
+	// A process that restarts takes back at once what it was sending when
+	// it stopped.
+	if err := e.reapLeases(ctx); err != nil {
+		e.closeHolder()
 		e.pool.Close()
 		return nil, err
 	}
@@ -400,7 +435,68 @@ func (e *pgEngine) close() error {
 		e.stop()
 	}
 	<-e.closed
+	e.closeHolder()
 	e.pool.Close()
+	return nil
+}
+
+// holdLeases takes, on a session of its own, the advisory lock on holder
+// that says this process lives; it keeps the session until close. A
+// session that was lost (the server restarted, the network failed) is
+// replaced: meanwhile another process may have taken over this one's
+// leases, which only makes their deliveries sent twice, and receivers drop
+// duplicates by id.
+func (e *pgEngine) holdLeases(ctx context.Context) error {
+	e.holderMu.Lock()
+	defer e.holderMu.Unlock()
+	if e.holderConn != nil && !e.holderConn.IsClosed() {
+		return nil
+	}
+	conn, err := pgx.ConnectConfig(ctx, e.cfg.ConnConfig)
+	if err != nil {
+		return fmt.Errorf("lease holder session on %s: %w", e.desc, err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, e.holder); err != nil {
+		_ = conn.Close(context.Background())
+		return fmt.Errorf("lease holder session on %s: %w", e.desc, err)
+	}
+	e.holderConn = conn
+	return nil
+}
+
+// closeHolder ends the lease holder session, and with it this process's
+// claim on its leases.
+func (e *pgEngine) closeHolder() {
+	e.holderMu.Lock()
+	defer e.holderMu.Unlock()
+	if e.holderConn != nil {
+		_ = e.holderConn.Close(context.Background())
+		e.holderConn = nil
+	}
+}
+
+// pgReapEvery is how often a process that claims deliveries looks for
+// leases of processes that are gone: how long, at most, a killed process's
+// deliveries wait after another process (or its own restart) is there to
+// send them.
+const pgReapEvery = 2 * time.Second
+
+// reapLeases ends the leases whose holder no longer holds its advisory
+// lock: the process is gone, and so is its attempt. It reads only leased
+// rows (an index holds them) and the server's lock table, and writes only
+// the rows it frees. Leases of processes older than the lease holder
+// column (none recorded) still end by expiring.
+func (e *pgEngine) reapLeases(ctx context.Context) error {
+	_, err := e.pool.Exec(ctx, `
+		UPDATE vultron_kv SET lease = NULL, lease_holder = NULL
+		WHERE lease_holder IS NOT NULL AND lease_holder <> $1
+		AND lease_holder NOT IN (
+			SELECT (l.classid::bigint << 32) | l.objid::bigint FROM pg_locks l
+			WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
+			AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))`, e.holder)
+	if err != nil {
+		return fmt.Errorf("end the leases of processes that are gone on %s: %w", e.desc, err)
+	}
 	return nil
 }
 
@@ -490,6 +586,20 @@ func (e *pgEngine) check(ctx context.Context) []error {
 
 // claimDue implements leaseEngine.
 func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, exp time.Time) ([]claimedDelivery, error) {
+	if err := e.holdLeases(ctx); err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	e.holderMu.Lock()
+	reap := time.Since(e.lastReap) >= pgReapEvery
+	if reap {
+		e.lastReap = time.Now()
+	}
+	e.holderMu.Unlock()
+	if reap {
+		if err := e.reapLeases(ctx); err != nil {
+			return nil, fmt.Errorf("claim deliveries: %w", err)
+		}
+	}
 	var out []claimedDelivery
 	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
 		out = out[:0]
@@ -503,7 +613,7 @@ func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, e
 		}
 		rows, err := tx.Query(ctx, `
 			WITH claimed AS (
-				UPDATE vultron_kv SET lease = $5
+				UPDATE vultron_kv SET lease = $5, lease_holder = $7
 				WHERE bucket = $1 AND key IN (
 					SELECT key FROM vultron_kv
 					WHERE bucket = $1 AND key <= $2 AND (lease IS NULL OR lease <= $3)
@@ -514,7 +624,7 @@ func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, e
 			SELECT c.key, r.value FROM claimed c
 			LEFT JOIN vultron_kv r ON r.bucket = $6 AND r.key = substring(c.key FROM 9 FOR 8)
 			ORDER BY c.key`,
-			due.(*pgBucket).id, bound, now.UnixNano(), limit, exp.UnixNano(), records.(*pgBucket).id)
+			due.(*pgBucket).id, bound, now.UnixNano(), limit, exp.UnixNano(), records.(*pgBucket).id, e.holder)
 		if err != nil {
 			return fmt.Errorf("claim deliveries: %w", err)
 		}
@@ -724,7 +834,7 @@ func (t *pgTx) flushWith(query string, args ...any) (pgx.Rows, error) {
 			continue
 		}
 		b.Queue(`INSERT INTO vultron_kv (bucket, key, value) VALUES ($1, $2, $3)
-			ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, lease = NULL
+			ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, lease = NULL, lease_holder = NULL
 			WHERE vultron_kv.value IS NOT NULL`, w.bucket, w.key, w.value)
 		puts = append(puts, check{w.bucket, w.key})
 	}
