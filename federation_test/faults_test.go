@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -262,6 +263,24 @@ type faultHarness struct {
 	http  *http.Client
 	names []string
 	nodes map[string]*faultNode
+	// overHanded is how many times each node's log has said that its
+	// delivery queue handed out more deliveries than asked, at the end of
+	// the last seed.
+	overHanded map[string]int
+}
+
+// overHandedMessage is what a node logs when its delivery queue hands out
+// more deliveries than asked (outbox.Deliverer.Run): the ones left out
+// stay leased, and their lanes wait, for the whole lease.
+const overHandedMessage = "the delivery queue handed out more deliveries than asked"
+
+// countInLog counts the lines of a node's log that contain msg.
+func countInLog(path, msg string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return bytes.Count(b, []byte(msg)), nil
 }
 
 // faultNode is what the harness needs of a node; it does not change when
@@ -305,7 +324,7 @@ func newFaultHarness(t *testing.T, bin, store string) *faultHarness {
 			"--replica-check-first", "2s", "--replica-check-max", "8s", "--replica-retry-first", "500ms", "--replica-retry-max", "4s"},
 		front: fnet.front(t),
 	}, specs...)
-	h := &faultHarness{c: c, net: fnet, http: &http.Client{Timeout: 20 * time.Second}, nodes: map[string]*faultNode{}}
+	h := &faultHarness{c: c, net: fnet, http: &http.Client{Timeout: 20 * time.Second}, nodes: map[string]*faultNode{}, overHanded: map[string]int{}}
 	for _, name := range c.order {
 		n := c.nodes[name]
 		h.names = append(h.names, name)
@@ -505,6 +524,17 @@ func (h *faultHarness) runSeed(t *testing.T, seed int64, cfg faultConfig) string
 	s.trace.step("healed: faults off, every node up")
 	healed := time.Now()
 	violations = s.converge(*faultsConverge)
+	for _, name := range h.names {
+		n, err := countInLog(h.nodes[name].proc.log, overHandedMessage)
+		if err != nil {
+			s.problem("read the log of node %s: %v", name, err)
+			continue
+		}
+		if n > h.overHanded[name] {
+			violations = append(violations, fmt.Sprintf("node %s: its delivery queue handed out more deliveries than asked, %d times in this seed (those left out stay leased, and their lanes wait, for the whole lease)", name, n-h.overHanded[name]))
+		}
+		h.overHanded[name] = n
+	}
 	s.mu.Lock()
 	violations = append(append(s.early, violations...), s.problems...)
 	s.mu.Unlock()
@@ -1426,6 +1456,35 @@ func dueIndexOnPostgres(u string, n int) string {
 	}
 	if err := rows.Err(); err != nil {
 		fmt.Fprintf(&b, "  not read: %v\n", err)
+	}
+	rows.Close()
+	// What the database's sessions are doing: a session that waits, and
+	// for what, tells a stalled write path from a slow one.
+	acts, err := conn.Query(ctx, `
+		SELECT pid, coalesce(state, ''), coalesce(wait_event_type, ''), coalesce(wait_event, ''),
+			coalesce(extract(epoch FROM now() - xact_start), 0)::float8, left(regexp_replace(query, '\s+', ' ', 'g'), 110),
+			coalesce(pg_blocking_pids(pid)::text, '')
+		FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+		AND (state <> 'idle' OR wait_event_type = 'Lock')
+		ORDER BY xact_start NULLS LAST LIMIT 20`)
+	if err != nil {
+		fmt.Fprintf(&b, "  sessions not read: %v\n", err)
+		return b.String()
+	}
+	defer acts.Close()
+	for acts.Next() {
+		var (
+			pid                          int
+			state, waitType, wait, query string
+			blockers                     string
+			xactAge                      float64
+		)
+		if err := acts.Scan(&pid, &state, &waitType, &wait, &xactAge, &query, &blockers); err != nil {
+			fmt.Fprintf(&b, "  sessions not read: %v\n", err)
+			break
+		}
+		fmt.Fprintf(&b, "  session %d %s for %.1fs, waiting %s/%s behind %s: %s\n", pid, state, xactAge, waitType, wait, blockers, query)
 	}
 	return b.String()
 }

@@ -348,7 +348,16 @@ func (d *Deliverer) Run(ctx context.Context) error {
 				caughtUp = time.Now()
 			}
 			if len(due) > free {
-				due = due[:free] // a queue must not hand out more than asked
+				// A queue must not hand out more than asked: the ones left
+				// out stay leased, and their lanes wait, until the lease
+				// ends. Say so rather than drop them silently.
+				extra := make([]uint64, 0, len(due)-free)
+				for _, dl := range due[free:] {
+					extra = append(extra, dl.ID)
+				}
+				d.log.Error().Int("asked", free).Int("handed", len(due)).Uints64("left_leased", extra).
+					Msg("the delivery queue handed out more deliveries than asked; those left out wait for their lease to end")
+				due = due[:free]
 			}
 			for _, dl := range due {
 				// Never blocks: at most d.workers deliveries are outstanding.

@@ -611,16 +611,25 @@ func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, e
 		if due == nil || records == nil {
 			return fmt.Errorf("claim deliveries: the queue's buckets are missing")
 		}
+		// The keys are picked in a CTE of their own, which PostgreSQL
+		// evaluates once, and the UPDATE joins with what it picked. With
+		// the pick as a subquery of the UPDATE's WHERE, a row that
+		// another transaction changed after the statement began made
+		// the UPDATE re-check its condition, and the subquery with it,
+		// which could lease more keys than LIMIT: the caller, handed more
+		// deliveries than it asked for, sent only those, and the others
+		// (and their lanes) waited for the lease to end.
 		rows, err := tx.Query(ctx, `
-			WITH claimed AS (
-				UPDATE vultron_kv SET lease = $5, lease_holder = $7
-				WHERE bucket = $1 AND key IN (
-					SELECT key FROM vultron_kv
-					WHERE bucket = $1 AND key <= $2 AND (lease IS NULL OR lease <= $3)
-					ORDER BY key
-					LIMIT $4
-					FOR UPDATE SKIP LOCKED)
-				RETURNING key)
+			WITH picked AS MATERIALIZED (
+				SELECT key FROM vultron_kv
+				WHERE bucket = $1 AND key <= $2 AND (lease IS NULL OR lease <= $3)
+				ORDER BY key
+				LIMIT $4
+				FOR UPDATE SKIP LOCKED),
+			claimed AS (
+				UPDATE vultron_kv k SET lease = $5, lease_holder = $7
+				FROM picked WHERE k.bucket = $1 AND k.key = picked.key
+				RETURNING k.key)
 			SELECT c.key, r.value FROM claimed c
 			LEFT JOIN vultron_kv r ON r.bucket = $6 AND r.key = substring(c.key FROM 9 FOR 8)
 			ORDER BY c.key`,
