@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -125,7 +126,31 @@ type pgEngine struct {
 	// onChange is called for every commit announced on pgChannel, by any
 	// process.
 	onChange func()
+	// trips counts the requests the pool's connections send (a pipelined
+	// batch is one), so that tests can assert on the round trips a write
+	// or a read costs rather than on its time.
+	trips roundTrips
 }
+
+// roundTrips is a pgx tracer that counts round trips: every query, and every
+// batch as one.
+type roundTrips struct{ n atomic.Uint64 }
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.n.Add(1)
+	return ctx
+}
+
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
 func (e *pgEngine) topID(name []byte) (int64, bool) {
 	e.topMu.Lock()
@@ -188,7 +213,11 @@ func openPostgres(ctx context.Context, connString string, noSync bool) (*pgEngin
 		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
 	}
 	e := &pgEngine{cfg: cfg, desc: describePostgres(connString), noSync: noSync, closed: make(chan struct{})}
-	e.pool, err = pgxpool.NewWithConfig(ctx, cfg)
+	// Only the pool's connections are counted: the listener's and the
+	// locks' (made from e.cfg) poll on timers of their own.
+	poolCfg := cfg.Copy()
+	poolCfg.ConnConfig.Tracer = &e.trips
+	e.pool, err = pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", e.desc, err)
 	}
@@ -433,52 +462,85 @@ func (e *pgEngine) check(ctx context.Context) []error {
 	return errs
 }
 
-// claimDue implements leaseEngine.
-func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, exp time.Time) ([]claimedDelivery, error) {
-	var out []claimedDelivery
-	err := pgx.BeginFunc(ctx, e.pool, func(tx pgx.Tx) error {
-		out = out[:0]
-		t := newPgTx(ctx, e, tx, false)
-		due, records := t.Bucket(bucketDeliveriesDue), t.Bucket(bucketDeliveries)
-		if t.failed != nil {
-			return t.failed
-		}
-		if due == nil || records == nil {
-			return fmt.Errorf("claim deliveries: the queue's buckets are missing")
-		}
-		rows, err := tx.Query(ctx, `
-			WITH claimed AS (
-				UPDATE vultron_kv SET lease = $5
-				WHERE bucket = $1 AND key IN (
-					SELECT key FROM vultron_kv
-					WHERE bucket = $1 AND key <= $2 AND (lease IS NULL OR lease <= $3)
-					ORDER BY key
-					LIMIT $4
-					FOR UPDATE SKIP LOCKED)
-				RETURNING key)
-			SELECT c.key, r.value FROM claimed c
-			LEFT JOIN vultron_kv r ON r.bucket = $6 AND r.key = substring(c.key FROM 9 FOR 8)
-			ORDER BY c.key`,
-			due.(*pgBucket).id, bound, now.UnixNano(), limit, exp.UnixNano(), records.(*pgBucket).id)
-		if err != nil {
-			return fmt.Errorf("claim deliveries: %w", err)
-		}
-		for rows.Next() {
-			var c claimedDelivery
-			if err := rows.Scan(&c.dueKey, &c.record); err != nil {
-				rows.Close()
-				return fmt.Errorf("claim deliveries: %w", err)
-			}
-			out = append(out, c)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("claim deliveries: %w", err)
-		}
-		return nil
-	})
+// topBucketID returns the id of the top-level bucket name, from the cache
+// or, the first time, from the database.
+func (e *pgEngine) topBucketID(ctx context.Context, name []byte) (int64, error) {
+	if id, ok := e.topID(name); ok {
+		return id, nil
+	}
+	var id int64
+	err := e.pool.QueryRow(ctx, `SELECT id FROM vultron_buckets WHERE parent = 0 AND name = $1`, name).Scan(&id)
 	if err != nil {
-		return nil, err
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, fmt.Errorf("bucket %s is missing", name)
+		}
+		return 0, fmt.Errorf("bucket %s: %w", name, err)
+	}
+	e.setTopID(name, id)
+	return id, nil
+}
+
+// getOne implements pointReader: one statement, which sees one committed
+// state as a read-only transaction would, in one round trip instead of
+// three (BEGIN, the read, COMMIT).
+func (e *pgEngine) getOne(ctx context.Context, bucket, key []byte) ([]byte, error) {
+	id, err := e.topBucketID(ctx, bucket)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", e.desc, err)
+	}
+	var v []byte
+	err = e.pool.QueryRow(ctx, `SELECT value FROM vultron_kv WHERE bucket = $1 AND key = $2 AND value IS NOT NULL`, id, key).Scan(&v)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("store: %s: get: %w", e.desc, err)
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	return v, nil
+}
+
+// claimDue implements leaseEngine in one statement, which is its own
+// transaction: one round trip (and the commit's WAL flush) per claim.
+func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, exp time.Time) ([]claimedDelivery, error) {
+	due, err := e.topBucketID(ctx, bucketDeliveriesDue)
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	records, err := e.topBucketID(ctx, bucketDeliveries)
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	rows, err := e.pool.Query(ctx, `
+		WITH claimed AS (
+			UPDATE vultron_kv SET lease = $5
+			WHERE bucket = $1 AND key IN (
+				SELECT key FROM vultron_kv
+				WHERE bucket = $1 AND key <= $2 AND (lease IS NULL OR lease <= $3)
+				ORDER BY key
+				LIMIT $4
+				FOR UPDATE SKIP LOCKED)
+			RETURNING key)
+		SELECT c.key, r.value FROM claimed c
+		LEFT JOIN vultron_kv r ON r.bucket = $6 AND r.key = substring(c.key FROM 9 FOR 8)
+		ORDER BY c.key`,
+		due, bound, now.UnixNano(), limit, exp.UnixNano(), records)
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []claimedDelivery
+	for rows.Next() {
+		var c claimedDelivery
+		if err := rows.Scan(&c.dueKey, &c.record); err != nil {
+			return nil, fmt.Errorf("claim deliveries: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
 	return out, nil
 }
@@ -591,7 +653,12 @@ type pgTx struct {
 	buckets map[string]*pgBucket // parent id + name → bucket; nil value: known missing
 	values  map[string]cachedValue
 	pending []pendingWrite
-	dirty   []*pgBucket // buckets whose sequence changed
+	// pendingAt is the index in pending of the last buffered write of
+	// each key: a put over a buffered put replaces its value, so a key
+	// written many times in a transaction (a count, once per delivery a
+	// batch queues) is sent once.
+	pendingAt map[string]int
+	dirty     []*pgBucket // buckets whose sequence changed
 }
 
 type cachedValue struct {
@@ -608,7 +675,7 @@ type pendingWrite struct {
 
 func newPgTx(ctx context.Context, e *pgEngine, tx pgx.Tx, writable bool) *pgTx {
 	return &pgTx{ctx: ctx, e: e, tx: tx, writable: writable,
-		buckets: map[string]*pgBucket{}, values: map[string]cachedValue{}}
+		buckets: map[string]*pgBucket{}, values: map[string]cachedValue{}, pendingAt: map[string]int{}}
 }
 
 var errTxNotWritable = errors.New("store: write in a read-only transaction")
@@ -686,6 +753,7 @@ func (t *pgTx) flushWith(query string, args ...any) (pgx.Rows, error) {
 		bk.seqDirty = false
 	}
 	t.pending, t.dirty = t.pending[:0], t.dirty[:0]
+	clear(t.pendingAt)
 	br := t.tx.SendBatch(t.ctx, b)
 	for _, p := range puts {
 		tag, err := br.Exec()
@@ -781,6 +849,109 @@ func (b *pgBucket) Get(key []byte) []byte {
 	return v
 }
 
+// pgBatchKeys bounds the keys one statement of prefetch or seekEach sends.
+const pgBatchKeys = 1000
+
+// prefetch implements batchBucket: the keys the transaction has not read
+// or written yet are read in one statement (per pgBatchKeys) and cached
+// as Get caches them. It sends no buffered write: a key not in the cache
+// was not written in this transaction.
+func (b *pgBucket) prefetch(keys [][]byte) {
+	t := b.t
+	if t.failed != nil {
+		return
+	}
+	want := make([][]byte, 0, len(keys))
+	asked := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		ck := cacheKey(b.id, k)
+		if _, ok := t.values[ck]; ok || asked[ck] {
+			continue
+		}
+		asked[ck] = true
+		want = append(want, k)
+	}
+	for len(want) > 0 {
+		chunk := want[:min(len(want), pgBatchKeys)]
+		want = want[len(chunk):]
+		rows, err := t.tx.Query(t.ctx, `SELECT key, value, value IS NULL FROM vultron_kv WHERE bucket = $1 AND key = ANY($2)`, b.id, chunk)
+		if err != nil {
+			t.fail(fmt.Errorf("get: %w", err))
+			return
+		}
+		for rows.Next() {
+			var (
+				k, v   []byte
+				isNull bool
+			)
+			if err := rows.Scan(&k, &v, &isNull); err != nil {
+				rows.Close()
+				t.fail(fmt.Errorf("get: %w", err))
+				return
+			}
+			ck := cacheKey(b.id, k)
+			delete(asked, ck)
+			switch {
+			case isNull:
+				t.values[ck] = cachedValue{present: true, isBucket: true}
+			default:
+				if v == nil {
+					v = []byte{}
+				}
+				t.values[ck] = cachedValue{v: v, present: true}
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			t.fail(fmt.Errorf("get: %w", err))
+			return
+		}
+	}
+	for ck := range asked { // not stored
+		t.values[ck] = cachedValue{}
+	}
+}
+
+// seekEach implements batchBucket in one statement per pgBatchKeys, sent
+// with the buffered writes so that it sees them.
+func (b *pgBucket) seekEach(froms [][]byte) [][]byte {
+	t := b.t
+	out := make([][]byte, len(froms))
+	for start := 0; start < len(froms) && t.failed == nil; start += pgBatchKeys {
+		chunk := froms[start:min(len(froms), start+pgBatchKeys)]
+		rows, err := t.flushWith(`SELECT f.i, (SELECT k.key FROM vultron_kv k
+				WHERE k.bucket = $1 AND k.key >= f.k ORDER BY k.key LIMIT 1)
+			FROM unnest($2::bytea[]) WITH ORDINALITY AS f(k, i)`, b.id, chunk)
+		if err != nil {
+			t.fail(fmt.Errorf("seek: %w", err))
+			return make([][]byte, len(froms))
+		}
+		for rows.Next() {
+			var (
+				i int64
+				k []byte
+			)
+			if err := rows.Scan(&i, &k); err != nil {
+				rows.Close()
+				t.fail(fmt.Errorf("seek: %w", err))
+				return make([][]byte, len(froms))
+			}
+			if i < 1 || int(i) > len(chunk) {
+				rows.Close()
+				t.fail(fmt.Errorf("seek: the server answered for key %d of %d", i, len(chunk)))
+				return make([][]byte, len(froms))
+			}
+			out[start+int(i)-1] = k
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			t.fail(fmt.Errorf("seek: %w", err))
+			return make([][]byte, len(froms))
+		}
+	}
+	return out
+}
+
 func (b *pgBucket) Put(key, value []byte) error {
 	t := b.t
 	if !t.writable {
@@ -800,6 +971,11 @@ func (b *pgBucket) Put(key, value []byte) error {
 	copy(v, value)
 	k := cloneBytes(key)
 	t.values[ck] = cachedValue{v: v, present: true}
+	if i, ok := t.pendingAt[ck]; ok && t.pending[i].value != nil {
+		t.pending[i].value = v
+		return nil
+	}
+	t.pendingAt[ck] = len(t.pending)
 	t.pending = append(t.pending, pendingWrite{bucket: b.id, key: k, value: v})
 	return nil
 }
@@ -817,6 +993,7 @@ func (b *pgBucket) Delete(key []byte) error {
 		return fmt.Errorf("delete %x: the key names a bucket", key)
 	}
 	t.values[ck] = cachedValue{}
+	t.pendingAt[ck] = len(t.pending)
 	t.pending = append(t.pending, pendingWrite{bucket: b.id, key: cloneBytes(key)})
 	return nil
 }
