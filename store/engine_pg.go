@@ -132,12 +132,14 @@ type pgEngine struct {
 	trips roundTrips
 }
 
-// roundTrips is a pgx tracer that counts round trips: every query, and every
-// batch as one.
-type roundTrips struct{ n atomic.Uint64 }
+// roundTrips is a pgx tracer that counts round trips (n: every query, and
+// every batch as one) and statements (stmts: every query, in a batch or
+// not).
+type roundTrips struct{ n, stmts atomic.Uint64 }
 
 func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
 	r.n.Add(1)
+	r.stmts.Add(1)
 	return ctx
 }
 
@@ -148,7 +150,9 @@ func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.Tra
 	return ctx
 }
 
-func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {
+	r.stmts.Add(1)
+}
 
 func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
@@ -724,21 +728,60 @@ func (t *pgTx) flushWith(query string, args ...any) (pgx.Rows, error) {
 		return t.tx.Query(t.ctx, query, args...)
 	}
 	b := &pgx.Batch{}
+	// The writes go in runs of one kind (puts, or deletes) over distinct
+	// keys, in order, one statement per run: a key written twice, or a put
+	// after a delete, starts a new run, so that the database sees them in
+	// the order they were made. A transaction that queues N deliveries
+	// sends three statements, not 3N.
 	type check struct {
-		bucket int64
-		key    []byte
+		keys  int    // the puts of the run, each of which must hit a value
+		first []byte // the run's first key, for the error
 	}
-	var puts []check // which results are puts, to check they hit a value
-	for _, w := range t.pending {
-		if w.value == nil {
-			b.Queue(`DELETE FROM vultron_kv WHERE bucket = $1 AND key = $2 AND value IS NOT NULL`, w.bucket, w.key)
+	var puts []check // per run; keys 0 for a run of deletes
+	for start := 0; start < len(t.pending); {
+		del := t.pending[start].value == nil
+		end := start
+		seen := make(map[string]bool)
+		for end < len(t.pending) && (t.pending[end].value == nil) == del && end-start < pgBatchKeys {
+			ck := cacheKey(t.pending[end].bucket, t.pending[end].key)
+			if seen[ck] {
+				break
+			}
+			seen[ck] = true
+			end++
+		}
+		run := t.pending[start:end]
+		start = end
+		if len(run) == 1 {
+			w := run[0]
+			if del {
+				b.Queue(`DELETE FROM vultron_kv WHERE bucket = $1 AND key = $2 AND value IS NOT NULL`, w.bucket, w.key)
+				puts = append(puts, check{})
+				continue
+			}
+			b.Queue(`INSERT INTO vultron_kv (bucket, key, value) VALUES ($1, $2, $3)
+				ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, lease = NULL
+				WHERE vultron_kv.value IS NOT NULL`, w.bucket, w.key, w.value)
+			puts = append(puts, check{keys: 1, first: w.key})
+			continue
+		}
+		ids := make([]int64, len(run))
+		keys := make([][]byte, len(run))
+		values := make([][]byte, len(run))
+		for i, w := range run {
+			ids[i], keys[i], values[i] = w.bucket, w.key, w.value
+		}
+		if del {
+			b.Queue(`DELETE FROM vultron_kv k USING unnest($1::bigint[], $2::bytea[]) AS d(bucket, key)
+				WHERE k.bucket = d.bucket AND k.key = d.key AND k.value IS NOT NULL`, ids, keys)
 			puts = append(puts, check{})
 			continue
 		}
-		b.Queue(`INSERT INTO vultron_kv (bucket, key, value) VALUES ($1, $2, $3)
+		b.Queue(`INSERT INTO vultron_kv (bucket, key, value)
+			SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[])
 			ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, lease = NULL
-			WHERE vultron_kv.value IS NOT NULL`, w.bucket, w.key, w.value)
-		puts = append(puts, check{w.bucket, w.key})
+			WHERE vultron_kv.value IS NOT NULL`, ids, keys, values)
+		puts = append(puts, check{keys: len(run), first: run[0].key})
 	}
 	for _, bk := range t.dirty {
 		b.Queue(`UPDATE vultron_buckets SET seq = $2 WHERE id = $1`, bk.id, int64(bk.seq))
@@ -761,9 +804,12 @@ func (t *pgTx) flushWith(query string, args ...any) (pgx.Rows, error) {
 			_ = br.Close()
 			return nil, err
 		}
-		if p.key != nil && tag.RowsAffected() == 0 {
+		if n := tag.RowsAffected(); n < int64(p.keys) {
 			_ = br.Close()
-			return nil, fmt.Errorf("put %x: the key names a bucket", p.key)
+			if p.keys == 1 {
+				return nil, fmt.Errorf("put %x: the key names a bucket", p.first)
+			}
+			return nil, fmt.Errorf("put of %d keys from %x: %d of them name a bucket", p.keys, p.first, int64(p.keys)-n)
 		}
 	}
 	n := b.Len() - len(puts)
