@@ -49,7 +49,19 @@ import (
 // Round trips. A transaction caches what it read and what it wrote, by
 // bucket and key, so a Get of a key already seen costs nothing; puts and
 // deletes are buffered and sent together, in one pipelined batch, with the
-// next query that must see them (a cursor move) or with the commit.
+// next query that must see them (a cursor move) or with the commit, one
+// statement per run of puts or of deletes (arrays of keys and values), and
+// a key put twice is sent once. Where the store reads many keys in one
+// transaction (the delivery queue's writes for many deliveries) it reads
+// them through batchBucket: prefetch reads a set of keys in one statement
+// and seekEach finds the first key at or after each of a set in one. A
+// read of one key outside a transaction (pointReader: a delivery worker
+// loading the activity it sends) and a claim of due deliveries are one
+// statement each, without BEGIN and COMMIT around them. Every round trip
+// costs both processes a wake-up, and a write transaction makes its round
+// trips while holding the writer lock, so these counts, not the statements'
+// own work, are what a write costs here (see the tests in
+// batchreads_test.go, which count them).
 //
 // Leases. A delivery handed out by DueDeliveries is leased in the lease
 // column of its row of the due index, claimed with FOR UPDATE SKIP LOCKED
