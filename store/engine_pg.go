@@ -519,7 +519,10 @@ func (e *pgEngine) getOne(ctx context.Context, bucket, key []byte) ([]byte, erro
 }
 
 // claimDue implements leaseEngine in one statement, which is its own
-// transaction: one round trip (and the commit's WAL flush) per claim.
+// transaction: one round trip (and the commit's WAL flush) per claim. A
+// claim whose answer is lost (its context ends while the rows come back)
+// may have leased deliveries nobody sends; like those of a process that
+// stops, they are sent once their lease expires.
 func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, exp time.Time) ([]claimedDelivery, error) {
 	due, err := e.topBucketID(ctx, bucketDeliveriesDue)
 	if err != nil {
