@@ -145,13 +145,16 @@ bench: peer-deps bench-deps
 # behind proxies that drop, delay, duplicate, reorder and refuse requests,
 # cut nodes off and kill them, from seed FIRST on (a new start every run
 # unless given) with the fault kinds KINDS, on CLUSTERS clusters side by
-# side (each its own five nodes; 1 unless given). Prints one line per seed (with
+# side (each its own five nodes; 1 unless given), each node keeping its state in
+# STORE: bolt (its file; the default), postgres (its own schema of a throw-away
+# PostgreSQL server) or mixed (every other node on PostgreSQL). Prints one line per seed (with
 # the command that replays a failure) and the total time; the full output,
 # with each failure's trace, goes to SOAK_LOG. See docs/faults.md.
 SEEDS    ?= 20
 KINDS    ?= all
 SOAK_LOG ?= soak.log
 CLUSTERS ?= 1
+STORE    ?= bolt
 ifndef FIRST
 FIRST := $(shell date +%s)
 endif
@@ -159,9 +162,9 @@ endif
 soak: SHELL := /bin/bash
 soak: .SHELLFLAGS := -o pipefail -c
 soak:
-	@echo "soak: $(SEEDS) seeds from $(FIRST), faults $(KINDS), $(CLUSTERS) cluster(s); full output in $(SOAK_LOG)"
+	@echo "soak: $(SEEDS) seeds from $(FIRST), faults $(KINDS), $(CLUSTERS) cluster(s), nodes on $(STORE); full output in $(SOAK_LOG)"
 	@$(GO) test ./federation_test -run '^TestFaults$$' -count=1 -timeout 0 -v \
-		-faults.seeds=$(SEEDS) -faults.first=$(FIRST) -faults.kinds=$(KINDS) -faults.clusters=$(CLUSTERS) 2>&1 | tee $(SOAK_LOG) | \
+		-faults.seeds=$(SEEDS) -faults.first=$(FIRST) -faults.kinds=$(KINDS) -faults.clusters=$(CLUSTERS) -faults.store=$(STORE) 2>&1 | tee $(SOAK_LOG) | \
 		grep --line-buffered -E 'faults_test.go:[0-9]+: (seed [0-9]+ \(|cluster of|[0-9]+ seeds with)|^(ok|FAIL)'
 
 # A node on 127.0.0.1:7001 with one actor (vendor) and its data in ./data.

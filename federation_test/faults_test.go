@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/internal/pgtest"
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/vocab"
 )
@@ -40,7 +41,22 @@ var (
 	faultsActions  = flag.String("faults.actions", "", "TestFaults: all to put the held-back actions (heldBackActions) into the schedule too")
 	faultsConverge = flag.Duration("faults.converge", 60*time.Second, "TestFaults: how long to wait for convergence after the faults heal")
 	faultsClusters = flag.Int("faults.clusters", 1, "TestFaults: how many clusters run seeds side by side (each its own nodes, proxies and ports)")
+	faultsStore    = flag.String("faults.store", storeBolt, "TestFaults: where each node keeps its state: "+storeBolt+" (its bbolt file), "+storePostgres+" (its own schema on a throw-away PostgreSQL server) or "+storeMixed+" (every other node on PostgreSQL)")
+	faultsPGSeeds  = flag.Int("faults.pgseeds", 1, "TestFaultsOnPostgreSQL: how many seeds to run with every node on PostgreSQL, from -faults.first on")
 )
+
+// The stores a fault run puts its nodes on (-faults.store).
+const (
+	storeBolt     = "bolt"
+	storePostgres = "postgres"
+	storeMixed    = "mixed"
+)
+
+// onPostgres reports whether the i-th node of a cluster keeps its state in
+// PostgreSQL with store.
+func onPostgres(store string, i int) bool {
+	return store == storePostgres || store == storeMixed && i%2 == 1
+}
 
 // convergingFaultKinds are the fault kinds TestFaults injects by default:
 // under them every seed tried converges. That is every kind.
@@ -64,19 +80,29 @@ func heldBackFaultKinds() map[faultKind]string { return map[faultKind]string{} }
 // -faults.actions=all puts back whatever is listed here.
 func heldBackActions() map[string]string { return map[string]string{} }
 
-// faultConfig is what a run injects and schedules.
+// faultConfig is what a run injects and schedules, and where its nodes
+// keep their state.
 type faultConfig struct {
 	kinds    faultKinds
 	withheld map[string]bool // behaviours left out of the schedule
 	all      bool            // -faults.actions=all
+	store    string          // -faults.store
 }
 
 func (cfg faultConfig) String() string {
 	s := "faults " + cfg.kinds.String()
 	if cfg.all {
-		return s + ", every action"
+		s += ", every action"
+	} else {
+		s += ", held-back actions left out"
 	}
-	return s + ", held-back actions left out"
+	switch cfg.store {
+	case storePostgres:
+		s += ", every node on PostgreSQL"
+	case storeMixed:
+		s += ", every other node on PostgreSQL"
+	}
+	return s
 }
 
 // maxViolationsShown is how many violations of each invariant a failing
@@ -91,13 +117,6 @@ const pollInterval = 200 * time.Millisecond
 const openWait = 30 * time.Second
 
 func TestFaults(t *testing.T) {
-	kinds := convergingFaultKinds()
-	if *faultsKinds != "" {
-		var err error
-		if kinds, err = parseFaultKinds(*faultsKinds); err != nil {
-			t.Fatalf("-faults.kinds: %v", err)
-		}
-	}
 	seeds := []int64{*faultsSeed}
 	if *faultsSeed < 0 {
 		seeds = nil
@@ -105,7 +124,39 @@ func TestFaults(t *testing.T) {
 			seeds = append(seeds, *faultsFirst+i)
 		}
 	}
-	cfg := faultConfig{kinds: kinds, withheld: map[string]bool{}}
+	runFaults(t, faultConfigFromFlags(t, *faultsStore), seeds)
+}
+
+// TestFaultsOnPostgreSQL runs TestFaults' first seeds (-faults.pgseeds of
+// them) with every node's state in PostgreSQL: its own schema of the
+// throw-away server of this test binary (internal/pgtest). Replicas must
+// converge under the same faults whichever store their nodes use, SIGKILL
+// included, which on PostgreSQL ends the node's sessions mid-transaction.
+func TestFaultsOnPostgreSQL(t *testing.T) {
+	var seeds []int64
+	for i := range int64(*faultsPGSeeds) {
+		seeds = append(seeds, *faultsFirst+i)
+	}
+	runFaults(t, faultConfigFromFlags(t, storePostgres), seeds)
+}
+
+// faultConfigFromFlags returns the configuration the flags ask for, with
+// the nodes on store.
+func faultConfigFromFlags(t *testing.T, store string) faultConfig {
+	t.Helper()
+	switch store {
+	case storeBolt, storePostgres, storeMixed:
+	default:
+		t.Fatalf("-faults.store: %q, want %s, %s or %s", store, storeBolt, storePostgres, storeMixed)
+	}
+	kinds := convergingFaultKinds()
+	if *faultsKinds != "" {
+		var err error
+		if kinds, err = parseFaultKinds(*faultsKinds); err != nil {
+			t.Fatalf("-faults.kinds: %v", err)
+		}
+	}
+	cfg := faultConfig{kinds: kinds, withheld: map[string]bool{}, store: store}
 	switch *faultsActions {
 	case "all":
 		cfg.all = true
@@ -126,6 +177,12 @@ func TestFaults(t *testing.T) {
 			t.Logf("action %s held back: %s", a, heldBackActions()[a])
 		}
 	}
+	return cfg
+}
+
+// runFaults runs seeds with cfg on -faults.clusters clusters side by side.
+func runFaults(t *testing.T, cfg faultConfig, seeds []int64) {
+	t.Helper()
 	if *faultsClusters < 1 || *faultsClusters > 4 {
 		t.Fatalf("-faults.clusters: %d, want 1 to 4", *faultsClusters)
 	}
@@ -134,7 +191,7 @@ func TestFaults(t *testing.T) {
 	bin := buildVultron(t)
 	harnesses := make([]*faultHarness, clusters)
 	for i := range harnesses {
-		harnesses[i] = newFaultHarness(t, bin)
+		harnesses[i] = newFaultHarness(t, bin, cfg.store)
 	}
 	t.Logf("cluster of %d nodes up in %s (%d side by side); %d seeds with %s", len(harnesses[0].names), time.Since(start).Round(time.Millisecond), clusters, len(seeds), cfg)
 
@@ -187,6 +244,9 @@ func replayCommand(seed int64, cfg faultConfig) string {
 	if cfg.all {
 		actions = " -faults.actions=all"
 	}
+	if cfg.store != storeBolt {
+		actions += " -faults.store=" + cfg.store
+	}
 	return fmt.Sprintf("go test ./federation_test -run 'TestFaults$' -count=1 -faults.seed=%d -faults.kinds=%s%s -v", seed, cfg.kinds, actions)
 }
 
@@ -211,9 +271,21 @@ type faultNode struct {
 	proc    *clusterNode
 }
 
-func newFaultHarness(t *testing.T, bin string) *faultHarness {
+// newFaultHarness starts the cluster of faultActors behind a faultNet,
+// each node on the store -faults.store names for it (see onPostgres). A
+// node on PostgreSQL gets a schema of its own, dropped after its process
+// has stopped.
+func newFaultHarness(t *testing.T, bin, store string) *faultHarness {
 	t.Helper()
 	fnet := newFaultNet(t)
+	specs := faultActors()
+	for i := range specs {
+		if onPostgres(store, i) {
+			// Before the cluster, so that the schema is dropped after
+			// the node's process has stopped.
+			specs[i] += " --store " + pgtest.Database(t)
+		}
+	}
 	c := newClusterWith(t, bin, clusterOptions{
 		// Retries within seconds, and a horizon far beyond any fault
 		// window and the convergence wait, so that only what a node
@@ -224,7 +296,7 @@ func newFaultHarness(t *testing.T, bin string) *faultHarness {
 		args: []string{"--retry-first", "100ms", "--retry-max", "1s", "--retry-horizon", "3m",
 			"--replica-check-first", "2s", "--replica-check-max", "8s", "--replica-retry-first", "500ms", "--replica-retry-max", "4s"},
 		front: fnet.front(t),
-	}, faultActors()...)
+	}, specs...)
 	h := &faultHarness{c: c, net: fnet, http: &http.Client{Timeout: 20 * time.Second}, nodes: map[string]*faultNode{}}
 	for _, name := range c.order {
 		n := c.nodes[name]

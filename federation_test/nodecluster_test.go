@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -37,6 +38,11 @@ const clusterPoll = 25 * time.Millisecond
 
 // logTailLines is how much of each node's log a failing test shows.
 const logTailLines = 25
+
+// clusterLogs, when set, is a directory the nodes' logs are written to
+// and kept in, for reading a failure's whole story; by default they go to
+// the test's temporary directory and only their tails are shown.
+var clusterLogs = flag.String("cluster.logs", "", "keep every node's whole log in this directory")
 
 // buildVultron builds the vultron binary into a temporary directory and
 // returns its path. Call it once per test function: subtests share it.
@@ -141,6 +147,9 @@ func newClusterWith(t *testing.T, bin string, opts clusterOptions, specs ...stri
 			n.public = opts.front(name, n.addr)
 		}
 		n.log = filepath.Join(n.dir, "node.log")
+		if *clusterLogs != "" {
+			n.log = filepath.Join(*clusterLogs, fmt.Sprintf("%s-%s-%s.log", strings.ReplaceAll(t.Name(), "/", "_"), strings.ReplaceAll(n.addr, ":", "_"), name))
+		}
 		if err := os.MkdirAll(n.dir, 0o700); err != nil {
 			t.Fatal(err)
 		}

@@ -65,7 +65,6 @@ func launchShared(t *testing.T, bin, name, pgURL, publicURL, dataKey string) *sh
 		"--allow-private-peers",
 		"--retry-first", "100ms",
 		"--retry-max", "1s",
-		"--delivery-lease", "4s",
 		"--log-format", "json")
 	p.cmd.Env = append(os.Environ(), "VULTRON_DATA_KEY="+dataKey)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
@@ -169,7 +168,8 @@ func (p *failoverProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // (RK, a Read) exactly once, everything the bbolt node sent arrived, and
 // every activity the node's outbox acknowledged reached the peer: the
 // process left alone carried on, took the lead, and sent what the killed
-// one had leased once its lease ran out.
+// one had leased as soon as the killed one's session was gone: the leases
+// are the default two minutes, and the test waits one.
 func TestSharedStoreNodeSurvivesSigkillOfAProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three node processes and a PostgreSQL server")

@@ -174,16 +174,23 @@ func TestPostgresClaimIsOneRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	mustPutActor(t, db, "coord")
 	enqueue(t, db, "https://node.example/activities/fan", laneTargets(20)...)
+	fewest := uint64(1 << 63)
 	for _, want := range []int{8, 8, 4, 0} {
 		since := pgTrips(t, db)
 		due, err := db.DueDeliveries(ctx, clock.Now(), 8)
 		if err != nil || len(due) != want {
 			t.Fatalf("DueDeliveries = %d, %v; want %d", len(due), err, want)
 		}
-		// Before: BEGIN, the claim, COMMIT.
-		if got := since(); got != 1 {
-			t.Errorf("a claim of %d took %d round trips, want 1", want, got)
+		// Before: BEGIN, the claim, COMMIT. A claim may also end the
+		// leases of processes that are gone, every pgReapEvery.
+		got := since()
+		if got > 2 {
+			t.Errorf("a claim of %d took %d round trips, want 1 (2 with a reap)", want, got)
 		}
+		fewest = min(fewest, got)
+	}
+	if fewest != 1 {
+		t.Errorf("the fewest round trips a claim took: %d, want 1", fewest)
 	}
 }
 

@@ -30,10 +30,19 @@
 //     stored once, and the second answer is a duplicate.
 //   - A delivery handed out by DueDeliveries is leased in the database,
 //     claimed with FOR UPDATE SKIP LOCKED, so no two processes send it at
-//     once; the lease ends with the delivery's outcome or after
-//     Options.LeaseTTL, which is how deliveries a killed process held are
-//     sent by another. (On bbolt leases are in memory and end with the
-//     process.)
+//     once; the lease ends with the delivery's outcome, after
+//     Options.LeaseTTL, or as soon as its process is gone: each lease
+//     names its process, which holds a session advisory lock while it
+//     lives, and a claim frees the leases whose process's lock is free (a
+//     restarted process frees its predecessor's at once). A killed
+//     process's deliveries, and the lanes behind them, are sent again
+//     within seconds, not after the lease. (On bbolt leases are in memory
+//     and end with the process.)
+//   - The advisory locks and the NOTIFY channel are the schema's: a node
+//     whose tables are in a schema other than public (search_path) derives
+//     their keys from the schema's name, so that two nodes in two schemas
+//     of one database neither serialize each other's writes nor elect one
+//     leader between them; public keeps the fixed keys of every release.
 //   - Lead elects the one process that runs timers and sweeps: the holder
 //     of a session advisory lock, which a dead process's session releases.
 //     No session waits inside the server: a process that waits for a

@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -67,8 +70,11 @@ import (
 // column of its row of the due index, claimed with FOR UPDATE SKIP LOCKED
 // so that two processes polling at once never take the same delivery and
 // never wait for each other. Any write of that row (the delivery leaving
-// the queue, or its retry moving it) clears the lease; a lease of a process
-// that died expires after Options.LeaseTTL.
+// the queue, or its retry moving it) clears the lease. A lease names the
+// process that holds it (lease_holder, on which that process holds a
+// session advisory lock while it runs): a lease of a process that died
+// ends within pgReapEvery of another process's next claim, or at once when
+// the process restarts; otherwise a lease ends after Options.LeaseTTL.
 
 // pgWriterLock is the key of the advisory lock every read-write transaction
 // takes; pgLeaderLock the key of the session lock of the process that runs
@@ -86,6 +92,50 @@ const (
 // pgChannel is the LISTEN/NOTIFY channel on which every commit is
 // announced, so that every process's Changed fires on every write.
 const pgChannel = "vultron_changed"
+
+// pgLocks are the advisory lock keys and the notification channel of the
+// node whose tables are in one schema. Advisory locks and channels belong
+// to the database, not to a schema: two nodes kept in two schemas of one
+// database (search_path in the URL) must not share them, or each would
+// wait for the other's writes, each commit would wake the other's workers,
+// and only one of the two would ever lead, so that the other's timers,
+// replica checks and sweeps would never run. Tables in the schema public
+// use the fixed keys above, as every release did, so that processes of
+// two releases on one database still agree; any other schema gets keys
+// derived from its name.
+type pgLocks struct {
+	writer, leader, migrate, startup int64
+	channel                          string
+}
+
+// pgLocksOf returns the locks of the tables in schema.
+func pgLocksOf(schema string) pgLocks {
+	if schema == "public" {
+		return pgLocks{writer: pgWriterLock, leader: pgLeaderLock, migrate: pgMigrateLock, startup: pgStartupLock, channel: pgChannel}
+	}
+	key := func(kind string) int64 {
+		h := sha256.Sum256([]byte("vultron " + kind + " lock\x00" + schema))
+		return int64(binary.BigEndian.Uint64(h[:8]))
+	}
+	h := sha256.Sum256([]byte("vultron channel\x00" + schema))
+	return pgLocks{writer: key("writer"), leader: key("leader"), migrate: key("migrate"), startup: key("startup"),
+		channel: pgChannel + "_" + hex.EncodeToString(h[:8])}
+}
+
+// pgSchemaLocks returns the locks of the schema the connection creates
+// its tables in: the first schema of its search_path that exists.
+func pgSchemaLocks(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (pgLocks, error) {
+	var schema *string
+	if err := q.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return pgLocks{}, fmt.Errorf("read the current schema: %w", err)
+	}
+	if schema == nil {
+		return pgLocks{}, fmt.Errorf("%w: no schema of the search_path exists to keep the tables in", ErrInvalid)
+	}
+	return pgLocksOf(*schema), nil
+}
 
 // pgMigrations are the schema versions of the tables, applied in order.
 // They are written here rather than run by a migration library: there are
@@ -110,6 +160,10 @@ var pgMigrations = []string{
 	);
 	-- Sealed values are random bytes: compressing them is wasted work.
 	ALTER TABLE vultron_kv ALTER COLUMN value SET STORAGE EXTERNAL;`,
+	// The process that holds a lease (see pgEngine.holder), so that the
+	// lease ends with the process; the index finds the few leased rows.
+	2: `ALTER TABLE vultron_kv ADD COLUMN lease_holder bigint;
+	CREATE INDEX vultron_kv_lease_holder ON vultron_kv (lease_holder) WHERE lease_holder IS NOT NULL;`,
 }
 
 // pgSchemaVersion is the newest version of the tables this binary knows.
@@ -132,6 +186,17 @@ type pgEngine struct {
 	cfg    *pgxpool.Config
 	desc   string
 	noSync bool
+	locks  pgLocks // of the schema the tables are in
+
+	// holder identifies this process's leases: a random positive number
+	// on which the process holds a session advisory lock for as long as it
+	// runs (holderConn). A lease whose holder's lock is free belongs to a
+	// process that is gone, and reapLeases ends it without waiting for its
+	// expiry.
+	holderMu   sync.Mutex
+	holder     int64
+	holderConn *pgx.Conn
+	lastReap   time.Time
 	// listener receives the notifications of commits; stop ends it.
 	stop   context.CancelFunc
 	closed chan struct{}
@@ -241,7 +306,28 @@ func openPostgres(ctx context.Context, connString string, noSync bool) (*pgEngin
 		e.pool.Close()
 		return nil, fmt.Errorf("connect to %s: %w", e.desc, err)
 	}
-	if err := migratePostgres(ctx, e.pool); err != nil {
+	if e.locks, err = pgSchemaLocks(ctx, e.pool); err != nil {
+		e.pool.Close()
+		return nil, fmt.Errorf("open %s: %w", e.desc, err)
+	}
+	if err := migratePostgres(ctx, e.pool, e.locks); err != nil {
+		e.pool.Close()
+		return nil, err
+	}
+	var h [8]byte
+	if _, err := rand.Read(h[:]); err != nil {
+		e.pool.Close()
+		return nil, fmt.Errorf("open %s: choose the lease holder id: %w", e.desc, err)
+	}
+	e.holder = int64(binary.BigEndian.Uint64(h[:])&(1<<63-1)) | 1
+	if err := e.holdLeases(ctx); err != nil {
+		e.pool.Close()
+		return nil, err
+	}
+	// A process that restarts takes back at once what it was sending when
+	// it stopped.
+	if err := e.reapLeases(ctx); err != nil {
+		e.closeHolder()
 		e.pool.Close()
 		return nil, err
 	}
@@ -269,7 +355,11 @@ func MigratePostgres(ctx context.Context, connString string) (from, to int, err 
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: migrate %s: %w", describePostgres(connString), err)
 	}
-	if err := migratePostgres(ctx, pool); err != nil {
+	locks, err := pgSchemaLocks(ctx, pool)
+	if err != nil {
+		return from, from, fmt.Errorf("store: migrate %s: %w", describePostgres(connString), err)
+	}
+	if err := migratePostgres(ctx, pool, locks); err != nil {
 		return from, from, fmt.Errorf("store: migrate %s: %w", describePostgres(connString), err)
 	}
 	return from, pgSchemaVersion, nil
@@ -294,18 +384,18 @@ func pgVersion(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 // migratePostgres applies the missing migrations, each in a transaction
 // with its version record, under a session advisory lock so that processes
 // starting together migrate once.
-func migratePostgres(ctx context.Context, pool *pgxpool.Pool) error {
+func migratePostgres(ctx context.Context, pool *pgxpool.Pool, locks pgLocks) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, pgMigrateLock); err != nil {
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, locks.migrate); err != nil {
 		return fmt.Errorf("migrate: take the migration lock: %w", err)
 	}
 	defer func() {
 		// A lost connection releases the lock by itself.
-		_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, pgMigrateLock)
+		_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, locks.migrate)
 	}()
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS vultron_schema_migrations (
 		version    integer PRIMARY KEY,
@@ -343,7 +433,7 @@ func (e *pgEngine) listen(onChange func()) error {
 		cancel()
 		return fmt.Errorf("listen on %s: %w", e.desc, err)
 	}
-	if _, err := conn.Exec(ctx, "LISTEN "+pgChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{e.locks.channel}.Sanitize()); err != nil {
 		cancel()
 		_ = conn.Close(context.Background())
 		return fmt.Errorf("listen on %s: %w", e.desc, err)
@@ -364,7 +454,7 @@ func (e *pgEngine) listen(onChange func()) error {
 					for ctx.Err() == nil {
 						c, err := pgx.ConnectConfig(ctx, e.cfg.ConnConfig)
 						if err == nil {
-							if _, err = c.Exec(ctx, "LISTEN "+pgChannel); err == nil {
+							if _, err = c.Exec(ctx, "LISTEN "+pgx.Identifier{e.locks.channel}.Sanitize()); err == nil {
 								conn = c
 								break
 							}
@@ -390,7 +480,68 @@ func (e *pgEngine) close() error {
 		e.stop()
 	}
 	<-e.closed
+	e.closeHolder()
 	e.pool.Close()
+	return nil
+}
+
+// holdLeases takes, on a session of its own, the advisory lock on holder
+// that says this process lives; it keeps the session until close. A
+// session that was lost (the server restarted, the network failed) is
+// replaced: meanwhile another process may have taken over this one's
+// leases, which only makes their deliveries sent twice, and receivers drop
+// duplicates by id.
+func (e *pgEngine) holdLeases(ctx context.Context) error {
+	e.holderMu.Lock()
+	defer e.holderMu.Unlock()
+	if e.holderConn != nil && !e.holderConn.IsClosed() {
+		return nil
+	}
+	conn, err := pgx.ConnectConfig(ctx, e.cfg.ConnConfig)
+	if err != nil {
+		return fmt.Errorf("lease holder session on %s: %w", e.desc, err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, e.holder); err != nil {
+		_ = conn.Close(context.Background())
+		return fmt.Errorf("lease holder session on %s: %w", e.desc, err)
+	}
+	e.holderConn = conn
+	return nil
+}
+
+// closeHolder ends the lease holder session, and with it this process's
+// claim on its leases.
+func (e *pgEngine) closeHolder() {
+	e.holderMu.Lock()
+	defer e.holderMu.Unlock()
+	if e.holderConn != nil {
+		_ = e.holderConn.Close(context.Background())
+		e.holderConn = nil
+	}
+}
+
+// pgReapEvery is how often a process that claims deliveries looks for
+// leases of processes that are gone: how long, at most, a killed process's
+// deliveries wait after another process (or its own restart) is there to
+// send them.
+const pgReapEvery = 2 * time.Second
+
+// reapLeases ends the leases whose holder no longer holds its advisory
+// lock: the process is gone, and so is its attempt. It reads only leased
+// rows (an index holds them) and the server's lock table, and writes only
+// the rows it frees. Leases of processes older than the lease holder
+// column (none recorded) still end by expiring.
+func (e *pgEngine) reapLeases(ctx context.Context) error {
+	_, err := e.pool.Exec(ctx, `
+		UPDATE vultron_kv SET lease = NULL, lease_holder = NULL
+		WHERE lease_holder IS NOT NULL AND lease_holder <> $1
+		AND lease_holder NOT IN (
+			SELECT (l.classid::bigint << 32) | l.objid::bigint FROM pg_locks l
+			WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
+			AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))`, e.holder)
+	if err != nil {
+		return fmt.Errorf("end the leases of processes that are gone on %s: %w", e.desc, err)
+	}
 	return nil
 }
 
@@ -433,7 +584,7 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 		return fmt.Errorf("begin write transaction on %s: %w", e.desc, err)
 	}
 	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pgWriterLock); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, e.locks.writer); err != nil {
 		return fmt.Errorf("take the writer lock on %s: %w", e.desc, err)
 	}
 	t := newPgTx(ctx, e, tx, true)
@@ -524,6 +675,20 @@ func (e *pgEngine) getOne(ctx context.Context, bucket, key []byte) ([]byte, erro
 // may have leased deliveries nobody sends; like those of a process that
 // stops, they are sent once their lease expires.
 func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, exp time.Time) ([]claimedDelivery, error) {
+	if err := e.holdLeases(ctx); err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	e.holderMu.Lock()
+	reap := time.Since(e.lastReap) >= pgReapEvery
+	if reap {
+		e.lastReap = time.Now()
+	}
+	e.holderMu.Unlock()
+	if reap {
+		if err := e.reapLeases(ctx); err != nil {
+			return nil, fmt.Errorf("claim deliveries: %w", err)
+		}
+	}
 	due, err := e.topBucketID(ctx, bucketDeliveriesDue)
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
@@ -534,7 +699,7 @@ func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, e
 	}
 	rows, err := e.pool.Query(ctx, `
 		WITH claimed AS (
-			UPDATE vultron_kv SET lease = $5
+			UPDATE vultron_kv SET lease = $5, lease_holder = $7
 			WHERE bucket = $1 AND key IN (
 				SELECT key FROM vultron_kv
 				WHERE bucket = $1 AND key <= $2 AND (lease IS NULL OR lease <= $3)
@@ -545,7 +710,7 @@ func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, e
 		SELECT c.key, r.value FROM claimed c
 		LEFT JOIN vultron_kv r ON r.bucket = $6 AND r.key = substring(c.key FROM 9 FOR 8)
 		ORDER BY c.key`,
-		due, bound, now.UnixNano(), limit, exp.UnixNano(), records)
+		due, bound, now.UnixNano(), limit, exp.UnixNano(), records, e.holder)
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
@@ -575,7 +740,7 @@ func (e *pgEngine) lead(ctx context.Context) (context.Context, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("leader election on %s: %w", e.desc, err)
 	}
-	if err := waitSessionLock(ctx, conn, pgLeaderLock); err != nil {
+	if err := waitSessionLock(ctx, conn, e.locks.leader); err != nil {
 		_ = conn.Close(context.Background())
 		return nil, nil, fmt.Errorf("leader election on %s: %w", e.desc, err)
 	}
@@ -589,7 +754,7 @@ func (e *pgEngine) lead(ctx context.Context) (context.Context, func(), error) {
 		for {
 			select {
 			case <-lctx.Done():
-				_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, pgLeaderLock)
+				_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, e.locks.leader)
 				return
 			case <-t.C:
 				pctx, pcancel := context.WithTimeout(lctx, pgLeaderCheck)
@@ -775,7 +940,7 @@ func (t *pgTx) flushWith(query string, args ...any) (pgx.Rows, error) {
 				continue
 			}
 			b.Queue(`INSERT INTO vultron_kv (bucket, key, value) VALUES ($1, $2, $3)
-				ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, lease = NULL
+				ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, lease = NULL, lease_holder = NULL
 				WHERE vultron_kv.value IS NOT NULL`, w.bucket, w.key, w.value)
 			puts = append(puts, check{keys: 1, first: w.key})
 			continue
@@ -794,7 +959,7 @@ func (t *pgTx) flushWith(query string, args ...any) (pgx.Rows, error) {
 		}
 		b.Queue(`INSERT INTO vultron_kv (bucket, key, value)
 			SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[])
-			ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, lease = NULL
+			ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, lease = NULL, lease_holder = NULL
 			WHERE vultron_kv.value IS NOT NULL`, ids, keys, values)
 		puts = append(puts, check{keys: len(run), first: run[0].key})
 	}
@@ -802,7 +967,7 @@ func (t *pgTx) flushWith(query string, args ...any) (pgx.Rows, error) {
 		b.Queue(`UPDATE vultron_buckets SET seq = $2 WHERE id = $1`, bk.id, int64(bk.seq))
 	}
 	if t.notify {
-		b.Queue(`SELECT pg_notify($1, '')`, pgChannel)
+		b.Queue(`SELECT pg_notify($1, '')`, t.e.locks.channel)
 	}
 	if query != "" {
 		b.Queue(query, args...)

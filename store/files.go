@@ -221,7 +221,7 @@ func (db *DB) StartupLock(ctx context.Context) (func(), error) {
 	if !ok {
 		return func() {}, nil
 	}
-	release, err := pg.sessionLock(ctx, pgStartupLock)
+	release, err := pg.sessionLock(ctx, pg.locks.startup)
 	if err != nil {
 		return nil, fmt.Errorf("store: start-up lock: %w", err)
 	}

@@ -370,13 +370,16 @@ func TestSharedDatabaseWaitersHoldNoSnapshot(t *testing.T) {
 	}
 }
 
-// TestSharedDatabaseLeaseOutlivesItsProcess checks the lease a process
-// takes on a delivery: no other process is handed the delivery while the
-// lease runs, even after the process that holds it is gone, and once it
-// expires another process is handed it.
-func TestSharedDatabaseLeaseOutlivesItsProcess(t *testing.T) {
+// TestSharedDatabaseLeaseEndsWithItsProcess checks the two ways a lease
+// ends besides the delivery's outcome: it expires, while its process
+// lives; and it ends at once (within a reaping interval) when the process
+// that holds it is gone, whatever its expiry. A process killed while it
+// sends would otherwise hold its deliveries, and every delivery queued
+// behind them in their lanes, for the whole lease (two minutes by default)
+// after it restarts.
+func TestSharedDatabaseLeaseEndsWithItsProcess(t *testing.T) {
 	clock := newTestClock()
-	dbs := openShared(t, 2, Options{Now: clock.Now, LeaseTTL: time.Minute})
+	dbs := openShared(t, 3, Options{Now: clock.Now, LeaseTTL: time.Minute})
 	ctx := context.Background()
 	mustPutActor(t, dbs[0], "coord")
 	enqueue(t, dbs[0], "a1", DeliveryTarget{Recipient: inboxA})
@@ -384,22 +387,31 @@ func TestSharedDatabaseLeaseOutlivesItsProcess(t *testing.T) {
 	if err != nil || len(due) != 1 {
 		t.Fatalf("first process: DueDeliveries = %v, %v; want the delivery", due, err)
 	}
-	if got, err := dbs[1].DueDeliveries(ctx, clock.Now(), 10); err != nil || len(got) != 0 {
+	if got, err := dbs[1].DueDeliveries(ctx, clock.Advance(59*time.Second), 10); err != nil || len(got) != 0 {
 		t.Fatalf("second process while the lease runs: DueDeliveries = %v, %v; want none", got, err)
 	}
-	// The first process dies with its lease.
-	if err := dbs[0].Close(); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := dbs[1].DueDeliveries(ctx, clock.Advance(59*time.Second), 10); err != nil || len(got) != 0 {
-		t.Fatalf("second process before the dead process's lease expired: DueDeliveries = %v, %v; want none", got, err)
-	}
+	// The lease of a live process expires.
 	got, err := dbs[1].DueDeliveries(ctx, clock.Advance(2*time.Second), 10)
 	if err != nil || len(got) != 1 || got[0].ID != due[0].ID {
 		t.Fatalf("second process after the lease expired: DueDeliveries = %v, %v; want delivery %d", got, err, due[0].ID)
 	}
-	if again, err := dbs[1].DueDeliveries(ctx, clock.Now(), 10); err != nil || len(again) != 0 {
-		t.Fatalf("the same process again: DueDeliveries = %v, %v; want none (it holds the new lease)", again, err)
+	if again, err := dbs[2].DueDeliveries(ctx, clock.Now(), 10); err != nil || len(again) != 0 {
+		t.Fatalf("a third process while the second's lease runs: DueDeliveries = %v, %v; want none", again, err)
+	}
+	// The second process dies with its lease, 59 s before it expires.
+	if err := dbs[1].Close(); err != nil {
+		t.Fatal(err)
+	}
+	var taken []Delivery
+	waitFor(t, 10*time.Second, "the dead process's lease to end", func() (bool, error) {
+		taken, err = dbs[2].DueDeliveries(ctx, clock.Now(), 10)
+		return len(taken) > 0, err
+	})
+	if len(taken) != 1 || taken[0].ID != due[0].ID {
+		t.Fatalf("third process after the second died: DueDeliveries = %v; want delivery %d", taken, due[0].ID)
+	}
+	if again, err := dbs[0].DueDeliveries(ctx, clock.Now(), 10); err != nil || len(again) != 0 {
+		t.Fatalf("the first process while the third's lease runs: DueDeliveries = %v, %v; want none", again, err)
 	}
 }
 
@@ -464,5 +476,54 @@ func TestSharedDatabaseBatchGrowsWhileWaitingForTheWriter(t *testing.T) {
 		if _, err := dbs[0].LocalActor(ctx, name); err != nil {
 			t.Errorf("LocalActor(%s): %v", name, err)
 		}
+	}
+}
+
+// TestSchemasOfOneDatabaseAreSeparateNodes opens two stores in two schemas
+// of one database, as two nodes kept in one database are, and checks that
+// each can lead at once: advisory locks belong to the database, so with
+// shared lock keys the second node would wait for the lead for as long as
+// the first runs, and never run its timers or replica checks.
+func TestSchemasOfOneDatabaseAreSeparateNodes(t *testing.T) {
+	be := backends[1]
+	a := be.openURL(t, pgtest.Database(t), Options{})
+	b := be.openURL(t, pgtest.Database(t), Options{})
+	ctx := context.Background()
+	_, stopA, err := a.Lead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopA()
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, stopB, err := b.Lead(wctx)
+	if err != nil {
+		t.Fatalf("the node in the second schema could not lead while the first leads: %v", err)
+	}
+	defer stopB()
+	// Writes in one schema do not wait for the other's writer lock: a
+	// write of b commits while a transaction of a holds its lock.
+	held := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- a.Update(ctx, func(tx *Tx) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	mustPutActor(t, b, "coord")
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	la, lb := a.eng.(*pgEngine).locks, b.eng.(*pgEngine).locks
+	if la.writer == lb.writer || la.leader == lb.leader || la.startup == lb.startup || la.migrate == lb.migrate || la.channel == lb.channel {
+		t.Errorf("two schemas share locks or a channel: %+v and %+v", la, lb)
+	}
+	if p := pgLocksOf("public"); p != (pgLocks{pgWriterLock, pgLeaderLock, pgMigrateLock, pgStartupLock, pgChannel}) {
+		t.Errorf("the schema public has locks %+v, want the fixed keys every release used", p)
 	}
 }

@@ -60,7 +60,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	var trustedProxies listFlag
 	fs.Var(&trustedProxies, "trusted-proxy", "reverse proxy in front of the node (CIDR such as 10.0.0.0/8, or one address), repeatable: only\nfrom these peers are Forwarded / X-Forwarded-For read to find the client IP that rate limits,\naudit records and logs use; from any other peer they are ignored")
 	workers := fs.Int("delivery-workers", 8, "deliveries sent at once")
-	lease := fs.Duration("delivery-lease", store.DefaultLeaseTTL, "how long a delivery handed to a worker stays its own (one attempt takes at most half of it); with a\nshared --store, how soon another process sends what a stopped or killed one was sending")
+	lease := fs.Duration("delivery-lease", store.DefaultLeaseTTL, "how long a delivery handed to a worker stays its own (one attempt takes at most half of it); on\nPostgreSQL a lease also ends, within seconds, when the process that holds it is gone")
 	var webhooks listFlag
 	fs.Var(&webhooks, "webhook", "URL that receives every case event as JSON signed with an HMAC (X-Vultron-Signature), repeatable")
 	webhookSecret := fs.String("webhook-secret-file", "", "file holding the webhook signing secret (default DATA/webhook-secret, created 0600)")
