@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -301,4 +303,84 @@ func TestBatchedQueueWritesKeepLanes(t *testing.T) {
 			t.Errorf("delivered audit records = %v, want %v", delivered, want)
 		}
 	})
+}
+
+// TestPostgresClaimPlanReadsOnlyWhatItClaims checks the claim's plan as
+// the server may cache it for every later claim (a generic plan, which
+// knows none of the parameters): each read of the queue must go through
+// the primary key, to the few rows claimed, not scan the due index's or
+// the records' whole bucket. The plan of the claim as first written
+// joined the claimed keys to their bucket and records with hash joins
+// over bitmap scans of both whole buckets.
+func TestPostgresClaimPlanReadsOnlyWhatItClaims(t *testing.T) {
+	clock := newTestClock()
+	db := openPostgresTest(t, Options{Now: clock.Now})
+	ctx := context.Background()
+	mustPutActor(t, db, "coord")
+	enqueue(t, db, "https://node.example/activities/fan", laneTargets(2000)...)
+	e := db.eng.(*pgEngine)
+	due, err := e.topBucketID(ctx, bucketDeliveriesDue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, err := e.topBucketID(ctx, bucketDeliveries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := e.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `ANALYZE vultron_kv`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `BEGIN; SET LOCAL plan_cache_mode = force_generic_plan`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(ctx, `ROLLBACK`)
+	if _, err := conn.Exec(ctx, `PREPARE claim AS `+pgClaimSQL); err != nil {
+		t.Fatal(err)
+	}
+	var plan string
+	// EXPLAIN EXECUTE takes its arguments as literals.
+	explain := fmt.Sprintf(`EXPLAIN (FORMAT JSON) EXECUTE claim(%d, '\x%x'::bytea, %d, %d, %d, %d, %d)`,
+		due, dueKey(clock.Now(), math.MaxUint64), clock.Now().UnixNano(), 8, clock.Now().Add(time.Minute).UnixNano(), records, e.holder)
+	if err := conn.QueryRow(ctx, explain).Scan(&plan); err != nil {
+		t.Fatal(err)
+	}
+	var nodes []map[string]any
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if _, ok := v["Node Type"]; ok {
+				nodes = append(nodes, v)
+			}
+			for _, c := range v {
+				walk(c)
+			}
+		case []any:
+			for _, c := range v {
+				walk(c)
+			}
+		}
+	}
+	var doc any
+	if err := json.Unmarshal([]byte(plan), &doc); err != nil {
+		t.Fatal(err)
+	}
+	walk(doc)
+	scans := 0
+	for _, n := range nodes {
+		switch n["Node Type"] {
+		case "Index Scan", "Index Only Scan":
+			scans++
+		case "Seq Scan", "Bitmap Heap Scan", "Bitmap Index Scan", "Hash Join", "Merge Join":
+			t.Errorf("the claim's generic plan has a %s (on %v): it reads more than the rows it claims\n%s", n["Node Type"], n["Relation Name"], plan)
+		}
+	}
+	if scans == 0 {
+		t.Errorf("the claim's generic plan reads no index:\n%s", plan)
+	}
 }

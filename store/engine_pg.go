@@ -669,6 +669,29 @@ func (e *pgEngine) getOne(ctx context.Context, bucket, key []byte) ([]byte, erro
 	return v, nil
 }
 
+// pgClaimSQL leases, until $5 and for holder $7, up to $4 keys of the due
+// index (bucket $1) at or before $2 whose lease ended by $3, skipping rows
+// another claim has locked, and returns them with their records (bucket
+// $6). The keys are picked in a CTE, which the server runs once (it holds
+// FOR UPDATE), so a claim never takes more than $4, and every read goes
+// through the primary key to the rows claimed, whatever plan the server
+// keeps for the statement.
+const pgClaimSQL = `
+	WITH picked AS (
+		SELECT key FROM vultron_kv
+		WHERE bucket = $1 AND key <= $2 AND (lease IS NULL OR lease <= $3)
+		ORDER BY key
+		LIMIT $4
+		FOR UPDATE SKIP LOCKED),
+	claimed AS (
+		UPDATE vultron_kv SET lease = $5, lease_holder = $7
+		WHERE bucket = $1 AND key = ANY (ARRAY(SELECT key FROM picked))
+		RETURNING key)
+	SELECT c.key, r.value FROM claimed c
+	LEFT JOIN LATERAL (SELECT value FROM vultron_kv
+		WHERE bucket = $6 AND key = substring(c.key FROM 9 FOR 8)) r ON true
+	ORDER BY c.key`
+
 // claimDue implements leaseEngine in one statement, which is its own
 // transaction: one round trip (and the commit's WAL flush) per claim. A
 // claim whose answer is lost (its context ends while the rows come back)
@@ -697,19 +720,7 @@ func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, e
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
-	rows, err := e.pool.Query(ctx, `
-		WITH claimed AS (
-			UPDATE vultron_kv SET lease = $5, lease_holder = $7
-			WHERE bucket = $1 AND key IN (
-				SELECT key FROM vultron_kv
-				WHERE bucket = $1 AND key <= $2 AND (lease IS NULL OR lease <= $3)
-				ORDER BY key
-				LIMIT $4
-				FOR UPDATE SKIP LOCKED)
-			RETURNING key)
-		SELECT c.key, r.value FROM claimed c
-		LEFT JOIN vultron_kv r ON r.bucket = $6 AND r.key = substring(c.key FROM 9 FOR 8)
-		ORDER BY c.key`,
+	rows, err := e.pool.Query(ctx, pgClaimSQL,
 		due, bound, now.UnixNano(), limit, exp.UnixNano(), records, e.holder)
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
