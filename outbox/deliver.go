@@ -374,7 +374,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 				due = due[:free] // a queue must not hand out more than asked
 			}
 			for _, dl := range due {
-				// Never blocks: at most d.workers deliveries are outstanding.
+				// Never blocks: at most 2*d.workers deliveries are outstanding.
 				jobs <- dl
 				inFlight++
 			}
