@@ -3,6 +3,7 @@ package federation_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/internal/pgtest"
@@ -269,6 +272,7 @@ type faultNode struct {
 	token   string
 	actorID string
 	proc    *clusterNode
+	store   string // the node's PostgreSQL URL, empty on bbolt
 }
 
 // newFaultHarness starts the cluster of faultActors behind a faultNet,
@@ -279,11 +283,15 @@ func newFaultHarness(t *testing.T, bin, store string) *faultHarness {
 	t.Helper()
 	fnet := newFaultNet(t)
 	specs := faultActors()
+	stores := map[string]string{}
 	for i := range specs {
 		if onPostgres(store, i) {
 			// Before the cluster, so that the schema is dropped after
 			// the node's process has stopped.
-			specs[i] += " --store " + pgtest.Database(t)
+			u := pgtest.Database(t)
+			specs[i] += " --store " + u
+			name, _, _ := strings.Cut(specs[i], ":")
+			stores[name] = u
 		}
 	}
 	c := newClusterWith(t, bin, clusterOptions{
@@ -301,7 +309,7 @@ func newFaultHarness(t *testing.T, bin, store string) *faultHarness {
 	for _, name := range c.order {
 		n := c.nodes[name]
 		h.names = append(h.names, name)
-		h.nodes[name] = &faultNode{name: name, url: n.url, token: n.token, actorID: n.actorID(), proc: n}
+		h.nodes[name] = &faultNode{name: name, url: n.url, token: n.token, actorID: n.actorID(), proc: n, store: stores[name]}
 	}
 	return h
 }
@@ -1355,7 +1363,69 @@ func (s *seedRun) report(violations []string) string {
 		}
 	}
 	for _, name := range s.h.names {
+		if u := s.h.nodes[name].store; u != "" {
+			fmt.Fprintf(&b, "node %s: the head of its due index in PostgreSQL:\n%s", name, dueIndexOnPostgres(u, 12))
+		}
+	}
+	for _, name := range s.h.names {
 		fmt.Fprintf(&b, "last warnings and restarts in the log of node %s:\n%s\n", name, faultLogTail(s.h.nodes[name].proc.log, logTailLines))
+	}
+	return b.String()
+}
+
+// dueIndexOnPostgres describes the first n entries of the due index of the
+// node whose store is the PostgreSQL URL u: each delivery's id, when it
+// is due, and its lease (until when, by which process, and whether that
+// process still holds its advisory lock, that is, still runs).
+func dueIndexOnPostgres(u string, n int) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		return fmt.Sprintf("  not read: %v\n", err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `
+		SELECT k.key, k.lease, k.lease_holder,
+			EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
+				AND ((l.classid::bigint << 32) | l.objid::bigint) = k.lease_holder),
+			count(*) OVER ()
+		FROM vultron_kv k JOIN vultron_buckets b ON b.id = k.bucket
+		WHERE b.parent = 0 AND b.name = 'deliveries_due'
+		ORDER BY k.key LIMIT $1`, n)
+	if err != nil {
+		return fmt.Sprintf("  not read: %v\n", err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	now := time.Now()
+	for rows.Next() {
+		var (
+			key    []byte
+			lease  *int64
+			holder *int64
+			alive  bool
+			total  int
+		)
+		if err := rows.Scan(&key, &lease, &holder, &alive, &total); err != nil {
+			return fmt.Sprintf("  not read: %v\n", err)
+		}
+		if len(key) != 16 {
+			fmt.Fprintf(&b, "  key %x\n", key)
+			continue
+		}
+		at := time.Unix(0, int64(binary.BigEndian.Uint64(key[:8])^1<<63))
+		line := fmt.Sprintf("  delivery %d due %s ago", binary.BigEndian.Uint64(key[8:]), now.Sub(at).Round(time.Millisecond))
+		if lease != nil {
+			line += fmt.Sprintf(", leased for %s more", time.Unix(0, *lease).Sub(now).Round(time.Millisecond))
+			if holder != nil {
+				line += fmt.Sprintf(" by process %d (running: %t)", *holder, alive)
+			}
+		}
+		fmt.Fprintf(&b, "%s (of %d)\n", line, total)
+	}
+	if err := rows.Err(); err != nil {
+		fmt.Fprintf(&b, "  not read: %v\n", err)
 	}
 	return b.String()
 }
