@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/internal/pgtest"
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
@@ -193,6 +194,40 @@ func BenchmarkFanout(b *testing.B) {
 		for _, n := range []int{200, 1000, 2000} {
 			b.Run(fmt.Sprintf("sig=%s/N=%d", sig, n), func(b *testing.B) { fanoutBench(b, sig, n, signRate) })
 		}
+	}
+}
+
+// BenchmarkFanoutPostgres is BenchmarkFanout's Ed25519 fan-out on
+// PostgreSQL: a server of its own from the machine's binaries with its
+// default durability (fsync, synchronous commit; internal/pgtest), a fresh
+// database per size. Two sizes show whether a delivery costs more as the
+// event has more recipients (the queue's reads and writes per delivery
+// must not grow with it).
+func BenchmarkFanoutPostgres(b *testing.B) {
+	srv, err := pgtest.StartDurable(context.Background())
+	if err != nil {
+		b.Skip(err)
+	}
+	defer srv.Stop()
+	for _, n := range []int{200, 2000} {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			f, err := NewFanoutWith(FanoutConfig{Store: srv.NewDatabase(b), Workers: 8, Ed25519: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.Run(n, 2*time.Minute); err != nil { // warm: connections
+				b.Fatal(err)
+			}
+			var r FanoutResult
+			for b.Loop() {
+				if r, err = f.Run(n, 2*time.Minute); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(r.Seconds, "s-all-delivered")
+			b.ReportMetric(r.PerSecond, "deliveries/s")
+		})
 	}
 }
 

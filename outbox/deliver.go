@@ -125,9 +125,11 @@ type DelivererConfig struct {
 	PollInterval time.Duration
 	// AttemptTimeout bounds one attempt (inbox resolution, POST, recording
 	// the outcome), whatever the client's own timeout; default
-	// DefaultAttemptTimeout. Keep it below the store's lease TTL so that a
-	// delivery is not handed to a second worker while the first one still
-	// sends it.
+	// DefaultAttemptTimeout. Keep it at most half the store's lease TTL
+	// (as the node does) so that a delivery is not handed to a second
+	// worker while the first one still sends it: a claimed delivery may
+	// wait up to one AttemptTimeout for a free worker (see Run), then
+	// take up to one.
 	AttemptTimeout time.Duration
 	// Rand jitters the retry times. Nil means a generator seeded from
 	// crypto/rand. The Deliverer serializes its use.
@@ -170,6 +172,10 @@ type Deliverer struct {
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
+
+	// last is the activity the last attempt read (see activity).
+	lastMu sync.Mutex
+	last   store.StoredActivity
 
 	wake chan struct{}
 
@@ -282,14 +288,20 @@ func (d *Deliverer) Stats() DeliveryStats {
 // until ctx is cancelled. It checks the queue whenever a worker finishes,
 // Wake is called or PollInterval passes.
 //
+// It keeps up to Workers more deliveries claimed than its workers are
+// attempting, so that a worker that finishes starts the next one at once.
+//
 // When ctx is cancelled Run takes no new work, waits for the attempts in
 // flight to finish (each bounded by AttemptTimeout) and returns nil.
-// Deliveries handed out but not yet started stay pending in the store;
-// their in-memory leases keep them from this process until the store's
-// lease TTL passes, and a restarted node sends them at once.
+// Deliveries handed out but not yet started (up to Workers) stay pending
+// in the store; their leases keep them from this process until the
+// store's lease TTL passes, and a restarted node sends them at once.
 func (d *Deliverer) Run(ctx context.Context) error {
-	jobs := make(chan store.Delivery, d.workers)
-	finished := make(chan time.Duration, d.workers) // each attempt's duration
+	// Up to Workers deliveries are attempted and as many more wait, claimed,
+	// for the next free worker (see below); every one of them reports to
+	// finished, so neither channel ever blocks its sender.
+	jobs := make(chan store.Delivery, 2*d.workers)
+	finished := make(chan time.Duration, 2*d.workers) // each attempt's duration
 	var wg sync.WaitGroup
 	for range d.workers {
 		wg.Add(1)
@@ -339,7 +351,18 @@ func (d *Deliverer) Run(ctx context.Context) error {
 				limit, wait = 0, min(wait, pause)
 			}
 		}
-		if free := limit - inFlight; free > 0 {
+		// Read ahead: claim up to limit more than the workers can start,
+		// so that a worker that finishes takes the next delivery at once
+		// rather than waiting for this loop's next claim (on a shared
+		// store a round trip and a commit). A delivery waits for a worker
+		// at most one AttemptTimeout: each attempt in flight ends within
+		// it and frees a worker for the next one in the queue. Not while
+		// yielding to a busy inbox, when deliveries should wait unclaimed.
+		ahead := limit
+		if yielding() {
+			ahead = 0
+		}
+		if free := limit + ahead - inFlight; free > 0 {
 			due, err := d.queue.DueDeliveries(ctx, d.now(), free)
 			if err != nil && ctx.Err() == nil {
 				d.log.Error().Err(err).Msg("read due deliveries")
@@ -360,7 +383,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 				due = due[:free]
 			}
 			for _, dl := range due {
-				// Never blocks: at most d.workers deliveries are outstanding.
+				// Never blocks: at most 2*d.workers deliveries are outstanding.
 				jobs <- dl
 				inFlight++
 			}
@@ -384,6 +407,29 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// activity returns the stored activity id. The one last read is kept: a
+// case event goes to every participant, so consecutive attempts send the
+// same activity, and a store read per delivery (a round trip on a shared
+// store) would be repeated work. It cannot go stale: the store keeps one
+// body per activity id and never changes it.
+func (d *Deliverer) activity(ctx context.Context, id string) (store.StoredActivity, error) {
+	d.lastMu.Lock()
+	last := d.last
+	d.lastMu.Unlock()
+	if last.ID == id && id != "" {
+		return last, nil
+	}
+	act, err := d.queue.Activity(ctx, id)
+	if err != nil {
+		return act, err
+	}
+	act.ID = id
+	d.lastMu.Lock()
+	d.last = act
+	d.lastMu.Unlock()
+	return act, nil
 }
 
 // attemptResult is what one attempt found out, for the queue and the log.
@@ -486,7 +532,7 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 	fail := func(inbox string, err error) attemptResult {
 		return attemptResult{inbox: inbox, outcome: classify(0, err), reason: err.Error()}
 	}
-	act, err := d.queue.Activity(ctx, dl.ActivityID)
+	act, err := d.activity(ctx, dl.ActivityID)
 	if errors.Is(err, store.ErrNotFound) {
 		return fail("", Permanent(fmt.Errorf("load activity %s: it is not stored", dl.ActivityID)))
 	}

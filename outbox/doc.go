@@ -21,13 +21,15 @@
 // # Delivery
 //
 // A Deliverer runs a dispatcher and a fixed pool of workers. The dispatcher
-// leases due deliveries from the queue whenever a worker is free and
-// something may have changed: a worker finished, Wake was called after new
-// deliveries were queued, or the poll interval passed. A worker makes one
-// attempt:
+// leases due deliveries from the queue whenever it holds fewer than twice
+// as many as there are workers (the others wait, claimed, for the next
+// free worker, so that no worker waits for a claim) and something may have
+// changed: a worker finished, Wake was called after new deliveries were
+// queued, or the poll interval passed. A worker makes one attempt:
 //
 //  1. it loads the stored activity, whose bytes are sent unchanged on every
-//     attempt, so a receiver sees the same id and body each time;
+//     attempt, so a receiver sees the same id and body each time (the
+//     last one loaded is kept: a case event goes to every participant);
 //  2. it resolves the recipient actor's inbox (ActorInboxes fetches and
 //     caches the actor document and accepts only an inbox on the actor's
 //     own host; a shared inbox only for the followers that named one,
@@ -54,8 +56,10 @@
 // next attempt. Activity
 // bodies, keys and signatures are never logged.
 //
-// Leases live in memory only. A delivery whose attempt was cut short by a
-// crash, or handed out but not started when Run stopped, is still pending
-// in the store and is sent again after a restart: delivery is at least
-// once, and receivers deduplicate by activity id.
+// Leases are the store's (in memory on bbolt, in the database on
+// PostgreSQL, where they expire after the lease TTL). A delivery whose
+// attempt was cut short by a crash, or handed out but not started when Run
+// stopped, is still pending in the store and is sent again after a
+// restart: delivery is at least once, and receivers deduplicate by
+// activity id.
 package outbox

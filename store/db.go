@@ -129,6 +129,12 @@ type DB struct {
 	changedMu sync.Mutex
 	changed   chan struct{}
 
+	// compOpen is the deferred completions' request that later
+	// completions join, until the committer takes it (see
+	// CompleteDeliveryDeferred); guarded by compMu.
+	compMu   sync.Mutex
+	compOpen *completionBatch
+
 	leaseMu sync.Mutex
 	leases  map[uint64]time.Time // delivery id → lease expiry
 	dueScan dueScanStats         // work done by DueDeliveries; guarded by leaseMu

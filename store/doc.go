@@ -141,7 +141,13 @@
 // every write of the queue maintains in its own transaction, so a poll costs
 // what it hands out and the leases it skips, not the size of the queue; the
 // counts of pending deliveries and dead letters are kept the same way, and
-// the queue and the dead letters are listed in pages. The queue and its index
+// the queue and the dead letters are listed in pages. A write that queues
+// or removes many deliveries (an event to every participant of a case, the
+// completions that meet in one commit) reads their lanes and index keys at
+// once rather than one after another (deliveryindex.go addMany and
+// removeMany), which on PostgreSQL is a round trip per kind of key, not
+// per delivery; CompleteDeliveryDeferred gathers the completions that
+// arrive before the committer takes them into one such write. The queue and its index
 // are written here rather than taken from a queue library because they must
 // commit in the same transaction as the activity they send and the case write
 // that caused it, which no queue library over bbolt offers; on PostgreSQL a

@@ -111,6 +111,56 @@ type kvCursor interface {
 	Delete() error
 }
 
+// batchBucket is a bucket of an engine on which every read is a round trip
+// to a server (PostgreSQL). Code that reads many keys in one transaction
+// (the delivery queue's writes for many deliveries) reads them through
+// prefetch and seekEach, which ask for all of them in one request, so that
+// its cost does not grow by a round trip per key. bbolt reads its pages in
+// memory and does not implement it; the functions of the same names below
+// do what they say on any bucket.
+type batchBucket interface {
+	// prefetch reads the values of keys, in one request, into the
+	// transaction, so that a Get of any of them costs nothing.
+	prefetch(keys [][]byte)
+	// seekEach returns, for each key of froms, the first key of the bucket
+	// at or after it (what a cursor's Seek returns), or nil when there is
+	// none; it sees the transaction's own writes.
+	seekEach(froms [][]byte) [][]byte
+}
+
+// prefetch reads keys of b ahead of their Gets where that saves round
+// trips (see batchBucket); elsewhere it does nothing.
+func prefetch(b kvBucket, keys [][]byte) {
+	if bb, ok := b.(batchBucket); ok && len(keys) > 1 {
+		bb.prefetch(keys)
+	}
+}
+
+// seekEach returns, for each key of froms, the first key of b at or after
+// it, or nil; on a batchBucket in one request.
+func seekEach(b kvBucket, froms [][]byte) [][]byte {
+	if bb, ok := b.(batchBucket); ok && len(froms) > 1 {
+		return bb.seekEach(froms)
+	}
+	out := make([][]byte, len(froms))
+	for i, from := range froms {
+		// A key a cursor returns is valid until the transaction ends,
+		// but not necessarily after the bucket is written: keep a copy.
+		k, _ := b.Cursor().Seek(from)
+		out[i] = cloneBytes(k)
+	}
+	return out
+}
+
+// pointReader is an engine that reads one key of a top-level bucket in one
+// request, without a transaction around it (PostgreSQL: one statement sees
+// one committed state). See DB.get.
+type pointReader interface {
+	// getOne returns the value under key in the top-level bucket, or nil
+	// when there is none (or key names a sub-bucket).
+	getOne(ctx context.Context, bucket, key []byte) ([]byte, error)
+}
+
 // errBucketNotFound is the error of DeleteBucket for a missing bucket, the
 // same on every engine.
 var errBucketNotFound = bucketNotFoundError{}

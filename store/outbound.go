@@ -120,18 +120,19 @@ func (t *Tx) EnqueueOutbound(out Outbound) error {
 	if _, err := appendIndex(t, bucketOutbox, out.Actor, out.ID); err != nil {
 		return err
 	}
-	queue := t.deliveryQueue()
-	for _, target := range out.Deliveries {
-		if _, err := queue.add(&Delivery{
+	ds := make([]*Delivery, len(out.Deliveries))
+	for i, target := range out.Deliveries {
+		ds[i] = &Delivery{
 			ActivityID:  out.ID,
 			Actor:       out.Actor,
 			Recipient:   target.Recipient,
 			OrderingKey: target.OrderingKey,
 			FirstQueued: now,
 			NextAttempt: now,
-		}); err != nil {
-			return err
 		}
+	}
+	if err := t.deliveryQueue().addMany(ds); err != nil {
+		return err
 	}
 	_, err = t.AppendAudit(AuditRecord{Kind: AuditOutbound, Time: now, Actor: out.Actor, ActivityID: out.ID, Principal: out.SentBy,
 		Digest: hex.EncodeToString(digest), Decision: DecisionEnqueued,
