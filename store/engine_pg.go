@@ -314,19 +314,17 @@ func openPostgres(ctx context.Context, connString string, noSync bool) (*pgEngin
 		e.pool.Close()
 		return nil, err
 	}
-	var h [8]byte
-	if _, err := rand.Read(h[:]); err != nil {
+	if e.holder, err = newHolderID(); err != nil {
 		e.pool.Close()
-		return nil, fmt.Errorf("open %s: choose the lease holder id: %w", e.desc, err)
+		return nil, fmt.Errorf("open %s: %w", e.desc, err)
 	}
-	e.holder = int64(binary.BigEndian.Uint64(h[:])&(1<<63-1)) | 1
 	if err := e.holdLeases(ctx); err != nil {
 		e.pool.Close()
 		return nil, err
 	}
 	// A process that restarts takes back at once what it was sending when
 	// it stopped.
-	if err := e.reapLeases(ctx); err != nil {
+	if err := e.reapLeases(ctx, e.holder); err != nil {
 		e.closeHolder()
 		e.pool.Close()
 		return nil, err
@@ -501,12 +499,38 @@ func (e *pgEngine) holdLeases(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("lease holder session on %s: %w", e.desc, err)
 	}
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, e.holder); err != nil {
-		_ = conn.Close(context.Background())
-		return fmt.Errorf("lease holder session on %s: %w", e.desc, err)
+	// Never wait for the lock: a lost session the server has not noticed
+	// yet may still hold it, and a claim must not stall behind it. Such a
+	// holder id is given up for a new one; the leases taken under the old
+	// one end when that session does.
+	for range 3 {
+		var ok bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, e.holder).Scan(&ok); err != nil {
+			_ = conn.Close(context.Background())
+			return fmt.Errorf("lease holder session on %s: %w", e.desc, err)
+		}
+		if ok {
+			e.holderConn = conn
+			return nil
+		}
+		id, err := newHolderID()
+		if err != nil {
+			_ = conn.Close(context.Background())
+			return fmt.Errorf("lease holder session on %s: %w", e.desc, err)
+		}
+		e.holder = id
 	}
-	e.holderConn = conn
-	return nil
+	_ = conn.Close(context.Background())
+	return fmt.Errorf("lease holder session on %s: no free holder id after three tries", e.desc)
+}
+
+// newHolderID returns a random positive lease holder id.
+func newHolderID() (int64, error) {
+	var h [8]byte
+	if _, err := rand.Read(h[:]); err != nil {
+		return 0, fmt.Errorf("choose the lease holder id: %w", err)
+	}
+	return int64(binary.BigEndian.Uint64(h[:])&(1<<63-1)) | 1, nil
 }
 
 // closeHolder ends the lease holder session, and with it this process's
@@ -526,19 +550,20 @@ func (e *pgEngine) closeHolder() {
 // send them.
 const pgReapEvery = 2 * time.Second
 
-// reapLeases ends the leases whose holder no longer holds its advisory
-// lock: the process is gone, and so is its attempt. It reads only leased
+// reapLeases ends the leases, other than those of holder (this process),
+// whose holder no longer holds its advisory lock: the process is gone,
+// and so is its attempt. It reads only leased
 // rows (an index holds them) and the server's lock table, and writes only
 // the rows it frees. Leases of processes older than the lease holder
 // column (none recorded) still end by expiring.
-func (e *pgEngine) reapLeases(ctx context.Context) error {
+func (e *pgEngine) reapLeases(ctx context.Context, holder int64) error {
 	_, err := e.pool.Exec(ctx, `
 		UPDATE vultron_kv SET lease = NULL, lease_holder = NULL
 		WHERE lease_holder IS NOT NULL AND lease_holder <> $1
 		AND lease_holder NOT IN (
 			SELECT (l.classid::bigint << 32) | l.objid::bigint FROM pg_locks l
 			WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
-			AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))`, e.holder)
+			AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))`, holder)
 	if err != nil {
 		return fmt.Errorf("end the leases of processes that are gone on %s: %w", e.desc, err)
 	}
@@ -707,13 +732,14 @@ func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, e
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
 	e.holderMu.Lock()
+	holder := e.holder
 	reap := time.Since(e.lastReap) >= pgReapEvery
 	if reap {
 		e.lastReap = time.Now()
 	}
 	e.holderMu.Unlock()
 	if reap {
-		if err := e.reapLeases(ctx); err != nil {
+		if err := e.reapLeases(ctx, holder); err != nil {
 			return nil, fmt.Errorf("claim deliveries: %w", err)
 		}
 	}
@@ -726,7 +752,7 @@ func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, e
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
 	rows, err := e.pool.Query(ctx, pgClaimSQL,
-		due, bound, now.UnixNano(), limit, exp.UnixNano(), records, e.holder)
+		due, bound, now.UnixNano(), limit, exp.UnixNano(), records, holder)
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
