@@ -33,8 +33,10 @@
 //     once; the lease ends with the delivery's outcome, after
 //     Options.LeaseTTL, or as soon as its process is gone: each lease
 //     names its process, which holds a session advisory lock while it
-//     lives, and a claim frees the leases whose process's lock is free (a
-//     restarted process frees its predecessor's at once). A killed
+//     lives and makes its claims on that session (a claim that succeeds
+//     was made while the lock was held; a session the server ended is
+//     replaced), and a claim frees the leases whose process's lock is free
+//     (a restarted process frees its predecessor's at once). A killed
 //     process's deliveries, and the lanes behind them, are sent again
 //     within seconds, not after the lease. (On bbolt leases are in memory
 //     and end with the process.)

@@ -294,8 +294,9 @@ func openPostgres(ctx context.Context, connString string, noSync bool) (*pgEngin
 		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
 	}
 	e := &pgEngine{cfg: cfg, desc: describePostgres(connString), noSync: noSync, closed: make(chan struct{})}
-	// Only the pool's connections are counted: the listener's and the
-	// locks' (made from e.cfg) poll on timers of their own.
+	// Only the pool's connections and the lease holder's, on which the
+	// claims run, are counted: the listener's and the locks' (made from
+	// e.cfg) poll on timers of their own.
 	poolCfg := cfg.Copy()
 	poolCfg.ConnConfig.Tracer = &e.trips
 	e.pool, err = pgxpool.NewWithConfig(ctx, poolCfg)
@@ -492,10 +493,18 @@ func (e *pgEngine) close() error {
 func (e *pgEngine) holdLeases(ctx context.Context) error {
 	e.holderMu.Lock()
 	defer e.holderMu.Unlock()
+	return e.holdLeasesLocked(ctx)
+}
+
+// holdLeasesLocked is holdLeases with holderMu held.
+func (e *pgEngine) holdLeasesLocked(ctx context.Context) error {
 	if e.holderConn != nil && !e.holderConn.IsClosed() {
 		return nil
 	}
-	conn, err := pgx.ConnectConfig(ctx, e.cfg.ConnConfig)
+	// Counted with the pool's connections: the claims run on it.
+	cc := e.cfg.ConnConfig.Copy()
+	cc.Tracer = &e.trips
+	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
 		return fmt.Errorf("lease holder session on %s: %w", e.desc, err)
 	}
@@ -725,24 +734,9 @@ const pgClaimSQL = `
 // claimDue implements leaseEngine in one statement, which is its own
 // transaction: one round trip (and the commit's WAL flush) per claim. A
 // claim whose answer is lost (its context ends while the rows come back)
-// may have leased deliveries nobody sends; like those of a process that
-// stops, they are sent once their lease expires.
+// may have leased deliveries nobody sends: the process that holds them
+// still runs, so they are sent once their lease expires.
 func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, exp time.Time) ([]claimedDelivery, error) {
-	if err := e.holdLeases(ctx); err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
-	}
-	e.holderMu.Lock()
-	holder := e.holder
-	reap := time.Since(e.lastReap) >= pgReapEvery
-	if reap {
-		e.lastReap = time.Now()
-	}
-	e.holderMu.Unlock()
-	if reap {
-		if err := e.reapLeases(ctx, holder); err != nil {
-			return nil, fmt.Errorf("claim deliveries: %w", err)
-		}
-	}
 	due, err := e.topBucketID(ctx, bucketDeliveriesDue)
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
@@ -751,24 +745,51 @@ func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, e
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
-	rows, err := e.pool.Query(ctx, pgClaimSQL,
-		due, bound, now.UnixNano(), limit, exp.UnixNano(), records, holder)
+	// The claim runs on the session that holds the lease holder lock: a
+	// claim that succeeds was made while that lock was held, so no other
+	// process takes its leases for those of a process that is gone. A
+	// session the server ended (a failover, a cut) fails the claim; it is
+	// replaced and the claim made again, once.
+	e.holderMu.Lock()
+	defer e.holderMu.Unlock()
+	for try := 0; ; try++ {
+		if err := e.holdLeasesLocked(ctx); err != nil {
+			return nil, fmt.Errorf("claim deliveries: %w", err)
+		}
+		if time.Since(e.lastReap) >= pgReapEvery {
+			e.lastReap = time.Now()
+			if err := e.reapLeases(ctx, e.holder); err != nil {
+				return nil, fmt.Errorf("claim deliveries: %w", err)
+			}
+		}
+		out, err := e.claimOn(ctx, e.holderConn, due, records, bound, limit, now, exp)
+		if err != nil && e.holderConn.IsClosed() && try == 0 && ctx.Err() == nil {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("claim deliveries: %w", err)
+		}
+		return out, nil
+	}
+}
+
+// claimOn runs pgClaimSQL on conn for this process's holder id.
+func (e *pgEngine) claimOn(ctx context.Context, conn *pgx.Conn, due, records int64, bound []byte, limit int, now, exp time.Time) ([]claimedDelivery, error) {
+	rows, err := conn.Query(ctx, pgClaimSQL,
+		due, bound, now.UnixNano(), limit, exp.UnixNano(), records, e.holder)
 	if err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
 	var out []claimedDelivery
 	for rows.Next() {
 		var c claimedDelivery
 		if err := rows.Scan(&c.dueKey, &c.record); err != nil {
-			return nil, fmt.Errorf("claim deliveries: %w", err)
+			return nil, err
 		}
 		out = append(out, c)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // lead implements leaderEngine: it waits for the session advisory lock

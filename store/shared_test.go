@@ -527,3 +527,45 @@ func TestSchemasOfOneDatabaseAreSeparateNodes(t *testing.T) {
 		t.Errorf("the schema public has locks %+v, want the fixed keys every release used", p)
 	}
 }
+
+// TestSharedDatabaseLeaseHolderSessionIsRenewed ends, from the server, the
+// session on which a process holds its lease holder lock (a failover or a
+// network cut can do it while the process runs), and checks that the
+// process's next claims are still its own: another process must not take
+// them for the leases of a process that is gone.
+func TestSharedDatabaseLeaseHolderSessionIsRenewed(t *testing.T) {
+	clock := newTestClock()
+	dbs := openShared(t, 2, Options{Now: clock.Now, LeaseTTL: time.Hour})
+	ctx := context.Background()
+	mustPutActor(t, dbs[0], "coord")
+	enqueue(t, dbs[0], "a1", DeliveryTarget{Recipient: inboxA})
+	enqueue(t, dbs[0], "a2", DeliveryTarget{Recipient: inboxB})
+	e := dbs[0].eng.(*pgEngine)
+	e.holderMu.Lock()
+	pid := e.holderConn.PgConn().PID()
+	e.holderMu.Unlock()
+	var ended bool
+	if err := e.pool.QueryRow(ctx, `SELECT pg_terminate_backend($1)`, pid).Scan(&ended); err != nil || !ended {
+		t.Fatalf("end the lease holder session %d: %v, %v", pid, ended, err)
+	}
+	// The claims after the session ended, more than a reaping interval
+	// apart, so that the other process looks for dead holders between.
+	var first []Delivery
+	waitFor(t, 10*time.Second, "the first process to claim", func() (bool, error) {
+		var err error
+		first, err = dbs[0].DueDeliveries(ctx, clock.Now(), 1)
+		return len(first) == 1, err
+	})
+	dbs[1].eng.(*pgEngine).holderMu.Lock()
+	dbs[1].eng.(*pgEngine).lastReap = time.Time{} // reap on its next claim
+	dbs[1].eng.(*pgEngine).holderMu.Unlock()
+	got, err := dbs[1].DueDeliveries(ctx, clock.Now(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range got {
+		if d.ID == first[0].ID {
+			t.Fatalf("the second process was handed delivery %d, which the first process, still running, had just claimed", d.ID)
+		}
+	}
+}
