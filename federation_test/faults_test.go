@@ -1392,10 +1392,16 @@ func (s *seedRun) report(violations []string) string {
 			fmt.Fprintf(&b, "  dead: %s to %s (lane %s) after %d attempts: %s\n", lastSegment(d.Activity), d.Recipient, lastSegment(d.OrderingKey), d.Attempts, d.LastError)
 		}
 	}
+	anyPostgres := ""
 	for _, name := range s.h.names {
 		if u := s.h.nodes[name].store; u != "" {
 			fmt.Fprintf(&b, "node %s: the head of its due index in PostgreSQL:\n%s", name, dueIndexOnPostgres(u, 12))
+			anyPostgres = u
 		}
+	}
+	if anyPostgres != "" {
+		// The nodes' schemas share one database, and so its sessions.
+		fmt.Fprintf(&b, "the database's busy or waiting sessions:\n%s", busySessions(anyPostgres))
 	}
 	for _, name := range s.h.names {
 		fmt.Fprintf(&b, "last warnings and restarts in the log of node %s:\n%s\n", name, faultLogTail(s.h.nodes[name].proc.log, logTailLines))
@@ -1457,9 +1463,21 @@ func dueIndexOnPostgres(u string, n int) string {
 	if err := rows.Err(); err != nil {
 		fmt.Fprintf(&b, "  not read: %v\n", err)
 	}
-	rows.Close()
-	// What the database's sessions are doing: a session that waits, and
-	// for what, tells a stalled write path from a slow one.
+	return b.String()
+}
+
+// busySessions describes what the sessions of the database at u that are
+// not idle are doing: a session that waits, and for what, tells a stalled
+// write path from a slow one.
+func busySessions(u string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		return fmt.Sprintf("  not read: %v\n", err)
+	}
+	defer conn.Close(ctx)
+	var b strings.Builder
 	acts, err := conn.Query(ctx, `
 		SELECT pid, coalesce(state, ''), coalesce(wait_event_type, ''), coalesce(wait_event, ''),
 			coalesce(extract(epoch FROM now() - xact_start), 0)::float8, left(regexp_replace(query, '\s+', ' ', 'g'), 110),

@@ -124,11 +124,9 @@ func pgLocksOf(schema string) pgLocks {
 
 // pgSchemaLocks returns the locks of the schema the connection creates
 // its tables in: the first schema of its search_path that exists.
-func pgSchemaLocks(ctx context.Context, q interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}) (pgLocks, error) {
+func pgSchemaLocks(ctx context.Context, pool *pgxpool.Pool) (pgLocks, error) {
 	var schema *string
-	if err := q.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		return pgLocks{}, fmt.Errorf("read the current schema: %w", err)
 	}
 	if schema == nil {
