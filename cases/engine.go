@@ -622,7 +622,10 @@ func (e *Engine) answerInvite(tx *store.Tx, from LocalActor, m Message) error {
 		return problem.Unprocessable("the invitation %s names no case", inv.ID)
 	}
 	if m.Class.Semantic == vocab.AcceptInviteActorToCase {
-		return setInvited(tx, caseID, from.Name, inv.Actor.ID())
+		if err := setInvited(tx, caseID, from.Name, inv.Actor.ID()); err != nil {
+			return err
+		}
+		return e.expectJoin(tx, caseID, from.Name, inv.Actor.ID(), e.now().UTC())
 	}
 	return nil
 }

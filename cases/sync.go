@@ -92,6 +92,11 @@ type Fork struct {
 // behind reports whether the replica of length held lacks entries.
 func (s *SyncState) behind(held int64) bool { return s.Fork == nil && s.Known > held }
 
+// JoinHorizon is how long a node looks for a case one of its actors
+// accepted an invitation to while the Case Actor refuses it the ledger,
+// before it gives up: the Case Actor did not record the joining.
+const JoinHorizon = 7 * 24 * time.Hour
+
 // Sync timing defaults; see SyncerConfig.
 const (
 	DefaultIdleMin  = time.Minute
@@ -754,6 +759,35 @@ func (e *Engine) idleChecks(c *Case, local string) bool {
 	}
 	p := c.Participant(e.cfg.PublicURL + "/actors/" + local)
 	return p == nil || !p.Removed
+}
+
+// expectJoin schedules a check of the ledger of a case that local actor
+// local has just accepted an invitation to, from its Case Actor
+// caseActor. The Case Actor announces the entry that records the joining,
+// and the replica fetches the entries before it; but that announcement
+// alone tells this node the case exists, so when it is lost (a 413, a
+// dead letter) the replica would never start. The check falls due after
+// IdleMin; the announcement normally arrives first and moves it to now.
+// Until the Case Actor has recorded the joining it refuses the fetch, and
+// the check is retried like any failed one. The replica counts as behind
+// meanwhile: the case has at least its first entry, which it lacks.
+// Nothing is scheduled for a case this node hosts or already follows. A
+// replica that has not started JoinHorizon after the acceptance is given
+// up (applyCheck): the Case Actor never recorded the joining.
+func (e *Engine) expectJoin(tx *store.Tx, caseID, local, caseActor string, now time.Time) error {
+	if hostedBy(&tx.ReadTx, caseID) != "" {
+		return nil
+	}
+	if r, err := loadReplica(&tx.ReadTx, caseID); err != nil || r != nil {
+		return err
+	}
+	old, err := loadSync(&tx.ReadTx, caseID)
+	if err != nil || (old != nil && !old.NextCheck.IsZero()) {
+		return err
+	}
+	s := &SyncState{Local: local, CaseActor: caseActor, Known: 1, BehindSince: now,
+		NextCheck: now.Add(jitter(e.cfg.Sync.IdleMin, caseID, now))}
+	return saveSync(tx, caseID, old, 0, s, 0)
 }
 
 // dropSync forgets the sync state s of a case this node has no replica of,

@@ -344,3 +344,81 @@ func TestUntrustedCaseIsForgotten(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAcceptedInvitationIsLookedFor accepts an invitation on a node that
+// holds nothing of the case: a check is scheduled (the announcement of
+// the joining may be lost), the replica counts as behind, a refused check
+// is retried, and once JoinHorizon has passed without a replica the node
+// gives the case up. A node that already follows the case schedules
+// nothing more.
+func TestAcceptedInvitationIsLookedFor(t *testing.T) {
+	db := openTestStore(t)
+	ctx := context.Background()
+	e := NewEngine(Config{PublicURL: "https://f.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://f.example/") }})
+	now := time.Now().UTC()
+	state := func() (s *SyncState, behind int64, checks int) {
+		t.Helper()
+		err := db.View(ctx, func(tx *store.ReadTx) error {
+			var err error
+			if s, err = loadSync(tx, caseID); err != nil {
+				return err
+			}
+			if behind, _, err = ReplicaCounts(tx); err != nil {
+				return err
+			}
+			b, err := tx.Case(replicaChecks)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			return b.Range(nil, func(k, _ []byte) error { checks++; return nil })
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s, behind, checks
+	}
+	update := func(f func(tx *store.Tx) error) {
+		t.Helper()
+		if err := db.Update(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update(func(tx *store.Tx) error { return e.expectJoin(tx, caseID, "finder", caseActor, now) })
+	s, behind, checks := state()
+	if s == nil || s.Local != "finder" || s.CaseActor != caseActor || behind != 1 || checks != 1 {
+		t.Fatalf("after accepting: sync state %+v, %d behind, %d checks; want one check, behind", s, behind, checks)
+	}
+	if wait := s.NextCheck.Sub(now); wait < DefaultIdleMin*8/10 || wait > DefaultIdleMin*12/10 {
+		t.Errorf("the first check is %s after accepting, want about %s", wait, DefaultIdleMin)
+	}
+
+	refused := errors.New("the Case Actor's node answered 403: not a participant")
+	update(func(tx *store.Tx) error {
+		_, err := e.applyCheck(tx, caseID, 0, LedgerPage{}, refused, now.Add(time.Hour))
+		return err
+	})
+	if s, behind, checks = state(); s == nil || s.Failures != 1 || !s.NextCheck.After(now.Add(time.Hour)) || behind != 1 || checks != 1 {
+		t.Fatalf("after a refused check: sync state %+v, %d behind, %d checks; want it retried later", s, behind, checks)
+	}
+	update(func(tx *store.Tx) error {
+		_, err := e.applyCheck(tx, caseID, 0, LedgerPage{}, refused, now.Add(JoinHorizon+time.Hour))
+		return err
+	})
+	if s, behind, checks = state(); s != nil || behind != 0 || checks != 0 {
+		t.Fatalf("after %s of refusals: sync state %+v, %d behind, %d checks; want the case given up", JoinHorizon, s, behind, checks)
+	}
+
+	c := newCase(t, false)
+	update(func(tx *store.Tx) error {
+		if err := saveCase(tx, c); err != nil {
+			return err
+		}
+		return saveReplica(tx, &ledger.Replica{CaseID: c.ID, Genesis: strings.Repeat("a", 64), Next: 2, Tail: strings.Repeat("b", 64)})
+	})
+	update(func(tx *store.Tx) error { return e.expectJoin(tx, c.ID, "finder", caseActor, now) })
+	if s, behind, checks = state(); s != nil || behind != 0 || checks != 0 {
+		t.Errorf("accepting an invitation to a case the node follows: sync state %+v, %d behind, %d checks; want nothing scheduled", s, behind, checks)
+	}
+}

@@ -347,13 +347,19 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 			return false, err
 		}
 	}
-	_, held, v, err := loadReplicaView(&tx.ReadTx, caseID)
+	r, held, v, err := loadReplicaView(&tx.ReadTx, caseID)
 	if err != nil || v.s == nil {
 		return false, err
 	}
 	s := v.s
 	s.LastCheck = now
 	switch {
+	case fetchErr != nil && r == nil && !s.BehindSince.IsZero() && now.Sub(s.BehindSince) > JoinHorizon:
+		// A case an actor accepted an invitation to (expectJoin) whose
+		// Case Actor still refuses the ledger: it never recorded the
+		// joining. An announcement of the case would start the replica
+		// still (mayFollow).
+		return false, dropSync(tx, caseID, v.old)
 	case s.Fork != nil:
 		// A page that did not chain: offerEntries recorded the fork.
 	case errors.Is(fetchErr, ErrLedgerDiffers):

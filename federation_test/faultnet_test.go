@@ -154,6 +154,7 @@ type faultNet struct {
 	passed  map[string]int // node → requests forwarded to it
 	held    []*heldRequest
 	trace   *faultTrace
+	rules   []*faultRule
 
 	// background counts the forwards that outlive their request (second
 	// copies, timeouts, replays); idle is signalled when it drops to 0. A
@@ -389,10 +390,40 @@ type decision struct {
 	after   int // reorder: how many later requests pass it
 }
 
+// faultRule is a fault a test scripts: it meets the next requests match
+// picks, left of them, whether or not a seed's faults are on.
+type faultRule struct {
+	match  func(*proxied) bool
+	d      decision
+	left   int
+	played int
+}
+
+// script plays the fault d on the next times requests match picks, and
+// returns how many it has played so far.
+func (n *faultNet) script(match func(*proxied) bool, d decision, times int) (played func() int) {
+	r := &faultRule{match: match, d: d, left: times}
+	n.mu.Lock()
+	n.rules = append(n.rules, r)
+	n.mu.Unlock()
+	return func() int {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return r.played
+	}
+}
+
 // decide picks the fault for a request.
 func (n *faultNet) decide(req *proxied) decision {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	for _, r := range n.rules {
+		if r.left > 0 && r.match(req) {
+			r.left--
+			r.played++
+			return r.d
+		}
+	}
 	if !n.on {
 		return decision{}
 	}

@@ -437,6 +437,32 @@ func expectFCVCV(t *testing.T, c *cluster, final clusterCase, entries []ledger.E
 	}
 }
 
+// TestInviteeFetchesTheLedgerWhenItsJoiningIsNotAnnounced loses the one
+// announcement that tells an invitee's node of the case it joined (the
+// Case Actor sends it the entry that records its joining, and the node
+// fetches the entries before it): a proxy answers it 413, which the Case
+// Actor's node takes as final. The node that accepted the invitation
+// looks for the case itself, and its replica converges.
+func TestInviteeFetchesTheLedgerWhenItsJoiningIsNotAnnounced(t *testing.T) {
+	bin := buildVultron(t)
+	fnet := newFaultNet(t)
+	c := newClusterWith(t, bin, clusterOptions{
+		args:  []string{"--replica-check-first", "2s", "--replica-check-max", "8s", "--replica-retry-first", "500ms", "--replica-retry-max", "4s"},
+		front: fnet.front(t),
+	}, finderSpec, vendorSpec, vendor2Spec)
+	caseID := openCase(c, "finder", "vendor")
+	c.record("vendor", caseID, join(caseID))
+	lost := fnet.script(func(r *proxied) bool { return r.to == "vendor2" && r.announcement() }, decision{kind: fault413}, 1)
+
+	inviteAndAccept(c, caseID, "vendor", "vendor2", "vendor")
+	if lost() != 1 {
+		t.Fatalf("the proxy answered 413 to %d announcements to vendor2, want 1", lost())
+	}
+	c.record("vendor2", caseID, join(caseID))
+	c.record("vendor2", caseID, fixStatus(caseID, participantID(c, caseID, "vendor2"), "VFd"))
+	c.checkConverged(caseID, "finder", "vendor", "vendor2")
+}
+
 // TestReplicaConvergesAfterRestart stops a participant's node after it
 // joined a case, lets the case move on without it, and restarts it: the
 // Case Actor's deliveries are retried until the node is back, and its
