@@ -101,6 +101,13 @@ func (e *Engine) offerEntries(tx *store.Tx, local, sender string, entries []ledg
 				if !e.mayFollow(&tx.ReadTx, local, sender, caseID) {
 					return problem.Forbidden("%s announces case %s, which %s has not joined", sender, caseID, local)
 				}
+				if v.s.Failures > 0 {
+					// The checks of a replica not started yet failed (the
+					// Case Actor had not recorded the joining, or was
+					// down); an announcement says it now serves this
+					// node: fetch at once, not after the back-off.
+					v.s.Failures, v.s.NextCheck = 0, now
+				}
 				e.learn(v, entry.LogIndex+1, 0, now)
 				continue
 			}

@@ -422,3 +422,60 @@ func TestAcceptedInvitationIsLookedFor(t *testing.T) {
 		t.Errorf("accepting an invitation to a case the node follows: sync state %+v, %d behind, %d checks; want nothing scheduled", s, behind, checks)
 	}
 }
+
+// TestAnnouncementEndsTheWaitOfAnAcceptedInvitation has the checks of a
+// case an actor accepted an invitation to fail while its Case Actor has
+// not recorded the joining; the announcement that it did arrives later
+// and must start the fetch at once, not at the failed check's back-off.
+func TestAnnouncementEndsTheWaitOfAnAcceptedInvitation(t *testing.T) {
+	db := openTestStore(t)
+	ctx := context.Background()
+	e := NewEngine(Config{PublicURL: "https://f.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://f.example/") }})
+	now := time.Now().UTC()
+	refused := errors.New("the Case Actor's node answered 403: not a participant")
+	steps := []func(tx *store.Tx) error{
+		func(tx *store.Tx) error {
+			if err := setInvited(tx, caseID, "finder", caseActor); err != nil {
+				return err
+			}
+			return e.expectJoin(tx, caseID, "finder", caseActor, now)
+		},
+		func(tx *store.Tx) error {
+			_, err := e.applyCheck(tx, caseID, 0, LedgerPage{}, refused, now.Add(time.Minute))
+			return err
+		},
+		func(tx *store.Tx) error {
+			_, err := e.applyCheck(tx, caseID, 0, LedgerPage{}, refused, now.Add(2*time.Minute))
+			return err
+		},
+	}
+	for _, step := range steps {
+		if err := db.Update(ctx, step); err != nil {
+			t.Fatal(err)
+		}
+	}
+	joined := now.Add(3 * time.Minute)
+	entry, err := ledger.NewEntry(caseID, 5, strings.Repeat("c", 64), "https://v.example/activities/join", EventType(vocab.AcceptInviteActorToCase), []byte(`{"type":"Accept"}`), joined)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(ctx, func(tx *store.Tx) error {
+		return e.offerEntries(tx, "finder", caseActor, []ledger.Entry{entry}, joined, true)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.View(ctx, func(tx *store.ReadTx) error {
+		s, err := loadSync(tx, caseID)
+		if err != nil {
+			return err
+		}
+		if s == nil || s.Known != 6 || !s.NextCheck.Equal(joined) {
+			t.Errorf("after the announcement of entry 5: sync state %+v; want 6 entries known and the check due at once (%s)", s, joined)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
