@@ -8,15 +8,27 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"runtime/debug"
 	"testing"
 	"time"
 
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/internal/pgtest"
 	"github.com/openvultron/vultron/ledger"
+	"github.com/openvultron/vultron/node"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
+
+// TestMain runs the tests and benchmarks with the garbage collector set as
+// in a serving node (node.DefaultGCPercent) unless GOGC says otherwise, so
+// that the limits are measured as the node runs.
+func TestMain(m *testing.M) {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(node.DefaultGCPercent)
+	}
+	os.Exit(m.Run())
+}
 
 // The smoke tests run every harness at a tiny size, so that `go test ./...`
 // keeps them working without measuring anything.

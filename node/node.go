@@ -318,6 +318,15 @@ func (c *Config) validate() error {
 // otherwise: a year.
 const DefaultMaxEmbargo = 365 * 24 * time.Hour
 
+// DefaultGCPercent is the heap growth, in percent of the live heap, that
+// starts a garbage collection in a serving node (vultron serve
+// --gc-percent; the Go runtime's GOGC). Go's default of 100 made the
+// collector take about an eighth of the node's CPU under inbox load, much
+// of it in assists on the store's one committer; at 400 a node accepted
+// about 18% more Offers a second at 64 senders (BENCHMARKS.md §1). The
+// benchmarks of the node's parts run with it too.
+const DefaultGCPercent = 400
+
 // Node is one running Vultron node.
 type Node struct {
 	cfg      Config

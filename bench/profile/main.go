@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -34,6 +35,10 @@ func main() {
 	workers := flag.Int("delivery-workers", 0, "the node's delivery workers (0: its default)")
 	ed := flag.Bool("ed25519", true, "the senders say they verify RFC 9421 Ed25519, so the node signs its replies with Ed25519 (false: RSA)")
 	flag.Parse()
+	if os.Getenv("GOGC") == "" {
+		// As vultron serve runs the node.
+		debug.SetGCPercent(node.DefaultGCPercent)
+	}
 	if err := run(*lg, *senders, *count, *workers, *ed, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		os.Exit(1)

@@ -83,6 +83,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	checkMax := fs.Duration("replica-check-max", cases.DefaultIdleMax, "longest wait between two checks of a replica in sync")
 	checkRetryFirst := fs.Duration("replica-retry-first", cases.DefaultRetryMin, "wait after a failed check of a replica; each further failure doubles it")
 	checkRetryMax := fs.Duration("replica-retry-max", cases.DefaultRetryMax, "longest wait between two failed checks of a replica")
+	gcPercent := fs.Int("gc-percent", node.DefaultGCPercent, "heap growth, in percent of the live heap, that starts a garbage collection (Go's GOGC;\nthe GOGC environment variable wins); a soft memory limit of 90% of the container's memory limit, or half the\nmachine's memory, bounds the heap whatever this says (the GOMEMLIMIT environment variable wins)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -102,6 +103,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		if err := checkStoreURL("--store", *storeURL); err != nil {
 			return err
 		}
+	}
+	if *gcPercent <= 0 {
+		return usageError("--gc-percent must be positive, such as %d", node.DefaultGCPercent)
 	}
 	log, err := newLogger(env.stderr, *logFormat, *logLevel)
 	if err != nil {
@@ -213,6 +217,11 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		}
 		deadlines = &cfg
 	}
+	mem, err := tuneMemory(*gcPercent)
+	if err != nil {
+		return err
+	}
+	log.Info().Int("gc_percent", mem.GCPercent).Str("gc_percent_from", mem.From).Str("memory_limit_bytes", limitText(mem.Limit)).Msg("garbage collector set")
 	n, err := node.New(ctx, node.Config{
 		Deadlines:            deadlines,
 		Policy:               pol,
