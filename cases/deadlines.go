@@ -30,12 +30,22 @@ import (
 //	                                           a monotone function of the
 //	                                           start for each kind, so this
 //	                                           is also due order
-//	open/SUBJECT                               the subject's running clocks
-//	                                           and a fingerprint of the state
-//	                                           they were derived from
+//	open/CASE                                  a case's running clocks and a
+//	                                           fingerprint of the state they
+//	                                           were derived from (its open
+//	                                           record)
 //	count/KIND                                 running clocks of the kind
 //	passed/KIND                                running clocks of the kind
 //	                                           announced as passed
+//
+// A report's open record is in the report's own bucket, under
+// keyReportClocks beside the local actors' records: the transaction that
+// changes its clocks writes that bucket anyway, where a key in open/ cost
+// every received report a page at a random place of a growing tree. An
+// open record names each clock's kind, start and participant, what its
+// index key is made of; the index holds the whole clock. Records written
+// before that (whole clocks, and a report's in open/) are read as they
+// are, and a report's moves to its bucket when its clocks next change.
 //
 // START is 8 bytes of big-endian Unix nanoseconds (offset so that times
 // before 1970 sort first); SUBJECT is a case id or a report id. How long
@@ -104,10 +114,35 @@ type Clock struct {
 // clockOf names a running clock of a subject: its kind and participant.
 type clockOf struct{ Kind, Participant string }
 
-// openClocks is what open/SUBJECT holds.
+// keyReportClocks is the key of a report's open record in the report's
+// bucket; no local actor's record has it, since actor names begin with a
+// letter or a digit.
+var keyReportClocks = []byte("\x00clocks")
+
+// openClock is a running clock as its subject's open record keeps it: what
+// its index key is made of, but the subject, which is the record's.
+// Records written before it held whole Clocks, whose other fields are not
+// read.
+type openClock struct {
+	Kind        string    `json:"kind"`
+	Start       time.Time `json:"start"`
+	Participant string    `json:"participant,omitempty"`
+	Local       string    `json:"local,omitempty"`
+}
+
+// openClocks is what a subject's open record holds.
 type openClocks struct {
-	Fingerprint uint64           `json:"fp"`
-	Clocks      map[string]Clock `json:"clocks"` // by clockName
+	Fingerprint uint64               `json:"fp"`
+	Clocks      map[string]openClock `json:"clocks"` // by clockName
+}
+
+// running returns the clocks of the open record o of subject.
+func (o openClocks) running(subject string, report bool) map[string]Clock {
+	out := make(map[string]Clock, len(o.Clocks))
+	for name, c := range o.Clocks {
+		out[name] = Clock{Kind: c.Kind, Start: c.Start, Subject: subject, Report: report, Participant: c.Participant, Local: c.Local}
+	}
+	return out
 }
 
 func clockName(k clockOf) string { return k.Kind + " " + k.Participant }
@@ -188,7 +223,7 @@ func caseFingerprint(c *Case) uint64 {
 // running ones keep their start.
 func indexCaseClocks(tx *store.Tx, c *Case) error {
 	want := wantedClocks(c)
-	return syncClocks(tx, c.ID, caseFingerprint(c), len(want) == 0, func(open map[string]Clock) map[string]Clock {
+	return syncClocks(tx, c.ID, false, caseFingerprint(c), len(want) == 0, func(open map[string]Clock) map[string]Clock {
 		next := make(map[string]Clock, len(want))
 		for k, fixed := range want {
 			name := clockName(k)
@@ -225,7 +260,7 @@ func indexReportClocks(tx *store.Tx, r ReportRecord) error {
 	}
 	fp := fnv.New64a()
 	fmt.Fprintf(fp, "%s|%s|%s", r.Actor, r.RM, r.CaseID)
-	return syncClocks(tx, subject, fp.Sum64(), len(want) == 0, func(open map[string]Clock) map[string]Clock {
+	return syncClocks(tx, subject, true, fp.Sum64(), len(want) == 0, func(open map[string]Clock) map[string]Clock {
 		next := map[string]Clock{}
 		for _, kind := range want {
 			name := clockName(clockOf{kind, "local:" + r.Actor})
@@ -245,11 +280,12 @@ func indexReportClocks(tx *store.Tx, r ReportRecord) error {
 	})
 }
 
-// syncClocks replaces the running clocks of subject with what derive
-// returns from them, updating the index and the counts. A subject whose
-// fingerprint did not change is left alone; one with no clocks and none
-// open costs one read.
-func syncClocks(tx *store.Tx, subject string, fp uint64, none bool, derive func(open map[string]Clock) map[string]Clock) error {
+// syncClocks replaces the running clocks of subject (a report when report
+// is set, else a case) with what derive returns from them, updating the
+// index and the counts. A subject whose fingerprint did not change is left
+// alone; one with no clocks and none open costs one read (two for a report
+// with none).
+func syncClocks(tx *store.Tx, subject string, report bool, fp uint64, none bool, derive func(open map[string]Clock) map[string]Clock) error {
 	root, err := tx.Case(clockBucket)
 	if err != nil {
 		return err
@@ -258,8 +294,22 @@ func syncClocks(tx *store.Tx, subject string, fp uint64, none bool, derive func(
 	if err != nil {
 		return err
 	}
+	home, key := openB, []byte(subject)
+	if report {
+		if home, err = tx.Case(reportBucket(subject)); err != nil {
+			return err
+		}
+		key = keyReportClocks
+	}
+	v := home.Get(key)
+	legacy := false
+	if v == nil && report {
+		// Kept by an older node in open/: it moves below.
+		v = openB.Get([]byte(subject))
+		legacy = v != nil
+	}
 	var open openClocks
-	if v := openB.Get([]byte(subject)); v != nil {
+	if v != nil {
 		if err := json.Unmarshal(v, &open); err != nil {
 			return fmt.Errorf("deadline clocks of %s: decode: %w", subject, err)
 		}
@@ -269,7 +319,8 @@ func syncClocks(tx *store.Tx, subject string, fp uint64, none bool, derive func(
 	} else if none {
 		return nil
 	}
-	next := derive(open.Clocks)
+	running := open.running(subject, report)
+	next := derive(running)
 	index, err := root.Bucket("index")
 	if err != nil {
 		return err
@@ -278,7 +329,7 @@ func syncClocks(tx *store.Tx, subject string, fp uint64, none bool, derive func(
 	if err != nil {
 		return err
 	}
-	for name, cl := range open.Clocks {
+	for name, cl := range running {
 		if n, ok := next[name]; ok && n.Start.Equal(cl.Start) {
 			continue
 		}
@@ -302,7 +353,7 @@ func syncClocks(tx *store.Tx, subject string, fp uint64, none bool, derive func(
 		}
 	}
 	for name, cl := range next {
-		if o, ok := open.Clocks[name]; ok && o.Start.Equal(cl.Start) {
+		if o, ok := running[name]; ok && o.Start.Equal(cl.Start) {
 			continue
 		}
 		if err := putClock(index, cl); err != nil {
@@ -312,14 +363,22 @@ func syncClocks(tx *store.Tx, subject string, fp uint64, none bool, derive func(
 			return err
 		}
 	}
-	if len(next) == 0 {
-		return openB.Delete([]byte(subject))
+	if legacy {
+		if err := openB.Delete([]byte(subject)); err != nil {
+			return err
+		}
 	}
-	v, err := json.Marshal(openClocks{Fingerprint: fp, Clocks: next})
-	if err != nil {
+	if len(next) == 0 {
+		return home.Delete(key)
+	}
+	rec := openClocks{Fingerprint: fp, Clocks: make(map[string]openClock, len(next))}
+	for name, cl := range next {
+		rec.Clocks[name] = openClock{Kind: cl.Kind, Start: cl.Start, Participant: cl.Participant, Local: cl.Local}
+	}
+	if v, err = json.Marshal(rec); err != nil {
 		return fmt.Errorf("deadline clocks of %s: encode: %w", subject, err)
 	}
-	return openB.Put([]byte(subject), v)
+	return home.Put(key, v)
 }
 
 func putClock(index *store.CaseBucket, cl Clock) error {
@@ -376,13 +435,24 @@ func Clocks(tx *store.ReadTx, kind string, after []byte, fn func(Clock) bool) er
 	return err
 }
 
-// SubjectClocks returns the running clocks of one case or report.
+// SubjectClocks returns the running clocks of one case or report, in index
+// key order, as the index holds them.
 func SubjectClocks(tx *store.ReadTx, subject string) ([]Clock, error) {
+	var v []byte
+	report := false
+	if b, err := tx.Case(reportBucket(subject)); err == nil {
+		v = b.Get(keyReportClocks)
+		report = true
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
 	openB, err := clockSub(tx, "open")
 	if openB == nil || err != nil {
 		return nil, err
 	}
-	v := openB.Get([]byte(subject))
+	if v == nil {
+		v = openB.Get([]byte(subject))
+	}
 	if v == nil {
 		return nil, nil
 	}
@@ -390,9 +460,21 @@ func SubjectClocks(tx *store.ReadTx, subject string) ([]Clock, error) {
 	if err := json.Unmarshal(v, &open); err != nil {
 		return nil, fmt.Errorf("deadline clocks of %s: decode: %w", subject, err)
 	}
+	index, err := clockSub(tx, "index")
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Clock, 0, len(open.Clocks))
-	for _, cl := range open.Clocks {
-		cl.Key = indexKey(cl)
+	for _, cl := range open.running(subject, report) {
+		key := indexKey(cl)
+		if index != nil {
+			if whole := index.Get(key); whole != nil {
+				if err := json.Unmarshal(whole, &cl); err != nil {
+					return nil, fmt.Errorf("deadline clock %q: decode: %w", key, err)
+				}
+			}
+		}
+		cl.Key = key
 		out = append(out, cl)
 	}
 	slices.SortFunc(out, func(a, b Clock) int { return bytes.Compare(a.Key, b.Key) })
@@ -505,14 +587,15 @@ func MigrateClocks(ctx context.Context, db *store.DB) (int, error) {
 					return false, err
 				}
 				var recs []ReportRecord
-				if err := b.ForEach(func(_, v []byte) error {
-					var r ReportRecord
-					if err := json.Unmarshal(v, &r); err != nil {
-						return fmt.Errorf("report %s: decode record: %w", reportID, err)
-					}
+				if err := eachRecord(b, reportID, func(r ReportRecord) error {
 					recs = append(recs, r)
 					return nil
 				}); err != nil {
+					return false, err
+				}
+				// What a store indexed before has no place in an index
+				// built again from the records.
+				if err := b.Delete(keyReportClocks); err != nil {
 					return false, err
 				}
 				for _, r := range recs {

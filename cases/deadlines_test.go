@@ -2,6 +2,7 @@ package cases
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -276,4 +277,121 @@ func TestMigrateClocks(t *testing.T) {
 	if n, err := MigrateClocks(context.Background(), db); err != nil || n != 0 {
 		t.Errorf("second MigrateClocks = %d, %v; want nothing to do", n, err)
 	}
+}
+
+// TestReportClocksLiveWithTheReport checks where the running clocks of a
+// received report are kept: beside its records in the report's own
+// bucket, which its transaction writes anyway, not under the report's id
+// in the index's open/ bucket, which cost a page at a random place of a
+// growing tree for every report received. A report whose clocks an older
+// node kept in open/ keeps them, and they move on its next change.
+func TestReportClocksLiveWithTheReport(t *testing.T) {
+	db := openClockStore(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
+	put := func(r ReportRecord) {
+		t.Helper()
+		if err := db.Update(ctx, func(tx *store.Tx) error { return writeReport(tx, r) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inOpen := func(subject string) bool {
+		t.Helper()
+		found := false
+		err := db.View(ctx, func(tx *store.ReadTx) error {
+			openB, err := clockSub(tx, "open")
+			if openB != nil {
+				found = openB.Get([]byte(subject)) != nil
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	r := ReportRecord{ReportID: "https://f.example/objects/r1", Actor: "vendor", Role: Receiver, RM: cvdstate.RMReceived, Name: "XSS in search", UpdatedAt: t0}
+	put(r)
+	if inOpen(r.ReportID) {
+		t.Errorf("a received report's clocks are kept in open/, want them in the report's bucket")
+	}
+	err := db.View(ctx, func(tx *store.ReadTx) error {
+		recs, err := ReportRecords(tx, r.ReportID)
+		if err != nil || len(recs) != 1 || recs[0].Actor != "vendor" {
+			t.Errorf("ReportRecords = %+v, %v; want the vendor's one record", recs, err)
+		}
+		locals, _, err := ReportParties(tx, r.ReportID)
+		if err != nil || !slices.Equal(locals, []string{"vendor"}) {
+			t.Errorf("ReportParties = %v, %v; want the vendor", locals, err)
+		}
+		cls, err := SubjectClocks(tx, r.ReportID)
+		if err != nil || len(cls) != 2 {
+			t.Fatalf("SubjectClocks = %+v, %v; want two", cls, err)
+		}
+		for _, cl := range cls {
+			if cl.Name != r.Name || !cl.Report || cl.Subject != r.ReportID || cl.Local != "vendor" || !cl.Start.Equal(t0) {
+				t.Errorf("clock %+v: want the report's, named, started %s", cl, t0)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A report whose clocks an older node kept in open/ (the record holds
+	// whole clocks there).
+	old := ReportRecord{ReportID: "https://f.example/objects/r2", Actor: "vendor", Role: Receiver, RM: cvdstate.RMReceived, Name: "Old", UpdatedAt: t0}
+	err = db.Update(ctx, func(tx *store.Tx) error {
+		if err := writeReport(tx, old); err != nil {
+			return err
+		}
+		b, err := tx.Case(reportBucket(old.ReportID))
+		if err != nil {
+			return err
+		}
+		v := b.Get(keyReportClocks)
+		if v == nil {
+			return nil // the test already failed above
+		}
+		var compact openClocks
+		if err := json.Unmarshal(v, &compact); err != nil {
+			return err
+		}
+		whole := map[string]Clock{}
+		for name, cl := range compact.Clocks {
+			whole[name] = Clock{Kind: cl.Kind, Start: cl.Start, Subject: old.ReportID, Report: true, Name: old.Name, Local: cl.Local}
+		}
+		legacy, err := json.Marshal(map[string]any{"fp": compact.Fingerprint, "clocks": whole})
+		if err != nil {
+			return err
+		}
+		root, err := tx.Case(clockBucket)
+		if err != nil {
+			return err
+		}
+		openB, err := root.Bucket("open")
+		if err != nil {
+			return err
+		}
+		if err := openB.Put([]byte(old.ReportID), legacy); err != nil {
+			return err
+		}
+		return b.Delete(keyReportClocks)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := clocksOf(t, db, old.ReportID), map[string]time.Time{"acknowledge vendor": t0, "validate vendor": t0}; !maps.Equal(got, want) {
+		t.Fatalf("clocks kept in open/: %v, want %v", got, want)
+	}
+	old.RM, old.UpdatedAt = cvdstate.RMInvalid, t0.Add(time.Hour)
+	put(old)
+	if got, want := clocksOf(t, db, old.ReportID), map[string]time.Time{"validate vendor": t0}; !maps.Equal(got, want) {
+		t.Errorf("after the report changed: %v, want %v", got, want)
+	}
+	if inOpen(old.ReportID) {
+		t.Errorf("the report's clocks stayed in open/ after it changed")
+	}
+	checkClockIndex(t, db)
 }

@@ -68,11 +68,7 @@ func ReportRecords(tx *store.ReadTx, reportID string) ([]ReportRecord, error) {
 		return nil, err
 	}
 	var recs []ReportRecord
-	err = b.ForEach(func(_, v []byte) error {
-		var r ReportRecord
-		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("report %s: decode a record: %w", reportID, err)
-		}
+	err = eachRecord(b, reportID, func(r ReportRecord) error {
 		recs = append(recs, r)
 		return nil
 	})

@@ -1,6 +1,7 @@
 package cases
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,8 +54,24 @@ type ReportRecord struct {
 }
 
 // reportBucket is the case bucket that holds every local actor's record of
-// a report.
+// a report, under the actor's name, and the report's running deadline
+// clocks (keyReportClocks, deadlines.go).
 func reportBucket(reportID string) string { return "report " + reportID }
+
+// eachRecord calls fn with each local actor's record in b, the bucket of
+// report reportID, in actor name order.
+func eachRecord(b *store.CaseBucket, reportID string, fn func(ReportRecord) error) error {
+	return b.ForEach(func(k, v []byte) error {
+		if bytes.Equal(k, keyReportClocks) {
+			return nil
+		}
+		var r ReportRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("report %s of %s: decode record: %w", reportID, k, err)
+		}
+		return fn(r)
+	})
+}
 
 func readReport(tx *store.ReadTx, reportID, actorName string) (ReportRecord, bool, error) {
 	b, err := tx.Case(reportBucket(reportID))
@@ -222,11 +239,7 @@ func ReportParties(tx *store.ReadTx, reportID string) (locals []string, peers []
 	if err != nil {
 		return nil, nil, err
 	}
-	err = b.ForEach(func(k, v []byte) error {
-		var r ReportRecord
-		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("report %s of %s: decode record: %w", reportID, k, err)
-		}
+	err = eachRecord(b, reportID, func(r ReportRecord) error {
 		locals = append(locals, r.Actor)
 		for p := range r.Peers {
 			peers = append(peers, p)
