@@ -22,7 +22,8 @@
 // and acknowledges each with RK.
 //
 // Records live in the store's case buckets under the key "report " + the
-// report id, one entry per local actor.
+// report id, one entry per local actor, beside the report's running
+// deadline clocks (deadlines.go).
 //
 // # Cases, the Case Actor and replicas
 //
