@@ -2,6 +2,7 @@ package cases
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -121,18 +122,20 @@ var keyReportClocks = []byte("\x00clocks")
 
 // openClock is a running clock as its subject's open record keeps it: what
 // its index key is made of, but the subject, which is the record's.
-// Records written before it held whole Clocks, whose other fields are not
-// read.
+// Records written before it held whole Clocks, of which Name is read too.
 type openClock struct {
 	Kind        string    `json:"kind"`
 	Start       time.Time `json:"start"`
 	Participant string    `json:"participant,omitempty"`
 	Local       string    `json:"local,omitempty"`
+	Name        string    `json:"name,omitempty"`
 }
 
-// openClocks is what a subject's open record holds.
+// openClocks is what a subject's open record holds: its clocks and the
+// subject's name, which they all carry.
 type openClocks struct {
 	Fingerprint uint64               `json:"fp"`
+	Name        string               `json:"name,omitempty"`
 	Clocks      map[string]openClock `json:"clocks"` // by clockName
 }
 
@@ -140,7 +143,8 @@ type openClocks struct {
 func (o openClocks) running(subject string, report bool) map[string]Clock {
 	out := make(map[string]Clock, len(o.Clocks))
 	for name, c := range o.Clocks {
-		out[name] = Clock{Kind: c.Kind, Start: c.Start, Subject: subject, Report: report, Participant: c.Participant, Local: c.Local}
+		out[name] = Clock{Kind: c.Kind, Start: c.Start, Subject: subject, Report: report,
+			Name: cmp.Or(c.Name, o.Name), Participant: c.Participant, Local: c.Local}
 	}
 	return out
 }
@@ -374,6 +378,9 @@ func syncClocks(tx *store.Tx, subject string, report bool, fp uint64, none bool,
 	rec := openClocks{Fingerprint: fp, Clocks: make(map[string]openClock, len(next))}
 	for name, cl := range next {
 		rec.Clocks[name] = openClock{Kind: cl.Kind, Start: cl.Start, Participant: cl.Participant, Local: cl.Local}
+		// Every clock carries the subject's name; the greatest, so that
+		// the record does not depend on the map's order.
+		rec.Name = max(rec.Name, cl.Name)
 	}
 	if v, err = json.Marshal(rec); err != nil {
 		return fmt.Errorf("deadline clocks of %s: encode: %w", subject, err)
@@ -436,7 +443,10 @@ func Clocks(tx *store.ReadTx, kind string, after []byte, fn func(Clock) bool) er
 }
 
 // SubjectClocks returns the running clocks of one case or report, in index
-// key order, as the index holds them.
+// key order, from the subject's open record alone: a case of thousands of
+// participants runs thousands of clocks, and reading each from the index
+// would cost a read per clock (a round trip on PostgreSQL). The clocks
+// carry no Near or Passed flags (SetClockFlags keeps those in the index).
 func SubjectClocks(tx *store.ReadTx, subject string) ([]Clock, error) {
 	var v []byte
 	report := false
@@ -446,11 +456,11 @@ func SubjectClocks(tx *store.ReadTx, subject string) ([]Clock, error) {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	openB, err := clockSub(tx, "open")
-	if openB == nil || err != nil {
-		return nil, err
-	}
 	if v == nil {
+		openB, err := clockSub(tx, "open")
+		if openB == nil || err != nil {
+			return nil, err
+		}
 		v = openB.Get([]byte(subject))
 	}
 	if v == nil {
@@ -460,21 +470,9 @@ func SubjectClocks(tx *store.ReadTx, subject string) ([]Clock, error) {
 	if err := json.Unmarshal(v, &open); err != nil {
 		return nil, fmt.Errorf("deadline clocks of %s: decode: %w", subject, err)
 	}
-	index, err := clockSub(tx, "index")
-	if err != nil {
-		return nil, err
-	}
 	out := make([]Clock, 0, len(open.Clocks))
 	for _, cl := range open.running(subject, report) {
-		key := indexKey(cl)
-		if index != nil {
-			if whole := index.Get(key); whole != nil {
-				if err := json.Unmarshal(whole, &cl); err != nil {
-					return nil, fmt.Errorf("deadline clock %q: decode: %w", key, err)
-				}
-			}
-		}
-		cl.Key = key
+		cl.Key = indexKey(cl)
 		out = append(out, cl)
 	}
 	slices.SortFunc(out, func(a, b Clock) int { return bytes.Compare(a.Key, b.Key) })

@@ -395,3 +395,48 @@ func TestReportClocksLiveWithTheReport(t *testing.T) {
 	}
 	checkClockIndex(t, db)
 }
+
+// TestSubjectClocksReadOnlyTheOpenRecord lists a case's clocks with the
+// index gone: SubjectClocks reads the subject's open record alone, one
+// read whatever the number of clocks (a case of thousands of participants
+// runs thousands, and a read per clock is a round trip on PostgreSQL),
+// and the clocks still carry the case's name.
+func TestSubjectClocksReadOnlyTheOpenRecord(t *testing.T) {
+	db := openClockStore(t)
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	c := &Case{ID: "https://v.example/cases/many", Name: "Many vendors", Owner: "https://v.example/actors/v"}
+	for i := range 50 {
+		c.Participants = append(c.Participants, &Participant{Actor: fmt.Sprintf("https://p%d.example/actors/v", i), Roles: cvdstate.Vendor,
+			ParticipantState: cvdstate.ParticipantState{RM: cvdstate.RMAccepted}})
+	}
+	saveAt(t, db, c, t0)
+	err := db.Update(context.Background(), func(tx *store.Tx) error {
+		root, err := tx.Case(clockBucket)
+		if err != nil {
+			return err
+		}
+		return root.DeleteBucket("index")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.View(context.Background(), func(tx *store.ReadTx) error {
+		cls, err := SubjectClocks(tx, c.ID)
+		if err != nil {
+			return err
+		}
+		if len(cls) != 50 {
+			t.Errorf("SubjectClocks without the index: %d clocks, want the 50 fix clocks", len(cls))
+		}
+		for _, cl := range cls {
+			if cl.Name != c.Name || cl.Kind != ClockFix || !cl.Start.Equal(t0) || cl.Subject != c.ID {
+				t.Errorf("clock %+v: want the case's fix clock, named %q, from %s", cl, c.Name, t0)
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
