@@ -68,8 +68,11 @@ func checkNewPassword(pw string) error {
 type hasher struct {
 	params Argon2Params
 	slots  chan struct{}
-	// dummy is a hash of a random password, checked for a name that has
-	// no user so that such a login costs the same as a real one.
+	// dummy is a PHC string of the hasher's parameters with a random salt
+	// and a random hash, checked for a name that has no user so that such
+	// a login costs the same as a real one and matches nothing. It is not
+	// computed: an argon2id hash at start would take its memory (46 MiB)
+	// from the node for good.
 	dummy string
 	// computed counts the argon2id computations, so that a test can see
 	// that a login of an unknown name does the same work as a real one.
@@ -81,11 +84,14 @@ func newHasher(p Argon2Params) (*hasher, error) {
 		return nil, errors.New("accounts: argon2id parameters must not be zero")
 	}
 	h := &hasher{params: p, slots: make(chan struct{}, maxHashing)}
-	d, err := h.hash(context.Background(), randomString(24))
-	if err != nil {
-		return nil, err
+	salt, sum := make([]byte, saltSize), make([]byte, hashSize)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, fmt.Errorf("accounts: salt: %w", err)
 	}
-	h.dummy = d
+	if _, err := rand.Read(sum); err != nil {
+		return nil, fmt.Errorf("accounts: dummy hash: %w", err)
+	}
+	h.dummy = phc(p, salt, sum)
 	return h, nil
 }
 
@@ -113,8 +119,13 @@ func (h *hasher) hash(ctx context.Context, pw string) (string, error) {
 	defer h.release()
 	h.computed.Add(1)
 	sum := argon2.IDKey([]byte(pw), salt, h.params.Time, h.params.Memory, h.params.Threads, hashSize)
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, h.params.Memory, h.params.Time, h.params.Threads,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(sum)), nil
+	return phc(h.params, salt, sum), nil
+}
+
+// phc encodes an argon2id hash as a PHC string.
+func phc(p Argon2Params, salt, sum []byte) string {
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(sum))
 }
 
 // verify reports whether pw matches the PHC string encoded, and whether
