@@ -19,7 +19,12 @@ import (
 //	1  the layout without the delivery index
 //	2  adds the delivery index (deliveries_due, delivery_lanes) and the
 //	   counts of pending deliveries and dead letters in meta
-const SchemaVersion uint64 = 2
+//	3  package cases keeps a received report's running deadline clocks in
+//	   the report's own case bucket; nothing is rewritten (this binary
+//	   reads where version 2 kept them), but a binary of version 2 would
+//	   read that record as a report record and index the clocks again, so
+//	   it must not open the store any more
+const SchemaVersion uint64 = 3
 
 // oldestSchemaVersion is the oldest layout Open migrates to SchemaVersion.
 const oldestSchemaVersion uint64 = 1

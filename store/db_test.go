@@ -21,14 +21,20 @@ func TestOpenSchemaVersion(t *testing.T) {
 	}{
 		{name: "fresh file gets the current version"},
 		{
+			// Version 3 rewrites nothing; it keeps binaries of version 2,
+			// which would misread a report's clocks, from opening the file.
+			name:    "version 2 is moved to the current version",
+			prepare: func(t *testing.T, path string) { writeRawVersion(t, path, 2) },
+		},
+		{
 			name:    "newer version is refused",
 			prepare: func(t *testing.T, path string) { writeRawVersion(t, path, 7) },
-			wantErr: "database schema version 7 is newer than this binary supports (2)",
+			wantErr: "database schema version 7 is newer than this binary supports (3)",
 		},
 		{
 			name:    "older version is refused",
 			prepare: func(t *testing.T, path string) { writeRawVersion(t, path, 0) },
-			wantErr: "database schema version 0 is older than this binary can migrate (1 to 2)",
+			wantErr: "database schema version 0 is older than this binary can migrate (1 to 3)",
 		},
 		{
 			name: "foreign bbolt file is refused",

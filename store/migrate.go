@@ -22,6 +22,10 @@ import (
 // version 1 (which would change the queue without the index) refuses the
 // file from the start. The last one writes the dead letter count and
 // removes the marker.
+//
+// Version 2 → 3 writes the version alone: the new place of a report's
+// clocks is read beside the old one (package cases), and the version keeps
+// binaries of version 2 from opening the store.
 
 // migrateBatch is how many deliveries one transaction of the delivery
 // index build reads.
@@ -43,7 +47,7 @@ func migrateSchema(ctx context.Context, eng engine, sl *sealer, batch int, log z
 		return fmt.Errorf("migrate to schema version 2: %w", err)
 	}
 	if !building {
-		return nil
+		return toVersion3(ctx, eng)
 	}
 	indexed, txs := 0, 0
 	for done := false; !done; {
@@ -59,7 +63,22 @@ func migrateSchema(ctx context.Context, eng engine, sl *sealer, batch int, log z
 		txs++
 	}
 	log.Info().Int("deliveries", indexed).Int("transactions", txs).Msg("store: delivery index built (schema version 2)")
-	return nil
+	return toVersion3(ctx, eng)
+}
+
+// toVersion3 moves a file of version 2 to version 3, which changes no
+// record of the store's own.
+func toVersion3(ctx context.Context, eng engine) error {
+	return eng.update(ctx, func(tx kvTx) error {
+		meta := tx.Bucket(bucketMeta)
+		if binary.BigEndian.Uint64(meta.Get(keySchemaVersion)) != 2 {
+			return nil
+		}
+		if err := writeCount(meta, keySchemaVersion, 3); err != nil {
+			return fmt.Errorf("migrate to schema version 3: %w", err)
+		}
+		return nil
+	})
 }
 
 // startDeliveryIndex starts the build of the delivery index of a version 1
