@@ -106,20 +106,7 @@ func TestPostgresWritesOfManyKeysAreFewStatements(t *testing.T) {
 		t.Fatalf("DueDeliveries = %d, %v; want 300", len(due), err)
 	}
 	since := pgStatements(t, db)
-	done := make(chan error, len(due))
-	for _, d := range due {
-		if err := db.CompleteDeliveryDeferred(d.ID, func(err error) { done <- err }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := db.Update(ctx, func(*Tx) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-	for range due {
-		if err := <-done; err != nil {
-			t.Fatalf("deferred completion: %v", err)
-		}
-	}
+	completeDeferred(t, db, due)
 	// 300 completions delete 900 keys, append 300 audit records and make
 	// 10 deliveries their lanes' heads.
 	if got := since(); got > 40 {
@@ -130,6 +117,28 @@ func TestPostgresWritesOfManyKeysAreFewStatements(t *testing.T) {
 	}
 	if due, err := db.DueDeliveries(ctx, clock.Now(), 1000); err != nil || len(due) != 10 {
 		t.Errorf("DueDeliveries after the completions = %d, %v; want the 10 that waited", len(due), err)
+	}
+}
+
+// completeDeferred completes every delivery of due as deferred and commits
+// them with one empty write (the tests open the store with a DeferDelay
+// far longer than they run, so nothing else commits them), then checks
+// that each completion succeeded.
+func completeDeferred(t *testing.T, db *DB, due []Delivery) {
+	t.Helper()
+	done := make(chan error, len(due))
+	for _, d := range due {
+		if err := db.CompleteDeliveryDeferred(d.ID, func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Update(context.Background(), func(*Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for range due {
+		if err := <-done; err != nil {
+			t.Fatalf("deferred completion: %v", err)
+		}
 	}
 }
 
@@ -145,21 +154,7 @@ func TestPostgresDeferredCompletionsReadInBatches(t *testing.T) {
 		t.Fatalf("DueDeliveries = %d, %v; want %d", len(due), err, n)
 	}
 	since := pgTrips(t, db)
-	done := make(chan error, n)
-	for _, d := range due {
-		if err := db.CompleteDeliveryDeferred(d.ID, func(err error) { done <- err }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// DeferDelay is an hour: the completions commit with this write.
-	if err := db.Update(ctx, func(*Tx) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-	for range n {
-		if err := <-done; err != nil {
-			t.Fatalf("deferred completion: %v", err)
-		}
-	}
+	completeDeferred(t, db, due)
 	// Before, each completion read its record, its due key and its lane
 	// key in a round trip each: 300 and more for 100.
 	if got := since(); got > 12 {
