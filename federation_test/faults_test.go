@@ -23,6 +23,7 @@ import (
 
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/internal/pgtest"
+	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/vocab"
 )
@@ -1414,6 +1415,13 @@ func (s *seedRun) report(violations []string) string {
 // is due, and its lease (until when, by which process, and whether that
 // process still holds its advisory lock, that is, still runs).
 func dueIndexOnPostgres(u string, n int) string {
+	return withDatabase(u, func(ctx context.Context, conn *pgx.Conn) string { return dueIndexRows(ctx, conn, n) })
+}
+
+// withDatabase connects to the database at u for a failing seed's report
+// and returns what describe says of it, or why it could not be read; the
+// whole read takes at most 10 s.
+func withDatabase(u string, describe func(ctx context.Context, conn *pgx.Conn) string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, u)
@@ -1421,6 +1429,11 @@ func dueIndexOnPostgres(u string, n int) string {
 		return fmt.Sprintf("  not read: %v\n", err)
 	}
 	defer conn.Close(ctx)
+	return describe(ctx, conn)
+}
+
+// dueIndexRows is dueIndexOnPostgres on an open connection.
+func dueIndexRows(ctx context.Context, conn *pgx.Conn, n int) string {
 	rows, err := conn.Query(ctx, `
 		SELECT k.key, k.lease, k.lease_holder,
 			EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
@@ -1469,14 +1482,10 @@ func dueIndexOnPostgres(u string, n int) string {
 // busySessions describes what the sessions of the database at u that are
 // not idle are doing: a session that waits, and for what, tells a stalled
 // write path from a slow one.
-func busySessions(u string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, u)
-	if err != nil {
-		return fmt.Sprintf("  not read: %v\n", err)
-	}
-	defer conn.Close(ctx)
+func busySessions(u string) string { return withDatabase(u, busySessionRows) }
+
+// busySessionRows is busySessions on an open connection.
+func busySessionRows(ctx context.Context, conn *pgx.Conn) string {
 	var b strings.Builder
 	acts, err := conn.Query(ctx, `
 		SELECT pid, coalesce(state, ''), coalesce(wait_event_type, ''), coalesce(wait_event, ''),
@@ -1534,4 +1543,38 @@ func faultLogTail(path string, n int) string {
 		slices.Sort(kv)
 		return fmt.Sprintf("  %s %s %s %s", at, level, msg, strings.Join(kv, " ")), true
 	})
+}
+
+// TestFailingSeedReportReadsPostgreSQL reads, as a failing seed's report
+// does, the due index and the sessions of a node's database holding two
+// deliveries, one of them leased.
+func TestFailingSeedReportReadsPostgreSQL(t *testing.T) {
+	u := pgtest.Database(t)
+	ctx := context.Background()
+	db, err := store.OpenURL(ctx, u, store.Options{NoSync: true, DataKey: []byte(strings.Repeat("k", 32))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.PutLocalActor(ctx, store.LocalActor{Name: "vendor", Type: "Organization", KeyID: "https://v.example/actors/vendor#main-key",
+		PublicKeyPEM: "-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n", CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "https://v.example/activities/1"
+	err = db.EnqueueOutbound(ctx, store.Outbound{ID: id, Actor: "vendor", Body: []byte(`{"id":"` + id + `","type":"Note"}`),
+		Deliveries: []store.DeliveryTarget{{Recipient: "https://a.example/actors/a"}, {Recipient: "https://b.example/actors/b"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.DueDeliveries(ctx, time.Now().Add(time.Second), 1); err != nil {
+		t.Fatal(err)
+	}
+	due := dueIndexOnPostgres(u, 12)
+	if strings.Count(due, "  delivery ") != 2 || strings.Count(due, "leased for") != 1 || !strings.Contains(due, "(running: true)") || strings.Contains(due, "not read") {
+		t.Errorf("the due index as the report shows it:\n%s\nwant two deliveries, one leased by a running process", due)
+	}
+	if s := busySessions(u); strings.Contains(s, "not read") {
+		t.Errorf("the sessions as the report shows them:\n%s", s)
+	}
 }
