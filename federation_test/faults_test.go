@@ -23,8 +23,8 @@ import (
 
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/internal/pgtest"
-	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/ledger"
+	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
 
