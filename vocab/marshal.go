@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"unicode/utf8"
 )
 
 // Marshal serialises o as a Vultron document: AS2 camelCase member names,
@@ -326,13 +327,63 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
+// encodeString writes s as a JSON string exactly as encoding/json does
+// with HTML escaping off (TestEncodeStringMatchesEncodingJSON): quotes,
+// backslashes and control characters escaped, invalid UTF-8 replaced by
+// U+FFFD, and U+2028 and U+2029 escaped for JavaScript. Every name and
+// string of every activity the node emits goes through it, so it writes
+// into buf directly rather than through an encoder per string.
 func encodeString(buf *bytes.Buffer, s string) error {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		return err
+	const hex = "0123456789abcdef"
+	buf.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			buf.WriteString(s[start:i])
+			switch c {
+			case '"', '\\':
+				buf.WriteByte('\\')
+				buf.WriteByte(c)
+			case '\b':
+				buf.WriteString(`\b`)
+			case '\f':
+				buf.WriteString(`\f`)
+			case '\n':
+				buf.WriteString(`\n`)
+			case '\r':
+				buf.WriteString(`\r`)
+			case '\t':
+				buf.WriteString(`\t`)
+			default:
+				buf.WriteString(`\u00`)
+				buf.WriteByte(hex[c>>4])
+				buf.WriteByte(hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			buf.WriteString(s[start:i])
+			buf.WriteString(`\ufffd`)
+		case r == '\u2028' || r == '\u2029':
+			buf.WriteString(s[start:i])
+			buf.WriteString(`\u202`)
+			buf.WriteByte(hex[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
 	}
-	buf.Write(bytes.TrimRight(b.Bytes(), "\n"))
+	buf.WriteString(s[start:])
+	buf.WriteByte('"')
 	return nil
 }
