@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,6 +30,9 @@ import (
 //	                 (bucket, key); a sub-bucket has a row with a NULL value
 //	                 in its parent, so a cursor meets it in key order as
 //	                 bbolt's does
+//	vultron_bucket_generation
+//	                 g: one row, the number of statements that deleted
+//	                 buckets, kept by a trigger (see pgEngine.sub)
 //
 // bytea compares bytewise (memcmp, then length), so the btree of the primary
 // key gives the bucket's key order, and every cursor move is an index range
@@ -50,7 +54,9 @@ import (
 // parallel with everything.
 //
 // Round trips. A transaction caches what it read and what it wrote, by
-// bucket and key, so a Get of a key already seen costs nothing; puts and
+// bucket and key, so a Get of a key already seen costs nothing, and a write
+// transaction finds the sub-buckets the process met before without asking
+// (pgEngine.sub); puts and
 // deletes are buffered and sent together, in one pipelined batch, with the
 // next query that must see them (a cursor move) or with the commit, one
 // statement per run of puts or of deletes (arrays of keys and values), and
@@ -162,10 +168,28 @@ var pgMigrations = []string{
 	// lease ends with the process; the index finds the few leased rows.
 	2: `ALTER TABLE vultron_kv ADD COLUMN lease_holder bigint;
 	CREATE INDEX vultron_kv_lease_holder ON vultron_kv (lease_holder) WHERE lease_holder IS NOT NULL;`,
+	// A count of the statements that deleted buckets, so that a process
+	// may keep the ids of sub-buckets between transactions (pgEngine.sub)
+	// and forget them when another process deleted one. A trigger keeps
+	// it, so that no deletion, by whatever binary, goes uncounted.
+	3: `CREATE TABLE vultron_bucket_generation (g bigint NOT NULL);
+	INSERT INTO vultron_bucket_generation VALUES (0);
+	CREATE FUNCTION vultron_count_bucket_deletion() RETURNS trigger LANGUAGE plpgsql AS $$
+	BEGIN
+		EXECUTE format('UPDATE %I.vultron_bucket_generation SET g = g + 1', TG_TABLE_SCHEMA);
+		RETURN NULL;
+	END $$;
+	CREATE TRIGGER vultron_buckets_deleted AFTER DELETE ON vultron_buckets
+		FOR EACH STATEMENT EXECUTE FUNCTION vultron_count_bucket_deletion();`,
 }
 
 // pgSchemaVersion is the newest version of the tables this binary knows.
 var pgSchemaVersion = len(pgMigrations) - 1
+
+// pgSubBucketCache bounds the sub-bucket ids a process keeps between write
+// transactions: the indexes every write touches, and the buckets of the
+// cases and reports written most recently.
+const pgSubBucketCache = 4096
 
 // pgDefaultConns is the size of a process's connection pool unless the URL
 // sets pool_max_conns. A process also holds one connection to listen for
@@ -179,6 +203,15 @@ type pgEngine struct {
 	// look them up again.
 	topMu sync.Mutex
 	top   map[string]int64
+	// sub caches the ids of sub-buckets, by parent id and name, for write
+	// transactions, which take the writer lock and then read the count of
+	// bucket deletions (vultron_bucket_generation): when it moved since
+	// subGen, a bucket the cache names may be gone, and the cache is
+	// emptied. A transaction adds what it found or created only once it
+	// committed. Reads do not use it: a snapshot older than the cache may
+	// not hold a bucket it names. Bounded, least recently used first out.
+	sub    *lru.Cache[string, int64]
+	subGen int64
 
 	pool   *pgxpool.Pool
 	cfg    *pgxpool.Config
@@ -291,7 +324,10 @@ func openPostgres(ctx context.Context, connString string, noSync bool) (*pgEngin
 		// For tests: a commit returns before its WAL is flushed.
 		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
 	}
-	e := &pgEngine{cfg: cfg, desc: describePostgres(connString), noSync: noSync, closed: make(chan struct{})}
+	e := &pgEngine{cfg: cfg, desc: describePostgres(connString), noSync: noSync, closed: make(chan struct{}), subGen: -1}
+	if e.sub, err = lru.New[string, int64](pgSubBucketCache); err != nil {
+		return nil, fmt.Errorf("open %s: %w", e.desc, err)
+	}
 	// Only the pool's connections and the lease holder's, on which the
 	// claims run, are counted: the listener's and the locks' (made from
 	// e.cfg) poll on timers of their own.
@@ -616,8 +652,27 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 		return fmt.Errorf("begin write transaction on %s: %w", e.desc, err)
 	}
 	defer tx.Rollback(context.Background())
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, e.locks.writer); err != nil {
+	// The count of bucket deletions is read after the lock, in the same
+	// round trip: each statement of READ COMMITTED sees what was committed
+	// when it starts, and no writer can commit between the two.
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock($1)`, e.locks.writer)
+	b.Queue(`SELECT g FROM vultron_bucket_generation`)
+	br := tx.SendBatch(ctx, b)
+	var gen int64
+	_, err = br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(&gen)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("take the writer lock on %s: %w", e.desc, err)
+	}
+	if gen != e.subGen {
+		e.sub.Purge()
+		e.subGen = gen
 	}
 	t := newPgTx(ctx, e, tx, true)
 	if err := fn(t); err != nil {
@@ -632,6 +687,11 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit on %s: %w", e.desc, err)
+	}
+	for ck, sub := range t.buckets {
+		if sub != nil && binary.BigEndian.Uint64([]byte(ck[:8])) != 0 {
+			e.sub.Add(ck, sub.id) // a sub-bucket: top-level ones have e.top
+		}
 	}
 	return nil
 }
@@ -1305,6 +1365,12 @@ func (b *pgBucket) lookup(name []byte) *pgBucket {
 	}
 	if b.id == 0 {
 		if id, ok := t.e.topID(name); ok {
+			sub := &pgBucket{t: t, id: id}
+			t.buckets[ck] = sub
+			return sub
+		}
+	} else if t.writable {
+		if id, ok := t.e.sub.Get(ck); ok {
 			sub := &pgBucket{t: t, id: id}
 			t.buckets[ck] = sub
 			return sub

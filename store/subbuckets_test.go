@@ -1,0 +1,141 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+)
+
+// A PostgreSQL process keeps the ids of sub-buckets between write
+// transactions (pgEngine.sub). These tests check that it saves the lookups,
+// and that no process ever uses an id of a bucket that is gone: one deleted
+// by another process, or one created by a transaction that rolled back.
+
+// putIn writes key=value into the sub-bucket sub of case c, creating both.
+func putIn(t *testing.T, db *DB, c, sub, key, value string) {
+	t.Helper()
+	err := db.Update(context.Background(), func(tx *Tx) error {
+		cb, err := tx.Case(c)
+		if err != nil {
+			return err
+		}
+		s, err := cb.Bucket(sub)
+		if err != nil {
+			return err
+		}
+		return s.Put([]byte(key), []byte(value))
+	})
+	if err != nil {
+		t.Fatalf("put %s/%s/%s: %v", c, sub, key, err)
+	}
+}
+
+// getIn reads key of the sub-bucket sub of case c in a write transaction,
+// which is where the cache is used; "" when the bucket or key is missing.
+func getIn(t *testing.T, db *DB, c, sub, key string) string {
+	t.Helper()
+	var v []byte
+	err := db.Update(context.Background(), func(tx *Tx) error {
+		cb, err := tx.ReadTx.Case(c)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		b := cb.b.Bucket([]byte(sub))
+		if b == nil {
+			return nil
+		}
+		v = (&CaseBucket{b: b, name: c + "/" + sub, r: &tx.ReadTx, root: cb.root}).Get([]byte(key))
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("get %s/%s/%s: %v", c, sub, key, err)
+	}
+	return string(v)
+}
+
+func TestPostgresWriteLooksUpSubBucketsOnce(t *testing.T) {
+	db := openPostgresTest(t, Options{})
+	putIn(t, db, "case-1", "index", "a", "1")
+	since := pgTrips(t, db)
+	putIn(t, db, "case-1", "index", "b", "2")
+	// BEGIN; the writer lock with the count of bucket deletions; the
+	// write with the commit's notification; COMMIT. Before: two more, a
+	// lookup of the case's bucket and one of its sub-bucket.
+	if got := since(); got != 4 {
+		t.Errorf("a write into a sub-bucket written before took %d round trips, want 4", got)
+	}
+	if got := getIn(t, db, "case-1", "index", "b"); got != "2" {
+		t.Errorf("the write read back %q, want 2", got)
+	}
+}
+
+func TestPostgresSubBucketDeletedByAnotherProcessIsNotUsed(t *testing.T) {
+	dbs := openShared(t, 2, Options{})
+	a, b := dbs[0], dbs[1]
+	putIn(t, a, "case-1", "index", "k", "old")
+	if got := getIn(t, a, "case-1", "index", "k"); got != "old" {
+		t.Fatalf("read %q, want old", got)
+	}
+	// The other process deletes the bucket and makes a new one of the same
+	// name, which gets a new id.
+	err := b.Update(context.Background(), func(tx *Tx) error {
+		cb, err := tx.Case("case-1")
+		if err != nil {
+			return err
+		}
+		return cb.DeleteBucket("index")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	putIn(t, b, "case-1", "index", "k", "new")
+	if got := getIn(t, a, "case-1", "index", "k"); got != "new" {
+		t.Errorf("after another process replaced the bucket, the first read %q, want new", got)
+	}
+	putIn(t, a, "case-1", "index", "k2", "from a")
+	if got := getIn(t, b, "case-1", "index", "k2"); got != "from a" {
+		t.Errorf("a write of the first process after the replacement reads back %q in the other, want it written to the new bucket", got)
+	}
+	if err := a.Check(context.Background()); err != nil {
+		t.Errorf("check after the writes: %v", err)
+	}
+}
+
+func TestPostgresSubBucketOfARolledBackWriteIsNotKept(t *testing.T) {
+	db := openPostgresTest(t, Options{})
+	putIn(t, db, "case-1", "index", "k", "v")
+	errRollBack := errors.New("roll back")
+	err := db.Update(context.Background(), func(tx *Tx) error {
+		cb, err := tx.Case("case-1")
+		if err != nil {
+			return err
+		}
+		s, err := cb.Bucket("made and undone")
+		if err != nil {
+			return err
+		}
+		if err := s.Put([]byte("k"), []byte("v")); err != nil {
+			return err
+		}
+		return errRollBack
+	})
+	if !errors.Is(err, errRollBack) {
+		t.Fatalf("Update = %v, want the function's error", err)
+	}
+	err = db.Update(context.Background(), func(tx *Tx) error {
+		cb, err := tx.ReadTx.Case("case-1")
+		if err != nil {
+			return err
+		}
+		if cb.b.Bucket([]byte("made and undone")) != nil {
+			t.Error("a bucket created by a transaction that rolled back is found by the next one")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
