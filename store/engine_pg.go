@@ -1353,29 +1353,39 @@ func (b *pgBucket) Bucket(name []byte) kvBucket {
 	return sub
 }
 
+// known returns the sub-bucket name as the transaction or the process
+// already knows it, without asking the database: the bucket, or nil when
+// it is known to be missing, and whether it is known at all.
+func (b *pgBucket) known(name []byte) (*pgBucket, bool) {
+	t := b.t
+	ck := cacheKey(b.id, name)
+	if sub, ok := t.buckets[ck]; ok {
+		return sub, true
+	}
+	id, ok := int64(0), false
+	if b.id == 0 {
+		id, ok = t.e.topID(name)
+	} else if t.writable {
+		id, ok = t.e.sub.Get(ck)
+	}
+	if !ok {
+		return nil, false
+	}
+	sub := &pgBucket{t: t, id: id}
+	t.buckets[ck] = sub
+	return sub, true
+}
+
 // lookup returns the sub-bucket name, or nil.
 func (b *pgBucket) lookup(name []byte) *pgBucket {
 	t := b.t
 	if t.failed != nil {
 		return nil
 	}
-	ck := cacheKey(b.id, name)
-	if sub, ok := t.buckets[ck]; ok {
+	if sub, ok := b.known(name); ok {
 		return sub
 	}
-	if b.id == 0 {
-		if id, ok := t.e.topID(name); ok {
-			sub := &pgBucket{t: t, id: id}
-			t.buckets[ck] = sub
-			return sub
-		}
-	} else if t.writable {
-		if id, ok := t.e.sub.Get(ck); ok {
-			sub := &pgBucket{t: t, id: id}
-			t.buckets[ck] = sub
-			return sub
-		}
-	}
+	ck := cacheKey(b.id, name)
 	var (
 		id  int64
 		seq int64
@@ -1405,11 +1415,23 @@ func (b *pgBucket) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
 	if len(name) == 0 {
 		return nil, fmt.Errorf("create bucket: empty name: %w", ErrInvalid)
 	}
-	if sub := b.lookup(name); sub != nil {
-		return sub, nil
-	}
 	if t.failed != nil {
 		return nil, t.failed
+	}
+	// A bucket neither the transaction nor the process knows is most often
+	// a new one (a received report's): it is created first, in one round
+	// trip, and looked up only when the create found its name taken.
+	sub, isKnown := b.known(name)
+	if sub != nil {
+		return sub, nil
+	}
+	if !isKnown && b.id == 0 {
+		if sub := b.lookup(name); sub != nil {
+			return sub, nil
+		}
+		if t.failed != nil {
+			return nil, t.failed
+		}
 	}
 	rows, err := t.flushWith(`WITH m AS (
 			INSERT INTO vultron_kv (bucket, key, value) VALUES ($1, $2, NULL)
@@ -1435,9 +1457,17 @@ func (b *pgBucket) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
 		return nil, t.failed
 	}
 	if !found {
+		if !isKnown {
+			if sub := b.lookup(name); sub != nil {
+				return sub, nil
+			}
+			if t.failed != nil {
+				return nil, t.failed
+			}
+		}
 		return nil, fmt.Errorf("create bucket %x: the key holds a value", name)
 	}
-	sub := &pgBucket{t: t, id: id, seqLoaded: true}
+	sub = &pgBucket{t: t, id: id, seqLoaded: true}
 	t.buckets[cacheKey(b.id, name)] = sub
 	t.values[cacheKey(b.id, name)] = cachedValue{present: true, isBucket: true}
 	return sub, nil
