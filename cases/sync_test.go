@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -477,5 +479,44 @@ func TestAnnouncementEndsTheWaitOfAnAcceptedInvitation(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSyncerScanGapBoundsScansUnderCommits commits as fast as the store
+// takes writes: every commit wakes the syncer, which must read its schedule
+// at most once per ScanGap rather than once per commit.
+func TestSyncerScanGapBoundsScansUnderCommits(t *testing.T) {
+	db := openTestStore(t)
+	e := NewEngine(Config{PublicURL: "https://f.example", IsLocal: func(string) bool { return false }})
+	const gap = 100 * time.Millisecond
+	s, err := NewSyncer(SyncerConfig{Store: db, Engine: e, Fetch: &failingFetcher{}, ScanGap: gap, Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for s.scans.Load() == 0 {
+		runtime.Gosched() // the first scan, at start
+	}
+	start, before := time.Now(), s.scans.Load()
+	const commits = 400
+	for i := range commits {
+		err := db.Update(ctx, func(tx *store.Tx) error {
+			b, err := tx.Case("unrelated")
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte("n"), []byte(strconv.Itoa(i)))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	elapsed := time.Since(start)
+	scans := s.scans.Load() - before
+	if limit := int64(elapsed/gap) + 2; scans > limit {
+		t.Errorf("%d commits in %v woke %d scans of the schedule, want at most %d (one per %v)", commits, elapsed, scans, limit, gap)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -33,16 +34,27 @@ type SyncerConfig struct {
 	// DueBatch bounds how many due checks one scan of the schedule takes
 	// (default 64).
 	DueBatch int
-	Now      func() time.Time
-	Logger   zerolog.Logger
+	// ScanGap is the least time between two scans of the schedule that
+	// commits wake (default DefaultScanGap): every commit may have made a
+	// check due, and a busy inbox commits hundreds of times a second.
+	ScanGap time.Duration
+	Now     func() time.Time
+	Logger  zerolog.Logger
 }
+
+// DefaultScanGap is SyncerConfig.ScanGap's default: a check made due by a
+// write starts at most this much later, which is nothing beside a fetch
+// from another node, and a node under load reads the schedule twenty
+// times a second rather than once per commit (on PostgreSQL a scan is a
+// read transaction of four round trips).
+const DefaultScanGap = 50 * time.Millisecond
 
 // Syncer runs the checks of this node's replicas as they fall due (see
 // sync.go): it fetches what a replica lacks from the Case Actor, in pages,
 // and applies it through the Engine. It finds due checks in the schedule
 // index, so each scan reads only those, and it wakes when the store
-// commits (a write may have made a check due now) or when the next check
-// falls due.
+// commits (a write may have made a check due now; at most once per ScanGap)
+// or when the next check falls due.
 type Syncer struct {
 	cfg     SyncerConfig
 	limiter *rate.Limiter
@@ -52,6 +64,8 @@ type Syncer struct {
 	// done is signalled when a check ends: its case may be due again, and
 	// the scan that skipped it while it ran must look again.
 	done chan struct{}
+	// scans counts the scans of the schedule, for tests.
+	scans atomic.Int64
 }
 
 // NewSyncer returns a Syncer.
@@ -69,6 +83,9 @@ func NewSyncer(cfg SyncerConfig) (*Syncer, error) {
 		cfg.PageSize = 200
 	}
 	cfg.PageSize = min(cfg.PageSize, MaxLedgerPage)
+	if cfg.ScanGap <= 0 {
+		cfg.ScanGap = DefaultScanGap
+	}
 	if cfg.PagesPerCheck <= 0 {
 		cfg.PagesPerCheck = 25
 	}
@@ -108,6 +125,7 @@ func (s *Syncer) Run(ctx context.Context) {
 	}()
 	for {
 		changed := s.cfg.Store.Changed()
+		scanned := time.Now()
 		due, next, err := s.due(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -135,6 +153,11 @@ func (s *Syncer) Run(ctx context.Context) {
 			timer.Stop()
 			return
 		case <-changed:
+			// Let the commits that follow this one join the next scan.
+			if !sleepCtx(ctx, s.cfg.ScanGap-time.Since(scanned)) {
+				timer.Stop()
+				return
+			}
 		case <-s.done:
 		case <-timer.C:
 		}
@@ -142,9 +165,26 @@ func (s *Syncer) Run(ctx context.Context) {
 	}
 }
 
+// sleepCtx waits d (nothing when d is not positive) and reports whether
+// ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // due returns the cases whose check is due and not running, at most
 // DueBatch of them, and when the first later check falls due.
 func (s *Syncer) due(ctx context.Context) ([]string, time.Time, error) {
+	s.scans.Add(1)
 	now := s.cfg.Now()
 	var (
 		due  []string
