@@ -194,7 +194,8 @@ func (e *Engine) receiveReport(tx *store.Tx, to LocalActor, sender string, m Mes
 		return nil, err
 	}
 	if !found {
-		rec = ReportRecord{ReportID: rep.ID, Actor: to.Name, Role: Receiver, RM: cvdstate.RMStart, OfferID: offer.ID, Name: rep.Name, Reporter: sender}
+		rec = ReportRecord{ReportID: rep.ID, Actor: to.Name, Role: Receiver, RM: cvdstate.RMStart, OfferID: offer.ID, Name: rep.Name, Reporter: sender,
+			ReceivedAt: e.now().UTC()}
 	}
 	msg := cvdstate.RS
 	if proposal, err := offeredEmbargo(offer, e.now().UTC()); err != nil {

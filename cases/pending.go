@@ -1,11 +1,13 @@
 package cases
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/store"
@@ -14,11 +16,19 @@ import (
 // Reports awaiting a decision: those a local actor received that are in
 // no case yet and whose RM state is received or invalid, so that the
 // actor still has to validate, invalidate or close them. Lists of them (the
-// dashboard's) read this index, never every report the node keeps.
+// dashboard's) read this index, never every report the node keeps, oldest
+// first, as a triage queue is worked.
 const (
-	// pendingIndex maps report id, NUL, local actor name to nothing, one
-	// key per record that awaits a decision.
-	pendingIndex = "reports awaiting a decision"
+	// pendingIndex maps arrival (8 bytes, arrivalKey of the record's
+	// ReceivedAt), report id, NUL, local actor name to nothing, one key
+	// per record that awaits a decision. A report received now goes to
+	// the end of the index, beside the others of its commit, where a key
+	// by report id cost every received report a page at a random place.
+	pendingIndex = "reports awaiting a decision, by arrival"
+	// pendingByID is the index as schema versions before 4 kept it,
+	// keyed by report id, NUL, actor; MigratePendingReports moves its
+	// keys into pendingIndex and removes it.
+	pendingByID = "reports awaiting a decision"
 	// pendingCount holds how many keys pendingIndex has (8 bytes,
 	// big-endian) under keyPendingCount.
 	pendingCount = "reports awaiting a decision, count"
@@ -36,7 +46,38 @@ func AwaitsDecision(r ReportRecord) bool {
 	return r.Role == Receiver && r.CaseID == "" && (r.RM == cvdstate.RMReceived || r.RM == cvdstate.RMInvalid)
 }
 
-func pendingKey(reportID, actor string) []byte { return []byte(reportID + "\x00" + actor) }
+// pendingKey is r's key in pendingIndex. ReceivedAt never changes once a
+// record has it, so the key a record was indexed under is found again
+// from the record.
+func pendingKey(r ReportRecord) []byte {
+	k := make([]byte, 8, 8+len(r.ReportID)+1+len(r.Actor))
+	binary.BigEndian.PutUint64(k, arrivalKey(r.ReceivedAt))
+	k = append(k, r.ReportID...)
+	k = append(k, 0)
+	return append(k, r.Actor...)
+}
+
+// arrivalKey orders times as their Unix nanoseconds do (offset so that
+// times before 1970 sort first); the zero time sorts first of all.
+func arrivalKey(t time.Time) uint64 {
+	if t.IsZero() {
+		return 0
+	}
+	return uint64(t.UnixNano()) ^ 1<<63
+}
+
+// parsePendingKey returns the report id and actor name of a pendingIndex
+// key.
+func parsePendingKey(k []byte) (reportID, actor string, err error) {
+	if len(k) < 8 {
+		return "", "", fmt.Errorf("reports awaiting a decision: malformed key %q", k)
+	}
+	reportID, actor, ok := strings.Cut(string(k[8:]), "\x00")
+	if !ok {
+		return "", "", fmt.Errorf("reports awaiting a decision: malformed key %q", k)
+	}
+	return reportID, actor, nil
+}
 
 // indexPending puts r's record into the index of reports awaiting a
 // decision or takes it out, and keeps the count; writeReport calls it.
@@ -45,7 +86,7 @@ func indexPending(tx *store.Tx, r ReportRecord) error {
 	if err != nil {
 		return err
 	}
-	key := pendingKey(r.ReportID, r.Actor)
+	key := pendingKey(r)
 	was, is := idx.Get(key) != nil, AwaitsDecision(r)
 	if was == is {
 		return nil
@@ -78,7 +119,7 @@ func readCount(v []byte) int64 {
 var errStopPending = errors.New("stop")
 
 // PendingReports returns the records of at most limit reports awaiting a
-// decision, in report id order, and how many records await one in all.
+// decision, oldest received first, and how many records await one in all.
 // It reads the index: its cost grows with limit, not with the reports the
 // node keeps.
 func PendingReports(tx *store.ReadTx, limit int) ([]ReportRecord, int, error) {
@@ -100,9 +141,9 @@ func PendingReports(tx *store.ReadTx, limit int) ([]ReportRecord, int, error) {
 		if len(out) == limit {
 			return errStopPending
 		}
-		reportID, actor, ok := strings.Cut(string(k), "\x00")
-		if !ok {
-			return fmt.Errorf("reports awaiting a decision: malformed key %q", k)
+		reportID, actor, err := parsePendingKey(k)
+		if err != nil {
+			return err
 		}
 		rec, found, err := readReport(tx, reportID, actor)
 		if err != nil {
@@ -119,15 +160,123 @@ func PendingReports(tx *store.ReadTx, limit int) ([]ReportRecord, int, error) {
 	return out, total, nil
 }
 
-// migratePendingPage bounds the reports MigratePendingReports reads per
-// transaction.
+// migratePendingPage bounds the reports, or index keys, one transaction of
+// MigratePendingReports reads.
 const migratePendingPage = 500
 
-// MigratePendingReports indexes the records written before the index of
-// reports awaiting a decision existed. It walks the reports in pages of
-// migratePendingPage, one transaction each, then marks the store so that
-// later starts return at once, and returns how many records it indexed.
+// MigratePendingReports brings the index of reports awaiting a decision up
+// to date at start, and returns how many records it indexed or moved:
+//
+//   - an index keyed by report id (schema version 3 and before) has its
+//     keys moved to keys by arrival, migratePendingPage keys per
+//     transaction, and is removed once empty; a record without ReceivedAt
+//     takes its UpdatedAt, the nearest time it says;
+//   - a store written before the index existed has it built from every
+//     report record, in pages of migratePendingPage reports, and is then
+//     marked, so that later starts return at once.
+//
+// The move runs first, so that a build that an older release left half
+// done counts none of what it had indexed twice. Either step, stopped
+// half-way, is taken up by the next start.
 func MigratePendingReports(ctx context.Context, db *store.DB) (int, error) {
+	moved, err := movePendingByID(ctx, db)
+	if err != nil {
+		return moved, err
+	}
+	built, err := buildPending(ctx, db)
+	return moved + built, err
+}
+
+// movePendingByID moves the keys of the index by report id to the index by
+// arrival.
+func movePendingByID(ctx context.Context, db *store.DB) (int, error) {
+	total := 0
+	for {
+		more, n := false, 0
+		err := db.Update(ctx, func(tx *store.Tx) error {
+			more, n = false, 0
+			if _, err := tx.ReadTx.Case(pendingByID); errors.Is(err, store.ErrNotFound) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			old, err := tx.Case(pendingByID)
+			if err != nil {
+				return err
+			}
+			var keys [][]byte
+			err = old.ForEach(func(k, _ []byte) error {
+				if len(keys) == migratePendingPage {
+					more = true
+					return errStopPending
+				}
+				keys = append(keys, bytes.Clone(k))
+				return nil
+			})
+			if err != nil && !errors.Is(err, errStopPending) {
+				return err
+			}
+			idx, err := tx.Case(pendingIndex)
+			if err != nil {
+				return err
+			}
+			stale := int64(0)
+			for _, k := range keys {
+				reportID, actor, ok := strings.Cut(string(k), "\x00")
+				if !ok {
+					return fmt.Errorf("malformed key %q", k)
+				}
+				rec, found, err := readReport(&tx.ReadTx, reportID, actor)
+				if err != nil {
+					return err
+				}
+				switch {
+				case !found || !AwaitsDecision(rec):
+					stale++ // counted, but no longer waiting
+				default:
+					if rec.ReceivedAt.IsZero() {
+						rec.ReceivedAt = rec.UpdatedAt
+						if _, err := putRecord(tx, rec); err != nil {
+							return err
+						}
+					}
+					if err := idx.Put(pendingKey(rec), []byte{}); err != nil {
+						return err
+					}
+					n++
+				}
+				if err := old.Delete(k); err != nil {
+					return err
+				}
+			}
+			if stale > 0 {
+				counts, err := tx.Case(pendingCount)
+				if err != nil {
+					return err
+				}
+				c := readCount(counts.Get(keyPendingCount))
+				if err := counts.Put(keyPendingCount, binary.BigEndian.AppendUint64(nil, uint64(max(c-stale, 0)))); err != nil {
+					return err
+				}
+			}
+			if more {
+				return nil
+			}
+			return tx.DeleteCase(pendingByID)
+		})
+		if err != nil {
+			return total, fmt.Errorf("key the reports awaiting a decision by arrival: %w", err)
+		}
+		total += n
+		if !more {
+			return total, nil
+		}
+	}
+}
+
+// buildPending indexes the records written before the index existed,
+// unless the store is marked as done.
+func buildPending(ctx context.Context, db *store.DB) (int, error) {
 	done := false
 	if err := db.View(ctx, func(tx *store.ReadTx) error {
 		_, err := tx.Case(pendingMigrated)
@@ -149,6 +298,12 @@ func MigratePendingReports(ctx context.Context, db *store.DB) (int, error) {
 			for _, r := range recs {
 				if !AwaitsDecision(r) {
 					continue
+				}
+				if r.ReceivedAt.IsZero() {
+					r.ReceivedAt = r.UpdatedAt
+					if _, err := putRecord(tx, r); err != nil {
+						return err
+					}
 				}
 				if err := indexPending(tx, r); err != nil {
 					return err

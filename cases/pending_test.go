@@ -2,11 +2,14 @@ package cases
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/store"
@@ -188,5 +191,114 @@ func BenchmarkPendingReports(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestPendingReportsOldestFirst lists the reports awaiting a decision in the
+// order they were received, whatever their ids.
+func TestPendingReportsOldestFirst(t *testing.T) {
+	db := openPendingDB(t)
+	start := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	err := db.Update(context.Background(), func(tx *store.Tx) error {
+		for i, id := range []string{"https://f.example/r/zeta", "https://f.example/r/alpha", "https://f.example/r/mid"} {
+			at := start.Add(time.Duration(i) * time.Minute)
+			r := ReportRecord{ReportID: id, Actor: "vendor", Role: Receiver, RM: cvdstate.RMReceived, ReceivedAt: at, UpdatedAt: at}
+			if err := writeReport(tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, total := pendingIDs(t, db, 10)
+	want := []string{"https://f.example/r/zeta/vendor", "https://f.example/r/alpha/vendor", "https://f.example/r/mid/vendor"}
+	if !slices.Equal(got, want) || total != 3 {
+		t.Errorf("pending %v of %d, want %v of 3 (oldest first)", got, total, want)
+	}
+	// A later change of a record keeps its place.
+	err = db.Update(context.Background(), func(tx *store.Tx) error {
+		r, _, err := readReport(&tx.ReadTx, "https://f.example/r/zeta", "vendor")
+		if err != nil {
+			return err
+		}
+		r.RM, r.UpdatedAt = cvdstate.RMInvalid, start.Add(time.Hour)
+		return writeReport(tx, r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, total := pendingIDs(t, db, 10); !slices.Equal(got, want) || total != 3 {
+		t.Errorf("after a change: pending %v of %d, want %v of 3", got, total, want)
+	}
+}
+
+// TestMigratePendingReportsMovesKeysByID moves an index keyed by report id,
+// as schema version 3 kept it, across pages, to keys by arrival: records
+// without ReceivedAt take their UpdatedAt, a key whose record no longer
+// waits is dropped from the count, and the old index is removed.
+func TestMigratePendingReportsMovesKeysByID(t *testing.T) {
+	ctx := context.Background()
+	db := openPendingDB(t)
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	n := migratePendingPage + 3
+	var want []string
+	err := db.Update(ctx, func(tx *store.Tx) error {
+		old, err := tx.Case(pendingByID)
+		if err != nil {
+			return err
+		}
+		for i := range n {
+			// Ids in the reverse of arrival order.
+			r := ReportRecord{ReportID: fmt.Sprintf("r%04d", n-i), Actor: "vendor", Role: Receiver, RM: cvdstate.RMReceived,
+				UpdatedAt: start.Add(time.Duration(i) * time.Minute)}
+			if i == 7 {
+				r.RM, r.CaseID = cvdstate.RMValid, "https://v.example/cases/1" // indexed, then decided without its key removed
+			} else {
+				want = append(want, r.ReportID+"/vendor")
+			}
+			if _, err := putRecord(tx, r); err != nil {
+				return err
+			}
+			if err := old.Put([]byte(r.ReportID+"\x00"+r.Actor), []byte{}); err != nil {
+				return err
+			}
+		}
+		counts, err := tx.Case(pendingCount)
+		if err != nil {
+			return err
+		}
+		if err := counts.Put(keyPendingCount, binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
+			return err
+		}
+		_, err = tx.Case(pendingMigrated)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved, err := MigratePendingReports(ctx, db)
+	if err != nil || moved != len(want) {
+		t.Fatalf("MigratePendingReports = %d, %v; want %d", moved, err, len(want))
+	}
+	if got, total := pendingIDs(t, db, n); !slices.Equal(got, want) || total != len(want) {
+		t.Fatalf("after the move: %d pending of %d, want %d in arrival order (first %v, want %v)", len(got), total, len(want), got[:min(3, len(got))], want[:3])
+	}
+	err = db.View(ctx, func(tx *store.ReadTx) error {
+		if _, err := tx.Case(pendingByID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the index by report id is still there (%v)", err)
+		}
+		r, _, err := readReport(tx, want[0][:len(want[0])-len("/vendor")], "vendor")
+		if err == nil && !r.ReceivedAt.Equal(r.UpdatedAt) {
+			t.Errorf("a moved record's ReceivedAt = %v, want its UpdatedAt %v", r.ReceivedAt, r.UpdatedAt)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := MigratePendingReports(ctx, db); err != nil || again != 0 {
+		t.Errorf("second MigratePendingReports = %d, %v; want 0", again, err)
 	}
 }

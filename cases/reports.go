@@ -51,6 +51,11 @@ type ReportRecord struct {
 	DuplicateOf string    `json:"duplicateOf,omitempty"`
 	Name        string    `json:"name,omitempty"` // the report's title
 	UpdatedAt   time.Time `json:"updatedAt"`
+	// ReceivedAt is when a receiver's record was made: the report's place
+	// in the index of reports awaiting a decision (pending.go). It never
+	// changes. Records made before it was kept take their UpdatedAt when
+	// the index is moved to it (MigratePendingReports).
+	ReceivedAt time.Time `json:"receivedAt,omitzero"`
 }
 
 // reportBucket is the case bucket that holds every local actor's record of
@@ -93,24 +98,30 @@ func readReport(tx *store.ReadTx, reportID, actorName string) (ReportRecord, boo
 }
 
 func writeReport(tx *store.Tx, r ReportRecord) error {
-	b, err := tx.Case(reportBucket(r.ReportID))
-	if err != nil {
+	if _, err := putRecord(tx, r); err != nil {
 		return err
 	}
-	v, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("report %s of %s: encode record: %w", r.ReportID, r.Actor, err)
-	}
-	if err := b.Put([]byte(r.Actor), v); err != nil {
-		return err
-	}
-	if _, err = indexShortID(tx, r.ReportID, KindReport); err != nil { // lookup.go
+	if _, err := indexShortID(tx, r.ReportID, KindReport); err != nil { // lookup.go
 		return err
 	}
 	if err := indexPending(tx, r); err != nil { // pending.go
 		return err
 	}
 	return indexReportClocks(tx, r) // deadlines.go
+}
+
+// putRecord stores r in its report's bucket and returns the bucket; unlike
+// writeReport it updates no index.
+func putRecord(tx *store.Tx, r ReportRecord) (*store.CaseBucket, error) {
+	b, err := tx.Case(reportBucket(r.ReportID))
+	if err != nil {
+		return nil, err
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("report %s of %s: encode record: %w", r.ReportID, r.Actor, err)
+	}
+	return b, b.Put([]byte(r.Actor), v)
 }
 
 // Report returns the record that local actor actorName keeps for a report.

@@ -27,14 +27,20 @@ func TestOpenSchemaVersion(t *testing.T) {
 			prepare: func(t *testing.T, path string) { writeRawVersion(t, path, 2) },
 		},
 		{
+			// Version 4 rewrites nothing either; it keeps binaries of
+			// version 3 from keeping the old index of pending reports.
+			name:    "version 3 is moved to the current version",
+			prepare: func(t *testing.T, path string) { writeRawVersion(t, path, 3) },
+		},
+		{
 			name:    "newer version is refused",
 			prepare: func(t *testing.T, path string) { writeRawVersion(t, path, 7) },
-			wantErr: "database schema version 7 is newer than this binary supports (3)",
+			wantErr: "database schema version 7 is newer than this binary supports (4)",
 		},
 		{
 			name:    "older version is refused",
 			prepare: func(t *testing.T, path string) { writeRawVersion(t, path, 0) },
-			wantErr: "database schema version 0 is older than this binary can migrate (1 to 3)",
+			wantErr: "database schema version 0 is older than this binary can migrate (1 to 4)",
 		},
 		{
 			name: "foreign bbolt file is refused",

@@ -25,7 +25,9 @@ import (
 //
 // Version 2 → 3 writes the version alone: the new place of a report's
 // clocks is read beside the old one (package cases), and the version keeps
-// binaries of version 2 from opening the store.
+// binaries of version 2 from opening the store. Version 3 → 4 writes the
+// version alone too, for the index of reports awaiting a decision, which
+// package cases re-keys at start.
 
 // migrateBatch is how many deliveries one transaction of the delivery
 // index build reads.
@@ -47,7 +49,7 @@ func migrateSchema(ctx context.Context, eng engine, sl *sealer, batch int, log z
 		return fmt.Errorf("migrate to schema version 2: %w", err)
 	}
 	if !building {
-		return toVersion3(ctx, eng)
+		return toVersion4(ctx, eng)
 	}
 	indexed, txs := 0, 0
 	for done := false; !done; {
@@ -63,19 +65,19 @@ func migrateSchema(ctx context.Context, eng engine, sl *sealer, batch int, log z
 		txs++
 	}
 	log.Info().Int("deliveries", indexed).Int("transactions", txs).Msg("store: delivery index built (schema version 2)")
-	return toVersion3(ctx, eng)
+	return toVersion4(ctx, eng)
 }
 
-// toVersion3 moves a file of version 2 to version 3, which changes no
-// record of the store's own.
-func toVersion3(ctx context.Context, eng engine) error {
+// toVersion4 moves a file of version 2 or 3 to version 4: neither step
+// changes a record of the store's own.
+func toVersion4(ctx context.Context, eng engine) error {
 	return eng.update(ctx, func(tx kvTx) error {
 		meta := tx.Bucket(bucketMeta)
-		if binary.BigEndian.Uint64(meta.Get(keySchemaVersion)) != 2 {
+		if v := binary.BigEndian.Uint64(meta.Get(keySchemaVersion)); v != 2 && v != 3 {
 			return nil
 		}
-		if err := writeCount(meta, keySchemaVersion, 3); err != nil {
-			return fmt.Errorf("migrate to schema version 3: %w", err)
+		if err := writeCount(meta, keySchemaVersion, 4); err != nil {
+			return fmt.Errorf("migrate to schema version 4: %w", err)
 		}
 		return nil
 	})
