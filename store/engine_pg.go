@@ -210,6 +210,9 @@ type pgEngine struct {
 	// emptied. A transaction adds what it found or created only once it
 	// committed. Reads do not use it: a snapshot older than the cache may
 	// not hold a bucket it names. Bounded, least recently used first out.
+	// subMu orders the emptying and the additions: a transaction adds only
+	// while subGen is still the count it read.
+	subMu  sync.Mutex
 	sub    *lru.Cache[string, int64]
 	subGen int64
 
@@ -670,10 +673,12 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 	if err != nil {
 		return fmt.Errorf("take the writer lock on %s: %w", e.desc, err)
 	}
+	e.subMu.Lock()
 	if gen != e.subGen {
 		e.sub.Purge()
 		e.subGen = gen
 	}
+	e.subMu.Unlock()
 	t := newPgTx(ctx, e, tx, true)
 	if err := fn(t); err != nil {
 		return err
@@ -688,12 +693,25 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit on %s: %w", e.desc, err)
 	}
+	e.keepSubBuckets(t, gen)
+	return nil
+}
+
+// keepSubBuckets adds the sub-buckets a committed write transaction found
+// or created to the process's cache, unless a later transaction has read
+// another count of bucket deletions since this one read gen: the lock was
+// released at the commit, so a deletion may have come in between.
+func (e *pgEngine) keepSubBuckets(t *pgTx, gen int64) {
+	e.subMu.Lock()
+	defer e.subMu.Unlock()
+	if e.subGen != gen {
+		return
+	}
 	for ck, sub := range t.buckets {
 		if sub != nil && binary.BigEndian.Uint64([]byte(ck[:8])) != 0 {
 			e.sub.Add(ck, sub.id) // a sub-bucket: top-level ones have e.top
 		}
 	}
-	return nil
 }
 
 // check verifies the tables' own structure: every sub-bucket row names a

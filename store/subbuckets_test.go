@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // A PostgreSQL process keeps the ids of sub-buckets between write
@@ -167,5 +169,26 @@ func TestPostgresSubBucketMadeByAnotherProcessIsFound(t *testing.T) {
 	}
 	if err := dbs[0].Check(context.Background()); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestPostgresSubBucketsOfAnOlderCountAreNotKept: a transaction commits,
+// and before it adds what it found to the cache, another transaction of
+// the process has read a newer count of bucket deletions and emptied it.
+// What the first found may be gone; it must not come back.
+func TestPostgresSubBucketsOfAnOlderCountAreNotKept(t *testing.T) {
+	e := &pgEngine{subGen: 5}
+	var err error
+	if e.sub, err = lru.New[string, int64](8); err != nil {
+		t.Fatal(err)
+	}
+	tx := &pgTx{e: e, buckets: map[string]*pgBucket{cacheKey(7, []byte("index")): {id: 9}}}
+	e.keepSubBuckets(tx, 4)
+	if e.sub.Len() != 0 {
+		t.Errorf("a transaction that read count 4 added %d buckets to a cache at count 5", e.sub.Len())
+	}
+	e.keepSubBuckets(tx, 5)
+	if id, ok := e.sub.Get(cacheKey(7, []byte("index"))); !ok || id != 9 {
+		t.Errorf("a transaction at the cache's count kept %d, %v; want 9", id, ok)
 	}
 }
