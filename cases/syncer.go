@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
+	"github.com/openvultron/vultron/internal/ctxsleep"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 )
@@ -154,7 +155,7 @@ func (s *Syncer) Run(ctx context.Context) {
 			return
 		case <-changed:
 			// Let the commits that follow this one join the next scan.
-			if !sleepCtx(ctx, s.cfg.ScanGap-time.Since(scanned)) {
+			if !ctxsleep.Sleep(ctx, s.cfg.ScanGap-time.Since(scanned)) {
 				timer.Stop()
 				return
 			}
@@ -162,22 +163,6 @@ func (s *Syncer) Run(ctx context.Context) {
 		case <-timer.C:
 		}
 		timer.Stop()
-	}
-}
-
-// sleepCtx waits d (nothing when d is not positive) and reports whether
-// ctx is still live.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

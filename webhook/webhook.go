@@ -31,6 +31,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/openvultron/vultron/internal/ctxsleep"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/store"
 )
@@ -197,7 +198,7 @@ func (d *Dispatcher) follow(ctx context.Context, url string) {
 		events, err := d.cfg.DB.EventsAfter(ctx, cur.Seq, batch)
 		if err != nil {
 			log.Error().Err(err).Msg("webhook: read the change feed")
-			if !sleep(ctx, time.Second) {
+			if !ctxsleep.Sleep(ctx, time.Second) {
 				return
 			}
 			continue
@@ -260,7 +261,7 @@ func (d *Dispatcher) deliver(ctx context.Context, url string, ev store.Event, cu
 		}
 		d.retried.Add(1)
 		log.Warn().Err(err).Str("event", doc.ID).Int("attempt", attempt).Time("next_attempt", next).Msg("webhook: delivery failed")
-		if !sleep(ctx, next.Sub(d.cfg.Now())) {
+		if !ctxsleep.Sleep(ctx, next.Sub(d.cfg.Now())) {
 			return false
 		}
 	}
@@ -297,18 +298,4 @@ func (d *Dispatcher) post(ctx context.Context, url, id string, body []byte) (tim
 		retryAfter = time.Duration(s) * time.Second
 	}
 	return retryAfter, fmt.Errorf("the webhook answered %s", resp.Status)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
