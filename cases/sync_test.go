@@ -207,10 +207,7 @@ func TestSyncerRunsACheckThatFellDueWhileItRan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	runSyncer(t, s)
 	deadline := time.Now().Add(5 * time.Second)
 	for f.calls.Load() < 20 {
 		if time.Now().After(deadline) {
@@ -230,6 +227,15 @@ func TestSyncerRunsACheckThatFellDueWhileItRan(t *testing.T) {
 	if err != nil || behind != 1 {
 		t.Errorf("replicas behind = %d (%v), want the one", behind, err)
 	}
+}
+
+// runSyncer runs s until the test ends.
+func runSyncer(t *testing.T, s *Syncer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 }
 
 type writerFunc func(p []byte) (int, error)
@@ -493,17 +499,14 @@ func TestSyncerScanGapBoundsScansUnderCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	runSyncer(t, s)
 	for s.scans.Load() == 0 {
 		runtime.Gosched() // the first scan, at start
 	}
 	start, before := time.Now(), s.scans.Load()
 	const commits = 400
 	for i := range commits {
-		err := db.Update(ctx, func(tx *store.Tx) error {
+		err := db.Update(context.Background(), func(tx *store.Tx) error {
 			b, err := tx.Case("unrelated")
 			if err != nil {
 				return err

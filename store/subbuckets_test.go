@@ -58,19 +58,32 @@ func getIn(t *testing.T, db *DB, c, sub, key string) string {
 	return string(v)
 }
 
-func TestPostgresWriteLooksUpSubBucketsOnce(t *testing.T) {
-	db := openPostgresTest(t, Options{})
-	putIn(t, db, "case-1", "index", "a", "1")
-	since := pgTrips(t, db)
-	putIn(t, db, "case-1", "index", "b", "2")
-	// BEGIN; the writer lock with the count of bucket deletions; the
-	// write with the commit's notification; COMMIT. Before: two more, a
-	// lookup of the case's bucket and one of its sub-bucket.
-	if got := since(); got != 4 {
-		t.Errorf("a write into a sub-bucket written before took %d round trips, want 4", got)
-	}
-	if got := getIn(t, db, "case-1", "index", "b"); got != "2" {
-		t.Errorf("the write read back %q, want 2", got)
+// TestPostgresSubBucketRoundTrips counts what a write into a sub-bucket
+// costs once the process has written its case before: BEGIN; the writer
+// lock with the count of bucket deletions; the bucket created when it is
+// new; the write with the commit's notification; COMMIT. Before the cache,
+// a known sub-bucket cost two more (a lookup of the case's bucket and one
+// of the sub-bucket) and a new one a lookup that found nothing.
+func TestPostgresSubBucketRoundTrips(t *testing.T) {
+	for _, tt := range []struct {
+		name, sub string
+		want      uint64
+	}{
+		{"a sub-bucket written before", "index", 4},
+		{"a new sub-bucket", "a new one", 5},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db := openPostgresTest(t, Options{})
+			putIn(t, db, "case-1", "index", "a", "1")
+			since := pgTrips(t, db)
+			putIn(t, db, "case-1", tt.sub, "b", "2")
+			if got := since(); got != tt.want {
+				t.Errorf("the write took %d round trips, want %d", got, tt.want)
+			}
+			if got := getIn(t, db, "case-1", tt.sub, "b"); got != "2" {
+				t.Errorf("the write read back %q, want 2", got)
+			}
+		})
 	}
 }
 
@@ -142,17 +155,6 @@ func TestPostgresSubBucketOfARolledBackWriteIsNotKept(t *testing.T) {
 	}
 }
 
-func TestPostgresNewSubBucketIsOneRoundTrip(t *testing.T) {
-	db := openPostgresTest(t, Options{})
-	putIn(t, db, "case-1", "index", "a", "1")
-	since := pgTrips(t, db)
-	putIn(t, db, "case-1", "a new one", "a", "1")
-	// BEGIN; the writer lock; the bucket created; the write with the
-	// notification; COMMIT. Before: one more, a lookup that found nothing.
-	if got := since(); got != 5 {
-		t.Errorf("a write into a new sub-bucket took %d round trips, want 5", got)
-	}
-}
 
 func TestPostgresSubBucketMadeByAnotherProcessIsFound(t *testing.T) {
 	dbs := openShared(t, 2, Options{})
