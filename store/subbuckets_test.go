@@ -155,7 +155,6 @@ func TestPostgresSubBucketOfARolledBackWriteIsNotKept(t *testing.T) {
 	}
 }
 
-
 func TestPostgresSubBucketMadeByAnotherProcessIsFound(t *testing.T) {
 	dbs := openShared(t, 2, Options{})
 	putIn(t, dbs[0], "case-1", "index", "k", "from the first")
