@@ -982,6 +982,10 @@ type pgTx struct {
 	// batch queues) is sent once.
 	pendingAt map[string]int
 	dirty     []*pgBucket // buckets whose sequence changed
+	// fresh holds the buckets this transaction created: what they hold
+	// is what it wrote into them, so reading a key or sub-bucket it did
+	// not write asks the database nothing.
+	fresh map[int64]bool
 }
 
 type cachedValue struct {
@@ -998,7 +1002,7 @@ type pendingWrite struct {
 
 func newPgTx(ctx context.Context, e *pgEngine, tx pgx.Tx, writable bool) *pgTx {
 	return &pgTx{ctx: ctx, e: e, tx: tx, writable: writable,
-		buckets: map[string]*pgBucket{}, values: map[string]cachedValue{}, pendingAt: map[string]int{}}
+		buckets: map[string]*pgBucket{}, values: map[string]cachedValue{}, pendingAt: map[string]int{}, fresh: map[int64]bool{}}
 }
 
 var errTxNotWritable = errors.New("store: write in a read-only transaction")
@@ -1189,6 +1193,9 @@ func (b *pgBucket) Get(key []byte) []byte {
 	ck := cacheKey(b.id, key)
 	if c, ok := t.values[ck]; ok {
 		return c.v
+	}
+	if t.fresh[b.id] {
+		return nil
 	}
 	var (
 		v      []byte
@@ -1404,6 +1411,10 @@ func (b *pgBucket) lookup(name []byte) *pgBucket {
 		return sub
 	}
 	ck := cacheKey(b.id, name)
+	if t.fresh[b.id] {
+		t.buckets[ck] = nil
+		return nil
+	}
 	var (
 		id  int64
 		seq int64
@@ -1486,6 +1497,7 @@ func (b *pgBucket) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
 		return nil, fmt.Errorf("create bucket %x: the key holds a value", name)
 	}
 	sub = &pgBucket{t: t, id: id, seqLoaded: true}
+	t.fresh[id] = true
 	t.buckets[cacheKey(b.id, name)] = sub
 	t.values[cacheKey(b.id, name)] = cachedValue{present: true, isBucket: true}
 	return sub, nil
