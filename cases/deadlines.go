@@ -45,8 +45,9 @@ import (
 // every received report a page at a random place of a growing tree. An
 // open record names each clock's kind, start and participant, what its
 // index key is made of; the index holds the whole clock. Records written
-// before that (whole clocks, and a report's in open/) are read as they
-// are, and a report's moves to its bucket when its clocks next change.
+// before that hold whole clocks and are read as they are; a report's that
+// older releases kept in open/ moves to its bucket when the node starts
+// (MoveReportClocks), before anything reads or writes it.
 //
 // START is 8 bytes of big-endian Unix nanoseconds (offset so that times
 // before 1970 sort first); SUBJECT is a case id or a report id. How long
@@ -287,8 +288,7 @@ func indexReportClocks(tx *store.Tx, r ReportRecord) error {
 // syncClocks replaces the running clocks of subject (a report when report
 // is set, else a case) with what derive returns from them, updating the
 // index and the counts. A subject whose fingerprint did not change is left
-// alone; one with no clocks and none open costs one read (two for a report
-// with none).
+// alone; one with no clocks and none open costs one read.
 func syncClocks(tx *store.Tx, subject string, report bool, fp uint64, none bool, derive func(open map[string]Clock) map[string]Clock) error {
 	root, err := tx.Case(clockBucket)
 	if err != nil {
@@ -306,12 +306,6 @@ func syncClocks(tx *store.Tx, subject string, report bool, fp uint64, none bool,
 		key = keyReportClocks
 	}
 	v := home.Get(key)
-	legacy := false
-	if v == nil && report {
-		// Kept by an older node in open/: it moves below.
-		v = openB.Get([]byte(subject))
-		legacy = v != nil
-	}
 	var open openClocks
 	if v != nil {
 		if err := json.Unmarshal(v, &open); err != nil {
@@ -364,11 +358,6 @@ func syncClocks(tx *store.Tx, subject string, report bool, fp uint64, none bool,
 			return err
 		}
 		if err := addClockCount(counts, cl.Kind, 1); err != nil {
-			return err
-		}
-	}
-	if legacy {
-		if err := openB.Delete([]byte(subject)); err != nil {
 			return err
 		}
 	}
@@ -456,7 +445,7 @@ func SubjectClocks(tx *store.ReadTx, subject string) ([]Clock, error) {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	if v == nil {
+	if !report {
 		openB, err := clockSub(tx, "open")
 		if openB == nil || err != nil {
 			return nil, err
@@ -565,6 +554,96 @@ func clockSub(tx *store.ReadTx, name string) (*store.CaseBucket, error) {
 // keyClocksComplete marks, in the deadline index's root, a store whose
 // cases and reports have all been indexed (MigrateClocks).
 var keyClocksComplete = []byte("complete")
+
+// keyReportClocksMoved marks, in the deadline index's root, a store whose
+// reports' open records are all in the reports' buckets (MoveReportClocks).
+var keyReportClocksMoved = []byte("report clocks moved")
+
+// MoveReportClocks moves, once, the open records of reports that releases
+// before schema version 3 kept in open/ into the reports' own buckets, in
+// transactions of migrateCountsPage keys of open/, and then marks the
+// store, so that the node reads a report's clocks in one place only. A
+// report whose bucket already holds a record keeps that one, the newer.
+// A run that stops half-way is taken up by the next. It returns how many
+// records it moved.
+func MoveReportClocks(ctx context.Context, db *store.DB) (int, error) {
+	done := false
+	if err := db.View(ctx, func(tx *store.ReadTx) error {
+		root, err := tx.Case(clockBucket)
+		done = errors.Is(err, store.ErrNotFound) || (err == nil && root.Get(keyReportClocksMoved) != nil)
+		return nil
+	}); err != nil || done {
+		return 0, err
+	}
+	total := 0
+	var after []byte
+	for {
+		more, moved := false, 0
+		var last []byte
+		err := db.Update(ctx, func(tx *store.Tx) error {
+			more, moved, last = false, 0, nil
+			root, err := tx.Case(clockBucket)
+			if err != nil {
+				return err
+			}
+			openB, err := root.Bucket("open")
+			if err != nil {
+				return err
+			}
+			type record struct{ subject, v []byte }
+			var page []record
+			err = openB.Range(after, func(k, v []byte) error {
+				if after != nil && bytes.Equal(k, after) {
+					return nil
+				}
+				if len(page) == migrateCountsPage {
+					more = true
+					return errStopPending
+				}
+				page = append(page, record{bytes.Clone(k), bytes.Clone(v)})
+				return nil
+			})
+			if err != nil && !errors.Is(err, errStopPending) {
+				return err
+			}
+			for _, r := range page {
+				last = r.subject
+				b, err := tx.ReadTx.Case(reportBucket(string(r.subject)))
+				if errors.Is(err, store.ErrNotFound) {
+					continue // a case's record
+				}
+				if err != nil {
+					return err
+				}
+				if b.Get(keyReportClocks) == nil {
+					home, err := tx.Case(reportBucket(string(r.subject)))
+					if err != nil {
+						return err
+					}
+					if err := home.Put(keyReportClocks, r.v); err != nil {
+						return err
+					}
+				}
+				if err := openB.Delete(r.subject); err != nil {
+					return err
+				}
+				moved++
+			}
+			if more {
+				return nil
+			}
+			return root.Put(keyReportClocksMoved, []byte{1})
+		})
+		if err != nil {
+			return total, fmt.Errorf("move the reports' deadline clocks: %w", err)
+		}
+		total += moved
+		if !more {
+			return total, nil
+		}
+		after = last
+	}
+}
 
 // MigrateClocks indexes, once, the clocks of the cases and reports of a
 // store written before the deadline index existed, in pages of

@@ -382,16 +382,33 @@ func TestReportClocksLiveWithTheReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The node moves it when it starts, once.
+	if moved, err := MoveReportClocks(ctx, db); err != nil || moved != 1 {
+		t.Fatalf("MoveReportClocks = %d, %v; want 1", moved, err)
+	}
+	if inOpen(old.ReportID) {
+		t.Errorf("the report's clocks stayed in open/ after the move")
+	}
 	if got, want := clocksOf(t, db, old.ReportID), map[string]time.Time{"acknowledge vendor": t0, "validate vendor": t0}; !maps.Equal(got, want) {
-		t.Fatalf("clocks kept in open/: %v, want %v", got, want)
+		t.Fatalf("clocks moved from open/: %v, want %v", got, want)
+	}
+	err = db.View(ctx, func(tx *store.ReadTx) error {
+		cls, err := SubjectClocks(tx, old.ReportID)
+		if err == nil && (len(cls) != 2 || cls[0].Name != "Old") {
+			t.Errorf("SubjectClocks after the move = %+v, want the two, named", cls)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := MoveReportClocks(ctx, db); err != nil || again != 0 {
+		t.Errorf("second MoveReportClocks = %d, %v; want 0 (the store is marked)", again, err)
 	}
 	old.RM, old.UpdatedAt = cvdstate.RMInvalid, t0.Add(time.Hour)
 	put(old)
 	if got, want := clocksOf(t, db, old.ReportID), map[string]time.Time{"validate vendor": t0}; !maps.Equal(got, want) {
 		t.Errorf("after the report changed: %v, want %v", got, want)
-	}
-	if inOpen(old.ReportID) {
-		t.Errorf("the report's clocks stayed in open/ after it changed")
 	}
 	checkClockIndex(t, db)
 }
@@ -432,6 +449,77 @@ func TestSubjectClocksReadOnlyTheOpenRecord(t *testing.T) {
 			if cl.Name != c.Name || cl.Kind != ClockFix || !cl.Start.Equal(t0) || cl.Subject != c.ID {
 				t.Errorf("clock %+v: want the case's fix clock, named %q, from %s", cl, c.Name, t0)
 				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMoveReportClocksAcrossPages moves the open records of more reports
+// than one transaction takes, kept in open/ beside cases' records: the
+// reports' go to their buckets, a report whose bucket holds a newer record
+// keeps that one, and the cases' stay.
+func TestMoveReportClocksAcrossPages(t *testing.T) {
+	db := openClockStore(t)
+	ctx := context.Background()
+	legacy := []byte(`{"fp":1,"clocks":{"validate vendor":{"kind":"validate","start":"2026-05-01T08:00:00Z","local":"vendor","name":"Old"}}}`)
+	newer := []byte(`{"fp":2,"name":"New","clocks":{}}`)
+	n := migrateCountsPage + 7
+	err := db.Update(ctx, func(tx *store.Tx) error {
+		root, err := tx.Case(clockBucket)
+		if err != nil {
+			return err
+		}
+		openB, err := root.Bucket("open")
+		if err != nil {
+			return err
+		}
+		for i := range n {
+			id := fmt.Sprintf("https://f.example/objects/r%04d", i)
+			b, err := tx.Case(reportBucket(id))
+			if err != nil {
+				return err
+			}
+			if i == 3 {
+				if err := b.Put(keyReportClocks, newer); err != nil {
+					return err
+				}
+			}
+			if err := openB.Put([]byte(id), legacy); err != nil {
+				return err
+			}
+		}
+		return openB.Put([]byte("https://v.example/cases/1"), []byte(`{"fp":9,"clocks":{}}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved, err := MoveReportClocks(ctx, db)
+	if err != nil || moved != n {
+		t.Fatalf("MoveReportClocks = %d, %v; want %d", moved, err, n)
+	}
+	err = db.View(ctx, func(tx *store.ReadTx) error {
+		openB, err := clockSub(tx, "open")
+		if err != nil {
+			return err
+		}
+		left := 0
+		if err := openB.ForEach(func(k, _ []byte) error { left++; return nil }); err != nil {
+			return err
+		}
+		if left != 1 || openB.Get([]byte("https://v.example/cases/1")) == nil {
+			t.Errorf("open/ keeps %d records, want the case's alone", left)
+		}
+		for i, want := range map[int][]byte{0: legacy, 3: newer, n - 1: legacy} {
+			b, err := tx.Case(reportBucket(fmt.Sprintf("https://f.example/objects/r%04d", i)))
+			if err != nil {
+				return err
+			}
+			if got := b.Get(keyReportClocks); string(got) != string(want) {
+				t.Errorf("report %d keeps %s, want %s", i, got, want)
 			}
 		}
 		return nil

@@ -505,6 +505,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	} else if indexed > 0 {
 		n.log.Info().Int("subjects", indexed).Msg("indexed the deadline clocks of cases and reports")
 	}
+	// Reports whose clocks releases before schema version 3 kept in open/.
+	if moved, err := cases.MoveReportClocks(ctx, db); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	} else if moved > 0 {
+		n.log.Info().Int("reports", moved).Msg("moved the deadline clocks of reports into the reports' records")
+	}
 	// Stores written before cases and reports had short ids (cases/lookup.go).
 	if indexed, err := cases.MigrateShortIDs(ctx, db); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
