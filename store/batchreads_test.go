@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -377,5 +378,72 @@ func TestPostgresClaimPlanReadsOnlyWhatItClaims(t *testing.T) {
 	}
 	if scans == 0 {
 		t.Errorf("the claim's generic plan reads no index:\n%s", plan)
+	}
+}
+
+// acceptBatch accepts n new activities for coord in one batch of the group
+// committer (held busy until all n are queued) and returns the round trips
+// the batch took.
+func acceptBatch(t *testing.T, db *DB, prefix string, n int) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	release, held := make(chan struct{}), make(chan struct{})
+	blocker := make(chan error, 1)
+	go func() {
+		blocker <- db.Update(ctx, func(*Tx) error {
+			select {
+			case held <- struct{}{}:
+			default:
+			}
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := db.AcceptInbound(ctx, inbound(fmt.Sprintf("%s/%d", prefix, i), "coord", "n"), nil)
+			errs <- err
+		}()
+	}
+	for len(db.reqs) < n {
+		runtime.Gosched()
+	}
+	// Counted from before the held commit ends: the batch starts at once
+	// after it. Both batches count that commit alike.
+	since := pgTrips(t, db)
+	close(release)
+	if err := <-blocker; err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	return since()
+}
+
+// TestPostgresAcceptsOfABatchReadAhead accepts one activity and then
+// twenty in one batch: the keys each accept reads first (its dedup record
+// and its activity) are read for the whole batch in one request.
+func TestPostgresAcceptsOfABatchReadAhead(t *testing.T) {
+	db := openPostgresTest(t, Options{})
+	mustPutActor(t, db, "coord")
+	one := acceptBatch(t, db, "https://peer.example/a/one", 1)
+	twenty := acceptBatch(t, db, "https://peer.example/a/twenty", 20)
+	t.Logf("round trips: a batch of one %d, of twenty %d", one, twenty)
+	// Before: two more round trips for each accept of the batch.
+	if twenty > one+3 {
+		t.Errorf("a batch of one accept took %d round trips, of twenty %d; want at most 3 more", one, twenty)
+	}
+	for _, id := range []string{"https://peer.example/a/one/0", "https://peer.example/a/twenty/0", "https://peer.example/a/twenty/19"} {
+		if _, err := db.Activity(context.Background(), id); err != nil {
+			t.Errorf("Activity(%s): %v", id, err)
+		}
+	}
+	if res, err := db.AcceptInbound(context.Background(), inbound("https://peer.example/a/twenty/7", "coord", "n"), nil); err != nil || !res.Duplicate {
+		t.Errorf("accepting one of the batch again = %+v, %v; want a duplicate", res, err)
 	}
 }

@@ -38,7 +38,11 @@ const (
 
 // request is one caller's write function waiting for the committer.
 type request struct {
-	fn    func(*Tx) error
+	fn func(*Tx) error
+	// reads are keys fn will read, which the committer reads for the
+	// whole batch in one request before running it (batchTx), where that
+	// saves round trips.
+	reads []keyRef
 	state atomic.Int32
 	done  chan error // buffered; receives exactly one result
 	// deferred requests wait for another request's commit (see
@@ -80,10 +84,16 @@ func (e *errBatchMember) Error() string { return e.err.Error() }
 // and Update returns ctx.Err(); once its transaction has started, Update waits
 // for the outcome regardless of ctx.
 func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
+	return db.update(ctx, nil, fn)
+}
+
+// update is Update with the keys of top-level buckets that fn will read,
+// for the committer to read ahead for its whole batch.
+func (db *DB) update(ctx context.Context, reads []keyRef, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r := &request{fn: fn, done: make(chan error, 1)}
+	r := &request{fn: fn, reads: reads, done: make(chan error, 1)}
 
 	db.closeMu.RLock()
 	if db.closed {
@@ -210,6 +220,7 @@ func (db *DB) commit(batch []*request) {
 			// commit half batches.
 			batch = db.fill(batch)
 			tx := &Tx{ReadTx: ReadTx{tx: t, sl: db.sl}, now: db.now}
+			readAhead(t, batch)
 			for i, r := range batch {
 				err := safeCall(r.fn, tx)
 				if e := t.err(); e != nil {
@@ -243,6 +254,22 @@ func (db *DB) commit(batch []*request) {
 			r.finish(err)
 		}
 		return
+	}
+}
+
+// readAhead reads, where the engine saves round trips by it (batchTx), the
+// keys the batch's requests said they will read, in one request.
+func readAhead(t kvTx, batch []*request) {
+	bt, ok := t.(batchTx)
+	if !ok || len(batch) < 2 {
+		return // a lone request reads its keys as it goes, as fast
+	}
+	var refs []keyRef
+	for _, r := range batch {
+		refs = append(refs, r.reads...)
+	}
+	if len(refs) > 0 {
+		bt.prefetchKeys(refs)
 	}
 }
 

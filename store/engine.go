@@ -128,6 +128,18 @@ type batchBucket interface {
 	seekEach(froms [][]byte) [][]byte
 }
 
+// keyRef names a key of a top-level bucket.
+type keyRef struct{ bucket, key []byte }
+
+// batchTx is a transaction of an engine on which every read is a round trip
+// to a server (PostgreSQL): the group committer reads ahead, in one request,
+// the keys that the requests of a batch said they will read.
+type batchTx interface {
+	// prefetchKeys reads the values of refs, in one request, into the
+	// transaction, so that a Get of any of them costs nothing.
+	prefetchKeys(refs []keyRef)
+}
+
 // prefetch reads keys of b ahead of their Gets where that saves round
 // trips (see batchBucket); elsewhere it does nothing.
 func prefetch(b kvBucket, keys [][]byte) {

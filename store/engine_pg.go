@@ -1228,6 +1228,72 @@ const pgBatchKeys = 1000
 // or written yet are read in one statement (per pgBatchKeys) and cached
 // as Get caches them. It sends no buffered write: a key not in the cache
 // was not written in this transaction.
+// prefetchKeys implements batchTx: the keys of top-level buckets the
+// transaction has not read yet, in one statement per pgBatchKeys.
+func (t *pgTx) prefetchKeys(refs []keyRef) {
+	if t.failed != nil {
+		return
+	}
+	var (
+		ids  []int64
+		keys [][]byte
+	)
+	asked := make(map[string]bool, len(refs))
+	for _, r := range refs {
+		b := t.root().lookup(r.bucket)
+		if b == nil {
+			continue // missing, or the transaction failed
+		}
+		ck := cacheKey(b.id, r.key)
+		if _, ok := t.values[ck]; ok || asked[ck] || t.fresh[b.id] {
+			continue
+		}
+		asked[ck] = true
+		ids, keys = append(ids, b.id), append(keys, r.key)
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), pgBatchKeys)
+		rows, err := t.tx.Query(t.ctx, `SELECT k.bucket, k.key, k.value, k.value IS NULL FROM vultron_kv k
+			JOIN unnest($1::bigint[], $2::bytea[]) AS w(bucket, key) ON k.bucket = w.bucket AND k.key = w.key`, ids[:n], keys[:n])
+		ids, keys = ids[n:], keys[n:]
+		if err != nil {
+			t.fail(fmt.Errorf("get: %w", err))
+			return
+		}
+		for rows.Next() {
+			var (
+				id     int64
+				k, v   []byte
+				isNull bool
+			)
+			if err := rows.Scan(&id, &k, &v, &isNull); err != nil {
+				rows.Close()
+				t.fail(fmt.Errorf("get: %w", err))
+				return
+			}
+			ck := cacheKey(id, k)
+			delete(asked, ck)
+			switch {
+			case isNull:
+				t.values[ck] = cachedValue{present: true, isBucket: true}
+			default:
+				if v == nil {
+					v = []byte{}
+				}
+				t.values[ck] = cachedValue{v: v, present: true}
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			t.fail(fmt.Errorf("get: %w", err))
+			return
+		}
+	}
+	for ck := range asked { // not stored
+		t.values[ck] = cachedValue{}
+	}
+}
+
 func (b *pgBucket) prefetch(keys [][]byte) {
 	t := b.t
 	if t.failed != nil {

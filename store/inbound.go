@@ -192,7 +192,9 @@ func (db *DB) AcceptInbound(ctx context.Context, in Inbound, apply func(*Tx) err
 		res.InboxSeq = seq
 		return nil
 	}
-	err = db.Update(ctx, func(tx *Tx) error {
+	// What accept reads first, read for the whole batch at once.
+	reads := []keyRef{{bucketActors, []byte(in.Recipient)}, {bucketDedup, idKey}, {bucketActivities, idKey}}
+	err = db.update(ctx, reads, func(tx *Tx) error {
 		if err := accept(tx); err != nil {
 			return err
 		}
