@@ -447,3 +447,27 @@ func TestPostgresAcceptsOfABatchReadAhead(t *testing.T) {
 		t.Errorf("accepting one of the batch again = %+v, %v; want a duplicate", res, err)
 	}
 }
+
+// TestPostgresRemoteKeyReadIsOneRoundTrip: every verified request reads its
+// signer's cached key, so the read is one statement, not BEGIN, the read
+// and COMMIT.
+func TestPostgresRemoteKeyReadIsOneRoundTrip(t *testing.T) {
+	db := openPostgresTest(t, Options{DataKey: testKey(5)})
+	ctx := context.Background()
+	k := RemoteKey{KeyID: "https://peer.example/actors/vendor#main-key", Owner: "https://peer.example/actors/vendor",
+		PublicKeyPEM: "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n", FetchedAt: time.Unix(1700000000, 0).UTC()}
+	if err := db.PutRemoteKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	since := pgTrips(t, db)
+	got, err := db.RemoteKey(ctx, k.KeyID)
+	if err != nil || got.PublicKeyPEM != k.PublicKeyPEM || got.Owner != k.Owner || !got.FetchedAt.Equal(k.FetchedAt) {
+		t.Fatalf("RemoteKey = %+v, %v; want %+v", got, err, k)
+	}
+	if n := since(); n != 1 {
+		t.Errorf("reading a cached key took %d round trips, want 1", n)
+	}
+	if _, err := db.RemoteKey(ctx, k.KeyID+"-missing"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("RemoteKey of a key not cached = %v, want ErrNotFound", err)
+	}
+}
