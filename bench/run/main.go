@@ -529,14 +529,16 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // dashboard adds a viewer (who needs no second factor) with the node's
 // API token, sets its password through the enrollment link, as a person
 // does, and returns a client that carries the session the enrollment
-// opens.
+// opens. Each call adds a viewer of its own: the growth part views the
+// same store at each of its sizes, from a new node process each time.
 func (n *node) dashboard() (*http.Client, error) {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		return nil, err
 	}
 	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, _ := http.NewRequest(http.MethodPost, n.url+"/api/users", strings.NewReader(`{"name":"bench","role":"viewer"}`))
+	name := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	req, _ := http.NewRequest(http.MethodPost, n.url+"/api/users", strings.NewReader(`{"name":"`+name+`","role":"viewer"}`))
 	req.Header.Set("Authorization", "Bearer "+n.token)
 	req.Header.Set("Content-Type", "application/json")
 	body, status, err := readAll(c, req)
