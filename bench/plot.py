@@ -15,9 +15,12 @@ from xml.sax.saxutils import escape
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]
 
 
-def series(figs, prefix, suffix="", contains=""):
-    pts = [(f["size"], f["median"]) for f in figs
-           if f["name"].startswith(prefix) and f["name"].endswith(suffix) and contains in f["name"] and f.get("size")]
+def series(figs, prefix, suffix="", contains="", empty=False):
+    """The (size, median) points of the figures so named; with empty, a
+    figure without a size (a store of no cases) counts at size 0."""
+    pts = [(f.get("size") or 0, f["median"]) for f in figs
+           if f["name"].startswith(prefix) and f["name"].endswith(suffix) and contains in f["name"]
+           and (f.get("size") or empty)]
     return sorted(pts)
 
 
@@ -82,6 +85,16 @@ def main():
         ("dashboard case page p95", series(figs, "big case", "p95 ms", "dashboard")),
         ("dashboard case page p50", series(figs, "big case", "p50 ms", "dashboard")),
     ])
+    parts += panel(70, 620, w, h, "Growth: inbox accepted/s", "cases in the store", "activities/s", [
+        ("bbolt, 64 senders", series(figs, "growth bbolt inbox accepted/s, 64 senders", empty=True)),
+        ("bbolt, 16 senders", series(figs, "growth bbolt inbox accepted/s, 16 senders", empty=True)),
+        ("PostgreSQL, 64 senders", series(figs, "growth pg inbox accepted/s, 64 senders", empty=True)),
+        ("PostgreSQL, 16 senders", series(figs, "growth pg inbox accepted/s, 16 senders", empty=True)),
+    ])
+    parts += panel(540, 620, w, h, "Growth: fan-out to 2,000", "cases in the store", "deliveries/s", [
+        ("bbolt", series(figs, "growth bbolt fan-out N=2000 deliveries/s", empty=True)),
+        ("PostgreSQL", series(figs, "growth pg fan-out N=2000 deliveries/s", empty=True)),
+    ])
     # A run of some parts merged into earlier results says when each part
     # was measured.
     dates = res.get("date", "")
@@ -90,9 +103,9 @@ def main():
         for part, date in sorted(res["parts"].items()):
             by_date.setdefault(date, []).append(part)
         dates = "; ".join(f"{'/'.join(parts)} {date}" for date, parts in sorted(by_date.items()))
-    svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="960" height="600" font-family="sans-serif">',
+    svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="960" height="900" font-family="sans-serif">',
            '<rect width="100%" height="100%" fill="white"/>',
-           f'<text x="480" y="590" text-anchor="middle" font-size="10">{escape(res.get("machine", ""))}, {escape(dates)}, medians of {res.get("runs")} runs</text>']
+           f'<text x="480" y="893" text-anchor="middle" font-size="10">{escape(res.get("machine", ""))}, {escape(dates)}, medians of {res.get("runs")} runs</text>']
     svg += parts + ["</svg>"]
     with open(dst, "w") as f:
         f.write("\n".join(svg) + "\n")
