@@ -215,6 +215,11 @@ type pgEngine struct {
 	subMu  sync.Mutex
 	sub    *lru.Cache[string, int64]
 	subGen int64
+	// hot is what recent write transactions read key by key (counts,
+	// sequences, the local actors' records): the next one reads it in the
+	// round trip that takes the writer lock, so fresh, but without a round
+	// trip of its own for each.
+	hot hotReads
 
 	pool   *pgxpool.Pool
 	cfg    *pgxpool.Config
@@ -655,17 +660,32 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 		return fmt.Errorf("begin write transaction on %s: %w", e.desc, err)
 	}
 	defer tx.Rollback(context.Background())
-	// The count of bucket deletions is read after the lock, in the same
-	// round trip: each statement of READ COMMITTED sees what was committed
-	// when it starts, and no writer can commit between the two.
+	t := newPgTx(ctx, e, tx, true)
+	// The count of bucket deletions, and the keys and sequences recent
+	// writes read, are read after the lock, in the same round trip: each
+	// statement of READ COMMITTED sees what was committed when it starts,
+	// and no writer can commit between them.
+	ids, keys, seqs := e.hot.pick()
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_advisory_xact_lock($1)`, e.locks.writer)
 	b.Queue(`SELECT g FROM vultron_bucket_generation`)
+	if len(keys) > 0 {
+		b.Queue(pgReadKeys, ids, keys)
+	}
+	if len(seqs) > 0 {
+		b.Queue(`SELECT id, seq FROM vultron_buckets WHERE id = ANY($1)`, seqs)
+	}
 	br := tx.SendBatch(ctx, b)
 	var gen int64
 	_, err = br.Exec()
 	if err == nil {
 		err = br.QueryRow().Scan(&gen)
+	}
+	if err == nil && len(keys) > 0 {
+		err = t.readKeys(br, ids, keys)
+	}
+	if err == nil && len(seqs) > 0 {
+		err = t.readSeqs(br)
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -679,7 +699,6 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 		e.subGen = gen
 	}
 	e.subMu.Unlock()
-	t := newPgTx(ctx, e, tx, true)
 	if err := fn(t); err != nil {
 		return err
 	}
@@ -694,7 +713,159 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 		return fmt.Errorf("commit on %s: %w", e.desc, err)
 	}
 	e.keepSubBuckets(t, gen)
+	e.hot.record(t.used, t.usedSeqs)
 	return nil
+}
+
+// pgReadKeys reads the keys of buckets ($1) and keys ($2) given pairwise.
+const pgReadKeys = `SELECT k.bucket, k.key, k.value, k.value IS NULL FROM vultron_kv k
+	JOIN unnest($1::bigint[], $2::bytea[]) AS w(bucket, key) ON k.bucket = w.bucket AND k.key = w.key`
+
+// readKeys reads the rows of a pgReadKeys query, asked for ids and keys,
+// into the transaction's values: what it does not return is absent.
+func (t *pgTx) readKeys(rows interface{ Query() (pgx.Rows, error) }, ids []int64, keys [][]byte) error {
+	r, err := rows.Query()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	asked := make(map[string]bool, len(keys))
+	for i := range keys {
+		asked[cacheKey(ids[i], keys[i])] = true
+	}
+	for r.Next() {
+		var (
+			id     int64
+			k, v   []byte
+			isNull bool
+		)
+		if err := r.Scan(&id, &k, &v, &isNull); err != nil {
+			return err
+		}
+		ck := cacheKey(id, k)
+		delete(asked, ck)
+		switch {
+		case isNull:
+			t.values[ck] = cachedValue{present: true, isBucket: true}
+		default:
+			if v == nil {
+				v = []byte{}
+			}
+			t.values[ck] = cachedValue{v: v, present: true}
+		}
+	}
+	if err := r.Err(); err != nil {
+		return err
+	}
+	for ck := range asked {
+		t.values[ck] = cachedValue{}
+	}
+	return nil
+}
+
+// readSeqs reads the sequences of buckets, by id, for loadSeq.
+func (t *pgTx) readSeqs(rows interface{ Query() (pgx.Rows, error) }) error {
+	r, err := rows.Query()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for r.Next() {
+		var id, seq int64
+		if err := r.Scan(&id, &seq); err != nil {
+			return err
+		}
+		t.seqs[id] = uint64(seq)
+	}
+	return r.Err()
+}
+
+// hotReads scores what write transactions read: each commit adds one to
+// every key and sequence its transaction read and halves every score, so
+// that what each of the last transactions read scores near 2 and what one
+// transaction alone read (an activity's dedup record, a report's record)
+// falls below pgHotMin at once and out of the map soon after.
+type hotReads struct {
+	mu   sync.Mutex
+	keys map[string]float64 // by cacheKey
+	seqs map[int64]float64  // by bucket id
+}
+
+// Bounds of hotReads: at most pgHotPick keys and as many sequences are read
+// ahead, those scoring pgHotMin or more (read by the last two
+// transactions); at most pgHotKeep of each are scored.
+const (
+	pgHotPick = 32
+	pgHotMin  = 1.4
+	pgHotKeep = 256
+)
+
+// pick returns the keys (as bucket ids and keys) and the sequences (bucket
+// ids) to read ahead.
+func (h *hotReads) pick() (ids []int64, keys [][]byte, seqs []int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ck, score := range h.keys {
+		if score >= pgHotMin && len(keys) < pgHotPick {
+			ids = append(ids, int64(binary.BigEndian.Uint64([]byte(ck[:8]))))
+			keys = append(keys, []byte(ck[8:]))
+		}
+	}
+	for id, score := range h.seqs {
+		if score >= pgHotMin && len(seqs) < pgHotPick {
+			seqs = append(seqs, id)
+		}
+	}
+	return ids, keys, seqs
+}
+
+// record scores what a committed transaction read.
+func (h *hotReads) record(keys map[string]bool, seqs map[int64]bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.keys == nil {
+		h.keys, h.seqs = map[string]float64{}, map[int64]float64{}
+	}
+	decay(h.keys)
+	decay(h.seqs)
+	for ck := range keys {
+		h.keys[ck]++
+	}
+	for id := range seqs {
+		h.seqs[id]++
+	}
+	trim(h.keys)
+	trim(h.seqs)
+}
+
+// decay halves every score and drops those that no recent transaction
+// read.
+func decay[K comparable](m map[K]float64) {
+	for k, v := range m {
+		if v /= 2; v < 0.1 {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+}
+
+// trim keeps the pgHotKeep best scores of m.
+func trim[K comparable](m map[K]float64) {
+	if len(m) <= pgHotKeep {
+		return
+	}
+	scores := make([]float64, 0, len(m))
+	for _, v := range m {
+		scores = append(scores, v)
+	}
+	slices.Sort(scores)
+	cut := scores[len(scores)-pgHotKeep]
+	for k, v := range m {
+		if v < cut {
+			delete(m, k)
+		}
+	}
 }
 
 // keepSubBuckets adds the sub-buckets a committed write transaction found
@@ -986,6 +1157,12 @@ type pgTx struct {
 	// is what it wrote into them, so reading a key or sub-bucket it did
 	// not write asks the database nothing.
 	fresh map[int64]bool
+	// seqs holds the sequences read ahead, by bucket id; used and usedSeqs
+	// what a write transaction read key by key and the sequences it
+	// needed, for the process's scores (hotReads).
+	seqs     map[int64]uint64
+	used     map[string]bool
+	usedSeqs map[int64]bool
 }
 
 type cachedValue struct {
@@ -1002,7 +1179,8 @@ type pendingWrite struct {
 
 func newPgTx(ctx context.Context, e *pgEngine, tx pgx.Tx, writable bool) *pgTx {
 	return &pgTx{ctx: ctx, e: e, tx: tx, writable: writable,
-		buckets: map[string]*pgBucket{}, values: map[string]cachedValue{}, pendingAt: map[string]int{}, fresh: map[int64]bool{}}
+		buckets: map[string]*pgBucket{}, values: map[string]cachedValue{}, pendingAt: map[string]int{}, fresh: map[int64]bool{},
+		seqs: map[int64]uint64{}, used: map[string]bool{}, usedSeqs: map[int64]bool{}}
 }
 
 var errTxNotWritable = errors.New("store: write in a read-only transaction")
@@ -1191,6 +1369,9 @@ func (b *pgBucket) Get(key []byte) []byte {
 		return nil
 	}
 	ck := cacheKey(b.id, key)
+	if t.writable && !t.fresh[b.id] {
+		t.used[ck] = true
+	}
 	if c, ok := t.values[ck]; ok {
 		return c.v
 	}
@@ -1665,6 +1846,13 @@ func (b *pgBucket) loadSeq() bool {
 	}
 	if t.failed != nil || b.id == 0 {
 		return false
+	}
+	if t.writable {
+		t.usedSeqs[b.id] = true
+	}
+	if seq, ok := t.seqs[b.id]; ok {
+		b.seq, b.seqLoaded = seq, true
+		return true
 	}
 	var seq int64
 	if err := t.tx.QueryRow(t.ctx, `SELECT seq FROM vultron_buckets WHERE id = $1`, b.id).Scan(&seq); err != nil {

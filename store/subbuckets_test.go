@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -240,5 +241,57 @@ func TestPostgresNewBucketIsReadWithoutAsking(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPostgresWritesReadWhatTheyReadBeforeWithTheLock repeats a write that
+// reads a count and takes a number from a bucket's sequence, as the
+// node's writes do: once two transactions have read them, the next reads
+// both in the round trip that takes the writer lock, and still sees what
+// another process wrote in between.
+func TestPostgresWritesReadWhatTheyReadBeforeWithTheLock(t *testing.T) {
+	dbs := openShared(t, 2, Options{})
+	db, other := dbs[0], dbs[1]
+	step := func(d *DB) (count string, seq uint64) {
+		t.Helper()
+		err := d.Update(context.Background(), func(tx *Tx) error {
+			cb, err := tx.Case("case-1")
+			if err != nil {
+				return err
+			}
+			s, err := cb.Bucket("log")
+			if err != nil {
+				return err
+			}
+			count = string(cb.Get([]byte("count")))
+			if seq, err = s.NextSequence(); err != nil {
+				return err
+			}
+			return cb.Put([]byte("count"), []byte(fmt.Sprint(seq)))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return count, seq
+	}
+	for range 3 {
+		step(db)
+	}
+	since := pgTrips(t, db)
+	if count, seq := step(db); count != "3" || seq != 4 {
+		t.Fatalf("fourth step read count %q and took %d; want 3 and 4", count, seq)
+	}
+	// BEGIN; the lock with the count and the sequence; the writes with the
+	// notification; COMMIT. Before: a round trip for each of the two reads.
+	if got := since(); got != 4 {
+		t.Errorf("the fourth step took %d round trips, want 4", got)
+	}
+	// Another process takes a number and writes the count: the next step
+	// here reads both as that process left them.
+	if count, seq := step(other); count != "4" || seq != 5 {
+		t.Fatalf("the other process read count %q and took %d; want 4 and 5", count, seq)
+	}
+	if count, seq := step(db); count != "5" || seq != 6 {
+		t.Errorf("after the other process, the step read count %q and took %d; want 5 and 6", count, seq)
 	}
 }
