@@ -54,9 +54,10 @@ import (
 // parallel with everything.
 //
 // Round trips. A transaction caches what it read and what it wrote, by
-// bucket and key, so a Get of a key already seen costs nothing, and a write
+// bucket and key, so a Get of a key already seen costs nothing; a write
 // transaction finds the sub-buckets the process met before without asking
-// (pgEngine.sub); puts and
+// (pgEngine.sub), and reads the keys and sequences recent writes read
+// (pgEngine.hot) in the round trip that takes the writer lock; puts and
 // deletes are buffered and sent together, in one pipelined batch, with the
 // next query that must see them (a cursor move) or with the commit, one
 // statement per run of puts or of deletes (arrays of keys and values), and
