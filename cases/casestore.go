@@ -546,31 +546,63 @@ func invitedBy(tx *store.ReadTx, caseID, name string) string {
 	return string(inv.Get([]byte(name)))
 }
 
+// listReadAhead is what a page of cases reads of each (its record, whether
+// this node hosts it, its replica's sync state), read for the whole page at
+// once where that saves round trips (store.ReadTx.ReadAheadCases).
+var listReadAhead = [][]byte{keyCase, keyHost, keySync}
+
 // ListCasesPage returns at most limit cases whose ids sort after after, in
-// id order, and the cursor of the next page ("" on the last page).
+// id order, and the cursor of the next page ("" on the last page). It takes
+// the ids of a page first and reads the cases together, and it stops at the
+// first bucket whose name sorts after every http(s) URL, so that the last
+// page does not walk the buckets of every report the node keeps.
 func ListCasesPage(tx *store.ReadTx, after string, limit int) ([]*Case, string, error) {
 	var out []*Case
-	last, next := "", ""
-	err := tx.CasesAfter(after, func(id string) (bool, error) {
-		if isIndexBucket(id) {
+	for {
+		var ids []string
+		more := false
+		err := tx.CasesAfter(after, func(id string) (bool, error) {
+			if id > afterEveryCase {
+				return false, nil // reports and indexes only from here on
+			}
+			if isIndexBucket(id) {
+				return true, nil
+			}
+			if len(ids) > limit-len(out) { // one more than the page needs
+				more = true
+				return false, nil
+			}
+			ids = append(ids, id)
 			return true, nil
-		}
-		c, err := loadCase(tx, id)
+		})
 		if err != nil {
-			return false, err
+			return nil, "", err
 		}
-		if c == nil || c.ID == "" {
-			return true, nil // a report, a replica with no record yet
+		tx.ReadAheadCases(ids, listReadAhead...)
+		for _, id := range ids {
+			c, err := loadCase(tx, id)
+			if err != nil {
+				return nil, "", err
+			}
+			if c == nil || c.ID == "" {
+				continue // a replica with no record yet
+			}
+			if len(out) == limit {
+				return out, out[len(out)-1].ID, nil // at least one more case
+			}
+			out = append(out, c)
 		}
-		if len(out) == limit {
-			next = last // there is at least one more case
-			return false, nil
+		if !more {
+			return out, "", nil
 		}
-		out, last = append(out, c), id
-		return true, nil
-	})
-	return out, next, err
+		after = ids[len(ids)-1]
+	}
 }
+
+// afterEveryCase sorts after every http(s) URL, so after every case id, and
+// before the names of reports' buckets ("report …") and of the indexes that
+// sort after the cases.
+const afterEveryCase = "https:/\xff"
 
 // isIndexBucket reports whether a case bucket's name is that of one of the
 // package's indexes rather than of a case.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/openvultron/vultron/store"
@@ -21,19 +22,36 @@ func TestListCasesPage(t *testing.T) {
 	var want []string
 	err = db.Update(ctx, func(tx *store.Tx) error {
 		for i := range 5 {
-			c := &Case{ID: fmt.Sprintf("https://v.example/cases/%02d", i), Name: fmt.Sprintf("case %d", i)}
+			scheme := "https"
+			if i == 1 {
+				scheme = "http"
+			}
+			c := &Case{ID: fmt.Sprintf("%s://v.example/cases/%02d", scheme, i), Name: fmt.Sprintf("case %d", i)}
 			want = append(want, c.ID)
 			if err := saveCase(tx, c); err != nil {
 				return err
 			}
 		}
+		// A replica whose record has not come yet is no case either.
+		b, err := tx.Case("https://v.example/cases/02-no-record-yet")
+		if err != nil {
+			return err
+		}
+		if err := b.Put(keySync, []byte(`{}`)); err != nil {
+			return err
+		}
+		// Reports' records sort after every case.
+		if err := writeReport(tx, ReportRecord{ReportID: "https://f.example/r/1", Actor: "vendor", Role: Receiver}); err != nil {
+			return err
+		}
 		// The object index lives among the case buckets; it is no case.
-		_, err := tx.Case(objectIndex)
+		_, err = tx.Case(objectIndex)
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	slices.Sort(want) // byte order: http:// before https://
 	for _, limit := range []int{1, 2, 5, 6} {
 		var got []string
 		var pages int
@@ -68,5 +86,63 @@ func TestListCasesPage(t *testing.T) {
 		if wantPages := (len(want) + limit - 1) / limit; pages+1 != wantPages {
 			t.Errorf("limit %d: %d pages, want %d", limit, pages+1, wantPages)
 		}
+	}
+}
+
+// BenchmarkListCasesLastPage lists the last page of ten cases in stores
+// that keep 1,000 and 20,000 reports, whose buckets sort after the cases':
+// the page stops at the first of them, so its cost does not follow the
+// reports.
+func BenchmarkListCasesLastPage(b *testing.B) {
+	for _, reports := range []int{1000, 20000} {
+		b.Run(fmt.Sprintf("reports=%d", reports), func(b *testing.B) {
+			db, err := store.Open(filepath.Join(b.TempDir(), "vultron.db"), store.Options{NoSync: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			ctx := context.Background()
+			err = db.Update(ctx, func(tx *store.Tx) error {
+				for i := range 10 {
+					if err := saveCase(tx, &Case{ID: fmt.Sprintf("https://v.example/cases/%02d", i)}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for start := 0; start < reports; start += 1000 {
+				err := db.Update(ctx, func(tx *store.Tx) error {
+					for i := start; i < start+1000; i++ {
+						b, err := tx.Case(reportBucket(fmt.Sprintf("https://f.example/r/%06d", i)))
+						if err != nil {
+							return err
+						}
+						if err := b.Put([]byte("vendor"), []byte(`{}`)); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				err := db.View(ctx, func(tx *store.ReadTx) error {
+					page, next, err := ListCasesPage(tx, "https://v.example/cases/04", 100)
+					if err == nil && (len(page) != 5 || next != "") {
+						err = fmt.Errorf("last page: %d cases, next %q; want 5 and none", len(page), next)
+					}
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -729,6 +729,11 @@ func (t *pgTx) readKeys(rows interface{ Query() (pgx.Rows, error) }, ids []int64
 	if err != nil {
 		return err
 	}
+	return t.fillKeys(r, ids, keys)
+}
+
+// fillKeys is readKeys on rows already asked for.
+func (t *pgTx) fillKeys(r pgx.Rows, ids []int64, keys [][]byte) error {
 	defer r.Close()
 	asked := make(map[string]bool, len(keys))
 	for i := range keys {
@@ -1410,6 +1415,87 @@ const pgBatchKeys = 1000
 // or written yet are read in one statement (per pgBatchKeys) and cached
 // as Get caches them. It sends no buffered write: a key not in the cache
 // was not written in this transaction.
+// prefetchSubBuckets implements batchTx: the sub-buckets of parent the
+// transaction does not know yet, in one statement per pgBatchKeys names,
+// then the keys of each it has not read, in one statement per pgBatchKeys
+// keys.
+func (t *pgTx) prefetchSubBuckets(parent []byte, names, keys [][]byte) {
+	p := t.root().lookup(parent)
+	if p == nil || t.failed != nil {
+		return
+	}
+	var want [][]byte
+	for _, n := range names {
+		if _, ok := p.known(n); !ok {
+			want = append(want, n)
+		}
+	}
+	for len(want) > 0 {
+		chunk := want[:min(len(want), pgBatchKeys)]
+		want = want[len(chunk):]
+		rows, err := t.tx.Query(t.ctx, `SELECT name, id, seq FROM vultron_buckets WHERE parent = $1 AND name = ANY($2)`, p.id, chunk)
+		if err != nil {
+			t.fail(fmt.Errorf("buckets: %w", err))
+			return
+		}
+		found := make(map[string]bool, len(chunk))
+		for rows.Next() {
+			var (
+				name    []byte
+				id, seq int64
+			)
+			if err := rows.Scan(&name, &id, &seq); err != nil {
+				rows.Close()
+				t.fail(fmt.Errorf("buckets: %w", err))
+				return
+			}
+			found[string(name)] = true
+			t.buckets[cacheKey(p.id, name)] = &pgBucket{t: t, id: id, seq: uint64(seq), seqLoaded: true}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			t.fail(fmt.Errorf("buckets: %w", err))
+			return
+		}
+		for _, n := range chunk {
+			if !found[string(n)] {
+				t.buckets[cacheKey(p.id, n)] = nil
+			}
+		}
+	}
+	var (
+		ids   []int64
+		kk    [][]byte
+		asked = map[string]bool{}
+	)
+	for _, n := range names {
+		b := t.buckets[cacheKey(p.id, n)]
+		if b == nil || t.fresh[b.id] {
+			continue
+		}
+		for _, k := range keys {
+			ck := cacheKey(b.id, k)
+			if _, ok := t.values[ck]; ok || asked[ck] {
+				continue
+			}
+			asked[ck] = true
+			ids, kk = append(ids, b.id), append(kk, k)
+		}
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), pgBatchKeys)
+		rows, err := t.tx.Query(t.ctx, pgReadKeys, ids[:n], kk[:n])
+		if err == nil {
+			err = t.fillKeys(rows, ids[:n], kk[:n])
+		}
+		if err != nil {
+			t.fail(fmt.Errorf("get: %w", err))
+			return
+		}
+		ids, kk = ids[n:], kk[n:]
+	}
+}
+
 // prefetchKeys implements batchTx: the keys of top-level buckets the
 // transaction has not read yet, in one statement per pgBatchKeys.
 func (t *pgTx) prefetchKeys(refs []keyRef) {

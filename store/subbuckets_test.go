@@ -295,3 +295,56 @@ func TestPostgresWritesReadWhatTheyReadBeforeWithTheLock(t *testing.T) {
 		t.Errorf("after the other process, the step read count %q and took %d; want 5 and 6", count, seq)
 	}
 }
+
+// TestPostgresReadAheadCases reads a page of twenty cases, each's bucket
+// and two keys of it: in two requests, not sixty.
+func TestPostgresReadAheadCases(t *testing.T) {
+	db := openPostgresTest(t, Options{})
+	var ids []string
+	for i := range 20 {
+		id := fmt.Sprintf("https://v.example/cases/%02d", i)
+		ids = append(ids, id)
+		putIn(t, db, id, "sub", "k", "v") // the case's bucket, with a sub-bucket
+		err := db.Update(context.Background(), func(tx *Tx) error {
+			cb, err := tx.Case(id)
+			if err != nil {
+				return err
+			}
+			return cb.Put([]byte("case"), []byte(id))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids = append(ids, "https://v.example/cases/missing")
+	since := pgTrips(t, db)
+	err := db.View(context.Background(), func(tx *ReadTx) error {
+		tx.ReadAheadCases(ids, []byte("case"), []byte("host"))
+		for _, id := range ids {
+			cb, err := tx.Case(id)
+			if id == "https://v.example/cases/missing" {
+				if !errors.Is(err, ErrNotFound) {
+					t.Errorf("Case(%s) = %v, want ErrNotFound", id, err)
+				}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if got := string(cb.Get([]byte("case"))); got != id {
+				t.Errorf("case record of %s = %q", id, got)
+			}
+			if cb.Get([]byte("host")) != nil {
+				t.Errorf("%s has a host key", id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// BEGIN; the buckets; their keys; COMMIT.
+	if got := since(); got != 4 {
+		t.Errorf("reading twenty cases ahead took %d round trips, want 4", got)
+	}
+}

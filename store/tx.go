@@ -147,6 +147,23 @@ func (r *ReadTx) Case(id string) (*CaseBucket, error) {
 	return &CaseBucket{b: b, name: id, r: r}, nil
 }
 
+// ReadAheadCases reads, where each read is a round trip to a server
+// (PostgreSQL), the buckets of the cases ids and the given keys of each, in
+// two requests, so that Case and a Get of those keys answer from the
+// transaction; elsewhere it does nothing. A page of a list of cases calls
+// it with the page's ids.
+func (r *ReadTx) ReadAheadCases(ids []string, keys ...[]byte) {
+	bt, ok := r.tx.(batchTx)
+	if !ok || len(ids) < 2 {
+		return
+	}
+	names := make([][]byte, len(ids))
+	for i, id := range ids {
+		names[i] = []byte(id)
+	}
+	bt.prefetchSubBuckets(bucketCases, names, keys)
+}
+
 // Cases calls fn with the id of every case, in byte order of the ids. An error
 // from fn stops the iteration and is returned.
 func (r *ReadTx) Cases(fn func(id string) error) error {
