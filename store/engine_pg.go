@@ -1464,40 +1464,21 @@ func (t *pgTx) prefetchSubBuckets(parent []byte, names, keys [][]byte) {
 		}
 	}
 	var (
-		ids   []int64
-		kk    [][]byte
-		asked = map[string]bool{}
+		ids []int64
+		kk  [][]byte
 	)
 	for _, n := range names {
-		b := t.buckets[cacheKey(p.id, n)]
-		if b == nil || t.fresh[b.id] {
-			continue
-		}
-		for _, k := range keys {
-			ck := cacheKey(b.id, k)
-			if _, ok := t.values[ck]; ok || asked[ck] {
-				continue
+		if b := t.buckets[cacheKey(p.id, n)]; b != nil {
+			for _, k := range keys {
+				ids, kk = append(ids, b.id), append(kk, k)
 			}
-			asked[ck] = true
-			ids, kk = append(ids, b.id), append(kk, k)
 		}
 	}
-	for len(ids) > 0 {
-		n := min(len(ids), pgBatchKeys)
-		rows, err := t.tx.Query(t.ctx, pgReadKeys, ids[:n], kk[:n])
-		if err == nil {
-			err = t.fillKeys(rows, ids[:n], kk[:n])
-		}
-		if err != nil {
-			t.fail(fmt.Errorf("get: %w", err))
-			return
-		}
-		ids, kk = ids[n:], kk[n:]
-	}
+	t.readPairs(ids, kk)
 }
 
 // prefetchKeys implements batchTx: the keys of top-level buckets the
-// transaction has not read yet, in one statement per pgBatchKeys.
+// transaction has not read yet (readPairs).
 func (t *pgTx) prefetchKeys(refs []keyRef) {
 	if t.failed != nil {
 		return
@@ -1506,116 +1487,54 @@ func (t *pgTx) prefetchKeys(refs []keyRef) {
 		ids  []int64
 		keys [][]byte
 	)
-	asked := make(map[string]bool, len(refs))
 	for _, r := range refs {
-		b := t.root().lookup(r.bucket)
-		if b == nil {
-			continue // missing, or the transaction failed
+		if b := t.root().lookup(r.bucket); b != nil {
+			ids, keys = append(ids, b.id), append(keys, r.key)
 		}
-		ck := cacheKey(b.id, r.key)
-		if _, ok := t.values[ck]; ok || asked[ck] || t.fresh[b.id] {
+	}
+	t.readPairs(ids, keys)
+}
+
+// readPairs reads the keys the transaction has not read yet of buckets
+// ids and keys, given pairwise, into its values, in one statement per
+// pgBatchKeys; what a statement does not return is absent.
+func (t *pgTx) readPairs(ids []int64, keys [][]byte) {
+	var (
+		wantIDs  []int64
+		wantKeys [][]byte
+	)
+	asked := make(map[string]bool, len(keys))
+	for i, k := range keys {
+		ck := cacheKey(ids[i], k)
+		if _, ok := t.values[ck]; ok || asked[ck] || t.fresh[ids[i]] {
 			continue
 		}
 		asked[ck] = true
-		ids, keys = append(ids, b.id), append(keys, r.key)
+		wantIDs, wantKeys = append(wantIDs, ids[i]), append(wantKeys, k)
 	}
-	for len(ids) > 0 {
-		n := min(len(ids), pgBatchKeys)
-		rows, err := t.tx.Query(t.ctx, `SELECT k.bucket, k.key, k.value, k.value IS NULL FROM vultron_kv k
-			JOIN unnest($1::bigint[], $2::bytea[]) AS w(bucket, key) ON k.bucket = w.bucket AND k.key = w.key`, ids[:n], keys[:n])
-		ids, keys = ids[n:], keys[n:]
+	for len(wantIDs) > 0 && t.failed == nil {
+		n := min(len(wantIDs), pgBatchKeys)
+		rows, err := t.tx.Query(t.ctx, pgReadKeys, wantIDs[:n], wantKeys[:n])
+		if err == nil {
+			err = t.fillKeys(rows, wantIDs[:n], wantKeys[:n])
+		}
 		if err != nil {
 			t.fail(fmt.Errorf("get: %w", err))
 			return
 		}
-		for rows.Next() {
-			var (
-				id     int64
-				k, v   []byte
-				isNull bool
-			)
-			if err := rows.Scan(&id, &k, &v, &isNull); err != nil {
-				rows.Close()
-				t.fail(fmt.Errorf("get: %w", err))
-				return
-			}
-			ck := cacheKey(id, k)
-			delete(asked, ck)
-			switch {
-			case isNull:
-				t.values[ck] = cachedValue{present: true, isBucket: true}
-			default:
-				if v == nil {
-					v = []byte{}
-				}
-				t.values[ck] = cachedValue{v: v, present: true}
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			t.fail(fmt.Errorf("get: %w", err))
-			return
-		}
-	}
-	for ck := range asked { // not stored
-		t.values[ck] = cachedValue{}
+		wantIDs, wantKeys = wantIDs[n:], wantKeys[n:]
 	}
 }
 
 func (b *pgBucket) prefetch(keys [][]byte) {
-	t := b.t
-	if t.failed != nil {
+	if b.t.failed != nil {
 		return
 	}
-	want := make([][]byte, 0, len(keys))
-	asked := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		ck := cacheKey(b.id, k)
-		if _, ok := t.values[ck]; ok || asked[ck] {
-			continue
-		}
-		asked[ck] = true
-		want = append(want, k)
+	ids := make([]int64, len(keys))
+	for i := range ids {
+		ids[i] = b.id
 	}
-	for len(want) > 0 {
-		chunk := want[:min(len(want), pgBatchKeys)]
-		want = want[len(chunk):]
-		rows, err := t.tx.Query(t.ctx, `SELECT key, value, value IS NULL FROM vultron_kv WHERE bucket = $1 AND key = ANY($2)`, b.id, chunk)
-		if err != nil {
-			t.fail(fmt.Errorf("get: %w", err))
-			return
-		}
-		for rows.Next() {
-			var (
-				k, v   []byte
-				isNull bool
-			)
-			if err := rows.Scan(&k, &v, &isNull); err != nil {
-				rows.Close()
-				t.fail(fmt.Errorf("get: %w", err))
-				return
-			}
-			ck := cacheKey(b.id, k)
-			delete(asked, ck)
-			switch {
-			case isNull:
-				t.values[ck] = cachedValue{present: true, isBucket: true}
-			default:
-				if v == nil {
-					v = []byte{}
-				}
-				t.values[ck] = cachedValue{v: v, present: true}
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			t.fail(fmt.Errorf("get: %w", err))
-			return
-		}
-	}
-	for ck := range asked { // not stored
-		t.values[ck] = cachedValue{}
-	}
+	b.t.readPairs(ids, keys)
 }
 
 // seekEach implements batchBucket in one statement per pgBatchKeys, sent
