@@ -71,8 +71,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("log in and open the case: %v", err)
 	}
-	if em, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("em-state"))); err != nil || em != "PROPOSED" {
-		t.Fatalf("the case page shows the embargo %q (%v), want PROPOSED", em, err)
+	// Read through waitText: the live view may replace the element between
+	// finding it and reading it, when a commit (a delivery's completion)
+	// makes the page load its parts again.
+	if err := chromedp.Do(ctx, waitText("#em-state", "PROPOSED")); err != nil {
+		t.Fatalf("the case page's embargo: %v", err)
 	}
 	// The report's text reads as the finder wrote it, markup as text.
 	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#reports .report-text").innerText`))
