@@ -290,11 +290,7 @@ func indexReportClocks(tx *store.Tx, r ReportRecord) error {
 // index and the counts. A subject whose fingerprint did not change is left
 // alone; one with no clocks and none open costs one read.
 func syncClocks(tx *store.Tx, subject string, report bool, fp uint64, none bool, derive func(open map[string]Clock) map[string]Clock) error {
-	root, err := tx.Case(clockBucket)
-	if err != nil {
-		return err
-	}
-	openB, err := root.Bucket("open")
+	root, openB, err := clockOpen(tx)
 	if err != nil {
 		return err
 	}
@@ -534,6 +530,16 @@ func SetClockFlags(tx *store.Tx, key []byte, near, passed bool) (bool, error) {
 	return true, putClock(index, cl)
 }
 
+// clockOpen returns, for writing, the deadline index's root and its open/
+// bucket, creating them if need be.
+func clockOpen(tx *store.Tx) (root, open *store.CaseBucket, err error) {
+	if root, err = tx.Case(clockBucket); err != nil {
+		return nil, nil, err
+	}
+	open, err = root.Bucket("open")
+	return root, open, err
+}
+
 // clockSub returns a sub-bucket of the deadline index for reading, nil if
 // nothing was ever indexed.
 func clockSub(tx *store.ReadTx, name string) (*store.CaseBucket, error) {
@@ -582,11 +588,7 @@ func MoveReportClocks(ctx context.Context, db *store.DB) (int, error) {
 		var last []byte
 		err := db.Update(ctx, func(tx *store.Tx) error {
 			more, moved, last = false, 0, nil
-			root, err := tx.Case(clockBucket)
-			if err != nil {
-				return err
-			}
-			openB, err := root.Bucket("open")
+			root, openB, err := clockOpen(tx)
 			if err != nil {
 				return err
 			}
@@ -598,12 +600,12 @@ func MoveReportClocks(ctx context.Context, db *store.DB) (int, error) {
 				}
 				if len(page) == migrateCountsPage {
 					more = true
-					return errStopPending
+					return errStopClocks
 				}
 				page = append(page, record{bytes.Clone(k), bytes.Clone(v)})
 				return nil
 			})
-			if err != nil && !errors.Is(err, errStopPending) {
+			if err != nil && !errors.Is(err, errStopClocks) {
 				return err
 			}
 			for _, r := range page {

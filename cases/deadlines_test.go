@@ -366,11 +366,7 @@ func TestReportClocksLiveWithTheReport(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		root, err := tx.Case(clockBucket)
-		if err != nil {
-			return err
-		}
-		openB, err := root.Bucket("open")
+		_, openB, err := clockOpen(tx)
 		if err != nil {
 			return err
 		}
@@ -469,11 +465,7 @@ func TestMoveReportClocksAcrossPages(t *testing.T) {
 	newer := []byte(`{"fp":2,"name":"New","clocks":{}}`)
 	n := migrateCountsPage + 7
 	err := db.Update(ctx, func(tx *store.Tx) error {
-		root, err := tx.Case(clockBucket)
-		if err != nil {
-			return err
-		}
-		openB, err := root.Bucket("open")
+		_, openB, err := clockOpen(tx)
 		if err != nil {
 			return err
 		}
