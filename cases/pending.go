@@ -100,6 +100,12 @@ func indexPending(tx *store.Tx, r ReportRecord) error {
 	if err != nil {
 		return err
 	}
+	return addPendingCount(tx, d)
+}
+
+// addPendingCount adds d to the count of records awaiting a decision,
+// which never goes below zero.
+func addPendingCount(tx *store.Tx, d int64) error {
 	counts, err := tx.Case(pendingCount)
 	if err != nil {
 		return err
@@ -250,12 +256,7 @@ func movePendingByID(ctx context.Context, db *store.DB) (int, error) {
 				}
 			}
 			if stale > 0 {
-				counts, err := tx.Case(pendingCount)
-				if err != nil {
-					return err
-				}
-				c := readCount(counts.Get(keyPendingCount))
-				if err := counts.Put(keyPendingCount, binary.BigEndian.AppendUint64(nil, uint64(max(c-stale, 0)))); err != nil {
+				if err := addPendingCount(tx, -stale); err != nil {
 					return err
 				}
 			}

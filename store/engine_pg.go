@@ -813,7 +813,7 @@ func (h *hotReads) pick() (ids []int64, keys [][]byte, seqs []int64) {
 	defer h.mu.Unlock()
 	for ck, score := range h.keys {
 		if score >= pgHotMin && len(keys) < pgHotPick {
-			ids = append(ids, int64(binary.BigEndian.Uint64([]byte(ck[:8]))))
+			ids = append(ids, cacheBucket(ck))
 			keys = append(keys, []byte(ck[8:]))
 		}
 	}
@@ -832,21 +832,21 @@ func (h *hotReads) record(keys map[string]bool, seqs map[int64]bool) {
 	if h.keys == nil {
 		h.keys, h.seqs = map[string]float64{}, map[int64]float64{}
 	}
-	decay(h.keys)
-	decay(h.seqs)
+	decayScores(h.keys)
+	decayScores(h.seqs)
 	for ck := range keys {
 		h.keys[ck]++
 	}
 	for id := range seqs {
 		h.seqs[id]++
 	}
-	trim(h.keys)
-	trim(h.seqs)
+	trimScores(h.keys)
+	trimScores(h.seqs)
 }
 
-// decay halves every score and drops those that no recent transaction
+// decayScores halves every score and drops those that no recent transaction
 // read.
-func decay[K comparable](m map[K]float64) {
+func decayScores[K comparable](m map[K]float64) {
 	for k, v := range m {
 		if v /= 2; v < 0.1 {
 			delete(m, k)
@@ -856,8 +856,8 @@ func decay[K comparable](m map[K]float64) {
 	}
 }
 
-// trim keeps the pgHotKeep best scores of m.
-func trim[K comparable](m map[K]float64) {
+// trimScores keeps the pgHotKeep best scores of m.
+func trimScores[K comparable](m map[K]float64) {
 	if len(m) <= pgHotKeep {
 		return
 	}
@@ -885,7 +885,7 @@ func (e *pgEngine) keepSubBuckets(t *pgTx, gen int64) {
 		return
 	}
 	for ck, sub := range t.buckets {
-		if sub != nil && binary.BigEndian.Uint64([]byte(ck[:8])) != 0 {
+		if sub != nil && cacheBucket(ck) != 0 {
 			e.sub.Add(ck, sub.id) // a sub-bucket: top-level ones have e.top
 		}
 	}
@@ -1223,6 +1223,9 @@ func cacheKey(bucket int64, key []byte) string {
 	binary.BigEndian.PutUint64(b, uint64(bucket))
 	return string(append(b, key...))
 }
+
+// cacheBucket returns the bucket id of a cacheKey.
+func cacheBucket(ck string) int64 { return int64(binary.BigEndian.Uint64([]byte(ck[:8]))) }
 
 // flush sends the buffered writes and sequences (and, at commit, the
 // notification) in one batch, followed by query when it is not nil, whose
@@ -1800,7 +1803,7 @@ func (b *pgBucket) DeleteBucket(name []byte) error {
 		}
 	}
 	for k := range t.values {
-		if gone[int64(binary.BigEndian.Uint64([]byte(k[:8])))] {
+		if gone[cacheBucket(k)] {
 			delete(t.values, k)
 		}
 	}
