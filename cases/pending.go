@@ -196,6 +196,14 @@ func MigratePendingReports(ctx context.Context, db *store.DB) (int, error) {
 // movePendingByID moves the keys of the index by report id to the index by
 // arrival.
 func movePendingByID(ctx context.Context, db *store.DB) (int, error) {
+	gone := false
+	if err := db.View(ctx, func(tx *store.ReadTx) error {
+		_, err := tx.Case(pendingByID)
+		gone = errors.Is(err, store.ErrNotFound)
+		return nil
+	}); err != nil || gone {
+		return 0, err // a start with nothing to move writes nothing
+	}
 	total := 0
 	for {
 		more, n := false, 0

@@ -298,7 +298,11 @@ func TestMigratePendingReportsMovesKeysByID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	commits := db.Commits()
 	if again, err := MigratePendingReports(ctx, db); err != nil || again != 0 {
 		t.Errorf("second MigratePendingReports = %d, %v; want 0", again, err)
+	}
+	if n := db.Commits() - commits; n != 0 {
+		t.Errorf("a start with nothing to move committed %d writes, want none", n)
 	}
 }
