@@ -159,12 +159,13 @@ func (l promLogger) Println(v ...any) { l.log.Warn().Msg(strings.TrimSpace(fmt.S
 
 // nodeCollector reads, at each scrape, what the node counts elsewhere: the
 // delivery workers' and the webhook dispatcher's outcomes, the store's
-// commits and decryptions, and, in one read transaction, the kept counts
+// commits, decryptions and round trips to a database, and, in one read transaction, the kept counts
 // of pending deliveries, dead letters and cases by state.
 type nodeCollector struct {
 	n *Node
 
 	deliveries, webhooks, commits, decrypted *prometheus.Desc
+	roundTrips, statements                   *prometheus.Desc
 	queueDepth, deadLetters, cases           *prometheus.Desc
 	replicas                                 *prometheus.Desc
 }
@@ -176,6 +177,8 @@ func newNodeCollector(n *Node) *nodeCollector {
 		webhooks:    prometheus.NewDesc("vultron_webhooks_total", "Webhook events by outcome.", []string{"outcome"}, nil),
 		commits:     prometheus.NewDesc("vultron_store_commits_total", "Durable store transactions (each one fsync), however many writes each carried.", nil, nil),
 		decrypted:   prometheus.NewDesc("vultron_store_values_decrypted_total", "Values the store decrypted to read them: the read work of everything the node looked at.", nil, nil),
+		roundTrips:  prometheus.NewDesc("vultron_store_round_trips_total", "Requests this process sent to its PostgreSQL database (a pipelined batch counts once); absent on bbolt.", nil, nil),
+		statements:  prometheus.NewDesc("vultron_store_statements_total", "SQL statements this process sent to its PostgreSQL database, in batches or alone; absent on bbolt.", nil, nil),
 		queueDepth:  prometheus.NewDesc("vultron_delivery_queue_depth", "Deliveries waiting to be sent.", nil, nil),
 		deadLetters: prometheus.NewDesc("vultron_dead_letters", "Deliveries given up on, waiting for an operator.", nil, nil),
 		cases:       prometheus.NewDesc("vultron_cases", "Cases this node hosts or replicates, by embargo state and world state.", []string{"em_state", "pxa_state"}, nil),
@@ -184,7 +187,7 @@ func newNodeCollector(n *Node) *nodeCollector {
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.deliveries, c.webhooks, c.commits, c.decrypted, c.queueDepth, c.deadLetters, c.cases, c.replicas} {
+	for _, d := range []*prometheus.Desc{c.deliveries, c.webhooks, c.commits, c.decrypted, c.roundTrips, c.statements, c.queueDepth, c.deadLetters, c.cases, c.replicas} {
 		ch <- d
 	}
 }
@@ -217,6 +220,10 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	})
 	// Read after the counts, so that this scrape's own reads are in it.
 	counter(c.decrypted, c.n.db.ValuesOpened())
+	if trips, stmts, ok := c.n.db.RoundTrips(); ok {
+		counter(c.roundTrips, trips)
+		counter(c.statements, stmts)
+	}
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.cases, err)
 		return

@@ -286,6 +286,12 @@ func TestMetricsExposition(t *testing.T) {
 			t.Errorf("no %s in the exposition", name)
 		}
 	}
+	// A bbolt store asks no server: it exports no round trips.
+	for _, name := range []string{"vultron_store_round_trips_total", "vultron_store_statements_total"} {
+		if families[name] != nil {
+			t.Errorf("%s exported by a node on bbolt", name)
+		}
+	}
 	labels := func(m *dto.Metric) map[string]string {
 		out := map[string]string{}
 		for _, l := range m.GetLabel() {

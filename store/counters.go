@@ -37,3 +37,18 @@ func (db *DB) ValuesOpened() uint64 {
 	}
 	return db.sl.opened.Load()
 }
+
+// RoundTrips returns the requests this process has sent to its database
+// since Open (a pipelined batch counts once) and the statements they
+// carried, and whether the engine has a server to ask at all: bbolt reads
+// its pages in memory, so it reports false. On PostgreSQL every round trip
+// made while the writer lock is held costs every other writer the
+// network's latency; the node exports both counts so that an operator can
+// see what a page view or an accepted activity costs the database.
+func (db *DB) RoundTrips() (requests, statements uint64, ok bool) {
+	pg, isPG := db.eng.(*pgEngine)
+	if !isPG {
+		return 0, 0, false
+	}
+	return pg.trips.n.Load(), pg.trips.stmts.Load(), true
+}

@@ -211,3 +211,38 @@ func countCrashChild(t *testing.T, path string) {
 	_ = db.Close()
 	os.Exit(4) // the parent should have killed the child long before
 }
+
+// TestRoundTripsCountWhatTheDatabaseIsAsked checks the counts the node
+// exports as vultron_store_round_trips_total and
+// vultron_store_statements_total: bbolt has no server and says so; on
+// PostgreSQL a read of one key is one request of one statement, and a
+// read-ahead of many keys is one request of many statements.
+func TestRoundTripsCountWhatTheDatabaseIsAsked(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		db := be.open(t, Options{})
+		mustPutActor(t, db, "vendor")
+		reqs0, stmts0, ok := db.RoundTrips()
+		if be.name == "bolt" {
+			if ok || reqs0 != 0 || stmts0 != 0 {
+				t.Fatalf("bbolt RoundTrips = %d, %d, %v; want 0, 0, false", reqs0, stmts0, ok)
+			}
+			return
+		}
+		if !ok || reqs0 == 0 || stmts0 < reqs0 {
+			t.Fatalf("PostgreSQL RoundTrips after opening and a write = %d, %d, %v; want requests > 0, statements >= requests, true", reqs0, stmts0, ok)
+		}
+		readKey := func() {
+			t.Helper()
+			if _, err := db.RemoteKey(context.Background(), "https://peer.example/actors/a#main-key"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("RemoteKey of an unknown key: %v, want ErrNotFound", err)
+			}
+		}
+		readKey() // the first read also looks up the bucket
+		reqs0, stmts0, _ = db.RoundTrips()
+		readKey()
+		reqs1, stmts1, _ := db.RoundTrips()
+		if reqs1-reqs0 != 1 || stmts1-stmts0 != 1 {
+			t.Errorf("one point read cost %d requests and %d statements, want 1 and 1", reqs1-reqs0, stmts1-stmts0)
+		}
+	})
+}

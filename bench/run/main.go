@@ -579,11 +579,13 @@ func readAll(c *http.Client, req *http.Request) ([]byte, int, error) {
 	return body, resp.StatusCode, err
 }
 
-var commitsRe = regexp.MustCompile(`(?m)^vultron_store_commits_total ([0-9]+)$`)
-
 // commits reads the node's count of durable store transactions from
 // /metrics.
-func (n *node) commits() (float64, error) {
+func (n *node) commits() (float64, error) { return n.counter("vultron_store_commits_total") }
+
+// counter reads the value of one unlabelled counter from the node's
+// /metrics.
+func (n *node) counter(name string) (float64, error) {
 	req, _ := http.NewRequest(http.MethodGet, n.url+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+n.token)
 	resp, err := http.DefaultClient.Do(req)
@@ -591,13 +593,13 @@ func (n *node) commits() (float64, error) {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
 		return 0, err
 	}
-	m := commitsRe.FindSubmatch(b)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` ([0-9.e+]+)$`).FindSubmatch(b)
 	if m == nil {
-		return 0, fmt.Errorf("metrics of %s: no vultron_store_commits_total", n.url)
+		return 0, fmt.Errorf("metrics of %s: no %s", n.url, name)
 	}
 	return strconv.ParseFloat(string(m[1]), 64)
 }

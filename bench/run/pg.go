@@ -69,6 +69,19 @@ func (s *sharedNode) stop() {
 	}
 }
 
+// roundTrips is the sum of the processes' vultron_store_round_trips_total.
+func (s *sharedNode) roundTrips() (float64, error) {
+	var sum float64
+	for _, n := range s.procs {
+		v, err := n.counter("vultron_store_round_trips_total")
+		if err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	return sum, nil
+}
+
 // via is the load generator's -via: every process's address.
 func (s *sharedNode) via() []string {
 	var a []string
@@ -95,7 +108,7 @@ func postgresPart(tmp, bin string, runs int, quick bool) error {
 		count = 300
 	}
 	type key struct{ procs, senders int }
-	rate, acked := map[key][]float64{}, map[key][]float64{}
+	rate, acked, trips := map[key][]float64{}, map[key][]float64{}, map[key][]float64{}
 	cmds := map[key]string{}
 	for r := range runs {
 		for _, procs := range []int{1, 2} {
@@ -109,12 +122,23 @@ func postgresPart(tmp, bin string, runs int, quick bool) error {
 				return err
 			}
 			for _, s := range pgSenders() {
+				before, err := sn.roundTrips()
+				if err != nil {
+					sn.stop()
+					return err
+				}
 				lr, command, err := loadgen(bin, sn.procs[0].url+"/actors/vendor/inbox", s, count, true, "report", sn.via()...)
 				if err != nil {
 					sn.stop()
 					return err
 				}
+				after, err := sn.roundTrips()
+				if err != nil {
+					sn.stop()
+					return err
+				}
 				k := key{procs, s}
+				trips[k] = append(trips[k], (after-before)/float64(lr.Accepted))
 				rate[k] = append(rate[k], lr.PerSecond)
 				acked[k] = append(acked[k], float64(lr.Accepted)/(lr.Seconds+lr.DrainSeconds))
 				cmds[k] = fmt.Sprintf("%d × vultron serve --store postgres://…/%s --data D_i --public-url http://127.0.0.1:P1 (PostgreSQL 15, fsync on); ", procs, name) +
@@ -132,6 +156,8 @@ func postgresPart(tmp, bin string, runs int, quick bool) error {
 			record("pg-inbox", fmt.Sprintf("pg inbox accepted/s, %d senders, %d processes", s, procs), float64(s), "activities/s", rate[k], cmds[k])
 			record("pg-inbox", fmt.Sprintf("pg inbox accepted and acknowledged/s, %d senders, %d processes", s, procs), float64(s), "activities/s", acked[k],
 				cmds[k]+"; accepted / (timed phase + drain until every RK reached its sender)")
+			record("pg-inbox", fmt.Sprintf("pg round trips per accepted Offer, %d senders, %d processes", s, procs), float64(s), "requests", trips[k],
+				cmds[k]+"; vultron_store_round_trips_total of every process's /metrics before and after, over accepted: everything the node asked the database during the run (replies, deliveries and timers included)")
 		}
 		ratio(fmt.Sprintf("pg two processes/one, %d senders", s), fmt.Sprintf("pg inbox accepted/s, %d senders, 2 processes", s),
 			fmt.Sprintf("pg inbox accepted/s, %d senders, 1 processes", s))
@@ -239,7 +265,7 @@ func prepareStore(dir, storeURL string, fill func(*store.DB) error) error {
 // write itself and a replica's record of one more entry.
 func pgBigCase(srv *pgtest.Server, tmp, bin string, runs, entries int) error {
 	ctx := context.Background()
-	var writes, views50, views95, pages50, pages95, recs []float64
+	var writes, views50, views95, pages50, pages95, recs, viewTrips, pageTrips []float64
 	var cmd string
 	for r := range runs {
 		name := fmt.Sprintf("big_%d", r)
@@ -279,12 +305,13 @@ func pgBigCase(srv *pgtest.Server, tmp, bin string, runs, entries int) error {
 		if err != nil {
 			return err
 		}
-		v50, v95, p50, p95, err := viewCase(n, bc.CaseID)
+		cv, err := viewCase(n, bc.CaseID)
 		n.stop()
 		if err != nil {
 			return err
 		}
-		views50, views95, pages50, pages95 = append(views50, v50), append(views95, v95), append(pages50, p50), append(pages95, p95)
+		views50, views95, pages50, pages95 = append(views50, cv.v50), append(views95, cv.v95), append(pages50, cv.p50), append(pages95, cv.p95)
+		viewTrips, pageTrips = append(viewTrips, cv.viewTrips), append(pageTrips, cv.pageTrips)
 		if err := srv.DropDatabase(ctx, name); err != nil {
 			return err
 		}
@@ -297,46 +324,107 @@ func pgBigCase(srv *pgtest.Server, tmp, bin string, runs, entries int) error {
 	record("pg-bigcase", fmt.Sprintf("pg big case %d entries: GET p95 ms", entries), e, "ms", views95, cmd)
 	record("pg-bigcase", fmt.Sprintf("pg big case %d entries: page p50 ms", entries), e, "ms", pages50, cmd)
 	record("pg-bigcase", fmt.Sprintf("pg big case %d entries: page p95 ms", entries), e, "ms", pages95, cmd)
+	tripsCmd := cmd + "; vultron_store_round_trips_total of /metrics before and after the 40 requests, over 40 (the node's background work and one scrape included)"
+	record("pg-bigcase", fmt.Sprintf("pg big case %d entries: round trips per GET", entries), e, "requests", viewTrips, tripsCmd)
+	record("pg-bigcase", fmt.Sprintf("pg big case %d entries: round trips per page", entries), e, "requests", pageTrips, tripsCmd)
 	fmt.Println()
 	return nil
 }
 
+// caseViews is what viewCase measured: p50 and p95 of the case's view (API)
+// and of its dashboard page, in ms, and, on PostgreSQL, the round trips
+// each request cost the node on average (0 on bbolt).
+type caseViews struct {
+	v50, v95, p50, p95   float64
+	viewTrips, pageTrips float64
+}
+
 // viewCase requests the case's view (API) and the dashboard's case page 40
-// times each and returns their p50 and p95 in ms.
-func viewCase(n *node, caseID string) (v50, v95, p50, p95 float64, err error) {
+// times each.
+func viewCase(n *node, caseID string) (caseViews, error) {
+	var cv caseViews
+	// trips runs get 40 times and returns the round trips per request,
+	// when the node has a database to ask.
+	trips := func(get func() error) (float64, error) {
+		before, tripsErr := n.counter("vultron_store_round_trips_total")
+		for range 40 {
+			if err := get(); err != nil {
+				return 0, err
+			}
+		}
+		if tripsErr != nil {
+			return 0, nil // bbolt: no round trips to count
+		}
+		after, err := n.counter("vultron_store_round_trips_total")
+		if err != nil {
+			return 0, err
+		}
+		return (after - before) / 40, nil
+	}
 	path := "/api/cases/" + url.PathEscape(caseID)
 	var lat []float64
-	for range 40 {
+	var err error
+	cv.viewTrips, err = trips(func() error {
 		t0 := time.Now()
 		st, _, err := n.get(path)
 		if err != nil || st != http.StatusOK {
-			return 0, 0, 0, 0, fmt.Errorf("GET %s: %d %v", path, st, err)
+			return fmt.Errorf("GET %s: %d %v", path, st, err)
 		}
 		lat = append(lat, float64(time.Since(t0).Microseconds())/1000)
+		return nil
+	})
+	if err != nil {
+		return cv, err
 	}
 	web, err := n.dashboard()
 	if err != nil {
-		return 0, 0, 0, 0, err
+		return cv, err
 	}
 	page := "/ui/cases/" + url.PathEscape(caseID)
 	var ulat []float64
-	for range 40 {
+	cv.pageTrips, err = trips(func() error {
 		t0 := time.Now()
 		resp, err := web.Get(n.url + page)
 		if err != nil {
-			return 0, 0, 0, 0, fmt.Errorf("GET %s: %w", page, err)
+			return fmt.Errorf("GET %s: %w", page, err)
 		}
 		_, err = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if err != nil || resp.StatusCode != http.StatusOK {
-			return 0, 0, 0, 0, fmt.Errorf("GET %s: %d %v", page, resp.StatusCode, err)
+			return fmt.Errorf("GET %s: %d %v", page, resp.StatusCode, err)
 		}
 		ulat = append(ulat, float64(time.Since(t0).Microseconds())/1000)
+		return nil
+	})
+	if err != nil {
+		return cv, err
 	}
 	slices.Sort(lat)
 	slices.Sort(ulat)
 	q := func(v []float64, p float64) float64 { return v[int(p*float64(len(v)-1))] }
-	return q(lat, 0.5), q(lat, 0.95), q(ulat, 0.5), q(ulat, 0.95), nil
+	cv.v50, cv.v95, cv.p50, cv.p95 = q(lat, 0.5), q(lat, 0.95), q(ulat, 0.5), q(ulat, 0.95)
+	return cv, nil
+}
+
+// listCases requests the first page of the case list 21 times and returns
+// the first request's time (the first after the node's start, whose reads
+// fill no cache yet) and the p50 of the others, in ms.
+func listCases(n *node) (first, warm float64, err error) {
+	var lat []float64
+	for i := range 21 {
+		t0 := time.Now()
+		if st, _, err := n.get("/api/cases?limit=100"); err != nil || st != http.StatusOK {
+			return 0, 0, fmt.Errorf("GET /api/cases: %d %v", st, err)
+		}
+		ms := float64(time.Since(t0).Microseconds()) / 1000
+		if i == 0 {
+			first = ms
+			continue
+		}
+		lat = append(lat, ms)
+	}
+	slices.Sort(lat)
+	return first, lat[len(lat)/2], nil
 }
 
 // growthSizes are the store sizes, in cases, the growth part measures at.
@@ -403,19 +491,20 @@ func growthPart(tmp, bin string, runs int, quick bool) error {
 				}
 				caseID := "http://127.0.0.1:7001/cases/c000000"
 				if size > 0 {
-					v50, _, _, _, err := viewCase(n, caseID)
+					cv, err := viewCase(n, caseID)
 					if err != nil {
 						n.stop()
 						return err
 					}
-					addRun("growth-view", fmt.Sprintf("growth %s case view p50 ms, %d cases", engine, size), s, "ms", v50, seed+"; 40 × GET /api/cases/{id}")
+					addRun("growth-view", fmt.Sprintf("growth %s case view p50 ms, %d cases", engine, size), s, "ms", cv.v50, seed+"; 40 × GET /api/cases/{id}")
 				}
-				t1 := time.Now()
-				if st, _, err := n.get("/api/cases?limit=100"); err != nil || st != http.StatusOK {
+				first, warm, err := listCases(n)
+				if err != nil {
 					n.stop()
-					return fmt.Errorf("GET /api/cases: %d %v", st, err)
+					return err
 				}
-				addRun("growth-view", fmt.Sprintf("growth %s case list ms, %d cases", engine, size), s, "ms", float64(time.Since(t1).Microseconds())/1000, seed+"; GET /api/cases?limit=100 (first page)")
+				addRun("growth-view", fmt.Sprintf("growth %s case list ms, %d cases", engine, size), s, "ms", first, seed+"; GET /api/cases?limit=100 (first page), the first request after the start")
+				addRun("growth-view", fmt.Sprintf("growth %s case list warm p50 ms, %d cases", engine, size), s, "ms", warm, seed+"; GET /api/cases?limit=100 (first page), p50 of the 20 requests after the first")
 				n.stop()
 			}
 			keys, err := store.LoadDataKeys(dir, "", "", false)
