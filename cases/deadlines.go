@@ -497,37 +497,66 @@ func ClockCounts(tx *store.ReadTx) (map[string]ClockCount, error) {
 	return out, err
 }
 
-// SetClockFlags records that the approach (near) or the passing of a
-// running clock was announced, and counts the clocks announced as passed. A clock that stopped or restarted since it
-// was read is left alone, and false is returned.
-func SetClockFlags(tx *store.Tx, key []byte, near, passed bool) (bool, error) {
+// ClockFlags is what the node announced of one running clock: its
+// approach (Near) or its passing (Passed). Key is the clock's index key
+// (Clock.Key).
+type ClockFlags struct {
+	Key          []byte
+	Near, Passed bool
+}
+
+// SetClockFlags records, for each of flags, that the approach or the
+// passing of a running clock was announced, and counts the clocks
+// announced as passed. A clock that stopped or restarted since it was read
+// is left alone: applied says, for each of flags, whether it was recorded.
+// The clocks are read ahead together (store.CaseBucket.ReadAhead), so a
+// sweep that announces thousands of deadlines at once asks PostgreSQL
+// once for them, not once per clock, while it holds the writer lock.
+func SetClockFlags(tx *store.Tx, flags []ClockFlags) (applied []bool, err error) {
+	applied = make([]bool, len(flags))
+	if len(flags) == 0 {
+		return applied, nil
+	}
 	root, err := tx.Case(clockBucket)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	index, err := root.Bucket("index")
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	v := index.Get(key)
-	if v == nil {
-		return false, nil
+	keys := make([][]byte, len(flags))
+	for i, f := range flags {
+		keys[i] = f.Key
 	}
-	var cl Clock
-	if err := json.Unmarshal(v, &cl); err != nil {
-		return false, fmt.Errorf("deadline clock %q: decode: %w", key, err)
-	}
-	if passed && !cl.Passed {
-		counts, err := root.Bucket("count")
-		if err != nil {
-			return false, err
+	index.ReadAhead(keys)
+	var counts *store.CaseBucket
+	for i, f := range flags {
+		v := index.Get(f.Key)
+		if v == nil {
+			continue
 		}
-		if err := addClockCount(counts, "passed "+cl.Kind, 1); err != nil {
-			return false, err
+		var cl Clock
+		if err := json.Unmarshal(v, &cl); err != nil {
+			return nil, fmt.Errorf("deadline clock %q: decode: %w", f.Key, err)
 		}
+		if f.Passed && !cl.Passed {
+			if counts == nil {
+				if counts, err = root.Bucket("count"); err != nil {
+					return nil, err
+				}
+			}
+			if err := addClockCount(counts, "passed "+cl.Kind, 1); err != nil {
+				return nil, err
+			}
+		}
+		cl.Near, cl.Passed = cl.Near || f.Near, cl.Passed || f.Passed
+		if err := putClock(index, cl); err != nil {
+			return nil, err
+		}
+		applied[i] = true
 	}
-	cl.Near, cl.Passed = cl.Near || near, cl.Passed || passed
-	return true, putClock(index, cl)
+	return applied, nil
 }
 
 // clockOpen returns, for writing, the deadline index's root and its open/

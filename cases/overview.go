@@ -296,6 +296,11 @@ func Timeline(tx *store.ReadTx, caseID string, length int64, n int) ([]TimelineE
 	if err != nil {
 		return nil, err
 	}
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.LogObjectID
+	}
+	tx.ReadAheadActivities(ids) // for SentBy: one request, not one per entry
 	out := make([]TimelineEntry, 0, len(entries))
 	for i := len(entries) - 1; i >= 0; i-- {
 		t := describeEntry(entries[i])
@@ -309,7 +314,8 @@ func Timeline(tx *store.ReadTx, caseID string, length int64, n int) ([]TimelineE
 
 // SentBy returns the person on whose request one of this node's actors
 // sent activity id, or "" when a peer sent it, the node sent it on its
-// own, or this node holds no record of it. It is one read by key.
+// own, or this node holds no record of it. It is one read by key
+// (store.ReadTx.ReadAheadActivities reads many at once).
 func SentBy(tx *store.ReadTx, id string) (string, error) {
 	if id == "" {
 		return "", nil

@@ -155,12 +155,16 @@ func (w *Watcher) Check(ctx context.Context) ([]Notice, error) {
 	var done []Notice
 	err = w.cfg.DB.Update(ctx, func(tx *store.Tx) error {
 		done = done[:0]
-		for _, n := range notices {
-			ok, err := cases.SetClockFlags(tx, n.Key, n.Event == EventNear, n.Event == EventPassed)
-			if err != nil {
-				return err
-			}
-			if !ok {
+		flags := make([]cases.ClockFlags, len(notices))
+		for i, n := range notices {
+			flags[i] = cases.ClockFlags{Key: n.Key, Near: n.Event == EventNear, Passed: n.Event == EventPassed}
+		}
+		applied, err := cases.SetClockFlags(tx, flags)
+		if err != nil {
+			return err
+		}
+		for i, n := range notices {
+			if !applied[i] {
 				continue // the clock stopped or restarted meanwhile
 			}
 			state, err := json.Marshal(NoticeState{Kind: n.Kind, Start: n.Start, Due: n.Due, Limit: n.Limit.String(), Report: n.Report,

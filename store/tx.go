@@ -134,6 +134,21 @@ func (r *ReadTx) Activity(id string) (StoredActivity, error) {
 	return a, nil
 }
 
+// ReadAheadActivities reads, where each read is a round trip to a server
+// (PostgreSQL), the stored activities ids in one request, so that Activity
+// of any of them answers from the transaction; elsewhere it does nothing.
+// A page that shows something of each of many activities (the timeline's
+// senders) calls it with their ids.
+func (r *ReadTx) ReadAheadActivities(ids []string) {
+	keys := make([][]byte, 0, len(ids))
+	for _, id := range ids {
+		if id != "" {
+			keys = append(keys, []byte(id))
+		}
+	}
+	prefetch(r.bucket(bucketActivities).engineBucket, keys)
+}
+
 // Case returns the bucket of the case with the given id, or ErrNotFound if no
 // write has created it.
 func (r *ReadTx) Case(id string) (*CaseBucket, error) {
@@ -268,6 +283,12 @@ func (c *CaseBucket) Bucket(name string) (*CaseBucket, error) {
 	}
 	return &CaseBucket{b: b, name: full, r: c.r, root: c.root}, nil
 }
+
+// ReadAhead reads keys, where each read is a round trip to a server
+// (PostgreSQL), in one request, so that a Get of any of them answers from
+// the transaction; elsewhere it does nothing. Code that reads many keys it
+// knows beforehand (a batch of deadline clocks) calls it first.
+func (c *CaseBucket) ReadAhead(keys [][]byte) { prefetch(c.b, keys) }
 
 // Get returns a copy of the value stored under key, or nil if there is none
 // (or key names a sub-bucket). A value that does not open with the node's

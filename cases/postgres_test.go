@@ -1,0 +1,193 @@
+package cases
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/openvultron/vultron/internal/pgtest"
+	"github.com/openvultron/vultron/ledger"
+	"github.com/openvultron/vultron/store"
+)
+
+// On PostgreSQL every read the package makes is a round trip to the
+// server. The tests here run on the throw-away server of the test binary
+// (internal/pgtest) and count the requests a read or a write sends, with
+// store.DB.RoundTrips, so that what a page or a sweep costs the database
+// does not grow with what it shows or handles.
+
+func TestMain(m *testing.M) {
+	os.Exit(pgtest.Main(m))
+}
+
+// openPostgresStore opens a store in a new database of the test binary's
+// PostgreSQL server.
+func openPostgresStore(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.OpenURL(context.Background(), pgtest.Database(t), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// requestsOf returns the requests db sends to its server while fn runs.
+func requestsOf(t *testing.T, db *store.DB, fn func()) uint64 {
+	t.Helper()
+	before, _, ok := db.RoundTrips()
+	if !ok {
+		t.Fatal("the store has no server to count requests to")
+	}
+	fn()
+	after, _, _ := db.RoundTrips()
+	return after - before
+}
+
+// TestTimelineReadsItsSendersInOneRequest: the case page's timeline says
+// who asked for each entry the node sent, which is a read of each entry's
+// activity. Those reads are one request however long the timeline, and
+// each entry still names its sender.
+func TestTimelineReadsItsSendersInOneRequest(t *testing.T) {
+	db := openPostgresStore(t)
+	ctx := context.Background()
+	const caseID = "https://v.example/cases/timeline"
+	const entries = 40
+	update(t, db, func(tx *store.Tx) error { return tx.PutLocalActor(store.LocalActor{Name: "vendor"}) })
+	for i := range entries {
+		id := fmt.Sprintf("https://v.example/activities/%d", i)
+		update(t, db, func(tx *store.Tx) error {
+			if i%2 == 0 {
+				// The node sent it on alice's request; the others are
+				// peers', of which the node keeps no record here.
+				if err := tx.EnqueueOutbound(store.Outbound{ID: id, Actor: "vendor", Body: []byte(`{}`), SentBy: "alice"}); err != nil {
+					return err
+				}
+			}
+			return appendEntry(tx, ledger.Entry{CaseID: caseID, LogIndex: int64(i), Disposition: "recorded", LogObjectID: id,
+				EventType: "add_note_to_case", PayloadSnapshot: []byte(`{}`), PrevLogHash: fmt.Sprintf("%064x", i+1000), EntryHash: fmt.Sprintf("%064x", i),
+				ReceivedAt: ledger.FormatTime(time.Unix(1700000000+int64(i), 0))})
+		})
+	}
+	timeline := func(n int) []TimelineEntry {
+		t.Helper()
+		var out []TimelineEntry
+		if err := db.View(ctx, func(tx *store.ReadTx) error {
+			var err error
+			out, err = Timeline(tx, caseID, entries, n)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	timeline(1) // the first read also finds the buckets
+	var long []TimelineEntry
+	short := requestsOf(t, db, func() { timeline(2) })
+	full := requestsOf(t, db, func() { long = timeline(entries) })
+	if len(long) != entries {
+		t.Fatalf("timeline of %d entries has %d", entries, len(long))
+	}
+	for _, e := range long {
+		want := ""
+		if e.Index%2 == 0 {
+			want = "alice"
+		}
+		if e.By != want {
+			t.Errorf("entry %d: By = %q, want %q", e.Index, e.By, want)
+		}
+	}
+	// The ledger's own pages may take a request more for 40 entries than
+	// for 2; the senders may not take one per entry.
+	if full > short+2 {
+		t.Errorf("a timeline of %d entries took %d requests, of 2 entries %d: the senders are read one by one", entries, full, short)
+	}
+}
+
+// TestSetClockFlagsReadsTheClocksAtOnce: a sweep of the deadline watcher
+// may announce thousands of deadlines in one write, which holds the
+// PostgreSQL writer lock throughout; its reads of the clocks are one
+// request however many there are. Each announced clock is flagged, the
+// passed ones are counted once, and a clock gone from the index is left
+// alone.
+func TestSetClockFlagsReadsTheClocksAtOnce(t *testing.T) {
+	db := openPostgresStore(t)
+	ctx := context.Background()
+	start := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	clocks := make([]Clock, 65)
+	update(t, db, func(tx *store.Tx) error {
+		root, err := tx.Case(clockBucket)
+		if err != nil {
+			return err
+		}
+		index, err := root.Bucket("index")
+		if err != nil {
+			return err
+		}
+		for i := range clocks {
+			clocks[i] = Clock{Kind: ClockValidate, Start: start.Add(time.Duration(i) * time.Minute),
+				Subject: fmt.Sprintf("https://v.example/cases/%d", i), Participant: "https://f.example/actors/finder"}
+			clocks[i].Key = indexKey(clocks[i])
+			if err := putClock(index, clocks[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	flag := func(cls []Clock, passed bool) (applied []bool, requests uint64) {
+		t.Helper()
+		flags := make([]ClockFlags, len(cls))
+		for i, cl := range cls {
+			flags[i] = ClockFlags{Key: cl.Key, Near: !passed, Passed: passed}
+		}
+		requests = requestsOf(t, db, func() {
+			update(t, db, func(tx *store.Tx) error {
+				var err error
+				applied, err = SetClockFlags(tx, flags)
+				return err
+			})
+		})
+		return applied, requests
+	}
+	flag(clocks[:1], false) // the first write also finds the buckets
+	_, few := flag(clocks[1:5], true)
+	gone := Clock{Kind: ClockValidate, Start: start, Subject: "https://v.example/cases/gone"}
+	gone.Key = indexKey(gone)
+	applied, many := flag(append(slices.Clone(clocks[5:]), clocks[1], gone), true)
+	if many > few+1 {
+		t.Errorf("flagging %d clocks took %d requests, 4 clocks %d: the clocks are read one by one", len(clocks)-3, many, few)
+	}
+	for i, ok := range applied {
+		if want := i < len(applied)-1; ok != want {
+			t.Errorf("applied[%d] = %v, want %v (the last clock is not in the index)", i, ok, want)
+		}
+	}
+	if err := db.View(ctx, func(tx *store.ReadTx) error {
+		seen := 0
+		err := Clocks(tx, ClockValidate, nil, func(cl Clock) bool {
+			first := string(cl.Key) == string(clocks[0].Key)
+			if cl.Near != first || cl.Passed == first {
+				t.Errorf("clock %s: near %v, passed %v; want the first near, every other passed", cl.Subject, cl.Near, cl.Passed)
+			}
+			seen++
+			return true
+		})
+		if seen != len(clocks) {
+			t.Errorf("saw %d clocks, want %d", seen, len(clocks))
+		}
+		counts, cerr := ClockCounts(tx)
+		if cerr != nil {
+			return cerr
+		}
+		// clocks[1] was announced as passed twice, and counted once.
+		if got := counts[ClockValidate].Passed; got != int64(len(clocks)-1) {
+			t.Errorf("passed validate clocks counted %d, want %d", got, len(clocks)-1)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
