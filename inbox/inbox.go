@@ -236,6 +236,7 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 		ReceivedAt: now,
 		Local:      p.cfg.IsLocal != nil && p.cfg.IsLocal(signer.Owner),
 		Remote:     p.cfg.ClientIP(r),
+		ReadAhead:  cases.InboundReads(act),
 	}, func(tx *store.Tx) error {
 		replies = 0 // the store may run this function more than once
 		if plain != "" {

@@ -184,8 +184,14 @@ const vendorNodeURL = "https://vendor.example"
 
 func newVendorNode(t *testing.T) *vendorNode {
 	t.Helper()
+	return newVendorNodeAt(t, "bolt:"+filepath.Join(t.TempDir(), "vultron.db"))
+}
+
+// newVendorNodeAt is newVendorNode on the store at storeURL.
+func newVendorNodeAt(t *testing.T, storeURL string) *vendorNode {
+	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(filepath.Join(t.TempDir(), "vultron.db"), store.Options{NoSync: true})
+	db, err := store.OpenURL(ctx, storeURL, store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -386,6 +386,14 @@ func TestPostgresClaimPlanReadsOnlyWhatItClaims(t *testing.T) {
 // the batch took.
 func acceptBatch(t *testing.T, db *DB, prefix string, n int) uint64 {
 	t.Helper()
+	return acceptBatchWith(t, db, prefix, n, nil)
+}
+
+// acceptBatchWith is acceptBatch where, when with is set, accept i is
+// given what with returns: its apply function and what it names to read
+// ahead.
+func acceptBatchWith(t *testing.T, db *DB, prefix string, n int, with func(i int) (func(*Tx) error, []ReadRef)) uint64 {
+	t.Helper()
 	ctx := context.Background()
 	release, held := make(chan struct{}), make(chan struct{})
 	blocker := make(chan error, 1)
@@ -403,7 +411,12 @@ func acceptBatch(t *testing.T, db *DB, prefix string, n int) uint64 {
 	errs := make(chan error, n)
 	for i := range n {
 		go func() {
-			_, err := db.AcceptInbound(ctx, inbound(fmt.Sprintf("%s/%d", prefix, i), "coord", "n"), nil)
+			in := inbound(fmt.Sprintf("%s/%d", prefix, i), "coord", "n")
+			var apply func(*Tx) error
+			if with != nil {
+				apply, in.ReadAhead = with(i)
+			}
+			_, err := db.AcceptInbound(ctx, in, apply)
 			errs <- err
 		}()
 	}
@@ -445,6 +458,84 @@ func TestPostgresAcceptsOfABatchReadAhead(t *testing.T) {
 	}
 	if res, err := db.AcceptInbound(context.Background(), inbound("https://peer.example/a/twenty/7", "coord", "n"), nil); err != nil || !res.Duplicate {
 		t.Errorf("accepting one of the batch again = %+v, %v; want a duplicate", res, err)
+	}
+}
+
+// TestPostgresAcceptsReadAheadWhatTheyName: each accept of a batch reads,
+// as a received report does, a case namespace that does not exist yet
+// (and then creates it) and a key of a shared index. Named in ReadAhead,
+// those reads are made for the whole batch in two requests; not named,
+// they cost two requests each, while the writer lock is held.
+func TestPostgresAcceptsReadAheadWhatTheyName(t *testing.T) {
+	db := openPostgresTest(t, Options{DataKey: testKey(3)})
+	mustPutActor(t, db, "coord")
+	with := func(prefix string, named bool) func(i int) (func(*Tx) error, []ReadRef) {
+		return func(i int) (func(*Tx) error, []ReadRef) {
+			name := fmt.Sprintf("report %s/%d", prefix, i)
+			key := []byte(fmt.Sprintf("%s-%d", prefix, i))
+			apply := func(tx *Tx) error {
+				if _, err := tx.ReadTx.Case(name); !errors.Is(err, ErrNotFound) {
+					return fmt.Errorf("namespace %s before it was made: %v, want ErrNotFound", name, err)
+				}
+				b, err := tx.Case(name)
+				if err != nil {
+					return err
+				}
+				if err := b.Put([]byte("coord"), []byte("record")); err != nil {
+					return err
+				}
+				idx, err := tx.Case("short ids")
+				if err != nil {
+					return err
+				}
+				if idx.Get(key) != nil {
+					return fmt.Errorf("short id %s taken", key)
+				}
+				return idx.Put(key, []byte(name))
+			}
+			if !named {
+				return apply, nil
+			}
+			return apply, []ReadRef{ReadCase(name), ReadCaseKey("short ids", key)}
+		}
+	}
+	acceptBatchWith(t, db, "https://peer.example/a/warm", 1, with("warm", true)) // makes the index
+	one := acceptBatchWith(t, db, "https://peer.example/a/one", 1, with("one", true))
+	unnamed := acceptBatchWith(t, db, "https://peer.example/a/unnamed", 20, with("unnamed", false))
+	named := acceptBatchWith(t, db, "https://peer.example/a/named", 20, with("named", true))
+	t.Logf("round trips: a batch of one %d, of twenty with their reads named %d, not named %d", one, named, unnamed)
+	// Each new namespace is still created in a request of its own, which
+	// returns its id.
+	if named > one+19+3 {
+		t.Errorf("a batch of one accept took %d round trips, of twenty that name their reads %d; want at most one more per accept, and 3", one, named)
+	}
+	if unnamed < named+30 {
+		t.Errorf("twenty accepts that do not name their reads took %d round trips, that do %d: the test no longer measures the reads", unnamed, named)
+	}
+	err := db.View(context.Background(), func(tx *ReadTx) error {
+		for _, prefix := range []string{"named", "unnamed"} {
+			for _, i := range []int{0, 19} {
+				name := fmt.Sprintf("report %s/%d", prefix, i)
+				b, err := tx.Case(name)
+				if err != nil {
+					return err
+				}
+				if v := b.Get([]byte("coord")); string(v) != "record" {
+					t.Errorf("%s holds %q, want the record", name, v)
+				}
+			}
+		}
+		idx, err := tx.Case("short ids")
+		if err != nil {
+			return err
+		}
+		if v := idx.Get([]byte("named-7")); string(v) != "report named/7" {
+			t.Errorf("short id named-7 = %q", v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -42,7 +42,7 @@ type request struct {
 	// reads are keys fn will read, which the committer reads for the
 	// whole batch in one request before running it (batchTx), where that
 	// saves round trips.
-	reads []keyRef
+	reads []ReadRef
 	state atomic.Int32
 	done  chan error // buffered; receives exactly one result
 	// deferred requests wait for another request's commit (see
@@ -89,7 +89,7 @@ func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 
 // update is Update with the keys of top-level buckets that fn will read,
 // for the committer to read ahead for its whole batch.
-func (db *DB) update(ctx context.Context, reads []keyRef, fn func(*Tx) error) error {
+func (db *DB) update(ctx context.Context, reads []ReadRef, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -264,7 +264,7 @@ func readAhead(t kvTx, batch []*request) {
 	if !ok || len(batch) < 2 {
 		return // a lone request reads its keys as it goes, as fast
 	}
-	var refs []keyRef
+	var refs []ReadRef
 	for _, r := range batch {
 		refs = append(refs, r.reads...)
 	}

@@ -128,8 +128,31 @@ type batchBucket interface {
 	seekEach(froms [][]byte) [][]byte
 }
 
-// keyRef names a key of a top-level bucket.
-type keyRef struct{ bucket, key []byte }
+// ReadRef names a key that a write will read, so that the group committer
+// can read it ahead for a whole batch (see batchTx): a key of a top-level
+// bucket, a case namespace (a sub-bucket of the cases bucket), or a key in
+// one. Outside the package it is made by ReadActivity, ReadCase and
+// ReadCaseKey.
+type ReadRef struct {
+	bucket []byte
+	// sub, when set, is a sub-bucket of bucket: the ref names the
+	// sub-bucket itself when key is nil, and key in it otherwise.
+	sub []byte
+	key []byte
+}
+
+// ReadActivity names the stored activity id (Tx.Activity reads it; an
+// activity being stored reads whether its id is taken).
+func ReadActivity(id string) ReadRef { return ReadRef{bucket: bucketActivities, key: []byte(id)} }
+
+// ReadCase names the case namespace name (Tx.Case opens it), which a
+// write may find absent and create.
+func ReadCase(name string) ReadRef { return ReadRef{bucket: bucketCases, sub: []byte(name)} }
+
+// ReadCaseKey names key in the case namespace name (CaseBucket.Get).
+func ReadCaseKey(name string, key []byte) ReadRef {
+	return ReadRef{bucket: bucketCases, sub: []byte(name), key: key}
+}
 
 // batchTx is a transaction of an engine on which every read is a round trip
 // to a server (PostgreSQL): the group committer reads ahead, in one request,
@@ -137,7 +160,7 @@ type keyRef struct{ bucket, key []byte }
 type batchTx interface {
 	// prefetchKeys reads the values of refs, in one request, into the
 	// transaction, so that a Get of any of them costs nothing.
-	prefetchKeys(refs []keyRef)
+	prefetchKeys(refs []ReadRef)
 	// prefetchSubBuckets finds the sub-buckets names of the top-level
 	// bucket parent, and reads keys of each, in two requests, so that
 	// opening any of them and a Get of those keys cost nothing.

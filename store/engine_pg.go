@@ -1427,13 +1427,32 @@ func (t *pgTx) prefetchSubBuckets(parent []byte, names, keys [][]byte) {
 	if p == nil || t.failed != nil {
 		return
 	}
+	t.findSubBuckets(p, names)
+	var (
+		ids []int64
+		kk  [][]byte
+	)
+	for _, n := range names {
+		if b := t.buckets[cacheKey(p.id, n)]; b != nil {
+			for _, k := range keys {
+				ids, kk = append(ids, b.id), append(kk, k)
+			}
+		}
+	}
+	t.readPairs(ids, kk)
+}
+
+// findSubBuckets looks up the sub-buckets names of p that neither the
+// transaction nor the process knows, in one statement per pgBatchKeys, so
+// that opening any of them, or finding it absent, asks nothing more.
+func (t *pgTx) findSubBuckets(p *pgBucket, names [][]byte) {
 	var want [][]byte
 	for _, n := range names {
 		if _, ok := p.known(n); !ok {
 			want = append(want, n)
 		}
 	}
-	for len(want) > 0 {
+	for len(want) > 0 && t.failed == nil {
 		chunk := want[:min(len(want), pgBatchKeys)]
 		want = want[len(chunk):]
 		rows, err := t.tx.Query(t.ctx, `SELECT name, id, seq FROM vultron_buckets WHERE parent = $1 AND name = ANY($2)`, p.id, chunk)
@@ -1466,32 +1485,40 @@ func (t *pgTx) prefetchSubBuckets(parent []byte, names, keys [][]byte) {
 			}
 		}
 	}
-	var (
-		ids []int64
-		kk  [][]byte
-	)
-	for _, n := range names {
-		if b := t.buckets[cacheKey(p.id, n)]; b != nil {
-			for _, k := range keys {
-				ids, kk = append(ids, b.id), append(kk, k)
-			}
-		}
-	}
-	t.readPairs(ids, kk)
 }
 
-// prefetchKeys implements batchTx: the keys of top-level buckets the
-// transaction has not read yet (readPairs).
-func (t *pgTx) prefetchKeys(refs []keyRef) {
+// prefetchKeys implements batchTx: the sub-buckets the refs name, in one
+// request per parent that neither the transaction nor the process knows
+// (findSubBuckets), then the keys the transaction has not read yet
+// (readPairs), in one.
+func (t *pgTx) prefetchKeys(refs []ReadRef) {
 	if t.failed != nil {
 		return
+	}
+	subs := map[string][][]byte{}
+	for _, r := range refs {
+		if r.sub != nil {
+			subs[string(r.bucket)] = append(subs[string(r.bucket)], r.sub)
+		}
+	}
+	for parent, names := range subs {
+		if p := t.root().lookup([]byte(parent)); p != nil {
+			t.findSubBuckets(p, names)
+		}
 	}
 	var (
 		ids  []int64
 		keys [][]byte
 	)
 	for _, r := range refs {
-		if b := t.root().lookup(r.bucket); b != nil {
+		b := t.root().lookup(r.bucket)
+		if b != nil && r.sub != nil {
+			if r.key == nil {
+				continue // the sub-bucket alone, found above
+			}
+			b = b.lookup(r.sub) // known now: asks nothing
+		}
+		if b != nil {
 			ids, keys = append(ids, b.id), append(keys, r.key)
 		}
 	}

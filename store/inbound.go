@@ -44,6 +44,13 @@ type Inbound struct {
 	// Remote is the client IP the request came from, for the audit log;
 	// may be empty.
 	Remote string
+	// ReadAhead names what apply will read first, as far as the activity
+	// shows it before any read (a received report's namespace, its short
+	// id's key). Where each read is a round trip (PostgreSQL), the group
+	// committer reads them for a whole batch in one request, instead of
+	// one request per read while it holds the writer lock. Naming a key
+	// apply does not read costs a little; naming none is always correct.
+	ReadAhead []ReadRef
 }
 
 // AcceptResult reports what AcceptInbound did.
@@ -193,7 +200,8 @@ func (db *DB) AcceptInbound(ctx context.Context, in Inbound, apply func(*Tx) err
 		return nil
 	}
 	// What accept reads first, read for the whole batch at once.
-	reads := []keyRef{{bucketActors, []byte(in.Recipient)}, {bucketDedup, idKey}, {bucketActivities, idKey}}
+	reads := append([]ReadRef{{bucket: bucketActors, key: []byte(in.Recipient)}, {bucket: bucketDedup, key: idKey},
+		{bucket: bucketActivities, key: idKey}}, in.ReadAhead...)
 	err = db.update(ctx, reads, func(tx *Tx) error {
 		if err := accept(tx); err != nil {
 			return err
