@@ -216,7 +216,11 @@ func (e *Engine) receiveReport(tx *store.Tx, to LocalActor, sender string, m Mes
 		rec.Peers[sender] = cvdstate.RMAccepted
 	}
 	rec.UpdatedAt = e.now().UTC()
-	if err := writeReport(tx, rec); err != nil {
+	write := writeReport
+	if !found {
+		write = writeNewReport
+	}
+	if err := write(tx, rec); err != nil {
 		return nil, err
 	}
 	if !found {

@@ -81,13 +81,14 @@ func parsePendingKey(k []byte) (reportID, actor string, err error) {
 
 // indexPending puts r's record into the index of reports awaiting a
 // decision or takes it out, and keeps the count; writeReport calls it.
-func indexPending(tx *store.Tx, r ReportRecord) error {
+// A record that was never stored (isNew) has no key in it to look for.
+func indexPending(tx *store.Tx, r ReportRecord, isNew bool) error {
 	idx, err := tx.Case(pendingIndex)
 	if err != nil {
 		return err
 	}
 	key := pendingKey(r)
-	was, is := idx.Get(key) != nil, AwaitsDecision(r)
+	was, is := !isNew && idx.Get(key) != nil, AwaitsDecision(r)
 	if was == is {
 		return nil
 	}
@@ -314,7 +315,7 @@ func buildPending(ctx context.Context, db *store.DB) (int, error) {
 						return err
 					}
 				}
-				if err := indexPending(tx, r); err != nil {
+				if err := indexPending(tx, r, false); err != nil {
 					return err
 				}
 				total++

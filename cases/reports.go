@@ -97,14 +97,25 @@ func readReport(tx *store.ReadTx, reportID, actorName string) (ReportRecord, boo
 	return r, true, nil
 }
 
-func writeReport(tx *store.Tx, r ReportRecord) error {
+// writeReport stores a local actor's record of a report and keeps the
+// indexes that follow records: short ids, reports awaiting a decision and
+// deadline clocks.
+func writeReport(tx *store.Tx, r ReportRecord) error { return writeRecord(tx, r, false) }
+
+// writeNewReport is writeReport for a record that readReport found absent
+// in this transaction: no key of it can be in the index of reports
+// awaiting a decision, so that index is not read for it (on PostgreSQL, a
+// request less per received report while the writer lock is held).
+func writeNewReport(tx *store.Tx, r ReportRecord) error { return writeRecord(tx, r, true) }
+
+func writeRecord(tx *store.Tx, r ReportRecord, isNew bool) error {
 	if _, err := putRecord(tx, r); err != nil {
 		return err
 	}
 	if _, err := indexShortID(tx, r.ReportID, KindReport); err != nil { // lookup.go
 		return err
 	}
-	if err := indexPending(tx, r); err != nil { // pending.go
+	if err := indexPending(tx, r, isNew); err != nil { // pending.go
 		return err
 	}
 	return indexReportClocks(tx, r) // deadlines.go

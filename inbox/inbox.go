@@ -216,6 +216,16 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 	sum := sha256.Sum256(body)
 	now := p.cfg.Now().UTC()
 	replies := 0
+	// Most accepted activities call for one reply (an acknowledgement): its
+	// id is made before the accept, so that the store can read whether it
+	// is taken ahead, with the batch's other reads.
+	firstReply := p.cfg.NewID()
+	replyID := func() string {
+		if replies == 0 {
+			return firstReply
+		}
+		return p.cfg.NewID()
+	}
 	res, err := p.cfg.Store.AcceptInbound(ctx, store.Inbound{
 		ID:        act.ID,
 		Recipient: local.Name,
@@ -236,7 +246,7 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 		ReceivedAt: now,
 		Local:      p.cfg.IsLocal != nil && p.cfg.IsLocal(signer.Owner),
 		Remote:     p.cfg.ClientIP(r),
-		ReadAhead:  cases.InboundReads(act),
+		ReadAhead:  append(cases.InboundReads(act), store.ReadActivity(firstReply)),
 	}, func(tx *store.Tx) error {
 		replies = 0 // the store may run this function more than once
 		if plain != "" {
@@ -246,7 +256,7 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 			}
 			for _, a := range answers {
 				a.Activity.Actor = vocab.RefTo(local.ID)
-				if err := p.queueReply(tx, local, cases.Reply{Activity: a.Activity, To: a.To}, now); err != nil {
+				if err := p.queueReply(tx, local, replyID(), cases.Reply{Activity: a.Activity, To: a.To}, now); err != nil {
 					return err
 				}
 				replies++
@@ -259,7 +269,7 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 			return err
 		}
 		for _, reply := range out {
-			if err := p.queueReply(tx, local, reply, now); err != nil {
+			if err := p.queueReply(tx, local, replyID(), reply, now); err != nil {
 				return err
 			}
 			replies++
@@ -283,11 +293,11 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 	return Result{ID: act.ID, Semantic: vocab.Semantic(res.Semantic), Duplicate: res.Duplicate, Replies: replies}, nil
 }
 
-// queueReply gives a reply its id and publication time and queues it for
-// delivery in the accepting transaction.
-func (p *Pipeline) queueReply(tx *store.Tx, local actor.Local, reply cases.Reply, now time.Time) error {
+// queueReply gives a reply the id id and its publication time and queues
+// it for delivery in the accepting transaction.
+func (p *Pipeline) queueReply(tx *store.Tx, local actor.Local, id string, reply cases.Reply, now time.Time) error {
 	a := reply.Activity
-	a.ID = p.cfg.NewID()
+	a.ID = id
 	a.Published = now.Format(time.RFC3339)
 	body, err := vocab.Marshal(a)
 	if err != nil {
