@@ -255,7 +255,7 @@ func (c *Case) NotesPage(tx *store.ReadTx, from, limit int) ([]Note, error) {
 			return nil, fmt.Errorf("case %s: notes: %w", c.ID, err)
 		}
 		errEnough := errors.New("enough")
-		err = notes.Range(store.SeqKey(uint64(from)), func(_, v []byte) error {
+		err = notes.RangeN(store.SeqKey(uint64(from)), limit+1, func(_, v []byte) error {
 			if full() {
 				return errEnough
 			}
@@ -451,7 +451,7 @@ func Entries(tx *store.ReadTx, caseID string, from int64, limit int) ([]ledger.E
 	}
 	var out []ledger.Entry
 	errEnough := errors.New("enough")
-	err = entries.Range(store.SeqKey(uint64(max(from, 0))), func(_, v []byte) error {
+	err = entries.RangeN(store.SeqKey(uint64(max(from, 0))), limit+1, func(_, v []byte) error {
 		if limit > 0 && len(out) >= limit {
 			return errEnough
 		}

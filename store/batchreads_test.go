@@ -562,3 +562,71 @@ func TestPostgresRemoteKeyReadIsOneRoundTrip(t *testing.T) {
 		t.Errorf("RemoteKey of a key not cached = %v, want ErrNotFound", err)
 	}
 }
+
+// TestPostgresRangeNReadsAPageInOneRequest: a page of 50 keys walked with
+// Range reads windows of 4, 16 and 64 keys, three requests; RangeN, told
+// the page's size, reads it in one, and still walks on past it when its
+// caller does.
+func TestPostgresRangeNReadsAPageInOneRequest(t *testing.T) {
+	db := openPostgresTest(t, Options{DataKey: testKey(4)})
+	ctx := context.Background()
+	err := db.Update(ctx, func(tx *Tx) error {
+		b, err := tx.Case("https://node.example/cases/1")
+		if err != nil {
+			return err
+		}
+		for i := range 200 {
+			if _, err := b.Append([]byte(fmt.Sprintf("entry %d", i))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errPage := errors.New("page full")
+	walk := func(n, stop int) (got []string, requests uint64) {
+		t.Helper()
+		since := pgTrips(t, db)
+		err := db.View(ctx, func(tx *ReadTx) error {
+			b, err := tx.Case("https://node.example/cases/1")
+			if err != nil {
+				return err
+			}
+			since = pgTrips(t, db) // the walk alone
+			fn := func(_, v []byte) error {
+				if len(got) == stop {
+					return errPage
+				}
+				got = append(got, string(v))
+				return nil
+			}
+			if n == 0 {
+				err = b.Range(SeqKey(10), fn)
+			} else {
+				err = b.RangeN(SeqKey(10), n, fn)
+			}
+			requests = since()
+			if errors.Is(err, errPage) {
+				err = nil
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got, requests
+	}
+	ranged, rangeRequests := walk(0, 50)
+	page, pageRequests := walk(51, 50)
+	if !slices.Equal(page, ranged) || len(page) != 50 || page[0] != "entry 9" || page[49] != "entry 58" {
+		t.Fatalf("RangeN walked %d values %q…, Range %d; want the same 50 from entry 9", len(page), page[:min(len(page), 1)], len(ranged))
+	}
+	if pageRequests != 1 || rangeRequests < 3 {
+		t.Errorf("a page of 50 took %d requests with RangeN, %d with Range; want 1, and Range's growing windows", pageRequests, rangeRequests)
+	}
+	if past, _ := walk(5, 120); len(past) != 120 || past[119] != "entry 128" {
+		t.Errorf("RangeN(5) walked on to %d values, want 120 up to entry 128", len(past))
+	}
+}

@@ -111,6 +111,14 @@ type kvCursor interface {
 	Delete() error
 }
 
+// windowedCursor is a cursor that reads its keys in windows, each a round
+// trip to a server (PostgreSQL): expect says how many keys the caller will
+// walk, so that the first window reads them all. bbolt's cursor reads its
+// pages in memory and does not implement it.
+type windowedCursor interface {
+	expect(n int)
+}
+
 // batchBucket is a bucket of an engine on which every read is a round trip
 // to a server (PostgreSQL). Code that reads many keys in one transaction
 // (the delivery queue's writes for many deliveries) reads them through

@@ -1954,6 +1954,10 @@ type pgCursor struct {
 	from []byte
 }
 
+// expect implements windowedCursor: the next window reads n keys (within
+// pgFirstWindow and pgMaxWindow).
+func (c *pgCursor) expect(n int) { c.window = min(max(n, pgFirstWindow), pgMaxWindow) }
+
 // fetch reads a window: keys after (or at, when inclusive) from going up,
 // or before from going down; a nil from starts at the end.
 func (c *pgCursor) fetch(from []byte, up, inclusive bool) {

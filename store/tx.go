@@ -376,6 +376,15 @@ func (c *CaseBucket) Range(from []byte, fn func(key, value []byte) error) error 
 	return c.scan(from, nil, fn)
 }
 
+// RangeN is Range for a caller that stops after about n keys (a page of a
+// list): where the keys are read in windows, each a round trip to a
+// server (PostgreSQL), the first window holds n keys instead of a few that
+// grow, so that a page is one request. fn may still stop earlier or go on
+// later.
+func (c *CaseBucket) RangeN(from []byte, n int, fn func(key, value []byte) error) error {
+	return c.scanN(from, nil, n, fn)
+}
+
 // RangePrefix calls fn for each key that starts with prefix, in key order,
 // with the same rules as Range.
 func (c *CaseBucket) RangePrefix(prefix []byte, fn func(key, value []byte) error) error {
@@ -386,7 +395,15 @@ func (c *CaseBucket) RangePrefix(prefix []byte, fn func(key, value []byte) error
 // starts with prefix, in key order, skipping sub-buckets: what Range and
 // RangePrefix do.
 func (c *CaseBucket) scan(from, prefix []byte, fn func(key, value []byte) error) error {
+	return c.scanN(from, prefix, 0, fn)
+}
+
+// scanN is scan whose cursor expects n keys (n ≤ 0: no expectation).
+func (c *CaseBucket) scanN(from, prefix []byte, n int, fn func(key, value []byte) error) error {
 	cur := c.b.Cursor()
+	if wc, ok := cur.(windowedCursor); ok && n > 0 {
+		wc.expect(n)
+	}
 	var k, v []byte
 	if from == nil {
 		k, v = cur.First()
