@@ -177,8 +177,9 @@ func leaseSnapshot(t testing.TB, db *DB) map[uint64]time.Time {
 
 // TestDueDeliveriesMatchesQueueScan runs random sequences of enqueues,
 // polls, retries, completions (immediate and deferred), dead letters,
-// requeues, clock steps and restarts (after which a bbolt store has no
-// leases and a PostgreSQL one keeps them), and checks that every poll hands
+// requeues, clock steps and restarts (after which the store has no
+// leases: bbolt keeps them in memory, and a PostgreSQL process ends its
+// own as it stops), and checks that every poll hands
 // out exactly what referenceDue computes from the stored queue, in the
 // same order, and that the index and counts agree with the queue after
 // every step (DB.Check).

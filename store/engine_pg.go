@@ -54,9 +54,11 @@ import (
 // parallel with everything.
 //
 // Round trips. A transaction caches what it read and what it wrote, by
-// bucket and key, so a Get of a key already seen costs nothing; a write
+// bucket and key, so a Get of a key already seen costs nothing; a
 // transaction finds the sub-buckets the process met before without asking
-// (pgEngine.sub), and reads the keys and sequences recent writes read
+// (pgEngine.sub; a read once it has begun, engine_pg_read.go), a read sends
+// BEGIN with its first statement, and a write reads the keys and sequences
+// recent writes read
 // (pgEngine.hot) in the round trip that takes the writer lock; puts and
 // deletes are buffered and sent together, in one pipelined batch, with the
 // next query that must see them (a cursor move) or with the commit, one
@@ -209,13 +211,17 @@ type pgEngine struct {
 	// bucket deletions (vultron_bucket_generation): when it moved since
 	// subGen, a bucket the cache names may be gone, and the cache is
 	// emptied. A transaction adds what it found or created only once it
-	// committed. Reads do not use it: a snapshot older than the cache may
-	// not hold a bucket it names. Bounded, least recently used first out.
+	// committed. Reads use it on the conditions engine_pg_read.go gives
+	// (a snapshot older than an entry may not hold the bucket it names).
+	// Bounded, least recently used first out.
 	// subMu orders the emptying and the additions: a transaction adds only
 	// while subGen is still the count it read.
 	subMu  sync.Mutex
-	sub    *lru.Cache[string, int64]
+	sub    *lru.Cache[string, subEntry]
 	subGen int64
+	// subEpoch stamps what is added to sub, so that a read transaction
+	// uses only entries added before it began (engine_pg_read.go).
+	subEpoch atomic.Uint64
 	// hot is what recent write transactions read key by key (counts,
 	// sequences, the local actors' records): the next one reads it in the
 	// round trip that takes the writer lock, so fresh, but without a round
@@ -334,7 +340,7 @@ func openPostgres(ctx context.Context, connString string, noSync bool) (*pgEngin
 		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
 	}
 	e := &pgEngine{cfg: cfg, desc: describePostgres(connString), noSync: noSync, closed: make(chan struct{}), subGen: -1}
-	if e.sub, err = lru.New[string, int64](pgSubBucketCache); err != nil {
+	if e.sub, err = lru.New[string, subEntry](pgSubBucketCache); err != nil {
 		return nil, fmt.Errorf("open %s: %w", e.desc, err)
 	}
 	// Only the pool's connections and the lease holder's, on which the
@@ -522,9 +528,35 @@ func (e *pgEngine) close() error {
 		e.stop()
 	}
 	<-e.closed
+	e.releaseLeases()
 	e.closeHolder()
 	e.pool.Close()
 	return nil
+}
+
+// pgReleaseWait bounds how long a stopping process tries to end its
+// leases.
+const pgReleaseWait = 5 * time.Second
+
+// releaseLeases ends this process's own leases as it stops (the node has
+// stopped its delivery workers by then): what it had claimed and not sent
+// is due at once for any process, including its own restart, instead of
+// after the next look for processes that are gone (reapLeases), which a
+// process makes every pgReapEvery. When it fails, that look still frees
+// them, since the session of the lease holder ends with the process.
+func (e *pgEngine) releaseLeases() {
+	e.holderMu.Lock()
+	holder, live := e.holder, e.holderConn != nil
+	e.holderMu.Unlock()
+	if !live {
+		return // never claimed anything
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pgReleaseWait)
+	defer cancel()
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE vultron_kv SET lease = NULL, lease_holder = NULL WHERE lease_holder = $1`, holder)
+	b.Queue(`SELECT pg_notify($1, '')`, e.locks.channel) // wake the other processes' workers
+	_ = e.pool.SendBatch(ctx, b).Close()
 }
 
 // holdLeases takes, on a session of its own, the advisory lock on holder
@@ -624,22 +656,6 @@ func (e *pgEngine) reapLeases(ctx context.Context, holder int64) error {
 
 func (e *pgEngine) describe() string { return e.desc }
 
-func (e *pgEngine) view(ctx context.Context, fn func(kvTx) error) error {
-	tx, err := e.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return fmt.Errorf("begin read transaction on %s: %w", e.desc, err)
-	}
-	defer tx.Rollback(context.Background())
-	t := newPgTx(ctx, e, tx, false)
-	if err := fn(t); err != nil {
-		return err
-	}
-	if t.failed != nil {
-		return t.failed
-	}
-	return tx.Commit(ctx)
-}
-
 // pgRetries bounds how often update reruns a transaction that PostgreSQL
 // aborted for a serialization conflict or a deadlock.
 const pgRetries = 10
@@ -656,18 +672,18 @@ func (e *pgEngine) update(ctx context.Context, fn func(kvTx) error) error {
 }
 
 func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
-	tx, err := e.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	conn, err := e.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("begin write transaction on %s: %w", e.desc, err)
 	}
-	defer tx.Rollback(context.Background())
-	t := newPgTx(ctx, e, tx, true)
-	// The count of bucket deletions, and the keys and sequences recent
-	// writes read, are read after the lock, in the same round trip: each
-	// statement of READ COMMITTED sees what was committed when it starts,
-	// and no writer can commit between them.
+	defer conn.Release()
+	// BEGIN, the writer lock, the count of bucket deletions, and the keys
+	// and sequences recent writes read go in one round trip. Those reads
+	// come after the lock: each statement of READ COMMITTED sees what was
+	// committed when it starts, and no writer can commit between them.
 	ids, keys, seqs := e.hot.pick()
 	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	b.Queue(`SELECT pg_advisory_xact_lock($1)`, e.locks.writer)
 	b.Queue(`SELECT g FROM vultron_bucket_generation`)
 	if len(keys) > 0 {
@@ -676,9 +692,15 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 	if len(seqs) > 0 {
 		b.Queue(`SELECT id, seq FROM vultron_buckets WHERE id = ANY($1)`, seqs)
 	}
-	br := tx.SendBatch(ctx, b)
+	br := conn.SendBatch(ctx, b)
+	tx := br.Tx()
+	defer tx.Rollback(context.Background())
+	t := newPgTx(ctx, e, tx, true)
 	var gen int64
-	_, err = br.Exec()
+	_, err = br.Exec() // BEGIN
+	if err == nil {
+		_, err = br.Exec()
+	}
 	if err == nil {
 		err = br.QueryRow().Scan(&gen)
 	}
@@ -884,9 +906,10 @@ func (e *pgEngine) keepSubBuckets(t *pgTx, gen int64) {
 	if e.subGen != gen {
 		return
 	}
+	stamp := e.subEpoch.Add(1)
 	for ck, sub := range t.buckets {
 		if sub != nil && cacheBucket(ck) != 0 {
-			e.sub.Add(ck, sub.id) // a sub-bucket: top-level ones have e.top
+			e.sub.Add(ck, subEntry{id: sub.id, stamp: stamp}) // a sub-bucket: top-level ones have e.top
 		}
 	}
 }
@@ -1145,10 +1168,15 @@ const pgLeaderCheck = 2 * time.Second
 type pgTx struct {
 	ctx      context.Context
 	e        *pgEngine
-	tx       pgx.Tx
+	tx       pgQuerier
 	writable bool
-	failed   error
-	notify   bool // announce the commit on pgChannel
+	// readEpoch and useSub are a read transaction's: the cache epoch read
+	// before it began, and whether its snapshot may use the cache of
+	// sub-bucket ids (engine_pg_read.go).
+	readEpoch uint64
+	useSub    bool
+	failed    error
+	notify    bool // announce the commit on pgChannel
 
 	buckets map[string]*pgBucket // parent id + name → bucket; nil value: known missing
 	values  map[string]cachedValue
@@ -1183,7 +1211,7 @@ type pendingWrite struct {
 	value  []byte // nil: delete
 }
 
-func newPgTx(ctx context.Context, e *pgEngine, tx pgx.Tx, writable bool) *pgTx {
+func newPgTx(ctx context.Context, e *pgEngine, tx pgQuerier, writable bool) *pgTx {
 	return &pgTx{ctx: ctx, e: e, tx: tx, writable: writable,
 		buckets: map[string]*pgBucket{}, values: map[string]cachedValue{}, pendingAt: map[string]int{}, fresh: map[int64]bool{},
 		seqs: map[int64]uint64{}, used: map[string]bool{}, usedSeqs: map[int64]bool{}}
@@ -1347,17 +1375,6 @@ func (t *pgTx) flushWith(query string, args ...any) (pgx.Rows, error) {
 func (t *pgTx) flush() error {
 	_, err := t.flushWith("")
 	return err
-}
-
-// batchRows closes the batch with its rows.
-type batchRows struct {
-	pgx.Rows
-	br pgx.BatchResults
-}
-
-func (r *batchRows) Close() {
-	r.Rows.Close()
-	_ = r.br.Close()
 }
 
 // pgBucket is a bucket in a pgTx. The root (id 0) holds the top-level
@@ -1673,8 +1690,12 @@ func (b *pgBucket) known(name []byte) (*pgBucket, bool) {
 	id, ok := int64(0), false
 	if b.id == 0 {
 		id, ok = t.e.topID(name)
-	} else if t.writable {
-		id, ok = t.e.sub.Get(ck)
+	} else if t.writable || t.useSub {
+		var ent subEntry
+		ent, ok = t.e.sub.Get(ck)
+		// A read uses only what was cached before it began.
+		ok = ok && (t.writable || ent.stamp <= t.readEpoch)
+		id = ent.id
 	}
 	if !ok {
 		return nil, false

@@ -398,10 +398,10 @@ func TestSharedDatabaseLeaseEndsWithItsProcess(t *testing.T) {
 	if again, err := dbs[2].DueDeliveries(ctx, clock.Now(), 10); err != nil || len(again) != 0 {
 		t.Fatalf("a third process while the second's lease runs: DueDeliveries = %v, %v; want none", again, err)
 	}
-	// The second process dies with its lease, 59 s before it expires.
-	if err := dbs[1].Close(); err != nil {
-		t.Fatal(err)
-	}
+	// The second process dies with its lease, 59 s before it expires: its
+	// lease holder session ends without a word (a process that stops
+	// ends its leases itself; TestPostgresStoppingProcessEndsItsLeases).
+	killHolderSession(t, dbs[0], dbs[1])
 	var taken []Delivery
 	waitFor(t, 10*time.Second, "the dead process's lease to end", func() (bool, error) {
 		taken, err = dbs[2].DueDeliveries(ctx, clock.Now(), 10)
@@ -567,5 +567,51 @@ func TestSharedDatabaseLeaseHolderSessionIsRenewed(t *testing.T) {
 		if d.ID == first[0].ID {
 			t.Fatalf("the second process was handed delivery %d, which the first process, still running, had just claimed", d.ID)
 		}
+	}
+}
+
+// killHolderSession ends, from the server's side, the session on which
+// process db holds its lease holder lock, as the server does when the
+// process dies: db itself is left as it was. via is another process of
+// the same database.
+func killHolderSession(t *testing.T, via, db *DB) {
+	t.Helper()
+	pg := db.eng.(*pgEngine)
+	pg.holderMu.Lock()
+	pid := pg.holderConn.PgConn().PID()
+	pg.holderMu.Unlock()
+	var ok bool
+	if err := via.eng.(*pgEngine).pool.QueryRow(context.Background(), `SELECT pg_terminate_backend($1)`, pid).Scan(&ok); err != nil || !ok {
+		t.Fatalf("terminate the lease holder session %d: %v, %v", pid, ok, err)
+	}
+}
+
+// TestPostgresStoppingProcessEndsItsLeases: a process that stops (a
+// rolling upgrade, a restart) ends the leases of the deliveries it had
+// claimed and not sent, so that the others, or its own restart, send them
+// at once rather than after the next look for processes that are gone.
+func TestPostgresStoppingProcessEndsItsLeases(t *testing.T) {
+	clock := newTestClock()
+	dbs := openShared(t, 2, Options{Now: clock.Now, LeaseTTL: time.Minute})
+	ctx := context.Background()
+	mustPutActor(t, dbs[0], "coord")
+	enqueue(t, dbs[0], "a1", DeliveryTarget{Recipient: inboxA}, DeliveryTarget{Recipient: inboxB})
+	due, err := dbs[0].DueDeliveries(ctx, clock.Now(), 10)
+	if err != nil || len(due) != 2 {
+		t.Fatalf("DueDeliveries = %v, %v; want both deliveries", due, err)
+	}
+	if err := dbs[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	leases, err := dbs[1].eng.(*pgEngine).leases(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leases) != 0 {
+		t.Errorf("after the process that held them stopped, %d leases remain", len(leases))
+	}
+	got, err := dbs[1].DueDeliveries(ctx, clock.Now(), 10)
+	if err != nil || len(got) != 2 {
+		t.Errorf("the other process: DueDeliveries = %v, %v; want both deliveries at once", got, err)
 	}
 }
