@@ -1459,6 +1459,18 @@ func (t *pgTx) prefetchSubBuckets(parent []byte, names, keys [][]byte) {
 	t.readPairs(ids, kk)
 }
 
+// pgFindBuckets finds the sub-buckets of $1 named in $2, each by its own
+// descent of the (parent, name) index. The plain form, parent = $1 AND
+// name = ANY($2), is planned well for given values, but the driver
+// prepares its statements and the server soon plans them once for any
+// values: that plan expects a parent to have few children, reads all of
+// the parent's children and filters them by name, which for the bucket of
+// every case and report of a store of 100,000 cases was hundreds of
+// thousands of index entries per batch of received reports. The LIMIT
+// keeps the server from turning the per-name lookup into one scan.
+const pgFindBuckets = `SELECT n.name, b.id, b.seq FROM unnest($2::bytea[]) AS n(name)
+	CROSS JOIN LATERAL (SELECT id, seq FROM vultron_buckets WHERE parent = $1 AND name = n.name LIMIT 1) b`
+
 // findSubBuckets looks up the sub-buckets names of p that neither the
 // transaction nor the process knows, in one statement per pgBatchKeys, so
 // that opening any of them, or finding it absent, asks nothing more.
@@ -1472,7 +1484,7 @@ func (t *pgTx) findSubBuckets(p *pgBucket, names [][]byte) {
 	for len(want) > 0 && t.failed == nil {
 		chunk := want[:min(len(want), pgBatchKeys)]
 		want = want[len(chunk):]
-		rows, err := t.tx.Query(t.ctx, `SELECT name, id, seq FROM vultron_buckets WHERE parent = $1 AND name = ANY($2)`, p.id, chunk)
+		rows, err := t.tx.Query(t.ctx, pgFindBuckets, p.id, chunk)
 		if err != nil {
 			t.fail(fmt.Errorf("buckets: %w", err))
 			return

@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/jackc/pgx/v5"
 )
 
 // A PostgreSQL process keeps the ids of sub-buckets between write
@@ -467,5 +469,104 @@ func TestPostgresReadAfterAnotherProcessDeletedANamespace(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPostgresFindBucketsUsesItsIndexUnderAGenericPlan: the driver prepares
+// its statements, and after a few runs the server may plan one once for
+// any values. The lookup of many sub-buckets by name must then still
+// descend the (parent, name) index once per name, and not read every child
+// of the parent: the bucket that holds every case and report has as many
+// children as the node has cases and reports.
+func TestPostgresFindBucketsUsesItsIndexUnderAGenericPlan(t *testing.T) {
+	db := openPostgresTest(t, Options{})
+	ctx := context.Background()
+	// Each namespace has a sub-bucket of its own, as a case has its
+	// ledger: most parents have one child, which is what a plan for any
+	// parent expects.
+	const children = 3000
+	err := db.Update(ctx, func(tx *Tx) error {
+		for i := range children {
+			cb, err := tx.Case(fmt.Sprintf("report https://peer.example/reports/%d", i))
+			if err != nil {
+				return err
+			}
+			if _, err := cb.Bucket("ledger"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := db.eng.(*pgEngine)
+	parent, ok := e.topID(bucketCases)
+	if !ok {
+		t.Fatal("the cases bucket's id is not known")
+	}
+	// A connection of its own, taken out of the pool and closed at the
+	// end: the settings below must not reach the store's connections.
+	pooled, err := e.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := pooled.Hijack()
+	defer conn.Close(context.Background())
+	for _, q := range []string{
+		`ANALYZE vultron_buckets`,
+		`ANALYZE vultron_kv`,
+		`SET plan_cache_mode = force_generic_plan`,
+		`PREPARE find_buckets(bigint, bytea[]) AS ` + pgFindBuckets,
+		`PREPARE read_keys(bigint[], bytea[]) AS ` + pgReadKeys,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	names := `ARRAY[convert_to('report https://peer.example/reports/7', 'UTF8'), convert_to('report https://peer.example/reports/none', 'UTF8')]`
+	for _, c := range []struct{ what, explain string }{
+		{"finding 2 of 3000 sub-buckets", fmt.Sprintf(`EXECUTE find_buckets(%d, %s)`, parent, names)},
+		{"reading 2 of 3000 keys", fmt.Sprintf(`EXECUTE read_keys(ARRAY[%d, %d]::bigint[], %s)`, parent, parent, names)},
+	} {
+		checkPlan(t, conn, c.what, c.explain)
+	}
+}
+
+// checkPlan runs EXPLAIN ANALYZE of a prepared statement's execution and
+// fails the test when the plan filtered rows out or read more than a few
+// buffers: what a lookup by index does not do.
+func checkPlan(t *testing.T, conn *pgx.Conn, what, execute string) {
+	t.Helper()
+	var plan []byte
+	if err := conn.QueryRow(context.Background(), `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) `+execute).Scan(&plan); err != nil {
+		t.Fatal(err)
+	}
+	var out []struct {
+		Plan map[string]any `json:"Plan"`
+	}
+	if err := json.Unmarshal(plan, &out); err != nil || len(out) != 1 {
+		t.Fatalf("plan %s: %v", plan, err)
+	}
+	// Every node of the plan: what its filters removed, and the buffers
+	// the whole statement read.
+	removed := 0.0
+	var walk func(n map[string]any)
+	walk = func(n map[string]any) {
+		if r, ok := n["Rows Removed by Filter"].(float64); ok {
+			removed += r
+		}
+		subs, _ := n["Plans"].([]any)
+		for _, s := range subs {
+			if m, ok := s.(map[string]any); ok {
+				walk(m)
+			}
+		}
+	}
+	walk(out[0].Plan)
+	hits, _ := out[0].Plan["Shared Hit Blocks"].(float64)
+	reads, _ := out[0].Plan["Shared Read Blocks"].(float64)
+	if removed > 0 || hits+reads > 50 {
+		t.Errorf("%s read %v buffers and filtered out %v rows, want a few buffers and none: %s", what, hits+reads, removed, plan)
 	}
 }
