@@ -222,6 +222,12 @@ type pgEngine struct {
 	// subEpoch stamps what is added to sub, so that a read transaction
 	// uses only entries added before it began (engine_pg_read.go).
 	subEpoch atomic.Uint64
+	// ids are bucket ids taken from the buckets table's sequence and not
+	// used yet; noIDs is set when the role may not take them
+	// (pgTx.bucketID).
+	idMu  sync.Mutex
+	ids   []int64
+	noIDs bool
 	// hot is what recent write transactions read key by key (counts,
 	// sequences, the local actors' records): the next one reads it in the
 	// round trip that takes the writer lock, so fresh, but without a round
@@ -445,10 +451,20 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, locks pgLocks) err
 		// A lost connection releases the lock by itself.
 		_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, locks.migrate)
 	}()
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS vultron_schema_migrations (
-		version    integer PRIMARY KEY,
-		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+	// Looked for before it is created: CREATE TABLE IF NOT EXISTS needs
+	// the right to create tables even when the table is there, and a role
+	// that only reads and writes the tables must be able to start a node
+	// whose tables are up to date (docs/operations.md).
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('vultron_schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS vultron_schema_migrations (
+			version    integer PRIMARY KEY,
+			applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+			return fmt.Errorf("migrate: %w%s", err, privilegeHint(err))
+		}
 	}
 	var have int
 	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM vultron_schema_migrations`).Scan(&have); err != nil {
@@ -466,10 +482,20 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, locks pgLocks) err
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("migrate: tables to version %d: %w", v, err)
+			return fmt.Errorf("migrate: tables to version %d: %w%s", v, err, privilegeHint(err))
 		}
 	}
 	return nil
+}
+
+// privilegeHint says what to do when a migration was refused for lack of
+// privilege.
+func privilegeHint(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "42501" {
+		return " (this role may not change the tables: run `vultron migrate` once with a role that may, then start the node)"
+	}
+	return ""
 }
 
 // listen starts the listener that calls onChange for every commit any
@@ -1209,6 +1235,21 @@ type pendingWrite struct {
 	bucket int64
 	key    []byte
 	value  []byte // nil: delete
+	// create, when not 0, makes this write the creation of the
+	// sub-bucket key of bucket with that id (bucketIDs gave it).
+	create int64
+}
+
+// kind is the kind of statement a write goes into: 'p'ut, 'd'elete or
+// 'c'reate.
+func (w pendingWrite) kind() byte {
+	switch {
+	case w.create != 0:
+		return 'c'
+	case w.value == nil:
+		return 'd'
+	}
+	return 'p'
 }
 
 func newPgTx(ctx context.Context, e *pgEngine, tx pgQuerier, writable bool) *pgTx {
@@ -1272,15 +1313,17 @@ func (t *pgTx) flushWith(query string, args ...any) (pgx.Rows, error) {
 	// the order they were made. A transaction that queues N deliveries
 	// sends three statements, not 3N.
 	type check struct {
-		keys  int    // the puts of the run, each of which must hit a value
-		first []byte // the run's first key, for the error
+		keys    int    // the puts or creates of the run, each of which must land
+		first   []byte // the run's first key, for the error
+		creates bool
 	}
 	var puts []check // per run; keys 0 for a run of deletes
 	for start := 0; start < len(t.pending); {
-		del := t.pending[start].value == nil
+		kind := t.pending[start].kind()
+		del := kind == 'd'
 		end := start
 		seen := make(map[string]bool)
-		for end < len(t.pending) && (t.pending[end].value == nil) == del && end-start < pgBatchKeys {
+		for end < len(t.pending) && t.pending[end].kind() == kind && end-start < pgBatchKeys {
 			ck := cacheKey(t.pending[end].bucket, t.pending[end].key)
 			if seen[ck] {
 				break
@@ -1290,6 +1333,21 @@ func (t *pgTx) flushWith(query string, args ...any) (pgx.Rows, error) {
 		}
 		run := t.pending[start:end]
 		start = end
+		if kind == 'c' {
+			// Sub-buckets this transaction knows are absent, with ids it
+			// took from the table's sequence: each gets its row in its
+			// parent (which fails when the name holds a value) and its
+			// row in the buckets table, in one statement.
+			parents := make([]int64, len(run))
+			names := make([][]byte, len(run))
+			ids := make([]int64, len(run))
+			for i, w := range run {
+				parents[i], names[i], ids[i] = w.bucket, w.key, w.create
+			}
+			b.Queue(pgCreateBuckets, parents, names, ids)
+			puts = append(puts, check{keys: len(run), first: run[0].key, creates: true})
+			continue
+		}
 		if len(run) == 1 {
 			w := run[0]
 			if del {
@@ -1344,6 +1402,9 @@ func (t *pgTx) flushWith(query string, args ...any) (pgx.Rows, error) {
 		}
 		if n := tag.RowsAffected(); n < int64(p.keys) {
 			_ = br.Close()
+			if p.creates {
+				return nil, fmt.Errorf("create of %d buckets from %x: %d of their names hold a value", p.keys, p.first, int64(p.keys)-n)
+			}
 			if p.keys == 1 {
 				return nil, fmt.Errorf("put %x: the key names a bucket", p.first)
 			}
@@ -1369,6 +1430,53 @@ func (t *pgTx) flushWith(query string, args ...any) (pgx.Rows, error) {
 		return nil, err
 	}
 	return &batchRows{Rows: rows, br: br}, nil
+}
+
+// pgCreateBuckets creates the sub-buckets named $2 of the buckets $1, with
+// the ids $3: a row in the parent first, which a value of the same name
+// keeps out, and then the bucket's row, for those whose first row went in.
+const pgCreateBuckets = `WITH c AS (SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[]) AS c(parent, name, id)),
+	m AS (INSERT INTO vultron_kv (bucket, key, value) SELECT parent, name, NULL FROM c ON CONFLICT DO NOTHING RETURNING bucket, key)
+	INSERT INTO vultron_buckets (id, parent, name) OVERRIDING SYSTEM VALUE
+	SELECT c.id, c.parent, c.name FROM c JOIN m ON m.bucket = c.parent AND m.key = c.name`
+
+// pgBucketIDs is how many bucket ids a process takes from the table's
+// sequence at a time, for the sub-buckets its writes create (bucketID).
+const pgBucketIDs = 64
+
+// bucketID returns an id for a new bucket, from those the process took
+// from the buckets table's sequence ahead: a round trip per pgBucketIDs
+// new buckets instead of one per bucket. Ids taken and not used are
+// skipped, as a rolled-back insert's are. ok is false when the role may
+// not take ids from the sequence (inserting into the table does not need
+// that privilege, and docs/operations.md asks only for reading and
+// writing the tables): its buckets are then created one request each.
+func (t *pgTx) bucketID() (id int64, ok bool, err error) {
+	e := t.e
+	e.idMu.Lock()
+	defer e.idMu.Unlock()
+	if e.noIDs {
+		return 0, false, nil
+	}
+	if len(e.ids) == 0 {
+		rows, err := t.tx.Query(t.ctx, `SELECT nextval(pg_get_serial_sequence('vultron_buckets', 'id')) FROM generate_series(1, $1)
+			WHERE has_sequence_privilege(pg_get_serial_sequence('vultron_buckets', 'id'), 'USAGE')`, pgBucketIDs)
+		if err != nil {
+			return 0, false, fmt.Errorf("bucket ids: %w", err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return 0, false, fmt.Errorf("bucket ids: %w", err)
+		}
+		if len(ids) == 0 {
+			e.noIDs = true
+			return 0, false, nil
+		}
+		e.ids = ids
+	}
+	id = e.ids[0]
+	e.ids = e.ids[1:]
+	return id, true, nil
 }
 
 // flush sends the buffered writes.
@@ -1543,7 +1651,11 @@ func (t *pgTx) prefetchKeys(refs []ReadRef) {
 		b := t.root().lookup(r.bucket)
 		if b != nil && r.sub != nil {
 			if r.key == nil {
-				continue // the sub-bucket alone, found above
+				// The sub-bucket alone, found above; and whether its name
+				// holds anything at all, so that a write that creates
+				// it need not ask (pgBucket.CreateBucketIfNotExists).
+				ids, keys = append(ids, b.id), append(keys, r.sub)
+				continue
 			}
 			b = b.lookup(r.sub) // known now: asks nothing
 		}
@@ -1770,6 +1882,20 @@ func (b *pgBucket) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
 	if sub != nil {
 		return sub, nil
 	}
+	// A name this transaction knows holds nothing (read ahead under the
+	// writer lock, or in a bucket it created) is created with the next
+	// flush, under an id taken ahead: no round trip of its own.
+	ck := cacheKey(b.id, name)
+	if v, read := t.values[ck]; t.fresh[b.id] || (isKnown && read && !v.present) {
+		id, ok, err := t.bucketID()
+		if err != nil {
+			t.fail(fmt.Errorf("create bucket %x: %w", name, err))
+			return nil, t.failed
+		}
+		if ok {
+			return b.createWithCommit(name, id), nil
+		}
+	}
 	if !isKnown && b.id == 0 {
 		if sub := b.lookup(name); sub != nil {
 			return sub, nil
@@ -1817,6 +1943,19 @@ func (b *pgBucket) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
 	t.buckets[cacheKey(b.id, name)] = sub
 	t.values[cacheKey(b.id, name)] = cachedValue{present: true, isBucket: true}
 	return sub, nil
+}
+
+// createWithCommit makes the sub-bucket name, with id, part of the
+// transaction's buffered writes (pgCreateBuckets).
+func (b *pgBucket) createWithCommit(name []byte, id int64) *pgBucket {
+	t := b.t
+	ck := cacheKey(b.id, name)
+	t.pending = append(t.pending, pendingWrite{bucket: b.id, key: cloneBytes(name), create: id})
+	sub := &pgBucket{t: t, id: id, seqLoaded: true}
+	t.fresh[id] = true
+	t.buckets[ck] = sub
+	t.values[ck] = cachedValue{present: true, isBucket: true}
+	return sub
 }
 
 func (b *pgBucket) DeleteBucket(name []byte) error {

@@ -9,6 +9,8 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jackc/pgx/v5"
+	"github.com/openvultron/vultron/internal/pgtest"
+	"net/url"
 )
 
 // A PostgreSQL process keeps the ids of sub-buckets between write
@@ -568,5 +570,158 @@ func checkPlan(t *testing.T, conn *pgx.Conn, what, execute string) {
 	reads, _ := out[0].Plan["Shared Read Blocks"].(float64)
 	if removed > 0 || hits+reads > 50 {
 		t.Errorf("%s read %v buffers and filtered out %v rows, want a few buffers and none: %s", what, hits+reads, removed, plan)
+	}
+}
+
+// TestPostgresBucketsCreatedWithTheCommit: a sub-bucket made in a bucket
+// the same transaction made is created with the transaction's other
+// writes, under an id taken ahead. Its sequence, its keys and its own
+// sub-buckets are there after the commit; one made and deleted in the same
+// transaction is not; and the tables stay consistent.
+func TestPostgresBucketsCreatedWithTheCommit(t *testing.T) {
+	db := openPostgresTest(t, Options{})
+	ctx := context.Background()
+	var seq uint64
+	err := db.Update(ctx, func(tx *Tx) error {
+		cb, err := tx.Case("case-new")
+		if err != nil {
+			return err
+		}
+		log, err := cb.Bucket("log")
+		if err != nil {
+			return err
+		}
+		for range 3 {
+			if seq, err = log.NextSequence(); err != nil {
+				return err
+			}
+		}
+		if err := log.Put([]byte("k"), []byte("v")); err != nil {
+			return err
+		}
+		deep, err := log.Bucket("deep")
+		if err != nil {
+			return err
+		}
+		if err := deep.Put([]byte("k"), []byte("deep")); err != nil {
+			return err
+		}
+		if _, err := cb.Bucket("gone"); err != nil {
+			return err
+		}
+		return cb.DeleteBucket("gone")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.View(ctx, func(tx *ReadTx) error {
+		cb, err := tx.Case("case-new")
+		if err != nil {
+			return err
+		}
+		log, err := cb.Bucket("log")
+		if err != nil {
+			return err
+		}
+		if got := log.Sequence(); got != seq || seq != 3 {
+			t.Errorf("the new bucket's sequence is %d after three NextSequence (last %d), want 3", got, seq)
+		}
+		if v := log.Get([]byte("k")); string(v) != "v" {
+			t.Errorf("log/k = %q, want v", v)
+		}
+		deep, err := log.Bucket("deep")
+		if err != nil {
+			return err
+		}
+		if v := deep.Get([]byte("k")); string(v) != "deep" {
+			t.Errorf("log/deep/k = %q, want deep", v)
+		}
+		if _, err := cb.Bucket("gone"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("a bucket made and deleted in one transaction: %v, want ErrNotFound", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Check(ctx); err != nil {
+		t.Errorf("check: %v", err)
+	}
+}
+
+// TestPostgresRoleThatOnlyReadsAndWritesTheTables: docs/operations.md asks
+// of the node's role, once the tables exist, only to read and write them.
+// Such a role may insert into the buckets table but not take ids from its
+// sequence ahead (pgTx.bucketID): the node then creates its buckets one
+// request each, and works.
+func TestPostgresRoleThatOnlyReadsAndWritesTheTables(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.Database(t)
+	admin, err := OpenURL(ctx, u, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPutActor(t, admin, "coord")
+	if err := admin.Close(); err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := parsed.Query().Get("search_path")
+	role := "vultron_rw_" + schema
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{
+		`CREATE ROLE ` + role + ` LOGIN`,
+		`GRANT USAGE ON SCHEMA ` + schema + ` TO ` + role,
+		`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ` + schema + ` TO ` + role,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(ctx, u)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close(ctx)
+		for _, q := range []string{`DROP OWNED BY ` + role, `DROP ROLE ` + role} {
+			if _, err := c.Exec(ctx, q); err != nil {
+				t.Errorf("%s: %v", q, err)
+			}
+		}
+	})
+	parsed.User = url.User(role)
+	db, err := OpenURL(ctx, parsed.String(), Options{NoSync: true})
+	if err != nil {
+		t.Fatalf("open as %s: %v", role, err)
+	}
+	defer db.Close()
+	err = db.Update(ctx, func(tx *Tx) error {
+		cb, err := tx.Case("case-1")
+		if err != nil {
+			return err
+		}
+		log, err := cb.Bucket("log") // in a bucket this transaction made
+		if err != nil {
+			return err
+		}
+		return log.Put([]byte("k"), []byte("v"))
+	})
+	if err != nil {
+		t.Fatalf("a write that makes buckets, as a role that only reads and writes the tables: %v", err)
+	}
+	if got := getIn(t, db, "case-1", "log", "k"); got != "v" {
+		t.Errorf("case-1/log/k = %q, want v", got)
+	}
+	if err := db.Check(ctx); err != nil {
+		t.Errorf("check: %v", err)
 	}
 }
