@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -657,14 +658,6 @@ func TestPostgresBucketsCreatedWithTheCommit(t *testing.T) {
 func TestPostgresRoleThatOnlyReadsAndWritesTheTables(t *testing.T) {
 	ctx := context.Background()
 	u := pgtest.Database(t)
-	admin, err := OpenURL(ctx, u, Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustPutActor(t, admin, "coord")
-	if err := admin.Close(); err != nil {
-		t.Fatal(err)
-	}
 	parsed, err := url.Parse(u)
 	if err != nil {
 		t.Fatal(err)
@@ -676,15 +669,15 @@ func TestPostgresRoleThatOnlyReadsAndWritesTheTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	for _, q := range []string{
-		`CREATE ROLE ` + role + ` LOGIN`,
-		`GRANT USAGE ON SCHEMA ` + schema + ` TO ` + role,
-		`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ` + schema + ` TO ` + role,
-	} {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
+	exec := func(qs ...string) {
+		t.Helper()
+		for _, q := range qs {
+			if _, err := conn.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
 		}
 	}
+	exec(`CREATE ROLE `+role+` LOGIN`, `GRANT USAGE ON SCHEMA `+schema+` TO `+role)
 	t.Cleanup(func() {
 		c, err := pgx.Connect(ctx, u)
 		if err != nil {
@@ -698,8 +691,25 @@ func TestPostgresRoleThatOnlyReadsAndWritesTheTables(t *testing.T) {
 			}
 		}
 	})
-	parsed.User = url.User(role)
-	db, err := OpenURL(ctx, parsed.String(), Options{NoSync: true})
+	roleURL := *parsed
+	roleURL.User = url.User(role)
+	// No tables yet: the role may not make them, and is told what to do.
+	if db, err := OpenURL(ctx, roleURL.String(), Options{NoSync: true}); err == nil {
+		db.Close()
+		t.Fatal("a role that may not create tables opened a store without tables")
+	} else if !strings.Contains(err.Error(), "run `vultron migrate` once with a role that may") {
+		t.Errorf("opening without tables as %s: %v; want it to say to run vultron migrate", role, err)
+	}
+	admin, err := OpenURL(ctx, u, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPutActor(t, admin, "coord")
+	if err := admin.Close(); err != nil {
+		t.Fatal(err)
+	}
+	exec(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ` + schema + ` TO ` + role)
+	db, err := OpenURL(ctx, roleURL.String(), Options{NoSync: true})
 	if err != nil {
 		t.Fatalf("open as %s: %v", role, err)
 	}
