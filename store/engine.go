@@ -169,10 +169,6 @@ type batchTx interface {
 	// prefetchKeys reads the values of refs, in one request, into the
 	// transaction, so that a Get of any of them costs nothing.
 	prefetchKeys(refs []ReadRef)
-	// prefetchSubBuckets finds the sub-buckets names of the top-level
-	// bucket parent, and reads keys of each, in two requests, so that
-	// opening any of them and a Get of those keys cost nothing.
-	prefetchSubBuckets(parent []byte, names, keys [][]byte)
 }
 
 // prefetch reads keys of b ahead of their Gets where that saves round

@@ -1539,34 +1539,6 @@ func (b *pgBucket) Get(key []byte) []byte {
 // pgBatchKeys bounds the keys one statement of prefetch or seekEach sends.
 const pgBatchKeys = 1000
 
-// prefetch implements batchBucket: the keys the transaction has not read
-// or written yet are read in one statement (per pgBatchKeys) and cached
-// as Get caches them. It sends no buffered write: a key not in the cache
-// was not written in this transaction.
-// prefetchSubBuckets implements batchTx: the sub-buckets of parent the
-// transaction does not know yet, in one statement per pgBatchKeys names,
-// then the keys of each it has not read, in one statement per pgBatchKeys
-// keys.
-func (t *pgTx) prefetchSubBuckets(parent []byte, names, keys [][]byte) {
-	p := t.root().lookup(parent)
-	if p == nil || t.failed != nil {
-		return
-	}
-	t.findSubBuckets(p, names)
-	var (
-		ids []int64
-		kk  [][]byte
-	)
-	for _, n := range names {
-		if b := t.buckets[cacheKey(p.id, n)]; b != nil {
-			for _, k := range keys {
-				ids, kk = append(ids, b.id), append(kk, k)
-			}
-		}
-	}
-	t.readPairs(ids, kk)
-}
-
 // pgFindBuckets finds the sub-buckets of $1 named in $2, each by its own
 // descent of the (parent, name) index. The plain form, parent = $1 AND
 // name = ANY($2), is planned well for given values, but the driver
@@ -1697,6 +1669,10 @@ func (t *pgTx) readPairs(ids []int64, keys [][]byte) {
 	}
 }
 
+// prefetch implements batchBucket: the keys the transaction has not read
+// or written yet are read in one statement (per pgBatchKeys) and cached
+// as Get caches them. It sends no buffered write: a key not in the cache
+// was not written in this transaction.
 func (b *pgBucket) prefetch(keys [][]byte) {
 	if b.t.failed != nil {
 		return

@@ -172,11 +172,14 @@ func (r *ReadTx) ReadAheadCases(ids []string, keys ...[]byte) {
 	if !ok || len(ids) < 2 {
 		return
 	}
-	names := make([][]byte, len(ids))
-	for i, id := range ids {
-		names[i] = []byte(id)
+	refs := make([]ReadRef, 0, len(ids)*(1+len(keys)))
+	for _, id := range ids {
+		refs = append(refs, ReadCase(id))
+		for _, k := range keys {
+			refs = append(refs, ReadCaseKey(id, k))
+		}
 	}
-	bt.prefetchSubBuckets(bucketCases, names, keys)
+	bt.prefetchKeys(refs)
 }
 
 // Cases calls fn with the id of every case, in byte order of the ids. An error
