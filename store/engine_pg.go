@@ -1914,19 +1914,22 @@ func (b *pgBucket) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
 		}
 		return nil, fmt.Errorf("create bucket %x: the key holds a value", name)
 	}
-	sub = &pgBucket{t: t, id: id, seqLoaded: true}
-	t.fresh[id] = true
-	t.buckets[cacheKey(b.id, name)] = sub
-	t.values[cacheKey(b.id, name)] = cachedValue{present: true, isBucket: true}
-	return sub, nil
+	return b.created(name, id), nil
 }
 
 // createWithCommit makes the sub-bucket name, with id, part of the
 // transaction's buffered writes (pgCreateBuckets).
 func (b *pgBucket) createWithCommit(name []byte, id int64) *pgBucket {
+	b.t.pending = append(b.t.pending, pendingWrite{bucket: b.id, key: cloneBytes(name), create: id})
+	return b.created(name, id)
+}
+
+// created records in the transaction that it made the sub-bucket name of
+// b, with id: what the new bucket holds is what the transaction writes
+// into it.
+func (b *pgBucket) created(name []byte, id int64) *pgBucket {
 	t := b.t
 	ck := cacheKey(b.id, name)
-	t.pending = append(t.pending, pendingWrite{bucket: b.id, key: cloneBytes(name), create: id})
 	sub := &pgBucket{t: t, id: id, seqLoaded: true}
 	t.fresh[id] = true
 	t.buckets[ck] = sub
