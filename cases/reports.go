@@ -135,13 +135,14 @@ func putRecord(tx *store.Tx, r ReportRecord) (*store.CaseBucket, error) {
 	return b, b.Put([]byte(r.Actor), v)
 }
 
-// InboundReads names what ApplyInbound reads first for a, as far as a
-// shows it before anything is read: for the offer of a report carried
-// inline, the report's namespace and the key of its short id. The inbox
-// hands them to store.Inbound.ReadAhead, so that on PostgreSQL a batch of
-// received reports reads them in one request instead of two per report
+// InboundReads names what ApplyInbound reads first for a, received from
+// sender, as far as a shows it before anything is read: for the offer of a
+// report carried inline, the report's namespace, the key of its short id
+// and the delivery lane of its acknowledgement to sender. The inbox hands
+// them to store.Inbound.ReadAhead, so that on PostgreSQL a batch of
+// received reports reads them in two requests instead of three per report
 // while the writer lock is held. Anything else names nothing.
-func InboundReads(a *vocab.Activity) []store.ReadRef {
+func InboundReads(a *vocab.Activity, sender string) []store.ReadRef {
 	if a == nil || a.Type != "Offer" {
 		return nil
 	}
@@ -149,7 +150,8 @@ func InboundReads(a *vocab.Activity) []store.ReadRef {
 	if !ok || rep.ID == "" {
 		return nil
 	}
-	return []store.ReadRef{store.ReadCase(reportBucket(rep.ID)), store.ReadCaseKey(shortIDs, shortKey(rep.ID))}
+	return []store.ReadRef{store.ReadCase(reportBucket(rep.ID)), store.ReadCaseKey(shortIDs, shortKey(rep.ID)),
+		store.ReadDeliveryLane(sender, rep.ID)}
 }
 
 // Report returns the record that local actor actorName keeps for a report.

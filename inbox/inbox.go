@@ -246,7 +246,7 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 		ReceivedAt: now,
 		Local:      p.cfg.IsLocal != nil && p.cfg.IsLocal(signer.Owner),
 		Remote:     p.cfg.ClientIP(r),
-		ReadAhead:  append(cases.InboundReads(act), store.ReadActivity(firstReply)),
+		ReadAhead:  append(cases.InboundReads(act, signer.Owner), store.ReadActivity(firstReply)),
 	}, func(tx *store.Tx) error {
 		replies = 0 // the store may run this function more than once
 		if plain != "" {

@@ -1,11 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"testing"
@@ -629,5 +632,109 @@ func TestPostgresRangeNReadsAPageInOneRequest(t *testing.T) {
 	}
 	if past, _ := walk(5, 120); len(past) != 120 || past[119] != "entry 128" {
 		t.Errorf("RangeN(5) walked on to %d values, want 120 up to entry 128", len(past))
+	}
+}
+
+// TestPostgresSeeksReadAheadStayRightUnderTheTransactionsWrites: the seeks a
+// batch names (ReadDeliveryLane) are answered once for the batch, and each
+// answer is then kept right by the transaction's own puts, deletes and
+// bucket creations, or forgotten when a delete leaves it unknown. After
+// every write, the answers seekEach gives are compared with those of a
+// sorted model of the bucket and with the server's own, asked without the
+// transaction's answers.
+func TestPostgresSeeksReadAheadStayRightUnderTheTransactionsWrites(t *testing.T) {
+	db := openPostgresTest(t, Options{})
+	ctx := context.Background()
+	pg := db.eng.(*pgEngine)
+	name := []byte("seeks under test")
+	key := func(i int) []byte { return []byte(fmt.Sprintf("k%03d", i)) }
+	model := map[string]bool{}
+	err := pg.update(ctx, func(tx kvTx) error {
+		b, err := tx.CreateBucketIfNotExists(name)
+		if err != nil {
+			return err
+		}
+		for i := 10; i < 200; i += 10 {
+			model[string(key(i))] = true
+			if err := b.Put(key(i), []byte("v")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var froms [][]byte
+	for i := 0; i < 210; i += 7 {
+		froms = append(froms, key(i))
+	}
+	want := func() [][]byte {
+		keys := slices.Sorted(maps.Keys(model))
+		out := make([][]byte, len(froms))
+		for i, f := range froms {
+			if j, _ := slices.BinarySearch(keys, string(f)); j < len(keys) {
+				out[i] = []byte(keys[j])
+			}
+		}
+		return out
+	}
+	rng := rand.New(rand.NewPCG(7, 11))
+	err = pg.update(ctx, func(tx kvTx) error {
+		refs := make([]ReadRef, len(froms))
+		for i, f := range froms {
+			refs[i] = ReadRef{bucket: name, key: f, seek: true}
+		}
+		tx.(batchTx).prefetchKeys(refs)
+		b := tx.Bucket(name).(*pgBucket)
+		before, _, _ := db.RoundTrips()
+		got := seekEach(b, froms)
+		if after, _, _ := db.RoundTrips(); after != before {
+			t.Errorf("the seeks read ahead took %d round trips, want none", after-before)
+		}
+		if w := want(); !slices.EqualFunc(got, w, bytes.Equal) {
+			t.Fatalf("seeks read ahead = %q, want %q", got, w)
+		}
+		buckets := map[string]bool{} // keys that name a sub-bucket: neither put nor deleted
+		for step := range 300 {
+			k := key(rng.IntN(210))
+			if buckets[string(k)] {
+				continue
+			}
+			var op string
+			switch r := rng.IntN(10); {
+			case r < 5:
+				op = "put"
+				model[string(k)] = true
+				if err := b.Put(k, []byte("w")); err != nil {
+					return err
+				}
+			case r < 9:
+				op = "delete"
+				delete(model, string(k))
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			default:
+				if model[string(k)] {
+					continue
+				}
+				op = "create bucket"
+				model[string(k)], buckets[string(k)] = true, true
+				if _, err := b.CreateBucketIfNotExists(k); err != nil {
+					return err
+				}
+			}
+			got := seekEach(b, froms)
+			server := b.seekServer(froms)
+			w := want()
+			if !slices.EqualFunc(got, w, bytes.Equal) || !slices.EqualFunc(server, w, bytes.Equal) {
+				t.Fatalf("step %d, %s %s: seeks = %q, the server's %q, want %q", step, op, k, got, server, w)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

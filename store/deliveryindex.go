@@ -109,6 +109,19 @@ func laneOf(d *Delivery) (lane [laneLen]byte, ok bool) {
 	return lane, true
 }
 
+// ReadDeliveryLane names the delivery lane of recipient and orderingKey,
+// which queuing a delivery there reads (whether an older one is pending).
+// A write that will queue one names it in its read-ahead, so that on
+// PostgreSQL a batch of such writes finds all their lanes in one request.
+// A delivery without an ordering key has no lane: the ref names nothing.
+func ReadDeliveryLane(recipient, orderingKey string) ReadRef {
+	lane, ok := laneOf(&Delivery{Recipient: recipient, OrderingKey: orderingKey})
+	if !ok {
+		return ReadRef{}
+	}
+	return ReadRef{bucket: bucketDeliveryLanes, key: lane[:], seek: true}
+}
+
 func laneKey(lane [laneLen]byte, id uint64) []byte {
 	k := make([]byte, laneKeyLen)
 	copy(k, lane[:])

@@ -138,15 +138,19 @@ type batchBucket interface {
 
 // ReadRef names a key that a write will read, so that the group committer
 // can read it ahead for a whole batch (see batchTx): a key of a top-level
-// bucket, a case namespace (a sub-bucket of the cases bucket), or a key in
-// one. Outside the package it is made by ReadActivity, ReadCase and
-// ReadCaseKey.
+// bucket, a case namespace (a sub-bucket of the cases bucket), a key in
+// one, or the first key of a top-level bucket at or after a key (a seek).
+// Outside the package it is made by ReadActivity, ReadCase, ReadCaseKey
+// and ReadDeliveryLane.
 type ReadRef struct {
 	bucket []byte
 	// sub, when set, is a sub-bucket of bucket: the ref names the
 	// sub-bucket itself when key is nil, and key in it otherwise.
 	sub []byte
 	key []byte
+	// seek makes the ref name the first key of bucket at or after key
+	// (what a cursor's Seek, or seekEach, returns) rather than key.
+	seek bool
 }
 
 // ReadActivity names the stored activity id (Tx.Activity reads it; an
@@ -167,7 +171,10 @@ func ReadCaseKey(name string, key []byte) ReadRef {
 // the keys that the requests of a batch said they will read.
 type batchTx interface {
 	// prefetchKeys reads the values of refs, in one request, into the
-	// transaction, so that a Get of any of them costs nothing.
+	// transaction, so that a Get of any of them costs nothing; and the
+	// answers of the seeks among them, so that a seekEach from any of
+	// them costs nothing either, for as long as the transaction's own
+	// writes leave the answer known.
 	prefetchKeys(refs []ReadRef)
 }
 
@@ -180,9 +187,10 @@ func prefetch(b kvBucket, keys [][]byte) {
 }
 
 // seekEach returns, for each key of froms, the first key of b at or after
-// it, or nil; on a batchBucket in one request.
+// it, or nil; on a batchBucket in one request, or none for the seeks its
+// transaction read ahead.
 func seekEach(b kvBucket, froms [][]byte) [][]byte {
-	if bb, ok := b.(batchBucket); ok && len(froms) > 1 {
+	if bb, ok := b.(batchBucket); ok && len(froms) > 0 {
 		return bb.seekEach(froms)
 	}
 	out := make([][]byte, len(froms))

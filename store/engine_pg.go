@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -1223,6 +1224,60 @@ type pgTx struct {
 	seqs     map[int64]uint64
 	used     map[string]bool
 	usedSeqs map[int64]bool
+	// seeks holds, by bucket id, the answers of seeks the transaction
+	// made (seekEach) or read ahead (prefetchKeys), kept right by its own
+	// writes (wrote): a seek asked again costs nothing.
+	seeks map[int64][]seekAnswer
+}
+
+// seekAnswer is what a seek from from found: key, the first key of its
+// bucket at or after from, or nil when there was none.
+type seekAnswer struct {
+	from, key []byte
+}
+
+// wrote keeps the known seek answers of bucket right after the
+// transaction put (present) or deleted key there. A put between a seek's
+// start and its answer becomes the answer. A delete of an answer leaves
+// the next key unknown, so that answer is forgotten and asked again.
+func (t *pgTx) wrote(bucket int64, key []byte, present bool) {
+	answers := t.seeks[bucket]
+	if len(answers) == 0 {
+		return
+	}
+	kept := answers[:0]
+	for _, a := range answers {
+		switch {
+		case present && bytes.Compare(a.from, key) <= 0 && (a.key == nil || bytes.Compare(key, a.key) < 0):
+			a.key = cloneBytes(key)
+		case !present && a.key != nil && bytes.Equal(a.key, key):
+			continue
+		}
+		kept = append(kept, a)
+	}
+	t.seeks[bucket] = kept
+}
+
+// knownSeek returns the answer of a seek from from in bucket, when the
+// transaction knows it.
+func (t *pgTx) knownSeek(bucket int64, from []byte) (key []byte, ok bool) {
+	for _, a := range t.seeks[bucket] {
+		if bytes.Equal(a.from, from) {
+			return a.key, true
+		}
+	}
+	return nil, false
+}
+
+// rememberSeek records the answer key of a seek from from in bucket.
+func (t *pgTx) rememberSeek(bucket int64, from, key []byte) {
+	if _, ok := t.knownSeek(bucket, from); ok {
+		return
+	}
+	if t.seeks == nil {
+		t.seeks = map[int64][]seekAnswer{}
+	}
+	t.seeks[bucket] = append(t.seeks[bucket], seekAnswer{from: cloneBytes(from), key: cloneBytes(key)})
 }
 
 type cachedValue struct {
@@ -1618,9 +1673,30 @@ func (t *pgTx) prefetchKeys(refs []ReadRef) {
 	var (
 		ids  []int64
 		keys [][]byte
+		// seeks: the seeks of refs the transaction has no answer for, by
+		// bucket, each once
+		seeks   = map[*pgBucket][][]byte{}
+		seekIDs = map[int64]*pgBucket{}
+		asked   = map[string]bool{}
 	)
 	for _, r := range refs {
+		if r.bucket == nil {
+			continue // a ref that names nothing
+		}
 		b := t.root().lookup(r.bucket)
+		if b != nil && r.seek {
+			if p, ok := seekIDs[b.id]; ok {
+				b = p
+			} else {
+				seekIDs[b.id] = b
+			}
+			ck := cacheKey(b.id, r.key)
+			if _, known := t.knownSeek(b.id, r.key); !known && !asked[ck] {
+				asked[ck] = true
+				seeks[b] = append(seeks[b], r.key)
+			}
+			continue
+		}
 		if b != nil && r.sub != nil {
 			if r.key == nil {
 				// The sub-bucket alone, found above; and whether its name
@@ -1636,6 +1712,9 @@ func (t *pgTx) prefetchKeys(refs []ReadRef) {
 		}
 	}
 	t.readPairs(ids, keys)
+	for b, froms := range seeks {
+		b.seekEach(froms)
+	}
 }
 
 // readPairs reads the keys the transaction has not read yet of buckets
@@ -1684,9 +1763,40 @@ func (b *pgBucket) prefetch(keys [][]byte) {
 	b.t.readPairs(ids, keys)
 }
 
-// seekEach implements batchBucket in one statement per pgBatchKeys, sent
-// with the buffered writes so that it sees them.
+// seekEach implements batchBucket: the seeks whose answers the
+// transaction knows (read ahead, or asked before and kept right by its
+// writes) cost nothing; the others go in one statement per pgBatchKeys,
+// sent with the buffered writes so that it sees them, and their answers
+// are kept.
 func (b *pgBucket) seekEach(froms [][]byte) [][]byte {
+	t := b.t
+	out := make([][]byte, len(froms))
+	var ask [][]byte
+	var at []int // index in froms of each of ask
+	for i, from := range froms {
+		if k, ok := t.knownSeek(b.id, from); ok {
+			out[i] = cloneBytes(k)
+			continue
+		}
+		ask, at = append(ask, from), append(at, i)
+	}
+	if len(ask) == 0 {
+		return out
+	}
+	answers := b.seekServer(ask)
+	if t.failed != nil {
+		return make([][]byte, len(froms))
+	}
+	for j, k := range answers {
+		out[at[j]] = k
+		t.rememberSeek(b.id, ask[j], k)
+	}
+	return out
+}
+
+// seekServer asks the database for the answers of seeks from froms, in one
+// statement per pgBatchKeys, sent with the buffered writes.
+func (b *pgBucket) seekServer(froms [][]byte) [][]byte {
 	t := b.t
 	out := make([][]byte, len(froms))
 	for start := 0; start < len(froms) && t.failed == nil; start += pgBatchKeys {
@@ -1743,6 +1853,7 @@ func (b *pgBucket) Put(key, value []byte) error {
 	copy(v, value)
 	k := cloneBytes(key)
 	t.values[ck] = cachedValue{v: v, present: true}
+	t.wrote(b.id, k, true)
 	if i, ok := t.pendingAt[ck]; ok && t.pending[i].value != nil {
 		t.pending[i].value = v
 		return nil
@@ -1765,6 +1876,7 @@ func (b *pgBucket) Delete(key []byte) error {
 		return fmt.Errorf("delete %x: the key names a bucket", key)
 	}
 	t.values[ck] = cachedValue{}
+	t.wrote(b.id, key, false)
 	t.pendingAt[ck] = len(t.pending)
 	t.pending = append(t.pending, pendingWrite{bucket: b.id, key: cloneBytes(key)})
 	return nil
@@ -1934,6 +2046,7 @@ func (b *pgBucket) created(name []byte, id int64) *pgBucket {
 	t.fresh[id] = true
 	t.buckets[ck] = sub
 	t.values[ck] = cachedValue{present: true, isBucket: true}
+	t.wrote(b.id, name, true) // a sub-bucket's name is a key a seek meets
 	return sub
 }
 
@@ -1985,8 +2098,12 @@ func (b *pgBucket) DeleteBucket(name []byte) error {
 			delete(t.values, k)
 		}
 	}
+	for id := range gone {
+		delete(t.seeks, id)
+	}
 	t.buckets[cacheKey(b.id, name)] = nil
 	t.values[cacheKey(b.id, name)] = cachedValue{}
+	t.wrote(b.id, name, false)
 	if b.id == 0 {
 		t.e.forgetTopID(name)
 	}
