@@ -708,7 +708,7 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 	// and sequences recent writes read go in one round trip. Those reads
 	// come after the lock: each statement of READ COMMITTED sees what was
 	// committed when it starts, and no writer can commit between them.
-	ids, keys, seqs := e.hot.pick()
+	ids, keys, seqs, lasts := e.hot.pick()
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	b.Queue(`SELECT pg_advisory_xact_lock($1)`, e.locks.writer)
@@ -718,6 +718,9 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 	}
 	if len(seqs) > 0 {
 		b.Queue(`SELECT id, seq FROM vultron_buckets WHERE id = ANY($1)`, seqs)
+	}
+	if len(lasts) > 0 {
+		b.Queue(pgReadLasts, lasts)
 	}
 	br := conn.SendBatch(ctx, b)
 	tx := br.Tx()
@@ -736,6 +739,9 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 	}
 	if err == nil && len(seqs) > 0 {
 		err = t.readSeqs(br)
+	}
+	if err == nil && len(lasts) > 0 {
+		err = t.readLasts(br, lasts)
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -763,8 +769,41 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 		return fmt.Errorf("commit on %s: %w", e.desc, err)
 	}
 	e.keepSubBuckets(t, gen)
-	e.hot.record(t.used, t.usedSeqs)
+	e.hot.record(t.used, t.usedSeqs, t.usedLasts)
 	return nil
+}
+
+// pgReadLasts reads the last key of each of the buckets $1 (by id), and its
+// value, one descent of the primary key's index each.
+const pgReadLasts = `SELECT l.bucket, k.key, k.value, k.value IS NULL FROM unnest($1::bigint[]) AS l(bucket)
+	CROSS JOIN LATERAL (SELECT key, value FROM vultron_kv WHERE bucket = l.bucket ORDER BY key DESC LIMIT 1) k`
+
+// readLasts reads the rows of a pgReadLasts query, asked for the buckets
+// ids, into the transaction's lasts: a bucket without a row is empty.
+func (t *pgTx) readLasts(rows interface{ Query() (pgx.Rows, error) }, ids []int64) error {
+	r, err := rows.Query()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for _, id := range ids {
+		t.lasts[id] = kvRow{} // empty, unless a row says otherwise
+	}
+	for r.Next() {
+		var (
+			id     int64
+			row    kvRow
+			isNull bool
+		)
+		if err := r.Scan(&id, &row.k, &row.v, &isNull); err != nil {
+			return err
+		}
+		if !isNull && row.v == nil {
+			row.v = []byte{}
+		}
+		t.lasts[id] = row
+	}
+	return r.Err()
 }
 
 // pgReadKeys reads the keys of buckets ($1) and keys ($2) given pairwise.
@@ -841,9 +880,10 @@ func (t *pgTx) readSeqs(rows interface{ Query() (pgx.Rows, error) }) error {
 // transaction alone read (an activity's dedup record, a report's record)
 // falls below pgHotMin at once and out of the map soon after.
 type hotReads struct {
-	mu   sync.Mutex
-	keys map[string]float64 // by cacheKey
-	seqs map[int64]float64  // by bucket id
+	mu    sync.Mutex
+	keys  map[string]float64 // by cacheKey
+	seqs  map[int64]float64  // by bucket id
+	lasts map[int64]float64  // buckets whose last key was read, by id
 }
 
 // Bounds of hotReads: at most pgHotPick keys and as many sequences are read
@@ -855,9 +895,9 @@ const (
 	pgHotKeep = 256
 )
 
-// pick returns the keys (as bucket ids and keys) and the sequences (bucket
-// ids) to read ahead.
-func (h *hotReads) pick() (ids []int64, keys [][]byte, seqs []int64) {
+// pick returns the keys (as bucket ids and keys), the sequences (bucket
+// ids) and the buckets whose last key (bucket ids) to read ahead.
+func (h *hotReads) pick() (ids []int64, keys [][]byte, seqs, lasts []int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for ck, score := range h.keys {
@@ -871,26 +911,36 @@ func (h *hotReads) pick() (ids []int64, keys [][]byte, seqs []int64) {
 			seqs = append(seqs, id)
 		}
 	}
-	return ids, keys, seqs
+	for id, score := range h.lasts {
+		if score >= pgHotMin && len(lasts) < pgHotPick {
+			lasts = append(lasts, id)
+		}
+	}
+	return ids, keys, seqs, lasts
 }
 
 // record scores what a committed transaction read.
-func (h *hotReads) record(keys map[string]bool, seqs map[int64]bool) {
+func (h *hotReads) record(keys map[string]bool, seqs, lasts map[int64]bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.keys == nil {
-		h.keys, h.seqs = map[string]float64{}, map[int64]float64{}
+		h.keys, h.seqs, h.lasts = map[string]float64{}, map[int64]float64{}, map[int64]float64{}
 	}
 	decayScores(h.keys)
 	decayScores(h.seqs)
+	decayScores(h.lasts)
 	for ck := range keys {
 		h.keys[ck]++
 	}
 	for id := range seqs {
 		h.seqs[id]++
 	}
+	for id := range lasts {
+		h.lasts[id]++
+	}
 	trimScores(h.keys)
 	trimScores(h.seqs)
+	trimScores(h.lasts)
 }
 
 // decayScores halves every score and drops those that no recent transaction
@@ -1224,6 +1274,12 @@ type pgTx struct {
 	seqs     map[int64]uint64
 	used     map[string]bool
 	usedSeqs map[int64]bool
+	// lasts holds the last key of buckets read ahead, by bucket id (an
+	// empty row: the bucket was empty), until the transaction writes in
+	// the bucket; usedLasts the buckets whose last key it read, for the
+	// scores.
+	lasts     map[int64]kvRow
+	usedLasts map[int64]bool
 	// seeks holds, by bucket id, the answers of seeks the transaction
 	// made (seekEach) or read ahead (prefetchKeys), kept right by its own
 	// writes (wrote): a seek asked again costs nothing.
@@ -1241,6 +1297,7 @@ type seekAnswer struct {
 // start and its answer becomes the answer. A delete of an answer leaves
 // the next key unknown, so that answer is forgotten and asked again.
 func (t *pgTx) wrote(bucket int64, key []byte, present bool) {
+	delete(t.lasts, bucket)
 	answers := t.seeks[bucket]
 	if len(answers) == 0 {
 		return
@@ -1310,7 +1367,8 @@ func (w pendingWrite) kind() byte {
 func newPgTx(ctx context.Context, e *pgEngine, tx pgQuerier, writable bool) *pgTx {
 	return &pgTx{ctx: ctx, e: e, tx: tx, writable: writable,
 		buckets: map[string]*pgBucket{}, values: map[string]cachedValue{}, pendingAt: map[string]int{}, fresh: map[int64]bool{},
-		seqs: map[int64]uint64{}, used: map[string]bool{}, usedSeqs: map[int64]bool{}}
+		seqs: map[int64]uint64{}, used: map[string]bool{}, usedSeqs: map[int64]bool{},
+		lasts: map[int64]kvRow{}, usedLasts: map[int64]bool{}}
 }
 
 var errTxNotWritable = errors.New("store: write in a read-only transaction")
@@ -2100,6 +2158,7 @@ func (b *pgBucket) DeleteBucket(name []byte) error {
 	}
 	for id := range gone {
 		delete(t.seeks, id)
+		delete(t.lasts, id)
 	}
 	t.buckets[cacheKey(b.id, name)] = nil
 	t.values[cacheKey(b.id, name)] = cachedValue{}
@@ -2307,6 +2366,21 @@ func (c *pgCursor) First() ([]byte, []byte) {
 }
 
 func (c *pgCursor) Last() ([]byte, []byte) {
+	t := c.b.t
+	if t.writable {
+		t.usedLasts[c.b.id] = true
+	}
+	if r, ok := t.lasts[c.b.id]; ok && t.failed == nil {
+		// Read ahead with the writer lock, and not written since: the
+		// cursor stands on it as a fetch from the end would leave it.
+		c.rows, c.from = c.rows[:0], nil
+		if r.k != nil {
+			c.rows = append(c.rows, r)
+		}
+		c.before, c.after = r.k != nil, false
+		c.pos = len(c.rows) - 1
+		return c.at()
+	}
 	c.fetch(nil, false, false)
 	return c.at()
 }

@@ -615,3 +615,141 @@ func TestPostgresStoppingProcessEndsItsLeases(t *testing.T) {
 		t.Errorf("the other process: DueDeliveries = %v, %v; want both deliveries at once", got, err)
 	}
 }
+
+// TestSharedDatabaseAuditChainAcrossProcesses: each process remembers the
+// tail of the audit log it last committed, so that its next record chains
+// on it without reading the log again; a record another process appended
+// since must make it read the tail instead. The two processes append in
+// turn, which a tail remembered without that check would chain wrongly
+// every time.
+func TestSharedDatabaseAuditChainAcrossProcesses(t *testing.T) {
+	dbs := openShared(t, 2, Options{})
+	ctx := context.Background()
+	for i := range 12 {
+		db := dbs[i%2]
+		if i%4 == 3 {
+			db = dbs[(i+1)%2] // and now and then twice by one process
+		}
+		err := db.Audit(ctx, AuditRecord{Kind: AuditInbound, Decision: DecisionAccepted, ActivityID: fmt.Sprintf("https://peer.example/a/%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, db := range dbs {
+		v, err := db.VerifyAudit(ctx)
+		if err != nil || !v.OK || v.Records != 12 {
+			t.Errorf("process %d: audit chain of records appended in turn: %+v, %v; want 12 records, intact", i, v, err)
+		}
+	}
+}
+
+// TestPostgresAuditRecordReadsTheTailWithTheLock: every transaction that
+// appends an audit record (every accept, every delivery) reads the log's
+// last record first, to chain on it. Once write transactions read it
+// often, it is read in the request that takes the writer lock, so it
+// costs no round trip of its own while the lock is held.
+func TestPostgresAuditRecordReadsTheTailWithTheLock(t *testing.T) {
+	db := openPostgresTest(t, Options{})
+	ctx := context.Background()
+	rec := func(i int) AuditRecord {
+		return AuditRecord{Kind: AuditInbound, Decision: DecisionAccepted, ActivityID: fmt.Sprintf("https://peer.example/a/%d", i)}
+	}
+	for i := range 3 { // the sequences it reads become hot reads of the writer lock's request
+		if err := db.Audit(ctx, rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trips := pgTrips(t, db)
+	if err := db.Audit(ctx, rec(3)); err != nil {
+		t.Fatal(err)
+	}
+	// BEGIN, the writer lock and the hot reads (the log's sequence and
+	// last record among them); the record; COMMIT.
+	if n := trips(); n > 3 {
+		t.Errorf("appending an audit record took %d round trips, want 3", n)
+	}
+	v, err := db.VerifyAudit(ctx)
+	if err != nil || !v.OK || v.Records != 4 {
+		t.Errorf("audit chain: %+v, %v; want 4 records, intact", v, err)
+	}
+}
+
+// TestPostgresLastKeyReadWithTheLockIsTheLast: a bucket's last key, read
+// ahead with the writer lock once write transactions read it often, is
+// what a cursor's Last returns: after another process appended, after the
+// transaction's own put and delete, and for a bucket emptied since; and a
+// cursor moves back from it as from a fetched one.
+func TestPostgresLastKeyReadWithTheLockIsTheLast(t *testing.T) {
+	dbs := openShared(t, 2, Options{})
+	ctx := context.Background()
+	name := []byte("lasts under test")
+	last := func(db *DB, fn func(b kvBucket) error) {
+		t.Helper()
+		err := db.eng.update(ctx, func(tx kvTx) error {
+			b, err := tx.CreateBucketIfNotExists(name)
+			if err != nil {
+				return err
+			}
+			return fn(b)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := func(b kvBucket, key string) {
+		t.Helper()
+		if k, _ := b.Cursor().Last(); string(k) != key {
+			t.Errorf("Last = %q, want %q", k, key)
+		}
+	}
+	last(dbs[0], func(b kvBucket) error {
+		for _, k := range []string{"a", "b", "c"} {
+			if err := b.Put([]byte(k), []byte("v")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for range 3 { // its last key becomes a hot read of process 0
+		last(dbs[0], func(b kvBucket) error { want(b, "c"); return nil })
+	}
+	trips := pgTrips(t, dbs[0])
+	last(dbs[0], func(b kvBucket) error {
+		before := trips()
+		c := b.Cursor()
+		if k, _ := c.Last(); string(k) != "c" {
+			t.Errorf("Last = %q, want c", k)
+		}
+		if n := trips() - before; n != 0 {
+			t.Errorf("the last key read ahead took %d round trips, want none", n)
+		}
+		if k, _ := c.Prev(); string(k) != "b" {
+			t.Errorf("Prev after Last = %q, want b", k)
+		}
+		if err := b.Put([]byte("d"), []byte("v")); err != nil {
+			return err
+		}
+		want(b, "d")
+		if err := b.Delete([]byte("d")); err != nil {
+			return err
+		}
+		want(b, "c")
+		return nil
+	})
+	last(dbs[1], func(b kvBucket) error { return b.Put([]byte("e"), []byte("v")) })
+	last(dbs[0], func(b kvBucket) error { want(b, "e"); return nil })
+	last(dbs[1], func(b kvBucket) error {
+		for _, k := range []string{"a", "b", "c", "e"} {
+			if err := b.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	last(dbs[0], func(b kvBucket) error {
+		if k, v := b.Cursor().Last(); k != nil || v != nil {
+			t.Errorf("Last of an emptied bucket = %q, %q; want nothing", k, v)
+		}
+		return nil
+	})
+}
