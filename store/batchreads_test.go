@@ -13,6 +13,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/openvultron/vultron/internal/pgtest"
 )
 
 // The queue's writes read several keys at once where a server round trip
@@ -736,5 +738,78 @@ func TestPostgresSeeksReadAheadStayRightUnderTheTransactionsWrites(t *testing.T)
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPostgresReadAheadOfABatchIsOneRequest: what the requests of a batch
+// name (namespaces to find, keys of namespaces the process knows, seeks) is
+// read in one request; only keys in namespaces that request found need a
+// second. Each is then read from the transaction.
+func TestPostgresReadAheadOfABatchIsOneRequest(t *testing.T) {
+	u := pgtest.Database(t)
+	writer := backends[1].openURL(t, u, Options{})
+	ctx := context.Background()
+	err := writer.Update(ctx, func(tx *Tx) error {
+		for _, name := range []string{"known", "found"} {
+			b, err := tx.Case(name)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte("k"), []byte("v of "+name)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		refs  []ReadRef
+		trips uint64
+		keyOf []string // the namespaces whose key k the refs name
+	}{
+		{"namespaces, keys of known ones, a seek", []ReadRef{ReadCase("new"), ReadCase("found"), ReadCaseKey("known", []byte("k")),
+			ReadActivity("https://peer.example/a/1"), ReadDeliveryLane("https://peer.example/actors/p", "case 1")}, 1, []string{"known"}},
+		{"and a key of a namespace found by the first request", []ReadRef{ReadCase("new"), ReadCaseKey("found", []byte("k")),
+			ReadCaseKey("known", []byte("k"))}, 2, []string{"known", "found"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A process that knows only the namespace "known".
+			db := backends[1].openURL(t, u, Options{})
+			if err := db.View(ctx, func(tx *ReadTx) error { _, err := tx.Case("known"); return err }); err != nil {
+				t.Fatal(err)
+			}
+			err := db.eng.update(ctx, func(kt kvTx) error {
+				trips := pgTrips(t, db)
+				kt.(batchTx).prefetchKeys(tc.refs)
+				if n := trips(); n != tc.trips {
+					t.Errorf("read ahead in %d requests, want %d", n, tc.trips)
+				}
+				// What was read ahead is read from the transaction.
+				tx := &Tx{ReadTx: ReadTx{tx: kt, sl: db.sl}, now: db.now}
+				before := trips()
+				if _, err := tx.ReadTx.Case("new"); !errors.Is(err, ErrNotFound) {
+					t.Errorf("namespace new: %v, want ErrNotFound", err)
+				}
+				for _, name := range tc.keyOf {
+					b, err := tx.ReadTx.Case(name)
+					if err != nil {
+						return err
+					}
+					if v := b.Get([]byte("k")); string(v) != "v of "+name {
+						t.Errorf("%s/k = %q, want %q", name, v, "v of "+name)
+					}
+				}
+				if n := trips() - before; n != 0 {
+					t.Errorf("reading what was read ahead took %d requests, want none", n)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -1678,120 +1678,212 @@ func (t *pgTx) findSubBuckets(p *pgBucket, names [][]byte) {
 		chunk := want[:min(len(want), pgBatchKeys)]
 		want = want[len(chunk):]
 		rows, err := t.tx.Query(t.ctx, pgFindBuckets, p.id, chunk)
+		if err == nil {
+			err = t.fillSubBuckets(queried{rows}, p, chunk)
+		}
 		if err != nil {
 			t.fail(fmt.Errorf("buckets: %w", err))
 			return
 		}
-		found := make(map[string]bool, len(chunk))
-		for rows.Next() {
-			var (
-				name    []byte
-				id, seq int64
-			)
-			if err := rows.Scan(&name, &id, &seq); err != nil {
-				rows.Close()
-				t.fail(fmt.Errorf("buckets: %w", err))
-				return
-			}
-			found[string(name)] = true
-			t.buckets[cacheKey(p.id, name)] = &pgBucket{t: t, id: id, seq: uint64(seq), seqLoaded: true}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			t.fail(fmt.Errorf("buckets: %w", err))
-			return
-		}
-		for _, n := range chunk {
-			if !found[string(n)] {
-				t.buckets[cacheKey(p.id, n)] = nil
-			}
-		}
 	}
 }
 
-// prefetchKeys implements batchTx: the sub-buckets the refs name, in one
-// request per parent that neither the transaction nor the process knows
-// (findSubBuckets), then the keys the transaction has not read yet
-// (readPairs), in one.
+// queried hands rows already asked for to a fill function that takes
+// them from a batch's results.
+type queried struct{ rows pgx.Rows }
+
+func (q queried) Query() (pgx.Rows, error) { return q.rows, nil }
+
+// fillSubBuckets reads the rows of a pgFindBuckets query, asked for names
+// of p, into the transaction's buckets: a name without a row has none.
+func (t *pgTx) fillSubBuckets(results interface{ Query() (pgx.Rows, error) }, p *pgBucket, names [][]byte) error {
+	rows, err := results.Query()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	found := make(map[string]bool, len(names))
+	for rows.Next() {
+		var (
+			name    []byte
+			id, seq int64
+		)
+		if err := rows.Scan(&name, &id, &seq); err != nil {
+			return err
+		}
+		found[string(name)] = true
+		t.buckets[cacheKey(p.id, name)] = &pgBucket{t: t, id: id, seq: uint64(seq), seqLoaded: true}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, n := range names {
+		if !found[string(n)] {
+			t.buckets[cacheKey(p.id, n)] = nil
+		}
+	}
+	return nil
+}
+
+// prefetchKeys implements batchTx in one request where it can: the
+// sub-buckets the refs name that neither the transaction nor the process
+// knows (pgFindBuckets), the keys the transaction has not read yet in
+// buckets it knows (pgReadKeys), and the seeks it has no answer for
+// (pgSeekEach) go in one batch. The keys of sub-buckets that batch found
+// are read in a second request, when there are any.
 func (t *pgTx) prefetchKeys(refs []ReadRef) {
 	if t.failed != nil {
 		return
 	}
-	subs := map[string][][]byte{}
-	for _, r := range refs {
-		if r.sub != nil {
-			subs[string(r.bucket)] = append(subs[string(r.bucket)], r.sub)
-		}
-	}
-	for parent, names := range subs {
-		if p := t.root().lookup([]byte(parent)); p != nil {
-			t.findSubBuckets(p, names)
-		}
-	}
+	root := t.root()
 	var (
-		ids  []int64
+		ids  []int64 // the keys to read, pairwise: bucket id and key
 		keys [][]byte
-		// seeks: the seeks of refs the transaction has no answer for, by
-		// bucket, each once
-		seeks   = map[*pgBucket][][]byte{}
-		seekIDs = map[int64]*pgBucket{}
-		asked   = map[string]bool{}
+		// later: the refs to keys in sub-buckets that the batch finds
+		later []ReadRef
+		// finds: by parent, the names of sub-buckets to find, each once
+		finds     = map[*pgBucket][][]byte{}
+		seeks     = map[*pgBucket][][]byte{}
+		parents   = map[int64]*pgBucket{}
+		asked     = map[string]bool{}
+		theBucket = func(b *pgBucket) *pgBucket { // one *pgBucket per id, as map keys
+			if p, ok := parents[b.id]; ok {
+				return p
+			}
+			parents[b.id] = b
+			return b
+		}
 	)
 	for _, r := range refs {
 		if r.bucket == nil {
 			continue // a ref that names nothing
 		}
-		b := t.root().lookup(r.bucket)
-		if b != nil && r.seek {
-			if p, ok := seekIDs[b.id]; ok {
-				b = p
-			} else {
-				seekIDs[b.id] = b
-			}
-			ck := cacheKey(b.id, r.key)
-			if _, known := t.knownSeek(b.id, r.key); !known && !asked[ck] {
-				asked[ck] = true
-				seeks[b] = append(seeks[b], r.key)
-			}
+		b := root.lookup(r.bucket) // a top-level bucket: known, asks nothing
+		if b == nil {
 			continue
 		}
-		if b != nil && r.sub != nil {
-			if r.key == nil {
-				// The sub-bucket alone, found above; and whether its name
-				// holds anything at all, so that a write that creates
-				// it need not ask (pgBucket.CreateBucketIfNotExists).
-				ids, keys = append(ids, b.id), append(keys, r.sub)
-				continue
+		switch {
+		case r.seek:
+			ck := "s" + cacheKey(b.id, r.key)
+			if _, known := t.knownSeek(b.id, r.key); !known && !asked[ck] {
+				asked[ck] = true
+				b = theBucket(b)
+				seeks[b] = append(seeks[b], r.key)
 			}
-			b = b.lookup(r.sub) // known now: asks nothing
-		}
-		if b != nil {
+		case r.sub == nil:
 			ids, keys = append(ids, b.id), append(keys, r.key)
+		default:
+			sub, known := b.known(r.sub)
+			if !known {
+				if ck := "b" + cacheKey(b.id, r.sub); !asked[ck] {
+					asked[ck] = true
+					b = theBucket(b)
+					finds[b] = append(finds[b], r.sub)
+				}
+			}
+			switch {
+			case r.key == nil:
+				// The sub-bucket alone; and whether its name holds
+				// anything at all, so that a write that creates it need
+				// not ask (pgBucket.CreateBucketIfNotExists).
+				ids, keys = append(ids, b.id), append(keys, r.sub)
+			case !known:
+				later = append(later, r)
+			case sub != nil:
+				ids, keys = append(ids, sub.id), append(keys, r.key)
+			}
+		}
+	}
+	if len(t.pending) > 0 || len(t.dirty) > 0 {
+		// Seeks must see the buffered writes, which a batch of reads
+		// does not send: ask them as seekEach does, after the rest.
+		defer func() {
+			for b, froms := range seeks {
+				b.seekEach(froms)
+			}
+		}()
+		seeks = nil
+	}
+	wantIDs, wantKeys := t.unread(ids, keys)
+	batch := &pgx.Batch{}
+	type findAsk struct {
+		p     *pgBucket
+		names [][]byte
+	}
+	type seekAsk struct {
+		b     *pgBucket
+		froms [][]byte
+	}
+	var (
+		findAsks []findAsk
+		seekAsks []seekAsk
+		pairAsks [][2]int // start and end in wantIDs of each statement
+	)
+	for p, names := range finds {
+		for start := 0; start < len(names); start += pgBatchKeys {
+			chunk := names[start:min(len(names), start+pgBatchKeys)]
+			batch.Queue(pgFindBuckets, p.id, chunk)
+			findAsks = append(findAsks, findAsk{p, chunk})
+		}
+	}
+	for start := 0; start < len(wantIDs); start += pgBatchKeys {
+		end := min(len(wantIDs), start+pgBatchKeys)
+		batch.Queue(pgReadKeys, wantIDs[start:end], wantKeys[start:end])
+		pairAsks = append(pairAsks, [2]int{start, end})
+	}
+	for b, froms := range seeks {
+		for start := 0; start < len(froms); start += pgBatchKeys {
+			chunk := froms[start:min(len(froms), start+pgBatchKeys)]
+			batch.Queue(pgSeekEach, b.id, chunk)
+			seekAsks = append(seekAsks, seekAsk{b, chunk})
+		}
+	}
+	if batch.Len() > 0 {
+		br := t.tx.SendBatch(t.ctx, batch)
+		err := func() error {
+			for _, f := range findAsks {
+				if err := t.fillSubBuckets(br, f.p, f.names); err != nil {
+					return fmt.Errorf("buckets: %w", err)
+				}
+			}
+			for _, a := range pairAsks {
+				if err := t.readKeys(br, wantIDs[a[0]:a[1]], wantKeys[a[0]:a[1]]); err != nil {
+					return fmt.Errorf("get: %w", err)
+				}
+			}
+			for _, a := range seekAsks {
+				answers, err := fillSeeks(br, len(a.froms))
+				if err != nil {
+					return fmt.Errorf("seek: %w", err)
+				}
+				for j, k := range answers {
+					t.rememberSeek(a.b.id, a.froms[j], k)
+				}
+			}
+			return nil
+		}()
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("read ahead: %w", cerr)
+		}
+		if err != nil {
+			t.fail(err)
+			return
+		}
+	}
+	ids, keys = ids[:0], keys[:0]
+	for _, r := range later {
+		if sub := root.lookup(r.bucket).lookup(r.sub); sub != nil { // found above: asks nothing
+			ids, keys = append(ids, sub.id), append(keys, r.key)
 		}
 	}
 	t.readPairs(ids, keys)
-	for b, froms := range seeks {
-		b.seekEach(froms)
-	}
 }
 
 // readPairs reads the keys the transaction has not read yet of buckets
 // ids and keys, given pairwise, into its values, in one statement per
 // pgBatchKeys; what a statement does not return is absent.
 func (t *pgTx) readPairs(ids []int64, keys [][]byte) {
-	var (
-		wantIDs  []int64
-		wantKeys [][]byte
-	)
-	asked := make(map[string]bool, len(keys))
-	for i, k := range keys {
-		ck := cacheKey(ids[i], k)
-		if _, ok := t.values[ck]; ok || asked[ck] || t.fresh[ids[i]] {
-			continue
-		}
-		asked[ck] = true
-		wantIDs, wantKeys = append(wantIDs, ids[i]), append(wantKeys, k)
-	}
+	wantIDs, wantKeys := t.unread(ids, keys)
 	for len(wantIDs) > 0 && t.failed == nil {
 		n := min(len(wantIDs), pgBatchKeys)
 		rows, err := t.tx.Query(t.ctx, pgReadKeys, wantIDs[:n], wantKeys[:n])
@@ -1804,6 +1896,21 @@ func (t *pgTx) readPairs(ids []int64, keys [][]byte) {
 		}
 		wantIDs, wantKeys = wantIDs[n:], wantKeys[n:]
 	}
+}
+
+// unread returns the keys of ids and keys, given pairwise, that the
+// transaction has not read or written yet, each once.
+func (t *pgTx) unread(ids []int64, keys [][]byte) (wantIDs []int64, wantKeys [][]byte) {
+	asked := make(map[string]bool, len(keys))
+	for i, k := range keys {
+		ck := cacheKey(ids[i], k)
+		if _, ok := t.values[ck]; ok || asked[ck] || t.fresh[ids[i]] {
+			continue
+		}
+		asked[ck] = true
+		wantIDs, wantKeys = append(wantIDs, ids[i]), append(wantKeys, k)
+	}
+	return wantIDs, wantKeys
 }
 
 // prefetch implements batchBucket: the keys the transaction has not read
@@ -1856,40 +1963,54 @@ func (b *pgBucket) seekEach(froms [][]byte) [][]byte {
 // statement per pgBatchKeys, sent with the buffered writes.
 func (b *pgBucket) seekServer(froms [][]byte) [][]byte {
 	t := b.t
-	out := make([][]byte, len(froms))
+	out := make([][]byte, 0, len(froms))
 	for start := 0; start < len(froms) && t.failed == nil; start += pgBatchKeys {
 		chunk := froms[start:min(len(froms), start+pgBatchKeys)]
-		rows, err := t.flushWith(`SELECT f.i, (SELECT k.key FROM vultron_kv k
-				WHERE k.bucket = $1 AND k.key >= f.k ORDER BY k.key LIMIT 1)
-			FROM unnest($2::bytea[]) WITH ORDINALITY AS f(k, i)`, b.id, chunk)
+		rows, err := t.flushWith(pgSeekEach, b.id, chunk)
+		var answers [][]byte
+		if err == nil {
+			answers, err = fillSeeks(queried{rows}, len(chunk))
+		}
 		if err != nil {
 			t.fail(fmt.Errorf("seek: %w", err))
 			return make([][]byte, len(froms))
 		}
-		for rows.Next() {
-			var (
-				i int64
-				k []byte
-			)
-			if err := rows.Scan(&i, &k); err != nil {
-				rows.Close()
-				t.fail(fmt.Errorf("seek: %w", err))
-				return make([][]byte, len(froms))
-			}
-			if i < 1 || int(i) > len(chunk) {
-				rows.Close()
-				t.fail(fmt.Errorf("seek: the server answered for key %d of %d", i, len(chunk)))
-				return make([][]byte, len(froms))
-			}
-			out[start+int(i)-1] = k
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			t.fail(fmt.Errorf("seek: %w", err))
-			return make([][]byte, len(froms))
-		}
+		out = append(out, answers...)
+	}
+	if t.failed != nil {
+		return make([][]byte, len(froms))
 	}
 	return out
+}
+
+// pgSeekEach answers, for each key of $2 in order (its ordinality), the
+// first key of bucket $1 at or after it, or NULL.
+const pgSeekEach = `SELECT f.i, (SELECT k.key FROM vultron_kv k
+		WHERE k.bucket = $1 AND k.key >= f.k ORDER BY k.key LIMIT 1)
+	FROM unnest($2::bytea[]) WITH ORDINALITY AS f(k, i)`
+
+// fillSeeks reads the rows of a pgSeekEach query asked for n keys.
+func fillSeeks(results interface{ Query() (pgx.Rows, error) }, n int) ([][]byte, error) {
+	rows, err := results.Query()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([][]byte, n)
+	for rows.Next() {
+		var (
+			i int64
+			k []byte
+		)
+		if err := rows.Scan(&i, &k); err != nil {
+			return nil, err
+		}
+		if i < 1 || int(i) > n {
+			return nil, fmt.Errorf("the server answered for key %d of %d", i, n)
+		}
+		out[i-1] = k
+	}
+	return out, rows.Err()
 }
 
 func (b *pgBucket) Put(key, value []byte) error {
