@@ -687,8 +687,13 @@ func TestPostgresSeeksReadAheadStayRightUnderTheTransactionsWrites(t *testing.T)
 		for i, f := range froms {
 			refs[i] = ReadRef{bucket: name, key: f, seek: true}
 		}
-		tx.(batchTx).prefetchKeys(refs)
 		b := tx.Bucket(name).(*pgBucket)
+		// A write before the read-ahead, which its seeks must see.
+		model[string(key(3))] = true
+		if err := b.Put(key(3), []byte("w")); err != nil {
+			return err
+		}
+		tx.(batchTx).prefetchKeys(refs)
 		before, _, _ := db.RoundTrips()
 		got := seekEach(b, froms)
 		if after, _, _ := db.RoundTrips(); after != before {

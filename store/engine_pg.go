@@ -1797,8 +1797,9 @@ func (t *pgTx) prefetchKeys(refs []ReadRef) {
 	if len(t.pending) > 0 || len(t.dirty) > 0 {
 		// Seeks must see the buffered writes, which a batch of reads
 		// does not send: ask them as seekEach does, after the rest.
+		after := seeks
 		defer func() {
-			for b, froms := range seeks {
+			for b, froms := range after {
 				b.seekEach(froms)
 			}
 		}()
