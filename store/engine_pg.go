@@ -1280,61 +1280,48 @@ type pgTx struct {
 	// scores.
 	lasts     map[int64]kvRow
 	usedLasts map[int64]bool
-	// seeks holds, by bucket id, the answers of seeks the transaction
-	// made (seekEach) or read ahead (prefetchKeys), kept right by its own
-	// writes (wrote): a seek asked again costs nothing.
-	seeks map[int64][]seekAnswer
+	// seeks holds, by bucket id and then by the key a seek started from,
+	// the answers of the seeks the transaction read ahead (prefetchKeys),
+	// kept right by its own writes (wrote): seekEach from one of them
+	// costs nothing. It holds no more than a batch's refs name.
+	seeks map[int64]map[string][]byte
 }
 
-// seekAnswer is what a seek from from found: key, the first key of its
-// bucket at or after from, or nil when there was none.
-type seekAnswer struct {
-	from, key []byte
-}
-
-// wrote keeps the known seek answers of bucket right after the
-// transaction put (present) or deleted key there. A put between a seek's
-// start and its answer becomes the answer. A delete of an answer leaves
-// the next key unknown, so that answer is forgotten and asked again.
+// wrote keeps what the transaction read ahead right after it put
+// (present) or deleted key in bucket. The bucket's last key is forgotten.
+// A put between a seek's start and its answer becomes the answer; a
+// delete of an answer leaves the next key unknown, so that seek is
+// forgotten and asked again.
 func (t *pgTx) wrote(bucket int64, key []byte, present bool) {
 	delete(t.lasts, bucket)
-	answers := t.seeks[bucket]
-	if len(answers) == 0 {
-		return
-	}
-	kept := answers[:0]
-	for _, a := range answers {
+	for from, answer := range t.seeks[bucket] {
 		switch {
-		case present && bytes.Compare(a.from, key) <= 0 && (a.key == nil || bytes.Compare(key, a.key) < 0):
-			a.key = cloneBytes(key)
-		case !present && a.key != nil && bytes.Equal(a.key, key):
-			continue
+		case present && bytes.Compare([]byte(from), key) <= 0 && (answer == nil || bytes.Compare(key, answer) < 0):
+			t.seeks[bucket][from] = cloneBytes(key)
+		case !present && answer != nil && bytes.Equal(answer, key):
+			delete(t.seeks[bucket], from)
 		}
-		kept = append(kept, a)
 	}
-	t.seeks[bucket] = kept
 }
 
-// knownSeek returns the answer of a seek from from in bucket, when the
-// transaction knows it.
+// knownSeek returns the answer of a seek from from in bucket (nil: no key
+// at or after it), when the transaction knows it.
 func (t *pgTx) knownSeek(bucket int64, from []byte) (key []byte, ok bool) {
-	for _, a := range t.seeks[bucket] {
-		if bytes.Equal(a.from, from) {
-			return a.key, true
-		}
-	}
-	return nil, false
+	key, ok = t.seeks[bucket][string(from)]
+	return key, ok
 }
 
-// rememberSeek records the answer key of a seek from from in bucket.
+// rememberSeek records key, the answer of a seek from from in bucket.
 func (t *pgTx) rememberSeek(bucket int64, from, key []byte) {
-	if _, ok := t.knownSeek(bucket, from); ok {
-		return
-	}
 	if t.seeks == nil {
-		t.seeks = map[int64][]seekAnswer{}
+		t.seeks = map[int64]map[string][]byte{}
 	}
-	t.seeks[bucket] = append(t.seeks[bucket], seekAnswer{from: cloneBytes(from), key: cloneBytes(key)})
+	m := t.seeks[bucket]
+	if m == nil {
+		m = map[string][]byte{}
+		t.seeks[bucket] = m
+	}
+	m[string(from)] = cloneBytes(key)
 }
 
 type cachedValue struct {
@@ -1800,7 +1787,13 @@ func (t *pgTx) prefetchKeys(refs []ReadRef) {
 		after := seeks
 		defer func() {
 			for b, froms := range after {
-				b.seekEach(froms)
+				answers := b.seekServer(froms)
+				if t.failed != nil {
+					return
+				}
+				for j, k := range answers {
+					t.rememberSeek(b.id, froms[j], k)
+				}
 			}
 		}()
 		seeks = nil
@@ -1929,11 +1922,10 @@ func (b *pgBucket) prefetch(keys [][]byte) {
 	b.t.readPairs(ids, keys)
 }
 
-// seekEach implements batchBucket: the seeks whose answers the
-// transaction knows (read ahead, or asked before and kept right by its
-// writes) cost nothing; the others go in one statement per pgBatchKeys,
-// sent with the buffered writes so that it sees them, and their answers
-// are kept.
+// seekEach implements batchBucket: the seeks the transaction read ahead
+// (and kept right through its writes) cost nothing; the others go in one
+// statement per pgBatchKeys, sent with the buffered writes so that it
+// sees them.
 func (b *pgBucket) seekEach(froms [][]byte) [][]byte {
 	t := b.t
 	out := make([][]byte, len(froms))
@@ -1955,7 +1947,6 @@ func (b *pgBucket) seekEach(froms [][]byte) [][]byte {
 	}
 	for j, k := range answers {
 		out[at[j]] = k
-		t.rememberSeek(b.id, ask[j], k)
 	}
 	return out
 }
