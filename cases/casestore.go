@@ -561,7 +561,10 @@ func ListCasesPage(tx *store.ReadTx, after string, limit int) ([]*Case, string, 
 	for {
 		var ids []string
 		more := false
-		err := tx.CasesAfter(after, func(id string) (bool, error) {
+		// The page's names, one more to know whether there is a next
+		// page, and the few index namespaces among them.
+		expect := limit - len(out) + 1 + indexBuckets
+		err := tx.CasesAfterN(after, expect, func(id string) (bool, error) {
 			if id > afterEveryCase {
 				return false, nil // reports and indexes only from here on
 			}
@@ -603,6 +606,11 @@ func ListCasesPage(tx *store.ReadTx, after string, limit int) ([]*Case, string, 
 // before the names of reports' buckets ("report …") and of the indexes that
 // sort after the cases.
 const afterEveryCase = "https:/\xff"
+
+// indexBuckets is a bound on the package's index namespaces that a walk of
+// the case names may meet (fewer than twenty today): a page's reads expect
+// that many more names than it shows.
+const indexBuckets = 24
 
 // isIndexBucket reports whether a case bucket's name is that of one of the
 // package's indexes rather than of a case.

@@ -191,3 +191,40 @@ func TestSetClockFlagsReadsTheClocksAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCaseListReadsAPageInAFewRequests: the dashboard's and the API's case
+// list reads a page of cases (each's record, whether this node hosts it,
+// its replica's state) ahead, together: a page of a hundred cases asks the
+// server as often as a page of ten.
+func TestCaseListReadsAPageInAFewRequests(t *testing.T) {
+	db := openPostgresStore(t)
+	ctx := context.Background()
+	update(t, db, func(tx *store.Tx) error {
+		for i := range 150 {
+			if err := saveCase(tx, &Case{ID: fmt.Sprintf("https://v.example/cases/%04d", i), Owner: "https://v.example/actors/vendor"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	list := func(n int) {
+		t.Helper()
+		err := db.View(ctx, func(tx *store.ReadTx) error {
+			page, next, err := ListCasesPage(tx, "", n)
+			if err == nil && (len(page) != n || next != page[n-1].ID) {
+				t.Errorf("a page of %d cases has %d, next %q", n, len(page), next)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	list(10) // the first read also finds the buckets
+	ten := requestsOf(t, db, func() { list(10) })
+	hundred := requestsOf(t, db, func() { list(100) })
+	t.Logf("requests: a page of 10 cases %d, of 100 %d", ten, hundred)
+	if hundred > ten {
+		t.Errorf("a page of 100 cases took %d requests, of 10 %d: the cases are read one by one", hundred, ten)
+	}
+}

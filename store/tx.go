@@ -195,7 +195,18 @@ func (r *ReadTx) Cases(fn func(id string) error) error {
 // It seeks to after instead of scanning, so a page of a long list costs
 // only that page.
 func (r *ReadTx) CasesAfter(after string, fn func(id string) (bool, error)) error {
+	return r.CasesAfterN(after, 0, fn)
+}
+
+// CasesAfterN is CasesAfter for a caller that stops after about n ids (a
+// page of a list): where the names are read in windows, each a round trip
+// to a server (PostgreSQL), the first window holds n names instead of a
+// few that grow, so that a page's names are one request.
+func (r *ReadTx) CasesAfterN(after string, n int, fn func(id string) (bool, error)) error {
 	c := r.bucket(bucketCases).Cursor()
+	if wc, ok := c.(windowedCursor); ok && n > 0 {
+		wc.expect(n)
+	}
 	k, v := c.First()
 	if after != "" {
 		k, v = c.Seek([]byte(after))
