@@ -33,7 +33,7 @@ type recordingBackend struct {
 func newRecordingBackend(t *testing.T) *recordingBackend {
 	t.Helper()
 	b := &recordingBackend{got: map[string]int{}, hosts: map[string]bool{}}
-	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	b.srv = startLoopbackServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		b.mu.Lock()
 		b.got[r.Method+" "+r.URL.Path+" "+string(body)]++

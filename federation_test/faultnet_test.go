@@ -199,10 +199,7 @@ func newFaultNet(t *testing.T) *faultNet {
 // node's public URL; it is a clusterOptions.front.
 func (n *faultNet) front(t *testing.T) func(name, target string) string {
 	return func(name, target string) string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("listen for the proxy of node %s: %v", name, err)
-		}
+		ln := listenLoopback(t)
 		p := &faultProxy{net: n, name: name, target: target, ln: ln}
 		p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = p.srv.Serve(ln) }()

