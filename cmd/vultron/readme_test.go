@@ -71,7 +71,8 @@ func TestReadmeWalkthrough(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	// The README's ports, on this machine free ones.
-	ports := map[string]string{"127.0.0.1:7001": freeLoopback(t), "127.0.0.1:7002": freeLoopback(t), "127.0.0.1:7003": freeLoopback(t)}
+	free := freeLoopbacks(t, 3)
+	ports := map[string]string{"127.0.0.1:7001": free[0], "127.0.0.1:7002": free[1], "127.0.0.1:7003": free[2]}
 	var script strings.Builder
 	script.WriteString("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n")
 	for i, b := range blocks {
@@ -127,12 +128,24 @@ func TestReadmeWalkthrough(t *testing.T) {
 // freeLoopback returns a loopback address with a port nothing listens on.
 func freeLoopback(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return freeLoopbacks(t, 1)[0]
+}
+
+// freeLoopbacks returns n loopback addresses with distinct ports nothing
+// listens on. The ports are held together until all are found: the kernel
+// often gives a port just closed to the next listener on port 0.
+func freeLoopbacks(t *testing.T, n int) []string {
+	t.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		addrs[i] = l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addrs
 }
 
 // tail returns the end of a file, for a failure message.
