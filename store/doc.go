@@ -52,6 +52,13 @@
 //     because a statement that waits keeps its snapshot, and a snapshot
 //     kept for as long as another process leads would keep every dead row
 //     version of the database from being pruned.
+//   - What a write transaction reads ahead to save round trips in the
+//     writer lock (the keys, sequences and last keys that recent writes
+//     read, sent with the lock; the reads and seeks a batch's requests
+//     named, sent once for the batch) is read after the lock is held, so
+//     it is what every process committed; the transaction's own writes
+//     then keep it right (a value, a seek's answer) or make it be asked
+//     again (a bucket's last key, a seek whose answer it deleted).
 //   - Every commit is announced on a LISTEN/NOTIFY channel, so Changed fires
 //     in every process.
 //   - The secrets every process must hold the same (actor keys, tokens)
