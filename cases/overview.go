@@ -34,28 +34,53 @@ func ReportsPage(tx *store.ReadTx, after string, limit int, actor string) ([]Rep
 
 // eachReport calls fn with the records of each report whose id sorts
 // after after, in id order, at most limit reports (all when limit ≤ 0),
-// and returns the id of the last one when more follow.
+// and returns the id of the last one when more follow. It takes the
+// reports' names a window at a time and reads their records together
+// (store.ReadTx.ReadAheadCaseContents), so that on PostgreSQL a page of
+// reports costs a few requests, not one or two per report.
 func eachReport(tx *store.ReadTx, after string, limit int, fn func([]ReportRecord)) (string, error) {
 	prefix := reportBucket("")
-	seen, last, next := 0, "", ""
-	err := tx.CasesAfter(reportBucket(after), func(id string) (bool, error) {
-		if !strings.HasPrefix(id, prefix) {
-			return false, nil
+	seen, last := 0, ""
+	for {
+		want := reportWindow
+		if limit > 0 {
+			want = min(want, limit-seen)
 		}
-		if limit > 0 && seen == limit {
-			next = last
-			return false, nil
-		}
-		recs, err := ReportRecords(tx, strings.TrimPrefix(id, prefix))
+		// One name more than wanted says whether more follow.
+		var names []string
+		err := tx.CasesAfterN(reportBucket(after), want+1, func(id string) (bool, error) {
+			if !strings.HasPrefix(id, prefix) || len(names) == want+1 {
+				return false, nil
+			}
+			names = append(names, id)
+			return true, nil
+		})
 		if err != nil {
-			return false, err
+			return "", err
 		}
-		fn(recs)
-		seen, last = seen+1, strings.TrimPrefix(id, prefix)
-		return true, nil
-	})
-	return next, err
+		more := len(names) > want
+		names = names[:min(len(names), want)]
+		tx.ReadAheadCaseContents(names)
+		for _, name := range names {
+			recs, err := ReportRecords(tx, strings.TrimPrefix(name, prefix))
+			if err != nil {
+				return "", err
+			}
+			fn(recs)
+			seen, last = seen+1, strings.TrimPrefix(name, prefix)
+		}
+		switch {
+		case !more:
+			return "", nil
+		case limit > 0 && seen == limit:
+			return last, nil
+		}
+		after = last
+	}
 }
+
+// reportWindow is how many reports eachReport reads at once.
+const reportWindow = 256
 
 // ReportRecords returns every local actor's record of one report, none
 // when no local actor keeps one.
@@ -83,6 +108,17 @@ type ReportDetail struct {
 	Reporter string
 	Received time.Time                  // zero when the Offer is not stored
 	Report   *vocab.VulnerabilityReport // nil when the node holds no copy
+}
+
+// ReadAheadDetails reads what DetailOf reads of each of recs (the Offers
+// that carried them) together, where that saves round trips (PostgreSQL):
+// a list of reports calls it before DetailOf for each.
+func ReadAheadDetails(tx *store.ReadTx, recs []ReportRecord) {
+	ids := make([]string, 0, len(recs))
+	for _, r := range recs {
+		ids = append(ids, r.OfferID)
+	}
+	tx.ReadAheadActivities(ids)
 }
 
 // DetailOf reads the detail of rec from the Offer that carried the report,

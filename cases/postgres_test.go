@@ -228,3 +228,82 @@ func TestCaseListReadsAPageInAFewRequests(t *testing.T) {
 		t.Errorf("a page of 100 cases took %d requests, of 10 %d: the cases are read one by one", hundred, ten)
 	}
 }
+
+// TestReportsPageReadsAPageInAFewRequests: a page of the report list reads
+// its reports' records together, so that a page of a hundred reports asks
+// the server as often as a page of ten; the pages chain by their cursor
+// and hold every report once, in id order.
+func TestReportsPageReadsAPageInAFewRequests(t *testing.T) {
+	db := openPostgresStore(t)
+	ctx := context.Background()
+	const reports = 150
+	update(t, db, func(tx *store.Tx) error { return tx.PutLocalActor(store.LocalActor{Name: "vendor"}) })
+	update(t, db, func(tx *store.Tx) error {
+		for i := range reports {
+			reportID, offerID := fmt.Sprintf("https://f.example/reports/%04d", i), fmt.Sprintf("https://f.example/offers/%04d", i)
+			body := fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","id":%q,"actor":"https://f.example/actors/f",
+				"object":{"type":"VulnerabilityReport","id":%q,"name":"report %d"}}`, offerID, reportID, i)
+			if err := tx.EnqueueOutbound(store.Outbound{ID: offerID, Actor: "vendor", Body: []byte(body)}); err != nil {
+				return err
+			}
+			for _, actor := range []string{"vendor", "coordinator"} {
+				if _, err := putRecord(tx, ReportRecord{ReportID: reportID, OfferID: offerID, Actor: actor}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	// page lists a page of vendor's reports with their details, as the API
+	// and the dashboard do.
+	page := func(after string, n int) ([]ReportRecord, string) {
+		t.Helper()
+		var recs []ReportRecord
+		var next string
+		if err := db.View(ctx, func(tx *store.ReadTx) error {
+			var err error
+			if recs, next, err = ReportsPage(tx, after, n, "vendor"); err != nil {
+				return err
+			}
+			ReadAheadDetails(tx, recs)
+			for _, r := range recs {
+				var i int
+				fmt.Sscanf(r.ReportID, "https://f.example/reports/%d", &i)
+				if d := DetailOf(tx, r); d.Report == nil || d.Report.Name != fmt.Sprintf("report %d", i) {
+					t.Errorf("detail of %s: report %+v, want the one its Offer carried", r.ReportID, d.Report)
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return recs, next
+	}
+	page("", 10) // the first read also finds the buckets
+	ten := requestsOf(t, db, func() { page("", 10) })
+	hundred := requestsOf(t, db, func() { page("", 100) })
+	t.Logf("requests: a page of 10 reports %d, of 100 %d", ten, hundred)
+	if hundred > ten {
+		t.Errorf("a page of 100 reports took %d requests, of 10 %d: the reports are read one by one", hundred, ten)
+	}
+	var ids []string
+	for after := ""; ; {
+		recs, next := page(after, 64)
+		for _, r := range recs {
+			if r.Actor != "vendor" {
+				t.Errorf("report %s: a record of %s in vendor's list", r.ReportID, r.Actor)
+			}
+			ids = append(ids, r.ReportID)
+		}
+		if next == "" {
+			break
+		}
+		if next != recs[len(recs)-1].ReportID {
+			t.Fatalf("a page ending with %s has the cursor %s", recs[len(recs)-1].ReportID, next)
+		}
+		after = next
+	}
+	if len(ids) != reports || !slices.IsSorted(ids) || ids[0] != "https://f.example/reports/0000" {
+		t.Errorf("the pages of 64 hold %d reports (sorted %v, first %s); want the %d, in order", len(ids), slices.IsSorted(ids), ids[0], reports)
+	}
+}

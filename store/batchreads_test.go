@@ -818,3 +818,120 @@ func TestPostgresReadAheadOfABatchIsOneRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestPostgresNamespacesReadWholeWalkAsRead: namespaces read whole ahead
+// (ReadAheadCaseContents) are walked in memory, and every walk (ForEach,
+// and a cursor's First, Next, Last, Prev and Seek from every key, between
+// keys and past both ends) gives what the same walk of the database gives;
+// a namespace larger than the bound is walked from the database. In a
+// write transaction, a write to a namespace read whole is seen by the
+// next walk.
+func TestPostgresNamespacesReadWholeWalkAsRead(t *testing.T) {
+	db := openPostgresTest(t, Options{})
+	ctx := context.Background()
+	sizes := map[string]int{"empty": 0, "one": 1, "five": 5, "full": pgWholeMax, "over": pgWholeMax + 1}
+	var names []string
+	err := db.Update(ctx, func(tx *Tx) error {
+		for name, n := range sizes {
+			names = append(names, name)
+			b, err := tx.Case(name)
+			if err != nil {
+				return err
+			}
+			for i := range n {
+				if err := b.Put([]byte(fmt.Sprintf("k%03d", 2*i)), []byte(fmt.Sprintf("v%d", i))); err != nil {
+					return err
+				}
+			}
+			if n == 5 { // and a sub-bucket among the keys
+				if _, err := b.b.CreateBucketIfNotExists([]byte("k003")); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(names)
+	// walks records every walk of a namespace's cursor, as text.
+	walks := func(tx *ReadTx, name string) []string {
+		cb, err := tx.Case(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		rec := func(what string, k, v []byte) { out = append(out, fmt.Sprintf("%s %q=%q", what, k, v)) }
+		_ = cb.b.ForEach(func(k, v []byte) error { rec("each", k, v); return nil })
+		c := cb.b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			rec("next", k, v)
+		}
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			rec("prev", k, v)
+		}
+		for i := -1; i <= 2*sizes[name]+1; i++ {
+			from := []byte(fmt.Sprintf("k%03d", i))
+			if i < 0 {
+				from = []byte("a")
+			}
+			k, v := c.Seek(from)
+			rec("seek "+string(from), k, v)
+			k, v = c.Prev()
+			rec("then prev", k, v)
+			c.Seek(from)
+			k, v = c.Next()
+			rec("then next", k, v)
+		}
+		return out
+	}
+	want := map[string][]string{}
+	if err := db.View(ctx, func(tx *ReadTx) error {
+		for _, name := range names {
+			want[name] = walks(tx, name)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	trips := pgTrips(t, db)
+	if err := db.View(ctx, func(tx *ReadTx) error {
+		tx.ReadAheadCaseContents(names)
+		for _, name := range names {
+			before := trips()
+			got := walks(tx, name)
+			if n := trips() - before; (n == 0) != (name != "over") {
+				t.Errorf("walking namespace %s (%d keys) after it was read ahead took %d requests", name, sizes[name], n)
+			}
+			if !slices.Equal(got, want[name]) {
+				t.Errorf("walks of namespace %s read whole differ from the database's:\n got %q\nwant %q", name, got, want[name])
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(ctx, func(tx *Tx) error {
+		tx.ReadAheadCaseContents(names)
+		b, err := tx.Case("five")
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte("k001"), []byte("new")); err != nil {
+			return err
+		}
+		if err := b.Delete([]byte("k000")); err != nil {
+			return err
+		}
+		var keys []string
+		_ = b.b.ForEach(func(k, _ []byte) error { keys = append(keys, string(k)); return nil })
+		if want := []string{"k001", "k002", "k003", "k004", "k006", "k008"}; !slices.Equal(keys, want) {
+			t.Errorf("after a put and a delete, the namespace read whole walks %q, want %q", keys, want)
+		}
+		return errors.New("roll back")
+	})
+	if err == nil || err.Error() != "roll back" {
+		t.Fatal(err)
+	}
+}

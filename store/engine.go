@@ -151,6 +151,9 @@ type ReadRef struct {
 	// seek makes the ref name the first key of bucket at or after key
 	// (what a cursor's Seek, or seekEach, returns) rather than key.
 	seek bool
+	// whole makes the ref name every key of the sub-bucket sub, for a
+	// sub-bucket that holds a few (see ReadTx.ReadAheadCaseContents).
+	whole bool
 }
 
 // ReadActivity names the stored activity id (Tx.Activity reads it; an
@@ -160,6 +163,14 @@ func ReadActivity(id string) ReadRef { return ReadRef{bucket: bucketActivities, 
 // ReadCase names the case namespace name (Tx.Case opens it), which a
 // write may find absent and create.
 func ReadCase(name string) ReadRef { return ReadRef{bucket: bucketCases, sub: []byte(name)} }
+
+// ReadCaseContents names every key of the case namespace name, which a
+// read that walks the namespace (CaseBucket.ForEach) reads. An engine reads
+// a namespace whole only up to a bound (PostgreSQL: pgWholeMax keys); a
+// larger one is walked as before.
+func ReadCaseContents(name string) ReadRef {
+	return ReadRef{bucket: bucketCases, sub: []byte(name), whole: true}
+}
 
 // ReadCaseKey names key in the case namespace name (CaseBucket.Get).
 func ReadCaseKey(name string, key []byte) ReadRef {

@@ -1285,15 +1285,21 @@ type pgTx struct {
 	// kept right by its own writes (wrote): seekEach from one of them
 	// costs nothing. It holds no more than a batch's refs name.
 	seeks map[int64]map[string][]byte
+	// whole holds, by bucket id, every key of the buckets read whole
+	// (ReadCaseContents), in key order, until the transaction writes in
+	// one: a cursor walks them in memory.
+	whole map[int64][]kvRow
 }
 
 // wrote keeps what the transaction read ahead right after it put
-// (present) or deleted key in bucket. The bucket's last key is forgotten.
+// (present) or deleted key in bucket. The bucket's last key, and its
+// contents if it was read whole, are forgotten.
 // A put between a seek's start and its answer becomes the answer; a
 // delete of an answer leaves the next key unknown, so that seek is
 // forgotten and asked again.
 func (t *pgTx) wrote(bucket int64, key []byte, present bool) {
 	delete(t.lasts, bucket)
+	delete(t.whole, bucket)
 	for from, answer := range t.seeks[bucket] {
 		switch {
 		case present && bytes.Compare([]byte(from), key) <= 0 && (answer == nil || bytes.Compare(key, answer) < 0):
@@ -1728,6 +1734,8 @@ func (t *pgTx) prefetchKeys(refs []ReadRef) {
 		keys [][]byte
 		// later: the refs to keys in sub-buckets that the batch finds
 		later []ReadRef
+		// wholes: the sub-buckets to read whole, by id
+		wholes []int64
 		// finds: by parent, the names of sub-buckets to find, each once
 		finds     = map[*pgBucket][][]byte{}
 		seeks     = map[*pgBucket][][]byte{}
@@ -1769,6 +1777,13 @@ func (t *pgTx) prefetchKeys(refs []ReadRef) {
 				}
 			}
 			switch {
+			case r.whole && !known:
+				later = append(later, r)
+			case r.whole && sub != nil:
+				if _, read := t.whole[sub.id]; !read {
+					wholes = append(wholes, sub.id)
+				}
+			case r.whole:
 			case r.key == nil:
 				// The sub-bucket alone; and whether its name holds
 				// anything at all, so that a write that creates it need
@@ -1832,6 +1847,12 @@ func (t *pgTx) prefetchKeys(refs []ReadRef) {
 			seekAsks = append(seekAsks, seekAsk{b, chunk})
 		}
 	}
+	var wholeAsks [][]int64
+	for start := 0; start < len(wholes); start += pgWholeBuckets {
+		chunk := wholes[start:min(len(wholes), start+pgWholeBuckets)]
+		batch.Queue(pgReadWhole, chunk, pgWholeMax+1)
+		wholeAsks = append(wholeAsks, chunk)
+	}
 	if batch.Len() > 0 {
 		br := t.tx.SendBatch(t.ctx, batch)
 		err := func() error {
@@ -1854,6 +1875,11 @@ func (t *pgTx) prefetchKeys(refs []ReadRef) {
 					t.rememberSeek(a.b.id, a.froms[j], k)
 				}
 			}
+			for _, ids := range wholeAsks {
+				if err := t.fillWhole(br, ids); err != nil {
+					return fmt.Errorf("read whole: %w", err)
+				}
+			}
 			return nil
 		}()
 		if cerr := br.Close(); err == nil && cerr != nil {
@@ -1864,13 +1890,100 @@ func (t *pgTx) prefetchKeys(refs []ReadRef) {
 			return
 		}
 	}
-	ids, keys = ids[:0], keys[:0]
+	ids, keys, wholes = ids[:0], keys[:0], wholes[:0]
 	for _, r := range later {
-		if sub := root.lookup(r.bucket).lookup(r.sub); sub != nil { // found above: asks nothing
+		sub := root.lookup(r.bucket).lookup(r.sub) // found above: asks nothing
+		switch {
+		case sub == nil:
+		case r.whole:
+			if _, read := t.whole[sub.id]; !read && !slices.Contains(wholes, sub.id) {
+				wholes = append(wholes, sub.id)
+			}
+		default:
 			ids, keys = append(ids, sub.id), append(keys, r.key)
 		}
 	}
 	t.readPairs(ids, keys)
+	t.readWhole(wholes)
+}
+
+// Bounds of a whole read: a bucket is read whole when it holds at most
+// pgWholeMax keys (a report's records: one per local actor, and its
+// clocks), and one statement reads at most pgWholeBuckets buckets, so that
+// it returns at most pgWholeBuckets × (pgWholeMax + 1) rows.
+const (
+	pgWholeMax     = 64
+	pgWholeBuckets = 256
+)
+
+// pgReadWhole reads, for each bucket of $1 (by id), its first $2 keys and
+// their values.
+const pgReadWhole = `SELECT w.id, k.key, k.value, k.value IS NULL FROM unnest($1::bigint[]) AS w(id)
+	CROSS JOIN LATERAL (SELECT key, value FROM vultron_kv WHERE bucket = w.id ORDER BY key LIMIT $2) k`
+
+// readWhole reads the buckets ids whole, in one statement per
+// pgWholeBuckets.
+func (t *pgTx) readWhole(ids []int64) {
+	for start := 0; start < len(ids) && t.failed == nil; start += pgWholeBuckets {
+		chunk := ids[start:min(len(ids), start+pgWholeBuckets)]
+		rows, err := t.tx.Query(t.ctx, pgReadWhole, chunk, pgWholeMax+1)
+		if err == nil {
+			err = t.fillWhole(queried{rows}, chunk)
+		}
+		if err != nil {
+			t.fail(fmt.Errorf("read whole: %w", err))
+		}
+	}
+}
+
+// fillWhole reads the rows of a pgReadWhole query, asked for the buckets
+// ids, into the transaction's values, and into whole for each bucket that
+// holds no more than pgWholeMax keys (a larger one is walked by its
+// cursors as any bucket is).
+func (t *pgTx) fillWhole(results interface{ Query() (pgx.Rows, error) }, ids []int64) error {
+	r, err := results.Query()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	got := make(map[int64][]kvRow, len(ids))
+	for r.Next() {
+		var (
+			id     int64
+			row    kvRow
+			isNull bool
+		)
+		if err := r.Scan(&id, &row.k, &row.v, &isNull); err != nil {
+			return err
+		}
+		if !isNull && row.v == nil {
+			row.v = []byte{}
+		}
+		ck := cacheKey(id, row.k)
+		if _, ok := t.values[ck]; !ok {
+			if isNull {
+				t.values[ck] = cachedValue{present: true, isBucket: true}
+			} else {
+				t.values[ck] = cachedValue{v: row.v, present: true}
+			}
+		}
+		got[id] = append(got[id], row)
+	}
+	if err := r.Err(); err != nil {
+		return err
+	}
+	if t.whole == nil {
+		t.whole = map[int64][]kvRow{}
+	}
+	for _, id := range ids {
+		rows := got[id]
+		if len(rows) > pgWholeMax {
+			continue // too large to keep: walked as before
+		}
+		slices.SortFunc(rows, func(a, b kvRow) int { return bytes.Compare(a.k, b.k) })
+		t.whole[id] = rows
+	}
+	return nil
 }
 
 // readPairs reads the keys the transaction has not read yet of buckets
@@ -2272,6 +2385,7 @@ func (b *pgBucket) DeleteBucket(name []byte) error {
 	for id := range gone {
 		delete(t.seeks, id)
 		delete(t.lasts, id)
+		delete(t.whole, id)
 	}
 	t.buckets[cacheKey(b.id, name)] = nil
 	t.values[cacheKey(b.id, name)] = cachedValue{}
@@ -2406,6 +2520,10 @@ func (c *pgCursor) fetch(from []byte, up, inclusive bool) {
 	if t.failed != nil {
 		return
 	}
+	if all, ok := t.whole[c.b.id]; ok {
+		c.fetchFrom(all, from, up, inclusive)
+		return
+	}
 	var (
 		q    string
 		args = []any{c.b.id, c.window}
@@ -2461,6 +2579,36 @@ func (c *pgCursor) fetch(from []byte, up, inclusive bool) {
 	} else {
 		slices.Reverse(c.rows)
 		c.before, c.after = full, from != nil
+		c.pos = len(c.rows) - 1
+	}
+}
+
+// fetchFrom is fetch from all, the whole of the cursor's bucket as the
+// transaction read it (pgTx.whole), instead of from the database.
+func (c *pgCursor) fetchFrom(all []kvRow, from []byte, up, inclusive bool) {
+	// at: the index in all of the first key at or after from (after it
+	// when going up exclusively).
+	at := 0
+	if from != nil {
+		at, _ = slices.BinarySearchFunc(all, from, func(r kvRow, k []byte) int { return bytes.Compare(r.k, k) })
+		if up && !inclusive && at < len(all) && bytes.Equal(all[at].k, from) {
+			at++
+		}
+	}
+	start, end := at, min(at+c.window, len(all))
+	if !up {
+		if from == nil {
+			at = len(all)
+		}
+		start, end = max(at-c.window, 0), at
+	}
+	c.rows = append(c.rows, all[start:end]...)
+	c.window = min(c.window*4, pgMaxWindow)
+	c.from = from
+	c.before, c.after = start > 0, end < len(all)
+	if up {
+		c.pos = 0
+	} else {
 		c.pos = len(c.rows) - 1
 	}
 }

@@ -162,6 +162,24 @@ func (r *ReadTx) Case(id string) (*CaseBucket, error) {
 	return &CaseBucket{b: b, name: id, r: r}, nil
 }
 
+// ReadAheadCaseContents reads, where each read is a round trip to a
+// server (PostgreSQL), the whole of each namespace names (a report's
+// records: a few keys each) in about two requests, so that walking each
+// of them (CaseBucket.ForEach, Range) asks nothing more. A namespace larger
+// than the engine's bound is walked as without it. On bbolt it does
+// nothing: its reads are in memory.
+func (r *ReadTx) ReadAheadCaseContents(names []string) {
+	bt, ok := r.tx.(batchTx)
+	if !ok || len(names) < 2 {
+		return
+	}
+	refs := make([]ReadRef, len(names))
+	for i, name := range names {
+		refs[i] = ReadCaseContents(name)
+	}
+	bt.prefetchKeys(refs)
+}
+
 // ReadAheadCases reads, where each read is a round trip to a server
 // (PostgreSQL), the buckets of the cases ids and the given keys of each, in
 // two requests, so that Case and a Get of those keys answer from the

@@ -95,6 +95,7 @@ func (v dashboardReport) clip(n int) dashboardReport {
 // clipped for the list.
 func pendingViews(tx *store.ReadTx, recs []cases.ReportRecord) []dashboardReport {
 	out := make([]dashboardReport, 0, len(recs))
+	cases.ReadAheadDetails(tx, recs)
 	for _, rep := range recs {
 		out = append(out, viewReport(tx, rep).clip(listTextBytes))
 	}

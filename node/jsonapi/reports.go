@@ -71,6 +71,7 @@ func (e *Endpoints) Reports(w http.ResponseWriter, r *http.Request) {
 	err = e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
 		out, next = out[:0], ""
 		recs, cursor, err := cases.ReportsPage(tx, r.URL.Query().Get("after"), limit, name)
+		cases.ReadAheadDetails(tx, recs)
 		for _, rec := range recs {
 			out = append(out, e.viewReport(tx, rec, false))
 		}
