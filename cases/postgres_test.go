@@ -194,8 +194,8 @@ func TestSetClockFlagsReadsTheClocksAtOnce(t *testing.T) {
 
 // TestCaseListReadsAPageInAFewRequests: the dashboard's and the API's case
 // list reads a page of cases (each's record, whether this node hosts it,
-// its replica's state) ahead, together: a page of a hundred cases asks the
-// server as often as a page of ten.
+// its replica's state) ahead, together: a page of a hundred cases, with
+// each one's replica state, asks the server as often as a page of ten.
 func TestCaseListReadsAPageInAFewRequests(t *testing.T) {
 	db := openPostgresStore(t)
 	ctx := context.Background()
@@ -213,6 +213,11 @@ func TestCaseListReadsAPageInAFewRequests(t *testing.T) {
 			page, next, err := ListCasesPage(tx, "", n)
 			if err == nil && (len(page) != n || next != page[n-1].ID) {
 				t.Errorf("a page of %d cases has %d, next %q", n, len(page), next)
+			}
+			for _, c := range page { // and each one's replica state, as the API shows it
+				if _, err := Status(tx, c, time.Now()); err != nil {
+					return err
+				}
 			}
 			return err
 		})
