@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/internal/pgtest"
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/store"
@@ -310,5 +311,54 @@ func TestReportsPageReadsAPageInAFewRequests(t *testing.T) {
 	}
 	if len(ids) != reports || !slices.IsSorted(ids) || ids[0] != "https://f.example/reports/0000" {
 		t.Errorf("the pages of 64 hold %d reports (sorted %v, first %s); want the %d, in order", len(ids), slices.IsSorted(ids), ids[0], reports)
+	}
+}
+
+// TestPendingReportsReadInAFewRequests: the dashboard's list of reports
+// awaiting a decision reads the records its index names together: a list
+// of a hundred asks the server as often as a list of ten, oldest first.
+func TestPendingReportsReadInAFewRequests(t *testing.T) {
+	db := openPostgresStore(t)
+	ctx := context.Background()
+	const reports = 150
+	start := time.Unix(1700000000, 0).UTC()
+	update(t, db, func(tx *store.Tx) error {
+		for i := range reports {
+			r := ReportRecord{ReportID: fmt.Sprintf("https://f.example/reports/%04d", reports-i), Actor: "vendor",
+				Role: Receiver, RM: cvdstate.RMReceived, ReceivedAt: start.Add(time.Duration(i) * time.Second)}
+			if err := writeNewReport(tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	list := func(n int) []ReportRecord {
+		t.Helper()
+		var recs []ReportRecord
+		if err := db.View(ctx, func(tx *store.ReadTx) error {
+			var total int
+			var err error
+			recs, total, err = PendingReports(tx, n)
+			if err == nil && (len(recs) != n || total != reports) {
+				t.Errorf("a list of %d reports awaiting a decision: %d listed, %d counted; want %d and %d", n, len(recs), total, n, reports)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return recs
+	}
+	list(10) // the first read also finds the buckets
+	ten := requestsOf(t, db, func() { list(10) })
+	var recs []ReportRecord
+	hundred := requestsOf(t, db, func() { recs = list(100) })
+	t.Logf("requests: a list of 10 reports %d, of 100 %d", ten, hundred)
+	if hundred > ten {
+		t.Errorf("a list of 100 reports took %d requests, of 10 %d: the records are read one by one", hundred, ten)
+	}
+	for i, r := range recs {
+		if want := fmt.Sprintf("https://f.example/reports/%04d", reports-i); r.ReportID != want {
+			t.Fatalf("report %d of the list is %s, want %s (the oldest first)", i, r.ReportID, want)
+		}
 	}
 }
