@@ -246,6 +246,7 @@ func (db *DB) indexPage(ctx context.Context, index []byte, actor, cursor string,
 			return nil // no entries yet
 		}
 		cur := b.Cursor()
+		expectKeys(cur, limit+2)
 		var k, v []byte
 		if start == nil {
 			k, v = cur.Last()
@@ -257,16 +258,23 @@ func (db *DB) indexPage(ctx context.Context, index []byte, actor, cursor string,
 				k, v = cur.Prev()
 			}
 		}
-		for ; k != nil && len(page) < limit; k, v = cur.Prev() {
-			a, err := tx.Activity(string(v))
-			if err != nil {
-				return err
-			}
-			page = append(page, a)
+		// The page's ids first, then their activities, read together
+		// (on PostgreSQL one request, not one per activity).
+		var ids []string
+		for ; k != nil && len(ids) < limit; k, v = cur.Prev() {
+			ids = append(ids, string(v))
 		}
 		if k != nil {
 			seq, _ := keySeq(k)
 			next = strconv.FormatUint(seq, 36)
+		}
+		tx.ReadAheadActivities(ids)
+		for _, id := range ids {
+			a, err := tx.Activity(id)
+			if err != nil {
+				return err
+			}
+			page = append(page, a)
 		}
 		return nil
 	})

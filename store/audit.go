@@ -245,6 +245,7 @@ func (db *DB) AuditPage(ctx context.Context, after uint64, limit int) ([]AuditRe
 	err := db.View(ctx, func(tx *ReadTx) error {
 		out, next = out[:0], 0
 		c := tx.bucket(bucketAudit).Cursor()
+		expectKeys(c, limit+1)
 		for k, v := c.Seek(seqKey(after + 1)); k != nil; k, v = c.Next() {
 			if len(out) == limit {
 				next = out[len(out)-1].Seq

@@ -935,3 +935,62 @@ func TestPostgresNamespacesReadWholeWalkAsRead(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPostgresPagesReadInAFewRequests: a page of an actor's inbox or
+// outbox, of the audit log or of the delivery queue reads its keys in one
+// window and the inbox's activities together, so that a page of a hundred
+// asks the server as often as a page of ten, and holds what a walk of the
+// whole finds.
+func TestPostgresPagesReadInAFewRequests(t *testing.T) {
+	db := openPostgresTest(t, Options{})
+	ctx := context.Background()
+	mustPutActor(t, db, "vendor")
+	const n = 150
+	for i := range n {
+		if _, err := db.AcceptInbound(ctx, inbound(fmt.Sprintf("https://peer.example/a/%03d", i), "vendor", "n"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := db.Update(ctx, func(tx *Tx) error {
+		for i := range n {
+			if err := tx.EnqueueOutbound(Outbound{ID: fmt.Sprintf("https://v.example/o/%03d", i), Actor: "vendor", Body: []byte(`{}`),
+				Deliveries: []DeliveryTarget{{Recipient: "https://peer.example/actors/p"}}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		page func(limit int) (int, error) // how many it listed
+	}{
+		{"inbox", func(limit int) (int, error) { p, _, err := db.InboxPage(ctx, "vendor", "", limit); return len(p), err }},
+		{"outbox", func(limit int) (int, error) { p, _, err := db.OutboxPage(ctx, "vendor", "", limit); return len(p), err }},
+		{"audit log", func(limit int) (int, error) { p, _, err := db.AuditPage(ctx, 0, limit); return len(p), err }},
+		{"pending deliveries", func(limit int) (int, error) { p, _, err := db.PendingDeliveries(ctx, 0, limit); return len(p), err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			count := func(limit int) uint64 {
+				t.Helper()
+				trips := pgTrips(t, db)
+				got, err := tc.page(limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != limit {
+					t.Errorf("a page of %d listed %d", limit, got)
+				}
+				return trips()
+			}
+			count(10) // the first read also finds the buckets
+			ten, hundred := count(10), count(100)
+			t.Logf("requests: a page of 10 %d, of 100 %d", ten, hundred)
+			if hundred > ten {
+				t.Errorf("a page of 100 took %d requests, of 10 %d", hundred, ten)
+			}
+		})
+	}
+}

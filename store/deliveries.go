@@ -461,6 +461,7 @@ func (db *DB) deliveryPage(ctx context.Context, bucket []byte, after uint64, lim
 		out, next = out[:0], 0
 		b := tx.bucket(bucket)
 		cur := b.Cursor()
+		expectKeys(cur, limit+1)
 		for k, v := cur.Seek(seqKey(after + 1)); k != nil; k, v = cur.Next() {
 			if len(out) == limit {
 				next = out[len(out)-1].ID

@@ -119,6 +119,15 @@ type windowedCursor interface {
 	expect(n int)
 }
 
+// expectKeys tells c, where its keys are read in windows (PostgreSQL),
+// that its caller will walk about n keys, so that the first window reads
+// them all; elsewhere it does nothing.
+func expectKeys(c kvCursor, n int) {
+	if wc, ok := c.(windowedCursor); ok && n > 0 {
+		wc.expect(n)
+	}
+}
+
 // batchBucket is a bucket of an engine on which every read is a round trip
 // to a server (PostgreSQL). Code that reads many keys in one transaction
 // (the delivery queue's writes for many deliveries) reads them through

@@ -222,9 +222,7 @@ func (r *ReadTx) CasesAfter(after string, fn func(id string) (bool, error)) erro
 // few that grow, so that a page's names are one request.
 func (r *ReadTx) CasesAfterN(after string, n int, fn func(id string) (bool, error)) error {
 	c := r.bucket(bucketCases).Cursor()
-	if wc, ok := c.(windowedCursor); ok && n > 0 {
-		wc.expect(n)
-	}
+	expectKeys(c, n)
 	k, v := c.First()
 	if after != "" {
 		k, v = c.Seek([]byte(after))
