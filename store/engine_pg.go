@@ -785,10 +785,17 @@ func (t *pgTx) readLasts(rows interface{ Query() (pgx.Rows, error) }, ids []int6
 	if err != nil {
 		return err
 	}
-	defer r.Close()
 	for _, id := range ids {
 		t.lasts[id] = kvRow{} // empty, unless a row says otherwise
 	}
+	return scanKeyRows(r, func(id int64, row kvRow, _ bool) { t.lasts[id] = row })
+}
+
+// scanKeyRows calls fn with each row of r, whose columns are a bucket id, a
+// key, its value and whether the key names a sub-bucket (whose value is
+// nil; any other value is never nil), and closes r.
+func scanKeyRows(r pgx.Rows, fn func(bucket int64, row kvRow, isBucket bool)) error {
+	defer r.Close()
 	for r.Next() {
 		var (
 			id     int64
@@ -801,7 +808,7 @@ func (t *pgTx) readLasts(rows interface{ Query() (pgx.Rows, error) }, ids []int6
 		if !isNull && row.v == nil {
 			row.v = []byte{}
 		}
-		t.lasts[id] = row
+		fn(id, row, isNull)
 	}
 	return r.Err()
 }
@@ -822,33 +829,16 @@ func (t *pgTx) readKeys(rows interface{ Query() (pgx.Rows, error) }, ids []int64
 
 // fillKeys is readKeys on rows already asked for.
 func (t *pgTx) fillKeys(r pgx.Rows, ids []int64, keys [][]byte) error {
-	defer r.Close()
 	asked := make(map[string]bool, len(keys))
 	for i := range keys {
 		asked[cacheKey(ids[i], keys[i])] = true
 	}
-	for r.Next() {
-		var (
-			id     int64
-			k, v   []byte
-			isNull bool
-		)
-		if err := r.Scan(&id, &k, &v, &isNull); err != nil {
-			return err
-		}
-		ck := cacheKey(id, k)
+	err := scanKeyRows(r, func(id int64, row kvRow, isBucket bool) {
+		ck := cacheKey(id, row.k)
 		delete(asked, ck)
-		switch {
-		case isNull:
-			t.values[ck] = cachedValue{present: true, isBucket: true}
-		default:
-			if v == nil {
-				v = []byte{}
-			}
-			t.values[ck] = cachedValue{v: v, present: true}
-		}
-	}
-	if err := r.Err(); err != nil {
+		t.values[ck] = cachedValue{v: row.v, present: true, isBucket: isBucket}
+	})
+	if err != nil {
 		return err
 	}
 	for ck := range asked {
@@ -1945,31 +1935,15 @@ func (t *pgTx) fillWhole(results interface{ Query() (pgx.Rows, error) }, ids []i
 	if err != nil {
 		return err
 	}
-	defer r.Close()
 	got := make(map[int64][]kvRow, len(ids))
-	for r.Next() {
-		var (
-			id     int64
-			row    kvRow
-			isNull bool
-		)
-		if err := r.Scan(&id, &row.k, &row.v, &isNull); err != nil {
-			return err
-		}
-		if !isNull && row.v == nil {
-			row.v = []byte{}
-		}
+	err = scanKeyRows(r, func(id int64, row kvRow, isBucket bool) {
 		ck := cacheKey(id, row.k)
 		if _, ok := t.values[ck]; !ok {
-			if isNull {
-				t.values[ck] = cachedValue{present: true, isBucket: true}
-			} else {
-				t.values[ck] = cachedValue{v: row.v, present: true}
-			}
+			t.values[ck] = cachedValue{v: row.v, present: true, isBucket: isBucket}
 		}
 		got[id] = append(got[id], row)
-	}
-	if err := r.Err(); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	if t.whole == nil {
