@@ -51,6 +51,13 @@ type KeyFetcherOptions struct {
 	// node hammer a key URL) is answered from the cache. Default 1m;
 	// negative disables the limit.
 	MinRefresh time.Duration
+	// Remember is how long a key read from the cache (or fetched) answers
+	// the lookups that ask for no refresh without the cache being read
+	// again; default 30s, negative: the cache is read for every lookup. A
+	// cache that several processes share (a database) is read for every
+	// refresh, so a key another process refreshed is seen at once where a
+	// signature failed to verify, and elsewhere within Remember.
+	Remember time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -82,18 +89,26 @@ type KeyFetcher struct {
 	fetcher    *Fetcher
 	ttl        time.Duration
 	minRefresh time.Duration
+	remember   time.Duration
 	now        func() time.Time
 	// parsed keeps the last parsed form of each key's PEM, so that a key
 	// answered from the cache is not parsed again for every request while
 	// its PEM is the same (an RSA key's x509 parse costs more than the
-	// cache read); a different PEM is parsed afresh. Bounded, an LRU.
+	// cache read); a different PEM is parsed afresh. It also answers,
+	// for Remember after the key was read, the lookups that ask for no
+	// refresh (on a node on PostgreSQL the cache read is a round trip per
+	// request). Bounded, an LRU.
 	parsed *lru.Cache[string, parsedKey]
 }
 
-// parsedKey is a cached key's PEM and its parsed public key.
+// parsedKey is a cached key as last read from the cache or fetched, with
+// its parsed public key and when it was read.
 type parsedKey struct {
-	pem string
-	key crypto.PublicKey
+	pem       string
+	key       crypto.PublicKey
+	id, owner string
+	fetchedAt time.Time
+	readAt    time.Time
 }
 
 // parsedKeysSize bounds KeyFetcher.parsed.
@@ -110,18 +125,29 @@ func NewKeyFetcher(opts KeyFetcherOptions) (*KeyFetcher, error) {
 	if opts.MinRefresh == 0 {
 		opts.MinRefresh = time.Minute
 	}
+	if opts.Remember == 0 {
+		opts.Remember = 30 * time.Second
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	// The size is a positive constant, which is all lru.New checks.
 	parsed, _ := lru.New[string, parsedKey](parsedKeysSize)
-	return &KeyFetcher{cache: opts.Cache, fetcher: opts.Fetcher, ttl: opts.TTL, minRefresh: opts.MinRefresh, now: opts.Now, parsed: parsed}, nil
+	return &KeyFetcher{cache: opts.Cache, fetcher: opts.Fetcher, ttl: opts.TTL, minRefresh: opts.MinRefresh, remember: opts.Remember,
+		now: opts.Now, parsed: parsed}, nil
 }
 
 // ResolveKey returns the key keyID, from the cache unless the cached copy
 // is older than the TTL, or refresh is set and the copy is older than
-// MinRefresh.
+// MinRefresh. Without refresh, a key read from the cache (or fetched) less
+// than Remember ago is returned without reading the cache.
 func (k *KeyFetcher) ResolveKey(ctx context.Context, keyID string, refresh bool) (PublicKey, error) {
+	now := k.now()
+	if !refresh && k.remember > 0 {
+		if p, ok := k.parsed.Get(keyID); ok && now.Sub(p.readAt) < k.remember && now.Sub(p.fetchedAt) < k.ttl {
+			return PublicKey{ID: p.id, Owner: p.owner, Key: p.key}, nil
+		}
+	}
 	maxAge := k.ttl
 	if refresh {
 		maxAge = k.minRefresh
@@ -129,16 +155,17 @@ func (k *KeyFetcher) ResolveKey(ctx context.Context, keyID string, refresh bool)
 	if maxAge > 0 {
 		c, err := k.cache.RemoteKey(ctx, keyID)
 		switch {
-		case err == nil && k.now().Sub(c.FetchedAt) < maxAge:
+		case err == nil && now.Sub(c.FetchedAt) < maxAge:
+			read := parsedKey{pem: c.PublicKeyPEM, id: c.KeyID, owner: c.Owner, fetchedAt: c.FetchedAt, readAt: now}
 			if p, ok := k.parsed.Get(keyID); ok && p.pem == c.PublicKeyPEM {
-				return PublicKey{ID: c.KeyID, Owner: c.Owner, Key: p.key}, nil
+				read.key = p.key
+			} else if pub, perr := ParsePublicKeyPEM(c.PublicKeyPEM); perr == nil {
+				read.key = pub
+			} else {
+				break // an unusable cached key is fetched again
 			}
-			pub, perr := ParsePublicKeyPEM(c.PublicKeyPEM)
-			if perr == nil {
-				k.parsed.Add(keyID, parsedKey{pem: c.PublicKeyPEM, key: pub})
-				return PublicKey{ID: c.KeyID, Owner: c.Owner, Key: pub}, nil
-			}
-			// An unusable cached key is fetched again.
+			k.parsed.Add(keyID, read)
+			return PublicKey{ID: read.id, Owner: read.owner, Key: read.key}, nil
 		case err != nil && !errors.Is(err, ErrKeyNotCached):
 			return PublicKey{}, fmt.Errorf("read cached key %s: %w", keyID, err)
 		}
@@ -150,6 +177,7 @@ func (k *KeyFetcher) ResolveKey(ctx context.Context, keyID string, refresh bool)
 	if err := k.cache.PutRemoteKey(ctx, c); err != nil {
 		return PublicKey{}, fmt.Errorf("cache key %s: %w", keyID, err)
 	}
+	k.parsed.Add(keyID, parsedKey{pem: c.PublicKeyPEM, key: pk.Key, id: pk.ID, owner: pk.Owner, fetchedAt: c.FetchedAt, readAt: now})
 	return pk, nil
 }
 

@@ -289,15 +289,30 @@ func TestKeyFetcherRefuses(t *testing.T) {
 	wantReason(t, err, "key "+base+"/keys/orphan could not be resolved")
 }
 
-// TestKeyFetcherParsedKeyFollowsCache checks that a key answered from the
-// cache is the key the cache holds now: once the cached PEM of a key id
-// changes (a refresh stored the peer's rotated key), the old parsed key is
-// not answered again.
+// countingKeyCache counts the reads of a KeyCache.
+type countingKeyCache struct {
+	KeyCache
+	reads int
+}
+
+func (c *countingKeyCache) RemoteKey(ctx context.Context, keyID string) (CachedKey, error) {
+	c.reads++
+	return c.KeyCache.RemoteKey(ctx, keyID)
+}
+
+// TestKeyFetcherParsedKeyFollowsCache checks that a key answered without
+// reading the cache is the key the cache held at most Remember ago, and
+// that a refresh reads the cache: once the cached PEM of a key id changes
+// (another process sharing the cache stored the peer's rotated key), a
+// refresh (which a signature that fails to verify asks for) answers the
+// new key at once, and any lookup once Remember has passed. The cache is
+// read once per Remember, not for every lookup.
 func TestKeyFetcherParsedKeyFollowsCache(t *testing.T) {
-	cache := NewMemoryKeyCache()
+	cache := &countingKeyCache{KeyCache: NewMemoryKeyCache()}
 	now := time.Now()
 	kf := newTestKeyFetcher(t, cache, func() time.Time { return now })
-	for i := range 2 {
+	put := func(i int) {
+		t.Helper()
 		pemText, err := PublicKeyPEM(&rsaKey(t, i).PublicKey)
 		if err != nil {
 			t.Fatal(err)
@@ -305,14 +320,28 @@ func TestKeyFetcherParsedKeyFollowsCache(t *testing.T) {
 		if err := cache.PutRemoteKey(context.Background(), CachedKey{KeyID: aliceKey, Owner: aliceID, PublicKeyPEM: pemText, FetchedAt: now}); err != nil {
 			t.Fatal(err)
 		}
-		for range 2 {
-			k, err := kf.ResolveKey(context.Background(), aliceKey, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !rsaKey(t, i).PublicKey.Equal(k.Key) {
-				t.Fatalf("cached PEM %d: resolved another key", i)
-			}
+	}
+	want := func(what string, refresh bool, i, reads int) {
+		t.Helper()
+		k, err := kf.ResolveKey(context.Background(), aliceKey, refresh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rsaKey(t, i).PublicKey.Equal(k.Key) {
+			t.Errorf("%s: resolved another key than key %d", what, i)
+		}
+		if cache.reads != reads {
+			t.Errorf("%s: the cache was read %d times in all, want %d", what, cache.reads, reads)
 		}
 	}
+	put(0)
+	want("first lookup", false, 0, 1)
+	want("lookup within Remember", false, 0, 1)
+	put(1) // another process stored the rotated key
+	want("lookup within Remember after the cache changed", false, 0, 1)
+	want("refresh", true, 1, 2)
+	want("lookup after the refresh", false, 1, 2)
+	put(0)
+	now = now.Add(30 * time.Second)
+	want("lookup once Remember passed", false, 0, 3)
 }
