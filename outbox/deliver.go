@@ -66,6 +66,9 @@ type Queue interface {
 	RetryDelivery(ctx context.Context, id uint64, next time.Time, lastErr string) error
 	DeadLetter(ctx context.Context, id uint64, reason string) error
 	Activity(ctx context.Context, id string) (store.StoredActivity, error)
+	// Activities returns the activities ids the queue holds, by id, read
+	// together (see store.DB.Activities).
+	Activities(ctx context.Context, ids []string) (map[string]store.StoredActivity, error)
 }
 
 // KeySource gives the private key a local actor signs its deliveries with.
@@ -173,9 +176,12 @@ type Deliverer struct {
 	rngMu sync.Mutex
 	rng   *rand.Rand
 
-	// last is the activity the last attempt read (see activity).
-	lastMu sync.Mutex
-	last   store.StoredActivity
+	// last is the activity the last attempt read (see activity), and
+	// claimed the activities of the deliveries claimed last, read together
+	// (see readClaimed); both are guarded by lastMu.
+	lastMu  sync.Mutex
+	last    store.StoredActivity
+	claimed map[string]store.StoredActivity
 
 	wake chan struct{}
 
@@ -382,6 +388,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 					Msg("the delivery queue handed out more deliveries than asked; those left out wait for their lease to end")
 				due = due[:free]
 			}
+			d.readClaimed(ctx, due)
 			for _, dl := range due {
 				// Never blocks: at most 2*d.workers deliveries are outstanding.
 				jobs <- dl
@@ -417,7 +424,15 @@ func (d *Deliverer) Run(ctx context.Context) error {
 func (d *Deliverer) activity(ctx context.Context, id string) (store.StoredActivity, error) {
 	d.lastMu.Lock()
 	last := d.last
+	act, claimed := d.claimed[id]
+	if claimed {
+		delete(d.claimed, id)
+		d.last = act
+	}
 	d.lastMu.Unlock()
+	if claimed {
+		return act, nil
+	}
 	if last.ID == id && id != "" {
 		return last, nil
 	}
@@ -430,6 +445,47 @@ func (d *Deliverer) activity(ctx context.Context, id string) (store.StoredActivi
 	d.last = act
 	d.lastMu.Unlock()
 	return act, nil
+}
+
+// readClaimed reads the activities of the deliveries due, just claimed,
+// that neither the last attempt nor an earlier claim read, together: a
+// claim of deliveries of different activities (the acknowledgements of a
+// burst of reports) costs one read, on PostgreSQL one round trip, instead
+// of one per delivery. What a failed read leaves out is read by its
+// attempt. The activities wait for their attempts in claimed, which holds
+// no more than the deliveries outstanding (it is emptied when it would
+// hold more, as when a shutdown skipped attempts).
+func (d *Deliverer) readClaimed(ctx context.Context, due []store.Delivery) {
+	d.lastMu.Lock()
+	var ids []string
+	seen := map[string]bool{d.last.ID: true}
+	for id := range d.claimed {
+		seen[id] = true
+	}
+	for _, dl := range due {
+		if !seen[dl.ActivityID] {
+			seen[dl.ActivityID] = true
+			ids = append(ids, dl.ActivityID)
+		}
+	}
+	d.lastMu.Unlock()
+	if len(ids) < 2 {
+		return // one read either way
+	}
+	acts, err := d.queue.Activities(ctx, ids)
+	if err != nil {
+		d.log.Warn().Err(err).Int("activities", len(ids)).Msg("read the activities of claimed deliveries; each attempt reads its own")
+		return
+	}
+	d.lastMu.Lock()
+	defer d.lastMu.Unlock()
+	if d.claimed == nil || len(d.claimed)+len(acts) > 4*d.workers {
+		d.claimed = make(map[string]store.StoredActivity, len(acts))
+	}
+	for id, a := range acts {
+		a.ID = id
+		d.claimed[id] = a
+	}
 }
 
 // attemptResult is what one attempt found out, for the queue and the log.

@@ -19,6 +19,17 @@ type countingQueue struct {
 	mu         sync.Mutex
 	held, peak int
 	reads      int
+	// batchReads and batchRead count the reads of activities together and
+	// the activities they read.
+	batchReads, batchRead int
+}
+
+func (q *countingQueue) Activities(ctx context.Context, ids []string) (map[string]store.StoredActivity, error) {
+	q.mu.Lock()
+	q.batchReads++
+	q.batchRead += len(ids)
+	q.mu.Unlock()
+	return q.DB.Activities(ctx, ids)
 }
 
 func (q *countingQueue) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]store.Delivery, error) {
@@ -161,5 +172,47 @@ func TestFanOutReadsItsActivityOnce(t *testing.T) {
 	// once may each read it); before, one per delivery.
 	if _, _, reads := q.counts(); reads > 2*4 {
 		t.Errorf("%d deliveries of 2 activities read them %d times, want at most 8", 2*n, reads)
+	}
+}
+
+// TestClaimedDeliveriesReadTheirActivitiesTogether checks that the
+// deliveries of different activities claimed at once (the acknowledgements
+// of a burst of reports) have their activities read in one read, not one
+// each, and that each delivery still carries its own activity's body.
+func TestClaimedDeliveriesReadTheirActivitiesTogether(t *testing.T) {
+	clock := newFakeClock()
+	rc := newRecipient(t, clock, nil, nil)
+	var q *countingQueue
+	f := newFixture(t, clock, rc.inbox, func(c *DelivererConfig) {
+		c.Workers = 4
+		q = &countingQueue{DB: c.Queue.(*store.DB)}
+		c.Queue = q
+	})
+	const n = 6 // fewer than the workers and the deliveries claimed ahead: one claim
+	for i := 1; i <= n; i++ {
+		f.enqueue(t, i, "")
+	}
+	run(t, f.d)
+	f.d.Wake()
+	waitFor(t, "every delivery", func() bool { return len(f.pending(t)) == 0 })
+	got := rc.requests()
+	if len(got) != n {
+		t.Fatalf("recipient got %d requests, want %d", len(got), n)
+	}
+	for _, r := range got {
+		var a int
+		if _, err := fmt.Sscanf(r.activityID, "http://vendor.example/activities/%d", &a); err != nil {
+			t.Fatalf("request for %q: %v", r.activityID, err)
+		}
+		if _, want := activityBody(a); string(r.body) != string(want) {
+			t.Errorf("delivery of %s carried %q, want its own body", r.activityID, r.body)
+		}
+	}
+	q.mu.Lock()
+	reads, batchReads, batchRead := q.reads, q.batchReads, q.batchRead
+	q.mu.Unlock()
+	if reads != 0 || batchReads != 1 || batchRead != n {
+		t.Errorf("%d deliveries of %d activities claimed at once: %d reads of one activity, %d of several (%d activities); want 0, and 1 of %d",
+			n, n, reads, batchReads, batchRead, n)
 	}
 }

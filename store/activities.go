@@ -151,6 +151,75 @@ func (db *DB) Activity(ctx context.Context, id string) (StoredActivity, error) {
 	return a, nil
 }
 
+// Activities returns the stored activities ids that the store holds, by
+// id (an id it does not hold is absent), read together: on PostgreSQL in
+// one request. The delivery workers read the activities of the deliveries
+// they claimed at once through it.
+func (db *DB) Activities(ctx context.Context, ids []string) (map[string]StoredActivity, error) {
+	keys := make([][]byte, 0, len(ids))
+	for _, id := range ids {
+		keys = append(keys, []byte(id))
+	}
+	values, err := db.getMany(ctx, bucketActivities, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]StoredActivity, len(values))
+	for id, v := range values {
+		a, err := decodeActivity(id, v)
+		if err != nil {
+			return nil, fmt.Errorf("store: activity %s: %w", id, err)
+		}
+		out[id] = a
+	}
+	return out, nil
+}
+
+// getMany returns copies of the values under keys in the top-level bucket,
+// opened if the bucket is sealed, by key (a key with no value is absent).
+// On an engine that reads keys without a transaction (pointReader) it
+// costs one round trip; elsewhere it is a View.
+func (db *DB) getMany(ctx context.Context, bucket []byte, keys [][]byte) (map[string][]byte, error) {
+	pr, ok := db.eng.(pointReader)
+	if !ok {
+		out := make(map[string][]byte, len(keys))
+		err := db.View(ctx, func(tx *ReadTx) error {
+			b := tx.bucket(bucket)
+			for _, k := range keys {
+				if v := b.Get(k); v != nil {
+					out[string(k)] = cloneBytes(v)
+				}
+			}
+			return tx.sealErr
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		return out, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if db.isDown.Load() {
+		return nil, ErrClosed
+	}
+	values, err := pr.getMany(ctx, bucket, keys)
+	if err != nil || db.sl == nil || !isSealedBucket(bucket) {
+		return values, err
+	}
+	for k, v := range values {
+		plain, err := db.sl.open(string(bucket), []byte(k), v)
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		if plain == nil {
+			plain = []byte{} // an empty value is not a missing one
+		}
+		values[k] = plain
+	}
+	return values, nil
+}
+
 // get returns a copy of the value under key in the top-level bucket,
 // opened if the bucket is sealed, or nil when there is none. On an engine
 // that reads one key without a transaction (pointReader) it costs one

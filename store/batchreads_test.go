@@ -994,3 +994,43 @@ func TestPostgresPagesReadInAFewRequests(t *testing.T) {
 		})
 	}
 }
+
+// TestActivitiesReadTogether: Activities returns the stored activities it
+// is asked for (sealed ones opened), leaves out an id it does not hold, and
+// on PostgreSQL reads them in one request.
+func TestActivitiesReadTogether(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		db := be.open(t, Options{DataKey: testKey(9)})
+		ctx := context.Background()
+		mustPutActor(t, db, "vendor")
+		var ids []string
+		for i := range 5 {
+			id := fmt.Sprintf("https://v.example/o/%d", i)
+			ids = append(ids, id)
+			if err := db.EnqueueOutbound(ctx, Outbound{ID: id, Actor: "vendor", Body: []byte(fmt.Sprintf(`{"n":%d}`, i))}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ask := append(slices.Clone(ids), "https://v.example/o/missing")
+		if _, err := db.Activities(ctx, ask); err != nil { // the first read also looks up the bucket
+			t.Fatal(err)
+		}
+		before, _, _ := db.RoundTrips()
+		got, err := db.Activities(ctx, ask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, _, pg := db.RoundTrips()
+		if pg && after-before != 1 {
+			t.Errorf("reading %d activities took %d requests, want 1", len(ask), after-before)
+		}
+		if len(got) != len(ids) {
+			t.Errorf("Activities returned %d, want the %d stored", len(got), len(ids))
+		}
+		for i, id := range ids {
+			if a, ok := got[id]; !ok || string(a.Body) != fmt.Sprintf(`{"n":%d}`, i) || a.Direction != DirectionOutbound {
+				t.Errorf("activity %s = %+v, %v; want its body", id, a, ok)
+			}
+		}
+	})
+}

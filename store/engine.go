@@ -230,6 +230,9 @@ type pointReader interface {
 	// getOne returns the value under key in the top-level bucket, or nil
 	// when there is none (or key names a sub-bucket).
 	getOne(ctx context.Context, bucket, key []byte) ([]byte, error)
+	// getMany returns the values under keys in the top-level bucket, in
+	// one statement, by key; a key with no value is absent.
+	getMany(ctx context.Context, bucket []byte, keys [][]byte) (map[string][]byte, error)
 }
 
 // errBucketNotFound is the error of DeleteBucket for a missing bucket, the

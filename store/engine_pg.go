@@ -1046,6 +1046,35 @@ func (e *pgEngine) getOne(ctx context.Context, bucket, key []byte) ([]byte, erro
 	return v, nil
 }
 
+// getMany implements pointReader: one statement (per pgBatchKeys), which
+// sees one committed state, without a transaction around it.
+func (e *pgEngine) getMany(ctx context.Context, bucket []byte, keys [][]byte) (map[string][]byte, error) {
+	id, err := e.topBucketID(ctx, bucket)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", e.desc, err)
+	}
+	out := make(map[string][]byte, len(keys))
+	for start := 0; start < len(keys); start += pgBatchKeys {
+		chunk := keys[start:min(len(keys), start+pgBatchKeys)]
+		ids := make([]int64, len(chunk))
+		for i := range ids {
+			ids[i] = id
+		}
+		rows, err := e.pool.Query(ctx, pgReadKeys, ids, chunk)
+		if err == nil {
+			err = scanKeyRows(rows, func(_ int64, row kvRow, isBucket bool) {
+				if !isBucket {
+					out[string(row.k)] = row.v
+				}
+			})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: %s: get: %w", e.desc, err)
+		}
+	}
+	return out, nil
+}
+
 // pgClaimSQL leases, until $5 and for holder $7, up to $4 keys of the due
 // index (bucket $1) at or before $2 whose lease ended by $3, skipping rows
 // another claim has locked, and returns them with their records (bucket
