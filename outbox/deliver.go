@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -177,11 +178,12 @@ type Deliverer struct {
 	rng   *rand.Rand
 
 	// last is the activity the last attempt read (see activity), and
-	// claimed the activities of the deliveries claimed last, read together
-	// (see readClaimed); both are guarded by lastMu.
+	// claimed, by activity id, the read of the activities of the claim
+	// that holds a delivery of it (see readClaimed); both are guarded by
+	// lastMu.
 	lastMu  sync.Mutex
 	last    store.StoredActivity
-	claimed map[string]store.StoredActivity
+	claimed map[string]*claimRead
 
 	wake chan struct{}
 
@@ -388,7 +390,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 					Msg("the delivery queue handed out more deliveries than asked; those left out wait for their lease to end")
 				due = due[:free]
 			}
-			d.readClaimed(ctx, due)
+			d.readClaimed(due)
 			for _, dl := range due {
 				// Never blocks: at most 2*d.workers deliveries are outstanding.
 				jobs <- dl
@@ -424,14 +426,16 @@ func (d *Deliverer) Run(ctx context.Context) error {
 func (d *Deliverer) activity(ctx context.Context, id string) (store.StoredActivity, error) {
 	d.lastMu.Lock()
 	last := d.last
-	act, claimed := d.claimed[id]
-	if claimed {
-		delete(d.claimed, id)
-		d.last = act
-	}
+	cr := d.claimed[id]
+	delete(d.claimed, id)
 	d.lastMu.Unlock()
-	if claimed {
-		return act, nil
+	if cr != nil {
+		if act, ok := cr.get(ctx, d.queue, id); ok {
+			d.lastMu.Lock()
+			d.last = act
+			d.lastMu.Unlock()
+			return act, nil
+		}
 	}
 	if last.ID == id && id != "" {
 		return last, nil
@@ -447,44 +451,53 @@ func (d *Deliverer) activity(ctx context.Context, id string) (store.StoredActivi
 	return act, nil
 }
 
-// readClaimed reads the activities of the deliveries due, just claimed,
-// that neither the last attempt nor an earlier claim read, together: a
-// claim of deliveries of different activities (the acknowledgements of a
-// burst of reports) costs one read, on PostgreSQL one round trip, instead
-// of one per delivery. What a failed read leaves out is read by its
-// attempt. The activities wait for their attempts in claimed, which holds
-// no more than the deliveries outstanding (it is emptied when it would
-// hold more, as when a shutdown skipped attempts).
-func (d *Deliverer) readClaimed(ctx context.Context, due []store.Delivery) {
-	d.lastMu.Lock()
-	var ids []string
-	seen := map[string]bool{d.last.ID: true}
-	for id := range d.claimed {
-		seen[id] = true
-	}
-	for _, dl := range due {
-		if !seen[dl.ActivityID] {
-			seen[dl.ActivityID] = true
-			ids = append(ids, dl.ActivityID)
-		}
-	}
-	d.lastMu.Unlock()
-	if len(ids) < 2 {
-		return // one read either way
-	}
-	acts, err := d.queue.Activities(ctx, ids)
-	if err != nil {
-		d.log.Warn().Err(err).Int("activities", len(ids)).Msg("read the activities of claimed deliveries; each attempt reads its own")
-		return
-	}
+// claimRead is the read, together, of the activities of the deliveries of
+// one claim. The first attempt that needs one of them makes it; the
+// others of the claim wait for it and take theirs.
+type claimRead struct {
+	ids  []string
+	once sync.Once
+	acts map[string]store.StoredActivity
+}
+
+// get returns the activity id from the claim's read, making the read if
+// no attempt has yet; ok is false when the read failed or did not find
+// it, and the attempt reads it alone.
+func (c *claimRead) get(ctx context.Context, q Queue, id string) (store.StoredActivity, bool) {
+	c.once.Do(func() {
+		// An error leaves acts empty: every attempt then reads its own.
+		c.acts, _ = q.Activities(ctx, c.ids)
+	})
+	act, ok := c.acts[id]
+	act.ID = id
+	return act, ok
+}
+
+// readClaimed arranges for the activities of the deliveries due, just
+// claimed, that neither the last attempt nor an earlier claim is reading
+// to be read together by the first of their attempts: a claim of
+// deliveries of different activities (the acknowledgements of a burst of
+// reports) then costs one read, on PostgreSQL one round trip, instead of
+// one per delivery, and the dispatcher itself waits for none. claimed
+// holds no more than the deliveries outstanding (it is emptied when it
+// would hold more, as when a shutdown skipped attempts).
+func (d *Deliverer) readClaimed(due []store.Delivery) {
 	d.lastMu.Lock()
 	defer d.lastMu.Unlock()
-	if d.claimed == nil || len(d.claimed)+len(acts) > 4*d.workers {
-		d.claimed = make(map[string]store.StoredActivity, len(acts))
+	cr := &claimRead{}
+	for _, dl := range due {
+		if _, reading := d.claimed[dl.ActivityID]; !reading && dl.ActivityID != d.last.ID && !slices.Contains(cr.ids, dl.ActivityID) {
+			cr.ids = append(cr.ids, dl.ActivityID)
+		}
 	}
-	for id, a := range acts {
-		a.ID = id
-		d.claimed[id] = a
+	if len(cr.ids) < 2 {
+		return // one read either way
+	}
+	if d.claimed == nil || len(d.claimed)+len(cr.ids) > 4*d.workers {
+		d.claimed = make(map[string]*claimRead, len(cr.ids))
+	}
+	for _, id := range cr.ids {
+		d.claimed[id] = cr
 	}
 }
 
