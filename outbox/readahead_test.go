@@ -69,6 +69,34 @@ func (q *countingQueue) Activity(ctx context.Context, id string) (store.StoredAc
 	return q.DB.Activity(ctx, id)
 }
 
+// newCountingFixture is newFixture with workers delivery workers, whose
+// queue is counted.
+func newCountingFixture(t *testing.T, clock *fakeClock, inbox string, workers int) (*fixture, *countingQueue) {
+	t.Helper()
+	var q *countingQueue
+	f := newFixture(t, clock, inbox, func(c *DelivererConfig) {
+		c.Workers = workers
+		q = &countingQueue{DB: c.Queue.(*store.DB)}
+		c.Queue = q
+	})
+	return f, q
+}
+
+// wantOwnBodies checks that each request got carried the body of the
+// activity it delivered.
+func wantOwnBodies(t *testing.T, got []received) {
+	t.Helper()
+	for _, r := range got {
+		var a int
+		if _, err := fmt.Sscanf(r.activityID, "http://vendor.example/activities/%d", &a); err != nil {
+			t.Fatalf("request for %q: %v", r.activityID, err)
+		}
+		if _, want := activityBody(a); string(r.body) != string(want) {
+			t.Errorf("delivery of %s carried %q, want its own body", r.activityID, r.body)
+		}
+	}
+}
+
 func (q *countingQueue) counts() (held, peak, reads int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -130,12 +158,7 @@ func TestWorkersFindTheNextDeliveryClaimed(t *testing.T) {
 func TestFanOutReadsItsActivityOnce(t *testing.T) {
 	clock := newFakeClock()
 	rc := newRecipient(t, clock, nil, nil)
-	var q *countingQueue
-	f := newFixture(t, clock, rc.inbox, func(c *DelivererConfig) {
-		c.Workers = 4
-		q = &countingQueue{DB: c.Queue.(*store.DB)}
-		c.Queue = q
-	})
+	f, q := newCountingFixture(t, clock, rc.inbox, 4)
 	// Two activities, each to 30 recipients, queued one after the other.
 	const n = 30
 	for a := 1; a <= 2; a++ {
@@ -159,15 +182,7 @@ func TestFanOutReadsItsActivityOnce(t *testing.T) {
 	if len(got) != 2*n {
 		t.Fatalf("recipient got %d requests, want %d", len(got), 2*n)
 	}
-	for _, r := range got {
-		var a int
-		if _, err := fmt.Sscanf(r.activityID, "http://vendor.example/activities/%d", &a); err != nil {
-			t.Fatalf("request for %q: %v", r.activityID, err)
-		}
-		if _, want := activityBody(a); string(r.body) != string(want) {
-			t.Errorf("delivery of %s carried %q, want its own body", r.activityID, r.body)
-		}
-	}
+	wantOwnBodies(t, got)
 	// At most one read per worker and activity (workers that start at
 	// once may each read it); before, one per delivery.
 	if _, _, reads := q.counts(); reads > 2*4 {
@@ -182,12 +197,7 @@ func TestFanOutReadsItsActivityOnce(t *testing.T) {
 func TestClaimedDeliveriesReadTheirActivitiesTogether(t *testing.T) {
 	clock := newFakeClock()
 	rc := newRecipient(t, clock, nil, nil)
-	var q *countingQueue
-	f := newFixture(t, clock, rc.inbox, func(c *DelivererConfig) {
-		c.Workers = 4
-		q = &countingQueue{DB: c.Queue.(*store.DB)}
-		c.Queue = q
-	})
+	f, q := newCountingFixture(t, clock, rc.inbox, 4)
 	const n = 6 // fewer than the workers and the deliveries claimed ahead: one claim
 	for i := 1; i <= n; i++ {
 		f.enqueue(t, i, "")
@@ -199,15 +209,7 @@ func TestClaimedDeliveriesReadTheirActivitiesTogether(t *testing.T) {
 	if len(got) != n {
 		t.Fatalf("recipient got %d requests, want %d", len(got), n)
 	}
-	for _, r := range got {
-		var a int
-		if _, err := fmt.Sscanf(r.activityID, "http://vendor.example/activities/%d", &a); err != nil {
-			t.Fatalf("request for %q: %v", r.activityID, err)
-		}
-		if _, want := activityBody(a); string(r.body) != string(want) {
-			t.Errorf("delivery of %s carried %q, want its own body", r.activityID, r.body)
-		}
-	}
+	wantOwnBodies(t, got)
 	q.mu.Lock()
 	reads, batchReads, batchRead := q.reads, q.batchReads, q.batchRead
 	q.mu.Unlock()

@@ -197,27 +197,47 @@ func (db *DB) getMany(ctx context.Context, bucket []byte, keys [][]byte) (map[st
 		}
 		return out, nil
 	}
-	if err := ctx.Err(); err != nil {
+	if err := db.pointReady(ctx); err != nil {
 		return nil, err
 	}
-	if db.isDown.Load() {
-		return nil, ErrClosed
-	}
 	values, err := pr.getMany(ctx, bucket, keys)
-	if err != nil || db.sl == nil || !isSealedBucket(bucket) {
-		return values, err
+	if err != nil {
+		return nil, err
 	}
 	for k, v := range values {
-		plain, err := db.sl.open(string(bucket), []byte(k), v)
-		if err != nil {
-			return nil, fmt.Errorf("store: %w", err)
+		if values[k], err = db.openPoint(bucket, []byte(k), v); err != nil {
+			return nil, err
 		}
-		if plain == nil {
-			plain = []byte{} // an empty value is not a missing one
-		}
-		values[k] = plain
 	}
 	return values, nil
+}
+
+// pointReady says whether a point read may be made now: not once ctx is
+// done, nor after the store was closed.
+func (db *DB) pointReady(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if db.isDown.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// openPoint opens v, read by a point read under key in the top-level
+// bucket, if the bucket is sealed.
+func (db *DB) openPoint(bucket, key, v []byte) ([]byte, error) {
+	if db.sl == nil || !isSealedBucket(bucket) {
+		return v, nil
+	}
+	plain, err := db.sl.open(string(bucket), key, v)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if plain == nil {
+		plain = []byte{} // an empty value is not a missing one
+	}
+	return plain, nil
 }
 
 // get returns a copy of the value under key in the top-level bucket,
@@ -237,27 +257,14 @@ func (db *DB) get(ctx context.Context, bucket, key []byte) ([]byte, error) {
 		}
 		return out, nil
 	}
-	if err := ctx.Err(); err != nil {
+	if err := db.pointReady(ctx); err != nil {
 		return nil, err
-	}
-	if db.isDown.Load() {
-		return nil, ErrClosed
 	}
 	v, err := pr.getOne(ctx, bucket, key)
 	if err != nil || v == nil {
 		return nil, err
 	}
-	if db.sl == nil || !isSealedBucket(bucket) {
-		return v, nil
-	}
-	plain, err := db.sl.open(string(bucket), key, v)
-	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	if plain == nil {
-		plain = []byte{} // an empty value is not a missing one
-	}
-	return plain, nil
+	return db.openPoint(bucket, key, v)
 }
 
 // Page sizes for InboxPage and OutboxPage.
