@@ -780,10 +780,13 @@ const pgReadLasts = `SELECT l.bucket, k.key, k.value, k.value IS NULL FROM unnes
 
 // readLasts reads the rows of a pgReadLasts query, asked for the buckets
 // ids, into the transaction's lasts: a bucket without a row is empty.
-func (t *pgTx) readLasts(rows interface{ Query() (pgx.Rows, error) }, ids []int64) error {
+func (t *pgTx) readLasts(rows queryResults, ids []int64) error {
 	r, err := rows.Query()
 	if err != nil {
 		return err
+	}
+	if t.lasts == nil {
+		t.lasts = make(map[int64]kvRow, len(ids))
 	}
 	for _, id := range ids {
 		t.lasts[id] = kvRow{} // empty, unless a row says otherwise
@@ -819,7 +822,7 @@ const pgReadKeys = `SELECT k.bucket, k.key, k.value, k.value IS NULL FROM vultro
 
 // readKeys reads the rows of a pgReadKeys query, asked for ids and keys,
 // into the transaction's values: what it does not return is absent.
-func (t *pgTx) readKeys(rows interface{ Query() (pgx.Rows, error) }, ids []int64, keys [][]byte) error {
+func (t *pgTx) readKeys(rows queryResults, ids []int64, keys [][]byte) error {
 	r, err := rows.Query()
 	if err != nil {
 		return err
@@ -848,7 +851,7 @@ func (t *pgTx) fillKeys(r pgx.Rows, ids []int64, keys [][]byte) error {
 }
 
 // readSeqs reads the sequences of buckets, by id, for loadSeq.
-func (t *pgTx) readSeqs(rows interface{ Query() (pgx.Rows, error) }) error {
+func (t *pgTx) readSeqs(rows queryResults) error {
 	r, err := rows.Query()
 	if err != nil {
 		return err
@@ -1296,7 +1299,8 @@ type pgTx struct {
 	// lasts holds the last key of buckets read ahead, by bucket id (an
 	// empty row: the bucket was empty), until the transaction writes in
 	// the bucket; usedLasts the buckets whose last key it read, for the
-	// scores.
+	// scores. Both are made when first needed: most transactions need
+	// neither.
 	lasts     map[int64]kvRow
 	usedLasts map[int64]bool
 	// seeks holds, by bucket id and then by the key a seek started from,
@@ -1379,8 +1383,7 @@ func (w pendingWrite) kind() byte {
 func newPgTx(ctx context.Context, e *pgEngine, tx pgQuerier, writable bool) *pgTx {
 	return &pgTx{ctx: ctx, e: e, tx: tx, writable: writable,
 		buckets: map[string]*pgBucket{}, values: map[string]cachedValue{}, pendingAt: map[string]int{}, fresh: map[int64]bool{},
-		seqs: map[int64]uint64{}, used: map[string]bool{}, usedSeqs: map[int64]bool{},
-		lasts: map[int64]kvRow{}, usedLasts: map[int64]bool{}}
+		seqs: map[int64]uint64{}, used: map[string]bool{}, usedSeqs: map[int64]bool{}}
 }
 
 var errTxNotWritable = errors.New("store: write in a read-only transaction")
@@ -1700,6 +1703,10 @@ func (t *pgTx) findSubBuckets(p *pgBucket, names [][]byte) {
 	}
 }
 
+// queryResults gives the rows of a statement: the next result of a batch
+// (pgx.BatchResults), or rows already asked for (queried).
+type queryResults interface{ Query() (pgx.Rows, error) }
+
 // queried hands rows already asked for to a fill function that takes
 // them from a batch's results.
 type queried struct{ rows pgx.Rows }
@@ -1708,7 +1715,7 @@ func (q queried) Query() (pgx.Rows, error) { return q.rows, nil }
 
 // fillSubBuckets reads the rows of a pgFindBuckets query, asked for names
 // of p, into the transaction's buckets: a name without a row has none.
-func (t *pgTx) fillSubBuckets(results interface{ Query() (pgx.Rows, error) }, p *pgBucket, names [][]byte) error {
+func (t *pgTx) fillSubBuckets(results queryResults, p *pgBucket, names [][]byte) error {
 	rows, err := results.Query()
 	if err != nil {
 		return err
@@ -1803,6 +1810,7 @@ func (t *pgTx) prefetchKeys(refs []ReadRef) {
 					wholes = append(wholes, sub.id)
 				}
 			case r.whole:
+				// A namespace known to be absent: nothing to read.
 			case r.key == nil:
 				// The sub-bucket alone; and whether its name holds
 				// anything at all, so that a write that creates it need
@@ -1959,7 +1967,7 @@ func (t *pgTx) readWhole(ids []int64) {
 // ids, into the transaction's values, and into whole for each bucket that
 // holds no more than pgWholeMax keys (a larger one is walked by its
 // cursors as any bucket is).
-func (t *pgTx) fillWhole(results interface{ Query() (pgx.Rows, error) }, ids []int64) error {
+func (t *pgTx) fillWhole(results queryResults, ids []int64) error {
 	r, err := results.Query()
 	if err != nil {
 		return err
@@ -2098,7 +2106,7 @@ const pgSeekEach = `SELECT f.i, (SELECT k.key FROM vultron_kv k
 	FROM unnest($2::bytea[]) WITH ORDINALITY AS f(k, i)`
 
 // fillSeeks reads the rows of a pgSeekEach query asked for n keys.
-func fillSeeks(results interface{ Query() (pgx.Rows, error) }, n int) ([][]byte, error) {
+func fillSeeks(results queryResults, n int) ([][]byte, error) {
 	rows, err := results.Query()
 	if err != nil {
 		return nil, err
@@ -2632,6 +2640,9 @@ func (c *pgCursor) First() ([]byte, []byte) {
 func (c *pgCursor) Last() ([]byte, []byte) {
 	t := c.b.t
 	if t.writable {
+		if t.usedLasts == nil {
+			t.usedLasts = map[int64]bool{}
+		}
 		t.usedLasts[c.b.id] = true
 	}
 	if r, ok := t.lasts[c.b.id]; ok && t.failed == nil {
