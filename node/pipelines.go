@@ -374,13 +374,15 @@ func (c keyCache) PutRemoteKey(ctx context.Context, k actor.CachedKey) error {
 	return c.db.PutRemoteKey(ctx, store.RemoteKey{KeyID: k.KeyID, Owner: k.Owner, PublicKeyPEM: k.PublicKeyPEM, FetchedAt: k.FetchedAt})
 }
 
-// dedupRetention is how long the inbox remembers activity ids to refuse
-// replays: longer than any peer's retry horizon.
+// dedupRetention is how long the dedup records that older versions wrote
+// beside every received activity are kept: longer than any peer's retry
+// horizon, as they were.
 const dedupRetention = 30 * 24 * time.Hour
 
-// pruneDedup forgets inbox dedup records older than dedupRetention, once
-// at start and then daily. The activities themselves stay stored, so an id
-// seen before is still recognised.
+// pruneDedup removes the dedup records older versions wrote, once they are
+// older than dedupRetention, at start and then daily; with none left, each
+// run is one read. The activities stay stored, and every id seen before is
+// recognised through its activity.
 func (n *Node) pruneDedup(ctx context.Context) error {
 	tick := time.NewTicker(24 * time.Hour)
 	defer tick.Stop()

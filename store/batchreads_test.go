@@ -444,7 +444,7 @@ func acceptBatchWith(t *testing.T, db *DB, prefix string, n int, with func(i int
 }
 
 // TestPostgresAcceptsOfABatchReadAhead accepts one activity and then
-// twenty in one batch: the keys each accept reads first (its dedup record
+// twenty in one batch: the keys each accept reads first (its recipient
 // and its activity) are read for the whole batch in one request.
 func TestPostgresAcceptsOfABatchReadAhead(t *testing.T) {
 	db := openPostgresTest(t, Options{})

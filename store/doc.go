@@ -25,9 +25,9 @@
 //     serializes them in one file: the audit log is one hash chain and the
 //     delivery counts single records, so a per-case lock would not let two
 //     writes run at once anyway. The group committer stays per process.
-//     Inbound de-duplication is the dedup bucket's unique key under that
-//     order: the same activity accepted through two processes at once is
-//     stored once, and the second answer is a duplicate.
+//     Inbound de-duplication is the activities bucket's unique key under
+//     that order: the same activity accepted through two processes at once
+//     is stored once, and the second answer is a duplicate.
 //   - A delivery handed out by DueDeliveries is leased in the database,
 //     claimed with FOR UPDATE SKIP LOCKED, so no two processes send it at
 //     once; the lease ends with the delivery's outcome, after
@@ -81,7 +81,9 @@
 //	              the person who had an outbound one sent)
 //	inbox         one sub-bucket per local actor: sequence → activity id
 //	outbox        one sub-bucket per local actor: sequence → activity id
-//	dedup         inbound activity id → body digest and first-seen time
+//	dedup         inbound activity id → body digest and first-seen time;
+//	              no longer written (the activity holds both), what older
+//	              versions wrote is pruned by age (PruneDedup)
 //	dedup_time    first-seen time + activity id → nothing (prune index)
 //	deliveries    delivery id (sequence) → pending Delivery
 //	deliveries_due  due time + delivery id → nothing: the head of every
@@ -137,8 +139,8 @@
 //
 // # Inbound and outbound activities
 //
-// AcceptInbound stores an inbound activity, its inbox entry and its dedup
-// record in one transaction, together with any writes of the caller. The same
+// AcceptInbound stores an inbound activity and its inbox entry in one
+// transaction, together with any writes of the caller. The same
 // id with the same body digest is a no-op; the same id with another digest is
 // ErrConflict. EnqueueOutbound stores an outbound activity and queues one
 // delivery per recipient in one transaction (a transactional outbox).

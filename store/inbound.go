@@ -68,21 +68,12 @@ type AcceptResult struct {
 }
 
 // dedup records: activity id → body digest and first-seen time, plus an index
-// ordered by first-seen time for PruneDedup.
-
-func encodeDedup(digest []byte, firstSeen time.Time) []byte {
-	e := newEncoder(tagDedup, len(digest)+12)
-	e.bytes(digest)
-	e.time(firstSeen)
-	return e.buf
-}
-
-func decodeDedup(v []byte) (digest []byte, firstSeen time.Time, err error) {
-	d := newDecoder(tagDedup, v)
-	digest = d.bytes()
-	firstSeen = d.time()
-	return digest, firstSeen, d.finish()
-}
+// ordered by first-seen time for PruneDedup. Versions before this one wrote
+// one for every accepted activity, beside the activity itself, which holds
+// the same digest and time and is never removed; the record told nothing
+// the activity did not, and cost every accept two more trees to write (one
+// of them under a random key). They are no longer written; those a store
+// holds are pruned as before.
 
 // dedupTimeKey is first-seen time (big-endian Unix nanoseconds, clamped at 0)
 // followed by the activity id.
@@ -93,9 +84,9 @@ func dedupTimeKey(t time.Time, id string) []byte {
 	return append(k, id...)
 }
 
-// AcceptInbound stores an inbound activity in one transaction: it checks the
-// dedup index, stores the activity by id, appends it to the recipient's inbox,
-// writes the dedup record and runs apply (which may be nil) so the caller's
+// AcceptInbound stores an inbound activity in one transaction: it looks the
+// id up among stored activities, stores the activity by id, appends it to
+// the recipient's inbox and runs apply (which may be nil) so the caller's
 // own writes commit atomically with the accept. It returns after the
 // transaction is durable, so the caller may then answer 202.
 //
@@ -109,9 +100,9 @@ func dedupTimeKey(t time.Time, id string) []byte {
 // and is logged. If apply fails, nothing is stored and its error is returned.
 // The recipient must be a local actor (ErrNotFound otherwise).
 //
-// Duplicates are detected through the dedup index while its record is kept
-// (see PruneDedup) and through the stored activity after that, so the same id
-// is never stored twice. apply may run more than once (see DB.Update).
+// Duplicates are detected through the stored activity, which keeps the
+// body's digest and is never removed, so the same id is never stored
+// twice. apply may run more than once (see DB.Update).
 func (db *DB) AcceptInbound(ctx context.Context, in Inbound, apply func(*Tx) error) (AcceptResult, error) {
 	if in.ID == "" || in.Recipient == "" {
 		return AcceptResult{}, fmt.Errorf("store: accept inbound: empty id or recipient: %w", ErrInvalid)
@@ -137,8 +128,6 @@ func (db *DB) AcceptInbound(ctx context.Context, in Inbound, apply func(*Tx) err
 		Body:       in.Body,
 		Time:       in.ReceivedAt,
 	}
-	dedupVal := encodeDedup(digest, in.ReceivedAt)
-	timeKey := dedupTimeKey(in.ReceivedAt, in.ID)
 
 	var (
 		res      AcceptResult
@@ -185,12 +174,6 @@ func (db *DB) AcceptInbound(ctx context.Context, in Inbound, apply func(*Tx) err
 		if err := tx.bucket(bucketActivities).Put(idKey, encodeActivity(&rec, digest)); err != nil {
 			return fmt.Errorf("put activity: %w", err)
 		}
-		if err := tx.bucket(bucketDedup).Put(idKey, dedupVal); err != nil {
-			return fmt.Errorf("put dedup record: %w", err)
-		}
-		if err := tx.bucket(bucketDedupTime).Put(timeKey, nil); err != nil {
-			return fmt.Errorf("put dedup time index: %w", err)
-		}
 		if apply != nil {
 			if err := apply(tx); err != nil {
 				return err
@@ -200,7 +183,7 @@ func (db *DB) AcceptInbound(ctx context.Context, in Inbound, apply func(*Tx) err
 		return nil
 	}
 	// What accept reads first, read for the whole batch at once.
-	reads := append([]ReadRef{{bucket: bucketActors, key: []byte(in.Recipient)}, {bucket: bucketDedup, key: idKey},
+	reads := append([]ReadRef{{bucket: bucketActors, key: []byte(in.Recipient)},
 		{bucket: bucketActivities, key: idKey}}, in.ReadAhead...)
 	err = db.update(ctx, reads, func(tx *Tx) error {
 		if err := accept(tx); err != nil {
@@ -243,22 +226,12 @@ func (c *conflictInfo) err(id string) error {
 	return fmt.Errorf("%w: activity %s %s", ErrConflict, id, c.reason)
 }
 
-// checkSeen looks the id up in the dedup index and then among stored
-// activities. It returns the stored activity if the id is a duplicate, a
-// conflict if it may not be accepted, or neither if it is new.
+// checkSeen looks the id up among stored activities. It returns the
+// stored activity if the id is a duplicate, a conflict if it may not be
+// accepted, or neither if it is new. A dedup record an older version
+// wrote is not read: its activity was stored in the same transaction, with
+// the same digest.
 func checkSeen(tx *Tx, id string, digest []byte, local bool) (*StoredActivity, *conflictInfo, error) {
-	if v := tx.bucket(bucketDedup).Get([]byte(id)); v != nil {
-		stored, firstSeen, err := decodeDedup(v)
-		if err != nil {
-			return nil, nil, fmt.Errorf("dedup record %s: %w", id, err)
-		}
-		if !bytes.Equal(stored, digest) {
-			return nil, &conflictInfo{
-				reason:       fmt.Sprintf("was first seen at %s with body digest %x, this body has digest %x", firstSeen.Format(time.RFC3339), stored, digest),
-				storedDigest: fmt.Sprintf("%x", stored),
-			}, nil
-		}
-	}
 	v := tx.bucket(bucketActivities).Get([]byte(id))
 	if v == nil {
 		return nil, nil, nil
@@ -302,10 +275,11 @@ func addRecipient(tx *Tx, a *StoredActivity, digest []byte, recipient string, re
 // large prune does not hold the writer (and every other writer) for long.
 const pruneChunk = 1000
 
-// PruneDedup removes dedup records first seen before olderThan and returns how
-// many it removed. The activities themselves stay, and an id whose record was
-// pruned is still recognised through its stored activity. Keep records for at
-// least 30 days, longer than any peer's retry horizon.
+// PruneDedup removes dedup records (which versions before this one wrote)
+// first seen before olderThan and returns how many it removed, a bounded
+// number per transaction. The activities themselves stay, and every id is
+// recognised through its stored activity. Once the records a store holds
+// are older than olderThan, a prune finds none in one read.
 func (db *DB) PruneDedup(ctx context.Context, olderThan time.Time) (int, error) {
 	limit := dedupTimeKey(olderThan, "")
 	total := 0

@@ -133,18 +133,19 @@ func TestAcceptInbound(t *testing.T) {
 				if got := countBucket(t, db, bucketInbox, "other"); got != tt.wantOther {
 					t.Errorf("other inbox entries = %d, want %d", got, tt.wantOther)
 				}
-				wantActivities, wantDedup := 1, 1
+				wantActivities := 1
 				if tt.wantErr == nil && !tt.wantDup && !tt.sameID {
-					wantActivities, wantDedup = 2, 2
+					wantActivities = 2
 				}
 				if got := countBucket(t, db, bucketActivities, ""); got != wantActivities {
 					t.Errorf("activities = %d, want %d", got, wantActivities)
 				}
-				if got := countBucket(t, db, bucketDedup, ""); got != wantDedup {
-					t.Errorf("dedup records = %d, want %d", got, wantDedup)
+				// The stored activity is the only record of an id.
+				if got := countBucket(t, db, bucketDedup, ""); got != 0 {
+					t.Errorf("dedup records = %d, want none", got)
 				}
-				if got := countBucket(t, db, bucketDedupTime, ""); got != wantDedup {
-					t.Errorf("dedup time index = %d, want %d", got, wantDedup)
+				if got := countBucket(t, db, bucketDedupTime, ""); got != 0 {
+					t.Errorf("dedup time index = %d, want none", got)
 				}
 				err = db.View(ctx, func(tx *ReadTx) error {
 					_, err := tx.Case("case-9")
@@ -268,8 +269,8 @@ func TestAcceptInboundConcurrentDurable(t *testing.T) {
 		if len(seen) != writers*each {
 			t.Errorf("inbox holds %d activities after reopen, want %d", len(seen), writers*each)
 		}
-		if got := countBucket(t, db, bucketDedup, ""); got != writers*each {
-			t.Errorf("dedup records = %d, want %d", got, writers*each)
+		if got := countBucket(t, db, bucketActivities, ""); got != writers*each {
+			t.Errorf("activities = %d, want %d", got, writers*each)
 		}
 	})
 }
@@ -321,7 +322,34 @@ func TestInboxPageOrderAndCursor(t *testing.T) {
 	})
 }
 
-func TestPruneDedup(t *testing.T) {
+// putOldDedupRecord writes the dedup record, and its entry in the time
+// index, that versions before this one wrote beside every accepted
+// activity: tag 0x02, the body's digest and the first-seen time.
+func putOldDedupRecord(t *testing.T, db *DB, in Inbound) {
+	t.Helper()
+	digest, err := bodyDigest(in.Body, in.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEncoder(tagDedup, len(digest)+12)
+	e.bytes(digest)
+	e.time(in.ReceivedAt)
+	err = db.Update(context.Background(), func(tx *Tx) error {
+		if err := tx.bucket(bucketDedup).Put([]byte(in.ID), e.buf); err != nil {
+			return err
+		}
+		return tx.bucket(bucketDedupTime).Put(dedupTimeKey(in.ReceivedAt, in.ID), nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOlderStoresDedupRecordsArePruned checks a store that an older
+// version wrote, with a dedup record beside each activity: its records
+// are pruned by age, and every id, pruned or not, is still recognised
+// through its activity.
+func TestOlderStoresDedupRecordsArePruned(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, be backend) {
 		clock := newTestClock()
 		db := be.open(t, Options{Now: clock.Now})
@@ -336,6 +364,7 @@ func TestPruneDedup(t *testing.T) {
 			if _, err := db.AcceptInbound(ctx, in, nil); err != nil {
 				t.Fatal(err)
 			}
+			putOldDedupRecord(t, db, in)
 		}
 		n, err := db.PruneDedup(ctx, clock.Now().Add(-30*24*time.Hour))
 		if err != nil || n != 1 {
@@ -347,15 +376,23 @@ func TestPruneDedup(t *testing.T) {
 		if got := countBucket(t, db, bucketDedupTime, ""); got != 1 {
 			t.Errorf("dedup time index after prune = %d, want 1", got)
 		}
-		// The activity stays, and still answers for its id.
-		if res, err := db.AcceptInbound(ctx, old, nil); err != nil || !res.Duplicate {
-			t.Errorf("replay of a pruned id = %+v, %v; want duplicate", res, err)
-		}
-		if _, err := db.AcceptInbound(ctx, inbound(old.ID, "coord", "changed"), nil); !errors.Is(err, ErrConflict) {
-			t.Errorf("changed body for a pruned id = %v, want ErrConflict", err)
+		for _, in := range []Inbound{old, recent} {
+			if res, err := db.AcceptInbound(ctx, in, nil); err != nil || !res.Duplicate {
+				t.Errorf("replay of %s = %+v, %v; want duplicate", in.ID, res, err)
+			}
+			if _, err := db.AcceptInbound(ctx, inbound(in.ID, "coord", "changed"), nil); !errors.Is(err, ErrConflict) {
+				t.Errorf("changed body for %s = %v, want ErrConflict", in.ID, err)
+			}
 		}
 		if got := countBucket(t, db, bucketInbox, "coord"); got != 2 {
 			t.Errorf("inbox entries = %d, want 2", got)
+		}
+		// Nothing new is recorded beside the activities.
+		if _, err := db.AcceptInbound(ctx, inbound("https://peer.example/new", "coord", "new"), nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := countBucket(t, db, bucketDedup, ""); got != 1 {
+			t.Errorf("dedup records after a new accept = %d, want 1", got)
 		}
 	})
 }
@@ -370,9 +407,7 @@ func TestPruneDedupManyChunks(t *testing.T) {
 		for i := range n {
 			in := inbound(fmt.Sprintf("a%d", i), "coord", "n")
 			in.ReceivedAt = clock.Now().Add(-time.Duration(i+1) * time.Minute)
-			if _, err := db.AcceptInbound(ctx, in, nil); err != nil {
-				t.Fatal(err)
-			}
+			putOldDedupRecord(t, db, in)
 		}
 		got, err := db.PruneDedup(ctx, clock.Now())
 		if err != nil || got != n {
@@ -380,6 +415,9 @@ func TestPruneDedupManyChunks(t *testing.T) {
 		}
 		if left := countBucket(t, db, bucketDedup, ""); left != 0 {
 			t.Errorf("%d dedup records left", left)
+		}
+		if left := countBucket(t, db, bucketDedupTime, ""); left != 0 {
+			t.Errorf("%d dedup time index entries left", left)
 		}
 	})
 }

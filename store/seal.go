@@ -22,9 +22,10 @@ import (
 // and every value in a case's buckets (case records, ledger entries, reports,
 // notes, indexes). Keys of buckets (activity IRIs, sequence numbers, case ids,
 // hashes) stay plain, so ordering and seeks keep working. Actor documents,
-// remote public keys, dedup records (digest and time), inbox and outbox pages
-// (activity ids), the delivery index (due times, lane hashes and delivery ids
-// as keys, empty values) and the meta bucket are not sealed.
+// remote public keys, the dedup records older versions wrote (digest and
+// time), inbox and outbox pages (activity ids), the delivery index (due
+// times, lane hashes and delivery ids as keys, empty values) and the meta
+// bucket are not sealed.
 //
 // A sealed value is
 //
