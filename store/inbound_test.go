@@ -205,6 +205,49 @@ func TestAcceptInboundStoredFields(t *testing.T) {
 	})
 }
 
+// TestSameActivityAcceptedConcurrentlyIsStoredOnce sends one activity
+// from many goroutines at once, so that copies of it share a commit: the
+// activity a copy stores is what the next copy of the same transaction
+// finds, and only one is stored, with one inbox entry.
+func TestSameActivityAcceptedConcurrentlyIsStoredOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		db := be.open(t, Options{})
+		ctx := context.Background()
+		mustPutActor(t, db, "coord")
+		const copies = 32
+		in := inbound("https://peer.example/activities/once", "coord", "n")
+		var (
+			wg       sync.WaitGroup
+			mu       sync.Mutex
+			accepted int
+		)
+		for range copies {
+			wg.Go(func() {
+				res, err := db.AcceptInbound(ctx, in, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !res.Duplicate {
+					mu.Lock()
+					accepted++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if accepted != 1 {
+			t.Errorf("%d of %d copies accepted as new, want 1", accepted, copies)
+		}
+		if got := countBucket(t, db, bucketInbox, "coord"); got != 1 {
+			t.Errorf("inbox entries = %d, want 1", got)
+		}
+		if got := countBucket(t, db, bucketActivities, ""); got != 1 {
+			t.Errorf("activities = %d, want 1", got)
+		}
+	})
+}
+
 func TestAcceptInboundConcurrentDurable(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, be backend) {
 		path := be.newURL(t)
