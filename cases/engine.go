@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/internal/urlhost"
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
@@ -349,6 +350,20 @@ func (e *Engine) receiveReportDecision(tx *store.Tx, to LocalActor, sender strin
 	if err := reportEvent(tx, rec, decisionEvent(d.event), sender, "", rec.UpdatedAt); err != nil {
 		return nil, err
 	}
+	if d.event == cvdstate.RMValidate && rec.Role == Reporter && peer <= cvdstate.RMInvalid {
+		// A validation names the case it opens as its context. The Case
+		// Actor's announcements tell this node of the case; should they
+		// be lost and the case stay quiet, the node would never know it:
+		// look for it. The case must be on the validator's host, where
+		// its ledger is fetched from. Only a validation that moves the
+		// peer to VALID opens a case, so a peer cannot have this node
+		// look for one case after another by validating again.
+		if caseID := a.Context.ID(); caseID != "" && urlhost.Same(caseID, sender) {
+			if err := e.expectJoin(tx, caseID, to.Name, "", rec.UpdatedAt); err != nil {
+				return nil, err
+			}
+		}
+	}
 	out, err := cvdstate.Receive(cvdstate.CaseState{}, cvdstate.ParticipantState{RM: rec.RM}, 0, d.message)
 	if err != nil {
 		return nil, fmt.Errorf("receive %s for report %s: %w", m.Class.Semantic, rep.ID, err)
@@ -402,30 +417,51 @@ func (e *Engine) Prepare(ctx context.Context, db *store.DB, from LocalActor, m M
 	if m.Class.Semantic != vocab.ValidateReport {
 		return nil
 	}
-	var names []string
+	var name string
 	err := db.View(ctx, func(tx *store.ReadTx) error {
-		names = names[:0]
-		_, rep, err := answeredOffer(m.Activity, NewResolver(tx))
-		if err != nil {
-			return nil // ApplyOutbound says what is wrong with it
-		}
-		rec, ok, err := readReport(tx, rep.ID, from.Name)
-		if err != nil || !ok || rec.CaseID != "" || rec.Role != Receiver {
-			return err
-		}
-		_, name, _ := e.caseNames(rec.ReportID, from.ID)
-		names = append(names, name)
-		return nil
+		var err error
+		_, name, err = e.opensCase(tx, from, Message{Activity: m.Activity, Class: m.Class, Resolver: NewResolver(tx)})
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("prepare %s: %w", m.Activity.ID, err)
 	}
-	for _, name := range names {
+	if name != "" {
 		if _, err := e.cfg.Provision(name); err != nil {
 			return fmt.Errorf("prepare %s: make the key of Case Actor %s: %w", m.Activity.ID, name, err)
 		}
 	}
 	return nil
+}
+
+// OpensCase returns the case that an activity local actor from sends will
+// open, "" when it opens none: the case of a report that a validation
+// (RV) accepts, when from received the report and it is in no case yet
+// (ApplyOutbound creates the case with the validation). The outbox names
+// that case as the validation's context, which tells the reporter's node
+// what case to look for should the Case Actor's announcements of it be
+// lost (see receiveReportDecision).
+func (e *Engine) OpensCase(tx *store.ReadTx, from LocalActor, m Message) (string, error) {
+	caseID, _, err := e.opensCase(tx, from, m)
+	return caseID, err
+}
+
+// opensCase returns the case a validation opens and the name of its Case
+// Actor, or nothing (see OpensCase).
+func (e *Engine) opensCase(tx *store.ReadTx, from LocalActor, m Message) (caseID, actorName string, err error) {
+	if m.Class.Semantic != vocab.ValidateReport {
+		return "", "", nil
+	}
+	_, rep, err := answeredOffer(m.Activity, m.Resolver)
+	if err != nil {
+		return "", "", nil // ApplyOutbound says what is wrong with it
+	}
+	rec, ok, err := readReport(tx, rep.ID, from.Name)
+	if err != nil || !ok || rec.CaseID != "" || rec.Role != Receiver {
+		return "", "", err
+	}
+	caseID, actorName, _ = e.caseNames(rec.ReportID, from.ID)
+	return caseID, actorName, nil
 }
 
 // ApplyOutbound checks that local actor from may send the activity in its

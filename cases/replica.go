@@ -89,6 +89,13 @@ func (e *Engine) offerEntries(tx *store.Tx, local, sender string, entries []ledg
 	if v.s == nil {
 		v.s = &SyncState{Local: local, CaseActor: sender, Known: held}
 	}
+	if v.s.CaseActor == "" && urlhost.Same(sender, caseID) {
+		// A case the node looked for before any announcement of it (its
+		// report's validation named it): the Case Actor is known now.
+		// The first entry it sends must still be the case's creation by
+		// it, and one this node may trust (trustGenesis).
+		v.s.CaseActor = sender
+	}
 	applied := false
 	for _, entry := range entries {
 		if entry.CaseID != caseID {
@@ -213,6 +220,29 @@ func entryTime(e ledger.Entry) time.Time {
 		return time.Time{}
 	}
 	return t
+}
+
+// creator returns the actor that the first entry of case caseID says
+// created it, when that actor is on the case's host; "" otherwise. It is
+// only a candidate for the case's Case Actor: offerEntries and
+// trustGenesis decide whether the entry is the case's creation and may be
+// trusted.
+func creator(entry ledger.Entry, caseID string) string {
+	if entry.LogIndex != 0 || entry.CaseID != caseID {
+		return ""
+	}
+	doc, err := vocab.Parse(entry.PayloadSnapshot)
+	if err != nil {
+		return ""
+	}
+	act := doc.Activity()
+	if act == nil {
+		return ""
+	}
+	if id := act.Actor.ID(); urlhost.Same(id, caseID) {
+		return id
+	}
+	return ""
 }
 
 // trustGenesis decides whether to start a replica from the first entry of

@@ -51,7 +51,9 @@ type SyncState struct {
 	// Local is the local actor that takes part in the case: the fetches
 	// of the ledger are signed with its key.
 	Local string `json:"local"`
-	// CaseActor is the id of the case's Case Actor.
+	// CaseActor is the id of the case's Case Actor; empty for a case
+	// looked for from its report's validation until the first entry
+	// fetched or announced names it (expectJoin).
 	CaseActor string `json:"caseActor"`
 	// Known is the length of the Case Actor's ledger as far as this node
 	// knows: from the entries announced to it and the Case Actor's answers.
@@ -762,18 +764,21 @@ func (e *Engine) idleChecks(c *Case, local string) bool {
 }
 
 // expectJoin schedules a check of the ledger of a case that local actor
-// local has just accepted an invitation to, from its Case Actor
-// caseActor. The Case Actor announces the entry that records the joining,
-// and the replica fetches the entries before it; but that announcement
-// alone tells this node the case exists, so when it is lost (a 413, a
-// dead letter) the replica would never start. The check falls due after
-// IdleMin; the announcement normally arrives first and moves it to now.
-// Until the Case Actor has recorded the joining it refuses the fetch, and
-// the check is retried like any failed one. The replica counts as behind
-// meanwhile: the case has at least its first entry, which it lacks.
-// Nothing is scheduled for a case this node hosts or already follows. A
-// replica that has not started JoinHorizon after the acceptance is given
-// up (applyCheck): the Case Actor never recorded the joining.
+// local expects to follow: one it has just accepted an invitation to, from
+// its Case Actor caseActor, or the case its report opened, named by the
+// validation (caseActor is then "": the case's first entry names it,
+// applyCheck). The Case Actor announces the entry that records the joining
+// (or the case's creation), and the replica fetches the entries before
+// it; but that announcement alone tells this node the case exists, so
+// when it is lost (a 413, a dead letter) the replica would never start.
+// The check falls due after IdleMin; the announcement normally arrives
+// first and moves it to now. Until the Case Actor has recorded the joining
+// it refuses the fetch, and the check is retried like any failed one. The
+// replica counts as behind meanwhile: the case has at least its first
+// entry, which it lacks. Nothing is scheduled for a case this node hosts
+// or already follows. A replica that has not started JoinHorizon after
+// the acceptance is given up (applyCheck): the Case Actor never recorded
+// the joining.
 func (e *Engine) expectJoin(tx *store.Tx, caseID, local, caseActor string, now time.Time) error {
 	if hostedBy(&tx.ReadTx, caseID) != "" {
 		return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
@@ -521,5 +522,122 @@ func TestSyncerScanGapBoundsScansUnderCommits(t *testing.T) {
 	scans := s.scans.Load() - before
 	if limit := int64(elapsed/gap) + 2; scans > limit {
 		t.Errorf("%d commits in %v woke %d scans of the schedule, want at most %d (one per %v)", commits, elapsed, scans, limit, gap)
+	}
+}
+
+// TestValidationNamesTheCaseTheReporterLooksFor has the reporter's node
+// receive the vendor's validation (RV) of its report, naming as its
+// context the case it opened, before any announcement of that case: the
+// node schedules a check of the case's ledger, with its Case Actor still
+// unknown, and a first page whose creation is by an actor of the case's
+// host starts the replica and names the Case Actor. A context on another
+// host than the validator's schedules nothing, nor does a validation by a
+// peer that had validated the report already, and a creation by an actor
+// of another host is not taken.
+func TestValidationNamesTheCaseTheReporterLooksFor(t *testing.T) {
+	const (
+		reportID = "https://f.example/reports/1"
+		offerID  = "https://f.example/activities/offer"
+	)
+	tests := []struct {
+		name      string
+		context   string // the validation's context
+		creator   string // the actor of the case's first entry
+		peer      cvdstate.RMState
+		scheduled bool
+		started   bool
+	}{
+		{"the case on the validator's host", caseID, caseActor, cvdstate.RMReceived, true, true},
+		{"a case on another host", "https://elsewhere.example/cases/c1", caseActor, cvdstate.RMReceived, false, false},
+		{"a creation by an actor of another host", caseID, "https://elsewhere.example/actors/case-c1", cvdstate.RMReceived, true, false},
+		{"a validation by a peer that validated before", caseID, caseActor, cvdstate.RMValid, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := openTestStore(t)
+			ctx := context.Background()
+			e := NewEngine(Config{PublicURL: "https://f.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://f.example/") }})
+			now := time.Now().UTC()
+			rec := ReportRecord{ReportID: reportID, Actor: "finder", Role: Reporter, RM: cvdstate.RMAccepted, OfferID: offerID,
+				Peers: map[string]cvdstate.RMState{vendor: tt.peer}, UpdatedAt: now}
+			if err := db.Update(ctx, func(tx *store.Tx) error { return writeNewReport(tx, rec) }); err != nil {
+				t.Fatal(err)
+			}
+			rv := act(t, "Accept", vendor, fmt.Sprintf(`"context":%q,"object":{"id":%q,"type":"Offer","actor":%q,
+"object":{"id":%q,"type":"VulnerabilityReport","name":"SQLi","content":"details"}}`, tt.context, offerID, finder, reportID))
+			err := db.Update(ctx, func(tx *store.Tx) error {
+				r := NewResolver(&tx.ReadTx)
+				class := vocab.Classify(rv, r)
+				if class.Semantic != vocab.ValidateReport {
+					return fmt.Errorf("the validation classifies as %s", class.Semantic)
+				}
+				_, err := e.ApplyInbound(tx, LocalActor{Name: "finder", ID: finder}, vendor, Message{Activity: rv, Class: class, Resolver: r})
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var s *SyncState
+			load := func() {
+				t.Helper()
+				if err := db.View(ctx, func(tx *store.ReadTx) error {
+					var err error
+					s, err = loadSync(tx, tt.context)
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			load()
+			if got := s != nil && !s.NextCheck.IsZero(); got != tt.scheduled {
+				t.Fatalf("after the validation: sync state %+v; want a check scheduled: %v", s, tt.scheduled)
+			}
+			if !tt.scheduled {
+				return
+			}
+			if s.Local != "finder" || s.CaseActor != "" {
+				t.Errorf("the scheduled check: %+v; want it for finder, with the Case Actor unknown", s)
+			}
+
+			// The check's first page: the case's creation and nothing else.
+			published := t0
+			create := newCaseCreate(t, false)
+			create.Actor = vocab.RefTo(tt.creator)
+			vc := create.Object.Object.(*vocab.VulnerabilityCase)
+			vc.VulnerabilityReports = []vocab.Ref{vocab.RefTo(reportID)}
+			vc.GenesisHash = ledger.GenesisHash(caseID, published, tt.creator)
+			payload, err := vocab.Marshal(create)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entry, err := ledger.NewEntry(caseID, 0, vc.GenesisHash, create.ID, EventType(vocab.CreateCase), payload, published)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Update(ctx, func(tx *store.Tx) error {
+				_, err := e.applyCheck(tx, caseID, 0, LedgerPage{Entries: []ledger.Entry{entry}, Length: 1}, nil, now.Add(time.Minute))
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			var r *ledger.Replica
+			if err := db.View(ctx, func(tx *store.ReadTx) error {
+				var err error
+				r, err = loadReplica(tx, caseID)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			load()
+			if got := r != nil && r.Next == 1; got != tt.started {
+				t.Fatalf("after the first page: replica %+v; want it started: %v", r, tt.started)
+			}
+			if tt.started && (s == nil || s.CaseActor != caseActor) {
+				t.Errorf("after the first page: sync state %+v; want the Case Actor %s", s, caseActor)
+			}
+			if !tt.started && (s == nil || s.CaseActor != "" || s.Failures == 0) {
+				t.Errorf("after a first page by another host's actor: sync state %+v; want the check failed, the Case Actor unknown", s)
+			}
+		})
 	}
 }

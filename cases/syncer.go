@@ -350,7 +350,14 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 		}
 	}
 	if fetchErr == nil && len(page.Entries) > 0 {
-		err := e.offerEntries(tx, st.Local, st.CaseActor, page.Entries, now, false)
+		caseActor := st.CaseActor
+		if caseActor == "" && from == 0 {
+			// A case looked for before its Case Actor was known: the
+			// creation names it, and it must be on the case's host, which
+			// served the page.
+			caseActor = creator(page.Entries[0], caseID)
+		}
+		err := e.offerEntries(tx, st.Local, caseActor, page.Entries, now, false)
 		if problem.Status(err) == http.StatusForbidden && from == 0 {
 			// The first entry says this node has no business following the
 			// case (it neither reported to its owner nor joined it): forget

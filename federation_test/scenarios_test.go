@@ -463,6 +463,45 @@ func TestInviteeFetchesTheLedgerWhenItsJoiningIsNotAnnounced(t *testing.T) {
 	c.checkConverged(caseID, "finder", "vendor", "vendor2")
 }
 
+// TestReporterFindsItsCaseWhenItsCreationIsNotAnnounced loses both
+// announcements that tell the reporter's node of the case its report
+// opened (the case's creation and the report's validation, entries 0 and
+// 1): a proxy answers them 413, which the Case Actor's node takes as
+// final, and the case then stays quiet. The vendor's validation (RV)
+// names the case it opens as its context; the reporter's node looks for
+// that case itself, and its replica converges.
+func TestReporterFindsItsCaseWhenItsCreationIsNotAnnounced(t *testing.T) {
+	bin := buildVultron(t)
+	fnet := newFaultNet(t)
+	c := newClusterWith(t, bin, clusterOptions{
+		args:  []string{"--replica-check-first", "2s", "--replica-check-max", "8s", "--replica-retry-first", "500ms", "--replica-retry-max", "4s"},
+		front: fnet.front(t),
+	}, finderSpec, vendorSpec)
+	lost := fnet.script(func(r *proxied) bool { return r.to == "finder" && r.announcement() }, decision{kind: fault413}, 2)
+
+	offer := c.submit("finder", activity{"type": "Offer", "to": []string{c.id("vendor")},
+		"object": activity{"type": "VulnerabilityReport", "name": "SQL injection in login",
+			"content": "The login form builds SQL from the user name."}})
+	offerID := offer["id"].(string)
+	c.waitInbox("vendor", "the finder's report "+offerID, func(a activity) bool { return a["id"] == offerID })
+	c.submit("vendor", activity{"type": "Accept", "object": offerID, "to": []string{c.id("finder")}})
+	host := c.waitCase("vendor", "", "the case its validation opened", func(cs clusterCase) bool { return cs.Hosted && cs.LedgerLength == 2 })
+	c.hosts[host.ID] = c.node("vendor")
+	rv := c.waitInbox("finder", "the vendor's validation of "+offerID, func(a activity) bool {
+		return a["type"] == "Accept" && refID(a["object"]) == offerID
+	})
+	if got := refID(rv["context"]); got != host.ID {
+		t.Errorf("the validation's context is %q, want the case it opened, %s", got, host.ID)
+	}
+	c.waitCase("finder", host.ID, "the reporter's replica of its case, found without an announcement", func(cs clusterCase) bool {
+		return cs.LedgerLength == host.LedgerLength && cs.TailHash == host.TailHash
+	})
+	if lost() != 2 {
+		t.Fatalf("the proxy answered 413 to %d announcements to the finder, want 2", lost())
+	}
+	c.checkConverged(host.ID, "finder", "vendor")
+}
+
 // TestReplicaConvergesAfterRestart stops a participant's node after it
 // joined a case, lets the case move on without it, and restarts it: the
 // Case Actor's deliveries are retried until the node is back, and its

@@ -267,3 +267,37 @@ func openCase(t *testing.T, finder, vendor *testNode) api.Case {
 	finder.oneCase(t, "the finder's replica", func(c api.Case) bool { return c.LedgerLength == 2 })
 	return c
 }
+
+// TestValidationNamesTheCaseItOpens checks the validation (RV) that opens
+// a case on the wire: the reporter receives it with the case as its
+// context, which its node looks for should the Case Actor's announcements
+// be lost. A validation whose context names another case is refused, and
+// neither it nor a case is stored.
+func TestValidationNamesTheCaseItOpens(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNodeWith(t, Config{}, "vendor:Organization")
+	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
+	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"SQL injection in login","content":"details"}}`, vendorID))
+	vendor.inboxWhere(t, "vendor", "the finder's report", func(it map[string]any) bool { return it["id"] == offerID })
+
+	status, body := vendor.api(t, http.MethodPost, "/actors/vendor/outbox", fmt.Sprintf(
+		`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q],"context":%q}`,
+		offerID, finderID, vendor.url+"/cases/another"))
+	if status != http.StatusUnprocessableEntity || !strings.Contains(string(body), "context names "+vendor.url+"/cases/another") {
+		t.Fatalf("a validation naming another case: %d %s; want 422 saying what the context names", status, body)
+	}
+	if cs := vendor.cases(t); len(cs) != 0 {
+		t.Fatalf("the refused validation left %d cases", len(cs))
+	}
+	if items := vendor.boxItems(t, "vendor", "outbox"); len(items) != 1 {
+		t.Fatalf("the vendor's outbox holds %d activities after the refused validation, want its RK only", len(items))
+	}
+
+	rvID := vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
+	host := vendor.oneCase(t, "the case the validation opened", func(c api.Case) bool { return c.LedgerLength == 2 })
+	rv := finder.inboxWhere(t, "finder", "the vendor's validation", func(it map[string]any) bool { return it["id"] == rvID })
+	if rv["context"] != host.ID {
+		t.Errorf("the validation's context is %v, want the case it opened, %s", rv["context"], host.ID)
+	}
+}

@@ -152,7 +152,7 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 	// decided in the transaction that stores it, from one view of the
 	// state. The function may run more than once, so it starts from the
 	// activity as submitted every time.
-	submitted, baseTo := recipients, act.To
+	submitted, baseTo, baseContext := recipients, act.To, act.Context
 	var (
 		class   vocab.Classification
 		out     []byte
@@ -181,6 +181,7 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 			resolver := cases.NewResolver(&tx.ReadTx)
 			recipients = slices.Clone(submitted)
 			act.To = vocab.Refs{Items: slices.Clone(baseTo.Items), Single: baseTo.Single}
+			act.Context = baseContext
 			class = vocab.Classify(act, resolver)
 			plain := vocab.Semantic("")
 			if s.cfg.Social != nil && (class.Semantic == vocab.Unknown || class.Semantic == vocab.UnknownUnresolvableObject) {
@@ -190,6 +191,20 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 			if plain == "" {
 				if err := checkAudience(act, local.ID, class.Semantic); err != nil {
 					return err
+				}
+				// A validation that opens a case names it, for the
+				// reporter's node (cases.Engine.OpensCase). Its ordering
+				// key stays the report's, taken above: it is sent in the
+				// order of the other answers about the report.
+				caseID, err := s.cfg.Engine.OpensCase(&tx.ReadTx, from, cases.Message{Activity: act, Class: class, Resolver: resolver})
+				if err != nil {
+					return err
+				}
+				if caseID != "" {
+					if got := act.Context.ID(); got != "" && got != caseID {
+						return problem.Unprocessable("this validation opens case %s, but its context names %s", caseID, got)
+					}
+					act.Context = vocab.RefTo(caseID)
 				}
 			}
 			// Case-scoped activities go to the case's Case Actor, whether or
