@@ -321,8 +321,7 @@ func newFaultHarness(t *testing.T, bin, store string) *faultHarness {
 		// against their Case Actors within seconds too: a participant
 		// that closed is sent only what concerns it and fetches the rest
 		// at the next check, a minute or more away with the defaults.
-		args: []string{"--retry-first", "100ms", "--retry-max", "1s", "--retry-horizon", "3m",
-			"--replica-check-first", "2s", "--replica-check-max", "8s", "--replica-retry-first", "500ms", "--replica-retry-max", "4s"},
+		args:  append([]string{"--retry-first", "100ms", "--retry-max", "1s", "--retry-horizon", "3m"}, quickReplicaChecks()...),
 		front: fnet.front(t),
 	}, specs...)
 	h := &faultHarness{c: c, net: fnet, http: &http.Client{Timeout: 20 * time.Second}, nodes: map[string]*faultNode{}, overHanded: map[string]int{}}

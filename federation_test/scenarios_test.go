@@ -437,6 +437,23 @@ func expectFCVCV(t *testing.T, c *cluster, final clusterCase, entries []ledger.E
 	}
 }
 
+// quickReplicaChecks returns the flags that have replicas check their
+// Case Actors' ledgers within seconds, not minutes, and retry a failed
+// check within a second.
+func quickReplicaChecks() []string {
+	return []string{"--replica-check-first", "2s", "--replica-check-max", "8s", "--replica-retry-first", "500ms", "--replica-retry-max", "4s"}
+}
+
+// newFaultyCluster starts nodes of the given specs behind a fault net that
+// lets everything through until a test scripts a fault, with quick
+// replica checks.
+func newFaultyCluster(t *testing.T, specs ...string) (*cluster, *faultNet) {
+	t.Helper()
+	fnet := newFaultNet(t)
+	c := newClusterWith(t, buildVultron(t), clusterOptions{args: quickReplicaChecks(), front: fnet.front(t)}, specs...)
+	return c, fnet
+}
+
 // TestInviteeFetchesTheLedgerWhenItsJoiningIsNotAnnounced loses the one
 // announcement that tells an invitee's node of the case it joined (the
 // Case Actor sends it the entry that records its joining, and the node
@@ -444,12 +461,7 @@ func expectFCVCV(t *testing.T, c *cluster, final clusterCase, entries []ledger.E
 // Actor's node takes as final. The node that accepted the invitation
 // looks for the case itself, and its replica converges.
 func TestInviteeFetchesTheLedgerWhenItsJoiningIsNotAnnounced(t *testing.T) {
-	bin := buildVultron(t)
-	fnet := newFaultNet(t)
-	c := newClusterWith(t, bin, clusterOptions{
-		args:  []string{"--replica-check-first", "2s", "--replica-check-max", "8s", "--replica-retry-first", "500ms", "--replica-retry-max", "4s"},
-		front: fnet.front(t),
-	}, finderSpec, vendorSpec, vendor2Spec)
+	c, fnet := newFaultyCluster(t, finderSpec, vendorSpec, vendor2Spec)
 	caseID := openCase(c, "finder", "vendor")
 	c.record("vendor", caseID, join(caseID))
 	lost := fnet.script(func(r *proxied) bool { return r.to == "vendor2" && r.announcement() }, decision{kind: fault413}, 1)
@@ -471,12 +483,7 @@ func TestInviteeFetchesTheLedgerWhenItsJoiningIsNotAnnounced(t *testing.T) {
 // names the case it opens as its context; the reporter's node looks for
 // that case itself, and its replica converges.
 func TestReporterFindsItsCaseWhenItsCreationIsNotAnnounced(t *testing.T) {
-	bin := buildVultron(t)
-	fnet := newFaultNet(t)
-	c := newClusterWith(t, bin, clusterOptions{
-		args:  []string{"--replica-check-first", "2s", "--replica-check-max", "8s", "--replica-retry-first", "500ms", "--replica-retry-max", "4s"},
-		front: fnet.front(t),
-	}, finderSpec, vendorSpec)
+	c, fnet := newFaultyCluster(t, finderSpec, vendorSpec)
 	lost := fnet.script(func(r *proxied) bool { return r.to == "finder" && r.announcement() }, decision{kind: fault413}, 2)
 
 	offer := c.submit("finder", activity{"type": "Offer", "to": []string{c.id("vendor")},

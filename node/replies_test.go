@@ -55,6 +55,18 @@ func (tn *testNode) inboxOfType(t *testing.T, name, typ string) map[string]any {
 	return tn.inboxWhere(t, name, "a "+typ, func(it map[string]any) bool { return it["type"] == typ })
 }
 
+// reportedToVendor starts a finder's node and a vendor's, and has the
+// finder offer the vendor a report; it returns both nodes and the Offer's
+// id.
+func reportedToVendor(t *testing.T) (finder, vendor *testNode, offerID string) {
+	t.Helper()
+	finder = startNode(t, "finder:Person")
+	vendor = startNodeWith(t, Config{}, "vendor:Organization")
+	offerID = finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"SQL injection in login","content":"details"}}`, vendor.actorID("vendor")))
+	return finder, vendor, offerID
+}
+
 // TestRepliesOnTheWire checks that each message a node receives or its
 // Case Actor records is answered on the wire with the acknowledgement the
 // protocol's receiver tables give it, and a refused one with its model's
@@ -64,12 +76,8 @@ func (tn *testNode) inboxOfType(t *testing.T, name, typ string) map[string]any {
 // Ignore with the reason, for an activity it does not record. Replies
 // are stored and never answered.
 func TestRepliesOnTheWire(t *testing.T) {
-	finder := startNode(t, "finder:Person")
-	vendor := startNodeWith(t, Config{}, "vendor:Organization")
+	finder, vendor, offerID := reportedToVendor(t)
 	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
-
-	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","type":"Offer","to":[%q],
-"object":{"type":"VulnerabilityReport","name":"SQL injection in login","content":"details"}}`, vendorID))
 	rk := finder.inboxReply(t, "finder", "Read", offerID)
 	result, _ := rk["result"].(map[string]any)
 	if rk["actor"] != vendorID || result["type"] != "ParticipantStatus" || result["vfdState"] != "Vfd" {
@@ -274,11 +282,8 @@ func openCase(t *testing.T, finder, vendor *testNode) api.Case {
 // be lost. A validation whose context names another case is refused, and
 // neither it nor a case is stored.
 func TestValidationNamesTheCaseItOpens(t *testing.T) {
-	finder := startNode(t, "finder:Person")
-	vendor := startNodeWith(t, Config{}, "vendor:Organization")
-	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
-	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","type":"Offer","to":[%q],
-"object":{"type":"VulnerabilityReport","name":"SQL injection in login","content":"details"}}`, vendorID))
+	finder, vendor, offerID := reportedToVendor(t)
+	finderID := finder.actorID("finder")
 	vendor.inboxWhere(t, "vendor", "the finder's report", func(it map[string]any) bool { return it["id"] == offerID })
 
 	status, body := vendor.api(t, http.MethodPost, "/actors/vendor/outbox", fmt.Sprintf(
