@@ -359,7 +359,7 @@ func (e *Engine) receiveReportDecision(tx *store.Tx, to LocalActor, sender strin
 		// peer to VALID opens a case, so a peer cannot have this node
 		// look for one case after another by validating again.
 		if caseID := a.Context.ID(); caseID != "" && urlhost.Same(caseID, sender) {
-			if err := e.expectJoin(tx, caseID, to.Name, "", rec.UpdatedAt); err != nil {
+			if err := e.expectCase(tx, caseID, to.Name, "", rec.UpdatedAt); err != nil {
 				return nil, err
 			}
 		}
@@ -666,7 +666,7 @@ func (e *Engine) answerInvite(tx *store.Tx, from LocalActor, m Message) error {
 		if err := setInvited(tx, caseID, from.Name, inv.Actor.ID()); err != nil {
 			return err
 		}
-		return e.expectJoin(tx, caseID, from.Name, inv.Actor.ID(), e.now().UTC())
+		return e.expectCase(tx, caseID, from.Name, inv.Actor.ID(), e.now().UTC())
 	}
 	return nil
 }

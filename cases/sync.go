@@ -53,7 +53,7 @@ type SyncState struct {
 	Local string `json:"local"`
 	// CaseActor is the id of the case's Case Actor; empty for a case
 	// looked for from its report's validation until the first entry
-	// fetched or announced names it (expectJoin).
+	// fetched or announced names it (expectCase).
 	CaseActor string `json:"caseActor"`
 	// Known is the length of the Case Actor's ledger as far as this node
 	// knows: from the entries announced to it and the Case Actor's answers.
@@ -763,7 +763,7 @@ func (e *Engine) idleChecks(c *Case, local string) bool {
 	return p == nil || !p.Removed
 }
 
-// expectJoin schedules a check of the ledger of a case that local actor
+// expectCase schedules a check of the ledger of a case that local actor
 // local expects to follow: one it has just accepted an invitation to, from
 // its Case Actor caseActor, or the case its report opened, named by the
 // validation (caseActor is then "": the case's first entry names it,
@@ -779,7 +779,7 @@ func (e *Engine) idleChecks(c *Case, local string) bool {
 // or already follows. A replica that has not started JoinHorizon after
 // the acceptance is given up (applyCheck): the Case Actor never recorded
 // the joining.
-func (e *Engine) expectJoin(tx *store.Tx, caseID, local, caseActor string, now time.Time) error {
+func (e *Engine) expectCase(tx *store.Tx, caseID, local, caseActor string, now time.Time) error {
 	if hostedBy(&tx.ReadTx, caseID) != "" {
 		return nil
 	}

@@ -394,7 +394,7 @@ func TestAcceptedInvitationIsLookedFor(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	update(func(tx *store.Tx) error { return e.expectJoin(tx, caseID, "finder", caseActor, now) })
+	update(func(tx *store.Tx) error { return e.expectCase(tx, caseID, "finder", caseActor, now) })
 	s, behind, checks := state()
 	if s == nil || s.Local != "finder" || s.CaseActor != caseActor || behind != 1 || checks != 1 {
 		t.Fatalf("after accepting: sync state %+v, %d behind, %d checks; want one check, behind", s, behind, checks)
@@ -426,7 +426,7 @@ func TestAcceptedInvitationIsLookedFor(t *testing.T) {
 		}
 		return saveReplica(tx, &ledger.Replica{CaseID: c.ID, Genesis: strings.Repeat("a", 64), Next: 2, Tail: strings.Repeat("b", 64)})
 	})
-	update(func(tx *store.Tx) error { return e.expectJoin(tx, c.ID, "finder", caseActor, now) })
+	update(func(tx *store.Tx) error { return e.expectCase(tx, c.ID, "finder", caseActor, now) })
 	if s, behind, checks = state(); s != nil || behind != 0 || checks != 0 {
 		t.Errorf("accepting an invitation to a case the node follows: sync state %+v, %d behind, %d checks; want nothing scheduled", s, behind, checks)
 	}
@@ -447,7 +447,7 @@ func TestAnnouncementEndsTheWaitOfAnAcceptedInvitation(t *testing.T) {
 			if err := setInvited(tx, caseID, "finder", caseActor); err != nil {
 				return err
 			}
-			return e.expectJoin(tx, caseID, "finder", caseActor, now)
+			return e.expectCase(tx, caseID, "finder", caseActor, now)
 		},
 		func(tx *store.Tx) error {
 			_, err := e.applyCheck(tx, caseID, 0, LedgerPage{}, refused, now.Add(time.Minute))

@@ -387,10 +387,11 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 	s.LastCheck = now
 	switch {
 	case fetchErr != nil && r == nil && !s.BehindSince.IsZero() && now.Sub(s.BehindSince) > JoinHorizon:
-		// A case an actor accepted an invitation to (expectJoin) whose
-		// Case Actor still refuses the ledger: it never recorded the
-		// joining. An announcement of the case would start the replica
-		// still (mayFollow).
+		// A case this node looked for (expectCase: an invitation an
+		// actor accepted, or the case a validation named) whose ledger
+		// is still refused or out of reach: the Case Actor never recorded
+		// the joining, or the case is gone. An announcement of the case
+		// would start the replica still (mayFollow).
 		return false, dropSync(tx, caseID, v.old)
 	case s.Fork != nil:
 		// A page that did not chain: offerEntries recorded the fork.
