@@ -370,6 +370,11 @@ const (
 	// ReplicaForked: the replica's ledger differs from the Case Actor's;
 	// the node applies nothing more to the case until an operator acts.
 	ReplicaForked ReplicaState = "forked"
+	// ReplicaRebuilding: at an operator's request the node is replacing
+	// its copy with the Case Actor's ledger, fetched from its first entry.
+	// Until that is done the replica counts as forked in the node's
+	// metrics: it is not known to agree with the Case Actor.
+	ReplicaRebuilding ReplicaState = "rebuilding"
 )
 
 // ReplicaStatus is what an operator sees of a replica: its state, how far
@@ -417,7 +422,7 @@ func Status(tx *store.ReadTx, c *Case, now time.Time) (ReplicaStatus, error) {
 	}
 	switch {
 	case s.Rebuild:
-		st.State, st.Since = ReplicaForked, s.BehindSince
+		st.State, st.Since = ReplicaRebuilding, s.BehindSince
 		st.Doing = "replacing this node's copy with the Case Actor's ledger: fetching it from its first entry " + at(s.NextCheck)
 	case s.Fork != nil:
 		st.State, st.Fork, st.Since = ReplicaForked, s.Fork, s.Fork.Since

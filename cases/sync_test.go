@@ -641,3 +641,101 @@ func TestValidationNamesTheCaseTheReporterLooksFor(t *testing.T) {
 		})
 	}
 }
+
+// startedReplica gives the finder's node a replica of caseID holding the
+// case's creation, as the check a validation scheduled starts it.
+func startedReplica(t *testing.T, db *store.DB, e *Engine, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	const reportID = "https://f.example/reports/1"
+	rec := ReportRecord{ReportID: reportID, Actor: "finder", Role: Reporter, RM: cvdstate.RMAccepted,
+		OfferID: "https://f.example/activities/offer", Peers: map[string]cvdstate.RMState{vendor: cvdstate.RMValid}, UpdatedAt: now}
+	err := db.Update(ctx, func(tx *store.Tx) error {
+		if err := writeNewReport(tx, rec); err != nil {
+			return err
+		}
+		return saveSync(tx, caseID, nil, 0, &SyncState{Local: "finder", CaseActor: caseActor, NextCheck: now, BehindSince: now}, 0)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := newCaseCreate(t, false)
+	vc := create.Object.Object.(*vocab.VulnerabilityCase)
+	vc.VulnerabilityReports = []vocab.Ref{vocab.RefTo(reportID)}
+	vc.GenesisHash = ledger.GenesisHash(caseID, t0, caseActor)
+	payload, err := vocab.Marshal(create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, err := ledger.NewEntry(caseID, 0, vc.GenesisHash, create.ID, EventType(vocab.CreateCase), payload, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		_, err := e.applyCheck(tx, caseID, 0, LedgerPage{Entries: []ledger.Entry{entry}, Length: 1}, nil, now)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r := loadTestReplica(t, db); r == nil || r.Next != 1 {
+		t.Fatalf("the replica after its first page: %+v, want one entry", r)
+	}
+}
+
+func loadTestReplica(t *testing.T, db *store.DB) *ledger.Replica {
+	t.Helper()
+	var r *ledger.Replica
+	if err := db.View(context.Background(), func(tx *store.ReadTx) error {
+		var err error
+		r, err = loadReplica(tx, caseID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestRebuildAskedDuringACheckIsKept asks for a rebuild while a check
+// that began from the replica's tail is still fetching: that check's
+// outcome (nothing new, or a ledger that differs) says nothing of the
+// rebuild, which must still happen at once, and must not be taken for a
+// fork that stops the replica.
+func TestRebuildAskedDuringACheckIsKept(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		fetchErr error
+	}{
+		{"nothing new", nil},
+		{"a ledger that differs", fmt.Errorf("entry 0 is not the one this copy holds: %w", ErrLedgerDiffers)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db := openTestStore(t)
+			ctx := context.Background()
+			e := NewEngine(Config{PublicURL: "https://f.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://f.example/") }})
+			now := time.Now().UTC()
+			startedReplica(t, db, e, now)
+			if err := db.Update(ctx, func(tx *store.Tx) error { return e.Resync(tx, caseID, true) }); err != nil {
+				t.Fatal(err)
+			}
+			var more bool
+			if err := db.Update(ctx, func(tx *store.Tx) error {
+				var err error
+				more, err = e.applyCheck(tx, caseID, 1, LedgerPage{Length: 1}, tt.fetchErr, now.Add(time.Second))
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			var s *SyncState
+			if err := db.View(ctx, func(tx *store.ReadTx) error {
+				var err error
+				s, err = loadSync(tx, caseID)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if !more || s == nil || !s.Rebuild || s.Fork != nil || s.NextCheck.IsZero() || s.NextCheck.After(now.Add(time.Second)) {
+				t.Errorf("after a check that began before the rebuild was asked: more %v, sync state %+v; want the rebuild still due now", more, s)
+			}
+		})
+	}
+}

@@ -335,6 +335,14 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 	if err != nil || st == nil || st.Fork != nil {
 		return false, err
 	}
+	if st.Rebuild && from > 0 {
+		// The check began from this copy's tail before an operator asked
+		// for the rebuild: what it found (nothing new, or a ledger that
+		// differs) says nothing of the Case Actor's ledger from its start.
+		// The rebuild's own fetch is due now (Resync); the caller goes on
+		// to it.
+		return true, nil
+	}
 	if st.Rebuild && fetchErr == nil && from == 0 && len(page.Entries) > 0 {
 		// The Case Actor's ledger replaces this copy, in this transaction.
 		if err := dropReplica(tx, caseID); err != nil {

@@ -188,6 +188,41 @@ func TestReplicaFindsAMissingTail(t *testing.T) {
 	p.inStep("with no entry after the lost ones")
 }
 
+// TestReplicaBeingRebuiltSaysSo asks for the rebuild of a replica in step
+// while the Case Actor's host is down, so that the rebuild cannot finish:
+// the API, the dashboard and the metrics say the copy is being replaced,
+// not that it forked.
+func TestReplicaBeingRebuiltSaysSo(t *testing.T) {
+	p := newReplicaPair(t)
+	p.vendor.stop()
+	status, body := p.finder.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(p.caseID)+"/resync", `{"rebuild":true}`)
+	if status != http.StatusOK {
+		t.Fatalf("resync with rebuild: %d %s", status, body)
+	}
+	var out api.Resync
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Replica.State != cases.ReplicaRebuilding || out.Replica.Fork != nil || !strings.Contains(out.Replica.Doing, "replacing this node's copy") {
+		t.Errorf("resync's answer = %+v, want a replica being rebuilt", out.Replica)
+	}
+	if st := p.replicaStatus(); st.State != cases.ReplicaRebuilding {
+		t.Errorf("the case's replica status = %+v, want rebuilding", st)
+	}
+	if got := p.finder.metricValue(t, `vultron_replicas_diverging{state="forked"}`); got != 1 {
+		t.Errorf("forked replicas in /metrics while rebuilding = %v, want 1: the copy is not known to agree", got)
+	}
+	b := newBrowser(t, p.finder.url)
+	b.login(p.finder)
+	if list := b.get("/"); !strings.Contains(list, `replica-rebuilding`) {
+		t.Errorf("the dashboard's case list does not show the rebuild:\n%s", list)
+	}
+	page := b.get("/ui/cases/" + url.PathEscape(p.caseID))
+	if !strings.Contains(page, "is replacing its copy of the case with the Case Actor's ledger, as an operator asked") || strings.Contains(page, "in step with the Case Actor") {
+		t.Errorf("the dashboard's case page does not show the rebuild:\n%s", page)
+	}
+}
+
 // TestForkedReplicaStopsUntilRebuilt makes the finder's copy of a case
 // differ from the Case Actor's ledger: its node reports the fork, applies
 // nothing more to the case, and takes the Case Actor's ledger again only

@@ -196,6 +196,16 @@ func TestCLIStory(t *testing.T) {
 	if out := finderNode.ok(t, "case", "resync", caseID); !strings.Contains(out, "replica in-sync: ") {
 		t.Errorf("case resync printed %q", out)
 	}
+	// A rebuild of a replica in step: the node says it is replacing its
+	// copy, then the copy is in step again.
+	if out := finderNode.ok(t, "case", "resync", caseID, "--rebuild"); !strings.Contains(out, "replica rebuilding: replacing this node's copy") {
+		t.Errorf("case resync --rebuild printed %q", out)
+	}
+	waitUntilTrue(t, "the finder's rebuilt replica", func() bool {
+		out := finderNode.ok(t, "case", "show", caseID)
+		return strings.Contains(out, "replica     in-sync: ")
+	})
+	finderNode.ok(t, "case", "wait", caseID, "--until", "entries>=2", "--timeout", "10s")
 	code, _, errOut = vendorNode.cli(t, "case", "resync", caseID)
 	if code != 1 || !strings.Contains(errOut, "hosts case") {
 		t.Errorf("case resync on the host: exit %d, %q; want the node's refusal", code, errOut)

@@ -211,6 +211,8 @@ func replicaWord(st api.ReplicaStatus) string {
 		return fmt.Sprintf("behind %d", st.Behind)
 	case cases.ReplicaForked:
 		return "FORKED"
+	case cases.ReplicaRebuilding:
+		return "REBUILDING"
 	case "":
 		return "-"
 	}
@@ -224,6 +226,9 @@ func replicaLine(st api.ReplicaStatus) string {
 	case cases.ReplicaBehind:
 		return fmt.Sprintf("BEHIND by %d entries since %s: %s", st.Behind, st.Since.UTC().Format(time.RFC3339), st.Doing)
 	case cases.ReplicaForked:
+		if st.Fork == nil {
+			return fmt.Sprintf("FORKED since %s: %s", st.Since.UTC().Format(time.RFC3339), st.Doing)
+		}
 		return fmt.Sprintf("FORKED since %s: %s (%s)", st.Since.UTC().Format(time.RFC3339), st.Doing, st.Fork.Reason)
 	}
 	return fmt.Sprintf("%s: %s", st.State, st.Doing)
