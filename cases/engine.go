@@ -199,7 +199,7 @@ func (e *Engine) receiveReport(tx *store.Tx, to LocalActor, sender string, m Mes
 			ReceivedAt: e.now().UTC()}
 	}
 	msg := cvdstate.RS
-	if proposal, err := offeredEmbargo(offer, e.now().UTC()); err != nil {
+	if proposal, err := offeredEmbargo(offer, e.now().UTC(), e.cfg.MaxEmbargo); err != nil {
 		return nil, err
 	} else if proposal != nil {
 		msg |= cvdstate.EP // the proposal waits for the case the validation opens
@@ -619,11 +619,21 @@ func (e *Engine) checkEmbargoLength(m Message, now time.Time, who string) error 
 		return nil // Apply says what is wrong with it
 	}
 	end, err := time.Parse(time.RFC3339, ev.EndTime)
-	if err != nil || end.Sub(now) <= e.cfg.MaxEmbargo {
+	if err != nil {
 		return nil
 	}
-	return problem.Unprocessable("the proposed embargo would last %s, until %s; %s accepts embargoes of at most %s (--max-embargo)",
-		days(end.Sub(now)), end.UTC().Format(time.RFC3339), who, days(e.cfg.MaxEmbargo))
+	return embargoLength("the proposed embargo", end, now, e.cfg.MaxEmbargo, who)
+}
+
+// embargoLength refuses (422) an embargo, named by what, that would last
+// from now until end, longer than limit (no limit when it is not
+// positive); who names the node that refuses, for the sentence.
+func embargoLength(what string, end, now time.Time, limit time.Duration, who string) error {
+	if limit <= 0 || end.Sub(now) <= limit {
+		return nil
+	}
+	return problem.Unprocessable("%s would last %s, until %s; %s accepts embargoes of at most %s (--max-embargo)",
+		what, days(end.Sub(now)), end.UTC().Format(time.RFC3339), who, days(limit))
 }
 
 // days writes a duration as a number of days, rounded up ("1 day", "400
@@ -727,7 +737,7 @@ func (e *Engine) submitReport(tx *store.Tx, from LocalActor, recipients []string
 	if rec.RM != cvdstate.RMAccepted {
 		return problem.Conflict("%s is in %s for report %s; a report can be submitted only from ACCEPTED", from.Name, rec.RM, rep.ID)
 	}
-	if _, err := offeredEmbargo(m.Activity, e.now().UTC()); err != nil {
+	if _, err := offeredEmbargo(m.Activity, e.now().UTC(), e.cfg.MaxEmbargo); err != nil {
 		return err
 	}
 	if rec.Peers == nil {

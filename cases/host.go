@@ -102,7 +102,7 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 	// that every replica knows what an answer to it names.
 	var proposal *vocab.Activity
 	if offer != nil && offer.Actor.ID() == reporter {
-		terms, err := offeredEmbargo(offer, now)
+		terms, err := offeredEmbargo(offer, now, e.cfg.MaxEmbargo)
 		if err == nil && terms != nil {
 			ev := &vocab.EmbargoEvent{}
 			ev.ID, ev.Type = caseID+"/embargoes/reporter", vocab.TypeEmbargoEvent

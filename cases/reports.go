@@ -204,9 +204,10 @@ func answeredOffer(a *vocab.Activity, r vocab.Resolver) (*vocab.Activity, *vocab
 // offeredEmbargo returns the embargo an Offer of a report proposes with
 // it (RS|EP: an EmbargoEvent as the Offer's instrument), nil when it
 // proposes none. It refuses (422) an instrument that is no embargo, and
-// terms that are malformed or already over at now: the report is offered
-// under them, so the offer is bad input as a whole.
-func offeredEmbargo(offer *vocab.Activity, now time.Time) (*Embargo, error) {
+// terms that are malformed, already over at now or longer than limit (the
+// node's --max-embargo): the report is offered under them, so the offer is
+// bad input as a whole.
+func offeredEmbargo(offer *vocab.Activity, now time.Time, limit time.Duration) (*Embargo, error) {
 	if offer == nil || offer.Instrument.IsZero() {
 		return nil, nil
 	}
@@ -224,6 +225,9 @@ func offeredEmbargo(offer *vocab.Activity, now time.Time) (*Embargo, error) {
 	start := parseTime(ev.StartTime, now)
 	if !end.After(start) {
 		return nil, problem.Unprocessable("the embargo proposed with the report ends (%s) before it starts (%s)", end.UTC().Format(time.RFC3339), start.Format(time.RFC3339))
+	}
+	if err := embargoLength("the embargo proposed with the report", end, now, limit, "this node"); err != nil {
+		return nil, err
 	}
 	terms := Embargo{ID: ev.ID, Start: start, End: end.UTC(), Proposer: offer.Actor.ID()}
 	return &terms, nil

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"github.com/openvultron/vultron/api"
@@ -96,6 +97,38 @@ func TestReportWithEmbargoProposal(t *testing.T) {
 			}
 		})
 	}
+	// A proposal longer than --max-embargo: the finder's own node refuses
+	// it before it is sent; a vendor's node with a shorter limit than the
+	// finder's refuses the offer, which says why, and opens no case.
+	t.Run("a proposal longer than this node accepts", func(t *testing.T) {
+		finder := startNode(t, "finder:Person")
+		status, body := finder.api(t, http.MethodPost, "/actors/finder/outbox", offerWith("https://v.example/actors/vendor", time.Now().Add(400*24*time.Hour).UTC().Truncate(time.Second)))
+		if status != http.StatusUnprocessableEntity || !strings.Contains(string(body), "accepts embargoes of at most 365 days (--max-embargo)") {
+			t.Errorf("an offer proposing a 400-day embargo: %d %s, want 422 naming the node's limit", status, body)
+		}
+	})
+	t.Run("a proposal longer than the vendor accepts", func(t *testing.T) {
+		finder := startNodeWith(t, Config{MaxEmbargo: 500 * 24 * time.Hour, Retry: fastRetry()}, "finder:Person")
+		vendor := startNode(t, "vendor:Organization")
+		finder.submit(t, "finder", offerWith(vendor.actorID("vendor"), time.Now().Add(400*24*time.Hour).UTC().Truncate(time.Second)))
+		var reason string
+		waitFor(t, "the refused offer dead-lettered at the finder", func() bool {
+			dead, _, err := finder.db.DeadLetters(context.Background(), 0, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(dead) == 1 {
+				reason = dead[0].LastError
+			}
+			return len(dead) == 1
+		})
+		if !strings.Contains(reason, "422") || !strings.Contains(reason, "accepts embargoes of at most 365 days") {
+			t.Errorf("the dead letter's reason = %q, want the vendor's 422 naming its limit", reason)
+		}
+		if items := vendor.inboxItems(t, "vendor"); countType(items, "Offer") != 0 {
+			t.Errorf("the vendor's inbox holds %d offers, want none", countType(items, "Offer"))
+		}
+	})
 	t.Run("a proposal that has ended", func(t *testing.T) {
 		finder := startNode(t, "finder:Person")
 		status, body := finder.api(t, http.MethodPost, "/actors/finder/outbox", offerWith("https://v.example/actors/vendor", time.Now().Add(-time.Hour).UTC().Truncate(time.Second)))
