@@ -97,6 +97,10 @@ func (e *Engine) offerEntries(tx *store.Tx, local, sender string, entries []ledg
 		v.s.CaseActor = sender
 	}
 	applied := false
+	reportsBefore := 0
+	if c != nil {
+		reportsBefore = len(c.Reports)
+	}
 	for _, entry := range entries {
 		if entry.CaseID != caseID {
 			return problem.Unprocessable("ledger entry %d is of case %s, not %s", entry.LogIndex, entry.CaseID, caseID)
@@ -163,9 +167,34 @@ func (e *Engine) offerEntries(tx *store.Tx, local, sender string, entries []ledg
 		if err := saveReplica(tx, r); err != nil {
 			return err
 		}
+		if err := linkReports(tx, v.s.Local, caseID, c.Reports[min(reportsBefore, len(c.Reports)):]); err != nil {
+			return err
+		}
 		e.settled(v, c, r.Next, now)
 	}
 	return v.save(tx, r.Next)
+}
+
+// linkReports records, in the local actor's own records of the reports
+// with the given ids, that they belong to case caseID, as the Case
+// Actor's ledger says: a reporter's node learns so of the case its report
+// opened. A report already linked to a case keeps its link; one this
+// actor has no record of is none of its business.
+func linkReports(tx *store.Tx, local, caseID string, ids []string) error {
+	for _, id := range ids {
+		rec, found, err := readReport(&tx.ReadTx, id, local)
+		if err != nil {
+			return err
+		}
+		if !found || rec.CaseID != "" {
+			continue
+		}
+		rec.CaseID = caseID
+		if err := writeReport(tx, rec); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // mismatched records an entry that does not chain onto the replica: when

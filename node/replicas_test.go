@@ -188,6 +188,24 @@ func TestReplicaFindsAMissingTail(t *testing.T) {
 	p.inStep("with no entry after the lost ones")
 }
 
+// TestReporterSeesTheCaseItsReportOpened checks the reporter's own record
+// of a report it submitted: once its node holds the case that the
+// report's validation opened, the report names that case.
+func TestReporterSeesTheCaseItsReportOpened(t *testing.T) {
+	p := newReplicaPair(t)
+	status, body := p.finder.api(t, http.MethodGet, "/api/reports?actor=finder", "")
+	if status != http.StatusOK {
+		t.Fatalf("report list: %d %s", status, body)
+	}
+	var page api.ReportPage
+	if err := json.Unmarshal(body, &page); err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Reports) != 1 || page.Reports[0].Role != "reporter" || page.Reports[0].Case != p.caseID {
+		t.Errorf("the finder's reports = %+v, want its report in case %s", page.Reports, p.caseID)
+	}
+}
+
 // TestReplicaBeingRebuiltSaysSo asks for the rebuild of a replica in step
 // while the Case Actor's host is down, so that the rebuild cannot finish:
 // the API, the dashboard and the metrics say the copy is being replaced,
