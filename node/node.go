@@ -463,7 +463,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		PreviousDataKey: dataKeys.Previous,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+		return nil, fmt.Errorf("node: %w", withRetiredKey(err, cfg))
 	}
 	n.db = db
 	n.audit = newRefusalAuditor(db, cfg.Logger, cfg.Now, cfg.AuditPerRemote, cfg.AuditPerWindow)
@@ -485,6 +485,13 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 			release()
 			return nil, fmt.Errorf("node: %w", err)
 		}
+	} else if pulled, err := db.PullMissingFiles(ctx, cfg.DataDir); err != nil {
+		// A store copied from a shared database keeps the node's keys and
+		// tokens: a data directory that lacks them takes them, rather
+		// than the node making new ones.
+		return nil, fmt.Errorf("node: %w", err)
+	} else if pulled > 0 {
+		n.log.Info().Int("files", pulled).Msg("took the keys and tokens the store keeps into the data directory")
 	}
 	defer func() { release() }()
 	// Stores written before case notes moved out of the case records.
@@ -529,6 +536,11 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 			committed = rec.PublicKeyPEM
 		case !errors.Is(err, store.ErrNotFound):
 			return nil, fmt.Errorf("node: actor %s: %w", ac.Name, err)
+		}
+		if created && committed != "" {
+			// The store knows the actor by a key this directory does not
+			// hold: a new key would make it another actor to every peer.
+			return nil, fmt.Errorf("node: actor %s is in the store with a key, but its private key is not in %s: start the node with the data directory it ran with, or copy that directory's keys/ here", ac.Name, keyDir)
 		}
 		ring, err := actor.LoadKeyRing(keyDir, ac.Name, committed) // the current key of a rotated actor, under its key id
 		if err != nil {
@@ -682,6 +694,26 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	ok = true
 	return n, nil
+}
+
+// withRetiredKey adds to err, when it says the store is sealed with a key
+// the node does not have, where rotate-key kept that key if it is beside
+// the node's key file: a database copied from a store before its key was
+// rotated is sealed with the retired key.
+func withRetiredKey(err error, cfg Config) error {
+	var wrong *store.WrongKeyError
+	if !errors.As(err, &wrong) || cfg.DataKey != "" {
+		return err
+	}
+	dir := cfg.DataDir
+	if cfg.DataKeyFile != "" {
+		dir = filepath.Dir(cfg.DataKeyFile)
+	}
+	retired := filepath.Join(dir, store.RetiredDataKeyFile(wrong.Sealed))
+	if _, statErr := os.Stat(retired); statErr != nil {
+		return err
+	}
+	return fmt.Errorf("%w; rotate-key kept that key in %s: start with it (--data-key-file), or copy the store into a file, rotate that, and copy it back", err, retired)
 }
 
 // sharedFiles are the files of the data directory that every process of a

@@ -284,7 +284,13 @@ func openEngine(ctx context.Context, eng engine, sl *sealer, opts Options) (*DB,
 	if sealed > 0 {
 		db.log.Info().Str("path", name).Int("values", sealed).Str("data_key_id", KeyID(opts.DataKey)).Msg("store: values sealed with the current data key")
 	}
-	db.log.Info().Str("path", name).Uint64("schema_version", SchemaVersion).Bool("no_sync", opts.NoSync).Bool("encrypted", sl != nil).Msg("store opened")
+	ev := db.log.Info().Str("path", name).Uint64("schema_version", SchemaVersion).Bool("no_sync", opts.NoSync).Bool("encrypted", sl != nil)
+	if sl != nil {
+		// The key's id, never the key: operators keep it with the key, to
+		// tell which key a backup needs.
+		ev = ev.Str("data_key_id", KeyID(opts.DataKey))
+	}
+	ev.Msg("store opened")
 	return db, nil
 }
 

@@ -43,6 +43,20 @@ func checkSharedPath(rel string) error {
 // 0700), and returns how many files it wrote. A store without a data key
 // keeps no files.
 func (db *DB) PullFiles(ctx context.Context, dir string) (int, error) {
+	return db.pullFiles(ctx, dir, false)
+}
+
+// PullMissingFiles writes into dir, as PullFiles does, only the files kept
+// in the store that dir does not hold, and returns how many it wrote. A
+// store that kept a shared node's files (its database, or a copy of it)
+// so gives them to a data directory that lacks them, as when a node moves
+// between engines, and never replaces a file the directory holds.
+func (db *DB) PullMissingFiles(ctx context.Context, dir string) (int, error) {
+	return db.pullFiles(ctx, dir, true)
+}
+
+// pullFiles is PullFiles, or PullMissingFiles when onlyMissing is set.
+func (db *DB) pullFiles(ctx context.Context, dir string, onlyMissing bool) (int, error) {
 	type file struct {
 		rel  string
 		data []byte
@@ -67,11 +81,21 @@ func (db *DB) PullFiles(ctx context.Context, dir string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: pull shared files: %w", err)
 	}
+	written := 0
 	for _, f := range files {
 		if err := checkSharedPath(f.rel); err != nil {
 			return 0, fmt.Errorf("store: pull shared files: %w", err)
 		}
 		path := filepath.Join(dir, f.rel)
+		if onlyMissing {
+			_, err := os.Lstat(path)
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				return 0, fmt.Errorf("store: pull shared files: %w", err)
+			}
+		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return 0, fmt.Errorf("store: pull shared files: %w", err)
 		}
@@ -81,6 +105,10 @@ func (db *DB) PullFiles(ctx context.Context, dir string) (int, error) {
 		if err := writeKeyFile(path, f.data); err != nil {
 			return 0, fmt.Errorf("store: pull shared file %s: %w", f.rel, err)
 		}
+		written++
+	}
+	if onlyMissing {
+		return written, nil
 	}
 	return len(files), nil
 }

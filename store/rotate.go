@@ -24,7 +24,15 @@ type Rotation struct {
 	Resumed bool
 	// Resealed is how many values were re-encrypted.
 	Resealed int
+	// Retired is the file the old key was kept in (RetiredDataKeyFile):
+	// backups, and a PostgreSQL database copied from the store, are still
+	// sealed with it.
+	Retired string
 }
+
+// RetiredDataKeyFile is the name of the file, beside the data key, in
+// which RotateDataKey keeps the key it replaced, whose id is keyID.
+func RetiredDataKeyFile(keyID string) string { return "data-key.retired-" + keyID }
 
 // RotateDataKey replaces the data key of the store file at dbPath, whose key
 // is in keyFile (DataKeyFile beside the file when ""), with a new random key,
@@ -34,7 +42,9 @@ type Rotation struct {
 //
 // It is crash-safe: the new key is written before the old one is moved to
 // data-key.previous, the re-encryption commits in one transaction, and
-// data-key.previous is removed only after the compacted file is in place. A
+// data-key.previous is renamed to RetiredDataKeyFile only after the
+// compacted file is in place; the retired key is kept for the backups and
+// copies sealed with it. A
 // store with a data-key.previous beside its key opens with both keys; running
 // RotateDataKey again finishes the interrupted rotation rather than starting
 // another.
@@ -106,8 +116,12 @@ func RotateDataKey(ctx context.Context, dbPath, keyFile string, opts Options) (R
 	if err := CompactFile(dbPath, opts.LockTimeout); err != nil {
 		return rot, fmt.Errorf("store: rotate data key: %w", err)
 	}
-	if err := os.Remove(prevFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return rot, fmt.Errorf("store: rotate data key: remove previous key: %w", err)
+	// The old key is not destroyed: what was sealed with it elsewhere
+	// (backups, a database copied from this file) needs it. It is kept
+	// under its id, out of the way of the node's own keys.
+	rot.Retired = filepath.Join(filepath.Dir(prevFile), RetiredDataKeyFile(rot.OldKeyID))
+	if err := os.Rename(prevFile, rot.Retired); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return rot, fmt.Errorf("store: rotate data key: retire previous key: %w", err)
 	}
 	if err := syncDir(filepath.Dir(prevFile)); err != nil {
 		return rot, fmt.Errorf("store: rotate data key: %w", err)

@@ -89,6 +89,48 @@ func TestRotateDataKey(t *testing.T) {
 // TestRotateDataKeyResumes simulates a crash after the new key was installed
 // and before the re-encryption: the file opens with both keys, and a second
 // rotate-key finishes the rotation instead of generating a third key.
+// TestRotateDataKeyKeepsTheRetiredKey rotates the key of a store whose
+// backup (or a PostgreSQL database copied from it) is sealed with the old
+// key: the old key is kept beside the new one, under its id, so that the
+// backup still opens.
+func TestRotateDataKeyKeepsTheRetiredKey(t *testing.T) {
+	dir := t.TempDir()
+	path, oldKey := newKeyedStore(t, dir)
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(backup, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rot, err := RotateDataKey(context.Background(), path, "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	retired := filepath.Join(dir, RetiredDataKeyFile(rot.OldKeyID))
+	if rot.Retired != retired {
+		t.Errorf("rotation says the retired key is at %q, want %q", rot.Retired, retired)
+	}
+	keys, err := LoadDataKeys(dir, retired, "", false)
+	if err != nil {
+		t.Fatalf("the retired key: %v", err)
+	}
+	if !bytes.Equal(keys.Current, oldKey) {
+		t.Fatalf("the retired key file holds key %s, want the old key %s", KeyID(keys.Current), rot.OldKeyID)
+	}
+	db, err := Open(backup, Options{DataKey: keys.Current})
+	if err != nil {
+		t.Fatalf("the backup with the retired key: %v", err)
+	}
+	db.Close()
+	// The store itself opens with the new key alone.
+	cur, err := LoadDataKeys(dir, "", "", false)
+	if err != nil || cur.Previous != nil {
+		t.Fatalf("the node's keys after rotation: %v, previous %v", err, cur.Previous != nil)
+	}
+}
+
 func TestRotateDataKeyResumes(t *testing.T) {
 	dir := t.TempDir()
 	path, oldKey := newKeyedStore(t, dir)

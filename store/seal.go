@@ -182,6 +182,19 @@ type DataKeys struct {
 	FromEnv bool
 }
 
+// WrongKeyError is the error of opening a store sealed with a data key the
+// node does not have; it wraps ErrDataKey. Sealed and Current are the ids
+// (KeyID) of the store's key and of the node's.
+type WrongKeyError struct{ Sealed, Current string }
+
+// Error says which key the store needs.
+func (e *WrongKeyError) Error() string {
+	return fmt.Sprintf("%v: the file is sealed with data key %s, which this node does not have (its key is %s)", ErrDataKey, e.Sealed, e.Current)
+}
+
+// Unwrap returns ErrDataKey.
+func (e *WrongKeyError) Unwrap() error { return ErrDataKey }
+
 // LoadDataKeys returns the node data key. A non-empty envValue (the base64
 // key from VULTRON_DATA_KEY) wins; otherwise the key is read from file
 // (dataDir/data-key when file is ""), which is created with 32 random bytes
@@ -325,7 +338,7 @@ func checkDataKey(tx kvTx, s *sealer) (int, error) {
 		return 0, fmt.Errorf("%w: the file is encrypted with data key %x; start with that key (data-key file or VULTRON_DATA_KEY)", ErrDataKey, id[:])
 	}
 	if !s.has(id) {
-		return 0, fmt.Errorf("%w: the file is sealed with data key %x, which this node does not have (its key is %x)", ErrDataKey, id[:], s.curID[:])
+		return 0, &WrongKeyError{Sealed: fmt.Sprintf("%x", id[:]), Current: fmt.Sprintf("%x", s.curID[:])}
 	}
 	if id == s.curID {
 		return 0, nil

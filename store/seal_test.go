@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
 )
 
 const marker = "MARKER-7f3c9e-SQLI-IN-LOGIN"
@@ -408,5 +410,27 @@ func BenchmarkSeal(b *testing.B) {
 		if _, err := s.open("activities", key, v); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestOpenLogsTheDataKeyID checks that a store sealed with a data key says
+// at open which key it is (its id, never the key): an operator records the
+// id with the key, and matches a backup with it.
+func TestOpenLogsTheDataKeyID(t *testing.T) {
+	var logged bytes.Buffer
+	key := testKey(1)
+	db, err := Open(filepath.Join(t.TempDir(), "vultron.db"), Options{NoSync: true, DataKey: key, Logger: zerolog.New(&logged)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	var opened string
+	for _, line := range strings.Split(logged.String(), "\n") {
+		if strings.Contains(line, `"message":"store opened"`) {
+			opened = line
+		}
+	}
+	if !strings.Contains(opened, `"data_key_id":"`+KeyID(key)+`"`) || strings.Contains(logged.String(), base64.StdEncoding.EncodeToString(key)) {
+		t.Errorf("the store's opening logged %q; want the data key's id and never the key", opened)
 	}
 }

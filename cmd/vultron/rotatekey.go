@@ -17,7 +17,9 @@ func runRotateKey(ctx context.Context, env *environment, args []string) error {
 			"new key, re-encrypt every sealed value under it and compact the file so no page keeps\n"+
 			"the old ciphertext. The node must be stopped. The previous key stays in\n"+
 			"data-key.previous until the re-encryption is done; if rotate-key is interrupted, run it\n"+
-			"again to finish.", env)
+			"again to finish. Then the old key is kept as data-key.retired-ID: backups, and a\n"+
+			"PostgreSQL database copied from this store, are sealed with it. Move it to where those\n"+
+			"backups' keys are kept.", env)
 	dataDir := fs.String("data", "./data", "data directory of the stopped node")
 	keyFile := fs.String("data-key-file", "", "file of the node data key (default DATA/data-key)")
 	if err := parseFlags(fs, args); err != nil {
@@ -38,8 +40,9 @@ func runRotateKey(ctx context.Context, env *environment, args []string) error {
 	}
 	if rot.Resumed {
 		fmt.Fprintf(env.stdout, "finished the interrupted rotation from data key %s to %s: %d values re-encrypted, file compacted\n", rot.OldKeyID, rot.NewKeyID, rot.Resealed)
-		return nil
+	} else {
+		fmt.Fprintf(env.stdout, "data key %s replaced by %s: %d values re-encrypted, file compacted\n", rot.OldKeyID, rot.NewKeyID, rot.Resealed)
 	}
-	fmt.Fprintf(env.stdout, "data key %s replaced by %s: %d values re-encrypted, file compacted\n", rot.OldKeyID, rot.NewKeyID, rot.Resealed)
+	fmt.Fprintf(env.stdout, "the old key is kept in %s: backups and copies of the store made before now need it; move it to where you keep their keys\n", rot.Retired)
 	return nil
 }

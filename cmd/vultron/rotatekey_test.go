@@ -48,7 +48,8 @@ func TestRotateKeyCommand(t *testing.T) {
 	out.Reset()
 	code = run(ctx, &environment{stdout: &out, stderr: &out, getenv: noEnv}, []string{"rotate-key", "--data", dir})
 	oldID := store.KeyID(keys.Current)
-	if code != 0 || !strings.Contains(out.String(), "data key "+oldID+" replaced by ") {
+	if code != 0 || !strings.Contains(out.String(), "data key "+oldID+" replaced by ") ||
+		!strings.Contains(out.String(), "the old key is kept in "+filepath.Join(dir, store.RetiredDataKeyFile(oldID))) {
 		t.Fatalf("rotate-key: exit %d, %q", code, out.String())
 	}
 	after, err := store.LoadDataKeys(dir, "", "", false)
