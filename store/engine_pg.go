@@ -132,12 +132,20 @@ func pgLocksOf(schema string) pgLocks {
 		channel: pgChannel + "_" + hex.EncodeToString(h[:8])}
 }
 
-// pgSchemaLocks returns the locks of the schema the connection creates
-// its tables in: the first schema of its search_path that exists.
+// pgSchemaLocks returns the locks of the schema of the node's tables: the
+// schema in which the connection finds them, or, before they exist, the
+// one it creates them in (the first schema of its search_path that
+// exists). The schema the tables are found in wins, because a schema
+// without them can come first in the search_path of one process and not
+// of another (one created after the tables, say, under the role's name):
+// both use the same tables, so both must take the same locks.
 func pgSchemaLocks(ctx context.Context, pool *pgxpool.Pool) (pgLocks, error) {
 	var schema *string
-	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
-		return pgLocks{}, fmt.Errorf("read the current schema: %w", err)
+	if err := pool.QueryRow(ctx, `SELECT coalesce(
+		(SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		 WHERE c.oid = to_regclass('vultron_schema_migrations')),
+		current_schema())`).Scan(&schema); err != nil {
+		return pgLocks{}, fmt.Errorf("read the schema of the tables: %w", err)
 	}
 	if schema == nil {
 		return pgLocks{}, fmt.Errorf("%w: no schema of the search_path exists to keep the tables in", ErrInvalid)

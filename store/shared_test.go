@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"sync"
 	"testing"
@@ -525,6 +526,50 @@ func TestSchemasOfOneDatabaseAreSeparateNodes(t *testing.T) {
 	}
 	if p := pgLocksOf("public"); p != (pgLocks{pgWriterLock, pgLeaderLock, pgMigrateLock, pgStartupLock, pgChannel}) {
 		t.Errorf("the schema public has locks %+v, want the fixed keys every release used", p)
+	}
+}
+
+// TestLocksFollowTheSchemaOfTheTables opens a second process of a node
+// whose search_path names, before the schema of the node's tables, a
+// schema that holds none (one an operator created after the first process
+// started, as a role's own schema comes first in the default search_path):
+// both processes use the tables of the first schema, so they must take
+// that schema's locks, or both would lead and their writes would not be
+// serialized.
+func TestLocksFollowTheSchemaOfTheTables(t *testing.T) {
+	be := backends[1]
+	tablesURL := pgtest.Database(t)
+	emptyURL := pgtest.Database(t)
+	schemaOf := func(raw string) string {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.Query().Get("search_path")
+	}
+	a := be.openURL(t, tablesURL, Options{})
+	u, err := url.Parse(tablesURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schemaOf(emptyURL)+","+schemaOf(tablesURL))
+	u.RawQuery = q.Encode()
+	b := be.openURL(t, u.String(), Options{})
+	if la, lb := a.eng.(*pgEngine).locks, b.eng.(*pgEngine).locks; la != lb {
+		t.Fatalf("two processes on the tables of schema %s take different locks: %+v and %+v", schemaOf(tablesURL), la, lb)
+	}
+	ctx := context.Background()
+	_, stopA, err := a.Lead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopA()
+	wctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, stopB, err := b.Lead(wctx); err == nil {
+		stopB()
+		t.Fatal("the second process led while the first leads")
 	}
 }
 
