@@ -132,8 +132,42 @@ func TestFlagsFirst(t *testing.T) {
 		{[]string{"-json"}, []string{"-json"}},
 	}
 	for _, tt := range tests {
-		if got := flagsFirst(fs, tt.in); !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("flagsFirst(%q) = %q, want %q", tt.in, got, tt.want)
+		if got, err := flagsFirst(fs, tt.in); err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("flagsFirst(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
+	}
+}
+
+// runCLI runs the command line args with no environment and returns the
+// exit code, stdout and stderr.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr strings.Builder
+	env := &environment{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+	code := run(t.Context(), env, args)
+	return code, stdout.String(), stderr.String()
+}
+
+// TestFlagWithoutValue checks that a flag given last without its value is
+// a bad command line of one sentence naming the flag, not a flag whose
+// value is the "--" that separates the positional arguments.
+func TestFlagWithoutValue(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"case", "list", "--node"}, "vultron case: --node needs a value; see vultron case -h.\n"},
+		{[]string{"case", "list", "--token-file"}, "vultron case: --token-file needs a value; see vultron case -h.\n"},
+		{[]string{"embargo", "propose", "X", "--days"}, "vultron embargo: --days needs a value; see vultron embargo propose -h.\n"},
+		{[]string{"case", "show", "X", "-node"}, "vultron case: -node needs a value; see vultron case -h.\n"},
+		{[]string{"serve", "--listen"}, "vultron serve: --listen needs a value; see vultron serve -h.\n"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errOut := runCLI(t, tt.args...)
+			if code != 2 || errOut != tt.want || out != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and stderr %q", code, out, errOut, tt.want)
+			}
+		})
 	}
 }

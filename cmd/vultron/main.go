@@ -140,7 +140,11 @@ func (e *flagError) Unwrap() error { return e.err }
 // command's arguments ("case show X --json"). It returns flag.ErrHelp for -h
 // and a *flagError for anything else the flag package refused.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	err := fs.Parse(flagsFirst(fs, args))
+	ordered, err := flagsFirst(fs, args)
+	if err != nil {
+		return err
+	}
+	err = fs.Parse(ordered)
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return err
 	}
@@ -149,8 +153,10 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 
 // flagsFirst moves the flags of args before its positional arguments, so
 // that the flag package, which stops at the first argument, sees them all.
-// Everything after "--" stays positional.
-func flagsFirst(fs *flag.FlagSet, args []string) []string {
+// Everything after "--" stays positional. A flag that takes a value but
+// ends args is a usage error: the flag package would otherwise take the
+// "--" put before the positional arguments for its value.
+func flagsFirst(fs *flag.FlagSet, args []string) ([]string, error) {
 	var flags, positional []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -164,15 +170,18 @@ func flagsFirst(fs *flag.FlagSet, args []string) []string {
 		}
 		flags = append(flags, a)
 		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if f := fs.Lookup(name); f != nil && !hasValue && !isBoolFlag(f) && i+1 < len(args) {
+		if f := fs.Lookup(name); f != nil && !hasValue && !isBoolFlag(f) {
+			if i+1 == len(args) {
+				return nil, usageError("%s needs a value; see vultron %s -h", a, fs.Name())
+			}
 			i++
 			flags = append(flags, args[i])
 		}
 	}
 	if len(positional) == 0 {
-		return flags
+		return flags, nil
 	}
-	return append(append(flags, "--"), positional...)
+	return append(append(flags, "--"), positional...), nil
 }
 
 func isBoolFlag(f *flag.Flag) bool {
