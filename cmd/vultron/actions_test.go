@@ -350,6 +350,9 @@ func TestActionCommandLines(t *testing.T) {
 		{[]string{"embargo", "propose", "nocase", "--as", "vendor", "--days", "3"}, 1, `no case on the node matches "nocase"`},
 		{[]string{"status", "public", "nocase", "--as", "vendor"}, 1, `no case on the node matches "nocase"`},
 		{[]string{"participant", "invite", "x", "--as", "vendor"}, 2, "give the actor with --actor"},
+		{[]string{"participant", "invite", "x", "--as", "vendor", "--actor", "https://x.example/a", "--role", "wizard"}, 2,
+			`--role: "wizard" is not a CVD role (one of finder, reporter, vendor, deployer, coordinator, observer, case_owner, case_manager, cve_numbering_authority)`},
+		{[]string{"participant", "suggest", "x", "--as", "vendor", "--actor", "https://x.example/a", "--role", "vendor,wizard"}, 2, `--role: "wizard" is not a CVD role`},
 		{[]string{"participant", "accept-invite", "--as", "vendor"}, 1, "no invitation of vendor to a case"},
 		{[]string{"case", "wait", "x"}, 2, "give what to wait for with --until"},
 		{[]string{"case", "wait", "x", "--until", "color=red"}, 2, `unknown condition "color"`},
@@ -462,6 +465,11 @@ func TestCLIMoreActions(t *testing.T) {
 	}
 
 	// The coordinator declines its invitation and stays out.
+	// A role that is not a CVD role is a bad command line: nothing is sent.
+	code, out, errOut = vendorNode.cli(t, "participant", "invite", caseID, "--as", "vendor", "--actor", coord, "--role", "wizard")
+	if code != 2 || out != "" || errOut != `vultron participant: --role: "wizard" is not a CVD role (one of finder, reporter, vendor, deployer, coordinator, observer, case_owner, case_manager, cve_numbering_authority).`+"\n" {
+		t.Errorf("participant invite --role wizard: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
 	out = vendorNode.ok(t, "participant", "invite", caseID, "--as", "vendor", "--actor", coord, "--role", "coordinator")
 	if !strings.HasPrefix(out, "RS sent: ") || !strings.Contains(out, "\ninvited coord: "+coord+"\n") || strings.Contains(out, "report ") {
 		t.Errorf("participant invite printed %q, want the RS sent and the actor it invited", out)
