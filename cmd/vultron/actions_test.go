@@ -190,7 +190,7 @@ func TestCLIStory(t *testing.T) {
 	if out := vendorNode.ok(t, "case", "show", caseID); !strings.Contains(out, "replica     hosted: this node hosts the case") {
 		t.Errorf("case show on the host:\n%s", out)
 	}
-	if out := finderNode.ok(t, "case", "list"); !strings.Contains(out, "REPLICA") || !strings.Contains(out, "in-sync") {
+	if out := finderNode.ok(t, "case", "list"); !strings.Contains(out, "REPLICA") || !strings.Contains(out, "in-sync") || !strings.Contains(out, "\n"+short+" ") {
 		t.Errorf("case list on the finder's node:\n%s", out)
 	}
 	if out := finderNode.ok(t, "case", "resync", caseID); !strings.Contains(out, "replica in-sync: ") {
