@@ -101,7 +101,7 @@ func decodeObject(m map[string]any, path, implied string) (Object, error) {
 	case TypeCaseProposal:
 		o = &CaseProposal{Object: r.ref("object", TypeVulnerabilityReport), Target: r.ref("target")}
 	case TypeCaseParticipantRole:
-		o = &CaseParticipantRole{Role: r.enum("role", normalizeRole)}
+		o = &CaseParticipantRole{Role: r.enum("role", NormalizeRole)}
 	case TypeCaseReference:
 		o = &CaseReference{Tags: r.strList("tags")}
 	case TypeVulnerabilityRecord:
@@ -509,7 +509,7 @@ func (r *reader) activity() *Activity {
 		Origin:     r.ref("origin"),
 		Instrument: r.ref("instrument"),
 		Result:     r.ref("result"),
-		Roles:      r.enumList("roles", normalizeRole),
+		Roles:      r.enumList("roles", NormalizeRole),
 	}
 	if v, ok := r.take("oneOf"); ok {
 		a.OneOf = r.optionList(v, "oneOf")
@@ -576,7 +576,7 @@ func (r *reader) caseParticipant() *CaseParticipant {
 	r.refuse("participantStatus", "participantStatus is the 2023 name: use participantStatuses")
 	r.refuse("actor", "actor is the 2023 name of the participant's actor: use attributedTo")
 	return &CaseParticipant{
-		CaseRoles:           r.enumList("caseRoles", normalizeRole),
+		CaseRoles:           r.enumList("caseRoles", NormalizeRole),
 		ParticipantStatuses: r.refList("participantStatuses", TypeParticipantStatus),
 		AcceptedEmbargoIDs:  r.strList("acceptedEmbargoIds"),
 		EmbargoConsentState: r.enum("embargoConsentState", normalizePEC),

@@ -11,11 +11,13 @@ import (
 // Every normaliser returns an error that names the field's accepted
 // values, so a refusal tells the sender what to write instead.
 
-// normalizeRole returns the wire spelling of a CVD role in caseRoles
-// (lowercase). Input is matched without regard to case, as the reference
-// parser lowercases it; "other" is the name the observer role had before
-// it was renamed.
-func normalizeRole(s string) (string, error) {
+// NormalizeRole returns the wire spelling of a CVD role in caseRoles and
+// an activity's roles (lowercase), or an error naming the roles there are.
+// Input is matched without regard to case, as the reference parser
+// lowercases it; "other" is the name the observer role had before it was
+// renamed. The node reads roles with it; a client checks a role with it
+// before sending one.
+func NormalizeRole(s string) (string, error) {
 	l := strings.ToLower(s)
 	switch l {
 	case "finder", "reporter", "vendor", "deployer", "coordinator", "observer",
@@ -25,7 +27,7 @@ func normalizeRole(s string) (string, error) {
 		return "observer", nil
 	}
 	if rest, ok := strings.CutPrefix(l, "cvd_role_"); ok {
-		if cur, err := normalizeRole(rest); err == nil {
+		if cur, err := NormalizeRole(rest); err == nil {
 			return "", fmt.Errorf("%s is the 2023 spelling of a CVD role: use %s", s, cur)
 		}
 	}
@@ -35,7 +37,7 @@ func normalizeRole(s string) (string, error) {
 // normalizeRoleName returns the spelling of a CVD role in
 // ParticipantStatus.cvdRole, which uses the uppercase enumeration names.
 func normalizeRoleName(s string) (string, error) {
-	r, err := normalizeRole(s)
+	r, err := NormalizeRole(s)
 	if err != nil {
 		return "", err
 	}

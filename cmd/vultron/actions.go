@@ -12,6 +12,7 @@ import (
 
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/vocab"
 )
 
 // actionSpec is one protocol action of the command line: a subcommand of
@@ -223,12 +224,8 @@ func (s *session) printID(a actionSpec, submitted map[string]any, caseID string)
 	switch {
 	case a.opensCase && caseID != "":
 		id = cases.ShortID(caseID)
-	case a.message == "RS":
-		if obj, ok := submitted["object"].(map[string]any); ok {
-			if rid, ok := obj["id"].(string); ok {
-				id = cases.ShortID(rid)
-			}
-		}
+	case offeredReport(submitted) != "":
+		id = cases.ShortID(offeredReport(submitted))
 	}
 	_, err := fmt.Fprintln(s.env.stdout, id)
 	return err
@@ -428,11 +425,12 @@ func (s *session) report(ctx context.Context, a actionSpec, submitted map[string
 		}
 		return printJSON(s.env, out)
 	}
-	fmt.Fprintf(s.env.stdout, "%s sent: %s\n", a.message, id)
-	if obj, ok := submitted["object"].(map[string]any); ok && a.message == "RS" {
-		if rid, ok := obj["id"].(string); ok {
-			fmt.Fprintf(s.env.stdout, "report %s: %s\n", cases.ShortID(rid), rid)
-		}
+	fmt.Fprintf(s.env.stdout, "%s sent: %s\n", a.sentLabel(submitted), id)
+	if rid := offeredReport(submitted); rid != "" {
+		fmt.Fprintf(s.env.stdout, "report %s: %s\n", cases.ShortID(rid), rid)
+	}
+	if actor := invitedActor(submitted); actor != "" {
+		fmt.Fprintf(s.env.stdout, "invited %s: %s\n", cases.ShortID(actor), actor)
 	}
 	if a.opensCase && caseID != "" {
 		fmt.Fprintf(s.env.stdout, "case %s opened: %s\n", cases.ShortID(caseID), caseID)
@@ -447,6 +445,47 @@ func (s *session) report(ctx context.Context, a actionSpec, submitted map[string
 		fmt.Fprintf(s.env.stdout, "case %s: EM %s, %s, %d ledger entries%s\n", cases.ShortID(detail.ID), detail.EMState, detail.PXAState, detail.LedgerLength, closedNote(detail.Closed))
 	}
 	return nil
+}
+
+// noMessage is the message of an action that has no protocol message type
+// of its own, such as a transfer of ownership or a participant's removal.
+const noMessage = "-"
+
+// sentLabel names what an action sent: the protocol message of a, or, for
+// an action with no message type of its own, the type of the activity
+// the node recorded (Offer, Remove, ...).
+func (a actionSpec) sentLabel(submitted map[string]any) string {
+	if a.message != noMessage {
+		return a.message
+	}
+	if typ, _ := submitted["type"].(string); typ != "" {
+		return typ
+	}
+	return "activity"
+}
+
+// offeredReport returns the id of the report an Offer submitted (RS), ""
+// for any other activity.
+func offeredReport(submitted map[string]any) string {
+	obj, ok := submitted["object"].(map[string]any)
+	if submitted["type"] != "Offer" || !ok || obj["type"] != vocab.TypeVulnerabilityReport {
+		return ""
+	}
+	id, _ := obj["id"].(string)
+	return id
+}
+
+// invitedActor returns the actor an Invite to a case (whose target is the
+// case) invites, "" for any other activity (an Invite of an embargo
+// proposal among them).
+func invitedActor(submitted map[string]any) string {
+	if submitted["type"] != "Invite" || refID(submitted["target"]) == "" {
+		return ""
+	}
+	if obj, ok := submitted["object"].(map[string]any); ok && obj["type"] == vocab.TypeEmbargoEvent {
+		return ""
+	}
+	return refID(submitted["object"])
 }
 
 func closedNote(closed bool) string {

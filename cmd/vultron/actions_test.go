@@ -190,7 +190,7 @@ func TestCLIStory(t *testing.T) {
 	if out := vendorNode.ok(t, "case", "show", caseID); !strings.Contains(out, "replica     hosted: this node hosts the case") {
 		t.Errorf("case show on the host:\n%s", out)
 	}
-	if out := finderNode.ok(t, "case", "list"); !strings.Contains(out, "REPLICA") || !strings.Contains(out, "in-sync") {
+	if out := finderNode.ok(t, "case", "list"); !strings.Contains(out, "REPLICA") || !strings.Contains(out, "in-sync") || !strings.Contains(out, "\n"+short+" ") {
 		t.Errorf("case list on the finder's node:\n%s", out)
 	}
 	if out := finderNode.ok(t, "case", "resync", caseID); !strings.Contains(out, "replica in-sync: ") {
@@ -244,7 +244,7 @@ func TestCLIStory(t *testing.T) {
 		t.Errorf("case engage printed %q", out)
 	}
 	out = vendorNode.ok(t, "embargo", "propose", short, "--as", "vendor", "--days", "45")
-	if !strings.Contains(out, "recorded in case "+short+" as entry 3") || !strings.Contains(out, "EM PROPOSED, pxa, 4 ledger entries") {
+	if !strings.HasPrefix(out, "EP/EV sent: ") || strings.Contains(out, "invited") || !strings.Contains(out, "recorded in case "+short+" as entry 3") || !strings.Contains(out, "EM PROPOSED, pxa, 4 ledger entries") {
 		t.Errorf("embargo propose printed %q, want the case after the proposal", out)
 	}
 	finderNode.ok(t, "case", "wait", caseID, "--until", "em=PROPOSED", "--timeout", "20s")
@@ -260,7 +260,11 @@ func TestCLIStory(t *testing.T) {
 
 	// The vendor invites the deployer (on its own node), which accepts the
 	// Case Actor's invitation.
-	vendorNode.ok(t, "participant", "invite", caseID, "--as", "vendor", "--actor", deployer, "--role", "deployer")
+	// -q prints the invitation's id, not the invited actor's.
+	out = vendorNode.ok(t, "participant", "invite", caseID, "-q", "--as", "vendor", "--actor", deployer, "--role", "deployer")
+	if id := strings.TrimSpace(out); !strings.HasPrefix(id, vendorNode.url+"/") || id == deployer || strings.Contains(id, "\n") {
+		t.Errorf("participant invite -q printed %q, want the id of the Invite", out)
+	}
 	waitUntilTrue(t, "the deployer's invitation", func() bool {
 		code, _, _ := vendorNode.cli(t, "participant", "accept-invite", "--as", "deployer")
 		return code == 0
@@ -346,6 +350,9 @@ func TestActionCommandLines(t *testing.T) {
 		{[]string{"embargo", "propose", "nocase", "--as", "vendor", "--days", "3"}, 1, `no case on the node matches "nocase"`},
 		{[]string{"status", "public", "nocase", "--as", "vendor"}, 1, `no case on the node matches "nocase"`},
 		{[]string{"participant", "invite", "x", "--as", "vendor"}, 2, "give the actor with --actor"},
+		{[]string{"participant", "invite", "x", "--as", "vendor", "--actor", "https://x.example/a", "--role", "wizard"}, 2,
+			`--role: "wizard" is not a CVD role (one of finder, reporter, vendor, deployer, coordinator, observer, case_owner, case_manager, cve_numbering_authority)`},
+		{[]string{"participant", "suggest", "x", "--as", "vendor", "--actor", "https://x.example/a", "--role", "vendor,wizard"}, 2, `--role: "wizard" is not a CVD role`},
 		{[]string{"participant", "accept-invite", "--as", "vendor"}, 1, "no invitation of vendor to a case"},
 		{[]string{"case", "wait", "x"}, 2, "give what to wait for with --until"},
 		{[]string{"case", "wait", "x", "--until", "color=red"}, 2, `unknown condition "color"`},
@@ -458,7 +465,15 @@ func TestCLIMoreActions(t *testing.T) {
 	}
 
 	// The coordinator declines its invitation and stays out.
-	vendorNode.ok(t, "participant", "invite", caseID, "--as", "vendor", "--actor", coord, "--role", "coordinator")
+	// A role that is not a CVD role is a bad command line: nothing is sent.
+	code, out, errOut = vendorNode.cli(t, "participant", "invite", caseID, "--as", "vendor", "--actor", coord, "--role", "wizard")
+	if code != 2 || out != "" || errOut != `vultron participant: --role: "wizard" is not a CVD role (one of finder, reporter, vendor, deployer, coordinator, observer, case_owner, case_manager, cve_numbering_authority).`+"\n" {
+		t.Errorf("participant invite --role wizard: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	out = vendorNode.ok(t, "participant", "invite", caseID, "--as", "vendor", "--actor", coord, "--role", "coordinator")
+	if !strings.HasPrefix(out, "RS sent: ") || !strings.Contains(out, "\ninvited coord: "+coord+"\n") || strings.Contains(out, "report ") {
+		t.Errorf("participant invite printed %q, want the RS sent and the actor it invited", out)
+	}
 	waitUntilTrue(t, "the coordinator's invitation", func() bool {
 		code, _, _ := vendorNode.cli(t, "participant", "reject-invite", "--as", "coord")
 		return code == 0
@@ -491,19 +506,20 @@ func TestCLIMoreActions(t *testing.T) {
 	}
 
 	// The finder declines the ownership offered to it.
-	vendorNode.ok(t, "case", "transfer", caseID, "--as", "vendor", "--to", finder)
+	// An action with no message type of its own says what it sent.
+	checkSent(t, "Offer", vendorNode.ok(t, "case", "transfer", caseID, "--as", "vendor", "--to", finder))
 	finderNode.ok(t, "case", "wait", caseID, "--until", "entries>="+strconv.FormatInt(c.LedgerLength+1, 10), "--timeout", "20s")
 	if tr := finderNode.showCase(t, caseID).Transfer; tr == nil || tr.To != finder {
 		t.Fatalf("the finder's replica shows the transfer %+v, want one to the finder", tr)
 	}
-	finderNode.ok(t, "case", "reject-transfer", caseID)
+	checkSent(t, "Reject", finderNode.ok(t, "case", "reject-transfer", caseID))
 	waitUntilTrue(t, "the declined transfer at the owner", func() bool { return vendorNode.showCase(t, caseID).Transfer == nil })
 	if owner := vendorNode.showCase(t, caseID).Owner; owner != vendor {
 		t.Errorf("after a declined transfer the owner is %s", owner)
 	}
 
 	// The owner removes the finder.
-	vendorNode.ok(t, "participant", "remove", caseID, "--as", "vendor", "--actor", finder)
+	checkSent(t, "Remove", vendorNode.ok(t, "participant", "remove", caseID, "--as", "vendor", "--actor", finder))
 	waitUntilTrue(t, "the finder removed", func() bool { return vendorNode.showCase(t, caseID).removed(finder) })
 }
 
@@ -538,6 +554,15 @@ func TestCLIRefusedByTheCaseActor(t *testing.T) {
 	if run(t.Context(), &environment{stdout: &help, stderr: &help, getenv: func(string) string { return "" }}, []string{"case", "wait", "-h"}) != 0 ||
 		!strings.Contains(help.String(), "closed         every participant has closed the case") || !strings.Contains(help.String(), "em=STATE") {
 		t.Errorf("case wait -h:\n%s", help.String())
+	}
+}
+
+// checkSent checks that an action printed, first, the type of the activity
+// it sent and the activity's id.
+func checkSent(t *testing.T, typ, out string) {
+	t.Helper()
+	if !strings.HasPrefix(out, typ+" sent: http") {
+		t.Errorf("the action printed %q, want it to start with %q and the activity's id", out, typ+" sent: ")
 	}
 }
 

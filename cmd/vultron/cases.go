@@ -64,7 +64,9 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 			if r.EmbargoEnd != nil {
 				end = r.EmbargoEnd.UTC().Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", r.ID, r.Name, r.EMState, end, r.PXAState, len(r.Participants), r.LedgerLength, replicaWord(r.Replica))
+			// The short id, which every command takes for CASE; --json
+			// has the id.
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", cases.ShortID(r.ID), r.Name, r.EMState, end, r.PXAState, len(r.Participants), r.LedgerLength, replicaWord(r.Replica))
 		}
 		return tw.Flush()
 	case "show", "ledger", "resync":

@@ -67,7 +67,8 @@ func TestCaseCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []commandCase{
-		{[]string{"case", "list", "--node", url, "--token-file", tokenFile}, 0, []string{"http://n/cases/abc", "SQLi", "XSS"}},
+		{[]string{"case", "list", "--node", url, "--token-file", tokenFile}, 0, []string{"\nabc   SQLi", "\nabd   XSS"}},
+		{[]string{"case", "list", "--json", "--node", url, "--token-file", tokenFile}, 0, []string{`"id": "http://n/cases/abc"`, `"id": "http://n/cases/abd"`}},
 		{[]string{"case", "show", "abc", "--node", url, "--token-file", tokenFile}, 0, []string{"owner       http://n/actors/vendor", "vendor,case_owner", "fix in progress"}},
 		{[]string{"case", "show", "ab", "--node", url, "--token-file", tokenFile}, 1, []string{`"ab" matches 2 cases`}},
 		{[]string{"case", "show", "zzz", "--node", url, "--token-file", tokenFile}, 1, []string{`no case on the node matches "zzz"`}},
@@ -91,6 +92,28 @@ func TestCaseCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		runCommand(t, tt)
+	}
+}
+
+// TestCaseListShortIDs checks that case list shows each case by its short
+// id, which the other commands take, and --json by its id.
+func TestCaseListShortIDs(t *testing.T) {
+	url, tokenFile := fakeNode(t)
+	code, out, errOut := runCLI(t, "case", "list", "--node", url, "--token-file", tokenFile)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 || strings.Contains(out, "http://n/cases/") {
+		t.Fatalf("case list: exit %d, stdout %q, stderr %q; want a header and two cases by their short ids", code, out, errOut)
+	}
+	var shown []string
+	for _, l := range lines[1:] {
+		shown = append(shown, strings.Fields(l)[0])
+	}
+	if strings.Join(shown, " ") != "abc abd" {
+		t.Errorf("case list shows the cases %q, want abc and abd:\n%s", shown, out)
+	}
+	// What the list shows is what case show takes.
+	if code, out, errOut := runCLI(t, "case", "show", shown[0], "--node", url, "--token-file", tokenFile); code != 0 || !strings.Contains(out, "case        http://n/cases/abc") {
+		t.Errorf("case show %s: exit %d, stdout %q, stderr %q", shown[0], code, out, errOut)
 	}
 }
 

@@ -104,7 +104,7 @@ func TestRunExitCodes(t *testing.T) {
 		{[]string{"help"}, 0, "commands:"},
 		{[]string{"nope"}, 2, `unknown command "nope"`},
 		{[]string{"version", "extra"}, 2, "version takes no arguments"},
-		{[]string{"version", "-bogus"}, 2, "flag provided but not defined"},
+		{[]string{"version", "-bogus"}, 2, "vultron version: unknown flag -bogus for version; see vultron version -h.\n"},
 		{nil, 2, "usage: vultron"},
 	}
 	for _, tt := range tests {
@@ -132,8 +132,87 @@ func TestFlagsFirst(t *testing.T) {
 		{[]string{"-json"}, []string{"-json"}},
 	}
 	for _, tt := range tests {
-		if got := flagsFirst(fs, tt.in); !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("flagsFirst(%q) = %q, want %q", tt.in, got, tt.want)
+		if got, err := flagsFirst(fs, tt.in); err != nil || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("flagsFirst(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
+	}
+}
+
+// runCLI runs the command line args with no environment and returns the
+// exit code, stdout and stderr.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr strings.Builder
+	env := &environment{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+	code := run(t.Context(), env, args)
+	return code, stdout.String(), stderr.String()
+}
+
+// TestFlagWithoutValue checks that a flag given last without its value is
+// a bad command line of one sentence naming the flag, not a flag whose
+// value is the "--" that separates the positional arguments.
+func TestFlagWithoutValue(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"case", "list", "--node"}, "vultron case: --node needs a value; see vultron case -h.\n"},
+		{[]string{"case", "list", "--token-file"}, "vultron case: --token-file needs a value; see vultron case -h.\n"},
+		{[]string{"embargo", "propose", "X", "--days"}, "vultron embargo: --days needs a value; see vultron embargo propose -h.\n"},
+		{[]string{"case", "show", "X", "-node"}, "vultron case: -node needs a value; see vultron case -h.\n"},
+		{[]string{"serve", "--listen"}, "vultron serve: --listen needs a value; see vultron serve -h.\n"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errOut := runCLI(t, tt.args...)
+			if code != 2 || errOut != tt.want || out != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and stderr %q", code, out, errOut, tt.want)
+			}
+		})
+	}
+}
+
+// TestBadFlagIsOneSentence checks that a flag the command does not have, or
+// a value a flag refuses, is one sentence naming the flag and exit status
+// 2, without the command's usage, while -h and --help still print it.
+func TestBadFlagIsOneSentence(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string // the whole of stderr, or what its one line contains
+	}{
+		{[]string{"case", "list", "--nodee"}, "vultron case: unknown flag --nodee for case; see vultron case -h.\n"},
+		{[]string{"serve", "--listne", "x"}, "vultron serve: unknown flag --listne for serve; see vultron serve -h.\n"},
+		{[]string{"embargo", "propose", "X", "--bogus=1"}, "vultron embargo: unknown flag --bogus for embargo propose; see vultron embargo propose -h.\n"},
+		{[]string{"model", "states", "-x"}, "vultron model: unknown flag -x for model states; see vultron model states -h.\n"},
+		{[]string{"embargo", "propose", "X", "--days", "abc"}, `"abc" is not a whole number of days`},
+		{[]string{"case", "list", "--json=maybe"}, `invalid boolean value "maybe" for -json`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errOut := runCLI(t, tt.args...)
+			if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tt.want) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and one line with %q", code, out, errOut, tt.want)
+			}
+		})
+	}
+	helps := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"case", "list", "-h"}, "usage: vultron case [flags] list"},
+		{[]string{"serve", "--help"}, "usage: vultron serve [flags]"},
+		{[]string{"embargo", "propose", "X", "-help"}, "usage: vultron embargo propose CASE [flags]"},
+		{[]string{"store", "copy", "-h"}, "usage: vultron store copy --from URL --to URL"},
+	}
+	for _, tt := range helps {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, _, errOut := runCLI(t, tt.args...)
+			if code != 0 || !strings.HasPrefix(errOut, tt.want) || !strings.Contains(errOut, "\nflags:\n") {
+				t.Errorf("exit %d, stderr %q; want exit 0 and the usage %q with its flags", code, errOut, tt.want)
+			}
+		})
+	}
+	if code, out, _ := runCLI(t, "help", "case"); code != 0 || !strings.HasPrefix(out, "usage: vultron case [flags] list") {
+		t.Errorf("vultron help case: exit %d, stdout %q", code, out)
 	}
 }

@@ -13,7 +13,7 @@ func TestCaseCVE(t *testing.T) {
 	report := strings.TrimSpace(finder.ok(t, "report", "submit", "-q", "--to", vendor.url+"/actors/vendor", "--name", "CVE test", "--content", "x"))
 	vendor.ok(t, "report", "show", report, "--timeout", "30s")
 	caseID := strings.TrimSpace(vendor.ok(t, "report", "validate", "-q", report))
-	vendor.ok(t, "case", "cve", caseID, "cve-2026-4242", "--aliases", "GHSA-abcd-efgh-ijkl")
+	checkSent(t, "Add", vendor.ok(t, "case", "cve", caseID, "cve-2026-4242", "--aliases", "GHSA-abcd-efgh-ijkl"))
 	out := vendor.ok(t, "case", "show", caseID, "--json")
 	if !strings.Contains(out, `"vulnerabilityIds":[`) || !strings.Contains(out, `"CVE-2026-4242"`) || !strings.Contains(out, `"GHSA-ABCD-EFGH-IJKL"`) {
 		t.Fatalf("case show --json after case cve:\n%s", out)

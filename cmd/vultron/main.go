@@ -129,28 +129,41 @@ func newFlagSet(name, synopsis, description string, env *environment) *flag.Flag
 	return fs
 }
 
-// flagError is a command-line error that the flag package has already
-// printed, together with the command's usage.
-type flagError struct{ err error }
-
-func (e *flagError) Error() string { return e.err.Error() }
-func (e *flagError) Unwrap() error { return e.err }
-
 // parseFlags parses args with fs. Flags may come before or after the
-// command's arguments ("case show X --json"). It returns flag.ErrHelp for -h
-// and a *flagError for anything else the flag package refused.
+// command's arguments ("case show X --json"). It returns flag.ErrHelp for
+// -h, once it has printed the command's usage, and a usage error of one
+// sentence naming the flag for a flag the command does not have, a flag
+// without its value or a value the flag refuses.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	err := fs.Parse(flagsFirst(fs, args))
-	if err == nil || errors.Is(err, flag.ErrHelp) {
+	ordered, err := flagsFirst(fs, args)
+	if err != nil {
 		return err
 	}
-	return &flagError{err: err}
+	// The flag package prints its error and the usage; only -h wants the
+	// usage, and the error is said once, by run.
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	err = fs.Parse(ordered)
+	fs.Usage = usage
+	fs.SetOutput(out)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return err
+	}
+	return usageError("%s; see vultron %s -h", err, fs.Name())
 }
 
 // flagsFirst moves the flags of args before its positional arguments, so
 // that the flag package, which stops at the first argument, sees them all.
-// Everything after "--" stays positional.
-func flagsFirst(fs *flag.FlagSet, args []string) []string {
+// Everything after "--" stays positional. A flag fs does not define (but
+// -h and -help) is a usage error, and so is a flag that takes a value but
+// ends args: the flag package would take the "--" put before the
+// positional arguments for its value.
+func flagsFirst(fs *flag.FlagSet, args []string) ([]string, error) {
 	var flags, positional []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -164,15 +177,23 @@ func flagsFirst(fs *flag.FlagSet, args []string) []string {
 		}
 		flags = append(flags, a)
 		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if f := fs.Lookup(name); f != nil && !hasValue && !isBoolFlag(f) && i+1 < len(args) {
+		f := fs.Lookup(name)
+		if f == nil && name != "h" && name != "help" {
+			flagName, _, _ := strings.Cut(a, "=")
+			return nil, usageError("unknown flag %s for %s; see vultron %s -h", flagName, fs.Name(), fs.Name())
+		}
+		if f != nil && !hasValue && !isBoolFlag(f) {
+			if i+1 == len(args) {
+				return nil, usageError("%s needs a value; see vultron %s -h", a, fs.Name())
+			}
 			i++
 			flags = append(flags, args[i])
 		}
 	}
 	if len(positional) == 0 {
-		return flags
+		return flags, nil
 	}
-	return append(append(flags, "--"), positional...)
+	return append(append(flags, "--"), positional...), nil
 }
 
 func isBoolFlag(f *flag.Flag) bool {
@@ -226,11 +247,6 @@ func run(ctx context.Context, env *environment, args []string) int {
 		fmt.Fprintf(env.stderr, "vultron %s: %s.\n", name, sentence(strings.TrimPrefix(err.Error(), errUsage.Error()+": ")))
 		return 2
 	default:
-		var fe *flagError
-		if errors.As(err, &fe) {
-			// The flag package has already printed the problem and the usage.
-			return 2
-		}
 		fmt.Fprintf(env.stderr, "vultron %s: %s.\n", name, sentence(err.Error()))
 		return 1
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/openvultron/vultron/api"
+	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/vocab"
 )
 
@@ -18,7 +19,7 @@ func participantGroup() actionGroup {
 	}
 	actorAndRoles := func(fs *flag.FlagSet, v *actionValues) {
 		actorFlag(fs, v)
-		fs.StringVar(&v.roles, "role", "", "roles, comma-separated: finder, reporter, vendor, deployer, coordinator, other")
+		fs.StringVar(&v.roles, "role", "", "CVD roles, comma-separated: "+cvdRoleNames())
 	}
 	inviteFlags := func(fs *flag.FlagSet, v *actionValues) {
 		fs.StringVar(&v.caseRef, "case", "", "the case of the invitation, when several are pending")
@@ -63,29 +64,54 @@ func needActor(v *actionValues) error {
 	return nil
 }
 
-func rolesList(s string) []string {
+// cvdRoleNames lists the CVD roles, for the help of --role.
+func cvdRoleNames() string {
+	var names []string
+	for _, r := range cvdstate.Roles() {
+		names = append(names, r.String())
+	}
+	return strings.Join(names, ", ")
+}
+
+// rolesList returns the CVD roles of --role, comma-separated, in their wire
+// spelling; a role that is not a CVD role is a usage error, found before
+// anything is sent.
+func rolesList(s string) ([]string, error) {
 	var out []string
 	for _, r := range strings.Split(s, ",") {
-		if r = strings.TrimSpace(r); r != "" {
-			out = append(out, r)
+		if r = strings.TrimSpace(r); r == "" {
+			continue
 		}
+		role, err := vocab.NormalizeRole(r)
+		if err != nil {
+			return nil, usageError("--role: %w", err)
+		}
+		out = append(out, role)
 	}
-	return out
+	return out, nil
 }
 
 func buildInvite(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
 	if err := needActor(v); err != nil {
 		return nil, "", err
 	}
+	roles, err := rolesList(v.roles)
+	if err != nil {
+		return nil, "", err
+	}
 	d, err := s.caseDetail(ctx, args[0])
 	if err != nil {
 		return nil, "", err
 	}
-	return vocab.InviteToCase(d.ID, v.actor, rolesList(v.roles)), d.ID, nil
+	return vocab.InviteToCase(d.ID, v.actor, roles), d.ID, nil
 }
 
 func buildSuggest(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
 	if err := needActor(v); err != nil {
+		return nil, "", err
+	}
+	roles, err := rolesList(v.roles)
+	if err != nil {
 		return nil, "", err
 	}
 	d, err := s.caseDetail(ctx, args[0])
@@ -93,7 +119,7 @@ func buildSuggest(ctx context.Context, s *session, v *actionValues, args []strin
 		return nil, "", err
 	}
 	act := map[string]any{"type": "Offer", "object": v.actor, "target": d.ID, "context": d.ID}
-	if roles := rolesList(v.roles); len(roles) > 0 {
+	if len(roles) > 0 {
 		act["roles"] = roles
 	}
 	return act, d.ID, nil

@@ -123,10 +123,13 @@ func TestCLISeveralReports(t *testing.T) {
 			t.Errorf("%v: exit %d, %q; want exit 2 saying %q", tt.args, code, errOut, tt.want)
 		}
 	}
+	var added string
 	waitUntilTrue(t, "the second report added to the case", func() bool {
-		code, _, _ := vendorNode.cli(t, "report", "add", caseID, "--offer", second, "--as", "vendor")
+		code, out, _ := vendorNode.cli(t, "report", "add", caseID, "--offer", second, "--as", "vendor")
+		added = out
 		return code == 0
 	})
+	checkSent(t, "Add", added)
 	waitUntilTrue(t, "the third report closed as a duplicate", func() bool {
 		code, _, _ := vendorNode.cli(t, "report", "duplicate", third, "--of", caseID, "--as", "vendor")
 		return code == 0
@@ -153,7 +156,7 @@ func TestCLISeveralReports(t *testing.T) {
 		}
 		return other != ""
 	})
-	vendorNode.ok(t, "case", "link", other, "--parent", caseID, "--as", "vendor")
+	checkSent(t, "Update", vendorNode.ok(t, "case", "link", other, "--parent", caseID, "--as", "vendor"))
 	var related struct {
 		Related []struct{ Relation, Case string } `json:"related"`
 	}
@@ -187,7 +190,7 @@ func TestCLIEngagementAndAdherence(t *testing.T) {
 	if code, _, errOut := finderNode.cli(t, "case", "engagement", caseID); code != 2 || !strings.Contains(errOut, "give --off or --on") {
 		t.Errorf("case engagement without --off or --on: exit %d, %q", code, errOut)
 	}
-	finderNode.ok(t, "case", "engagement", caseID, "--off", "--reason", "our part is done")
+	checkSent(t, "Add", finderNode.ok(t, "case", "engagement", caseID, "--off", "--reason", "our part is done"))
 	engaged := func() string {
 		var c struct {
 			Participants []struct {
