@@ -600,20 +600,7 @@ func TestValidationNamesTheCaseTheReporterLooksFor(t *testing.T) {
 			}
 
 			// The check's first page: the case's creation and nothing else.
-			published := t0
-			create := newCaseCreate(t, false)
-			create.Actor = vocab.RefTo(tt.creator)
-			vc := create.Object.Object.(*vocab.VulnerabilityCase)
-			vc.VulnerabilityReports = []vocab.Ref{vocab.RefTo(reportID)}
-			vc.GenesisHash = ledger.GenesisHash(caseID, published, tt.creator)
-			payload, err := vocab.Marshal(create)
-			if err != nil {
-				t.Fatal(err)
-			}
-			entry, err := ledger.NewEntry(caseID, 0, vc.GenesisHash, create.ID, EventType(vocab.CreateCase), payload, published)
-			if err != nil {
-				t.Fatal(err)
-			}
+			entry := creationEntry(t, tt.creator, reportID)
 			if err := db.Update(ctx, func(tx *store.Tx) error {
 				_, err := e.applyCheck(tx, caseID, 0, LedgerPage{Entries: []ledger.Entry{entry}, Length: 1}, nil, now.Add(time.Minute))
 				return err
@@ -642,6 +629,26 @@ func TestValidationNamesTheCaseTheReporterLooksFor(t *testing.T) {
 	}
 }
 
+// creationEntry is the first ledger entry of caseID: its creation by
+// creator, published at t0, with the report reportID.
+func creationEntry(t *testing.T, creator, reportID string) ledger.Entry {
+	t.Helper()
+	create := newCaseCreate(t, false)
+	create.Actor = vocab.RefTo(creator)
+	vc := create.Object.Object.(*vocab.VulnerabilityCase)
+	vc.VulnerabilityReports = []vocab.Ref{vocab.RefTo(reportID)}
+	vc.GenesisHash = ledger.GenesisHash(caseID, t0, creator)
+	payload, err := vocab.Marshal(create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, err := ledger.NewEntry(caseID, 0, vc.GenesisHash, create.ID, EventType(vocab.CreateCase), payload, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entry
+}
+
 // startedReplica gives the finder's node a replica of caseID holding the
 // case's creation, as the check a validation scheduled starts it.
 func startedReplica(t *testing.T, db *store.DB, e *Engine, now time.Time) {
@@ -659,18 +666,7 @@ func startedReplica(t *testing.T, db *store.DB, e *Engine, now time.Time) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	create := newCaseCreate(t, false)
-	vc := create.Object.Object.(*vocab.VulnerabilityCase)
-	vc.VulnerabilityReports = []vocab.Ref{vocab.RefTo(reportID)}
-	vc.GenesisHash = ledger.GenesisHash(caseID, t0, caseActor)
-	payload, err := vocab.Marshal(create)
-	if err != nil {
-		t.Fatal(err)
-	}
-	entry, err := ledger.NewEntry(caseID, 0, vc.GenesisHash, create.ID, EventType(vocab.CreateCase), payload, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	entry := creationEntry(t, caseActor, reportID)
 	if err := db.Update(ctx, func(tx *store.Tx) error {
 		_, err := e.applyCheck(tx, caseID, 0, LedgerPage{Entries: []ledger.Entry{entry}, Length: 1}, nil, now)
 		return err
