@@ -330,6 +330,66 @@ func describePostgres(s string) string {
 // openPostgres connects to the database at connString and brings its tables
 // to pgSchemaVersion.
 func openPostgres(ctx context.Context, connString string, noSync bool) (*pgEngine, error) {
+	e, err := connectPostgres(ctx, connString, noSync)
+	if err != nil {
+		return nil, err
+	}
+	if err := migratePostgres(ctx, e.pool, e.locks); err != nil {
+		e.pool.Close()
+		return nil, err
+	}
+	if e.holder, err = newHolderID(); err != nil {
+		e.pool.Close()
+		return nil, fmt.Errorf("open %s: %w", e.desc, err)
+	}
+	if err := e.holdLeases(ctx); err != nil {
+		e.pool.Close()
+		return nil, err
+	}
+	// A process that restarts takes back at once what it was sending when
+	// it stopped.
+	if err := e.reapLeases(ctx, e.holder); err != nil {
+		e.closeHolder()
+		e.pool.Close()
+		return nil, err
+	}
+	close(e.closed) // no listener yet; listen replaces it
+	return e, nil
+}
+
+// openPostgresReadOnly connects to the database at connString to read it
+// only (the source of a copy): it creates and migrates no table, takes and
+// ends no lease, and refuses a database whose tables are missing or not at
+// pgSchemaVersion. Its update must not be called.
+func openPostgresReadOnly(ctx context.Context, connString string) (*pgEngine, error) {
+	e, err := connectPostgres(ctx, connString, false)
+	if err != nil {
+		return nil, err
+	}
+	v, err := pgVersion(ctx, e.pool)
+	if err != nil {
+		e.pool.Close()
+		return nil, fmt.Errorf("%s: %w", e.desc, err)
+	}
+	if v != pgSchemaVersion {
+		e.pool.Close()
+		switch {
+		case v == 0:
+			return nil, fmt.Errorf("%w: source %s has no tables of a store (vultron_*, in the schema of its search_path); it is not a store", ErrSchema, e.desc)
+		case v < pgSchemaVersion:
+			return nil, fmt.Errorf("%w: the tables of source %s are at version %d, older than this binary's %d; migrate them first with vultron migrate --store and the same URL", ErrSchema, e.desc, v, pgSchemaVersion)
+		default:
+			return nil, fmt.Errorf("%w: the tables of source %s are at version %d, newer than this binary supports (%d)", ErrSchema, e.desc, v, pgSchemaVersion)
+		}
+	}
+	close(e.closed) // never listens
+	return e, nil
+}
+
+// connectPostgres connects to the database at connString and finds the
+// locks of the schema its tables are in, without creating or changing
+// anything.
+func connectPostgres(ctx context.Context, connString string, noSync bool) (*pgEngine, error) {
 	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		// pgx's message may quote the connection string; name only the
@@ -367,26 +427,6 @@ func openPostgres(ctx context.Context, connString string, noSync bool) (*pgEngin
 		e.pool.Close()
 		return nil, fmt.Errorf("open %s: %w", e.desc, err)
 	}
-	if err := migratePostgres(ctx, e.pool, e.locks); err != nil {
-		e.pool.Close()
-		return nil, err
-	}
-	if e.holder, err = newHolderID(); err != nil {
-		e.pool.Close()
-		return nil, fmt.Errorf("open %s: %w", e.desc, err)
-	}
-	if err := e.holdLeases(ctx); err != nil {
-		e.pool.Close()
-		return nil, err
-	}
-	// A process that restarts takes back at once what it was sending when
-	// it stopped.
-	if err := e.reapLeases(ctx, e.holder); err != nil {
-		e.closeHolder()
-		e.pool.Close()
-		return nil, err
-	}
-	close(e.closed) // no listener yet; listen replaces it
 	return e, nil
 }
 

@@ -89,8 +89,9 @@ func runStore(ctx context.Context, env *environment, args []string) error {
 			"stored, still sealed with the node's data key, so the node keeps its data key (and\n"+
 			"DATA/keys, which serve then stores in the database). The source must be at this\n"+
 			"binary's schema version and a bbolt source must not be in use: stop the node first.\n"+
-			"The destination must be empty. A URL is bolt:PATH or postgres://USER@HOST/DATABASE;\n"+
-			"with --data, the copy is opened with the node's data key afterwards and checked.", env)
+			"The source is only read. The destination must be empty. A URL is bolt:PATH or\n"+
+			"postgres://USER@HOST/DATABASE; with --data, the copy is opened with the node's data\n"+
+			"key afterwards and checked.", env)
 	from := fs.String("from", "", "the store to copy")
 	to := fs.String("to", "", "the empty store to copy into")
 	dataDir := fs.String("data", "", "data directory of the node, to check the copy with its data key (optional)")

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,6 +56,17 @@ func TestStoreCopyCommand(t *testing.T) {
 	} {
 		if code, out := cmd(bad...); code != 2 || strings.Count(out, "\n") < 1 {
 			t.Errorf("%v: exit %d, %q; want a usage error", bad, code, out)
+		}
+	}
+	// A mistyped source: one sentence, exit 1, and no file made on either
+	// side.
+	missing := filepath.Join(dir, "nosuch.db")
+	if code, out := cmd("store", "copy", "--from", "bolt:"+missing, "--to", "bolt:"+dst); code != 1 || !strings.Contains(out, "no such file") || strings.Count(out, "\n") != 1 {
+		t.Errorf("copy from a missing file: exit %d, %q; want exit 1 saying no such file", code, out)
+	}
+	for _, p := range []string{missing, dst} {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s exists after a copy from a missing file (%v)", p, err)
 		}
 	}
 	code, out := cmd("store", "copy", "--from", "bolt:"+src, "--to", "bolt:"+dst, "--data", dir)
