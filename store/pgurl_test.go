@@ -36,7 +36,8 @@ func TestPostgresURLNamesTheWrongSetting(t *testing.T) {
 		_, _, migrateErr := MigratePostgres(ctx, u)
 		_, fromErr := Copy(ctx, u, "bolt:"+filepath.Join(t.TempDir(), "copy.db"))
 		_, toErr := Copy(ctx, "bolt:"+src, u)
-		for what, err := range map[string]error{"open": openErr, "migrate": migrateErr, "copy from": fromErr, "copy to": toErr} {
+		checkErr := CheckURL(u)
+		for what, err := range map[string]error{"open": openErr, "migrate": migrateErr, "copy from": fromErr, "copy to": toErr, "check": checkErr} {
 			switch {
 			case !errors.Is(err, ErrInvalid):
 				t.Errorf("%s %s: %v, want ErrInvalid", what, c.query, err)

@@ -11,12 +11,17 @@ import (
 	"github.com/openvultron/vultron/store"
 )
 
-// checkStoreURL refuses, as a usage error, a store URL of no known kind.
+// checkStoreURL refuses, as a usage error, a store URL of no known kind,
+// and a PostgreSQL URL whose driver refuses it (store.CheckURL says which
+// setting, without the password).
 func checkStoreURL(flagName, u string) error {
-	if strings.HasPrefix(u, "bolt:") && len(u) > len("bolt:") || strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") {
-		return nil
+	if !(strings.HasPrefix(u, "bolt:") && len(u) > len("bolt:") || strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")) {
+		return usageError("%s %q: a store URL is bolt:PATH or postgres://USER@HOST/DATABASE", flagName, redactStoreURL(u))
 	}
-	return usageError("%s %q: a store URL is bolt:PATH or postgres://USER@HOST/DATABASE", flagName, redactStoreURL(u))
+	if err := store.CheckURL(u); err != nil {
+		return usageError("%s: %v", flagName, err)
+	}
+	return nil
 }
 
 // redactStoreURL hides the password of a store URL in messages.

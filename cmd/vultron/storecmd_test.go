@@ -175,3 +175,32 @@ func gunzip(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 }
+
+// TestBadPostgresURLIsAUsageError: a PostgreSQL URL with a setting the
+// driver refuses is a bad command line for serve, migrate and store copy:
+// one sentence naming the setting, never the password, exit 2, and
+// nothing created (serve's data directory included).
+func TestBadPostgresURLIsAUsageError(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	bad := "postgres://vultron:hunter2@127.0.0.1:1/vultron?password=s3cret&sslmode=bogus"
+	noEnv := func(string) string { return "" }
+	for _, args := range [][]string{
+		{"serve", "--data", data, "--store", bad},
+		{"migrate", "--store", bad},
+		{"store", "copy", "--from", bad, "--to", "bolt:" + filepath.Join(dir, "x.db")},
+		{"store", "copy", "--from", "bolt:" + filepath.Join(dir, "y.db"), "--to", bad},
+	} {
+		var out bytes.Buffer
+		code := run(ctx, &environment{stdout: &out, stderr: &out, getenv: noEnv}, args)
+		got := out.String()
+		if code != 2 || !strings.Contains(got, `sslmode="bogus"`) || strings.Count(got, "\n") != 1 ||
+			strings.Contains(got, "hunter2") || strings.Contains(got, "s3cret") {
+			t.Errorf("%s %s: exit %d, %q; want exit 2 naming sslmode, without the password", args[0], args[1], code, got)
+		}
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Errorf("refused commands left %v (%v)", entries, err)
+	}
+}
