@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -27,30 +32,51 @@ const (
 // OpenURL), bucket by bucket, values as they are stored: sealed values stay
 // sealed under the same data key, since their additional data (bucket path
 // and key) does not change, so Copy needs no key. The source must be at the
-// current schema version (open it once with this binary first); a bbolt
+// current schema version (migrate it first: vultron migrate); a bbolt
 // source or destination is locked for the copy, so the node using it must
 // be stopped. The whole source is read in one read transaction, so what is
 // copied is one consistent state even from a PostgreSQL database that
 // other processes keep writing.
 //
+// Copy only reads its source: a bbolt file is opened read-only, and a
+// PostgreSQL database's tables are neither created nor migrated. What is
+// not a store at this binary's schema version (a missing or empty file, a
+// database without the tables) is refused before the destination is
+// opened, so a refused copy creates nothing on either side; a bbolt
+// destination file the copy created is removed when the copy fails.
+//
 // The destination's schema version is written last, so an interrupted copy
 // leaves a destination that Open refuses ("no schema version") and that
 // Copy refuses too (not empty): empty it and copy again.
-func Copy(ctx context.Context, from, to string) (CopyStats, error) {
-	var st CopyStats
-	src, err := openRawEngine(ctx, from)
+func Copy(ctx context.Context, from, to string) (st CopyStats, err error) {
+	src, version, err := openCopySource(ctx, from)
 	if err != nil {
-		return st, fmt.Errorf("store: copy: open source: %w", err)
+		return st, fmt.Errorf("store: copy: %w", err)
 	}
 	defer src.close()
-	dst, err := openRawEngine(ctx, to)
-	if err != nil {
-		return st, fmt.Errorf("store: copy: open destination: %w", err)
-	}
-	defer dst.close()
-	if src.describe() == dst.describe() {
+	if sameStore(from, to) {
 		return st, fmt.Errorf("store: copy: %w: source and destination are the same store", ErrInvalid)
 	}
+	// A bbolt file that the copy creates goes again when the copy fails.
+	created := ""
+	if path, ok := strings.CutPrefix(to, "bolt:"); ok && path != "" {
+		if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+			created = path
+		}
+	}
+	dst, err := openRawEngine(ctx, to)
+	if err != nil {
+		if created != "" {
+			_ = os.Remove(created)
+		}
+		return st, fmt.Errorf("store: copy: open destination: %w", err)
+	}
+	defer func() {
+		_ = dst.close()
+		if err != nil && created != "" {
+			_ = os.Remove(created)
+		}
+	}()
 	empty := true
 	if err := dst.view(ctx, func(tx kvTx) error {
 		return tx.ForEachBucket(func([]byte) error { empty = false; return nil })
@@ -60,17 +86,12 @@ func Copy(ctx context.Context, from, to string) (CopyStats, error) {
 	if !empty {
 		return st, fmt.Errorf("store: copy: %w: destination %s is not empty", ErrInvalid, dst.describe())
 	}
-	c := &copier{ctx: ctx, dst: dst, st: &st}
+	c := &copier{ctx: ctx, dst: dst, st: &st, version: version}
 	err = src.view(ctx, func(tx kvTx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			return fmt.Errorf("%w: source %s has no schema version; it is not a store", ErrSchema, src.describe())
+		// Checked again in the snapshot that is copied.
+		if _, err := sourceVersion(tx, src.describe(), from); err != nil {
+			return err
 		}
-		raw := meta.Get(keySchemaVersion)
-		if len(raw) != 8 || binary.BigEndian.Uint64(raw) != SchemaVersion {
-			return fmt.Errorf("%w: source %s is not at schema version %d; open it once with this binary (vultron migrate) first", ErrSchema, src.describe(), SchemaVersion)
-		}
-		c.version = bytes.Clone(raw)
 		if err := tx.ForEachBucket(func(name []byte) error {
 			return c.bucket([][]byte{bytes.Clone(name)}, tx.Bucket(name))
 		}); err != nil {
@@ -92,6 +113,116 @@ func Copy(ctx context.Context, from, to string) (CopyStats, error) {
 		return st, fmt.Errorf("store: copy: write the schema version: %w", err)
 	}
 	return st, nil
+}
+
+// openCopySource opens the store at rawURL to read it only, and returns
+// its schema version record. It refuses, without creating anything, a
+// bbolt file that does not exist or is empty, a database without the
+// store's tables, and a store not at SchemaVersion.
+func openCopySource(ctx context.Context, rawURL string) (engine, []byte, error) {
+	var src engine
+	switch {
+	case strings.HasPrefix(rawURL, "bolt:") && len(rawURL) > len("bolt:"):
+		path := strings.TrimPrefix(rawURL, "bolt:")
+		fi, err := os.Stat(path)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err // "no such file or directory", without "stat"
+			}
+			return nil, nil, fmt.Errorf("source %s: %w", path, err)
+		}
+		switch {
+		case fi.IsDir():
+			return nil, nil, fmt.Errorf("%w: source %s is a directory, not a store file", ErrInvalid, path)
+		case fi.Size() == 0:
+			return nil, nil, fmt.Errorf("%w: source %s is an empty file; it is not a store", ErrSchema, path)
+		}
+		eng, err := openBoltReadOnly(path, DefaultLockTimeout)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open source %s: %w", path, err)
+		}
+		src = eng
+	case isPostgresURL(rawURL):
+		eng, err := openPostgresReadOnly(ctx, rawURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open source: %w", err)
+		}
+		src = eng
+	default:
+		return nil, nil, fmt.Errorf("%w: the store URL must start with bolt: or postgres://", ErrInvalid)
+	}
+	var version []byte
+	if err := src.view(ctx, func(tx kvTx) error {
+		v, err := sourceVersion(tx, src.describe(), rawURL)
+		version = bytes.Clone(v)
+		return err
+	}); err != nil {
+		_ = src.close()
+		return nil, nil, err
+	}
+	return src, version, nil
+}
+
+// sourceVersion returns the schema version record of the copy source
+// named desc (rawURL), or why it cannot be copied.
+func sourceVersion(tx kvTx, desc, rawURL string) ([]byte, error) {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return nil, fmt.Errorf("%w: source %s has no schema version; it is not a store", ErrSchema, desc)
+	}
+	raw := meta.Get(keySchemaVersion)
+	if len(raw) != 8 {
+		return nil, fmt.Errorf("%w: source %s has a malformed schema version record", ErrSchema, desc)
+	}
+	switch v := binary.BigEndian.Uint64(raw); {
+	case v > SchemaVersion:
+		return nil, fmt.Errorf("%w: source %s is at schema version %d, newer than this binary supports (%d)", ErrSchema, desc, v, SchemaVersion)
+	case v < SchemaVersion:
+		return nil, fmt.Errorf("%w: source %s is at schema version %d, not this binary's %d; %s", ErrSchema, desc, v, SchemaVersion, migrateHint(rawURL))
+	}
+	return raw, nil
+}
+
+// migrateHint says how to bring the store at rawURL to SchemaVersion.
+func migrateHint(rawURL string) string {
+	if strings.HasPrefix(rawURL, "bolt:") {
+		return "migrate it first with vultron migrate --store " + rawURL
+	}
+	// vultron migrate brings a database's tables, not the records in
+	// them, to this binary's version: a process of the node opening it
+	// migrates those.
+	return "start one vultron serve of this binary on it first, which migrates it"
+}
+
+// sameStore reports whether the store URLs from and to name the same
+// store: the same bbolt file, or the same schema of the same database.
+func sameStore(from, to string) bool {
+	fp, fromBolt := strings.CutPrefix(from, "bolt:")
+	tp, toBolt := strings.CutPrefix(to, "bolt:")
+	switch {
+	case fromBolt && toBolt:
+		fa, err1 := filepath.Abs(fp)
+		ta, err2 := filepath.Abs(tp)
+		if err1 == nil && err2 == nil && fa == ta {
+			return true
+		}
+		fi, err1 := os.Stat(fp)
+		ti, err2 := os.Stat(tp)
+		return err1 == nil && err2 == nil && os.SameFile(fi, ti)
+	case isPostgresURL(from) && isPostgresURL(to):
+		return describePostgres(from) == describePostgres(to) && searchPath(from) == searchPath(to)
+	}
+	return false
+}
+
+// searchPath returns the search_path parameter of a PostgreSQL URL.
+func searchPath(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	return u.Query().Get("search_path")
 }
 
 // openRawEngine opens the engine named by a store URL without preparing it

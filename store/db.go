@@ -197,6 +197,27 @@ func OpenURL(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	return nil, fmt.Errorf("store: open: %w: the store URL must start with bolt: or postgres://", ErrInvalid)
 }
 
+// CheckURL reports what is wrong with a store URL without opening the
+// store or connecting to anything: a bolt: URL without a path, a
+// PostgreSQL URL that its driver refuses (naming the wrong setting, never
+// the password), or a URL of no known kind; all are ErrInvalid. A URL it
+// accepts may still fail to open.
+func CheckURL(rawURL string) error {
+	switch {
+	case strings.HasPrefix(rawURL, "bolt:"):
+		if rawURL == "bolt:" {
+			return fmt.Errorf("store: %w: bolt: needs a file path (bolt:/var/lib/vultron/vultron.db)", ErrInvalid)
+		}
+		return nil
+	case isPostgresURL(rawURL):
+		if _, err := parsePostgresURL(rawURL); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("store: %w: the store URL must start with bolt: or postgres://", ErrInvalid)
+}
+
 // Shared reports whether other processes may use the same database (it is
 // PostgreSQL), so that timers and sweeps must run under Lead.
 func (db *DB) Shared() bool {

@@ -40,6 +40,21 @@ func openBolt(path string, noSync bool, lockTimeout time.Duration) (*boltEngine,
 	return &boltEngine{db: bdb, path: path}, nil
 }
 
+// openBoltReadOnly opens the existing bbolt file at path for reading only:
+// it creates nothing, changes nothing (mode included), and takes the
+// shared lock, which a process holding the file for writing (a running
+// node) keeps it from taking. Its update fails.
+func openBoltReadOnly(path string, lockTimeout time.Duration) (*boltEngine, error) {
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, ReadOnly: true})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("%w (file lock not acquired within %s)", ErrLocked, lockTimeout)
+		}
+		return nil, err
+	}
+	return &boltEngine{db: bdb, path: path}, nil
+}
+
 func (e *boltEngine) view(_ context.Context, fn func(kvTx) error) error {
 	err := e.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {

@@ -335,14 +335,167 @@ func describePostgres(s string) string {
 	return u.String()
 }
 
+// parsePostgresURL parses a PostgreSQL connection URL as the driver does.
+// The driver's error may quote the URL, password included, so a URL it
+// refuses is refused here naming only the database and what is wrong with
+// the URL (see pgURLProblem).
+func parsePostgresURL(connString string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		problem := pgURLProblem(connString, func(s string) error {
+			_, err := pgxpool.ParseConfig(s)
+			return err
+		})
+		return nil, fmt.Errorf("%w: %s is not a valid PostgreSQL connection URL%s", ErrInvalid, describePostgres(connString), problem)
+	}
+	return cfg, nil
+}
+
+// pgURLProblem says, for a message, which part of the connection URL that
+// parse refuses is wrong, or "" when it cannot tell: the first setting
+// of its query that parse refuses alone, or else the first that parse
+// refuses with those before it; when none does, what parse says of the
+// URL without its query and password. It names a setting with its value,
+// unless its name says it is a secret (it contains "pass": password,
+// sslpassword, passfile), and it never shows the URL's password: parse
+// is given the URL without it, and the driver's reason is shown only for a
+// setting that is not a secret.
+func pgURLProblem(connString string, parse func(string) error) string {
+	u, err := url.Parse(connString)
+	if err != nil {
+		return ""
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	raw := u.RawQuery
+	u.RawQuery = ""
+	if err := parse(u.String()); err != nil {
+		return ": " + pgParseReason(err)
+	}
+	type setting struct {
+		pair, key, value string
+		secret, encoded  bool
+	}
+	var settings []setting
+	for _, p := range strings.Split(raw, "&") {
+		if p == "" {
+			continue
+		}
+		rawKey, rawValue, _ := strings.Cut(p, "=")
+		key, kerr := url.QueryUnescape(rawKey)
+		value, verr := url.QueryUnescape(rawValue)
+		settings = append(settings, setting{pair: p, key: key, value: value,
+			secret: strings.Contains(strings.ToLower(key), "pass"), encoded: kerr == nil && verr == nil})
+	}
+	for _, cumulative := range []bool{false, true} {
+		var before []string // the settings before, secrets left out
+		for _, s := range settings {
+			u.RawQuery = s.pair
+			if cumulative {
+				u.RawQuery = strings.Join(append(slices.Clip(before), s.pair), "&")
+				if !s.secret {
+					before = append(before, s.pair)
+				}
+			}
+			err := parse(u.String())
+			if err == nil {
+				continue
+			}
+			switch {
+			case !s.encoded:
+				return ": a setting of its query is not percent-encoded correctly"
+			case s.secret:
+				return fmt.Sprintf(": the setting %s is not valid (its value is not shown)", s.key)
+			}
+			with := ""
+			if cumulative {
+				with = " with the settings before it"
+			}
+			return fmt.Sprintf(": the setting %s=%q is not valid%s (%s)", s.key, s.value, with, pgParseReason(err))
+		}
+	}
+	return ""
+}
+
+// pgParseReason is the driver's reason for refusing a connection string,
+// without the connection string it quotes.
+func pgParseReason(err error) string {
+	msg := err.Error()
+	if rest, ok := strings.CutPrefix(msg, "cannot parse `"); ok {
+		if _, reason, ok := strings.Cut(rest, "`: "); ok {
+			return reason
+		}
+	}
+	return msg
+}
+
 // openPostgres connects to the database at connString and brings its tables
 // to pgSchemaVersion.
 func openPostgres(ctx context.Context, connString string, noSync bool) (*pgEngine, error) {
-	cfg, err := pgxpool.ParseConfig(connString)
+	e, err := connectPostgres(ctx, connString, noSync)
 	if err != nil {
-		// pgx's message may quote the connection string; name only the
-		// database.
-		return nil, fmt.Errorf("%w: %s is not a valid PostgreSQL connection URL", ErrInvalid, describePostgres(connString))
+		return nil, err
+	}
+	if err := migratePostgres(ctx, e.pool, e.locks); err != nil {
+		e.pool.Close()
+		return nil, err
+	}
+	if e.holder, err = newHolderID(); err != nil {
+		e.pool.Close()
+		return nil, fmt.Errorf("open %s: %w", e.desc, err)
+	}
+	if err := e.holdLeases(ctx); err != nil {
+		e.pool.Close()
+		return nil, err
+	}
+	// A process that restarts takes back at once what it was sending when
+	// it stopped.
+	if err := e.reapLeases(ctx, e.holder); err != nil {
+		e.closeHolder()
+		e.pool.Close()
+		return nil, err
+	}
+	close(e.closed) // no listener yet; listen replaces it
+	return e, nil
+}
+
+// openPostgresReadOnly connects to the database at connString to read it
+// only (the source of a copy): it creates and migrates no table, takes and
+// ends no lease, and refuses a database whose tables are missing or not at
+// pgSchemaVersion. Its update must not be called.
+func openPostgresReadOnly(ctx context.Context, connString string) (*pgEngine, error) {
+	e, err := connectPostgres(ctx, connString, false)
+	if err != nil {
+		return nil, err
+	}
+	v, err := pgVersion(ctx, e.pool)
+	if err != nil {
+		e.pool.Close()
+		return nil, fmt.Errorf("%s: %w", e.desc, err)
+	}
+	if v != pgSchemaVersion {
+		e.pool.Close()
+		switch {
+		case v == 0:
+			return nil, fmt.Errorf("%w: source %s has no tables of a store (vultron_*, in the schema of its search_path); it is not a store", ErrSchema, e.desc)
+		case v < pgSchemaVersion:
+			return nil, fmt.Errorf("%w: the tables of source %s are at version %d, older than this binary's %d; migrate them first with vultron migrate --store and the same URL", ErrSchema, e.desc, v, pgSchemaVersion)
+		default:
+			return nil, fmt.Errorf("%w: the tables of source %s are at version %d, newer than this binary supports (%d)", ErrSchema, e.desc, v, pgSchemaVersion)
+		}
+	}
+	close(e.closed) // never listens
+	return e, nil
+}
+
+// connectPostgres connects to the database at connString and finds the
+// locks of the schema its tables are in, without creating or changing
+// anything.
+func connectPostgres(ctx context.Context, connString string, noSync bool) (*pgEngine, error) {
+	cfg, err := parsePostgresURL(connString)
+	if err != nil {
+		return nil, err
 	}
 	if !strings.Contains(connString, "pool_max_conns") {
 		// pgx's default (the number of CPUs, at least 4) would make the
@@ -375,26 +528,6 @@ func openPostgres(ctx context.Context, connString string, noSync bool) (*pgEngin
 		e.pool.Close()
 		return nil, fmt.Errorf("open %s: %w", e.desc, err)
 	}
-	if err := migratePostgres(ctx, e.pool, e.locks); err != nil {
-		e.pool.Close()
-		return nil, err
-	}
-	if e.holder, err = newHolderID(); err != nil {
-		e.pool.Close()
-		return nil, fmt.Errorf("open %s: %w", e.desc, err)
-	}
-	if err := e.holdLeases(ctx); err != nil {
-		e.pool.Close()
-		return nil, err
-	}
-	// A process that restarts takes back at once what it was sending when
-	// it stopped.
-	if err := e.reapLeases(ctx, e.holder); err != nil {
-		e.closeHolder()
-		e.pool.Close()
-		return nil, err
-	}
-	close(e.closed) // no listener yet; listen replaces it
 	return e, nil
 }
 
@@ -405,9 +538,9 @@ func MigratePostgres(ctx context.Context, connString string) (from, to int, err 
 	if !isPostgresURL(connString) {
 		return 0, 0, fmt.Errorf("store: migrate: %w: want a postgres:// URL", ErrInvalid)
 	}
-	cfg, err := pgxpool.ParseConfig(connString)
+	cfg, err := parsePostgresURL(connString)
 	if err != nil {
-		return 0, 0, fmt.Errorf("store: migrate: %w: %s is not a valid PostgreSQL connection URL", ErrInvalid, describePostgres(connString))
+		return 0, 0, fmt.Errorf("store: migrate: %w", err)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

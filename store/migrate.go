@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 
 	"github.com/rs/zerolog"
 )
@@ -36,6 +38,66 @@ const migrateBatch = 10000
 // keyIndexThrough, while present, says the delivery index is being built
 // and holds the id of the last delivery indexed.
 var keyIndexThrough = []byte("delivery_index_through")
+
+// MigrateBolt brings the bbolt store file at path to SchemaVersion as Open
+// does (with opts, whose DataKey must open a sealed file), and closes it;
+// it returns the version it found and the one it left. It is for
+// `vultron migrate`: a store to copy must be at SchemaVersion, and a node
+// need not be started to get it there. Unlike Open it creates nothing: a
+// missing file, an empty one or one without a schema version is refused.
+// A file a running node holds is refused with ErrLocked after
+// opts.LockTimeout.
+func MigrateBolt(ctx context.Context, path string, opts Options) (from, to uint64, err error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // "no such file or directory", without "stat"
+		}
+		return 0, 0, fmt.Errorf("store: migrate %s: %w", path, err)
+	}
+	switch {
+	case fi.IsDir():
+		return 0, 0, fmt.Errorf("store: migrate %s: %w: it is a directory, not a store file", path, ErrInvalid)
+	case fi.Size() == 0:
+		return 0, 0, fmt.Errorf("store: migrate %s: %w: it is an empty file, not a store", path, ErrSchema)
+	}
+	sl, err := newSealer(opts.DataKey, opts.PreviousDataKey)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: migrate %s: %w", path, err)
+	}
+	lockTimeout := opts.LockTimeout
+	if lockTimeout <= 0 {
+		lockTimeout = DefaultLockTimeout
+	}
+	eng, err := openBolt(path, opts.NoSync, lockTimeout)
+	if err != nil {
+		return 0, 0, fmt.Errorf("store: migrate %s: %w", path, err)
+	}
+	if err := eng.view(ctx, func(tx kvTx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return fmt.Errorf("%w: it has no schema version; it is not a store", ErrSchema)
+		}
+		raw := meta.Get(keySchemaVersion)
+		if len(raw) != 8 {
+			return fmt.Errorf("%w: malformed schema version record", ErrSchema)
+		}
+		from = binary.BigEndian.Uint64(raw)
+		return nil
+	}); err != nil {
+		_ = eng.close()
+		return 0, 0, fmt.Errorf("store: migrate %s: %w", path, err)
+	}
+	db, err := openEngine(ctx, eng, sl, opts) // migrates, or closes eng
+	if err != nil {
+		return from, from, err
+	}
+	if err := db.Close(); err != nil {
+		return from, SchemaVersion, fmt.Errorf("store: migrate %s: %w", path, err)
+	}
+	return from, SchemaVersion, nil
+}
 
 // migrateSchema migrates the file to SchemaVersion, batch deliveries per
 // transaction.

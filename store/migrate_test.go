@@ -4,10 +4,13 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -294,5 +297,62 @@ func BenchmarkOpenMigratesDeliveryIndex(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
+	}
+}
+
+// TestMigrateBolt migrates a schema 1 file to SchemaVersion without
+// serving it, which a copy then accepts where it refused the old file with
+// the command that migrates it; it refuses a missing file (creating
+// none) and a file a node holds.
+func TestMigrateBolt(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vultron.db")
+	gunzipFile(t, "testdata/schema1.db.gz", path)
+	to := "bolt:" + filepath.Join(dir, "copy.db")
+
+	_, err := Copy(ctx, "bolt:"+path, to)
+	if want := "vultron migrate --store bolt:" + path; !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("copy of a schema 1 file: %v; want ErrSchema naming %q", err, want)
+	}
+
+	held, err := Open(filepath.Join(dir, "other.db"), Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if _, _, err := MigrateBolt(ctx, filepath.Join(dir, "other.db"), Options{LockTimeout: 10 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+		t.Errorf("migrate of a file held open: %v, want ErrLocked", err)
+	}
+
+	missing := filepath.Join(dir, "nosuch.db")
+	if _, _, err := MigrateBolt(ctx, missing, Options{}); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("migrate of a missing file: %v; want no such file", err)
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("migrate of a missing file created it (%v)", err)
+	}
+
+	if _, _, err := MigrateBolt(ctx, path, Options{NoSync: true}); !errors.Is(err, ErrDataKey) {
+		t.Errorf("migrate of a sealed file without its key: %v, want ErrDataKey", err)
+	}
+	from, ver, err := MigrateBolt(ctx, path, Options{DataKey: testKey(1), NoSync: true})
+	if err != nil || from != 1 || ver != SchemaVersion {
+		t.Fatalf("migrate of a schema 1 file: %d → %d, %v; want 1 → %d", from, ver, err, SchemaVersion)
+	}
+	from, ver, err = MigrateBolt(ctx, path, Options{DataKey: testKey(1), NoSync: true})
+	if err != nil || from != SchemaVersion || ver != SchemaVersion {
+		t.Errorf("migrate again: %d → %d, %v; want %d → %d", from, ver, err, SchemaVersion, SchemaVersion)
+	}
+	if _, err := Copy(ctx, "bolt:"+path, to); err != nil {
+		t.Fatalf("copy of the migrated file: %v", err)
+	}
+	db, err := OpenURL(ctx, to, Options{DataKey: testKey(1), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if n, err := db.PendingCount(ctx); err != nil || n != 5 {
+		t.Errorf("PendingCount of the copy = %d, %v; want 5", n, err)
 	}
 }

@@ -77,7 +77,7 @@ func commands() []command {
 		{name: "status", summary: "Case State: fix ready (CF), fix deployed (CD), public (CP), exploit public (CX), attacks (CA)", run: runStatus},
 		{name: "ready", summary: "wait until a node serves (for scripts that start one in the background)", run: runReady},
 		{name: "rotate-key", summary: "replace the node data key of a stopped node and re-encrypt its store under the new one", run: runRotateKey},
-		{name: "migrate", summary: "create or upgrade the tables of a PostgreSQL store", run: runMigrate},
+		{name: "migrate", summary: "bring a store to this binary's version: PostgreSQL tables, or a bbolt file", run: runMigrate},
 		{name: "store", summary: "copy a node's store between bbolt and PostgreSQL (store copy --from URL --to URL)", run: runStore},
 		{name: "policy", summary: "check an automation policy file, show a node's, or explain which rules fire in a case", run: runPolicy},
 		{name: "simulate", summary: "simulate many organizations and cases under a policy, or at random; desiderata met and load", run: runSimulate},

@@ -4,17 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	iofs "io/fs"
+	"path/filepath"
 	"strings"
 
 	"github.com/openvultron/vultron/store"
 )
 
-// checkStoreURL refuses, as a usage error, a store URL of no known kind.
+// checkStoreURL refuses, as a usage error, a store URL of no known kind,
+// and a PostgreSQL URL whose driver refuses it (store.CheckURL says which
+// setting, without the password).
 func checkStoreURL(flagName, u string) error {
-	if strings.HasPrefix(u, "bolt:") && len(u) > len("bolt:") || strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://") {
-		return nil
+	if !(strings.HasPrefix(u, "bolt:") && len(u) > len("bolt:") || strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")) {
+		return usageError("%s %q: a store URL is bolt:PATH or postgres://USER@HOST/DATABASE", flagName, redactStoreURL(u))
 	}
-	return usageError("%s %q: a store URL is bolt:PATH or postgres://USER@HOST/DATABASE", flagName, redactStoreURL(u))
+	if err := store.CheckURL(u); err != nil {
+		return usageError("%s: %v", flagName, err)
+	}
+	return nil
 }
 
 // redactStoreURL hides the password of a store URL in messages.
@@ -34,16 +41,24 @@ func redactStoreURL(u string) string {
 	return u
 }
 
-// runMigrate brings a PostgreSQL store's tables to this binary's version.
+// runMigrate brings a store to this binary's version: a PostgreSQL
+// store's tables, or a bbolt store's schema version.
 func runMigrate(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet("migrate", "vultron migrate --store postgres://USER@HOST/DATABASE",
+	fs := newFlagSet("migrate", "vultron migrate --store postgres://USER@HOST/DATABASE | bolt:PATH [--data DATA]",
 		"Create or upgrade the tables of a PostgreSQL store to the version this binary uses.\n"+
 			"serve does the same when it starts; run migrate first to upgrade before starting the\n"+
 			"new binary's processes, or with a database role that may create tables when the\n"+
 			"processes' role may not. It is safe to run while processes serve: migrations are\n"+
 			"taken under a lock, one at a time, each in a transaction. The URL may also come from\n"+
-			"VULTRON_STORE, and the password from PGPASSWORD.", env)
-	storeURL := fs.String("store", "", "the store: postgres://USER@HOST/DATABASE")
+			"VULTRON_STORE, and the password from PGPASSWORD.\n\n"+
+			"With bolt:PATH, migrate brings the bbolt store file to this binary's schema version,\n"+
+			"as serve does when it opens it, without starting the node (store copy needs a source\n"+
+			"at this version). The node must be stopped. A sealed store needs the node's data key:\n"+
+			"DATA/data-key (DATA is the file's directory unless --data says otherwise),\n"+
+			"--data-key-file or VULTRON_DATA_KEY.", env)
+	storeURL := fs.String("store", "", "the store: postgres://USER@HOST/DATABASE or bolt:PATH")
+	dataDir := fs.String("data", "", "bbolt only: data directory of the node, for its data key (default: the store file's directory)")
+	keyFile := fs.String("data-key-file", "", "bbolt only: file of the node data key (default DATA/data-key)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -53,14 +68,17 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 	if *storeURL == "" {
 		*storeURL = env.getenv("VULTRON_STORE")
 	}
-	switch {
-	case *storeURL == "":
-		return usageError("migrate needs --store postgres://USER@HOST/DATABASE")
-	case strings.HasPrefix(*storeURL, "bolt:"):
-		return usageError("a bbolt store migrates when serve opens it; migrate is for PostgreSQL")
+	if *storeURL == "" {
+		return usageError("migrate needs --store postgres://USER@HOST/DATABASE or --store bolt:PATH")
 	}
 	if err := checkStoreURL("--store", *storeURL); err != nil {
 		return err
+	}
+	if path, ok := strings.CutPrefix(*storeURL, "bolt:"); ok {
+		return migrateBolt(ctx, env, path, *dataDir, *keyFile)
+	}
+	if *dataDir != "" || *keyFile != "" {
+		return usageError("--data and --data-key-file are for a bbolt store; the tables of a PostgreSQL store migrate without the data key")
 	}
 	from, to, err := store.MigratePostgres(ctx, *storeURL)
 	if err != nil {
@@ -71,6 +89,42 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 		return nil
 	}
 	fmt.Fprintf(env.stdout, "tables migrated from version %d to %d\n", from, to)
+	return nil
+}
+
+// migrateBolt brings the bbolt store file at path to this binary's schema
+// version, opening it with the node's data key when there is one: from
+// VULTRON_DATA_KEY, keyFile, or dataDir/data-key (dataDir defaulting to
+// the file's directory). Without a key given and none in the default
+// place, the file is opened without one, which opens an unencrypted store
+// and refuses a sealed one, saying with which key it is sealed.
+func migrateBolt(ctx context.Context, env *environment, path, dataDir, keyFile string) error {
+	explicit := dataDir != "" || keyFile != ""
+	if dataDir == "" {
+		dataDir = filepath.Dir(path)
+	}
+	keys, err := store.LoadDataKeys(dataDir, keyFile, env.getenv("VULTRON_DATA_KEY"), false)
+	switch {
+	case errors.Is(err, iofs.ErrNotExist) && !explicit:
+		keys = store.DataKeys{}
+	case err != nil:
+		return fmt.Errorf("read the data key: %w", err)
+	}
+	from, to, err := store.MigrateBolt(ctx, path, store.Options{DataKey: keys.Current, PreviousDataKey: keys.Previous})
+	switch {
+	case errors.Is(err, store.ErrLocked):
+		return fmt.Errorf("a node is using %s; stop it before migrating its store", path)
+	case errors.Is(err, store.ErrDataKey) && keys.Current == nil:
+		return fmt.Errorf("%s is sealed with the node's data key, and there is none at %s; give migrate the key with --data DATA, --data-key-file FILE or VULTRON_DATA_KEY",
+			path, filepath.Join(dataDir, store.DataKeyFile))
+	case err != nil:
+		return err
+	}
+	if from == to {
+		fmt.Fprintf(env.stdout, "store already at schema version %d\n", to)
+		return nil
+	}
+	fmt.Fprintf(env.stdout, "store migrated from schema version %d to %d\n", from, to)
 	return nil
 }
 
@@ -88,9 +142,11 @@ func runStore(ctx context.Context, env *environment, args []string) error {
 			"to PostgreSQL to move a node onto a shared database, or back. Values are copied as\n"+
 			"stored, still sealed with the node's data key, so the node keeps its data key (and\n"+
 			"DATA/keys, which serve then stores in the database). The source must be at this\n"+
-			"binary's schema version and a bbolt source must not be in use: stop the node first.\n"+
-			"The destination must be empty. A URL is bolt:PATH or postgres://USER@HOST/DATABASE;\n"+
-			"with --data, the copy is opened with the node's data key afterwards and checked.", env)
+			"binary's schema version (vultron migrate --store bolt:PATH brings a bbolt file there)\n"+
+			"and a bbolt source must not be in use: stop the node first. The source is only\n"+
+			"read. The destination must be empty. A URL is bolt:PATH or\n"+
+			"postgres://USER@HOST/DATABASE; with --data, the copy is opened with the node's data\n"+
+			"key afterwards and checked.", env)
 	from := fs.String("from", "", "the store to copy")
 	to := fs.String("to", "", "the empty store to copy into")
 	dataDir := fs.String("data", "", "data directory of the node, to check the copy with its data key (optional)")

@@ -2,7 +2,13 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,12 +53,23 @@ func TestStoreCopyCommand(t *testing.T) {
 		{"store", "copy", "--from", "bolt:" + src},
 		{"store", "copy", "--from", "mysql://x", "--to", "bolt:" + dst},
 		{"store", "move"},
-		{"migrate", "--store", "bolt:" + src},
+		{"migrate", "--store", "postgres://127.0.0.1/x", "--data", dir},
 		{"migrate"},
 		{"serve", "--store", "sqlite:x"},
 	} {
 		if code, out := cmd(bad...); code != 2 || strings.Count(out, "\n") < 1 {
 			t.Errorf("%v: exit %d, %q; want a usage error", bad, code, out)
+		}
+	}
+	// A mistyped source: one sentence, exit 1, and no file made on either
+	// side.
+	missing := filepath.Join(dir, "nosuch.db")
+	if code, out := cmd("store", "copy", "--from", "bolt:"+missing, "--to", "bolt:"+dst); code != 1 || !strings.Contains(out, "no such file") || strings.Count(out, "\n") != 1 {
+		t.Errorf("copy from a missing file: exit %d, %q; want exit 1 saying no such file", code, out)
+	}
+	for _, p := range []string{missing, dst} {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s exists after a copy from a missing file (%v)", p, err)
 		}
 	}
 	code, out := cmd("store", "copy", "--from", "bolt:"+src, "--to", "bolt:"+dst, "--data", dir)
@@ -69,5 +86,121 @@ func TestStoreCopyCommand(t *testing.T) {
 	}
 	if code, out := cmd("store", "copy", "--from", "bolt:"+src, "--to", "postgres://user:secret@127.0.0.1:1/none"); code != 1 || strings.Contains(out, "secret") {
 		t.Errorf("copy to an unreachable database: exit %d, %q; want exit 1 without the password", code, out)
+	}
+}
+
+// TestMigrateBoltCommand: the copy of an old bbolt store names the command
+// that migrates it, and that command does, with the data key beside the
+// file; it refuses a store in use and a missing file, creating nothing.
+func TestMigrateBoltCommand(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	old := filepath.Join(dir, "old", "vultron.db")
+	if err := os.Mkdir(filepath.Dir(old), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	gunzip(t, "../../store/testdata/schema1.db.gz", old)
+	noEnv := func(string) string { return "" }
+	cmd := func(args ...string) (int, string) {
+		var out bytes.Buffer
+		code := run(ctx, &environment{stdout: &out, stderr: &out, getenv: noEnv}, args)
+		return code, out.String()
+	}
+	dst := filepath.Join(dir, "x.db")
+
+	code, out := cmd("store", "copy", "--from", "bolt:"+old, "--to", "bolt:"+dst)
+	if hint := "vultron migrate --store bolt:" + old; code != 1 || !strings.Contains(out, hint) {
+		t.Fatalf("copy of a schema 1 store: exit %d, %q; want exit 1 naming %q", code, out, hint)
+	}
+	// Without its data key: told which key the file wants.
+	if code, out := cmd("migrate", "--store", "bolt:"+old); code != 1 || !strings.Contains(out, "data key") || strings.Count(out, "\n") != 1 {
+		t.Errorf("migrate without the data key: exit %d, %q; want exit 1 about the data key", code, out)
+	}
+	// schema1.db.gz is sealed with 32 bytes of 1 (store's testKey(1)).
+	if err := os.WriteFile(filepath.Join(filepath.Dir(old), store.DataKeyFile), bytes.Repeat([]byte{1}, store.DataKeySize), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	missing := filepath.Join(dir, "nosuch.db")
+	if code, out := cmd("migrate", "--store", "bolt:"+missing); code != 1 || !strings.Contains(out, "no such file") || strings.Count(out, "\n") != 1 {
+		t.Errorf("migrate of a missing file: exit %d, %q; want exit 1 saying no such file", code, out)
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("migrate of a missing file created it (%v)", err)
+	}
+
+	held, err := store.Open(old, store.Options{DataKey: bytes.Repeat([]byte{1}, store.DataKeySize), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out := cmd("migrate", "--store", "bolt:"+old); code != 1 || !strings.Contains(out, "stop it before migrating") || strings.Count(out, "\n") != 1 {
+		t.Errorf("migrate of a store in use: exit %d, %q; want exit 1 saying to stop the node", code, out)
+	}
+	if err := held.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Open migrated it; start again from the old file.
+	gunzip(t, "../../store/testdata/schema1.db.gz", old)
+
+	want := fmt.Sprintf("store migrated from schema version 1 to %d\n", store.SchemaVersion)
+	if code, out := cmd("migrate", "--store", "bolt:"+old); code != 0 || out != want {
+		t.Fatalf("migrate of a schema 1 store: exit %d, %q; want %q", code, out, want)
+	}
+	want = fmt.Sprintf("store already at schema version %d\n", store.SchemaVersion)
+	if code, out := cmd("migrate", "--store", "bolt:"+old); code != 0 || out != want {
+		t.Errorf("migrate again: exit %d, %q; want %q", code, out, want)
+	}
+	if code, out := cmd("store", "copy", "--from", "bolt:"+old, "--to", "bolt:"+dst, "--data", filepath.Dir(old)); code != 0 || !strings.Contains(out, "copied ") {
+		t.Errorf("copy of the migrated store: exit %d, %q", code, out)
+	}
+}
+
+// gunzip writes the gzip file src, uncompressed, to dst.
+func gunzip(t *testing.T, src, dst string) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	zr, err := gzip.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBadPostgresURLIsAUsageError: a PostgreSQL URL with a setting the
+// driver refuses is a bad command line for serve, migrate and store copy:
+// one sentence naming the setting, never the password, exit 2, and
+// nothing created (serve's data directory included).
+func TestBadPostgresURLIsAUsageError(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	bad := "postgres://vultron:hunter2@127.0.0.1:1/vultron?password=s3cret&sslmode=bogus"
+	noEnv := func(string) string { return "" }
+	for _, args := range [][]string{
+		{"serve", "--data", data, "--store", bad},
+		{"migrate", "--store", bad},
+		{"store", "copy", "--from", bad, "--to", "bolt:" + filepath.Join(dir, "x.db")},
+		{"store", "copy", "--from", "bolt:" + filepath.Join(dir, "y.db"), "--to", bad},
+	} {
+		var out bytes.Buffer
+		code := run(ctx, &environment{stdout: &out, stderr: &out, getenv: noEnv}, args)
+		got := out.String()
+		if code != 2 || !strings.Contains(got, `sslmode="bogus"`) || strings.Count(got, "\n") != 1 ||
+			strings.Contains(got, "hunter2") || strings.Contains(got, "s3cret") {
+			t.Errorf("%s %s: exit %d, %q; want exit 2 naming sslmode, without the password", args[0], args[1], code, got)
+		}
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Errorf("refused commands left %v (%v)", entries, err)
 	}
 }
