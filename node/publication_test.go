@@ -312,6 +312,25 @@ func TestPublication(t *testing.T) {
 	if status, b := get(t, pub.Links.Page, "application/activity+json"); status != http.StatusOK || !strings.Contains(string(b), `"type":"Article"`) {
 		t.Errorf("the Article at its id: %d %s", status, b)
 	}
+	// An ActivityPub client that looks the Article up by its id gets an
+	// ActivityStreams document: its media type and its @context.
+	for _, accept := range []string{"application/activity+json", `application/ld+json; profile="https://www.w3.org/ns/activitystreams"`} {
+		req, err := http.NewRequest(http.MethodGet, pub.Links.Page, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept", accept)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&doc)
+		resp.Body.Close()
+		if err != nil || resp.Header.Get("Content-Type") != "application/activity+json" || doc["@context"] == nil || doc["type"] != "Article" || doc["id"] != pub.Links.Page {
+			t.Errorf("the Article for Accept %s: %s, %v, @context %v; want an ActivityStreams document", accept, resp.Header.Get("Content-Type"), err, doc["@context"])
+		}
+	}
 
 	// An id the case records after the publication is in the Article once
 	// a revision publishes it, not before: the Article at its id is the

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"hash"
 	"html"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -356,8 +357,17 @@ func (e *Endpoints) Page(w http.ResponseWriter, r *http.Request) {
 			problem.Write(w, err)
 			return
 		}
-		w.Header().Set("Content-Type", actor.ContentType)
-		problem.WriteJSON(w, http.StatusOK, act["object"])
+		// The Article alone, as a document of its own: with the
+		// activity's @context, in ActivityPub's media type.
+		obj, ok := act["object"].(map[string]any)
+		if !ok {
+			problem.Write(w, fmt.Errorf("publication: the Article of %s is no object", p.tracking))
+			return
+		}
+		doc := make(map[string]any, len(obj)+1)
+		maps.Copy(doc, obj)
+		doc["@context"] = act["@context"]
+		problem.WriteTyped(w, http.StatusOK, actor.ContentType, doc)
 		return
 	}
 	l := e.links(p)
