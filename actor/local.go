@@ -98,7 +98,7 @@ func NewLocal(publicURL, name string, typ Type, key *rsa.PrivateKey) (Local, err
 	if err != nil {
 		return Local{}, fmt.Errorf("actor %s: %w", name, err)
 	}
-	id := base + "/actors/" + name
+	id := ID(base, name)
 	return Local{
 		Name:    name,
 		Type:    typ,
@@ -133,3 +133,7 @@ func (l Local) String() string { return l.Name + " <" + l.ID + ">" }
 
 // GoString is String, so %#v does not print the private key either.
 func (l Local) GoString() string { return "actor.Local{" + l.String() + "}" }
+
+// ID returns the id of the local actor name of the node whose public URL
+// is base.
+func ID(base, name string) string { return base + "/actors/" + name }

@@ -475,7 +475,7 @@ type EventParticipant struct {
 // node's change feed, in the transaction that stores the entry. actor is
 // the entry's activity's actor, which the caller has already decoded.
 func recordEvent(tx *store.Tx, after *Case, e ledger.Entry, actor string) error {
-	ev := store.Event{CaseID: e.CaseID, LogIndex: e.LogIndex, EventType: e.EventType, Actor: actor}
+	ev := store.Event{CaseID: e.CaseID, LogIndex: &e.LogIndex, EventType: e.EventType, Actor: actor}
 	ev.Time = entryTime(e)
 	st := EventState{EM: after.EM.String(), PXA: after.PXA.String(), Owner: after.Owner, Closed: after.Closed(), LedgerLength: e.LogIndex + 1}
 	if part := after.Participant(ev.Actor); part != nil {

@@ -52,7 +52,11 @@ type WatcherConfig struct {
 	Rescan time.Duration
 	// OnNotice, when set, is called with each notice after it committed.
 	OnNotice func(ctx context.Context, n Notice)
-	Logger   zerolog.Logger
+	// LocalActorID returns the id of the local actor with the given name,
+	// the actor of a notice about a clock of one of the node's own actors
+	// (a report it received); nil leaves such notices without an actor.
+	LocalActorID func(name string) string
+	Logger       zerolog.Logger
 }
 
 // Watcher announces, once each, the deadlines that come near and those
@@ -172,7 +176,16 @@ func (w *Watcher) Check(ctx context.Context) ([]Notice, error) {
 			if err != nil {
 				return fmt.Errorf("deadline event: %w", err)
 			}
-			if err := tx.AppendEvent(store.Event{CaseID: n.Subject, EventType: n.Event, Actor: n.Participant, Time: now, State: state}); err != nil {
+			ev := store.Event{CaseID: n.Subject, EventType: n.Event, Actor: n.Participant, Time: now, State: state}
+			if n.Report {
+				// A report's clock: the event names the report, as a
+				// report's steps do, not a case.
+				ev.CaseID, ev.Report = "", n.Subject
+			}
+			if ev.Actor == "" && n.Local != "" && w.cfg.LocalActorID != nil {
+				ev.Actor = w.cfg.LocalActorID(n.Local)
+			}
+			if err := tx.AppendEvent(ev); err != nil {
 				return err
 			}
 			done = append(done, n)

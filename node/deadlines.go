@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/deadline"
 	"github.com/openvultron/vultron/store"
 )
@@ -21,7 +22,8 @@ func (n *Node) buildDeadlines() {
 		n.deadlines = *n.cfg.Deadlines
 	}
 	w := deadline.NewWatcher(deadline.WatcherConfig{DB: n.db, Config: n.deadlines, Now: n.cfg.Now,
-		Interval: n.cfg.DeadlineCheck, Logger: n.log, OnNotice: n.onDeadline})
+		Interval: n.cfg.DeadlineCheck, Logger: n.log, OnNotice: n.onDeadline,
+		LocalActorID: func(name string) string { return actor.ID(n.cfg.PublicURL, name) }})
 	n.services = append(n.services, service{name: "deadlines", run: w.Run})
 }
 

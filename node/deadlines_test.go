@@ -79,8 +79,12 @@ func TestDeadlinesOnAnInjectedClock(t *testing.T) {
 				t.Fatal(err)
 			}
 			passed = append(passed, d.Event+" "+st.Kind)
-			if d.Event == deadline.EventPassed && (st.Local != "vendor" || !st.Report || d.Case == "") {
-				t.Errorf("deadline_passed document: %+v, state %+v", d, st)
+			// A report's clock: the document names the report, not a
+			// case, and no log index; its actor is the local actor whose
+			// clock it is.
+			if d.Event == deadline.EventPassed && (st.Local != "vendor" || !st.Report || d.Report == "" || d.Case != "" || d.LogIndex != nil ||
+				d.Actor != vendor.actorID("vendor")) {
+				t.Errorf("deadline_passed document: %+v, state %+v; want the report, the vendor as actor, no case or log index", d, st)
 			}
 		}
 	}

@@ -71,7 +71,7 @@ func (n *Node) takeFeed(ctx context.Context, f intel.Feed) error {
 			if err != nil {
 				return fmt.Errorf("intel event: %w", err)
 			}
-			if err := tx.AppendEvent(store.Event{CaseID: m.CaseID, LogIndex: c.LedgerLen, EventType: m.Signal.Kind.Event(), Time: now, State: state}); err != nil {
+			if err := tx.AppendEvent(store.Event{CaseID: m.CaseID, EventType: m.Signal.Kind.Event(), Time: now, State: state}); err != nil {
 				return err
 			}
 			offered = append(offered, m)

@@ -4,11 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/openvultron/vultron/api"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openvultron/vultron/api"
 )
 
 // caseEmbargo is the embargo part of GET /api/cases/ID.

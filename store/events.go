@@ -20,10 +20,12 @@ import (
 // when Report is set, a step in the life of a report (LogIndex is then
 // meaningless and CaseID the case the report is in, if any).
 type Event struct {
-	Seq       uint64          `json:"-"`
-	Report    string          `json:"report,omitempty"`
-	CaseID    string          `json:"case"`
-	LogIndex  int64           `json:"logIndex"`
+	Seq    uint64 `json:"-"`
+	Report string `json:"report,omitempty"`
+	CaseID string `json:"case"`
+	// LogIndex is the index of the ledger entry the event reports; nil
+	// for every other event (a report's step, a deadline, a signal).
+	LogIndex  *int64          `json:"logIndex,omitempty"`
 	EventType string          `json:"event"`
 	Actor     string          `json:"actor,omitempty"`
 	Time      time.Time       `json:"time"`

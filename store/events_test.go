@@ -12,16 +12,16 @@ func TestChangeFeed(t *testing.T) {
 		db := be.open(t, Options{NoSync: true})
 		ctx := t.Context()
 		base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-		for i := range 5 {
+		for i := range int64(5) {
 			if err := db.Update(ctx, func(tx *Tx) error {
-				return tx.AppendEvent(Event{CaseID: "https://v.example/cases/1", LogIndex: int64(i), EventType: "add_note_to_case",
+				return tx.AppendEvent(Event{CaseID: "https://v.example/cases/1", LogIndex: &i, EventType: "add_note_to_case",
 					Time: base.Add(time.Duration(i) * time.Hour), State: json.RawMessage(`{"em":"ACTIVE"}`)})
 			}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		evs, err := db.EventsAfter(ctx, 1, 2)
-		if err != nil || len(evs) != 2 || evs[0].Seq != 2 || evs[1].LogIndex != 2 || string(evs[0].State) != `{"em":"ACTIVE"}` {
+		if err != nil || len(evs) != 2 || evs[0].Seq != 2 || evs[1].LogIndex == nil || *evs[1].LogIndex != 2 || string(evs[0].State) != `{"em":"ACTIVE"}` {
 			t.Fatalf("EventsAfter(1, 2) = %+v, %v", evs, err)
 		}
 		if last, _ := db.LastEventSeq(ctx); last != 5 {

@@ -190,7 +190,7 @@ func TestRotateDataKeyResealsTheChangeFeedAndFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := db.Update(ctx, func(tx *Tx) error {
-		return tx.AppendEvent(Event{CaseID: "case-1", LogIndex: 1, EventType: marker})
+		return tx.AppendEvent(Event{CaseID: "case-1", EventType: marker})
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -225,9 +225,11 @@ func (d *Dispatcher) follow(ctx context.Context, url string) {
 // passes, then moves the cursor past it. It returns false when ctx ended.
 func (d *Dispatcher) deliver(ctx context.Context, url string, ev store.Event, cur *store.WebhookCursor, log zerolog.Logger) bool {
 	doc := Document{ID: fmt.Sprintf("%s#%d", d.cfg.Node, ev.Seq), Node: d.cfg.Node, Report: ev.Report, Case: ev.CaseID,
-		Event: ev.EventType, Actor: ev.Actor, Time: ev.Time, State: ev.State}
-	if ev.Report == "" {
-		doc.LogIndex = &ev.LogIndex
+		Event: ev.EventType, Actor: ev.Actor, Time: ev.Time, State: ev.State, LogIndex: ev.LogIndex}
+	if ev.Report != "" {
+		// Events that older releases stored name a log index even for
+		// a report's step.
+		doc.LogIndex = nil
 	}
 	body, err := json.Marshal(doc)
 	if err != nil {

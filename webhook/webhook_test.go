@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -54,9 +55,9 @@ func TestGivesUpAfterHorizon(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	for i := range 2 {
+	for i := range int64(2) {
 		if err := db.Update(ctx, func(tx *store.Tx) error {
-			return tx.AppendEvent(store.Event{CaseID: "http://node.example/cases/1", LogIndex: int64(i), EventType: "add_note_to_case", Time: time.Now()})
+			return tx.AppendEvent(store.Event{CaseID: "http://node.example/cases/1", LogIndex: &i, EventType: "add_note_to_case", Time: time.Now()})
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -88,5 +89,70 @@ func TestSign(t *testing.T) {
 	want := "t=1700000000,sha256=49f24e537407743fa4a0242bb63b94b9a47ee99cbbe071ccd8a22550ae411686"
 	if got != want {
 		t.Errorf("Sign = %q, want %q", got, want)
+	}
+}
+
+// TestOnlyLedgerEntriesNameALogIndex sends a case's first ledger entry, an
+// event about the case that is no entry of its ledger (an intelligence
+// signal), and a report's step: only the entry names a log index, 0
+// included, so that a receiver keyed on a case's log index never takes
+// another event for an entry.
+func TestOnlyLedgerEntriesNameALogIndex(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "vultron.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got := make(chan map[string]any, 3)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var doc map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&doc); err != nil {
+			t.Errorf("decode: %v", err)
+		}
+		got <- doc
+	}))
+	defer srv.Close()
+	d, err := New(Config{DB: db, URLs: []string{srv.URL}, Secret: []byte("0123456789abcdef0123"),
+		Logger: zerolog.Nop(), Node: "http://node.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = d.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, known, _ := db.WebhookCursor(ctx, srv.URL); known {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dispatcher did not store a cursor")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	const caseID = "http://node.example/cases/1"
+	first := int64(0)
+	for _, ev := range []store.Event{
+		{CaseID: caseID, LogIndex: &first, EventType: "create_case"},
+		{CaseID: caseID, EventType: "intel_exploit_public"},
+		{Report: "http://finder.example/objects/1", EventType: "report_received"},
+	} {
+		ev.Time = time.Now()
+		if err := db.Update(ctx, func(tx *store.Tx) error { return tx.AppendEvent(ev) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []struct {
+		event    string
+		logIndex any
+	}{{"create_case", float64(0)}, {"intel_exploit_public", nil}, {"report_received", nil}} {
+		select {
+		case doc := <-got:
+			if doc["event"] != want.event || doc["logIndex"] != want.logIndex {
+				t.Errorf("document %v; want event %s with logIndex %v", doc, want.event, want.logIndex)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no document for %s", want.event)
+		}
 	}
 }
