@@ -332,6 +332,15 @@ func (e *Engine) receiveReply(tx *store.Tx, to LocalActor, sender string, m Mess
 			if r, found, err := readReport(&tx.ReadTx, id, to.Name); err != nil {
 				return nil, err
 			} else if found && r.Role == Reporter {
+				if peer, isPeer := r.Peers[sender]; isPeer && peer == cvdstate.RMStart {
+					// The acknowledgement says the receiver has the
+					// report: its RM is RECEIVED, as on its own node.
+					r.Peers[sender] = cvdstate.RMReceived
+					r.UpdatedAt = now
+					if err := writeReport(tx, r); err != nil {
+						return nil, err
+					}
+				}
 				if err := reportEvent(tx, r, EventReportReceived, sender, "", now); err != nil {
 					return nil, err
 				}

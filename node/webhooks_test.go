@@ -248,4 +248,17 @@ func TestWebhookReportMilestones(t *testing.T) {
 			}
 		}
 	}
+	// On the reporter's node, report_received (the receiver's RK) has the
+	// receiver in RECEIVED, as the receiver's own node has it.
+	for _, d := range finderHook.snapshot() {
+		if d.Event != "report_received" {
+			continue
+		}
+		var st struct {
+			Peers map[string]string `json:"peers"`
+		}
+		if err := json.Unmarshal(d.State, &st); err != nil || st.Peers[vendorID] != "RECEIVED" {
+			t.Errorf("the finder's report_received: peers %v (%v); want the vendor RECEIVED", st.Peers, err)
+		}
+	}
 }
