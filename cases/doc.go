@@ -91,6 +91,13 @@
 // from any participant; replicas never apply it to entries their Case
 // Actor recorded.
 //
+// # Publication time
+//
+// checkCase also refuses a local actor's proposal of a publication time
+// that has passed (checkProposedTime); it is no rule of the case, so a
+// proposal the Case Actor recorded applies on every replica whatever its
+// time.
+//
 // # Counts
 //
 // The number of cases in each embargo and world state is kept in the store

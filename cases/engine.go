@@ -585,6 +585,9 @@ func (e *Engine) checkCase(tx *store.Tx, from LocalActor, caseID string, m Messa
 	if err := e.checkEmbargoLength(m, now, "this node"); err != nil {
 		return err
 	}
+	if err := checkProposedTime(m, now); err != nil { // publication.go
+		return err
+	}
 	work := c.clone()
 	eventType := EventType(m.Class.Semantic)
 	if _, err := work.Apply(eventType, m.Activity, now); err != nil {

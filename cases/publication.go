@@ -405,6 +405,31 @@ func (c *Case) noteExtensions(p *Participant, note *vocab.GenericObject, at time
 	return nil
 }
 
+// checkProposedTime refuses (422) a local actor's proposal of a
+// publication time that has passed by now: a note's "publicationTime" in
+// reply to nothing. Engine.checkCase runs it on what the node's own actors
+// send; it is no rule of the case, so a proposal the Case Actor recorded
+// applies whatever its time, on every replica, and may be accepted.
+func checkProposedTime(m Message, now time.Time) error {
+	if m.Class.Semantic != vocab.AddNoteToCase && m.Class.Semantic != vocab.CreateNote {
+		return nil
+	}
+	note, ok := m.Activity.Object.Object.(*vocab.GenericObject)
+	if !ok || note.Type != "Note" || !note.InReplyTo.IsZero() {
+		return nil
+	}
+	when, ok := stringExtra(note, "publicationTime")
+	if !ok {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339, when)
+	if err != nil || !t.Before(now) {
+		return nil // Apply says what is wrong with a malformed one
+	}
+	return problem.Unprocessable("the proposed publication time %s has passed (it is %s on this node); propose a time to come",
+		t.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+}
+
 // articleAttachment returns the text of the Article a note carries as its
 // attachment, the shared draft.
 func articleAttachment(note *vocab.GenericObject) (Text, bool) {

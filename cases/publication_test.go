@@ -3,8 +3,11 @@ package cases
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/vocab"
 )
 
@@ -100,5 +103,35 @@ func TestDraftReviewAndPublicationTime(t *testing.T) {
 	must(t, c, vocab.AddNoteToCase, note(t, finder, caseID+"/n4", `"publicationTime":"2027-01-30T12:00:00Z","inReplyTo":"`+caseID+`/n3"`))
 	if pt := c.Advisory.PublishAt; pt == nil || len(pt.Accepted) != 1 || pt.Accepted[0] != finder {
 		t.Fatalf("publication time = %+v", pt)
+	}
+}
+
+// TestProposedTimeThatHasPassed: the check a node runs on its own actors'
+// activities refuses a proposal of a publication time that has passed,
+// not one to come nor an acceptance; the case itself (what every replica
+// applies from the ledger) takes a past time.
+func TestProposedTimeThatHasPassed(t *testing.T) {
+	now := t0.Add(time.Hour)
+	msg := func(a *vocab.Activity) Message {
+		return Message{Activity: a, Class: vocab.Classification{Semantic: vocab.AddNoteToCase}}
+	}
+	past := note(t, vendor, caseID+"/n1", `"publicationTime":"2026-10-01T12:00:00Z"`)
+	err := checkProposedTime(msg(past), now)
+	if problem.Status(err) != http.StatusUnprocessableEntity || !strings.Contains(err.Error(), "the proposed publication time 2026-10-01T12:00:00Z has passed") {
+		t.Errorf("a past proposal: %v, want 422 saying it has passed", err)
+	}
+	for _, ok := range []*vocab.Activity{
+		note(t, vendor, caseID+"/n2", `"publicationTime":"2027-01-30T12:00:00Z"`),
+		note(t, finder, caseID+"/n3", `"publicationTime":"2026-10-01T12:00:00Z","inReplyTo":"`+caseID+`/n1"`),
+		note(t, finder, caseID+"/n4", ""),
+	} {
+		if err := checkProposedTime(msg(ok), now); err != nil {
+			t.Errorf("%s: %v, want no refusal", ok.Object.ID(), err)
+		}
+	}
+	c := newCase(t, true)
+	must(t, c, vocab.AddNoteToCase, past)
+	if pt := c.Advisory.PublishAt; pt == nil || pt.Time.Year() != 2026 {
+		t.Errorf("the ledger's past proposal: %+v, want it applied", pt)
 	}
 }

@@ -3,6 +3,7 @@ package intel
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -106,22 +107,26 @@ func Parse(data []byte, source string) (Feed, error) {
 
 func parseKEV(data []byte, source string) (Feed, error) {
 	var kev struct {
-		Vulnerabilities []struct {
-			CVE     string `json:"cveID"`
-			Vendor  string `json:"vendorProject"`
-			Product string `json:"product"`
-			Name    string `json:"vulnerabilityName"`
-			Added   string `json:"dateAdded"`
-		} `json:"vulnerabilities"`
+		Vulnerabilities []json.RawMessage `json:"vulnerabilities"`
 	}
 	if err := json.Unmarshal(data, &kev); err != nil {
-		return Feed{}, fmt.Errorf("intelligence feed %s: the KEV catalog: %w", source, err)
+		return Feed{}, fmt.Errorf("intelligence feed %s: the KEV catalog: %s", source, decodeProblem(err))
 	}
 	if len(kev.Vulnerabilities) > MaxSignals {
 		return Feed{}, fmt.Errorf("intelligence feed %s lists %d vulnerabilities, over the %d a feed may", source, len(kev.Vulnerabilities), MaxSignals)
 	}
 	f := Feed{Source: source, Format: FormatKEV}
-	for i, v := range kev.Vulnerabilities {
+	for i, raw := range kev.Vulnerabilities {
+		var v struct {
+			CVE     string `json:"cveID"`
+			Vendor  string `json:"vendorProject"`
+			Product string `json:"product"`
+			Name    string `json:"vulnerabilityName"`
+			Added   string `json:"dateAdded"`
+		}
+		if err := decodeEntry(raw, &v, false, "cveID"); err != nil {
+			return Feed{}, fmt.Errorf("intelligence feed %s: vulnerability %d%s", source, i+1, err)
+		}
 		id := strings.ToUpper(strings.TrimSpace(v.CVE))
 		if !cveID.MatchString(id) {
 			return Feed{}, fmt.Errorf("intelligence feed %s: vulnerability %d: cveID %q is not a CVE id such as CVE-2021-44228", source, i+1, v.CVE)
@@ -137,26 +142,30 @@ func parseKEV(data []byte, source string) (Feed, error) {
 
 func parseSimple(data []byte, source string) (Feed, error) {
 	var doc struct {
-		Format  string `json:"format"`
-		Signals []struct {
-			ID      string   `json:"id"`
-			Aliases []string `json:"aliases"`
-			Kind    Kind     `json:"kind"`
-			Detail  string   `json:"detail"`
-			Date    string   `json:"date"`
-		} `json:"signals"`
+		Format  string            `json:"format"`
+		Signals []json.RawMessage `json:"signals"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
-		return Feed{}, fmt.Errorf("intelligence feed %s: %w", source, err)
+		return Feed{}, fmt.Errorf("intelligence feed %s: %s", source, decodeProblem(err))
 	}
 	if len(doc.Signals) > MaxSignals {
 		return Feed{}, fmt.Errorf("intelligence feed %s lists %d signals, over the %d a feed may", source, len(doc.Signals), MaxSignals)
 	}
 	f := Feed{Source: source, Format: FormatSimple}
-	for i, e := range doc.Signals {
+	for i, raw := range doc.Signals {
 		where := fmt.Sprintf("intelligence feed %s: signal %d", source, i+1)
+		var e struct {
+			ID      string   `json:"id"`
+			Aliases []string `json:"aliases"`
+			Kind    Kind     `json:"kind"`
+			Detail  string   `json:"detail"`
+			Date    string   `json:"date"`
+		}
+		if err := decodeEntry(raw, &e, true, "id"); err != nil {
+			return Feed{}, fmt.Errorf("%s%s", where, err)
+		}
 		id, ok := cases.NormalVulnerabilityID(e.ID)
 		if !ok {
 			return Feed{}, fmt.Errorf("%s: id %q is not a vulnerability id such as CVE-2026-1234", where, e.ID)
@@ -185,6 +194,55 @@ func parseSimple(data []byte, source string) (Feed, error) {
 		f.Signals = append(f.Signals, s)
 	}
 	return f, nil
+}
+
+// entryError is why an entry of a feed could not be decoded: the entry's
+// id, when it has one, and what was wrong, to follow the entry's place.
+type entryError struct {
+	idKey, id string
+	err       error
+}
+
+func (e *entryError) Error() string {
+	if e.id == "" {
+		return ": " + decodeProblem(e.err)
+	}
+	return fmt.Sprintf(" (%s %q): %s", e.idKey, e.id, decodeProblem(e.err))
+}
+
+func (e *entryError) Unwrap() error { return e.err }
+
+// decodeEntry decodes one entry of a feed into v, refusing the members v
+// lacks when strict. Its error, an *entryError, carries the entry's id
+// (the string in its member idKey, clipped) when it has one.
+func decodeEntry(raw json.RawMessage, v any, strict bool, idKey string) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	err := dec.Decode(v)
+	if err == nil {
+		return nil
+	}
+	var members map[string]json.RawMessage
+	var id string
+	if json.Unmarshal(raw, &members) == nil && json.Unmarshal(members[idKey], &id) == nil {
+		id = clip(id)
+	}
+	return &entryError{idKey: idKey, id: id, err: err}
+}
+
+// decodeProblem says what the JSON decoder refused, in the feed's terms
+// rather than the decoder's Go types.
+func decodeProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field == "" {
+			return fmt.Sprintf("it is a %s, not an object", te.Value)
+		}
+		return fmt.Sprintf("member %q cannot be a %s", te.Field, te.Value)
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
 // clip bounds a feed's text kept beside a signal.

@@ -61,7 +61,16 @@ func TestParse(t *testing.T) {
 		{`{"format": "other/2", "signals": []}`, `format "other/2" is not "vultron-intel/1"`},
 		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE-2026-1234", "kind": "rumour"}]}`, `signal 1: kind "rumour"`},
 		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE 2026", "kind": "public"}]}`, `signal 1: id "CVE 2026"`},
-		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE-2026-1234", "kind": "public", "severity": 9}]}`, `unknown field "severity"`},
+		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE-2026-1234", "kind": "public", "severity": 9}]}`, `signal 1 (id "CVE-2026-1234"): unknown field "severity"`},
+		// A member the format does not have, or of the wrong type, names
+		// the signal by its place and, when it has one, its id.
+		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE-2026-1111", "kind": "public"}, {"id": "CVE-2026-2222", "kind": "public", "extra": 1}]}`,
+			`f.json: signal 2 (id "CVE-2026-2222"): unknown field "extra"`},
+		{`{"format": "vultron-intel/1", "signals": [{"kind": "public", "aliases": "GHSA-2f3q-x8v6-9c4m"}]}`, `f.json: signal 1: member "aliases" cannot be a string`},
+		{`{"format": "vultron-intel/1", "signals": [{"id": 7, "kind": "public"}]}`, `f.json: signal 1: member "id" cannot be a number`},
+		{`{"format": "vultron-intel/1", "signals": [7]}`, `f.json: signal 1: it is a number, not an object`},
+		{`{"format": "vultron-intel/1", "signals": [], "extra": 1}`, `f.json: unknown field "extra"`},
+		{`{"vulnerabilities": [{"cveID": "CVE-2021-1111"}, {"cveID": "CVE-2021-44228", "dateAdded": 20211210}]}`, `f.json: vulnerability 2 (cveID "CVE-2021-44228"): member "dateAdded" cannot be a number`},
 		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE-2026-1234", "kind": "public", "date": "yesterday"}]}`, `date "yesterday"`},
 	} {
 		if _, err := Parse([]byte(tc.src), "f.json"); err == nil || !strings.Contains(err.Error(), tc.want) {

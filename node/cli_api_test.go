@@ -183,3 +183,38 @@ func TestOutboxResolvesRecipients(t *testing.T) {
 		t.Errorf("deliveries after the refusals: %d %s", status, body)
 	}
 }
+
+// TestPastPublicationTime: a node refuses its own actor's proposal of a
+// publication time that has passed, with 422 and a sentence, and records
+// nothing; a proposal its Case Actor recorded still applies on a replica
+// whose clock has passed it since, and the time may be accepted there. The
+// vendor's node runs four minutes behind the finder's (within the
+// signatures' window), so a time two minutes ago is to come for one and
+// past for the other.
+func TestPastPublicationTime(t *testing.T) {
+	finder, vendor, _, c := openedCase(t, Config{}, Config{Now: func() time.Time { return time.Now().Add(-4 * time.Minute) }})
+	note := func(at time.Time, extra string) string {
+		return fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"Note","content":"Publication time","publicationTime":%q%s},"target":%q,"context":%q}`,
+			at.UTC().Format(time.RFC3339), extra, c.ID, c.ID)
+	}
+	status, body := vendor.api(t, http.MethodPost, "/actors/vendor/outbox", note(time.Now().Add(-time.Hour), ""))
+	if status != http.StatusUnprocessableEntity || !strings.Contains(string(body), `{"error":"the proposed publication time `) || !strings.Contains(string(body), "has passed") {
+		t.Errorf("a publication time an hour ago: %d %s, want 422 saying it has passed", status, body)
+	}
+	if n := countType(vendor.boxItems(t, "vendor", "outbox"), "Add"); n != 0 {
+		t.Errorf("the vendor's outbox holds %d Add after the refused proposal, want none", n)
+	}
+	if d := vendor.detail(t, c.ID); d.LedgerLength != 2 || d.Advisory != nil {
+		t.Errorf("after the refused proposal the case has %d entries and advisory %+v, want 2 and none", d.LedgerLength, d.Advisory)
+	}
+
+	soon := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
+	proposal := vendor.submit(t, "vendor", note(soon, ""))
+	waitFor(t, "the proposal in the finder's replica", func() bool { return finder.ledgerOf(t, c.ID, proposal).Recorded })
+	d := finder.detail(t, c.ID)
+	if d.Advisory == nil || d.Advisory.PublishAt == nil || !d.Advisory.PublishAt.Time.Equal(soon) {
+		t.Fatalf("the finder's replica: advisory %+v, want the proposal of %s", d.Advisory, soon)
+	}
+	accept := finder.submit(t, "finder", note(soon, fmt.Sprintf(`,"inReplyTo":%q`, d.Advisory.PublishAt.NoteID)))
+	waitFor(t, "the acceptance in the vendor's case", func() bool { return vendor.ledgerOf(t, c.ID, accept).Recorded })
+}

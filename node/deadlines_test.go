@@ -3,9 +3,9 @@ package node
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/openvultron/vultron/api"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/api"
+	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/deadline"
 )
 
@@ -70,6 +72,26 @@ func TestDeadlinesOnAnInjectedClock(t *testing.T) {
 	v = list("?overdue=true")
 	if len(v.Deadlines) != 1 || v.Deadlines[0].Kind != "acknowledge" || !v.Deadlines[0].Overdue {
 		t.Fatalf("overdue after eight days: %+v", v.Deadlines)
+	}
+	// One report's deadlines, named by its id or its short id, honour
+	// limit and overdue; a case= that names nothing is a 404 that says so.
+	report := v.Deadlines[0].Subject
+	for _, subject := range []string{url.QueryEscape(report), cases.ShortID(report)} {
+		if v := list("?case=" + subject); len(v.Deadlines) != 2 || v.Deadlines[0].Subject != report {
+			t.Errorf("?case=%s: %+v, want the report's 2 deadlines", subject, v.Deadlines)
+		}
+		if v := list("?limit=1&case=" + subject); len(v.Deadlines) != 1 || v.Deadlines[0].Kind != "acknowledge" {
+			t.Errorf("?limit=1&case=%s: %+v, want the acknowledgement alone", subject, v.Deadlines)
+		}
+		if v := list("?overdue=true&case=" + subject); len(v.Deadlines) != 1 || v.Deadlines[0].Kind != "acknowledge" || !v.Deadlines[0].Overdue {
+			t.Errorf("?overdue=true&case=%s: %+v, want the overdue acknowledgement alone", subject, v.Deadlines)
+		}
+	}
+	for _, subject := range []string{"nosuch", url.QueryEscape(vendor.url + "/cases/nosuch")} {
+		status, body := vendor.api(t, http.MethodGet, "/api/deadlines?case="+subject, "")
+		if status != http.StatusNotFound || !strings.Contains(string(body), `{"error":"case=`) || !strings.Contains(string(body), "names no case or report on this node") {
+			t.Errorf("GET /api/deadlines?case=%s: %d %s, want 404 saying it names no case or report", subject, status, body)
+		}
 	}
 	var passed []string
 	for _, d := range sink.snapshot() {

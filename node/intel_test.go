@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/api"
+	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/intel"
 )
 
@@ -90,6 +92,47 @@ func TestIntelFeedOffersSignals(t *testing.T) {
 	if len(got.Signals) != 1 || got.Signals[0].Case != listed || got.Signals[0].MatchedID != "CVE-2026-7777" || !got.Signals[0].Open ||
 		got.Signals[0].Signal.Kind != "attacks" || got.Signals[0].Signal.Detail != "Example Widget: Widget RCE" {
 		t.Fatalf("signals = %+v", got)
+	}
+	// One case's signals and deadlines, named by its short id (as every
+	// command prints it) or its id; a case= that names no case is a 404.
+	count := func(path string, into any) {
+		t.Helper()
+		status, body := vendor.api(t, http.MethodGet, path, "")
+		if status != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, status, body)
+		}
+		if err := json.Unmarshal(body, into); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var all api.Deadlines
+	count("/api/deadlines?case="+url.QueryEscape(listed), &all)
+	if len(all.Deadlines) == 0 {
+		t.Fatalf("deadlines of the listed case: none, want its clock to engage")
+	}
+	for _, c := range []string{cases.ShortID(listed), url.QueryEscape(listed)} {
+		var sigs signals
+		count("/api/intel?case="+c, &sigs)
+		if len(sigs.Signals) != 1 || sigs.Signals[0].Case != listed {
+			t.Errorf("/api/intel?case=%s: %+v, want the listed case's signal", c, sigs)
+		}
+		var ds, one api.Deadlines
+		count("/api/deadlines?case="+c, &ds)
+		count("/api/deadlines?limit=1&case="+c, &one)
+		if len(ds.Deadlines) != len(all.Deadlines) || len(one.Deadlines) != 1 ||
+			one.Deadlines[0].Kind != all.Deadlines[0].Kind || one.Deadlines[0].Participant != all.Deadlines[0].Participant || !one.Deadlines[0].Due.Equal(all.Deadlines[0].Due) {
+			t.Errorf("/api/deadlines?case=%s: %d deadlines, %+v with limit=1; want %d and the first, %+v", c, len(ds.Deadlines), one.Deadlines, len(all.Deadlines), all.Deadlines[0])
+		}
+	}
+	var none signals
+	if count("/api/intel?case="+cases.ShortID(other), &none); len(none.Signals) != 0 {
+		t.Errorf("/api/intel for the other case: %+v, want none", none)
+	}
+	for _, c := range []string{"nosuch", url.QueryEscape(vendor.url + "/cases/nosuch")} {
+		status, body := vendor.api(t, http.MethodGet, "/api/intel?case="+c, "")
+		if status != http.StatusNotFound || !strings.Contains(string(body), `{"error":"case=`) || !strings.Contains(string(body), "names no case on this node") {
+			t.Errorf("GET /api/intel?case=%s: %d %s, want 404 saying it names no case", c, status, body)
+		}
 	}
 	waitFor(t, "the intel event at the webhook", func() bool {
 		for _, d := range sink.snapshot() {

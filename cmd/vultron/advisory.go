@@ -107,7 +107,7 @@ func advisoryGroup() actionGroup {
 				build: buildReview},
 			{name: "propose-time", message: "GI", summary: "propose when the advisory is published (owner)", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: func(fs *flag.FlagSet, v *actionValues) {
-					fs.StringVar(&v.at, "at", "", "the time, RFC 3339 (required)")
+					fs.StringVar(&v.at, "at", "", "the time, RFC 3339, still to come (required)")
 				},
 				build: buildProposeTime},
 			{name: "accept-time", message: "GI", summary: "accept the proposed publication time", args: "CASE", minArgs: 1, maxArgs: 1,
@@ -175,6 +175,9 @@ func buildProposeTime(ctx context.Context, s *session, v *actionValues, args []s
 	at, err := time.Parse(time.RFC3339, v.at)
 	if err != nil {
 		return nil, "", usageError("--at is an RFC 3339 time, such as 2027-01-15T14:00:00Z, not %q", v.at)
+	}
+	if now := time.Now(); at.Before(now) {
+		return nil, "", usageError("--at %s has passed (it is %s); propose a time to come", at.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	d, err := s.caseDetail(ctx, args[0])
 	if err != nil {

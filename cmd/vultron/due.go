@@ -46,15 +46,6 @@ func runDue(ctx context.Context, env *environment, args []string) error {
 	if err := c.do(ctx, "GET", "/api/deadlines?"+q.Encode(), nil, &out); err != nil {
 		return err
 	}
-	if *overdue && fs.NArg() == 1 {
-		kept := out.Deadlines[:0]
-		for _, d := range out.Deadlines {
-			if d.Overdue {
-				kept = append(kept, d)
-			}
-		}
-		out.Deadlines = kept
-	}
 	if *asJSON {
 		return printJSON(env, out)
 	}

@@ -49,6 +49,17 @@ func TestDueCommand(t *testing.T) {
 	if !strings.Contains(out, "engage") || strings.Contains(out, "acknowledge") {
 		t.Errorf("vultron due CASE after validation:\n%s", out)
 	}
+	// Attacks start the CRA's clocks beside the engagement: --limit keeps
+	// the soonest, with the case named by its short id.
+	vendor.ok(t, "status", "attacks", caseID)
+	all := strings.Split(strings.TrimSpace(vendor.ok(t, "due", caseID)), "\n")
+	if len(all) < 4 {
+		t.Fatalf("vultron due CASE after attacks: %q, want the engagement and the CRA's clocks", all)
+	}
+	out = vendor.ok(t, "due", "--limit", "1", caseID)
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 || !strings.Contains(lines[1], "cra_early_warning") {
+		t.Errorf("vultron due --limit 1 CASE:\n%s\nwant the soonest (cra_early_warning) of\n%s", out, strings.Join(all, "\n"))
+	}
 	if code, _, errOut := vendor.cli(t, "due", "--limit", "0"); code != 2 || !strings.Contains(errOut, "--limit must be from 1 to 1000") {
 		t.Errorf("due --limit 0: exit %d, %q", code, errOut)
 	}

@@ -76,8 +76,14 @@ func TestFollowProductAdvisoryCommands(t *testing.T) {
 	if out := vendor.ok(t, "case", "show", caseID); !strings.Contains(out, "approve: Accurate.") {
 		t.Errorf("case show lacks the review:\n%s", out)
 	}
-	vendor.ok(t, "advisory", "propose-time", caseID, "--at", "2027-01-15T14:00:00Z")
-	finder.waitOutput(t, "2027-01-15T14:00:00Z", "case", "show", caseID)
+	// A time that has passed is a bad command line; one to come is sent.
+	if code, _, errOut := vendor.cli(t, "advisory", "propose-time", caseID, "--at", "2020-01-01T00:00:00Z"); code != 2 ||
+		!strings.Contains(errOut, "--at 2020-01-01T00:00:00Z has passed") || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+		t.Errorf("advisory propose-time in the past: exit %d, %q; want 2 and one sentence saying it has passed", code, errOut)
+	}
+	at := time.Now().Add(40 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	vendor.ok(t, "advisory", "propose-time", caseID, "--at", at)
+	finder.waitOutput(t, at, "case", "show", caseID)
 	finder.ok(t, "advisory", "accept-time", caseID)
 	vendor.waitOutput(t, "accepted by "+finderID, "case", "show", caseID)
 	draft := vendor.ok(t, "advisory", "draft", caseID)

@@ -25,8 +25,10 @@ const (
 )
 
 // Deadlines answers GET /api/deadlines?overdue=true&limit=N&case=ID: the
-// deadlines soonest due first (only the overdue ones with overdue), or
-// those of one case or report, each due time also in the node's time zone.
+// deadlines soonest due first, at most limit of them, only the overdue ones
+// with overdue, and with case only those of one case or report (named by
+// its id or short id; 404 when the node holds none), each due time also in
+// the node's time zone.
 func (e *Endpoints) Deadlines(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit, err := httpreq.Limit(q, defaultDeadlines, deadline.MaxList)
@@ -41,15 +43,29 @@ func (e *Endpoints) Deadlines(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	subject, err := httpreq.CaseParam(r, e.cfg.Store, "case", true)
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
 	now := e.cfg.Now()
 	var ds []deadline.Deadline
 	err = e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
 		var err error
-		if subject := q.Get("case"); subject != "" {
-			ds, err = deadline.Subject(tx, e.cfg.Deadlines, now, subject)
+		if subject == "" {
+			ds, err = deadline.List(tx, e.cfg.Deadlines, now, overdue, limit)
 			return err
 		}
-		ds, err = deadline.List(tx, e.cfg.Deadlines, now, overdue, limit)
+		// A case runs a few clocks per participant, in due order.
+		all, err := deadline.Subject(tx, e.cfg.Deadlines, now, subject)
+		for _, d := range all {
+			if len(ds) == limit {
+				break
+			}
+			if d.Overdue || !overdue {
+				ds = append(ds, d)
+			}
+		}
 		return err
 	})
 	if err != nil {
@@ -60,12 +76,18 @@ func (e *Endpoints) Deadlines(w http.ResponseWriter, r *http.Request) {
 	problem.WriteJSON(w, http.StatusOK, api.Deadlines{TimeZone: loc.String(), Now: now, Deadlines: deadline.Views(ds, loc, e.cfg.IsLocal)})
 }
 
-// Intel answers GET /api/intel?case=ID&limit=N: the signals offered for
-// the node's cases, or for one, each saying whether the case still lacks
-// what it says.
+// Intel answers GET /api/intel?case=ID&limit=N: at most limit of the
+// signals offered for the node's cases, or for one (named by its id or
+// short id; 404 when the node holds no such case), each saying whether the
+// case still lacks what it says.
 func (e *Endpoints) Intel(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit, err := httpreq.Limit(q, defaultSignals, intel.MaxListed)
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	caseID, err := httpreq.CaseParam(r, e.cfg.Store, "case", false)
 	if err != nil {
 		problem.Write(w, err)
 		return
@@ -74,8 +96,9 @@ func (e *Endpoints) Intel(w http.ResponseWriter, r *http.Request) {
 	err = e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
 		var os []intel.Offered
 		var err error
-		if id := q.Get("case"); id != "" {
-			os, err = intel.OfferedFor(tx, id)
+		if caseID != "" {
+			os, err = intel.OfferedFor(tx, caseID) // one per kind of signal
+			os = os[:min(len(os), limit)]
 		} else {
 			os, err = intel.OfferedAll(tx, limit)
 		}
