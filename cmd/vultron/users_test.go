@@ -196,3 +196,19 @@ func TestServeRefusesBadAccountFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestDemotedUsersActTokenStillReads is the walk-through of a user given
+// an act token and then demoted to viewer: the token reads, as a
+// viewer's, and no longer acts.
+func TestDemotedUsersActTokenStillReads(t *testing.T) {
+	n := startCLINode(t, "vendor:Organization")
+	n.ok(t, "user", "add", "alice", "--role", "analyst")
+	var tok api.CreatedToken
+	if err := json.Unmarshal([]byte(n.ok(t, "token", "create", "--user", "alice", "--scope", "act", "--json")), &tok); err != nil {
+		t.Fatal(err)
+	}
+	n.ok(t, "user", "role", "alice", "viewer")
+	asAlice := n.as(t, tok.Token)
+	asAlice.ok(t, "case", "list")
+	asAlice.fails(t, 1, "(403)", "report", "submit", "--as", "vendor", "--to", n.url+"/actors/vendor", "--name", "x")
+}
