@@ -227,6 +227,55 @@ func TestTokens(t *testing.T) {
 	})
 }
 
+// TestDemotedTokenKeepsWhatItsScopesInclude checks that a token's scopes
+// are taken with what they include (act reads, admin acts and reads)
+// before the user's role cuts them: a demoted user's act token still
+// reads, and an admin-only token of an admin demoted to analyst acts.
+func TestDemotedTokenKeepsWhatItsScopesInclude(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, url string) {
+		s, _ := testService(t, url, newClock(), nil)
+		ctx := context.Background()
+		admin := adminOf(t, s)
+		for _, name := range []string{"alice", "bob"} {
+			if _, err := s.AddUser(ctx, admin, NewUser{Name: name, Role: Admin}, actors, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		actTok, _, err := s.CreateToken(ctx, admin, TokenSpec{User: "alice", Scopes: ScopeSet{ScopeAct, ScopeMetrics}}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		adminTok, _, err := s.CreateToken(ctx, admin, TokenSpec{User: "bob", Scopes: ScopeSet{ScopeAdmin}}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			user   string
+			role   Role
+			token  string
+			scopes string
+		}{
+			{"alice", Viewer, actTok, "read,metrics"},
+			{"bob", Analyst, adminTok, "read,act"},
+			{"bob", Viewer, adminTok, "read"},
+		} {
+			if _, err := s.SetRole(ctx, admin, tc.user, tc.role, nil, actors, ""); err != nil {
+				t.Fatal(err)
+			}
+			p, err := s.Authenticate(ctx, tc.token)
+			if err != nil {
+				t.Fatalf("%s's token as %s: %v", tc.user, tc.role, err)
+			}
+			if p.Scopes.String() != tc.scopes {
+				t.Errorf("%s's token as %s grants %q, want %q", tc.user, tc.role, p.Scopes, tc.scopes)
+			}
+			if err := p.Allow(Permission{Scope: ScopeRead}, ""); err != nil {
+				t.Errorf("%s's token as %s cannot read: %v", tc.user, tc.role, err)
+			}
+		}
+	})
+}
+
 func TestAdminsAreNeverLockedOut(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
 		s, _ := testService(t, url, newClock(), nil)

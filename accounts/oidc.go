@@ -103,10 +103,19 @@ type oidcClient struct {
 	verifier *oidc.IDTokenVerifier
 }
 
-func newOIDCClient(cfg OIDCConfig, publicURL string, now func() time.Time) (*oidcClient, error) {
-	u, err := url.Parse(cfg.Issuer)
+// CheckIssuer returns an error that names issuer unless it is an http(s)
+// URL with a host, as an OpenID provider's issuer is.
+func CheckIssuer(issuer string) error {
+	u, err := url.Parse(issuer)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("accounts: OIDC issuer %q is not an http(s) URL", cfg.Issuer)
+		return fmt.Errorf("OIDC issuer %q is not an http(s) URL such as https://idp.example/realms/psirt", issuer)
+	}
+	return nil
+}
+
+func newOIDCClient(cfg OIDCConfig, publicURL string, now func() time.Time) (*oidcClient, error) {
+	if err := CheckIssuer(cfg.Issuer); err != nil {
+		return nil, fmt.Errorf("accounts: %w", err)
 	}
 	if cfg.ClientID == "" || cfg.ClientSecret == "" {
 		return nil, errors.New("accounts: OIDC needs a client id and a client secret")

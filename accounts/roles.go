@@ -146,10 +146,24 @@ func (ss ScopeSet) String() string {
 	return strings.Join(parts, ",")
 }
 
-// within returns the scopes of ss that role r may hold.
+// implied returns ss with what each of its scopes includes: act adds
+// read, admin adds act and read.
+func (ss ScopeSet) implied() ScopeSet {
+	var out ScopeSet
+	for _, s := range AllScopes() {
+		if ss.Has(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// within returns what ss grants that role r may hold: each scope with
+// what it includes, then cut to the role, so that an act token of a
+// user demoted to viewer still reads.
 func (ss ScopeSet) within(r Role) ScopeSet {
 	var out ScopeSet
-	for _, s := range ss {
+	for _, s := range ss.implied() {
 		if r >= s.MinRole() {
 			out = append(out, s)
 		}
@@ -212,8 +226,8 @@ type Principal struct {
 	Role        Role   `json:"role"`
 	// Actors are the local actors an analyst acts for; none means all.
 	Actors []string `json:"actors,omitempty"`
-	// Scopes are what this credential grants: a token's scopes within
-	// its user's role, or a session's role's.
+	// Scopes are what this credential grants: a token's scopes, with
+	// what they include, within its user's role, or a session's role's.
 	Scopes ScopeSet `json:"scopes"`
 	// Via is "token" or "session"; Credential the token's id or the
 	// session's handle.

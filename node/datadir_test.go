@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/store"
 )
@@ -134,5 +135,59 @@ func TestStoreSealedWithARetiredKeySaysWhereItIs(t *testing.T) {
 		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), Notice: io.Discard})
 	if err == nil || !strings.Contains(err.Error(), "rotate-key kept that key in "+filepath.Join(dir, store.RetiredDataKeyFile(rot.OldKeyID))) {
 		t.Fatalf("New on a copy sealed with the retired key: %v; want where the key is", err)
+	}
+}
+
+// TestNewRefusesBadSettingsBeforeCreatingAnything gives New one bad
+// setting at a time: each is refused with a sentence that names it, and
+// the data directory (keys, store, tokens) is not created.
+func TestNewRefusesBadSettingsBeforeCreatingAnything(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(c *Config)
+		want string
+	}{
+		{"webhook without scheme", func(c *Config) { c.Webhooks = []string{"https://ok.example/hooks", "tickets.example.org/hooks"} },
+			`webhook URL "tickets.example.org/hooks" is not an http or https URL`},
+		{"webhook of another scheme", func(c *Config) { c.Webhooks = []string{"ftp://tickets.example.org/hooks"} },
+			`webhook URL "ftp://tickets.example.org/hooks" is not an http or https URL`},
+		{"allowed peer as URL", func(c *Config) { c.AllowPeers = []string{"https://peer.example"} },
+			`allowed peer "https://peer.example" is not a host or host:port`},
+		{"OIDC issuer without scheme", func(c *Config) {
+			c.OIDC = &accounts.OIDCConfig{Issuer: "idp.example", ClientID: "v", ClientSecret: "s", RoleMap: map[string]accounts.Role{"psirt": accounts.Analyst}}
+		}, `OIDC issuer "idp.example" is not an http(s) URL`},
+		{"public URL without scheme", func(c *Config) { c.PublicURL = "vultron.example" }, `public URL "vultron.example"`},
+		{"listen address", func(c *Config) { c.Listen = "7001" }, `listen address "7001"`},
+		{"metrics token in the API token file", func(c *Config) { c.MetricsTokenFile = filepath.Join(c.DataDir, "api-token") },
+			"is the API token file; point --metrics-token-file at another file"},
+		{"webhook secret in the API token file", func(c *Config) {
+			c.Webhooks = []string{"https://ok.example/hooks"}
+			c.WebhookSecretFile = filepath.Join(c.DataDir, ".", "api-token")
+		}, "is the API token file; point --webhook-secret-file at another file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			cfg := Config{DataDir: dir, PublicURL: "http://127.0.0.1:7001",
+				Actors: []ActorConfig{{Name: "vendor", Type: actor.Organization}}, NoSync: true, Argon2: testArgon2,
+				Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)}
+			var notice strings.Builder
+			cfg.Notice = &notice
+			tt.mod(&cfg)
+			n, err := New(context.Background(), cfg)
+			if err == nil {
+				n.Close()
+				t.Fatalf("New started a node; want a refusal saying %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "delete") {
+				t.Errorf("New: %v; want it to say %q", err, tt.want)
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("New created its data directory before refusing: %v", err)
+			}
+			if notice.Len() != 0 {
+				t.Errorf("New printed before refusing: %q", notice.String())
+			}
+		})
 	}
 }

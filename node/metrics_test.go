@@ -235,16 +235,40 @@ func TestMetricsTokenFile(t *testing.T) {
 		t.Errorf("GET /metrics with the token from %s: %d %s", elsewhere, status, body)
 	}
 
+	// The API token file itself, by its path or through a link, is
+	// refused with a hint to point elsewhere: deleting it would replace
+	// the admin's token. A copy of the API token may be removed.
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, tokenFile), []byte(strings.Repeat("t", 43)+"\n"), 0o600); err != nil {
+	apiToken := strings.Repeat("t", 43) + "\n"
+	if err := os.WriteFile(filepath.Join(dir, tokenFile), []byte(apiToken), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = New(context.Background(), Config{
-		DataDir: dir, MetricsTokenFile: filepath.Join(dir, tokenFile), PublicURL: "http://127.0.0.1:7001",
-		Actors: []ActorConfig{{Name: "vendor", Type: actor.Organization}}, NoSync: true, Notice: io.Discard,
-	})
-	if err == nil || !strings.Contains(err.Error(), "holds the API token") {
-		t.Errorf("New with the API token as metrics token: %v, want a refusal", err)
+	link := filepath.Join(t.TempDir(), "link-to-api-token")
+	if err := os.Symlink(filepath.Join(dir, tokenFile), link); err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(t.TempDir(), "copy-of-api-token")
+	if err := os.WriteFile(cp, []byte(apiToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{filepath.Join(dir, tokenFile), "is the API token file; point --metrics-token-file at another file"},
+		{link, "is the API token file; point --metrics-token-file at another file"},
+		{cp, "holds a copy of the API token, which does everything; the metrics token must be one of its own, which reads GET /metrics and nothing else: remove this copy"},
+	} {
+		_, err = New(context.Background(), Config{
+			DataDir: dir, MetricsTokenFile: tc.file, PublicURL: "http://127.0.0.1:7001",
+			Actors: []ActorConfig{{Name: "vendor", Type: actor.Organization}}, NoSync: true, Notice: io.Discard,
+		})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || (tc.file != cp && strings.Contains(err.Error(), "remove")) {
+			t.Errorf("New with the metrics token file %s: %v, want a refusal saying %q", tc.file, err, tc.want)
+		}
+		if entries, err := os.ReadDir(dir); err != nil || len(entries) != 1 {
+			t.Errorf("New made files in the data directory before refusing: %v, %v", entries, err)
+		}
+		if got, err := os.ReadFile(filepath.Join(dir, tokenFile)); err != nil || string(got) != apiToken {
+			t.Errorf("the API token file changed: %q, %v", got, err)
+		}
 	}
 }
 

@@ -311,7 +311,47 @@ func (c *Config) validate() error {
 	if c.DefaultEmbargo > c.MaxEmbargo {
 		return fmt.Errorf("the default embargo (%v) is longer than the longest this node accepts (%v, --max-embargo)", c.DefaultEmbargo, c.MaxEmbargo)
 	}
+	if _, err := actor.ParsePublicURL(c.PublicURL); err != nil {
+		return err
+	}
+	if c.Listener == nil {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			return fmt.Errorf("listen address %q: %w", c.Listen, err)
+		}
+	}
+	for _, u := range c.Webhooks {
+		if err := webhook.CheckURL(u); err != nil {
+			return err
+		}
+	}
+	for _, h := range c.AllowPeers {
+		if err := policy.CheckHost(h); err != nil {
+			return err
+		}
+	}
+	if c.OIDC != nil {
+		if err := accounts.CheckIssuer(c.OIDC.Issuer); err != nil {
+			return err
+		}
+	}
+	apiToken := filepath.Join(c.DataDir, tokenFile)
+	if c.MetricsTokenFile != "" && sameFile(c.MetricsTokenFile, apiToken) {
+		return metricsInAPITokenFile(c.MetricsTokenFile, c.DataDir)
+	}
+	if c.WebhookSecretFile != "" && sameFile(c.WebhookSecretFile, apiToken) {
+		return fmt.Errorf("the webhook secret file %s is the API token file; point --webhook-secret-file at another file (or leave it out for %s): the receivers of the webhooks hold their secret, and must not hold the admin's token",
+			c.WebhookSecretFile, filepath.Join(c.DataDir, webhookSecretFile))
+	}
 	return nil
+}
+
+// Check reports what New would refuse of c before it creates anything:
+// a setting that is missing or malformed, or a secret's file that is the
+// API token file. New refuses the same, before it creates the data
+// directory.
+func (c Config) Check() error {
+	c.setDefaults()
+	return c.validate()
 }
 
 // DefaultMaxEmbargo is the longest embargo a node accepts unless told
@@ -436,6 +476,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		locals:   map[string]actor.Local{},
 		host:     pu.Host,
 		scheme:   pu.Scheme,
+	}
+	if err := checkMetricsTokenFile(cfg); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data directory: %w", err)

@@ -45,13 +45,64 @@ func loadMetricsToken(cfg Config, apiToken string) (tokenChecker, error) {
 	if err != nil {
 		return tokenChecker{}, err
 	}
-	if subtle.ConstantTimeCompare([]byte(token), []byte(apiToken)) == 1 {
-		return tokenChecker{}, fmt.Errorf("metrics token file %s holds the API token; the metrics token must be one of its own, which reads GET /metrics and nothing else (delete the file to make one)", path)
+	if err := metricsIsAPIToken(path, token, cfg.DataDir, apiToken); err != nil {
+		return tokenChecker{}, err
 	}
 	if created {
 		fmt.Fprintf(cfg.Notice, "Metrics token created in %s: it reads GET /metrics and nothing else\n", path)
 	}
 	return newTokenChecker(token), nil
+}
+
+// checkMetricsTokenFile refuses, before New creates anything, a metrics
+// token file that holds the API token of an existing data directory.
+func checkMetricsTokenFile(cfg Config) error {
+	path := cfg.MetricsTokenFile
+	if path == "" {
+		path = filepath.Join(cfg.DataDir, metricsTokenFile)
+	}
+	metrics, errM := os.ReadFile(path)
+	api, errA := os.ReadFile(filepath.Join(cfg.DataDir, tokenFile))
+	if errM != nil || errA != nil {
+		return nil // one is still to be made, or loading it says what is wrong
+	}
+	return metricsIsAPIToken(path, strings.TrimSpace(string(metrics)), cfg.DataDir, strings.TrimSpace(string(api)))
+}
+
+// metricsIsAPIToken refuses the metrics token read from path when it is
+// apiToken, the API token of dataDir: the metrics token reads GET
+// /metrics only, and the API token does everything.
+func metricsIsAPIToken(path, token, dataDir, apiToken string) error {
+	if subtle.ConstantTimeCompare([]byte(token), []byte(apiToken)) != 1 {
+		return nil
+	}
+	apiPath := filepath.Join(dataDir, tokenFile)
+	if sameFile(path, apiPath) {
+		return metricsInAPITokenFile(path, dataDir)
+	}
+	return fmt.Errorf("metrics token file %s holds a copy of the API token, which does everything; the metrics token must be one of its own, which reads GET /metrics and nothing else: remove this copy (the API token stays in %s) for the node to make one there, or point --metrics-token-file at another file", path, apiPath)
+}
+
+// metricsInAPITokenFile is the refusal of a metrics token file path that
+// is the API token file of dataDir. It must not suggest deleting the
+// file: the node would make a new API token and revoke the admin's.
+func metricsInAPITokenFile(path, dataDir string) error {
+	return fmt.Errorf("the metrics token file %s is the API token file; point --metrics-token-file at another file (or leave it out for %s): the metrics token must be one of its own, which reads GET /metrics and nothing else",
+		path, filepath.Join(dataDir, metricsTokenFile))
+}
+
+// sameFile reports whether the paths a and b name one file: the same
+// path once made absolute, or, when both exist, the same file through a
+// link.
+func sameFile(a, b string) bool {
+	absA, errA := filepath.Abs(a)
+	absB, errB := filepath.Abs(b)
+	if errA == nil && errB == nil && absA == absB {
+		return true
+	}
+	infoA, errA := os.Stat(a)
+	infoB, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(infoA, infoB)
 }
 
 // loadOrCreateSecret returns the secret in the file at path, creating it as

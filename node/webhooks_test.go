@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -260,5 +262,50 @@ func TestWebhookReportMilestones(t *testing.T) {
 		if err := json.Unmarshal(d.State, &st); err != nil || st.Peers[vendorID] != "RECEIVED" {
 			t.Errorf("the finder's report_received: peers %v (%v); want the vendor RECEIVED", st.Peers, err)
 		}
+	}
+}
+
+// TestIntegrationsDocChecksWebhookSignatures runs the receiver's Python
+// signature check of docs/integrations.md, as written, on a webhook
+// secret file the node made and a body the node signed with it: the
+// example loads the key from the file itself and must accept the
+// signature.
+func TestIntegrationsDocChecksWebhookSignatures(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skipf("python3 is not on PATH (%v): the documentation's Python example cannot be run", err)
+	}
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "integrations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(doc), "Checking the signature, in the receiver")
+	if ok {
+		_, after, ok = strings.Cut(after, "```python\n")
+	}
+	if !ok {
+		t.Fatal(`docs/integrations.md: no Python block after "Checking the signature, in the receiver"`)
+	}
+	block, _, ok := strings.Cut(after, "```")
+	if !ok {
+		t.Fatal("docs/integrations.md: the Python block does not end")
+	}
+	dir := t.TempDir()
+	secret, created, err := loadOrCreateSecret(filepath.Join(dir, webhookSecretFile), "webhook secret")
+	if err != nil || !created {
+		t.Fatalf("webhook secret: created %v, %v", created, err)
+	}
+	body := []byte(`{"id":"https://cvd.example.org#42","event":"engage_case"}`)
+	header := webhook.Sign([]byte(secret), body, time.Now())
+	script := block + "\nimport sys\nprint(verify(SECRET, sys.argv[1], sys.stdin.buffer.read()))\n"
+	if err := os.WriteFile(filepath.Join(dir, "check.py"), []byte(script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(python, "check.py", header)
+	cmd.Dir = dir
+	cmd.Stdin = bytes.NewReader(body)
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "True" {
+		t.Errorf("the documented check of a signature the node made, with the key loaded as the documentation says: %v\n%s", err, out)
 	}
 }

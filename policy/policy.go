@@ -127,6 +127,15 @@ type Policy struct {
 	failed *lru[keyFailure]
 }
 
+// CheckHost returns an error that names h unless it is a host or
+// host:port, as an allowed peer is given: no scheme, path or user.
+func CheckHost(h string) error {
+	if h = strings.ToLower(strings.TrimSpace(h)); h == "" || strings.ContainsAny(h, "/@ ") {
+		return fmt.Errorf("allowed peer %q is not a host or host:port", h)
+	}
+	return nil
+}
+
 // New returns a Policy for cfg.
 func New(cfg Config) (*Policy, error) {
 	if cfg.Mode == "" {
@@ -176,11 +185,10 @@ func New(cfg Config) (*Policy, error) {
 	p.peerBurst = burst(cfg.PeerRate, cfg.PeerBurst)
 	p.ipBurst = burst(cfg.IPRate, cfg.IPBurst)
 	for _, h := range cfg.AllowedHosts {
-		h = strings.ToLower(strings.TrimSpace(h))
-		if h == "" || strings.ContainsAny(h, "/@ ") {
-			return nil, fmt.Errorf("policy: allowed peer %q is not a host or host:port", h)
+		if err := CheckHost(h); err != nil {
+			return nil, fmt.Errorf("policy: %w", err)
 		}
-		p.hosts[h] = true
+		p.hosts[strings.ToLower(strings.TrimSpace(h))] = true
 	}
 	if cfg.Mode == Allowlist && len(p.hosts) == 0 {
 		return nil, errors.New("policy: allowlist federation needs at least one allowed peer host (--allow-peer)")

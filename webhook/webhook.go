@@ -24,6 +24,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -79,10 +80,25 @@ type Dispatcher struct {
 	skipped   atomic.Uint64
 }
 
+// CheckURL returns an error that names u unless it is an absolute http
+// or https URL with a host, which a webhook can be posted to.
+func CheckURL(u string) error {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+		return fmt.Errorf("webhook URL %q is not an http or https URL such as https://tickets.example.org/hooks", u)
+	}
+	return nil
+}
+
 // New returns a Dispatcher.
 func New(cfg Config) (*Dispatcher, error) {
 	if cfg.DB == nil {
 		return nil, errors.New("webhook: a store is required")
+	}
+	for _, u := range cfg.URLs {
+		if err := CheckURL(u); err != nil {
+			return nil, fmt.Errorf("webhook: %w", err)
+		}
 	}
 	if len(cfg.URLs) > 0 && len(cfg.Secret) < 16 {
 		return nil, errors.New("webhook: a secret of at least 16 bytes is required to sign webhooks")

@@ -217,12 +217,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		}
 		deadlines = &cfg
 	}
-	mem, err := tuneMemory(*gcPercent)
-	if err != nil {
-		return err
-	}
-	log.Info().Int("gc_percent", mem.GCPercent).Str("gc_percent_from", mem.From).Str("memory_limit_bytes", limitText(mem.Limit)).Msg("garbage collector set")
-	n, err := node.New(ctx, node.Config{
+	cfg := node.Config{
 		Deadlines:            deadlines,
 		Policy:               pol,
 		PolicyFile:           *policyFile,
@@ -261,7 +256,19 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		Version:              version,
 		Logger:               log,
 		Notice:               env.stdout,
-	})
+	}
+	// A bad value (a webhook or peer that is no URL or host, a metrics
+	// token file that is the API token file) is refused before node.New
+	// creates the data directory, its keys and tokens.
+	if err := cfg.Check(); err != nil {
+		return usageError("%v", err)
+	}
+	mem, err := tuneMemory(*gcPercent)
+	if err != nil {
+		return err
+	}
+	log.Info().Int("gc_percent", mem.GCPercent).Str("gc_percent_from", mem.From).Str("memory_limit_bytes", limitText(mem.Limit)).Msg("garbage collector set")
+	n, err := node.New(ctx, cfg)
 	if err != nil {
 		return err
 	}

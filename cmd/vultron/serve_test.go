@@ -172,3 +172,74 @@ func TestServeMetricsTokenFile(t *testing.T) {
 		t.Errorf("serve's output should name %s and not print the token:\n%s", path, out)
 	}
 }
+
+// TestServeRefusesBadValuesBeforeCreatingAnything gives serve one bad
+// value at a time: each is a bad command line (one sentence, exit 2)
+// refused before the data directory, its keys and tokens are created, so
+// nothing is printed as shown once.
+func TestServeRefusesBadValuesBeforeCreatingAnything(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "oidc-secret")
+	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		flags func(dataDir string) []string
+		want  string
+	}{
+		{"webhook without scheme", func(string) []string { return []string{"--webhook", "tickets.example.org/hooks"} },
+			`webhook URL "tickets.example.org/hooks" is not an http or https URL`},
+		{"allowed peer as URL", func(string) []string {
+			return []string{"--federation", "allowlist", "--allow-peer", "https://peer.example"}
+		}, `allowed peer "https://peer.example" is not a host or host:port`},
+		{"OIDC issuer without scheme", func(string) []string {
+			return []string{"--oidc-issuer", "idp.example", "--oidc-client-id", "vultron", "--oidc-client-secret-file", secret, "--oidc-role-map", "psirt=analyst"}
+		}, `OIDC issuer "idp.example" is not an http(s) URL`},
+		{"public URL without scheme", func(string) []string { return []string{"--public-url", "vultron.example"} }, `public URL "vultron.example"`},
+		{"listen address", func(string) []string { return []string{"--public-url", "http://127.0.0.1:7001", "--listen", "7001"} }, `listen address "7001"`},
+		{"metrics token in the API token file", func(dataDir string) []string {
+			return []string{"--metrics-token-file", filepath.Join(dataDir, "api-token")}
+		}, "is the API token file; point --metrics-token-file at another file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dataDir := filepath.Join(t.TempDir(), "data")
+			args := append([]string{"serve", "--data", dataDir, "--listen", "127.0.0.1:0"}, tt.flags(dataDir)...)
+			code, out, errOut := runCapture(t, args...)
+			if code != 2 || !strings.Contains(errOut, tt.want) || strings.Count(errOut, "\n") != 1 || out != "" {
+				t.Errorf("exit %d, stderr %q, stdout %q; want exit 2 saying %q in one line, and nothing on stdout", code, errOut, out, tt.want)
+			}
+			if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+				t.Errorf("serve created its data directory before refusing: %v", err)
+			}
+		})
+	}
+}
+
+// TestServeRefusesTheAPITokenFileAsMetricsToken is the operator who
+// points --metrics-token-file at the API token file of a node's data
+// directory: refused, with a hint that names another file rather than
+// deleting this one (which would replace the admin's token), and the data
+// directory is left as it was.
+func TestServeRefusesTheAPITokenFileAsMetricsToken(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.Mkdir("data", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	token := strings.Repeat("t", 43) + "\n"
+	if err := os.WriteFile(filepath.Join("data", "api-token"), []byte(token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCapture(t, "serve", "--data", "data", "--listen", "127.0.0.1:0", "--metrics-token-file", "data/api-token")
+	if code != 2 || !strings.Contains(errOut, "data/api-token is the API token file; point --metrics-token-file at another file") ||
+		strings.Contains(errOut, "delete") || strings.Count(errOut, "\n") != 1 || out != "" {
+		t.Errorf("exit %d, stderr %q, stdout %q; want exit 2 and one sentence that points elsewhere and deletes nothing", code, errOut, out)
+	}
+	entries, err := os.ReadDir("data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join("data", "api-token")); err != nil || string(got) != token || len(entries) != 1 {
+		t.Errorf("the data directory changed: %d entries, api-token %q, %v", len(entries), got, err)
+	}
+}

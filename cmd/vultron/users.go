@@ -258,7 +258,7 @@ func runToken(ctx context.Context, env *environment, args []string) error {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		sub, args = args[0], args[1:]
 	}
-	fs := newFlagSet("token", "vultron token create --scope S[,S] [--user NAME] [--expires 90d] [--name N] [--json]\n"+
+	fs := newFlagSet("token", "vultron token create --scope S[,S]... [--user NAME] [--expires 90d] [--name N] [--json]\n"+
 		"       vultron token list [--user NAME] [--json]\n"+
 		"       vultron token revoke ID",
 		"Tokens of the node's users. A scope says what a token may do: read, act (also\n"+
@@ -268,7 +268,8 @@ func runToken(ctx context.Context, env *environment, args []string) error {
 			"an admin's, for any user, with the scopes that user's role holds.", env)
 	nf := addNodeFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
-	scope := fs.String("scope", "", "the token's scopes, comma-separated: read, act, admin, metrics, calendar")
+	var scopeFlag listFlag
+	fs.Var(&scopeFlag, "scope", "the token's scopes: read, act, admin, metrics, calendar (comma-separated or repeated)")
 	user := fs.String("user", "", "the user the token is for (default: yours)")
 	expires := fs.String("expires", "90d", "how long the token lasts (90d, 720h)")
 	name := fs.String("name", "", "what the token is for, as lists show it")
@@ -281,14 +282,15 @@ func runToken(ctx context.Context, env *environment, args []string) error {
 		if fs.NArg() != 0 {
 			return usageError("token create takes no arguments")
 		}
-		if _, err := accounts.ParseScopes(*scope); err != nil {
+		scopes, err := accounts.ParseScopes(strings.Join(scopeFlag, ","))
+		if err != nil {
 			return usageError("--scope: %v", err)
 		}
 		if _, err := accounts.ParseTTL(*expires); err != nil {
 			return usageError("--expires: %v", err)
 		}
 		var out api.CreatedToken
-		if err := c.call(ctx, http.MethodPost, "/api/tokens", api.NewToken{User: *user, Scopes: *scope, Expires: *expires, Name: *name}, &out); err != nil {
+		if err := c.call(ctx, http.MethodPost, "/api/tokens", api.NewToken{User: *user, Scopes: scopes.String(), Expires: *expires, Name: *name}, &out); err != nil {
 			return err
 		}
 		if *asJSON {

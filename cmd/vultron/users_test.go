@@ -196,3 +196,56 @@ func TestServeRefusesBadAccountFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenCreateTakesRepeatedScopes checks that --scope given more than
+// once adds up, as the comma-separated form does, and that an unknown
+// scope in any of them is a bad command line that creates no token.
+func TestTokenCreateTakesRepeatedScopes(t *testing.T) {
+	n := startCLINode(t, "vendor:Organization")
+	for _, args := range [][]string{
+		{"--scope", "read", "--scope", "metrics"},
+		{"--scope", "read,metrics"},
+		{"--scope", "metrics", "--scope", "read,metrics"},
+	} {
+		var tok api.CreatedToken
+		out := n.ok(t, append([]string{"token", "create", "--name", "y", "--json"}, args...)...)
+		if err := json.Unmarshal([]byte(out), &tok); err != nil {
+			t.Fatal(err)
+		}
+		if tok.Scopes != "read,metrics" {
+			t.Errorf("token create %s: scopes %q, want read,metrics", strings.Join(args, " "), tok.Scopes)
+		}
+	}
+	ids := func() string {
+		var toks []api.TokenInfo
+		if err := json.Unmarshal([]byte(n.ok(t, "token", "list", "--json")), &toks); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, tok := range toks {
+			out = append(out, tok.ID)
+		}
+		return strings.Join(out, ",")
+	}
+	before := ids()
+	n.fails(t, 2, `--scope: scope "bogus" is not one of`, "token", "create", "--scope", "read", "--scope", "bogus")
+	if after := ids(); after != before {
+		t.Errorf("a refused token create changed the tokens: %s, was %s", after, before)
+	}
+}
+
+// TestDemotedUsersActTokenStillReads is the walk-through of a user given
+// an act token and then demoted to viewer: the token reads, as a
+// viewer's, and no longer acts.
+func TestDemotedUsersActTokenStillReads(t *testing.T) {
+	n := startCLINode(t, "vendor:Organization")
+	n.ok(t, "user", "add", "alice", "--role", "analyst")
+	var tok api.CreatedToken
+	if err := json.Unmarshal([]byte(n.ok(t, "token", "create", "--user", "alice", "--scope", "act", "--json")), &tok); err != nil {
+		t.Fatal(err)
+	}
+	n.ok(t, "user", "role", "alice", "viewer")
+	asAlice := n.as(t, tok.Token)
+	asAlice.ok(t, "case", "list")
+	asAlice.fails(t, 1, "(403)", "report", "submit", "--as", "vendor", "--to", n.url+"/actors/vendor", "--name", "x")
+}
