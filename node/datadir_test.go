@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -158,6 +159,10 @@ func TestNewRefusesBadSettingsBeforeCreatingAnything(t *testing.T) {
 		}, `OIDC issuer "idp.example" is not an http(s) URL`},
 		{"public URL without scheme", func(c *Config) { c.PublicURL = "vultron.example" }, `public URL "vultron.example"`},
 		{"listen address", func(c *Config) { c.Listen = "7001" }, `listen address "7001"`},
+		{"negative delivery workers", func(c *Config) { c.DeliveryWorkers = -2 }, "--delivery-workers is -2; it must not be negative"},
+		{"negative body limit", func(c *Config) { c.MaxInboxBytes = -1 }, "--max-body is -1; it must not be negative"},
+		{"negative peer rate", func(c *Config) { c.PeerRate = -0.5 }, "--peer-rate is -0.5; it must not be negative"},
+		{"negative lease", func(c *Config) { c.DeliveryLease = -time.Second }, "--delivery-lease is -1s; it must not be negative"},
 		{"metrics token in the API token file", func(c *Config) { c.MetricsTokenFile = filepath.Join(c.DataDir, "api-token") },
 			"is the API token file; point --metrics-token-file at another file"},
 		{"webhook secret in the API token file", func(c *Config) {

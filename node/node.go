@@ -308,6 +308,26 @@ func (c *Config) validate() error {
 	if c.MaxEmbargo < 0 || c.DefaultEmbargo < 0 {
 		return errors.New("embargo durations must not be negative")
 	}
+	// Zero means the default for these settings of serve's flags; below
+	// zero means nothing.
+	for _, s := range []struct {
+		flag  string
+		value float64
+		shown any
+	}{
+		{"--delivery-workers", float64(c.DeliveryWorkers), c.DeliveryWorkers},
+		{"--max-body", float64(c.MaxInboxBytes), c.MaxInboxBytes},
+		{"--peer-rate", c.PeerRate, c.PeerRate},
+		{"--peer-burst", float64(c.PeerBurst), c.PeerBurst},
+		{"--ip-rate", c.IPRate, c.IPRate},
+		{"--ip-burst", float64(c.IPBurst), c.IPBurst},
+		{"--delivery-lease", float64(c.DeliveryLease), c.DeliveryLease},
+		{"--intel-interval", float64(c.IntelInterval), c.IntelInterval},
+	} {
+		if s.value < 0 {
+			return fmt.Errorf("%s is %v; it must not be negative", s.flag, s.shown)
+		}
+	}
 	if c.DefaultEmbargo > c.MaxEmbargo {
 		return fmt.Errorf("the default embargo (%v) is longer than the longest this node accepts (%v, --max-embargo)", c.DefaultEmbargo, c.MaxEmbargo)
 	}
