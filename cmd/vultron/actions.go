@@ -132,7 +132,6 @@ func (g actionGroup) run(ctx context.Context, env *environment, args []string) e
 		return flag.ErrHelp
 	}
 	if strings.HasPrefix(args[0], "-") {
-		g.usage(env)
 		return usageError("%s needs an action first (%s), then its arguments and flags", g.name, g.actionNames())
 	}
 	a, ok := g.lookupAction(args[0])

@@ -367,6 +367,12 @@ func TestActionCommandLines(t *testing.T) {
 			}
 		})
 	}
+	// A flag where the action belongs is one sentence, which lists the
+	// actions, not the group's whole usage.
+	code, out, errOut := n.cli(t, "embargo", "--bogus")
+	if code != 2 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, "embargo needs an action first (propose,") {
+		t.Errorf("embargo --bogus: exit %d, stderr %q, stdout %q; want one sentence and exit 2", code, errOut, out)
+	}
 }
 
 // TestCLIMoreActions runs the actions TestCLIStory does not: invalidating
