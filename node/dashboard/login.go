@@ -69,10 +69,18 @@ func (d *Dashboard) startSession(w http.ResponseWriter, l accounts.Login) {
 	d.setCookie(w, SessionCookie, l.SessionID, "/", ttl)
 }
 
-// safeNext keeps a post-login redirect on this node.
+// safeNext keeps a post-login redirect on this node: a path that starts
+// with one slash and holds no space, control character or backslash.
+// Browsers drop tabs and newlines from a URL and read a backslash as a
+// slash, so any of those could turn the path into //host, another site.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
 		return "/"
+	}
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c <= ' ' || c == 0x7f || c == '\\' {
+			return "/"
+		}
 	}
 	return next
 }
