@@ -162,6 +162,20 @@ func openCaseFromDashboard(t *testing.T, finder, vendor *testNode) (string, *bro
 	if m == nil {
 		t.Fatalf("no report form:\n%s", page)
 	}
+	// A decision the form does not offer, or none, decides nothing.
+	for _, decision := range []string{"bogus", ""} {
+		form := url.Values{"csrf": {csrfOf(t, page)}, "report": {m[1]}, "as": {"vendor"}}
+		if decision != "" {
+			form.Set("decision", decision)
+		}
+		page = b.post("/ui/reports/validate", form)
+		if !strings.Contains(page, "Refused: ") || !strings.Contains(page, "validate, invalidate or close") || strings.Contains(page, "Report validated") {
+			t.Errorf("a report form with decision %q: the page does not refuse it:\n%s", decision, grepLines(page, "flash"))
+		}
+	}
+	if n := len(vendor.cases(t)); n != 0 {
+		t.Fatalf("a report form without a valid decision opened %d cases", n)
+	}
 	page = b.post("/ui/reports/validate", url.Values{"csrf": {csrfOf(t, page)}, "report": {m[1]}, "as": {"vendor"}, "decision": {"validate"}})
 	if !strings.Contains(page, "Report validated (RV)") {
 		t.Errorf("after validating, the page does not say so:\n%s", page)

@@ -722,12 +722,19 @@ func (d *Dashboard) validateReport(w http.ResponseWriter, r *http.Request, s *ui
 	case !found:
 		d.setFlash(s, "Refused: "+as+" holds no report "+reportID+".", false)
 	default:
-		typ, said := "Accept", "Report validated (RV); the case opens."
-		switch f.Get("decision") {
+		var typ, said string
+		switch decision := f.Get("decision"); decision {
+		case "validate":
+			typ, said = "Accept", "Report validated (RV); the case opens."
 		case "invalidate":
 			typ, said = "TentativeReject", "Report found invalid (RI)."
 		case "close":
 			typ, said = "Reject", "Report closed (RC)."
+		default:
+			// Nothing is decided for a form that does not say what.
+			d.setFlash(s, fmt.Sprintf("Refused: the decision %q is none of validate, invalidate or close.", decision), false)
+			http.Redirect(w, r, "/", http.StatusSeeOther)
+			return
 		}
 		act := map[string]any{"type": typ, "object": rec.OfferID}
 		if peers := sortedKeys(rec.Peers); len(peers) > 0 {
