@@ -185,6 +185,11 @@ type User struct {
 	// EnrollExpires when it stops working.
 	Enroll        string    `json:"enroll,omitempty"`
 	EnrollExpires time.Time `json:"enrollExpires,omitzero"`
+	// Provisional says that the password, second factors and recovery
+	// codes were all set up through an enrollment link used on an account
+	// without any, and that no login of the user's own has followed: a
+	// new enrollment link removes them (reissueEnrollment).
+	Provisional bool `json:"provisional,omitempty"`
 }
 
 // hasSecondFactor reports whether the user enrolled a second factor.
@@ -682,9 +687,10 @@ func (t tx) delEnroll(hexSum string) error {
 }
 
 // Reset2FA removes a user's second factors and recovery codes (for a
-// lost device), ends its sessions, and returns a new enrollment link
-// with which the person sets a password and a second factor again. Its
-// tokens stay.
+// lost device, or factors someone else set up), ends its sessions, and
+// returns a new enrollment link with which the person sets a password
+// and a second factor again; a password set through a provisional
+// enrollment is removed too (reissueEnrollment). Its tokens stay.
 func (s *Service) Reset2FA(ctx context.Context, by Principal, name, remote string) (string, error) {
 	if err := by.Allow(Permission{Scope: ScopeAdmin}, ""); err != nil {
 		return "", err
@@ -700,10 +706,11 @@ func (s *Service) Reset2FA(ctx context.Context, by Principal, name, remote strin
 		if err != nil {
 			return err
 		}
-		if err := t.openEnrollment(u, code, s.now()); err != nil {
+		undone, _, err := t.reissueEnrollment(u, code, s.now())
+		if err != nil {
 			return err
 		}
-		return t.audit(by, store.DecisionDone, fmt.Sprintf("user %s: second factors reset, %d sessions ended, enrollment link issued", u.Name, sessions), remote)
+		return t.audit(by, store.DecisionDone, fmt.Sprintf("user %s: second factors reset, %d sessions ended, %senrollment link issued", u.Name, sessions, undone), remote)
 	})
 	if err != nil {
 		return "", err
@@ -712,7 +719,11 @@ func (s *Service) Reset2FA(ctx context.Context, by Principal, name, remote strin
 }
 
 // Enrollment issues a new enrollment link for a user (the old one stops
-// working), for a person who lost theirs or never used it.
+// working), for a person who lost theirs, never used it, or forgot the
+// password. It ends the sessions opened through earlier links and, when
+// the earlier link's enrollment is still provisional, removes what was
+// set up through it (reissueEnrollment); second factors that were used
+// in a login of the user's own stay, and the new link asks for one.
 func (s *Service) Enrollment(ctx context.Context, by Principal, name, remote string) (string, error) {
 	if err := by.Allow(Permission{Scope: ScopeAdmin}, ""); err != nil {
 		return "", err
@@ -726,15 +737,43 @@ func (s *Service) Enrollment(ctx context.Context, by Principal, name, remote str
 		if u.Issuer != "" {
 			return problem.Conflict("%s logs in through the identity provider %s; it has no password to set", u.Name, u.Issuer)
 		}
-		if err := t.openEnrollment(u, code, s.now()); err != nil {
+		undone, sessions, err := t.reissueEnrollment(u, code, s.now())
+		if err != nil {
 			return err
 		}
-		return t.audit(by, store.DecisionDone, "user "+u.Name+": enrollment link issued", remote)
+		return t.audit(by, store.DecisionDone, fmt.Sprintf("user %s: %senrollment link issued, %d sessions of earlier links ended", u.Name, undone, sessions), remote)
 	})
 	if err != nil {
 		return "", err
 	}
 	return s.enrollLink(code), nil
+}
+
+// reissueEnrollment replaces u's enrollment code with code, ends what
+// the earlier links began, and stores u. Every session opened through a
+// link ends, and with it any factor enrollment it was in. When the
+// earlier link's enrollment is provisional (User.Provisional), the
+// password, second factors and recovery codes set up through it are
+// removed too, and every session of u ends. It returns what it undid, as
+// the start of a phrase of the audit record ("" when nothing), and how
+// many sessions it ended.
+func (t tx) reissueEnrollment(u *User, code string, now time.Time) (string, int, error) {
+	undone := ""
+	var (
+		ended int
+		err   error
+	)
+	if u.Provisional {
+		undone = "the earlier link's unfinished enrollment undone (its password, second factors and recovery codes removed), "
+		u.Password, u.TOTP, u.Passkeys, u.Recovery, u.Provisional = "", nil, nil, nil, false
+		ended, err = t.endUserSessions(u.ID)
+	} else {
+		ended, err = t.endLinkSessions(u.ID)
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	return undone, ended, t.openEnrollment(u, code, now)
 }
 
 // openEnrollment replaces u's enrollment code with code and stores u.

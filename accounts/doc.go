@@ -37,7 +37,10 @@
 // the same transaction, and a disabled user's credentials are refused on
 // every request; a credential never grants more than its user's current
 // role; a second-factor code, a recovery code, an enrollment code and an
-// SSO pre-login are each used at most once. The package holds no
+// SSO pre-login are each used at most once; an enrollment link sets a
+// password and never opens a session that skips a second factor the
+// account has, and a new link ends the sessions of the earlier ones
+// (enroll.go). The package holds no
 // package-level mutable state and speaks no HTTP but the WebAuthn
 // library's and the OpenID provider's client calls.
 package accounts

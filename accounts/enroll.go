@@ -25,10 +25,32 @@ import (
 // the node requires one of its role, and is shown recovery codes once.
 // The code is used up when the password is set, not when the page is
 // opened, so that a link previewer does not spend it.
+//
+// A link sets a password and nothing more: it never opens a session that
+// skips a second factor the account has. Used on an account with second
+// factors (or recovery codes), as a new link for a forgotten password
+// is, it opens a session that awaits one of them, as the password step
+// of a login does. Using a link ends every other session of the user, as
+// a password change does.
+//
+// On an account without any, the link's holder sets up the first factors
+// on trust, and what they set up stays provisional (User.Provisional)
+// until the first login of the user's own (the password, and a factor
+// when the account has one). A new link for the user (Enrollment,
+// Reset2FA) ends every session opened through an earlier link, with the
+// factor enrollment it was in; and when the earlier link's enrollment is
+// still provisional, it also removes the password, second factors and
+// recovery codes set up through it and ends every session of the user:
+// an admin issues a new link when the old one went astray, and whoever
+// used that link keeps nothing. Once a login of the user's own has
+// followed, a new link leaves the factors in place and asks for one of
+// them; an admin who wants them gone runs Reset2FA.
 
 // Enroll sets the password of the user an enrollment code was issued
-// for and opens a session: of stage enroll when the user must still add
-// a second factor, full otherwise.
+// for, ends the user's other sessions and opens a session: of stage
+// second-factor when the account has second factors or recovery codes,
+// of stage enroll when the user must still add a second factor, full
+// otherwise.
 func (s *Service) Enroll(ctx context.Context, code, password string, m LoginMeta) (Login, error) {
 	if err := s.throttle.check("", m.Remote); err != nil {
 		return Login{}, err
@@ -64,19 +86,29 @@ func (s *Service) Enroll(ctx context.Context, code, password string, m LoginMeta
 			return err
 		}
 		cur.Enroll, cur.EnrollExpires = "", time.Time{}
+		hasFactors := cur.hasSecondFactor() || len(cur.Recovery) > 0
+		stage, ttl, asked := StageFull, s.cfg.SessionMax, ""
+		switch {
+		case hasFactors:
+			stage, ttl, asked = StageSecondFactor, secondFactorTTL, ", a second factor asked"
+		case s.SecondFactorRequired(cur.Role):
+			stage, ttl = StageEnroll, enrollSessionTTL
+		}
+		cur.Provisional = !hasFactors
 		if err := t.putUser(cur); err != nil {
 			return err
 		}
-		stage, ttl := StageFull, s.cfg.SessionMax
-		if s.SecondFactorRequired(cur.Role) && !cur.hasSecondFactor() {
-			stage, ttl = StageEnroll, enrollSessionTTL
+		ended, err := t.endUserSessions(cur.ID)
+		if err != nil {
+			return err
 		}
-		id, err := t.createSession(cur, stage, "enrollment", m, now, ttl)
+		id, err := t.createSession(cur, Session{Stage: stage, Method: "enrollment", Link: true}, m, now, ttl)
 		login = Login{SessionID: id, Stage: stage}
 		if err != nil {
 			return err
 		}
-		return t.audit(Principal{User: cur.ID, Name: cur.Name, Via: "enrollment"}, store.DecisionDone, "enrollment: password set", m.Remote)
+		return t.audit(Principal{User: cur.ID, Name: cur.Name, Via: "enrollment"}, store.DecisionDone,
+			fmt.Sprintf("enrollment: password set, %d other sessions ended%s", ended, asked), m.Remote)
 	})
 	if err != nil {
 		return Login{}, err
@@ -151,7 +183,7 @@ func (s *Service) factorAdded(t tx, id string, ss *Session, u *User, what string
 		return Login{}, err
 	}
 	if ss.Stage == StageEnroll {
-		full, err := s.promote(t, id, u, "enrollment+"+what, m, now)
+		full, err := s.promote(t, id, ss, u, what, m, now)
 		if err != nil {
 			return Login{}, err
 		}
@@ -405,7 +437,7 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, id string, body []byte
 			return t.putJSON(bSessions, sessionKey(id), ss)
 		}
 		u.updatePasskey(cred, now.UTC())
-		full, err := s.promote(t, id, u, "password+passkey", m, now)
+		full, err := s.promote(t, id, ss, u, "passkey", m, now)
 		login = Login{SessionID: full, Stage: StageFull}
 		return err
 	})

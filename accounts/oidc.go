@@ -306,7 +306,7 @@ func (s *Service) FinishSSO(ctx context.Context, prelogin, state, code string, m
 		if err := t.putUser(u); err != nil {
 			return err
 		}
-		id, err := t.createSession(u, StageFull, "sso", m, now, s.cfg.SessionMax)
+		id, err := t.createSession(u, Session{Stage: StageFull, Method: "sso"}, m, now, s.cfg.SessionMax)
 		if err != nil {
 			return err
 		}

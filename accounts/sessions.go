@@ -19,14 +19,18 @@ import (
 // its SHA-256 only. A session ends at the first of: its absolute expiry
 // (Config.SessionMax after the login), an idle time without a request
 // (Config.SessionIdle), a logout, its revocation from the account page or
-// by an admin, and the disabling or removal of its user. Whether the user
+// by an admin, the disabling or removal of its user, the reset of its
+// user's second factors, a change of its user's password from another
+// session or through an enrollment link, and, for a session opened
+// through an enrollment link, a new link for its user. Whether the user
 // is still enabled is read on every request, not only at the login.
 //
-// A login that needs a second step (a second factor after the password,
-// a second factor to enrol after an enrollment link) is a session of its
-// own stage that grants nothing but that step; it lasts minutes, and the
-// step ends it and opens a new full session under a new id, so that an id
-// seen before the login completed is worth nothing after.
+// A login that needs a second step (a second factor after the password
+// or after an enrollment link, a second factor to enrol after an
+// enrollment link) is a session of its own stage that grants nothing but
+// that step; it lasts minutes, and the step ends it and opens a new full
+// session under a new id, so that an id seen before the login completed
+// is worth nothing after.
 
 // Stage is how far a session's login has come.
 type Stage string
@@ -35,8 +39,8 @@ type Stage string
 const (
 	// StageFull is a logged-in session.
 	StageFull Stage = "full"
-	// StageSecondFactor has passed the password and awaits a second
-	// factor.
+	// StageSecondFactor has passed the password (or set it through an
+	// enrollment link) and awaits a second factor.
 	StageSecondFactor Stage = "second-factor"
 	// StageEnroll used an enrollment link and set a password; it awaits
 	// a second factor to enrol.
@@ -81,6 +85,10 @@ type Session struct {
 	// ShowRecovery are new recovery codes the next page shows once and
 	// clears: the dashboard redirects after the step that made them.
 	ShowRecovery []string `json:"showRecovery,omitempty"`
+	// Link marks a session opened through an enrollment link, and the
+	// full session its second step opens: a new link for the user ends
+	// it.
+	Link bool `json:"link,omitempty"`
 }
 
 // SessionInfo is what lists show of a session: never its id.
@@ -119,10 +127,10 @@ type Login struct {
 // sessionKey returns the SHA-256 of a session id, its key.
 func sessionKey(id string) []byte { return sum(id) }
 
-// createSession stores a new session of u and returns its id. It first
-// removes a few expired sessions and, when u has MaxSessionsPerUser, its
-// oldest.
-func (t tx) createSession(u *User, stage Stage, method string, m LoginMeta, now time.Time, ttl time.Duration) (string, error) {
+// createSession stores a new session of u, of the stage, method and link
+// of like, and returns its id. It first removes a few expired sessions
+// and, when u has MaxSessionsPerUser, its oldest.
+func (t tx) createSession(u *User, like Session, m LoginMeta, now time.Time, ttl time.Duration) (string, error) {
 	if err := t.pruneSessions(now); err != nil {
 		return "", err
 	}
@@ -142,7 +150,7 @@ func (t tx) createSession(u *User, stage Stage, method string, m LoginMeta, now 
 	}
 	id := randomString(32)
 	hash := sessionKey(id)
-	ss := Session{User: u.ID, CSRF: randomString(32), Stage: stage, Method: method, Created: now.UTC(), LastSeen: now.UTC(),
+	ss := Session{User: u.ID, CSRF: randomString(32), Stage: like.Stage, Method: like.Method, Link: like.Link, Created: now.UTC(), LastSeen: now.UTC(),
 		Expires: now.UTC().Add(ttl), Remote: problem.Clip(m.Remote, 64), Agent: problem.Printable(m.Agent, 200)}
 	if err := t.putJSON(bSessions, hash, ss); err != nil {
 		return "", err
@@ -204,6 +212,29 @@ func (t tx) endOtherSessions(user string, keep []byte) (int, error) {
 			hashes = append(hashes, h)
 		}
 		return true, nil
+	}); err != nil {
+		return 0, err
+	}
+	for _, h := range hashes {
+		if err := t.deleteSession(h); err != nil {
+			return 0, err
+		}
+	}
+	return len(hashes), nil
+}
+
+// endLinkSessions removes every session of a user opened through an
+// enrollment link (Session.Link) and returns how many.
+func (t tx) endLinkSessions(user string) (int, error) {
+	var hashes [][]byte
+	if err := t.rangePrefix(bUserSessions, []byte(user+"/"), func(k, _ []byte) (bool, error) {
+		h := k[len(k)-32:]
+		var ss Session
+		ok, err := t.getJSON(bSessions, h, &ss)
+		if ok && ss.Link {
+			hashes = append(hashes, h)
+		}
+		return err == nil, err
 	}); err != nil {
 		return 0, err
 	}
@@ -500,15 +531,16 @@ func (s *Service) PasswordLogin(ctx context.Context, name, password string, m Lo
 			if err := t.putUser(cur); err != nil {
 				return err
 			}
-			id, err := t.createSession(cur, StageSecondFactor, "password", m, now, secondFactorTTL)
+			id, err := t.createSession(cur, Session{Stage: StageSecondFactor, Method: "password"}, m, now, secondFactorTTL)
 			login = Login{SessionID: id, Stage: StageSecondFactor}
 			return err
 		}
-		cur.LastLogin = now
+		// A login of the user's own finishes an enrollment.
+		cur.LastLogin, cur.Provisional = now, false
 		if err := t.putUser(cur); err != nil {
 			return err
 		}
-		id, err := t.createSession(cur, StageFull, "password", m, now, s.cfg.SessionMax)
+		id, err := t.createSession(cur, Session{Stage: StageFull, Method: "password"}, m, now, s.cfg.SessionMax)
 		login = Login{SessionID: id, Stage: StageFull}
 		if err != nil {
 			return err
@@ -533,17 +565,24 @@ func (s *Service) pendingStep(t tx, id string, want Stage, now time.Time) (*Sess
 	return ss, u, nil
 }
 
-// promote ends the pending session under id and opens a full session of
-// u, whose login went by method.
-func (s *Service) promote(t tx, id string, u *User, method string, m LoginMeta, now time.Time) (string, error) {
+// promote ends the pending session ss under id and opens a full session
+// of u, whose method is the pending session's and the step's (as in
+// "password+totp"), and which was opened through an enrollment link when
+// ss was. A second factor given after the password is a login of the
+// user's own, which finishes an enrollment (User.Provisional).
+func (s *Service) promote(t tx, id string, ss *Session, u *User, step string, m LoginMeta, now time.Time) (string, error) {
 	if err := t.deleteSession(sessionKey(id)); err != nil {
 		return "", err
 	}
 	u.LastLogin = now.UTC()
+	if ss.Stage == StageSecondFactor {
+		u.Provisional = false
+	}
 	if err := t.putUser(u); err != nil {
 		return "", err
 	}
-	full, err := t.createSession(u, StageFull, method, m, now, s.cfg.SessionMax)
+	method := ss.Method + "+" + step
+	full, err := t.createSession(u, Session{Stage: StageFull, Method: method, Link: ss.Link}, m, now, s.cfg.SessionMax)
 	if err != nil {
 		return "", err
 	}
@@ -588,7 +627,7 @@ func (s *Service) SecondFactorTOTP(ctx context.Context, id, code string, m Login
 	)
 	err := s.update(ctx, func(t tx) error {
 		login, bad, cause = Login{}, "", ""
-		_, u, err := s.pendingStep(t, id, StageSecondFactor, now)
+		ss, u, err := s.pendingStep(t, id, StageSecondFactor, now)
 		if err != nil {
 			return err
 		}
@@ -610,7 +649,7 @@ func (s *Service) SecondFactorTOTP(ctx context.Context, id, code string, m Login
 			return nil
 		}
 		u.TOTP.LastStep = step
-		full, err := s.promote(t, id, u, "password+totp", m, now)
+		full, err := s.promote(t, id, ss, u, "totp", m, now)
 		login = Login{SessionID: full, Stage: StageFull}
 		return err
 	})
@@ -636,7 +675,7 @@ func (s *Service) SecondFactorRecovery(ctx context.Context, id, code string, m L
 	)
 	err := s.update(ctx, func(t tx) error {
 		login, wrong = Login{}, false
-		_, u, err := s.pendingStep(t, id, StageSecondFactor, now)
+		ss, u, err := s.pendingStep(t, id, StageSecondFactor, now)
 		if err != nil {
 			return err
 		}
@@ -650,7 +689,7 @@ func (s *Service) SecondFactorRecovery(ctx context.Context, id, code string, m L
 			return nil
 		}
 		u.Recovery, left = rest, len(rest)
-		full, err := s.promote(t, id, u, fmt.Sprintf("password+recovery code (%d left)", left), m, now)
+		full, err := s.promote(t, id, ss, u, fmt.Sprintf("recovery code (%d left)", left), m, now)
 		login = Login{SessionID: full, Stage: StageFull}
 		return err
 	})

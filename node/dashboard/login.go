@@ -192,7 +192,7 @@ func (d *Dashboard) factorPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dashboard) renderFactor(w http.ResponseWriter, s *uiSession, next, msg string) {
-	d.render(w, "factor", map[string]any{"Next": next, "Error": msg, "CSRF": s.csrf, "Name": s.state.UserName,
+	d.render(w, "factor", map[string]any{"Next": next, "Error": msg, "CSRF": s.csrf, "Name": s.state.UserName, "Link": s.state.Link,
 		"TOTP": s.state.HasTOTP, "Passkeys": len(s.state.Passkeys) > 0, "Recovery": s.state.RecoveryLeft, "PasskeysOK": d.cfg.Accounts.Passkeys()})
 }
 
@@ -355,7 +355,9 @@ func (d *Dashboard) enrollPage(w http.ResponseWriter, r *http.Request) {
 	d.render(w, "enroll", map[string]any{"Code": code, "Name": name, "LoginCSRF": d.loginCSRF(w, r), "Min": accounts.MinPasswordLength})
 }
 
-// enroll sets the person's password and opens their session.
+// enroll sets the person's password and opens their session: one that
+// awaits a factor to add, one that awaits one of the account's factors,
+// or a full one.
 func (d *Dashboard) enroll(w http.ResponseWriter, r *http.Request) {
 	if !parseLoginForm(w, r) {
 		d.ErrorPage(w, http.StatusBadRequest, "The form could not be read.")
@@ -388,11 +390,16 @@ func (d *Dashboard) enroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.startSession(w, l)
-	if l.Stage == accounts.StageEnroll {
+	switch l.Stage {
+	case accounts.StageEnroll:
 		http.Redirect(w, r, "/enroll/factor", http.StatusSeeOther)
-		return
+	case accounts.StageSecondFactor:
+		// The account has second factors: the link set the password, and
+		// one of them is asked, as after a login's password.
+		http.Redirect(w, r, "/login/factor?next=%2F", http.StatusSeeOther)
+	default:
+		http.Redirect(w, r, "/", http.StatusSeeOther)
 	}
-	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 // factorSession returns the request's session when it may add second
