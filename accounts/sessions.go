@@ -206,32 +206,27 @@ func (t tx) endUserSessions(user string) (int, error) { return t.endOtherSession
 // endOtherSessions removes every session of a user but the one under
 // keep and returns how many.
 func (t tx) endOtherSessions(user string, keep []byte) (int, error) {
-	var hashes [][]byte
-	if err := t.rangePrefix(bUserSessions, []byte(user+"/"), func(k, _ []byte) (bool, error) {
-		if h := k[len(k)-32:]; string(h) != string(keep) {
-			hashes = append(hashes, h)
-		}
-		return true, nil
-	}); err != nil {
-		return 0, err
-	}
-	for _, h := range hashes {
-		if err := t.deleteSession(h); err != nil {
-			return 0, err
-		}
-	}
-	return len(hashes), nil
+	return t.endSessionsWhere(user, func(h []byte) (bool, error) { return string(h) != string(keep), nil })
 }
 
 // endLinkSessions removes every session of a user opened through an
 // enrollment link (Session.Link) and returns how many.
 func (t tx) endLinkSessions(user string) (int, error) {
+	return t.endSessionsWhere(user, func(h []byte) (bool, error) {
+		var ss Session
+		ok, err := t.getJSON(bSessions, h, &ss)
+		return ok && ss.Link, err
+	})
+}
+
+// endSessionsWhere removes the sessions of a user, found by its index of
+// sessions, for whose hash end says so, and returns how many.
+func (t tx) endSessionsWhere(user string, end func(hash []byte) (bool, error)) (int, error) {
 	var hashes [][]byte
 	if err := t.rangePrefix(bUserSessions, []byte(user+"/"), func(k, _ []byte) (bool, error) {
 		h := k[len(k)-32:]
-		var ss Session
-		ok, err := t.getJSON(bSessions, h, &ss)
-		if ok && ss.Link {
+		yes, err := end(h)
+		if yes {
 			hashes = append(hashes, h)
 		}
 		return err == nil, err

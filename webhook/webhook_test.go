@@ -45,16 +45,8 @@ func TestGivesUpAfterHorizon(t *testing.T) {
 	go func() { done <- d.Run(ctx) }()
 	// Wait for the webhook's cursor to exist before the events, so that it
 	// starts before them.
+	waitForCursor(t, db, srv.URL)
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, known, _ := db.WebhookCursor(ctx, srv.URL); known {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the dispatcher did not store a cursor")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 	for i := range int64(2) {
 		if err := db.Update(ctx, func(tx *store.Tx) error {
 			return tx.AppendEvent(store.Event{CaseID: "http://node.example/cases/1", LogIndex: &i, EventType: "add_note_to_case", Time: time.Now()})
@@ -120,16 +112,7 @@ func TestOnlyLedgerEntriesNameALogIndex(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = d.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, known, _ := db.WebhookCursor(ctx, srv.URL); known {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the dispatcher did not store a cursor")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitForCursor(t, db, srv.URL)
 	const caseID = "http://node.example/cases/1"
 	first := int64(0)
 	for _, ev := range []store.Event{
@@ -154,5 +137,21 @@ func TestOnlyLedgerEntriesNameALogIndex(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("no document for %s", want.event)
 		}
+	}
+}
+
+// waitForCursor waits until the dispatcher stored its cursor for url,
+// which it does before it reads the change feed.
+func waitForCursor(t *testing.T, db *store.DB, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, known, _ := db.WebhookCursor(context.Background(), url); known {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dispatcher did not store a cursor")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
