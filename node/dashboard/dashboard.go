@@ -653,51 +653,114 @@ func (d *Dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSess
 		http.Redirect(w, r, back, http.StatusSeeOther)
 		return
 	}
-	msg, err := d.submitCaseAction(r, id, as)
+	said, sent, err := d.submitCaseAction(r, id, as)
 	if err != nil {
 		d.setFlash(s, "Refused: "+problem.Message(err), false)
-	} else {
-		d.setFlash(s, msg, true)
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	// The page it redirects to shows the case as this node's copy has it:
+	// wait (a little) until that copy recorded the activity, as "vultron"
+	// waits for an action's outcome.
+	out, done, err := d.awaitOutcome(r.Context(), id, sent.ID)
+	switch {
+	case err != nil:
+		d.cfg.Logger.Warn().Err(err).Str("case", id).Str("activity", sent.ID).Msg("dashboard: read whether the case recorded a form's activity")
+		fallthrough
+	case !done:
+		d.setFlash(s, said.Sent+" sent; the Case Actor has not recorded it yet, and this page shows it once the Case Actor records it.", true)
+	case out.Refused != nil:
+		d.setFlash(s, "Refused by the Case Actor: "+out.Refused.Reason, false)
+	default:
+		d.setFlash(s, said.Done, true)
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
 }
 
+const (
+	// recordWait bounds how long a form waits for this node's copy of
+	// the case to record its activity before the page says it was sent.
+	recordWait = 5 * time.Second
+	// recordRecheck is how often that wait looks again when no write of
+	// this process woke it (another process of the node may record it).
+	recordRecheck = 250 * time.Millisecond
+)
+
+// awaitOutcome waits until this node's copy of case caseID recorded the
+// activity id, or the Case Actor's refusal of it arrived, for at most
+// recordWait and no longer than ctx lasts or the node runs: every durable
+// write wakes it to look again (cases.OutcomeOf, which the API's
+// ledger?activity= answers from). done is false when neither happened.
+func (d *Dashboard) awaitOutcome(ctx context.Context, caseID, id string) (out cases.Outcome, done bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, recordWait)
+	defer cancel()
+	recheck := time.NewTicker(recordRecheck)
+	defer recheck.Stop()
+	for {
+		changed := d.cfg.Store.Changed()
+		err := d.cfg.Store.View(ctx, func(tx *store.ReadTx) error {
+			var err error
+			out, err = cases.OutcomeOf(tx, caseID, id)
+			return err
+		})
+		switch {
+		case ctx.Err() != nil:
+			return out, false, nil
+		case err != nil:
+			return out, false, err
+		case out.Recorded || out.Refused != nil:
+			return out, true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return out, false, nil
+		case <-d.cfg.Stopping:
+			return out, false, nil
+		case <-changed:
+		case <-recheck.C:
+		}
+	}
+}
+
 // submitCaseAction builds the activity a case form asks for and submits it
-// as local actor as. It returns what to tell the person.
-func (d *Dashboard) submitCaseAction(r *http.Request, caseID, as string) (string, error) {
+// as local actor as. It returns what to tell the person, and what the
+// outbox accepted.
+func (d *Dashboard) submitCaseAction(r *http.Request, caseID, as string) (outcomeWords, outbox.Submitted, error) {
+	var none outcomeWords
 	c, err := httpreq.LoadCase(r.Context(), d.cfg.Store, caseID)
 	if err != nil {
-		return "", err
+		return none, outbox.Submitted{}, err
 	}
 	if c == nil {
-		return "", problem.NotFound("no case %s on this node", caseID)
+		return none, outbox.Submitted{}, problem.NotFound("no case %s on this node", caseID)
 	}
 	l, ok := d.cfg.Local(as)
 	if !ok {
-		return "", problem.BadRequest("choose which of this node's actors acts")
+		return none, outbox.Submitted{}, problem.BadRequest("choose which of this node's actors acts")
 	}
 	act, said, err := d.buildCaseAction(c, l, r.PostForm, d.cfg.Now())
 	if err != nil {
-		return "", err
+		return none, outbox.Submitted{}, err
 	}
-	if err := d.submit(r, as, act); err != nil {
-		return "", err
+	sent, err := d.submit(r, as, act)
+	if err != nil {
+		return none, outbox.Submitted{}, err
 	}
-	return said, nil
+	return said, sent, nil
 }
 
 // submit sends an activity through the outbox Submitter, as the C2S API
-// does.
-func (d *Dashboard) submit(r *http.Request, as string, act map[string]any) error {
+// does, and returns what it accepted.
+func (d *Dashboard) submit(r *http.Request, as string, act map[string]any) (outbox.Submitted, error) {
 	body, err := activityJSON(act)
 	if err != nil {
-		return err
+		return outbox.Submitted{}, err
 	}
-	_, err = d.cfg.Submit(r.Context(), as, body)
+	sent, err := d.cfg.Submit(r.Context(), as, body)
 	if err != nil {
 		d.cfg.Refused(r, "dashboard", err)
 	}
-	return err
+	return sent, err
 }
 
 // validateReport answers a received report's Offer (RV, RI or RC).
@@ -733,7 +796,7 @@ func (d *Dashboard) validateReport(w http.ResponseWriter, r *http.Request, s *ui
 		if peers := sortedKeys(rec.Peers); len(peers) > 0 {
 			act["to"] = peers
 		}
-		if err := d.submit(r, as, act); err != nil {
+		if _, err := d.submit(r, as, act); err != nil {
 			d.setFlash(s, "Refused: "+problem.Message(err), false)
 		} else {
 			d.setFlash(s, said, true)

@@ -1,0 +1,62 @@
+package node
+
+import (
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// proposalRE finds the open embargo proposal a case page offers answers to.
+var proposalRE = regexp.MustCompile(`name="proposal" value="([^"]+)"`)
+
+// TestDashboardFormShowsOutcome checks that the page a form redirects to
+// shows the case as the Case Actor recorded the activity, without
+// JavaScript and without reloading: on the node that hosts the case and
+// on a participant's node, whose copy learns it from the Case Actor's
+// announcement. The Case Actor's refusal is shown as one, and when the
+// Case Actor does not answer in time, the page says the activity was
+// sent, not that it took effect.
+func TestDashboardFormShowsOutcome(t *testing.T) {
+	// The finder's node would take a longer embargo than the vendor's,
+	// whose Case Actor refuses it.
+	finder := startNodeWith(t, Config{MaxEmbargo: 1000 * 24 * time.Hour}, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	caseID, b := openCaseFromDashboard(t, finder, vendor)
+	casePath := "/ui/cases/" + url.PathEscape(caseID)
+	csrf := csrfOf(t, b.get(casePath))
+
+	end := time.Now().Add(40 * 24 * time.Hour).UTC().Format("2006-01-02")
+	page := b.post(casePath, url.Values{"csrf": {csrf}, "action": {"propose-embargo"}, "as": {"vendor"}, "end": {end}})
+	if !strings.Contains(page, "Embargo proposed, ending "+end) || !strings.Contains(page, "Accept (EA)") {
+		t.Fatalf("the page after proposing does not show the proposal recorded:\n%s", section(page, `id="act"`))
+	}
+	proposal := proposalRE.FindStringSubmatch(page)[1]
+	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"accept-embargo"}, "as": {"vendor"}, "proposal": {proposal}})
+	if !strings.Contains(page, "Embargo proposal accepted.") || !strings.Contains(page, `id="em-state">ACTIVE<`) || strings.Contains(page, `value="accept-embargo"`) {
+		t.Fatalf("the page after accepting does not show the embargo in force, or still offers to accept:\n%s", page)
+	}
+
+	// The finder's node holds a copy of the case: its page shows the note
+	// once the Case Actor on the vendor's node recorded it and said so.
+	fb := newBrowser(t, finder.url)
+	fb.login(finder)
+	page = fb.post(casePath, url.Values{"csrf": {csrfOf(t, fb.get(casePath))}, "action": {"note"}, "as": {"finder"}, "content": {"first"}})
+	if !strings.Contains(page, "Note added.") || !strings.Contains(page, "Notes (1)") {
+		t.Fatalf("the finder's page after its note does not show it:\n%s", page)
+	}
+	long := time.Now().Add(400 * 24 * time.Hour).UTC().Format("2006-01-02")
+	page = fb.post(casePath, url.Values{"csrf": {csrfOf(t, page)}, "action": {"propose-embargo"}, "as": {"finder"}, "end": {long}})
+	if flash := section(page, `class="flash`); !strings.Contains(flash, "Refused by the Case Actor: ") || !strings.Contains(flash, "at most 365 days") {
+		t.Errorf("the page after a proposal the Case Actor refused:\n%s", flash)
+	}
+
+	// The Case Actor's node is down: the note is sent, and the page says
+	// so rather than that it was added.
+	vendor.stop()
+	page = fb.post(casePath, url.Values{"csrf": {csrfOf(t, page)}, "action": {"note"}, "as": {"finder"}, "content": {"second"}})
+	if strings.Contains(page, "Note added.") || !strings.Contains(page, "Note sent") || !strings.Contains(page, "once the Case Actor records it") || !strings.Contains(page, "Notes (1)") {
+		t.Errorf("the page after a note the Case Actor did not record:\n%s", page)
+	}
+}
