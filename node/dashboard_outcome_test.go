@@ -1,11 +1,14 @@
 package node
 
 import (
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openvultron/vultron/cases"
 )
 
 // proposalRE finds the open embargo proposal a case page offers answers to.
@@ -58,5 +61,40 @@ func TestDashboardFormShowsOutcome(t *testing.T) {
 	page = fb.post(casePath, url.Values{"csrf": {csrfOf(t, page)}, "action": {"note"}, "as": {"finder"}, "content": {"second"}})
 	if strings.Contains(page, "Note added.") || !strings.Contains(page, "Note sent") || !strings.Contains(page, "once the Case Actor records it") || !strings.Contains(page, "Notes (1)") {
 		t.Errorf("the page after a note the Case Actor did not record:\n%s", page)
+	}
+}
+
+// TestDashboardShortCaseIDs checks that the case page takes a case's
+// short id, as the API does, and sends the browser to the case's
+// canonical address; that a form names the case by it too; and that a
+// form for a case the node does not hold is refused on the page it
+// answers with, not on the next one.
+func TestDashboardShortCaseIDs(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	caseID, b := openCaseFromDashboard(t, finder, vendor)
+	casePath := "/ui/cases/" + url.PathEscape(caseID)
+	short := "/ui/cases/" + cases.ShortID(caseID)
+
+	resp, body := b.do(http.MethodGet, short, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != casePath {
+		t.Fatalf("GET %s: %d to %q, want 303 to %s\n%s", short, resp.StatusCode, resp.Header.Get("Location"), casePath, body)
+	}
+	page := b.get(casePath)
+	page = b.post(short, url.Values{"csrf": {csrfOf(t, page)}, "action": {"note"}, "as": {"vendor"}, "content": {"by short id"}})
+	if !strings.Contains(page, "Note added.") || !strings.Contains(page, "by short id") {
+		t.Errorf("a note posted to the short id is not on the case page:\n%s", page)
+	}
+
+	resp, body = b.do(http.MethodGet, "/ui/cases/nonexistent", nil)
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "nonexistent") || !strings.Contains(body, "on this node") {
+		t.Errorf("GET of an unknown case: %d\n%s", resp.StatusCode, body)
+	}
+	resp, body = b.do(http.MethodPost, "/ui/cases/nonexistent", url.Values{"csrf": {csrfOf(t, page)}, "action": {"note"}, "as": {"vendor"}, "content": {"x"}})
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "Refused: ") || !strings.Contains(body, "nonexistent") {
+		t.Fatalf("a form for an unknown case: %d, want 404 saying it was refused\n%s", resp.StatusCode, body)
+	}
+	if page := b.get("/"); strings.Contains(page, "Refused") {
+		t.Errorf("the refusal of a form for an unknown case shows on the next page:\n%s", section(page, `class="flash`))
 	}
 }

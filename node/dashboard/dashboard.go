@@ -537,11 +537,57 @@ func (d *Dashboard) pageState(summary string) string {
 	return fmt.Sprintf("%s names:%d", summary, d.names.generation())
 }
 
-// casePage shows one case.
-func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSession) {
-	id, err := url.PathUnescape(mux.Vars(r)["id"])
+// caseInPath returns the id of the case the path names ({id}: its
+// path-escaped id, or its short id, read as the API reads it with
+// httpreq.CaseID), and whether the path named it by that id. When it names
+// no case, or several, it answers the request itself with a page that
+// says so (that a form was refused, for a form) and returns "".
+func (d *Dashboard) caseInPath(w http.ResponseWriter, r *http.Request, form bool) (id string, canonical bool) {
+	given, _ := url.PathUnescape(mux.Vars(r)["id"])
+	id, err := httpreq.CaseID(r, d.cfg.Store)
+	if problem.Status(err) == http.StatusNotFound {
+		err = noCase(given)
+	}
 	if err != nil {
-		d.ErrorPage(w, http.StatusBadRequest, "The case id in the address is not valid.")
+		d.refusedPage(w, err, form)
+		return "", false
+	}
+	return id, given == id
+}
+
+// noCase is the refusal of a page or form for a case this node does not
+// hold, named id in the address.
+func noCase(id string) error {
+	return problem.NotFound("there is no case %s on this node", problem.Clip(id, 300))
+}
+
+// refusedPage answers with a page that says what err refused, and, for
+// a form, that the form was refused: the sentence is shown where the
+// person is, never kept for the next page.
+func (d *Dashboard) refusedPage(w http.ResponseWriter, err error, form bool) {
+	msg := sentence(err)
+	if form {
+		msg = "Refused: " + problem.Message(err) + "."
+	}
+	d.ErrorPage(w, problem.Status(err), msg)
+}
+
+// casePath is the address of case id's page.
+func casePath(id string) string { return "/ui/cases/" + url.PathEscape(id) }
+
+// casePage shows one case. A short id sends the browser to the case's
+// own address.
+func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSession) {
+	id, canonical := d.caseInPath(w, r, false)
+	if id == "" {
+		return
+	}
+	if !canonical {
+		to := casePath(id)
+		if r.URL.RawQuery != "" {
+			to += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
 	}
 	var c *cases.Case
@@ -556,7 +602,7 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	var deadlineTotal int
 	var signals []intel.Offered
 	now := d.cfg.Now()
-	err = d.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
+	err := d.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
 		var err error
 		if c, err = cases.Load(tx, id); err != nil || c == nil {
 			return err
@@ -593,7 +639,7 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 		return
 	}
 	if c == nil {
-		d.ErrorPage(w, http.StatusNotFound, "There is no case "+id+" on this node.")
+		d.refusedPage(w, noCase(id), false)
 		return
 	}
 	// A case with thousands of participants lists the node's own and the
@@ -618,7 +664,7 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	}
 	flash, ok := d.takeFlash(s)
 	d.render(w, "case", map[string]any{
-		"Case": c, "Replica": replica, "LiveState": d.pageState(caseLiveState(c, replica)), "HiddenParticipants": hidden, "CasePath": "/ui/cases/" + url.PathEscape(c.ID),
+		"Case": c, "Replica": replica, "LiveState": d.pageState(caseLiveState(c, replica)), "HiddenParticipants": hidden, "CasePath": casePath(c.ID),
 		"Participants": parts, "Legend": participantLegend(parts), "Reports": reports, "Offers": offers, "Embargo": embargoLineOf(c),
 		"Timeline": timeline, "Notes": notes, "NotesTotal": c.NoteCount, "History": history.String(), "Related": related,
 		"Assessment": assessment, "CSRF": s.csrf, "Flash": flash, "FlashOK": ok, "Now": now, "Me": s.principal, "CanAct": s.principal.Can(accounts.ScopeAct),
@@ -627,14 +673,24 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	})
 }
 
-// caseAction carries out a form of the case page through the outbox.
+// caseAction carries out a form of the case page through the outbox and
+// sends the browser back to the case's page, which says how it went. A
+// form for a case this node does not hold is refused on the page it
+// answers with.
 func (d *Dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSession) {
-	id, err := url.PathUnescape(mux.Vars(r)["id"])
-	if err != nil {
-		d.ErrorPage(w, http.StatusBadRequest, "The case id in the address is not valid.")
+	id, _ := d.caseInPath(w, r, true)
+	if id == "" {
 		return
 	}
-	back := "/ui/cases/" + url.PathEscape(id)
+	c, err := httpreq.LoadCase(r.Context(), d.cfg.Store, id)
+	if err == nil && c == nil {
+		err = noCase(id)
+	}
+	if err != nil {
+		d.refusedPage(w, err, true)
+		return
+	}
+	back := casePath(id)
 	if action := r.PostForm.Get("action"); action == "resync" || action == "rebuild" {
 		// Not a protocol action: the node checks its copy of the case.
 		err := d.cfg.Store.Update(r.Context(), func(tx *store.Tx) error { return d.cfg.Resync(tx, id, action == "rebuild") })
@@ -653,7 +709,7 @@ func (d *Dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSess
 		http.Redirect(w, r, back, http.StatusSeeOther)
 		return
 	}
-	said, sent, err := d.submitCaseAction(r, id, as)
+	said, sent, err := d.submitCaseAction(r, c, as)
 	if err != nil {
 		d.setFlash(s, "Refused: "+problem.Message(err), false)
 		http.Redirect(w, r, back, http.StatusSeeOther)
@@ -722,18 +778,11 @@ func (d *Dashboard) awaitOutcome(ctx context.Context, caseID, id string) (out ca
 	}
 }
 
-// submitCaseAction builds the activity a case form asks for and submits it
-// as local actor as. It returns what to tell the person, and what the
-// outbox accepted.
-func (d *Dashboard) submitCaseAction(r *http.Request, caseID, as string) (outcomeWords, outbox.Submitted, error) {
+// submitCaseAction builds the activity a form asks for in case c and
+// submits it as local actor as. It returns what to tell the person, and
+// what the outbox accepted.
+func (d *Dashboard) submitCaseAction(r *http.Request, c *cases.Case, as string) (outcomeWords, outbox.Submitted, error) {
 	var none outcomeWords
-	c, err := httpreq.LoadCase(r.Context(), d.cfg.Store, caseID)
-	if err != nil {
-		return none, outbox.Submitted{}, err
-	}
-	if c == nil {
-		return none, outbox.Submitted{}, problem.NotFound("no case %s on this node", caseID)
-	}
 	l, ok := d.cfg.Local(as)
 	if !ok {
 		return none, outbox.Submitted{}, problem.BadRequest("choose which of this node's actors acts")
