@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,8 +12,12 @@ import (
 	"github.com/openvultron/vultron/cases"
 )
 
-// proposalRE finds the open embargo proposal a case page offers answers to.
-var proposalRE = regexp.MustCompile(`name="proposal" value="([^"]+)"`)
+var (
+	// proposalRE finds the open embargo proposal a case page offers
+	// answers to, maxlengthRE the longest note its text area takes.
+	proposalRE  = regexp.MustCompile(`name="proposal" value="([^"]+)"`)
+	maxlengthRE = regexp.MustCompile(`<textarea name="content"[^>]*maxlength="(\d+)"`)
+)
 
 // TestDashboardFormShowsOutcome checks that the page a form redirects to
 // shows the case as the Case Actor recorded the activity, without
@@ -96,5 +101,45 @@ func TestDashboardShortCaseIDs(t *testing.T) {
 	}
 	if page := b.get("/"); strings.Contains(page, "Refused") {
 		t.Errorf("the refusal of a form for an unknown case shows on the next page:\n%s", section(page, `class="flash`))
+	}
+}
+
+// TestDashboardLongNote checks that a note as long as the outbox takes
+// from the API is taken from the case page too, that the text area says
+// how long a note may be, and that a longer note or form is refused with
+// a sentence that gives the limit, and nothing is stored.
+func TestDashboardLongNote(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	caseID, b := openCaseFromDashboard(t, finder, vendor)
+	casePath := "/ui/cases/" + url.PathEscape(caseID)
+	page := b.get(casePath)
+	csrf := csrfOf(t, page)
+	if m := maxlengthRE.FindStringSubmatch(page); m == nil {
+		t.Errorf("the note's text area gives no maxlength:\n%s", section(page, `class="note"`))
+	} else if n, _ := strconv.Atoi(m[1]); n < 250_000 || n >= 256<<10 {
+		t.Errorf("the note's maxlength is %d, want the node's 256 KiB body limit less the activity around the note", n)
+	}
+
+	line := "A line of the note, with words, <markup> & a newline.\n"
+	note := strings.Repeat(line, 70_004/len(line)+1)[:70_004]
+	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"note"}, "as": {"vendor"}, "content": {note}})
+	if !strings.Contains(page, "Note added.") || !strings.Contains(page, "Notes (1)") {
+		t.Fatalf("a note of 70,004 characters was not added:\n%s", section(page, `class="flash`))
+	}
+
+	// Over the limit of an activity: refused with the limit, not stored.
+	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"note"}, "as": {"vendor"}, "content": {strings.Repeat("x", 256<<10)}})
+	if !strings.Contains(page, "Refused: the note is too long") || !strings.Contains(page, strconv.Itoa(256<<10)) || !strings.Contains(page, "Notes (1)") {
+		t.Errorf("a note over the limit was not refused with the limit:\n%s", section(page, `class="flash`))
+	}
+	// A form larger than the node reads: the page says how large a note
+	// may be.
+	resp, body := b.do(http.MethodPost, casePath, url.Values{"csrf": {csrf}, "action": {"note"}, "as": {"vendor"}, "content": {strings.Repeat("%", 1<<20)}})
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, strconv.Itoa(256<<10)) || !strings.Contains(body, "nothing was sent") {
+		t.Errorf("a form over the limit: %d\n%s", resp.StatusCode, body)
+	}
+	if got := vendor.caseDetail(t, caseID)["notesTotal"]; got != float64(1) {
+		t.Errorf("the case has %v notes, want 1", got)
 	}
 }

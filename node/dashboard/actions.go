@@ -236,6 +236,29 @@ func activityJSON(act map[string]any) ([]byte, error) {
 	return body, nil
 }
 
+// noteLimit is how many bytes the text of a note in case caseID may take
+// (as a JSON string, without its quotes): what the activity that adds it
+// leaves of Config.MaxBody. The note form's text area takes as many
+// characters: as many bytes as a line of plain text takes, fewer than
+// text with line breaks, quotes or <, > and & (each escaped in JSON), which
+// the server measures.
+func (d *Dashboard) noteLimit(caseID string) int {
+	empty, err := activityJSON(vocab.AddNote(caseID, ""))
+	if err != nil {
+		return 0
+	}
+	return max(0, int(d.cfg.MaxBody)-len(empty))
+}
+
+// jsonLen is how many bytes s takes as a JSON string, without its quotes.
+func jsonLen(s string) int {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return len(s)
+	}
+	return len(b) - 2
+}
+
 // outcomeWords is what the page says of a form's activity: Done once this
 // node's copy of the case recorded it, Sent (what was sent, a noun phrase
 // that "sent" follows) when the Case Actor had not recorded it yet.
@@ -298,6 +321,10 @@ func (d *Dashboard) buildCaseAction(c *cases.Case, l actor.Local, f url.Values, 
 		content := strings.TrimSpace(f.Get("content"))
 		if content == "" {
 			return nil, none, problem.BadRequest("a note needs some text")
+		}
+		if n, most := jsonLen(content), d.noteLimit(c.ID); n > most {
+			return nil, none, problem.TooLarge("the note is too long: it takes %d bytes, and a note in this case may take at most %d "+
+				"(this node sends activities of at most %d bytes, its --max-body); nothing was sent", n, most, d.cfg.MaxBody)
 		}
 		return vocab.AddNote(c.ID, content), outcomeWords{"Note added.", "Note"}, nil
 	}

@@ -128,6 +128,10 @@ type Config struct {
 	// Stopping is closed when the node shuts down, to end the event
 	// streams, which never finish on their own.
 	Stopping <-chan struct{}
+	// MaxBody is the largest activity a form may send: what the API's
+	// outbox takes (the node's --max-body), so that a note the API takes
+	// is taken from the case page too.
+	MaxBody int64
 	// Deadlines are the node's deadline limits and calendar, which the
 	// lists of what is due follow.
 	Deadlines deadline.Config
@@ -180,7 +184,7 @@ func (d *Dashboard) csHistory(tx *store.ReadTx, c *cases.Case) (cvdstate.History
 // which the node runs as one of its services.
 func New(cfg Config) (*Dashboard, error) {
 	if cfg.Store == nil || cfg.Submit == nil || cfg.Resync == nil || cfg.Local == nil || cfg.LocalByID == nil || cfg.IsLocal == nil ||
-		cfg.FetchActor == nil || cfg.Accounts == nil || cfg.LoginRefused == nil || cfg.ClientIP == nil || cfg.CalendarURL == nil || cfg.Refused == nil || cfg.Now == nil {
+		cfg.FetchActor == nil || cfg.Accounts == nil || cfg.LoginRefused == nil || cfg.ClientIP == nil || cfg.CalendarURL == nil || cfg.Refused == nil || cfg.Now == nil || cfg.MaxBody <= 0 {
 		return nil, errors.New("dashboard: the configuration misses a dependency")
 	}
 	d := &Dashboard{cfg: cfg, pages: map[string]*template.Template{}}
@@ -318,17 +322,32 @@ func (d *Dashboard) page(h func(http.ResponseWriter, *http.Request, *uiSession))
 	}
 }
 
+// formMargin is what a form may carry besides the text of its activity:
+// its other fields and their names.
+const formMargin = 16 << 10
+
+// formLimit is the largest form the dashboard reads: one whose text,
+// however it is encoded (a byte may take three, %XX), makes an activity as
+// large as the API's outbox takes.
+func (d *Dashboard) formLimit() int64 { return 3*d.cfg.MaxBody + formMargin }
+
 // form wraps a handler of a POSTed form: it needs a session and the
 // session's CSRF token in the form.
 func (d *Dashboard) form(h func(http.ResponseWriter, *http.Request, *uiSession)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		r.Body = http.MaxBytesReader(w, r.Body, d.formLimit())
 		s := sessionOf(r)
 		if s == nil {
 			d.ErrorPage(w, http.StatusUnauthorized, "Your session has ended; log in again.")
 			return
 		}
 		if err := r.ParseForm(); err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				d.ErrorPage(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("The form is too large: this node reads forms of at most %d bytes, "+
+					"for an activity of at most %d bytes (its --max-body); nothing was sent.", d.formLimit(), d.cfg.MaxBody))
+				return
+			}
 			d.ErrorPage(w, http.StatusBadRequest, "The form could not be read.")
 			return
 		}
@@ -669,7 +688,7 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 		"Timeline": timeline, "Notes": notes, "NotesTotal": c.NoteCount, "History": history.String(), "Related": related,
 		"Assessment": assessment, "CSRF": s.csrf, "Flash": flash, "FlashOK": ok, "Now": now, "Me": s.principal, "CanAct": s.principal.Can(accounts.ScopeAct),
 		"EmbargoSVG": embargoSVG(c, now), "StateSVG": stateSVG(c, d.who), "StepForms": stepForms,
-		"DefaultEnd": defaultEmbargoEnd(now), "Deadlines": deadlines, "MoreDeadlines": deadlineTotal - len(deadlines), "Signals": signals,
+		"DefaultEnd": defaultEmbargoEnd(now), "NoteMax": d.noteLimit(c.ID), "Deadlines": deadlines, "MoreDeadlines": deadlineTotal - len(deadlines), "Signals": signals,
 	})
 }
 
