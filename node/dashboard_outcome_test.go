@@ -17,7 +17,17 @@ var (
 	// answers to, maxlengthRE the longest note its text area takes.
 	proposalRE  = regexp.MustCompile(`name="proposal" value="([^"]+)"`)
 	maxlengthRE = regexp.MustCompile(`<textarea name="content"[^>]*maxlength="(\d+)"`)
+	flashRE     = regexp.MustCompile(`(?s)<p class="flash[^"]*"[^>]*>(.*?)</p>`)
 )
+
+// flashOf returns the message a page shows of the last form, "" when it
+// shows none.
+func flashOf(page string) string {
+	if m := flashRE.FindStringSubmatch(page); m != nil {
+		return m[1]
+	}
+	return ""
+}
 
 // TestDashboardFormShowsOutcome checks that the page a form redirects to
 // shows the case as the Case Actor recorded the activity, without
@@ -56,7 +66,7 @@ func TestDashboardFormShowsOutcome(t *testing.T) {
 	}
 	long := time.Now().Add(400 * 24 * time.Hour).UTC().Format("2006-01-02")
 	page = fb.post(casePath, url.Values{"csrf": {csrfOf(t, page)}, "action": {"propose-embargo"}, "as": {"finder"}, "end": {long}})
-	if flash := section(page, `class="flash`); !strings.Contains(flash, "Refused by the Case Actor: ") || !strings.Contains(flash, "at most 365 days") {
+	if flash := flashOf(page); !strings.Contains(flash, "Refused by the Case Actor: ") || !strings.Contains(flash, "at most 365 days") {
 		t.Errorf("the page after a proposal the Case Actor refused:\n%s", flash)
 	}
 
@@ -99,8 +109,8 @@ func TestDashboardShortCaseIDs(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "Refused: ") || !strings.Contains(body, "nonexistent") {
 		t.Fatalf("a form for an unknown case: %d, want 404 saying it was refused\n%s", resp.StatusCode, body)
 	}
-	if page := b.get("/"); strings.Contains(page, "Refused") {
-		t.Errorf("the refusal of a form for an unknown case shows on the next page:\n%s", section(page, `class="flash`))
+	if page := b.get("/"); flashOf(page) != "" {
+		t.Errorf("the refusal of a form for an unknown case shows on the next page:\n%s", flashOf(page))
 	}
 }
 
@@ -125,13 +135,13 @@ func TestDashboardLongNote(t *testing.T) {
 	note := strings.Repeat(line, 70_004/len(line)+1)[:70_004]
 	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"note"}, "as": {"vendor"}, "content": {note}})
 	if !strings.Contains(page, "Note added.") || !strings.Contains(page, "Notes (1)") {
-		t.Fatalf("a note of 70,004 characters was not added:\n%s", section(page, `class="flash`))
+		t.Fatalf("a note of 70,004 characters was not added:\n%s", flashOf(page))
 	}
 
 	// Over the limit of an activity: refused with the limit, not stored.
 	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"note"}, "as": {"vendor"}, "content": {strings.Repeat("x", 256<<10)}})
 	if !strings.Contains(page, "Refused: the note is too long") || !strings.Contains(page, strconv.Itoa(256<<10)) || !strings.Contains(page, "Notes (1)") {
-		t.Errorf("a note over the limit was not refused with the limit:\n%s", section(page, `class="flash`))
+		t.Errorf("a note over the limit was not refused with the limit:\n%s", flashOf(page))
 	}
 	// A form larger than the node reads: the page says how large a note
 	// may be.
@@ -141,5 +151,25 @@ func TestDashboardLongNote(t *testing.T) {
 	}
 	if got := vendor.caseDetail(t, caseID)["notesTotal"]; got != float64(1) {
 		t.Errorf("the case has %v notes, want 1", got)
+	}
+}
+
+// TestDashboardWithdrawOwnProposal checks that a proposer that takes
+// back its own embargo proposal (ER) is told it withdrew it, not that it
+// rejected it.
+func TestDashboardWithdrawOwnProposal(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	caseID, vb := openCaseFromDashboard(t, finder, vendor)
+	casePath := "/ui/cases/" + url.PathEscape(caseID)
+	page := vb.get(casePath)
+	page = vb.post(casePath, url.Values{"csrf": {csrfOf(t, page)}, "action": {"propose-embargo"}, "as": {"vendor"}, "end": {time.Now().Add(40 * 24 * time.Hour).UTC().Format("2006-01-02")}})
+	m := proposalRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no proposal on the page after proposing:\n%s", section(page, `id="act"`))
+	}
+	page = vb.post(casePath, url.Values{"csrf": {csrfOf(t, page)}, "action": {"reject-embargo"}, "as": {"vendor"}, "proposal": {m[1]}})
+	if flash := flashOf(page); flash != "Embargo proposal withdrawn." {
+		t.Errorf("withdrawing one's own proposal says %q, want \"Embargo proposal withdrawn.\"", flash)
 	}
 }

@@ -278,10 +278,16 @@ func (d *Dashboard) buildCaseAction(c *cases.Case, l actor.Local, f url.Values, 
 		return vocab.ProposeEmbargo(c.ID, now, end), outcomeWords{"Embargo proposed, ending " + day + ".", "Embargo proposal (ending " + day + ")"}, nil
 	case "accept-embargo", "reject-embargo":
 		invite := f.Get("proposal")
-		if !slices.ContainsFunc(c.Proposals, func(p cases.Proposal) bool { return p.InviteID == invite }) {
+		i := slices.IndexFunc(c.Proposals, func(p cases.Proposal) bool { return p.InviteID == invite })
+		if i < 0 {
 			return nil, none, problem.Conflict("that embargo proposal is no longer open")
 		}
-		if f.Get("action") == "reject-embargo" {
+		switch {
+		case f.Get("action") == "accept-embargo":
+		case c.Proposals[i].Terms.Proposer == l.ID:
+			// The proposer's own rejection takes its proposal back.
+			return vocab.Respond("Reject", invite, c.ID), outcomeWords{"Embargo proposal withdrawn.", "Withdrawal of the embargo proposal"}, nil
+		default:
 			return vocab.Respond("Reject", invite, c.ID), outcomeWords{"Embargo proposal rejected.", "Rejection of the embargo proposal"}, nil
 		}
 		return vocab.Respond("Accept", invite, c.ID), outcomeWords{"Embargo proposal accepted.", "Acceptance of the embargo proposal"}, nil
