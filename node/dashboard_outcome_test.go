@@ -1,6 +1,8 @@
 package node
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -171,5 +173,34 @@ func TestDashboardWithdrawOwnProposal(t *testing.T) {
 	page = vb.post(casePath, url.Values{"csrf": {csrfOf(t, page)}, "action": {"reject-embargo"}, "as": {"vendor"}, "proposal": {m[1]}})
 	if flash := flashOf(page); flash != "Embargo proposal withdrawn." {
 		t.Errorf("withdrawing one's own proposal says %q, want \"Embargo proposal withdrawn.\"", flash)
+	}
+}
+
+// TestDashboardInviteUnreachableActor checks that an invitation of an
+// actor whose host does not exist is refused with a sentence that says so
+// without the node's resolver or Go's error chain, on the page and in the
+// API's answer.
+func TestDashboardInviteUnreachableActor(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	caseID, vb := openCaseFromDashboard(t, finder, vendor)
+	casePath := "/ui/cases/" + url.PathEscape(caseID)
+	invitee := "http://nonexistent.invalid/actors/x"
+	page := vb.post(casePath, url.Values{"csrf": {csrfOf(t, vb.get(casePath))}, "action": {"invite"}, "as": {"vendor"}, "actor": {invitee}, "role": {"vendor"}})
+	flash := flashOf(page)
+	if !strings.Contains(flash, "Refused: ") || !strings.Contains(flash, "could not be fetched (host not found)") {
+		t.Errorf("inviting an actor on a host that does not exist:\n%s", flash)
+	}
+	status, body := vendor.api(t, http.MethodPost, "/actors/vendor/outbox", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":%q,"target":%q,"context":%q}`, invitee, caseID, caseID))
+	var refusal struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(body, &refusal); err != nil || status != http.StatusUnprocessableEntity || !strings.Contains(refusal.Error, "could not be fetched (host not found)") {
+		t.Errorf("the API's invitation of an actor on a host that does not exist: %d %s", status, body)
+	}
+	for _, internal := range []string{"lookup", "dial tcp", ":53", "Get \""} {
+		if strings.Contains(flash, internal) || strings.Contains(refusal.Error, internal) {
+			t.Errorf("a refused invitation shows %q:\n%s\n%s", internal, flash, refusal.Error)
+		}
 	}
 }
