@@ -745,7 +745,7 @@ func (d *Dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSess
 	case !done:
 		d.setFlash(s, said.Sent+" sent; the Case Actor has not recorded it yet, and this page shows it once the Case Actor records it.", true)
 	case out.Refused != nil:
-		d.setFlash(s, "Refused by the Case Actor: "+out.Refused.Reason, false)
+		d.setFlash(s, "Refused by the Case Actor: "+problem.Clip(out.Refused.Reason, 500), false)
 	default:
 		d.setFlash(s, said.Done, true)
 	}
