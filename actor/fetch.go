@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"syscall"
 	"time"
 
 	"github.com/openvultron/vultron/problem"
@@ -91,13 +92,13 @@ func (f *Fetcher) FetchDocument(ctx context.Context, rawURL string) ([]byte, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		return nil, fmt.Errorf("fetch %s: redirected (%d) to %q; canonical ids must not redirect", rawURL, resp.StatusCode, problem.Printable(resp.Header.Get("Location"), maxQuoted))
+		return nil, &DocumentError{URL: rawURL, Reason: fmt.Sprintf("redirected (%d) to %q; canonical ids must not redirect", resp.StatusCode, problem.Printable(resp.Header.Get("Location"), maxQuoted))}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, &StatusError{URL: rawURL, Code: resp.StatusCode}
 	}
 	if ct := resp.Header.Get("Content-Type"); !IsActivityPubContentType(ct) {
-		return nil, fmt.Errorf("fetch %s: Content-Type %q is not an ActivityPub type", rawURL, problem.Printable(ct, maxQuoted))
+		return nil, &DocumentError{URL: rawURL, Reason: fmt.Sprintf("Content-Type %q is not an ActivityPub type", problem.Printable(ct, maxQuoted))}
 	}
 	body, err := readBody(resp)
 	if err != nil {
@@ -107,10 +108,10 @@ func (f *Fetcher) FetchDocument(ctx context.Context, rawURL string) ([]byte, err
 		ID string `json:"id"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
-		return nil, fmt.Errorf("fetch %s: body is not a JSON object: %w", rawURL, err)
+		return nil, &DocumentError{URL: rawURL, Reason: "body is not a JSON object", Err: err}
 	}
 	if doc.ID != rawURL {
-		return nil, fmt.Errorf("fetch %s: document id %q is not the requested URL", rawURL, problem.Printable(doc.ID, maxQuoted))
+		return nil, &DocumentError{URL: rawURL, Reason: fmt.Sprintf("document id %q is not the requested URL", problem.Printable(doc.ID, maxQuoted))}
 	}
 	return body, nil
 }
@@ -155,6 +156,70 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string { return fmt.Sprintf("fetch %s: status %d", e.URL, e.Code) }
+
+// DocumentError is the failure of a fetch whose answer was not the
+// document asked for: a redirect, a Content-Type that is not an
+// ActivityPub type, a body that is no JSON object, a document with another
+// id, or one that is not what the caller needs. Reason says which, quoting
+// only what the peer answered; Err, when set, is the parser's error.
+type DocumentError struct {
+	URL    string
+	Reason string
+	Err    error
+}
+
+func (e *DocumentError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("fetch %s: %s: %v", e.URL, e.Reason, e.Err)
+	}
+	return fmt.Sprintf("fetch %s: %s", e.URL, e.Reason)
+}
+
+func (e *DocumentError) Unwrap() error { return e.Err }
+
+// FetchFailure says why a fetch failed, in words for the person who named
+// the document: "host not found", "its server refused the connection",
+// "its server answered 404 Not Found", a DocumentError's reason, a
+// problem.Error's sentence (a policy's refusal). It never quotes the
+// resolver, the addresses dialled or the error chain, which the node's
+// log keeps; a failure it does not know is "it could not be fetched".
+func FetchFailure(err error) string {
+	var (
+		pe     *problem.Error
+		se     *StatusError
+		de     *DocumentError
+		dnsErr *net.DNSError
+		netErr net.Error
+		urlErr *url.Error
+	)
+	switch {
+	case errors.As(err, &pe):
+		return pe.Msg
+	case errors.As(err, &se):
+		if t := http.StatusText(se.Code); t != "" {
+			return fmt.Sprintf("its server answered %d %s", se.Code, t)
+		}
+		return fmt.Sprintf("its server answered %d", se.Code)
+	case errors.As(err, &de):
+		return de.Reason
+	case errors.Is(err, ErrAddressRefused):
+		return "its address is not one this node fetches from"
+	case errors.Is(err, ErrBodyTooLarge):
+		return "its document is larger than this node reads"
+	case errors.As(err, &dnsErr):
+		if dnsErr.IsNotFound {
+			return "host not found"
+		}
+		return "its host name could not be looked up"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return "its server did not answer in time"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "its server refused the connection"
+	case errors.As(err, &netErr), errors.As(err, &urlErr):
+		return "its server could not be reached"
+	}
+	return "it could not be fetched"
+}
 
 // Transient reports whether a fetch failed for a reason that may pass by
 // itself, so that whoever depends on it should try again later rather than

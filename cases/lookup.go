@@ -305,3 +305,49 @@ func RefusalOf(tx *store.ReadTx, activityID string) (Refusal, bool, error) {
 	}
 	return r, true, nil
 }
+
+// Outcome is what became of an activity a local actor sent to a case, as
+// far as this node's copy of the case knows.
+type Outcome struct {
+	// CaseHeld is false while this node holds no copy of the case (a
+	// participant's node holds one once the Case Actor's first
+	// announcement arrived).
+	CaseHeld bool
+	// Recorded says that the copy recorded the activity, at LogIndex.
+	Recorded bool
+	LogIndex int64
+	// Refused is the Case Actor's refusal of the activity, when one
+	// reached the local actor that sent it.
+	Refused *Refusal
+}
+
+// OutcomeOf returns what became of the activity activityID that a local
+// actor sent to case caseID: whether this node's copy of the case recorded
+// it, and where, or whether the Case Actor refused it. It reads the case
+// and two indexes, so a client may ask again and again while it waits.
+func OutcomeOf(tx *store.ReadTx, caseID, activityID string) (Outcome, error) {
+	var out Outcome
+	c, err := Load(tx, caseID)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if c != nil {
+		out.CaseHeld = true
+		i, ok, err := Recorded(tx, caseID, activityID)
+		if err != nil {
+			return Outcome{}, err
+		}
+		if ok {
+			out.Recorded, out.LogIndex = true, i
+			return out, nil
+		}
+	}
+	refusal, ok, err := RefusalOf(tx, activityID)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if ok {
+		out.Refused = &refusal
+	}
+	return out, nil
+}

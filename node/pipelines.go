@@ -18,6 +18,7 @@ import (
 	"github.com/openvultron/vultron/inbox"
 	"github.com/openvultron/vultron/node/federation"
 	"github.com/openvultron/vultron/outbox"
+	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/social"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
@@ -209,11 +210,11 @@ func (n *Node) fetchActorDocument(ctx context.Context, iri string) (*vocab.Actor
 	}
 	doc, err := vocab.Parse(body)
 	if err != nil {
-		return nil, fmt.Errorf("the document at %s is not ActivityStreams: %w", iri, err)
+		return nil, &actor.DocumentError{URL: iri, Reason: "the document is not ActivityStreams", Err: err}
 	}
 	a, ok := doc.Object.(*vocab.Actor)
 	if !ok {
-		return nil, fmt.Errorf("%s is a %s, not an actor", iri, doc.Object.Common().Type)
+		return nil, &actor.DocumentError{URL: iri, Reason: fmt.Sprintf("it is a %s, not an actor", problem.Printable(doc.Object.Common().Type, 80))}
 	}
 	return a, nil
 }

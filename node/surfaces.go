@@ -100,6 +100,7 @@ func (n *Node) buildSurfaces() error {
 		CalendarURL:  n.calendar.URL,
 		Refused:      n.refused,
 		PublicURL:    n.cfg.PublicURL,
+		MaxBody:      n.cfg.MaxInboxBytes,
 		Stopping:     n.stopping,
 		Deadlines:    n.deadlines,
 		Now:          n.cfg.Now,

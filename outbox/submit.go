@@ -340,7 +340,7 @@ func (s *Submitter) inlineActor(ctx context.Context, act *vocab.Activity) error 
 	}
 	a, err := s.cfg.FetchActor(ctx, act.Object.IRI)
 	if err != nil {
-		return problem.Wrap(http.StatusUnprocessableEntity, err, fmt.Sprintf("%s names %s, which this node does not hold and could not fetch as an actor: %v", act.Type, act.Object.IRI, err))
+		return problem.Wrap(http.StatusUnprocessableEntity, err, fmt.Sprintf("%s names %s, an actor this node does not hold, and it could not be fetched (%s)", act.Type, act.Object.IRI, actor.FetchFailure(err)))
 	}
 	act.Object = vocab.Inline(a)
 	return nil

@@ -236,62 +236,103 @@ func activityJSON(act map[string]any) ([]byte, error) {
 	return body, nil
 }
 
+// noteLimit is how many bytes the text of a note in case caseID may take
+// (as a JSON string, without its quotes): what the activity that adds it
+// leaves of Config.MaxBody. The note form's text area takes as many
+// characters: as many bytes as a line of plain text takes, fewer than
+// text with line breaks, quotes or <, > and & (each escaped in JSON), which
+// the server measures.
+func (d *Dashboard) noteLimit(caseID string) int {
+	empty, err := activityJSON(vocab.AddNote(caseID, ""))
+	if err != nil {
+		return 0
+	}
+	return max(0, int(d.cfg.MaxBody)-len(empty))
+}
+
+// jsonLen is how many bytes s takes as a JSON string, without its quotes.
+func jsonLen(s string) int {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return len(s)
+	}
+	return len(b) - 2
+}
+
+// outcomeWords is what the page says of a form's activity: Done once this
+// node's copy of the case recorded it, Sent (what was sent, a noun phrase
+// that "sent" follows) when the Case Actor had not recorded it yet.
+type outcomeWords struct{ Done, Sent string }
+
 // buildCaseAction returns the activity a case form asks local actor l to
-// send, and what to tell the person once the outbox accepted it.
-func (d *Dashboard) buildCaseAction(c *cases.Case, l actor.Local, f url.Values, now time.Time) (map[string]any, string, error) {
+// send, and what to tell the person once it was recorded or sent.
+func (d *Dashboard) buildCaseAction(c *cases.Case, l actor.Local, f url.Values, now time.Time) (map[string]any, outcomeWords, error) {
+	var none outcomeWords
 	switch f.Get("action") {
 	case "propose-embargo":
 		end, err := time.Parse("2006-01-02", f.Get("end"))
 		if err != nil {
-			return nil, "", problem.BadRequest("the embargo's end must be a date such as 2026-12-24")
+			return nil, none, problem.BadRequest("the embargo's end must be a date such as 2026-12-24")
 		}
-		return vocab.ProposeEmbargo(c.ID, now, end), "Embargo proposed, ending " + end.Format("2006-01-02") + ".", nil
+		day := end.Format("2006-01-02")
+		return vocab.ProposeEmbargo(c.ID, now, end), outcomeWords{"Embargo proposed, ending " + day + ".", "Embargo proposal (ending " + day + ")"}, nil
 	case "accept-embargo", "reject-embargo":
 		invite := f.Get("proposal")
-		if !slices.ContainsFunc(c.Proposals, func(p cases.Proposal) bool { return p.InviteID == invite }) {
-			return nil, "", problem.Conflict("that embargo proposal is no longer open")
+		i := slices.IndexFunc(c.Proposals, func(p cases.Proposal) bool { return p.InviteID == invite })
+		if i < 0 {
+			return nil, none, problem.Conflict("that embargo proposal is no longer open")
 		}
-		if f.Get("action") == "reject-embargo" {
-			return vocab.Respond("Reject", invite, c.ID), "Embargo proposal rejected.", nil
+		switch {
+		case f.Get("action") == "accept-embargo":
+		case c.Proposals[i].Terms.Proposer == l.ID:
+			// The proposer's own rejection takes its proposal back.
+			return vocab.Respond("Reject", invite, c.ID), outcomeWords{"Embargo proposal withdrawn.", "Withdrawal of the embargo proposal"}, nil
+		default:
+			return vocab.Respond("Reject", invite, c.ID), outcomeWords{"Embargo proposal rejected.", "Rejection of the embargo proposal"}, nil
 		}
-		return vocab.Respond("Accept", invite, c.ID), "Embargo proposal accepted.", nil
+		return vocab.Respond("Accept", invite, c.ID), outcomeWords{"Embargo proposal accepted.", "Acceptance of the embargo proposal"}, nil
 	case "invite":
 		actorID := strings.TrimSpace(f.Get("actor"))
 		if u, err := url.Parse(actorID); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return nil, "", problem.BadRequest("the actor to invite must be an actor id (a URL)")
+			return nil, none, problem.BadRequest("the actor to invite must be an actor id (a URL)")
 		}
 		var roles []string
 		if role := f.Get("role"); role != "" {
 			roles = []string{role}
 		}
-		return vocab.InviteToCase(c.ID, actorID, roles), "Invitation sent to " + actorID + ".", nil
+		return vocab.InviteToCase(c.ID, actorID, roles), outcomeWords{"Invited " + actorID + ".", "Invitation of " + actorID}, nil
 	case "fix-ready", "fix-deployed":
 		p := c.Participant(l.ID)
 		if p == nil {
-			return nil, "", problem.Conflict("%s is not a participant of this case", l.Name)
+			return nil, none, problem.Conflict("%s is not a participant of this case", l.Name)
 		}
 		if f.Get("action") == "fix-ready" {
-			return vocab.ReportFixState(c.ID, p.ID, "VFd"), "Reported: fix ready (CF).", nil
+			return vocab.ReportFixState(c.ID, p.ID, "VFd"), outcomeWords{"Reported: fix ready (CF).", "Report of a fix ready (CF)"}, nil
 		}
-		return vocab.ReportFixState(c.ID, p.ID, "VFD"), "Reported: fix deployed (CD).", nil
+		return vocab.ReportFixState(c.ID, p.ID, "VFD"), outcomeWords{"Reported: fix deployed (CD).", "Report of a fix deployed (CD)"}, nil
 	case "public":
 		p := c.Participant(l.ID)
 		if p == nil {
-			return nil, "", problem.Conflict("%s is not a participant of this case", l.Name)
+			return nil, none, problem.Conflict("%s is not a participant of this case", l.Name)
 		}
-		return vocab.ReportCaseState(c.ID, p.ID, (c.PXA | cvdstate.PXAPublic).String()), "Reported: the vulnerability is public (CP).", nil
+		return vocab.ReportCaseState(c.ID, p.ID, (c.PXA | cvdstate.PXAPublic).String()),
+			outcomeWords{"Reported: the vulnerability is public (CP).", "Report that the vulnerability is public (CP)"}, nil
 	case "engage":
-		return vocab.Respond("Join", c.ID, c.ID), "Engaged (RA).", nil
+		return vocab.Respond("Join", c.ID, c.ID), outcomeWords{"Engaged (RA).", "Engagement (RA)"}, nil
 	case "defer":
-		return vocab.Respond("Ignore", c.ID, c.ID), "Deferred (RD).", nil
+		return vocab.Respond("Ignore", c.ID, c.ID), outcomeWords{"Deferred (RD).", "Deferral (RD)"}, nil
 	case "close":
-		return vocab.Respond("Leave", c.ID, c.ID), "Closed for " + l.Name + " (RC).", nil
+		return vocab.Respond("Leave", c.ID, c.ID), outcomeWords{"Closed for " + l.Name + " (RC).", "Closing for " + l.Name + " (RC)"}, nil
 	case "note":
 		content := strings.TrimSpace(f.Get("content"))
 		if content == "" {
-			return nil, "", problem.BadRequest("a note needs some text")
+			return nil, none, problem.BadRequest("a note needs some text")
 		}
-		return vocab.AddNote(c.ID, content), "Note added.", nil
+		if n, most := jsonLen(content), d.noteLimit(c.ID); n > most {
+			return nil, none, problem.TooLarge("the note is too long: it takes %d bytes, and a note in this case may take at most %d "+
+				"(this node sends activities of at most %d bytes, its --max-body); nothing was sent", n, most, d.cfg.MaxBody)
+		}
+		return vocab.AddNote(c.ID, content), outcomeWords{"Note added.", "Note"}, nil
 	}
-	return nil, "", problem.BadRequest("unknown action %q", f.Get("action"))
+	return nil, none, problem.BadRequest("unknown action %q", f.Get("action"))
 }

@@ -128,6 +128,10 @@ type Config struct {
 	// Stopping is closed when the node shuts down, to end the event
 	// streams, which never finish on their own.
 	Stopping <-chan struct{}
+	// MaxBody is the largest activity a form may send: what the API's
+	// outbox takes (the node's --max-body), so that a note the API takes
+	// is taken from the case page too.
+	MaxBody int64
 	// Deadlines are the node's deadline limits and calendar, which the
 	// lists of what is due follow.
 	Deadlines deadline.Config
@@ -180,7 +184,7 @@ func (d *Dashboard) csHistory(tx *store.ReadTx, c *cases.Case) (cvdstate.History
 // which the node runs as one of its services.
 func New(cfg Config) (*Dashboard, error) {
 	if cfg.Store == nil || cfg.Submit == nil || cfg.Resync == nil || cfg.Local == nil || cfg.LocalByID == nil || cfg.IsLocal == nil ||
-		cfg.FetchActor == nil || cfg.Accounts == nil || cfg.LoginRefused == nil || cfg.ClientIP == nil || cfg.CalendarURL == nil || cfg.Refused == nil || cfg.Now == nil {
+		cfg.FetchActor == nil || cfg.Accounts == nil || cfg.LoginRefused == nil || cfg.ClientIP == nil || cfg.CalendarURL == nil || cfg.Refused == nil || cfg.Now == nil || cfg.MaxBody <= 0 {
 		return nil, errors.New("dashboard: the configuration misses a dependency")
 	}
 	d := &Dashboard{cfg: cfg, pages: map[string]*template.Template{}}
@@ -318,17 +322,32 @@ func (d *Dashboard) page(h func(http.ResponseWriter, *http.Request, *uiSession))
 	}
 }
 
+// formMargin is what a form may carry besides the text of its activity:
+// its other fields and their names.
+const formMargin = 16 << 10
+
+// formLimit is the largest form the dashboard reads: one whose text,
+// however it is encoded (a byte may take three, %XX), makes an activity as
+// large as the API's outbox takes.
+func (d *Dashboard) formLimit() int64 { return 3*d.cfg.MaxBody + formMargin }
+
 // form wraps a handler of a POSTed form: it needs a session and the
 // session's CSRF token in the form.
 func (d *Dashboard) form(h func(http.ResponseWriter, *http.Request, *uiSession)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		r.Body = http.MaxBytesReader(w, r.Body, d.formLimit())
 		s := sessionOf(r)
 		if s == nil {
 			d.ErrorPage(w, http.StatusUnauthorized, "Your session has ended; log in again.")
 			return
 		}
 		if err := r.ParseForm(); err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				d.ErrorPage(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("The form is too large: this node reads forms of at most %d bytes, "+
+					"for an activity of at most %d bytes (its --max-body); nothing was sent.", d.formLimit(), d.cfg.MaxBody))
+				return
+			}
 			d.ErrorPage(w, http.StatusBadRequest, "The form could not be read.")
 			return
 		}
@@ -537,11 +556,57 @@ func (d *Dashboard) pageState(summary string) string {
 	return fmt.Sprintf("%s names:%d", summary, d.names.generation())
 }
 
-// casePage shows one case.
-func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSession) {
-	id, err := url.PathUnescape(mux.Vars(r)["id"])
+// caseInPath returns the id of the case the path names ({id}: its
+// path-escaped id, or its short id, read as the API reads it with
+// httpreq.CaseID), and whether the path named it by that id. When it names
+// no case, or several, it answers the request itself with a page that
+// says so (that a form was refused, for a form) and returns "".
+func (d *Dashboard) caseInPath(w http.ResponseWriter, r *http.Request, form bool) (id string, canonical bool) {
+	given, _ := url.PathUnescape(mux.Vars(r)["id"])
+	id, err := httpreq.CaseID(r, d.cfg.Store)
+	if problem.Status(err) == http.StatusNotFound {
+		err = noCase(given)
+	}
 	if err != nil {
-		d.ErrorPage(w, http.StatusBadRequest, "The case id in the address is not valid.")
+		d.refusedPage(w, err, form)
+		return "", false
+	}
+	return id, given == id
+}
+
+// noCase is the refusal of a page or form for a case this node does not
+// hold, named id in the address.
+func noCase(id string) error {
+	return problem.NotFound("there is no case %s on this node", problem.Clip(id, 300))
+}
+
+// refusedPage answers with a page that says what err refused, and, for
+// a form, that the form was refused: the sentence is shown where the
+// person is, never kept for the next page.
+func (d *Dashboard) refusedPage(w http.ResponseWriter, err error, form bool) {
+	msg := sentence(err)
+	if form {
+		msg = "Refused: " + problem.Message(err) + "."
+	}
+	d.ErrorPage(w, problem.Status(err), msg)
+}
+
+// casePath is the address of case id's page.
+func casePath(id string) string { return "/ui/cases/" + url.PathEscape(id) }
+
+// casePage shows one case. A short id sends the browser to the case's
+// own address.
+func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSession) {
+	id, canonical := d.caseInPath(w, r, false)
+	if id == "" {
+		return
+	}
+	if !canonical {
+		to := casePath(id)
+		if r.URL.RawQuery != "" {
+			to += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
 	}
 	var c *cases.Case
@@ -556,7 +621,7 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	var deadlineTotal int
 	var signals []intel.Offered
 	now := d.cfg.Now()
-	err = d.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
+	err := d.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
 		var err error
 		if c, err = cases.Load(tx, id); err != nil || c == nil {
 			return err
@@ -593,7 +658,7 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 		return
 	}
 	if c == nil {
-		d.ErrorPage(w, http.StatusNotFound, "There is no case "+id+" on this node.")
+		d.refusedPage(w, noCase(id), false)
 		return
 	}
 	// A case with thousands of participants lists the node's own and the
@@ -618,23 +683,33 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	}
 	flash, ok := d.takeFlash(s)
 	d.render(w, "case", map[string]any{
-		"Case": c, "Replica": replica, "LiveState": d.pageState(caseLiveState(c, replica)), "HiddenParticipants": hidden, "CasePath": "/ui/cases/" + url.PathEscape(c.ID),
+		"Case": c, "Replica": replica, "LiveState": d.pageState(caseLiveState(c, replica)), "HiddenParticipants": hidden, "CasePath": casePath(c.ID),
 		"Participants": parts, "Legend": participantLegend(parts), "Reports": reports, "Offers": offers, "Embargo": embargoLineOf(c),
 		"Timeline": timeline, "Notes": notes, "NotesTotal": c.NoteCount, "History": history.String(), "Related": related,
 		"Assessment": assessment, "CSRF": s.csrf, "Flash": flash, "FlashOK": ok, "Now": now, "Me": s.principal, "CanAct": s.principal.Can(accounts.ScopeAct),
 		"EmbargoSVG": embargoSVG(c, now), "StateSVG": stateSVG(c, d.who), "StepForms": stepForms,
-		"DefaultEnd": defaultEmbargoEnd(now), "Deadlines": deadlines, "MoreDeadlines": deadlineTotal - len(deadlines), "Signals": signals,
+		"DefaultEnd": defaultEmbargoEnd(now), "NoteMax": d.noteLimit(c.ID), "Deadlines": deadlines, "MoreDeadlines": deadlineTotal - len(deadlines), "Signals": signals,
 	})
 }
 
-// caseAction carries out a form of the case page through the outbox.
+// caseAction carries out a form of the case page through the outbox and
+// sends the browser back to the case's page, which says how it went. A
+// form for a case this node does not hold is refused on the page it
+// answers with.
 func (d *Dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSession) {
-	id, err := url.PathUnescape(mux.Vars(r)["id"])
-	if err != nil {
-		d.ErrorPage(w, http.StatusBadRequest, "The case id in the address is not valid.")
+	id, _ := d.caseInPath(w, r, true)
+	if id == "" {
 		return
 	}
-	back := "/ui/cases/" + url.PathEscape(id)
+	c, err := httpreq.LoadCase(r.Context(), d.cfg.Store, id)
+	if err == nil && c == nil {
+		err = noCase(id)
+	}
+	if err != nil {
+		d.refusedPage(w, err, true)
+		return
+	}
+	back := casePath(id)
 	if action := r.PostForm.Get("action"); action == "resync" || action == "rebuild" {
 		// Not a protocol action: the node checks its copy of the case.
 		err := d.cfg.Store.Update(r.Context(), func(tx *store.Tx) error { return d.cfg.Resync(tx, id, action == "rebuild") })
@@ -653,51 +728,107 @@ func (d *Dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSess
 		http.Redirect(w, r, back, http.StatusSeeOther)
 		return
 	}
-	msg, err := d.submitCaseAction(r, id, as)
+	said, sent, err := d.submitCaseAction(r, c, as)
 	if err != nil {
 		d.setFlash(s, "Refused: "+problem.Message(err), false)
-	} else {
-		d.setFlash(s, msg, true)
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	// The page it redirects to shows the case as this node's copy has it:
+	// wait (a little) until that copy recorded the activity, as "vultron"
+	// waits for an action's outcome.
+	out, done, err := d.awaitOutcome(r.Context(), id, sent.ID)
+	switch {
+	case err != nil:
+		d.cfg.Logger.Warn().Err(err).Str("case", id).Str("activity", sent.ID).Msg("dashboard: read whether the case recorded a form's activity")
+		fallthrough
+	case !done:
+		d.setFlash(s, said.Sent+" sent; the Case Actor has not recorded it yet, and this page shows it once the Case Actor records it.", true)
+	case out.Refused != nil:
+		d.setFlash(s, "Refused by the Case Actor: "+problem.Clip(out.Refused.Reason, 500), false)
+	default:
+		d.setFlash(s, said.Done, true)
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
 }
 
-// submitCaseAction builds the activity a case form asks for and submits it
-// as local actor as. It returns what to tell the person.
-func (d *Dashboard) submitCaseAction(r *http.Request, caseID, as string) (string, error) {
-	c, err := httpreq.LoadCase(r.Context(), d.cfg.Store, caseID)
-	if err != nil {
-		return "", err
+const (
+	// recordWait bounds how long a form waits for this node's copy of
+	// the case to record its activity before the page says it was sent.
+	recordWait = 5 * time.Second
+	// recordRecheck is how often that wait looks again when no write of
+	// this process woke it (another process of the node may record it).
+	recordRecheck = 250 * time.Millisecond
+)
+
+// awaitOutcome waits until this node's copy of case caseID recorded the
+// activity id, or the Case Actor's refusal of it arrived, for at most
+// recordWait and no longer than ctx lasts or the node runs: every durable
+// write wakes it to look again (cases.OutcomeOf, which the API's
+// ledger?activity= answers from). done is false when neither happened.
+func (d *Dashboard) awaitOutcome(ctx context.Context, caseID, id string) (out cases.Outcome, done bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, recordWait)
+	defer cancel()
+	recheck := time.NewTicker(recordRecheck)
+	defer recheck.Stop()
+	for {
+		changed := d.cfg.Store.Changed()
+		err := d.cfg.Store.View(ctx, func(tx *store.ReadTx) error {
+			var err error
+			out, err = cases.OutcomeOf(tx, caseID, id)
+			return err
+		})
+		switch {
+		case ctx.Err() != nil:
+			return out, false, nil
+		case err != nil:
+			return out, false, err
+		case out.Recorded || out.Refused != nil:
+			return out, true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return out, false, nil
+		case <-d.cfg.Stopping:
+			return out, false, nil
+		case <-changed:
+		case <-recheck.C:
+		}
 	}
-	if c == nil {
-		return "", problem.NotFound("no case %s on this node", caseID)
-	}
+}
+
+// submitCaseAction builds the activity a form asks for in case c and
+// submits it as local actor as. It returns what to tell the person, and
+// what the outbox accepted.
+func (d *Dashboard) submitCaseAction(r *http.Request, c *cases.Case, as string) (outcomeWords, outbox.Submitted, error) {
+	var none outcomeWords
 	l, ok := d.cfg.Local(as)
 	if !ok {
-		return "", problem.BadRequest("choose which of this node's actors acts")
+		return none, outbox.Submitted{}, problem.BadRequest("choose which of this node's actors acts")
 	}
 	act, said, err := d.buildCaseAction(c, l, r.PostForm, d.cfg.Now())
 	if err != nil {
-		return "", err
+		return none, outbox.Submitted{}, err
 	}
-	if err := d.submit(r, as, act); err != nil {
-		return "", err
+	sent, err := d.submit(r, as, act)
+	if err != nil {
+		return none, outbox.Submitted{}, err
 	}
-	return said, nil
+	return said, sent, nil
 }
 
 // submit sends an activity through the outbox Submitter, as the C2S API
-// does.
-func (d *Dashboard) submit(r *http.Request, as string, act map[string]any) error {
+// does, and returns what it accepted.
+func (d *Dashboard) submit(r *http.Request, as string, act map[string]any) (outbox.Submitted, error) {
 	body, err := activityJSON(act)
 	if err != nil {
-		return err
+		return outbox.Submitted{}, err
 	}
-	_, err = d.cfg.Submit(r.Context(), as, body)
+	sent, err := d.cfg.Submit(r.Context(), as, body)
 	if err != nil {
 		d.cfg.Refused(r, "dashboard", err)
 	}
-	return err
+	return sent, err
 }
 
 // validateReport answers a received report's Offer (RV, RI or RC).
@@ -740,7 +871,7 @@ func (d *Dashboard) validateReport(w http.ResponseWriter, r *http.Request, s *ui
 		if peers := sortedKeys(rec.Peers); len(peers) > 0 {
 			act["to"] = peers
 		}
-		if err := d.submit(r, as, act); err != nil {
+		if _, err := d.submit(r, as, act); err != nil {
 			d.setFlash(s, "Refused: "+problem.Message(err), false)
 		} else {
 			d.setFlash(s, said, true)

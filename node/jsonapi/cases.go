@@ -220,37 +220,26 @@ func (e *Endpoints) CaseLedger(w http.ResponseWriter, r *http.Request) {
 // recordedActivity answers GET /api/cases/{id}/ledger?activity=ID: whether
 // this node's copy of the case recorded the activity, at which log index,
 // and whether the Case Actor refused it instead (its Reject reached the
-// local actor that sent it). Both are index look-ups, so a client may ask
-// again and again while it waits.
+// local actor that sent it), as cases.OutcomeOf reads them. Both are index
+// look-ups, so a client may ask again and again while it waits.
 func (e *Endpoints) recordedActivity(w http.ResponseWriter, r *http.Request, caseID, activity string) {
 	if activity == "" {
 		problem.Write(w, problem.BadRequest("activity= must name an activity id"))
 		return
 	}
-	out := api.ActivityRecord{Activity: activity, Case: caseID}
+	var o cases.Outcome
 	err := e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
-		out.CaseHeld, out.Recorded, out.LogIndex, out.Refused = false, false, nil, nil
-		c, err := cases.Load(tx, caseID)
-		if err != nil {
-			return err
-		}
-		if c != nil {
-			out.CaseHeld = true
-			i, ok, err := cases.Recorded(tx, caseID, activity)
-			if err != nil || ok {
-				out.Recorded, out.LogIndex = ok, &i
-				return err
-			}
-		}
-		refusal, ok, err := cases.RefusalOf(tx, activity)
-		if ok {
-			out.Refused = &refusal
-		}
+		var err error
+		o, err = cases.OutcomeOf(tx, caseID, activity)
 		return err
 	})
 	if err != nil {
 		problem.Write(w, err)
 		return
+	}
+	out := api.ActivityRecord{Activity: activity, Case: caseID, CaseHeld: o.CaseHeld, Recorded: o.Recorded, Refused: o.Refused}
+	if o.Recorded {
+		out.LogIndex = &o.LogIndex
 	}
 	problem.WriteJSON(w, http.StatusOK, out)
 }
