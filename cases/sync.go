@@ -436,6 +436,10 @@ func Status(tx *store.ReadTx, c *Case, now time.Time) (ReplicaStatus, error) {
 		}
 	case s.Failures > 0:
 		st.Doing = fmt.Sprintf("checking the Case Actor's ledger failed %d times (%s); trying again %s", s.Failures, s.LastError, at(s.NextCheck))
+	case s.NextCheck.IsZero() && !c.Closed():
+		// No check is scheduled for a case that goes on only when this
+		// node's actor was removed from it (idleChecks).
+		st.Doing = "this node's actor was removed from the case, so the Case Actor sends it nothing more: this copy stops at the removal, and the case's ledger is no longer checked"
 	case s.NextCheck.IsZero():
 		st.Doing = "in step with the Case Actor; the case takes no more entries for this node, so its ledger is no longer checked"
 	default:

@@ -735,3 +735,30 @@ func TestRebuildAskedDuringACheckIsKept(t *testing.T) {
 		})
 	}
 }
+
+// TestRemovedParticipantsReplicaSaysSo checks the status of a replica
+// whose local actor the case's owner removed: the Case Actor sends it
+// nothing more, so the copy stops at the removal, and the status says
+// that rather than that it is in step.
+func TestRemovedParticipantsReplicaSaysSo(t *testing.T) {
+	db := openTestStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	c := &Case{ID: caseID, CaseActor: caseActor, Owner: vendor, LedgerLen: 7}
+	c.Participants = []*Participant{{Actor: vendor}, {Actor: finder, Removed: true}}
+	var st ReplicaStatus
+	err := db.Update(ctx, func(tx *store.Tx) error {
+		if err := saveSync(tx, caseID, nil, 0, &SyncState{Local: "finder", CaseActor: caseActor, Known: 7}, 7); err != nil {
+			return err
+		}
+		var err error
+		st, err = Status(&tx.ReadTx, c, now)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.Doing, "removed from the case") || strings.Contains(st.Doing, "in step") {
+		t.Errorf("the status of a removed participant's replica: %+v; want it to say the actor was removed", st)
+	}
+}
