@@ -776,3 +776,20 @@ func TestClosedParticipantsGetWhatTheyNeed(t *testing.T) {
 		t.Errorf("publication goes to %v; the closed finder needs it", to)
 	}
 }
+
+// TestRemovalIsAnnouncedToTheRemoved checks that the entry that removes a
+// participant goes to that participant too, so that its node learns it is
+// out of the case and stops following it, and that later entries do not.
+func TestRemovalIsAnnouncedToTheRemoved(t *testing.T) {
+	c := newCase(t, true)
+	removed := c.clone()
+	removed.Participant(finder).Removed = true
+	if to := removed.AnnounceTo(c, vendor); !slices.Contains(to, finder) {
+		t.Errorf("the finder's removal goes to %v; want the finder among them", to)
+	}
+	later := removed.clone()
+	later.Name = "renamed"
+	if to := later.AnnounceTo(removed, vendor); slices.Contains(to, finder) {
+		t.Errorf("an entry after the finder's removal goes to %v; want not the finder", to)
+	}
+}

@@ -286,8 +286,9 @@ func (c *Case) Recipients() []string {
 }
 
 // AnnounceTo returns the actors the entry that turned case before into c
-// is announced to, actor being the one that sent it: every participant
-// that was not removed and still works on the case (CaseEngagement), and
+// is announced to, actor being the one that sent it: a participant the
+// entry removed, every participant that was not removed and still works
+// on the case (CaseEngagement), and
 // the others only when the entry is one they still need. A participant
 // that closed the case, or declared it left active work, needs the
 // changes of the embargo and of the world state (what it must keep
@@ -303,6 +304,11 @@ func (c *Case) AnnounceTo(before *Case, actor string) []string {
 	var out []string
 	for _, p := range c.Participants {
 		if p.Removed {
+			if was := before.Participant(p.Actor); was != nil && !was.Removed {
+				// Its own removal: its node learns it is out of the case,
+				// and stops following it. Nothing after goes to it.
+				out = append(out, p.Actor)
+			}
 			continue
 		}
 		if everyone || p.CaseEngagement() || p.Actor == actor || p.Actor == c.Owner || participantChanged(before.Participant(p.Actor), p) {

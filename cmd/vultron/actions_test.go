@@ -527,6 +527,12 @@ func TestCLIMoreActions(t *testing.T) {
 	// The owner removes the finder.
 	checkSent(t, "Remove", vendorNode.ok(t, "participant", "remove", caseID, "--as", "vendor", "--actor", finder))
 	waitUntilTrue(t, "the finder removed", func() bool { return vendorNode.showCase(t, caseID).removed(finder) })
+	// The finder's node is told of its removal, and says its copy stops
+	// there.
+	waitUntilTrue(t, "the removal at the finder's node", func() bool {
+		return finderNode.showCase(t, caseID).removed(finder) &&
+			strings.Contains(finderNode.ok(t, "case", "show", caseID), "removed from the case")
+	})
 }
 
 // TestCLIRefusedByTheCaseActor has the finder, whose node accepts longer
