@@ -95,7 +95,8 @@ retry() {
 	shift
 	_deadline=$(($(date +%s) + T))
 	while ! "$@" >"$WORK/retry.out" 2>&1; do
-		if [ "$(date +%s)" -ge "$_deadline" ]; then
+		# -gt: date +%s counts whole seconds, so a wait lasts at least T.
+		if [ "$(date +%s)" -gt "$_deadline" ]; then
 			fail "gave up after ${T}s waiting for $_what; the last attempt said: $(tail -n 3 "$WORK/retry.out")"
 		fi
 		sleep 0.2

@@ -68,7 +68,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	deadlinesFile := fs.String("deadlines", "", "YAML or JSON `FILE` of deadline limits, business-day calendar and time zone (docs/deadlines.md;\ndefault: 5 and 10 business days to acknowledge and validate, the CRA's clocks, Monday to Friday in UTC)")
 	var intelFeeds listFlag
 	fs.Var(&intelFeeds, "intel-feed", "threat-intelligence feed, a file or an http(s) URL (the CISA KEV catalog's JSON or the simple format of\ndocs/intelligence.md), repeatable; URLs are fetched with the SSRF-safe client")
-	intelInterval := fs.Duration("intel-interval", time.Hour, "how often each --intel-feed is fetched (failed fetches back off from a minute to six hours)")
+	intelInterval := fs.Duration("intel-interval", time.Hour, "how often each --intel-feed is fetched, at least a minute (failed fetches back off from a minute to six hours)")
 	retryFirst := fs.Duration("retry-first", outbox.DefaultRetryPolicy().First, "wait after a delivery's first failure; each further failure doubles it")
 	retryMax := fs.Duration("retry-max", outbox.DefaultRetryPolicy().Max, "longest wait between two delivery attempts")
 	retryHorizon := fs.Duration("retry-horizon", outbox.DefaultRetryPolicy().Horizon, "how long a failing delivery is retried before it becomes a dead letter")
