@@ -35,6 +35,14 @@ type Effects struct {
 	// the suggester (Accept or Reject of its Offer(Actor)).
 	Decided  *Suggestion
 	Accepted bool
+	// Unsendable, when not nil, is why a participant may not send the
+	// activity although a receiver acknowledges it: it changes nothing
+	// (a status the case already knows, a repeat of the sender's own RM
+	// step, an ET once the embargo ended). The receiver tables answer
+	// such a message with K and no transition, so the Case Actor records
+	// it and every replica applies it; the sender tables have no row for
+	// it, so the node refuses it from its own actors (Engine.checkCase).
+	Unsendable error
 }
 
 // EventType returns the ledger event type that records an activity of the
@@ -378,6 +386,13 @@ func parseTime(s string, fallback time.Time) time.Time {
 // deferring straight from RECEIVED includes the validation, which an invitee
 // that joined a case (at RECEIVED) does by engaging with it.
 func (c *Case) stepRM(p *Participant, ev cvdstate.RMEvent) (Effects, error) {
+	if repeatsRM(p.RM, ev) {
+		// A repeat of the participant's own step (RD in DEFERRED, as two
+		// deferrals sent at once are): the receiver tables update their
+		// model of the sender's RM, which it already is, and answer RK.
+		_, _, err := p.RM.Apply(ev)
+		return Effects{Unsendable: conflict(p.Actor, err)}, nil
+	}
 	var msgs cvdstate.MessageType
 	if p.RM == cvdstate.RMReceived && (ev == cvdstate.RMAccept || ev == cvdstate.RMDefer) {
 		out, err := cvdstate.Step(c.state(), p.ParticipantState, p.Roles, cvdstate.RMValidate)
@@ -392,6 +407,24 @@ func (c *Case) stepRM(p *Participant, ev cvdstate.RMEvent) (Effects, error) {
 	}
 	p.ParticipantState = out.Participant
 	return Effects{Messages: msgs | out.Emit}, nil
+}
+
+// repeatsRM reports whether ev is the step that led to s: validating a
+// valid report, finding an invalid one invalid, accepting an accepted one
+// or deferring a deferred one. Closing a closed report is not one: a
+// closed report is final, and its participant's messages are ignored.
+func repeatsRM(s cvdstate.RMState, ev cvdstate.RMEvent) bool {
+	switch ev {
+	case cvdstate.RMValidate:
+		return s == cvdstate.RMValid
+	case cvdstate.RMInvalidate:
+		return s == cvdstate.RMInvalid
+	case cvdstate.RMAccept:
+		return s == cvdstate.RMAccepted
+	case cvdstate.RMDefer:
+		return s == cvdstate.RMDeferred
+	}
+	return false
 }
 
 // conflict reports a step the protocol does not allow.
@@ -438,6 +471,7 @@ func (c *Case) status(p *Participant, act *vocab.Activity, at time.Time) (Effect
 		return Effects{}, problem.Forbidden("%s may report only its own status (%s), not %s", p.Actor, p.ID, t)
 	}
 	var events []cvdstate.CSEvent
+	known := false // it reports a letter the case already has
 	if st.VFDState != "" {
 		want, err := cvdstate.ParseVFD(st.VFDState)
 		if err != nil {
@@ -450,9 +484,11 @@ func (c *Case) status(p *Participant, act *vocab.Activity, at time.Time) (Effect
 			if want == cvdstate.VFDDeployed && p.VFD != cvdstate.VFDDeployed {
 				events = append(events, cvdstate.EventD)
 			}
+			known = want == cvdstate.VFDDeployed && p.VFD == cvdstate.VFDDeployed
 		case want < p.VFD:
 			return Effects{}, problem.Conflict("%s is at %s; the fix path cannot go back to %s", p.Actor, p.VFD, want)
 		default:
+			known = want == p.VFD
 			for v := p.VFD; v < want; v++ {
 				events = append(events, []cvdstate.CSEvent{cvdstate.EventV, cvdstate.EventF, cvdstate.EventD}[v])
 			}
@@ -463,6 +499,7 @@ func (c *Case) status(p *Participant, act *vocab.Activity, at time.Time) (Effect
 		if err != nil {
 			return Effects{}, problem.Unprocessable("%v", err)
 		}
+		known = true
 		for _, ev := range []cvdstate.CSEvent{cvdstate.EventP, cvdstate.EventX, cvdstate.EventA} {
 			if bit := pxaBit(ev); want&bit != 0 && c.PXA&bit == 0 {
 				events = append(events, ev)
@@ -476,7 +513,18 @@ func (c *Case) status(p *Participant, act *vocab.Activity, at time.Time) (Effect
 	engagement := st.CaseEngagement != nil && *st.CaseEngagement == p.Disengaged
 	withdraw := st.EmbargoAdherence != nil && !*st.EmbargoAdherence
 	if len(events) == 0 && !engagement && !withdraw {
-		return Effects{}, problem.Conflict("the status of %s changes nothing in case %s", p.Actor, c.ID)
+		nothing := problem.Conflict("the status of %s changes nothing in case %s", p.Actor, c.ID)
+		if !known {
+			// No CS message of the sender's at all: nothing but
+			// declarations that declare nothing, or the vendor's
+			// fix-path letters from a participant that is no vendor.
+			return Effects{}, nothing
+		}
+		// A CS message the case already knows (CP or CX in P, CA in A, a
+		// fix-path letter the sender already raised), as a second
+		// participant reporting the same at once sends it: the receiver
+		// tables acknowledge it (CK) and change nothing.
+		return Effects{Unsendable: nothing}, nil
 	}
 	var fx Effects
 	if engagement {
@@ -692,7 +740,8 @@ func (c *Case) terminateEmbargo(p *Participant, act *vocab.Activity, at time.Tim
 	}
 	if c.EM == cvdstate.EMExited && p.RM != cvdstate.RMClosed {
 		c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: "ET", From: c.EM, To: c.EM, Reason: reason})
-		return Effects{Messages: cvdstate.ET}, nil
+		return Effects{Messages: cvdstate.ET, Unsendable: problem.Conflict(
+			"the embargo of case %s already ended (EXITED): only an embargo in force (ACTIVE or REVISE) can be terminated", c.ID)}, nil
 	}
 	before := c.EM
 	out, err := cvdstate.Step(c.state(), p.ParticipantState, p.Roles, cvdstate.EMTerminate)

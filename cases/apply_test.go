@@ -120,6 +120,26 @@ func refused(t *testing.T, c *Case, sem vocab.Semantic, a *vocab.Activity, statu
 	}
 }
 
+// acknowledged applies an activity a receiver acknowledges although it
+// changes nothing (the receiver tables' rows with no transition): it is
+// allowed, carries no message of its own, leaves the case as it was but
+// for the time of its last activity, and says in Effects.Unsendable, with
+// a message containing want, why a sender may not send it.
+func acknowledged(t *testing.T, c *Case, sem vocab.Semantic, a *vocab.Activity, want string) {
+	t.Helper()
+	before := c.clone()
+	fx := must(t, c, sem, a)
+	if fx.Messages != 0 || fx.Unsendable == nil || problem.Status(fx.Unsendable) != 409 || !strings.Contains(problem.Message(fx.Unsendable), want) {
+		t.Errorf("%s by %s: messages %s, unsendable %v; want none, and a 409 saying %q", sem, a.Actor.ID(), fx.Messages, fx.Unsendable, want)
+	}
+	before.UpdatedAt = c.UpdatedAt
+	b, _ := json.Marshal(before)
+	after, _ := json.Marshal(c)
+	if string(b) != string(after) {
+		t.Errorf("%s by %s changed the case:\n%s\nwas\n%s", sem, a.Actor.ID(), after, b)
+	}
+}
+
 func join(t *testing.T, actor string) *vocab.Activity {
 	return act(t, "Join", actor, fmt.Sprintf(`"object":%q,"context":%q`, caseID, caseID))
 }
@@ -164,7 +184,11 @@ func TestReportManagementInCase(t *testing.T) {
 	if fx.Messages != cvdstate.RV|cvdstate.RA {
 		t.Errorf("messages = %s, want RV|RA", fx.Messages)
 	}
+	// A repeat of a participant's own step (RA in A, RD in D), as two
+	// sent at once are, is acknowledged (RK) and changes nothing.
+	acknowledged(t, c, vocab.EngageCase, join(t, vendor), "already accepted")
 	must(t, c, vocab.DeferCase, act(t, "Ignore", vendor, fmt.Sprintf(`"object":%q`, caseID)))
+	acknowledged(t, c, vocab.DeferCase, act(t, "Ignore", vendor, fmt.Sprintf(`"object":%q`, caseID)), "already deferred")
 	must(t, c, vocab.EngageCase, join(t, vendor))
 	refused(t, c, vocab.EngageCase, join(t, coord), 403, "is not a participant")
 	must(t, c, vocab.CloseCase, leave(t, vendor))
@@ -202,7 +226,10 @@ func TestStatusAndEmbargoTeardown(t *testing.T) {
 	if n := len(c.History); n < 2 || c.History[n-1].To != cvdstate.EMExited {
 		t.Errorf("embargo history = %+v", c.History)
 	}
-	refused(t, c, vocab.AddParticipantStatusToParticipant, status(t, finder, fp, "", "Pxa"), 409, "changes nothing")
+	// A second report of what the case knows (CP in P: none, CK), as two
+	// participants reporting at once send, is acknowledged.
+	acknowledged(t, c, vocab.AddParticipantStatusToParticipant, status(t, vendor, vp, "", "Pxa"), "changes nothing")
+	acknowledged(t, c, vocab.AddParticipantStatusToParticipant, status(t, finder, fp, "", "Pxa"), "changes nothing")
 	// X after P, then attacks.
 	must(t, c, vocab.AddParticipantStatusToParticipant, status(t, finder, fp, "", "PXA"))
 	if c.PXA != cvdstate.PXAPublic|cvdstate.PXAExploit|cvdstate.PXAAttacks {
@@ -464,10 +491,14 @@ func TestEarlyTermination(t *testing.T) {
 			}
 			// A second termination, as two participants ending the embargo
 			// at once send, changes nothing and is recorded.
+			// A sender may not send it (ET only from ACTIVE or REVISE).
 			before := c.EM
-			must(t, c, vocab.RemoveEmbargoEventFromCase, terminate(t, c, vendor, "ending it too"))
+			fx = must(t, c, vocab.RemoveEmbargoEventFromCase, terminate(t, c, vendor, "ending it too"))
 			if c.EM != before || c.History[len(c.History)-1].Reason != "ending it too" {
 				t.Errorf("a late ET: em %s, history %+v", c.EM, c.History[len(c.History)-1])
+			}
+			if fx.Unsendable == nil || problem.Status(fx.Unsendable) != 409 || !strings.Contains(problem.Message(fx.Unsendable), "already ended") {
+				t.Errorf("a late ET may be sent: %v; want a 409 saying the embargo already ended", fx.Unsendable)
 			}
 		})
 	}
@@ -532,7 +563,7 @@ func TestDeployers(t *testing.T) {
 	if v := c.Participant(vendor); v.VFD != cvdstate.VFDAware {
 		t.Errorf("the deployer's deployment moved the vendor to %s", v.VFD)
 	}
-	refused(t, c, vocab.AddParticipantStatusToParticipant, status(t, deployer, part, "VFD", ""), 409, "changes nothing")
+	acknowledged(t, c, vocab.AddParticipantStatusToParticipant, status(t, deployer, part, "VFD", ""), "changes nothing")
 }
 
 // TestDesiderataWithADeployer checks the case-state history a case with a

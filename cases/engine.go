@@ -553,7 +553,9 @@ func (e *Engine) ApplyOutbound(tx *store.Tx, from LocalActor, recipients []strin
 }
 
 // checkCase tries a case-scoped activity a local actor sends on its view
-// of the case: the Case Actor will apply the same rules to it.
+// of the case: the Case Actor will apply the same rules to it. It also
+// refuses what the Case Actor would acknowledge but the sender tables do
+// not allow (Effects.Unsendable), such as an ET once the embargo ended.
 func (e *Engine) checkCase(tx *store.Tx, from LocalActor, caseID string, m Message) error {
 	c, err := loadCase(&tx.ReadTx, caseID)
 	if err != nil {
@@ -590,7 +592,13 @@ func (e *Engine) checkCase(tx *store.Tx, from LocalActor, caseID string, m Messa
 	}
 	work := c.clone()
 	eventType := EventType(m.Class.Semantic)
-	if _, err := work.Apply(eventType, m.Activity, now); err != nil {
+	fx, err := work.Apply(eventType, m.Activity, now)
+	if err == nil {
+		// What a receiver acknowledges but the sender tables do not let
+		// a participant send: a move that changes nothing.
+		err = fx.Unsendable
+	}
+	if err != nil {
 		if !hosted && problem.Status(err) == http.StatusConflict {
 			// The Case Actor may have recorded what this copy lacks yet.
 			return &ReplicaRefusal{CaseID: caseID, Err: err}

@@ -234,6 +234,22 @@ func TestEmbargoAndParticipantsBetweenNodes(t *testing.T) {
 	if got := em(finder); got != "EXITED" {
 		t.Errorf("after termination EM = %s, want EXITED", got)
 	}
+	// ET once the embargo ended is not the sender's to send (the sender
+	// tables allow it from ACTIVE or REVISE only): neither the owner on
+	// the Case Actor's node nor the finder on a replica may send it.
+	for _, n := range []struct {
+		node *testNode
+		name string
+	}{{vendor, "vendor"}, {finder, "finder"}} {
+		status, body := n.node.api(t, http.MethodPost, "/actors/"+n.name+"/outbox",
+			fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Remove","object":%q,"origin":%q,"context":%q}`, embargoID, caseID, caseID))
+		if status != http.StatusConflict || !strings.Contains(string(body), "already ended") {
+			t.Errorf("%s's ET after the embargo ended: %d %s, want 409 saying it already ended", n.name, status, body)
+		}
+	}
+	if got := vendor.cases(t)[0].LedgerLength; got != steps.length {
+		t.Errorf("the ledger holds %d entries after refused terminations, want %d", got, steps.length)
+	}
 	if got := vendor2.cases(t)[0].LedgerLength; got != removedAt || got >= steps.length {
 		t.Errorf("the removed vendor2 holds %d entries (had %d at its removal; the case has %d)", got, removedAt, steps.length)
 	}
