@@ -320,14 +320,24 @@ func (c *Case) create(act *vocab.Activity, at time.Time) error {
 			}
 		}
 	}
+	// The embargo in force from the case's creation: the owner's default,
+	// or the terms a participant (the reporter) proposed with the report,
+	// which name it in attributedTo when they are shorter than the default.
 	if ev, ok := vc.ActiveEmbargo.Object.(*vocab.EmbargoEvent); ok {
-		terms, err := embargoTerms(ev, c.Owner, at)
+		proposer, reason := c.Owner, "the owner's default embargo applies from the case's creation"
+		if by := firstRef(ev.AttributedTo); by != "" && by != c.Owner {
+			if c.Participant(by) == nil {
+				return problem.Unprocessable("the embargo in force in case %s is by %s, who takes no part in it", vc.ID, by)
+			}
+			proposer, reason = by, "proposed with the report, shorter than the owner's default embargo, it applies from the case's creation"
+		}
+		terms, err := embargoTerms(ev, proposer, at)
 		if err != nil {
 			return err
 		}
 		c.Embargo = &terms
 		c.History = append(c.History, EmbargoStep{At: at, By: c.Owner, Message: "EA", From: cvdstate.EMNone, To: c.EM, End: terms.End,
-			Reason: "the owner's default embargo applies from the case's creation"})
+			Reason: reason})
 	}
 	if c.EM.InForce() && c.Embargo == nil {
 		return problem.Unprocessable("case %s has an embargo in force but no activeEmbargo", vc.ID)
@@ -359,8 +369,12 @@ func (c *Case) create(act *vocab.Activity, at time.Time) error {
 		if c.EM == cvdstate.EMRevise {
 			msg, from = "EV", cvdstate.EMActive
 		}
+		reason := "proposed with the report"
+		if proposer == c.Owner {
+			reason = "the owner's default embargo, longer than the one proposed with the report"
+		}
 		c.History = append(c.History, EmbargoStep{At: at, By: proposer, Message: msg, From: from, To: c.EM, End: terms.End,
-			Reason: "proposed with the report"})
+			Reason: reason})
 	}
 	if c.EM.Negotiating() && len(c.Proposals) == 0 {
 		return problem.Unprocessable("case %s opens negotiating an embargo (%s) with no proposal", vc.ID, c.EM)

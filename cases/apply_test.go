@@ -778,8 +778,9 @@ func TestDeclaredEngagementAndAdherence(t *testing.T) {
 	// The finder will not honour the embargo: it is torn down.
 	fx := must(t, c, vocab.AddParticipantStatusToParticipant, declare(t, finder, finderPart, `"embargoAdherence":false`, "we publish at our conference"))
 	p = c.Participant(finder)
-	if p.PEC != cvdstate.PECDeclined || p.EmbargoAdherence() || c.EM != cvdstate.EMExited || fx.Messages&cvdstate.ET == 0 {
-		t.Fatalf("after declaring non-adherence: consent %s, em %s, messages %s; want DECLINED, EXITED, ET", p.PEC, c.EM, fx.Messages)
+	// Entering EXITED resets everyone's consent, the finder's too.
+	if p.PEC != cvdstate.PECNoEmbargo || p.EmbargoAdherence() || c.EM != cvdstate.EMExited || fx.Messages&cvdstate.ET == 0 {
+		t.Fatalf("after declaring non-adherence: consent %s, em %s, messages %s; want NO_EMBARGO, EXITED, ET", p.PEC, c.EM, fx.Messages)
 	}
 	last := c.History[len(c.History)-1]
 	if last.By != finder || last.Message != "ET" || !strings.Contains(last.Reason, "will not honour") || !strings.Contains(last.Reason, "we publish at our conference") {
@@ -788,7 +789,7 @@ func TestDeclaredEngagementAndAdherence(t *testing.T) {
 	if v := c.Participant(vendor); v.PEC != cvdstate.PECNoEmbargo {
 		t.Errorf("the vendor's consent after the teardown: %s", v.PEC)
 	}
-	refused(t, c, vocab.AddParticipantStatusToParticipant, declare(t, finder, finderPart, `"embargoAdherence":false`, ""), 409, "already declined")
+	refused(t, c, vocab.AddParticipantStatusToParticipant, declare(t, finder, finderPart, `"embargoAdherence":false`, ""), 409, "ended")
 }
 
 // TestClosedParticipantsGetWhatTheyNeed checks that a participant that

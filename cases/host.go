@@ -84,22 +84,30 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 	consent := "NO_EMBARGO"
 	em := "NONE"
 	var embargo vocab.Ref
+	var defaultEv *vocab.EmbargoEvent
+	defaultEnd := now.Add(e.cfg.DefaultEmbargo)
 	if e.cfg.DefaultEmbargo > 0 {
 		consent, em = "SIGNATORY", "ACTIVE"
-		ev := &vocab.EmbargoEvent{}
-		ev.ID, ev.Type = caseID+"/embargoes/1", vocab.TypeEmbargoEvent
-		ev.Context = vocab.RefTo(caseID)
-		ev.StartTime = now.Format(time.RFC3339)
-		ev.EndTime = now.Add(e.cfg.DefaultEmbargo).Format(time.RFC3339)
-		ev.Name = "Embargo of " + caseID
-		embargo = vocab.Inline(ev)
+		defaultEv = &vocab.EmbargoEvent{}
+		defaultEv.ID, defaultEv.Type = caseID+"/embargoes/1", vocab.TypeEmbargoEvent
+		defaultEv.Context = vocab.RefTo(caseID)
+		defaultEv.StartTime = now.Format(time.RFC3339)
+		defaultEv.EndTime = defaultEnd.Format(time.RFC3339)
+		defaultEv.Name = "Embargo of " + caseID
+		embargo = vocab.Inline(defaultEv)
 	}
-	// The reporter's embargo proposal (RS|EP) is pending in the case from
-	// the reporter: a proposal before an embargo is in force (PROPOSED),
-	// a revision of the default one (REVISE, when the signatories' consent
-	// lapses). It is written into the case's creation as the Invite the
-	// reporter's Offer stood for, under an id the Case Actor derives, so
-	// that every replica knows what an answer to it names.
+	// The reporter's embargo proposal (RS|EP) meets the owner's default
+	// embargo, which counts as the receiver's initial proposal (spec §2.5,
+	// defaults): with no default the reporter's proposal is pending from
+	// the reporter (PROPOSED); with one, the shorter terms are in force
+	// and the longer are a pending revision (REVISE, when the signatories'
+	// consent lapses). Terms longer than the default (or ending with it)
+	// leave the default in force with the reporter's pending; shorter ones
+	// are in force, attributed to the reporter, with the default pending
+	// from the owner. The pending terms are written into the case's
+	// creation as the Invite the reporter's Offer stood for, under an id
+	// the Case Actor derives, so that every replica knows what an answer
+	// to it names.
 	var proposal *vocab.Activity
 	if offer != nil && offer.Actor.ID() == reporter {
 		terms, err := offeredEmbargo(offer, now, e.cfg.MaxEmbargo)
@@ -109,18 +117,25 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 			ev.Context = vocab.RefTo(caseID)
 			ev.StartTime, ev.EndTime = terms.Start.Format(time.RFC3339), terms.End.Format(time.RFC3339)
 			ev.Name = "Embargo proposed with the report"
+			proposer, pending := reporter, ev
+			switch {
+			case defaultEv == nil:
+				em = "PROPOSED"
+			case terms.End.Before(defaultEnd):
+				ev.AttributedTo = vocab.Refs{Items: []vocab.Ref{vocab.RefTo(reporter)}, Single: true}
+				embargo = vocab.Inline(ev)
+				proposer, pending = owner.ID, defaultEv
+				em, consent = "REVISE", "LAPSED"
+			default:
+				em, consent = "REVISE", "LAPSED"
+			}
 			proposal = &vocab.Activity{}
 			proposal.ID, proposal.Type = reporterProposalID(e.cfg.PublicURL, caseID, offer.ID), "Invite"
-			proposal.Actor = vocab.RefTo(reporter)
-			proposal.Object = vocab.Inline(ev)
+			proposal.Actor = vocab.RefTo(proposer)
+			proposal.Object = vocab.Inline(pending)
 			proposal.Context = vocab.RefTo(caseID)
 			proposal.InReplyTo = vocab.RefTo(offer.ID)
 			proposal.Published = now.Format(time.RFC3339)
-			if em == "ACTIVE" {
-				em, consent = "REVISE", "LAPSED"
-			} else {
-				em = "PROPOSED"
-			}
 		}
 	}
 	participant := func(actor, name string, roles cvdstate.RoleSet, rm, vfd string) vocab.Ref {
@@ -172,10 +187,11 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 	return err
 }
 
-// reporterProposalID derives the id of the Invite(EmbargoEvent) that the
-// embargo proposal of the report offered in offerID stands for in the
-// case it opens: an activity id on the Case Actor's node that the case's
-// creation carries.
+// reporterProposalID derives the id of the Invite(EmbargoEvent) pending in
+// the case that the report offered in offerID with an embargo proposal
+// opens: the reporter's proposal, or the owner's default embargo when the
+// reporter's shorter terms are in force. It is an activity id on the Case
+// Actor's node that the case's creation carries.
 func reporterProposalID(publicURL, caseID, offerID string) string {
 	sum := sha256.Sum256([]byte(caseID + "|" + offerID))
 	return publicURL + "/activities/ep-" + hex.EncodeToString(sum[:13])

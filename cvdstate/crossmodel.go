@@ -107,19 +107,26 @@ func applyConsent(p PEC, e PECEvent) PEC {
 
 // Withdraw applies a participant's declaration that it will not honour the
 // case's embargo (its embargo adherence withdrawn) to the case and that
-// participant. Its consent ends DECLINED; consent moves there through the
-// PEC model's own edges (a signatory's lapses, then it declines). An
-// embargo a participant will not keep protects nobody and misleads the
-// others, so the teardown rules apply as they do to a public exploit,
-// at SHOULD: a pending proposal is rejected (ER), an embargo in force
-// (ACTIVE or REVISE) is terminated (ET), and everyone's consent is reset.
-// With no embargo nothing else changes. A participant that already
-// declined is refused.
+// participant. An embargo a participant will not keep protects nobody and
+// misleads the others, so the teardown rules apply as they do to a public
+// exploit, at SHOULD: a pending proposal is rejected (ER), an embargo in
+// force (ACTIVE or REVISE) is terminated (ET), and everyone's consent is
+// reset. The participant's consent ends DECLINED, through the PEC model's
+// own edges (a signatory's lapses, then it declines), unless the
+// embargo is terminated: entering EXITED resets every participant's
+// consent (EMB-13-001), the withdrawing one's too, as no embargo remains
+// to decline. With no embargo nothing else changes. A participant that
+// already declined is refused, and so is a declaration after the embargo
+// ended (EXITED): there is nothing left to withdraw from.
 func Withdraw(c CaseState, p ParticipantState) (Outcome, error) {
 	out := Outcome{Case: c, Participant: p}
 	if p.PEC == PECDeclined {
 		return Outcome{Case: c, Participant: p}, &TransitionError{Model: "PEC", Event: "withdraw", From: p.PEC.String(),
 			Reason: "the participant already declined the embargo"}
+	}
+	if c.EM == EMExited {
+		return Outcome{Case: c, Participant: p}, &TransitionError{Model: "EM", Event: "withdraw", From: c.EM.String(),
+			Reason: "the embargo has ended; there is nothing to withdraw from"}
 	}
 	eff, ok := withdrawalEffect(c.EM)
 	if ok {
@@ -127,6 +134,10 @@ func Withdraw(c CaseState, p ParticipantState) (Outcome, error) {
 		out.Emit = eff.Message
 		out.Effects = []Effect{eff}
 		out.Consent = consentEffect(eff.From, eff.To)
+	}
+	if out.Case.EM == EMExited {
+		out.Participant.PEC = applyConsent(p.PEC, out.Consent)
+		return out, nil
 	}
 	pec := p.PEC
 	if pec == PECSignatory {

@@ -275,10 +275,13 @@ func TestFixPath(t *testing.T) {
 }
 
 // TestWithdraw checks a participant's declaration that it will not honour
-// the embargo: its consent ends DECLINED, and the embargo is torn down as
-// the protocol's teardown rules say (a pending proposal rejected, an
-// embargo in force terminated, both SHOULD), with the others' consent
-// reset; with no embargo nothing else changes.
+// the embargo: the embargo is torn down as the protocol's teardown rules
+// say (a pending proposal rejected, an embargo in force terminated, both
+// SHOULD), with the others' consent reset; the participant's consent ends
+// DECLINED, except when the embargo is terminated: entering EXITED resets
+// everyone's consent, the withdrawing participant's too (EMB-13-001). With
+// no embargo nothing else changes; after the embargo ended there is
+// nothing to withdraw from, and the declaration is refused.
 func TestWithdraw(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -287,12 +290,13 @@ func TestWithdraw(t *testing.T) {
 		wantEM  EMState
 		emit    MessageType
 		consent PECEvent
+		pec     PEC // the participant's consent afterwards
 	}{
-		{"an embargo in force", CaseState{EM: EMActive}, ParticipantState{RM: RMAccepted, PEC: PECSignatory}, EMExited, ET, PECReset},
-		{"a revision pending", CaseState{EM: EMRevise}, ParticipantState{RM: RMDeferred, PEC: PECLapsed}, EMExited, ET, PECReset},
-		{"a proposal pending", CaseState{EM: EMProposed}, ParticipantState{RM: RMAccepted, PEC: PECInvited}, EMNone, ER, PECReset},
-		{"no embargo", CaseState{EM: EMNone}, ParticipantState{RM: RMAccepted}, EMNone, 0, 0},
-		{"an ended embargo", CaseState{EM: EMExited, PXA: PXAPublic}, ParticipantState{RM: RMClosed}, EMExited, 0, 0},
+		{"an embargo in force", CaseState{EM: EMActive}, ParticipantState{RM: RMAccepted, PEC: PECSignatory}, EMExited, ET, PECReset, PECNoEmbargo},
+		{"a revision pending", CaseState{EM: EMRevise}, ParticipantState{RM: RMDeferred, PEC: PECLapsed}, EMExited, ET, PECReset, PECNoEmbargo},
+		{"a revision pending, invited to it", CaseState{EM: EMRevise}, ParticipantState{RM: RMAccepted, PEC: PECInvited}, EMExited, ET, PECReset, PECNoEmbargo},
+		{"a proposal pending", CaseState{EM: EMProposed}, ParticipantState{RM: RMAccepted, PEC: PECInvited}, EMNone, ER, PECReset, PECDeclined},
+		{"no embargo", CaseState{EM: EMNone}, ParticipantState{RM: RMAccepted}, EMNone, 0, 0, PECDeclined},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -300,9 +304,9 @@ func TestWithdraw(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Withdraw: %v", err)
 			}
-			if out.Case.EM != tt.wantEM || out.Emit != tt.emit || out.Consent != tt.consent || out.Participant.PEC != PECDeclined {
-				t.Errorf("Withdraw = em %s emit %s consent %v pec %s; want em %s emit %s consent %v pec DECLINED",
-					out.Case.EM, out.Emit, out.Consent, out.Participant.PEC, tt.wantEM, tt.emit, tt.consent)
+			if out.Case.EM != tt.wantEM || out.Emit != tt.emit || out.Consent != tt.consent || out.Participant.PEC != tt.pec {
+				t.Errorf("Withdraw = em %s emit %s consent %v pec %s; want em %s emit %s consent %v pec %s",
+					out.Case.EM, out.Emit, out.Consent, out.Participant.PEC, tt.wantEM, tt.emit, tt.consent, tt.pec)
 			}
 			if tt.emit != 0 && (len(out.Effects) != 1 || out.Effects[0].Level != Should || !strings.Contains(out.Effects[0].Reason, "will not honour")) {
 				t.Errorf("the teardown is not explained: %+v", out.Effects)
@@ -311,5 +315,8 @@ func TestWithdraw(t *testing.T) {
 	}
 	if _, err := Withdraw(CaseState{EM: EMActive}, ParticipantState{RM: RMAccepted, PEC: PECDeclined}); err == nil || !errors.Is(err, ErrNotAllowed) {
 		t.Errorf("withdrawing twice: %v, want ErrNotAllowed", err)
+	}
+	if _, err := Withdraw(CaseState{EM: EMExited, PXA: PXAPublic}, ParticipantState{RM: RMClosed}); err == nil || !errors.Is(err, ErrNotAllowed) || !strings.Contains(err.Error(), "ended") {
+		t.Errorf("withdrawing from an ended embargo: %v, want ErrNotAllowed saying it ended", err)
 	}
 }
