@@ -225,9 +225,10 @@ func TestEmbargoAndParticipantsBetweenNodes(t *testing.T) {
 		t.Errorf("vendor2 joined as %s %s %s, want RECEIVED Vfd SIGNATORY", rm, vfd, pec)
 	}
 
-	// A removed participant receives nothing further.
+	// A removed participant is told of its removal, and receives nothing
+	// further.
 	v2part, _, _, _ := participantOf(vendor.cases(t)[0], vendor2ID)
-	step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Remove","object":%q,"target":%q,"context":%q}`, v2part, caseID, caseID), finder)
+	step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Remove","object":%q,"target":%q,"context":%q}`, v2part, caseID, caseID), finder, vendor2)
 	removedAt := vendor2.cases(t)[0].LedgerLength
 	embargoID, _ := finder.caseDetail(t, caseID)["embargo"].(map[string]any)["id"].(string)
 	step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Remove","object":%q,"origin":%q,"context":%q}`, embargoID, caseID, caseID), finder)
