@@ -211,9 +211,10 @@ func TestAccessControl(t *testing.T) {
 	check("joined", vendor2Signed, http.StatusOK)
 
 	// Removed, vendor2 reads nothing again, not even what was addressed to
-	// it while it took part, and receives no further entries.
+	// it while it took part, and receives no further entries after the
+	// one that removes it.
 	v2part, _, _, _ := participantOf(vendor.cases(t)[0], vendor2ID)
-	step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Remove","object":%q,"target":%q,"context":%q}`, v2part, caseID, caseID), finder)
+	step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Remove","object":%q,"target":%q,"context":%q}`, v2part, caseID, caseID), finder, vendor2)
 	removedAt := vendor2.cases(t)[0].LedgerLength
 	vendor2Signed.name = "removed participant"
 	check("removed", vendor2Signed, http.StatusForbidden)
