@@ -434,6 +434,27 @@ func (e *Engine) Prepare(ctx context.Context, db *store.DB, from LocalActor, m M
 	return nil
 }
 
+// InvitationCase returns the case an answer to an invitation (an Accept
+// or Reject of an Invite to a case) concerns: the Invite's target, or its
+// context; "" for any other message. The outbox names it as the answer's
+// context, as every case-scoped activity does.
+func (e *Engine) InvitationCase(tx *store.ReadTx, m Message) string {
+	switch m.Class.Semantic {
+	case vocab.AcceptInviteActorToCase, vocab.RejectInviteActorToCase:
+	default:
+		return ""
+	}
+	obj := m.Activity.Object.Object
+	if obj == nil {
+		obj, _ = NewResolver(tx).Resolve(m.Activity.Object.IRI)
+	}
+	inv, ok := obj.(*vocab.Activity)
+	if !ok {
+		return ""
+	}
+	return firstNonEmpty(inv.Target.ID(), inv.Context.ID())
+}
+
 // OpensCase returns the case that an activity local actor from sends will
 // open, "" when it opens none: the case of a report that a validation
 // (RV) accepts, when from received the report and it is in no case yet

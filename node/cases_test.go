@@ -220,7 +220,14 @@ func TestEmbargoAndParticipantsBetweenNodes(t *testing.T) {
 		}
 		return inviteID != ""
 	})
-	step(vendor2, "vendor2", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q}`, inviteID), finder, vendor2)
+	acceptID := step(vendor2, "vendor2", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q}`, inviteID), finder, vendor2)
+	// The answer to an invitation to a case names the case as its context,
+	// as every case-scoped activity does (the spec's §6.3).
+	for _, it := range vendor2.boxItems(t, "vendor2", "outbox") {
+		if it["id"] == acceptID && it["context"] != caseID {
+			t.Errorf("the acceptance of the invitation has context %v, want the case %s", it["context"], caseID)
+		}
+	}
 	if _, rm, vfd, pec := participantOf(vendor2.cases(t)[0], vendor2ID); rm != "RECEIVED" || vfd != "Vfd" || pec != "SIGNATORY" {
 		t.Errorf("vendor2 joined as %s %s %s, want RECEIVED Vfd SIGNATORY", rm, vfd, pec)
 	}

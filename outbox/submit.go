@@ -206,6 +206,13 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 					}
 					act.Context = vocab.RefTo(caseID)
 				}
+				// An answer to an invitation names the case it joins or
+				// declines, as every case-scoped activity does.
+				if act.Context.ID() == "" {
+					if caseID := s.cfg.Engine.InvitationCase(&tx.ReadTx, cases.Message{Activity: act, Class: class, Resolver: resolver}); caseID != "" {
+						act.Context = vocab.RefTo(caseID)
+					}
+				}
 			}
 			// Case-scoped activities go to the case's Case Actor, whether or
 			// not the client named it.
