@@ -377,11 +377,23 @@ func (c *Case) clone() *Case {
 }
 
 // Try reports whether Apply would record act now, without changing c: nil
-// when it would, else the refusal Apply gives. It lets a user interface
-// offer only the actions the Case Actor would take, by the same rules.
+// when it would, else the refusal Apply gives: the Case Actor's view.
 func (c *Case) Try(eventType string, act *vocab.Activity, at time.Time) error {
 	_, err := c.clone().Apply(eventType, act, at)
 	return err
+}
+
+// TrySend reports whether a participant may send act now: nil when the
+// Case Actor would record it and the sender tables allow it, else why
+// not. A repeat of what the case already knows is acknowledged by the
+// Case Actor but is no message to send (Effects.Unsendable). It lets a
+// user interface offer only the actions a participant may take.
+func (c *Case) TrySend(eventType string, act *vocab.Activity, at time.Time) error {
+	fx, err := c.clone().Apply(eventType, act, at)
+	if err != nil {
+		return err
+	}
+	return fx.Unsendable
 }
 
 // Object returns the case as a VulnerabilityCase, as it is served to its

@@ -611,15 +611,8 @@ func (e *Engine) checkCase(tx *store.Tx, from LocalActor, caseID string, m Messa
 	if err := checkProposedTime(m, now); err != nil { // publication.go
 		return err
 	}
-	work := c.clone()
 	eventType := EventType(m.Class.Semantic)
-	fx, err := work.Apply(eventType, m.Activity, now)
-	if err == nil {
-		// What a receiver acknowledges but the sender tables do not let
-		// a participant send: a move that changes nothing.
-		err = fx.Unsendable
-	}
-	if err != nil {
+	if err := c.TrySend(eventType, m.Activity, now); err != nil {
 		if !hosted && problem.Status(err) == http.StatusConflict {
 			// The Case Actor may have recorded what this copy lacks yet.
 			return &ReplicaRefusal{CaseID: caseID, Err: err}

@@ -223,7 +223,7 @@ func (d *Dashboard) tryAction(resolver cases.Resolver, c *cases.Case, l actor.Lo
 		}
 	}
 	class := vocab.Classify(a, resolver)
-	return c.Try(cases.EventType(class.Semantic), a, now)
+	return c.TrySend(cases.EventType(class.Semantic), a, now)
 }
 
 // activityJSON is the body the outbox is given for act.
