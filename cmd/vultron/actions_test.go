@@ -480,10 +480,16 @@ func TestCLIMoreActions(t *testing.T) {
 	if !strings.HasPrefix(out, "RS sent: ") || !strings.Contains(out, "\ninvited coord: "+coord+"\n") || strings.Contains(out, "report ") {
 		t.Errorf("participant invite printed %q, want the RS sent and the actor it invited", out)
 	}
+	var declined string
 	waitUntilTrue(t, "the coordinator's invitation", func() bool {
-		code, _, _ := vendorNode.cli(t, "participant", "reject-invite", "--as", "coord")
+		code, out, _ := vendorNode.cli(t, "participant", "reject-invite", "--as", "coord")
+		declined = out
 		return code == 0
 	})
+	// Declining an invitation is no RC (the invitee never took part): the
+	// line names the activity, as the wire's classification has no
+	// message for it.
+	checkSent(t, "Reject", declined)
 
 	// The finder suggests the coordinator; the owner rejects the suggestion.
 	finderNode.ok(t, "case", "wait", caseID, "--until", "em=EXITED", "--timeout", "20s")
