@@ -29,6 +29,7 @@ import (
 	"github.com/openvultron/vultron/deadline"
 	"github.com/openvultron/vultron/inbox"
 	"github.com/openvultron/vultron/intel"
+	"github.com/openvultron/vultron/internal/samefile"
 	"github.com/openvultron/vultron/node/calendar"
 	"github.com/openvultron/vultron/node/dashboard"
 	"github.com/openvultron/vultron/node/federation"
@@ -355,10 +356,10 @@ func (c *Config) validate() error {
 		}
 	}
 	apiToken := filepath.Join(c.DataDir, tokenFile)
-	if c.MetricsTokenFile != "" && sameFile(c.MetricsTokenFile, apiToken) {
+	if c.MetricsTokenFile != "" && samefile.Is(c.MetricsTokenFile, apiToken) {
 		return metricsInAPITokenFile(c.MetricsTokenFile, c.DataDir)
 	}
-	if c.WebhookSecretFile != "" && sameFile(c.WebhookSecretFile, apiToken) {
+	if c.WebhookSecretFile != "" && samefile.Is(c.WebhookSecretFile, apiToken) {
 		return fmt.Errorf("the webhook secret file %s is the API token file; point --webhook-secret-file at another file (or leave it out for %s): the receivers of the webhooks hold their secret, and must not hold the admin's token",
 			c.WebhookSecretFile, filepath.Join(c.DataDir, webhookSecretFile))
 	}

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/openvultron/vultron/internal/samefile"
 )
 
 // tokenFile is the name, inside the data directory, of the file that holds
@@ -77,7 +79,7 @@ func metricsIsAPIToken(path, token, dataDir, apiToken string) error {
 		return nil
 	}
 	apiPath := filepath.Join(dataDir, tokenFile)
-	if sameFile(path, apiPath) {
+	if samefile.Is(path, apiPath) {
 		return metricsInAPITokenFile(path, dataDir)
 	}
 	return fmt.Errorf("metrics token file %s holds a copy of the API token, which does everything; the metrics token must be one of its own, which reads GET /metrics and nothing else: remove this copy (the API token stays in %s) for the node to make one there, or point --metrics-token-file at another file", path, apiPath)
@@ -89,20 +91,6 @@ func metricsIsAPIToken(path, token, dataDir, apiToken string) error {
 func metricsInAPITokenFile(path, dataDir string) error {
 	return fmt.Errorf("the metrics token file %s is the API token file; point --metrics-token-file at another file (or leave it out for %s): the metrics token must be one of its own, which reads GET /metrics and nothing else",
 		path, filepath.Join(dataDir, metricsTokenFile))
-}
-
-// sameFile reports whether the paths a and b name one file: the same
-// path once made absolute, or, when both exist, the same file through a
-// link.
-func sameFile(a, b string) bool {
-	absA, errA := filepath.Abs(a)
-	absB, errB := filepath.Abs(b)
-	if errA == nil && errB == nil && absA == absB {
-		return true
-	}
-	infoA, errA := os.Stat(a)
-	infoB, errB := os.Stat(b)
-	return errA == nil && errB == nil && os.SameFile(infoA, infoB)
 }
 
 // loadOrCreateSecret returns the secret in the file at path, creating it as

@@ -9,8 +9,9 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/openvultron/vultron/internal/samefile"
 )
 
 // CopyStats is what Copy copied.
@@ -202,14 +203,7 @@ func sameStore(from, to string) bool {
 	tp, toBolt := strings.CutPrefix(to, "bolt:")
 	switch {
 	case fromBolt && toBolt:
-		fa, err1 := filepath.Abs(fp)
-		ta, err2 := filepath.Abs(tp)
-		if err1 == nil && err2 == nil && fa == ta {
-			return true
-		}
-		fi, err1 := os.Stat(fp)
-		ti, err2 := os.Stat(tp)
-		return err1 == nil && err2 == nil && os.SameFile(fi, ti)
+		return samefile.Is(fp, tp)
 	case isPostgresURL(from) && isPostgresURL(to):
 		return describePostgres(from) == describePostgres(to) && searchPath(from) == searchPath(to)
 	}
