@@ -353,13 +353,16 @@ func appendEntry(tx *store.Tx, e ledger.Entry) error {
 
 // objectIDs lists the ids of the objects in a decoded JSON value: the
 // activity and everything it carries inline (an embargo, a participant).
+// A stub, an object written as its id and type only (what an activity
+// acts on, as vocab.CarryAnswered sends it), is not listed: it says
+// nothing of the object, which stays indexed where it was recorded.
 func objectIDs(v any, depth int, out []string) []string {
 	if depth > 8 {
 		return out
 	}
 	switch v := v.(type) {
 	case map[string]any:
-		if id, ok := v["id"].(string); ok && id != "" {
+		if id, ok := v["id"].(string); ok && id != "" && !isStub(v) {
 			out = append(out, id)
 		}
 		for k, m := range v {
@@ -373,6 +376,17 @@ func objectIDs(v any, depth int, out []string) []string {
 		}
 	}
 	return out
+}
+
+// isStub reports whether a decoded JSON object holds nothing but its id,
+// its type and a JSON-LD context.
+func isStub(v map[string]any) bool {
+	for k := range v {
+		if k != "id" && k != "type" && k != "@context" {
+			return false
+		}
+	}
+	return true
 }
 
 // recordedObject returns, as a JSON document, the object with the given id

@@ -6,8 +6,11 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
 )
 
 // TestListCasesPage pages through cases in id order: every case once, the
@@ -144,5 +147,52 @@ func BenchmarkListCasesLastPage(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestStubsDoNotReplaceRecordedObjects records an embargo inline, then an
+// activity that names it by a stub (its id and type, as an early
+// termination carries it): the object index keeps serving the embargo as
+// it was recorded, with its end.
+func TestStubsDoNotReplaceRecordedObjects(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(filepath.Join(t.TempDir(), "vultron.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	const caseID = "https://v.example/cases/c1"
+	const embargo = caseID + "/embargoes/1"
+	payloads := []string{
+		fmt.Sprintf(`{"id":"https://v.example/a/1","type":"Invite","actor":"https://v.example/actors/vendor","object":{"id":%q,"type":"EmbargoEvent","endTime":"2027-03-01T00:00:00Z"},"context":%q}`, embargo, caseID),
+		fmt.Sprintf(`{"id":"https://v.example/a/2","type":"Remove","actor":"https://v.example/actors/vendor","object":{"id":%q,"type":"EmbargoEvent"},"origin":%q,"context":%q}`, embargo, caseID, caseID),
+	}
+	err = db.Update(ctx, func(tx *store.Tx) error {
+		prev := ledger.GenesisHash(caseID, time.Now(), "https://v.example/actors/case-c1")
+		for i, p := range payloads {
+			e, err := ledger.NewEntry(caseID, int64(i), prev, fmt.Sprintf("https://v.example/a/%d", i+1), "x", []byte(p), time.Now())
+			if err != nil {
+				return err
+			}
+			if err := appendEntry(tx, e); err != nil {
+				return err
+			}
+			prev = e.EntryHash
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.View(ctx, func(tx *store.ReadTx) error {
+		obj, ok := NewResolver(tx).Resolve(embargo)
+		ev, isEvent := obj.(*vocab.EmbargoEvent)
+		if !ok || !isEvent || ev.EndTime != "2027-03-01T00:00:00Z" {
+			t.Errorf("the embargo resolves to %#v (found %v); want it as recorded, with its end", obj, ok)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -182,8 +182,13 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 		return err
 	}
 	rec.CaseID = caseID
-	// The validation that opened the case is the case's second entry.
-	_, err = e.record(tx, c, actorName, rv, EventType(vocab.ValidateReport), now)
+	// The validation that opened the case is the case's second entry, as
+	// it is sent: with the Offer it answers inline (vocab.CarryAnswered).
+	sent, err := vocab.CarryAnswered(rv, m.Resolver)
+	if err != nil {
+		return problem.Unprocessable("%s", err.Error())
+	}
+	_, err = e.record(tx, c, actorName, sent, EventType(vocab.ValidateReport), now)
 	return err
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/vocab"
@@ -146,6 +147,25 @@ func TestWholeProtocolOnTheWire(t *testing.T) {
 	for _, ev := range []string{"add_report_to_case", "offer_actor_to_case", "accept_offer_case_participant", "remove_embargo_event_from_case"} {
 		if !slices.ContainsFunc(entries, func(e ledger.Entry) bool { return e.EventType == ev }) {
 			t.Errorf("the ledger records no %s", ev)
+		}
+	}
+	// Every entry means what it records without any node's store: what it
+	// acts on is inline, never a bare id, and it is in the case (the
+	// reference's ledger invariants 10 and 11).
+	for _, e := range entries {
+		doc, err := vocab.Parse(e.PayloadSnapshot)
+		if err != nil || doc.Activity() == nil {
+			t.Fatalf("entry %d (%s) does not parse as an activity: %v", e.LogIndex, e.EventType, err)
+		}
+		act := doc.Activity()
+		if act.Object.Object == nil {
+			t.Errorf("entry %d (%s) names its object by the bare id %q", e.LogIndex, e.EventType, act.Object.IRI)
+		}
+		if got := act.Context.ID(); got != caseID {
+			t.Errorf("entry %d (%s) has context %q, want the case", e.LogIndex, e.EventType, got)
+		}
+		if got := cases.EventType(vocab.Classify(act, nil).Semantic); got != e.EventType {
+			t.Errorf("entry %d classifies without a store as %s, but records %s: %s", e.LogIndex, got, e.EventType, e.PayloadSnapshot)
 		}
 	}
 	detail := caseDetailOf(c, "finder", caseID)

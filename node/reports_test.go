@@ -67,8 +67,8 @@ func TestSeveralReportsOneCase(t *testing.T) {
 	third := report(finder2, "finder2", "Login SQLi again")
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Reject","object":%q,"result":%q,"to":[%q]}`, third, c.ID, finder2ID))
 	rc := finder2.inboxOfType(t, "finder2", "Reject")
-	if rc["result"] != c.ID || rc["object"] != third {
-		t.Errorf("the closure of the duplicate = %v; want a Reject of its Offer with the case as result", rc)
+	if obj, _ := rc["object"].(map[string]any); rc["result"] != c.ID || obj["id"] != third || obj["type"] != "Offer" || rc["inReplyTo"] != third {
+		t.Errorf("the closure of the duplicate = %v; want a Reject of its Offer (inline, and inReplyTo) with the case as result", rc)
 	}
 	if n := len(vendor.cases(t)); n != 1 {
 		t.Errorf("the vendor holds %d cases after a duplicate was added and another closed, want 1", n)

@@ -231,7 +231,16 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 			if err != nil {
 				return err
 			}
-			if out, err = vocab.Marshal(act); err != nil {
+			// What is sent carries what it answers or acts on inline (its
+			// stub), so that it means the same without this node's store;
+			// the engine below works from the activity as submitted.
+			sent := act
+			if plain == "" {
+				if sent, err = vocab.CarryAnswered(act, resolver); err != nil {
+					return problem.Unprocessable("%s", err.Error())
+				}
+			}
+			if out, err = vocab.Marshal(sent); err != nil {
 				return problem.Wrap(http.StatusUnprocessableEntity, err, "the activity cannot be serialised: "+err.Error())
 			}
 			targets = make([]store.DeliveryTarget, 0, len(recipients)+len(followers))

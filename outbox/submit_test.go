@@ -336,3 +336,62 @@ func TestSubmitByNamesThePerson(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAnswersCarryWhatTheyAnswer submits answers that name what they
+// answer by id, as clients do: the activity sent must carry it inline
+// (reduced to its id, type and what it is about) so that any receiver, and
+// the case's ledger, can tell what it means without this node's store, and
+// an answer to an Offer or Invite must name it in inReplyTo (§6.3).
+func TestAnswersCarryWhatTheyAnswer(t *testing.T) {
+	v := newVendorOutbox(t, nil, nil)
+	if err := v.receiveReport(nil); err != nil {
+		t.Fatal(err)
+	}
+	rv, err := v.validate()
+	if err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	caseID := standalone(t, rv.Body, vocab.ValidateReport, offerID)
+
+	join, err := v.sub.Submit(context.Background(), "vendor", []byte(fmt.Sprintf(`{"@context":%q,"type":"Join","object":%q,"context":%q}`,
+		vocab.VultronContext, caseID, caseID)))
+	if err != nil {
+		t.Fatalf("engage: %v", err)
+	}
+	standalone(t, join.Body, vocab.EngageCase, "")
+
+	// A client's inReplyTo that names something else than the answered
+	// activity is refused, and nothing is sent.
+	v2 := newVendorOutbox(t, nil, nil)
+	if err := v2.receiveReport(nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = v2.sub.Submit(context.Background(), "vendor", []byte(fmt.Sprintf(`{"@context":%q,"type":"Accept","object":%q,"inReplyTo":"https://finder.example/activities/other","to":[%q]}`,
+		vocab.VultronContext, offerID, finderID)))
+	if problem.Status(err) != 422 || !strings.Contains(err.Error(), offerID) {
+		t.Errorf("Accept with another inReplyTo: %v (status %d), want 422 naming %s", err, problem.Status(err), offerID)
+	}
+}
+
+// standalone parses an activity the outbox sent and checks that it
+// classifies as want with no store to resolve ids, that its object is
+// inline, and that it is in reply to inReplyTo ("" for none). It returns
+// the activity's context.
+func standalone(t *testing.T, body []byte, want vocab.Semantic, inReplyTo string) string {
+	t.Helper()
+	doc, err := vocab.Parse(body)
+	if err != nil {
+		t.Fatalf("parse what was sent: %v", err)
+	}
+	act := doc.Activity()
+	if act.Object.Object == nil {
+		t.Errorf("%s sent its object as the bare id %s: %s", act.Type, act.Object.IRI, body)
+	}
+	if got := vocab.Classify(act, nil).Semantic; got != want {
+		t.Errorf("%s classified without a store as %s, want %s: %s", act.Type, got, want, body)
+	}
+	if got := act.InReplyTo.ID(); got != inReplyTo {
+		t.Errorf("%s inReplyTo = %q, want %q", act.Type, got, inReplyTo)
+	}
+	return act.Context.ID()
+}

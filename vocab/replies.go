@@ -1,6 +1,9 @@
 package vocab
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // The protocol answers every message with its model's acknowledgement (RK,
 // EK, CK, GK) or, when the message is refused, its model's error (RE, EE,
@@ -243,4 +246,41 @@ func ReportOf(a *Activity, r Resolver) string {
 		}
 	}
 	return ""
+}
+
+// CarryAnswered returns a copy of a, an activity about to be sent, that
+// carries what it is about inline: an object given by IRI that r resolves
+// becomes its stub (Stub for an activity, else its id and type), so that a
+// receiver, or the case's ledger, can tell what a means without the
+// sender's store (spec: "payloadSnapshot.object is an inline dict, never
+// a bare id"). An answer to an Offer or an Invite (Accept, Reject,
+// TentativeReject of one) names it in inReplyTo as well (§6.3); an
+// inReplyTo that names something else is an error, and a is not changed.
+func CarryAnswered(a *Activity, r Resolver) (*Activity, error) {
+	out := *a
+	if out.Object.Object == nil && out.Object.IRI != "" && r != nil {
+		if obj, ok := r.Resolve(out.Object.IRI); ok {
+			if act, isActivity := obj.(*Activity); isActivity {
+				out.Object = Inline(Stub(act, r))
+			} else {
+				out.Object = Inline(stubObject(obj))
+			}
+		}
+	}
+	answered, ok := out.Object.Object.(*Activity)
+	if !ok || (answered.Type != "Offer" && answered.Type != "Invite") {
+		return &out, nil
+	}
+	switch out.Type {
+	case "Accept", "Reject", "TentativeReject":
+	default:
+		return &out, nil
+	}
+	switch got := out.InReplyTo.ID(); {
+	case got == "":
+		out.InReplyTo = RefTo(answered.ID)
+	case got != answered.ID:
+		return nil, fmt.Errorf("the %s answers %s, but its inReplyTo names %s", out.Type, answered.ID, got)
+	}
+	return &out, nil
 }
