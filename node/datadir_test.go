@@ -169,6 +169,8 @@ func TestNewRefusesBadSettingsBeforeCreatingAnything(t *testing.T) {
 			c.Webhooks = []string{"https://ok.example/hooks"}
 			c.WebhookSecretFile = filepath.Join(c.DataDir, ".", "api-token")
 		}, "is the API token file; point --webhook-secret-file at another file"},
+		{"data key not base64", func(c *Config) { c.DataKey = "not a key!" }, "VULTRON_DATA_KEY is not base64"},
+		{"data key of the wrong size", func(c *Config) { c.DataKey = "c2hvcnQ=" }, "VULTRON_DATA_KEY holds 5 bytes, want 32"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -501,6 +501,11 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err := checkMetricsTokenFile(cfg); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	if cfg.DataKey != "" {
+		if _, err := store.ParseDataKey(cfg.DataKey); err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data directory: %w", err)
 	}

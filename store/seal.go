@@ -195,6 +195,20 @@ func (e *WrongKeyError) Error() string {
 // Unwrap returns ErrDataKey.
 func (e *WrongKeyError) Unwrap() error { return ErrDataKey }
 
+// ParseDataKey decodes a data key given in base64 (VULTRON_DATA_KEY),
+// which must hold DataKeySize bytes. A node checks it before it creates
+// anything.
+func ParseDataKey(envValue string) ([]byte, error) {
+	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(envValue))
+	if err != nil {
+		return nil, fmt.Errorf("%w: VULTRON_DATA_KEY is not base64: %w", ErrDataKey, err)
+	}
+	if len(k) != DataKeySize {
+		return nil, fmt.Errorf("%w: VULTRON_DATA_KEY holds %d bytes, want %d", ErrDataKey, len(k), DataKeySize)
+	}
+	return k, nil
+}
+
 // LoadDataKeys returns the node data key. A non-empty envValue (the base64
 // key from VULTRON_DATA_KEY) wins; otherwise the key is read from file
 // (dataDir/data-key when file is ""), which is created with 32 random bytes
@@ -207,12 +221,9 @@ func LoadDataKeys(dataDir, file, envValue string, create bool) (DataKeys, error)
 	}
 	var keys DataKeys
 	if envValue != "" {
-		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(envValue))
+		k, err := ParseDataKey(envValue)
 		if err != nil {
-			return DataKeys{}, fmt.Errorf("%w: VULTRON_DATA_KEY is not base64: %w", ErrDataKey, err)
-		}
-		if len(k) != DataKeySize {
-			return DataKeys{}, fmt.Errorf("%w: VULTRON_DATA_KEY holds %d bytes, want %d", ErrDataKey, len(k), DataKeySize)
+			return DataKeys{}, err
 		}
 		keys.Current, keys.FromEnv = k, true
 	} else {
