@@ -27,8 +27,12 @@ type Case struct {
 	LedgerLength int64         `json:"ledgerLength"`
 	TailHash     string        `json:"tailHash"`
 	Closed       bool          `json:"closed"`
-	Diverged     string        `json:"diverged,omitempty"`
-	UpdatedAt    time.Time     `json:"updatedAt"`
+	// Closure says when the case was closed for everyone because its
+	// owner left, and who that owner was; absent while the owner is in
+	// it. Closed is also true once every participant closed the case.
+	Closure   *cases.Closure `json:"closure,omitempty"`
+	Diverged  string         `json:"diverged,omitempty"`
+	UpdatedAt time.Time      `json:"updatedAt"`
 	// Replica says how this node's copy compares with the Case Actor's
 	// ledger, and what the node is doing about a difference.
 	Replica ReplicaStatus `json:"replica"`

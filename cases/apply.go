@@ -43,7 +43,17 @@ type Effects struct {
 	// it and every replica applies it; the sender tables have no row for
 	// it, so the node refuses it from its own actors (Engine.checkCase).
 	Unsendable error
+	// CloseCase is set when the owner just left: the Case Actor closes
+	// the case right after, in the same transaction, with an entry of its
+	// own (EventCaseFullyClosed).
+	CloseCase bool
 }
+
+// EventCaseFullyClosed is the ledger event type of the Case Actor's
+// closing of its case once the owner left (spec §1.5, CM-23-002): the
+// Case Actor's own Leave of the case (vocab.CaseClosing), recorded right
+// after the owner's.
+const EventCaseFullyClosed = "case_fully_closed"
 
 // EventType returns the ledger event type that records an activity of the
 // given semantic: its name in lower case, as the ledger spells it.
@@ -62,10 +72,19 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 	if c.ID == "" {
 		return Effects{}, problem.Conflict("the case does not exist yet")
 	}
-	if c.Closed() {
-		return Effects{}, problem.Conflict("case %s is closed: every participant has closed it, so it takes nothing but reads", c.ID)
+	if eventType == EventCaseFullyClosed {
+		return Effects{}, c.closeFully(act, at)
 	}
 	sender := act.Actor.ID()
+	if c.Closure != nil {
+		// The owner left: nothing but a remaining participant's own
+		// Leave, so that every participant ends CLOSED.
+		if p := c.Participant(sender); eventType != EventType(vocab.CloseCase) || p == nil || !p.Engaged() {
+			return Effects{}, c.closedError()
+		}
+	} else if c.everyoneLeft() {
+		return Effects{}, problem.Conflict("case %s is closed: every participant has closed it, so it takes nothing but reads", c.ID)
+	}
 	// Invitees answer invitations before they are participants.
 	switch eventType {
 	case EventType(vocab.AcceptInviteActorToCase):
@@ -88,7 +107,12 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 	case EventType(vocab.DeferCase):
 		return c.stepRM(p, cvdstate.RMDefer)
 	case EventType(vocab.CloseCase):
-		return c.stepRM(p, cvdstate.RMClose)
+		fx, err := c.stepRM(p, cvdstate.RMClose)
+		// The owner's Leave closes the case for everyone: its Case Actor
+		// records that next (CM-23-002); anyone else's closes only its
+		// own report (CM-23-003).
+		fx.CloseCase = err == nil && p.Actor == c.Owner && c.Closure == nil
+		return fx, err
 	case EventType(vocab.AddNoteToCase), EventType(vocab.CreateNote):
 		if note, ok := act.Object.Object.(*vocab.GenericObject); ok && note.Type == "Note" {
 			if err := c.noteExtensions(p, note, at); err != nil { // publication.go
@@ -159,6 +183,36 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 		return Effects{}, c.decideTransfer(p, act.Object.ID(), false)
 	}
 	return Effects{}, problem.Unprocessable("case %s does not record %s activities", c.ID, strings.ToUpper(eventType))
+}
+
+// closeFully records the Case Actor's closing of the case once its owner
+// left (EventCaseFullyClosed): its own Leave of the case, after the
+// owner's. The open invitations, suggestions and ownership offer end with
+// it: nobody can answer them any more.
+func (c *Case) closeFully(act *vocab.Activity, at time.Time) error {
+	if by := act.Actor.ID(); by != c.CaseActor {
+		return problem.Forbidden("only its Case Actor %s closes case %s for everyone, not %s; a participant closes its own part with Leave", c.CaseActor, c.ID, by)
+	}
+	if act.Type != "Leave" || act.Object.ID() != c.ID {
+		return problem.Unprocessable("the Case Actor's Leave of case %s closes case %s; this is a %s of %q", c.ID, c.ID, act.Type, act.Object.ID())
+	}
+	if c.Closure != nil {
+		return c.closedError()
+	}
+	if owner := c.Participant(c.Owner); owner == nil || owner.RM != cvdstate.RMClosed {
+		return problem.Conflict("the owner %s of case %s has not left it, so its Case Actor does not close it", c.Owner, c.ID)
+	}
+	c.Closure = &Closure{At: at, Owner: c.Owner, Activity: act.ID}
+	c.Invites, c.Suggestions, c.Transfer = nil, nil, nil
+	c.UpdatedAt = at
+	return nil
+}
+
+// closedError is the refusal of an activity in a case its Case Actor
+// closed because its owner left.
+func (c *Case) closedError() error {
+	return problem.Conflict("case %s is closed because its owner %s left it (%s), so its Case Actor closed it for every participant: it takes nothing more but a remaining participant's own Leave",
+		c.ID, c.Closure.Owner, c.Closure.At.UTC().Format(time.RFC3339))
 }
 
 // addReport records the owner's adding of another report to the case:

@@ -825,3 +825,110 @@ func TestRemovalIsAnnouncedToTheRemoved(t *testing.T) {
 		t.Errorf("an entry after the finder's removal goes to %v; want not the finder", to)
 	}
 }
+
+// applyEvent applies an activity recorded under eventType and fails the
+// test if it is refused.
+func applyEvent(t *testing.T, c *Case, eventType string, a *vocab.Activity) Effects {
+	t.Helper()
+	fx, err := c.Apply(eventType, a, t0.Add(2*time.Hour))
+	if err != nil {
+		t.Fatalf("%s by %s: %v", eventType, a.Actor.ID(), err)
+	}
+	return fx
+}
+
+// TestOwnerLeaveClosesTheCase checks the case's closing when its owner
+// leaves (spec §1.5, CM-23-002/003): the owner's Leave asks the Case Actor
+// to close the case, which only it may, once; the closed case then takes
+// nothing but a remaining participant's own Leave, and says why.
+func TestOwnerLeaveClosesTheCase(t *testing.T) {
+	c := newCase(t, true)
+	must(t, c, vocab.EngageCase, join(t, vendor))
+	closing := vocab.CaseClosing(caseActor, caseID, c.Name, vendor, t0)
+	if got := vocab.Classify(closing, nil).Semantic; got != vocab.CloseCase {
+		t.Errorf("the Case Actor's closing classifies as %s, want %s", got, vocab.CloseCase)
+	}
+	for _, tc := range []struct {
+		name   string
+		a      *vocab.Activity
+		status int
+		want   string
+	}{
+		{"before the owner left", closing, 409, "has not left"},
+	} {
+		if _, err := c.clone().Apply(EventCaseFullyClosed, tc.a, t0); problem.Status(err) != tc.status || !strings.Contains(problem.Message(err), tc.want) {
+			t.Errorf("%s: %v, want %d saying %q", tc.name, err, tc.status, tc.want)
+		}
+	}
+	// A non-owner's Leave closes only that participant.
+	if fx := must(t, c, vocab.CloseCase, leave(t, finder)); fx.CloseCase {
+		t.Error("the finder's Leave asks the Case Actor to close the case")
+	}
+	if fx := must(t, c, vocab.CloseCase, leave(t, vendor)); !fx.CloseCase {
+		t.Error("the owner's Leave does not ask the Case Actor to close the case")
+	}
+	for _, tc := range []struct {
+		name   string
+		a      *vocab.Activity
+		status int
+		want   string
+	}{
+		{"by the owner", act(t, "Leave", vendor, fmt.Sprintf(`"object":%q,"context":%q`, caseID, caseID)), 403, "only its Case Actor"},
+		{"of another case", vocab.CaseClosing(caseActor, caseID+"x", c.Name, vendor, t0), 422, "closes case"},
+	} {
+		if _, err := c.clone().Apply(EventCaseFullyClosed, tc.a, t0); problem.Status(err) != tc.status || !strings.Contains(problem.Message(err), tc.want) {
+			t.Errorf("%s: %v, want %d saying %q", tc.name, err, tc.status, tc.want)
+		}
+	}
+	before := c.clone()
+	applyEvent(t, c, EventCaseFullyClosed, closing)
+	if c.Closure == nil || c.Closure.Owner != vendor || !c.Closure.At.Equal(t0.Add(2*time.Hour)) || !c.Closed() {
+		t.Fatalf("closure = %+v, closed %v; want the owner and the entry's time", c.Closure, c.Closed())
+	}
+	// Everyone learns the case is closed, the participants that closed
+	// their report included.
+	if to := c.AnnounceTo(before, caseActor); !slices.Contains(to, vendor) || !slices.Contains(to, finder) {
+		t.Errorf("the closing is announced to %v, want the owner and the finder", to)
+	}
+	if _, err := c.clone().Apply(EventCaseFullyClosed, closing, t0); problem.Status(err) != 409 {
+		t.Errorf("a second closing: %v, want 409", err)
+	}
+	const sentence = "is closed because its owner"
+	refused(t, c, vocab.AddNoteToCase, act(t, "Add", finder, fmt.Sprintf(`"object":{"id":"https://f.example/n/9","type":"Note","content":"x"},"target":%q`, caseID)), 409, sentence)
+	refused(t, c, vocab.CloseCase, leave(t, vendor), 409, sentence)
+	refused(t, c, vocab.CloseCase, leave(t, finder), 409, sentence)
+}
+
+// TestRemainingParticipantLeavesClosedCase checks that, once the owner
+// left and the Case Actor closed the case, a participant still working on
+// it can close its own report (spec §9.4, invariant 7) and nothing else.
+func TestRemainingParticipantLeavesClosedCase(t *testing.T) {
+	c := newCase(t, true)
+	must(t, c, vocab.EngageCase, join(t, vendor))
+	must(t, c, vocab.CloseCase, leave(t, vendor))
+	applyEvent(t, c, EventCaseFullyClosed, vocab.CaseClosing(caseActor, caseID, c.Name, vendor, t0))
+	const sentence = "is closed because its owner"
+	for _, tc := range []struct {
+		sem vocab.Semantic
+		a   *vocab.Activity
+	}{
+		{vocab.AddNoteToCase, act(t, "Add", finder, fmt.Sprintf(`"object":{"id":"https://f.example/n/1","type":"Note","content":"x"},"target":%q`, caseID))},
+		{vocab.DeferCase, act(t, "Ignore", finder, fmt.Sprintf(`"object":%q`, caseID))},
+		{vocab.InviteActorToCase, act(t, "Invite", vendor, fmt.Sprintf(`"object":%q,"target":%q`, coord, caseID))},
+		{vocab.AddParticipantStatusToParticipant, status(t, finder, c.Participant(finder).ID, "", "Pxa")},
+	} {
+		refused(t, c, tc.sem, tc.a, 409, sentence)
+		if err := c.TrySend(EventType(tc.sem), tc.a, t0); !strings.Contains(problem.Message(err), sentence) {
+			t.Errorf("TrySend %s: %v, want %q", tc.sem, err, sentence)
+		}
+	}
+	if err := c.TrySend(EventType(vocab.CloseCase), leave(t, finder), t0); err != nil {
+		t.Fatalf("the finder may not leave the closed case: %v", err)
+	}
+	must(t, c, vocab.CloseCase, leave(t, finder))
+	for _, p := range c.Participants {
+		if p.RM != cvdstate.RMClosed {
+			t.Errorf("%s ends %s, want CLOSED", p.Actor, p.RM)
+		}
+	}
+}

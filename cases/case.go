@@ -51,6 +51,10 @@ type Case struct {
 	// Links relate the case to other cases (its parents, children and
 	// siblings), in the order the owner related them.
 	Links []CaseLink `json:"links,omitempty"`
+	// Closure records the case's closing by its Case Actor when its owner
+	// left (the case_fully_closed entry): the Case Actor's own RM CLOSED.
+	// nil while the case is open.
+	Closure *Closure `json:"closure,omitempty"`
 	// LedgerLen and TailHash describe the ledger this state was folded
 	// from.
 	LedgerLen int64  `json:"ledgerLength"`
@@ -234,6 +238,18 @@ type Transfer struct {
 	To string `json:"to"`
 }
 
+// Closure is the closing of a case by its Case Actor once its owner left
+// (spec §1.5, CM-23-002): from then on the case takes nothing but the
+// remaining participants' own Leave.
+type Closure struct {
+	// At is when the Case Actor recorded the closing.
+	At time.Time `json:"at"`
+	// Owner is the owner whose Leave closed the case.
+	Owner string `json:"owner"`
+	// Activity is the id of the Case Actor's Leave that closed it.
+	Activity string `json:"activity"`
+}
+
 // Participant returns the participant that actor is, or nil.
 func (c *Case) Participant(actor string) *Participant {
 	if len(c.byActor) != len(c.Participants) {
@@ -259,9 +275,15 @@ func (c *Case) addParticipant(p *Participant) {
 	c.Participants = append(c.Participants, p)
 }
 
-// Closed reports whether every participant has closed the case (or was
-// removed): the case then refuses everything but reads.
-func (c *Case) Closed() bool {
+// Closed reports whether the case is closed: its owner left and its Case
+// Actor closed it (Closure), or every participant has closed it (or was
+// removed). A closed case refuses everything but reads and, once its owner
+// left, the remaining participants' own Leave.
+func (c *Case) Closed() bool { return c.Closure != nil || c.everyoneLeft() }
+
+// everyoneLeft reports whether every participant has closed the case or
+// was removed: no entry is to come.
+func (c *Case) everyoneLeft() bool {
 	if len(c.Participants) == 0 {
 		return false
 	}
@@ -297,9 +319,11 @@ func (c *Case) Recipients() []string {
 // closing; it is not sent the notes and the others' steps. Its node
 // fetches those from the ledger when one it is sent shows the gap (see
 // sync.go), at the cost to the host of one read. The owner is sent
-// everything, so that it is told at once of what asks for its decision.
+// everything, so that it is told at once of what asks for its decision,
+// until it left and the case closed (CM-23-004).
 func (c *Case) AnnounceTo(before *Case, actor string) []string {
 	everyone := before.EM != c.EM || before.PXA != c.PXA || before.Owner != c.Owner || before.Closed() != c.Closed() ||
+		(before.Closure == nil) != (c.Closure == nil) ||
 		embargoEnd(before) != embargoEnd(c)
 	var out []string
 	for _, p := range c.Participants {
@@ -311,7 +335,7 @@ func (c *Case) AnnounceTo(before *Case, actor string) []string {
 			}
 			continue
 		}
-		if everyone || p.CaseEngagement() || p.Actor == actor || p.Actor == c.Owner || participantChanged(before.Participant(p.Actor), p) {
+		if everyone || p.CaseEngagement() || p.Actor == actor || (p.Actor == c.Owner && c.Closure == nil) || participantChanged(before.Participant(p.Actor), p) {
 			out = append(out, p.Actor)
 		}
 	}
@@ -369,6 +393,10 @@ func (c *Case) clone() *Case {
 		out.Transfer = &t
 	}
 	out.Links = slices.Clone(c.Links)
+	if c.Closure != nil {
+		cl := *c.Closure
+		out.Closure = &cl
+	}
 	out.Products = slices.Clone(c.Products)
 	if c.Advisory != nil {
 		out.Advisory = c.advisory()

@@ -265,7 +265,25 @@ func (e *Engine) record(tx *store.Tx, c *Case, actorName string, act *vocab.Acti
 			return Effects{}, err
 		}
 	}
+	if fx.CloseCase {
+		if err := e.closeCase(tx, c, actorName, now); err != nil {
+			return Effects{}, err
+		}
+	}
 	return fx, nil
+}
+
+// closeCase records, right after the owner's Leave and in its
+// transaction, the Case Actor's closing of case c (spec §1.5, CM-23-002):
+// its own Leave of the case, under the event type EventCaseFullyClosed,
+// appended and announced like every entry, to every participant (the
+// closing changes Closed, so AnnounceTo names them all).
+func (e *Engine) closeCase(tx *store.Tx, c *Case, actorName string, now time.Time) error {
+	leave := vocab.CaseClosing(c.CaseActor, c.ID, c.Name, c.Owner, now)
+	if _, err := e.record(tx, c, actorName, leave, EventCaseFullyClosed, now); err != nil {
+		return fmt.Errorf("close case %s after its owner left: %w", c.ID, err)
+	}
+	return nil
 }
 
 // offerParticipant queues the Case Actor's offer to the owner of a

@@ -436,7 +436,7 @@ func Status(tx *store.ReadTx, c *Case, now time.Time) (ReplicaStatus, error) {
 		}
 	case s.Failures > 0:
 		st.Doing = fmt.Sprintf("checking the Case Actor's ledger failed %d times (%s); trying again %s", s.Failures, s.LastError, at(s.NextCheck))
-	case s.NextCheck.IsZero() && !c.Closed():
+	case s.NextCheck.IsZero() && !c.everyoneLeft():
 		// No check is scheduled for a case that goes on only when this
 		// node's actor was removed from it (idleChecks).
 		st.Doing = "this node's actor was removed from the case, so the Case Actor sends it nothing more: this copy stops at the removal, and the case's ledger is no longer checked"
@@ -760,12 +760,14 @@ func (e *Engine) MigrateSync(ctx context.Context, db *store.DB) (int, error) {
 // idleChecks reports whether a replica in sync of case c, followed by
 // local actor local, is still checked at idle intervals: not once every
 // participant closed the case (it records nothing more) nor once the
-// local actor was removed (the Case Actor answers it no more).
+// local actor was removed (the Case Actor answers it no more). A case
+// closed because its owner left is still checked until every participant
+// left it: it records their Leave.
 func (e *Engine) idleChecks(c *Case, local string) bool {
 	if c == nil {
 		return true
 	}
-	if c.Closed() {
+	if c.everyoneLeft() {
 		return false
 	}
 	p := c.Participant(e.cfg.PublicURL + "/actors/" + local)

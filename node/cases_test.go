@@ -53,7 +53,9 @@ func participantOf(c api.Case, actor string) (id, rm, vfd, pec string) {
 // nodes through their outboxes: validating the report opens a case with the
 // vendor's default embargo, whose ledger the finder's node replicates;
 // engaging, notes, a fix and publication (which ends the embargo), and
-// closing by both; at the end both hold the same ledger.
+// closing by both: the owner first, which closes the case for everyone
+// (the Case Actor's case_fully_closed entry), then the finder, whose own
+// Leave the closed case still takes; at the end both hold the same ledger.
 func TestCaseLifecycleBetweenNodes(t *testing.T) {
 	finder := startNode(t, "finder:Person")
 	vendor := startNodeWith(t, Config{DefaultEmbargo: 90 * 24 * time.Hour}, "vendor:Organization")
@@ -87,8 +89,12 @@ func TestCaseLifecycleBetweenNodes(t *testing.T) {
 		{vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Leave","object":%q,"context":%q}`, caseID, caseID)},
 		{finder, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Leave","object":%q,"context":%q}`, caseID, caseID)},
 	}
+	want := int64(2)
 	for i, s := range steps {
-		want := int64(3 + i)
+		want++
+		if i == 4 {
+			want++ // the vendor, the owner, leaves: its Case Actor closes the case next
+		}
 		s.node.submit(t, s.actor, s.activity)
 		vendor.oneCase(t, fmt.Sprintf("entry %d at the vendor", want), func(c api.Case) bool { return c.LedgerLength == want })
 		finder.oneCase(t, fmt.Sprintf("entry %d at the finder", want), func(c api.Case) bool { return c.LedgerLength == want })
@@ -126,11 +132,11 @@ func TestCaseLifecycleBetweenNodes(t *testing.T) {
 	for _, n := range []*testNode{vendor, finder} {
 		status, body := n.api(t, http.MethodGet, "/api/cases/"+url.PathEscape(caseID)+"/ledger?limit=1000", "")
 		var page api.LedgerPage
-		if status != 200 || json.Unmarshal(body, &page) != nil || len(page.Entries) != 8 {
+		if status != 200 || json.Unmarshal(body, &page) != nil || len(page.Entries) != 9 {
 			t.Fatalf("ledger of %s: %d %s", n.url, status, body)
 		}
-		if page.Entries[0].EventType != "create_case" || page.Entries[7].EventType != "close_case" {
-			t.Errorf("ledger events: first %s last %s", page.Entries[0].EventType, page.Entries[7].EventType)
+		if page.Entries[0].EventType != "create_case" || page.Entries[7].EventType != "case_fully_closed" || page.Entries[8].EventType != "close_case" {
+			t.Errorf("ledger events: first %s, 7th %s, last %s", page.Entries[0].EventType, page.Entries[7].EventType, page.Entries[8].EventType)
 		}
 	}
 }
@@ -315,5 +321,82 @@ func TestCaseActorRefusesWithAnError(t *testing.T) {
 	}
 	if got := vendor.cases(t)[0].LedgerLength; got != 2 {
 		t.Errorf("the ledger grew to %d entries from a refused activity", got)
+	}
+}
+
+// TestOwnerLeaveClosesCaseForEveryone checks the owner's Leave across two
+// nodes (spec §1.5, CM-23-002): the Case Actor records it and, right
+// after, its own closing of the case (case_fully_closed), which the
+// finder's replica applies. The case then refuses everything at the
+// finder's node with a sentence saying its owner left, but the finder's
+// own Leave, and at the end every participant is CLOSED on both nodes.
+func TestOwnerLeaveClosesCaseForEveryone(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
+
+	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"Path traversal","content":"details"}}`, vendorID))
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
+	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
+	caseID := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 }).ID
+	finder.oneCase(t, "the finder's replica", func(c api.Case) bool { return c.LedgerLength == 2 })
+	leave := fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Leave","object":%q,"context":%q}`, caseID, caseID)
+	steps := &caseSteps{t: t, host: vendor, length: 2}
+	steps.step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Join","object":%q,"context":%q}`, caseID, caseID), finder)
+
+	// The owner leaves: two entries, its Leave and the Case Actor's closing.
+	vendor.submit(t, "vendor", leave)
+	for _, n := range []*testNode{vendor, finder} {
+		n.oneCase(t, "the owner's Leave and the case's closing", func(c api.Case) bool { return c.LedgerLength == 5 })
+		closure, _ := n.caseDetail(t, caseID)["closure"].(map[string]any)
+		if closure == nil || closure["owner"] != vendorID || closure["at"] == nil {
+			t.Errorf("%s: closure = %v, want one naming the owner %s and when", n.url, closure, vendorID)
+		}
+	}
+	for _, n := range []*testNode{vendor, finder} {
+		status, body := n.api(t, http.MethodGet, "/api/cases/"+url.PathEscape(caseID)+"/ledger?limit=1000", "")
+		var page api.LedgerPage
+		if status != http.StatusOK || json.Unmarshal(body, &page) != nil || len(page.Entries) != 5 {
+			t.Fatalf("ledger of %s: %d %s", n.url, status, body)
+		}
+		if got := []string{page.Entries[3].EventType, page.Entries[4].EventType}; got[0] != "close_case" || got[1] != "case_fully_closed" {
+			t.Errorf("ledger of %s ends %v, want close_case, case_fully_closed", n.url, got)
+		}
+	}
+	r := finder.cases(t)[0]
+	if r.Diverged != "" || !r.Closed {
+		t.Errorf("the finder's replica: closed %v, diverged %q; want closed, not diverged", r.Closed, r.Diverged)
+	}
+
+	// Anything but the finder's own Leave is refused before it is sent.
+	const sentence = "is closed because its owner"
+	for _, a := range []string{
+		fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"Note","content":"still there?"},"target":%q,"context":%q}`, caseID, caseID),
+		fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Ignore","object":%q,"context":%q}`, caseID, caseID),
+	} {
+		status, body := finder.api(t, http.MethodPost, "/actors/finder/outbox", a)
+		if status != http.StatusConflict || !strings.Contains(string(body), sentence) {
+			t.Errorf("after the owner left, %s: %d %s; want 409 saying the case %s left", a, status, body, sentence)
+		}
+	}
+	status, body := vendor.api(t, http.MethodPost, "/actors/vendor/outbox", leave)
+	if status != http.StatusConflict || !strings.Contains(string(body), sentence) {
+		t.Errorf("the owner leaving again: %d %s; want 409 saying the case %s left", status, body, sentence)
+	}
+
+	// The finder's own Leave still is recorded: everyone ends CLOSED.
+	steps.length = 5
+	steps.step(finder, "finder", leave, finder)
+	for _, n := range []*testNode{vendor, finder} {
+		c := n.cases(t)[0]
+		if !c.Closed || c.Diverged != "" {
+			t.Errorf("%s: final case closed %v diverged %q", n.url, c.Closed, c.Diverged)
+		}
+		for _, p := range c.Participants {
+			if p.RMState != "CLOSED" {
+				t.Errorf("%s: %s ends %s, want CLOSED", n.url, p.Actor, p.RMState)
+			}
+		}
 	}
 }

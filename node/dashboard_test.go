@@ -515,3 +515,50 @@ func TestDashboardProposalAnswers(t *testing.T) {
 		t.Errorf("the owner's page does not offer to accept and reject the finder's proposal:\n%s", page)
 	}
 }
+
+// TestDashboardOwnerClose checks what the dashboard says of the owner's
+// closing: its Close says that it closes the case for everyone and how to
+// keep it open; once the owner left, the case is closed, with when, on
+// both nodes' pages, and the finder's page offers it nothing but its own
+// Close.
+func TestDashboardOwnerClose(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	caseID, b := openCaseFromDashboard(t, finder, vendor)
+	casePath := "/ui/cases/" + url.PathEscape(caseID)
+	page := b.get(casePath)
+	b.post(casePath, url.Values{"csrf": {csrfOf(t, page)}, "action": {"engage"}, "as": {"vendor"}})
+	waitFor(t, "the vendor engaged", func() bool { page = b.get(casePath); return vendorAcceptedRE.MatchString(page) })
+	wantOffers(t, page, []string{"close"}, nil)
+	if !strings.Contains(page, "closes the case for every participant") || !strings.Contains(page, "transfer the ownership first") {
+		t.Errorf("the owner's Close does not say it closes the case for everyone:\n%s", grepLines(page, "close"))
+	}
+	page = b.post(casePath, url.Values{"csrf": {csrfOf(t, page)}, "action": {"close"}, "as": {"vendor"}})
+	if !strings.Contains(page, "for every participant") {
+		t.Errorf("after the owner's Close, the page does not say the case closed for everyone:\n%s", grepLines(page, "flash"))
+	}
+	fb := newBrowser(t, finder.url)
+	fb.login(finder)
+	for _, br := range []*browser{b, fb} {
+		waitFor(t, "the closing on the case page", func() bool {
+			page = br.get(casePath)
+			return strings.Contains(page, "its Case Actor closed it for every participant")
+		})
+		if !strings.Contains(page, `<span class="badge closed">closed</span>`) {
+			t.Errorf("the closed case's page shows no closed badge")
+		}
+	}
+	// The finder may only close its own part; the vendor nothing.
+	wantOffers(t, page, []string{"close"}, []string{"note", "engage", "defer", "public", "propose-embargo", "invite"})
+	if strings.Contains(page, "transfer the ownership first") {
+		t.Errorf("the finder's Close warns it closes the case for everyone")
+	}
+	if vp := b.get(casePath); strings.Contains(vp, `name="action"`) {
+		t.Errorf("the page of the owner that left offers forms:\n%s", grepLines(vp, `name="action"`))
+	}
+	fb.post(casePath, url.Values{"csrf": {csrfOf(t, page)}, "action": {"close"}, "as": {"finder"}})
+	waitFor(t, "the finder's Close", func() bool {
+		page = fb.get(casePath)
+		return !strings.Contains(page, `name="action"`)
+	})
+}

@@ -228,11 +228,15 @@ func TestWebhookReportMilestones(t *testing.T) {
 	for i, typ := range []string{"Join", "Ignore", "Leave"} {
 		vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":%q,"object":%q,"context":%q}`, typ, c.ID, c.ID))
 		want := int64(3 + i)
+		if typ == "Leave" {
+			want++ // the vendor owns the case: its Case Actor closes it next
+		}
 		vendor.oneCase(t, "the "+typ, func(c api.Case) bool { return c.LedgerLength == want })
 	}
 	// The report's events and the case's follow each other in their own
-	// order; between nodes they travel apart.
-	want := "create_case validate_report engage_case defer_case close_case"
+	// order; between nodes they travel apart. The owner's Leave closes the
+	// case: the Case Actor's entry is an event like every entry.
+	want := "create_case validate_report engage_case defer_case close_case case_fully_closed"
 	waitFor(t, "the second report's milestones", func() bool {
 		return events(vendorHook, "") == want && events(finderHook, "") == want &&
 			events(vendorHook, secondReport) == "report_received report_validated" &&
@@ -245,6 +249,9 @@ func TestWebhookReportMilestones(t *testing.T) {
 	}
 	for _, s := range []*webhookSink{vendorHook, finderHook} {
 		for _, d := range s.snapshot() {
+			if d.Event == "case_fully_closed" && (d.Actor != c.CaseActor || !strings.Contains(string(d.State), `"closed":true`)) {
+				t.Errorf("the case's closing: actor %s, state %s; want the Case Actor %s and a closed case", d.Actor, d.State, c.CaseActor)
+			}
 			if d.Report != "" && d.Actor == "" {
 				t.Errorf("the report event %s names no actor", d.Event)
 			}

@@ -311,3 +311,22 @@ func CaseCreation(actor string, vc *VulnerabilityCase, published time.Time) *Act
 	create.Published = published.Format(time.RFC3339)
 	return create
 }
+
+// CaseClosing returns the Leave(VulnerabilityCase) by which the Case
+// Actor actor closes the case with id caseID and name caseName once its
+// owner owner left (spec §1.5, CM-23-002): the Case Actor's own RM CLOSED,
+// recorded as the case's last entry under the event type
+// case_fully_closed. Its id is the case's id followed by "/closed": a case
+// is closed once. The case travels inline, as every entry's object does.
+func CaseClosing(actor, caseID, caseName, owner string, published time.Time) *Activity {
+	vc := &VulnerabilityCase{}
+	vc.ID, vc.Type, vc.Name = caseID, TypeVulnerabilityCase, caseName
+	leave := &Activity{}
+	leave.ID, leave.Type = caseID+"/closed", "Leave"
+	leave.Actor = RefTo(actor)
+	leave.Object = Inline(vc)
+	leave.Context = RefTo(caseID)
+	leave.Published = published.Format(time.RFC3339)
+	leave.Content = "The case owner " + owner + " left the case, so its Case Actor closes it for every participant."
+	return leave
+}

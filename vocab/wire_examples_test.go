@@ -341,6 +341,10 @@ func wireExamples(t testing.TB) []wireExample {
 		{file: "reengage_case_by_context.json", object: exAct("Undo", "https://vendor.example/activities/undo-ignore-2", exVendor,
 			exIn(&Activity{ObjectBase: ObjectBase{ID: "https://vendor.example/activities/ignore-2", Type: "Ignore"}}), withContext(caseRef)), want: string(EngageCase), messages: "RA"},
 		{file: "close_case.json", object: exAct("Leave", "https://vendor.example/activities/leave", exVendor, exIn(exCaseStub()), withTo(exCaseActor)), want: string(CloseCase), messages: "RC"},
+		// The Case Actor's closing of the case once its owner left, which its
+		// ledger records as case_fully_closed (spec §1.5, CM-23-002).
+		{file: "case_actor_closes_case.json", object: CaseClosing(exCaseActor, exCase, "Overflow in the parser", exVendor, time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)),
+			want: string(CloseCase), messages: "RC"},
 		{file: "announce_case.json", object: exAct("Announce", "https://vendor.example/activities/announce-case", exCaseActor, exIn(exCaseObj()), withTo(exCoordinator)), want: string(AnnounceVulnerabilityCase), messages: "-"},
 		{file: "add_report_to_case.json", object: exAct("Add", "https://vendor.example/activities/add-report", exCaseActor, exIn(exReportObj()), withTarget(caseRef)), want: string(AddReportToCase), messages: "-"},
 

@@ -594,3 +594,46 @@ func waitUntilTrue(t *testing.T, what string, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestCLIOwnerClosesTheCase checks what the command line says of the
+// owner's closing: that it closes the case for everyone (and how to keep
+// it open), that the case is then closed, with when, in case show and
+// case list, and that the finder may then only close its own part.
+func TestCLIOwnerClosesTheCase(t *testing.T) {
+	finderNode := startCLINode(t, "finder:Person")
+	vendorNode := startCLINode(t, "vendor:Organization")
+	finderNode.ok(t, "report", "submit", "--to", vendorNode.url+"/actors/vendor", "--name", "Overflow", "--content", "details")
+	var caseID string
+	waitUntilTrue(t, "the report at the vendor", func() bool {
+		code, out, _ := vendorNode.cli(t, "report", "validate", "objects/")
+		_, rest, _ := strings.Cut(out, " opened: ")
+		caseID, _, _ = strings.Cut(rest, "\n")
+		return code == 0
+	})
+	short := cases.ShortID(caseID)
+	vendorNode.ok(t, "case", "engage", short, "--as", "vendor", "--wait", "rm=ACCEPTED", "--timeout", "20s")
+	finderNode.ok(t, "case", "wait", short, "--until", "entries>=3", "--timeout", "20s")
+
+	code, out, errOut := vendorNode.cli(t, "case", "close", short, "--as", "vendor", "--wait", "rm=CLOSED", "--timeout", "20s")
+	if code != 0 || !strings.Contains(errOut, "closes it for every participant") || !strings.Contains(errOut, "vultron case transfer") {
+		t.Errorf("the owner's case close: exit %d, stdout %q, stderr %q; want it to say it closes the case for everyone and how to keep it open", code, out, errOut)
+	}
+	finderNode.ok(t, "case", "wait", short, "--until", "entries>=5", "--timeout", "20s")
+	for _, n := range []cliNode{vendorNode, finderNode} {
+		if out := n.ok(t, "case", "show", short); !strings.Contains(out, "closed      ") || !strings.Contains(out, "its owner "+vendorNode.url+"/actors/vendor left") {
+			t.Errorf("case show after the owner left:\n%s", out)
+		}
+		if out := n.ok(t, "case", "list"); !strings.Contains(out, "CLOSED") || !strings.Contains(out, "owner left") {
+			t.Errorf("case list after the owner left:\n%s", out)
+		}
+	}
+	code, _, errOut = finderNode.cli(t, "case", "note", short, "--as", "finder", "--content", "Still there?")
+	if code != 1 || !strings.Contains(errOut, "is closed because its owner") {
+		t.Errorf("a note in the closed case: exit %d, %q", code, errOut)
+	}
+	// The owner is told nothing more of closing: it has left.
+	finderNode.ok(t, "case", "close", short, "--as", "finder", "--wait", "closed", "--timeout", "20s")
+	if c := finderNode.showCase(t, short); c.Closure == nil || c.rm(finderNode.url + "/actors/finder")[:6] != "CLOSED" {
+		t.Errorf("after the finder's RC: closure %+v, finder %s", c.Closure, c.rm(finderNode.url+"/actors/finder"))
+	}
+}

@@ -28,7 +28,7 @@ func caseActionGroup() actionGroup {
 		actions: []actionSpec{
 			{name: "engage", message: "RA", summary: "accept the case for action (also re-engage after defer)", args: "CASE", minArgs: 1, maxArgs: 1, build: onCase("Join")},
 			{name: "defer", message: "RD", summary: "defer the case", args: "CASE", minArgs: 1, maxArgs: 1, build: onCase("Ignore")},
-			{name: "close", message: "RC", summary: "close the case for the acting participant", args: "CASE", minArgs: 1, maxArgs: 1, build: onCase("Leave")},
+			{name: "close", message: "RC", summary: "close the case for the acting participant; the owner's closing closes it for everyone", args: "CASE", minArgs: 1, maxArgs: 1, build: buildClose},
 			{name: "note", message: "GI", summary: "add a note to the case", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: func(fs *flag.FlagSet, v *actionValues) {
 					fs.StringVar(&v.content, "content", "", "the note's text")
@@ -161,4 +161,23 @@ func buildVulnerabilityIDs(ctx context.Context, s *session, v *actionValues, arg
 		return nil, "", err
 	}
 	return vocab.AddVulnerabilityIDs(d.ID, args[1], aliases), d.ID, nil
+}
+
+// buildClose builds the acting participant's Leave of a case (RC). The
+// owner's closes the case for every participant (the Case Actor records
+// its closing next): the command says so, and how to keep the case open.
+func buildClose(ctx context.Context, s *session, _ *actionValues, args []string) (map[string]any, string, error) {
+	d, err := s.caseDetail(ctx, args[0])
+	if err != nil {
+		return nil, "", err
+	}
+	me, err := s.me(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if me == d.Owner && d.Closure == nil {
+		fmt.Fprintf(s.env.stderr, "%s owns case %s: its closing closes it for every participant, and the case then takes nothing more. To keep it open without %s, transfer the ownership first (vultron case transfer CASE --to ACTOR).\n",
+			me, d.ID, me)
+	}
+	return vocab.Respond("Leave", d.ID, d.ID), d.ID, nil
 }

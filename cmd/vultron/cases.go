@@ -58,7 +58,7 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 			return printJSON(env, all.Cases)
 		}
 		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CASE\tNAME\tEM\tEMBARGO ENDS\tPXA\tPARTICIPANTS\tLEDGER\tREPLICA")
+		fmt.Fprintln(tw, "CASE\tNAME\tEM\tEMBARGO ENDS\tPXA\tPARTICIPANTS\tLEDGER\tREPLICA\tCLOSED")
 		for _, r := range all.Cases {
 			end := "-"
 			if r.EmbargoEnd != nil {
@@ -66,7 +66,7 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 			}
 			// The short id, which every command takes for CASE; --json
 			// has the id.
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", cases.ShortID(r.ID), r.Name, r.EMState, end, r.PXAState, len(r.Participants), r.LedgerLength, replicaWord(r.Replica))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", cases.ShortID(r.ID), r.Name, r.EMState, end, r.PXAState, len(r.Participants), r.LedgerLength, replicaWord(r.Replica), closedWord(r))
 		}
 		return tw.Flush()
 	case "show", "ledger", "resync":
@@ -140,7 +140,11 @@ func printCase(env *environment, r api.CaseDetail) {
 	line("world", "%s", r.PXAState)
 	line("ledger", "%d entries, tail %s", r.LedgerLength, r.TailHash)
 	line("replica", "%s", replicaLine(r.Replica))
-	if r.Closed {
+	switch {
+	case r.Closure != nil:
+		line("closed", "%s: its owner %s left, so its Case Actor closed the case for every participant; a participant still in it can only close its own part (vultron case close)",
+			r.Closure.At.UTC().Format(time.RFC3339), r.Closure.Owner)
+	case r.Closed:
 		line("closed", "every participant has closed the case")
 	}
 	if r.Diverged != "" {
@@ -306,4 +310,15 @@ func printJSON(env *environment, v any) error {
 	enc := json.NewEncoder(env.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// closedWord says, for the case list, whether a case is closed and why.
+func closedWord(r api.Case) string {
+	switch {
+	case r.Closure != nil:
+		return r.Closure.At.UTC().Format(time.RFC3339) + " (owner left)"
+	case r.Closed:
+		return "every participant left"
+	}
+	return "-"
 }

@@ -109,7 +109,7 @@ func (w waitCondition) holds(d api.CaseDetail, me string) bool {
 	case "entries":
 		return d.LedgerLength >= w.min
 	case "closed":
-		return d.Closed
+		return everyoneClosed(d)
 	case "draft":
 		return d.Advisory != nil && d.Advisory.Draft != nil
 	case "reviewed":
@@ -290,4 +290,16 @@ func runCaseWait(ctx context.Context, env *environment, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "case %s reached %s\n", id, *until)
 	return nil
+}
+
+// everyoneClosed reports whether every participant of a case closed it
+// (RM CLOSED) or was removed: what the condition closed waits for. A case
+// its owner's leaving closed counts once the others left it too.
+func everyoneClosed(d api.CaseDetail) bool {
+	for _, p := range d.Participants {
+		if !p.Removed && p.RMState != "CLOSED" {
+			return false
+		}
+	}
+	return len(d.Participants) > 0
 }

@@ -47,6 +47,10 @@ type Offers struct {
 	Any bool
 	// Locals counts the local actors that take part in the case.
 	Locals int
+	// OwnerClose is the local owner offered "close", whose closing closes
+	// the case for every participant (the Case Actor records the case's
+	// closing next): the page says so beside the button. Empty otherwise.
+	OwnerClose string
 }
 
 // For returns the offers of o that principal p may take: those of the
@@ -63,6 +67,9 @@ func (o Offers) For(p accounts.Principal) Offers {
 		return out
 	}
 	out := Offers{As: map[string][]string{}, Locals: o.Locals}
+	if o.OwnerClose != "" && p.ActsFor(o.OwnerClose) {
+		out.OwnerClose = o.OwnerClose
+	}
 	for action, as := range o.As {
 		if kept := keep(as); len(kept) > 0 {
 			out.As[action] = kept
@@ -161,6 +168,9 @@ func (d *Dashboard) ComputeOffers(tx *store.ReadTx, c *cases.Case, now time.Time
 			if allowed(l, form) {
 				out.As[action] = append(out.As[action], l.Name)
 				out.Any = true
+				if action == "close" && l.ID == c.Owner && c.Closure == nil {
+					out.OwnerClose = l.Name
+				}
 			}
 		}
 	}
@@ -322,6 +332,10 @@ func (d *Dashboard) buildCaseAction(c *cases.Case, l actor.Local, f url.Values, 
 	case "defer":
 		return vocab.Respond("Ignore", c.ID, c.ID), outcomeWords{"Deferred (RD).", "Deferral (RD)"}, nil
 	case "close":
+		if l.ID == c.Owner && c.Closure == nil {
+			return vocab.Respond("Leave", c.ID, c.ID), outcomeWords{"Closed the case for every participant: " + l.Name + ", its owner, left it (RC).",
+				"Closing by " + l.Name + ", the owner, which closes the case for every participant (RC)"}, nil
+		}
 		return vocab.Respond("Leave", c.ID, c.ID), outcomeWords{"Closed for " + l.Name + " (RC).", "Closing for " + l.Name + " (RC)"}, nil
 	case "note":
 		content := strings.TrimSpace(f.Get("content"))

@@ -30,7 +30,7 @@ func viewCase(tx *store.ReadTx, c *cases.Case, now time.Time) (api.Case, error) 
 	}
 	v := api.Case{ID: c.ID, Name: c.Name, Owner: c.Owner, CaseActor: c.CaseActor, Hosted: status.State == cases.ReplicaHosted, Replica: status,
 		EMState: c.EM.String(), PXAState: c.PXA.String(), Reports: c.Reports,
-		LedgerLength: c.LedgerLen, TailHash: c.TailHash, Closed: c.Closed(), Diverged: c.Diverged, UpdatedAt: c.UpdatedAt}
+		LedgerLength: c.LedgerLen, TailHash: c.TailHash, Closed: c.Closed(), Closure: c.Closure, Diverged: c.Diverged, UpdatedAt: c.UpdatedAt}
 	if c.Embargo != nil && c.EM.InForce() {
 		end := c.Embargo.End
 		v.EmbargoEnd = &end
