@@ -925,10 +925,17 @@ func TestRemainingParticipantLeavesClosedCase(t *testing.T) {
 	if err := c.TrySend(EventType(vocab.CloseCase), leave(t, finder), t0); err != nil {
 		t.Fatalf("the finder may not leave the closed case: %v", err)
 	}
+	before := c.clone()
 	must(t, c, vocab.CloseCase, leave(t, finder))
 	for _, p := range c.Participants {
 		if p.RM != cvdstate.RMClosed {
 			t.Errorf("%s ends %s, want CLOSED", p.Actor, p.RM)
 		}
+	}
+	// The last participant's Leave is announced to everyone, the owner
+	// that left before it included: every copy ends with every
+	// participant CLOSED.
+	if to := c.AnnounceTo(before, finder); !slices.Contains(to, vendor) {
+		t.Errorf("the last Leave is announced to %v, want the owner %s too", to, vendor)
 	}
 }

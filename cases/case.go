@@ -322,7 +322,7 @@ func (c *Case) Recipients() []string {
 // everything, so that it is told at once of what asks for its decision,
 // until it left and the case closed (CM-23-004).
 func (c *Case) AnnounceTo(before *Case, actor string) []string {
-	everyone := before.EM != c.EM || before.PXA != c.PXA || before.Owner != c.Owner || before.Closed() != c.Closed() ||
+	everyone := before.EM != c.EM || before.PXA != c.PXA || before.Owner != c.Owner || before.everyoneLeft() != c.everyoneLeft() ||
 		(before.Closure == nil) != (c.Closure == nil) ||
 		embargoEnd(before) != embargoEnd(c)
 	var out []string

@@ -149,7 +149,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// its node: the case is closed and its page offers no form.
 	err = chromedp.Do(ctx,
 		clickLive("button.engage"), waitContains("p.flash.ok", "Engaged"),
-		clickLive("button.close"), waitContains("p.flash.ok", "Closed for vendor"),
+		clickLive("button.close"), waitContains("p.flash.ok", "Closed the case for every participant"),
 	)
 	if err != nil {
 		t.Fatalf("engage and close in the browser: %v", err)
