@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -93,6 +94,13 @@ func TestEmbargoInvitationAcrossNodes(t *testing.T) {
 		t.Errorf("the proposer at the finder's node: %s, RSVP by %v; want NO_EMBARGO, none", v.PECState, v.RSVPBy)
 	}
 
+	b := newBrowser(t, finder.url)
+	b.login(finder)
+	page := b.get("/ui/cases/" + url.PathEscape(c.ID))
+	if want := "INVITED</span> <span class=\"muted\">answer by " + rsvp.UTC().Format("2006-01-02 15:04 UTC"); !strings.Contains(page, want) {
+		t.Errorf("the finder's case page does not say %q", want)
+	}
+
 	accept := func(invite string) string {
 		return fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"context":%q}`, invite, c.ID)
 	}
@@ -136,6 +144,11 @@ func TestEmbargoInvitationAcrossNodes(t *testing.T) {
 	finderSkew.Store(int64(7*24*time.Hour + 2*time.Minute))
 	if p := participantView(finder.oneCase(t, "the case", func(api.Case) bool { return true }), finderID); p.PECState != "DECLINED" {
 		t.Errorf("the finder's node shows it %s past the deadline, want DECLINED", p.PECState)
+	}
+	b = newBrowser(t, finder.url) // the session of a week ago has expired
+	b.login(finder)
+	if page := b.get("/ui/cases/" + url.PathEscape(c.ID)); !strings.Contains(page, "DECLINED</span> <span class=\"muted\">no answer by ") {
+		t.Errorf("the finder's case page does not show it DECLINED for want of an answer")
 	}
 	status, body = finder.api(t, http.MethodPost, "/actors/finder/outbox", accept(ev))
 	if status != http.StatusConflict || !strings.Contains(string(body), "RSVP deadline") {
