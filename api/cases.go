@@ -48,8 +48,13 @@ type Participant struct {
 	VFDState string   `json:"vfdState"`
 	// FixPath is the participant's part of the case state as written for
 	// it: a vendor's vfd, a deployer's own d or D, "" for the others.
-	FixPath          string        `json:"fixPath,omitempty"`
-	PECState         string        `json:"pecState"`
+	FixPath string `json:"fixPath,omitempty"`
+	// PECState is the participant's embargo consent now: INVITED or
+	// LAPSED past RSVPBy reads DECLINED (cases.Case.ConsentAt).
+	PECState string `json:"pecState"`
+	// RSVPBy is when an INVITED or LAPSED participant is to answer the
+	// open embargo proposals it was invited to (cases.Case.RSVPDeadline).
+	RSVPBy           *time.Time    `json:"rsvpBy,omitempty"`
 	Engaged          bool          `json:"engaged"`
 	EmbargoAdherence bool          `json:"embargoAdherence"`
 	Removed          bool          `json:"removed,omitempty"`

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
@@ -237,10 +238,11 @@ func (e *Engine) localParticipants(c *cases.Case) []Local {
 }
 
 // othersAnswered reports whether every working participant of c but actor
-// answered the open embargo proposal: accepted it (SIGNATORY) or declined.
-func othersAnswered(c *cases.Case, actor string) bool {
+// answered the open embargo proposal by now: accepted it (SIGNATORY) or
+// declined, by a Reject or by letting its RSVP deadline pass.
+func othersAnswered(c *cases.Case, actor string, now time.Time) bool {
 	for _, p := range c.Participants {
-		if p.Actor != actor && p.Engaged() && p.PEC != cvdstate.PECSignatory && p.PEC != cvdstate.PECDeclined {
+		if pec := c.ConsentAt(p, now); p.Actor != actor && p.Engaged() && pec != cvdstate.PECSignatory && pec != cvdstate.PECDeclined {
 			return false
 		}
 	}
@@ -252,6 +254,7 @@ func othersAnswered(c *cases.Case, actor string) bool {
 // by others, a vendor's ready or
 // deployed fix, publication, and suggestions to its owner.
 func (e *Engine) casePoints(c *cases.Case, locals []Local) []point {
+	now := e.cfg.Now()
 	var out []point
 	for _, l := range locals {
 		if p := c.Participant(l.ID); p != nil {
@@ -264,10 +267,13 @@ func (e *Engine) casePoints(c *cases.Case, locals []Local) []point {
 			}
 		}
 		for _, pr := range c.Proposals {
-			if pr.Terms.Proposer == l.ID && (l.ID != c.Owner || !othersAnswered(c, l.ID)) {
+			if pr.Terms.Proposer == l.ID && (l.ID != c.Owner || !othersAnswered(c, l.ID, now)) {
 				// A proposal is answered by the others; the owner's own
 				// comes up for it to put in force once they all have.
 				continue
+			}
+			if pr.Terms.Proposer != l.ID && !pr.RSVPBy.IsZero() && now.After(pr.RSVPBy) {
+				continue // too late to answer: the Case Actor refuses an Accept
 			}
 			prop := rules.Proposal{ID: pr.InviteID, End: pr.Terms.End, Proposer: pr.Terms.Proposer, Revision: c.EM == cvdstate.EMRevise}
 			out = append(out, point{Point: rules.EmbargoProposed, Key: "embargo_proposed " + c.ID + " " + pr.InviteID + " " + l.Name, Actor: l, CaseID: c.ID,

@@ -418,10 +418,17 @@ func (c *Case) create(act *vocab.Activity, at time.Time) error {
 		if err != nil {
 			return err
 		}
-		c.Proposals = append(c.Proposals, Proposal{InviteID: inv.ID, Terms: terms})
+		c.Proposals = append(c.Proposals, Proposal{InviteID: inv.ID, Terms: terms, RSVPBy: AnswerBy(inv, at)})
 		msg, from := "EP", cvdstate.EMNone
 		if c.EM == cvdstate.EMRevise {
 			msg, from = "EV", cvdstate.EMActive
+		}
+		// The proposal invites the participants the creation does not
+		// bind, as one made in the case does (cvdstate.BulkConsent).
+		for _, o := range c.Participants {
+			if o.Actor != proposer {
+				o.PEC = cvdstate.BulkConsent(o.PEC, cvdstate.PECInvite)
+			}
 		}
 		reason := "proposed with the report"
 		if proposer == c.Owner {
@@ -661,9 +668,7 @@ func (c *Case) applyOutcome(p *Participant, out cvdstate.Outcome) {
 	if out.Consent != 0 {
 		for _, o := range c.Participants {
 			if o != p {
-				if next, err := o.PEC.Apply(out.Consent); err == nil {
-					o.PEC = next
-				}
+				o.PEC = cvdstate.BulkConsent(o.PEC, out.Consent)
 			}
 		}
 	}
@@ -706,7 +711,7 @@ func (c *Case) proposeEmbargo(p *Participant, act *vocab.Activity, at time.Time)
 		return Effects{}, conflict(p.Actor, err)
 	}
 	c.applyOutcome(p, out)
-	c.Proposals = append(c.Proposals, Proposal{InviteID: act.ID, Terms: terms})
+	c.Proposals = append(c.Proposals, Proposal{InviteID: act.ID, Terms: terms, RSVPBy: AnswerBy(act, at)})
 	c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: emMessage(out.Emit), From: before, To: c.EM, End: terms.End})
 	return Effects{Messages: out.Emit}, nil
 }

@@ -939,3 +939,120 @@ func TestRemainingParticipantLeavesClosedCase(t *testing.T) {
 		t.Errorf("the last Leave is announced to %v, want the owner %s too", to, vendor)
 	}
 }
+
+// embargoInviteBy is an embargo proposal published at published, with an
+// activity-level endTime (its RSVP deadline) when rsvp is not empty.
+func embargoInviteBy(t *testing.T, actor, id, end, published, rsvp string) *vocab.Activity {
+	t.Helper()
+	extra := fmt.Sprintf(`,"published":%q`, published)
+	if rsvp != "" {
+		extra += fmt.Sprintf(`,"endTime":%q`, rsvp)
+	}
+	return act(t, "Invite", actor, fmt.Sprintf(`"id":%q,"object":{"id":"%s/embargoes/%s","type":"EmbargoEvent","startTime":"2026-11-01T12:00:00Z","endTime":%q},"context":%q%s`,
+		id, caseID, strings.ReplaceAll(end, ":", ""), end, caseID, extra))
+}
+
+// TestProposalInvitesWithRSVPDeadline: an embargo proposal invites the
+// participants that are not bound, with the Invite's endTime as their RSVP
+// deadline (7 days after its publication when it has none, at least 72
+// hours after it); past the deadline an invitee that did not answer
+// counts as DECLINED, and the Case Actor refuses its Accept.
+func TestProposalInvitesWithRSVPDeadline(t *testing.T) {
+	published := "2026-11-01T13:00:00Z"
+	pub := time.Date(2026, 11, 1, 13, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name, rsvp string
+		want       time.Time
+	}{
+		{"no endTime: 7 days", "", pub.Add(7 * 24 * time.Hour)},
+		{"the Invite's endTime", "2026-11-11T13:00:00+02:00", time.Date(2026, 11, 11, 11, 0, 0, 0, time.UTC)},
+		{"too short: clamped up to 72 hours", "2026-11-01T14:00:00Z", pub.Add(72 * time.Hour)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCase(t, false)
+			ep := embargoInviteBy(t, finder, "https://f.example/a/ep1", "2027-02-01T00:00:00Z", published, tt.rsvp)
+			must(t, c, vocab.InviteToEmbargoOnCase, ep)
+			v, f := c.Participant(vendor), c.Participant(finder)
+			if v.PEC != cvdstate.PECInvited || f.PEC != cvdstate.PECNoEmbargo {
+				t.Fatalf("after EP: vendor %s, finder (the proposer) %s; want INVITED, NO_EMBARGO", v.PEC, f.PEC)
+			}
+			if got := c.RSVPDeadline(v); !got.Equal(tt.want) {
+				t.Fatalf("vendor's RSVP deadline = %s, want %s", got, tt.want)
+			}
+			if got := c.RSVPDeadline(f); !got.IsZero() {
+				t.Errorf("the proposer has an RSVP deadline %s for its own proposal", got)
+			}
+			before, after := tt.want.Add(-time.Minute), tt.want.Add(time.Minute)
+			if got := c.ConsentAt(v, before); got != cvdstate.PECInvited {
+				t.Errorf("consent before the deadline = %s, want INVITED", got)
+			}
+			if got := c.ConsentAt(v, after); got != cvdstate.PECDeclined {
+				t.Errorf("consent past the deadline = %s, want DECLINED", got)
+			}
+			accept := act(t, "Accept", vendor, fmt.Sprintf(`"object":%q,"context":%q`, ep.ID, caseID))
+			if err := c.CheckRSVP(EventType(vocab.AcceptInviteToEmbargoOnCase), accept, before); err != nil {
+				t.Errorf("an Accept before the deadline is refused: %v", err)
+			}
+			err := c.CheckRSVP(EventType(vocab.AcceptInviteToEmbargoOnCase), accept, after)
+			if problem.Status(err) != 409 || !strings.Contains(problem.Message(err), "RSVP deadline") {
+				t.Errorf("an Accept past the deadline: %v; want a 409 naming the RSVP deadline", err)
+			}
+			if err := c.Try(EventType(vocab.AcceptInviteToEmbargoOnCase), accept, after); err == nil {
+				t.Error("Try allows an Accept past the deadline")
+			}
+			must(t, c, vocab.AcceptInviteToEmbargoOnCase, accept)
+			if v.PEC != cvdstate.PECSignatory || !c.RSVPDeadline(v).IsZero() || c.ConsentAt(v, after) != cvdstate.PECSignatory {
+				t.Errorf("after the owner's EA: vendor %s, deadline %s", v.PEC, c.RSVPDeadline(v))
+			}
+		})
+	}
+}
+
+// TestRevisionInvites: a revision lapses the signatories but for the
+// proposer and invites the participants not bound; the LAPSED ones answer
+// by the same deadline.
+func TestRevisionInvites(t *testing.T) {
+	c := newCase(t, true)
+	must(t, c, vocab.EngageCase, join(t, vendor))
+	ev := embargoInviteBy(t, vendor, "https://v.example/a/ev1", "2027-03-01T00:00:00Z", "2026-11-01T13:00:00Z", "")
+	must(t, c, vocab.InviteToEmbargoOnCase, ev)
+	v, f := c.Participant(vendor), c.Participant(finder)
+	if c.EM != cvdstate.EMRevise || v.PEC != cvdstate.PECSignatory || f.PEC != cvdstate.PECLapsed {
+		t.Fatalf("after EV: em %s, vendor (the proposer) %s, finder %s; want REVISE, SIGNATORY, LAPSED", c.EM, v.PEC, f.PEC)
+	}
+	due := time.Date(2026, 11, 8, 13, 0, 0, 0, time.UTC)
+	if got := c.RSVPDeadline(f); !got.Equal(due) {
+		t.Errorf("finder's RSVP deadline = %s, want %s", got, due)
+	}
+	if got := c.ConsentAt(f, due.Add(time.Second)); got != cvdstate.PECDeclined {
+		t.Errorf("a LAPSED signatory past the deadline = %s, want DECLINED", got)
+	}
+	if got := c.ConsentAt(v, due.Add(time.Second)); got != cvdstate.PECSignatory {
+		t.Errorf("the proposer past the deadline = %s, want SIGNATORY", got)
+	}
+	// The owner's own proposal: the owner accepts it after the deadline.
+	accept := act(t, "Accept", vendor, fmt.Sprintf(`"object":%q,"context":%q`, ev.ID, caseID))
+	if err := c.CheckRSVP(EventType(vocab.AcceptInviteToEmbargoOnCase), accept, due.Add(time.Hour)); err != nil {
+		t.Errorf("the proposer's Accept of its own proposal is refused: %v", err)
+	}
+}
+
+// TestCaseOpensWithAnInvitation: a case that opens with the reporter's
+// embargo proposal pending invites the owner, with the default deadline
+// counted from the proposal's publication.
+func TestCaseOpensWithAnInvitation(t *testing.T) {
+	create := newCaseCreate(t, false)
+	vc := create.Object.Object.(*vocab.VulnerabilityCase)
+	vc.CaseStatuses[0].Object.(*vocab.CaseStatus).EMState = "PROPOSED"
+	inv := embargoInviteBy(t, finder, "https://x.example/activities/ep-1", "2027-02-01T00:00:00Z", "2026-11-01T12:00:00Z", "")
+	vc.CaseActivity = []vocab.Ref{vocab.Inline(inv)}
+	c := &Case{}
+	if _, err := c.Apply(EventType(vocab.CreateCase), create, t0); err != nil {
+		t.Fatal(err)
+	}
+	v := c.Participant(vendor)
+	if v.PEC != cvdstate.PECInvited || !c.RSVPDeadline(v).Equal(t0.Add(7*24*time.Hour)) {
+		t.Errorf("owner: %s, deadline %s; want INVITED until %s", v.PEC, c.RSVPDeadline(v), t0.Add(7*24*time.Hour))
+	}
+}

@@ -143,6 +143,10 @@ type Embargo struct {
 type Proposal struct {
 	InviteID string  `json:"inviteId"` // the Invite(EmbargoEvent) id
 	Terms    Embargo `json:"terms"`
+	// RSVPBy is when the participants it invites are to answer (AnswerBy);
+	// zero in a record saved before it was kept, until the case is
+	// rebuilt from its ledger.
+	RSVPBy time.Time `json:"rsvpBy,omitzero"`
 }
 
 // EmbargoStep is one change of the case's embargo, for its history.
@@ -407,6 +411,9 @@ func (c *Case) clone() *Case {
 // Try reports whether Apply would record act now, without changing c: nil
 // when it would, else the refusal Apply gives: the Case Actor's view.
 func (c *Case) Try(eventType string, act *vocab.Activity, at time.Time) error {
+	if err := c.CheckRSVP(eventType, act, at); err != nil {
+		return err
+	}
 	_, err := c.clone().Apply(eventType, act, at)
 	return err
 }
@@ -417,6 +424,9 @@ func (c *Case) Try(eventType string, act *vocab.Activity, at time.Time) error {
 // Case Actor but is no message to send (Effects.Unsendable). It lets a
 // user interface offer only the actions a participant may take.
 func (c *Case) TrySend(eventType string, act *vocab.Activity, at time.Time) error {
+	if err := c.CheckRSVP(eventType, act, at); err != nil {
+		return err
+	}
 	fx, err := c.clone().Apply(eventType, act, at)
 	if err != nil {
 		return err

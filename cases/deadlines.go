@@ -84,12 +84,18 @@ const (
 	// ClockEmbargoEnd is the end of the embargo in force: it starts at the
 	// end itself and stops when the embargo ends or is revised.
 	ClockEmbargoEnd = "embargo_end"
+	// ClockEmbargoRSVP is a participant's deadline to answer the open
+	// embargo proposals it was invited to (Case.RSVPDeadline): it starts
+	// at the deadline itself and stops when the participant answers or
+	// the proposals close. Past it, the participant counts as having
+	// declined.
+	ClockEmbargoRSVP = "embargo_rsvp"
 )
 
 // ClockKinds returns every kind of clock.
 func ClockKinds() []string {
 	return []string{ClockAcknowledge, ClockValidate, ClockEngage, ClockFix,
-		ClockCRAEarlyWarning, ClockCRANotification, ClockCRAFinalReport, ClockEmbargoEnd}
+		ClockCRAEarlyWarning, ClockCRANotification, ClockCRAFinalReport, ClockEmbargoEnd, ClockEmbargoRSVP}
 }
 
 // Clock is one running deadline clock.
@@ -177,6 +183,9 @@ func wantedClocks(c *Case) map[clockOf]time.Time {
 			continue
 		}
 		add := func(kind string) { out[clockOf{kind, p.Actor}] = time.Time{} }
+		if by := c.RSVPDeadline(p); !by.IsZero() {
+			out[clockOf{ClockEmbargoRSVP, p.Actor}] = by
+		}
 		switch p.RM {
 		case cvdstate.RMReceived:
 			add(ClockAcknowledge)
@@ -215,8 +224,11 @@ func caseFingerprint(c *Case) uint64 {
 	if c.Embargo != nil {
 		buf = fmt.Appendf(buf, "%d|", c.Embargo.End.UnixNano())
 	}
+	for _, pr := range c.Proposals {
+		buf = fmt.Appendf(buf, "%s|%s|%d;", pr.InviteID, pr.Terms.Proposer, pr.RSVPBy.UnixNano())
+	}
 	for _, p := range c.Participants {
-		buf = fmt.Appendf(buf, "%s|%d|%d|%d|%t;", p.Actor, p.RM, p.VFD, p.Roles, p.Removed)
+		buf = fmt.Appendf(buf, "%s|%d|%d|%d|%t|%d;", p.Actor, p.RM, p.VFD, p.Roles, p.Removed, p.PEC)
 	}
 	h.Write(buf)
 	return h.Sum64()

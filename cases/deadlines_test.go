@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/openvultron/vultron/vocab"
 	"maps"
 	"math/rand/v2"
 	"path/filepath"
@@ -518,5 +519,27 @@ func TestMoveReportClocksAcrossPages(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRSVPClock: a participant invited to an open embargo proposal runs
+// an embargo_rsvp clock due at the proposal's RSVP deadline; the proposer
+// runs none, and the clock stops when the invitee answers.
+func TestRSVPClock(t *testing.T) {
+	c := newCase(t, false)
+	ep := embargoInviteBy(t, finder, "https://f.example/a/ep1", "2027-02-01T00:00:00Z", "2026-11-01T13:00:00Z", "")
+	must(t, c, vocab.InviteToEmbargoOnCase, ep)
+	due := time.Date(2026, 11, 8, 13, 0, 0, 0, time.UTC)
+	want := wantedClocks(c)
+	if got, ok := want[clockOf{ClockEmbargoRSVP, vendor}]; !ok || !got.Equal(due) {
+		t.Errorf("the invitee's clocks %v; want embargo_rsvp from %s", want, due)
+	}
+	if _, ok := want[clockOf{ClockEmbargoRSVP, finder}]; ok {
+		t.Error("the proposer runs an RSVP clock for its own proposal")
+	}
+	before := caseFingerprint(c)
+	must(t, c, vocab.AcceptInviteToEmbargoOnCase, act(t, "Accept", vendor, fmt.Sprintf(`"object":%q,"context":%q`, ep.ID, caseID)))
+	if _, ok := wantedClocks(c)[clockOf{ClockEmbargoRSVP, vendor}]; ok || caseFingerprint(c) == before {
+		t.Error("the RSVP clock runs on after the invitee answered")
 	}
 }

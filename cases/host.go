@@ -136,6 +136,7 @@ func (e *Engine) createCase(tx *store.Tx, owner LocalActor, rec *ReportRecord, r
 			proposal.Context = vocab.RefTo(caseID)
 			proposal.InReplyTo = vocab.RefTo(offer.ID)
 			proposal.Published = now.Format(time.RFC3339)
+			proposal.EndTime = now.Add(DefaultRSVPWindow).Format(time.RFC3339) // the RSVP deadline
 		}
 	}
 	participant := func(actor, name string, roles cvdstate.RoleSet, rm, vfd string) vocab.Ref {
@@ -510,6 +511,9 @@ func (e *Engine) hostInbound(tx *store.Tx, caseActor LocalActor, sender string, 
 	eventType := EventType(m.Class.Semantic)
 	before, received := c.state(), c.received(eventType, act)
 	err = e.checkEmbargoLength(m, now, "the Case Actor of case "+c.ID)
+	if err == nil {
+		err = c.CheckRSVP(eventType, act, now)
+	}
 	if err == nil {
 		_, err = e.record(tx, c, caseActor.Name, act, eventType, now)
 	}

@@ -77,22 +77,62 @@ func EmbargoEffect(em EMState, e CSEvent) (Effect, bool) {
 	return Effect{}, false
 }
 
-// consentEffect returns the change an EM transition from→to makes to every
-// participant's consent: entering REVISE lapses signatories, and the end of
-// an embargo or of a proposal clears everyone's consent.
+// consentEffect returns the change an EM transition from→to makes to the
+// consent of every participant but the one that acts: a proposal (EP, from
+// NONE or a counter-proposal in PROPOSED) and a further revision (EV in
+// REVISE) invite them, entering REVISE lapses the signatories of the
+// terms in force and invites the others, and the end of an embargo or of
+// a proposal clears everyone's consent (BulkConsent says what each does
+// to one participant).
 func consentEffect(from, to EMState) PECEvent {
 	switch {
-	case from == to:
-		return 0
-	case to == EMRevise:
+	case to == EMRevise && from == EMActive:
 		return PECRevise
-	case to == EMExited, from == EMProposed && to == EMNone:
+	case to == EMProposed || to == EMRevise && from == EMRevise:
+		return PECInvite
+	case to == EMExited && from != EMExited, from == EMProposed && to == EMNone:
 		return PECReset
 	}
 	return 0
 }
 
-// applyConsent applies a bulk consent change to one participant; states the
+// BulkConsent returns the consent of one participant after a change e
+// that the embargo's transition makes to every participant's consent
+// (Outcome.Consent), other than the one whose action it is:
+//
+//	e        NO_EMBARGO  INVITED  SIGNATORY  DECLINED  LAPSED
+//	invite   INVITED     INVITED  SIGNATORY  INVITED   LAPSED
+//	revise   INVITED     INVITED  LAPSED     INVITED   LAPSED
+//	reset    NO_EMBARGO  (everyone)
+//
+// A proposal invites whoever is not bound by terms and not already asked
+// to answer: a signatory cannot be invited (SIGNATORY→INVITED is no
+// edge), and a LAPSED participant, a signatory of the terms in force whose
+// consent lapsed when they came under revision, stays LAPSED: it may
+// accept the new terms directly, its answer is due by the same deadline
+// as an invitee's, and LAPSED keeps what INVITED would lose, that it was
+// bound by the terms still in force. A revision (revise) lapses the
+// signatories first, then invites the rest.
+func BulkConsent(p PEC, e PECEvent) PEC {
+	switch e {
+	case PECInvite:
+		return inviteUnbound(p)
+	case PECRevise:
+		return inviteUnbound(applyConsent(p, PECRevise))
+	}
+	return applyConsent(p, e)
+}
+
+// inviteUnbound invites a participant that neither is bound nor was bound
+// by the terms in force: NO_EMBARGO and DECLINED become INVITED.
+func inviteUnbound(p PEC) PEC {
+	if p == PECNoEmbargo || p == PECDeclined {
+		return PECInvited
+	}
+	return p
+}
+
+// applyConsent applies a consent change to one participant; states the
 // change does not apply to are left as they are (revise touches only
 // signatories).
 func applyConsent(p PEC, e PECEvent) PEC {

@@ -74,3 +74,68 @@ func TestPECSpellings(t *testing.T) {
 		t.Error("UnmarshalText(SIGNED) succeeded")
 	}
 }
+
+// TestConsentOfProposal: proposing an embargo (EP, from NONE or as a
+// counter-proposal) or a revision (EV) invites every participant who is
+// not bound; a revision first lapses the signatories of the terms in
+// force, and those stay LAPSED (they may accept directly and their
+// answer is due as an invitee's is). The end of a proposal or of the
+// embargo resets everyone.
+func TestConsentOfProposal(t *testing.T) {
+	effects := []struct {
+		from, to EMState
+		want     PECEvent
+	}{
+		{EMNone, EMProposed, PECInvite},
+		{EMProposed, EMProposed, PECInvite},
+		{EMActive, EMRevise, PECRevise},
+		{EMRevise, EMRevise, PECInvite},
+		{EMProposed, EMActive, 0},
+		{EMRevise, EMActive, 0},
+		{EMProposed, EMNone, PECReset},
+		{EMActive, EMExited, PECReset},
+		{EMRevise, EMExited, PECReset},
+	}
+	for _, tt := range effects {
+		if got := consentEffect(tt.from, tt.to); got != tt.want {
+			t.Errorf("consentEffect(%s, %s) = %v, want %v", tt.from, tt.to, got, tt.want)
+		}
+	}
+	bulk := map[PECEvent]map[PEC]PEC{
+		PECInvite: {PECNoEmbargo: PECInvited, PECInvited: PECInvited, PECSignatory: PECSignatory, PECDeclined: PECInvited, PECLapsed: PECLapsed},
+		PECRevise: {PECNoEmbargo: PECInvited, PECInvited: PECInvited, PECSignatory: PECLapsed, PECDeclined: PECInvited, PECLapsed: PECLapsed},
+		PECReset:  {PECNoEmbargo: PECNoEmbargo, PECInvited: PECNoEmbargo, PECSignatory: PECNoEmbargo, PECDeclined: PECNoEmbargo, PECLapsed: PECNoEmbargo},
+		0:         {PECNoEmbargo: PECNoEmbargo, PECInvited: PECInvited, PECSignatory: PECSignatory, PECDeclined: PECDeclined, PECLapsed: PECLapsed},
+	}
+	for e, row := range bulk {
+		for from, want := range row {
+			if got := BulkConsent(from, e); got != want {
+				t.Errorf("BulkConsent(%s, %v) = %s, want %s", from, e, got, want)
+			}
+		}
+	}
+}
+
+// TestReceiveProposalInvites: a participant that receives a proposal (EP)
+// or a revision (EV) is invited unless bound; a signatory's consent
+// lapses on a revision.
+func TestReceiveProposalInvites(t *testing.T) {
+	tests := []struct {
+		c    CaseState
+		pec  PEC
+		msg  MessageType
+		want PEC
+	}{
+		{CaseState{}, PECNoEmbargo, EP, PECInvited},
+		{CaseState{EM: EMProposed}, PECDeclined, EP, PECInvited},
+		{CaseState{EM: EMActive}, PECSignatory, EV, PECLapsed},
+		{CaseState{EM: EMActive}, PECNoEmbargo, EV, PECInvited},
+		{CaseState{EM: EMRevise}, PECLapsed, EV, PECLapsed},
+	}
+	for _, tt := range tests {
+		out, err := Receive(tt.c, ParticipantState{RM: RMAccepted, PEC: tt.pec}, Vendor, tt.msg)
+		if err != nil || out.Participant.PEC != tt.want {
+			t.Errorf("Receive(%s, %s, %s) = %s, %v; want %s", tt.c, tt.pec, tt.msg, out.Participant.PEC, err, tt.want)
+		}
+	}
+}

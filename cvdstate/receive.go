@@ -106,7 +106,7 @@ func receiveEM(out *Outcome, t MessageType) {
 	out.Emit |= reply
 	if consent := consentEffect(em, next); consent != 0 {
 		out.Consent = consent
-		out.Participant.PEC = applyConsent(out.Participant.PEC, consent)
+		out.Participant.PEC = BulkConsent(out.Participant.PEC, consent)
 	}
 }
 

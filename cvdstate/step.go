@@ -49,8 +49,9 @@ type Outcome struct {
 	// (CP|ET when the public learns of an embargoed vulnerability); for
 	// Receive, the replies.
 	Emit MessageType `json:"emit"`
-	// Consent is the change every participant's embargo consent undergoes
-	// (PECRevise or PECReset), zero if none. Participant already has it.
+	// Consent is the change every other participant's embargo consent
+	// undergoes (PECInvite, PECRevise or PECReset; BulkConsent applies
+	// it), zero if none. Participant already has its own.
 	Consent PECEvent `json:"consent,omitempty"`
 	// Effects lists the cross-model consequences and why they happened.
 	Effects []Effect `json:"effects,omitempty"`
@@ -111,7 +112,13 @@ func stepEM(c CaseState, p ParticipantState, e EMEvent) (Outcome, error) {
 			Reason: fmt.Sprintf("the case state is %s; %s needs the vulnerability unpublished, no public exploit and no attacks (pxa)", c.PXA, msg)}
 	}
 	out := Outcome{Case: CaseState{PXA: c.PXA, EM: next}, Participant: p, Emit: msg, Consent: consentEffect(c.EM, next)}
-	out.Participant.PEC = applyConsent(p.PEC, out.Consent)
+	if e != EMPropose {
+		out.Participant.PEC = BulkConsent(p.PEC, out.Consent)
+	}
+	// A proposal invites the others; the proposer is not invited to its
+	// own terms, and its consent to the terms in force does not lapse: it
+	// answered by proposing. It becomes a signatory of its terms when they
+	// are accepted.
 	if e == EMAccept {
 		// The participant that accepts binds itself to the terms.
 		out.Participant.PEC = applyConsent(out.Participant.PEC, PECAccept)
@@ -224,7 +231,7 @@ func applyEmbargoEffect(out *Outcome, em EMState, e CSEvent) {
 	out.Emit |= eff.Message
 	out.Effects = append(out.Effects, eff)
 	out.Consent = consentEffect(eff.From, eff.To)
-	out.Participant.PEC = applyConsent(out.Participant.PEC, out.Consent)
+	out.Participant.PEC = BulkConsent(out.Participant.PEC, out.Consent)
 }
 
 // Steps returns every event a participant holding roles may take from the

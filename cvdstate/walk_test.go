@@ -119,7 +119,7 @@ func (r *replica) step(t *testing.T, i int, ev Event) bool {
 	}
 	for j := range r.ps {
 		if j != i {
-			r.ps[j].PEC = applyConsent(r.ps[j].PEC, out.Consent)
+			r.ps[j].PEC = BulkConsent(r.ps[j].PEC, out.Consent)
 		}
 	}
 	prev := r.c
@@ -137,7 +137,7 @@ func (r *replica) receive(t *testing.T, i int, msg MessageType) {
 	}
 	for j := range r.ps {
 		if j != i {
-			r.ps[j].PEC = applyConsent(r.ps[j].PEC, out.Consent)
+			r.ps[j].PEC = BulkConsent(r.ps[j].PEC, out.Consent)
 		}
 	}
 	prev := r.c

@@ -55,7 +55,8 @@ type Config struct {
 // days, a fix within 90 days, and the EU Cyber Resilience Act's clocks
 // (Article 14) for a vendor once attacks are observed: an early warning
 // within 24 hours, a notification within 72 hours, a final report 14 days
-// after the fix is ready; the embargo's end is due when it ends.
+// after the fix is ready; the embargo's end is due when it ends, and an
+// invitation to an embargo proposal at its RSVP deadline.
 func Default() Config {
 	return Config{Calendar: DefaultCalendar(), Near: 48 * time.Hour, Limits: map[string]Limit{
 		cases.ClockAcknowledge:     {N: 5, Unit: BusinessDays},
@@ -66,6 +67,7 @@ func Default() Config {
 		cases.ClockCRANotification: {N: 72, Unit: Hours},
 		cases.ClockCRAFinalReport:  {N: 14, Unit: Days},
 		cases.ClockEmbargoEnd:      {N: 0, Unit: Hours},
+		cases.ClockEmbargoRSVP:     {N: 0, Unit: Hours},
 	}}
 }
 

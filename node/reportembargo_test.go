@@ -70,7 +70,9 @@ func TestReportWithEmbargoProposal(t *testing.T) {
 		// pending and inForce name whose terms are pending and in force
 		// once the case opens ("" for none).
 		pending, inForce string
-		consent          string // both participants' consent once the case opens
+		// consent is both participants' consent once the case opens, but
+		// that the owner is invited to a proposal (docs/protocol.md).
+		consent string
 	}{
 		{"no default embargo", 0, "PROPOSED", "finder", "", "NO_EMBARGO"},
 		{"a default embargo shorter than the proposal", 30 * 24 * time.Hour, "REVISE", "finder", "vendor", "LAPSED"},
@@ -117,8 +119,12 @@ func TestReportWithEmbargoProposal(t *testing.T) {
 					t.Errorf("%s: the case opens with participants %+v", n.url, ce.Participants)
 				}
 				for _, p := range ce.Participants {
-					if p.PECState != tt.consent {
-						t.Errorf("%s: %s's consent is %s, want %s", n.url, p.Actor, p.PECState, tt.consent)
+					want := tt.consent
+					if tt.wantEM == "PROPOSED" && p.Actor == vendorID {
+						want = "INVITED"
+					}
+					if p.PECState != want {
+						t.Errorf("%s: %s's consent is %s, want %s", n.url, p.Actor, p.PECState, want)
 					}
 				}
 			}

@@ -111,6 +111,12 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 		return Submitted{}, problem.NotFound("no actor %q on this node", name)
 	}
 	doc, err := vocab.Parse(body)
+	if pe := (*vocab.ParseError)(nil); errors.As(err, &pe) && pe.Path == "$.endTime" {
+		// On an embargo proposal it is the invitees' deadline to answer:
+		// a time without a zone is no instant every node reads alike.
+		return Submitted{}, problem.Wrap(http.StatusUnprocessableEntity, err,
+			"the activity's endTime (on an embargo proposal, the date by which the invitees are to answer it) must be a date and time with a zone: "+pe.Msg)
+	}
 	if err != nil {
 		return Submitted{}, problem.Wrap(http.StatusBadRequest, err, err.Error())
 	}
@@ -183,6 +189,14 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 			act.To = vocab.Refs{Items: slices.Clone(baseTo.Items), Single: baseTo.Single}
 			act.Context = baseContext
 			class = vocab.Classify(act, resolver)
+			if class.Semantic == vocab.InviteToEmbargoOnCase {
+				// The invitees' deadline to answer (RSVP), the Invite's
+				// own endTime: 7 days unless the client named one, at
+				// least 72 hours (cases.StampRSVP).
+				if err := cases.StampRSVP(act, now); err != nil {
+					return err
+				}
+			}
 			plain := vocab.Semantic("")
 			if s.cfg.Social != nil && (class.Semantic == vocab.Unknown || class.Semantic == vocab.UnknownUnresolvableObject) {
 				plain = vocab.ClassifySocial(act, resolver)

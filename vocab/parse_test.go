@@ -119,3 +119,40 @@ func TestParseWithLimits(t *testing.T) {
 		t.Errorf("depth 2: %v", err)
 	}
 }
+
+// TestInviteRSVPDeadline: an embargo proposal's own endTime (the
+// invitees' deadline to answer) is read apart from its EmbargoEvent's
+// (the embargo's end), is kept when the Invite is written again, and
+// does not change what the Invite is classified as; one without a zone
+// is refused, naming the field.
+func TestInviteRSVPDeadline(t *testing.T) {
+	const body = `{"@context":"https://www.w3.org/ns/activitystreams","id":"https://v.example/a/ep","type":"Invite","actor":"https://v.example/actors/v",
+"endTime":"2026-11-08T12:00:00Z","context":"https://v.example/cases/1",
+"object":{"id":"https://v.example/cases/1/embargoes/2","type":"EmbargoEvent","startTime":"2026-11-01T12:00:00Z","endTime":"2027-02-01T00:00:00Z"}}`
+	doc, err := Parse([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := doc.Activity()
+	ev, ok := a.Object.Object.(*EmbargoEvent)
+	if !ok || a.EndTime != "2026-11-08T12:00:00Z" || ev.EndTime != "2027-02-01T00:00:00Z" {
+		t.Fatalf("Invite endTime %q, embargo endTime %q", a.EndTime, ev.EndTime)
+	}
+	out, err := Marshal(a)
+	if err != nil || !strings.Contains(string(out), `"endTime":"2026-11-08T12:00:00Z"`) {
+		t.Errorf("written again: %s, %v", out, err)
+	}
+	without := strings.Replace(body, `"endTime":"2026-11-08T12:00:00Z",`, "", 1)
+	d2, err := Parse([]byte(without))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := Classify(a, nil).Semantic, Classify(d2.Activity(), nil).Semantic; got != want || got != InviteToEmbargoOnCase {
+		t.Errorf("classified %s with the deadline, %s without; want %s", got, want, InviteToEmbargoOnCase)
+	}
+	_, err = Parse([]byte(strings.Replace(body, "2026-11-08T12:00:00Z", "2026-11-08T12:00:00", 1)))
+	var pe *ParseError
+	if !errors.As(err, &pe) || pe.Path != "$.endTime" {
+		t.Errorf("a deadline without a zone: %v; want a ParseError at $.endTime", err)
+	}
+}

@@ -158,7 +158,13 @@ func printCase(env *environment, r api.CaseDetail) {
 		if p.Removed {
 			engaged = "removed"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Actor, strings.Join(p.Roles, ","), p.RMState, p.VFDState, p.PECState, engaged)
+		consent := p.PECState
+		if p.RSVPBy != nil {
+			// Invited to a proposal (or its consent lapsed under a
+			// revision): when it is to answer by.
+			consent += " (answer by " + p.RSVPBy.UTC().Format(time.RFC3339) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Actor, strings.Join(p.Roles, ","), p.RMState, p.VFDState, consent, engaged)
 	}
 	tw.Flush()
 	if len(r.VulnerabilityIDs) > 0 {

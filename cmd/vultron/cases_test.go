@@ -40,7 +40,8 @@ func fakeNode(t *testing.T) (url, tokenFile string) {
 			return
 		}
 		w.Write([]byte(`{"id":"http://n/cases/abc","name":"SQLi","owner":"http://n/actors/vendor","emState":"ACTIVE","pxaState":"pxa","ledgerLength":2,"tailHash":"ff",
-"participants":[{"actor":"http://n/actors/vendor","roles":["vendor","case_owner"],"rmState":"VALID","vfdState":"Vfd","pecState":"SIGNATORY","engaged":true}],
+"participants":[{"actor":"http://n/actors/vendor","roles":["vendor","case_owner"],"rmState":"VALID","vfdState":"Vfd","pecState":"SIGNATORY","engaged":true},
+ {"actor":"http://f/actors/finder","roles":["finder","reporter"],"rmState":"ACCEPTED","vfdState":"vfd","pecState":"INVITED","rsvpBy":"2026-11-29T09:00:00Z","engaged":true}],
 "notes":[{"author":"http://n/actors/vendor","content":"fix in progress","published":"2026-11-22T09:00:00Z"}]}`))
 	})
 	mux.HandleFunc("/api/cases/{id}/ledger", func(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +70,7 @@ func TestCaseCommand(t *testing.T) {
 	tests := []commandCase{
 		{[]string{"case", "list", "--node", url, "--token-file", tokenFile}, 0, []string{"\nabc   SQLi", "\nabd   XSS"}},
 		{[]string{"case", "list", "--json", "--node", url, "--token-file", tokenFile}, 0, []string{`"id": "http://n/cases/abc"`, `"id": "http://n/cases/abd"`}},
-		{[]string{"case", "show", "abc", "--node", url, "--token-file", tokenFile}, 0, []string{"owner       http://n/actors/vendor", "vendor,case_owner", "fix in progress"}},
+		{[]string{"case", "show", "abc", "--node", url, "--token-file", tokenFile}, 0, []string{"owner       http://n/actors/vendor", "vendor,case_owner", "fix in progress", "INVITED (answer by 2026-11-29T09:00:00Z)"}},
 		{[]string{"case", "show", "ab", "--node", url, "--token-file", tokenFile}, 1, []string{`"ab" matches 2 cases`}},
 		{[]string{"case", "show", "zzz", "--node", url, "--token-file", tokenFile}, 1, []string{`no case on the node matches "zzz"`}},
 		{[]string{"case", "frob", "--node", url, "--token-file", tokenFile}, 2, []string{`unknown case command "frob"`}},

@@ -157,3 +157,28 @@ func TestPublicationEvent(t *testing.T) {
 		})
 	}
 }
+
+// TestAttendeePastRSVPDeadline: a participant whose consent lapsed under a
+// revision it did not answer by the proposal's RSVP deadline is an
+// attendee that declined.
+func TestAttendeePastRSVPDeadline(t *testing.T) {
+	now := time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC)
+	f := &Feeds{cfg: Config{PublicURL: "https://vendor.example", Host: "vendor.example", Version: "test", Now: func() time.Time { return now }}}
+	vendor, finder := "https://vendor.example/actors/vendor", "https://finder.example/actors/finder"
+	c := &cases.Case{ID: "https://vendor.example/cases/abc123", EM: cvdstate.EMRevise,
+		Embargo: &cases.Embargo{ID: "https://vendor.example/embargoes/1", End: now.Add(30 * 24 * time.Hour), Proposer: vendor},
+		Proposals: []cases.Proposal{{InviteID: "https://vendor.example/activities/ev", RSVPBy: now.Add(-time.Hour),
+			Terms: cases.Embargo{ID: "https://vendor.example/embargoes/2", End: now.Add(60 * 24 * time.Hour), Proposer: vendor}}},
+		Participants: []*cases.Participant{
+			{Actor: vendor, ParticipantState: cvdstate.ParticipantState{PEC: cvdstate.PECSignatory}},
+			{Actor: finder, ParticipantState: cvdstate.ParticipantState{PEC: cvdstate.PECLapsed}},
+		}}
+	rec := httptest.NewRecorder()
+	f.write(rec, "test", []*cases.Case{c})
+	ev, _ := icaltest.MainEvent(t, icaltest.CheckRFC5545(t, rec.Body.Bytes()))
+	for _, a := range ev.Props.Values(ical.PropAttendee) {
+		if got := a.Params.Get(ical.ParamParticipationStatus); a.Value == finder && got != "DECLINED" {
+			t.Errorf("the finder past its RSVP deadline has PARTSTAT %q, want DECLINED", got)
+		}
+	}
+}

@@ -80,7 +80,8 @@ func (f *Feeds) embargoEvents(c *cases.Case, now time.Time) []*ical.Component {
 			ev.Props.Set(org)
 		}
 		// Each participant is an attendee whose PARTSTAT is its embargo
-		// consent. No RSVP is asked: a calendar's reply (iTIP REPLY) has
+		// consent now (DECLINED once an invitation it did not answer
+		// passed its RSVP deadline). No RSVP is asked: a calendar's reply (iTIP REPLY) has
 		// nowhere to go, and consent is given on the node (EA), so asking
 		// would offer buttons that do nothing.
 		for _, p := range c.Participants {
@@ -90,7 +91,7 @@ func (f *Feeds) embargoEvents(c *cases.Case, now time.Time) []*ical.Component {
 			att := ical.NewProp(ical.PropAttendee)
 			att.Params = ical.Params{}
 			att.Params.Set(ical.ParamRole, "OPT-PARTICIPANT")
-			att.Params.Set(ical.ParamParticipationStatus, partstat(p.PEC))
+			att.Params.Set(ical.ParamParticipationStatus, partstat(c.ConsentAt(p, now)))
 			att.Value = p.Actor
 			ev.Props.Add(att)
 		}

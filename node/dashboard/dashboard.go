@@ -479,6 +479,9 @@ type participantRow struct {
 	// FixPath is the participant's part of the case state: a vendor's
 	// vfd, a deployer's own d or D, "" for the others.
 	FixPath string
+	// RSVPBy is when an invited participant is to answer the open embargo
+	// proposals; its consent (PEC) is as of now, DECLINED once that passed.
+	RSVPBy time.Time
 }
 
 // legendEntry explains one state that the participants table shows.
@@ -667,7 +670,8 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	var parts []participantRow
 	hidden := 0
 	for _, p := range c.Participants {
-		row := participantRow{Participant: *p, RoleNames: p.Roles.Names(), FixPath: cvdstate.FixPath(p.Roles, p.VFD)}
+		row := participantRow{Participant: *p, RoleNames: p.Roles.Names(), FixPath: cvdstate.FixPath(p.Roles, p.VFD), RSVPBy: c.RSVPDeadline(p)}
+		row.PEC = c.ConsentAt(p, now)
 		if l, ok := d.cfg.LocalByID(p.Actor); ok && !p.Removed {
 			row.Local, row.Name = true, l.Name
 		}

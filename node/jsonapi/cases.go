@@ -38,7 +38,10 @@ func viewCase(tx *store.ReadTx, c *cases.Case, now time.Time) (api.Case, error) 
 	for _, p := range c.Participants {
 		pv := api.Participant{Actor: p.Actor, ID: p.ID, RMState: p.RM.String(), VFDState: p.VFD.String(),
 			FixPath:  cvdstate.FixPath(p.Roles, p.VFD),
-			PECState: p.PEC.String(), Engaged: p.CaseEngagement(), EmbargoAdherence: p.EmbargoAdherence(), Removed: p.Removed, Contact: p.Contact}
+			PECState: c.ConsentAt(p, now).String(), Engaged: p.CaseEngagement(), EmbargoAdherence: c.ConsentAt(p, now).Adheres(), Removed: p.Removed, Contact: p.Contact}
+		if by := c.RSVPDeadline(p); !by.IsZero() {
+			pv.RSVPBy = &by
+		}
 		pv.Roles = p.Roles.Names()
 		v.Participants = append(v.Participants, pv)
 	}
