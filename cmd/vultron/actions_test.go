@@ -549,13 +549,7 @@ func TestCLIRefusedByTheCaseActor(t *testing.T) {
 	finderNode := startCLINodeWith(t, node.Config{MaxEmbargo: 1000 * 24 * time.Hour}, "finder:Person")
 	vendorNode := startCLINode(t, "vendor:Organization")
 	finderNode.ok(t, "report", "submit", "--to", vendorNode.url+"/actors/vendor", "--name", "Overflow", "--content", "details")
-	var caseID string
-	waitUntilTrue(t, "the report at the vendor", func() bool {
-		code, out, _ := vendorNode.cli(t, "report", "validate", "objects/")
-		_, rest, _ := strings.Cut(out, " opened: ")
-		caseID, _, _ = strings.Cut(rest, "\n")
-		return code == 0
-	})
+	caseID := validateWhenReceived(t, vendorNode)
 	short := cases.ShortID(caseID)
 	finderNode.ok(t, "case", "wait", caseID, "--until", "entries>=2")
 	code, out, errOut := finderNode.cli(t, "embargo", "propose", short, "--days", "400")
@@ -584,6 +578,21 @@ func checkSent(t *testing.T, typ, out string) {
 	}
 }
 
+// validateWhenReceived has the vendor validate the report it receives
+// (the one its node lists under objects/) once it is there, and returns
+// the case the validation opened.
+func validateWhenReceived(t *testing.T, vendorNode cliNode) string {
+	t.Helper()
+	var caseID string
+	waitUntilTrue(t, "the report at the vendor", func() bool {
+		code, out, _ := vendorNode.cli(t, "report", "validate", "objects/")
+		_, rest, _ := strings.Cut(out, " opened: ")
+		caseID, _, _ = strings.Cut(rest, "\n")
+		return code == 0
+	})
+	return caseID
+}
+
 func waitUntilTrue(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -603,13 +612,7 @@ func TestCLIOwnerClosesTheCase(t *testing.T) {
 	finderNode := startCLINode(t, "finder:Person")
 	vendorNode := startCLINode(t, "vendor:Organization")
 	finderNode.ok(t, "report", "submit", "--to", vendorNode.url+"/actors/vendor", "--name", "Overflow", "--content", "details")
-	var caseID string
-	waitUntilTrue(t, "the report at the vendor", func() bool {
-		code, out, _ := vendorNode.cli(t, "report", "validate", "objects/")
-		_, rest, _ := strings.Cut(out, " opened: ")
-		caseID, _, _ = strings.Cut(rest, "\n")
-		return code == 0
-	})
+	caseID := validateWhenReceived(t, vendorNode)
 	short := cases.ShortID(caseID)
 	vendorNode.ok(t, "case", "engage", short, "--as", "vendor", "--wait", "rm=ACCEPTED", "--timeout", "20s")
 	finderNode.ok(t, "case", "wait", short, "--until", "entries>=3", "--timeout", "20s")
