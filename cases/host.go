@@ -278,7 +278,7 @@ func (e *Engine) record(tx *store.Tx, c *Case, actorName string, act *vocab.Acti
 // transaction, the Case Actor's closing of case c (spec §1.5, CM-23-002):
 // its own Leave of the case, under the event type EventCaseFullyClosed,
 // appended and announced like every entry, to every participant (the
-// closing changes Closed, so AnnounceTo names them all).
+// closing sets Closure, so AnnounceTo names them all).
 func (e *Engine) closeCase(tx *store.Tx, c *Case, actorName string, now time.Time) error {
 	leave := vocab.CaseClosing(c.CaseActor, c.ID, c.Name, c.Owner, now)
 	if _, err := e.record(tx, c, actorName, leave, EventCaseFullyClosed, now); err != nil {
