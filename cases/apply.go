@@ -392,6 +392,13 @@ func (c *Case) create(act *vocab.Activity, at time.Time) error {
 		c.Embargo = &terms
 		c.History = append(c.History, EmbargoStep{At: at, By: c.Owner, Message: "EA", From: cvdstate.EMNone, To: c.EM, End: terms.End,
 			Reason: reason})
+		// The participants the creation binds (SIGNATORY, or LAPSED when
+		// it opens revising them) signed these terms.
+		for _, p := range c.Participants {
+			if p.PEC == cvdstate.PECSignatory || p.PEC == cvdstate.PECLapsed {
+				p.AcceptedEmbargo = terms.ID
+			}
+		}
 	}
 	if c.EM.InForce() && c.Embargo == nil {
 		return problem.Unprocessable("case %s has an embargo in force but no activeEmbargo", vc.ID)
@@ -792,8 +799,34 @@ func (c *Case) rejectEmbargo(p *Participant, act *vocab.Activity, at time.Time) 
 		return Effects{}, conflict(p.Actor, err)
 	}
 	c.applyOutcome(p, out)
+	if before == cvdstate.EMRevise && c.EM == cvdstate.EMActive {
+		c.revisionRejected()
+	}
 	c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: emMessage(out.Emit), From: before, To: c.EM, End: terms.End})
 	return Effects{Messages: out.Emit}, nil
+}
+
+// revisionRejected undoes, once the last open revision is rejected (EJ)
+// and the terms in force stay, what entering the revision did to consent
+// (spec §2.7: revise lapses the signatories, a proposal invites the
+// others): a LAPSED participant that signed the terms still in force is
+// bound by them again, through the PEC model's own accept edge; an
+// invitee has nothing left to answer. A participant that lapsed under
+// terms an earlier revision replaced stays LAPSED: it never accepted the
+// ones in force.
+func (c *Case) revisionRejected() {
+	for _, o := range c.Participants {
+		switch {
+		case o.PEC == cvdstate.PECLapsed && c.Embargo != nil && o.AcceptedEmbargo == c.Embargo.ID:
+			if next, err := o.PEC.Apply(cvdstate.PECAccept); err == nil {
+				o.PEC = next
+			}
+		case o.PEC == cvdstate.PECInvited:
+			if next, err := o.PEC.Apply(cvdstate.PECReset); err == nil {
+				o.PEC = next
+			}
+		}
+	}
 }
 
 // terminateEmbargo records an early termination (ET). The EM tables let

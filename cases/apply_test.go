@@ -1056,3 +1056,46 @@ func TestCaseOpensWithAnInvitation(t *testing.T) {
 		t.Errorf("owner: %s, deadline %s; want INVITED until %s", v.PEC, c.RSVPDeadline(v), t0.Add(7*24*time.Hour))
 	}
 }
+
+// TestRejectedRevisionKeepsTheSignatories: a revision lapses the
+// signatories of the terms in force (spec §2.7); when it is rejected and
+// those terms stay in force (EJ, REVISE → ACTIVE), the participants that
+// signed them are bound again, and a participant the revision invited is
+// no longer invited to anything. A participant that lapsed in an earlier
+// round, under other terms, stays LAPSED.
+func TestRejectedRevisionKeepsTheSignatories(t *testing.T) {
+	c := newCase(t, true)
+	must(t, c, vocab.EngageCase, join(t, vendor))
+	if f := c.Participant(finder); f.AcceptedEmbargo != c.Embargo.ID {
+		t.Fatalf("a signatory from the case's creation has accepted %q, want the embargo in force %s", f.AcceptedEmbargo, c.Embargo.ID)
+	}
+	ev := embargoInviteBy(t, vendor, "https://v.example/a/ev1", "2027-03-01T00:00:00Z", "2026-11-01T13:00:00Z", "")
+	must(t, c, vocab.InviteToEmbargoOnCase, ev)
+	if f := c.Participant(finder); f.PEC != cvdstate.PECLapsed {
+		t.Fatalf("after EV the finder is %s, want LAPSED", f.PEC)
+	}
+	// A participant with no consent, invited by the revision.
+	other := &Participant{ID: caseID + "/participants/c", Actor: coord}
+	other.RM, other.PEC, other.Roles = cvdstate.RMAccepted, cvdstate.PECInvited, cvdstate.Coordinator
+	c.addParticipant(other)
+	must(t, c, vocab.RejectInviteToEmbargoOnCase, act(t, "Reject", vendor, fmt.Sprintf(`"object":%q,"context":%q`, ev.ID, caseID)))
+	if c.EM != cvdstate.EMActive {
+		t.Fatalf("after the owner's EJ the embargo is %s, want ACTIVE", c.EM)
+	}
+	if f := c.Participant(finder); f.PEC != cvdstate.PECSignatory || !f.EmbargoAdherence() {
+		t.Errorf("after the revision was rejected the finder is %s, want SIGNATORY of the terms still in force", f.PEC)
+	}
+	if o := c.Participant(coord); o.PEC != cvdstate.PECNoEmbargo {
+		t.Errorf("after the revision was rejected its invitee is %s, want NO_EMBARGO", o.PEC)
+	}
+
+	// An earlier revision the owner accepted replaced the terms the
+	// finder signed: a later rejected revision leaves it LAPSED.
+	c.Participant(finder).PEC, c.Participant(finder).AcceptedEmbargo = cvdstate.PECLapsed, caseID+"/embargoes/older"
+	ev2 := embargoInviteBy(t, vendor, "https://v.example/a/ev2", "2027-04-01T00:00:00Z", "2026-11-01T14:00:00Z", "")
+	must(t, c, vocab.InviteToEmbargoOnCase, ev2)
+	must(t, c, vocab.RejectInviteToEmbargoOnCase, act(t, "Reject", vendor, fmt.Sprintf(`"object":%q,"context":%q`, ev2.ID, caseID)))
+	if f := c.Participant(finder); f.PEC != cvdstate.PECLapsed {
+		t.Errorf("a participant that signed other terms is %s after a rejected revision, want LAPSED", f.PEC)
+	}
+}
