@@ -1099,3 +1099,27 @@ func TestRejectedRevisionKeepsTheSignatories(t *testing.T) {
 		t.Errorf("a participant that signed other terms is %s after a rejected revision, want LAPSED", f.PEC)
 	}
 }
+
+// TestClosedCaseAsksForNoAnswer: once the owner left and the Case Actor
+// closed the case, nobody can answer the embargo proposal still open in it,
+// so no participant has an RSVP deadline any more and none turns DECLINED
+// when the proposal's deadline passes (the views show no "answer by").
+func TestClosedCaseAsksForNoAnswer(t *testing.T) {
+	c := newCase(t, true)
+	must(t, c, vocab.EngageCase, join(t, vendor))
+	ev := embargoInviteBy(t, vendor, "https://v.example/a/ev1", "2027-03-01T00:00:00Z", "2026-11-01T13:00:00Z", "")
+	must(t, c, vocab.InviteToEmbargoOnCase, ev)
+	f := c.Participant(finder)
+	due := c.RSVPDeadline(f)
+	if due.IsZero() {
+		t.Fatal("the finder, lapsed by the revision, has no RSVP deadline before the case closes")
+	}
+	must(t, c, vocab.CloseCase, leave(t, vendor))
+	applyEvent(t, c, EventCaseFullyClosed, vocab.CaseClosing(caseActor, caseID, c.Name, vendor, t0))
+	if got := c.RSVPDeadline(f); !got.IsZero() {
+		t.Errorf("in the closed case the finder is to answer by %s, want no deadline: nobody can answer", got)
+	}
+	if got := c.ConsentAt(f, due.Add(time.Hour)); got != f.PEC {
+		t.Errorf("in the closed case the finder's consent past the old deadline is %s, want it unchanged (%s)", got, f.PEC)
+	}
+}

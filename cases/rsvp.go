@@ -72,11 +72,12 @@ func later(a, b time.Time) time.Time {
 
 // RSVPDeadline returns when participant p is to answer the open embargo
 // proposals it was invited to, zero when it is asked nothing: it is not
-// INVITED or LAPSED, or no proposal but its own is open. With several
-// open proposals (a counter-proposal, a further revision), the invitation
+// INVITED or LAPSED, no proposal but its own is open, or the case is
+// closed (its Case Actor takes no answer any more). With several open
+// proposals (a counter-proposal, a further revision), the invitation
 // stands until the last of their deadlines.
 func (c *Case) RSVPDeadline(p *Participant) time.Time {
-	if p == nil || (p.PEC != cvdstate.PECInvited && p.PEC != cvdstate.PECLapsed) {
+	if p == nil || c.Closed() || (p.PEC != cvdstate.PECInvited && p.PEC != cvdstate.PECLapsed) {
 		return time.Time{}
 	}
 	var by time.Time

@@ -137,6 +137,16 @@ func printCase(env *environment, r api.CaseDetail) {
 	} else {
 		line("embargo", "%s", r.EMState)
 	}
+	// The open proposals: what each invitee is asked to accept, and by
+	// when (the "embargo accept" and "embargo reject" PROPOSAL is the
+	// Invite's id).
+	for _, pr := range r.Proposals {
+		by := ""
+		if !pr.RSVPBy.IsZero() && !r.Closed {
+			by = ", answer by " + pr.RSVPBy.UTC().Format(time.RFC3339)
+		}
+		line("proposed", "ending %s by %s%s (%s)", pr.Terms.End.UTC().Format(time.RFC3339), pr.Terms.Proposer, by, pr.InviteID)
+	}
 	line("world", "%s", r.PXAState)
 	line("ledger", "%d entries, tail %s", r.LedgerLength, r.TailHash)
 	line("replica", "%s", replicaLine(r.Replica))

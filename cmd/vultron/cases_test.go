@@ -7,6 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/openvultron/vultron/api"
+	"github.com/openvultron/vultron/cases"
 )
 
 // fakeNode answers the read API with canned JSON and checks the token.
@@ -171,4 +175,23 @@ func runCommand(t *testing.T, tt commandCase) {
 			}
 		}
 	})
+}
+
+// TestCaseShowListsProposals: "case show" prints each open embargo
+// proposal, the end it proposes, its proposer and its RSVP deadline, so
+// that an invitee sees what it is asked to accept before it answers.
+func TestCaseShowListsProposals(t *testing.T) {
+	var out strings.Builder
+	env := &environment{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}
+	end := time.Date(2027, 2, 5, 0, 3, 52, 0, time.UTC)
+	rsvp := time.Date(2026, 12, 14, 0, 3, 52, 0, time.UTC)
+	d := api.CaseDetail{Case: api.Case{ID: "https://v.example/cases/c1", EMState: "REVISE"},
+		Proposals: []cases.Proposal{{InviteID: "https://c.example/activities/ev1", RSVPBy: rsvp,
+			Terms: cases.Embargo{End: end, Proposer: "https://c.example/actors/coordinator"}}}}
+	printCase(env, d)
+	for _, want := range []string{"proposed", "2027-02-05T00:03:52Z", "https://c.example/actors/coordinator", "answer by 2026-12-14T00:03:52Z", "https://c.example/activities/ev1"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("case show printed\n%s\nwithout %q", out.String(), want)
+		}
+	}
 }
