@@ -82,7 +82,7 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 		if p := c.Participant(sender); eventType != EventType(vocab.CloseCase) || p == nil || !p.Engaged() {
 			return Effects{}, c.closedError()
 		}
-	} else if c.everyoneLeft() {
+	} else if c.EveryoneLeft() {
 		return Effects{}, problem.Conflict("case %s is closed: every participant has closed it, so it takes nothing but reads", c.ID)
 	}
 	// Invitees answer invitations before they are participants.
@@ -204,8 +204,34 @@ func (c *Case) closeFully(act *vocab.Activity, at time.Time) error {
 	}
 	c.Closure = &Closure{At: at, Owner: c.Owner, Activity: act.ID}
 	c.Invites, c.Suggestions, c.Transfer = nil, nil, nil
+	c.endProposals(act.Actor.ID(), at)
 	c.UpdatedAt = at
 	return nil
+}
+
+// endProposals ends the open embargo proposals of a case its owner left,
+// as the owner's rejection of them would (ER in PROPOSED, EJ in REVISE):
+// nobody can answer them any more. A revision's lapsed signatories are
+// bound again by the terms still in force (revisionRejected).
+func (c *Case) endProposals(by string, at time.Time) {
+	if len(c.Proposals) == 0 || !c.EM.Negotiating() {
+		return
+	}
+	before := c.EM
+	next, msg, err := c.EM.Apply(cvdstate.EMReject)
+	if err != nil {
+		return
+	}
+	c.EM, c.Proposals = next, nil
+	if before == cvdstate.EMRevise {
+		c.revisionRejected()
+	} else {
+		for _, o := range c.Participants {
+			o.PEC = cvdstate.BulkConsent(o.PEC, cvdstate.PECReset)
+		}
+	}
+	c.History = append(c.History, EmbargoStep{At: at, By: by, Message: msg.String(), From: before, To: c.EM,
+		Reason: "the case closed when its owner left, which ended its open embargo proposals"})
 }
 
 // closedError is the refusal of an activity in a case its Case Actor
@@ -476,6 +502,25 @@ func (c *Case) stepRM(p *Participant, ev cvdstate.RMEvent) (Effects, error) {
 		return Effects{Unsendable: conflict(p.Actor, err)}, nil
 	}
 	var msgs cvdstate.MessageType
+	if ev == cvdstate.RMClose && c.Closure != nil {
+		// A case its owner left is over: a participant that had not
+		// finished evaluating it closes its part through the steps it
+		// skipped (validated, deferred), as a report closed as a
+		// duplicate does, so that every participant can end CLOSED.
+		for _, skipped := range [...]struct {
+			from cvdstate.RMState
+			ev   cvdstate.RMEvent
+		}{{cvdstate.RMReceived, cvdstate.RMValidate}, {cvdstate.RMValid, cvdstate.RMDefer}} {
+			if p.RM != skipped.from {
+				continue
+			}
+			out, err := cvdstate.Step(c.state(), p.ParticipantState, p.Roles, skipped.ev)
+			if err != nil {
+				return Effects{}, conflict(p.Actor, err)
+			}
+			p.ParticipantState, msgs = out.Participant, msgs|out.Emit
+		}
+	}
 	if p.RM == cvdstate.RMReceived && (ev == cvdstate.RMAccept || ev == cvdstate.RMDefer) {
 		out, err := cvdstate.Step(c.state(), p.ParticipantState, p.Roles, cvdstate.RMValidate)
 		if err != nil {

@@ -1123,3 +1123,48 @@ func TestClosedCaseAsksForNoAnswer(t *testing.T) {
 		t.Errorf("in the closed case the finder's consent past the old deadline is %s, want it unchanged (%s)", got, f.PEC)
 	}
 }
+
+// TestClosingEndsWhatIsOpen: the Case Actor's closing of a case its owner
+// left ends the case's open embargo proposals as their rejection would
+// (a revision's lapsed signatories are bound again by the terms in
+// force), and a participant that had not finished evaluating the case
+// (RECEIVED, VALID) can still close its part, so that every participant
+// ends CLOSED (§9.4 invariant 7).
+func TestClosingEndsWhatIsOpen(t *testing.T) {
+	c := newCase(t, true)
+	must(t, c, vocab.EngageCase, join(t, vendor))
+	for i, rm := range []cvdstate.RMState{cvdstate.RMReceived, cvdstate.RMValid} {
+		p := &Participant{ID: fmt.Sprintf("%s/participants/x%d", caseID, i), Actor: fmt.Sprintf("https://x%d.example/actors/x", i)}
+		p.RM, p.Roles = rm, cvdstate.Vendor
+		c.addParticipant(p)
+	}
+	ev := embargoInviteBy(t, finder, "https://f.example/a/ev1", "2027-03-01T00:00:00Z", "2026-11-01T13:00:00Z", "")
+	must(t, c, vocab.InviteToEmbargoOnCase, ev)
+	if c.EM != cvdstate.EMRevise || c.Participant(vendor).PEC != cvdstate.PECLapsed {
+		t.Fatalf("after the finder's EV: em %s, the owner %s; want REVISE, LAPSED", c.EM, c.Participant(vendor).PEC)
+	}
+	must(t, c, vocab.CloseCase, leave(t, vendor))
+	applyEvent(t, c, EventCaseFullyClosed, vocab.CaseClosing(caseActor, caseID, c.Name, vendor, t0))
+	if c.EM != cvdstate.EMActive || len(c.Proposals) != 0 {
+		t.Errorf("after the closing: em %s with %d proposals; want ACTIVE with none: the revision ended with the case", c.EM, len(c.Proposals))
+	}
+	if p := c.Participant(vendor); p.PEC != cvdstate.PECSignatory {
+		t.Errorf("after the closing the owner, lapsed by the revision, is %s; want SIGNATORY of the terms still in force", p.PEC)
+	}
+	if last := c.History[len(c.History)-1]; last.Message != "EJ" || last.By != caseActor {
+		t.Errorf("the embargo history ends with %+v; want the revision's end (EJ) by the Case Actor", last)
+	}
+	for i := range 2 {
+		x := fmt.Sprintf("https://x%d.example/actors/x", i)
+		if err := c.TrySend(EventType(vocab.CloseCase), leave(t, x), t0); err != nil {
+			t.Errorf("%s may not close its part of the closed case: %v", x, err)
+		}
+		must(t, c, vocab.CloseCase, leave(t, x))
+	}
+	must(t, c, vocab.CloseCase, leave(t, finder))
+	for _, p := range c.Participants {
+		if p.RM != cvdstate.RMClosed {
+			t.Errorf("%s ends %s, want CLOSED", p.Actor, p.RM)
+		}
+	}
+}
