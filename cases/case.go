@@ -283,11 +283,11 @@ func (c *Case) addParticipant(p *Participant) {
 // Actor closed it (Closure), or every participant has closed it (or was
 // removed). A closed case refuses everything but reads and, once its owner
 // left, the remaining participants' own Leave.
-func (c *Case) Closed() bool { return c.Closure != nil || c.everyoneLeft() }
+func (c *Case) Closed() bool { return c.Closure != nil || c.EveryoneLeft() }
 
-// everyoneLeft reports whether every participant has closed the case or
+// EveryoneLeft reports whether every participant has closed the case or
 // was removed: no entry is to come.
-func (c *Case) everyoneLeft() bool {
+func (c *Case) EveryoneLeft() bool {
 	if len(c.Participants) == 0 {
 		return false
 	}
@@ -326,7 +326,7 @@ func (c *Case) Recipients() []string {
 // everything, so that it is told at once of what asks for its decision,
 // until it left and the case closed (CM-23-004).
 func (c *Case) AnnounceTo(before *Case, actor string) []string {
-	everyone := before.EM != c.EM || before.PXA != c.PXA || before.Owner != c.Owner || before.everyoneLeft() != c.everyoneLeft() ||
+	everyone := before.EM != c.EM || before.PXA != c.PXA || before.Owner != c.Owner || before.EveryoneLeft() != c.EveryoneLeft() ||
 		(before.Closure == nil) != (c.Closure == nil) ||
 		embargoEnd(before) != embargoEnd(c)
 	var out []string

@@ -436,7 +436,7 @@ func Status(tx *store.ReadTx, c *Case, now time.Time) (ReplicaStatus, error) {
 		}
 	case s.Failures > 0:
 		st.Doing = fmt.Sprintf("checking the Case Actor's ledger failed %d times (%s); trying again %s", s.Failures, s.LastError, at(s.NextCheck))
-	case s.NextCheck.IsZero() && !c.everyoneLeft():
+	case s.NextCheck.IsZero() && !c.EveryoneLeft():
 		// No check is scheduled for a case that goes on only when this
 		// node's actor was removed from it (idleChecks).
 		st.Doing = "this node's actor was removed from the case, so the Case Actor sends it nothing more: this copy stops at the removal, and the case's ledger is no longer checked"
@@ -767,7 +767,7 @@ func (e *Engine) idleChecks(c *Case, local string) bool {
 	if c == nil {
 		return true
 	}
-	if c.everyoneLeft() {
+	if c.EveryoneLeft() {
 		return false
 	}
 	p := c.Participant(e.cfg.PublicURL + "/actors/" + local)

@@ -556,9 +556,15 @@ func TestDashboardOwnerClose(t *testing.T) {
 	if vp := b.get(casePath); strings.Contains(vp, `name="action"`) {
 		t.Errorf("the page of the owner that left offers forms:\n%s", grepLines(vp, `name="action"`))
 	}
+	if strings.Contains(page, "takes nothing more") {
+		t.Errorf("the closed case's page says it takes nothing more, though the finder may still close its part")
+	}
 	fb.post(casePath, url.Values{"csrf": {csrfOf(t, page)}, "action": {"close"}, "as": {"finder"}})
 	waitFor(t, "the finder's Close", func() bool {
 		page = fb.get(casePath)
-		return !strings.Contains(page, `name="action"`)
+		return !strings.Contains(page, `name="action"`) && strings.Contains(page, "Every participant has closed its part")
 	})
+	if strings.Contains(page, "A participant still in it can only close its own part") {
+		t.Errorf("once every participant closed, the page still tells one to close its part")
+	}
 }

@@ -270,6 +270,10 @@ func TestCLIStory(t *testing.T) {
 		return code == 0
 	})
 	vendorNode.ok(t, "case", "wait", caseID, "--as", "deployer", "--until", "rm=RECEIVED,pec=SIGNATORY", "--timeout", "20s")
+	// An invitation accepted is no longer one to answer.
+	if code, out, errOut := vendorNode.cli(t, "participant", "accept-invite", "--as", "deployer"); code != 1 || !strings.Contains(errOut, "accepted already") {
+		t.Errorf("accept-invite once the invitation was accepted: exit %d, stdout %q, stderr %q; want a refusal saying it was accepted already", code, out, errOut)
+	}
 	vendorNode.ok(t, "case", "engage", caseID, "--as", "deployer", "--wait", "rm=ACCEPTED", "--timeout", "20s")
 
 	// Notes, fix ready, public.
@@ -614,10 +618,16 @@ func TestCLIOwnerClosesTheCase(t *testing.T) {
 	finderNode.ok(t, "report", "submit", "--to", vendorNode.url+"/actors/vendor", "--name", "Overflow", "--content", "details")
 	caseID := validateWhenReceived(t, vendorNode)
 	short := cases.ShortID(caseID)
+	// A close the node refuses (the owner has not engaged: VALID) warns
+	// of nothing: it closes nothing.
+	code, out, errOut := vendorNode.cli(t, "case", "close", short, "--as", "vendor")
+	if code != 1 || strings.Contains(errOut, "every participant") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		t.Errorf("the owner's close from VALID: exit %d, stderr %q; want one sentence, the refusal, without the warning", code, errOut)
+	}
 	vendorNode.ok(t, "case", "engage", short, "--as", "vendor", "--wait", "rm=ACCEPTED", "--timeout", "20s")
 	finderNode.ok(t, "case", "wait", short, "--until", "entries>=3", "--timeout", "20s")
 
-	code, out, errOut := vendorNode.cli(t, "case", "close", short, "--as", "vendor", "--wait", "rm=CLOSED", "--timeout", "20s")
+	code, out, errOut = vendorNode.cli(t, "case", "close", short, "--as", "vendor", "--wait", "rm=CLOSED", "--timeout", "20s")
 	if code != 0 || !strings.Contains(errOut, "closes it for every participant") || !strings.Contains(errOut, "vultron case transfer") {
 		t.Errorf("the owner's case close: exit %d, stdout %q, stderr %q; want it to say it closes the case for everyone and how to keep it open", code, out, errOut)
 	}
@@ -638,5 +648,9 @@ func TestCLIOwnerClosesTheCase(t *testing.T) {
 	finderNode.ok(t, "case", "close", short, "--as", "finder", "--wait", "closed", "--timeout", "20s")
 	if c := finderNode.showCase(t, short); c.Closure == nil || c.rm(finderNode.url + "/actors/finder")[:6] != "CLOSED" {
 		t.Errorf("after the finder's RC: closure %+v, finder %s", c.Closure, c.rm(finderNode.url+"/actors/finder"))
+	}
+	// With every participant closed, nobody is told to close its part.
+	if out := finderNode.ok(t, "case", "show", short); strings.Contains(out, "can only close its own part") || !strings.Contains(out, "every participant has closed its part") {
+		t.Errorf("case show once every participant closed:\n%s", out)
 	}
 }

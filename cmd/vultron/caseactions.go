@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/vocab"
 )
 
@@ -163,6 +164,21 @@ func buildVulnerabilityIDs(ctx context.Context, s *session, v *actionValues, arg
 	return vocab.AddVulnerabilityIDs(d.ID, args[1], aliases), d.ID, nil
 }
 
+// mayClose reports whether actor's report in the case is in a state its
+// closing (RC) leaves: INVALID, ACCEPTED or DEFERRED. From any other the
+// node refuses the close, and there is nothing to warn of.
+func mayClose(d api.CaseDetail, actor string) bool {
+	for _, p := range d.Participants {
+		if p.Actor == actor {
+			switch p.RMState {
+			case "INVALID", "ACCEPTED", "DEFERRED":
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // buildClose builds the acting participant's Leave of a case (RC). The
 // owner's closes the case for every participant (the Case Actor records
 // its closing next): the command says so, and how to keep the case open.
@@ -175,8 +191,8 @@ func buildClose(ctx context.Context, s *session, _ *actionValues, args []string)
 	if err != nil {
 		return nil, "", err
 	}
-	if me == d.Owner && d.Closure == nil {
-		fmt.Fprintf(s.env.stderr, "%s owns case %s: its closing closes it for every participant, and the case then takes nothing more. To keep it open without %s, transfer the ownership first (vultron case transfer CASE --to ACTOR).\n",
+	if me == d.Owner && d.Closure == nil && mayClose(d, me) {
+		fmt.Fprintf(s.env.stderr, "%s owns case %s: its closing closes it for every participant, and the case then takes only the others' closing of their own parts. To keep it open without %s, transfer the ownership first (vultron case transfer CASE --to ACTOR).\n",
 			me, d.ID, me)
 	}
 	return vocab.Respond("Leave", d.ID, d.ID), d.ID, nil

@@ -152,8 +152,12 @@ func printCase(env *environment, r api.CaseDetail) {
 	line("replica", "%s", replicaLine(r.Replica))
 	switch {
 	case r.Closure != nil:
-		line("closed", "%s: its owner %s left, so its Case Actor closed the case for every participant; a participant still in it can only close its own part (vultron case close)",
-			r.Closure.At.UTC().Format(time.RFC3339), r.Closure.Owner)
+		rest := "a participant still in it can only close its own part (vultron case close)"
+		if allClosed(r.Participants) {
+			rest = "every participant has closed its part"
+		}
+		line("closed", "%s: its owner %s left, so its Case Actor closed the case for every participant; %s",
+			r.Closure.At.UTC().Format(time.RFC3339), r.Closure.Owner, rest)
 	case r.Closed:
 		line("closed", "every participant has closed the case")
 	}
@@ -337,4 +341,15 @@ func closedWord(r api.Case) string {
 		return "every participant left"
 	}
 	return "-"
+}
+
+// allClosed reports whether every participant that was not removed has
+// closed its part of a case.
+func allClosed(ps []api.Participant) bool {
+	for _, p := range ps {
+		if !p.Removed && p.RMState != "CLOSED" {
+			return false
+		}
+	}
+	return true
 }
