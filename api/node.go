@@ -39,6 +39,9 @@ type Invitation struct {
 	Actor    string          `json:"actor"`
 	Case     string          `json:"case"`
 	Activity json.RawMessage `json:"activity"`
+	// Accepted says that the invitee takes part in the case on this
+	// node's copy of it: the invitation was accepted and is answered.
+	Accepted bool `json:"accepted,omitempty"`
 }
 
 // InvitationList is GET /actors/{name}/invitations, newest first.

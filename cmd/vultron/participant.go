@@ -192,17 +192,25 @@ func answerInvite(typ string) func(context.Context, *session, *actionValues, []s
 		}
 		type invitation struct{ id, caseID string }
 		var found []invitation
+		accepted := 0
 		for _, inv := range list.Invitations {
 			if key != "" && inv.ID == key {
 				found = []invitation{{inv.ID, inv.Case}}
 				break
 			}
 			if (key == "" || strings.Contains(inv.ID, key)) && (v.caseRef == "" || strings.Contains(inv.Case, v.caseRef)) {
+				if inv.Accepted {
+					accepted++ // answered: the invitee takes part in the case
+					continue
+				}
 				found = append(found, invitation{inv.ID, inv.Case})
 			}
 		}
 		switch len(found) {
 		case 0:
+			if accepted > 0 {
+				return nil, "", fmt.Errorf("%s accepted already every invitation to a case in its inbox%s, and takes part in the case (vultron case list)", s.as, matching(key, v.caseRef))
+			}
 			return nil, "", fmt.Errorf("no invitation of %s to a case is in its inbox%s", s.as, matching(key, v.caseRef))
 		case 1:
 			// Accepting makes the invitee a participant, whose node then

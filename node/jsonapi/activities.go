@@ -1,6 +1,7 @@
 package jsonapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -133,7 +134,12 @@ func (e *Endpoints) Invitations(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			if act := doc.Activity(); act != nil && act.Object.ID() == l.ID {
-				out = append(out, api.Invitation{ID: a.ID, Actor: act.Actor.ID(), Case: act.Target.ID(), Activity: a.Body})
+				accepted, err := e.takesPart(r.Context(), act.Target.ID(), l.ID)
+				if err != nil {
+					problem.Write(w, err)
+					return
+				}
+				out = append(out, api.Invitation{ID: a.ID, Actor: act.Actor.ID(), Case: act.Target.ID(), Activity: a.Body, Accepted: accepted})
 			}
 		}
 		if next == "" {
@@ -142,4 +148,20 @@ func (e *Endpoints) Invitations(w http.ResponseWriter, r *http.Request) {
 		cursor = next
 	}
 	problem.WriteJSON(w, http.StatusOK, api.InvitationList{Invitations: out})
+}
+
+// takesPart reports whether actor is a participant, not removed, of case
+// caseID as this node's copy of it says.
+func (e *Endpoints) takesPart(ctx context.Context, caseID, actor string) (bool, error) {
+	var in bool
+	err := e.cfg.Store.View(ctx, func(tx *store.ReadTx) error {
+		c, err := cases.Load(tx, caseID)
+		if err != nil || c == nil {
+			return err
+		}
+		p := c.Participant(actor)
+		in = p != nil && !p.Removed
+		return nil
+	})
+	return in, err
 }
