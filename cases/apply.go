@@ -740,6 +740,10 @@ func embargoTerms(ev *vocab.EmbargoEvent, proposer string, at time.Time) (Embarg
 	}
 	start := parseTime(ev.StartTime, at)
 	if !end.After(start) {
+		if ev.StartTime == "" {
+			// It starts when proposed: the end has passed.
+			return Embargo{}, problem.Unprocessable("the embargo proposed ends at %s, which has passed: an embargo must end in the future (embargo %s)", end.UTC().Format(time.RFC3339), ev.ID)
+		}
 		return Embargo{}, problem.Unprocessable("embargo %s ends (%s) before it starts (%s)", ev.ID, end.Format(time.RFC3339), start.Format(time.RFC3339))
 	}
 	return Embargo{ID: ev.ID, Start: start, End: end.UTC(), Proposer: proposer}, nil

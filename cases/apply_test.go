@@ -1168,3 +1168,12 @@ func TestClosingEndsWhatIsOpen(t *testing.T) {
 		}
 	}
 }
+
+// TestProposalEndingInThePast: a proposal with no start, whose end has
+// passed when it is proposed, is refused with a sentence that says the
+// embargo must end in the future, not that it ends before it starts.
+func TestProposalEndingInThePast(t *testing.T) {
+	c := newCase(t, false)
+	ep := act(t, "Invite", finder, fmt.Sprintf(`"id":"https://f.example/a/past","object":{"id":"%s/embargoes/past","type":"EmbargoEvent","endTime":"2026-10-01T00:00:00Z"},"context":%q`, caseID, caseID))
+	refused(t, c, vocab.InviteToEmbargoOnCase, ep, 422, "ends at 2026-10-01T00:00:00Z, which has passed: an embargo must end in the future")
+}
