@@ -2,14 +2,17 @@ package automation
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/deadline"
 	"github.com/openvultron/vultron/rules"
 	"github.com/openvultron/vultron/store"
 )
@@ -228,5 +231,56 @@ func TestValidatedAndEngagedPoints(t *testing.T) {
 				t.Errorf("second Step = %d, %v; want none", n, err)
 			}
 		})
+	}
+}
+
+// TestRSVPDeadlineWakesTheOwner: the owner's own proposal comes up for it
+// to put in force once every other participant answered; one that lets
+// the RSVP deadline pass has answered (declined) then, with no entry to
+// say so: the deadline's passing is what asks the policy.
+func TestRSVPDeadlineWakesTheOwner(t *testing.T) {
+	db, caseID := setup(t)
+	ctx := context.Background()
+	due := time.Now().Add(time.Hour)
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		c, err := cases.Load(&tx.ReadTx, caseID)
+		if err != nil {
+			return err
+		}
+		c.Proposals[0].Terms.Proposer, c.Proposals[0].RSVPBy = vendor, due
+		c.Participant(finder).PEC = cvdstate.PECInvited
+		return cases.Save(tx, c)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := rules.Parse([]byte("name: own\nrules:\n  - on: embargo_proposed\n    do: [accept_embargo]\n"), "own.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{}
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	e, err := New(Config{DB: db, Submit: r.submit, Locals: func() []Local { return []Local{{Name: "vendor", ID: vendor}} },
+		Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetPolicy(p)
+	if err := e.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	entry(t, db, caseID)
+	if n, err := e.Step(ctx); err != nil || n != 0 {
+		t.Fatalf("Step while the finder may still answer = %d, %v; want no decision", n, err)
+	}
+	now.Store(due.Add(time.Minute).UnixNano())
+	state, _ := json.Marshal(deadline.NoticeState{Kind: cases.ClockEmbargoRSVP, Due: due, Participant: finder, Overdue: true})
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		return tx.AppendEvent(store.Event{CaseID: caseID, EventType: deadline.EventPassed, Time: due, State: state})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.Step(ctx); err != nil || n != 1 || r.count() != 1 || r.sent[0]["type"] != "Accept" {
+		t.Errorf("Step once the finder's deadline passed = %d, %v, sent %+v; want the owner's acceptance of its own proposal", n, err, r.sent)
 	}
 }

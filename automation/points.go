@@ -213,7 +213,16 @@ func (e *Engine) eventPoints(ctx context.Context, ev store.Event) ([]point, erro
 		return out, nil
 	case ev.EventType == deadline.EventPassed:
 		var st deadline.NoticeState
-		if json.Unmarshal(ev.State, &st) != nil || st.Kind != cases.ClockEmbargoEnd {
+		if json.Unmarshal(ev.State, &st) != nil {
+			return nil, nil
+		}
+		if st.Kind == cases.ClockEmbargoRSVP {
+			// A participant that let its RSVP deadline pass has answered
+			// (declined), with no entry to say so: the owner's own
+			// proposal may now come up for it (othersAnswered).
+			return e.casePoints(c, locals), nil
+		}
+		if st.Kind != cases.ClockEmbargoEnd {
 			return nil, nil
 		}
 		for _, l := range locals {
