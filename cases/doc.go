@@ -84,6 +84,29 @@
 // actor that sent the refused activity (ApplyInbound). MigrateShortIDs
 // indexes the cases and reports of an older store once.
 //
+// # Closing
+//
+// A participant's Leave closes its own report; the owner's closes the
+// case (Effects.CloseCase): the Case Actor records, in the Leave's
+// transaction, its own Leave of the case (EventCaseFullyClosed), which
+// every replica folds into Case.Closure, ending the case's open
+// invitations, suggestions, ownership offer and embargo proposals. After
+// it Apply takes nothing but a remaining participant's own Leave, which
+// may take the RM steps that participant skipped, so that every
+// participant can end CLOSED. A Case Actor's entry is announced to every
+// participant when it sets Closure and when every participant has left
+// (AnnounceTo).
+//
+// # Embargo consent
+//
+// A proposal invites the participants it does not bind, and each open
+// proposal carries its RSVP deadline (AnswerBy). Consent past that
+// deadline is read, never stored: Case.ConsentAt gives DECLINED for an
+// INVITED or LAPSED participant whose deadline passed, and only the Case
+// Actor refuses a late Accept (CheckRSVP, not Apply), so replicas agree
+// with whatever their Case Actor recorded. A rejected revision binds again
+// the signatories of the terms in force (revisionRejected).
+//
 // # Embargo length
 //
 // Config.MaxEmbargo is the node's own limit: checkCase refuses a local
