@@ -198,6 +198,26 @@ func CheckPURL(s string) error {
 	return nil
 }
 
+// CheckVersions returns why s is not a product's versions, or nil: "< V",
+// "<= V" or one version V, which holds no space, comma or comparison
+// sign. The advisory's documents read these three forms only; anything
+// else would reach a CVE or OSV record as the name of a single version.
+func CheckVersions(s string) error {
+	v := strings.TrimSpace(s)
+	if v == "" {
+		return nil
+	}
+	if rest, ok := strings.CutPrefix(v, "<="); ok {
+		v = strings.TrimSpace(rest)
+	} else if rest, ok := strings.CutPrefix(v, "<"); ok {
+		v = strings.TrimSpace(rest)
+	}
+	if v == "" || strings.ContainsAny(v, " \t\r\n,<>=|") {
+		return fmt.Errorf("versions %q are not \"< V\", \"<= V\" or one version V", problem.Clip(s, 80))
+	}
+	return nil
+}
+
 // CheckCPE returns why s is not a CPE name, or nil.
 func CheckCPE(s string) error {
 	if len(s) > maxIdentifier || !cpePattern.MatchString(s) {
@@ -248,6 +268,9 @@ func (c *Case) addProduct(p *Participant, act *vocab.Activity, at time.Time) err
 	}
 	if len(ps.Versions) > maxProductField || len(ps.Content) > maxAdvisoryText {
 		return problem.Unprocessable("the versions (at most %d bytes) or the statement (at most %d) of product %q are too long", maxProductField, maxAdvisoryText, name)
+	}
+	if err := CheckVersions(ps.Versions); err != nil {
+		return problem.Unprocessable("the versions of product %q: %v", name, err)
 	}
 	prod := Product{Vendor: ps.Vendor, Name: name, PURL: ps.PURL, CPE: ps.CPE, Versions: strings.TrimSpace(ps.Versions),
 		Status: ps.Status, Justification: ps.Justification, Statement: ps.Content, By: p.Actor, At: at}

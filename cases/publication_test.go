@@ -38,6 +38,9 @@ func TestProducts(t *testing.T) {
 		want                string
 	}{
 		{"bad purl", vendor, v + `,"status":"affected","purl":"widget"`, http.StatusUnprocessableEntity, "is not a package URL"},
+		{"versions in words", vendor, v + `,"status":"fixed","versions":"between 1 and 2"`, http.StatusUnprocessableEntity, "versions of product"},
+		{"versions from", vendor, v + `,"status":"affected","versions":">= 1.0"`, http.StatusUnprocessableEntity, "versions of product"},
+		{"versions without a version", vendor, v + `,"status":"affected","versions":"<= "`, http.StatusUnprocessableEntity, "versions of product"},
 		{"bad cpe", vendor, v + `,"status":"affected","cpe":"cpe:widget"`, http.StatusUnprocessableEntity, "is not a CPE name"},
 		{"bad status", vendor, v + `,"status":"broken"`, http.StatusUnprocessableEntity, "is not one of affected"},
 		{"justification when affected", vendor, v + `,"status":"affected","justification":"component_not_present"`, http.StatusUnprocessableEntity, "not affected"},
@@ -52,7 +55,8 @@ func TestProducts(t *testing.T) {
 	must(t, c, vocab.AddProductStatusToCase, product(t, vendor, v+`,"status":"under-investigation","purl":"pkg:npm/widget@1.0.0","versions":"< 2.0"`))
 	must(t, c, vocab.AddProductStatusToCase, product(t, vendor, v+`,"status":"affected","purl":"pkg:npm/widget@1.0.0","versions":"< 2.0","content":"Upgrade to 2.0."`))
 	must(t, c, vocab.AddProductStatusToCase, product(t, vendor, v+`,"status":"fixed","cpe":"cpe:2.3:a:vendor:widget:2.0:*:*:*:*:*:*:*","versions":"2.0"`))
-	if len(c.Products) != 2 || c.Products[0].Status != ProductAffected || c.Products[0].Statement != "Upgrade to 2.0." || c.Products[1].Status != ProductFixed {
+	must(t, c, vocab.AddProductStatusToCase, product(t, vendor, v+`,"status":"fixed","versions":"<=2.0.1-rc.1"`))
+	if len(c.Products) != 3 || c.Products[0].Status != ProductAffected || c.Products[0].Statement != "Upgrade to 2.0." || c.Products[1].Status != ProductFixed {
 		t.Fatalf("products = %+v", c.Products)
 	}
 }
@@ -133,5 +137,21 @@ func TestProposedTimeThatHasPassed(t *testing.T) {
 	must(t, c, vocab.AddNoteToCase, past)
 	if pt := c.Advisory.PublishAt; pt == nil || pt.Time.Year() != 2026 {
 		t.Errorf("the ledger's past proposal: %+v, want it applied", pt)
+	}
+}
+
+// TestCheckVersions: a product's versions are "< V", "<= V" or one version,
+// as the documents read them; anything else would reach CVE and OSV
+// records as the name of a single version.
+func TestCheckVersions(t *testing.T) {
+	for _, ok := range []string{"", "4.2.0", "< 4.2.1", "<4.2.1", "<= 2.0.1-rc.1", " 1.0 "} {
+		if err := CheckVersions(ok); err != nil {
+			t.Errorf("CheckVersions(%q) = %v, want nil", ok, err)
+		}
+	}
+	for _, bad := range []string{"between 1 and 2", ">= 1.0", "> 1.0", "=1.0", "<", "<= ", "1.0, 2.0", "< 2.0 || 3.x", "<< 2"} {
+		if err := CheckVersions(bad); err == nil || !strings.Contains(err.Error(), "< V") {
+			t.Errorf("CheckVersions(%q) = %v, want an error naming the forms", bad, err)
+		}
 	}
 }

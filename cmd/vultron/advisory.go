@@ -54,6 +54,9 @@ func buildProduct(ctx context.Context, s *session, v *actionValues, args []strin
 			return nil, "", usageError("--purl: %v", err)
 		}
 	}
+	if err := cases.CheckVersions(v.versions); err != nil {
+		return nil, "", usageError("--versions: %v", err)
+	}
 	if v.cpe != "" {
 		if err := cases.CheckCPE(v.cpe); err != nil {
 			return nil, "", usageError("--cpe: %v", err)
