@@ -119,7 +119,9 @@
 // checkCase also refuses a local actor's proposal of a publication time
 // that has passed (checkProposedTime); it is no rule of the case, so a
 // proposal the Case Actor recorded applies on every replica whatever its
-// time.
+// time. A product's versions in a form the advisory's documents cannot
+// read are refused by the sender's node and the Case Actor alike
+// (checkProductVersions), not by Apply, for the same reason.
 //
 // # Counts
 //

@@ -611,6 +611,9 @@ func (e *Engine) checkCase(tx *store.Tx, from LocalActor, caseID string, m Messa
 	if err := checkProposedTime(m, now); err != nil { // publication.go
 		return err
 	}
+	if err := checkProductVersions(m); err != nil { // publication.go
+		return err
+	}
 	eventType := EventType(m.Class.Semantic)
 	if err := c.TrySend(eventType, m.Activity, now); err != nil {
 		if !hosted && problem.Status(err) == http.StatusConflict {

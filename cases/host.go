@@ -515,6 +515,9 @@ func (e *Engine) hostInbound(tx *store.Tx, caseActor LocalActor, sender string, 
 		err = c.CheckRSVP(eventType, act, now)
 	}
 	if err == nil {
+		err = checkProductVersions(m)
+	}
+	if err == nil {
 		_, err = e.record(tx, c, caseActor.Name, act, eventType, now)
 	}
 	if err == nil {

@@ -269,9 +269,6 @@ func (c *Case) addProduct(p *Participant, act *vocab.Activity, at time.Time) err
 	if len(ps.Versions) > maxProductField || len(ps.Content) > maxAdvisoryText {
 		return problem.Unprocessable("the versions (at most %d bytes) or the statement (at most %d) of product %q are too long", maxProductField, maxAdvisoryText, name)
 	}
-	if err := CheckVersions(ps.Versions); err != nil {
-		return problem.Unprocessable("the versions of product %q: %v", name, err)
-	}
 	prod := Product{Vendor: ps.Vendor, Name: name, PURL: ps.PURL, CPE: ps.CPE, Versions: strings.TrimSpace(ps.Versions),
 		Status: ps.Status, Justification: ps.Justification, Statement: ps.Content, By: p.Actor, At: at}
 	for i, old := range c.Products {
@@ -425,6 +422,25 @@ func (c *Case) noteExtensions(p *Participant, note *vocab.GenericObject, at time
 		}
 	}
 	c.Advisory = adv
+	return nil
+}
+
+// checkProductVersions refuses a product status whose versions are not a
+// form the advisory's documents read (CheckVersions). Like the embargo's
+// length it is checked by the sender's node and by the Case Actor, never
+// by Apply: a replica applies what its Case Actor recorded, and one of an
+// older release took any versions.
+func checkProductVersions(m Message) error {
+	if m.Class.Semantic != vocab.AddProductStatusToCase {
+		return nil
+	}
+	ps, ok := m.Activity.Object.Object.(*vocab.ProductStatus)
+	if !ok {
+		return nil
+	}
+	if err := CheckVersions(ps.Versions); err != nil {
+		return problem.Unprocessable("the versions of product %q: %v", problem.Clip(strings.TrimSpace(ps.Name), 200), err)
+	}
 	return nil
 }
 
