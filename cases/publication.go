@@ -166,6 +166,20 @@ type PublicationTime struct {
 	Accepted []string  `json:"accepted,omitempty"`
 }
 
+// PublicationAgreed returns the publication time the participants agreed
+// on, proposed and accepted by another participant, when it is still to
+// come at now, the advisory has not been published and the case is not
+// public: publishing before it breaks that agreement, which a public
+// vulnerability ends. ok is false otherwise.
+func (c *Case) PublicationAgreed(now time.Time) (pt PublicationTime, ok bool) {
+	a := c.Advisory
+	if a == nil || a.PublishAt == nil || len(a.PublishAt.Accepted) == 0 || len(a.Revisions) > 0 ||
+		!now.Before(a.PublishAt.Time) || c.PXA&cvdstate.PXAPublic != 0 {
+		return PublicationTime{}, false
+	}
+	return *a.PublishAt, true
+}
+
 // PublicationBlocked returns why the advisory may not be published now,
 // "" when it may: while the embargo is in force and the public is not
 // aware of the vulnerability, nothing is published.

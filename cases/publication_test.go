@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/vocab"
 )
@@ -171,5 +172,34 @@ func TestCheckVersions(t *testing.T) {
 		if err := CheckVersions(bad); err == nil || !strings.Contains(err.Error(), "< V") {
 			t.Errorf("CheckVersions(%q) = %v, want an error naming the forms", bad, err)
 		}
+	}
+}
+
+// TestPublicationAgreed: an accepted publication time still to come holds
+// the first publication back; a proposal nobody accepted, a time passed,
+// a public case or an advisory already published do not.
+func TestPublicationAgreed(t *testing.T) {
+	at := time.Date(2027, 6, 15, 14, 0, 0, 0, time.UTC)
+	before := at.Add(-time.Hour)
+	tests := []struct {
+		name string
+		mod  func(c *Case)
+		now  time.Time
+		want bool
+	}{
+		{"agreed, to come", func(*Case) {}, before, true},
+		{"nobody accepted", func(c *Case) { c.Advisory.PublishAt.Accepted = nil }, before, false},
+		{"the time passed", func(*Case) {}, at, false},
+		{"public", func(c *Case) { c.PXA |= cvdstate.PXAPublic }, before, false},
+		{"published already", func(c *Case) { c.Advisory.Revisions = []Revision{{Number: 1}} }, before, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &Case{Advisory: &Advisory{PublishAt: &PublicationTime{Time: at, By: vendor, Accepted: []string{finder}}}}
+			tt.mod(c)
+			if _, got := c.PublicationAgreed(tt.now); got != tt.want {
+				t.Errorf("PublicationAgreed = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -225,7 +225,33 @@ func TestPublication(t *testing.T) {
 		t.Errorf("the case page lacks the products, the CVE id or the review:\n%s", section(page, `id="advisory"`))
 	}
 
-	status, body := vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(caseID)+"/advisory/publish", `{}`)
+	// The participants agree on a publication time to come: publishing
+	// before it needs force, although the embargo ended (the case is not
+	// public: the agreement still holds).
+	at := time.Now().Add(10 * 24 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	vendor.submit(t, "vendor", string(js(map[string]any{"@context": vocab.ActivityStreamsContext, "type": "Add", "target": caseID, "context": caseID,
+		"object": map[string]any{"type": "Note", "content": "Proposed publication time: " + at, "publicationTime": at}}, nil)))
+	var timeNote string
+	waitFor(t, "the proposed time at the finder", func() bool {
+		d := finder.detail(t, caseID)
+		if d.Advisory != nil && d.Advisory.PublishAt != nil {
+			timeNote = d.Advisory.PublishAt.NoteID
+			return true
+		}
+		return false
+	})
+	finder.submit(t, "finder", string(js(map[string]any{"@context": vocab.ActivityStreamsContext, "type": "Add", "target": caseID, "context": caseID,
+		"object": map[string]any{"type": "Note", "content": "Publication time accepted: " + at, "publicationTime": at, "inReplyTo": timeNote}}, nil)))
+	waitFor(t, "the finder's acceptance of the time at the vendor", func() bool {
+		d := vendor.detail(t, caseID)
+		return d.Advisory != nil && d.Advisory.PublishAt != nil && len(d.Advisory.PublishAt.Accepted) == 1
+	})
+	if status, body := vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(caseID)+"/advisory/publish", `{}`); status != http.StatusConflict ||
+		!strings.Contains(string(body), at) || !strings.Contains(string(body), "force") {
+		t.Fatalf("publish before the agreed time: %d %s, want 409 naming the time and force", status, body)
+	}
+
+	status, body := vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(caseID)+"/advisory/publish", `{"force":true}`)
 	if status != http.StatusCreated {
 		t.Fatalf("publish: %d %s", status, body)
 	}

@@ -234,7 +234,7 @@ func runAdvisoryDocs(ctx context.Context, env *environment, verb string, args []
 	fs.StringVar(&req.Title, "title", "", "publish: the title (default: the shared draft's, or the case's name)")
 	fs.StringVar(&req.Summary, "summary", "", "publish: a summary (default: the shared draft's)")
 	fs.StringVar(&req.Details, "details", "", "publish: the details (default: the shared draft's)")
-	fs.BoolVar(&req.Force, "force", false, "publish: publish before every invited reviewer answered")
+	fs.BoolVar(&req.Force, "force", false, "publish: publish before every invited reviewer answered, or before the publication time the participants agreed on")
 	asJSON := fs.Bool("json", false, "publish: print the answer as JSON")
 	timeout := fs.Duration("timeout", defaultWait, "publish: how long to wait for the case to record the publication")
 	noWait := fs.Bool("no-wait", false, "publish: return once the node accepted the publication, before the case recorded it")

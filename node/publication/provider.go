@@ -187,8 +187,9 @@ const maxPublishBody = 256 << 10
 // Publish serves POST /api/cases/{id}/advisory/publish (api.PublishRequest):
 // the owner's Create(Article), or Update(Article) once published, through
 // its outbox. Refused with 409, and nothing sent, while the embargo is in
-// force and the case is not public, and while an invited reviewer has not
-// answered unless force is set.
+// force and the case is not public; and, unless force is set, while an
+// invited reviewer has not answered or before the publication time the
+// participants agreed on (Case.PublicationAgreed).
 func (e *Endpoints) Publish(w http.ResponseWriter, r *http.Request) {
 	var req api.PublishRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPublishBody))
@@ -204,6 +205,11 @@ func (e *Endpoints) Publish(w http.ResponseWriter, r *http.Request) {
 	}
 	if why := c.PublicationBlocked(); why != "" {
 		problem.Write(w, problem.Conflict("%s; nothing was published", why))
+		return
+	}
+	if pt, ok := c.PublicationAgreed(e.cfg.Now()); ok && !req.Force {
+		problem.Write(w, problem.Conflict("the participants of case %s agreed to publish its advisory at %s (proposed by %s, accepted by %s), and the case is not public: publish with force (vultron advisory publish --force) to publish before it; nothing was published",
+			c.ID, pt.Time.UTC().Format(time.RFC3339), pt.By, strings.Join(pt.Accepted, ", ")))
 		return
 	}
 	if c.Advisory != nil && c.Advisory.Draft != nil && !req.Force {
