@@ -91,7 +91,14 @@ func TestFollowProductAdvisoryCommands(t *testing.T) {
 		t.Errorf("advisory draft:\n%s", draft)
 	}
 	vendor.ok(t, "embargo", "terminate", caseID, "--reason", "fixed")
-	out := vendor.ok(t, "advisory", "publish", caseID)
+	// The agreed publication time is 40 days away: publishing now is
+	// refused, in one sentence naming --force, until it is forced.
+	if code, _, errOut := vendor.cli(t, "advisory", "publish", caseID); code != 1 ||
+		!strings.Contains(errOut, "agreed to publish its advisory at "+at) || !strings.Contains(errOut, "--force") ||
+		strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+		t.Errorf("advisory publish before the agreed time: exit %d, %q; want 1 and one sentence naming the time and --force", code, errOut)
+	}
+	out := vendor.ok(t, "advisory", "publish", caseID, "--force")
 	if !strings.Contains(out, "revision 1 published") || !strings.Contains(out, "recorded in case") || !strings.Contains(out, "cve  ") {
 		t.Errorf("advisory publish:\n%s", out)
 	}
