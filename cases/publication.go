@@ -158,6 +158,19 @@ func (d *Draft) Pending() []string {
 	return out
 }
 
+// ChangesRequested returns the reviews that asked for changes to the
+// draft: until the owner shares a revised draft, which asks its reviewers
+// again, they stand against publishing it.
+func (d *Draft) ChangesRequested() []Review {
+	var out []Review
+	for _, r := range d.Reviews {
+		if r.State == ReviewChangesRequested {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // PublicationTime is a proposed time of publication.
 type PublicationTime struct {
 	NoteID   string    `json:"noteId"`

@@ -118,8 +118,15 @@ func TestDraftReviewAndPublicationTime(t *testing.T) {
 	refused(t, c, vocab.AddNoteToCase, note(t, finder, caseID+"/n2", `"review":"approve","inReplyTo":"`+caseID+`/nX"`), http.StatusConflict, "answers no draft")
 	refused(t, c, vocab.AddNoteToCase, note(t, vendor, caseID+"/n2", `"review":"approve","inReplyTo":"`+caseID+`/n1"`), http.StatusForbidden, "was not asked")
 	must(t, c, vocab.AddNoteToCase, note(t, finder, caseID+"/n2", `"review":"request-changes","inReplyTo":"`+caseID+`/n1"`))
-	if d := c.Advisory.Draft; len(d.Pending()) != 0 || d.Reviews[0].State != ReviewChangesRequested || d.Reviews[0].Comment != "c" {
+	if d := c.Advisory.Draft; len(d.Pending()) != 0 || d.Reviews[0].State != ReviewChangesRequested || d.Reviews[0].Comment != "c" ||
+		len(d.ChangesRequested()) != 1 || d.ChangesRequested()[0].Actor != finder {
 		t.Fatalf("reviews = %+v", d.Reviews)
+	}
+	// A revised draft asks its reviewers again: the request for changes
+	// no longer stands.
+	must(t, c, vocab.AddNoteToCase, note(t, vendor, caseID+"/n1b", draft))
+	if d := c.Advisory.Draft; len(d.ChangesRequested()) != 0 || len(d.Pending()) != 1 {
+		t.Fatalf("after a revised draft, reviews = %+v", d.Reviews)
 	}
 	must(t, c, vocab.AddNoteToCase, note(t, vendor, caseID+"/n3", `"publicationTime":"2027-01-30T12:00:00Z"`))
 	refused(t, c, vocab.AddNoteToCase, note(t, finder, caseID+"/n4", `"publicationTime":"2027-01-31T12:00:00Z","inReplyTo":"`+caseID+`/n3"`), http.StatusConflict, "is 2027-01-30T12:00:00Z")

@@ -209,11 +209,23 @@ func TestPublication(t *testing.T) {
 	if status, body := vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(caseID)+"/advisory/publish", `{}`); status != http.StatusConflict || !strings.Contains(string(body), finderID) {
 		t.Fatalf("publish before the review: %d %s, want 409 naming the reviewer", status, body)
 	}
+	// A request for changes stands against publishing until the reviewer
+	// answers again (or a revised draft is shared).
+	finder.submit(t, "finder", string(js(map[string]any{"@context": vocab.ActivityStreamsContext, "type": "Add", "target": caseID, "context": caseID,
+		"object": map[string]any{"type": "Note", "content": "Name the affected versions.", "inReplyTo": draftNote, "review": "request-changes"}}, nil)))
+	waitFor(t, "the finder's request for changes at the vendor", func() bool {
+		d := vendor.detail(t, caseID)
+		return d.Advisory != nil && d.Advisory.Draft != nil && len(d.Advisory.Draft.ChangesRequested()) == 1
+	})
+	if status, body := vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(caseID)+"/advisory/publish", `{}`); status != http.StatusConflict ||
+		!strings.Contains(string(body), finderID) || !strings.Contains(string(body), "asked for changes") || !strings.Contains(string(body), "Name the affected versions.") {
+		t.Fatalf("publish against a request for changes: %d %s, want 409 naming the reviewer and the comment", status, body)
+	}
 	finder.submit(t, "finder", string(js(map[string]any{"@context": vocab.ActivityStreamsContext, "type": "Add", "target": caseID, "context": caseID,
 		"object": map[string]any{"type": "Note", "content": "Looks right.", "inReplyTo": draftNote, "review": "approve"}}, nil)))
 	waitFor(t, "the finder's approval at the vendor", func() bool {
 		d := vendor.detail(t, caseID)
-		return d.Advisory != nil && d.Advisory.Draft != nil && len(d.Advisory.Draft.Pending()) == 0
+		return d.Advisory != nil && d.Advisory.Draft != nil && len(d.Advisory.Draft.ChangesRequested()) == 0
 	})
 
 	// The case page shows the products and each reviewer's answer.

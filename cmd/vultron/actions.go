@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,6 +85,10 @@ type actionGroup struct {
 	name        string
 	description string
 	actions     []actionSpec
+	// others are the group's commands that are not case activities, run
+	// by the group's own command before the actions; they are listed in
+	// its help and its errors with the actions.
+	others []actionSpec
 }
 
 // lookupAction returns the action of g named name.
@@ -115,7 +120,7 @@ func caseActionsHelp() string {
 // usage prints the group's actions, with the protocol message each sends.
 func (g actionGroup) usage(env *environment) {
 	fmt.Fprintf(env.stderr, "usage: vultron %s ACTION [arguments] [flags]\n\n%s\n\nactions:\n", g.name, g.description)
-	for _, a := range g.actions {
+	for _, a := range append(slices.Clone(g.others), g.actions...) {
 		fmt.Fprintf(env.stderr, "  %-24s %-6s %s\n", a.name+" "+a.args, a.message, a.summary)
 	}
 	fmt.Fprintf(env.stderr, "\nRun \"vultron %s ACTION -h\" for an action's flags.\n", g.name)
@@ -237,9 +242,9 @@ const actionOutcomeHelp = "The command sends the activity through the acting act
 	"(the node's or the Case Actor's sentence) or not recorded in time, 2 a bad command line."
 
 func (g actionGroup) actionNames() string {
-	names := make([]string, len(g.actions))
-	for i, a := range g.actions {
-		names[i] = a.name
+	var names []string
+	for _, a := range append(slices.Clone(g.others), g.actions...) {
+		names = append(names, a.name)
 	}
 	return strings.Join(names, ", ")
 }

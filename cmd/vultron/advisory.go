@@ -90,8 +90,12 @@ func buildProduct(ctx context.Context, s *session, v *actionValues, args []strin
 func advisoryGroup() actionGroup {
 	return actionGroup{
 		name: "advisory",
-		description: "The case's advisory. \"vultron advisory draft CASE\" prints the documents a publication would publish;\n" +
-			"\"vultron advisory publish CASE\" publishes it (owner). CASE is a case id or a unique part of it.",
+		description: "The case's advisory: a draft shared for review, the publication time, the publication.\n" +
+			"CASE is a case id or a unique part of it.",
+		others: []actionSpec{
+			{name: "draft", message: "", summary: "print the CSAF, CVE or OSV document publishing now would publish, as a draft", args: "CASE"},
+			{name: "publish", message: "", summary: "publish the advisory, or a revision (owner); --force past reviews and the agreed time", args: "CASE"},
+		},
 		actions: []actionSpec{
 			{name: "share", message: "GI", summary: "share a draft with chosen participants for review (owner)", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: func(fs *flag.FlagSet, v *actionValues) {
@@ -223,8 +227,9 @@ func runAdvisoryDocs(ctx context.Context, env *environment, verb string, args []
 			"now would publish, marked as a draft. Asked of the case owner's node.",
 		"publish": "Publish the case's advisory (owner): its CSAF, CVE and OSV documents, and Create(Article) to the\n" +
 			"owner's followers and the case's participants; again, a revision (Update). Refused while the\n" +
-			"embargo is in force and the case is not public, and while an invited reviewer has not answered\n" +
-			"the draft (unless --force). Waits until the case recorded it (--no-wait: not), then prints\n" +
+			"embargo is in force and the case is not public; and, unless --force, while an invited reviewer has\n" +
+			"not answered the draft or asks for changes to it, and before the publication time the participants\n" +
+			"agreed on. Waits until the case recorded it (--no-wait: not), then prints\n" +
 			"the advisory's URLs.",
 	}[verb]
 	fs := newFlagSet("advisory "+verb, synopsis, about, env)

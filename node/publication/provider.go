@@ -188,7 +188,8 @@ const maxPublishBody = 256 << 10
 // the owner's Create(Article), or Update(Article) once published, through
 // its outbox. Refused with 409, and nothing sent, while the embargo is in
 // force and the case is not public; and, unless force is set, while an
-// invited reviewer has not answered or before the publication time the
+// invited reviewer has not answered, while a reviewer's request for
+// changes to the draft stands, or before the publication time the
 // participants agreed on (Case.PublicationAgreed).
 func (e *Endpoints) Publish(w http.ResponseWriter, r *http.Request) {
 	var req api.PublishRequest
@@ -216,6 +217,15 @@ func (e *Endpoints) Publish(w http.ResponseWriter, r *http.Request) {
 		if pending := c.Advisory.Draft.Pending(); len(pending) > 0 {
 			problem.Write(w, problem.Conflict("reviewers %s have not answered the draft advisory of case %s yet: publish with force (vultron advisory publish --force) to publish before them; nothing was published",
 				strings.Join(pending, ", "), c.ID))
+			return
+		}
+		if changes := c.Advisory.Draft.ChangesRequested(); len(changes) > 0 {
+			var who []string
+			for _, r := range changes {
+				who = append(who, fmt.Sprintf("%s (%q)", r.Actor, problem.Clip(r.Comment, 200)))
+			}
+			problem.Write(w, problem.Conflict("reviewers %s asked for changes to the draft advisory of case %s: share a revised draft (vultron advisory share) for them to review again, or publish with force (vultron advisory publish --force); nothing was published",
+				strings.Join(who, ", "), c.ID))
 			return
 		}
 	}
