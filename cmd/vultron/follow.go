@@ -193,13 +193,14 @@ func runUnfollow(ctx context.Context, env *environment, args []string) error {
 }
 
 func runFollowers(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet("followers", "vultron followers [--pending | --following] | followers accept|reject ACTOR [flags]",
+	fs := newFlagSet("followers", "vultron followers [--following] [--pending] | followers accept|reject ACTOR [flags]",
 		"List the acting actor's followers (--pending: the Follows waiting for an admin; --following:\n"+
-			"the actors it follows), or accept or reject a pending Follow (Accept or Reject of it).\n"+
+			"the actors it follows or asked to follow; with --pending, those that have not answered), or\n"+
+			"accept or reject a pending Follow (Accept or Reject of it).\n"+
 			"An actor started with serve --open-followers accepts every Follow itself.", env)
 	ff := addFollowFlags(fs)
 	pending := fs.Bool("pending", false, "list the Follows waiting for an admin's answer")
-	following := fs.Bool("following", false, "list the actors the acting actor follows")
+	following := fs.Bool("following", false, "list the actors the acting actor follows, and those it asked that have not answered")
 	wait := fs.Duration("timeout", 0, "accept|reject: wait this long for a Follow that has not arrived yet (default: do not wait)")
 	s, err := ff.start(ctx, fs, env, args)
 	if err != nil {
@@ -213,16 +214,23 @@ func runFollowers(ctx context.Context, env *environment, args []string) error {
 		if fs.NArg() > 1 {
 			return usageError("followers lists with no argument, or takes accept|reject ACTOR")
 		}
-		what, state := "followers", "accepted"
+		// Followers and pending Follows are two lists, since an admin
+		// answers the pending ones; the actors followed are one, with
+		// the Follows still waiting for an answer after the others.
+		what, states := "followers", []string{"accepted"}
 		if *following {
-			what = "following"
+			what, states = "following", []string{"accepted", "pending"}
 		}
 		if *pending {
-			state = "pending"
+			states = []string{"pending"}
 		}
-		ms, err := s.members(ctx, what, state)
-		if err != nil {
-			return err
+		var ms []collectionMember
+		for _, state := range states {
+			page, err := s.members(ctx, what, state)
+			if err != nil {
+				return err
+			}
+			ms = append(ms, page...)
 		}
 		if *ff.asJSON {
 			return printJSON(env, ms)

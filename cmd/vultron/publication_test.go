@@ -37,11 +37,15 @@ func TestFollowProductAdvisoryCommands(t *testing.T) {
 	vendorID, coordID, finderID := vendor.url+"/actors/vendor", coord.url+"/actors/coord", finder.url+"/actors/finder"
 
 	coord.ok(t, "follow", vendorID)
+	// The Follow is listed as pending until the vendor's admin answers.
+	if out := coord.ok(t, "followers", "--following"); !strings.Contains(out, vendorID) || !strings.Contains(out, "pending") {
+		t.Errorf("followers --following right after follow lacks the pending Follow:\n%s", out)
+	}
 	// --timeout waits for the Follow to arrive.
 	if out := vendor.ok(t, "followers", "accept", coordID, "--timeout", "30s"); !strings.Contains(out, "accepted the Follow of "+coordID) {
 		t.Errorf("followers accept: %s", out)
 	}
-	coord.waitOutput(t, vendorID, "followers", "--following")
+	coord.waitOutput(t, "accepted", "followers", "--following")
 	vendor.waitOutput(t, "accepted", "followers")
 
 	report := strings.TrimSpace(finder.ok(t, "report", "submit", "-q", "--to", vendorID, "--name", "Heap overflow", "--content", "x"))
