@@ -119,6 +119,11 @@ func TestCSAF(t *testing.T) {
 			if err := json.Unmarshal(b, &d); err != nil {
 				t.Fatal(err)
 			}
+			// A draft names no URL it is not served at yet; a final
+			// document names itself.
+			if self := bytes.Contains(b, []byte(`"category": "self"`)); self != (tt.status == "final") {
+				t.Errorf("%s document with a self reference: %v", tt.status, self)
+			}
 			if d.Document.Category != tt.category || d.Document.Tracking.Status != tt.status || d.Document.Tracking.Version != "2" {
 				t.Errorf("category %s status %s version %s, want %s %s 2", d.Document.Category, d.Document.Tracking.Status, d.Document.Tracking.Version, tt.category, tt.status)
 			}

@@ -161,10 +161,12 @@ func CSAF(a *Advisory) ([]byte, error) {
 	if s := Text(a.Summary); s != "" {
 		doc.Document.Notes = append(doc.Document.Notes, csafNote{Category: "summary", Text: s, Title: "Summary"})
 	}
-	if a.CSAFURL != "" {
+	// A draft is served from nowhere yet: its reviewers would find
+	// nothing at the URLs it will be published under.
+	if a.CSAFURL != "" && !a.Draft {
 		doc.Document.References = append(doc.Document.References, csafReference{Category: "self", Summary: "This document", URL: a.CSAFURL})
 	}
-	if a.URL != "" {
+	if a.URL != "" && !a.Draft {
 		doc.Document.References = append(doc.Document.References, csafReference{Category: "external", Summary: "The advisory", URL: a.URL})
 	}
 
