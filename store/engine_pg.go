@@ -526,7 +526,7 @@ func connectPostgres(ctx context.Context, connString string, noSync bool) (*pgEn
 	}
 	if err := e.pool.Ping(ctx); err != nil {
 		e.pool.Close()
-		return nil, fmt.Errorf("connect to %s: %w", e.desc, err)
+		return nil, fmt.Errorf("connect to %s: %w", e.desc, oneLineConnectError(err))
 	}
 	if e.locks, err = pgSchemaLocks(ctx, e.pool); err != nil {
 		e.pool.Close()
@@ -551,6 +551,9 @@ func MigratePostgres(ctx context.Context, connString string) (from, to int, err 
 		return 0, 0, fmt.Errorf("store: migrate %s: %w", describePostgres(connString), err)
 	}
 	defer pool.Close()
+	if err := pool.Ping(ctx); err != nil {
+		return 0, 0, fmt.Errorf("store: migrate: connect to %s: %w", describePostgres(connString), oneLineConnectError(err))
+	}
 	from, err = pgVersion(ctx, pool)
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: migrate %s: %w", describePostgres(connString), err)
@@ -563,6 +566,47 @@ func MigratePostgres(ctx context.Context, connString string) (from, to int, err 
 		return from, from, fmt.Errorf("store: migrate %s: %w", describePostgres(connString), err)
 	}
 	return from, pgSchemaVersion, nil
+}
+
+// connectError is a failed connection told in one line.
+type connectError struct {
+	msg string
+	err error
+}
+
+func (e *connectError) Error() string { return e.msg }
+func (e *connectError) Unwrap() error { return e.err }
+
+// oneLineConnectError returns the driver's error of a failed connection
+// in one line. The driver puts each attempt on a line of its own: under
+// sslmode=prefer, its default, a TLS attempt and a plain one, the first of
+// which fails on a server without TLS whatever the second finds. The
+// attempt the server answered (a wrong password, a database that does not
+// exist) is what is kept, when there is one; otherwise each different
+// failure once.
+func oneLineConnectError(err error) error {
+	var ce *pgconn.ConnectError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	inner := ce.Unwrap()
+	attempts := []error{inner}
+	if j, ok := inner.(interface{ Unwrap() []error }); ok {
+		attempts = j.Unwrap()
+	}
+	var lines []string
+	for _, a := range attempts {
+		line := strings.ReplaceAll(a.Error(), "\n", "; ")
+		var pe *pgconn.PgError
+		if errors.As(a, &pe) {
+			lines = []string{line}
+			break
+		}
+		if !slices.Contains(lines, line) {
+			lines = append(lines, line)
+		}
+	}
+	return &connectError{msg: strings.Join(lines, "; "), err: err}
 }
 
 // pgVersion returns the version of the tables, 0 for an empty database.
