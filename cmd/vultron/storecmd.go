@@ -132,7 +132,9 @@ func migrateBolt(ctx context.Context, env *environment, path, dataDir, keyFile s
 func runStore(ctx context.Context, env *environment, args []string) error {
 	if len(args) == 0 || args[0] != "copy" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprintln(env.stderr, "usage: vultron store copy --from URL --to URL")
+			fmt.Fprint(env.stderr, "usage: vultron store copy --from URL --to URL\n\n"+
+				"Copy a node's store to another store: from its bbolt file to PostgreSQL, back, or to a\n"+
+				"file that checks a backup. Run \"vultron store copy -h\" for its flags.\n")
 			return nil
 		}
 		return usageError("store takes a subcommand: copy (vultron store copy --from URL --to URL)")

@@ -267,3 +267,18 @@ func TestStoreCopyFindsTheDataKeyFirst(t *testing.T) {
 		})
 	}
 }
+
+// TestStoreHelp: store -h says what its one subcommand does and where its
+// flags are, exit 0.
+func TestStoreHelp(t *testing.T) {
+	for _, args := range [][]string{{"store", "-h"}, {"store", "--help"}, {"store", "help"}} {
+		var out bytes.Buffer
+		code := run(context.Background(), &environment{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}, args)
+		got := out.String()
+		for _, w := range []string{"usage: vultron store copy --from URL --to URL", "bbolt", "PostgreSQL", `"vultron store copy -h"`} {
+			if code != 0 || !strings.Contains(got, w) {
+				t.Errorf("%v: exit %d, %q; want exit 0 saying %q", args, code, got, w)
+			}
+		}
+	}
+}
