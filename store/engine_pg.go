@@ -437,6 +437,10 @@ func openPostgres(ctx context.Context, connString string, noSync bool) (*pgEngin
 	if err != nil {
 		return nil, err
 	}
+	if err := checkTablePrivileges(ctx, e.pool); err != nil {
+		e.pool.Close()
+		return nil, err
+	}
 	if err := migratePostgres(ctx, e.pool, e.locks); err != nil {
 		e.pool.Close()
 		return nil, err
@@ -522,7 +526,7 @@ func connectPostgres(ctx context.Context, connString string, noSync bool) (*pgEn
 	}
 	if err := e.pool.Ping(ctx); err != nil {
 		e.pool.Close()
-		return nil, fmt.Errorf("connect to %s: %w", e.desc, err)
+		return nil, fmt.Errorf("connect to %s: %w", e.desc, oneLineConnectError(err))
 	}
 	if e.locks, err = pgSchemaLocks(ctx, e.pool); err != nil {
 		e.pool.Close()
@@ -547,6 +551,9 @@ func MigratePostgres(ctx context.Context, connString string) (from, to int, err 
 		return 0, 0, fmt.Errorf("store: migrate %s: %w", describePostgres(connString), err)
 	}
 	defer pool.Close()
+	if err := pool.Ping(ctx); err != nil {
+		return 0, 0, fmt.Errorf("store: migrate: connect to %s: %w", describePostgres(connString), oneLineConnectError(err))
+	}
 	from, err = pgVersion(ctx, pool)
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: migrate %s: %w", describePostgres(connString), err)
@@ -559,6 +566,47 @@ func MigratePostgres(ctx context.Context, connString string) (from, to int, err 
 		return from, from, fmt.Errorf("store: migrate %s: %w", describePostgres(connString), err)
 	}
 	return from, pgSchemaVersion, nil
+}
+
+// connectError is a failed connection told in one line.
+type connectError struct {
+	msg string
+	err error
+}
+
+func (e *connectError) Error() string { return e.msg }
+func (e *connectError) Unwrap() error { return e.err }
+
+// oneLineConnectError returns the driver's error of a failed connection
+// in one line. The driver puts each attempt on a line of its own: under
+// sslmode=prefer, its default, a TLS attempt and a plain one, the first of
+// which fails on a server without TLS whatever the second finds. The
+// attempt the server answered (a wrong password, a database that does not
+// exist) is what is kept, when there is one; otherwise each different
+// failure once.
+func oneLineConnectError(err error) error {
+	var ce *pgconn.ConnectError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	inner := ce.Unwrap()
+	attempts := []error{inner}
+	if j, ok := inner.(interface{ Unwrap() []error }); ok {
+		attempts = j.Unwrap()
+	}
+	var lines []string
+	for _, a := range attempts {
+		line := strings.ReplaceAll(a.Error(), "\n", "; ")
+		var pe *pgconn.PgError
+		if errors.As(a, &pe) {
+			lines = []string{line}
+			break
+		}
+		if !slices.Contains(lines, line) {
+			lines = append(lines, line)
+		}
+	}
+	return &connectError{msg: strings.Join(lines, "; "), err: err}
 }
 
 // pgVersion returns the version of the tables, 0 for an empty database.
@@ -635,9 +683,46 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, locks pgLocks) err
 func privilegeHint(err error) string {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "42501" {
-		return " (this role may not change the tables: run `vultron migrate` once with a role that may, then start the node)"
+		return " (this role may not create or change the tables: run `vultron migrate` once with a role that may, then grant this one SELECT, INSERT, UPDATE, DELETE on them)"
 	}
 	return ""
+}
+
+// checkTablePrivileges refuses a role that may not read and write every
+// table of the node that exists, naming the tables and the GRANT that
+// lets it. Without it such a role would open the store and fail at its
+// first use of the table it misses: a table that a migration run by
+// another role added after the GRANT, say (docs/operations.md). A
+// database without the tables passes: the migration creates them.
+func checkTablePrivileges(ctx context.Context, pool *pgxpool.Pool) error {
+	var missing []string
+	var schema, role string
+	rows, err := pool.Query(ctx, `SELECT c.relname, quote_ident(n.nspname), quote_ident(current_user)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.oid = (SELECT relnamespace FROM pg_class WHERE oid = to_regclass('vultron_schema_migrations'))
+		  AND c.relkind IN ('r', 'p') AND c.relname LIKE 'vultron\_%'
+		  AND NOT (has_table_privilege(c.oid, 'SELECT') AND has_table_privilege(c.oid, 'INSERT')
+		       AND has_table_privilege(c.oid, 'UPDATE') AND has_table_privilege(c.oid, 'DELETE'))
+		ORDER BY c.relname`)
+	if err != nil {
+		return fmt.Errorf("read the privileges of the tables: %w", err)
+	}
+	for rows.Next() {
+		var table string
+		if err := rows.Scan(&table, &schema, &role); err != nil {
+			rows.Close()
+			return fmt.Errorf("read the privileges of the tables: %w", err)
+		}
+		missing = append(missing, table)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read the privileges of the tables: %w", err)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("role %s may not read and write the node's tables %s; as their owner, run GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %s TO %s",
+		role, strings.Join(missing, ", "), schema, role)
 }
 
 // listen starts the listener that calls onChange for every commit any

@@ -189,7 +189,7 @@ type WrongKeyError struct{ Sealed, Current string }
 
 // Error says which key the store needs.
 func (e *WrongKeyError) Error() string {
-	return fmt.Sprintf("%v: the file is sealed with data key %s, which this node does not have (its key is %s)", ErrDataKey, e.Sealed, e.Current)
+	return fmt.Sprintf("%v: the store is sealed with data key %s, which this node does not have (its key is %s)", ErrDataKey, e.Sealed, e.Current)
 }
 
 // Unwrap returns ErrDataKey.

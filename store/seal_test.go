@@ -434,3 +434,30 @@ func TestOpenLogsTheDataKeyID(t *testing.T) {
 		t.Errorf("the store's opening logged %q; want the data key's id and never the key", opened)
 	}
 }
+
+// TestWrongDataKeySaysTheStore: a store opened with another data key than
+// the one it is sealed with is refused naming both keys, as a store, which
+// on PostgreSQL is no file.
+func TestWrongDataKeySaysTheStore(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		ctx := context.Background()
+		u := be.newURL(t)
+		db, err := OpenURL(ctx, u, Options{DataKey: testKey(1), NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustPutActor(t, db, "vendor")
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		db, err = OpenURL(ctx, u, Options{DataKey: testKey(2), NoSync: true})
+		if err == nil {
+			db.Close()
+			t.Fatal("opened with another data key")
+		}
+		want := "the store is sealed with data key " + KeyID(testKey(1)) + ", which this node does not have (its key is " + KeyID(testKey(2)) + ")"
+		if !errors.Is(err, ErrDataKey) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v; want ErrDataKey saying %q", err, want)
+		}
+	})
+}

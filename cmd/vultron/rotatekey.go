@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"path/filepath"
 
 	"github.com/openvultron/vultron/store"
@@ -31,10 +32,14 @@ func runRotateKey(ctx context.Context, env *environment, args []string) error {
 	if env.getenv("VULTRON_DATA_KEY") != "" {
 		return usageError("the data key comes from VULTRON_DATA_KEY, which rotate-key cannot rewrite; write it to a key file, rotate, and set the variable from the new file")
 	}
-	rot, err := store.RotateDataKey(ctx, filepath.Join(*dataDir, "vultron.db"), *keyFile, store.Options{})
+	path := filepath.Join(*dataDir, "vultron.db")
+	rot, err := store.RotateDataKey(ctx, path, *keyFile, store.Options{})
+	var pathErr *iofs.PathError
 	switch {
 	case errors.Is(err, store.ErrLocked):
 		return fmt.Errorf("a node is running on %s; stop it before rotating its data key", *dataDir)
+	case errors.As(err, &pathErr) && pathErr.Path == path && errors.Is(err, iofs.ErrNotExist):
+		return fmt.Errorf("there is no store file %s: rotate-key rotates the data key of a stopped node's bbolt file (a store on PostgreSQL is rotated through a bbolt copy, docs/operations.md)", path)
 	case err != nil:
 		return err
 	}

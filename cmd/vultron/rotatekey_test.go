@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,5 +66,43 @@ func TestRotateKeyCommand(t *testing.T) {
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRotateKeyWithoutAFile: rotate-key in a data directory without a
+// bbolt store (a node on PostgreSQL keeps only a cache there) is refused in
+// one sentence that says it rotates a bbolt file and where a PostgreSQL
+// store's rotation is told, and leaves the directory as it was.
+func TestRotateKeyWithoutAFile(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		files []string // in the data directory
+	}{
+		{name: "an empty directory"},
+		{name: "a PostgreSQL node's directory", files: []string{"api-token", "data-key"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range tc.files {
+				if err := os.WriteFile(filepath.Join(dir, f), bytes.Repeat([]byte{7}, 32), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var out bytes.Buffer
+			code := run(ctx, &environment{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}, []string{"rotate-key", "--data", dir})
+			got := out.String()
+			if code != 1 || strings.Count(got, "\n") != 1 || !strings.Contains(got, filepath.Join(dir, "vultron.db")) ||
+				!strings.Contains(got, "PostgreSQL") || !strings.Contains(got, "docs/operations.md") {
+				t.Errorf("exit %d, %q; want exit 1, one line naming the file, PostgreSQL and docs/operations.md", code, got)
+			}
+			entries, err := os.ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(entries) != len(tc.files) {
+				t.Errorf("the refused rotation left %v in the directory, which held %v", entries, tc.files)
+			}
+		})
 	}
 }

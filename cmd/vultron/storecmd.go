@@ -132,7 +132,9 @@ func migrateBolt(ctx context.Context, env *environment, path, dataDir, keyFile s
 func runStore(ctx context.Context, env *environment, args []string) error {
 	if len(args) == 0 || args[0] != "copy" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprintln(env.stderr, "usage: vultron store copy --from URL --to URL")
+			fmt.Fprint(env.stderr, "usage: vultron store copy --from URL --to URL\n\n"+
+				"Copy a node's store to another store: from its bbolt file to PostgreSQL, back, or to a\n"+
+				"file that checks a backup. Run \"vultron store copy -h\" for its flags.\n")
 			return nil
 		}
 		return usageError("store takes a subcommand: copy (vultron store copy --from URL --to URL)")
@@ -145,12 +147,13 @@ func runStore(ctx context.Context, env *environment, args []string) error {
 			"binary's schema version (vultron migrate --store bolt:PATH brings a bbolt file there)\n"+
 			"and a bbolt source must not be in use: stop the node first. The source is only\n"+
 			"read. The destination must be empty. A URL is bolt:PATH or\n"+
-			"postgres://USER@HOST/DATABASE; with --data, the copy is opened with the node's data\n"+
-			"key afterwards and checked.", env)
+			"postgres://USER@HOST/DATABASE. With --data or --data-key-file, the copy is opened\n"+
+			"with the node's data key afterwards and checked: consistency and audit chain. The key\n"+
+			"is DATA/data-key, --data-key-file or VULTRON_DATA_KEY, and is read before copying.", env)
 	from := fs.String("from", "", "the store to copy")
 	to := fs.String("to", "", "the empty store to copy into")
 	dataDir := fs.String("data", "", "data directory of the node, to check the copy with its data key (optional)")
-	keyFile := fs.String("data-key-file", "", "file of the node data key (default DATA/data-key)")
+	keyFile := fs.String("data-key-file", "", "file of the node data key, to check the copy with (default DATA/data-key; VULTRON_DATA_KEY wins over it)")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
@@ -166,6 +169,25 @@ func runStore(ctx context.Context, env *environment, args []string) error {
 	if err := checkStoreURL("--to", *to); err != nil {
 		return err
 	}
+	// The key that checks the copy is found before anything is copied: a
+	// copy made and then left unchecked would have to be emptied before
+	// copying again.
+	check := *dataDir != "" || *keyFile != ""
+	var keys store.DataKeys
+	if check {
+		var err error
+		keys, err = store.LoadDataKeys(*dataDir, *keyFile, env.getenv("VULTRON_DATA_KEY"), false)
+		if errors.Is(err, iofs.ErrNotExist) {
+			path := *keyFile
+			if path == "" {
+				path = filepath.Join(*dataDir, store.DataKeyFile)
+			}
+			return fmt.Errorf("no data key to check the copy with: %s does not exist; give the node's key with --data-key-file FILE or VULTRON_DATA_KEY, or copy without --data and --data-key-file", path)
+		}
+		if err != nil {
+			return fmt.Errorf("read the data key to check the copy with: %w", err)
+		}
+	}
 	st, err := store.Copy(ctx, *from, *to)
 	switch {
 	case errors.Is(err, store.ErrLocked):
@@ -174,12 +196,8 @@ func runStore(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "copied %d buckets, %d keys, %d bytes of values\n", st.Buckets, st.Keys, st.Bytes)
-	if *dataDir == "" {
+	if !check {
 		return nil
-	}
-	keys, err := store.LoadDataKeys(*dataDir, *keyFile, env.getenv("VULTRON_DATA_KEY"), false)
-	if err != nil {
-		return fmt.Errorf("check the copy: %w", err)
 	}
 	db, err := store.OpenURL(ctx, *to, store.Options{DataKey: keys.Current, PreviousDataKey: keys.Previous})
 	if err != nil {

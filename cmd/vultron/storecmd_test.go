@@ -204,3 +204,81 @@ func TestBadPostgresURLIsAUsageError(t *testing.T) {
 		t.Errorf("refused commands left %v (%v)", entries, err)
 	}
 }
+
+// TestStoreCopyFindsTheDataKeyFirst: store copy with --data or
+// --data-key-file checks the copy with the node's data key; a key it
+// cannot find is refused before anything is copied, in one sentence that
+// says where to give it, and --data-key-file alone is enough.
+func TestStoreCopyFindsTheDataKeyFirst(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	keys, err := store.LoadDataKeys(dir, "", "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "vultron.db")
+	db, err := store.Open(src, store.Options{DataKey: keys.Current, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutLocalActor(ctx, store.LocalActor{Name: "vendor", Type: "Organization"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	noKeyDir := t.TempDir() // a data directory without the key
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{name: "a data directory without the key", args: []string{"--data", noKeyDir}, code: 1,
+			want: []string{filepath.Join(noKeyDir, store.DataKeyFile), "--data-key-file", "VULTRON_DATA_KEY"}},
+		{name: "a missing key file", args: []string{"--data-key-file", filepath.Join(noKeyDir, "key")}, code: 1,
+			want: []string{filepath.Join(noKeyDir, "key"), "VULTRON_DATA_KEY"}},
+		{name: "the key file alone", args: []string{"--data-key-file", filepath.Join(dir, store.DataKeyFile)}, code: 0,
+			want: []string{"copied ", "opens with data key " + store.KeyID(keys.Current)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := filepath.Join(t.TempDir(), "copy.db")
+			var out bytes.Buffer
+			args := append([]string{"store", "copy", "--from", "bolt:" + src, "--to", "bolt:" + dst}, tc.args...)
+			code := run(ctx, &environment{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}, args)
+			got := out.String()
+			if code != tc.code {
+				t.Errorf("exit %d, %q; want %d", code, got, tc.code)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("%q does not say %q", got, w)
+				}
+			}
+			if tc.code == 0 {
+				return
+			}
+			if strings.Count(got, "\n") != 1 {
+				t.Errorf("%q is not one line", got)
+			}
+			if _, err := os.Stat(dst); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the refused copy left %s (%v)", dst, err)
+			}
+		})
+	}
+}
+
+// TestStoreHelp: store -h says what its one subcommand does and where its
+// flags are, exit 0.
+func TestStoreHelp(t *testing.T) {
+	for _, args := range [][]string{{"store", "-h"}, {"store", "--help"}, {"store", "help"}} {
+		var out bytes.Buffer
+		code := run(context.Background(), &environment{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}, args)
+		got := out.String()
+		for _, w := range []string{"usage: vultron store copy --from URL --to URL", "bbolt", "PostgreSQL", `"vultron store copy -h"`} {
+			if code != 0 || !strings.Contains(got, w) {
+				t.Errorf("%v: exit %d, %q; want exit 0 saying %q", args, code, got, w)
+			}
+		}
+	}
+}
