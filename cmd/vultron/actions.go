@@ -162,6 +162,10 @@ func (g actionGroup) run(ctx context.Context, env *environment, args []string) e
 		return err
 	}
 	if n := fs.NArg(); n < a.minArgs || n > a.maxArgs {
+		// Text given as one more argument is the commonest slip.
+		if n > a.maxArgs && fs.Lookup("content") != nil {
+			return usageError("%s %s takes %s; give the text with --content TEXT (or --content-file FILE)", g.name, a.name, argCount(a))
+		}
 		return usageError("%s %s takes %s", g.name, a.name, argCount(a))
 	}
 	// The command line is checked whole before anything is sent.

@@ -66,6 +66,7 @@ func TestFollowProductAdvisoryCommands(t *testing.T) {
 		{[]string{"follow", "not-a-url"}, 2, "is not an actor's URL"},
 		{[]string{"case", "cve", caseID, "CVE-26-1"}, 1, "CVE-YYYY-NNNN"},
 		{[]string{"advisory", "publish", caseID}, 1, "embargo"},
+		{[]string{"case", "note", caseID, "Fixed in 1.0.1."}, 2, "give the text with --content TEXT"},
 	} {
 		code, _, errOut := vendor.cli(t, bad.args...)
 		if code != bad.code || !strings.Contains(errOut, bad.want) || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
