@@ -16,7 +16,9 @@ import (
 // write, and whenever an actor's name is learnt, the stream reads what the
 // page shows in summary (a case's ledger length and states, or the list's,
 // and how many names are known) and sends an event when it changed; the
-// page's script then fetches the page again and swaps its content.
+// page's script then fetches the page again and swaps its content (or,
+// when the page answers with another, the login page once the session has
+// ended, goes there).
 
 const (
 	// liveMinInterval spaces the reads a stream makes under a burst of

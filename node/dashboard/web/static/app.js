@@ -22,7 +22,16 @@
     }
     busy = true;
     fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
-      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (r) {
+        // A page that answers with another one (the login page, once the
+        // session has ended: a logout in another tab, a revocation) is
+        // gone: go where it sent us.
+        if (r.redirected) {
+          window.location.assign(r.url);
+          return Promise.reject("moved");
+        }
+        return r.ok ? r.text() : Promise.reject(r.status);
+      })
       .then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
         var fresh = doc.getElementById("live");
