@@ -3,12 +3,15 @@ package node
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -566,5 +569,83 @@ func TestDashboardOwnerClose(t *testing.T) {
 	})
 	if strings.Contains(page, "A participant still in it can only close its own part") {
 		t.Errorf("once every participant closed, the page still tells one to close its part")
+	}
+}
+
+// TestEventStreamEndsWithItsSession: a page's event stream tells the page
+// when the session it was opened with has ended (revoked here; a logout in
+// another tab or through another process is the same), and ends, rather
+// than telling it of the node's changes.
+func TestEventStreamEndsWithItsSession(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	b := newBrowser(t, vendor.url)
+	b.loginAs("vic", vendor.person(t, "vic", accounts.Analyst, "vendor"))
+	state := regexp.MustCompile(`data-state="([^"]*)"`).FindStringSubmatch(b.get("/"))
+	if state == nil {
+		t.Fatal("the case list has no live state")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, vendor.url+"/ui/events?state="+url.QueryEscape(html.UnescapeString(state[1])), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Jar: b.c.Jar}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("event stream: %d", resp.StatusCode)
+	}
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for l := range lines {
+		if strings.HasPrefix(l, ": watching") {
+			break
+		}
+	}
+
+	status, body := vendor.api(t, http.MethodGet, "/api/users/vic/sessions", "")
+	var list struct {
+		Sessions []struct {
+			Handle string `json:"handle"`
+		} `json:"sessions"`
+	}
+	if err := json.Unmarshal(body, &list); status != http.StatusOK || err != nil || len(list.Sessions) == 0 {
+		t.Fatalf("vic's sessions: %d %s (%v)", status, body, err)
+	}
+	for _, s := range list.Sessions {
+		if status, body := vendor.api(t, http.MethodDelete, "/api/users/vic/sessions/"+s.Handle, ""); status >= 300 {
+			t.Fatalf("revoke vic's session %s: %d %s", s.Handle, status, body)
+		}
+	}
+	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"After the session","content":"text"}}`, vendor.actorID("vendor")))
+
+	var got []string
+	for l := range lines {
+		got = append(got, l)
+		if l == "event: changed" {
+			t.Fatalf("the stream of an ended session tells of a change: %q", got)
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the stream of an ended session is still open: %q", got)
+	}
+	if !slices.Contains(got, "event: ended") {
+		t.Errorf("the stream ended without telling the page its session ended: %q", got)
 	}
 }

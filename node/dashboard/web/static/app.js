@@ -53,4 +53,9 @@
   }
   var source = new EventSource(url);
   source.addEventListener("changed", refresh);
+  // The session has ended: loading the page again leads to the login page.
+  source.addEventListener("ended", function () {
+    source.close();
+    window.location.reload();
+  });
 })();
