@@ -649,3 +649,34 @@ func TestEventStreamEndsWithItsSession(t *testing.T) {
 		t.Errorf("the stream ended without telling the page its session ended: %q", got)
 	}
 }
+
+// TestDeadlinesDueAtTheirStart: the clocks due at the time they start (an
+// invitation's answer-by time, the embargo's end) are listed by that time
+// alone, on the case list and the case page; they read as no "0 hours"
+// limit running from their own due time.
+func TestDeadlinesDueAtTheirStart(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	caseID, b := openCaseFromDashboard(t, finder, vendor)
+	casePath := "/ui/cases/" + url.PathEscape(caseID)
+	page := b.get(casePath)
+	end := time.Now().Add(40 * 24 * time.Hour).UTC().Format("2006-01-02")
+	b.post(casePath, url.Values{"csrf": {csrfOf(t, page)}, "action": {"propose-embargo"}, "as": {"vendor"}, "end": {end}})
+	for _, tc := range []struct{ path, kind string }{
+		{casePath, "embargo_rsvp"},
+		{"/", "embargo_rsvp"},
+	} {
+		var rows string
+		waitFor(t, tc.kind+" on "+tc.path, func() bool {
+			rows = section(b.get(tc.path), `id="deadlines"`)
+			return strings.Contains(rows, tc.kind)
+		})
+		if strings.Contains(rows, "0 hours") {
+			t.Errorf("%s lists %s as a 0 hours clock:\n%s", tc.path, tc.kind, rows)
+		}
+	}
+	// The other clocks keep their limit.
+	if rows := section(b.get(casePath), `id="deadlines"`); !strings.Contains(rows, "(10 business days, from ") && !strings.Contains(rows, "(90 days, from ") {
+		t.Errorf("the case page no longer says a clock's limit:\n%s", rows)
+	}
+}
