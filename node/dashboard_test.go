@@ -680,3 +680,29 @@ func TestDeadlinesDueAtTheirStart(t *testing.T) {
 		t.Errorf("the case page no longer says a clock's limit:\n%s", rows)
 	}
 }
+
+// TestDashboardPathsNoPageTakes: a browser sent to a path of the dashboard
+// that no page takes is answered with a page that says so and leads to the
+// cases, not with the API's JSON; other paths keep the API's answer.
+func TestDashboardPathsNoPageTakes(t *testing.T) {
+	n := startNode(t, "vendor:Organization")
+	for _, tc := range []struct {
+		path, contentType, want string
+	}{
+		{"/ui", "text/html; charset=utf-8", "The dashboard has no page at this address"},
+		{"/ui/", "text/html; charset=utf-8", "The dashboard has no page at this address"},
+		{"/ui/cases/", "text/html; charset=utf-8", "The dashboard has no page at this address"},
+		{"/ui/nothing", "text/html; charset=utf-8", `<a href="/">`},
+		{"/api/nothing", "application/json", `{"error":"no such resource: /api/nothing"}`},
+	} {
+		resp, err := http.Get(n.url + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.contentType) || !strings.Contains(string(body), tc.want) {
+			t.Errorf("GET %s: %d %s %s, want 404 %s with %q", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.contentType, tc.want)
+		}
+	}
+}
