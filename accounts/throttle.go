@@ -74,10 +74,22 @@ func (t *throttle) check(name, ip string) error {
 	if wait <= 0 {
 		return nil
 	}
-	secs := int((wait + time.Second - 1) / time.Second)
-	e := problem.New(429, "too many failed logins for this name or from this address; try again in %d seconds", secs)
+	e := problem.New(429, "too many failed logins for this name or from this address; try again in %s", waitWords(wait))
 	e.RetryAfter = wait
 	return e
+}
+
+// waitWords says a wait as a person reads it, rounded up: seconds under a
+// minute, minutes beyond.
+func waitWords(wait time.Duration) string {
+	n, unit := int((wait+time.Second-1)/time.Second), "second"
+	if n > 60 {
+		n, unit = int((wait+time.Minute-1)/time.Minute), "minute"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return fmt.Sprintf("%d %s", n, unit)
 }
 
 func (t *throttle) waitLocked(c *lru.Cache[string, strikes], key string, now time.Time) time.Duration {

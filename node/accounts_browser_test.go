@@ -2,7 +2,10 @@ package node
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -269,5 +272,71 @@ func TestSSOInBrowser(t *testing.T) {
 	}
 	if _, err := n.accounts.UserInfo(context.Background(), "max"); err == nil {
 		t.Error("a user was made for a person with no role")
+	}
+}
+
+// TestLivePageAfterItsSessionEnds: a page left open follows the node's
+// changes only while its session lives. Once the session has ended
+// elsewhere (revoked here; a logout in another tab or through another
+// process of the node is the same), the next change sends the browser to
+// the login page, which will bring it back, rather than putting the login
+// form inside the page it was showing.
+func TestLivePageAfterItsSessionEnds(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	password := vendor.person(t, "vic", accounts.Analyst, "vendor")
+	tab := browserTab(t)
+	ctx, cancel := context.WithTimeout(tab, 30*time.Second)
+	defer cancel()
+	err := chromedp.Do(ctx,
+		passwordLogin(vendor.url, "vic", password),
+		chromedp.WaitVisible(chromedp.CSS("form.logout")),
+		waitContains("main", "No cases yet"),
+	)
+	if err != nil {
+		t.Fatalf("log in: %v", err)
+	}
+	status, body := vendor.api(t, http.MethodGet, "/api/users/vic/sessions", "")
+	var list struct {
+		Sessions []struct {
+			Handle string `json:"handle"`
+		} `json:"sessions"`
+	}
+	if err := json.Unmarshal(body, &list); status != http.StatusOK || err != nil || len(list.Sessions) == 0 {
+		t.Fatalf("vic's sessions: %d %s (%v)", status, body, err)
+	}
+	for _, s := range list.Sessions {
+		if status, body := vendor.api(t, http.MethodDelete, "/api/users/vic/sessions/"+s.Handle, ""); status != http.StatusNoContent && status != http.StatusOK {
+			t.Fatalf("revoke vic's session %s: %d %s", s.Handle, status, body)
+		}
+	}
+
+	// A report arrives: the case list changes. (The page's stream, whenever
+	// it opens, compares the list with the one the page was rendered from.)
+	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"After the session","content":"text"}}`, vendor.actorID("vendor")))
+	waitFor(t, "the report at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
+
+	err = chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		for {
+			loc, err := chromedp.Run(ctx, chromedp.Location())
+			if err == nil && strings.HasPrefix(loc, vendor.url+"/login?next=") {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				dctx, dcancel := context.WithTimeout(tab, 5*time.Second)
+				defer dcancel()
+				page, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`document.body.innerText`))
+				return fmt.Errorf("the browser is at %s (%v), showing %q: %w", loc, err, page, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}))
+	if err != nil {
+		t.Fatalf("the open page once its session ended: %v", err)
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("form.logout, #pending").length`)); err != nil || n != 0 {
+		t.Errorf("the login page still shows %d parts of the page before it (%v)", n, err)
 	}
 }

@@ -204,3 +204,23 @@ func TestDashboardInviteUnreachableActor(t *testing.T) {
 		}
 	}
 }
+
+// TestEmbargoEndThatHasPassed: a proposal whose end has passed (a date
+// before today, or today, whose 00:00 UTC is behind) is refused on the
+// page with the date the analyst chose, and nothing is sent.
+func TestEmbargoEndThatHasPassed(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	caseID, b := openCaseFromDashboard(t, finder, vendor)
+	casePath := "/ui/cases/" + url.PathEscape(caseID)
+	for _, end := range []string{"2020-01-01", time.Now().UTC().Format("2006-01-02")} {
+		page := b.post(casePath, url.Values{"csrf": {csrfOf(t, b.get(casePath))}, "action": {"propose-embargo"}, "as": {"vendor"}, "end": {end}})
+		want := "Refused: the embargo would end on " + end + " at 00:00 UTC, which has passed; choose a later date"
+		if flash := flashOf(page); !strings.Contains(flash, want) {
+			t.Errorf("proposing an embargo ending %s: the page says %q, want %q", end, flash, want)
+		}
+		if strings.Contains(page, "Accept (EA)") {
+			t.Errorf("an embargo ending %s was proposed", end)
+		}
+	}
+}

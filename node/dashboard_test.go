@@ -3,12 +3,15 @@ package node
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -566,5 +569,140 @@ func TestDashboardOwnerClose(t *testing.T) {
 	})
 	if strings.Contains(page, "A participant still in it can only close its own part") {
 		t.Errorf("once every participant closed, the page still tells one to close its part")
+	}
+}
+
+// TestEventStreamEndsWithItsSession: a page's event stream tells the page
+// when the session it was opened with has ended (revoked here; a logout in
+// another tab or through another process is the same), and ends, rather
+// than telling it of the node's changes.
+func TestEventStreamEndsWithItsSession(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	b := newBrowser(t, vendor.url)
+	b.loginAs("vic", vendor.person(t, "vic", accounts.Analyst, "vendor"))
+	state := regexp.MustCompile(`data-state="([^"]*)"`).FindStringSubmatch(b.get("/"))
+	if state == nil {
+		t.Fatal("the case list has no live state")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, vendor.url+"/ui/events?state="+url.QueryEscape(html.UnescapeString(state[1])), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Jar: b.c.Jar}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("event stream: %d", resp.StatusCode)
+	}
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for l := range lines {
+		if strings.HasPrefix(l, ": watching") {
+			break
+		}
+	}
+
+	status, body := vendor.api(t, http.MethodGet, "/api/users/vic/sessions", "")
+	var list struct {
+		Sessions []struct {
+			Handle string `json:"handle"`
+		} `json:"sessions"`
+	}
+	if err := json.Unmarshal(body, &list); status != http.StatusOK || err != nil || len(list.Sessions) == 0 {
+		t.Fatalf("vic's sessions: %d %s (%v)", status, body, err)
+	}
+	for _, s := range list.Sessions {
+		if status, body := vendor.api(t, http.MethodDelete, "/api/users/vic/sessions/"+s.Handle, ""); status >= 300 {
+			t.Fatalf("revoke vic's session %s: %d %s", s.Handle, status, body)
+		}
+	}
+	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"After the session","content":"text"}}`, vendor.actorID("vendor")))
+
+	var got []string
+	for l := range lines {
+		got = append(got, l)
+		if l == "event: changed" {
+			t.Fatalf("the stream of an ended session tells of a change: %q", got)
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the stream of an ended session is still open: %q", got)
+	}
+	if !slices.Contains(got, "event: ended") {
+		t.Errorf("the stream ended without telling the page its session ended: %q", got)
+	}
+}
+
+// TestDeadlinesDueAtTheirStart: the clocks due at the time they start (an
+// invitation's answer-by time, the embargo's end) are listed by that time
+// alone, on the case list and the case page; they read as no "0 hours"
+// limit running from their own due time.
+func TestDeadlinesDueAtTheirStart(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	caseID, b := openCaseFromDashboard(t, finder, vendor)
+	casePath := "/ui/cases/" + url.PathEscape(caseID)
+	page := b.get(casePath)
+	end := time.Now().Add(40 * 24 * time.Hour).UTC().Format("2006-01-02")
+	b.post(casePath, url.Values{"csrf": {csrfOf(t, page)}, "action": {"propose-embargo"}, "as": {"vendor"}, "end": {end}})
+	for _, tc := range []struct{ path, kind string }{
+		{casePath, "embargo_rsvp"},
+		{"/", "embargo_rsvp"},
+	} {
+		var rows string
+		waitFor(t, tc.kind+" on "+tc.path, func() bool {
+			rows = section(b.get(tc.path), `id="deadlines"`)
+			return strings.Contains(rows, tc.kind)
+		})
+		if strings.Contains(rows, "0 hours") {
+			t.Errorf("%s lists %s as a 0 hours clock:\n%s", tc.path, tc.kind, rows)
+		}
+	}
+	// The other clocks keep their limit.
+	if rows := section(b.get(casePath), `id="deadlines"`); !strings.Contains(rows, "(10 business days, from ") && !strings.Contains(rows, "(90 days, from ") {
+		t.Errorf("the case page no longer says a clock's limit:\n%s", rows)
+	}
+}
+
+// TestDashboardPathsNoPageTakes: a browser sent to a path of the dashboard
+// that no page takes is answered with a page that says so and leads to the
+// cases, not with the API's JSON; other paths keep the API's answer.
+func TestDashboardPathsNoPageTakes(t *testing.T) {
+	n := startNode(t, "vendor:Organization")
+	for _, tc := range []struct {
+		path, contentType, want string
+	}{
+		{"/ui", "text/html; charset=utf-8", "The dashboard has no page at this address"},
+		{"/ui/", "text/html; charset=utf-8", "The dashboard has no page at this address"},
+		{"/ui/cases/", "text/html; charset=utf-8", "The dashboard has no page at this address"},
+		{"/ui/nothing", "text/html; charset=utf-8", `<a href="/">`},
+		{"/api/nothing", "application/json", `{"error":"no such resource: /api/nothing"}`},
+	} {
+		resp, err := http.Get(n.url + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.contentType) || !strings.Contains(string(body), tc.want) {
+			t.Errorf("GET %s: %d %s %s, want 404 %s with %q", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.contentType, tc.want)
+		}
 	}
 }

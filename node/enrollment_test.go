@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/api"
 )
 
@@ -181,5 +182,26 @@ func TestReplacedEnrollmentLinkOverHTTP(t *testing.T) {
 	}
 	if list := sessionsOf(t, n, "alice"); len(list) != 1 || list[0].Method != "enrollment+totp" {
 		t.Errorf("alice's sessions after the link and her app: %+v, want one of method enrollment+totp", list)
+	}
+}
+
+// TestAccountPageOffersToReplaceTheApp: once an authenticator app is set
+// up, the account page offers to replace it, and says the app in use
+// keeps working until the new one is confirmed; before, it offers to set
+// one up.
+func TestAccountPageOffersToReplaceTheApp(t *testing.T) {
+	n := startNode(t, "vendor:Organization")
+	b := newBrowser(t, n.url)
+	b.loginAs("ana", n.person(t, "ana", accounts.Analyst))
+	page := b.get("/ui/account")
+	if !strings.Contains(page, "Set up an authenticator app") || strings.Contains(page, "Replace the authenticator app") {
+		t.Errorf("an account without an app is not offered to set one up:\n%s", section(page, `id="totp"`))
+	}
+	secret, csrf := b.offerTOTP(page)
+	b.post("/factor/totp", url.Values{"csrf": {csrf}, "action": {"confirm"}, "code": {totpCode(t, secret, time.Now())}})
+	page = b.get("/ui/account")
+	if !strings.Contains(page, "Replace the authenticator app") || strings.Contains(page, "Set up an authenticator app") ||
+		!strings.Contains(page, "the app you use now works until the new one is confirmed") {
+		t.Errorf("an account with an app is not offered to replace it:\n%s", section(page, `id="totp"`))
 	}
 }

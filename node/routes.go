@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -113,8 +114,13 @@ func (n *Node) router() *mux.Router {
 	for _, dr := range n.dashboard.Routes() {
 		n.handle(r, dr.Method, dr.Path, dr.Prefix, uiNeeds(dr.Perm, dr.Audit), dr.Handler)
 	}
-	// What no route takes is counted too, as route "unmatched".
+	// What no route takes is counted too, as route "unmatched". A path of
+	// the dashboard's is a browser's: it gets a page that says so.
 	r.NotFoundHandler = n.countRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, "/ui/") {
+			n.dashboard.ErrorPage(w, http.StatusNotFound, "The dashboard has no page at this address.")
+			return
+		}
 		problem.Write(w, problem.NotFound("no such resource: %s", r.URL.Path))
 	}))
 	r.MethodNotAllowedHandler = n.countRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -285,6 +285,9 @@ func (d *Dashboard) buildCaseAction(c *cases.Case, l actor.Local, f url.Values, 
 			return nil, none, problem.BadRequest("the embargo's end must be a date such as 2026-12-24")
 		}
 		day := end.Format("2006-01-02")
+		if !end.After(now) {
+			return nil, none, problem.BadRequest("the embargo would end on %s at 00:00 UTC, which has passed; choose a later date", day)
+		}
 		return vocab.ProposeEmbargo(c.ID, now, end), outcomeWords{"Embargo proposed, ending " + day + ".", "Embargo proposal (ending " + day + ")"}, nil
 	case "accept-embargo", "reject-embargo":
 		invite := f.Get("proposal")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 )
 
@@ -16,7 +17,11 @@ import (
 // write, and whenever an actor's name is learnt, the stream reads what the
 // page shows in summary (a case's ledger length and states, or the list's,
 // and how many names are known) and sends an event when it changed; the
-// page's script then fetches the page again and swaps its content.
+// page's script then fetches the page again and swaps its content (or,
+// when the page answers with another, the login page once the session has
+// ended, goes there). Before each read the stream checks that its session
+// still lives; once it has ended, the stream sends "ended" and closes, and
+// the page loads again, which leads to the login page.
 
 const (
 	// liveMinInterval spaces the reads a stream makes under a burst of
@@ -82,7 +87,7 @@ func listLiveState(page []*cases.Case, reports []cases.ReportRecord, total int) 
 // state it was rendered from (?state=); when the node has moved on already,
 // the first event goes out at once, so a change made between the page's
 // render and the stream's start is not missed.
-func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, _ *uiSession) {
+func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, s *uiSession) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		d.ErrorPage(w, http.StatusInternalServerError, "This server cannot stream events.")
@@ -141,6 +146,14 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, _ *uiSession)
 		case <-r.Context().Done():
 			return
 		case <-time.After(liveMinInterval):
+		}
+		// The session may have ended since the stream opened (a logout in
+		// another tab or through another process, a revocation, a disabled
+		// user): the page is told so, and hears of no more changes.
+		if _, err := d.cfg.Accounts.Session(r.Context(), s.id); problem.Status(err) == http.StatusUnauthorized {
+			fmt.Fprint(w, "event: ended\ndata: the session has ended\n\n")
+			flusher.Flush()
+			return
 		}
 		state, err := d.liveState(r, caseID)
 		if err != nil || state == last {

@@ -581,7 +581,7 @@ func (d *Dashboard) renderAccount(w http.ResponseWriter, r *http.Request, s *uiS
 		}
 	}
 	flash, ok := d.takeFlash(s)
-	d.render(w, "account", map[string]any{"Me": s.principal, "State": s.state, "CSRF": s.csrf, "Sessions": sessions, "Tokens": tokens,
+	d.render(w, "account", map[string]any{"Me": s.principal, "State": s.state, "HasTOTP": s.state.HasTOTP, "CSRF": s.csrf, "Sessions": sessions, "Tokens": tokens,
 		"Codes": codes, "NewToken": token, "Offer": offer, "Offered": offered, "Scopes": scopes, "Flash": flash, "FlashOK": ok,
 		"Min": accounts.MinPasswordLength, "PasskeysOK": d.cfg.Accounts.Passkeys()})
 }

@@ -22,7 +22,16 @@
     }
     busy = true;
     fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
-      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (r) {
+        // A page that answers with another one (the login page, once the
+        // session has ended: a logout in another tab, a revocation) is
+        // gone: go where it sent us.
+        if (r.redirected) {
+          window.location.assign(r.url);
+          return Promise.reject("moved");
+        }
+        return r.ok ? r.text() : Promise.reject(r.status);
+      })
       .then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
         var fresh = doc.getElementById("live");
@@ -44,4 +53,9 @@
   }
   var source = new EventSource(url);
   source.addEventListener("changed", refresh);
+  // The session has ended: loading the page again leads to the login page.
+  source.addEventListener("ended", function () {
+    source.close();
+    window.location.reload();
+  });
 })();
