@@ -581,7 +581,7 @@ func (c *Case) addNote(author string, act *vocab.Activity, at time.Time) error {
 	}
 	c.pendingIDs[note.ID] = struct{}{}
 	c.pending = append(c.pending, Note{ID: note.ID, Author: author, Content: note.Content, InReplyTo: note.InReplyTo.ID(),
-		Published: parseTime(note.Published, at)})
+		Published: parseTime(note.Published, at), Activity: act.ID})
 	c.NoteCount++
 	return nil
 }

@@ -167,6 +167,10 @@ type Note struct {
 	Content   string    `json:"content"`
 	InReplyTo string    `json:"inReplyTo,omitempty"`
 	Published time.Time `json:"published"`
+	// Activity is the id of the activity that added the note, through
+	// which the node that sent it knows the person who wrote it
+	// (SentBy); empty for notes recorded before it was kept.
+	Activity string `json:"activity,omitempty"`
 }
 
 // Invite is an open invitation to join a case.

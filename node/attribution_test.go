@@ -182,8 +182,20 @@ func TestDashboardAnalystActsForItsActors(t *testing.T) {
 		t.Fatalf("the vendor's analyst could not validate:\n%s", grepLines(page, "flash"))
 	}
 	c := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 })
-	if casePage := vic.get("/ui/cases/" + url.PathEscape(c.ID)); !strings.Contains(casePage, `<span class="by">(vic)</span>`) {
+	casePath := "/ui/cases/" + url.PathEscape(c.ID)
+	casePage := vic.get(casePath)
+	if !strings.Contains(casePage, `<span class="by">(vic)</span>`) {
 		t.Errorf("the timeline does not name vic:\n%s", grepLines(casePage, "timeline"))
+	}
+	// Her note names her in the case's notes, as its entry in the
+	// timeline does; a note of the finder's names no one of this node.
+	casePage = vic.post(casePath, url.Values{"csrf": {csrfOf(t, casePage)}, "action": {"note"}, "as": {"vendor"}, "content": {"Reproduced on 2.1."}})
+	if !strings.Contains(casePage, "Note added.") {
+		t.Fatalf("vic's note was not added:\n%s", grepLines(casePage, "flash"))
+	}
+	notes := regexp.MustCompile(`(?s)<ul class="notes">.*?</ul>`).FindString(casePage)
+	if !strings.Contains(notes, `<span class="by">(vic)</span>`) || !strings.Contains(notes, "Reproduced on 2.1.") {
+		t.Errorf("the case's notes do not name vic beside her note:\n%s", notes)
 	}
 }
 

@@ -597,6 +597,37 @@ func (d *Dashboard) refusedPage(w http.ResponseWriter, err error, form bool) {
 // casePath is the address of case id's page.
 func casePath(id string) string { return "/ui/cases/" + url.PathEscape(id) }
 
+// noteRow is a note of the case page, with the person of this node who
+// wrote it, when one did.
+type noteRow struct {
+	cases.Note
+	By string
+}
+
+// notesOf returns the last notePage notes of c, each with the person on
+// whose request this node's actor sent it (cases.SentBy), read together.
+func (d *Dashboard) notesOf(tx *store.ReadTx, c *cases.Case) ([]noteRow, error) {
+	notes, err := c.NotesPage(tx, c.NoteCount-notePage, notePage)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(notes))
+	for _, n := range notes {
+		if n.Activity != "" {
+			ids = append(ids, n.Activity)
+		}
+	}
+	tx.ReadAheadActivities(ids)
+	out := make([]noteRow, len(notes))
+	for i, n := range notes {
+		out[i].Note = n
+		if out[i].By, err = cases.SentBy(tx, n.Activity); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // casePage shows one case. A short id sends the browser to the case's
 // own address.
 func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSession) {
@@ -615,7 +646,7 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 	var c *cases.Case
 	var timeline []cases.TimelineEntry
 	var history cvdstate.History
-	var notes []cases.Note
+	var notes []noteRow
 	var replica cases.ReplicaStatus
 	var related []cases.CaseLink
 	var reports []dashboardReport
@@ -640,7 +671,7 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 		if related, err = cases.Related(tx, c.ID); err != nil {
 			return err
 		}
-		if notes, err = c.NotesPage(tx, c.NoteCount-notePage, notePage); err != nil {
+		if notes, err = d.notesOf(tx, c); err != nil {
 			return err
 		}
 		limit := caseDeadlineRows
