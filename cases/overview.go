@@ -320,8 +320,51 @@ func describeReply(r ReplyRecord) TimelineEntry {
 	if strings.HasSuffix(r.Semantic, "_ERROR") || r.Reason != "" {
 		verb = "refused"
 	}
+	if words, ok := answeredInWords[vocab.Semantic(r.AnswersSemantic)]; ok {
+		// A status names every message its letters may be (CV|CF|...):
+		// the entry it made says which; only a message of one or two
+		// readings is named here.
+		if strings.Count(r.AnswersMessages, "|") > 1 || r.AnswersMessages == "" {
+			t.Summary = fmt.Sprintf("%s %s's %s (%s)", verb, r.To, words, r.Messages)
+			return t
+		}
+		t.Summary = fmt.Sprintf("%s %s's %s (%s, answering %s)", verb, r.To, words, r.Messages, r.AnswersMessages)
+		return t
+	}
 	t.Summary = fmt.Sprintf("%s %s's %s (%s)", verb, r.To, what, r.Messages)
 	return t
+}
+
+// answeredInWords names, for the timeline, what a local actor sent that
+// a reply answers; a message not named here is told by its activity type.
+var answeredInWords = map[vocab.Semantic]string{
+	vocab.SubmitReport:                      "report",
+	vocab.AckReport:                         "acknowledgement",
+	vocab.ValidateReport:                    "validation of the report",
+	vocab.InvalidateReport:                  "invalidation of the report",
+	vocab.CloseReport:                       "closure of the report",
+	vocab.EngageCase:                        "engagement in the case",
+	vocab.DeferCase:                         "deferral of the case",
+	vocab.CloseCase:                         "closure of its part in the case",
+	vocab.AddNoteToCase:                     "note",
+	vocab.AddReportToCase:                   "report added to the case",
+	vocab.InviteToEmbargoOnCase:             "embargo proposal",
+	vocab.AcceptInviteToEmbargoOnCase:       "acceptance of the embargo",
+	vocab.RejectInviteToEmbargoOnCase:       "rejection of the embargo proposal",
+	vocab.RemoveEmbargoEventFromCase:        "termination of the embargo",
+	vocab.AddParticipantStatusToParticipant: "status report",
+	vocab.AddCaseStatusToCase:               "case status report",
+	vocab.InviteActorToCase:                 "invitation to the case",
+	vocab.AcceptInviteActorToCase:           "acceptance of the invitation",
+	vocab.RejectInviteActorToCase:           "refusal of the invitation",
+	vocab.OfferActorToCase:                  "suggestion of an actor",
+	vocab.OfferCaseOwnershipTransfer:        "offer of the case's ownership",
+	vocab.AcceptCaseOwnershipTransfer:       "acceptance of the case's ownership",
+	vocab.RejectCaseOwnershipTransfer:       "refusal of the case's ownership",
+	vocab.AddVulnerabilityRecordToCase:      "vulnerability ids",
+	vocab.AddProductStatusToCase:            "product status",
+	vocab.PublishAdvisory:                   "advisory",
+	vocab.ReviseAdvisory:                    "revision of the advisory",
 }
 
 // Timeline returns the last n entries of a case's ledger, newest first,

@@ -186,6 +186,11 @@ type ReplyRecord struct {
 	// AnswersType that activity's type.
 	Answers     string `json:"answers"`
 	AnswersType string `json:"answersType,omitempty"`
+	// AnswersSemantic and AnswersMessages are what the answered activity
+	// meant (VALIDATE_REPORT, RV), for telling the reply in words; empty
+	// in records kept before they were.
+	AnswersSemantic string `json:"answersSemantic,omitempty"`
+	AnswersMessages string `json:"answersMessages,omitempty"`
 	// Reason is an error's reason.
 	Reason string `json:"reason,omitempty"`
 }
@@ -310,6 +315,9 @@ func (e *Engine) receiveReply(tx *store.Tx, to LocalActor, sender string, m Mess
 	}
 	if inner != nil {
 		rec.AnswersType = inner.Type
+		if cls := vocab.Classify(inner, m.Resolver); cls.Semantic != vocab.Unknown && cls.Semantic != vocab.UnknownUnresolvableObject {
+			rec.AnswersSemantic, rec.AnswersMessages = string(cls.Semantic), cls.Messages.String()
+		}
 	}
 	key := e.replyKey(&tx.ReadTx, a, inner, reportID, m.Resolver)
 	if key == "" {

@@ -214,8 +214,10 @@ func TestRepliesOnTheWire(t *testing.T) {
 	b := newBrowser(t, vendor.url)
 	b.login(vendor)
 	page := b.get("/ui/cases/" + url.PathEscape(caseID))
-	if !strings.Contains(page, "acknowledged vendor&#39;s Join (RK)") {
-		t.Errorf("the case page's timeline does not show the acknowledgement of the vendor's Join:\n%s", page)
+	// In words: what the vendor sent, the message it was and the reply.
+	if !strings.Contains(page, "acknowledged vendor&#39;s engagement in the case (RK, answering RA)") ||
+		!strings.Contains(page, "acknowledged vendor&#39;s status report (CK)<") {
+		t.Errorf("the case page's timeline does not show the acknowledgements of the vendor's engagement and status in words:\n%s", grepLines(page, "reply"))
 	}
 
 	// Replies are never answered: the Case Actor's inbox holds what the
