@@ -173,6 +173,9 @@ func TestAuditRecordsStoreWrites(t *testing.T) {
 		if page[4].Reason != "gone" || page[4].Signer != "https://peer.example/actors/f" {
 			t.Fatalf("dead-letter record = %+v", page[4])
 		}
+		if page[2].Reason != "queued for 1 recipient" {
+			t.Errorf("enqueued record's reason = %q, want %q", page[2].Reason, "queued for 1 recipient")
+		}
 	})
 }
 

@@ -136,6 +136,14 @@ func (t *Tx) EnqueueOutbound(out Outbound) error {
 	}
 	_, err = t.AppendAudit(AuditRecord{Kind: AuditOutbound, Time: now, Actor: out.Actor, ActivityID: out.ID, Principal: out.SentBy,
 		Digest: hex.EncodeToString(digest), Decision: DecisionEnqueued,
-		Reason: fmt.Sprintf("queued for %d recipients", len(out.Deliveries))})
+		Reason: queuedFor(len(out.Deliveries))})
 	return err
+}
+
+// queuedFor is the reason of an outbound activity's audit record.
+func queuedFor(n int) string {
+	if n == 1 {
+		return "queued for 1 recipient"
+	}
+	return fmt.Sprintf("queued for %d recipients", n)
 }
