@@ -70,7 +70,10 @@ type CaseDetail struct {
 	History   []cases.EmbargoStep `json:"embargoHistory,omitempty"`
 	// Notes is a page of the case's notes: by default the newest hundred;
 	// ?notes=N&notesFrom=K asks for N from the K-th.
-	Notes       []cases.Note       `json:"notes,omitempty"`
+	Notes []cases.Note `json:"notes,omitempty"`
+	// NotesSentBy names, by note id, the person of this node who wrote
+	// each of Notes (docs/accounts.md); the other notes are absent.
+	NotesSentBy map[string]string  `json:"notesSentBy,omitempty"`
 	NotesFrom   int                `json:"notesFrom"`
 	NotesTotal  int                `json:"notesTotal"`
 	Invites     []cases.Invite     `json:"invites,omitempty"`

@@ -391,6 +391,34 @@ func Timeline(tx *store.ReadTx, caseID string, length int64, n int) ([]TimelineE
 	return out, nil
 }
 
+// NotesSentBy returns, by note id, the person of this node who wrote
+// each of notes (SentBy of the activity that added it), reading the
+// activities together; notes from peers and notes recorded before they
+// kept their activity are absent.
+func NotesSentBy(tx *store.ReadTx, notes []Note) (map[string]string, error) {
+	ids := make([]string, 0, len(notes))
+	for _, n := range notes {
+		if n.Activity != "" {
+			ids = append(ids, n.Activity)
+		}
+	}
+	tx.ReadAheadActivities(ids)
+	var out map[string]string
+	for _, n := range notes {
+		by, err := SentBy(tx, n.Activity)
+		if err != nil {
+			return nil, err
+		}
+		if by != "" {
+			if out == nil {
+				out = make(map[string]string)
+			}
+			out[n.ID] = by
+		}
+	}
+	return out, nil
+}
+
 // SentBy returns the person on whose request one of this node's actors
 // sent activity id, or "" when a peer sent it, the node sent it on its
 // own, or this node holds no record of it. It is one read by key

@@ -197,6 +197,11 @@ func TestDashboardAnalystActsForItsActors(t *testing.T) {
 	if !strings.Contains(notes, `<span class="by">(vic)</span>`) || !strings.Contains(notes, "Reproduced on 2.1.") {
 		t.Errorf("the case's notes do not name vic beside her note:\n%s", notes)
 	}
+	// The API names her by the note's id.
+	d := vendor.detail(t, c.ID)
+	if len(d.Notes) != 1 || d.NotesSentBy[d.Notes[0].ID] != "vic" || d.Notes[0].Activity == "" {
+		t.Errorf("the API's notes %+v name %v, want vic for the note", d.Notes, d.NotesSentBy)
+	}
 }
 
 // vendorReports lists the reports the vendor actor of tn received.

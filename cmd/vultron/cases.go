@@ -224,7 +224,11 @@ func printCase(env *environment, r api.CaseDetail) {
 	if len(r.Notes) > 0 {
 		fmt.Fprintf(w, "\nnotes:\n")
 		for _, n := range r.Notes {
-			fmt.Fprintf(w, "  %s  %s: %s\n", n.Published.UTC().Format(time.RFC3339), n.Author, n.Content)
+			author := n.Author
+			if by := r.NotesSentBy[n.ID]; by != "" {
+				author += " (" + by + ")"
+			}
+			fmt.Fprintf(w, "  %s  %s: %s\n", n.Published.UTC().Format(time.RFC3339), author, n.Content)
 		}
 	}
 }

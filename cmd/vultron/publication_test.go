@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/node"
 )
 
@@ -72,6 +73,16 @@ func TestFollowProductAdvisoryCommands(t *testing.T) {
 		if code != bad.code || !strings.Contains(errOut, bad.want) || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
 			t.Errorf("%v: exit %d, %q; want %d and one sentence with %q", bad.args, code, errOut, bad.code, bad.want)
 		}
+	}
+
+	// A note an analyst of the vendor writes names her in case show.
+	var dana api.AddedUser
+	if err := json.Unmarshal([]byte(vendor.ok(t, "user", "add", "dana", "--role", "analyst", "--json")), &dana); err != nil {
+		t.Fatal(err)
+	}
+	vendor.as(t, dana.Token).ok(t, "case", "note", caseID, "--content", "Reproduced on 1.0.")
+	if out := vendor.ok(t, "case", "show", caseID); !strings.Contains(out, "/actors/vendor (dana): Reproduced on 1.0.") {
+		t.Errorf("case show does not name the note's writer:\n%s", out)
 	}
 
 	vendor.ok(t, "advisory", "share", caseID, "--with", finderID, "--title", "Heap overflow in Widget", "--summary", "Upgrade to 1.0.1.")

@@ -611,19 +611,13 @@ func (d *Dashboard) notesOf(tx *store.ReadTx, c *cases.Case) ([]noteRow, error) 
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, 0, len(notes))
-	for _, n := range notes {
-		if n.Activity != "" {
-			ids = append(ids, n.Activity)
-		}
+	by, err := cases.NotesSentBy(tx, notes)
+	if err != nil {
+		return nil, err
 	}
-	tx.ReadAheadActivities(ids)
 	out := make([]noteRow, len(notes))
 	for i, n := range notes {
-		out[i].Note = n
-		if out[i].By, err = cases.SentBy(tx, n.Activity); err != nil {
-			return nil, err
-		}
+		out[i] = noteRow{Note: n, By: by[n.ID]}
 	}
 	return out, nil
 }

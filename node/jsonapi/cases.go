@@ -137,7 +137,10 @@ func (e *Endpoints) Case(w http.ResponseWriter, r *http.Request) {
 		if notes == 0 {
 			return nil // none asked for; a limit of 0 would read them all
 		}
-		d.Notes, err = c.NotesPage(tx, d.NotesFrom, notes)
+		if d.Notes, err = c.NotesPage(tx, d.NotesFrom, notes); err != nil {
+			return err
+		}
+		d.NotesSentBy, err = cases.NotesSentBy(tx, d.Notes)
 		return err
 	})
 	if err != nil {
