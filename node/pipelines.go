@@ -123,6 +123,7 @@ func (n *Node) buildPipelines() error {
 	plain, err := social.New(social.Config{
 		ManuallyApproves: func(name string) bool { return !n.openFollowers(name) },
 		IsCaseActor:      func(name string) bool { return strings.HasPrefix(name, cases.CaseActorPrefix) },
+		PublicURL:        n.cfg.PublicURL,
 		Now:              n.cfg.Now,
 	})
 	if err != nil {

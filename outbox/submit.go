@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -412,8 +413,8 @@ func checkAudience(act *vocab.Activity, self string, sem vocab.Semantic) error {
 	for _, refs := range []vocab.Refs{act.To, act.Cc, act.Bto, act.Bcc, act.Audience} {
 		for _, id := range refs.IDs() {
 			if vocab.IsPublic(id) || id == social.FollowersOf(self) {
-				return problem.Unprocessable("a %s is not sent to %s: a case's or a report's messages go to the actors they name, and reach followers and the public only as the published advisory (Create or Update of its Article)",
-					act.Type, problem.Clip(id, 200))
+				return problem.Unprocessable("%s is not sent to %s: a case's or a report's messages go to the actors they name, and reach followers and the public only as the published advisory (Create or Update of its Article)",
+					withArticle(act.Type), problem.Clip(id, 200))
 			}
 		}
 	}
@@ -457,4 +458,13 @@ func orderingKey(a *vocab.Activity, r vocab.Resolver) string {
 	// An answer to a report names the Offer by id (RV, RI, RC): resolve it,
 	// so that the answers about one report keep their order.
 	return vocab.ReportOf(a, r)
+}
+
+// withArticle puts "a" or "an" before an activity type: "an Announce",
+// "a Note".
+func withArticle(typ string) string {
+	if typ != "" && strings.ContainsRune("AEIOUaeiou", rune(typ[0])) {
+		return "an " + typ
+	}
+	return "a " + typ
 }

@@ -91,8 +91,14 @@ type Config struct {
 	// IsCaseActor reports whether local actor name is a Case Actor, which
 	// is never followed.
 	IsCaseActor func(name string) bool
-	Now         func() time.Time
+	// PublicURL is the node's public URL: what an actor announces from
+	// this node must be one of its advisory pages (AdvisoryPath).
+	PublicURL string
+	Now       func() time.Time
 }
+
+// AdvisoryPath is where the node serves its published advisories' pages.
+const AdvisoryPath = "/advisories/"
 
 // Social applies plain ActivityPub activities to the store.
 type Social struct{ cfg Config }
@@ -330,10 +336,38 @@ func (s *Social) Outbound(tx *store.Tx, from Local, act *vocab.Activity, sem voc
 		}
 		f.State, f.Since = store.FollowAccepted, s.cfg.Now().UTC()
 		return tx.PutFollow(f)
-	case vocab.SocialAnnounce, vocab.SocialCreateArticle, vocab.SocialUpdateArticle, vocab.SocialDeleteArticle:
+	case vocab.SocialAnnounce:
+		return s.checkAnnounced(act.Object.ID())
+	case vocab.SocialCreateArticle, vocab.SocialUpdateArticle, vocab.SocialDeleteArticle:
 		return nil
 	}
 	return problem.Unprocessable("this node does not send %s activities", sem)
+}
+
+// checkAnnounced refuses an Announce of an object of this node that is
+// not one of its advisory pages: followers and the public read only what
+// the node publishes, and an announced case, report or activity would
+// give them its address. Objects of other servers are theirs to serve.
+func (s *Social) checkAnnounced(object string) error {
+	if object == "" {
+		return problem.Unprocessable("an Announce names the object it shares")
+	}
+	if s.cfg.PublicURL == "" || !sameOrigin(object, s.cfg.PublicURL) {
+		return nil
+	}
+	u, err := url.Parse(object)
+	if err == nil && strings.HasPrefix(u.Path, AdvisoryPath) && len(u.Path) > len(AdvisoryPath) {
+		return nil // the page, or one of its documents
+	}
+	return problem.Unprocessable("%s is on this node and is not an advisory page (%s%sTRACKING): an Announce shares a published advisory with the followers and the public, nothing else of this node",
+		problem.Clip(object, 200), s.cfg.PublicURL, AdvisoryPath)
+}
+
+// sameOrigin reports whether a and b have the same scheme and host.
+func sameOrigin(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	return err1 == nil && err2 == nil && strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host)
 }
 
 // expandPage is how many followers Expand reads at once.

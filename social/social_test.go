@@ -3,6 +3,8 @@ package social
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -53,6 +55,7 @@ func newFixture(t *testing.T) *fixture {
 	s, err := New(Config{
 		ManuallyApproves: func(name string) bool { return name != "advisories" },
 		IsCaseActor:      func(name string) bool { return name == "case-c1" },
+		PublicURL:        "https://v.example",
 		Now:              func() time.Time { return time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC) },
 	})
 	if err != nil {
@@ -213,3 +216,36 @@ func TestInboundFollowing(t *testing.T) {
 
 // none is the state of a relation that does not exist.
 const none store.FollowState = 0
+
+// TestAnnounceSharesWhatIsPublic: an actor announces an advisory page of
+// its node, one of its documents, or anything of another server; any
+// other object of its node (a case, a report, an activity) is refused,
+// and nothing is sent.
+func TestAnnounceSharesWhatIsPublic(t *testing.T) {
+	f := newFixture(t)
+	tests := []struct {
+		object string
+		want   int
+	}{
+		{"https://v.example/advisories/VULTRON-7Q3X", 0},
+		{"https://v.example/advisories/VULTRON-7Q3X/csaf.json", 0},
+		{"https://c.example/advisories/1", 0},
+		{"https://v.example/cases/c1", http.StatusUnprocessableEntity},
+		{"https://v.example/activities/a1", http.StatusUnprocessableEntity},
+		{"https://v.example/advisories/", http.StatusUnprocessableEntity},
+		{"HTTPS://V.EXAMPLE/cases/c1", http.StatusUnprocessableEntity},
+	}
+	for i, tt := range tests {
+		t.Run(tt.object, func(t *testing.T) {
+			m, err := vocab.NewAnnounce(tt.object, vendorID+"/followers")
+			if err != nil {
+				t.Fatal(err)
+			}
+			act := activity(t, m, fmt.Sprintf("https://v.example/an/%d", i), vendorID)
+			err = f.db.Update(context.Background(), func(tx *store.Tx) error { return f.s.Outbound(tx, vendor, act, vocab.SocialAnnounce) })
+			if got := problem.Status(err); (err == nil && tt.want != 0) || (err != nil && got != tt.want) {
+				t.Errorf("Announce of %s: %v (status %d), want status %d", tt.object, err, got, tt.want)
+			}
+		})
+	}
+}

@@ -68,6 +68,8 @@ func TestFollowProductAdvisoryCommands(t *testing.T) {
 		{[]string{"case", "cve", caseID, "CVE-26-1"}, 1, "CVE-YYYY-NNNN"},
 		{[]string{"advisory", "publish", caseID}, 1, "embargo"},
 		{[]string{"case", "note", caseID, "Fixed in 1.0.1."}, 2, "give the text with --content TEXT"},
+		{[]string{"announce", vendor.url + "/cases/" + caseID}, 1, "an Announce is not sent to " + vendorID + "/followers"},
+		{[]string{"announce", vendor.url + "/objects/draft-1"}, 1, "is not an advisory page"},
 	} {
 		code, _, errOut := vendor.cli(t, bad.args...)
 		if code != bad.code || !strings.Contains(errOut, bad.want) || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
