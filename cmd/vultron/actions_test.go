@@ -670,3 +670,32 @@ func TestCLIOwnerClosesTheCase(t *testing.T) {
 		t.Errorf("case show once every participant closed:\n%s", out)
 	}
 }
+
+// TestStatusHelpSaysWhoDeploys: the node records a deployed fix (CD) only
+// from a participant with the deployer role, so the help of "status" and
+// of "status fix-deployed" says so, and how a vendor that deploys takes
+// the role, instead of offering it to every vendor.
+func TestStatusHelpSaysWhoDeploys(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"status", "-h"}, []string{"fix-deployed is a deployer's", "--role vendor,deployer"}},
+		{[]string{"status", "fix-deployed", "-h"}, []string{"with the deployer role"}},
+	} {
+		args := tt.args
+		var out strings.Builder
+		env := &environment{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}
+		if code := run(t.Context(), env, args); code != 0 {
+			t.Fatalf("%v: exit %d\n%s", args, code, out.String())
+		}
+		for _, want := range tt.want {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("%v printed\n%s\nwithout %q", args, out.String(), want)
+			}
+		}
+		if strings.Contains(out.String(), "vendor's or deployer's own vfd state") {
+			t.Errorf("%v still offers fix-deployed to every vendor:\n%s", args, out.String())
+		}
+	}
+}
