@@ -62,6 +62,10 @@ type actionValues struct {
 	with, title, summary, details string
 	approve, changes              bool
 	at                            string
+	// message is the protocol message the action sends, when its build
+	// tells which of the action's messages it is (EP or EV by the case's
+	// EM state); "" keeps the action's own.
+	message string
 }
 
 // text returns the text given with --content or read from --content-file
@@ -217,6 +221,9 @@ func (g actionGroup) run(ctx context.Context, env *environment, args []string) e
 		if err := waitUntil(ctx, s, caseID, cond, *timeout); err != nil {
 			return err
 		}
+	}
+	if v.message != "" {
+		a.message = v.message
 	}
 	if *quiet {
 		return s.printID(a, submitted, caseID)

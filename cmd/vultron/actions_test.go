@@ -244,12 +244,12 @@ func TestCLIStory(t *testing.T) {
 		t.Errorf("case engage printed %q", out)
 	}
 	out = vendorNode.ok(t, "embargo", "propose", short, "--as", "vendor", "--days", "45")
-	if !strings.HasPrefix(out, "EP/EV sent: ") || strings.Contains(out, "invited") || !strings.Contains(out, "recorded in case "+short+" as entry 3") || !strings.Contains(out, "EM PROPOSED, pxa, 4 ledger entries") {
+	if !strings.HasPrefix(out, "EP sent: ") || strings.Contains(out, "invited") || !strings.Contains(out, "recorded in case "+short+" as entry 3") || !strings.Contains(out, "EM PROPOSED, pxa, 4 ledger entries") {
 		t.Errorf("embargo propose printed %q, want the case after the proposal", out)
 	}
 	finderNode.ok(t, "case", "wait", caseID, "--until", "em=PROPOSED", "--timeout", "20s")
 	out = finderNode.ok(t, "embargo", "accept", caseID, "--as", "finder")
-	if !strings.Contains(out, "EA/EC sent:") || !strings.Contains(out, "recorded in case "+short+" as entry 4") {
+	if !strings.Contains(out, "EA sent:") || !strings.Contains(out, "recorded in case "+short+" as entry 4") {
 		t.Errorf("embargo accept printed %q, want it recorded in the finder's replica", out)
 	}
 	// The finder's acceptance binds the finder; the owner's puts the
@@ -449,7 +449,12 @@ func TestCLIMoreActions(t *testing.T) {
 	// EP rejected by the owner (ER): no embargo.
 	end := time.Now().Add(40 * 24 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
 	vendorNode.ok(t, "embargo", "propose", caseID, "--as", "vendor", "--end", end, "--wait", "em=PROPOSED", "--timeout", "20s")
-	vendorNode.ok(t, "embargo", "reject", caseID, "--as", "vendor", "--wait", "em=NONE", "--timeout", "20s")
+	// Each answer prints the message it is in the case's EM state: ER of
+	// a proposal, EJ of a revision; a proposal while an embargo is in
+	// force is EV.
+	if out := vendorNode.ok(t, "embargo", "reject", caseID, "--as", "vendor", "--wait", "em=NONE", "--timeout", "20s"); !strings.HasPrefix(out, "ER sent: ") {
+		t.Errorf("embargo reject of a proposal printed %q, want ER", out)
+	}
 	// EP accepted by the owner: in force; EV rejected (EJ): still active.
 	// The proposal is named by a part of its id, as --json printed it.
 	var proposed struct {
@@ -457,7 +462,7 @@ func TestCLIMoreActions(t *testing.T) {
 		Activity map[string]any `json:"activity"`
 	}
 	out := vendorNode.ok(t, "embargo", "propose", caseID, "--as", "vendor", "--days", "30", "--wait", "em=PROPOSED", "--timeout", "20s", "--json")
-	if err := json.Unmarshal([]byte(out), &proposed); err != nil || proposed.Activity["type"] != "Invite" {
+	if err := json.Unmarshal([]byte(out), &proposed); err != nil || proposed.Activity["type"] != "Invite" || proposed.Message != "EP" {
 		t.Fatalf("embargo propose --json printed %q (%v)", out, err)
 	}
 	proposal, _ := proposed.Activity["id"].(string)
@@ -466,8 +471,19 @@ func TestCLIMoreActions(t *testing.T) {
 		t.Errorf("accepting a proposal that is not pending: exit %d, %q", code, errOut)
 	}
 	vendorNode.ok(t, "embargo", "accept", caseID, proposal[len(proposal)-12:], "--as", "vendor", "--wait", "em=ACTIVE", "--timeout", "20s")
-	vendorNode.ok(t, "embargo", "revise", caseID, "--as", "vendor", "--days", "60", "--wait", "em=REVISE", "--timeout", "20s")
-	vendorNode.ok(t, "embargo", "reject", caseID, "--as", "vendor", "--wait", "em=ACTIVE", "--timeout", "20s")
+	for _, step := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"embargo", "revise", caseID, "--days", "60", "--wait", "em=REVISE"}, "EV sent: "},
+		{[]string{"embargo", "reject", caseID, "--wait", "em=ACTIVE"}, "EJ sent: "},
+		{[]string{"embargo", "propose", caseID, "--days", "50", "--wait", "em=REVISE"}, "EV sent: "},
+		{[]string{"embargo", "accept", caseID, "--wait", "em=ACTIVE"}, "EC sent: "},
+	} {
+		if out := vendorNode.ok(t, append(step.args, "--as", "vendor", "--timeout", "20s")...); !strings.HasPrefix(out, step.want) {
+			t.Errorf("%s printed %q, want %q", strings.Join(step.args[:2], " "), out, step.want)
+		}
+	}
 	// ET, with the reason, which the embargo's history keeps.
 	vendorNode.ok(t, "embargo", "terminate", caseID, "--as", "vendor", "--reason", "the fix shipped early", "--wait", "em=EXITED", "--timeout", "20s")
 	if h := vendorNode.showCase(t, caseID).History; len(h) == 0 || h[len(h)-1].Message != "ET" || h[len(h)-1].Reason != "the fix shipped early" {
@@ -652,5 +668,34 @@ func TestCLIOwnerClosesTheCase(t *testing.T) {
 	// With every participant closed, nobody is told to close its part.
 	if out := finderNode.ok(t, "case", "show", short); strings.Contains(out, "can only close its own part") || !strings.Contains(out, "every participant has closed its part") {
 		t.Errorf("case show once every participant closed:\n%s", out)
+	}
+}
+
+// TestStatusHelpSaysWhoDeploys: the node records a deployed fix (CD) only
+// from a participant with the deployer role, so the help of "status" and
+// of "status fix-deployed" says so, and how a vendor that deploys takes
+// the role, instead of offering it to every vendor.
+func TestStatusHelpSaysWhoDeploys(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"status", "-h"}, []string{"fix-deployed is a deployer's", "--role vendor,deployer"}},
+		{[]string{"status", "fix-deployed", "-h"}, []string{"with the deployer role"}},
+	} {
+		args := tt.args
+		var out strings.Builder
+		env := &environment{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}
+		if code := run(t.Context(), env, args); code != 0 {
+			t.Fatalf("%v: exit %d\n%s", args, code, out.String())
+		}
+		for _, want := range tt.want {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("%v printed\n%s\nwithout %q", args, out.String(), want)
+			}
+		}
+		if strings.Contains(out.String(), "vendor's or deployer's own vfd state") {
+			t.Errorf("%v still offers fix-deployed to every vendor:\n%s", args, out.String())
+		}
 	}
 }

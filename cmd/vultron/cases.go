@@ -13,6 +13,7 @@ import (
 
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/ledger"
 )
 
@@ -147,6 +148,23 @@ func printCase(env *environment, r api.CaseDetail) {
 		}
 		line("proposed", "ending %s by %s%s (%s)", pr.Terms.End.UTC().Format(time.RFC3339), pr.Terms.Proposer, by, pr.InviteID)
 	}
+	// What else awaits an answer: the invitations the invitees have not
+	// answered (the Case Actor's Invite, which "participant accept-invite"
+	// names), the suggestions the owner has not decided, and an offer of
+	// the ownership.
+	for _, inv := range r.Invites {
+		invite := inv.Sent
+		if invite == "" {
+			invite = inv.ID
+		}
+		line("invited", "%s%s by %s at %s, not answered yet (%s)", inv.Actor, asRoles(inv.Roles), inv.By, inv.At.UTC().Format(time.RFC3339), invite)
+	}
+	for _, sg := range r.Suggestions {
+		line("suggested", "%s%s by %s, not decided yet (%s)", sg.Actor, asRoles(sg.Roles), sg.By, sg.ID)
+	}
+	if tr := r.Transfer; tr != nil {
+		line("transfer", "ownership offered to %s, not answered yet (%s)", tr.To, tr.ID)
+	}
 	line("world", "%s", r.PXAState)
 	line("ledger", "%d entries, tail %s", r.LedgerLength, r.TailHash)
 	line("replica", "%s", replicaLine(r.Replica))
@@ -231,6 +249,15 @@ func printCase(env *environment, r api.CaseDetail) {
 			fmt.Fprintf(w, "  %s  %s: %s\n", n.Published.UTC().Format(time.RFC3339), author, n.Content)
 		}
 	}
+}
+
+// asRoles says " as " and the roles of an invitation or a suggestion, ""
+// when it names none.
+func asRoles(r cvdstate.RoleSet) string {
+	if r == 0 {
+		return ""
+	}
+	return " as " + strings.Join(r.Names(), ",")
 }
 
 // replicaWord says in a word or two how a replica compares with its Case

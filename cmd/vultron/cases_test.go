@@ -11,6 +11,7 @@ import (
 
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/cvdstate"
 )
 
 // fakeNode answers the read API with canned JSON and checks the token.
@@ -192,6 +193,39 @@ func TestCaseShowListsProposals(t *testing.T) {
 	for _, want := range []string{"proposed", "2027-02-05T00:03:52Z", "https://c.example/actors/coordinator", "answer by 2026-12-14T00:03:52Z", "https://c.example/activities/ev1"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("case show printed\n%s\nwithout %q", out.String(), want)
+		}
+	}
+}
+
+// TestCaseShowListsWhatIsOpen: "case show" prints what awaits an answer
+// besides embargo proposals: each open invitation (whom, in which roles,
+// by whom, the Case Actor's Invite the invitee answers), each open
+// suggestion and an offer of the case's ownership, so that an owner sees
+// who has not answered yet.
+func TestCaseShowListsWhatIsOpen(t *testing.T) {
+	at := time.Date(2026, 12, 7, 2, 25, 45, 0, time.UTC)
+	d := api.CaseDetail{Case: api.Case{ID: "https://c.example/cases/c1", EMState: "NONE"},
+		Invites: []cases.Invite{{Actor: "https://a.example/actors/vendora", Roles: cvdstate.Vendor | cvdstate.Deployer,
+			By: "https://c.example/actors/cert", ID: "https://c.example/activities/i1", Sent: "https://c.example/actors/case-c1/invitations/i1", At: at}},
+		Suggestions: []cases.Suggestion{{ID: "https://a.example/activities/s1", Actor: "https://b.example/actors/vendorb",
+			By: "https://a.example/actors/vendora", Roles: cvdstate.Vendor}},
+		Transfer: &cases.Transfer{ID: "https://c.example/activities/t1", To: "https://a.example/actors/vendora"}}
+	tests := []struct {
+		name string
+		want []string
+	}{
+		{"invitation", []string{"invited", "https://a.example/actors/vendora as vendor,deployer", "by https://c.example/actors/cert", "2026-12-07T02:25:45Z", "https://c.example/actors/case-c1/invitations/i1"}},
+		{"suggestion", []string{"suggested", "https://b.example/actors/vendorb as vendor", "by https://a.example/actors/vendora", "https://a.example/activities/s1"}},
+		{"transfer", []string{"transfer", "ownership offered to https://a.example/actors/vendora", "https://c.example/activities/t1"}},
+	}
+	var out strings.Builder
+	env := &environment{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}
+	printCase(env, d)
+	for _, tt := range tests {
+		for _, want := range tt.want {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("%s: case show printed\n%s\nwithout %q", tt.name, out.String(), want)
+			}
 		}
 	}
 }

@@ -106,12 +106,13 @@ func buildProposal(revise bool) func(context.Context, *session, *actionValues, [
 		if revise && d.EMState != "ACTIVE" && d.EMState != "REVISE" {
 			return nil, "", fmt.Errorf("case %s has no active embargo to revise (EM %s); use \"embargo propose\"", d.ID, d.EMState)
 		}
+		v.message = proposalMessage(d.EMState)
 		return vocab.ProposeEmbargo(d.ID, now, end), d.ID, nil
 	}
 }
 
 func answerProposal(typ string) func(context.Context, *session, *actionValues, []string) (map[string]any, string, error) {
-	return func(ctx context.Context, s *session, _ *actionValues, args []string) (map[string]any, string, error) {
+	return func(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {
 		d, err := s.caseDetail(ctx, args[0])
 		if err != nil {
 			return nil, "", err
@@ -141,8 +142,33 @@ func answerProposal(typ string) func(context.Context, *session, *actionValues, [
 			}
 			return nil, "", fmt.Errorf("case %s has %d pending proposals (%s); name one", d.ID, len(ids), strings.Join(ids, ", "))
 		}
+		v.message = answerMessage(typ, d.EMState)
 		return vocab.Respond(typ, invite, d.ID), d.ID, nil
 	}
+}
+
+// proposalMessage is the message a proposal is in EM state em: a
+// revision (EV) of an embargo in force, else a proposal (EP).
+func proposalMessage(em string) string {
+	if em == "ACTIVE" || em == "REVISE" {
+		return "EV"
+	}
+	return "EP"
+}
+
+// answerMessage is the message an answer (typ Accept or Reject) to a
+// proposal is in EM state em: of a revision (EC, EJ) in REVISE, else of a
+// proposal (EA, ER).
+func answerMessage(typ, em string) string {
+	switch {
+	case typ == "Accept" && em == "REVISE":
+		return "EC"
+	case typ == "Accept":
+		return "EA"
+	case em == "REVISE":
+		return "EJ"
+	}
+	return "ER"
 }
 
 func buildTerminate(ctx context.Context, s *session, v *actionValues, args []string) (map[string]any, string, error) {

@@ -14,12 +14,14 @@ import (
 func statusGroup() actionGroup {
 	return actionGroup{
 		name: "status",
-		description: "Case State (CS): report what happened. fix-ready and fix-deployed change the acting\n" +
-			"vendor's or deployer's own vfd state; public, exploit-public and attacks change the\n" +
+		description: "Case State (CS): report what happened. fix-ready changes the acting vendor's own vfd\n" +
+			"state; fix-deployed is a deployer's (its d → D, or a vendor's VFd → VFD when it deploys\n" +
+			"too: a participant with the deployer role, invited with --role vendor,deployer or served\n" +
+			"as --actor NAME:TYPE:vendor|deployer); public, exploit-public and attacks change the\n" +
 			"case's pxa state for everyone. CASE is a case id or a unique part of it.",
 		actions: []actionSpec{
 			{name: "fix-ready", message: "CF", summary: "the fix is ready (vfd → VFd)", args: "CASE", minArgs: 1, maxArgs: 1, build: vfdStatus("VFd")},
-			{name: "fix-deployed", message: "CD", summary: "the fix is deployed (vfd → VFD)", args: "CASE", minArgs: 1, maxArgs: 1, build: vfdStatus("VFD")},
+			{name: "fix-deployed", message: "CD", summary: "the fix is deployed (a participant with the deployer role: d → D, or VFd → VFD)", args: "CASE", minArgs: 1, maxArgs: 1, build: vfdStatus("VFD")},
 			{name: "public", message: "CP", summary: "the vulnerability is public (p → P)", args: "CASE", minArgs: 1, maxArgs: 1, build: pxaStatus(cvdstate.PXAPublic)},
 			{name: "exploit-public", message: "CX", summary: "an exploit is public (x → X)", args: "CASE", minArgs: 1, maxArgs: 1, build: pxaStatus(cvdstate.PXAExploit)},
 			{name: "attacks", message: "CA", summary: "attacks were observed (a → A)", args: "CASE", minArgs: 1, maxArgs: 1, build: pxaStatus(cvdstate.PXAAttacks)},
