@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -48,6 +49,13 @@ func TestDueCommand(t *testing.T) {
 	out = vendor.ok(t, "due", caseID)
 	if !strings.Contains(out, "engage") || strings.Contains(out, "acknowledge") {
 		t.Errorf("vultron due CASE after validation:\n%s", out)
+	}
+	// The finder's time to answer an embargo proposal is due at its time,
+	// with no limit counted to it.
+	vendor.ok(t, "embargo", "propose", caseID, "--days", "60")
+	out = vendor.ok(t, "due", caseID)
+	if !regexp.MustCompile(`embargo_rsvp +at its time`).MatchString(out) || strings.Contains(out, "0 hours") {
+		t.Errorf("vultron due CASE lists the answer-by time of an embargo proposal with a limit:\n%s", out)
 	}
 	// Attacks start the CRA's clocks beside the engagement: --limit keeps
 	// the soonest, with the case named by its short id.
