@@ -7,7 +7,8 @@
 // feed (case entries, announced deadlines, intelligence signals), finds
 // the decision points they open for the node's actors (report_received,
 // invitation_received, embargo_proposed, suggestion_received, fix_ready,
-// fix_deployed, publication, embargo_ended, intel_*), and asks the policy.
+// fix_deployed, advisory_published, publication, embargo_ended, intel_*),
+// and asks the policy.
 // The actions of the rules that fire are the protocol's ordinary actions,
 // built with rules.Activity and sent through the node's outbox exactly as
 // a person's would be (checked against the protocol, stored, audited,

@@ -284,3 +284,47 @@ func TestRSVPDeadlineWakesTheOwner(t *testing.T) {
 		t.Errorf("Step once the finder's deadline passed = %d, %v, sent %+v; want the owner's acceptance of its own proposal", n, err, r.sent)
 	}
 }
+
+// TestAdvisoryPublishedPoint: once the case records the owner's advisory,
+// advisory_published comes up once for each local participant, and a
+// policy that answers it with report_public sends the owner's CP.
+func TestAdvisoryPublishedPoint(t *testing.T) {
+	db, caseID := setup(t)
+	ctx := context.Background()
+	p, err := rules.Parse([]byte("name: public\nrules:\n  - on: advisory_published\n    do: [report_public]\n"), "public.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{}
+	e := newEngine(t, db, r, p)
+	entry(t, db, caseID)
+	if n, err := e.Step(ctx); err != nil || n != 0 || r.count() != 0 {
+		t.Fatalf("Step before the publication = %d, %v, %d sent; want nothing", n, err, r.count())
+	}
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		c, err := cases.Load(&tx.ReadTx, caseID)
+		if err != nil {
+			return err
+		}
+		c.Proposals = nil
+		c.Advisory = &cases.Advisory{Revisions: []cases.Revision{{Number: 1, At: time.Now(), By: vendor}}}
+		return cases.Save(tx, c)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	entry(t, db, caseID)
+	if n, err := e.Step(ctx); err != nil || n != 1 || r.count() != 1 {
+		t.Fatalf("Step after the publication = %d, %v, %d sent; want one decision and its CP", n, err, r.count())
+	}
+	b, err := json.Marshal(r.sent[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"pxaState":"P`) || !strings.Contains(string(b), "ParticipantStatus") {
+		t.Errorf("the action sent %s, want the vendor's CP (a ParticipantStatus with P)", b)
+	}
+	entry(t, db, caseID)
+	if n, err := e.Step(ctx); err != nil || n != 0 {
+		t.Errorf("second Step = %d, %v; want none", n, err)
+	}
+}

@@ -260,8 +260,8 @@ func othersAnswered(c *cases.Case, actor string, now time.Time) bool {
 
 // casePoints returns the points case c holds open for its local
 // participants: its report valid and its work engaged, embargo proposals
-// by others, a vendor's ready or
-// deployed fix, publication, and suggestions to its owner.
+// by others, a vendor's ready or deployed fix, its advisory published,
+// the public aware, and suggestions to its owner.
 func (e *Engine) casePoints(c *cases.Case, locals []Local) []point {
 	now := e.cfg.Now()
 	var out []point
@@ -298,6 +298,9 @@ func (e *Engine) casePoints(c *cases.Case, locals []Local) []point {
 			if p.VFD >= cvdstate.VFDDeployed {
 				out = append(out, point{Point: rules.FixDeployed, Key: "fix_deployed " + c.ID + " " + p.Actor + " " + l.Name, Actor: l, CaseID: c.ID, Env: rules.Env{Sender: p.Actor}})
 			}
+		}
+		if c.Advisory != nil && len(c.Advisory.Revisions) > 0 {
+			out = append(out, point{Point: rules.AdvisoryPublished, Key: "advisory_published " + c.ID + " " + l.Name, Actor: l, CaseID: c.ID})
 		}
 		if c.PXA&cvdstate.PXAPublic != 0 {
 			out = append(out, point{Point: rules.Publication, Key: "publication " + c.ID + " " + l.Name, Actor: l, CaseID: c.ID})

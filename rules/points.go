@@ -34,6 +34,9 @@ const (
 	FixDeployed Point = "fix_deployed"
 	// Publication: the case recorded that the public is aware (CP).
 	Publication Point = "publication"
+	// AdvisoryPublished: the case recorded the owner's advisory
+	// (Create(Article)): what a policy may follow with CP.
+	AdvisoryPublished Point = "advisory_published"
 	// EmbargoEnded: the end of the embargo in force has passed.
 	EmbargoEnded Point = "embargo_ended"
 	// IntelAttacksObserved: a threat-intelligence feed lists a CVE of the
@@ -50,7 +53,7 @@ const (
 // Points returns every decision point, in the order a case meets them.
 func Points() []Point {
 	return []Point{ReportReceived, ReportValidated, CaseEngaged, InvitationReceived, EmbargoProposed, SuggestionReceived, FixReady,
-		FixDeployed, Publication, EmbargoEnded, IntelAttacksObserved, IntelExploitPublic, IntelPublic}
+		FixDeployed, AdvisoryPublished, Publication, EmbargoEnded, IntelAttacksObserved, IntelExploitPublic, IntelPublic}
 }
 
 // Kind is an action a rule takes: one of the protocol's ordinary actions,

@@ -103,6 +103,12 @@ func TestShippedPSIRTExample(t *testing.T) {
 			Case: Case{Owner: "https://acme.example/actors/psirt", VFD: "VFd"}}, []string{"report_public"}},
 		{"not before the fix", Env{Point: "embargo_ended", Actor: "https://acme.example/actors/psirt",
 			Case: Case{Owner: "https://acme.example/actors/psirt", VFD: "Vfd"}}, nil},
+		{"public once our advisory is out", Env{Point: "advisory_published", Actor: "https://acme.example/actors/psirt",
+			Case: Case{Owner: "https://acme.example/actors/psirt", PXA: "pxa"}}, []string{"report_public"}},
+		{"not again once public", Env{Point: "advisory_published", Actor: "https://acme.example/actors/psirt",
+			Case: Case{Owner: "https://acme.example/actors/psirt", PXA: "Pxa"}}, nil},
+		{"not for another's advisory", Env{Point: "advisory_published", Actor: "https://acme.example/actors/psirt",
+			Case: Case{Owner: "https://other.example/actors/psirt", PXA: "pxa"}}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -230,7 +230,8 @@ func runAdvisoryDocs(ctx context.Context, env *environment, verb string, args []
 			"embargo is in force and the case is not public; and, unless --force, while an invited reviewer has\n" +
 			"not answered the draft or asks for changes to it, and before the publication time the participants\n" +
 			"agreed on. Waits until the case recorded it (--no-wait: not), then prints\n" +
-			"the advisory's URLs.",
+			"the advisory's URLs. The case is public (P) once a participant says so: \"vultron status public\",\n" +
+			"or a policy's report_public at advisory_published (docs/policies.md).",
 	}[verb]
 	fs := newFlagSet("advisory "+verb, synopsis, about, env)
 	nf := addNodeFlags(fs)
