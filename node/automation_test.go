@@ -243,3 +243,42 @@ func TestPolicyReload(t *testing.T) {
 	reload <- struct{}{}
 	waitFor(t, "the reloaded policy", func() bool { return name() == "third" })
 }
+
+// TestPolicyReportsPublicAtPublication: a vendor whose policy answers
+// advisory_published with report_public publishes its advisory, and the
+// case becomes public on the reporter's copy too, with no person acting
+// after the publication.
+func TestPolicyReportsPublicAtPublication(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNodeConfig(t, t.TempDir(), nil, Config{AutomationInterval: 20 * time.Millisecond,
+		Policy: mustPolicy(t, "rules:\n  - on: advisory_published\n    if: case.owner == actor\n    do: [report_public]\n")}, "vendor:Organization")
+	offer := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"Overflow in the widget","content":"x"}}`, vendor.actorID("vendor")))
+	waitFor(t, "the report at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
+	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offer, finder.actorID("finder")))
+	c := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength >= 2 })
+	if c.EMState == "ACTIVE" {
+		t.Fatalf("the case opened under an embargo (%s); this node has no default", c.EMState)
+	}
+	finder.oneCase(t, "the finder's replica", func(rc api.Case) bool { return rc.ID == c.ID })
+	if strings.HasPrefix(c.PXAState, "P") {
+		t.Fatalf("the case is public (%s) before the publication", c.PXAState)
+	}
+	if status, body := vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(c.ID)+"/advisory/publish", `{}`); status != http.StatusCreated {
+		t.Fatalf("publish: %d %s", status, body)
+	}
+	finder.oneCase(t, "the finder's replica public after the publication", func(rc api.Case) bool {
+		return rc.ID == c.ID && strings.HasPrefix(rc.PXAState, "P")
+	})
+	records, _, err := vendor.db.AuditPage(t.Context(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range records {
+		found = found || strings.Contains(r.Reason, "at advisory_published: report_public")
+	}
+	if !found {
+		t.Error("no audit record of the policy's report_public at advisory_published")
+	}
+}
