@@ -27,8 +27,8 @@ func caseActionGroup() actionGroup {
 		description: "Report Management on a case and case management. CASE is a case id or a unique part of it.\n" +
 			"Reading: \"vultron case list | show CASE | ledger CASE | wait CASE --until COND\".",
 		actions: []actionSpec{
-			{name: "engage", message: "RA", summary: "accept the case for action (also re-engage after defer)", args: "CASE", minArgs: 1, maxArgs: 1, build: onCase("Join")},
-			{name: "defer", message: "RD", summary: "defer the case", args: "CASE", minArgs: 1, maxArgs: 1, build: onCase("Ignore")},
+			{name: "engage", message: "RA", summary: "accept the case for action (also re-engage after defer; from RECEIVED it validates too)", args: "CASE", minArgs: 1, maxArgs: 1, build: onCase("Join")},
+			{name: "defer", message: "RD", summary: "defer the case (from RECEIVED it validates too)", args: "CASE", minArgs: 1, maxArgs: 1, build: onCase("Ignore")},
 			{name: "close", message: "RC", summary: "close the case for the acting participant; the owner's closing closes it for everyone", args: "CASE", minArgs: 1, maxArgs: 1, build: buildClose},
 			{name: "note", message: "GI", summary: "add a note to the case", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: func(fs *flag.FlagSet, v *actionValues) {
