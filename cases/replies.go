@@ -315,7 +315,10 @@ func (e *Engine) receiveReply(tx *store.Tx, to LocalActor, sender string, m Mess
 	}
 	if inner != nil {
 		rec.AnswersType = inner.Type
-		if cls := vocab.Classify(inner, m.Resolver); cls.Semantic != vocab.Unknown && cls.Semantic != vocab.UnknownUnresolvableObject {
+		// Classified from the stored activity alone, which carries what
+		// it answers or acts on inline (vocab.CarryAnswered): no read
+		// more in the reply's write.
+		if cls := vocab.Classify(inner, nil); cls.Semantic != vocab.Unknown && cls.Semantic != vocab.UnknownUnresolvableObject {
 			rec.AnswersSemantic, rec.AnswersMessages = string(cls.Semantic), cls.Messages.String()
 		}
 	}
