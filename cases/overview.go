@@ -393,18 +393,25 @@ func Timeline(tx *store.ReadTx, caseID string, length int64, n int) ([]TimelineE
 
 // NotesSentBy returns, by note id, the person of this node who wrote
 // each of notes (SentBy of the activity that added it), reading the
-// activities together; notes from peers and notes recorded before they
+// activities of the notes whose author isLocal says is this node's
+// together, and no other; notes from peers and notes recorded before they
 // kept their activity are absent.
-func NotesSentBy(tx *store.ReadTx, notes []Note) (map[string]string, error) {
+func NotesSentBy(tx *store.ReadTx, notes []Note, isLocal func(actor string) bool) (map[string]string, error) {
 	ids := make([]string, 0, len(notes))
 	for _, n := range notes {
-		if n.Activity != "" {
+		if n.Activity != "" && isLocal(n.Author) {
 			ids = append(ids, n.Activity)
 		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
 	}
 	tx.ReadAheadActivities(ids)
 	var out map[string]string
 	for _, n := range notes {
+		if n.Activity == "" || !isLocal(n.Author) {
+			continue
+		}
 		by, err := SentBy(tx, n.Activity)
 		if err != nil {
 			return nil, err

@@ -611,7 +611,7 @@ func (d *Dashboard) notesOf(tx *store.ReadTx, c *cases.Case) ([]noteRow, error) 
 	if err != nil {
 		return nil, err
 	}
-	by, err := cases.NotesSentBy(tx, notes)
+	by, err := cases.NotesSentBy(tx, notes, d.cfg.IsLocal)
 	if err != nil {
 		return nil, err
 	}

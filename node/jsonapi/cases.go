@@ -140,7 +140,7 @@ func (e *Endpoints) Case(w http.ResponseWriter, r *http.Request) {
 		if d.Notes, err = c.NotesPage(tx, d.NotesFrom, notes); err != nil {
 			return err
 		}
-		d.NotesSentBy, err = cases.NotesSentBy(tx, d.Notes)
+		d.NotesSentBy, err = cases.NotesSentBy(tx, d.Notes, e.cfg.IsLocal)
 		return err
 	})
 	if err != nil {
