@@ -11,7 +11,6 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/openvultron/vultron/internal/pgtest"
-	"net/url"
 )
 
 // A PostgreSQL process keeps the ids of sub-buckets between write
@@ -658,43 +657,14 @@ func TestPostgresBucketsCreatedWithTheCommit(t *testing.T) {
 func TestPostgresRoleThatOnlyReadsAndWritesTheTables(t *testing.T) {
 	ctx := context.Background()
 	u := pgtest.Database(t)
-	parsed, err := url.Parse(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := parsed.Query().Get("search_path")
-	role := "vultron_rw_" + schema
+	roleURL, role, schema := readWriteRole(t, u)
 	conn, err := pgx.Connect(ctx, u)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	exec := func(qs ...string) {
-		t.Helper()
-		for _, q := range qs {
-			if _, err := conn.Exec(ctx, q); err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-		}
-	}
-	exec(`CREATE ROLE `+role+` LOGIN`, `GRANT USAGE ON SCHEMA `+schema+` TO `+role)
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, u)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer c.Close(ctx)
-		for _, q := range []string{`DROP OWNED BY ` + role, `DROP ROLE ` + role} {
-			if _, err := c.Exec(ctx, q); err != nil {
-				t.Errorf("%s: %v", q, err)
-			}
-		}
-	})
-	roleURL := *parsed
-	roleURL.User = url.User(role)
 	// No tables yet: the role may not make them, and is told what to do.
-	if db, err := OpenURL(ctx, roleURL.String(), Options{NoSync: true}); err == nil {
+	if db, err := OpenURL(ctx, roleURL, Options{NoSync: true}); err == nil {
 		db.Close()
 		t.Fatal("a role that may not create tables opened a store without tables")
 	} else if !strings.Contains(err.Error(), "run `vultron migrate` once with a role that may") {
@@ -708,8 +678,11 @@ func TestPostgresRoleThatOnlyReadsAndWritesTheTables(t *testing.T) {
 	if err := admin.Close(); err != nil {
 		t.Fatal(err)
 	}
-	exec(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ` + schema + ` TO ` + role)
-	db, err := OpenURL(ctx, roleURL.String(), Options{NoSync: true})
+	grant := `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ` + schema + ` TO ` + role
+	if _, err := conn.Exec(ctx, grant); err != nil {
+		t.Fatalf("%s: %v", grant, err)
+	}
+	db, err := OpenURL(ctx, roleURL, Options{NoSync: true})
 	if err != nil {
 		t.Fatalf("open as %s: %v", role, err)
 	}

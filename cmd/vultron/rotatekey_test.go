@@ -12,16 +12,7 @@ import (
 )
 
 func TestRotateKeyCommand(t *testing.T) {
-	dir := t.TempDir()
-	keys, err := store.LoadDataKeys(dir, "", "", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dbPath := filepath.Join(dir, "vultron.db")
-	db, err := store.Open(dbPath, store.Options{DataKey: keys.Current, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, dbPath, keys, db := sealedStore(t)
 	noEnv := func(string) string { return "" }
 	ctx := context.Background()
 

@@ -20,16 +20,7 @@ import (
 // file, checks the copy with the node's data key, and refuses what it
 // cannot do with one sentence.
 func TestStoreCopyCommand(t *testing.T) {
-	dir := t.TempDir()
-	keys, err := store.LoadDataKeys(dir, "", "", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := filepath.Join(dir, "vultron.db")
-	db, err := store.Open(src, store.Options{DataKey: keys.Current, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, src, keys, db := sealedStore(t)
 	ctx := context.Background()
 	if err := db.PutLocalActor(ctx, store.LocalActor{Name: "vendor", Type: "Organization"}); err != nil {
 		t.Fatal(err)
@@ -211,16 +202,7 @@ func TestBadPostgresURLIsAUsageError(t *testing.T) {
 // says where to give it, and --data-key-file alone is enough.
 func TestStoreCopyFindsTheDataKeyFirst(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	keys, err := store.LoadDataKeys(dir, "", "", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := filepath.Join(dir, "vultron.db")
-	db, err := store.Open(src, store.Options{DataKey: keys.Current, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, src, keys, db := sealedStore(t)
 	if err := db.PutLocalActor(ctx, store.LocalActor{Name: "vendor", Type: "Organization"}); err != nil {
 		t.Fatal(err)
 	}
@@ -281,4 +263,20 @@ func TestStoreHelp(t *testing.T) {
 			}
 		}
 	}
+}
+
+// sealedStore makes a data directory with a new data key and a bbolt
+// store sealed with it at DIR/vultron.db, open.
+func sealedStore(t *testing.T) (dir, path string, keys store.DataKeys, db *store.DB) {
+	t.Helper()
+	dir = t.TempDir()
+	keys, err := store.LoadDataKeys(dir, "", "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(dir, "vultron.db")
+	if db, err = store.Open(path, store.Options{DataKey: keys.Current, NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	return dir, path, keys, db
 }
