@@ -2,10 +2,8 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -296,20 +294,7 @@ func TestLivePageAfterItsSessionEnds(t *testing.T) {
 	if err != nil {
 		t.Fatalf("log in: %v", err)
 	}
-	status, body := vendor.api(t, http.MethodGet, "/api/users/vic/sessions", "")
-	var list struct {
-		Sessions []struct {
-			Handle string `json:"handle"`
-		} `json:"sessions"`
-	}
-	if err := json.Unmarshal(body, &list); status != http.StatusOK || err != nil || len(list.Sessions) == 0 {
-		t.Fatalf("vic's sessions: %d %s (%v)", status, body, err)
-	}
-	for _, s := range list.Sessions {
-		if status, body := vendor.api(t, http.MethodDelete, "/api/users/vic/sessions/"+s.Handle, ""); status != http.StatusNoContent && status != http.StatusOK {
-			t.Fatalf("revoke vic's session %s: %d %s", s.Handle, status, body)
-		}
-	}
+	vendor.revokeSessions(t, "vic")
 
 	// A report arrives: the case list changes. (The page's stream, whenever
 	// it opens, compares the list with the one the page was rendered from.)

@@ -618,20 +618,7 @@ func TestEventStreamEndsWithItsSession(t *testing.T) {
 		}
 	}
 
-	status, body := vendor.api(t, http.MethodGet, "/api/users/vic/sessions", "")
-	var list struct {
-		Sessions []struct {
-			Handle string `json:"handle"`
-		} `json:"sessions"`
-	}
-	if err := json.Unmarshal(body, &list); status != http.StatusOK || err != nil || len(list.Sessions) == 0 {
-		t.Fatalf("vic's sessions: %d %s (%v)", status, body, err)
-	}
-	for _, s := range list.Sessions {
-		if status, body := vendor.api(t, http.MethodDelete, "/api/users/vic/sessions/"+s.Handle, ""); status >= 300 {
-			t.Fatalf("revoke vic's session %s: %d %s", s.Handle, status, body)
-		}
-	}
+	vendor.revokeSessions(t, "vic")
 	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"After the session","content":"text"}}`, vendor.actorID("vendor")))
 
@@ -703,6 +690,26 @@ func TestDashboardPathsNoPageTakes(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusNotFound || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.contentType) || !strings.Contains(string(body), tc.want) {
 			t.Errorf("GET %s: %d %s %s, want 404 %s with %q", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.contentType, tc.want)
+		}
+	}
+}
+
+// revokeSessions revokes every dashboard session of a user through the
+// API, as an admin does; the user has at least one.
+func (tn *testNode) revokeSessions(t *testing.T, user string) {
+	t.Helper()
+	status, body := tn.api(t, http.MethodGet, "/api/users/"+user+"/sessions", "")
+	var list struct {
+		Sessions []struct {
+			Handle string `json:"handle"`
+		} `json:"sessions"`
+	}
+	if err := json.Unmarshal(body, &list); status != http.StatusOK || err != nil || len(list.Sessions) == 0 {
+		t.Fatalf("%s's sessions: %d %s (%v)", user, status, body, err)
+	}
+	for _, s := range list.Sessions {
+		if status, body := tn.api(t, http.MethodDelete, "/api/users/"+user+"/sessions/"+s.Handle, ""); status >= 300 {
+			t.Fatalf("revoke %s's session %s: %d %s", user, s.Handle, status, body)
 		}
 	}
 }
