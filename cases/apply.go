@@ -867,13 +867,9 @@ func (c *Case) revisionRejected() {
 	for _, o := range c.Participants {
 		switch {
 		case o.PEC == cvdstate.PECLapsed && c.Embargo != nil && o.AcceptedEmbargo == c.Embargo.ID:
-			if next, err := o.PEC.Apply(cvdstate.PECAccept); err == nil {
-				o.PEC = next
-			}
+			o.PEC = cvdstate.BulkConsent(o.PEC, cvdstate.PECAccept)
 		case o.PEC == cvdstate.PECInvited:
-			if next, err := o.PEC.Apply(cvdstate.PECReset); err == nil {
-				o.PEC = next
-			}
+			o.PEC = cvdstate.BulkConsent(o.PEC, cvdstate.PECReset)
 		}
 	}
 }

@@ -320,18 +320,17 @@ func describeReply(r ReplyRecord) TimelineEntry {
 	if strings.HasSuffix(r.Semantic, "_ERROR") || r.Reason != "" {
 		verb = "refused"
 	}
+	messages := r.Messages
 	if words, ok := answeredInWords[vocab.Semantic(r.AnswersSemantic)]; ok {
+		what = words
 		// A status names every message its letters may be (CV|CF|...):
 		// the entry it made says which; only a message of one or two
 		// readings is named here.
-		if strings.Count(r.AnswersMessages, "|") > 1 || r.AnswersMessages == "" {
-			t.Summary = fmt.Sprintf("%s %s's %s (%s)", verb, r.To, words, r.Messages)
-			return t
+		if r.AnswersMessages != "" && strings.Count(r.AnswersMessages, "|") <= 1 {
+			messages += ", answering " + r.AnswersMessages
 		}
-		t.Summary = fmt.Sprintf("%s %s's %s (%s, answering %s)", verb, r.To, words, r.Messages, r.AnswersMessages)
-		return t
 	}
-	t.Summary = fmt.Sprintf("%s %s's %s (%s)", verb, r.To, what, r.Messages)
+	t.Summary = fmt.Sprintf("%s %s's %s (%s)", verb, r.To, what, messages)
 	return t
 }
 
@@ -397,21 +396,22 @@ func Timeline(tx *store.ReadTx, caseID string, length int64, n int) ([]TimelineE
 // together, and no other; notes from peers and notes recorded before they
 // kept their activity are absent.
 func NotesSentBy(tx *store.ReadTx, notes []Note, isLocal func(actor string) bool) (map[string]string, error) {
-	ids := make([]string, 0, len(notes))
+	var ours []Note
 	for _, n := range notes {
 		if n.Activity != "" && isLocal(n.Author) {
-			ids = append(ids, n.Activity)
+			ours = append(ours, n)
 		}
 	}
-	if len(ids) == 0 {
+	if len(ours) == 0 {
 		return nil, nil
+	}
+	ids := make([]string, len(ours))
+	for i, n := range ours {
+		ids[i] = n.Activity
 	}
 	tx.ReadAheadActivities(ids)
 	var out map[string]string
-	for _, n := range notes {
-		if n.Activity == "" || !isLocal(n.Author) {
-			continue
-		}
+	for _, n := range ours {
 		by, err := SentBy(tx, n.Activity)
 		if err != nil {
 			return nil, err
