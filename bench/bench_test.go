@@ -1,9 +1,12 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/internal/pgtest"
 	"github.com/openvultron/vultron/ledger"
@@ -393,5 +397,68 @@ func TestOfferBodies(t *testing.T) {
 	}
 	if c := vocab.ClassifyDocument(doc, nil); c.Semantic != vocab.SubmitReport {
 		t.Errorf("the node classifies the report offer as %s, want %s", c.Semantic, vocab.SubmitReport)
+	}
+}
+
+func TestLimitInboxSmoke(t *testing.T) {
+	senders, err := NewSenders()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer senders.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	li, err := StartLimitInbox(t.TempDir(), ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer li.Close()
+	ctx := context.Background()
+	c := &http.Client{Timeout: 10 * time.Second}
+	inbox := li.URL + LimitInboxPath
+	body := OfferBody(senders.ActorID(3), li.URL+"/actors/vendor", "smoke")
+	for _, tt := range []struct {
+		name string
+		body []byte
+		want int
+	}{
+		{"a signed offer", body, http.StatusAccepted},
+		{"the same offer again", body, http.StatusAccepted},
+		{"a body that is no activity", []byte(`{"type":"Note","id":"x"}`), http.StatusBadRequest},
+	} {
+		status, err := senders.Post(ctx, c, 3, inbox, tt.body)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if status != tt.want {
+			t.Errorf("%s: status %d, want %d", tt.name, status, tt.want)
+		}
+	}
+	got, err := li.db.Activity(ctx, senders.ActorID(3)+"/activities/offer-smoke")
+	if err != nil {
+		t.Fatalf("the accepted offer is not stored: %v", err)
+	}
+	if got.Sender != senders.ActorID(3) {
+		t.Errorf("stored sender %q, want %q", got.Sender, senders.ActorID(3))
+	}
+
+	// A body changed after it was signed fails its Digest: refused, not stored.
+	req, _ := http.NewRequest(http.MethodPost, inbox, bytes.NewReader(OfferBody(senders.ActorID(3), li.URL+"/actors/vendor", "tampered")))
+	req.Header.Set("Content-Type", actor.ContentType)
+	if err := actor.SignRequest(req, body, senders.ActorID(3)+"#main-key", senders.Key, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a tampered body: status %d, want 401", resp.StatusCode)
+	}
+	if _, err := li.db.Activity(ctx, senders.ActorID(3)+"/activities/offer-tampered"); err == nil {
+		t.Error("the tampered offer was stored")
 	}
 }

@@ -3,18 +3,21 @@
 // the command that produced it and its ratio to the limit measured in the
 // same run, and writes the raw results as JSON for bench/plot.py.
 //
-// It builds bin/vultron and the load generator into a temporary directory,
-// starts node processes on 127.0.0.1 only, and bounds every wait.
+// It builds bin/vultron, the load generator and the limit inbox into a
+// temporary directory, starts node processes on 127.0.0.1 only, and bounds
+// every wait.
 //
-// -parts selects what to measure: inbox (the node's inbox, its limit, and
-// the two Node.js inboxes it is compared with), fanout, bigcase and
-// footprint. A run of some parts only is merged into -out: the figures of
-// the parts it measured replace theirs, the others stay, and the file
-// records when each part was measured.
+// -parts selects what to measure: inbox (the node's inbox, its limits, the
+// limit inbox, and the two Node.js inboxes it is compared with), fanout,
+// bigcase, footprint, postgres and growth. A run of some parts only is
+// merged into -out: the figures of the parts it measured replace theirs,
+// the others stay, and the file records when each part was measured.
 //
-// Beside the node's inbox, -peers measures two inboxes on the same machine,
-// in the same run, with the same load generator: the interoperability peer
-// of federation_test/peer (Fedify plus Misskey's and PeerTube's verifiers on
+// Beside the node's inbox, the inbox part always measures the limit inbox
+// (bench.LimitInbox: the limit's work behind HTTP, in a process of its
+// own), and -peers measures two inboxes on the same machine, in the same
+// run, with the same load generator: the interoperability peer of
+// federation_test/peer (Fedify plus Misskey's and PeerTube's verifiers on
 // every request, no key cache, a JSON line logged per activity) and a plain
 // Fedify inbox (bench/fedify-inbox: one actor, one inbox listener, Fedify's
 // own verification and key cache, nothing else).
@@ -83,7 +86,7 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of every measurement (the median is reported)")
 	out := flag.String("out", "bench/results/results.json", "where to write the raw results (a run of some -parts is merged into it)")
 	quick := flag.Bool("quick", false, "small sizes, for trying the harness out")
-	partList := flag.String("parts", strings.Join(allParts(), ","), "what to measure, comma-separated: inbox (the node's inbox, its limit and the Node.js inboxes\nbeside it), fanout, bigcase, footprint, postgres (the inbox of one and of two processes, fan-out and\nthe big case on a throw-away PostgreSQL), growth (figures on stores of 10,000 and 100,000 cases, both engines)")
+	partList := flag.String("parts", strings.Join(allParts(), ","), "what to measure, comma-separated: inbox (the node's inbox, its limits, the limit inbox and the\nNode.js inboxes beside it), fanout, bigcase, footprint, postgres (the inbox of one and of two processes, fan-out and\nthe big case on a throw-away PostgreSQL), growth (figures on stores of 10,000 and 100,000 cases, both engines)")
 	peers := flag.Bool("peers", true, "measure the interoperability peer (federation_test/peer) and the plain Fedify inbox\n(bench/fedify-inbox) beside the node's inbox (needs node and their npm packages: make peer-deps bench-deps)")
 	flag.Parse()
 	parts, err := parseParts(*partList)
@@ -249,7 +252,7 @@ func run(runs int, quick, peers bool, parts map[string]bool) error {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "bin")
-	for _, b := range [][2]string{{"vultron", "./cmd/vultron"}, {"loadgen", "./bench/loadgen"}} {
+	for _, b := range [][2]string{{"vultron", "./cmd/vultron"}, {"loadgen", "./bench/loadgen"}, {"limitinbox", "./bench/limitinbox"}} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, b[0]), b[1])
 		cmd.Stderr = os.Stderr
 		if err := cmd.Run(); err != nil {
@@ -284,8 +287,8 @@ func run(runs int, quick, peers bool, parts map[string]bool) error {
 		}
 	}
 
-	// 2. Inbox throughput of a node process, and the Node.js inboxes
-	// beside it.
+	// 2. Inbox throughput of a node process, and the limit inbox and the
+	// Node.js inboxes beside it.
 	if parts["inbox"] {
 		count := 2000
 		if quick {
@@ -649,18 +652,20 @@ func senderCounts() []int { return []int{1, 16, 64} }
 type inboxFigures struct {
 	rate, p50, p95, perCommit, replied map[int][]float64
 	cmds                               map[int]string
-	js                                 map[string]map[int][]float64 // by jsInbox name
-	jsCmds                             map[string]map[int]string
+	others                             map[string]map[int][]float64 // by otherInbox name
+	otherCmds                          map[string]map[int]string
 }
 
-// inboxPart measures the node's inbox and, with peers, the Node.js inboxes
-// beside it, interleaved: each run takes the node, then each Node.js inbox,
-// so that a change of load on the machine falls on all of them alike.
+// inboxPart measures the node's inbox, the limit inbox and, with peers,
+// the Node.js inboxes beside it, interleaved: each run takes the node, then
+// each other inbox, so that a change of load on the machine falls on all
+// of them alike.
 func inboxPart(tmp, bin string, runs, count int, peers bool) error {
 	f := &inboxFigures{rate: map[int][]float64{}, p50: map[int][]float64{}, p95: map[int][]float64{},
 		perCommit: map[int][]float64{}, replied: map[int][]float64{}, cmds: map[int]string{},
-		js: map[string]map[int][]float64{}, jsCmds: map[string]map[int]string{}}
-	var measured []jsInbox
+		others: map[string]map[int][]float64{}, otherCmds: map[string]map[int]string{}}
+	measured := []otherInbox{limitInbox()}
+	f.others[measured[0].name], f.otherCmds[measured[0].name] = map[int][]float64{}, map[int]string{}
 	for _, p := range jsInboxes() {
 		if !peers {
 			continue
@@ -671,14 +676,14 @@ func inboxPart(tmp, bin string, runs, count int, peers bool) error {
 			continue
 		}
 		measured = append(measured, p)
-		f.js[p.name], f.jsCmds[p.name] = map[int][]float64{}, map[int]string{}
+		f.others[p.name], f.otherCmds[p.name] = map[int][]float64{}, map[int]string{}
 	}
 	for r := range runs {
 		if err := nodeInboxRun(filepath.Join(tmp, fmt.Sprintf("inbox-%d", r)), bin, count, f); err != nil {
 			return err
 		}
 		for _, p := range measured {
-			if err := jsInboxRun(bin, count, p, f); err != nil {
+			if err := otherInboxRun(bin, count, p, f); err != nil {
 				return fmt.Errorf("%s: %w", p.name, err)
 			}
 		}
@@ -695,18 +700,21 @@ func inboxPart(tmp, bin string, runs, count int, peers bool) error {
 	fmt.Println()
 	for _, p := range measured {
 		for _, s := range senderCounts() {
-			record(p.group, fmt.Sprintf("%s accepted/s, %d senders", p.name, s), float64(s), "activities/s", f.js[p.name][s], f.jsCmds[p.name][s])
+			record(p.group, fmt.Sprintf("%s accepted/s, %d senders", p.name, s), float64(s), "activities/s", f.others[p.name][s], f.otherCmds[p.name][s])
 		}
 		fmt.Println()
 	}
 	for _, s := range senderCounts() {
 		ours := fmt.Sprintf("inbox accepted/s, %d senders", s)
 		ratio(fmt.Sprintf("inbox/limit, %d senders", s), ours, fmt.Sprintf("limit activities/s, %d workers", s))
+		ratio(fmt.Sprintf("inbox/limit inbox, %d senders", s), ours, fmt.Sprintf("limit inbox accepted/s, %d senders", s))
+		ratio(fmt.Sprintf("limit inbox/limit, %d senders", s), fmt.Sprintf("limit inbox accepted/s, %d senders", s),
+			fmt.Sprintf("limit activities/s, %d workers", s))
 		// The load generator's senders say they verify Ed25519, as other
 		// Vultron nodes do: the node signs their acknowledgements so.
 		ratio(fmt.Sprintf("inbox acknowledged/acknowledged limit, %d senders", s), fmt.Sprintf("inbox accepted and acknowledged/s, %d senders", s),
 			fmt.Sprintf("acknowledged limit (%s) activities/s, %d workers", bench.AckEd25519, s))
-		for _, p := range measured {
+		for _, p := range measured[1:] {
 			ratio(fmt.Sprintf("ours/%s, %d senders", p.name, s), ours, fmt.Sprintf("%s accepted/s, %d senders", p.name, s))
 		}
 	}
@@ -746,72 +754,92 @@ func nodeInboxRun(dir, bin string, count int, f *inboxFigures) error {
 	return nil
 }
 
-// jsInbox is a Node.js inbox measured beside the node's: a script that
+// otherInbox is an inbox measured beside the node's: a process that
 // listens on 127.0.0.1, prints {"event":"ready","base":URL} on stdout once
 // it does, and exits when its stdin closes.
-type jsInbox struct {
+type otherInbox struct {
 	name   string // in the figures' names: "<name> accepted/s, N senders"
 	group  string
-	script string // path from the repository root
 	path   string // the inbox's path on base
 	object string // what loadgen offers it (-object)
-	deps   string // the make target that installs its npm packages
+	// command is the process's command line, given the directory of the
+	// binaries bench/run built, and shown is how the figures name it.
+	command func(bin string) []string
+	shown   string
+	// ready, when set, says why the inbox cannot be measured here.
+	ready func() error
 }
 
-// jsInboxes are the inboxes the node's is compared with. The interop peer
-// takes the node's own load, Offers of a VulnerabilityReport (it verifies
-// before it parses, and answers 202 even when Fedify's vocabulary refuses
-// the Vultron type); the plain Fedify inbox answers those with 400, so it
-// takes the same Offers with the report as an ActivityStreams Note.
-func jsInboxes() []jsInbox {
-	return []jsInbox{
-		{name: "interop peer", group: "interop-peer", script: "federation_test/peer/peer.mjs", path: "/users/finder/inbox", object: "report", deps: "peer-deps"},
-		{name: "Fedify inbox", group: "fedify", script: "bench/fedify-inbox/inbox.mjs", path: "/users/receiver/inbox", object: "note", deps: "bench-deps"},
+// limitInbox is bench.LimitInbox in its own process: the limit's work
+// behind HTTP, taking the node's load from the same load generator.
+func limitInbox() otherInbox {
+	return otherInbox{name: "limit inbox", group: "limit-inbox", path: bench.LimitInboxPath, object: "report",
+		command: func(bin string) []string { return []string{filepath.Join(bin, "limitinbox")} },
+		shown:   "go run ./bench/limitinbox"}
+}
+
+// jsInboxes are the Node.js inboxes the node's is compared with. The
+// interop peer takes the node's own load, Offers of a VulnerabilityReport
+// (it verifies before it parses, and answers 202 even when Fedify's
+// vocabulary refuses the Vultron type); the plain Fedify inbox answers
+// those with 400, so it takes the same Offers with the report as an
+// ActivityStreams Note.
+func jsInboxes() []otherInbox {
+	return []otherInbox{
+		jsInbox("interop peer", "interop-peer", "federation_test/peer/peer.mjs", "/users/finder/inbox", "report", "peer-deps"),
+		jsInbox("Fedify inbox", "fedify", "bench/fedify-inbox/inbox.mjs", "/users/receiver/inbox", "note", "bench-deps"),
 	}
 }
 
-// ready says why the inbox cannot be measured here, if it cannot.
-func (p jsInbox) ready() error {
-	if _, err := os.Stat(p.script); err != nil {
-		return fmt.Errorf("%s is missing", p.script)
-	}
-	if _, err := os.Stat(filepath.Join(filepath.Dir(p.script), "node_modules")); err != nil {
-		return fmt.Errorf("the npm packages of %s are not installed (make %s)", p.script, p.deps)
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		return errors.New("node is not on PATH")
-	}
-	return nil
+// jsInbox is a Node.js script run from the repository root whose npm
+// packages the make target deps installs.
+func jsInbox(name, group, script, path, object, deps string) otherInbox {
+	return otherInbox{name: name, group: group, path: path, object: object,
+		command: func(string) []string { return []string{"node", script} },
+		shown:   "node " + script,
+		ready: func() error {
+			if _, err := os.Stat(script); err != nil {
+				return fmt.Errorf("%s is missing", script)
+			}
+			if _, err := os.Stat(filepath.Join(filepath.Dir(script), "node_modules")); err != nil {
+				return fmt.Errorf("the npm packages of %s are not installed (make %s)", script, deps)
+			}
+			if _, err := exec.LookPath("node"); err != nil {
+				return errors.New("node is not on PATH")
+			}
+			return nil
+		}}
 }
 
-// jsInboxRun sends the node's inbox load to a Node.js inbox: one process,
+// otherInboxRun sends the node's inbox load to another inbox: one process,
 // as for the node, taking each number of senders in turn.
-func jsInboxRun(bin string, count int, p jsInbox, f *inboxFigures) error {
-	base, stop, err := startJS(p.script)
+func otherInboxRun(bin string, count int, p otherInbox, f *inboxFigures) error {
+	base, stop, err := startInbox(p.command(bin))
 	if err != nil {
 		return err
 	}
 	defer stop()
 	u, err := url.Parse(base)
 	if err != nil {
-		return fmt.Errorf("%s is ready at %q, not a URL: %w", p.script, base, err)
+		return fmt.Errorf("%s is ready at %q, not a URL: %w", p.shown, base, err)
 	}
 	for _, s := range senderCounts() {
 		lr, command, err := loadgen(bin, base+p.path, s, count, false, p.object)
 		if err != nil {
 			return err
 		}
-		f.js[p.name][s] = append(f.js[p.name][s], lr.PerSecond)
-		f.jsCmds[p.name][s] = "node " + p.script + "; " + strings.Replace(command, u.Host, "127.0.0.1:P", 1)
+		f.others[p.name][s] = append(f.others[p.name][s], lr.PerSecond)
+		f.otherCmds[p.name][s] = p.shown + "; " + strings.Replace(command, u.Host, "127.0.0.1:P", 1)
 	}
 	return nil
 }
 
-// startJS starts a Node.js inbox script and waits (at most a minute) for
-// its ready line; stop closes its stdin and waits for it to exit.
-func startJS(script string) (base string, stop func(), err error) {
+// startInbox starts another inbox's process and waits (at most a minute)
+// for its ready line; stop closes its stdin and waits for it to exit.
+func startInbox(args []string) (base string, stop func(), err error) {
+	script := strings.Join(args, " ")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	cmd := exec.CommandContext(ctx, "node", script)
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		cancel()
