@@ -587,6 +587,39 @@ func TestNginxConfigInFrontOfTwoProcesses(t *testing.T) {
 			t.Fatalf("Offer %d through nginx after process a was killed: %d, want 202", i, code)
 		}
 	}
+
+	// What nginx answers by itself is a JSON error, as every refusal of
+	// the node is: a body over its limit, and no process to take a request.
+	proxyError := func(req *http.Request, wantStatus int) http.Header {
+		t.Helper()
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var got struct {
+			Error string `json:"error"`
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != wantStatus || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") ||
+			json.Unmarshal(body, &got) != nil || got.Error == "" {
+			t.Errorf("%s %s through nginx: %d %s %q, want %d with a JSON error", req.Method, req.URL.Path,
+				resp.StatusCode, resp.Header.Get("Content-Type"), body, wantStatus)
+		}
+		return resp.Header
+	}
+	req, _ := http.NewRequest(http.MethodPost, vendorID+"/inbox", bytes.NewReader(bytes.Repeat([]byte(" "), 2<<20)))
+	req.Header.Set("Content-Type", actor.ContentType)
+	proxyError(req, http.StatusRequestEntityTooLarge)
+	if err := b.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-b.done
+	req, _ = http.NewRequest(http.MethodGet, vendorID, nil)
+	req.Header.Set("Accept", actor.ContentType)
+	if h := proxyError(req, http.StatusServiceUnavailable); h.Get("Retry-After") == "" {
+		t.Error("nginx's answer with no process left says no Retry-After")
+	}
 }
 
 // enrollOn adds a viewer through the API of the process at addUser and
