@@ -397,8 +397,8 @@ type ReplicaStatus struct {
 }
 
 // Status returns how this node's copy of case c compares with the Case
-// Actor's ledger.
-func Status(tx *store.ReadTx, c *Case, now time.Time) (ReplicaStatus, error) {
+// Actor's ledger; isLocal says whether an actor id is one of this node's.
+func Status(tx *store.ReadTx, c *Case, now time.Time, isLocal func(id string) bool) (ReplicaStatus, error) {
 	if hostedBy(tx, c.ID) != "" {
 		return ReplicaStatus{State: ReplicaHosted, Length: c.LedgerLen, Known: c.LedgerLen,
 			Doing: "this node hosts the case: its ledger is the one replicas follow"}, nil
@@ -442,10 +442,27 @@ func Status(tx *store.ReadTx, c *Case, now time.Time) (ReplicaStatus, error) {
 		st.Doing = "this node's actor was removed from the case, so the Case Actor sends it nothing more: this copy stops at the removal, and the case's ledger is no longer checked"
 	case s.NextCheck.IsZero():
 		st.Doing = "in step with the Case Actor; the case takes no more entries for this node, so its ledger is no longer checked"
+	case !localEngagement(c, isLocal):
+		// The Case Actor announces to a participant without case
+		// engagement only the entries it still needs (Case.AnnounceTo):
+		// this copy may lack the others until the next check.
+		st.Doing = "this node's participant closed its part of the case or left active work on it, so the Case Actor announces it only the embargo's and the world's changes and the entries about it; the case's other entries arrive at the next check of its ledger, " + at(s.NextCheck)
 	default:
 		st.Doing = "in step with the Case Actor; next check of its ledger " + at(s.NextCheck)
 	}
 	return st, nil
+}
+
+// localEngagement reports whether a participant of this node (isLocal)
+// still works on case c (Participant.CaseEngagement), so that the Case
+// Actor announces every entry to it.
+func localEngagement(c *Case, isLocal func(id string) bool) bool {
+	for _, p := range c.Participants {
+		if isLocal(p.Actor) && p.CaseEngagement() {
+			return true
+		}
+	}
+	return false
 }
 
 // Resync asks for a check of the replica of caseID now. With rebuild the

@@ -752,7 +752,7 @@ func TestRemovedParticipantsReplicaSaysSo(t *testing.T) {
 			return err
 		}
 		var err error
-		st, err = Status(&tx.ReadTx, c, now)
+		st, err = Status(&tx.ReadTx, c, now, func(id string) bool { return id == finder })
 		return err
 	})
 	if err != nil {
@@ -760,5 +760,52 @@ func TestRemovedParticipantsReplicaSaysSo(t *testing.T) {
 	}
 	if !strings.Contains(st.Doing, "removed from the case") || strings.Contains(st.Doing, "in step") {
 		t.Errorf("the status of a removed participant's replica: %+v; want it to say the actor was removed", st)
+	}
+}
+
+// TestReplicaOfAParticipantThatClosedItsPart checks the status of a replica
+// whose local participant no longer works on the case: the Case Actor
+// announces it only some entries, so the copy may lack the others until
+// its next check, and the status says when that is instead of that the
+// copy is in step.
+func TestReplicaOfAParticipantThatClosedItsPart(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		finder Participant
+		inStep bool
+	}{
+		{"engaged", Participant{Actor: finder, ParticipantState: cvdstate.ParticipantState{RM: cvdstate.RMAccepted}}, true},
+		{"closed its part", Participant{Actor: finder, ParticipantState: cvdstate.ParticipantState{RM: cvdstate.RMClosed}}, false},
+		{"left active work", Participant{Actor: finder, ParticipantState: cvdstate.ParticipantState{RM: cvdstate.RMAccepted}, Disengaged: true}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db := openTestStore(t)
+			now := time.Now().UTC()
+			next := now.Add(time.Hour)
+			c := &Case{ID: caseID, CaseActor: caseActor, Owner: vendor, LedgerLen: 7}
+			c.Participants = []*Participant{{Actor: vendor, ParticipantState: cvdstate.ParticipantState{RM: cvdstate.RMAccepted}}, &tt.finder}
+			var st ReplicaStatus
+			err := db.Update(context.Background(), func(tx *store.Tx) error {
+				if err := saveSync(tx, caseID, nil, 0, &SyncState{Local: "finder", CaseActor: caseActor, Known: 7, NextCheck: next}, 7); err != nil {
+					return err
+				}
+				var err error
+				st, err = Status(&tx.ReadTx, c, now, func(id string) bool { return id == finder })
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			when := next.Format(time.RFC3339)
+			if st.State != ReplicaInSync || !strings.Contains(st.Doing, when) {
+				t.Errorf("status %+v; want in sync as far as known, with the next check at %s", st, when)
+			}
+			if got := strings.Contains(st.Doing, "in step"); got != tt.inStep {
+				t.Errorf("status says %q; want it to say it is in step: %v", st.Doing, tt.inStep)
+			}
+			if !tt.inStep && !strings.Contains(st.Doing, "closed its part of the case or left active work") {
+				t.Errorf("status says %q; want it to say why entries may be missing", st.Doing)
+			}
+		})
 	}
 }

@@ -427,7 +427,7 @@ func (d *Dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 		}
 		next = cursor
 		for _, c := range page {
-			st, err := cases.Status(tx, c, d.cfg.Now())
+			st, err := cases.Status(tx, c, d.cfg.Now(), d.cfg.IsLocal)
 			if err != nil {
 				return err
 			}
@@ -656,7 +656,7 @@ func (d *Dashboard) casePage(w http.ResponseWriter, r *http.Request, s *uiSessio
 		}
 		reports = caseReports(tx, c)
 		offers = d.Offers(tx, c, now).For(s.principal)
-		if replica, err = cases.Status(tx, c, d.cfg.Now()); err != nil {
+		if replica, err = cases.Status(tx, c, d.cfg.Now(), d.cfg.IsLocal); err != nil {
 			return err
 		}
 		if timeline, err = cases.CaseTimeline(tx, c, timelineLength); err != nil {

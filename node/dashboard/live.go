@@ -42,7 +42,7 @@ func (d *Dashboard) liveState(r *http.Request, caseID string) (string, error) {
 				state = "gone"
 				return err
 			}
-			st, err := cases.Status(tx, c, d.cfg.Now())
+			st, err := cases.Status(tx, c, d.cfg.Now(), d.cfg.IsLocal)
 			if err != nil {
 				return err
 			}

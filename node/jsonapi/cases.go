@@ -22,9 +22,10 @@ import (
 // defaultReplyPage is how many replies a case's detail shows.
 const defaultReplyPage = 100
 
-// viewCase reads what the API shows of case c, in tx.
-func viewCase(tx *store.ReadTx, c *cases.Case, now time.Time) (api.Case, error) {
-	status, err := cases.Status(tx, c, now)
+// viewCase reads what the API shows of case c, in tx; isLocal says
+// whether an actor id is one of this node's.
+func viewCase(tx *store.ReadTx, c *cases.Case, now time.Time, isLocal func(id string) bool) (api.Case, error) {
+	status, err := cases.Status(tx, c, now, isLocal)
 	if err != nil {
 		return api.Case{}, err
 	}
@@ -72,7 +73,7 @@ func (e *Endpoints) Cases(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		for _, c := range page {
-			v, err := viewCase(tx, c, e.cfg.Now())
+			v, err := viewCase(tx, c, e.cfg.Now(), e.cfg.IsLocal)
 			if err != nil {
 				return err
 			}
@@ -116,7 +117,7 @@ func (e *Endpoints) Case(w http.ResponseWriter, r *http.Request) {
 		if err != nil || c == nil {
 			return err
 		}
-		v, err := viewCase(tx, c, e.cfg.Now())
+		v, err := viewCase(tx, c, e.cfg.Now(), e.cfg.IsLocal)
 		if err != nil {
 			return err
 		}
@@ -292,7 +293,7 @@ func (e *Endpoints) Resync(w http.ResponseWriter, r *http.Request) {
 		if c == nil {
 			c = &cases.Case{ID: id}
 		}
-		status, err = cases.Status(tx, c, e.cfg.Now())
+		status, err = cases.Status(tx, c, e.cfg.Now(), e.cfg.IsLocal)
 		return err
 	})
 	if err != nil {
