@@ -736,54 +736,37 @@ func TestRebuildAskedDuringACheckIsKept(t *testing.T) {
 	}
 }
 
-// TestRemovedParticipantsReplicaSaysSo checks the status of a replica
-// whose local actor the case's owner removed: the Case Actor sends it
-// nothing more, so the copy stops at the removal, and the status says
-// that rather than that it is in step.
-func TestRemovedParticipantsReplicaSaysSo(t *testing.T) {
-	db := openTestStore(t)
-	ctx := context.Background()
-	now := time.Now().UTC()
-	c := &Case{ID: caseID, CaseActor: caseActor, Owner: vendor, LedgerLen: 7}
-	c.Participants = []*Participant{{Actor: vendor}, {Actor: finder, Removed: true}}
-	var st ReplicaStatus
-	err := db.Update(ctx, func(tx *store.Tx) error {
-		if err := saveSync(tx, caseID, nil, 0, &SyncState{Local: "finder", CaseActor: caseActor, Known: 7}, 7); err != nil {
-			return err
-		}
-		var err error
-		st, err = Status(&tx.ReadTx, c, now, func(id string) bool { return id == finder })
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(st.Doing, "removed from the case") || strings.Contains(st.Doing, "in step") {
-		t.Errorf("the status of a removed participant's replica: %+v; want it to say the actor was removed", st)
-	}
-}
-
-// TestReplicaOfAParticipantThatClosedItsPart checks the status of a replica
-// whose local participant no longer works on the case: the Case Actor
-// announces it only some entries, so the copy may lack the others until
-// its next check, and the status says when that is instead of that the
-// copy is in step.
-func TestReplicaOfAParticipantThatClosedItsPart(t *testing.T) {
+// TestReplicaStatusOfAParticipantNotAtWork checks the status of a replica
+// whose local participant no longer takes part in all of the case. Removed,
+// it is sent nothing more, so the copy stops at the removal and the case's
+// ledger is no longer checked. Having closed its part or left active work,
+// it is announced only some entries, so the copy may lack the others until
+// its next check, and the status says when that is. Neither says that the
+// copy is in step, which it says of an engaged participant's.
+func TestReplicaStatusOfAParticipantNotAtWork(t *testing.T) {
+	accepted := cvdstate.ParticipantState{RM: cvdstate.RMAccepted}
 	for _, tt := range []struct {
 		name   string
 		finder Participant
-		inStep bool
+		next   bool   // a check of the ledger is scheduled
+		want   string // in what the status says it is doing
 	}{
-		{"engaged", Participant{Actor: finder, ParticipantState: cvdstate.ParticipantState{RM: cvdstate.RMAccepted}}, true},
-		{"closed its part", Participant{Actor: finder, ParticipantState: cvdstate.ParticipantState{RM: cvdstate.RMClosed}}, false},
-		{"left active work", Participant{Actor: finder, ParticipantState: cvdstate.ParticipantState{RM: cvdstate.RMAccepted}, Disengaged: true}, false},
+		{"engaged", Participant{Actor: finder, ParticipantState: accepted}, true, "in step with the Case Actor; next check of its ledger"},
+		{"removed", Participant{Actor: finder, ParticipantState: accepted, Removed: true}, false, "removed from the case"},
+		{"closed its part", Participant{Actor: finder, ParticipantState: cvdstate.ParticipantState{RM: cvdstate.RMClosed}}, true,
+			"closed its part of the case or left active work"},
+		{"left active work", Participant{Actor: finder, ParticipantState: accepted, Disengaged: true}, true,
+			"closed its part of the case or left active work"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			db := openTestStore(t)
 			now := time.Now().UTC()
-			next := now.Add(time.Hour)
+			var next time.Time
+			if tt.next {
+				next = now.Add(time.Hour)
+			}
 			c := &Case{ID: caseID, CaseActor: caseActor, Owner: vendor, LedgerLen: 7}
-			c.Participants = []*Participant{{Actor: vendor, ParticipantState: cvdstate.ParticipantState{RM: cvdstate.RMAccepted}}, &tt.finder}
+			c.Participants = []*Participant{{Actor: vendor, ParticipantState: accepted}, &tt.finder}
 			var st ReplicaStatus
 			err := db.Update(context.Background(), func(tx *store.Tx) error {
 				if err := saveSync(tx, caseID, nil, 0, &SyncState{Local: "finder", CaseActor: caseActor, Known: 7, NextCheck: next}, 7); err != nil {
@@ -796,15 +779,14 @@ func TestReplicaOfAParticipantThatClosedItsPart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			when := next.Format(time.RFC3339)
-			if st.State != ReplicaInSync || !strings.Contains(st.Doing, when) {
-				t.Errorf("status %+v; want in sync as far as known, with the next check at %s", st, when)
+			if st.State != ReplicaInSync || !strings.Contains(st.Doing, tt.want) {
+				t.Errorf("status %+v; want in sync as far as known, doing %q", st, tt.want)
 			}
-			if got := strings.Contains(st.Doing, "in step"); got != tt.inStep {
-				t.Errorf("status says %q; want it to say it is in step: %v", st.Doing, tt.inStep)
+			if when := next.Format(time.RFC3339); tt.next && !strings.Contains(st.Doing, when) {
+				t.Errorf("status says %q; want the next check, at %s", st.Doing, when)
 			}
-			if !tt.inStep && !strings.Contains(st.Doing, "closed its part of the case or left active work") {
-				t.Errorf("status says %q; want it to say why entries may be missing", st.Doing)
+			if tt.name != "engaged" && strings.Contains(st.Doing, "in step") {
+				t.Errorf("status says %q; want it not to say the copy is in step", st.Doing)
 			}
 		})
 	}
