@@ -59,7 +59,7 @@ func (e *Engine) Explain(ctx context.Context, caseID string) ([]api.PolicyPoint,
 			for _, pointName := range rules.Points() {
 				pt, isOpen := open[string(pointName)+" "+l.Name]
 				if !isOpen {
-					pt = closedPoint(c, pointName, l)
+					pt = closedPoint(tx, c, pointName, l)
 				}
 				env := pt.Env
 				env.Point, env.Actor, env.Now, env.Vars = string(pointName), l.ID, now, p.Vars
@@ -97,10 +97,11 @@ func (e *Engine) Explain(ctx context.Context, caseID string) ([]api.PolicyPoint,
 
 // closedPoint describes a decision point the case does not hold open for
 // actor l now with what the case says of it, so that an explanation reads
-// real values: the report's reporter for report_received (and the key of
-// that decision), the open proposal for embargo_proposed (the actor's
-// own, which the others still have to answer).
-func closedPoint(c *cases.Case, name rules.Point, l Local) point {
+// real values: for report_received the report l received (its title and
+// text as the node keeps them, and the key of that decision) and its
+// reporter, the open proposal for embargo_proposed (the actor's own,
+// which the others still have to answer).
+func closedPoint(tx *store.ReadTx, c *cases.Case, name rules.Point, l Local) point {
 	pt := point{Point: name, Actor: l, CaseID: c.ID}
 	switch name {
 	case rules.ReportReceived:
@@ -111,8 +112,24 @@ func closedPoint(c *cases.Case, name rules.Point, l Local) point {
 			}
 		}
 		if len(c.Reports) > 0 {
-			pt.Env.Report = rules.Report{ID: c.Reports[0], Reporter: pt.Env.Sender}
-			pt.Key = "report_received " + c.Reports[0] + " " + l.Name
+			id := c.Reports[0]
+			for _, r := range c.Reports {
+				if rec, ok, err := cases.Report(tx, r, l.Name); err == nil && ok && rec.Role == cases.Receiver {
+					id = r
+					break
+				}
+			}
+			pt.Env.Report = rules.Report{ID: id, Reporter: pt.Env.Sender}
+			if rec, ok, err := cases.Report(tx, id, l.Name); err == nil && ok {
+				pt.Env.Report.Name = rec.Name
+				if d := cases.DetailOf(tx, rec); d.Report != nil {
+					if pt.Env.Report.Name == "" {
+						pt.Env.Report.Name = d.Report.Name
+					}
+					pt.Env.Report.Content = d.Report.Content
+				}
+			}
+			pt.Key = "report_received " + id + " " + l.Name
 		}
 	case rules.EmbargoProposed:
 		if len(c.Proposals) > 0 {

@@ -42,7 +42,8 @@ func TestPolicyCheck(t *testing.T) {
 // TestPolicyExplain asks a running node which rules would fire in a case
 // and why: the vendor's own 90-day proposal waits for the finder, so the
 // rule that accepts proposals does not fire for the vendor yet and says
-// so; the rule that opened the case is decided.
+// so; the rule that opened the case is decided, and its explanation reads
+// the report's title and text.
 func TestPolicyExplain(t *testing.T) {
 	finder := startCLINode(t, "finder:Person")
 	p, err := rules.Parse([]byte(fmt.Sprintf(`name: explained
@@ -55,12 +56,16 @@ rules:
     on: embargo_proposed
     if: proposal.days >= 30 && proposal.days <= 120
     do: [accept_embargo]
+  - name: reports about the login
+    on: report_received
+    if: report.content contains "login" && report.name != ""
+    do: [ask]
 `, finder.url+"/actors/finder")), "explained.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	vendor := startCLINodeWith(t, node.Config{Policy: p, AutomationInterval: 20 * time.Millisecond}, "vendor:Organization")
-	report := strings.TrimSpace(finder.ok(t, "report", "submit", "-q", "--to", vendor.url+"/actors/vendor", "--name", "Explain", "--content", "x"))
+	report := strings.TrimSpace(finder.ok(t, "report", "submit", "-q", "--to", vendor.url+"/actors/vendor", "--name", "Explain", "--content", "the login form"))
 	// The report's own short id is its case's too once validated; wait
 	// for the case's proposal, which the policy makes.
 	caseID := waitCaseOfReport(t, vendor, report)
@@ -70,7 +75,10 @@ rules:
 		"report_received for " + vendor.url + "/actors/vendor (decided)", "take alice's reports (line 3) fires: validate, engage, propose_embargo 90 days",
 		`holds with sender = "` + finder.url + `/actors/finder"`,
 		"embargo_proposed for " + vendor.url + "/actors/vendor (not open now)",
-		"reasonable embargoes (line 7) fires: accept_embargo", "because proposal.days >= 30 && proposal.days <= 120 holds with proposal.days = 90"} {
+		"reasonable embargoes (line 7) fires: accept_embargo", "because proposal.days >= 30 && proposal.days <= 120 holds with proposal.days = 90",
+		// The decided report_received reads the report the vendor received.
+		"reports about the login (line 11) fires: ask",
+		`report.content = "the login form"`, `report.name = "Explain"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("policy explain lacks %q:\n%s", want, out)
 		}
