@@ -3,6 +3,7 @@ package automation
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/deadline"
+	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/rules"
 	"github.com/openvultron/vultron/store"
 )
@@ -326,5 +328,53 @@ func TestAdvisoryPublishedPoint(t *testing.T) {
 	entry(t, db, caseID)
 	if n, err := e.Step(ctx); err != nil || n != 0 {
 		t.Errorf("second Step = %d, %v; want none", n, err)
+	}
+}
+
+// TestNotifyFailureKeepsTheRuleGoing: a notification the receiver does
+// not take (unreachable, or an error status) is recorded as refused, and
+// the rule's next actions, and the other rules that fire, are still taken.
+func TestNotifyFailureKeepsTheRuleGoing(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"unreachable", problem.Wrap(502, errors.New("dial tcp: lookup t.example: no such host"), "notify https://t.example/h failed")},
+		{"error status", problem.New(502, "notify https://t.example/h: the receiver answered 500 Internal Server Error")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db, caseID := setup(t)
+			p, err := rules.Parse([]byte("name: tickets\nrules:\n  - on: embargo_proposed\n    do: [{notify: {url: \"https://t.example/h\"}}, accept_embargo]\n"), "tickets.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &recorder{}
+			e, err := New(Config{DB: db, Submit: r.submit, Locals: func() []Local { return []Local{{Name: "vendor", ID: vendor}} },
+				Notify: func(context.Context, string, Notification) error { return tt.err }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.SetPolicy(p)
+			ctx := context.Background()
+			if err := e.Init(ctx); err != nil {
+				t.Fatal(err)
+			}
+			entry(t, db, caseID)
+			if n, err := e.Step(ctx); err != nil || n != 1 {
+				t.Errorf("Step = %d, %v; want one decision and no failure of the node", n, err)
+			}
+			if r.count() != 1 || r.sent[0]["type"] != "Accept" {
+				t.Errorf("sent %+v; want the Accept after the failed notification", r.sent)
+			}
+			records, _, err := db.AuditPage(ctx, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(records) != 2 || records[0].Decision != store.DecisionRefused || !strings.Contains(records[0].Reason, problem.Message(tt.err)) ||
+				records[1].Decision != store.DecisionDone {
+				t.Errorf("audit: %+v", records)
+			}
+		})
 	}
 }
