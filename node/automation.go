@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,7 +107,14 @@ func postNotification(ctx context.Context, c *http.Client, url string, secret []
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return problem.Wrap(http.StatusBadGateway, err, fmt.Sprintf("notify %s failed", url))
+		// The sentence says why, once naming the URL (the client's error
+		// names it again).
+		why := err
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			why = ue.Err
+		}
+		return problem.Wrap(http.StatusBadGateway, err, fmt.Sprintf("notify %s failed: %v", url, why))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
