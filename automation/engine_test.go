@@ -14,6 +14,7 @@ import (
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/deadline"
+	"github.com/openvultron/vultron/intel"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/rules"
 	"github.com/openvultron/vultron/store"
@@ -376,5 +377,52 @@ func TestNotifyFailureKeepsTheRuleGoing(t *testing.T) {
 				t.Errorf("audit: %+v", records)
 			}
 		})
+	}
+}
+
+// TestExplainSaysAnIntelSignalWasDecided: once the policy answered a
+// signal and the case records what it says, the explanation says the
+// point was decided, with the signal's values, rather than that it is
+// not open.
+func TestExplainSaysAnIntelSignalWasDecided(t *testing.T) {
+	db, caseID := setup(t)
+	p, err := rules.Parse([]byte("name: intel\nrules:\n  - on: intel_attacks_observed\n    if: intel.cve startsWith \"CVE-\"\n    do: [report_attacks]\n"), "intel.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{}
+	e := newEngine(t, db, r, p)
+	ctx := context.Background()
+	m := intel.Match{CaseID: caseID, MatchedID: "CVE-2026-1234", Signal: intel.Signal{ID: "CVE-2026-1234", Kind: intel.Attacks, Source: "kev.json"}}
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		if _, err := intel.Offer(tx, m, time.Now()); err != nil {
+			return err
+		}
+		state, _ := json.Marshal(map[string]string{"kind": "attacks", "id": m.Signal.ID, "matchedId": m.MatchedID, "source": m.Signal.Source})
+		return tx.AppendEvent(store.Event{CaseID: caseID, EventType: intel.Attacks.Event(), Time: time.Now(), State: state})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.Step(ctx); err != nil || n != 1 || r.count() != 1 {
+		t.Fatalf("Step = %d, %v, %d sent; want the attacks reported", n, err, r.count())
+	}
+	// The case records the attacks.
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		c, err := cases.Load(&tx.ReadTx, caseID)
+		if err != nil {
+			return err
+		}
+		c.PXA |= cvdstate.PXAAttacks
+		return cases.Save(tx, c)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	xs, err := e.Explain(ctx, caseID)
+	if err != nil || len(xs) != 1 {
+		t.Fatalf("Explain = %+v, %v", xs, err)
+	}
+	if x := xs[0]; x.Point != "intel_attacks_observed" || !x.Decided || x.Open || len(x.Rules) != 1 || !x.Rules[0].Fires ||
+		!strings.Contains(x.Rules[0].Why, `intel.cve = "CVE-2026-1234"`) {
+		t.Errorf("Explain = %+v; want intel_attacks_observed decided, read with the signal's CVE id", x)
 	}
 }

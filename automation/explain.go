@@ -45,12 +45,18 @@ func (e *Engine) Explain(ctx context.Context, caseID string) ([]api.PolicyPoint,
 		for _, pt := range e.casePoints(c, locals) {
 			open[string(pt.Point)+" "+pt.Actor.Name] = pt
 		}
+		// A signal the case records already is no longer open; it is
+		// explained with its own values, and said decided when it was.
+		past := map[string]point{}
 		for _, l := range locals {
 			for _, s := range signals {
+				name := intelPoint(s.Signal.Kind)
+				pt := point{Point: name, Key: string(name) + " " + c.ID + " " + l.Name, Actor: l, CaseID: c.ID,
+					Env: rules.Env{Intel: rules.Intel{Kind: string(s.Signal.Kind), CVE: s.MatchedID, Source: s.Signal.Source, Detail: s.Signal.Detail}}}
 				if c.PXA&s.Signal.Kind.Bit() == 0 {
-					name := intelPoint(s.Signal.Kind)
-					open[string(name)+" "+l.Name] = point{Point: name, Key: string(name) + " " + c.ID + " " + l.Name, Actor: l, CaseID: c.ID,
-						Env: rules.Env{Intel: rules.Intel{Kind: string(s.Signal.Kind), CVE: s.MatchedID, Source: s.Signal.Source, Detail: s.Signal.Detail}}}
+					open[string(name)+" "+l.Name] = pt
+				} else {
+					past[string(name)+" "+l.Name] = pt
 				}
 			}
 			if c.EM.InForce() && c.Embargo != nil && !now.Before(c.Embargo.End) {
@@ -59,7 +65,10 @@ func (e *Engine) Explain(ctx context.Context, caseID string) ([]api.PolicyPoint,
 			for _, pointName := range rules.Points() {
 				pt, isOpen := open[string(pointName)+" "+l.Name]
 				if !isOpen {
-					pt = closedPoint(tx, c, pointName, l)
+					var was bool
+					if pt, was = past[string(pointName)+" "+l.Name]; !was {
+						pt = closedPoint(tx, c, pointName, l)
+					}
 				}
 				env := pt.Env
 				env.Point, env.Actor, env.Now, env.Vars = string(pointName), l.ID, now, p.Vars
