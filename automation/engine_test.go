@@ -426,3 +426,46 @@ func TestExplainSaysAnIntelSignalWasDecided(t *testing.T) {
 		t.Errorf("Explain = %+v; want intel_attacks_observed decided, read with the signal's CVE id", x)
 	}
 }
+
+// TestExplainWithNothingToDecide: a point whose subject the case does not
+// hold (no proposal open, no invitation or suggestion waiting, no signal)
+// is explained as such; its rules are not said to fire on empty values
+// (proposal.days = 0 made "reject shorter embargoes" fire).
+func TestExplainWithNothingToDecide(t *testing.T) {
+	tests := []struct {
+		point, rule, why string
+	}{
+		{"embargo_proposed", "    if: proposal.days < 30\n    do: [{reject_embargo: {reason: short}}]\n", "no embargo proposal is open in the case"},
+		{"invitation_received", "    do: [ask]\n", "no invitation to the case waits for vendor's answer"},
+		{"suggestion_received", "    do: [reject_suggestion]\n", "no suggestion to the case waits for an answer"},
+		{"intel_attacks_observed", "    do: [report_attacks]\n", "no intelligence feed has listed attacks on the case's vulnerability"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.point, func(t *testing.T) {
+			db, caseID := setup(t)
+			ctx := context.Background()
+			if err := db.Update(ctx, func(tx *store.Tx) error {
+				c, err := cases.Load(&tx.ReadTx, caseID)
+				if err != nil {
+					return err
+				}
+				c.Proposals = nil
+				return cases.Save(tx, c)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			p, err := rules.Parse([]byte("rules:\n  - on: "+tt.point+"\n"+tt.rule), "p.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := newEngine(t, db, &recorder{}, p)
+			xs, err := e.Explain(ctx, caseID)
+			if err != nil || len(xs) != 1 || len(xs[0].Rules) != 1 {
+				t.Fatalf("Explain = %+v, %v", xs, err)
+			}
+			if x := xs[0]; x.Open || x.Rules[0].Fires || x.Rules[0].Why != tt.why {
+				t.Errorf("Explain = %+v; want the rule not firing because %s", x, tt.why)
+			}
+		})
+	}
+}

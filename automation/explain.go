@@ -64,10 +64,11 @@ func (e *Engine) Explain(ctx context.Context, caseID string) ([]api.PolicyPoint,
 			}
 			for _, pointName := range rules.Points() {
 				pt, isOpen := open[string(pointName)+" "+l.Name]
+				var nothing string
 				if !isOpen {
 					var was bool
 					if pt, was = past[string(pointName)+" "+l.Name]; !was {
-						pt = closedPoint(tx, c, pointName, l)
+						pt, nothing = closedPoint(tx, c, pointName, l)
 					}
 				}
 				env := pt.Env
@@ -91,6 +92,9 @@ func (e *Engine) Explain(ctx context.Context, caseID string) ([]api.PolicyPoint,
 					for _, a := range d.Actions {
 						rv.Actions = append(rv.Actions, a.String())
 					}
+					if nothing != "" {
+						rv.Fires, rv.Why = false, nothing
+					}
 					if !p.ActsFor(l.Name) {
 						rv.Fires, rv.Why = false, "the policy is off for "+l.Name+"; "+rv.Why
 					}
@@ -109,10 +113,24 @@ func (e *Engine) Explain(ctx context.Context, caseID string) ([]api.PolicyPoint,
 // real values: for report_received the report l received (its title and
 // text as the node keeps them, and the key of that decision) and its
 // reporter, the open proposal for embargo_proposed (the actor's own,
-// which the others still have to answer).
-func closedPoint(tx *store.ReadTx, c *cases.Case, name rules.Point, l Local) point {
+// which the others still have to answer). For a point whose subject the
+// case does not hold (no proposal open, no invitation or suggestion
+// waiting, no signal listed) it also returns the sentence that says so,
+// which explains every rule of the point instead of its condition read
+// with empty values.
+func closedPoint(tx *store.ReadTx, c *cases.Case, name rules.Point, l Local) (point, string) {
 	pt := point{Point: name, Actor: l, CaseID: c.ID}
 	switch name {
+	case rules.InvitationReceived:
+		return pt, "no invitation to the case waits for " + l.Name + "'s answer"
+	case rules.SuggestionReceived:
+		return pt, "no suggestion to the case waits for an answer"
+	case intelPoint(intel.Attacks):
+		return pt, "no intelligence feed has listed attacks on the case's vulnerability"
+	case intelPoint(intel.ExploitPublic):
+		return pt, "no intelligence feed has listed a public exploit of the case's vulnerability"
+	case intelPoint(intel.Public):
+		return pt, "no intelligence feed has listed the case's vulnerability as public"
 	case rules.ReportReceived:
 		for _, p := range c.Participants {
 			if p.Roles.Has(cvdstate.Reporter) {
@@ -141,13 +159,14 @@ func closedPoint(tx *store.ReadTx, c *cases.Case, name rules.Point, l Local) poi
 			pt.Key = "report_received " + id + " " + l.Name
 		}
 	case rules.EmbargoProposed:
-		if len(c.Proposals) > 0 {
-			pr := c.Proposals[0]
-			pt.Env.Sender = pr.Terms.Proposer
-			pt.Env.Proposal = rules.Proposal{ID: pr.InviteID, End: pr.Terms.End, Proposer: pr.Terms.Proposer, Revision: c.EM == cvdstate.EMRevise}
+		if len(c.Proposals) == 0 {
+			return pt, "no embargo proposal is open in the case"
 		}
+		pr := c.Proposals[0]
+		pt.Env.Sender = pr.Terms.Proposer
+		pt.Env.Proposal = rules.Proposal{ID: pr.InviteID, End: pr.Terms.End, Proposer: pr.Terms.Proposer, Revision: c.EM == cvdstate.EMRevise}
 	}
-	return pt
+	return pt, ""
 }
 
 // intelPoint names the decision point of a kind of signal.
