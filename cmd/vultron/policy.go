@@ -94,6 +94,9 @@ func runPolicyShow(ctx context.Context, env *environment, args []string) error {
 		return printJSON(env, out)
 	}
 	fmt.Fprintf(env.stdout, "policy %s (%s): %d rules\n", out.Name, out.Source, len(out.Rules))
+	if len(out.Off) > 0 {
+		fmt.Fprintf(env.stdout, "off for: %s\n", strings.Join(out.Off, ", "))
+	}
 	rows := [][]string{{"line", "rule", "on", "if", "do"}}
 	for _, r := range out.Rules {
 		cond := r.If

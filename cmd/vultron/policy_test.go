@@ -109,3 +109,20 @@ func waitCaseOfReport(t *testing.T, n cliNode, report string) string {
 		time.Sleep(20 * time.Millisecond) // the policy acts on its own schedule
 	}
 }
+
+// TestPolicyShow prints the policy a running node follows as policy check
+// prints a file: its name and source, the actors it is off for, its
+// rules.
+func TestPolicyShow(t *testing.T) {
+	p, err := rules.Parse([]byte("name: shown\noff: [bot]\nrules:\n  - name: attacks\n    on: intel_attacks_observed\n    do: [report_attacks]\n"), "shown.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vendor := startCLINodeWith(t, node.Config{Policy: p}, "vendor:Organization", "bot:Service")
+	out := vendor.ok(t, "policy", "show")
+	for _, want := range []string{"policy shown (shown.yaml): ", "off for: bot\n", "attacks  intel_attacks_observed  -   report_attacks"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("policy show lacks %q:\n%s", want, out)
+		}
+	}
+}
