@@ -56,7 +56,7 @@ func runPolicyCheck(env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "policy %s: %d rules, valid\n", p.Name, len(p.Rules))
+	fmt.Fprintf(env.stdout, "policy %s: %s, valid\n", p.Name, ruleCount(len(p.Rules)))
 	if len(p.Off) > 0 {
 		fmt.Fprintf(env.stdout, "off for: %s\n", strings.Join(p.Off, ", "))
 	}
@@ -73,6 +73,14 @@ func runPolicyCheck(env *environment, args []string) error {
 		rows = append(rows, []string{fmt.Sprint(r.Line), r.Name, string(r.On), cond, strings.Join(do, ", ")})
 	}
 	return table(env.stdout, rows)
+}
+
+// ruleCount says how many rules a policy has: "1 rule", "3 rules".
+func ruleCount(n int) string {
+	if n == 1 {
+		return "1 rule"
+	}
+	return fmt.Sprintf("%d rules", n)
 }
 
 func runPolicyShow(ctx context.Context, env *environment, args []string) error {
@@ -93,7 +101,7 @@ func runPolicyShow(ctx context.Context, env *environment, args []string) error {
 	if *asJSON {
 		return printJSON(env, out)
 	}
-	fmt.Fprintf(env.stdout, "policy %s (%s): %d rules\n", out.Name, out.Source, len(out.Rules))
+	fmt.Fprintf(env.stdout, "policy %s (%s): %s\n", out.Name, out.Source, ruleCount(len(out.Rules)))
 	if len(out.Off) > 0 {
 		fmt.Fprintf(env.stdout, "off for: %s\n", strings.Join(out.Off, ", "))
 	}

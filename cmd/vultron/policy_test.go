@@ -34,6 +34,13 @@ func TestPolicyCheck(t *testing.T) {
 	if code != 1 || out != "" || !strings.Contains(errOut, "line 3: rule 1: the condition does not compile: unknown name sendr") || strings.Count(errOut, "\n") != 1 {
 		t.Errorf("policy check of a broken file: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
+	one := filepath.Join(t.TempDir(), "one.yaml")
+	if err := os.WriteFile(one, []byte("rules:\n  - on: fix_ready\n    do: [report_public]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCapture(t, "policy", "check", one); code != 0 || !strings.HasPrefix(out, "policy "+one+": 1 rule, valid\n") {
+		t.Errorf("policy check of a one-rule file: exit %d\n%s%s", code, out, errOut)
+	}
 	if code, _, errOut := runCapture(t, "policy", "check"); code != 2 || !strings.Contains(errOut, "takes one file") {
 		t.Errorf("policy check without a file: exit %d, %q", code, errOut)
 	}
@@ -120,7 +127,7 @@ func TestPolicyShow(t *testing.T) {
 	}
 	vendor := startCLINodeWith(t, node.Config{Policy: p}, "vendor:Organization", "bot:Service")
 	out := vendor.ok(t, "policy", "show")
-	for _, want := range []string{"policy shown (shown.yaml): ", "off for: bot\n", "attacks  intel_attacks_observed  -   report_attacks"} {
+	for _, want := range []string{"policy shown (shown.yaml): 1 rule\n", "off for: bot\n", "attacks  intel_attacks_observed  -   report_attacks"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("policy show lacks %q:\n%s", want, out)
 		}
