@@ -180,7 +180,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	}
 	for _, f := range intelFeeds {
 		if !strings.HasPrefix(f, "https://") && !strings.HasPrefix(f, "http://") {
-			if _, err := os.Stat(f); err != nil {
+			if _, err := os.Stat(f); err != nil && strings.Contains(f, "://") {
+				return usageError("--intel-feed %q is neither an http(s) URL nor a file", f)
+			} else if err != nil {
 				return fmt.Errorf("--intel-feed %s: %w", f, err)
 			}
 		}

@@ -196,6 +196,8 @@ func TestServeRefusesBadValuesBeforeCreatingAnything(t *testing.T) {
 			return []string{"--oidc-issuer", "idp.example", "--oidc-client-id", "vultron", "--oidc-client-secret-file", secret, "--oidc-role-map", "psirt=analyst"}
 		}, `OIDC issuer "idp.example" is not an http(s) URL`},
 		{"public URL without scheme", func(string) []string { return []string{"--public-url", "vultron.example"} }, `public URL "vultron.example"`},
+		{"intelligence feed of another scheme", func(string) []string { return []string{"--intel-feed", "ftp://feeds.example/kev.json"} },
+			`--intel-feed "ftp://feeds.example/kev.json" is neither an http(s) URL nor a file`},
 		{"listen address", func(string) []string { return []string{"--public-url", "http://127.0.0.1:7001", "--listen", "7001"} }, `listen address "7001"`},
 		{"metrics token in the API token file", func(dataDir string) []string {
 			return []string{"--metrics-token-file", filepath.Join(dataDir, "api-token")}
