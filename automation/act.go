@@ -181,12 +181,11 @@ func (e *Engine) take(ctx context.Context, p *rules.Policy, r *rules.Rule, pt po
 	switch a.Kind {
 	case rules.Ask:
 		state, _ := json.Marshal(map[string]any{"point": pt.Point, "policy": p.Name, "rule": r.Name, "line": r.Line, "actor": pt.Actor.ID})
-		subject := t.CaseID
-		if subject == "" {
-			subject = pt.ReportID
-		}
+		// A question about a report names it as the report (and its case
+		// once it is in one), as the report's other steps in the change
+		// feed do.
 		err := e.cfg.DB.Update(ctx, func(tx *store.Tx) error {
-			return tx.AppendEvent(store.Event{CaseID: subject, EventType: askEvent, Actor: pt.Actor.ID, Time: t.Now, State: state})
+			return tx.AppendEvent(store.Event{CaseID: t.CaseID, Report: pt.ReportID, EventType: askEvent, Actor: pt.Actor.ID, Time: t.Now, State: state})
 		})
 		return record("", err)
 	case rules.Notify:

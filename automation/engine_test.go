@@ -469,3 +469,45 @@ func TestExplainWithNothingToDecide(t *testing.T) {
 		})
 	}
 }
+
+// TestAskNamesItsSubject: a rule that asks a person about a report no
+// case was opened for yet appends a policy_ask event that names the
+// report as its report, as the node's other report steps do, not as a
+// case; asked in a case, the event names the case.
+func TestAskNamesItsSubject(t *testing.T) {
+	const report = "https://f.example/objects/r1"
+	db, caseID := setup(t)
+	p, err := rules.Parse([]byte("name: ask\nrules:\n  - on: report_received\n    do: [ask]\n  - on: fix_ready\n    do: [ask]\n"), "ask.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(t, db, &recorder{}, p)
+	ctx := context.Background()
+	l := Local{Name: "vendor", ID: vendor}
+	tests := []struct {
+		name             string
+		pt               point
+		wantCase, wantRp string
+	}{
+		{"a report before its case", point{Point: rules.ReportReceived, Actor: l, ReportID: report}, "", report},
+		{"a case", point{Point: rules.FixReady, Actor: l, CaseID: caseID}, caseID, ""},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := e.take(ctx, p, p.Rules[i], tt.pt, rules.Resolved{Kind: rules.Ask}); err != nil {
+				t.Fatal(err)
+			}
+			last, err := db.LastEventSeq(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs, err := db.EventsAfter(ctx, last-1, 1)
+			if err != nil || len(evs) != 1 {
+				t.Fatalf("events: %+v, %v", evs, err)
+			}
+			if ev := evs[0]; ev.EventType != "policy_ask" || ev.CaseID != tt.wantCase || ev.Report != tt.wantRp {
+				t.Errorf("policy_ask event names case %q and report %q; want case %q and report %q", ev.CaseID, ev.Report, tt.wantCase, tt.wantRp)
+			}
+		})
+	}
+}
