@@ -201,7 +201,7 @@ func Parse(data []byte, source string) (Config, error) {
 		}
 	}
 	if _, err := cfg.Calendar.AddBusinessDays(time.Now(), 1); err != nil {
-		return fail(0, "every day is a weekend day or a holiday: %v", err)
+		return fail(0, "every day is a weekend day or a holiday: the calendar has no business day within twenty years")
 	}
 	return cfg, nil
 }

@@ -80,7 +80,7 @@ func TestParseConfig(t *testing.T) {
 		{"holidays: [christmas]\n", "line 1: holiday \"christmas\""},
 		{"weekend: [caturday]\n", "line 1: \"caturday\" is not a day"},
 		{"colour: red\n", "line 1: no key \"colour\""},
-		{"weekend: [mon, tue, wed, thu, fri, sat, sun]\n", "every day is a weekend day"},
+		{"weekend: [mon, tue, wed, thu, fri, sat, sun]\n", "d.yaml: every day is a weekend day or a holiday: the calendar has no business day within twenty years"},
 		{"near: 2 business days\n", "line 1: near must be"},
 	} {
 		if _, err := Parse([]byte(tc.src), "d.yaml"); err == nil || !strings.Contains(err.Error(), tc.want) {
