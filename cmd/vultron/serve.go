@@ -194,23 +194,29 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		if pol, err = node.ReadPolicy(*policyFile); err != nil {
 			return err
 		}
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		go func() {
-			for {
+	}
+	// SIGHUP reads the policy again; a node without one says so and runs
+	// on (the signal's default would end the process).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if *policyFile == "" {
+					log.Warn().Msg("SIGHUP: this node has no --policy to read again; it runs on as it is")
+					continue
+				}
 				select {
-				case <-ctx.Done():
-					return
-				case <-hup:
-					select {
-					case reload <- struct{}{}:
-					default:
-					}
+				case reload <- struct{}{}:
+				default:
 				}
 			}
-		}()
-	}
+		}
+	}()
 	var deadlines *deadline.Config
 	if *deadlinesFile != "" {
 		cfg, err := readDeadlines(*deadlinesFile)
