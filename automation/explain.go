@@ -111,13 +111,13 @@ func (e *Engine) Explain(ctx context.Context, caseID string) ([]api.PolicyPoint,
 // closedPoint describes a decision point the case does not hold open for
 // actor l now with what the case says of it, so that an explanation reads
 // real values: for report_received the report l received (its title and
-// text as the node keeps them, and the key of that decision) and its
-// reporter, the open proposal for embargo_proposed (the actor's own,
+// text as the node keeps them, and the key of that decision) and who sent
+// it, the open proposal for embargo_proposed (the actor's own,
 // which the others still have to answer). For a point whose subject the
-// case does not hold (no proposal open, no invitation or suggestion
-// waiting, no signal listed) it also returns the sentence that says so,
-// which explains every rule of the point instead of its condition read
-// with empty values.
+// case does not hold (no report received, no proposal open, no invitation
+// or suggestion waiting, no signal listed) it also returns the sentence
+// that says so, which explains every rule of the point instead of its
+// condition read with empty values.
 func closedPoint(tx *store.ReadTx, c *cases.Case, name rules.Point, l Local) (point, string) {
 	pt := point{Point: name, Actor: l, CaseID: c.ID}
 	switch name {
@@ -138,26 +138,28 @@ func closedPoint(tx *store.ReadTx, c *cases.Case, name rules.Point, l Local) (po
 				break
 			}
 		}
-		if len(c.Reports) > 0 {
-			id := c.Reports[0]
-			for _, r := range c.Reports {
-				if rec, ok, err := cases.Report(tx, r, l.Name); err == nil && ok && rec.Role == cases.Receiver {
-					id = r
-					break
-				}
+		var rec cases.ReportRecord
+		for _, r := range c.Reports {
+			if r, ok, err := cases.Report(tx, r, l.Name); err == nil && ok && r.Role == cases.Receiver {
+				rec = r
+				break
 			}
-			pt.Env.Report = rules.Report{ID: id, Reporter: pt.Env.Sender}
-			if rec, ok, err := cases.Report(tx, id, l.Name); err == nil && ok {
-				pt.Env.Report.Name = rec.Name
-				if d := cases.DetailOf(tx, rec); d.Report != nil {
-					if pt.Env.Report.Name == "" {
-						pt.Env.Report.Name = d.Report.Name
-					}
-					pt.Env.Report.Content = d.Report.Content
-				}
-			}
-			pt.Key = "report_received " + id + " " + l.Name
 		}
+		if rec.ReportID == "" {
+			// It submitted the report, or joined the case by invitation.
+			return pt, l.Name + " received none of the case's reports"
+		}
+		if rec.Reporter != "" {
+			pt.Env.Sender = rec.Reporter // whose Offer it received first
+		}
+		pt.Env.Report = rules.Report{ID: rec.ReportID, Name: rec.Name, Reporter: pt.Env.Sender}
+		if d := cases.DetailOf(tx, rec); d.Report != nil {
+			if pt.Env.Report.Name == "" {
+				pt.Env.Report.Name = d.Report.Name
+			}
+			pt.Env.Report.Content = d.Report.Content
+		}
+		pt.Key = "report_received " + rec.ReportID + " " + l.Name
 	case rules.EmbargoProposed:
 		if len(c.Proposals) == 0 {
 			return pt, "no embargo proposal is open in the case"

@@ -50,9 +50,14 @@ func TestPolicyCheck(t *testing.T) {
 // and why: the vendor's own 90-day proposal waits for the finder, so the
 // rule that accepts proposals does not fire for the vendor yet and says
 // so; the rule that opened the case is decided, and its explanation reads
-// the report's title and text.
+// the report's title and text. At the finder's node, which submitted the
+// report, report_received has nothing to decide.
 func TestPolicyExplain(t *testing.T) {
-	finder := startCLINode(t, "finder:Person")
+	fp, err := rules.Parse([]byte("name: finder's\nrules:\n  - name: reports to me\n    on: report_received\n    do: [ask]\n"), "finder.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	finder := startCLINodeWith(t, node.Config{Policy: fp}, "finder:Person")
 	p, err := rules.Parse([]byte(fmt.Sprintf(`name: explained
 rules:
   - name: take alice's reports
@@ -89,6 +94,13 @@ rules:
 		if !strings.Contains(out, want) {
 			t.Errorf("policy explain lacks %q:\n%s", want, out)
 		}
+	}
+	// The finder submitted the report: nothing is there for it to decide
+	// at report_received, rather than a rule firing on its own report.
+	finder.ok(t, "case", "wait", caseID, "--until", "em=PROPOSED", "--timeout", "30s")
+	out = finder.ok(t, "policy", "explain", caseID)
+	if want := "reports to me (line 3) does not fire\n    because finder received none of the case's reports\n"; !strings.Contains(out, want) {
+		t.Errorf("policy explain at the reporter's node lacks %q:\n%s", want, out)
 	}
 	if code, _, errOut := vendor.cli(t, "policy", "explain", "nosuchcase"); code != 1 || !strings.Contains(errOut, "no case") {
 		t.Errorf("explain of an unknown case: exit %d, %q", code, errOut)
