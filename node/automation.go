@@ -77,6 +77,7 @@ func (n *Node) buildAutomation(ctx context.Context) error {
 	}
 	n.automation = e
 	e.SetPolicy(n.cfg.Policy)
+	n.unknownOff(n.cfg.Policy)
 	n.deadlineHooks = append(n.deadlineHooks, func(context.Context, deadline.Notice) { e.Wake() })
 	n.intelHooks = append(n.intelHooks, func(context.Context, intel.Match) { e.Wake() })
 	if err := e.Init(ctx); err != nil {
@@ -173,6 +174,30 @@ func (n *Node) watchPolicy(ctx context.Context) error {
 	}
 }
 
+// unknownOff says which names of p's off list are no actor of the node,
+// and logs it: such a name (a misspelt one) turns automation off for no
+// one. It returns "" when every name is an actor's.
+func (n *Node) unknownOff(p *rules.Policy) string {
+	if p == nil {
+		return ""
+	}
+	var unknown []string
+	for _, name := range p.Off {
+		if _, ok := n.Local(name); !ok {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) == 0 {
+		return ""
+	}
+	w := fmt.Sprintf("off names %s, which is no actor of this node (its actors: %s)", strings.Join(unknown, ", "), strings.Join(n.order, ", "))
+	if len(unknown) > 1 {
+		w = fmt.Sprintf("off names %s, which are no actors of this node (its actors: %s)", strings.Join(unknown, ", "), strings.Join(n.order, ", "))
+	}
+	n.log.Warn().Str("policy", p.Name).Strs("unknown", unknown).Msg("policy: " + w)
+	return w
+}
+
 // reloadPolicy reads the policy file again and puts it in force, or keeps
 // the one in force when the file is refused.
 func (n *Node) reloadPolicy(ctx context.Context) {
@@ -184,7 +209,14 @@ func (n *Node) reloadPolicy(ctx context.Context) {
 	} else {
 		n.automation.SetPolicy(p)
 		n.log.Info().Str("policy", p.Name).Int("rules", len(p.Rules)).Msg("policy: reloaded")
-		rec.Reason = fmt.Sprintf("reload %s: policy %s, %d rules", n.cfg.PolicyFile, p.Name, len(p.Rules))
+		rules := "1 rule"
+		if len(p.Rules) != 1 {
+			rules = fmt.Sprintf("%d rules", len(p.Rules))
+		}
+		rec.Reason = fmt.Sprintf("reload %s: policy %s, %s", n.cfg.PolicyFile, p.Name, rules)
+		if w := n.unknownOff(p); w != "" {
+			rec.Reason += "; " + w
+		}
 	}
 	if err := n.db.Audit(ctx, rec); err != nil && ctx.Err() == nil {
 		n.log.Error().Err(err).Msg("policy: audit the reload")
