@@ -144,7 +144,12 @@ func runPolicyExplain(ctx context.Context, env *environment, args []string) erro
 	}
 	fmt.Fprintf(env.stdout, "case %s, policy %s\n", id, out.Policy)
 	if len(out.Points) == 0 {
-		fmt.Fprintln(env.stdout, "none of the node's actors works on the case, or the policy has no rule for it")
+		var d api.CaseDetail
+		if err := c.do(ctx, "GET", "/api/cases/"+url.PathEscape(id)+"?notes=0", nil, &d); err == nil && d.Closed {
+			fmt.Fprintln(env.stdout, "the case is closed: the policy decides nothing in it")
+		} else {
+			fmt.Fprintln(env.stdout, "none of the node's actors works on the case, or the policy has no rule for it")
+		}
 	}
 	for _, p := range out.Points {
 		state := "not open now"

@@ -102,6 +102,11 @@ rules:
 	if want := "reports to me (line 3) does not fire\n    because finder received none of the case's reports\n"; !strings.Contains(out, want) {
 		t.Errorf("policy explain at the reporter's node lacks %q:\n%s", want, out)
 	}
+	// In a closed case the policy decides nothing, and says why.
+	vendor.ok(t, "case", "close", caseID)
+	if out := vendor.ok(t, "policy", "explain", caseID); !strings.HasSuffix(out, "the case is closed: the policy decides nothing in it\n") {
+		t.Errorf("policy explain of a closed case:\n%s", out)
+	}
 	if code, _, errOut := vendor.cli(t, "policy", "explain", "nosuchcase"); code != 1 || !strings.Contains(errOut, "no case") {
 		t.Errorf("explain of an unknown case: exit %d, %q", code, errOut)
 	}
