@@ -38,6 +38,17 @@ func (l Limit) String() string {
 	return fmt.Sprintf("%d %s", l.N, l.Unit)
 }
 
+// Text writes the limit as the listings and the deadline events show it:
+// as String does, and "at its time" for a clock due when it starts (the
+// embargo's end, an invitation's answer-by time), which no limit runs up
+// to.
+func (l Limit) Text() string {
+	if !l.Off && l.N == 0 {
+		return "at its time"
+	}
+	return l.String()
+}
+
 // Config is a node's deadlines: the limit of each kind of clock, the
 // calendar business days follow, and how long before a deadline it is
 // announced as near.
