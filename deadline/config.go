@@ -133,7 +133,7 @@ func Parse(data []byte, source string) (Config, error) {
 		return Config{}, fmt.Errorf("deadlines %s: %s", where, fmt.Sprintf(format, args...))
 	}
 	if len(data) > MaxSize {
-		return fail(0, "the file is %d bytes, over the %d a deadline configuration may have", len(data), MaxSize)
+		return fail(0, "the file is over the %d bytes a deadline configuration may have", MaxSize)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {

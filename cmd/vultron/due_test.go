@@ -94,3 +94,27 @@ func TestServeRefusesBadDeadlines(t *testing.T) {
 		t.Errorf("serve created its data directory before refusing the deadlines: %v", err)
 	}
 }
+
+// TestOversizedFilesAreRefused: a policy or deadline file over its limit
+// is refused with the limit, not with a size the file does not have (the
+// reader stops one byte past the limit).
+func TestOversizedFilesAreRefused(t *testing.T) {
+	big := writeFile(t, "# "+strings.Repeat("x", 2<<20)+"\n")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"policy", []string{"policy", "check", big}, "the file is over the 1048576 bytes a policy may have."},
+		{"deadlines", []string{"serve", "--data", t.TempDir() + "/data", "--listen", "127.0.0.1:0", "--deadlines", big},
+			"the file is over the 65536 bytes a deadline configuration may have."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errOut := runCapture(t, tt.args...)
+			if code != 1 || !strings.HasSuffix(errOut, tt.want+"\n") {
+				t.Errorf("%s: exit %d, %q; want it to end %q", tt.name, code, errOut, tt.want)
+			}
+		})
+	}
+}
