@@ -151,9 +151,11 @@ func (e *Engine) target(ctx context.Context, pt point) (rules.Target, error) {
 // summary names the rule, so that the case's timeline does too. A refusal
 // (the protocol does not allow the action now) is recorded and logged, and
 // the rule's next action is still taken; only a failure of the node
-// itself is returned.
+// itself is returned. A notification the receiver does not take is the
+// receiver's failure, not the node's: it is recorded like a refusal.
 func (e *Engine) take(ctx context.Context, p *rules.Policy, r *rules.Rule, pt point, a rules.Resolved) error {
 	why := fmt.Sprintf("policy %s, %s (line %d) at %s: %s", p.Name, r.Name, r.Line, pt.Point, a)
+	notification := false
 	record := func(activityID string, err error) error {
 		rec := store.AuditRecord{Kind: store.AuditAdmin, Actor: pt.Actor.Name, ActivityID: activityID, Decision: store.DecisionDone, Reason: "automation: " + why}
 		if err != nil {
@@ -167,7 +169,7 @@ func (e *Engine) take(ctx context.Context, p *rules.Policy, r *rules.Rule, pt po
 		if aerr := e.cfg.DB.Audit(ctx, rec); aerr != nil {
 			return fmt.Errorf("automation: audit: %w", aerr)
 		}
-		if err != nil && problem.Status(err) >= 500 {
+		if err != nil && problem.Status(err) >= 500 && !notification {
 			return fmt.Errorf("automation: %s: %w", why, err)
 		}
 		return nil
@@ -179,12 +181,11 @@ func (e *Engine) take(ctx context.Context, p *rules.Policy, r *rules.Rule, pt po
 	switch a.Kind {
 	case rules.Ask:
 		state, _ := json.Marshal(map[string]any{"point": pt.Point, "policy": p.Name, "rule": r.Name, "line": r.Line, "actor": pt.Actor.ID})
-		subject := t.CaseID
-		if subject == "" {
-			subject = pt.ReportID
-		}
+		// A question about a report names it as the report (and its case
+		// once it is in one), as the report's other steps in the change
+		// feed do.
 		err := e.cfg.DB.Update(ctx, func(tx *store.Tx) error {
-			return tx.AppendEvent(store.Event{CaseID: subject, EventType: askEvent, Actor: pt.Actor.ID, Time: t.Now, State: state})
+			return tx.AppendEvent(store.Event{CaseID: t.CaseID, Report: pt.ReportID, EventType: askEvent, Actor: pt.Actor.ID, Time: t.Now, State: state})
 		})
 		return record("", err)
 	case rules.Notify:
@@ -195,6 +196,7 @@ func (e *Engine) take(ctx context.Context, p *rules.Policy, r *rules.Rule, pt po
 		for _, x := range r.Do {
 			n.Actions = append(n.Actions, x.String())
 		}
+		notification = true
 		return record("", e.cfg.Notify(ctx, a.URL, n))
 	case rules.Engage:
 		if t.CaseID == "" && t.OfferID != "" {

@@ -3,6 +3,7 @@ package automation
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +14,8 @@ import (
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/deadline"
+	"github.com/openvultron/vultron/intel"
+	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/rules"
 	"github.com/openvultron/vultron/store"
 )
@@ -326,5 +329,185 @@ func TestAdvisoryPublishedPoint(t *testing.T) {
 	entry(t, db, caseID)
 	if n, err := e.Step(ctx); err != nil || n != 0 {
 		t.Errorf("second Step = %d, %v; want none", n, err)
+	}
+}
+
+// TestNotifyFailureKeepsTheRuleGoing: a notification the receiver does
+// not take (unreachable, or an error status) is recorded as refused, and
+// the rule's next actions, and the other rules that fire, are still taken.
+func TestNotifyFailureKeepsTheRuleGoing(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"unreachable", problem.Wrap(502, errors.New("dial tcp: lookup t.example: no such host"), "notify https://t.example/h failed")},
+		{"error status", problem.New(502, "notify https://t.example/h: the receiver answered 500 Internal Server Error")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db, caseID := setup(t)
+			p, err := rules.Parse([]byte("name: tickets\nrules:\n  - on: embargo_proposed\n    do: [{notify: {url: \"https://t.example/h\"}}, accept_embargo]\n"), "tickets.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &recorder{}
+			e, err := New(Config{DB: db, Submit: r.submit, Locals: func() []Local { return []Local{{Name: "vendor", ID: vendor}} },
+				Notify: func(context.Context, string, Notification) error { return tt.err }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.SetPolicy(p)
+			ctx := context.Background()
+			if err := e.Init(ctx); err != nil {
+				t.Fatal(err)
+			}
+			entry(t, db, caseID)
+			if n, err := e.Step(ctx); err != nil || n != 1 {
+				t.Errorf("Step = %d, %v; want one decision and no failure of the node", n, err)
+			}
+			if r.count() != 1 || r.sent[0]["type"] != "Accept" {
+				t.Errorf("sent %+v; want the Accept after the failed notification", r.sent)
+			}
+			records, _, err := db.AuditPage(ctx, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(records) != 2 || records[0].Decision != store.DecisionRefused || !strings.Contains(records[0].Reason, problem.Message(tt.err)) ||
+				records[1].Decision != store.DecisionDone {
+				t.Errorf("audit: %+v", records)
+			}
+		})
+	}
+}
+
+// TestExplainSaysAnIntelSignalWasDecided: once the policy answered a
+// signal and the case records what it says, the explanation says the
+// point was decided, with the signal's values, rather than that it is
+// not open.
+func TestExplainSaysAnIntelSignalWasDecided(t *testing.T) {
+	db, caseID := setup(t)
+	p, err := rules.Parse([]byte("name: intel\nrules:\n  - on: intel_attacks_observed\n    if: intel.cve startsWith \"CVE-\"\n    do: [report_attacks]\n"), "intel.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{}
+	e := newEngine(t, db, r, p)
+	ctx := context.Background()
+	m := intel.Match{CaseID: caseID, MatchedID: "CVE-2026-1234", Signal: intel.Signal{ID: "CVE-2026-1234", Kind: intel.Attacks, Source: "kev.json"}}
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		if _, err := intel.Offer(tx, m, time.Now()); err != nil {
+			return err
+		}
+		state, _ := json.Marshal(map[string]string{"kind": "attacks", "id": m.Signal.ID, "matchedId": m.MatchedID, "source": m.Signal.Source})
+		return tx.AppendEvent(store.Event{CaseID: caseID, EventType: intel.Attacks.Event(), Time: time.Now(), State: state})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.Step(ctx); err != nil || n != 1 || r.count() != 1 {
+		t.Fatalf("Step = %d, %v, %d sent; want the attacks reported", n, err, r.count())
+	}
+	// The case records the attacks.
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		c, err := cases.Load(&tx.ReadTx, caseID)
+		if err != nil {
+			return err
+		}
+		c.PXA |= cvdstate.PXAAttacks
+		return cases.Save(tx, c)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	xs, err := e.Explain(ctx, caseID)
+	if err != nil || len(xs) != 1 {
+		t.Fatalf("Explain = %+v, %v", xs, err)
+	}
+	if x := xs[0]; x.Point != "intel_attacks_observed" || !x.Decided || x.Open || len(x.Rules) != 1 || !x.Rules[0].Fires ||
+		!strings.Contains(x.Rules[0].Why, `intel.cve = "CVE-2026-1234"`) {
+		t.Errorf("Explain = %+v; want intel_attacks_observed decided, read with the signal's CVE id", x)
+	}
+}
+
+// TestExplainWithNothingToDecide: a point whose subject the case does not
+// hold (no proposal open, no invitation or suggestion waiting, no signal)
+// is explained as such; its rules are not said to fire on empty values
+// (proposal.days = 0 made "reject shorter embargoes" fire).
+func TestExplainWithNothingToDecide(t *testing.T) {
+	tests := []struct {
+		point, rule, why string
+	}{
+		{"embargo_proposed", "    if: proposal.days < 30\n    do: [{reject_embargo: {reason: short}}]\n", "no embargo proposal is open in the case"},
+		{"invitation_received", "    do: [ask]\n", "no invitation to the case waits for vendor's answer"},
+		{"suggestion_received", "    do: [reject_suggestion]\n", "no suggestion to the case waits for an answer"},
+		{"intel_attacks_observed", "    do: [report_attacks]\n", "no intelligence feed has listed attacks on the case's vulnerability"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.point, func(t *testing.T) {
+			db, caseID := setup(t)
+			ctx := context.Background()
+			if err := db.Update(ctx, func(tx *store.Tx) error {
+				c, err := cases.Load(&tx.ReadTx, caseID)
+				if err != nil {
+					return err
+				}
+				c.Proposals = nil
+				return cases.Save(tx, c)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			p, err := rules.Parse([]byte("rules:\n  - on: "+tt.point+"\n"+tt.rule), "p.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := newEngine(t, db, &recorder{}, p)
+			xs, err := e.Explain(ctx, caseID)
+			if err != nil || len(xs) != 1 || len(xs[0].Rules) != 1 {
+				t.Fatalf("Explain = %+v, %v", xs, err)
+			}
+			if x := xs[0]; x.Open || x.Rules[0].Fires || x.Rules[0].Why != tt.why {
+				t.Errorf("Explain = %+v; want the rule not firing because %s", x, tt.why)
+			}
+		})
+	}
+}
+
+// TestAskNamesItsSubject: a rule that asks a person about a report no
+// case was opened for yet appends a policy_ask event that names the
+// report as its report, as the node's other report steps do, not as a
+// case; asked in a case, the event names the case.
+func TestAskNamesItsSubject(t *testing.T) {
+	const report = "https://f.example/objects/r1"
+	db, caseID := setup(t)
+	p, err := rules.Parse([]byte("name: ask\nrules:\n  - on: report_received\n    do: [ask]\n  - on: fix_ready\n    do: [ask]\n"), "ask.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(t, db, &recorder{}, p)
+	ctx := context.Background()
+	l := Local{Name: "vendor", ID: vendor}
+	tests := []struct {
+		name             string
+		pt               point
+		wantCase, wantRp string
+	}{
+		{"a report before its case", point{Point: rules.ReportReceived, Actor: l, ReportID: report}, "", report},
+		{"a case", point{Point: rules.FixReady, Actor: l, CaseID: caseID}, caseID, ""},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := e.take(ctx, p, p.Rules[i], tt.pt, rules.Resolved{Kind: rules.Ask}); err != nil {
+				t.Fatal(err)
+			}
+			last, err := db.LastEventSeq(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs, err := db.EventsAfter(ctx, last-1, 1)
+			if err != nil || len(evs) != 1 {
+				t.Fatalf("events: %+v, %v", evs, err)
+			}
+			if ev := evs[0]; ev.EventType != "policy_ask" || ev.CaseID != tt.wantCase || ev.Report != tt.wantRp {
+				t.Errorf("policy_ask event names case %q and report %q; want case %q and report %q", ev.CaseID, ev.Report, tt.wantCase, tt.wantRp)
+			}
+		})
 	}
 }

@@ -45,12 +45,18 @@ func (e *Engine) Explain(ctx context.Context, caseID string) ([]api.PolicyPoint,
 		for _, pt := range e.casePoints(c, locals) {
 			open[string(pt.Point)+" "+pt.Actor.Name] = pt
 		}
+		// A signal the case records already is no longer open; it is
+		// explained with its own values, and said decided when it was.
+		past := map[string]point{}
 		for _, l := range locals {
 			for _, s := range signals {
+				name := intelPoint(s.Signal.Kind)
+				pt := point{Point: name, Key: string(name) + " " + c.ID + " " + l.Name, Actor: l, CaseID: c.ID,
+					Env: rules.Env{Intel: rules.Intel{Kind: string(s.Signal.Kind), CVE: s.MatchedID, Source: s.Signal.Source, Detail: s.Signal.Detail}}}
 				if c.PXA&s.Signal.Kind.Bit() == 0 {
-					name := intelPoint(s.Signal.Kind)
-					open[string(name)+" "+l.Name] = point{Point: name, Key: string(name) + " " + c.ID + " " + l.Name, Actor: l, CaseID: c.ID,
-						Env: rules.Env{Intel: rules.Intel{Kind: string(s.Signal.Kind), CVE: s.MatchedID, Source: s.Signal.Source, Detail: s.Signal.Detail}}}
+					open[string(name)+" "+l.Name] = pt
+				} else {
+					past[string(name)+" "+l.Name] = pt
 				}
 			}
 			if c.EM.InForce() && c.Embargo != nil && !now.Before(c.Embargo.End) {
@@ -58,8 +64,12 @@ func (e *Engine) Explain(ctx context.Context, caseID string) ([]api.PolicyPoint,
 			}
 			for _, pointName := range rules.Points() {
 				pt, isOpen := open[string(pointName)+" "+l.Name]
+				var nothing string
 				if !isOpen {
-					pt = closedPoint(c, pointName, l)
+					var was bool
+					if pt, was = past[string(pointName)+" "+l.Name]; !was {
+						pt, nothing = closedPoint(tx, c, pointName, l)
+					}
 				}
 				env := pt.Env
 				env.Point, env.Actor, env.Now, env.Vars = string(pointName), l.ID, now, p.Vars
@@ -82,6 +92,9 @@ func (e *Engine) Explain(ctx context.Context, caseID string) ([]api.PolicyPoint,
 					for _, a := range d.Actions {
 						rv.Actions = append(rv.Actions, a.String())
 					}
+					if nothing != "" {
+						rv.Fires, rv.Why = false, nothing
+					}
 					if !p.ActsFor(l.Name) {
 						rv.Fires, rv.Why = false, "the policy is off for "+l.Name+"; "+rv.Why
 					}
@@ -97,12 +110,27 @@ func (e *Engine) Explain(ctx context.Context, caseID string) ([]api.PolicyPoint,
 
 // closedPoint describes a decision point the case does not hold open for
 // actor l now with what the case says of it, so that an explanation reads
-// real values: the report's reporter for report_received (and the key of
-// that decision), the open proposal for embargo_proposed (the actor's
-// own, which the others still have to answer).
-func closedPoint(c *cases.Case, name rules.Point, l Local) point {
+// real values: for report_received the report l received (its title and
+// text as the node keeps them, and the key of that decision) and who sent
+// it, the open proposal for embargo_proposed (the actor's own,
+// which the others still have to answer). For a point whose subject the
+// case does not hold (no report received, no proposal open, no invitation
+// or suggestion waiting, no signal listed) it also returns the sentence
+// that says so, which explains every rule of the point instead of its
+// condition read with empty values.
+func closedPoint(tx *store.ReadTx, c *cases.Case, name rules.Point, l Local) (point, string) {
 	pt := point{Point: name, Actor: l, CaseID: c.ID}
 	switch name {
+	case rules.InvitationReceived:
+		return pt, "no invitation to the case waits for " + l.Name + "'s answer"
+	case rules.SuggestionReceived:
+		return pt, "no suggestion to the case waits for an answer"
+	case intelPoint(intel.Attacks):
+		return pt, "no intelligence feed has listed attacks on the case's vulnerability"
+	case intelPoint(intel.ExploitPublic):
+		return pt, "no intelligence feed has listed a public exploit of the case's vulnerability"
+	case intelPoint(intel.Public):
+		return pt, "no intelligence feed has listed the case's vulnerability as public"
 	case rules.ReportReceived:
 		for _, p := range c.Participants {
 			if p.Roles.Has(cvdstate.Reporter) {
@@ -110,18 +138,37 @@ func closedPoint(c *cases.Case, name rules.Point, l Local) point {
 				break
 			}
 		}
-		if len(c.Reports) > 0 {
-			pt.Env.Report = rules.Report{ID: c.Reports[0], Reporter: pt.Env.Sender}
-			pt.Key = "report_received " + c.Reports[0] + " " + l.Name
+		var rec cases.ReportRecord
+		for _, r := range c.Reports {
+			if r, ok, err := cases.Report(tx, r, l.Name); err == nil && ok && r.Role == cases.Receiver {
+				rec = r
+				break
+			}
 		}
+		if rec.ReportID == "" {
+			// It submitted the report, or joined the case by invitation.
+			return pt, l.Name + " received none of the case's reports"
+		}
+		if rec.Reporter != "" {
+			pt.Env.Sender = rec.Reporter // whose Offer it received first
+		}
+		pt.Env.Report = rules.Report{ID: rec.ReportID, Name: rec.Name, Reporter: pt.Env.Sender}
+		if d := cases.DetailOf(tx, rec); d.Report != nil {
+			if pt.Env.Report.Name == "" {
+				pt.Env.Report.Name = d.Report.Name
+			}
+			pt.Env.Report.Content = d.Report.Content
+		}
+		pt.Key = "report_received " + rec.ReportID + " " + l.Name
 	case rules.EmbargoProposed:
-		if len(c.Proposals) > 0 {
-			pr := c.Proposals[0]
-			pt.Env.Sender = pr.Terms.Proposer
-			pt.Env.Proposal = rules.Proposal{ID: pr.InviteID, End: pr.Terms.End, Proposer: pr.Terms.Proposer, Revision: c.EM == cvdstate.EMRevise}
+		if len(c.Proposals) == 0 {
+			return pt, "no embargo proposal is open in the case"
 		}
+		pr := c.Proposals[0]
+		pt.Env.Sender = pr.Terms.Proposer
+		pt.Env.Proposal = rules.Proposal{ID: pr.InviteID, End: pr.Terms.End, Proposer: pr.Terms.Proposer, Revision: c.EM == cvdstate.EMRevise}
 	}
-	return pt
+	return pt, ""
 }
 
 // intelPoint names the decision point of a kind of signal.

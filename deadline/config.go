@@ -38,6 +38,17 @@ func (l Limit) String() string {
 	return fmt.Sprintf("%d %s", l.N, l.Unit)
 }
 
+// Text writes the limit as the listings and the deadline events show it:
+// as String does, and "at its time" for a clock due when it starts (the
+// embargo's end, an invitation's answer-by time), which no limit runs up
+// to.
+func (l Limit) Text() string {
+	if !l.Off && l.N == 0 {
+		return "at its time"
+	}
+	return l.String()
+}
+
 // Config is a node's deadlines: the limit of each kind of clock, the
 // calendar business days follow, and how long before a deadline it is
 // announced as near.
@@ -122,7 +133,7 @@ func Parse(data []byte, source string) (Config, error) {
 		return Config{}, fmt.Errorf("deadlines %s: %s", where, fmt.Sprintf(format, args...))
 	}
 	if len(data) > MaxSize {
-		return fail(0, "the file is %d bytes, over the %d a deadline configuration may have", len(data), MaxSize)
+		return fail(0, "the file is over the %d bytes a deadline configuration may have", MaxSize)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -201,7 +212,7 @@ func Parse(data []byte, source string) (Config, error) {
 		}
 	}
 	if _, err := cfg.Calendar.AddBusinessDays(time.Now(), 1); err != nil {
-		return fail(0, "every day is a weekend day or a holiday: %v", err)
+		return fail(0, "every day is a weekend day or a holiday: the calendar has no business day within twenty years")
 	}
 	return cfg, nil
 }

@@ -80,7 +80,7 @@ func TestParseConfig(t *testing.T) {
 		{"holidays: [christmas]\n", "line 1: holiday \"christmas\""},
 		{"weekend: [caturday]\n", "line 1: \"caturday\" is not a day"},
 		{"colour: red\n", "line 1: no key \"colour\""},
-		{"weekend: [mon, tue, wed, thu, fri, sat, sun]\n", "every day is a weekend day"},
+		{"weekend: [mon, tue, wed, thu, fri, sat, sun]\n", "d.yaml: every day is a weekend day or a holiday: the calendar has no business day within twenty years"},
 		{"near: 2 business days\n", "line 1: near must be"},
 	} {
 		if _, err := Parse([]byte(tc.src), "d.yaml"); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -224,5 +224,51 @@ func TestWatcherAnnouncesOnce(t *testing.T) {
 	if err := json.Unmarshal(events[1].State, &st); err != nil || st.Kind != "acknowledge" || st.Limit != "5 business days" ||
 		!st.Due.Equal(mon.AddDate(0, 0, 7)) || !st.Overdue {
 		t.Errorf("passed event state = %+v, %v", st, err)
+	}
+}
+
+// TestClocksAtTheirTimeSaySo: the embargo's end is due at its own time, so
+// its listing and its deadline_passed event say "at its time" for its
+// limit, as vultron due does, not "0 hours".
+func TestClocksAtTheirTimeSaySo(t *testing.T) {
+	db := openStore(t)
+	mon := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	end := mon.Add(24 * time.Hour)
+	c := &cases.Case{ID: "https://v.example/cases/e", Name: "embargoed", Owner: "https://v.example/actors/v", UpdatedAt: mon,
+		EM: cvdstate.EMActive, Embargo: &cases.Embargo{ID: "https://v.example/objects/e", End: end}}
+	c.Participants = []*cases.Participant{{Actor: "https://v.example/actors/v", Roles: cvdstate.Vendor | cvdstate.CaseOwner,
+		ParticipantState: cvdstate.ParticipantState{RM: cvdstate.RMAccepted}}}
+	if err := db.Update(context.Background(), func(tx *store.Tx) error { return cases.Save(tx, c) }); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Default()
+	for kind := range cfg.Limits {
+		if kind != cases.ClockEmbargoEnd {
+			cfg.Limits[kind] = Limit{Off: true}
+		}
+	}
+	var all []Deadline
+	if err := db.View(context.Background(), func(tx *store.ReadTx) error {
+		var err error
+		all, err = List(tx, cfg, mon, false, 10)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if views := Views(all, nil, func(string) bool { return true }); len(all) != 1 || all[0].Kind != cases.ClockEmbargoEnd || views[0].Limit != "at its time" {
+		t.Fatalf("listing = %+v; want the embargo's end, at its time", all)
+	}
+	now := end.Add(time.Minute)
+	w := NewWatcher(WatcherConfig{DB: db, Config: cfg, Now: func() time.Time { return now }})
+	if got, err := w.Check(context.Background()); err != nil || len(got) != 1 {
+		t.Fatalf("Check = %+v, %v; want the embargo's end passed", got, err)
+	}
+	evs, err := db.EventsAfter(context.Background(), 0, 10)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("events = %+v, %v", evs, err)
+	}
+	var st NoticeState
+	if err := json.Unmarshal(evs[0].State, &st); err != nil || st.Limit != "at its time" {
+		t.Errorf("deadline_passed state = %s; want its limit at its time", evs[0].State)
 	}
 }

@@ -121,7 +121,7 @@ func Views(ds []Deadline, loc *time.Location, isLocal func(actorID string) bool)
 	for _, d := range ds {
 		out = append(out, api.Deadline{Kind: d.Kind, Subject: d.Subject, Report: d.Report, Name: d.Name, Participant: d.Participant,
 			Local: d.Local, Mine: d.Local != "" || (d.Participant != "" && isLocal(d.Participant)), Start: d.Start, Due: d.Due,
-			DueLocal: d.Due.In(loc).Format("2006-01-02 15:04 MST"), Limit: d.Limit.String(), Overdue: d.Overdue})
+			DueLocal: d.Due.In(loc).Format("2006-01-02 15:04 MST"), Limit: d.Limit.Text(), Overdue: d.Overdue})
 	}
 	return out
 }

@@ -171,7 +171,7 @@ func (w *Watcher) Check(ctx context.Context) ([]Notice, error) {
 			if !applied[i] {
 				continue // the clock stopped or restarted meanwhile
 			}
-			state, err := json.Marshal(NoticeState{Kind: n.Kind, Start: n.Start, Due: n.Due, Limit: n.Limit.String(), Report: n.Report,
+			state, err := json.Marshal(NoticeState{Kind: n.Kind, Start: n.Start, Due: n.Due, Limit: n.Limit.Text(), Report: n.Report,
 				Name: n.Name, Participant: n.Participant, Local: n.Local, Overdue: n.Overdue})
 			if err != nil {
 				return fmt.Errorf("deadline event: %w", err)

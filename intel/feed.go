@@ -170,6 +170,7 @@ func parseSimple(data []byte, source string) (Feed, error) {
 		if !ok {
 			return Feed{}, fmt.Errorf("%s: id %q is not a vulnerability id such as CVE-2026-1234", where, e.ID)
 		}
+		where += fmt.Sprintf(" (id %q)", e.ID)
 		if e.Kind != Attacks && e.Kind != ExploitPublic && e.Kind != Public {
 			return Feed{}, fmt.Errorf("%s: kind %q is not attacks, exploit_public or public", where, e.Kind)
 		}

@@ -59,7 +59,10 @@ func TestParse(t *testing.T) {
 		{`{"items": []}`, "neither a CISA KEV catalog"},
 		{`{"vulnerabilities": [{"cveID": "Log4Shell"}]}`, `vulnerability 1: cveID "Log4Shell" is not a CVE id`},
 		{`{"format": "other/2", "signals": []}`, `format "other/2" is not "vultron-intel/1"`},
-		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE-2026-1234", "kind": "rumour"}]}`, `signal 1: kind "rumour"`},
+		// A signal with a well-formed id is named by it whatever else is
+		// wrong with it.
+		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE-2026-1234", "kind": "rumour"}]}`, `signal 1 (id "CVE-2026-1234"): kind "rumour"`},
+		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE-2026-1234", "kind": "public", "aliases": ["bad id!"]}]}`, `signal 1 (id "CVE-2026-1234"): alias "bad id!"`},
 		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE 2026", "kind": "public"}]}`, `signal 1: id "CVE 2026"`},
 		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE-2026-1234", "kind": "public", "severity": 9}]}`, `signal 1 (id "CVE-2026-1234"): unknown field "severity"`},
 		// A member the format does not have, or of the wrong type, names
@@ -71,7 +74,7 @@ func TestParse(t *testing.T) {
 		{`{"format": "vultron-intel/1", "signals": [7]}`, `f.json: signal 1: it is a number, not an object`},
 		{`{"format": "vultron-intel/1", "signals": [], "extra": 1}`, `f.json: unknown field "extra"`},
 		{`{"vulnerabilities": [{"cveID": "CVE-2021-1111"}, {"cveID": "CVE-2021-44228", "dateAdded": 20211210}]}`, `f.json: vulnerability 2 (cveID "CVE-2021-44228"): member "dateAdded" cannot be a number`},
-		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE-2026-1234", "kind": "public", "date": "yesterday"}]}`, `date "yesterday"`},
+		{`{"format": "vultron-intel/1", "signals": [{"id": "CVE-2026-1234", "kind": "public", "date": "yesterday"}]}`, `signal 1 (id "CVE-2026-1234"): date "yesterday"`},
 	} {
 		if _, err := Parse([]byte(tc.src), "f.json"); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Parse(%s) = %v, want an error with %q", tc.src, err, tc.want)

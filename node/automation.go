@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,6 +77,7 @@ func (n *Node) buildAutomation(ctx context.Context) error {
 	}
 	n.automation = e
 	e.SetPolicy(n.cfg.Policy)
+	n.unknownOff(n.cfg.Policy)
 	n.deadlineHooks = append(n.deadlineHooks, func(context.Context, deadline.Notice) { e.Wake() })
 	n.intelHooks = append(n.intelHooks, func(context.Context, intel.Match) { e.Wake() })
 	if err := e.Init(ctx); err != nil {
@@ -105,7 +108,14 @@ func postNotification(ctx context.Context, c *http.Client, url string, secret []
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return problem.Wrap(http.StatusBadGateway, err, fmt.Sprintf("notify %s failed", url))
+		// The sentence says why, once naming the URL (the client's error
+		// names it again).
+		why := err
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			why = ue.Err
+		}
+		return problem.Wrap(http.StatusBadGateway, err, fmt.Sprintf("notify %s failed: %v", url, why))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -164,6 +174,30 @@ func (n *Node) watchPolicy(ctx context.Context) error {
 	}
 }
 
+// unknownOff says which names of p's off list are no actor of the node,
+// and logs it: such a name (a misspelt one) turns automation off for no
+// one. It returns "" when every name is an actor's.
+func (n *Node) unknownOff(p *rules.Policy) string {
+	if p == nil {
+		return ""
+	}
+	var unknown []string
+	for _, name := range p.Off {
+		if _, ok := n.Local(name); !ok {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) == 0 {
+		return ""
+	}
+	w := fmt.Sprintf("off names %s, which is no actor of this node (its actors: %s)", strings.Join(unknown, ", "), strings.Join(n.order, ", "))
+	if len(unknown) > 1 {
+		w = fmt.Sprintf("off names %s, which are no actors of this node (its actors: %s)", strings.Join(unknown, ", "), strings.Join(n.order, ", "))
+	}
+	n.log.Warn().Str("policy", p.Name).Strs("unknown", unknown).Msg("policy: " + w)
+	return w
+}
+
 // reloadPolicy reads the policy file again and puts it in force, or keeps
 // the one in force when the file is refused.
 func (n *Node) reloadPolicy(ctx context.Context) {
@@ -175,7 +209,14 @@ func (n *Node) reloadPolicy(ctx context.Context) {
 	} else {
 		n.automation.SetPolicy(p)
 		n.log.Info().Str("policy", p.Name).Int("rules", len(p.Rules)).Msg("policy: reloaded")
-		rec.Reason = fmt.Sprintf("reload %s: policy %s, %d rules", n.cfg.PolicyFile, p.Name, len(p.Rules))
+		rules := "1 rule"
+		if len(p.Rules) != 1 {
+			rules = fmt.Sprintf("%d rules", len(p.Rules))
+		}
+		rec.Reason = fmt.Sprintf("reload %s: policy %s, %s", n.cfg.PolicyFile, p.Name, rules)
+		if w := n.unknownOff(p); w != "" {
+			rec.Reason += "; " + w
+		}
 	}
 	if err := n.db.Audit(ctx, rec); err != nil && ctx.Err() == nil {
 		n.log.Error().Err(err).Msg("policy: audit the reload")

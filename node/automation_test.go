@@ -193,7 +193,8 @@ func TestIntelSignalMakesTheVendorReportAttacks(t *testing.T) {
 // TestPolicyReload: the node reads its policy file again when it changes;
 // a changed file that does not parse is refused whole (the policy in
 // force stays, the refusal is in the audit log with its line); a reload
-// signal reads it at once.
+// signal reads it at once; an off list that names no actor of the node is
+// said to in the reload's audit record.
 func TestPolicyReload(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "policy.yaml")
 	write := func(src string) {
@@ -242,6 +243,21 @@ func TestPolicyReload(t *testing.T) {
 	write("name: third\nrules:\n  - on: fix_ready\n    do: [report_public]\n")
 	reload <- struct{}{}
 	waitFor(t, "the reloaded policy", func() bool { return name() == "third" })
+	// An off list naming no actor of the node (a misspelt name) leaves
+	// automation on for every actor: the reload says so.
+	write("name: fourth\noff: [vendr]\nrules:\n  - on: fix_ready\n    do: [report_public]\n")
+	waitFor(t, "the reload's warning of an unknown actor in the audit log", func() bool {
+		records, _, err := n.db.AuditPage(t.Context(), 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range records {
+			if strings.HasSuffix(r.Reason, `policy fourth, 1 rule; off names vendr, which is no actor of this node (its actors: vendor)`) {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // TestPolicyReportsPublicAtPublication: a vendor whose policy answers

@@ -1,11 +1,13 @@
 package rules
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -220,11 +222,23 @@ func show(v any) string {
 		s = x.UTC().Format(time.RFC3339)
 	case float64:
 		s = fmt.Sprintf("%.4g", x)
+	case []any, []string, map[string]any, map[string]string:
+		// JSON, so that strings are quoted as a string alone is and
+		// the items can be told apart.
+		if b, err := json.Marshal(x); err == nil {
+			s = string(b)
+		} else {
+			s = fmt.Sprintf("%v", x)
+		}
 	default:
 		s = fmt.Sprintf("%v", x)
 	}
 	if len(s) > 120 {
-		s = s[:117] + "..."
+		cut := 117
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
 	}
 	return s
 }

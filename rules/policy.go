@@ -133,7 +133,7 @@ func Parse(data []byte, source string) (*Policy, error) {
 		return nil, &Error{Source: source, Line: line, Reason: fmt.Sprintf(format, args...)}
 	}
 	if len(data) > MaxSize {
-		return fail(0, "the file is %d bytes, over the %d a policy may have", len(data), MaxSize)
+		return fail(0, "the file is over the %d bytes a policy may have", MaxSize)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {

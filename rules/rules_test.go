@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // issueExample is the policy issue 19 says must work as written.
@@ -221,6 +222,28 @@ func TestExplainShowsValues(t *testing.T) {
 		if !strings.Contains(ds[0].Why, want) {
 			t.Errorf("why %q lacks %q", ds[0].Why, want)
 		}
+	}
+}
+
+// TestExplainShowsListsAsJSON: a list or a map an explanation shows is
+// written as JSON, its strings quoted as a string alone is, so that its
+// items can be told apart; a long value is clipped on a character.
+func TestExplainShowsListsAsJSON(t *testing.T) {
+	p := mustParse(t, "vars:\n  finders: [\"https://a.example/actors/x y\", \"https://b.example/actors/z\"]\n  vendors: {\"pkg:npm/a\": \"https://v.example/actors/a\"}\n"+
+		"rules:\n  - on: report_received\n    if: 'sender in vars.finders || \"vendor\" in case.roles || len(vars.vendors) > 5 || report.content == \"\"'\n    do: [ask]\n")
+	ds := p.Decide(Env{Point: "report_received", Sender: "https://c.example/actors/c", Vars: p.Vars,
+		Case: Case{Roles: []string{"finder", "reporter"}}, Report: Report{Content: "x" + strings.Repeat("é", 100)}})
+	if len(ds) != 1 || ds[0].Fires {
+		t.Fatalf("decision = %+v", ds)
+	}
+	for _, want := range []string{`vars.finders = ["https://a.example/actors/x y","https://b.example/actors/z"]`,
+		`case.roles = ["finder","reporter"]`, `vars.vendors = {"pkg:npm/a":"https://v.example/actors/a"}`} {
+		if !strings.Contains(ds[0].Why, want) {
+			t.Errorf("why %q lacks %q", ds[0].Why, want)
+		}
+	}
+	if !utf8.ValidString(ds[0].Why) {
+		t.Errorf("why %q is not valid UTF-8: a long value was clipped inside a character", ds[0].Why)
 	}
 }
 

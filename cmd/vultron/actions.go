@@ -148,7 +148,12 @@ func (g actionGroup) run(ctx context.Context, env *environment, args []string) e
 		return usageError("unknown %s action %q (want %s)", g.name, args[0], g.actionNames())
 	}
 	synopsis := fmt.Sprintf("vultron %s %s %s [flags]", g.name, a.name, a.args)
-	fs := newFlagSet(g.name+" "+a.name, synopsis, a.message+": "+a.summary+".\n"+actionOutcomeHelp, env)
+	about := a.message + ": " + a.summary
+	if a.message == noMessage {
+		// No protocol message of its own: the help opens with what it does.
+		about = strings.ToUpper(a.summary[:1]) + a.summary[1:]
+	}
+	fs := newFlagSet(g.name+" "+a.name, synopsis, about+".\n"+actionOutcomeHelp, env)
 	nf := addNodeFlags(fs)
 	as := fs.String("as", "", "the local actor that acts (its name on the node; default: the node's only actor)")
 	asJSON := fs.Bool("json", false, "print the submitted activity, where the case recorded it and the case after it as JSON")

@@ -699,3 +699,32 @@ func TestStatusHelpSaysWhoDeploys(t *testing.T) {
 		}
 	}
 }
+
+// TestActionHelpOpensWithItsMessage: the help of an action opens with the
+// protocol message it sends, and an action with no message type of its
+// own (a CVE id, a transfer, a suggestion ...) opens with what it does,
+// not with the "-" that stands for no message in the action lists.
+func TestActionHelpOpensWithItsMessage(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"case", "engage", "-h"}, "RA: accept the case for action"},
+		{[]string{"case", "cve", "-h"}, "Record the CVE id"},
+		{[]string{"case", "transfer", "-h"}, "Offer the case's ownership"},
+		{[]string{"participant", "suggest", "-h"}, "Suggest to the"},
+		{[]string{"report", "add", "-h"}, "Add a received report"},
+	} {
+		t.Run(strings.Join(tt.args[:2], " "), func(t *testing.T) {
+			var out strings.Builder
+			env := &environment{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}
+			if code := run(t.Context(), env, tt.args); code != 0 {
+				t.Fatalf("%v: exit %d\n%s", tt.args, code, out.String())
+			}
+			lines := strings.Split(out.String(), "\n")
+			if len(lines) < 3 || !strings.HasPrefix(lines[2], tt.want) {
+				t.Errorf("%v printed\n%s\nwhose description does not open with %q", tt.args, out.String(), tt.want)
+			}
+		})
+	}
+}

@@ -105,6 +105,11 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 
 // pickCase finds the case whose id or short id is key, or whose id
 // uniquely contains it.
+// noCaseError says that no case of the node matches key.
+type noCaseError struct{ key string }
+
+func (e noCaseError) Error() string { return fmt.Sprintf("no case on the node matches %q", e.key) }
+
 func pickCase(all []api.Case, key string) (string, error) {
 	var found []string
 	for _, r := range all {
@@ -117,7 +122,7 @@ func pickCase(all []api.Case, key string) (string, error) {
 	}
 	switch len(found) {
 	case 0:
-		return "", fmt.Errorf("no case on the node matches %q", key)
+		return "", noCaseError{key}
 	case 1:
 		return found[0], nil
 	}

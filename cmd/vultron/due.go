@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -16,7 +17,7 @@ func runDue(ctx context.Context, env *environment, args []string) error {
 		"List the deadlines of the node's cases and reports, soonest due first: each participant's\n"+
 			"clocks to acknowledge, validate, engage and fix, the EU Cyber Resilience Act's clocks once\n"+
 			"attacks are observed, and the embargo's end, each with its due time in the node's time zone\n"+
-			"and in UTC. With CASE (an id or short id), only that case's.", env)
+			"and in UTC. With CASE (a case's or a report's id or short id), only its clocks.", env)
 	nf := addNodeFlags(fs)
 	overdue := fs.Bool("overdue", false, "only the deadlines that have passed")
 	limit := fs.Int("limit", 50, "list at most `N` deadlines (1 to 1000)")
@@ -37,13 +38,20 @@ func runDue(ctx context.Context, env *environment, args []string) error {
 	}
 	if fs.NArg() == 1 {
 		id, err := resolveCaseID(ctx, c, fs.Arg(0))
+		if errors.As(err, new(noCaseError)) {
+			// Not a case: a report's id or short id, which the node
+			// takes as well.
+			id, err = fs.Arg(0), nil
+		}
 		if err != nil {
 			return err
 		}
 		q.Set("case", id)
 	}
 	var out api.Deadlines
-	if err := c.do(ctx, "GET", "/api/deadlines?"+q.Encode(), nil, &out); err != nil {
+	if err := c.do(ctx, "GET", "/api/deadlines?"+q.Encode(), nil, &out); isNotFound(err) && fs.NArg() == 1 {
+		return fmt.Errorf("no case or report on the node matches %q", fs.Arg(0))
+	} else if err != nil {
 		return err
 	}
 	if *asJSON {

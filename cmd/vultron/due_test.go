@@ -15,7 +15,8 @@ import (
 // TestDueCommand lists a vendor's deadlines for a report it received, then
 // moves the vendor node's clock eight days on: "vultron due --overdue"
 // lists the acknowledgement (5 business days) as overdue and not the
-// validation (10), in the node's time zone and in UTC.
+// validation (10), in the node's time zone and in UTC. A report's id, like
+// a case's, keeps the listing to its clocks.
 func TestDueCommand(t *testing.T) {
 	var offset atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
@@ -34,6 +35,13 @@ func TestDueCommand(t *testing.T) {
 		!strings.Contains(lines[1], "acknowledge  5 business days") || !strings.Contains(lines[2], "validate     10 business days") ||
 		!strings.Contains(lines[1], `report `+report+` "Due test"`) || !strings.Contains(lines[1], "vendor") || !strings.Contains(lines[1], "CE") {
 		t.Fatalf("vultron due:\n%s", out)
+	}
+	// A report's short id names its clocks, as the API's case= does.
+	if code, out, errOut := vendor.cli(t, "due", report); code != 0 || out != strings.Join(lines, "\n")+"\n" {
+		t.Errorf("vultron due REPORT: exit %d\n%s%s\nwant\n%s", code, out, errOut, strings.Join(lines, "\n"))
+	}
+	if code, _, errOut := vendor.cli(t, "due", "nosuchcase"); code != 1 || errOut != "vultron due: no case or report on the node matches \"nosuchcase\".\n" {
+		t.Errorf("vultron due of an unknown id: exit %d, %q", code, errOut)
 	}
 	if out := vendor.ok(t, "due", "--overdue"); out != "nothing is overdue\n" {
 		t.Fatalf("vultron due --overdue before the clock moved:\n%s", out)
@@ -84,5 +92,29 @@ func TestServeRefusesBadDeadlines(t *testing.T) {
 	}
 	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
 		t.Errorf("serve created its data directory before refusing the deadlines: %v", err)
+	}
+}
+
+// TestOversizedFilesAreRefused: a policy or deadline file over its limit
+// is refused with the limit, not with a size the file does not have (the
+// reader stops one byte past the limit).
+func TestOversizedFilesAreRefused(t *testing.T) {
+	big := writeFile(t, "# "+strings.Repeat("x", 2<<20)+"\n")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"policy", []string{"policy", "check", big}, "the file is over the 1048576 bytes a policy may have."},
+		{"deadlines", []string{"serve", "--data", t.TempDir() + "/data", "--listen", "127.0.0.1:0", "--deadlines", big},
+			"the file is over the 65536 bytes a deadline configuration may have."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errOut := runCapture(t, tt.args...)
+			if code != 1 || !strings.HasSuffix(errOut, tt.want+"\n") {
+				t.Errorf("%s: exit %d, %q; want it to end %q", tt.name, code, errOut, tt.want)
+			}
+		})
 	}
 }

@@ -56,7 +56,7 @@ func runPolicyCheck(env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "policy %s: %d rules, valid\n", p.Name, len(p.Rules))
+	fmt.Fprintf(env.stdout, "policy %s: %s, valid\n", p.Name, ruleCount(len(p.Rules)))
 	if len(p.Off) > 0 {
 		fmt.Fprintf(env.stdout, "off for: %s\n", strings.Join(p.Off, ", "))
 	}
@@ -73,6 +73,14 @@ func runPolicyCheck(env *environment, args []string) error {
 		rows = append(rows, []string{fmt.Sprint(r.Line), r.Name, string(r.On), cond, strings.Join(do, ", ")})
 	}
 	return table(env.stdout, rows)
+}
+
+// ruleCount says how many rules a policy has: "1 rule", "3 rules".
+func ruleCount(n int) string {
+	if n == 1 {
+		return "1 rule"
+	}
+	return fmt.Sprintf("%d rules", n)
 }
 
 func runPolicyShow(ctx context.Context, env *environment, args []string) error {
@@ -93,7 +101,10 @@ func runPolicyShow(ctx context.Context, env *environment, args []string) error {
 	if *asJSON {
 		return printJSON(env, out)
 	}
-	fmt.Fprintf(env.stdout, "policy %s (%s): %d rules\n", out.Name, out.Source, len(out.Rules))
+	fmt.Fprintf(env.stdout, "policy %s (%s): %s\n", out.Name, out.Source, ruleCount(len(out.Rules)))
+	if len(out.Off) > 0 {
+		fmt.Fprintf(env.stdout, "off for: %s\n", strings.Join(out.Off, ", "))
+	}
 	rows := [][]string{{"line", "rule", "on", "if", "do"}}
 	for _, r := range out.Rules {
 		cond := r.If
@@ -133,7 +144,12 @@ func runPolicyExplain(ctx context.Context, env *environment, args []string) erro
 	}
 	fmt.Fprintf(env.stdout, "case %s, policy %s\n", id, out.Policy)
 	if len(out.Points) == 0 {
-		fmt.Fprintln(env.stdout, "none of the node's actors works on the case, or the policy has no rule for it")
+		var d api.CaseDetail
+		if err := c.do(ctx, "GET", "/api/cases/"+url.PathEscape(id)+"?notes=0", nil, &d); err == nil && d.Closed {
+			fmt.Fprintln(env.stdout, "the case is closed: the policy decides nothing in it")
+		} else {
+			fmt.Fprintln(env.stdout, "none of the node's actors works on the case, or the policy has no rule for it")
+		}
 	}
 	for _, p := range out.Points {
 		state := "not open now"

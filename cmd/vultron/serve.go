@@ -180,7 +180,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	}
 	for _, f := range intelFeeds {
 		if !strings.HasPrefix(f, "https://") && !strings.HasPrefix(f, "http://") {
-			if _, err := os.Stat(f); err != nil {
+			if _, err := os.Stat(f); err != nil && strings.Contains(f, "://") {
+				return usageError("--intel-feed %q is neither an http(s) URL nor a file", f)
+			} else if err != nil {
 				return fmt.Errorf("--intel-feed %s: %w", f, err)
 			}
 		}
@@ -192,23 +194,29 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		if pol, err = node.ReadPolicy(*policyFile); err != nil {
 			return err
 		}
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		go func() {
-			for {
+	}
+	// SIGHUP reads the policy again; a node without one says so and runs
+	// on (the signal's default would end the process).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if *policyFile == "" {
+					log.Warn().Msg("SIGHUP: this node has no --policy to read again; it runs on as it is")
+					continue
+				}
 				select {
-				case <-ctx.Done():
-					return
-				case <-hup:
-					select {
-					case reload <- struct{}{}:
-					default:
-					}
+				case reload <- struct{}{}:
+				default:
 				}
 			}
-		}()
-	}
+		}
+	}()
 	var deadlines *deadline.Config
 	if *deadlinesFile != "" {
 		cfg, err := readDeadlines(*deadlinesFile)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -38,6 +39,13 @@ func TestServeExampleConfig(t *testing.T) {
 // the node has started, then stops it, and returns what it printed.
 func serveUntilStarted(t *testing.T, getenv func(string) string, args ...string) string {
 	t.Helper()
+	return serveWhileStarted(t, getenv, nil, args...)
+}
+
+// serveWhileStarted is serveUntilStarted that calls during, with what the
+// node printed so far, once it started and before it is stopped.
+func serveWhileStarted(t *testing.T, getenv func(string) string, during func(out *syncBuffer), args ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := &syncBuffer{}
@@ -53,6 +61,9 @@ func serveUntilStarted(t *testing.T, getenv func(string) string, args ...string)
 			t.Fatalf("serve did not start:\n%s", out.String())
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+	if during != nil {
+		during(out)
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -196,6 +207,8 @@ func TestServeRefusesBadValuesBeforeCreatingAnything(t *testing.T) {
 			return []string{"--oidc-issuer", "idp.example", "--oidc-client-id", "vultron", "--oidc-client-secret-file", secret, "--oidc-role-map", "psirt=analyst"}
 		}, `OIDC issuer "idp.example" is not an http(s) URL`},
 		{"public URL without scheme", func(string) []string { return []string{"--public-url", "vultron.example"} }, `public URL "vultron.example"`},
+		{"intelligence feed of another scheme", func(string) []string { return []string{"--intel-feed", "ftp://feeds.example/kev.json"} },
+			`--intel-feed "ftp://feeds.example/kev.json" is neither an http(s) URL nor a file`},
 		{"listen address", func(string) []string { return []string{"--public-url", "http://127.0.0.1:7001", "--listen", "7001"} }, `listen address "7001"`},
 		{"metrics token in the API token file", func(dataDir string) []string {
 			return []string{"--metrics-token-file", filepath.Join(dataDir, "api-token")}
@@ -242,4 +255,23 @@ func TestServeRefusesTheAPITokenFileAsMetricsToken(t *testing.T) {
 	if got, err := os.ReadFile(filepath.Join("data", "api-token")); err != nil || string(got) != token || len(entries) != 1 {
 		t.Errorf("the data directory changed: %d entries, api-token %q, %v", len(entries), got, err)
 	}
+}
+
+// TestServeWithoutPolicyOutlivesSIGHUP: SIGHUP reads a node's policy
+// again; a node without one says it has nothing to read and runs on,
+// rather than ending as the signal's default would.
+func TestServeWithoutPolicyOutlivesSIGHUP(t *testing.T) {
+	serveWhileStarted(t, func(string) string { return "" }, func(out *syncBuffer) {
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.After(10 * time.Second)
+		for !strings.Contains(out.String(), "no --policy to read again") {
+			select {
+			case <-deadline:
+				t.Fatalf("serve did not answer SIGHUP:\n%s", out.String())
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}, "--data", t.TempDir(), "--listen", "127.0.0.1:0")
 }
