@@ -192,17 +192,10 @@ func TestValidatedAndEngagedPoints(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			db, caseID := setup(t)
 			ctx := context.Background()
-			if err := db.Update(ctx, func(tx *store.Tx) error {
-				c, err := cases.Load(&tx.ReadTx, caseID)
-				if err != nil {
-					return err
-				}
+			editCase(t, db, caseID, func(c *cases.Case) {
 				c.Proposals = nil
 				c.Participant(vendor).RM = tt.rm
-				return cases.Save(tx, c)
-			}); err != nil {
-				t.Fatal(err)
-			}
+			})
 			p, err := rules.Parse([]byte("name: steps\nrules:\n  - on: report_validated\n    do: [ask]\n  - on: case_engaged\n    do: [ask]\n"), "steps.yaml")
 			if err != nil {
 				t.Fatal(err)
@@ -245,17 +238,10 @@ func TestRSVPDeadlineWakesTheOwner(t *testing.T) {
 	db, caseID := setup(t)
 	ctx := context.Background()
 	due := time.Now().Add(time.Hour)
-	if err := db.Update(ctx, func(tx *store.Tx) error {
-		c, err := cases.Load(&tx.ReadTx, caseID)
-		if err != nil {
-			return err
-		}
+	editCase(t, db, caseID, func(c *cases.Case) {
 		c.Proposals[0].Terms.Proposer, c.Proposals[0].RSVPBy = vendor, due
 		c.Participant(finder).PEC = cvdstate.PECInvited
-		return cases.Save(tx, c)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	p, err := rules.Parse([]byte("name: own\nrules:\n  - on: embargo_proposed\n    do: [accept_embargo]\n"), "own.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -304,17 +290,10 @@ func TestAdvisoryPublishedPoint(t *testing.T) {
 	if n, err := e.Step(ctx); err != nil || n != 0 || r.count() != 0 {
 		t.Fatalf("Step before the publication = %d, %v, %d sent; want nothing", n, err, r.count())
 	}
-	if err := db.Update(ctx, func(tx *store.Tx) error {
-		c, err := cases.Load(&tx.ReadTx, caseID)
-		if err != nil {
-			return err
-		}
+	editCase(t, db, caseID, func(c *cases.Case) {
 		c.Proposals = nil
 		c.Advisory = &cases.Advisory{Revisions: []cases.Revision{{Number: 1, At: time.Now(), By: vendor}}}
-		return cases.Save(tx, c)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	entry(t, db, caseID)
 	if n, err := e.Step(ctx); err != nil || n != 1 || r.count() != 1 {
 		t.Fatalf("Step after the publication = %d, %v, %d sent; want one decision and its CP", n, err, r.count())
@@ -407,16 +386,9 @@ func TestExplainSaysAnIntelSignalWasDecided(t *testing.T) {
 		t.Fatalf("Step = %d, %v, %d sent; want the attacks reported", n, err, r.count())
 	}
 	// The case records the attacks.
-	if err := db.Update(ctx, func(tx *store.Tx) error {
-		c, err := cases.Load(&tx.ReadTx, caseID)
-		if err != nil {
-			return err
-		}
+	editCase(t, db, caseID, func(c *cases.Case) {
 		c.PXA |= cvdstate.PXAAttacks
-		return cases.Save(tx, c)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	xs, err := e.Explain(ctx, caseID)
 	if err != nil || len(xs) != 1 {
 		t.Fatalf("Explain = %+v, %v", xs, err)
@@ -444,16 +416,9 @@ func TestExplainWithNothingToDecide(t *testing.T) {
 		t.Run(tt.point, func(t *testing.T) {
 			db, caseID := setup(t)
 			ctx := context.Background()
-			if err := db.Update(ctx, func(tx *store.Tx) error {
-				c, err := cases.Load(&tx.ReadTx, caseID)
-				if err != nil {
-					return err
-				}
+			editCase(t, db, caseID, func(c *cases.Case) {
 				c.Proposals = nil
-				return cases.Save(tx, c)
-			}); err != nil {
-				t.Fatal(err)
-			}
+			})
 			p, err := rules.Parse([]byte("rules:\n  - on: "+tt.point+"\n"+tt.rule), "p.yaml")
 			if err != nil {
 				t.Fatal(err)
@@ -509,5 +474,20 @@ func TestAskNamesItsSubject(t *testing.T) {
 				t.Errorf("policy_ask event names case %q and report %q; want case %q and report %q", ev.CaseID, ev.Report, tt.wantCase, tt.wantRp)
 			}
 		})
+	}
+}
+
+// editCase changes the stored case caseID with edit, in one transaction.
+func editCase(t *testing.T, db *store.DB, caseID string, edit func(c *cases.Case)) {
+	t.Helper()
+	if err := db.Update(context.Background(), func(tx *store.Tx) error {
+		c, err := cases.Load(&tx.ReadTx, caseID)
+		if err != nil {
+			return err
+		}
+		edit(c)
+		return cases.Save(tx, c)
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
