@@ -1,8 +1,9 @@
 // Package bench measures what a Vultron node can carry: inbox throughput
 // against the cost of the work every accepted activity needs (limit.go: the
 // plain limit, and the limit of an activity accepted and acknowledged, its
-// RK signed with Ed25519 or RSA), fan-out of a case event to many
-// participants (signed with Ed25519 or RSA), a case with thousands of
+// RK signed with Ed25519 or RSA; limitinbox.go: the plain limit's work
+// behind HTTP, served as an inbox of its own), fan-out of a case event to
+// many participants (signed with Ed25519 or RSA), a case with thousands of
 // participants and tens of thousands of ledger entries, and the footprint
 // of a node process, on bbolt and on PostgreSQL, and how those figures grow
 // with the number of cases a store holds.
