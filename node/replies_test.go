@@ -6,10 +6,12 @@ import (
 	"github.com/openvultron/vultron/api"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/vocab"
 )
 
@@ -306,5 +308,47 @@ func TestValidationNamesTheCaseItOpens(t *testing.T) {
 	rv := finder.inboxWhere(t, "finder", "the vendor's validation", func(it map[string]any) bool { return it["id"] == rvID })
 	if rv["context"] != host.ID {
 		t.Errorf("the validation's context is %v, want the case it opened, %s", rv["context"], host.ID)
+	}
+}
+
+// TestCaseActivitiesNameTheirCase checks that an activity of a case whose
+// context names another case is refused, 422, by the sender's node (nothing
+// sent) and by the Case Actor (nothing recorded), rather than recorded in
+// the ledger with a context that places it in another case.
+func TestCaseActivitiesNameTheirCase(t *testing.T) {
+	finder, vendor, _, c := openedCase(t, Config{}, Config{})
+	other := vendor.url + "/cases/another"
+	const ctx = `"@context":"https://certcc.github.io/Vultron/ns/context.jsonld"`
+	for _, tc := range []struct{ name, activity string }{
+		{"note", fmt.Sprintf(`{%s,"type":"Add","object":{"type":"Note","content":"hello"},"target":%q,"context":%q}`, ctx, c.ID, other)},
+		{"engage", fmt.Sprintf(`{%s,"type":"Join","object":%q,"context":%q}`, ctx, c.ID, other)},
+		{"vulnerability id", fmt.Sprintf(`{%s,"type":"Add","object":{"type":"VulnerabilityRecord","name":"CVE-2026-1234"},"target":%q,"context":%q}`, ctx, c.ID, "https://elsewhere.example/cases/x")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(finder.boxItems(t, "finder", "outbox"))
+			status, body := finder.api(t, http.MethodPost, "/actors/finder/outbox", tc.activity)
+			if status != http.StatusUnprocessableEntity || !strings.Contains(string(body), "acts in case "+c.ID+", but its context names") {
+				t.Fatalf("%s with another case as context: %d %s; want 422 naming both", tc.name, status, body)
+			}
+			if after := len(finder.boxItems(t, "finder", "outbox")); after != before {
+				t.Errorf("the refused activity is in the outbox: %d activities, want %d", after, before)
+			}
+		})
+	}
+
+	// A peer that sends such an activity to the Case Actor itself.
+	key, found, err := actor.LoadKey(filepath.Join(finder.dir, "keys"), "finder")
+	if err != nil || !found {
+		t.Fatalf("the finder's key: %v (found %v)", err, found)
+	}
+	p := &peer{id: finder.actorID("finder"), keyID: finder.actorID("finder") + "#main-key", key: key}
+	raw := fmt.Sprintf(`{%s,"id":%q,"type":"Add","actor":%q,"to":[%q],"object":{"type":"Note","content":"hello"},"target":%q,"context":%q}`,
+		ctx, finder.url+"/activities/raw-note", p.id, c.CaseActor, c.ID, other)
+	status, msg := p.post(t, c.CaseActor+"/inbox", []byte(raw), nil)
+	if status != http.StatusUnprocessableEntity || !strings.Contains(msg, "but its context names "+other) {
+		t.Fatalf("the Case Actor answered %d %q to a note whose context names another case; want 422", status, msg)
+	}
+	if got := vendor.oneCase(t, "the case", func(api.Case) bool { return true }); got.LedgerLength != c.LedgerLength {
+		t.Errorf("the case's ledger has %d entries after the refused note, want %d", got.LedgerLength, c.LedgerLength)
 	}
 }
