@@ -265,14 +265,18 @@ func TestCLIStory(t *testing.T) {
 	if id := strings.TrimSpace(out); !strings.HasPrefix(id, vendorNode.url+"/") || id == deployer || strings.Contains(id, "\n") {
 		t.Errorf("participant invite -q printed %q, want the id of the Invite", out)
 	}
+	// The invitation is named by its case, as every participant action
+	// names the case it acts in.
 	waitUntilTrue(t, "the deployer's invitation", func() bool {
-		code, _, _ := vendorNode.cli(t, "participant", "accept-invite", "--as", "deployer")
+		code, _, _ := vendorNode.cli(t, "participant", "accept-invite", short, "--as", "deployer")
 		return code == 0
 	})
 	vendorNode.ok(t, "case", "wait", caseID, "--as", "deployer", "--until", "rm=RECEIVED,pec=SIGNATORY", "--timeout", "20s")
 	// An invitation accepted is no longer one to answer.
-	if code, out, errOut := vendorNode.cli(t, "participant", "accept-invite", "--as", "deployer"); code != 1 || !strings.Contains(errOut, "accepted already") {
-		t.Errorf("accept-invite once the invitation was accepted: exit %d, stdout %q, stderr %q; want a refusal saying it was accepted already", code, out, errOut)
+	for _, args := range [][]string{{"--as", "deployer"}, {short, "--as", "deployer"}} {
+		if code, out, errOut := vendorNode.cli(t, append([]string{"participant", "accept-invite"}, args...)...); code != 1 || !strings.Contains(errOut, "accepted already") {
+			t.Errorf("accept-invite %q once the invitation was accepted: exit %d, stdout %q, stderr %q; want a refusal saying it was accepted already", args, code, out, errOut)
+		}
 	}
 	vendorNode.ok(t, "case", "engage", caseID, "--as", "deployer", "--wait", "rm=ACCEPTED", "--timeout", "20s")
 
