@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openvultron/vultron/cases"
 )
 
 // caseEmbargoJSON is the embargo part of case show --json.
@@ -133,6 +135,15 @@ func TestCLISeveralReports(t *testing.T) {
 	waitUntilTrue(t, "the third report closed as a duplicate", func() bool {
 		code, _, _ := vendorNode.cli(t, "report", "duplicate", third, "--of", caseID, "--as", "vendor")
 		return code == 0
+	})
+	// Both sides' report says which case it duplicates, not that it waits
+	// for a case.
+	dup := "case      none: closed as a duplicate of case " + cases.ShortID(caseID) + " (" + caseID + ")"
+	if out := vendorNode.ok(t, "report", "show", third); !strings.Contains(out, dup) {
+		t.Errorf("the vendor's report show of the duplicate:\n%s\nwant %q", out, dup)
+	}
+	waitUntilTrue(t, "the finder's record of the duplicate", func() bool {
+		return strings.Contains(finderNode.ok(t, "report", "show", third), dup)
 	})
 	var c struct {
 		Reports []string `json:"reports"`
