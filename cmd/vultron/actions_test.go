@@ -267,10 +267,15 @@ func TestCLIStory(t *testing.T) {
 	}
 	// The invitation is named by its case, as every participant action
 	// names the case it acts in.
+	var accepted string
 	waitUntilTrue(t, "the deployer's invitation", func() bool {
-		code, _, _ := vendorNode.cli(t, "participant", "accept-invite", short, "--as", "deployer")
+		code, out, _ := vendorNode.cli(t, "participant", "accept-invite", short, "--as", "deployer")
+		accepted = out
 		return code == 0
 	})
+	if !strings.HasPrefix(accepted, "Accept sent: ") {
+		t.Errorf("participant accept-invite printed %q, want \"Accept sent: \" (an invitation's answer is of no message type)", accepted)
+	}
 	vendorNode.ok(t, "case", "wait", caseID, "--as", "deployer", "--until", "rm=RECEIVED,pec=SIGNATORY", "--timeout", "20s")
 	// An invitation accepted is no longer one to answer.
 	for _, args := range [][]string{{"--as", "deployer"}, {short, "--as", "deployer"}} {
@@ -717,6 +722,9 @@ func TestActionHelpOpensWithItsMessage(t *testing.T) {
 		{[]string{"case", "cve", "-h"}, "Record the CVE id"},
 		{[]string{"case", "transfer", "-h"}, "Offer the case's ownership"},
 		{[]string{"participant", "suggest", "-h"}, "Suggest to the"},
+		// An invitation's answer is of no formal message type (it is no EA,
+		// an Accept of an Invite(EmbargoEvent)).
+		{[]string{"participant", "accept-invite", "-h"}, "Accept an invitation to a case"},
 		{[]string{"report", "add", "-h"}, "Add a received report"},
 	} {
 		t.Run(strings.Join(tt.args[:2], " "), func(t *testing.T) {

@@ -35,9 +35,9 @@ func participantGroup() actionGroup {
 		actions: []actionSpec{
 			{name: "invite", message: "RS", summary: "invite an actor to the case (owner only)", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: actorAndRoles, build: buildInvite},
-			{name: "accept-invite", message: "EA", summary: "accept an invitation to a case, and the embargo it carries", args: "[INVITE]", minArgs: 0, maxArgs: 1,
+			{name: "accept-invite", message: "-", summary: "accept an invitation to a case, and the embargo in force it carries, if any", args: "[INVITE|CASE]", minArgs: 0, maxArgs: 1,
 				flags: inviteFlags, build: answerInvite("Accept")},
-			{name: "reject-invite", message: "-", summary: "decline an invitation to a case", args: "[INVITE]", minArgs: 0, maxArgs: 1,
+			{name: "reject-invite", message: "-", summary: "decline an invitation to a case", args: "[INVITE|CASE]", minArgs: 0, maxArgs: 1,
 				flags: inviteFlags, build: answerInvite("Reject")},
 			{name: "suggest", message: "-", summary: "suggest to the owner that an actor be invited", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: actorAndRoles, build: buildSuggest},
