@@ -94,6 +94,10 @@ type Config struct {
 	// PublicURL is the node's public URL: what an actor announces from
 	// this node must be one of its advisory pages (AdvisoryPath).
 	PublicURL string
+	// KnownCaseActor reports whether an actor id is the Case Actor of a
+	// case this node holds, which a local actor does not follow. Nil: not
+	// checked.
+	KnownCaseActor func(tx *store.ReadTx, id string) (bool, error)
 	// Published reports whether this node serves the published advisory
 	// of a tracking id (the first segment after AdvisoryPath), so that an
 	// Announce of one it does not serve is refused. Nil: not checked.
@@ -293,6 +297,13 @@ func (s *Social) Outbound(tx *store.Tx, from Local, act *vocab.Activity, sem voc
 		}
 		if u, err := url.Parse(target); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return problem.Unprocessable("%q is not an actor's URL", problem.Clip(target, 200))
+		}
+		if s.cfg.KnownCaseActor != nil {
+			if is, err := s.cfg.KnownCaseActor(&tx.ReadTx, target); err != nil {
+				return err
+			} else if is {
+				return problem.Unprocessable("%s is a Case Actor, which is not followed: its case's participants receive its entries, and its advisory comes from the case's owner", target)
+			}
 		}
 		if f, ok, err := tx.Follow(from.Name, store.Following, target); err != nil {
 			return err
