@@ -352,3 +352,40 @@ func TestCaseActivitiesNameTheirCase(t *testing.T) {
 		t.Errorf("the case's ledger has %d entries after the refused note, want %d", got.LedgerLength, c.LedgerLength)
 	}
 }
+
+// TestBoxPagesKeepTheirLimit pages an outbox one activity at a time: each
+// page's id and next keep the limit asked for, and following next reaches
+// every activity once.
+func TestBoxPagesKeepTheirLimit(t *testing.T) {
+	_, vendor, _, _ := openedCase(t, Config{}, Config{})
+	all := len(vendor.boxItems(t, "vendor", "outbox"))
+	if all < 2 {
+		t.Fatalf("the vendor's outbox holds %d activities, want at least 2 to page through", all)
+	}
+	seen := map[string]bool{}
+	path := "/actors/vendor/outbox?limit=1"
+	for pages := 0; path != ""; pages++ {
+		if pages > all {
+			t.Fatalf("more than %d pages of one activity each", all)
+		}
+		status, body := vendor.api(t, http.MethodGet, path, "")
+		var page struct {
+			ID    string           `json:"id"`
+			Next  string           `json:"next"`
+			Items []map[string]any `json:"orderedItems"`
+		}
+		if err := json.Unmarshal(body, &page); status != http.StatusOK || err != nil {
+			t.Fatalf("GET %s: %d %v %s", path, status, err, body)
+		}
+		if len(page.Items) > 1 || !strings.Contains(page.ID, "limit=1") || (page.Next != "" && !strings.Contains(page.Next, "limit=1")) {
+			t.Fatalf("GET %s: %d items, id %s, next %s; want at most 1, and the limit kept", path, len(page.Items), page.ID, page.Next)
+		}
+		for _, it := range page.Items {
+			seen[it["id"].(string)] = true
+		}
+		path = strings.TrimPrefix(page.Next, vendor.url)
+	}
+	if len(seen) != all {
+		t.Errorf("paging one at a time reached %d activities, want %d", len(seen), all)
+	}
+}
