@@ -411,6 +411,11 @@ func TestPublication(t *testing.T) {
 			t.Errorf("the vendor's Announce of %s: %d %s; want %d", tc.object, status, body, tc.status)
 		}
 	}
+	// Nor the case itself: the refusal says what an Announce shares.
+	status, body = vendor.api(t, http.MethodPost, "/actors/vendor/outbox", js(vocab.NewAnnounce(caseID, vendorID+"/followers")))
+	if want := "shares a published advisory, not " + caseID; status != http.StatusUnprocessableEntity || !strings.Contains(string(body), want) {
+		t.Errorf("the vendor's Announce of its case: %d %s; want 422 saying %q", status, body, want)
+	}
 	// What the vendor sent (the product, the draft, the Create and Update
 	// of the Article) and what the Case Actor recorded match the served
 	// schemas.
