@@ -432,6 +432,10 @@ func TestCLIMoreActions(t *testing.T) {
 		return code == 0
 	})
 	vendorNode.ok(t, "report", "close", rejected, "--as", "vendor")
+	// A closed report will have no case, and says so.
+	if out := vendorNode.ok(t, "report", "show", rejected); !strings.Contains(out, "state     CLOSED\ncase      none: the report is closed\n") {
+		t.Errorf("report show of the closed report:\n%s\nwant it to say it is closed and has no case", out)
+	}
 	code, _, errOut = vendorNode.cli(t, "report", "validate", rejected, "--as", "vendor")
 	if code != 1 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 		t.Errorf("validating a closed report: exit %d, %q; want exit 1 and one sentence", code, errOut)

@@ -341,6 +341,8 @@ func printReport(env *environment, r api.Report) {
 		line("case", "%s (%s)", cases.ShortID(r.Case), r.Case)
 	case r.DuplicateOf != "":
 		line("case", "none: closed as a duplicate of case %s (%s)", cases.ShortID(r.DuplicateOf), r.DuplicateOf)
+	case r.RMState == "CLOSED":
+		line("case", "none: the report is closed")
 	default:
 		line("case", "none yet")
 	}
