@@ -17,6 +17,10 @@ type Report struct {
 	Name     string    `json:"name"`
 	RMState  string    `json:"rmState"`
 	Case     string    `json:"case,omitempty"`
+	// DuplicateOf is the case the report was closed as a duplicate of
+	// (RC with the case as its result), on the receiver's node and the
+	// reporter's.
+	DuplicateOf string `json:"duplicateOf,omitempty"`
 	// Content is the report's text, shown by GET /api/reports/{id} only.
 	Content string `json:"content,omitempty"`
 }

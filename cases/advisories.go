@@ -77,6 +77,53 @@ func PublishedAdvisories(tx *store.ReadTx, after string, limit int) ([]*Case, st
 // (CSAF's tracking id): VULTRON- and the case's short id, upper case.
 func TrackingID(caseID string) string { return "VULTRON-" + strings.ToUpper(ShortID(caseID)) }
 
+// KnownCaseActor reports whether id is the Case Actor of a case this node
+// holds (hosted or replicated).
+func KnownCaseActor(tx *store.ReadTx, id string) (bool, error) {
+	short, ok := strings.CutPrefix(id[strings.LastIndex(id, "/")+1:], CaseActorPrefix)
+	if !ok || short == "" {
+		return false, nil
+	}
+	ids, err := ResolveShortID(tx, short, "case")
+	if err != nil {
+		return false, err
+	}
+	for _, cid := range ids {
+		c, err := loadCase(tx, cid)
+		if err != nil {
+			return false, err
+		}
+		if c != nil && c.CaseActor == id {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// PublishedAdvisory returns the case this node holds whose advisory, of
+// tracking id tracking (any case), has been published; nil when there is
+// none.
+func PublishedAdvisory(tx *store.ReadTx, tracking string) (*Case, error) {
+	short, ok := strings.CutPrefix(strings.ToUpper(tracking), "VULTRON-")
+	if !ok || short == "" {
+		return nil, nil
+	}
+	ids, err := ResolveShortID(tx, strings.ToLower(short), "case")
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		c, err := loadCase(tx, id)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil && c.Advisory != nil && len(c.Advisory.Revisions) > 0 && strings.EqualFold(TrackingID(c.ID), tracking) {
+			return c, nil
+		}
+	}
+	return nil, nil
+}
+
 // actorName returns the name a participant goes by: its contact name, or
 // the last segment of its id.
 func (c *Case) actorName(actor string) string {

@@ -554,10 +554,16 @@ func repeatsRM(s cvdstate.RMState, ev cvdstate.RMEvent) bool {
 	return false
 }
 
-// conflict reports a step the protocol does not allow.
+// conflict reports a step the protocol does not allow, saying why without
+// the state models' dump of the states it was refused in.
 func conflict(actor string, err error) error {
 	if errors.Is(err, cvdstate.ErrNotAllowed) {
-		return problem.Conflict("%s cannot do that now: %v", actor, err)
+		why := err
+		var se *cvdstate.StepError
+		if errors.As(err, &se) {
+			why = se.Err
+		}
+		return problem.Conflict("%s cannot do that now: %v", actor, why)
 	}
 	return err
 }

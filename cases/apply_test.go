@@ -114,6 +114,9 @@ func refused(t *testing.T, c *Case, sem vocab.Semantic, a *vocab.Activity, statu
 	if !strings.Contains(problem.Message(err), want) {
 		t.Errorf("%s: message %q does not contain %q", sem, problem.Message(err), want)
 	}
+	if strings.Contains(problem.Message(err), "step (") {
+		t.Errorf("%s: message %q shows the states the state models were in; want only why", sem, problem.Message(err))
+	}
 	after, _ := json.Marshal(c)
 	if string(before) != string(after) {
 		t.Errorf("%s: the case changed although the activity was refused", sem)
@@ -550,7 +553,8 @@ func TestDeployers(t *testing.T) {
 		t.Fatalf("a deployer joins at %s (%q), want d", p.VFD, cvdstate.FixPath(p.Roles, p.VFD))
 	}
 	part := ParticipantID(caseID, deployer)
-	refused(t, c, vocab.AddParticipantStatusToParticipant, status(t, deployer, part, "VFD", ""), 409, "must be accepted or deferred before it deploys")
+	refused(t, c, vocab.AddParticipantStatusToParticipant, status(t, deployer, part, "VFD", ""), 409,
+		deployer+" cannot do that now: CS transition D is not allowed from dpxa: the deployer's report is RECEIVED; it must be accepted or deferred before it deploys")
 	must(t, c, vocab.EngageCase, join(t, deployer))
 	refused(t, c, vocab.AddParticipantStatusToParticipant, status(t, deployer, part, "VFd", ""), 409, "changes nothing")
 	if got := c.received(EventType(vocab.AddParticipantStatusToParticipant), status(t, deployer, part, "VFD", "")); got != cvdstate.CD {

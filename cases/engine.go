@@ -564,6 +564,9 @@ func (e *Engine) ApplyOutbound(tx *store.Tx, from LocalActor, recipients []strin
 		return e.addReportToCase(tx, from, m)
 	}
 	caseID := e.caseOf(&tx.ReadTx, a)
+	if err := e.checkContext(&tx.ReadTx, a); err != nil {
+		return err
+	}
 	if caseID == "" {
 		if m.Class.Semantic == vocab.CreateNote {
 			return nil

@@ -505,6 +505,9 @@ func (e *Engine) hostInbound(tx *store.Tx, caseActor LocalActor, sender string, 
 	if c == nil || c.CaseActor != caseActor.ID {
 		return nil, problem.NotFound("%s hosts no case %q", caseActor.ID, caseID)
 	}
+	if err := e.checkContext(&tx.ReadTx, act); err != nil {
+		return nil, err
+	}
 	if m.Class.Semantic == vocab.RejectCaseLedgerEntry {
 		return nil, problem.Unprocessable("the Case Actor of case %s does not replay its ledger on request: a participant fetches what it lacks with a signed GET of %s/ledger", c.ID, c.ID)
 	}
@@ -556,4 +559,44 @@ func (e *Engine) caseOfDepth(tx *store.ReadTx, act *vocab.Activity, depth int) s
 		return e.caseOfDepth(tx, a, depth+1)
 	}
 	return act.Context.ID()
+}
+
+// checkContext refuses (422) an activity whose context names another case
+// than the one it acts on, which its target, object or origin, or the
+// activity it answers, names: the ledger would record an activity that
+// says it belongs to another case, and every receiver would place it
+// there.
+func (e *Engine) checkContext(tx *store.ReadTx, act *vocab.Activity) error {
+	got := act.Context.ID()
+	if got == "" {
+		return nil
+	}
+	for _, id := range []string{act.Target.ID(), act.Object.ID(), act.Origin.ID()} {
+		if id == "" {
+			continue
+		}
+		if c, err := loadCase(tx, id); err == nil && c != nil {
+			return contextMismatch(act, id, got)
+		}
+	}
+	inner := act.Object.Object
+	if inner == nil && act.Object.IRI != "" {
+		inner, _ = NewResolver(tx).activity(act.Object.IRI)
+	}
+	if a, ok := inner.(*vocab.Activity); ok {
+		if id := e.caseOfDepth(tx, a, 1); id != "" {
+			if c, err := loadCase(tx, id); err == nil && c != nil {
+				return contextMismatch(act, id, got)
+			}
+		}
+	}
+	return nil
+}
+
+func contextMismatch(act *vocab.Activity, caseID, context string) error {
+	if context == caseID {
+		return nil
+	}
+	return problem.Unprocessable("this %s acts in case %s, but its context names %s: an activity of a case names that case as its context",
+		act.Type, caseID, context)
 }

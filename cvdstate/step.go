@@ -76,10 +76,26 @@ func Step(c CaseState, p ParticipantState, roles RoleSet, ev Event) (Outcome, er
 		err = fmt.Errorf("step: %v is not a protocol event", ev)
 	}
 	if err != nil {
-		return Outcome{Case: c, Participant: p}, fmt.Errorf("step (%s, %s, roles %q): %w", c, p, roles, err)
+		return Outcome{Case: c, Participant: p}, &StepError{Case: c, Participant: p, Roles: roles, Err: err}
 	}
 	return out, nil
 }
+
+// StepError is Step's refusal: the states and roles it was refused in, for
+// logs and tests, and why (Err, which wraps ErrNotAllowed when the protocol
+// does not allow the action), which is what a participant is told.
+type StepError struct {
+	Case        CaseState
+	Participant ParticipantState
+	Roles       RoleSet
+	Err         error
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("step (%s, %s, roles %q): %v", e.Case, e.Participant, e.Roles, e.Err)
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
 
 func stepRM(c CaseState, p ParticipantState, e RMEvent) (Outcome, error) {
 	rm, msg, err := p.RM.Apply(e)

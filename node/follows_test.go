@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/openvultron/vultron/vocab"
@@ -128,5 +129,29 @@ func TestFollowing(t *testing.T) {
 	})
 	if _, m := coord.collection(t, "coord", "following", "", true); len(members(m)) != 1 {
 		t.Errorf("the coordinator still follows %v", members(m))
+	}
+}
+
+// TestCaseActorsAreNotFollowed checks that a participant's Follow of the
+// Case Actor of a case its node holds is refused, 422, and leaves nothing
+// pending, rather than being sent to an inbox that refuses it and staying
+// pending for ever.
+func TestCaseActorsAreNotFollowed(t *testing.T) {
+	finder, vendor, _, c := openedCase(t, Config{}, Config{})
+	js := jsonOf(t)
+	for _, n := range []*testNode{finder, vendor} {
+		name := "finder"
+		if n == vendor {
+			name = "vendor"
+		}
+		status, body := n.api(t, http.MethodPost, "/actors/"+name+"/outbox", js(vocab.NewFollow(c.CaseActor)))
+		if status != http.StatusUnprocessableEntity || !strings.Contains(string(body), c.CaseActor+" is a Case Actor, which is not followed") {
+			t.Errorf("%s's Follow of the Case Actor: %d %s; want 422 saying it is not followed", name, status, body)
+		}
+		for _, query := range []string{"", "?state=pending"} {
+			if _, following := n.collection(t, name, "following", query, true); len(members(following)) != 0 {
+				t.Errorf("%s's following%s after the refused Follow: %v; want none", name, query, members(following))
+			}
+		}
 	}
 }

@@ -124,7 +124,14 @@ func (n *Node) buildPipelines() error {
 		ManuallyApproves: func(name string) bool { return !n.openFollowers(name) },
 		IsCaseActor:      func(name string) bool { return strings.HasPrefix(name, cases.CaseActorPrefix) },
 		PublicURL:        n.cfg.PublicURL,
-		Now:              n.cfg.Now,
+		KnownCaseActor:   cases.KnownCaseActor,
+		Published: func(tx *store.ReadTx, tracking string) (bool, error) {
+			// The node serves the advisory of a case whose owner is one of
+			// its actors (package publication).
+			c, err := cases.PublishedAdvisory(tx, tracking)
+			return c != nil && n.isLocal(c.Owner), err
+		},
+		Now: n.cfg.Now,
 	})
 	if err != nil {
 		return err

@@ -394,6 +394,28 @@ func TestPublication(t *testing.T) {
 	})
 	// The coordinator shares it with its own followers.
 	coord.submit(t, "coord", js(vocab.NewAnnounce(pub.Links.Page, coordID+"/followers", vocab.PublicCollection)))
+	// The vendor shares what it published, and no advisory page it does
+	// not serve.
+	for _, tc := range []struct {
+		object string
+		status int
+	}{
+		{pub.Links.Page, http.StatusCreated},
+		{pub.Links.CSAF, http.StatusCreated},
+		{vendor.url + "/advisories/VULTRON-NOSUCHCASE", http.StatusUnprocessableEntity},
+		{vendor.url + "/advisories/VULTRON-NOSUCHCASE/csaf.json", http.StatusUnprocessableEntity},
+		{vendor.url + "/advisories/nothing", http.StatusUnprocessableEntity},
+	} {
+		status, body := vendor.api(t, http.MethodPost, "/actors/vendor/outbox", js(vocab.NewAnnounce(tc.object, vendorID+"/followers")))
+		if status != tc.status || (status != http.StatusCreated && !strings.Contains(string(body), "is no advisory this node has published")) {
+			t.Errorf("the vendor's Announce of %s: %d %s; want %d", tc.object, status, body, tc.status)
+		}
+	}
+	// Nor the case itself: the refusal says what an Announce shares.
+	status, body = vendor.api(t, http.MethodPost, "/actors/vendor/outbox", js(vocab.NewAnnounce(caseID, vendorID+"/followers")))
+	if want := "shares a published advisory, not " + caseID; status != http.StatusUnprocessableEntity || !strings.Contains(string(body), want) {
+		t.Errorf("the vendor's Announce of its case: %d %s; want 422 saying %q", status, body, want)
+	}
 	// What the vendor sent (the product, the draft, the Create and Update
 	// of the Article) and what the Case Actor recorded match the served
 	// schemas.

@@ -6,10 +6,12 @@ import (
 	"github.com/openvultron/vultron/api"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/vocab"
 )
 
@@ -306,5 +308,84 @@ func TestValidationNamesTheCaseItOpens(t *testing.T) {
 	rv := finder.inboxWhere(t, "finder", "the vendor's validation", func(it map[string]any) bool { return it["id"] == rvID })
 	if rv["context"] != host.ID {
 		t.Errorf("the validation's context is %v, want the case it opened, %s", rv["context"], host.ID)
+	}
+}
+
+// TestCaseActivitiesNameTheirCase checks that an activity of a case whose
+// context names another case is refused, 422, by the sender's node (nothing
+// sent) and by the Case Actor (nothing recorded), rather than recorded in
+// the ledger with a context that places it in another case.
+func TestCaseActivitiesNameTheirCase(t *testing.T) {
+	finder, vendor, _, c := openedCase(t, Config{}, Config{})
+	other := vendor.url + "/cases/another"
+	const ctx = `"@context":"https://certcc.github.io/Vultron/ns/context.jsonld"`
+	for _, tc := range []struct{ name, activity string }{
+		{"note", fmt.Sprintf(`{%s,"type":"Add","object":{"type":"Note","content":"hello"},"target":%q,"context":%q}`, ctx, c.ID, other)},
+		{"engage", fmt.Sprintf(`{%s,"type":"Join","object":%q,"context":%q}`, ctx, c.ID, other)},
+		{"vulnerability id", fmt.Sprintf(`{%s,"type":"Add","object":{"type":"VulnerabilityRecord","name":"CVE-2026-1234"},"target":%q,"context":%q}`, ctx, c.ID, "https://elsewhere.example/cases/x")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(finder.boxItems(t, "finder", "outbox"))
+			status, body := finder.api(t, http.MethodPost, "/actors/finder/outbox", tc.activity)
+			if status != http.StatusUnprocessableEntity || !strings.Contains(string(body), "acts in case "+c.ID+", but its context names") {
+				t.Fatalf("%s with another case as context: %d %s; want 422 naming both", tc.name, status, body)
+			}
+			if after := len(finder.boxItems(t, "finder", "outbox")); after != before {
+				t.Errorf("the refused activity is in the outbox: %d activities, want %d", after, before)
+			}
+		})
+	}
+
+	// A peer that sends such an activity to the Case Actor itself.
+	key, found, err := actor.LoadKey(filepath.Join(finder.dir, "keys"), "finder")
+	if err != nil || !found {
+		t.Fatalf("the finder's key: %v (found %v)", err, found)
+	}
+	p := &peer{id: finder.actorID("finder"), keyID: finder.actorID("finder") + "#main-key", key: key}
+	raw := fmt.Sprintf(`{%s,"id":%q,"type":"Add","actor":%q,"to":[%q],"object":{"type":"Note","content":"hello"},"target":%q,"context":%q}`,
+		ctx, finder.url+"/activities/raw-note", p.id, c.CaseActor, c.ID, other)
+	status, msg := p.post(t, c.CaseActor+"/inbox", []byte(raw), nil)
+	if status != http.StatusUnprocessableEntity || !strings.Contains(msg, "but its context names "+other) {
+		t.Fatalf("the Case Actor answered %d %q to a note whose context names another case; want 422", status, msg)
+	}
+	if got := vendor.oneCase(t, "the case", func(api.Case) bool { return true }); got.LedgerLength != c.LedgerLength {
+		t.Errorf("the case's ledger has %d entries after the refused note, want %d", got.LedgerLength, c.LedgerLength)
+	}
+}
+
+// TestBoxPagesKeepTheirLimit pages an outbox one activity at a time: each
+// page's id and next keep the limit asked for, and following next reaches
+// every activity once.
+func TestBoxPagesKeepTheirLimit(t *testing.T) {
+	_, vendor, _, _ := openedCase(t, Config{}, Config{})
+	all := len(vendor.boxItems(t, "vendor", "outbox"))
+	if all < 2 {
+		t.Fatalf("the vendor's outbox holds %d activities, want at least 2 to page through", all)
+	}
+	seen := map[string]bool{}
+	path := "/actors/vendor/outbox?limit=1"
+	for pages := 0; path != ""; pages++ {
+		if pages > all {
+			t.Fatalf("more than %d pages of one activity each", all)
+		}
+		status, body := vendor.api(t, http.MethodGet, path, "")
+		var page struct {
+			ID    string           `json:"id"`
+			Next  string           `json:"next"`
+			Items []map[string]any `json:"orderedItems"`
+		}
+		if err := json.Unmarshal(body, &page); status != http.StatusOK || err != nil {
+			t.Fatalf("GET %s: %d %v %s", path, status, err, body)
+		}
+		if len(page.Items) > 1 || !strings.Contains(page.ID, "limit=1") || (page.Next != "" && !strings.Contains(page.Next, "limit=1")) {
+			t.Fatalf("GET %s: %d items, id %s, next %s; want at most 1, and the limit kept", path, len(page.Items), page.ID, page.Next)
+		}
+		for _, it := range page.Items {
+			seen[it["id"].(string)] = true
+		}
+		path = strings.TrimPrefix(page.Next, vendor.url)
+	}
+	if len(seen) != all {
+		t.Errorf("paging one at a time reached %d activities, want %d", len(seen), all)
 	}
 }

@@ -413,6 +413,13 @@ func checkAudience(act *vocab.Activity, self string, sem vocab.Semantic) error {
 	for _, refs := range []vocab.Refs{act.To, act.Cc, act.Bto, act.Bcc, act.Audience} {
 		for _, id := range refs.IDs() {
 			if vocab.IsPublic(id) || id == social.FollowersOf(self) {
+				if act.Type == "Announce" {
+					// What an actor announces to its followers is an
+					// advisory; this one names a case's or a report's
+					// object or message.
+					return problem.Unprocessable("an Announce to %s shares a published advisory, not %s: a case's or a report's objects and messages go only to the actors they name",
+						problem.Clip(id, 200), problem.Clip(act.Object.ID(), 200))
+				}
 				return problem.Unprocessable("%s is not sent to %s: a case's or a report's messages go to the actors they name, and reach followers and the public only as the published advisory (Create or Update of its Article)",
 					withArticle(act.Type), problem.Clip(id, 200))
 			}

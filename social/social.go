@@ -94,6 +94,14 @@ type Config struct {
 	// PublicURL is the node's public URL: what an actor announces from
 	// this node must be one of its advisory pages (AdvisoryPath).
 	PublicURL string
+	// KnownCaseActor reports whether an actor id is the Case Actor of a
+	// case this node holds, which a local actor does not follow. Nil: not
+	// checked.
+	KnownCaseActor func(tx *store.ReadTx, id string) (bool, error)
+	// Published reports whether this node serves the published advisory
+	// of a tracking id (the first segment after AdvisoryPath), so that an
+	// Announce of one it does not serve is refused. Nil: not checked.
+	Published func(tx *store.ReadTx, tracking string) (bool, error)
 	Now       func() time.Time
 }
 
@@ -290,6 +298,13 @@ func (s *Social) Outbound(tx *store.Tx, from Local, act *vocab.Activity, sem voc
 		if u, err := url.Parse(target); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return problem.Unprocessable("%q is not an actor's URL", problem.Clip(target, 200))
 		}
+		if s.cfg.KnownCaseActor != nil {
+			if is, err := s.cfg.KnownCaseActor(&tx.ReadTx, target); err != nil {
+				return err
+			} else if is {
+				return problem.Unprocessable("%s is a Case Actor, which is not followed: its case's participants receive its entries, and its advisory comes from the case's owner", target)
+			}
+		}
 		if f, ok, err := tx.Follow(from.Name, store.Following, target); err != nil {
 			return err
 		} else if ok {
@@ -337,7 +352,7 @@ func (s *Social) Outbound(tx *store.Tx, from Local, act *vocab.Activity, sem voc
 		f.State, f.Since = store.FollowAccepted, s.cfg.Now().UTC()
 		return tx.PutFollow(f)
 	case vocab.SocialAnnounce:
-		return s.checkAnnounced(act.Object.ID())
+		return s.checkAnnounced(&tx.ReadTx, act.Object.ID())
 	case vocab.SocialCreateArticle, vocab.SocialUpdateArticle, vocab.SocialDeleteArticle:
 		return nil
 	}
@@ -348,7 +363,7 @@ func (s *Social) Outbound(tx *store.Tx, from Local, act *vocab.Activity, sem voc
 // not one of its advisory pages: followers and the public read only what
 // the node publishes, and an announced case, report or activity would
 // give them its address. Objects of other servers are theirs to serve.
-func (s *Social) checkAnnounced(object string) error {
+func (s *Social) checkAnnounced(tx *store.ReadTx, object string) error {
 	if object == "" {
 		return problem.Unprocessable("an Announce names the object it shares")
 	}
@@ -357,7 +372,20 @@ func (s *Social) checkAnnounced(object string) error {
 	}
 	u, err := url.Parse(object)
 	if err == nil && strings.HasPrefix(u.Path, AdvisoryPath) && len(u.Path) > len(AdvisoryPath) {
-		return nil // the page, or one of its documents
+		// The page, or one of its documents, of an advisory published.
+		tracking, _, _ := strings.Cut(u.Path[len(AdvisoryPath):], "/")
+		if s.cfg.Published == nil {
+			return nil
+		}
+		ok, err := s.cfg.Published(tx, tracking)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return problem.Unprocessable("%s is no advisory this node has published: an Announce shares a published advisory with the followers and the public",
+				problem.Clip(object, 200))
+		}
+		return nil
 	}
 	return problem.Unprocessable("%s is on this node and is not an advisory page (%s%sTRACKING): an Announce shares a published advisory with the followers and the public, nothing else of this node",
 		problem.Clip(object, 200), s.cfg.PublicURL, AdvisoryPath)

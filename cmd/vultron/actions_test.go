@@ -265,14 +265,23 @@ func TestCLIStory(t *testing.T) {
 	if id := strings.TrimSpace(out); !strings.HasPrefix(id, vendorNode.url+"/") || id == deployer || strings.Contains(id, "\n") {
 		t.Errorf("participant invite -q printed %q, want the id of the Invite", out)
 	}
+	// The invitation is named by its case, as every participant action
+	// names the case it acts in.
+	var accepted string
 	waitUntilTrue(t, "the deployer's invitation", func() bool {
-		code, _, _ := vendorNode.cli(t, "participant", "accept-invite", "--as", "deployer")
+		code, out, _ := vendorNode.cli(t, "participant", "accept-invite", short, "--as", "deployer")
+		accepted = out
 		return code == 0
 	})
+	if !strings.HasPrefix(accepted, "Accept sent: ") {
+		t.Errorf("participant accept-invite printed %q, want \"Accept sent: \" (an invitation's answer is of no message type)", accepted)
+	}
 	vendorNode.ok(t, "case", "wait", caseID, "--as", "deployer", "--until", "rm=RECEIVED,pec=SIGNATORY", "--timeout", "20s")
 	// An invitation accepted is no longer one to answer.
-	if code, out, errOut := vendorNode.cli(t, "participant", "accept-invite", "--as", "deployer"); code != 1 || !strings.Contains(errOut, "accepted already") {
-		t.Errorf("accept-invite once the invitation was accepted: exit %d, stdout %q, stderr %q; want a refusal saying it was accepted already", code, out, errOut)
+	for _, args := range [][]string{{"--as", "deployer"}, {short, "--as", "deployer"}} {
+		if code, out, errOut := vendorNode.cli(t, append([]string{"participant", "accept-invite"}, args...)...); code != 1 || !strings.Contains(errOut, "accepted already") {
+			t.Errorf("accept-invite %q once the invitation was accepted: exit %d, stdout %q, stderr %q; want a refusal saying it was accepted already", args, code, out, errOut)
+		}
 	}
 	vendorNode.ok(t, "case", "engage", caseID, "--as", "deployer", "--wait", "rm=ACCEPTED", "--timeout", "20s")
 
@@ -423,6 +432,10 @@ func TestCLIMoreActions(t *testing.T) {
 		return code == 0
 	})
 	vendorNode.ok(t, "report", "close", rejected, "--as", "vendor")
+	// A closed report will have no case, and says so.
+	if out := vendorNode.ok(t, "report", "show", rejected); !strings.Contains(out, "state     CLOSED\ncase      none: the report is closed\n") {
+		t.Errorf("report show of the closed report:\n%s\nwant it to say it is closed and has no case", out)
+	}
 	code, _, errOut = vendorNode.cli(t, "report", "validate", rejected, "--as", "vendor")
 	if code != 1 || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 		t.Errorf("validating a closed report: exit %d, %q; want exit 1 and one sentence", code, errOut)
@@ -713,6 +726,9 @@ func TestActionHelpOpensWithItsMessage(t *testing.T) {
 		{[]string{"case", "cve", "-h"}, "Record the CVE id"},
 		{[]string{"case", "transfer", "-h"}, "Offer the case's ownership"},
 		{[]string{"participant", "suggest", "-h"}, "Suggest to the"},
+		// An invitation's answer is of no formal message type (it is no EA,
+		// an Accept of an Invite(EmbargoEvent)).
+		{[]string{"participant", "accept-invite", "-h"}, "Accept an invitation to a case"},
 		{[]string{"report", "add", "-h"}, "Add a received report"},
 	} {
 		t.Run(strings.Join(tt.args[:2], " "), func(t *testing.T) {

@@ -189,5 +189,19 @@ func buildWithdraw(ctx context.Context, s *session, v *actionValues, args []stri
 	if err != nil {
 		return nil, "", err
 	}
+	v.message = withdrawalMessage(d.EMState)
 	return vocab.DeclareNonAdherence(d.ID, pid, v.reason), d.ID, nil
+}
+
+// withdrawalMessage is what a declaration of non-adherence does in EM state
+// em: it terminates an embargo in force (ET), rejects a pending proposal
+// (ER), and otherwise tears nothing down ("-": the participant declines).
+func withdrawalMessage(em string) string {
+	switch em {
+	case "ACTIVE", "REVISE":
+		return "ET"
+	case "PROPOSED":
+		return "ER"
+	}
+	return noMessage
 }

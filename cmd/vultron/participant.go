@@ -30,13 +30,14 @@ func participantGroup() actionGroup {
 			"suggestions of actors to invite, and removal; \"-\" marks case management without a\n" +
 			"message type of its own.\n" +
 			"CASE is a case id or a unique part of it. INVITE is the id of the Case Actor's invitation\n" +
-			"in the acting actor's inbox, needed only when several are pending.",
+			"in the acting actor's inbox, or of its case (or a unique part of either), needed only\n" +
+			"when several are pending.",
 		actions: []actionSpec{
 			{name: "invite", message: "RS", summary: "invite an actor to the case (owner only)", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: actorAndRoles, build: buildInvite},
-			{name: "accept-invite", message: "EA", summary: "accept an invitation to a case, and the embargo it carries", args: "[INVITE]", minArgs: 0, maxArgs: 1,
+			{name: "accept-invite", message: "-", summary: "accept an invitation to a case, and the embargo in force it carries, if any", args: "[INVITE|CASE]", minArgs: 0, maxArgs: 1,
 				flags: inviteFlags, build: answerInvite("Accept")},
-			{name: "reject-invite", message: "-", summary: "decline an invitation to a case", args: "[INVITE]", minArgs: 0, maxArgs: 1,
+			{name: "reject-invite", message: "-", summary: "decline an invitation to a case", args: "[INVITE|CASE]", minArgs: 0, maxArgs: 1,
 				flags: inviteFlags, build: answerInvite("Reject")},
 			{name: "suggest", message: "-", summary: "suggest to the owner that an actor be invited", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: actorAndRoles, build: buildSuggest},
@@ -198,7 +199,9 @@ func answerInvite(typ string) func(context.Context, *session, *actionValues, []s
 				found = []invitation{{inv.ID, inv.Case}}
 				break
 			}
-			if (key == "" || strings.Contains(inv.ID, key)) && (v.caseRef == "" || strings.Contains(inv.Case, v.caseRef)) {
+			// The argument names the invitation or, as every other
+			// participant action's does, its case.
+			if (key == "" || strings.Contains(inv.ID, key) || strings.Contains(inv.Case, key)) && (v.caseRef == "" || strings.Contains(inv.Case, v.caseRef)) {
 				if inv.Accepted {
 					accepted++ // answered: the invitee takes part in the case
 					continue

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openvultron/vultron/cases"
 )
 
 // caseEmbargoJSON is the embargo part of case show --json.
@@ -134,6 +136,15 @@ func TestCLISeveralReports(t *testing.T) {
 		code, _, _ := vendorNode.cli(t, "report", "duplicate", third, "--of", caseID, "--as", "vendor")
 		return code == 0
 	})
+	// Both sides' report says which case it duplicates, not that it waits
+	// for a case.
+	dup := "case      none: closed as a duplicate of case " + cases.ShortID(caseID) + " (" + caseID + ")"
+	if out := vendorNode.ok(t, "report", "show", third); !strings.Contains(out, dup) {
+		t.Errorf("the vendor's report show of the duplicate:\n%s\nwant %q", out, dup)
+	}
+	waitUntilTrue(t, "the finder's record of the duplicate", func() bool {
+		return strings.Contains(finderNode.ok(t, "report", "show", third), dup)
+	})
 	var c struct {
 		Reports []string `json:"reports"`
 	}
@@ -208,7 +219,7 @@ func TestCLIEngagementAndAdherence(t *testing.T) {
 		return "absent"
 	}
 	waitUntilTrue(t, "the finder out of active work, keeping the embargo", func() bool { return engaged() == "engaged false adheres true" })
-	finderNode.ok(t, "embargo", "withdraw", caseID, "--reason", "we present it on the 3rd", "--wait", "em=EXITED", "--timeout", "20s")
+	checkSent(t, "ET", finderNode.ok(t, "embargo", "withdraw", caseID, "--reason", "we present it on the 3rd", "--wait", "em=EXITED", "--timeout", "20s"))
 	waitUntilTrue(t, "the finder's declaration at the owner", func() bool { return engaged() == "engaged false adheres false" })
 }
 
@@ -225,4 +236,21 @@ func onlyCase(t *testing.T, n cliNode) string {
 		return id != ""
 	})
 	return id
+}
+
+// TestWithdrawalMessage checks what embargo withdraw says it sent in each
+// EM state: the teardown it causes, or, with no embargo and no proposal,
+// the Add it is.
+func TestWithdrawalMessage(t *testing.T) {
+	for _, tt := range []struct{ em, want string }{
+		{"ACTIVE", "ET"},
+		{"REVISE", "ET"},
+		{"PROPOSED", "ER"},
+		{"NONE", noMessage},
+		{"EXITED", noMessage},
+	} {
+		if got := withdrawalMessage(tt.em); got != tt.want {
+			t.Errorf("withdrawalMessage(%s) = %q, want %q", tt.em, got, tt.want)
+		}
+	}
 }

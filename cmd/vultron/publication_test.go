@@ -68,7 +68,7 @@ func TestFollowProductAdvisoryCommands(t *testing.T) {
 		{[]string{"case", "cve", caseID, "CVE-26-1"}, 1, "CVE-YYYY-NNNN"},
 		{[]string{"advisory", "publish", caseID}, 1, "embargo"},
 		{[]string{"case", "note", caseID, "Fixed in 1.0.1."}, 2, "give the text with --content TEXT"},
-		{[]string{"announce", vendor.url + "/cases/" + caseID}, 1, "an Announce is not sent to " + vendorID + "/followers"},
+		{[]string{"announce", vendor.url + "/cases/" + caseID}, 1, "an Announce to " + vendorID + "/followers shares a published advisory, not " + vendor.url + "/cases/" + caseID},
 		{[]string{"announce", vendor.url + "/objects/draft-1"}, 1, "is not an advisory page"},
 	} {
 		code, _, errOut := vendor.cli(t, bad.args...)

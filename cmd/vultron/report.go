@@ -336,9 +336,14 @@ func printReport(env *environment, r api.Report) {
 		line("received", "%s by %s", r.Received.UTC().Format(time.RFC3339), r.Actor)
 	}
 	line("state", "%s", r.RMState)
-	if r.Case != "" {
+	switch {
+	case r.Case != "":
 		line("case", "%s (%s)", cases.ShortID(r.Case), r.Case)
-	} else {
+	case r.DuplicateOf != "":
+		line("case", "none: closed as a duplicate of case %s (%s)", cases.ShortID(r.DuplicateOf), r.DuplicateOf)
+	case r.RMState == "CLOSED":
+		line("case", "none: the report is closed")
+	default:
 		line("case", "none yet")
 	}
 	line("offer", "%s", r.Offer)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/openvultron/vultron/node"
@@ -66,6 +67,17 @@ func runSimulate(ctx context.Context, env *environment, args []string) error {
 	}
 	if *asJSON && len(policies) > 1 {
 		return usageError("--json prints one run: give one --policy")
+	}
+	// Values the simulator cannot run with are a bad command line, told
+	// before any policy is read or run.
+	if *orgs < 2 || *orgs > sim.MaxOrgs {
+		return usageError("--orgs must be from 2 to %d, not %d", sim.MaxOrgs, *orgs)
+	}
+	if *count < 1 || *count > sim.MaxCases {
+		return usageError("--cases must be from 1 to %d, not %d", sim.MaxCases, *count)
+	}
+	if *orgs < 3 && slices.Contains(policies, "random") {
+		return usageError("--policy random needs at least 3 organizations (a vendor, a finder and a coordinator), so that the public may learn of a vulnerability before its vendor: give --orgs 3 or more")
 	}
 	var results []sim.Result
 	for _, name := range policies {

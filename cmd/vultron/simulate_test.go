@@ -118,15 +118,17 @@ func TestSimulateRefusals(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"simulate", "--orgs", "2"}, 1, "at least 3 organizations"},
-		{[]string{"simulate", "--cases", "0"}, 1, "--cases must be from 1"},
+		{[]string{"simulate", "--orgs", "2"}, 2, "at least 3 organizations"},
+		{[]string{"simulate", "--orgs", "1", "--policy", bad}, 2, "--orgs must be from 2 to 100000, not 1"},
+		{[]string{"simulate", "--cases", "0"}, 2, "--cases must be from 1 to 10000000, not 0"},
+		{[]string{"simulate", "--cases", "-5", "--policy", "random", "--policy", "random"}, 2, "--cases must be from 1"},
 		{[]string{"simulate", "--policy", bad}, 1, `line 3: rule 1: "fly" is not an action`},
 		{[]string{"simulate", "--policy", "random", "--policy", "random", "--json"}, 2, "--json prints one run"},
 		{[]string{"simulate", "extra"}, 2, "takes no arguments"},
 	}
 	for _, tc := range tests {
 		code, _, errOut := runCapture(t, tc.args...)
-		if code != tc.code || !strings.Contains(errOut, tc.want) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+		if code != tc.code || !strings.Contains(errOut, tc.want) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || strings.Contains(errOut, "simulate: simulate:") {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d and one line with %q", tc.args, code, errOut, tc.code, tc.want)
 		}
 	}

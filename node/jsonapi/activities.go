@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 
 	"github.com/gorilla/mux"
 
@@ -72,15 +74,21 @@ func (e *Endpoints) writePage(w http.ResponseWriter, r *http.Request, page func(
 		items[i] = json.RawMessage(a.Body)
 	}
 	self := e.cfg.PublicURL + r.URL.Path
+	// A page's id and its next keep the limit the client asked for, so
+	// that following next pages by the same size.
+	pageURL := self + "?"
+	if r.URL.Query().Has("limit") {
+		pageURL += "limit=" + strconv.Itoa(limit) + "&"
+	}
 	doc := map[string]any{
 		"@context":     vocab.ActivityStreamsContext,
-		"id":           self + "?cursor=" + cursor,
+		"id":           pageURL + "cursor=" + url.QueryEscape(cursor),
 		"type":         "OrderedCollectionPage",
 		"partOf":       self,
 		"orderedItems": items,
 	}
 	if next != "" {
-		doc["next"] = self + "?cursor=" + next
+		doc["next"] = pageURL + "cursor=" + url.QueryEscape(next)
 	}
 	problem.WriteTyped(w, http.StatusOK, actor.ContentType, doc)
 }

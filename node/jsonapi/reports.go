@@ -19,7 +19,8 @@ import (
 func (e *Endpoints) viewReport(tx *store.ReadTx, rec cases.ReportRecord, withContent bool) api.Report {
 	d := cases.DetailOf(tx, rec)
 	v := api.Report{ID: rec.ReportID, ShortID: cases.ShortID(rec.ReportID), Offer: rec.OfferID, Actor: rec.Actor, Role: string(rec.Role),
-		Reporter: d.Reporter, Received: d.Received, Name: rec.Name, RMState: rec.RM.String(), Case: rec.CaseID}
+		Reporter: d.Reporter, Received: d.Received, Name: rec.Name, RMState: rec.RM.String(), Case: rec.CaseID,
+		DuplicateOf: rec.DuplicateOf}
 	if d.Report != nil {
 		if v.Name == "" {
 			v.Name = d.Report.Name
