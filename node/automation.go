@@ -85,7 +85,11 @@ func (n *Node) buildAutomation(ctx context.Context) error {
 	}
 	n.services = append(n.services, service{name: "automation", run: e.Run})
 	if n.cfg.PolicyFile != "" {
-		n.services = append(n.services, service{name: "policy-reload", run: n.watchPolicy})
+		// The file as it is now is the one the policy in force was read
+		// from: a change from here on, before the node serves too, is a
+		// change to reload.
+		last := policyStamp(n.cfg.PolicyFile)
+		n.services = append(n.services, service{name: "policy-reload", run: func(ctx context.Context) error { return n.watchPolicy(ctx, last) }})
 	}
 	return nil
 }
@@ -145,15 +149,8 @@ func ReadPolicy(path string) (*rules.Policy, error) {
 // SIGHUP). A file that does not parse is refused whole: the policy in
 // force stays, and the refusal is logged and audited with its line and
 // reason.
-func (n *Node) watchPolicy(ctx context.Context) error {
-	stamp := func() string {
-		st, err := os.Stat(n.cfg.PolicyFile)
-		if err != nil {
-			return "missing"
-		}
-		return fmt.Sprint(st.ModTime().UnixNano(), st.Size())
-	}
-	last := stamp()
+// last is the file's policyStamp when the policy in force was read.
+func (n *Node) watchPolicy(ctx context.Context, last string) error {
 	t := time.NewTicker(n.cfg.PolicyCheck)
 	defer t.Stop()
 	for {
@@ -165,13 +162,23 @@ func (n *Node) watchPolicy(ctx context.Context) error {
 		case <-n.cfg.PolicyReload:
 			forced = true
 		}
-		now := stamp()
+		now := policyStamp(n.cfg.PolicyFile)
 		if now == last && !forced {
 			continue
 		}
 		last = now
 		n.reloadPolicy(ctx)
 	}
+}
+
+// policyStamp says when the file at path last changed and how large it is;
+// a change of either is a change of the file.
+func policyStamp(path string) string {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "missing"
+	}
+	return fmt.Sprint(st.ModTime().UnixNano(), st.Size())
 }
 
 // unknownOff says which names of p's off list are no actor of the node,

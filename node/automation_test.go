@@ -1,9 +1,11 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/openvultron/vultron/api"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -12,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/rules"
 	"github.com/openvultron/vultron/store"
 )
@@ -297,4 +303,44 @@ func TestPolicyReportsPublicAtPublication(t *testing.T) {
 	if !found {
 		t.Error("no audit record of the policy's report_public at advisory_published")
 	}
+}
+
+// TestPolicyChangedBeforeServe: a change to the policy file after the node
+// was made and before it serves is reloaded like any later change; the
+// watcher compares the file with how it was when the node was made, not
+// when the watcher first ran.
+func TestPolicyChangedBeforeServe(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(file, []byte("name: first\nrules:\n  - on: fix_ready\n    do: [report_public]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := ReadPolicy(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(context.Background(), Config{DataDir: t.TempDir(), Listener: ln, PublicURL: "http://" + ln.Addr().String(),
+		Actors: []ActorConfig{{Name: "vendor", Type: actor.Organization}}, NoSync: true, Argon2: testArgon2,
+		Policy: p, PolicyFile: file, PolicyCheck: 10 * time.Millisecond,
+		Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), Notice: io.Discard})
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte("name: second\nrules:\n  - on: fix_ready\n    do: [report_public]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Serve(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	waitFor(t, "the policy changed before the node served in force", func() bool { return n.automation.Policy().Name == "second" })
 }
