@@ -84,20 +84,8 @@ func KnownCaseActor(tx *store.ReadTx, id string) (bool, error) {
 	if !ok || short == "" {
 		return false, nil
 	}
-	ids, err := ResolveShortID(tx, short, "case")
-	if err != nil {
-		return false, err
-	}
-	for _, cid := range ids {
-		c, err := loadCase(tx, cid)
-		if err != nil {
-			return false, err
-		}
-		if c != nil && c.CaseActor == id {
-			return true, nil
-		}
-	}
-	return false, nil
+	c, err := caseByShortID(tx, short, func(c *Case) bool { return c.CaseActor == id })
+	return c != nil, err
 }
 
 // PublishedAdvisory returns the case this node holds whose advisory, of
@@ -108,7 +96,15 @@ func PublishedAdvisory(tx *store.ReadTx, tracking string) (*Case, error) {
 	if !ok || short == "" {
 		return nil, nil
 	}
-	ids, err := ResolveShortID(tx, strings.ToLower(short), "case")
+	return caseByShortID(tx, strings.ToLower(short), func(c *Case) bool {
+		return c.Advisory != nil && len(c.Advisory.Revisions) > 0 && strings.EqualFold(TrackingID(c.ID), tracking)
+	})
+}
+
+// caseByShortID returns the first case of short id short that match
+// accepts, or nil when none does.
+func caseByShortID(tx *store.ReadTx, short string, match func(c *Case) bool) (*Case, error) {
+	ids, err := ResolveShortID(tx, short, "case")
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +113,7 @@ func PublishedAdvisory(tx *store.ReadTx, tracking string) (*Case, error) {
 		if err != nil {
 			return nil, err
 		}
-		if c != nil && c.Advisory != nil && len(c.Advisory.Revisions) > 0 && strings.EqualFold(TrackingID(c.ID), tracking) {
+		if c != nil && match(c) {
 			return c, nil
 		}
 	}
