@@ -571,32 +571,17 @@ func (e *Engine) checkContext(tx *store.ReadTx, act *vocab.Activity) error {
 	if got == "" {
 		return nil
 	}
-	for _, id := range []string{act.Target.ID(), act.Object.ID(), act.Origin.ID()} {
-		if id == "" {
-			continue
-		}
-		if c, err := loadCase(tx, id); err == nil && c != nil {
-			return contextMismatch(act, id, got)
-		}
+	// The case the activity acts on is the one caseOf finds when the
+	// activity names no context.
+	bare := *act
+	bare.Context = vocab.Ref{}
+	acted := e.caseOf(tx, &bare)
+	if acted == "" || acted == got {
+		return nil
 	}
-	inner := act.Object.Object
-	if inner == nil && act.Object.IRI != "" {
-		inner, _ = NewResolver(tx).activity(act.Object.IRI)
-	}
-	if a, ok := inner.(*vocab.Activity); ok {
-		if id := e.caseOfDepth(tx, a, 1); id != "" {
-			if c, err := loadCase(tx, id); err == nil && c != nil {
-				return contextMismatch(act, id, got)
-			}
-		}
-	}
-	return nil
-}
-
-func contextMismatch(act *vocab.Activity, caseID, context string) error {
-	if context == caseID {
+	if c, err := loadCase(tx, acted); err != nil || c == nil {
 		return nil
 	}
 	return problem.Unprocessable("this %s acts in case %s, but its context names %s: an activity of a case names that case as its context",
-		act.Type, caseID, context)
+		act.Type, acted, got)
 }
