@@ -81,13 +81,9 @@ func runDue(ctx context.Context, env *environment, args []string) error {
 		case whose == "":
 			whose = "the case"
 		}
-		// The embargo's end and an invitation's answer-by time are due at
-		// their own time: no limit runs up to them.
-		limit := d.Limit
-		if d.Start.Equal(d.Due) {
-			limit = "at its time"
-		}
-		rows = append(rows, []string{d.DueLocal, d.Due.UTC().Format("2006-01-02 15:04"), deadline.In(d.Due, out.Now), d.Kind, limit, what, whose})
+		// The limit as the node words it: "at its time" for the embargo's
+		// end and an invitation's answer-by time (deadline.Limit.Text).
+		rows = append(rows, []string{d.DueLocal, d.Due.UTC().Format("2006-01-02 15:04"), deadline.In(d.Due, out.Now), d.Kind, d.Limit, what, whose})
 	}
 	return table(env.stdout, rows)
 }
