@@ -101,6 +101,33 @@ func PublishedAdvisory(tx *store.ReadTx, tracking string) (*Case, error) {
 	})
 }
 
+// ArticleOf returns the id of the Article that published revision i (0
+// for the first) of the advisory.
+func (a *Advisory) ArticleOf(i int) string {
+	if r := a.Revisions[i]; r.Article != "" {
+		return r.Article
+	}
+	return a.ArticleID
+}
+
+// PublishedAs returns how many of the advisory's revisions the Article
+// article shows — those up to the latest one that an actor local reports
+// as its own published as that Article — and that actor; 0 and "" when no
+// revision was published so. A node serves the Article at its advisory
+// page to the revision PublishedAs returns for it, so that a former
+// owner's node goes on serving what its actor published.
+func (c *Case) PublishedAs(article string, local func(actor string) bool) (int, string) {
+	if c.Advisory == nil {
+		return 0, ""
+	}
+	for i := len(c.Advisory.Revisions) - 1; i >= 0; i-- {
+		if by := c.Advisory.Revisions[i].By; c.Advisory.ArticleOf(i) == article && local(by) {
+			return i + 1, by
+		}
+	}
+	return 0, ""
+}
+
 // caseByShortID returns the first case of short id short that match
 // accepts, or nil when none does.
 func caseByShortID(tx *store.ReadTx, short string, match func(c *Case) bool) (*Case, error) {
@@ -120,9 +147,9 @@ func caseByShortID(tx *store.ReadTx, short string, match func(c *Case) bool) (*C
 	return nil, nil
 }
 
-// actorName returns the name a participant goes by: its contact name, or
+// ActorName returns the name a participant goes by: its contact name, or
 // the last segment of its id.
-func (c *Case) actorName(actor string) string {
+func (c *Case) ActorName(actor string) string {
 	if p := c.Participant(actor); p != nil && p.Contact.Name != "" {
 		return p.Contact.Name
 	}
@@ -167,7 +194,7 @@ func (c *Case) AdvisoryDocument(rev int, next *Revision, publisher advisory.Publ
 		a.Revisions = append(a.Revisions, advisory.Revision{Number: r.Number, Date: r.At, Summary: summary})
 	}
 	for _, p := range cur.Products {
-		a.Products = append(a.Products, advisory.Product{Vendor: c.actorName(p.Vendor), Name: p.Name, PURL: p.PURL, CPE: p.CPE,
+		a.Products = append(a.Products, advisory.Product{Vendor: c.ActorName(p.Vendor), Name: p.Name, PURL: p.PURL, CPE: p.CPE,
 			Versions: p.Versions, Status: p.Status, Justification: p.Justification, Statement: p.Statement})
 	}
 	for _, i := range cur.Involvements {

@@ -10,6 +10,7 @@ import (
 	"github.com/package-url/packageurl-go"
 
 	"github.com/openvultron/vultron/cvdstate"
+	"github.com/openvultron/vultron/internal/urlhost"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/vocab"
 )
@@ -35,7 +36,14 @@ import (
 //     then Update(Article) of the same Article for each revision. Each
 //     revision keeps what the advisory says at that time: the text, the
 //     products, the vulnerability's ids and every participant's part, so a
-//     revision's documents never change once published.
+//     revision's documents never change once published;
+//   - a change of owner: an Article lives on its publisher's server, which
+//     another server's actor cannot update. After the ownership of a case
+//     moves, the new owner publishes its first revision as a Create of an
+//     Article of its own, on its own server, and each revision records the
+//     Article that published it (Revision.Article). The former owner's
+//     server goes on serving the former owner's Article with the revisions
+//     it published (Case.PublishedAs).
 
 // Product statuses, as ProductStatus.status spells them.
 const (
@@ -80,8 +88,8 @@ func (p Product) key() string {
 
 // Advisory is what the case records of its advisory.
 type Advisory struct {
-	// ArticleID is the id of the published Article; empty before the
-	// first publication.
+	// ArticleID is the id of the Article of the latest revision; empty
+	// before the first publication.
 	ArticleID string     `json:"articleId,omitempty"`
 	Revisions []Revision `json:"revisions,omitempty"`
 	// Draft is the draft shared for review last, with its reviewers.
@@ -104,6 +112,11 @@ type Revision struct {
 	At         time.Time `json:"at"`
 	By         string    `json:"by"`
 	ActivityID string    `json:"activityId"`
+	// Article is the id of the Article that published the revision: the
+	// advisory's Article until its ownership moves to an actor of another
+	// server, whose first revision is an Article of its own. Empty in
+	// records written before revisions named it: then Advisory.ArticleID.
+	Article string `json:"article,omitempty"`
 	Text
 	Products         []Product     `json:"products,omitempty"`
 	VulnerabilityIDs []string      `json:"vulnerabilityIds,omitempty"`
@@ -328,19 +341,36 @@ func (c *Case) publish(p *Participant, act *vocab.Activity, revise bool, at time
 	if strings.TrimSpace(art.Name) == "" || len(art.Name) > maxProductField*2 || len(art.Content) > maxAdvisoryText || len(art.Summary) > maxAdvisoryText {
 		return problem.Unprocessable("the advisory needs a name (title) of 1 to %d bytes, and a summary and content of at most %d", maxProductField*2, maxAdvisoryText)
 	}
+	if !urlhost.Same(art.ID, p.Actor) {
+		return problem.Unprocessable("the Article %s of case %s is not on the server of its publisher %s: an owner publishes its advisory as an Article of its own server",
+			problem.Clip(art.ID, 200), c.ID, p.Actor)
+	}
 	adv := c.advisory()
+	// The owner that published the latest revision revises its Article;
+	// an owner that took the case over publishes an Article of its own.
+	takenOver := adv.ArticleID != "" && adv.Revisions[len(adv.Revisions)-1].By != p.Actor && !urlhost.Same(adv.ArticleID, p.Actor)
 	switch {
-	case !revise && adv.ArticleID != "":
+	case !revise && adv.ArticleID != "" && !takenOver:
 		return problem.Conflict("the advisory of case %s is published already (%s): a revision is an Update of it", c.ID, adv.ArticleID)
 	case revise && adv.ArticleID == "":
 		return problem.Conflict("the advisory of case %s is not published yet: publish it first (Create)", c.ID)
+	case revise && takenOver:
+		return problem.Conflict("the advisory of case %s is the Article %s of %s on another server: a new owner publishes its revision as an Article of its own (Create)",
+			c.ID, adv.ArticleID, adv.Revisions[len(adv.Revisions)-1].By)
 	case revise && art.ID != adv.ArticleID:
 		return problem.Unprocessable("the advisory of case %s is %s, not %s", c.ID, adv.ArticleID, problem.Clip(art.ID, 200))
 	}
 	if len(adv.Revisions) >= MaxRevisions {
 		return problem.Conflict("the advisory of case %s has %d revisions, the most it may", c.ID, MaxRevisions)
 	}
-	rev := Revision{Number: len(adv.Revisions) + 1, At: at, By: p.Actor, ActivityID: act.ID,
+	// Revisions recorded before revisions named their Article name it
+	// now, before the advisory's Article may change.
+	for i := range adv.Revisions {
+		if adv.Revisions[i].Article == "" {
+			adv.Revisions[i].Article = adv.ArticleID
+		}
+	}
+	rev := Revision{Number: len(adv.Revisions) + 1, At: at, By: p.Actor, ActivityID: act.ID, Article: art.ID,
 		Text:     Text{Title: strings.TrimSpace(art.Name), Summary: art.Summary, Details: art.Content},
 		Products: slices.Clone(c.Products), VulnerabilityIDs: slices.Clone(c.VulnerabilityIDs),
 		Reports: len(c.Reports), CaseOpened: c.Published, PXA: c.PXA}

@@ -103,6 +103,55 @@ func TestPublication(t *testing.T) {
 	}
 }
 
+// TestPublicationAfterTransfer: after the ownership moves to an actor of
+// another server, the former owner publishes nothing, the new owner may not
+// update the former owner's Article and publishes its revision as an
+// Article of its own server; each revision names the Article that published
+// it, and a node serves the Article its actor published with the revisions
+// up to the latest one it published.
+func TestPublicationAfterTransfer(t *testing.T) {
+	c := newCase(t, false)
+	const art = "https://v.example/advisories/A"
+	must(t, c, vocab.PublishAdvisory, article(t, "Create", vendor, art, "Heap overflow"))
+	// A revision recorded before revisions named their Article.
+	c.Advisory.Revisions[0].Article = ""
+	must(t, c, vocab.InviteActorToCase, act(t, "Invite", vendor, fmt.Sprintf(`"object":%q,"target":%q,"roles":["vendor"]`, vendor2, caseID)))
+	must(t, c, vocab.AcceptInviteActorToCase, act(t, "Accept", vendor2, ""))
+	must(t, c, vocab.EngageCase, join(t, vendor2))
+	offer := act(t, "Offer", vendor, fmt.Sprintf(`"object":%q,"target":%q`, caseID, vendor2))
+	must(t, c, vocab.OfferCaseOwnershipTransfer, offer)
+	must(t, c, vocab.AcceptCaseOwnershipTransfer, act(t, "Accept", vendor2, fmt.Sprintf(`"object":%q`, offer.ID)))
+
+	const art2 = "https://v2.example/advisories/A"
+	refused(t, c, vocab.ReviseAdvisory, article(t, "Update", vendor, art, "T"), http.StatusForbidden, "only the case owner")
+	refused(t, c, vocab.ReviseAdvisory, article(t, "Update", vendor2, art, "T"), http.StatusUnprocessableEntity, "not on the server of its publisher")
+	refused(t, c, vocab.ReviseAdvisory, article(t, "Update", vendor2, art2, "T"), http.StatusConflict, "an Article of its own (Create)")
+	refused(t, c, vocab.PublishAdvisory, article(t, "Create", vendor2, "https://elsewhere.example/advisories/A", "T"), http.StatusUnprocessableEntity, "not on the server of its publisher")
+	must(t, c, vocab.PublishAdvisory, article(t, "Create", vendor2, art2, "Heap overflow (all versions)"))
+	refused(t, c, vocab.PublishAdvisory, article(t, "Create", vendor2, art2, "T"), http.StatusConflict, "published already")
+	must(t, c, vocab.ReviseAdvisory, article(t, "Update", vendor2, art2, "Heap overflow (fixed in 2.1)"))
+
+	revs := c.Advisory.Revisions
+	if len(revs) != 3 || revs[0].Article != art || revs[1].Article != art2 || revs[2].Article != art2 || c.Advisory.ArticleID != art2 || revs[1].By != vendor2 {
+		t.Fatalf("revisions = %+v, article %s", revs, c.Advisory.ArticleID)
+	}
+	for _, tc := range []struct {
+		article string
+		local   string
+		n       int
+		by      string
+	}{
+		{art, vendor, 1, vendor},
+		{art2, vendor2, 3, vendor2},
+		{art, vendor2, 0, ""},
+		{art2, vendor, 0, ""},
+	} {
+		if n, by := c.PublishedAs(tc.article, func(id string) bool { return id == tc.local }); n != tc.n || by != tc.by {
+			t.Errorf("PublishedAs(%s) on the node of %s = %d, %q; want %d, %q", tc.article, tc.local, n, by, tc.n, tc.by)
+		}
+	}
+}
+
 // TestDraftReviewAndPublicationTime: the owner shares a draft with chosen
 // reviewers, who answer; only they may; the owner proposes a time that
 // participants accept.

@@ -126,10 +126,14 @@ func (n *Node) buildPipelines() error {
 		PublicURL:        n.cfg.PublicURL,
 		KnownCaseActor:   cases.KnownCaseActor,
 		Published: func(tx *store.ReadTx, tracking string) (bool, error) {
-			// The node serves the advisory of a case whose owner is one of
-			// its actors (package publication).
+			// The node serves the Article its actors published at its
+			// advisory page (package publication).
 			c, err := cases.PublishedAdvisory(tx, tracking)
-			return c != nil && n.isLocal(c.Owner), err
+			if c == nil || err != nil {
+				return false, err
+			}
+			served, _ := c.PublishedAs(n.cfg.PublicURL+social.AdvisoryPath+cases.TrackingID(c.ID), n.isLocal)
+			return served > 0, nil
 		},
 		Now: n.cfg.Now,
 	})

@@ -439,3 +439,145 @@ func TestPublication(t *testing.T) {
 		}
 	}
 }
+
+// TestAdvisoryAfterOwnershipTransfer publishes a case's advisory, then
+// moves the case's ownership to a coordinator on another node. The vendor's
+// node goes on serving the Article its followers hold, at its address and
+// with the same documents, and says who carries the advisory on once the
+// new owner has published; the new owner's first revision is an Article of
+// its own (Create, on its node), which its node serves with every revision.
+func TestAdvisoryAfterOwnershipTransfer(t *testing.T) {
+	vendor := startNode(t, "vendor:Organization")
+	finder := startNode(t, "finder:Person")
+	coord := startNode(t, "coord:Organization")
+	vendorID, finderID, coordID := vendor.actorID("vendor"), finder.actorID("finder"), coord.actorID("coord")
+	js := jsonOf(t)
+
+	offer := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"Stack overflow in the otter codec","content":"A deep nesting overflows the stack."}}`, vendorID))
+	waitFor(t, "the report at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
+	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offer, finderID))
+	caseID := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 }).ID
+	steps := &caseSteps{t: t, host: vendor, length: 2}
+	steps.step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":%q,"target":%q,"context":%q,"roles":["coordinator"]}`,
+		coordID, caseID, caseID))
+	var invite string
+	waitFor(t, "the invitation at the coordinator", func() bool {
+		for _, it := range coord.inboxItems(t, "coord") {
+			if it["type"] == "Invite" {
+				invite, _ = it["id"].(string)
+			}
+		}
+		return invite != ""
+	})
+	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q}`, invite), coord)
+	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Join","object":%q,"context":%q}`, caseID, caseID), coord)
+
+	publish := func(n *testNode, body string) api.Published {
+		t.Helper()
+		status, b := n.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(caseID)+"/advisory/publish", body)
+		if status != http.StatusCreated {
+			t.Fatalf("publish at %s: %d %s", n.url, status, b)
+		}
+		var pub api.Published
+		if err := json.Unmarshal(b, &pub); err != nil {
+			t.Fatal(err)
+		}
+		return pub
+	}
+	revisions := func(n *testNode) int {
+		d := n.detail(t, caseID)
+		if d.Advisory == nil {
+			return 0
+		}
+		return len(d.Advisory.Revisions)
+	}
+	first := publish(vendor, `{"title":"Otter codec stack overflow"}`)
+	waitFor(t, "the first revision in the vendor's and the coordinator's copies", func() bool { return revisions(vendor) == 1 && revisions(coord) == 1 })
+	steps.length++
+	status, csafBefore := get(t, first.Links.CSAF, "")
+	if status != http.StatusOK {
+		t.Fatalf("the vendor's CSAF document: %d %s", status, csafBefore)
+	}
+
+	transfer := steps.step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","object":%q,"target":%q,"context":%q}`,
+		caseID, coordID, caseID), coord)
+	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"context":%q}`, transfer, caseID), coord)
+	if o := coord.detail(t, caseID).Case.Owner; o != coordID {
+		t.Fatalf("after the transfer the owner is %s, want %s", o, coordID)
+	}
+
+	// The Article the vendor published is still served at its address,
+	// as the vendor's, with the same documents.
+	status, body := get(t, first.Links.Page, "application/activity+json")
+	var art map[string]any
+	if status != http.StatusOK || json.Unmarshal(body, &art) != nil || art["id"] != first.Links.Page || art["attributedTo"] != vendorID {
+		t.Fatalf("the vendor's Article after the transfer: %d %s; want 200 with id %s attributed to %s", status, body, first.Links.Page, vendorID)
+	}
+	if status, after := get(t, first.Links.CSAF, ""); status != http.StatusOK || !bytes.Equal(after, csafBefore) {
+		t.Errorf("the vendor's CSAF document after the transfer: %d, changed: %t", status, !bytes.Equal(after, csafBefore))
+	}
+	// The new owner has published nothing yet: its node serves no
+	// advisory of the case.
+	if status, body := get(t, coord.url+"/advisories/"+cases.TrackingID(caseID), ""); status != http.StatusNotFound {
+		t.Errorf("the coordinator's page before it published: %d %s, want 404", status, body)
+	}
+
+	// The new owner's revision is an Article of its own.
+	next := publish(coord, `{"title":"Otter codec stack overflow (all versions)"}`)
+	if next.Links.Page == first.Links.Page || !strings.HasPrefix(next.Links.Page, coord.url+"/") {
+		t.Fatalf("the new owner's revision is at %s, want a page of its own node", next.Links.Page)
+	}
+	waitFor(t, "the second revision in the vendor's and the coordinator's copies", func() bool { return revisions(vendor) == 2 && revisions(coord) == 2 })
+	if d := vendor.detail(t, caseID); d.Advisory.Revisions[1].By != coordID {
+		t.Errorf("revision 2 was published by %s, want %s", d.Advisory.Revisions[1].By, coordID)
+	}
+	var created bool
+	for _, it := range coord.boxItems(t, "coord", "outbox") {
+		if o, _ := it["object"].(map[string]any); o["id"] == next.Links.Page {
+			created = it["type"] == "Create"
+		}
+	}
+	if !created {
+		t.Errorf("the new owner did not publish its Article with Create")
+	}
+	status, body = get(t, next.Links.Page, "application/activity+json")
+	if err := json.Unmarshal(body, &art); status != http.StatusOK || err != nil || art["name"] != "Otter codec stack overflow (all versions)" || art["attributedTo"] != coordID {
+		t.Errorf("the new owner's Article: %d %s", status, body)
+	}
+	var doc struct {
+		Document struct {
+			Tracking struct {
+				RevisionHistory []any `json:"revision_history"`
+			} `json:"tracking"`
+		} `json:"document"`
+	}
+	if status, b := get(t, next.Links.CSAF, ""); status != http.StatusOK || json.Unmarshal(b, &doc) != nil || len(doc.Document.Tracking.RevisionHistory) != 2 {
+		t.Errorf("the new owner's CSAF document: %d, %d revisions, want 2", status, len(doc.Document.Tracking.RevisionHistory))
+	}
+	// The vendor's node still serves the vendor's Article as it was, and
+	// its page leads to where the advisory goes on.
+	status, body = get(t, first.Links.Page, "application/activity+json")
+	if err := json.Unmarshal(body, &art); status != http.StatusOK || err != nil || art["name"] != "Otter codec stack overflow" {
+		t.Errorf("the vendor's Article after the new owner's revision: %d %s", status, body)
+	}
+	if status, after := get(t, first.Links.CSAF, ""); status != http.StatusOK || !bytes.Equal(after, csafBefore) {
+		t.Errorf("the vendor's CSAF document after the new owner's revision: %d, changed: %t", status, !bytes.Equal(after, csafBefore))
+	}
+	if status, page := get(t, first.Links.Page, "text/html"); status != http.StatusOK || !strings.Contains(string(page), next.Links.Page) {
+		t.Errorf("the vendor's page does not lead to the new owner's: %d\n%s", status, page)
+	}
+	// Each may share the Article its node serves with its followers.
+	for _, tc := range []struct {
+		n          *testNode
+		name, page string
+	}{{vendor, "vendor", first.Links.Page}, {coord, "coord", next.Links.Page}} {
+		if status, body := tc.n.api(t, http.MethodPost, "/actors/"+tc.name+"/outbox", js(vocab.NewAnnounce(tc.page, tc.n.actorID(tc.name)+"/followers"))); status != http.StatusCreated {
+			t.Errorf("%s's Announce of %s: %d %s", tc.name, tc.page, status, body)
+		}
+	}
+	// The former owner cannot revise it any more.
+	if status, b := vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(caseID)+"/advisory/publish", `{}`); status != http.StatusForbidden && status != http.StatusNotFound {
+		t.Errorf("the former owner's publication: %d %s, want it refused", status, b)
+	}
+}

@@ -84,12 +84,12 @@ func (e *Endpoints) Feed(w http.ResponseWriter, r *http.Request) {
 	}
 	entries := []any{}
 	for _, p := range ps {
-		file := e.csafFileURL(p.tracking, p.c.Advisory.Revisions[0].At)
+		file := e.csafFileURL(p.tracking, p.first().At)
 		entries = append(entries, map[string]any{
 			"id":        p.tracking,
 			"title":     p.rev.Title,
 			"link":      []any{map[string]string{"rel": "self", "href": file}, map[string]string{"rel": "hash", "href": file + ".sha256"}, map[string]string{"rel": "hash", "href": file + ".sha512"}},
-			"published": p.c.Advisory.Revisions[0].At.UTC().Format("2006-01-02T15:04:05Z"),
+			"published": p.first().At.UTC().Format("2006-01-02T15:04:05Z"),
 			"updated":   p.rev.At.UTC().Format("2006-01-02T15:04:05Z"),
 			"summary":   map[string]string{"content": advisory.Text(p.rev.Summary)},
 			"content":   map[string]string{"type": "application/json", "src": file},
@@ -118,7 +118,7 @@ func (e *Endpoints) Index(w http.ResponseWriter, r *http.Request) {
 	changes := strings.HasSuffix(r.URL.Path, "changes.csv")
 	var b strings.Builder
 	for _, p := range ps {
-		path := fmt.Sprintf("%d/%s", p.c.Advisory.Revisions[0].At.UTC().Year(), advisory.FileName(p.tracking))
+		path := fmt.Sprintf("%d/%s", p.first().At.UTC().Year(), advisory.FileName(p.tracking))
 		if changes {
 			fmt.Fprintf(&b, "%q,%q\n", path, p.rev.At.UTC().Format("2006-01-02T15:04:05Z"))
 		} else {
@@ -239,7 +239,9 @@ func (e *Endpoints) Publish(w http.ResponseWriter, r *http.Request) {
 	if req.Details != "" {
 		t.Details = req.Details
 	}
-	update := c.Advisory != nil && len(c.Advisory.Revisions) > 0
+	// A revision updates this node's Article; the first revision of an
+	// owner that took the case over from another server's creates one.
+	update := c.Advisory != nil && c.Advisory.ArticleID == e.pageURL(p.tracking)
 	var cc []string
 	for _, q := range c.Participants {
 		if !q.Removed {
@@ -262,7 +264,7 @@ func (e *Endpoints) Publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rev := 1
-	if update {
+	if c.Advisory != nil {
 		rev = len(c.Advisory.Revisions) + 1
 	}
 	page := e.pageURL(p.tracking)

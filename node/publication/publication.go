@@ -15,7 +15,9 @@
 // embargo is in force and whose public is not aware cannot record a
 // publication); every document is derived from the case's recorded
 // revision by package advisory, so its bytes and hashes stay the same;
-// only the advisories of cases this node's actors own are served. OpenPGP
+// only the Articles this node's actors published are served, each with the
+// revisions up to the last one its actor published, so that a case's former
+// owner goes on serving what it published after the case changed owner. OpenPGP
 // signatures (.asc), which a trusted provider adds, are not made: the node
 // holds no OpenPGP key, and CSAF requires them of trusted providers only.
 package publication
@@ -88,15 +90,23 @@ const (
 // maxListed bounds the advisories one list, feed or index shows.
 const maxListed = 1000
 
-// published is an advisory as served: its case, its latest revision and
-// its documents.
+// published is an advisory as served: its case, the revision its Article
+// on this node shows, its documents and, once another server's owner has
+// published a revision since, that revision and its Article.
 type published struct {
 	c        *cases.Case
 	rev      cases.Revision
 	tracking string
 	owner    actor.Local
 	doc      *advisory.Advisory
+	// latest and latestArticle are the advisory's latest revision and
+	// its Article when this node's Article is not the latest.
+	latest        *cases.Revision
+	latestArticle string
 }
+
+// first is the advisory's first revision.
+func (p *published) first() cases.Revision { return p.c.Advisory.Revisions[0] }
 
 func (e *Endpoints) pageURL(tracking string) string {
 	return e.cfg.PublicURL + "/advisories/" + tracking
@@ -115,22 +125,30 @@ func (e *Endpoints) publisher(owner actor.Local) advisory.Publisher {
 	return advisory.Publisher{Category: advisory.PartyOf(e.cfg.Roles(owner.Name)), Name: owner.Name, Namespace: e.cfg.PublicURL}
 }
 
-// load returns the published advisory of case c, if its owner is local.
+// load returns the published advisory of case c as this node serves it:
+// the revisions up to the latest one a local actor published as the
+// Article at this node's page (cases.Case.PublishedAs), by that actor.
 func (e *Endpoints) load(c *cases.Case) (*published, bool) {
 	if c == nil || c.Advisory == nil || len(c.Advisory.Revisions) == 0 {
 		return nil, false
 	}
-	owner, ok := e.cfg.LocalByID(c.Owner)
-	if !ok {
-		return nil, false
-	}
-	revs := c.Advisory.Revisions
 	tracking := cases.TrackingID(c.ID)
-	doc, ok := c.AdvisoryDocument(0, nil, e.publisher(owner), e.pageURL(tracking), e.csafFileURL(tracking, revs[0].At), "vultron "+e.cfg.Version)
+	page := e.pageURL(tracking)
+	n, by := c.PublishedAs(page, func(id string) bool { _, ok := e.cfg.LocalByID(id); return ok })
+	if n == 0 {
+		return nil, false
+	}
+	owner, _ := e.cfg.LocalByID(by)
+	revs := c.Advisory.Revisions
+	doc, ok := c.AdvisoryDocument(n, nil, e.publisher(owner), page, e.csafFileURL(tracking, revs[0].At), "vultron "+e.cfg.Version)
 	if !ok {
 		return nil, false
 	}
-	return &published{c: c, rev: revs[len(revs)-1], tracking: tracking, owner: owner, doc: doc}, true
+	p := &published{c: c, rev: revs[n-1], tracking: tracking, owner: owner, doc: doc}
+	if n < len(revs) {
+		p.latest, p.latestArticle = &revs[len(revs)-1], c.Advisory.ArticleOf(len(revs)-1)
+	}
+	return p, true
 }
 
 // byTracking finds the published advisory with a tracking id.
@@ -273,7 +291,7 @@ func (e *Endpoints) WellKnownFile(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, err)
 		return
 	}
-	if advisory.FileName(p.tracking) != name || strconv.Itoa(p.c.Advisory.Revisions[0].At.UTC().Year()) != mux.Vars(r)["year"] {
+	if advisory.FileName(p.tracking) != name || strconv.Itoa(p.first().At.UTC().Year()) != mux.Vars(r)["year"] {
 		problem.Write(w, problem.NotFound("no such file"))
 		return
 	}
@@ -312,7 +330,7 @@ func (e *Endpoints) List(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		out.Advisories = append(out.Advisories, api.AdvisorySummary{TrackingID: p.tracking, Title: p.rev.Title, Summary: advisory.Text(p.rev.Summary),
-			Revision: p.rev.Number, Published: p.c.Advisory.Revisions[0].At, Updated: p.rev.At, IDs: p.rev.VulnerabilityIDs, Links: e.links(p)})
+			Revision: p.rev.Number, Published: p.first().At, Updated: p.rev.At, IDs: p.rev.VulnerabilityIDs, Links: e.links(p)})
 	}
 	if wantsJSON(r) {
 		problem.WriteJSON(w, http.StatusOK, out)
@@ -352,7 +370,7 @@ func (e *Endpoints) Page(w http.ResponseWriter, r *http.Request) {
 		for _, i := range p.rev.Involvements {
 			cc = append(cc, i.Actor)
 		}
-		act, err := e.article(p.c, p.owner, p.rev.Text, p.rev.VulnerabilityIDs, cc, len(p.c.Advisory.Revisions) > 1)
+		act, err := e.article(p.c, p.owner, p.rev.Text, p.rev.VulnerabilityIDs, cc, p.rev.Number > 1)
 		if err != nil {
 			problem.Write(w, err)
 			return
@@ -374,7 +392,12 @@ func (e *Endpoints) Page(w http.ResponseWriter, r *http.Request) {
 	var b strings.Builder
 	b.WriteString(pageHead(p.rev.Title))
 	fmt.Fprintf(&b, "<h1>%s</h1>\n<p>%s, revision %d of %s; first published %s.</p>\n", html.EscapeString(p.rev.Title), html.EscapeString(p.tracking),
-		p.rev.Number, p.rev.At.UTC().Format(time.RFC3339), p.c.Advisory.Revisions[0].At.UTC().Format(time.RFC3339))
+		p.rev.Number, p.rev.At.UTC().Format(time.RFC3339), p.first().At.UTC().Format(time.RFC3339))
+	if p.latest != nil {
+		fmt.Fprintf(&b, "<p>The case has passed to %s, who carries this advisory on: revision %d of %s is at <a href=\"%s\">%s</a>.</p>\n",
+			html.EscapeString(p.c.ActorName(p.latest.By)), p.latest.Number, p.latest.At.UTC().Format(time.RFC3339),
+			html.EscapeString(p.latestArticle), html.EscapeString(p.latestArticle))
+	}
 	if len(p.rev.VulnerabilityIDs) > 0 {
 		fmt.Fprintf(&b, "<p>Known as %s.</p>\n", html.EscapeString(strings.Join(p.rev.VulnerabilityIDs, ", ")))
 	}
