@@ -190,15 +190,7 @@ func TestAccessControl(t *testing.T) {
 	// The vendor invites vendor2: until vendor2 accepts (and so the embargo
 	// in force) it reads nothing of the case.
 	step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":%q,"target":%q,"context":%q,"roles":["vendor"]}`, vendor2ID, caseID, caseID), finder)
-	var inviteID string
-	waitFor(t, "the invitation at vendor2", func() bool {
-		for _, it := range vendor2.inboxItems(t, "vendor2") {
-			if it["type"] == "Invite" {
-				inviteID, _ = it["id"].(string)
-			}
-		}
-		return inviteID != ""
-	})
+	inviteID := vendor2.awaitInboxItem(t, "vendor2", "Invite")
 	vendor2Signed.name = "invitee before accepting"
 	check("invited", vendor2Signed, http.StatusForbidden)
 	// The invitation itself is addressed to the invitee, which may read it.

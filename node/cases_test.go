@@ -217,15 +217,7 @@ func TestEmbargoAndParticipantsBetweenNodes(t *testing.T) {
 	// Inviting proposes the embargo in force: the invitee that accepts is
 	// bound by it.
 	step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":%q,"target":%q,"context":%q,"roles":["vendor"]}`, vendor2ID, caseID, caseID), finder)
-	var inviteID string
-	waitFor(t, "the invitation at vendor2", func() bool {
-		for _, it := range vendor2.inboxItems(t, "vendor2") {
-			if it["type"] == "Invite" {
-				inviteID, _ = it["id"].(string)
-			}
-		}
-		return inviteID != ""
-	})
+	inviteID := vendor2.awaitInboxItem(t, "vendor2", "Invite")
 	acceptID := step(vendor2, "vendor2", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q}`, inviteID), finder, vendor2)
 	// The answer to an invitation to a case names the case as its context,
 	// as every case-scoped activity does (the spec's §6.3).

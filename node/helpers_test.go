@@ -493,3 +493,19 @@ func (s *caseSteps) step(n *testNode, name, activity string, followers ...*testN
 	}
 	return id
 }
+
+// awaitInboxItem waits until local actor name's inbox holds an activity of
+// type typ and returns the id of the latest one.
+func (tn *testNode) awaitInboxItem(t testing.TB, name, typ string) string {
+	t.Helper()
+	var id string
+	waitFor(t, "a "+typ+" in the inbox of "+name, func() bool {
+		for _, it := range tn.inboxItems(t, name) {
+			if it["type"] == typ {
+				id, _ = it["id"].(string)
+			}
+		}
+		return id != ""
+	})
+	return id
+}

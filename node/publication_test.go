@@ -461,15 +461,7 @@ func TestAdvisoryAfterOwnershipTransfer(t *testing.T) {
 	steps := &caseSteps{t: t, host: vendor, length: 2}
 	steps.step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":%q,"target":%q,"context":%q,"roles":["coordinator"]}`,
 		coordID, caseID, caseID))
-	var invite string
-	waitFor(t, "the invitation at the coordinator", func() bool {
-		for _, it := range coord.inboxItems(t, "coord") {
-			if it["type"] == "Invite" {
-				invite, _ = it["id"].(string)
-			}
-		}
-		return invite != ""
-	})
+	invite := coord.awaitInboxItem(t, "coord", "Invite")
 	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q}`, invite), coord)
 	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Join","object":%q,"context":%q}`, caseID, caseID), coord)
 
