@@ -12,9 +12,9 @@ type Deadline struct {
 	Subject string `json:"subject"` // a case's id, or a report's before a case
 	Report  bool   `json:"report,omitempty"`
 	Name    string `json:"name,omitempty"`
-	// Participant is the actor whose clock it is (none for the embargo's
-	// end); Local the local actor's name for a report's clock; Mine says
-	// the participant is one of this node's actors.
+	// Participant is the id of the actor whose clock it is (none for the
+	// embargo's end), of a report's clock as of a case's; Local is that
+	// actor's name when it is one of this node's actors, which Mine says.
 	Participant string    `json:"participant,omitempty"`
 	Local       string    `json:"local,omitempty"`
 	Mine        bool      `json:"mine"`

@@ -255,7 +255,7 @@ func TestClocksAtTheirTimeSaySo(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if views := Views(all, nil, func(string) bool { return true }); len(all) != 1 || all[0].Kind != cases.ClockEmbargoEnd || views[0].Limit != "at its time" {
+	if views := Views(all, nil, "https://node.example"); len(all) != 1 || all[0].Kind != cases.ClockEmbargoEnd || views[0].Limit != "at its time" {
 		t.Fatalf("listing = %+v; want the embargo's end, at its time", all)
 	}
 	now := end.Add(time.Minute)
@@ -270,5 +270,32 @@ func TestClocksAtTheirTimeSaySo(t *testing.T) {
 	var st NoticeState
 	if err := json.Unmarshal(evs[0].State, &st); err != nil || st.Limit != "at its time" {
 		t.Errorf("deadline_passed state = %s; want its limit at its time", evs[0].State)
+	}
+}
+
+// TestViewsNameActorsAlike: a report's clock, which the index keeps by
+// its local actor's name, and a case's clock, kept by the actor's id, are
+// written alike: the id, and for one of the node's own actors its name;
+// another node's actor has no name here and is not the node's.
+func TestViewsNameActorsAlike(t *testing.T) {
+	const base = "https://node.example"
+	start := time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)
+	ds := []Deadline{
+		{Clock: cases.Clock{Kind: cases.ClockAcknowledge, Start: start, Subject: "https://finder.example/objects/r", Report: true, Local: "vendor"}},
+		{Clock: cases.Clock{Kind: cases.ClockEngage, Start: start, Subject: base + "/cases/c", Participant: base + "/actors/vendor"}},
+		{Clock: cases.Clock{Kind: cases.ClockEngage, Start: start, Subject: base + "/cases/c", Participant: "https://finder.example/actors/finder"}},
+		{Clock: cases.Clock{Kind: cases.ClockEmbargoEnd, Start: start, Subject: base + "/cases/c"}},
+	}
+	type who struct {
+		participant, local string
+		mine               bool
+	}
+	want := []who{{base + "/actors/vendor", "vendor", true}, {base + "/actors/vendor", "vendor", true},
+		{"https://finder.example/actors/finder", "", false}, {"", "", false}}
+	views := Views(ds, nil, base)
+	for i, v := range views {
+		if got := (who{v.Participant, v.Local, v.Mine}); got != want[i] {
+			t.Errorf("%s clock of %s: %+v, want %+v", v.Kind, v.Subject, got, want[i])
+		}
 	}
 }

@@ -3,8 +3,10 @@ package deadline
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/store"
@@ -111,16 +113,28 @@ func In(due, now time.Time) string {
 }
 
 // Views writes deadlines as the API answers them: due times also in loc
-// (the node's time zone), and whether each is one of this node's actors'
-// (isLocal).
-func Views(ds []Deadline, loc *time.Location, isLocal func(actorID string) bool) []api.Deadline {
+// (the node's time zone), and each clock's actor named alike whether the
+// clock is a report's or a case's: Participant its id and, for one of the
+// node's own actors (whose ids actor.ID makes of publicURL, the node's
+// public base URL, and their names), Local its name and Mine true.
+func Views(ds []Deadline, loc *time.Location, publicURL string) []api.Deadline {
 	if loc == nil {
 		loc = time.UTC
 	}
 	out := make([]api.Deadline, 0, len(ds))
 	for _, d := range ds {
-		out = append(out, api.Deadline{Kind: d.Kind, Subject: d.Subject, Report: d.Report, Name: d.Name, Participant: d.Participant,
-			Local: d.Local, Mine: d.Local != "" || (d.Participant != "" && isLocal(d.Participant)), Start: d.Start, Due: d.Due,
+		participant, local := d.Participant, d.Local
+		switch {
+		case participant == "" && local != "":
+			// A report's clock, which names its local actor by name.
+			participant = actor.ID(publicURL, local)
+		case participant != "" && local == "":
+			if name, ok := strings.CutPrefix(participant, actor.ID(publicURL, "")); ok {
+				local = name
+			}
+		}
+		out = append(out, api.Deadline{Kind: d.Kind, Subject: d.Subject, Report: d.Report, Name: d.Name, Participant: participant,
+			Local: local, Mine: local != "", Start: d.Start, Due: d.Due,
 			DueLocal: d.Due.In(loc).Format("2006-01-02 15:04 MST"), Limit: d.Limit.Text(), Overdue: d.Overdue})
 	}
 	return out

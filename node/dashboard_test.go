@@ -131,11 +131,34 @@ func csrfOf(t *testing.T, page string) string {
 	return m[1]
 }
 
-// openCaseFromDashboard has a finder on one node report to a vendor on
-// another, and the vendor validate it from the dashboard. It returns the
-// case id and the vendor's logged-in browser.
-func openCaseFromDashboard(t *testing.T, finder, vendor *testNode) (string, *browser) {
+// dashboardCase is where most dashboard tests start: a finder's node and
+// a vendor's, the case the finder's report opened when the vendor's admin
+// validated it on the dashboard, and that admin's logged-in browser.
+type dashboardCase struct {
+	finder, vendor *testNode
+	id             string   // the case's id
+	path           string   // its page's path
+	b              *browser // the vendor's admin's browser
+	// page is the case page as b first got it; csrf its CSRF token, the
+	// session's, which every form of b repeats.
+	page, csrf string
+}
+
+// openDashboardCase starts a finder's node and a vendor's, each in a
+// directory of its own (t.TempDir), has the finder report to the vendor
+// and the vendor validate the report from the dashboard, checking what
+// the dashboard shows of the report on the way, and gets the case page.
+func openDashboardCase(t *testing.T) dashboardCase {
 	t.Helper()
+	return openDashboardCaseWith(t, Config{})
+}
+
+// openDashboardCaseWith is openDashboardCase with the non-zero fields of
+// finderCfg applied to the finder's node.
+func openDashboardCaseWith(t *testing.T, finderCfg Config) dashboardCase {
+	t.Helper()
+	finder := startNodeConfig(t, t.TempDir(), nil, finderCfg, "finder:Person")
+	vendor := startNodeConfig(t, t.TempDir(), nil, Config{}, "vendor:Organization")
 	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
 "object":{"type":"VulnerabilityReport","name":"Dashboard <b>report</b>","content":%q}}`, vendor.actorID("vendor"), reportText))
 	b := newBrowser(t, vendor.url)
@@ -185,7 +208,33 @@ func openCaseFromDashboard(t *testing.T, finder, vendor *testNode) (string, *bro
 	}
 	c := vendor.oneCase(t, "the case the dashboard opened", func(c api.Case) bool { return c.LedgerLength == 2 })
 	finder.oneCase(t, "the finder's replica", func(c api.Case) bool { return c.LedgerLength == 2 })
-	return c.ID, b
+	dc := dashboardCase{finder: finder, vendor: vendor, id: c.ID, path: "/ui/cases/" + url.PathEscape(c.ID), b: b}
+	dc.page = b.get(dc.path)
+	dc.csrf = csrfOf(t, dc.page)
+	return dc
+}
+
+// act posts the case page's form as the vendor's admin: action, taken as
+// the local actor as, with name and value pairs of further fields. It
+// returns the page the form leads to.
+func (c dashboardCase) act(as, action string, fields ...string) string {
+	c.b.t.Helper()
+	return c.b.act(c.path, c.csrf, as, action, fields...)
+}
+
+// act posts the form of a case page at path with the session's CSRF
+// token csrf: action, taken as the local actor as, with name and value
+// pairs of further fields. It returns the page the form leads to.
+func (b *browser) act(path, csrf, as, action string, fields ...string) string {
+	b.t.Helper()
+	if len(fields)%2 != 0 {
+		b.t.Fatalf("act %s: fields %q are not name and value pairs", action, fields)
+	}
+	form := url.Values{"csrf": {csrf}, "action": {action}, "as": {as}}
+	for i := 0; i < len(fields); i += 2 {
+		form.Add(fields[i], fields[i+1])
+	}
+	return b.post(path, form)
 }
 
 // TestDashboardLoginAndHeaders checks the login by name and password,
@@ -270,11 +319,8 @@ func body2(b *browser, path string) string {
 // and publication, and a refusal shown as the node's sentence. Hostile
 // text is shown escaped.
 func TestDashboardForms(t *testing.T) {
-	finder := startNode(t, "finder:Person")
-	vendor := startNode(t, "vendor:Organization")
-	caseID, b := openCaseFromDashboard(t, finder, vendor)
-	casePath := "/ui/cases/" + url.PathEscape(caseID)
-	page := b.get(casePath)
+	c := openDashboardCase(t)
+	page := c.page
 	for _, want := range []string{"Participants", "Embargo history", "Desiderata", "Timeline", "validated the report (RV)", "<svg class=\"cs\"", "D≺P"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the case page lacks %q", want)
@@ -294,67 +340,66 @@ func TestDashboardForms(t *testing.T) {
 	}
 	// The case's report, with its text, reporter and arrival.
 	if rep := section(page, `id="reports"`); !strings.Contains(rep, reportTextEscaped) || !strings.Contains(rep, "Dashboard &lt;b&gt;report&lt;/b&gt;") ||
-		!strings.Contains(rep, `title="`+finder.actorID("finder")+`"`) || !receivedRE.MatchString(rep) {
+		!strings.Contains(rep, `title="`+c.finder.actorID("finder")+`"`) || !receivedRE.MatchString(rep) {
 		t.Errorf("the case page does not show the report's text, reporter and arrival:\n%s", rep)
 	}
 	// Only what the protocol allows now: the vendor's report is VALID, so
 	// it may engage, defer, propose and invite (it owns the case), but a
 	// fix is ready only once it engaged, and nothing is closed unengaged.
 	wantOffers(t, page, []string{"engage", "defer", "propose-embargo", "invite", "note", "public"}, []string{"fix-ready", "fix-deployed", "close"})
-	csrf := csrfOf(t, page)
 	end := time.Now().Add(40 * 24 * time.Hour).UTC().Format("2006-01-02")
-	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"propose-embargo"}, "as": {"vendor"}, "end": {end}})
+	page = c.act("vendor", "propose-embargo", "end", end)
 	if !strings.Contains(page, "Embargo proposed, ending "+end) {
 		t.Fatalf("after proposing, the page does not say so:\n%s", page)
 	}
 	// The Case Actor records the proposal a moment later.
 	waitFor(t, "the proposal on the case page", func() bool {
-		page = b.get(casePath)
+		page = c.b.get(c.path)
 		return strings.Contains(page, "Accept (EA)")
 	})
 	proposal := regexp.MustCompile(`name="proposal" value="([^"]+)"`).FindStringSubmatch(page)[1]
 	// Its proposal open, the vendor is not offered a second one.
 	wantOffers(t, page, []string{"engage", "accept-embargo", "reject-embargo"}, []string{"propose-embargo"})
-	b.post(casePath, url.Values{"csrf": {csrf}, "action": {"accept-embargo"}, "as": {"vendor"}, "proposal": {proposal}})
+	c.act("vendor", "accept-embargo", "proposal", proposal)
 	waitFor(t, "the embargo in force on the case page", func() bool {
-		return strings.Contains(b.get(casePath), `id="em-state">ACTIVE<`)
+		return strings.Contains(c.b.get(c.path), `id="em-state">ACTIVE<`)
 	})
 	// The same proposal again: no longer open, refused with a sentence.
-	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"accept-embargo"}, "as": {"vendor"}, "proposal": {proposal}})
+	page = c.act("vendor", "accept-embargo", "proposal", proposal)
 	if !strings.Contains(page, "Refused: that embargo proposal is no longer open") {
 		t.Errorf("accepting a closed proposal was not refused on the page")
 	}
-	b.post(casePath, url.Values{"csrf": {csrf}, "action": {"note"}, "as": {"vendor"}, "content": {`<script>alert("x")</script>`}})
+	c.act("vendor", "note", "content", `<script>alert("x")</script>`)
 	waitFor(t, "the note on the case page", func() bool {
-		page = b.get(casePath)
+		page = c.b.get(c.path)
 		return strings.Contains(page, "Notes (1)")
 	})
 	if strings.Contains(page, `<script>alert("x")</script>`) || !strings.Contains(page, "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") {
 		t.Errorf("a hostile note is not escaped on the page")
 	}
-	b.post(casePath, url.Values{"csrf": {csrf}, "action": {"engage"}, "as": {"vendor"}})
+	c.act("vendor", "engage")
 	// The finder's row says ACCEPTED already: look at the vendor's own row.
-	waitFor(t, "the vendor engaged", func() bool { page = b.get(casePath); return vendorAcceptedRE.MatchString(page) })
+	waitFor(t, "the vendor engaged", func() bool { page = c.b.get(c.path); return vendorAcceptedRE.MatchString(page) })
 	wantOffers(t, page, []string{"fix-ready", "close", "defer"}, []string{"engage"})
 	// Participants by name, with their ids on hover: the local vendor at
 	// once, the finder on the other node once its document was fetched.
 	waitFor(t, "the finder by name", func() bool {
-		page = b.get(casePath)
-		return strings.Contains(page, `<span class="actor" title="`+finder.actorID("finder")+`">finder</span>`)
+		page = c.b.get(c.path)
+		return strings.Contains(page, `<span class="actor" title="`+c.finder.actorID("finder")+`">finder</span>`)
 	})
-	if !strings.Contains(section(page, `class="participants"`), `<span class="actor" title="`+vendor.actorID("vendor")+`">vendor</span>`) {
+	if !strings.Contains(section(page, `class="participants"`), `<span class="actor" title="`+c.vendor.actorID("vendor")+`">vendor</span>`) {
 		t.Errorf("the local vendor is not shown by name among the participants:\n%s", section(page, `class="participants"`))
 	}
-	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"fix-ready"}, "as": {"vendor"}})
+	page = c.act("vendor", "fix-ready")
 	if !strings.Contains(page, "fix ready (CF)") {
 		t.Errorf("fix ready was not reported:\n%s", page)
 	}
-	waitFor(t, "the fix on the case page", func() bool { page = b.get(casePath); return strings.Contains(page, ">VFd<") })
+	waitFor(t, "the fix on the case page", func() bool { page = c.b.get(c.path); return strings.Contains(page, ">VFd<") })
 	// A vendor readies a fix; only a deployer deploys one.
 	wantOffers(t, page, []string{"public"}, []string{"fix-ready", "fix-deployed"})
-	b.post(casePath, url.Values{"csrf": {csrf}, "action": {"public"}, "as": {"vendor"}})
+	c.act("vendor", "public")
 	waitFor(t, "publication on the case page", func() bool {
-		page = b.get(casePath)
+		page = c.b.get(c.path)
 		return strings.Contains(page, `id="pxa-state">Pxa<`) && strings.Contains(page, `id="em-state">EXITED<`)
 	})
 	// The case's history, kept across page views and extended with the
@@ -369,23 +414,23 @@ func TestDashboardForms(t *testing.T) {
 	}
 	wantOffers(t, page, []string{"close", "note"}, []string{"public", "propose-embargo", "fix-ready"})
 	// An unknown acting actor and an invitation of a non-URL are refused.
-	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"note"}, "as": {"mallory"}, "content": {"x"}})
+	page = c.act("mallory", "note", "content", "x")
 	if !strings.Contains(page, "Refused: choose which of this node") {
 		t.Errorf("a form acting as an unknown actor was not refused")
 	}
-	page = b.post(casePath, url.Values{"csrf": {csrf}, "action": {"invite"}, "as": {"vendor"}, "actor": {"javascript:alert(1)"}})
+	page = c.act("vendor", "invite", "actor", "javascript:alert(1)")
 	if !strings.Contains(page, "Refused: the actor to invite must be an actor id") {
 		t.Errorf("inviting a non-URL was not refused")
 	}
-	detail := vendor.caseDetail(t, caseID)
+	detail := c.vendor.caseDetail(t, c.id)
 	if detail["pxaState"] != "Pxa" || detail["emState"] != "EXITED" {
 		t.Errorf("the API shows %v %v after the forms, want Pxa EXITED", detail["pxaState"], detail["emState"])
 	}
 	// Both close: the case takes nothing more, and its page offers no form.
-	b.post(casePath, url.Values{"csrf": {csrf}, "action": {"close"}, "as": {"vendor"}})
-	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Leave","object":%q,"context":%q}`, caseID, caseID))
+	c.act("vendor", "close")
+	c.finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Leave","object":%q,"context":%q}`, c.id, c.id))
 	waitFor(t, "the closed case", func() bool {
-		page = b.get(casePath)
+		page = c.b.get(c.path)
 		return strings.Contains(page, `<span class="badge closed">closed</span>`)
 	})
 	if strings.Contains(page, `name="action"`) || !strings.Contains(page, "This case is closed") {
@@ -427,17 +472,15 @@ func section(page, attr string) string {
 // TestDashboardEvents checks that the event stream of a case page sends an
 // event when the case changes.
 func TestDashboardEvents(t *testing.T) {
-	finder := startNode(t, "finder:Person")
-	vendor := startNode(t, "vendor:Organization")
-	caseID, b := openCaseFromDashboard(t, finder, vendor)
+	c := openDashboardCase(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, vendor.url+"/ui/events?case="+url.QueryEscape(caseID), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.vendor.url+"/ui/events?case="+url.QueryEscape(c.id), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream := &http.Client{Jar: b.c.Jar}
+	stream := &http.Client{Jar: c.b.c.Jar}
 	resp, err := stream.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -458,7 +501,7 @@ func TestDashboardEvents(t *testing.T) {
 		}
 	}()
 	// The finder adds a note; the vendor's node records it; the stream says so.
-	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"Note","content":"live"},"target":%q,"context":%q}`, caseID, caseID))
+	c.finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Add","object":{"type":"Note","content":"live"},"target":%q,"context":%q}`, c.id, c.id))
 	for {
 		select {
 		case l := <-lines:
@@ -493,25 +536,22 @@ func TestDashboardNames(t *testing.T) {
 // not asked to accept its own terms, and does not invite (only the owner
 // does); the vendor, owner of the case, may accept or reject it.
 func TestDashboardProposalAnswers(t *testing.T) {
-	finder := startNode(t, "finder:Person")
-	vendor := startNode(t, "vendor:Organization")
-	caseID, vb := openCaseFromDashboard(t, finder, vendor)
-	casePath := "/ui/cases/" + url.PathEscape(caseID)
+	c := openDashboardCase(t)
 	now := time.Now().UTC()
-	finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":{"type":"EmbargoEvent","startTime":%q,"endTime":%q},"context":%q}`,
-		now.Format(time.RFC3339), now.Add(30*24*time.Hour).Format(time.RFC3339), caseID))
-	fb := newBrowser(t, finder.url)
-	fb.login(finder)
+	c.finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":{"type":"EmbargoEvent","startTime":%q,"endTime":%q},"context":%q}`,
+		now.Format(time.RFC3339), now.Add(30*24*time.Hour).Format(time.RFC3339), c.id))
+	fb := newBrowser(t, c.finder.url)
+	fb.login(c.finder)
 	var page string
 	waitFor(t, "the proposal on the finder's page", func() bool {
-		page = fb.get(casePath)
+		page = fb.get(c.path)
 		return strings.Contains(page, "Proposed embargo ending")
 	})
 	if !strings.Contains(page, `class="withdraw-embargo"`) || strings.Contains(page, `value="accept-embargo"`) || strings.Contains(page, `value="invite"`) {
 		t.Errorf("the proposer's page offers other answers than withdrawing, or an invitation:\n%s", section(page, `id="act"`))
 	}
 	waitFor(t, "the proposal on the vendor's page", func() bool {
-		page = vb.get(casePath)
+		page = c.b.get(c.path)
 		return strings.Contains(page, "Proposed embargo ending")
 	})
 	if !strings.Contains(page, `class="accept-embargo"`) || !strings.Contains(page, `class="reject-embargo"`) || strings.Contains(page, `class="withdraw-embargo"`) {
@@ -525,26 +565,23 @@ func TestDashboardProposalAnswers(t *testing.T) {
 // both nodes' pages, and the finder's page offers it nothing but its own
 // Close.
 func TestDashboardOwnerClose(t *testing.T) {
-	finder := startNode(t, "finder:Person")
-	vendor := startNode(t, "vendor:Organization")
-	caseID, b := openCaseFromDashboard(t, finder, vendor)
-	casePath := "/ui/cases/" + url.PathEscape(caseID)
-	page := b.get(casePath)
-	b.post(casePath, url.Values{"csrf": {csrfOf(t, page)}, "action": {"engage"}, "as": {"vendor"}})
-	waitFor(t, "the vendor engaged", func() bool { page = b.get(casePath); return vendorAcceptedRE.MatchString(page) })
+	c := openDashboardCase(t)
+	c.act("vendor", "engage")
+	var page string
+	waitFor(t, "the vendor engaged", func() bool { page = c.b.get(c.path); return vendorAcceptedRE.MatchString(page) })
 	wantOffers(t, page, []string{"close"}, nil)
 	if !strings.Contains(page, "closes the case for every participant") || !strings.Contains(page, "transfer the ownership first") {
 		t.Errorf("the owner's Close does not say it closes the case for everyone:\n%s", grepLines(page, "close"))
 	}
-	page = b.post(casePath, url.Values{"csrf": {csrfOf(t, page)}, "action": {"close"}, "as": {"vendor"}})
+	page = c.act("vendor", "close")
 	if !strings.Contains(page, "for every participant") {
 		t.Errorf("after the owner's Close, the page does not say the case closed for everyone:\n%s", grepLines(page, "flash"))
 	}
-	fb := newBrowser(t, finder.url)
-	fb.login(finder)
-	for _, br := range []*browser{b, fb} {
+	fb := newBrowser(t, c.finder.url)
+	fb.login(c.finder)
+	for _, br := range []*browser{c.b, fb} {
 		waitFor(t, "the closing on the case page", func() bool {
-			page = br.get(casePath)
+			page = br.get(c.path)
 			return strings.Contains(page, "its Case Actor closed it for every participant")
 		})
 		if !strings.Contains(page, `<span class="badge closed">closed</span>`) {
@@ -556,15 +593,15 @@ func TestDashboardOwnerClose(t *testing.T) {
 	if strings.Contains(page, "transfer the ownership first") {
 		t.Errorf("the finder's Close warns it closes the case for everyone")
 	}
-	if vp := b.get(casePath); strings.Contains(vp, `name="action"`) {
+	if vp := c.b.get(c.path); strings.Contains(vp, `name="action"`) {
 		t.Errorf("the page of the owner that left offers forms:\n%s", grepLines(vp, `name="action"`))
 	}
 	if strings.Contains(page, "takes nothing more") {
 		t.Errorf("the closed case's page says it takes nothing more, though the finder may still close its part")
 	}
-	fb.post(casePath, url.Values{"csrf": {csrfOf(t, page)}, "action": {"close"}, "as": {"finder"}})
+	fb.act(c.path, csrfOf(t, page), "finder", "close")
 	waitFor(t, "the finder's Close", func() bool {
-		page = fb.get(casePath)
+		page = fb.get(c.path)
 		return !strings.Contains(page, `name="action"`) && strings.Contains(page, "Every participant has closed its part")
 	})
 	if strings.Contains(page, "A participant still in it can only close its own part") {
@@ -642,20 +679,15 @@ func TestEventStreamEndsWithItsSession(t *testing.T) {
 // alone, on the case list and the case page; they read as no "0 hours"
 // limit running from their own due time.
 func TestDeadlinesDueAtTheirStart(t *testing.T) {
-	finder := startNode(t, "finder:Person")
-	vendor := startNode(t, "vendor:Organization")
-	caseID, b := openCaseFromDashboard(t, finder, vendor)
-	casePath := "/ui/cases/" + url.PathEscape(caseID)
-	page := b.get(casePath)
-	end := time.Now().Add(40 * 24 * time.Hour).UTC().Format("2006-01-02")
-	b.post(casePath, url.Values{"csrf": {csrfOf(t, page)}, "action": {"propose-embargo"}, "as": {"vendor"}, "end": {end}})
+	c := openDashboardCase(t)
+	c.act("vendor", "propose-embargo", "end", time.Now().Add(40*24*time.Hour).UTC().Format("2006-01-02"))
 	for _, tc := range []struct{ path, kind string }{
-		{casePath, "embargo_rsvp"},
+		{c.path, "embargo_rsvp"},
 		{"/", "embargo_rsvp"},
 	} {
 		var rows string
 		waitFor(t, tc.kind+" on "+tc.path, func() bool {
-			rows = section(b.get(tc.path), `id="deadlines"`)
+			rows = section(c.b.get(tc.path), `id="deadlines"`)
 			return strings.Contains(rows, tc.kind)
 		})
 		if strings.Contains(rows, "0 hours") {
@@ -663,7 +695,7 @@ func TestDeadlinesDueAtTheirStart(t *testing.T) {
 		}
 	}
 	// The other clocks keep their limit.
-	if rows := section(b.get(casePath), `id="deadlines"`); !strings.Contains(rows, "(10 business days, from ") && !strings.Contains(rows, "(90 days, from ") {
+	if rows := section(c.b.get(c.path), `id="deadlines"`); !strings.Contains(rows, "(10 business days, from ") && !strings.Contains(rows, "(90 days, from ") {
 		t.Errorf("the case page no longer says a clock's limit:\n%s", rows)
 	}
 }

@@ -52,6 +52,10 @@ func TestDeadlinesOnAnInjectedClock(t *testing.T) {
 		v.Deadlines[0].Limit != "5 business days" || v.TimeZone != "UTC" {
 		t.Fatalf("deadlines after the report arrived: %+v", v)
 	}
+	// The vendor is named as in a case's clock: its id and its name.
+	if d := v.Deadlines[0]; d.Participant != vendor.actorID("vendor") {
+		t.Errorf("the report's acknowledge clock names participant %q, local %q; want %s and vendor", d.Participant, d.Local, vendor.actorID("vendor"))
+	}
 	arrived := v.Deadlines[0].Start
 	if want, _ := deadline.Default().Due("acknowledge", arrived); !v.Deadlines[0].Due.Equal(want) {
 		t.Errorf("acknowledge due %s, want %s", v.Deadlines[0].Due, want)
@@ -126,6 +130,11 @@ func TestDeadlinesOnAnInjectedClock(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("the cases page lacks %q:\n%s", want, grepLines(page, "deadline"))
 		}
+	}
+	// The report's clock names the vendor as a case's clock names a
+	// participant: by its name, with its id on hover.
+	if row, want := grepLines(page, "acknowledge <span"), fmt.Sprintf(`<span class="actor" title="%s">vendor</span>`, vendor.actorID("vendor")); !strings.Contains(row, want) {
+		t.Errorf("the cases page's acknowledge row lacks %s:\n%s", want, row)
 	}
 	for _, q := range []string{"?limit=0", "?limit=x", "?overdue=maybe"} {
 		if status, body := vendor.api(t, http.MethodGet, "/api/deadlines"+q, ""); status != http.StatusBadRequest || !strings.Contains(string(body), `"error"`) {

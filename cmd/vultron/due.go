@@ -74,6 +74,9 @@ func runDue(ctx context.Context, env *environment, args []string) error {
 		if d.Name != "" {
 			what += " " + strconv.Quote(d.Name)
 		}
+		// One of the node's actors by its name, as --as and report list
+		// name it, whether the clock is a report's or a case's; another
+		// node's actor by its id.
 		whose := d.Participant
 		switch {
 		case d.Local != "":

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"regexp"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/deadline"
 	"github.com/openvultron/vultron/node"
 )
@@ -16,7 +18,8 @@ import (
 // moves the vendor node's clock eight days on: "vultron due --overdue"
 // lists the acknowledgement (5 business days) as overdue and not the
 // validation (10), in the node's time zone and in UTC. A report's id, like
-// a case's, keeps the listing to its clocks.
+// a case's, keeps the listing to its clocks. The vendor's clocks are
+// named by its name, those of the report as those of the case it opens.
 func TestDueCommand(t *testing.T) {
 	var offset atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
@@ -40,6 +43,10 @@ func TestDueCommand(t *testing.T) {
 	if code, out, errOut := vendor.cli(t, "due", report); code != 0 || out != strings.Join(lines, "\n")+"\n" {
 		t.Errorf("vultron due REPORT: exit %d\n%s%s\nwant\n%s", code, out, errOut, strings.Join(lines, "\n"))
 	}
+	var reportClocks api.Deadlines
+	if err := json.Unmarshal([]byte(vendor.ok(t, "due", "--json", report)), &reportClocks); err != nil {
+		t.Fatal(err)
+	}
 	if code, _, errOut := vendor.cli(t, "due", "nosuchcase"); code != 1 || errOut != "vultron due: no case or report on the node matches \"nosuchcase\".\n" {
 		t.Errorf("vultron due of an unknown id: exit %d, %q", code, errOut)
 	}
@@ -57,6 +64,27 @@ func TestDueCommand(t *testing.T) {
 	out = vendor.ok(t, "due", caseID)
 	if !strings.Contains(out, "engage") || strings.Contains(out, "acknowledge") {
 		t.Errorf("vultron due CASE after validation:\n%s", out)
+	}
+	// The vendor's clock of the case is named as its clock of the report
+	// was, by the local actor's name: the table's last column, and the
+	// API's local beside the actor's id.
+	vendorID := vendor.url + "/actors/vendor"
+	engage := regexp.MustCompile(`(?m)^.* engage .*$`).FindString(out)
+	if !strings.HasSuffix(engage, "  vendor") || strings.Contains(out, vendorID) {
+		t.Errorf("vultron due CASE names the vendor otherwise than by its name:\n%s", out)
+	}
+	var listed api.Deadlines
+	if err := json.Unmarshal([]byte(vendor.ok(t, "due", "--json", caseID)), &listed); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range append(listed.Deadlines, reportClocks.Deadlines...) {
+		if d.Participant == vendorID && (d.Local != "vendor" || !d.Mine) || d.Local == "vendor" && d.Participant != vendorID {
+			t.Errorf("vultron due --json: %s clock of %s has participant %q, local %q, mine %v; want %s and vendor, mine",
+				d.Kind, d.Subject, d.Participant, d.Local, d.Mine, vendorID)
+		}
+	}
+	if len(reportClocks.Deadlines) == 0 || len(listed.Deadlines) == 0 {
+		t.Errorf("vultron due --json: %d clocks of the report, %d of the case; want both", len(reportClocks.Deadlines), len(listed.Deadlines))
 	}
 	// The finder's time to answer an embargo proposal is due at its time,
 	// with no limit counted to it.
