@@ -491,3 +491,37 @@ func editCase(t *testing.T, db *store.DB, caseID string, edit func(c *cases.Case
 		t.Fatal(err)
 	}
 }
+
+// TestValidateOfAValidReportIsAudited: a validate action that finds the
+// report valid already (an earlier action or rule validated it, and its
+// case is open) sends nothing, and says so in the audit log with the
+// policy and rule, as a refused action does, rather than leaving no trace.
+func TestValidateOfAValidReportIsAudited(t *testing.T) {
+	db, caseID := setup(t)
+	p, err := rules.Parse([]byte("name: triage\nrules:\n  - on: report_received\n    do: [validate]\n"), "triage.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{}
+	e := newEngine(t, db, r, p)
+	ctx := context.Background()
+	pt := point{Point: rules.ReportReceived, Actor: Local{Name: "vendor", ID: vendor}, CaseID: caseID, ReportID: "https://f.example/objects/r1",
+		Target: rules.Target{OfferID: "https://f.example/activities/offer1", Reporter: finder}}
+	if err := e.take(ctx, p, p.Rules[0], pt, rules.Resolved{Kind: rules.Validate}); err != nil {
+		t.Fatal(err)
+	}
+	if r.count() != 0 {
+		t.Errorf("sent %+v; want nothing for a report valid already", r.sent)
+	}
+	records, _, err := db.AuditPage(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(records) != 1 {
+		t.Fatalf("audit: %+v; want one record of the validate action", records)
+	}
+	want := "automation: policy triage, rule 1 (line 3) at report_received: validate: the report is already valid: case " + caseID + " holds it"
+	if rec := records[0]; rec.Kind != store.AuditAdmin || rec.Actor != "vendor" || rec.Decision != store.DecisionRefused || rec.Reason != want {
+		t.Errorf("audit record %+v; want %s refused because %q", rec, store.AuditAdmin, want)
+	}
+}
