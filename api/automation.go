@@ -76,7 +76,11 @@ type PolicyExplanation struct {
 // PolicyPoint is what the policy says for one local actor at one decision
 // point of a case: whether the point is open now (an embargo proposal
 // waits for an answer, a fix is ready, a signal was offered ...), whether
-// the actor decided it already, and each rule keyed by it.
+// the actor decided it already, and each rule keyed by it. For an embargo
+// proposal or an invitation the case no longer holds open for the actor
+// (answered, withdrawn, its deadline for answers passed), Decided says
+// that the actor answered it or the policy decided it, and each rule's
+// Why says what became of it instead of evaluating the rule.
 type PolicyPoint struct {
 	Actor   string           `json:"actor"`
 	Point   string           `json:"point"`

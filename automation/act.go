@@ -150,7 +150,8 @@ func (e *Engine) target(ctx context.Context, pt point) (rules.Target, error) {
 // records it in the audit log with the rule that made it; the activity's
 // summary names the rule, so that the case's timeline does too. A refusal
 // (the protocol does not allow the action now) is recorded and logged, and
-// the rule's next action is still taken; only a failure of the node
+// the rule's next action is still taken, as is an action with nothing to
+// do (a validate of a report already valid); only a failure of the node
 // itself is returned. A notification the receiver does not take is the
 // receiver's failure, not the node's: it is recorded like a refusal.
 func (e *Engine) take(ctx context.Context, p *rules.Policy, r *rules.Rule, pt point, a rules.Resolved) error {
@@ -210,7 +211,9 @@ func (e *Engine) take(ctx context.Context, p *rules.Policy, r *rules.Rule, pt po
 		}
 	case rules.Validate:
 		if t.CaseID != "" {
-			return nil // validated already (by an earlier action or rule)
+			// Validated already (by an earlier action or rule): there is
+			// nothing to send, and the audit log says why.
+			return record("", problem.Conflict("the report is already valid: case %s holds it", t.CaseID))
 		}
 	}
 	if t.CaseID != "" {

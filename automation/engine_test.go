@@ -15,9 +15,11 @@ import (
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/deadline"
 	"github.com/openvultron/vultron/intel"
+	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/rules"
 	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
 )
 
 const (
@@ -487,6 +489,285 @@ func editCase(t *testing.T, db *store.DB, caseID string, edit func(c *cases.Case
 		}
 		edit(c)
 		return cases.Save(tx, c)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestValidateOfAValidReportIsAudited: a validate action that finds the
+// report valid already (an earlier action or rule validated it, and its
+// case is open) sends nothing, and says so in the audit log with the
+// policy and rule, as a refused action does, rather than leaving no trace.
+func TestValidateOfAValidReportIsAudited(t *testing.T) {
+	db, caseID := setup(t)
+	p, err := rules.Parse([]byte("name: triage\nrules:\n  - on: report_received\n    do: [validate]\n"), "triage.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{}
+	e := newEngine(t, db, r, p)
+	ctx := context.Background()
+	pt := point{Point: rules.ReportReceived, Actor: Local{Name: "vendor", ID: vendor}, CaseID: caseID, ReportID: "https://f.example/objects/r1",
+		Target: rules.Target{OfferID: "https://f.example/activities/offer1", Reporter: finder}}
+	if err := e.take(ctx, p, p.Rules[0], pt, rules.Resolved{Kind: rules.Validate}); err != nil {
+		t.Fatal(err)
+	}
+	if r.count() != 0 {
+		t.Errorf("sent %+v; want nothing for a report valid already", r.sent)
+	}
+	records, _, err := db.AuditPage(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(records) != 1 {
+		t.Fatalf("audit: %+v; want one record of the validate action", records)
+	}
+	want := "automation: policy triage, rule 1 (line 3) at report_received: validate: the report is already valid: case " + caseID + " holds it"
+	if rec := records[0]; rec.Kind != store.AuditAdmin || rec.Actor != "vendor" || rec.Decision != store.DecisionRefused || rec.Reason != want {
+		t.Errorf("audit record %+v; want %s refused because %q", rec, store.AuditAdmin, want)
+	}
+}
+
+// TestExplainSaysAClosedProposalWasDecided: once an embargo proposal
+// closed, the case no longer holds it, and the decision's key names it;
+// the explanation says what became of it, from the case's ledger and the
+// policy's decision record (who answered it, how and when, and the rule
+// that did), rather than that no proposal is open. A proposal still open
+// whose deadline for answers passed is decided for the vendor, which may
+// no longer answer it, rather than explained with its values as if it
+// were to decide.
+func TestExplainSaysAClosedProposalWasDecided(t *testing.T) {
+	const ep1 = "https://f.example/activities/ep1"
+	now := time.Now().UTC().Truncate(time.Minute)
+	proposed, answered := now.Add(-2*time.Hour), now.Add(-time.Hour)
+	end := now.Add(60 * 24 * time.Hour)
+	proposal := map[string]any{"id": ep1, "type": "Invite", "actor": finder, "context": "https://v.example/cases/1",
+		"object": map[string]any{"id": "https://f.example/objects/e1", "type": "EmbargoEvent", "endTime": end.Format(time.RFC3339)}}
+	header := "the embargo proposal " + ep1 + " by " + finder + " (to end " + end.Format("2006-01-02 15:04 UTC") + ")"
+	at := func(t time.Time) string { return t.Format("2006-01-02 15:04 UTC") }
+	tests := []struct {
+		name, rule string
+		// answer is the closing answer the ledger records, with the
+		// summary of the activity the policy sent when from is "policy".
+		answer  map[string]any
+		from    string
+		decided bool
+		why     string
+	}{
+		{"accepted by the policy", "    if: proposal.days > 30\n    do: [accept_embargo]\n",
+			map[string]any{"id": "https://v.example/activities/a1", "type": "Accept", "actor": vendor, "object": ep1}, "policy", true,
+			header + " is closed: vendor accepted it at " + at(answered) + " (automatic: rule 1 of policy p)"},
+		{"rejected by a person the policy asked", "    do: [ask]\n",
+			map[string]any{"id": "https://v.example/activities/r1", "type": "Reject", "actor": vendor, "object": ep1}, "person", true,
+			header + " is closed: vendor rejected it at " + at(answered) + "; the policy decided it at " + at(now)},
+		{"withdrawn before the vendor answered", "    if: proposal.days > 365\n    do: [accept_embargo]\n",
+			map[string]any{"id": "https://f.example/activities/w1", "type": "Reject", "actor": finder, "object": ep1}, "person", false,
+			header + " is closed: its proposer " + finder + " withdrew it at " + at(answered) + "; vendor did not answer it"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db, caseID := setup(t)
+			p, err := rules.Parse([]byte("name: p\nrules:\n  - on: embargo_proposed\n"+tt.rule), "p.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &recorder{}
+			e := newEngineAt(t, db, r, p, now)
+			ctx := context.Background()
+			entry(t, db, caseID)
+			if _, err := e.Step(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if tt.from == "policy" {
+				if r.count() != 1 {
+					t.Fatalf("sent %+v; want the policy's answer", r.sent)
+				}
+				tt.answer["summary"] = r.sent[0]["summary"]
+			}
+			appendLedger(t, db, caseID, ledgerAct{vocab.InviteToEmbargoOnCase, proposal, proposed}, ledgerAct{semanticOf(tt.answer), tt.answer, answered})
+			editCase(t, db, caseID, func(c *cases.Case) {
+				c.Proposals = nil
+				c.EM = cvdstate.EMNone
+				if tt.answer["type"] == "Accept" {
+					c.EM, c.Embargo = cvdstate.EMActive, &cases.Embargo{ID: "https://f.example/objects/e1", End: end, Proposer: finder}
+				}
+			})
+			xs, err := e.Explain(ctx, caseID)
+			if err != nil || len(xs) != 1 || len(xs[0].Rules) != 1 {
+				t.Fatalf("Explain = %+v, %v", xs, err)
+			}
+			if x := xs[0]; x.Point != "embargo_proposed" || x.Open || x.Decided != tt.decided || x.Rules[0].Fires || x.Rules[0].Why != tt.why {
+				t.Errorf("Explain = %+v\nwant decided %v, the rule not firing because %s", x, tt.decided, tt.why)
+			}
+		})
+	}
+	t.Run("its deadline for answers passed", func(t *testing.T) {
+		db, caseID := setup(t)
+		rsvp := now.Add(-30 * time.Minute)
+		editCase(t, db, caseID, func(c *cases.Case) {
+			c.Proposals[0].RSVPBy = rsvp
+		})
+		p, err := rules.Parse([]byte("name: p\nrules:\n  - on: embargo_proposed\n    if: proposal.days > 30\n    do: [accept_embargo]\n"), "p.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := newEngineAt(t, db, &recorder{}, p, now)
+		appendLedger(t, db, caseID, ledgerAct{vocab.InviteToEmbargoOnCase, proposal, proposed})
+		xs, err := e.Explain(context.Background(), caseID)
+		if err != nil || len(xs) != 1 || len(xs[0].Rules) != 1 {
+			t.Fatalf("Explain = %+v, %v", xs, err)
+		}
+		want := header + " is open, but its deadline for answers passed at " + at(rsvp) + ": vendor did not answer it by then, which declines it"
+		if x := xs[0]; x.Open || !x.Decided || x.Rules[0].Fires || x.Rules[0].Why != want {
+			t.Errorf("Explain = %+v\nwant decided, the rule not firing because %s", x, want)
+		}
+	})
+}
+
+// TestExplainSaysAClosedInvitationWasDecided: an invitation the vendor
+// accepted is no longer in the case it joined, and the decision's key
+// names the invitation; the explanation says that the vendor accepted it,
+// when, and the rule that did when a policy did, rather than that no
+// invitation waits.
+func TestExplainSaysAClosedInvitationWasDecided(t *testing.T) {
+	const inv = "https://f.example/activities/inv1"
+	now := time.Now().UTC().Truncate(time.Minute)
+	invited, joined := now.Add(-2*time.Hour), now.Add(-time.Hour)
+	at := func(t time.Time) string { return t.Format("2006-01-02 15:04 UTC") }
+	for _, byPolicy := range []bool{true, false} {
+		t.Run(map[bool]string{true: "by the policy", false: "by a person"}[byPolicy], func(t *testing.T) {
+			db, caseID := setup(t)
+			var sent string
+			// The finder's organization hosts the case; the vendor joined
+			// it by invitation.
+			editCase(t, db, caseID, func(c *cases.Case) {
+				c.Owner, c.CaseActor, c.Proposals, c.EM = finder, "https://f.example/actors/case-actor", nil, cvdstate.EMNone
+				c.Participants[0].Roles = cvdstate.Vendor
+				c.Participants[1].Roles |= cvdstate.CaseOwner
+				sent = c.SentInvitationID(inv)
+			})
+			rule := "    if: invitation.by == \"" + finder + "\"\n    do: [accept_invitation]\n"
+			if !byPolicy {
+				rule = "    if: invitation.host == \"c.example\"\n    do: [accept_invitation]\n"
+			}
+			p, err := rules.Parse([]byte("name: join\nrules:\n  - on: invitation_received\n"+rule), "join.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := &recorder{}
+			e := newEngineAt(t, db, r, p, now)
+			ctx := context.Background()
+			// The invitation as the vendor's inbox holds it (inboxPoints).
+			pt := point{Point: rules.InvitationReceived, Key: "invitation_received " + sent + " vendor", Actor: Local{Name: "vendor", ID: vendor},
+				Env:    rules.Env{Sender: finder, Invitation: rules.Invitation{ID: sent, By: finder, Host: "f.example", Case: caseID, Roles: []string{"vendor"}}},
+				CaseID: caseID, Target: rules.Target{CaseID: caseID, InvitationID: sent}}
+			took, err := e.decide(ctx, p, pt)
+			if err != nil || took != byPolicy {
+				t.Fatalf("decide = %v, %v; want %v", took, err, byPolicy)
+			}
+			accept := map[string]any{"id": "https://v.example/activities/j1", "type": "Accept", "actor": vendor, "object": sent}
+			want := "the invitation " + sent + " by " + finder + " is closed: vendor accepted it at " + at(joined)
+			if byPolicy {
+				if r.count() != 1 || r.sent[0]["object"] != sent {
+					t.Fatalf("sent %+v; want the policy's Accept of %s", r.sent, sent)
+				}
+				accept["summary"] = r.sent[0]["summary"]
+				want += " (automatic: rule 1 of policy join)"
+			}
+			appendLedger(t, db, caseID,
+				ledgerAct{vocab.InviteActorToCase, map[string]any{"id": inv, "type": "Invite", "actor": finder, "object": vendor, "target": caseID}, invited},
+				ledgerAct{vocab.AcceptInviteActorToCase, accept, joined})
+			xs, err := e.Explain(ctx, caseID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var found bool
+			for _, x := range xs {
+				if x.Point != "invitation_received" {
+					continue
+				}
+				found = true
+				if x.Open || !x.Decided || len(x.Rules) != 1 || x.Rules[0].Fires || x.Rules[0].Why != want {
+					t.Errorf("Explain = %+v\nwant decided, the rule not firing because %s", x, want)
+				}
+			}
+			if !found {
+				t.Errorf("Explain = %+v; want invitation_received explained", xs)
+			}
+		})
+	}
+}
+
+// newEngineAt is newEngine with its clock stopped at now.
+func newEngineAt(t *testing.T, db *store.DB, r *recorder, p *rules.Policy, now time.Time) *Engine {
+	t.Helper()
+	e, err := New(Config{DB: db, Submit: r.submit, Locals: func() []Local { return []Local{{Name: "vendor", ID: vendor}} },
+		Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetPolicy(p)
+	if err := e.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// ledgerAct is an activity a case's ledger records, and when.
+type ledgerAct struct {
+	sem vocab.Semantic
+	act map[string]any
+	at  time.Time
+}
+
+// semanticOf names an answer to an embargo proposal.
+func semanticOf(answer map[string]any) vocab.Semantic {
+	if answer["type"] == "Accept" {
+		return vocab.AcceptInviteToEmbargoOnCase
+	}
+	return vocab.RejectInviteToEmbargoOnCase
+}
+
+// appendLedger appends entries recording acts to the ledger of case
+// caseID, stored as the case's replica stores them (cases.Entries).
+func appendLedger(t *testing.T, db *store.DB, caseID string, acts ...ledgerAct) {
+	t.Helper()
+	if err := db.Update(context.Background(), func(tx *store.Tx) error {
+		have, err := cases.Entries(&tx.ReadTx, caseID, 0, 0)
+		if err != nil {
+			return err
+		}
+		prev := ledger.GenesisHash(caseID, time.Time{}, "https://v.example/actors/case-actor")
+		if len(have) > 0 {
+			prev = have[len(have)-1].EntryHash
+		}
+		b, err := tx.Case(caseID)
+		if err != nil {
+			return err
+		}
+		entries, err := b.Bucket("ledger")
+		if err != nil {
+			return err
+		}
+		for i, a := range acts {
+			payload, err := json.Marshal(a.act)
+			if err != nil {
+				return err
+			}
+			e, err := ledger.NewEntry(caseID, int64(len(have)+i), prev, a.act["id"].(string), cases.EventType(a.sem), payload, a.at)
+			if err != nil {
+				return err
+			}
+			raw, err := ledger.Marshal(e)
+			if err != nil {
+				return err
+			}
+			if err := entries.Put(store.SeqKey(uint64(e.LogIndex)), raw); err != nil {
+				return err
+			}
+			prev = e.EntryHash
+		}
+		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -940,6 +940,11 @@ func (c *Case) invitationID(activityID string) string {
 	return base + "/activities/inv-" + hex.EncodeToString(sum[:13])
 }
 
+// SentInvitationID returns the id of the Invite the Case Actor of c sends
+// the invitee for the owner's invitation activityID: the invitation the
+// invitee receives and answers.
+func (c *Case) SentInvitationID(activityID string) string { return c.invitationID(activityID) }
+
 // openInvite returns the position of the open invitation of actor that
 // an answer naming answered (an invitation's id, or "") takes up. An
 // answer that names no invitation the case knows takes up the actor's only

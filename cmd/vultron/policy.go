@@ -121,7 +121,9 @@ func runPolicyExplain(ctx context.Context, env *environment, args []string) erro
 		"Say which rules of a running node's policy would fire now in a case, for each of the node's actors\n"+
 			"in it and each decision point the policy has rules for, and why: the condition with the values it\n"+
 			"read. \"open\" marks a point the case holds open now (a proposal waiting for an answer, a ready fix,\n"+
-			"an intelligence signal ...), \"decided\" one the policy has decided already. Nothing is sent.", env)
+			"an intelligence signal ...), \"decided\" one the policy has decided already, or an embargo proposal or\n"+
+			"invitation that closed with the actor's answer: its rules then say who answered it, how and when, and\n"+
+			"the rule that did when the policy did. Nothing is sent.", env)
 	nf := addNodeFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	c, err := nf.parse(fs, env, args)

@@ -102,6 +102,20 @@ rules:
 	if want := "reports to me (line 3) does not fire\n    because finder received none of the case's reports\n"; !strings.Contains(out, want) {
 		t.Errorf("policy explain at the reporter's node lacks %q:\n%s", want, out)
 	}
+	// Once the finder accepted the proposal, the policy accepted the
+	// vendor's own, which put it in force: the case no longer holds the
+	// proposal, and explain says it was decided, how, when and by which
+	// rule, rather than that no proposal is open.
+	finder.ok(t, "embargo", "accept", caseID, "--as", "finder")
+	vendor.ok(t, "case", "wait", caseID, "--until", "em=ACTIVE", "--timeout", "30s")
+	out = vendor.ok(t, "policy", "explain", caseID)
+	for _, want := range []string{"embargo_proposed for " + vendor.url + "/actors/vendor (decided)",
+		"reasonable embargoes (line 7) does not fire\n    because the embargo proposal ",
+		" is closed: vendor accepted it at ", " (automatic: reasonable embargoes of policy explained)\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("policy explain of the proposal put in force lacks %q:\n%s", want, out)
+		}
+	}
 	// In a closed case the policy decides nothing, and says why.
 	vendor.ok(t, "case", "close", caseID)
 	if out := vendor.ok(t, "policy", "explain", caseID); !strings.HasSuffix(out, "the case is closed: the policy decides nothing in it\n") {
