@@ -49,10 +49,16 @@ type answer struct {
 	Summary string
 }
 
-// readHistory reads the ledger of case c for its proposals and
-// invitations.
+// historyWindow bounds the ledger entries readHistory reads: the latest
+// ones, which hold the proposals and invitations an explanation asks about
+// (the last one an actor had to answer), so that explaining a case with a
+// long ledger costs the window, not the ledger.
+const historyWindow = 2000
+
+// readHistory reads the latest historyWindow entries of the ledger of case
+// c for its proposals and invitations.
 func readHistory(tx *store.ReadTx, c *cases.Case) (*history, error) {
-	entries, err := cases.Entries(tx, c.ID, 0, 0)
+	entries, err := cases.Entries(tx, c.ID, max(c.LedgerLen-historyWindow, 0), historyWindow)
 	if err != nil {
 		return nil, err
 	}
