@@ -191,7 +191,7 @@ func (e *Engine) take(ctx context.Context, p *rules.Policy, r *rules.Rule, pt po
 		return record("", err)
 	case rules.Notify:
 		if e.cfg.Notify == nil {
-			return record("", errors.New("this node sends no notifications"))
+			return record("", problem.Conflict("this node sends no notifications"))
 		}
 		n := Notification{Policy: p.Name, Rule: r.Name, Line: r.Line, Point: string(pt.Point), Actor: pt.Actor.ID, Case: t.CaseID, Report: pt.ReportID, Time: t.Now}
 		for _, x := range r.Do {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -323,6 +324,9 @@ func TestNotifyFailureKeepsTheRuleGoing(t *testing.T) {
 	}{
 		{"unreachable", problem.Wrap(502, errors.New("dial tcp: lookup t.example: no such host"), "notify https://t.example/h failed")},
 		{"error status", problem.New(502, "notify https://t.example/h: the receiver answered 500 Internal Server Error")},
+		// An engine without a notifier: the action cannot be taken here,
+		// which is no failure of the node either.
+		{"no notifier", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -332,8 +336,13 @@ func TestNotifyFailureKeepsTheRuleGoing(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := &recorder{}
-			e, err := New(Config{DB: db, Submit: r.submit, Locals: func() []Local { return []Local{{Name: "vendor", ID: vendor}} },
-				Notify: func(context.Context, string, Notification) error { return tt.err }})
+			cfg := Config{DB: db, Submit: r.submit, Locals: func() []Local { return []Local{{Name: "vendor", ID: vendor}} },
+				Notify: func(context.Context, string, Notification) error { return tt.err }}
+			want := problem.Message(tt.err)
+			if tt.err == nil {
+				cfg.Notify, want = nil, "this node sends no notifications"
+			}
+			e, err := New(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -353,8 +362,8 @@ func TestNotifyFailureKeepsTheRuleGoing(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(records) != 2 || records[0].Decision != store.DecisionRefused || !strings.Contains(records[0].Reason, problem.Message(tt.err)) ||
-				records[1].Decision != store.DecisionDone {
+			if len(records) != 2 || records[0].Decision != store.DecisionRefused || !strings.Contains(records[0].Reason, want) ||
+				(tt.err == nil && records[0].Status != http.StatusConflict) || records[1].Decision != store.DecisionDone {
 				t.Errorf("audit: %+v", records)
 			}
 		})
