@@ -136,6 +136,8 @@ func (n *Node) buildPipelines() error {
 	if err != nil {
 		return err
 	}
+	// A Follow whose delivery is given up fails, with the dead letter.
+	n.db.OnDeadLetter(plain.FollowFailed)
 	n.inbox, err = inbox.New(inbox.Config{
 		Social:     plain,
 		FetchActor: n.fetchActorDocument,

@@ -16,6 +16,16 @@
 // an Accept of a Follow that was undone, or that another actor sent, is
 // refused.
 //
+// A Follow that the followed actor's server refuses for good fails: when
+// its delivery is dead-lettered (a 4xx other than 408 and 429, an actor
+// that is gone, or no answer within the retry horizon), no Accept will
+// come, and FollowFailed, run by the store in the transaction that
+// dead-letters it, keeps the following as failed, with the error the
+// delivery recorded and an audit record, rather than pending for ever. A
+// failed following is counted in no collection's totalItems; a Follow of
+// the same actor sent again asks again, pending; an Accept of the failed
+// Follow (its dead letter was retried by an operator) still accepts it.
+//
 // Delivery to followers: an activity addressed to the acting actor's
 // followers collection is delivered to each accepted follower (Expand),
 // read page by page from the store's index of that actor's followers. The
@@ -25,7 +35,8 @@
 // thousand followers of the actor gets the activity once.
 //
 // Invariants: every relation is stored with its state in the transaction
-// of the activity that changed it (store.PutFollow keeps the counts the
+// of the activity that changed it, or, for a failed following, of the
+// dead letter of its Follow (store.PutFollow keeps the counts the
 // collections show); articles and announcements are accepted only from an
 // actor the receiving actor follows.
 package social
@@ -196,7 +207,7 @@ func (s *Social) Inbound(tx *store.Tx, to Local, sender string, act *vocab.Activ
 		if f.State == store.FollowAccepted {
 			return nil, nil
 		}
-		f.State, f.Since = store.FollowAccepted, s.cfg.Now().UTC()
+		f.State, f.Since, f.Reason = store.FollowAccepted, s.cfg.Now().UTC(), ""
 		return nil, tx.PutFollow(f)
 	case vocab.SocialUndoFollow:
 		fi, err := s.follow(&tx.ReadTx, act, sem)
@@ -307,7 +318,7 @@ func (s *Social) Outbound(tx *store.Tx, from Local, act *vocab.Activity, sem voc
 		}
 		if f, ok, err := tx.Follow(from.Name, store.Following, target); err != nil {
 			return err
-		} else if ok {
+		} else if ok && f.State != store.FollowFailed {
 			return problem.Conflict("%s already follows %s (%s)", from.ID, target, f.State)
 		}
 		return tx.PutFollow(store.Follow{Local: from.Name, Direction: store.Following, State: store.FollowPending,
@@ -357,6 +368,38 @@ func (s *Social) Outbound(tx *store.Tx, from Local, act *vocab.Activity, sem voc
 		return nil
 	}
 	return problem.Unprocessable("this node does not send %s activities", sem)
+}
+
+// maxFailReason bounds the reason a failed following keeps.
+const maxFailReason = 500
+
+// FollowFailed is run in the transaction that moves delivery d to the dead
+// letters (store.DB.OnDeadLetter). When d carried the Follow by which its
+// local actor asks to follow its recipient, and the following is still
+// that Follow's, the following fails: it is kept as failed, with the error
+// d recorded as its reason, and an audit record says so. An accepted
+// following, and every other delivery, is left as it is.
+func (s *Social) FollowFailed(tx *store.Tx, d store.Delivery) error {
+	f, ok, err := tx.Follow(d.Actor, store.Following, d.Recipient)
+	if err != nil || !ok || f.FollowID != d.ActivityID || f.State == store.FollowAccepted {
+		return err
+	}
+	reason := problem.Clip(d.LastError, maxFailReason)
+	if reason == "" {
+		reason = "the delivery failed for good"
+	}
+	f.State, f.Since, f.Reason = store.FollowFailed, s.cfg.Now().UTC(), reason
+	if err := tx.PutFollow(f); err != nil {
+		return fmt.Errorf("social: fail the following of %s by %s: %w", d.Recipient, d.Actor, err)
+	}
+	host := ""
+	if u, err := url.Parse(d.Recipient); err == nil {
+		host = u.Host
+	}
+	_, err = tx.AppendAudit(store.AuditRecord{Kind: store.AuditOutbound, Actor: d.Actor, Signer: d.Recipient,
+		ActivityID: d.ActivityID, Decision: store.DecisionFailed, Remote: host,
+		Reason: fmt.Sprintf("the Follow of %s failed: its delivery was given up: %s", d.Recipient, reason)})
+	return err
 }
 
 // checkAnnounced refuses an Announce of an object of this node that is

@@ -392,10 +392,12 @@ func (db *DB) RetryDelivery(ctx context.Context, id uint64, next time.Time, last
 }
 
 // DeadLetter moves a pending delivery to the dead letters with reason as its
-// LastError, which unblocks its lane. It returns ErrNotFound if the delivery
-// is not pending.
+// LastError, which unblocks its lane, and runs the function OnDeadLetter
+// set in the same transaction. It returns ErrNotFound if the delivery is
+// not pending.
 func (db *DB) DeadLetter(ctx context.Context, id uint64, reason string) error {
 	var dead Delivery
+	hook := db.onDead.Load()
 	err := db.updateDelivery(ctx, id, func(tx *Tx, d *Delivery) (*Delivery, error) {
 		d.LastError = reason
 		dead = *d
@@ -405,7 +407,15 @@ func (db *DB) DeadLetter(ctx context.Context, id uint64, reason string) error {
 		if err := addCount(tx.bucket(bucketMeta).engineBucket, keyDeadCount, 1); err != nil {
 			return nil, err
 		}
-		return nil, auditDelivery(tx, d, DecisionDead, reason)
+		if err := auditDelivery(tx, d, DecisionDead, reason); err != nil {
+			return nil, err
+		}
+		if hook != nil {
+			if err := (*hook)(tx, *d); err != nil {
+				return nil, fmt.Errorf("after dead-lettering: %w", err)
+			}
+		}
+		return nil, nil
 	})
 	if err != nil {
 		return fmt.Errorf("store: dead-letter delivery %d: %w", id, err)
@@ -420,6 +430,22 @@ func (db *DB) DeadLetter(ctx context.Context, id uint64, reason string) error {
 		Str("reason", reason).
 		Msg("delivery moved to dead letters")
 	return nil
+}
+
+// OnDeadLetter sets fn to run in the transaction of every DeadLetter,
+// with the delivery as it moves to the dead letters (LastError is the
+// reason), so that what fn writes commits with the dead letter or not at
+// all: the node fails a following whose Follow was refused for good
+// (package social). Like every write function fn may run more than once
+// and must be idempotent; an error of fn fails the DeadLetter, and the
+// delivery stays pending. Nil removes it. Set it before deliveries are
+// attempted.
+func (db *DB) OnDeadLetter(fn func(tx *Tx, d Delivery) error) {
+	if fn == nil {
+		db.onDead.Store(nil)
+		return
+	}
+	db.onDead.Store(&fn)
 }
 
 // DeadLetters returns up to limit dead-lettered deliveries with an id above
