@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -247,5 +248,34 @@ func TestFollowRefusedForGood(t *testing.T) {
 	}
 	if failed := coord.following(t, "coord", "failed"); len(failed) != 0 {
 		t.Errorf("the failed Follow is still listed after the second one: %+v", failed)
+	}
+}
+
+// TestRetriedFollowIsPendingAgain: an operator retries the dead letter of
+// a Follow the vendor's node refused; the following is pending again, with
+// the same Follow and no reason, while its delivery is retried.
+func TestRetriedFollowIsPendingAgain(t *testing.T) {
+	vendor := startNodeWith(t, Config{Federation: policy.Allowlist, AllowPeers: []string{"cvd.partner.example"}}, "vendor:Organization")
+	coord := startNode(t, "coord:Organization")
+	vendorID := vendor.actorID("vendor")
+	followID := coord.submit(t, "coord", jsonOf(t)(vocab.NewFollow(vendorID)))
+	waitFor(t, "the refused Follow to fail", func() bool { return len(coord.following(t, "coord", "failed")) == 1 })
+
+	var dead deliveriesPage
+	status, body := coord.api(t, http.MethodGet, "/api/deliveries", "")
+	if err := json.Unmarshal(body, &dead); status != http.StatusOK || err != nil || len(dead.Dead) != 1 || dead.Dead[0].Activity != followID {
+		t.Fatalf("the coordinator's dead letters: %d %s (%v); want the Follow's", status, body, err)
+	}
+	// With the vendor's node stopped the retried delivery waits for its
+	// next attempt.
+	vendor.stop()
+	if status, body := coord.api(t, http.MethodPost, fmt.Sprintf("/api/deliveries/%d/retry", dead.Dead[0].ID), ""); status != http.StatusOK {
+		t.Fatalf("retry the dead letter: %d %s", status, body)
+	}
+	if pending := coord.following(t, "coord", "pending"); len(pending) != 1 || pending[0].ID != vendorID || pending[0].Follow != followID || pending[0].Reason != "" {
+		t.Errorf("the following after the retry: %+v; want %s pending with %s", pending, vendorID, followID)
+	}
+	if failed := coord.following(t, "coord", "failed"); len(failed) != 0 {
+		t.Errorf("the retried Follow is still listed as failed: %+v", failed)
 	}
 }

@@ -19,12 +19,13 @@
 // A Follow that the followed actor's server refuses for good fails: when
 // its delivery is dead-lettered (a 4xx other than 408 and 429, an actor
 // that is gone, or no answer within the retry horizon), no Accept will
-// come, and FollowFailed, run by the store in the transaction that
+// come, and FollowDeadLetter, run by the store in the transaction that
 // dead-letters it, keeps the following as failed, with the error the
 // delivery recorded and an audit record, rather than pending for ever. A
 // failed following is counted in no collection's totalItems; a Follow of
-// the same actor sent again asks again, pending; an Accept of the failed
-// Follow (its dead letter was retried by an operator) still accepts it.
+// the same actor sent again asks again, pending; the dead letter retried
+// by an operator makes it pending again, in the transaction that requeues
+// it, and an Accept of that Follow accepts it.
 //
 // Delivery to followers: an activity addressed to the acting actor's
 // followers collection is delivered to each accepted follower (Expand),
@@ -373,16 +374,26 @@ func (s *Social) Outbound(tx *store.Tx, from Local, act *vocab.Activity, sem voc
 // maxFailReason bounds the reason a failed following keeps.
 const maxFailReason = 500
 
-// FollowFailed is run in the transaction that moves delivery d to the dead
-// letters (store.DB.OnDeadLetter). When d carried the Follow by which its
-// local actor asks to follow its recipient, and the following is still
-// that Follow's, the following fails: it is kept as failed, with the error
-// d recorded as its reason, and an audit record says so. An accepted
-// following, and every other delivery, is left as it is.
-func (s *Social) FollowFailed(tx *store.Tx, d store.Delivery) error {
+// FollowDeadLetter is run in the transaction that moves delivery d to the
+// dead letters, or (requeued) back into the queue when an operator retries
+// it (store.DB.OnDeadLetter). When d carries the Follow by which its local
+// actor asks to follow its recipient, and the following is still that
+// Follow's, the following follows the delivery: dead-lettered, it fails,
+// kept as failed with the error d recorded as its reason, and an audit
+// record says so; requeued, a failed one is pending again (the requeue
+// has its own audit record). An accepted following, and every other
+// delivery, is left as it is.
+func (s *Social) FollowDeadLetter(tx *store.Tx, d store.Delivery, requeued bool) error {
 	f, ok, err := tx.Follow(d.Actor, store.Following, d.Recipient)
 	if err != nil || !ok || f.FollowID != d.ActivityID || f.State == store.FollowAccepted {
 		return err
+	}
+	if requeued {
+		if f.State != store.FollowFailed {
+			return nil
+		}
+		f.State, f.Since, f.Reason = store.FollowPending, s.cfg.Now().UTC(), ""
+		return tx.PutFollow(f)
 	}
 	reason := problem.Clip(d.LastError, maxFailReason)
 	if reason == "" {

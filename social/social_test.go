@@ -253,8 +253,9 @@ func TestAnnounceSharesWhatIsPublic(t *testing.T) {
 // TestFollowFailed: the dead letter of a pending Follow's delivery fails
 // the following, with the delivery's error; the dead letter of any other
 // delivery to the followed actor, or of an accepted Follow's, changes
-// nothing. A failed following takes no articles, can be followed again,
-// and an Accept of the failed Follow (its dead letter retried) accepts it.
+// nothing. A failed following takes no articles and can be followed
+// again; the dead letter retried makes it pending, and an Accept of it
+// then accepts it.
 func TestFollowFailed(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -267,7 +268,7 @@ func TestFollowFailed(t *testing.T) {
 	dead := func(activityID, recipient, reason string) {
 		t.Helper()
 		if err := f.db.Update(ctx, func(tx *store.Tx) error {
-			return f.s.FollowFailed(tx, store.Delivery{ActivityID: activityID, Actor: "vendor", Recipient: recipient, LastError: reason})
+			return f.s.FollowDeadLetter(tx, store.Delivery{ActivityID: activityID, Actor: "vendor", Recipient: recipient, LastError: reason}, false)
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -309,7 +310,16 @@ func TestFollowFailed(t *testing.T) {
 		t.Errorf("an Announce from an actor whose Follow failed: %d, want 403", st)
 	}
 
-	// The failed Follow's dead letter, retried, was delivered after all.
+	// The failed Follow's dead letter is retried: pending again.
+	if err := f.db.Update(ctx, func(tx *store.Tx) error {
+		return f.s.FollowDeadLetter(tx, store.Delivery{ID: 9, ActivityID: first.ID, Actor: "vendor", Recipient: coordID, LastError: "peer answered 403 Forbidden"}, true)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := following(coordID); got.State != store.FollowPending || got.Reason != "" || got.FollowID != first.ID {
+		t.Fatalf("after the retry of the dead letter the following is %+v, want pending without a reason", got)
+	}
+	// It was delivered after all, and accepted.
 	accept, err := vocab.NewFollowAnswer(vocab.FollowInfo{ID: first.ID, Actor: vendorID, Object: coordID}, true)
 	if err != nil {
 		t.Fatal(err)

@@ -151,8 +151,9 @@ type DB struct {
 	sl       *sealer // nil without a data key
 	resealed int     // values Open sealed or re-encrypted
 
-	// onDead runs in every DeadLetter's transaction; see OnDeadLetter.
-	onDead atomic.Pointer[func(tx *Tx, d Delivery) error]
+	// onDead runs in the transaction of every DeadLetter and
+	// RequeueDeadLetter; see OnDeadLetter.
+	onDead atomic.Pointer[func(tx *Tx, d Delivery, requeued bool) error]
 }
 
 // Open opens the store file at path, creating it with mode 0600 if needed,

@@ -411,7 +411,7 @@ func (db *DB) DeadLetter(ctx context.Context, id uint64, reason string) error {
 			return nil, err
 		}
 		if hook != nil {
-			if err := (*hook)(tx, *d); err != nil {
+			if err := (*hook)(tx, *d, false); err != nil {
 				return nil, fmt.Errorf("after dead-lettering: %w", err)
 			}
 		}
@@ -432,15 +432,17 @@ func (db *DB) DeadLetter(ctx context.Context, id uint64, reason string) error {
 	return nil
 }
 
-// OnDeadLetter sets fn to run in the transaction of every DeadLetter,
-// with the delivery as it moves to the dead letters (LastError is the
-// reason), so that what fn writes commits with the dead letter or not at
-// all: the node fails a following whose Follow was refused for good
-// (package social). Like every write function fn may run more than once
-// and must be idempotent; an error of fn fails the DeadLetter, and the
-// delivery stays pending. Nil removes it. Set it before deliveries are
-// attempted.
-func (db *DB) OnDeadLetter(fn func(tx *Tx, d Delivery) error) {
+// OnDeadLetter sets fn to run in the transaction of every move of a
+// delivery into the dead letters (DeadLetter: requeued is false, and d's
+// LastError the reason) and out of them (RequeueDeadLetter: requeued is
+// true, and d the delivery as queued again, with its new id), so that what
+// fn writes commits with the move or not at all: the node fails a
+// following whose Follow was refused for good, and makes it pending again
+// when an operator retries it (package social). Like every write function
+// fn may run more than once and must be idempotent; an error of fn fails
+// the move, and the delivery stays where it was. Nil removes it. Set it
+// before deliveries are attempted.
+func (db *DB) OnDeadLetter(fn func(tx *Tx, d Delivery, requeued bool) error) {
 	if fn == nil {
 		db.onDead.Store(nil)
 		return
@@ -511,10 +513,12 @@ func (db *DB) deliveryPage(ctx context.Context, bucket []byte, after uint64, lim
 // end of its lane and due now, with Attempts reset to 0 and FirstQueued set to
 // now so that the retry horizon starts over; LastError is kept. It returns the
 // delivery's new id, or ErrNotFound if id is not a dead letter. by names
-// who asked (a principal's label), for the audit record.
+// who asked (a principal's label), for the audit record. The function
+// OnDeadLetter set runs in the same transaction.
 func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64, by string) (uint64, error) {
 	now := db.now()
 	var newID uint64
+	hook := db.onDead.Load()
 	err := db.Update(ctx, func(tx *Tx) error {
 		dead := tx.bucket(bucketDeadLetters)
 		k := seqKey(id)
@@ -539,6 +543,12 @@ func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64, by string) (uint
 			ActivityID: d.ActivityID, Decision: DecisionRequeued, Principal: by,
 			Reason: fmt.Sprintf("dead letter %d requeued as delivery %d", id, newID)}); err != nil {
 			return err
+		}
+		if hook != nil {
+			d.ID = newID
+			if err := (*hook)(tx, d, true); err != nil {
+				return fmt.Errorf("after requeueing: %w", err)
+			}
 		}
 		return dead.Delete(k)
 	})

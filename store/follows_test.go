@@ -160,8 +160,9 @@ func TestFailedFollowing(t *testing.T) {
 
 // TestDeadLetterHook: the function OnDeadLetter sets runs in the
 // transaction that moves a delivery to the dead letters, with the delivery
-// and its reason, so what it writes commits with the dead letter; when it
-// fails, nothing is written and the delivery stays pending.
+// and its reason, and in the one that requeues it, with the delivery as
+// queued again, so what it writes commits with the move; when it fails,
+// nothing is written and the delivery stays where it was.
 func TestDeadLetterHook(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, be backend) {
 		db := be.open(t, Options{})
@@ -182,8 +183,11 @@ func TestDeadLetterHook(t *testing.T) {
 		}
 
 		var seen []Delivery
-		db.OnDeadLetter(func(tx *Tx, d Delivery) error {
+		db.OnDeadLetter(func(tx *Tx, d Delivery, requeued bool) error {
 			seen = append(seen, d)
+			if requeued {
+				return tx.PutFollow(Follow{Local: d.Actor, Direction: Following, State: FollowPending, Remote: d.Recipient, FollowID: d.ActivityID})
+			}
 			return tx.PutFollow(Follow{Local: d.Actor, Direction: Following, State: FollowFailed, Remote: d.Recipient,
 				FollowID: d.ActivityID, Reason: d.LastError})
 		})
@@ -201,8 +205,31 @@ func TestDeadLetterHook(t *testing.T) {
 			return nil
 		})
 
-		// A hook that fails leaves the delivery pending and writes nothing.
-		db.OnDeadLetter(func(tx *Tx, d Delivery) error {
+		// The requeue of the dead letter runs the hook too, with the
+		// delivery as queued again.
+		newID, err := db.RequeueDeadLetter(ctx, id, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last := seen[len(seen)-1]; last.ID != newID || last.ActivityID != "https://c.example/f/1" || last.Attempts != 0 {
+			t.Errorf("the hook saw the requeue as %+v, want delivery %d", last, newID)
+		}
+		_ = db.View(ctx, func(tx *ReadTx) error {
+			if f, ok, err := tx.Follow("coord", Following, remote); !ok || err != nil || f.State != FollowPending {
+				t.Errorf("what the hook wrote at the requeue: %+v %v %v", f, ok, err)
+			}
+			return nil
+		})
+		if due, err := db.DueDeliveries(ctx, db.now().Add(time.Second), 10); err != nil || len(due) != 1 || due[0].ID != newID {
+			t.Fatalf("DueDeliveries after the requeue = %v, %v", due, err)
+		}
+		if err := db.DeadLetter(ctx, newID, "peer answered 410 Gone"); err != nil {
+			t.Fatal(err)
+		}
+
+		// A hook that fails leaves the delivery where it was and writes
+		// nothing.
+		db.OnDeadLetter(func(tx *Tx, d Delivery, requeued bool) error {
 			if err := tx.DeleteFollow(d.Actor, Following, d.Recipient); err != nil {
 				return err
 			}
@@ -211,6 +238,9 @@ func TestDeadLetterHook(t *testing.T) {
 		id = queue("https://c.example/f/2")
 		if err := db.DeadLetter(ctx, id, "peer answered 403 Forbidden"); err == nil || !strings.Contains(err.Error(), "the hook failed") {
 			t.Fatalf("DeadLetter with a failing hook: %v", err)
+		}
+		if _, err := db.RequeueDeadLetter(ctx, newID, "test"); err == nil || !strings.Contains(err.Error(), "the hook failed") {
+			t.Fatalf("RequeueDeadLetter with a failing hook: %v", err)
 		}
 		if n, err := db.DeadLetterCount(ctx); err != nil || n != 1 {
 			t.Errorf("dead letters after the failed hook: %d %v, want 1", n, err)
