@@ -3,7 +3,9 @@
 // local actors, their keys and the API and metrics tokens (node.go,
 // token.go), builds the inbox and outbox pipelines (with package social
 // for following, and the one isAdmin check of who sees a collection's
-// members), the delivery workers,
+// members), the delivery workers (whose dead letters fail the following a
+// refused Follow asked for, social.FollowDeadLetter through
+// store.DB.OnDeadLetter),
 // the replicas' syncer and the webhooks (pipelines.go, webhooks.go), the
 // deadline watcher and its metrics (deadlines.go), the threat-intelligence
 // feeds (intel.go) and the automation that carries a policy out through

@@ -2,11 +2,15 @@ package node
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/openvultron/vultron/api"
+	"github.com/openvultron/vultron/policy"
+	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
 
@@ -153,5 +157,125 @@ func TestCaseActorsAreNotFollowed(t *testing.T) {
 				t.Errorf("%s's following%s after the refused Follow: %v; want none", name, query, members(following))
 			}
 		}
+	}
+}
+
+// followingMember is one member of an actor's following collection as
+// its node's admins see it.
+type followingMember struct {
+	ID     string `json:"id"`
+	State  string `json:"state"`
+	Follow string `json:"follow"`
+	Reason string `json:"reason"`
+}
+
+// following returns the members of local actor name's following
+// collection in a state, as the node's admins see them.
+func (tn *testNode) following(t *testing.T, name, state string) []followingMember {
+	t.Helper()
+	status, body := tn.api(t, http.MethodGet, "/actors/"+name+"/following?state="+state, "")
+	if status != http.StatusOK {
+		t.Fatalf("%s's following (%s): %d %s", name, state, status, body)
+	}
+	var page struct {
+		Items []followingMember `json:"orderedItems"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		t.Fatalf("%s's following (%s): %v: %s", name, state, err, body)
+	}
+	return page.Items
+}
+
+// TestFollowRefusedForGood: the vendor's node federates only with a
+// partner, so it answers the coordinator's Follow with 403 and the
+// delivery is dead-lettered. The following does not stay pending: it
+// fails, with the answer the delivery recorded, is listed as failed to
+// the admins and counted nowhere else, and an audit record says so. A
+// later Follow of the same actor asks again, pending.
+func TestFollowRefusedForGood(t *testing.T) {
+	vendor := startNodeWith(t, Config{Federation: policy.Allowlist, AllowPeers: []string{"cvd.partner.example"}}, "vendor:Organization+open")
+	coord := startNode(t, "coord:Organization")
+	vendorID := vendor.actorID("vendor")
+	js := jsonOf(t)
+
+	followID := coord.submit(t, "coord", js(vocab.NewFollow(vendorID)))
+	var failed []followingMember
+	waitFor(t, "the refused Follow to fail", func() bool {
+		failed = coord.following(t, "coord", "failed")
+		return len(failed) == 1
+	})
+	if f := failed[0]; f.ID != vendorID || f.State != "failed" || f.Follow != followID ||
+		!strings.Contains(f.Reason, "403") || !strings.Contains(f.Reason, "allow-list") {
+		t.Errorf("the failed following = %+v; want %s, failed, %s, with the vendor's 403 and its reason", f, vendorID, followID)
+	}
+	if pending := coord.following(t, "coord", "pending"); len(pending) != 0 {
+		t.Errorf("the refused Follow is still pending: %+v", pending)
+	}
+	if _, m := coord.collection(t, "coord", "following", "", false); m["totalItems"] != 0.0 {
+		t.Errorf("the public following collection counts %v, want 0", m["totalItems"])
+	}
+
+	status, body := coord.api(t, http.MethodGet, "/api/audit?limit=1000", "")
+	if status != http.StatusOK {
+		t.Fatalf("audit: %d %s", status, body)
+	}
+	var audit struct {
+		Records []api.AuditRecord `json:"records"`
+	}
+	if err := json.Unmarshal(body, &audit); err != nil {
+		t.Fatalf("audit: %v: %s", err, body)
+	}
+	found := false
+	for _, r := range audit.Records {
+		if r.ActivityID == followID && r.Decision == store.DecisionFailed {
+			found = true
+			if r.Kind != store.AuditOutbound || r.Actor != "coord" || r.Signer != vendorID || !strings.Contains(r.Reason, "403") {
+				t.Errorf("the audit record of the failed Follow: %+v", r)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no audit record of the failed Follow %s in %d records", followID, len(audit.Records))
+	}
+
+	// A Follow of the same actor asks again: with the vendor's node
+	// stopped, its delivery waits for a retry and the following is
+	// pending, the failed one gone.
+	vendor.stop()
+	again := coord.submit(t, "coord", js(vocab.NewFollow(vendorID)))
+	if pending := coord.following(t, "coord", "pending"); len(pending) != 1 || pending[0].ID != vendorID || pending[0].Follow != again || pending[0].Reason != "" {
+		t.Errorf("the following after a second Follow: %+v; want %s pending with %s", pending, vendorID, again)
+	}
+	if failed := coord.following(t, "coord", "failed"); len(failed) != 0 {
+		t.Errorf("the failed Follow is still listed after the second one: %+v", failed)
+	}
+}
+
+// TestRetriedFollowIsPendingAgain: an operator retries the dead letter of
+// a Follow the vendor's node refused; the following is pending again, with
+// the same Follow and no reason, while its delivery is retried.
+func TestRetriedFollowIsPendingAgain(t *testing.T) {
+	vendor := startNodeWith(t, Config{Federation: policy.Allowlist, AllowPeers: []string{"cvd.partner.example"}}, "vendor:Organization")
+	coord := startNode(t, "coord:Organization")
+	vendorID := vendor.actorID("vendor")
+	followID := coord.submit(t, "coord", jsonOf(t)(vocab.NewFollow(vendorID)))
+	waitFor(t, "the refused Follow to fail", func() bool { return len(coord.following(t, "coord", "failed")) == 1 })
+
+	var dead deliveriesPage
+	status, body := coord.api(t, http.MethodGet, "/api/deliveries", "")
+	if err := json.Unmarshal(body, &dead); status != http.StatusOK || err != nil || len(dead.Dead) != 1 || dead.Dead[0].Activity != followID {
+		t.Fatalf("the coordinator's dead letters: %d %s (%v); want the Follow's", status, body, err)
+	}
+	// With the vendor's node stopped the retried delivery waits for its
+	// next attempt.
+	vendor.stop()
+	if status, body := coord.api(t, http.MethodPost, fmt.Sprintf("/api/deliveries/%d/retry", dead.Dead[0].ID), ""); status != http.StatusOK {
+		t.Fatalf("retry the dead letter: %d %s", status, body)
+	}
+	if pending := coord.following(t, "coord", "pending"); len(pending) != 1 || pending[0].ID != vendorID || pending[0].Follow != followID || pending[0].Reason != "" {
+		t.Errorf("the following after the retry: %+v; want %s pending with %s", pending, vendorID, followID)
+	}
+	if failed := coord.following(t, "coord", "failed"); len(failed) != 0 {
+		t.Errorf("the retried Follow is still listed as failed: %+v", failed)
 	}
 }

@@ -140,6 +140,9 @@ func (n *Node) buildPipelines() error {
 	if err != nil {
 		return err
 	}
+	// A Follow whose delivery is given up fails with the dead letter, and
+	// is pending again when the dead letter is retried.
+	n.db.OnDeadLetter(plain.FollowDeadLetter)
 	n.inbox, err = inbox.New(inbox.Config{
 		Social:     plain,
 		FetchActor: n.fetchActorDocument,

@@ -6,7 +6,9 @@
 // recipient in a single transaction, and delivers each with a signed POST,
 // retrying with capped exponential backoff until the peer accepts it or the
 // retry horizon (seven days by default) has passed, when the delivery moves
-// to the dead letters for an operator to see and retry.
+// to the dead letters for an operator to see and retry (the store runs the
+// node's dead-letter function in that move and in the retry: a Follow
+// given up on fails its following until it is retried, package social).
 //
 // Deliveries to one recipient for one case are sent in order: the store
 // hands out only the oldest pending delivery of each lane.

@@ -16,6 +16,17 @@
 // an Accept of a Follow that was undone, or that another actor sent, is
 // refused.
 //
+// A Follow that the followed actor's server refuses for good fails: when
+// its delivery is dead-lettered (a 4xx other than 408 and 429, an actor
+// that is gone, or no answer within the retry horizon), no Accept will
+// come, and FollowDeadLetter, run by the store in the transaction that
+// dead-letters it, keeps the following as failed, with the error the
+// delivery recorded and an audit record, rather than pending for ever. A
+// failed following is counted in no collection's totalItems; a Follow of
+// the same actor sent again asks again, pending; the dead letter retried
+// by an operator makes it pending again, in the transaction that requeues
+// it, and an Accept of that Follow accepts it.
+//
 // Delivery to followers: an activity addressed to the acting actor's
 // followers collection is delivered to each accepted follower (Expand),
 // read page by page from the store's index of that actor's followers. The
@@ -25,7 +36,8 @@
 // thousand followers of the actor gets the activity once.
 //
 // Invariants: every relation is stored with its state in the transaction
-// of the activity that changed it (store.PutFollow keeps the counts the
+// of the activity that changed it, or, for a failed following, of the
+// dead letter of its Follow (store.PutFollow keeps the counts the
 // collections show); articles and announcements are accepted only from an
 // actor the receiving actor follows.
 package social
@@ -196,7 +208,7 @@ func (s *Social) Inbound(tx *store.Tx, to Local, sender string, act *vocab.Activ
 		if f.State == store.FollowAccepted {
 			return nil, nil
 		}
-		f.State, f.Since = store.FollowAccepted, s.cfg.Now().UTC()
+		f.State, f.Since, f.Reason = store.FollowAccepted, s.cfg.Now().UTC(), ""
 		return nil, tx.PutFollow(f)
 	case vocab.SocialUndoFollow:
 		fi, err := s.follow(&tx.ReadTx, act, sem)
@@ -307,7 +319,7 @@ func (s *Social) Outbound(tx *store.Tx, from Local, act *vocab.Activity, sem voc
 		}
 		if f, ok, err := tx.Follow(from.Name, store.Following, target); err != nil {
 			return err
-		} else if ok {
+		} else if ok && f.State != store.FollowFailed {
 			return problem.Conflict("%s already follows %s (%s)", from.ID, target, f.State)
 		}
 		return tx.PutFollow(store.Follow{Local: from.Name, Direction: store.Following, State: store.FollowPending,
@@ -357,6 +369,48 @@ func (s *Social) Outbound(tx *store.Tx, from Local, act *vocab.Activity, sem voc
 		return nil
 	}
 	return problem.Unprocessable("this node does not send %s activities", sem)
+}
+
+// maxFailReason bounds the reason a failed following keeps.
+const maxFailReason = 500
+
+// FollowDeadLetter is run in the transaction that moves delivery d to the
+// dead letters, or (requeued) back into the queue when an operator retries
+// it (store.DB.OnDeadLetter). When d carries the Follow by which its local
+// actor asks to follow its recipient, and the following is still that
+// Follow's, the following follows the delivery: dead-lettered, it fails,
+// kept as failed with the error d recorded as its reason, and an audit
+// record says so; requeued, a failed one is pending again (the requeue
+// has its own audit record). An accepted following, and every other
+// delivery, is left as it is.
+func (s *Social) FollowDeadLetter(tx *store.Tx, d store.Delivery, requeued bool) error {
+	f, ok, err := tx.Follow(d.Actor, store.Following, d.Recipient)
+	if err != nil || !ok || f.FollowID != d.ActivityID || f.State == store.FollowAccepted {
+		return err
+	}
+	if requeued {
+		if f.State != store.FollowFailed {
+			return nil
+		}
+		f.State, f.Since, f.Reason = store.FollowPending, s.cfg.Now().UTC(), ""
+		return tx.PutFollow(f)
+	}
+	reason := problem.Clip(d.LastError, maxFailReason)
+	if reason == "" {
+		reason = "the delivery failed for good"
+	}
+	f.State, f.Since, f.Reason = store.FollowFailed, s.cfg.Now().UTC(), reason
+	if err := tx.PutFollow(f); err != nil {
+		return fmt.Errorf("social: fail the following of %s by %s: %w", d.Recipient, d.Actor, err)
+	}
+	host := ""
+	if u, err := url.Parse(d.Recipient); err == nil {
+		host = u.Host
+	}
+	_, err = tx.AppendAudit(store.AuditRecord{Kind: store.AuditOutbound, Actor: d.Actor, Signer: d.Recipient,
+		ActivityID: d.ActivityID, Decision: store.DecisionFailed, Remote: host,
+		Reason: fmt.Sprintf("the Follow of %s failed: its delivery was given up: %s", d.Recipient, reason)})
+	return err
 }
 
 // checkAnnounced refuses an Announce of an object of this node that is

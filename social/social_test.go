@@ -249,3 +249,117 @@ func TestAnnounceSharesWhatIsPublic(t *testing.T) {
 		})
 	}
 }
+
+// TestFollowFailed: the dead letter of a pending Follow's delivery fails
+// the following, with the delivery's error; the dead letter of any other
+// delivery to the followed actor, or of an accepted Follow's, changes
+// nothing. A failed following takes no articles and can be followed
+// again; the dead letter retried makes it pending, and an Accept of it
+// then accepts it.
+func TestFollowFailed(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	send := func(act *vocab.Activity, sem vocab.Semantic) error {
+		t.Helper()
+		body, _ := vocab.Marshal(act)
+		return f.db.EnqueueOutbound(ctx, store.Outbound{ID: act.ID, Actor: "vendor", Body: body},
+			func(tx *store.Tx) error { return f.s.Outbound(tx, vendor, act, sem) })
+	}
+	dead := func(activityID, recipient, reason string) {
+		t.Helper()
+		if err := f.db.Update(ctx, func(tx *store.Tx) error {
+			return f.s.FollowDeadLetter(tx, store.Delivery{ActivityID: activityID, Actor: "vendor", Recipient: recipient, LastError: reason}, false)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	following := func(remote string) store.Follow {
+		t.Helper()
+		var out store.Follow
+		if err := f.db.View(ctx, func(tx *store.ReadTx) error {
+			var err error
+			out, _, err = tx.Follow("vendor", store.Following, remote)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	follow, err := vocab.NewFollow(coordID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := activity(t, follow, "https://v.example/f/1", vendorID)
+	if err := send(first, vocab.SocialFollow); err != nil {
+		t.Fatal(err)
+	}
+	// Another activity's dead letter, to the same actor, is not the Follow's.
+	dead("https://v.example/notes/1", coordID, "peer answered 410 Gone")
+	if got := f.state("vendor", store.Following, coordID); got != store.FollowPending {
+		t.Fatalf("after another activity's dead letter the following is %v, want pending", got)
+	}
+	dead(first.ID, coordID, "peer answered 403 Forbidden")
+	if got := following(coordID); got.State != store.FollowFailed || got.Reason != "peer answered 403 Forbidden" || got.FollowID != first.ID {
+		t.Fatalf("after the Follow's dead letter the following is %+v, want failed with the 403", got)
+	}
+	announce, err := vocab.NewAnnounce("https://c.example/advisories/1", coordID+"/followers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, st := f.inbound(vendor, coordID, activity(t, announce, "https://c.example/an/1", coordID), vocab.SocialAnnounce); st != http.StatusForbidden {
+		t.Errorf("an Announce from an actor whose Follow failed: %d, want 403", st)
+	}
+
+	// The failed Follow's dead letter is retried: pending again.
+	if err := f.db.Update(ctx, func(tx *store.Tx) error {
+		return f.s.FollowDeadLetter(tx, store.Delivery{ID: 9, ActivityID: first.ID, Actor: "vendor", Recipient: coordID, LastError: "peer answered 403 Forbidden"}, true)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := following(coordID); got.State != store.FollowPending || got.Reason != "" || got.FollowID != first.ID {
+		t.Fatalf("after the retry of the dead letter the following is %+v, want pending without a reason", got)
+	}
+	// It was delivered after all, and accepted.
+	accept, err := vocab.NewFollowAnswer(vocab.FollowInfo{ID: first.ID, Actor: vendorID, Object: coordID}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, st := f.inbound(vendor, coordID, activity(t, accept, "https://c.example/a/1", coordID), vocab.SocialAcceptFollow); st != 0 {
+		t.Fatalf("an Accept of the failed Follow: %d", st)
+	}
+	if got := following(coordID); got.State != store.FollowAccepted || got.Reason != "" {
+		t.Errorf("after the Accept the following is %+v, want accepted without a reason", got)
+	}
+	// An accepted following does not fail.
+	dead(first.ID, coordID, "peer answered 403 Forbidden")
+	if got := f.state("vendor", store.Following, coordID); got != store.FollowAccepted {
+		t.Errorf("an accepted following became %v", got)
+	}
+
+	// Another actor's Follow fails; following it again asks again.
+	followOther, err := vocab.NewFollow(otherID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := activity(t, followOther, "https://v.example/f/2", vendorID)
+	if err := send(second, vocab.SocialFollow); err != nil {
+		t.Fatal(err)
+	}
+	dead(second.ID, otherID, "")
+	if got := following(otherID); got.State != store.FollowFailed || got.Reason == "" {
+		t.Fatalf("the Follow of other: %+v, want failed with a reason", got)
+	}
+	followOther, _ = vocab.NewFollow(otherID)
+	third := activity(t, followOther, "https://v.example/f/3", vendorID)
+	if err := send(third, vocab.SocialFollow); err != nil {
+		t.Fatalf("following again after a failed Follow: %v", err)
+	}
+	if got := following(otherID); got.State != store.FollowPending || got.FollowID != third.ID || got.Reason != "" {
+		t.Errorf("after following again: %+v, want pending with %s", got, third.ID)
+	}
+	// The first Follow's dead letter, late, does not fail the second.
+	dead(second.ID, otherID, "peer answered 403 Forbidden")
+	if got := f.state("vendor", store.Following, otherID); got != store.FollowPending {
+		t.Errorf("the old Follow's dead letter made the new following %v", got)
+	}
+}

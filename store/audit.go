@@ -71,6 +71,9 @@ const (
 	DecisionDead      = "dead"
 	DecisionRequeued  = "requeued"
 	DecisionDone      = "done"
+	// DecisionFailed records a following that failed: the followed
+	// actor's server refused its Follow for good (package social).
+	DecisionFailed = "failed"
 	// DecisionFetched and DecisionChanged record a remote key cached for
 	// the first time, and one whose PEM changed.
 	DecisionFetched = "fetched"

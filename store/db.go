@@ -150,6 +150,10 @@ type DB struct {
 
 	sl       *sealer // nil without a data key
 	resealed int     // values Open sealed or re-encrypted
+
+	// onDead runs in the transaction of every DeadLetter and
+	// RequeueDeadLetter; see OnDeadLetter.
+	onDead atomic.Pointer[func(tx *Tx, d Delivery, requeued bool) error]
 }
 
 // Open opens the store file at path, creating it with mode 0600 if needed,

@@ -392,10 +392,12 @@ func (db *DB) RetryDelivery(ctx context.Context, id uint64, next time.Time, last
 }
 
 // DeadLetter moves a pending delivery to the dead letters with reason as its
-// LastError, which unblocks its lane. It returns ErrNotFound if the delivery
-// is not pending.
+// LastError, which unblocks its lane, and runs the function OnDeadLetter
+// set in the same transaction. It returns ErrNotFound if the delivery is
+// not pending.
 func (db *DB) DeadLetter(ctx context.Context, id uint64, reason string) error {
 	var dead Delivery
+	hook := db.onDead.Load()
 	err := db.updateDelivery(ctx, id, func(tx *Tx, d *Delivery) (*Delivery, error) {
 		d.LastError = reason
 		dead = *d
@@ -405,7 +407,15 @@ func (db *DB) DeadLetter(ctx context.Context, id uint64, reason string) error {
 		if err := addCount(tx.bucket(bucketMeta).engineBucket, keyDeadCount, 1); err != nil {
 			return nil, err
 		}
-		return nil, auditDelivery(tx, d, DecisionDead, reason)
+		if err := auditDelivery(tx, d, DecisionDead, reason); err != nil {
+			return nil, err
+		}
+		if hook != nil {
+			if err := (*hook)(tx, *d, false); err != nil {
+				return nil, fmt.Errorf("after dead-lettering: %w", err)
+			}
+		}
+		return nil, nil
 	})
 	if err != nil {
 		return fmt.Errorf("store: dead-letter delivery %d: %w", id, err)
@@ -420,6 +430,24 @@ func (db *DB) DeadLetter(ctx context.Context, id uint64, reason string) error {
 		Str("reason", reason).
 		Msg("delivery moved to dead letters")
 	return nil
+}
+
+// OnDeadLetter sets fn to run in the transaction of every move of a
+// delivery into the dead letters (DeadLetter: requeued is false, and d's
+// LastError the reason) and out of them (RequeueDeadLetter: requeued is
+// true, and d the delivery as queued again, with its new id), so that what
+// fn writes commits with the move or not at all: the node fails a
+// following whose Follow was refused for good, and makes it pending again
+// when an operator retries it (package social). Like every write function
+// fn may run more than once and must be idempotent; an error of fn fails
+// the move, and the delivery stays where it was. Nil removes it. Set it
+// before deliveries are attempted.
+func (db *DB) OnDeadLetter(fn func(tx *Tx, d Delivery, requeued bool) error) {
+	if fn == nil {
+		db.onDead.Store(nil)
+		return
+	}
+	db.onDead.Store(&fn)
 }
 
 // DeadLetters returns up to limit dead-lettered deliveries with an id above
@@ -485,10 +513,12 @@ func (db *DB) deliveryPage(ctx context.Context, bucket []byte, after uint64, lim
 // end of its lane and due now, with Attempts reset to 0 and FirstQueued set to
 // now so that the retry horizon starts over; LastError is kept. It returns the
 // delivery's new id, or ErrNotFound if id is not a dead letter. by names
-// who asked (a principal's label), for the audit record.
+// who asked (a principal's label), for the audit record. The function
+// OnDeadLetter set runs in the same transaction.
 func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64, by string) (uint64, error) {
 	now := db.now()
 	var newID uint64
+	hook := db.onDead.Load()
 	err := db.Update(ctx, func(tx *Tx) error {
 		dead := tx.bucket(bucketDeadLetters)
 		k := seqKey(id)
@@ -513,6 +543,12 @@ func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64, by string) (uint
 			ActivityID: d.ActivityID, Decision: DecisionRequeued, Principal: by,
 			Reason: fmt.Sprintf("dead letter %d requeued as delivery %d", id, newID)}); err != nil {
 			return err
+		}
+		if hook != nil {
+			d.ID = newID
+			if err := (*hook)(tx, d, true); err != nil {
+				return fmt.Errorf("after requeueing: %w", err)
+			}
 		}
 		return dead.Delete(k)
 	})

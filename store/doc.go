@@ -101,8 +101,9 @@
 //	accounts      one sub-bucket per kind of record of package accounts
 //	              (users, tokens, sessions and their indexes), sealed like
 //	              a case's buckets (accounts.go)
-//	follows       the local actors' followers and followings, pending or
-//	              accepted, with kept counts (follows.go)
+//	follows       the local actors' followers and followings, pending,
+//	              accepted or (a following whose Follow was dead-lettered)
+//	              failed with its reason, with kept counts (follows.go)
 //
 // Sequence keys are 8-byte big-endian numbers from the bucket's sequence, so index and queue inserts append in order. Records are encoded in
 // a compact binary form rather than JSON (raw bodies are not re-encoded on the
@@ -152,7 +153,11 @@
 // every write of the queue maintains in its own transaction, so a poll costs
 // what it hands out and the leases it skips, not the size of the queue; the
 // counts of pending deliveries and dead letters are kept the same way, and
-// the queue and the dead letters are listed in pages. A write that queues
+// the queue and the dead letters are listed in pages. DeadLetter and
+// RequeueDeadLetter run the function OnDeadLetter set (the node's: a
+// following whose Follow is dead-lettered fails, and is pending again when
+// the dead letter is retried) in the transaction that moves the delivery,
+// so the two commit together. A write that queues
 // or removes many deliveries (an event to every participant of a case, the
 // completions that meet in one commit) reads their lanes and index keys at
 // once rather than one after another (deliveryindex.go addMany and

@@ -9,21 +9,32 @@ import (
 
 // Follows are the plain ActivityPub relations of the node's actors: who
 // follows each of them (its followers) and whom each follows (its
-// following), each pending until the followed side accepts. They live in
-// the bucket "follows", keyed so that every question asked of them is a
-// seek and a range of one actor's relations, never a scan of all:
+// following), each pending until the followed side accepts. A following
+// whose Follow the followed actor's server refused for good (its delivery
+// was dead-lettered) is kept as failed, with the reason, until the actor
+// follows again or undoes it. They live in the bucket "follows", keyed so
+// that every question asked of them is a seek and a range of one actor's
+// relations, never a scan of all:
 //
-//	"f" 0 LOCAL 0 DIR 0 STATE 0 REMOTE  → the relation (tagFollow)
+//	"f" 0 LOCAL 0 DIR 0 STATE 0 REMOTE  → the relation (tagFollow, or
+//	                                      tagFollowReason with a reason)
 //	"c" 0 LOCAL 0 DIR 0 STATE           → how many (8-byte big-endian)
 //
-// DIR is FollowerOf or Following, STATE FollowPending or FollowAccepted.
+// DIR is FollowerOf or Following, STATE FollowPending, FollowAccepted or
+// (Following only) FollowFailed. A relation is in one state at a time.
 // The counts are written by PutFollow and DeleteFollow in the transaction
 // that changes a relation, so a collection's totalItems costs one read.
-// Values are not sealed: a relation is two actor ids and an activity id.
+// Values are not sealed: a relation is two actor ids, an activity id and
+// the error a delivery recorded.
 
 var bucketFollows = []byte("follows")
 
-const tagFollow byte = 0x08
+// tagFollow is a relation's record, and tagFollowReason one of a failed
+// relation: the same fields with Reason after Since.
+const (
+	tagFollow       byte = 0x08
+	tagFollowReason byte = 0x0B
+)
 
 // FollowDirection says which side of a relation the local actor is on.
 type FollowDirection byte
@@ -43,12 +54,22 @@ type FollowState byte
 const (
 	FollowPending  FollowState = 'p'
 	FollowAccepted FollowState = 'a'
+	// FollowFailed is a following whose Follow the followed actor's
+	// server refused for good: its delivery was dead-lettered, so no
+	// answer will come. Follow.Reason says why.
+	FollowFailed FollowState = 'f'
 )
+
+// followStates are the states a relation can be in.
+var followStates = [...]FollowState{FollowAccepted, FollowPending, FollowFailed}
 
 // String names the state.
 func (s FollowState) String() string {
-	if s == FollowAccepted {
+	switch s {
+	case FollowAccepted:
 		return "accepted"
+	case FollowFailed:
+		return "failed"
 	}
 	return "pending"
 }
@@ -67,7 +88,11 @@ type Follow struct {
 	// several followers on one server go once to their shared inbox.
 	Inbox       string
 	SharedInbox string
-	Since       time.Time
+	// Since is when the relation took its state.
+	Since time.Time
+	// Reason is why a failed following failed: the error its Follow's
+	// delivery was dead-lettered with. Empty in the other states.
+	Reason string
 }
 
 func followKey(local string, dir FollowDirection, state FollowState, remote string) []byte {
@@ -83,22 +108,39 @@ func followCountKey(local string, dir FollowDirection, state FollowState) []byte
 	return append(k, 0, byte(dir), 0, byte(state))
 }
 
+// encodeFollow writes f, with tagFollow when it has no reason (the layout
+// from before failed followings, so such records read as before) and
+// tagFollowReason, the same fields and Reason last, when it has one.
 func encodeFollow(f Follow) []byte {
-	e := newEncoder(tagFollow, len(f.FollowID)+len(f.Inbox)+len(f.SharedInbox)+16)
+	tag := tagFollow
+	if f.Reason != "" {
+		tag = tagFollowReason
+	}
+	e := newEncoder(tag, len(f.FollowID)+len(f.Inbox)+len(f.SharedInbox)+len(f.Reason)+20)
 	e.string(f.FollowID)
 	e.string(f.Inbox)
 	e.string(f.SharedInbox)
 	e.time(f.Since)
+	if f.Reason != "" {
+		e.string(f.Reason)
+	}
 	return e.buf
 }
 
 func decodeFollow(local string, dir FollowDirection, state FollowState, remote string, v []byte) (Follow, error) {
-	d := newDecoder(tagFollow, v)
+	tag := tagFollow
+	if len(v) > 0 && v[0] == tagFollowReason {
+		tag = tagFollowReason
+	}
+	d := newDecoder(tag, v)
 	f := Follow{Local: local, Direction: dir, State: state, Remote: remote}
 	f.FollowID = d.string()
 	f.Inbox = d.string()
 	f.SharedInbox = d.string()
 	f.Since = d.time()
+	if tag == tagFollowReason {
+		f.Reason = d.string()
+	}
 	if err := d.finish(); err != nil {
 		return Follow{}, fmt.Errorf("follow %s %c %s: %w", local, dir, remote, err)
 	}
@@ -109,7 +151,7 @@ func decodeFollow(local string, dir FollowDirection, state FollowState, remote s
 // direction dir, whatever its state; ok is false when there is none.
 func (r *ReadTx) Follow(local string, dir FollowDirection, remote string) (Follow, bool, error) {
 	b := r.bucket(bucketFollows)
-	for _, st := range []FollowState{FollowAccepted, FollowPending} {
+	for _, st := range followStates {
 		if v := b.Get(followKey(local, dir, st, remote)); v != nil {
 			f, err := decodeFollow(local, dir, st, remote, v)
 			return f, err == nil, err
@@ -120,9 +162,11 @@ func (r *ReadTx) Follow(local string, dir FollowDirection, remote string) (Follo
 
 // PutFollow stores a relation, replacing the one of the same local
 // actor, direction and remote actor in any state, and keeps the counts.
+// Only a following fails, and only a failed one has a reason.
 func (t *Tx) PutFollow(f Follow) error {
 	if f.Local == "" || f.Remote == "" || (f.Direction != FollowerOf && f.Direction != Following) ||
-		(f.State != FollowPending && f.State != FollowAccepted) {
+		(f.State != FollowPending && f.State != FollowAccepted && f.State != FollowFailed) ||
+		(f.State == FollowFailed && f.Direction != Following) || (f.Reason != "" && f.State != FollowFailed) {
 		return fmt.Errorf("put follow %+v: %w", f, ErrInvalid)
 	}
 	if len(f.Remote) > MaxIDSize || len(f.FollowID) > MaxIDSize {
@@ -142,7 +186,7 @@ func (t *Tx) PutFollow(f Follow) error {
 // dir, in whatever state it is; removing none is no error.
 func (t *Tx) DeleteFollow(local string, dir FollowDirection, remote string) error {
 	b := t.bucket(bucketFollows)
-	for _, st := range []FollowState{FollowAccepted, FollowPending} {
+	for _, st := range followStates {
 		k := followKey(local, dir, st, remote)
 		if b.Get(k) == nil {
 			continue

@@ -34,7 +34,8 @@ func startCLINode(t *testing.T, actors ...string) cliNode {
 }
 
 // startCLINodeWith starts a node as startCLINode does, with the embargo
-// settings, the clock and the deadlines of extra.
+// settings, the clock, the deadlines, the policy and the federation
+// allow-list of extra.
 func startCLINodeWith(t *testing.T, extra node.Config, actors ...string) cliNode {
 	t.Helper()
 	dir := t.TempDir()
@@ -52,7 +53,8 @@ func startCLINodeWith(t *testing.T, extra node.Config, actors ...string) cliNode
 		AllowPrivatePeers: true, Logger: zerolog.Nop(), Notice: io.Discard, MaxEmbargo: extra.MaxEmbargo, DefaultEmbargo: extra.DefaultEmbargo,
 		Retry: outbox.RetryPolicy{First: 50 * time.Millisecond, Max: 200 * time.Millisecond, Horizon: time.Minute},
 		Now:   extra.Now, Deadlines: extra.Deadlines, DeadlineCheck: extra.DeadlineCheck,
-		Policy: extra.Policy, AutomationInterval: extra.AutomationInterval})
+		Policy: extra.Policy, AutomationInterval: extra.AutomationInterval,
+		Federation: extra.Federation, AllowPeers: extra.AllowPeers})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,6 +60,8 @@ type collectionMember struct {
 	Follow      string `json:"follow"`
 	SharedInbox string `json:"sharedInbox"`
 	Since       string `json:"since"`
+	// Reason is why a failed Follow failed.
+	Reason string `json:"reason,omitempty"`
 }
 
 // members returns every member of the acting actor's followers or
@@ -195,12 +197,13 @@ func runUnfollow(ctx context.Context, env *environment, args []string) error {
 func runFollowers(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet("followers", "vultron followers [--following] [--pending] | followers accept|reject ACTOR [flags]",
 		"List the acting actor's followers (--pending: the Follows waiting for an admin; --following:\n"+
-			"the actors it follows or asked to follow; with --pending, those that have not answered), or\n"+
-			"accept or reject a pending Follow (Accept or Reject of it).\n"+
+			"the actors it follows or asked to follow, and the Follows their servers refused for good, with\n"+
+			"why; with --pending, those that have not answered), or accept or reject a pending Follow\n"+
+			"(Accept or Reject of it).\n"+
 			"An actor started with serve --open-followers accepts every Follow itself.", env)
 	ff := addFollowFlags(fs)
 	pending := fs.Bool("pending", false, "list the Follows waiting for an admin's answer")
-	following := fs.Bool("following", false, "list the actors the acting actor follows, and those it asked that have not answered")
+	following := fs.Bool("following", false, "list the actors the acting actor follows, those it asked that have not answered, and those whose Follow failed")
 	wait := fs.Duration("timeout", 0, "accept|reject: wait this long for a Follow that has not arrived yet (default: do not wait)")
 	s, err := ff.start(ctx, fs, env, args)
 	if err != nil {
@@ -216,10 +219,11 @@ func runFollowers(ctx context.Context, env *environment, args []string) error {
 		}
 		// Followers and pending Follows are two lists, since an admin
 		// answers the pending ones; the actors followed are one, with
-		// the Follows still waiting for an answer after the others.
+		// the Follows still waiting for an answer after the others, and
+		// the Follows that failed last.
 		what, states := "followers", []string{"accepted"}
 		if *following {
-			what, states = "following", []string{"accepted", "pending"}
+			what, states = "following", []string{"accepted", "pending", "failed"}
 		}
 		if *pending {
 			states = []string{"pending"}
@@ -240,7 +244,16 @@ func runFollowers(ctx context.Context, env *environment, args []string) error {
 		for _, m := range ms {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.ID, m.State, m.Since, m.SharedInbox)
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.State == "failed" {
+				fmt.Fprintf(env.stdout, "The Follow of %s failed at %s: its delivery was given up (%s). \"vultron follow %s\" asks again.\n",
+					m.ID, m.Since, m.Reason, m.ID)
+			}
+		}
+		return nil
 	case "accept", "reject":
 		if fs.NArg() != 2 {
 			return usageError("followers %s takes one actor URL", fs.Arg(0))

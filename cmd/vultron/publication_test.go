@@ -9,6 +9,7 @@ import (
 
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/node"
+	"github.com/openvultron/vultron/policy"
 )
 
 // waitOutput runs a command until its output contains want.
@@ -147,5 +148,35 @@ func TestFollowProductAdvisoryCommands(t *testing.T) {
 			t.Fatal("the coordinator still follows the vendor after unfollow")
 		}
 		time.Sleep(50 * time.Millisecond) // polling the command's output, with a deadline
+	}
+}
+
+// TestFollowRefusedCommand: the vendor's node federates only with a
+// partner and refuses the coordinator's Follow with 403; "followers
+// --following" lists the Follow as failed and says why, in a sentence,
+// and the JSON carries the reason.
+func TestFollowRefusedCommand(t *testing.T) {
+	vendor := startCLINodeWith(t, node.Config{Federation: policy.Allowlist, AllowPeers: []string{"cvd.partner.example"}}, "vendor:Organization")
+	coord := startCLINode(t, "coord:Organization")
+	vendorID := vendor.url + "/actors/vendor"
+
+	coord.ok(t, "follow", vendorID)
+	out := coord.waitOutput(t, "failed", "followers", "--following")
+	if !strings.Contains(out, "The Follow of "+vendorID+" failed at ") || !strings.Contains(out, "403 Forbidden") ||
+		!strings.Contains(out, `"vultron follow `+vendorID+`" asks again.`) {
+		t.Errorf("followers --following after the vendor refused the Follow:\n%s", out)
+	}
+	var ms []struct {
+		ID, State, Reason string
+	}
+	if err := json.Unmarshal([]byte(coord.ok(t, "followers", "--following", "--json")), &ms); err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 1 || ms[0].ID != vendorID || ms[0].State != "failed" || !strings.Contains(ms[0].Reason, "403") {
+		t.Errorf("followers --following --json: %+v, want the vendor, failed, with the 403", ms)
+	}
+	// The vendor's followers are not the place of the coordinator's Follow.
+	if out := coord.ok(t, "followers"); strings.Contains(out, vendorID) {
+		t.Errorf("the coordinator's followers list the vendor:\n%s", out)
 	}
 }

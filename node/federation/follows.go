@@ -35,12 +35,15 @@ type followMember struct {
 	FollowID    string `json:"follow"`
 	SharedInbox string `json:"sharedInbox,omitempty"`
 	Since       string `json:"since,omitempty"`
+	// Reason is why a failed following failed.
+	Reason string `json:"reason,omitempty"`
 }
 
 // follows serves an OrderedCollection: its totalItems (accepted members)
 // to anyone, as Mastodon shows a count; its members only to the node's
 // admins (Config.Admin), a page at a time (?limit=&after=), the pending
-// requests with ?state=pending.
+// requests with ?state=pending, and with ?state=failed the followings
+// whose Follow was refused for good, each with its reason.
 func (e *Endpoints) follows(w http.ResponseWriter, r *http.Request, dir store.FollowDirection, what string) {
 	l, ok := e.cfg.Local(mux.Vars(r)["name"])
 	if !ok {
@@ -54,8 +57,10 @@ func (e *Endpoints) follows(w http.ResponseWriter, r *http.Request, dir store.Fo
 	case "", "accepted":
 	case "pending":
 		state = store.FollowPending
+	case "failed":
+		state = store.FollowFailed
 	default:
-		problem.Write(w, problem.BadRequest("state is accepted or pending, not %q", problem.Clip(q.Get("state"), 40)))
+		problem.Write(w, problem.BadRequest("state is accepted, pending or failed, not %q", problem.Clip(q.Get("state"), 40)))
 		return
 	}
 	if !admin && (q.Has("state") || q.Has("after") || q.Has("limit")) {
@@ -96,7 +101,7 @@ func (e *Endpoints) follows(w http.ResponseWriter, r *http.Request, dir store.Fo
 	if admin {
 		items := make([]followMember, 0, len(members))
 		for _, f := range members {
-			m := followMember{ID: f.Remote, State: f.State.String(), FollowID: f.FollowID, SharedInbox: f.SharedInbox}
+			m := followMember{ID: f.Remote, State: f.State.String(), FollowID: f.FollowID, SharedInbox: f.SharedInbox, Reason: f.Reason}
 			if !f.Since.IsZero() {
 				m.Since = f.Since.UTC().Format("2006-01-02T15:04:05Z")
 			}
@@ -105,8 +110,8 @@ func (e *Endpoints) follows(w http.ResponseWriter, r *http.Request, dir store.Fo
 		doc["orderedItems"] = items
 		if next != "" {
 			v := url.Values{"after": {next}, "limit": {strconv.Itoa(limit)}}
-			if state == store.FollowPending {
-				v.Set("state", "pending")
+			if state != store.FollowAccepted {
+				v.Set("state", state.String())
 			}
 			doc["next"] = id + "?" + v.Encode()
 		}
