@@ -122,7 +122,7 @@ func TestStoreSealedWithARetiredKeySaysWhereItIs(t *testing.T) {
 	if err := os.WriteFile(copyPath, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rot, err := store.RotateDataKey(context.Background(), filepath.Join(dir, "vultron.db"), "", store.Options{NoSync: true})
+	rot, err := store.RotateDataKey(context.Background(), "bolt:"+filepath.Join(dir, "vultron.db"), "", store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

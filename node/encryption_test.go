@@ -88,7 +88,7 @@ func TestCaseContentEncryptedAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rot, err := store.RotateDataKey(context.Background(), filepath.Join(vendor.dir, "vultron.db"), "", store.Options{NoSync: true})
+	rot, err := store.RotateDataKey(context.Background(), "bolt:"+filepath.Join(vendor.dir, "vultron.db"), "", store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

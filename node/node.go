@@ -1029,6 +1029,11 @@ func (n *Node) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-serveErr:
 		err = fmt.Errorf("node: serve: %w", err)
+	case <-n.db.Fenced():
+		// Another process rotated the data key of the shared database:
+		// this one may write nothing more, and stops, to be started again
+		// with the new key.
+		err = fmt.Errorf("node: %w: another process rotated the data key of the store; start this process again with the new key", store.ErrDataKeyRotated)
 	}
 	n.log.Info().Msg("shutting down")
 	close(n.stopping)

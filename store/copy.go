@@ -226,7 +226,7 @@ func openRawEngine(ctx context.Context, rawURL string) (engine, error) {
 	case strings.HasPrefix(rawURL, "bolt:") && len(rawURL) > len("bolt:"):
 		return openBolt(strings.TrimPrefix(rawURL, "bolt:"), false, DefaultLockTimeout)
 	case isPostgresURL(rawURL):
-		return openPostgres(ctx, rawURL, false)
+		return openPostgres(ctx, rawURL, false, false)
 	}
 	return nil, fmt.Errorf("%w: the store URL must start with bolt: or postgres://", ErrInvalid)
 }

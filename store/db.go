@@ -113,6 +113,11 @@ type Options struct {
 	// PreviousDataKey is the key the file was sealed with before rotation;
 	// Open re-encrypts what it sealed with DataKey.
 	PreviousDataKey []byte
+	// Exclusive opens a PostgreSQL database only when no other process has
+	// it open, and keeps every other process from opening it until Close
+	// (ErrLocked both ways), as the file lock always does for bbolt.
+	// RotateDataKey opens so.
+	Exclusive bool
 }
 
 // DB is an open store. It is safe for concurrent use by many goroutines.
@@ -192,7 +197,7 @@ func OpenURL(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store: open %s: %w", describePostgres(rawURL), err)
 		}
-		eng, err := openPostgres(ctx, rawURL, opts.NoSync)
+		eng, err := openPostgres(ctx, rawURL, opts.NoSync, opts.Exclusive)
 		if err != nil {
 			return nil, fmt.Errorf("store: open %s: %w", describePostgres(rawURL), err)
 		}
@@ -227,6 +232,18 @@ func CheckURL(rawURL string) error {
 func (db *DB) Shared() bool {
 	_, ok := db.eng.(leaderEngine)
 	return ok
+}
+
+// Fenced returns a channel that is closed once the store refuses every
+// write because another process rotated the data key of the PostgreSQL
+// database under this one (ErrDataKeyRotated); the process should stop
+// and be started again with the new key. Nil (never closed) for bbolt,
+// whose file no other process opens.
+func (db *DB) Fenced() <-chan struct{} {
+	if pg, ok := db.eng.(*pgEngine); ok {
+		return pg.fenced
+	}
+	return nil
 }
 
 // Lead blocks until this process leads the processes that share the
@@ -296,6 +313,15 @@ func openEngine(ctx context.Context, eng engine, sl *sealer, opts Options) (*DB,
 	}
 	if db.deferDelay <= 0 {
 		db.deferDelay = DefaultDeferDelay
+	}
+	if pg, ok := eng.(*pgEngine); ok {
+		// From now on each write checks that the database is still sealed
+		// with this key (another process may rotate it).
+		var id []byte
+		if sl != nil {
+			id = sl.curID[:]
+		}
+		pg.expectDataKey(id)
 	}
 	db.reqs = make(chan *request, db.maxBatch)
 	if ce, ok := eng.(changeEngine); ok {

@@ -65,6 +65,14 @@
 //     are kept sealed in the files bucket (files.go), and the users, their
 //     tokens and dashboard sessions in the accounts bucket (accounts.go).
 //     The data key is never stored: each process is given it.
+//   - The data key is rotated with every process stopped (RotateDataKey):
+//     each process holds a shared session advisory lock while it has the
+//     database open, on its lease holder session, and the rotation holds it
+//     alone (Options.Exclusive). Each write transaction also reads, with
+//     the writer lock, the id of the key the database is sealed with and
+//     compares it with its process's: a process that the rotation could
+//     not see (it had lost that session) commits nothing after it, is
+//     fenced for good (ErrDataKeyRotated, DB.Fenced), and the node stops.
 //
 // # What it stores
 //

@@ -90,13 +90,17 @@ import (
 // takes; pgLeaderLock the key of the session lock of the process that runs
 // timers and sweeps; pgMigrateLock the key of the lock held while the
 // schema migrates; pgStartupLock the key of the lock a process holds while
-// it starts (see StartupLock). Fixed numbers ("vultron" w, l, m, s), part
-// of the database format: every process of a node must use the same.
+// it starts (see StartupLock); pgOpenLock the key of the lock every process
+// holds, shared, for as long as it has the database open, and that an
+// Options.Exclusive opening (rotate-key) holds alone. Fixed numbers
+// ("vultron" w, l, m, s, o), part of the database format: every process of
+// a node must use the same.
 const (
 	pgWriterLock  int64 = 0x76756c7472_6f6e77
 	pgLeaderLock  int64 = 0x76756c7472_6f6e6c
 	pgMigrateLock int64 = 0x76756c7472_6f6e6d
 	pgStartupLock int64 = 0x76756c7472_6f6e73
+	pgOpenLock    int64 = 0x76756c7472_6f6e6f
 )
 
 // pgChannel is the LISTEN/NOTIFY channel on which every commit is
@@ -114,21 +118,21 @@ const pgChannel = "vultron_changed"
 // two releases on one database still agree; any other schema gets keys
 // derived from its name.
 type pgLocks struct {
-	writer, leader, migrate, startup int64
-	channel                          string
+	writer, leader, migrate, startup, open int64
+	channel                                string
 }
 
 // pgLocksOf returns the locks of the tables in schema.
 func pgLocksOf(schema string) pgLocks {
 	if schema == "public" {
-		return pgLocks{writer: pgWriterLock, leader: pgLeaderLock, migrate: pgMigrateLock, startup: pgStartupLock, channel: pgChannel}
+		return pgLocks{writer: pgWriterLock, leader: pgLeaderLock, migrate: pgMigrateLock, startup: pgStartupLock, open: pgOpenLock, channel: pgChannel}
 	}
 	key := func(kind string) int64 {
 		h := sha256.Sum256([]byte("vultron " + kind + " lock\x00" + schema))
 		return int64(binary.BigEndian.Uint64(h[:8]))
 	}
 	h := sha256.Sum256([]byte("vultron channel\x00" + schema))
-	return pgLocks{writer: key("writer"), leader: key("leader"), migrate: key("migrate"), startup: key("startup"),
+	return pgLocks{writer: key("writer"), leader: key("leader"), migrate: key("migrate"), startup: key("startup"), open: key("open"),
 		channel: pgChannel + "_" + hex.EncodeToString(h[:8])}
 }
 
@@ -258,6 +262,16 @@ type pgEngine struct {
 	holder     int64
 	holderConn *pgx.Conn
 	lastReap   time.Time
+	// exclusive: the holder session takes the open lock alone rather than
+	// shared (Options.Exclusive).
+	exclusive bool
+	// sealedWith is the id of the data key this process seals with, once
+	// the store is open; every write transaction compares it with the id
+	// the database records, and a difference (another process rotated the
+	// key) fences the engine: it writes nothing more, and fenced is closed.
+	sealedWith atomic.Pointer[[]byte]
+	fenceOnce  sync.Once
+	fenced     chan struct{}
 	// listener receives the notifications of commits; stop ends it.
 	stop   context.CancelFunc
 	closed chan struct{}
@@ -432,11 +446,12 @@ func pgParseReason(err error) string {
 
 // openPostgres connects to the database at connString and brings its tables
 // to pgSchemaVersion.
-func openPostgres(ctx context.Context, connString string, noSync bool) (*pgEngine, error) {
+func openPostgres(ctx context.Context, connString string, noSync, exclusive bool) (*pgEngine, error) {
 	e, err := connectPostgres(ctx, connString, noSync)
 	if err != nil {
 		return nil, err
 	}
+	e.exclusive = exclusive
 	if err := checkTablePrivileges(ctx, e.pool); err != nil {
 		e.pool.Close()
 		return nil, err
@@ -511,7 +526,7 @@ func connectPostgres(ctx context.Context, connString string, noSync bool) (*pgEn
 		// For tests: a commit returns before its WAL is flushed.
 		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
 	}
-	e := &pgEngine{cfg: cfg, desc: describePostgres(connString), noSync: noSync, closed: make(chan struct{}), subGen: -1}
+	e := &pgEngine{cfg: cfg, desc: describePostgres(connString), noSync: noSync, closed: make(chan struct{}), subGen: -1, fenced: make(chan struct{})}
 	if e.sub, err = lru.New[string, subEntry](pgSubBucketCache); err != nil {
 		return nil, fmt.Errorf("open %s: %w", e.desc, err)
 	}
@@ -847,6 +862,10 @@ func (e *pgEngine) holdLeasesLocked(ctx context.Context) error {
 			return fmt.Errorf("lease holder session on %s: %w", e.desc, err)
 		}
 		if ok {
+			if err := e.takeOpenLock(ctx, conn); err != nil {
+				_ = conn.Close(context.Background())
+				return err
+			}
 			e.holderConn = conn
 			return nil
 		}
@@ -859,6 +878,55 @@ func (e *pgEngine) holdLeasesLocked(ctx context.Context) error {
 	}
 	_ = conn.Close(context.Background())
 	return fmt.Errorf("lease holder session on %s: no free holder id after three tries", e.desc)
+}
+
+// takeOpenLock takes the open lock on the holder session conn: shared, so
+// that every process has it while it has the database open, or alone for
+// an Exclusive opening. It does not wait: a rotation of the data key under
+// way keeps a process from starting, and a process running keeps a
+// rotation from starting (ErrLocked, with what to do).
+func (e *pgEngine) takeOpenLock(ctx context.Context, conn *pgx.Conn) error {
+	q := `SELECT pg_try_advisory_lock_shared($1)`
+	if e.exclusive {
+		q = `SELECT pg_try_advisory_lock($1)`
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, q, e.locks.open).Scan(&ok); err != nil {
+		return fmt.Errorf("open lock on %s: %w", e.desc, err)
+	}
+	switch {
+	case ok:
+		return nil
+	case e.exclusive:
+		return &lockedError{msg: "other processes have the database open: stop every process of the node first"}
+	default:
+		return &lockedError{msg: "the data key of the database is being rotated (vultron rotate-key): start the process once the rotation is done, with the new key"}
+	}
+}
+
+// lockedError is ErrLocked with the words that fit a database.
+type lockedError struct{ msg string }
+
+func (e *lockedError) Error() string        { return e.msg }
+func (e *lockedError) Is(target error) bool { return target == ErrLocked }
+
+// expectDataKey records the id of the data key this process seals with
+// (nil: none), which every write transaction from now on checks.
+func (e *pgEngine) expectDataKey(id []byte) {
+	if id == nil {
+		id = []byte{}
+	}
+	e.sealedWith.Store(&id)
+}
+
+// fence stops the engine's writes for good and closes fenced.
+func (e *pgEngine) fence() {
+	e.fenceOnce.Do(func() { close(e.fenced) })
+}
+
+// fencedError is what a write of a fenced engine returns.
+func (e *pgEngine) fencedError() error {
+	return fmt.Errorf("%w: the data key of %s was rotated by another process; start this process again with the new key", ErrDataKeyRotated, e.desc)
 }
 
 // newHolderID returns a random positive lease holder id.
@@ -925,6 +993,11 @@ func (e *pgEngine) update(ctx context.Context, fn func(kvTx) error) error {
 }
 
 func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
+	select {
+	case <-e.fenced:
+		return e.fencedError()
+	default:
+	}
 	conn, err := e.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("begin write transaction on %s: %w", e.desc, err)
@@ -938,7 +1011,7 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	b.Queue(`SELECT pg_advisory_xact_lock($1)`, e.locks.writer)
-	b.Queue(`SELECT g FROM vultron_bucket_generation`)
+	b.Queue(pgReadGenerationAndKeyID)
 	if len(keys) > 0 {
 		b.Queue(pgReadKeys, ids, keys)
 	}
@@ -952,13 +1025,16 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 	tx := br.Tx()
 	defer tx.Rollback(context.Background())
 	t := newPgTx(ctx, e, tx, true)
-	var gen int64
+	var (
+		gen     int64
+		sealing []byte
+	)
 	_, err = br.Exec() // BEGIN
 	if err == nil {
 		_, err = br.Exec()
 	}
 	if err == nil {
-		err = br.QueryRow().Scan(&gen)
+		err = br.QueryRow().Scan(&gen, &sealing)
 	}
 	if err == nil && len(keys) > 0 {
 		err = t.readKeys(br, ids, keys)
@@ -974,6 +1050,12 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 	}
 	if err != nil {
 		return fmt.Errorf("take the writer lock on %s: %w", e.desc, err)
+	}
+	if want := e.sealedWith.Load(); want != nil && !bytes.Equal(*want, sealing) {
+		// Under the writer lock, so that no value sealed with a key the
+		// database no longer records is ever committed.
+		e.fence()
+		return e.fencedError()
 	}
 	e.subMu.Lock()
 	if gen != e.subGen {
@@ -998,6 +1080,12 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 	e.hot.record(t.used, t.usedSeqs, t.usedLasts)
 	return nil
 }
+
+// pgReadGenerationAndKeyID reads the count of bucket deletions and the id
+// of the data key the database is sealed with (the meta bucket's
+// data_key_id; NULL when it is not sealed).
+const pgReadGenerationAndKeyID = `SELECT g, (SELECT k.value FROM vultron_kv k JOIN vultron_buckets b ON b.id = k.bucket
+	WHERE b.parent = 0 AND b.name = 'meta'::bytea AND k.key = 'data_key_id'::bytea) FROM vultron_bucket_generation`
 
 // pgReadLasts reads the last key of each of the buckets $1 (by id), and its
 // value, one descent of the primary key's index each.

@@ -21,6 +21,11 @@ var ErrClosed = errors.New("store: database is closed")
 // process) holds the lock on the database file.
 var ErrLocked = errors.New("store: data directory is in use by another process")
 
+// ErrDataKeyRotated is returned by every write of a process on PostgreSQL
+// whose data key another process has since replaced (vultron rotate-key):
+// the process writes nothing more, and DB.Fenced is closed.
+var ErrDataKeyRotated = errors.New("store: data key rotated")
+
 // ErrInvalid is returned when a caller passes a record that cannot be stored,
 // such as an empty id or a digest that does not match the body.
 var ErrInvalid = errors.New("store: invalid argument")

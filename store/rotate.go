@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -34,27 +35,48 @@ type Rotation struct {
 // which RotateDataKey keeps the key it replaced, whose id is keyID.
 func RetiredDataKeyFile(keyID string) string { return "data-key.retired-" + keyID }
 
-// RotateDataKey replaces the data key of the store file at dbPath, whose key
-// is in keyFile (DataKeyFile beside the file when ""), with a new random key,
-// re-encrypts every sealed value and compacts the file so that no freed page
-// keeps old ciphertext. The node must not be running: the file lock is taken
-// first and ErrLocked is returned when it is held.
+// RotateDataKey replaces the data key of the store at storeURL (bolt:PATH or
+// postgres://…), whose key is in keyFile, with a new random key and
+// re-encrypts every sealed value. keyFile may be "" for a bbolt file: then
+// DataKeyFile beside it. Every process of the node must be stopped: the
+// store is opened Exclusive (a bbolt file's lock, or on PostgreSQL the open
+// lock every process holds), and ErrLocked is returned while another
+// process has it open. A bbolt file is compacted besides, so that no freed
+// page keeps old ciphertext; PostgreSQL keeps old row versions until its
+// vacuum reclaims them (and its WAL and backups keep them).
 //
 // It is crash-safe: the new key is written before the old one is moved to
 // data-key.previous, the re-encryption commits in one transaction, and
 // data-key.previous is renamed to RetiredDataKeyFile only after the
-// compacted file is in place; the retired key is kept for the backups and
-// copies sealed with it. A
-// store with a data-key.previous beside its key opens with both keys; running
+// re-encryption (and the compacted file) is in place; the retired key is
+// kept for the backups and copies sealed with it. A store with a
+// data-key.previous beside its key opens with both keys; running
 // RotateDataKey again finishes the interrupted rotation rather than starting
 // another.
-func RotateDataKey(ctx context.Context, dbPath, keyFile string, opts Options) (Rotation, error) {
+func RotateDataKey(ctx context.Context, storeURL, keyFile string, opts Options) (Rotation, error) {
+	var boltPath string
+	switch {
+	case strings.HasPrefix(storeURL, "bolt:") && len(storeURL) > len("bolt:"):
+		boltPath = strings.TrimPrefix(storeURL, "bolt:")
+	case isPostgresURL(storeURL):
+	default:
+		return Rotation{}, fmt.Errorf("store: rotate data key: %w: the store URL must be bolt:PATH or postgres://…", ErrInvalid)
+	}
 	if keyFile == "" {
-		keyFile = filepath.Join(filepath.Dir(dbPath), DataKeyFile)
+		if boltPath == "" {
+			return Rotation{}, fmt.Errorf("store: rotate data key of %s: %w: name the file of its data key", describePostgres(storeURL), ErrInvalid)
+		}
+		keyFile = filepath.Join(filepath.Dir(boltPath), DataKeyFile)
 	}
 	prevFile := filepath.Join(filepath.Dir(keyFile), DataKeyPreviousFile)
-	if _, err := os.Stat(dbPath); err != nil {
-		return Rotation{}, fmt.Errorf("store: rotate data key: %w", err)
+	if boltPath != "" {
+		if _, err := os.Stat(boltPath); err != nil {
+			return Rotation{}, fmt.Errorf("store: rotate data key: %w", err)
+		}
+	}
+	open := func(o Options) (*DB, error) {
+		o.Exclusive = true
+		return OpenURL(ctx, storeURL, o)
 	}
 	keys, err := LoadDataKeys(filepath.Dir(keyFile), keyFile, "", false)
 	if err != nil {
@@ -65,12 +87,12 @@ func RotateDataKey(ctx context.Context, dbPath, keyFile string, opts Options) (R
 		rot.Resumed = true
 		rot.OldKeyID, rot.NewKeyID = KeyID(keys.Previous), KeyID(keys.Current)
 	} else {
-		// Open once with the current key: it takes the file lock (a running
-		// node holds it), and checks the key is the one the file was sealed
-		// with before anything is changed.
+		// Open once with the current key: it takes the lock (a running
+		// process holds it), and checks the key is the one the store was
+		// sealed with before anything is changed.
 		o := opts
 		o.DataKey, o.PreviousDataKey = keys.Current, nil
-		db, err := Open(dbPath, o)
+		db, err := open(o)
 		if err != nil {
 			return Rotation{}, fmt.Errorf("store: rotate data key: %w", err)
 		}
@@ -105,7 +127,7 @@ func RotateDataKey(ctx context.Context, dbPath, keyFile string, opts Options) (R
 	// one transaction and records the new key id.
 	o := opts
 	o.DataKey, o.PreviousDataKey = keys.Current, keys.Previous
-	db, err := Open(dbPath, o)
+	db, err := open(o)
 	if err != nil {
 		return rot, fmt.Errorf("store: rotate data key: %w", err)
 	}
@@ -113,11 +135,13 @@ func RotateDataKey(ctx context.Context, dbPath, keyFile string, opts Options) (R
 	if err := db.Close(); err != nil {
 		return rot, fmt.Errorf("store: rotate data key: %w", err)
 	}
-	if err := CompactFile(dbPath, opts.LockTimeout); err != nil {
-		return rot, fmt.Errorf("store: rotate data key: %w", err)
+	if boltPath != "" {
+		if err := CompactFile(boltPath, opts.LockTimeout); err != nil {
+			return rot, fmt.Errorf("store: rotate data key: %w", err)
+		}
 	}
 	// The old key is not destroyed: what was sealed with it elsewhere
-	// (backups, a database copied from this file) needs it. It is kept
+	// (backups, a database copied from this store) needs it. It is kept
 	// under its id, out of the way of the node's own keys.
 	rot.Retired = filepath.Join(filepath.Dir(prevFile), RetiredDataKeyFile(rot.OldKeyID))
 	if err := os.Rename(prevFile, rot.Retired); err != nil && !errors.Is(err, fs.ErrNotExist) {

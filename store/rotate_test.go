@@ -6,8 +6,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/openvultron/vultron/internal/pgtest"
 )
 
 // newKeyedStore creates dir/vultron.db sealed with a new dir/data-key, filled
@@ -34,7 +39,7 @@ func TestRotateDataKey(t *testing.T) {
 	dir := t.TempDir()
 	path, oldKey := newKeyedStore(t, dir)
 
-	rot, err := RotateDataKey(context.Background(), path, "", Options{})
+	rot, err := RotateDataKey(context.Background(), "bolt:"+path, "", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +109,7 @@ func TestRotateDataKeyKeepsTheRetiredKey(t *testing.T) {
 	if err := os.WriteFile(backup, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rot, err := RotateDataKey(context.Background(), path, "", Options{})
+	rot, err := RotateDataKey(context.Background(), "bolt:"+path, "", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +147,7 @@ func TestRotateDataKeyResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rot, err := RotateDataKey(context.Background(), path, "", Options{})
+	rot, err := RotateDataKey(context.Background(), "bolt:"+path, "", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +173,7 @@ func TestRotateDataKeyRefusesARunningNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	_, err = RotateDataKey(context.Background(), path, "", Options{LockTimeout: 50 * time.Millisecond})
+	_, err = RotateDataKey(context.Background(), "bolt:"+path, "", Options{LockTimeout: 50 * time.Millisecond})
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("rotate while open: %v, want ErrLocked", err)
 	}
@@ -203,7 +208,7 @@ func TestRotateDataKeyResealsTheChangeFeedAndFiles(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := RotateDataKey(ctx, path, "", Options{}); err != nil {
+	if _, err := RotateDataKey(ctx, "bolt:"+path, "", Options{}); err != nil {
 		t.Fatal(err)
 	}
 	keys, err := LoadDataKeys(dir, "", "", false)
@@ -226,4 +231,170 @@ func TestRotateDataKeyResealsTheChangeFeedAndFiles(t *testing.T) {
 	if got, err := os.ReadFile(filepath.Join(out, "api-token")); err != nil || string(got) != marker {
 		t.Errorf("shared file after rotation: %q, %v", got, err)
 	}
+}
+
+// newKeyedDatabase creates a PostgreSQL database sealed with a new
+// dir/data-key, filled by fillStore, and returns its URL, the key file and
+// the key.
+func newKeyedDatabase(t *testing.T, dir string) (string, string, []byte) {
+	t.Helper()
+	u := pgtest.Database(t)
+	keys, err := LoadDataKeys(dir, "", "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := OpenURL(context.Background(), u, Options{DataKey: keys.Current, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillStore(t, db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return u, filepath.Join(dir, DataKeyFile), keys.Current
+}
+
+// sealedWithKey counts the values of the database at u sealed with key.
+func sealedWithKey(t *testing.T, u string, key []byte) int {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	id := keyID(key)
+	var n int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM vultron_kv WHERE substring(value from 1 for $2) = $1`,
+		append([]byte{sealTag}, id[:]...), 1+len(id)).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestRotateDataKeyOnPostgres rotates the data key of a database: refused
+// while a process has it open, nothing changed; once every process is
+// stopped, every value is resealed with the new key in one transaction,
+// the old key opens nothing and is kept as the retired key; while the
+// rotation holds the database, no process opens it.
+func TestRotateDataKeyOnPostgres(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	u, keyFile, oldKey := newKeyedDatabase(t, dir)
+	running, err := OpenURL(ctx, u, Options{DataKey: oldKey, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = RotateDataKey(ctx, u, keyFile, Options{NoSync: true})
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "stop every process") {
+		t.Fatalf("rotate while a process has the database open: %v, want ErrLocked saying to stop every process", err)
+	}
+	if keys, err := LoadDataKeys(dir, "", "", false); err != nil || !bytes.Equal(keys.Current, oldKey) || keys.Previous != nil {
+		t.Fatalf("a refused rotation changed the key files: %v", err)
+	}
+	if err := running.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	before := sealedWithKey(t, u, oldKey)
+	rot, err := RotateDataKey(ctx, u, keyFile, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rot.Resumed || rot.OldKeyID != KeyID(oldKey) || rot.OldKeyID == rot.NewKeyID || rot.Resealed < 6 || rot.Resealed != before {
+		t.Fatalf("rotation = %+v; %d values were sealed with the old key", rot, before)
+	}
+	if got, err := os.ReadFile(rot.Retired); err != nil || filepath.Dir(rot.Retired) != dir || len(got) == 0 {
+		t.Fatalf("retired key %s: %v", rot.Retired, err)
+	}
+	keys, err := LoadDataKeys(dir, "", "", false)
+	if err != nil || KeyID(keys.Current) != rot.NewKeyID || keys.Previous != nil {
+		t.Fatalf("key files after rotation: %v", err)
+	}
+	if n := sealedWithKey(t, u, oldKey); n != 0 {
+		t.Errorf("%d values are still sealed with the old key", n)
+	}
+	if n := sealedWithKey(t, u, keys.Current); n != before {
+		t.Errorf("%d values are sealed with the new key, want %d", n, before)
+	}
+	if _, err := OpenURL(ctx, u, Options{DataKey: oldKey, NoSync: true}); !errors.Is(err, ErrDataKey) {
+		t.Fatalf("open with the old key: %v", err)
+	}
+	db, err := OpenURL(ctx, u, Options{DataKey: keys.Current, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkStore(t, db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// An exclusive opening (a rotation under way) keeps processes out.
+	excl, err := OpenURL(ctx, u, Options{DataKey: keys.Current, NoSync: true, Exclusive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenURL(ctx, u, Options{DataKey: keys.Current, NoSync: true})
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "being rotated") {
+		t.Errorf("open during a rotation: %v, want ErrLocked saying the key is being rotated", err)
+	}
+	if err := excl.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRotationFencesAProcessItDidNotSee: a process whose session holding
+// the open lock was lost while the key was rotated writes nothing sealed
+// with the old key afterwards: its next write is refused, the store says
+// it is fenced, and the database reads whole with the new key.
+func TestRotationFencesAProcessItDidNotSee(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	u, keyFile, oldKey := newKeyedDatabase(t, dir)
+	stale, err := OpenURL(ctx, u, Options{DataKey: oldKey, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stale.Close()
+	// The session is lost (a network failure, a restarted pooler): the
+	// process's open lock goes with it.
+	stale.eng.(*pgEngine).closeHolder()
+	if _, err := RotateDataKey(ctx, u, keyFile, Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stale.Fenced():
+		t.Fatal("fenced before it wrote")
+	default:
+	}
+	err = stale.Update(ctx, func(tx *Tx) error {
+		c, err := tx.Case("case-2")
+		if err != nil {
+			return err
+		}
+		return c.Put([]byte("record"), []byte(marker))
+	})
+	if !errors.Is(err, ErrDataKeyRotated) || !strings.Contains(err.Error(), "start this process again with the new key") {
+		t.Fatalf("a write after the rotation: %v, want ErrDataKeyRotated", err)
+	}
+	select {
+	case <-stale.Fenced():
+	default:
+		t.Fatal("the store is not fenced after a write refused for the rotation")
+	}
+	if err := stale.Update(ctx, func(tx *Tx) error { return nil }); !errors.Is(err, ErrDataKeyRotated) {
+		t.Errorf("a second write: %v, want ErrDataKeyRotated", err)
+	}
+	if n := sealedWithKey(t, u, oldKey); n != 0 {
+		t.Errorf("%d values are sealed with the old key", n)
+	}
+	keys, err := LoadDataKeys(dir, "", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := OpenURL(ctx, u, Options{DataKey: keys.Current, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	checkStore(t, db)
 }

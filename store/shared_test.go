@@ -521,10 +521,10 @@ func TestSchemasOfOneDatabaseAreSeparateNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	la, lb := a.eng.(*pgEngine).locks, b.eng.(*pgEngine).locks
-	if la.writer == lb.writer || la.leader == lb.leader || la.startup == lb.startup || la.migrate == lb.migrate || la.channel == lb.channel {
+	if la.writer == lb.writer || la.leader == lb.leader || la.startup == lb.startup || la.migrate == lb.migrate || la.open == lb.open || la.channel == lb.channel {
 		t.Errorf("two schemas share locks or a channel: %+v and %+v", la, lb)
 	}
-	if p := pgLocksOf("public"); p != (pgLocks{pgWriterLock, pgLeaderLock, pgMigrateLock, pgStartupLock, pgChannel}) {
+	if p := pgLocksOf("public"); p != (pgLocks{pgWriterLock, pgLeaderLock, pgMigrateLock, pgStartupLock, pgOpenLock, pgChannel}) {
 		t.Errorf("the schema public has locks %+v, want the fixed keys every release used", p)
 	}
 }

@@ -61,9 +61,9 @@ func TestRotateKeyCommand(t *testing.T) {
 }
 
 // TestRotateKeyWithoutAFile: rotate-key in a data directory without a
-// bbolt store (a node on PostgreSQL keeps only a cache there) is refused in
-// one sentence that says it rotates a bbolt file and where a PostgreSQL
-// store's rotation is told, and leaves the directory as it was.
+// bbolt store (a node on PostgreSQL keeps only a cache there) and without
+// --store is refused in one sentence that names the file and says how a
+// PostgreSQL store is named, and leaves the directory as it was.
 func TestRotateKeyWithoutAFile(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -84,8 +84,8 @@ func TestRotateKeyWithoutAFile(t *testing.T) {
 			code := run(ctx, &environment{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}, []string{"rotate-key", "--data", dir})
 			got := out.String()
 			if code != 1 || strings.Count(got, "\n") != 1 || !strings.Contains(got, filepath.Join(dir, "vultron.db")) ||
-				!strings.Contains(got, "PostgreSQL") || !strings.Contains(got, "docs/operations.md") {
-				t.Errorf("exit %d, %q; want exit 1, one line naming the file, PostgreSQL and docs/operations.md", code, got)
+				!strings.Contains(got, "PostgreSQL") || !strings.Contains(got, "--store postgres://") || !strings.Contains(got, "docs/operations.md") {
+				t.Errorf("exit %d, %q; want exit 1, one line naming the file, --store for PostgreSQL and docs/operations.md", code, got)
 			}
 			entries, err := os.ReadDir(dir)
 			if err != nil {
