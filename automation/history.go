@@ -76,7 +76,7 @@ func readHistory(tx *store.ReadTx, c *cases.Case) (*history, error) {
 			continue
 		}
 		at, _ := time.Parse(time.RFC3339Nano, e.ReceivedAt)
-		actor := ref(p.Actor)
+		actor := vocab.RefID(p.Actor)
 		switch e.EventType {
 		case cases.EventType(vocab.InviteToEmbargoOnCase):
 			var ev struct {
@@ -86,13 +86,13 @@ func readHistory(tx *store.ReadTx, c *cases.Case) (*history, error) {
 			pr := h.proposal(e.LogObjectID)
 			pr.By, pr.End = actor, ev.EndTime.UTC()
 		case cases.EventType(vocab.AcceptInviteToEmbargoOnCase), cases.EventType(vocab.RejectInviteToEmbargoOnCase):
-			pr := h.proposal(ref(p.Object))
+			pr := h.proposal(vocab.RefID(p.Object))
 			pr.Answers = append(pr.Answers, answer{By: actor, At: at, Summary: p.Summary,
 				Accepted: e.EventType == cases.EventType(vocab.AcceptInviteToEmbargoOnCase)})
 		case cases.EventType(vocab.InviteActorToCase):
-			h.invitations = append(h.invitations, &invitationStep{ID: e.LogObjectID, Sent: c.SentInvitationID(e.LogObjectID), Actor: ref(p.Object), By: actor})
+			h.invitations = append(h.invitations, &invitationStep{ID: e.LogObjectID, Sent: c.SentInvitationID(e.LogObjectID), Actor: vocab.RefID(p.Object), By: actor})
 		case cases.EventType(vocab.AcceptInviteActorToCase), cases.EventType(vocab.RejectInviteActorToCase):
-			if inv := h.invitationOf(actor, ref(p.Object)); inv != nil {
+			if inv := h.invitationOf(actor, vocab.RefID(p.Object)); inv != nil {
 				inv.Answers = append(inv.Answers, answer{By: actor, At: at, Summary: p.Summary,
 					Accepted: e.EventType == cases.EventType(vocab.AcceptInviteActorToCase)})
 			}
@@ -129,19 +129,6 @@ func (h *history) invitationOf(actor, answered string) *invitationStep {
 		last = inv
 	}
 	return last
-}
-
-// ref reads an ActivityStreams reference: an id, or an object with one.
-func ref(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var o struct {
-		ID string `json:"id"`
-	}
-	_ = json.Unmarshal(raw, &o)
-	return o.ID
 }
 
 // lastBy returns the last of answers by actor.

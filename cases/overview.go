@@ -483,7 +483,7 @@ func describeEntry(e ledger.Entry) TimelineEntry {
 		Summary string          `json:"summary"`
 	}
 	_ = json.Unmarshal(e.PayloadSnapshot, &p)
-	t.Actor = rawRef(p.Actor)
+	t.Actor = vocab.RefID(p.Actor)
 	t.Summary = eventSummaries[strings.ToLower(e.EventType)]
 	if t.Summary == "" {
 		t.Summary = strings.ReplaceAll(strings.ToLower(e.EventType), "_", " ")
@@ -514,18 +514,6 @@ func describeEntry(e ledger.Entry) TimelineEntry {
 		t.Detail = strings.TrimPrefix(t.Detail+" — "+problem.Clip(p.Summary, 200), " — ")
 	}
 	return t
-}
-
-func rawRef(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var o struct {
-		ID string `json:"id"`
-	}
-	_ = json.Unmarshal(raw, &o)
-	return o.ID
 }
 
 // EventState is what a change-feed event says of the case after its entry:

@@ -1,6 +1,9 @@
 package vocab
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Object is any value that can stand in an object-valued property or at
 // the top of a document: an *Activity, an *Actor, a *GenericObject (a Note,
@@ -32,6 +35,21 @@ func (r Ref) ID() string {
 
 // RefTo returns a Ref holding the bare IRI id.
 func RefTo(id string) Ref { return Ref{IRI: id} }
+
+// RefID returns the id a reference held as raw JSON names (a stored
+// payload read again without parsing the whole activity): the IRI, or the
+// "id" of an inline object; "" for anything else.
+func RefID(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var o struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(raw, &o)
+	return o.ID
+}
 
 // Inline returns a Ref holding the object o.
 func Inline(o Object) Ref { return Ref{Object: o} }
