@@ -72,18 +72,9 @@ func TestActionsAreAttributed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, body = vendor.api(t, http.MethodGet, "/api/audit?limit=1000", "")
-	if status != http.StatusOK {
-		t.Fatalf("audit: %d %s", status, body)
-	}
-	var audit struct {
-		Records []api.AuditRecord `json:"records"`
-	}
-	if err := json.Unmarshal(body, &audit); err != nil {
-		t.Fatalf("audit: %v: %s", err, body)
-	}
+	records := vendor.auditRecords(t)
 	found := false
-	for _, r := range audit.Records {
+	for _, r := range records {
 		// The record of its sending; those of its deliveries, which may
 		// be there too by now, name the recipient instead.
 		if r.Kind == store.AuditOutbound && r.ActivityID == sent.ID && r.Decision == store.DecisionEnqueued {
@@ -94,7 +85,7 @@ func TestActionsAreAttributed(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Errorf("no outbound audit record of the Accept in %d records", len(audit.Records))
+		t.Errorf("no outbound audit record of the Accept in %d records", len(records))
 	}
 
 	// The ledger through the API says who had the entry sent; the entry

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/policy"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
@@ -215,18 +214,9 @@ func TestFollowRefusedForGood(t *testing.T) {
 		t.Errorf("the public following collection counts %v, want 0", m["totalItems"])
 	}
 
-	status, body := coord.api(t, http.MethodGet, "/api/audit?limit=1000", "")
-	if status != http.StatusOK {
-		t.Fatalf("audit: %d %s", status, body)
-	}
-	var audit struct {
-		Records []api.AuditRecord `json:"records"`
-	}
-	if err := json.Unmarshal(body, &audit); err != nil {
-		t.Fatalf("audit: %v: %s", err, body)
-	}
+	records := coord.auditRecords(t)
 	found := false
-	for _, r := range audit.Records {
+	for _, r := range records {
 		if r.ActivityID == followID && r.Decision == store.DecisionFailed {
 			found = true
 			if r.Kind != store.AuditOutbound || r.Actor != "coord" || r.Signer != vendorID || !strings.Contains(r.Reason, "403") {
@@ -235,7 +225,7 @@ func TestFollowRefusedForGood(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Errorf("no audit record of the failed Follow %s in %d records", followID, len(audit.Records))
+		t.Errorf("no audit record of the failed Follow %s in %d records", followID, len(records))
 	}
 
 	// A Follow of the same actor asks again: with the vendor's node

@@ -509,3 +509,18 @@ func (tn *testNode) awaitInboxItem(t testing.TB, name, typ string) string {
 	})
 	return id
 }
+
+// auditRecords returns the node's audit log, up to 1,000 records, as its
+// admin reads it.
+func (tn *testNode) auditRecords(t testing.TB) []api.AuditRecord {
+	t.Helper()
+	status, body := tn.api(t, http.MethodGet, "/api/audit?limit=1000", "")
+	if status != http.StatusOK {
+		t.Fatalf("GET /api/audit: %d %s", status, body)
+	}
+	var page api.AuditPage
+	if err := json.Unmarshal(body, &page); err != nil {
+		t.Fatalf("GET /api/audit: %v: %s", err, body)
+	}
+	return page.Records
+}
