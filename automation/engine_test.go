@@ -82,6 +82,16 @@ func entry(t *testing.T, db *store.DB, caseID string) {
 	}
 }
 
+// mustPolicy parses the policy text as file name.
+func mustPolicy(t *testing.T, text, name string) *rules.Policy {
+	t.Helper()
+	p, err := rules.Parse([]byte(text), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func newEngine(t *testing.T, db *store.DB, r *recorder, p *rules.Policy) *Engine {
 	t.Helper()
 	e, err := New(Config{DB: db, Submit: r.submit, Locals: func() []Local { return []Local{{Name: "vendor", ID: vendor}} }})
@@ -100,10 +110,7 @@ func newEngine(t *testing.T, db *store.DB, r *recorder, p *rules.Policy) *Engine
 // often the case changes after and across a restart of the engine.
 func TestDecisionsAreTakenOnce(t *testing.T) {
 	db, caseID := setup(t)
-	p, err := rules.Parse([]byte("name: once\nrules:\n  - on: embargo_proposed\n    if: proposal.days > 30\n    do: [accept_embargo]\n"), "once.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustPolicy(t, "name: once\nrules:\n  - on: embargo_proposed\n    if: proposal.days > 30\n    do: [accept_embargo]\n", "once.yaml")
 	r := &recorder{}
 	e := newEngine(t, db, r, p)
 	ctx := context.Background()
@@ -144,10 +151,7 @@ func TestNothingWhileOff(t *testing.T) {
 	if n, err := e.Step(ctx); err != nil || n != 0 {
 		t.Fatalf("Step without a policy = %d, %v", n, err)
 	}
-	p, err := rules.Parse([]byte("rules:\n  - on: embargo_proposed\n    do: [accept_embargo]\n"), "later.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustPolicy(t, "rules:\n  - on: embargo_proposed\n    do: [accept_embargo]\n", "later.yaml")
 	e.SetPolicy(p)
 	if n, err := e.Step(ctx); err != nil || n != 0 || r.count() != 0 {
 		t.Errorf("after the policy came: Step = %d, %v, %d sent; want nothing", n, err, r.count())
@@ -161,10 +165,7 @@ func TestNothingWhileOff(t *testing.T) {
 // TestOffForAnActor: a policy never acts for an actor its off list names.
 func TestOffForAnActor(t *testing.T) {
 	db, caseID := setup(t)
-	p, err := rules.Parse([]byte("off: [vendor]\nrules:\n  - on: embargo_proposed\n    do: [accept_embargo]\n"), "off.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustPolicy(t, "off: [vendor]\nrules:\n  - on: embargo_proposed\n    do: [accept_embargo]\n", "off.yaml")
 	r := &recorder{}
 	e := newEngine(t, db, r, p)
 	entry(t, db, caseID)
@@ -199,10 +200,7 @@ func TestValidatedAndEngagedPoints(t *testing.T) {
 				c.Proposals = nil
 				c.Participant(vendor).RM = tt.rm
 			})
-			p, err := rules.Parse([]byte("name: steps\nrules:\n  - on: report_validated\n    do: [ask]\n  - on: case_engaged\n    do: [ask]\n"), "steps.yaml")
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := mustPolicy(t, "name: steps\nrules:\n  - on: report_validated\n    do: [ask]\n  - on: case_engaged\n    do: [ask]\n", "steps.yaml")
 			r := &recorder{}
 			e := newEngine(t, db, r, p)
 			entry(t, db, caseID)
@@ -245,10 +243,7 @@ func TestRSVPDeadlineWakesTheOwner(t *testing.T) {
 		c.Proposals[0].Terms.Proposer, c.Proposals[0].RSVPBy = vendor, due
 		c.Participant(finder).PEC = cvdstate.PECInvited
 	})
-	p, err := rules.Parse([]byte("name: own\nrules:\n  - on: embargo_proposed\n    do: [accept_embargo]\n"), "own.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustPolicy(t, "name: own\nrules:\n  - on: embargo_proposed\n    do: [accept_embargo]\n", "own.yaml")
 	r := &recorder{}
 	var now atomic.Int64
 	now.Store(time.Now().UnixNano())
@@ -283,10 +278,7 @@ func TestRSVPDeadlineWakesTheOwner(t *testing.T) {
 func TestAdvisoryPublishedPoint(t *testing.T) {
 	db, caseID := setup(t)
 	ctx := context.Background()
-	p, err := rules.Parse([]byte("name: public\nrules:\n  - on: advisory_published\n    do: [report_public]\n"), "public.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustPolicy(t, "name: public\nrules:\n  - on: advisory_published\n    do: [report_public]\n", "public.yaml")
 	r := &recorder{}
 	e := newEngine(t, db, r, p)
 	entry(t, db, caseID)
@@ -331,10 +323,7 @@ func TestNotifyFailureKeepsTheRuleGoing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			db, caseID := setup(t)
-			p, err := rules.Parse([]byte("name: tickets\nrules:\n  - on: embargo_proposed\n    do: [{notify: {url: \"https://t.example/h\"}}, accept_embargo]\n"), "tickets.yaml")
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := mustPolicy(t, "name: tickets\nrules:\n  - on: embargo_proposed\n    do: [{notify: {url: \"https://t.example/h\"}}, accept_embargo]\n", "tickets.yaml")
 			r := &recorder{}
 			cfg := Config{DB: db, Submit: r.submit, Locals: func() []Local { return []Local{{Name: "vendor", ID: vendor}} },
 				Notify: func(context.Context, string, Notification) error { return tt.err }}
@@ -376,10 +365,7 @@ func TestNotifyFailureKeepsTheRuleGoing(t *testing.T) {
 // not open.
 func TestExplainSaysAnIntelSignalWasDecided(t *testing.T) {
 	db, caseID := setup(t)
-	p, err := rules.Parse([]byte("name: intel\nrules:\n  - on: intel_attacks_observed\n    if: intel.cve startsWith \"CVE-\"\n    do: [report_attacks]\n"), "intel.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustPolicy(t, "name: intel\nrules:\n  - on: intel_attacks_observed\n    if: intel.cve startsWith \"CVE-\"\n    do: [report_attacks]\n", "intel.yaml")
 	r := &recorder{}
 	e := newEngine(t, db, r, p)
 	ctx := context.Background()
@@ -430,10 +416,7 @@ func TestExplainWithNothingToDecide(t *testing.T) {
 			editCase(t, db, caseID, func(c *cases.Case) {
 				c.Proposals = nil
 			})
-			p, err := rules.Parse([]byte("rules:\n  - on: "+tt.point+"\n"+tt.rule), "p.yaml")
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := mustPolicy(t, "rules:\n  - on: "+tt.point+"\n"+tt.rule, "p.yaml")
 			e := newEngine(t, db, &recorder{}, p)
 			xs, err := e.Explain(ctx, caseID)
 			if err != nil || len(xs) != 1 || len(xs[0].Rules) != 1 {
@@ -453,10 +436,7 @@ func TestExplainWithNothingToDecide(t *testing.T) {
 func TestAskNamesItsSubject(t *testing.T) {
 	const report = "https://f.example/objects/r1"
 	db, caseID := setup(t)
-	p, err := rules.Parse([]byte("name: ask\nrules:\n  - on: report_received\n    do: [ask]\n  - on: fix_ready\n    do: [ask]\n"), "ask.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustPolicy(t, "name: ask\nrules:\n  - on: report_received\n    do: [ask]\n  - on: fix_ready\n    do: [ask]\n", "ask.yaml")
 	e := newEngine(t, db, &recorder{}, p)
 	ctx := context.Background()
 	l := Local{Name: "vendor", ID: vendor}
@@ -509,10 +489,7 @@ func editCase(t *testing.T, db *store.DB, caseID string, edit func(c *cases.Case
 // policy and rule, as a refused action does, rather than leaving no trace.
 func TestValidateOfAValidReportIsAudited(t *testing.T) {
 	db, caseID := setup(t)
-	p, err := rules.Parse([]byte("name: triage\nrules:\n  - on: report_received\n    do: [validate]\n"), "triage.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustPolicy(t, "name: triage\nrules:\n  - on: report_received\n    do: [validate]\n", "triage.yaml")
 	r := &recorder{}
 	e := newEngine(t, db, r, p)
 	ctx := context.Background()
@@ -576,10 +553,7 @@ func TestExplainSaysAClosedProposalWasDecided(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			db, caseID := setup(t)
-			p, err := rules.Parse([]byte("name: p\nrules:\n  - on: embargo_proposed\n"+tt.rule), "p.yaml")
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := mustPolicy(t, "name: p\nrules:\n  - on: embargo_proposed\n"+tt.rule, "p.yaml")
 			r := &recorder{}
 			e := newEngineAt(t, db, r, p, now)
 			ctx := context.Background()
@@ -616,10 +590,7 @@ func TestExplainSaysAClosedProposalWasDecided(t *testing.T) {
 		editCase(t, db, caseID, func(c *cases.Case) {
 			c.Proposals[0].RSVPBy = rsvp
 		})
-		p, err := rules.Parse([]byte("name: p\nrules:\n  - on: embargo_proposed\n    if: proposal.days > 30\n    do: [accept_embargo]\n"), "p.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := mustPolicy(t, "name: p\nrules:\n  - on: embargo_proposed\n    if: proposal.days > 30\n    do: [accept_embargo]\n", "p.yaml")
 		e := newEngineAt(t, db, &recorder{}, p, now)
 		appendLedger(t, db, caseID, ledgerAct{vocab.InviteToEmbargoOnCase, proposal, proposed})
 		xs, err := e.Explain(context.Background(), caseID)
@@ -659,10 +630,7 @@ func TestExplainSaysAClosedInvitationWasDecided(t *testing.T) {
 			if !byPolicy {
 				rule = "    if: invitation.host == \"c.example\"\n    do: [accept_invitation]\n"
 			}
-			p, err := rules.Parse([]byte("name: join\nrules:\n  - on: invitation_received\n"+rule), "join.yaml")
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := mustPolicy(t, "name: join\nrules:\n  - on: invitation_received\n"+rule, "join.yaml")
 			r := &recorder{}
 			e := newEngineAt(t, db, r, p, now)
 			ctx := context.Background()
