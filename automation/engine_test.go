@@ -94,15 +94,7 @@ func mustPolicy(t *testing.T, text, name string) *rules.Policy {
 
 func newEngine(t *testing.T, db *store.DB, r *recorder, p *rules.Policy) *Engine {
 	t.Helper()
-	e, err := New(Config{DB: db, Submit: r.submit, Locals: func() []Local { return []Local{{Name: "vendor", ID: vendor}} }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.SetPolicy(p)
-	if err := e.Init(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return newEngineAt(t, db, r, p, time.Time{})
 }
 
 // TestDecisionsAreTakenOnce: a proposal from the finder opens
@@ -675,11 +667,15 @@ func TestExplainSaysAClosedInvitationWasDecided(t *testing.T) {
 	}
 }
 
-// newEngineAt is newEngine with its clock stopped at now.
+// newEngineAt is newEngine with its clock stopped at now (the zero time:
+// the engine's own clock).
 func newEngineAt(t *testing.T, db *store.DB, r *recorder, p *rules.Policy, now time.Time) *Engine {
 	t.Helper()
-	e, err := New(Config{DB: db, Submit: r.submit, Locals: func() []Local { return []Local{{Name: "vendor", ID: vendor}} },
-		Now: func() time.Time { return now }})
+	cfg := Config{DB: db, Submit: r.submit, Locals: func() []Local { return []Local{{Name: "vendor", ID: vendor}} }}
+	if !now.IsZero() {
+		cfg.Now = func() time.Time { return now }
+	}
+	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
