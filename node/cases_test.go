@@ -14,15 +14,7 @@ import (
 
 func (tn *testNode) cases(t testing.TB) []api.Case {
 	t.Helper()
-	status, body := tn.api(t, http.MethodGet, "/api/cases", "")
-	if status != http.StatusOK {
-		t.Fatalf("cases: %d %s", status, body)
-	}
-	var out api.CasePage
-	if err := json.Unmarshal(body, &out); err != nil {
-		t.Fatal(err)
-	}
-	return out.Cases
+	return apiGet[api.CasePage](t, tn, "/api/cases").Cases
 }
 
 // oneCase waits until the node holds exactly one case satisfying cond.

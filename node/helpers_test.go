@@ -510,17 +510,24 @@ func (tn *testNode) awaitInboxItem(t testing.TB, name, typ string) string {
 	return id
 }
 
+// apiGet reads path from tn's API with the admin token and decodes its
+// JSON answer, which must be 200.
+func apiGet[T any](t testing.TB, tn *testNode, path string) T {
+	t.Helper()
+	var out T
+	status, body := tn.api(t, http.MethodGet, path, "")
+	if status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, status, body)
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatalf("GET %s: %v: %s", path, err, body)
+	}
+	return out
+}
+
 // auditRecords returns the node's audit log, up to 1,000 records, as its
 // admin reads it.
 func (tn *testNode) auditRecords(t testing.TB) []api.AuditRecord {
 	t.Helper()
-	status, body := tn.api(t, http.MethodGet, "/api/audit?limit=1000", "")
-	if status != http.StatusOK {
-		t.Fatalf("GET /api/audit: %d %s", status, body)
-	}
-	var page api.AuditPage
-	if err := json.Unmarshal(body, &page); err != nil {
-		t.Fatalf("GET /api/audit: %v: %s", err, body)
-	}
-	return page.Records
+	return apiGet[api.AuditPage](t, tn, "/api/audit?limit=1000").Records
 }
