@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -284,6 +286,13 @@ func actingActor(ctx context.Context, c *client, as string) (string, error) {
 	}
 	var list api.ActorList
 	if err := c.do(ctx, "GET", "/api/actors", nil, &list); err != nil {
+		// A node that does not answer, or refuses the token, says so
+		// itself; what the command was about to ask it adds nothing.
+		var ue *unreachableError
+		var ne *nodeError
+		if errors.As(err, &ue) || (errors.As(err, &ne) && ne.status == http.StatusUnauthorized) {
+			return "", err
+		}
 		return "", fmt.Errorf("list the node's actors to choose the acting one: %w", err)
 	}
 	switch len(list.Actors) {

@@ -185,7 +185,7 @@ func TestBadFlagIsOneSentence(t *testing.T) {
 		{[]string{"embargo", "propose", "X", "--bogus=1"}, "vultron embargo: unknown flag --bogus for embargo propose; see vultron embargo propose -h.\n"},
 		{[]string{"model", "states", "-x"}, "vultron model: unknown flag -x for model states; see vultron model states -h.\n"},
 		{[]string{"embargo", "propose", "X", "--days", "abc"}, `"abc" is not a whole number of days`},
-		{[]string{"case", "list", "--json=maybe"}, `invalid boolean value "maybe" for -json`},
+		{[]string{"case", "list", "--json=maybe"}, `--json is true or false, not "maybe"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

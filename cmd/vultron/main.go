@@ -24,9 +24,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // command is one subcommand of the vultron binary.
@@ -154,8 +156,44 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		fs.Usage()
 		return err
 	}
-	return usageError("%s; see vultron %s -h", err, fs.Name())
+	return usageError("%s; see vultron %s -h", flagValueError(fs, err), fs.Name())
 }
+
+// flagValueError rewrites the flag package's "invalid value "5" for flag
+// -timeout: parse error", which does not say what the flag takes, as a
+// sentence that does; other errors are returned as they are.
+func flagValueError(fs *flag.FlagSet, err error) error {
+	m := parseErrorPattern.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	f := fs.Lookup(m[2])
+	if f == nil {
+		return err
+	}
+	getter, ok := f.Value.(flag.Getter)
+	if !ok {
+		return err
+	}
+	var takes string
+	switch getter.Get().(type) {
+	case time.Duration:
+		takes = "takes a duration with its unit, such as 30s, 2m or 1h"
+	case int, int64, uint, uint64:
+		takes = "takes a whole number"
+	case float64:
+		takes = "takes a number"
+	case bool:
+		takes = "is true or false"
+	default:
+		return err
+	}
+	return fmt.Errorf("--%s %s, not %q", f.Name, takes, m[1])
+}
+
+// parseErrorPattern is the flag package's error for a value its type
+// cannot parse.
+var parseErrorPattern = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-([^:]+): parse error$`)
 
 // flagsFirst moves the flags of args before its positional arguments, so
 // that the flag package, which stops at the first argument, sees them all.
