@@ -38,6 +38,14 @@ type actionSpec struct {
 	// opensCase marks the validation of a report, whose case the node
 	// opens when it accepts the activity (session.caseOfReport finds it).
 	opensCase bool
+	// needs is what the usage line shows after the arguments: the flags
+	// the action cannot do without, e.g. "--to ACTOR --name TITLE".
+	needs string
+	// noCase marks an action whose activity no copy of a case on the
+	// acting node records (a submission, a decision on a report outside
+	// a case, a declined invitation): the command returns once the node
+	// accepted it, and its help says so.
+	noCase bool
 }
 
 // actionValues holds the values of every action flag; each action
@@ -149,13 +157,17 @@ func (g actionGroup) run(ctx context.Context, env *environment, args []string) e
 	if !ok {
 		return usageError("unknown %s action %q (want %s)", g.name, args[0], g.actionNames())
 	}
-	synopsis := fmt.Sprintf("vultron %s %s %s [flags]", g.name, a.name, a.args)
+	synopsis := strings.Join(slices.DeleteFunc([]string{"vultron", g.name, a.name, a.args, a.needs, "[flags]"}, func(w string) bool { return w == "" }), " ")
 	about := a.message + ": " + a.summary
 	if a.message == noMessage {
 		// No protocol message of its own: the help opens with what it does.
 		about = strings.ToUpper(a.summary[:1]) + a.summary[1:]
 	}
-	fs := newFlagSet(g.name+" "+a.name, synopsis, about+".\n"+actionOutcomeHelp, env)
+	outcome := actionOutcomeHelp
+	if a.noCase {
+		outcome = noCaseOutcomeHelp
+	}
+	fs := newFlagSet(g.name+" "+a.name, synopsis, about+".\n"+outcome, env)
 	nf := addNodeFlags(fs)
 	as := fs.String("as", "", "the local actor that acts (its name on the node; default: the node's only actor)")
 	asJSON := fs.Bool("json", false, "print the submitted activity, where the case recorded it and the case after it as JSON")
@@ -258,6 +270,13 @@ const actionOutcomeHelp = "The command sends the activity through the acting act
 	"copy of the case has recorded it (or the Case Actor refused it), and prints the activity's\n" +
 	"id, where the case recorded it and the case after it. Exit status: 0 recorded, 1 refused\n" +
 	"(the node's or the Case Actor's sentence) or not recorded in time, 2 a bad command line."
+
+// noCaseOutcomeHelp says what an action no case records prints and when
+// it returns.
+const noCaseOutcomeHelp = "The command sends the activity through the acting actor's outbox and prints its id once the\n" +
+	"node accepted it: no copy of a case on this node records it, so there is nothing to wait\n" +
+	"for (the node delivers it and retries; \"vultron deliveries\" lists what is still queued).\n" +
+	"Exit status: 0 accepted, 1 refused (the node's sentence), 2 a bad command line."
 
 func (g actionGroup) actionNames() string {
 	var names []string
