@@ -166,10 +166,17 @@ func awaitReport(ctx context.Context, s *session, key string, received bool) (ap
 }
 
 // noSuchReport is findReport's answer when no report matches.
-type noSuchReport struct{ who, key string }
+type noSuchReport struct {
+	who, key string
+	received bool // only the reports received were looked at
+}
 
 func (e *noSuchReport) Error() string {
-	return fmt.Sprintf("no report %s received matches %q (\"vultron report list\" lists them)", e.who, e.key)
+	kept := "received or submitted"
+	if e.received {
+		kept = "received"
+	}
+	return fmt.Sprintf("no report %s %s matches %q (\"vultron report list\" lists them)", e.who, kept, e.key)
 }
 
 // caseOfReport returns the case the validation of s.reportID opened.
@@ -238,7 +245,7 @@ func findReport(ctx context.Context, c *client, as, key string, received bool) (
 	}
 	switch len(found) {
 	case 0:
-		return api.Report{}, &noSuchReport{who: who, key: key}
+		return api.Report{}, &noSuchReport{who: who, key: key, received: received}
 	case 1:
 		// The list has no text: read the one found.
 		err := c.do(ctx, "GET", "/api/reports/"+url.PathEscape(found[0].ID)+"?actor="+url.QueryEscape(found[0].Actor), nil, &r)
