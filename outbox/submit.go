@@ -348,6 +348,13 @@ func (s *Submitter) resolveRecipients(ctx context.Context, recipients []string) 
 		if status, ok := fetchStatus(err); ok && (status == http.StatusNotFound || status == http.StatusGone) {
 			return problem.Wrap(http.StatusUnprocessableEntity, err, fmt.Sprintf("there is no actor at %s (%d); nothing was sent", r, status))
 		}
+		// An address that answers with something else than an actor's
+		// document (a node's own address, whose dashboard redirects to
+		// its login; a web page) is no actor's id.
+		var de *actor.DocumentError
+		if errors.As(err, &de) {
+			return problem.Wrap(http.StatusUnprocessableEntity, err, fmt.Sprintf("%s is not an actor's id: %s (an actor's id is the URL of its document, such as https://cvd.vendor.example/actors/psirt); nothing was sent", r, de.Reason))
+		}
 		return problem.Wrap(http.StatusUnprocessableEntity, err, fmt.Sprintf("%s cannot be delivered to: %v; nothing was sent", r, err))
 	}
 	return nil
