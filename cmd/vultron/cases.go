@@ -43,6 +43,9 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *from < 0 {
+		return usageError("--from must be a log index, 0 or more, not %d", *from)
+	}
 	var all api.CasePage
 	fetchAll := func() error {
 		var err error

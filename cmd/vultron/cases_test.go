@@ -268,6 +268,10 @@ func TestClientMistakesSayWhatToDo(t *testing.T) {
 			`--timeout takes a duration with its unit, such as 30s, 2m or 1h, not "5"`, []string{"parse error"}},
 		{[]string{"case", "show", "zzz", "--node", url, "--token-file", tokenFile}, 1,
 			`no case on the node matches "zzz" ("vultron case list" lists them)`, nil},
+		// A negative --from is a bad command line, refused before the node
+		// is asked.
+		{[]string{"case", "ledger", "abc", "--from", "-3", "--node", url, "--token-file", tokenFile}, 2,
+			"--from must be a log index, 0 or more, not -3", []string{"refused"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args[:2], " "), func(t *testing.T) {
