@@ -216,3 +216,24 @@ func TestBadFlagIsOneSentence(t *testing.T) {
 		t.Errorf("vultron help case: exit %d, stdout %q", code, out)
 	}
 }
+
+// TestUnknownCommandSuggestsTheNearest: a misspelt command (a typo, a
+// plural) is a bad command line that names the command meant; a word
+// near no command gets the list's pointer alone.
+func TestUnknownCommandSuggestsTheNearest(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cse", "list"}, `vultron: unknown command "cse" (did you mean "case"?); run "vultron help" for the list.` + "\n"},
+		{[]string{"cases"}, `vultron: unknown command "cases" (did you mean "case"?); run "vultron help" for the list.` + "\n"},
+		{[]string{"reprot", "list"}, `vultron: unknown command "reprot" (did you mean "report"?); run "vultron help" for the list.` + "\n"},
+		{[]string{"help", "embrago"}, `vultron: unknown command "embrago" (did you mean "embargo"?); run "vultron help" for the list.` + "\n"},
+		{[]string{"xyzzy"}, `vultron: unknown command "xyzzy"; run "vultron help" for the list.` + "\n"},
+	} {
+		code, out, errOut := runCLI(t, tt.args...)
+		if code != 2 || out != "" || errOut != tt.want {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and %q", tt.args, code, out, errOut, tt.want)
+		}
+	}
+}

@@ -263,7 +263,7 @@ func run(ctx context.Context, env *environment, args []string) int {
 		}
 		cmd, ok := lookup(rest[0])
 		if !ok {
-			fmt.Fprintf(env.stderr, "vultron: unknown command %q; run \"vultron help\" for the list.\n", rest[0])
+			fmt.Fprintf(env.stderr, "vultron: %s; run \"vultron help\" for the list.\n", unknownCommand(rest[0]))
 			return 2
 		}
 		// Every command prints its own usage for -h.
@@ -272,7 +272,7 @@ func run(ctx context.Context, env *environment, args []string) int {
 	}
 	cmd, ok := lookup(name)
 	if !ok {
-		fmt.Fprintf(env.stderr, "vultron: unknown command %q; run \"vultron help\" for the list.\n", name)
+		fmt.Fprintf(env.stderr, "vultron: %s; run \"vultron help\" for the list.\n", unknownCommand(name))
 		return 2
 	}
 	err := cmd.run(ctx, env, rest)
@@ -288,6 +288,50 @@ func run(ctx context.Context, env *environment, args []string) int {
 		fmt.Fprintf(env.stderr, "vultron %s: %s.\n", name, sentence(err.Error()))
 		return 1
 	}
+}
+
+// unknownCommand says that name is no command and, when one command is
+// nearer to it than any other (a typo, a plural), names that one.
+func unknownCommand(name string) string {
+	best, bestDist, ties := "", 3, 0
+	for _, c := range commands() {
+		switch d := editDistance(name, c.name); {
+		case d < bestDist:
+			best, bestDist, ties = c.name, d, 0
+		case d == bestDist:
+			ties++
+		}
+	}
+	if best == "" || ties > 0 {
+		return fmt.Sprintf("unknown command %q", name)
+	}
+	return fmt.Sprintf("unknown command %q (did you mean %q?)", name, best)
+}
+
+// editDistance is the number of insertions, deletions, substitutions and
+// transpositions of adjacent letters that turn a into b.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 // sentence trims the trailing period so the caller can add exactly one.
