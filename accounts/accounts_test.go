@@ -368,6 +368,30 @@ func TestPermissions(t *testing.T) {
 	}
 }
 
+// TestRefusalNamesWhoHoldsTheScope: a 403 for a scope the principal's role
+// does not reach names the roles that hold it (every role above the
+// least one too), and tells the holder of the metrics token, which is no
+// user, which token to give instead.
+func TestRefusalNamesWhoHoldsTheScope(t *testing.T) {
+	viewer := Principal{Name: "v", Role: Viewer, Scopes: roleScopes(Viewer)}
+	analyst := Principal{Name: "a", Role: Analyst, Scopes: roleScopes(Analyst)}
+	metrics := Principal{Name: "metrics token", Scopes: ScopeSet{ScopeMetrics}}
+	for _, tc := range []struct {
+		who  Principal
+		perm Permission
+		want string
+	}{
+		{viewer, Permission{Scope: ScopeAct}, "v is a viewer; this needs the act scope, which analysts and admins hold"},
+		{analyst, Permission{Scope: ScopeAdmin}, "a is an analyst; this needs the admin scope, which only admins hold"},
+		{metrics, Permission{Scope: ScopeRead}, "metrics token is no user of this node; this needs the read scope, which a user's token holds (the node's API token, or one made with vultron token create)"},
+	} {
+		err := tc.who.Allow(tc.perm, "")
+		if err == nil || problem.Message(err) != tc.want {
+			t.Errorf("%s for %s: %v, want %q", tc.who.Name, tc.perm, err, tc.want)
+		}
+	}
+}
+
 // enrolled adds a user and sets its password through its enrollment
 // link; it returns the session the enrollment opened.
 func enrolled(t *testing.T, s *Service, admin Principal, name string, role Role, password string) Login {

@@ -280,7 +280,7 @@ func (p Principal) Allow(perm Permission, actor string) error {
 	}
 	if !p.Can(perm.Scope) {
 		if p.Role < perm.Scope.MinRole() {
-			return problem.Forbidden("%s is %s; this needs the %s scope, which only %s users hold", p.Name, article(p.Role), perm.Scope, perm.Scope.MinRole())
+			return problem.Forbidden("%s is %s; this needs the %s scope, %s", p.Name, article(p.Role), perm.Scope, holders(p.Role, perm.Scope.MinRole()))
 		}
 		return problem.Forbidden("this credential of %s grants %s; this needs the %s scope", p.Name, scopeList(p.Scopes), perm.Scope)
 	}
@@ -298,6 +298,28 @@ func article(r Role) string {
 		return "no user of this node"
 	}
 	return "a " + r.String()
+}
+
+// holders says who holds a scope whose least role is least, to a
+// principal of role r that does not: the roles from least up, and to a
+// node token that is no user (the metrics token) which token to give.
+func holders(r Role, least Role) string {
+	if r == RoleNone {
+		switch least {
+		case Admin:
+			return "which an admin's token holds (the node's API token is its first admin's)"
+		case Analyst:
+			return "which an analyst's or an admin's token holds (the node's API token is its first admin's)"
+		}
+		return "which a user's token holds (the node's API token, or one made with vultron token create)"
+	}
+	switch least {
+	case Admin:
+		return "which only admins hold"
+	case Analyst:
+		return "which analysts and admins hold"
+	}
+	return "which every user holds"
 }
 
 func scopeList(ss ScopeSet) string {

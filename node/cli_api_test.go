@@ -164,15 +164,20 @@ func TestReportsAPI(t *testing.T) {
 }
 
 // TestOutboxResolvesRecipients refuses, with 422 and the reason, an
-// activity to an actor that does not exist, and queues nothing for it.
+// activity to an actor that does not exist, or to a node's own address in
+// place of one of its actors, and queues nothing for it.
 func TestOutboxResolvesRecipients(t *testing.T) {
 	finder := startNode(t, "finder:Person")
 	vendor := startNode(t, "vendor:Organization")
-	for _, to := range []string{vendor.url + "/actors/nobody", finder.url + "/actors/nobody"} {
+	for _, tt := range []struct{ to, want string }{
+		{vendor.url + "/actors/nobody", "there is no actor at " + vendor.url + "/actors/nobody"},
+		{finder.url + "/actors/nobody", "there is no actor at " + finder.url + "/actors/nobody"},
+		{vendor.url, vendor.url + ` is not an actor's id: redirected (303) to \"/login?next=%2F\"; canonical ids must not redirect (an actor's id is the URL of its document`},
+	} {
 		status, body := finder.api(t, http.MethodPost, "/actors/finder/outbox", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
-"object":{"type":"VulnerabilityReport","name":"r","content":"c"}}`, to))
-		if status != http.StatusUnprocessableEntity || !strings.Contains(string(body), "there is no actor at "+to) {
-			t.Errorf("an offer to %s: %d %s, want 422 saying there is no actor there", to, status, body)
+"object":{"type":"VulnerabilityReport","name":"r","content":"c"}}`, tt.to))
+		if status != http.StatusUnprocessableEntity || !strings.Contains(string(body), tt.want) {
+			t.Errorf("an offer to %s: %d %s, want 422 saying %s", tt.to, status, body, tt.want)
 		}
 	}
 	if items := finder.boxItems(t, "finder", "outbox"); len(items) != 0 {

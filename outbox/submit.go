@@ -348,9 +348,38 @@ func (s *Submitter) resolveRecipients(ctx context.Context, recipients []string) 
 		if status, ok := fetchStatus(err); ok && (status == http.StatusNotFound || status == http.StatusGone) {
 			return problem.Wrap(http.StatusUnprocessableEntity, err, fmt.Sprintf("there is no actor at %s (%d); nothing was sent", r, status))
 		}
+		// An address that answers with something else than an actor's
+		// document (a node's own address, whose dashboard redirects to
+		// its login; a web page) is no actor's id.
+		if detail, ok := refusedAddress(err); ok {
+			hint := ""
+			if !strings.Contains(detail, "unspecified") && !strings.Contains(detail, "multicast") && !strings.Contains(detail, "invalid") {
+				hint = "; a node for local set-ups and tests delivers to loopback and private addresses when serve is given --allow-private-peers"
+			}
+			return problem.Wrap(http.StatusUnprocessableEntity, err, fmt.Sprintf("%s is on an address this node does not deliver to: %s%s; nothing was sent", r, detail, hint))
+		}
+		var de *actor.DocumentError
+		if errors.As(err, &de) {
+			return problem.Wrap(http.StatusUnprocessableEntity, err, fmt.Sprintf("%s is not an actor's id: %s (an actor's id is the URL of its document, such as https://cvd.vendor.example/actors/psirt); nothing was sent", r, de.Reason))
+		}
 		return problem.Wrap(http.StatusUnprocessableEntity, err, fmt.Sprintf("%s cannot be delivered to: %v; nothing was sent", r, err))
 	}
 	return nil
+}
+
+// refusedAddress returns what kind of address a recipient's fetch was
+// refused for (actor.ErrAddressRefused), such as "127.0.0.1 is a loopback
+// address (127.0.0.0/8)", and whether it was.
+func refusedAddress(err error) (string, bool) {
+	if !errors.Is(err, actor.ErrAddressRefused) {
+		return "", false
+	}
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if errors.Unwrap(e) == actor.ErrAddressRefused {
+			return strings.TrimSuffix(e.Error(), ": "+actor.ErrAddressRefused.Error()), true
+		}
+	}
+	return actor.ErrAddressRefused.Error(), true
 }
 
 // inlineActor replaces the bare IRI object of an Invite or Offer by the

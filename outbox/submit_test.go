@@ -223,10 +223,12 @@ func TestCaseActorKeyMadeOutsideTheWritePath(t *testing.T) {
 }
 
 // TestSubmitResolvesRecipientsFirst submits activities whose recipients
-// resolve, are gone, cannot be delivered to, or whose node does not answer
-// now: the outbox refuses the second and third with 422 and the reason and
-// stores and queues nothing for them; the last is queued, its delivery
-// retried until the node answers.
+// resolve, are gone, cannot be delivered to, are no actor's id (a node's
+// address, whose dashboard redirects), are on loopback, or whose node does
+// not answer now: the outbox refuses the second to the fifth with 422 and
+// the reason (for loopback, the flag that allows it) and stores and queues
+// nothing for them; the last is queued, its delivery retried until the
+// node answers.
 func TestSubmitResolvesRecipientsFirst(t *testing.T) {
 	ctx := context.Background()
 	const node = "https://finder.example"
@@ -255,6 +257,14 @@ func TestSubmitResolvesRecipientsFirst(t *testing.T) {
 				return Permanent(fmt.Errorf("fetch %s: status 404", iri))
 			case "https://vendor.example/actors/elsewhere":
 				return Permanent(fmt.Errorf("actor document %s: inbox is not on the actor's host", iri))
+			case "https://vendor.example":
+				// The node's own address: its dashboard redirects to a login.
+				return Permanent(&actor.DocumentError{URL: iri, Reason: `redirected (303) to "/login?next=%2F"; canonical ids must not redirect`})
+			case "http://127.0.0.1:7001/actors/vendor":
+				// A node on loopback, which a node started without
+				// --allow-private-peers does not fetch from.
+				return Permanent(fmt.Errorf("fetch %s: dial tcp 127.0.0.1:7001: %w", iri,
+					fmt.Errorf("127.0.0.1 is a loopback address (127.0.0.0/8): %w", actor.ErrAddressRefused)))
 			case "https://down.example/actors/vendor":
 				return fmt.Errorf("dial tcp: connection refused")
 			}
@@ -275,6 +285,8 @@ func TestSubmitResolvesRecipientsFirst(t *testing.T) {
 	}{
 		{"https://vendor.example/actors/nobody", 422, "there is no actor at https://vendor.example/actors/nobody (404)"},
 		{"https://vendor.example/actors/elsewhere", 422, "https://vendor.example/actors/elsewhere cannot be delivered to: actor document"},
+		{"https://vendor.example", 422, `https://vendor.example is not an actor's id: redirected (303) to "/login?next=%2F"; canonical ids must not redirect (an actor's id is the URL of its document, such as https://cvd.vendor.example/actors/psirt); nothing was sent`},
+		{"http://127.0.0.1:7001/actors/vendor", 422, "http://127.0.0.1:7001/actors/vendor is on an address this node does not deliver to: 127.0.0.1 is a loopback address (127.0.0.0/8); a node for local set-ups and tests delivers to loopback and private addresses when serve is given --allow-private-peers; nothing was sent"},
 		{"https://down.example/actors/vendor", 0, ""},
 		{"https://vendor.example/actors/vendor", 0, ""},
 	}
@@ -290,7 +302,7 @@ func TestSubmitResolvesRecipientsFirst(t *testing.T) {
 			t.Errorf("to %s: %d %v, want %d saying %q", tt.to, problem.Status(err), err, tt.status, tt.want)
 		}
 	}
-	if len(asked) != 4 {
+	if len(asked) != 6 {
 		t.Errorf("resolved %q, want each recipient once", asked)
 	}
 	pending, err := db.PendingCount(ctx)

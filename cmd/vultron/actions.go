@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -36,6 +38,14 @@ type actionSpec struct {
 	// opensCase marks the validation of a report, whose case the node
 	// opens when it accepts the activity (session.caseOfReport finds it).
 	opensCase bool
+	// needs is what the usage line shows after the arguments: the flags
+	// the action cannot do without, e.g. "--to ACTOR --name TITLE".
+	needs string
+	// noCase marks an action whose activity no copy of a case on the
+	// acting node records (a submission, a decision on a report outside
+	// a case, a declined invitation): the command returns once the node
+	// accepted it, and its help says so.
+	noCase bool
 }
 
 // actionValues holds the values of every action flag; each action
@@ -147,13 +157,17 @@ func (g actionGroup) run(ctx context.Context, env *environment, args []string) e
 	if !ok {
 		return usageError("unknown %s action %q (want %s)", g.name, args[0], g.actionNames())
 	}
-	synopsis := fmt.Sprintf("vultron %s %s %s [flags]", g.name, a.name, a.args)
+	synopsis := strings.Join(slices.DeleteFunc([]string{"vultron", g.name, a.name, a.args, a.needs, "[flags]"}, func(w string) bool { return w == "" }), " ")
 	about := a.message + ": " + a.summary
 	if a.message == noMessage {
 		// No protocol message of its own: the help opens with what it does.
 		about = strings.ToUpper(a.summary[:1]) + a.summary[1:]
 	}
-	fs := newFlagSet(g.name+" "+a.name, synopsis, about+".\n"+actionOutcomeHelp, env)
+	outcome := actionOutcomeHelp
+	if a.noCase {
+		outcome = noCaseOutcomeHelp
+	}
+	fs := newFlagSet(g.name+" "+a.name, synopsis, about+".\n"+outcome, env)
 	nf := addNodeFlags(fs)
 	as := fs.String("as", "", "the local actor that acts (its name on the node; default: the node's only actor)")
 	asJSON := fs.Bool("json", false, "print the submitted activity, where the case recorded it and the case after it as JSON")
@@ -257,6 +271,13 @@ const actionOutcomeHelp = "The command sends the activity through the acting act
 	"id, where the case recorded it and the case after it. Exit status: 0 recorded, 1 refused\n" +
 	"(the node's or the Case Actor's sentence) or not recorded in time, 2 a bad command line."
 
+// noCaseOutcomeHelp says what an action no case records prints and when
+// it returns.
+const noCaseOutcomeHelp = "The command sends the activity through the acting actor's outbox and prints its id once the\n" +
+	"node accepted it: no copy of a case on this node records it, so there is nothing to wait\n" +
+	"for (the node delivers it and retries; \"vultron deliveries\" lists what is still queued).\n" +
+	"Exit status: 0 accepted, 1 refused (the node's sentence), 2 a bad command line."
+
 func (g actionGroup) actionNames() string {
 	var names []string
 	for _, a := range append(slices.Clone(g.others), g.actions...) {
@@ -284,6 +305,13 @@ func actingActor(ctx context.Context, c *client, as string) (string, error) {
 	}
 	var list api.ActorList
 	if err := c.do(ctx, "GET", "/api/actors", nil, &list); err != nil {
+		// A node that does not answer, or refuses the token, says so
+		// itself; what the command was about to ask it adds nothing.
+		var ue *unreachableError
+		var ne *nodeError
+		if errors.As(err, &ue) || (errors.As(err, &ne) && ne.status == http.StatusUnauthorized) {
+			return "", err
+		}
 		return "", fmt.Errorf("list the node's actors to choose the acting one: %w", err)
 	}
 	switch len(list.Actors) {

@@ -346,8 +346,8 @@ func TestActionCommandLines(t *testing.T) {
 		{[]string{"report", "validate", "--as", "vendor"}, 2, "takes the argument OFFER"},
 		{[]string{"report", "validate", "nothing", "--as", "vendor"}, 1, `no report vendor received matches "nothing"`},
 		{[]string{"report", "validate", "x"}, 1, `no report vendor received matches "x"`},
-		{[]string{"report", "show", "x"}, 1, `no report the node's actors received matches "x"`},
-		{[]string{"report", "show", "x", "--timeout", "300ms"}, 1, `no report the node's actors received matches "x"`},
+		{[]string{"report", "show", "x"}, 1, `no report the node's actors received or submitted matches "x"`},
+		{[]string{"report", "show", "x", "--timeout", "300ms"}, 1, `no report the node's actors received or submitted matches "x"`},
 		{[]string{"report", "show", "x", "--timeout", "-1s"}, 2, "--timeout must not be negative"},
 		{[]string{"report", "submit", "-q", "--json", "--as", "vendor", "--to", "https://x.example/a", "--name", "x"}, 2, "--quiet prints an id and --json a document: give one of them"},
 		{[]string{"report", "list", "x"}, 2, "report list takes no arguments"},
@@ -744,5 +744,31 @@ func TestActionHelpOpensWithItsMessage(t *testing.T) {
 				t.Errorf("%v printed\n%s\nwhose description does not open with %q", tt.args, out.String(), tt.want)
 			}
 		})
+	}
+}
+
+// TestHelpOfActionsWithoutACase: the actions no case records (a
+// submission, a decision on a report outside any case, declining an
+// invitation) say in their help that they return once the node accepted
+// the activity, not that they wait for a case; report submit's usage line
+// names the flags it cannot do without.
+func TestHelpOfActionsWithoutACase(t *testing.T) {
+	for _, args := range [][]string{
+		{"report", "submit", "-h"}, {"report", "invalidate", "-h"}, {"report", "close", "-h"},
+		{"report", "duplicate", "-h"}, {"participant", "reject-invite", "-h"},
+	} {
+		code, out, errOut := runCLI(t, args...)
+		help := out + errOut
+		if code != 0 || strings.Contains(help, "waits until this node's\ncopy of the case has recorded it") || !strings.Contains(help, "once the node accepted it") {
+			t.Errorf("%v: exit %d; the help should say the command returns once the node accepted the activity:\n%s", args, code, help)
+		}
+	}
+	code, out, errOut := runCLI(t, "report", "submit", "-h")
+	if code != 0 || !strings.Contains(out+errOut, "usage: vultron report submit --to ACTOR --name TITLE [flags]\n") {
+		t.Errorf("report submit -h: exit %d; want the usage line to name --to and --name:\n%s", code, out+errOut)
+	}
+	// An action a case records keeps saying it waits for it.
+	if code, out, errOut := runCLI(t, "report", "validate", "-h"); code != 0 || !strings.Contains(out+errOut, "waits until this node's\ncopy of the case has recorded it") {
+		t.Errorf("report validate -h: exit %d:\n%s", code, out+errOut)
 	}
 }

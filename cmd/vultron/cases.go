@@ -43,6 +43,9 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *from < 0 {
+		return usageError("--from must be a log index, 0 or more, not %d", *from)
+	}
 	var all api.CasePage
 	fetchAll := func() error {
 		var err error
@@ -108,7 +111,9 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 // noCaseError says that no case of the node matches key.
 type noCaseError struct{ key string }
 
-func (e noCaseError) Error() string { return fmt.Sprintf("no case on the node matches %q", e.key) }
+func (e noCaseError) Error() string {
+	return fmt.Sprintf("no case on the node matches %q (\"vultron case list\" lists them)", e.key)
+}
 
 func pickCase(all []api.Case, key string) (string, error) {
 	var found []string

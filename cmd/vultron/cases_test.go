@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -226,6 +227,98 @@ func TestCaseShowListsWhatIsOpen(t *testing.T) {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("%s: case show printed\n%s\nwithout %q", tt.name, out.String(), want)
 			}
+		}
+	}
+}
+
+// TestClientMistakesSayWhatToDo gives the command line the mistakes of a
+// first hour: a node that is not running, a file that holds no token, a
+// --timeout without its unit and a case that is not there. Each is one
+// sentence that says what is wrong and what to do, and none is reported
+// as something else (a file that is no token is no network failure).
+func TestClientMistakesSayWhatToDo(t *testing.T) {
+	url, tokenFile := fakeNode(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + ln.Addr().String()
+	ln.Close()
+	notToken := filepath.Join(t.TempDir(), "vultron.db")
+	if err := os.WriteFile(notToken, []byte("\x00\x01bolt\x00\nmeta\x00page\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args     []string
+		wantCode int
+		want     string
+		unwanted []string
+	}{
+		{[]string{"case", "list", "--node", down, "--token-file", tokenFile}, 1,
+			"nothing answers at " + down + " (connection refused): is the node running there?",
+			[]string{"dial tcp", "Get \""}},
+		// An action asks the node for its actors first: the sentence is the
+		// same, not wrapped in what the command was about to do.
+		{[]string{"case", "engage", "abc", "--node", down, "--token-file", tokenFile}, 1,
+			"nothing answers at " + down + " (connection refused): is the node running there?",
+			[]string{"list the node's actors", "dial tcp"}},
+		{[]string{"case", "list", "--node", url, "--token-file", notToken}, 1,
+			notToken + " does not hold a token", []string{"cannot reach", "Authorization"}},
+		{[]string{"case", "wait", "abc", "--until", "draft", "--timeout", "5", "--node", url, "--token-file", tokenFile}, 2,
+			`--timeout takes a duration with its unit, such as 30s, 2m or 1h, not "5"`, []string{"parse error"}},
+		{[]string{"case", "show", "zzz", "--node", url, "--token-file", tokenFile}, 1,
+			`no case on the node matches "zzz" ("vultron case list" lists them)`, nil},
+		// A negative --from is a bad command line, refused before the node
+		// is asked.
+		{[]string{"case", "ledger", "abc", "--from", "-3", "--node", url, "--token-file", tokenFile}, 2,
+			"--from must be a log index, 0 or more, not -3", []string{"refused"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args[:2], " "), func(t *testing.T) {
+			code, out, errOut := runCLI(t, tt.args...)
+			if code != tt.wantCode || !strings.Contains(errOut, tt.want) || strings.Count(errOut, "\n") != 1 || out != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and one sentence saying %q", code, out, errOut, tt.wantCode, tt.want)
+			}
+			for _, u := range tt.unwanted {
+				if strings.Contains(errOut, u) {
+					t.Errorf("stderr %q says %q", errOut, u)
+				}
+			}
+		})
+	}
+}
+
+// TestLoginRefusedTokenSaysWhichToken: a token the node refuses at login
+// is named by where it came from (standard input, or the --token-file
+// given), and the sentence does not send its reader back to vultron login.
+func TestLoginRefusedTokenSaysWhichToken(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(401)
+		w.Write([]byte(`{"error":"the token is not one of this node's (revoked, or never issued)"}`))
+	}))
+	t.Cleanup(srv.Close)
+	tokenFile := filepath.Join(t.TempDir(), "other-token")
+	if err := os.WriteFile(tokenFile, []byte("another-node-token-another-node\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := t.TempDir()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"login", "--node", srv.URL, "--with-token"}, "the node at " + srv.URL + " refused the token read from standard input (401: the token is not one of this node's (revoked, or never issued)); give a token of that node."},
+		{[]string{"login", "--node", srv.URL, "--token-file", tokenFile}, "the node at " + srv.URL + " refused the token from " + tokenFile + " (401: the token is not one of this node's (revoked, or never issued)); give a token of that node."},
+	} {
+		var stdout, stderr strings.Builder
+		env := &environment{stdout: &stdout, stderr: &stderr, stdin: strings.NewReader("another-node-token-another-node\n"), getenv: func(k string) string {
+			if k == "XDG_CONFIG_HOME" {
+				return config
+			}
+			return ""
+		}}
+		code := run(t.Context(), env, tt.args)
+		if code != 1 || !strings.Contains(stderr.String(), tt.want) || strings.Contains(stderr.String(), "log in with vultron login") || strings.Count(stderr.String(), "\n") != 1 {
+			t.Errorf("%v: exit %d, stderr %q; want exit 1 and one sentence saying %q", tt.args, code, stderr.String(), tt.want)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/openvultron/vultron/problem"
@@ -45,7 +46,13 @@ type client struct {
 	base      string
 	token     string
 	tokenFile string // where the token was read, for the sentence of a 401
-	http      *http.Client
+	// tokenSource, when set, says where the token came from in the
+	// sentence of a 401 in place of "from" tokenFile.
+	tokenSource string
+	// refusedHint ends the sentence of a 401: what to do about a token the
+	// node refused. Empty: give another token file, or log in.
+	refusedHint string
+	http        *http.Client
 }
 
 // parse parses a node command's flags, completes them from the
@@ -103,7 +110,21 @@ func (f nodeFlags) newClient(nodeSet, tokenSet bool) (*client, error) {
 	if token == "" {
 		return nil, fmt.Errorf("token file %s is empty", *f.tokenFile)
 	}
+	if !isTokenText(token) {
+		return nil, fmt.Errorf("%s does not hold a token (a token is one line of letters, digits and punctuation); give the file the node wrote its API token to, such as DATA/api-token, with --token-file or VULTRON_TOKEN_FILE", *f.tokenFile)
+	}
 	return &client{base: base, token: token, tokenFile: *f.tokenFile, http: &http.Client{Timeout: 30 * time.Second}}, nil
+}
+
+// isTokenText reports whether token can be a token: one line of visible
+// ASCII, which an Authorization header can carry.
+func isTokenText(token string) bool {
+	for i := 0; i < len(token); i++ {
+		if token[i] < 0x21 || token[i] > 0x7e {
+			return false
+		}
+	}
+	return token != ""
 }
 
 // nodeURL checks --node: an http or https URL with a host, such as
@@ -148,7 +169,7 @@ func (c *client) send(ctx context.Context, method, path, contentType string, bod
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach the node at %s: %w", c.base, err)
+		return unreachable(c.base, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
@@ -158,7 +179,15 @@ func (c *client) send(ctx context.Context, method, path, contentType string, bod
 	if resp.StatusCode >= 300 {
 		if resp.StatusCode == http.StatusUnauthorized {
 			msg, _ := problem.ReadBody(data)
-			return &nodeError{status: resp.StatusCode, msg: fmt.Sprintf("the node at %s refused the token from %s (401: %s); give a token file of that node with --token-file or VULTRON_TOKEN_FILE, or log in with vultron login", c.base, c.tokenFile, msg)}
+			hint := c.refusedHint
+			if hint == "" {
+				hint = "give a token file of that node with --token-file or VULTRON_TOKEN_FILE, or log in with vultron login"
+			}
+			source := c.tokenSource
+			if source == "" {
+				source = "from " + c.tokenFile
+			}
+			return &nodeError{status: resp.StatusCode, msg: fmt.Sprintf("the node at %s refused the token %s (401: %s); %s", c.base, source, msg, hint)}
 		}
 		if msg, ok := problem.ReadBody(data); ok {
 			return &nodeError{status: resp.StatusCode, msg: fmt.Sprintf("the node refused (%d): %s", resp.StatusCode, msg)}
@@ -173,6 +202,34 @@ func (c *client) send(ctx context.Context, method, path, contentType string, bod
 	}
 	return nil
 }
+
+// unreachableError is a request that got no answer from the node: nothing
+// listens at its address, its name does not resolve, or it did not answer
+// in time. Its sentence names the node and what to check, not the
+// request the command was making.
+type unreachableError struct {
+	base string
+	err  error
+}
+
+// unreachable returns the error of a request to the node at base that
+// got no answer.
+func unreachable(base string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return &unreachableError{base: base, err: err}
+}
+
+func (e *unreachableError) Error() string {
+	if errors.Is(e.err, syscall.ECONNREFUSED) {
+		return fmt.Sprintf("nothing answers at %s (connection refused): is the node running there? (vultron ready --node %s waits until it serves)", e.base, e.base)
+	}
+	return fmt.Sprintf("cannot reach the node at %s: %v", e.base, e.err)
+}
+
+func (e *unreachableError) Unwrap() error { return e.err }
 
 // nodeError is a refusal from the node: its status and its sentence.
 type nodeError struct {

@@ -185,7 +185,7 @@ func TestBadFlagIsOneSentence(t *testing.T) {
 		{[]string{"embargo", "propose", "X", "--bogus=1"}, "vultron embargo: unknown flag --bogus for embargo propose; see vultron embargo propose -h.\n"},
 		{[]string{"model", "states", "-x"}, "vultron model: unknown flag -x for model states; see vultron model states -h.\n"},
 		{[]string{"embargo", "propose", "X", "--days", "abc"}, `"abc" is not a whole number of days`},
-		{[]string{"case", "list", "--json=maybe"}, `invalid boolean value "maybe" for -json`},
+		{[]string{"case", "list", "--json=maybe"}, `--json is true or false, not "maybe"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -214,5 +214,26 @@ func TestBadFlagIsOneSentence(t *testing.T) {
 	}
 	if code, out, _ := runCLI(t, "help", "case"); code != 0 || !strings.HasPrefix(out, "usage: vultron case [flags] list") {
 		t.Errorf("vultron help case: exit %d, stdout %q", code, out)
+	}
+}
+
+// TestUnknownCommandSuggestsTheNearest: a misspelt command (a typo, a
+// plural) is a bad command line that names the command meant; a word
+// near no command gets the list's pointer alone.
+func TestUnknownCommandSuggestsTheNearest(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cse", "list"}, `vultron: unknown command "cse" (did you mean "case"?); run "vultron help" for the list.` + "\n"},
+		{[]string{"cases"}, `vultron: unknown command "cases" (did you mean "case"?); run "vultron help" for the list.` + "\n"},
+		{[]string{"reprot", "list"}, `vultron: unknown command "reprot" (did you mean "report"?); run "vultron help" for the list.` + "\n"},
+		{[]string{"help", "embrago"}, `vultron: unknown command "embrago" (did you mean "embargo"?); run "vultron help" for the list.` + "\n"},
+		{[]string{"xyzzy"}, `vultron: unknown command "xyzzy"; run "vultron help" for the list.` + "\n"},
+	} {
+		code, out, errOut := runCLI(t, tt.args...)
+		if code != 2 || out != "" || errOut != tt.want {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and %q", tt.args, code, out, errOut, tt.want)
+		}
 	}
 }

@@ -147,6 +147,7 @@ func runLogin(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	var raw []byte
+	from := "standard input"
 	switch {
 	case *tokenFile != "" && *withToken:
 		return usageError("give the token with --token-file or --with-token, not both")
@@ -154,6 +155,7 @@ func runLogin(ctx context.Context, env *environment, args []string) error {
 		if raw, err = os.ReadFile(*tokenFile); err != nil {
 			return fmt.Errorf("read the token: %w", err)
 		}
+		from = *tokenFile
 	case *withToken:
 		if env.stdin == nil {
 			return usageError("--with-token reads standard input, which this command has none of")
@@ -170,7 +172,13 @@ func runLogin(ctx context.Context, env *environment, args []string) error {
 	if token == "" {
 		return usageError("the token is empty")
 	}
-	c := &client{base: base, token: token, tokenFile: "the token given", http: &http.Client{Timeout: 30 * time.Second}}
+	if !isTokenText(token) {
+		return usageError("the token from %s is not one (a token is one line of letters, digits and punctuation)", from)
+	}
+	c := &client{base: base, token: token, tokenFile: from, refusedHint: "give a token of that node", http: &http.Client{Timeout: 30 * time.Second}}
+	if *withToken {
+		c.tokenSource = "read from standard input"
+	}
 	var who api.WhoAmI
 	if err := c.call(ctx, http.MethodGet, "/api/whoami", nil, &who); err != nil {
 		return err

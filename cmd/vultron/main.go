@@ -24,9 +24,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // command is one subcommand of the vultron binary.
@@ -68,7 +70,7 @@ func commands() []command {
 		{name: "classify", summary: "classify Vultron activities in JSON files by protocol semantic and message type", run: runClassify},
 		{name: "version", summary: "print the version of this binary", run: runVersion},
 		{name: "serve", summary: "run a node: inboxes, outboxes, WebFinger, NodeInfo and delivery workers", run: runServe},
-		{name: "case", summary: "list, show, wait for a case or print its ledger; engage (RA), defer (RD), close (RC), note, transfer", run: runCase},
+		{name: "case", summary: "list, show, wait for, resync a case or print its ledger; engage (RA), defer (RD), close (RC), note, cve, transfer, link, engagement", run: runCase},
 		{name: "due", summary: "list the deadlines of the node's cases and reports, soonest first, or only the overdue ones", run: runDue},
 		{name: "deliveries", summary: "list a node's pending deliveries and dead letters, or retry a dead letter", run: runDeliveries},
 		{name: "report", summary: "Report Management: submit a report (RS), validate (RV), invalidate (RI) or close (RC) one", run: runReport},
@@ -88,7 +90,7 @@ func commands() []command {
 		{name: "product", summary: "state a product's status in a case: affected, fixed, not-affected, under-investigation", run: runProduct},
 		{name: "advisory", summary: "the case's advisory: draft, share for review, review, publication time, publish", run: runAdvisory},
 		{name: "model", summary: "print the protocol's state models, histories and desiderata baselines", run: runModel},
-		{name: "user", summary: "manage the node's users: add (a token and an enrollment link), list, role, disable, remove, reset-2fa", run: runUser},
+		{name: "user", summary: "manage the node's users: add (a token and an enrollment link), list, role, disable, enable, remove, reset-2fa, enroll, sessions", run: runUser},
 		{name: "token", summary: "create, list or revoke tokens with scopes (read, act, admin, metrics, calendar)", run: runToken},
 		{name: "login", summary: "keep a token of a node for the other commands, in your configuration directory", run: runLogin},
 		{name: "logout", summary: "forget (and with --revoke, revoke) the token a login keeps", run: runLogout},
@@ -154,8 +156,44 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		fs.Usage()
 		return err
 	}
-	return usageError("%s; see vultron %s -h", err, fs.Name())
+	return usageError("%s; see vultron %s -h", flagValueError(fs, err), fs.Name())
 }
+
+// flagValueError rewrites the flag package's "invalid value "5" for flag
+// -timeout: parse error", which does not say what the flag takes, as a
+// sentence that does; other errors are returned as they are.
+func flagValueError(fs *flag.FlagSet, err error) error {
+	m := parseErrorPattern.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	f := fs.Lookup(m[2])
+	if f == nil {
+		return err
+	}
+	getter, ok := f.Value.(flag.Getter)
+	if !ok {
+		return err
+	}
+	var takes string
+	switch getter.Get().(type) {
+	case time.Duration:
+		takes = "takes a duration with its unit, such as 30s, 2m or 1h"
+	case int, int64, uint, uint64:
+		takes = "takes a whole number"
+	case float64:
+		takes = "takes a number"
+	case bool:
+		takes = "is true or false"
+	default:
+		return err
+	}
+	return fmt.Errorf("--%s %s, not %q", f.Name, takes, m[1])
+}
+
+// parseErrorPattern is the flag package's error for a value its type
+// cannot parse.
+var parseErrorPattern = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-([^:]+): parse error$`)
 
 // flagsFirst moves the flags of args before its positional arguments, so
 // that the flag package, which stops at the first argument, sees them all.
@@ -225,7 +263,7 @@ func run(ctx context.Context, env *environment, args []string) int {
 		}
 		cmd, ok := lookup(rest[0])
 		if !ok {
-			fmt.Fprintf(env.stderr, "vultron: unknown command %q; run \"vultron help\" for the list.\n", rest[0])
+			fmt.Fprintf(env.stderr, "vultron: %s; run \"vultron help\" for the list.\n", unknownCommand(rest[0]))
 			return 2
 		}
 		// Every command prints its own usage for -h.
@@ -234,7 +272,7 @@ func run(ctx context.Context, env *environment, args []string) int {
 	}
 	cmd, ok := lookup(name)
 	if !ok {
-		fmt.Fprintf(env.stderr, "vultron: unknown command %q; run \"vultron help\" for the list.\n", name)
+		fmt.Fprintf(env.stderr, "vultron: %s; run \"vultron help\" for the list.\n", unknownCommand(name))
 		return 2
 	}
 	err := cmd.run(ctx, env, rest)
@@ -250,6 +288,50 @@ func run(ctx context.Context, env *environment, args []string) int {
 		fmt.Fprintf(env.stderr, "vultron %s: %s.\n", name, sentence(err.Error()))
 		return 1
 	}
+}
+
+// unknownCommand says that name is no command and, when one command is
+// nearer to it than any other (a typo, a plural), names that one.
+func unknownCommand(name string) string {
+	best, bestDist, ties := "", 3, 0
+	for _, c := range commands() {
+		switch d := editDistance(name, c.name); {
+		case d < bestDist:
+			best, bestDist, ties = c.name, d, 0
+		case d == bestDist:
+			ties++
+		}
+	}
+	if best == "" || ties > 0 {
+		return fmt.Sprintf("unknown command %q", name)
+	}
+	return fmt.Sprintf("unknown command %q (did you mean %q?)", name, best)
+}
+
+// editDistance is the number of insertions, deletions, substitutions and
+// transpositions of adjacent letters that turn a into b.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 // sentence trims the trailing period so the caller can add exactly one.

@@ -38,7 +38,7 @@ func participantGroup() actionGroup {
 			{name: "accept-invite", message: "-", summary: "accept an invitation to a case, and the embargo in force it carries, if any", args: "[INVITE|CASE]", minArgs: 0, maxArgs: 1,
 				flags: inviteFlags, build: answerInvite("Accept")},
 			{name: "reject-invite", message: "-", summary: "decline an invitation to a case", args: "[INVITE|CASE]", minArgs: 0, maxArgs: 1,
-				flags: inviteFlags, build: answerInvite("Reject")},
+				flags: inviteFlags, build: answerInvite("Reject"), noCase: true},
 			{name: "suggest", message: "-", summary: "suggest to the owner that an actor be invited", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: actorAndRoles, build: buildSuggest},
 			{name: "accept-suggestion", message: "-", summary: "accept the Case Actor's offer of a suggested participant (owner only; the Case Actor invites)", args: "CASE", minArgs: 1, maxArgs: 1,

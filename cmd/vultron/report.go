@@ -29,6 +29,7 @@ func reportGroup() actionGroup {
 			"show OFFER\" shows one with its text.",
 		actions: []actionSpec{
 			{name: "submit", message: "RS", summary: "submit a vulnerability report to an actor (RS|EP with an embargo proposal)", minArgs: 0, maxArgs: 0,
+				needs: "--to ACTOR --name TITLE", noCase: true,
 				flags: func(fs *flag.FlagSet, v *actionValues) {
 					fs.StringVar(&v.to, "to", "", "the actor id (URL) of the vendor or coordinator to report to (required)")
 					fs.StringVar(&v.name, "name", "", "the report's title (required)")
@@ -41,9 +42,9 @@ func reportGroup() actionGroup {
 			{name: "validate", message: "RV", summary: "validate a received report; this opens a case", args: "OFFER", minArgs: 1, maxArgs: 1,
 				build: reportDecision("Accept"), opensCase: true},
 			{name: "invalidate", message: "RI", summary: "invalidate a received report", args: "OFFER", minArgs: 1, maxArgs: 1,
-				build: reportDecision("TentativeReject")},
+				build: reportDecision("TentativeReject"), noCase: true},
 			{name: "close", message: "RC", summary: "close a received report without a case", args: "OFFER", minArgs: 1, maxArgs: 1,
-				build: reportDecision("Reject")},
+				build: reportDecision("Reject"), noCase: true},
 			{name: "add", message: "-", summary: "add a received report to a case that exists (owner; it opens no other case)", args: "CASE", minArgs: 1, maxArgs: 1,
 				flags: func(fs *flag.FlagSet, v *actionValues) {
 					fs.StringVar(&v.offer, "offer", "", "the report to add: its id, short id, its Offer's id, or a unique part (required)")
@@ -53,7 +54,7 @@ func reportGroup() actionGroup {
 				flags: func(fs *flag.FlagSet, v *actionValues) {
 					fs.StringVar(&v.of, "of", "", "the case the report duplicates: its id, short id or a unique part (required)")
 				},
-				build: buildDuplicate},
+				build: buildDuplicate, noCase: true},
 		},
 	}
 }
@@ -165,10 +166,17 @@ func awaitReport(ctx context.Context, s *session, key string, received bool) (ap
 }
 
 // noSuchReport is findReport's answer when no report matches.
-type noSuchReport struct{ who, key string }
+type noSuchReport struct {
+	who, key string
+	received bool // only the reports received were looked at
+}
 
 func (e *noSuchReport) Error() string {
-	return fmt.Sprintf("no report %s received matches %q (\"vultron report list\" lists them)", e.who, e.key)
+	kept := "received or submitted"
+	if e.received {
+		kept = "received"
+	}
+	return fmt.Sprintf("no report %s %s matches %q (\"vultron report list\" lists them)", e.who, kept, e.key)
 }
 
 // caseOfReport returns the case the validation of s.reportID opened.
@@ -237,7 +245,7 @@ func findReport(ctx context.Context, c *client, as, key string, received bool) (
 	}
 	switch len(found) {
 	case 0:
-		return api.Report{}, &noSuchReport{who: who, key: key}
+		return api.Report{}, &noSuchReport{who: who, key: key, received: received}
 	case 1:
 		// The list has no text: read the one found.
 		err := c.do(ctx, "GET", "/api/reports/"+url.PathEscape(found[0].ID)+"?actor="+url.QueryEscape(found[0].Actor), nil, &r)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -276,11 +277,32 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	log.Info().Int("gc_percent", mem.GCPercent).Str("gc_percent_from", mem.From).Str("memory_limit_bytes", limitText(mem.Limit)).Msg("garbage collector set")
+	// The address is taken before node.New creates the data directory, its
+	// keys and tokens: a node that cannot serve prints no token or
+	// enrollment link as shown once.
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return listenError(*listen, err)
+	}
+	cfg.Listener = ln
 	n, err := node.New(ctx, cfg)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 	return n.Serve(ctx)
+}
+
+// listenError says why serve cannot listen on addr.
+func listenError(addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("cannot listen on %s: the address is in use by another process; stop it or choose another address with --listen", addr)
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	return fmt.Errorf("cannot listen on %s: %v", addr, err)
 }
 
 // newLogger returns the node's logger: JSON lines by default, a readable

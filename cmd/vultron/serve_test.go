@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -274,4 +275,26 @@ func TestServeWithoutPolicyOutlivesSIGHUP(t *testing.T) {
 			}
 		}
 	}, "--data", t.TempDir(), "--listen", "127.0.0.1:0")
+}
+
+// TestServeOnATakenAddressCreatesNothing is a second node started on the
+// address of one that runs: serve says the address is taken and exits
+// before it creates the data directory, its keys and tokens, so that no
+// API token or enrollment link is printed "shown once" for a node that
+// never served.
+func TestServeOnATakenAddressCreatesNothing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dataDir := filepath.Join(t.TempDir(), "data")
+	code, out, errOut := runCapture(t, "serve", "--data", dataDir, "--listen", ln.Addr().String())
+	want := "cannot listen on " + ln.Addr().String() + ": the address is in use by another process; stop it or choose another address with --listen."
+	if code != 1 || !strings.HasSuffix(errOut, "\nvultron serve: "+want+"\n") || out != "" {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1, nothing on stdout and one sentence saying %q", code, out, errOut, want)
+	}
+	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+		t.Errorf("serve created its data directory before finding its address taken: %v", err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -248,4 +249,28 @@ func TestDemotedUsersActTokenStillReads(t *testing.T) {
 	asAlice := n.as(t, tok.Token)
 	asAlice.ok(t, "case", "list")
 	asAlice.fails(t, 1, "(403)", "report", "submit", "--as", "vendor", "--to", n.url+"/actors/vendor", "--name", "x")
+}
+
+// TestHelpListsEveryUserAndCaseAction: "vultron help" names every
+// action of vultron user, among them enroll, which a node's first start
+// points to for a new enrollment link, and of vultron case, among them
+// resync, which the README sends a replica that is behind to.
+func TestHelpListsEveryUserAndCaseAction(t *testing.T) {
+	code, out, errOut := runCLI(t, "help")
+	for cmd, actions := range map[string][]string{
+		"user": {"add", "list", "role", "disable", "enable", "remove", "reset-2fa", "enroll", "sessions"},
+		"case": {"list", "show", "wait", "ledger", "resync", "engage", "defer", "close", "note", "cve", "transfer", "link", "engagement"},
+	} {
+		var line string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), cmd+" ") {
+				line = l
+			}
+		}
+		for _, action := range actions {
+			if code != 0 || !regexp.MustCompile(`[ ,]`+regexp.QuoteMeta(action)+`\b([^-]|$)`).MatchString(line) {
+				t.Errorf("vultron help: exit %d, its %s line %q does not name %s (stderr %q)", code, cmd, line, action, errOut)
+			}
+		}
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -187,10 +188,15 @@ func waitUntil(ctx context.Context, s *session, caseID string, conds []waitCondi
 		d, err := s.caseByID(ctx, caseID)
 		var ok bool
 		var state string
+		var down *unreachableError
 		switch {
 		case isNotFound(err):
 			// A participant's node holds the case once the ledger arrives.
 			state = "not on this node yet"
+		case errors.As(err, &down):
+			// A node being restarted answers again in a moment: the wait
+			// goes on until its timeout.
+			state = "the node does not answer"
 		case err != nil:
 			return err
 		default:
@@ -205,6 +211,9 @@ func waitUntil(ctx context.Context, s *session, caseID string, conds []waitCondi
 			return nil
 		}
 		if time.Now().After(deadline) {
+			if down != nil {
+				return fmt.Errorf("case %s did not reach %s within %s: %w", caseID, strings.Join(want, ","), timeout, down)
+			}
 			return fmt.Errorf("case %s did not reach %s within %s; it is at %s", caseID, strings.Join(want, ","), timeout, state)
 		}
 		select {
@@ -250,6 +259,7 @@ func (p *progress) done() {
 func runCaseWait(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet("case wait", "vultron case wait CASE --until COND [flags]",
 		"Wait until a case reaches a state, printing a progress line; exit 1 if the timeout passes.\n"+
+			"A node that stops answering meanwhile (it is restarted) is waited for, within the timeout.\n"+
 			"CASE is a case id, its short id or a unique part of it.\n\n"+waitConditionHelp, env)
 	nf := addNodeFlags(fs)
 	as := fs.String("as", "", "the local actor whose rm, vfd and pec conditions refer to")

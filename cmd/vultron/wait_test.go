@@ -3,8 +3,13 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openvultron/vultron/api"
 )
@@ -103,5 +108,48 @@ func TestWaitConditions(t *testing.T) {
 		if _, err := parseConditions(bad); !errors.Is(err, errUsage) {
 			t.Errorf("parseConditions(%q) = %v, want a usage error", bad, err)
 		}
+	}
+}
+
+// TestWaitOutlivesARestartOfTheNode: a node that stops answering while
+// case wait waits (it is being restarted) is no reason to give up before
+// the timeout: the wait says the node does not answer and goes on once
+// it answers again.
+func TestWaitOutlivesARestartOfTheNode(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	serve := func(ln net.Listener, em string) *http.Server {
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Write([]byte(`{"id":"http://n/cases/abc","emState":"` + em + `","pxaState":"pxa","ledgerLength":3}`))
+		})}
+		go srv.Serve(ln)
+		return srv
+	}
+	first := serve(ln, "PROPOSED")
+	tokenFile := filepath.Join(t.TempDir(), "api-token")
+	if err := os.WriteFile(tokenFile, []byte("secret-token-secret-token-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(400 * time.Millisecond)
+		first.Close() // the node stops ...
+		time.Sleep(time.Second)
+		ln, err := net.Listen("tcp", addr) // ... and serves again, further on
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		second := serve(ln, "ACTIVE")
+		t.Cleanup(func() { second.Close() })
+	}()
+	code, out, errOut := runCLI(t, "case", "wait", "http://n/cases/abc", "--until", "em=ACTIVE", "--timeout", "20s", "--node", "http://"+addr, "--token-file", tokenFile)
+	<-done
+	if code != 0 || !strings.Contains(out, "reached em=ACTIVE") || !strings.Contains(errOut, "the node does not answer") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want the wait to say the node did not answer and to end when the case reached em=ACTIVE", code, out, errOut)
 	}
 }
