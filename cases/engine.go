@@ -617,6 +617,9 @@ func (e *Engine) checkCase(tx *store.Tx, from LocalActor, caseID string, m Messa
 	if err := checkProductVersions(m); err != nil { // publication.go
 		return err
 	}
+	if err := checkEmbargoAndAdvisory(c, m); err != nil { // publication.go
+		return err
+	}
 	eventType := EventType(m.Class.Semantic)
 	if err := c.TrySend(eventType, m.Activity, now); err != nil {
 		if !hosted && problem.Status(err) == http.StatusConflict {

@@ -521,6 +521,9 @@ func (e *Engine) hostInbound(tx *store.Tx, caseActor LocalActor, sender string, 
 		err = checkProductVersions(m)
 	}
 	if err == nil {
+		err = checkEmbargoAndAdvisory(c, m)
+	}
+	if err == nil {
 		_, err = e.record(tx, c, caseActor.Name, act, eventType, now)
 	}
 	if err == nil {

@@ -501,6 +501,31 @@ func checkProductVersions(m Message) error {
 	return nil
 }
 
+// checkEmbargoAndAdvisory keeps an embargo and a published advisory
+// apart: an advisory is not published while an embargo proposal waits for
+// answers (it is answered first), and once it is published no embargo is
+// proposed or accepted, since it would keep from the public what the
+// public reads already. Like checkProductVersions it is checked by the
+// sender's node and by the Case Actor, never by Apply: a replica applies
+// what its Case Actor recorded, and one of an older release allowed both.
+func checkEmbargoAndAdvisory(c *Case, m Message) error {
+	switch m.Class.Semantic {
+	case vocab.InviteToEmbargoOnCase, vocab.AcceptInviteToEmbargoOnCase:
+		if c.Advisory != nil && len(c.Advisory.Revisions) > 0 {
+			first := c.Advisory.Revisions[0]
+			return problem.Conflict("the advisory of case %s is public since %s: an embargo cannot keep from the public what it reads already",
+				c.ID, first.At.UTC().Format(time.RFC3339))
+		}
+	case vocab.PublishAdvisory:
+		if len(c.Proposals) > 0 {
+			p := c.Proposals[0]
+			return problem.Conflict("the embargo proposal %s by %s (to end %s) waits for answers in case %s: answer it (vultron embargo accept|reject) before publishing the advisory",
+				p.InviteID, p.Terms.Proposer, p.Terms.End.UTC().Format(time.RFC3339), c.ID)
+		}
+	}
+	return nil
+}
+
 // checkProposedTime refuses (422) a local actor's proposal of a
 // publication time that has passed by now: a note's "publicationTime" in
 // reply to nothing. Engine.checkCase runs it on what the node's own actors

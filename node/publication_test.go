@@ -573,3 +573,63 @@ func TestAdvisoryAfterOwnershipTransfer(t *testing.T) {
 		t.Errorf("the former owner's publication: %d %s, want it refused", status, b)
 	}
 }
+
+// TestNoEmbargoAroundAPublishedAdvisory: an advisory is not published while
+// an embargo proposal waits for answers, and once it is published no
+// embargo is proposed or accepted: an embargo would keep from the public
+// what it reads already. Refused by the sender's node with 409, nothing
+// sent.
+func TestNoEmbargoAroundAPublishedAdvisory(t *testing.T) {
+	vendor := startNode(t, "vendor:Organization")
+	finder := startNode(t, "finder:Person")
+	vendorID, finderID := vendor.actorID("vendor"), finder.actorID("finder")
+	offer := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"Path traversal in the badger upload","content":"../ in a name escapes the upload directory."}}`, vendorID))
+	waitFor(t, "the report at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
+	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offer, finderID))
+	caseID := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 }).ID
+	finder.oneCase(t, "the finder's replica", func(c api.Case) bool { return c.LedgerLength == 2 })
+	propose := func() string {
+		end := time.Now().Add(45 * 24 * time.Hour).UTC().Format(time.RFC3339)
+		return fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":{"type":"EmbargoEvent","startTime":%q,"endTime":%q},"context":%q}`,
+			time.Now().UTC().Format(time.RFC3339), end, caseID)
+	}
+	publish := func() (int, string) {
+		status, body := vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(caseID)+"/advisory/publish", `{"title":"Badger upload path traversal"}`)
+		return status, string(body)
+	}
+
+	proposal := finder.submit(t, "finder", propose())
+	waitFor(t, "the proposal at the vendor", func() bool { return len(vendor.detail(t, caseID).Proposals) == 1 })
+	if status, body := publish(); status != http.StatusConflict || !strings.Contains(body, proposal) || !strings.Contains(body, "waits for answers") {
+		t.Fatalf("publish while an embargo proposal waits: %d %s, want 409 naming the proposal", status, body)
+	}
+	if d := vendor.detail(t, caseID); d.Advisory != nil && len(d.Advisory.Revisions) > 0 {
+		t.Fatalf("the refused publication was recorded: %+v", d.Advisory)
+	}
+	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Reject","object":%q,"context":%q}`, proposal, caseID))
+	waitFor(t, "the proposal rejected", func() bool { return len(vendor.detail(t, caseID).Proposals) == 0 })
+	if status, body := publish(); status != http.StatusCreated {
+		t.Fatalf("publish: %d %s", status, body)
+	}
+	waitFor(t, "the publication in the finder's replica", func() bool {
+		d := finder.detail(t, caseID)
+		return d.Advisory != nil && len(d.Advisory.Revisions) == 1
+	})
+	for _, n := range []struct {
+		node *testNode
+		name string
+	}{{finder, "finder"}, {vendor, "vendor"}} {
+		before := len(n.node.boxItems(t, n.name, "outbox"))
+		status, body := n.node.api(t, http.MethodPost, "/actors/"+n.name+"/outbox", propose())
+		if status != http.StatusConflict || !strings.Contains(string(body), "is public") || !json.Valid(body) {
+			t.Errorf("%s's embargo proposal after the publication: %d %s, want 409 saying the advisory is public", n.name, status, body)
+		}
+		if after := len(n.node.boxItems(t, n.name, "outbox")); after != before {
+			t.Errorf("%s's refused proposal is in its outbox (%d items, %d before)", n.name, after, before)
+		}
+	}
+	if d := vendor.detail(t, caseID); d.Case.EMState != "NONE" || len(d.Proposals) != 0 {
+		t.Errorf("after the refused proposals the case is EM %s with %d proposals", d.Case.EMState, len(d.Proposals))
+	}
+}
