@@ -39,7 +39,8 @@
 // of the activity that changed it, or, for a failed following, of the
 // dead letter of its Follow (store.PutFollow keeps the counts the
 // collections show); articles and announcements are accepted only from an
-// actor the receiving actor follows.
+// actor the receiving actor follows, and a Create, Update or Delete only of
+// the sender's own object: on its host, attributed to no one else.
 package social
 
 import (
@@ -50,6 +51,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openvultron/vultron/internal/urlhost"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
@@ -227,6 +229,11 @@ func (s *Social) Inbound(tx *store.Tx, to Local, sender string, act *vocab.Activ
 		}
 		return nil, tx.DeleteFollow(to.Name, store.FollowerOf, sender)
 	case vocab.SocialAnnounce, vocab.SocialCreateArticle, vocab.SocialUpdateArticle, vocab.SocialDeleteArticle:
+		if sem != vocab.SocialAnnounce {
+			if err := checkOwnObject(sender, act); err != nil {
+				return nil, err
+			}
+		}
 		f, ok, err := tx.Follow(to.Name, store.Following, sender)
 		if err != nil {
 			return nil, err
@@ -237,6 +244,27 @@ func (s *Social) Inbound(tx *store.Tx, to Local, sender string, act *vocab.Activ
 		return nil, nil // kept in the inbox, the actor's feed
 	}
 	return nil, problem.Unprocessable("this node does not act on %s activities", sem)
+}
+
+// checkOwnObject refuses a Create, Update or Delete whose object is not
+// the sender's own: an object on another host than the sender's, or
+// attributed to another actor (B16). An actor changes only what it
+// published, on its own server; another server's Article (another
+// organization's advisory) updated or deleted by it would put words in
+// its author's mouth in the receiving actor's feed.
+func checkOwnObject(sender string, act *vocab.Activity) error {
+	id := act.Object.ID()
+	if !urlhost.Same(id, sender) {
+		return problem.Forbidden("%s %ss %s, which is not on its server: an actor creates, updates and deletes only its own objects", sender, strings.ToLower(act.Type), problem.Clip(id, 200))
+	}
+	if act.Object.Object != nil {
+		for _, by := range act.Object.Object.Common().AttributedTo.IDs() {
+			if by != sender {
+				return problem.Forbidden("%s %ss %s, which is attributed to %s: an actor creates, updates and deletes only its own objects", sender, strings.ToLower(act.Type), problem.Clip(id, 200), problem.Clip(by, 200))
+			}
+		}
+	}
+	return nil
 }
 
 // receiveFollow records a Follow of local actor to: accepted at once, with

@@ -1,0 +1,82 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/openvultron/vultron/vocab"
+)
+
+// TestArticlesOnlyOfTheirAuthors: a coordinator follows a foreign actor,
+// whose articles its inbox takes. An actor creates, updates and deletes
+// only its own articles, on its own server (B16): an Update or Delete of
+// an Article on another server (another organization's published
+// advisory), or of one attributed to someone else, would put words in
+// another's mouth in the coordinator's feed. Each is refused with 403 and
+// a JSON error, and nothing of it is stored; the actor's own Update is
+// taken.
+func TestArticlesOnlyOfTheirAuthors(t *testing.T) {
+	coord := startNode(t, "coord:Organization")
+	p := newPeer(t, sharedKeys.get(t, 0))
+	coordID := coord.actorID("coord")
+	inbox := coordID + "/inbox"
+	js := jsonOf(t)
+
+	follow := coord.submit(t, "coord", js(vocab.NewFollow(p.id)))
+	waitFor(t, "the Follow at the peer", func() bool { return p.receivedCount() >= 1 })
+	accept, err := vocab.NewFollowAnswer(vocab.FollowInfo{ID: follow, Actor: coordID, Object: p.id}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accept["id"], accept["actor"] = p.id+"/activities/accept-1", p.id
+	b, _ := json.Marshal(accept)
+	if status, msg := p.post(t, inbox, b, nil); status != http.StatusAccepted {
+		t.Fatalf("the peer's Accept: %d %s", status, msg)
+	}
+	waitFor(t, "the coordinator following the peer", func() bool { return len(coord.following(t, "coord", "accepted")) == 1 })
+
+	// Another organization's advisory, which the peer does not publish.
+	const theirs = "https://vendor.example/advisories/VULTRON-7Q3X"
+	article := func(id, by, name string) map[string]any {
+		return map[string]any{"type": "Article", "id": id, "attributedTo": by, "name": name, "content": "<p>" + name + "</p>"}
+	}
+	activity := func(n, typ string, object any) []byte {
+		b, err := json.Marshal(map[string]any{"@context": vocab.ActivityStreamsContext, "id": p.id + "/activities/" + n, "type": typ,
+			"actor": p.id, "to": []string{vocab.PublicCollection, p.id + "/followers"}, "object": object})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	own := p.srv.URL + "/advisories/1"
+	for _, tc := range []struct {
+		name, n string
+		body    []byte
+		want    int
+	}{
+		{"an Update of another server's Article", "update-theirs", activity("update-theirs", "Update", article(theirs, "https://vendor.example/actors/psirt", "No fix is needed")), http.StatusForbidden},
+		{"an Update of another server's Article attributed to the peer", "update-theirs-2", activity("update-theirs-2", "Update", article(theirs, p.id, "No fix is needed")), http.StatusForbidden},
+		{"an Update of an Article attributed to another actor", "update-attributed", activity("update-attributed", "Update", article(own, "https://vendor.example/actors/psirt", "No fix is needed")), http.StatusForbidden},
+		{"a Delete of another server's Article", "delete-theirs", activity("delete-theirs", "Delete", theirs), http.StatusForbidden},
+		{"a Delete of another server's Article inline", "delete-theirs-inline", activity("delete-theirs-inline", "Delete", map[string]any{"type": "Tombstone", "id": theirs}), http.StatusForbidden},
+		{"the peer's Update of its own Article", "update-own", activity("update-own", "Update", article(own, p.id, "Fixed in 2.0.1")), http.StatusAccepted},
+		{"the peer's Delete of its own Article", "delete-own", activity("delete-own", "Delete", own), http.StatusAccepted},
+	} {
+		status, msg := p.post(t, inbox, tc.body, nil)
+		if status != tc.want || (tc.want != http.StatusAccepted && msg == "") {
+			t.Errorf("%s: %d %q, want %d with a JSON error", tc.name, status, msg, tc.want)
+		}
+		_, err := coord.db.Activity(context.Background(), p.id+"/activities/"+tc.n)
+		if stored := err == nil; stored != (tc.want == http.StatusAccepted) {
+			t.Errorf("%s: stored %t", tc.name, stored)
+		}
+	}
+	for _, it := range coord.inboxItems(t, "coord") {
+		if b, _ := json.Marshal(it); strings.Contains(string(b), "No fix is needed") {
+			t.Errorf("the coordinator's inbox holds a refused article: %s", b)
+		}
+	}
+}
