@@ -1,0 +1,128 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/api"
+	"github.com/openvultron/vultron/vocab"
+)
+
+// TestForgedRevisionIsNotServed: the vendor's node hosts the Case Actor
+// of a case whose ownership passed to a coordinator on another node, which
+// published its own Article of the advisory. The vendor's node then lies:
+// its Case Actor records an Update of the coordinator's Article that the
+// coordinator never sent, as a compromised or malicious Case Actor can
+// write its ledger as it likes (the test has it record one by posting the
+// Update signed with the coordinator's key, which the Case Actor cannot
+// tell from a real one). The coordinator's replica takes the entry, as it
+// takes every entry of its Case Actor; but its node serves at its own
+// address, as its actor's, only what its actor published: the page, the
+// Article, the CSAF document and the list stay revision 2.
+func TestForgedRevisionIsNotServed(t *testing.T) {
+	vendor := startNode(t, "vendor:Organization")
+	finder := startNode(t, "finder:Person")
+	coord := startNode(t, "coord:Organization")
+	vendorID, finderID, coordID := vendor.actorID("vendor"), finder.actorID("finder"), coord.actorID("coord")
+
+	offer := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"Stack overflow in the otter codec","content":"A deep nesting overflows the stack."}}`, vendorID))
+	waitFor(t, "the report at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
+	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offer, finderID))
+	c := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 })
+	caseID, caseActor := c.ID, c.CaseActor
+	steps := &caseSteps{t: t, host: vendor, length: 2}
+	steps.step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":%q,"target":%q,"context":%q,"roles":["coordinator"]}`,
+		coordID, caseID, caseID))
+	invite := coord.awaitInboxItem(t, "coord", "Invite")
+	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q}`, invite), coord)
+	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Join","object":%q,"context":%q}`, caseID, caseID), coord)
+	transfer := steps.step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","object":%q,"target":%q,"context":%q}`,
+		caseID, coordID, caseID), coord)
+	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"context":%q}`, transfer, caseID), coord)
+
+	revisions := func(n *testNode) int {
+		d := n.detail(t, caseID)
+		if d.Advisory == nil {
+			return 0
+		}
+		return len(d.Advisory.Revisions)
+	}
+	publish := func(body string) api.Published {
+		t.Helper()
+		status, b := coord.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(caseID)+"/advisory/publish", body)
+		if status != http.StatusCreated {
+			t.Fatalf("publish: %d %s", status, b)
+		}
+		var pub api.Published
+		if err := json.Unmarshal(b, &pub); err != nil {
+			t.Fatal(err)
+		}
+		return pub
+	}
+	pub := publish(`{"title":"Otter codec stack overflow"}`)
+	waitFor(t, "revision 1 in the coordinator's replica", func() bool { return revisions(coord) == 1 })
+	publish(`{"title":"Otter codec stack overflow (all versions)"}`)
+	waitFor(t, "revision 2 in the coordinator's replica", func() bool { return revisions(coord) == 2 })
+	_, csafBefore := get(t, pub.Links.CSAF, "")
+
+	// The Case Actor records an Update of the coordinator's Article that
+	// the coordinator's node never sent.
+	const forged = "Forged: no fix is needed"
+	self, _ := coord.Local("coord")
+	body, err := json.Marshal(map[string]any{"@context": vocab.ActivityStreamsContext, "id": coord.url + "/activities/forged-1", "type": "Update",
+		"actor": coordID, "context": caseID, "to": []string{caseActor, vocab.PublicCollection},
+		"object": map[string]any{"type": "Article", "id": pub.Links.Page, "url": pub.Links.Page, "attributedTo": coordID, "context": caseID,
+			"name": forged, "summary": forged, "content": "<p>" + forged + "</p>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, caseActor+"/inbox", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", actor.ContentType)
+	if err := actor.SignRequest(req, body, self.KeyID, self.Key, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("the Case Actor did not record the forged Update: %d %s", resp.StatusCode, msg)
+	}
+	waitFor(t, "the forged revision in the coordinator's replica", func() bool { return revisions(coord) == 3 })
+
+	for _, u := range []struct{ url, accept string }{
+		{pub.Links.Page, "application/activity+json"},
+		{pub.Links.Page, "text/html"},
+		{pub.Links.CSAF, ""},
+		{coord.url + "/advisories?format=json", ""},
+		{coord.url + "/.well-known/csaf/white/feed-tlp-white.json", ""},
+	} {
+		status, b := get(t, u.url, u.accept)
+		if status != http.StatusOK || strings.Contains(string(b), forged) {
+			t.Errorf("GET %s (%s) after the forged revision: %d, serves the forged text: %t\n%s", u.url, u.accept, status, strings.Contains(string(b), forged), b)
+		}
+	}
+	if _, after := get(t, pub.Links.CSAF, ""); !bytes.Equal(after, csafBefore) {
+		t.Errorf("the coordinator's CSAF document changed with the forged revision:\n%s", after)
+	}
+	// Its own next revision is served as it sent it.
+	publish(`{"title":"Otter codec stack overflow (fixed in 2.0.1)"}`)
+	waitFor(t, "the coordinator's revision 4 at its page", func() bool {
+		_, b := get(t, pub.Links.Page, "application/activity+json")
+		return strings.Contains(string(b), "fixed in 2.0.1")
+	})
+}
