@@ -62,6 +62,8 @@ func TestArticlesOnlyOfTheirAuthors(t *testing.T) {
 		{"an Update of an Article attributed to another actor", "update-attributed", activity("update-attributed", "Update", article(own, "https://vendor.example/actors/psirt", "No fix is needed")), http.StatusForbidden},
 		{"a Delete of another server's Article", "delete-theirs", activity("delete-theirs", "Delete", theirs), http.StatusForbidden},
 		{"a Delete of another server's Article inline", "delete-theirs-inline", activity("delete-theirs-inline", "Delete", map[string]any{"type": "Tombstone", "id": theirs}), http.StatusForbidden},
+		{"an Announce carrying another server's Article inline", "announce-theirs-inline", activity("announce-theirs-inline", "Announce", article(theirs, "https://vendor.example/actors/psirt", "No fix is needed")), http.StatusForbidden},
+		{"the peer's Announce of another server's Article by id", "announce-theirs", activity("announce-theirs", "Announce", theirs), http.StatusAccepted},
 		{"the peer's Update of its own Article", "update-own", activity("update-own", "Update", article(own, p.id, "Fixed in 2.0.1")), http.StatusAccepted},
 		{"the peer's Delete of its own Article", "delete-own", activity("delete-own", "Delete", own), http.StatusAccepted},
 	} {

@@ -40,7 +40,8 @@
 // dead letter of its Follow (store.PutFollow keeps the counts the
 // collections show); articles and announcements are accepted only from an
 // actor the receiving actor follows, and a Create, Update or Delete only of
-// the sender's own object: on its host, attributed to no one else.
+// the sender's own object (on its host, attributed to no one else), as is
+// the object an Announce carries inline (another's is named by id).
 package social
 
 import (
@@ -229,10 +230,8 @@ func (s *Social) Inbound(tx *store.Tx, to Local, sender string, act *vocab.Activ
 		}
 		return nil, tx.DeleteFollow(to.Name, store.FollowerOf, sender)
 	case vocab.SocialAnnounce, vocab.SocialCreateArticle, vocab.SocialUpdateArticle, vocab.SocialDeleteArticle:
-		if sem != vocab.SocialAnnounce {
-			if err := checkOwnObject(sender, act); err != nil {
-				return nil, err
-			}
+		if err := checkOwnObject(sender, act, sem); err != nil {
+			return nil, err
 		}
 		f, ok, err := tx.Follow(to.Name, store.Following, sender)
 		if err != nil {
@@ -248,19 +247,27 @@ func (s *Social) Inbound(tx *store.Tx, to Local, sender string, act *vocab.Activ
 
 // checkOwnObject refuses a Create, Update or Delete whose object is not
 // the sender's own: an object on another host than the sender's, or
-// attributed to another actor (B16). An actor changes only what it
+// attributed to another actor (B16); and an Announce that carries such an
+// object inline rather than naming it by id. An actor changes only what it
 // published, on its own server; another server's Article (another
-// organization's advisory) updated or deleted by it would put words in
-// its author's mouth in the receiving actor's feed.
-func checkOwnObject(sender string, act *vocab.Activity) error {
+// organization's advisory) updated, deleted or copied by it would put
+// words in its author's mouth in the receiving actor's feed.
+func checkOwnObject(sender string, act *vocab.Activity, sem vocab.Semantic) error {
+	why := "an actor creates, updates and deletes only its own objects"
+	if sem == vocab.SocialAnnounce {
+		if act.Object.Object == nil {
+			return nil
+		}
+		why = "an Announce names another's object by its id, and carries inline only the announcer's own"
+	}
 	id := act.Object.ID()
 	if !urlhost.Same(id, sender) {
-		return problem.Forbidden("%s %ss %s, which is not on its server: an actor creates, updates and deletes only its own objects", sender, strings.ToLower(act.Type), problem.Clip(id, 200))
+		return problem.Forbidden("%s of %s by %s: the object is not on the sender's server; %s", act.Type, problem.Clip(id, 200), sender, why)
 	}
 	if act.Object.Object != nil {
 		for _, by := range act.Object.Object.Common().AttributedTo.IDs() {
 			if by != sender {
-				return problem.Forbidden("%s %ss %s, which is attributed to %s: an actor creates, updates and deletes only its own objects", sender, strings.ToLower(act.Type), problem.Clip(id, 200), problem.Clip(by, 200))
+				return problem.Forbidden("%s of %s by %s: the object is attributed to %s; %s", act.Type, problem.Clip(id, 200), sender, problem.Clip(by, 200), why)
 			}
 		}
 	}
