@@ -3,10 +3,16 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/vocab"
 )
 
@@ -80,5 +86,88 @@ func TestArticlesOnlyOfTheirAuthors(t *testing.T) {
 		if b, _ := json.Marshal(it); strings.Contains(string(b), "No fix is needed") {
 			t.Errorf("the coordinator's inbox holds a refused article: %s", b)
 		}
+	}
+}
+
+// TestSharedInboxOnAnotherHost: a follower's actor document names as its
+// endpoints.sharedInbox an inbox on another server. Like its inbox, a
+// shared inbox must be on the actor's host: otherwise any follower would
+// have the node post, signed, every activity it addresses to its
+// followers to a server of the follower's choosing. The follower is
+// accepted, with no shared inbox, and gets the followers' activities at
+// its own inbox; the other server gets nothing.
+func TestSharedInboxOnAnotherHost(t *testing.T) {
+	vendor := startNode(t, "vendor:Organization+open")
+	vendorID := vendor.actorID("vendor")
+	var otherHits atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		otherHits.Add(1)
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(other.Close)
+
+	key := sharedKeys.get(t, 1)
+	pemText, err := actor.PublicKeyPEM(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eve := &peer{key: key, hits: map[string]int{}}
+	var mu sync.Mutex
+	var received []string
+	eve.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/actors/eve":
+			w.Header().Set("Content-Type", actor.ContentType)
+			json.NewEncoder(w).Encode(map[string]any{
+				"@context": []string{actor.ActivityStreamsContext, actor.SecurityContext},
+				"id":       eve.id, "type": "Organization", "preferredUsername": "eve",
+				"inbox": eve.id + "/inbox", "outbox": eve.id + "/outbox",
+				"endpoints": map[string]string{"sharedInbox": other.URL + "/inbox"},
+				"publicKey": map[string]string{"id": eve.keyID, "owner": eve.id, "publicKeyPem": pemText},
+			})
+		case "/actors/eve/inbox":
+			b, _ := io.ReadAll(r.Body)
+			var m map[string]any
+			_ = json.Unmarshal(b, &m)
+			typ, _ := m["type"].(string)
+			mu.Lock()
+			received = append(received, typ)
+			mu.Unlock()
+			w.WriteHeader(http.StatusAccepted)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(eve.srv.Close)
+	eve.id = eve.srv.URL + "/actors/eve"
+	eve.keyID = eve.id + "#main-key"
+	got := func(typ string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(received, typ)
+	}
+
+	follow, err := vocab.NewFollow(vendorID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	follow["id"], follow["actor"] = eve.id+"/activities/follow-1", eve.id
+	b, _ := json.Marshal(follow)
+	if status, msg := eve.post(t, vendorID+"/inbox", b, nil); status != http.StatusAccepted {
+		t.Fatalf("eve's Follow: %d %s", status, msg)
+	}
+	waitFor(t, "the Accept at eve's inbox", func() bool { return got("Accept") })
+	_, m := vendor.collection(t, "vendor", "followers", "", true)
+	items, _ := m["orderedItems"].([]any)
+	if len(items) != 1 {
+		t.Fatalf("the vendor's followers: %v", m)
+	}
+	if f, _ := items[0].(map[string]any); f["sharedInbox"] != nil {
+		t.Errorf("eve's shared inbox is %v, on another host than eve", f["sharedInbox"])
+	}
+	vendor.submit(t, "vendor", jsonOf(t)(vocab.NewAnnounce("https://c.example/advisories/1", vendorID+"/followers")))
+	waitFor(t, "the Announce at eve's inbox", func() bool { return got("Announce") })
+	if n := otherHits.Load(); n != 0 {
+		t.Errorf("the other server got %d requests", n)
 	}
 }

@@ -30,10 +30,11 @@
 // Delivery to followers: an activity addressed to the acting actor's
 // followers collection is delivered to each accepted follower (Expand),
 // read page by page from the store's index of that actor's followers. The
-// followers whose actor document names an endpoints.sharedInbox get one
-// delivery per shared inbox, addressed by SharedInbox(url), which the
-// outbox's inbox resolver turns back into the URL: a server with a
-// thousand followers of the actor gets the activity once.
+// followers whose actor document names an endpoints.sharedInbox on their
+// own host (as their inbox must be; another is not kept) get one delivery
+// per shared inbox, addressed by SharedInbox(url), which the outbox's
+// inbox resolver turns back into the URL: a server with a thousand
+// followers of the actor gets the activity once.
 //
 // Invariants: every relation is stored with its state in the transaction
 // of the activity that changed it, or, for a failed following, of the
@@ -292,7 +293,7 @@ func (s *Social) receiveFollow(tx *store.Tx, to Local, sender string, act *vocab
 		state = store.FollowAccepted
 	}
 	nf := store.Follow{Local: to.Name, Direction: store.FollowerOf, State: state, Remote: sender, FollowID: act.ID,
-		Inbox: from.Inbox, SharedInbox: from.SharedInbox, Since: s.cfg.Now().UTC()}
+		Inbox: from.Inbox, SharedInbox: sharedInboxOf(sender, from.SharedInbox), Since: s.cfg.Now().UTC()}
 	if ok && f.State == state {
 		nf.Since = f.Since
 	}
@@ -307,6 +308,24 @@ func (s *Social) receiveFollow(tx *store.Tx, to Local, sender string, act *vocab
 		return nil, err
 	}
 	return []Reply{{Activity: accept, To: sender}}, nil
+}
+
+// sharedInboxOf returns the shared inbox a follower's actor document
+// names, when it is one the node delivers to: an http(s) URL on the
+// follower's host (plain http only for a plain http actor), as its inbox
+// must be. Otherwise "": the follower's activities go to its own inbox,
+// and a follower cannot have the node post what it sends its followers to
+// another server.
+func sharedInboxOf(follower, shared string) string {
+	if shared == "" || !urlhost.Same(shared, follower) {
+		return ""
+	}
+	fu, err1 := url.Parse(follower)
+	su, err2 := url.Parse(shared)
+	if err1 != nil || err2 != nil || (su.Scheme != "https" && su.Scheme != "http") || (fu.Scheme == "https" && su.Scheme != "https") {
+		return ""
+	}
+	return shared
 }
 
 // Answer returns Accept(Follow) or Reject(Follow) as an activity, without
