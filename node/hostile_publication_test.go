@@ -13,8 +13,37 @@ import (
 
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/api"
+	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/vocab"
 )
+
+// transferredCase opens a case at a vendor's node, which hosts its Case
+// Actor, with a coordinator of another node invited, joined and made its
+// owner.
+func transferredCase(t *testing.T) (vendor, coord *testNode, caseID, caseActor string) {
+	t.Helper()
+	vendor = startNode(t, "vendor:Organization")
+	finder := startNode(t, "finder:Person")
+	coord = startNode(t, "coord:Organization")
+	vendorID, finderID, coordID := vendor.actorID("vendor"), finder.actorID("finder"), coord.actorID("coord")
+
+	offer := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"Stack overflow in the otter codec","content":"A deep nesting overflows the stack."}}`, vendorID))
+	waitFor(t, "the report at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
+	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offer, finderID))
+	c := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 })
+	caseID, caseActor = c.ID, c.CaseActor
+	steps := &caseSteps{t: t, host: vendor, length: 2}
+	steps.step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":%q,"target":%q,"context":%q,"roles":["coordinator"]}`,
+		coordID, caseID, caseID))
+	invite := coord.awaitInboxItem(t, "coord", "Invite")
+	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q}`, invite), coord)
+	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Join","object":%q,"context":%q}`, caseID, caseID), coord)
+	transfer := steps.step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","object":%q,"target":%q,"context":%q}`,
+		caseID, coordID, caseID), coord)
+	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"context":%q}`, transfer, caseID), coord)
+	return vendor, coord, caseID, caseActor
+}
 
 // TestForgedRevisionIsNotServed: the vendor's node hosts the Case Actor
 // of a case whose ownership passed to a coordinator on another node, which
@@ -28,26 +57,8 @@ import (
 // address, as its actor's, only what its actor published: the page, the
 // Article, the CSAF document and the list stay revision 2.
 func TestForgedRevisionIsNotServed(t *testing.T) {
-	vendor := startNode(t, "vendor:Organization")
-	finder := startNode(t, "finder:Person")
-	coord := startNode(t, "coord:Organization")
-	vendorID, finderID, coordID := vendor.actorID("vendor"), finder.actorID("finder"), coord.actorID("coord")
-
-	offer := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
-"object":{"type":"VulnerabilityReport","name":"Stack overflow in the otter codec","content":"A deep nesting overflows the stack."}}`, vendorID))
-	waitFor(t, "the report at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
-	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offer, finderID))
-	c := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 })
-	caseID, caseActor := c.ID, c.CaseActor
-	steps := &caseSteps{t: t, host: vendor, length: 2}
-	steps.step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":%q,"target":%q,"context":%q,"roles":["coordinator"]}`,
-		coordID, caseID, caseID))
-	invite := coord.awaitInboxItem(t, "coord", "Invite")
-	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q}`, invite), coord)
-	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Join","object":%q,"context":%q}`, caseID, caseID), coord)
-	transfer := steps.step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","object":%q,"target":%q,"context":%q}`,
-		caseID, coordID, caseID), coord)
-	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"context":%q}`, transfer, caseID), coord)
+	_, coord, caseID, caseActor := transferredCase(t)
+	coordID := coord.actorID("coord")
 
 	revisions := func(n *testNode) int {
 		d := n.detail(t, caseID)
@@ -125,4 +136,45 @@ func TestForgedRevisionIsNotServed(t *testing.T) {
 		_, b := get(t, pub.Links.Page, "application/activity+json")
 		return strings.Contains(string(b), "fixed in 2.0.1")
 	})
+}
+
+// TestPublishRefusesBadRequests: a publication request the case cannot
+// record (a title or text over its bounds, fields it does not know, no
+// JSON object, a body over the limit) is refused with a 4xx and a JSON
+// error, and nothing is published: no revision, no Article at the node,
+// nothing sent to the followers.
+func TestPublishRefusesBadRequests(t *testing.T) {
+	_, vendor, _, c := openedCase(t, Config{}, Config{})
+	path := "/api/cases/" + url.PathEscape(c.ID) + "/advisory/publish"
+	for _, tc := range []struct {
+		name, body string
+		want       int
+	}{
+		{"a title of 1,000 bytes", fmt.Sprintf(`{"title":%q}`, strings.Repeat("t", 1000)), http.StatusUnprocessableEntity},
+		{"a blank title", `{"title":"   "}`, http.StatusUnprocessableEntity},
+		{"a summary of 100 KiB", fmt.Sprintf(`{"summary":%q}`, strings.Repeat("s", 100<<10)), http.StatusUnprocessableEntity},
+		{"details of 100 KiB", fmt.Sprintf(`{"details":%q}`, strings.Repeat("d", 100<<10)), http.StatusUnprocessableEntity},
+		{"an unknown field", `{"tittle":"x"}`, http.StatusBadRequest},
+		{"no JSON object", `[1,2]`, http.StatusBadRequest},
+		{"no body", ``, http.StatusBadRequest},
+		{"two JSON values", `{"title":"One"}{"title":"Two"}`, http.StatusBadRequest},
+		{"a body of 1 MiB", fmt.Sprintf(`{"details":%q}`, strings.Repeat("d", 1<<20)), http.StatusRequestEntityTooLarge},
+	} {
+		status, body := vendor.api(t, http.MethodPost, path, tc.body)
+		var e struct {
+			Error string `json:"error"`
+		}
+		if err := json.Unmarshal(body, &e); status != tc.want || err != nil || e.Error == "" {
+			t.Errorf("%s: %d %.300s, want %d with a JSON error", tc.name, status, body, tc.want)
+		}
+	}
+	if d := vendor.detail(t, c.ID); d.Advisory != nil && len(d.Advisory.Revisions) > 0 {
+		t.Errorf("a refused request published revision(s): %+v", d.Advisory.Revisions)
+	}
+	if n := countType(vendor.boxItems(t, "vendor", "outbox"), "Create"); n != 0 {
+		t.Errorf("the vendor's outbox holds %d Create(s) after refused requests", n)
+	}
+	if status, body := get(t, vendor.url+"/advisories/"+cases.TrackingID(c.ID), "application/activity+json"); status != http.StatusNotFound {
+		t.Errorf("the advisory page after refused requests: %d %.300s", status, body)
+	}
 }

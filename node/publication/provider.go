@@ -2,7 +2,9 @@ package publication
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -196,7 +198,16 @@ func (e *Endpoints) Publish(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPublishBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			problem.Write(w, problem.TooLarge("the publication request is larger than %d bytes", maxPublishBody))
+			return
+		}
 		problem.Write(w, problem.BadRequest("the publication request is not a JSON object of title, summary, details and force: %v", err))
+		return
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		problem.Write(w, problem.BadRequest("the publication request holds more than one JSON object"))
 		return
 	}
 	c, p, err := e.ownedCase(r)
