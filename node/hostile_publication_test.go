@@ -130,12 +130,17 @@ func TestForgedRevisionIsNotServed(t *testing.T) {
 	if _, after := get(t, pub.Links.CSAF, ""); !bytes.Equal(after, csafBefore) {
 		t.Errorf("the coordinator's CSAF document changed with the forged revision:\n%s", after)
 	}
-	// Its own next revision is served as it sent it.
-	publish(`{"title":"Otter codec stack overflow (fixed in 2.0.1)"}`)
+	// Its own next revision, which says only what changed, starts from
+	// the text its actor published, not from the forged one, and is
+	// served as it sent it.
+	publish(`{"details":"Fixed in 2.0.1."}`)
 	waitFor(t, "the coordinator's revision 4 at its page", func() bool {
 		_, b := get(t, pub.Links.Page, "application/activity+json")
-		return strings.Contains(string(b), "fixed in 2.0.1")
+		return strings.Contains(string(b), "Fixed in 2.0.1.")
 	})
+	if _, b := get(t, pub.Links.Page, "application/activity+json"); strings.Contains(string(b), forged) || !strings.Contains(string(b), "Otter codec stack overflow (all versions)") {
+		t.Errorf("the coordinator's revision 4 does not start from its revision 2: %s", b)
+	}
 }
 
 // TestPublishRefusesBadRequests: a publication request the case cannot
