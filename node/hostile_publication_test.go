@@ -130,9 +130,12 @@ func TestForgedRevisionIsNotServed(t *testing.T) {
 	if _, after := get(t, pub.Links.CSAF, ""); !bytes.Equal(after, csafBefore) {
 		t.Errorf("the coordinator's CSAF document changed with the forged revision:\n%s", after)
 	}
-	// Its own next revision, which says only what changed, starts from
-	// the text its actor published, not from the forged one, and is
-	// served as it sent it.
+	// The draft of the next revision, and the revision, which says only
+	// what changed, start from the text its actor published, not from the
+	// forged one; the revision is served as it sent it.
+	if status, b := coord.api(t, http.MethodGet, "/api/cases/"+url.PathEscape(caseID)+"/advisory/draft", ""); status != http.StatusOK || strings.Contains(string(b), forged) {
+		t.Errorf("the draft of revision 4: %d, with the forged text: %t", status, strings.Contains(string(b), forged))
+	}
 	publish(`{"details":"Fixed in 2.0.1."}`)
 	waitFor(t, "the coordinator's revision 4 at its page", func() bool {
 		_, b := get(t, pub.Links.Page, "application/activity+json")

@@ -166,6 +166,13 @@ func (e *Endpoints) Draft(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := c.DraftRevision(e.cfg.Now().UTC(), p.owner.ID)
+	if c.Advisory != nil && c.Advisory.Draft == nil && len(c.Advisory.Revisions) > 0 {
+		// What a publication now would say (Publish).
+		if next.Text, err = e.latestText(r.Context(), c); err != nil {
+			problem.Write(w, err)
+			return
+		}
+	}
 	var initial time.Time = next.At
 	if c.Advisory != nil && len(c.Advisory.Revisions) > 0 {
 		initial = c.Advisory.Revisions[0].At
