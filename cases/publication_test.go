@@ -129,6 +129,11 @@ func TestPublicationAfterTransfer(t *testing.T) {
 	refused(t, c, vocab.ReviseAdvisory, article(t, "Update", vendor2, art, "T"), http.StatusUnprocessableEntity, "not on the server of its publisher")
 	refused(t, c, vocab.ReviseAdvisory, article(t, "Update", vendor2, art2, "T"), http.StatusConflict, "an Article of its own (Create)")
 	refused(t, c, vocab.PublishAdvisory, article(t, "Create", vendor2, "https://elsewhere.example/advisories/A", "T"), http.StatusUnprocessableEntity, "not on the server of its publisher")
+	// An id of another scheme on the publisher's host, which the former
+	// owner's page would link (a script, run at its origin).
+	for _, id := range []string{"javascript://v2.example/%0Aalert(1)", "data://v2.example/x", "ftp://v2.example/A"} {
+		refused(t, c, vocab.PublishAdvisory, article(t, "Create", vendor2, id, "T"), http.StatusUnprocessableEntity, "not an http(s) URL")
+	}
 	must(t, c, vocab.PublishAdvisory, article(t, "Create", vendor2, art2, "Heap overflow (all versions)"))
 	refused(t, c, vocab.PublishAdvisory, article(t, "Create", vendor2, art2, "T"), http.StatusConflict, "published already")
 	must(t, c, vocab.ReviseAdvisory, article(t, "Update", vendor2, art2, "Heap overflow (fixed in 2.1)"))

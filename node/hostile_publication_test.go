@@ -19,8 +19,9 @@ import (
 
 // transferredCase opens a case at a vendor's node, which hosts its Case
 // Actor, with a coordinator of another node invited, joined and made its
-// owner.
-func transferredCase(t *testing.T) (vendor, coord *testNode, caseID, caseActor string) {
+// owner; the vendor publishes the advisory with title first, before the
+// transfer, unless it is "".
+func transferredCase(t *testing.T, first string) (vendor, coord *testNode, caseID, caseActor string) {
 	t.Helper()
 	vendor = startNode(t, "vendor:Organization")
 	finder := startNode(t, "finder:Person")
@@ -39,6 +40,13 @@ func transferredCase(t *testing.T) (vendor, coord *testNode, caseID, caseActor s
 	invite := coord.awaitInboxItem(t, "coord", "Invite")
 	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q}`, invite), coord)
 	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Join","object":%q,"context":%q}`, caseID, caseID), coord)
+	if first != "" {
+		if status, b := vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(caseID)+"/advisory/publish", fmt.Sprintf(`{"title":%q}`, first)); status != http.StatusCreated {
+			t.Fatalf("the vendor's publication: %d %s", status, b)
+		}
+		steps.length++
+		coord.oneCase(t, "the vendor's publication in the coordinator's replica", func(c api.Case) bool { return c.LedgerLength == steps.length })
+	}
 	transfer := steps.step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","object":%q,"target":%q,"context":%q}`,
 		caseID, coordID, caseID), coord)
 	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"context":%q}`, transfer, caseID), coord)
@@ -57,7 +65,7 @@ func transferredCase(t *testing.T) (vendor, coord *testNode, caseID, caseActor s
 // address, as its actor's, only what its actor published: the page, the
 // Article, the CSAF document and the list stay revision 2.
 func TestForgedRevisionIsNotServed(t *testing.T) {
-	_, coord, caseID, caseActor := transferredCase(t)
+	_, coord, caseID, caseActor := transferredCase(t, "")
 	coordID := coord.actorID("coord")
 
 	revisions := func(n *testNode) int {
@@ -184,5 +192,49 @@ func TestPublishRefusesBadRequests(t *testing.T) {
 	}
 	if status, body := get(t, vendor.url+"/advisories/"+cases.TrackingID(c.ID), "application/activity+json"); status != http.StatusNotFound {
 		t.Errorf("the advisory page after refused requests: %d %.300s", status, body)
+	}
+}
+
+// TestArticleLinkIsHTTP: a new owner on another server publishes its
+// Article with an id of the javascript: scheme on its host
+// (javascript://HOST/%0A...), which parses as a URL on the owner's host.
+// The former owner's page links the new owner's Article: served at the
+// former owner's origin (the dashboard's), such a link would run the new
+// owner's script when clicked. The Case Actor refuses an Article that is
+// not an http(s) URL, and the former owner's page links none.
+func TestArticleLinkIsHTTP(t *testing.T) {
+	vendor, coord, caseID, caseActor := transferredCase(t, "Otter codec stack overflow")
+	coordID := coord.actorID("coord")
+	page := vendor.url + "/advisories/" + cases.TrackingID(caseID)
+	host := strings.TrimPrefix(coord.url, "http://")
+	evil := "javascript://" + host + "/%0Aalert(document.domain)"
+	self, _ := coord.Local("coord")
+	body, err := json.Marshal(map[string]any{"@context": vocab.ActivityStreamsContext, "id": coord.url + "/activities/evil-1", "type": "Create",
+		"actor": coordID, "context": caseID, "to": []string{caseActor, vocab.PublicCollection},
+		"object": map[string]any{"type": "Article", "id": evil, "attributedTo": coordID, "context": caseID, "name": "Otter codec stack overflow (all versions)"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, caseActor+"/inbox", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", actor.ContentType)
+	if err := actor.SignRequest(req, body, self.KeyID, self.Key, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	// The Case Actor decides before it answers: what it records is
+	// recorded by now.
+	if d := vendor.detail(t, caseID); d.Advisory != nil && len(d.Advisory.Revisions) > 1 {
+		t.Errorf("the Case Actor recorded the javascript: Article as revision %d (%d %s)", len(d.Advisory.Revisions), resp.StatusCode, msg)
+	}
+	if _, b := get(t, page, "text/html"); strings.Contains(strings.ToLower(string(b)), "javascript:") {
+		t.Errorf("the former owner's page links a javascript: URL:\n%s", b)
 	}
 }

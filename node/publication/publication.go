@@ -35,6 +35,7 @@ import (
 	"html"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -156,10 +157,18 @@ func (e *Endpoints) load(tx *store.ReadTx, c *cases.Case) (*published, bool, err
 		return nil, false, nil
 	}
 	p := &published{c: c, rev: revs[n-1], tracking: tracking, owner: owner, doc: doc}
-	if latest := c.Advisory.ArticleOf(len(revs) - 1); n < len(revs) && latest != page {
+	if latest := c.Advisory.ArticleOf(len(revs) - 1); n < len(revs) && latest != page && isHTTP(latest) {
 		p.latest, p.latestArticle = &revs[len(revs)-1], latest
 	}
 	return p, true, nil
+}
+
+// isHTTP reports whether s is an http(s) URL with a host: the only kind
+// of another server's Article a page links (a javascript: one would run
+// at this node's origin when clicked).
+func isHTTP(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
 // byTracking finds the published advisory with a tracking id.
