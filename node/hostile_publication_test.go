@@ -238,3 +238,48 @@ func TestArticleLinkIsHTTP(t *testing.T) {
 		t.Errorf("the former owner's page links a javascript: URL:\n%s", b)
 	}
 }
+
+// TestAnnounceOfTheCaseByAnotherPath: an actor announces only the
+// advisories its node published, nothing else of its node (a case's
+// address would reach the followers and the public). The address of the
+// case, or of its report's activity, written as a path under a published
+// advisory's page that climbs out of it (dot segments, plain or
+// percent-encoded), is still the case's: it is refused, 422, and nothing
+// is sent.
+func TestAnnounceOfTheCaseByAnotherPath(t *testing.T) {
+	_, vendor, offer, c := openedCase(t, Config{}, Config{})
+	if status, b := vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(c.ID)+"/advisory/publish", `{"title":"Overflow in the parser"}`); status != http.StatusCreated {
+		t.Fatalf("publish: %d %s", status, b)
+	}
+	vendorID := vendor.actorID("vendor")
+	page := vendor.url + "/advisories/" + cases.TrackingID(c.ID)
+	waitFor(t, "the advisory's page", func() bool { status, _ := get(t, page, ""); return status == http.StatusOK })
+	caseURL, err := url.Parse(c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offerURL, err := url.Parse(offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := jsonOf(t)
+	before := countType(vendor.boxItems(t, "vendor", "outbox"), "Announce")
+	for _, object := range []string{
+		page + "/../.." + caseURL.Path,
+		page + "/%2e%2e/%2E%2E" + caseURL.Path,
+		page + "/csaf.json/../../.." + offerURL.Path,
+		page + "/.." + "/../" + strings.TrimPrefix(caseURL.Path, "/") + "/ledger",
+	} {
+		status, body := vendor.api(t, http.MethodPost, "/actors/vendor/outbox", js(vocab.NewAnnounce(object, vendorID+"/followers")))
+		if status != http.StatusUnprocessableEntity || !strings.Contains(string(body), `"error"`) {
+			t.Errorf("Announce of %s: %d %s; want 422 with a JSON error", object, status, body)
+		}
+	}
+	if after := countType(vendor.boxItems(t, "vendor", "outbox"), "Announce"); after != before {
+		t.Errorf("%d Announce(s) sent", after-before)
+	}
+	// The page itself is announced.
+	if status, body := vendor.api(t, http.MethodPost, "/actors/vendor/outbox", js(vocab.NewAnnounce(page, vendorID+"/followers"))); status != http.StatusCreated {
+		t.Errorf("Announce of the advisory's page: %d %s", status, body)
+	}
+}

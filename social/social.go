@@ -50,6 +50,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -475,13 +476,19 @@ func (s *Social) checkAnnounced(tx *store.ReadTx, object string) error {
 	if object == "" {
 		return problem.Unprocessable("an Announce names the object it shares")
 	}
-	if s.cfg.PublicURL == "" || !sameOrigin(object, s.cfg.PublicURL) {
+	if s.cfg.PublicURL == "" || !(sameOrigin(object, s.cfg.PublicURL) || urlhost.Same(object, s.cfg.PublicURL)) {
 		return nil
 	}
 	u, err := url.Parse(object)
-	if err == nil && strings.HasPrefix(u.Path, AdvisoryPath) && len(u.Path) > len(AdvisoryPath) {
+	// The path as a client resolves it: without its dot segments, so that
+	// an advisory's page does not lead out of itself to a case.
+	p := ""
+	if err == nil {
+		p = path.Clean("/" + u.Path)
+	}
+	if err == nil && strings.HasPrefix(p, AdvisoryPath) && len(p) > len(AdvisoryPath) {
 		// The page, or one of its documents, of an advisory published.
-		tracking, _, _ := strings.Cut(u.Path[len(AdvisoryPath):], "/")
+		tracking, _, _ := strings.Cut(p[len(AdvisoryPath):], "/")
 		if s.cfg.Published == nil {
 			return nil
 		}

@@ -234,6 +234,11 @@ func TestAnnounceSharesWhatIsPublic(t *testing.T) {
 		{"https://v.example/activities/a1", http.StatusUnprocessableEntity},
 		{"https://v.example/advisories/", http.StatusUnprocessableEntity},
 		{"HTTPS://V.EXAMPLE/cases/c1", http.StatusUnprocessableEntity},
+		{"https://v.example:443/cases/c1", http.StatusUnprocessableEntity},
+		{"http://v.example/cases/c1", http.StatusUnprocessableEntity},
+		{"https://v.example/advisories/VULTRON-7Q3X/../../cases/c1", http.StatusUnprocessableEntity},
+		{"https://v.example/advisories/VULTRON-7Q3X/%2e%2e/%2E%2E/cases/c1", http.StatusUnprocessableEntity},
+		{"https://v.example/advisories/VULTRON-7Q3X/./csaf.json", 0},
 	}
 	for i, tt := range tests {
 		t.Run(tt.object, func(t *testing.T) {
