@@ -547,8 +547,10 @@ func Expand(tx *store.ReadTx, from Local, addressed []string, named []string) ([
 		}
 		for _, f := range page {
 			r := f.Remote
-			if f.SharedInbox != "" {
-				r = SharedInbox(f.SharedInbox)
+			// Checked again for relations recorded before the Follow's
+			// shared inbox was (receiveFollow).
+			if shared := sharedInboxOf(f.Remote, f.SharedInbox); shared != "" {
+				r = SharedInbox(shared)
 			}
 			if !seen[r] && !seen[f.Remote] {
 				seen[r] = true
