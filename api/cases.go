@@ -124,8 +124,9 @@ type AdvisoryList struct {
 
 // PublishRequest is the body of POST /api/cases/{id}/advisory/publish:
 // the advisory's text (each defaults to the draft shared last, or the
-// revision before), and Force to publish before every invited reviewer
-// answered.
+// latest revision before, leaving out one the case says this node's actor
+// published but the node did not send), and Force to publish before every
+// invited reviewer answered.
 type PublishRequest struct {
 	Title   string `json:"title,omitempty"`
 	Summary string `json:"summary,omitempty"`

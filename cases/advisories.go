@@ -8,6 +8,7 @@ import (
 
 	"github.com/openvultron/vultron/advisory"
 	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
 )
 
 // The cases whose advisory is published are indexed in the case bucket
@@ -111,21 +112,68 @@ func (a *Advisory) ArticleOf(i int) string {
 }
 
 // PublishedAs returns how many of the advisory's revisions the Article
-// article shows — those up to the latest one that an actor local reports
-// as its own published as that Article — and that actor; 0 and "" when no
+// article shows — those up to the latest one that ours finds a local
+// actor published as that Article — and that actor; 0 and "" when no
 // revision was published so. A node serves the Article at its advisory
 // page to the revision PublishedAs returns for it, so that a former
-// owner's node goes on serving what its actor published.
-func (c *Case) PublishedAs(article string, local func(actor string) bool) (int, string) {
+// owner's node goes on serving what its actor published. ours must not
+// take a revision for its actor's on the ledger's word alone: a replica's
+// ledger is what its Case Actor recorded, which may be anything
+// (SentRevision reads the node's own record of what its actor sent).
+func (c *Case) PublishedAs(article string, ours func(r Revision) (bool, error)) (int, string, error) {
 	if c.Advisory == nil {
-		return 0, ""
+		return 0, "", nil
 	}
 	for i := len(c.Advisory.Revisions) - 1; i >= 0; i-- {
-		if by := c.Advisory.Revisions[i].By; c.Advisory.ArticleOf(i) == article && local(by) {
-			return i + 1, by
+		r := c.Advisory.Revisions[i]
+		if c.Advisory.ArticleOf(i) != article {
+			continue
+		}
+		if r.Article == "" {
+			r.Article = article
+		}
+		ok, err := ours(r)
+		if err != nil {
+			return 0, "", err
+		}
+		if ok {
+			return i + 1, r.By, nil
 		}
 	}
-	return 0, ""
+	return 0, "", nil
+}
+
+// SentRevision reports whether local actor name published revision r
+// (whose Article is set) itself: the node's store holds r's activity as
+// one name sent, as r.By, publishing r's Article with r's text. A revision
+// that a replica's Case Actor recorded but the node's actor never sent
+// (a Case Actor that lies) is not its actor's, and neither is one whose
+// text the Case Actor changed.
+func SentRevision(tx *store.ReadTx, r Revision, name string) (bool, error) {
+	if r.ActivityID == "" {
+		return false, nil
+	}
+	sent, err := tx.Activity(r.ActivityID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if sent.Direction != store.DirectionOutbound || sent.Actor != name {
+		return false, nil
+	}
+	doc, err := vocab.Parse(sent.Body)
+	if err != nil {
+		return false, nil
+	}
+	act := doc.Activity()
+	if act == nil || act.Actor.ID() != r.By {
+		return false, nil
+	}
+	art, ok := act.Object.Object.(*vocab.GenericObject)
+	return ok && art.Type == "Article" && art.ID == r.Article && strings.TrimSpace(art.Name) == r.Title &&
+		art.Summary == r.Summary && art.Content == r.Details, nil
 }
 
 // caseByShortID returns the first case of short id short that match

@@ -2,6 +2,7 @@ package cases
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -340,6 +341,10 @@ func (c *Case) publish(p *Participant, act *vocab.Activity, revise bool, at time
 	}
 	if strings.TrimSpace(art.Name) == "" || len(art.Name) > maxProductField*2 || len(art.Content) > maxAdvisoryText || len(art.Summary) > maxAdvisoryText {
 		return problem.Unprocessable("the advisory needs a name (title) of 1 to %d bytes, and a summary and content of at most %d", maxProductField*2, maxAdvisoryText)
+	}
+	if u, err := url.Parse(art.ID); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return problem.Unprocessable("the Article %q of case %s is not an http(s) URL: an advisory is published as a page its publisher's server serves, which the other servers link",
+			problem.Clip(art.ID, 200), c.ID)
 	}
 	if !urlhost.Same(art.ID, p.Actor) {
 		return problem.Unprocessable("the Article %s of case %s is not on the server of its publisher %s: an owner publishes its advisory as an Article of its own server",

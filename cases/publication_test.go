@@ -1,6 +1,7 @@
 package cases
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
 
@@ -127,6 +129,11 @@ func TestPublicationAfterTransfer(t *testing.T) {
 	refused(t, c, vocab.ReviseAdvisory, article(t, "Update", vendor2, art, "T"), http.StatusUnprocessableEntity, "not on the server of its publisher")
 	refused(t, c, vocab.ReviseAdvisory, article(t, "Update", vendor2, art2, "T"), http.StatusConflict, "an Article of its own (Create)")
 	refused(t, c, vocab.PublishAdvisory, article(t, "Create", vendor2, "https://elsewhere.example/advisories/A", "T"), http.StatusUnprocessableEntity, "not on the server of its publisher")
+	// An id of another scheme on the publisher's host, which the former
+	// owner's page would link (a script, run at its origin).
+	for _, id := range []string{"javascript://v2.example/%0Aalert(1)", "data://v2.example/x", "ftp://v2.example/A"} {
+		refused(t, c, vocab.PublishAdvisory, article(t, "Create", vendor2, id, "T"), http.StatusUnprocessableEntity, "not an http(s) URL")
+	}
 	must(t, c, vocab.PublishAdvisory, article(t, "Create", vendor2, art2, "Heap overflow (all versions)"))
 	refused(t, c, vocab.PublishAdvisory, article(t, "Create", vendor2, art2, "T"), http.StatusConflict, "published already")
 	must(t, c, vocab.ReviseAdvisory, article(t, "Update", vendor2, art2, "Heap overflow (fixed in 2.1)"))
@@ -146,7 +153,7 @@ func TestPublicationAfterTransfer(t *testing.T) {
 		{art, vendor2, 0, ""},
 		{art2, vendor, 0, ""},
 	} {
-		if n, by := c.PublishedAs(tc.article, func(id string) bool { return id == tc.local }); n != tc.n || by != tc.by {
+		if n, by, err := c.PublishedAs(tc.article, func(r Revision) (bool, error) { return r.By == tc.local, nil }); err != nil || n != tc.n || by != tc.by {
 			t.Errorf("PublishedAs(%s) on the node of %s = %d, %q; want %d, %q", tc.article, tc.local, n, by, tc.n, tc.by)
 		}
 	}
@@ -257,5 +264,59 @@ func TestPublicationAgreed(t *testing.T) {
 				t.Errorf("PublicationAgreed = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestSentRevision: a revision is a local actor's when the store holds the
+// activity it sent for it, by it, with the revision's Article and text;
+// not when the activity is another actor's or was received, nor when the
+// revision's text or Article differs from what the actor sent (a Case
+// Actor that changed it), nor when the store has no such activity.
+func TestSentRevision(t *testing.T) {
+	db := openTestStore(t)
+	ctx := context.Background()
+	const (
+		art  = "https://v.example/advisories/VULTRON-ABC"
+		sent = "https://v.example/activities/1"
+	)
+	body := fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":%q,"type":"Create","actor":%q,
+"object":{"type":"Article","id":%q,"name":" Heap overflow ","summary":"Upgrade.","content":"<p>Details</p>"}}`, sent, vendor, art)
+	update(t, db, func(tx *store.Tx) error { return tx.PutLocalActor(store.LocalActor{Name: "vendor"}) })
+	if err := db.EnqueueOutbound(ctx, store.Outbound{ID: sent, Actor: "vendor", Body: []byte(body)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	received := "https://o.example/activities/2"
+	if _, err := db.AcceptInbound(ctx, store.Inbound{ID: received, Recipient: "vendor", Sender: "https://o.example/actors/o",
+		Body: []byte(strings.ReplaceAll(body, sent, received)), Classify: func(*store.ReadTx) string { return "" }}, nil); err != nil {
+		t.Fatal(err)
+	}
+	genuine := Revision{By: vendor, ActivityID: sent, Article: art, Text: Text{Title: "Heap overflow", Summary: "Upgrade.", Details: "<p>Details</p>"}}
+	for _, tc := range []struct {
+		name string
+		edit func(r *Revision)
+		as   string
+		want bool
+	}{
+		{"the revision as sent", func(*Revision) {}, "vendor", true},
+		{"as another local actor's", func(*Revision) {}, "coordinator", false},
+		{"by another actor", func(r *Revision) { r.By = "https://v.example/actors/other" }, "vendor", false},
+		{"with another title", func(r *Revision) { r.Title = "No fix is needed" }, "vendor", false},
+		{"with another summary", func(r *Revision) { r.Summary = "No fix is needed." }, "vendor", false},
+		{"with other details", func(r *Revision) { r.Details = "<p>None</p>" }, "vendor", false},
+		{"of another Article", func(r *Revision) { r.Article = art + "X" }, "vendor", false},
+		{"of an activity never sent", func(r *Revision) { r.ActivityID = sent + "0" }, "vendor", false},
+		{"of an activity received", func(r *Revision) { r.ActivityID = received }, "vendor", false},
+		{"of no activity", func(r *Revision) { r.ActivityID = "" }, "vendor", false},
+	} {
+		r := genuine
+		tc.edit(&r)
+		var got bool
+		if err := db.View(ctx, func(tx *store.ReadTx) error {
+			var err error
+			got, err = SentRevision(tx, r, tc.as)
+			return err
+		}); err != nil || got != tc.want {
+			t.Errorf("%s: %t, %v; want %t", tc.name, got, err, tc.want)
+		}
 	}
 }

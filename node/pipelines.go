@@ -132,8 +132,14 @@ func (n *Node) buildPipelines() error {
 			if c == nil || err != nil {
 				return false, err
 			}
-			served, _ := c.PublishedAs(n.cfg.PublicURL+social.AdvisoryPath+cases.TrackingID(c.ID), n.isLocal)
-			return served > 0, nil
+			served, _, err := c.PublishedAs(n.cfg.PublicURL+social.AdvisoryPath+cases.TrackingID(c.ID), func(r cases.Revision) (bool, error) {
+				l, ok := n.localByID(r.By)
+				if !ok {
+					return false, nil
+				}
+				return cases.SentRevision(tx, r, l.Name)
+			})
+			return served > 0, err
 		},
 		Now: n.cfg.Now,
 	})

@@ -34,8 +34,9 @@
 //     last one loaded is kept: a case event goes to every participant);
 //  2. it resolves the recipient actor's inbox (ActorInboxes fetches and
 //     caches the actor document and accepts only an inbox on the actor's
-//     own host; a shared inbox only for the followers that named one,
-//     for an activity addressed to the actor's followers);
+//     own host; a shared inbox only for the followers that named one on
+//     their own host (package social keeps no other), for an activity
+//     addressed to the actor's followers);
 //  3. it signs the POST with a key of the activity's local actor and sends
 //     it without following redirects: with RFC 9421 and the actor's
 //     Ed25519 key (alg="ed25519", covering @method, @target-uri, @authority

@@ -30,16 +30,19 @@
 // Delivery to followers: an activity addressed to the acting actor's
 // followers collection is delivered to each accepted follower (Expand),
 // read page by page from the store's index of that actor's followers. The
-// followers whose actor document names an endpoints.sharedInbox get one
-// delivery per shared inbox, addressed by SharedInbox(url), which the
-// outbox's inbox resolver turns back into the URL: a server with a
-// thousand followers of the actor gets the activity once.
+// followers whose actor document names an endpoints.sharedInbox on their
+// own host (as their inbox must be; another is not kept) get one delivery
+// per shared inbox, addressed by SharedInbox(url), which the outbox's
+// inbox resolver turns back into the URL: a server with a thousand
+// followers of the actor gets the activity once.
 //
 // Invariants: every relation is stored with its state in the transaction
 // of the activity that changed it, or, for a failed following, of the
 // dead letter of its Follow (store.PutFollow keeps the counts the
 // collections show); articles and announcements are accepted only from an
-// actor the receiving actor follows.
+// actor the receiving actor follows, and a Create, Update or Delete only of
+// the sender's own object (on its host, attributed to no one else), as is
+// the object an Announce carries inline (another's is named by id).
 package social
 
 import (
@@ -47,9 +50,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
+	"github.com/openvultron/vultron/internal/urlhost"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
@@ -227,6 +232,9 @@ func (s *Social) Inbound(tx *store.Tx, to Local, sender string, act *vocab.Activ
 		}
 		return nil, tx.DeleteFollow(to.Name, store.FollowerOf, sender)
 	case vocab.SocialAnnounce, vocab.SocialCreateArticle, vocab.SocialUpdateArticle, vocab.SocialDeleteArticle:
+		if err := checkOwnObject(sender, act, sem); err != nil {
+			return nil, err
+		}
 		f, ok, err := tx.Follow(to.Name, store.Following, sender)
 		if err != nil {
 			return nil, err
@@ -237,6 +245,35 @@ func (s *Social) Inbound(tx *store.Tx, to Local, sender string, act *vocab.Activ
 		return nil, nil // kept in the inbox, the actor's feed
 	}
 	return nil, problem.Unprocessable("this node does not act on %s activities", sem)
+}
+
+// checkOwnObject refuses a Create, Update or Delete whose object is not
+// the sender's own: an object on another host than the sender's, or
+// attributed to another actor (B16); and an Announce that carries such an
+// object inline rather than naming it by id. An actor changes only what it
+// published, on its own server; another server's Article (another
+// organization's advisory) updated, deleted or copied by it would put
+// words in its author's mouth in the receiving actor's feed.
+func checkOwnObject(sender string, act *vocab.Activity, sem vocab.Semantic) error {
+	why := "an actor creates, updates and deletes only its own objects"
+	if sem == vocab.SocialAnnounce {
+		if act.Object.Object == nil {
+			return nil
+		}
+		why = "an Announce names another's object by its id, and carries inline only the announcer's own"
+	}
+	id := act.Object.ID()
+	if !urlhost.Same(id, sender) {
+		return problem.Forbidden("%s of %s by %s: the object is not on the sender's server; %s", act.Type, problem.Clip(id, 200), sender, why)
+	}
+	if act.Object.Object != nil {
+		for _, by := range act.Object.Object.Common().AttributedTo.IDs() {
+			if by != sender {
+				return problem.Forbidden("%s of %s by %s: the object is attributed to %s; %s", act.Type, problem.Clip(id, 200), sender, problem.Clip(by, 200), why)
+			}
+		}
+	}
+	return nil
 }
 
 // receiveFollow records a Follow of local actor to: accepted at once, with
@@ -257,7 +294,7 @@ func (s *Social) receiveFollow(tx *store.Tx, to Local, sender string, act *vocab
 		state = store.FollowAccepted
 	}
 	nf := store.Follow{Local: to.Name, Direction: store.FollowerOf, State: state, Remote: sender, FollowID: act.ID,
-		Inbox: from.Inbox, SharedInbox: from.SharedInbox, Since: s.cfg.Now().UTC()}
+		Inbox: from.Inbox, SharedInbox: sharedInboxOf(sender, from.SharedInbox), Since: s.cfg.Now().UTC()}
 	if ok && f.State == state {
 		nf.Since = f.Since
 	}
@@ -272,6 +309,24 @@ func (s *Social) receiveFollow(tx *store.Tx, to Local, sender string, act *vocab
 		return nil, err
 	}
 	return []Reply{{Activity: accept, To: sender}}, nil
+}
+
+// sharedInboxOf returns the shared inbox a follower's actor document
+// names, when it is one the node delivers to: an http(s) URL on the
+// follower's host (plain http only for a plain http actor), as its inbox
+// must be. Otherwise "": the follower's activities go to its own inbox,
+// and a follower cannot have the node post what it sends its followers to
+// another server.
+func sharedInboxOf(follower, shared string) string {
+	if shared == "" || !urlhost.Same(shared, follower) {
+		return ""
+	}
+	fu, err1 := url.Parse(follower)
+	su, err2 := url.Parse(shared)
+	if err1 != nil || err2 != nil || (su.Scheme != "https" && su.Scheme != "http") || (fu.Scheme == "https" && su.Scheme != "https") {
+		return ""
+	}
+	return shared
 }
 
 // Answer returns Accept(Follow) or Reject(Follow) as an activity, without
@@ -421,13 +476,19 @@ func (s *Social) checkAnnounced(tx *store.ReadTx, object string) error {
 	if object == "" {
 		return problem.Unprocessable("an Announce names the object it shares")
 	}
-	if s.cfg.PublicURL == "" || !sameOrigin(object, s.cfg.PublicURL) {
+	if s.cfg.PublicURL == "" || !(sameOrigin(object, s.cfg.PublicURL) || urlhost.Same(object, s.cfg.PublicURL)) {
 		return nil
 	}
 	u, err := url.Parse(object)
-	if err == nil && strings.HasPrefix(u.Path, AdvisoryPath) && len(u.Path) > len(AdvisoryPath) {
+	// The path as a client resolves it: without its dot segments, so that
+	// an advisory's page does not lead out of itself to a case.
+	p := ""
+	if err == nil {
+		p = path.Clean("/" + u.Path)
+	}
+	if err == nil && strings.HasPrefix(p, AdvisoryPath) && len(p) > len(AdvisoryPath) {
 		// The page, or one of its documents, of an advisory published.
-		tracking, _, _ := strings.Cut(u.Path[len(AdvisoryPath):], "/")
+		tracking, _, _ := strings.Cut(p[len(AdvisoryPath):], "/")
 		if s.cfg.Published == nil {
 			return nil
 		}
@@ -486,8 +547,10 @@ func Expand(tx *store.ReadTx, from Local, addressed []string, named []string) ([
 		}
 		for _, f := range page {
 			r := f.Remote
-			if f.SharedInbox != "" {
-				r = SharedInbox(f.SharedInbox)
+			// Checked again for relations recorded before the Follow's
+			// shared inbox was (receiveFollow).
+			if shared := sharedInboxOf(f.Remote, f.SharedInbox); shared != "" {
+				r = SharedInbox(shared)
 			}
 			if !seen[r] && !seen[f.Remote] {
 				seen[r] = true

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -234,6 +235,11 @@ func TestAnnounceSharesWhatIsPublic(t *testing.T) {
 		{"https://v.example/activities/a1", http.StatusUnprocessableEntity},
 		{"https://v.example/advisories/", http.StatusUnprocessableEntity},
 		{"HTTPS://V.EXAMPLE/cases/c1", http.StatusUnprocessableEntity},
+		{"https://v.example:443/cases/c1", http.StatusUnprocessableEntity},
+		{"http://v.example/cases/c1", http.StatusUnprocessableEntity},
+		{"https://v.example/advisories/VULTRON-7Q3X/../../cases/c1", http.StatusUnprocessableEntity},
+		{"https://v.example/advisories/VULTRON-7Q3X/%2e%2e/%2E%2E/cases/c1", http.StatusUnprocessableEntity},
+		{"https://v.example/advisories/VULTRON-7Q3X/./csaf.json", 0},
 	}
 	for i, tt := range tests {
 		t.Run(tt.object, func(t *testing.T) {
@@ -361,5 +367,39 @@ func TestFollowFailed(t *testing.T) {
 	dead(second.ID, otherID, "peer answered 403 Forbidden")
 	if got := f.state("vendor", store.Following, otherID); got != store.FollowPending {
 		t.Errorf("the old Follow's dead letter made the new following %v", got)
+	}
+}
+
+// TestExpandKeepsSharedInboxesOnTheFollowersHosts: a follower recorded
+// with a shared inbox on another host than its own (a relation stored
+// before the shared inbox was checked) gets the followers' activities at
+// its own inbox; one whose shared inbox is on its host gets them there.
+func TestExpandKeepsSharedInboxesOnTheFollowersHosts(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.db.Update(ctx, func(tx *store.Tx) error {
+		for _, fl := range []store.Follow{
+			{Local: "vendor", Direction: store.FollowerOf, State: store.FollowAccepted, Remote: coordID, FollowID: "https://c.example/f/1", SharedInbox: "https://o.example/inbox"},
+			{Local: "vendor", Direction: store.FollowerOf, State: store.FollowAccepted, Remote: otherID, FollowID: "https://o.example/f/1", SharedInbox: "https://o.example/inbox"},
+		} {
+			if err := tx.PutFollow(fl); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := f.db.View(ctx, func(tx *store.ReadTx) error {
+		var err error
+		got, err = Expand(tx, vendor, []string{FollowersOf(vendorID)}, nil)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if want := []string{coordID, SharedInbox("https://o.example/inbox")}; !slices.Equal(got, want) {
+		t.Errorf("Expand = %v, want %v", got, want)
 	}
 }

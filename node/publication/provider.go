@@ -1,8 +1,11 @@
 package publication
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -163,6 +166,13 @@ func (e *Endpoints) Draft(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := c.DraftRevision(e.cfg.Now().UTC(), p.owner.ID)
+	if c.Advisory != nil && c.Advisory.Draft == nil && len(c.Advisory.Revisions) > 0 {
+		// What a publication now would say (Publish).
+		if next.Text, err = e.latestText(r.Context(), c); err != nil {
+			problem.Write(w, err)
+			return
+		}
+	}
 	var initial time.Time = next.At
 	if c.Advisory != nil && len(c.Advisory.Revisions) > 0 {
 		initial = c.Advisory.Revisions[0].At
@@ -181,6 +191,36 @@ func (e *Endpoints) Draft(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(doc)
 }
 
+// latestText returns the text of the latest revision of c's advisory that
+// is not one the case says an actor of this node published but the node's
+// store does not show it sent (a Case Actor's forgery): a revision by
+// another server's actor is the case's word, as every replica takes it.
+// With none, the case's name is the title.
+func (e *Endpoints) latestText(ctx context.Context, c *cases.Case) (cases.Text, error) {
+	out := cases.Text{Title: c.Name}
+	err := e.cfg.Store.View(ctx, func(tx *store.ReadTx) error {
+		revs := c.Advisory.Revisions
+		for i := len(revs) - 1; i >= 0; i-- {
+			r := revs[i]
+			l, local := e.cfg.LocalByID(r.By)
+			if local {
+				r.Article = c.Advisory.ArticleOf(i)
+				ok, err := cases.SentRevision(tx, r, l.Name)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					continue
+				}
+			}
+			out = r.Text
+			return nil
+		}
+		return nil
+	})
+	return out, err
+}
+
 // maxPublishBody bounds a publication request.
 const maxPublishBody = 256 << 10
 
@@ -190,13 +230,24 @@ const maxPublishBody = 256 << 10
 // force and the case is not public; and, unless force is set, while an
 // invited reviewer has not answered, while a reviewer's request for
 // changes to the draft stands, or before the publication time the
-// participants agreed on (Case.PublicationAgreed).
+// participants agreed on (Case.PublicationAgreed). What the request
+// leaves out of the text comes from the draft shared last, or else from
+// the latest revision (latestText).
 func (e *Endpoints) Publish(w http.ResponseWriter, r *http.Request) {
 	var req api.PublishRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPublishBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			problem.Write(w, problem.TooLarge("the publication request is larger than %d bytes", maxPublishBody))
+			return
+		}
 		problem.Write(w, problem.BadRequest("the publication request is not a JSON object of title, summary, details and force: %v", err))
+		return
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		problem.Write(w, problem.BadRequest("the publication request holds more than one JSON object"))
 		return
 	}
 	c, p, err := e.ownedCase(r)
@@ -230,6 +281,15 @@ func (e *Endpoints) Publish(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	t := c.DraftRevision(e.cfg.Now(), p.owner.ID).Text
+	if c.Advisory != nil && c.Advisory.Draft == nil && len(c.Advisory.Revisions) > 0 {
+		// No draft: the revision starts from the latest one's text, but
+		// not from one the case says this node's actor published and its
+		// actor never sent (cases.SentRevision).
+		if t, err = e.latestText(r.Context(), c); err != nil {
+			problem.Write(w, err)
+			return
+		}
+	}
 	if req.Title != "" {
 		t.Title = req.Title
 	}

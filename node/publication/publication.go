@@ -17,7 +17,9 @@
 // revision by package advisory, so its bytes and hashes stay the same;
 // only the Articles this node's actors published are served, each with the
 // revisions up to the last one its actor published, so that a case's former
-// owner goes on serving what it published after the case changed owner. OpenPGP
+// owner goes on serving what it published after the case changed owner; a
+// revision is its actor's only as the node's own record of what the actor
+// sent shows it (cases.SentRevision), never on a replica's ledger alone. OpenPGP
 // signatures (.asc), which a trusted provider adds, are not made: the node
 // holds no OpenPGP key, and CSAF requires them of trusted providers only.
 package publication
@@ -33,6 +35,7 @@ import (
 	"html"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,28 +130,45 @@ func (e *Endpoints) publisher(owner actor.Local) advisory.Publisher {
 
 // load returns the published advisory of case c as this node serves it:
 // the revisions up to the latest one a local actor published as the
-// Article at this node's page (cases.Case.PublishedAs), by that actor.
-func (e *Endpoints) load(c *cases.Case) (*published, bool) {
+// Article at this node's page (cases.Case.PublishedAs), by that actor, as
+// the node's own record of what its actor sent shows it
+// (cases.SentRevision): a replica's Case Actor does not put words in the
+// mouth of this node's actor at this node's address.
+func (e *Endpoints) load(tx *store.ReadTx, c *cases.Case) (*published, bool, error) {
 	if c == nil || c.Advisory == nil || len(c.Advisory.Revisions) == 0 {
-		return nil, false
+		return nil, false, nil
 	}
 	tracking := cases.TrackingID(c.ID)
 	page := e.pageURL(tracking)
-	n, by := c.PublishedAs(page, func(id string) bool { _, ok := e.cfg.LocalByID(id); return ok })
-	if n == 0 {
-		return nil, false
+	n, by, err := c.PublishedAs(page, func(r cases.Revision) (bool, error) {
+		l, ok := e.cfg.LocalByID(r.By)
+		if !ok {
+			return false, nil
+		}
+		return cases.SentRevision(tx, r, l.Name)
+	})
+	if n == 0 || err != nil {
+		return nil, false, err
 	}
 	owner, _ := e.cfg.LocalByID(by)
 	revs := c.Advisory.Revisions
 	doc, ok := c.AdvisoryDocument(n, nil, e.publisher(owner), page, e.csafFileURL(tracking, revs[0].At), "vultron "+e.cfg.Version)
 	if !ok {
-		return nil, false
+		return nil, false, nil
 	}
 	p := &published{c: c, rev: revs[n-1], tracking: tracking, owner: owner, doc: doc}
-	if n < len(revs) {
-		p.latest, p.latestArticle = &revs[len(revs)-1], c.Advisory.ArticleOf(len(revs)-1)
+	if latest := c.Advisory.ArticleOf(len(revs) - 1); n < len(revs) && latest != page && isHTTP(latest) {
+		p.latest, p.latestArticle = &revs[len(revs)-1], latest
 	}
-	return p, true
+	return p, true, nil
+}
+
+// isHTTP reports whether s is an http(s) URL with a host: the only kind
+// of another server's Article a page links (a javascript: one would run
+// at this node's origin when clicked).
+func isHTTP(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
 // byTracking finds the published advisory with a tracking id.
@@ -168,7 +188,11 @@ func (e *Endpoints) byTracking(ctx context.Context, tracking string) (*published
 			if err != nil {
 				return err
 			}
-			if p, ok := e.load(c); ok && strings.EqualFold(p.tracking, tracking) {
+			p, ok, err := e.load(tx, c)
+			if err != nil {
+				return err
+			}
+			if ok && strings.EqualFold(p.tracking, tracking) {
 				out = p
 				return nil
 			}
@@ -193,7 +217,11 @@ func (e *Endpoints) list(ctx context.Context, after string, limit int) ([]*publi
 		out = out[:0]
 		cs, n, err := cases.PublishedAdvisories(tx, after, limit)
 		for _, c := range cs {
-			if p, ok := e.load(c); ok {
+			p, ok, err := e.load(tx, c)
+			if err != nil {
+				return err
+			}
+			if ok {
 				out = append(out, p)
 			}
 		}
