@@ -171,3 +171,73 @@ func TestSharedInboxOnAnotherHost(t *testing.T) {
 		t.Errorf("the other server got %d requests", n)
 	}
 }
+
+// TestFollowAnswersBeforeTheirFollow covers B26 for following: an Undo of
+// a Follow that never arrived, and an Accept or Reject of a Follow the node
+// never sent, are refused with a 4xx that says why and are not remembered;
+// the Follow that arrives after the early Undo still applies. An answer to
+// a Follow the node did send and then undid is taken (nothing is wanted
+// any more) without changing anything.
+func TestFollowAnswersBeforeTheirFollow(t *testing.T) {
+	vendor := startNode(t, "vendor:Organization")
+	p := newPeer(t, sharedKeys.get(t, 1))
+	vendorID := vendor.actorID("vendor")
+	inbox := vendorID + "/inbox"
+	follow := func(id, by, of string) map[string]any {
+		return map[string]any{"type": "Follow", "id": id, "actor": by, "object": of}
+	}
+	activity := func(n, typ string, object any) []byte {
+		b, err := json.Marshal(map[string]any{"@context": vocab.ActivityStreamsContext, "id": p.id + "/activities/" + n, "type": typ,
+			"actor": p.id, "to": []string{vendorID}, "object": object})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	stored := func(n string) bool {
+		_, err := vendor.db.Activity(context.Background(), p.id+"/activities/"+n)
+		return err == nil
+	}
+	peerFollow := p.id + "/activities/follow-9"
+	for _, tc := range []struct {
+		name, n string
+		body    []byte
+	}{
+		{"an Undo of a Follow that never arrived", "undo-early", activity("undo-early", "Undo", follow(peerFollow, p.id, vendorID))},
+		{"an Accept of a Follow never sent", "accept-unsent", activity("accept-unsent", "Accept", follow(vendorID+"/activities/never", vendorID, p.id))},
+		{"a Reject of a Follow never sent", "reject-unsent", activity("reject-unsent", "Reject", follow(vendorID+"/activities/never", vendorID, p.id))},
+	} {
+		status, msg := p.post(t, inbox, tc.body, nil)
+		if status < 400 || status >= 500 || msg == "" {
+			t.Errorf("%s: %d %q, want a 4xx that says why", tc.name, status, msg)
+		}
+		if stored(tc.n) {
+			t.Errorf("%s was stored", tc.name)
+		}
+	}
+	// The Follow itself, after its early Undo, applies.
+	b, _ := json.Marshal(map[string]any{"@context": vocab.ActivityStreamsContext, "id": peerFollow, "type": "Follow", "actor": p.id, "object": vendorID})
+	if status, msg := p.post(t, inbox, b, nil); status != http.StatusAccepted {
+		t.Fatalf("the Follow after its early Undo: %d %q", status, msg)
+	}
+	waitFor(t, "the peer as a pending follower", func() bool {
+		_, m := vendor.collection(t, "vendor", "followers", "?state=pending", true)
+		return len(members(m)) == 1
+	})
+
+	// A Follow the vendor sent and undid: the peer's late Reject is taken.
+	js := jsonOf(t)
+	sent := vendor.submit(t, "vendor", js(vocab.NewFollow(p.id)))
+	waitFor(t, "the vendor's Follow at the peer", func() bool { return p.receivedCount() >= 1 })
+	undo, err := vocab.NewUndo(vocab.FollowInfo{ID: sent, Actor: vendorID, Object: p.id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vendor.submit(t, "vendor", js(undo, nil))
+	if status, msg := p.post(t, inbox, activity("reject-late", "Reject", follow(sent, vendorID, p.id)), nil); status != http.StatusAccepted {
+		t.Errorf("a Reject of a Follow the vendor sent and undid: %d %q, want 202", status, msg)
+	}
+	if got := vendor.following(t, "vendor", ""); len(got) != 0 {
+		t.Errorf("after the late Reject the vendor follows %v", got)
+	}
+}

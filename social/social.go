@@ -48,6 +48,7 @@ package social
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"path"
@@ -203,7 +204,16 @@ func (s *Social) Inbound(tx *store.Tx, to Local, sender string, act *vocab.Activ
 		}
 		if !ok || f.FollowID != fi.ID {
 			if sem == vocab.SocialRejectFollow {
-				return nil, nil // nothing wanted any more: nothing to end
+				// A Follow this actor sent and undid since: nothing is
+				// wanted any more, nothing to end. One it never sent is
+				// refused and not remembered (B26).
+				sent, err := heldFollow(&tx.ReadTx, fi.ID, func(a store.StoredActivity) bool {
+					return a.Direction == store.DirectionOutbound && a.Actor == to.Name
+				})
+				if err != nil || sent {
+					return nil, err
+				}
+				return nil, problem.Conflict("%s never sent the Follow %s of %s that %s rejects", to.ID, problem.Clip(fi.ID, 200), sender, sender)
 			}
 			return nil, problem.Conflict("%s does not ask to follow %s with %s (it was undone, or never sent)", to.ID, sender, problem.Clip(fi.ID, 200))
 		}
@@ -224,8 +234,20 @@ func (s *Social) Inbound(tx *store.Tx, to Local, sender string, act *vocab.Activ
 			return nil, problem.Forbidden("%s undoes a Follow %s sent; an actor undoes only its own", sender, problem.Clip(fi.Actor, 200))
 		}
 		f, ok, err := tx.Follow(to.Name, store.FollowerOf, sender)
-		if err != nil || !ok {
-			return nil, err // no follower: nothing to undo
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			// A Follow that arrived and was answered or removed since:
+			// nothing to undo. One that never arrived is refused and not
+			// remembered, and applies when it comes (B26).
+			seen, err := heldFollow(&tx.ReadTx, fi.ID, func(a store.StoredActivity) bool {
+				return a.Direction == store.DirectionInbound && a.Sender == sender
+			})
+			if err != nil || seen {
+				return nil, err
+			}
+			return nil, problem.Conflict("%s undoes the Follow %s, which %s has not received: there is nothing to undo", sender, problem.Clip(fi.ID, 200), to.ID)
 		}
 		if f.FollowID != fi.ID && fi.Object != to.ID {
 			return nil, problem.Conflict("%s undoes %s, which is not its Follow of %s", sender, problem.Clip(fi.ID, 200), to.ID)
@@ -424,6 +446,19 @@ func (s *Social) Outbound(tx *store.Tx, from Local, act *vocab.Activity, sem voc
 		return nil
 	}
 	return problem.Unprocessable("this node does not send %s activities", sem)
+}
+
+// heldFollow reports whether the store holds the activity id as a Follow
+// that match accepts (by its direction and who sent it).
+func heldFollow(tx *store.ReadTx, id string, match func(store.StoredActivity) bool) (bool, error) {
+	a, err := tx.Activity(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return match(a), nil
 }
 
 // maxFailReason bounds the reason a failed following keeps.
