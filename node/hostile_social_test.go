@@ -241,3 +241,36 @@ func TestFollowAnswersBeforeTheirFollow(t *testing.T) {
 		t.Errorf("after the late Reject the vendor follows %v", got)
 	}
 }
+
+// TestNoAdvisoryOutsideItsCase: an Article at this node's /advisories/
+// path is the advisory of a case, which is published with its case (the
+// embargo and the review checked, the ledger recording it). An actor's
+// Create, Update or Delete of such an Article as a plain article, naming
+// no case, would reach the followers and the public apart from all that:
+// each is refused with 422 and nothing is sent.
+func TestNoAdvisoryOutsideItsCase(t *testing.T) {
+	vendor := startNode(t, "vendor:Organization")
+	vendorID := vendor.actorID("vendor")
+	page := vendor.url + "/advisories/VULTRON-ABCDEFGHIJKLMNOP"
+	article := map[string]any{"type": "Article", "id": page, "attributedTo": vendorID, "name": "Heap overflow in the quagga parser", "content": "<p>Upgrade.</p>"}
+	before := len(vendor.boxItems(t, "vendor", "outbox"))
+	for _, tc := range []struct {
+		typ    string
+		object any
+	}{
+		{"Create", article},
+		{"Update", article},
+		{"Delete", page},
+		{"Create", map[string]any{"type": "Article", "id": vendor.url + "/advisories/x/../VULTRON-ABCDEFGHIJKLMNOP", "name": "T", "content": "<p>T</p>"}},
+	} {
+		b, _ := json.Marshal(map[string]any{"@context": vocab.ActivityStreamsContext, "type": tc.typ,
+			"to": []string{vocab.PublicCollection, vendorID + "/followers"}, "object": tc.object})
+		status, body := vendor.api(t, http.MethodPost, "/actors/vendor/outbox", string(b))
+		if status != http.StatusUnprocessableEntity || !strings.Contains(string(body), "advisory publish") {
+			t.Errorf("%s of an advisory page's Article without its case: %d %s, want 422 naming advisory publish", tc.typ, status, body)
+		}
+	}
+	if after := len(vendor.boxItems(t, "vendor", "outbox")); after != before {
+		t.Errorf("the refused articles are in the outbox: %d items, %d before", after, before)
+	}
+}

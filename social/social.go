@@ -443,6 +443,13 @@ func (s *Social) Outbound(tx *store.Tx, from Local, act *vocab.Activity, sem voc
 	case vocab.SocialAnnounce:
 		return s.checkAnnounced(&tx.ReadTx, act.Object.ID())
 	case vocab.SocialCreateArticle, vocab.SocialUpdateArticle, vocab.SocialDeleteArticle:
+		// An Article at an advisory page is a case's advisory, published
+		// with its case (the embargo and the review checked, the ledger
+		// recording it), never as a plain article.
+		if page, ok := s.nodePath(act.Object.ID()); ok && strings.HasPrefix(page, AdvisoryPath) {
+			return problem.Unprocessable("%s is an advisory page of this node: a case's advisory is published with its case (vultron advisory publish), not as an article of its own",
+				problem.Clip(act.Object.ID(), 200))
+		}
 		return nil
 	}
 	return problem.Unprocessable("this node does not send %s activities", sem)
@@ -511,17 +518,11 @@ func (s *Social) checkAnnounced(tx *store.ReadTx, object string) error {
 	if object == "" {
 		return problem.Unprocessable("an Announce names the object it shares")
 	}
-	if s.cfg.PublicURL == "" || !(sameOrigin(object, s.cfg.PublicURL) || urlhost.Same(object, s.cfg.PublicURL)) {
+	p, onNode := s.nodePath(object)
+	if !onNode {
 		return nil
 	}
-	u, err := url.Parse(object)
-	// The path as a client resolves it: without its dot segments, so that
-	// an advisory's page does not lead out of itself to a case.
-	p := ""
-	if err == nil {
-		p = path.Clean("/" + u.Path)
-	}
-	if err == nil && strings.HasPrefix(p, AdvisoryPath) && len(p) > len(AdvisoryPath) {
+	if strings.HasPrefix(p, AdvisoryPath) && len(p) > len(AdvisoryPath) {
 		// The page, or one of its documents, of an advisory published.
 		tracking, _, _ := strings.Cut(p[len(AdvisoryPath):], "/")
 		if s.cfg.Published == nil {
@@ -539,6 +540,20 @@ func (s *Social) checkAnnounced(tx *store.ReadTx, object string) error {
 	}
 	return problem.Unprocessable("%s is on this node and is not an advisory page (%s%sTRACKING): an Announce shares a published advisory with the followers and the public, nothing else of this node",
 		problem.Clip(object, 200), s.cfg.PublicURL, AdvisoryPath)
+}
+
+// nodePath reports whether id is a URL of this node, and its path as a
+// client resolves it: without its dot segments, so that an advisory's page
+// does not lead out of itself to a case.
+func (s *Social) nodePath(id string) (string, bool) {
+	if s.cfg.PublicURL == "" || id == "" || !(sameOrigin(id, s.cfg.PublicURL) || urlhost.Same(id, s.cfg.PublicURL)) {
+		return "", false
+	}
+	u, err := url.Parse(id)
+	if err != nil {
+		return "", true
+	}
+	return path.Clean("/" + u.Path), true
 }
 
 // sameOrigin reports whether a and b have the same scheme and host.
