@@ -792,3 +792,53 @@ func TestCollectionMembersForAdmins(t *testing.T) {
 		t.Errorf("the followers' count for anyone: %d, want 200", status)
 	}
 }
+
+// TestAnalystRetriesOnlyItsActorsDeadLetters: an analyst who acts for
+// one actor retries that actor's dead letters, and not another actor's
+// (403, the dead letter stays); an admin retries any.
+func TestAnalystRetriesOnlyItsActorsDeadLetters(t *testing.T) {
+	n := authzNode(t, nil)
+	ctx := context.Background()
+	root, err := n.accounts.Authenticate(ctx, n.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana, err := n.accounts.AddUser(ctx, root, accounts.NewUser{Name: "ana", Role: accounts.Analyst, Actors: []string{"vendor"}}, func(string) bool { return true }, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := map[string]uint64{}
+	for _, a := range []string{"vendor", "coordinator"} {
+		id := n.cfg.PublicURL + "/activities/out-" + a
+		if err := n.db.EnqueueOutbound(ctx, store.Outbound{ID: id, Actor: a, Body: []byte(`{"id":"` + id + `"}`),
+			Deliveries: []store.DeliveryTarget{{Recipient: "https://peer.example/actors/finder"}}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	due, _, err := n.db.PendingDeliveries(ctx, 0, 10)
+	if err != nil || len(due) != 2 {
+		t.Fatalf("pending = %d, %v", len(due), err)
+	}
+	for _, d := range due {
+		if err := n.db.DeadLetter(ctx, d.ID, "gone"); err != nil {
+			t.Fatal(err)
+		}
+		dead[d.Actor] = d.ID
+	}
+	as := who{bearer: ana.Token}
+	rec := httptest.NewRecorder()
+	n.Handler().ServeHTTP(rec, request(http.MethodPost, fmt.Sprintf("/api/deliveries/%d/retry", dead["coordinator"]), as))
+	status, body := rec.Code, rec.Body.String()
+	if status != http.StatusForbidden || !strings.Contains(body, "coordinator") || !strings.Contains(body, `"error"`) {
+		t.Errorf("the analyst's retry of another actor's dead letter: %d %s, want 403 naming the actor", status, body)
+	}
+	if letters, _, err := n.db.DeadLetters(ctx, 0, 10); err != nil || len(letters) != 2 {
+		t.Errorf("after the refused retry %d dead letters (%v), want both", len(letters), err)
+	}
+	if status, _ := serveRaw(n, http.MethodPost, fmt.Sprintf("/api/deliveries/%d/retry", dead["vendor"]), as); status != http.StatusOK {
+		t.Errorf("the analyst's retry of its actor's dead letter: %d", status)
+	}
+	if status, _ := serveRaw(n, http.MethodPost, fmt.Sprintf("/api/deliveries/%d/retry", dead["coordinator"]), who{bearer: n.token}); status != http.StatusOK {
+		t.Errorf("the admin's retry: %d", status)
+	}
+}

@@ -516,6 +516,14 @@ func (db *DB) deliveryPage(ctx context.Context, bucket []byte, after uint64, lim
 // who asked (a principal's label), for the audit record. The function
 // OnDeadLetter set runs in the same transaction.
 func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64, by string) (uint64, error) {
+	return db.RequeueDeadLetterIf(ctx, id, by, nil)
+}
+
+// RequeueDeadLetterIf is RequeueDeadLetter for a caller that may requeue
+// only some actors' dead letters: allow, when set, is given the dead
+// letter's local actor in the transaction that requeues it, and an error
+// it returns leaves the dead letter as it is and is returned.
+func (db *DB) RequeueDeadLetterIf(ctx context.Context, id uint64, by string, allow func(actor string) error) (uint64, error) {
 	now := db.now()
 	var newID uint64
 	hook := db.onDead.Load()
@@ -529,6 +537,11 @@ func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64, by string) (uint
 		d, err := decodeDelivery(k, v)
 		if err != nil {
 			return err
+		}
+		if allow != nil {
+			if err := allow(d.Actor); err != nil {
+				return err
+			}
 		}
 		d.Attempts = 0
 		d.FirstQueued = now

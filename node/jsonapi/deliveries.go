@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gorilla/mux"
 
@@ -79,7 +80,14 @@ func (e *Endpoints) RetryDelivery(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.BadRequest("delivery id %q is not a number", mux.Vars(r)["id"]))
 		return
 	}
-	newID, err := e.cfg.Store.RequeueDeadLetter(r.Context(), id, accounts.LabelOf(r.Context()))
+	// An analyst retries the dead letters of the actors it acts for.
+	p, _ := accounts.PrincipalFrom(r.Context())
+	newID, err := e.cfg.Store.RequeueDeadLetterIf(r.Context(), id, accounts.LabelOf(r.Context()), func(actor string) error {
+		if !p.ActsFor(actor) {
+			return problem.Forbidden("%s may act for %s only: dead letter %d is %s's", p.Name, strings.Join(p.Actors, ", "), id, actor)
+		}
+		return nil
+	})
 	if errors.Is(err, store.ErrNotFound) {
 		problem.Write(w, problem.NotFound("no dead letter %d", id))
 		return
