@@ -842,3 +842,28 @@ func TestAnalystRetriesOnlyItsActorsDeadLetters(t *testing.T) {
 		t.Errorf("the admin's retry: %d", status)
 	}
 }
+
+// TestRetryOfAPendingDelivery: asking to retry a delivery that is still in
+// the queue says so, and when it is tried next (409), instead of that
+// there is no such dead letter.
+func TestRetryOfAPendingDelivery(t *testing.T) {
+	n := authzNode(t, nil)
+	ctx := context.Background()
+	id := n.cfg.PublicURL + "/activities/out-1"
+	if err := n.db.EnqueueOutbound(ctx, store.Outbound{ID: id, Actor: "vendor", Body: []byte(`{"id":"` + id + `"}`),
+		Deliveries: []store.DeliveryTarget{{Recipient: "https://peer.example/actors/finder"}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	due, _, err := n.db.PendingDeliveries(ctx, 0, 10)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("pending = %d, %v", len(due), err)
+	}
+	rec := httptest.NewRecorder()
+	n.Handler().ServeHTTP(rec, request(http.MethodPost, fmt.Sprintf("/api/deliveries/%d/retry", due[0].ID), who{bearer: n.token}))
+	if body := rec.Body.String(); rec.Code != http.StatusConflict || !strings.Contains(body, "is pending, not a dead letter") || !strings.Contains(body, "attempt 1") {
+		t.Errorf("retry of a pending delivery: %d %s, want 409 saying it is pending", rec.Code, body)
+	}
+	if pending, _, err := n.db.PendingDeliveries(ctx, 0, 10); err != nil || len(pending) != 1 || pending[0].ID != due[0].ID {
+		t.Errorf("after the refused retry: %v, %v", pending, err)
+	}
+}

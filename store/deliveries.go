@@ -532,6 +532,11 @@ func (db *DB) RequeueDeadLetterIf(ctx context.Context, id uint64, by string, all
 		k := seqKey(id)
 		v := dead.Get(k)
 		if v == nil {
+			if p := tx.bucket(bucketDeliveries).Get(k); p != nil {
+				if d, err := decodeDelivery(k, p); err == nil {
+					return &PendingError{ID: id, NextAttempt: d.Attempts + 1, At: d.NextAttempt}
+				}
+			}
 			return fmt.Errorf("dead letter %d: %w", id, ErrNotFound)
 		}
 		d, err := decodeDelivery(k, v)

@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrNotFound is returned when a requested record (local actor, activity,
@@ -25,6 +26,26 @@ var ErrLocked = errors.New("store: data directory is in use by another process")
 // whose data key another process has since replaced (vultron rotate-key):
 // the process writes nothing more, and DB.Fenced is closed.
 var ErrDataKeyRotated = errors.New("store: data key rotated")
+
+// ErrPending is returned by RequeueDeadLetter for a delivery that is
+// still in the queue rather than a dead letter (a *PendingError).
+var ErrPending = errors.New("store: delivery pending")
+
+// PendingError says that a delivery asked to be requeued is still in the
+// queue, and when it is tried next.
+type PendingError struct {
+	ID          uint64
+	NextAttempt int       // the number of the next attempt
+	At          time.Time // when it is made
+}
+
+func (e *PendingError) Error() string {
+	return fmt.Sprintf("delivery %d is pending, not a dead letter: it is tried again on its own (attempt %d, at %s)",
+		e.ID, e.NextAttempt, e.At.UTC().Format(time.RFC3339))
+}
+
+// Is makes a PendingError ErrPending.
+func (e *PendingError) Is(target error) bool { return target == ErrPending }
 
 // ErrInvalid is returned when a caller passes a record that cannot be stored,
 // such as an empty id or a digest that does not match the body.

@@ -92,6 +92,10 @@ func (e *Endpoints) RetryDelivery(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.NotFound("no dead letter %d", id))
 		return
 	}
+	if pe := (*store.PendingError)(nil); errors.As(err, &pe) {
+		problem.Write(w, problem.Conflict("%s", pe.Error()))
+		return
+	}
 	if err != nil {
 		problem.Write(w, err)
 		return
