@@ -321,7 +321,9 @@ func openEngine(ctx context.Context, eng engine, sl *sealer, opts Options) (*DB,
 		if sl != nil {
 			id = sl.curID[:]
 		}
-		pg.expectDataKey(id)
+		if err := pg.expectDataKey(ctx, id); err != nil {
+			return fail(err)
+		}
 	}
 	db.reqs = make(chan *request, db.maxBatch)
 	if ce, ok := eng.(changeEngine); ok {

@@ -269,7 +269,7 @@ type pgEngine struct {
 	// the store is open; every write transaction compares it with the id
 	// the database records, and a difference (another process rotated the
 	// key) fences the engine: it writes nothing more, and fenced is closed.
-	sealedWith atomic.Pointer[[]byte]
+	sealedWith atomic.Pointer[sealedWith]
 	fenceOnce  sync.Once
 	fenced     chan struct{}
 	// listener receives the notifications of commits; stop ends it.
@@ -910,13 +910,23 @@ type lockedError struct{ msg string }
 func (e *lockedError) Error() string        { return e.msg }
 func (e *lockedError) Is(target error) bool { return target == ErrLocked }
 
+// sealedWith is what a write transaction checks: the id of the data key
+// this process seals with (empty: none), recorded under the key
+// data_key_id of the meta bucket, whose bucket id is meta.
+type sealedWith struct {
+	id   []byte
+	meta int64
+}
+
 // expectDataKey records the id of the data key this process seals with
 // (nil: none), which every write transaction from now on checks.
-func (e *pgEngine) expectDataKey(id []byte) {
-	if id == nil {
-		id = []byte{}
+func (e *pgEngine) expectDataKey(ctx context.Context, id []byte) error {
+	var meta int64
+	if err := e.pool.QueryRow(ctx, `SELECT id FROM vultron_buckets WHERE parent = 0 AND name = $1`, bucketMeta).Scan(&meta); err != nil {
+		return fmt.Errorf("find the meta bucket on %s: %w", e.desc, err)
 	}
-	e.sealedWith.Store(&id)
+	e.sealedWith.Store(&sealedWith{id: append([]byte{}, id...), meta: meta})
+	return nil
 }
 
 // fence stops the engine's writes for good and closes fenced.
@@ -1011,7 +1021,12 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	b.Queue(`SELECT pg_advisory_xact_lock($1)`, e.locks.writer)
-	b.Queue(pgReadGenerationAndKeyID)
+	want := e.sealedWith.Load()
+	if want != nil {
+		b.Queue(pgReadGenerationAndKeyID, want.meta, keyDataKeyID)
+	} else {
+		b.Queue(`SELECT g, NULL::bytea FROM vultron_bucket_generation`)
+	}
 	if len(keys) > 0 {
 		b.Queue(pgReadKeys, ids, keys)
 	}
@@ -1051,7 +1066,7 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 	if err != nil {
 		return fmt.Errorf("take the writer lock on %s: %w", e.desc, err)
 	}
-	if want := e.sealedWith.Load(); want != nil && !bytes.Equal(*want, sealing) {
+	if want != nil && !bytes.Equal(want.id, sealing) {
 		// Under the writer lock, so that no value sealed with a key the
 		// database no longer records is ever committed.
 		e.fence()
@@ -1082,10 +1097,9 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 }
 
 // pgReadGenerationAndKeyID reads the count of bucket deletions and the id
-// of the data key the database is sealed with (the meta bucket's
-// data_key_id; NULL when it is not sealed).
-const pgReadGenerationAndKeyID = `SELECT g, (SELECT k.value FROM vultron_kv k JOIN vultron_buckets b ON b.id = k.bucket
-	WHERE b.parent = 0 AND b.name = 'meta'::bytea AND k.key = 'data_key_id'::bytea) FROM vultron_bucket_generation`
+// of the data key the database is sealed with (the meta bucket $1's
+// data_key_id $2; NULL when it is not sealed).
+const pgReadGenerationAndKeyID = `SELECT g, (SELECT value FROM vultron_kv WHERE bucket = $1 AND key = $2) FROM vultron_bucket_generation`
 
 // pgReadLasts reads the last key of each of the buckets $1 (by id), and its
 // value, one descent of the primary key's index each.
