@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/openvultron/vultron/api"
+	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
 )
 
@@ -298,7 +299,7 @@ func runCaseWait(ctx context.Context, env *environment, args []string) error {
 	if err := waitUntil(ctx, s, id, conds, *timeout); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "case %s reached %s\n", id, *until)
+	fmt.Fprintf(env.stdout, "case %s reached %s\n", cases.ShortID(id), *until)
 	return nil
 }
 

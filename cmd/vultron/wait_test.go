@@ -149,7 +149,7 @@ func TestWaitOutlivesARestartOfTheNode(t *testing.T) {
 	}()
 	code, out, errOut := runCLI(t, "case", "wait", "http://n/cases/abc", "--until", "em=ACTIVE", "--timeout", "20s", "--node", "http://"+addr, "--token-file", tokenFile)
 	<-done
-	if code != 0 || !strings.Contains(out, "reached em=ACTIVE") || !strings.Contains(errOut, "the node does not answer") {
-		t.Errorf("exit %d, stdout %q, stderr %q; want the wait to say the node did not answer and to end when the case reached em=ACTIVE", code, out, errOut)
+	if code != 0 || !strings.Contains(out, "case abc reached em=ACTIVE") || !strings.Contains(errOut, "the node does not answer") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want the wait to say the node did not answer and to end when case abc (by its short id) reached em=ACTIVE", code, out, errOut)
 	}
 }
