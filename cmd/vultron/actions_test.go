@@ -325,7 +325,7 @@ func TestCLIStory(t *testing.T) {
 	}
 	// Waiting for what does not come times out with the state reached.
 	code, _, errOut = vendorNode.cli(t, "case", "wait", caseID, "--until", "em=ACTIVE", "--timeout", "300ms")
-	if code != 1 || !strings.Contains(errOut, "did not reach em=ACTIVE") || !strings.Contains(errOut, "EM EXITED") {
+	if code != 1 || !strings.Contains(errOut, "case "+cases.ShortID(caseID)+" did not reach em=ACTIVE") || !strings.Contains(errOut, "EM EXITED") {
 		t.Errorf("a wait that times out: exit %d, %q", code, errOut)
 	}
 }

@@ -213,9 +213,9 @@ func waitUntil(ctx context.Context, s *session, caseID string, conds []waitCondi
 		}
 		if time.Now().After(deadline) {
 			if down != nil {
-				return fmt.Errorf("case %s did not reach %s within %s: %w", caseID, strings.Join(want, ","), timeout, down)
+				return fmt.Errorf("case %s did not reach %s within %s: %w", cases.ShortID(caseID), strings.Join(want, ","), timeout, down)
 			}
-			return fmt.Errorf("case %s did not reach %s within %s; it is at %s", caseID, strings.Join(want, ","), timeout, state)
+			return fmt.Errorf("case %s did not reach %s within %s; it is at %s", cases.ShortID(caseID), strings.Join(want, ","), timeout, state)
 		}
 		select {
 		case <-ctx.Done():
