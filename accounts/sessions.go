@@ -498,7 +498,6 @@ func (s *Service) PasswordLogin(ctx context.Context, name, password string, m Lo
 		s.throttle.fail(name, m.Remote)
 		return Login{}, refusal(http.StatusUnauthorized, wrongLogin, "user "+u.Name+" is disabled")
 	}
-	s.throttle.succeed(name)
 	if s.SecondFactorRequired(u.Role) && !u.hasSecondFactor() && len(u.Recovery) == 0 {
 		return Login{}, refusal(http.StatusForbidden, "you have no second factor yet, which this node requires of "+u.Role.String()+"s; ask an admin for an enrollment link (vultron user enroll "+u.Name+")",
 			"user "+u.Name+" has no second factor")
@@ -544,6 +543,13 @@ func (s *Service) PasswordLogin(ctx context.Context, name, password string, m Lo
 	})
 	if err != nil {
 		return Login{}, err
+	}
+	// Only a completed login clears the name's failures: a right
+	// password before a second factor does not, or whoever has the
+	// password could guess the factor at the name's first waits for
+	// ever, five codes a pending login.
+	if login.Stage == StageFull {
+		s.throttle.succeed(name)
 	}
 	return login, nil
 }

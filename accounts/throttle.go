@@ -136,8 +136,10 @@ func (t *throttle) strikeLocked(c *lru.Cache[string, strikes], key string, free 
 	c.Add(key, s)
 }
 
-// succeed forgets the failures of name: the person got in. The address
-// keeps its count, which others behind it may have run up.
+// succeed forgets the failures of name: the person got in, with every
+// factor the login asks (a right password that awaits a second factor
+// does not count; wrong second factors are failures of the name). The
+// address keeps its count, which others behind it may have run up.
 func (t *throttle) succeed(name string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
