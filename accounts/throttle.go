@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -15,10 +16,12 @@ import (
 // the wait before the next attempt is even looked at (no password is
 // hashed while a name or an address waits). A name is throttled whether
 // or not a user has it, with the same answer, so that the throttle does
-// not tell which names exist. The counts are kept in memory, in bounded
-// LRUs like the federation's per-peer state: a store write per failed
-// guess would let a flood of guesses grow the store, and a restart
-// forgetting them costs an attacker's wait, not a password. On a store
+// not tell which names exist. An IPv6 client is counted by its /64
+// (ipKey), any address of which it may send from. The counts are kept
+// in memory, in bounded LRUs like the federation's per-peer state: a
+// store write per failed guess would let a flood of guesses grow the
+// store, and a restart forgetting them costs an attacker's wait, not a
+// password. On a store
 // shared by several processes each counts the failures it sees, so an
 // attacker spread across N processes gets at most N times the attempts.
 
@@ -70,7 +73,7 @@ func (t *throttle) check(name, ip string) error {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	wait := max(t.waitLocked(t.names, normName(name), now), t.waitLocked(t.ips, ip, now))
+	wait := max(t.waitLocked(t.names, normName(name), now), t.waitLocked(t.ips, ipKey(ip), now))
 	if wait <= 0 {
 		return nil
 	}
@@ -90,6 +93,22 @@ func waitWords(wait time.Duration) string {
 		unit += "s"
 	}
 	return fmt.Sprintf("%d %s", n, unit)
+}
+
+// ipKey is what the throttle counts a client IP under: an IPv4 address
+// as it is (an IPv4-mapped IPv6 one as its IPv4 address), and an IPv6
+// address as its /64, the network a single client is given and may
+// send each guess from another address of. What is not an address
+// counts as written.
+func ipKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	if a = a.Unmap().WithZone(""); a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
 }
 
 func (t *throttle) waitLocked(c *lru.Cache[string, strikes], key string, now time.Time) time.Duration {
@@ -113,7 +132,7 @@ func (t *throttle) fail(name, ip string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.strikeLocked(t.names, normName(name), freeNameFailures, now)
-	t.strikeLocked(t.ips, ip, freeIPFailures, now)
+	t.strikeLocked(t.ips, ipKey(ip), freeIPFailures, now)
 }
 
 func (t *throttle) strikeLocked(c *lru.Cache[string, strikes], key string, free int, now time.Time) {

@@ -128,3 +128,38 @@ func TestPasswordDoesNotClearSecondFactorFailures(t *testing.T) {
 		t.Errorf("a wrong password after a completed login: %v, want the first free failure", err)
 	}
 }
+
+// TestThrottleCountsAnIPv6NetworkAsOneAddress: a client on IPv6 has a
+// whole /64 to itself and may send each guess from another address of
+// it; the throttle counts the /64, as one address, so that spraying
+// passwords over many names from one network waits as it does from one
+// IPv4 address. Another /64 is not held up.
+func TestThrottleCountsAnIPv6NetworkAsOneAddress(t *testing.T) {
+	c := newClock()
+	s, _ := testService(t, backends[0].url(t), c, func(cfg *Config) { cfg.SecondFactorOptional = true })
+	ctx := context.Background()
+	admin := adminOf(t, s)
+	enrolled(t, s, admin, "erin", Viewer, "correct horse battery")
+	for i := range freeIPFailures + 1 {
+		m := LoginMeta{Remote: fmt.Sprintf("2001:db8:1:2::%x", i+1)}
+		if _, err := s.PasswordLogin(ctx, fmt.Sprintf("sprayed-%d", i), "x", m); problem.Message(err) != wrongLogin {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	_, err := s.PasswordLogin(ctx, "erin", "correct horse battery", LoginMeta{Remote: "2001:db8:1:2:abcd:ef01:2345:6789"})
+	wantStatus(t, "another address of a sprayed /64", err, http.StatusTooManyRequests)
+	if _, err := s.PasswordLogin(ctx, "erin", "correct horse battery", LoginMeta{Remote: "2001:db8:1:3::1"}); err != nil {
+		t.Errorf("an address of another /64: %v", err)
+	}
+	// An IPv4 address, and one written as IPv4-mapped IPv6, are one.
+	for i := range freeIPFailures + 1 {
+		if _, err := s.PasswordLogin(ctx, fmt.Sprintf("sprayed-%d", i), "x", LoginMeta{Remote: "198.51.100.7"}); problem.Message(err) != wrongLogin {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	_, err = s.PasswordLogin(ctx, "erin", "correct horse battery", LoginMeta{Remote: "::ffff:198.51.100.7"})
+	wantStatus(t, "a sprayed IPv4 address written as IPv6", err, http.StatusTooManyRequests)
+	if _, err := s.PasswordLogin(ctx, "erin", "correct horse battery", LoginMeta{Remote: "198.51.100.8"}); err != nil {
+		t.Errorf("the next IPv4 address: %v", err)
+	}
+}
