@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // softKey is a passkey held in software, as an authenticator would
@@ -190,4 +191,87 @@ func TestPasskeySignCounter(t *testing.T) {
 	if l, err := login(6); err != nil || l.Stage != StageFull {
 		t.Errorf("the passkey with its counter above the last: %+v, %v", l, err)
 	}
+}
+
+// TestPasskeyCeremonyChecks: a passkey's answer counts only for the
+// ceremony that asked it, on this node: an answer made for another
+// origin or relying party (a phishing site's), one replayed into
+// another login, and one sent again after its ceremony ended are
+// refused, and none opens a session.
+func TestPasskeyCeremonyChecks(t *testing.T) {
+	c := newClock()
+	s, _ := testService(t, backends[0].url(t), c, nil)
+	ctx := context.Background()
+	admin := adminOf(t, s)
+	m := LoginMeta{Remote: "192.0.2.21"}
+	enroll := enrolled(t, s, admin, "pat", Analyst, "pat's long password")
+	key := newSoftKey(t, "http://localhost:7001", "localhost")
+	options, err := s.BeginPasskeyRegistration(ctx, enroll.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FinishPasskeyRegistration(ctx, enroll.SessionID, "soft key", key.register(options), m); err != nil {
+		t.Fatal(err)
+	}
+	var userID []byte
+	if err := s.view(ctx, func(t tx) error {
+		u, err := t.userByName("pat")
+		if u != nil {
+			userID = []byte(u.ID)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	begin := func() (string, []byte) {
+		t.Helper()
+		c.Advance(time.Minute)
+		pending, err := s.PasswordLogin(ctx, "pat", "pat's long password", m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		options, err := s.BeginPasskeyLogin(ctx, pending.SessionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pending.SessionID, options
+	}
+	refused := func(what, id string, answer []byte, status int) {
+		t.Helper()
+		l, err := s.FinishPasskeyLogin(ctx, id, answer, m)
+		wantStatus(t, what, err, status)
+		if l.SessionID != "" {
+			t.Errorf("%s opened a session", what)
+		}
+	}
+	for _, bad := range []struct{ what, origin, rpID string }{
+		{"an answer for another origin", "http://localhost.evil.example:7001", "localhost"},
+		{"an answer for another relying party", "http://localhost:7001", "evil.example"},
+	} {
+		id, options := begin()
+		key.origin, key.rpID = bad.origin, bad.rpID
+		key.counter++
+		refused(bad.what, id, key.assert(options, userID), http.StatusUnauthorized)
+	}
+	key.origin, key.rpID = "http://localhost:7001", "localhost"
+
+	// An answer to one login's challenge, carried to another login.
+	_, optionsA := begin()
+	idB, _ := begin()
+	key.counter++
+	refused("an answer to another login's challenge", idB, key.assert(optionsA, userID), http.StatusUnauthorized)
+	// The refused answer ended B's ceremony: even a right answer to it
+	// needs a new one.
+	refused("an answer after its ceremony was refused", idB, key.assert(optionsA, userID), http.StatusConflict)
+
+	// A right answer logs in once; sent again, it finds no ceremony.
+	id, options := begin()
+	key.counter++
+	answer := key.assert(options, userID)
+	if l, err := s.FinishPasskeyLogin(ctx, id, answer, m); err != nil || l.Stage != StageFull {
+		t.Fatalf("the right answer: %+v, %v", l, err)
+	}
+	refused("a used answer, in its ended login", id, answer, http.StatusUnauthorized)
+	id2, _ := begin()
+	refused("a used answer, in a new login", id2, answer, http.StatusUnauthorized)
 }
