@@ -592,9 +592,10 @@ func (s *Service) SetRole(ctx context.Context, by Principal, name string, role R
 }
 
 // SetDisabled disables a user, which ends its sessions and revokes its
-// tokens in the same transaction, or enables it again (with no session
-// and no token: it logs in again and is given new ones). The last
-// enabled admin cannot be disabled.
+// tokens and its open enrollment link in the same transaction, or
+// enables it again (with no session, no token and no link: it logs in
+// again and is given new ones, or a new link). The last enabled admin
+// cannot be disabled.
 func (s *Service) SetDisabled(ctx context.Context, by Principal, name string, disabled bool, remote string) (UserInfo, error) {
 	if err := by.Allow(Permission{Scope: ScopeAdmin}, ""); err != nil {
 		return UserInfo{}, err
@@ -624,7 +625,15 @@ func (s *Service) SetDisabled(ctx context.Context, by Principal, name string, di
 			if err != nil {
 				return err
 			}
-			what += fmt.Sprintf(" (%d sessions ended, %d tokens revoked)", sessions, tokens)
+			what += fmt.Sprintf(" (%d sessions ended, %d tokens revoked", sessions, tokens)
+			if u.Enroll != "" {
+				if err := t.delEnroll(u.Enroll); err != nil {
+					return err
+				}
+				u.Enroll, u.EnrollExpires = "", time.Time{}
+				what += ", its enrollment link revoked"
+			}
+			what += ")"
 		}
 		if err := t.putUser(u); err != nil {
 			return err
