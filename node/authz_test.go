@@ -867,3 +867,82 @@ func TestRetryOfAPendingDelivery(t *testing.T) {
 		t.Errorf("after the refused retry: %v, %v", pending, err)
 	}
 }
+
+// TestLoginThrottleThroughTheForm posts the dashboard's login form to a
+// node with no trusted proxy: a client that names another address in
+// each request's X-Forwarded-For or Forwarded header is still counted
+// under its own, and a name written in other cases or with spaces is
+// counted as the one name (three failures free, as for one spelling);
+// either way the right password then waits too
+// (429 with Retry-After, the login page, no session cookie).
+func TestLoginThrottleThroughTheForm(t *testing.T) {
+	n := authzNode(t, nil)
+	_, vera := addViewer(t, n)
+	link, err := url.Parse(vera.Enroll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.accounts.Enroll(context.Background(), link.Query().Get("code"), "vera's long password", accounts.LoginMeta{Remote: "203.0.113.1"}); err != nil {
+		t.Fatal(err)
+	}
+	post := func(name, password, remote string, edit func(*http.Request)) *httptest.ResponseRecorder {
+		t.Helper()
+		page := httptest.NewRecorder()
+		get := httptest.NewRequest(http.MethodGet, "/login", nil)
+		get.RemoteAddr = remote
+		n.Handler().ServeHTTP(page, get)
+		m := csrfRE.FindStringSubmatch(page.Body.String())
+		if m == nil {
+			t.Fatalf("no CSRF value on the login page:\n%s", page.Body.String())
+		}
+		form := url.Values{"csrf": {m[1]}, "name": {name}, "password": {password}}
+		req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.RemoteAddr = remote
+		for _, c := range page.Result().Cookies() {
+			req.AddCookie(c)
+		}
+		if edit != nil {
+			edit(req)
+		}
+		rec := httptest.NewRecorder()
+		n.Handler().ServeHTTP(rec, req)
+		return rec
+	}
+	throttled := func(what string, rec *httptest.ResponseRecorder) {
+		t.Helper()
+		if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "Too many failed logins") {
+			t.Errorf("%s: %d, Retry-After %q; want 429 with Retry-After and the login page saying so:\n%s", what, rec.Code, rec.Header().Get("Retry-After"), rec.Body.String())
+		}
+		for _, c := range rec.Result().Cookies() {
+			if c.Name == dashboard.SessionCookie && c.Value != "" {
+				t.Errorf("%s: a session cookie was set", what)
+			}
+		}
+	}
+
+	// Forged forwarding headers, a new address in each, over many names.
+	for i := range 11 {
+		rec := post(fmt.Sprintf("sprayed-%d", i), "not the password", "192.0.2.50:4000", func(r *http.Request) {
+			if i%2 == 0 {
+				r.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i+1))
+			} else {
+				r.Header.Set("Forwarded", fmt.Sprintf("for=198.51.100.%d", i+1))
+			}
+		})
+		if rec.Code != http.StatusUnauthorized {
+			t.Fatalf("wrong login %d: %d, want 401", i, rec.Code)
+		}
+	}
+	throttled("the right password from the sprayed address, naming another", post("vera", "vera's long password", "192.0.2.50:4001", func(r *http.Request) {
+		r.Header.Set("X-Forwarded-For", "198.51.100.200")
+	}))
+
+	// One name in other cases and with spaces, from addresses of their own.
+	for i, name := range []string{"Vera", "VERA", " vera ", "vERa"} {
+		if rec := post(name, "not the password", fmt.Sprintf("192.0.2.%d:4000", 60+i), nil); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("wrong password for %q: %d, want 401", name, rec.Code)
+		}
+	}
+	throttled("the right password for a name with four failures", post("vera", "vera's long password", "192.0.2.70:4000", nil))
+}
