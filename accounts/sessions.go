@@ -447,7 +447,8 @@ func (s *Service) RevokeSession(ctx context.Context, by Principal, user, handle,
 }
 
 // refusal is a failed login step: the sentence the person sees, and the
-// cause the node's log and audit record keep (never a password or code).
+// cause the node's log and audit record keep (never a password or code,
+// nor a name no user has, which may be a password in the wrong field).
 func refusal(status int, shown, cause string) error {
 	return problem.Wrap(status, errors.New(cause), shown)
 }
@@ -487,7 +488,11 @@ func (s *Service) PasswordLogin(ctx context.Context, name, password string, m Lo
 	switch {
 	case u == nil:
 		s.throttle.fail(name, m.Remote)
-		return Login{}, refusal(http.StatusUnauthorized, wrongLogin, "no user "+problem.Printable(name, 64))
+		// What was typed as the name is not kept: no user has it, and a
+		// person who typed their password into the name field would
+		// find it in the log and in the audit log, whose hash chain
+		// keeps it for good.
+		return Login{}, refusal(http.StatusUnauthorized, wrongLogin, "no user of the name given (not recorded)")
 	case u.Password == "":
 		s.throttle.fail(name, m.Remote)
 		return Login{}, refusal(http.StatusUnauthorized, wrongLogin, "user "+u.Name+" has no password (not enrolled, or logs in through SSO)")

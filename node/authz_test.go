@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -945,4 +947,76 @@ func TestLoginThrottleThroughTheForm(t *testing.T) {
 		}
 	}
 	throttled("the right password for a name with four failures", post("vera", "vera's long password", "192.0.2.70:4000", nil))
+}
+
+// lockedBuffer is a log's writer for a test to read.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestMistypedPasswordIsNotRecorded: a person who types their password
+// into the login form's name field (and something else, or nothing, as
+// the password) is refused, and the refusal, in the node's log and in
+// the audit log, does not repeat what they typed as the name, since no
+// user has it; a wrong password for a user's name names the user.
+func TestMistypedPasswordIsNotRecorded(t *testing.T) {
+	logs := &lockedBuffer{}
+	dir := t.TempDir()
+	nd, err := New(context.Background(), Config{
+		DataDir: dir, PublicURL: "http://localhost:7001", NoSync: true, Logger: zerolog.New(logs), Notice: io.Discard,
+		Actors: []ActorConfig{{Name: "vendor", Type: actor.Organization}}, SecondFactorOptional: true, Argon2: testArgon2,
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { nd.Close() })
+	n := &idleNode{Node: nd, token: readToken(t, dir), dir: dir}
+	_, vera := addViewer(t, n)
+	link, err := url.Parse(vera.Enroll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "vera's long password"
+	if _, err := n.accounts.Enroll(context.Background(), link.Query().Get("code"), secret, accounts.LoginMeta{}); err != nil {
+		t.Fatal(err)
+	}
+	if rec := loginForm(t, n, secret, ""); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("a password as the name: %d, want 401", rec.Code)
+	}
+	if rec := loginForm(t, n, "vera", "not vera's password"); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("a wrong password: %d, want 401", rec.Code)
+	}
+	records, _, err := n.db.AuditPage(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusals, named := 0, false
+	for _, r := range records {
+		if strings.Contains(r.Reason, "long password") || strings.Contains(r.Principal, "long password") {
+			t.Errorf("the audit log repeats the name field's password: %+v", r)
+		}
+		if r.Decision == store.DecisionRefused && strings.Contains(r.Reason, "wrong name or password") {
+			refusals++
+			named = named || strings.Contains(r.Reason, "vera")
+		}
+	}
+	if refusals != 2 || !named {
+		t.Errorf("the audit log has %d refused logins (naming vera: %v), want 2, one naming vera:\n%+v", refusals, named, records)
+	}
+	if strings.Contains(logs.String(), "long password") {
+		t.Errorf("the node's log repeats the name field's password:\n%s", logs.String())
+	}
 }
