@@ -44,8 +44,10 @@ const (
 const (
 	// MaxTokensPerUser bounds a user's tokens.
 	MaxTokensPerUser = 50
-	// MaxSessionsPerUser bounds a user's dashboard sessions: a login
-	// beyond it ends the user's oldest session.
+	// MaxSessionsPerUser bounds a user's logged-in dashboard sessions,
+	// and apart from them its logins that await a step (a second
+	// factor, or one to enrol): a session beyond it ends the user's
+	// oldest of the same kind.
 	MaxSessionsPerUser = 20
 	// MaxPasskeys bounds a user's passkeys.
 	MaxPasskeys = 10

@@ -278,3 +278,60 @@ func TestHasherComputesNothingAtStart(t *testing.T) {
 		t.Errorf("a check against the dummy: %v, %v, %d computations; want no match after one", ok, err, h.computed.Load())
 	}
 }
+
+// TestPasswordAloneEndsNoSession: whoever has a user's password but not
+// the second factor can open logins that await the factor, as many as
+// they like; those are counted apart from the user's logged-in sessions,
+// so that they never push one of them out as the oldest of too many.
+// Logins that await a factor are bounded too: the oldest of them goes.
+func TestPasswordAloneEndsNoSession(t *testing.T) {
+	c := newClock()
+	s, _ := testService(t, backends[0].url(t), c, nil)
+	ctx := context.Background()
+	admin := adminOf(t, s)
+	m := LoginMeta{Remote: "192.0.2.40"}
+	enroll := enrolled(t, s, admin, "hana", Analyst, "hana's long password")
+	offer, err := s.OfferTOTP(ctx, enroll.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hers, err := s.ConfirmTOTP(ctx, enroll.SessionID, code(t, offer.Secret, c.Now()), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first string
+	for i := range MaxSessionsPerUser + 5 {
+		c.Advance(time.Second)
+		l, err := s.PasswordLogin(ctx, "hana", "hana's long password", LoginMeta{Remote: "198.51.100.66"})
+		if err != nil || l.Stage != StageSecondFactor {
+			t.Fatalf("password step %d = %+v, %v", i, l, err)
+		}
+		if i == 0 {
+			first = l.SessionID
+		}
+	}
+	if st, err := s.Session(ctx, hers.SessionID); err != nil || st.Stage != StageFull {
+		t.Errorf("hana's session after %d logins with her password alone: %+v, %v", MaxSessionsPerUser+5, st.Stage, err)
+	}
+	_, err = s.Session(ctx, first)
+	wantStatus(t, "the oldest of too many logins awaiting a factor", err, http.StatusUnauthorized)
+	if n := countSessions(t, s, "hana"); n != MaxSessionsPerUser+1 {
+		t.Errorf("hana has %d sessions, want her own and %d awaiting a factor", n, MaxSessionsPerUser)
+	}
+}
+
+// countSessions counts a user's stored sessions, of every stage.
+func countSessions(t *testing.T, s *Service, name string) int {
+	t.Helper()
+	n := 0
+	if err := s.view(context.Background(), func(t tx) error {
+		u, err := t.mustUser(name)
+		if err != nil {
+			return err
+		}
+		return t.rangePrefix(bUserSessions, []byte(u.ID+"/"), func(_, _ []byte) (bool, error) { n++; return true, nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

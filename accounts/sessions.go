@@ -129,15 +129,25 @@ func sessionKey(id string) []byte { return sum(id) }
 
 // createSession stores a new session of u, of the stage, method and link
 // of like, and returns its id. It first removes a few expired sessions
-// and, when u has MaxSessionsPerUser, its oldest.
+// and, when u has MaxSessionsPerUser of the new session's kind, the
+// oldest of them. Logged-in sessions and those that await a step are
+// counted apart: a login that awaits a second factor takes only a
+// password, and must not push a logged-in session out.
 func (t tx) createSession(u *User, like Session, m LoginMeta, now time.Time, ttl time.Duration) (string, error) {
 	if err := t.pruneSessions(now); err != nil {
 		return "", err
 	}
 	prefix := []byte(u.ID + "/")
-	var mine [][]byte
+	var mine [][]byte // the user's sessions of the new one's kind, oldest first
 	if err := t.rangePrefix(bUserSessions, prefix, func(k, _ []byte) (bool, error) {
-		mine = append(mine, k)
+		var ss Session
+		ok, err := t.getJSON(bSessions, k[len(k)-32:], &ss)
+		if err != nil {
+			return false, err
+		}
+		if !ok || (ss.Stage == StageFull) == (like.Stage == StageFull) {
+			mine = append(mine, k)
+		}
 		return true, nil
 	}); err != nil {
 		return "", err
