@@ -52,7 +52,8 @@ const (
 	// MaxPasskeys bounds a user's passkeys.
 	MaxPasskeys = 10
 	// MaxPending bounds the logins in progress at an identity provider:
-	// one beyond it drops the one that expires first.
+	// one beyond it drops the one that expires first (prunePending); a
+	// client IP begins at most preLoginsPerIP of them within ssoTTL.
 	MaxPending = 1000
 	// MaxUsersPage is the largest page of users a list returns.
 	MaxUsersPage = 1000

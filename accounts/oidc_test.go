@@ -68,7 +68,7 @@ func TestSSOLogin(t *testing.T) {
 
 	// First login: the user is created with the role its groups map to.
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-1", Email: "jo.lee@example.com", PreferredUsername: "Jo.Lee", Groups: []string{"staff", "psirt"}})
-	authURL, prelogin, err := s.BeginSSO(ctx, "/ui/cases/x")
+	authURL, prelogin, err := s.BeginSSO(ctx, "/ui/cases/x", meta)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestSSOLogin(t *testing.T) {
 
 	// The next login sets the role from the claim again.
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-1", PreferredUsername: "jo.lee", Groups: []string{"psirt-admins"}})
-	authURL, prelogin, _ = s.BeginSSO(ctx, "/")
+	authURL, prelogin, _ = s.BeginSSO(ctx, "/", meta)
 	q = authorize(t, authURL)
 	if login, _, err = s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta); err != nil {
 		t.Fatal(err)
@@ -101,7 +101,7 @@ func TestSSOLogin(t *testing.T) {
 	}
 	// Another person with the same preferred name gets a name of its own.
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-2", PreferredUsername: "jo.lee", Groups: []string{"psirt"}})
-	authURL, prelogin, _ = s.BeginSSO(ctx, "/")
+	authURL, prelogin, _ = s.BeginSSO(ctx, "/", meta)
 	q = authorize(t, authURL)
 	if login, _, err = s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta); err != nil {
 		t.Fatal(err)
@@ -112,7 +112,7 @@ func TestSSOLogin(t *testing.T) {
 
 	// No mapped role: refused, and no user is made.
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-3", PreferredUsername: "outsider", Groups: []string{"marketing"}})
-	authURL, prelogin, _ = s.BeginSSO(ctx, "/")
+	authURL, prelogin, _ = s.BeginSSO(ctx, "/", meta)
 	q = authorize(t, authURL)
 	_, _, err = s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta)
 	wantStatus(t, "a person with no mapped role", err, http.StatusForbidden)
@@ -128,7 +128,7 @@ func TestSSOLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-2", PreferredUsername: "jo.lee", Groups: []string{"psirt"}})
-	authURL, prelogin, _ = s.BeginSSO(ctx, "/")
+	authURL, prelogin, _ = s.BeginSSO(ctx, "/", meta)
 	q = authorize(t, authURL)
 	_, _, err = s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta)
 	wantStatus(t, "a disabled SSO user", err, http.StatusForbidden)
@@ -146,7 +146,7 @@ func TestSSORefusals(t *testing.T) {
 
 	t.Run("state mismatch", func(t *testing.T) {
 		m.QueueUser(user)
-		authURL, prelogin, _ := s.BeginSSO(ctx, "/")
+		authURL, prelogin, _ := s.BeginSSO(ctx, "/", meta)
 		q := authorize(t, authURL)
 		_, _, err := s.FinishSSO(ctx, prelogin, "forged-state", q.Get("code"), meta)
 		wantStatus(t, "a forged state", err, http.StatusUnauthorized)
@@ -156,7 +156,7 @@ func TestSSORefusals(t *testing.T) {
 	})
 	t.Run("another browser", func(t *testing.T) {
 		m.QueueUser(user)
-		authURL, _, _ := s.BeginSSO(ctx, "/")
+		authURL, _, _ := s.BeginSSO(ctx, "/", meta)
 		q := authorize(t, authURL)
 		_, _, err := s.FinishSSO(ctx, "", q.Get("state"), q.Get("code"), meta)
 		wantStatus(t, "a callback without the pre-login cookie", err, http.StatusUnauthorized)
@@ -165,7 +165,7 @@ func TestSSORefusals(t *testing.T) {
 	})
 	t.Run("nonce mismatch", func(t *testing.T) {
 		m.QueueUser(user)
-		authURL, prelogin, _ := s.BeginSSO(ctx, "/")
+		authURL, prelogin, _ := s.BeginSSO(ctx, "/", meta)
 		u, _ := url.Parse(authURL)
 		v := u.Query()
 		v.Set("nonce", "a-nonce-of-another-login")
@@ -179,7 +179,7 @@ func TestSSORefusals(t *testing.T) {
 	})
 	t.Run("replayed callback", func(t *testing.T) {
 		m.QueueUser(user)
-		authURL, prelogin, _ := s.BeginSSO(ctx, "/")
+		authURL, prelogin, _ := s.BeginSSO(ctx, "/", meta)
 		q := authorize(t, authURL)
 		if _, _, err := s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta); err != nil {
 			t.Fatalf("the first callback: %v", err)
@@ -189,7 +189,7 @@ func TestSSORefusals(t *testing.T) {
 	})
 	t.Run("expired pre-login", func(t *testing.T) {
 		m.QueueUser(user)
-		authURL, prelogin, _ := s.BeginSSO(ctx, "/")
+		authURL, prelogin, _ := s.BeginSSO(ctx, "/", meta)
 		q := authorize(t, authURL)
 		s.now = func() time.Time { return time.Now().Add(ssoTTL + time.Minute) }
 		defer func() { s.now = time.Now }()

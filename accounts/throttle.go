@@ -53,6 +53,9 @@ type throttle struct {
 	mu    sync.Mutex
 	names *lru.Cache[string, strikes]
 	ips   *lru.Cache[string, strikes]
+	// begun holds, by client IP, when its latest logins at the identity
+	// provider began (begin).
+	begun *lru.Cache[string, []time.Time]
 }
 
 func newThrottle(now func() time.Time) (*throttle, error) {
@@ -64,7 +67,11 @@ func newThrottle(now func() time.Time) (*throttle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("accounts: throttle: %w", err)
 	}
-	return &throttle{now: now, names: names, ips: ips}, nil
+	begun, err := lru.New[string, []time.Time](throttleEntries)
+	if err != nil {
+		return nil, fmt.Errorf("accounts: throttle: %w", err)
+	}
+	return &throttle{now: now, names: names, ips: ips, begun: begun}, nil
 }
 
 // check refuses an attempt for name from ip while either waits, with 429
@@ -163,4 +170,36 @@ func (t *throttle) succeed(name string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.names.Remove(normName(name))
+}
+
+// begin counts a login begun at the identity provider from ip, each of
+// which stores a pre-login until it is finished or expires: at most most
+// within window. Beyond, it refuses with 429 and the wait until the
+// oldest of them is window old, so that one client cannot fill the
+// node's bounded table of pre-logins and push out the logins of people
+// at the provider.
+func (t *throttle) begin(ip string, most int, window time.Duration) error {
+	key := ipKey(ip)
+	if key == "" {
+		return nil
+	}
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	times, _ := t.begun.Get(key)
+	recent := make([]time.Time, 0, most)
+	for _, at := range times {
+		if now.Sub(at) < window {
+			recent = append(recent, at)
+		}
+	}
+	if len(recent) >= most {
+		t.begun.Add(key, recent)
+		wait := recent[0].Add(window).Sub(now)
+		e := problem.New(429, "too many logins at the identity provider were begun from this address; try again in %s", waitWords(wait))
+		e.RetryAfter = wait
+		return e
+	}
+	t.begun.Add(key, append(recent, now))
+	return nil
 }

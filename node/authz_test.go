@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/oauth2-proxy/mockoidc"
 	"github.com/pquerna/otp/totp"
 	"github.com/rs/zerolog"
 
@@ -1018,5 +1019,98 @@ func TestMistypedPasswordIsNotRecorded(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "long password") {
 		t.Errorf("the node's log repeats the name field's password:\n%s", logs.String())
+	}
+}
+
+// TestSSOLoginSurvivesAFloodOfPreLogins: each visit of /login/sso stores
+// a pre-login, of which the node keeps MaxPending. One client beginning
+// logins over and over, with no intent to finish them, is held to a few
+// at a time (429 and Retry-After); and when many clients have filled the
+// table, a new pre-login pushes out the one that expires first, not the
+// newest, so that a person who began a login after the flood can finish
+// it however many more begin meanwhile.
+func TestSSOLoginSurvivesAFloodOfPreLogins(t *testing.T) {
+	m, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Shutdown() })
+	oc := m.Config()
+	roles, err := accounts.ParseRoleMap("psirt=analyst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	nd, err := New(context.Background(), Config{
+		DataDir: dir, PublicURL: "http://localhost:7001", NoSync: true, Logger: zerolog.Nop(), Notice: io.Discard,
+		Actors: []ActorConfig{{Name: "vendor", Type: actor.Organization}}, Argon2: testArgon2,
+		OIDC: &accounts.OIDCConfig{Issuer: oc.Issuer, ClientID: oc.ClientID, ClientSecret: oc.ClientSecret, RoleMap: roles},
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { nd.Close() })
+	get := func(path, remote string, cookies []*http.Cookie) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.RemoteAddr = remote
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		rec := httptest.NewRecorder()
+		nd.Handler().ServeHTTP(rec, req)
+		return rec
+	}
+	refused := 0
+	for range accounts.MaxPending {
+		rec := get("/login/sso", "198.51.100.9:5000", nil)
+		switch rec.Code {
+		case http.StatusSeeOther:
+		case http.StatusTooManyRequests:
+			refused++
+			if rec.Header().Get("Retry-After") == "" {
+				t.Fatal("a refused pre-login without Retry-After")
+			}
+		default:
+			t.Fatalf("GET /login/sso from the flooding client: %d", rec.Code)
+		}
+	}
+	if refused == 0 {
+		t.Errorf("one client began %d logins at the provider, none refused", accounts.MaxPending)
+	}
+	// Many clients fill the table; a person begins a login; more begin.
+	flood := func(from, n int) {
+		t.Helper()
+		for i := from; i < from+n; i++ {
+			if rec := get("/login/sso", fmt.Sprintf("10.%d.%d.1:5000", i/256, i%256), nil); rec.Code != http.StatusSeeOther {
+				t.Fatalf("GET /login/sso from client %d: %d", i, rec.Code)
+			}
+		}
+	}
+	flood(0, accounts.MaxPending)
+	begun := get("/login/sso?next=%2Fui%2Faccount", "192.0.2.1:4000", nil)
+	if begun.Code != http.StatusSeeOther {
+		t.Fatalf("GET /login/sso: %d\n%s", begun.Code, begun.Body.String())
+	}
+	flood(accounts.MaxPending, 10)
+	// The person at the provider comes back, and is logged in.
+	m.QueueUser(&mockoidc.MockUser{Subject: "s-7", PreferredUsername: "sol", Groups: []string{"psirt"}})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(begun.Header().Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	back, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || back.Path != accounts.CallbackPath {
+		t.Fatalf("the provider sent the browser to %q (%v)", resp.Header.Get("Location"), err)
+	}
+	done := get(back.RequestURI(), "192.0.2.1:4001", begun.Result().Cookies())
+	session := false
+	for _, c := range done.Result().Cookies() {
+		session = session || (c.Name == dashboard.SessionCookie && c.Value != "")
+	}
+	if done.Code != http.StatusSeeOther || done.Header().Get("Location") != "/ui/account" || !session {
+		t.Errorf("the callback after the flood: %d, Location %q, session %v; want 303 to /ui/account with a session\n%s",
+			done.Code, done.Header().Get("Location"), session, done.Body.String())
 	}
 }
