@@ -335,3 +335,56 @@ func countSessions(t *testing.T, s *Service, name string) int {
 	}
 	return n
 }
+
+// TestPromotionNeedsASecondFactor: a viewer logs in with the password
+// alone, as viewers may. Made an analyst (or an admin), whose role needs
+// a second factor, that session does not carry the new role: it is
+// refused, and so is what it would do next (set up a factor, mint a
+// token); the person logs in again, with a factor once they have one.
+// A session that gave a second factor keeps working across a role
+// change.
+func TestPromotionNeedsASecondFactor(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, url string) {
+		c := newClock()
+		s, _ := testService(t, url, c, nil)
+		ctx := context.Background()
+		admin := adminOf(t, s)
+		m := LoginMeta{Remote: "192.0.2.50"}
+		enroll := enrolled(t, s, admin, "vic", Viewer, "vic's long password")
+		pw, err := s.PasswordLogin(ctx, "vic", "vic's long password", m)
+		if err != nil || pw.Stage != StageFull || enroll.Stage != StageFull {
+			t.Fatalf("a viewer's logins: %+v, %+v, %v", enroll, pw, err)
+		}
+		if _, err := s.SetRole(ctx, admin, "vic", Analyst, nil, actors, ""); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{enroll.SessionID, pw.SessionID} {
+			st, err := s.Session(ctx, id)
+			wantStatus(t, "a password-only session of a viewer made analyst", err, http.StatusUnauthorized)
+			if st.Principal.Can(ScopeAct) {
+				t.Errorf("the session acts: %+v", st.Principal)
+			}
+			_, err = s.OfferTOTP(ctx, id)
+			wantStatus(t, "setting up a factor in that session", err, http.StatusUnauthorized)
+		}
+		_, err = s.PasswordLogin(ctx, "vic", "vic's long password", m)
+		wantStatus(t, "a password login of an analyst without a factor", err, http.StatusForbidden)
+
+		// hana gave her code: her session lives on as she is made admin.
+		hanaEnroll := enrolled(t, s, admin, "hana", Analyst, "hana's long password")
+		offer, err := s.OfferTOTP(ctx, hanaEnroll.SessionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hana, err := s.ConfirmTOTP(ctx, hanaEnroll.SessionID, code(t, offer.Secret, c.Now()), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetRole(ctx, admin, "hana", Admin, nil, actors, ""); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := s.Session(ctx, hana.SessionID); err != nil || !st.Principal.Can(ScopeAdmin) {
+			t.Errorf("hana's session after she was made admin: %+v, %v", st.Principal, err)
+		}
+	})
+}

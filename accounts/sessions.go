@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/openvultron/vultron/problem"
@@ -256,8 +257,9 @@ func (t tx) endSessionsWhere(user string, end func(hash []byte) (bool, error)) (
 func errNoSession(why string) error { return problem.Unauthorized("%s; log in again", why) }
 
 // loadSession reads the live session id and its user: it refuses one that
-// is unknown, expired (absolutely or idle) or whose user is disabled or
-// gone.
+// is unknown, expired (absolutely or idle), whose user is disabled or
+// gone, or that was logged in without a second factor while its user's
+// role now needs one.
 func (s *Service) loadSession(t tx, id string, now time.Time) (*Session, *User, error) {
 	if id == "" || len(id) > 128 {
 		return nil, nil, errNoSession("there is no session")
@@ -285,7 +287,21 @@ func (s *Service) loadSession(t tx, id string, now time.Time) (*Session, *User, 
 	if u.Disabled {
 		return nil, nil, problem.Unauthorized("%s is disabled", u.Name)
 	}
+	if ss.Stage == StageFull && s.SecondFactorRequired(u.Role) && !ss.gaveSecondFactor() {
+		// Logged in without a second factor, as a viewer may (or while
+		// the node did not require one), and since made a role that
+		// needs one: the session does not carry the new role.
+		return nil, nil, errNoSession(fmt.Sprintf("the session was opened without a second factor, which %s, now %s, needs", u.Name, article(u.Role)))
+	}
 	return &ss, u, nil
+}
+
+// gaveSecondFactor reports whether the login that opened the session
+// gave a second factor (its method names a step after the password or
+// the enrollment link, as in "password+totp") or went through the
+// identity provider, whose own login stands in for one.
+func (ss *Session) gaveSecondFactor() bool {
+	return ss.Method == "sso" || strings.Contains(ss.Method, "+")
 }
 
 // principalOf returns the principal of a full session of u.
