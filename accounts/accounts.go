@@ -554,7 +554,8 @@ func (s *Service) UserInfo(ctx context.Context, name string) (UserInfo, error) {
 }
 
 // SetRole changes a user's role and, when actors is not nil, the actors
-// an analyst acts for. The last enabled admin keeps its role.
+// an analyst acts for. The last enabled admin keeps its role. A role that
+// needs a second factor ends the user's sessions logged in without one.
 func (s *Service) SetRole(ctx context.Context, by Principal, name string, role Role, actors []string, known func(string) bool, remote string) (UserInfo, error) {
 	if err := by.Allow(Permission{Scope: ScopeAdmin}, ""); err != nil {
 		return UserInfo{}, err
@@ -588,8 +589,24 @@ func (s *Service) SetRole(ctx context.Context, by Principal, name string, role R
 		if err := t.putUser(u); err != nil {
 			return err
 		}
+		ended := ""
+		if s.SecondFactorRequired(role) {
+			// Its sessions logged in without a second factor end: the
+			// new role needs one (loadSession refuses them anyway).
+			n, err := t.endSessionsWhere(u.ID, func(h []byte) (bool, error) {
+				var ss Session
+				ok, err := t.getJSON(bSessions, h, &ss)
+				return ok && ss.Stage == StageFull && !ss.gaveSecondFactor(), err
+			})
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				ended = fmt.Sprintf(", %d sessions without a second factor ended", n)
+			}
+		}
 		info = u.Info()
-		return t.audit(by, store.DecisionDone, fmt.Sprintf("user %s: role %s → %s%s", u.Name, was, role, actorsNote(u.Actors)), remote)
+		return t.audit(by, store.DecisionDone, fmt.Sprintf("user %s: role %s → %s%s%s", u.Name, was, role, actorsNote(u.Actors), ended), remote)
 	})
 	return info, err
 }

@@ -367,6 +367,9 @@ func TestPromotionNeedsASecondFactor(t *testing.T) {
 			_, err = s.OfferTOTP(ctx, id)
 			wantStatus(t, "setting up a factor in that session", err, http.StatusUnauthorized)
 		}
+		if n := countSessions(t, s, "vic"); n != 0 {
+			t.Errorf("vic keeps %d sessions opened without a second factor", n)
+		}
 		_, err = s.PasswordLogin(ctx, "vic", "vic's long password", m)
 		wantStatus(t, "a password login of an analyst without a factor", err, http.StatusForbidden)
 
@@ -387,4 +390,29 @@ func TestPromotionNeedsASecondFactor(t *testing.T) {
 			t.Errorf("hana's session after she was made admin: %+v, %v", st.Principal, err)
 		}
 	})
+}
+
+// TestRequiringSecondFactorsEndsPasswordOnlySessions: an analyst logged
+// in with the password alone on a node run with --second-factor
+// optional; the node, started again requiring a second factor, refuses
+// that session.
+func TestRequiringSecondFactorsEndsPasswordOnlySessions(t *testing.T) {
+	c := newClock()
+	lax, db := testService(t, backends[0].url(t), c, func(cfg *Config) { cfg.SecondFactorOptional = true })
+	ctx := context.Background()
+	admin := adminOf(t, lax)
+	enrolled(t, lax, admin, "erin", Analyst, "erin's long password")
+	l, err := lax.PasswordLogin(ctx, "erin", "erin's long password", LoginMeta{})
+	if err != nil || l.Stage != StageFull {
+		t.Fatalf("a password login with factors optional: %+v, %v", l, err)
+	}
+	strict, err := New(Config{Store: db, PublicURL: "http://localhost:7001", Now: c.Now, Argon2: fastArgon2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = strict.Session(ctx, l.SessionID)
+	wantStatus(t, "a password-only analyst session on a node that requires a factor", err, http.StatusUnauthorized)
+	if st, err := lax.Session(ctx, l.SessionID); err != nil || !st.Principal.Can(ScopeAct) {
+		t.Errorf("the same session where factors are optional: %+v, %v", st.Principal, err)
+	}
 }
