@@ -719,7 +719,9 @@ func (t tx) delEnroll(hexSum string) error {
 // lost device, or factors someone else set up), ends its sessions, and
 // returns a new enrollment link with which the person sets a password
 // and a second factor again; a password set through a provisional
-// enrollment is removed too (reissueEnrollment). Its tokens stay.
+// enrollment is removed too (reissueEnrollment). Its tokens stay. A user
+// who logs in through the identity provider is refused (409), as by
+// Enrollment: a link would give it a password past the provider.
 func (s *Service) Reset2FA(ctx context.Context, by Principal, name, remote string) (string, error) {
 	if err := by.Allow(Permission{Scope: ScopeAdmin}, ""); err != nil {
 		return "", err
@@ -729,6 +731,11 @@ func (s *Service) Reset2FA(ctx context.Context, by Principal, name, remote strin
 		u, err := t.mustUser(name)
 		if err != nil {
 			return err
+		}
+		if u.Issuer != "" {
+			// Its link would set a password that logs in past the
+			// provider.
+			return problem.Conflict("%s logs in through the identity provider %s, whose login stands in for a second factor; it has none here to reset (end its sessions with vultron user sessions, or disable it)", u.Name, u.Issuer)
 		}
 		u.TOTP, u.Passkeys, u.Recovery = nil, nil, nil
 		sessions, err := t.endUserSessions(u.ID)

@@ -255,3 +255,33 @@ func TestSSOTokenChecks(t *testing.T) {
 		t.Error("a role map with an unknown role was taken")
 	}
 }
+
+// TestSSOUserGetsNoEnrollmentLink: a person who logs in through the
+// identity provider has no password on the node and no factors of its
+// own (the provider's login stands in for them). Neither a new link nor
+// a reset of second factors gives them one: a link would set a password
+// that logs in past the provider, and still would once the provider has
+// shut the person out.
+func TestSSOUserGetsNoEnrollmentLink(t *testing.T) {
+	m := startProvider(t)
+	s := ssoService(t, m)
+	ctx := context.Background()
+	admin := adminOf(t, s)
+	meta := LoginMeta{Remote: "192.0.2.22"}
+	m.QueueUser(&mockoidc.MockUser{Subject: "sub-77", PreferredUsername: "kai", Groups: []string{"psirt"}})
+	authURL, prelogin, err := s.BeginSSO(ctx, "/", meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := authorize(t, authURL)
+	if _, _, err := s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Enrollment(ctx, admin, "kai", "")
+	wantStatus(t, "an enrollment link for an SSO user", err, http.StatusConflict)
+	_, err = s.Reset2FA(ctx, admin, "kai", "")
+	wantStatus(t, "a reset of an SSO user's second factors", err, http.StatusConflict)
+	if info, err := s.UserInfo(ctx, "kai"); err != nil || info.Enrolling || info.Password {
+		t.Errorf("kai after the refusals: %+v, %v", info, err)
+	}
+}
