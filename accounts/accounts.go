@@ -44,13 +44,16 @@ const (
 const (
 	// MaxTokensPerUser bounds a user's tokens.
 	MaxTokensPerUser = 50
-	// MaxSessionsPerUser bounds a user's dashboard sessions: a login
-	// beyond it ends the user's oldest session.
+	// MaxSessionsPerUser bounds a user's logged-in dashboard sessions,
+	// and apart from them its logins that await a step (a second
+	// factor, or one to enrol): a session beyond it ends the user's
+	// oldest of the same kind.
 	MaxSessionsPerUser = 20
 	// MaxPasskeys bounds a user's passkeys.
 	MaxPasskeys = 10
 	// MaxPending bounds the logins in progress at an identity provider:
-	// one beyond it drops the one that expires first.
+	// one beyond it drops the one that expires first (prunePending); a
+	// client IP begins at most preLoginsPerIP of them within ssoTTL.
 	MaxPending = 1000
 	// MaxUsersPage is the largest page of users a list returns.
 	MaxUsersPage = 1000
@@ -551,7 +554,8 @@ func (s *Service) UserInfo(ctx context.Context, name string) (UserInfo, error) {
 }
 
 // SetRole changes a user's role and, when actors is not nil, the actors
-// an analyst acts for. The last enabled admin keeps its role.
+// an analyst acts for. The last enabled admin keeps its role. A role that
+// needs a second factor ends the user's sessions logged in without one.
 func (s *Service) SetRole(ctx context.Context, by Principal, name string, role Role, actors []string, known func(string) bool, remote string) (UserInfo, error) {
 	if err := by.Allow(Permission{Scope: ScopeAdmin}, ""); err != nil {
 		return UserInfo{}, err
@@ -585,16 +589,33 @@ func (s *Service) SetRole(ctx context.Context, by Principal, name string, role R
 		if err := t.putUser(u); err != nil {
 			return err
 		}
+		ended := ""
+		if s.SecondFactorRequired(role) {
+			// Its sessions logged in without a second factor end: the
+			// new role needs one (loadSession refuses them anyway).
+			n, err := t.endSessionsWhere(u.ID, func(h []byte) (bool, error) {
+				var ss Session
+				ok, err := t.getJSON(bSessions, h, &ss)
+				return ok && ss.Stage == StageFull && !ss.gaveSecondFactor(), err
+			})
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				ended = fmt.Sprintf(", %d sessions without a second factor ended", n)
+			}
+		}
 		info = u.Info()
-		return t.audit(by, store.DecisionDone, fmt.Sprintf("user %s: role %s → %s%s", u.Name, was, role, actorsNote(u.Actors)), remote)
+		return t.audit(by, store.DecisionDone, fmt.Sprintf("user %s: role %s → %s%s%s", u.Name, was, role, actorsNote(u.Actors), ended), remote)
 	})
 	return info, err
 }
 
 // SetDisabled disables a user, which ends its sessions and revokes its
-// tokens in the same transaction, or enables it again (with no session
-// and no token: it logs in again and is given new ones). The last
-// enabled admin cannot be disabled.
+// tokens and its open enrollment link in the same transaction, or
+// enables it again (with no session, no token and no link: it logs in
+// again and is given new ones, or a new link). The last enabled admin
+// cannot be disabled.
 func (s *Service) SetDisabled(ctx context.Context, by Principal, name string, disabled bool, remote string) (UserInfo, error) {
 	if err := by.Allow(Permission{Scope: ScopeAdmin}, ""); err != nil {
 		return UserInfo{}, err
@@ -624,7 +645,15 @@ func (s *Service) SetDisabled(ctx context.Context, by Principal, name string, di
 			if err != nil {
 				return err
 			}
-			what += fmt.Sprintf(" (%d sessions ended, %d tokens revoked)", sessions, tokens)
+			what += fmt.Sprintf(" (%d sessions ended, %d tokens revoked", sessions, tokens)
+			if u.Enroll != "" {
+				if err := t.delEnroll(u.Enroll); err != nil {
+					return err
+				}
+				u.Enroll, u.EnrollExpires = "", time.Time{}
+				what += ", its enrollment link revoked"
+			}
+			what += ")"
 		}
 		if err := t.putUser(u); err != nil {
 			return err
@@ -690,7 +719,9 @@ func (t tx) delEnroll(hexSum string) error {
 // lost device, or factors someone else set up), ends its sessions, and
 // returns a new enrollment link with which the person sets a password
 // and a second factor again; a password set through a provisional
-// enrollment is removed too (reissueEnrollment). Its tokens stay.
+// enrollment is removed too (reissueEnrollment). Its tokens stay. A user
+// who logs in through the identity provider is refused (409), as by
+// Enrollment: a link would give it a password past the provider.
 func (s *Service) Reset2FA(ctx context.Context, by Principal, name, remote string) (string, error) {
 	if err := by.Allow(Permission{Scope: ScopeAdmin}, ""); err != nil {
 		return "", err
@@ -700,6 +731,11 @@ func (s *Service) Reset2FA(ctx context.Context, by Principal, name, remote strin
 		u, err := t.mustUser(name)
 		if err != nil {
 			return err
+		}
+		if u.Issuer != "" {
+			// Its link would set a password that logs in past the
+			// provider.
+			return problem.Conflict("%s logs in through the identity provider %s, whose login stands in for a second factor; it has none here to reset (end its sessions with vultron user sessions, or disable it)", u.Name, u.Issuer)
 		}
 		u.TOTP, u.Passkeys, u.Recovery = nil, nil, nil
 		sessions, err := t.endUserSessions(u.ID)

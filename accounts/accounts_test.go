@@ -641,3 +641,57 @@ func BenchmarkAuthenticate(b *testing.B) {
 		}
 	}
 }
+
+// TestTokenCannotOutliveTheTokenThatMadeIt: a token that mints another
+// (of its own user, or an admin's of anyone) gives it at most its own
+// expiry, so that a short-lived token, stolen, cannot be turned into one
+// that lasts two years; a dashboard session's tokens last what is asked.
+func TestTokenCannotOutliveTheTokenThatMadeIt(t *testing.T) {
+	c := newClock()
+	s, _ := testService(t, backends[0].url(t), c, nil)
+	ctx := context.Background()
+	admin := adminOf(t, s)
+	added, err := s.AddUser(ctx, admin, NewUser{Name: "bob", Role: Admin, TokenExpires: 24 * time.Hour}, actors, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := s.Authenticate(ctx, added.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := added.TokenI.Expires
+	for _, spec := range []TokenSpec{
+		{Scopes: ScopeSet{ScopeRead}, Expires: MaxTokenTTL},
+		{Scopes: ScopeSet{ScopeRead}},
+		{User: "admin", Scopes: ScopeSet{ScopeRead}, Expires: 30 * 24 * time.Hour},
+	} {
+		secret, info, err := s.CreateToken(ctx, bob, spec, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Expires.IsZero() || info.Expires.After(parent) {
+			t.Errorf("a token bob's 24-hour token made for %q with %v expires %v, after its maker's %v", spec.User, spec.Expires, info.Expires, parent)
+		}
+		c.Advance(time.Minute)
+		if _, err := s.Authenticate(ctx, secret); err != nil {
+			t.Errorf("the new token: %v", err)
+		}
+	}
+	short, info, err := s.CreateToken(ctx, bob, TokenSpec{Scopes: ScopeSet{ScopeRead}, Expires: time.Hour}, "")
+	if err != nil || !info.Expires.Equal(c.Now().Add(time.Hour)) {
+		t.Fatalf("a token shorter than its maker: %+v, %v", info, err)
+	}
+	c.Advance(2 * time.Hour)
+	_, err = s.Authenticate(ctx, short)
+	wantStatus(t, "a short token past its hour", err, http.StatusUnauthorized)
+	// A session mints what it is asked: it ends in hours, and its user
+	// logged in to make the token.
+	login := enrolled(t, s, admin, "vera", Viewer, "vera's long password")
+	st, err := s.Session(ctx, login.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, info, err := s.CreateToken(ctx, st.Principal, TokenSpec{Scopes: ScopeSet{ScopeRead}, Expires: 30 * 24 * time.Hour}, ""); err != nil || !info.Expires.Equal(c.Now().Add(30*24*time.Hour)) {
+		t.Errorf("a session's 30-day token: %+v, %v", info, err)
+	}
+}

@@ -32,15 +32,16 @@
 // the transaction that does it; refused logins are recorded by the node,
 // within the audit log's refusal budget (node/audit.go).
 //
-// Invariants: the last enabled admin can be neither demoted, disabled nor
-// removed; disabling a user ends its sessions and revokes its tokens in
-// the same transaction, and a disabled user's credentials are refused on
-// every request; a credential never grants more than its user's current
-// role; a second-factor code, a recovery code, an enrollment code and an
-// SSO pre-login are each used at most once; an enrollment link sets a
+// Invariants: the last enabled admin can be neither demoted, disabled
+// nor removed; disabling a user ends its sessions and revokes its
+// tokens and its enrollment link in the same transaction, and a
+// disabled user's credentials are refused on every request; a
+// credential never grants more than its user's current role; a
+// second-factor code, a recovery code, an enrollment code and an SSO
+// pre-login are each used at most once; an enrollment link sets a
 // password and never opens a session that skips a second factor the
 // account has, and a new link ends the sessions of the earlier ones
-// (enroll.go). The package holds no
-// package-level mutable state and speaks no HTTP but the WebAuthn
-// library's and the OpenID provider's client calls.
+// (enroll.go). The package holds no package-level mutable state and
+// speaks no HTTP but the WebAuthn library's and the OpenID provider's
+// client calls.
 package accounts

@@ -415,9 +415,10 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, id string, body []byte
 		login Login
 		name  string
 		cause error
+		shown string
 	)
 	err = s.update(ctx, func(t tx) error {
-		login, cause = Login{}, nil
+		login, cause, shown = Login{}, nil, "the passkey was not accepted"
 		ss, u, err := s.pendingStep(t, id, StageSecondFactor, now)
 		if err != nil {
 			return err
@@ -432,6 +433,14 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, id string, body []byte
 		}
 		ss.Ceremony, ss.CeremonyKind = nil, ""
 		cred, err := s.webauthn.ValidateLogin(waUser{u}, sd, parsed)
+		if err == nil {
+			// go-webauthn only flags a counter that did not rise
+			// (Authenticator.CloneWarning); the node refuses it.
+			if got, last, back := counterWentBack(u, cred, parsed.Response.AuthenticatorData.Counter); back {
+				err = fmt.Errorf("signature counter %d is not above %d, the last one seen: a copy of the passkey", got, last)
+				shown = "the passkey's signature counter went back, as a copy of the passkey's would; use another factor, and remove this passkey if you did not copy it"
+			}
+		}
 		if err != nil {
 			cause = err
 			return t.putJSON(bSessions, sessionKey(id), ss)
@@ -445,7 +454,7 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, id string, body []byte
 		return Login{}, err
 	}
 	if cause != nil {
-		return Login{}, s.wrongFactor(ctx, id, name, m, "the passkey was not accepted", "passkey of "+name+" refused: "+cause.Error())
+		return Login{}, s.wrongFactor(ctx, id, name, m, shown, "passkey of "+name+" refused: "+cause.Error())
 	}
 	s.throttle.succeed(name)
 	return login, nil

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openvultron/vultron/problem"
 )
 
 // linkCode returns the enrollment code of a link.
@@ -218,4 +220,43 @@ func TestLinkEndsOtherSessions(t *testing.T) {
 	if _, err := s.PasswordLogin(ctx, "vic", "vic's second password", LoginMeta{}); err != nil {
 		t.Errorf("the link's password: %v", err)
 	}
+}
+
+// TestDisableRevokesTheEnrollmentLink: disabling a user revokes its open
+// enrollment link with its sessions and tokens, so that a link that went
+// astray (the reason to disable a user not yet enrolled) does not work
+// again once the user is enabled; a new link does.
+func TestDisableRevokesTheEnrollmentLink(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, url string) {
+		c := newClock()
+		s, _ := testService(t, url, c, nil)
+		ctx := context.Background()
+		admin := adminOf(t, s)
+		added, err := s.AddUser(ctx, admin, NewUser{Name: "gus", Role: Analyst}, actors, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetDisabled(ctx, admin, "gus", true, ""); err != nil {
+			t.Fatal(err)
+		}
+		if info, err := s.UserInfo(ctx, "gus"); err != nil || info.Enrolling {
+			t.Errorf("a disabled user: %+v, %v; want no open enrollment", info, err)
+		}
+		if _, err := s.SetDisabled(ctx, admin, "gus", false, ""); err != nil {
+			t.Fatal(err)
+		}
+		m := LoginMeta{Remote: "192.0.2.30"}
+		_, err = s.Enroll(ctx, linkCode(added.Enroll), "whoever found the link", m)
+		wantStatus(t, "a link issued before the user was disabled", err, http.StatusUnauthorized)
+		if _, err := s.PasswordLogin(ctx, "gus", "whoever found the link", m); problem.Message(err) != wrongLogin {
+			t.Errorf("the old link set a password: %v", err)
+		}
+		link, err := s.Enrollment(ctx, admin, "gus", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l, err := s.Enroll(ctx, linkCode(link), "gus's own long password", m); err != nil || l.Stage != StageEnroll {
+			t.Errorf("a new link after enabling: %+v, %v", l, err)
+		}
+	})
 }

@@ -89,6 +89,9 @@ func ParseRoleMap(s string) (map[string]Role, error) {
 const (
 	// ssoTTL bounds a login at the provider.
 	ssoTTL = 10 * time.Minute
+	// preLoginsPerIP bounds the logins one client IP begins at the
+	// provider within ssoTTL (throttle.begin).
+	preLoginsPerIP = 20
 	// CallbackPath is where the provider sends the browser back.
 	CallbackPath = "/login/sso/callback"
 )
@@ -173,13 +176,17 @@ func (s *Service) SSO() (issuer string, ok bool) {
 // BeginSSO starts a login at the provider: it stores a pre-login record
 // and returns the provider's URL to send the browser to and the
 // pre-login id to keep in the browser's cookie. next is where the
-// browser goes after the login.
-func (s *Service) BeginSSO(ctx context.Context, next string) (authURL, prelogin string, err error) {
+// browser goes after the login. A client IP begins at most
+// preLoginsPerIP logins within ssoTTL; beyond, 429 with Retry-After.
+func (s *Service) BeginSSO(ctx context.Context, next string, m LoginMeta) (authURL, prelogin string, err error) {
 	if s.oidc == nil {
 		return "", "", problem.NotFound("this node has no single sign-on")
 	}
 	oauth, _, err := s.oidc.ready(ctx)
 	if err != nil {
+		return "", "", err
+	}
+	if err := s.throttle.begin(m.Remote, preLoginsPerIP, ssoTTL); err != nil {
 		return "", "", err
 	}
 	now := s.now().UTC()
@@ -200,19 +207,27 @@ func (s *Service) BeginSSO(ctx context.Context, next string) (authURL, prelogin 
 	return oauth.AuthCodeURL(rec.State, oidc.Nonce(rec.Nonce), oauth2.S256ChallengeOption(rec.Verifier)), prelogin, nil
 }
 
-// prunePending removes the expired pre-logins, and the one that expires
-// first while MaxPending are kept, reading the expiry index.
+// prunePending removes the expired pre-logins and, while MaxPending
+// others are kept, the one that expires first (the login begun longest
+// ago, the likeliest to have been given up), reading the expiry index,
+// which holds at most MaxPending keys past the expired ones.
 func (t tx) prunePending(now time.Time) error {
 	var keys [][]byte
+	var first []byte
 	n := 0
 	if err := t.rangePrefix(bPendingDue, nil, func(k, _ []byte) (bool, error) {
 		n++
-		if string(k[:8]) <= string(timeKey(now)) || len(keys) == 0 && n >= MaxPending {
-			keys = append(keys, k)
+		if string(k[:8]) <= string(timeKey(now)) {
+			keys = append(keys, append([]byte(nil), k...))
+		} else if first == nil {
+			first = append([]byte(nil), k...)
 		}
-		return n <= MaxPending, nil
+		return true, nil
 	}); err != nil {
 		return err
+	}
+	if first != nil && n-len(keys) >= MaxPending {
+		keys = append(keys, first)
 	}
 	for _, k := range keys {
 		if err := t.del(bPending, k[8:]); err != nil {

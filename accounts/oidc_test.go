@@ -68,7 +68,7 @@ func TestSSOLogin(t *testing.T) {
 
 	// First login: the user is created with the role its groups map to.
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-1", Email: "jo.lee@example.com", PreferredUsername: "Jo.Lee", Groups: []string{"staff", "psirt"}})
-	authURL, prelogin, err := s.BeginSSO(ctx, "/ui/cases/x")
+	authURL, prelogin, err := s.BeginSSO(ctx, "/ui/cases/x", meta)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestSSOLogin(t *testing.T) {
 
 	// The next login sets the role from the claim again.
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-1", PreferredUsername: "jo.lee", Groups: []string{"psirt-admins"}})
-	authURL, prelogin, _ = s.BeginSSO(ctx, "/")
+	authURL, prelogin, _ = s.BeginSSO(ctx, "/", meta)
 	q = authorize(t, authURL)
 	if login, _, err = s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta); err != nil {
 		t.Fatal(err)
@@ -101,7 +101,7 @@ func TestSSOLogin(t *testing.T) {
 	}
 	// Another person with the same preferred name gets a name of its own.
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-2", PreferredUsername: "jo.lee", Groups: []string{"psirt"}})
-	authURL, prelogin, _ = s.BeginSSO(ctx, "/")
+	authURL, prelogin, _ = s.BeginSSO(ctx, "/", meta)
 	q = authorize(t, authURL)
 	if login, _, err = s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta); err != nil {
 		t.Fatal(err)
@@ -112,7 +112,7 @@ func TestSSOLogin(t *testing.T) {
 
 	// No mapped role: refused, and no user is made.
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-3", PreferredUsername: "outsider", Groups: []string{"marketing"}})
-	authURL, prelogin, _ = s.BeginSSO(ctx, "/")
+	authURL, prelogin, _ = s.BeginSSO(ctx, "/", meta)
 	q = authorize(t, authURL)
 	_, _, err = s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta)
 	wantStatus(t, "a person with no mapped role", err, http.StatusForbidden)
@@ -128,7 +128,7 @@ func TestSSOLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.QueueUser(&mockoidc.MockUser{Subject: "sub-2", PreferredUsername: "jo.lee", Groups: []string{"psirt"}})
-	authURL, prelogin, _ = s.BeginSSO(ctx, "/")
+	authURL, prelogin, _ = s.BeginSSO(ctx, "/", meta)
 	q = authorize(t, authURL)
 	_, _, err = s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta)
 	wantStatus(t, "a disabled SSO user", err, http.StatusForbidden)
@@ -146,7 +146,7 @@ func TestSSORefusals(t *testing.T) {
 
 	t.Run("state mismatch", func(t *testing.T) {
 		m.QueueUser(user)
-		authURL, prelogin, _ := s.BeginSSO(ctx, "/")
+		authURL, prelogin, _ := s.BeginSSO(ctx, "/", meta)
 		q := authorize(t, authURL)
 		_, _, err := s.FinishSSO(ctx, prelogin, "forged-state", q.Get("code"), meta)
 		wantStatus(t, "a forged state", err, http.StatusUnauthorized)
@@ -156,7 +156,7 @@ func TestSSORefusals(t *testing.T) {
 	})
 	t.Run("another browser", func(t *testing.T) {
 		m.QueueUser(user)
-		authURL, _, _ := s.BeginSSO(ctx, "/")
+		authURL, _, _ := s.BeginSSO(ctx, "/", meta)
 		q := authorize(t, authURL)
 		_, _, err := s.FinishSSO(ctx, "", q.Get("state"), q.Get("code"), meta)
 		wantStatus(t, "a callback without the pre-login cookie", err, http.StatusUnauthorized)
@@ -165,7 +165,7 @@ func TestSSORefusals(t *testing.T) {
 	})
 	t.Run("nonce mismatch", func(t *testing.T) {
 		m.QueueUser(user)
-		authURL, prelogin, _ := s.BeginSSO(ctx, "/")
+		authURL, prelogin, _ := s.BeginSSO(ctx, "/", meta)
 		u, _ := url.Parse(authURL)
 		v := u.Query()
 		v.Set("nonce", "a-nonce-of-another-login")
@@ -179,7 +179,7 @@ func TestSSORefusals(t *testing.T) {
 	})
 	t.Run("replayed callback", func(t *testing.T) {
 		m.QueueUser(user)
-		authURL, prelogin, _ := s.BeginSSO(ctx, "/")
+		authURL, prelogin, _ := s.BeginSSO(ctx, "/", meta)
 		q := authorize(t, authURL)
 		if _, _, err := s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta); err != nil {
 			t.Fatalf("the first callback: %v", err)
@@ -189,7 +189,7 @@ func TestSSORefusals(t *testing.T) {
 	})
 	t.Run("expired pre-login", func(t *testing.T) {
 		m.QueueUser(user)
-		authURL, prelogin, _ := s.BeginSSO(ctx, "/")
+		authURL, prelogin, _ := s.BeginSSO(ctx, "/", meta)
 		q := authorize(t, authURL)
 		s.now = func() time.Time { return time.Now().Add(ssoTTL + time.Minute) }
 		defer func() { s.now = time.Now }()
@@ -253,5 +253,35 @@ func TestSSOTokenChecks(t *testing.T) {
 	}
 	if _, err := ParseRoleMap("psirt=overlord"); err == nil {
 		t.Error("a role map with an unknown role was taken")
+	}
+}
+
+// TestSSOUserGetsNoEnrollmentLink: a person who logs in through the
+// identity provider has no password on the node and no factors of its
+// own (the provider's login stands in for them). Neither a new link nor
+// a reset of second factors gives them one: a link would set a password
+// that logs in past the provider, and still would once the provider has
+// shut the person out.
+func TestSSOUserGetsNoEnrollmentLink(t *testing.T) {
+	m := startProvider(t)
+	s := ssoService(t, m)
+	ctx := context.Background()
+	admin := adminOf(t, s)
+	meta := LoginMeta{Remote: "192.0.2.22"}
+	m.QueueUser(&mockoidc.MockUser{Subject: "sub-77", PreferredUsername: "kai", Groups: []string{"psirt"}})
+	authURL, prelogin, err := s.BeginSSO(ctx, "/", meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := authorize(t, authURL)
+	if _, _, err := s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Enrollment(ctx, admin, "kai", "")
+	wantStatus(t, "an enrollment link for an SSO user", err, http.StatusConflict)
+	_, err = s.Reset2FA(ctx, admin, "kai", "")
+	wantStatus(t, "a reset of an SSO user's second factors", err, http.StatusConflict)
+	if info, err := s.UserInfo(ctx, "kai"); err != nil || info.Enrolling || info.Password {
+		t.Errorf("kai after the refusals: %+v, %v", info, err)
 	}
 }

@@ -17,8 +17,10 @@ import (
 // Passkeys (WebAuthn) use github.com/go-webauthn/webauthn for the
 // ceremonies: the options a browser is given, and the checks of what its
 // authenticator answers (challenge, origin, relying party id, signature,
-// counter, user presence and verification). The node is the relying
-// party: its id is the host of the public URL (browsers refuse an IP
+// user presence and verification). A signature counter that did not
+// rise since the last login, which the library only flags, the node
+// refuses (counterWentBack): it is a copy of the key's. The node is the
+// relying party: its id is the host of the public URL (browsers refuse an IP
 // address, so a node reached at http://127.0.0.1 has no passkeys; use
 // http://localhost for a local one), and its origin the public URL's.
 // A ceremony's state (its challenge) is kept in the dashboard session
@@ -85,6 +87,20 @@ func (w waUser) WebAuthnCredentials() []webauthn.Credential {
 		out[i] = p.Credential
 	}
 	return out
+}
+
+// counterWentBack reports whether got, the signature counter of a login
+// with credential c, is not above the counter last stored for it: the
+// sign of a cloned authenticator (WebAuthn §7.2 step 17). A passkey
+// that keeps no counter answers 0 every time, which is not.
+func counterWentBack(u *User, c *webauthn.Credential, got uint32) (uint32, uint32, bool) {
+	for _, p := range u.Passkeys {
+		if bytes.Equal(p.Credential.ID, c.ID) {
+			last := p.Credential.Authenticator.SignCount
+			return got, last, (got != 0 || last != 0) && got <= last
+		}
+	}
+	return got, 0, false
 }
 
 func displayName(u *User) string {

@@ -278,3 +278,141 @@ func TestHasherComputesNothingAtStart(t *testing.T) {
 		t.Errorf("a check against the dummy: %v, %v, %d computations; want no match after one", ok, err, h.computed.Load())
 	}
 }
+
+// TestPasswordAloneEndsNoSession: whoever has a user's password but not
+// the second factor can open logins that await the factor, as many as
+// they like; those are counted apart from the user's logged-in sessions,
+// so that they never push one of them out as the oldest of too many.
+// Logins that await a factor are bounded too: the oldest of them goes.
+func TestPasswordAloneEndsNoSession(t *testing.T) {
+	c := newClock()
+	s, _ := testService(t, backends[0].url(t), c, nil)
+	ctx := context.Background()
+	admin := adminOf(t, s)
+	m := LoginMeta{Remote: "192.0.2.40"}
+	enroll := enrolled(t, s, admin, "hana", Analyst, "hana's long password")
+	offer, err := s.OfferTOTP(ctx, enroll.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hers, err := s.ConfirmTOTP(ctx, enroll.SessionID, code(t, offer.Secret, c.Now()), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first string
+	for i := range MaxSessionsPerUser + 5 {
+		c.Advance(time.Second)
+		l, err := s.PasswordLogin(ctx, "hana", "hana's long password", LoginMeta{Remote: "198.51.100.66"})
+		if err != nil || l.Stage != StageSecondFactor {
+			t.Fatalf("password step %d = %+v, %v", i, l, err)
+		}
+		if i == 0 {
+			first = l.SessionID
+		}
+	}
+	if st, err := s.Session(ctx, hers.SessionID); err != nil || st.Stage != StageFull {
+		t.Errorf("hana's session after %d logins with her password alone: %+v, %v", MaxSessionsPerUser+5, st.Stage, err)
+	}
+	_, err = s.Session(ctx, first)
+	wantStatus(t, "the oldest of too many logins awaiting a factor", err, http.StatusUnauthorized)
+	if n := countSessions(t, s, "hana"); n != MaxSessionsPerUser+1 {
+		t.Errorf("hana has %d sessions, want her own and %d awaiting a factor", n, MaxSessionsPerUser)
+	}
+}
+
+// countSessions counts a user's stored sessions, of every stage.
+func countSessions(t *testing.T, s *Service, name string) int {
+	t.Helper()
+	n := 0
+	if err := s.view(context.Background(), func(t tx) error {
+		u, err := t.mustUser(name)
+		if err != nil {
+			return err
+		}
+		return t.rangePrefix(bUserSessions, []byte(u.ID+"/"), func(_, _ []byte) (bool, error) { n++; return true, nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestPromotionNeedsASecondFactor: a viewer logs in with the password
+// alone, as viewers may. Made an analyst (or an admin), whose role needs
+// a second factor, that session does not carry the new role: it is
+// refused, and so is what it would do next (set up a factor, mint a
+// token); the person logs in again, with a factor once they have one.
+// A session that gave a second factor keeps working across a role
+// change.
+func TestPromotionNeedsASecondFactor(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, url string) {
+		c := newClock()
+		s, _ := testService(t, url, c, nil)
+		ctx := context.Background()
+		admin := adminOf(t, s)
+		m := LoginMeta{Remote: "192.0.2.50"}
+		enroll := enrolled(t, s, admin, "vic", Viewer, "vic's long password")
+		pw, err := s.PasswordLogin(ctx, "vic", "vic's long password", m)
+		if err != nil || pw.Stage != StageFull || enroll.Stage != StageFull {
+			t.Fatalf("a viewer's logins: %+v, %+v, %v", enroll, pw, err)
+		}
+		if _, err := s.SetRole(ctx, admin, "vic", Analyst, nil, actors, ""); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{enroll.SessionID, pw.SessionID} {
+			st, err := s.Session(ctx, id)
+			wantStatus(t, "a password-only session of a viewer made analyst", err, http.StatusUnauthorized)
+			if st.Principal.Can(ScopeAct) {
+				t.Errorf("the session acts: %+v", st.Principal)
+			}
+			_, err = s.OfferTOTP(ctx, id)
+			wantStatus(t, "setting up a factor in that session", err, http.StatusUnauthorized)
+		}
+		if n := countSessions(t, s, "vic"); n != 0 {
+			t.Errorf("vic keeps %d sessions opened without a second factor", n)
+		}
+		_, err = s.PasswordLogin(ctx, "vic", "vic's long password", m)
+		wantStatus(t, "a password login of an analyst without a factor", err, http.StatusForbidden)
+
+		// hana gave her code: her session lives on as she is made admin.
+		hanaEnroll := enrolled(t, s, admin, "hana", Analyst, "hana's long password")
+		offer, err := s.OfferTOTP(ctx, hanaEnroll.SessionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hana, err := s.ConfirmTOTP(ctx, hanaEnroll.SessionID, code(t, offer.Secret, c.Now()), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetRole(ctx, admin, "hana", Admin, nil, actors, ""); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := s.Session(ctx, hana.SessionID); err != nil || !st.Principal.Can(ScopeAdmin) {
+			t.Errorf("hana's session after she was made admin: %+v, %v", st.Principal, err)
+		}
+	})
+}
+
+// TestRequiringSecondFactorsEndsPasswordOnlySessions: an analyst logged
+// in with the password alone on a node run with --second-factor
+// optional; the node, started again requiring a second factor, refuses
+// that session.
+func TestRequiringSecondFactorsEndsPasswordOnlySessions(t *testing.T) {
+	c := newClock()
+	lax, db := testService(t, backends[0].url(t), c, func(cfg *Config) { cfg.SecondFactorOptional = true })
+	ctx := context.Background()
+	admin := adminOf(t, lax)
+	enrolled(t, lax, admin, "erin", Analyst, "erin's long password")
+	l, err := lax.PasswordLogin(ctx, "erin", "erin's long password", LoginMeta{})
+	if err != nil || l.Stage != StageFull {
+		t.Fatalf("a password login with factors optional: %+v, %v", l, err)
+	}
+	strict, err := New(Config{Store: db, PublicURL: "http://localhost:7001", Now: c.Now, Argon2: fastArgon2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = strict.Session(ctx, l.SessionID)
+	wantStatus(t, "a password-only analyst session on a node that requires a factor", err, http.StatusUnauthorized)
+	if st, err := lax.Session(ctx, l.SessionID); err != nil || !st.Principal.Can(ScopeAct) {
+		t.Errorf("the same session where factors are optional: %+v, %v", st.Principal, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/openvultron/vultron/problem"
@@ -129,15 +130,25 @@ func sessionKey(id string) []byte { return sum(id) }
 
 // createSession stores a new session of u, of the stage, method and link
 // of like, and returns its id. It first removes a few expired sessions
-// and, when u has MaxSessionsPerUser, its oldest.
+// and, when u has MaxSessionsPerUser of the new session's kind, the
+// oldest of them. Logged-in sessions and those that await a step are
+// counted apart: a login that awaits a second factor takes only a
+// password, and must not push a logged-in session out.
 func (t tx) createSession(u *User, like Session, m LoginMeta, now time.Time, ttl time.Duration) (string, error) {
 	if err := t.pruneSessions(now); err != nil {
 		return "", err
 	}
 	prefix := []byte(u.ID + "/")
-	var mine [][]byte
+	var mine [][]byte // the user's sessions of the new one's kind, oldest first
 	if err := t.rangePrefix(bUserSessions, prefix, func(k, _ []byte) (bool, error) {
-		mine = append(mine, k)
+		var ss Session
+		ok, err := t.getJSON(bSessions, k[len(k)-32:], &ss)
+		if err != nil {
+			return false, err
+		}
+		if !ok || (ss.Stage == StageFull) == (like.Stage == StageFull) {
+			mine = append(mine, k)
+		}
 		return true, nil
 	}); err != nil {
 		return "", err
@@ -246,8 +257,9 @@ func (t tx) endSessionsWhere(user string, end func(hash []byte) (bool, error)) (
 func errNoSession(why string) error { return problem.Unauthorized("%s; log in again", why) }
 
 // loadSession reads the live session id and its user: it refuses one that
-// is unknown, expired (absolutely or idle) or whose user is disabled or
-// gone.
+// is unknown, expired (absolutely or idle), whose user is disabled or
+// gone, or that was logged in without a second factor while its user's
+// role now needs one.
 func (s *Service) loadSession(t tx, id string, now time.Time) (*Session, *User, error) {
 	if id == "" || len(id) > 128 {
 		return nil, nil, errNoSession("there is no session")
@@ -275,7 +287,21 @@ func (s *Service) loadSession(t tx, id string, now time.Time) (*Session, *User, 
 	if u.Disabled {
 		return nil, nil, problem.Unauthorized("%s is disabled", u.Name)
 	}
+	if ss.Stage == StageFull && s.SecondFactorRequired(u.Role) && !ss.gaveSecondFactor() {
+		// Logged in without a second factor, as a viewer may (or while
+		// the node did not require one), and since made a role that
+		// needs one: the session does not carry the new role.
+		return nil, nil, errNoSession(fmt.Sprintf("the session was opened without a second factor, which %s, now %s, needs", u.Name, article(u.Role)))
+	}
 	return &ss, u, nil
+}
+
+// gaveSecondFactor reports whether the login that opened the session
+// gave a second factor (its method names a step after the password or
+// the enrollment link, as in "password+totp") or went through the
+// identity provider, whose own login stands in for one.
+func (ss *Session) gaveSecondFactor() bool {
+	return ss.Method == "sso" || strings.Contains(ss.Method, "+")
 }
 
 // principalOf returns the principal of a full session of u.
@@ -447,7 +473,8 @@ func (s *Service) RevokeSession(ctx context.Context, by Principal, user, handle,
 }
 
 // refusal is a failed login step: the sentence the person sees, and the
-// cause the node's log and audit record keep (never a password or code).
+// cause the node's log and audit record keep (never a password or code,
+// nor a name no user has, which may be a password in the wrong field).
 func refusal(status int, shown, cause string) error {
 	return problem.Wrap(status, errors.New(cause), shown)
 }
@@ -487,7 +514,11 @@ func (s *Service) PasswordLogin(ctx context.Context, name, password string, m Lo
 	switch {
 	case u == nil:
 		s.throttle.fail(name, m.Remote)
-		return Login{}, refusal(http.StatusUnauthorized, wrongLogin, "no user "+problem.Printable(name, 64))
+		// What was typed as the name is not kept: no user has it, and a
+		// person who typed their password into the name field would
+		// find it in the log and in the audit log, whose hash chain
+		// keeps it for good.
+		return Login{}, refusal(http.StatusUnauthorized, wrongLogin, "no user of the name given (not recorded)")
 	case u.Password == "":
 		s.throttle.fail(name, m.Remote)
 		return Login{}, refusal(http.StatusUnauthorized, wrongLogin, "user "+u.Name+" has no password (not enrolled, or logs in through SSO)")
@@ -498,7 +529,6 @@ func (s *Service) PasswordLogin(ctx context.Context, name, password string, m Lo
 		s.throttle.fail(name, m.Remote)
 		return Login{}, refusal(http.StatusUnauthorized, wrongLogin, "user "+u.Name+" is disabled")
 	}
-	s.throttle.succeed(name)
 	if s.SecondFactorRequired(u.Role) && !u.hasSecondFactor() && len(u.Recovery) == 0 {
 		return Login{}, refusal(http.StatusForbidden, "you have no second factor yet, which this node requires of "+u.Role.String()+"s; ask an admin for an enrollment link (vultron user enroll "+u.Name+")",
 			"user "+u.Name+" has no second factor")
@@ -544,6 +574,13 @@ func (s *Service) PasswordLogin(ctx context.Context, name, password string, m Lo
 	})
 	if err != nil {
 		return Login{}, err
+	}
+	// Only a completed login clears the name's failures: a right
+	// password before a second factor does not, or whoever has the
+	// password could guess the factor at the name's first waits for
+	// ever, five codes a pending login.
+	if login.Stage == StageFull {
+		s.throttle.succeed(name)
 	}
 	return login, nil
 }

@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -15,10 +16,12 @@ import (
 // the wait before the next attempt is even looked at (no password is
 // hashed while a name or an address waits). A name is throttled whether
 // or not a user has it, with the same answer, so that the throttle does
-// not tell which names exist. The counts are kept in memory, in bounded
-// LRUs like the federation's per-peer state: a store write per failed
-// guess would let a flood of guesses grow the store, and a restart
-// forgetting them costs an attacker's wait, not a password. On a store
+// not tell which names exist. An IPv6 client is counted by its /64
+// (ipKey), any address of which it may send from. The counts are kept
+// in memory, in bounded LRUs like the federation's per-peer state: a
+// store write per failed guess would let a flood of guesses grow the
+// store, and a restart forgetting them costs an attacker's wait, not a
+// password. On a store
 // shared by several processes each counts the failures it sees, so an
 // attacker spread across N processes gets at most N times the attempts.
 
@@ -50,6 +53,9 @@ type throttle struct {
 	mu    sync.Mutex
 	names *lru.Cache[string, strikes]
 	ips   *lru.Cache[string, strikes]
+	// begun holds, by client IP, when its latest logins at the identity
+	// provider began (begin).
+	begun *lru.Cache[string, []time.Time]
 }
 
 func newThrottle(now func() time.Time) (*throttle, error) {
@@ -61,7 +67,11 @@ func newThrottle(now func() time.Time) (*throttle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("accounts: throttle: %w", err)
 	}
-	return &throttle{now: now, names: names, ips: ips}, nil
+	begun, err := lru.New[string, []time.Time](throttleEntries)
+	if err != nil {
+		return nil, fmt.Errorf("accounts: throttle: %w", err)
+	}
+	return &throttle{now: now, names: names, ips: ips, begun: begun}, nil
 }
 
 // check refuses an attempt for name from ip while either waits, with 429
@@ -70,7 +80,7 @@ func (t *throttle) check(name, ip string) error {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	wait := max(t.waitLocked(t.names, normName(name), now), t.waitLocked(t.ips, ip, now))
+	wait := max(t.waitLocked(t.names, normName(name), now), t.waitLocked(t.ips, ipKey(ip), now))
 	if wait <= 0 {
 		return nil
 	}
@@ -90,6 +100,22 @@ func waitWords(wait time.Duration) string {
 		unit += "s"
 	}
 	return fmt.Sprintf("%d %s", n, unit)
+}
+
+// ipKey is what the throttle counts a client IP under: an IPv4 address
+// as it is (an IPv4-mapped IPv6 one as its IPv4 address), and an IPv6
+// address as its /64, the network a single client is given and may
+// send each guess from another address of. What is not an address
+// counts as written.
+func ipKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	if a = a.Unmap().WithZone(""); a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
 }
 
 func (t *throttle) waitLocked(c *lru.Cache[string, strikes], key string, now time.Time) time.Duration {
@@ -113,7 +139,7 @@ func (t *throttle) fail(name, ip string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.strikeLocked(t.names, normName(name), freeNameFailures, now)
-	t.strikeLocked(t.ips, ip, freeIPFailures, now)
+	t.strikeLocked(t.ips, ipKey(ip), freeIPFailures, now)
 }
 
 func (t *throttle) strikeLocked(c *lru.Cache[string, strikes], key string, free int, now time.Time) {
@@ -136,10 +162,44 @@ func (t *throttle) strikeLocked(c *lru.Cache[string, strikes], key string, free 
 	c.Add(key, s)
 }
 
-// succeed forgets the failures of name: the person got in. The address
-// keeps its count, which others behind it may have run up.
+// succeed forgets the failures of name: the person got in, with every
+// factor the login asks (a right password that awaits a second factor
+// does not count; wrong second factors are failures of the name). The
+// address keeps its count, which others behind it may have run up.
 func (t *throttle) succeed(name string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.names.Remove(normName(name))
+}
+
+// begin counts a login begun at the identity provider from ip, each of
+// which stores a pre-login until it is finished or expires: at most most
+// within window. Beyond, it refuses with 429 and the wait until the
+// oldest of them is window old, so that one client cannot fill the
+// node's bounded table of pre-logins and push out the logins of people
+// at the provider.
+func (t *throttle) begin(ip string, most int, window time.Duration) error {
+	key := ipKey(ip)
+	if key == "" {
+		return nil
+	}
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	times, _ := t.begun.Get(key)
+	recent := make([]time.Time, 0, most)
+	for _, at := range times {
+		if now.Sub(at) < window {
+			recent = append(recent, at)
+		}
+	}
+	if len(recent) >= most {
+		t.begun.Add(key, recent)
+		wait := recent[0].Add(window).Sub(now)
+		e := problem.New(429, "too many logins at the identity provider were begun from this address; try again in %s", waitWords(wait))
+		e.RetryAfter = wait
+		return e
+	}
+	t.begun.Add(key, append(recent, now))
+	return nil
 }

@@ -1,9 +1,15 @@
 package accounts
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openvultron/vultron/problem"
 )
 
 // TestThrottleSaysTheWaitInWords: the refusal of a throttled login says
@@ -32,5 +38,128 @@ func TestThrottleSaysTheWaitInWords(t *testing.T) {
 		if err == nil || !strings.HasSuffix(err.Error(), tc.want) {
 			t.Errorf("after %d failures past the free ones: %v, want it to end with %q", tc.over, err, tc.want)
 		}
+	}
+}
+
+// TestPasswordDoesNotClearSecondFactorFailures: someone who has a
+// user's password, and guesses the second factor from a new address
+// for each pending login, finds the name's backoff growing with every
+// wrong code: the right password opens a pending login but does not
+// clear the name's failures, which only a completed login does. With
+// a wait reset at every password, five guesses a pending login at a
+// few seconds' wait each would let them try codes around the clock.
+func TestPasswordDoesNotClearSecondFactorFailures(t *testing.T) {
+	c := newClock()
+	s, _ := testService(t, backends[0].url(t), c, nil)
+	ctx := context.Background()
+	admin := adminOf(t, s)
+	enroll := enrolled(t, s, admin, "hana", Analyst, "hana's long password")
+	offer, err := s.OfferTOTP(ctx, enroll.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ConfirmTOTP(ctx, enroll.SessionID, code(t, offer.Secret, c.Now()), LoginMeta{Remote: "192.0.2.1"}); err != nil {
+		t.Fatal(err)
+	}
+	wrongCode := func(at time.Time) string {
+		// A code that is none of the accepted window's.
+		for _, try := range []string{"000000", "111111", "222222", "333333"} {
+			ok := true
+			for d := -totpSkew; d <= totpSkew; d++ {
+				if code(t, offer.Secret, at.Add(time.Duration(d*totpPeriod)*time.Second)) == try {
+					ok = false
+				}
+			}
+			if ok {
+				return try
+			}
+		}
+		t.Fatal("no wrong code")
+		return ""
+	}
+	// waitOut advances the clock by a throttle's Retry-After, and
+	// reports whether err was one.
+	waitOut := func(err error) bool {
+		var pe *problem.Error
+		if errors.As(err, &pe) && pe.Status == http.StatusTooManyRequests {
+			c.Advance(pe.RetryAfter)
+			return true
+		}
+		return false
+	}
+	wrong, ip := 0, 0
+	for wrong < 20 {
+		ip++
+		m := LoginMeta{Remote: fmt.Sprintf("198.51.100.%d", ip)}
+		pending, err := s.PasswordLogin(ctx, "hana", "hana's long password", m)
+		if waitOut(err) {
+			continue
+		}
+		if err != nil || pending.Stage != StageSecondFactor {
+			t.Fatalf("password step = %+v, %v", pending, err)
+		}
+		for range min(maxFactorAttempts, 20-wrong) {
+			_, err := s.SecondFactorTOTP(ctx, pending.SessionID, wrongCode(c.Now()), m)
+			if waitOut(err) {
+				break
+			}
+			wantStatus(t, "a wrong code", err, http.StatusUnauthorized)
+			wrong++
+		}
+	}
+	// Twenty failures of the name: the wait is the longest there is,
+	// from any address, even with the right password.
+	_, err = s.PasswordLogin(ctx, "hana", "hana's long password", LoginMeta{Remote: "203.0.113.1"})
+	wantStatus(t, "the password after 20 wrong second factors", err, http.StatusTooManyRequests)
+	if pe := (*problem.Error)(nil); !errors.As(err, &pe) || pe.RetryAfter < maxWait-time.Minute {
+		t.Fatalf("after 20 wrong second factors the name waits: %v; want about %v", err, maxWait)
+	}
+	// A completed login clears the name.
+	c.Advance(maxWait)
+	m := LoginMeta{Remote: "203.0.113.2"}
+	pending, err := s.PasswordLogin(ctx, "hana", "hana's long password", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SecondFactorTOTP(ctx, pending.SessionID, code(t, offer.Secret, c.Now()), m); err != nil {
+		t.Fatalf("the right code after the wait: %v", err)
+	}
+	if _, err := s.PasswordLogin(ctx, "hana", "wrong password!!", m); problem.Message(err) != wrongLogin {
+		t.Errorf("a wrong password after a completed login: %v, want the first free failure", err)
+	}
+}
+
+// TestThrottleCountsAnIPv6NetworkAsOneAddress: a client on IPv6 has a
+// whole /64 to itself and may send each guess from another address of
+// it; the throttle counts the /64, as one address, so that spraying
+// passwords over many names from one network waits as it does from one
+// IPv4 address. Another /64 is not held up.
+func TestThrottleCountsAnIPv6NetworkAsOneAddress(t *testing.T) {
+	c := newClock()
+	s, _ := testService(t, backends[0].url(t), c, func(cfg *Config) { cfg.SecondFactorOptional = true })
+	ctx := context.Background()
+	admin := adminOf(t, s)
+	enrolled(t, s, admin, "erin", Viewer, "correct horse battery")
+	for i := range freeIPFailures + 1 {
+		m := LoginMeta{Remote: fmt.Sprintf("2001:db8:1:2::%x", i+1)}
+		if _, err := s.PasswordLogin(ctx, fmt.Sprintf("sprayed-%d", i), "x", m); problem.Message(err) != wrongLogin {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	_, err := s.PasswordLogin(ctx, "erin", "correct horse battery", LoginMeta{Remote: "2001:db8:1:2:abcd:ef01:2345:6789"})
+	wantStatus(t, "another address of a sprayed /64", err, http.StatusTooManyRequests)
+	if _, err := s.PasswordLogin(ctx, "erin", "correct horse battery", LoginMeta{Remote: "2001:db8:1:3::1"}); err != nil {
+		t.Errorf("an address of another /64: %v", err)
+	}
+	// An IPv4 address, and one written as IPv4-mapped IPv6, are one.
+	for i := range freeIPFailures + 1 {
+		if _, err := s.PasswordLogin(ctx, fmt.Sprintf("sprayed-%d", i), "x", LoginMeta{Remote: "198.51.100.7"}); problem.Message(err) != wrongLogin {
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	_, err = s.PasswordLogin(ctx, "erin", "correct horse battery", LoginMeta{Remote: "::ffff:198.51.100.7"})
+	wantStatus(t, "a sprayed IPv4 address written as IPv6", err, http.StatusTooManyRequests)
+	if _, err := s.PasswordLogin(ctx, "erin", "correct horse battery", LoginMeta{Remote: "198.51.100.8"}); err != nil {
+		t.Errorf("the next IPv4 address: %v", err)
 	}
 }

@@ -197,7 +197,8 @@ type TokenSpec struct {
 // CreateToken issues a token and returns its secret, shown once, and its
 // record. A principal may ask for a token of its own with scopes it holds
 // itself; only an admin for another user, with scopes that user's role
-// holds.
+// holds. A token made by a token expires when that token does at the
+// latest (a dashboard session's lasts what is asked).
 func (s *Service) CreateToken(ctx context.Context, by Principal, spec TokenSpec, remote string) (string, TokenInfo, error) {
 	if by.User == "" {
 		return "", TokenInfo{}, problem.Forbidden("%s cannot create tokens; a user's token or session can", by.Name)
@@ -251,8 +252,26 @@ func (s *Service) CreateToken(ctx context.Context, by Principal, spec TokenSpec,
 		if len(toks) >= MaxTokensPerUser {
 			return problem.Conflict("%s has %d tokens, the most a user may have; revoke one first", u.Name, len(toks))
 		}
+		now, life := s.now().UTC(), ttl
+		if by.Via == "token" {
+			// A token's tokens end when it does at the latest: a stolen
+			// short-lived token is not turned into a long-lived one.
+			if hash, err := t.get(bTokenIDs, []byte(by.Credential)); err != nil {
+				return err
+			} else if hash != nil {
+				var maker Token
+				if ok, err := t.getJSON(bTokens, hash, &maker); err != nil {
+					return err
+				} else if ok && !maker.Expires.IsZero() {
+					life = min(life, maker.Expires.Sub(now))
+				}
+			}
+			if life <= 0 {
+				return problem.Unauthorized("the token that asks has expired")
+			}
+		}
 		var tok Token
-		secret, tok = newToken(u.ID, spec.Scopes, spec.Name, s.now().UTC(), ttl)
+		secret, tok = newToken(u.ID, spec.Scopes, spec.Name, now, life)
 		if err := t.putToken(sum(secret), tok); err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,11 +12,13 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/oauth2-proxy/mockoidc"
 	"github.com/pquerna/otp/totp"
 	"github.com/rs/zerolog"
 
@@ -865,5 +868,249 @@ func TestRetryOfAPendingDelivery(t *testing.T) {
 	}
 	if pending, _, err := n.db.PendingDeliveries(ctx, 0, 10); err != nil || len(pending) != 1 || pending[0].ID != due[0].ID {
 		t.Errorf("after the refused retry: %v, %v", pending, err)
+	}
+}
+
+// TestLoginThrottleThroughTheForm posts the dashboard's login form to a
+// node with no trusted proxy: a client that names another address in
+// each request's X-Forwarded-For or Forwarded header is still counted
+// under its own, and a name written in other cases or with spaces is
+// counted as the one name (three failures free, as for one spelling);
+// either way the right password then waits too
+// (429 with Retry-After, the login page, no session cookie).
+func TestLoginThrottleThroughTheForm(t *testing.T) {
+	n := authzNode(t, nil)
+	_, vera := addViewer(t, n)
+	link, err := url.Parse(vera.Enroll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.accounts.Enroll(context.Background(), link.Query().Get("code"), "vera's long password", accounts.LoginMeta{Remote: "203.0.113.1"}); err != nil {
+		t.Fatal(err)
+	}
+	post := func(name, password, remote string, edit func(*http.Request)) *httptest.ResponseRecorder {
+		t.Helper()
+		page := httptest.NewRecorder()
+		get := httptest.NewRequest(http.MethodGet, "/login", nil)
+		get.RemoteAddr = remote
+		n.Handler().ServeHTTP(page, get)
+		m := csrfRE.FindStringSubmatch(page.Body.String())
+		if m == nil {
+			t.Fatalf("no CSRF value on the login page:\n%s", page.Body.String())
+		}
+		form := url.Values{"csrf": {m[1]}, "name": {name}, "password": {password}}
+		req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.RemoteAddr = remote
+		for _, c := range page.Result().Cookies() {
+			req.AddCookie(c)
+		}
+		if edit != nil {
+			edit(req)
+		}
+		rec := httptest.NewRecorder()
+		n.Handler().ServeHTTP(rec, req)
+		return rec
+	}
+	throttled := func(what string, rec *httptest.ResponseRecorder) {
+		t.Helper()
+		if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "Too many failed logins") {
+			t.Errorf("%s: %d, Retry-After %q; want 429 with Retry-After and the login page saying so:\n%s", what, rec.Code, rec.Header().Get("Retry-After"), rec.Body.String())
+		}
+		for _, c := range rec.Result().Cookies() {
+			if c.Name == dashboard.SessionCookie && c.Value != "" {
+				t.Errorf("%s: a session cookie was set", what)
+			}
+		}
+	}
+
+	// Forged forwarding headers, a new address in each, over many names.
+	for i := range 11 {
+		rec := post(fmt.Sprintf("sprayed-%d", i), "not the password", "192.0.2.50:4000", func(r *http.Request) {
+			if i%2 == 0 {
+				r.Header.Set("X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i+1))
+			} else {
+				r.Header.Set("Forwarded", fmt.Sprintf("for=198.51.100.%d", i+1))
+			}
+		})
+		if rec.Code != http.StatusUnauthorized {
+			t.Fatalf("wrong login %d: %d, want 401", i, rec.Code)
+		}
+	}
+	throttled("the right password from the sprayed address, naming another", post("vera", "vera's long password", "192.0.2.50:4001", func(r *http.Request) {
+		r.Header.Set("X-Forwarded-For", "198.51.100.200")
+	}))
+
+	// One name in other cases and with spaces, from addresses of their own.
+	for i, name := range []string{"Vera", "VERA", " vera ", "vERa"} {
+		if rec := post(name, "not the password", fmt.Sprintf("192.0.2.%d:4000", 60+i), nil); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("wrong password for %q: %d, want 401", name, rec.Code)
+		}
+	}
+	throttled("the right password for a name with four failures", post("vera", "vera's long password", "192.0.2.70:4000", nil))
+}
+
+// lockedBuffer is a log's writer for a test to read.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestMistypedPasswordIsNotRecorded: a person who types their password
+// into the login form's name field (and something else, or nothing, as
+// the password) is refused, and the refusal, in the node's log and in
+// the audit log, does not repeat what they typed as the name, since no
+// user has it; a wrong password for a user's name names the user.
+func TestMistypedPasswordIsNotRecorded(t *testing.T) {
+	logs := &lockedBuffer{}
+	dir := t.TempDir()
+	nd, err := New(context.Background(), Config{
+		DataDir: dir, PublicURL: "http://localhost:7001", NoSync: true, Logger: zerolog.New(logs), Notice: io.Discard,
+		Actors: []ActorConfig{{Name: "vendor", Type: actor.Organization}}, SecondFactorOptional: true, Argon2: testArgon2,
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { nd.Close() })
+	n := &idleNode{Node: nd, token: readToken(t, dir), dir: dir}
+	_, vera := addViewer(t, n)
+	link, err := url.Parse(vera.Enroll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "vera's long password"
+	if _, err := n.accounts.Enroll(context.Background(), link.Query().Get("code"), secret, accounts.LoginMeta{}); err != nil {
+		t.Fatal(err)
+	}
+	if rec := loginForm(t, n, secret, ""); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("a password as the name: %d, want 401", rec.Code)
+	}
+	if rec := loginForm(t, n, "vera", "not vera's password"); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("a wrong password: %d, want 401", rec.Code)
+	}
+	records, _, err := n.db.AuditPage(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusals, named := 0, false
+	for _, r := range records {
+		if strings.Contains(r.Reason, "long password") || strings.Contains(r.Principal, "long password") {
+			t.Errorf("the audit log repeats the name field's password: %+v", r)
+		}
+		if r.Decision == store.DecisionRefused && strings.Contains(r.Reason, "wrong name or password") {
+			refusals++
+			named = named || strings.Contains(r.Reason, "vera")
+		}
+	}
+	if refusals != 2 || !named {
+		t.Errorf("the audit log has %d refused logins (naming vera: %v), want 2, one naming vera:\n%+v", refusals, named, records)
+	}
+	if strings.Contains(logs.String(), "long password") {
+		t.Errorf("the node's log repeats the name field's password:\n%s", logs.String())
+	}
+}
+
+// TestSSOLoginSurvivesAFloodOfPreLogins: each visit of /login/sso stores
+// a pre-login, of which the node keeps MaxPending. One client beginning
+// logins over and over, with no intent to finish them, is held to a few
+// at a time (429 and Retry-After); and when many clients have filled the
+// table, a new pre-login pushes out the one that expires first, not the
+// newest, so that a person who began a login after the flood can finish
+// it however many more begin meanwhile.
+func TestSSOLoginSurvivesAFloodOfPreLogins(t *testing.T) {
+	m, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Shutdown() })
+	oc := m.Config()
+	roles, err := accounts.ParseRoleMap("psirt=analyst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	nd, err := New(context.Background(), Config{
+		DataDir: dir, PublicURL: "http://localhost:7001", NoSync: true, Logger: zerolog.Nop(), Notice: io.Discard,
+		Actors: []ActorConfig{{Name: "vendor", Type: actor.Organization}}, Argon2: testArgon2,
+		OIDC: &accounts.OIDCConfig{Issuer: oc.Issuer, ClientID: oc.ClientID, ClientSecret: oc.ClientSecret, RoleMap: roles},
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { nd.Close() })
+	get := func(path, remote string, cookies []*http.Cookie) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.RemoteAddr = remote
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		rec := httptest.NewRecorder()
+		nd.Handler().ServeHTTP(rec, req)
+		return rec
+	}
+	refused := 0
+	for range accounts.MaxPending {
+		rec := get("/login/sso", "198.51.100.9:5000", nil)
+		switch rec.Code {
+		case http.StatusSeeOther:
+		case http.StatusTooManyRequests:
+			refused++
+			if rec.Header().Get("Retry-After") == "" {
+				t.Fatal("a refused pre-login without Retry-After")
+			}
+		default:
+			t.Fatalf("GET /login/sso from the flooding client: %d", rec.Code)
+		}
+	}
+	if refused == 0 {
+		t.Errorf("one client began %d logins at the provider, none refused", accounts.MaxPending)
+	}
+	// Many clients fill the table; a person begins a login; more begin.
+	flood := func(from, n int) {
+		t.Helper()
+		for i := from; i < from+n; i++ {
+			if rec := get("/login/sso", fmt.Sprintf("10.%d.%d.1:5000", i/256, i%256), nil); rec.Code != http.StatusSeeOther {
+				t.Fatalf("GET /login/sso from client %d: %d", i, rec.Code)
+			}
+		}
+	}
+	flood(0, accounts.MaxPending)
+	begun := get("/login/sso?next=%2Fui%2Faccount", "192.0.2.1:4000", nil)
+	if begun.Code != http.StatusSeeOther {
+		t.Fatalf("GET /login/sso: %d\n%s", begun.Code, begun.Body.String())
+	}
+	flood(accounts.MaxPending, 10)
+	// The person at the provider comes back, and is logged in.
+	m.QueueUser(&mockoidc.MockUser{Subject: "s-7", PreferredUsername: "sol", Groups: []string{"psirt"}})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(begun.Header().Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	back, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || back.Path != accounts.CallbackPath {
+		t.Fatalf("the provider sent the browser to %q (%v)", resp.Header.Get("Location"), err)
+	}
+	done := get(back.RequestURI(), "192.0.2.1:4001", begun.Result().Cookies())
+	session := false
+	for _, c := range done.Result().Cookies() {
+		session = session || (c.Name == dashboard.SessionCookie && c.Value != "")
+	}
+	if done.Code != http.StatusSeeOther || done.Header().Get("Location") != "/ui/account" || !session {
+		t.Errorf("the callback after the flood: %d, Location %q, session %v; want 303 to /ui/account with a session\n%s",
+			done.Code, done.Header().Get("Location"), session, done.Body.String())
 	}
 }

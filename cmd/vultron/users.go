@@ -32,11 +32,11 @@ func runUser(ctx context.Context, env *environment, args []string) error {
 			"also manages users, tokens, keys, peers and webhooks.\n\n"+
 			"add prints, once, the user's first token (its scopes those of its role) and an\n"+
 			"enrollment link with which the person sets a dashboard password and a second\n"+
-			"factor. disable ends the user's sessions and revokes its tokens at once; enable\n"+
-			"lets it log in again. remove deletes it. reset-2fa removes its second factors\n"+
-			"(a lost device) and ends its sessions, and enroll gives a new enrollment link;\n"+
-			"both print the link. The node's last enabled admin cannot be demoted, disabled\n"+
-			"or removed.", env)
+			"factor. disable ends the user's sessions and revokes its tokens and its\n"+
+			"enrollment link at once; enable lets it log in again. remove deletes it.\n"+
+			"reset-2fa removes its second factors (a lost device) and ends its sessions, and\n"+
+			"enroll gives a new enrollment link; both print the link. The node's last\n"+
+			"enabled admin cannot be demoted, disabled or removed.", env)
 	nf := addNodeFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	role := fs.String("role", "", "role of a new user: viewer, analyst or admin")
@@ -154,9 +154,9 @@ func runUser(ctx context.Context, env *environment, args []string) error {
 			return printJSON(env, out)
 		}
 		if out.Disabled {
-			fmt.Fprintf(env.stdout, "user %s disabled: its sessions ended and its tokens are revoked\n", out.Name)
+			fmt.Fprintf(env.stdout, "user %s disabled: its sessions ended, its tokens and its enrollment link are revoked\n", out.Name)
 		} else {
-			fmt.Fprintf(env.stdout, "user %s enabled: it logs in again, and needs new tokens\n", out.Name)
+			fmt.Fprintf(env.stdout, "user %s enabled: it logs in again, and needs new tokens (and a new link, vultron user enroll, if it had not enrolled)\n", out.Name)
 		}
 		return nil
 	case "remove":

@@ -294,7 +294,7 @@ func (d *Dashboard) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 // ssoBegin sends the browser to the OpenID provider.
 func (d *Dashboard) ssoBegin(w http.ResponseWriter, r *http.Request) {
 	next := safeNext(r.URL.Query().Get("next"))
-	to, prelogin, err := d.cfg.Accounts.BeginSSO(r.Context(), next)
+	to, prelogin, err := d.cfg.Accounts.BeginSSO(r.Context(), next, d.meta(r))
 	if err != nil {
 		d.cfg.LoginRefused(r, err)
 		refusedStatus(w, err)
