@@ -68,6 +68,9 @@ const (
 const (
 	DefaultSessionIdle = time.Hour
 	DefaultSessionMax  = 12 * time.Hour
+	// DefaultRecentLogin is how recent a session's login must be for it
+	// to add a second factor, make recovery codes or create a token.
+	DefaultRecentLogin = 15 * time.Minute
 )
 
 // Config configures the node's accounts.
@@ -90,6 +93,11 @@ type Config struct {
 	// DefaultSessionIdle and DefaultSessionMax.
 	SessionIdle time.Duration
 	SessionMax  time.Duration
+	// RecentLogin is how recent a session's login must be for what would
+	// let whoever holds the session's cookie keep the account (a second
+	// factor of its own, recovery codes, a token): a cookie taken from a
+	// browser left logged in does not; default DefaultRecentLogin.
+	RecentLogin time.Duration
 	// Argon2 is the cost of password hashes; zero means DefaultArgon2.
 	Argon2 Argon2Params
 	// OIDC, when set, lets people log in through an OpenID provider.
@@ -127,6 +135,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.SessionMax <= 0 {
 		cfg.SessionMax = DefaultSessionMax
+	}
+	if cfg.RecentLogin <= 0 {
+		cfg.RecentLogin = DefaultRecentLogin
 	}
 	if cfg.Argon2 == (Argon2Params{}) {
 		cfg.Argon2 = DefaultArgon2

@@ -163,7 +163,36 @@ func (s *Service) factorSession(t tx, id string, now time.Time) (*Session, *User
 	if ss.Stage != StageFull && ss.Stage != StageEnroll {
 		return nil, nil, problem.Forbidden("log in first")
 	}
+	if err := s.recent(ss, now); err != nil {
+		return nil, nil, err
+	}
 	return ss, u, nil
+}
+
+// recent refuses a full session whose login is older than
+// Config.RecentLogin: what would let whoever holds its cookie keep the
+// account (a factor, recovery codes, a token) needs a login of now. A
+// session in its enrolment has just been opened by the link.
+func (s *Service) recent(ss *Session, now time.Time) error {
+	if ss.Stage != StageFull || now.Sub(ss.Created) <= s.cfg.RecentLogin {
+		return nil
+	}
+	return problem.Forbidden("this needs a recent login: you logged in at %s, more than %v ago; log out and log in again, then do it within %v",
+		ss.Created.UTC().Format("15:04 UTC"), s.cfg.RecentLogin, s.cfg.RecentLogin)
+}
+
+// RecentLogin reports (a 403 saying to log in again) whether session id's
+// login is too old for what would let whoever holds its cookie keep the
+// account, such as creating a token: see Config.RecentLogin.
+func (s *Service) RecentLogin(ctx context.Context, id string) error {
+	now := s.now()
+	return s.view(ctx, func(t tx) error {
+		ss, _, err := s.loadSession(t, id, now)
+		if err != nil {
+			return err
+		}
+		return s.recent(ss, now)
+	})
 }
 
 // factorAdded finishes the enrolment of a factor of u: the user's first
@@ -510,6 +539,9 @@ func (s *Service) NewRecoveryCodes(ctx context.Context, id string, m LoginMeta) 
 		}
 		if ss.Stage != StageFull {
 			return problem.Forbidden("log in first")
+		}
+		if err := s.recent(ss, now); err != nil {
+			return err
 		}
 		if !u.hasSecondFactor() {
 			return problem.Conflict("recovery codes stand in for a second factor; enrol one first")

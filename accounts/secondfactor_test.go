@@ -416,3 +416,71 @@ func TestRequiringSecondFactorsEndsPasswordOnlySessions(t *testing.T) {
 		t.Errorf("the same session where factors are optional: %+v, %v", st.Principal, err)
 	}
 }
+
+// TestFactorsAndRecoveryNeedARecentLogin: a session whose login is older
+// than Config.RecentLogin (a cookie taken from a browser left logged in)
+// enrols no authenticator app or passkey and makes no recovery codes:
+// each is refused with 403 saying to log in again, and nothing changes;
+// a new login does them. A session still in its enrolment is recent.
+func TestFactorsAndRecoveryNeedARecentLogin(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, url string) {
+		c := newClock()
+		s, _ := testService(t, url, c, nil)
+		ctx := context.Background()
+		admin := adminOf(t, s)
+		m := LoginMeta{Remote: "192.0.2.10"}
+		enroll := enrolled(t, s, admin, "ines", Analyst, "ines's long password")
+		offer, err := s.OfferTOTP(ctx, enroll.SessionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done, err := s.ConfirmTOTP(ctx, enroll.SessionID, code(t, offer.Secret, c.Now()), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Kept in use, the session is not idle; its login grows old.
+		for range 4 {
+			c.Advance(5 * time.Minute)
+			if _, err := s.Session(ctx, done.SessionID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err = s.NewRecoveryCodes(ctx, done.SessionID, m)
+		wantStatus(t, "new recovery codes on an old login", err, http.StatusForbidden)
+		if !strings.Contains(problem.Message(err), "log in again") {
+			t.Errorf("the refusal says %q, want it to say to log in again", problem.Message(err))
+		}
+		_, err = s.OfferTOTP(ctx, done.SessionID)
+		wantStatus(t, "a new authenticator app on an old login", err, http.StatusForbidden)
+		if s.Passkeys() {
+			_, err = s.BeginPasskeyRegistration(ctx, done.SessionID)
+			wantStatus(t, "a new passkey on an old login", err, http.StatusForbidden)
+		}
+		if err := s.RecentLogin(ctx, done.SessionID); problem.Status(err) != http.StatusForbidden {
+			t.Errorf("RecentLogin of an old login: %v, want 403", err)
+		}
+		if st, err := s.Session(ctx, done.SessionID); err != nil || st.RecoveryLeft != recoveryCodes || st.TOTPPending != "" {
+			t.Errorf("after the refusals: %d recovery codes, pending app %q, %v", st.RecoveryLeft, st.TOTPPending, err)
+		}
+
+		// Logged in again, it may.
+		c.Advance(30 * time.Second)
+		pending, err := s.PasswordLogin(ctx, "ines", "ines's long password", m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, err := s.SecondFactorTOTP(ctx, pending.SessionID, code(t, offer.Secret, c.Now()), m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RecentLogin(ctx, full.SessionID); err != nil {
+			t.Errorf("RecentLogin of a new login: %v", err)
+		}
+		if codes, err := s.NewRecoveryCodes(ctx, full.SessionID, m); err != nil || len(codes) != recoveryCodes {
+			t.Errorf("new recovery codes on a new login: %d, %v", len(codes), err)
+		}
+		if _, err := s.OfferTOTP(ctx, full.SessionID); err != nil {
+			t.Errorf("a new authenticator app on a new login: %v", err)
+		}
+	})
+}

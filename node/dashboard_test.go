@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -743,5 +744,45 @@ func (tn *testNode) revokeSessions(t *testing.T, user string) {
 		if status, body := tn.api(t, http.MethodDelete, "/api/users/"+user+"/sessions/"+s.Handle, ""); status >= 300 {
 			t.Fatalf("revoke %s's session %s: %d %s", user, s.Handle, status, body)
 		}
+	}
+}
+
+// TestTokenFromTheDashboardNeedsARecentLogin: a dashboard session kept in
+// use, whose login is older than the accounts' RecentLogin, makes no token
+// (a token outlives the session: one made with a cookie taken from a
+// browser left logged in would keep the account); logged in again, it
+// does.
+func TestTokenFromTheDashboardNeedsARecentLogin(t *testing.T) {
+	var skew atomic.Int64
+	vendor := startNodeWith(t, Config{Now: skewed(&skew)}, "vendor:Organization")
+	b := newBrowser(t, vendor.url)
+	password := vendor.person(t, "rosa", accounts.Admin)
+	b.loginAs("rosa", password)
+	for range 4 {
+		skew.Add(int64(5 * time.Minute))
+		b.get("/ui/account") // in use: not idle
+	}
+	// create sends the form and returns the page it leads to: the
+	// account page with its outcome, or, for a new token, the page that
+	// shows it once.
+	create := func() string {
+		t.Helper()
+		page := b.get("/ui/account")
+		resp, body := b.do(http.MethodPost, "/ui/account", url.Values{"csrf": {csrfOf(t, page)}, "action": {"create-token"}, "name": {"laptop"}, "scope": {"read"}, "expires": {"1d"}})
+		if resp.StatusCode == http.StatusSeeOther {
+			return b.get(resp.Header.Get("Location"))
+		}
+		return body
+	}
+	if page := create(); !strings.Contains(page, "this needs a recent login") || strings.Contains(page, `id="token-value"`) {
+		t.Errorf("a token from a login 20 minutes old was not refused:\n%s", section(page, "Refused"))
+	}
+	// Logged out and in again, it may.
+	if resp, _ := b.do(http.MethodPost, "/logout", url.Values{"csrf": {csrfOf(t, b.get("/ui/account"))}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	b.loginAs("rosa", password)
+	if page := create(); strings.Contains(page, "Refused") || !strings.Contains(page, `id="token-value"`) {
+		t.Errorf("a token from a new login:\n%s", section(page, "token"))
 	}
 }

@@ -625,6 +625,9 @@ func (d *Dashboard) accountAction(w http.ResponseWriter, r *http.Request, s *uiS
 		)
 		if scopes, err = accounts.ParseScopes(strings.Join(f["scope"], ",")); err != nil {
 			err = problem.BadRequest("%s", err.Error())
+		} else if err = d.cfg.Accounts.RecentLogin(ctx, s.id); err != nil {
+			// A token outlives the session: one made from a cookie taken
+			// from a browser left logged in would keep the account.
 		} else if ttl, err = accounts.ParseTTL(f.Get("expires")); err != nil {
 			err = problem.BadRequest("%s", err.Error())
 		} else {
