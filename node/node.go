@@ -515,13 +515,20 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: key directory: %w", err)
 	}
 
-	dataKeys, err := store.LoadDataKeys(cfg.DataDir, cfg.DataKeyFile, cfg.DataKey, true)
-	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
 	storeURL := cfg.Store
 	if storeURL == "" {
 		storeURL = "bolt:" + filepath.Join(cfg.DataDir, "vultron.db")
+	}
+	if path, ok := strings.CutPrefix(storeURL, "bolt:"); ok {
+		// bbolt makes a new store in an empty file: the node would
+		// start as a new one beside the old one's keys and tokens.
+		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+			return nil, fmt.Errorf("node: the store file %s is empty, not a store: restore the store from a backup (docs/operations.md), or remove the empty file to start a new store", path)
+		}
+	}
+	dataKeys, err := store.LoadDataKeys(cfg.DataDir, cfg.DataKeyFile, cfg.DataKey, true)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
 	}
 	db, err := store.OpenURL(ctx, storeURL, store.Options{
 		NoSync:          cfg.NoSync,
@@ -532,7 +539,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		PreviousDataKey: dataKeys.Previous,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("node: %w", withRetiredKey(err, cfg))
+		return nil, fmt.Errorf("node: %w", withMissingKey(withRetiredKey(err, cfg), dataKeys))
 	}
 	n.db = db
 	n.audit = newRefusalAuditor(db, cfg.Logger, cfg.Now, cfg.AuditPerRemote, cfg.AuditPerWindow)
@@ -783,6 +790,21 @@ func withRetiredKey(err error, cfg Config) error {
 		return err
 	}
 	return fmt.Errorf("%w; rotate-key kept that key in %s: start with it (--data-key-file), or copy the store into a file, rotate that, and copy it back", err, retired)
+}
+
+// withMissingKey, when the store is sealed with a key the node does not
+// have and the node's key file was missing (LoadDataKeys made it for a
+// new store), removes that file, which seals nothing and would pass for
+// the node's key, and says where the store's key goes.
+func withMissingKey(err error, keys store.DataKeys) error {
+	var wrong *store.WrongKeyError
+	if keys.Created == "" || !errors.As(err, &wrong) {
+		return err
+	}
+	if rmErr := os.Remove(keys.Created); rmErr != nil {
+		return errors.Join(err, rmErr)
+	}
+	return fmt.Errorf("%w: the store is sealed with data key %s, and there was no data key file %s: put the node's data key there (32 bytes, mode 0600), or give it with --data-key-file or VULTRON_DATA_KEY", store.ErrDataKey, wrong.Sealed, keys.Created)
 }
 
 // sharedFiles are the files of the data directory that every process of a

@@ -180,6 +180,10 @@ type DataKeys struct {
 	Previous []byte
 	// FromEnv says the current key came from the environment.
 	FromEnv bool
+	// Created names the key file LoadDataKeys created (it was missing),
+	// so that a caller whose store turns out to be sealed with another
+	// key can remove it again; "" when the key was there.
+	Created string
 }
 
 // WrongKeyError is the error of opening a store sealed with a data key the
@@ -230,6 +234,7 @@ func LoadDataKeys(dataDir, file, envValue string, create bool) (DataKeys, error)
 		k, err := readKeyFile(file)
 		if errors.Is(err, fs.ErrNotExist) && create {
 			k, err = createKeyFile(file)
+			keys.Created = file
 		}
 		if err != nil {
 			return DataKeys{}, err
