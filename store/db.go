@@ -132,12 +132,13 @@ type DB struct {
 
 	// closeMu guards closed and the send side of reqs: senders hold it for
 	// reading, Close takes it for writing before closing reqs.
-	closeMu sync.RWMutex
-	closed  bool
-	isDown  atomic.Bool
-	reqs    chan *request
-	done    chan struct{} // closed when the committer has exited
-	commits atomic.Uint64 // transactions committed by the committer
+	closeMu        sync.RWMutex
+	closed         bool
+	isDown         atomic.Bool
+	reqs           chan *request
+	done           chan struct{} // closed when the committer has exited
+	commits        atomic.Uint64 // transactions committed by the committer
+	commitFailures atomic.Uint64 // transactions whose commit failed
 
 	// changed is closed (and replaced) after each commit; see Changed.
 	changedMu sync.Mutex
