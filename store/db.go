@@ -379,7 +379,7 @@ func initSchema(tx kvTx) error {
 	}
 	switch v := binary.BigEndian.Uint64(raw); {
 	case v > SchemaVersion:
-		return fmt.Errorf("%w: database schema version %d is newer than this binary supports (%d)", ErrSchema, v, SchemaVersion)
+		return fmt.Errorf("%w: database schema version %d is newer than this binary supports (%d): a newer release opened it; run that release, or restore a backup made before it", ErrSchema, v, SchemaVersion)
 	case v < oldestSchemaVersion:
 		return fmt.Errorf("%w: database schema version %d is older than this binary can migrate (%d to %d)", ErrSchema, v, oldestSchemaVersion, SchemaVersion)
 	}

@@ -36,7 +36,8 @@ func TestOpenSchemaVersion(t *testing.T) {
 		{
 			name:    "newer version is refused",
 			prepare: func(t *testing.T, path string) { writeRawVersion(t, path, 7) },
-			wantErr: "database schema version 7 is newer than this binary supports (4)",
+			// It says what to do: a downgrade has no way back.
+			wantErr: "database schema version 7 is newer than this binary supports (4): a newer release opened it; run that release, or restore a backup made before it",
 		},
 		{
 			name:    "older version is refused",
