@@ -156,7 +156,9 @@ func runStore(ctx context.Context, env *environment, args []string) error {
 			"read. The destination must be empty. A URL is bolt:PATH or\n"+
 			"postgres://USER@HOST/DATABASE. With --data or --data-key-file, the copy is opened\n"+
 			"with the node's data key afterwards and checked: consistency and audit chain. The key\n"+
-			"is DATA/data-key, --data-key-file or VULTRON_DATA_KEY, and is read before copying.", env)
+			"is DATA/data-key, --data-key-file or VULTRON_DATA_KEY, and is read before copying; a\n"+
+			"source sealed with another key (a backup made before rotate-key) is refused before\n"+
+			"copying, naming the key it needs.", env)
 	from := fs.String("from", "", "the store to copy")
 	to := fs.String("to", "", "the empty store to copy into")
 	dataDir := fs.String("data", "", "data directory of the node, to check the copy with its data key (optional)")
