@@ -997,8 +997,8 @@ func (n *Node) configuredActors() []actor.Local {
 
 // Serve serves HTTP and runs the background services until ctx ends, then
 // shuts down gracefully: it stops accepting connections, waits for
-// in-flight requests and deliveries (up to ShutdownTimeout), and closes
-// the store. Pending deliveries stay queued for the next start.
+// in-flight requests and then deliveries (up to ShutdownTimeout for both
+// together), and closes the store. Pending deliveries stay queued for the next start.
 func (n *Node) Serve(ctx context.Context) error {
 	ln := n.cfg.Listener
 	if ln == nil {
@@ -1059,13 +1059,17 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	n.log.Info().Msg("shutting down")
 	close(n.stopping)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
+	// One deadline for the requests and the deliveries after them.
+	deadline := time.Now().Add(n.cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if serr := srv.Shutdown(shutdownCtx); serr != nil {
 		n.log.Warn().Err(serr).Msg("in-flight requests did not finish in time")
 	}
 	stopServices()
-	waitTimeout(&wg, n.cfg.ShutdownTimeout)
+	if !waitTimeout(&wg, time.Until(deadline)) {
+		n.log.Warn().Msg("deliveries and services did not stop in time; what they were sending is sent again at the next start")
+	}
 	if cerr := n.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
@@ -1112,13 +1116,15 @@ func (n *Node) runLed(ctx context.Context, led []service) {
 	}
 }
 
-// waitTimeout waits for wg, or at most d.
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+// waitTimeout waits for wg, or at most d, and says whether wg was done.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(d):
+		return true
+	case <-time.After(max(d, 0)):
+		return false
 	}
 }
 
