@@ -198,3 +198,56 @@ func TestNewRefusesBadSettingsBeforeCreatingAnything(t *testing.T) {
 		})
 	}
 }
+
+// TestStoreWhoseDataKeyIsMissing starts a node on a sealed store whose
+// data directory lost its data key: the node refuses to start, says which
+// key the store needs and where to put it, and leaves no new key file
+// behind, which the operator would take for the node's key.
+func TestStoreWhoseDataKeyIsMissing(t *testing.T) {
+	dir := t.TempDir()
+	if err := newNodeIn(t, dir); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, store.DataKeyFile)
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	err = newNodeIn(t, dir)
+	if err == nil {
+		t.Fatal("the node started on a sealed store without its data key")
+	}
+	for _, want := range []string{store.KeyID(key), keyFile, "VULTRON_DATA_KEY", "--data-key-file"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("New without the data key: %v; want it to name %q", err, want)
+		}
+	}
+	if _, statErr := os.Stat(keyFile); statErr == nil {
+		t.Errorf("the refused start left a new key in %s", keyFile)
+	}
+}
+
+// TestEmptyStoreFileIsNotANewStore starts a node whose store file is
+// there but empty (a restore or a copy that wrote nothing): bbolt would
+// make a new store in it, and the node start as a new node beside the
+// keys and tokens of the old one. It refuses, and says what to do.
+func TestEmptyStoreFileIsNotANewStore(t *testing.T) {
+	dir := t.TempDir()
+	if err := newNodeIn(t, dir); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "vultron.db")
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	err := newNodeIn(t, dir)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "empty") || !strings.Contains(err.Error(), "backup") {
+		t.Fatalf("New on an empty store file: %v; want a refusal that names the file and says to restore it", err)
+	}
+	if fi, statErr := os.Stat(path); statErr != nil || fi.Size() != 0 {
+		t.Errorf("the refused start changed the empty file: %v, %v", fi, statErr)
+	}
+}

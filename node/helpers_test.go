@@ -116,6 +116,7 @@ func startNodeStrict(t testing.TB, dir string, ln net.Listener, extra Config, sp
 		AllowPrivatePeers:    true,
 		NoSync:               true,
 		Retry:                extra.Retry,
+		ShutdownTimeout:      extra.ShutdownTimeout,
 		DefaultEmbargo:       extra.DefaultEmbargo,
 		MaxEmbargo:           extra.MaxEmbargo,
 		Federation:           extra.Federation,

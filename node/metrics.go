@@ -159,12 +159,13 @@ func (l promLogger) Println(v ...any) { l.log.Warn().Msg(strings.TrimSpace(fmt.S
 
 // nodeCollector reads, at each scrape, what the node counts elsewhere: the
 // delivery workers' and the webhook dispatcher's outcomes, the store's
-// commits, decryptions and round trips to a database, and, in one read transaction, the kept counts
+// commits and failed commits, decryptions and round trips to a database, and, in one read transaction, the kept counts
 // of pending deliveries, dead letters and cases by state.
 type nodeCollector struct {
 	n *Node
 
 	deliveries, webhooks, commits, decrypted *prometheus.Desc
+	commitFailures                           *prometheus.Desc
 	roundTrips, statements                   *prometheus.Desc
 	queueDepth, deadLetters, cases           *prometheus.Desc
 	replicas                                 *prometheus.Desc
@@ -172,22 +173,23 @@ type nodeCollector struct {
 
 func newNodeCollector(n *Node) *nodeCollector {
 	return &nodeCollector{
-		n:           n,
-		deliveries:  prometheus.NewDesc("vultron_deliveries_total", "Delivery attempts by outcome.", []string{"outcome"}, nil),
-		webhooks:    prometheus.NewDesc("vultron_webhooks_total", "Webhook events by outcome.", []string{"outcome"}, nil),
-		commits:     prometheus.NewDesc("vultron_store_commits_total", "Durable store transactions (each one fsync), however many writes each carried.", nil, nil),
-		decrypted:   prometheus.NewDesc("vultron_store_values_decrypted_total", "Values the store decrypted to read them: the read work of everything the node looked at.", nil, nil),
-		roundTrips:  prometheus.NewDesc("vultron_store_round_trips_total", "Requests this process sent to its PostgreSQL database (a pipelined batch counts once); absent on bbolt.", nil, nil),
-		statements:  prometheus.NewDesc("vultron_store_statements_total", "SQL statements this process sent to its PostgreSQL database, in batches or alone; absent on bbolt.", nil, nil),
-		queueDepth:  prometheus.NewDesc("vultron_delivery_queue_depth", "Deliveries waiting to be sent.", nil, nil),
-		deadLetters: prometheus.NewDesc("vultron_dead_letters", "Deliveries given up on, waiting for an operator.", nil, nil),
-		cases:       prometheus.NewDesc("vultron_cases", "Cases this node hosts or replicates, by embargo state and world state.", []string{"em_state", "pxa_state"}, nil),
-		replicas:    prometheus.NewDesc("vultron_replicas_diverging", "Replicas of cases that lack entries their Case Actor recorded (behind) or whose ledger differs from it (forked).", []string{"state"}, nil),
+		n:              n,
+		deliveries:     prometheus.NewDesc("vultron_deliveries_total", "Delivery attempts by outcome.", []string{"outcome"}, nil),
+		webhooks:       prometheus.NewDesc("vultron_webhooks_total", "Webhook events by outcome.", []string{"outcome"}, nil),
+		commits:        prometheus.NewDesc("vultron_store_commits_total", "Durable store transactions (each one fsync), however many writes each carried.", nil, nil),
+		commitFailures: prometheus.NewDesc("vultron_store_commit_failures_total", "Store transactions whose commit failed (a full disk, a lost database), each failing every write it carried.", nil, nil),
+		decrypted:      prometheus.NewDesc("vultron_store_values_decrypted_total", "Values the store decrypted to read them: the read work of everything the node looked at.", nil, nil),
+		roundTrips:     prometheus.NewDesc("vultron_store_round_trips_total", "Requests this process sent to its PostgreSQL database (a pipelined batch counts once); absent on bbolt.", nil, nil),
+		statements:     prometheus.NewDesc("vultron_store_statements_total", "SQL statements this process sent to its PostgreSQL database, in batches or alone; absent on bbolt.", nil, nil),
+		queueDepth:     prometheus.NewDesc("vultron_delivery_queue_depth", "Deliveries waiting to be sent.", nil, nil),
+		deadLetters:    prometheus.NewDesc("vultron_dead_letters", "Deliveries given up on, waiting for an operator.", nil, nil),
+		cases:          prometheus.NewDesc("vultron_cases", "Cases this node hosts or replicates, by embargo state and world state.", []string{"em_state", "pxa_state"}, nil),
+		replicas:       prometheus.NewDesc("vultron_replicas_diverging", "Replicas of cases that lack entries their Case Actor recorded (behind) or whose ledger differs from it (forked).", []string{"state"}, nil),
 	}
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.deliveries, c.webhooks, c.commits, c.decrypted, c.roundTrips, c.statements, c.queueDepth, c.deadLetters, c.cases, c.replicas} {
+	for _, d := range []*prometheus.Desc{c.deliveries, c.webhooks, c.commits, c.commitFailures, c.decrypted, c.roundTrips, c.statements, c.queueDepth, c.deadLetters, c.cases, c.replicas} {
 		ch <- d
 	}
 }
@@ -205,6 +207,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.webhooks, wh.Retried, "retried")
 	counter(c.webhooks, wh.Skipped, "skipped")
 	counter(c.commits, c.n.db.Commits())
+	counter(c.commitFailures, c.n.db.CommitFailures())
 
 	var pending, dead uint64
 	var byState map[cases.CaseState]int64

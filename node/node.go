@@ -515,13 +515,20 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: key directory: %w", err)
 	}
 
-	dataKeys, err := store.LoadDataKeys(cfg.DataDir, cfg.DataKeyFile, cfg.DataKey, true)
-	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
 	storeURL := cfg.Store
 	if storeURL == "" {
 		storeURL = "bolt:" + filepath.Join(cfg.DataDir, "vultron.db")
+	}
+	if path, ok := strings.CutPrefix(storeURL, "bolt:"); ok {
+		// bbolt makes a new store in an empty file: the node would
+		// start as a new one beside the old one's keys and tokens.
+		if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+			return nil, fmt.Errorf("node: the store file %s is empty, not a store: restore the store from a backup (docs/operations.md), or remove the empty file to start a new store", path)
+		}
+	}
+	dataKeys, err := store.LoadDataKeys(cfg.DataDir, cfg.DataKeyFile, cfg.DataKey, true)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
 	}
 	db, err := store.OpenURL(ctx, storeURL, store.Options{
 		NoSync:          cfg.NoSync,
@@ -532,7 +539,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		PreviousDataKey: dataKeys.Previous,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("node: %w", withRetiredKey(err, cfg))
+		return nil, fmt.Errorf("node: %w", withMissingKey(withRetiredKey(err, cfg), dataKeys))
 	}
 	n.db = db
 	n.audit = newRefusalAuditor(db, cfg.Logger, cfg.Now, cfg.AuditPerRemote, cfg.AuditPerWindow)
@@ -785,6 +792,21 @@ func withRetiredKey(err error, cfg Config) error {
 	return fmt.Errorf("%w; rotate-key kept that key in %s: start with it (--data-key-file), or copy the store into a file, rotate that, and copy it back", err, retired)
 }
 
+// withMissingKey, when the store is sealed with a key the node does not
+// have and the node's key file was missing (LoadDataKeys made it for a
+// new store), removes that file, which seals nothing and would pass for
+// the node's key, and says where the store's key goes.
+func withMissingKey(err error, keys store.DataKeys) error {
+	var wrong *store.WrongKeyError
+	if keys.Created == "" || !errors.As(err, &wrong) {
+		return err
+	}
+	if rmErr := os.Remove(keys.Created); rmErr != nil {
+		return errors.Join(err, rmErr)
+	}
+	return fmt.Errorf("%w: the store is sealed with data key %s, and there was no data key file %s: put the node's data key there (32 bytes, mode 0600), or give it with --data-key-file or VULTRON_DATA_KEY", store.ErrDataKey, wrong.Sealed, keys.Created)
+}
+
 // sharedFiles are the files of the data directory that every process of a
 // node on a shared store must hold the same: the actors' keys (and the
 // Case Actors'), the API and metrics tokens and the webhook secret.
@@ -975,8 +997,8 @@ func (n *Node) configuredActors() []actor.Local {
 
 // Serve serves HTTP and runs the background services until ctx ends, then
 // shuts down gracefully: it stops accepting connections, waits for
-// in-flight requests and deliveries (up to ShutdownTimeout), and closes
-// the store. Pending deliveries stay queued for the next start.
+// in-flight requests and then deliveries (up to ShutdownTimeout for both
+// together), and closes the store. Pending deliveries stay queued for the next start.
 func (n *Node) Serve(ctx context.Context) error {
 	ln := n.cfg.Listener
 	if ln == nil {
@@ -1037,13 +1059,17 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	n.log.Info().Msg("shutting down")
 	close(n.stopping)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
+	// One deadline for the requests and the deliveries after them.
+	deadline := time.Now().Add(n.cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if serr := srv.Shutdown(shutdownCtx); serr != nil {
 		n.log.Warn().Err(serr).Msg("in-flight requests did not finish in time")
 	}
 	stopServices()
-	waitTimeout(&wg, n.cfg.ShutdownTimeout)
+	if !waitTimeout(&wg, time.Until(deadline)) {
+		n.log.Warn().Msg("deliveries and services did not stop in time; what they were sending is sent again at the next start")
+	}
 	if cerr := n.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
@@ -1090,13 +1116,15 @@ func (n *Node) runLed(ctx context.Context, led []service) {
 	}
 }
 
-// waitTimeout waits for wg, or at most d.
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+// waitTimeout waits for wg, or at most d, and says whether wg was done.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(d):
+		return true
+	case <-time.After(max(d, 0)):
+		return false
 	}
 }
 

@@ -273,6 +273,16 @@ func TestForkedReplicaStopsUntilRebuilt(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("resync: %d %s", status, body)
 	}
+	// The answer is the check's outcome, not the state before it: the
+	// replica was said to be in step while the check that found the fork
+	// had yet to run.
+	var answer api.Resync
+	if err := json.Unmarshal(body, &answer); err != nil {
+		t.Fatal(err)
+	}
+	if answer.Replica.State != cases.ReplicaForked {
+		t.Errorf("resync's answer = %+v, want the fork the check found", answer.Replica)
+	}
 	waitFor(t, "the fork reported", func() bool { return p.replicaStatus().State == cases.ReplicaForked })
 	st := p.replicaStatus()
 	if st.Fork == nil || st.Fork.Index != 1 || !strings.Contains(st.Doing, "--rebuild") || !strings.Contains(st.Fork.Reason, "differ") {
@@ -311,7 +321,10 @@ func TestForkedReplicaStopsUntilRebuilt(t *testing.T) {
 
 	// A plain resync finds the fork still there; a rebuild takes the Case
 	// Actor's ledger.
-	p.finder.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(p.caseID)+"/resync", "")
+	status, body = p.finder.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(p.caseID)+"/resync", "")
+	if err := json.Unmarshal(body, &answer); status != http.StatusOK || err != nil || answer.Replica.State != cases.ReplicaForked {
+		t.Errorf("resync of a forked replica: %d %s, want the fork found again", status, body)
+	}
 	waitFor(t, "the fork found again", func() bool { return p.replicaStatus().State == cases.ReplicaForked })
 	// The rebuild, from the dashboard's button.
 	b.post(casePath, url.Values{"csrf": {csrfOf(t, page)}, "action": {"rebuild"}})

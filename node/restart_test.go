@@ -275,3 +275,53 @@ func TestSigkillResumesDeliveries(t *testing.T) {
 		})
 	}
 }
+
+// TestShutdownWithinItsTimeout stops a node while a request is in flight
+// (a body announced and never sent) and a delivery is under way to a
+// receiver that never answers: the whole graceful shutdown takes
+// ShutdownTimeout, as documented (10 s by default), not one timeout for
+// the requests and another for the deliveries after them.
+func TestShutdownWithinItsTimeout(t *testing.T) {
+	receiverAddr := freeAddr(t)
+	const timeout = time.Second
+	finder := startNodeWith(t, Config{Retry: fastRetry(), ShutdownTimeout: timeout}, "finder:Person")
+	finder.submit(t, "finder", reportOffer("http://"+receiverAddr+"/actors/vendor", 1))
+
+	// The receiver: it takes connections and answers nothing.
+	hang, err := net.Listen("tcp", receiverAddr)
+	if err != nil {
+		t.Fatalf("listen on %s: %v", receiverAddr, err)
+	}
+	defer hang.Close()
+	accepted := make(chan struct{}, 16)
+	go func() {
+		for {
+			c, err := hang.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- struct{}{}
+			go func() { _, _ = io.Copy(io.Discard, c) }()
+		}
+	}()
+	select {
+	case <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no delivery attempt reached the receiver")
+	}
+
+	host := strings.TrimPrefix(finder.url, "http://")
+	c, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /actors/finder/inbox HTTP/1.1\r\nHost: %s\r\nContent-Type: application/activity+json\r\nContent-Length: 100\r\n\r\n{", host)
+	time.Sleep(200 * time.Millisecond) // the request is in its handler
+
+	start := time.Now()
+	finder.stop()
+	if took := time.Since(start); took > timeout+timeout/2 {
+		t.Errorf("the shutdown took %s, want about the %s of ShutdownTimeout", took.Round(time.Millisecond), timeout)
+	}
+}

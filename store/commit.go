@@ -247,6 +247,7 @@ func (db *DB) commit(batch []*request) {
 			db.commits.Add(1)
 			db.notifyChanged()
 		} else {
+			db.commitFailures.Add(1)
 			db.log.Error().Err(err).Int("batch", len(batch)).Msg("store: commit failed")
 			err = fmt.Errorf("store: commit: %w", err)
 		}
@@ -302,6 +303,11 @@ func (db *DB) QueuedWrites() int { return len(db.reqs) }
 // Commits returns the number of transactions the committer has made
 // durable since Open, for the node's metrics.
 func (db *DB) Commits() uint64 { return db.commits.Load() }
+
+// CommitFailures returns the number of transactions whose commit failed
+// since Open (a full disk, a lost database), each failing every write it
+// carried, for the node's metrics: reads may go on answering meanwhile.
+func (db *DB) CommitFailures() uint64 { return db.commitFailures.Load() }
 
 // safeCall runs fn and turns a panic into an error, so that one faulty write
 // function cannot take the committer (and every other writer) down with it.

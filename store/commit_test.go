@@ -418,3 +418,49 @@ func TestCloseCommitsDeferredWrites(t *testing.T) {
 		}
 	})
 }
+
+// failingEngine fails every update while fail is set, as a disk that has
+// filled up fails bbolt's commit.
+type failingEngine struct {
+	engine
+	fail *atomic.Bool
+}
+
+func (e failingEngine) update(ctx context.Context, fn func(kvTx) error) error {
+	if e.fail.Load() {
+		return errors.New("write vultron.db: no space left on device")
+	}
+	return e.engine.update(ctx, fn)
+}
+
+// TestCommitFailuresAreCounted: a commit the engine fails (a full disk)
+// is counted, for /metrics, while reads go on answering; a commit that
+// succeeds afterwards leaves the count as it was.
+func TestCommitFailuresAreCounted(t *testing.T) {
+	db := openTestDB(t, Options{})
+	var fail atomic.Bool
+	db.eng = failingEngine{engine: db.eng, fail: &fail}
+	write := func() error { return db.Update(context.Background(), func(*Tx) error { return nil }) }
+	if err := write(); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.CommitFailures(); got != 0 {
+		t.Fatalf("CommitFailures after a commit = %d, want 0", got)
+	}
+	fail.Store(true)
+	for range 2 {
+		if err := write(); err == nil {
+			t.Fatal("a write on a failing disk succeeded")
+		}
+	}
+	if got := db.CommitFailures(); got != 2 {
+		t.Errorf("CommitFailures after two failed commits = %d, want 2", got)
+	}
+	fail.Store(false)
+	if err := write(); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.CommitFailures(); got != 2 {
+		t.Errorf("CommitFailures after a commit that succeeded = %d, want still 2", got)
+	}
+}

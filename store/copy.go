@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -48,7 +49,8 @@ const (
 //
 // The destination's schema version is written last, so an interrupted copy
 // leaves a destination that Open refuses ("no schema version") and that
-// Copy refuses too (not empty): empty it and copy again.
+// Copy refuses too (not empty): empty it and copy again. A destination a
+// node holds is refused with ErrDestinationLocked, which is ErrLocked.
 func Copy(ctx context.Context, from, to string) (st CopyStats, err error) {
 	src, version, err := openCopySource(ctx, from)
 	if err != nil {
@@ -70,6 +72,9 @@ func Copy(ctx context.Context, from, to string) (st CopyStats, err error) {
 		if created != "" {
 			_ = os.Remove(created)
 		}
+		if errors.Is(err, ErrLocked) {
+			err = ErrDestinationLocked
+		}
 		return st, fmt.Errorf("store: copy: open destination: %w", err)
 	}
 	defer func() {
@@ -85,7 +90,7 @@ func Copy(ctx context.Context, from, to string) (st CopyStats, err error) {
 		return st, fmt.Errorf("store: copy: read destination: %w", err)
 	}
 	if !empty {
-		return st, fmt.Errorf("store: copy: %w: destination %s is not empty", ErrInvalid, dst.describe())
+		return st, fmt.Errorf("%w: destination %s is not empty, so nothing was copied: copy into a new file or an empty database", ErrInvalid, dst.describe())
 	}
 	c := &copier{ctx: ctx, dst: dst, st: &st, version: version}
 	err = src.view(ctx, func(tx kvTx) error {
@@ -114,6 +119,32 @@ func Copy(ctx context.Context, from, to string) (st CopyStats, err error) {
 		return st, fmt.Errorf("store: copy: write the schema version: %w", err)
 	}
 	return st, nil
+}
+
+// ErrDestinationLocked is Copy's ErrLocked when the node that holds its
+// file is the destination's.
+var ErrDestinationLocked = fmt.Errorf("%w: the destination", ErrLocked)
+
+// SealedWith returns the id (KeyID) of the data key the store at rawURL is
+// sealed with, or "" when it is not sealed, opening it as Copy opens its
+// source (read-only, refused as Copy refuses it): a copy that is to be
+// checked with a key can be refused before it is made.
+func SealedWith(ctx context.Context, rawURL string) (string, error) {
+	src, _, err := openCopySource(ctx, rawURL)
+	if err != nil {
+		return "", fmt.Errorf("store: %w", err)
+	}
+	defer src.close()
+	id := ""
+	err = src.view(ctx, func(tx kvTx) error {
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			if raw := meta.Get(keyDataKeyID); len(raw) == keyIDSize {
+				id = hex.EncodeToString(raw)
+			}
+		}
+		return nil
+	})
+	return id, err
 }
 
 // openCopySource opens the store at rawURL to read it only, and returns

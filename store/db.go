@@ -132,12 +132,13 @@ type DB struct {
 
 	// closeMu guards closed and the send side of reqs: senders hold it for
 	// reading, Close takes it for writing before closing reqs.
-	closeMu sync.RWMutex
-	closed  bool
-	isDown  atomic.Bool
-	reqs    chan *request
-	done    chan struct{} // closed when the committer has exited
-	commits atomic.Uint64 // transactions committed by the committer
+	closeMu        sync.RWMutex
+	closed         bool
+	isDown         atomic.Bool
+	reqs           chan *request
+	done           chan struct{} // closed when the committer has exited
+	commits        atomic.Uint64 // transactions committed by the committer
+	commitFailures atomic.Uint64 // transactions whose commit failed
 
 	// changed is closed (and replaced) after each commit; see Changed.
 	changedMu sync.Mutex
@@ -378,7 +379,7 @@ func initSchema(tx kvTx) error {
 	}
 	switch v := binary.BigEndian.Uint64(raw); {
 	case v > SchemaVersion:
-		return fmt.Errorf("%w: database schema version %d is newer than this binary supports (%d)", ErrSchema, v, SchemaVersion)
+		return fmt.Errorf("%w: database schema version %d is newer than this binary supports (%d): a newer release opened it; run that release, or restore a backup made before it", ErrSchema, v, SchemaVersion)
 	case v < oldestSchemaVersion:
 		return fmt.Errorf("%w: database schema version %d is older than this binary can migrate (%d to %d)", ErrSchema, v, oldestSchemaVersion, SchemaVersion)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,7 +36,8 @@ func TestOpenSchemaVersion(t *testing.T) {
 		{
 			name:    "newer version is refused",
 			prepare: func(t *testing.T, path string) { writeRawVersion(t, path, 7) },
-			wantErr: "database schema version 7 is newer than this binary supports (4)",
+			// It says what to do: a downgrade has no way back.
+			wantErr: "database schema version 7 is newer than this binary supports (4): a newer release opened it; run that release, or restore a backup made before it",
 		},
 		{
 			name:    "older version is refused",
@@ -217,4 +219,48 @@ func TestClosedDB(t *testing.T) {
 			t.Errorf("read after Close = %v, want ErrClosed", err)
 		}
 	})
+}
+
+// A store file cut short (a copy that stopped, a disk that filled) is
+// refused as damaged, in one error that says to restore it, by every way
+// of opening it: bbolt itself would panic, or fault, on the pages it
+// maps past the end of the file.
+func TestTruncatedFileIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vultron.db")
+	db, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		mustPutActor(t, db, fmt.Sprintf("actor%03d", i))
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() < 8*4096 {
+		t.Fatalf("the store file is %d bytes, want a few pages to cut", fi.Size())
+	}
+	if err := os.Truncate(path, fi.Size()/2+100); err != nil {
+		t.Fatal(err)
+	}
+	want := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "restore it from a backup") {
+			t.Errorf("%s: error = %v, want ErrDamaged saying to restore the file from a backup", what, err)
+		}
+	}
+	db, err = Open(path, Options{NoSync: true})
+	if err == nil {
+		db.Close()
+	}
+	want("Open", err)
+	_, _, err = MigrateBolt(context.Background(), path, Options{NoSync: true})
+	want("MigrateBolt", err)
+	_, err = Copy(context.Background(), "bolt:"+path, "bolt:"+filepath.Join(dir, "copy.db"))
+	want("Copy", err)
 }

@@ -124,6 +124,9 @@
 // any other version. On PostgreSQL the tables under the buckets have versions
 // of their own (pgMigrations), applied at Open or by MigratePostgres. Activity
 // and key ids longer than MaxIDSize are refused on both engines alike.
+// A bbolt file shorter than the pages its meta page counts (cut short by a
+// copy or a full disk) is refused with ErrDamaged before bbolt maps it, by
+// Open, MigrateBolt, Copy and RotateDataKey alike.
 //
 // # Writes
 //

@@ -55,6 +55,12 @@ var ErrInvalid = errors.New("store: invalid argument")
 // binary supports, or when the file is not a store file at all.
 var ErrSchema = errors.New("store: unsupported database schema")
 
+// ErrDamaged is returned when a bbolt store file is not whole: it is
+// shorter than the pages its own header says it holds (a copy that
+// stopped, a disk that filled up). The file is to be restored from a
+// backup.
+var ErrDamaged = errors.New("store: damaged file")
+
 // MaxIDSize is the longest activity id or key id the store keeps, in bytes.
 // Ids are keys, and PostgreSQL's btree refuses keys of more than about
 // 2,700 bytes; both engines refuse what is longer than this, so that a node

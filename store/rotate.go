@@ -45,6 +45,9 @@ func RetiredDataKeyFile(keyID string) string { return "data-key.retired-" + keyI
 // page keeps old ciphertext; PostgreSQL keeps old row versions until its
 // vacuum reclaims them (and its WAL and backups keep them).
 //
+// A store holding a value that does not open with its key is refused,
+// with ErrDataKey, before anything is changed.
+//
 // It is crash-safe: the new key is written before the old one is moved to
 // data-key.previous, the re-encryption commits in one transaction, and
 // data-key.previous is renamed to RetiredDataKeyFile only after the
@@ -95,6 +98,13 @@ func RotateDataKey(ctx context.Context, storeURL, keyFile string, opts Options) 
 		db, err := open(o)
 		if err != nil {
 			return Rotation{}, fmt.Errorf("store: rotate data key: %w", err)
+		}
+		// Every value must open with it, or the re-encryption would
+		// fail on the first that does not, every time, with the new
+		// key already installed.
+		if err := db.eng.view(ctx, func(tx kvTx) error { return openAll(tx, db.sl) }); err != nil {
+			_ = db.Close()
+			return Rotation{}, fmt.Errorf("store: rotate data key: nothing was changed: a value of the store does not open with its key, so it is damaged (vultron store copy --data checks it; restore it from a backup): %w", err)
 		}
 		if err := db.Close(); err != nil {
 			return Rotation{}, fmt.Errorf("store: rotate data key: %w", err)

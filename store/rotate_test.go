@@ -398,3 +398,42 @@ func TestRotationFencesAProcessItDidNotSee(t *testing.T) {
 	defer db.Close()
 	checkStore(t, db)
 }
+
+// TestRotateDataKeyRefusesADamagedStore: a store holding a value that
+// does not open with its key (a flipped byte, a value moved under another
+// key) is refused before the key files change, naming the value. Before,
+// the new key was installed and the re-encryption failed on the value
+// every time it was run again, and the node, which opens a store with
+// data-key.previous beside its key by re-encrypting it, no longer
+// started: a node that ran became one that did not.
+func TestRotateDataKeyRefusesADamagedStore(t *testing.T) {
+	dir := t.TempDir()
+	path, key := newKeyedStore(t, dir)
+	db, err := Open(path, Options{DataKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(context.Background(), func(tx *Tx) error {
+		b := tx.tx.Bucket(bucketCases).Bucket([]byte("case-1"))
+		return b.Put([]byte("moved"), cloneBytes(b.Get([]byte("record"))))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = RotateDataKey(context.Background(), "bolt:"+path, "", Options{})
+	if !errors.Is(err, ErrDataKey) || !strings.Contains(err.Error(), "cases/case-1") || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Fatalf("rotate a damaged store: %v, want ErrDataKey naming the value and saying nothing was changed", err)
+	}
+	keys, err := LoadDataKeys(dir, "", "", false)
+	if err != nil || !bytes.Equal(keys.Current, key) || keys.Previous != nil {
+		t.Fatalf("a refused rotation changed the key files: %v", err)
+	}
+	db, err = Open(path, Options{DataKey: key})
+	if err != nil {
+		t.Fatalf("the store no longer opens with its key after a refused rotation: %v", err)
+	}
+	db.Close()
+}

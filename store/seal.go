@@ -180,6 +180,10 @@ type DataKeys struct {
 	Previous []byte
 	// FromEnv says the current key came from the environment.
 	FromEnv bool
+	// Created names the key file LoadDataKeys created (it was missing),
+	// so that a caller whose store turns out to be sealed with another
+	// key can remove it again; "" when the key was there.
+	Created string
 }
 
 // WrongKeyError is the error of opening a store sealed with a data key the
@@ -230,6 +234,7 @@ func LoadDataKeys(dataDir, file, envValue string, create bool) (DataKeys, error)
 		k, err := readKeyFile(file)
 		if errors.Is(err, fs.ErrNotExist) && create {
 			k, err = createKeyFile(file)
+			keys.Created = file
 		}
 		if err != nil {
 			return DataKeys{}, err
@@ -400,16 +405,23 @@ func resealAll(tx kvTx, s *sealer, sealed bool) (int, error) {
 		}
 		return nil
 	}
+	err := forEachSealedBucket(tx, reseal)
+	return n, err
+}
+
+// forEachSealedBucket calls fn with every bucket whose values are sealed,
+// and its path (the additional data of its values).
+func forEachSealedBucket(tx kvTx, fn func(path string, b kvBucket) error) error {
 	for _, name := range [][]byte{bucketActivities, bucketDeliveries, bucketDeadLetters, bucketEvents, bucketFiles, bucketSessions} {
-		if err := reseal(string(name), tx.Bucket(name)); err != nil {
-			return n, err
+		if err := fn(string(name), tx.Bucket(name)); err != nil {
+			return err
 		}
 	}
 	// The cases and the accounts are namespaces of nested buckets, each
 	// sealed under its path (CaseBucket).
 	var walk func(path string, b kvBucket) error
 	walk = func(path string, b kvBucket) error {
-		if err := reseal(path, b); err != nil {
+		if err := fn(path, b); err != nil {
 			return err
 		}
 		return b.ForEachBucket(func(k []byte) error {
@@ -425,8 +437,22 @@ func resealAll(tx kvTx, s *sealer, sealed bool) (int, error) {
 			return walk(string(root)+"/"+string(k), top.Bucket(k))
 		})
 		if err != nil {
-			return n, err
+			return err
 		}
 	}
-	return n, nil
+	return nil
+}
+
+// openAll opens every sealed value with the keys of s, and returns the
+// first that does not open: a store rotate-key would fail to re-encrypt.
+func openAll(tx kvTx, s *sealer) error {
+	return forEachSealedBucket(tx, func(path string, b kvBucket) error {
+		return b.ForEach(func(k, v []byte) error {
+			if v == nil { // sub-bucket
+				return nil
+			}
+			_, err := s.open(path, k, v)
+			return err
+		})
+	})
 }

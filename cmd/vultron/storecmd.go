@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	iofs "io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -128,6 +129,12 @@ func migrateBolt(ctx context.Context, env *environment, path, dataDir, keyFile s
 	return nil
 }
 
+// statOK says whether path exists.
+func statOK(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 // runStore runs the store subcommands.
 func runStore(ctx context.Context, env *environment, args []string) error {
 	if len(args) == 0 || args[0] != "copy" {
@@ -149,7 +156,9 @@ func runStore(ctx context.Context, env *environment, args []string) error {
 			"read. The destination must be empty. A URL is bolt:PATH or\n"+
 			"postgres://USER@HOST/DATABASE. With --data or --data-key-file, the copy is opened\n"+
 			"with the node's data key afterwards and checked: consistency and audit chain. The key\n"+
-			"is DATA/data-key, --data-key-file or VULTRON_DATA_KEY, and is read before copying.", env)
+			"is DATA/data-key, --data-key-file or VULTRON_DATA_KEY, and is read before copying; a\n"+
+			"source sealed with another key (a backup made before rotate-key) is refused before\n"+
+			"copying, naming the key it needs.", env)
 	from := fs.String("from", "", "the store to copy")
 	to := fs.String("to", "", "the empty store to copy into")
 	dataDir := fs.String("data", "", "data directory of the node, to check the copy with its data key (optional)")
@@ -188,8 +197,33 @@ func runStore(ctx context.Context, env *environment, args []string) error {
 			return fmt.Errorf("read the data key to check the copy with: %w", err)
 		}
 	}
+	if check {
+		// A copy that would not open with the key is not made: a backup
+		// made before rotate-key is sealed with the retired key.
+		sealed, err := store.SealedWith(ctx, *from)
+		if errors.Is(err, store.ErrLocked) {
+			return fmt.Errorf("a node is using %s; stop it before copying its store", redactStoreURL(*from))
+		}
+		if err != nil {
+			return err
+		}
+		if sealed != "" && sealed != store.KeyID(keys.Current) && (keys.Previous == nil || sealed != store.KeyID(keys.Previous)) {
+			dir := *dataDir
+			if *keyFile != "" {
+				dir = filepath.Dir(*keyFile)
+			}
+			hint := "give that key with --data-key-file FILE or VULTRON_DATA_KEY"
+			if retired := filepath.Join(dir, store.RetiredDataKeyFile(sealed)); statOK(retired) {
+				hint = "rotate-key kept that key: check with --data-key-file " + retired
+			}
+			return fmt.Errorf("%s is sealed with data key %s, not with the key given (%s), so nothing was copied; %s",
+				redactStoreURL(*from), sealed, store.KeyID(keys.Current), hint)
+		}
+	}
 	st, err := store.Copy(ctx, *from, *to)
 	switch {
+	case errors.Is(err, store.ErrDestinationLocked):
+		return fmt.Errorf("a node is using %s; stop it before copying into its store", redactStoreURL(*to))
 	case errors.Is(err, store.ErrLocked):
 		return fmt.Errorf("a node is using %s; stop it before copying its store", redactStoreURL(*from))
 	case err != nil:

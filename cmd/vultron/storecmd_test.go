@@ -75,6 +75,18 @@ func TestStoreCopyCommand(t *testing.T) {
 	if a, err := c.LocalActor(ctx, "vendor"); err != nil || a.Type != "Organization" {
 		t.Errorf("the copy's actor: %+v, %v", a, err)
 	}
+	// Into a file a node holds: the sentence names that file, not the
+	// source.
+	if code, out := cmd("store", "copy", "--from", "bolt:"+src, "--to", "bolt:"+dst); code != 1 || !strings.Contains(out, "a node is using bolt:"+dst) || strings.Count(out, "\n") != 1 {
+		t.Errorf("copy into a store in use: exit %d, %q; want exit 1 naming the destination", code, out)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Again into the same file: one sentence that says what to do.
+	if code, out := cmd("store", "copy", "--from", "bolt:"+src, "--to", "bolt:"+dst); code != 1 || !strings.Contains(out, "is not empty") || !strings.Contains(out, "new file") || strings.Count(out, "\n") != 1 {
+		t.Errorf("copy into a store that is not empty: exit %d, %q; want exit 1 saying to copy into a new file", code, out)
+	}
 	if code, out := cmd("store", "copy", "--from", "bolt:"+src, "--to", "postgres://user:secret@127.0.0.1:1/none"); code != 1 || strings.Contains(out, "secret") {
 		t.Errorf("copy to an unreachable database: exit %d, %q; want exit 1 without the password", code, out)
 	}
@@ -210,6 +222,18 @@ func TestStoreCopyFindsTheDataKeyFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	noKeyDir := t.TempDir() // a data directory without the key
+	otherDir := t.TempDir() // a data directory with another key
+	if _, err := store.LoadDataKeys(otherDir, "", "", true); err != nil {
+		t.Fatal(err)
+	}
+	rotatedDir := t.TempDir() // a data directory whose key rotate-key replaced
+	if _, err := store.LoadDataKeys(rotatedDir, "", "", true); err != nil {
+		t.Fatal(err)
+	}
+	retired := filepath.Join(rotatedDir, store.RetiredDataKeyFile(store.KeyID(keys.Current)))
+	if err := os.WriteFile(retired, keys.Current, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -220,6 +244,13 @@ func TestStoreCopyFindsTheDataKeyFirst(t *testing.T) {
 			want: []string{filepath.Join(noKeyDir, store.DataKeyFile), "--data-key-file", "VULTRON_DATA_KEY"}},
 		{name: "a missing key file", args: []string{"--data-key-file", filepath.Join(noKeyDir, "key")}, code: 1,
 			want: []string{filepath.Join(noKeyDir, "key"), "VULTRON_DATA_KEY"}},
+		// A backup made before rotate-key, checked with the node's key
+		// of today: refused before the copy is made, naming the key it
+		// needs, and where rotate-key kept it when it is there.
+		{name: "another key", args: []string{"--data", otherDir}, code: 1,
+			want: []string{store.KeyID(keys.Current), "nothing was copied", "--data-key-file"}},
+		{name: "a retired key", args: []string{"--data", rotatedDir}, code: 1,
+			want: []string{store.KeyID(keys.Current), "--data-key-file " + retired}},
 		{name: "the key file alone", args: []string{"--data-key-file", filepath.Join(dir, store.DataKeyFile)}, code: 0,
 			want: []string{"copied ", "opens with data key " + store.KeyID(keys.Current)}},
 	} {

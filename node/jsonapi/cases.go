@@ -251,6 +251,11 @@ func (e *Endpoints) recordedActivity(w http.ResponseWriter, r *http.Request, cas
 	problem.WriteJSON(w, http.StatusOK, out)
 }
 
+// resyncWait bounds how long a resync's answer waits for the check it
+// asked for: a Case Actor that does not answer is reported as the check's
+// failure once the fetch gives up (10 s), or as scheduled after this.
+const resyncWait = 15 * time.Second
+
 // Resync answers POST /api/cases/{id}/resync ({"rebuild": true} to
 // drop this node's copy of the case and fetch the Case Actor's ledger from
 // its start): the replica is checked now, and the answer shows its status.
@@ -274,6 +279,7 @@ func (e *Endpoints) Resync(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	asked := e.cfg.Now()
 	err = e.cfg.Store.Update(r.Context(), func(tx *store.Tx) error { return e.cfg.Resync(tx, id, req.Rebuild) })
 	var pe *problem.Error
 	if err != nil && !errors.As(err, &pe) {
@@ -284,21 +290,41 @@ func (e *Endpoints) Resync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.cfg.Logger.Info().Str("case", id).Bool("rebuild", req.Rebuild).Msg("replica resync requested")
+	// The node's syncer checks the replica at once, woken by the commit;
+	// the answer waits for that check (resyncWait at most), so that it
+	// says what the check found rather than the state before it (a fork
+	// a check is to confirm is lifted until then). A rebuild's answer
+	// says it is under way.
+	wait := time.NewTimer(resyncWait)
+	defer wait.Stop()
 	var status api.ReplicaStatus
-	err = e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
-		c, err := cases.Load(tx, id)
-		if err != nil {
+	for {
+		changed := e.cfg.Store.Changed()
+		err = e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
+			c, err := cases.Load(tx, id)
+			if err != nil {
+				return err
+			}
+			if c == nil {
+				c = &cases.Case{ID: id}
+			}
+			status, err = cases.Status(tx, c, e.cfg.Now(), e.cfg.IsLocal)
 			return err
+		})
+		if err != nil {
+			problem.Write(w, err)
+			return
 		}
-		if c == nil {
-			c = &cases.Case{ID: id}
+		if req.Rebuild || !status.LastCheck.Before(asked) {
+			break
 		}
-		status, err = cases.Status(tx, c, e.cfg.Now(), e.cfg.IsLocal)
-		return err
-	})
-	if err != nil {
-		problem.Write(w, err)
-		return
+		select {
+		case <-changed:
+			continue
+		case <-wait.C:
+		case <-r.Context().Done():
+		}
+		break
 	}
 	problem.WriteJSON(w, http.StatusOK, api.Resync{Case: id, Replica: status})
 }
