@@ -695,3 +695,37 @@ func TestTokenCannotOutliveTheTokenThatMadeIt(t *testing.T) {
 		t.Errorf("a session's 30-day token: %+v, %v", info, err)
 	}
 }
+
+// TestCheckingASessionIsNoRequest: a page's open event stream asks
+// whether its session still holds each time the case changes; that is no
+// request of the person's, so it does not keep the session from ending
+// when idle, where Session, a request, does.
+func TestCheckingASessionIsNoRequest(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, url string) {
+		c := newClock()
+		s, _ := testService(t, url, c, func(cfg *Config) {
+			cfg.SecondFactorOptional = true
+			cfg.SessionIdle = 30 * time.Minute
+		})
+		ctx := context.Background()
+		admin := adminOf(t, s)
+		enrolled(t, s, admin, "hugo", Viewer, "a long enough password")
+		l, err := s.PasswordLogin(ctx, "hugo", "a long enough password", LoginMeta{Remote: "192.0.2.5"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 5 {
+			c.Advance(5 * time.Minute)
+			if err := s.CheckSession(ctx, l.SessionID); err != nil {
+				t.Fatalf("a check within the idle time: %v", err)
+			}
+		}
+		c.Advance(6 * time.Minute) // 31 minutes after the last request
+		if err := s.CheckSession(ctx, l.SessionID); problem.Status(err) != http.StatusUnauthorized {
+			t.Errorf("a check 31 minutes after the last request: %v, want the session ended", err)
+		}
+		if _, err := s.Session(ctx, l.SessionID); problem.Status(err) != http.StatusUnauthorized {
+			t.Errorf("a request after the checks: %v, want the session ended", err)
+		}
+	})
+}

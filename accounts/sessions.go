@@ -363,6 +363,22 @@ func (s *Service) Session(ctx context.Context, id string) (SessionState, error) 
 	return st, nil
 }
 
+// CheckSession reports whether the session id still holds (401 when it
+// has ended), as Session does, without counting as a request of its
+// person: a page's event stream asks it each time the case changes, and
+// must not keep an idle session from ending.
+func (s *Service) CheckSession(ctx context.Context, id string) error {
+	now := s.now()
+	err := s.view(ctx, func(t tx) error {
+		_, _, err := s.loadSession(t, id, now)
+		return err
+	})
+	if err != nil && problem.Status(err) >= 500 {
+		return unavailable(err)
+	}
+	return err
+}
+
 // touchSession records a session's last request without waiting for a
 // commit of its own.
 func (s *Service) touchSession(hash []byte, now time.Time) {

@@ -150,7 +150,9 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, s *uiSession)
 		// The session may have ended since the stream opened (a logout in
 		// another tab or through another process, a revocation, a disabled
 		// user): the page is told so, and hears of no more changes.
-		if _, err := d.cfg.Accounts.Session(r.Context(), s.id); problem.Status(err) == http.StatusUnauthorized {
+		// Asked without counting as a request of the person's: an open
+		// page does not keep its session from ending when idle.
+		if err := d.cfg.Accounts.CheckSession(r.Context(), s.id); problem.Status(err) == http.StatusUnauthorized {
 			fmt.Fprint(w, "event: ended\ndata: the session has ended\n\n")
 			flusher.Flush()
 			return
