@@ -160,7 +160,7 @@ func (s *sealer) open(path string, key, sealed []byte) ([]byte, error) {
 	copy(id[:], sealed[1:1+keyIDSize])
 	aead, ok := s.others[id]
 	if !ok {
-		return nil, fmt.Errorf("%s: %w: sealed with data key %x, which this node does not have", path, ErrDataKey, id[:])
+		return nil, fmt.Errorf("%s: %w: sealed with data key %x, which is not the key given", path, ErrDataKey, id[:])
 	}
 	nonce := sealed[1+keyIDSize : 1+keyIDSize+nonceSize]
 	plain, err := aead.Open(nil, nonce, sealed[1+keyIDSize+nonceSize:], additional(path, key))
@@ -193,7 +193,7 @@ type WrongKeyError struct{ Sealed, Current string }
 
 // Error says which key the store needs.
 func (e *WrongKeyError) Error() string {
-	return fmt.Sprintf("%v: the store is sealed with data key %s, which this node does not have (its key is %s)", ErrDataKey, e.Sealed, e.Current)
+	return fmt.Sprintf("%v: the store is sealed with data key %s, not the key given (%s)", ErrDataKey, e.Sealed, e.Current)
 }
 
 // Unwrap returns ErrDataKey.

@@ -46,7 +46,7 @@ func TestSealOpenBindsBucketAndKey(t *testing.T) {
 	}
 	other, _ := newSealer(testKey(2), nil)
 	_, err = other.open("cases/c1/notes", []byte("k1"), v)
-	if !errors.Is(err, ErrDataKey) || !strings.Contains(err.Error(), "sealed with data key "+KeyID(testKey(1))+", which this node does not have") {
+	if !errors.Is(err, ErrDataKey) || !strings.Contains(err.Error(), "sealed with data key "+KeyID(testKey(1))+", which is not the key given") {
 		t.Fatalf("open with another key: %v", err)
 	}
 }
@@ -223,7 +223,7 @@ func TestEncryptedStoreKeepsNoPlaintext(t *testing.T) {
 		t.Fatalf("open without key: %v", err)
 	}
 	_, err = Open(path, Options{DataKey: testKey(2)})
-	if !errors.Is(err, ErrDataKey) || !strings.Contains(err.Error(), "sealed with data key "+KeyID(testKey(1))+", which this node does not have") {
+	if !errors.Is(err, ErrDataKey) || !strings.Contains(err.Error(), "sealed with data key "+KeyID(testKey(1))+", which is not the key given") {
 		t.Fatalf("open with another key: %v", err)
 	}
 
@@ -455,7 +455,7 @@ func TestWrongDataKeySaysTheStore(t *testing.T) {
 			db.Close()
 			t.Fatal("opened with another data key")
 		}
-		want := "the store is sealed with data key " + KeyID(testKey(1)) + ", which this node does not have (its key is " + KeyID(testKey(2)) + ")"
+		want := "the store is sealed with data key " + KeyID(testKey(1)) + ", not the key given (" + KeyID(testKey(2)) + ")"
 		if !errors.Is(err, ErrDataKey) || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v; want ErrDataKey saying %q", err, want)
 		}
