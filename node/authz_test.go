@@ -633,6 +633,22 @@ func addViewer(t *testing.T, n *idleNode) (accounts.Principal, accounts.Added) {
 	return admin, viewer
 }
 
+// addAnalyst adds, as the first admin, an analyst name who acts for
+// actors.
+func addAnalyst(t *testing.T, n *idleNode, name string, actors ...string) accounts.Added {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := n.accounts.Authenticate(ctx, n.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	added, err := n.accounts.AddUser(ctx, admin, accounts.NewUser{Name: name, Role: accounts.Analyst, Actors: actors}, func(string) bool { return true }, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return added
+}
+
 // TestAdminActionsNameTheirPrincipal has an admin other than the first
 // rotate an actor's key, requeue a dead letter and rotate the calendar
 // feed token with her own token: each action's audit record names her and
@@ -751,14 +767,7 @@ func TestSessionCookieIsSecureOnHTTPS(t *testing.T) {
 func TestSubmitActsOnlyForThePersonsActors(t *testing.T) {
 	n := authzNode(t, nil)
 	ctx := context.Background()
-	root, err := n.accounts.Authenticate(ctx, n.token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cora, err := n.accounts.AddUser(ctx, root, accounts.NewUser{Name: "cora", Role: accounts.Analyst, Actors: []string{"coordinator"}}, func(string) bool { return true }, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cora := addAnalyst(t, n, "cora", "coordinator")
 	p, err := n.accounts.Authenticate(ctx, cora.Token)
 	if err != nil {
 		t.Fatal(err)
@@ -802,14 +811,7 @@ func TestCollectionMembersForAdmins(t *testing.T) {
 func TestAnalystRetriesOnlyItsActorsDeadLetters(t *testing.T) {
 	n := authzNode(t, nil)
 	ctx := context.Background()
-	root, err := n.accounts.Authenticate(ctx, n.token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ana, err := n.accounts.AddUser(ctx, root, accounts.NewUser{Name: "ana", Role: accounts.Analyst, Actors: []string{"vendor"}}, func(string) bool { return true }, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ana := addAnalyst(t, n, "ana", "vendor")
 	dead := map[string]uint64{}
 	for _, a := range []string{"vendor", "coordinator"} {
 		id := n.cfg.PublicURL + "/activities/out-" + a
@@ -853,14 +855,7 @@ func TestAnalystRetriesOnlyItsActorsDeadLetters(t *testing.T) {
 func TestRetryOfAPendingDelivery(t *testing.T) {
 	n := authzNode(t, nil)
 	ctx := context.Background()
-	root, err := n.accounts.Authenticate(ctx, n.token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cora, err := n.accounts.AddUser(ctx, root, accounts.NewUser{Name: "cora", Role: accounts.Analyst, Actors: []string{"coordinator"}}, func(string) bool { return true }, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cora := addAnalyst(t, n, "cora", "coordinator")
 	id := n.cfg.PublicURL + "/activities/out-1"
 	if err := n.db.EnqueueOutbound(ctx, store.Outbound{ID: id, Actor: "vendor", Body: []byte(`{"id":"` + id + `"}`),
 		Deliveries: []store.DeliveryTarget{{Recipient: "https://peer.example/actors/finder"}}}, nil); err != nil {
