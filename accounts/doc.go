@@ -41,7 +41,13 @@
 // pre-login are each used at most once; an enrollment link sets a
 // password and never opens a session that skips a second factor the
 // account has, and a new link ends the sessions of the earlier ones
-// (enroll.go). The package holds no package-level mutable state and
+// (enroll.go); a session opened without a second factor never carries a
+// role that needs one (loadSession); a session adds a second factor or
+// recovery codes only when its login is within RecentLogin (and the
+// dashboard asks RecentLogin before it makes a token for one); a
+// token made by a token expires when its maker does at the latest; only
+// a completed login clears a name's failures, wrong second factors
+// counting among them. The package holds no package-level mutable state and
 // speaks no HTTP but the WebAuthn library's and the OpenID provider's
 // client calls.
 package accounts

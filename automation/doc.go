@@ -23,6 +23,7 @@
 // crash repeats reading, never deciding; a node's first read only marks
 // where its inboxes and feed stand, and a policy turned on later does not
 // act on what happened before; a step reads at most maxInboxScan inbox
-// entries per actor and maxFeedPerStep feed events. A policy's "off" list
-// names the actors it never acts for.
+// entries per actor and maxFeedPerStep feed events, and an explanation
+// (Explain) at most the latest historyWindow entries of the case's
+// ledger. A policy's "off" list names the actors it never acts for.
 package automation

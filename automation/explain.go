@@ -22,7 +22,11 @@ var ErrNoCase = errors.New("no such case on this node")
 
 // Explain says which rules would fire now for case caseID, and why, for
 // each of the node's actors that work on it and each decision point the
-// policy has rules for. Nothing is decided or sent.
+// policy has rules for. Nothing is decided or sent. Of an embargo
+// proposal or an invitation the case no longer holds open for an actor it
+// says what became of it (closedPoint), read from the policy's decision
+// record and the latest historyWindow entries of the case's ledger, read
+// once and only when such a point needs them.
 func (e *Engine) Explain(ctx context.Context, caseID string) ([]api.PolicyPoint, error) {
 	p := e.Policy()
 	if p == nil {

@@ -633,6 +633,22 @@ func addViewer(t *testing.T, n *idleNode) (accounts.Principal, accounts.Added) {
 	return admin, viewer
 }
 
+// addAnalyst adds, as the first admin, an analyst name who acts for
+// actors.
+func addAnalyst(t *testing.T, n *idleNode, name string, actors ...string) accounts.Added {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := n.accounts.Authenticate(ctx, n.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	added, err := n.accounts.AddUser(ctx, admin, accounts.NewUser{Name: name, Role: accounts.Analyst, Actors: actors}, func(string) bool { return true }, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return added
+}
+
 // TestAdminActionsNameTheirPrincipal has an admin other than the first
 // rotate an actor's key, requeue a dead letter and rotate the calendar
 // feed token with her own token: each action's audit record names her and
@@ -751,14 +767,7 @@ func TestSessionCookieIsSecureOnHTTPS(t *testing.T) {
 func TestSubmitActsOnlyForThePersonsActors(t *testing.T) {
 	n := authzNode(t, nil)
 	ctx := context.Background()
-	root, err := n.accounts.Authenticate(ctx, n.token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cora, err := n.accounts.AddUser(ctx, root, accounts.NewUser{Name: "cora", Role: accounts.Analyst, Actors: []string{"coordinator"}}, func(string) bool { return true }, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cora := addAnalyst(t, n, "cora", "coordinator")
 	p, err := n.accounts.Authenticate(ctx, cora.Token)
 	if err != nil {
 		t.Fatal(err)
@@ -802,14 +811,7 @@ func TestCollectionMembersForAdmins(t *testing.T) {
 func TestAnalystRetriesOnlyItsActorsDeadLetters(t *testing.T) {
 	n := authzNode(t, nil)
 	ctx := context.Background()
-	root, err := n.accounts.Authenticate(ctx, n.token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ana, err := n.accounts.AddUser(ctx, root, accounts.NewUser{Name: "ana", Role: accounts.Analyst, Actors: []string{"vendor"}}, func(string) bool { return true }, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ana := addAnalyst(t, n, "ana", "vendor")
 	dead := map[string]uint64{}
 	for _, a := range []string{"vendor", "coordinator"} {
 		id := n.cfg.PublicURL + "/activities/out-" + a
@@ -848,10 +850,12 @@ func TestAnalystRetriesOnlyItsActorsDeadLetters(t *testing.T) {
 
 // TestRetryOfAPendingDelivery: asking to retry a delivery that is still in
 // the queue says so, and when it is tried next (409), instead of that
-// there is no such dead letter.
+// there is no such dead letter; an analyst who does not act for the
+// delivery's actor is refused (403) and not told its schedule.
 func TestRetryOfAPendingDelivery(t *testing.T) {
 	n := authzNode(t, nil)
 	ctx := context.Background()
+	cora := addAnalyst(t, n, "cora", "coordinator")
 	id := n.cfg.PublicURL + "/activities/out-1"
 	if err := n.db.EnqueueOutbound(ctx, store.Outbound{ID: id, Actor: "vendor", Body: []byte(`{"id":"` + id + `"}`),
 		Deliveries: []store.DeliveryTarget{{Recipient: "https://peer.example/actors/finder"}}}, nil); err != nil {
@@ -862,6 +866,11 @@ func TestRetryOfAPendingDelivery(t *testing.T) {
 		t.Fatalf("pending = %d, %v", len(due), err)
 	}
 	rec := httptest.NewRecorder()
+	n.Handler().ServeHTTP(rec, request(http.MethodPost, fmt.Sprintf("/api/deliveries/%d/retry", due[0].ID), who{bearer: cora.Token}))
+	if body := rec.Body.String(); rec.Code != http.StatusForbidden || strings.Contains(body, "attempt") || !strings.Contains(body, "vendor") {
+		t.Errorf("the coordinator's analyst's retry of the vendor's pending delivery: %d %s, want 403 naming the actor and not the schedule", rec.Code, body)
+	}
+	rec = httptest.NewRecorder()
 	n.Handler().ServeHTTP(rec, request(http.MethodPost, fmt.Sprintf("/api/deliveries/%d/retry", due[0].ID), who{bearer: n.token}))
 	if body := rec.Body.String(); rec.Code != http.StatusConflict || !strings.Contains(body, "is pending, not a dead letter") || !strings.Contains(body, "attempt 1") {
 		t.Errorf("retry of a pending delivery: %d %s, want 409 saying it is pending", rec.Code, body)

@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/vocab"
@@ -104,22 +101,9 @@ func TestForgedRevisionIsNotServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodPost, caseActor+"/inbox", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", actor.ContentType)
-	if err := actor.SignRequest(req, body, self.KeyID, self.Key, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("the Case Actor did not record the forged Update: %d %s", resp.StatusCode, msg)
+	status, msg := (&peer{keyID: self.KeyID, key: self.Key}).post(t, caseActor+"/inbox", body, nil)
+	if status != http.StatusAccepted {
+		t.Fatalf("the Case Actor did not record the forged Update: %d %s", status, msg)
 	}
 	waitFor(t, "the forged revision in the coordinator's replica", func() bool { return revisions(coord) == 3 })
 
@@ -215,24 +199,11 @@ func TestArticleLinkIsHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodPost, caseActor+"/inbox", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", actor.ContentType)
-	if err := actor.SignRequest(req, body, self.KeyID, self.Key, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	status, msg := (&peer{keyID: self.KeyID, key: self.Key}).post(t, caseActor+"/inbox", body, nil)
 	// The Case Actor decides before it answers: what it records is
 	// recorded by now.
 	if d := vendor.detail(t, caseID); d.Advisory != nil && len(d.Advisory.Revisions) > 1 {
-		t.Errorf("the Case Actor recorded the javascript: Article as revision %d (%d %s)", len(d.Advisory.Revisions), resp.StatusCode, msg)
+		t.Errorf("the Case Actor recorded the javascript: Article as revision %d (%d %s)", len(d.Advisory.Revisions), status, msg)
 	}
 	if _, b := get(t, page, "text/html"); strings.Contains(strings.ToLower(string(b)), "javascript:") {
 		t.Errorf("the former owner's page links a javascript: URL:\n%s", b)

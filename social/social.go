@@ -456,7 +456,9 @@ func (s *Social) Outbound(tx *store.Tx, from Local, act *vocab.Activity, sem voc
 }
 
 // heldFollow reports whether the store holds the activity id as a Follow
-// that match accepts (by its direction and who sent it).
+// that match accepts (by its direction and who sent it). Another activity
+// under that id (an answer whose inline Follow takes the id of a Create
+// the node holds) is none.
 func heldFollow(tx *store.ReadTx, id string, match func(store.StoredActivity) bool) (bool, error) {
 	a, err := tx.Activity(id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -465,7 +467,16 @@ func heldFollow(tx *store.ReadTx, id string, match func(store.StoredActivity) bo
 	if err != nil {
 		return false, err
 	}
-	return match(a), nil
+	if !match(a) {
+		return false, nil
+	}
+	var held struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(a.Body, &held); err != nil {
+		return false, nil // a stored body that is no JSON object is no Follow
+	}
+	return held.Type == "Follow", nil
 }
 
 // maxFailReason bounds the reason a failed following keeps.

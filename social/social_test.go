@@ -403,3 +403,41 @@ func TestExpandKeepsSharedInboxesOnTheFollowersHosts(t *testing.T) {
 		t.Errorf("Expand = %v, want %v", got, want)
 	}
 }
+
+// TestFollowAnswersNameAFollow: an Undo of a Follow that never arrived,
+// and a Reject of a Follow the actor never sent, are refused (409, B26)
+// also when the Follow they carry inline takes the id of another activity
+// the node holds from the same actor (a Create it received, a Note it
+// sent): that activity is no Follow, received or sent and answered since.
+func TestFollowAnswersNameAFollow(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	received := "https://c.example/c/1"
+	body := []byte(`{"@context":"https://www.w3.org/ns/activitystreams","id":"` + received + `","type":"Create","actor":"` + coordID +
+		`","to":["` + vendorID + `"],"object":{"id":"https://c.example/notes/1","type":"Note","attributedTo":"` + coordID + `","content":"hello"}}`)
+	if _, err := f.db.AcceptInbound(ctx, store.Inbound{ID: received, Recipient: "vendor", Sender: coordID, Body: body, Semantic: "CREATE_NOTE"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	sent := "https://v.example/n/1"
+	note := []byte(`{"@context":"https://www.w3.org/ns/activitystreams","id":"` + sent + `","type":"Create","actor":"` + vendorID +
+		`","to":["` + coordID + `"],"object":{"id":"https://v.example/notes/1","type":"Note","attributedTo":"` + vendorID + `","content":"hi"}}`)
+	if err := f.db.EnqueueOutbound(ctx, store.Outbound{ID: sent, Actor: "vendor", Body: note}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		act  *vocab.Activity
+		sem  vocab.Semantic
+	}{
+		{"an Undo of a 'Follow' that is the Create the vendor received", activity(t, map[string]any{"@context": vocab.ActivityStreamsContext, "type": "Undo",
+			"object": map[string]any{"type": "Follow", "id": received, "actor": coordID, "object": vendorID}}, "https://c.example/u/9", coordID), vocab.SocialUndoFollow},
+		{"a Reject of a 'Follow' that is the Note the vendor sent", activity(t, map[string]any{"@context": vocab.ActivityStreamsContext, "type": "Reject",
+			"object": map[string]any{"type": "Follow", "id": sent, "actor": vendorID, "object": coordID}}, "https://c.example/r/9", coordID), vocab.SocialRejectFollow},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, st := f.inbound(vendor, coordID, tc.act, tc.sem); st != http.StatusConflict {
+				t.Errorf("status %d, want 409", st)
+			}
+		})
+	}
+}

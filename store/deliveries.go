@@ -512,7 +512,8 @@ func (db *DB) deliveryPage(ctx context.Context, bucket []byte, after uint64, lim
 // RequeueDeadLetter moves a dead-lettered delivery back into the queue, at the
 // end of its lane and due now, with Attempts reset to 0 and FirstQueued set to
 // now so that the retry horizon starts over; LastError is kept. It returns the
-// delivery's new id, or ErrNotFound if id is not a dead letter. by names
+// delivery's new id, a PendingError (ErrPending) if id is a delivery still
+// pending, or ErrNotFound if it is neither. by names
 // who asked (a principal's label), for the audit record. The function
 // OnDeadLetter set runs in the same transaction.
 func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64, by string) (uint64, error) {
@@ -522,7 +523,9 @@ func (db *DB) RequeueDeadLetter(ctx context.Context, id uint64, by string) (uint
 // RequeueDeadLetterIf is RequeueDeadLetter for a caller that may requeue
 // only some actors' dead letters: allow, when set, is given the dead
 // letter's local actor in the transaction that requeues it, and an error
-// it returns leaves the dead letter as it is and is returned.
+// it returns leaves the dead letter as it is and is returned. id naming a
+// delivery still pending returns a PendingError (ErrPending), or allow's
+// error for another actor's.
 func (db *DB) RequeueDeadLetterIf(ctx context.Context, id uint64, by string, allow func(actor string) error) (uint64, error) {
 	now := db.now()
 	var newID uint64
@@ -534,6 +537,13 @@ func (db *DB) RequeueDeadLetterIf(ctx context.Context, id uint64, by string, all
 		if v == nil {
 			if p := tx.bucket(bucketDeliveries).Get(k); p != nil {
 				if d, err := decodeDelivery(k, p); err == nil {
+					// Said pending only to a caller allowed its actor:
+					// another learns nothing of its schedule.
+					if allow != nil {
+						if err := allow(d.Actor); err != nil {
+							return err
+						}
+					}
 					return &PendingError{ID: id, NextAttempt: d.Attempts + 1, At: d.NextAttempt}
 				}
 			}

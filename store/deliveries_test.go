@@ -434,3 +434,45 @@ func TestDeferredCompletionKeepsLaneUntilCommit(t *testing.T) {
 		}
 	})
 }
+
+// TestRequeueDeadLetterIfRefusesAPendingDeliveryOfAnotherActor: a caller
+// that may retry only some actors' dead letters learns nothing of another
+// actor's pending delivery (its attempt and when it is tried next): allow
+// refuses it as it refuses that actor's dead letter, and the delivery stays
+// pending; one allow accepts is said to be pending.
+func TestRequeueDeadLetterIfRefusesAPendingDeliveryOfAnotherActor(t *testing.T) {
+	db := openTestDB(t, Options{})
+	ctx := context.Background()
+	mustPutActor(t, db, "coord")
+	enqueue(t, db, "o1", DeliveryTarget{inboxA, "case-1"})
+	pending := allDeliveries(t, db, false)
+	if len(pending) != 1 {
+		t.Fatalf("pending = %+v, want one", pending)
+	}
+	errNotYours := errors.New("not yours")
+	for _, tc := range []struct {
+		name    string
+		allow   func(string) error
+		want    error
+		pending bool // whether the answer is a PendingError
+	}{
+		{"another actor's", func(string) error { return errNotYours }, errNotYours, false},
+		{"its own actor's", func(a string) error {
+			if a != "coord" {
+				return errNotYours
+			}
+			return nil
+		}, ErrPending, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := db.RequeueDeadLetterIf(ctx, pending[0].ID, "", tc.allow)
+			var pe *PendingError
+			if !errors.Is(err, tc.want) || errors.As(err, &pe) != tc.pending {
+				t.Errorf("RequeueDeadLetterIf of a pending delivery = %v, want %v", err, tc.want)
+			}
+			if got := allDeliveries(t, db, false); len(got) != 1 || got[0].ID != pending[0].ID {
+				t.Errorf("pending after the refused retry = %+v", got)
+			}
+		})
+	}
+}

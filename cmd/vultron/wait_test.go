@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net"
@@ -9,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/openvultron/vultron/api"
 )
@@ -114,40 +114,61 @@ func TestWaitConditions(t *testing.T) {
 // TestWaitOutlivesARestartOfTheNode: a node that stops answering while
 // case wait waits (it is being restarted) is no reason to give up before
 // the timeout: the wait says the node does not answer and goes on once
-// it answers again.
+// it answers again. The node stops once it has answered the first read,
+// and its next start takes one connection without answering it, so that
+// the wait meets a node that does not answer whatever its polls' timing.
 func TestWaitOutlivesARestartOfTheNode(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	serve := func(ln net.Listener, em string) *http.Server {
+	serve := func(ln net.Listener, em string, answered chan<- struct{}) *http.Server {
 		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Connection", "close") // no connection outlives the node
 			w.Write([]byte(`{"id":"http://n/cases/abc","emState":"` + em + `","pxaState":"pxa","ledgerLength":3}`))
+			if answered != nil {
+				select {
+				case answered <- struct{}{}:
+				default:
+				}
+			}
 		})}
 		go srv.Serve(ln)
 		return srv
 	}
-	first := serve(ln, "PROPOSED")
+	answered := make(chan struct{}, 1)
+	first := serve(ln, "PROPOSED", answered)
 	tokenFile := filepath.Join(t.TempDir(), "api-token")
 	if err := os.WriteFile(tokenFile, []byte("secret-token-secret-token-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		time.Sleep(400 * time.Millisecond)
-		first.Close() // the node stops ...
-		time.Sleep(time.Second)
-		ln, err := net.Listen("tcp", addr) // ... and serves again, further on
+		select {
+		case <-answered:
+		case <-stop:
+			return
+		}
+		_ = first.Shutdown(context.Background()) // the node stops ...
+		ln, err := net.Listen("tcp", addr)       // ... and starts again,
 		if err != nil {
 			t.Error(err)
 			return
 		}
-		second := serve(ln, "ACTIVE")
+		go func() { <-stop; ln.Close() }() // a wait that gave up connects no more
+		c, err := ln.Accept()              // not answering at first,
+		if err != nil {
+			return // the wait ended, and the test says how
+		}
+		c.Close()
+		second := serve(ln, "ACTIVE", nil) // then with the case further on
 		t.Cleanup(func() { second.Close() })
 	}()
 	code, out, errOut := runCLI(t, "case", "wait", "http://n/cases/abc", "--until", "em=ACTIVE", "--timeout", "20s", "--node", "http://"+addr, "--token-file", tokenFile)
+	close(stop)
 	<-done
 	if code != 0 || !strings.Contains(out, "case abc reached em=ACTIVE") || !strings.Contains(errOut, "the node does not answer") {
 		t.Errorf("exit %d, stdout %q, stderr %q; want the wait to say the node did not answer and to end when case abc (by its short id) reached em=ACTIVE", code, out, errOut)
