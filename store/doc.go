@@ -72,7 +72,10 @@
 //     the writer lock, the id of the key the database is sealed with and
 //     compares it with its process's: a process that the rotation could
 //     not see (it had lost that session) commits nothing after it, is
-//     fenced for good (ErrDataKeyRotated, DB.Fenced), and the node stops.
+//     fenced for good (ErrDataKeyRotated, DB.Fenced), and the node stops;
+//     it checks the key too when it hears the rotation's notification or
+//     gets its listening session back, so that it stops without waiting
+//     for a write.
 //
 // # What it stores
 //

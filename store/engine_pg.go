@@ -759,7 +759,11 @@ func (e *pgEngine) listen(onChange func()) error {
 		defer close(e.closed)
 		defer conn.Close(context.Background())
 		for {
-			if _, err := conn.WaitForNotification(ctx); err != nil {
+			n, err := conn.WaitForNotification(ctx)
+			if err == nil && n.Payload == pgDataKeyRotated {
+				e.checkSealedWith(ctx, conn)
+			}
+			if err != nil {
 				if ctx.Err() == nil {
 					// The connection broke: this process misses other
 					// processes' commits until it reconnects, so it
@@ -772,6 +776,9 @@ func (e *pgEngine) listen(onChange func()) error {
 						if err == nil {
 							if _, err = c.Exec(ctx, "LISTEN "+pgx.Identifier{e.locks.channel}.Sanitize()); err == nil {
 								conn = c
+								// Its sessions were lost: a rotation of the
+								// data key may have run without seeing it.
+								e.checkSealedWith(ctx, c)
 								break
 							}
 							_ = c.Close(context.Background())
@@ -927,6 +934,41 @@ func (e *pgEngine) expectDataKey(ctx context.Context, id []byte) error {
 	}
 	e.sealedWith.Store(&sealedWith{id: append([]byte{}, id...), meta: meta})
 	return nil
+}
+
+// pgDataKeyRotated is the payload of the notification RotateDataKey sends
+// once the database is sealed with its new key: every process that hears
+// it checks the key it seals with (checkSealedWith).
+const pgDataKeyRotated = "data-key-rotated"
+
+// announceDataKey tells the processes that listen that the data key was
+// rotated.
+func (e *pgEngine) announceDataKey(ctx context.Context) error {
+	if _, err := e.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, e.locks.channel, pgDataKeyRotated); err != nil {
+		return fmt.Errorf("announce the rotation on %s: %w", e.desc, err)
+	}
+	return nil
+}
+
+// checkSealedWith fences the engine when the database is no longer sealed
+// with the key this process seals with (see sealedWith), read on conn. A
+// process runs it when it hears that a rotation ended, and when it has lost
+// its sessions and has them again, so that it stops at once after a
+// rotation it could not see, rather than at its next write with its reads
+// failing meanwhile. A failure to read leaves the check to the next write.
+func (e *pgEngine) checkSealedWith(ctx context.Context, conn *pgx.Conn) {
+	want := e.sealedWith.Load()
+	if want == nil {
+		return
+	}
+	var sealing []byte
+	err := conn.QueryRow(ctx, `SELECT value FROM vultron_kv WHERE bucket = $1 AND key = $2`, want.meta, keyDataKeyID).Scan(&sealing)
+	if errors.Is(err, pgx.ErrNoRows) {
+		sealing, err = nil, nil
+	}
+	if err == nil && !bytes.Equal(want.id, sealing) {
+		e.fence()
+	}
 }
 
 // fence stops the engine's writes for good and closes fenced.

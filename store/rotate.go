@@ -142,6 +142,14 @@ func RotateDataKey(ctx context.Context, storeURL, keyFile string, opts Options) 
 		return rot, fmt.Errorf("store: rotate data key: %w", err)
 	}
 	rot.Resealed = db.resealed
+	if pg, ok := db.eng.(*pgEngine); ok {
+		// A process the rotation could not see, which still listens,
+		// stops now rather than at its next write.
+		if err := pg.announceDataKey(ctx); err != nil {
+			_ = db.Close()
+			return rot, fmt.Errorf("store: rotate data key: %w", err)
+		}
+	}
 	if err := db.Close(); err != nil {
 		return rot, fmt.Errorf("store: rotate data key: %w", err)
 	}

@@ -358,12 +358,16 @@ func TestRotationFencesAProcessItDidNotSee(t *testing.T) {
 	// The session is lost (a network failure, a restarted pooler): the
 	// process's open lock goes with it.
 	stale.eng.(*pgEngine).closeHolder()
+	// It no longer hears the rotation's announcement either (what a
+	// partition does), so the write is what stops it.
+	stale.eng.(*pgEngine).stop()
+	<-stale.eng.(*pgEngine).closed
 	if _, err := RotateDataKey(ctx, u, keyFile, Options{NoSync: true}); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case <-stale.Fenced():
-		t.Fatal("fenced before it wrote")
+		t.Fatal("fenced before it wrote, although it heard nothing")
 	default:
 	}
 	err = stale.Update(ctx, func(tx *Tx) error {
@@ -436,4 +440,35 @@ func TestRotateDataKeyRefusesADamagedStore(t *testing.T) {
 		t.Fatalf("the store no longer opens with its key after a refused rotation: %v", err)
 	}
 	db.Close()
+}
+
+// TestRotationFencesAProcessWhenItsConnectionsReturn: a process whose
+// connections the database dropped (a failover) while the key was
+// rotated is fenced as soon as it listens again, without waiting for a
+// write of its own: its reads would fail on every value until then.
+func TestRotationFencesAProcessWhenItsConnectionsReturn(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	u, keyFile, oldKey := newKeyedDatabase(t, dir)
+	stale, err := OpenURL(ctx, u, Options{DataKey: oldKey, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stale.Close()
+	admin, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RotateDataKey(ctx, u, keyFile, Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stale.Fenced():
+	case <-time.After(15 * time.Second):
+		t.Fatal("the process whose connections were dropped during the rotation is not fenced 15 s after it")
+	}
 }

@@ -223,7 +223,7 @@ func TestEncryptedStoreKeepsNoPlaintext(t *testing.T) {
 		t.Fatalf("open without key: %v", err)
 	}
 	_, err = Open(path, Options{DataKey: testKey(2)})
-	if !errors.Is(err, ErrDataKey) || !strings.Contains(err.Error(), "sealed with data key "+KeyID(testKey(1))+", which is not the key given") {
+	if !errors.Is(err, ErrDataKey) || !strings.Contains(err.Error(), "sealed with data key "+KeyID(testKey(1))+", not the key given") {
 		t.Fatalf("open with another key: %v", err)
 	}
 
