@@ -437,3 +437,36 @@ func TestRotateDataKeyRefusesADamagedStore(t *testing.T) {
 	}
 	db.Close()
 }
+
+// TestRotationHoldsTheDatabaseThroughout: from the check of the old key to
+// the re-encryption, the rotation keeps the open lock alone, so a process
+// that starts meanwhile (or one whose lost session reconnects) is refused
+// rather than run on the old key and make the re-encryption fail half-way.
+// Before, the rotation closed the database after its check and opened it
+// again to re-encrypt: a process that opened it between the two had the
+// rotation fail with "stop every process" after the new key was already in
+// the key file, and itself kept sealing with the old key.
+func TestRotationHoldsTheDatabaseThroughout(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	u, keyFile, oldKey := newKeyedDatabase(t, dir)
+	var meanwhile error
+	rotateKeysSwapped = func() {
+		db, err := OpenURL(ctx, u, Options{DataKey: oldKey, NoSync: true})
+		if err == nil {
+			_ = db.Close()
+		}
+		meanwhile = err
+	}
+	defer func() { rotateKeysSwapped = nil }()
+	rot, err := RotateDataKey(ctx, u, keyFile, Options{NoSync: true})
+	if err != nil {
+		t.Fatalf("rotate: %v", err)
+	}
+	if !errors.Is(meanwhile, ErrLocked) || !strings.Contains(meanwhile.Error(), "being rotated") {
+		t.Fatalf("a process starting during the rotation: %v, want ErrLocked saying the key is being rotated", meanwhile)
+	}
+	if n := sealedWithKey(t, u, oldKey); n != 0 || rot.Resealed == 0 {
+		t.Fatalf("%d values still sealed with the old key after %+v", n, rot)
+	}
+}
