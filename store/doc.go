@@ -81,7 +81,10 @@
 //	meta          schema version ("schema_version" → 8-byte big-endian uint64);
 //	              the counts of pending deliveries and dead letters
 //	              ("pending_deliveries", "dead_letters", same encoding), kept
-//	              by every write that changes those buckets (deliveryindex.go)
+//	              by every write that changes those buckets (deliveryindex.go);
+//	              the id of the data key ("data_key_id") and of the keys a
+//	              rotation retired ("retired_data_key_ids", 8 bytes each),
+//	              so that a process given a retired key is told so (seal.go)
 //	actors        local actor name → LocalActor (public part only; private
 //	              keys are kept outside the database)
 //	activities    activity id → stored activity (raw body, direction, local

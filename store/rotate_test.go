@@ -470,3 +470,42 @@ func TestRotationHoldsTheDatabaseThroughout(t *testing.T) {
 		t.Fatalf("%d values still sealed with the old key after %+v", n, rot)
 	}
 }
+
+// TestARetiredKeyIsToldWhatToDo: a process started after a rotation with
+// the key it replaced (a VULTRON_DATA_KEY not set again from the new key
+// file) is refused in words that say the key was retired by a rotation
+// and which key to give instead, on PostgreSQL and on a bbolt file; a key
+// the store never had is still only "not the key given".
+func TestARetiredKeyIsToldWhatToDo(t *testing.T) {
+	ctx := context.Background()
+	other := make([]byte, DataKeySize)
+	other[0] = 1
+	check := func(t *testing.T, u string, oldKey []byte) {
+		t.Helper()
+		_, err := OpenURL(ctx, u, Options{DataKey: oldKey, NoSync: true})
+		var wrong *WrongKeyError
+		if !errors.As(err, &wrong) || !wrong.Retired || !strings.Contains(err.Error(), "retired by rotate-key") || !strings.Contains(err.Error(), "the key that replaced it") {
+			t.Fatalf("open with the retired key: %v, want it said to be retired, and what to give", err)
+		}
+		_, err = OpenURL(ctx, u, Options{DataKey: other, NoSync: true})
+		if !errors.As(err, &wrong) || wrong.Retired || strings.Contains(err.Error(), "retired") {
+			t.Fatalf("open with a key the store never had: %v", err)
+		}
+	}
+	t.Run("postgres", func(t *testing.T) {
+		dir := t.TempDir()
+		u, keyFile, oldKey := newKeyedDatabase(t, dir)
+		if _, err := RotateDataKey(ctx, u, keyFile, Options{NoSync: true}); err != nil {
+			t.Fatal(err)
+		}
+		check(t, u, oldKey)
+	})
+	t.Run("bolt", func(t *testing.T) {
+		dir := t.TempDir()
+		path, oldKey := newKeyedStore(t, dir)
+		if _, err := RotateDataKey(ctx, "bolt:"+path, "", Options{}); err != nil {
+			t.Fatal(err)
+		}
+		check(t, "bolt:"+path, oldKey)
+	})
+}

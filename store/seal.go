@@ -58,6 +58,12 @@ const (
 
 var keyDataKeyID = []byte("data_key_id")
 
+// keyRetiredDataKeyIDs is the key, in the meta bucket, of the ids of the
+// data keys the store was sealed with before a rotation, one after the
+// other (keyIDSize bytes each): a process given one of them is told the
+// key was retired, and what to give instead.
+var keyRetiredDataKeyIDs = []byte("retired_data_key_ids")
+
 // ErrDataKey marks a data key that is missing, malformed, unsafe or not the
 // one a value was sealed with.
 var ErrDataKey = errors.New("data key")
@@ -189,10 +195,18 @@ type DataKeys struct {
 // WrongKeyError is the error of opening a store sealed with a data key the
 // node does not have; it wraps ErrDataKey. Sealed and Current are the ids
 // (KeyID) of the store's key and of the node's.
-type WrongKeyError struct{ Sealed, Current string }
+type WrongKeyError struct {
+	Sealed, Current string
+	// Retired: the key given is one a rotation of this store replaced
+	// (the store records the ids of the keys it was sealed with before).
+	Retired bool
+}
 
 // Error says which key the store needs.
 func (e *WrongKeyError) Error() string {
+	if e.Retired {
+		return fmt.Sprintf("%v: the store is sealed with data key %s, not the key given (%s), which was retired by rotate-key: give the key that replaced it (the key file rotate-key wrote, or VULTRON_DATA_KEY set from that file)", ErrDataKey, e.Sealed, e.Current)
+	}
 	return fmt.Sprintf("%v: the store is sealed with data key %s, not the key given (%s)", ErrDataKey, e.Sealed, e.Current)
 }
 
@@ -353,8 +367,9 @@ func checkDataKey(tx kvTx, s *sealer) (int, error) {
 	if s == nil {
 		return 0, fmt.Errorf("%w: the file is encrypted with data key %x; start with that key (data-key file or VULTRON_DATA_KEY)", ErrDataKey, id[:])
 	}
+	retired := meta.Get(keyRetiredDataKeyIDs)
 	if !s.has(id) {
-		return 0, &WrongKeyError{Sealed: fmt.Sprintf("%x", id[:]), Current: fmt.Sprintf("%x", s.curID[:])}
+		return 0, &WrongKeyError{Sealed: fmt.Sprintf("%x", id[:]), Current: fmt.Sprintf("%x", s.curID[:]), Retired: hasKeyID(retired, s.curID)}
 	}
 	if id == s.curID {
 		return 0, nil
@@ -363,7 +378,24 @@ func checkDataKey(tx kvTx, s *sealer) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("re-encrypt with data key %x: %w", s.curID[:], err)
 	}
+	if !hasKeyID(retired, id) {
+		if err := meta.Put(keyRetiredDataKeyIDs, append(cloneBytes(retired), id[:]...)); err != nil {
+			return 0, err
+		}
+	}
 	return n, meta.Put(keyDataKeyID, s.curID[:])
+}
+
+// hasKeyID reports whether the list of key ids ids (keyRetiredDataKeyIDs)
+// holds id.
+func hasKeyID(ids []byte, id [keyIDSize]byte) bool {
+	for len(ids) >= keyIDSize {
+		if [keyIDSize]byte(ids[:keyIDSize]) == id {
+			return true
+		}
+		ids = ids[keyIDSize:]
+	}
+	return false
 }
 
 // resealAll seals every content value with the current key of s: plain
