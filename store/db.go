@@ -237,7 +237,8 @@ func (db *DB) Shared() bool {
 
 // Fenced returns a channel that is closed once the store refuses every
 // write because another process rotated the data key of the PostgreSQL
-// database under this one (ErrDataKeyRotated); the process should stop
+// database under this one (ErrDataKeyRotated), found by a write or by a
+// read of a value sealed with the new key; the process should stop
 // and be started again with the new key. Nil (never closed) for bbolt,
 // whose file no other process opens.
 func (db *DB) Fenced() <-chan struct{} {
@@ -324,6 +325,12 @@ func openEngine(ctx context.Context, eng engine, sl *sealer, opts Options) (*DB,
 		}
 		if err := pg.expectDataKey(ctx, id); err != nil {
 			return fail(err)
+		}
+		if sl != nil {
+			// A read of a value sealed with a key this process does not
+			// have fences it too, when the database records another key.
+			check := pg.checkRotated
+			sl.unknownKey.Store(&check)
 		}
 	}
 	db.reqs = make(chan *request, db.maxBatch)

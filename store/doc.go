@@ -73,6 +73,9 @@
 //     compares it with its process's: a process that the rotation could
 //     not see (it had lost that session) commits nothing after it, is
 //     fenced for good (ErrDataKeyRotated, DB.Fenced), and the node stops.
+//     Its first read of a value sealed with a key it does not have looks
+//     at the id too, and fences it the same way, so that a process that
+//     only reads does not go on serving errors.
 //
 // # What it stores
 //

@@ -509,3 +509,41 @@ func TestARetiredKeyIsToldWhatToDo(t *testing.T) {
 		check(t, "bolt:"+path, oldKey)
 	})
 }
+
+// TestRotationFencesAProcessItDidNotSeeAtItsNextRead: a process whose open
+// lock was lost while the key was rotated, and that only reads afterwards,
+// is fenced at its first read of a value sealed with the new key, as at a
+// write: the read says the key was rotated and to start again with the new
+// key, and Fenced is closed (the node stops). Before, such a process kept
+// serving, ready, and every read failed with "sealed with data key …,
+// which is not the key given" until it happened to write.
+func TestRotationFencesAProcessItDidNotSeeAtItsNextRead(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	u, keyFile, oldKey := newKeyedDatabase(t, dir)
+	stale, err := OpenURL(ctx, u, Options{DataKey: oldKey, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stale.Close()
+	stale.eng.(*pgEngine).closeHolder()
+	if _, err := RotateDataKey(ctx, u, keyFile, Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	err = stale.View(ctx, func(tx *ReadTx) error {
+		c, err := tx.Case("case-1")
+		if err != nil {
+			return err
+		}
+		_ = c.Get([]byte("record"))
+		return nil
+	})
+	if !errors.Is(err, ErrDataKeyRotated) || !strings.Contains(err.Error(), "start this process again with the new key") {
+		t.Fatalf("a read after the rotation: %v, want ErrDataKeyRotated", err)
+	}
+	select {
+	case <-stale.Fenced():
+	default:
+		t.Fatal("the store is not fenced after a read of a value sealed with the new key")
+	}
+}

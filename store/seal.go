@@ -90,6 +90,11 @@ type sealer struct {
 	others map[[keyIDSize]byte]cipher.AEAD
 	// opened counts the values opened, for DB.ValuesOpened.
 	opened atomic.Uint64
+	// unknownKey, when set (a PostgreSQL store, once open), is asked about
+	// a value sealed with a key the sealer does not have: it returns the
+	// error to give instead when that is because another process rotated
+	// the data key (and fences the store), nil otherwise.
+	unknownKey atomic.Pointer[func() error]
 }
 
 func newSealer(current, previous []byte) (*sealer, error) {
@@ -166,6 +171,11 @@ func (s *sealer) open(path string, key, sealed []byte) ([]byte, error) {
 	copy(id[:], sealed[1:1+keyIDSize])
 	aead, ok := s.others[id]
 	if !ok {
+		if f := s.unknownKey.Load(); f != nil {
+			if err := (*f)(); err != nil {
+				return nil, err
+			}
+		}
 		return nil, fmt.Errorf("%s: %w: sealed with data key %x, which is not the key given", path, ErrDataKey, id[:])
 	}
 	nonce := sealed[1+keyIDSize : 1+keyIDSize+nonceSize]
