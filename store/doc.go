@@ -87,7 +87,9 @@
 //	              by every write that changes those buckets (deliveryindex.go);
 //	              the id of the data key ("data_key_id") and of the keys a
 //	              rotation retired ("retired_data_key_ids", 8 bytes each),
-//	              so that a process given a retired key is told so (seal.go)
+//	              so that a process given a retired key is told so, and,
+//	              while a rotation is re-encrypting, of its new key
+//	              ("next_data_key_id"; seal.go, rotate.go)
 //	actors        local actor name → LocalActor (public part only; private
 //	              keys are kept outside the database)
 //	activities    activity id → stored activity (raw body, direction, local

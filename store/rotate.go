@@ -181,6 +181,14 @@ func rotateOpen(ctx context.Context, db *DB, cur []byte, keyFile, prevFile strin
 	if err != nil {
 		return rotated{}, fmt.Errorf("store: rotate data key: %w", err)
 	}
+	// Recorded before the key files change, so that a process given the
+	// new key before the re-encryption is done is told to finish it.
+	nextID := keyID(next)
+	if err := db.eng.update(ctx, func(tx kvTx) error {
+		return tx.Bucket(bucketMeta).Put(keyNextDataKeyID, nextID[:])
+	}); err != nil {
+		return rotated{}, fmt.Errorf("store: rotate data key: nothing was changed: %w", err)
+	}
 	nextFile := filepath.Join(filepath.Dir(keyFile), dataKeyNextFile)
 	if err := writeKeyFile(nextFile, next); err != nil {
 		return rotated{}, fmt.Errorf("store: rotate data key: %w", err)

@@ -547,3 +547,44 @@ func TestRotationFencesAProcessItDidNotSeeAtItsNextRead(t *testing.T) {
 		t.Fatal("the store is not fenced after a read of a value sealed with the new key")
 	}
 }
+
+// TestAnUnfinishedRotationIsToldWhatToDo: a process started with the new
+// key alone (VULTRON_DATA_KEY set from the new key file) while a rotation
+// that was interrupted has not re-encrypted the store is refused saying
+// the rotation to that key did not finish and to run rotate-key again;
+// once it has, the new key opens the store.
+func TestAnUnfinishedRotationIsToldWhatToDo(t *testing.T) {
+	dir := t.TempDir()
+	u, keyFile, _ := newKeyedDatabase(t, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	rotateKeysSwapped = cancel // interrupted once the key files changed
+	_, err := RotateDataKey(ctx, u, keyFile, Options{NoSync: true})
+	rotateKeysSwapped = nil
+	if err == nil {
+		t.Fatal("the interrupted rotation finished")
+	}
+	keys, err := LoadDataKeys(dir, "", "", false)
+	if err != nil || keys.Previous == nil {
+		t.Fatalf("key files after the interruption: %v", err)
+	}
+	_, err = OpenURL(context.Background(), u, Options{DataKey: keys.Current, NoSync: true})
+	var wrong *WrongKeyError
+	if !errors.As(err, &wrong) || !strings.Contains(err.Error(), "did not finish") || !strings.Contains(err.Error(), "run vultron rotate-key again") {
+		t.Fatalf("open with the new key of an unfinished rotation: %v, want it said the rotation did not finish and to run it again", err)
+	}
+	rot, err := RotateDataKey(context.Background(), u, keyFile, Options{NoSync: true})
+	if err != nil || !rot.Resumed {
+		t.Fatalf("finish the rotation: %+v, %v", rot, err)
+	}
+	db, err := OpenURL(context.Background(), u, Options{DataKey: keys.Current, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	other := make([]byte, DataKeySize)
+	if _, err = OpenURL(context.Background(), u, Options{DataKey: other, NoSync: true}); err == nil || strings.Contains(err.Error(), "did not finish") {
+		t.Fatalf("open with another key after the rotation finished: %v", err)
+	}
+}

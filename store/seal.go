@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -63,6 +64,12 @@ var keyDataKeyID = []byte("data_key_id")
 // other (keyIDSize bytes each): a process given one of them is told the
 // key was retired, and what to give instead.
 var keyRetiredDataKeyIDs = []byte("retired_data_key_ids")
+
+// keyNextDataKeyID is the key, in the meta bucket, of the id of the key a
+// rotation is re-encrypting the store under, recorded before the key files
+// change and removed by the re-encryption: a process given that key before
+// the rotation is finished is told to run rotate-key again.
+var keyNextDataKeyID = []byte("next_data_key_id")
 
 // ErrDataKey marks a data key that is missing, malformed, unsafe or not the
 // one a value was sealed with.
@@ -210,10 +217,16 @@ type WrongKeyError struct {
 	// Retired: the key given is one a rotation of this store replaced
 	// (the store records the ids of the keys it was sealed with before).
 	Retired bool
+	// Unfinished: the key given is the one a rotation that did not finish
+	// was re-encrypting the store under.
+	Unfinished bool
 }
 
 // Error says which key the store needs.
 func (e *WrongKeyError) Error() string {
+	if e.Unfinished {
+		return fmt.Sprintf("%v: the store is sealed with data key %s, not the key given (%s): a rotation to the key given did not finish; run vultron rotate-key again, with every process stopped, to finish it", ErrDataKey, e.Sealed, e.Current)
+	}
 	if e.Retired {
 		return fmt.Sprintf("%v: the store is sealed with data key %s, not the key given (%s), which was retired by rotate-key: give the key that replaced it (the key file rotate-key wrote, or VULTRON_DATA_KEY set from that file)", ErrDataKey, e.Sealed, e.Current)
 	}
@@ -379,7 +392,7 @@ func checkDataKey(tx kvTx, s *sealer) (int, error) {
 	}
 	retired := meta.Get(keyRetiredDataKeyIDs)
 	if !s.has(id) {
-		return 0, &WrongKeyError{Sealed: fmt.Sprintf("%x", id[:]), Current: fmt.Sprintf("%x", s.curID[:]), Retired: hasKeyID(retired, s.curID)}
+		return 0, &WrongKeyError{Sealed: fmt.Sprintf("%x", id[:]), Current: fmt.Sprintf("%x", s.curID[:]), Retired: hasKeyID(retired, s.curID), Unfinished: bytes.Equal(meta.Get(keyNextDataKeyID), s.curID[:])}
 	}
 	if id == s.curID {
 		return 0, nil
@@ -390,6 +403,11 @@ func checkDataKey(tx kvTx, s *sealer) (int, error) {
 	}
 	if !hasKeyID(retired, id) {
 		if err := meta.Put(keyRetiredDataKeyIDs, append(cloneBytes(retired), id[:]...)); err != nil {
+			return 0, err
+		}
+	}
+	if meta.Get(keyNextDataKeyID) != nil {
+		if err := meta.Delete(keyNextDataKeyID); err != nil {
 			return 0, err
 		}
 	}
