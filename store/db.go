@@ -118,6 +118,11 @@ type Options struct {
 	// (ErrLocked both ways), as the file lock always does for bbolt.
 	// RotateDataKey opens so.
 	Exclusive bool
+
+	// keysSwapped, when set (by tests), is called by RotateDataKey once
+	// the new key is in the key file and the old one in
+	// data-key.previous, before the values are re-encrypted.
+	keysSwapped func()
 }
 
 // DB is an open store. It is safe for concurrent use by many goroutines.
@@ -237,7 +242,8 @@ func (db *DB) Shared() bool {
 
 // Fenced returns a channel that is closed once the store refuses every
 // write because another process rotated the data key of the PostgreSQL
-// database under this one (ErrDataKeyRotated); the process should stop
+// database under this one (ErrDataKeyRotated), found by a write or by a
+// read of a value sealed with the new key; the process should stop
 // and be started again with the new key. Nil (never closed) for bbolt,
 // whose file no other process opens.
 func (db *DB) Fenced() <-chan struct{} {
@@ -324,6 +330,12 @@ func openEngine(ctx context.Context, eng engine, sl *sealer, opts Options) (*DB,
 		}
 		if err := pg.expectDataKey(ctx, id); err != nil {
 			return fail(err)
+		}
+		if sl != nil {
+			// A read of a value sealed with a key this process does not
+			// have fences it too, when the database records another key.
+			check := pg.checkRotated
+			sl.unknownKey.Store(&check)
 		}
 	}
 	db.reqs = make(chan *request, db.maxBatch)

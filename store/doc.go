@@ -72,10 +72,11 @@
 //     the writer lock, the id of the key the database is sealed with and
 //     compares it with its process's: a process that the rotation could
 //     not see (it had lost that session) commits nothing after it, is
-//     fenced for good (ErrDataKeyRotated, DB.Fenced), and the node stops;
-//     it checks the key too when it hears the rotation's notification or
-//     gets its listening session back, so that it stops without waiting
-//     for a write.
+//     fenced for good (ErrDataKeyRotated, DB.Fenced), and the node stops.
+//     It looks at the id too when it hears the rotation's notification,
+//     when it gets its listening session back, and at its first read of a
+//     value sealed with a key it does not have, and is fenced the same
+//     way, so that it stops without waiting for a write.
 //
 // # What it stores
 //
@@ -84,7 +85,12 @@
 //	meta          schema version ("schema_version" → 8-byte big-endian uint64);
 //	              the counts of pending deliveries and dead letters
 //	              ("pending_deliveries", "dead_letters", same encoding), kept
-//	              by every write that changes those buckets (deliveryindex.go)
+//	              by every write that changes those buckets (deliveryindex.go);
+//	              the id of the data key ("data_key_id") and of the keys a
+//	              rotation retired ("retired_data_key_ids", 8 bytes each),
+//	              so that a process given a retired key is told so, and,
+//	              while a rotation is re-encrypting, of its new key
+//	              ("next_data_key_id"; seal.go, rotate.go)
 //	actors        local actor name → LocalActor (public part only; private
 //	              keys are kept outside the database)
 //	activities    activity id → stored activity (raw body, direction, local

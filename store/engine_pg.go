@@ -971,6 +971,35 @@ func (e *pgEngine) checkSealedWith(ctx context.Context, conn *pgx.Conn) {
 	}
 }
 
+// checkRotated is asked when a read finds a value sealed with a key this
+// process does not have: when the database records another key than the
+// process's, another process rotated it, and the engine is fenced as a
+// write would fence it; it returns the fenced error then, nil otherwise
+// (the value alone is damaged, or the database does not answer).
+func (e *pgEngine) checkRotated() error {
+	want := e.sealedWith.Load()
+	if want == nil {
+		return nil
+	}
+	select {
+	case <-e.fenced:
+		return e.fencedError()
+	default:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pgCheckRotatedWait)
+	defer cancel()
+	var sealing []byte
+	err := e.pool.QueryRow(ctx, `SELECT value FROM vultron_kv WHERE bucket = $1 AND key = $2`, want.meta, keyDataKeyID).Scan(&sealing)
+	if err != nil || bytes.Equal(want.id, sealing) {
+		return nil
+	}
+	e.fence()
+	return e.fencedError()
+}
+
+// pgCheckRotatedWait bounds checkRotated's look at the database.
+const pgCheckRotatedWait = 5 * time.Second
+
 // fence stops the engine's writes for good and closes fenced.
 func (e *pgEngine) fence() {
 	e.fenceOnce.Do(func() { close(e.fenced) })

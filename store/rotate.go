@@ -41,7 +41,9 @@ func RetiredDataKeyFile(keyID string) string { return "data-key.retired-" + keyI
 // DataKeyFile beside it. Every process of the node must be stopped: the
 // store is opened Exclusive (a bbolt file's lock, or on PostgreSQL the open
 // lock every process holds), and ErrLocked is returned while another
-// process has it open. A bbolt file is compacted besides, so that no freed
+// process has it open; it keeps the lock from its check of the key to the
+// end of the re-encryption, so that no process opens the store between. A
+// bbolt file is compacted besides, so that no freed
 // page keeps old ciphertext; PostgreSQL keeps old row versions until its
 // vacuum reclaims them (and its WAL and backups keep them).
 //
@@ -89,69 +91,46 @@ func RotateDataKey(ctx context.Context, storeURL, keyFile string, opts Options) 
 	if keys.Previous != nil {
 		rot.Resumed = true
 		rot.OldKeyID, rot.NewKeyID = KeyID(keys.Previous), KeyID(keys.Current)
+		if err := ctx.Err(); err != nil {
+			return rot, err
+		}
+		// Open reseals every value sealed with the previous key in one
+		// transaction and records the new key id.
+		o := opts
+		o.DataKey, o.PreviousDataKey = keys.Current, keys.Previous
+		db, err := open(o)
+		if err != nil {
+			return rot, fmt.Errorf("store: rotate data key: %w", err)
+		}
+		rot.Resealed = db.resealed
+		if err := db.Close(); err != nil {
+			return rot, fmt.Errorf("store: rotate data key: %w", err)
+		}
 	} else {
-		// Open once with the current key: it takes the lock (a running
-		// process holds it), and checks the key is the one the store was
-		// sealed with before anything is changed.
+		// Open with the current key: it takes the lock (a running process
+		// holds it), and checks the key is the one the store was sealed
+		// with before anything is changed. The store stays open, and so
+		// the lock held, until the values are re-encrypted: a process
+		// that opened it between the check and the re-encryption would
+		// seal with the old key, and make the re-encryption fail once the
+		// new key is in the key file.
 		o := opts
 		o.DataKey, o.PreviousDataKey = keys.Current, nil
 		db, err := open(o)
 		if err != nil {
 			return Rotation{}, fmt.Errorf("store: rotate data key: %w", err)
 		}
-		// Every value must open with it, or the re-encryption would
-		// fail on the first that does not, every time, with the new
-		// key already installed.
-		if err := db.eng.view(ctx, func(tx kvTx) error { return openAll(tx, db.sl) }); err != nil {
-			_ = db.Close()
-			return Rotation{}, fmt.Errorf("store: rotate data key: nothing was changed: a value of the store does not open with its key, so it is damaged (vultron store copy --data checks it; restore it from a backup): %w", err)
+		n, err := rotateOpen(ctx, db, keys.Current, keyFile, prevFile, opts.keysSwapped)
+		if cerr := db.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("store: rotate data key: %w", cerr)
 		}
-		if err := db.Close(); err != nil {
-			return Rotation{}, fmt.Errorf("store: rotate data key: %w", err)
+		if n.next != nil {
+			rot.OldKeyID, rot.NewKeyID = KeyID(n.old), KeyID(n.next)
 		}
-		next := make([]byte, DataKeySize)
-		if _, err := rand.Read(next); err != nil {
-			return Rotation{}, fmt.Errorf("store: rotate data key: %w", err)
+		if err != nil {
+			return rot, err
 		}
-		nextFile := filepath.Join(filepath.Dir(keyFile), dataKeyNextFile)
-		if err := writeKeyFile(nextFile, next); err != nil {
-			return Rotation{}, fmt.Errorf("store: rotate data key: %w", err)
-		}
-		if err := os.Rename(keyFile, prevFile); err != nil {
-			return Rotation{}, fmt.Errorf("store: rotate data key: keep previous key: %w", err)
-		}
-		if err := os.Rename(nextFile, keyFile); err != nil {
-			return Rotation{}, fmt.Errorf("store: rotate data key: install new key: %w", err)
-		}
-		if err := syncDir(filepath.Dir(keyFile)); err != nil {
-			return Rotation{}, fmt.Errorf("store: rotate data key: %w", err)
-		}
-		rot.OldKeyID, rot.NewKeyID = KeyID(keys.Current), KeyID(next)
-		keys.Previous, keys.Current = keys.Current, next
-	}
-	if err := ctx.Err(); err != nil {
-		return rot, err
-	}
-
-	// Re-encrypt: Open reseals every value sealed with the previous key in
-	// one transaction and records the new key id.
-	o := opts
-	o.DataKey, o.PreviousDataKey = keys.Current, keys.Previous
-	db, err := open(o)
-	if err != nil {
-		return rot, fmt.Errorf("store: rotate data key: %w", err)
-	}
-	rot.Resealed = db.resealed
-	if pg, ok := db.eng.(*pgEngine); ok {
-		// A process the rotation could not see, which still listens,
-		// stops now rather than at its next write.
-		if err := pg.announceDataKey(ctx); err != nil {
-			_ = db.Close()
-			return rot, fmt.Errorf("store: rotate data key: %w", err)
-		}
-	}
-	if err := db.Close(); err != nil {
-		return rot, fmt.Errorf("store: rotate data key: %w", err)
+		rot.Resealed = n.resealed
 	}
 	if boltPath != "" {
 		if err := CompactFile(boltPath, opts.LockTimeout); err != nil {
@@ -169,6 +148,79 @@ func RotateDataKey(ctx context.Context, storeURL, keyFile string, opts Options) 
 		return rot, fmt.Errorf("store: rotate data key: %w", err)
 	}
 	return rot, nil
+}
+
+// rotated is what rotateOpen did.
+type rotated struct {
+	old, next []byte
+	resealed  int
+}
+
+// rotateOpen rotates the key of db, opened Exclusive with its key cur (in
+// keyFile): it checks every value opens, writes a new key to keyFile and
+// keeps cur in prevFile, and re-encrypts every value under the new key in
+// one transaction, on the engine of db, whose lock it keeps throughout.
+// An error before the key files change says nothing was changed.
+func rotateOpen(ctx context.Context, db *DB, cur []byte, keyFile, prevFile string, keysSwapped func()) (rotated, error) {
+	// Every value must open with it, or the re-encryption would fail on
+	// the first that does not, every time, with the new key already
+	// installed.
+	if err := db.eng.view(ctx, func(tx kvTx) error { return openAll(tx, db.sl) }); err != nil {
+		return rotated{}, fmt.Errorf("store: rotate data key: nothing was changed: a value of the store does not open with its key, so it is damaged (vultron store copy --data checks it; restore it from a backup): %w", err)
+	}
+	next := make([]byte, DataKeySize)
+	if _, err := rand.Read(next); err != nil {
+		return rotated{}, fmt.Errorf("store: rotate data key: %w", err)
+	}
+	sl, err := newSealer(next, cur)
+	if err != nil {
+		return rotated{}, fmt.Errorf("store: rotate data key: %w", err)
+	}
+	// Recorded before the key files change, so that a process given the
+	// new key before the re-encryption is done is told to finish it.
+	nextID := keyID(next)
+	if err := db.eng.update(ctx, func(tx kvTx) error {
+		return tx.Bucket(bucketMeta).Put(keyNextDataKeyID, nextID[:])
+	}); err != nil {
+		return rotated{}, fmt.Errorf("store: rotate data key: nothing was changed: %w", err)
+	}
+	nextFile := filepath.Join(filepath.Dir(keyFile), dataKeyNextFile)
+	if err := writeKeyFile(nextFile, next); err != nil {
+		return rotated{}, fmt.Errorf("store: rotate data key: %w", err)
+	}
+	if err := os.Rename(keyFile, prevFile); err != nil {
+		return rotated{}, fmt.Errorf("store: rotate data key: keep previous key: %w", err)
+	}
+	if err := os.Rename(nextFile, keyFile); err != nil {
+		return rotated{}, fmt.Errorf("store: rotate data key: install new key: %w", err)
+	}
+	if err := syncDir(filepath.Dir(keyFile)); err != nil {
+		return rotated{}, fmt.Errorf("store: rotate data key: %w", err)
+	}
+	if keysSwapped != nil {
+		keysSwapped()
+	}
+	r := rotated{old: cur, next: next}
+	if err := ctx.Err(); err != nil {
+		return r, err
+	}
+	// As Open does with a previous key: every value sealed with cur is
+	// resealed with next in one transaction, which records next's id.
+	if err := db.eng.update(ctx, func(tx kvTx) error {
+		var err error
+		r.resealed, err = checkDataKey(tx, sl)
+		return err
+	}); err != nil {
+		return r, fmt.Errorf("store: rotate data key: %w", err)
+	}
+	if pg, ok := db.eng.(*pgEngine); ok {
+		// A process the rotation could not see, which still listens,
+		// stops now rather than at its next read or write.
+		if err := pg.announceDataKey(ctx); err != nil {
+			return r, fmt.Errorf("store: rotate data key: %w", err)
+		}
+	}
+	return r, nil
 }
 
 // CompactFile rewrites the store file at path into a new file holding only

@@ -442,6 +442,155 @@ func TestRotateDataKeyRefusesADamagedStore(t *testing.T) {
 	db.Close()
 }
 
+// TestRotationHoldsTheDatabaseThroughout: from the check of the old key to
+// the re-encryption, the rotation keeps the open lock alone, so a process
+// that starts meanwhile (or one whose lost session reconnects) is refused
+// rather than run on the old key and make the re-encryption fail half-way.
+// Before, the rotation closed the database after its check and opened it
+// again to re-encrypt: a process that opened it between the two had the
+// rotation fail with "stop every process" after the new key was already in
+// the key file, and itself kept sealing with the old key.
+func TestRotationHoldsTheDatabaseThroughout(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	u, keyFile, oldKey := newKeyedDatabase(t, dir)
+	var meanwhile error
+	starts := func() {
+		db, err := OpenURL(ctx, u, Options{DataKey: oldKey, NoSync: true})
+		if err == nil {
+			_ = db.Close()
+		}
+		meanwhile = err
+	}
+	rot, err := RotateDataKey(ctx, u, keyFile, Options{NoSync: true, keysSwapped: starts})
+	if err != nil {
+		t.Fatalf("rotate: %v", err)
+	}
+	if !errors.Is(meanwhile, ErrLocked) || !strings.Contains(meanwhile.Error(), "being rotated") {
+		t.Fatalf("a process starting during the rotation: %v, want ErrLocked saying the key is being rotated", meanwhile)
+	}
+	if n := sealedWithKey(t, u, oldKey); n != 0 || rot.Resealed == 0 {
+		t.Fatalf("%d values still sealed with the old key after %+v", n, rot)
+	}
+}
+
+// TestARetiredKeyIsToldWhatToDo: a process started after a rotation with
+// the key it replaced (a VULTRON_DATA_KEY not set again from the new key
+// file) is refused in words that say the key was retired by a rotation
+// and which key to give instead, on PostgreSQL and on a bbolt file; a key
+// the store never had is still only "not the key given".
+func TestARetiredKeyIsToldWhatToDo(t *testing.T) {
+	ctx := context.Background()
+	other := make([]byte, DataKeySize)
+	other[0] = 1
+	check := func(t *testing.T, u string, oldKey []byte) {
+		t.Helper()
+		_, err := OpenURL(ctx, u, Options{DataKey: oldKey, NoSync: true})
+		var wrong *WrongKeyError
+		if !errors.As(err, &wrong) || !wrong.Retired || !strings.Contains(err.Error(), "retired by rotate-key") || !strings.Contains(err.Error(), "the key that replaced it") {
+			t.Fatalf("open with the retired key: %v, want it said to be retired, and what to give", err)
+		}
+		_, err = OpenURL(ctx, u, Options{DataKey: other, NoSync: true})
+		if !errors.As(err, &wrong) || wrong.Retired || strings.Contains(err.Error(), "retired") {
+			t.Fatalf("open with a key the store never had: %v", err)
+		}
+	}
+	t.Run("postgres", func(t *testing.T) {
+		dir := t.TempDir()
+		u, keyFile, oldKey := newKeyedDatabase(t, dir)
+		if _, err := RotateDataKey(ctx, u, keyFile, Options{NoSync: true}); err != nil {
+			t.Fatal(err)
+		}
+		check(t, u, oldKey)
+	})
+	t.Run("bolt", func(t *testing.T) {
+		dir := t.TempDir()
+		path, oldKey := newKeyedStore(t, dir)
+		if _, err := RotateDataKey(ctx, "bolt:"+path, "", Options{}); err != nil {
+			t.Fatal(err)
+		}
+		check(t, "bolt:"+path, oldKey)
+	})
+}
+
+// TestRotationFencesAProcessItDidNotSeeAtItsNextRead: a process whose open
+// lock was lost while the key was rotated, and that only reads afterwards,
+// is fenced at its first read of a value sealed with the new key, as at a
+// write: the read says the key was rotated and to start again with the new
+// key, and Fenced is closed (the node stops). Before, such a process kept
+// serving, ready, and every read failed with "sealed with data key …,
+// which is not the key given" until it happened to write.
+func TestRotationFencesAProcessItDidNotSeeAtItsNextRead(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	u, keyFile, oldKey := newKeyedDatabase(t, dir)
+	stale, err := OpenURL(ctx, u, Options{DataKey: oldKey, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stale.Close()
+	stale.eng.(*pgEngine).closeHolder()
+	if _, err := RotateDataKey(ctx, u, keyFile, Options{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	err = stale.View(ctx, func(tx *ReadTx) error {
+		c, err := tx.Case("case-1")
+		if err != nil {
+			return err
+		}
+		_ = c.Get([]byte("record"))
+		return nil
+	})
+	if !errors.Is(err, ErrDataKeyRotated) || !strings.Contains(err.Error(), "start this process again with the new key") {
+		t.Fatalf("a read after the rotation: %v, want ErrDataKeyRotated", err)
+	}
+	select {
+	case <-stale.Fenced():
+	default:
+		t.Fatal("the store is not fenced after a read of a value sealed with the new key")
+	}
+}
+
+// TestAnUnfinishedRotationIsToldWhatToDo: a process started with the new
+// key alone (VULTRON_DATA_KEY set from the new key file) while a rotation
+// that was interrupted has not re-encrypted the store is refused saying
+// the rotation to that key did not finish and to run rotate-key again;
+// once it has, the new key opens the store.
+func TestAnUnfinishedRotationIsToldWhatToDo(t *testing.T) {
+	dir := t.TempDir()
+	u, keyFile, _ := newKeyedDatabase(t, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	// Interrupted once the key files changed.
+	_, err := RotateDataKey(ctx, u, keyFile, Options{NoSync: true, keysSwapped: cancel})
+	if err == nil {
+		t.Fatal("the interrupted rotation finished")
+	}
+	keys, err := LoadDataKeys(dir, "", "", false)
+	if err != nil || keys.Previous == nil {
+		t.Fatalf("key files after the interruption: %v", err)
+	}
+	_, err = OpenURL(context.Background(), u, Options{DataKey: keys.Current, NoSync: true})
+	var wrong *WrongKeyError
+	if !errors.As(err, &wrong) || !strings.Contains(err.Error(), "did not finish") || !strings.Contains(err.Error(), "run vultron rotate-key again") {
+		t.Fatalf("open with the new key of an unfinished rotation: %v, want it said the rotation did not finish and to run it again", err)
+	}
+	rot, err := RotateDataKey(context.Background(), u, keyFile, Options{NoSync: true})
+	if err != nil || !rot.Resumed {
+		t.Fatalf("finish the rotation: %+v, %v", rot, err)
+	}
+	db, err := OpenURL(context.Background(), u, Options{DataKey: keys.Current, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	other := make([]byte, DataKeySize)
+	if _, err = OpenURL(context.Background(), u, Options{DataKey: other, NoSync: true}); err == nil || strings.Contains(err.Error(), "did not finish") {
+		t.Fatalf("open with another key after the rotation finished: %v", err)
+	}
+}
+
 // TestRotationFencesAProcessWhenItsConnectionsReturn: a process whose
 // connections the database dropped (a failover) while the key was
 // rotated is fenced as soon as it listens again, without waiting for a

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -58,6 +59,18 @@ const (
 
 var keyDataKeyID = []byte("data_key_id")
 
+// keyRetiredDataKeyIDs is the key, in the meta bucket, of the ids of the
+// data keys the store was sealed with before a rotation, one after the
+// other (keyIDSize bytes each): a process given one of them is told the
+// key was retired, and what to give instead.
+var keyRetiredDataKeyIDs = []byte("retired_data_key_ids")
+
+// keyNextDataKeyID is the key, in the meta bucket, of the id of the key a
+// rotation is re-encrypting the store under, recorded before the key files
+// change and removed by the re-encryption: a process given that key before
+// the rotation is finished is told to run rotate-key again.
+var keyNextDataKeyID = []byte("next_data_key_id")
+
 // ErrDataKey marks a data key that is missing, malformed, unsafe or not the
 // one a value was sealed with.
 var ErrDataKey = errors.New("data key")
@@ -84,6 +97,11 @@ type sealer struct {
 	others map[[keyIDSize]byte]cipher.AEAD
 	// opened counts the values opened, for DB.ValuesOpened.
 	opened atomic.Uint64
+	// unknownKey, when set (a PostgreSQL store, once open), is asked about
+	// a value sealed with a key the sealer does not have: it returns the
+	// error to give instead when that is because another process rotated
+	// the data key (and fences the store), nil otherwise.
+	unknownKey atomic.Pointer[func() error]
 }
 
 func newSealer(current, previous []byte) (*sealer, error) {
@@ -160,6 +178,11 @@ func (s *sealer) open(path string, key, sealed []byte) ([]byte, error) {
 	copy(id[:], sealed[1:1+keyIDSize])
 	aead, ok := s.others[id]
 	if !ok {
+		if f := s.unknownKey.Load(); f != nil {
+			if err := (*f)(); err != nil {
+				return nil, err
+			}
+		}
 		return nil, fmt.Errorf("%s: %w: sealed with data key %x, which is not the key given", path, ErrDataKey, id[:])
 	}
 	nonce := sealed[1+keyIDSize : 1+keyIDSize+nonceSize]
@@ -189,10 +212,24 @@ type DataKeys struct {
 // WrongKeyError is the error of opening a store sealed with a data key the
 // node does not have; it wraps ErrDataKey. Sealed and Current are the ids
 // (KeyID) of the store's key and of the node's.
-type WrongKeyError struct{ Sealed, Current string }
+type WrongKeyError struct {
+	Sealed, Current string
+	// Retired: the key given is one a rotation of this store replaced
+	// (the store records the ids of the keys it was sealed with before).
+	Retired bool
+	// Unfinished: the key given is the one a rotation that did not finish
+	// was re-encrypting the store under.
+	Unfinished bool
+}
 
 // Error says which key the store needs.
 func (e *WrongKeyError) Error() string {
+	if e.Unfinished {
+		return fmt.Sprintf("%v: the store is sealed with data key %s, not the key given (%s): a rotation to the key given did not finish; run vultron rotate-key again, with every process stopped, to finish it", ErrDataKey, e.Sealed, e.Current)
+	}
+	if e.Retired {
+		return fmt.Sprintf("%v: the store is sealed with data key %s, not the key given (%s), which was retired by rotate-key: give the key that replaced it (the key file rotate-key wrote, or VULTRON_DATA_KEY set from that file)", ErrDataKey, e.Sealed, e.Current)
+	}
 	return fmt.Sprintf("%v: the store is sealed with data key %s, not the key given (%s)", ErrDataKey, e.Sealed, e.Current)
 }
 
@@ -353,8 +390,9 @@ func checkDataKey(tx kvTx, s *sealer) (int, error) {
 	if s == nil {
 		return 0, fmt.Errorf("%w: the file is encrypted with data key %x; start with that key (data-key file or VULTRON_DATA_KEY)", ErrDataKey, id[:])
 	}
+	retired := meta.Get(keyRetiredDataKeyIDs)
 	if !s.has(id) {
-		return 0, &WrongKeyError{Sealed: fmt.Sprintf("%x", id[:]), Current: fmt.Sprintf("%x", s.curID[:])}
+		return 0, &WrongKeyError{Sealed: fmt.Sprintf("%x", id[:]), Current: fmt.Sprintf("%x", s.curID[:]), Retired: hasKeyID(retired, s.curID), Unfinished: bytes.Equal(meta.Get(keyNextDataKeyID), s.curID[:])}
 	}
 	if id == s.curID {
 		return 0, nil
@@ -363,7 +401,29 @@ func checkDataKey(tx kvTx, s *sealer) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("re-encrypt with data key %x: %w", s.curID[:], err)
 	}
+	if !hasKeyID(retired, id) {
+		if err := meta.Put(keyRetiredDataKeyIDs, append(cloneBytes(retired), id[:]...)); err != nil {
+			return 0, err
+		}
+	}
+	if meta.Get(keyNextDataKeyID) != nil {
+		if err := meta.Delete(keyNextDataKeyID); err != nil {
+			return 0, err
+		}
+	}
 	return n, meta.Put(keyDataKeyID, s.curID[:])
+}
+
+// hasKeyID reports whether the list of key ids ids (keyRetiredDataKeyIDs)
+// holds id.
+func hasKeyID(ids []byte, id [keyIDSize]byte) bool {
+	for len(ids) >= keyIDSize {
+		if [keyIDSize]byte(ids[:keyIDSize]) == id {
+			return true
+		}
+		ids = ids[keyIDSize:]
+	}
+	return false
 }
 
 // resealAll seals every content value with the current key of s: plain

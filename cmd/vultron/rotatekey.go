@@ -39,7 +39,7 @@ func runRotateKey(ctx context.Context, env *environment, args []string) error {
 		return usageError("rotate-key takes no arguments, got %q", fs.Arg(0))
 	}
 	if env.getenv("VULTRON_DATA_KEY") != "" {
-		return usageError("the data key comes from VULTRON_DATA_KEY, which rotate-key cannot rewrite; write it to a key file, rotate, and set the variable from the new file")
+		return usageError("VULTRON_DATA_KEY is set, and rotate-key cannot rewrite it: write the key to a file (base64 -d), unset VULTRON_DATA_KEY, rotate with --data-key-file FILE, and set the variable from the new file")
 	}
 	if *storeURL == "" {
 		*storeURL = env.getenv("VULTRON_STORE")

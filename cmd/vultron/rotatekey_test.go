@@ -33,8 +33,11 @@ func TestRotateKeyCommand(t *testing.T) {
 		}
 		return ""
 	}
-	if code := run(ctx, &environment{stdout: &out, stderr: &out, getenv: withEnv}, []string{"rotate-key", "--data", dir}); code != 2 {
-		t.Fatalf("rotate-key with VULTRON_DATA_KEY: exit %d, %q", code, out.String())
+	// The docs have the key written to a file first: the variable, still
+	// set in the shell the processes' key came from, is what to unset.
+	if code := run(ctx, &environment{stdout: &out, stderr: &out, getenv: withEnv}, []string{"rotate-key", "--data", dir}); code != 2 ||
+		!strings.Contains(out.String(), "unset VULTRON_DATA_KEY") || strings.Count(out.String(), "\n") != 1 {
+		t.Fatalf("rotate-key with VULTRON_DATA_KEY: exit %d, %q; want exit 2 saying to unset it", code, out.String())
 	}
 
 	out.Reset()

@@ -154,11 +154,11 @@ func runStore(ctx context.Context, env *environment, args []string) error {
 			"binary's schema version (vultron migrate --store bolt:PATH brings a bbolt file there)\n"+
 			"and a bbolt source must not be in use: stop the node first. The source is only\n"+
 			"read. The destination must be empty. A URL is bolt:PATH or\n"+
-			"postgres://USER@HOST/DATABASE. With --data or --data-key-file, the copy is opened\n"+
-			"with the node's data key afterwards and checked: consistency and audit chain. The key\n"+
-			"is DATA/data-key, --data-key-file or VULTRON_DATA_KEY, and is read before copying; a\n"+
-			"source sealed with another key (a backup made before rotate-key) is refused before\n"+
-			"copying, naming the key it needs.", env)
+			"postgres://USER@HOST/DATABASE. With --data, --data-key-file or VULTRON_DATA_KEY, the\n"+
+			"copy is opened with the node's data key afterwards and checked: consistency and audit\n"+
+			"chain. The key is DATA/data-key, --data-key-file or VULTRON_DATA_KEY (which wins), and\n"+
+			"is read before copying; a source sealed with another key (a backup made before\n"+
+			"rotate-key) is refused before copying, naming the key it needs.", env)
 	from := fs.String("from", "", "the store to copy")
 	to := fs.String("to", "", "the empty store to copy into")
 	dataDir := fs.String("data", "", "data directory of the node, to check the copy with its data key (optional)")
@@ -181,11 +181,20 @@ func runStore(ctx context.Context, env *environment, args []string) error {
 	// The key that checks the copy is found before anything is copied: a
 	// copy made and then left unchecked would have to be emptied before
 	// copying again.
-	check := *dataDir != "" || *keyFile != ""
+	// VULTRON_DATA_KEY alone checks it too: the processes on PostgreSQL
+	// get their key so.
+	envKey := env.getenv("VULTRON_DATA_KEY")
+	check := *dataDir != "" || *keyFile != "" || envKey != ""
 	var keys store.DataKeys
-	if check {
+	if check && *dataDir == "" && *keyFile == "" {
+		k, err := store.ParseDataKey(envKey)
+		if err != nil {
+			return fmt.Errorf("read the data key to check the copy with: %w", err)
+		}
+		keys.Current, keys.FromEnv = k, true
+	} else if check {
 		var err error
-		keys, err = store.LoadDataKeys(*dataDir, *keyFile, env.getenv("VULTRON_DATA_KEY"), false)
+		keys, err = store.LoadDataKeys(*dataDir, *keyFile, envKey, false)
 		if errors.Is(err, iofs.ErrNotExist) {
 			path := *keyFile
 			if path == "" {
@@ -213,7 +222,7 @@ func runStore(ctx context.Context, env *environment, args []string) error {
 				dir = filepath.Dir(*keyFile)
 			}
 			hint := "give that key with --data-key-file FILE or VULTRON_DATA_KEY"
-			if retired := filepath.Join(dir, store.RetiredDataKeyFile(sealed)); statOK(retired) {
+			if retired := filepath.Join(dir, store.RetiredDataKeyFile(sealed)); dir != "" && statOK(retired) {
 				hint = "rotate-key kept that key: check with --data-key-file " + retired
 			}
 			return fmt.Errorf("%s is sealed with data key %s, not with the key given (%s), so nothing was copied; %s",

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -310,4 +311,55 @@ func sealedStore(t *testing.T) (dir, path string, keys store.DataKeys, db *store
 		t.Fatal(err)
 	}
 	return dir, path, keys, db
+}
+
+// TestStoreCopyChecksWithTheKeyOfTheEnvironment: VULTRON_DATA_KEY alone,
+// as the processes on PostgreSQL get their key, checks the copy as
+// --data-key-file does, and a source sealed with another key is refused
+// before anything is copied. Before, the key of the environment was used
+// only with --data or --data-key-file: without them the copy was made and
+// left unchecked, saying nothing of it, while the docs give
+// VULTRON_DATA_KEY as one of the ways to check a backup.
+func TestStoreCopyChecksWithTheKeyOfTheEnvironment(t *testing.T) {
+	ctx := context.Background()
+	_, src, keys, db := sealedStore(t)
+	if err := db.PutLocalActor(ctx, store.LocalActor{Name: "vendor", Type: "Organization"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	other := bytes.Repeat([]byte{9}, store.DataKeySize)
+	for _, tc := range []struct {
+		name string
+		key  []byte
+		code int
+		want []string
+	}{
+		{name: "the store's key", key: keys.Current, code: 0,
+			want: []string{"copied ", "opens with data key " + store.KeyID(keys.Current)}},
+		{name: "another key", key: other, code: 1,
+			want: []string{store.KeyID(keys.Current), "nothing was copied"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := filepath.Join(t.TempDir(), "copy.db")
+			env := func(k string) string {
+				if k == "VULTRON_DATA_KEY" {
+					return base64.StdEncoding.EncodeToString(tc.key)
+				}
+				return ""
+			}
+			var out bytes.Buffer
+			code := run(ctx, &environment{stdout: &out, stderr: &out, getenv: env}, []string{"store", "copy", "--from", "bolt:" + src, "--to", "bolt:" + dst})
+			got := out.String()
+			if code != tc.code {
+				t.Errorf("exit %d, %q; want %d", code, got, tc.code)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("%q does not say %q", got, w)
+				}
+			}
+		})
+	}
 }
