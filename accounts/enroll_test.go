@@ -93,13 +93,9 @@ func TestNewLinkUndoesAnUnfinishedEnrollment(t *testing.T) {
 		admin := adminOf(t, s)
 		mx := LoginMeta{Remote: "203.0.113.66", Agent: "X"}
 		x := enrolled(t, s, admin, "alice", Analyst, "the password X chose")
-		offer, err := s.OfferTOTP(ctx, x.SessionID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		xfull, err := s.ConfirmTOTP(ctx, x.SessionID, code(t, offer.Secret, c.Now()), mx)
-		if err != nil || xfull.Stage != StageFull || len(xfull.Recovery) != recoveryCodes {
-			t.Fatalf("X's authenticator app = %+v, %v", xfull, err)
+		xfull, _ := withApp(t, s, c, x.SessionID, mx)
+		if len(xfull.Recovery) != recoveryCodes {
+			t.Fatalf("X's authenticator app = %+v; want %d recovery codes", xfull, recoveryCodes)
 		}
 		link, err := s.Enrollment(ctx, admin, "alice", "")
 		if err != nil {
@@ -136,20 +132,13 @@ func TestLinkOnAnAccountWithFactorsAsksForOne(t *testing.T) {
 		admin := adminOf(t, s)
 		m := LoginMeta{Remote: "192.0.2.10"}
 		enroll := enrolled(t, s, admin, "hana", Analyst, "hana's first password")
-		offer, err := s.OfferTOTP(ctx, enroll.SessionID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		first, err := s.ConfirmTOTP(ctx, enroll.SessionID, code(t, offer.Secret, c.Now()), m)
-		if err != nil {
-			t.Fatal(err)
-		}
+		first, secret := withApp(t, s, c, enroll.SessionID, m)
 		c.Advance(30 * time.Second)
 		pending, err := s.PasswordLogin(ctx, "hana", "hana's first password", m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		own, err := s.SecondFactorTOTP(ctx, pending.SessionID, code(t, offer.Secret, c.Now()), m)
+		own, err := s.SecondFactorTOTP(ctx, pending.SessionID, code(t, secret, c.Now()), m)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +168,7 @@ func TestLinkOnAnAccountWithFactorsAsksForOne(t *testing.T) {
 		}
 		_, err = s.OfferTOTP(ctx, reset.SessionID)
 		wantStatus(t, "a new app offered before the app's code", err, http.StatusForbidden)
-		full, err := s.SecondFactorTOTP(ctx, reset.SessionID, code(t, offer.Secret, c.Now()), m)
+		full, err := s.SecondFactorTOTP(ctx, reset.SessionID, code(t, secret, c.Now()), m)
 		if err != nil || full.Stage != StageFull {
 			t.Fatalf("the app's code after the link = %+v, %v", full, err)
 		}

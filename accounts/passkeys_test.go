@@ -133,6 +133,23 @@ func (k *softKey) assert(options []byte, userHandle []byte) []byte {
 	return raw
 }
 
+// userHandleOf returns the user handle a passkey of the user name
+// answers with: the user's id.
+func userHandleOf(t *testing.T, s *Service, name string) []byte {
+	t.Helper()
+	var id []byte
+	if err := s.view(context.Background(), func(t tx) error {
+		u, err := t.userByName(name)
+		if u != nil {
+			id = []byte(u.ID)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 // TestPasskeySignCounter: a passkey's signature counter must rise from
 // one login to the next. An answer whose counter is not above the last
 // one seen (a copy of the key, replaying or lagging behind the
@@ -155,16 +172,7 @@ func TestPasskeySignCounter(t *testing.T) {
 	if err != nil || done.Stage != StageFull {
 		t.Fatalf("register a passkey = %+v, %v", done, err)
 	}
-	var userID []byte
-	if err := s.view(ctx, func(t tx) error {
-		u, err := t.userByName("pat")
-		if u != nil {
-			userID = []byte(u.ID)
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	userID := userHandleOf(t, s, "pat")
 	login := func(counter uint32) (Login, error) {
 		t.Helper()
 		pending, err := s.PasswordLogin(ctx, "pat", "pat's long password", m)
@@ -213,16 +221,7 @@ func TestPasskeyCeremonyChecks(t *testing.T) {
 	if _, err := s.FinishPasskeyRegistration(ctx, enroll.SessionID, "soft key", key.register(options), m); err != nil {
 		t.Fatal(err)
 	}
-	var userID []byte
-	if err := s.view(ctx, func(t tx) error {
-		u, err := t.userByName("pat")
-		if u != nil {
-			userID = []byte(u.ID)
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	userID := userHandleOf(t, s, "pat")
 	begin := func() (string, []byte) {
 		t.Helper()
 		c.Advance(time.Minute)

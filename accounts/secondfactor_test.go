@@ -23,6 +23,24 @@ func code(t *testing.T, secret string, at time.Time) string {
 	return c
 }
 
+// withApp sets up an authenticator app in the enrollment session id:
+// it offers the app, confirms it with the current code and checks that
+// the confirmation opens a full session. It returns that login and the
+// app's secret.
+func withApp(t *testing.T, s *Service, c *clock, id string, m LoginMeta) (Login, string) {
+	t.Helper()
+	ctx := context.Background()
+	offer, err := s.OfferTOTP(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := s.ConfirmTOTP(ctx, id, code(t, offer.Secret, c.Now()), m)
+	if err != nil || done.Stage != StageFull {
+		t.Fatalf("ConfirmTOTP = %+v, %v; want a session of stage %s", done, err, StageFull)
+	}
+	return done, offer.Secret
+}
+
 // TestTOTPEnrolmentAndLogin follows an analyst from the enrollment link
 // through an authenticator app to its logins: a code is taken once, a
 // step before or after the current one is taken, two steps away is not,
@@ -291,14 +309,7 @@ func TestPasswordAloneEndsNoSession(t *testing.T) {
 	admin := adminOf(t, s)
 	m := LoginMeta{Remote: "192.0.2.40"}
 	enroll := enrolled(t, s, admin, "hana", Analyst, "hana's long password")
-	offer, err := s.OfferTOTP(ctx, enroll.SessionID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hers, err := s.ConfirmTOTP(ctx, enroll.SessionID, code(t, offer.Secret, c.Now()), m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hers, _ := withApp(t, s, c, enroll.SessionID, m)
 	var first string
 	for i := range MaxSessionsPerUser + 5 {
 		c.Advance(time.Second)
@@ -313,7 +324,7 @@ func TestPasswordAloneEndsNoSession(t *testing.T) {
 	if st, err := s.Session(ctx, hers.SessionID); err != nil || st.Stage != StageFull {
 		t.Errorf("hana's session after %d logins with her password alone: %+v, %v", MaxSessionsPerUser+5, st.Stage, err)
 	}
-	_, err = s.Session(ctx, first)
+	_, err := s.Session(ctx, first)
 	wantStatus(t, "the oldest of too many logins awaiting a factor", err, http.StatusUnauthorized)
 	if n := countSessions(t, s, "hana"); n != MaxSessionsPerUser+1 {
 		t.Errorf("hana has %d sessions, want her own and %d awaiting a factor", n, MaxSessionsPerUser)
@@ -375,14 +386,7 @@ func TestPromotionNeedsASecondFactor(t *testing.T) {
 
 		// hana gave her code: her session lives on as she is made admin.
 		hanaEnroll := enrolled(t, s, admin, "hana", Analyst, "hana's long password")
-		offer, err := s.OfferTOTP(ctx, hanaEnroll.SessionID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hana, err := s.ConfirmTOTP(ctx, hanaEnroll.SessionID, code(t, offer.Secret, c.Now()), m)
-		if err != nil {
-			t.Fatal(err)
-		}
+		hana, _ := withApp(t, s, c, hanaEnroll.SessionID, m)
 		if _, err := s.SetRole(ctx, admin, "hana", Admin, nil, actors, ""); err != nil {
 			t.Fatal(err)
 		}
@@ -430,14 +434,7 @@ func TestFactorsAndRecoveryNeedARecentLogin(t *testing.T) {
 		admin := adminOf(t, s)
 		m := LoginMeta{Remote: "192.0.2.10"}
 		enroll := enrolled(t, s, admin, "ines", Analyst, "ines's long password")
-		offer, err := s.OfferTOTP(ctx, enroll.SessionID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done, err := s.ConfirmTOTP(ctx, enroll.SessionID, code(t, offer.Secret, c.Now()), m)
-		if err != nil {
-			t.Fatal(err)
-		}
+		done, secret := withApp(t, s, c, enroll.SessionID, m)
 		// Kept in use, the session is not idle; its login grows old.
 		for range 4 {
 			c.Advance(5 * time.Minute)
@@ -445,7 +442,7 @@ func TestFactorsAndRecoveryNeedARecentLogin(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		_, err = s.NewRecoveryCodes(ctx, done.SessionID, m)
+		_, err := s.NewRecoveryCodes(ctx, done.SessionID, m)
 		wantStatus(t, "new recovery codes on an old login", err, http.StatusForbidden)
 		if !strings.Contains(problem.Message(err), "log in again") {
 			t.Errorf("the refusal says %q, want it to say to log in again", problem.Message(err))
@@ -469,7 +466,7 @@ func TestFactorsAndRecoveryNeedARecentLogin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		full, err := s.SecondFactorTOTP(ctx, pending.SessionID, code(t, offer.Secret, c.Now()), m)
+		full, err := s.SecondFactorTOTP(ctx, pending.SessionID, code(t, secret, c.Now()), m)
 		if err != nil {
 			t.Fatal(err)
 		}

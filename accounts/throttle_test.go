@@ -54,19 +54,13 @@ func TestPasswordDoesNotClearSecondFactorFailures(t *testing.T) {
 	ctx := context.Background()
 	admin := adminOf(t, s)
 	enroll := enrolled(t, s, admin, "hana", Analyst, "hana's long password")
-	offer, err := s.OfferTOTP(ctx, enroll.SessionID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.ConfirmTOTP(ctx, enroll.SessionID, code(t, offer.Secret, c.Now()), LoginMeta{Remote: "192.0.2.1"}); err != nil {
-		t.Fatal(err)
-	}
+	_, secret := withApp(t, s, c, enroll.SessionID, LoginMeta{Remote: "192.0.2.1"})
 	wrongCode := func(at time.Time) string {
 		// A code that is none of the accepted window's.
 		for _, try := range []string{"000000", "111111", "222222", "333333"} {
 			ok := true
 			for d := -totpSkew; d <= totpSkew; d++ {
-				if code(t, offer.Secret, at.Add(time.Duration(d*totpPeriod)*time.Second)) == try {
+				if code(t, secret, at.Add(time.Duration(d*totpPeriod)*time.Second)) == try {
 					ok = false
 				}
 			}
@@ -109,7 +103,7 @@ func TestPasswordDoesNotClearSecondFactorFailures(t *testing.T) {
 	}
 	// Twenty failures of the name: the wait is the longest there is,
 	// from any address, even with the right password.
-	_, err = s.PasswordLogin(ctx, "hana", "hana's long password", LoginMeta{Remote: "203.0.113.1"})
+	_, err := s.PasswordLogin(ctx, "hana", "hana's long password", LoginMeta{Remote: "203.0.113.1"})
 	wantStatus(t, "the password after 20 wrong second factors", err, http.StatusTooManyRequests)
 	if pe := (*problem.Error)(nil); !errors.As(err, &pe) || pe.RetryAfter < maxWait-time.Minute {
 		t.Fatalf("after 20 wrong second factors the name waits: %v; want about %v", err, maxWait)
@@ -121,7 +115,7 @@ func TestPasswordDoesNotClearSecondFactorFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SecondFactorTOTP(ctx, pending.SessionID, code(t, offer.Secret, c.Now()), m); err != nil {
+	if _, err := s.SecondFactorTOTP(ctx, pending.SessionID, code(t, secret, c.Now()), m); err != nil {
 		t.Fatalf("the right code after the wait: %v", err)
 	}
 	if _, err := s.PasswordLogin(ctx, "hana", "wrong password!!", m); problem.Message(err) != wrongLogin {
