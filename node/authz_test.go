@@ -38,17 +38,41 @@ var testArgon2 = accounts.Argon2Params{Memory: 1024, Time: 1, Threads: 1}
 // with a password alone.
 func authzNode(t *testing.T, now func() time.Time) *idleNode {
 	t.Helper()
-	dir := t.TempDir()
-	n, err := New(context.Background(), Config{
-		DataDir: dir, PublicURL: "http://localhost:7001", NoSync: true, Logger: zerolog.Nop(), Notice: io.Discard,
+	return idleNodeIn(t, Config{
+		PublicURL: "http://localhost:7001", NoSync: true, Logger: zerolog.Nop(), Notice: io.Discard,
 		Actors:               []ActorConfig{{Name: "vendor", Type: actor.Organization}, {Name: "coordinator", Type: actor.Service}},
 		SecondFactorOptional: true, Argon2: testArgon2, Now: now,
 	})
+}
+
+// idleNodeIn builds a node from cfg in a new temporary data directory
+// (cfg.DataDir is set to it), closes it when the test ends, and returns
+// it with the first admin's API token.
+func idleNodeIn(t *testing.T, cfg Config) *idleNode {
+	t.Helper()
+	cfg.DataDir = t.TempDir()
+	n, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { n.Close() })
-	return &idleNode{Node: n, token: readToken(t, dir), dir: dir}
+	return &idleNode{Node: n, token: readToken(t, cfg.DataDir), dir: cfg.DataDir}
+}
+
+// enrolledViewer adds the viewer vera to n and sets her password through
+// her enrollment link, from m; it returns the first admin's principal and
+// what adding vera gave.
+func enrolledViewer(t *testing.T, n *idleNode, password string, m accounts.LoginMeta) (accounts.Principal, accounts.Added) {
+	t.Helper()
+	admin, vera := addViewer(t, n)
+	link, err := url.Parse(vera.Enroll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.accounts.Enroll(context.Background(), link.Query().Get("code"), password, m); err != nil {
+		t.Fatal(err)
+	}
+	return admin, vera
 }
 
 // who is one principal of the table: how its request carries its
@@ -572,14 +596,7 @@ func pendingLogin(t *testing.T, n *idleNode) string {
 func TestRefusalsAreAudited(t *testing.T) {
 	n := authzNode(t, nil)
 	ctx := context.Background()
-	admin, viewer := addViewer(t, n)
-	link, err := url.Parse(viewer.Enroll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.accounts.Enroll(ctx, link.Query().Get("code"), "vera's long password", accounts.LoginMeta{}); err != nil {
-		t.Fatal(err)
-	}
+	admin, viewer := enrolledViewer(t, n, "vera's long password", accounts.LoginMeta{})
 	// A wrong password, through the login form with its CSRF cookie.
 	rec := loginForm(t, n, "vera", "not vera's password")
 	if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "Wrong name or password.") {
@@ -730,24 +747,11 @@ func loginForm(t *testing.T, n *idleNode, name, password string) *httptest.Respo
 // TestSessionCookieIsSecureOnHTTPS logs a viewer in on a node whose public
 // URL is https: the session cookie is Secure, HttpOnly and SameSite=Lax.
 func TestSessionCookieIsSecureOnHTTPS(t *testing.T) {
-	dir := t.TempDir()
-	nd, err := New(context.Background(), Config{
-		DataDir: dir, PublicURL: "https://psirt.example", NoSync: true, Logger: zerolog.Nop(), Notice: io.Discard,
+	n := idleNodeIn(t, Config{
+		PublicURL: "https://psirt.example", NoSync: true, Logger: zerolog.Nop(), Notice: io.Discard,
 		Actors: []ActorConfig{{Name: "vendor", Type: actor.Organization}}, Argon2: testArgon2,
 	})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { nd.Close() })
-	n := &idleNode{Node: nd, token: readToken(t, dir), dir: dir}
-	_, vera := addViewer(t, n)
-	link, err := url.Parse(vera.Enroll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.accounts.Enroll(context.Background(), link.Query().Get("code"), "vera's long password", accounts.LoginMeta{}); err != nil {
-		t.Fatal(err)
-	}
+	enrolledViewer(t, n, "vera's long password", accounts.LoginMeta{})
 	rec := loginForm(t, n, "vera", "vera's long password")
 	var session *http.Cookie
 	for _, c := range rec.Result().Cookies() {
@@ -889,14 +893,7 @@ func TestRetryOfAPendingDelivery(t *testing.T) {
 // (429 with Retry-After, the login page, no session cookie).
 func TestLoginThrottleThroughTheForm(t *testing.T) {
 	n := authzNode(t, nil)
-	_, vera := addViewer(t, n)
-	link, err := url.Parse(vera.Enroll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.accounts.Enroll(context.Background(), link.Query().Get("code"), "vera's long password", accounts.LoginMeta{Remote: "203.0.113.1"}); err != nil {
-		t.Fatal(err)
-	}
+	enrolledViewer(t, n, "vera's long password", accounts.LoginMeta{Remote: "203.0.113.1"})
 	post := func(name, password, remote string, edit func(*http.Request)) *httptest.ResponseRecorder {
 		t.Helper()
 		page := httptest.NewRecorder()
@@ -984,25 +981,12 @@ func (l *lockedBuffer) String() string {
 // user has it; a wrong password for a user's name names the user.
 func TestMistypedPasswordIsNotRecorded(t *testing.T) {
 	logs := &lockedBuffer{}
-	dir := t.TempDir()
-	nd, err := New(context.Background(), Config{
-		DataDir: dir, PublicURL: "http://localhost:7001", NoSync: true, Logger: zerolog.New(logs), Notice: io.Discard,
+	n := idleNodeIn(t, Config{
+		PublicURL: "http://localhost:7001", NoSync: true, Logger: zerolog.New(logs), Notice: io.Discard,
 		Actors: []ActorConfig{{Name: "vendor", Type: actor.Organization}}, SecondFactorOptional: true, Argon2: testArgon2,
 	})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { nd.Close() })
-	n := &idleNode{Node: nd, token: readToken(t, dir), dir: dir}
-	_, vera := addViewer(t, n)
-	link, err := url.Parse(vera.Enroll)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const secret = "vera's long password"
-	if _, err := n.accounts.Enroll(context.Background(), link.Query().Get("code"), secret, accounts.LoginMeta{}); err != nil {
-		t.Fatal(err)
-	}
+	enrolledViewer(t, n, secret, accounts.LoginMeta{})
 	if rec := loginForm(t, n, secret, ""); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("a password as the name: %d, want 401", rec.Code)
 	}
@@ -1049,16 +1033,11 @@ func TestSSOLoginSurvivesAFloodOfPreLogins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	nd, err := New(context.Background(), Config{
-		DataDir: dir, PublicURL: "http://localhost:7001", NoSync: true, Logger: zerolog.Nop(), Notice: io.Discard,
+	nd := idleNodeIn(t, Config{
+		PublicURL: "http://localhost:7001", NoSync: true, Logger: zerolog.Nop(), Notice: io.Discard,
 		Actors: []ActorConfig{{Name: "vendor", Type: actor.Organization}}, Argon2: testArgon2,
 		OIDC: &accounts.OIDCConfig{Issuer: oc.Issuer, ClientID: oc.ClientID, ClientSecret: oc.ClientSecret, RoleMap: roles},
 	})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { nd.Close() })
 	get := func(path, remote string, cookies []*http.Cookie) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodGet, path, nil)
 		req.RemoteAddr = remote
