@@ -134,14 +134,7 @@ func TestLinkOnAnAccountWithFactorsAsksForOne(t *testing.T) {
 		enroll := enrolled(t, s, admin, "hana", Analyst, "hana's first password")
 		first, secret := withApp(t, s, c, enroll.SessionID, m)
 		c.Advance(30 * time.Second)
-		pending, err := s.PasswordLogin(ctx, "hana", "hana's first password", m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		own, err := s.SecondFactorTOTP(ctx, pending.SessionID, code(t, secret, c.Now()), m)
-		if err != nil {
-			t.Fatal(err)
-		}
+		own := loginWithApp(t, s, c, "hana", "hana's first password", secret, m)
 
 		link, err := s.Enrollment(ctx, admin, "hana", "")
 		if err != nil {

@@ -133,6 +133,23 @@ func (k *softKey) assert(options []byte, userHandle []byte) []byte {
 	return raw
 }
 
+// withPasskey registers key as the passkey "soft key" in the enrollment
+// session id, from m, and checks that the registration opens a full
+// session; it returns that login.
+func withPasskey(t *testing.T, s *Service, id string, key *softKey, m LoginMeta) Login {
+	t.Helper()
+	ctx := context.Background()
+	options, err := s.BeginPasskeyRegistration(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := s.FinishPasskeyRegistration(ctx, id, "soft key", key.register(options), m)
+	if err != nil || done.Stage != StageFull {
+		t.Fatalf("register a passkey = %+v, %v", done, err)
+	}
+	return done
+}
+
 // userHandleOf returns the user handle a passkey of the user name
 // answers with: the user's id.
 func userHandleOf(t *testing.T, s *Service, name string) []byte {
@@ -164,14 +181,7 @@ func TestPasskeySignCounter(t *testing.T) {
 	enroll := enrolled(t, s, admin, "pat", Analyst, "pat's long password")
 	key := newSoftKey(t, "http://localhost:7001", "localhost")
 	key.counter = 1
-	options, err := s.BeginPasskeyRegistration(ctx, enroll.SessionID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done, err := s.FinishPasskeyRegistration(ctx, enroll.SessionID, "soft key", key.register(options), m)
-	if err != nil || done.Stage != StageFull {
-		t.Fatalf("register a passkey = %+v, %v", done, err)
-	}
+	withPasskey(t, s, enroll.SessionID, key, m)
 	userID := userHandleOf(t, s, "pat")
 	login := func(counter uint32) (Login, error) {
 		t.Helper()
@@ -214,13 +224,7 @@ func TestPasskeyCeremonyChecks(t *testing.T) {
 	m := LoginMeta{Remote: "192.0.2.21"}
 	enroll := enrolled(t, s, admin, "pat", Analyst, "pat's long password")
 	key := newSoftKey(t, "http://localhost:7001", "localhost")
-	options, err := s.BeginPasskeyRegistration(ctx, enroll.SessionID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.FinishPasskeyRegistration(ctx, enroll.SessionID, "soft key", key.register(options), m); err != nil {
-		t.Fatal(err)
-	}
+	withPasskey(t, s, enroll.SessionID, key, m)
 	userID := userHandleOf(t, s, "pat")
 	begin := func() (string, []byte) {
 		t.Helper()

@@ -41,6 +41,24 @@ func withApp(t *testing.T, s *Service, c *clock, id string, m LoginMeta) (Login,
 	return done, offer.Secret
 }
 
+// loginWithApp logs name in with password and the current code of the
+// authenticator app with secret, from m, checking that the password opens
+// a login that awaits the code and the code a full session; it returns
+// that session's login.
+func loginWithApp(t *testing.T, s *Service, c *clock, name, password, secret string, m LoginMeta) Login {
+	t.Helper()
+	ctx := context.Background()
+	pending, err := s.PasswordLogin(ctx, name, password, m)
+	if err != nil || pending.Stage != StageSecondFactor {
+		t.Fatalf("%s's password step = %+v, %v; want a login of stage %s", name, pending, err, StageSecondFactor)
+	}
+	full, err := s.SecondFactorTOTP(ctx, pending.SessionID, code(t, secret, c.Now()), m)
+	if err != nil || full.Stage != StageFull {
+		t.Fatalf("%s's code = %+v, %v; want a session of stage %s", name, full, err, StageFull)
+	}
+	return full
+}
+
 // TestTOTPEnrolmentAndLogin follows an analyst from the enrollment link
 // through an authenticator app to its logins: a code is taken once, a
 // step before or after the current one is taken, two steps away is not,
@@ -462,14 +480,7 @@ func TestFactorsAndRecoveryNeedARecentLogin(t *testing.T) {
 
 		// Logged in again, it may.
 		c.Advance(30 * time.Second)
-		pending, err := s.PasswordLogin(ctx, "ines", "ines's long password", m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		full, err := s.SecondFactorTOTP(ctx, pending.SessionID, code(t, secret, c.Now()), m)
-		if err != nil {
-			t.Fatal(err)
-		}
+		full := loginWithApp(t, s, c, "ines", "ines's long password", secret, m)
 		if err := s.RecentLogin(ctx, full.SessionID); err != nil {
 			t.Errorf("RecentLogin of a new login: %v", err)
 		}

@@ -111,13 +111,8 @@ func TestPasswordDoesNotClearSecondFactorFailures(t *testing.T) {
 	// A completed login clears the name.
 	c.Advance(maxWait)
 	m := LoginMeta{Remote: "203.0.113.2"}
-	pending, err := s.PasswordLogin(ctx, "hana", "hana's long password", m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.SecondFactorTOTP(ctx, pending.SessionID, code(t, secret, c.Now()), m); err != nil {
-		t.Fatalf("the right code after the wait: %v", err)
-	}
+	// The right password and code after the wait.
+	loginWithApp(t, s, c, "hana", "hana's long password", secret, m)
 	if _, err := s.PasswordLogin(ctx, "hana", "wrong password!!", m); problem.Message(err) != wrongLogin {
 		t.Errorf("a wrong password after a completed login: %v, want the first free failure", err)
 	}
