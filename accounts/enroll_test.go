@@ -39,10 +39,8 @@ func wantSessions(t *testing.T, s *Service, admin Principal, name string, method
 // account from nothing.
 func TestNewLinkEndsTheEnrollmentOfTheOldOne(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, nil)
+		c, s, admin := serviceWithAdmin(t, url, nil)
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		added, err := s.AddUser(ctx, admin, NewUser{Name: "alice", Role: Analyst, Actors: []string{"vendor"}}, actors, "")
 		if err != nil {
 			t.Fatal(err)
@@ -87,10 +85,8 @@ func TestNewLinkEndsTheEnrollmentOfTheOldOne(t *testing.T) {
 // session.
 func TestNewLinkUndoesAnUnfinishedEnrollment(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, nil)
+		c, s, admin := serviceWithAdmin(t, url, nil)
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		mx := LoginMeta{Remote: "203.0.113.66", Agent: "X"}
 		x := enrolled(t, s, admin, "alice", Analyst, "the password X chose")
 		xfull, _ := withApp(t, s, c, x.SessionID, mx)
@@ -126,10 +122,8 @@ func TestNewLinkUndoesAnUnfinishedEnrollment(t *testing.T) {
 // opens a session that awaits the app's code, not a full one.
 func TestLinkOnAnAccountWithFactorsAsksForOne(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, nil)
+		c, s, admin := serviceWithAdmin(t, url, nil)
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		m := LoginMeta{Remote: "192.0.2.10"}
 		enroll := enrolled(t, s, admin, "hana", Analyst, "hana's first password")
 		first, secret := withApp(t, s, c, enroll.SessionID, m)
@@ -175,10 +169,8 @@ func TestLinkOnAnAccountWithFactorsAsksForOne(t *testing.T) {
 // keeps the session of its own login until it uses the link, and loses
 // it then.
 func TestLinkEndsOtherSessions(t *testing.T) {
-	c := newClock()
-	s, _ := testService(t, backends[0].url(t), c, nil)
+	_, s, admin := serviceWithAdmin(t, backends[0].url(t), nil)
 	ctx := context.Background()
-	admin := adminOf(t, s)
 	first := enrolled(t, s, admin, "vic", Viewer, "vic's first password")
 	if first.Stage != StageFull {
 		t.Fatalf("a viewer's enrollment opened a %s session", first.Stage)
@@ -210,10 +202,8 @@ func TestLinkEndsOtherSessions(t *testing.T) {
 // again once the user is enabled; a new link does.
 func TestDisableRevokesTheEnrollmentLink(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, nil)
+		_, s, admin := serviceWithAdmin(t, url, nil)
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		added, err := s.AddUser(ctx, admin, NewUser{Name: "gus", Role: Analyst}, actors, "")
 		if err != nil {
 			t.Fatal(err)

@@ -173,10 +173,8 @@ func userHandleOf(t *testing.T, s *Service, name string) []byte {
 // original) is refused as a wrong second factor, and the counter the
 // node keeps does not move back.
 func TestPasskeySignCounter(t *testing.T) {
-	c := newClock()
-	s, _ := testService(t, backends[0].url(t), c, nil)
+	_, s, admin := serviceWithAdmin(t, backends[0].url(t), nil)
 	ctx := context.Background()
-	admin := adminOf(t, s)
 	m := LoginMeta{Remote: "192.0.2.20"}
 	enroll := enrolled(t, s, admin, "pat", Analyst, "pat's long password")
 	key := newSoftKey(t, "http://localhost:7001", "localhost")
@@ -217,10 +215,8 @@ func TestPasskeySignCounter(t *testing.T) {
 // another login, and one sent again after its ceremony ended are
 // refused, and none opens a session.
 func TestPasskeyCeremonyChecks(t *testing.T) {
-	c := newClock()
-	s, _ := testService(t, backends[0].url(t), c, nil)
+	c, s, admin := serviceWithAdmin(t, backends[0].url(t), nil)
 	ctx := context.Background()
-	admin := adminOf(t, s)
 	m := LoginMeta{Remote: "192.0.2.21"}
 	enroll := enrolled(t, s, admin, "pat", Analyst, "pat's long password")
 	key := newSoftKey(t, "http://localhost:7001", "localhost")

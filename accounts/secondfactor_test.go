@@ -65,10 +65,8 @@ func loginWithApp(t *testing.T, s *Service, c *clock, name, password, secret str
 // and after five wrong factors the pending login ends.
 func TestTOTPEnrolmentAndLogin(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, nil)
+		c, s, admin := serviceWithAdmin(t, url, nil)
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		m := LoginMeta{Remote: "192.0.2.10"}
 		enroll := enrolled(t, s, admin, "hana", Analyst, "hana's long password")
 		if enroll.Stage != StageEnroll {
@@ -215,10 +213,8 @@ func TestTOTPWindow(t *testing.T) {
 }
 
 func TestEnrollmentLinks(t *testing.T) {
-	c := newClock()
-	s, _ := testService(t, backends[0].url(t), c, nil)
+	c, s, admin := serviceWithAdmin(t, backends[0].url(t), nil)
 	ctx := context.Background()
-	admin := adminOf(t, s)
 	added, err := s.AddUser(ctx, admin, NewUser{Name: "ivan", Role: Viewer}, actors, "")
 	if err != nil {
 		t.Fatal(err)
@@ -321,10 +317,8 @@ func TestHasherComputesNothingAtStart(t *testing.T) {
 // so that they never push one of them out as the oldest of too many.
 // Logins that await a factor are bounded too: the oldest of them goes.
 func TestPasswordAloneEndsNoSession(t *testing.T) {
-	c := newClock()
-	s, _ := testService(t, backends[0].url(t), c, nil)
+	c, s, admin := serviceWithAdmin(t, backends[0].url(t), nil)
 	ctx := context.Background()
-	admin := adminOf(t, s)
 	m := LoginMeta{Remote: "192.0.2.40"}
 	enroll := enrolled(t, s, admin, "hana", Analyst, "hana's long password")
 	hers, _ := withApp(t, s, c, enroll.SessionID, m)
@@ -374,10 +368,8 @@ func countSessions(t *testing.T, s *Service, name string) int {
 // change.
 func TestPromotionNeedsASecondFactor(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, nil)
+		c, s, admin := serviceWithAdmin(t, url, nil)
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		m := LoginMeta{Remote: "192.0.2.50"}
 		enroll := enrolled(t, s, admin, "vic", Viewer, "vic's long password")
 		pw, err := s.PasswordLogin(ctx, "vic", "vic's long password", m)
@@ -446,10 +438,8 @@ func TestRequiringSecondFactorsEndsPasswordOnlySessions(t *testing.T) {
 // a new login does them. A session still in its enrolment is recent.
 func TestFactorsAndRecoveryNeedARecentLogin(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, nil)
+		c, s, admin := serviceWithAdmin(t, url, nil)
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		m := LoginMeta{Remote: "192.0.2.10"}
 		enroll := enrolled(t, s, admin, "ines", Analyst, "ines's long password")
 		done, secret := withApp(t, s, c, enroll.SessionID, m)

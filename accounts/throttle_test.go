@@ -49,10 +49,8 @@ func TestThrottleSaysTheWaitInWords(t *testing.T) {
 // a wait reset at every password, five guesses a pending login at a
 // few seconds' wait each would let them try codes around the clock.
 func TestPasswordDoesNotClearSecondFactorFailures(t *testing.T) {
-	c := newClock()
-	s, _ := testService(t, backends[0].url(t), c, nil)
+	c, s, admin := serviceWithAdmin(t, backends[0].url(t), nil)
 	ctx := context.Background()
-	admin := adminOf(t, s)
 	enroll := enrolled(t, s, admin, "hana", Analyst, "hana's long password")
 	_, secret := withApp(t, s, c, enroll.SessionID, LoginMeta{Remote: "192.0.2.1"})
 	wrongCode := func(at time.Time) string {
@@ -124,10 +122,8 @@ func TestPasswordDoesNotClearSecondFactorFailures(t *testing.T) {
 // passwords over many names from one network waits as it does from one
 // IPv4 address. Another /64 is not held up.
 func TestThrottleCountsAnIPv6NetworkAsOneAddress(t *testing.T) {
-	c := newClock()
-	s, _ := testService(t, backends[0].url(t), c, func(cfg *Config) { cfg.SecondFactorOptional = true })
+	_, s, admin := serviceWithAdmin(t, backends[0].url(t), func(cfg *Config) { cfg.SecondFactorOptional = true })
 	ctx := context.Background()
-	admin := adminOf(t, s)
 	enrolled(t, s, admin, "erin", Viewer, "correct horse battery")
 	for i := range freeIPFailures + 1 {
 		m := LoginMeta{Remote: fmt.Sprintf("2001:db8:1:2::%x", i+1)}
