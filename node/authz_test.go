@@ -666,6 +666,23 @@ func addAnalyst(t *testing.T, n *idleNode, name string, actors ...string) accoun
 	return added
 }
 
+// pendingDelivery queues the vendor's activity out-1 for one recipient
+// and returns its delivery, checking that it is the one pending.
+func pendingDelivery(t *testing.T, n *idleNode) store.Delivery {
+	t.Helper()
+	ctx := context.Background()
+	id := n.cfg.PublicURL + "/activities/out-1"
+	if err := n.db.EnqueueOutbound(ctx, store.Outbound{ID: id, Actor: "vendor", Body: []byte(`{"id":"` + id + `"}`),
+		Deliveries: []store.DeliveryTarget{{Recipient: "https://peer.example/actors/finder"}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	due, _, err := n.db.PendingDeliveries(ctx, 0, 10)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("pending = %d, %v", len(due), err)
+	}
+	return due[0]
+}
+
 // TestAdminActionsNameTheirPrincipal has an admin other than the first
 // rotate an actor's key, requeue a dead letter and rotate the calendar
 // feed token with her own token: each action's audit record names her and
@@ -681,20 +698,12 @@ func TestAdminActionsNameTheirPrincipal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := n.cfg.PublicURL + "/activities/out-1"
-	if err := n.db.EnqueueOutbound(ctx, store.Outbound{ID: id, Actor: "vendor", Body: []byte(`{"id":"` + id + `"}`),
-		Deliveries: []store.DeliveryTarget{{Recipient: "https://peer.example/actors/finder"}}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	due, _, err := n.db.PendingDeliveries(ctx, 0, 10)
-	if err != nil || len(due) != 1 {
-		t.Fatalf("pending = %d, %v", len(due), err)
-	}
-	if err := n.db.DeadLetter(ctx, due[0].ID, "gone"); err != nil {
+	queued := pendingDelivery(t, n)
+	if err := n.db.DeadLetter(ctx, queued.ID, "gone"); err != nil {
 		t.Fatal(err)
 	}
 	as := who{bearer: ada.Token}
-	for _, path := range []string{fmt.Sprintf("/api/deliveries/%d/retry", due[0].ID), "/api/calendar/token", "/api/actors/vendor/rotate-key"} {
+	for _, path := range []string{fmt.Sprintf("/api/deliveries/%d/retry", queued.ID), "/api/calendar/token", "/api/actors/vendor/rotate-key"} {
 		if status, _ := serveRaw(n, http.MethodPost, path, as); status != http.StatusOK {
 			t.Fatalf("POST %s as ada: %d", path, status)
 		}
@@ -860,26 +869,18 @@ func TestRetryOfAPendingDelivery(t *testing.T) {
 	n := authzNode(t, nil)
 	ctx := context.Background()
 	cora := addAnalyst(t, n, "cora", "coordinator")
-	id := n.cfg.PublicURL + "/activities/out-1"
-	if err := n.db.EnqueueOutbound(ctx, store.Outbound{ID: id, Actor: "vendor", Body: []byte(`{"id":"` + id + `"}`),
-		Deliveries: []store.DeliveryTarget{{Recipient: "https://peer.example/actors/finder"}}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	due, _, err := n.db.PendingDeliveries(ctx, 0, 10)
-	if err != nil || len(due) != 1 {
-		t.Fatalf("pending = %d, %v", len(due), err)
-	}
+	queued := pendingDelivery(t, n)
 	rec := httptest.NewRecorder()
-	n.Handler().ServeHTTP(rec, request(http.MethodPost, fmt.Sprintf("/api/deliveries/%d/retry", due[0].ID), who{bearer: cora.Token}))
+	n.Handler().ServeHTTP(rec, request(http.MethodPost, fmt.Sprintf("/api/deliveries/%d/retry", queued.ID), who{bearer: cora.Token}))
 	if body := rec.Body.String(); rec.Code != http.StatusForbidden || strings.Contains(body, "attempt") || !strings.Contains(body, "vendor") {
 		t.Errorf("the coordinator's analyst's retry of the vendor's pending delivery: %d %s, want 403 naming the actor and not the schedule", rec.Code, body)
 	}
 	rec = httptest.NewRecorder()
-	n.Handler().ServeHTTP(rec, request(http.MethodPost, fmt.Sprintf("/api/deliveries/%d/retry", due[0].ID), who{bearer: n.token}))
+	n.Handler().ServeHTTP(rec, request(http.MethodPost, fmt.Sprintf("/api/deliveries/%d/retry", queued.ID), who{bearer: n.token}))
 	if body := rec.Body.String(); rec.Code != http.StatusConflict || !strings.Contains(body, "is pending, not a dead letter") || !strings.Contains(body, "attempt 1") {
 		t.Errorf("retry of a pending delivery: %d %s, want 409 saying it is pending", rec.Code, body)
 	}
-	if pending, _, err := n.db.PendingDeliveries(ctx, 0, 10); err != nil || len(pending) != 1 || pending[0].ID != due[0].ID {
+	if pending, _, err := n.db.PendingDeliveries(ctx, 0, 10); err != nil || len(pending) != 1 || pending[0].ID != queued.ID {
 		t.Errorf("after the refused retry: %v, %v", pending, err)
 	}
 }
