@@ -554,14 +554,7 @@ func TestEveryFormNeedsCSRF(t *testing.T) {
 func pendingLogin(t *testing.T, n *idleNode) string {
 	t.Helper()
 	ctx := context.Background()
-	admin, err := n.accounts.Authenticate(ctx, n.token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	added, err := n.accounts.AddUser(ctx, admin, accounts.NewUser{Name: "tess", Role: accounts.Analyst}, func(string) bool { return true }, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, added := addUser(t, n, accounts.NewUser{Name: "tess", Role: accounts.Analyst})
 	u, err := url.Parse(added.Enroll)
 	if err != nil {
 		t.Fatal(err)
@@ -638,32 +631,31 @@ func TestRefusalsAreAudited(t *testing.T) {
 // principal and what adding vera gave.
 func addViewer(t *testing.T, n *idleNode) (accounts.Principal, accounts.Added) {
 	t.Helper()
-	ctx := context.Background()
-	admin, err := n.accounts.Authenticate(ctx, n.token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	viewer, err := n.accounts.AddUser(ctx, admin, accounts.NewUser{Name: "vera", Role: accounts.Viewer}, func(string) bool { return true }, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return admin, viewer
+	return addUser(t, n, accounts.NewUser{Name: "vera", Role: accounts.Viewer})
 }
 
 // addAnalyst adds, as the first admin, an analyst name who acts for
 // actors.
 func addAnalyst(t *testing.T, n *idleNode, name string, actors ...string) accounts.Added {
 	t.Helper()
+	_, added := addUser(t, n, accounts.NewUser{Name: name, Role: accounts.Analyst, Actors: actors})
+	return added
+}
+
+// addUser adds u to n as the first admin, who may give it any actor, and
+// returns the first admin's principal and what adding u gave.
+func addUser(t *testing.T, n *idleNode, u accounts.NewUser) (accounts.Principal, accounts.Added) {
+	t.Helper()
 	ctx := context.Background()
 	admin, err := n.accounts.Authenticate(ctx, n.token)
 	if err != nil {
 		t.Fatal(err)
 	}
-	added, err := n.accounts.AddUser(ctx, admin, accounts.NewUser{Name: name, Role: accounts.Analyst, Actors: actors}, func(string) bool { return true }, "")
+	added, err := n.accounts.AddUser(ctx, admin, u, func(string) bool { return true }, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return added
+	return admin, added
 }
 
 // pendingDelivery queues the vendor's activity out-1 for one recipient
@@ -690,14 +682,7 @@ func pendingDelivery(t *testing.T, n *idleNode) store.Delivery {
 func TestAdminActionsNameTheirPrincipal(t *testing.T) {
 	n := authzNode(t, nil)
 	ctx := context.Background()
-	root, err := n.accounts.Authenticate(ctx, n.token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ada, err := n.accounts.AddUser(ctx, root, accounts.NewUser{Name: "ada", Role: accounts.Admin}, func(string) bool { return true }, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ada := addUser(t, n, accounts.NewUser{Name: "ada", Role: accounts.Admin})
 	queued := pendingDelivery(t, n)
 	if err := n.db.DeadLetter(ctx, queued.ID, "gone"); err != nil {
 		t.Fatal(err)
