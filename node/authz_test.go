@@ -718,8 +718,21 @@ func TestAdminActionsNameTheirPrincipal(t *testing.T) {
 // value and cookie, for name and password; it returns the answer.
 func loginForm(t *testing.T, n *idleNode, name, password string) *httptest.ResponseRecorder {
 	t.Helper()
+	return loginFormFrom(t, n, name, password, "", nil)
+}
+
+// loginFormFrom is loginForm with both requests sent from the address
+// remote (httptest's own when it is "") and the form's request changed by
+// edit, when not nil, before it is sent. On an https node it checks that
+// the login page's cookies are Secure.
+func loginFormFrom(t *testing.T, n *idleNode, name, password, remote string, edit func(*http.Request)) *httptest.ResponseRecorder {
+	t.Helper()
 	page := httptest.NewRecorder()
-	n.Handler().ServeHTTP(page, httptest.NewRequest(http.MethodGet, "/login", nil))
+	get := httptest.NewRequest(http.MethodGet, "/login", nil)
+	if remote != "" {
+		get.RemoteAddr = remote
+	}
+	n.Handler().ServeHTTP(page, get)
 	m := csrfRE.FindStringSubmatch(page.Body.String())
 	if m == nil {
 		t.Fatalf("no CSRF value on the login page:\n%s", page.Body.String())
@@ -727,11 +740,17 @@ func loginForm(t *testing.T, n *idleNode, name, password string) *httptest.Respo
 	form := url.Values{"csrf": {m[1]}, "name": {name}, "password": {password}}
 	req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if remote != "" {
+		req.RemoteAddr = remote
+	}
 	for _, c := range page.Result().Cookies() {
 		if !c.Secure && strings.HasPrefix(n.cfg.PublicURL, "https://") {
 			t.Errorf("the login page's cookie %s is not Secure on an https node", c.Name)
 		}
 		req.AddCookie(c)
+	}
+	if edit != nil {
+		edit(req)
 	}
 	rec := httptest.NewRecorder()
 	n.Handler().ServeHTTP(rec, req)
@@ -882,27 +901,7 @@ func TestLoginThrottleThroughTheForm(t *testing.T) {
 	enrolledViewer(t, n, "vera's long password", accounts.LoginMeta{Remote: "203.0.113.1"})
 	post := func(name, password, remote string, edit func(*http.Request)) *httptest.ResponseRecorder {
 		t.Helper()
-		page := httptest.NewRecorder()
-		get := httptest.NewRequest(http.MethodGet, "/login", nil)
-		get.RemoteAddr = remote
-		n.Handler().ServeHTTP(page, get)
-		m := csrfRE.FindStringSubmatch(page.Body.String())
-		if m == nil {
-			t.Fatalf("no CSRF value on the login page:\n%s", page.Body.String())
-		}
-		form := url.Values{"csrf": {m[1]}, "name": {name}, "password": {password}}
-		req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.RemoteAddr = remote
-		for _, c := range page.Result().Cookies() {
-			req.AddCookie(c)
-		}
-		if edit != nil {
-			edit(req)
-		}
-		rec := httptest.NewRecorder()
-		n.Handler().ServeHTTP(rec, req)
-		return rec
+		return loginFormFrom(t, n, name, password, remote, edit)
 	}
 	throttled := func(what string, rec *httptest.ResponseRecorder) {
 		t.Helper()
