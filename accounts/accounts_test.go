@@ -507,14 +507,12 @@ func TestDisabledUsersSessionEndsAtOnce(t *testing.T) {
 
 func TestSessionExpiryAndRevocation(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, func(cfg *Config) {
+		c, s, admin := serviceWithAdmin(t, url, func(cfg *Config) {
 			cfg.SecondFactorOptional = true
 			cfg.SessionIdle = 30 * time.Minute
 			cfg.SessionMax = 2 * time.Hour
 		})
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		enrolled(t, s, admin, "gina", Viewer, "a long enough password")
 		login := func() string {
 			t.Helper()
@@ -704,13 +702,11 @@ func TestTokenCannotOutliveTheTokenThatMadeIt(t *testing.T) {
 // when idle, where Session, a request, does.
 func TestCheckingASessionIsNoRequest(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, func(cfg *Config) {
+		c, s, admin := serviceWithAdmin(t, url, func(cfg *Config) {
 			cfg.SecondFactorOptional = true
 			cfg.SessionIdle = 30 * time.Minute
 		})
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		enrolled(t, s, admin, "hugo", Viewer, "a long enough password")
 		l, err := s.PasswordLogin(ctx, "hugo", "a long enough password", LoginMeta{Remote: "192.0.2.5"})
 		if err != nil {
