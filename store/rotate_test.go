@@ -70,6 +70,17 @@ func openUntilCleanup(t *testing.T, u string, key []byte) *DB {
 	return db
 }
 
+// staleProcess opens the database at u with key, as a process running on
+// it, and has it lose the session that holds its open lock (a network
+// failure, a restarted pooler): the open lock goes with it, so that a
+// rotation does not see the process. It is closed when the test ends.
+func staleProcess(t *testing.T, u string, key []byte) *DB {
+	t.Helper()
+	db := openUntilCleanup(t, u, key)
+	db.eng.(*pgEngine).closeHolder()
+	return db
+}
+
 // wantFenced checks that db is fenced (its Fenced channel closed) right
 // after what happened.
 func wantFenced(t *testing.T, db *DB, after string) {
@@ -390,10 +401,7 @@ func TestRotationFencesAProcessItDidNotSee(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	u, keyFile, oldKey := newKeyedDatabase(t, dir)
-	stale := openUntilCleanup(t, u, oldKey)
-	// The session is lost (a network failure, a restarted pooler): the
-	// process's open lock goes with it.
-	stale.eng.(*pgEngine).closeHolder()
+	stale := staleProcess(t, u, oldKey)
 	// It no longer hears the rotation's announcement either (what a
 	// partition does), so the write is what stops it.
 	stale.eng.(*pgEngine).stop()
@@ -546,8 +554,7 @@ func TestRotationFencesAProcessItDidNotSeeAtItsNextRead(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	u, keyFile, oldKey := newKeyedDatabase(t, dir)
-	stale := openUntilCleanup(t, u, oldKey)
-	stale.eng.(*pgEngine).closeHolder()
+	stale := staleProcess(t, u, oldKey)
 	if _, err := RotateDataKey(ctx, u, keyFile, Options{NoSync: true}); err != nil {
 		t.Fatal(err)
 	}
