@@ -102,6 +102,16 @@ func adminOf(t *testing.T, s *Service) Principal {
 	return p
 }
 
+// serviceWithAdmin returns a test clock, accounts over a new store at
+// url on that clock (with mod applied to the config, when not nil), and
+// the principal of the first admin's API token.
+func serviceWithAdmin(t *testing.T, url string, mod func(*Config)) (*clock, *Service, Principal) {
+	t.Helper()
+	c := newClock()
+	s, _ := testService(t, url, c, mod)
+	return c, s, adminOf(t, s)
+}
+
 func actors(name string) bool { return name == "vendor" || name == "coordinator" }
 
 // wantStatus fails unless err is a refusal with the given status.
@@ -153,10 +163,8 @@ func TestBootstrapMakesTheAPITokenTheFirstAdmins(t *testing.T) {
 // once its user is disabled, and never able to mint more than it holds.
 func TestTokens(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, nil)
+		c, s, admin := serviceWithAdmin(t, url, nil)
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		added, err := s.AddUser(ctx, admin, NewUser{Name: "Alice", Role: Analyst, Actors: []string{"vendor"}}, actors, "127.0.0.1")
 		if err != nil {
 			t.Fatal(err)
@@ -413,10 +421,8 @@ func enrolled(t *testing.T, s *Service, admin Principal, name string, role Role,
 }
 
 func TestPasswordLoginAndThrottle(t *testing.T) {
-	c := newClock()
-	s, _ := testService(t, backends[0].url(t), c, func(cfg *Config) { cfg.SecondFactorOptional = true })
+	c, s, admin := serviceWithAdmin(t, backends[0].url(t), func(cfg *Config) { cfg.SecondFactorOptional = true })
 	ctx := context.Background()
-	admin := adminOf(t, s)
 	login := enrolled(t, s, admin, "erin", Analyst, "correct horse battery")
 	if login.Stage != StageFull {
 		t.Fatalf("enrollment without a required second factor: stage %s", login.Stage)
@@ -470,10 +476,8 @@ func TestPasswordLoginAndThrottle(t *testing.T) {
 
 func TestDisabledUsersSessionEndsAtOnce(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, func(cfg *Config) { cfg.SecondFactorOptional = true })
+		_, s, admin := serviceWithAdmin(t, url, func(cfg *Config) { cfg.SecondFactorOptional = true })
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		login := enrolled(t, s, admin, "frank", Viewer, "a long enough password")
 		st, err := s.Session(ctx, login.SessionID)
 		if err != nil || st.Principal.Name != "frank" || !st.Principal.Can(ScopeRead) || st.Principal.Can(ScopeAct) {
@@ -503,14 +507,12 @@ func TestDisabledUsersSessionEndsAtOnce(t *testing.T) {
 
 func TestSessionExpiryAndRevocation(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, func(cfg *Config) {
+		c, s, admin := serviceWithAdmin(t, url, func(cfg *Config) {
 			cfg.SecondFactorOptional = true
 			cfg.SessionIdle = 30 * time.Minute
 			cfg.SessionMax = 2 * time.Hour
 		})
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		enrolled(t, s, admin, "gina", Viewer, "a long enough password")
 		login := func() string {
 			t.Helper()
@@ -647,10 +649,8 @@ func BenchmarkAuthenticate(b *testing.B) {
 // expiry, so that a short-lived token, stolen, cannot be turned into one
 // that lasts two years; a dashboard session's tokens last what is asked.
 func TestTokenCannotOutliveTheTokenThatMadeIt(t *testing.T) {
-	c := newClock()
-	s, _ := testService(t, backends[0].url(t), c, nil)
+	c, s, admin := serviceWithAdmin(t, backends[0].url(t), nil)
 	ctx := context.Background()
-	admin := adminOf(t, s)
 	added, err := s.AddUser(ctx, admin, NewUser{Name: "bob", Role: Admin, TokenExpires: 24 * time.Hour}, actors, "")
 	if err != nil {
 		t.Fatal(err)
@@ -702,13 +702,11 @@ func TestTokenCannotOutliveTheTokenThatMadeIt(t *testing.T) {
 // when idle, where Session, a request, does.
 func TestCheckingASessionIsNoRequest(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, func(cfg *Config) {
+		c, s, admin := serviceWithAdmin(t, url, func(cfg *Config) {
 			cfg.SecondFactorOptional = true
 			cfg.SessionIdle = 30 * time.Minute
 		})
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		enrolled(t, s, admin, "hugo", Viewer, "a long enough password")
 		l, err := s.PasswordLogin(ctx, "hugo", "a long enough password", LoginMeta{Remote: "192.0.2.5"})
 		if err != nil {

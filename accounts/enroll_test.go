@@ -39,10 +39,8 @@ func wantSessions(t *testing.T, s *Service, admin Principal, name string, method
 // account from nothing.
 func TestNewLinkEndsTheEnrollmentOfTheOldOne(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, nil)
+		c, s, admin := serviceWithAdmin(t, url, nil)
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		added, err := s.AddUser(ctx, admin, NewUser{Name: "alice", Role: Analyst, Actors: []string{"vendor"}}, actors, "")
 		if err != nil {
 			t.Fatal(err)
@@ -87,19 +85,13 @@ func TestNewLinkEndsTheEnrollmentOfTheOldOne(t *testing.T) {
 // session.
 func TestNewLinkUndoesAnUnfinishedEnrollment(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, nil)
+		c, s, admin := serviceWithAdmin(t, url, nil)
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		mx := LoginMeta{Remote: "203.0.113.66", Agent: "X"}
 		x := enrolled(t, s, admin, "alice", Analyst, "the password X chose")
-		offer, err := s.OfferTOTP(ctx, x.SessionID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		xfull, err := s.ConfirmTOTP(ctx, x.SessionID, code(t, offer.Secret, c.Now()), mx)
-		if err != nil || xfull.Stage != StageFull || len(xfull.Recovery) != recoveryCodes {
-			t.Fatalf("X's authenticator app = %+v, %v", xfull, err)
+		xfull, _ := withApp(t, s, c, x.SessionID, mx)
+		if len(xfull.Recovery) != recoveryCodes {
+			t.Fatalf("X's authenticator app = %+v; want %d recovery codes", xfull, recoveryCodes)
 		}
 		link, err := s.Enrollment(ctx, admin, "alice", "")
 		if err != nil {
@@ -130,29 +122,13 @@ func TestNewLinkUndoesAnUnfinishedEnrollment(t *testing.T) {
 // opens a session that awaits the app's code, not a full one.
 func TestLinkOnAnAccountWithFactorsAsksForOne(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, nil)
+		c, s, admin := serviceWithAdmin(t, url, nil)
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		m := LoginMeta{Remote: "192.0.2.10"}
 		enroll := enrolled(t, s, admin, "hana", Analyst, "hana's first password")
-		offer, err := s.OfferTOTP(ctx, enroll.SessionID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		first, err := s.ConfirmTOTP(ctx, enroll.SessionID, code(t, offer.Secret, c.Now()), m)
-		if err != nil {
-			t.Fatal(err)
-		}
+		first, secret := withApp(t, s, c, enroll.SessionID, m)
 		c.Advance(30 * time.Second)
-		pending, err := s.PasswordLogin(ctx, "hana", "hana's first password", m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		own, err := s.SecondFactorTOTP(ctx, pending.SessionID, code(t, offer.Secret, c.Now()), m)
-		if err != nil {
-			t.Fatal(err)
-		}
+		own := loginWithApp(t, s, c, "hana", "hana's first password", secret, m)
 
 		link, err := s.Enrollment(ctx, admin, "hana", "")
 		if err != nil {
@@ -179,7 +155,7 @@ func TestLinkOnAnAccountWithFactorsAsksForOne(t *testing.T) {
 		}
 		_, err = s.OfferTOTP(ctx, reset.SessionID)
 		wantStatus(t, "a new app offered before the app's code", err, http.StatusForbidden)
-		full, err := s.SecondFactorTOTP(ctx, reset.SessionID, code(t, offer.Secret, c.Now()), m)
+		full, err := s.SecondFactorTOTP(ctx, reset.SessionID, code(t, secret, c.Now()), m)
 		if err != nil || full.Stage != StageFull {
 			t.Fatalf("the app's code after the link = %+v, %v", full, err)
 		}
@@ -193,10 +169,8 @@ func TestLinkOnAnAccountWithFactorsAsksForOne(t *testing.T) {
 // keeps the session of its own login until it uses the link, and loses
 // it then.
 func TestLinkEndsOtherSessions(t *testing.T) {
-	c := newClock()
-	s, _ := testService(t, backends[0].url(t), c, nil)
+	_, s, admin := serviceWithAdmin(t, backends[0].url(t), nil)
 	ctx := context.Background()
-	admin := adminOf(t, s)
 	first := enrolled(t, s, admin, "vic", Viewer, "vic's first password")
 	if first.Stage != StageFull {
 		t.Fatalf("a viewer's enrollment opened a %s session", first.Stage)
@@ -228,10 +202,8 @@ func TestLinkEndsOtherSessions(t *testing.T) {
 // again once the user is enabled; a new link does.
 func TestDisableRevokesTheEnrollmentLink(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, nil)
+		_, s, admin := serviceWithAdmin(t, url, nil)
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		added, err := s.AddUser(ctx, admin, NewUser{Name: "gus", Role: Analyst}, actors, "")
 		if err != nil {
 			t.Fatal(err)

@@ -133,38 +133,54 @@ func (k *softKey) assert(options []byte, userHandle []byte) []byte {
 	return raw
 }
 
+// withPasskey registers key as the passkey "soft key" in the enrollment
+// session id, from m, and checks that the registration opens a full
+// session; it returns that login.
+func withPasskey(t *testing.T, s *Service, id string, key *softKey, m LoginMeta) Login {
+	t.Helper()
+	ctx := context.Background()
+	options, err := s.BeginPasskeyRegistration(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := s.FinishPasskeyRegistration(ctx, id, "soft key", key.register(options), m)
+	if err != nil || done.Stage != StageFull {
+		t.Fatalf("register a passkey = %+v, %v", done, err)
+	}
+	return done
+}
+
+// userHandleOf returns the user handle a passkey of the user name
+// answers with: the user's id.
+func userHandleOf(t *testing.T, s *Service, name string) []byte {
+	t.Helper()
+	var id []byte
+	if err := s.view(context.Background(), func(t tx) error {
+		u, err := t.userByName(name)
+		if u != nil {
+			id = []byte(u.ID)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 // TestPasskeySignCounter: a passkey's signature counter must rise from
 // one login to the next. An answer whose counter is not above the last
 // one seen (a copy of the key, replaying or lagging behind the
 // original) is refused as a wrong second factor, and the counter the
 // node keeps does not move back.
 func TestPasskeySignCounter(t *testing.T) {
-	c := newClock()
-	s, _ := testService(t, backends[0].url(t), c, nil)
+	_, s, admin := serviceWithAdmin(t, backends[0].url(t), nil)
 	ctx := context.Background()
-	admin := adminOf(t, s)
 	m := LoginMeta{Remote: "192.0.2.20"}
 	enroll := enrolled(t, s, admin, "pat", Analyst, "pat's long password")
 	key := newSoftKey(t, "http://localhost:7001", "localhost")
 	key.counter = 1
-	options, err := s.BeginPasskeyRegistration(ctx, enroll.SessionID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done, err := s.FinishPasskeyRegistration(ctx, enroll.SessionID, "soft key", key.register(options), m)
-	if err != nil || done.Stage != StageFull {
-		t.Fatalf("register a passkey = %+v, %v", done, err)
-	}
-	var userID []byte
-	if err := s.view(ctx, func(t tx) error {
-		u, err := t.userByName("pat")
-		if u != nil {
-			userID = []byte(u.ID)
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	withPasskey(t, s, enroll.SessionID, key, m)
+	userID := userHandleOf(t, s, "pat")
 	login := func(counter uint32) (Login, error) {
 		t.Helper()
 		pending, err := s.PasswordLogin(ctx, "pat", "pat's long password", m)
@@ -199,30 +215,13 @@ func TestPasskeySignCounter(t *testing.T) {
 // another login, and one sent again after its ceremony ended are
 // refused, and none opens a session.
 func TestPasskeyCeremonyChecks(t *testing.T) {
-	c := newClock()
-	s, _ := testService(t, backends[0].url(t), c, nil)
+	c, s, admin := serviceWithAdmin(t, backends[0].url(t), nil)
 	ctx := context.Background()
-	admin := adminOf(t, s)
 	m := LoginMeta{Remote: "192.0.2.21"}
 	enroll := enrolled(t, s, admin, "pat", Analyst, "pat's long password")
 	key := newSoftKey(t, "http://localhost:7001", "localhost")
-	options, err := s.BeginPasskeyRegistration(ctx, enroll.SessionID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.FinishPasskeyRegistration(ctx, enroll.SessionID, "soft key", key.register(options), m); err != nil {
-		t.Fatal(err)
-	}
-	var userID []byte
-	if err := s.view(ctx, func(t tx) error {
-		u, err := t.userByName("pat")
-		if u != nil {
-			userID = []byte(u.ID)
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	withPasskey(t, s, enroll.SessionID, key, m)
+	userID := userHandleOf(t, s, "pat")
 	begin := func() (string, []byte) {
 		t.Helper()
 		c.Advance(time.Minute)

@@ -23,16 +23,50 @@ func code(t *testing.T, secret string, at time.Time) string {
 	return c
 }
 
+// withApp sets up an authenticator app in the enrollment session id:
+// it offers the app, confirms it with the current code and checks that
+// the confirmation opens a full session. It returns that login and the
+// app's secret.
+func withApp(t *testing.T, s *Service, c *clock, id string, m LoginMeta) (Login, string) {
+	t.Helper()
+	ctx := context.Background()
+	offer, err := s.OfferTOTP(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := s.ConfirmTOTP(ctx, id, code(t, offer.Secret, c.Now()), m)
+	if err != nil || done.Stage != StageFull {
+		t.Fatalf("ConfirmTOTP = %+v, %v; want a session of stage %s", done, err, StageFull)
+	}
+	return done, offer.Secret
+}
+
+// loginWithApp logs name in with password and the current code of the
+// authenticator app with secret, from m, checking that the password opens
+// a login that awaits the code and the code a full session; it returns
+// that session's login.
+func loginWithApp(t *testing.T, s *Service, c *clock, name, password, secret string, m LoginMeta) Login {
+	t.Helper()
+	ctx := context.Background()
+	pending, err := s.PasswordLogin(ctx, name, password, m)
+	if err != nil || pending.Stage != StageSecondFactor {
+		t.Fatalf("%s's password step = %+v, %v; want a login of stage %s", name, pending, err, StageSecondFactor)
+	}
+	full, err := s.SecondFactorTOTP(ctx, pending.SessionID, code(t, secret, c.Now()), m)
+	if err != nil || full.Stage != StageFull {
+		t.Fatalf("%s's code = %+v, %v; want a session of stage %s", name, full, err, StageFull)
+	}
+	return full
+}
+
 // TestTOTPEnrolmentAndLogin follows an analyst from the enrollment link
 // through an authenticator app to its logins: a code is taken once, a
 // step before or after the current one is taken, two steps away is not,
 // and after five wrong factors the pending login ends.
 func TestTOTPEnrolmentAndLogin(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, nil)
+		c, s, admin := serviceWithAdmin(t, url, nil)
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		m := LoginMeta{Remote: "192.0.2.10"}
 		enroll := enrolled(t, s, admin, "hana", Analyst, "hana's long password")
 		if enroll.Stage != StageEnroll {
@@ -179,10 +213,8 @@ func TestTOTPWindow(t *testing.T) {
 }
 
 func TestEnrollmentLinks(t *testing.T) {
-	c := newClock()
-	s, _ := testService(t, backends[0].url(t), c, nil)
+	c, s, admin := serviceWithAdmin(t, backends[0].url(t), nil)
 	ctx := context.Background()
-	admin := adminOf(t, s)
 	added, err := s.AddUser(ctx, admin, NewUser{Name: "ivan", Role: Viewer}, actors, "")
 	if err != nil {
 		t.Fatal(err)
@@ -285,20 +317,11 @@ func TestHasherComputesNothingAtStart(t *testing.T) {
 // so that they never push one of them out as the oldest of too many.
 // Logins that await a factor are bounded too: the oldest of them goes.
 func TestPasswordAloneEndsNoSession(t *testing.T) {
-	c := newClock()
-	s, _ := testService(t, backends[0].url(t), c, nil)
+	c, s, admin := serviceWithAdmin(t, backends[0].url(t), nil)
 	ctx := context.Background()
-	admin := adminOf(t, s)
 	m := LoginMeta{Remote: "192.0.2.40"}
 	enroll := enrolled(t, s, admin, "hana", Analyst, "hana's long password")
-	offer, err := s.OfferTOTP(ctx, enroll.SessionID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hers, err := s.ConfirmTOTP(ctx, enroll.SessionID, code(t, offer.Secret, c.Now()), m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hers, _ := withApp(t, s, c, enroll.SessionID, m)
 	var first string
 	for i := range MaxSessionsPerUser + 5 {
 		c.Advance(time.Second)
@@ -313,7 +336,7 @@ func TestPasswordAloneEndsNoSession(t *testing.T) {
 	if st, err := s.Session(ctx, hers.SessionID); err != nil || st.Stage != StageFull {
 		t.Errorf("hana's session after %d logins with her password alone: %+v, %v", MaxSessionsPerUser+5, st.Stage, err)
 	}
-	_, err = s.Session(ctx, first)
+	_, err := s.Session(ctx, first)
 	wantStatus(t, "the oldest of too many logins awaiting a factor", err, http.StatusUnauthorized)
 	if n := countSessions(t, s, "hana"); n != MaxSessionsPerUser+1 {
 		t.Errorf("hana has %d sessions, want her own and %d awaiting a factor", n, MaxSessionsPerUser)
@@ -345,10 +368,8 @@ func countSessions(t *testing.T, s *Service, name string) int {
 // change.
 func TestPromotionNeedsASecondFactor(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, nil)
+		c, s, admin := serviceWithAdmin(t, url, nil)
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		m := LoginMeta{Remote: "192.0.2.50"}
 		enroll := enrolled(t, s, admin, "vic", Viewer, "vic's long password")
 		pw, err := s.PasswordLogin(ctx, "vic", "vic's long password", m)
@@ -375,14 +396,7 @@ func TestPromotionNeedsASecondFactor(t *testing.T) {
 
 		// hana gave her code: her session lives on as she is made admin.
 		hanaEnroll := enrolled(t, s, admin, "hana", Analyst, "hana's long password")
-		offer, err := s.OfferTOTP(ctx, hanaEnroll.SessionID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hana, err := s.ConfirmTOTP(ctx, hanaEnroll.SessionID, code(t, offer.Secret, c.Now()), m)
-		if err != nil {
-			t.Fatal(err)
-		}
+		hana, _ := withApp(t, s, c, hanaEnroll.SessionID, m)
 		if _, err := s.SetRole(ctx, admin, "hana", Admin, nil, actors, ""); err != nil {
 			t.Fatal(err)
 		}
@@ -424,20 +438,11 @@ func TestRequiringSecondFactorsEndsPasswordOnlySessions(t *testing.T) {
 // a new login does them. A session still in its enrolment is recent.
 func TestFactorsAndRecoveryNeedARecentLogin(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, url string) {
-		c := newClock()
-		s, _ := testService(t, url, c, nil)
+		c, s, admin := serviceWithAdmin(t, url, nil)
 		ctx := context.Background()
-		admin := adminOf(t, s)
 		m := LoginMeta{Remote: "192.0.2.10"}
 		enroll := enrolled(t, s, admin, "ines", Analyst, "ines's long password")
-		offer, err := s.OfferTOTP(ctx, enroll.SessionID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done, err := s.ConfirmTOTP(ctx, enroll.SessionID, code(t, offer.Secret, c.Now()), m)
-		if err != nil {
-			t.Fatal(err)
-		}
+		done, secret := withApp(t, s, c, enroll.SessionID, m)
 		// Kept in use, the session is not idle; its login grows old.
 		for range 4 {
 			c.Advance(5 * time.Minute)
@@ -445,7 +450,7 @@ func TestFactorsAndRecoveryNeedARecentLogin(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		_, err = s.NewRecoveryCodes(ctx, done.SessionID, m)
+		_, err := s.NewRecoveryCodes(ctx, done.SessionID, m)
 		wantStatus(t, "new recovery codes on an old login", err, http.StatusForbidden)
 		if !strings.Contains(problem.Message(err), "log in again") {
 			t.Errorf("the refusal says %q, want it to say to log in again", problem.Message(err))
@@ -465,14 +470,7 @@ func TestFactorsAndRecoveryNeedARecentLogin(t *testing.T) {
 
 		// Logged in again, it may.
 		c.Advance(30 * time.Second)
-		pending, err := s.PasswordLogin(ctx, "ines", "ines's long password", m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		full, err := s.SecondFactorTOTP(ctx, pending.SessionID, code(t, offer.Secret, c.Now()), m)
-		if err != nil {
-			t.Fatal(err)
-		}
+		full := loginWithApp(t, s, c, "ines", "ines's long password", secret, m)
 		if err := s.RecentLogin(ctx, full.SessionID); err != nil {
 			t.Errorf("RecentLogin of a new login: %v", err)
 		}

@@ -49,24 +49,16 @@ func TestThrottleSaysTheWaitInWords(t *testing.T) {
 // a wait reset at every password, five guesses a pending login at a
 // few seconds' wait each would let them try codes around the clock.
 func TestPasswordDoesNotClearSecondFactorFailures(t *testing.T) {
-	c := newClock()
-	s, _ := testService(t, backends[0].url(t), c, nil)
+	c, s, admin := serviceWithAdmin(t, backends[0].url(t), nil)
 	ctx := context.Background()
-	admin := adminOf(t, s)
 	enroll := enrolled(t, s, admin, "hana", Analyst, "hana's long password")
-	offer, err := s.OfferTOTP(ctx, enroll.SessionID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.ConfirmTOTP(ctx, enroll.SessionID, code(t, offer.Secret, c.Now()), LoginMeta{Remote: "192.0.2.1"}); err != nil {
-		t.Fatal(err)
-	}
+	_, secret := withApp(t, s, c, enroll.SessionID, LoginMeta{Remote: "192.0.2.1"})
 	wrongCode := func(at time.Time) string {
 		// A code that is none of the accepted window's.
 		for _, try := range []string{"000000", "111111", "222222", "333333"} {
 			ok := true
 			for d := -totpSkew; d <= totpSkew; d++ {
-				if code(t, offer.Secret, at.Add(time.Duration(d*totpPeriod)*time.Second)) == try {
+				if code(t, secret, at.Add(time.Duration(d*totpPeriod)*time.Second)) == try {
 					ok = false
 				}
 			}
@@ -109,7 +101,7 @@ func TestPasswordDoesNotClearSecondFactorFailures(t *testing.T) {
 	}
 	// Twenty failures of the name: the wait is the longest there is,
 	// from any address, even with the right password.
-	_, err = s.PasswordLogin(ctx, "hana", "hana's long password", LoginMeta{Remote: "203.0.113.1"})
+	_, err := s.PasswordLogin(ctx, "hana", "hana's long password", LoginMeta{Remote: "203.0.113.1"})
 	wantStatus(t, "the password after 20 wrong second factors", err, http.StatusTooManyRequests)
 	if pe := (*problem.Error)(nil); !errors.As(err, &pe) || pe.RetryAfter < maxWait-time.Minute {
 		t.Fatalf("after 20 wrong second factors the name waits: %v; want about %v", err, maxWait)
@@ -117,13 +109,8 @@ func TestPasswordDoesNotClearSecondFactorFailures(t *testing.T) {
 	// A completed login clears the name.
 	c.Advance(maxWait)
 	m := LoginMeta{Remote: "203.0.113.2"}
-	pending, err := s.PasswordLogin(ctx, "hana", "hana's long password", m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.SecondFactorTOTP(ctx, pending.SessionID, code(t, offer.Secret, c.Now()), m); err != nil {
-		t.Fatalf("the right code after the wait: %v", err)
-	}
+	// The right password and code after the wait.
+	loginWithApp(t, s, c, "hana", "hana's long password", secret, m)
 	if _, err := s.PasswordLogin(ctx, "hana", "wrong password!!", m); problem.Message(err) != wrongLogin {
 		t.Errorf("a wrong password after a completed login: %v, want the first free failure", err)
 	}
@@ -135,10 +122,8 @@ func TestPasswordDoesNotClearSecondFactorFailures(t *testing.T) {
 // passwords over many names from one network waits as it does from one
 // IPv4 address. Another /64 is not held up.
 func TestThrottleCountsAnIPv6NetworkAsOneAddress(t *testing.T) {
-	c := newClock()
-	s, _ := testService(t, backends[0].url(t), c, func(cfg *Config) { cfg.SecondFactorOptional = true })
+	_, s, admin := serviceWithAdmin(t, backends[0].url(t), func(cfg *Config) { cfg.SecondFactorOptional = true })
 	ctx := context.Background()
-	admin := adminOf(t, s)
 	enrolled(t, s, admin, "erin", Viewer, "correct horse battery")
 	for i := range freeIPFailures + 1 {
 		m := LoginMeta{Remote: fmt.Sprintf("2001:db8:1:2::%x", i+1)}

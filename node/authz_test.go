@@ -38,17 +38,41 @@ var testArgon2 = accounts.Argon2Params{Memory: 1024, Time: 1, Threads: 1}
 // with a password alone.
 func authzNode(t *testing.T, now func() time.Time) *idleNode {
 	t.Helper()
-	dir := t.TempDir()
-	n, err := New(context.Background(), Config{
-		DataDir: dir, PublicURL: "http://localhost:7001", NoSync: true, Logger: zerolog.Nop(), Notice: io.Discard,
+	return idleNodeIn(t, Config{
+		PublicURL: "http://localhost:7001", NoSync: true, Logger: zerolog.Nop(), Notice: io.Discard,
 		Actors:               []ActorConfig{{Name: "vendor", Type: actor.Organization}, {Name: "coordinator", Type: actor.Service}},
 		SecondFactorOptional: true, Argon2: testArgon2, Now: now,
 	})
+}
+
+// idleNodeIn builds a node from cfg in a new temporary data directory
+// (cfg.DataDir is set to it), closes it when the test ends, and returns
+// it with the first admin's API token.
+func idleNodeIn(t *testing.T, cfg Config) *idleNode {
+	t.Helper()
+	cfg.DataDir = t.TempDir()
+	n, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { n.Close() })
-	return &idleNode{Node: n, token: readToken(t, dir), dir: dir}
+	return &idleNode{Node: n, token: readToken(t, cfg.DataDir), dir: cfg.DataDir}
+}
+
+// enrolledViewer adds the viewer vera to n and sets her password through
+// her enrollment link, from m; it returns the first admin's principal and
+// what adding vera gave.
+func enrolledViewer(t *testing.T, n *idleNode, password string, m accounts.LoginMeta) (accounts.Principal, accounts.Added) {
+	t.Helper()
+	admin, vera := addViewer(t, n)
+	link, err := url.Parse(vera.Enroll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.accounts.Enroll(context.Background(), link.Query().Get("code"), password, m); err != nil {
+		t.Fatal(err)
+	}
+	return admin, vera
 }
 
 // who is one principal of the table: how its request carries its
@@ -530,14 +554,7 @@ func TestEveryFormNeedsCSRF(t *testing.T) {
 func pendingLogin(t *testing.T, n *idleNode) string {
 	t.Helper()
 	ctx := context.Background()
-	admin, err := n.accounts.Authenticate(ctx, n.token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	added, err := n.accounts.AddUser(ctx, admin, accounts.NewUser{Name: "tess", Role: accounts.Analyst}, func(string) bool { return true }, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, added := addUser(t, n, accounts.NewUser{Name: "tess", Role: accounts.Analyst})
 	u, err := url.Parse(added.Enroll)
 	if err != nil {
 		t.Fatal(err)
@@ -572,14 +589,7 @@ func pendingLogin(t *testing.T, n *idleNode) string {
 func TestRefusalsAreAudited(t *testing.T) {
 	n := authzNode(t, nil)
 	ctx := context.Background()
-	admin, viewer := addViewer(t, n)
-	link, err := url.Parse(viewer.Enroll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.accounts.Enroll(ctx, link.Query().Get("code"), "vera's long password", accounts.LoginMeta{}); err != nil {
-		t.Fatal(err)
-	}
+	admin, viewer := enrolledViewer(t, n, "vera's long password", accounts.LoginMeta{})
 	// A wrong password, through the login form with its CSRF cookie.
 	rec := loginForm(t, n, "vera", "not vera's password")
 	if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), "Wrong name or password.") {
@@ -621,49 +631,38 @@ func TestRefusalsAreAudited(t *testing.T) {
 // principal and what adding vera gave.
 func addViewer(t *testing.T, n *idleNode) (accounts.Principal, accounts.Added) {
 	t.Helper()
-	ctx := context.Background()
-	admin, err := n.accounts.Authenticate(ctx, n.token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	viewer, err := n.accounts.AddUser(ctx, admin, accounts.NewUser{Name: "vera", Role: accounts.Viewer}, func(string) bool { return true }, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return admin, viewer
+	return addUser(t, n, accounts.NewUser{Name: "vera", Role: accounts.Viewer})
 }
 
 // addAnalyst adds, as the first admin, an analyst name who acts for
 // actors.
 func addAnalyst(t *testing.T, n *idleNode, name string, actors ...string) accounts.Added {
 	t.Helper()
+	_, added := addUser(t, n, accounts.NewUser{Name: name, Role: accounts.Analyst, Actors: actors})
+	return added
+}
+
+// addUser adds u to n as the first admin, who may give it any actor, and
+// returns the first admin's principal and what adding u gave.
+func addUser(t *testing.T, n *idleNode, u accounts.NewUser) (accounts.Principal, accounts.Added) {
+	t.Helper()
 	ctx := context.Background()
 	admin, err := n.accounts.Authenticate(ctx, n.token)
 	if err != nil {
 		t.Fatal(err)
 	}
-	added, err := n.accounts.AddUser(ctx, admin, accounts.NewUser{Name: name, Role: accounts.Analyst, Actors: actors}, func(string) bool { return true }, "")
+	added, err := n.accounts.AddUser(ctx, admin, u, func(string) bool { return true }, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return added
+	return admin, added
 }
 
-// TestAdminActionsNameTheirPrincipal has an admin other than the first
-// rotate an actor's key, requeue a dead letter and rotate the calendar
-// feed token with her own token: each action's audit record names her and
-// the token.
-func TestAdminActionsNameTheirPrincipal(t *testing.T) {
-	n := authzNode(t, nil)
+// pendingDelivery queues the vendor's activity out-1 for one recipient
+// and returns its delivery, checking that it is the one pending.
+func pendingDelivery(t *testing.T, n *idleNode) store.Delivery {
+	t.Helper()
 	ctx := context.Background()
-	root, err := n.accounts.Authenticate(ctx, n.token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ada, err := n.accounts.AddUser(ctx, root, accounts.NewUser{Name: "ada", Role: accounts.Admin}, func(string) bool { return true }, "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	id := n.cfg.PublicURL + "/activities/out-1"
 	if err := n.db.EnqueueOutbound(ctx, store.Outbound{ID: id, Actor: "vendor", Body: []byte(`{"id":"` + id + `"}`),
 		Deliveries: []store.DeliveryTarget{{Recipient: "https://peer.example/actors/finder"}}}, nil); err != nil {
@@ -673,11 +672,23 @@ func TestAdminActionsNameTheirPrincipal(t *testing.T) {
 	if err != nil || len(due) != 1 {
 		t.Fatalf("pending = %d, %v", len(due), err)
 	}
-	if err := n.db.DeadLetter(ctx, due[0].ID, "gone"); err != nil {
+	return due[0]
+}
+
+// TestAdminActionsNameTheirPrincipal has an admin other than the first
+// rotate an actor's key, requeue a dead letter and rotate the calendar
+// feed token with her own token: each action's audit record names her and
+// the token.
+func TestAdminActionsNameTheirPrincipal(t *testing.T) {
+	n := authzNode(t, nil)
+	ctx := context.Background()
+	_, ada := addUser(t, n, accounts.NewUser{Name: "ada", Role: accounts.Admin})
+	queued := pendingDelivery(t, n)
+	if err := n.db.DeadLetter(ctx, queued.ID, "gone"); err != nil {
 		t.Fatal(err)
 	}
 	as := who{bearer: ada.Token}
-	for _, path := range []string{fmt.Sprintf("/api/deliveries/%d/retry", due[0].ID), "/api/calendar/token", "/api/actors/vendor/rotate-key"} {
+	for _, path := range []string{fmt.Sprintf("/api/deliveries/%d/retry", queued.ID), "/api/calendar/token", "/api/actors/vendor/rotate-key"} {
 		if status, _ := serveRaw(n, http.MethodPost, path, as); status != http.StatusOK {
 			t.Fatalf("POST %s as ada: %d", path, status)
 		}
@@ -707,8 +718,21 @@ func TestAdminActionsNameTheirPrincipal(t *testing.T) {
 // value and cookie, for name and password; it returns the answer.
 func loginForm(t *testing.T, n *idleNode, name, password string) *httptest.ResponseRecorder {
 	t.Helper()
+	return loginFormFrom(t, n, name, password, "", nil)
+}
+
+// loginFormFrom is loginForm with both requests sent from the address
+// remote (httptest's own when it is "") and the form's request changed by
+// edit, when not nil, before it is sent. On an https node it checks that
+// the login page's cookies are Secure.
+func loginFormFrom(t *testing.T, n *idleNode, name, password, remote string, edit func(*http.Request)) *httptest.ResponseRecorder {
+	t.Helper()
 	page := httptest.NewRecorder()
-	n.Handler().ServeHTTP(page, httptest.NewRequest(http.MethodGet, "/login", nil))
+	get := httptest.NewRequest(http.MethodGet, "/login", nil)
+	if remote != "" {
+		get.RemoteAddr = remote
+	}
+	n.Handler().ServeHTTP(page, get)
 	m := csrfRE.FindStringSubmatch(page.Body.String())
 	if m == nil {
 		t.Fatalf("no CSRF value on the login page:\n%s", page.Body.String())
@@ -716,11 +740,17 @@ func loginForm(t *testing.T, n *idleNode, name, password string) *httptest.Respo
 	form := url.Values{"csrf": {m[1]}, "name": {name}, "password": {password}}
 	req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if remote != "" {
+		req.RemoteAddr = remote
+	}
 	for _, c := range page.Result().Cookies() {
 		if !c.Secure && strings.HasPrefix(n.cfg.PublicURL, "https://") {
 			t.Errorf("the login page's cookie %s is not Secure on an https node", c.Name)
 		}
 		req.AddCookie(c)
+	}
+	if edit != nil {
+		edit(req)
 	}
 	rec := httptest.NewRecorder()
 	n.Handler().ServeHTTP(rec, req)
@@ -730,24 +760,11 @@ func loginForm(t *testing.T, n *idleNode, name, password string) *httptest.Respo
 // TestSessionCookieIsSecureOnHTTPS logs a viewer in on a node whose public
 // URL is https: the session cookie is Secure, HttpOnly and SameSite=Lax.
 func TestSessionCookieIsSecureOnHTTPS(t *testing.T) {
-	dir := t.TempDir()
-	nd, err := New(context.Background(), Config{
-		DataDir: dir, PublicURL: "https://psirt.example", NoSync: true, Logger: zerolog.Nop(), Notice: io.Discard,
+	n := idleNodeIn(t, Config{
+		PublicURL: "https://psirt.example", NoSync: true, Logger: zerolog.Nop(), Notice: io.Discard,
 		Actors: []ActorConfig{{Name: "vendor", Type: actor.Organization}}, Argon2: testArgon2,
 	})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { nd.Close() })
-	n := &idleNode{Node: nd, token: readToken(t, dir), dir: dir}
-	_, vera := addViewer(t, n)
-	link, err := url.Parse(vera.Enroll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.accounts.Enroll(context.Background(), link.Query().Get("code"), "vera's long password", accounts.LoginMeta{}); err != nil {
-		t.Fatal(err)
-	}
+	enrolledViewer(t, n, "vera's long password", accounts.LoginMeta{})
 	rec := loginForm(t, n, "vera", "vera's long password")
 	var session *http.Cookie
 	for _, c := range rec.Result().Cookies() {
@@ -856,26 +873,18 @@ func TestRetryOfAPendingDelivery(t *testing.T) {
 	n := authzNode(t, nil)
 	ctx := context.Background()
 	cora := addAnalyst(t, n, "cora", "coordinator")
-	id := n.cfg.PublicURL + "/activities/out-1"
-	if err := n.db.EnqueueOutbound(ctx, store.Outbound{ID: id, Actor: "vendor", Body: []byte(`{"id":"` + id + `"}`),
-		Deliveries: []store.DeliveryTarget{{Recipient: "https://peer.example/actors/finder"}}}, nil); err != nil {
-		t.Fatal(err)
-	}
-	due, _, err := n.db.PendingDeliveries(ctx, 0, 10)
-	if err != nil || len(due) != 1 {
-		t.Fatalf("pending = %d, %v", len(due), err)
-	}
+	queued := pendingDelivery(t, n)
 	rec := httptest.NewRecorder()
-	n.Handler().ServeHTTP(rec, request(http.MethodPost, fmt.Sprintf("/api/deliveries/%d/retry", due[0].ID), who{bearer: cora.Token}))
+	n.Handler().ServeHTTP(rec, request(http.MethodPost, fmt.Sprintf("/api/deliveries/%d/retry", queued.ID), who{bearer: cora.Token}))
 	if body := rec.Body.String(); rec.Code != http.StatusForbidden || strings.Contains(body, "attempt") || !strings.Contains(body, "vendor") {
 		t.Errorf("the coordinator's analyst's retry of the vendor's pending delivery: %d %s, want 403 naming the actor and not the schedule", rec.Code, body)
 	}
 	rec = httptest.NewRecorder()
-	n.Handler().ServeHTTP(rec, request(http.MethodPost, fmt.Sprintf("/api/deliveries/%d/retry", due[0].ID), who{bearer: n.token}))
+	n.Handler().ServeHTTP(rec, request(http.MethodPost, fmt.Sprintf("/api/deliveries/%d/retry", queued.ID), who{bearer: n.token}))
 	if body := rec.Body.String(); rec.Code != http.StatusConflict || !strings.Contains(body, "is pending, not a dead letter") || !strings.Contains(body, "attempt 1") {
 		t.Errorf("retry of a pending delivery: %d %s, want 409 saying it is pending", rec.Code, body)
 	}
-	if pending, _, err := n.db.PendingDeliveries(ctx, 0, 10); err != nil || len(pending) != 1 || pending[0].ID != due[0].ID {
+	if pending, _, err := n.db.PendingDeliveries(ctx, 0, 10); err != nil || len(pending) != 1 || pending[0].ID != queued.ID {
 		t.Errorf("after the refused retry: %v, %v", pending, err)
 	}
 }
@@ -889,37 +898,10 @@ func TestRetryOfAPendingDelivery(t *testing.T) {
 // (429 with Retry-After, the login page, no session cookie).
 func TestLoginThrottleThroughTheForm(t *testing.T) {
 	n := authzNode(t, nil)
-	_, vera := addViewer(t, n)
-	link, err := url.Parse(vera.Enroll)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.accounts.Enroll(context.Background(), link.Query().Get("code"), "vera's long password", accounts.LoginMeta{Remote: "203.0.113.1"}); err != nil {
-		t.Fatal(err)
-	}
+	enrolledViewer(t, n, "vera's long password", accounts.LoginMeta{Remote: "203.0.113.1"})
 	post := func(name, password, remote string, edit func(*http.Request)) *httptest.ResponseRecorder {
 		t.Helper()
-		page := httptest.NewRecorder()
-		get := httptest.NewRequest(http.MethodGet, "/login", nil)
-		get.RemoteAddr = remote
-		n.Handler().ServeHTTP(page, get)
-		m := csrfRE.FindStringSubmatch(page.Body.String())
-		if m == nil {
-			t.Fatalf("no CSRF value on the login page:\n%s", page.Body.String())
-		}
-		form := url.Values{"csrf": {m[1]}, "name": {name}, "password": {password}}
-		req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.RemoteAddr = remote
-		for _, c := range page.Result().Cookies() {
-			req.AddCookie(c)
-		}
-		if edit != nil {
-			edit(req)
-		}
-		rec := httptest.NewRecorder()
-		n.Handler().ServeHTTP(rec, req)
-		return rec
+		return loginFormFrom(t, n, name, password, remote, edit)
 	}
 	throttled := func(what string, rec *httptest.ResponseRecorder) {
 		t.Helper()
@@ -984,25 +966,12 @@ func (l *lockedBuffer) String() string {
 // user has it; a wrong password for a user's name names the user.
 func TestMistypedPasswordIsNotRecorded(t *testing.T) {
 	logs := &lockedBuffer{}
-	dir := t.TempDir()
-	nd, err := New(context.Background(), Config{
-		DataDir: dir, PublicURL: "http://localhost:7001", NoSync: true, Logger: zerolog.New(logs), Notice: io.Discard,
+	n := idleNodeIn(t, Config{
+		PublicURL: "http://localhost:7001", NoSync: true, Logger: zerolog.New(logs), Notice: io.Discard,
 		Actors: []ActorConfig{{Name: "vendor", Type: actor.Organization}}, SecondFactorOptional: true, Argon2: testArgon2,
 	})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { nd.Close() })
-	n := &idleNode{Node: nd, token: readToken(t, dir), dir: dir}
-	_, vera := addViewer(t, n)
-	link, err := url.Parse(vera.Enroll)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const secret = "vera's long password"
-	if _, err := n.accounts.Enroll(context.Background(), link.Query().Get("code"), secret, accounts.LoginMeta{}); err != nil {
-		t.Fatal(err)
-	}
+	enrolledViewer(t, n, secret, accounts.LoginMeta{})
 	if rec := loginForm(t, n, secret, ""); rec.Code != http.StatusUnauthorized {
 		t.Fatalf("a password as the name: %d, want 401", rec.Code)
 	}
@@ -1049,16 +1018,11 @@ func TestSSOLoginSurvivesAFloodOfPreLogins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	nd, err := New(context.Background(), Config{
-		DataDir: dir, PublicURL: "http://localhost:7001", NoSync: true, Logger: zerolog.Nop(), Notice: io.Discard,
+	nd := idleNodeIn(t, Config{
+		PublicURL: "http://localhost:7001", NoSync: true, Logger: zerolog.Nop(), Notice: io.Discard,
 		Actors: []ActorConfig{{Name: "vendor", Type: actor.Organization}}, Argon2: testArgon2,
 		OIDC: &accounts.OIDCConfig{Issuer: oc.Issuer, ClientID: oc.ClientID, ClientSecret: oc.ClientSecret, RoleMap: roles},
 	})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { nd.Close() })
 	get := func(path, remote string, cookies []*http.Cookie) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodGet, path, nil)
 		req.RemoteAddr = remote

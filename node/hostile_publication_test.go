@@ -14,11 +14,12 @@ import (
 	"github.com/openvultron/vultron/vocab"
 )
 
-// transferredCase opens a case at a vendor's node, which hosts its Case
-// Actor, with a coordinator of another node invited, joined and made its
-// owner; the vendor publishes the advisory with title first, before the
-// transfer, unless it is "".
-func transferredCase(t *testing.T, first string) (vendor, coord *testNode, caseID, caseActor string) {
+// coordinatedCase opens a case at a vendor's node, which hosts its Case
+// Actor, from a finder's report on a node of its own, and has a
+// coordinator of a third node invited and joined. It returns the
+// vendor's and the coordinator's nodes, the case, and the steps that
+// follow its ledger.
+func coordinatedCase(t *testing.T) (vendor, coord *testNode, c api.Case, steps *caseSteps) {
 	t.Helper()
 	vendor = startNode(t, "vendor:Organization")
 	finder := startNode(t, "finder:Person")
@@ -29,14 +30,32 @@ func transferredCase(t *testing.T, first string) (vendor, coord *testNode, caseI
 "object":{"type":"VulnerabilityReport","name":"Stack overflow in the otter codec","content":"A deep nesting overflows the stack."}}`, vendorID))
 	waitFor(t, "the report at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
 	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offer, finderID))
-	c := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 })
-	caseID, caseActor = c.ID, c.CaseActor
-	steps := &caseSteps{t: t, host: vendor, length: 2}
+	c = vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 })
+	steps = &caseSteps{t: t, host: vendor, length: 2}
 	steps.step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":%q,"target":%q,"context":%q,"roles":["coordinator"]}`,
-		coordID, caseID, caseID))
+		coordID, c.ID, c.ID))
 	invite := coord.awaitInboxItem(t, "coord", "Invite")
 	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q}`, invite), coord)
-	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Join","object":%q,"context":%q}`, caseID, caseID), coord)
+	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Join","object":%q,"context":%q}`, c.ID, c.ID), coord)
+	return vendor, coord, c, steps
+}
+
+// transferToCoord makes the coordinator of coordinatedCase the owner of
+// case caseID: the vendor offers it the case and it accepts.
+func (s *caseSteps) transferToCoord(vendor, coord *testNode, caseID string) {
+	s.t.Helper()
+	transfer := s.step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","object":%q,"target":%q,"context":%q}`,
+		caseID, coord.actorID("coord"), caseID), coord)
+	s.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"context":%q}`, transfer, caseID), coord)
+}
+
+// transferredCase opens a case as coordinatedCase does and makes the
+// coordinator its owner; the vendor publishes the advisory with title
+// first, before the transfer, unless it is "".
+func transferredCase(t *testing.T, first string) (vendor, coord *testNode, caseID, caseActor string) {
+	t.Helper()
+	vendor, coord, c, steps := coordinatedCase(t)
+	caseID, caseActor = c.ID, c.CaseActor
 	if first != "" {
 		if status, b := vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(caseID)+"/advisory/publish", fmt.Sprintf(`{"title":%q}`, first)); status != http.StatusCreated {
 			t.Fatalf("the vendor's publication: %d %s", status, b)
@@ -44,9 +63,7 @@ func transferredCase(t *testing.T, first string) (vendor, coord *testNode, caseI
 		steps.length++
 		coord.oneCase(t, "the vendor's publication in the coordinator's replica", func(c api.Case) bool { return c.LedgerLength == steps.length })
 	}
-	transfer := steps.step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","object":%q,"target":%q,"context":%q}`,
-		caseID, coordID, caseID), coord)
-	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"context":%q}`, transfer, caseID), coord)
+	steps.transferToCoord(vendor, coord, caseID)
 	return vendor, coord, caseID, caseActor
 }
 

@@ -447,23 +447,9 @@ func TestPublication(t *testing.T) {
 // new owner has published; the new owner's first revision is an Article of
 // its own (Create, on its node), which its node serves with every revision.
 func TestAdvisoryAfterOwnershipTransfer(t *testing.T) {
-	vendor := startNode(t, "vendor:Organization")
-	finder := startNode(t, "finder:Person")
-	coord := startNode(t, "coord:Organization")
-	vendorID, finderID, coordID := vendor.actorID("vendor"), finder.actorID("finder"), coord.actorID("coord")
+	vendor, coord, c, steps := coordinatedCase(t)
+	vendorID, coordID, caseID := vendor.actorID("vendor"), coord.actorID("coord"), c.ID
 	js := jsonOf(t)
-
-	offer := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
-"object":{"type":"VulnerabilityReport","name":"Stack overflow in the otter codec","content":"A deep nesting overflows the stack."}}`, vendorID))
-	waitFor(t, "the report at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
-	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offer, finderID))
-	caseID := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 }).ID
-	steps := &caseSteps{t: t, host: vendor, length: 2}
-	steps.step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Invite","object":%q,"target":%q,"context":%q,"roles":["coordinator"]}`,
-		coordID, caseID, caseID))
-	invite := coord.awaitInboxItem(t, "coord", "Invite")
-	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q}`, invite), coord)
-	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Join","object":%q,"context":%q}`, caseID, caseID), coord)
 
 	publish := func(n *testNode, body string) api.Published {
 		t.Helper()
@@ -492,9 +478,7 @@ func TestAdvisoryAfterOwnershipTransfer(t *testing.T) {
 		t.Fatalf("the vendor's CSAF document: %d %s", status, csafBefore)
 	}
 
-	transfer := steps.step(vendor, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","object":%q,"target":%q,"context":%q}`,
-		caseID, coordID, caseID), coord)
-	steps.step(coord, "coord", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"context":%q}`, transfer, caseID), coord)
+	steps.transferToCoord(vendor, coord, caseID)
 	if o := coord.detail(t, caseID).Case.Owner; o != coordID {
 		t.Fatalf("after the transfer the owner is %s, want %s", o, coordID)
 	}

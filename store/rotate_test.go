@@ -35,6 +35,72 @@ func newKeyedStore(t *testing.T, dir string) (string, []byte) {
 	return path, keys.Current
 }
 
+// openChecked opens the store at u with opts, checks that it holds what
+// fillStore put in, and closes it when the test ends.
+func openChecked(t *testing.T, u string, opts Options) *DB {
+	t.Helper()
+	db, err := OpenURL(context.Background(), u, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	checkStore(t, db)
+	return db
+}
+
+// wantKeyFilesUnchanged checks that the key files in dir hold key as the
+// current key and no previous one, as before a rotation that was refused.
+func wantKeyFilesUnchanged(t *testing.T, dir string, key []byte) {
+	t.Helper()
+	keys, err := LoadDataKeys(dir, "", "", false)
+	if err != nil || !bytes.Equal(keys.Current, key) || keys.Previous != nil {
+		t.Fatalf("a refused rotation changed the key files: %v", err)
+	}
+}
+
+// openUntilCleanup opens the database at u with key, as a running
+// process has it, and closes it when the test ends.
+func openUntilCleanup(t *testing.T, u string, key []byte) *DB {
+	t.Helper()
+	db, err := OpenURL(context.Background(), u, Options{DataKey: key, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// staleProcess opens the database at u with key, as a process running on
+// it, and has it lose the session that holds its open lock (a network
+// failure, a restarted pooler): the open lock goes with it, so that a
+// rotation does not see the process. It is closed when the test ends.
+func staleProcess(t *testing.T, u string, key []byte) *DB {
+	t.Helper()
+	db := openUntilCleanup(t, u, key)
+	db.eng.(*pgEngine).closeHolder()
+	return db
+}
+
+// wantFenced checks that db is fenced (its Fenced channel closed) right
+// after what happened.
+func wantFenced(t *testing.T, db *DB, after string) {
+	t.Helper()
+	select {
+	case <-db.Fenced():
+	default:
+		t.Fatalf("the store is not fenced after %s", after)
+	}
+}
+
+// wantRotatedRefusal checks that err, what a process on the old key got
+// for what, is ErrDataKeyRotated saying to start again with the new key.
+func wantRotatedRefusal(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, ErrDataKeyRotated) || !strings.Contains(err.Error(), "start this process again with the new key") {
+		t.Fatalf("%s: %v, want ErrDataKeyRotated", what, err)
+	}
+}
+
 func TestRotateDataKey(t *testing.T) {
 	dir := t.TempDir()
 	path, oldKey := newKeyedStore(t, dir)
@@ -73,12 +139,7 @@ func TestRotateDataKey(t *testing.T) {
 	if bytes.Contains(raw, append([]byte{sealTag}, oldID[:]...)) {
 		t.Fatal("a value sealed with the old key is still in the file")
 	}
-	db, err := Open(path, Options{DataKey: keys.Current})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	checkStore(t, db)
+	db := openChecked(t, "bolt:"+path, Options{DataKey: keys.Current})
 	err = db.View(context.Background(), func(tx *ReadTx) error {
 		v := tx.tx.Bucket(bucketActivities).Get([]byte("https://peer.example/activities/1"))
 		if _, err := old.open(string(bucketActivities), []byte("https://peer.example/activities/1"), v); !errors.Is(err, ErrDataKey) {
@@ -157,12 +218,7 @@ func TestRotateDataKeyResumes(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, DataKeyPreviousFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("data-key.previous left behind: %v", err)
 	}
-	db, err := Open(path, Options{DataKey: newKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	checkStore(t, db)
+	openChecked(t, "bolt:"+path, Options{DataKey: newKey})
 }
 
 func TestRotateDataKeyRefusesARunningNode(t *testing.T) {
@@ -177,10 +233,7 @@ func TestRotateDataKeyRefusesARunningNode(t *testing.T) {
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("rotate while open: %v, want ErrLocked", err)
 	}
-	keys, err := LoadDataKeys(dir, "", "", false)
-	if err != nil || !bytes.Equal(keys.Current, key) || keys.Previous != nil {
-		t.Fatalf("a refused rotation changed the key files: %v", err)
-	}
+	wantKeyFilesUnchanged(t, dir, key)
 }
 
 // TestRotateDataKeyResealsTheChangeFeedAndFiles checks that a rotation
@@ -288,9 +341,7 @@ func TestRotateDataKeyOnPostgres(t *testing.T) {
 	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "stop every process") {
 		t.Fatalf("rotate while a process has the database open: %v, want ErrLocked saying to stop every process", err)
 	}
-	if keys, err := LoadDataKeys(dir, "", "", false); err != nil || !bytes.Equal(keys.Current, oldKey) || keys.Previous != nil {
-		t.Fatalf("a refused rotation changed the key files: %v", err)
-	}
+	wantKeyFilesUnchanged(t, dir, oldKey)
 	if err := running.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -350,14 +401,7 @@ func TestRotationFencesAProcessItDidNotSee(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	u, keyFile, oldKey := newKeyedDatabase(t, dir)
-	stale, err := OpenURL(ctx, u, Options{DataKey: oldKey, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stale.Close()
-	// The session is lost (a network failure, a restarted pooler): the
-	// process's open lock goes with it.
-	stale.eng.(*pgEngine).closeHolder()
+	stale := staleProcess(t, u, oldKey)
 	// It no longer hears the rotation's announcement either (what a
 	// partition does), so the write is what stops it.
 	stale.eng.(*pgEngine).stop()
@@ -370,21 +414,15 @@ func TestRotationFencesAProcessItDidNotSee(t *testing.T) {
 		t.Fatal("fenced before it wrote, although it heard nothing")
 	default:
 	}
-	err = stale.Update(ctx, func(tx *Tx) error {
+	err := stale.Update(ctx, func(tx *Tx) error {
 		c, err := tx.Case("case-2")
 		if err != nil {
 			return err
 		}
 		return c.Put([]byte("record"), []byte(marker))
 	})
-	if !errors.Is(err, ErrDataKeyRotated) || !strings.Contains(err.Error(), "start this process again with the new key") {
-		t.Fatalf("a write after the rotation: %v, want ErrDataKeyRotated", err)
-	}
-	select {
-	case <-stale.Fenced():
-	default:
-		t.Fatal("the store is not fenced after a write refused for the rotation")
-	}
+	wantRotatedRefusal(t, "a write after the rotation", err)
+	wantFenced(t, stale, "a write refused for the rotation")
 	if err := stale.Update(ctx, func(tx *Tx) error { return nil }); !errors.Is(err, ErrDataKeyRotated) {
 		t.Errorf("a second write: %v, want ErrDataKeyRotated", err)
 	}
@@ -395,12 +433,7 @@ func TestRotationFencesAProcessItDidNotSee(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := OpenURL(ctx, u, Options{DataKey: keys.Current, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	checkStore(t, db)
+	openChecked(t, u, Options{DataKey: keys.Current, NoSync: true})
 }
 
 // TestRotateDataKeyRefusesADamagedStore: a store holding a value that
@@ -431,10 +464,7 @@ func TestRotateDataKeyRefusesADamagedStore(t *testing.T) {
 	if !errors.Is(err, ErrDataKey) || !strings.Contains(err.Error(), "cases/case-1") || !strings.Contains(err.Error(), "nothing was changed") {
 		t.Fatalf("rotate a damaged store: %v, want ErrDataKey naming the value and saying nothing was changed", err)
 	}
-	keys, err := LoadDataKeys(dir, "", "", false)
-	if err != nil || !bytes.Equal(keys.Current, key) || keys.Previous != nil {
-		t.Fatalf("a refused rotation changed the key files: %v", err)
-	}
+	wantKeyFilesUnchanged(t, dir, key)
 	db, err = Open(path, Options{DataKey: key})
 	if err != nil {
 		t.Fatalf("the store no longer opens with its key after a refused rotation: %v", err)
@@ -524,16 +554,11 @@ func TestRotationFencesAProcessItDidNotSeeAtItsNextRead(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	u, keyFile, oldKey := newKeyedDatabase(t, dir)
-	stale, err := OpenURL(ctx, u, Options{DataKey: oldKey, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stale.Close()
-	stale.eng.(*pgEngine).closeHolder()
+	stale := staleProcess(t, u, oldKey)
 	if _, err := RotateDataKey(ctx, u, keyFile, Options{NoSync: true}); err != nil {
 		t.Fatal(err)
 	}
-	err = stale.View(ctx, func(tx *ReadTx) error {
+	err := stale.View(ctx, func(tx *ReadTx) error {
 		c, err := tx.Case("case-1")
 		if err != nil {
 			return err
@@ -541,14 +566,8 @@ func TestRotationFencesAProcessItDidNotSeeAtItsNextRead(t *testing.T) {
 		_ = c.Get([]byte("record"))
 		return nil
 	})
-	if !errors.Is(err, ErrDataKeyRotated) || !strings.Contains(err.Error(), "start this process again with the new key") {
-		t.Fatalf("a read after the rotation: %v, want ErrDataKeyRotated", err)
-	}
-	select {
-	case <-stale.Fenced():
-	default:
-		t.Fatal("the store is not fenced after a read of a value sealed with the new key")
-	}
+	wantRotatedRefusal(t, "a read after the rotation", err)
+	wantFenced(t, stale, "a read of a value sealed with the new key")
 }
 
 // TestAnUnfinishedRotationIsToldWhatToDo: a process started with the new
@@ -599,11 +618,7 @@ func TestRotationFencesAProcessWhenItsConnectionsReturn(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	u, keyFile, oldKey := newKeyedDatabase(t, dir)
-	stale, err := OpenURL(ctx, u, Options{DataKey: oldKey, NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stale.Close()
+	stale := openUntilCleanup(t, u, oldKey)
 	admin, err := pgx.Connect(ctx, u)
 	if err != nil {
 		t.Fatal(err)

@@ -215,13 +215,7 @@ func TestBadPostgresURLIsAUsageError(t *testing.T) {
 // says where to give it, and --data-key-file alone is enough.
 func TestStoreCopyFindsTheDataKeyFirst(t *testing.T) {
 	ctx := context.Background()
-	dir, src, keys, db := sealedStore(t)
-	if err := db.PutLocalActor(ctx, store.LocalActor{Name: "vendor", Type: "Organization"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dir, src, keys := stoppedSealedStore(t)
 	noKeyDir := t.TempDir() // a data directory without the key
 	otherDir := t.TempDir() // a data directory with another key
 	if _, err := store.LoadDataKeys(otherDir, "", "", true); err != nil {
@@ -261,14 +255,7 @@ func TestStoreCopyFindsTheDataKeyFirst(t *testing.T) {
 			args := append([]string{"store", "copy", "--from", "bolt:" + src, "--to", "bolt:" + dst}, tc.args...)
 			code := run(ctx, &environment{stdout: &out, stderr: &out, getenv: func(string) string { return "" }}, args)
 			got := out.String()
-			if code != tc.code {
-				t.Errorf("exit %d, %q; want %d", code, got, tc.code)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(got, w) {
-					t.Errorf("%q does not say %q", got, w)
-				}
-			}
+			wantExitSaying(t, code, got, tc.code, tc.want)
 			if tc.code == 0 {
 				return
 			}
@@ -313,6 +300,35 @@ func sealedStore(t *testing.T) (dir, path string, keys store.DataKeys, db *store
 	return dir, path, keys, db
 }
 
+// stoppedSealedStore makes a sealedStore holding the local actor vendor,
+// closed as a stopped node leaves it, and returns its data directory, its
+// path and its keys.
+func stoppedSealedStore(t *testing.T) (dir, path string, keys store.DataKeys) {
+	t.Helper()
+	dir, path, keys, db := sealedStore(t)
+	if err := db.PutLocalActor(context.Background(), store.LocalActor{Name: "vendor", Type: "Organization"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir, path, keys
+}
+
+// wantExitSaying checks that a command exited with wantCode and that its
+// output got says each of want.
+func wantExitSaying(t *testing.T, code int, got string, wantCode int, want []string) {
+	t.Helper()
+	if code != wantCode {
+		t.Errorf("exit %d, %q; want %d", code, got, wantCode)
+	}
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("%q does not say %q", got, w)
+		}
+	}
+}
+
 // TestStoreCopyChecksWithTheKeyOfTheEnvironment: VULTRON_DATA_KEY alone,
 // as the processes on PostgreSQL get their key, checks the copy as
 // --data-key-file does, and a source sealed with another key is refused
@@ -322,13 +338,7 @@ func sealedStore(t *testing.T) (dir, path string, keys store.DataKeys, db *store
 // VULTRON_DATA_KEY as one of the ways to check a backup.
 func TestStoreCopyChecksWithTheKeyOfTheEnvironment(t *testing.T) {
 	ctx := context.Background()
-	_, src, keys, db := sealedStore(t)
-	if err := db.PutLocalActor(ctx, store.LocalActor{Name: "vendor", Type: "Organization"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	_, src, keys := stoppedSealedStore(t)
 	other := bytes.Repeat([]byte{9}, store.DataKeySize)
 	for _, tc := range []struct {
 		name string
@@ -352,14 +362,7 @@ func TestStoreCopyChecksWithTheKeyOfTheEnvironment(t *testing.T) {
 			var out bytes.Buffer
 			code := run(ctx, &environment{stdout: &out, stderr: &out, getenv: env}, []string{"store", "copy", "--from", "bolt:" + src, "--to", "bolt:" + dst})
 			got := out.String()
-			if code != tc.code {
-				t.Errorf("exit %d, %q; want %d", code, got, tc.code)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(got, w) {
-					t.Errorf("%q does not say %q", got, w)
-				}
-			}
+			wantExitSaying(t, code, got, tc.code, tc.want)
 		})
 	}
 }
