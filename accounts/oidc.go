@@ -307,6 +307,15 @@ func (s *Service) FinishSSO(ctx context.Context, prelogin, state, code string, m
 		return Login{}, "", refusal(http.StatusUnauthorized, "the identity provider sent no ID token", "token response without id_token")
 	}
 	issuer, claims, role, err := s.oidc.checkIDToken(hctx, verifier, raw, rec.Nonce)
+	if err != nil && role == RoleNone && issuer != "" {
+		// A verified token of a person the provider maps to no role any
+		// more (they left the team): the sessions and tokens of that
+		// person's user end with the refusal, since the node hears of it
+		// only at a login.
+		if werr := s.update(ctx, func(t tx) error { return t.roleWithdrawn(issuer, claims.Subject, m.Remote) }); werr != nil {
+			return Login{}, "", werr
+		}
+	}
 	if err != nil {
 		return Login{}, "", err
 	}
@@ -358,7 +367,9 @@ func (c *oidcClient) checkIDToken(ctx context.Context, verifier *oidc.IDTokenVer
 	values := claimValues(all[c.cfg.RoleClaim])
 	role := c.role(values)
 	if role == RoleNone {
-		return "", claims, RoleNone, refusal(http.StatusForbidden, fmt.Sprintf("your account at %s has no role on this node: none of its %s (%s) is mapped to one; ask this node's admin",
+		// The issuer and the claims go with the refusal: a user the
+		// provider maps to no role any more loses what it held.
+		return idt.Issuer, claims, RoleNone, refusal(http.StatusForbidden, fmt.Sprintf("your account at %s has no role on this node: none of its %s (%s) is mapped to one; ask this node's admin",
 			idt.Issuer, c.cfg.RoleClaim, problem.Clip(strings.Join(values, ", "), 200)), "no mapped role for "+idt.Subject)
 	}
 	return idt.Issuer, claims, role, nil
@@ -389,6 +400,32 @@ func claimValues(raw json.RawMessage) []string {
 
 // ssoUser returns the user of a person at the provider, creating it at
 // the first login, with role set from the claim.
+// roleWithdrawn ends the sessions and revokes the tokens of the user that
+// the provider issuer's subject is, if there is one, and audits it.
+func (t tx) roleWithdrawn(issuer, subject, remote string) error {
+	id, err := t.get(bSubjects, []byte(issuer+"\n"+subject))
+	if err != nil || id == nil {
+		return err
+	}
+	u, err := t.userByID(string(id))
+	if err != nil || u == nil {
+		return err
+	}
+	sessions, err := t.endUserSessions(u.ID)
+	if err != nil {
+		return err
+	}
+	tokens, err := t.revokeUserTokens(u.ID)
+	if err != nil {
+		return err
+	}
+	if sessions == 0 && tokens == 0 {
+		return nil
+	}
+	return t.audit(Principal{User: u.ID, Name: u.Name, Via: "sso"}, store.DecisionRefused,
+		fmt.Sprintf("%s maps %s to no role any more: %d sessions ended, %d tokens revoked", issuer, u.Name, sessions, tokens), remote)
+}
+
 func (t tx) ssoUser(issuer string, c ssoClaims, role Role, now time.Time) (*User, error) {
 	key := []byte(issuer + "\n" + c.Subject)
 	id, err := t.get(bSubjects, key)

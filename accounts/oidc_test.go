@@ -285,3 +285,53 @@ func TestSSOUserGetsNoEnrollmentLink(t *testing.T) {
 		t.Errorf("kai after the refusals: %+v, %v", info, err)
 	}
 }
+
+// TestSSORoleWithdrawnEndsWhatTheUserHeld: when the identity provider no
+// longer maps a person to any role (they left the PSIRT), the login is
+// refused, and the sessions and tokens the person held end with it: the
+// provider said the person has no part here any more.
+func TestSSORoleWithdrawnEndsWhatTheUserHeld(t *testing.T) {
+	m := startProvider(t)
+	s := ssoService(t, m)
+	ctx := context.Background()
+	meta := LoginMeta{Remote: "192.0.2.21"}
+	login := func(groups ...string) (Login, error) {
+		t.Helper()
+		m.QueueUser(&mockoidc.MockUser{Subject: "sub-9", PreferredUsername: "kim", Groups: groups})
+		authURL, prelogin, err := s.BeginSSO(ctx, "/", meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := authorize(t, authURL)
+		l, _, err := s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta)
+		return l, err
+	}
+	first, err := login("psirt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Session(ctx, first.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := s.CreateToken(ctx, st.Principal, TokenSpec{Scopes: ScopeSet{ScopeRead}, Name: "laptop"}, meta.Remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = login("marketing")
+	wantStatus(t, "a person whose role the provider withdrew", err, http.StatusForbidden)
+	if _, err := s.Session(ctx, first.SessionID); problem.Status(err) != http.StatusUnauthorized {
+		t.Errorf("the session of a person whose role was withdrawn: %v, want it ended", err)
+	}
+	if _, err := s.Authenticate(ctx, secret); problem.Status(err) != http.StatusUnauthorized {
+		t.Errorf("the token of a person whose role was withdrawn: %v, want it revoked", err)
+	}
+	// Mapped to a role again, the person logs in again.
+	if _, err := login("psirt"); err != nil {
+		t.Errorf("a login once the role is back: %v", err)
+	}
+}
