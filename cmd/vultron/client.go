@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -230,6 +232,21 @@ func (e *unreachableError) Error() string {
 }
 
 func (e *unreachableError) Unwrap() error { return e.err }
+
+// passing reports whether the failure may pass by itself, as it does while
+// a node restarts: anything but a certificate the client refuses (TLS),
+// which will be refused again.
+func (e *unreachableError) passing() bool {
+	var (
+		verify  *tls.CertificateVerificationError
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+		invalid x509.CertificateInvalidError
+		record  tls.RecordHeaderError
+	)
+	return !errors.As(e.err, &verify) && !errors.As(e.err, &unknown) && !errors.As(e.err, &host) &&
+		!errors.As(e.err, &invalid) && !errors.As(e.err, &record)
+}
 
 // nodeError is a refusal from the node: its status and its sentence.
 type nodeError struct {

@@ -194,7 +194,7 @@ func waitUntil(ctx context.Context, s *session, caseID string, conds []waitCondi
 		case isNotFound(err):
 			// A participant's node holds the case once the ledger arrives.
 			state = "not on this node yet"
-		case errors.As(err, &down):
+		case errors.As(err, &down) && down.passing():
 			// A node being restarted answers again in a moment: the wait
 			// goes on until its timeout.
 			state = "the node does not answer"

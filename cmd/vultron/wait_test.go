@@ -6,10 +6,12 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openvultron/vultron/api"
 )
@@ -172,5 +174,37 @@ func TestWaitOutlivesARestartOfTheNode(t *testing.T) {
 	<-done
 	if code != 0 || !strings.Contains(out, "case abc reached em=ACTIVE") || !strings.Contains(errOut, "the node does not answer") {
 		t.Errorf("exit %d, stdout %q, stderr %q; want the wait to say the node did not answer and to end when case abc (by its short id) reached em=ACTIVE", code, out, errOut)
+	}
+}
+
+// TestWaitStopsAtACertificateTheClientRefuses: a node whose certificate the
+// client does not trust will not be trusted a moment later, as a node
+// being restarted answers again: the wait ends at once with the reason,
+// rather than wait out its timeout.
+func TestWaitStopsAtACertificateTheClientRefuses(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"id":"https://n/cases/abc","emState":"PROPOSED","pxaState":"pxa","ledgerLength":3}`))
+	}))
+	defer srv.Close()
+	tokenFile := filepath.Join(t.TempDir(), "api-token")
+	if err := os.WriteFile(tokenFile, []byte("secret-token-secret-token-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		code          int
+		stdout, stder string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, out, errOut := runCLI(t, "case", "wait", "https://n/cases/abc", "--until", "em=ACTIVE", "--timeout", "10m", "--node", srv.URL, "--token-file", tokenFile)
+		done <- result{code, out, errOut}
+	}()
+	select {
+	case r := <-done:
+		if r.code != 1 || !strings.Contains(r.stder, "certificate") || strings.Contains(r.stder, "the node does not answer") {
+			t.Errorf("exit %d, stderr %q; want the wait to end at once on the certificate", r.code, r.stder)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the wait went on against a certificate the client refuses")
 	}
 }
