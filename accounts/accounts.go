@@ -648,11 +648,7 @@ func (s *Service) SetDisabled(ctx context.Context, by Principal, name string, di
 		what := "enabled"
 		if disabled {
 			what = "disabled"
-			sessions, err := t.endUserSessions(u.ID)
-			if err != nil {
-				return err
-			}
-			tokens, err := t.revokeUserTokens(u.ID)
+			sessions, tokens, err := t.endAccess(u.ID)
 			if err != nil {
 				return err
 			}
@@ -693,18 +689,14 @@ func (s *Service) RemoveUser(ctx context.Context, by Principal, name, remote str
 				return problem.Conflict("%s is the node's last enabled admin; it cannot be removed", u.Name)
 			}
 		}
-		sessions, err := t.endUserSessions(u.ID)
-		if err != nil {
-			return err
-		}
-		tokens, err := t.revokeUserTokens(u.ID)
+		sessions, tokens, err := t.endAccess(u.ID)
 		if err != nil {
 			return err
 		}
 		for _, del := range []struct {
 			bucket string
 			key    []byte
-		}{{bUsers, []byte(u.ID)}, {bAdmins, []byte(u.ID)}, {bNames, []byte(u.Name)}, {bSubjects, []byte(u.Issuer + "\n" + u.Subject)}} {
+		}{{bUsers, []byte(u.ID)}, {bAdmins, []byte(u.ID)}, {bNames, []byte(u.Name)}, {bSubjects, subjectKey(u.Issuer, u.Subject)}} {
 			if err := t.del(del.bucket, del.key); err != nil {
 				return err
 			}

@@ -398,12 +398,14 @@ func claimValues(raw json.RawMessage) []string {
 	return nil
 }
 
-// ssoUser returns the user of a person at the provider, creating it at
-// the first login, with role set from the claim.
+// subjectKey is the key under which bSubjects maps a person at a provider
+// to its user.
+func subjectKey(issuer, subject string) []byte { return []byte(issuer + "\n" + subject) }
+
 // roleWithdrawn ends the sessions and revokes the tokens of the user that
 // the provider issuer's subject is, if there is one, and audits it.
 func (t tx) roleWithdrawn(issuer, subject, remote string) error {
-	id, err := t.get(bSubjects, []byte(issuer+"\n"+subject))
+	id, err := t.get(bSubjects, subjectKey(issuer, subject))
 	if err != nil || id == nil {
 		return err
 	}
@@ -411,11 +413,7 @@ func (t tx) roleWithdrawn(issuer, subject, remote string) error {
 	if err != nil || u == nil {
 		return err
 	}
-	sessions, err := t.endUserSessions(u.ID)
-	if err != nil {
-		return err
-	}
-	tokens, err := t.revokeUserTokens(u.ID)
+	sessions, tokens, err := t.endAccess(u.ID)
 	if err != nil {
 		return err
 	}
@@ -426,8 +424,10 @@ func (t tx) roleWithdrawn(issuer, subject, remote string) error {
 		fmt.Sprintf("%s maps %s to no role any more: %d sessions ended, %d tokens revoked", issuer, u.Name, sessions, tokens), remote)
 }
 
+// ssoUser returns the user of a person at the provider, creating it at
+// the first login, with role set from the claim.
 func (t tx) ssoUser(issuer string, c ssoClaims, role Role, now time.Time) (*User, error) {
-	key := []byte(issuer + "\n" + c.Subject)
+	key := subjectKey(issuer, c.Subject)
 	id, err := t.get(bSubjects, key)
 	if err != nil {
 		return nil, err

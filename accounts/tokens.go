@@ -184,6 +184,19 @@ func (t tx) revokeUserTokens(user string) (int, error) {
 	return len(toks), nil
 }
 
+// endAccess ends every session of user and revokes every token of it,
+// and returns how many of each: what disabling, removing a user, and its
+// provider withdrawing its role all do.
+func (t tx) endAccess(user string) (sessions, tokens int, err error) {
+	if sessions, err = t.endUserSessions(user); err != nil {
+		return 0, 0, err
+	}
+	if tokens, err = t.revokeUserTokens(user); err != nil {
+		return 0, 0, err
+	}
+	return sessions, tokens, nil
+}
+
 // TokenSpec is what a token is asked for with.
 type TokenSpec struct {
 	// User names the user the token is for; "" for the principal's own.
