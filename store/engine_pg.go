@@ -961,14 +961,23 @@ func (e *pgEngine) checkSealedWith(ctx context.Context, conn *pgx.Conn) {
 	if want == nil {
 		return
 	}
-	var sealing []byte
-	err := conn.QueryRow(ctx, `SELECT value FROM vultron_kv WHERE bucket = $1 AND key = $2`, want.meta, keyDataKeyID).Scan(&sealing)
+	sealing, err := recordedKey(ctx, conn, want)
 	if errors.Is(err, pgx.ErrNoRows) {
 		sealing, err = nil, nil
 	}
 	if err == nil && !bytes.Equal(want.id, sealing) {
 		e.fence()
 	}
+}
+
+// recordedKey reads, through q, the id of the data key the database
+// records in its meta bucket (want.meta); pgx.ErrNoRows when it records
+// none. The write transaction reads it in its first round trip instead
+// (pgReadGenerationAndKeyID).
+func recordedKey(ctx context.Context, q pgQuerier, want *sealedWith) ([]byte, error) {
+	var sealing []byte
+	err := q.QueryRow(ctx, `SELECT value FROM vultron_kv WHERE bucket = $1 AND key = $2`, want.meta, keyDataKeyID).Scan(&sealing)
+	return sealing, err
 }
 
 // checkRotated is asked when a read finds a value sealed with a key this
@@ -988,8 +997,7 @@ func (e *pgEngine) checkRotated() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), pgCheckRotatedWait)
 	defer cancel()
-	var sealing []byte
-	err := e.pool.QueryRow(ctx, `SELECT value FROM vultron_kv WHERE bucket = $1 AND key = $2`, want.meta, keyDataKeyID).Scan(&sealing)
+	sealing, err := recordedKey(ctx, e.pool, want)
 	if err != nil || bytes.Equal(want.id, sealing) {
 		return nil
 	}
