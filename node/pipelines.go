@@ -126,20 +126,9 @@ func (n *Node) buildPipelines() error {
 		PublicURL:        n.cfg.PublicURL,
 		KnownCaseActor:   cases.KnownCaseActor,
 		Published: func(tx *store.ReadTx, tracking string) (bool, error) {
-			// The node serves the Article its actors published at its
-			// advisory page (package publication).
-			c, err := cases.PublishedAdvisory(tx, tracking)
-			if c == nil || err != nil {
-				return false, err
-			}
-			served, _, err := c.PublishedAs(n.cfg.PublicURL+social.AdvisoryPath+cases.TrackingID(c.ID), func(r cases.Revision) (bool, error) {
-				l, ok := n.localByID(r.By)
-				if !ok {
-					return false, nil
-				}
-				return cases.SentRevision(tx, r, l.Name)
-			})
-			return served > 0, err
+			// What the publication surface serves (made after the
+			// pipelines; asked only once the node serves).
+			return n.publication.Published(tx, tracking)
 		},
 		Now: n.cfg.Now,
 	})

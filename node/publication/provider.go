@@ -202,16 +202,13 @@ func (e *Endpoints) latestText(ctx context.Context, c *cases.Case) (cases.Text, 
 		revs := c.Advisory.Revisions
 		for i := len(revs) - 1; i >= 0; i-- {
 			r := revs[i]
-			l, local := e.cfg.LocalByID(r.By)
-			if local {
-				r.Article = c.Advisory.ArticleOf(i)
-				ok, err := cases.SentRevision(tx, r, l.Name)
-				if err != nil {
-					return err
-				}
-				if !ok {
-					continue
-				}
+			r.Article = c.Advisory.ArticleOf(i)
+			local, sent, err := e.sentByOwnActor(tx, r)
+			if err != nil {
+				return err
+			}
+			if local && !sent {
+				continue
 			}
 			out = r.Text
 			return nil

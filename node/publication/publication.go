@@ -128,6 +128,33 @@ func (e *Endpoints) publisher(owner actor.Local) advisory.Publisher {
 	return advisory.Publisher{Category: advisory.PartyOf(e.cfg.Roles(owner.Name)), Name: owner.Name, Namespace: e.cfg.PublicURL}
 }
 
+// sentByOwnActor reports whether revision r (its Article set) is by one of
+// this node's actors (local) and, if so, whether the node's own store
+// shows that actor sent it (cases.SentRevision).
+func (e *Endpoints) sentByOwnActor(tx *store.ReadTx, r cases.Revision) (local, sent bool, err error) {
+	l, ok := e.cfg.LocalByID(r.By)
+	if !ok {
+		return false, false, nil
+	}
+	sent, err = cases.SentRevision(tx, r, l.Name)
+	return true, sent, err
+}
+
+// Published reports whether this node serves the advisory of tracking id
+// tracking (any case): the Article of its page, published by one of its
+// actors (load's rule), for what an Announce may share (package social).
+func (e *Endpoints) Published(tx *store.ReadTx, tracking string) (bool, error) {
+	c, err := cases.PublishedAdvisory(tx, tracking)
+	if c == nil || err != nil {
+		return false, err
+	}
+	n, _, err := c.PublishedAs(e.pageURL(cases.TrackingID(c.ID)), func(r cases.Revision) (bool, error) {
+		_, sent, err := e.sentByOwnActor(tx, r)
+		return sent, err
+	})
+	return n > 0, err
+}
+
 // load returns the published advisory of case c as this node serves it:
 // the revisions up to the latest one a local actor published as the
 // Article at this node's page (cases.Case.PublishedAs), by that actor, as
@@ -141,11 +168,8 @@ func (e *Endpoints) load(tx *store.ReadTx, c *cases.Case) (*published, bool, err
 	tracking := cases.TrackingID(c.ID)
 	page := e.pageURL(tracking)
 	n, by, err := c.PublishedAs(page, func(r cases.Revision) (bool, error) {
-		l, ok := e.cfg.LocalByID(r.By)
-		if !ok {
-			return false, nil
-		}
-		return cases.SentRevision(tx, r, l.Name)
+		_, sent, err := e.sentByOwnActor(tx, r)
+		return sent, err
 	})
 	if n == 0 || err != nil {
 		return nil, false, err
