@@ -255,7 +255,7 @@ func TestClocksAtTheirTimeSaySo(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if views := Views(all, nil, "https://node.example"); len(all) != 1 || all[0].Kind != cases.ClockEmbargoEnd || views[0].Limit != "at its time" {
+	if views := Views(all, nil, "https://node.example", func(string) bool { return true }); len(all) != 1 || all[0].Kind != cases.ClockEmbargoEnd || views[0].Limit != "at its time" {
 		t.Fatalf("listing = %+v; want the embargo's end, at its time", all)
 	}
 	now := end.Add(time.Minute)
@@ -276,7 +276,9 @@ func TestClocksAtTheirTimeSaySo(t *testing.T) {
 // TestViewsNameActorsAlike: a report's clock, which the index keeps by
 // its local actor's name, and a case's clock, kept by the actor's id, are
 // written alike: the id, and for one of the node's own actors its name;
-// another node's actor has no name here and is not the node's.
+// another node's actor, and an id under the node's /actors/ that is no
+// actor of the node (one no longer configured), have no name here and are
+// not the node's.
 func TestViewsNameActorsAlike(t *testing.T) {
 	const base = "https://node.example"
 	start := time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)
@@ -285,14 +287,15 @@ func TestViewsNameActorsAlike(t *testing.T) {
 		{Clock: cases.Clock{Kind: cases.ClockEngage, Start: start, Subject: base + "/cases/c", Participant: base + "/actors/vendor"}},
 		{Clock: cases.Clock{Kind: cases.ClockEngage, Start: start, Subject: base + "/cases/c", Participant: "https://finder.example/actors/finder"}},
 		{Clock: cases.Clock{Kind: cases.ClockEmbargoEnd, Start: start, Subject: base + "/cases/c"}},
+		{Clock: cases.Clock{Kind: cases.ClockEngage, Start: start, Subject: base + "/cases/c", Participant: base + "/actors/retired"}},
 	}
 	type who struct {
 		participant, local string
 		mine               bool
 	}
 	want := []who{{base + "/actors/vendor", "vendor", true}, {base + "/actors/vendor", "vendor", true},
-		{"https://finder.example/actors/finder", "", false}, {"", "", false}}
-	views := Views(ds, nil, base)
+		{"https://finder.example/actors/finder", "", false}, {"", "", false}, {base + "/actors/retired", "", false}}
+	views := Views(ds, nil, base, func(id string) bool { return id == base+"/actors/vendor" })
 	for i, v := range views {
 		if got := (who{v.Participant, v.Local, v.Mine}); got != want[i] {
 			t.Errorf("%s clock of %s: %+v, want %+v", v.Kind, v.Subject, got, want[i])

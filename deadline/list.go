@@ -115,9 +115,9 @@ func In(due, now time.Time) string {
 // Views writes deadlines as the API answers them: due times also in loc
 // (the node's time zone), and each clock's actor named alike whether the
 // clock is a report's or a case's: Participant its id and, for one of the
-// node's own actors (whose ids actor.ID makes of publicURL, the node's
-// public base URL, and their names), Local its name and Mine true.
-func Views(ds []Deadline, loc *time.Location, publicURL string) []api.Deadline {
+// node's own actors (isLocal; their ids actor.ID makes of publicURL, the
+// node's public base URL, and their names), Local its name and Mine true.
+func Views(ds []Deadline, loc *time.Location, publicURL string, isLocal func(id string) bool) []api.Deadline {
 	if loc == nil {
 		loc = time.UTC
 	}
@@ -128,7 +128,7 @@ func Views(ds []Deadline, loc *time.Location, publicURL string) []api.Deadline {
 		case participant == "" && local != "":
 			// A report's clock, which names its local actor by name.
 			participant = actor.ID(publicURL, local)
-		case participant != "" && local == "":
+		case participant != "" && local == "" && isLocal(participant):
 			if name, ok := strings.CutPrefix(participant, actor.ID(publicURL, "")); ok {
 				local = name
 			}

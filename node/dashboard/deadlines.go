@@ -30,7 +30,7 @@ const dashboardDeadlines = 10
 func (d *Dashboard) deadlineRows(ds []deadline.Deadline) []deadlineRow {
 	now := d.cfg.Now()
 	var out []deadlineRow
-	for _, v := range deadline.Views(ds, d.cfg.Deadlines.Calendar.Location, d.cfg.PublicURL) {
+	for _, v := range deadline.Views(ds, d.cfg.Deadlines.Calendar.Location, d.cfg.PublicURL, d.cfg.IsLocal) {
 		out = append(out, deadlineRow{Deadline: v, DueUTC: v.Due.UTC().Format("2006-01-02 15:04 UTC"), In: deadline.In(v.Due, now)})
 	}
 	return out

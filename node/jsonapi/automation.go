@@ -73,7 +73,7 @@ func (e *Endpoints) Deadlines(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	loc := e.cfg.Deadlines.Calendar.Location
-	problem.WriteJSON(w, http.StatusOK, api.Deadlines{TimeZone: loc.String(), Now: now, Deadlines: deadline.Views(ds, loc, e.cfg.PublicURL)})
+	problem.WriteJSON(w, http.StatusOK, api.Deadlines{TimeZone: loc.String(), Now: now, Deadlines: deadline.Views(ds, loc, e.cfg.PublicURL, e.cfg.IsLocal)})
 }
 
 // Intel answers GET /api/intel?case=ID&limit=N: at most limit of the
