@@ -85,6 +85,12 @@ func startNodeConfig(t testing.TB, dir string, ln net.Listener, extra Config, sp
 // startNodeStrict starts a node with exactly the login settings of extra.
 func startNodeStrict(t testing.TB, dir string, ln net.Listener, extra Config, specs ...string) *testNode {
 	t.Helper()
+	return startNodeLogged(t, dir, ln, extra, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), specs...)
+}
+
+// startNodeLogged starts a node like startNodeStrict that logs to log.
+func startNodeLogged(t testing.TB, dir string, ln net.Listener, extra Config, log zerolog.Logger, specs ...string) *testNode {
+	t.Helper()
 	if ln == nil {
 		var err error
 		ln, err = net.Listen("tcp", "127.0.0.1:0")
@@ -143,7 +149,7 @@ func startNodeStrict(t testing.TB, dir string, ln net.Listener, extra Config, sp
 		PolicyCheck:          extra.PolicyCheck,
 		PolicyReload:         extra.PolicyReload,
 		AutomationInterval:   extra.AutomationInterval,
-		Logger:               zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
+		Logger:               log,
 		Notice:               io.Discard,
 	})
 	if err != nil {

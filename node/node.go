@@ -998,7 +998,10 @@ func (n *Node) configuredActors() []actor.Local {
 // Serve serves HTTP and runs the background services until ctx ends, then
 // shuts down gracefully: it stops accepting connections, waits for
 // in-flight requests and then deliveries (up to ShutdownTimeout for both
-// together), and closes the store. Pending deliveries stay queued for the next start.
+// together), and closes the store. Pending deliveries stay queued for the
+// next start. What is still running at the deadline is cut short (its
+// connections closed, its deliveries abandoned) and the store is closed
+// only once it has ended, so nothing the node started outlives Serve.
 func (n *Node) Serve(ctx context.Context) error {
 	ln := n.cfg.Listener
 	if ln == nil {
@@ -1009,8 +1012,15 @@ func (n *Node) Serve(ctx context.Context) error {
 			return fmt.Errorf("node: listen: %w", err)
 		}
 	}
+	// requests counts the handlers running, for the shutdown to wait for
+	// those it cut short.
+	var requests inFlight
 	srv := &http.Server{
-		Handler:           n.handler,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			requests.add()
+			defer requests.done()
+			n.handler.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -1064,11 +1074,17 @@ func (n *Node) Serve(ctx context.Context) error {
 	shutdownCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if serr := srv.Shutdown(shutdownCtx); serr != nil {
-		n.log.Warn().Err(serr).Msg("in-flight requests did not finish in time")
+		n.log.Warn().Err(serr).Msg("in-flight requests did not finish in time; their connections are closed")
+		srv.Close()
 	}
 	stopServices()
 	if !waitTimeout(&wg, time.Until(deadline)) {
-		n.log.Warn().Msg("deliveries and services did not stop in time; what they were sending is sent again at the next start")
+		n.log.Warn().Msg("deliveries did not finish in time; they are abandoned and sent again at the next start")
+		n.deliverer.Abandon()
+	}
+	// What was cut short ends within moments; the store closes after it.
+	if !waitTimeout(&wg, abandonGrace) || !requests.wait(abandonGrace) {
+		n.log.Error().Dur("grace", abandonGrace).Msg("requests or services still running after they were cut short; closing the store under them")
 	}
 	if cerr := n.Close(); cerr != nil && err == nil {
 		err = cerr
@@ -1113,6 +1129,59 @@ func (n *Node) runLed(ctx context.Context, led []service) {
 			return
 		}
 		n.log.Warn().Msg("lead lost: timers and sweeps stopped until it is back")
+	}
+}
+
+// abandonGrace bounds how long a shutdown waits, after its deadline, for
+// the requests and deliveries it cut short to return: closing their
+// connections and cancelling their contexts ends them in milliseconds, so
+// only a service that ignores its context is still running after it.
+const abandonGrace = 5 * time.Second
+
+// inFlight counts running HTTP handlers. Unlike a sync.WaitGroup it may be
+// waited for while handlers still start (a request read just before its
+// connection was closed).
+type inFlight struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to zero; nil while n is zero
+}
+
+func (f *inFlight) add() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == 0 {
+		f.idle = make(chan struct{})
+	}
+	f.n++
+}
+
+func (f *inFlight) done() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n--
+	if f.n == 0 {
+		close(f.idle)
+		f.idle = nil
+	}
+}
+
+// wait waits until no handler runs, or at most d, and says whether none
+// does.
+func (f *inFlight) wait(d time.Duration) bool {
+	f.mu.Lock()
+	idle := f.idle
+	f.mu.Unlock()
+	if idle == nil {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-idle:
+		return true
+	case <-t.C:
+		return false
 	}
 }
 

@@ -280,11 +280,15 @@ func TestSigkillResumesDeliveries(t *testing.T) {
 // (a body announced and never sent) and a delivery is under way to a
 // receiver that never answers: the whole graceful shutdown takes
 // ShutdownTimeout, as documented (10 s by default), not one timeout for
-// the requests and another for the deliveries after them.
+// the requests and another for the deliveries after them; and the
+// delivery it gave up on has ended when Serve returns, rather than run on
+// (up to its attempt timeout of a minute) against a store already closed.
 func TestShutdownWithinItsTimeout(t *testing.T) {
 	receiverAddr := freeAddr(t)
 	const timeout = time.Second
-	finder := startNodeWith(t, Config{Retry: fastRetry(), ShutdownTimeout: timeout}, "finder:Person")
+	logs := &lockedBuffer{}
+	log := zerolog.New(zerolog.MultiLevelWriter(zerolog.NewTestWriter(t), logs)).Level(zerolog.InfoLevel)
+	finder := startNodeLogged(t, t.TempDir(), nil, Config{Retry: fastRetry(), ShutdownTimeout: timeout, SecondFactorOptional: true}, log, "finder:Person")
 	finder.submit(t, "finder", reportOffer("http://"+receiverAddr+"/actors/vendor", 1))
 
 	// The receiver: it takes connections and answers nothing.
@@ -323,5 +327,8 @@ func TestShutdownWithinItsTimeout(t *testing.T) {
 	finder.stop()
 	if took := time.Since(start); took > timeout+timeout/2 {
 		t.Errorf("the shutdown took %s, want about the %s of ShutdownTimeout", took.Round(time.Millisecond), timeout)
+	}
+	if !strings.Contains(logs.String(), "delivery abandoned at shutdown") {
+		t.Errorf("Serve returned before the delivery it gave up on ended; the log:\n%s", logs.String())
 	}
 }

@@ -187,6 +187,11 @@ type Deliverer struct {
 
 	wake chan struct{}
 
+	// abandoned is cancelled by Abandon: the attempts in flight derive
+	// their contexts from it as well as from their own timeout.
+	abandoned context.Context
+	abandon   context.CancelFunc
+
 	// edKeys and caps are the key source and the inbox resolver when they
 	// offer Ed25519 keys and recipients' capabilities; nil otherwise.
 	edKeys    Ed25519KeySource
@@ -249,7 +254,10 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	edKeys, _ := cfg.Keys.(Ed25519KeySource)
 	caps, _ := cfg.Inboxes.(SignatureCapabilities)
+	abandoned, abandon := context.WithCancel(context.Background())
 	return &Deliverer{
+		abandoned:      abandoned,
+		abandon:        abandon,
 		edKeys:         edKeys,
 		caps:           caps,
 		sigMemory:      newSignatureMemory(SignatureMemorySize, SignatureMemoryTTL),
@@ -281,6 +289,14 @@ func (d *Deliverer) Wake() {
 	}
 }
 
+// Abandon ends the attempts in flight: what they were sending stays
+// pending, unrecorded, and is sent again at the next start (their leases
+// end with the process). A node calls it when its shutdown deadline
+// passes, so that Run, whose ctx is already cancelled, returns at once
+// instead of when the slowest receiver answers, and nothing writes to the
+// store after the node has closed it.
+func (d *Deliverer) Abandon() { d.abandon() }
+
 // Stats returns the outcome counters.
 func (d *Deliverer) Stats() DeliveryStats {
 	return DeliveryStats{
@@ -300,7 +316,8 @@ func (d *Deliverer) Stats() DeliveryStats {
 // attempting, so that a worker that finishes starts the next one at once.
 //
 // When ctx is cancelled Run takes no new work, waits for the attempts in
-// flight to finish (each bounded by AttemptTimeout) and returns nil.
+// flight to finish (each bounded by AttemptTimeout, or ended by Abandon)
+// and returns nil.
 // Deliveries handed out but not yet started (up to Workers) stay pending
 // in the store; their leases keep them from this process until the
 // store's lease TTL passes, and a restarted node sends them at once.
@@ -515,11 +532,21 @@ type attemptResult struct {
 // runs under its own timeout and is not cut short by the cancellation of
 // ctx, so that a shutdown lets the attempts in flight finish.
 func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
+	// A stopping node lets the attempts in flight finish (Run's ctx ends
+	// only new work) until it abandons them.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.attemptTimeout)
 	defer cancel()
+	defer context.AfterFunc(d.abandoned, cancel)()
 	start := d.now()
 	res := d.send(ctx, dl)
 	duration := d.now().Sub(start)
+	if res.outcome != delivered && d.abandoned.Err() != nil {
+		// Not a failure of the receiver: the delivery is neither retried
+		// later nor dead-lettered, but stays due.
+		d.log.Info().Uint64("delivery_id", dl.ID).Str("activity_id", dl.ActivityID).Str("recipient", dl.Recipient).
+			Dur("duration", duration).Msg("delivery abandoned at shutdown; it is sent again at the next start")
+		return
+	}
 
 	var next time.Time
 	var recordErr error

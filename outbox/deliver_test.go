@@ -869,6 +869,48 @@ func TestShutdownLetsAttemptsFinish(t *testing.T) {
 	}
 }
 
+// TestAbandonEndsAttemptsInFlight cancels Run while an attempt waits for a
+// peer that never answers, then abandons it, as a node does at its
+// shutdown deadline: Run returns at once, and the delivery stays pending
+// with no attempt recorded against the peer, to be sent at the next start.
+func TestAbandonEndsAttemptsInFlight(t *testing.T) {
+	clock := newFakeClock()
+	arrived := make(chan struct{})
+	rc := newRecipient(t, clock, nil, func(_ int, _ received, w http.ResponseWriter) {
+		close(arrived)
+		<-t.Context().Done() // never answers while the test runs
+	})
+	f := newFixture(t, clock, rc.inbox, nil)
+	f.enqueue(t, 1, "case-1")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.d.Run(ctx) }()
+	f.d.Wake()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the attempt never reached the recipient")
+	}
+	cancel()
+	f.d.Abandon()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its attempt in flight was abandoned")
+	}
+	p := f.pending(t)
+	if len(p) != 1 || p[0].Attempts != 0 || p[0].LastError != "" {
+		t.Fatalf("pending = %+v, want the delivery pending with no attempt recorded", p)
+	}
+	if s := f.d.Stats(); s.Retried != 0 || s.DeadLettered != 0 {
+		t.Errorf("stats = %+v, want no retry and no dead letter", s)
+	}
+}
+
 // TestShutdownIdleReturns cancels an idle Run.
 func TestShutdownIdleReturns(t *testing.T) {
 	f := newFixture(t, newFakeClock(), "http://127.0.0.1:1/inbox", func(c *DelivererConfig) { c.PollInterval = time.Hour })
