@@ -12,6 +12,11 @@ import (
 // Error is the body of every refusal: {"error": "<one sentence>"}.
 type Error = problem.Body
 
+// HeaderDataKeyID is the header of GET /api/backup's answer that names
+// the data key (its id, as the node logs it at start) the backup's sealed
+// values open with; absent for a store without a data key.
+const HeaderDataKeyID = "Vultron-Data-Key-Id"
+
 // InboxReceipt is the answer to an accepted inbox POST.
 type InboxReceipt struct {
 	Duplicate bool           `json:"duplicate"`

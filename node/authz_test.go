@@ -261,6 +261,7 @@ var pinned = map[string]string{
 	"POST /api/actors/{name}/rotate-key":         "admin",
 	"GET /api/audit":                             "admin",
 	"GET /api/audit/verify":                      "admin",
+	"GET /api/backup":                            "admin",
 	"GET /api/users":                             "admin",
 	"POST /api/users":                            "admin",
 	"GET /api/users/{user}":                      "admin",

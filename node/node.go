@@ -423,7 +423,10 @@ type Node struct {
 	publication *publication.Endpoints
 	federation  *federation.Endpoints
 	jsonapi     *jsonapi.Endpoints
-	webhooks    *webhook.Dispatcher
+	// backupDir is where GET /api/backup writes its copy: the bbolt
+	// store file's directory; empty on PostgreSQL.
+	backupDir string
+	webhooks  *webhook.Dispatcher
 
 	// deadlines is the node's deadline configuration; deadlineHooks are
 	// called with each deadline the watcher announced (deadlines.go).
@@ -542,6 +545,19 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", withMissingKey(withRetiredKey(err, cfg), dataKeys))
 	}
 	n.db = db
+	if path, ok := strings.CutPrefix(storeURL, "bolt:"); ok {
+		// Backups are written beside the store file; one a node that
+		// stopped while sending it left behind goes now (the store's file
+		// lock says no other node uses the directory's store).
+		n.backupDir = filepath.Dir(path)
+		if left, _ := filepath.Glob(filepath.Join(n.backupDir, jsonapi.BackupTempPattern)); len(left) > 0 {
+			for _, f := range left {
+				if err := os.Remove(f); err != nil {
+					cfg.Logger.Warn().Err(err).Str("file", f).Msg("cannot remove the file of a backup cut short")
+				}
+			}
+		}
+	}
 	n.audit = newRefusalAuditor(db, cfg.Logger, cfg.Now, cfg.AuditPerRemote, cfg.AuditPerWindow)
 	ok := false
 	defer func() {

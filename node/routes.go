@@ -61,6 +61,7 @@ func (n *Node) router() *mux.Router {
 	route(post, "/api/deliveries/{id}/retry", apiNeeds(accounts.ScopeAct), n.jsonapi.RetryDelivery)
 	route(get, "/api/audit", admin, n.jsonapi.Audit)
 	route(get, "/api/audit/verify", admin, n.jsonapi.VerifyAudit)
+	route(get, "/api/backup", admin, n.jsonapi.Backup)
 	route(get, "/api/deadlines", read, n.jsonapi.Deadlines)
 	route(get, "/api/intel", read, n.jsonapi.Intel)
 	route(get, "/api/policy", read, n.jsonapi.Policy)

@@ -52,6 +52,7 @@ func (n *Node) buildSurfaces() error {
 		Deadlines:  n.deadlines,
 		IsLocal:    n.isLocal,
 		Automation: n.automation,
+		BackupDir:  n.backupDir,
 		Now:        n.cfg.Now,
 		Logger:     n.cfg.Logger,
 	})

@@ -17,14 +17,15 @@
 // refusals; a query parameter outside its
 // bounds is refused with 400 and a sentence that names it; every list is
 // read a bounded page at a time; nothing is written but through the
-// outbox's Submit, the engine's Resync, the store's requeue of a dead letter and
-// the node's key rotation.
+// outbox's Submit, the engine's Resync, the store's requeue of a dead letter,
+// the node's key rotation and the audit record of a backup.
 package jsonapi
 
 import (
 	"context"
 	"errors"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -74,13 +75,19 @@ type Config struct {
 	Deadlines  deadline.Config
 	IsLocal    func(id string) bool
 	Automation *automation.Engine
-	Now        func() time.Time
-	Logger     zerolog.Logger
+	// BackupDir is where Backup writes a copy of the store before sending
+	// it (the data directory, beside the store); empty on a node without
+	// a store file.
+	BackupDir string
+	Now       func() time.Time
+	Logger    zerolog.Logger
 }
 
 // Endpoints are the handlers of the API's routes.
 type Endpoints struct {
 	cfg Config
+	// backingUp is set while a backup is taken and sent.
+	backingUp atomic.Bool
 }
 
 // New returns the endpoints of cfg.
