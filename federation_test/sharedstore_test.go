@@ -383,6 +383,20 @@ func TestSharedStoreKeyRotationReachesEveryProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A node on PostgreSQL has no store file to send: GET /api/backup
+	// says what backs it up.
+	breq, _ := http.NewRequest(http.MethodGet, "http://"+a.addr+"/api/backup", nil)
+	breq.Host = publicHost
+	breq.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	bresp, err := http.DefaultClient.Do(breq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bbody, _ := io.ReadAll(bresp.Body)
+	bresp.Body.Close()
+	if bresp.StatusCode != http.StatusConflict || !strings.Contains(string(bbody), `"error":"this node's store is a PostgreSQL database, which is backed up with PostgreSQL's tools (pg_dump`) {
+		t.Errorf("GET /api/backup on PostgreSQL: %d %s, want 409 saying PostgreSQL's tools back it up", bresp.StatusCode, bbody)
+	}
 	type key struct {
 		ID  string `json:"id"`
 		PEM string `json:"publicKeyPem"`

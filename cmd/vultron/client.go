@@ -179,22 +179,7 @@ func (c *client) send(ctx context.Context, method, path, contentType string, bod
 		return fmt.Errorf("read the node's answer: %w", err)
 	}
 	if resp.StatusCode >= 300 {
-		if resp.StatusCode == http.StatusUnauthorized {
-			msg, _ := problem.ReadBody(data)
-			hint := c.refusedHint
-			if hint == "" {
-				hint = "give a token file of that node with --token-file or VULTRON_TOKEN_FILE, or log in with vultron login"
-			}
-			source := c.tokenSource
-			if source == "" {
-				source = "from " + c.tokenFile
-			}
-			return &nodeError{status: resp.StatusCode, msg: fmt.Sprintf("the node at %s refused the token %s (401: %s); %s", c.base, source, msg, hint)}
-		}
-		if msg, ok := problem.ReadBody(data); ok {
-			return &nodeError{status: resp.StatusCode, msg: fmt.Sprintf("the node refused (%d): %s", resp.StatusCode, msg)}
-		}
-		return &nodeError{status: resp.StatusCode, msg: "the node answered " + resp.Status}
+		return c.refused(resp, data)
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
@@ -203,6 +188,60 @@ func (c *client) send(ctx context.Context, method, path, contentType string, bod
 		return fmt.Errorf("the node's answer is not the expected JSON: %w", err)
 	}
 	return nil
+}
+
+// refused is the error of the node's answer resp (status 300 or more)
+// whose body is data: its sentence, and for a 401 what to do about the
+// token.
+func (c *client) refused(resp *http.Response, data []byte) error {
+	if resp.StatusCode == http.StatusUnauthorized {
+		msg, _ := problem.ReadBody(data)
+		hint := c.refusedHint
+		if hint == "" {
+			hint = "give a token file of that node with --token-file or VULTRON_TOKEN_FILE, or log in with vultron login"
+		}
+		source := c.tokenSource
+		if source == "" {
+			source = "from " + c.tokenFile
+		}
+		return &nodeError{status: resp.StatusCode, msg: fmt.Sprintf("the node at %s refused the token %s (401: %s); %s", c.base, source, msg, hint)}
+	}
+	if msg, ok := problem.ReadBody(data); ok {
+		return &nodeError{status: resp.StatusCode, msg: fmt.Sprintf("the node refused (%d): %s", resp.StatusCode, msg)}
+	}
+	return &nodeError{status: resp.StatusCode, msg: "the node answered " + resp.Status}
+}
+
+// download GETs path and copies the answer's body to w, for an answer
+// too large for do (a backup): only ctx bounds it, not the client's
+// timeout for a page. It returns the answer's headers and the number of
+// bytes copied, and fails when the node announced a length that did not
+// arrive.
+func (c *client) download(ctx context.Context, path string, w io.Writer) (http.Header, int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	hc := *c.http
+	hc.Timeout = 0
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, 0, unreachable(c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return resp.Header, 0, c.refused(resp, data)
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return resp.Header, n, fmt.Errorf("the node's answer stopped after %d bytes: %w", n, err)
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return resp.Header, n, fmt.Errorf("the node's answer stopped after %d of the %d bytes it announced", n, resp.ContentLength)
+	}
+	return resp.Header, n, nil
 }
 
 // unreachableError is a request that got no answer from the node: nothing

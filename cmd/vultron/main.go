@@ -66,6 +66,7 @@ func commands() []command {
 	cmds := []command{
 		{name: "actor", summary: "rotate a local actor's key (the old key stays accepted for an overlap)", run: runActor},
 		{name: "audit", summary: "page through the node's hash-chained audit log, or verify its chain", run: runAudit},
+		{name: "backup", summary: "take a backup of a running node's bbolt store into a new file, and check it", run: runBackup},
 		{name: "calendar", summary: "print the iCalendar feeds of the node's embargoes, for calendar clients", run: runCalendar},
 		{name: "classify", summary: "classify Vultron activities in JSON files by protocol semantic and message type", run: runClassify},
 		{name: "version", summary: "print the version of this binary", run: runVersion},

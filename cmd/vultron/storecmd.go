@@ -130,6 +130,38 @@ func migrateBolt(ctx context.Context, env *environment, path, dataDir, keyFile s
 }
 
 // statOK says whether path exists.
+// keysToCheckWith reads the data key that checks what (a copy, a backup)
+// from --data, --data-key-file or VULTRON_DATA_KEY (which wins, and
+// alone checks it too: the processes on PostgreSQL get their key so).
+// check is false when none of them is given.
+func keysToCheckWith(env *environment, dataDir, keyFile, what string) (keys store.DataKeys, check bool, err error) {
+	envKey := env.getenv("VULTRON_DATA_KEY")
+	check = dataDir != "" || keyFile != "" || envKey != ""
+	if !check {
+		return keys, false, nil
+	}
+	if dataDir == "" && keyFile == "" {
+		k, err := store.ParseDataKey(envKey)
+		if err != nil {
+			return keys, true, fmt.Errorf("read the data key to check %s with: %w", what, err)
+		}
+		keys.Current, keys.FromEnv = k, true
+		return keys, true, nil
+	}
+	keys, err = store.LoadDataKeys(dataDir, keyFile, envKey, false)
+	if errors.Is(err, iofs.ErrNotExist) {
+		path := keyFile
+		if path == "" {
+			path = filepath.Join(dataDir, store.DataKeyFile)
+		}
+		return keys, true, fmt.Errorf("no data key to check %s with: %s does not exist; give the node's key with --data-key-file FILE or VULTRON_DATA_KEY, or leave out --data and --data-key-file", what, path)
+	}
+	if err != nil {
+		return keys, true, fmt.Errorf("read the data key to check %s with: %w", what, err)
+	}
+	return keys, true, nil
+}
+
 func statOK(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
@@ -183,28 +215,9 @@ func runStore(ctx context.Context, env *environment, args []string) error {
 	// copying again.
 	// VULTRON_DATA_KEY alone checks it too: the processes on PostgreSQL
 	// get their key so.
-	envKey := env.getenv("VULTRON_DATA_KEY")
-	check := *dataDir != "" || *keyFile != "" || envKey != ""
-	var keys store.DataKeys
-	if check && *dataDir == "" && *keyFile == "" {
-		k, err := store.ParseDataKey(envKey)
-		if err != nil {
-			return fmt.Errorf("read the data key to check the copy with: %w", err)
-		}
-		keys.Current, keys.FromEnv = k, true
-	} else if check {
-		var err error
-		keys, err = store.LoadDataKeys(*dataDir, *keyFile, envKey, false)
-		if errors.Is(err, iofs.ErrNotExist) {
-			path := *keyFile
-			if path == "" {
-				path = filepath.Join(*dataDir, store.DataKeyFile)
-			}
-			return fmt.Errorf("no data key to check the copy with: %s does not exist; give the node's key with --data-key-file FILE or VULTRON_DATA_KEY, or copy without --data and --data-key-file", path)
-		}
-		if err != nil {
-			return fmt.Errorf("read the data key to check the copy with: %w", err)
-		}
+	keys, check, err := keysToCheckWith(env, *dataDir, *keyFile, "the copy")
+	if err != nil {
+		return err
 	}
 	if check {
 		// A copy that would not open with the key is not made: a backup

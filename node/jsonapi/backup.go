@@ -38,7 +38,7 @@ func (e *Endpoints) Backup(w http.ResponseWriter, r *http.Request) {
 	}
 	defer e.backingUp.Store(false)
 	if e.cfg.BackupDir == "" {
-		problem.Write(w, problem.Conflict("%s", store.ErrNoFileBackup.Error()))
+		problem.Write(w, problem.Conflict(noFileBackup))
 		return
 	}
 	f, err := os.CreateTemp(e.cfg.BackupDir, BackupTempPattern)
@@ -52,7 +52,7 @@ func (e *Endpoints) Backup(w http.ResponseWriter, r *http.Request) {
 	}()
 	info, err := e.cfg.Store.Backup(r.Context(), func(store.BackupInfo) (io.Writer, error) { return f, nil })
 	if errors.Is(err, store.ErrNoFileBackup) {
-		problem.Write(w, problem.Conflict("%s", err.Error()))
+		problem.Write(w, problem.Conflict(noFileBackup))
 		return
 	}
 	if err != nil {
@@ -97,6 +97,9 @@ func (e *Endpoints) Backup(w http.ResponseWriter, r *http.Request) {
 // removes; a node that stopped while sending one removes it at its next
 // start.
 const BackupTempPattern = "backup-*.partial"
+
+// noFileBackup is the refusal of a backup on PostgreSQL.
+const noFileBackup = "this node's store is a PostgreSQL database, which is backed up with PostgreSQL's tools (pg_dump, or base backups with WAL archiving), not by the node"
 
 // keyOrNone names a data key id, or says there is none.
 func keyOrNone(id string) string {

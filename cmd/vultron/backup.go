@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/openvultron/vultron/api"
+	"github.com/openvultron/vultron/store"
+)
+
+func runBackup(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet("backup", "vultron backup FILE [--data DATA | --data-key-file FILE] [flags]",
+		"Take a backup of a running node's bbolt store into FILE, a new file: the node copies its\n"+
+			"store as one consistent state while it goes on working, and sends it. The copy is sealed\n"+
+			"with the node's data key, as the store is: keep the key, with its id printed here, apart\n"+
+			"from the backup. FILE is written under FILE.partial and renamed once whole; the backup\n"+
+			"is then checked (every page read); with --data, --data-key-file or VULTRON_DATA_KEY it is\n"+
+			"also opened with the key, and its delivery index and audit chain are checked. Needs a\n"+
+			"token with the admin scope. A node on PostgreSQL is backed up with PostgreSQL's tools\n"+
+			"(docs/operations.md).", env)
+	nf := addNodeFlags(fs)
+	dataDir := fs.String("data", "", "data directory holding the node's data key, to check the backup with it (optional)")
+	keyFile := fs.String("data-key-file", "", "file of the node data key, to check the backup with (default DATA/data-key; VULTRON_DATA_KEY wins over it)")
+	c, err := nf.parse(fs, env, args)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError("backup needs one argument, the new file to write the backup to (vultron backup FILE)")
+	}
+	dest := fs.Arg(0)
+	keys, check, err := keysToCheckWith(env, *dataDir, *keyFile, "the backup")
+	if err != nil {
+		return err
+	}
+	if _, err := os.Lstat(dest); err == nil {
+		return fmt.Errorf("%s exists; give a new file for the backup (nothing was written)", dest)
+	} else if !errors.Is(err, iofs.ErrNotExist) {
+		return fmt.Errorf("cannot write the backup to %s: %w", dest, err)
+	}
+	partial := dest + ".partial"
+	f, err := os.OpenFile(partial, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, iofs.ErrExist) {
+		return fmt.Errorf("%s exists, left by a backup that did not finish or being written by another: remove it, or give another file", partial)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot write the backup: %w", err)
+	}
+	keep := false
+	defer func() {
+		if !keep {
+			f.Close()
+			os.Remove(partial)
+		}
+	}()
+	hdr, n, err := c.download(ctx, "/api/backup", f)
+	if err != nil {
+		return fmt.Errorf("no backup taken: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write the backup to %s: %w", partial, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write the backup to %s: %w", partial, err)
+	}
+	if err := os.Rename(partial, dest); err != nil {
+		return fmt.Errorf("name the backup %s: %w", dest, err)
+	}
+	keep = true
+	syncDir(filepath.Dir(dest))
+	keyID := hdr.Get(api.HeaderDataKeyID)
+	if keyID == "" {
+		fmt.Fprintf(env.stdout, "wrote %s: %d bytes, not sealed\n", dest, n)
+	} else {
+		fmt.Fprintf(env.stdout, "wrote %s: %d bytes, sealed with data key %s\n", dest, n, keyID)
+	}
+
+	var key, previous []byte
+	if check {
+		key, previous = keys.Current, keys.Previous
+	}
+	bc, err := store.CheckBackup(ctx, dest, key, previous)
+	switch {
+	case errors.Is(err, store.ErrDataKey):
+		return fmt.Errorf("the backup in %s is sealed with data key %s, not with the key given (%s): keep the node's key %s with it; the backup was not checked beyond its pages",
+			dest, bc.DataKeyID, store.KeyID(keys.Current), bc.DataKeyID)
+	case err != nil:
+		return fmt.Errorf("the backup in %s does not hold: %w", dest, err)
+	}
+	if bc.Opened {
+		fmt.Fprintf(env.stdout, "the backup opens with data key %s, is consistent, and its audit chain of %d records verifies (head %s)\n", bc.DataKeyID, bc.AuditRecords, bc.AuditHead)
+	} else {
+		fmt.Fprintf(env.stdout, "the backup's pages are consistent (give the data key with --data or --data-key-file to check its records too)\n")
+	}
+	return nil
+}
+
+// syncDir flushes a directory's entries (a rename in it) to disk, where the
+// system allows it.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+}
