@@ -79,14 +79,14 @@ var res Results
 
 // allParts are the parts of the benchmark, in the order they run.
 func allParts() []string {
-	return []string{"inbox", "fanout", "bigcase", "footprint", "postgres", "growth"}
+	return []string{"inbox", "fanout", "bigcase", "footprint", "postgres", "growth", "backup"}
 }
 
 func main() {
 	runs := flag.Int("runs", 3, "runs of every measurement (the median is reported)")
 	out := flag.String("out", "bench/results/results.json", "where to write the raw results (a run of some -parts is merged into it)")
 	quick := flag.Bool("quick", false, "small sizes, for trying the harness out")
-	partList := flag.String("parts", strings.Join(allParts(), ","), "what to measure, comma-separated: inbox (the node's inbox, its limits, the limit inbox and the\nNode.js inboxes beside it), fanout, bigcase, footprint, postgres (the inbox of one and of two processes, fan-out and\nthe big case on a throw-away PostgreSQL), growth (figures on stores of 10,000 and 100,000 cases, both engines)")
+	partList := flag.String("parts", strings.Join(allParts(), ","), "what to measure, comma-separated: inbox (the node's inbox, its limits, the limit inbox and the\nNode.js inboxes beside it), fanout, bigcase, footprint, postgres (the inbox of one and of two processes, fan-out and\nthe big case on a throw-away PostgreSQL), growth (figures on stores of 10,000 and 100,000 cases, both engines), backup (a backup of a\nrunning bbolt store of 20 and 100 MB, and the latency of the writes beside it)")
 	peers := flag.Bool("peers", true, "measure the interoperability peer (federation_test/peer) and the plain Fedify inbox\n(bench/fedify-inbox) beside the node's inbox (needs node and their npm packages: make peer-deps bench-deps)")
 	flag.Parse()
 	parts, err := parseParts(*partList)
@@ -120,8 +120,8 @@ func parseParts(list string) (map[string]bool, error) {
 // ratio, its name).
 func partOf(f *Figure) string {
 	switch {
-	case strings.HasPrefix(f.Group, "inbox"), f.Group == "interop-peer", f.Group == "fedify",
-		f.Group == "ratio" && (strings.HasPrefix(f.Name, "inbox") || strings.HasPrefix(f.Name, "ours/")):
+	case strings.HasPrefix(f.Group, "inbox"), f.Group == "limit-inbox", f.Group == "interop-peer", f.Group == "fedify",
+		f.Group == "ratio" && (strings.HasPrefix(f.Name, "inbox") || strings.HasPrefix(f.Name, "limit inbox") || strings.HasPrefix(f.Name, "ours/")):
 		return "inbox"
 	case f.Group == "fanout", f.Group == "micro":
 		return "fanout"
@@ -129,6 +129,8 @@ func partOf(f *Figure) string {
 		return "bigcase"
 	case f.Group == "footprint":
 		return "footprint"
+	case f.Group == "backup":
+		return "backup"
 	case strings.HasPrefix(f.Group, "pg"):
 		return "postgres"
 	case strings.HasPrefix(f.Group, "growth"):
@@ -282,7 +284,13 @@ func run(runs int, quick, peers bool, parts map[string]bool) error {
 		}
 	}
 	if len(benchRe) > 0 {
-		if err := goBench(strings.Join(benchRe, "|"), runs); err != nil {
+		if err := goBench("./bench", strings.Join(benchRe, "|"), runs); err != nil {
+			return err
+		}
+	}
+	if parts["backup"] {
+		// A backup of a running bbolt store, and the writes beside it.
+		if err := goBench("./store", "BackupUnderWrites", runs); err != nil {
 			return err
 		}
 	}
@@ -335,8 +343,8 @@ var metricRe = regexp.MustCompile(`([0-9.e+-]+) ([^\s]+)`)
 
 // goBench runs the Go benchmarks matching re, runs times each, and records
 // every custom metric.
-func goBench(re string, runs int) error {
-	args := []string{"test", "-run", "^$", "-bench", re, "-benchtime", "1x", "-count", strconv.Itoa(runs), "-timeout", "30m", "./bench"}
+func goBench(pkg, re string, runs int) error {
+	args := []string{"test", "-run", "^$", "-bench", re, "-benchtime", "1x", "-count", strconv.Itoa(runs), "-timeout", "30m", pkg}
 	command := "go " + strings.Join(quote(args), " ")
 	fmt.Println("running", command)
 	cmd := exec.Command("go", args...)
@@ -387,6 +395,10 @@ func goBench(re string, runs int) error {
 		}
 		if m := regexp.MustCompile(`BigCase/entries=(\d+)`).FindStringSubmatch(k.name); m != nil {
 			name, group = "big case "+m[1]+" entries "+k.unit, "bigcase"
+			size, _ = strconv.ParseFloat(m[1], 64)
+		}
+		if m := regexp.MustCompile(`BackupUnderWrites/store=(\d+)MB`).FindStringSubmatch(k.name); m != nil {
+			name, group = "backup of a "+m[1]+" MB store under writes "+k.unit, "backup"
 			size, _ = strconv.ParseFloat(m[1], 64)
 		}
 		if k.name == "BenchmarkRSASign" {

@@ -17,7 +17,7 @@ func TestParseParts(t *testing.T) {
 	}{
 		{"inbox", []string{"inbox"}, ""},
 		{"inbox, footprint", []string{"footprint", "inbox"}, ""},
-		{strings.Join(allParts(), ","), []string{"bigcase", "fanout", "footprint", "growth", "inbox", "postgres"}, ""},
+		{strings.Join(allParts(), ","), []string{"backup", "bigcase", "fanout", "footprint", "growth", "inbox", "postgres"}, ""},
 		{"inbox,limits", nil, `unknown part "limits"`},
 		{"", nil, `unknown part ""`},
 	} {
@@ -106,6 +106,57 @@ func TestSaveMergesParts(t *testing.T) {
 	for p, d := range wantParts {
 		if got.Parts[p] != d {
 			t.Errorf("part %s measured %q, want %q", p, got.Parts[p], d)
+		}
+	}
+}
+
+// TestMergeKeepsEveryFigureOfAnotherPart runs one part (backup) over
+// results that hold a figure of every group the other parts make: each of
+// those is kept, the limit inbox's and its ratio included.
+func TestMergeKeepsEveryFigureOfAnotherPart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.json")
+	old := Results{Date: "2026-12-07T03:44:26Z", Machine: "old machine", Figures: []*Figure{
+		{Name: "limit activities/s, 16 workers", Group: "inbox"},
+		{Name: "inbox accepted/s, 16 senders", Group: "inbox"},
+		{Name: "limit inbox accepted/s, 16 senders", Group: "limit-inbox"},
+		{Name: "Fedify inbox accepted/s, 16 senders", Group: "fedify"},
+		{Name: "interop peer accepted/s, 16 senders", Group: "interop-peer"},
+		{Name: "inbox/limit, 16 senders", Group: "ratio"},
+		{Name: "inbox/limit inbox, 16 senders", Group: "ratio"},
+		{Name: "limit inbox/limit, 16 senders", Group: "ratio"},
+		{Name: "inbox acknowledged/acknowledged limit, 16 senders", Group: "ratio"},
+		{Name: "ours/Fedify inbox, 16 senders", Group: "ratio"},
+		{Name: "fan-out N=200 s-all-delivered", Group: "fanout"},
+		{Name: "big case 5000 entries s-apply", Group: "bigcase"},
+		{Name: "idle RSS MiB", Group: "footprint"},
+	}}
+	b, err := json.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res = Results{Date: "2026-12-07T09:00:00Z", Figures: []*Figure{
+		{Name: "backup of a 20 MB store under writes backup_MB/s", Group: "backup"},
+	}}
+	t.Cleanup(func() { res = Results{} })
+	save(path, map[string]bool{"backup": true})
+	b, err = os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Results
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, f := range got.Figures {
+		have[f.Name] = true
+	}
+	for _, f := range append(old.Figures, res.Figures...) {
+		if !have[f.Name] {
+			t.Errorf("figure %q (group %s) was dropped by the merge", f.Name, f.Group)
 		}
 	}
 }
