@@ -821,6 +821,24 @@ func TestReceiverDownThenUp(t *testing.T) {
 	}
 }
 
+// runUntilArrived runs f's Deliverer until its attempt reaches the
+// recipient (arrived is closed), and returns what cancels Run and where
+// Run's error arrives.
+func runUntilArrived(t *testing.T, f *fixture, arrived <-chan struct{}) (context.CancelFunc, <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() { done <- f.d.Run(ctx) }()
+	f.d.Wake()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the attempt never reached the recipient")
+	}
+	return cancel, done
+}
+
 // TestShutdownLetsAttemptsFinish cancels Run while an attempt waits for
 // the peer: Run waits for that attempt, whose failure is recorded, and
 // the delivery stays pending.
@@ -835,16 +853,7 @@ func TestShutdownLetsAttemptsFinish(t *testing.T) {
 	})
 	f := newFixture(t, clock, rc.inbox, nil)
 	f.enqueue(t, 1, "case-1")
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.d.Run(ctx) }()
-	f.d.Wake()
-	select {
-	case <-arrived:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the attempt never reached the recipient")
-	}
+	cancel, done := runUntilArrived(t, f, arrived)
 	cancel()
 	select {
 	case err := <-done:
@@ -882,16 +891,7 @@ func TestAbandonEndsAttemptsInFlight(t *testing.T) {
 	})
 	f := newFixture(t, clock, rc.inbox, nil)
 	f.enqueue(t, 1, "case-1")
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.d.Run(ctx) }()
-	f.d.Wake()
-	select {
-	case <-arrived:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the attempt never reached the recipient")
-	}
+	cancel, done := runUntilArrived(t, f, arrived)
 	cancel()
 	f.d.Abandon()
 	select {

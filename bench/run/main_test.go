@@ -56,13 +56,7 @@ func TestSaveMergesParts(t *testing.T) {
 		{Name: "big case 5000 entries node RSS MiB", Group: "bigcase-rss", Median: 8},
 		{Name: "idle RSS MiB", Group: "footprint", Median: 9},
 	}}
-	b, err := json.Marshal(old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeResults(t, path, old)
 	res = Results{Date: "2026-12-06T10:00:00Z", Figures: []*Figure{
 		{Name: "limit activities/s, 1 workers", Group: "inbox", Median: 10},
 		{Name: "inbox accepted/s, 1 senders", Group: "inbox", Median: 20},
@@ -73,14 +67,7 @@ func TestSaveMergesParts(t *testing.T) {
 	t.Cleanup(func() { res = Results{} })
 	save(path, map[string]bool{"inbox": true})
 
-	b, err = os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got Results
-	if err := json.Unmarshal(b, &got); err != nil {
-		t.Fatal(err)
-	}
+	got := readResults(t, path)
 	medians := map[string]float64{}
 	for _, f := range got.Figures {
 		if _, dup := medians[f.Name]; dup {
@@ -130,26 +117,13 @@ func TestMergeKeepsEveryFigureOfAnotherPart(t *testing.T) {
 		{Name: "big case 5000 entries s-apply", Group: "bigcase"},
 		{Name: "idle RSS MiB", Group: "footprint"},
 	}}
-	b, err := json.Marshal(old)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeResults(t, path, old)
 	res = Results{Date: "2026-12-07T09:00:00Z", Figures: []*Figure{
 		{Name: "backup of a 20 MB store under writes backup_MB/s", Group: "backup"},
 	}}
 	t.Cleanup(func() { res = Results{} })
 	save(path, map[string]bool{"backup": true})
-	b, err = os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got Results
-	if err := json.Unmarshal(b, &got); err != nil {
-		t.Fatal(err)
-	}
+	got := readResults(t, path)
 	have := map[string]bool{}
 	for _, f := range got.Figures {
 		have[f.Name] = true
@@ -159,4 +133,30 @@ func TestMergeKeepsEveryFigureOfAnotherPart(t *testing.T) {
 			t.Errorf("figure %q (group %s) was dropped by the merge", f.Name, f.Group)
 		}
 	}
+}
+
+// writeResults writes r to path as save does.
+func writeResults(t *testing.T, path string, r Results) {
+	t.Helper()
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readResults reads the results save wrote to path.
+func readResults(t *testing.T, path string) Results {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Results
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
