@@ -75,8 +75,12 @@ func newMetrics(n *Node) (*metrics, error) {
 		ConstLabels: prometheus.Labels{"version": n.cfg.Version, "goversion": runtime.Version()},
 	})
 	build.Set(1)
+	inFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vultron_http_requests_in_flight",
+		Help: "HTTP requests being served now.",
+	}, func() float64 { return float64(n.requests.running()) })
 	for _, c := range []prometheus.Collector{
-		m.requests, m.latency, m.inboxRefusals, build, newNodeCollector(n), newDeadlineCollector(n),
+		m.requests, m.latency, m.inboxRefusals, build, inFlight, newNodeCollector(n), newDeadlineCollector(n),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {

@@ -426,6 +426,9 @@ type Node struct {
 	// backupDir is where GET /api/backup writes its copy: the bbolt
 	// store file's directory; empty on PostgreSQL.
 	backupDir string
+	// requests counts the HTTP handlers running (Serve), for the shutdown
+	// to wait for those it cut short, and for the in-flight gauge.
+	requests inFlight
 	webhooks  *webhook.Dispatcher
 
 	// deadlines is the node's deadline configuration; deadlineHooks are
@@ -1028,13 +1031,10 @@ func (n *Node) Serve(ctx context.Context) error {
 			return fmt.Errorf("node: listen: %w", err)
 		}
 	}
-	// requests counts the handlers running, for the shutdown to wait for
-	// those it cut short.
-	var requests inFlight
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			requests.add()
-			defer requests.done()
+			n.requests.add()
+			defer n.requests.done()
 			n.handler.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -1099,7 +1099,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		n.deliverer.Abandon()
 	}
 	// What was cut short ends within moments; the store closes after it.
-	if !waitTimeout(&wg, abandonGrace) || !requests.wait(abandonGrace) {
+	if !waitTimeout(&wg, abandonGrace) || !n.requests.wait(abandonGrace) {
 		n.log.Error().Dur("grace", abandonGrace).Msg("requests or services still running after they were cut short; closing the store under them")
 	}
 	if cerr := n.Close(); cerr != nil && err == nil {
@@ -1180,6 +1180,13 @@ func (f *inFlight) done() {
 		close(f.idle)
 		f.idle = nil
 	}
+}
+
+// running returns how many handlers run.
+func (f *inFlight) running() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
 }
 
 // wait waits until no handler runs, or at most d, and says whether none

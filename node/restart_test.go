@@ -321,7 +321,7 @@ func TestShutdownWithinItsTimeout(t *testing.T) {
 	}
 	defer c.Close()
 	fmt.Fprintf(c, "POST /actors/finder/inbox HTTP/1.1\r\nHost: %s\r\nContent-Type: application/activity+json\r\nContent-Length: 100\r\n\r\n{", host)
-	time.Sleep(200 * time.Millisecond) // the request is in its handler
+	waitFor(t, "the request to be in its handler", func() bool { return finder.requests.running() == 1 })
 
 	start := time.Now()
 	finder.stop()
