@@ -339,7 +339,12 @@ func TestHostileReplayAndOrder(t *testing.T) {
 		t.Errorf("B24 inbox holds %d activities after replays, want 1", got)
 	}
 	waitFor(t, "the acknowledgement", func() bool { return p.receivedCount() >= 1 })
-	time.Sleep(200 * time.Millisecond)
+	// Every reply a replay would have queued is in the queue by its 202:
+	// once the queue is empty, all of them have been sent.
+	waitFor(t, "the delivery queue to empty", func() bool {
+		due, _, err := vendor.db.PendingDeliveries(context.Background(), 0, 10)
+		return err == nil && len(due) == 0
+	})
 	if n := p.receivedCount(); n != 1 {
 		t.Errorf("B24 the peer received %d acknowledgements, want 1 (replays have no side effects)", n)
 	}
