@@ -625,10 +625,11 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		created := errors.Is(statErr, fs.ErrNotExist)
 		// The store's record names the key a rotation committed; the key
 		// files of a rotation are installed or discarded to match it.
-		committed := ""
+		committed, knownAs := "", ""
 		switch rec, err := db.LocalActor(ctx, ac.Name); {
 		case err == nil:
 			committed = rec.PublicKeyPEM
+			knownAs, _, _ = strings.Cut(rec.KeyID, "#")
 		case !errors.Is(err, store.ErrNotFound):
 			return nil, fmt.Errorf("node: actor %s: %w", ac.Name, err)
 		}
@@ -655,6 +656,11 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 			Name: ac.Name, Type: string(ac.Type), KeyID: local.KeyID, PublicKeyPEM: pem, CreatedAt: cfg.Now().UTC(),
 		}); err != nil {
 			return nil, fmt.Errorf("node: register actor %s: %w", ac.Name, err)
+		}
+		if knownAs != "" && knownAs != local.ID {
+			// A data directory restored on a machine with another
+			// address: ids in its cases, and its peers, name the old one.
+			n.log.Warn().Str("actor", local.ID).Str("was", knownAs).Msg("the store knew this actor under another public URL: its cases and its peers name the old address and do not follow; start the node with the --public-url it had unless it has moved (docs/operations.md, restoring)")
 		}
 		if created {
 			n.log.Info().Str("actor", local.ID).Str("key_id", local.KeyID).Msg("created actor key")

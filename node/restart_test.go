@@ -332,3 +332,34 @@ func TestShutdownWithinItsTimeout(t *testing.T) {
 		t.Errorf("Serve returned before the delivery it gave up on ended; the log:\n%s", logs.String())
 	}
 }
+
+// TestStartUnderAnotherPublicURLWarns starts a node's data directory
+// under another public URL than the one it ran with, as a restore on a
+// new machine may: the node starts (a move is the operator's choice), and
+// says in its log, per actor, the address the store knew it by and that
+// its peers and cases do not follow.
+func TestStartUnderAnotherPublicURLWarns(t *testing.T) {
+	dir := t.TempDir()
+	open := func(publicURL string, logs io.Writer) {
+		t.Helper()
+		n, err := New(context.Background(), Config{DataDir: dir, PublicURL: publicURL, NoSync: true, Argon2: testArgon2,
+			Actors: []ActorConfig{{Name: "vendor", Type: actor.Organization}}, Logger: zerolog.New(logs), Notice: io.Discard})
+		if err != nil {
+			t.Fatalf("New at %s: %v", publicURL, err)
+		}
+		if err := n.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := &lockedBuffer{}
+	open("https://cvd.example.org", first)
+	open("https://cvd.example.org", first)
+	if strings.Contains(first.String(), "another public URL") {
+		t.Errorf("a start under the same URL warned:\n%s", first)
+	}
+	moved := &lockedBuffer{}
+	open("https://new.example.net", moved)
+	if !strings.Contains(moved.String(), `"level":"warn","actor":"https://new.example.net/actors/vendor","was":"https://cvd.example.org/actors/vendor","message":"the store knew this actor under another public URL`) {
+		t.Errorf("no warning for a start under another public URL:\n%s", moved)
+	}
+}
