@@ -164,7 +164,7 @@ func (l promLogger) Println(v ...any) { l.log.Warn().Msg(strings.TrimSpace(fmt.S
 // nodeCollector reads, at each scrape, what the node counts elsewhere: the
 // delivery workers' and the webhook dispatcher's outcomes, the store's
 // commits and failed commits, decryptions and round trips to a database, and, in one read transaction, the kept counts
-// of pending deliveries, dead letters and cases by state.
+// of pending deliveries, dead letters and cases by state, and the last backup sent.
 type nodeCollector struct {
 	n *Node
 
@@ -173,6 +173,7 @@ type nodeCollector struct {
 	roundTrips, statements                   *prometheus.Desc
 	queueDepth, deadLetters, cases           *prometheus.Desc
 	replicas                                 *prometheus.Desc
+	lastBackup, lastBackupSize               *prometheus.Desc
 }
 
 func newNodeCollector(n *Node) *nodeCollector {
@@ -189,11 +190,13 @@ func newNodeCollector(n *Node) *nodeCollector {
 		deadLetters:    prometheus.NewDesc("vultron_dead_letters", "Deliveries given up on, waiting for an operator.", nil, nil),
 		cases:          prometheus.NewDesc("vultron_cases", "Cases this node hosts or replicates, by embargo state and world state.", []string{"em_state", "pxa_state"}, nil),
 		replicas:       prometheus.NewDesc("vultron_replicas_diverging", "Replicas of cases that lack entries their Case Actor recorded (behind) or whose ledger differs from it (forked).", []string{"state"}, nil),
+		lastBackup:     prometheus.NewDesc("vultron_store_last_backup_timestamp_seconds", "When the node last sent a whole backup of its store (GET /api/backup, vultron backup); absent until it has.", nil, nil),
+		lastBackupSize: prometheus.NewDesc("vultron_store_last_backup_bytes", "The size of that backup.", nil, nil),
 	}
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.deliveries, c.webhooks, c.commits, c.commitFailures, c.decrypted, c.roundTrips, c.statements, c.queueDepth, c.deadLetters, c.cases, c.replicas} {
+	for _, d := range []*prometheus.Desc{c.deliveries, c.webhooks, c.commits, c.commitFailures, c.decrypted, c.roundTrips, c.statements, c.queueDepth, c.deadLetters, c.cases, c.replicas, c.lastBackup, c.lastBackupSize} {
 		ch <- d
 	}
 }
@@ -216,9 +219,14 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	var pending, dead uint64
 	var byState map[cases.CaseState]int64
 	var behind, forked int64
+	var backup store.BackupSent
+	var backedUp bool
 	err := c.n.db.View(context.Background(), func(tx *store.ReadTx) error {
 		pending, dead = tx.DeliveryCounts()
 		var err error
+		if backup, backedUp, err = tx.LastBackupSent(); err != nil {
+			return err
+		}
 		if byState, err = cases.Counts(tx); err != nil {
 			return err
 		}
@@ -239,6 +247,10 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.deadLetters, prometheus.GaugeValue, float64(dead))
 	ch <- prometheus.MustNewConstMetric(c.replicas, prometheus.GaugeValue, float64(behind), "behind")
 	ch <- prometheus.MustNewConstMetric(c.replicas, prometheus.GaugeValue, float64(forked), "forked")
+	if backedUp {
+		ch <- prometheus.MustNewConstMetric(c.lastBackup, prometheus.GaugeValue, float64(backup.At.UnixNano())/1e9)
+		ch <- prometheus.MustNewConstMetric(c.lastBackupSize, prometheus.GaugeValue, float64(backup.Bytes))
+	}
 	for s, count := range byState {
 		ch <- prometheus.MustNewConstMetric(c.cases, prometheus.GaugeValue, float64(count), s.EM, s.PXA)
 	}

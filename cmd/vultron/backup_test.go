@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -60,6 +61,13 @@ func TestBackupOfARunningNode(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "backup-*")); len(left) != 0 {
 		t.Errorf("the node left %v beside its store", left)
+	}
+	// The metrics say when the last whole backup was sent, and its size.
+	size := regexp.MustCompile(`: (\d+) bytes`).FindStringSubmatch(got)
+	metrics := getWithToken(t, u+"/metrics", filepath.Join(dir, "api-token"))
+	if size == nil || !strings.Contains(metrics, "\nvultron_store_last_backup_bytes "+size[1]+"\n") ||
+		!regexp.MustCompile(`\nvultron_store_last_backup_timestamp_seconds \d\.\d+e\+09\n`).MatchString(metrics) {
+		t.Errorf("the metrics do not name the last backup (%v):\n%s", size, grepLines(metrics, "backup"))
 	}
 	audit := n.ok(t, "audit", "show")
 	if !regexp.MustCompile(`admin +done .*store .* backup of the store sent: \d+ bytes, sealed with data key `+keyID).MatchString(audit) ||
@@ -136,4 +144,37 @@ func copyTree(t *testing.T, from, to string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// getWithToken GETs url with the token in tokenFile and returns the body
+// of its 200 answer.
+func getWithToken(t *testing.T, url, tokenFile string) string {
+	t.Helper()
+	tok, err := os.ReadFile(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
+	}
+	return string(body)
+}
+
+// grepLines returns the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -30,7 +30,8 @@ const BackupSendTimeout = 30 * time.Minute
 // removed once sent. One backup is taken at a time (409 for another
 // meanwhile); a PostgreSQL store is refused with 409 and what backs it up.
 // Each backup sent, or cut short, is recorded in the audit log with who
-// asked for it.
+// asked for it, and the time of the last one sent whole is kept for the
+// node's metrics (store.ReadTx.LastBackupSent).
 func (e *Endpoints) Backup(w http.ResponseWriter, r *http.Request) {
 	if !e.backingUp.CompareAndSwap(false, true) {
 		problem.Write(w, problem.Conflict("a backup of this node is being taken; ask again once it has been sent"))
@@ -86,6 +87,11 @@ func (e *Endpoints) Backup(w http.ResponseWriter, r *http.Request) {
 		rec.Reason = fmt.Sprintf("backup of the store cut short after %d of %d bytes, sealed with data key %s", sent, info.Bytes, keyOrNone(info.DataKeyID))
 	}
 	if err := e.cfg.Store.Update(r.Context(), func(tx *store.Tx) error {
+		if rec.Decision == store.DecisionDone {
+			if err := tx.RecordBackupSent(e.cfg.Now(), info.Bytes); err != nil {
+				return err
+			}
+		}
 		_, err := tx.AppendAudit(rec)
 		return err
 	}); err != nil {
