@@ -23,8 +23,15 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/vultron
 
+# go vet, and gofmt over the repository's Go files (what git tracks, or
+# every .go file outside node_modules when this is no git checkout).
+GOFMT := $(shell $(GO) env GOROOT)/bin/gofmt
+
 vet:
 	$(GO) vet ./...
+	@files=$$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path '*/node_modules/*'); \
+	unformatted=$$($(GOFMT) -l $$files); \
+	if [ -n "$$unformatted" ]; then echo "not formatted by gofmt (run gofmt -w on them):"; echo "$$unformatted"; exit 1; fi
 
 # The store's tests and the whole-network tests run on PostgreSQL too: each
 # test binary that needs it starts a throw-away server on 127.0.0.1 from
