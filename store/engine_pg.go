@@ -1028,11 +1028,18 @@ func newHolderID() (int64, error) {
 }
 
 // closeHolder ends the lease holder session, and with it this process's
-// claim on its leases.
+// claim on its leases and its open lock. The session's locks are released
+// first, in a round trip the server answers: closing the connection alone
+// leaves them held until the server has seen the session end, and a
+// rotate-key started just after the node stopped would find the database
+// still open.
 func (e *pgEngine) closeHolder() {
 	e.holderMu.Lock()
 	defer e.holderMu.Unlock()
 	if e.holderConn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), pgReleaseWait)
+		_, _ = e.holderConn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
+		cancel()
 		_ = e.holderConn.Close(context.Background())
 		e.holderConn = nil
 	}

@@ -636,3 +636,29 @@ func TestRotationFencesAProcessWhenItsConnectionsReturn(t *testing.T) {
 		t.Fatal("the process whose connections were dropped during the rotation is not fenced 15 s after it")
 	}
 }
+
+// TestClosedProcessReleasesTheOpenLockAtOnce closes a process's store and
+// at once opens the database exclusively, as `systemctl stop` followed by
+// rotate-key does, many times over: Close releases the open lock before
+// it returns, rather than leave it to the server to notice the session's
+// end, so the exclusive opening never finds it still held.
+func TestClosedProcessReleasesTheOpenLockAtOnce(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.Database(t)
+	for i := range 40 {
+		db, err := OpenURL(ctx, u, Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		ex, err := OpenURL(ctx, u, Options{NoSync: true, Exclusive: true})
+		if err != nil {
+			t.Fatalf("open %d, exclusively, right after a process closed: %v", i, err)
+		}
+		if err := ex.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
