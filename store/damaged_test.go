@@ -309,6 +309,34 @@ func TestAFlippedByteIsReportedAsDamage(t *testing.T) {
 	}
 }
 
+// TestRotationAndCompactionRefuseADamagedPage: rotate-key refuses a
+// store with a damaged page that no open reads (a leaf deep in the actors
+// bucket) before it changes the key files, and CompactFile, which walks
+// every page, refuses it as damaged rather than panic. Before, the
+// rotation checked only that the sealed values open, installed the new
+// key, and then its compaction panicked on the page.
+func TestRotationAndCompactionRefuseADamagedPage(t *testing.T) {
+	dir := t.TempDir()
+	path, key, pages := damagedStore(t, dir)
+	flipByte(t, path, pages.actorsLeaf*pages.pageSize+8)
+
+	err := noPanic(t, "CompactFile", func() error { return CompactFile(path, 0) })
+	wantDamaged(t, "CompactFile", err)
+	if _, statErr := os.Stat(path + ".compact"); !os.IsNotExist(statErr) {
+		t.Errorf("a failed compaction left %s.compact: %v", path, statErr)
+	}
+
+	err = noPanic(t, "RotateDataKey", func() error {
+		_, err := RotateDataKey(context.Background(), "bolt:"+path, "", Options{NoSync: true})
+		return err
+	})
+	wantDamaged(t, "RotateDataKey", err)
+	if err != nil && !strings.Contains(err.Error(), "nothing was changed") {
+		t.Errorf("RotateDataKey: %v, want it to say nothing was changed", err)
+	}
+	wantKeyFilesUnchanged(t, dir, key)
+}
+
 // TestAPanicOfTheStoresOwnIsNotDamage: the engine turns only bbolt's
 // panics (and memory faults) into ErrDamaged; a panic raised by the
 // function a transaction runs is a programming error, and goes on rather
