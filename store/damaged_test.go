@@ -31,7 +31,9 @@ func damagedStore(t *testing.T, dir string) (string, []byte, storePages) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return path, key, findPages(t, path)
+	pages := findPages(t, path)
+	pages.keyID = keyID(key)
+	return path, key, pages
 }
 
 // storePages is where damagedStore's pages are in its file, by page id.
@@ -44,6 +46,7 @@ type storePages struct {
 	actorsRoot int64 // the actors bucket's branch page
 	actorsLeaf int64 // a leaf under it
 	activity   []byte
+	keyID      [keyIDSize]byte // of the data key
 }
 
 // findPages reads, with bbolt and from the raw file, where the pages of
@@ -161,7 +164,8 @@ func wantDamaged(t *testing.T, what string, err error) {
 
 // copyAndCheck copies the store at path as vultron store copy does and
 // checks the copy as it does with the data key: consistency, sealed
-// values and audit chain.
+// values and audit chain. (Before it copies, vultron store copy asks
+// SealedWith which key the store is sealed with; the test asks it too.)
 func copyAndCheck(ctx context.Context, path string, key []byte) error {
 	to := filepath.Join(filepath.Dir(path), "check.db")
 	defer os.Remove(to)
@@ -243,6 +247,12 @@ func TestAFlippedByteIsReportedAsDamage(t *testing.T) {
 			// of walking the file tells from a free one.
 			flipByte(t, path, p.freelist*p.pageSize+boltPageHeader+5)
 		}},
+		{name: "recorded data key id", flip: func(t *testing.T, path string, p storePages) {
+			// The meta bucket's record of the key the store is sealed
+			// with: without a look at the values, a node given the right
+			// key would be told it is the wrong one.
+			flipEvery(t, path, append([]byte("data_key_id"), p.keyID[:]...), len("data_key_id")+3)
+		}},
 		{
 			name: "actors leaf page type",
 			flip: func(t *testing.T, path string, p storePages) {
@@ -301,6 +311,15 @@ func TestAFlippedByteIsReportedAsDamage(t *testing.T) {
 				wantDamaged(t, "OpenURL", err)
 			} else if err != nil {
 				t.Errorf("OpenURL: %v, want the damage found at its first read, not at open", err)
+			}
+
+			if tt.read == nil {
+				// What vultron store copy --data asks first.
+				err = noPanic(t, "SealedWith", func() error {
+					_, err := SealedWith(ctx, "bolt:"+path)
+					return err
+				})
+				wantDamaged(t, "SealedWith", err)
 			}
 
 			err = noPanic(t, "store copy", func() error { return copyAndCheck(ctx, path, key) })

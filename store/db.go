@@ -277,6 +277,9 @@ func openEngine(ctx context.Context, eng engine, sl *sealer, opts Options) (*DB,
 	name := eng.describe()
 	fail := func(err error) (*DB, error) {
 		_ = eng.close()
+		if de := (*DamagedError)(nil); errors.As(err, &de) && de.Path == "" {
+			de.Path = name // found in a record, which does not know where it is
+		}
 		return nil, fmt.Errorf("store: open %s: %w", name, err)
 	}
 	if err := eng.update(ctx, initSchema); err != nil {

@@ -417,6 +417,12 @@ func checkDataKey(tx kvTx, s *sealer) (int, error) {
 	}
 	retired := meta.Get(keyRetiredDataKeyIDs)
 	if !s.has(id) {
+		if vid, ok := firstSealedID(tx); ok && s.has(vid) {
+			return 0, &DamagedError{
+				Reason: fmt.Sprintf("its record of the data key it is sealed with names key %x, but its values are sealed with the key given (%x): the record was damaged", id[:], vid[:]),
+				Err:    ErrDataKey,
+			}
+		}
 		return 0, &WrongKeyError{Sealed: fmt.Sprintf("%x", id[:]), Current: fmt.Sprintf("%x", s.curID[:]), Retired: hasKeyID(retired, s.curID), Unfinished: bytes.Equal(meta.Get(keyNextDataKeyID), s.curID[:])}
 	}
 	if id == s.curID {
@@ -437,6 +443,23 @@ func checkDataKey(tx kvTx, s *sealer) (int, error) {
 		}
 	}
 	return n, meta.Put(keyDataKeyID, s.curID[:])
+}
+
+// firstSealedID returns the id of the key that sealed the first value of
+// the first sealed top-level bucket that holds one, and whether there is
+// one: what the store's values say they are sealed with, read at the cost
+// of one value per bucket.
+func firstSealedID(tx kvTx) ([keyIDSize]byte, bool) {
+	for _, name := range [][]byte{bucketActivities, bucketDeliveries, bucketDeadLetters, bucketEvents, bucketFiles} {
+		b := tx.Bucket(name)
+		if b == nil {
+			continue
+		}
+		if _, v := b.Cursor().First(); isSealed(v) {
+			return [keyIDSize]byte(v[1 : 1+keyIDSize]), true
+		}
+	}
+	return [keyIDSize]byte{}, false
 }
 
 // hasKeyID reports whether the list of key ids ids (keyRetiredDataKeyIDs)
