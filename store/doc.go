@@ -143,7 +143,7 @@
 // bbolt panic; the engine turns that panic into ErrDamaged for the read.
 // A record that does not decode, and a sealed value that does not open
 // with the key that sealed it, are ErrDamaged too; DB.Check opens every
-// sealed value. The errors that say so are DamagedErrors.
+// sealed value. DamagedError names what is damaged.
 //
 // # Writes
 //

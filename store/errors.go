@@ -60,8 +60,9 @@ var ErrSchema = errors.New("store: unsupported database schema")
 // stopped, a disk that filled up), a page or meta page of it that is not
 // what bbolt wrote (a flipped byte), a record that does not decode or a
 // sealed value that does not open with the key that sealed it. The errors
-// that say so are DamagedErrors. The store is to be restored from a
-// backup.
+// that say so are DamagedErrors, naming what is damaged, except that of a
+// record that does not decode (errCorrupt). The store is to be restored
+// from a backup.
 var ErrDamaged = errors.New("store: damaged file")
 
 // MaxIDSize is the longest activity id or key id the store keeps, in bytes.
