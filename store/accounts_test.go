@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -80,8 +81,19 @@ func TestAccountsBuckets(t *testing.T) {
 			}
 			return nil
 		})
-		if !errors.Is(err, ErrDataKey) {
-			t.Errorf("reading a moved value: %v, want ErrDataKey", err)
+		if !errors.Is(err, ErrDataKey) || !errors.Is(err, ErrDamaged) {
+			t.Errorf("reading a moved value: %v, want ErrDataKey and ErrDamaged", err)
+		}
+		// The store's check finds it too; remove it, so that the check
+		// at the end of the test passes.
+		if err := db.Check(ctx); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), `accounts/tokens "u/1"`) {
+			t.Errorf("Check of a store holding a moved value: %v, want ErrDamaged naming it", err)
+		}
+		err = db.Update(ctx, func(tx *Tx) error {
+			return tx.tx.Bucket(bucketAccounts).Bucket([]byte("tokens")).Delete([]byte("u/1"))
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -142,6 +142,13 @@ func SealedWith(ctx context.Context, rawURL string) (string, error) {
 				id = hex.EncodeToString(raw)
 			}
 		}
+		// The values are sealed, with the key the store records, in the
+		// same transaction that records it: a record that names another
+		// key than the values' was damaged, and would send the operator
+		// looking for a key that never was.
+		if vid, ok := firstSealedID(tx); ok && id != "" && hex.EncodeToString(vid[:]) != id {
+			return &DamagedError{Path: src.describe(), Reason: fmt.Sprintf("its record of the data key it is sealed with names key %s, but its values are sealed with key %x: the record was damaged", id, vid[:])}
+		}
 		return nil
 	})
 	return id, err

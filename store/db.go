@@ -277,6 +277,9 @@ func openEngine(ctx context.Context, eng engine, sl *sealer, opts Options) (*DB,
 	name := eng.describe()
 	fail := func(err error) (*DB, error) {
 		_ = eng.close()
+		if de := (*DamagedError)(nil); errors.As(err, &de) && de.Path == "" {
+			de.Path = name // found in a record, which does not know where it is
+		}
 		return nil, fmt.Errorf("store: open %s: %w", name, err)
 	}
 	if err := eng.update(ctx, initSchema); err != nil {
@@ -457,9 +460,11 @@ func (db *DB) View(ctx context.Context, fn func(*ReadTx) error) error {
 }
 
 // Check runs the engine's own consistency check (bbolt: every page of the
-// file), and checks that the delivery index and counts agree with the queue
-// (checkDeliveryIndex); it returns every problem it finds, joined, or nil if
-// the store is consistent. It reads the whole store.
+// file), checks that the delivery index and counts agree with the queue
+// (checkDeliveryIndex), and, in a sealed store, that every sealed value
+// opens with the data key; it returns every problem it finds, joined in a
+// DamagedError, or nil if the store is consistent. It reads the whole
+// store.
 func (db *DB) Check(ctx context.Context) error {
 	if db.isDown.Load() {
 		return ErrClosed
@@ -476,8 +481,20 @@ func (db *DB) Check(ctx context.Context) error {
 			return fmt.Errorf("store: check: %w", err)
 		}
 	}
+	if len(errs) == 0 && db.sl != nil {
+		// A flipped byte in a value no other check reads.
+		if err := db.eng.view(ctx, func(tx kvTx) error { return openAll(tx, db.sl) }); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
-		return fmt.Errorf("store: check %s: %w", db.path, errors.Join(errs...))
+		err := errors.Join(errs...)
+		if len(errs) == 1 && errors.Is(err, ErrDamaged) {
+			err = errs[0]
+		} else {
+			err = &DamagedError{Path: db.path, Reason: "its consistency check fails: " + err.Error(), Err: err}
+		}
+		return fmt.Errorf("store: check %s: %w", db.path, err)
 	}
 	return nil
 }

@@ -135,7 +135,15 @@
 // and key ids longer than MaxIDSize are refused on both engines alike.
 // A bbolt file shorter than the pages its meta page counts (cut short by a
 // copy or a full disk) is refused with ErrDamaged before bbolt maps it, by
-// Open, MigrateBolt, Copy and RotateDataKey alike.
+// Open, MigrateBolt, Copy and RotateDataKey alike, and so is a file with a
+// flipped byte in what every open reads: a meta page that fails its
+// checksum, a freelist or root page of the wrong type, an element or page
+// id outside its page or the file (checkBoltFile, whose cost does not grow
+// with the store). A damaged page that only a later read meets makes
+// bbolt panic; the engine turns that panic into ErrDamaged for the read.
+// A record that does not decode, and a sealed value that does not open
+// with the key that sealed it, are ErrDamaged too; DB.Check opens every
+// sealed value. DamagedError names what is damaged.
 //
 // # Writes
 //

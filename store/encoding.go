@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -32,8 +31,9 @@ const (
 	tagActivitySentBy byte = 0x0A
 )
 
-// errCorrupt marks a record that cannot be decoded.
-var errCorrupt = errors.New("corrupt record")
+// errCorrupt marks a record that cannot be decoded: the store is
+// damaged.
+var errCorrupt = fmt.Errorf("%w (restore it from a backup): corrupt record", ErrDamaged)
 
 // encoder appends fields to a byte slice.
 type encoder struct {

@@ -2,12 +2,10 @@ package store
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"io"
 	"os"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,10 +22,10 @@ type boltEngine struct {
 
 // openBolt opens (creating with mode 0600) the bbolt file at path.
 func openBolt(path string, noSync bool, lockTimeout time.Duration) (*boltEngine, error) {
-	if err := checkBoltLength(path); err != nil {
+	if err := checkBoltFile(path); err != nil {
 		return nil, err
 	}
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
+	bdb, err := openBoltFile(path, &bolt.Options{
 		Timeout: lockTimeout,
 		NoSync:  noSync,
 	})
@@ -51,10 +49,10 @@ func openBolt(path string, noSync bool, lockTimeout time.Duration) (*boltEngine,
 // shared lock, which a process holding the file for writing (a running
 // node) keeps it from taking. Its update fails.
 func openBoltReadOnly(path string, lockTimeout time.Duration) (*boltEngine, error) {
-	if err := checkBoltLength(path); err != nil {
+	if err := checkBoltFile(path); err != nil {
 		return nil, err
 	}
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, ReadOnly: true})
+	bdb, err := openBoltFile(path, &bolt.Options{Timeout: lockTimeout, ReadOnly: true})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("%w (file lock not acquired within %s)", ErrLocked, lockTimeout)
@@ -64,87 +62,58 @@ func openBoltReadOnly(path string, lockTimeout time.Duration) (*boltEngine, erro
 	return &boltEngine{db: bdb, path: path}, nil
 }
 
-// checkBoltLength refuses, with ErrDamaged, a bbolt file shorter than the
-// pages its newest valid meta page says it holds: bbolt maps the file and
-// would panic, or fault, on the first page past its end. A missing or
-// empty file (one bbolt creates) and a file without a valid meta page
-// (which bbolt refuses itself) pass.
-func checkBoltLength(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil // bbolt creates it, or says why it cannot
+// openBoltFile is bolt.Open (mode 0600) with a panic of bbolt's on a
+// damaged page (reading the freelist) turned into a DamagedError; the
+// file bbolt opened is then closed, which releases its lock, and its
+// mapping is left to the end of the process.
+func openBoltFile(path string, opts *bolt.Options) (bdb *bolt.DB, err error) {
+	var f *os.File
+	opts.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		var err error
+		f, err = os.OpenFile(name, flag, perm)
+		return f, err
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || fi.Size() == 0 {
-		return nil
-	}
-	size, pages, ok := boltMeta(f, 0)
-	if !ok {
-		size = uint32(os.Getpagesize())
-	}
-	if s1, p1, ok1 := boltMeta(f, int64(size)); ok1 && s1 == size && (!ok || p1.txid > pages.txid) {
-		pages, ok = p1, true
-	}
-	if !ok {
-		return nil
-	}
-	if need := int64(pages.pgid) * int64(size); fi.Size() < need {
-		return fmt.Errorf("%w: %s is %d bytes long, but its pages take %d: it was cut short (a copy that stopped, a full disk); restore it from a backup", ErrDamaged, path, fi.Size(), need)
-	}
-	return nil
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverDamage(path, &err, func() {
+		if f != nil {
+			_ = f.Close()
+		}
+	})
+	return bolt.Open(path, 0o600, opts)
 }
 
-// boltPages is what checkBoltLength reads of a meta page: the high-water
-// mark of the file's pages and the transaction that wrote it.
-type boltPages struct{ pgid, txid uint64 }
-
-// boltMeta reads the meta page at off of a bbolt file: its page size and
-// pages, and whether it is a valid meta page (magic, version, checksum).
-// bbolt writes it in the machine's byte order.
-func boltMeta(r io.ReaderAt, off int64) (uint32, boltPages, bool) {
-	const header, metaSize = 16, 64 // page header; meta up to its checksum
-	buf := make([]byte, header+metaSize)
-	if _, err := r.ReadAt(buf, off); err != nil {
-		return 0, boltPages{}, false
-	}
-	m := buf[header:]
-	ord := binary.NativeEndian
-	if ord.Uint32(m[0:]) != 0xED0CDAED || ord.Uint32(m[4:]) != 2 {
-		return 0, boltPages{}, false
-	}
-	h := fnv.New64a()
-	_, _ = h.Write(m[:56])
-	if h.Sum64() != ord.Uint64(m[56:]) {
-		return 0, boltPages{}, false
-	}
-	size := ord.Uint32(m[8:])
-	if size < 1024 || size&(size-1) != 0 {
-		return 0, boltPages{}, false
-	}
-	return size, boltPages{pgid: ord.Uint64(m[40:]), txid: ord.Uint64(m[48:])}, true
-}
-
-func (e *boltEngine) view(_ context.Context, fn func(kvTx) error) error {
-	err := e.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+// view runs fn in a read transaction. A panic of bbolt's on a damaged
+// page, or a fault reading the file, is a DamagedError; bbolt has rolled
+// the transaction back.
+func (e *boltEngine) view(_ context.Context, fn func(kvTx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverDamage(e.path, &err, nil)
+	err = e.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
 	return err
 }
 
-func (e *boltEngine) update(_ context.Context, fn func(kvTx) error) error {
+// update runs fn in a read-write transaction, with a damaged page or file
+// reported as by view.
+func (e *boltEngine) update(_ context.Context, fn func(kvTx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverDamage(e.path, &err, nil)
 	return e.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
 }
 
-func (e *boltEngine) check(context.Context) []error {
+func (e *boltEngine) check(ctx context.Context) []error {
 	var errs []error
-	_ = e.db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
+	err := e.view(ctx, func(t kvTx) error {
+		for err := range t.(boltTx).tx.Check() {
 			errs = append(errs, err)
 		}
 		return nil
 	})
+	if err != nil {
+		errs = append(errs, err)
+	}
 	return errs
 }
 

@@ -55,10 +55,14 @@ var ErrInvalid = errors.New("store: invalid argument")
 // binary supports, or when the file is not a store file at all.
 var ErrSchema = errors.New("store: unsupported database schema")
 
-// ErrDamaged is returned when a bbolt store file is not whole: it is
-// shorter than the pages its own header says it holds (a copy that
-// stopped, a disk that filled up). The file is to be restored from a
-// backup.
+// ErrDamaged is returned when a store is not what the node wrote: a bbolt
+// file shorter than the pages its own header says it holds (a copy that
+// stopped, a disk that filled up), a page or meta page of it that is not
+// what bbolt wrote (a flipped byte), a record that does not decode or a
+// sealed value that does not open with the key that sealed it. The errors
+// that say so are DamagedErrors, naming what is damaged, except that of a
+// record that does not decode (errCorrupt). The store is to be restored
+// from a backup.
 var ErrDamaged = errors.New("store: damaged file")
 
 // MaxIDSize is the longest activity id or key id the store keeps, in bytes.

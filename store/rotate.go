@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -162,6 +163,15 @@ type rotated struct {
 // one transaction, on the engine of db, whose lock it keeps throughout.
 // An error before the key files change says nothing was changed.
 func rotateOpen(ctx context.Context, db *DB, cur []byte, keyFile, prevFile string, keysSwapped func()) (rotated, error) {
+	// Every page must be whole, or the compaction that follows the
+	// re-encryption would fail on it with the new key already installed.
+	if errs := db.eng.check(ctx); len(errs) > 0 {
+		err := errors.Join(errs...)
+		if !errors.Is(err, ErrDamaged) {
+			err = &DamagedError{Path: db.path, Reason: "its consistency check fails: " + err.Error(), Err: err}
+		}
+		return rotated{}, fmt.Errorf("store: rotate data key: nothing was changed: %w", err)
+	}
 	// Every value must open with it, or the re-encryption would fail on
 	// the first that does not, every time, with the new key already
 	// installed.
@@ -231,7 +241,10 @@ func CompactFile(path string, lockTimeout time.Duration) error {
 	if lockTimeout <= 0 {
 		lockTimeout = DefaultLockTimeout
 	}
-	src, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if err := checkBoltFile(path); err != nil {
+		return fmt.Errorf("compact %s: %w", path, err)
+	}
+	src, err := openBoltFile(path, &bolt.Options{Timeout: lockTimeout})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return fmt.Errorf("compact %s: %w", path, ErrLocked)
@@ -241,11 +254,11 @@ func CompactFile(path string, lockTimeout time.Duration) error {
 	defer src.Close()
 	tmp := path + ".compact"
 	_ = os.Remove(tmp)
-	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: lockTimeout})
+	dst, err := openBoltFile(tmp, &bolt.Options{Timeout: lockTimeout})
 	if err != nil {
 		return fmt.Errorf("compact %s: %w", path, err)
 	}
-	if err := bolt.Compact(dst, src, 4<<20); err != nil {
+	if err := compactBolt(path, dst, src); err != nil {
 		_ = dst.Close()
 		_ = os.Remove(tmp)
 		return fmt.Errorf("compact %s: %w", path, err)
@@ -263,4 +276,12 @@ func CompactFile(path string, lockTimeout time.Duration) error {
 		return fmt.Errorf("compact %s: %w", path, err)
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// compactBolt is bolt.Compact of src (the file at path) into dst, with a
+// panic of bbolt's on a damaged page of src a DamagedError.
+func compactBolt(path string, dst, src *bolt.DB) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverDamage(path, &err, nil)
+	return bolt.Compact(dst, src, 4<<20)
 }

@@ -13,8 +13,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Encryption at rest. Every value that can carry report text or case content
@@ -183,14 +186,36 @@ func (s *sealer) open(path string, key, sealed []byte) ([]byte, error) {
 				return nil, err
 			}
 		}
-		return nil, fmt.Errorf("%s: %w: sealed with data key %x, which is not the key given", path, ErrDataKey, id[:])
+		// The store was checked at open to be sealed with a key the
+		// sealer has: a value sealed with another is not what the node
+		// wrote (its key id damaged, or a value copied in from another
+		// store).
+		return nil, &DamagedError{
+			Reason: fmt.Sprintf("value %s %s: %v: sealed with data key %x, which is not the key given, while the store is sealed with the key given", path, printKey(key), ErrDataKey, id[:]),
+			Err:    ErrDataKey,
+		}
 	}
 	nonce := sealed[1+keyIDSize : 1+keyIDSize+nonceSize]
 	plain, err := aead.Open(nil, nonce, sealed[1+keyIDSize+nonceSize:], additional(path, key))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: value does not open with data key %x (tampered, or moved from another key)", path, ErrDataKey, id[:])
+		// Sealed with a key the sealer has, and yet it does not open: its
+		// bytes, or the key or bucket it is under, are not those it was
+		// sealed with.
+		return nil, &DamagedError{
+			Reason: fmt.Sprintf("value %s %s: %v: it does not open with data key %x, which sealed it: it was altered (a failing disk, a bad copy) or moved under another key", path, printKey(key), ErrDataKey, id[:]),
+			Err:    ErrDataKey,
+		}
 	}
 	return plain, nil
+}
+
+// printKey returns key for a message: quoted when it is printable text
+// (an activity id, a case id), in hex otherwise (a sequence number).
+func printKey(key []byte) string {
+	if utf8.Valid(key) && !bytes.ContainsFunc(key, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		return strconv.Quote(string(key))
+	}
+	return hex.EncodeToString(key)
 }
 
 // isSealed reports whether v carries a seal header.
@@ -392,6 +417,12 @@ func checkDataKey(tx kvTx, s *sealer) (int, error) {
 	}
 	retired := meta.Get(keyRetiredDataKeyIDs)
 	if !s.has(id) {
+		if vid, ok := firstSealedID(tx); ok && s.has(vid) {
+			return 0, &DamagedError{
+				Reason: fmt.Sprintf("its record of the data key it is sealed with names key %x, but its values are sealed with the key given (%x): the record was damaged", id[:], vid[:]),
+				Err:    ErrDataKey,
+			}
+		}
 		return 0, &WrongKeyError{Sealed: fmt.Sprintf("%x", id[:]), Current: fmt.Sprintf("%x", s.curID[:]), Retired: hasKeyID(retired, s.curID), Unfinished: bytes.Equal(meta.Get(keyNextDataKeyID), s.curID[:])}
 	}
 	if id == s.curID {
@@ -412,6 +443,23 @@ func checkDataKey(tx kvTx, s *sealer) (int, error) {
 		}
 	}
 	return n, meta.Put(keyDataKeyID, s.curID[:])
+}
+
+// firstSealedID returns the id of the key that sealed the first value of
+// the first sealed top-level bucket that holds one, and whether there is
+// one: what the store's values say they are sealed with, read at the cost
+// of one value per bucket.
+func firstSealedID(tx kvTx) ([keyIDSize]byte, bool) {
+	for _, name := range [][]byte{bucketActivities, bucketDeliveries, bucketDeadLetters, bucketEvents, bucketFiles} {
+		b := tx.Bucket(name)
+		if b == nil {
+			continue
+		}
+		if _, v := b.Cursor().First(); isSealed(v) {
+			return [keyIDSize]byte(v[1 : 1+keyIDSize]), true
+		}
+	}
+	return [keyIDSize]byte{}, false
 }
 
 // hasKeyID reports whether the list of key ids ids (keyRetiredDataKeyIDs)

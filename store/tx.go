@@ -102,7 +102,10 @@ func (r *ReadTx) openValue(path string, key, v []byte) []byte {
 	plain, err := r.sl.open(path, key, v)
 	if err != nil {
 		if r.sealErr == nil {
-			r.sealErr = fmt.Errorf("store: %w", err)
+			r.sealErr = err
+			if !errors.Is(err, ErrDamaged) { // which says "store:" itself
+				r.sealErr = fmt.Errorf("store: %w", err)
+			}
 		}
 		return nil
 	}

@@ -288,9 +288,26 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	n, err := node.New(ctx, cfg)
 	if err != nil {
 		ln.Close()
-		return err
+		return damagedStoreError(err, *dataDir)
 	}
 	return n.Serve(ctx)
+}
+
+// damagedStoreError says, for a store found damaged at start (a file cut
+// short, a flipped byte: store.DamagedError), that the node cannot start
+// on it and how to restore it, in one sentence instead of the chain of
+// errors; any other err is returned as it is.
+func damagedStoreError(err error, dataDir string) error {
+	var de *store.DamagedError
+	if !errors.As(err, &de) {
+		return err
+	}
+	what := "the store"
+	if de.Path != "" {
+		what = "the store " + de.Path
+	}
+	return fmt.Errorf("%s is damaged, so the node does not start: %s; restore the store from a backup (docs/operations.md, \"Backups\") after checking the backup with vultron store copy --from bolt:BACKUP --to bolt:/tmp/check.db --data %s",
+		what, de.Reason, dataDir)
 }
 
 // listenError says why serve cannot listen on addr.

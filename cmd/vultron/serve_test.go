@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"io"
 	"net"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openvultron/vultron/store"
 )
 
 // TestServeExampleConfig starts (and at once stops) a node from
@@ -296,5 +299,81 @@ func TestServeOnATakenAddressCreatesNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
 		t.Errorf("serve created its data directory before finding its address taken: %v", err)
+	}
+}
+
+// TestServeOnADamagedStoreSaysSo: a store file with a flipped byte in a
+// page that every open reads (here the type of the root bucket's page)
+// stops serve with one sentence that says the store is damaged and how to
+// restore and check it, and exit status 1. Before, bbolt panicked on the
+// page when the store opened, and serve died with a goroutine dump.
+func TestServeOnADamagedStoreSaysSo(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := store.LoadDataKeys(dataDir, "", "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dataDir, "vultron.db")
+	db, err := store.Open(path, store.Options{DataKey: keys.Current, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	flipRootPageType(t, path)
+
+	var code int
+	var out, errOut string
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Fatalf("serve panicked on a damaged store: %v", r)
+			}
+		}()
+		code, out, errOut = runCapture(t, "serve", "--data", dataDir, "--listen", "127.0.0.1:0")
+	}()
+	t.Logf("stderr: %s", errOut)
+	want := "vultron serve: the store " + path + " is damaged, so the node does not start: the root bucket: page "
+	last := errOut[strings.LastIndex(strings.TrimSuffix(errOut, "\n"), "\n")+1:]
+	if code != 1 || out != "" || !strings.HasPrefix(last, want) || strings.Count(last, "\n") != 1 ||
+		!strings.Contains(last, "restore the store from a backup") || !strings.Contains(last, "vultron store copy --from bolt:BACKUP --to bolt:/tmp/check.db --data "+dataDir+".\n") {
+		t.Errorf("exit %d, stdout %q, last line of stderr %q; want exit 1, nothing on stdout and one sentence starting %q, saying to restore the store from a backup and how to check it", code, out, last, want)
+	}
+}
+
+// flipRootPageType inverts the low byte of the page type of the root
+// bucket's page of the bbolt file at path, as the newest of its two meta
+// pages names it.
+func flipRootPageType(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	meta := func(off int64) (pageSize, root, txid uint64) {
+		b := make([]byte, 80)
+		if _, err := f.ReadAt(b, off); err != nil {
+			t.Fatal(err)
+		}
+		m := b[16:] // after the page header
+		return uint64(binary.NativeEndian.Uint32(m[8:])), binary.NativeEndian.Uint64(m[16:]), binary.NativeEndian.Uint64(m[48:])
+	}
+	ps, root, txid := meta(0)
+	if _, root1, txid1 := meta(int64(ps)); txid1 > txid {
+		root = root1
+	}
+	b := make([]byte, 1)
+	off := int64(root*ps) + 8 // the page header's flags
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xFF
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
 	}
 }
