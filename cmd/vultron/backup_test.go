@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/openvultron/vultron/store"
 )
@@ -177,4 +178,70 @@ func grepLines(text, s string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestBackupCutShortIsAudited: a client that goes away in the middle of a
+// backup of a store larger than the connection's buffers leaves an audit
+// record saying the backup was cut short, and no file beside the store.
+func TestBackupCutShortIsAudited(t *testing.T) {
+	dir := t.TempDir()
+	u, stop := startAuditNode(t, dir)
+	stop()
+	// About 16 MB of records, written while the node is stopped.
+	keys, err := store.LoadDataKeys(dir, "", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(filepath.Join(dir, "vultron.db"), store.Options{DataKey: keys.Current, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	filler := strings.Repeat("x", 2000)
+	for range 8 {
+		if err := db.Update(t.Context(), func(tx *store.Tx) error {
+			for range 1000 {
+				if _, err := tx.AppendAudit(store.AuditRecord{Kind: store.AuditAdmin, Decision: store.DecisionDone, Reason: filler}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	u, _ = startAuditNode(t, dir)
+
+	tok, err := os.ReadFile(filepath.Join(dir, "api-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, u+"/api/backup", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.ContentLength < 8<<20 {
+		t.Fatalf("GET /api/backup: %d, %d bytes", resp.StatusCode, resp.ContentLength)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close() // gone, with most of the copy unread
+
+	n := cliNode{url: u, tokenFile: filepath.Join(dir, "api-token")}
+	cut := regexp.MustCompile(`admin +failed .*backup of the store cut short after \d+ of \d+ bytes`)
+	deadline := time.Now().Add(10 * time.Second)
+	for !cut.MatchString(n.ok(t, "audit", "show", "--after", "8000")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no audit record of the backup cut short:\n%s", n.ok(t, "audit", "show", "--after", "8000"))
+		}
+		time.Sleep(50 * time.Millisecond) // polling the audit log, with a deadline
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "backup-*")); len(left) != 0 {
+		t.Errorf("the node left %v beside its store", left)
+	}
 }

@@ -1,6 +1,7 @@
 package jsonapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -86,7 +87,8 @@ func (e *Endpoints) Backup(w http.ResponseWriter, r *http.Request) {
 		rec.Decision = store.DecisionFailed
 		rec.Reason = fmt.Sprintf("backup of the store cut short after %d of %d bytes, sealed with data key %s", sent, info.Bytes, keyOrNone(info.DataKeyID))
 	}
-	if err := e.cfg.Store.Update(r.Context(), func(tx *store.Tx) error {
+	// Recorded even when the client went away, which ended r's context.
+	if err := e.cfg.Store.Update(context.WithoutCancel(r.Context()), func(tx *store.Tx) error {
 		if rec.Decision == store.DecisionDone {
 			if err := tx.RecordBackupSent(e.cfg.Now(), info.Bytes); err != nil {
 				return err
