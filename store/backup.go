@@ -34,6 +34,7 @@ type BackupInfo struct {
 // The read transaction lasts until the last byte is written, and keeps
 // the pages it sees from being reused meanwhile (the file grows while
 // writes go on), so w should be a local file, not a network connection.
+// Once ctx ends, nothing more is written and Backup returns its error.
 // A PostgreSQL store returns ErrNoFileBackup.
 func (db *DB) Backup(ctx context.Context, begin func(BackupInfo) (io.Writer, error)) (BackupInfo, error) {
 	if err := ctx.Err(); err != nil {
@@ -58,7 +59,10 @@ func (db *DB) Backup(ctx context.Context, begin func(BackupInfo) (io.Writer, err
 		if err != nil {
 			return err
 		}
-		n, err := tx.WriteTo(w)
+		n, err := tx.WriteTo(ctxWriter{ctx: ctx, w: w})
+		if cerr := ctx.Err(); cerr != nil {
+			return fmt.Errorf("write the copy: stopped after %d of %d bytes: %w", n, info.Bytes, cerr)
+		}
 		if err != nil {
 			return fmt.Errorf("write the copy: %w", err)
 		}
@@ -71,6 +75,19 @@ func (db *DB) Backup(ctx context.Context, begin func(BackupInfo) (io.Writer, err
 		return BackupInfo{}, fmt.Errorf("store: back up %s: %w", db.path, err)
 	}
 	return info, nil
+}
+
+// ctxWriter writes to w until ctx ends, and then returns ctx's error.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }
 
 // BackupCheck is what CheckBackup found in a backup that holds.

@@ -257,3 +257,35 @@ func lastSealedValue(t *testing.T, path string) []int {
 	}
 	return at
 }
+
+// TestBackupStopsWhenItsContextEnds: a backup whose context ends while the
+// copy is written (its client hung up, the node is stopping) stops
+// writing and ends its read transaction, instead of copying the rest of
+// the file first.
+func TestBackupStopsWhenItsContextEnds(t *testing.T) {
+	db := openTestDB(t, Options{})
+	fillStore(t, db)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &cancellingWriter{cancel: cancel}
+	info, err := db.Backup(ctx, func(BackupInfo) (io.Writer, error) { return w, nil })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Backup cancelled during the copy: %v (%+v), want context.Canceled", err, info)
+	}
+	if w.writes != 1 {
+		t.Errorf("%d writes after the first cancelled the backup's context, want none", w.writes-1)
+	}
+}
+
+// cancellingWriter cancels a context at its first write, and counts the
+// writes.
+type cancellingWriter struct {
+	cancel func()
+	writes int
+}
+
+func (w *cancellingWriter) Write(p []byte) (int, error) {
+	w.writes++
+	w.cancel()
+	return len(p), nil
+}
