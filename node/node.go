@@ -429,7 +429,7 @@ type Node struct {
 	// requests counts the HTTP handlers running (Serve), for the shutdown
 	// to wait for those it cut short, and for the in-flight gauge.
 	requests inFlight
-	webhooks  *webhook.Dispatcher
+	webhooks *webhook.Dispatcher
 
 	// deadlines is the node's deadline configuration; deadlineHooks are
 	// called with each deadline the watcher announced (deadlines.go).

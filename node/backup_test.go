@@ -1,0 +1,83 @@
+package node
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openvultron/vultron/store"
+)
+
+// TestBackupCutShortIsAudited: a client that stops reading a backup and
+// hangs up leaves no file beside the store, and the audit log records the
+// backup as cut short with who asked for it, although the request's
+// context ended with the connection.
+func TestBackupCutShortIsAudited(t *testing.T) {
+	n := startNode(t, "vendor:Organization")
+	growStore(t, n.db, 32<<20)
+
+	req, err := http.NewRequest(http.MethodGet, n.url+"/api/backup", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/backup: %s", resp.Status)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close() // hangs up with most of the copy unread
+
+	var last store.AuditRecord
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		recs, _, err := n.db.AuditPage(context.Background(), 0, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) > 0 && strings.HasPrefix(recs[len(recs)-1].Reason, "backup of the store") {
+			last = recs[len(recs)-1]
+			break
+		}
+		if time.Now().After(deadline) {
+			last := recs[len(recs)-1]
+			t.Fatalf("no audit record of the backup cut short; the last is #%d %s %.60q", last.Seq, last.Decision, last.Reason)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if last.Decision != store.DecisionFailed || !strings.Contains(last.Reason, "cut short") || last.Principal == "" {
+		t.Errorf("the backup cut short is audited as %+v", last)
+	}
+	if left, _ := filepath.Glob(filepath.Join(n.dir, "backup-*")); len(left) != 0 {
+		t.Errorf("the node left %v beside its store", left)
+	}
+}
+
+// growStore appends audit records to db until its file is about size
+// bytes, so that a backup of it outlasts the connection's buffers.
+func growStore(t *testing.T, db *store.DB, size int) {
+	t.Helper()
+	filler := strings.Repeat("x", 60<<10)
+	for range size / len(filler) / 64 {
+		err := db.Update(context.Background(), func(tx *store.Tx) error {
+			for range 64 {
+				if _, err := tx.AppendAudit(store.AuditRecord{Kind: store.AuditAdmin, Decision: store.DecisionDone, Reason: filler}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
