@@ -47,6 +47,9 @@ func runBackup(ctx context.Context, env *environment, args []string) error {
 	if errors.Is(err, iofs.ErrExist) {
 		return fmt.Errorf("%s exists, left by a backup that did not finish or being written by another: remove it, or give another file", partial)
 	}
+	if errors.Is(err, iofs.ErrNotExist) {
+		return fmt.Errorf("cannot write the backup to %s: the directory %s does not exist; make it, or give a file in a directory that does (nothing was taken)", dest, filepath.Dir(dest))
+	}
 	if err != nil {
 		return fmt.Errorf("cannot write the backup: %w", err)
 	}
@@ -67,7 +70,11 @@ func runBackup(ctx context.Context, env *environment, args []string) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write the backup to %s: %w", partial, err)
 	}
-	if err := os.Rename(partial, dest); err != nil {
+	switch err := nameNew(partial, dest); {
+	case errors.Is(err, iofs.ErrExist):
+		keep = true
+		return fmt.Errorf("%s appeared while the backup was taken, and is left as it is: the backup is in %s, unchecked; move it to a new file", dest, partial)
+	case err != nil:
 		return fmt.Errorf("name the backup %s: %w", dest, err)
 	}
 	keep = true
@@ -97,6 +104,21 @@ func runBackup(ctx context.Context, env *environment, args []string) error {
 		fmt.Fprintf(env.stdout, "the backup's pages are consistent (give the data key with --data or --data-key-file to check its records too)\n")
 	}
 	return nil
+}
+
+// nameNew gives the file at from the name to, a name no file has: unlike
+// a rename, it never replaces a file (or a symlink) that appeared at to
+// meanwhile, and returns an error wrapping fs.ErrExist then. On a file
+// system without hard links it renames, which replaces.
+func nameNew(from, to string) error {
+	err := os.Link(from, to)
+	if errors.Is(err, iofs.ErrExist) {
+		return err
+	}
+	if err != nil {
+		return os.Rename(from, to)
+	}
+	return os.Remove(from)
 }
 
 // syncDir flushes a directory's entries (a rename in it) to disk, where the

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -135,5 +136,61 @@ func copyTree(t *testing.T, from, to string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBackupNeverReplacesAFile: a file that appears at FILE while the
+// backup is downloaded (another user's, or a symlink planted there) is
+// left as it is, with the backup kept in FILE.partial, and a FILE in a
+// directory that does not exist is refused before the node is asked, in
+// one sentence that says what to do.
+func TestBackupNeverReplacesAFile(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("vultron_test"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	planted := filepath.Join(dir, "planted.db")
+	asked := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked++
+		// Another local user makes FILE while the copy is on its way.
+		if err := os.Symlink(filepath.Join(dir, "victim"), planted); err != nil {
+			t.Error(err)
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write([]byte("the backup's bytes"))
+	}))
+	defer srv.Close()
+	n := cliNode{url: srv.URL, tokenFile: tokenFile}
+
+	for _, tc := range []struct {
+		name, file, stderr string
+		asks               int
+		partialKept        bool
+	}{
+		{"FILE appears meanwhile", planted, "planted.db appeared while the backup was taken, and is left as it is: the backup is in " + planted + ".partial, unchecked; move it to a new file", 1, true},
+		{"FILE in a directory that does not exist", filepath.Join(dir, "no", "such", "b.db"), "cannot write the backup to " + filepath.Join(dir, "no", "such", "b.db") + ": the directory " + filepath.Join(dir, "no", "such") + " does not exist; make it, or give a file in a directory that does (nothing was taken)", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			asked = 0
+			code, _, errOut := n.cli(t, "backup", tc.file)
+			if code != 1 || !strings.Contains(errOut, tc.stderr) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+				t.Errorf("exit %d, %q; want 1 and one line saying %q", code, errOut, tc.stderr)
+			}
+			if asked != tc.asks {
+				t.Errorf("the node was asked %d times, want %d", asked, tc.asks)
+			}
+			if target, err := os.Readlink(planted); tc.asks > 0 && (err != nil || target != filepath.Join(dir, "victim")) {
+				t.Errorf("the file planted at FILE is now %q (%v)", target, err)
+			}
+			data, err := os.ReadFile(tc.file + ".partial")
+			if tc.partialKept && (err != nil || string(data) != "the backup's bytes") {
+				t.Errorf("the backup in FILE.partial: %q, %v", data, err)
+			}
+			if !tc.partialKept && err == nil {
+				t.Error("FILE.partial is left")
+			}
+		})
 	}
 }
