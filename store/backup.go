@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -109,9 +110,15 @@ type BackupCheck struct {
 // file). Given the data key the backup is sealed with (key, or previous),
 // it also checks the delivery index and verifies the audit chain; given
 // another key, it says which key the backup needs (ErrDataKey). A backup
-// that fails a check returns an error wrapping ErrDamaged.
-func CheckBackup(ctx context.Context, path string, key, previous []byte) (BackupCheck, error) {
-	var bc BackupCheck
+// that fails a check returns an error wrapping ErrDamaged, and so does
+// one whose damage makes bbolt read past the end of the file or panic.
+func CheckBackup(ctx context.Context, path string, key, previous []byte) (bc BackupCheck, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("store: check backup %s: %w: a page of the file cannot be read: %v", path, ErrDamaged, r)
+		}
+	}()
 	eng, _, err := openCopySource(ctx, "bolt:"+path)
 	if err != nil {
 		return bc, fmt.Errorf("store: check backup: %w", err)
