@@ -81,3 +81,55 @@ func growStore(t *testing.T, db *store.DB, size int) {
 		}
 	}
 }
+
+// TestStopDuringBackup: a node told to stop while a client has stopped
+// reading its backup cuts the backup short at its shutdown deadline,
+// audits it as cut short, removes the copy beside its store, and stops.
+func TestStopDuringBackup(t *testing.T) {
+	n := startNodeConfig(t, t.TempDir(), nil, Config{ShutdownTimeout: 200 * time.Millisecond}, "vendor:Organization")
+	growStore(t, n.db, 32<<20)
+	req, err := http.NewRequest(http.MethodGet, n.url+"/api/backup", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadFull(resp.Body, make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	// The client reads no more; the node stops.
+	start := time.Now()
+	n.stop()
+	if took := time.Since(start); took > 8*time.Second {
+		t.Errorf("the node took %v to stop", took)
+	}
+	if left, _ := filepath.Glob(filepath.Join(n.dir, "backup-*")); len(left) != 0 {
+		t.Errorf("the node left %v beside its store", left)
+	}
+	keys, err := store.LoadDataKeys(n.dir, "", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(filepath.Join(n.dir, "vultron.db"), store.Options{DataKey: keys.Current, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recs, _, err := db.AuditPage(context.Background(), 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, r := range recs {
+		if strings.HasPrefix(r.Reason, "backup of the store") {
+			found = r.Decision == store.DecisionFailed && strings.Contains(r.Reason, "cut short")
+		}
+	}
+	if !found {
+		t.Error("no audit record of the backup cut short by the node's stop")
+	}
+}
