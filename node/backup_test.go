@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -131,5 +132,33 @@ func TestStopDuringBackup(t *testing.T) {
 	}
 	if !found {
 		t.Error("no audit record of the backup cut short by the node's stop")
+	}
+}
+
+// TestLeftoverBackupRemovedAtStart: the copy of a backup that a node
+// stopped while sending is removed at its next start, also from a data
+// directory whose name holds characters that a glob pattern reads
+// otherwise; other files there stay.
+func TestLeftoverBackupRemovedAtStart(t *testing.T) {
+	for _, name := range []string{"data", "data[1]", "da*ta?"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), name)
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			left, kept := filepath.Join(dir, "backup-123.partial"), filepath.Join(dir, "backup-notes.txt")
+			for _, f := range []string{left, kept} {
+				if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			startNodeIn(t, dir, nil, "vendor:Organization")
+			if _, err := os.Stat(left); err == nil {
+				t.Errorf("%s is left at the node's start", left)
+			}
+			if _, err := os.Stat(kept); err != nil {
+				t.Errorf("%s: %v", kept, err)
+			}
+		})
 	}
 }
