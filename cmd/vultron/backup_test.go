@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -139,41 +140,67 @@ func copyTree(t *testing.T, from, to string) {
 	}
 }
 
-// TestBackupNeverReplacesAFile: a file that appears at FILE while the
-// backup is downloaded (another user's, or a symlink planted there) is
-// left as it is, with the backup kept in FILE.partial, and a FILE in a
-// directory that does not exist is refused before the node is asked, in
-// one sentence that says what to do.
-func TestBackupNeverReplacesAFile(t *testing.T) {
+// TestBackupKeepsOnlyANewCheckedFile: a file that appears at FILE while
+// the backup is downloaded (another user's, or a symlink planted there)
+// is left as it is, with the backup kept in FILE.partial; a backup that
+// does not hold is not kept at all; a FILE in a directory that does not
+// exist is refused before the node is asked. Each says what to do in one
+// sentence.
+func TestBackupKeepsOnlyANewCheckedFile(t *testing.T) {
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
 	if err := os.WriteFile(tokenFile, []byte("vultron_test"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A store file, as a node sends it (not sealed).
+	db, err := store.Open(filepath.Join(t.TempDir(), "sent.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sentPath := db.Path()
+	db.Close()
+	sent, err := os.ReadFile(sentPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	planted := filepath.Join(dir, "planted.db")
-	asked := 0
+	var (
+		asked int
+		serve func()
+		body  []byte
+	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		asked++
+		serve()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	n := cliNode{url: srv.URL, tokenFile: tokenFile}
+	plant := func() {
 		// Another local user makes FILE while the copy is on its way.
 		if err := os.Symlink(filepath.Join(dir, "victim"), planted); err != nil {
 			t.Error(err)
 		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		_, _ = w.Write([]byte("the backup's bytes"))
-	}))
-	defer srv.Close()
-	n := cliNode{url: srv.URL, tokenFile: tokenFile}
+	}
 
 	for _, tc := range []struct {
 		name, file, stderr string
+		serve              func()
+		body               []byte
 		asks               int
-		partialKept        bool
+		kept               string // the file the backup is in afterwards, if any
 	}{
-		{"FILE appears meanwhile", planted, "planted.db appeared while the backup was taken, and is left as it is: the backup is in " + planted + ".partial, unchecked; move it to a new file", 1, true},
-		{"FILE in a directory that does not exist", filepath.Join(dir, "no", "such", "b.db"), "cannot write the backup to " + filepath.Join(dir, "no", "such", "b.db") + ": the directory " + filepath.Join(dir, "no", "such") + " does not exist; make it, or give a file in a directory that does (nothing was taken)", 0, false},
+		{"FILE appears meanwhile", planted, "planted.db appeared while the backup was taken, and is left as it is: the backup is in " + planted + ".partial; move it to a new file",
+			plant, sent, 1, planted + ".partial"},
+		{"the backup does not hold", filepath.Join(dir, "damaged.db"), "the backup the node sent does not hold, and is not kept: ",
+			func() {}, []byte("not a store"), 1, ""},
+		{"FILE in a directory that does not exist", filepath.Join(dir, "no", "such", "b.db"), "cannot write the backup to " + filepath.Join(dir, "no", "such", "b.db") + ": the directory " + filepath.Join(dir, "no", "such") + " does not exist; make it, or give a file in a directory that does (nothing was taken)",
+			func() {}, sent, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			asked = 0
+			asked, serve, body = 0, tc.serve, tc.body
 			code, _, errOut := n.cli(t, "backup", tc.file)
 			if code != 1 || !strings.Contains(errOut, tc.stderr) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 				t.Errorf("exit %d, %q; want 1 and one line saying %q", code, errOut, tc.stderr)
@@ -181,15 +208,20 @@ func TestBackupNeverReplacesAFile(t *testing.T) {
 			if asked != tc.asks {
 				t.Errorf("the node was asked %d times, want %d", asked, tc.asks)
 			}
-			if target, err := os.Readlink(planted); tc.asks > 0 && (err != nil || target != filepath.Join(dir, "victim")) {
+			if target, err := os.Readlink(planted); tc.file == planted && (err != nil || target != filepath.Join(dir, "victim")) {
 				t.Errorf("the file planted at FILE is now %q (%v)", target, err)
 			}
-			data, err := os.ReadFile(tc.file + ".partial")
-			if tc.partialKept && (err != nil || string(data) != "the backup's bytes") {
-				t.Errorf("the backup in FILE.partial: %q, %v", data, err)
+			left, _ := filepath.Glob(tc.file + "*")
+			if tc.file == planted {
+				left, _ = filepath.Glob(tc.file + ".*")
 			}
-			if !tc.partialKept && err == nil {
-				t.Error("FILE.partial is left")
+			switch {
+			case tc.kept == "" && len(left) != 0:
+				t.Errorf("%v left", left)
+			case tc.kept != "":
+				if data, err := os.ReadFile(tc.kept); err != nil || !bytes.Equal(data, tc.body) {
+					t.Errorf("the backup in %s: %d bytes, %v", tc.kept, len(data), err)
+				}
 			}
 		})
 	}
