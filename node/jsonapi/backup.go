@@ -43,6 +43,13 @@ func (e *Endpoints) Backup(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.Conflict(noFileBackup))
 		return
 	}
+	// The send deadline is set before the copy is written, which may take
+	// longer than the server's write timeout on a large store: the answer,
+	// a refusal too, must still reach the client after it.
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(BackupSendTimeout)); err != nil {
+		e.backupFailed(w, r, fmt.Errorf("jsonapi: set the backup's send deadline: %w", err))
+		return
+	}
 	f, err := os.CreateTemp(e.cfg.BackupDir, BackupTempPattern)
 	if err != nil {
 		e.backupFailed(w, r, fmt.Errorf("jsonapi: make the backup's file: %w", err))
@@ -72,10 +79,6 @@ func (e *Endpoints) Backup(w http.ResponseWriter, r *http.Request) {
 		e.backupFailed(w, r, fmt.Errorf("jsonapi: read the backup's file: %w", err))
 		return
 	}
-	if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(BackupSendTimeout)); err != nil {
-		e.backupFailed(w, r, fmt.Errorf("jsonapi: set the backup's send deadline: %w", err))
-		return
-	}
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Length", strconv.FormatInt(info.Bytes, 10))
@@ -98,10 +101,16 @@ func (e *Endpoints) Backup(w http.ResponseWriter, r *http.Request) {
 
 // backupFailed answers a backup that could not be taken with err, and
 // logs and audits it: the client sees only err's safe sentence.
+// A backup whose request ended meanwhile (the client hung up, the node
+// is stopping) says so.
 func (e *Endpoints) backupFailed(w http.ResponseWriter, r *http.Request, err error) {
-	e.cfg.Logger.Error().Err(err).Msg("backup of the store not taken")
+	reason, ev := problem.Message(err), e.cfg.Logger.Error()
+	if r.Context().Err() != nil {
+		reason, ev = "the client hung up, or the node is stopping, before the copy was written", e.cfg.Logger.Warn()
+	}
+	ev.Err(err).Msg("backup of the store not taken")
 	e.auditBackup(r, store.AuditRecord{Decision: store.DecisionFailed,
-		Reason: problem.Clip("backup of the store not taken: "+problem.Message(err), 300)})
+		Reason: problem.Clip("backup of the store not taken: "+reason, 300)})
 	problem.Write(w, err)
 }
 

@@ -1,11 +1,18 @@
 package jsonapi
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
 )
 
 // TestBackupRoom: a backup is taken only when the free space beside the
@@ -43,3 +50,39 @@ func TestBackupRoom(t *testing.T) {
 		})
 	}
 }
+
+// TestBackupOfAClientThatHungUp: a backup asked for by a client that hung
+// up before the copy was written is not taken, leaves no file beside the
+// store, and is audited as such, not as an internal error.
+func TestBackupOfAClientThatHungUp(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(filepath.Join(dir, "vultron.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	e := &Endpoints{cfg: Config{Store: db, BackupDir: dir, Logger: zerolog.Nop(), Now: time.Now,
+		ClientIP: func(*http.Request) string { return "192.0.2.1" }}}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	w := deadlineRecorder{httptest.NewRecorder()}
+	e.Backup(w, httptest.NewRequest(http.MethodGet, "/api/backup", nil).WithContext(ctx))
+
+	if left, _ := filepath.Glob(filepath.Join(dir, "backup-*")); len(left) != 0 {
+		t.Errorf("%v left beside the store", left)
+	}
+	recs, _, err := db.AuditPage(context.Background(), 0, 100)
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("audit: %d records, %v", len(recs), err)
+	}
+	last := recs[len(recs)-1]
+	if last.Decision != store.DecisionFailed || last.Reason != "backup of the store not taken: the client hung up, or the node is stopping, before the copy was written" {
+		t.Errorf("audited as %s: %q", last.Decision, last.Reason)
+	}
+}
+
+// deadlineRecorder is a ResponseRecorder that takes a write deadline, as
+// the server's connection does.
+type deadlineRecorder struct{ *httptest.ResponseRecorder }
+
+func (deadlineRecorder) SetWriteDeadline(time.Time) error { return nil }
