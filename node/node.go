@@ -553,11 +553,16 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		// stopped while sending it left behind goes now (the store's file
 		// lock says no other node uses the directory's store).
 		n.backupDir = filepath.Dir(path)
-		if left, _ := filepath.Glob(filepath.Join(n.backupDir, jsonapi.BackupTempPattern)); len(left) > 0 {
-			for _, f := range left {
-				if err := os.Remove(f); err != nil {
-					cfg.Logger.Warn().Err(err).Str("file", f).Msg("cannot remove the file of a backup cut short")
-				}
+		// The directory's name is not a pattern: only the file names are
+		// matched.
+		entries, _ := os.ReadDir(n.backupDir)
+		for _, ent := range entries {
+			if ok, _ := filepath.Match(jsonapi.BackupTempPattern, ent.Name()); !ok || !ent.Type().IsRegular() {
+				continue
+			}
+			f := filepath.Join(n.backupDir, ent.Name())
+			if err := os.Remove(f); err != nil {
+				cfg.Logger.Warn().Err(err).Str("file", f).Msg("cannot remove the file of a backup cut short")
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -34,6 +35,7 @@ type BackupInfo struct {
 // The read transaction lasts until the last byte is written, and keeps
 // the pages it sees from being reused meanwhile (the file grows while
 // writes go on), so w should be a local file, not a network connection.
+// Once ctx ends, nothing more is written and Backup returns its error.
 // A PostgreSQL store returns ErrNoFileBackup.
 func (db *DB) Backup(ctx context.Context, begin func(BackupInfo) (io.Writer, error)) (BackupInfo, error) {
 	if err := ctx.Err(); err != nil {
@@ -58,7 +60,10 @@ func (db *DB) Backup(ctx context.Context, begin func(BackupInfo) (io.Writer, err
 		if err != nil {
 			return err
 		}
-		n, err := tx.WriteTo(w)
+		n, err := tx.WriteTo(ctxWriter{ctx: ctx, w: w})
+		if cerr := ctx.Err(); cerr != nil {
+			return fmt.Errorf("write the copy: stopped after %d of %d bytes: %w", n, info.Bytes, cerr)
+		}
 		if err != nil {
 			return fmt.Errorf("write the copy: %w", err)
 		}
@@ -71,6 +76,19 @@ func (db *DB) Backup(ctx context.Context, begin func(BackupInfo) (io.Writer, err
 		return BackupInfo{}, fmt.Errorf("store: back up %s: %w", db.path, err)
 	}
 	return info, nil
+}
+
+// ctxWriter writes to w until ctx ends, and then returns ctx's error.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }
 
 // BackupCheck is what CheckBackup found in a backup that holds.
@@ -92,9 +110,15 @@ type BackupCheck struct {
 // file). Given the data key the backup is sealed with (key, or previous),
 // it also checks the delivery index and verifies the audit chain; given
 // another key, it says which key the backup needs (ErrDataKey). A backup
-// that fails a check returns an error wrapping ErrDamaged.
-func CheckBackup(ctx context.Context, path string, key, previous []byte) (BackupCheck, error) {
-	var bc BackupCheck
+// that fails a check returns an error wrapping ErrDamaged, and so does
+// one whose damage makes bbolt read past the end of the file or panic.
+func CheckBackup(ctx context.Context, path string, key, previous []byte) (bc BackupCheck, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("store: check backup %s: %w: a page of the file cannot be read: %v", path, ErrDamaged, r)
+		}
+	}()
 	eng, _, err := openCopySource(ctx, "bolt:"+path)
 	if err != nil {
 		return bc, fmt.Errorf("store: check backup: %w", err)

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestBackupWhileWriting backs a sealed bbolt store up while writers keep
@@ -256,4 +259,100 @@ func lastSealedValue(t *testing.T, path string) []int {
 		t.Fatal("the last audit record is not in the file")
 	}
 	return at
+}
+
+// TestBackupStopsWhenItsContextEnds: a backup whose context ends while the
+// copy is written (its client hung up, the node is stopping) stops
+// writing and ends its read transaction, instead of copying the rest of
+// the file first.
+func TestBackupStopsWhenItsContextEnds(t *testing.T) {
+	db := openTestDB(t, Options{})
+	fillStore(t, db)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &cancellingWriter{cancel: cancel}
+	info, err := db.Backup(ctx, func(BackupInfo) (io.Writer, error) { return w, nil })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Backup cancelled during the copy: %v (%+v), want context.Canceled", err, info)
+	}
+	if w.writes != 1 {
+		t.Errorf("%d writes after the first cancelled the backup's context, want none", w.writes-1)
+	}
+}
+
+// cancellingWriter cancels a context at its first write, and counts the
+// writes.
+type cancellingWriter struct {
+	cancel func()
+	writes int
+}
+
+func (w *cancellingWriter) Write(p []byte) (int, error) {
+	w.writes++
+	w.cancel()
+	return len(p), nil
+}
+
+// TestCheckBackupOfAFileThatPointsPastItsEnd: a backup whose bucket
+// points at a page past the end of the file (a damaged byte) is damaged,
+// whether the page is reached while the schema version is read or while
+// the pages are checked, rather than a memory fault that ends the process
+// (bbolt's own check reads pages in a goroutine of its own).
+func TestCheckBackupOfAFileThatPointsPastItsEnd(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t, Options{DataKey: testKey(2)})
+	fillStore(t, db)
+	var buf bytes.Buffer
+	if _, err := db.Backup(ctx, func(BackupInfo) (io.Writer, error) { return &buf, nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		bucket []byte
+	}{
+		{"the meta bucket", bucketMeta},
+		{"the audit bucket", bucketAudit},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "backup.db")
+			if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			pointPastTheEnd(t, path, tc.bucket)
+			if _, err := CheckBackup(ctx, path, testKey(2), nil); !errors.Is(err, ErrDamaged) {
+				t.Errorf("CheckBackup: %v, want ErrDamaged", err)
+			}
+		})
+	}
+}
+
+// pointPastTheEnd makes the top-level bucket name in the bbolt file at
+// path start at a page far past the end of the file.
+func pointPastTheEnd(t *testing.T, path string, name []byte) {
+	t.Helper()
+	eng, err := openBoltReadOnly(path, DefaultLockTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root uint64
+	err = eng.db.View(func(tx *bolt.Tx) error {
+		root = uint64(tx.Bucket(name).Root())
+		return nil
+	})
+	eng.close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := binary.LittleEndian.AppendUint64(bytes.Clone(name), root)
+	past := binary.LittleEndian.AppendUint64(bytes.Clone(name), 1<<24)
+	if !bytes.Contains(raw, header) {
+		t.Fatalf("the header of bucket %s is not in the file", name)
+	}
+	if err := os.WriteFile(path, bytes.ReplaceAll(raw, header, past), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

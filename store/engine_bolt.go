@@ -104,6 +104,9 @@ func (e *boltEngine) update(_ context.Context, fn func(kvTx) error) (err error) 
 }
 
 func (e *boltEngine) check(ctx context.Context) []error {
+	if err := e.walk(); err != nil {
+		return []error{err}
+	}
 	var errs []error
 	err := e.view(ctx, func(t kvTx) error {
 		for err := range t.(boltTx).tx.Check() {
@@ -115,6 +118,37 @@ func (e *boltEngine) check(ctx context.Context) []error {
 		errs = append(errs, err)
 	}
 	return errs
+}
+
+// walk reads every page of every bucket, and the last byte of every
+// value, in the calling goroutine, where a page number or a value that
+// points past the end of a damaged file is an error: in bbolt's check,
+// which runs in a goroutine of its own, it is a memory fault that ends
+// the process.
+func (e *boltEngine) walk() (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer recoverDamage(e.path, &err, nil)
+	return e.db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
+			walkBucket(b)
+			return nil
+		})
+	})
+}
+
+// walkBucket reads every key and value of b and of its nested buckets.
+func walkBucket(b *bolt.Bucket) {
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		switch {
+		case v == nil:
+			if nb := b.Bucket(k); nb != nil {
+				walkBucket(nb)
+			}
+		case len(v) > 0:
+			_ = v[len(v)-1]
+		}
+	}
 }
 
 func (e *boltEngine) close() error { return e.db.Close() }

@@ -17,11 +17,12 @@ func runBackup(ctx context.Context, env *environment, args []string) error {
 		"Take a backup of a running node's bbolt store into FILE, a new file: the node copies its\n"+
 			"store as one consistent state while it goes on working, and sends it. The copy is sealed\n"+
 			"with the node's data key, as the store is: keep the key, with its id printed here, apart\n"+
-			"from the backup. FILE is written under FILE.partial and renamed once whole; the backup\n"+
-			"is then checked (every page read); with --data, --data-key-file or VULTRON_DATA_KEY it is\n"+
-			"also opened with the key, and its delivery index and audit chain are checked. Needs a\n"+
-			"token with the admin scope. A node on PostgreSQL is backed up with PostgreSQL's tools\n"+
-			"(docs/operations.md).", env)
+			"from the backup. FILE is written under FILE.partial, checked (every page read; with\n"+
+			"--data, --data-key-file or VULTRON_DATA_KEY it is also opened with the key, and its\n"+
+			"delivery index and audit chain are checked), and named FILE once whole and checked: a\n"+
+			"backup that does not hold is not kept, and a FILE that appeared meanwhile is not\n"+
+			"replaced. Needs a token with the admin scope. A node on PostgreSQL is backed up with\n"+
+			"PostgreSQL's tools (docs/operations.md).", env)
 	nf := addNodeFlags(fs)
 	dataDir := fs.String("data", "", "data directory holding the node's data key, to check the backup with it (optional)")
 	keyFile := fs.String("data-key-file", "", "file of the node data key, to check the backup with (default DATA/data-key; VULTRON_DATA_KEY wins over it)")
@@ -47,6 +48,9 @@ func runBackup(ctx context.Context, env *environment, args []string) error {
 	if errors.Is(err, iofs.ErrExist) {
 		return fmt.Errorf("%s exists, left by a backup that did not finish or being written by another: remove it, or give another file", partial)
 	}
+	if errors.Is(err, iofs.ErrNotExist) {
+		return fmt.Errorf("cannot write the backup to %s: the directory %s does not exist; make it, or give a file in a directory that does (nothing was taken)", dest, filepath.Dir(dest))
+	}
 	if err != nil {
 		return fmt.Errorf("cannot write the backup: %w", err)
 	}
@@ -67,7 +71,21 @@ func runBackup(ctx context.Context, env *environment, args []string) error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write the backup to %s: %w", partial, err)
 	}
-	if err := os.Rename(partial, dest); err != nil {
+
+	// Checked before it is named: a backup that does not hold is not kept.
+	var key, previous []byte
+	if check {
+		key, previous = keys.Current, keys.Previous
+	}
+	bc, checkErr := store.CheckBackup(ctx, partial, key, previous)
+	if checkErr != nil && !errors.Is(checkErr, store.ErrDataKey) {
+		return fmt.Errorf("the backup the node sent does not hold, and is not kept: %w; take it again, and if it fails again check the node's store (docs/operations.md, Backups)", checkErr)
+	}
+	switch err := nameNew(partial, dest); {
+	case errors.Is(err, iofs.ErrExist):
+		keep = true
+		return fmt.Errorf("%s appeared while the backup was taken, and is left as it is: the backup is in %s; move it to a new file", dest, partial)
+	case err != nil:
 		return fmt.Errorf("name the backup %s: %w", dest, err)
 	}
 	keep = true
@@ -78,18 +96,9 @@ func runBackup(ctx context.Context, env *environment, args []string) error {
 	} else {
 		fmt.Fprintf(env.stdout, "wrote %s: %d bytes, sealed with data key %s\n", dest, n, keyID)
 	}
-
-	var key, previous []byte
-	if check {
-		key, previous = keys.Current, keys.Previous
-	}
-	bc, err := store.CheckBackup(ctx, dest, key, previous)
-	switch {
-	case errors.Is(err, store.ErrDataKey):
+	if checkErr != nil {
 		return fmt.Errorf("the backup in %s is sealed with data key %s, not with the key given (%s): keep the node's key %s with it; the backup was not checked beyond its pages",
 			dest, bc.DataKeyID, store.KeyID(keys.Current), bc.DataKeyID)
-	case err != nil:
-		return fmt.Errorf("the backup in %s does not hold: %w", dest, err)
 	}
 	if bc.Opened {
 		fmt.Fprintf(env.stdout, "the backup opens with data key %s, is consistent, and its audit chain of %d records verifies (head %s)\n", bc.DataKeyID, bc.AuditRecords, bc.AuditHead)
@@ -97,6 +106,21 @@ func runBackup(ctx context.Context, env *environment, args []string) error {
 		fmt.Fprintf(env.stdout, "the backup's pages are consistent (give the data key with --data or --data-key-file to check its records too)\n")
 	}
 	return nil
+}
+
+// nameNew gives the file at from the name to, a name no file has: unlike
+// a rename, it never replaces a file (or a symlink) that appeared at to
+// meanwhile, and returns an error wrapping fs.ErrExist then. On a file
+// system without hard links it renames, which replaces.
+func nameNew(from, to string) error {
+	err := os.Link(from, to)
+	if errors.Is(err, iofs.ErrExist) {
+		return err
+	}
+	if err != nil {
+		return os.Rename(from, to)
+	}
+	return os.Remove(from)
 }
 
 // syncDir flushes a directory's entries (a rename in it) to disk, where the

@@ -1,15 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/openvultron/vultron/store"
 )
@@ -180,68 +181,89 @@ func grepLines(text, s string) string {
 	return strings.Join(out, "\n")
 }
 
-// TestBackupCutShortIsAudited: a client that goes away in the middle of a
-// backup of a store larger than the connection's buffers leaves an audit
-// record saying the backup was cut short, and no file beside the store.
-func TestBackupCutShortIsAudited(t *testing.T) {
+// TestBackupKeepsOnlyANewCheckedFile: a file that appears at FILE while
+// the backup is downloaded (another user's, or a symlink planted there)
+// is left as it is, with the backup kept in FILE.partial; a backup that
+// does not hold is not kept at all; a FILE in a directory that does not
+// exist is refused before the node is asked. Each says what to do in one
+// sentence.
+func TestBackupKeepsOnlyANewCheckedFile(t *testing.T) {
 	dir := t.TempDir()
-	u, stop := startAuditNode(t, dir)
-	stop()
-	// About 16 MB of records, written while the node is stopped.
-	keys, err := store.LoadDataKeys(dir, "", "", false)
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("vultron_test"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A store file, as a node sends it (not sealed).
+	db, err := store.Open(filepath.Join(t.TempDir(), "sent.db"), store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := store.Open(filepath.Join(dir, "vultron.db"), store.Options{DataKey: keys.Current, NoSync: true})
+	sentPath := db.Path()
+	db.Close()
+	sent, err := os.ReadFile(sentPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	filler := strings.Repeat("x", 2000)
-	for range 8 {
-		if err := db.Update(t.Context(), func(tx *store.Tx) error {
-			for range 1000 {
-				if _, err := tx.AppendAudit(store.AuditRecord{Kind: store.AuditAdmin, Decision: store.DecisionDone, Reason: filler}); err != nil {
-					return err
+
+	planted := filepath.Join(dir, "planted.db")
+	var (
+		asked int
+		serve func()
+		body  []byte
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked++
+		serve()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = w.Write(body)
+	}))
+	defer srv.Close()
+	n := cliNode{url: srv.URL, tokenFile: tokenFile}
+	plant := func() {
+		// Another local user makes FILE while the copy is on its way.
+		if err := os.Symlink(filepath.Join(dir, "victim"), planted); err != nil {
+			t.Error(err)
+		}
+	}
+
+	for _, tc := range []struct {
+		name, file, stderr string
+		serve              func()
+		body               []byte
+		asks               int
+		kept               string // the file the backup is in afterwards, if any
+	}{
+		{"FILE appears meanwhile", planted, "planted.db appeared while the backup was taken, and is left as it is: the backup is in " + planted + ".partial; move it to a new file",
+			plant, sent, 1, planted + ".partial"},
+		{"the backup does not hold", filepath.Join(dir, "damaged.db"), "the backup the node sent does not hold, and is not kept: ",
+			func() {}, []byte("not a store"), 1, ""},
+		{"FILE in a directory that does not exist", filepath.Join(dir, "no", "such", "b.db"), "cannot write the backup to " + filepath.Join(dir, "no", "such", "b.db") + ": the directory " + filepath.Join(dir, "no", "such") + " does not exist; make it, or give a file in a directory that does (nothing was taken)",
+			func() {}, sent, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			asked, serve, body = 0, tc.serve, tc.body
+			code, _, errOut := n.cli(t, "backup", tc.file)
+			if code != 1 || !strings.Contains(errOut, tc.stderr) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+				t.Errorf("exit %d, %q; want 1 and one line saying %q", code, errOut, tc.stderr)
+			}
+			if asked != tc.asks {
+				t.Errorf("the node was asked %d times, want %d", asked, tc.asks)
+			}
+			if target, err := os.Readlink(planted); tc.file == planted && (err != nil || target != filepath.Join(dir, "victim")) {
+				t.Errorf("the file planted at FILE is now %q (%v)", target, err)
+			}
+			left, _ := filepath.Glob(tc.file + "*")
+			if tc.file == planted {
+				left, _ = filepath.Glob(tc.file + ".*")
+			}
+			switch {
+			case tc.kept == "" && len(left) != 0:
+				t.Errorf("%v left", left)
+			case tc.kept != "":
+				if data, err := os.ReadFile(tc.kept); err != nil || !bytes.Equal(data, tc.body) {
+					t.Errorf("the backup in %s: %d bytes, %v", tc.kept, len(data), err)
 				}
 			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	u, _ = startAuditNode(t, dir)
-
-	tok, err := os.ReadFile(filepath.Join(dir, "api-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodGet, u+"/api/backup", nil)
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK || resp.ContentLength < 8<<20 {
-		t.Fatalf("GET /api/backup: %d, %d bytes", resp.StatusCode, resp.ContentLength)
-	}
-	if _, err := io.ReadFull(resp.Body, make([]byte, 4096)); err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close() // gone, with most of the copy unread
-
-	n := cliNode{url: u, tokenFile: filepath.Join(dir, "api-token")}
-	cut := regexp.MustCompile(`admin +failed .*backup of the store cut short after \d+ of \d+ bytes`)
-	deadline := time.Now().Add(10 * time.Second)
-	for !cut.MatchString(n.ok(t, "audit", "show", "--after", "8000")) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no audit record of the backup cut short:\n%s", n.ok(t, "audit", "show", "--after", "8000"))
-		}
-		time.Sleep(50 * time.Millisecond) // polling the audit log, with a deadline
-	}
-	if left, _ := filepath.Glob(filepath.Join(dir, "backup-*")); len(left) != 0 {
-		t.Errorf("the node left %v beside its store", left)
+		})
 	}
 }

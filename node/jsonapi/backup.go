@@ -28,11 +28,13 @@ const BackupSendTimeout = 30 * time.Minute
 // in BackupDir first, so that the store's read transaction ends at local
 // disk speed rather than at the client's (a read transaction held open
 // keeps bbolt from reusing pages), and sent from there; the file is
-// removed once sent. One backup is taken at a time (409 for another
-// meanwhile); a PostgreSQL store is refused with 409 and what backs it up.
-// Each backup sent, or cut short, is recorded in the audit log with who
-// asked for it, and the time of the last one sent whole is kept for the
-// node's metrics (store.ReadTx.LastBackupSent).
+// removed once sent. It is refused with 507 when the free space there
+// would not hold the copy and leave the store room to grow (backupRoom).
+// One backup is taken at a time (409 for another meanwhile); a PostgreSQL
+// store is refused with 409 and what backs it up. Each backup sent, cut
+// short or not taken is recorded in the audit log with who asked for it,
+// and the time of the last one sent whole is kept for the node's metrics
+// (store.ReadTx.LastBackupSent).
 func (e *Endpoints) Backup(w http.ResponseWriter, r *http.Request) {
 	if !e.backingUp.CompareAndSwap(false, true) {
 		problem.Write(w, problem.Conflict("a backup of this node is being taken; ask again once it has been sent"))
@@ -43,30 +45,40 @@ func (e *Endpoints) Backup(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.Conflict(noFileBackup))
 		return
 	}
+	// The send deadline is set before the copy is written, which may take
+	// longer than the server's write timeout on a large store: the answer,
+	// a refusal too, must still reach the client after it.
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(BackupSendTimeout)); err != nil {
+		e.backupFailed(w, r, fmt.Errorf("jsonapi: set the backup's send deadline: %w", err))
+		return
+	}
 	f, err := os.CreateTemp(e.cfg.BackupDir, BackupTempPattern)
 	if err != nil {
-		problem.Write(w, fmt.Errorf("jsonapi: make the backup's file: %w", err))
+		e.backupFailed(w, r, fmt.Errorf("jsonapi: make the backup's file: %w", err))
 		return
 	}
 	defer func() {
 		_ = f.Close()
 		_ = os.Remove(f.Name())
 	}()
-	info, err := e.cfg.Store.Backup(r.Context(), func(store.BackupInfo) (io.Writer, error) { return f, nil })
+	info, err := e.cfg.Store.Backup(r.Context(), func(info store.BackupInfo) (io.Writer, error) {
+		if free, ok := freeBytes(e.cfg.BackupDir); ok {
+			if err := backupRoom(free, info.Bytes); err != nil {
+				return nil, err
+			}
+		}
+		return f, nil
+	})
 	if errors.Is(err, store.ErrNoFileBackup) {
 		problem.Write(w, problem.Conflict(noFileBackup))
 		return
 	}
 	if err != nil {
-		problem.Write(w, fmt.Errorf("jsonapi: %w", err))
+		e.backupFailed(w, r, fmt.Errorf("jsonapi: %w", err))
 		return
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		problem.Write(w, fmt.Errorf("jsonapi: read the backup's file: %w", err))
-		return
-	}
-	if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(BackupSendTimeout)); err != nil {
-		problem.Write(w, fmt.Errorf("jsonapi: set the backup's send deadline: %w", err))
+		e.backupFailed(w, r, fmt.Errorf("jsonapi: read the backup's file: %w", err))
 		return
 	}
 	h := w.Header()
@@ -80,26 +92,79 @@ func (e *Endpoints) Backup(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	sent, copyErr := io.Copy(w, f)
 
-	rec := store.AuditRecord{Kind: store.AuditAdmin, Actor: "store", Decision: store.DecisionDone,
-		Principal: accounts.LabelOf(r.Context()), Remote: e.cfg.ClientIP(r),
+	rec := store.AuditRecord{Decision: store.DecisionDone,
 		Reason: fmt.Sprintf("backup of the store sent: %d bytes, sealed with data key %s", info.Bytes, keyOrNone(info.DataKeyID))}
 	if copyErr != nil || sent != info.Bytes {
 		rec.Decision = store.DecisionFailed
 		rec.Reason = fmt.Sprintf("backup of the store cut short after %d of %d bytes, sealed with data key %s", sent, info.Bytes, keyOrNone(info.DataKeyID))
 	}
-	// Recorded even when the client went away, which ended r's context.
+	var whole *store.BackupInfo
+	if rec.Decision == store.DecisionDone {
+		whole = &info
+	}
+	e.auditBackup(r, rec, whole)
+}
+
+// backupFailed answers a backup that could not be taken with err, and
+// logs and audits it: the client sees only err's safe sentence.
+// A backup whose request ended meanwhile (the client hung up, the node
+// is stopping) says so.
+func (e *Endpoints) backupFailed(w http.ResponseWriter, r *http.Request, err error) {
+	reason, ev := problem.Message(err), e.cfg.Logger.Error()
+	if r.Context().Err() != nil {
+		reason, ev = "the client hung up, or the node is stopping, before the copy was written", e.cfg.Logger.Warn()
+	}
+	ev.Err(err).Msg("backup of the store not taken")
+	e.auditBackup(r, store.AuditRecord{Decision: store.DecisionFailed,
+		Reason: problem.Clip("backup of the store not taken: "+reason, 300)}, nil)
+	problem.Write(w, err)
+}
+
+// auditBackup records rec, the outcome of a backup, with who asked for it;
+// the record is written even when the request's context ended (the client
+// hung up).
+// sent, when not nil, is a backup sent whole, recorded for the metrics in
+// the same transaction.
+func (e *Endpoints) auditBackup(r *http.Request, rec store.AuditRecord, sent *store.BackupInfo) {
+	rec.Kind, rec.Actor = store.AuditAdmin, "store"
+	rec.Principal, rec.Remote = accounts.LabelOf(r.Context()), e.cfg.ClientIP(r)
 	if err := e.cfg.Store.Update(context.WithoutCancel(r.Context()), func(tx *store.Tx) error {
-		if rec.Decision == store.DecisionDone {
-			if err := tx.RecordBackupSent(e.cfg.Now(), info.Bytes); err != nil {
+		if sent != nil {
+			if err := tx.RecordBackupSent(e.cfg.Now(), sent.Bytes); err != nil {
 				return err
 			}
 		}
 		_, err := tx.AppendAudit(rec)
 		return err
 	}); err != nil {
-		e.cfg.Logger.Error().Err(err).Str("reason", rec.Reason).Msg("the backup sent is not in the audit log")
+		e.cfg.Logger.Error().Err(err).Str("reason", rec.Reason).Msg("the backup is not in the audit log")
 	}
 }
+
+// backupHeadroom is the free space, beyond the copy's size, that a backup
+// leaves beside the store for the store to grow into while the copy is
+// written and sent: a tenth of the copy, and at least backupMinHeadroom.
+func backupHeadroom(size int64) int64 { return max(size/10, backupMinHeadroom) }
+
+// backupMinHeadroom is the least free space a backup leaves beside the
+// store.
+const backupMinHeadroom = 64 << 20
+
+// backupRoom says whether free bytes beside the store hold a copy of size
+// bytes and leave the store room to grow (backupHeadroom): a copy that
+// filled the disk would fail the node's own writes while it is sent.
+func backupRoom(free uint64, size int64) error {
+	need := size + backupHeadroom(size)
+	if free < uint64(need) {
+		return problem.New(http.StatusInsufficientStorage,
+			"not enough free space beside the store for its backup: the copy takes %d MiB and the store needs room to grow meanwhile (%d MiB in all), but %d MiB are free; free some space there and ask again",
+			mib(size), mib(need), mib(int64(free)))
+	}
+	return nil
+}
+
+// mib is n bytes in MiB, rounded up.
+func mib(n int64) int64 { return (n + 1<<20 - 1) >> 20 }
 
 // BackupTempPattern names the files in BackupDir that Backup writes and
 // removes; a node that stopped while sending one removes it at its next

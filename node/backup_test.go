@@ -1,0 +1,164 @@
+package node
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openvultron/vultron/store"
+)
+
+// TestBackupCutShortIsAudited: a client that stops reading a backup and
+// hangs up leaves no file beside the store, and the audit log records the
+// backup as cut short with who asked for it, although the request's
+// context ended with the connection.
+func TestBackupCutShortIsAudited(t *testing.T) {
+	n := startNode(t, "vendor:Organization")
+	growStore(t, n.db, 32<<20)
+
+	req, err := http.NewRequest(http.MethodGet, n.url+"/api/backup", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/backup: %s", resp.Status)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close() // hangs up with most of the copy unread
+
+	var last store.AuditRecord
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		recs, _, err := n.db.AuditPage(context.Background(), 0, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) > 0 && strings.HasPrefix(recs[len(recs)-1].Reason, "backup of the store") {
+			last = recs[len(recs)-1]
+			break
+		}
+		if time.Now().After(deadline) {
+			last := recs[len(recs)-1]
+			t.Fatalf("no audit record of the backup cut short; the last is #%d %s %.60q", last.Seq, last.Decision, last.Reason)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if last.Decision != store.DecisionFailed || !strings.Contains(last.Reason, "cut short") || last.Principal == "" {
+		t.Errorf("the backup cut short is audited as %+v", last)
+	}
+	if left, _ := filepath.Glob(filepath.Join(n.dir, "backup-*")); len(left) != 0 {
+		t.Errorf("the node left %v beside its store", left)
+	}
+}
+
+// growStore appends audit records to db until its file is about size
+// bytes, so that a backup of it outlasts the connection's buffers.
+func growStore(t *testing.T, db *store.DB, size int) {
+	t.Helper()
+	filler := strings.Repeat("x", 60<<10)
+	for range size / len(filler) / 64 {
+		err := db.Update(context.Background(), func(tx *store.Tx) error {
+			for range 64 {
+				if _, err := tx.AppendAudit(store.AuditRecord{Kind: store.AuditAdmin, Decision: store.DecisionDone, Reason: filler}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestStopDuringBackup: a node told to stop while a client has stopped
+// reading its backup cuts the backup short at its shutdown deadline,
+// audits it as cut short, removes the copy beside its store, and stops.
+func TestStopDuringBackup(t *testing.T) {
+	n := startNodeConfig(t, t.TempDir(), nil, Config{ShutdownTimeout: 200 * time.Millisecond}, "vendor:Organization")
+	growStore(t, n.db, 32<<20)
+	req, err := http.NewRequest(http.MethodGet, n.url+"/api/backup", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadFull(resp.Body, make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	// The client reads no more; the node stops.
+	start := time.Now()
+	n.stop()
+	if took := time.Since(start); took > 8*time.Second {
+		t.Errorf("the node took %v to stop", took)
+	}
+	if left, _ := filepath.Glob(filepath.Join(n.dir, "backup-*")); len(left) != 0 {
+		t.Errorf("the node left %v beside its store", left)
+	}
+	keys, err := store.LoadDataKeys(n.dir, "", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(filepath.Join(n.dir, "vultron.db"), store.Options{DataKey: keys.Current, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recs, _, err := db.AuditPage(context.Background(), 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, r := range recs {
+		if strings.HasPrefix(r.Reason, "backup of the store") {
+			found = r.Decision == store.DecisionFailed && strings.Contains(r.Reason, "cut short")
+		}
+	}
+	if !found {
+		t.Error("no audit record of the backup cut short by the node's stop")
+	}
+}
+
+// TestLeftoverBackupRemovedAtStart: the copy of a backup that a node
+// stopped while sending is removed at its next start, also from a data
+// directory whose name holds characters that a glob pattern reads
+// otherwise; other files there stay.
+func TestLeftoverBackupRemovedAtStart(t *testing.T) {
+	for _, name := range []string{"data", "data[1]", "da*ta?"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), name)
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			left, kept := filepath.Join(dir, "backup-123.partial"), filepath.Join(dir, "backup-notes.txt")
+			for _, f := range []string{left, kept} {
+				if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			startNodeIn(t, dir, nil, "vendor:Organization")
+			if _, err := os.Stat(left); err == nil {
+				t.Errorf("%s is left at the node's start", left)
+			}
+			if _, err := os.Stat(kept); err != nil {
+				t.Errorf("%s: %v", kept, err)
+			}
+		})
+	}
+}
