@@ -58,7 +58,7 @@ func TestBackupCutShortIsAudited(t *testing.T) {
 	if last.Decision != store.DecisionFailed || !strings.Contains(last.Reason, "cut short") || last.Principal == "" {
 		t.Errorf("the backup cut short is audited as %+v", last)
 	}
-	if left, _ := filepath.Glob(filepath.Join(n.dir, "backup-*")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(n.dir, ".vultron-backup-*")); len(left) != 0 {
 		t.Errorf("the node left %v beside its store", left)
 	}
 }
@@ -108,7 +108,7 @@ func TestStopDuringBackup(t *testing.T) {
 	if took := time.Since(start); took > 8*time.Second {
 		t.Errorf("the node took %v to stop", took)
 	}
-	if left, _ := filepath.Glob(filepath.Join(n.dir, "backup-*")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(n.dir, ".vultron-backup-*")); len(left) != 0 {
 		t.Errorf("the node left %v beside its store", left)
 	}
 	keys, err := store.LoadDataKeys(n.dir, "", "", false)
@@ -146,7 +146,9 @@ func TestLeftoverBackupRemovedAtStart(t *testing.T) {
 			if err := os.Mkdir(dir, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			left, kept := filepath.Join(dir, "backup-123.partial"), filepath.Join(dir, "backup-notes.txt")
+			// kept: the partial file of a `vultron backup DATA/backup-x`
+			// being downloaded into the data directory itself.
+			left, kept := filepath.Join(dir, ".vultron-backup-123.tmp"), filepath.Join(dir, "backup-x.partial")
 			for _, f := range []string{left, kept} {
 				if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
 					t.Fatal(err)

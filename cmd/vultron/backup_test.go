@@ -61,7 +61,7 @@ func TestBackupOfARunningNode(t *testing.T) {
 	if _, err := os.Stat(out + ".partial"); err == nil {
 		t.Error("the .partial file is left beside the backup")
 	}
-	if left, _ := filepath.Glob(filepath.Join(dir, "backup-*")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(dir, ".vultron-backup-*")); len(left) != 0 {
 		t.Errorf("the node left %v beside its store", left)
 	}
 	// The metrics say when the last whole backup was sent, and its size.

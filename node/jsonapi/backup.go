@@ -169,7 +169,7 @@ func mib(n int64) int64 { return (n + 1<<20 - 1) >> 20 }
 // BackupTempPattern names the files in BackupDir that Backup writes and
 // removes; a node that stopped while sending one removes it at its next
 // start.
-const BackupTempPattern = "backup-*.partial"
+const BackupTempPattern = ".vultron-backup-*.tmp"
 
 // noFileBackup is the refusal of a backup on PostgreSQL.
 const noFileBackup = "this node's store is a PostgreSQL database, which is backed up with PostgreSQL's tools (pg_dump, or base backups with WAL archiving), not by the node"

@@ -68,7 +68,7 @@ func TestBackupOfAClientThatHungUp(t *testing.T) {
 	w := deadlineRecorder{httptest.NewRecorder()}
 	e.Backup(w, httptest.NewRequest(http.MethodGet, "/api/backup", nil).WithContext(ctx))
 
-	if left, _ := filepath.Glob(filepath.Join(dir, "backup-*")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(dir, ".vultron-backup-*")); len(left) != 0 {
 		t.Errorf("%v left beside the store", left)
 	}
 	recs, _, err := db.AuditPage(context.Background(), 0, 100)
