@@ -103,7 +103,14 @@ func (e *boltEngine) update(_ context.Context, fn func(kvTx) error) (err error) 
 	return e.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
 }
 
+// check checks the whole file: first its pages, walked from the file
+// itself (walkPages), then, only when they form a tree that ends, every
+// bucket through bbolt's cursors (walk) and bbolt's own check, which
+// trust the pages they read.
 func (e *boltEngine) check(ctx context.Context) []error {
+	if err := e.walkPages(); err != nil {
+		return []error{err}
+	}
 	if err := e.walk(); err != nil {
 		return []error{err}
 	}
@@ -118,6 +125,33 @@ func (e *boltEngine) check(ctx context.Context) []error {
 		errs = append(errs, err)
 	}
 	return errs
+}
+
+// walkPages walks the pages of the file (walkBoltPages) as of a read
+// transaction, which keeps them from being written over meanwhile. A
+// transaction whose meta page was written over before the walk read it
+// (two commits in between) is tried again; after three, the walk is left
+// to bbolt's check, the only one that sees a transaction's pages whatever
+// the file holds since.
+func (e *boltEngine) walkPages() error {
+	pageSize := e.db.Info().PageSize
+	for range 3 {
+		var found bool
+		var werr error
+		err := e.db.View(func(tx *bolt.Tx) error {
+			found, werr = walkBoltPages(e.path, pageSize, uint64(tx.ID()))
+			return nil
+		})
+		switch {
+		case errors.Is(err, berrors.ErrDatabaseNotOpen):
+			return ErrClosed
+		case err != nil:
+			return err
+		case found:
+			return werr
+		}
+	}
+	return nil
 }
 
 // walk reads every page of every bucket, and the last byte of every
