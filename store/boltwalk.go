@@ -87,41 +87,38 @@ type boltWalker struct {
 	first  boltReach
 }
 
-// walkBoltPages walks the bbolt file at path, pageSize bytes a page, from
-// its meta page of transaction txid: the freelist and every page of every
-// bucket. It returns a DamagedError saying what does not hold, and
-// whether a meta page of transaction txid was found: a file written since
-// a transaction began may no longer hold one.
-func walkBoltPages(path string, pageSize int, txid uint64) (found bool, err error) {
+// walkBoltPages walks the bbolt file at path from the meta page of a read
+// transaction, tx (what the transaction says of it: its page size, root
+// bucket's page, high-water mark and id): the freelist and every page of
+// every bucket. It returns a DamagedError saying what does not hold. The
+// freelist is the one the file's meta page of transaction tx.txid names;
+// when two commits since the transaction began have written over that meta
+// page, free pages are not checked, and the pages in use still are.
+func walkBoltPages(path string, tx boltMetaPage) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return false, fmt.Errorf("walk the pages of %s: %w", path, err)
+		return fmt.Errorf("walk the pages of %s: %w", path, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return false, fmt.Errorf("walk the pages of %s: %w", path, err)
+		return fmt.Errorf("walk the pages of %s: %w", path, err)
 	}
-	w := &boltWalker{r: f, path: path}
-	switch m0, ok0 := boltMeta(f, 0); {
-	case ok0 && m0.txid == txid:
-		w.meta, w.metaPage = m0, 0
-	default:
-		m1, ok1 := boltMeta(f, int64(pageSize))
-		if !ok1 || m1.txid != txid {
-			return false, nil
+	w := &boltWalker{r: f, path: path, meta: tx, metaPage: tx.txid % 2}
+	for i := range int64(2) {
+		if m, ok := boltMeta(f, i*int64(tx.pageSize)); ok && m.txid == tx.txid && m.pageSize == tx.pageSize {
+			w.meta, w.metaPage = m, uint64(i)
 		}
-		w.meta, w.metaPage = m1, 1
 	}
 	ps := int64(w.meta.pageSize)
 	if w.meta.pgid < 2 || w.meta.pgid > uint64(fi.Size()/ps) {
-		return true, w.damaged("it is %d bytes long, but its meta page %d counts %d pages of %d bytes: it was cut short (a copy that stopped, a full disk), or the count is damaged", fi.Size(), w.metaPage, w.meta.pgid, ps)
+		return w.damaged("it is %d bytes long, but its meta page %d counts %d pages of %d bytes: it was cut short (a copy that stopped, a full disk), or the count is damaged", fi.Size(), w.metaPage, w.meta.pgid, ps)
 	}
 	err = w.walk()
 	if errors.Is(err, errBoltWalkFound) {
 		err = nil // not looking for a page
 	}
-	return true, err
+	return err
 }
 
 // damaged returns a DamagedError of the walker's file.

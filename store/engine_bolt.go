@@ -128,30 +128,22 @@ func (e *boltEngine) check(ctx context.Context) []error {
 }
 
 // walkPages walks the pages of the file (walkBoltPages) as of a read
-// transaction, which keeps them from being written over meanwhile. A
-// transaction whose meta page was written over before the walk read it
-// (two commits in between) is tried again; after three, the walk is left
-// to bbolt's check, the only one that sees a transaction's pages whatever
-// the file holds since.
+// transaction, which keeps them from being written over meanwhile.
 func (e *boltEngine) walkPages() error {
-	pageSize := e.db.Info().PageSize
-	for range 3 {
-		var found bool
-		var werr error
-		err := e.db.View(func(tx *bolt.Tx) error {
-			found, werr = walkBoltPages(e.path, pageSize, uint64(tx.ID()))
-			return nil
+	pageSize := uint64(e.db.Info().PageSize)
+	err := e.db.View(func(tx *bolt.Tx) error {
+		return walkBoltPages(e.path, boltMetaPage{
+			pageSize: uint32(pageSize),
+			root:     uint64(tx.Cursor().Bucket().Root()),
+			freelist: boltNoFreelist, // not told: read from its meta page
+			pgid:     uint64(tx.Size()) / pageSize,
+			txid:     uint64(tx.ID()),
 		})
-		switch {
-		case errors.Is(err, berrors.ErrDatabaseNotOpen):
-			return ErrClosed
-		case err != nil:
-			return err
-		case found:
-			return werr
-		}
+	})
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
 	}
-	return nil
+	return err
 }
 
 // walk reads every page of every bucket, and the last byte of every
