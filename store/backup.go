@@ -135,7 +135,13 @@ func CheckBackup(ctx context.Context, path string, key, previous []byte) (bc Bac
 		return bc, fmt.Errorf("store: check backup %s: %w", path, err)
 	}
 	if errs := eng.check(ctx); len(errs) > 0 {
-		return bc, fmt.Errorf("store: check backup %s: %w: %w", path, ErrDamaged, errors.Join(errs...))
+		err := errors.Join(errs...)
+		if len(errs) == 1 && errors.Is(err, ErrDamaged) {
+			err = errs[0] // a DamagedError, which names the file and what to do
+		} else {
+			err = &DamagedError{Path: path, Reason: "its consistency check fails: " + err.Error(), Err: err}
+		}
+		return bc, fmt.Errorf("store: check backup: %w", err)
 	}
 	if key == nil {
 		return bc, nil
