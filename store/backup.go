@@ -106,12 +106,14 @@ type BackupCheck struct {
 
 // CheckBackup checks the bbolt file at path as a backup of a store, only
 // reading it: that it is a store at this binary's schema version, and
-// that its pages are consistent (bbolt's own check, which reads the whole
-// file). Given the data key the backup is sealed with (key, or previous),
+// that its pages are consistent (a walk of every page from the file
+// itself, then bbolt's own check, which reads the whole file). Given the data key the backup is sealed with (key, or previous),
 // it also checks the delivery index and verifies the audit chain; given
 // another key, it says which key the backup needs (ErrDataKey). A backup
 // that fails a check returns an error wrapping ErrDamaged, and so does
-// one whose damage makes bbolt read past the end of the file or panic.
+// one whose damage makes bbolt read past the end of the file or panic,
+// or whose pages do not form a tree (a page reached twice, an overflow
+// past the end of the file), on which bbolt's check would not end.
 func CheckBackup(ctx context.Context, path string, key, previous []byte) (bc BackupCheck, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -133,7 +135,13 @@ func CheckBackup(ctx context.Context, path string, key, previous []byte) (bc Bac
 		return bc, fmt.Errorf("store: check backup %s: %w", path, err)
 	}
 	if errs := eng.check(ctx); len(errs) > 0 {
-		return bc, fmt.Errorf("store: check backup %s: %w: %w", path, ErrDamaged, errors.Join(errs...))
+		err := errors.Join(errs...)
+		if len(errs) == 1 && errors.Is(err, ErrDamaged) {
+			err = errs[0] // a DamagedError, which names the file and what to do
+		} else {
+			err = &DamagedError{Path: path, Reason: "its consistency check fails: " + err.Error(), Err: err}
+		}
+		return bc, fmt.Errorf("store: check backup: %w", err)
 	}
 	if key == nil {
 		return bc, nil

@@ -19,7 +19,8 @@ import (
 // open walks: both meta pages, the freelist (which bbolt reads whole at
 // every open for writing anyway), the page of the root bucket and the root
 // page of each top-level bucket. A damaged page elsewhere is found when it
-// is read: bbolt's panic is turned into a DamagedError (recoverDamage).
+// is read: bbolt's panic is turned into a DamagedError (recoverDamage);
+// the whole-file check walks every page (walkBoltPages, boltwalk.go).
 
 // The layout of a bbolt file (go.etcd.io/bbolt/internal/common), in the
 // machine's byte order.
@@ -373,12 +374,22 @@ func (c *boltChecker) elements(p boltPage, what string) error {
 }
 
 // elementsIn checks that the elements of the page p, span bytes long, and
-// the keys and values they point to lie within it.
+// the keys and values they point to lie within it; its error begins with
+// what.
 func (c *boltChecker) elementsIn(p boltPage, span int, what string) error {
+	if err := boltElementsWithin(p, span); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// boltElementsWithin checks that the elements of the page p, span bytes
+// long, and the keys and values they point to lie within it.
+func boltElementsWithin(p boltPage, span int) error {
 	ord := binary.NativeEndian
 	n := int(p.count)
 	if boltPageHeader+n*boltElemSize > min(span, len(p.data)) {
-		return fmt.Errorf("%s: page %d holds %d elements, more than fit in it", what, p.id, n)
+		return fmt.Errorf("page %d holds %d elements, more than fit in it", p.id, n)
 	}
 	for i := range n {
 		at := boltPageHeader + i*boltElemSize
@@ -390,7 +401,7 @@ func (c *boltChecker) elementsIn(p boltPage, span int, what string) error {
 			end = at + int(ord.Uint32(e[0:])) + int(ord.Uint32(e[4:]))
 		}
 		if end > span || end > len(p.data) || end < at {
-			return fmt.Errorf("%s: element %d of page %d points past the page's end", what, i, p.id)
+			return fmt.Errorf("element %d of page %d points past the page's end", i, p.id)
 		}
 	}
 	return nil

@@ -394,42 +394,7 @@ func TestAPanicOfTheStoresOwnIsNotDamage(t *testing.T) {
 // the top-level buckets' root pages: its cost must not grow with the data.
 func BenchmarkOpenCheck(b *testing.B) {
 	for _, n := range []int{1000, 10000, 100000} {
-		path := filepath.Join(b.TempDir(), "vultron.db")
-		db, err := Open(path, Options{NoSync: true})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx := context.Background()
-		body := bytes.Repeat([]byte("x"), 1000)
-		for start := 0; start < n; start += 5000 {
-			err := db.Update(ctx, func(tx *Tx) error {
-				acts := tx.tx.Bucket(bucketActivities)
-				for i := start; i < min(start+5000, n); i++ {
-					if err := acts.Put([]byte(fmt.Sprintf("https://node.example/activities/%08d", i)), body); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-		}
-		err = db.Update(ctx, func(tx *Tx) error {
-			acts := tx.tx.Bucket(bucketActivities)
-			for i := 0; i < n; i += 4 {
-				if err := acts.Delete([]byte(fmt.Sprintf("https://node.example/activities/%08d", i))); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := db.Close(); err != nil {
-			b.Fatal(err)
-		}
+		path := activitiesStore(b, n)
 		fi, err := os.Stat(path)
 		if err != nil {
 			b.Fatal(err)
@@ -456,6 +421,50 @@ func BenchmarkOpenCheck(b *testing.B) {
 			}
 		})
 	}
+}
+
+// activitiesStore makes, in a temporary directory, a bbolt store of n
+// activities of about 1 KiB, of which every fourth was then deleted, so
+// that the freelist lists pages; it returns its path.
+func activitiesStore(b *testing.B, n int) string {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "vultron.db")
+	db, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	body := bytes.Repeat([]byte("x"), 1000)
+	for start := 0; start < n; start += 5000 {
+		err := db.Update(ctx, func(tx *Tx) error {
+			acts := tx.tx.Bucket(bucketActivities)
+			for i := start; i < min(start+5000, n); i++ {
+				if err := acts.Put([]byte(fmt.Sprintf("https://node.example/activities/%08d", i)), body); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	err = db.Update(ctx, func(tx *Tx) error {
+		acts := tx.tx.Bucket(bucketActivities)
+		for i := 0; i < n; i += 4 {
+			if err := acts.Delete([]byte(fmt.Sprintf("https://node.example/activities/%08d", i))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return path
 }
 
 // freePages returns how many pages the freelist of the bbolt file at path

@@ -460,7 +460,9 @@ func (db *DB) View(ctx context.Context, fn func(*ReadTx) error) error {
 }
 
 // Check runs the engine's own consistency check (bbolt: every page of the
-// file), checks that the delivery index and counts agree with the queue
+// file, walked first from the file itself, with bounds, so that pages that
+// do not form a tree are damage rather than a check without end; see
+// walkBoltPages), checks that the delivery index and counts agree with the queue
 // (checkDeliveryIndex), and, in a sealed store, that every sealed value
 // opens with the data key; it returns every problem it finds, joined in a
 // DamagedError, or nil if the store is consistent. It reads the whole

@@ -143,7 +143,12 @@
 // bbolt panic; the engine turns that panic into ErrDamaged for the read.
 // A record that does not decode, and a sealed value that does not open
 // with the key that sealed it, are ErrDamaged too; DB.Check opens every
-// sealed value. DamagedError names what is damaged.
+// sealed value. DB.Check and CheckBackup first walk every page of a bbolt
+// file from the file itself (walkBoltPages: each page read once, its id
+// and overflow checked against the file before it is read), so that a
+// page reached twice (a cycle, two parents), a free page in use or an
+// overflow past the end of the file is ErrDamaged, not a check that loops
+// or runs out of memory in bbolt. DamagedError names what is damaged.
 //
 // # Writes
 //

@@ -103,7 +103,14 @@ func (e *boltEngine) update(_ context.Context, fn func(kvTx) error) (err error) 
 	return e.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
 }
 
+// check checks the whole file: first its pages, walked from the file
+// itself (walkPages), then, only when they form a tree that ends, every
+// bucket through bbolt's cursors (walk) and bbolt's own check, which
+// trust the pages they read.
 func (e *boltEngine) check(ctx context.Context) []error {
+	if err := e.walkPages(); err != nil {
+		return []error{err}
+	}
 	if err := e.walk(); err != nil {
 		return []error{err}
 	}
@@ -118,6 +125,25 @@ func (e *boltEngine) check(ctx context.Context) []error {
 		errs = append(errs, err)
 	}
 	return errs
+}
+
+// walkPages walks the pages of the file (walkBoltPages) as of a read
+// transaction, which keeps them from being written over meanwhile.
+func (e *boltEngine) walkPages() error {
+	pageSize := uint64(e.db.Info().PageSize)
+	err := e.db.View(func(tx *bolt.Tx) error {
+		return walkBoltPages(e.path, boltMetaPage{
+			pageSize: uint32(pageSize),
+			root:     uint64(tx.Cursor().Bucket().Root()),
+			freelist: boltNoFreelist, // not told: read from its meta page
+			pgid:     uint64(tx.Size()) / pageSize,
+			txid:     uint64(tx.ID()),
+		})
+	})
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
 }
 
 // walk reads every page of every bucket, and the last byte of every
