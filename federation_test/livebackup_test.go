@@ -30,7 +30,9 @@ func TestBackupOfANodeProcessUnderLoad(t *testing.T) {
 
 	var acked sync.Map
 	var wg sync.WaitGroup
-	wg.Go(func() { p.postOffers(t, client, n.actorID(), "backup-offer", offers, deadline, &acked, 20*time.Millisecond) })
+	wg.Go(func() {
+		p.postOffers(t, client, n.actorID(), "backup-offer", offers, deadline, &acked, 20*time.Millisecond)
+	})
 	ids := func() []string {
 		var out []string
 		acked.Range(func(k, _ any) bool { out = append(out, k.(string)); return true })
