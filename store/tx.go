@@ -37,6 +37,12 @@ type Tx struct {
 func (r *ReadTx) bucket(name []byte) *kv {
 	b := r.tx.Bucket(name)
 	if b == nil {
+		if err := r.tx.err(); err != nil {
+			// The engine failed (a lost connection to PostgreSQL): the
+			// transaction is gone, and View or the committer returns
+			// err; until fn returns, it reads nothing and writes nothing.
+			return &kv{engineBucket: failedBucket{err: err}, r: r}
+		}
 		// Open creates every bucket, so this is a programming error or a
 		// damaged file; fail loudly rather than write elsewhere.
 		panic(fmt.Sprintf("store: bucket %q missing", name))
@@ -469,3 +475,33 @@ func SeqKey(seq uint64) []byte { return seqKey(seq) }
 
 // KeySeq decodes a key written by SeqKey; ok is false if key is not 8 bytes.
 func KeySeq(key []byte) (seq uint64, ok bool) { return keySeq(key) }
+
+// failedBucket stands for a bucket of a transaction the engine failed: it
+// holds nothing, and every write returns the engine's error.
+type failedBucket struct{ err error }
+
+func (b failedBucket) Get([]byte) []byte                     { return nil }
+func (b failedBucket) Put(_, _ []byte) error                 { return b.err }
+func (b failedBucket) Delete([]byte) error                   { return b.err }
+func (b failedBucket) Bucket([]byte) kvBucket                { return nil }
+func (b failedBucket) DeleteBucket([]byte) error             { return b.err }
+func (b failedBucket) Cursor() kvCursor                      { return failedCursor{err: b.err} }
+func (b failedBucket) NextSequence() (uint64, error)         { return 0, b.err }
+func (b failedBucket) Sequence() uint64                      { return 0 }
+func (b failedBucket) SetSequence(uint64) error              { return b.err }
+func (b failedBucket) Writable() bool                        { return false }
+func (b failedBucket) ForEach(func(k, v []byte) error) error { return b.err }
+func (b failedBucket) ForEachBucket(func(k []byte) error) error {
+	return b.err
+}
+func (b failedBucket) CreateBucketIfNotExists([]byte) (kvBucket, error) { return nil, b.err }
+
+// failedCursor walks a failedBucket: there is nothing to find.
+type failedCursor struct{ err error }
+
+func (failedCursor) First() (k, v []byte)      { return nil, nil }
+func (failedCursor) Last() (k, v []byte)       { return nil, nil }
+func (failedCursor) Seek([]byte) (k, v []byte) { return nil, nil }
+func (failedCursor) Next() (k, v []byte)       { return nil, nil }
+func (failedCursor) Prev() (k, v []byte)       { return nil, nil }
+func (c failedCursor) Delete() error           { return c.err }

@@ -1,0 +1,65 @@
+package store
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/openvultron/vultron/internal/pgtest"
+)
+
+// TestAReadWhoseConnectionIsLostFails: a read transaction on PostgreSQL
+// whose connection the server ended (a restart, a failover, an operator's
+// pg_terminate_backend) fails with the engine's error, however many
+// buckets the read goes on to ask for after its first query failed; it
+// used to panic ("bucket missing") at the next bucket it asked for, which
+// ended a node's process from its deadline watcher.
+func TestAReadWhoseConnectionIsLostFails(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.Database(t)
+	db, err := OpenURL(ctx, u, Options{DataKey: testKey(5), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A read that panicked keeps its connection from the pool, and Close
+	// would wait for it.
+	defer func() {
+		if !t.Failed() {
+			db.Close()
+		}
+	}()
+	for range 3 { // connections in the pool, to be ended below
+		if err := db.View(ctx, func(tx *ReadTx) error { _, _ = tx.Case("warm"); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	terminateOtherSessions(t, admin)
+
+	for i := range 3 {
+		err := func() (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("read %d after the connections were lost panicked: %v", i, r)
+				}
+			}()
+			return db.View(ctx, func(tx *ReadTx) error {
+				for _, id := range []string{"a", "b", "c"} {
+					_, _ = tx.Case(id) // not there: what counts is the engine's error
+				}
+				_, _ = tx.LocalActor("vendor")
+				return nil
+			})
+		}()
+		if err == nil {
+			// The pool replaced the lost connection before this read.
+			continue
+		}
+		t.Logf("read %d: %v", i, err)
+	}
+}
