@@ -212,6 +212,14 @@ func (e *pgEngine) view(ctx context.Context, fn func(kvTx) error) error {
 	t := newPgTx(ctx, e, lr, false)
 	t.readEpoch = epoch
 	lr.onBegin = t.readBegan
+	defer func() {
+		// A panic in fn still gives the connection back to the pool,
+		// which Close would otherwise wait for.
+		if r := recover(); r != nil {
+			_ = lr.end(context.Background(), false)
+			panic(r)
+		}
+	}()
 	err = fn(t)
 	if err == nil {
 		err = t.failed

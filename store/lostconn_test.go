@@ -63,3 +63,32 @@ func TestAReadWhoseConnectionIsLostFails(t *testing.T) {
 		t.Logf("read %d: %v", i, err)
 	}
 }
+
+// TestAPanickingReadGivesBackItsConnection: a read whose function panics
+// (a bug) on PostgreSQL still ends its transaction and gives its
+// connection back to the pool, instead of leaving a session idle in a
+// transaction whose snapshot keeps the server from pruning dead rows (and
+// that the store's Close then waits for).
+func TestAPanickingReadGivesBackItsConnection(t *testing.T) {
+	ctx := context.Background()
+	db, err := OpenURL(ctx, pgtest.Database(t), Options{DataKey: testKey(6), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Close waits for a connection taken and never given back.
+	defer func() {
+		if !t.Failed() {
+			db.Close()
+		}
+	}()
+	func() {
+		defer func() { _ = recover() }()
+		_ = db.View(ctx, func(tx *ReadTx) error {
+			_, _ = tx.Case("begun") // the read transaction has begun
+			panic("a bug in a read")
+		})
+	}()
+	if n := db.eng.(*pgEngine).pool.Stat().AcquiredConns(); n != 0 {
+		t.Errorf("%d connections still taken from the pool after the read that panicked", n)
+	}
+}
