@@ -150,6 +150,15 @@
 // overflow past the end of the file is ErrDamaged, not a check that loops
 // or runs out of memory in bbolt. DamagedError names what is damaged.
 //
+// DB.Backup writes a consistent copy of a running bbolt store, the file as
+// one read transaction sees it, to a writer its caller gives (a local
+// file: the transaction lasts as long as the copy), and stops when its
+// context ends; CheckBackup checks such a copy, reading it only. A
+// PostgreSQL store is backed up with PostgreSQL's tools (ErrNoFileBackup).
+// On PostgreSQL a read whose connection was lost (a restart, a failover)
+// reads nothing more and fails with the engine's error, and a read whose
+// function panics gives its connection back before the panic goes on.
+//
 // # Writes
 //
 // All writes go through a group committer: concurrent write requests are
