@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -50,11 +49,7 @@ func (db *DB) Backup(ctx context.Context, begin func(BackupInfo) (io.Writer, err
 	}
 	var info BackupInfo
 	err := be.db.View(func(tx *bolt.Tx) error {
-		if meta := tx.Bucket(bucketMeta); meta != nil {
-			if raw := meta.Get(keyDataKeyID); len(raw) == keyIDSize {
-				info.DataKeyID = hex.EncodeToString(raw)
-			}
-		}
+		info.DataKeyID = recordedKeyID(boltTx{tx})
 		info.Bytes = tx.Size()
 		w, err := begin(info)
 		if err != nil {
@@ -127,9 +122,7 @@ func CheckBackup(ctx context.Context, path string, key, previous []byte) (bc Bac
 	}
 	defer eng.close()
 	if err := eng.view(ctx, func(tx kvTx) error {
-		if raw := tx.Bucket(bucketMeta).Get(keyDataKeyID); len(raw) == keyIDSize {
-			bc.DataKeyID = hex.EncodeToString(raw)
-		}
+		bc.DataKeyID = recordedKeyID(tx)
 		return nil
 	}); err != nil {
 		return bc, fmt.Errorf("store: check backup %s: %w", path, err)

@@ -137,11 +137,7 @@ func SealedWith(ctx context.Context, rawURL string) (string, error) {
 	defer src.close()
 	id := ""
 	err = src.view(ctx, func(tx kvTx) error {
-		if meta := tx.Bucket(bucketMeta); meta != nil {
-			if raw := meta.Get(keyDataKeyID); len(raw) == keyIDSize {
-				id = hex.EncodeToString(raw)
-			}
-		}
+		id = recordedKeyID(tx)
 		// The values are sealed, with the key the store records, in the
 		// same transaction that records it: a record that names another
 		// key than the values' was damaged, and would send the operator
@@ -152,6 +148,17 @@ func SealedWith(ctx context.Context, rawURL string) (string, error) {
 		return nil
 	})
 	return id, err
+}
+
+// recordedKeyID returns the id (KeyID) of the data key the meta bucket of
+// tx records the store is sealed with, or "" when it records none.
+func recordedKeyID(tx kvTx) string {
+	if meta := tx.Bucket(bucketMeta); meta != nil {
+		if raw := meta.Get(keyDataKeyID); len(raw) == keyIDSize {
+			return hex.EncodeToString(raw)
+		}
+	}
+	return ""
 }
 
 // openCopySource opens the store at rawURL to read it only, and returns
