@@ -39,7 +39,7 @@ func TestAReadWhoseConnectionIsLostFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close(ctx)
-	terminateOtherSessions(t, admin)
+	pgtest.EndOtherSessions(t, admin)
 
 	for i := range 3 {
 		err := func() (err error) {

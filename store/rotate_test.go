@@ -624,7 +624,7 @@ func TestRotationFencesAProcessWhenItsConnectionsReturn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close(ctx)
-	terminateOtherSessions(t, admin)
+	pgtest.EndOtherSessions(t, admin)
 	if _, err := RotateDataKey(ctx, u, keyFile, Options{NoSync: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -658,35 +658,5 @@ func TestClosedProcessReleasesTheOpenLockAtOnce(t *testing.T) {
 		if err := ex.Close(); err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-// terminateOtherSessions ends every other session on admin's database, as
-// a server restart or a partition does, and waits until their backends
-// have exited: pg_terminate_backend returns once it has signalled them,
-// and a backend releases its session's locks only as it exits.
-func terminateOtherSessions(t *testing.T, admin *pgx.Conn) {
-	t.Helper()
-	ctx := context.Background()
-	var pids []int32
-	if err := admin.QueryRow(ctx, `SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&pids); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid`, pids); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var left int
-		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)`, pids).Scan(&left); err != nil {
-			t.Fatal(err)
-		}
-		if left == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d terminated sessions still there after 10 s", left)
-		}
-		time.Sleep(10 * time.Millisecond) // polling the server, with a deadline
 	}
 }

@@ -398,3 +398,31 @@ func (s *Server) DropDatabase(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// EndOtherSessions ends every other session on the database of conn, as a
+// server restart or a partition does, and waits until their backends have
+// exited: pg_terminate_backend returns once it has signalled them, and a
+// backend releases its session's locks only as it exits.
+func EndOtherSessions(t testing.TB, conn *pgx.Conn) {
+	t.Helper()
+	ctx := context.Background()
+	var pids []int32
+	if err := conn.QueryRow(ctx, `SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&pids); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid`, pids); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) { // polling the server, with a deadline
+		var left int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)`, pids).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d ended sessions still there after 10 s", left)
+		}
+	}
+}
