@@ -21,18 +21,7 @@ func TestBackupCutShortIsAudited(t *testing.T) {
 	n := startNode(t, "vendor:Organization")
 	growStore(t, n.db, 32<<20)
 
-	req, err := http.NewRequest(http.MethodGet, n.url+"/api/backup", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+n.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /api/backup: %s", resp.Status)
-	}
+	resp := startBackup(t, n)
 	if _, err := io.ReadFull(resp.Body, make([]byte, 4096)); err != nil {
 		t.Fatal(err)
 	}
@@ -89,15 +78,7 @@ func growStore(t *testing.T, db *store.DB, size int) {
 func TestStopDuringBackup(t *testing.T) {
 	n := startNodeConfig(t, t.TempDir(), nil, Config{ShutdownTimeout: 200 * time.Millisecond}, "vendor:Organization")
 	growStore(t, n.db, 32<<20)
-	req, err := http.NewRequest(http.MethodGet, n.url+"/api/backup", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+n.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := startBackup(t, n)
 	defer resp.Body.Close()
 	if _, err := io.ReadFull(resp.Body, make([]byte, 4096)); err != nil {
 		t.Fatal(err)
@@ -163,4 +144,24 @@ func TestLeftoverBackupRemovedAtStart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startBackup asks n for a backup with its API token and returns the
+// answer, 200, with its body still to read.
+func startBackup(t *testing.T, n *testNode) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, n.url+"/api/backup", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		t.Fatalf("GET /api/backup: %s", resp.Status)
+	}
+	return resp
 }
