@@ -53,21 +53,9 @@ type storePages struct {
 // the store file at path are.
 func findPages(t *testing.T, path string) storePages {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, ok0, ok1 := boltMetas(f)
-	if !ok0 || !ok1 {
-		t.Fatalf("the new store's meta pages are not both valid: %v %v", ok0, ok1)
-	}
+	m := findMeta(t, path)
 	sp := storePages{pageSize: int64(m.pageSize), newestMeta: int64(m.txid % 2), root: int64(m.root), freelist: int64(m.freelist)}
-	hdr := make([]byte, boltPageHeader+8)
-	if _, err := f.ReadAt(hdr, sp.freelist*sp.pageSize); err != nil {
-		t.Fatal(err)
-	}
-	sp.freeIDs = int(binary.NativeEndian.Uint16(hdr[10:]))
+	sp.freeIDs = int(readPageHeader(t, path, sp.freelist, sp.pageSize).count)
 	bdb, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
@@ -84,15 +72,12 @@ func findPages(t *testing.T, path string) storePages {
 		t.Fatal(err)
 	}
 	// The last child of the actors bucket's branch page.
-	branch := make([]byte, sp.pageSize)
-	if _, err := f.ReadAt(branch, sp.actorsRoot*sp.pageSize); err != nil {
-		t.Fatal(err)
+	branch := readPageHeader(t, path, sp.actorsRoot, sp.pageSize)
+	if branch.flags != boltBranchPage || branch.count < 2 {
+		t.Fatalf("the actors bucket's root page has type %#x and %d elements; want a branch page over leaves", branch.flags, branch.count)
 	}
-	if flags, count := binary.NativeEndian.Uint16(branch[8:]), binary.NativeEndian.Uint16(branch[10:]); flags != boltBranchPage || count < 2 {
-		t.Fatalf("the actors bucket's root page has type %#x and %d elements; want a branch page over leaves", flags, count)
-	}
-	last := int(binary.NativeEndian.Uint16(branch[10:])) - 1
-	sp.actorsLeaf = int64(binary.NativeEndian.Uint64(branch[boltPageHeader+last*boltElemSize+8:]))
+	last := int(branch.count) - 1
+	sp.actorsLeaf = int64(binary.NativeEndian.Uint64(branch.data[boltPageHeader+last*boltElemSize+8:]))
 	return sp
 }
 
