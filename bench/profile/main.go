@@ -33,24 +33,31 @@ func main() {
 	count := flag.Int("count", 4000, "activities to send")
 	out := flag.String("o", "inbox.prof", "CPU profile to write")
 	workers := flag.Int("delivery-workers", 0, "the node's delivery workers (0: its default)")
+	keep := flag.String("keep", "", "directory to keep the node's data in after the run, for a look at its store (default: a temporary one, removed)")
 	ed := flag.Bool("ed25519", true, "the senders say they verify RFC 9421 Ed25519, so the node signs its replies with Ed25519 (false: RSA)")
 	flag.Parse()
 	if os.Getenv("GOGC") == "" {
 		// As vultron serve runs the node.
 		debug.SetGCPercent(node.DefaultGCPercent)
 	}
-	if err := run(*lg, *senders, *count, *workers, *ed, *out); err != nil {
+	if err := run(*lg, *senders, *count, *workers, *ed, *out, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "profile:", err)
 		os.Exit(1)
 	}
 }
 
-func run(lg string, senders, count, workers int, ed bool, out string) error {
-	dir, err := os.MkdirTemp("", "vultron-profile-")
-	if err != nil {
+func run(lg string, senders, count, workers int, ed bool, out, keep string) error {
+	dir := keep
+	if dir == "" {
+		d, err := os.MkdirTemp("", "vultron-profile-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
