@@ -27,23 +27,7 @@ func TestBackupCutShortIsAudited(t *testing.T) {
 	}
 	resp.Body.Close() // hangs up with most of the copy unread
 
-	var last store.AuditRecord
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		recs, _, err := n.db.AuditPage(context.Background(), 0, 10000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(recs) > 0 && strings.HasPrefix(recs[len(recs)-1].Reason, "backup of the store") {
-			last = recs[len(recs)-1]
-			break
-		}
-		if time.Now().After(deadline) {
-			last := recs[len(recs)-1]
-			t.Fatalf("no audit record of the backup cut short; the last is #%d %s %.60q", last.Seq, last.Decision, last.Reason)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	last := awaitBackupAudit(t, n, 10*time.Second)
 	if last.Decision != store.DecisionFailed || !strings.Contains(last.Reason, "cut short") || last.Principal == "" {
 		t.Errorf("the backup cut short is audited as %+v", last)
 	}
@@ -113,6 +97,56 @@ func TestStopDuringBackup(t *testing.T) {
 	}
 	if !found {
 		t.Error("no audit record of the backup cut short by the node's stop")
+	}
+}
+
+// TestStalledBackupFreesItsSlot: a client that stops reading a backup
+// holds the node's only backup slot, and a copy of the store beside it,
+// no longer than the stall timeout: the node cuts the backup short,
+// audits it so, removes the copy, and takes the next backup.
+func TestStalledBackupFreesItsSlot(t *testing.T) {
+	n := startNodeConfig(t, t.TempDir(), nil, Config{BackupStallTimeout: 300 * time.Millisecond}, "vendor:Organization")
+	growStore(t, n.db, 32<<20)
+	stalled := startBackup(t, n)
+	defer stalled.Body.Close()
+	if _, err := io.ReadFull(stalled.Body, make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	// The client keeps its connection open and reads no more.
+	last := awaitBackupAudit(t, n, 20*time.Second)
+	if last.Decision != store.DecisionFailed || !strings.Contains(last.Reason, "cut short") || !strings.Contains(last.Reason, "read nothing for 300ms") {
+		t.Errorf("the stalled backup is audited as %s %q", last.Decision, last.Reason)
+	}
+	if left, _ := filepath.Glob(filepath.Join(n.dir, ".vultron-backup-*")); len(left) != 0 {
+		t.Errorf("the node left %v beside its store after the stall", left)
+	}
+
+	next := startBackup(t, n)
+	defer next.Body.Close()
+	got, err := io.Copy(io.Discard, next.Body)
+	if err != nil || got != next.ContentLength {
+		t.Errorf("the next backup: %d of %d bytes, %v", got, next.ContentLength, err)
+	}
+}
+
+// awaitBackupAudit waits up to within for the audit record of a backup to
+// be the last of n's audit log, and returns it.
+func awaitBackupAudit(t *testing.T, n *testNode, within time.Duration) store.AuditRecord {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		recs, _, err := n.db.AuditPage(context.Background(), 0, 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) > 0 && strings.HasPrefix(recs[len(recs)-1].Reason, "backup of the store") {
+			return recs[len(recs)-1]
+		}
+		if time.Now().After(deadline) {
+			last := recs[len(recs)-1]
+			t.Fatalf("no audit record of the backup within %v; the last is #%d %s %.60q", within, last.Seq, last.Decision, last.Reason)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

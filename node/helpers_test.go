@@ -123,6 +123,7 @@ func startNodeLogged(t testing.TB, dir string, ln net.Listener, extra Config, lo
 		NoSync:               true,
 		Retry:                extra.Retry,
 		ShutdownTimeout:      extra.ShutdownTimeout,
+		BackupStallTimeout:   extra.BackupStallTimeout,
 		DefaultEmbargo:       extra.DefaultEmbargo,
 		MaxEmbargo:           extra.MaxEmbargo,
 		Federation:           extra.Federation,

@@ -194,6 +194,10 @@ type Config struct {
 	// ShutdownTimeout bounds how long a graceful shutdown waits for
 	// in-flight requests and deliveries; default 10 s.
 	ShutdownTimeout time.Duration
+	// BackupStallTimeout is how long a backup's client may read nothing
+	// before the node cuts the backup short and frees its backup slot;
+	// default jsonapi.DefaultBackupStallTimeout.
+	BackupStallTimeout time.Duration
 	// AuditPerRemote and AuditPerWindow bound the refusals recorded one by
 	// one in the audit log per client IP and in all, per minute; zero
 	// means DefaultAuditPerRemote and DefaultAuditPerWindow. Refusals over

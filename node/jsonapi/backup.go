@@ -21,6 +21,15 @@ import (
 // a slow link takes longer than a page does.
 const BackupSendTimeout = 30 * time.Minute
 
+// DefaultBackupStallTimeout is how long a backup's client may take no
+// bytes, when Config.BackupStall is zero: longer than any pause of a
+// client that is still reading, short beside BackupSendTimeout.
+const DefaultBackupStallTimeout = time.Minute
+
+// backupChunk is how much of a backup is written under one stall
+// deadline: a client that reads at all takes it well within the deadline.
+const backupChunk = 256 << 10
+
 // Backup answers GET /api/backup with a consistent copy of the node's
 // bbolt store, taken while the node keeps running: the file, sealed with
 // the data key the api.HeaderDataKeyID header names, as
@@ -48,7 +57,8 @@ func (e *Endpoints) Backup(w http.ResponseWriter, r *http.Request) {
 	// The send deadline is set before the copy is written, which may take
 	// longer than the server's write timeout on a large store: the answer,
 	// a refusal too, must still reach the client after it.
-	if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(BackupSendTimeout)); err != nil {
+	sendBy := time.Now().Add(BackupSendTimeout)
+	if err := http.NewResponseController(w).SetWriteDeadline(sendBy); err != nil {
 		e.backupFailed(w, r, fmt.Errorf("jsonapi: set the backup's send deadline: %w", err))
 		return
 	}
@@ -90,19 +100,66 @@ func (e *Endpoints) Backup(w http.ResponseWriter, r *http.Request) {
 		h.Set(api.HeaderDataKeyID, info.DataKeyID)
 	}
 	w.WriteHeader(http.StatusOK)
-	sent, copyErr := io.Copy(w, f)
+	stall := e.cfg.BackupStall
+	if stall <= 0 {
+		stall = DefaultBackupStallTimeout
+	}
+	sent, why := sendBackup(w, f, stall, sendBy)
 
 	rec := store.AuditRecord{Decision: store.DecisionDone,
 		Reason: fmt.Sprintf("backup of the store sent: %d bytes, sealed with data key %s", info.Bytes, keyOrNone(info.DataKeyID))}
-	if copyErr != nil || sent != info.Bytes {
+	if why != "" || sent != info.Bytes {
+		if why == "" {
+			why = "the file beside the store ended early"
+		}
 		rec.Decision = store.DecisionFailed
-		rec.Reason = fmt.Sprintf("backup of the store cut short after %d of %d bytes, sealed with data key %s", sent, info.Bytes, keyOrNone(info.DataKeyID))
+		rec.Reason = fmt.Sprintf("backup of the store cut short after %d of %d bytes (%s), sealed with data key %s", sent, info.Bytes, why, keyOrNone(info.DataKeyID))
 	}
 	var whole *store.BackupInfo
 	if rec.Decision == store.DecisionDone {
 		whole = &info
 	}
 	e.auditBackup(r, rec, whole)
+}
+
+// sendBackup writes the backup file r to w, a chunk at a time, each under
+// a write deadline of stall from its start (and none past sendBy), so
+// that a client that takes no bytes for stall ends the send. It returns
+// the bytes written and, for a send cut short, why, in a clause for the
+// audit log ("" when r was sent to its end).
+func sendBackup(w http.ResponseWriter, r io.Reader, stall time.Duration, sendBy time.Time) (int64, string) {
+	rc := http.NewResponseController(w)
+	buf := make([]byte, backupChunk)
+	var sent int64
+	for {
+		n, rerr := io.ReadFull(r, buf)
+		if n > 0 {
+			deadline := time.Now().Add(stall)
+			stalled := deadline.Before(sendBy)
+			if !stalled {
+				deadline = sendBy
+			}
+			if err := rc.SetWriteDeadline(deadline); err != nil {
+				return sent, "its send deadline could not be set: " + err.Error()
+			}
+			m, err := w.Write(buf[:n])
+			sent += int64(m)
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded) && stalled:
+				return sent, "its client read nothing for " + stall.String()
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				return sent, "it was not sent within " + BackupSendTimeout.String()
+			case err != nil:
+				return sent, "its client hung up, or the node is stopping"
+			}
+		}
+		switch {
+		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
+			return sent, ""
+		case rerr != nil:
+			return sent, "the file beside the store could not be read"
+		}
+	}
 }
 
 // backupFailed answers a backup that could not be taken with err, and
