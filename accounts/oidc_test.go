@@ -335,3 +335,68 @@ func TestSSORoleWithdrawnEndsWhatTheUserHeld(t *testing.T) {
 		t.Errorf("a login once the role is back: %v", err)
 	}
 }
+
+// TestSSOTokensNeedARecentLogin: the tokens of a user who logs in through
+// the identity provider work while that user has logged in there within
+// the token standing (OIDCConfig.TokenStanding), since the node hears of a
+// person the provider shut out only at a login: a person who left and
+// never logs in again keeps no working token for longer. A login renews
+// them; a password user's tokens are not touched.
+func TestSSOTokensNeedARecentLogin(t *testing.T) {
+	m := startProvider(t)
+	s := ssoService(t, m)
+	ctx := context.Background()
+	meta := LoginMeta{Remote: "192.0.2.22"}
+	admin := adminOf(t, s)
+	login := func() Login {
+		t.Helper()
+		m.QueueUser(&mockoidc.MockUser{Subject: "sub-11", PreferredUsername: "ana", Groups: []string{"psirt"}})
+		authURL, prelogin, err := s.BeginSSO(ctx, "/", meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := authorize(t, authURL)
+		l, _, err := s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	st, err := s.Session(ctx, login().SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, info, err := s.CreateToken(ctx, st.Principal, TokenSpec{Scopes: ScopeSet{ScopeRead}, Name: "ticket sync"}, meta.Remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminSecret, _, err := s.CreateToken(ctx, admin, TokenSpec{Scopes: ScopeSet{ScopeRead}, Name: "admin's"}, meta.Remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	at := func(d time.Duration) { s.now = func() time.Time { return time.Now().Add(d) } }
+	defer func() { s.now = time.Now }()
+	at(DefaultSSOTokenStanding - time.Hour)
+	if _, err := s.Authenticate(ctx, secret); err != nil {
+		t.Errorf("within the standing: %v", err)
+	}
+	at(DefaultSSOTokenStanding + time.Hour)
+	_, err = s.Authenticate(ctx, secret)
+	wantStatus(t, "a token of an SSO user who has not logged in for longer than the standing", err, http.StatusUnauthorized)
+	want := "token " + info.ID + " belongs to ana, who has not logged in through " + m.Config().Issuer + " for 30 days"
+	if msg := problem.Message(err); !strings.Contains(msg, want) || !strings.Contains(msg, "log in through single sign-on") {
+		t.Errorf("refused with %q, want it to say %q and what to do", msg, want)
+	}
+	if _, err := s.Authenticate(ctx, adminSecret); err != nil {
+		t.Errorf("a password user's token: %v", err)
+	}
+
+	// A login renews the standing of the user's tokens.
+	s.now = time.Now
+	login()
+	at(DefaultSSOTokenStanding - time.Hour)
+	if _, err := s.Authenticate(ctx, secret); err != nil {
+		t.Errorf("after a new login: %v", err)
+	}
+}

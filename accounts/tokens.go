@@ -379,8 +379,9 @@ func (s *Service) RevokeToken(ctx context.Context, by Principal, id, remote stri
 
 // Authenticate returns the principal of a bearer token: its user, with
 // the token's scopes within the user's role as it is now. An unknown,
-// revoked or expired token, and one of a disabled user, is refused with
-// 401 and a sentence that says which.
+// revoked or expired token, one of a disabled user, and one of a user of
+// single sign-on who has not logged in through the provider lately
+// (checkSSOStanding), is refused with 401 and a sentence that says which.
 func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, error) {
 	secret = strings.TrimSpace(secret)
 	if secret == "" {
@@ -414,6 +415,9 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 		return Principal{}, problem.Unauthorized("token %s expired on %s", tok.ID, tok.Expires.UTC().Format(time.RFC3339))
 	case u.Disabled:
 		return Principal{}, problem.Unauthorized("token %s belongs to %s, who is disabled", tok.ID, u.Name)
+	}
+	if err := s.checkSSOStanding(u, tok, now); err != nil {
+		return Principal{}, err
 	}
 	if now.Sub(tok.LastUsed) >= lastUsedEvery {
 		s.touchToken(hash, now)

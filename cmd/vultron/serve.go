@@ -79,6 +79,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	oidcSecretFile := fs.String("oidc-client-secret-file", "", "file holding this node's client secret at the OpenID provider")
 	oidcRoleClaim := fs.String("oidc-role-claim", "groups", "ID token claim whose values give a person's role")
 	oidcRoleMap := fs.String("oidc-role-map", "", "the role of each value of the role claim, such as 'psirt-admins=admin,psirt=analyst'; a person\nwith no mapped value is refused (the highest mapped role wins; set again at every login)")
+	oidcStanding := daysFlag(accounts.DefaultSSOTokenStanding)
+	fs.Var(&oidcStanding, "oidc-token-standing", "how long the API tokens of a person who logs in through the OpenID provider keep working\nafter their last login there, such as 30d (the node hears that the provider shut a person out only at a\nlogin, so this bounds the tokens of one who left); from an hour to "+strconv.Itoa(int(accounts.MaxTokenTTL.Hours()/24))+"d")
 	attributeNames := fs.Bool("attribute-names", false, "send, with each activity a person has one of the node's actors send, that person's display name\n(as the activity's attributedTo, an AS2 Person with a name and no id); off: peers see the actor only")
 	checkFirst := fs.Duration("replica-check-first", cases.DefaultIdleMin, "first wait between two checks of a replica in sync against its Case Actor's ledger\n(also how soon a participant that closed, and is sent only what concerns it, fetches the rest); each check that finds nothing new doubles it")
 	checkMax := fs.Duration("replica-check-max", cases.DefaultIdleMax, "longest wait between two checks of a replica in sync")
@@ -163,9 +165,15 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if *secondFactor != "required" && *secondFactor != "optional" {
 		return usageError("--second-factor is required or optional, not %q", *secondFactor)
 	}
+	if d := time.Duration(oidcStanding); d < time.Hour || d > accounts.MaxTokenTTL {
+		return usageError("--oidc-token-standing is from an hour to %dd, not %s", int(accounts.MaxTokenTTL.Hours()/24), oidcStanding.String())
+	}
 	oidcCfg, err := oidcConfig(*oidcIssuer, *oidcClientID, *oidcSecretFile, *oidcRoleClaim, *oidcRoleMap)
 	if err != nil {
 		return err
+	}
+	if oidcCfg != nil {
+		oidcCfg.TokenStanding = time.Duration(oidcStanding)
 	}
 	retry := outbox.DefaultRetryPolicy()
 	retry.First, retry.Max, retry.Horizon = *retryFirst, *retryMax, *retryHorizon

@@ -183,6 +183,9 @@ func TestServeRefusesBadAccountFlags(t *testing.T) {
 		{"readable secret", sso("psirt=analyst", secret), 1, "chmod 600"},
 		{"missing secret", sso("psirt=analyst", secret+"-none"), 1, "read the OpenID client secret"},
 		{"second factor", []string{"--second-factor", "sometimes"}, 2, `--second-factor is required or optional, not "sometimes"`},
+		{"token standing too short", append(sso("psirt=analyst", secret), "--oidc-token-standing", "10m"), 2, "--oidc-token-standing is from an hour to 730d, not 10m0s"},
+		{"token standing too long", append(sso("psirt=analyst", secret), "--oidc-token-standing", "800d"), 2, "--oidc-token-standing is from an hour to 730d, not 800d"},
+		{"token standing not a duration", append(sso("psirt=analyst", secret), "--oidc-token-standing", "a month"), 2, `"a month"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
