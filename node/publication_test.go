@@ -42,6 +42,26 @@ func get(t *testing.T, u string, accept string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
+// getIfNoneMatch GETs u, with If-None-Match when etags is not empty, and
+// returns the status, the ETag and the body.
+func getIfNoneMatch(t *testing.T, u, etags string) (int, string, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if etags != "" {
+		req.Header.Set("If-None-Match", etags)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("ETag"), b
+}
+
 // detail reads a case with the node's token.
 func (tn *testNode) detail(t *testing.T, id string) api.CaseDetail {
 	t.Helper()
@@ -370,6 +390,33 @@ func TestPublication(t *testing.T) {
 		}
 	}
 
+	// What CSAF aggregators and feed readers poll is served with an ETag:
+	// asked again with it, 304 and no body, while it is what it was.
+	polled := []string{
+		vendor.url + "/.well-known/csaf/provider-metadata.json",
+		vendor.url + "/.well-known/csaf/white/feed-tlp-white.json",
+		vendor.url + "/.well-known/csaf/white/index.txt",
+		vendor.url + "/.well-known/csaf/white/changes.csv",
+		entry.Feed.Entry[0].Content.Src,
+		entry.Feed.Entry[0].Content.Src + ".sha512",
+		pub.Links.CSAF, pub.Links.CSAF + ".sha256", pub.Links.OSV,
+	}
+	etags := map[string]string{}
+	for _, u := range polled {
+		status, tag, body := getIfNoneMatch(t, u, "")
+		if status != http.StatusOK || tag == "" || len(body) == 0 {
+			t.Errorf("GET %s: %d, ETag %q, %d bytes; want 200 with an ETag", u, status, tag, len(body))
+			continue
+		}
+		etags[u] = tag
+		if status, again, body := getIfNoneMatch(t, u, `"other", `+tag); status != http.StatusNotModified || again != tag || len(body) != 0 {
+			t.Errorf("GET %s with its ETag %s: %d, ETag %q, %d bytes; want 304, the same ETag and no body", u, tag, status, again, len(body))
+		}
+		if status, _, body := getIfNoneMatch(t, u, `"other"`); status != http.StatusOK || len(body) == 0 {
+			t.Errorf("GET %s with another ETag: %d, %d bytes; want 200 and the body", u, status, len(body))
+		}
+	}
+
 	// An id the case records after the publication is in the Article once
 	// a revision publishes it, not before: the Article at its id is the
 	// published revision's.
@@ -392,6 +439,19 @@ func TestPublication(t *testing.T) {
 		_, b := get(t, pub.Links.CSAF, "")
 		return strings.Contains(string(b), `"version": "2"`) && strings.Contains(string(b), "every version before is affected")
 	})
+	// Revision 2 changes what the pollers read: their old ETags fetch it.
+	// (The provider metadata and changes.csv say times to the second,
+	// which this test's two revisions may share.)
+	for _, u := range []string{
+		vendor.url + "/.well-known/csaf/white/feed-tlp-white.json",
+		pub.Links.CSAF, pub.Links.CSAF + ".sha256",
+	} {
+		if old := etags[u]; old != "" {
+			if status, tag, _ := getIfNoneMatch(t, u, old); status != http.StatusOK || tag == old {
+				t.Errorf("GET %s after revision 2 with the ETag of revision 1: %d, ETag %q; want 200 and a new ETag", u, status, tag)
+			}
+		}
+	}
 	// The coordinator shares it with its own followers.
 	coord.submit(t, "coord", js(vocab.NewAnnounce(pub.Links.Page, coordID+"/followers", vocab.PublicCollection)))
 	// The vendor shares what it published, and no advisory page it does

@@ -70,7 +70,7 @@ func (e *Endpoints) ProviderMetadata(w http.ResponseWriter, r *http.Request) {
 		"publisher":                  e.providerPublisher(),
 		"role":                       "csaf_provider",
 	}
-	problem.WriteJSON(w, http.StatusOK, doc)
+	serveJSON(w, r, doc)
 }
 
 // Feed serves the ROLIE feed of the TLP:WHITE CSAF documents, newest
@@ -107,7 +107,7 @@ func (e *Endpoints) Feed(w http.ResponseWriter, r *http.Request) {
 		"updated":  updated.UTC().Format("2006-01-02T15:04:05Z"),
 		"entry":    entries,
 	}}
-	problem.WriteJSON(w, http.StatusOK, feed)
+	serveJSON(w, r, feed)
 }
 
 // Index serves index.txt (each document's path under the white
@@ -128,8 +128,7 @@ func (e *Endpoints) Index(w http.ResponseWriter, r *http.Request) {
 			b.WriteString(path + "\n")
 		}
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte(b.String()))
+	serveBody(w, r, "text/plain; charset=utf-8", []byte(b.String()))
 }
 
 // ownedCase loads the case a token request names, and its owner, which

@@ -282,12 +282,11 @@ func (e *Endpoints) links(p *published) api.AdvisoryLinks {
 }
 
 // serveFile writes a document, or its .sha256 or .sha512 file.
-func serveFile(w http.ResponseWriter, name string, doc []byte, hashExt string) {
+func serveFile(w http.ResponseWriter, r *http.Request, name string, doc []byte, hashExt string) {
 	var h hash.Hash
 	switch hashExt {
 	case "":
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(doc)
+		serveBody(w, r, "application/json", doc)
 		return
 	case ".sha256":
 		h = sha256.New()
@@ -298,8 +297,7 @@ func serveFile(w http.ResponseWriter, name string, doc []byte, hashExt string) {
 		return
 	}
 	h.Write(doc)
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fmt.Fprintf(w, "%s  %s\n", hex.EncodeToString(h.Sum(nil)), name)
+	serveBody(w, r, "text/plain; charset=utf-8", []byte(hex.EncodeToString(h.Sum(nil))+"  "+name+"\n"))
 }
 
 // splitHash splits "csaf.json.sha256" into the file and its hash suffix.
@@ -326,7 +324,7 @@ func (e *Endpoints) Document(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, err)
 		return
 	}
-	serveFile(w, file, doc, ext)
+	serveFile(w, r, file, doc, ext)
 }
 
 // WellKnownFile serves /.well-known/csaf/white/{year}/{file}: the CSAF
@@ -352,7 +350,7 @@ func (e *Endpoints) WellKnownFile(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, err)
 		return
 	}
-	serveFile(w, name, doc, ext)
+	serveFile(w, r, name, doc, ext)
 }
 
 // wantsJSON reports whether a request asks for JSON rather than a page.
