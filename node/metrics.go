@@ -163,14 +163,15 @@ func (l promLogger) Println(v ...any) { l.log.Warn().Msg(strings.TrimSpace(fmt.S
 
 // nodeCollector reads, at each scrape, what the node counts elsewhere: the
 // delivery workers' and the webhook dispatcher's outcomes, the store's
-// commits and failed commits, decryptions and round trips to a database, and, in one read transaction, the kept counts
+// commits and failed commits, decryptions, page writes on bbolt and round
+// trips to a database, and, in one read transaction, the kept counts
 // of pending deliveries, dead letters and cases by state, and the last backup sent.
 type nodeCollector struct {
 	n *Node
 
 	deliveries, webhooks, commits, decrypted *prometheus.Desc
 	commitFailures                           *prometheus.Desc
-	roundTrips, statements                   *prometheus.Desc
+	roundTrips, statements, pageWrites       *prometheus.Desc
 	queueDepth, deadLetters, cases           *prometheus.Desc
 	replicas                                 *prometheus.Desc
 	lastBackup, lastBackupSize               *prometheus.Desc
@@ -186,6 +187,7 @@ func newNodeCollector(n *Node) *nodeCollector {
 		decrypted:      prometheus.NewDesc("vultron_store_values_decrypted_total", "Values the store decrypted to read them: the read work of everything the node looked at.", nil, nil),
 		roundTrips:     prometheus.NewDesc("vultron_store_round_trips_total", "Requests this process sent to its PostgreSQL database (a pipelined batch counts once); absent on bbolt.", nil, nil),
 		statements:     prometheus.NewDesc("vultron_store_statements_total", "SQL statements this process sent to its PostgreSQL database, in batches or alone; absent on bbolt.", nil, nil),
+		pageWrites:     prometheus.NewDesc("vultron_store_page_writes_total", "Page writes of the bbolt store's commits (a page, or a page and its overflow pages, and each commit's meta page): over vultron_store_commits_total, what a commit costs the disk; absent on PostgreSQL.", nil, nil),
 		queueDepth:     prometheus.NewDesc("vultron_delivery_queue_depth", "Deliveries waiting to be sent.", nil, nil),
 		deadLetters:    prometheus.NewDesc("vultron_dead_letters", "Deliveries given up on, waiting for an operator.", nil, nil),
 		cases:          prometheus.NewDesc("vultron_cases", "Cases this node hosts or replicates, by embargo state and world state.", []string{"em_state", "pxa_state"}, nil),
@@ -196,7 +198,7 @@ func newNodeCollector(n *Node) *nodeCollector {
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.deliveries, c.webhooks, c.commits, c.commitFailures, c.decrypted, c.roundTrips, c.statements, c.queueDepth, c.deadLetters, c.cases, c.replicas, c.lastBackup, c.lastBackupSize} {
+	for _, d := range []*prometheus.Desc{c.deliveries, c.webhooks, c.commits, c.commitFailures, c.decrypted, c.roundTrips, c.statements, c.pageWrites, c.queueDepth, c.deadLetters, c.cases, c.replicas, c.lastBackup, c.lastBackupSize} {
 		ch <- d
 	}
 }
@@ -238,6 +240,9 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	if trips, stmts, ok := c.n.db.RoundTrips(); ok {
 		counter(c.roundTrips, trips)
 		counter(c.statements, stmts)
+	}
+	if pages, ok := c.n.db.PageWrites(); ok {
+		counter(c.pageWrites, pages)
 	}
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.cases, err)

@@ -38,6 +38,21 @@ func (db *DB) ValuesOpened() uint64 {
 	return db.sl.opened.Load()
 }
 
+// PageWrites returns the page writes of the bbolt store's commits since
+// Open (each page, or a page with its overflow pages, and each commit's
+// meta page), and whether the engine writes pages of its own: PostgreSQL
+// reports false. Over Commits, it is what a commit costs the disk, which
+// grows with the buckets and pages a transaction touches, and is what an
+// fsync waits for.
+func (db *DB) PageWrites() (uint64, bool) {
+	be, ok := db.eng.(*boltEngine)
+	if !ok {
+		return 0, false
+	}
+	st := be.db.Stats()
+	return uint64(st.TxStats.GetWrite()), true
+}
+
 // RoundTrips returns the requests this process has sent to its database
 // since Open (a pipelined batch counts once) and the statements they
 // carried, and whether the engine has a server to ask at all: bbolt reads

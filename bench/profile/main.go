@@ -83,10 +83,15 @@ func run(lg string, senders, count, workers int, ed bool, out, keep string) erro
 	cmd := exec.Command(lg, "-inbox", u+"/actors/vendor/inbox", "-senders", strconv.Itoa(senders), "-count", strconv.Itoa(count), "-drain", "1m", "-ed25519="+strconv.FormatBool(ed))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	commits, written := n.Store().Commits(), bytesWritten()
+	pages, _ := n.Store().PageWrites()
 	err = cmd.Run()
 	time.Sleep(100 * time.Millisecond)
 	pprof.StopCPUProfile()
-	fmt.Printf("store commits during the run: %d (%.2f per activity)\n", n.Store().Commits()-commits, float64(n.Store().Commits()-commits)/float64(count))
+	ran := n.Store().Commits() - commits
+	fmt.Printf("store commits during the run: %d (%.2f per activity)\n", ran, float64(ran)/float64(count))
+	if p, ok := n.Store().PageWrites(); ok && ran > 0 {
+		fmt.Printf("page writes: %.1f per commit, %.1f per activity\n", float64(p-pages)/float64(ran), float64(p-pages)/float64(count))
+	}
 	if written >= 0 {
 		fmt.Printf("bytes written to storage: %.1f KiB per activity\n", float64(bytesWritten()-written)/1024/float64(count))
 	}
