@@ -104,7 +104,9 @@ type BackupCheck struct {
 // that its pages are consistent (a walk of every page from the file
 // itself, then bbolt's own check, which reads the whole file). Given the data key the backup is sealed with (key, or previous),
 // it also checks the delivery index and verifies the audit chain; given
-// another key, it says which key the backup needs (ErrDataKey). A backup
+// another key, it says which key the backup needs (ErrDataKey, and not
+// ErrDamaged: a sealed value that does not open with the key the backup
+// records is ErrDamaged, and may wrap ErrDataKey too). A backup
 // that fails a check returns an error wrapping ErrDamaged, and so does
 // one whose damage makes bbolt read past the end of the file or panic,
 // or whose pages do not form a tree (a page reached twice, an overflow
@@ -122,8 +124,9 @@ func CheckBackup(ctx context.Context, path string, key, previous []byte) (bc Bac
 	}
 	defer eng.close()
 	if err := eng.view(ctx, func(tx kvTx) error {
-		bc.DataKeyID = recordedKeyID(tx)
-		return nil
+		var err error
+		bc.DataKeyID, err = sealedKeyID(tx, path)
+		return err
 	}); err != nil {
 		return bc, fmt.Errorf("store: check backup %s: %w", path, err)
 	}

@@ -130,17 +130,29 @@ func boltMetas(r io.ReaderAt) (newest boltMetaPage, ok0, ok1 bool) {
 
 // checkBoltFile refuses, with a DamagedError, a bbolt file whose meta
 // pages, freelist, root bucket or top-level buckets' root pages are not
-// what bbolt wrote: a file cut short (bbolt would fault on the pages it
-// maps past its end), a meta page that fails its checksum (bbolt would
-// fall back on the other one, from the transaction before, and lose the
-// last one), a page of the wrong type or an id past the end of the file
-// (bbolt would panic). A missing or empty file (one bbolt creates) passes.
+// what bbolt wrote (checkBoltOpenFile). A missing or empty file (one
+// bbolt creates) passes. It takes no lock: the store's opens check the
+// file they hold locked (openBoltFile).
 func checkBoltFile(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil // bbolt creates it, or says why it cannot
 	}
 	defer f.Close()
+	return checkBoltOpenFile(f, path, false)
+}
+
+// checkBoltOpenFile refuses, with a DamagedError, the bbolt file f (at
+// path) when its meta pages, freelist, root bucket or top-level buckets'
+// root pages are not what bbolt wrote: a file cut short (bbolt would
+// fault on the pages it maps past its end), a meta page that fails its
+// checksum (bbolt would fall back on the other one, from the transaction
+// before, and lose the last one), a page of the wrong type or an id past
+// the end of the file (bbolt would panic). With walk, or when the file
+// keeps no freelist (which bbolt then rebuilds at open by reading every
+// page, in a goroutine where no recover reaches), it walks every page
+// (walkBoltPages). An empty file passes.
+func checkBoltOpenFile(f *os.File, path string, walk bool) error {
 	fi, err := f.Stat()
 	if err != nil || fi.Size() == 0 || !fi.Mode().IsRegular() {
 		return nil
@@ -160,8 +172,10 @@ func checkBoltFile(path string) error {
 		return damaged("its meta page %d, one of the two copies of its header, fails its checksum (a failing disk, a bad copy), and the last transaction written may have been in it", bad)
 	}
 	ps := int64(m.pageSize)
-	if need := int64(m.pgid) * ps; fi.Size() < need {
-		return damaged("it is %d bytes long, but its pages take %d: it was cut short (a copy that stopped, a full disk)", fi.Size(), need)
+	// Compared as a count of pages, which cannot overflow as their bytes
+	// can: every page id read below is then under fi.Size()/ps.
+	if m.pgid > uint64(fi.Size()/ps) {
+		return damaged("it is %d bytes long, but its meta page counts %d pages of %d bytes: it was cut short (a copy that stopped, a full disk), or the count is damaged", fi.Size(), m.pgid, ps)
 	}
 	c := &boltChecker{r: f, meta: m}
 	if err := c.freelist(); err != nil {
@@ -169,6 +183,9 @@ func checkBoltFile(path string) error {
 	}
 	if err := c.buckets(); err != nil {
 		return damaged("%v", err)
+	}
+	if walk || m.freelist == boltNoFreelist {
+		return walkBoltReader(f, fi.Size(), path, m)
 	}
 	return nil
 }

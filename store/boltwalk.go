@@ -104,6 +104,11 @@ func walkBoltPages(path string, tx boltMetaPage) error {
 	if err != nil {
 		return fmt.Errorf("walk the pages of %s: %w", path, err)
 	}
+	return walkBoltReader(f, fi.Size(), path, tx)
+}
+
+// walkBoltReader is walkBoltPages of the file f, size bytes long.
+func walkBoltReader(f io.ReaderAt, size int64, path string, tx boltMetaPage) error {
 	w := &boltWalker{r: f, path: path, meta: tx, metaPage: tx.txid % 2}
 	for i := range int64(2) {
 		if m, ok := boltMeta(f, i*int64(tx.pageSize)); ok && m.txid == tx.txid && m.pageSize == tx.pageSize {
@@ -111,10 +116,10 @@ func walkBoltPages(path string, tx boltMetaPage) error {
 		}
 	}
 	ps := int64(w.meta.pageSize)
-	if w.meta.pgid < 2 || w.meta.pgid > uint64(fi.Size()/ps) {
-		return w.damaged("it is %d bytes long, but its meta page %d counts %d pages of %d bytes: it was cut short (a copy that stopped, a full disk), or the count is damaged", fi.Size(), w.metaPage, w.meta.pgid, ps)
+	if w.meta.pgid < 2 || w.meta.pgid > uint64(size/ps) {
+		return w.damaged("it is %d bytes long, but its meta page %d counts %d pages of %d bytes: it was cut short (a copy that stopped, a full disk), or the count is damaged", size, w.metaPage, w.meta.pgid, ps)
 	}
-	err = w.walk()
+	err := w.walk()
 	if errors.Is(err, errBoltWalkFound) {
 		err = nil // not looking for a page
 	}

@@ -137,17 +137,25 @@ func SealedWith(ctx context.Context, rawURL string) (string, error) {
 	defer src.close()
 	id := ""
 	err = src.view(ctx, func(tx kvTx) error {
-		id = recordedKeyID(tx)
-		// The values are sealed, with the key the store records, in the
-		// same transaction that records it: a record that names another
-		// key than the values' was damaged, and would send the operator
-		// looking for a key that never was.
-		if vid, ok := firstSealedID(tx); ok && id != "" && hex.EncodeToString(vid[:]) != id {
-			return &DamagedError{Path: src.describe(), Reason: fmt.Sprintf("its record of the data key it is sealed with names key %s, but its values are sealed with key %x: the record was damaged", id, vid[:])}
-		}
-		return nil
+		var err error
+		id, err = sealedKeyID(tx, src.describe())
+		return err
 	})
 	return id, err
+}
+
+// sealedKeyID returns recordedKeyID of tx, the store desc names, after
+// comparing it with the key its values are sealed with: they are sealed,
+// with the key the store records, in the same transaction that records
+// it, so a record that names another key than the values' was damaged,
+// and would send the operator looking for a key that never was
+// (DamagedError).
+func sealedKeyID(tx kvTx, desc string) (string, error) {
+	id := recordedKeyID(tx)
+	if vid, ok := firstSealedID(tx); ok && id != "" && hex.EncodeToString(vid[:]) != id {
+		return "", &DamagedError{Path: desc, Reason: fmt.Sprintf("its record of the data key it is sealed with names key %s, but its values are sealed with key %x: the record was damaged", id, vid[:])}
+	}
+	return id, nil
 }
 
 // recordedKeyID returns the id (KeyID) of the data key the meta bucket of

@@ -22,10 +22,7 @@ type boltEngine struct {
 
 // openBolt opens (creating with mode 0600) the bbolt file at path.
 func openBolt(path string, noSync bool, lockTimeout time.Duration) (*boltEngine, error) {
-	if err := checkBoltFile(path); err != nil {
-		return nil, err
-	}
-	bdb, err := openBoltFile(path, &bolt.Options{
+	bdb, err := openBoltFile(path, false, &bolt.Options{
 		Timeout: lockTimeout,
 		NoSync:  noSync,
 	})
@@ -47,12 +44,12 @@ func openBolt(path string, noSync bool, lockTimeout time.Duration) (*boltEngine,
 // openBoltReadOnly opens the existing bbolt file at path for reading only:
 // it creates nothing, changes nothing (mode included), and takes the
 // shared lock, which a process holding the file for writing (a running
-// node) keeps it from taking. Its update fails.
+// node) keeps it from taking. Its update fails. Its users read the whole
+// file (a copy, a backup's check), so it walks every page first
+// (walkBoltPages): a page that points back up its tree would make bbolt's
+// reads recurse until the stack overflows, which no recover catches.
 func openBoltReadOnly(path string, lockTimeout time.Duration) (*boltEngine, error) {
-	if err := checkBoltFile(path); err != nil {
-		return nil, err
-	}
-	bdb, err := openBoltFile(path, &bolt.Options{Timeout: lockTimeout, ReadOnly: true})
+	bdb, err := openBoltFile(path, true, &bolt.Options{Timeout: lockTimeout, ReadOnly: true})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("%w (file lock not acquired within %s)", ErrLocked, lockTimeout)
@@ -62,16 +59,30 @@ func openBoltReadOnly(path string, lockTimeout time.Duration) (*boltEngine, erro
 	return &boltEngine{db: bdb, path: path}, nil
 }
 
-// openBoltFile is bolt.Open (mode 0600) with a panic of bbolt's on a
-// damaged page (reading the freelist) turned into a DamagedError; the
-// file bbolt opened is then closed, which releases its lock, and its
-// mapping is left to the end of the process.
-func openBoltFile(path string, opts *bolt.Options) (bdb *bolt.DB, err error) {
+// openBoltFile is bolt.Open (mode 0600) of a file checked first: it takes
+// the file's lock (lockBoltFile, within opts.Timeout, else ErrLocked) and,
+// holding it, checks what every open reads (checkBoltFile) or, with
+// walk, every page (walkBoltPages); a damaged file is a DamagedError. A
+// panic of bbolt's on a damaged page (reading the freelist) is turned into
+// a DamagedError too; the file bbolt opened is then closed, which releases
+// its lock, and its mapping is left to the end of the process.
+func openBoltFile(path string, walk bool, opts *bolt.Options) (bdb *bolt.DB, err error) {
 	var f *os.File
 	opts.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
-		var err error
-		f, err = os.OpenFile(name, flag, perm)
-		return f, err
+		file, err := os.OpenFile(name, flag, perm)
+		if err != nil {
+			return nil, err
+		}
+		if err := lockBoltFile(file, !opts.ReadOnly, opts.Timeout); err != nil {
+			_ = file.Close()
+			return nil, err
+		}
+		if err := checkBoltOpenFile(file, name, walk); err != nil {
+			_ = file.Close()
+			return nil, err
+		}
+		f = file
+		return file, nil
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer recoverDamage(path, &err, func() {

@@ -241,10 +241,7 @@ func CompactFile(path string, lockTimeout time.Duration) error {
 	if lockTimeout <= 0 {
 		lockTimeout = DefaultLockTimeout
 	}
-	if err := checkBoltFile(path); err != nil {
-		return fmt.Errorf("compact %s: %w", path, err)
-	}
-	src, err := openBoltFile(path, &bolt.Options{Timeout: lockTimeout})
+	src, err := openBoltFile(path, false, &bolt.Options{Timeout: lockTimeout})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return fmt.Errorf("compact %s: %w", path, ErrLocked)
@@ -254,7 +251,7 @@ func CompactFile(path string, lockTimeout time.Duration) error {
 	defer src.Close()
 	tmp := path + ".compact"
 	_ = os.Remove(tmp)
-	dst, err := openBoltFile(tmp, &bolt.Options{Timeout: lockTimeout})
+	dst, err := openBoltFile(tmp, false, &bolt.Options{Timeout: lockTimeout})
 	if err != nil {
 		return fmt.Errorf("compact %s: %w", path, err)
 	}

@@ -78,7 +78,7 @@ func runBackup(ctx context.Context, env *environment, args []string) error {
 		key, previous = keys.Current, keys.Previous
 	}
 	bc, checkErr := store.CheckBackup(ctx, partial, key, previous)
-	if checkErr != nil && !errors.Is(checkErr, store.ErrDataKey) {
+	if !sealedWithAnotherKey(checkErr) && checkErr != nil {
 		return fmt.Errorf("the backup the node sent does not hold, and is not kept: %w; take it again, and if it fails again check the node's store (docs/operations.md, Backups)", checkErr)
 	}
 	switch err := nameNew(partial, dest); {
@@ -130,4 +130,13 @@ func syncDir(dir string) {
 		_ = d.Sync()
 		_ = d.Close()
 	}
+}
+
+// sealedWithAnotherKey reports whether err, of store.CheckBackup, says only
+// that the backup is sealed with another key than the one given: such a
+// backup is whole and is kept, with the key it needs named. A damaged
+// backup is not, even when what is damaged is a sealed value that does
+// not open (store.ErrDamaged wrapping store.ErrDataKey).
+func sealedWithAnotherKey(err error) bool {
+	return errors.Is(err, store.ErrDataKey) && !errors.Is(err, store.ErrDamaged)
 }

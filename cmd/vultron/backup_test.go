@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -265,5 +266,27 @@ func TestBackupKeepsOnlyANewCheckedFile(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDamagedBackupIsNotAnotherKeys: vultron backup keeps a backup that
+// CheckBackup finds sealed with another key (whole, naming the key it
+// needs), and never one whose sealed value does not open with its own key,
+// which is damage (store.ErrDamaged wrapping store.ErrDataKey): it was
+// kept as FILE, with the advice to keep a key the operator already had.
+func TestDamagedBackupIsNotAnotherKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		keep bool
+	}{
+		{"checked whole", nil, false},
+		{"another key", fmt.Errorf("store: check backup b.db: %w: it is sealed with data key 1234, not with the key given (abcd)", store.ErrDataKey), true},
+		{"a sealed value that does not open", fmt.Errorf("store: check backup: %w", &store.DamagedError{Reason: "value activities x: it does not open", Err: store.ErrDataKey}), false},
+		{"damaged pages", fmt.Errorf("store: check backup: %w", &store.DamagedError{Reason: "page 4 says it is page 9"}), false},
+	} {
+		if got := sealedWithAnotherKey(tc.err); got != tc.keep {
+			t.Errorf("%s: kept as sealed with another key: %v, want %v", tc.name, got, tc.keep)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/openvultron/vultron/accounts"
@@ -46,12 +47,12 @@ const backupChunk = 256 << 10
 // (store.ReadTx.LastBackupSent).
 func (e *Endpoints) Backup(w http.ResponseWriter, r *http.Request) {
 	if !e.backingUp.CompareAndSwap(false, true) {
-		problem.Write(w, problem.Conflict("a backup of this node is being taken; ask again once it has been sent"))
+		e.backupRefused(w, r, "another backup of this node is being taken", problem.Conflict("a backup of this node is being taken; ask again once it has been sent"))
 		return
 	}
 	defer e.backingUp.Store(false)
 	if e.cfg.BackupDir == "" {
-		problem.Write(w, problem.Conflict(noFileBackup))
+		e.backupRefused(w, r, noFileBackup, problem.Conflict(noFileBackup))
 		return
 	}
 	// The send deadline is set before the copy is written, which may take
@@ -80,7 +81,7 @@ func (e *Endpoints) Backup(w http.ResponseWriter, r *http.Request) {
 		return f, nil
 	})
 	if errors.Is(err, store.ErrNoFileBackup) {
-		problem.Write(w, problem.Conflict(noFileBackup))
+		e.backupRefused(w, r, noFileBackup, problem.Conflict(noFileBackup))
 		return
 	}
 	if err != nil {
@@ -166,15 +167,28 @@ func sendBackup(w http.ResponseWriter, r io.Reader, stall time.Duration, sendBy 
 // logs and audits it: the client sees only err's safe sentence.
 // A backup whose request ended meanwhile (the client hung up, the node
 // is stopping) says so.
+// A disk that filled up while the copy was written (after backupRoom's
+// look at it) is 507, as a disk too full to begin is.
 func (e *Endpoints) backupFailed(w http.ResponseWriter, r *http.Request, err error) {
 	reason, ev := problem.Message(err), e.cfg.Logger.Error()
-	if r.Context().Err() != nil {
+	switch {
+	case r.Context().Err() != nil:
 		reason, ev = "the client hung up, or the node is stopping, before the copy was written", e.cfg.Logger.Warn()
+	case errors.Is(err, syscall.ENOSPC):
+		reason = "the disk beside the store filled up while the copy was written"
+		err = problem.Wrap(http.StatusInsufficientStorage, err, reason+"; free some space there and ask again")
 	}
 	ev.Err(err).Msg("backup of the store not taken")
 	e.auditBackup(r, store.AuditRecord{Decision: store.DecisionFailed,
 		Reason: problem.Clip("backup of the store not taken: "+reason, 300)}, nil)
 	problem.Write(w, err)
+}
+
+// backupRefused answers a backup refused before it began with refusal,
+// and audits it with why.
+func (e *Endpoints) backupRefused(w http.ResponseWriter, r *http.Request, why string, refusal error) {
+	e.auditBackup(r, store.AuditRecord{Decision: store.DecisionRefused, Reason: problem.Clip("backup of the store not taken: "+why, 300)}, nil)
+	problem.Write(w, refusal)
 }
 
 // auditBackup records rec, the outcome of a backup, with who asked for it;

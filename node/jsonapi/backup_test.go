@@ -2,10 +2,13 @@ package jsonapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,3 +89,53 @@ func TestBackupOfAClientThatHungUp(t *testing.T) {
 type deadlineRecorder struct{ *httptest.ResponseRecorder }
 
 func (deadlineRecorder) SetWriteDeadline(time.Time) error { return nil }
+
+// TestBackupRefusalsAreAudited: every backup not taken is in the audit
+// log with why, the refusals too: another backup under way (409), a store
+// that is not a file (409), and a disk that filled up while the copy was
+// written (507, not an internal error).
+func TestBackupRefusalsAreAudited(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(filepath.Join(dir, "vultron.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	lastAudit := func() store.AuditRecord {
+		t.Helper()
+		recs, _, err := db.AuditPage(context.Background(), 0, 100)
+		if err != nil || len(recs) == 0 {
+			t.Fatalf("audit: %d records, %v", len(recs), err)
+		}
+		return recs[len(recs)-1]
+	}
+	for _, tc := range []struct {
+		name   string
+		setup  func(e *Endpoints)
+		call   func(e *Endpoints, w http.ResponseWriter, r *http.Request)
+		status int
+		reason string
+	}{
+		{"another backup under way", func(e *Endpoints) { e.backingUp.Store(true) }, (*Endpoints).Backup,
+			http.StatusConflict, "backup of the store not taken: another backup of this node is being taken"},
+		{"no store file", func(e *Endpoints) { e.cfg.BackupDir = "" }, (*Endpoints).Backup,
+			http.StatusConflict, "backup of the store not taken: " + noFileBackup},
+		{"the disk filled up", func(*Endpoints) {}, func(e *Endpoints, w http.ResponseWriter, r *http.Request) {
+			e.backupFailed(w, r, fmt.Errorf("jsonapi: store: backup: write: %w", &os.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC}))
+		}, http.StatusInsufficientStorage, "backup of the store not taken: the disk beside the store filled up while the copy was written"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := &Endpoints{cfg: Config{Store: db, BackupDir: dir, Logger: zerolog.Nop(), Now: time.Now,
+				ClientIP: func(*http.Request) string { return "192.0.2.1" }}}
+			tc.setup(e)
+			w := deadlineRecorder{httptest.NewRecorder()}
+			tc.call(e, w, httptest.NewRequest(http.MethodGet, "/api/backup", nil))
+			if w.Code != tc.status {
+				t.Errorf("answered %d %s, want %d", w.Code, w.Body, tc.status)
+			}
+			if last := lastAudit(); last.Decision == store.DecisionDone || !strings.HasPrefix(last.Reason, tc.reason) {
+				t.Errorf("audited as %s %q, want it refused saying %q", last.Decision, last.Reason, tc.reason)
+			}
+		})
+	}
+}
