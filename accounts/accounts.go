@@ -102,7 +102,12 @@ type Config struct {
 	Argon2 Argon2Params
 	// OIDC, when set, lets people log in through an OpenID provider.
 	OIDC *OIDCConfig
-	Now  func() time.Time
+	// SSOTokenStanding is how long the tokens of a user of single sign-on
+	// keep working after that user's last login through the provider,
+	// with or without OIDC (a node that no longer has it keeps such
+	// users); zero means DefaultSSOTokenStanding.
+	SSOTokenStanding time.Duration
+	Now              func() time.Time
 	// Logger gets what accounts logs: never a password, a token, a code
 	// or a secret.
 	Logger zerolog.Logger

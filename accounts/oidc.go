@@ -60,26 +60,22 @@ type OIDCConfig struct {
 	// timeout. The operator names the provider, so it may be on a private
 	// address.
 	HTTPClient *http.Client
-	// TokenStanding is how long the tokens of a user of single sign-on
-	// keep working after that user's last login through the provider;
-	// zero means DefaultSSOTokenStanding.
-	TokenStanding time.Duration
 }
 
 // DefaultSSOTokenStanding is how long the tokens of a user of single
-// sign-on keep working after the user's last login through the provider.
-// The node hears that the provider shut a person out only at a login, and
-// a person who left does not log in again: without a bound, the tokens
-// they made (up to MaxTokenTTL) would outlive their place at the provider.
+// sign-on keep working after the user's last login through the provider
+// (Config.SSOTokenStanding). The node hears that the provider shut a
+// person out only at a login, and a person who left does not log in
+// again: without a bound, the tokens they made (up to MaxTokenTTL) would
+// outlive their place at the provider.
 const DefaultSSOTokenStanding = 30 * 24 * time.Hour
 
-// ssoStanding returns how long an SSO user's tokens work after a login,
-// and the provider, for a user whose provider is issuer; also on a node
-// that no longer has single sign-on, where such a user cannot log in to
-// renew them.
+// ssoStanding returns how long an SSO user's tokens work after a login;
+// also on a node that no longer has single sign-on, where such a user
+// cannot log in to renew them.
 func (s *Service) ssoStanding() time.Duration {
-	if s.oidc != nil && s.oidc.cfg.TokenStanding > 0 {
-		return s.oidc.cfg.TokenStanding
+	if s.cfg.SSOTokenStanding > 0 {
+		return s.cfg.SSOTokenStanding
 	}
 	return DefaultSSOTokenStanding
 }
@@ -93,8 +89,11 @@ func (s *Service) checkSSOStanding(u *User, tok Token, now time.Time) error {
 		return nil
 	}
 	todo := "log in through single sign-on to this node's dashboard, and its tokens work again"
-	if s.oidc == nil {
+	switch {
+	case s.oidc == nil:
 		todo = "this node no longer has single sign-on, so ask its admin"
+	case s.oidc.cfg.Issuer != u.Issuer:
+		todo = "this node's single sign-on is now through " + s.oidc.cfg.Issuer + ", whose logins are users of their own, so ask its admin"
 	}
 	return problem.Unauthorized("token %s belongs to %s, who has not logged in through %s for %s (the tokens of a user of single sign-on work for %s after a login there, so that they end with the person's place at the provider); %s",
 		tok.ID, u.Name, u.Issuer, days(now.Sub(u.LastLogin)), days(standing), todo)

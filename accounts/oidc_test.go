@@ -399,4 +399,23 @@ func TestSSOTokensNeedARecentLogin(t *testing.T) {
 	if _, err := s.Authenticate(ctx, secret); err != nil {
 		t.Errorf("after a new login: %v", err)
 	}
+
+	// The node's own standing; and a provider that is no longer the
+	// node's cannot renew it.
+	s.cfg.SSOTokenStanding = 48 * time.Hour
+	at(49 * time.Hour)
+	_, err = s.Authenticate(ctx, secret)
+	if msg := problem.Message(err); !strings.Contains(msg, "for 2 days (the tokens of a user of single sign-on work for 2 days after a login there") {
+		t.Errorf("with a standing of 2 days, refused with %q", msg)
+	}
+	s.oidc = &oidcClient{cfg: OIDCConfig{Issuer: "https://idp.example/new"}}
+	_, err = s.Authenticate(ctx, secret)
+	if msg := problem.Message(err); !strings.Contains(msg, "single sign-on is now through https://idp.example/new") {
+		t.Errorf("after the provider changed, refused with %q", msg)
+	}
+	s.oidc = nil
+	_, err = s.Authenticate(ctx, secret)
+	if msg := problem.Message(err); !strings.Contains(msg, "no longer has single sign-on") {
+		t.Errorf("on a node without single sign-on, refused with %q", msg)
+	}
 }

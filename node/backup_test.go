@@ -114,7 +114,7 @@ func TestStalledBackupFreesItsSlot(t *testing.T) {
 	}
 	// The client keeps its connection open and reads no more.
 	last := awaitBackupAudit(t, n, 20*time.Second)
-	if last.Decision != store.DecisionFailed || !strings.Contains(last.Reason, "cut short") || !strings.Contains(last.Reason, "read nothing for 300ms") {
+	if last.Decision != store.DecisionFailed || !strings.Contains(last.Reason, "cut short") || !strings.Contains(last.Reason, "took less than 32 KiB in 300ms") {
 		t.Errorf("the stalled backup is audited as %s %q", last.Decision, last.Reason)
 	}
 	if left, _ := filepath.Glob(filepath.Join(n.dir, ".vultron-backup-*")); len(left) != 0 {

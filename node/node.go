@@ -194,8 +194,8 @@ type Config struct {
 	// ShutdownTimeout bounds how long a graceful shutdown waits for
 	// in-flight requests and deliveries; default 10 s.
 	ShutdownTimeout time.Duration
-	// BackupStallTimeout is how long a backup's client may read nothing
-	// before the node cuts the backup short and frees its backup slot;
+	// BackupStallTimeout is how long a backup's client may take to read
+	// 32 KiB before the node cuts the backup short and frees its backup slot;
 	// default jsonapi.DefaultBackupStallTimeout.
 	BackupStallTimeout time.Duration
 	// AuditPerRemote and AuditPerWindow bound the refusals recorded one by
@@ -211,6 +211,10 @@ type Config struct {
 	// OIDC, when set, lets people log in to the dashboard through an
 	// OpenID provider (serve --oidc-issuer ...).
 	OIDC *accounts.OIDCConfig
+	// SSOTokenStanding is accounts.Config.SSOTokenStanding: how long the
+	// API tokens of a user of single sign-on work after that user's last
+	// login through the provider; default 30 days.
+	SSOTokenStanding time.Duration
 	// AttributeNames sends, with each activity a person has the node's
 	// actor send, that person's display name (serve --attribute-names;
 	// see outbox.By.DisplayName for where on the wire).
@@ -697,6 +701,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		SecondFactorOptional: cfg.SecondFactorOptional,
 		Argon2:               cfg.Argon2,
 		OIDC:                 cfg.OIDC,
+		SSOTokenStanding:     cfg.SSOTokenStanding,
 		Now:                  cfg.Now,
 		Logger:               cfg.Logger,
 	})

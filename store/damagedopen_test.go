@@ -7,12 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // TestOpenOfALiveStoreSaysLocked: opening the store file of a process that
@@ -242,4 +246,24 @@ func TestCheckBackupOfDamagedSealedValues(t *testing.T) {
 			t.Errorf("a damaged record of the data key is ErrDataKey too: %v", err)
 		}
 	})
+}
+
+// TestTheOpenCheckRunsOnceAFile: bbolt keeps the store's OpenFile and
+// calls it again for a copy written with a WriteFlag (Tx.WriteTo) or
+// Tx.CopyFile; the lock and the checks of the store's own open must not
+// run then, or the copy waits for the lock the store holds and fails.
+func TestTheOpenCheckRunsOnceAFile(t *testing.T) {
+	e, err := openBolt(filepath.Join(t.TempDir(), "s.db"), true, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.close()
+	err = e.db.View(func(tx *bolt.Tx) error {
+		tx.WriteFlag = syscall.O_SYNC
+		_, err := tx.WriteTo(io.Discard)
+		return err
+	})
+	if err != nil {
+		t.Errorf("a copy written with a WriteFlag: %v", err)
+	}
 }

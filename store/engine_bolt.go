@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,6 +19,9 @@ import (
 type boltEngine struct {
 	db   *bolt.DB
 	path string
+	// walked says that every page was walked at open, under a shared lock
+	// that keeps writers out (openBoltReadOnly): check need not again.
+	walked bool
 }
 
 // openBolt opens (creating with mode 0600) the bbolt file at path.
@@ -56,7 +60,7 @@ func openBoltReadOnly(path string, lockTimeout time.Duration) (*boltEngine, erro
 		}
 		return nil, err
 	}
-	return &boltEngine{db: bdb, path: path}, nil
+	return &boltEngine{db: bdb, path: path, walked: true}, nil
 }
 
 // openBoltFile is bolt.Open (mode 0600) of a file checked first: it takes
@@ -64,11 +68,21 @@ func openBoltReadOnly(path string, lockTimeout time.Duration) (*boltEngine, erro
 // holding it, checks what every open reads (checkBoltFile) or, with
 // walk, every page (walkBoltPages); a damaged file is a DamagedError. A
 // panic of bbolt's on a damaged page (reading the freelist) is turned into
-// a DamagedError too; the file bbolt opened is then closed, which releases
-// its lock, and its mapping is left to the end of the process.
+// a DamagedError too; the file bbolt opened is then closed, and its
+// mapping is left to the end of the process (on Linux, so is its lock,
+// which the mapping holds: a later open in this process is ErrLocked).
 func openBoltFile(path string, walk bool, opts *bolt.Options) (bdb *bolt.DB, err error) {
-	var f *os.File
+	var (
+		f      *os.File
+		opened atomic.Bool
+	)
 	opts.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		if opened.Swap(true) {
+			// bbolt keeps this function and opens the file with it again
+			// for a copy (Tx.WriteTo with a WriteFlag, Tx.CopyFile): the
+			// store holds the lock already, and the file was checked.
+			return os.OpenFile(name, flag, perm)
+		}
 		file, err := os.OpenFile(name, flag, perm)
 		if err != nil {
 			return nil, err
@@ -115,12 +129,14 @@ func (e *boltEngine) update(_ context.Context, fn func(kvTx) error) (err error) 
 }
 
 // check checks the whole file: first its pages, walked from the file
-// itself (walkPages), then, only when they form a tree that ends, every
+// itself (walkPages, unless the open walked them), then, only when they form a tree that ends, every
 // bucket through bbolt's cursors (walk) and bbolt's own check, which
 // trust the pages they read.
 func (e *boltEngine) check(ctx context.Context) []error {
-	if err := e.walkPages(); err != nil {
-		return []error{err}
+	if !e.walked {
+		if err := e.walkPages(); err != nil {
+			return []error{err}
+		}
 	}
 	if err := e.walk(); err != nil {
 		return []error{err}

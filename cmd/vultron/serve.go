@@ -172,9 +172,6 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	if oidcCfg != nil {
-		oidcCfg.TokenStanding = time.Duration(oidcStanding)
-	}
 	retry := outbox.DefaultRetryPolicy()
 	retry.First, retry.Max, retry.Horizon = *retryFirst, *retryMax, *retryHorizon
 	if retry.First <= 0 || retry.Max < retry.First || retry.Horizon <= 0 {
@@ -269,6 +266,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		ReplicaSync:          replicaSync,
 		SecondFactorOptional: *secondFactor == "optional",
 		OIDC:                 oidcCfg,
+		SSOTokenStanding:     time.Duration(oidcStanding),
 		AttributeNames:       *attributeNames,
 		Version:              version,
 		Logger:               log,

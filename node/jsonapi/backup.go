@@ -22,14 +22,15 @@ import (
 // a slow link takes longer than a page does.
 const BackupSendTimeout = 30 * time.Minute
 
-// DefaultBackupStallTimeout is how long a backup's client may take no
-// bytes, when Config.BackupStall is zero: longer than any pause of a
-// client that is still reading, short beside BackupSendTimeout.
+// DefaultBackupStallTimeout is how long a backup's client may take to
+// read one backupChunk, when Config.BackupStall is zero: longer than any
+// pause of a client that is still reading, short beside BackupSendTimeout.
 const DefaultBackupStallTimeout = time.Minute
 
 // backupChunk is how much of a backup is written under one stall
-// deadline: a client that reads at all takes it well within the deadline.
-const backupChunk = 256 << 10
+// deadline: a client that takes less than this within the stall timeout
+// is cut off. Small, so that only a client that has all but stopped is.
+const backupChunk = 32 << 10
 
 // Backup answers GET /api/backup with a consistent copy of the node's
 // bbolt store, taken while the node keeps running: the file, sealed with
@@ -125,7 +126,7 @@ func (e *Endpoints) Backup(w http.ResponseWriter, r *http.Request) {
 
 // sendBackup writes the backup file r to w, a chunk at a time, each under
 // a write deadline of stall from its start (and none past sendBy), so
-// that a client that takes no bytes for stall ends the send. It returns
+// that a client that takes less than a chunk in stall ends the send. It returns
 // the bytes written and, for a send cut short, why, in a clause for the
 // audit log ("" when r was sent to its end).
 func sendBackup(w http.ResponseWriter, r io.Reader, stall time.Duration, sendBy time.Time) (int64, string) {
@@ -147,7 +148,7 @@ func sendBackup(w http.ResponseWriter, r io.Reader, stall time.Duration, sendBy 
 			sent += int64(m)
 			switch {
 			case errors.Is(err, os.ErrDeadlineExceeded) && stalled:
-				return sent, "its client read nothing for " + stall.String()
+				return sent, fmt.Sprintf("its client took less than %d KiB in %s", backupChunk>>10, stall)
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				return sent, "it was not sent within " + BackupSendTimeout.String()
 			case err != nil:

@@ -79,8 +79,8 @@ type Config struct {
 	// it (the data directory, beside the store); empty on a node without
 	// a store file.
 	BackupDir string
-	// BackupStall is how long a backup's client may take no bytes before
-	// the backup is cut short (zero: DefaultBackupStallTimeout), so that
+	// BackupStall is how long a backup's client may take to read 32 KiB
+	// before the backup is cut short (zero: DefaultBackupStallTimeout), so that
 	// a client that stopped reading does not hold the node's one backup
 	// slot, and the copy beside the store, until BackupSendTimeout.
 	BackupStall time.Duration
