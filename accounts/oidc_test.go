@@ -59,6 +59,20 @@ func authorize(t *testing.T, authURL string) url.Values {
 	return loc.Query()
 }
 
+// ssoLogin logs person in through provider m, who answers at once, and
+// returns FinishSSO's login.
+func ssoLogin(t *testing.T, s *Service, m *mockoidc.MockOIDC, meta LoginMeta, person *mockoidc.MockUser) (Login, error) {
+	t.Helper()
+	m.QueueUser(person)
+	authURL, prelogin, err := s.BeginSSO(context.Background(), "/", meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := authorize(t, authURL)
+	l, _, err := s.FinishSSO(context.Background(), prelogin, q.Get("state"), q.Get("code"), meta)
+	return l, err
+}
+
 func TestSSOLogin(t *testing.T) {
 	m := startProvider(t)
 	s := ssoService(t, m)
@@ -297,14 +311,7 @@ func TestSSORoleWithdrawnEndsWhatTheUserHeld(t *testing.T) {
 	meta := LoginMeta{Remote: "192.0.2.21"}
 	login := func(groups ...string) (Login, error) {
 		t.Helper()
-		m.QueueUser(&mockoidc.MockUser{Subject: "sub-9", PreferredUsername: "kim", Groups: groups})
-		authURL, prelogin, err := s.BeginSSO(ctx, "/", meta)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q := authorize(t, authURL)
-		l, _, err := s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta)
-		return l, err
+		return ssoLogin(t, s, m, meta, &mockoidc.MockUser{Subject: "sub-9", PreferredUsername: "kim", Groups: groups})
 	}
 	first, err := login("psirt")
 	if err != nil {
@@ -338,7 +345,7 @@ func TestSSORoleWithdrawnEndsWhatTheUserHeld(t *testing.T) {
 
 // TestSSOTokensNeedARecentLogin: the tokens of a user who logs in through
 // the identity provider work while that user has logged in there within
-// the token standing (OIDCConfig.TokenStanding), since the node hears of a
+// the token standing (Config.SSOTokenStanding), since the node hears of a
 // person the provider shut out only at a login: a person who left and
 // never logs in again keeps no working token for longer. A login renews
 // them; a password user's tokens are not touched.
@@ -350,13 +357,7 @@ func TestSSOTokensNeedARecentLogin(t *testing.T) {
 	admin := adminOf(t, s)
 	login := func() Login {
 		t.Helper()
-		m.QueueUser(&mockoidc.MockUser{Subject: "sub-11", PreferredUsername: "ana", Groups: []string{"psirt"}})
-		authURL, prelogin, err := s.BeginSSO(ctx, "/", meta)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q := authorize(t, authURL)
-		l, _, err := s.FinishSSO(ctx, prelogin, q.Get("state"), q.Get("code"), meta)
+		l, err := ssoLogin(t, s, m, meta, &mockoidc.MockUser{Subject: "sub-11", PreferredUsername: "ana", Groups: []string{"psirt"}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,32 +26,28 @@ import (
 // get fetches a URL without credentials and returns status and body.
 func get(t *testing.T, u string, accept string) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", u, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	status, _, body := getWith(t, u, "Accept", accept)
+	return status, body
 }
 
 // getIfNoneMatch GETs u, with If-None-Match when etags is not empty, and
 // returns the status, the ETag and the body.
 func getIfNoneMatch(t *testing.T, u, etags string) (int, string, []byte) {
 	t.Helper()
+	status, h, body := getWith(t, u, "If-None-Match", etags)
+	return status, h.Get("ETag"), body
+}
+
+// getWith fetches a URL without credentials, with the header name set to
+// value when value is not empty, and returns status, headers and body.
+func getWith(t *testing.T, u, name, value string) (int, http.Header, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if etags != "" {
-		req.Header.Set("If-None-Match", etags)
+	if value != "" {
+		req.Header.Set(name, value)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -59,7 +55,7 @@ func getIfNoneMatch(t *testing.T, u, etags string) (int, string, []byte) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header.Get("ETag"), b
+	return resp.StatusCode, resp.Header, b
 }
 
 // detail reads a case with the node's token.

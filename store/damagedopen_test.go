@@ -5,13 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"hash/fnv"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,26 +26,7 @@ func TestOpenOfALiveStoreSaysLocked(t *testing.T) {
 	db := openTestDB(t, Options{DataKey: testKey(2)})
 	fillStore(t, db)
 	mustPutActor(t, db, "coord")
-	ctx := context.Background()
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 2 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := fmt.Sprintf("live-%d-%d", w, i)
-				if err := db.EnqueueOutbound(ctx, Outbound{ID: id, Actor: "coord", Body: activityBody(id, strings.Repeat("x", 100*(i%64))),
-					Deliveries: []DeliveryTarget{{Recipient: inboxA}}}, nil); err != nil {
-					t.Errorf("writer %d: %v", w, err)
-					return
-				}
-			}
-		})
-	}
+	_, stop := writeWhile(t, db, "live")
 	opens := 0
 	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); opens++ {
 		var err error
@@ -68,8 +46,7 @@ func TestOpenOfALiveStoreSaysLocked(t *testing.T) {
 			break
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	t.Logf("%d opens, each refused as locked", opens)
 }
 

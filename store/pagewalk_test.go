@@ -311,28 +311,8 @@ func TestPageWalkWhileWriting(t *testing.T) {
 	db := openTestDB(t, Options{DataKey: testKey(2)})
 	fillStore(t, db)
 	mustPutActor(t, db, "coord")
-	ctx := context.Background()
 	eng := db.eng.(*boltEngine)
-	stop := make(chan struct{})
-	var writes atomic.Int64
-	var wg sync.WaitGroup
-	for w := range 2 {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := fmt.Sprintf("during-walk-%d-%d", w, i)
-				if err := db.EnqueueOutbound(ctx, Outbound{ID: id, Actor: "coord", Body: activityBody(id, strings.Repeat("x", 100*(i%64))), Deliveries: []DeliveryTarget{{Recipient: inboxA}}}, nil); err != nil {
-					t.Errorf("writer %d: %v", w, err)
-					return
-				}
-				writes.Add(1)
-			}
-		})
-	}
+	writes, stop := writeWhile(t, db, "during-walk")
 	walks := 0
 	for deadline := time.Now().Add(10 * time.Second); writes.Load() < 500 && time.Now().Before(deadline); walks++ {
 		if err := eng.walkPages(); err != nil {
@@ -340,8 +320,7 @@ func TestPageWalkWhileWriting(t *testing.T) {
 			break
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	t.Logf("%d walks during %d writes", walks, writes.Load())
 	if writes.Load() < 500 {
 		t.Errorf("%d writes during the walks, want 500", writes.Load())
@@ -402,4 +381,33 @@ func BenchmarkCheckPages(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// writeWhile has two writers queue outbound activities of the actor coord
+// in db, of sizes that vary, until stop is called (which waits for them);
+// writes counts what they committed.
+func writeWhile(t *testing.T, db *DB, prefix string) (writes *atomic.Int64, stop func()) {
+	t.Helper()
+	ctx := context.Background()
+	done := make(chan struct{})
+	writes = new(atomic.Int64)
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				id := fmt.Sprintf("%s-%d-%d", prefix, w, i)
+				if err := db.EnqueueOutbound(ctx, Outbound{ID: id, Actor: "coord", Body: activityBody(id, strings.Repeat("x", 100*(i%64))), Deliveries: []DeliveryTarget{{Recipient: inboxA}}}, nil); err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+				writes.Add(1)
+			}
+		})
+	}
+	return writes, func() { close(done); wg.Wait() }
 }
