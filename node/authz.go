@@ -88,7 +88,13 @@ func (n *Node) handle(r *mux.Router, method, path string, prefix bool, g guard, 
 	} else {
 		route = r.Path(path)
 	}
-	route.Handler(n.guarded(g, h.ServeHTTP)).Methods(method)
+	methods := []string{method}
+	if method == http.MethodGet && g.from == fromNone {
+		// A public document answers HEAD as GET (net/http drops the
+		// body): curl -I, monitoring probes, caches that revalidate.
+		methods = append(methods, http.MethodHead)
+	}
+	route.Handler(n.guarded(g, h.ServeHTTP)).Methods(methods...)
 }
 
 // reqInfo is what the node learns of a request while it is served, for

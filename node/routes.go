@@ -124,10 +124,28 @@ func (n *Node) router() *mux.Router {
 		}
 		problem.Write(w, problem.NotFound("no such resource: %s", r.URL.Path))
 	}))
+	router := r
 	r.MethodNotAllowedHandler = n.countRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, problem.New(http.StatusMethodNotAllowed, "method %s is not allowed on %s", r.Method, r.URL.Path))
+		allow := allowedMethods(router, r)
+		w.Header().Set("Allow", allow)
+		problem.Write(w, problem.New(http.StatusMethodNotAllowed, "method %s is not allowed on %s: it takes %s", r.Method, r.URL.Path, allow))
 	}))
 	return r
+}
+
+// allowedMethods lists, as the Allow header of a 405 does, the methods
+// router takes on r's path.
+func allowedMethods(router *mux.Router, r *http.Request) string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		var match mux.RouteMatch
+		if router.Match(probe, &match) && match.MatchErr == nil {
+			allow = append(allow, m)
+		}
+	}
+	return strings.Join(allow, ", ")
 }
 
 // withClientIP computes the client IP of every request once, with

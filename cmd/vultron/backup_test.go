@@ -72,6 +72,13 @@ func TestBackupOfARunningNode(t *testing.T) {
 		!regexp.MustCompile(`\nvultron_store_last_backup_timestamp_seconds \d\.\d+e\+09\n`).MatchString(metrics) {
 		t.Errorf("the metrics do not name the last backup (%v):\n%s", size, grepLines(metrics, "backup"))
 	}
+	// --data names the node's data directory: its API token there is the
+	// one the backup is taken with, when no token file is given.
+	var stdout, stderr strings.Builder
+	env := &environment{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+	if code := run(t.Context(), env, []string{"backup", "--node", u, "--data", dir, filepath.Join(t.TempDir(), "again.db")}); code != 0 {
+		t.Errorf("backup --data DATA without --token-file: exit %d: %s", code, stderr.String())
+	}
 	audit := n.ok(t, "audit", "show")
 	if !regexp.MustCompile(`admin +done .*store .* backup of the store sent: \d+ bytes, sealed with data key `+keyID).MatchString(audit) ||
 		!strings.Contains(audit, "admin via token") {

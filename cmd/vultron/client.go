@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +28,10 @@ type nodeFlags struct {
 	tokenFile *string
 	config    *string
 	env       *environment
+	// dataDir, when set and not empty, is the node's data directory a
+	// command names (--data): its api-token is then the token file when
+	// none is named, in place of ./data/api-token.
+	dataDir *string
 }
 
 // Defaults of the node and token a command uses when nothing names them.
@@ -65,7 +70,8 @@ type client struct {
 // VULTRON_TOKEN_FILE), the --config file, the login that `vultron login`
 // stored (its node, and its token when the node is that login's), and
 // last the defaults (http://127.0.0.1:7001 and ./data/api-token, what
-// `make run` makes): a token named for a command wins over a login, and a
+// `make run` makes, or DATA/api-token of a command's --data): a token
+// named for a command wins over a login, and a
 // login's token is only ever sent to the node it was made for.
 func (f nodeFlags) parse(fs *flag.FlagSet, env *environment, args []string) (*client, error) {
 	if err := parseFlags(fs, args); err != nil {
@@ -103,6 +109,9 @@ func (f nodeFlags) newClient(nodeSet, tokenSet bool) (*client, error) {
 		if saved, ok := login.Nodes[base]; ok && saved.Token != "" {
 			return &client{base: base, token: saved.Token, tokenFile: "the login of " + login.path, http: &http.Client{Timeout: 30 * time.Second}}, nil
 		}
+	}
+	if !tokenSet && f.dataDir != nil && *f.dataDir != "" {
+		*f.tokenFile = filepath.Join(*f.dataDir, "api-token")
 	}
 	data, err := os.ReadFile(*f.tokenFile)
 	if err != nil {

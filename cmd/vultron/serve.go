@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"net"
 	"os"
 	"os/signal"
@@ -403,7 +404,11 @@ func oidcConfig(issuer, clientID, secretFile, claim, roleMap string) (*accounts.
 	}
 	info, err := os.Stat(secretFile)
 	if err != nil {
-		return nil, fmt.Errorf("read the OpenID client secret: %w", err)
+		var pe *iofs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // "no such file or directory", without "stat FILE"
+		}
+		return nil, fmt.Errorf("the OpenID client secret file %s cannot be read (%w); give the file that holds the node's client secret at the provider with --oidc-client-secret-file", secretFile, err)
 	}
 	if info.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("the OpenID client secret file %s can be read by other users (mode %v); run chmod 600 %s", secretFile, info.Mode().Perm(), secretFile)

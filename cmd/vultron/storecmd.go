@@ -253,6 +253,11 @@ func runStore(ctx context.Context, env *environment, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "copied %d buckets, %d keys, %d bytes of values\n", st.Buckets, st.Keys, st.Bytes)
 	if !check {
+		pages := ""
+		if strings.HasPrefix(*from, "bolt:") {
+			pages = "its pages are consistent; " // walked as the copy opened it
+		}
+		fmt.Fprintf(env.stdout, "%sits records and audit chain were not opened (give the data key with --data DATA, --data-key-file FILE or VULTRON_DATA_KEY to check them)\n", pages)
 		return nil
 	}
 	db, err := store.OpenURL(ctx, *to, store.Options{DataKey: keys.Current, PreviousDataKey: keys.Previous})

@@ -248,6 +248,9 @@ func TestStoreCopyFindsTheDataKeyFirst(t *testing.T) {
 			want: []string{store.KeyID(keys.Current), "--data-key-file " + retired}},
 		{name: "the key file alone", args: []string{"--data-key-file", filepath.Join(dir, store.DataKeyFile)}, code: 0,
 			want: []string{"copied ", "opens with data key " + store.KeyID(keys.Current)}},
+		// Without a key, the copy says what it did not check.
+		{name: "no key", args: nil, code: 0,
+			want: []string{"copied ", "its pages are consistent; its records and audit chain were not opened (give the data key with --data DATA, --data-key-file FILE or VULTRON_DATA_KEY to check them)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dst := filepath.Join(t.TempDir(), "copy.db")

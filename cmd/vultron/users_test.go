@@ -181,7 +181,7 @@ func TestServeRefusesBadAccountFlags(t *testing.T) {
 		{"issuer alone", []string{"--oidc-issuer", "https://idp.example"}, 2, "single sign-on needs --oidc-issuer, --oidc-client-id, --oidc-client-secret-file and --oidc-role-map together"},
 		{"bad role map", sso("psirt=boss", secret), 2, `role map entry "psirt=boss"`},
 		{"readable secret", sso("psirt=analyst", secret), 1, "chmod 600"},
-		{"missing secret", sso("psirt=analyst", secret+"-none"), 1, "read the OpenID client secret"},
+		{"missing secret", sso("psirt=analyst", secret+"-none"), 1, "the OpenID client secret file " + secret + "-none cannot be read (no such file or directory); give the file that holds the node's client secret at the provider with --oidc-client-secret-file"},
 		{"second factor", []string{"--second-factor", "sometimes"}, 2, `--second-factor is required or optional, not "sometimes"`},
 		{"token standing too short", append(sso("psirt=analyst", secret), "--oidc-token-standing", "10m"), 2, "--oidc-token-standing is from an hour to 730d, not 10m0s"},
 		{"token standing too long", append(sso("psirt=analyst", secret), "--oidc-token-standing", "800d"), 2, "--oidc-token-standing is from an hour to 730d, not 800d"},
