@@ -41,8 +41,9 @@ import (
 // disable such a user, which the node checks before the provider's word,
 // or restrict an analyst's actors, which a login keeps. A person whose
 // claim maps to no role is refused and no user is created. The provider
-// is asked for its discovery document at the first login, not at the
-// node's start, so a node starts while its provider is down.
+// is asked for its discovery document once the node serves (CheckSSO,
+// which only warns) and at the first login until it answers, so a node
+// starts while its provider is down.
 
 // OIDCConfig is the node's OpenID provider.
 type OIDCConfig struct {
@@ -203,6 +204,18 @@ func (c *oidcClient) ready(ctx context.Context) (*oauth2.Config, *oidc.IDTokenVe
 	c.oauth = &oauth2.Config{ClientID: c.cfg.ClientID, ClientSecret: c.cfg.ClientSecret, Endpoint: p.Endpoint(), RedirectURL: c.redirect, Scopes: scopes}
 	c.verifier = p.Verifier(&oidc.Config{ClientID: c.cfg.ClientID, Now: c.now})
 	return c.oauth, c.verifier, nil
+}
+
+// CheckSSO asks the node's OpenID provider for its discovery document,
+// as the first login would, and returns why it cannot be had (an error
+// that names the provider); nil on a node without single sign-on. The
+// document, once had, is kept for the logins.
+func (s *Service) CheckSSO(ctx context.Context) error {
+	if s.oidc == nil {
+		return nil
+	}
+	_, _, err := s.oidc.ready(ctx)
+	return err
 }
 
 // pendingSSO is a login in progress at the provider.

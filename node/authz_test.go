@@ -1088,3 +1088,33 @@ func TestSSOLoginSurvivesAFloodOfPreLogins(t *testing.T) {
 			done.Code, done.Header().Get("Location"), session, done.Body.String())
 	}
 }
+
+// TestUnreachableProviderWarnsAtStart: a node whose OpenID provider cannot
+// be reached (a typo in --oidc-issuer, the provider down) starts, and says
+// so in its log at once, instead of only at the first person's login.
+func TestUnreachableProviderWarnsAtStart(t *testing.T) {
+	issuer := "http://" + freeAddr(t) + "/realms/psirt" // nothing listens there
+	roles, err := accounts.ParseRoleMap("psirt=analyst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	log := zerolog.New(zerolog.MultiLevelWriter(zerolog.NewTestWriter(t), logs)).Level(zerolog.InfoLevel)
+	startNodeLogged(t, t.TempDir(), nil, Config{OIDC: &accounts.OIDCConfig{Issuer: issuer, ClientID: "vultron", ClientSecret: "s3cret", RoleMap: roles}},
+		log, "vendor:Organization")
+	waitFor(t, "the node's warning about its provider", func() bool { return strings.Contains(logs.String(), "single sign-on") })
+	line := grepLine(logs.String(), "single sign-on")
+	if !strings.Contains(line, `"level":"warn"`) || !strings.Contains(line, issuer) || !strings.Contains(line, "cannot be reached") {
+		t.Errorf("the warning: %s", line)
+	}
+}
+
+// grepLine returns the first line of s that holds sub.
+func grepLine(s, sub string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			return l
+		}
+	}
+	return ""
+}

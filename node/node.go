@@ -708,6 +708,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	if cfg.OIDC != nil {
+		n.services = append(n.services, service{name: "sso-check", run: n.checkSSOProvider})
+	}
 	// The API token is the first admin's (accounts.Bootstrap).
 	if link, err := n.accounts.Bootstrap(ctx, n.token.sum[:]); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -1245,4 +1248,19 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() { n.closeErr = n.db.Close() })
 	return n.closeErr
+}
+
+// checkSSOProvider asks the OpenID provider for its discovery document
+// once the node serves, and warns when it cannot be had: a typo in the
+// issuer, or a provider that is down, shows in the log at the start
+// rather than at the first person's login (which asks again).
+func (n *Node) checkSSOProvider(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	// A node stopped meanwhile has nothing to say; a provider that did not
+	// answer within the timeout is as unreachable as one that refused.
+	if err := n.accounts.CheckSSO(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		n.log.Warn().Err(err).Str("issuer", n.cfg.OIDC.Issuer).Msg("single sign-on: the identity provider cannot be reached, so nobody can log in through it until it can; check --oidc-issuer")
+	}
+	return nil
 }
