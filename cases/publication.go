@@ -216,7 +216,7 @@ func (c *Case) PublicationBlocked() string {
 		if c.Embargo != nil {
 			end = " until " + c.Embargo.End.UTC().Format(time.RFC3339)
 		}
-		return fmt.Sprintf("the embargo of case %s is in force%s and the case is not public: its advisory is published once the embargo ends", c.ID, end)
+		return fmt.Sprintf("the embargo of case %s is in force%s and the case is not public: its advisory can be published once the embargo has ended (or been terminated), or once the case is public: publish it then", c.ID, end)
 	}
 	return ""
 }

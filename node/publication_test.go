@@ -133,7 +133,7 @@ func TestPublication(t *testing.T) {
 	finder.oneCase(t, "the finder's replica with the product", func(c api.Case) bool { return c.LedgerLength >= 4 })
 
 	// Publishing is refused while the embargo is in force.
-	if status, body := vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(caseID)+"/advisory/publish", `{}`); status != http.StatusConflict || !strings.Contains(string(body), "embargo") {
+	if status, body := vendor.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(caseID)+"/advisory/publish", `{}`); status != http.StatusConflict || !strings.Contains(string(body), "can be published once the embargo has ended") {
 		t.Fatalf("publish under embargo: %d %s, want 409", status, body)
 	}
 	leaks := regexp.MustCompile(regexp.QuoteMeta(title) + "|" + regexp.QuoteMeta(product) + "|" + cve + "|quagga")
