@@ -22,7 +22,7 @@ func runUser(ctx context.Context, env *environment, args []string) error {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		sub, args = args[0], args[1:]
 	}
-	fs := newFlagSet("user", "vultron user add NAME --role viewer|analyst|admin [--actor A]... [--json]\n"+
+	fs := newFlagSet("user", "vultron user add NAME --role viewer|analyst|admin [--actor A]... [--display-name TEXT] [--json]\n"+
 		"       vultron user list [--json]\n"+
 		"       vultron user role NAME ROLE [--actor A]... [--all-actors]\n"+
 		"       vultron user disable|enable|remove|reset-2fa|enroll NAME\n"+
