@@ -93,6 +93,7 @@ func (n *Node) handle(r *mux.Router, method, path string, prefix bool, g guard, 
 		// A public document answers HEAD as GET (net/http drops the
 		// body): curl -I, monitoring probes, caches that revalidate.
 		methods = append(methods, http.MethodHead)
+		n.guards[http.MethodHead+" "+path] = g
 	}
 	route.Handler(n.guarded(g, h.ServeHTTP)).Methods(methods...)
 }
