@@ -183,7 +183,7 @@ func newNodeCollector(n *Node) *nodeCollector {
 		deliveries:     prometheus.NewDesc("vultron_deliveries_total", "Delivery attempts by outcome.", []string{"outcome"}, nil),
 		webhooks:       prometheus.NewDesc("vultron_webhooks_total", "Webhook events by outcome.", []string{"outcome"}, nil),
 		commits:        prometheus.NewDesc("vultron_store_commits_total", "Durable store transactions (each one fsync), however many writes each carried.", nil, nil),
-		commitFailures: prometheus.NewDesc("vultron_store_commit_failures_total", "Store transactions whose commit failed (a full disk, a lost database), each failing every write it carried.", nil, nil),
+		commitFailures: prometheus.NewDesc("vultron_store_commit_failures_total", "Store transactions whose commit failed (a full disk, a lost database), each failing every write it carried (on PostgreSQL, a commit whose answer was lost may have taken effect: the writes' error says so).", nil, nil),
 		decrypted:      prometheus.NewDesc("vultron_store_values_decrypted_total", "Values the store decrypted to read them: the read work of everything the node looked at.", nil, nil),
 		roundTrips:     prometheus.NewDesc("vultron_store_round_trips_total", "Requests this process sent to its PostgreSQL database (a pipelined batch counts once); absent on bbolt.", nil, nil),
 		statements:     prometheus.NewDesc("vultron_store_statements_total", "SQL statements this process sent to its PostgreSQL database, in batches or alone; absent on bbolt.", nil, nil),

@@ -207,11 +207,18 @@ func (db *DB) fill(batch []*request) []*request {
 	return batch
 }
 
+// commitTimeout bounds one of the committer's transactions on PostgreSQL
+// (bbolt's do not wait on anything but the disk, and ignore it): a
+// database that stops answering (a partition) fails the batch, and the
+// committer goes on, instead of waiting for the system's TCP timeout.
+const commitTimeout = time.Minute
+
 // commit runs the batch in one transaction, removing failed requests and
 // retrying until the remaining ones commit or the commit itself fails.
 func (db *DB) commit(batch []*request) {
 	for len(batch) > 0 {
-		err := db.eng.update(context.Background(), func(t kvTx) error {
+		ctx, cancel := context.WithTimeout(db.commitCtx, commitTimeout)
+		err := db.eng.update(ctx, func(t kvTx) error {
 			// The transaction may have waited to start: on a shared
 			// store for the writer lock another process held, as long
 			// as that process's batch took. What was queued meanwhile
@@ -237,6 +244,7 @@ func (db *DB) commit(batch []*request) {
 			}
 			return nil
 		})
+		cancel()
 		var member *errBatchMember
 		if errors.As(err, &member) {
 			batch[member.index].finish(member.err)

@@ -137,11 +137,16 @@ type DB struct {
 
 	// closeMu guards closed and the send side of reqs: senders hold it for
 	// reading, Close takes it for writing before closing reqs.
-	closeMu        sync.RWMutex
-	closed         bool
-	isDown         atomic.Bool
-	reqs           chan *request
-	done           chan struct{} // closed when the committer has exited
+	closeMu sync.RWMutex
+	closed  bool
+	isDown  atomic.Bool
+	reqs    chan *request
+	done    chan struct{} // closed when the committer has exited
+	// commitCtx is the context of the committer's transactions; Close
+	// cancels it when they outlast closeGrace (a database that stopped
+	// answering), so that Close returns.
+	commitCtx      context.Context
+	cancelCommits  context.CancelFunc
 	commits        atomic.Uint64 // transactions committed by the committer
 	commitFailures atomic.Uint64 // transactions whose commit failed
 
@@ -342,6 +347,7 @@ func openEngine(ctx context.Context, eng engine, sl *sealer, opts Options) (*DB,
 		}
 	}
 	db.reqs = make(chan *request, db.maxBatch)
+	db.commitCtx, db.cancelCommits = context.WithCancel(context.Background())
 	if ce, ok := eng.(changeEngine); ok {
 		// Other processes' commits wake this one's watchers too.
 		if err := ce.listen(db.notifyChanged); err != nil {
@@ -412,7 +418,9 @@ func initSchema(tx kvTx) error {
 // connected to (without credentials).
 func (db *DB) Path() string { return db.path }
 
-// Close waits for every queued write to commit, then closes the file. Calls
+// Close waits for every queued write to commit (on a database that stopped
+// answering, for closeGrace: the transaction in flight is then canceled and
+// its writes fail), then closes the file. Calls
 // made after Close has begun fail with ErrClosed. Close is safe to call more
 // than once; later calls return nil.
 func (db *DB) Close() error {
@@ -426,13 +434,27 @@ func (db *DB) Close() error {
 	close(db.reqs)
 	db.closeMu.Unlock()
 
-	<-db.done
+	// The committer ends once what was queued is committed; a transaction
+	// that a database which stopped answering keeps waiting is canceled
+	// after closeGrace, which fails its writes.
+	select {
+	case <-db.done:
+	case <-time.After(closeGrace):
+		db.log.Warn().Str("path", db.path).Dur("waited", closeGrace).Msg("store: a commit outlasted the close; it is canceled")
+		db.cancelCommits()
+		<-db.done
+	}
+	db.cancelCommits()
 	if err := db.eng.close(); err != nil {
 		return fmt.Errorf("store: close %s: %w", db.path, err)
 	}
 	db.log.Info().Str("path", db.path).Msg("store closed")
 	return nil
 }
+
+// closeGrace bounds how long Close waits for the committer's transaction
+// in flight before it cancels it.
+const closeGrace = 5 * time.Second
 
 // View runs fn in a read-only transaction. fn must not keep the ReadTx or any
 // value it read without copying after it returns, and must not do network or

@@ -526,6 +526,18 @@ func connectPostgres(ctx context.Context, connString string, noSync bool) (*pgEn
 		// For tests: a commit returns before its WAL is flushed.
 		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
 	}
+	// A process cut off from the database (a partition, a frozen VM) in the
+	// middle of a transaction holds the writer lock in it for as long as
+	// the server keeps its session, which with the system's TCP keepalive
+	// is hours: every other process's writes wait that long. The server
+	// ends a session idle in a transaction after pgIdleInTransaction, and
+	// probes an idle client's connection after seconds rather than hours.
+	// A store URL that sets any of them (as a query parameter) wins.
+	for name, value := range pgSessionDefaults {
+		if _, set := cfg.ConnConfig.RuntimeParams[name]; !set {
+			cfg.ConnConfig.RuntimeParams[name] = value
+		}
+	}
 	e := &pgEngine{cfg: cfg, desc: describePostgres(connString), noSync: noSync, closed: make(chan struct{}), subGen: -1, fenced: make(chan struct{})}
 	if e.sub, err = lru.New[string, subEntry](pgSubBucketCache); err != nil {
 		return nil, fmt.Errorf("open %s: %w", e.desc, err)
@@ -805,9 +817,23 @@ func (e *pgEngine) close() error {
 	<-e.closed
 	e.releaseLeases()
 	e.closeHolder()
-	e.pool.Close()
+	// The pool closes a connection whose server does not answer (a
+	// partition) only after pgx's own wait for its cancel request, 15 s:
+	// the process does not wait for that longer than pgCloseWait, and
+	// pgx's goroutines end by themselves.
+	closed := make(chan struct{})
+	go func() { e.pool.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(pgCloseWait):
+	}
 	return nil
 }
+
+// pgCloseWait bounds each step of a close that waits for the server (the
+// release of the session's locks, the pool's connections): answered in
+// milliseconds by a server that is there.
+const pgCloseWait = 2 * time.Second
 
 // pgReleaseWait bounds how long a stopping process tries to end its
 // leases.
@@ -1037,10 +1063,10 @@ func (e *pgEngine) closeHolder() {
 	e.holderMu.Lock()
 	defer e.holderMu.Unlock()
 	if e.holderConn != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), pgReleaseWait)
+		ctx, cancel := context.WithTimeout(context.Background(), pgCloseWait)
 		_, _ = e.holderConn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
 		cancel()
-		_ = e.holderConn.Close(context.Background())
+		closeConn(e.holderConn)
 		e.holderConn = nil
 	}
 }
@@ -1073,8 +1099,22 @@ func (e *pgEngine) reapLeases(ctx context.Context, holder int64) error {
 
 func (e *pgEngine) describe() string { return e.desc }
 
+// pgSessionDefaults are the session settings of every connection a
+// process makes (connectPostgres): a session idle in a transaction for a
+// minute is ended by the server (a transaction's statements follow each
+// other within milliseconds; a copy's source waits at most for a batch of
+// the destination's), and the server probes a silent client after 15 s
+// idle, every 5 s, 4 times.
+var pgSessionDefaults = map[string]string{
+	"idle_in_transaction_session_timeout": "60s",
+	"tcp_keepalives_idle":                 "15",
+	"tcp_keepalives_interval":             "5",
+	"tcp_keepalives_count":                "4",
+}
+
 // pgRetries bounds how often update reruns a transaction that PostgreSQL
-// aborted for a serialization conflict or a deadlock.
+// aborted for a serialization conflict or a deadlock, or that failed on a
+// connection the server had ended before the transaction did anything.
 const pgRetries = 10
 
 func (e *pgEngine) update(ctx context.Context, fn func(kvTx) error) error {
@@ -1084,8 +1124,35 @@ func (e *pgEngine) update(ctx context.Context, fn func(kvTx) error) error {
 		if attempt < pgRetries && errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01") {
 			continue
 		}
+		var before *errBeforeWork
+		if attempt < pgRetries && errors.As(err, &before) && lostConnection(before.err) && ctx.Err() == nil {
+			// The first round trip (BEGIN, the writer lock, reads) failed
+			// on a connection the server had ended (a failover, a
+			// restart, a terminated session), which the pool still held:
+			// nothing of fn ran, so it runs again on another connection.
+			continue
+		}
 		return err
 	}
+}
+
+// errBeforeWork is a write transaction's failure before fn ran: nothing
+// of the transaction's work reached the database.
+type errBeforeWork struct{ err error }
+
+func (e *errBeforeWork) Error() string { return e.err.Error() }
+func (e *errBeforeWork) Unwrap() error { return e.err }
+
+// lostConnection reports whether err is the end of a connection rather
+// than the server's answer to a statement: a failure to read or write
+// the connection, or the server's notice that it ended the session
+// (class 57P, operator intervention) or a connection exception (08).
+func lostConnection(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "57P") || strings.HasPrefix(pe.Code, "08")
+	}
+	return err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 }
 
 func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
@@ -1150,7 +1217,7 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("take the writer lock on %s: %w", e.desc, err)
+		return &errBeforeWork{fmt.Errorf("take the writer lock on %s: %w", e.desc, err)}
 	}
 	if want != nil && !bytes.Equal(want.id, sealing) {
 		// Under the writer lock, so that no value sealed with a key the
@@ -1175,6 +1242,12 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) {
+			// COMMIT was sent and no answer came back: the server may have
+			// committed (and then lost the connection), or not.
+			return fmt.Errorf("commit on %s: %w (%v)", e.desc, ErrCommitUnknown, err)
+		}
 		return fmt.Errorf("commit on %s: %w", e.desc, err)
 	}
 	e.keepSubBuckets(t, gen)
@@ -1586,27 +1659,44 @@ func (e *pgEngine) claimOn(ctx context.Context, conn *pgx.Conn, due, records int
 // (waitSessionLock says why it does not wait in the server). A process
 // that dies loses its session, and with it the lock, so another one takes
 // over; a process whose connection fails stops leading before another can
-// start.
+// start, since a new leader waits pgLeaderTakeover before it leads.
 func (e *pgEngine) lead(ctx context.Context) (context.Context, func(), error) {
 	conn, err := pgx.ConnectConfig(ctx, e.cfg.ConnConfig)
 	if err != nil {
 		return nil, nil, fmt.Errorf("leader election on %s: %w", e.desc, err)
 	}
+	// The leader's session is never idle longer than pgLeaderCheck: one
+	// the server hears nothing from for pgLeaderIdle (a leader cut off by
+	// the network) is ended, and its lock with it, so that another process
+	// leads within seconds rather than when TCP gives up. Servers before
+	// PostgreSQL 14 have no such setting; there the keepalives end it.
+	_, _ = conn.Exec(ctx, fmt.Sprintf("SET idle_session_timeout = %d", pgLeaderIdle.Milliseconds()))
 	if err := waitSessionLock(ctx, conn, e.locks.leader); err != nil {
-		_ = conn.Close(context.Background())
+		closeConn(conn)
 		return nil, nil, fmt.Errorf("leader election on %s: %w", e.desc, err)
+	}
+	// A leader whose session the server ended (a terminated backend, a
+	// failover) learns of it only at its next check: the new one waits
+	// that long before it leads, so that two never lead at once.
+	select {
+	case <-ctx.Done():
+		closeConn(conn)
+		return nil, nil, fmt.Errorf("leader election on %s: %w", e.desc, ctx.Err())
+	case <-time.After(pgLeaderTakeover):
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		defer conn.Close(context.Background())
+		defer closeConn(conn)
 		t := time.NewTicker(pgLeaderCheck)
 		defer t.Stop()
 		for {
 			select {
 			case <-lctx.Done():
-				_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, e.locks.leader)
+				uctx, ucancel := context.WithTimeout(context.Background(), pgLeaderCheck)
+				_, _ = conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, e.locks.leader)
+				ucancel()
 				return
 			case <-t.C:
 				pctx, pcancel := context.WithTimeout(lctx, pgLeaderCheck)
@@ -1635,9 +1725,19 @@ func (e *pgEngine) sessionLock(ctx context.Context, key int64) (func(), error) {
 	}
 	return func() {
 		// Closing the session releases the lock even if the unlock fails.
-		_, _ = conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, key)
-		_ = conn.Close(context.Background())
+		uctx, cancel := context.WithTimeout(context.Background(), pgLeaderCheck)
+		_, _ = conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key)
+		cancel()
+		closeConn(conn)
 	}, nil
+}
+
+// closeConn closes a connection of the engine's own without waiting for a
+// server that does not answer (a partition) longer than pgLeaderCheck.
+func closeConn(conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), pgLeaderCheck)
+	defer cancel()
+	_ = conn.Close(ctx)
 }
 
 // waitSessionLock takes the session advisory lock key on conn, asking
@@ -1676,6 +1776,15 @@ const pgLockPoll = 500 * time.Millisecond
 // pgLeaderCheck is how often the leader checks that its session, which
 // holds the leader lock, is alive.
 const pgLeaderCheck = 2 * time.Second
+
+// pgLeaderTakeover is how long a process that took the leader lock waits
+// before it leads: longer than a leader whose session ended takes to find
+// out (its next check, and the check's own timeout).
+const pgLeaderTakeover = 2*pgLeaderCheck + pgLockPoll
+
+// pgLeaderIdle is how long the server keeps a leader's session it hears
+// nothing from (idle_session_timeout): a few of the leader's checks.
+const pgLeaderIdle = 3 * pgLeaderCheck
 
 // pgTx is a transaction on PostgreSQL with its caches and buffered writes.
 type pgTx struct {

@@ -18,6 +18,13 @@ var ErrConflict = errors.New("store: conflict")
 // ErrClosed is returned by every method called after Close has begun.
 var ErrClosed = errors.New("store: database is closed")
 
+// ErrCommitUnknown is the failure of a write whose COMMIT was sent to
+// PostgreSQL and not answered (the connection was lost in between): the
+// write may be in the database or not. The store never sends it again; a
+// caller that retries a write which is not idempotent must first read
+// whether it took effect.
+var ErrCommitUnknown = errors.New("the database did not confirm the commit, which may have taken effect")
+
 // ErrLocked is returned by Open when another process (or another DB in this
 // process) holds the lock on the database file.
 var ErrLocked = errors.New("store: data directory is in use by another process")
