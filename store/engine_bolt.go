@@ -157,8 +157,11 @@ func (e *boltEngine) check(ctx context.Context) []error {
 // walkPages walks the pages of the file (walkBoltPages) as of a read
 // transaction, which keeps them from being written over meanwhile.
 func (e *boltEngine) walkPages() error {
-	pageSize := uint64(e.db.Info().PageSize)
 	err := e.db.View(func(tx *bolt.Tx) error {
+		// Read within the transaction, which holds bbolt's mapping: a
+		// commit that grows the file remaps it, and DB.Info reads the
+		// mapping unguarded (a nil pointer while a remap was under way).
+		pageSize := uint64(tx.DB().Info().PageSize)
 		return walkBoltPages(e.path, boltMetaPage{
 			pageSize: uint32(pageSize),
 			root:     uint64(tx.Cursor().Bucket().Root()),
