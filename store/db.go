@@ -437,12 +437,16 @@ func (db *DB) Close() error {
 	// The committer ends once what was queued is committed; a transaction
 	// that a database which stopped answering keeps waiting is canceled
 	// after closeGrace, which fails its writes.
-	select {
-	case <-db.done:
-	case <-time.After(closeGrace):
-		db.log.Warn().Str("path", db.path).Dur("waited", closeGrace).Msg("store: a commit outlasted the close; it is canceled")
-		db.cancelCommits()
-		<-db.done
+	if _, waitsOnServer := db.eng.(*pgEngine); !waitsOnServer {
+		<-db.done // a bbolt commit waits on the disk alone, and ignores ctx
+	} else {
+		select {
+		case <-db.done:
+		case <-time.After(closeGrace):
+			db.log.Warn().Str("path", db.path).Dur("waited", closeGrace).Msg("store: a commit outlasted the close; it is canceled")
+			db.cancelCommits()
+			<-db.done
+		}
 	}
 	db.cancelCommits()
 	if err := db.eng.close(); err != nil {

@@ -529,15 +529,13 @@ func connectPostgres(ctx context.Context, connString string, noSync bool) (*pgEn
 	// A process cut off from the database (a partition, a frozen VM) in the
 	// middle of a transaction holds the writer lock in it for as long as
 	// the server keeps its session, which with the system's TCP keepalive
-	// is hours: every other process's writes wait that long. The server
-	// ends a session idle in a transaction after pgIdleInTransaction, and
-	// probes an idle client's connection after seconds rather than hours.
-	// A store URL that sets any of them (as a query parameter) wins.
-	for name, value := range pgSessionDefaults {
-		if _, set := cfg.ConnConfig.RuntimeParams[name]; !set {
-			cfg.ConnConfig.RuntimeParams[name] = value
-		}
-	}
+	// is hours: every other process's writes wait that long. Each session
+	// the process opens sets pgSessionDefaults, each where the session has
+	// none: a setting of the URL (a parameter or options=-c …), PGOPTIONS,
+	// ALTER ROLE or ALTER DATABASE wins. They are set once connected, not
+	// sent at start-up, which PgBouncer refuses for parameters it does
+	// not know.
+	cfg.ConnConfig.AfterConnect = setSessionDefaults
 	e := &pgEngine{cfg: cfg, desc: describePostgres(connString), noSync: noSync, closed: make(chan struct{}), subGen: -1, fenced: make(chan struct{})}
 	if e.sub, err = lru.New[string, subEntry](pgSubBucketCache); err != nil {
 		return nil, fmt.Errorf("open %s: %w", e.desc, err)
@@ -1104,12 +1102,22 @@ func (e *pgEngine) describe() string { return e.desc }
 // minute is ended by the server (a transaction's statements follow each
 // other within milliseconds; a copy's source waits at most for a batch of
 // the destination's), and the server probes a silent client after 15 s
-// idle, every 5 s, 4 times.
-var pgSessionDefaults = map[string]string{
-	"idle_in_transaction_session_timeout": "60s",
-	"tcp_keepalives_idle":                 "15",
-	"tcp_keepalives_interval":             "5",
-	"tcp_keepalives_count":                "4",
+// idle, every 5 s, 4 times. Each is set only where nothing set it (its
+// source in pg_settings is the built-in default): the URL, options=-c,
+// PGOPTIONS, ALTER ROLE or DATABASE, and the server's configuration file
+// win.
+const pgSessionDefaults = `SELECT set_config(d.name, d.value, false)
+FROM (VALUES ('idle_in_transaction_session_timeout', '60s'), ('tcp_keepalives_idle', '15'),
+	('tcp_keepalives_interval', '5'), ('tcp_keepalives_count', '4')) AS d(name, value)
+JOIN pg_settings s ON s.name = d.name WHERE s.source = 'default'`
+
+// setSessionDefaults sets pgSessionDefaults on a new connection, in one
+// round trip.
+func setSessionDefaults(ctx context.Context, conn *pgconn.PgConn) error {
+	if err := conn.Exec(ctx, pgSessionDefaults).Close(); err != nil {
+		return fmt.Errorf("set the session's timeouts: %w", err)
+	}
+	return nil
 }
 
 // pgRetries bounds how often update reruns a transaction that PostgreSQL
@@ -1125,7 +1133,7 @@ func (e *pgEngine) update(ctx context.Context, fn func(kvTx) error) error {
 			continue
 		}
 		var before *errBeforeWork
-		if attempt < pgRetries && errors.As(err, &before) && lostConnection(before.err) && ctx.Err() == nil {
+		if attempt < pgRetries && errors.As(err, &before) && before.lost && ctx.Err() == nil {
 			// The first round trip (BEGIN, the writer lock, reads) failed
 			// on a connection the server had ended (a failover, a
 			// restart, a terminated session), which the pool still held:
@@ -1137,22 +1145,28 @@ func (e *pgEngine) update(ctx context.Context, fn func(kvTx) error) error {
 }
 
 // errBeforeWork is a write transaction's failure before fn ran: nothing
-// of the transaction's work reached the database.
-type errBeforeWork struct{ err error }
+// of the transaction's work reached the database. lost says that the
+// connection it failed on was gone (lostConnection).
+type errBeforeWork struct {
+	err  error
+	lost bool
+}
 
 func (e *errBeforeWork) Error() string { return e.err.Error() }
 func (e *errBeforeWork) Unwrap() error { return e.err }
 
-// lostConnection reports whether err is the end of a connection rather
-// than the server's answer to a statement: a failure to read or write
-// the connection, or the server's notice that it ended the session
-// (class 57P, operator intervention) or a connection exception (08).
-func lostConnection(err error) bool {
+// lostConnection reports whether err, on conn, is the end of the
+// connection rather than an answer to a statement: pgx has closed the
+// connection (a failure to read or write it), or the server said that it
+// ended the session (class 57P, operator intervention) or a connection
+// exception (08). A statement's error on a live connection, or a scan
+// error, is not.
+func lostConnection(conn *pgconn.PgConn, err error) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		return strings.HasPrefix(pe.Code, "57P") || strings.HasPrefix(pe.Code, "08")
 	}
-	return err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	return err != nil && conn.IsClosed()
 }
 
 func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
@@ -1191,7 +1205,13 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 	}
 	br := conn.SendBatch(ctx, b)
 	tx := br.Tx()
-	defer tx.Rollback(context.Background())
+	defer func() {
+		// A server that does not answer (a partition) is not waited for:
+		// the connection is then closed, which ends the transaction.
+		rctx, cancel := context.WithTimeout(context.Background(), pgCloseWait)
+		_ = tx.Rollback(rctx)
+		cancel()
+	}()
 	t := newPgTx(ctx, e, tx, true)
 	var (
 		gen     int64
@@ -1217,7 +1237,7 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 		err = cerr
 	}
 	if err != nil {
-		return &errBeforeWork{fmt.Errorf("take the writer lock on %s: %w", e.desc, err)}
+		return &errBeforeWork{err: fmt.Errorf("take the writer lock on %s: %w", e.desc, err), lost: lostConnection(conn.Conn().PgConn(), err)}
 	}
 	if want != nil && !bytes.Equal(want.id, sealing) {
 		// Under the writer lock, so that no value sealed with a key the
@@ -1243,7 +1263,7 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 	}
 	if err := tx.Commit(ctx); err != nil {
 		var pe *pgconn.PgError
-		if !errors.As(err, &pe) {
+		if !errors.As(err, &pe) && !errors.Is(err, pgx.ErrTxCommitRollback) {
 			// COMMIT was sent and no answer came back: the server may have
 			// committed (and then lost the connection), or not.
 			return fmt.Errorf("commit on %s: %w (%v)", e.desc, ErrCommitUnknown, err)
@@ -1677,12 +1697,28 @@ func (e *pgEngine) lead(ctx context.Context) (context.Context, func(), error) {
 	}
 	// A leader whose session the server ended (a terminated backend, a
 	// failover) learns of it only at its next check: the new one waits
-	// that long before it leads, so that two never lead at once.
-	select {
-	case <-ctx.Done():
-		closeConn(conn)
-		return nil, nil, fmt.Errorf("leader election on %s: %w", e.desc, ctx.Err())
-	case <-time.After(pgLeaderTakeover):
+	// that long before it leads, so that two never lead at once. It checks
+	// its own session meanwhile, which also keeps it from being idle.
+	takeover := time.NewTimer(pgLeaderTakeover)
+	defer takeover.Stop()
+	check := time.NewTicker(pgLeaderCheck)
+	defer check.Stop()
+	for waiting := true; waiting; {
+		select {
+		case <-ctx.Done():
+			closeConn(conn)
+			return nil, nil, fmt.Errorf("leader election on %s: %w", e.desc, ctx.Err())
+		case <-check.C:
+			pctx, pcancel := context.WithTimeout(ctx, pgLeaderCheck)
+			err := conn.Ping(pctx)
+			pcancel()
+			if err != nil {
+				closeConn(conn)
+				return nil, nil, fmt.Errorf("leader election on %s: the session that took the lock was lost: %w", e.desc, err)
+			}
+		case <-takeover.C:
+			waiting = false
+		}
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -1783,8 +1819,10 @@ const pgLeaderCheck = 2 * time.Second
 const pgLeaderTakeover = 2*pgLeaderCheck + pgLockPoll
 
 // pgLeaderIdle is how long the server keeps a leader's session it hears
-// nothing from (idle_session_timeout): a few of the leader's checks.
-const pgLeaderIdle = 3 * pgLeaderCheck
+// nothing from (idle_session_timeout): several of the leader's checks,
+// which come every pgLeaderCheck from the lock on (at most two of them
+// apart when a check meets the first tick after the takeover wait).
+const pgLeaderIdle = 5 * pgLeaderCheck
 
 // pgTx is a transaction on PostgreSQL with its caches and buffered writes.
 type pgTx struct {

@@ -607,3 +607,146 @@ func withQuery(t *testing.T, u, name, value string) string {
 	pu.RawQuery = q.Encode()
 	return pu.String()
 }
+
+// TestALostConnectionIsNotAStatementsError: a write is run again only when
+// its first round trip failed on a connection that is gone; a scan error,
+// or no row, on a live one is the write's own failure (it was run ten
+// more times before).
+func TestALostConnectionIsNotAStatementsError(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.Database(t)
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, err := range []error{pgx.ErrNoRows, errors.New("can't scan into dest[0]")} {
+		if lostConnection(conn.PgConn(), err) {
+			t.Errorf("lostConnection(%q) on a live connection = true: the write would run again up to %d times", err, pgRetries)
+		}
+	}
+	conn.Close(ctx)
+	if !lostConnection(conn.PgConn(), errors.New("unexpected EOF")) {
+		t.Error("an error on a closed connection is not a lost connection")
+	}
+}
+
+// TestSessionSettingsOfTheURLWin: the store's session defaults (a minute
+// idle in a transaction, keepalives) give way to what the store URL sets,
+// as a parameter or in options=-c, and are set after connecting rather
+// than sent at start-up (which PgBouncer refuses for parameters it does
+// not know). The defaults won over options=-c before.
+func TestSessionSettingsOfTheURLWin(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.Database(t)
+	for _, tc := range []struct {
+		name, url, want string
+	}{
+		{"the defaults", u, "1min"},
+		{"options=-c", u + querySep(u) + "options=-c%20idle_in_transaction_session_timeout%3D0", "0"},
+		{"a parameter", withQuery(t, u, "idle_in_transaction_session_timeout", "2000"), "2s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, err := OpenURL(ctx, tc.url, Options{DataKey: testKey(9), NoSync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var v, idle string
+			if err := db.eng.(*pgEngine).pool.QueryRow(ctx, "SELECT current_setting('idle_in_transaction_session_timeout'), current_setting('tcp_keepalives_idle')").Scan(&v, &idle); err != nil {
+				t.Fatal(err)
+			}
+			if v != tc.want {
+				t.Errorf("idle_in_transaction_session_timeout = %s, want %s", v, tc.want)
+			}
+			if _, set := db.eng.(*pgEngine).cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; set && tc.name == "the defaults" {
+				t.Error("the default is sent at start-up")
+			}
+			_ = idle // 0 on a Unix socket, where the server ignores it
+		})
+	}
+}
+
+// TestAWriteThatFailsAfterTheCutEnds: a batch member's fn fails, without a
+// round trip, after the network is cut: the transaction's rollback waited
+// for the server for ever, and so did Update and Close.
+func TestAWriteThatFailsAfterTheCutEnds(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.Database(t)
+	pu, proxy := viaProxy(t, u)
+	a, err := OpenURL(ctx, pu, Options{DataKey: testKey(9), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Update(ctx, failIncr("warm")); err != nil {
+		t.Fatal(err)
+	}
+	inFn, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	upd := make(chan error, 1)
+	go func() {
+		upd <- a.Update(ctx, func(tx *Tx) error {
+			if err := failIncr("x")(tx); err != nil {
+				return err
+			}
+			once.Do(func() { close(inFn) })
+			<-release
+			return errors.New("refused by the request") // no round trip
+		})
+	}()
+	<-inFn
+	proxy.freeze()
+	close(release)
+	select {
+	case err := <-upd:
+		t.Logf("Update: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Error("Update whose fn failed after the cut has not returned after 10 s")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- a.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Error("Close has not returned after 20 s")
+	}
+	admin, err := pgx.Connect(ctx, u)
+	if err == nil {
+		pgtest.EndOtherSessions(t, admin)
+		admin.Close(ctx)
+	}
+}
+
+// TestALeaderKeepsItsLead: a lone leader on a healthy server keeps its
+// lead: the server's idle_session_timeout (pgLeaderIdle) does not end its
+// session between the lock and its first check (it did, at 6.5 s, every
+// lead).
+func TestALeaderKeepsItsLead(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.Database(t)
+	db, err := OpenURL(ctx, u, Options{DataKey: testKey(9), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	start := time.Now()
+	lctx, stop, err := db.Lead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	t.Logf("leads after %v", time.Since(start))
+	select {
+	case <-lctx.Done():
+		t.Errorf("the lead ended by itself %v after Lead was called, on a healthy server", time.Since(start))
+	case <-time.After(12 * time.Second):
+	}
+}
+
+// querySep is what joins a query parameter to the URL u.
+func querySep(u string) string {
+	if strings.Contains(u, "?") {
+		return "&"
+	}
+	return "?"
+}

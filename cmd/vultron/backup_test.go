@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/store"
 )
 
@@ -73,11 +75,26 @@ func TestBackupOfARunningNode(t *testing.T) {
 		t.Errorf("the metrics do not name the last backup (%v):\n%s", size, grepLines(metrics, "backup"))
 	}
 	// --data names the node's data directory: its API token there is the
-	// one the backup is taken with, when no token file is given.
+	// one the backup is taken with, when no token file is given, also
+	// before the login of a viewer on the same node.
+	var added api.AddedUser
+	if err := json.Unmarshal([]byte(n.ok(t, "user", "add", "vera", "--role", "viewer", "--json")), &added); err != nil {
+		t.Fatal(err)
+	}
+	config := t.TempDir()
 	var stdout, stderr strings.Builder
-	env := &environment{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+	env := &environment{stdout: &stdout, stderr: &stderr, stdin: strings.NewReader(added.Token + "\n"), getenv: func(k string) string {
+		if k == "XDG_CONFIG_HOME" {
+			return config
+		}
+		return ""
+	}}
+	if code := run(t.Context(), env, []string{"login", "--node", u, "--with-token"}); code != 0 {
+		t.Fatalf("login as the viewer: exit %d: %s", code, stderr.String())
+	}
+	stderr.Reset()
 	if code := run(t.Context(), env, []string{"backup", "--node", u, "--data", dir, filepath.Join(t.TempDir(), "again.db")}); code != 0 {
-		t.Errorf("backup --data DATA without --token-file: exit %d: %s", code, stderr.String())
+		t.Errorf("backup --data DATA without --token-file, logged in as a viewer: exit %d: %s", code, stderr.String())
 	}
 	audit := n.ok(t, "audit", "show")
 	if !regexp.MustCompile(`admin +done .*store .* backup of the store sent: \d+ bytes, sealed with data key `+keyID).MatchString(audit) ||

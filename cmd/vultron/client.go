@@ -70,8 +70,8 @@ type client struct {
 // VULTRON_TOKEN_FILE), the --config file, the login that `vultron login`
 // stored (its node, and its token when the node is that login's), and
 // last the defaults (http://127.0.0.1:7001 and ./data/api-token, what
-// `make run` makes, or DATA/api-token of a command's --data): a token
-// named for a command wins over a login, and a
+// `make run` makes); a command's --data that holds an api-token comes
+// before the login: a token named for a command wins over a login, and a
 // login's token is only ever sent to the node it was made for.
 func (f nodeFlags) parse(fs *flag.FlagSet, env *environment, args []string) (*client, error) {
 	if err := parseFlags(fs, args); err != nil {
@@ -105,13 +105,17 @@ func (f nodeFlags) newClient(nodeSet, tokenSet bool) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !tokenSet && f.dataDir != nil && *f.dataDir != "" {
+		// The node's own API token in the data directory the command
+		// names wins over a login, which may be a viewer's.
+		if tf := filepath.Join(*f.dataDir, "api-token"); statOK(tf) {
+			*f.tokenFile, tokenSet = tf, true
+		}
+	}
 	if !tokenSet && login != nil {
 		if saved, ok := login.Nodes[base]; ok && saved.Token != "" {
 			return &client{base: base, token: saved.Token, tokenFile: "the login of " + login.path, http: &http.Client{Timeout: 30 * time.Second}}, nil
 		}
-	}
-	if !tokenSet && f.dataDir != nil && *f.dataDir != "" {
-		*f.tokenFile = filepath.Join(*f.dataDir, "api-token")
 	}
 	data, err := os.ReadFile(*f.tokenFile)
 	if err != nil {
