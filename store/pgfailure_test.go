@@ -479,21 +479,9 @@ func TestAWriterCutOffReleasesTheWriterLock(t *testing.T) {
 	if err := a.Update(ctx, failIncr("warm")); err != nil {
 		t.Fatal(err)
 	}
-	inFn, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	go func() {
-		_ = a.Update(ctx, func(tx *Tx) error {
-			if err := failIncr("x")(tx); err != nil {
-				return err
-			}
-			once.Do(func() { close(inFn) })
-			<-release
-			return nil
-		})
-	}()
-	<-inFn
+	_, release := blockedWrite(a, nil)
 	proxy.freeze()
-	close(release)
+	release()
 	other := make(chan error, 1)
 	go func() { other <- b.Update(ctx, failIncr("z")) }()
 	select {
@@ -502,19 +490,8 @@ func TestAWriterCutOffReleasesTheWriterLock(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Error("B's write still waits 10 s after A was cut off holding the writer lock")
 	}
-	closed := make(chan error, 1)
-	go func() { closed <- a.Close() }()
-	select {
-	case <-closed:
-	case <-time.After(20 * time.Second):
-		t.Error("A's Close has not returned after 20 s")
-	}
-	// Let the test end: end A's session from the server.
-	admin, err := pgx.Connect(ctx, u)
-	if err == nil {
-		pgtest.EndOtherSessions(t, admin)
-		admin.Close(ctx)
-	}
+	closeWithin(t, a, 20*time.Second)
+	endSessions(t, u) // A's, which the server still has
 }
 
 // TestStopOfALeaderCutOff: a leader whose network is cut gives the lead up
@@ -540,18 +517,8 @@ func TestStopOfALeaderCutOff(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Error("stop of a lead whose network is cut has not returned after 10 s")
 	}
-	closed := make(chan error, 1)
-	go func() { closed <- db.Close() }()
-	select {
-	case <-closed:
-	case <-time.After(20 * time.Second):
-		t.Error("Close of a store cut off has not returned after 20 s")
-	}
-	admin, err := pgx.Connect(ctx, u)
-	if err == nil {
-		pgtest.EndOtherSessions(t, admin)
-		admin.Close(ctx)
-	}
+	closeWithin(t, db, 20*time.Second)
+	endSessions(t, u)
 }
 
 // TestAnotherProcessLeadsWhenTheLeaderIsCutOff: the leader's network is
@@ -681,40 +648,17 @@ func TestAWriteThatFailsAfterTheCutEnds(t *testing.T) {
 	if err := a.Update(ctx, failIncr("warm")); err != nil {
 		t.Fatal(err)
 	}
-	inFn, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	upd := make(chan error, 1)
-	go func() {
-		upd <- a.Update(ctx, func(tx *Tx) error {
-			if err := failIncr("x")(tx); err != nil {
-				return err
-			}
-			once.Do(func() { close(inFn) })
-			<-release
-			return errors.New("refused by the request") // no round trip
-		})
-	}()
-	<-inFn
+	upd, release := blockedWrite(a, errors.New("refused by the request")) // no round trip
 	proxy.freeze()
-	close(release)
+	release()
 	select {
 	case err := <-upd:
 		t.Logf("Update: %v", err)
 	case <-time.After(10 * time.Second):
 		t.Error("Update whose fn failed after the cut has not returned after 10 s")
 	}
-	closed := make(chan error, 1)
-	go func() { closed <- a.Close() }()
-	select {
-	case <-closed:
-	case <-time.After(20 * time.Second):
-		t.Error("Close has not returned after 20 s")
-	}
-	admin, err := pgx.Connect(ctx, u)
-	if err == nil {
-		pgtest.EndOtherSessions(t, admin)
-		admin.Close(ctx)
-	}
+	closeWithin(t, a, 20*time.Second)
+	endSessions(t, u)
 }
 
 // TestALeaderKeepsItsLead: a lone leader on a healthy server keeps its
@@ -749,4 +693,50 @@ func querySep(u string) string {
 		return "&"
 	}
 	return "?"
+}
+
+// blockedWrite starts a write to db whose function increments "x" and then
+// waits, and returns once it waits: release lets it return result, and
+// done receives the write's outcome.
+func blockedWrite(db *DB, result error) (done <-chan error, release func()) {
+	in, out := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	ch := make(chan error, 1)
+	go func() {
+		ch <- db.Update(context.Background(), func(tx *Tx) error {
+			if err := failIncr("x")(tx); err != nil {
+				return err
+			}
+			once.Do(func() { close(in) })
+			<-out
+			return result
+		})
+	}()
+	<-in
+	return ch, func() { close(out) }
+}
+
+// closeWithin closes db and fails the test if Close takes longer than d.
+func closeWithin(t *testing.T, db *DB, d time.Duration) {
+	t.Helper()
+	closed := make(chan error, 1)
+	go func() { closed <- db.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(d):
+		t.Errorf("Close of a store cut off from its database has not returned after %v", d)
+	}
+}
+
+// endSessions ends the sessions of the database at u other than its own,
+// as the server would once it noticed a client that is gone, so that the
+// test ends.
+func endSessions(t *testing.T, u string) {
+	t.Helper()
+	admin, err := pgx.Connect(context.Background(), u)
+	if err != nil {
+		return
+	}
+	defer admin.Close(context.Background())
+	pgtest.EndOtherSessions(t, admin)
 }
