@@ -14,7 +14,7 @@ import (
 // no checksum of its pages, only of its two meta pages, and trusts what it
 // reads: a page of the wrong type, or a page id past the end of the file,
 // makes it panic (or fault) when it walks the page, which would stop the
-// process with a goroutine dump instead of an error. checkBoltFile reads,
+// process with a goroutine dump instead of an error. checkBoltOpenFile reads,
 // at a cost that does not grow with the data the store holds, what every
 // open walks: both meta pages, the freelist (which bbolt reads whole at
 // every open for writing anyway), the page of the root bucket and the root
@@ -37,7 +37,7 @@ const (
 	boltVersion      = 2
 
 	// boltCheckSpan bounds the bytes of one page (with its overflow
-	// pages) that checkBoltFile reads: a root page is a few pages at
+	// pages) that checkBoltOpenFile reads: a root page is a few pages at
 	// most, and a larger one is only checked for its header.
 	boltCheckSpan = 1 << 20
 )
@@ -126,20 +126,6 @@ func boltMetas(r io.ReaderAt) (newest boltMetaPage, ok0, ok1 bool) {
 		return m1, ok0, ok1
 	}
 	return boltMetaPage{}, false, false
-}
-
-// checkBoltFile refuses, with a DamagedError, a bbolt file whose meta
-// pages, freelist, root bucket or top-level buckets' root pages are not
-// what bbolt wrote (checkBoltOpenFile). A missing or empty file (one
-// bbolt creates) passes. It takes no lock: the store's opens check the
-// file they hold locked (openBoltFile).
-func checkBoltFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil // bbolt creates it, or says why it cannot
-	}
-	defer f.Close()
-	return checkBoltOpenFile(f, path, false)
 }
 
 // checkBoltOpenFile refuses, with a DamagedError, the bbolt file f (at

@@ -15,7 +15,7 @@ import (
 // it is not positive) for a process that holds it, and then fails with
 // ErrLocked. bbolt takes the same lock again on the same open file, which
 // holds it already, so the store's checks of the file at open
-// (checkBoltFile) run under the lock and never read the pages of a file
+// (checkBoltOpenFile) run under the lock and never read the pages of a file
 // that a running node is writing. flock has no timed wait: the lock is
 // tried again every lockRetry, as bbolt does.
 func lockBoltFile(f *os.File, exclusive bool, timeout time.Duration) error {

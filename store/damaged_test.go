@@ -472,3 +472,15 @@ func freePages(b *testing.B, path string) int {
 	}
 	return int(p.count)
 }
+
+// checkBoltFile runs the checks of an open (checkBoltOpenFile) on the
+// bbolt file at path, without its lock, for the tests that damage a file
+// and look at what the checks say. A missing file passes.
+func checkBoltFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil // bbolt creates it, or says why it cannot
+	}
+	defer f.Close()
+	return checkBoltOpenFile(f, path, false)
+}

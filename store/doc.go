@@ -138,7 +138,7 @@
 // Open, MigrateBolt, Copy and RotateDataKey alike, and so is a file with a
 // flipped byte in what every open reads: a meta page that fails its
 // checksum, a freelist or root page of the wrong type, an element or page
-// id outside its page or the file (checkBoltFile, whose cost does not grow
+// id outside its page or the file (checkBoltOpenFile, whose cost does not grow
 // with the store). A damaged page that only a later read meets makes
 // bbolt panic; the engine turns that panic into ErrDamaged for the read.
 // A record that does not decode, and a sealed value that does not open

@@ -65,7 +65,7 @@ func openBoltReadOnly(path string, lockTimeout time.Duration) (*boltEngine, erro
 
 // openBoltFile is bolt.Open (mode 0600) of a file checked first: it takes
 // the file's lock (lockBoltFile, within opts.Timeout, else ErrLocked) and,
-// holding it, checks what every open reads (checkBoltFile) or, with
+// holding it, checks what every open reads (checkBoltOpenFile) or, with
 // walk, every page (walkBoltPages); a damaged file is a DamagedError. A
 // panic of bbolt's on a damaged page (reading the freelist) is turned into
 // a DamagedError too; the file bbolt opened is then closed, and its

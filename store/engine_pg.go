@@ -1756,7 +1756,7 @@ func (e *pgEngine) sessionLock(ctx context.Context, key int64) (func(), error) {
 		return nil, fmt.Errorf("connect to %s: %w", e.desc, err)
 	}
 	if err := waitSessionLock(ctx, conn, key); err != nil {
-		_ = conn.Close(context.Background())
+		closeConn(conn)
 		return nil, fmt.Errorf("lock on %s: %w", e.desc, err)
 	}
 	return func() {
