@@ -25,7 +25,8 @@ import (
 )
 
 // newID returns a fresh IRI on this node under kind ("activities",
-// "objects"): 128 random bits, base32 without padding, lower case.
+// "objects"): 16 bytes, the first six of them the time and the other ten
+// random, base32 without padding, lower case.
 func (n *Node) newID(kind string) string {
 	// Six bytes of milliseconds, then ten random ones (80 bits), in an
 	// encoding that sorts as the bytes do: the ids a node mints one after

@@ -90,7 +90,7 @@ func Copy(ctx context.Context, from, to string) (st CopyStats, err error) {
 		return st, fmt.Errorf("store: copy: read destination: %w", err)
 	}
 	if !empty {
-		return st, fmt.Errorf("%w: destination %s is not empty, so nothing was copied: copy into a new file or an empty database", ErrInvalid, dst.describe())
+		return st, invalidf("destination %s is not empty, so nothing was copied: copy into a new file or an empty database", dst.describe())
 	}
 	c := &copier{ctx: ctx, dst: dst, st: &st, version: version}
 	err = src.view(ctx, func(tx kvTx) error {
@@ -188,7 +188,7 @@ func openCopySource(ctx context.Context, rawURL string) (engine, []byte, error) 
 		}
 		switch {
 		case fi.IsDir():
-			return nil, nil, fmt.Errorf("%w: source %s is a directory, not a store file", ErrInvalid, path)
+			return nil, nil, invalidf("source %s is a directory, not a store file", path)
 		case fi.Size() == 0:
 			return nil, nil, fmt.Errorf("%w: source %s is an empty file; it is not a store", ErrSchema, path)
 		}
@@ -204,7 +204,7 @@ func openCopySource(ctx context.Context, rawURL string) (engine, []byte, error) 
 		}
 		src = eng
 	default:
-		return nil, nil, fmt.Errorf("%w: the store URL must start with bolt: or postgres://", ErrInvalid)
+		return nil, nil, invalidf("the store URL must start with bolt: or postgres://")
 	}
 	var version []byte
 	if err := src.view(ctx, func(tx kvTx) error {
@@ -281,7 +281,7 @@ func openRawEngine(ctx context.Context, rawURL string) (engine, error) {
 	case isPostgresURL(rawURL):
 		return openPostgres(ctx, rawURL, false, false)
 	}
-	return nil, fmt.Errorf("%w: the store URL must start with bolt: or postgres://", ErrInvalid)
+	return nil, invalidf("the store URL must start with bolt: or postgres://")
 }
 
 // copier writes what it is given into the destination in chunks.

@@ -152,7 +152,7 @@ func pgSchemaLocks(ctx context.Context, pool *pgxpool.Pool) (pgLocks, error) {
 		return pgLocks{}, fmt.Errorf("read the schema of the tables: %w", err)
 	}
 	if schema == nil {
-		return pgLocks{}, fmt.Errorf("%w: no schema of the search_path exists to keep the tables in", ErrInvalid)
+		return pgLocks{}, invalidf("no schema of the search_path exists to keep the tables in")
 	}
 	return pgLocksOf(*schema), nil
 }
@@ -360,7 +360,7 @@ func parsePostgresURL(connString string) (*pgxpool.Config, error) {
 			_, err := pgxpool.ParseConfig(s)
 			return err
 		})
-		return nil, fmt.Errorf("%w: %s is not a valid PostgreSQL connection URL%s", ErrInvalid, describePostgres(connString), problem)
+		return nil, invalidf("%s is not a valid PostgreSQL connection URL%s", describePostgres(connString), problem)
 	}
 	return cfg, nil
 }

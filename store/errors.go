@@ -58,6 +58,21 @@ func (e *PendingError) Is(target error) bool { return target == ErrPending }
 // such as an empty id or a digest that does not match the body.
 var ErrInvalid = errors.New("store: invalid argument")
 
+// invalidError is an ErrInvalid whose message is a whole sentence for the
+// person who gave the argument, without the sentinel's "store: invalid
+// argument" in front of it.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string { return e.msg }
+
+// Is makes an invalidError ErrInvalid.
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+
+// invalidf returns an ErrInvalid that says what was wrong in its own words.
+func invalidf(format string, args ...any) error {
+	return &invalidError{msg: fmt.Sprintf(format, args...)}
+}
+
 // ErrSchema is returned by Open when the file's schema version is not one this
 // binary supports, or when the file is not a store file at all.
 var ErrSchema = errors.New("store: unsupported database schema")

@@ -360,16 +360,22 @@ func isTerminal(w io.Writer) bool {
 // daysFlag is a duration flag that also takes whole days ("90d").
 type daysFlag time.Duration
 
-// String writes whole days as "90d", other durations as time.Duration
-// does.
+// String writes whole days as "90d" and other durations as
+// time.Duration does without its zero units ("36h", "10m", not "36h0m0s"),
+// so that a message quotes a value as it would be typed.
 func (d *daysFlag) String() string {
+	dur := time.Duration(*d)
 	switch {
-	case *d == 0:
+	case dur == 0:
 		return ""
-	case time.Duration(*d)%(24*time.Hour) == 0:
-		return strconv.FormatInt(int64(time.Duration(*d)/(24*time.Hour)), 10) + "d"
+	case dur%(24*time.Hour) == 0:
+		return strconv.FormatInt(int64(dur/(24*time.Hour)), 10) + "d"
+	case dur%time.Hour == 0:
+		return strconv.FormatInt(int64(dur/time.Hour), 10) + "h"
+	case dur%time.Minute == 0:
+		return strings.TrimSuffix(dur.String(), "0s")
 	}
-	return time.Duration(*d).String()
+	return dur.String()
 }
 
 func (d *daysFlag) Set(v string) error {

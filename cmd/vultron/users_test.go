@@ -183,8 +183,10 @@ func TestServeRefusesBadAccountFlags(t *testing.T) {
 		{"readable secret", sso("psirt=analyst", secret), 1, "chmod 600"},
 		{"missing secret", sso("psirt=analyst", secret+"-none"), 1, "the OpenID client secret file " + secret + "-none cannot be read (no such file or directory); give the file that holds the node's client secret at the provider with --oidc-client-secret-file"},
 		{"second factor", []string{"--second-factor", "sometimes"}, 2, `--second-factor is required or optional, not "sometimes"`},
-		{"token standing too short", append(sso("psirt=analyst", secret), "--oidc-token-standing", "10m"), 2, "--oidc-token-standing is from an hour to 730d, not 10m0s"},
+		{"token standing too short", append(sso("psirt=analyst", secret), "--oidc-token-standing", "10m"), 2, "--oidc-token-standing is from an hour to 730d, not 10m."},
 		{"token standing too long", append(sso("psirt=analyst", secret), "--oidc-token-standing", "800d"), 2, "--oidc-token-standing is from an hour to 730d, not 800d"},
+		{"token standing in hours and minutes", append(sso("psirt=analyst", secret), "--oidc-token-standing", "59m30s"), 2, "--oidc-token-standing is from an hour to 730d, not 59m30s."},
+		{"token standing in hours too long", append(sso("psirt=analyst", secret), "--oidc-token-standing", "17530h"), 2, "--oidc-token-standing is from an hour to 730d, not 17530h."},
 		{"token standing not a duration", append(sso("psirt=analyst", secret), "--oidc-token-standing", "a month"), 2, `"a month"`},
 	}
 	for _, tt := range tests {
