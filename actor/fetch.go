@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -240,6 +241,10 @@ func Transient(err error) bool {
 			return true
 		}
 		return false
+	}
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		return false // a file of this node's, whose Errno is a net.Error too
 	}
 	var ne net.Error
 	return errors.As(err, &ne)

@@ -32,6 +32,18 @@ type CachedKey struct {
 	FetchedAt    time.Time
 }
 
+// CacheError is the failure of the KeyCache (the node's own store) while a
+// key was resolved: it says nothing of the sender's key or signature, so
+// whoever answers the request answers it as the node's own failure (5xx,
+// which the sender retries), never as a bad signature, and a failed lookup
+// of this kind is not remembered.
+type CacheError struct{ Err error }
+
+func (e *CacheError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cache's error.
+func (e *CacheError) Unwrap() error { return e.Err }
+
 // KeyCache stores remote keys between fetches. RemoteKey returns an error
 // wrapping ErrKeyNotCached for an unknown key id.
 type KeyCache interface {
@@ -167,7 +179,7 @@ func (k *KeyFetcher) ResolveKey(ctx context.Context, keyID string, refresh bool)
 			k.parsed.Add(keyID, read)
 			return PublicKey{ID: read.id, Owner: read.owner, Key: read.key}, nil
 		case err != nil && !errors.Is(err, ErrKeyNotCached):
-			return PublicKey{}, fmt.Errorf("read cached key %s: %w", keyID, err)
+			return PublicKey{}, &CacheError{Err: fmt.Errorf("read cached key %s: %w", keyID, err)}
 		}
 	}
 	pk, c, err := k.FetchKey(ctx, keyID)
@@ -175,7 +187,10 @@ func (k *KeyFetcher) ResolveKey(ctx context.Context, keyID string, refresh bool)
 		return PublicKey{}, err
 	}
 	if err := k.cache.PutRemoteKey(ctx, c); err != nil {
-		return PublicKey{}, fmt.Errorf("cache key %s: %w", keyID, err)
+		// Not verified with the key it fetched: the cache is where a
+		// new or changed key is recorded and audited, and a request
+		// that cannot be recorded cannot be accepted anyway.
+		return PublicKey{}, &CacheError{Err: fmt.Errorf("cache key %s: %w", keyID, err)}
 	}
 	k.parsed.Add(keyID, parsedKey{pem: c.PublicKeyPEM, key: pk.Key, id: pk.ID, owner: pk.Owner, fetchedAt: c.FetchedAt, readAt: now})
 	return pk, nil

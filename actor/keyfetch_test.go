@@ -4,11 +4,15 @@ import (
 	"context"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -344,4 +348,61 @@ func TestKeyFetcherParsedKeyFollowsCache(t *testing.T) {
 	put(0)
 	now = now.Add(30 * time.Second)
 	want("lookup once Remember passed", false, 0, 3)
+}
+
+// failingKeyCache is a KeyCache whose reads or writes fail, as a store
+// whose disk is full or whose database does not answer.
+type failingKeyCache struct {
+	KeyCache
+	readErr, putErr error
+}
+
+func (c *failingKeyCache) RemoteKey(ctx context.Context, keyID string) (CachedKey, error) {
+	if c.readErr != nil {
+		return CachedKey{}, c.readErr
+	}
+	return c.KeyCache.RemoteKey(ctx, keyID)
+}
+
+func (c *failingKeyCache) PutRemoteKey(ctx context.Context, k CachedKey) error {
+	if c.putErr != nil {
+		return c.putErr
+	}
+	return c.KeyCache.PutRemoteKey(ctx, k)
+}
+
+// TestKeyFetcherCacheFailures: when the node's own cache of keys fails
+// (its store cannot read or write), the lookup fails with a CacheError,
+// which says nothing of the sender's key, and which is neither Transient
+// (a failure of the sender's server) nor a verification's refusal.
+func TestKeyFetcherCacheFailures(t *testing.T) {
+	full := &fs.PathError{Op: "write", Path: "/data/vultron.db", Err: syscall.ENOSPC}
+	tests := []struct {
+		name  string
+		cache *failingKeyCache
+	}{
+		{"read fails", &failingKeyCache{KeyCache: NewMemoryKeyCache(), readErr: fmt.Errorf("store: %w", full)}},
+		{"write fails", &failingKeyCache{KeyCache: NewMemoryKeyCache(), putErr: fmt.Errorf("store: put remote key: %w", full)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPeer(t)
+			p.serve("/actors/alice", ContentType, func(base string) any {
+				return actorDoc(base, "/actors/alice", base+"/actors/alice#main-key", rsaKey(t, 0))
+			})
+			kf := newTestKeyFetcher(t, tt.cache, time.Now)
+			_, err := kf.ResolveKey(context.Background(), p.srv.URL+"/actors/alice#main-key", false)
+			var ce *CacheError
+			if !errors.As(err, &ce) || !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("err = %v, want a CacheError wrapping the store's", err)
+			}
+			if Transient(err) {
+				t.Errorf("%v is Transient: it would be answered as a failure of the sender's server", err)
+			}
+			var ve *VerifyError
+			if errors.As(err, &ve) {
+				t.Errorf("%v is a VerifyError: it would be answered 401", err)
+			}
+		})
+	}
 }

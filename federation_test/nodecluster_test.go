@@ -88,6 +88,10 @@ type clusterOptions struct {
 	// it at (a proxy in front of the node). Without it, peers reach the
 	// node at its listen address.
 	front func(name, addr string) string
+	// pipeLogs has each node write its output into a pipe, which the test
+	// copies to the log file, rather than into the file itself: a limit
+	// on the size of the files the process writes then spares its log.
+	pipeLogs bool
 }
 
 // clusterNode is one `vultron serve` process.
@@ -256,6 +260,12 @@ func (c *cluster) start(n *clusterNode) error {
 	args = append(args, c.opts.args...)
 	cmd := exec.Command(c.bin, append(args, n.extra...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if c.opts.pipeLogs {
+		// Not an *os.File: exec copies through a pipe, and Wait waits
+		// for the copy.
+		w := struct{ io.Writer }{logFile}
+		cmd.Stdout, cmd.Stderr = w, w
+	}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return fmt.Errorf("start node %s: %w", n.name, err)

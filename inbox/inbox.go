@@ -355,6 +355,14 @@ func unauthorized(err error) error {
 	if errors.As(err, &pe) {
 		return err // the federation policy's 403 or 429
 	}
+	var cacheErr *actor.CacheError
+	if errors.As(err, &cacheErr) {
+		// This node's store failed while the key was looked up: answered
+		// as the node's own failure (503 or 507 when the store cannot
+		// serve now, otherwise 500), which the sender retries; a 401
+		// would make it give up a delivery that is not at fault.
+		return err
+	}
 	if actor.Transient(err) {
 		// The key's server (or the network to it) failed for now: a 401
 		// would make the sender give up on a delivery a retry will get

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -363,14 +366,25 @@ func TestKeyFetchFailureIsRetryable(t *testing.T) {
 		{"gone", &actor.StatusError{URL: keyURL, Code: 410}, 401},
 		{"an address this node refuses", fmt.Errorf("fetch: %w", actor.ErrAddressRefused), 401},
 		{"a bad signature", errors.New("the signature does not verify"), 401},
+		// This node's store failed while the key was looked up: the
+		// sender is not at fault and is to try again.
+		{"the node's disk is full", &actor.CacheError{Err: fmt.Errorf("cache key: %w", &store.UnavailableError{Reason: "the node's disk is full", Full: true,
+			Err: &fs.PathError{Op: "write", Path: "vultron.db", Err: syscall.ENOSPC}})}, 507},
+		{"the node's database is read-only", &actor.CacheError{Err: fmt.Errorf("cache key: %w", &store.UnavailableError{Reason: "the database is read-only",
+			Err: errors.New("SQLSTATE 25006")})}, 503},
+		{"the node's store failed otherwise", &actor.CacheError{Err: errors.New("read cached key: store: damaged file")}, 500},
 	} {
 		err := unauthorized(tt.err)
 		if got := problem.Status(err); got != tt.want {
 			t.Errorf("%s: status %d (%v), want %d", tt.name, got, err, tt.want)
 		}
-		var pe *problem.Error
-		if tt.want == 503 && (!errors.As(err, &pe) || pe.RetryAfter <= 0) {
-			t.Errorf("%s: no Retry-After on the 503", tt.name)
+		rec := httptest.NewRecorder()
+		problem.Write(rec, err)
+		if (tt.want == 503 || tt.want == 507) && rec.Header().Get("Retry-After") == "" {
+			t.Errorf("%s: no Retry-After on the %d", tt.name, tt.want)
+		}
+		if tt.want >= 500 && strings.Contains(rec.Body.String(), "sender's key") && errors.As(tt.err, new(*actor.CacheError)) {
+			t.Errorf("%s: %s blames the sender's key for the node's own store", tt.name, rec.Body.String())
 		}
 	}
 }

@@ -171,6 +171,7 @@ type nodeCollector struct {
 
 	deliveries, webhooks, commits, decrypted *prometheus.Desc
 	commitFailures                           *prometheus.Desc
+	writesFailing                            *prometheus.Desc
 	roundTrips, statements, pageWrites       *prometheus.Desc
 	queueDepth, deadLetters, cases           *prometheus.Desc
 	replicas                                 *prometheus.Desc
@@ -187,6 +188,7 @@ func newNodeCollector(n *Node) *nodeCollector {
 		decrypted:      prometheus.NewDesc("vultron_store_values_decrypted_total", "Values the store decrypted to read them: the read work of everything the node looked at.", nil, nil),
 		roundTrips:     prometheus.NewDesc("vultron_store_round_trips_total", "Requests this process sent to its PostgreSQL database (a pipelined batch counts once); absent on bbolt.", nil, nil),
 		statements:     prometheus.NewDesc("vultron_store_statements_total", "SQL statements this process sent to its PostgreSQL database, in batches or alone; absent on bbolt.", nil, nil),
+		writesFailing:  prometheus.NewDesc("vultron_store_writes_failing", "1 while the store's commits fail (from a failed commit to the next that succeeds: a full disk, a read-only or unreachable database), 0 otherwise; the log says why when it begins and when it ends.", nil, nil),
 		pageWrites:     prometheus.NewDesc("vultron_store_page_writes_total", "Page writes of the bbolt store's commits (a page, or a page and its overflow pages, and each commit's meta page): over vultron_store_commits_total, what a commit costs the disk; absent on PostgreSQL.", nil, nil),
 		queueDepth:     prometheus.NewDesc("vultron_delivery_queue_depth", "Deliveries waiting to be sent.", nil, nil),
 		deadLetters:    prometheus.NewDesc("vultron_dead_letters", "Deliveries given up on, waiting for an operator.", nil, nil),
@@ -198,7 +200,7 @@ func newNodeCollector(n *Node) *nodeCollector {
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.deliveries, c.webhooks, c.commits, c.commitFailures, c.decrypted, c.roundTrips, c.statements, c.pageWrites, c.queueDepth, c.deadLetters, c.cases, c.replicas, c.lastBackup, c.lastBackupSize} {
+	for _, d := range []*prometheus.Desc{c.deliveries, c.webhooks, c.commits, c.commitFailures, c.writesFailing, c.decrypted, c.roundTrips, c.statements, c.pageWrites, c.queueDepth, c.deadLetters, c.cases, c.replicas, c.lastBackup, c.lastBackupSize} {
 		ch <- d
 	}
 }
@@ -217,6 +219,11 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.webhooks, wh.Skipped, "skipped")
 	counter(c.commits, c.n.db.Commits())
 	counter(c.commitFailures, c.n.db.CommitFailures())
+	failing := 0.0
+	if c.n.db.WritesFailing() {
+		failing = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.writesFailing, prometheus.GaugeValue, failing)
 
 	var pending, dead uint64
 	var byState map[cases.CaseState]int64

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
 )
 
 // routes builds the HTTP surface.
@@ -220,7 +222,13 @@ func (n *Node) loginRefused(r *http.Request, err error) {
 // only the safe sentence.
 func (n *Node) refused(r *http.Request, where string, err error) {
 	ev := n.log.Warn()
-	if problem.Status(err) >= 500 {
+	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		// The store logs when it stops taking writes and when it takes
+		// them again; a line per request refused meanwhile would be a
+		// flood of the same cause.
+		ev = n.log.Debug()
+	case problem.Status(err) >= 500:
 		ev = n.log.Error()
 	}
 	ev.Str("where", where).Str("path", r.URL.Path).Str("remote", n.clientIP(r)).Int("status", problem.Status(err)).Err(err).Msg("request refused")

@@ -360,9 +360,12 @@ func (k *negativeKeys) ResolveKey(ctx context.Context, keyID string, refresh boo
 		return actor.PublicKey{}, fmt.Errorf("%w (until %s): %w", ErrKeyRecentlyFailed, f.at.Add(k.p.keyTTL).UTC().Format(time.RFC3339), f.err)
 	}
 	key, err := k.inner.ResolveKey(ctx, keyID, refresh)
-	if err != nil && ctx.Err() == nil && !actor.Transient(err) {
+	var cacheErr *actor.CacheError
+	if err != nil && ctx.Err() == nil && !actor.Transient(err) && !errors.As(err, &cacheErr) {
 		// Transient failures (a peer's server briefly down or busy) are
 		// not remembered: the peer's retry should succeed once it is back.
+		// Nor are this node's own (its store failed, which says nothing
+		// of the peer's key).
 		k.p.failed.mu.Lock()
 		k.p.failed.putLocked(keyID, keyFailure{err: err, at: now}, now)
 		k.p.failed.mu.Unlock()

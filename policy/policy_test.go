@@ -202,6 +202,25 @@ func TestNegativeKeyCache(t *testing.T) {
 	}
 }
 
+// TestNegativeKeyCacheSkipsTheNodesOwnFailures: a lookup that failed
+// because this node's store did not answer (a CacheError) is not
+// remembered: the sender's next try must reach the key once the store is
+// back, not be refused for the TTL.
+func TestNegativeKeyCacheSkipsTheNodesOwnFailures(t *testing.T) {
+	p := mustNew(t, Config{KeyFailureTTL: time.Minute, Now: newClock().now})
+	inner := &countingKeys{err: &actor.CacheError{Err: errors.New("cache key: store: the database is read-only")}}
+	keys := p.Keys(inner)
+	for range 3 {
+		_, err := keys.ResolveKey(context.Background(), "https://a.example/k#1", false)
+		if errors.Is(err, ErrKeyRecentlyFailed) {
+			t.Fatalf("err = %v: the node's own failure was remembered", err)
+		}
+	}
+	if inner.calls != 3 {
+		t.Errorf("%d lookups reached the resolver, want 3", inner.calls)
+	}
+}
+
 func TestTransportAndFetchRefuseOtherHosts(t *testing.T) {
 	p := mustNew(t, Config{Mode: Allowlist, AllowedHosts: []string{"ok.example"}})
 	called := false

@@ -92,24 +92,63 @@ func Unprocessable(format string, args ...any) *Error {
 	return New(http.StatusUnprocessableEntity, format, args...)
 }
 
-// Status returns the HTTP status for err: the status of the first *Error in
-// its chain, or 500.
-func Status(err error) int {
+// Unavailable is implemented by an error of a part of the node that cannot
+// serve now for a reason that passes (package store's UnavailableError:
+// a full disk, a database that is read-only or out of reach). Such an
+// error is answered 507 when full is true and 503 otherwise, with the
+// error's sentence and Retry-After, rather than as an internal error: the
+// client is to try again, a peer's delivery is retried, not given up.
+type Unavailable interface {
+	error
+	Unavailable() (sentence string, full bool, retryAfter time.Duration)
+}
+
+// refusal returns the *Error that answers err: the first *Error in its
+// chain, unless that is a 500 (or there is none) and an Unavailable is in
+// the chain, which then says what the client sees; nil when there is
+// neither.
+func refusal(err error) *Error {
 	var pe *Error
-	if errors.As(err, &pe) {
+	if errors.As(err, &pe) && pe.Status != http.StatusInternalServerError {
+		return pe
+	}
+	var u Unavailable
+	if errors.As(err, &u) {
+		sentence, full, retryAfter := u.Unavailable()
+		status := http.StatusServiceUnavailable
+		if full {
+			status = http.StatusInsufficientStorage
+		}
+		return &Error{Status: status, Msg: sentence, RetryAfter: retryAfter, Err: err}
+	}
+	return pe
+}
+
+// Status returns the HTTP status for err: the status of the first *Error in
+// its chain, 503 or 507 for an Unavailable, or 500.
+func Status(err error) int {
+	if pe := refusal(err); pe != nil {
 		return pe.Status
 	}
 	return http.StatusInternalServerError
 }
 
 // Message returns the sentence a client may see for err. Errors that are not
-// an *Error are internal and reveal nothing.
+// an *Error or an Unavailable are internal and reveal nothing.
 func Message(err error) string {
-	var pe *Error
-	if errors.As(err, &pe) {
+	if pe := refusal(err); pe != nil {
 		return pe.Msg
 	}
 	return "internal error; the node's log has the details"
+}
+
+// RetryAfter returns how long the client of a refusal is told to wait
+// before it tries again (the Retry-After of Write), or 0.
+func RetryAfter(err error) time.Duration {
+	if pe := refusal(err); pe != nil {
+		return pe.RetryAfter
+	}
+	return 0
 }
 
 // Body is the JSON body of every refusal: {"error": "<sentence>"}.
@@ -120,9 +159,8 @@ type Body struct {
 // Write answers a request with err's status and the JSON body
 // {"error": "..."}.
 func Write(w http.ResponseWriter, err error) {
-	var pe *Error
-	if errors.As(err, &pe) && pe.RetryAfter > 0 {
-		secs := int((pe.RetryAfter + time.Second - 1) / time.Second)
+	if ra := RetryAfter(err); ra > 0 {
+		secs := int((ra + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
 	WriteJSON(w, Status(err), Body{Error: Message(err)})

@@ -244,27 +244,86 @@ func (db *DB) commit(batch []*request) {
 			}
 			return nil
 		})
-		cancel()
 		var member *errBatchMember
 		if errors.As(err, &member) {
+			cancel()
 			batch[member.index].finish(member.err)
 			batch = append(batch[:member.index], batch[member.index+1:]...)
 			continue
 		}
 		if err == nil {
 			db.commits.Add(1)
+			db.failing.succeeded(db)
 			db.notifyChanged()
 		} else {
+			err = unavailable(ctx, err)
 			db.commitFailures.Add(1)
-			db.log.Error().Err(err).Int("batch", len(batch)).Msg("store: commit failed")
+			db.failing.failed(db, err, len(batch))
 			err = fmt.Errorf("store: commit: %w", err)
 		}
+		cancel()
 		for _, r := range batch {
 			r.finish(err)
 		}
 		return
 	}
 }
+
+// failingCommits is the committer's record of commits failing, so that
+// an episode (a full disk, a database out of reach) is logged when it
+// begins, once a minute while it lasts and when it ends, rather than once
+// per commit: a node under load makes hundreds a second. On a store that
+// is nearly full, small commits may succeed between large ones that fail;
+// a failure is then logged at most once a minute, and the end of an
+// episode only when its beginning was, so that the log does not follow
+// every turn. Only the committer's goroutine uses it; DB.WritesFailing
+// reads the flag.
+type failingCommits struct {
+	since   time.Time // the episode's first failure; zero while commits succeed
+	count   int       // commits failed in the episode
+	logged  time.Time // when a failure was last logged
+	told    bool      // a failure of this episode was logged
+	lastErr error
+}
+
+// failingLogEvery is how often failing commits are logged at most.
+const failingLogEvery = time.Minute
+
+func (f *failingCommits) failed(db *DB, err error, batch int) {
+	now := time.Now()
+	if f.since.IsZero() {
+		f.since = now
+		db.writesFailing.Store(true)
+	}
+	f.count++
+	f.lastErr = err
+	if !f.logged.IsZero() && now.Sub(f.logged) < failingLogEvery {
+		return
+	}
+	ev := db.log.Error().Err(err).Int("batch", batch).Str("store", db.eng.describe())
+	if f.told {
+		ev.Int("failed_commits", f.count).Time("since", f.since).Msg("store: commits still failing")
+	} else {
+		ev.Msg("store: commit failed; writes fail until the store takes them again (logged at most once a minute until then)")
+	}
+	f.logged, f.told = now, true
+}
+
+func (f *failingCommits) succeeded(db *DB) {
+	if f.since.IsZero() {
+		return
+	}
+	if f.told {
+		db.log.Warn().Int("failed_commits", f.count).Time("since", f.since).Dur("for", time.Since(f.since)).AnErr("last_error", f.lastErr).
+			Str("store", db.eng.describe()).Msg("store: commits succeed again")
+	}
+	f.since, f.count, f.told, f.lastErr = time.Time{}, 0, false, nil
+	db.writesFailing.Store(false)
+}
+
+// WritesFailing reports whether the store's last commit failed: true from
+// a failed commit to the next that succeeds (vultron_store_writes_failing).
+func (db *DB) WritesFailing() bool { return db.writesFailing.Load() }
 
 // readAhead reads, where the engine saves round trips by it (batchTx), the
 // keys the batch's requests said they will read, in one request.

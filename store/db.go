@@ -147,8 +147,10 @@ type DB struct {
 	// answering), so that Close returns.
 	commitCtx      context.Context
 	cancelCommits  context.CancelFunc
-	commits        atomic.Uint64 // transactions committed by the committer
-	commitFailures atomic.Uint64 // transactions whose commit failed
+	commits        atomic.Uint64  // transactions committed by the committer
+	commitFailures atomic.Uint64  // transactions whose commit failed
+	failing        failingCommits // the committer's episode of failures
+	writesFailing  atomic.Bool    // the last commit failed (WritesFailing)
 
 	// changed is closed (and replaced) after each commit; see Changed.
 	changedMu sync.Mutex
@@ -471,7 +473,7 @@ func (db *DB) View(ctx context.Context, fn func(*ReadTx) error) error {
 	if db.isDown.Load() {
 		return ErrClosed
 	}
-	err := db.eng.view(ctx, func(t kvTx) error {
+	return unavailable(ctx, db.eng.view(ctx, func(t kvTx) error {
 		rtx := &ReadTx{tx: t, sl: db.sl}
 		err := fn(rtx)
 		if rtx.sealErr != nil {
@@ -481,8 +483,7 @@ func (db *DB) View(ctx context.Context, fn func(*ReadTx) error) error {
 			return e // a read failed; what fn saw is not the store's state
 		}
 		return err
-	})
-	return err
+	}))
 }
 
 // Check runs the engine's own consistency check (bbolt: every page of the

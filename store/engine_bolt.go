@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -125,8 +127,40 @@ func (e *boltEngine) view(_ context.Context, fn func(kvTx) error) (err error) {
 func (e *boltEngine) update(_ context.Context, fn func(kvTx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer recoverDamage(e.path, &err, nil)
-	return e.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	return growErrno(e.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) }))
 }
+
+// growErrno recovers the errno of bbolt's failure to grow its file, which
+// bbolt formats with %s ("file resize error: truncate …: file too
+// large"), so that a full disk or a file size limit is an ErrUnavailable
+// (see unavailable) rather than an internal error. Other errors are
+// returned as they are.
+func growErrno(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "file resize error: ") && !strings.HasPrefix(msg, "file sync error: ") {
+		return err
+	}
+	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EFBIG} {
+		if strings.HasSuffix(msg, ": "+errno.Error()) {
+			return &growError{msg: msg, errno: errno}
+		}
+	}
+	return err
+}
+
+// growError is bbolt's failure to grow its file, with its errno.
+type growError struct {
+	msg   string
+	errno syscall.Errno
+}
+
+func (e *growError) Error() string { return e.msg }
+
+// Unwrap returns the errno.
+func (e *growError) Unwrap() error { return e.errno }
 
 // check checks the whole file: first its pages, walked from the file
 // itself (walkPages, unless the open walked them), then, only when they form a tree that ends, every

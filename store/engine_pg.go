@@ -1144,6 +1144,22 @@ func (e *pgEngine) update(ctx context.Context, fn func(kvTx) error) error {
 	}
 }
 
+// pgNoTimeoutsForTheLock and pgTimeoutsAfterTheLock surround the wait
+// for the writer lock in a write transaction: a statement_timeout or
+// lock_timeout set for the role or the database (a guard against runaway
+// queries) would otherwise cancel the wait, which lasts as long as other
+// processes' batches, and fail writes for no fault of theirs. The wait is
+// bounded by the committer's own timeout instead; the transaction's
+// statements after it run under the timeouts that were set, kept in
+// vultron.* settings of the transaction meanwhile.
+const (
+	pgNoTimeoutsForTheLock = `SELECT set_config('vultron.statement_timeout', current_setting('statement_timeout'), true),
+		set_config('vultron.lock_timeout', current_setting('lock_timeout'), true),
+		set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true)`
+	pgTimeoutsAfterTheLock = `SELECT set_config('statement_timeout', current_setting('vultron.statement_timeout'), true),
+		set_config('lock_timeout', current_setting('vultron.lock_timeout'), true)`
+)
+
 // errBeforeWork is a write transaction's failure before fn ran: nothing
 // of the transaction's work reached the database. lost says that the
 // connection it failed on was gone (lostConnection).
@@ -1187,7 +1203,9 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 	ids, keys, seqs, lasts := e.hot.pick()
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	b.Queue(pgNoTimeoutsForTheLock)
 	b.Queue(`SELECT pg_advisory_xact_lock($1)`, e.locks.writer)
+	b.Queue(pgTimeoutsAfterTheLock)
 	want := e.sealedWith.Load()
 	if want != nil {
 		b.Queue(pgReadGenerationAndKeyID, want.meta, keyDataKeyID)
@@ -1218,8 +1236,11 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 		sealing []byte
 	)
 	_, err = br.Exec() // BEGIN
-	if err == nil {
-		_, err = br.Exec()
+	// The timeouts set aside, the writer lock, the timeouts put back.
+	for range 3 {
+		if err == nil {
+			_, err = br.Exec()
+		}
 	}
 	if err == nil {
 		err = br.QueryRow().Scan(&gen, &sealing)

@@ -1,9 +1,15 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strings"
+	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // ErrNotFound is returned when a requested record (local actor, activity,
@@ -99,4 +105,95 @@ func checkIDSize(what, id string) error {
 		return fmt.Errorf("%s is %d bytes, longer than the %d the store keeps: %w", what, len(id), MaxIDSize, ErrInvalid)
 	}
 	return nil
+}
+
+// ErrUnavailable is wrapped by the error of a read or write that failed
+// because the store cannot serve now, for a reason outside the node that
+// passes once the machine or the database is set right: the disk (the
+// node's or the database's) is full, the store file reached the process's
+// file size limit, the database is read-only (a standby after a failover),
+// does not answer or refuses connections, or cancelled the statement on a
+// timeout set for the role or the database. Nothing of the write was
+// stored, and the same request can be made again later. Its errors are
+// UnavailableErrors.
+var ErrUnavailable = errors.New("store: unavailable")
+
+// UnavailableError is an ErrUnavailable: Reason says why in a few words
+// a client may read ("the node's disk is full"), Err is the engine's error.
+type UnavailableError struct {
+	Reason string
+	// Full says that the store ran out of space, rather than out of reach.
+	Full bool
+	Err  error
+}
+
+func (e *UnavailableError) Error() string { return "store: " + e.Reason + ": " + e.Err.Error() }
+
+// Unwrap returns the engine's error.
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Is makes an UnavailableError ErrUnavailable.
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+// Unavailable says what a client of the node is told about a request
+// the store could not serve (package problem answers 507 when full, 503
+// otherwise): a sentence that says that nothing was stored and why, and
+// how long to wait before trying again.
+func (e *UnavailableError) Unavailable() (sentence string, full bool, retryAfter time.Duration) {
+	if e.Full {
+		return "the node cannot store anything now: " + e.Reason + "; nothing was stored, try again later", true, time.Minute
+	}
+	return "the node cannot use its store now: " + e.Reason + "; nothing was stored, try again later", false, 10 * time.Second
+}
+
+// unavailable wraps err in an UnavailableError when it is one of the
+// failures ErrUnavailable describes, and returns it as it is otherwise. ctx
+// is the operation's: a statement cancelled because ctx ended is the
+// caller's doing, not the database's.
+func unavailable(ctx context.Context, err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	var (
+		reason string
+		full   bool
+	)
+	var pe *pgconn.PgError
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		reason, full = "the node's disk is full", true
+	case errors.Is(err, syscall.EFBIG):
+		reason, full = "the store file reached the largest file the node's process may write (its file size limit)", true
+	case errors.As(err, &pe):
+		switch c := pe.Code; {
+		case c == "53100":
+			reason, full = "the database's disk is full", true
+		case c == "25006":
+			reason = "the database is read-only (a standby, as after a failover)"
+		case c == "53300", c == "53400":
+			reason = "the database refuses more connections"
+		case c == "28P01", c == "28000":
+			reason = "the database refuses the node's credentials"
+		case c == "57P03":
+			reason = "the database is starting or shutting down"
+		case strings.HasPrefix(c, "57P"), strings.HasPrefix(c, "08"):
+			reason = "the database ended the connection"
+		case (c == "57014" || c == "55P03") && ctx.Err() == nil:
+			reason = "the database cancelled the statement on a timeout set for the node's role or database"
+		}
+	case errors.As(err, &ce):
+		reason = "the database cannot be reached"
+	case errors.As(err, &ne):
+		if _, errno := ne.(syscall.Errno); !errno {
+			// A file's error carries an Errno, which is a net.Error
+			// too; only a connection's is the database out of reach.
+			reason = "the database does not answer"
+		}
+	}
+	if reason == "" {
+		return err
+	}
+	return &UnavailableError{Reason: reason, Full: full, Err: err}
 }

@@ -3,7 +3,6 @@ package dashboard
 import (
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"image/png"
 	"io"
 	"net/http"
@@ -112,9 +111,8 @@ func parseLoginForm(w http.ResponseWriter, r *http.Request) bool {
 // refusedStatus writes the status of a refused login step, with the
 // throttle's Retry-After.
 func refusedStatus(w http.ResponseWriter, err error) {
-	var pe *problem.Error
-	if errors.As(err, &pe) && pe.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((pe.RetryAfter+time.Second-1)/time.Second)))
+	if ra := problem.RetryAfter(err); ra > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
 	}
 	w.WriteHeader(problem.Status(err))
 }
@@ -382,9 +380,8 @@ func (d *Dashboard) enroll(w http.ResponseWriter, r *http.Request) {
 	l, err := d.cfg.Accounts.Enroll(r.Context(), code, f.Get("password"), d.meta(r))
 	if err != nil {
 		d.cfg.LoginRefused(r, err)
-		var pe *problem.Error
-		if errors.As(err, &pe) && pe.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(pe.RetryAfter/time.Second)+1))
+		if ra := problem.RetryAfter(err); ra > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(ra/time.Second)+1))
 		}
 		again(problem.Status(err), sentence(err))
 		return

@@ -165,6 +165,10 @@ func unauthorizedGET(err error) error {
 	if errors.As(err, &pe) {
 		return err // the federation policy's 403 or 429
 	}
+	var cacheErr *actor.CacheError
+	if errors.As(err, &cacheErr) {
+		return err // this node's store failed: 5xx, not the requester's fault
+	}
 	var ve *actor.VerifyError
 	if errors.As(err, &ve) {
 		return problem.Wrap(http.StatusUnauthorized, err, ve.Reason+"; objects are served only to signed requests from their participants or with the node's API token")

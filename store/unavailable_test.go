@@ -1,0 +1,222 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/rs/zerolog"
+
+	"github.com/openvultron/vultron/internal/pgtest"
+	"github.com/openvultron/vultron/problem"
+)
+
+// TestUnavailableErrors: the failures of an engine that pass once the
+// machine or the database is set right are ErrUnavailable, answered 503
+// (or 507 when the store is full) with a sentence that says why and
+// Retry-After; every other failure stays an internal error.
+func TestUnavailableErrors(t *testing.T) {
+	live := context.Background()
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	pathErr := func(errno syscall.Errno) error {
+		return fmt.Errorf("bolt commit: %w", &fs.PathError{Op: "write", Path: "/d/vultron.db", Err: errno})
+	}
+	pgErr := func(code string) error { return fmt.Errorf("take the writer lock: %w", &pgconn.PgError{Code: code}) }
+	tests := []struct {
+		name   string
+		ctx    context.Context
+		err    error
+		status int    // 0: not unavailable
+		says   string // in the sentence
+	}{
+		{"disk full", live, pathErr(syscall.ENOSPC), http.StatusInsufficientStorage, "the node's disk is full"},
+		{"quota", live, pathErr(syscall.EDQUOT), http.StatusInsufficientStorage, "the node's disk is full"},
+		{"file size limit", live, pathErr(syscall.EFBIG), http.StatusInsufficientStorage, "file size limit"},
+		{"database disk full", live, pgErr("53100"), http.StatusInsufficientStorage, "the database's disk is full"},
+		{"read-only database", live, pgErr("25006"), http.StatusServiceUnavailable, "read-only"},
+		{"too many connections", live, pgErr("53300"), http.StatusServiceUnavailable, "refuses more connections"},
+		{"password", live, pgErr("28P01"), http.StatusServiceUnavailable, "credentials"},
+		{"shutting down", live, pgErr("57P03"), http.StatusServiceUnavailable, "starting or shutting down"},
+		{"session terminated", live, pgErr("57P01"), http.StatusServiceUnavailable, "ended the connection"},
+		{"role's statement timeout", live, pgErr("57014"), http.StatusServiceUnavailable, "timeout set for the node's role"},
+		{"role's lock timeout", live, pgErr("55P03"), http.StatusServiceUnavailable, "timeout set for the node's role"},
+		{"connect", live, fmt.Errorf("acquire: %w", &pgconn.ConnectError{}), http.StatusServiceUnavailable, "cannot be reached"},
+		{"connection reset", live, fmt.Errorf("read: %w", &netOpError{}), http.StatusServiceUnavailable, "does not answer"},
+		// Not the database's doing, or not passing by itself.
+		{"statement cancelled by the caller", ended, pgErr("57014"), 0, ""},
+		{"an I/O error of the disk", live, pathErr(syscall.EIO), 0, ""},
+		{"a unique violation", live, pgErr("23505"), 0, ""},
+		{"not found", live, ErrNotFound, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := unavailable(tt.ctx, tt.err)
+			if !errors.Is(err, tt.err) {
+				t.Errorf("%v does not wrap %v", err, tt.err)
+			}
+			if tt.status == 0 {
+				if errors.Is(err, ErrUnavailable) || problem.Status(err) != http.StatusInternalServerError {
+					t.Errorf("%v: unavailable (status %d), want an internal error", err, problem.Status(err))
+				}
+				return
+			}
+			if !errors.Is(err, ErrUnavailable) {
+				t.Fatalf("%v is not ErrUnavailable", err)
+			}
+			rec := httptest.NewRecorder()
+			problem.Write(rec, fmt.Errorf("jsonapi: %w", err))
+			if rec.Code != tt.status || !strings.Contains(rec.Body.String(), tt.says) || !strings.Contains(rec.Body.String(), "nothing was stored") || rec.Header().Get("Retry-After") == "" {
+				t.Errorf("answered %d %s (Retry-After %q), want %d saying %q, that nothing was stored, and when to try again",
+					rec.Code, rec.Body.String(), rec.Header().Get("Retry-After"), tt.status, tt.says)
+			}
+		})
+	}
+}
+
+// netOpError is a connection's failure, as pgx returns it when the
+// server's connection is reset.
+type netOpError struct{}
+
+func (*netOpError) Error() string   { return "read tcp 127.0.0.1:5432: connection reset by peer" }
+func (*netOpError) Timeout() bool   { return false }
+func (*netOpError) Temporary() bool { return false }
+
+// alterDatabase sets a parameter of the test's database for the sessions
+// that start from now on, and ends the others so that the store's next
+// sessions have it.
+func alterDatabase(t *testing.T, admin *pgx.Conn, setting string) {
+	t.Helper()
+	ctx := context.Background()
+	var name string
+	if err := admin.QueryRow(ctx, `SELECT current_database()`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, `ALTER DATABASE `+pgx.Identifier{name}.Sanitize()+` `+setting); err != nil {
+		t.Fatalf("alter database %s: %v", setting, err)
+	}
+	pgtest.EndOtherSessions(t, admin)
+}
+
+// TestAReadOnlyDatabase: a database that turned read-only (a standby
+// after a failover) fails every write with ErrUnavailable, which says so,
+// while reads go on; the episode is logged when it begins and when it
+// ends, not once per write; writes succeed again once the database takes
+// them, with nothing else to do.
+func TestAReadOnlyDatabase(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.Database(t)
+	var logs bytes.Buffer
+	db := backends[1].openURL(t, u, Options{DataKey: testKey(9), Logger: zerolog.New(&logs)})
+	admin, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if err := db.Update(ctx, failIncr("k")); err != nil {
+		t.Fatal(err)
+	}
+	alterDatabase(t, admin, `SET default_transaction_read_only = on`)
+	for i := range 20 {
+		err := db.Update(ctx, failIncr("k"))
+		if !errors.Is(err, ErrUnavailable) || problem.Status(err) != http.StatusServiceUnavailable || !strings.Contains(problem.Message(err), "read-only") {
+			t.Fatalf("write %d to a read-only database: %v (status %d, %q), want ErrUnavailable, 503, saying the database is read-only",
+				i, err, problem.Status(err), problem.Message(err))
+		}
+		if !db.WritesFailing() {
+			t.Fatalf("write %d failed, and WritesFailing is false", i)
+		}
+	}
+	if n := failRead(t, db, "k"); n != 1 {
+		t.Errorf("read from the read-only database: k = %d, want 1", n)
+	}
+	alterDatabase(t, admin, `RESET default_transaction_read_only`)
+	if err := db.Update(ctx, failIncr("k")); err != nil {
+		t.Fatalf("write once the database is writable again: %v", err)
+	}
+	if db.WritesFailing() {
+		t.Error("WritesFailing after a write succeeded")
+	}
+	if got := strings.Count(logs.String(), "store: commit failed"); got != 1 {
+		t.Errorf("%d lines say a commit failed for 20 failed writes, want 1:\n%s", got, logs.String())
+	}
+	if !strings.Contains(logs.String(), `"failed_commits":20`) || !strings.Contains(logs.String(), "commits succeed again") {
+		t.Errorf("no line says that writes succeed again after 20 failed commits:\n%s", logs.String())
+	}
+}
+
+// TestTimeoutsOfTheDatabaseDoNotCancelTheWriterLock: a statement_timeout
+// or lock_timeout set on the role or the database (a DBA's guard against
+// runaway queries) does not cancel a write's wait for the writer lock,
+// which every process takes in turn and which can be held longer than
+// either while another process commits a batch.
+func TestTimeoutsOfTheDatabaseDoNotCancelTheWriterLock(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.Database(t)
+	db := backends[1].openURL(t, u, Options{DataKey: testKey(9)})
+	admin, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	alterDatabase(t, admin, `SET lock_timeout = '50ms'`)
+	alterDatabase(t, admin, `SET statement_timeout = '100ms'`)
+	// The admin session started before: it has neither timeout.
+	holder, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer := db.eng.(*pgEngine).locks.writer
+	if _, err := holder.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writer); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- db.Update(ctx, failIncr("k")) }()
+	// Held while the write waits, past both timeouts, as another
+	// process's batch would hold it.
+	waitFor(t, 10*time.Second, "the write waits for the writer lock", func() (bool, error) {
+		select {
+		case err := <-done:
+			return false, fmt.Errorf("the write ended while the lock was held: %v", err)
+		default:
+		}
+		return lockWaiters(t, admin, writer) > 0, nil
+	})
+	hold := time.NewTimer(300 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("the write ended while another session held the writer lock: %v", err)
+	case <-hold.C:
+	}
+	if err := holder.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the write that waited for the writer lock failed: %v", err)
+	}
+	if n := failRead(t, db, "k"); n != 1 {
+		t.Errorf("k = %d after the write, want 1", n)
+	}
+}
+
+// lockWaiters counts the sessions that wait for advisory lock key.
+func lockWaiters(t *testing.T, admin *pgx.Conn, key int64) int {
+	t.Helper()
+	var n int
+	err := admin.QueryRow(context.Background(), `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+		AND classid = (($1::bigint >> 32) & 4294967295)::oid AND objid = ($1::bigint & 4294967295)::oid AND objsubid = 1 AND NOT granted`, key).Scan(&n)
+	if err != nil {
+		t.Fatalf("read pg_locks: %v", err)
+	}
+	return n
+}
