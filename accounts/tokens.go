@@ -452,5 +452,6 @@ func (s *Service) touchToken(hash []byte, now time.Time) {
 // checked because the store did not answer: 503, so that a client tries
 // again rather than taking its token for a bad one.
 func unavailable(err error) error {
-	return problem.Wrap(http.StatusServiceUnavailable, fmt.Errorf("accounts: %w", err), "the node cannot check credentials now: its store does not answer; try again")
+	return &problem.Error{Status: http.StatusServiceUnavailable, RetryAfter: 10 * time.Second, Err: fmt.Errorf("accounts: %w", err),
+		Msg: "the node cannot check credentials now: its store does not answer; try again"}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/rules"
 	"github.com/openvultron/vultron/store"
+	"golang.org/x/time/rate"
 )
 
 // Local is a local actor the automation may act for.
@@ -50,10 +51,14 @@ type Config struct {
 // mark in the store, written before its actions are sent, keeps a restart
 // from taking it again.
 type Engine struct {
-	cfg    Config
-	policy atomic.Pointer[rules.Policy]
-	wake   chan struct{}
-	stepMu sync.Mutex
+	// stepFailed logs a failed step at most once a minute: the loop steps
+	// again within a second, and a store that cannot serve for a while
+	// (which logs it itself) would flood the log.
+	stepFailed rate.Sometimes
+	cfg        Config
+	policy     atomic.Pointer[rules.Policy]
+	wake       chan struct{}
+	stepMu     sync.Mutex
 }
 
 // New returns an Engine with no policy: it takes no decision until
@@ -68,7 +73,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 2 * time.Second
 	}
-	return &Engine{cfg: cfg, wake: make(chan struct{}, 1)}, nil
+	return &Engine{cfg: cfg, wake: make(chan struct{}, 1), stepFailed: rate.Sometimes{First: 1, Interval: time.Minute}}, nil
 }
 
 // SetPolicy replaces the policy, whole; nil turns the automation off.
@@ -99,7 +104,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		if _, err := e.Step(ctx); err != nil && ctx.Err() == nil {
-			e.cfg.Logger.Error().Err(err).Msg("automation: step")
+			e.stepFailed.Do(func() { e.cfg.Logger.Error().Err(err).Msg("automation: step (logged at most once a minute)") })
 		}
 		gap := time.NewTimer(minStepGap)
 		select {

@@ -1,6 +1,7 @@
 package automation
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"github.com/openvultron/vultron/rules"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
+	"github.com/rs/zerolog"
 )
 
 const (
@@ -743,5 +745,31 @@ func appendLedger(t *testing.T, db *store.DB, caseID string, acts ...ledgerAct) 
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAFailingStepIsLoggedOnceAMinute: a store that cannot serve (here:
+// closed) fails every step, which Run takes again within a second; the
+// failure is logged once, not once per step.
+func TestAFailingStepIsLoggedOnceAMinute(t *testing.T) {
+	db, _ := setup(t)
+	var logs bytes.Buffer
+	r := &recorder{}
+	e, err := New(Config{DB: db, Submit: r.submit, Locals: func() []Local { return []Local{{Name: "vendor", ID: vendor}} },
+		Interval: 10 * time.Millisecond, Logger: zerolog.New(&logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Five steps or so: Run steps at most every minStepGap.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*minStepGap+minStepGap/2)
+	defer cancel()
+	if err := e.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(logs.String(), "automation: step"); got != 1 {
+		t.Errorf("%d lines for the failing steps of a second, want 1:\n%s", got, logs.String())
 	}
 }

@@ -241,6 +241,32 @@ func (p *crashPeer) postOffers(t *testing.T, client *http.Client, actorID, name 
 	}
 }
 
+// postOffer signs and posts one Offer of a report with content to the
+// inbox of actorID, as p, with the id p.id/activities/NAME, and returns
+// the answer.
+func (p *crashPeer) postOffer(t *testing.T, client *http.Client, actorID, name, content string) (int, []byte, http.Header) {
+	t.Helper()
+	id := fmt.Sprintf("%s/activities/%s", p.id, name)
+	body := []byte(fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","id":%q,"type":"Offer","actor":%q,"to":[%q],
+"object":{"id":"%s/reports/%s","type":"VulnerabilityReport","name":"Report %s","content":%q,"attributedTo":%q}}`,
+		id, p.id, actorID, p.id, name, name, content, p.id))
+	req, err := http.NewRequest(http.MethodPost, actorID+"/inbox", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", actor.ContentType)
+	if err := actor.SignRequest(req, body, p.keyID, p.key, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("post %s: %v", name, err)
+	}
+	defer resp.Body.Close()
+	said, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, said, resp.Header
+}
+
 // submitOffers submits n Offers to p through the outbox of actorID with
 // the node's API token, each until the node answers 201 (or 202) or
 // deadline passes, and stores the id of each acknowledged activity in

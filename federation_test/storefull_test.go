@@ -3,9 +3,7 @@
 package federation_test
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,8 +12,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/openvultron/vultron/actor"
 )
 
 // TestANodeWhoseStoreIsFull runs a `vultron serve` process whose store
@@ -38,25 +34,7 @@ func TestANodeWhoseStoreIsFull(t *testing.T) {
 	content := strings.Repeat("x", 200<<10)
 	post := func(p *crashPeer, name string) (int, []byte, http.Header) {
 		t.Helper()
-		id := fmt.Sprintf("%s/activities/%s", p.id, name)
-		body := []byte(fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","id":%q,"type":"Offer","actor":%q,"to":[%q],
-"object":{"id":"%s/reports/%s","type":"VulnerabilityReport","name":"Report %s","content":%q,"attributedTo":%q}}`,
-			id, p.id, n.actorID(), p.id, name, name, content, p.id))
-		req, err := http.NewRequest(http.MethodPost, n.actorID()+"/inbox", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", actor.ContentType)
-		if err := actor.SignRequest(req, body, p.keyID, p.key, time.Now()); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("post %s: %v", name, err)
-		}
-		defer resp.Body.Close()
-		said, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, said, resp.Header
+		return p.postOffer(t, client, n.actorID(), name, content)
 	}
 	acked := map[string]bool{}
 	if status, said, _ := post(known, "before"); status != http.StatusAccepted {

@@ -382,3 +382,23 @@ func TestMetricsWhenTheStoreFails(t *testing.T) {
 	}
 	checkJSONError(t, "GET /metrics with the store closed", body)
 }
+
+// TestRetryAfterWhenTheStoreDoesNotAnswer: the node's own 503s for a store
+// that does not answer (the readiness check, the check of a credential)
+// say when to try again, as every 503 of the node does.
+func TestRetryAfterWhenTheStoreDoesNotAnswer(t *testing.T) {
+	n := newIdleNode(t, Config{})
+	if err := n.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/readyz", "/api/cases"} {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Authorization", "Bearer "+n.token)
+		rec := httptest.NewRecorder()
+		n.Handler().ServeHTTP(rec, req)
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("GET %s with the store closed: %d (Retry-After %q) %s, want 503 with Retry-After", path, rec.Code, rec.Header().Get("Retry-After"), rec.Body.String())
+		}
+		checkJSONError(t, "GET "+path+" with the store closed", rec.Body.String())
+	}
+}

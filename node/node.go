@@ -40,6 +40,7 @@ import (
 	"github.com/openvultron/vultron/rules"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/webhook"
+	"golang.org/x/time/rate"
 )
 
 // ActorConfig names one local actor, its ActivityStreams type and the CVD
@@ -1137,13 +1138,17 @@ func (n *Node) Serve(ctx context.Context) error {
 // process's hold on the database broke) they are stopped, and run again
 // once the lead is back. On a store of its own the process always leads.
 func (n *Node) runLed(ctx context.Context, led []service) {
+	// Tried every second; logged at most once a minute.
+	leadFailed := rate.Sometimes{First: 1, Interval: time.Minute}
 	for ctx.Err() == nil {
 		lctx, stop, err := n.db.Lead(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			n.log.Warn().Err(err).Msg("cannot take the lead; trying again")
+			leadFailed.Do(func() {
+				n.log.Warn().Err(err).Msg("cannot take the lead; trying again every second (logged at most once a minute)")
+			})
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):

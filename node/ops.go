@@ -3,6 +3,7 @@ package node
 import (
 	"io/fs"
 	"net/http"
+	"time"
 
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/vocab"
@@ -11,7 +12,7 @@ import (
 // serveReady answers GET /readyz: 200 when the store answers, 503 when not.
 func (n *Node) serveReady(w http.ResponseWriter, r *http.Request) {
 	if _, _, err := n.db.DeliveryCounts(r.Context()); err != nil {
-		problem.Write(w, problem.Wrap(http.StatusServiceUnavailable, err, "the store does not answer"))
+		problem.Write(w, &problem.Error{Status: http.StatusServiceUnavailable, RetryAfter: 10 * time.Second, Err: err, Msg: "the store does not answer"})
 		return
 	}
 	problem.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})

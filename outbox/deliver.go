@@ -22,6 +22,7 @@ import (
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
+	"golang.org/x/time/rate"
 )
 
 // BusyWorkers is the number of attempts in flight while
@@ -160,6 +161,10 @@ type DeliveryStats struct {
 // horizon to the dead letters. It is safe for concurrent use; Run should
 // be called by one goroutine at a time.
 type Deliverer struct {
+	// readFailed logs a failure to read the due deliveries at most once
+	// a minute: the loop tries again every second, and a store that
+	// cannot serve for a while (which logs it itself) would flood the log.
+	readFailed     rate.Sometimes
 	queue          Queue
 	keys           KeySource
 	inboxes        InboxResolver
@@ -256,6 +261,7 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 	caps, _ := cfg.Inboxes.(SignatureCapabilities)
 	abandoned, abandon := context.WithCancel(context.Background())
 	return &Deliverer{
+		readFailed:     rate.Sometimes{First: 1, Interval: time.Minute},
 		abandoned:      abandoned,
 		abandon:        abandon,
 		edKeys:         edKeys,
@@ -390,7 +396,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		if free := limit + ahead - inFlight; free > 0 {
 			due, err := d.queue.DueDeliveries(ctx, d.now(), free)
 			if err != nil && ctx.Err() == nil {
-				d.log.Error().Err(err).Msg("read due deliveries")
+				d.readFailed.Do(func() { d.log.Error().Err(err).Msg("read due deliveries (logged at most once a minute)") })
 			}
 			if err == nil && len(due) < free {
 				caughtUp = time.Now()

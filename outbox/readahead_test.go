@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -216,5 +217,48 @@ func TestClaimedDeliveriesReadTheirActivitiesTogether(t *testing.T) {
 	if reads != 0 || batchReads != 1 || batchRead != n {
 		t.Errorf("%d deliveries of %d activities claimed at once: %d reads of one activity, %d of several (%d activities); want 0, and 1 of %d",
 			n, n, reads, batchReads, batchRead, n)
+	}
+}
+
+// failingQueue is a queue whose reads of the due deliveries fail, as a
+// store that cannot serve for a while.
+type failingQueue struct {
+	*store.DB
+	mu    sync.Mutex
+	calls int
+}
+
+func (q *failingQueue) DueDeliveries(context.Context, time.Time, int) ([]store.Delivery, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.calls++
+	return nil, &store.UnavailableError{Reason: "the database is read-only", Err: fmt.Errorf("SQLSTATE 25006")}
+}
+
+func (q *failingQueue) asked() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.calls
+}
+
+// TestAFailingQueueIsLoggedOnceAMinute: the dispatcher asks for the due
+// deliveries again and again while the store fails; the failure is
+// logged once, not once per try.
+func TestAFailingQueueIsLoggedOnceAMinute(t *testing.T) {
+	var q *failingQueue
+	f := newFixture(t, newFakeClock(), "http://127.0.0.1:1/inbox", func(c *DelivererConfig) {
+		q = &failingQueue{DB: c.Queue.(*store.DB)}
+		c.Queue = q
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.d.Run(ctx) }()
+	waitFor(t, "the dispatcher asked five times", func() bool { return q.asked() >= 5 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(f.logs.String(), "read due deliveries"); got != 1 {
+		t.Errorf("%d log lines for %d failed reads, want 1:\n%s", got, q.asked(), f.logs.String())
 	}
 }

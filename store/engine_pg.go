@@ -1564,17 +1564,32 @@ func (e *pgEngine) getOne(ctx context.Context, bucket, key []byte) ([]byte, erro
 		return nil, fmt.Errorf("store: %s: %w", e.desc, err)
 	}
 	var v []byte
-	err = e.pool.QueryRow(ctx, `SELECT value FROM vultron_kv WHERE bucket = $1 AND key = $2 AND value IS NOT NULL`, id, key).Scan(&v)
+	for attempt := 0; ; attempt++ {
+		err = e.pool.QueryRow(ctx, `SELECT value FROM vultron_kv WHERE bucket = $1 AND key = $2 AND value IS NOT NULL`, id, key).Scan(&v)
+		if attempt < pgRetries && readAgain(ctx, err) {
+			continue
+		}
+		break
+	}
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("store: %s: get: %w", e.desc, err)
+		return nil, unavailable(ctx, fmt.Errorf("store: %s: get: %w", e.desc, err))
 	}
 	if v == nil {
 		v = []byte{}
 	}
 	return v, nil
+}
+
+// readAgain reports whether a read outside a transaction failed on a
+// connection the server had ended (a failover, a restart, a terminated
+// session: 57P or 08), which the pool still held: the read is made again,
+// on another connection, as a write whose first round trip failed so is.
+func readAgain(ctx context.Context, err error) bool {
+	var pe *pgconn.PgError
+	return ctx.Err() == nil && errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "57P") || strings.HasPrefix(pe.Code, "08"))
 }
 
 // getMany implements pointReader: one statement (per pgBatchKeys), which
@@ -1591,16 +1606,24 @@ func (e *pgEngine) getMany(ctx context.Context, bucket []byte, keys [][]byte) (m
 		for i := range ids {
 			ids[i] = id
 		}
-		rows, err := e.pool.Query(ctx, pgReadKeys, ids, chunk)
-		if err == nil {
-			err = scanKeyRows(rows, func(_ int64, row kvRow, isBucket bool) {
-				if !isBucket {
-					out[string(row.k)] = row.v
-				}
-			})
+		var err error
+		for attempt := 0; ; attempt++ {
+			var rows pgx.Rows
+			rows, err = e.pool.Query(ctx, pgReadKeys, ids, chunk)
+			if err == nil {
+				err = scanKeyRows(rows, func(_ int64, row kvRow, isBucket bool) {
+					if !isBucket {
+						out[string(row.k)] = row.v
+					}
+				})
+			}
+			if attempt < pgRetries && readAgain(ctx, err) {
+				continue
+			}
+			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("store: %s: get: %w", e.desc, err)
+			return nil, unavailable(ctx, fmt.Errorf("store: %s: get: %w", e.desc, err))
 		}
 	}
 	return out, nil
