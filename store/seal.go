@@ -350,13 +350,15 @@ func writeKeyFile(path string, k []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrDataKey, err)
 	}
+	// The errors of the file's methods name tmp and what failed
+	// (*os.PathError): they are not named again.
 	if _, err := f.Write(k); err != nil {
 		_ = f.Close()
-		return fmt.Errorf("%w: write %s: %w", ErrDataKey, tmp, err)
+		return fmt.Errorf("%w: %w", ErrDataKey, err)
 	}
 	if err := f.Sync(); err != nil {
 		_ = f.Close()
-		return fmt.Errorf("%w: sync %s: %w", ErrDataKey, tmp, err)
+		return fmt.Errorf("%w: %w", ErrDataKey, err)
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("%w: %w", ErrDataKey, err)
