@@ -79,7 +79,7 @@ func newRefusalAuditor(db *store.DB, log zerolog.Logger, now func() time.Time, p
 func (a *refusalAuditor) record(ctx context.Context, rec store.AuditRecord) {
 	now := a.now()
 	a.mu.Lock()
-	summaries := a.rollLocked(now)
+	summaries := a.rollLocked(now, false)
 	tab := a.remotes[rec.Remote]
 	write := false
 	switch {
@@ -107,23 +107,22 @@ func (a *refusalAuditor) record(ctx context.Context, rec store.AuditRecord) {
 	}
 }
 
-// flush summarises the current window if it has ended; the node calls it
-// every window so that counts are written even when a flood stops.
+// flush summarises the current window if it has ended, or with force
+// (at shutdown) even if it has not; the node calls it every window so that
+// counts are written even when a flood stops.
 func (a *refusalAuditor) flush(ctx context.Context, force bool) {
 	now := a.now()
 	a.mu.Lock()
-	if force {
-		a.start = time.Time{}
-	}
-	summaries := a.rollLocked(now)
+	summaries := a.rollLocked(now, force)
 	a.mu.Unlock()
 	a.write(ctx, summaries)
 }
 
-// rollLocked starts a new window if the current one has ended and returns
-// the summary records of the old one.
-func (a *refusalAuditor) rollLocked(now time.Time) []store.AuditRecord {
-	if !a.start.IsZero() && now.Sub(a.start) < auditWindow {
+// rollLocked starts a new window if the current one has ended, or with
+// force, and returns the summary records of the old one, which name the
+// minute it started.
+func (a *refusalAuditor) rollLocked(now time.Time, force bool) []store.AuditRecord {
+	if !force && !a.start.IsZero() && now.Sub(a.start) < auditWindow {
 		return nil
 	}
 	var out []store.AuditRecord
