@@ -31,6 +31,12 @@ import (
 // Dropped set), and refusals from remotes that had no budget left at all
 // as one record for remote "*". A window therefore writes at most
 // 2×DefaultAuditPerWindow+1 refusal records.
+//
+// A record the store fails to write (a full disk) is not lost from the
+// count: the refusals it stood for (one, or a summary's count) are added
+// to its remote's count in the window that is current then, and written
+// with that window's summary; a remote that has no record in that window
+// takes one of the window's budget for it, or is counted under "*".
 
 // Defaults of the refusal budget.
 const (
@@ -44,7 +50,7 @@ const (
 
 // refusalAuditor records refusals within the budget described above.
 type refusalAuditor struct {
-	db        *store.DB
+	db        auditWriter
 	log       zerolog.Logger
 	now       func() time.Time
 	perRemote int
@@ -55,16 +61,28 @@ type refusalAuditor struct {
 	used     int                  // records written in this window
 	remotes  map[string]*auditTab // remotes with a record in this window
 	overflow uint64               // refusals not counted against any remote
+	// overflowUnwritten counts refusals, of this window or earlier ones,
+	// not counted against any remote, whose records could not be written.
+	overflowUnwritten uint64
 }
 
 // auditTab is one remote's use of the budget in the current window.
 type auditTab struct {
 	used    int
 	dropped uint64
-	kind    string
+	// unwritten counts refusals, of this window or earlier ones, whose
+	// records (one by one, or a summary) the store failed to write.
+	unwritten uint64
+	kind      string
 }
 
-func newRefusalAuditor(db *store.DB, log zerolog.Logger, now func() time.Time, perRemote, perWindow int) *refusalAuditor {
+// auditWriter is the store's write the auditor records with; *store.DB
+// is one.
+type auditWriter interface {
+	Update(ctx context.Context, fn func(*store.Tx) error) error
+}
+
+func newRefusalAuditor(db auditWriter, log zerolog.Logger, now func() time.Time, perRemote, perWindow int) *refusalAuditor {
 	if perRemote <= 0 {
 		perRemote = DefaultAuditPerRemote
 	}
@@ -126,23 +144,37 @@ func (a *refusalAuditor) rollLocked(now time.Time, force bool) []store.AuditReco
 		return nil
 	}
 	var out []store.AuditRecord
+	minute := a.start.UTC().Format(time.RFC3339)
 	for remote, tab := range a.remotes {
-		if tab.dropped > 0 {
-			out = append(out, store.AuditRecord{Kind: tab.kind, Decision: store.DecisionRefused, Remote: remote, Dropped: tab.dropped,
-				Reason: fmt.Sprintf("%d more refusals from %s in the minute from %s were not recorded one by one", tab.dropped, remote, a.start.UTC().Format(time.RFC3339))})
+		var reason string
+		switch n := tab.dropped + tab.unwritten; {
+		case n == 0:
+			continue
+		case tab.unwritten == 0:
+			reason = fmt.Sprintf("%d more refusals from %s in the minute from %s were not recorded one by one", n, remote, minute)
+		default:
+			reason = fmt.Sprintf("%d more refusals from %s by the end of the minute from %s were not recorded one by one, %d of them because their records could not be written", n, remote, minute, tab.unwritten)
 		}
+		out = append(out, store.AuditRecord{Kind: tab.kind, Decision: store.DecisionRefused, Remote: remote, Dropped: tab.dropped + tab.unwritten, Reason: reason})
 	}
-	if a.overflow > 0 {
-		out = append(out, store.AuditRecord{Kind: store.AuditInbound, Decision: store.DecisionRefused, Remote: "*", Dropped: a.overflow,
-			Reason: fmt.Sprintf("%d refusals in the minute from %s were not recorded one by one: the log's budget for the minute was spent", a.overflow, a.start.UTC().Format(time.RFC3339))})
+	switch n := a.overflow + a.overflowUnwritten; {
+	case n == 0:
+	case a.overflowUnwritten == 0:
+		out = append(out, store.AuditRecord{Kind: store.AuditInbound, Decision: store.DecisionRefused, Remote: "*", Dropped: n,
+			Reason: fmt.Sprintf("%d refusals in the minute from %s were not recorded one by one: the log's budget for the minute was spent", n, minute)})
+	default:
+		out = append(out, store.AuditRecord{Kind: store.AuditInbound, Decision: store.DecisionRefused, Remote: "*", Dropped: n,
+			Reason: fmt.Sprintf("%d refusals by the end of the minute from %s were not recorded one by one: %d past the log's budget for the minute, %d because their records could not be written", n, minute, a.overflow, a.overflowUnwritten)})
 	}
-	a.start, a.used, a.overflow = now, 0, 0
+	a.start, a.used, a.overflow, a.overflowUnwritten = now, 0, 0, 0
 	clear(a.remotes)
 	return out
 }
 
-// write appends recs in one transaction. A failure is logged: the request
-// was refused either way.
+// write appends recs in one transaction. The refusals of records that
+// could not be written are counted for the current window's summary
+// (unwritten), and the failure is logged: the request was refused either
+// way.
 func (a *refusalAuditor) write(ctx context.Context, recs []store.AuditRecord) {
 	if len(recs) == 0 {
 		return
@@ -155,8 +187,40 @@ func (a *refusalAuditor) write(ctx context.Context, recs []store.AuditRecord) {
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, store.ErrClosed) {
-		a.log.Error().Err(err).Int("records", len(recs)).Msg("audit: refusal not recorded")
+	if err == nil {
+		return
+	}
+	a.unwritten(recs)
+	if !errors.Is(err, store.ErrClosed) {
+		a.log.Error().Err(err).Int("records", len(recs)).Msg("audit: refusals not recorded; they are counted in the next summary")
+	}
+}
+
+// unwritten counts the refusals of recs, which could not be written, in
+// the current window: a summary's count, or one for a refusal's own
+// record. They go to their remote's tab, which a remote without one takes
+// from the window's budget (it costs the window one summary record), or,
+// past the budget, to the count of all remotes.
+func (a *refusalAuditor) unwritten(recs []store.AuditRecord) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, rec := range recs {
+		n := max(rec.Dropped, 1)
+		if rec.Dropped > 0 && rec.Remote == "*" {
+			a.overflowUnwritten += n
+			continue
+		}
+		tab := a.remotes[rec.Remote]
+		if tab == nil {
+			if a.used >= a.perWindow {
+				a.overflowUnwritten += n
+				continue
+			}
+			tab = &auditTab{kind: rec.Kind}
+			a.remotes[rec.Remote] = tab
+			a.used++
+		}
+		tab.unwritten += n
 	}
 }
 
