@@ -73,7 +73,8 @@ func decodeDelivery(k, v []byte) (Delivery, error) {
 // DueDeliveries returns up to limit deliveries that a worker should attempt
 // now and leases them: they are not returned again until they are
 // completed, retried or dead-lettered, or until the lease expires
-// (Options.LeaseTTL after now). A delivery is due when its NextAttempt is
+// (Options.LeaseTTL after now, or, on bbolt, unrecordedLeaseTTL after a
+// write of the delivery's outcome failed). A delivery is due when its NextAttempt is
 // not after now, it is not leased, and no older delivery of its lane (same
 // Recipient and OrderingKey) is still pending, so deliveries to one
 // recipient for one ordering key go out one at a time and in queue order.
@@ -198,10 +199,35 @@ func (db *DB) releaseLease(id uint64) {
 	db.leaseMu.Unlock()
 }
 
+// unrecordedLeaseTTL is how long a delivery whose outcome could not be
+// written stays leased (see shortenLease).
+const unrecordedLeaseTTL = 5 * time.Second
+
+// shortenLease ends the lease on a delivery whose outcome could not be
+// written (a full disk) within unrecordedLeaseTTL, if it would end later:
+// the delivery is then due again, and its lane goes on, a few seconds
+// after writes succeed again rather than when the whole lease ends, and
+// it is not sent again at once while writes keep failing. A delivery that
+// was delivered is sent again (at least once: a receiver drops the
+// duplicate by its id). Leases kept by the engine (PostgreSQL) are not
+// changed: that would take a write.
+func (db *DB) shortenLease(id uint64) {
+	db.leaseMu.Lock()
+	defer db.leaseMu.Unlock()
+	exp, ok := db.leases[id]
+	if !ok {
+		return
+	}
+	if soon := db.now().Add(unrecordedLeaseTTL); soon.Before(exp) {
+		db.leases[id] = soon
+	}
+}
+
 // updateDelivery runs fn on the pending delivery id and writes back the
 // result, or deletes it if fn returns nil.
 func (db *DB) updateDelivery(ctx context.Context, id uint64, fn func(tx *Tx, d *Delivery) (*Delivery, error)) error {
 	if err := db.Update(ctx, deliveryUpdate(id, fn)); err != nil {
+		db.shortenLease(id)
 		return err
 	}
 	db.releaseLease(id)
@@ -272,6 +298,9 @@ func (db *DB) CompleteDeliveryDeferred(id uint64, done func(error)) error {
 	if err := db.UpdateDeferred(func(tx *Tx) error { return db.completeBatch(tx, b) }, func(err error) { db.completedBatch(b, err) }); err != nil {
 		// Nothing will run b: fail the completions that joined it.
 		db.takeBatch(b)
+		for _, id := range b.ids {
+			db.shortenLease(id)
+		}
 		for i, d := range b.dones[1:] {
 			if d != nil {
 				d(fmt.Errorf("store: complete delivery %d: %w", b.ids[i+1], err))
@@ -323,6 +352,7 @@ func (db *DB) completedBatch(b *completionBatch, err error) {
 		if e == nil {
 			db.releaseLease(id)
 		} else {
+			db.shortenLease(id)
 			e = fmt.Errorf("store: complete delivery %d: %w", id, e)
 		}
 		if b.dones[i] != nil {
