@@ -342,8 +342,11 @@ func (db *DB) completeBatch(tx *Tx, b *completionBatch) error {
 }
 
 // completedBatch hands each completion of b its outcome once the commit
-// (or its failure) is known.
+// (or its failure) is known. It closes b first: a write that failed
+// before its function ran (which closes b otherwise) must not leave b
+// open to completions that nothing would run.
 func (db *DB) completedBatch(b *completionBatch, err error) {
+	db.takeBatch(b)
 	for i, id := range b.ids {
 		e := err
 		if e == nil && b.errs != nil {

@@ -102,3 +102,33 @@ func TestUnrecordedOutcomeEndsTheLeaseSoon(t *testing.T) {
 		})
 	}
 }
+
+// TestDeferredCompletionAfterAWriteThatNeverRan: when the write of a batch
+// of deferred completions fails before its function runs (PostgreSQL: the
+// writer lock or the transaction could not be had), later completions do
+// not join that finished batch, where nothing would ever run them, but
+// make a batch of their own.
+func TestDeferredCompletionAfterAWriteThatNeverRan(t *testing.T) {
+	clock := newTestClock()
+	db := openTestDB(t, Options{Now: clock.Now})
+	var fail atomic.Bool
+	db.eng = failingEngine{engine: db.eng, fail: &fail}
+	mustPutActor(t, db, "coord")
+	enqueue(t, db, "o1", DeliveryTarget{inboxA, ""})
+	enqueue(t, db, "o2", DeliveryTarget{inboxB, ""})
+	_, due := dueIDs(t, db, clock.Now())
+	if len(due) != 2 {
+		t.Fatalf("due = %v, want o1 and o2", due)
+	}
+	fail.Store(true)
+	if err := completeDeferredOutcome(t, db, due[0]); err == nil {
+		t.Fatal("a completion was stored on a failing disk")
+	}
+	fail.Store(false)
+	if err := completeDeferredOutcome(t, db, due[1]); err != nil {
+		t.Fatalf("the completion once writes succeed: %v", err)
+	}
+	if got := allDeliveries(t, db, false); len(got) != 1 || got[0].ID != due[0].ID {
+		t.Errorf("pending after the second completion = %v, want only the first delivery", got)
+	}
+}
