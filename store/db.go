@@ -176,7 +176,9 @@ type DB struct {
 
 // Open opens the store file at path, creating it with mode 0600 if needed,
 // creates any missing buckets and checks the schema version. It waits at most
-// Options.LockTimeout for the file lock and then fails with ErrLocked.
+// Options.LockTimeout for the file lock and then fails with ErrLocked. A
+// file it created is removed again when it fails (a full disk), so that
+// the next Open starts anew; a file that was there is never removed.
 func Open(path string, opts Options) (*DB, error) {
 	sl, err := newSealer(opts.DataKey, opts.PreviousDataKey)
 	if err != nil {
@@ -279,11 +281,16 @@ func (db *DB) Lead(ctx context.Context) (context.Context, func(), error) {
 
 // openEngine prepares an opened engine for use: it creates the buckets,
 // checks the schema version and the data key, migrates, and starts the
-// group committer. It closes the engine when it fails.
+// group committer. It closes the engine when it fails, and discards it
+// (a bbolt file the open created is removed) if the engine can.
 func openEngine(ctx context.Context, eng engine, sl *sealer, opts Options) (*DB, error) {
 	name := eng.describe()
 	fail := func(err error) (*DB, error) {
-		_ = eng.close()
+		if d, ok := eng.(interface{ discard() error }); ok {
+			_ = d.discard()
+		} else {
+			_ = eng.close()
+		}
 		if de := (*DamagedError)(nil); errors.As(err, &de) && de.Path == "" {
 			de.Path = name // found in a record, which does not know where it is
 		}

@@ -133,6 +133,11 @@
 // any other version. On PostgreSQL the tables under the buckets have versions
 // of their own (pgMigrations), applied at Open or by MigratePostgres. Activity
 // and key ids longer than MaxIDSize are refused on both engines alike.
+// A bbolt file that Open creates and cannot make a store of (bbolt's first
+// pages or the first commit fail: a full disk) is removed, under its lock,
+// so that the next Open creates it anew rather than refusing it; a file
+// that was there before is never removed, and an open that waited for the
+// lock of a file removed meanwhile opens the path again.
 // A bbolt file shorter than the pages its meta page counts (cut short by a
 // copy or a full disk) is refused with ErrDamaged before bbolt maps it, by
 // Open, MigrateBolt, Copy and RotateDataKey alike, and so is a file with a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -24,11 +25,17 @@ type boltEngine struct {
 	// walked says that every page was walked at open, under a shared lock
 	// that keeps writers out (openBoltReadOnly): check need not again.
 	walked bool
+	// created says that the open created the file (openBolt), which
+	// discard then removes.
+	created bool
 }
 
-// openBolt opens (creating with mode 0600) the bbolt file at path.
+// openBolt opens (creating with mode 0600) the bbolt file at path. When it
+// creates the file and bbolt fails to write its first pages (a full disk),
+// it removes the file again (openBoltFileCreating); so does discard when
+// the store's first writes into it fail.
 func openBolt(path string, noSync bool, lockTimeout time.Duration) (*boltEngine, error) {
-	bdb, err := openBoltFile(path, false, &bolt.Options{
+	bdb, created, err := openBoltFileCreating(path, false, &bolt.Options{
 		Timeout: lockTimeout,
 		NoSync:  noSync,
 	})
@@ -38,13 +45,29 @@ func openBolt(path string, noSync bool, lockTimeout time.Duration) (*boltEngine,
 		}
 		return nil, err
 	}
+	e := &boltEngine{db: bdb, path: path, created: created}
 	// bbolt applies the mode only when it creates the file; tighten an
 	// existing file too, since it holds the node's whole state.
 	if err := os.Chmod(path, 0o600); err != nil {
-		_ = bdb.Close()
+		_ = e.discard()
 		return nil, err
 	}
-	return &boltEngine{db: bdb, path: path}, nil
+	return e, nil
+}
+
+// discard closes an engine whose store could not be made ready (openEngine
+// fails), and if its open created the file it first removes the file,
+// while it holds the file's lock: a store whose first writes failed (a
+// full disk) leaves no file that the next open would find empty or cut
+// short and refuse. A file that was there before the open is kept.
+func (e *boltEngine) discard() error {
+	var rmErr error
+	if e.created {
+		if err := os.Remove(e.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			rmErr = fmt.Errorf("remove %s, which the open created: %w", e.path, err)
+		}
+	}
+	return errors.Join(rmErr, e.close())
 }
 
 // openBoltReadOnly opens the existing bbolt file at path for reading only:
@@ -73,9 +96,20 @@ func openBoltReadOnly(path string, lockTimeout time.Duration) (*boltEngine, erro
 // a DamagedError too; the file bbolt opened is then closed, and its
 // mapping is left to the end of the process (on Linux, so is its lock,
 // which the mapping holds: a later open in this process is ErrLocked).
-func openBoltFile(path string, walk bool, opts *bolt.Options) (bdb *bolt.DB, err error) {
+func openBoltFile(path string, walk bool, opts *bolt.Options) (*bolt.DB, error) {
+	bdb, _, err := openBoltFileCreating(path, walk, opts)
+	return bdb, err
+}
+
+// openBoltFileCreating is openBoltFile that also says whether it created
+// the file. A file it created is removed again when bolt.Open fails (bbolt
+// could not write its first pages: a full disk), so that no empty or
+// cut-short file is left for the next open to refuse; a file that was
+// there before is never removed.
+func openBoltFileCreating(path string, walk bool, opts *bolt.Options) (bdb *bolt.DB, created bool, err error) {
 	var (
 		f      *os.File
+		info   os.FileInfo // of the file, when this open created it
 		opened atomic.Bool
 	)
 	opts.OpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
@@ -85,13 +119,16 @@ func openBoltFile(path string, walk bool, opts *bolt.Options) (bdb *bolt.DB, err
 			// store holds the lock already, and the file was checked.
 			return os.OpenFile(name, flag, perm)
 		}
-		file, err := os.OpenFile(name, flag, perm)
+		file, isNew, err := openLockedBoltFile(name, flag, perm, !opts.ReadOnly, opts.Timeout)
 		if err != nil {
 			return nil, err
 		}
-		if err := lockBoltFile(file, !opts.ReadOnly, opts.Timeout); err != nil {
-			_ = file.Close()
-			return nil, err
+		if isNew {
+			if info, err = file.Stat(); err != nil {
+				_ = file.Close()
+				_ = os.Remove(name) // empty, and locked: no other open uses it
+				return nil, err
+			}
 		}
 		if err := checkBoltOpenFile(file, name, walk); err != nil {
 			_ = file.Close()
@@ -100,13 +137,127 @@ func openBoltFile(path string, walk bool, opts *bolt.Options) (bdb *bolt.DB, err
 		f = file
 		return file, nil
 	}
+	defer func() {
+		// After recoverDamage, which may set err.
+		if err != nil && info != nil {
+			if rmErr := removeCreatedBoltFile(path, info); rmErr != nil {
+				err = fmt.Errorf("%w; and %w", err, rmErr)
+			}
+		}
+	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer recoverDamage(path, &err, func() {
 		if f != nil {
 			_ = f.Close()
 		}
 	})
-	return bolt.Open(path, 0o600, opts)
+	bdb, err = bolt.Open(path, 0o600, opts)
+	return bdb, info != nil, err
+}
+
+// openLockedBoltFile opens the store file name as bbolt asks (flag, perm)
+// and takes its lock (lockBoltFile); created says that this open created
+// the file. When bbolt may create the file, it is created exclusively,
+// to know that this open made it. A file that was removed or replaced
+// while its lock was awaited (an open that created it and failed removes
+// it, holding the lock) is opened again: the lock of a file no longer at
+// name would guard nothing, and its pages would be written to no file.
+func openLockedBoltFile(name string, flag int, perm os.FileMode, exclusive bool, timeout time.Duration) (file *os.File, created bool, err error) {
+	for tries := 1; ; tries++ {
+		file, created, err = openOrCreateBoltFile(name, flag, perm)
+		if err != nil {
+			return nil, false, err
+		}
+		if err := lockBoltFile(file, exclusive, timeout); err != nil {
+			_ = file.Close()
+			return nil, false, err
+		}
+		if created {
+			return file, true, nil // only a failed open of this one removes it
+		}
+		held, err := file.Stat()
+		if err != nil {
+			_ = file.Close()
+			return nil, false, err
+		}
+		now, err := os.Stat(name)
+		if err == nil && os.SameFile(held, now) {
+			return file, false, nil
+		}
+		_ = file.Close()
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, false, err
+		}
+		if tries == maxBoltOpenTries {
+			return nil, false, fmt.Errorf("open %s: the file was removed or replaced while its lock was awaited, %d times", name, tries)
+		}
+	}
+}
+
+// maxBoltOpenTries bounds how often openLockedBoltFile opens a file that
+// is removed or replaced under it.
+const maxBoltOpenTries = 5
+
+// openOrCreateBoltFile opens name with flag and perm, as os.OpenFile;
+// created says that it created the file. With os.O_CREATE it creates the
+// file exclusively, or else opens the file that is there; a name that is
+// there for the one and not for the other (a link to a file that does not
+// exist) is opened as asked, and not said to be created.
+func openOrCreateBoltFile(name string, flag int, perm os.FileMode) (*os.File, bool, error) {
+	if flag&os.O_CREATE == 0 {
+		f, err := os.OpenFile(name, flag, perm)
+		return f, false, err
+	}
+	for range maxBoltOpenTries {
+		f, err := os.OpenFile(name, flag|os.O_EXCL, perm)
+		if err == nil {
+			return f, true, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, false, err
+		}
+		f, err = os.OpenFile(name, flag&^os.O_CREATE, perm)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return f, false, err
+		}
+		// Removed in between: create it.
+	}
+	f, err := os.OpenFile(name, flag, perm)
+	return f, false, err
+}
+
+// removeCreatedBoltFile removes the file at path that an open which failed
+// created (info), so that the next open creates it anew. bbolt has closed
+// the file, and given up its lock, when its open fails: the file is
+// opened and locked again, without waiting, and removed only if it is
+// still the one that open created and no other open holds it (one that
+// opened it meanwhile, and keeps it, owns it now).
+func removeCreatedBoltFile(path string, info os.FileInfo) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove %s, which the open created: %w", path, err)
+	}
+	defer f.Close()
+	if err := lockBoltFile(f, true, time.Nanosecond); err != nil {
+		if errors.Is(err, ErrLocked) {
+			return nil
+		}
+		return fmt.Errorf("remove %s, which the open created: %w", path, err)
+	}
+	held, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("remove %s, which the open created: %w", path, err)
+	}
+	if !os.SameFile(held, info) {
+		return nil
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("remove %s, which the open created: %w", path, err)
+	}
+	return nil
 }
 
 // view runs fn in a read transaction. A panic of bbolt's on a damaged
