@@ -110,6 +110,9 @@ func TestANodeOnADatabaseThatTurnsReadOnly(t *testing.T) {
 	if got := strings.Count(logged, "store: commit failed"); got != 1 {
 		t.Errorf("%d log lines say that a commit failed; want 1:\n%s", got, grepLines(logged, "store:"))
 	}
+	if got := strings.Count(logged, "audit: refusal"); got > 0 {
+		t.Errorf("%d log lines say that refusals were not audited: a request the store could not serve is the node's failure, not a refusal to audit:\n%s", got, grepLines(logged, "audit:"))
+	}
 	if got := strings.Count(logged, `"request refused"`); got > 0 {
 		t.Errorf("%d requests refused for the read-only database logged one by one, want none:\n%s", got, grepLines(logged, "request refused"))
 	}

@@ -149,6 +149,9 @@ func TestANodeWhoseStoreIsFull(t *testing.T) {
 	if got := strings.Count(string(logged), "store: commit failed"); got != 1 {
 		t.Errorf("%d log lines say that a commit failed, for %d refused writes; want 1:\n%s", got, len(refused), grepLines(string(logged), "store:"))
 	}
+	if got := strings.Count(string(logged), "audit: refusal"); got > 0 {
+		t.Errorf("%d log lines say that refusals were not audited: a request the store could not serve is the node's failure, not a refusal to audit:\n%s", got, grepLines(string(logged), "audit:"))
+	}
 	if got := strings.Count(string(logged), `"request refused"`); got > 0 {
 		t.Errorf("%d requests refused for the full store logged one by one, want none:\n%s", got, grepLines(string(logged), "request refused"))
 	}

@@ -247,10 +247,12 @@ func (n *Node) auditRefusals(kind string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		aw := &recorder{ResponseWriter: w, capture: auditCapture}
 		h(aw, r)
-		if !audited(r.Method, aw.Status()) {
+		ri := info(r)
+		if !audited(r.Method, aw.Status()) || ri.storeUnavailable {
+			// A request the store could not serve was not refused for
+			// what it is, and its record could not be written either.
 			return
 		}
-		ri := info(r)
 		reason := aw.reason()
 		if ri.note != "" {
 			reason = ri.note

@@ -104,6 +104,10 @@ type reqInfo struct {
 	ip        string
 	principal string // the principal's label, once resolved
 	note      string // why a refusal the answer's body does not say was made
+	// storeUnavailable says that the request was refused because the
+	// store could not serve (store.ErrUnavailable): the node's own
+	// failure, not a decision about the request, and not audited.
+	storeUnavailable bool
 }
 
 type reqInfoKey struct{}

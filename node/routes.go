@@ -228,6 +228,7 @@ func (n *Node) refused(r *http.Request, where string, err error) {
 		// them again; a line per request refused meanwhile would be a
 		// flood of the same cause.
 		ev = n.log.Debug()
+		info(r).storeUnavailable = true
 	case problem.Status(err) >= 500:
 		ev = n.log.Error()
 	}
