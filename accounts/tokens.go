@@ -452,6 +452,12 @@ func (s *Service) touchToken(hash []byte, now time.Time) {
 // checked because the store did not answer: 503, so that a client tries
 // again rather than taking its token for a bad one.
 func unavailable(err error) error {
-	return &problem.Error{Status: http.StatusServiceUnavailable, RetryAfter: 10 * time.Second, Err: fmt.Errorf("accounts: %w", err),
+	pe := &problem.Error{Status: http.StatusServiceUnavailable, Err: fmt.Errorf("accounts: %w", err),
 		Msg: "the node cannot check credentials now: its store does not answer; try again"}
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrClosed) {
+		// A failure that passes (or a node stopping): say when to try
+		// again; not for one that does not (a damaged record).
+		pe.RetryAfter = 10 * time.Second
+	}
+	return pe
 }

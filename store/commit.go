@@ -257,6 +257,9 @@ func (db *DB) commit(batch []*request) {
 			db.notifyChanged()
 		} else {
 			err = unavailable(ctx, err)
+			if ctx.Err() != nil && db.commitCtx.Err() == nil && !errors.Is(err, ErrUnavailable) {
+				err = &UnavailableError{Reason: "the store did not answer within " + commitTimeout.String(), Err: err}
+			}
 			db.commitFailures.Add(1)
 			db.failing.failed(db, err, len(batch))
 			err = fmt.Errorf("store: commit: %w", err)
@@ -276,7 +279,8 @@ func (db *DB) commit(batch []*request) {
 // is nearly full, small commits may succeed between large ones that fail;
 // a failure is then logged at most once a minute, and the end of an
 // episode only when its beginning was, so that the log does not follow
-// every turn. Only the committer's goroutine uses it; DB.WritesFailing
+// every turn. Only failures that pass (ErrUnavailable) are held back so:
+// any other is logged each time. Only the committer's goroutine uses it; DB.WritesFailing
 // reads the flag.
 type failingCommits struct {
 	since   time.Time // the episode's first failure; zero while commits succeed
@@ -297,7 +301,9 @@ func (f *failingCommits) failed(db *DB, err error, batch int) {
 	}
 	f.count++
 	f.lastErr = err
-	if !f.logged.IsZero() && now.Sub(f.logged) < failingLogEvery {
+	if errors.Is(err, ErrUnavailable) && !f.logged.IsZero() && now.Sub(f.logged) < failingLogEvery {
+		// Only a cause that passes is logged once a minute: any other
+		// (an I/O error, a damaged page) is logged every time.
 		return
 	}
 	ev := db.log.Error().Err(err).Int("batch", batch).Str("store", db.eng.describe())

@@ -153,7 +153,7 @@ func TestOpenAwaitingARemovedFileOpensThePathAgain(t *testing.T) {
 	}
 	done := make(chan opened, 1)
 	go func() {
-		f, created, err := openLockedBoltFile(path, os.O_RDWR|os.O_CREATE, 0o600, true, 10*time.Second)
+		f, created, err := openLockedBoltFile(path, os.O_RDWR|os.O_CREATE, 0o600, func(f *os.File) error { return lockBoltFile(f, true, 10*time.Second) })
 		done <- opened{f, created, err}
 	}()
 	// Once the waiting open has the file open, the holder removes it and
@@ -190,4 +190,69 @@ func TestOpenAwaitingARemovedFileOpensThePathAgain(t *testing.T) {
 	if err != nil || !os.SameFile(held, now) || !got.created {
 		t.Fatalf("the open holds a file that is not at %s (%v), or says it did not create it (created %v)", path, err, got.created)
 	}
+}
+
+// TestAFileAnotherOpenMadeAStoreOfIsKept: the open that created a store
+// file is not its only user. Another open (another process) may take the
+// file's lock between its create and its lock, or after bbolt let go of
+// the lock when its own first pages failed, and make a store of the
+// empty file; the first open's failure must not remove that store.
+func TestAFileAnotherOpenMadeAStoreOfIsKept(t *testing.T) {
+	ctx := context.Background()
+	other := func(t *testing.T, path string) {
+		t.Helper()
+		db, err := Open(path, Options{DataKey: testKey(2), NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Update(ctx, failIncr("other")); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept := func(t *testing.T, path string) {
+		t.Helper()
+		db, err := Open(path, Options{DataKey: testKey(2), NoSync: true})
+		if err != nil {
+			t.Fatalf("the other open's store: %v", err)
+		}
+		defer db.Close()
+		if n := failRead(t, db, "other"); n != 1 {
+			t.Errorf("the other open's store holds other = %d, want 1", n)
+		}
+	}
+	t.Run("between the create and the lock", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "vultron.db")
+		f, created, err := openLockedBoltFile(path, os.O_RDWR|os.O_CREATE, 0o600, func(f *os.File) error {
+			other(t, path) // it took the lock first, and let it go
+			return lockBoltFile(f, true, time.Second)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if created {
+			t.Fatal("the open says it created a file that another open made a store of before it held the lock: a failure of the open would remove that store")
+		}
+		kept(t, path)
+	})
+	t.Run("after bbolt let go of the lock", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "vultron.db")
+		f, created, err := openOrCreateBoltFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil || !created {
+			t.Fatalf("create: %v, %v", created, err)
+		}
+		info, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close() // bbolt's open failed before it wrote a page, and closed the file
+		other(t, path)
+		if err := removeCreatedBoltFile(path, info); err != nil {
+			t.Fatal(err)
+		}
+		kept(t, path)
+	})
 }

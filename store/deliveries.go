@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -199,35 +200,46 @@ func (db *DB) releaseLease(id uint64) {
 	db.leaseMu.Unlock()
 }
 
-// unrecordedLeaseTTL is how long a delivery whose outcome could not be
-// written stays leased (see shortenLease).
+// unrecordedLeaseTTL is how long, at least, a delivery whose outcome
+// could not be written stays leased (see shortenLease).
 const unrecordedLeaseTTL = 5 * time.Second
 
 // shortenLease ends the lease on a delivery whose outcome could not be
-// written (a full disk) within unrecordedLeaseTTL, if it would end later:
-// the delivery is then due again, and its lane goes on, a few seconds
-// after writes succeed again rather than when the whole lease ends, and
-// it is not sent again at once while writes keep failing. A delivery that
-// was delivered is sent again (at least once: a receiver drops the
-// duplicate by its id). Leases kept by the engine (PostgreSQL) are not
-// changed: that would take a write.
-func (db *DB) shortenLease(id uint64) {
+// written because the store cannot serve now (err is ErrUnavailable: a
+// full disk) at unrecordedLeaseTTL from now, or at notBefore if later (the
+// back-off of the retry that could not be recorded), if the lease would
+// end later: the delivery is then due again, and its lane goes on, a few
+// seconds after writes succeed again rather than when the whole lease
+// ends, and it is neither sent again at once while writes keep failing
+// nor sooner than its back-off. A delivery that was delivered is sent
+// again (at least once: a receiver drops the duplicate by its id). Other
+// failures (a damaged record, an I/O error) keep the whole lease, as does
+// a dead letter that could not be recorded. Leases kept by the engine
+// (PostgreSQL) are not changed: that would take a write.
+func (db *DB) shortenLease(id uint64, notBefore time.Time, err error) {
+	if !errors.Is(err, ErrUnavailable) {
+		return
+	}
 	db.leaseMu.Lock()
 	defer db.leaseMu.Unlock()
 	exp, ok := db.leases[id]
 	if !ok {
 		return
 	}
-	if soon := db.now().Add(unrecordedLeaseTTL); soon.Before(exp) {
+	soon := db.now().Add(unrecordedLeaseTTL)
+	if notBefore.After(soon) {
+		soon = notBefore
+	}
+	if soon.Before(exp) {
 		db.leases[id] = soon
 	}
 }
 
 // updateDelivery runs fn on the pending delivery id and writes back the
-// result, or deletes it if fn returns nil.
+// result, or deletes it if fn returns nil. The lease ends when the write
+// succeeds; the caller says what becomes of it when it fails.
 func (db *DB) updateDelivery(ctx context.Context, id uint64, fn func(tx *Tx, d *Delivery) (*Delivery, error)) error {
 	if err := db.Update(ctx, deliveryUpdate(id, fn)); err != nil {
-		db.shortenLease(id)
 		return err
 	}
 	db.releaseLease(id)
@@ -260,6 +272,7 @@ func deliveryUpdate(id uint64, fn func(tx *Tx, d *Delivery) (*Delivery, error)) 
 func (db *DB) CompleteDelivery(ctx context.Context, id uint64) error {
 	err := db.updateDelivery(ctx, id, completeDelivery)
 	if err != nil {
+		db.shortenLease(id, time.Time{}, err)
 		return fmt.Errorf("store: complete delivery %d: %w", id, err)
 	}
 	return nil
@@ -299,7 +312,7 @@ func (db *DB) CompleteDeliveryDeferred(id uint64, done func(error)) error {
 		// Nothing will run b: fail the completions that joined it.
 		db.takeBatch(b)
 		for _, id := range b.ids {
-			db.shortenLease(id)
+			db.shortenLease(id, time.Time{}, err)
 		}
 		for i, d := range b.dones[1:] {
 			if d != nil {
@@ -355,7 +368,7 @@ func (db *DB) completedBatch(b *completionBatch, err error) {
 		if e == nil {
 			db.releaseLease(id)
 		} else {
-			db.shortenLease(id)
+			db.shortenLease(id, time.Time{}, e)
 			e = fmt.Errorf("store: complete delivery %d: %w", id, e)
 		}
 		if b.dones[i] != nil {
@@ -419,6 +432,7 @@ func (db *DB) RetryDelivery(ctx context.Context, id uint64, next time.Time, last
 		return d, auditDelivery(tx, d, DecisionRetrying, fmt.Sprintf("attempt %d failed: %s; next at %s", d.Attempts, lastErr, next.UTC().Format(time.RFC3339)))
 	})
 	if err != nil {
+		db.shortenLease(id, next, err)
 		return fmt.Errorf("store: retry delivery %d: %w", id, err)
 	}
 	return nil

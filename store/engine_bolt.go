@@ -119,7 +119,7 @@ func openBoltFileCreating(path string, walk bool, opts *bolt.Options) (bdb *bolt
 			// store holds the lock already, and the file was checked.
 			return os.OpenFile(name, flag, perm)
 		}
-		file, isNew, err := openLockedBoltFile(name, flag, perm, !opts.ReadOnly, opts.Timeout)
+		file, isNew, err := openLockedBoltFile(name, flag, perm, func(f *os.File) error { return lockBoltFile(f, !opts.ReadOnly, opts.Timeout) })
 		if err != nil {
 			return nil, err
 		}
@@ -162,23 +162,28 @@ func openBoltFileCreating(path string, walk bool, opts *bolt.Options) (bdb *bolt
 // while its lock was awaited (an open that created it and failed removes
 // it, holding the lock) is opened again: the lock of a file no longer at
 // name would guard nothing, and its pages would be written to no file.
-func openLockedBoltFile(name string, flag int, perm os.FileMode, exclusive bool, timeout time.Duration) (file *os.File, created bool, err error) {
+func openLockedBoltFile(name string, flag int, perm os.FileMode, lock func(*os.File) error) (file *os.File, created bool, err error) {
 	for tries := 1; ; tries++ {
 		file, created, err = openOrCreateBoltFile(name, flag, perm)
 		if err != nil {
 			return nil, false, err
 		}
-		if err := lockBoltFile(file, exclusive, timeout); err != nil {
+		if err := lock(file); err != nil {
 			_ = file.Close()
 			return nil, false, err
-		}
-		if created {
-			return file, true, nil // only a failed open of this one removes it
 		}
 		held, err := file.Stat()
 		if err != nil {
 			_ = file.Close()
 			return nil, false, err
+		}
+		if created {
+			// Another open may have taken the lock between the create
+			// and this lock, and made a store of the file: then it is
+			// that store, which no failure of this open removes.
+			// bbolt writes only under the lock, so a file still empty
+			// is this open's.
+			return file, held.Size() == 0, nil // only a failed open of this one removes it
 		}
 		now, err := os.Stat(name)
 		if err == nil && os.SameFile(held, now) {
@@ -226,6 +231,21 @@ func openOrCreateBoltFile(name string, flag int, perm os.FileMode) (*os.File, bo
 	return f, false, err
 }
 
+// wholeBoltStore reports whether the bbolt file f is a store bbolt made
+// whole: both meta pages valid, and as long as the pages they count. What
+// a failed first open leaves (nothing, or some of the first pages) is not.
+func wholeBoltStore(f *os.File) (bool, error) {
+	m, ok0, ok1 := boltMetas(f)
+	if !ok0 || !ok1 {
+		return false, nil
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	return uint64(st.Size())/uint64(m.pageSize) >= m.pgid, nil
+}
+
 // removeCreatedBoltFile removes the file at path that an open which failed
 // created (info), so that the next open creates it anew. bbolt has closed
 // the file, and given up its lock, when its open fails: the file is
@@ -252,6 +272,14 @@ func removeCreatedBoltFile(path string, info os.FileInfo) error {
 		return fmt.Errorf("remove %s, which the open created: %w", path, err)
 	}
 	if !os.SameFile(held, info) {
+		return nil
+	}
+	if whole, err := wholeBoltStore(f); err != nil {
+		return fmt.Errorf("remove %s, which the open created: %w", path, err)
+	} else if whole {
+		// A store: made by another open while bbolt had let go of the
+		// lock (the file was empty then), or this open's own first pages,
+		// which did get written. Either opens; it is not removed.
 		return nil
 	}
 	if err := os.Remove(path); err != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -1585,11 +1586,20 @@ func (e *pgEngine) getOne(ctx context.Context, bucket, key []byte) ([]byte, erro
 
 // readAgain reports whether a read outside a transaction failed on a
 // connection the server had ended (a failover, a restart, a terminated
-// session: 57P or 08), which the pool still held: the read is made again,
-// on another connection, as a write whose first round trip failed so is.
+// session: connectionEnded), which the pool still held: the read is made
+// again on another connection, as a write whose first round trip failed
+// so is.
 func readAgain(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || err == nil {
+		return false
+	}
 	var pe *pgconn.PgError
-	return ctx.Err() == nil && errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "57P") || strings.HasPrefix(pe.Code, "08"))
+	if errors.As(err, &pe) {
+		return connectionEnded(pe.Code)
+	}
+	// pgx found the connection closed (its own check, or the statements
+	// it cleans up first): nothing of the read was answered.
+	return pgconn.SafeToRetry(err) || errors.Is(err, pgconn.ErrConnClosed)
 }
 
 // getMany implements pointReader: one statement (per pgBatchKeys), which
@@ -1608,17 +1618,23 @@ func (e *pgEngine) getMany(ctx context.Context, bucket []byte, keys [][]byte) (m
 		}
 		var err error
 		for attempt := 0; ; attempt++ {
+			// A try's rows are kept only when the whole try succeeds:
+			// two tries may see two committed states.
+			got := make(map[string][]byte, len(chunk))
 			var rows pgx.Rows
 			rows, err = e.pool.Query(ctx, pgReadKeys, ids, chunk)
 			if err == nil {
 				err = scanKeyRows(rows, func(_ int64, row kvRow, isBucket bool) {
 					if !isBucket {
-						out[string(row.k)] = row.v
+						got[string(row.k)] = row.v
 					}
 				})
 			}
 			if attempt < pgRetries && readAgain(ctx, err) {
 				continue
+			}
+			if err == nil {
+				maps.Copy(out, got)
 			}
 			break
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"syscall"
 	"time"
 
@@ -172,19 +171,24 @@ func unavailable(ctx context.Context, err error) error {
 			reason, full = "the database's disk is full", true
 		case c == "25006":
 			reason = "the database is read-only (a standby, as after a failover)"
-		case c == "53300", c == "53400":
+		case c == "53300":
 			reason = "the database refuses more connections"
 		case c == "28P01", c == "28000":
 			reason = "the database refuses the node's credentials"
 		case c == "57P03":
 			reason = "the database is starting or shutting down"
-		case strings.HasPrefix(c, "57P"), strings.HasPrefix(c, "08"):
+		case connectionEnded(c):
 			reason = "the database ended the connection"
 		case (c == "57014" || c == "55P03") && ctx.Err() == nil:
 			reason = "the database cancelled the statement on a timeout set for the node's role or database"
 		}
 	case errors.As(err, &ce):
 		reason = "the database cannot be reached"
+	case errors.Is(err, pgconn.ErrConnClosed):
+		reason = "the database ended the connection"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The caller's own end (a deadline is a net.Error too), or the
+		// committer's bound on a write, which commit says itself.
 	case errors.As(err, &ne):
 		if _, errno := ne.(syscall.Errno); !errno {
 			// A file's error carries an Errno, which is a net.Error
@@ -196,4 +200,18 @@ func unavailable(ctx context.Context, err error) error {
 		return err
 	}
 	return &UnavailableError{Reason: reason, Full: full, Err: err}
+}
+
+// connectionEnded reports whether SQLSTATE code says that the server ended
+// the connection or could not keep it: a connection exception (08000,
+// 08003, 08006, 08001, 08004) or a session the server terminated (57P01
+// admin shutdown, 57P02 crash shutdown, 57P04 database dropped, 57P05
+// idle session timeout). Not 08P01, a protocol violation, which a live
+// connection answers to a malformed request.
+func connectionEnded(code string) bool {
+	switch code {
+	case "08000", "08003", "08006", "08001", "08004", "57P01", "57P02", "57P04", "57P05":
+		return true
+	}
+	return false
 }

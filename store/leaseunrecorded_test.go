@@ -2,8 +2,9 @@ package store
 
 import (
 	"context"
-	"errors"
+	"io/fs"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -14,6 +15,8 @@ import (
 type commitFailingEngine struct {
 	engine
 	fail *atomic.Bool
+	// errno is the failure (default ENOSPC).
+	errno syscall.Errno
 }
 
 func (e commitFailingEngine) update(ctx context.Context, fn func(kvTx) error) error {
@@ -22,7 +25,11 @@ func (e commitFailingEngine) update(ctx context.Context, fn func(kvTx) error) er
 			return err
 		}
 		if e.fail.Load() {
-			return errors.New("write vultron.db: no space left on device")
+			errno := e.errno
+			if errno == 0 {
+				errno = syscall.ENOSPC
+			}
+			return &fs.PathError{Op: "write", Path: "vultron.db", Err: errno}
 		}
 		return nil
 	})
@@ -46,36 +53,50 @@ func completeDeferredOutcome(t *testing.T, db *DB, d Delivery) error {
 }
 
 // TestUnrecordedOutcomeEndsTheLeaseSoon: a delivery whose outcome the
-// store failed to write (a full disk) is not due again at once, which
-// would send it in a loop while writes fail, but within
-// unrecordedLeaseTTL, not after the whole lease: once writes succeed
-// again its lane goes on within seconds. A delivery that was delivered
-// is then sent again, which a receiver drops as a duplicate.
+// store failed to write because it cannot serve now (a full disk) is not
+// due again at once, which would send it in a loop while writes fail, but
+// within unrecordedLeaseTTL, not after the whole lease: once writes
+// succeed again its lane goes on within seconds. A delivery that was
+// delivered is then sent again, which a receiver drops as a duplicate. A
+// retry that could not be recorded keeps its back-off; a dead letter that
+// could not be recorded, and a failure that does not pass (an I/O error),
+// keep the whole lease.
 func TestUnrecordedOutcomeEndsTheLeaseSoon(t *testing.T) {
+	const lease = 2 * time.Minute
 	tests := []struct {
 		name   string
+		errno  syscall.Errno
 		record func(t *testing.T, db *DB, d Delivery, now time.Time) error
+		after  time.Duration // due again this long after the failed record
 	}{
-		{"deferred completion", func(t *testing.T, db *DB, d Delivery, _ time.Time) error {
+		{"deferred completion", 0, func(t *testing.T, db *DB, d Delivery, _ time.Time) error {
 			return completeDeferredOutcome(t, db, d)
-		}},
-		{"completion", func(_ *testing.T, db *DB, d Delivery, _ time.Time) error {
+		}, unrecordedLeaseTTL},
+		{"completion", 0, func(_ *testing.T, db *DB, d Delivery, _ time.Time) error {
 			return db.CompleteDelivery(context.Background(), d.ID)
-		}},
-		{"retry", func(_ *testing.T, db *DB, d Delivery, now time.Time) error {
+		}, unrecordedLeaseTTL},
+		{"retry", 0, func(_ *testing.T, db *DB, d Delivery, now time.Time) error {
 			return db.RetryDelivery(context.Background(), d.ID, now, "503 Service Unavailable")
-		}},
-		{"dead letter", func(_ *testing.T, db *DB, d Delivery, _ time.Time) error {
+		}, unrecordedLeaseTTL},
+		{"retry backed off", 0, func(_ *testing.T, db *DB, d Delivery, now time.Time) error {
+			return db.RetryDelivery(context.Background(), d.ID, now.Add(time.Minute), "503 Service Unavailable")
+		}, time.Minute},
+		{"retry backed off past the lease", 0, func(_ *testing.T, db *DB, d Delivery, now time.Time) error {
+			return db.RetryDelivery(context.Background(), d.ID, now.Add(time.Hour), "503 Service Unavailable")
+		}, lease},
+		{"dead letter", 0, func(_ *testing.T, db *DB, d Delivery, _ time.Time) error {
 			return db.DeadLetter(context.Background(), d.ID, "410 Gone")
-		}},
+		}, lease},
+		{"completion on a failing disk", syscall.EIO, func(_ *testing.T, db *DB, d Delivery, _ time.Time) error {
+			return db.CompleteDelivery(context.Background(), d.ID)
+		}, lease},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := newTestClock()
-			const lease = 2 * time.Minute
 			db := openTestDB(t, Options{Now: clock.Now, LeaseTTL: lease})
 			var fail atomic.Bool
-			db.eng = commitFailingEngine{engine: db.eng, fail: &fail}
+			db.eng = commitFailingEngine{engine: db.eng, fail: &fail, errno: tt.errno}
 			mustPutActor(t, db, "coord")
 			enqueue(t, db, "o1", DeliveryTarget{inboxA, "case-1"})
 
@@ -84,17 +105,18 @@ func TestUnrecordedOutcomeEndsTheLeaseSoon(t *testing.T) {
 				t.Fatalf("due = %v, want o1", due)
 			}
 			fail.Store(true)
-			if err := tt.record(t, db, due[0], clock.Now()); err == nil {
+			start := clock.Now()
+			if err := tt.record(t, db, due[0], start); err == nil {
 				t.Fatal("the outcome was recorded on a failing disk")
 			}
-			if got, _ := dueIDs(t, db, clock.Now()); len(got) != 0 {
-				t.Fatalf("due at once after the outcome was not recorded = %v, want none until a back-off", got)
-			}
 			fail.Store(false)
-			clock.Advance(unrecordedLeaseTTL)
+			if got, _ := dueIDs(t, db, start.Add(tt.after-time.Second)); len(got) != 0 {
+				t.Fatalf("due %s after the outcome was not recorded = %v, want none before %s", tt.after-time.Second, got, tt.after)
+			}
+			clock.Advance(tt.after)
 			got, again := dueIDs(t, db, clock.Now())
 			if len(got) != 1 || again[0].ID != due[0].ID {
-				t.Fatalf("due %s after the outcome was not recorded = %v, want o1 again (the lease is %s)", unrecordedLeaseTTL, got, lease)
+				t.Fatalf("due %s after the outcome was not recorded = %v, want o1 again (the lease is %s)", tt.after, got, lease)
 			}
 			if err := tt.record(t, db, again[0], clock.Now()); err != nil {
 				t.Fatalf("the outcome once writes succeed: %v", err)

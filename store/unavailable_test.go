@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -55,6 +56,9 @@ func TestUnavailableErrors(t *testing.T) {
 		{"connection reset", live, fmt.Errorf("read: %w", &netOpError{}), http.StatusServiceUnavailable, "does not answer"},
 		// Not the database's doing, or not passing by itself.
 		{"statement cancelled by the caller", ended, pgErr("57014"), 0, ""},
+		{"the caller's deadline", ended, fmt.Errorf("view: %w", context.DeadlineExceeded), 0, ""},
+		{"a protocol violation", live, pgErr("08P01"), 0, ""},
+		{"a configuration limit", live, pgErr("53400"), 0, ""},
 		{"an I/O error of the disk", live, pathErr(syscall.EIO), 0, ""},
 		{"a unique violation", live, pgErr("23505"), 0, ""},
 		{"not found", live, ErrNotFound, 0, ""},
@@ -219,4 +223,92 @@ func lockWaiters(t *testing.T, admin *pgx.Conn, key int64) int {
 		t.Fatalf("read pg_locks: %v", err)
 	}
 	return n
+}
+
+// errEngine fails every update with the error err holds, after running
+// its function, until err is nil.
+type errEngine struct {
+	engine
+	err *atomic.Pointer[error]
+}
+
+func (e errEngine) update(ctx context.Context, fn func(kvTx) error) error {
+	return e.engine.update(ctx, func(tx kvTx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if p := e.err.Load(); p != nil {
+			return *p
+		}
+		return nil
+	})
+}
+
+// TestOnlyFailuresThatPassAreLoggedOnceAMinute: the committer holds back
+// the lines of a full disk's failures for a minute, but not those of a
+// failure that does not pass by itself (an I/O error of a failing disk),
+// even right after a full disk's episode.
+func TestOnlyFailuresThatPassAreLoggedOnceAMinute(t *testing.T) {
+	var logs bytes.Buffer
+	db := openTestDB(t, Options{Logger: zerolog.New(&logs)})
+	var cur atomic.Pointer[error]
+	db.eng = errEngine{engine: db.eng, err: &cur}
+	fail := func(errno syscall.Errno, n int) {
+		t.Helper()
+		err := fmt.Errorf("bolt: %w", &fs.PathError{Op: "write", Path: "vultron.db", Err: errno})
+		cur.Store(&err)
+		for range n {
+			if db.Update(context.Background(), failIncr("k")) == nil {
+				t.Fatalf("a write succeeded while commits fail with %v", errno)
+			}
+		}
+		cur.Store(nil)
+		if err := db.Update(context.Background(), failIncr("k")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail(syscall.ENOSPC, 5)
+	fail(syscall.EIO, 5)
+	if got := strings.Count(logs.String(), `"error":"store: the node's disk is full: bolt: write vultron.db: no space left on device"`); got != 1 {
+		t.Errorf("%d lines for five commits failed on a full disk, want 1:\n%s", got, logs.String())
+	}
+	if got := strings.Count(logs.String(), `"error":"bolt: write vultron.db: input/output error"`); got != 5 {
+		t.Errorf("%d lines for five commits failed with an I/O error, want 5:\n%s", got, logs.String())
+	}
+}
+
+// TestReadAgainOnlyOnAnEndedConnection: a point read is made again when
+// the server had ended its connection, not for a protocol violation on a
+// live one (a bug, which would fail the same way ten times), nor once the
+// caller's context ended.
+func TestReadAgainOnlyOnAnEndedConnection(t *testing.T) {
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tt := range []struct {
+		ctx  context.Context
+		code string
+		want bool
+	}{
+		{context.Background(), "57P01", true},
+		{context.Background(), "08006", true},
+		{context.Background(), "08P01", false},
+		{context.Background(), "23505", false},
+		{ended, "57P01", false},
+	} {
+		if got := readAgain(tt.ctx, fmt.Errorf("get: %w", &pgconn.PgError{Code: tt.code})); got != tt.want {
+			t.Errorf("readAgain(%s, ctx ended %v) = %v, want %v", tt.code, tt.ctx.Err() != nil, got, tt.want)
+		}
+	}
+	// What pgx says of a pooled connection the server had closed, found
+	// as it cleans up the statements it cached.
+	closed := fmt.Errorf("failed to deallocate cached statement(s): %w", pgconn.ErrConnClosed)
+	if !readAgain(context.Background(), closed) {
+		t.Errorf("readAgain(%v) = false, want true", closed)
+	}
+	if err := unavailable(context.Background(), closed); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("%v is not ErrUnavailable", err)
+	}
+	if readAgain(context.Background(), errors.New("scan: cannot decode")) {
+		t.Error("readAgain retries an error of a live connection")
+	}
 }
