@@ -280,8 +280,8 @@ func (db *DB) commit(batch []*request) {
 // a failure is then logged at most once a minute, and the end of an
 // episode only when its beginning was, so that the log does not follow
 // every turn. Only failures that pass (ErrUnavailable) are held back so:
-// any other is logged each time. Only the committer's goroutine uses it; DB.WritesFailing
-// reads the flag.
+// any other is logged each time. Only the committer's goroutine uses it;
+// DB.WritesFailing reads the flag.
 type failingCommits struct {
 	since   time.Time // the episode's first failure; zero while commits succeed
 	count   int       // commits failed in the episode
@@ -307,10 +307,13 @@ func (f *failingCommits) failed(db *DB, err error, batch int) {
 		return
 	}
 	ev := db.log.Error().Err(err).Int("batch", batch).Str("store", db.eng.describe())
-	if f.told {
+	switch {
+	case f.told:
 		ev.Int("failed_commits", f.count).Time("since", f.since).Msg("store: commits still failing")
-	} else {
+	case errors.Is(err, ErrUnavailable):
 		ev.Msg("store: commit failed; writes fail until the store takes them again (logged at most once a minute until then)")
+	default:
+		ev.Msg("store: commit failed")
 	}
 	f.logged, f.told = now, true
 }
