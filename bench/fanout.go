@@ -112,14 +112,14 @@ type rsaKey struct {
 	key *rsa.PrivateKey
 }
 
-func (k rsaKey) SigningKey(string) (string, *rsa.PrivateKey, bool) { return k.id, k.key, true }
+func (k rsaKey) SigningKey(string) (string, *rsa.PrivateKey, error) { return k.id, k.key, nil }
 
 // caseActorKeys are the Case Actor's keys, as the node's key source gives
 // them to its deliverer.
 type caseActorKeys struct{ l actor.Local }
 
-func (k caseActorKeys) SigningKey(string) (string, *rsa.PrivateKey, bool) {
-	return k.l.KeyID, k.l.Key, true
+func (k caseActorKeys) SigningKey(string) (string, *rsa.PrivateKey, error) {
+	return k.l.KeyID, k.l.Key, nil
 }
 
 func (k caseActorKeys) Ed25519Key(string) (actor.Ed25519Key, bool) { return k.l.Ed25519() }

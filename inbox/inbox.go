@@ -49,8 +49,11 @@ type Config struct {
 	Store    *store.DB
 	Engine   *cases.Engine
 	Verifier Verifier
-	// Local returns the local actor with the given name.
-	Local func(name string) (actor.Local, bool)
+	// Local returns the local actor with the given name, false when there
+	// is none, and an error when it could not be looked up (the store
+	// failed): the sender is then answered as for the node's failure, and
+	// tries again, not told that the actor does not exist.
+	Local func(ctx context.Context, name string) (actor.Local, bool, error)
 	// IsLocal reports whether an actor id belongs to this node; may be
 	// nil when the node's actors never write to each other.
 	IsLocal func(actorID string) bool
@@ -150,7 +153,10 @@ type Result struct {
 // It returns a *problem.Error for every refusal.
 func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (Result, error) {
 	defer p.enter()()
-	local, ok := p.cfg.Local(name)
+	local, ok, err := p.cfg.Local(ctx, name)
+	if err != nil {
+		return Result{}, err
+	}
 	if !ok {
 		return Result{}, problem.NotFound("no actor %q on this node", name)
 	}
@@ -191,6 +197,11 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 	if act.Type == "Update" && p.cfg.ActorUpdated != nil && act.Object.ID() == signer.Owner {
 		if _, isActor := act.Object.Object.(*vocab.Actor); isActor {
 			if err := p.cfg.ActorUpdated(ctx, signer.Owner); err != nil {
+				if errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrClosed) {
+					// This node's store, not the sender's server: 503 or
+					// 507 with Retry-After, and nothing of it in the answer.
+					return Result{}, err
+				}
 				return Result{}, problem.Wrap(http.StatusBadGateway, err, fmt.Sprintf("the keys of %s could not be refreshed: %v", signer.Owner, err))
 			}
 			p.cfg.Logger.Info().Str("actor", local.Name).Str("sender", signer.Owner).Str("key_id", signer.KeyID).

@@ -136,7 +136,9 @@ func TestClassifiedInTheApplyingTransaction(t *testing.T) {
 			}()
 			<-holding
 		}},
-		Local: func(name string) (actor.Local, bool) { return f.finder, name == "finder" },
+		Local: func(_ context.Context, name string) (actor.Local, bool, error) {
+			return f.finder, name == "finder", nil
+		},
 		// The inbox asks whether the sender is local just before it stores
 		// the activity: the Offer's write commits from here on.
 		IsLocal: func(string) bool {
@@ -220,9 +222,9 @@ func newVendorNodeAt(t *testing.T, storeURL string) *vendorNode {
 	n.p, err = New(Config{
 		Store: db, Engine: n.engine, MaxBody: 1 << 20, Logger: zerolog.Nop(),
 		Verifier: signerVerifier{n.signer},
-		Local: func(name string) (actor.Local, bool) {
+		Local: func(_ context.Context, name string) (actor.Local, bool, error) {
 			l, ok := n.locals[name]
-			return l, ok
+			return l, ok, nil
 		},
 		NewID: func() string { return fmt.Sprintf("%s/activities/reply-%d", vendorNodeURL, ids.Add(1)) },
 	})
@@ -386,5 +388,46 @@ func TestKeyFetchFailureIsRetryable(t *testing.T) {
 		if tt.want >= 500 && strings.Contains(rec.Body.String(), "sender's key") && errors.As(tt.err, new(*actor.CacheError)) {
 			t.Errorf("%s: %s blames the sender's key for the node's own store", tt.name, rec.Body.String())
 		}
+	}
+}
+
+// TestStoreFailuresAreTheNodesOwn: when the node's store cannot serve
+// while it looks up the addressed actor, or stores a sender's refreshed
+// keys, the sender is answered 503 or 507 with Retry-After, which it
+// retries, not 404 (no such actor) or 502 (its own server failed), and
+// the answer holds nothing of the node's own error.
+func TestStoreFailuresAreTheNodesOwn(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	full := &store.UnavailableError{Reason: "the node's disk is full", Full: true,
+		Err: &fs.PathError{Op: "write", Path: "/var/lib/vultron/vultron.db", Err: syscall.ENOSPC}}
+	update := fmt.Sprintf(`{"@context":%q,"id":"https://vendor.example/activities/up-1","type":"Update","actor":%q,"object":{"id":%q,"type":"Organization"},"to":[%q]}`,
+		vocab.VultronContext, vendorID, vendorID, f.finder.ID)
+	for _, tt := range []struct {
+		name          string
+		local         func(context.Context, string) (actor.Local, bool, error)
+		actorsUpdated func(context.Context, string) error
+	}{
+		{"the actor could not be looked up", func(context.Context, string) (actor.Local, bool, error) { return actor.Local{}, false, full }, nil},
+		{"the sender's keys could not be stored", func(_ context.Context, name string) (actor.Local, bool, error) {
+			return f.finder, name == "finder", nil
+		},
+			func(context.Context, string) error { return fmt.Errorf("store the keys of %s: %w", vendorID, full) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := New(Config{Store: f.db, Engine: f.engine, Verifier: stubVerifier{}, Local: tt.local, ActorUpdated: tt.actorsUpdated,
+				MaxBody: 1 << 20, NewID: func() string { return fmt.Sprintf("%s/activities/reply-%d", finderURL, f.ids.Add(1)) }, Logger: zerolog.Nop()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := httptest.NewRequest(http.MethodPost, finderURL+"/actors/finder/inbox", bytes.NewBufferString(update))
+			req.Header.Set("Content-Type", "application/activity+json")
+			_, err = p.Receive(ctx, "finder", req)
+			rec := httptest.NewRecorder()
+			problem.Write(rec, err)
+			if rec.Code != http.StatusInsufficientStorage || rec.Header().Get("Retry-After") == "" || strings.Contains(rec.Body.String(), "vultron.db") {
+				t.Errorf("answered %d %s (Retry-After %q), want 507 with Retry-After and nothing of the node's own error", rec.Code, rec.Body.String(), rec.Header().Get("Retry-After"))
+			}
+		})
 	}
 }

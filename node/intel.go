@@ -64,8 +64,11 @@ func (n *Node) takeFeed(ctx context.Context, f intel.Feed) error {
 				continue
 			}
 			ok, err := intel.Offer(tx, m, now)
-			if err != nil || !ok {
+			if err != nil {
 				return err
+			}
+			if !ok {
+				continue // offered before; the feed's later entries may be new
 			}
 			state, err := json.Marshal(intelState{Kind: m.Signal.Kind, ID: m.Signal.ID, MatchedID: m.MatchedID, Source: m.Signal.Source, Detail: m.Signal.Detail})
 			if err != nil {

@@ -161,6 +161,16 @@ func TestIntelFeedOffersSignals(t *testing.T) {
 	if again, _ := vendor.db.LastEventSeq(t.Context()); again != last {
 		t.Errorf("taking in the feed again appended %d events to the change feed, want none", again-last)
 	}
+	// A catalog lists every past entry: a new entry behind the one already
+	// offered, which the other case records, is offered too.
+	f.Signals = append(f.Signals, intel.Signal{ID: "CVE-2026-0001", Kind: f.Signals[0].Kind, Source: f.Signals[0].Source})
+	if err := vendor.takeFeed(t.Context(), f); err != nil {
+		t.Fatal(err)
+	}
+	var both signals
+	if count("/api/intel", &both); len(both.Signals) != 2 {
+		t.Errorf("signals after a feed whose new entry follows one already offered: %+v, want the other case's too", both)
+	}
 	b := newBrowser(t, vendor.url)
 	b.login(vendor)
 	page := b.get("/ui/cases/" + url.PathEscape(listed))

@@ -984,44 +984,63 @@ func (n *Node) Store() *store.DB { return n.db }
 
 // Local returns the local actor with the given name: a configured actor,
 // or the Case Actor of a case this node hosts, loaded from the store and
-// its key file the first time it is asked for.
+// its key file the first time it is asked for. A lookup that failed (the
+// store did not answer) is logged and reads as no such actor; what
+// answers a peer, or sends its deliveries, uses LocalActor, which tells
+// the two apart.
 func (n *Node) Local(name string) (actor.Local, bool) {
+	l, ok, err := n.LocalActor(context.Background(), name)
+	if err != nil {
+		n.log.Warn().Err(err).Str("actor", name).Msg("look up a local actor")
+		return actor.Local{}, false
+	}
+	return l, ok
+}
+
+// LocalActor is Local that says when the lookup failed rather than found
+// no actor: an error when the store could not be read (a Case Actor this
+// process has not loaded yet, after a restart, with its store out of
+// reach), so that a peer is answered 503 and tries again, and a delivery
+// is retried, rather than told that the actor does not exist.
+func (n *Node) LocalActor(ctx context.Context, name string) (actor.Local, bool, error) {
 	n.localsMu.RLock()
 	l, ok := n.locals[name]
 	n.localsMu.RUnlock()
 	if ok {
 		l.OpenFollowers = n.openFollowers(name)
-		return l, true
+		return l, true, nil
 	}
 	if !strings.HasPrefix(name, cases.CaseActorPrefix) {
-		return actor.Local{}, false
+		return actor.Local{}, false, nil
 	}
-	rec, err := n.db.LocalActor(context.Background(), name)
+	rec, err := n.db.LocalActor(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return actor.Local{}, false, nil
+	}
 	if err != nil {
-		return actor.Local{}, false
+		return actor.Local{}, false, fmt.Errorf("look up actor %s: %w", name, err)
 	}
 	if _, found, _ := actor.LoadKey(n.keyDir, name); !found {
 		// Another process of a shared node may have made it.
-		if _, err := n.fetchSharedKey(context.Background(), name); err != nil {
-			n.log.Error().Err(err).Str("actor", name).Msg("fetch case actor key from the store")
-			return actor.Local{}, false
+		if _, err := n.fetchSharedKey(ctx, name); err != nil {
+			return actor.Local{}, false, fmt.Errorf("fetch the key of case actor %s from the store: %w", name, err)
 		}
 	}
 	key, _, err := actor.LoadOrCreateKey(n.keyDir, name)
 	if err != nil {
 		n.log.Error().Err(err).Str("actor", name).Msg("load case actor key")
-		return actor.Local{}, false
+		return actor.Local{}, false, nil
 	}
 	l, err = actor.NewLocal(n.cfg.PublicURL, name, actor.Type(rec.Type), key)
 	pem, perr := actor.PublicKeyPEM(&key.PublicKey)
 	if err != nil || perr != nil || l.KeyID != rec.KeyID || strings.TrimSpace(pem) != strings.TrimSpace(rec.PublicKeyPEM) {
 		n.log.Error().Err(err).Str("actor", name).Msg("case actor record does not match its key")
-		return actor.Local{}, false
+		return actor.Local{}, false, nil
 	}
 	n.localsMu.Lock()
 	n.locals[name] = l
 	n.localsMu.Unlock()
-	return l, true
+	return l, true, nil
 }
 
 // configuredActors returns the node's actors that are not Case Actors, in

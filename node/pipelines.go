@@ -61,7 +61,7 @@ func (n *Node) buildPipelines() error {
 		Sync:            n.cfg.ReplicaSync,
 	})
 	n.engine = engine
-	syncer, err := cases.NewSyncer(cases.SyncerConfig{Store: n.db, Engine: engine, Fetch: federation.LedgerFetcher{Local: n.Local, CheckURL: n.policy.CheckURL, Fetcher: n.fetcher}, Now: n.cfg.Now, Logger: n.log})
+	syncer, err := cases.NewSyncer(cases.SyncerConfig{Store: n.db, Engine: engine, Fetch: federation.LedgerFetcher{Local: n.LocalActor, CheckURL: n.policy.CheckURL, Fetcher: n.fetcher}, Now: n.cfg.Now, Logger: n.log})
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func (n *Node) buildPipelines() error {
 		Store:      n.db,
 		Engine:     engine,
 		Verifier:   n.verifier,
-		Local:      local,
+		Local:      n.LocalActor,
 		IsLocal:    n.isLocal,
 		MaxBody:    n.inboxLimit(),
 		NewID:      func() string { return n.newID("activities") },
@@ -179,7 +179,11 @@ func (n *Node) buildPipelines() error {
 		ResolveRecipient: func(ctx context.Context, iri string) error {
 			if n.isLocal(iri) {
 				name := strings.TrimPrefix(iri, n.cfg.PublicURL+"/actors/")
-				if _, ok := n.Local(name); !ok {
+				_, ok, err := n.LocalActor(ctx, name)
+				switch {
+				case err != nil:
+					return err // looked up again when the delivery is tried
+				case !ok:
 					return outbox.Permanent(noLocalActor(name))
 				}
 				return nil
@@ -343,12 +347,15 @@ func (n *Node) inboxLimit() int64 { return n.cfg.MaxInboxBytes + cases.Announcem
 // signingKeys gives the delivery workers the keys of the local actors.
 type signingKeys struct{ n *Node }
 
-func (k signingKeys) SigningKey(name string) (string, *rsa.PrivateKey, bool) {
-	l, ok := k.n.Local(name)
-	if !ok {
-		return "", nil, false
+func (k signingKeys) SigningKey(name string) (string, *rsa.PrivateKey, error) {
+	l, ok, err := k.n.LocalActor(context.Background(), name)
+	switch {
+	case err != nil:
+		return "", nil, err // the delivery is tried again
+	case !ok:
+		return "", nil, fmt.Errorf("%w %q", outbox.ErrNoSigningKey, name)
 	}
-	return l.KeyID, l.Key, true
+	return l.KeyID, l.Key, nil
 }
 
 // Ed25519Key gives the delivery workers the Ed25519 keys of the local

@@ -23,7 +23,7 @@ func (n *Node) buildSurfaces() error {
 		Store:      n.db,
 		Inbox:      n.inbox,
 		Verifier:   n.verifier,
-		Local:      n.Local,
+		Local:      n.LocalActor,
 		LocalByID:  n.localByID,
 		Authorized: n.reads,
 		Admin:      n.isAdmin,

@@ -74,10 +74,15 @@ type Queue interface {
 }
 
 // KeySource gives the private key a local actor signs its deliveries with.
-// ok is false when the node holds no key for actorName.
+// The error wraps ErrNoSigningKey when the node holds no key for
+// actorName, which no retry mends; any other error (the node's store did
+// not answer) makes the delivery try again.
 type KeySource interface {
-	SigningKey(actorName string) (keyID string, key *rsa.PrivateKey, ok bool)
+	SigningKey(actorName string) (keyID string, key *rsa.PrivateKey, err error)
 }
+
+// ErrNoSigningKey says that the node holds no key for a local actor.
+var ErrNoSigningKey = errors.New("no signing key for the local actor")
 
 // InboxResolver finds the inbox URL of a recipient actor. An error that
 // no retry can fix (the actor is gone, its document is malformed) must
@@ -644,9 +649,12 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 	if len(act.Body) == 0 {
 		return fail("", Permanent(fmt.Errorf("load activity %s: its stored body is empty", dl.ActivityID)))
 	}
-	keyID, key, ok := d.keys.SigningKey(dl.Actor)
-	if !ok || key == nil || keyID == "" {
+	keyID, key, err := d.keys.SigningKey(dl.Actor)
+	switch {
+	case errors.Is(err, ErrNoSigningKey), err == nil && (key == nil || keyID == ""):
 		return fail("", Permanent(fmt.Errorf("no signing key for local actor %q", dl.Actor)))
+	case err != nil:
+		return fail("", fmt.Errorf("the signing key of local actor %q: %w", dl.Actor, err))
 	}
 	inbox, err := d.inboxes.Inbox(ctx, dl.Recipient)
 	if err != nil {

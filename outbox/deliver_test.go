@@ -75,11 +75,11 @@ func (c *fakeClock) Advance(d time.Duration) {
 // testKeys is the KeySource of the tests: it holds the key of testActorName.
 type testKeys struct{ key *rsa.PrivateKey }
 
-func (k testKeys) SigningKey(name string) (string, *rsa.PrivateKey, bool) {
+func (k testKeys) SigningKey(name string) (string, *rsa.PrivateKey, error) {
 	if name != testActorName {
-		return "", nil, false
+		return "", nil, ErrNoSigningKey
 	}
-	return testKeyID, k.key, true
+	return testKeyID, k.key, nil
 }
 
 // mapInboxes is an InboxResolver over a map; err, when set, is returned

@@ -20,8 +20,21 @@ var ErrNotFound = errors.New("store: not found")
 // or an outbound activity id that is already stored.
 var ErrConflict = errors.New("store: conflict")
 
-// ErrClosed is returned by every method called after Close has begun.
-var ErrClosed = errors.New("store: database is closed")
+// ErrClosed is returned by every method called after Close has begun: the
+// process is stopping. A request it fails is answered 503 with
+// Retry-After (package problem), since another process of the node, or
+// this one once restarted, serves it.
+var ErrClosed error = closedError{}
+
+type closedError struct{}
+
+func (closedError) Error() string { return "store: database is closed" }
+
+// Unavailable says what a client is told of a request the store could not
+// serve because the process is stopping (see package problem).
+func (closedError) Unavailable() (sentence string, full bool, retryAfter time.Duration) {
+	return "the node is stopping; try again shortly", false, 10 * time.Second
+}
 
 // ErrCommitUnknown is the failure of a write whose COMMIT was sent to
 // PostgreSQL and not answered (the connection was lost in between): the

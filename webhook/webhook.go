@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/openvultron/vultron/internal/ctxsleep"
 	"github.com/openvultron/vultron/outbox"
@@ -197,15 +198,28 @@ func (d *Dispatcher) prune(ctx context.Context) {
 // follow delivers the feed to one URL, in order.
 func (d *Dispatcher) follow(ctx context.Context, url string) {
 	log := d.cfg.Logger.With().Str("webhook", url).Logger()
-	cur, known, err := d.cfg.DB.WebhookCursor(ctx, url)
-	if err != nil {
-		log.Error().Err(err).Msg("webhook: read cursor")
-		return
+	// A store that cannot serve (as the node starts, its database not yet
+	// up) is tried again every second, and logged once a minute, rather
+	// than ending the webhook's delivery until the next restart.
+	failed := rate.Sometimes{First: 1, Interval: time.Minute}
+	retry := func(what string, err error) bool {
+		failed.Do(func() {
+			log.Error().Err(err).Msg("webhook: " + what + " (tried again every second, logged at most once a minute)")
+		})
+		return ctxsleep.Sleep(ctx, time.Second)
 	}
-	if !known {
-		// A new webhook starts with what happens from now on.
-		if err := d.cfg.DB.SetWebhookCursor(ctx, url, cur); err != nil {
-			log.Error().Err(err).Msg("webhook: store cursor")
+	var cur store.WebhookCursor
+	for {
+		c, known, err := d.cfg.DB.WebhookCursor(ctx, url)
+		if err == nil && !known {
+			// A new webhook starts with what happens from now on.
+			err = d.cfg.DB.SetWebhookCursor(ctx, url, c)
+		}
+		if err == nil {
+			cur = c
+			break
+		}
+		if !retry("read or store its cursor", err) {
 			return
 		}
 	}
@@ -213,8 +227,7 @@ func (d *Dispatcher) follow(ctx context.Context, url string) {
 		changed := d.cfg.DB.Changed()
 		events, err := d.cfg.DB.EventsAfter(ctx, cur.Seq, batch)
 		if err != nil {
-			log.Error().Err(err).Msg("webhook: read the change feed")
-			if !ctxsleep.Sleep(ctx, time.Second) {
+			if !retry("read the change feed", err) {
 				return
 			}
 			continue

@@ -12,9 +12,8 @@ import (
 
 // Actor serves a local actor's document, with the keys it publishes.
 func (e *Endpoints) Actor(w http.ResponseWriter, r *http.Request) {
-	l, ok := e.cfg.Local(mux.Vars(r)["name"])
+	l, ok := e.local(w, r, mux.Vars(r)["name"])
 	if !ok {
-		problem.Write(w, problem.NotFound("no actor %q on this node", mux.Vars(r)["name"]))
 		return
 	}
 	// A retired key is listed only until its overlap window ends.
@@ -38,4 +37,20 @@ func (e *Endpoints) Inbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	problem.WriteJSON(w, http.StatusAccepted, api.InboxReceipt{ID: res.ID, Semantic: res.Semantic, Duplicate: res.Duplicate})
+}
+
+// local finds the local actor name for a request, or answers it: 404 when
+// there is none, the lookup's error (503 when the store cannot serve now)
+// when it could not be looked up.
+func (e *Endpoints) local(w http.ResponseWriter, r *http.Request, name string) (actor.Local, bool) {
+	l, ok, err := e.cfg.Local(r.Context(), name)
+	switch {
+	case err != nil:
+		problem.Write(w, err)
+		return actor.Local{}, false
+	case !ok:
+		problem.Write(w, problem.NotFound("no actor %q on this node", name))
+		return actor.Local{}, false
+	}
+	return l, true
 }

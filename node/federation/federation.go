@@ -42,9 +42,12 @@ type Config struct {
 	Store    *store.DB
 	Inbox    Inbox
 	Verifier Verifier
-	// Local returns a local actor (configured, or a Case Actor) by name;
-	// LocalByID returns one the node has loaded by id.
-	Local     func(name string) (actor.Local, bool)
+	// Local returns a local actor (configured, or a Case Actor) by name,
+	// false when there is none, and an error when it could not be looked
+	// up (the store failed), which is answered as the node's failure, not
+	// as an actor that does not exist; LocalByID returns one the node has
+	// loaded by id.
+	Local     func(ctx context.Context, name string) (actor.Local, bool, error)
 	LocalByID func(id string) (actor.Local, bool)
 	// Authorized reports whether a request carries the node's API token,
 	// which reads everything a signed GET may.

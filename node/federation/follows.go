@@ -45,9 +45,8 @@ type followMember struct {
 // requests with ?state=pending, and with ?state=failed the followings
 // whose Follow was refused for good, each with its reason.
 func (e *Endpoints) follows(w http.ResponseWriter, r *http.Request, dir store.FollowDirection, what string) {
-	l, ok := e.cfg.Local(mux.Vars(r)["name"])
+	l, ok := e.local(w, r, mux.Vars(r)["name"])
 	if !ok {
-		problem.Write(w, problem.NotFound("no actor %q on this node", mux.Vars(r)["name"]))
 		return
 	}
 	q := r.URL.Query()

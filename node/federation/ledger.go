@@ -122,8 +122,8 @@ type SignedFetcher interface {
 // LedgerFetcher fetches pages of Case Actors' ledgers for the replicas of
 // this node, signed as the local actor that takes part in the case.
 type LedgerFetcher struct {
-	// Local returns the local actor that signs a fetch.
-	Local func(name string) (actor.Local, bool)
+	// Local returns the local actor that signs a fetch (see Config.Local).
+	Local func(ctx context.Context, name string) (actor.Local, bool, error)
 	// CheckURL refuses a URL the node does not federate with
 	// (policy.Policy.CheckURL).
 	CheckURL func(raw string) error
@@ -132,7 +132,10 @@ type LedgerFetcher struct {
 
 // FetchLedger implements cases.LedgerFetcher.
 func (f LedgerFetcher) FetchLedger(ctx context.Context, signer, caseID string, from int64, prev string, limit int) (cases.LedgerPage, error) {
-	l, ok := f.Local(signer)
+	l, ok, err := f.Local(ctx, signer)
+	if err != nil {
+		return cases.LedgerPage{}, fmt.Errorf("the local actor %q to sign the fetch of the ledger of %s: %w", signer, caseID, err)
+	}
 	if !ok {
 		return cases.LedgerPage{}, fmt.Errorf("no local actor %q to sign the fetch of the ledger of %s", signer, caseID)
 	}

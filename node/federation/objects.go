@@ -84,7 +84,9 @@ func (e *Endpoints) Object(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		for _, name := range locals {
-			if l, ok := e.cfg.Local(name); ok {
+			if l, ok, err := e.cfg.Local(r.Context(), name); err != nil {
+				return err
+			} else if ok {
 				parties = append(parties, l.ID)
 			}
 		}

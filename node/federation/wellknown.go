@@ -23,7 +23,11 @@ func (e *Endpoints) WebFinger(w http.ResponseWriter, r *http.Request) {
 			problem.Write(w, problem.NotFound("%s is not on this node (%s)", resource, e.cfg.Host))
 			return
 		}
-		l, ok = e.cfg.Local(name)
+		var err error
+		if l, ok, err = e.cfg.Local(r.Context(), name); err != nil {
+			problem.Write(w, err)
+			return
+		}
 	} else {
 		// WebFinger also answers for an actor's id.
 		if l, ok = e.cfg.LocalByID(resource); !ok {

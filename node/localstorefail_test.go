@@ -1,0 +1,49 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/openvultron/vultron/outbox"
+)
+
+// TestACaseActorIsNotAbsentWhenTheStoreFails: a Case Actor this process
+// has not loaded yet (every Case Actor after a restart) is read from the
+// store when it is first asked for. When that read fails (a full disk, a
+// database out of reach; here the store is closed), a peer is not told
+// that the actor does not exist, which would make it give up its delivery
+// to the case, and the Case Actor's own deliveries are tried again rather
+// than dead-lettered for want of a key; with the store up, it is found.
+func TestACaseActorIsNotAbsentWhenTheStoreFails(t *testing.T) {
+	n := newIdleNode(t, Config{})
+	const name = "case-0123456789abcdef"
+	rec, err := n.provisionCaseActor(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.db.PutLocalActor(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := (signingKeys{n.Node}).SigningKey("case-fedcba9876543210"); !errors.Is(err, outbox.ErrNoSigningKey) {
+		t.Errorf("SigningKey of a Case Actor the node does not host: %v, want ErrNoSigningKey", err)
+	}
+	if err := n.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range []struct{ method, path string }{
+		{http.MethodPost, "/actors/" + name + "/inbox"},
+		{http.MethodGet, "/actors/" + name},
+		{http.MethodGet, "/actors/" + name + "/followers"},
+		{http.MethodGet, "/.well-known/webfinger?resource=acct:" + name + "@" + strings.TrimPrefix(n.cfg.PublicURL, "http://")},
+	} {
+		if status, body := n.serve(t, req.method, req.path, ""); status != http.StatusServiceUnavailable {
+			t.Errorf("%s %s with the store out of reach: %d %s, want 503 (a 404 tells a peer the actor does not exist)", req.method, req.path, status, body)
+		}
+	}
+	if _, _, err := (signingKeys{n.Node}).SigningKey(name); err == nil || errors.Is(err, outbox.ErrNoSigningKey) {
+		t.Errorf("SigningKey(%s) with the store out of reach: %v, want an error that is not ErrNoSigningKey (which dead-letters the delivery)", name, err)
+	}
+}
