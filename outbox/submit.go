@@ -302,6 +302,11 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 			if advanced {
 				continue
 			}
+			if errors.Is(cerr, store.ErrUnavailable) || errors.Is(cerr, store.ErrClosed) {
+				// This node's store could not take the Case Actor's
+				// entries: 503 or 507 with Retry-After, not a conflict.
+				return Submitted{}, fmt.Errorf("outbox: submit: bring this node's copy of case %s up to date: %w", stale.CaseID, cerr)
+			}
 			if cerr != nil {
 				return Submitted{}, problem.Conflict("%s; this node's copy of case %s may lack what the Case Actor recorded since, and its ledger could not be checked (%s): try again once it answers, or wait for the case with vultron case wait",
 					problem.Message(stale.Err), stale.CaseID, problem.Clip(cerr.Error(), 300))

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -406,4 +408,44 @@ func standalone(t *testing.T, body []byte, want vocab.Semantic, inReplyTo string
 		t.Errorf("%s inReplyTo = %q, want %q", act.Type, got, inReplyTo)
 	}
 	return act.Context.ID()
+}
+
+// TestACatchUpTheStoreCannotTakeIsNotAConflict: a submission this node's
+// copy of a case refuses (it names what the copy does not hold) makes the
+// copy catch up with the Case Actor; when that fails because this node's
+// store cannot write now, the client is answered 507 (or 503) with
+// Retry-After, as for any write the store could not take, not 409 ("try
+// again once the Case Actor answers"), which a client takes as final.
+func TestACatchUpTheStoreCannotTakeIsNotAConflict(t *testing.T) {
+	v := newVendorOutbox(t, nil, nil)
+	const caseID = "https://coord.example/cases/1"
+	const owner = "https://coord.example/actors/case-1"
+	c := &cases.Case{ID: caseID, Owner: owner, UpdatedAt: time.Now()}
+	c.Participants = []*cases.Participant{{Actor: v.vendor.ID, ID: caseID + "/participants/v", Roles: cvdstate.Vendor,
+		ParticipantState: cvdstate.ParticipantState{RM: cvdstate.RMAccepted}}}
+	if err := v.db.Update(context.Background(), func(tx *store.Tx) error { return cases.Save(tx, c) }); err != nil {
+		t.Fatal(err)
+	}
+	full := &store.UnavailableError{Reason: "the node's disk is full", Full: true, Err: errors.New("write vultron.db: no space left on device")}
+	caughtUp := 0
+	sub, err := NewSubmitter(SubmitConfig{
+		Store: v.db, Engine: v.engine, Logger: zerolog.Nop(),
+		NewID: func(kind string) string { return vendorNode + "/" + kind + "/catch-up" },
+		Local: func(name string) (actor.Local, bool) { return v.vendor, name == "vendor" },
+		CatchUp: func(context.Context, string) (bool, error) {
+			caughtUp++
+			return false, fmt.Errorf("check the ledger of %s: %w", caseID, full)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = sub.Submit(context.Background(), "vendor", []byte(fmt.Sprintf(`{"@context":%q,"type":"Accept","object":"https://coord.example/activities/invite-not-held","context":%q,"to":[%q]}`,
+		vocab.VultronContext, caseID, owner)))
+	if caughtUp == 0 {
+		t.Fatalf("the refused submission did not make the copy catch up: %v", err)
+	}
+	if problem.Status(err) != http.StatusInsufficientStorage || problem.RetryAfter(err) == 0 {
+		t.Errorf("answered %d (%v), want 507 with Retry-After", problem.Status(err), err)
+	}
 }
