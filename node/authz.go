@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -225,6 +227,13 @@ func (n *Node) decideSession(g guard, h http.HandlerFunc, w http.ResponseWriter,
 			cur, hasSes = accounts.CurrentSession{ID: c.Value, State: st}, true
 		case problem.Status(err) >= 500:
 			n.refused(r, "dashboard session", err)
+			if ra := problem.RetryAfter(err); ra > 0 {
+				// The store cannot serve now (or the node is stopping):
+				// 503, and when to try again.
+				w.Header().Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
+				n.dashboard.ErrorPage(w, http.StatusServiceUnavailable, "The session could not be read now; try again in a moment.")
+				return
+			}
 			n.dashboard.ErrorPage(w, http.StatusInternalServerError, "The session could not be read; try again.")
 			return
 		default:

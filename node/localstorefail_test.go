@@ -47,3 +47,20 @@ func TestACaseActorIsNotAbsentWhenTheStoreFails(t *testing.T) {
 		t.Errorf("SigningKey(%s) with the store out of reach: %v, want an error that is not ErrNoSigningKey (which dead-letters the delivery)", name, err)
 	}
 }
+
+// TestADashboardSessionTheStoreCannotRead: a logged-in browser whose
+// session the store cannot read now (here: the node's store is closed,
+// as while it stops) is answered 503 with Retry-After, not 500 as for a
+// fault of the node's.
+func TestADashboardSessionTheStoreCannotRead(t *testing.T) {
+	n := startNode(t, "vendor:Organization")
+	b := newBrowser(t, n.url)
+	b.login(n)
+	if err := n.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := b.do(http.MethodGet, "/", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("GET / with a session the store cannot read: %d (Retry-After %q)\n%s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+}
