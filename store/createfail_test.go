@@ -154,7 +154,7 @@ func TestOpenAwaitingARemovedFileOpensThePathAgain(t *testing.T) {
 	done := make(chan opened, 1)
 	go func() {
 		f, created, err := openLockedBoltFile(path, os.O_RDWR|os.O_CREATE, 0o600, func(f *os.File) error { return lockBoltFile(f, true, 10*time.Second) })
-		done <- opened{f, created, err}
+		done <- opened{f, created != nil, err}
 	}()
 	// Once the waiting open has the file open, the holder removes it and
 	// gives up its lock.
@@ -233,7 +233,7 @@ func TestAFileAnotherOpenMadeAStoreOfIsKept(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.Close()
-		if created {
+		if created != nil {
 			t.Fatal("the open says it created a file that another open made a store of before it held the lock: a failure of the open would remove that store")
 		}
 		kept(t, path)

@@ -119,17 +119,11 @@ func openBoltFileCreating(path string, walk bool, opts *bolt.Options) (bdb *bolt
 			// store holds the lock already, and the file was checked.
 			return os.OpenFile(name, flag, perm)
 		}
-		file, isNew, err := openLockedBoltFile(name, flag, perm, func(f *os.File) error { return lockBoltFile(f, !opts.ReadOnly, opts.Timeout) })
+		file, createdInfo, err := openLockedBoltFile(name, flag, perm, func(f *os.File) error { return lockBoltFile(f, !opts.ReadOnly, opts.Timeout) })
 		if err != nil {
 			return nil, err
 		}
-		if isNew {
-			if info, err = file.Stat(); err != nil {
-				_ = file.Close()
-				_ = os.Remove(name) // empty, and locked: no other open uses it
-				return nil, err
-			}
-		}
+		info = createdInfo
 		if err := checkBoltOpenFile(file, name, walk); err != nil {
 			_ = file.Close()
 			return nil, err
@@ -156,45 +150,51 @@ func openBoltFileCreating(path string, walk bool, opts *bolt.Options) (bdb *bolt
 }
 
 // openLockedBoltFile opens the store file name as bbolt asks (flag, perm)
-// and takes its lock (lockBoltFile); created says that this open created
-// the file. When bbolt may create the file, it is created exclusively,
+// and takes its lock (lockBoltFile); created is the file's FileInfo when
+// this open created it, nil otherwise. When bbolt may create the file, it is created exclusively,
 // to know that this open made it. A file that was removed or replaced
 // while its lock was awaited (an open that created it and failed removes
 // it, holding the lock) is opened again: the lock of a file no longer at
 // name would guard nothing, and its pages would be written to no file.
-func openLockedBoltFile(name string, flag int, perm os.FileMode, lock func(*os.File) error) (file *os.File, created bool, err error) {
+func openLockedBoltFile(name string, flag int, perm os.FileMode, lock func(*os.File) error) (file *os.File, created os.FileInfo, err error) {
 	for tries := 1; ; tries++ {
-		file, created, err = openOrCreateBoltFile(name, flag, perm)
+		file, isNew, err := openOrCreateBoltFile(name, flag, perm)
 		if err != nil {
-			return nil, false, err
+			return nil, nil, err
 		}
 		if err := lock(file); err != nil {
 			_ = file.Close()
-			return nil, false, err
+			return nil, nil, err
 		}
 		held, err := file.Stat()
 		if err != nil {
 			_ = file.Close()
-			return nil, false, err
+			if isNew {
+				_ = os.Remove(name) // empty, and locked: no other open uses it
+			}
+			return nil, nil, err
 		}
-		if created {
+		if isNew {
 			// Another open may have taken the lock between the create
 			// and this lock, and made a store of the file: then it is
 			// that store, which no failure of this open removes.
 			// bbolt writes only under the lock, so a file still empty
 			// is this open's.
-			return file, held.Size() == 0, nil // only a failed open of this one removes it
+			if held.Size() != 0 {
+				return file, nil, nil
+			}
+			return file, held, nil // only a failed open of this one removes it
 		}
 		now, err := os.Stat(name)
 		if err == nil && os.SameFile(held, now) {
-			return file, false, nil
+			return file, nil, nil
 		}
 		_ = file.Close()
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, false, err
+			return nil, nil, err
 		}
 		if tries == maxBoltOpenTries {
-			return nil, false, fmt.Errorf("open %s: the file was removed or replaced while its lock was awaited, %d times", name, tries)
+			return nil, nil, fmt.Errorf("open %s: the file was removed or replaced while its lock was awaited, %d times", name, tries)
 		}
 	}
 }
@@ -253,39 +253,44 @@ func wholeBoltStore(f *os.File) (bool, error) {
 // still the one that open created and no other open holds it (one that
 // opened it meanwhile, and keeps it, owns it now).
 func removeCreatedBoltFile(path string, info os.FileInfo) error {
+	if err := removeIfStillCreated(path, info); err != nil {
+		return fmt.Errorf("remove %s, which the open created: %w", path, err)
+	}
+	return nil
+}
+
+// removeIfStillCreated is removeCreatedBoltFile without the error's
+// context.
+func removeIfStillCreated(path string, info os.FileInfo) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("remove %s, which the open created: %w", path, err)
+		return err
 	}
 	defer f.Close()
 	if err := lockBoltFile(f, true, time.Nanosecond); err != nil {
 		if errors.Is(err, ErrLocked) {
 			return nil
 		}
-		return fmt.Errorf("remove %s, which the open created: %w", path, err)
+		return err
 	}
 	held, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("remove %s, which the open created: %w", path, err)
+		return err
 	}
 	if !os.SameFile(held, info) {
 		return nil
 	}
-	if whole, err := wholeBoltStore(f); err != nil {
-		return fmt.Errorf("remove %s, which the open created: %w", path, err)
-	} else if whole {
-		// A store: made by another open while bbolt had let go of the
-		// lock (the file was empty then), or this open's own first pages,
-		// which did get written. Either opens; it is not removed.
-		return nil
+	whole, err := wholeBoltStore(f)
+	if err != nil || whole {
+		// A whole store: made by another open while bbolt had let go of
+		// the lock (the file was empty then), or this open's own first
+		// pages, which did get written. Either opens; it is not removed.
+		return err
 	}
-	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("remove %s, which the open created: %w", path, err)
-	}
-	return nil
+	return os.Remove(path)
 }
 
 // view runs fn in a read transaction. A panic of bbolt's on a damaged
