@@ -1175,13 +1175,12 @@ func (e *errBeforeWork) Unwrap() error { return e.err }
 // lostConnection reports whether err, on conn, is the end of the
 // connection rather than an answer to a statement: pgx has closed the
 // connection (a failure to read or write it), or the server said that it
-// ended the session (class 57P, operator intervention) or a connection
-// exception (08). A statement's error on a live connection, or a scan
-// error, is not.
+// ended the session or could not keep the connection (connectionEnded).
+// A statement's error on a live connection, or a scan error, is not.
 func lostConnection(conn *pgconn.PgConn, err error) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		return strings.HasPrefix(pe.Code, "57P") || strings.HasPrefix(pe.Code, "08")
+		return connectionEnded(pe.Code)
 	}
 	return err != nil && conn.IsClosed()
 }
@@ -1565,13 +1564,9 @@ func (e *pgEngine) getOne(ctx context.Context, bucket, key []byte) ([]byte, erro
 		return nil, fmt.Errorf("store: %s: %w", e.desc, err)
 	}
 	var v []byte
-	for attempt := 0; ; attempt++ {
-		err = e.pool.QueryRow(ctx, `SELECT value FROM vultron_kv WHERE bucket = $1 AND key = $2 AND value IS NOT NULL`, id, key).Scan(&v)
-		if attempt < pgRetries && readAgain(ctx, err) {
-			continue
-		}
-		break
-	}
+	err = readRetrying(ctx, func() error {
+		return e.pool.QueryRow(ctx, `SELECT value FROM vultron_kv WHERE bucket = $1 AND key = $2 AND value IS NOT NULL`, id, key).Scan(&v)
+	})
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, nil
@@ -1582,6 +1577,18 @@ func (e *pgEngine) getOne(ctx context.Context, bucket, key []byte) ([]byte, erro
 		v = []byte{}
 	}
 	return v, nil
+}
+
+// readRetrying runs read, a read outside a transaction, and again, up to
+// pgRetries times, while it fails as readAgain says.
+func readRetrying(ctx context.Context, read func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := read()
+		if attempt < pgRetries && readAgain(ctx, err) {
+			continue
+		}
+		return err
+	}
 }
 
 // readAgain reports whether a read outside a transaction failed on a
@@ -1616,13 +1623,11 @@ func (e *pgEngine) getMany(ctx context.Context, bucket []byte, keys [][]byte) (m
 		for i := range ids {
 			ids[i] = id
 		}
-		var err error
-		for attempt := 0; ; attempt++ {
+		err := readRetrying(ctx, func() error {
 			// A try's rows are kept only when the whole try succeeds:
 			// two tries may see two committed states.
 			got := make(map[string][]byte, len(chunk))
-			var rows pgx.Rows
-			rows, err = e.pool.Query(ctx, pgReadKeys, ids, chunk)
+			rows, err := e.pool.Query(ctx, pgReadKeys, ids, chunk)
 			if err == nil {
 				err = scanKeyRows(rows, func(_ int64, row kvRow, isBucket bool) {
 					if !isBucket {
@@ -1630,14 +1635,11 @@ func (e *pgEngine) getMany(ctx context.Context, bucket []byte, keys [][]byte) (m
 					}
 				})
 			}
-			if attempt < pgRetries && readAgain(ctx, err) {
-				continue
-			}
 			if err == nil {
 				maps.Copy(out, got)
 			}
-			break
-		}
+			return err
+		})
 		if err != nil {
 			return nil, unavailable(ctx, fmt.Errorf("store: %s: get: %w", e.desc, err))
 		}
