@@ -454,7 +454,7 @@ func (s *Service) touchToken(hash []byte, now time.Time) {
 func unavailable(err error) error {
 	pe := &problem.Error{Status: http.StatusServiceUnavailable, Err: fmt.Errorf("accounts: %w", err),
 		Msg: "the node cannot check credentials now: its store does not answer; try again"}
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrClosed) {
+	if store.Passing(err) {
 		// A failure that passes (or a node stopping): say when to try
 		// again; not for one that does not (a damaged record).
 		pe.RetryAfter = 10 * time.Second

@@ -197,7 +197,7 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 	if act.Type == "Update" && p.cfg.ActorUpdated != nil && act.Object.ID() == signer.Owner {
 		if _, isActor := act.Object.Object.(*vocab.Actor); isActor {
 			if err := p.cfg.ActorUpdated(ctx, signer.Owner); err != nil {
-				if errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrClosed) {
+				if store.Passing(err) {
 					// This node's store, not the sender's server: 503 or
 					// 507 with Retry-After, and nothing of it in the answer.
 					return Result{}, err

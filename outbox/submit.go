@@ -302,7 +302,7 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 			if advanced {
 				continue
 			}
-			if errors.Is(cerr, store.ErrUnavailable) || errors.Is(cerr, store.ErrClosed) {
+			if store.Passing(cerr) {
 				// This node's store could not take the Case Actor's
 				// entries: 503 or 507 with Retry-After, not a conflict.
 				return Submitted{}, fmt.Errorf("outbox: submit: bring this node's copy of case %s up to date: %w", stale.CaseID, cerr)

@@ -130,6 +130,14 @@ func checkIDSize(what, id string) error {
 // UnavailableErrors.
 var ErrUnavailable = errors.New("store: unavailable")
 
+// Passing reports whether err says that the store could not serve now,
+// for a reason that passes without anything of the request changing: it
+// cannot (ErrUnavailable), or the process is stopping (ErrClosed). Whoever
+// answers such a failure answers it as the node's own, to be tried again.
+func Passing(err error) bool {
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrClosed)
+}
+
 // UnavailableError is an ErrUnavailable: Reason says why in a few words
 // a client may read ("the node's disk is full"), Err is the engine's error.
 type UnavailableError struct {
