@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gorilla/mux"
 
@@ -227,10 +225,10 @@ func (n *Node) decideSession(g guard, h http.HandlerFunc, w http.ResponseWriter,
 			cur, hasSes = accounts.CurrentSession{ID: c.Value, State: st}, true
 		case problem.Status(err) >= 500:
 			n.refused(r, "dashboard session", err)
-			if ra := problem.RetryAfter(err); ra > 0 {
+			if problem.RetryAfter(err) > 0 {
 				// The store cannot serve now (or the node is stopping):
 				// 503, and when to try again.
-				w.Header().Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
+				problem.SetRetryAfter(w.Header(), err)
 				n.dashboard.ErrorPage(w, http.StatusServiceUnavailable, "The session could not be read now; try again in a moment.")
 				return
 			}

@@ -151,6 +151,14 @@ func RetryAfter(err error) time.Duration {
 	return 0
 }
 
+// SetRetryAfter sets the Retry-After header of the answer to err, in whole
+// seconds rounded up, when it has one (RetryAfter).
+func SetRetryAfter(h http.Header, err error) {
+	if ra := RetryAfter(err); ra > 0 {
+		h.Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
+	}
+}
+
 // Body is the JSON body of every refusal: {"error": "<sentence>"}.
 type Body struct {
 	Error string `json:"error"`
@@ -159,10 +167,7 @@ type Body struct {
 // Write answers a request with err's status and the JSON body
 // {"error": "..."}.
 func Write(w http.ResponseWriter, err error) {
-	if ra := RetryAfter(err); ra > 0 {
-		secs := int((ra + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-	}
+	SetRetryAfter(w.Header(), err)
 	WriteJSON(w, Status(err), Body{Error: Message(err)})
 }
 

@@ -111,9 +111,7 @@ func parseLoginForm(w http.ResponseWriter, r *http.Request) bool {
 // refusedStatus writes the status of a refused login step, with the
 // throttle's Retry-After.
 func refusedStatus(w http.ResponseWriter, err error) {
-	if ra := problem.RetryAfter(err); ra > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
-	}
+	problem.SetRetryAfter(w.Header(), err)
 	w.WriteHeader(problem.Status(err))
 }
 
