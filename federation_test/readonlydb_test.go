@@ -68,18 +68,7 @@ func TestANodeOnADatabaseThatTurnsReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close(ctx)
-	var dbName string
-	if err := admin.QueryRow(ctx, `SELECT current_database()`).Scan(&dbName); err != nil {
-		t.Fatal(err)
-	}
-	alter := func(setting string) {
-		t.Helper()
-		if _, err := admin.Exec(ctx, `ALTER DATABASE `+pgx.Identifier{dbName}.Sanitize()+` `+setting); err != nil {
-			t.Fatal(err)
-		}
-		pgtest.EndOtherSessions(t, admin)
-	}
-	alter(`SET default_transaction_read_only = on`)
+	pgtest.AlterDatabase(t, admin, `SET default_transaction_read_only = on`)
 	for _, o := range []struct {
 		peer *crashPeer
 		name string
@@ -97,7 +86,7 @@ func TestANodeOnADatabaseThatTurnsReadOnly(t *testing.T) {
 		t.Errorf("/readyz on a read-only database: %d", status)
 	}
 
-	alter(`RESET default_transaction_read_only`)
+	pgtest.AlterDatabase(t, admin, `RESET default_transaction_read_only`)
 	for _, o := range []struct {
 		peer *crashPeer
 		name string

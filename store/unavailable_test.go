@@ -96,22 +96,6 @@ func (*netOpError) Error() string   { return "read tcp 127.0.0.1:5432: connectio
 func (*netOpError) Timeout() bool   { return false }
 func (*netOpError) Temporary() bool { return false }
 
-// alterDatabase sets a parameter of the test's database for the sessions
-// that start from now on, and ends the others so that the store's next
-// sessions have it.
-func alterDatabase(t *testing.T, admin *pgx.Conn, setting string) {
-	t.Helper()
-	ctx := context.Background()
-	var name string
-	if err := admin.QueryRow(ctx, `SELECT current_database()`).Scan(&name); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Exec(ctx, `ALTER DATABASE `+pgx.Identifier{name}.Sanitize()+` `+setting); err != nil {
-		t.Fatalf("alter database %s: %v", setting, err)
-	}
-	pgtest.EndOtherSessions(t, admin)
-}
-
 // TestAReadOnlyDatabase: a database that turned read-only (a standby
 // after a failover) fails every write with ErrUnavailable, which says so,
 // while reads go on; the episode is logged when it begins and when it
@@ -130,7 +114,7 @@ func TestAReadOnlyDatabase(t *testing.T) {
 	if err := db.Update(ctx, failIncr("k")); err != nil {
 		t.Fatal(err)
 	}
-	alterDatabase(t, admin, `SET default_transaction_read_only = on`)
+	pgtest.AlterDatabase(t, admin, `SET default_transaction_read_only = on`)
 	for i := range 20 {
 		err := db.Update(ctx, failIncr("k"))
 		if !errors.Is(err, ErrUnavailable) || problem.Status(err) != http.StatusServiceUnavailable || !strings.Contains(problem.Message(err), "read-only") {
@@ -144,7 +128,7 @@ func TestAReadOnlyDatabase(t *testing.T) {
 	if n := failRead(t, db, "k"); n != 1 {
 		t.Errorf("read from the read-only database: k = %d, want 1", n)
 	}
-	alterDatabase(t, admin, `RESET default_transaction_read_only`)
+	pgtest.AlterDatabase(t, admin, `RESET default_transaction_read_only`)
 	if err := db.Update(ctx, failIncr("k")); err != nil {
 		t.Fatalf("write once the database is writable again: %v", err)
 	}
@@ -173,8 +157,8 @@ func TestTimeoutsOfTheDatabaseDoNotCancelTheWriterLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close(ctx)
-	alterDatabase(t, admin, `SET lock_timeout = '50ms'`)
-	alterDatabase(t, admin, `SET statement_timeout = '100ms'`)
+	pgtest.AlterDatabase(t, admin, `SET lock_timeout = '50ms'`)
+	pgtest.AlterDatabase(t, admin, `SET statement_timeout = '100ms'`)
 	// The admin session started before: it has neither timeout.
 	holder, err := admin.Begin(ctx)
 	if err != nil {

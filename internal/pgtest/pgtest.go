@@ -426,3 +426,21 @@ func EndOtherSessions(t testing.TB, conn *pgx.Conn) {
 		}
 	}
 }
+
+// AlterDatabase sets (ALTER DATABASE … setting, such as "SET
+// default_transaction_read_only = on" or "RESET lock_timeout") a parameter
+// of conn's database for the sessions that start from now on, and ends the
+// others (EndOtherSessions), so that the next sessions of the processes
+// under test have it, as after a failover or a DBA's change.
+func AlterDatabase(t testing.TB, conn *pgx.Conn, setting string) {
+	t.Helper()
+	ctx := context.Background()
+	var name string
+	if err := conn.QueryRow(ctx, `SELECT current_database()`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `ALTER DATABASE `+pgx.Identifier{name}.Sanitize()+` `+setting); err != nil {
+		t.Fatalf("alter database %s: %v", setting, err)
+	}
+	EndOtherSessions(t, conn)
+}
