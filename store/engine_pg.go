@@ -215,6 +215,9 @@ const pgDefaultConns = 16
 
 // pgEngine is the engine of a PostgreSQL database.
 type pgEngine struct {
+	// passfile is the password file every new session reads its password
+	// from, or "" when the password is given otherwise (pgPassfile).
+	passfile string
 	// top caches the ids of top-level buckets, which Open creates and
 	// nothing but a schema migration removes, so a transaction does not
 	// look them up again.
@@ -537,7 +540,8 @@ func connectPostgres(ctx context.Context, connString string, noSync bool) (*pgEn
 	// sent at start-up, which PgBouncer refuses for parameters it does
 	// not know.
 	cfg.ConnConfig.AfterConnect = setSessionDefaults
-	e := &pgEngine{cfg: cfg, desc: describePostgres(connString), noSync: noSync, closed: make(chan struct{}), subGen: -1, fenced: make(chan struct{})}
+	e := &pgEngine{cfg: cfg, desc: describePostgres(connString), noSync: noSync, closed: make(chan struct{}), subGen: -1, fenced: make(chan struct{}),
+		passfile: pgPassfile(connString)}
 	if e.sub, err = lru.New[string, subEntry](pgSubBucketCache); err != nil {
 		return nil, fmt.Errorf("open %s: %w", e.desc, err)
 	}
@@ -546,6 +550,10 @@ func connectPostgres(ctx context.Context, connString string, noSync bool) (*pgEn
 	// e.cfg) poll on timers of their own.
 	poolCfg := cfg.Copy()
 	poolCfg.ConnConfig.Tracer = &e.trips
+	poolCfg.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
+		e.freshPassword(cc)
+		return nil
+	}
 	e.pool, err = pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", e.desc, err)
@@ -755,7 +763,7 @@ func checkTablePrivileges(ctx context.Context, pool *pgxpool.Pool) error {
 // process announces.
 func (e *pgEngine) listen(onChange func()) error {
 	ctx, cancel := context.WithCancel(context.Background())
-	conn, err := pgx.ConnectConfig(ctx, e.cfg.ConnConfig)
+	conn, err := pgx.ConnectConfig(ctx, e.connConfig())
 	if err != nil {
 		cancel()
 		return fmt.Errorf("listen on %s: %w", e.desc, err)
@@ -783,7 +791,7 @@ func (e *pgEngine) listen(onChange func()) error {
 					onChange()
 					_ = conn.Close(context.Background())
 					for ctx.Err() == nil {
-						c, err := pgx.ConnectConfig(ctx, e.cfg.ConnConfig)
+						c, err := pgx.ConnectConfig(ctx, e.connConfig())
 						if err == nil {
 							if _, err = c.Exec(ctx, "LISTEN "+pgx.Identifier{e.locks.channel}.Sanitize()); err == nil {
 								conn = c
@@ -877,7 +885,7 @@ func (e *pgEngine) holdLeasesLocked(ctx context.Context) error {
 		return nil
 	}
 	// Counted with the pool's connections: the claims run on it.
-	cc := e.cfg.ConnConfig.Copy()
+	cc := e.connConfig()
 	cc.Tracer = &e.trips
 	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
@@ -1743,7 +1751,7 @@ func (e *pgEngine) claimOn(ctx context.Context, conn *pgx.Conn, due, records int
 // over; a process whose connection fails stops leading before another can
 // start, since a new leader waits pgLeaderTakeover before it leads.
 func (e *pgEngine) lead(ctx context.Context) (context.Context, func(), error) {
-	conn, err := pgx.ConnectConfig(ctx, e.cfg.ConnConfig)
+	conn, err := pgx.ConnectConfig(ctx, e.connConfig())
 	if err != nil {
 		return nil, nil, fmt.Errorf("leader election on %s: %w", e.desc, err)
 	}
@@ -1813,7 +1821,7 @@ func (e *pgEngine) lead(ctx context.Context) (context.Context, func(), error) {
 // sessionLock takes the session advisory lock key on a connection of its
 // own, waiting for it, and returns the function that releases it.
 func (e *pgEngine) sessionLock(ctx context.Context, key int64) (func(), error) {
-	conn, err := pgx.ConnectConfig(ctx, e.cfg.ConnConfig)
+	conn, err := pgx.ConnectConfig(ctx, e.connConfig())
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", e.desc, err)
 	}

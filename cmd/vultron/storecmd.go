@@ -51,7 +51,7 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 			"new binary's processes, or with a database role that may create tables when the\n"+
 			"processes' role may not. It is safe to run while processes serve: migrations are\n"+
 			"taken under a lock, one at a time, each in a transaction. The URL may also come from\n"+
-			"VULTRON_STORE, and the password from PGPASSWORD.\n\n"+
+			"VULTRON_STORE, and the password from a password file (~/.pgpass, PGPASSFILE) or PGPASSWORD.\n\n"+
 			"With bolt:PATH, migrate brings the bbolt store file to this binary's schema version,\n"+
 			"as serve does when it opens it, without starting the node (store copy needs a source\n"+
 			"at this version). The node must be stopped. A sealed store needs the node's data key:\n"+

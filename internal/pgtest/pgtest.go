@@ -115,6 +115,10 @@ func start(ctx context.Context, durable bool) (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("pgtest: initdb: %w\n%s", err, out)
 	}
+	if err := requirePassword(data); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	port, err := freePort()
 	if err != nil {
 		os.RemoveAll(dir)
@@ -149,6 +153,44 @@ func start(ctx context.Context, durable bool) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// PasswordRole is the one role a server Start made asks for a password
+// (SCRAM) on 127.0.0.1; it trusts every other. The server does not create
+// it: a test that needs a password creates it with one.
+const PasswordRole = "pgtest_password"
+
+// requirePassword puts the line that asks PasswordRole for its password
+// first in the pg_hba.conf of the cluster in data, before initdb's lines
+// that trust every role.
+func requirePassword(data string) error {
+	path := filepath.Join(data, "pg_hba.conf")
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("pgtest: %w", err)
+	}
+	line := "host all " + PasswordRole + " 127.0.0.1/32 scram-sha-256\n"
+	if err := os.WriteFile(path, append([]byte(line), old...), 0o600); err != nil {
+		return fmt.Errorf("pgtest: %w", err)
+	}
+	return nil
+}
+
+// StartServer starts a server of t's own (Start), stopped when t ends, for
+// a test that needs what the shared one may not have (EnvURL may name a
+// server that does not ask PasswordRole for a password). Without the
+// binaries it skips t, or fails it when EnvRequired is set.
+func StartServer(t testing.TB) *Server {
+	t.Helper()
+	s, err := Start(context.Background())
+	if err != nil {
+		if errors.Is(err, ErrNoBinaries) && os.Getenv(EnvRequired) == "" {
+			t.Skipf("PostgreSQL not available: %v", err)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
 }
 
 // waitReady polls the server until it accepts a connection, it exits, or

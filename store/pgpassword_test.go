@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/openvultron/vultron/internal/pgtest"
+)
+
+// TestANewPasswordInThePassfileIsUsedByNewConnections: the role's password
+// is changed and the password file the process read it from is rewritten
+// with the new one, as an operator (or a secret store that rotates it)
+// does. The connections the server then ends are made again with the new
+// password, so writes go on without a restart; before, every new
+// connection offered the password read at start and was refused.
+func TestANewPasswordInThePassfileIsUsedByNewConnections(t *testing.T) {
+	ctx := context.Background()
+	srv := pgtest.StartServer(t)
+	admin, err := pgx.Connect(ctx, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	const dbname = "rotation"
+	for _, q := range []string{
+		`CREATE ROLE ` + pgtest.PasswordRole + ` LOGIN PASSWORD 'first-secret'`,
+		`CREATE DATABASE ` + dbname + ` OWNER ` + pgtest.PasswordRole,
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	su, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	passfile := filepath.Join(t.TempDir(), "pgpass")
+	writePass := func(password string) {
+		t.Helper()
+		line := fmt.Sprintf("%s:%s:%s:%s:%s\n", su.Hostname(), su.Port(), dbname, pgtest.PasswordRole, password)
+		if err := os.WriteFile(passfile, []byte(line), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writePass("first-secret")
+	t.Setenv("PGPASSWORD", "")
+	t.Setenv("PGPASSFILE", passfile)
+	u := fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", pgtest.PasswordRole, su.Host, dbname)
+	db, err := OpenURL(ctx, u, Options{NoSync: true, DataKey: testKey(9)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(ctx, failIncr("n")); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := admin.Exec(ctx, `ALTER ROLE `+pgtest.PasswordRole+` PASSWORD 'second-secret'`); err != nil {
+		t.Fatal(err)
+	}
+	writePass("second-secret")
+	dbConn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable", su.Host, dbname))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dbConn.Close(ctx)
+	pgtest.EndOtherSessions(t, dbConn)
+
+	if err := db.Update(ctx, failIncr("n")); err != nil {
+		t.Fatalf("a write after the password changed in the password file: %v", err)
+	}
+	if n := failRead(t, db, "n"); n != 2 {
+		t.Errorf("n = %d after two writes, want 2", n)
+	}
+	// The sessions the engine makes apart from its pool (the lease holder's,
+	// the leader's, the listener's, a session lock's) use it too.
+	release, err := db.eng.(*pgEngine).sessionLock(ctx, 4242)
+	if err != nil {
+		t.Fatalf("a session lock after the password changed: %v", err)
+	}
+	release()
+}
+
+// TestPgPassfile: the file is re-read only where the driver would have
+// taken the password from it; a password given otherwise wins, as it does
+// in the driver and in libpq.
+func TestPgPassfile(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	cases := []struct {
+		name, url, pgpassword, pgpassfile, pgservice, want string
+	}{
+		{"default", "postgres://u@h/d", "", "", "", filepath.Join(home, ".pgpass")},
+		{"PGPASSFILE", "postgres://u@h/d", "", "/run/secrets/pgpass", "", "/run/secrets/pgpass"},
+		{"the URL's passfile over PGPASSFILE", "postgres://u@h/d?passfile=%2Fetc%2Fpw", "", "/run/secrets/pgpass", "", "/etc/pw"},
+		{"a password in the URL", "postgres://u:pw@h/d", "", "/run/secrets/pgpass", "", ""},
+		{"an empty password in the URL is none", "postgres://u:@h/d", "", "", "", filepath.Join(home, ".pgpass")},
+		{"nor is an empty password setting", "postgres://u@h/d?password=", "", "", "", filepath.Join(home, ".pgpass")},
+		{"a password setting", "postgres://u@h/d?password=pw", "", "", "", ""},
+		{"PGPASSWORD", "postgres://u@h/d", "pw", "/run/secrets/pgpass", "", ""},
+		{"a service", "postgres://u@h/d?service=vultron", "", "", "", ""},
+		{"PGSERVICE", "postgres://u@h/d", "", "", "vultron", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("PGPASSWORD", c.pgpassword)
+			t.Setenv("PGPASSFILE", c.pgpassfile)
+			t.Setenv("PGSERVICE", c.pgservice)
+			if got := pgPassfile(c.url); got != c.want {
+				t.Errorf("pgPassfile(%q) = %q, want %q", c.url, got, c.want)
+			}
+		})
+	}
+}
