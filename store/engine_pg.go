@@ -661,14 +661,17 @@ func pgVersion(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 
 // migratePostgres applies the missing migrations, each in a transaction
 // with its version record, under a session advisory lock so that processes
-// starting together migrate once.
+// starting together migrate once. The lock is asked for, not waited for in
+// the server (waitSessionLock), so that a statement_timeout or
+// lock_timeout of the role or the database does not fail a process that
+// starts while another migrates, however long that takes.
 func migratePostgres(ctx context.Context, pool *pgxpool.Pool, locks pgLocks) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, locks.migrate); err != nil {
+	if err := waitSessionLock(ctx, conn.Conn(), locks.migrate); err != nil {
 		return fmt.Errorf("migrate: take the migration lock: %w", err)
 	}
 	defer func() {
@@ -706,7 +709,7 @@ func migratePostgres(ctx context.Context, pool *pgxpool.Pool, locks pgLocks) err
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("migrate: tables to version %d: %w%s", v, err, privilegeHint(err))
+			return fmt.Errorf("migrate: tables to version %d: %w%s%s", v, err, privilegeHint(err), timeoutHint(err))
 		}
 	}
 	return nil
@@ -718,6 +721,18 @@ func privilegeHint(err error) string {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "42501" {
 		return " (this role may not create or change the tables: run `vultron migrate` once with a role that may, then grant this one SELECT, INSERT, UPDATE, DELETE on them)"
+	}
+	return ""
+}
+
+// timeoutHint says what to do when a migration was stopped by a
+// statement_timeout or lock_timeout of the role or the database: the
+// statements of a migration change every row of a table or wait for the
+// transactions of processes still running.
+func timeoutHint(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == "57014" || pe.Code == "55P03") {
+		return " (a statement_timeout or lock_timeout of the role or the database stopped it: run `vultron migrate` once with PGOPTIONS='-c statement_timeout=0 -c lock_timeout=0', at a quiet time, then start the processes)"
 	}
 	return ""
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -294,5 +295,100 @@ func TestReadAgainOnlyOnAnEndedConnection(t *testing.T) {
 	}
 	if readAgain(context.Background(), errors.New("scan: cannot decode")) {
 		t.Error("readAgain retries an error of a live connection")
+	}
+}
+
+// TestTimeoutsOfTheDatabaseDoNotFailAStartDuringAMigration: a process that
+// starts while another migrates the tables waits for the migration lock
+// however long the migration takes, whatever statement_timeout or
+// lock_timeout the role or the database sets; it failed to start after
+// the timeout before.
+func TestTimeoutsOfTheDatabaseDoNotFailAStartDuringAMigration(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.Database(t)
+	admin, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	migrate := pgLocksOf(pu.Query().Get("search_path")).migrate
+	pgtest.AlterDatabase(t, admin, `SET lock_timeout = '50ms'`)
+	pgtest.AlterDatabase(t, admin, `SET statement_timeout = '100ms'`)
+	// Another process's migration, as long as this test holds its lock.
+	if _, err := admin.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrate); err != nil {
+		t.Fatal(err)
+	}
+	type opened struct {
+		db  *DB
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		db, err := OpenURL(ctx, u, Options{NoSync: true, DataKey: testKey(9)})
+		done <- opened{db, err}
+	}()
+	hold := time.NewTimer(500 * time.Millisecond) // five statement timeouts
+	select {
+	case o := <-done:
+		if o.db != nil {
+			o.db.Close()
+		}
+		t.Fatalf("the start ended while another process migrated: %v", o.err)
+	case <-hold.C:
+	}
+	if _, err := admin.Exec(ctx, `SELECT pg_advisory_unlock($1)`, migrate); err != nil {
+		t.Fatal(err)
+	}
+	o := <-done
+	if o.err != nil {
+		t.Fatalf("the start that waited for the migration failed: %v", o.err)
+	}
+	defer o.db.Close()
+	if err := o.db.Update(ctx, failIncr("k")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAMigrationStoppedByATimeoutSaysWhatToDo: a migration that waits for
+// another transaction's lock on a table longer than the database's
+// lock_timeout fails, and says which setting stopped it and how to run it.
+func TestAMigrationStoppedByATimeoutSaysWhatToDo(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.Database(t)
+	admin, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	// Tables at version 1, as an older binary left them.
+	for _, q := range []string{`CREATE TABLE vultron_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
+		pgMigrations[1], `INSERT INTO vultron_schema_migrations (version) VALUES (1)`} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pgtest.AlterDatabase(t, admin, `SET lock_timeout = '50ms'`)
+	// A process of the older binary reads the table, in a transaction.
+	reader, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Rollback(ctx)
+	if _, err := reader.Exec(ctx, `SELECT count(*) FROM vultron_kv`); err != nil {
+		t.Fatal(err)
+	}
+	db, err := OpenURL(ctx, u, Options{NoSync: true, DataKey: testKey(9)})
+	if err == nil {
+		db.Close()
+		t.Fatal("the migration went through while another transaction held its table")
+	}
+	for _, want := range []string{"tables to version 2", "lock_timeout", "PGOPTIONS='-c statement_timeout=0 -c lock_timeout=0'"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q: %v", want, err)
+		}
 	}
 }
