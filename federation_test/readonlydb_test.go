@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -45,7 +46,7 @@ func TestANodeOnADatabaseThatTurnsReadOnly(t *testing.T) {
 	}
 	vendorID := publicURL + "/actors/vendor"
 	client := &http.Client{Timeout: 30 * time.Second}
-	get := func(path string) int {
+	getBody := func(path string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, publicURL+path, nil)
 		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
@@ -53,13 +54,34 @@ func TestANodeOnADatabaseThatTurnsReadOnly(t *testing.T) {
 		if err != nil {
 			t.Fatalf("GET %s: %v", path, err)
 		}
-		resp.Body.Close()
-		return resp.StatusCode
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		return resp.StatusCode, string(body)
+	}
+	get := func(path string) int {
+		t.Helper()
+		status, _ := getBody(path)
+		return status
 	}
 
 	known, stranger := newCrashPeer(t), newCrashPeer(t)
 	if status, said, _ := known.postOffer(t, client, vendorID, "before", "x"); status != http.StatusAccepted {
 		t.Fatalf("an Offer before: %d %s", status, said)
+	}
+	// A node on PostgreSQL exports its pool and its waits for the writer
+	// lock.
+	status, metrics := getBody("/metrics")
+	for _, want := range []string{"\nvultron_store_pool_max_connections 16\n", "\nvultron_store_pool_connections{state=\"idle\"} ",
+		"\nvultron_store_pool_waits_total ", "\nvultron_store_writer_locks_total ", "\nvultron_store_writer_lock_wait_seconds_total "} {
+		if status != http.StatusOK || !strings.Contains(metrics, want) {
+			t.Errorf("GET /metrics: %d, without %q:\n%s", status, strings.TrimSpace(want), grepLines(metrics, "vultron_store_"))
+		}
+	}
+	if strings.Contains(metrics, "\nvultron_store_writer_locks_total 0\n") {
+		t.Errorf("no writer lock taken after an accepted Offer:\n%s", grepLines(metrics, "vultron_store_"))
 	}
 
 	ctx := context.Background()

@@ -164,7 +164,7 @@ func (l promLogger) Println(v ...any) { l.log.Warn().Msg(strings.TrimSpace(fmt.S
 // nodeCollector reads, at each scrape, what the node counts elsewhere: the
 // delivery workers' and the webhook dispatcher's outcomes, the store's
 // commits and failed commits, decryptions, page writes on bbolt and round
-// trips to a database, and, in one read transaction, the kept counts
+// trips to a database, its pool and its writer lock, and, in one read transaction, the kept counts
 // of pending deliveries, dead letters and cases by state, and the last backup sent.
 type nodeCollector struct {
 	n *Node
@@ -173,6 +173,9 @@ type nodeCollector struct {
 	commitFailures                           *prometheus.Desc
 	writesFailing                            *prometheus.Desc
 	roundTrips, statements, pageWrites       *prometheus.Desc
+	poolMax, poolConns                       *prometheus.Desc
+	poolWaits, poolWaitSeconds               *prometheus.Desc
+	writerLocks, writerLockSeconds           *prometheus.Desc
 	queueDepth, deadLetters, cases           *prometheus.Desc
 	replicas                                 *prometheus.Desc
 	lastBackup, lastBackupSize               *prometheus.Desc
@@ -180,27 +183,33 @@ type nodeCollector struct {
 
 func newNodeCollector(n *Node) *nodeCollector {
 	return &nodeCollector{
-		n:              n,
-		deliveries:     prometheus.NewDesc("vultron_deliveries_total", "Delivery attempts by outcome.", []string{"outcome"}, nil),
-		webhooks:       prometheus.NewDesc("vultron_webhooks_total", "Webhook events by outcome.", []string{"outcome"}, nil),
-		commits:        prometheus.NewDesc("vultron_store_commits_total", "Durable store transactions (each one fsync), however many writes each carried.", nil, nil),
-		commitFailures: prometheus.NewDesc("vultron_store_commit_failures_total", "Store transactions whose commit failed (a full disk, a lost database), each failing every write it carried (on PostgreSQL, a commit whose answer was lost may have taken effect: the writes' error says so).", nil, nil),
-		decrypted:      prometheus.NewDesc("vultron_store_values_decrypted_total", "Values the store decrypted to read them: the read work of everything the node looked at.", nil, nil),
-		roundTrips:     prometheus.NewDesc("vultron_store_round_trips_total", "Requests this process sent to its PostgreSQL database (a pipelined batch counts once); absent on bbolt.", nil, nil),
-		statements:     prometheus.NewDesc("vultron_store_statements_total", "SQL statements this process sent to its PostgreSQL database, in batches or alone; absent on bbolt.", nil, nil),
-		writesFailing:  prometheus.NewDesc("vultron_store_writes_failing", "1 while the store's commits fail (from a failed commit to the next that succeeds: a full disk, a read-only or unreachable database), 0 otherwise; the log says why when it begins and when it ends.", nil, nil),
-		pageWrites:     prometheus.NewDesc("vultron_store_page_writes_total", "Page writes of the bbolt store's commits (a page, or a page and its overflow pages, and each commit's meta page): over vultron_store_commits_total, what a commit costs the disk; absent on PostgreSQL.", nil, nil),
-		queueDepth:     prometheus.NewDesc("vultron_delivery_queue_depth", "Deliveries waiting to be sent.", nil, nil),
-		deadLetters:    prometheus.NewDesc("vultron_dead_letters", "Deliveries given up on, waiting for an operator.", nil, nil),
-		cases:          prometheus.NewDesc("vultron_cases", "Cases this node hosts or replicates, by embargo state and world state.", []string{"em_state", "pxa_state"}, nil),
-		replicas:       prometheus.NewDesc("vultron_replicas_diverging", "Replicas of cases that lack entries their Case Actor recorded (behind) or whose ledger differs from it (forked).", []string{"state"}, nil),
-		lastBackup:     prometheus.NewDesc("vultron_store_last_backup_timestamp_seconds", "When the node last sent a whole backup of its store (GET /api/backup, vultron backup); absent until it has.", nil, nil),
-		lastBackupSize: prometheus.NewDesc("vultron_store_last_backup_bytes", "The size of that backup.", nil, nil),
+		n:                 n,
+		deliveries:        prometheus.NewDesc("vultron_deliveries_total", "Delivery attempts by outcome.", []string{"outcome"}, nil),
+		webhooks:          prometheus.NewDesc("vultron_webhooks_total", "Webhook events by outcome.", []string{"outcome"}, nil),
+		commits:           prometheus.NewDesc("vultron_store_commits_total", "Durable store transactions (each one fsync), however many writes each carried.", nil, nil),
+		commitFailures:    prometheus.NewDesc("vultron_store_commit_failures_total", "Store transactions whose commit failed (a full disk, a lost database), each failing every write it carried (on PostgreSQL, a commit whose answer was lost may have taken effect: the writes' error says so).", nil, nil),
+		decrypted:         prometheus.NewDesc("vultron_store_values_decrypted_total", "Values the store decrypted to read them: the read work of everything the node looked at.", nil, nil),
+		roundTrips:        prometheus.NewDesc("vultron_store_round_trips_total", "Requests this process sent to its PostgreSQL database (a pipelined batch counts once); absent on bbolt.", nil, nil),
+		statements:        prometheus.NewDesc("vultron_store_statements_total", "SQL statements this process sent to its PostgreSQL database, in batches or alone; absent on bbolt.", nil, nil),
+		writesFailing:     prometheus.NewDesc("vultron_store_writes_failing", "1 while the store's commits fail (from a failed commit to the next that succeeds: a full disk, a read-only or unreachable database), 0 otherwise; the log says why when it begins and when it ends.", nil, nil),
+		pageWrites:        prometheus.NewDesc("vultron_store_page_writes_total", "Page writes of the bbolt store's commits (a page, or a page and its overflow pages, and each commit's meta page): over vultron_store_commits_total, what a commit costs the disk; absent on PostgreSQL.", nil, nil),
+		poolMax:           prometheus.NewDesc("vultron_store_pool_max_connections", "The most connections this process's pool keeps to its PostgreSQL database (pool_max_conns); absent on bbolt.", nil, nil),
+		poolConns:         prometheus.NewDesc("vultron_store_pool_connections", "Connections of this process's pool to its PostgreSQL database, in use (acquired) or idle; absent on bbolt.", []string{"state"}, nil),
+		poolWaits:         prometheus.NewDesc("vultron_store_pool_waits_total", "Times a request of this process found no free connection in its pool and waited for one: a pool too small for the process's concurrent requests (raise pool_max_conns); absent on bbolt.", nil, nil),
+		poolWaitSeconds:   prometheus.NewDesc("vultron_store_pool_wait_seconds_total", "How long those requests waited for a connection, in all; absent on bbolt.", nil, nil),
+		writerLocks:       prometheus.NewDesc("vultron_store_writer_locks_total", "Write transactions of this process that took the database's writer lock, which the processes sharing the database take in turn; absent on bbolt.", nil, nil),
+		writerLockSeconds: prometheus.NewDesc("vultron_store_writer_lock_wait_seconds_total", "How long those transactions waited for the writer lock, in all, as the database measured: over vultron_store_writer_locks_total, what other processes' writes cost this one's; absent on bbolt.", nil, nil),
+		queueDepth:        prometheus.NewDesc("vultron_delivery_queue_depth", "Deliveries waiting to be sent.", nil, nil),
+		deadLetters:       prometheus.NewDesc("vultron_dead_letters", "Deliveries given up on, waiting for an operator.", nil, nil),
+		cases:             prometheus.NewDesc("vultron_cases", "Cases this node hosts or replicates, by embargo state and world state.", []string{"em_state", "pxa_state"}, nil),
+		replicas:          prometheus.NewDesc("vultron_replicas_diverging", "Replicas of cases that lack entries their Case Actor recorded (behind) or whose ledger differs from it (forked).", []string{"state"}, nil),
+		lastBackup:        prometheus.NewDesc("vultron_store_last_backup_timestamp_seconds", "When the node last sent a whole backup of its store (GET /api/backup, vultron backup); absent until it has.", nil, nil),
+		lastBackupSize:    prometheus.NewDesc("vultron_store_last_backup_bytes", "The size of that backup.", nil, nil),
 	}
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.deliveries, c.webhooks, c.commits, c.commitFailures, c.writesFailing, c.decrypted, c.roundTrips, c.statements, c.pageWrites, c.queueDepth, c.deadLetters, c.cases, c.replicas, c.lastBackup, c.lastBackupSize} {
+	for _, d := range []*prometheus.Desc{c.deliveries, c.webhooks, c.commits, c.commitFailures, c.writesFailing, c.decrypted, c.roundTrips, c.statements, c.pageWrites, c.poolMax, c.poolConns, c.poolWaits, c.poolWaitSeconds, c.writerLocks, c.writerLockSeconds, c.queueDepth, c.deadLetters, c.cases, c.replicas, c.lastBackup, c.lastBackupSize} {
 		ch <- d
 	}
 }
@@ -250,6 +259,15 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if pages, ok := c.n.db.PageWrites(); ok {
 		counter(c.pageWrites, pages)
+	}
+	if ps, ok := c.n.db.PoolStats(); ok {
+		ch <- prometheus.MustNewConstMetric(c.poolMax, prometheus.GaugeValue, float64(ps.MaxConns))
+		ch <- prometheus.MustNewConstMetric(c.poolConns, prometheus.GaugeValue, float64(ps.AcquiredConns), "acquired")
+		ch <- prometheus.MustNewConstMetric(c.poolConns, prometheus.GaugeValue, float64(ps.IdleConns), "idle")
+		counter(c.poolWaits, uint64(ps.EmptyAcquires))
+		ch <- prometheus.MustNewConstMetric(c.poolWaitSeconds, prometheus.CounterValue, ps.EmptyAcquireWait.Seconds())
+		counter(c.writerLocks, ps.WriterLocks)
+		ch <- prometheus.MustNewConstMetric(c.writerLockSeconds, prometheus.CounterValue, ps.WriterLockWait.Seconds())
 	}
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.cases, err)

@@ -310,8 +310,11 @@ func TestMetricsExposition(t *testing.T) {
 			t.Errorf("no %s in the exposition", name)
 		}
 	}
-	// A bbolt store asks no server: it exports no round trips.
-	for _, name := range []string{"vultron_store_round_trips_total", "vultron_store_statements_total"} {
+	// A bbolt store asks no server: it exports no round trips, pool or
+	// writer lock.
+	for _, name := range []string{"vultron_store_round_trips_total", "vultron_store_statements_total",
+		"vultron_store_pool_max_connections", "vultron_store_pool_connections", "vultron_store_pool_waits_total",
+		"vultron_store_pool_wait_seconds_total", "vultron_store_writer_locks_total", "vultron_store_writer_lock_wait_seconds_total"} {
 		if families[name] != nil {
 			t.Errorf("%s exported by a node on bbolt", name)
 		}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // DeliveryCounts returns the number of pending deliveries (leased or not)
@@ -66,4 +67,33 @@ func (db *DB) RoundTrips() (requests, statements uint64, ok bool) {
 		return 0, 0, false
 	}
 	return pg.trips.n.Load(), pg.trips.stmts.Load(), true
+}
+
+// PoolStats is what a PostgreSQL store's connections and writer lock did:
+// the pool's size and use now, and since Open the acquisitions of a
+// connection that found none free (a pool too small for the node's
+// concurrent requests) and how long they waited, and the write
+// transactions that took the writer lock, which the processes sharing the
+// database take in turn, and how long they waited for it.
+type PoolStats struct {
+	MaxConns, AcquiredConns, IdleConns int32
+	EmptyAcquires                      int64
+	EmptyAcquireWait                   time.Duration
+	WriterLocks                        uint64
+	WriterLockWait                     time.Duration
+}
+
+// PoolStats returns the store's PoolStats, and whether it has a pool at
+// all: bbolt reports false.
+func (db *DB) PoolStats() (PoolStats, bool) {
+	pg, ok := db.eng.(*pgEngine)
+	if !ok {
+		return PoolStats{}, false
+	}
+	s := pg.pool.Stat()
+	return PoolStats{
+		MaxConns: s.MaxConns(), AcquiredConns: s.AcquiredConns(), IdleConns: s.IdleConns(),
+		EmptyAcquires: s.EmptyAcquireCount(), EmptyAcquireWait: s.EmptyAcquireWaitTime(),
+		WriterLocks: pg.writerLocks.Load(), WriterLockWait: time.Duration(pg.writerLockWait.Load()),
+	}, true
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/openvultron/vultron/internal/crashtest"
+	"github.com/openvultron/vultron/internal/pgtest"
 )
 
 // checkCounts fails the test unless the kept counts equal a recount of the
@@ -291,6 +295,112 @@ func TestPageWrites(t *testing.T) {
 		}
 		if n, _ := db.PageWrites(); n-before < 11 {
 			t.Errorf("a commit to ten buckets wrote %d pages", n-before)
+		}
+	})
+}
+
+// TestPoolStats checks what the node exports of a PostgreSQL store's
+// connection pool and writer lock: the pool's size and use, the
+// acquisitions that found no free connection and how long they waited, and
+// how long write transactions waited for the writer lock that the
+// processes sharing the database take in turn. bbolt has neither and says
+// so.
+func TestPoolStats(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		if be.name == "bolt" {
+			db := be.open(t, Options{})
+			if st, ok := db.PoolStats(); ok || st != (PoolStats{}) {
+				t.Fatalf("bbolt PoolStats = %+v, %v; want nothing, false", st, ok)
+			}
+			return
+		}
+		ctx := context.Background()
+		u := pgtest.Database(t)
+		pu, err := url.Parse(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := pu.Query()
+		q.Set("pool_max_conns", "2")
+		pu.RawQuery = q.Encode()
+		db := be.openURL(t, pu.String(), Options{DataKey: testKey(9)})
+		if err := db.Update(ctx, failIncr("k")); err != nil {
+			t.Fatal(err)
+		}
+		st, ok := db.PoolStats()
+		if !ok || st.MaxConns != 2 || st.AcquiredConns+st.IdleConns < 1 || st.WriterLocks < 1 {
+			t.Fatalf("PoolStats after a write = %+v, %v; want MaxConns 2, a connection open, a writer lock taken, true", st, ok)
+		}
+
+		// Another process holds the writer lock for 300 ms while this
+		// one's write waits for it.
+		admin, err := pgx.Connect(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer admin.Close(ctx)
+		holder, err := admin.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writer := db.eng.(*pgEngine).locks.writer
+		if _, err := holder.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writer); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := db.PoolStats()
+		done := make(chan error, 1)
+		go func() { done <- db.Update(ctx, failIncr("k")) }()
+		waitFor(t, 10*time.Second, "the write waits for the writer lock", func() (bool, error) {
+			return lockWaiters(t, admin, writer) > 0, nil
+		})
+		held := time.Now()
+		<-time.After(300 * time.Millisecond)
+		if err := holder.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		heldFor := time.Since(held)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		after, _ := db.PoolStats()
+		if after.WriterLocks != before.WriterLocks+1 {
+			t.Errorf("writer locks taken %d → %d by one write, want one more", before.WriterLocks, after.WriterLocks)
+		}
+		if waited := after.WriterLockWait - before.WriterLockWait; waited < heldFor-50*time.Millisecond || waited > heldFor+5*time.Second {
+			t.Errorf("the write waited %v for the writer lock by PoolStats; another session held it for %v", waited, heldFor)
+		}
+
+		// Both connections taken by reads that wait: a third finds none
+		// free and waits for one.
+		release := make(chan struct{})
+		var readers sync.WaitGroup
+		for range 2 {
+			readers.Go(func() {
+				_ = db.View(ctx, func(*ReadTx) error { <-release; return nil })
+			})
+		}
+		waitFor(t, 10*time.Second, "two reads hold both connections", func() (bool, error) {
+			st, _ := db.PoolStats()
+			return st.AcquiredConns == 2, nil
+		})
+		third := make(chan error, 1)
+		go func() { third <- db.View(ctx, func(*ReadTx) error { return nil }) }()
+		select {
+		case err := <-third:
+			t.Fatalf("a third read went through while two held both connections: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		close(release)
+		readers.Wait()
+		if err := <-third; err != nil {
+			t.Fatal(err)
+		}
+		final, _ := db.PoolStats()
+		if final.EmptyAcquires <= after.EmptyAcquires {
+			t.Errorf("acquisitions that found no free connection %d → %d, want more", after.EmptyAcquires, final.EmptyAcquires)
+		}
+		if w := final.EmptyAcquireWait - after.EmptyAcquireWait; w < 90*time.Millisecond {
+			t.Errorf("the read that found no free connection waited %v for one by PoolStats; want at least the 100 ms it was held back", w)
 		}
 	})
 }

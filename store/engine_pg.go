@@ -286,6 +286,11 @@ type pgEngine struct {
 	// batch is one), so that tests can assert on the round trips a write
 	// or a read costs rather than on its time.
 	trips roundTrips
+	// writerLocks counts the write transactions that took the writer
+	// lock, and writerLockWait sums, in nanoseconds, how long they waited
+	// for it, as the server measured (PoolStats).
+	writerLocks    atomic.Uint64
+	writerLockWait atomic.Int64
 }
 
 // roundTrips is a pgx tracer that counts round trips (n: every query, and
@@ -1181,7 +1186,8 @@ const (
 		set_config('vultron.lock_timeout', current_setting('lock_timeout'), true),
 		set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true)`
 	pgTimeoutsAfterTheLock = `SELECT set_config('statement_timeout', current_setting('vultron.statement_timeout'), true),
-		set_config('lock_timeout', current_setting('vultron.lock_timeout'), true)`
+		set_config('lock_timeout', current_setting('vultron.lock_timeout'), true),
+		extract(epoch FROM clock_timestamp() - now())::float8`
 )
 
 // errBeforeWork is a write transaction's failure before fn ran: nothing
@@ -1259,11 +1265,21 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 		sealing []byte
 	)
 	_, err = br.Exec() // BEGIN
-	// The timeouts set aside, the writer lock, the timeouts put back.
-	for range 3 {
+	// The timeouts set aside, the writer lock, the timeouts put back with
+	// how long the transaction has run: its wait for the lock, since the
+	// statements before it take no time.
+	for range 2 {
 		if err == nil {
 			_, err = br.Exec()
 		}
+	}
+	var waited float64
+	if err == nil {
+		err = br.QueryRow().Scan(nil, nil, &waited)
+	}
+	if err == nil {
+		e.writerLocks.Add(1)
+		e.writerLockWait.Add(int64(waited * float64(time.Second)))
 	}
 	if err == nil {
 		err = br.QueryRow().Scan(&gen, &sealing)
