@@ -699,6 +699,9 @@ func (e *Engine) answerInvite(tx *store.Tx, from LocalActor, m Message) error {
 		return problem.Conflict("the invitation %s is for %s, not %s", inv.ID, inv.Object.ID(), from.ID)
 	}
 	stored, err := tx.Activity(inv.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("read the invitation %s: %w", inv.ID, err)
+	}
 	if err != nil || !Received(stored, from.Name) {
 		return problem.Conflict("%s never received the invitation %s", from.Name, inv.ID)
 	}

@@ -1,0 +1,83 @@
+package cases
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
+)
+
+// damageActivity replaces the stored record of activity id in the stopped
+// bbolt store at path with one that does not decode, as a flipped byte
+// would leave it.
+func damageActivity(t *testing.T, path, id string) {
+	t.Helper()
+	bdb, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bdb.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("activities"))
+		if b.Get([]byte(id)) == nil {
+			return fmt.Errorf("no stored activity %s to damage", id)
+		}
+		return b.Put([]byte(id), []byte{0xff})
+	})
+	if cerr := bdb.Close(); err != nil || cerr != nil {
+		t.Fatalf("damage activity %s: %v %v", id, err, cerr)
+	}
+}
+
+// TestAnAnswerToAnInvitationTheStoreCannotReadIsNotAConflict: a local
+// actor's answer to an invitation whose stored record does not decode (a
+// damaged store) is refused with the store's damage (500), not 409 "never
+// received the invitation", which tells the person the invitation is not
+// theirs to answer.
+func TestAnAnswerToAnInvitationTheStoreCannotReadIsNotAConflict(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "vultron.db")
+	db, err := store.Open(path, store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutLocalActor(ctx, store.LocalActor{Name: "vendor2", Type: "Organization"}); err != nil {
+		t.Fatal(err)
+	}
+	const inviteID = "https://v.example/activities/invite-1"
+	invite := fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":%q,"type":"Invite","actor":%q,"object":%q,"target":%q,"to":[%q]}`,
+		inviteID, caseActor, vendor2, caseID, vendor2)
+	if _, err := db.AcceptInbound(ctx, store.Inbound{ID: inviteID, Recipient: "vendor2", Sender: caseActor, Body: []byte(invite)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	damageActivity(t, path, inviteID)
+	db, err = store.Open(path, store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+
+	e := NewEngine(Config{PublicURL: "https://v2.example", IsLocal: func(string) bool { return false }})
+	accept := parseActivity(t, fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":"https://v2.example/activities/accept-1","type":"Accept","actor":%q,"object":%s,"to":[%q]}`,
+		vendor2, invite, caseActor))
+	err = db.Update(ctx, func(tx *store.Tx) error {
+		return e.ApplyOutbound(tx, LocalActor{Name: "vendor2", ID: vendor2}, []string{caseActor},
+			Message{Activity: accept, Class: vocab.Classification{Semantic: vocab.AcceptInviteActorToCase}})
+	})
+	if problem.Status(err) == http.StatusConflict {
+		t.Fatalf("an answer to an invitation the store cannot read: %v, a 409 that says it was never received", err)
+	}
+	if !errors.Is(err, store.ErrDamaged) || problem.Status(err) != http.StatusInternalServerError {
+		t.Errorf("an answer to an invitation the store cannot read: %d (%v), want 500 for the damage", problem.Status(err), err)
+	}
+}
