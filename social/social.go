@@ -158,6 +158,9 @@ func (s *Social) follow(tx *store.ReadTx, act *vocab.Activity, sem vocab.Semanti
 		return fi, nil
 	}
 	stored, err := tx.Activity(fi.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return vocab.FollowInfo{}, fmt.Errorf("read the Follow %s: %w", fi.ID, err)
+	}
 	if err != nil {
 		return vocab.FollowInfo{}, problem.Conflict("%s names the Follow %s, which this node does not hold", act.Type, problem.Clip(fi.ID, 200))
 	}
