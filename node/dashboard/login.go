@@ -421,7 +421,8 @@ func (d *Dashboard) enrollFactorPage(w http.ResponseWriter, r *http.Request) {
 	}
 	offer, offered, err := d.cfg.Accounts.PendingTOTP(r.Context(), s.id)
 	if err != nil {
-		d.ErrorPage(w, http.StatusInternalServerError, "The enrollment could not be read: "+problem.Message(err))
+		problem.SetRetryAfter(w.Header(), err)
+		d.ErrorPage(w, problem.Status(err), "The enrollment could not be read: "+problem.Message(err))
 		return
 	}
 	flash, ok := d.takeFlash(s)
@@ -519,7 +520,14 @@ func (d *Dashboard) totpImage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	offer, ok, err := d.cfg.Accounts.PendingTOTP(r.Context(), s.id)
-	if err != nil || !ok {
+	if err != nil {
+		// The session ended since it was checked (401), or the store
+		// cannot serve (503, with Retry-After when that passes).
+		problem.SetRetryAfter(w.Header(), err)
+		d.ErrorPage(w, problem.Status(err), "The authenticator app being set up could not be read: "+problem.Message(err))
+		return
+	}
+	if !ok {
 		d.ErrorPage(w, http.StatusNotFound, "No authenticator app is being set up.")
 		return
 	}
