@@ -391,34 +391,41 @@ func isStub(v map[string]any) bool {
 
 // recordedObject returns, as a JSON document, the object with the given id
 // from the ledger entry of the case that recorded it: the recorded activity
-// itself, or an object it carried inline.
-func recordedObject(tx *store.ReadTx, id string) ([]byte, bool) {
+// itself, or an object it carried inline. Its error is a read of the
+// store's that failed, not the absence of the object.
+func recordedObject(tx *store.ReadTx, id string) ([]byte, bool, error) {
 	idx, err := tx.Case(objectIndex)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
 	if err != nil {
-		return nil, false
+		return nil, false, err
 	}
 	v := idx.Get([]byte(id))
 	if len(v) <= 8 {
-		return nil, false
+		return nil, false, nil
 	}
 	i, _ := store.KeySeq(v[:8])
 	entries, err := Entries(tx, string(v[8:]), int64(i), 1)
-	if err != nil || len(entries) != 1 {
-		return nil, false
+	if err != nil {
+		return nil, false, fmt.Errorf("the ledger entry that recorded %s: %w", id, err)
+	}
+	if len(entries) != 1 {
+		return nil, false, nil
 	}
 	var payload any
 	if err := json.Unmarshal(entries[0].PayloadSnapshot, &payload); err != nil {
-		return nil, false
+		return nil, false, nil
 	}
 	obj := findObject(payload, id, 0)
 	if obj == nil {
-		return nil, false
+		return nil, false, nil
 	}
 	if _, ok := obj["@context"]; !ok {
 		obj["@context"] = "https://www.w3.org/ns/activitystreams"
 	}
 	out, err := json.Marshal(obj)
-	return out, err == nil
+	return out, err == nil, nil
 }
 
 // findObject returns the JSON object with the given id inside v.

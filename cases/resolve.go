@@ -12,16 +12,44 @@ import (
 // activities that refer to them: activities it sent or received or that a
 // case it takes part in recorded, the cases
 // it hosts or keeps a replica of, and the reports its actors track (through
-// the Offer that carried each).
+// the Offer that carried each). An object whose record the store could
+// not read is not found; Err says so.
 type Resolver struct {
-	tx *store.ReadTx
+	tx  *store.ReadTx
+	err *error // the first read that failed for another reason than absence
 }
 
 // NewResolver returns a Resolver that reads through tx; it is valid only
 // while tx is.
-func NewResolver(tx *store.ReadTx) Resolver { return Resolver{tx: tx} }
+func NewResolver(tx *store.ReadTx) Resolver { return Resolver{tx: tx, err: new(error)} }
 
 var _ vocab.Resolver = Resolver{}
+
+// Err returns the first failure of the store, other than the absence of
+// what was looked for (a record that does not decode), that a Resolve
+// through r met, or nil: an object not found may then be one the node
+// holds, and what an activity means, as classified through r, is not
+// known. Whoever acts on that meaning answers this error instead.
+func (r Resolver) Err() error {
+	if r.err == nil {
+		return nil
+	}
+	return *r.err
+}
+
+// failed reports whether err is a failure of the store rather than
+// nothing or the absence of what was read (an id the store cannot hold,
+// such as a participant's with no case before it, names nothing), and
+// keeps the first for Err.
+func (r Resolver) failed(err error) bool {
+	if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		return false
+	}
+	if r.err != nil && *r.err == nil {
+		*r.err = err
+	}
+	return true
+}
 
 // Resolve returns the object with the given id, if this node holds it.
 func (r Resolver) Resolve(id string) (vocab.Object, bool) {
@@ -31,7 +59,7 @@ func (r Resolver) Resolve(id string) (vocab.Object, bool) {
 	if obj, ok := r.activity(id); ok {
 		return obj, true
 	}
-	if c, err := loadCase(r.tx, id); err == nil && c != nil && c.ID != "" {
+	if c, err := loadCase(r.tx, id); !r.failed(err) && c != nil && c.ID != "" {
 		vc := &vocab.VulnerabilityCase{}
 		vc.ID, vc.Type, vc.Name = c.ID, vocab.TypeVulnerabilityCase, c.Name
 		return vc, true
@@ -50,7 +78,7 @@ func (r Resolver) participant(id string) (vocab.Object, bool) {
 		return nil, false
 	}
 	c, err := loadCase(r.tx, caseID)
-	if err != nil || c == nil {
+	if r.failed(err) || c == nil {
 		return nil, false
 	}
 	for _, p := range c.Participants {
@@ -66,13 +94,19 @@ func (r Resolver) participant(id string) (vocab.Object, bool) {
 }
 
 func (r Resolver) activity(id string) (vocab.Object, bool) {
-	body := []byte(nil)
-	if stored, err := r.tx.Activity(id); err == nil {
+	var body []byte
+	stored, err := r.tx.Activity(id)
+	switch {
+	case err == nil:
 		body = stored.Body
-	} else if obj, ok := recordedObject(r.tx, id); ok {
-		body = obj
-	} else {
+	case r.failed(err):
 		return nil, false
+	default:
+		obj, ok, err := recordedObject(r.tx, id)
+		if r.failed(err) || !ok {
+			return nil, false
+		}
+		body = obj
 	}
 	doc, err := vocab.Parse(body)
 	if err != nil {
@@ -85,13 +119,17 @@ func (r Resolver) activity(id string) (vocab.Object, bool) {
 func (r Resolver) report(id string) (vocab.Object, bool) {
 	b, err := r.tx.Case(reportBucket(id))
 	if err != nil {
+		r.failed(err)
 		return nil, false
 	}
 	var found vocab.Object
 	errStop := errors.New("stop")
-	_ = b.ForEach(func(actorName, _ []byte) error {
+	err = b.ForEach(func(actorName, _ []byte) error {
 		rec, ok, err := readReport(r.tx, id, string(actorName))
-		if err != nil || !ok || rec.OfferID == "" {
+		if err != nil {
+			return err
+		}
+		if !ok || rec.OfferID == "" {
 			return nil
 		}
 		offer, ok := r.activity(rec.OfferID)
@@ -106,6 +144,9 @@ func (r Resolver) report(id string) (vocab.Object, bool) {
 		}
 		return nil
 	})
+	if !errors.Is(err, errStop) && r.failed(err) {
+		return nil, false
+	}
 	return found, found != nil
 }
 

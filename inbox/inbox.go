@@ -223,7 +223,8 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 	// The activity is classified in the transaction that applies it, so
 	// that what it means and what it changes are read from the same state.
 	var class vocab.Classification
-	var plain vocab.Semantic // what a plain ActivityPub activity means
+	var plain vocab.Semantic      // what a plain ActivityPub activity means
+	var classified cases.Resolver // what class and plain were read through
 	sum := sha256.Sum256(body)
 	now := p.cfg.Now().UTC()
 	replies := 0
@@ -245,10 +246,11 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 		Digest:    hex.EncodeToString(sum[:]),
 		Body:      body,
 		Classify: func(tx *store.ReadTx) string {
-			class = vocab.Classify(act, cases.NewResolver(tx))
+			classified = cases.NewResolver(tx)
+			class = vocab.Classify(act, classified)
 			plain = ""
 			if p.cfg.Social != nil && (class.Semantic == vocab.Unknown || class.Semantic == vocab.UnknownUnresolvableObject) {
-				if plain = vocab.ClassifySocial(act, cases.NewResolver(tx)); plain != "" {
+				if plain = vocab.ClassifySocial(act, classified); plain != "" {
 					return string(plain)
 				}
 			}
@@ -260,6 +262,11 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 		ReadAhead:  append(cases.InboundReads(act, signer.Owner), store.ReadActivity(firstReply)),
 	}, func(tx *store.Tx) error {
 		replies = 0 // the store may run this function more than once
+		if err := classified.Err(); err != nil {
+			// What the activity names could not be read: what it means
+			// is not known, and the store's failure is the answer.
+			return fmt.Errorf("read what the activity names: %w", err)
+		}
 		if plain != "" {
 			answers, err := p.cfg.Social.Inbound(tx, social.Local{Name: local.Name, ID: local.ID}, signer.Owner, act, plain, sender)
 			if err != nil {
@@ -274,8 +281,12 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 			}
 			return nil
 		}
+		res := cases.NewResolver(&tx.ReadTx)
 		out, err := p.cfg.Engine.ApplyInbound(tx, cases.LocalActor{Name: local.Name, ID: local.ID}, signer.Owner,
-			cases.Message{Activity: act, Class: class, Resolver: cases.NewResolver(&tx.ReadTx)})
+			cases.Message{Activity: act, Class: class, Resolver: res})
+		if rerr := res.Err(); rerr != nil {
+			return fmt.Errorf("read what the activity names: %w", rerr)
+		}
 		if err != nil {
 			return err
 		}

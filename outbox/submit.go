@@ -173,8 +173,9 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 	prepare := func() error {
 		var class vocab.Classification
 		if err := s.cfg.Store.View(ctx, func(tx *store.ReadTx) error {
-			class = vocab.Classify(act, cases.NewResolver(tx))
-			return nil
+			r := cases.NewResolver(tx)
+			class = vocab.Classify(act, r)
+			return r.Err()
 		}); err != nil {
 			return fmt.Errorf("outbox: classify: %w", err)
 		}
@@ -184,8 +185,15 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 		return Submitted{}, err
 	}
 	for attempt := 0; ; attempt++ {
-		err = s.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+		err = s.cfg.Store.Update(ctx, func(tx *store.Tx) (failed error) {
 			resolver := cases.NewResolver(&tx.ReadTx)
+			defer func() {
+				if err := resolver.Err(); err != nil {
+					// What the activity names could not be read: what it
+					// means, and any refusal of it, is not known.
+					failed = fmt.Errorf("outbox: read what the activity names: %w", err)
+				}
+			}()
 			recipients = slices.Clone(submitted)
 			act.To = vocab.Refs{Items: slices.Clone(baseTo.Items), Single: baseTo.Single}
 			act.Context = baseContext
