@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/openvultron/vultron/outbox"
+	"github.com/openvultron/vultron/store"
 )
 
 // TestACaseActorIsNotAbsentWhenTheStoreFails: a Case Actor this process
@@ -62,5 +63,27 @@ func TestADashboardSessionTheStoreCannotRead(t *testing.T) {
 	resp, body := b.do(http.MethodGet, "/", nil)
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("GET / with a session the store cannot read: %d (Retry-After %q)\n%s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+}
+
+// TestAnObjectWhoseRecordDoesNotDecodeIsNotAbsent: an object of this node
+// (a report one of its actors tracks) whose record the store holds but
+// cannot decode is answered 500, the store's failure, not 404, which tells
+// whoever asks that the node holds no such object.
+func TestAnObjectWhoseRecordDoesNotDecodeIsNotAbsent(t *testing.T) {
+	n := newIdleNode(t, Config{})
+	reportID := n.cfg.PublicURL + "/objects/r1"
+	err := n.db.Update(context.Background(), func(tx *store.Tx) error {
+		b, err := tx.Case("report " + reportID)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("vendor"), []byte(`{"reportId":`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := n.serve(t, http.MethodGet, "/objects/r1", n.token); status != http.StatusInternalServerError {
+		t.Errorf("GET /objects/r1 with a record that does not decode: %d %s, want 500 (a 404 says the node holds no such object)", status, body)
 	}
 }

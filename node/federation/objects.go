@@ -75,9 +75,10 @@ func (e *Endpoints) Object(w http.ResponseWriter, r *http.Request) {
 	var parties []string
 	var c *cases.Case // the case that recorded the object, if any
 	err := e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
-		o, ok := cases.NewResolver(tx).Resolve(id)
+		res := cases.NewResolver(tx)
+		o, ok := res.Resolve(id)
 		if !ok {
-			return nil
+			return res.Err() // an object the store could not read is not absent
 		}
 		locals, peers, err := cases.ReportParties(tx, id)
 		if err != nil {
