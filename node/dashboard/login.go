@@ -222,7 +222,10 @@ func (d *Dashboard) factorLogin(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		d.cfg.LoginRefused(r, err)
 		refusedStatus(w, err)
-		if _, gone := d.cfg.Accounts.Session(r.Context(), s.id); gone != nil {
+		if _, gone := d.cfg.Accounts.Session(r.Context(), s.id); gone != nil && problem.Status(gone) < 500 {
+			// The pending login ended (too many wrong codes, expired):
+			// the password again. One the store could not read now is
+			// not known to have ended: the code is asked for again.
 			d.renderLogin(w, r, next, sentence(err))
 			return
 		}
