@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
@@ -79,5 +81,42 @@ func TestAnAnswerToAnInvitationTheStoreCannotReadIsNotAConflict(t *testing.T) {
 	}
 	if !errors.Is(err, store.ErrDamaged) || problem.Status(err) != http.StatusInternalServerError {
 		t.Errorf("an answer to an invitation the store cannot read: %d (%v), want 500 for the damage", problem.Status(err), err)
+	}
+}
+
+// TestMigrateSyncStopsAtAReplicaItCannotRead: a replica written before
+// sync states whose case record does not decode makes MigrateSync fail,
+// as the other migrations of the case buckets do, rather than pass over
+// it and mark the store migrated, after which that replica never gets a
+// sync state and its missing tail is never looked for.
+func TestMigrateSyncStopsAtAReplicaItCannotRead(t *testing.T) {
+	db := openTestStore(t)
+	ctx := context.Background()
+	e := NewEngine(Config{PublicURL: "https://f.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://f.example/") }})
+	c := newCase(t, false)
+	err := db.Update(ctx, func(tx *store.Tx) error {
+		if err := saveReplica(tx, &ledger.Replica{CaseID: c.ID, Genesis: strings.Repeat("a", 64), Next: 2, Tail: strings.Repeat("b", 64)}); err != nil {
+			return err
+		}
+		b, err := tx.Case(c.ID)
+		if err != nil {
+			return err
+		}
+		return b.Put(keyCase, []byte(`{"id":`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.MigrateSync(ctx, db); err == nil {
+		t.Errorf("MigrateSync over a replica whose case record does not decode = %d, nil; want the failure", n)
+	}
+	err = db.View(ctx, func(tx *store.ReadTx) error {
+		if _, err := tx.Case(syncMigrated); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("the store is marked migrated (%v) with a replica left without a sync state", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -735,14 +735,22 @@ func (e *Engine) MigrateSync(ctx context.Context, db *store.DB) (int, error) {
 					continue
 				}
 				r, err := loadReplica(&tx.ReadTx, id)
-				if err != nil || r == nil {
+				if err != nil {
+					return err
+				}
+				if r == nil {
 					continue // no replica: a report, an index
 				}
-				if s, err := loadSync(&tx.ReadTx, id); err != nil || s != nil {
+				if s, err := loadSync(&tx.ReadTx, id); err != nil {
+					return err
+				} else if s != nil {
 					continue
 				}
 				c, err := loadCase(&tx.ReadTx, id)
-				if err != nil || c == nil {
+				if err != nil {
+					return err
+				}
+				if c == nil {
 					continue
 				}
 				local, err := e.localParticipant(&tx.ReadTx, c)
