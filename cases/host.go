@@ -583,7 +583,7 @@ func (e *Engine) checkContext(tx *store.ReadTx, act *vocab.Activity) error {
 		return nil
 	}
 	if c, err := loadCase(tx, acted); err != nil || c == nil {
-		return nil
+		return err // a case the store cannot read is not one this node lacks
 	}
 	return problem.Unprocessable("this %s acts in case %s, but its context names %s: an activity of a case names that case as its context",
 		act.Type, acted, got)

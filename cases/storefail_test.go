@@ -120,3 +120,43 @@ func TestMigrateSyncStopsAtAReplicaItCannotRead(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestTheContextOfAnActivityIsCheckedAgainstACaseItCannotRead: an
+// activity whose context names one case and which acts in another, whose
+// record does not decode, is refused with the store's failure, not let
+// through to be recorded in the case its context names.
+func TestTheContextOfAnActivityIsCheckedAgainstACaseItCannotRead(t *testing.T) {
+	db := openTestStore(t)
+	ctx := context.Background()
+	e := NewEngine(Config{PublicURL: "https://v.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://v.example/") }})
+	const other = "https://v.example/cases/c2"
+	acts := newCase(t, false)
+	err := db.Update(ctx, func(tx *store.Tx) error {
+		if err := saveCase(tx, &Case{ID: other, Name: "the case the context names"}); err != nil {
+			return err
+		}
+		b, err := tx.Case(acts.ID)
+		if err != nil {
+			return err
+		}
+		return b.Put(keyCase, []byte(`{"id":`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An acceptance of an embargo invitation of case c1 that says it is
+	// of case c2.
+	a := act(t, "Accept", vendor, fmt.Sprintf(`"context":%q,"object":{"id":"https://v.example/activities/em-1","type":"Invite","actor":%q,"context":%q,"object":{"id":"%s/embargoes/2","type":"EmbargoEvent"}}`,
+		other, caseActor, acts.ID, acts.ID))
+	err = db.View(ctx, func(tx *store.ReadTx) error {
+		if err := e.checkContext(tx, a); err == nil {
+			t.Errorf("an activity of case %s whose context names %s, with the record of %s unreadable, was let through", acts.ID, other, acts.ID)
+		} else if problem.Status(err) < 500 {
+			t.Errorf("checkContext = %v (status %d), want the store's failure", err, problem.Status(err))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
