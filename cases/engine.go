@@ -155,7 +155,9 @@ func (e *Engine) ApplyInbound(tx *store.Tx, to LocalActor, sender string, m Mess
 		return nil, e.receiveAdvisory(&tx.ReadTx, to, sender, m)
 	}
 	if a.Type == "Reject" {
-		if _, ok := answeredBy(&tx.ReadTx, a, to.Name); ok {
+		if _, ok, err := answeredBy(&tx.ReadTx, a, to.Name); err != nil {
+			return nil, err
+		} else if ok {
 			// A refusal in the untyped form of Case Actors from before
 			// typed errors: kept as a general error.
 			return e.receiveReply(tx, to, sender, m, now)
@@ -168,13 +170,20 @@ func (e *Engine) ApplyInbound(tx *store.Tx, to LocalActor, sender string, m Mess
 }
 
 // sentBy reports whether the activity with the given id was sent by local
-// actor name.
-func sentBy(tx *store.ReadTx, id, name string) bool {
+// actor name; its error is a read of the store's that failed, not the
+// absence of the activity.
+func sentBy(tx *store.ReadTx, id, name string) (bool, error) {
 	if id == "" {
-		return false
+		return false, nil
 	}
 	a, err := tx.Activity(id)
-	return err == nil && a.Direction == store.DirectionOutbound && a.Actor == name
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return a.Direction == store.DirectionOutbound && a.Actor == name, nil
 }
 
 // receiveReport handles an Offer(VulnerabilityReport) (RS).

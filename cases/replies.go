@@ -262,13 +262,17 @@ func ReportReplies(tx *store.ReadTx, reportID string, limit int) ([]ReplyRecord,
 // answeredBy returns the activity a reply answers, if local actor name
 // sent it: the one named by inReplyTo, or else its object (a Read of an
 // Offer that names no inReplyTo).
-func answeredBy(tx *store.ReadTx, reply *vocab.Activity, name string) (string, bool) {
+func answeredBy(tx *store.ReadTx, reply *vocab.Activity, name string) (string, bool, error) {
 	for _, id := range []string{reply.InReplyTo.ID(), reply.Object.ID()} {
-		if sentBy(tx, id, name) {
-			return id, true
+		sent, err := sentBy(tx, id, name)
+		if err != nil {
+			return "", false, fmt.Errorf("read the activity %s a reply answers: %w", id, err)
+		}
+		if sent {
+			return id, true, nil
 		}
 	}
-	return "", false
+	return "", false, nil
 }
 
 // receiveReply stores an acknowledgement or an error local actor to
@@ -278,7 +282,10 @@ func answeredBy(tx *store.ReadTx, reply *vocab.Activity, name string) (string, b
 // nothing to sent is refused (422): it cannot be filed anywhere.
 func (e *Engine) receiveReply(tx *store.Tx, to LocalActor, sender string, m Message, now time.Time) ([]Reply, error) {
 	a := m.Activity
-	answered, ok := answeredBy(&tx.ReadTx, a, to.Name)
+	answered, ok, err := answeredBy(&tx.ReadTx, a, to.Name)
+	if err != nil {
+		return nil, err
+	}
 	reportID := ""
 	if !ok && m.Class.Semantic == vocab.AckReport {
 		// The reference's own Read(VulnerabilityReport) names no activity:

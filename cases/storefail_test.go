@@ -160,3 +160,46 @@ func TestTheContextOfAnActivityIsCheckedAgainstACaseItCannotRead(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAReplyToAnActivityTheStoreCannotReadIsNotRefused: a peer's
+// acknowledgement of an activity a local actor sent, whose stored record
+// does not decode (a damaged store), is refused with the store's damage
+// (500), which the peer retries, not 422 "answers ..., which vendor did
+// not send", which it does not.
+func TestAReplyToAnActivityTheStoreCannotReadIsNotRefused(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "vultron.db")
+	db, err := store.Open(path, store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutLocalActor(ctx, store.LocalActor{Name: "vendor", Type: "Organization"}); err != nil {
+		t.Fatal(err)
+	}
+	const noteID = "https://v.example/activities/note-1"
+	note := fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","id":%q,"type":"Create","actor":%q,"object":{"id":"https://v.example/notes/1","type":"Note","content":"hi"},"to":[%q]}`,
+		noteID, vendor, finder)
+	if err := db.EnqueueOutbound(ctx, store.Outbound{ID: noteID, Actor: "vendor", Body: []byte(note)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	damageActivity(t, path, noteID)
+	db, err = store.Open(path, store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+
+	e := NewEngine(Config{PublicURL: "https://v.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://v.example/") }})
+	ack := act(t, "Read", finder, fmt.Sprintf(`"object":%q,"inReplyTo":%q,"to":[%q]`, noteID, noteID, vendor))
+	err = db.Update(ctx, func(tx *store.Tx) error {
+		_, err := e.ApplyInbound(tx, LocalActor{Name: "vendor", ID: vendor}, finder,
+			Message{Activity: ack, Class: vocab.Classification{Semantic: vocab.AckInquiry}})
+		return err
+	})
+	if !errors.Is(err, store.ErrDamaged) || problem.Status(err) != http.StatusInternalServerError {
+		t.Errorf("an acknowledgement of an activity the store cannot read: %d (%v), want 500 for the damage", problem.Status(err), err)
+	}
+}
