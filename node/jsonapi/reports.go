@@ -1,6 +1,7 @@
 package jsonapi
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -116,6 +117,8 @@ func (e *Endpoints) Report(w http.ResponseWriter, r *http.Request) {
 			if doc, err := vocab.Parse(stored.Body); err == nil && doc.Activity() != nil && doc.Activity().Type == "Offer" {
 				ids = append(ids, doc.Activity().Object.ID())
 			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err // an Offer the store cannot read is not one it lacks
 		}
 		var found []cases.ReportRecord
 		for _, id := range ids {
