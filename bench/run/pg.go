@@ -69,15 +69,29 @@ func (s *sharedNode) stop() {
 	}
 }
 
-// roundTrips is the sum of the processes' vultron_store_round_trips_total.
-func (s *sharedNode) roundTrips() (float64, error) {
-	var sum float64
+// storeCounters is what the processes' /metrics say of their store,
+// summed over the processes.
+type storeCounters struct {
+	roundTrips, writerLocks, writerLockWait float64
+}
+
+// storeCounters sums the processes' vultron_store_round_trips_total,
+// vultron_store_writer_locks_total and
+// vultron_store_writer_lock_wait_seconds_total.
+func (s *sharedNode) storeCounters() (storeCounters, error) {
+	var sum storeCounters
 	for _, n := range s.procs {
-		v, err := n.counter("vultron_store_round_trips_total")
-		if err != nil {
-			return 0, err
+		for _, c := range []struct {
+			name string
+			to   *float64
+		}{{"vultron_store_round_trips_total", &sum.roundTrips}, {"vultron_store_writer_locks_total", &sum.writerLocks},
+			{"vultron_store_writer_lock_wait_seconds_total", &sum.writerLockWait}} {
+			v, err := n.counter(c.name)
+			if err != nil {
+				return storeCounters{}, err
+			}
+			*c.to += v
 		}
-		sum += v
 	}
 	return sum, nil
 }
@@ -108,7 +122,7 @@ func postgresPart(tmp, bin string, runs int, quick bool) error {
 		count = 300
 	}
 	type key struct{ procs, senders int }
-	rate, acked, trips := map[key][]float64{}, map[key][]float64{}, map[key][]float64{}
+	rate, acked, trips, lockWait := map[key][]float64{}, map[key][]float64{}, map[key][]float64{}, map[key][]float64{}
 	cmds := map[key]string{}
 	for r := range runs {
 		for _, procs := range []int{1, 2} {
@@ -122,7 +136,7 @@ func postgresPart(tmp, bin string, runs int, quick bool) error {
 				return err
 			}
 			for _, s := range pgSenders() {
-				before, err := sn.roundTrips()
+				before, err := sn.storeCounters()
 				if err != nil {
 					sn.stop()
 					return err
@@ -132,13 +146,16 @@ func postgresPart(tmp, bin string, runs int, quick bool) error {
 					sn.stop()
 					return err
 				}
-				after, err := sn.roundTrips()
+				after, err := sn.storeCounters()
 				if err != nil {
 					sn.stop()
 					return err
 				}
 				k := key{procs, s}
-				trips[k] = append(trips[k], (after-before)/float64(lr.Accepted))
+				trips[k] = append(trips[k], (after.roundTrips-before.roundTrips)/float64(lr.Accepted))
+				if locks := after.writerLocks - before.writerLocks; locks > 0 {
+					lockWait[k] = append(lockWait[k], 1000*(after.writerLockWait-before.writerLockWait)/locks)
+				}
 				rate[k] = append(rate[k], lr.PerSecond)
 				acked[k] = append(acked[k], float64(lr.Accepted)/(lr.Seconds+lr.DrainSeconds))
 				cmds[k] = fmt.Sprintf("%d × vultron serve --store postgres://…/%s --data D_i --public-url http://127.0.0.1:P1 (PostgreSQL 15, fsync on); ", procs, name) +
@@ -158,6 +175,8 @@ func postgresPart(tmp, bin string, runs int, quick bool) error {
 				cmds[k]+"; accepted / (timed phase + drain until every RK reached its sender)")
 			record("pg-inbox", fmt.Sprintf("pg round trips per accepted Offer, %d senders, %d processes", s, procs), float64(s), "requests", trips[k],
 				cmds[k]+"; vultron_store_round_trips_total of every process's /metrics before and after, over accepted: everything the node asked the database during the run (replies, deliveries and timers included)")
+			record("pg-inbox", fmt.Sprintf("pg writer lock wait per write transaction, %d senders, %d processes", s, procs), float64(s), "ms", lockWait[k],
+				cmds[k]+"; vultron_store_writer_lock_wait_seconds_total over vultron_store_writer_locks_total, summed over the processes' /metrics before and after: how long a write transaction waited for the writer lock, as the database measured")
 		}
 		ratio(fmt.Sprintf("pg two processes/one, %d senders", s), fmt.Sprintf("pg inbox accepted/s, %d senders, 2 processes", s),
 			fmt.Sprintf("pg inbox accepted/s, %d senders, 1 processes", s))
