@@ -9,34 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	bolt "go.etcd.io/bbolt"
-
+	"github.com/openvultron/vultron/internal/storetest"
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
-
-// damageActivity replaces the stored record of activity id in the stopped
-// bbolt store at path with one that does not decode, as a flipped byte
-// would leave it.
-func damageActivity(t *testing.T, path, id string) {
-	t.Helper()
-	bdb, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = bdb.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("activities"))
-		if b.Get([]byte(id)) == nil {
-			return fmt.Errorf("no stored activity %s to damage", id)
-		}
-		return b.Put([]byte(id), []byte{0xff})
-	})
-	if cerr := bdb.Close(); err != nil || cerr != nil {
-		t.Fatalf("damage activity %s: %v %v", id, err, cerr)
-	}
-}
 
 // TestAnAnswerToAnInvitationTheStoreCannotReadIsNotAConflict: a local
 // actor's answer to an invitation whose stored record does not decode (a
@@ -62,7 +40,7 @@ func TestAnAnswerToAnInvitationTheStoreCannotReadIsNotAConflict(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	damageActivity(t, path, inviteID)
+	storetest.DamageActivity(t, path, inviteID)
 	db, err = store.Open(path, store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +163,7 @@ func TestAReplyToAnActivityTheStoreCannotReadIsNotRefused(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	damageActivity(t, path, noteID)
+	storetest.DamageActivity(t, path, noteID)
 	db, err = store.Open(path, store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)

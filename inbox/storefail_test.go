@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/internal/storetest"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
 )
@@ -34,20 +34,8 @@ func TestAnActivityNamingWhatTheStoreCannotReadIsNotTaken(t *testing.T) {
 	if err := f.db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	bdb, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = bdb.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("activities"))
-		if b.Get([]byte(offerID)) == nil {
-			return fmt.Errorf("no stored activity %s to damage", offerID)
-		}
-		return b.Put([]byte(offerID), []byte{0xff})
-	})
-	if cerr := bdb.Close(); err != nil || cerr != nil {
-		t.Fatalf("damage the Offer: %v %v", err, cerr)
-	}
+	storetest.DamageActivity(t, path, offerID)
+	var err error
 	if f.db, err = store.Open(path, store.Options{NoSync: true}); err != nil {
 		t.Fatal(err)
 	}

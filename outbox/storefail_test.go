@@ -2,11 +2,9 @@ package outbox
 
 import (
 	"errors"
-	"fmt"
 	"testing"
 
-	bolt "go.etcd.io/bbolt"
-
+	"github.com/openvultron/vultron/internal/storetest"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 )
@@ -26,20 +24,7 @@ func TestASubmissionNamingWhatTheStoreCannotReadIsNotRefused(t *testing.T) {
 	if err := v.db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	bdb, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = bdb.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("activities"))
-		if b.Get([]byte(offerID)) == nil {
-			return fmt.Errorf("no stored activity %s to damage", offerID)
-		}
-		return b.Put([]byte(offerID), []byte{0xff})
-	})
-	if cerr := bdb.Close(); err != nil || cerr != nil {
-		t.Fatalf("damage the Offer: %v %v", err, cerr)
-	}
+	storetest.DamageActivity(t, path, offerID)
 	db, err := store.Open(path, store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)

@@ -3,12 +3,10 @@ package social
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"testing"
 
-	bolt "go.etcd.io/bbolt"
-
+	"github.com/openvultron/vultron/internal/storetest"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
@@ -31,20 +29,8 @@ func TestAnUndoOfAFollowTheStoreCannotReadIsNotAConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := f.db.Path()
-	bdb, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = bdb.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("activities"))
-		if b.Get([]byte(followID)) == nil {
-			return fmt.Errorf("no stored activity %s to damage", followID)
-		}
-		return b.Put([]byte(followID), []byte{0xff})
-	})
-	if cerr := bdb.Close(); err != nil || cerr != nil {
-		t.Fatalf("damage the Follow: %v %v", err, cerr)
-	}
+	storetest.DamageActivity(t, path, followID)
+	var err error
 	if f.db, err = store.Open(path, store.Options{NoSync: true}); err != nil {
 		t.Fatal(err)
 	}

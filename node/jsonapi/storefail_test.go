@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/gorilla/mux"
-	bolt "go.etcd.io/bbolt"
 
+	"github.com/openvultron/vultron/internal/storetest"
 	"github.com/openvultron/vultron/store"
 )
 
@@ -37,14 +37,7 @@ func TestAReportNamedByAnOfferTheStoreCannotReadIsNotAbsent(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	bdb, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = bdb.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("activities")).Put([]byte(offerID), []byte{0xff}) })
-	if cerr := bdb.Close(); err != nil || cerr != nil {
-		t.Fatalf("damage the Offer: %v %v", err, cerr)
-	}
+	storetest.DamageActivity(t, path, offerID)
 	if db, err = store.Open(path, store.Options{NoSync: true}); err != nil {
 		t.Fatal(err)
 	}
