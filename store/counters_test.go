@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/openvultron/vultron/internal/crashtest"
 	"github.com/openvultron/vultron/internal/pgtest"
 )
@@ -334,11 +332,7 @@ func TestPoolStats(t *testing.T) {
 
 		// Another process holds the writer lock for 300 ms while this
 		// one's write waits for it.
-		admin, err := pgx.Connect(ctx, u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer admin.Close(ctx)
+		admin := pgtest.Connect(t, u)
 		holder, err := admin.Begin(ctx)
 		if err != nil {
 			t.Fatal(err)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/openvultron/vultron/internal/pgtest"
 )
 
@@ -34,11 +32,7 @@ func TestAReadWhoseConnectionIsLostFails(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	admin, err := pgx.Connect(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := pgtest.Connect(t, u)
 	pgtest.EndOtherSessions(t, admin)
 
 	for i := range 3 {

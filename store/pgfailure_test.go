@@ -86,11 +86,7 @@ func TestAWriteWhoseConnectionEndsBeforeCommit(t *testing.T) {
 	if err := a.Update(ctx, failIncr("warm")); err != nil {
 		t.Fatal(err)
 	}
-	admin, err := pgx.Connect(ctx, a.eng.(*pgEngine).cfg.ConnConfig.ConnString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := pgtest.Connect(t, a.eng.(*pgEngine).cfg.ConnConfig.ConnString())
 
 	inFn := make(chan struct{})
 	release := make(chan struct{})
@@ -158,11 +154,7 @@ func TestWritesRightAfterTheSessionsEnded(t *testing.T) {
 	ctx := context.Background()
 	u := pgtest.Database(t)
 	db := backends[1].openURL(t, u, Options{DataKey: testKey(9)})
-	admin, err := pgx.Connect(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := pgtest.Connect(t, u)
 	// Several connections in the pool, used just now.
 	var wg sync.WaitGroup
 	for i := range 4 {
@@ -205,11 +197,7 @@ func TestACommitWhoseAnswerIsLost(t *testing.T) {
 	if err := db.Update(ctx, failIncr("n")); err != nil {
 		t.Fatal(err)
 	}
-	admin, err := pgx.Connect(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := pgtest.Connect(t, u)
 	pu, _ := url.Parse(u)
 	_ = err
 	dbname := strings.TrimPrefix(pu.Path, "/")
@@ -256,11 +244,7 @@ func TestACommitWhoseAnswerIsLost(t *testing.T) {
 func TestNoTwoLeadersWhenTheLeadersSessionEnds(t *testing.T) {
 	ctx := context.Background()
 	dbs := openShared(t, 2, Options{})
-	admin, err := pgx.Connect(ctx, dbs[0].eng.(*pgEngine).cfg.ConnConfig.ConnString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := pgtest.Connect(t, dbs[0].eng.(*pgEngine).cfg.ConnConfig.ConnString())
 	lead0, stop0, err := dbs[0].Lead(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -321,11 +305,7 @@ func TestCloseAfterTheSessionsEnded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, err := pgx.Connect(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := pgtest.Connect(t, u)
 	writes := make(chan error, 1)
 	go func() {
 		var last error

@@ -22,11 +22,7 @@ import (
 func TestANewPasswordInThePassfileIsUsedByNewConnections(t *testing.T) {
 	ctx := context.Background()
 	srv := pgtest.StartServer(t)
-	admin, err := pgx.Connect(ctx, srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := pgtest.Connect(t, srv.URL)
 	const dbname = "rotation"
 	for _, q := range []string{
 		`CREATE ROLE ` + pgtest.PasswordRole + ` LOGIN PASSWORD 'first-secret'`,

@@ -619,11 +619,7 @@ func TestRotationFencesAProcessWhenItsConnectionsReturn(t *testing.T) {
 	ctx := context.Background()
 	u, keyFile, oldKey := newKeyedDatabase(t, dir)
 	stale := openUntilCleanup(t, u, oldKey)
-	admin, err := pgx.Connect(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := pgtest.Connect(t, u)
 	pgtest.EndOtherSessions(t, admin)
 	if _, err := RotateDataKey(ctx, u, keyFile, Options{NoSync: true}); err != nil {
 		t.Fatal(err)

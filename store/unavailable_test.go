@@ -107,11 +107,7 @@ func TestAReadOnlyDatabase(t *testing.T) {
 	u := pgtest.Database(t)
 	var logs bytes.Buffer
 	db := backends[1].openURL(t, u, Options{DataKey: testKey(9), Logger: zerolog.New(&logs)})
-	admin, err := pgx.Connect(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := pgtest.Connect(t, u)
 	if err := db.Update(ctx, failIncr("k")); err != nil {
 		t.Fatal(err)
 	}
@@ -153,11 +149,7 @@ func TestTimeoutsOfTheDatabaseDoNotCancelTheWriterLock(t *testing.T) {
 	ctx := context.Background()
 	u := pgtest.Database(t)
 	db := backends[1].openURL(t, u, Options{DataKey: testKey(9)})
-	admin, err := pgx.Connect(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := pgtest.Connect(t, u)
 	pgtest.AlterDatabase(t, admin, `SET lock_timeout = '50ms'`)
 	pgtest.AlterDatabase(t, admin, `SET statement_timeout = '100ms'`)
 	// The admin session started before: it has neither timeout.
@@ -306,11 +298,7 @@ func TestReadAgainOnlyOnAnEndedConnection(t *testing.T) {
 func TestTimeoutsOfTheDatabaseDoNotFailAStartDuringAMigration(t *testing.T) {
 	ctx := context.Background()
 	u := pgtest.Database(t)
-	admin, err := pgx.Connect(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := pgtest.Connect(t, u)
 	pu, err := url.Parse(u)
 	if err != nil {
 		t.Fatal(err)
@@ -359,11 +347,7 @@ func TestTimeoutsOfTheDatabaseDoNotFailAStartDuringAMigration(t *testing.T) {
 func TestAMigrationStoppedByATimeoutSaysWhatToDo(t *testing.T) {
 	ctx := context.Background()
 	u := pgtest.Database(t)
-	admin, err := pgx.Connect(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
+	admin := pgtest.Connect(t, u)
 	// Tables at version 1, as an older binary left them.
 	for _, q := range []string{`CREATE TABLE vultron_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`,
 		pgMigrations[1], `INSERT INTO vultron_schema_migrations (version) VALUES (1)`} {

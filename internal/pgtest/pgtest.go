@@ -441,6 +441,19 @@ func (s *Server) DropDatabase(ctx context.Context, name string) error {
 	return nil
 }
 
+// Connect connects to the database at url, as a test's administrator
+// beside the processes under test, failing t when it cannot; the
+// connection is closed when t ends.
+func Connect(t testing.TB, url string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
 // EndOtherSessions ends every other session on the database of conn, as a
 // server restart or a partition does, and waits until their backends have
 // exited: pg_terminate_backend returns once it has signalled them, and a
