@@ -557,16 +557,8 @@ func TestNginxConfigInFrontOfTwoProcesses(t *testing.T) {
 	vendorID := publicURL + "/actors/vendor"
 	client := &http.Client{Timeout: 5 * time.Second}
 	send := func(i int) int {
-		id := fmt.Sprintf("%s/activities/nginx-offer-%d", peer.id, i)
-		body := []byte(fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","id":%q,"type":"Offer","actor":%q,"to":[%q],
-"object":{"id":"%s/reports/nginx-%d","type":"VulnerabilityReport","name":"Report %d","content":"details","attributedTo":%q}}`,
-			id, peer.id, vendorID, peer.id, i, i, peer.id))
-		req, err := http.NewRequest(http.MethodPost, vendorID+"/inbox", bytes.NewReader(body))
+		req, _, err := peer.offerRequest(vendorID, fmt.Sprintf("nginx-offer-%d", i), "details")
 		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", actor.ContentType)
-		if err := actor.SignRequest(req, body, peer.keyID, peer.key, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		resp, err := client.Do(req)

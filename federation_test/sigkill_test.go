@@ -206,24 +206,34 @@ func TestCrashSafetyUnderRepeatedSigkill(t *testing.T) {
 
 func slicesClone(s []string) []string { return append([]string(nil), s...) }
 
+// offerRequest returns a POST, signed by p now, of an Offer of a report
+// with content to the inbox of actorID; the Offer's id is
+// p.id/activities/NAME and the report's p.id/reports/NAME.
+func (p *crashPeer) offerRequest(actorID, name, content string) (*http.Request, string, error) {
+	id := fmt.Sprintf("%s/activities/%s", p.id, name)
+	body := []byte(fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","id":%q,"type":"Offer","actor":%q,"to":[%q],
+"object":{"id":"%s/reports/%s","type":"VulnerabilityReport","name":"Report %s","content":%q,"attributedTo":%q}}`,
+		id, p.id, actorID, p.id, name, name, content, p.id))
+	req, err := http.NewRequest(http.MethodPost, actorID+"/inbox", bytes.NewReader(body))
+	if err != nil {
+		return nil, "", err
+	}
+	req.Header.Set("Content-Type", actor.ContentType)
+	if err := actor.SignRequest(req, body, p.keyID, p.key, time.Now()); err != nil {
+		return nil, "", err
+	}
+	return req, id, nil
+}
+
 // postOffers posts n signed Offers of reports from p to the inbox of
 // actorID, one after the other, each until the node answers 202 or
 // deadline passes, and stores the id of each one answered 202 in acked.
 // name tells the Offers of one test from another's.
 func (p *crashPeer) postOffers(t *testing.T, client *http.Client, actorID, name string, n int, deadline time.Time, acked *sync.Map, pause time.Duration) {
 	for i := range n {
-		id := fmt.Sprintf("%s/activities/%s-%d", p.id, name, i)
-		body := []byte(fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","id":%q,"type":"Offer","actor":%q,"to":[%q],
-"object":{"id":"%s/reports/%s-%d","type":"VulnerabilityReport","name":"Report %d","content":"details %d","attributedTo":%q}}`,
-			id, p.id, actorID, p.id, name, i, i, i, p.id))
 		for time.Now().Before(deadline) {
-			req, err := http.NewRequest(http.MethodPost, actorID+"/inbox", bytes.NewReader(body))
+			req, id, err := p.offerRequest(actorID, fmt.Sprintf("%s-%d", name, i), fmt.Sprintf("details %d", i))
 			if err != nil {
-				t.Error(err)
-				return
-			}
-			req.Header.Set("Content-Type", actor.ContentType)
-			if err := actor.SignRequest(req, body, p.keyID, p.key, time.Now()); err != nil {
 				t.Error(err)
 				return
 			}
@@ -246,16 +256,8 @@ func (p *crashPeer) postOffers(t *testing.T, client *http.Client, actorID, name 
 // the answer.
 func (p *crashPeer) postOffer(t *testing.T, client *http.Client, actorID, name, content string) (int, []byte, http.Header) {
 	t.Helper()
-	id := fmt.Sprintf("%s/activities/%s", p.id, name)
-	body := []byte(fmt.Sprintf(`{"@context":"https://certcc.github.io/Vultron/ns/context.jsonld","id":%q,"type":"Offer","actor":%q,"to":[%q],
-"object":{"id":"%s/reports/%s","type":"VulnerabilityReport","name":"Report %s","content":%q,"attributedTo":%q}}`,
-		id, p.id, actorID, p.id, name, name, content, p.id))
-	req, err := http.NewRequest(http.MethodPost, actorID+"/inbox", bytes.NewReader(body))
+	req, _, err := p.offerRequest(actorID, name, content)
 	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", actor.ContentType)
-	if err := actor.SignRequest(req, body, p.keyID, p.key, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := client.Do(req)
