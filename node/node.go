@@ -586,11 +586,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	// time, each taking the keys and tokens the others made, and giving
 	// the others what it makes (see shareFiles).
 	release := func() {}
+	var seenFiles store.FilesSeen
 	if db.Shared() {
 		if release, err = db.StartupLock(ctx); err != nil {
 			return nil, fmt.Errorf("node: %w", err)
 		}
-		if _, err := db.PullFiles(ctx, cfg.DataDir); err != nil {
+		if seenFiles, err = db.PullFilesSeen(ctx, cfg.DataDir); err != nil {
 			release()
 			return nil, fmt.Errorf("node: %w", err)
 		}
@@ -808,7 +809,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.handler = n.routes()
-	if err := n.shareFiles(ctx); err != nil {
+	if err := n.shareFiles(ctx, seenFiles); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	ok = true
@@ -855,12 +856,18 @@ func withMissingKey(err error, keys store.DataKeys) error {
 // Case Actors'), the API and metrics tokens and the webhook secret.
 var sharedFiles = []string{"keys", tokenFile, metricsTokenFile, webhookSecretFile}
 
-// shareFiles stores, on a shared store, the shared files this process made.
-func (n *Node) shareFiles(ctx context.Context) error {
+// shareFiles stores, on a shared store, the shared files this process
+// made or changed since it pulled them at the start (seen). A file
+// another process stored meanwhile refuses the start rather than be
+// replaced: the start-up lock makes the processes start one at a time,
+// but a lock whose session the server ended (a failover) may let two
+// overlap, and two processes must never sign with different keys for
+// one actor.
+func (n *Node) shareFiles(ctx context.Context, seen store.FilesSeen) error {
 	if !n.db.Shared() {
 		return nil
 	}
-	if _, err := n.db.PushFiles(ctx, n.cfg.DataDir, sharedFiles); err != nil {
+	if _, err := n.db.PushFilesSince(ctx, n.cfg.DataDir, sharedFiles, seen); err != nil {
 		return err
 	}
 	return nil

@@ -3,11 +3,13 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -18,10 +20,11 @@ import (
 // as it does on bbolt, and on a shared database also in the bucket "files"
 // (path relative to the data directory → content), sealed with the data
 // key like case content. A process that starts copies the stored files
-// into its data directory (PullFiles), creates what is still missing as a
-// lone node would, and stores what it created (PushFiles), all under the
-// start-up lock (StartupLock), so two processes starting at once cannot
-// create two different keys for one actor. The data key itself is not kept
+// into its data directory (PullFilesSeen), creates what is still missing as
+// a lone node would, and stores what it created (PushFilesSince), all under
+// the start-up lock (StartupLock), so two processes starting at once cannot
+// create two different keys for one actor; should the lock be lost with
+// its session, PushFilesSince refuses the second of two such keys. The data key itself is not kept
 // in the database it protects: every process is given it (VULTRON_DATA_KEY
 // or the same key file), and a process with another key is refused at Open.
 
@@ -43,8 +46,24 @@ func checkSharedPath(rel string) error {
 // 0700), and returns how many files it wrote. A store without a data key
 // keeps no files.
 func (db *DB) PullFiles(ctx context.Context, dir string) (int, error) {
-	return db.pullFiles(ctx, dir, false)
+	n, _, err := db.pullFiles(ctx, dir, false)
+	return n, err
 }
+
+// FilesSeen is what PullFilesSeen read of the shared files: a digest of
+// each file the store held, by its path relative to the data directory.
+type FilesSeen map[string][sha256.Size]byte
+
+// PullFilesSeen is PullFiles, and returns what it read, for the
+// PushFilesSince that ends a process's start.
+func (db *DB) PullFilesSeen(ctx context.Context, dir string) (FilesSeen, error) {
+	_, seen, err := db.pullFiles(ctx, dir, false)
+	return seen, err
+}
+
+// ErrFilesChanged is PushFilesSince's refusal of a file this process made
+// or changed that another process stored differently since seen was read.
+var ErrFilesChanged = errors.New("store: shared files changed")
 
 // PullMissingFiles writes into dir, as PullFiles does, only the files kept
 // in the store that dir does not hold, and returns how many it wrote. A
@@ -52,11 +71,13 @@ func (db *DB) PullFiles(ctx context.Context, dir string) (int, error) {
 // so gives them to a data directory that lacks them, as when a node moves
 // between engines, and never replaces a file the directory holds.
 func (db *DB) PullMissingFiles(ctx context.Context, dir string) (int, error) {
-	return db.pullFiles(ctx, dir, true)
+	n, _, err := db.pullFiles(ctx, dir, true)
+	return n, err
 }
 
-// pullFiles is PullFiles, or PullMissingFiles when onlyMissing is set.
-func (db *DB) pullFiles(ctx context.Context, dir string, onlyMissing bool) (int, error) {
+// pullFiles is PullFiles, or PullMissingFiles when onlyMissing is set, and
+// returns what it read.
+func (db *DB) pullFiles(ctx context.Context, dir string, onlyMissing bool) (int, FilesSeen, error) {
 	type file struct {
 		rel  string
 		data []byte
@@ -79,12 +100,16 @@ func (db *DB) pullFiles(ctx context.Context, dir string, onlyMissing bool) (int,
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("store: pull shared files: %w", err)
+		return 0, nil, fmt.Errorf("store: pull shared files: %w", err)
+	}
+	seen := make(FilesSeen, len(files))
+	for _, f := range files {
+		seen[f.rel] = sha256.Sum256(f.data)
 	}
 	written := 0
 	for _, f := range files {
 		if err := checkSharedPath(f.rel); err != nil {
-			return 0, fmt.Errorf("store: pull shared files: %w", err)
+			return 0, nil, fmt.Errorf("store: pull shared files: %w", err)
 		}
 		path := filepath.Join(dir, f.rel)
 		if onlyMissing {
@@ -93,24 +118,24 @@ func (db *DB) pullFiles(ctx context.Context, dir string, onlyMissing bool) (int,
 				continue
 			}
 			if !errors.Is(err, fs.ErrNotExist) {
-				return 0, fmt.Errorf("store: pull shared files: %w", err)
+				return 0, nil, fmt.Errorf("store: pull shared files: %w", err)
 			}
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return 0, fmt.Errorf("store: pull shared files: %w", err)
+			return 0, nil, fmt.Errorf("store: pull shared files: %w", err)
 		}
 		if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, f.data) {
 			continue
 		}
 		if err := writeKeyFile(path, f.data); err != nil {
-			return 0, fmt.Errorf("store: pull shared file %s: %w", f.rel, err)
+			return 0, nil, fmt.Errorf("store: pull shared file %s: %w", f.rel, err)
 		}
 		written++
 	}
 	if onlyMissing {
-		return written, nil
+		return written, seen, nil
 	}
-	return len(files), nil
+	return len(files), seen, nil
 }
 
 // PullFile writes the file kept in the store at rel (relative to dir) into
@@ -150,6 +175,36 @@ func (db *DB) PushFiles(ctx context.Context, dir string, rels []string) (int, er
 	if db.sl == nil {
 		return 0, fmt.Errorf("store: push shared files: %w: a store shared by several processes keeps their keys, sealed, and needs a data key", ErrDataKey)
 	}
+	found, err := sharedFilesIn(dir, rels)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = db.Update(ctx, func(tx *Tx) error {
+		n = 0
+		b := tx.bucket(bucketFiles)
+		for rel, data := range found {
+			if cur := b.Get([]byte(rel)); cur != nil && bytes.Equal(cur, data) {
+				continue
+			}
+			if err := b.Put([]byte(rel), data); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: push shared files: %w", err)
+	}
+	return n, nil
+}
+
+// sharedFilesIn reads the files at the given paths relative to dir, and
+// every file in the directories among them (not *.tmp, a write in
+// progress), by their slash-separated paths; a path that does not exist is
+// skipped.
+func sharedFilesIn(dir string, rels []string) (map[string][]byte, error) {
 	found := map[string][]byte{}
 	var add func(rel string) error
 	add = func(rel string) error {
@@ -191,21 +246,56 @@ func (db *DB) PushFiles(ctx context.Context, dir string, rels []string) (int, er
 	}
 	for _, rel := range rels {
 		if err := add(rel); err != nil {
-			return 0, fmt.Errorf("store: push shared files: %w", err)
+			return nil, fmt.Errorf("store: push shared files: %w", err)
+		}
+	}
+	return found, nil
+}
+
+// PushFilesSince stores, as PushFiles does, the files at the given paths
+// that this process made or changed since seen was read (PullFilesSeen):
+// a file whose content is still what seen says is not stored, even where
+// the store now holds another (another process changed it: a key it
+// rotated). It refuses with ErrFilesChanged, storing nothing, when another
+// process stored one of the files this process made or changed since seen
+// was read: the start of two processes overlapped (the start-up lock of
+// one was lost with its session), and each made its own key for one
+// actor. The process then starts again, taking the stored ones.
+func (db *DB) PushFilesSince(ctx context.Context, dir string, rels []string, seen FilesSeen) (int, error) {
+	if db.sl == nil {
+		return 0, fmt.Errorf("store: push shared files: %w: a store shared by several processes keeps their keys, sealed, and needs a data key", ErrDataKey)
+	}
+	found, err := sharedFilesIn(dir, rels)
+	if err != nil {
+		return 0, err
+	}
+	for rel, data := range found {
+		if d, ok := seen[rel]; ok && d == sha256.Sum256(data) {
+			delete(found, rel) // not this process's to store
 		}
 	}
 	n := 0
-	err := db.Update(ctx, func(tx *Tx) error {
+	err = db.Update(ctx, func(tx *Tx) error {
 		n = 0
 		b := tx.bucket(bucketFiles)
+		var changed []string
 		for rel, data := range found {
-			if cur := b.Get([]byte(rel)); cur != nil && bytes.Equal(cur, data) {
+			cur := b.Get([]byte(rel))
+			if cur != nil && bytes.Equal(cur, data) {
+				continue
+			}
+			if d, ok := seen[rel]; cur == nil && ok || cur != nil && (!ok || d != sha256.Sum256(cur)) {
+				changed = append(changed, rel)
 				continue
 			}
 			if err := b.Put([]byte(rel), data); err != nil {
 				return err
 			}
 			n++
+		}
+		if len(changed) > 0 {
+			slices.Sort(changed)
+			return fmt.Errorf("%w: another process stored %s while this one started; start this one again to take them", ErrFilesChanged, strings.Join(changed, ", "))
 		}
 		return nil
 	})

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -798,3 +800,86 @@ func TestPostgresLastKeyReadWithTheLockIsTheLast(t *testing.T) {
 		return nil
 	})
 }
+
+// TestAStartPushesOnlyWhatItMade: a process that starts pulls the shared
+// files, makes what is missing and pushes it at the end of its start
+// (PushFilesSince, given what PullFilesSeen read). Whatever another
+// process stored meanwhile (a start whose start-up lock the server ended,
+// or a key rotated during this start) is not overwritten: a file this
+// process did not change is not pushed at all, and a file it made that
+// another process also stored differently refuses the start, so that no
+// two processes of one node sign with different keys for one actor.
+// PushFiles, which the start used before, stored this process's copy over
+// both.
+func TestAStartPushesOnlyWhatItMade(t *testing.T) {
+	dbs := openShared(t, 2, Options{DataKey: testKey(6)})
+	ctx := context.Background()
+	a, b := t.TempDir(), t.TempDir()
+	write := func(dir, rel, data string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, rel)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, rel), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored := func(rel string) string {
+		t.Helper()
+		out := t.TempDir()
+		if ok, err := dbs[0].PullFile(ctx, out, rel); err != nil || !ok {
+			t.Fatalf("PullFile %s = %v, %v", rel, ok, err)
+		}
+		data, err := os.ReadFile(filepath.Join(out, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	// A node whose api-token the first process made long ago.
+	write(a, "api-token", "token-1")
+	if _, err := dbs[0].PushFiles(ctx, a, []string{"api-token"}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Both start at once: each reads what the store holds.
+	seenA, err := dbs[0].PullFilesSeen(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seenB, err := dbs[1].PullFilesSeen(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// B makes the vendor's key and rotates the API token, and stores both.
+	write(b, "keys/vendor.pem", "KEY OF B")
+	write(b, "api-token", "token-2")
+	if n, err := dbs[1].PushFilesSince(ctx, b, sharedTestFiles, seenB); err != nil || n != 2 {
+		t.Fatalf("B's push = %d, %v; want 2", n, err)
+	}
+	// A, which never saw them, made a key of its own for the vendor.
+	write(a, "keys/vendor.pem", "KEY OF A")
+	_, err = dbs[0].PushFilesSince(ctx, a, sharedTestFiles, seenA)
+	if !errors.Is(err, ErrFilesChanged) || !strings.Contains(err.Error(), "keys/vendor.pem") {
+		t.Errorf("A's push of a key B stored meanwhile: %v, want ErrFilesChanged naming keys/vendor.pem", err)
+	}
+	if got := stored("keys/vendor.pem"); got != "KEY OF B" {
+		t.Errorf("the store holds the vendor's key %q, want B's", got)
+	}
+	if got := stored("api-token"); got != "token-2" {
+		t.Errorf("the store holds api-token %q after A's start, want the token B rotated to", got)
+	}
+
+	// Alone, A stores what it made and leaves what it did not change.
+	os.Remove(filepath.Join(a, "keys/vendor.pem"))
+	write(a, "keys/coordinator.pem", "KEY OF A")
+	seenA2 := seenA
+	if n, err := dbs[0].PushFilesSince(ctx, a, sharedTestFiles, seenA2); err != nil || n != 1 {
+		t.Errorf("A's push of a key nobody else made = %d, %v; want 1", n, err)
+	}
+	if got := stored("keys/coordinator.pem"); got != "KEY OF A" {
+		t.Errorf("the store holds the coordinator's key %q, want A's", got)
+	}
+}
+
+var sharedTestFiles = []string{"keys", "api-token"}
