@@ -1033,16 +1033,25 @@ func (n *Node) LocalActor(ctx context.Context, name string) (actor.Local, bool, 
 			return actor.Local{}, false, fmt.Errorf("fetch the key of case actor %s from the store: %w", name, err)
 		}
 	}
-	key, _, err := actor.LoadOrCreateKey(n.keyDir, name)
-	if err != nil {
+	// The Case Actor exists (its record says so): a key that does not load,
+	// is gone or does not match the record is the node's failure, never
+	// "no such actor", which would tell a peer that verifies the case's
+	// announcements that its actor is not there. A key made now could
+	// never match the record's.
+	key, found, err := actor.LoadKey(n.keyDir, name)
+	switch {
+	case err != nil:
 		n.log.Error().Err(err).Str("actor", name).Msg("load case actor key")
-		return actor.Local{}, false, nil
+		return actor.Local{}, false, fmt.Errorf("load the key of case actor %s: %w", name, err)
+	case !found:
+		n.log.Error().Str("actor", name).Str("dir", n.keyDir).Msg("case actor key missing")
+		return actor.Local{}, false, fmt.Errorf("case actor %s has a record but no key in %s", name, n.keyDir)
 	}
 	l, err = actor.NewLocal(n.cfg.PublicURL, name, actor.Type(rec.Type), key)
 	pem, perr := actor.PublicKeyPEM(&key.PublicKey)
 	if err != nil || perr != nil || l.KeyID != rec.KeyID || strings.TrimSpace(pem) != strings.TrimSpace(rec.PublicKeyPEM) {
-		n.log.Error().Err(err).Str("actor", name).Msg("case actor record does not match its key")
-		return actor.Local{}, false, nil
+		n.log.Error().Err(errors.Join(err, perr)).Str("actor", name).Msg("case actor record does not match its key")
+		return actor.Local{}, false, fmt.Errorf("the key of case actor %s does not match its record", name)
 	}
 	n.localsMu.Lock()
 	n.locals[name] = l
