@@ -45,7 +45,7 @@ func redactStoreURL(u string) string {
 // runMigrate brings a store to this binary's version: a PostgreSQL
 // store's tables, or a bbolt store's schema version.
 func runMigrate(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet("migrate", "vultron migrate --store postgres://USER@HOST/DATABASE | bolt:PATH [--data DATA]",
+	fs := newFlagSet("migrate", "vultron migrate --store postgres://USER@HOST/DATABASE | bolt:PATH [--data DATA] [--check]",
 		"Create or upgrade the tables of a PostgreSQL store to the version this binary uses.\n"+
 			"serve does the same when it starts; run migrate first to upgrade before starting the\n"+
 			"new binary's processes, or with a database role that may create tables when the\n"+
@@ -56,10 +56,15 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 			"as serve does when it opens it, without starting the node (store copy needs a source\n"+
 			"at this version). The node must be stopped. A sealed store needs the node's data key:\n"+
 			"DATA/data-key (DATA is the file's directory unless --data says otherwise),\n"+
-			"--data-key-file or VULTRON_DATA_KEY.", env)
+			"--data-key-file or VULTRON_DATA_KEY.\n\n"+
+			"With --check, migrate changes nothing: it says what versions the store is at beside\n"+
+			"this binary's, and exits 0 when they are the same, 1 when a migration is pending or\n"+
+			"the store is newer than this binary (for a deployment to run before it replaces the\n"+
+			"processes).", env)
 	storeURL := fs.String("store", "", "the store: postgres://USER@HOST/DATABASE or bolt:PATH")
 	dataDir := fs.String("data", "", "bbolt only: data directory of the node, for its data key (default: the store file's directory)")
 	keyFile := fs.String("data-key-file", "", "bbolt only: file of the node data key (default DATA/data-key)")
+	check := fs.Bool("check", false, "change nothing: say whether the store is at this binary's versions (exit 0) or not (exit 1)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -74,6 +79,12 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 	}
 	if err := checkStoreURL("--store", *storeURL); err != nil {
 		return err
+	}
+	if *check {
+		if *dataDir != "" || *keyFile != "" {
+			return usageError("--check reads the versions without the data key: give it without --data and --data-key-file")
+		}
+		return checkMigrations(ctx, env, *storeURL)
 	}
 	if path, ok := strings.CutPrefix(*storeURL, "bolt:"); ok {
 		return migrateBolt(ctx, env, path, *dataDir, *keyFile)
@@ -91,6 +102,38 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "tables migrated from version %d to %d\n", from, to)
 	return nil
+}
+
+// checkMigrations says what versions the store at storeURL is at, and
+// fails unless they are this binary's.
+func checkMigrations(ctx context.Context, env *environment, storeURL string) error {
+	st, err := store.CheckSchema(ctx, storeURL)
+	if err != nil {
+		return err
+	}
+	var at []string
+	if st.TablesWant > 0 {
+		at = append(at, fmt.Sprintf("tables at version %d (this binary's: %d)", st.Tables, st.TablesWant))
+	}
+	if st.RecordsKnown {
+		at = append(at, fmt.Sprintf("records at version %d (this binary's: %d)", st.Records, st.RecordsWant))
+	} else {
+		at = append(at, "records unread until the tables are migrated")
+	}
+	status := fmt.Sprintf("%s: %s", st.Desc, strings.Join(at, ", "))
+	switch {
+	case st.UpToDate():
+		fmt.Fprintf(env.stdout, "%s: nothing to migrate\n", status)
+		return nil
+	case st.Newer():
+		return fmt.Errorf("%s: the store is newer than this binary, which must not serve it", status)
+	case st.TablesWant > 0 && st.Tables < st.TablesWant:
+		return fmt.Errorf("%s: a migration is pending; run vultron migrate --store with the same URL, then start the processes (the first one migrates the records)", status)
+	case st.TablesWant > 0:
+		return fmt.Errorf("%s: a migration is pending; the first vultron serve of this binary on it migrates the records", status)
+	default:
+		return fmt.Errorf("%s: a migration is pending; run vultron migrate --store bolt:%s with the node stopped", status, st.Desc)
+	}
 }
 
 // migrateBolt brings the bbolt store file at path to this binary's schema

@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/openvultron/vultron/internal/pgtest"
 	"github.com/openvultron/vultron/store"
 )
 
@@ -368,4 +370,95 @@ func TestStoreCopyChecksWithTheKeyOfTheEnvironment(t *testing.T) {
 			wantExitSaying(t, code, got, tc.code, tc.want)
 		})
 	}
+}
+
+// TestMigrateCheck: migrate --check says what versions a store is at
+// beside this binary's and changes nothing: exit 1 with one sentence that
+// says what to run while a migration is pending or when the store is
+// newer, exit 0 once there is nothing to migrate; on bbolt and on a real
+// PostgreSQL.
+func TestMigrateCheck(t *testing.T) {
+	ctx := context.Background()
+	noEnv := func(string) string { return "" }
+	cmd := func(args ...string) (int, string) {
+		var out bytes.Buffer
+		code := run(ctx, &environment{stdout: &out, stderr: &out, getenv: noEnv}, args)
+		return code, out.String()
+	}
+	oneLine := func(s string) bool { return strings.Count(s, "\n") == 1 }
+
+	t.Run("bolt", func(t *testing.T) {
+		dir := t.TempDir()
+		old := filepath.Join(dir, "vultron.db")
+		gunzip(t, "../../store/testdata/schema1.db.gz", old)
+		before, err := os.ReadFile(old)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, out := cmd("migrate", "--check", "--store", "bolt:"+old)
+		if want := fmt.Sprintf("records at version 1 (this binary's: %d)", store.SchemaVersion); code != 1 || !oneLine(out) ||
+			!strings.Contains(out, want) || !strings.Contains(out, "vultron migrate --store bolt:"+old) {
+			t.Errorf("check of a schema 1 store: exit %d, %q; want exit 1 saying %q and what to run", code, out, want)
+		}
+		if after, err := os.ReadFile(old); err != nil || !bytes.Equal(before, after) {
+			t.Errorf("the check changed the store file (%v)", err)
+		}
+		if code, out := cmd("migrate", "--check", "--store", "bolt:"+old, "--data", dir); code != 2 {
+			t.Errorf("check with --data: exit %d, %q; want 2", code, out)
+		}
+		if err := os.WriteFile(filepath.Join(dir, store.DataKeyFile), bytes.Repeat([]byte{1}, store.DataKeySize), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if code, out := cmd("migrate", "--store", "bolt:"+old); code != 0 {
+			t.Fatalf("migrate: exit %d, %q", code, out)
+		}
+		if code, out := cmd("migrate", "--check", "--store", "bolt:"+old); code != 0 || !oneLine(out) || !strings.Contains(out, "nothing to migrate") {
+			t.Errorf("check of a migrated store: exit %d, %q; want 0, nothing to migrate", code, out)
+		}
+		if code, out := cmd("migrate", "--check", "--store", "bolt:"+filepath.Join(dir, "nosuch.db")); code != 1 || !oneLine(out) || !strings.Contains(out, "no such file") {
+			t.Errorf("check of a missing file: exit %d, %q", code, out)
+		}
+	})
+
+	t.Run("postgres", func(t *testing.T) {
+		srv := pgtest.StartServer(t)
+		admin := pgtest.Connect(t, srv.URL)
+		if _, err := admin.Exec(ctx, `CREATE DATABASE checked`); err != nil {
+			t.Fatal(err)
+		}
+		su, err := url.Parse(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		su.Path = "/checked"
+		u := su.String()
+		code, out := cmd("migrate", "--check", "--store", u)
+		if code != 1 || !oneLine(out) || !strings.Contains(out, "tables at version 0") || !strings.Contains(out, "run vultron migrate --store") {
+			t.Errorf("check of an empty database: exit %d, %q; want 1, tables at version 0, run migrate", code, out)
+		}
+		if code, out := cmd("migrate", "--store", u); code != 0 {
+			t.Fatalf("migrate: exit %d, %q", code, out)
+		}
+		code, out = cmd("migrate", "--check", "--store", u)
+		if code != 1 || !oneLine(out) || !strings.Contains(out, "records at version 0") || !strings.Contains(out, "first vultron serve") {
+			t.Errorf("check of migrated tables no node opened: exit %d, %q; want 1, records at version 0, the first serve migrates them", code, out)
+		}
+		db, err := store.OpenURL(ctx, u, store.Options{NoSync: true, DataKey: bytes.Repeat([]byte{7}, store.DataKeySize)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if code, out := cmd("migrate", "--check", "--store", u); code != 0 || !oneLine(out) || !strings.Contains(out, "nothing to migrate") {
+			t.Errorf("check of a store a node opened: exit %d, %q; want 0, nothing to migrate", code, out)
+		}
+		dbConn := pgtest.Connect(t, u)
+		if _, err := dbConn.Exec(ctx, `INSERT INTO vultron_schema_migrations (version) VALUES (99)`); err != nil {
+			t.Fatal(err)
+		}
+		if code, out := cmd("migrate", "--check", "--store", u); code != 1 || !oneLine(out) || !strings.Contains(out, "newer than this binary") {
+			t.Errorf("check of tables a newer binary migrated: exit %d, %q; want 1, newer", code, out)
+		}
+	})
 }
