@@ -71,10 +71,13 @@ func (db *DB) RoundTrips() (requests, statements uint64, ok bool) {
 
 // PoolStats is what a PostgreSQL store's connections and writer lock did:
 // the pool's size and use now, and since Open the acquisitions of a
-// connection that found none free (a pool too small for the node's
-// concurrent requests) and how long they waited, and the write
-// transactions that took the writer lock, which the processes sharing the
-// database take in turn, and how long they waited for it.
+// connection that found none idle and how long they waited, for one
+// another request freed or for a new one to be opened (the pool opens its
+// connections as requests need them, and opens them again after the
+// driver retires them, after an hour or half an hour idle: these count
+// too, however large the pool), and the write transactions that took the
+// writer lock, which the processes sharing the database take in turn, and
+// how long they waited for it.
 type PoolStats struct {
 	MaxConns, AcquiredConns, IdleConns int32
 	EmptyAcquires                      int64
