@@ -25,11 +25,12 @@ func NewResolver(tx *store.ReadTx) Resolver { return Resolver{tx: tx, err: new(e
 
 var _ vocab.Resolver = Resolver{}
 
-// Err returns the first failure of the store, other than the absence of
-// what was looked for (a record that does not decode), that a Resolve
-// through r met, or nil: an object not found may then be one the node
-// holds, and what an activity means, as classified through r, is not
-// known. Whoever acts on that meaning answers this error instead.
+// Err returns the first failure of the store (a record that does not
+// decode, a store that cannot serve) that a Resolve through r met, or nil;
+// the absence of what was looked for is none. After a failure an object
+// not found may be one the node holds, and what an activity means, as
+// classified through r, is not known. Whoever acts on that meaning
+// answers this error instead.
 func (r Resolver) Err() error {
 	if r.err == nil {
 		return nil
