@@ -612,7 +612,9 @@ func (n *node) counter(name string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` ([0-9.e+]+)$`).FindSubmatch(b)
+	// The value as the exposition writes it: a float in Go's shortest
+	// form, so a small one has a negative exponent (1.5e-05).
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(b)
 	if m == nil {
 		return 0, fmt.Errorf("metrics of %s: no %s", n.url, name)
 	}

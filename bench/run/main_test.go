@@ -2,11 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func TestParseParts(t *testing.T) {
@@ -159,4 +163,24 @@ func readResults(t *testing.T, path string) Results {
 		t.Fatal(err)
 	}
 	return got
+}
+
+// TestCounterReadsEveryValueTheExpositionWrites: a counter whose value is
+// small, as the seconds the writes of a process waited for the writer
+// lock are before many writes, is written with a negative exponent
+// (1.5e-05); counter reads it, as it reads a large one (1.2e+06), rather
+// than fail the run with "no" such counter.
+func TestCounterReadsEveryValueTheExpositionWrites(t *testing.T) {
+	for _, v := range []float64{0, 1.5e-05, 0.25, 3, 1.2e+06} {
+		reg := prometheus.NewRegistry()
+		c := prometheus.NewCounter(prometheus.CounterOpts{Name: "vultron_store_writer_lock_wait_seconds_total", Help: "h"})
+		reg.MustRegister(c)
+		c.Add(v)
+		srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		got, err := (&node{url: srv.URL}).counter("vultron_store_writer_lock_wait_seconds_total")
+		srv.Close()
+		if err != nil || got != v {
+			t.Errorf("counter of a counter at %g = %g, %v", v, got, err)
+		}
+	}
 }
