@@ -403,7 +403,10 @@ func (s *Submitter) inlineActor(ctx context.Context, act *vocab.Activity) error 
 	}
 	var held bool
 	if err := s.cfg.Store.View(ctx, func(tx *store.ReadTx) error {
-		_, held = cases.NewResolver(tx).Resolve(act.Object.IRI)
+		r := cases.NewResolver(tx)
+		if _, held = r.Resolve(act.Object.IRI); !held {
+			return r.Err() // an object the store cannot read is not one to fetch
+		}
 		return nil
 	}); err != nil {
 		return fmt.Errorf("outbox: resolve %s: %w", act.Object.IRI, err)
