@@ -2,6 +2,7 @@ package cases
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
@@ -540,28 +541,42 @@ func (e *Engine) hostInbound(tx *store.Tx, caseActor LocalActor, sender string, 
 // caseOf returns the case an activity is about: its context, or else the
 // case it targets or carries.
 func (e *Engine) caseOf(tx *store.ReadTx, act *vocab.Activity) string {
-	return e.caseOfDepth(tx, act, 0)
+	id, _ := e.caseOfDepth(tx, act, 0)
+	return id
 }
 
-func (e *Engine) caseOfDepth(tx *store.ReadTx, act *vocab.Activity, depth int) string {
+// caseOfDepth is caseOf, with the first failure of the store it met: a
+// case whose record it could not read, or an answered activity it could
+// not read, is passed over as one the node does not hold, though the
+// activity may be about it.
+func (e *Engine) caseOfDepth(tx *store.ReadTx, act *vocab.Activity, depth int) (string, error) {
+	var failed error
 	for _, id := range []string{act.Context.ID(), act.Target.ID(), act.Object.ID(), act.Origin.ID()} {
 		if id == "" {
 			continue
 		}
-		if c, err := loadCase(tx, id); err == nil && c != nil {
-			return id
+		c, err := loadCase(tx, id)
+		if err != nil {
+			failed = cmp.Or(failed, err)
+			continue
+		}
+		if c != nil {
+			return id, failed
 		}
 	}
 	inner := act.Object.Object
 	if inner == nil && act.Object.IRI != "" {
 		// An answer that names the activity it answers by id: the case is
 		// that activity's.
-		inner, _ = NewResolver(tx).activity(act.Object.IRI)
+		r := NewResolver(tx)
+		inner, _ = r.activity(act.Object.IRI)
+		failed = cmp.Or(failed, r.Err())
 	}
 	if a, ok := inner.(*vocab.Activity); ok && depth < 3 {
-		return e.caseOfDepth(tx, a, depth+1)
+		id, err := e.caseOfDepth(tx, a, depth+1)
+		return id, cmp.Or(failed, err)
 	}
-	return act.Context.ID()
+	return act.Context.ID(), failed
 }
 
 // checkContext refuses (422) an activity whose context names another case
@@ -578,7 +593,10 @@ func (e *Engine) checkContext(tx *store.ReadTx, act *vocab.Activity) error {
 	// activity names no context.
 	bare := *act
 	bare.Context = vocab.Ref{}
-	acted := e.caseOf(tx, &bare)
+	acted, err := e.caseOfDepth(tx, &bare, 0)
+	if err != nil {
+		return err // a case the store cannot read may be the one it acts on
+	}
 	if acted == "" || acted == got {
 		return nil
 	}

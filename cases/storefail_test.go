@@ -181,3 +181,43 @@ func TestAReplyToAnActivityTheStoreCannotReadIsNotRefused(t *testing.T) {
 		t.Errorf("an acknowledgement of an activity the store cannot read: %d (%v), want 500 for the damage", problem.Status(err), err)
 	}
 }
+
+// TestTheContextOfAnActivityIsCheckedAgainstATargetItCannotRead: an
+// activity whose context names one case and whose target names another,
+// whose record does not decode, is refused with the store's failure: the
+// case it acts on is not known, and it is not let through to be recorded
+// in the case its context names as though it acted on none.
+func TestTheContextOfAnActivityIsCheckedAgainstATargetItCannotRead(t *testing.T) {
+	db := openTestStore(t)
+	ctx := context.Background()
+	e := NewEngine(Config{PublicURL: "https://v.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://v.example/") }})
+	const other = "https://v.example/cases/c2"
+	acts := newCase(t, false)
+	err := db.Update(ctx, func(tx *store.Tx) error {
+		if err := saveCase(tx, &Case{ID: other, Name: "the case the context names"}); err != nil {
+			return err
+		}
+		b, err := tx.Case(acts.ID)
+		if err != nil {
+			return err
+		}
+		return b.Put(keyCase, []byte(`{"id":`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An invitation to case c1, which its target names, that says it is
+	// of case c2.
+	a := act(t, "Invite", caseActor, fmt.Sprintf(`"context":%q,"target":%q,"object":%q`, other, acts.ID, vendor2))
+	err = db.View(ctx, func(tx *store.ReadTx) error {
+		if err := e.checkContext(tx, a); err == nil {
+			t.Errorf("an activity whose target is case %s, whose record is unreadable, and whose context names %s was let through", acts.ID, other)
+		} else if problem.Status(err) < 500 {
+			t.Errorf("checkContext = %v (status %d), want the store's failure", err, problem.Status(err))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
