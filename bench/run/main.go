@@ -601,24 +601,40 @@ func (n *node) commits() (float64, error) { return n.counter("vultron_store_comm
 // counter reads the value of one unlabelled counter from the node's
 // /metrics.
 func (n *node) counter(name string) (float64, error) {
+	v, err := n.counters(name)
+	if err != nil {
+		return 0, err
+	}
+	return v[0], nil
+}
+
+// counters reads the counters names from one scrape of n's /metrics, in
+// their order.
+func (n *node) counters(names ...string) ([]float64, error) {
 	req, _ := http.NewRequest(http.MethodGet, n.url+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+n.token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	// The value as the exposition writes it: a float in Go's shortest
-	// form, so a small one has a negative exponent (1.5e-05).
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(b)
-	if m == nil {
-		return 0, fmt.Errorf("metrics of %s: no %s", n.url, name)
+	out := make([]float64, len(names))
+	for i, name := range names {
+		// The value as the exposition writes it: a float in Go's shortest
+		// form, so a small one has a negative exponent (1.5e-05).
+		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(b)
+		if m == nil {
+			return nil, fmt.Errorf("metrics of %s: no %s", n.url, name)
+		}
+		if out[i], err = strconv.ParseFloat(string(m[1]), 64); err != nil {
+			return nil, fmt.Errorf("metrics of %s: %s: %w", n.url, name, err)
+		}
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	return out, nil
 }
 
 type lgResult struct {

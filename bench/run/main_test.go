@@ -2,11 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -182,5 +185,29 @@ func TestCounterReadsEveryValueTheExpositionWrites(t *testing.T) {
 		if err != nil || got != v {
 			t.Errorf("counter of a counter at %g = %g, %v", v, got, err)
 		}
+	}
+}
+
+// TestStoreCountersScrapeEachProcessOnce: the counters read before and
+// after a load come from one scrape of each process, since a scrape is
+// itself a read of the store, whose round trips the figures count.
+func TestStoreCountersScrapeEachProcessOnce(t *testing.T) {
+	var scrapes atomic.Int32
+	body := "vultron_store_round_trips_total 120\nvultron_store_writer_locks_total 40\nvultron_store_writer_lock_wait_seconds_total 1.5e-05\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scrapes.Add(1)
+		_, _ = io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	s := &sharedNode{procs: []*node{{url: srv.URL}, {url: srv.URL}}}
+	got, err := s.storeCounters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (storeCounters{roundTrips: 240, writerLocks: 80, writerLockWait: 3e-05}); got != want {
+		t.Errorf("storeCounters = %+v, want %+v", got, want)
+	}
+	if n := scrapes.Load(); n != 2 {
+		t.Errorf("%d scrapes of two processes, want 2", n)
 	}
 }

@@ -77,21 +77,18 @@ type storeCounters struct {
 
 // storeCounters sums the processes' vultron_store_round_trips_total,
 // vultron_store_writer_locks_total and
-// vultron_store_writer_lock_wait_seconds_total.
+// vultron_store_writer_lock_wait_seconds_total, read from one scrape of
+// each (a scrape reads the store too).
 func (s *sharedNode) storeCounters() (storeCounters, error) {
 	var sum storeCounters
 	for _, n := range s.procs {
-		for _, c := range []struct {
-			name string
-			to   *float64
-		}{{"vultron_store_round_trips_total", &sum.roundTrips}, {"vultron_store_writer_locks_total", &sum.writerLocks},
-			{"vultron_store_writer_lock_wait_seconds_total", &sum.writerLockWait}} {
-			v, err := n.counter(c.name)
-			if err != nil {
-				return storeCounters{}, err
-			}
-			*c.to += v
+		v, err := n.counters("vultron_store_round_trips_total", "vultron_store_writer_locks_total", "vultron_store_writer_lock_wait_seconds_total")
+		if err != nil {
+			return storeCounters{}, err
 		}
+		sum.roundTrips += v[0]
+		sum.writerLocks += v[1]
+		sum.writerLockWait += v[2]
 	}
 	return sum, nil
 }
