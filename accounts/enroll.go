@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -255,6 +257,21 @@ func (s *Service) OfferTOTP(ctx context.Context, id string) (TOTPOffer, error) {
 	return offer, err
 }
 
+// pendingTOTPKey parses the otpauth:// URL of a session's pending TOTP
+// secret. A URL that does not parse (a damaged record) is an error that
+// does not quote it: its query is the secret, and the error is logged.
+func pendingTOTPKey(raw string) (*otp.Key, error) {
+	key, err := otp.NewKeyFromURL(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL
+		}
+		return nil, fmt.Errorf("accounts: the session's pending TOTP secret does not parse: %w", err)
+	}
+	return key, nil
+}
+
 // PendingTOTP returns the offer OfferTOTP keeps in the session, for the
 // page that shows it again (after a wrong code).
 func (s *Service) PendingTOTP(ctx context.Context, id string) (TOTPOffer, bool, error) {
@@ -262,9 +279,9 @@ func (s *Service) PendingTOTP(ctx context.Context, id string) (TOTPOffer, bool, 
 	if err != nil || st.TOTPPending == "" {
 		return TOTPOffer{}, false, err
 	}
-	key, err := otp.NewKeyFromURL(st.TOTPPending)
+	key, err := pendingTOTPKey(st.TOTPPending)
 	if err != nil {
-		return TOTPOffer{}, false, fmt.Errorf("accounts: pending TOTP secret: %w", err)
+		return TOTPOffer{}, false, err
 	}
 	return TOTPOffer{Secret: key.Secret(), URL: key.URL()}, true, nil
 }
@@ -283,9 +300,9 @@ func (s *Service) ConfirmTOTP(ctx context.Context, id, code string, m LoginMeta)
 		if ss.TOTPPending == "" {
 			return problem.Conflict("no authenticator app is being set up in this session; start again")
 		}
-		key, err := otp.NewKeyFromURL(ss.TOTPPending)
+		key, err := pendingTOTPKey(ss.TOTPPending)
 		if err != nil {
-			return fmt.Errorf("accounts: pending TOTP secret: %w", err)
+			return err
 		}
 		step, ok, _ := totpStep(key.Secret(), code, now, 0)
 		if !ok {

@@ -482,3 +482,38 @@ func TestFactorsAndRecoveryNeedARecentLogin(t *testing.T) {
 		}
 	})
 }
+
+// TestADamagedPendingTOTPKeepsItsSecret: a session whose pending
+// authenticator app's record (an otpauth:// URL) does not parse is the
+// node's failure, and the error, which the node logs, does not hold the
+// URL, whose query is the secret; the driver's parse error quoted it.
+func TestADamagedPendingTOTPKeepsItsSecret(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, url string) {
+		_, s, admin := serviceWithAdmin(t, url, nil)
+		ctx := context.Background()
+		enroll := enrolled(t, s, admin, "hana", Analyst, "hana's long password")
+		if _, err := s.OfferTOTP(ctx, enroll.SessionID); err != nil {
+			t.Fatal(err)
+		}
+		const secret = "JBSWY3DPEHPK3PXPSECRET"
+		err := s.update(ctx, func(t tx) error {
+			var ss Session
+			if _, err := t.getJSON(bSessions, sessionKey(enroll.SessionID), &ss); err != nil {
+				return err
+			}
+			ss.TOTPPending = "otpauth://totp/vultron:hana?secret=" + secret + "\x7f"
+			return t.putJSON(bSessions, sessionKey(enroll.SessionID), ss)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = s.PendingTOTP(ctx, enroll.SessionID)
+		if err == nil || strings.Contains(err.Error(), secret) {
+			t.Errorf("PendingTOTP of a damaged record: %v; want an error without the secret", err)
+		}
+		_, err = s.ConfirmTOTP(ctx, enroll.SessionID, "123456", LoginMeta{})
+		if err == nil || strings.Contains(err.Error(), secret) {
+			t.Errorf("ConfirmTOTP of a damaged record: %v; want an error without the secret", err)
+		}
+	})
+}
