@@ -736,8 +736,17 @@ func privilegeHint(err error) string {
 // transactions of processes still running.
 func timeoutHint(err error) string {
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && (pe.Code == "57014" || pe.Code == "55P03") {
-		return " (a statement_timeout or lock_timeout of the role or the database stopped it: run `vultron migrate` once with PGOPTIONS='-c statement_timeout=0 -c lock_timeout=0', at a quiet time, then start the processes)"
+	if !errors.As(err, &pe) {
+		return ""
+	}
+	const fix = "run `vultron migrate` once with PGOPTIONS='-c statement_timeout=0 -c lock_timeout=0', at a quiet time, then start the processes"
+	switch pe.Code {
+	case "55P03":
+		return " (a lock_timeout of the role or the database stopped it: " + fix + ")"
+	case "57014":
+		// Also an administrator's pg_cancel_backend, which only the
+		// server's message, translated, tells apart.
+		return " (a statement_timeout of the role or the database, or an administrator, cancelled it: if the timeout did, " + fix + ")"
 	}
 	return ""
 }

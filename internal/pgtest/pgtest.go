@@ -157,7 +157,9 @@ func start(ctx context.Context, durable bool) (*Server, error) {
 
 // PasswordRole is the one role a server Start made asks for a password
 // (SCRAM) on 127.0.0.1; it trusts every other. The server does not create
-// it: a test that needs a password creates it with one.
+// it: a test that needs a password creates it with one, hashed with SCRAM
+// (SET password_encryption = 'scram-sha-256' first: before PostgreSQL 14
+// the default is md5, which this line refuses).
 const PasswordRole = "pgtest_password"
 
 // requirePassword puts the line that asks PasswordRole for its password
