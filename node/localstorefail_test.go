@@ -86,4 +86,11 @@ func TestAnObjectWhoseRecordDoesNotDecodeIsNotAbsent(t *testing.T) {
 	if status, body := n.serve(t, http.MethodGet, "/objects/r1", n.token); status != http.StatusInternalServerError {
 		t.Errorf("GET /objects/r1 with a record that does not decode: %d %s, want 500 (a 404 says the node holds no such object)", status, body)
 	}
+	// An unsigned request learns nothing of what the node holds: 401, as
+	// for an object the node does not hold.
+	for _, path := range []string{"/objects/r1", "/objects/none"} {
+		if status, body := n.serve(t, http.MethodGet, path, ""); status != http.StatusUnauthorized {
+			t.Errorf("unsigned GET %s: %d %s, want 401", path, status, body)
+		}
+	}
 }

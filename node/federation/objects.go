@@ -71,6 +71,12 @@ func (e *Endpoints) Activity(w http.ResponseWriter, r *http.Request) {
 // gets 401, a signed GET from anyone else 403.
 func (e *Endpoints) Object(w http.ResponseWriter, r *http.Request) {
 	id := e.cfg.PublicURL + "/objects/" + mux.Vars(r)["id"]
+	// Who asks, first: a request that is not signed learns nothing of what
+	// the node holds, not even that a record of it does not read.
+	signer, ok := e.signer(w, r)
+	if !ok {
+		return
+	}
 	var obj vocab.Object
 	var parties []string
 	var c *cases.Case // the case that recorded the object, if any
@@ -97,10 +103,6 @@ func (e *Endpoints) Object(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		problem.Write(w, err)
-		return
-	}
-	signer, ok := e.signer(w, r)
-	if !ok {
 		return
 	}
 	if signer != nil {
