@@ -96,7 +96,10 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request, s *uiSession)
 	caseID := r.URL.Query().Get("case")
 	current, err := d.liveState(r, caseID)
 	if err != nil {
-		d.ErrorPage(w, http.StatusInternalServerError, "The case could not be read.")
+		// The store's passing failure is 503 with Retry-After, as every
+		// page's: the live page tries again.
+		problem.SetRetryAfter(w.Header(), err)
+		d.ErrorPage(w, problem.Status(err), "The case could not be read.")
 		return
 	}
 	h := w.Header()

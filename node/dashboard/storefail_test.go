@@ -101,3 +101,25 @@ func TestASecondFactorTheStoreCannotCheckKeepsTheLogin(t *testing.T) {
 		t.Errorf("POST /login/factor with the store closed answered the login page, not the code's:\n%s", body)
 	}
 }
+
+// TestALiveStreamTheStoreCannotStartSaysWhenToTryAgain: the event stream
+// of a live page that starts while the store cannot serve (here it is
+// closed, as while the node stops) is answered 503 with Retry-After, the
+// node's passing failure, not a bare 500.
+func TestALiveStreamTheStoreCannotStartSaysWhenToTryAgain(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "vultron.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d := &Dashboard{cfg: Config{Store: db, Now: time.Now}}
+	for _, path := range []string{"/events", "/events?case=https://v.example/cases/c1"} {
+		w := httptest.NewRecorder()
+		d.events(w, httptest.NewRequest(http.MethodGet, path, nil), nil)
+		if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+			t.Errorf("GET %s with the store closed: %d (Retry-After %q), want 503 with Retry-After", path, w.Code, w.Header().Get("Retry-After"))
+		}
+	}
+}
