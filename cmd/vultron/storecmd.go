@@ -108,6 +108,9 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 // fails unless they are this binary's.
 func checkMigrations(ctx context.Context, env *environment, storeURL string) error {
 	st, err := store.CheckSchema(ctx, storeURL)
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("a node is using %s; stop it before checking its store", st.Desc)
+	}
 	if err != nil {
 		return err
 	}

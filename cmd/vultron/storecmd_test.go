@@ -415,6 +415,17 @@ func TestMigrateCheck(t *testing.T) {
 		if code, out := cmd("migrate", "--check", "--store", "bolt:"+old); code != 0 || !oneLine(out) || !strings.Contains(out, "nothing to migrate") {
 			t.Errorf("check of a migrated store: exit %d, %q; want 0, nothing to migrate", code, out)
 		}
+		held, err := store.Open(old, store.Options{DataKey: bytes.Repeat([]byte{1}, store.DataKeySize), NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, out := cmd("migrate", "--check", "--store", "bolt:"+old); code != 1 || !oneLine(out) ||
+			!strings.Contains(out, "a node is using "+old+"; stop it before checking its store") {
+			t.Errorf("check of a store in use: exit %d, %q; want exit 1 saying to stop the node", code, out)
+		}
+		if err := held.Close(); err != nil {
+			t.Fatal(err)
+		}
 		if code, out := cmd("migrate", "--check", "--store", "bolt:"+filepath.Join(dir, "nosuch.db")); code != 1 || !oneLine(out) || !strings.Contains(out, "no such file") {
 			t.Errorf("check of a missing file: exit %d, %q", code, out)
 		}
