@@ -450,10 +450,17 @@ func (s *Service) touchToken(hash []byte, now time.Time) {
 
 // unavailable is the refusal of a request whose credential could not be
 // checked because the store did not answer: 503, so that a client tries
-// again rather than taking its token for a bad one.
+// again rather than taking its token for a bad one. A store that says why
+// (the database refuses the node's credentials, is read-only, cannot be
+// reached) has its reason in the sentence, as a write's refusal has.
 func unavailable(err error) error {
+	why := "its store does not answer"
+	var ue *store.UnavailableError
+	if errors.As(err, &ue) && ue.Reason != "" {
+		why = ue.Reason
+	}
 	pe := &problem.Error{Status: http.StatusServiceUnavailable, Err: fmt.Errorf("accounts: %w", err),
-		Msg: "the node cannot check credentials now: its store does not answer; try again"}
+		Msg: "the node cannot check credentials now: " + why + "; try again"}
 	if store.Passing(err) {
 		// A failure that passes (or a node stopping): say when to try
 		// again; not for one that does not (a damaged record).

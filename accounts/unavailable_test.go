@@ -33,3 +33,19 @@ func TestUnavailableSaysWhenOnlyForWhatPasses(t *testing.T) {
 		}
 	}
 }
+
+// TestUnavailableSaysWhy: a credential the store could not check because
+// the database refuses the node's own credentials (a changed password)
+// is answered with that reason, not only "its store does not answer",
+// so that the one who reads it knows the database is the one to fix.
+func TestUnavailableSaysWhy(t *testing.T) {
+	err := unavailable(fmt.Errorf("read token: %w", &store.UnavailableError{
+		Reason: "the database refuses the node's credentials", Err: errors.New("SQLSTATE 28P01")}))
+	want := "the node cannot check credentials now: the database refuses the node's credentials; try again"
+	if got := problem.Message(err); got != want {
+		t.Errorf("message %q, want %q", got, want)
+	}
+	if got := problem.Message(unavailable(store.ErrClosed)); got != "the node cannot check credentials now: its store does not answer; try again" {
+		t.Errorf("a store that gives no reason: message %q", got)
+	}
+}
