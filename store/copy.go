@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/openvultron/vultron/internal/samefile"
@@ -65,6 +66,9 @@ func Copy(ctx context.Context, from, to string) (st CopyStats, err error) {
 	if path, ok := strings.CutPrefix(to, "bolt:"); ok && path != "" {
 		if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
 			created = path
+			if dir := filepath.Dir(path); !dirExists(dir) {
+				return st, invalidf("the directory %s of the destination does not exist, so nothing was copied: create it first", dir)
+			}
 		}
 	}
 	dst, err := openRawEngine(ctx, to)
@@ -410,4 +414,10 @@ func samePath(a, b [][]byte) bool {
 		}
 	}
 	return true
+}
+
+// dirExists reports whether path is a directory.
+func dirExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }

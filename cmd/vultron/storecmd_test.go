@@ -66,6 +66,16 @@ func TestStoreCopyCommand(t *testing.T) {
 			t.Errorf("%s exists after a copy from a missing file (%v)", p, err)
 		}
 	}
+	// Into a directory that does not exist: one sentence that says to
+	// create it, and nothing created.
+	noDir := filepath.Join(t.TempDir(), "nosuch")
+	if code, out := cmd("store", "copy", "--from", "bolt:"+src, "--to", "bolt:"+filepath.Join(noDir, "vultron.db"), "--data", dir); code != 1 ||
+		!strings.Contains(out, "the directory "+noDir+" of the destination does not exist, so nothing was copied: create it first") || strings.Count(out, "\n") != 1 {
+		t.Errorf("copy into a directory that does not exist: exit %d, %q; want exit 1 saying to create it", code, out)
+	}
+	if _, err := os.Stat(noDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the copy created %s (%v)", noDir, err)
+	}
 	code, out := cmd("store", "copy", "--from", "bolt:"+src, "--to", "bolt:"+dst, "--data", dir)
 	if code != 0 || !strings.Contains(out, "copied ") || !strings.Contains(out, "opens with data key "+store.KeyID(keys.Current)) {
 		t.Fatalf("store copy: exit %d, %q", code, out)
