@@ -565,7 +565,7 @@ func connectPostgres(ctx context.Context, connString string, noSync bool) (*pgEn
 	}
 	if err := e.pool.Ping(ctx); err != nil {
 		e.pool.Close()
-		return nil, fmt.Errorf("connect to %s: %w", e.desc, oneLineConnectError(err))
+		return nil, fmt.Errorf("connect to %s: %w%s", e.desc, oneLineConnectError(err), e.noPasswordHint(err))
 	}
 	if e.locks, err = pgSchemaLocks(ctx, e.pool); err != nil {
 		e.pool.Close()
@@ -646,6 +646,29 @@ func oneLineConnectError(err error) error {
 		}
 	}
 	return &connectError{msg: strings.Join(lines, "; "), err: err}
+}
+
+// noPasswordHint says, after a connection refused for its password
+// (SQLSTATE 28P01), that no password was offered at all, when none was:
+// the driver then offers an empty one, and the server's answer reads as
+// a wrong password, when the password file has no line for the session's
+// host, port, database and role (a line for another database), or there
+// is no file.
+func (e *pgEngine) noPasswordHint(err error) string {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "28P01" {
+		return ""
+	}
+	cc := e.connConfig()
+	if cc.Password != "" {
+		return ""
+	}
+	where := "the URL or PGPASSWORD"
+	if e.passfile != "" {
+		where = "the URL, PGPASSWORD or the password file " + e.passfile
+	}
+	return fmt.Sprintf(" (no password was given: %s has none for host %s, port %d, database %s and role %s)",
+		where, cc.Host, cc.Port, cc.Database, cc.User)
 }
 
 // pgVersion returns the version of the tables, 0 for an empty database.

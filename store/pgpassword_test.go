@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -115,5 +116,56 @@ func TestPgPassfile(t *testing.T) {
 				t.Errorf("pgPassfile(%q) = %q, want %q", c.url, got, c.want)
 			}
 		})
+	}
+}
+
+// TestNoPasswordIsSaid: a password file without a line for the session
+// (here, one for another database) offers no password, and the server's
+// refusal reads as a wrong password; the error says that none was given
+// and where it was looked for, and names no password.
+func TestNoPasswordIsSaid(t *testing.T) {
+	ctx := context.Background()
+	srv := pgtest.StartServer(t)
+	admin := pgtest.Connect(t, srv.URL)
+	const dbname = "nopassword"
+	for _, q := range []string{
+		`SET password_encryption = 'scram-sha-256'`,
+		`CREATE ROLE ` + pgtest.PasswordRole + ` LOGIN PASSWORD 'the-secret'`,
+		`CREATE DATABASE ` + dbname + ` OWNER ` + pgtest.PasswordRole,
+	} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	su, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	passfile := filepath.Join(t.TempDir(), "pgpass")
+	line := fmt.Sprintf("%s:%s:otherdb:%s:the-secret\n", su.Hostname(), su.Port(), pgtest.PasswordRole)
+	if err := os.WriteFile(passfile, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PGPASSWORD", "")
+	t.Setenv("PGPASSFILE", passfile)
+	u := fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", pgtest.PasswordRole, su.Host, dbname)
+	db, err := OpenURL(ctx, u, Options{NoSync: true, DataKey: testKey(9)})
+	if err == nil {
+		db.Close()
+		t.Fatal("opened without a password")
+	}
+	want := fmt.Sprintf("no password was given: the URL, PGPASSWORD or the password file %s has none for host %s, port %s, database %s and role %s",
+		passfile, su.Hostname(), su.Port(), dbname, pgtest.PasswordRole)
+	if !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "the-secret") {
+		t.Errorf("open: %v; want it to say %q", err, want)
+	}
+
+	// With the right password, wrong: no such hint.
+	t.Setenv("PGPASSWORD", "not-the-secret")
+	if db, err := OpenURL(ctx, u, Options{NoSync: true, DataKey: testKey(9)}); err == nil {
+		db.Close()
+		t.Fatal("opened with a wrong password")
+	} else if strings.Contains(err.Error(), "no password was given") || strings.Contains(err.Error(), "not-the-secret") {
+		t.Errorf("open with a wrong password: %v; want no hint of a missing password, and no password", err)
 	}
 }
