@@ -145,3 +145,23 @@ func checkRefusal(t *testing.T, err error, want, notWant []string, schema, role 
 		}
 	}
 }
+
+// TestCheckSchemaWithoutPrivilegesIsToldWhatToDo: `vultron migrate
+// --check` run as a role that may not read the node's tables says which
+// tables and the GRANT to run, as a start with that role does, not only
+// the server's "permission denied" for the first table it read.
+func TestCheckSchemaWithoutPrivilegesIsToldWhatToDo(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.Database(t)
+	roleURL, role, schema := readWriteRole(t, u)
+	admin, err := OpenURL(ctx, u, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = CheckSchema(ctx, roleURL)
+	checkRefusal(t, err, []string{"vultron_schema_migrations", "vultron_kv",
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"}, nil, schema, role)
+}

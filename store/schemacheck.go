@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // SchemaStatus is what versions a store is at, beside this binary's: for
@@ -72,6 +74,7 @@ func CheckSchema(ctx context.Context, rawURL string) (SchemaStatus, error) {
 		}
 		st.Desc = e.desc
 		if st.Tables, err = pgVersion(ctx, e.pool); err != nil {
+			err = grantHint(ctx, e, err)
 			e.pool.Close()
 			return st, fmt.Errorf("store: check %s: %w", e.desc, err)
 		}
@@ -102,8 +105,26 @@ func CheckSchema(ctx context.Context, rawURL string) (SchemaStatus, error) {
 		return tx.err()
 	})
 	if err != nil {
+		if pe, ok := eng.(*pgEngine); ok {
+			err = grantHint(ctx, pe, err)
+		}
 		return st, fmt.Errorf("store: check %s: %w", st.Desc, err)
 	}
 	st.RecordsKnown = true
 	return st, nil
+}
+
+// grantHint turns a read the database refused for lack of privilege
+// (SQLSTATE 42501) into checkTablePrivileges' sentence, which names the
+// tables the role may not use and the GRANT to run, as a start of the
+// node with that role says; any other error it returns as it is.
+func grantHint(ctx context.Context, e *pgEngine, err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "42501" {
+		return err
+	}
+	if perr := checkTablePrivileges(ctx, e.pool); perr != nil {
+		return perr
+	}
+	return err
 }
