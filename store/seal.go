@@ -255,7 +255,7 @@ func (e *WrongKeyError) Error() string {
 	if e.Retired {
 		return fmt.Sprintf("%v: the store is sealed with data key %s, not the key given (%s), which was retired by rotate-key: give the key that replaced it (the key file rotate-key wrote, or VULTRON_DATA_KEY set from that file)", ErrDataKey, e.Sealed, e.Current)
 	}
-	return fmt.Sprintf("%v: the store is sealed with data key %s, not the key given (%s)", ErrDataKey, e.Sealed, e.Current)
+	return fmt.Sprintf("%v: the store is sealed with data key %s, not the key given (%s): give the key it is sealed with (--data-key-file, or VULTRON_DATA_KEY as the node's other processes have it)", ErrDataKey, e.Sealed, e.Current)
 }
 
 // Unwrap returns ErrDataKey.

@@ -455,7 +455,7 @@ func TestWrongDataKeySaysTheStore(t *testing.T) {
 			db.Close()
 			t.Fatal("opened with another data key")
 		}
-		want := "the store is sealed with data key " + KeyID(testKey(1)) + ", not the key given (" + KeyID(testKey(2)) + ")"
+		want := "the store is sealed with data key " + KeyID(testKey(1)) + ", not the key given (" + KeyID(testKey(2)) + "): give the key it is sealed with"
 		if !errors.Is(err, ErrDataKey) || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v; want ErrDataKey saying %q", err, want)
 		}
