@@ -251,3 +251,33 @@ func TestEmptyStoreFileIsNotANewStore(t *testing.T) {
 		t.Errorf("the refused start changed the empty file: %v, %v", fi, statErr)
 	}
 }
+
+// TestARefusedStartLeavesNoDirectory: a start refused before the node
+// made anything (here, a store sealed with another data key than the one
+// given) leaves no data directory, and no key directory in it, where
+// there was none: the next start, with the right key, finds the place as
+// the operator left it.
+func TestARefusedStartLeavesNoDirectory(t *testing.T) {
+	dir := t.TempDir()
+	first := filepath.Join(dir, "first")
+	if err := newNodeIn(t, first); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	second := filepath.Join(dir, "second")
+	other := strings.Repeat("A", 43) + "="
+	_, err = New(context.Background(), Config{DataDir: second, Store: "bolt:" + filepath.Join(first, "vultron.db"), DataKey: other,
+		Listener: ln, PublicURL: "http://" + ln.Addr().String(), Actors: []ActorConfig{{Name: "vendor", Type: actor.Organization}},
+		NoSync: true, Argon2: testArgon2, Logger: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), Notice: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "sealed with data key") {
+		t.Fatalf("a start with another data key: %v, want a refusal naming the key the store is sealed with", err)
+	}
+	if _, err := os.Stat(second); err == nil {
+		entries, _ := os.ReadDir(second)
+		t.Errorf("the refused start left its data directory %s (%d entries)", second, len(entries))
+	}
+}

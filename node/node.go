@@ -491,7 +491,7 @@ type service struct {
 // New opens the node's store and prepares its actors, keys and handlers.
 // On first start it creates the data directory, one RSA-2048 key per actor
 // and the API token, which it prints once to cfg.Notice.
-func New(ctx context.Context, cfg Config) (*Node, error) {
+func New(ctx context.Context, cfg Config) (_ *Node, retErr error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
@@ -521,13 +521,25 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("node: %w", err)
 		}
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("node: data directory: %w", err)
-	}
 	keyDir := filepath.Join(cfg.DataDir, "keys")
 	n.keyDir = keyDir
-	if err := os.MkdirAll(keyDir, 0o700); err != nil {
-		return nil, fmt.Errorf("node: key directory: %w", err)
+	// A start that is refused leaves no directory it made and left empty:
+	// the next start finds the place as the operator left it.
+	var made []string
+	defer func() {
+		if retErr != nil {
+			for i := len(made) - 1; i >= 0; i-- {
+				_ = os.Remove(made[i]) // only while empty
+			}
+		}
+	}()
+	for _, d := range []struct{ path, what string }{{cfg.DataDir, "data directory"}, {keyDir, "key directory"}} {
+		if _, err := os.Stat(d.path); errors.Is(err, fs.ErrNotExist) {
+			made = append(made, d.path)
+		}
+		if err := os.MkdirAll(d.path, 0o700); err != nil {
+			return nil, fmt.Errorf("node: %s: %w", d.what, err)
+		}
 	}
 
 	storeURL := cfg.Store
