@@ -2930,7 +2930,7 @@ func (b *pgBucket) lookup(name []byte) *pgBucket {
 		t.buckets[ck] = nil
 		return nil
 	case err != nil:
-		t.fail(fmt.Errorf("bucket %x: %w", name, err))
+		t.fail(fmt.Errorf("bucket %s: %w", bucketLabel(name), err))
 		return nil
 	}
 	sub := &pgBucket{t: t, id: id, seq: uint64(seq), seqLoaded: true}
@@ -2966,7 +2966,7 @@ func (b *pgBucket) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
 	if v, read := t.values[ck]; t.fresh[b.id] || (isKnown && read && !v.present) {
 		id, ok, err := t.bucketID()
 		if err != nil {
-			t.fail(fmt.Errorf("create bucket %x: %w", name, err))
+			t.fail(fmt.Errorf("create bucket %s: %w", bucketLabel(name), err))
 			return nil, t.failed
 		}
 		if ok {
@@ -2986,7 +2986,7 @@ func (b *pgBucket) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
 			ON CONFLICT DO NOTHING RETURNING 1)
 		INSERT INTO vultron_buckets (parent, name) SELECT $1, $2 FROM m RETURNING id`, b.id, name)
 	if err != nil {
-		t.fail(fmt.Errorf("create bucket %x: %w", name, err))
+		t.fail(fmt.Errorf("create bucket %s: %w", bucketLabel(name), err))
 		return nil, t.failed
 	}
 	var id int64
@@ -2994,14 +2994,14 @@ func (b *pgBucket) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
 	for rows.Next() {
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
-			t.fail(fmt.Errorf("create bucket %x: %w", name, err))
+			t.fail(fmt.Errorf("create bucket %s: %w", bucketLabel(name), err))
 			return nil, t.failed
 		}
 		found = true
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		t.fail(fmt.Errorf("create bucket %x: %w", name, err))
+		t.fail(fmt.Errorf("create bucket %s: %w", bucketLabel(name), err))
 		return nil, t.failed
 	}
 	if !found {
@@ -3013,7 +3013,7 @@ func (b *pgBucket) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
 				return nil, t.failed
 			}
 		}
-		return nil, fmt.Errorf("create bucket %x: the key holds a value", name)
+		return nil, fmt.Errorf("create bucket %s: the key holds a value", bucketLabel(name))
 	}
 	return b.created(name, id), nil
 }
@@ -3058,7 +3058,7 @@ func (b *pgBucket) DeleteBucket(name []byte) error {
 		dm AS (DELETE FROM vultron_kv WHERE bucket = $1 AND key = $2 AND value IS NULL)
 		DELETE FROM vultron_buckets WHERE id IN (SELECT id FROM sub) RETURNING id`, b.id, name)
 	if err != nil {
-		t.fail(fmt.Errorf("delete bucket %x: %w", name, err))
+		t.fail(fmt.Errorf("delete bucket %s: %w", bucketLabel(name), err))
 		return t.failed
 	}
 	gone := map[int64]bool{}
@@ -3066,14 +3066,14 @@ func (b *pgBucket) DeleteBucket(name []byte) error {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
-			t.fail(fmt.Errorf("delete bucket %x: %w", name, err))
+			t.fail(fmt.Errorf("delete bucket %s: %w", bucketLabel(name), err))
 			return t.failed
 		}
 		gone[id] = true
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		t.fail(fmt.Errorf("delete bucket %x: %w", name, err))
+		t.fail(fmt.Errorf("delete bucket %s: %w", bucketLabel(name), err))
 		return t.failed
 	}
 	// Forget what the transaction knew of the deleted buckets.
