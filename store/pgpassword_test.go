@@ -22,35 +22,14 @@ import (
 // connection offered the password read at start and was refused.
 func TestANewPasswordInThePassfileIsUsedByNewConnections(t *testing.T) {
 	ctx := context.Background()
-	srv := pgtest.StartServer(t)
-	admin := pgtest.Connect(t, srv.URL)
 	const dbname = "rotation"
-	for _, q := range []string{
-		// The hash the server's line for the role asks for, whatever
-		// the server's default (md5 before PostgreSQL 14).
-		`SET password_encryption = 'scram-sha-256'`,
-		`CREATE ROLE ` + pgtest.PasswordRole + ` LOGIN PASSWORD 'first-secret'`,
-		`CREATE DATABASE ` + dbname + ` OWNER ` + pgtest.PasswordRole,
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	su, err := url.Parse(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
 	passfile := filepath.Join(t.TempDir(), "pgpass")
+	su, admin := passwordDatabase(t, dbname, "first-secret", passfile)
 	writePass := func(password string) {
 		t.Helper()
-		line := fmt.Sprintf("%s:%s:%s:%s:%s\n", su.Hostname(), su.Port(), dbname, pgtest.PasswordRole, password)
-		if err := os.WriteFile(passfile, []byte(line), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		writePassfile(t, passfile, su, dbname, password)
 	}
 	writePass("first-secret")
-	t.Setenv("PGPASSWORD", "")
-	t.Setenv("PGPASSFILE", passfile)
 	u := fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", pgtest.PasswordRole, su.Host, dbname)
 	db, err := OpenURL(ctx, u, Options{NoSync: true, DataKey: testKey(9)})
 	if err != nil {
@@ -125,29 +104,10 @@ func TestPgPassfile(t *testing.T) {
 // and where it was looked for, and names no password.
 func TestNoPasswordIsSaid(t *testing.T) {
 	ctx := context.Background()
-	srv := pgtest.StartServer(t)
-	admin := pgtest.Connect(t, srv.URL)
 	const dbname = "nopassword"
-	for _, q := range []string{
-		`SET password_encryption = 'scram-sha-256'`,
-		`CREATE ROLE ` + pgtest.PasswordRole + ` LOGIN PASSWORD 'the-secret'`,
-		`CREATE DATABASE ` + dbname + ` OWNER ` + pgtest.PasswordRole,
-	} {
-		if _, err := admin.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	su, err := url.Parse(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
 	passfile := filepath.Join(t.TempDir(), "pgpass")
-	line := fmt.Sprintf("%s:%s:otherdb:%s:the-secret\n", su.Hostname(), su.Port(), pgtest.PasswordRole)
-	if err := os.WriteFile(passfile, []byte(line), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PGPASSWORD", "")
-	t.Setenv("PGPASSFILE", passfile)
+	su, _ := passwordDatabase(t, dbname, "the-secret", passfile)
+	writePassfile(t, passfile, su, "otherdb", "the-secret")
 	u := fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", pgtest.PasswordRole, su.Host, dbname)
 	db, err := OpenURL(ctx, u, Options{NoSync: true, DataKey: testKey(9)})
 	if err == nil {
@@ -167,5 +127,43 @@ func TestNoPasswordIsSaid(t *testing.T) {
 		t.Fatal("opened with a wrong password")
 	} else if strings.Contains(err.Error(), "no password was given") || strings.Contains(err.Error(), "not-the-secret") {
 		t.Errorf("open with a wrong password: %v; want no hint of a missing password, and no password", err)
+	}
+}
+
+// passwordDatabase starts a server of t's own with the database dbname,
+// owned by pgtest.PasswordRole with password, and has this process take
+// its passwords from passfile alone (PGPASSFILE; PGPASSWORD empty). It
+// returns the server's URL and an administrator's connection.
+func passwordDatabase(t *testing.T, dbname, password, passfile string) (*url.URL, *pgx.Conn) {
+	t.Helper()
+	srv := pgtest.StartServer(t)
+	admin := pgtest.Connect(t, srv.URL)
+	for _, q := range []string{
+		// The hash the server's line for the role asks for, whatever
+		// the server's default (md5 before PostgreSQL 14).
+		`SET password_encryption = 'scram-sha-256'`,
+		`CREATE ROLE ` + pgtest.PasswordRole + ` LOGIN PASSWORD '` + password + `'`,
+		`CREATE DATABASE ` + dbname + ` OWNER ` + pgtest.PasswordRole,
+	} {
+		if _, err := admin.Exec(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	su, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PGPASSWORD", "")
+	t.Setenv("PGPASSFILE", passfile)
+	return su, admin
+}
+
+// writePassfile writes passfile with one line: password for
+// pgtest.PasswordRole on database dbname of the server at su.
+func writePassfile(t *testing.T, passfile string, su *url.URL, dbname, password string) {
+	t.Helper()
+	line := fmt.Sprintf("%s:%s:%s:%s:%s\n", su.Hostname(), su.Port(), dbname, pgtest.PasswordRole, password)
+	if err := os.WriteFile(passfile, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
