@@ -173,6 +173,18 @@ func recordedKeyID(tx kvTx) string {
 	return ""
 }
 
+// statStoreFile is os.Stat of a store file that is to be read, not made,
+// with an error that says what is wrong ("no such file or directory")
+// without "stat" and the path, which the caller names.
+func statStoreFile(path string) (fs.FileInfo, error) {
+	fi, err := os.Stat(path)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fi, err
+}
+
 // openCopySource opens the store at rawURL to read it only, and returns
 // its schema version record. It refuses, without creating anything, a
 // bbolt file that does not exist or is empty, a database without the
@@ -182,12 +194,8 @@ func openCopySource(ctx context.Context, rawURL string) (engine, []byte, error) 
 	switch {
 	case strings.HasPrefix(rawURL, "bolt:") && len(rawURL) > len("bolt:"):
 		path := strings.TrimPrefix(rawURL, "bolt:")
-		fi, err := os.Stat(path)
+		fi, err := statStoreFile(path)
 		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err // "no such file or directory", without "stat"
-			}
 			return nil, nil, fmt.Errorf("source %s: %w", path, err)
 		}
 		switch {

@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -54,11 +52,7 @@ func CheckSchema(ctx context.Context, rawURL string) (SchemaStatus, error) {
 	case strings.HasPrefix(rawURL, "bolt:") && len(rawURL) > len("bolt:"):
 		path := strings.TrimPrefix(rawURL, "bolt:")
 		st.Desc = path
-		if _, err := os.Stat(path); err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
+		if _, err := statStoreFile(path); err != nil {
 			return st, fmt.Errorf("store: check %s: %w", path, err)
 		}
 		be, err := openBoltReadOnly(path, DefaultLockTimeout)
