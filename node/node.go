@@ -1039,18 +1039,20 @@ func (n *Node) LocalActor(ctx context.Context, name string) (actor.Local, bool, 
 	if err != nil {
 		return actor.Local{}, false, fmt.Errorf("look up actor %s: %w", name, err)
 	}
-	if _, found, _ := actor.LoadKey(n.keyDir, name); !found {
-		// Another process of a shared node may have made it.
+	key, found, err := actor.LoadKey(n.keyDir, name)
+	if !found {
+		// Missing or unreadable here: another process of a shared node
+		// may have made it, and the store keeps it.
 		if _, err := n.fetchSharedKey(ctx, name); err != nil {
 			return actor.Local{}, false, fmt.Errorf("fetch the key of case actor %s from the store: %w", name, err)
 		}
+		key, found, err = actor.LoadKey(n.keyDir, name)
 	}
 	// The Case Actor exists (its record says so): a key that does not load,
 	// is gone or does not match the record is the node's failure, never
 	// "no such actor", which would tell a peer that verifies the case's
 	// announcements that its actor is not there. A key made now could
 	// never match the record's.
-	key, found, err := actor.LoadKey(n.keyDir, name)
 	switch {
 	case err != nil:
 		n.log.Error().Err(err).Str("actor", name).Msg("load case actor key")
