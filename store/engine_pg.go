@@ -1141,7 +1141,12 @@ const pgReapEvery = 2 * time.Second
 // and so is its attempt. It reads only leased
 // rows (an index holds them) and the server's lock table, and writes only
 // the rows it frees. Leases of processes older than the lease holder
-// column (none recorded) still end by expiring.
+// column (none recorded) still end by expiring. It is one statement, with
+// the lock table in its condition, because a process's claims all follow
+// its lock: a row claimed before the statement began names a holder whose
+// lock the statement sees, and a row claimed while it runs is checked
+// again against the lock table as it is then
+// (TestReapingSparesALeaseTakenWhileItRuns).
 func (e *pgEngine) reapLeases(ctx context.Context, holder int64) error {
 	_, err := e.pool.Exec(ctx, `
 		UPDATE vultron_kv SET lease = NULL, lease_holder = NULL
