@@ -1211,19 +1211,28 @@ func (e *pgEngine) update(ctx context.Context, fn func(kvTx) error) error {
 }
 
 // pgNoTimeoutsForTheLock and pgTimeoutsAfterTheLock surround the wait
-// for the writer lock in a write transaction: a statement_timeout or
-// lock_timeout set for the role or the database (a guard against runaway
-// queries) would otherwise cancel the wait, which lasts as long as other
-// processes' batches, and fail writes for no fault of theirs. The wait is
-// bounded by the committer's own timeout instead; the transaction's
-// statements after it run under the timeouts that were set, kept in
-// vultron.* settings of the transaction meanwhile.
+// for the writer lock in a write transaction: a statement_timeout,
+// lock_timeout or (PostgreSQL 17 and later) transaction_timeout set for
+// the role or the database (a guard against runaway queries) would
+// otherwise cancel the wait, which lasts as long as other processes'
+// batches, and fail writes for no fault of theirs. The wait is bounded by
+// the committer's own timeout instead; the transaction's statements after
+// it run under the timeouts that were set, kept in vultron.* settings of
+// the transaction meanwhile (a transaction_timeout put back counts from
+// then). A server without transaction_timeout has no such setting, which
+// current_setting's missing_ok tells, and the statements leave it alone.
 const (
 	pgNoTimeoutsForTheLock = `SELECT set_config('vultron.statement_timeout', current_setting('statement_timeout'), true),
 		set_config('vultron.lock_timeout', current_setting('lock_timeout'), true),
-		set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true)`
+		CASE WHEN current_setting('transaction_timeout', true) IS NOT NULL
+			THEN set_config('vultron.transaction_timeout', current_setting('transaction_timeout'), true) END,
+		set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true),
+		CASE WHEN current_setting('transaction_timeout', true) IS NOT NULL
+			THEN set_config('transaction_timeout', '0', true) END`
 	pgTimeoutsAfterTheLock = `SELECT set_config('statement_timeout', current_setting('vultron.statement_timeout'), true),
 		set_config('lock_timeout', current_setting('vultron.lock_timeout'), true),
+		CASE WHEN current_setting('transaction_timeout', true) IS NOT NULL
+			THEN set_config('transaction_timeout', current_setting('vultron.transaction_timeout'), true) END,
 		extract(epoch FROM clock_timestamp() - now())::float8`
 )
 
@@ -1312,7 +1321,7 @@ func (e *pgEngine) updateOnce(ctx context.Context, fn func(kvTx) error) error {
 	}
 	var waited float64
 	if err == nil {
-		err = br.QueryRow().Scan(nil, nil, &waited)
+		err = br.QueryRow().Scan(nil, nil, nil, &waited)
 	}
 	if err == nil {
 		e.writerLocks.Add(1)

@@ -190,6 +190,45 @@ func TestTimeoutsOfTheDatabaseDoNotCancelTheWriterLock(t *testing.T) {
 	}
 }
 
+// TestTheDatabasesTimeoutsHoldAfterTheWriterLock: the timeouts of the
+// role or the database set aside for the wait for the writer lock are in
+// force again for the transaction's own statements, with the values they
+// were set to, and the server's transaction_timeout (PostgreSQL 17) is
+// left as the server has it.
+func TestTheDatabasesTimeoutsHoldAfterTheWriterLock(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.Database(t)
+	admin := pgtest.Connect(t, u)
+	pgtest.AlterDatabase(t, admin, `SET lock_timeout = '4s'`)
+	pgtest.AlterDatabase(t, admin, `SET statement_timeout = '5s'`)
+	db := backends[1].openURL(t, u, Options{})
+	var before, after struct{ statement, lock, transaction *string }
+	read := `SELECT current_setting('statement_timeout'), current_setting('lock_timeout'), current_setting('transaction_timeout', true)`
+	if err := admin.QueryRow(ctx, `SELECT current_setting('transaction_timeout', true)`).Scan(&before.transaction); err != nil {
+		t.Fatal(err)
+	}
+	err := db.Update(ctx, func(tx *Tx) error {
+		pt := tx.tx.(*pgTx)
+		return pt.tx.QueryRow(pt.ctx, read).Scan(&after.statement, &after.lock, &after.transaction)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.statement == nil || *after.statement != "5s" || after.lock == nil || *after.lock != "4s" {
+		t.Errorf("after the writer lock: statement_timeout %v, lock_timeout %v; want the database's 5s and 4s", deref(after.statement), deref(after.lock))
+	}
+	if deref(after.transaction) != deref(before.transaction) {
+		t.Errorf("after the writer lock: transaction_timeout %q, want the server's %q", deref(after.transaction), deref(before.transaction))
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "(none)"
+	}
+	return *s
+}
+
 // lockWaiters counts the sessions that wait for advisory lock key.
 func lockWaiters(t *testing.T, admin *pgx.Conn, key int64) int {
 	t.Helper()
