@@ -94,3 +94,30 @@ func TestAnObjectWhoseRecordDoesNotDecodeIsNotAbsent(t *testing.T) {
 		}
 	}
 }
+
+// TestAnUnsignedGETOfACaseLearnsNothingOfItsRecord: a case whose record
+// the store holds but cannot decode is answered 500 to the API token, and
+// 401 to an unsigned request, as a case the node does not hold is: an
+// unsigned GET learns nothing of what the node holds, not even that a
+// record of it does not read (as for GET /objects/{id}).
+func TestAnUnsignedGETOfACaseLearnsNothingOfItsRecord(t *testing.T) {
+	n := newIdleNode(t, Config{})
+	err := n.db.Update(context.Background(), func(tx *store.Tx) error {
+		b, err := tx.Case(n.cfg.PublicURL + "/cases/c1")
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("case"), []byte(`{"id":`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := n.serve(t, http.MethodGet, "/cases/c1", n.token); status != http.StatusInternalServerError {
+		t.Errorf("GET /cases/c1 with a record that does not decode: %d %s, want 500", status, body)
+	}
+	for _, path := range []string{"/cases/c1", "/cases/none"} {
+		if status, body := n.serve(t, http.MethodGet, path, ""); status != http.StatusUnauthorized {
+			t.Errorf("unsigned GET %s: %d %s, want 401", path, status, body)
+		}
+	}
+}

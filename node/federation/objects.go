@@ -187,13 +187,16 @@ func unauthorizedGET(err error) error {
 // and a removed participant no longer reads it.
 func (e *Endpoints) Case(w http.ResponseWriter, r *http.Request) {
 	id := e.cfg.PublicURL + "/cases/" + mux.Vars(r)["cid"]
+	// Who asks, first, as for an object: an unsigned request learns
+	// nothing of what the node holds, not even that a record of it does
+	// not read.
+	signer, ok := e.signer(w, r)
+	if !ok {
+		return
+	}
 	c, err := httpreq.LoadCase(r.Context(), e.cfg.Store, id)
 	if err != nil {
 		problem.Write(w, err)
-		return
-	}
-	signer, ok := e.signer(w, r)
-	if !ok {
 		return
 	}
 	if signer != nil && c != nil && !c.CanRead(signer.Owner) {
