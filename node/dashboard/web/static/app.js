@@ -51,11 +51,26 @@
       .catch(function () {})
       .then(function () { busy = false; });
   }
-  var source = new EventSource(url);
-  source.addEventListener("changed", refresh);
-  // The session has ended: loading the page again leads to the login page.
-  source.addEventListener("ended", function () {
-    source.close();
-    window.location.reload();
-  });
+  function listen() {
+    var source = new EventSource(url);
+    source.addEventListener("changed", refresh);
+    // The session has ended: loading the page again leads to the login page.
+    source.addEventListener("ended", function () {
+      source.close();
+      window.location.reload();
+    });
+    // A stream whose answer was not 200 (the node's 503 while its store
+    // cannot serve, a proxy's 502 while no process is up, a 401 once the
+    // session has ended) is closed by the browser, not opened again as
+    // after a broken connection: the page is loaded again (which leads to
+    // the login page when the session has ended) and the stream opened
+    // again after a while.
+    source.addEventListener("error", function () {
+      if (source.readyState === EventSource.CLOSED) {
+        refresh();
+        setTimeout(listen, 5000);
+      }
+    });
+  }
+  listen();
 })();
