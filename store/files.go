@@ -201,8 +201,8 @@ func (db *DB) PushFiles(ctx context.Context, dir string, rels []string) (int, er
 }
 
 // sharedFilesIn reads the files at the given paths relative to dir, and
-// every file in the directories among them (not *.tmp, a write in
-// progress), by their slash-separated paths; a path that does not exist is
+// every file in the directories among them (not the temporary file of a
+// write in progress, isTempFile), by their slash-separated paths; a path that does not exist is
 // skipped.
 func sharedFilesIn(dir string, rels []string) (map[string][]byte, error) {
 	found := map[string][]byte{}
@@ -224,8 +224,8 @@ func sharedFilesIn(dir string, rels []string) (map[string][]byte, error) {
 				return err
 			}
 			for _, e := range entries {
-				if strings.HasSuffix(e.Name(), ".tmp") {
-					continue // a write in progress
+				if isTempFile(e.Name()) {
+					continue // a write in progress, or one a crash interrupted
 				}
 				if err := add(filepath.Join(rel, e.Name())); err != nil {
 					return err

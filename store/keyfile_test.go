@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -17,47 +19,105 @@ func TestWriteKeyFileNamesThePathOnce(t *testing.T) {
 		t.Skip("no /dev/full to fail the write with")
 	}
 	tests := []struct {
-		name  string
-		setup func(t *testing.T, tmp string)
-		want  error
+		name       string
+		setup      func(t *testing.T, dir string)
+		createTemp func(dir, pattern string) (*os.File, error)
+		want       error
 	}{
 		{
 			name: "the disk is full",
-			setup: func(t *testing.T, tmp string) {
-				t.Helper()
-				// Every write to /dev/full fails with ENOSPC.
-				if err := os.Symlink("/dev/full", tmp); err != nil {
-					t.Fatal(err)
+			// The temporary file is made, but every write to it fails
+			// with ENOSPC: it writes to /dev/full.
+			createTemp: func(dir, pattern string) (*os.File, error) {
+				f, err := os.CreateTemp(dir, pattern)
+				if err != nil {
+					return nil, err
 				}
+				defer f.Close()
+				full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+				if err != nil {
+					return nil, err
+				}
+				defer full.Close()
+				// A descriptor of its own: full's is closed with it.
+				fd, err := syscall.Dup(int(full.Fd()))
+				if err != nil {
+					return nil, err
+				}
+				return os.NewFile(uintptr(fd), f.Name()), nil
 			},
 			want: syscall.ENOSPC,
 		},
 		{
 			name: "the directory is gone",
-			setup: func(t *testing.T, tmp string) {
+			setup: func(t *testing.T, dir string) {
 				t.Helper()
-				if err := os.Remove(filepath.Dir(tmp)); err != nil {
+				if err := os.Remove(dir); err != nil {
 					t.Fatal(err)
 				}
 			},
-			want: os.ErrNotExist,
+			createTemp: os.CreateTemp,
+			want:       os.ErrNotExist,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "keys", DataKeyFile)
-			if err := os.Mkdir(filepath.Dir(path), 0o700); err != nil {
+			dir := filepath.Dir(path)
+			if err := os.Mkdir(dir, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			tmp := path + ".tmp"
-			tt.setup(t, tmp)
-			err := writeKeyFile(path, testKey(1))
+			if tt.setup != nil {
+				tt.setup(t, dir)
+			}
+			err := writeKeyFileVia(path, testKey(1), tt.createTemp)
 			if !errors.Is(err, ErrDataKey) || !errors.Is(err, tt.want) {
 				t.Fatalf("writeKeyFile = %v, want ErrDataKey and %v", err, tt.want)
 			}
+			tmp := filepath.Join(dir, "."+DataKeyFile+".tmp-")
 			if n := strings.Count(err.Error(), tmp); n != 1 {
-				t.Errorf("writeKeyFile = %q: names %s %d times, want once", err, tmp, n)
+				t.Errorf("writeKeyFile = %q: names %s… %d times, want once", err, tmp, n)
+			}
+			if left, _ := filepath.Glob(tmp + "*"); len(left) != 0 {
+				t.Errorf("temporary files left after the failure: %v", left)
 			}
 		})
+	}
+}
+
+// TestWriteKeyFileConcurrently: writes of one key file at once (two
+// requests that need the same shared key a process does not have yet,
+// each pulling it from the store) all succeed and leave the whole file,
+// instead of sharing one temporary file that one of them renames from
+// under the others or truncates after another renamed it.
+func TestWriteKeyFileConcurrently(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys", "case-1.pem")
+	if err := os.Mkdir(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	key := []byte(strings.Repeat("k", 64<<10))
+	for round := range 20 {
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs <- writeKeyFile(path, key)
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: writeKeyFile = %v", round, err)
+			}
+		}
+		if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, key) {
+			t.Fatalf("round %d: the file holds %d bytes (%v), want the %d of the key", round, len(got), err, len(key))
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".*.tmp-*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 }

@@ -342,31 +342,58 @@ func createKeyFile(path string) ([]byte, error) {
 	return k, nil
 }
 
-// writeKeyFile writes k to path with mode 0600 through a temporary file,
-// fsyncs it and renames it into place.
+// writeKeyFile writes k to path with mode 0600 through a temporary file
+// of its own in the same directory (hidden, named after path: see
+// isTempFile), fsyncs it and renames it into place. Writers of one path
+// at once (two requests that each pull the same shared key) never share
+// a temporary file, so none renames another's from under it or
+// truncates one already renamed into place.
 func writeKeyFile(path string, k []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	return writeKeyFileVia(path, k, os.CreateTemp)
+}
+
+// writeKeyFileVia is writeKeyFile with the function that creates the
+// temporary file (os.CreateTemp), which a test replaces to make a write
+// fail as a full disk does.
+func writeKeyFileVia(path string, k []byte, createTemp func(dir, pattern string) (*os.File, error)) error {
+	f, err := createTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrDataKey, err)
 	}
+	tmp := f.Name()
 	// The errors of the file's methods name tmp and what failed
 	// (*os.PathError): they are not named again.
-	if _, err := f.Write(k); err != nil {
+	fail := func(err error) error {
 		_ = f.Close()
+		_ = os.Remove(tmp)
 		return fmt.Errorf("%w: %w", ErrDataKey, err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		return fail(err)
+	}
+	if _, err := f.Write(k); err != nil {
+		return fail(err)
 	}
 	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("%w: %w", ErrDataKey, err)
+		return fail(err)
 	}
 	if err := f.Close(); err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("%w: %w", ErrDataKey, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
 		return fmt.Errorf("%w: %w", ErrDataKey, err)
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// isTempFile reports whether a file's name is that of a write in
+// progress, or one a crash interrupted: the temporary files of
+// writeKeyFile and of the actor package's key files (".NAME.tmp-RANDOM"),
+// and those of releases that wrote NAME.tmp.
+func isTempFile(name string) bool {
+	return strings.HasSuffix(name, ".tmp") || strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")
 }
 
 func syncDir(dir string) error {
