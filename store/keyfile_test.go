@@ -3,8 +3,10 @@ package store
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -119,5 +121,29 @@ func TestWriteKeyFileConcurrently(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".*.tmp-*")); len(left) != 0 {
 		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// TestSharedFilesLeaveOutWritesInProgress: the files a process stores for
+// the others leave out the temporary files of key writes in progress or
+// interrupted by a crash (this package's and the actor package's, and
+// those of releases that wrote NAME.tmp), which would otherwise reach
+// every process as keys.
+func TestSharedFilesLeaveOutWritesInProgress(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "keys"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"vendor.pem", ".vendor.pem.tmp-123", "vendor.pem.tmp", ".case-1.pem.tmp-456"} {
+		if err := os.WriteFile(filepath.Join(dir, "keys", name), []byte(name), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	found, err := sharedFilesIn(dir, []string{"keys"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 1 || found["keys/vendor.pem"] == nil {
+		t.Errorf("shared files found: %d (%v), want keys/vendor.pem alone", len(found), slices.Sorted(maps.Keys(found)))
 	}
 }
