@@ -216,8 +216,10 @@ const pgDefaultConns = 16
 // pgEngine is the engine of a PostgreSQL database.
 type pgEngine struct {
 	// passfile is the password file every new session reads its password
-	// from, or "" when the password is given otherwise (pgPassfile).
-	passfile string
+	// from, or "" when the password is given otherwise (pgPassfile);
+	// lastPassword is the last password read from it (freshPassword).
+	passfile     string
+	lastPassword atomic.Pointer[string]
 	// top caches the ids of top-level buckets, which Open creates and
 	// nothing but a schema migration removes, so a transaction does not
 	// look them up again.

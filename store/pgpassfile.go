@@ -49,24 +49,29 @@ func pgPassfile(connString string) string {
 }
 
 // freshPassword sets the password cc offers to the one e.passfile holds now
-// for cc's host, port, database and role, as the driver looks it up. It
-// leaves the password as it is when there is no file to read, the file
-// cannot be read or it has no line for the session: a file being rewritten
-// or briefly gone does not take away a password that worked.
+// for cc's host, port, database and role, as the driver looks it up. When
+// there is no file to read, the file cannot be read or it has no line for
+// the session, it offers the last password the file held (the one read at
+// start until the file changes): a file being rewritten or briefly gone
+// does not take away a password that worked, nor send new connections
+// back to the one the role had before it was changed.
 func (e *pgEngine) freshPassword(cc *pgx.ConnConfig) {
 	if e.passfile == "" {
 		return
 	}
-	pf, err := pgpassfile.ReadPassfile(e.passfile)
-	if err != nil {
-		return
+	if pf, err := pgpassfile.ReadPassfile(e.passfile); err == nil {
+		host := cc.Host
+		if strings.HasPrefix(host, "/") { // a Unix socket's directory
+			host = "localhost"
+		}
+		if pw := pf.FindPassword(host, strconv.Itoa(int(cc.Port)), cc.Database, cc.User); pw != "" {
+			e.lastPassword.Store(&pw)
+			cc.Password = pw
+			return
+		}
 	}
-	host := cc.Host
-	if strings.HasPrefix(host, "/") { // a Unix socket's directory
-		host = "localhost"
-	}
-	if pw := pf.FindPassword(host, strconv.Itoa(int(cc.Port)), cc.Database, cc.User); pw != "" {
-		cc.Password = pw
+	if last := e.lastPassword.Load(); last != nil {
+		cc.Password = *last
 	}
 }
 

@@ -66,6 +66,60 @@ func TestANewPasswordInThePassfileIsUsedByNewConnections(t *testing.T) {
 	release()
 }
 
+// TestAPasswordFileBrieflyGoneKeepsTheLastPassword: a password file that
+// cannot be read for a moment (a secret store replacing it, a rewrite
+// that removes it first) or that lacks the session's line does not send
+// new connections back to the password read at start, which the role no
+// longer has since it was changed: they offer the last password the file
+// held.
+func TestAPasswordFileBrieflyGoneKeepsTheLastPassword(t *testing.T) {
+	ctx := context.Background()
+	const dbname = "gone"
+	passfile := filepath.Join(t.TempDir(), "pgpass")
+	su, admin := passwordDatabase(t, dbname, "first-secret", passfile)
+	writePassfile(t, passfile, su, dbname, "first-secret")
+	u := fmt.Sprintf("postgres://%s@%s/%s?sslmode=disable", pgtest.PasswordRole, su.Host, dbname)
+	db, err := OpenURL(ctx, u, Options{NoSync: true, DataKey: testKey(9)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	dbConn, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres@%s/%s?sslmode=disable", su.Host, dbname))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dbConn.Close(ctx)
+
+	if _, err := admin.Exec(ctx, `ALTER ROLE `+pgtest.PasswordRole+` PASSWORD 'second-secret'`); err != nil {
+		t.Fatal(err)
+	}
+	writePassfile(t, passfile, su, dbname, "second-secret")
+	pgtest.EndOtherSessions(t, dbConn)
+	if err := db.Update(ctx, failIncr("n")); err != nil {
+		t.Fatalf("a write after the password changed in the password file: %v", err)
+	}
+	for _, gap := range []struct {
+		name string
+		make func()
+	}{
+		{"the file is gone", func() {
+			if err := os.Remove(passfile); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"the file has no line for the session", func() { writePassfile(t, passfile, su, "otherdb", "second-secret") }},
+	} {
+		gap.make()
+		pgtest.EndOtherSessions(t, dbConn)
+		if err := db.Update(ctx, failIncr("n")); err != nil {
+			t.Errorf("%s: a write offered another password than the file's last: %v", gap.name, err)
+		}
+	}
+	if n := failRead(t, db, "n"); n != 3 {
+		t.Errorf("n = %d after three writes, want 3", n)
+	}
+}
+
 // TestPgPassfile: the file is re-read only where the driver would have
 // taken the password from it; a password given otherwise wins, as it does
 // in the driver and in libpq.
