@@ -66,58 +66,41 @@ func TestADashboardSessionTheStoreCannotRead(t *testing.T) {
 	}
 }
 
-// TestAnObjectWhoseRecordDoesNotDecodeIsNotAbsent: an object of this node
-// (a report one of its actors tracks) whose record the store holds but
-// cannot decode is answered 500, the store's failure, not 404, which tells
-// whoever asks that the node holds no such object.
-func TestAnObjectWhoseRecordDoesNotDecodeIsNotAbsent(t *testing.T) {
-	n := newIdleNode(t, Config{})
-	reportID := n.cfg.PublicURL + "/objects/r1"
-	err := n.db.Update(context.Background(), func(tx *store.Tx) error {
-		b, err := tx.Case("report " + reportID)
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte("vendor"), []byte(`{"reportId":`))
-	})
-	if err != nil {
-		t.Fatal(err)
+// TestARecordThatDoesNotDecodeIsNotAbsent: an object of this node (a
+// report one of its actors tracks) or a case whose record the store holds
+// but cannot decode is answered 500 to the API token, the store's
+// failure, not 404, which tells whoever asks that the node holds no such
+// thing; and 401 to an unsigned request, as one the node does not hold
+// is: an unsigned GET learns nothing of what the node holds, not even
+// that a record of it does not read.
+func TestARecordThatDoesNotDecodeIsNotAbsent(t *testing.T) {
+	tests := []struct {
+		name, bucket, key, value, path, absent string
+	}{
+		{"a report", "report {url}/objects/r1", "vendor", `{"reportId":`, "/objects/r1", "/objects/none"},
+		{"a case", "{url}/cases/c1", "case", `{"id":`, "/cases/c1", "/cases/none"},
 	}
-	if status, body := n.serve(t, http.MethodGet, "/objects/r1", n.token); status != http.StatusInternalServerError {
-		t.Errorf("GET /objects/r1 with a record that does not decode: %d %s, want 500 (a 404 says the node holds no such object)", status, body)
-	}
-	// An unsigned request learns nothing of what the node holds: 401, as
-	// for an object the node does not hold.
-	for _, path := range []string{"/objects/r1", "/objects/none"} {
-		if status, body := n.serve(t, http.MethodGet, path, ""); status != http.StatusUnauthorized {
-			t.Errorf("unsigned GET %s: %d %s, want 401", path, status, body)
-		}
-	}
-}
-
-// TestAnUnsignedGETOfACaseLearnsNothingOfItsRecord: a case whose record
-// the store holds but cannot decode is answered 500 to the API token, and
-// 401 to an unsigned request, as a case the node does not hold is: an
-// unsigned GET learns nothing of what the node holds, not even that a
-// record of it does not read (as for GET /objects/{id}).
-func TestAnUnsignedGETOfACaseLearnsNothingOfItsRecord(t *testing.T) {
-	n := newIdleNode(t, Config{})
-	err := n.db.Update(context.Background(), func(tx *store.Tx) error {
-		b, err := tx.Case(n.cfg.PublicURL + "/cases/c1")
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte("case"), []byte(`{"id":`))
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if status, body := n.serve(t, http.MethodGet, "/cases/c1", n.token); status != http.StatusInternalServerError {
-		t.Errorf("GET /cases/c1 with a record that does not decode: %d %s, want 500", status, body)
-	}
-	for _, path := range []string{"/cases/c1", "/cases/none"} {
-		if status, body := n.serve(t, http.MethodGet, path, ""); status != http.StatusUnauthorized {
-			t.Errorf("unsigned GET %s: %d %s, want 401", path, status, body)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := newIdleNode(t, Config{})
+			err := n.db.Update(context.Background(), func(tx *store.Tx) error {
+				b, err := tx.Case(strings.ReplaceAll(tt.bucket, "{url}", n.cfg.PublicURL))
+				if err != nil {
+					return err
+				}
+				return b.Put([]byte(tt.key), []byte(tt.value))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if status, body := n.serve(t, http.MethodGet, tt.path, n.token); status != http.StatusInternalServerError {
+				t.Errorf("GET %s with a record that does not decode: %d %s, want 500 (a 404 says the node holds no such thing)", tt.path, status, body)
+			}
+			for _, path := range []string{tt.path, tt.absent} {
+				if status, body := n.serve(t, http.MethodGet, path, ""); status != http.StatusUnauthorized {
+					t.Errorf("unsigned GET %s: %d %s, want 401", path, status, body)
+				}
+			}
+		})
 	}
 }
