@@ -210,8 +210,9 @@ func (db *DB) fill(batch []*request) []*request {
 // commitTimeout bounds one of the committer's transactions on PostgreSQL
 // (bbolt's do not wait on anything but the disk, and ignore it): a
 // database that stops answering (a partition) fails the batch, and the
-// committer goes on, instead of waiting for the system's TCP timeout.
-const commitTimeout = time.Minute
+// committer goes on, instead of waiting for the system's TCP timeout. A
+// variable, for tests.
+var commitTimeout = time.Minute
 
 // commit runs the batch in one transaction, removing failed requests and
 // retrying until the remaining ones commit or the commit itself fails.
@@ -257,7 +258,10 @@ func (db *DB) commit(batch []*request) {
 			db.notifyChanged()
 		} else {
 			err = unavailable(ctx, err)
-			if ctx.Err() != nil && db.commitCtx.Err() == nil && !errors.Is(err, ErrUnavailable) {
+			// A COMMIT that went unanswered until the bound may have
+			// taken effect: it stays ErrCommitUnknown, not a store that
+			// did not answer, whose refusal says that nothing was stored.
+			if ctx.Err() != nil && db.commitCtx.Err() == nil && !errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrCommitUnknown) {
 				err = &UnavailableError{Reason: "the store did not answer within " + commitTimeout.String(), Err: err}
 			}
 			db.commitFailures.Add(1)

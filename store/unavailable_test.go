@@ -415,3 +415,36 @@ func TestAMigrationStoppedByATimeoutSaysWhatToDo(t *testing.T) {
 		}
 	}
 }
+
+// unansweredCommitEngine stands for a PostgreSQL engine whose COMMIT is
+// sent and never answered (a partition right after it): the update
+// fails, once the committer's bound ends it, with ErrCommitUnknown, as
+// pgEngine.updateOnce says of a COMMIT without an answer.
+type unansweredCommitEngine struct{ engine }
+
+func (unansweredCommitEngine) update(ctx context.Context, _ func(kvTx) error) error {
+	<-ctx.Done()
+	return fmt.Errorf("commit on test: %w (%v)", ErrCommitUnknown, ctx.Err())
+}
+
+// TestACommitUnansweredWithinTheBoundMayHaveTakenEffect: a write whose
+// COMMIT the database did not answer within the committer's bound fails
+// with ErrCommitUnknown, not as a store that did not answer, whose 503
+// tells the client that nothing was stored and to send it again (a
+// second activity, when it was stored).
+func TestACommitUnansweredWithinTheBoundMayHaveTakenEffect(t *testing.T) {
+	defer func(d time.Duration) { commitTimeout = d }(commitTimeout)
+	commitTimeout = 50 * time.Millisecond
+	db := openTestDB(t, Options{})
+	eng := db.eng
+	db.eng = unansweredCommitEngine{engine: eng}
+	err := db.Update(context.Background(), failIncr("k"))
+	db.eng = eng
+	if !errors.Is(err, ErrCommitUnknown) {
+		t.Fatalf("Update: %v, want ErrCommitUnknown", err)
+	}
+	if errors.Is(err, ErrUnavailable) || strings.Contains(problem.Message(err), "nothing was stored") {
+		t.Errorf("Update: %v, answered %d %q: a commit that may have taken effect is said to have stored nothing",
+			err, problem.Status(err), problem.Message(err))
+	}
+}
