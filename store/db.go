@@ -164,7 +164,10 @@ type DB struct {
 
 	leaseMu sync.Mutex
 	leases  map[uint64]time.Time // delivery id → lease expiry
-	dueScan dueScanStats         // work done by DueDeliveries; guarded by leaseMu
+	// unrecorded counts, by delivery id, the outcomes in a row that could
+	// not be written (shortenLease), until one is (releaseLease).
+	unrecorded map[uint64]int
+	dueScan    dueScanStats // work done by DueDeliveries; guarded by leaseMu
 
 	sl       *sealer // nil without a data key
 	resealed int     // values Open sealed or re-encrypted

@@ -74,8 +74,8 @@ func decodeDelivery(k, v []byte) (Delivery, error) {
 // DueDeliveries returns up to limit deliveries that a worker should attempt
 // now and leases them: they are not returned again until they are
 // completed, retried or dead-lettered, or until the lease expires
-// (Options.LeaseTTL after now, or, on bbolt, unrecordedLeaseTTL after a
-// write of the delivery's outcome failed). A delivery is due when its NextAttempt is
+// (Options.LeaseTTL after now, or, on bbolt, sooner after a write of the
+// delivery's outcome failed: see shortenLease). A delivery is due when its NextAttempt is
 // not after now, it is not leased, and no older delivery of its lane (same
 // Recipient and OrderingKey) is still pending, so deliveries to one
 // recipient for one ordering key go out one at a time and in queue order.
@@ -197,21 +197,25 @@ type dueScanStats struct {
 func (db *DB) releaseLease(id uint64) {
 	db.leaseMu.Lock()
 	delete(db.leases, id)
+	delete(db.unrecorded, id)
 	db.leaseMu.Unlock()
 }
 
 // unrecordedLeaseTTL is how long, at least, a delivery whose outcome
-// could not be written stays leased (see shortenLease).
+// could not be written stays leased (see shortenLease): after the first
+// such outcome; each one more in a row doubles it.
 const unrecordedLeaseTTL = 5 * time.Second
 
 // shortenLease ends the lease on a delivery whose outcome could not be
 // written because the store cannot serve now (err is ErrUnavailable: a
-// full disk) at unrecordedLeaseTTL from now, or at notBefore if later (the
-// back-off of the retry that could not be recorded), if the lease would
-// end later: the delivery is then due again, and its lane goes on, a few
-// seconds after writes succeed again rather than when the whole lease
-// ends, and it is neither sent again at once while writes keep failing
-// nor sooner than its back-off. A delivery that was delivered is sent
+// full disk) at unrecordedLeaseTTL from now, doubled for each outcome of
+// the delivery before it in a row that could not be written either, or at
+// notBefore if later (the back-off of the retry that could not be
+// recorded), if the lease would end later: the delivery is then due
+// again, and its lane goes on, a few seconds after writes succeed again
+// rather than when the whole lease ends, and it is neither sent again at
+// once, nor every few seconds, while writes keep failing, nor sooner than
+// its back-off. A delivery that was delivered is sent
 // again (at least once: a receiver drops the duplicate by its id). Other
 // failures (a damaged record, an I/O error) keep the whole lease, as does
 // a dead letter that could not be recorded. Leases kept by the engine
@@ -226,7 +230,12 @@ func (db *DB) shortenLease(id uint64, notBefore time.Time, err error) {
 	if !ok {
 		return
 	}
-	soon := db.now().Add(unrecordedLeaseTTL)
+	n := db.unrecorded[id]
+	if db.unrecorded == nil {
+		db.unrecorded = make(map[uint64]int)
+	}
+	db.unrecorded[id] = n + 1
+	soon := db.now().Add(unrecordedLeaseTTL << min(n, 20)) // no later than the lease ends, below
 	if notBefore.After(soon) {
 		soon = notBefore
 	}

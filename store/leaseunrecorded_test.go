@@ -154,3 +154,51 @@ func TestDeferredCompletionAfterAWriteThatNeverRan(t *testing.T) {
 		t.Errorf("pending after the second completion = %v, want only the first delivery", got)
 	}
 }
+
+// TestUnrecordedOutcomesBackOff: a delivery whose outcome cannot be
+// written again and again (a disk that stays full for hours) is due again
+// later each time, up to the whole lease, not every unrecordedLeaseTTL:
+// a delivered activity was otherwise sent again every few seconds for as
+// long as the disk stayed full, each time with a line in the log. Once an
+// outcome is written, the next failure is due again soon.
+func TestUnrecordedOutcomesBackOff(t *testing.T) {
+	const lease = 2 * time.Minute
+	clock := newTestClock()
+	db := openTestDB(t, Options{Now: clock.Now, LeaseTTL: lease})
+	var fail atomic.Bool
+	db.eng = commitFailingEngine{engine: db.eng, fail: &fail}
+	mustPutActor(t, db, "coord")
+	enqueue(t, db, "o1", DeliveryTarget{inboxA, "case-1"})
+	enqueue(t, db, "o2", DeliveryTarget{inboxA, "case-1"})
+
+	// failOnce takes the due delivery, fails to write its completion and
+	// returns how long it then stays leased.
+	failOnce := func(want time.Duration) {
+		t.Helper()
+		_, due := dueIDs(t, db, clock.Now())
+		if len(due) != 1 {
+			t.Fatalf("due = %v, want one delivery", due)
+		}
+		fail.Store(true)
+		if err := db.CompleteDelivery(context.Background(), due[0].ID); err == nil {
+			t.Fatal("the completion was written on a full disk")
+		}
+		fail.Store(false)
+		if got, _ := dueIDs(t, db, clock.Now().Add(want-time.Second)); len(got) != 0 {
+			t.Fatalf("due again within %s of a failed completion: %v", want-time.Second, got)
+		}
+		clock.Advance(want)
+	}
+	for _, want := range []time.Duration{unrecordedLeaseTTL, 2 * unrecordedLeaseTTL, 4 * unrecordedLeaseTTL, 8 * unrecordedLeaseTTL, 16 * unrecordedLeaseTTL, lease, lease} {
+		failOnce(want)
+	}
+	_, due := dueIDs(t, db, clock.Now())
+	if len(due) != 1 {
+		t.Fatalf("due = %v, want o1 once the lease ended", due)
+	}
+	if err := db.CompleteDelivery(context.Background(), due[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	// The next delivery of the lane starts afresh.
+	failOnce(unrecordedLeaseTTL)
+}
