@@ -248,9 +248,11 @@ func (n *Node) auditRefusals(kind string, h http.HandlerFunc) http.HandlerFunc {
 		aw := &recorder{ResponseWriter: w, capture: auditCapture}
 		h(aw, r)
 		ri := info(r)
-		if !audited(r.Method, aw.Status()) || ri.storeUnavailable {
+		if !audited(r.Method, aw.Status()) || ri.storeUnavailable || errors.Is(aw.err, store.ErrUnavailable) {
 			// A request the store could not serve was not refused for
-			// what it is, and its record could not be written either.
+			// what it is, and its record could not be written either:
+			// whether the node's refused said so, or the handler
+			// answered the store's failure itself.
 			return
 		}
 		reason := aw.reason()

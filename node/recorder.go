@@ -8,9 +8,10 @@ import (
 )
 
 // recorder keeps what the request log, the metrics and the audit read of
-// an answer while it passes through: its status, its size and, when
-// capture is set, the start of a refusal's body, which is the node's own
-// {"error": ...} sentence. It passes flushes on, and lets
+// an answer while it passes through: its status, its size, the error an
+// answer of problem.Write was written for and, when capture is set, the
+// start of a refusal's body, which is the node's own {"error": ...}
+// sentence. It passes flushes on, and lets
 // http.ResponseController reach the connection (the dashboard's event
 // stream extends its write deadline through it).
 type recorder struct {
@@ -19,6 +20,14 @@ type recorder struct {
 	bytes   int
 	capture int // how much of a refusal's body to keep
 	body    bytes.Buffer
+	err     error // the error the answer was written for (problem.Write)
+}
+
+// NoteError keeps the error problem.Write answers with.
+func (w *recorder) NoteError(err error) {
+	if w.err == nil {
+		w.err = err
+	}
 }
 
 // Status is the answer's status: 200 for an answer that set none.

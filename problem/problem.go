@@ -165,8 +165,13 @@ type Body struct {
 }
 
 // Write answers a request with err's status and the JSON body
-// {"error": "..."}.
+// {"error": "..."}. A ResponseWriter with a NoteError(error) method (a
+// server's record of its answers, which tells a refusal from its own
+// failure) is given err first.
 func Write(w http.ResponseWriter, err error) {
+	if n, ok := w.(interface{ NoteError(error) }); ok {
+		n.NoteError(err)
+	}
 	SetRetryAfter(w.Header(), err)
 	WriteJSON(w, Status(err), Body{Error: Message(err)})
 }
