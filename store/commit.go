@@ -261,8 +261,14 @@ func (db *DB) commit(batch []*request) {
 			// A COMMIT that went unanswered until the bound may have
 			// taken effect: it stays ErrCommitUnknown, not a store that
 			// did not answer, whose refusal says that nothing was stored.
-			if ctx.Err() != nil && db.commitCtx.Err() == nil && !errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrCommitUnknown) {
+			switch {
+			case errors.Is(err, ErrUnavailable), errors.Is(err, ErrCommitUnknown), ctx.Err() == nil:
+			case db.commitCtx.Err() == nil:
 				err = &UnavailableError{Reason: "the store did not answer within " + commitTimeout.String(), Err: err}
+			default:
+				// Close canceled the transaction, which had not sent its
+				// COMMIT: nothing of it was stored, and the process stops.
+				err = fmt.Errorf("%w: the write was canceled as it closed (%v)", ErrClosed, err)
 			}
 			db.commitFailures.Add(1)
 			db.failing.failed(db, err, len(batch))

@@ -432,7 +432,7 @@ func (db *DB) Path() string { return db.path }
 
 // Close waits for every queued write to commit (on a database that stopped
 // answering, for closeGrace: the transaction in flight is then canceled and
-// its writes fail), then closes the file. Calls
+// its writes fail with ErrClosed), then closes the file. Calls
 // made after Close has begun fail with ErrClosed. Close is safe to call more
 // than once; later calls return nil.
 func (db *DB) Close() error {

@@ -448,3 +448,41 @@ func TestACommitUnansweredWithinTheBoundMayHaveTakenEffect(t *testing.T) {
 			err, problem.Status(err), problem.Message(err))
 	}
 }
+
+// TestAWriteCanceledByCloseIsTheStoreClosing: a write that waits for the
+// writer lock (another process holds it) when Close begins is canceled
+// once Close has waited closeGrace: it fails as a write of a store that
+// is closing (ErrClosed, 503 with Retry-After: nothing of it was stored,
+// and the node's other process, or this one restarted, takes it), not as
+// an internal error, which a client of the API reads as final.
+func TestAWriteCanceledByCloseIsTheStoreClosing(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.Database(t)
+	db, err := OpenURL(ctx, u, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := pgtest.Connect(t, u)
+	holder, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Rollback(ctx) }()
+	writer := db.eng.(*pgEngine).locks.writer
+	if _, err := holder.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writer); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- db.Update(ctx, failIncr("k")) }()
+	waitFor(t, 10*time.Second, "the write waits for the writer lock", func() (bool, error) {
+		return lockWaiters(t, admin, writer) > 0, nil
+	})
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err = <-done
+	if !errors.Is(err, ErrClosed) || problem.Status(err) != http.StatusServiceUnavailable || problem.RetryAfter(err) == 0 {
+		t.Errorf("the write Close canceled: %v, answered %d (Retry-After %s), want ErrClosed, 503 with Retry-After",
+			err, problem.Status(err), problem.RetryAfter(err))
+	}
+}
