@@ -112,13 +112,15 @@ type rsaKey struct {
 	key *rsa.PrivateKey
 }
 
-func (k rsaKey) SigningKey(string) (string, *rsa.PrivateKey, error) { return k.id, k.key, nil }
+func (k rsaKey) SigningKey(context.Context, string) (string, *rsa.PrivateKey, error) {
+	return k.id, k.key, nil
+}
 
 // caseActorKeys are the Case Actor's keys, as the node's key source gives
 // them to its deliverer.
 type caseActorKeys struct{ l actor.Local }
 
-func (k caseActorKeys) SigningKey(string) (string, *rsa.PrivateKey, error) {
+func (k caseActorKeys) SigningKey(context.Context, string) (string, *rsa.PrivateKey, error) {
 	return k.l.KeyID, k.l.Key, nil
 }
 

@@ -28,7 +28,7 @@ func TestACaseActorIsNotAbsentWhenTheStoreFails(t *testing.T) {
 	if err := n.db.PutLocalActor(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := (signingKeys{n.Node}).SigningKey("case-fedcba9876543210"); !errors.Is(err, outbox.ErrNoSigningKey) {
+	if _, _, err := (signingKeys{n.Node}).SigningKey(context.Background(), "case-fedcba9876543210"); !errors.Is(err, outbox.ErrNoSigningKey) {
 		t.Errorf("SigningKey of a Case Actor the node does not host: %v, want ErrNoSigningKey", err)
 	}
 	if err := n.db.Close(); err != nil {
@@ -44,7 +44,7 @@ func TestACaseActorIsNotAbsentWhenTheStoreFails(t *testing.T) {
 			t.Errorf("%s %s with the store out of reach: %d %s, want 503 (a 404 tells a peer the actor does not exist)", req.method, req.path, status, body)
 		}
 	}
-	if _, _, err := (signingKeys{n.Node}).SigningKey(name); err == nil || errors.Is(err, outbox.ErrNoSigningKey) {
+	if _, _, err := (signingKeys{n.Node}).SigningKey(context.Background(), name); err == nil || errors.Is(err, outbox.ErrNoSigningKey) {
 		t.Errorf("SigningKey(%s) with the store out of reach: %v, want an error that is not ErrNoSigningKey (which dead-letters the delivery)", name, err)
 	}
 }

@@ -347,8 +347,8 @@ func (n *Node) inboxLimit() int64 { return n.cfg.MaxInboxBytes + cases.Announcem
 // signingKeys gives the delivery workers the keys of the local actors.
 type signingKeys struct{ n *Node }
 
-func (k signingKeys) SigningKey(name string) (string, *rsa.PrivateKey, error) {
-	l, ok, err := k.n.LocalActor(context.Background(), name)
+func (k signingKeys) SigningKey(ctx context.Context, name string) (string, *rsa.PrivateKey, error) {
+	l, ok, err := k.n.LocalActor(ctx, name)
 	switch {
 	case err != nil:
 		return "", nil, err // the delivery is tried again

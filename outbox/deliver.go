@@ -76,9 +76,10 @@ type Queue interface {
 // KeySource gives the private key a local actor signs its deliveries with.
 // The error wraps ErrNoSigningKey when the node holds no key for
 // actorName, which no retry mends; any other error (the node's store did
-// not answer) makes the delivery try again.
+// not answer) makes the delivery try again. A lookup that reads the store
+// ends with ctx, the attempt's.
 type KeySource interface {
-	SigningKey(actorName string) (keyID string, key *rsa.PrivateKey, err error)
+	SigningKey(ctx context.Context, actorName string) (keyID string, key *rsa.PrivateKey, err error)
 }
 
 // ErrNoSigningKey says that the node holds no key for a local actor.
@@ -649,7 +650,7 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 	if len(act.Body) == 0 {
 		return fail("", Permanent(fmt.Errorf("load activity %s: its stored body is empty", dl.ActivityID)))
 	}
-	keyID, key, err := d.keys.SigningKey(dl.Actor)
+	keyID, key, err := d.keys.SigningKey(ctx, dl.Actor)
 	switch {
 	case errors.Is(err, ErrNoSigningKey), err == nil && (key == nil || keyID == ""):
 		return fail("", Permanent(fmt.Errorf("no signing key for local actor %q", dl.Actor)))

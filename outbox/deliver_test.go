@@ -75,7 +75,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // testKeys is the KeySource of the tests: it holds the key of testActorName.
 type testKeys struct{ key *rsa.PrivateKey }
 
-func (k testKeys) SigningKey(name string) (string, *rsa.PrivateKey, error) {
+func (k testKeys) SigningKey(_ context.Context, name string) (string, *rsa.PrivateKey, error) {
 	if name != testActorName {
 		return "", nil, ErrNoSigningKey
 	}
