@@ -439,11 +439,14 @@ func (s *Service) touchToken(hash []byte, now time.Time) {
 		tok.LastUsed = now.UTC()
 		return t.putJSON(bTokens, hash, tok)
 	}, func(err error) {
-		if err != nil {
+		// A store that cannot write now logs that itself, once: a line
+		// here would come at each request while it lasts, since the use
+		// stays unrecorded.
+		if err != nil && !store.Passing(err) {
 			s.log.Warn().Err(err).Msg("accounts: record a token's last use")
 		}
 	})
-	if err != nil && !errors.Is(err, store.ErrClosed) {
+	if err != nil && !store.Passing(err) {
 		s.log.Warn().Err(err).Msg("accounts: record a token's last use")
 	}
 }

@@ -1,11 +1,17 @@
 package accounts
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
+	"github.com/rs/zerolog"
+
+	"github.com/openvultron/vultron/internal/pgtest"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 )
@@ -47,5 +53,49 @@ func TestUnavailableSaysWhy(t *testing.T) {
 	}
 	if got := problem.Message(unavailable(store.ErrClosed)); got != "the node cannot check credentials now: its store does not answer; try again" {
 		t.Errorf("a store that gives no reason: message %q", got)
+	}
+}
+
+// TestATokenUsedWhileTheStoreTakesNoWritesLogsNoLinePerRequest: a token
+// used while the store takes no writes (here its database turned
+// read-only, as after a failover) still authenticates, and the record of
+// its last use, which cannot be written, is not logged at each request:
+// the store logs the episode once. A client that polls the API with its
+// token made a warning a request before.
+func TestATokenUsedWhileTheStoreTakesNoWritesLogsNoLinePerRequest(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.Database(t)
+	var logs bytes.Buffer
+	c := newClock()
+	s, db := testService(t, u, c, func(cfg *Config) { cfg.Logger = zerolog.New(&logs) })
+	if _, err := s.Bootstrap(ctx, apiSum()); err != nil {
+		t.Fatal(err)
+	}
+	admin := pgtest.Connect(t, u)
+	pgtest.AlterDatabase(t, admin, `SET default_transaction_read_only = on`)
+	t.Cleanup(func() { pgtest.AlterDatabase(t, admin, `RESET default_transaction_read_only`) })
+	// The pool's connections were ended with their sessions: a read
+	// transaction on each fails once, and the pool lets it go.
+	for i := 0; ; i++ {
+		_, err := s.Authenticate(ctx, apiToken)
+		if err == nil {
+			break
+		}
+		if i == 20 || !store.Passing(err) {
+			t.Fatalf("a token on a read-only database: %v", err)
+		}
+	}
+	for range 5 {
+		c.Advance(lastUsedEvery) // each use is one to record
+		if _, err := s.Authenticate(ctx, apiToken); err != nil {
+			t.Fatalf("a token on a read-only database: %v", err)
+		}
+		// The record of its use waits for a commit; this one takes it.
+		if err := db.Update(ctx, func(*store.Tx) error { return nil }); !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("a write on a read-only database: %v, want ErrUnavailable", err)
+		}
+	}
+	if n := strings.Count(logs.String(), "record a token's last use"); n != 0 {
+		t.Errorf("%d lines for 5 uses of a token on a read-only database, want none (the store logs it):\n%s", n, logs.String())
 	}
 }
