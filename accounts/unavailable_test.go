@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -56,46 +57,63 @@ func TestUnavailableSaysWhy(t *testing.T) {
 	}
 }
 
-// TestATokenUsedWhileTheStoreTakesNoWritesLogsNoLinePerRequest: a token
-// used while the store takes no writes (here its database turned
-// read-only, as after a failover) still authenticates, and the record of
-// its last use, which cannot be written, is not logged at each request:
-// the store logs the episode once. A client that polls the API with its
-// token made a warning a request before.
-func TestATokenUsedWhileTheStoreTakesNoWritesLogsNoLinePerRequest(t *testing.T) {
-	ctx := context.Background()
-	u := pgtest.Database(t)
-	var logs bytes.Buffer
-	c := newClock()
-	s, db := testService(t, u, c, func(cfg *Config) { cfg.Logger = zerolog.New(&logs) })
-	if _, err := s.Bootstrap(ctx, apiSum()); err != nil {
-		t.Fatal(err)
-	}
-	admin := pgtest.Connect(t, u)
-	pgtest.AlterDatabase(t, admin, `SET default_transaction_read_only = on`)
-	t.Cleanup(func() { pgtest.AlterDatabase(t, admin, `RESET default_transaction_read_only`) })
-	// The pool's connections were ended with their sessions: a read
-	// transaction on each fails once, and the pool lets it go.
-	for i := 0; ; i++ {
-		_, err := s.Authenticate(ctx, apiToken)
-		if err == nil {
-			break
-		}
-		if i == 20 || !store.Passing(err) {
-			t.Fatalf("a token on a read-only database: %v", err)
-		}
-	}
-	for range 5 {
-		c.Advance(lastUsedEvery) // each use is one to record
-		if _, err := s.Authenticate(ctx, apiToken); err != nil {
-			t.Fatalf("a token on a read-only database: %v", err)
-		}
-		// The record of its use waits for a commit; this one takes it.
-		if err := db.Update(ctx, func(*store.Tx) error { return nil }); !errors.Is(err, store.ErrUnavailable) {
-			t.Fatalf("a write on a read-only database: %v, want ErrUnavailable", err)
-		}
-	}
-	if n := strings.Count(logs.String(), "record a token's last use"); n != 0 {
-		t.Errorf("%d lines for 5 uses of a token on a read-only database, want none (the store logs it):\n%s", n, logs.String())
+// TestACredentialUsedWhileTheStoreTakesNoWritesLogsNoLinePerRequest: a
+// token, or a dashboard session, used while the store takes no writes
+// (here its database turned read-only, as after a failover) still
+// authenticates, and the record of its last use, which cannot be
+// written, is not logged at each request: the store logs the episode
+// once. A client that polls the API with its token, or a person who
+// browses the dashboard, made a warning a request before.
+func TestACredentialUsedWhileTheStoreTakesNoWritesLogsNoLinePerRequest(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		every time.Duration
+		use   func(ctx context.Context, s *Service, admin Principal) func() error
+	}{
+		{"token", lastUsedEvery, func(ctx context.Context, s *Service, _ Principal) func() error {
+			return func() error { _, err := s.Authenticate(ctx, apiToken); return err }
+		}},
+		{"session", lastSeenEvery, func(ctx context.Context, s *Service, admin Principal) func() error {
+			login := enrolled(t, s, admin, "erin", Analyst, "correct horse battery")
+			return func() error { _, err := s.Session(ctx, login.SessionID); return err }
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			u := pgtest.Database(t)
+			var logs bytes.Buffer
+			c, s, admin := serviceWithAdmin(t, u, func(cfg *Config) {
+				cfg.Logger = zerolog.New(&logs)
+				cfg.SecondFactorOptional = true
+			})
+			use := tt.use(ctx, s, admin)
+			pg := pgtest.Connect(t, u)
+			pgtest.AlterDatabase(t, pg, `SET default_transaction_read_only = on`)
+			t.Cleanup(func() { pgtest.AlterDatabase(t, pg, `RESET default_transaction_read_only`) })
+			// The pool's connections were ended with their sessions: a read
+			// transaction on each fails once, and the pool lets it go.
+			for i := 0; ; i++ {
+				err := use()
+				if err == nil {
+					break
+				}
+				if i == 20 || !store.Passing(err) {
+					t.Fatalf("a %s on a read-only database: %v", tt.name, err)
+				}
+			}
+			for range 5 {
+				c.Advance(tt.every) // each use is one to record
+				if err := use(); err != nil {
+					t.Fatalf("a %s on a read-only database: %v", tt.name, err)
+				}
+				// The record of its use waits for a commit; this one takes it.
+				if err := s.db.Update(ctx, func(*store.Tx) error { return nil }); !errors.Is(err, store.ErrUnavailable) {
+					t.Fatalf("a write on a read-only database: %v, want ErrUnavailable", err)
+				}
+			}
+			if n := strings.Count(logs.String(), "accounts: record a"); n != 0 {
+				t.Errorf("%d lines for 5 uses of a %s on a read-only database, want none (the store logs it):\n%s", n, tt.name, logs.String())
+			}
+		})
 	}
 }
