@@ -160,9 +160,11 @@
 // file: the transaction lasts as long as the copy), and stops when its
 // context ends; CheckBackup checks such a copy, reading it only. A
 // PostgreSQL store is backed up with PostgreSQL's tools (ErrNoFileBackup).
-// On PostgreSQL a read whose connection was lost (a restart, a failover)
-// reads nothing more and fails with the engine's error, and a read whose
-// function panics gives its connection back before the panic goes on.
+// On PostgreSQL a read whose first round trip finds its pooled
+// connection's session ended (a restart, a failover) is begun again on
+// another connection; one whose connection is lost later reads nothing
+// more and fails with the engine's error, and a read whose function
+// panics gives its connection back before the panic goes on.
 //
 // # Writes
 //

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -47,6 +48,9 @@ type subEntry struct {
 // that begins with its first request (pgx's Batch.BeginTx).
 type lazyRead struct {
 	conn *pgxpool.Conn
+	// pool gives another connection when the first round trip finds
+	// conn's session ended (begin).
+	pool *pgxpool.Pool
 	// tx is the transaction once begun, nil before.
 	tx pgx.Tx
 	// gen is the count of bucket deletions in the snapshot, once begun.
@@ -56,16 +60,38 @@ type lazyRead struct {
 }
 
 // begin sends BEGIN and the read of the count of bucket deletions ahead of
-// b's statements, in one round trip, and returns b's results.
+// b's statements, in one round trip, and returns b's results. When that
+// round trip fails on a connection whose session the server had ended (a
+// failover, a restart), which the pool still held, it is sent again on
+// another connection, up to pgRetries times: nothing of it reached the
+// transaction's function, as nothing of a write's first round trip did.
 func (l *lazyRead) begin(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	nb := &pgx.Batch{}
-	nb.BeginTx(pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	nb.Queue(`SELECT g FROM vultron_bucket_generation`)
-	nb.QueuedQueries = append(nb.QueuedQueries, b.QueuedQueries...)
-	br := l.conn.SendBatch(ctx, nb)
-	l.tx = br.Tx()
-	if _, err := br.Exec(); err != nil {
+	var br pgx.BatchResults
+	for attempt := 0; ; attempt++ {
+		// A batch of its own each time: pgx keeps in a batch's queries
+		// the statements it prepared on the connection it was sent on.
+		nb := &pgx.Batch{}
+		nb.BeginTx(pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		nb.Queue(`SELECT g FROM vultron_bucket_generation`)
+		for _, q := range b.QueuedQueries {
+			nb.QueuedQueries = append(nb.QueuedQueries, &pgx.QueuedQuery{SQL: q.SQL, Arguments: q.Arguments, Fn: q.Fn})
+		}
+		br = l.conn.SendBatch(ctx, nb)
+		l.tx = br.Tx()
+		_, err := br.Exec()
+		if err == nil {
+			break
+		}
 		br.Close()
+		if attempt < pgRetries && l.pool != nil && ctx.Err() == nil && lostConnection(l.conn.Conn().PgConn(), err) {
+			conn, aerr := l.pool.Acquire(ctx)
+			if aerr == nil {
+				l.conn.Release() // closed: the pool lets it go
+				l.conn = conn
+				continue
+			}
+			err = errors.Join(err, aerr)
+		}
 		return failedBatch{fmt.Errorf("begin read transaction: %w", err)}
 	}
 	if err := br.QueryRow().Scan(&l.gen); err != nil {
@@ -208,7 +234,7 @@ func (e *pgEngine) view(ctx context.Context, fn func(kvTx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin read transaction on %s: %w", e.desc, err)
 	}
-	lr := &lazyRead{conn: conn}
+	lr := &lazyRead{conn: conn, pool: e.pool}
 	t := newPgTx(ctx, e, lr, false)
 	t.readEpoch = epoch
 	lr.onBegin = t.readBegan

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
+	"sync"
 	"testing"
 
 	"github.com/openvultron/vultron/internal/pgtest"
@@ -84,5 +86,45 @@ func TestAPanickingReadGivesBackItsConnection(t *testing.T) {
 	}()
 	if n := db.eng.(*pgEngine).pool.Stat().AcquiredConns(); n != 0 {
 		t.Errorf("%d connections still taken from the pool after the read that panicked", n)
+	}
+}
+
+// TestAReadOnAnEndedConnectionIsMadeOnAnother: read transactions on the
+// pooled connections whose sessions the server ended (a failover, a
+// restart) are begun again on another connection, as a point read and a
+// write's first round trip are: nothing of them had reached their
+// function. Each failed once, answered 503, a token check or an inbox
+// POST alike, until the pool had let go of every ended connection.
+func TestAReadOnAnEndedConnectionIsMadeOnAnother(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.Database(t)
+	db := backends[1].openURL(t, u, Options{})
+	if err := db.Update(ctx, failIncr("k")); err != nil {
+		t.Fatal(err)
+	}
+	// Connections in the pool, each the last a read used.
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = db.View(ctx, func(tx *ReadTx) error { _, _ = tx.Case("warm"); return nil })
+		}()
+	}
+	wg.Wait()
+	admin := pgtest.Connect(t, u)
+	pgtest.EndOtherSessions(t, admin)
+	for i := range 3 {
+		var n uint64
+		err := db.View(ctx, func(tx *ReadTx) error {
+			n = 0
+			if b := tx.tx.Bucket(failBucket); b != nil && len(b.Get([]byte("k"))) == 8 {
+				n = binary.BigEndian.Uint64(b.Get([]byte("k")))
+			}
+			return nil
+		})
+		if err != nil || n != 1 {
+			t.Fatalf("read %d after the server ended the pool's sessions: k = %d, %v; want 1", i, n, err)
+		}
 	}
 }
