@@ -496,19 +496,37 @@ func (db *DB) View(ctx context.Context, fn func(*ReadTx) error) error {
 	}))
 }
 
+// checkNotMade returns, of the errors of a check, the first that says the
+// check could not be made rather than what it found: the database did not
+// answer, or cancelled a query on a timeout (ErrUnavailable), or ctx
+// ended. Such an error is the check's failure, never the store's damage.
+func checkNotMade(ctx context.Context, errs ...error) error {
+	for _, err := range errs {
+		if u := unavailable(ctx, err); Passing(u) || ctx.Err() != nil {
+			return fmt.Errorf("the check could not be made: %w", u)
+		}
+	}
+	return nil
+}
+
 // Check runs the engine's own consistency check (bbolt: every page of the
 // file, walked first from the file itself, with bounds, so that pages that
 // do not form a tree are damage rather than a check without end; see
 // walkBoltPages), checks that the delivery index and counts agree with the queue
 // (checkDeliveryIndex), and, in a sealed store, that every sealed value
 // opens with the data key; it returns every problem it finds, joined in a
-// DamagedError, or nil if the store is consistent. It reads the whole
-// store.
+// DamagedError, or nil if the store is consistent. A check the database
+// could not answer (out of reach, a query cancelled on a timeout) fails
+// with that (ErrUnavailable, checkNotMade), not as damage. It reads the
+// whole store.
 func (db *DB) Check(ctx context.Context) error {
 	if db.isDown.Load() {
 		return ErrClosed
 	}
 	errs := db.eng.check(ctx)
+	if err := checkNotMade(ctx, errs...); err != nil {
+		return fmt.Errorf("store: check %s: %w", db.path, err)
+	}
 	if len(errs) == 0 {
 		err := db.View(ctx, func(rtx *ReadTx) error {
 			if err := checkDeliveryIndex(rtx); err != nil {
@@ -523,6 +541,9 @@ func (db *DB) Check(ctx context.Context) error {
 	if len(errs) == 0 && db.sl != nil {
 		// A flipped byte in a value no other check reads.
 		if err := db.eng.view(ctx, func(tx kvTx) error { return openAll(tx, db.sl) }); err != nil {
+			if nerr := checkNotMade(ctx, err); nerr != nil {
+				return fmt.Errorf("store: check %s: %w", db.path, nerr)
+			}
 			errs = append(errs, err)
 		}
 	}

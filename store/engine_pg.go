@@ -1613,7 +1613,7 @@ func (e *pgEngine) check(ctx context.Context) []error {
 	}
 	for _, q := range queries {
 		var n int64
-		if err := e.pool.QueryRow(ctx, q.sql).Scan(&n); err != nil {
+		if err := readRetrying(ctx, func() error { return e.pool.QueryRow(ctx, q.sql).Scan(&n) }); err != nil {
 			errs = append(errs, fmt.Errorf("check %s: %w", q.what, err))
 			continue
 		}

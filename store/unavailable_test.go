@@ -486,3 +486,38 @@ func TestAWriteCanceledByCloseIsTheStoreClosing(t *testing.T) {
 			err, problem.Status(err), problem.RetryAfter(err))
 	}
 }
+
+// TestACheckTheDatabaseCannotAnswerIsNotDamage: a check of a store on
+// PostgreSQL whose queries the database does not answer (here one waits
+// for a table another session locks, past the lock_timeout set for the
+// database) fails as a check that could not be made, with the database's
+// reason (ErrUnavailable), not as a damaged store to restore from a
+// backup, which is what the check reported.
+func TestACheckTheDatabaseCannotAnswerIsNotDamage(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.Database(t)
+	db := backends[1].openURL(t, u, Options{})
+	if err := db.Update(ctx, failIncr("k")); err != nil {
+		t.Fatal(err)
+	}
+	admin := pgtest.Connect(t, u)
+	pgtest.AlterDatabase(t, admin, `SET lock_timeout = '100ms'`)
+	t.Cleanup(func() { pgtest.AlterDatabase(t, admin, `RESET lock_timeout`) })
+	holder, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.Exec(ctx, `LOCK TABLE vultron_kv IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	err = db.Check(ctx)
+	if err := holder.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err == nil || errors.Is(err, ErrDamaged) || !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Check while the database cannot answer: %v; want ErrUnavailable, not ErrDamaged", err)
+	}
+	if err := db.Check(ctx); err != nil {
+		t.Errorf("Check once the database answers: %v", err)
+	}
+}
