@@ -166,6 +166,9 @@ func rotateOpen(ctx context.Context, db *DB, cur []byte, keyFile, prevFile strin
 	// Every page must be whole, or the compaction that follows the
 	// re-encryption would fail on it with the new key already installed.
 	if errs := db.eng.check(ctx); len(errs) > 0 {
+		if err := checkNotMade(ctx, errs...); err != nil {
+			return rotated{}, fmt.Errorf("store: rotate data key: nothing was changed: %w", err)
+		}
 		err := errors.Join(errs...)
 		if !errors.Is(err, ErrDamaged) {
 			err = &DamagedError{Path: db.path, Reason: "its consistency check fails: " + err.Error(), Err: err}
@@ -176,6 +179,9 @@ func rotateOpen(ctx context.Context, db *DB, cur []byte, keyFile, prevFile strin
 	// the first that does not, every time, with the new key already
 	// installed.
 	if err := db.eng.view(ctx, func(tx kvTx) error { return openAll(tx, db.sl) }); err != nil {
+		if nerr := checkNotMade(ctx, err); nerr != nil {
+			return rotated{}, fmt.Errorf("store: rotate data key: nothing was changed: %w", nerr)
+		}
 		return rotated{}, fmt.Errorf("store: rotate data key: nothing was changed: a value of the store does not open with its key, so it is damaged (vultron store copy --data checks it; restore it from a backup): %w", err)
 	}
 	next := make([]byte, DataKeySize)

@@ -656,3 +656,34 @@ func TestClosedProcessReleasesTheOpenLockAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestARotationTheDatabaseCannotCheckIsNotDamage: a rotation whose check
+// of the store the database does not answer (here a query waits for a
+// table another session locks, past the lock_timeout of the store's
+// sessions) changes nothing and says the check could not be made
+// (ErrUnavailable), not that the store is damaged and is to be restored
+// from a backup.
+func TestARotationTheDatabaseCannotCheckIsNotDamage(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	u, keyFile, key := newKeyedDatabase(t, dir)
+	db, err := OpenURL(ctx, u+"&lock_timeout=100", Options{DataKey: key, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	admin := pgtest.Connect(t, u)
+	holder, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Rollback(ctx) }()
+	if _, err := holder.Exec(ctx, `LOCK TABLE vultron_kv IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = rotateOpen(ctx, db, key, keyFile, filepath.Join(dir, "previous-key"), nil)
+	if err == nil || errors.Is(err, ErrDamaged) || !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Errorf("rotation while the database cannot answer its check: %v; want ErrUnavailable saying nothing was changed, not ErrDamaged", err)
+	}
+	wantKeyFilesUnchanged(t, dir, key)
+}
