@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -207,18 +209,17 @@ func (db *DB) fill(batch []*request) []*request {
 	return batch
 }
 
-// commitTimeout bounds one of the committer's transactions on PostgreSQL
-// (bbolt's do not wait on anything but the disk, and ignore it): a
-// database that stops answering (a partition) fails the batch, and the
-// committer goes on, instead of waiting for the system's TCP timeout. A
-// variable, for tests.
-var commitTimeout = time.Minute
+// defaultCommitTimeout bounds one of the committer's transactions on
+// PostgreSQL (bbolt's do not wait on anything but the disk, and ignore
+// it): a database that stops answering (a partition) fails the batch, and
+// the committer goes on, instead of waiting for the system's TCP timeout.
+const defaultCommitTimeout = time.Minute
 
 // commit runs the batch in one transaction, removing failed requests and
 // retrying until the remaining ones commit or the commit itself fails.
 func (db *DB) commit(batch []*request) {
 	for len(batch) > 0 {
-		ctx, cancel := context.WithTimeout(db.commitCtx, commitTimeout)
+		ctx, cancel := context.WithTimeout(db.commitCtx, db.commitTimeout)
 		err := db.eng.update(ctx, func(t kvTx) error {
 			// The transaction may have waited to start: on a shared
 			// store for the writer lock another process held, as long
@@ -264,7 +265,7 @@ func (db *DB) commit(batch []*request) {
 			switch {
 			case errors.Is(err, ErrUnavailable), errors.Is(err, ErrCommitUnknown), ctx.Err() == nil:
 			case db.commitCtx.Err() == nil:
-				err = &UnavailableError{Reason: "the store did not answer within " + commitTimeout.String(), Err: err}
+				err = &UnavailableError{Reason: "the store did not answer within " + typedDuration(db.commitTimeout), Err: err}
 			default:
 				// Close canceled the transaction, which had not sent its
 				// COMMIT: nothing of it was stored, and the process stops.
@@ -404,4 +405,18 @@ func safeCall(fn func(*Tx) error, tx *Tx) (err error) {
 		}
 	}()
 	return fn(tx)
+}
+
+// typedDuration writes d as it would be typed, without zero units ("1m",
+// not "1m0s"; "2h", not "2h0m0s").
+func typedDuration(d time.Duration) string {
+	switch {
+	case d == 0:
+		return d.String()
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Minute == 0:
+		return strings.TrimSuffix(d.String(), "0s")
+	}
+	return d.String()
 }

@@ -134,6 +134,9 @@ type DB struct {
 	leaseTTL   time.Duration
 	maxBatch   int
 	deferDelay time.Duration
+	// commitTimeout bounds each of the committer's transactions
+	// (defaultCommitTimeout; tests shorten it).
+	commitTimeout time.Duration
 
 	// closeMu guards closed and the send side of reqs: senders hold it for
 	// reading, Close takes it for writing before closing reqs.
@@ -317,17 +320,18 @@ func openEngine(ctx context.Context, eng engine, sl *sealer, opts Options) (*DB,
 	}
 
 	db := &DB{
-		eng:        eng,
-		path:       name,
-		log:        opts.Logger,
-		now:        opts.Now,
-		leaseTTL:   opts.LeaseTTL,
-		maxBatch:   opts.MaxBatch,
-		deferDelay: opts.DeferDelay,
-		leases:     make(map[uint64]time.Time),
-		done:       make(chan struct{}),
-		sl:         sl,
-		resealed:   sealed,
+		eng:           eng,
+		path:          name,
+		log:           opts.Logger,
+		now:           opts.Now,
+		leaseTTL:      opts.LeaseTTL,
+		maxBatch:      opts.MaxBatch,
+		deferDelay:    opts.DeferDelay,
+		commitTimeout: defaultCommitTimeout,
+		leases:        make(map[uint64]time.Time),
+		done:          make(chan struct{}),
+		sl:            sl,
+		resealed:      sealed,
 	}
 	if db.now == nil {
 		db.now = time.Now

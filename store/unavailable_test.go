@@ -433,9 +433,8 @@ func (unansweredCommitEngine) update(ctx context.Context, _ func(kvTx) error) er
 // tells the client that nothing was stored and to send it again (a
 // second activity, when it was stored).
 func TestACommitUnansweredWithinTheBoundMayHaveTakenEffect(t *testing.T) {
-	defer func(d time.Duration) { commitTimeout = d }(commitTimeout)
-	commitTimeout = 50 * time.Millisecond
 	db := openTestDB(t, Options{})
+	db.commitTimeout = 50 * time.Millisecond
 	eng := db.eng
 	db.eng = unansweredCommitEngine{engine: eng}
 	err := db.Update(context.Background(), failIncr("k"))
@@ -446,6 +445,36 @@ func TestACommitUnansweredWithinTheBoundMayHaveTakenEffect(t *testing.T) {
 	if errors.Is(err, ErrUnavailable) || strings.Contains(problem.Message(err), "nothing was stored") {
 		t.Errorf("Update: %v, answered %d %q: a commit that may have taken effect is said to have stored nothing",
 			err, problem.Status(err), problem.Message(err))
+	}
+}
+
+// unansweredEngine is an engine whose writes are never answered: an
+// update waits until its context ends.
+type unansweredEngine struct{ engine }
+
+func (unansweredEngine) update(ctx context.Context, _ func(kvTx) error) error {
+	<-ctx.Done()
+	return fmt.Errorf("begin on test: %w", ctx.Err())
+}
+
+// TestAWriteTheStoreDoesNotAnswerSaysForHowLong: a write that the
+// database does not answer within the committer's bound fails as a store
+// that does not answer (503), saying how long it waited as a duration is
+// typed.
+func TestAWriteTheStoreDoesNotAnswerSaysForHowLong(t *testing.T) {
+	db := openTestDB(t, Options{})
+	db.commitTimeout = 50 * time.Millisecond
+	eng := db.eng
+	db.eng = unansweredEngine{engine: eng}
+	err := db.Update(context.Background(), failIncr("k"))
+	db.eng = eng
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(problem.Message(err), "the store did not answer within 50ms") {
+		t.Errorf("Update: %v, answered %d %q; want a store that did not answer within 50ms", err, problem.Status(err), problem.Message(err))
+	}
+	for d, want := range map[time.Duration]string{time.Minute: "1m", 90 * time.Second: "1m30s", 2 * time.Hour: "2h", 50 * time.Millisecond: "50ms"} {
+		if got := typedDuration(d); got != want {
+			t.Errorf("typedDuration(%v) = %q, want %q", d, got, want)
+		}
 	}
 }
 
