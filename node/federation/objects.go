@@ -78,7 +78,7 @@ func (e *Endpoints) Object(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var obj vocab.Object
-	var parties []string
+	var locals, parties []string
 	var c *cases.Case // the case that recorded the object, if any
 	err := e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
 		res := cases.NewResolver(tx)
@@ -86,24 +86,28 @@ func (e *Endpoints) Object(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return res.Err() // an object the store could not read is not absent
 		}
-		locals, peers, err := cases.ReportParties(tx, id)
-		if err != nil {
+		var err error
+		if locals, parties, err = cases.ReportParties(tx, id); err != nil {
 			return err
 		}
-		for _, name := range locals {
-			if l, ok, err := e.cfg.Local(r.Context(), name); err != nil {
-				return err
-			} else if ok {
-				parties = append(parties, l.ID)
-			}
-		}
-		obj, parties = o, append(parties, peers...)
+		obj = o
 		c, err = cases.CaseOf(tx, id)
 		return err
 	})
 	if err != nil {
 		problem.Write(w, err)
 		return
+	}
+	// The local parties' ids, once the read has ended: Local may read a
+	// Case Actor from the store, and a read within a read waits, on bbolt,
+	// behind a write that must grow the file, which waits for the first.
+	for _, name := range locals {
+		if l, ok, err := e.cfg.Local(r.Context(), name); err != nil {
+			problem.Write(w, err)
+			return
+		} else if ok {
+			parties = append(parties, l.ID)
+		}
 	}
 	if signer != nil {
 		party := slices.Contains(parties, signer.Owner)
