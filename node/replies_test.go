@@ -3,13 +3,14 @@ package node
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/openvultron/vultron/api"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openvultron/vultron/api"
 
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/vocab"

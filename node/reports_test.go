@@ -3,11 +3,12 @@ package node
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/openvultron/vultron/api"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/openvultron/vultron/api"
 )
 
 // TestSeveralReportsOneCase checks duplicate reports and related cases
