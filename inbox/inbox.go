@@ -67,8 +67,12 @@ type Config struct {
 	// ActorUpdated, when set, is called for a verified Update of the
 	// signer's own actor (a key rotation announced): it refreshes the
 	// actor's cached keys. Such an Update is answered 202 and not stored;
-	// an error it returns is answered 502 with a JSON error that names
-	// what failed, so that the sender retries.
+	// an error it returns is answered as problem.Write answers it, so
+	// that the sender retries: a failure of the sender's server (its
+	// documents could not be fetched) is a *problem.Error of 502 that
+	// names what failed, and a failure of this node's own is answered as
+	// the node's (503 or 507 with Retry-After while its store cannot
+	// write, else 500), with nothing of it in the answer.
 	ActorUpdated func(ctx context.Context, actorID string) error
 	// ClientIP returns the IP of the client that sent a request, for the
 	// audit record of what it sent; the node's one computation of it
@@ -197,12 +201,10 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 	if act.Type == "Update" && p.cfg.ActorUpdated != nil && act.Object.ID() == signer.Owner {
 		if _, isActor := act.Object.Object.(*vocab.Actor); isActor {
 			if err := p.cfg.ActorUpdated(ctx, signer.Owner); err != nil {
-				if store.Passing(err) {
-					// This node's store, not the sender's server: 503 or
-					// 507 with Retry-After, and nothing of it in the answer.
-					return Result{}, err
-				}
-				return Result{}, problem.Wrap(http.StatusBadGateway, err, fmt.Sprintf("the keys of %s could not be refreshed: %v", signer.Owner, err))
+				// Answered as ActorUpdated says: the sender's server's
+				// failure as its *problem.Error, this node's own (its
+				// store) as the node's, with nothing of it in the answer.
+				return Result{}, err
 			}
 			p.cfg.Logger.Info().Str("actor", local.Name).Str("sender", signer.Owner).Str("key_id", signer.KeyID).
 				Str("activity", act.ID).Msg("inbox accepted an actor update; keys refreshed")

@@ -394,8 +394,9 @@ func TestKeyFetchFailureIsRetryable(t *testing.T) {
 // TestStoreFailuresAreTheNodesOwn: when the node's store cannot serve
 // while it looks up the addressed actor, or stores a sender's refreshed
 // keys, the sender is answered 503 or 507 with Retry-After, which it
-// retries, not 404 (no such actor) or 502 (its own server failed), and
-// the answer holds nothing of the node's own error.
+// retries, or 500 for a failure that does not pass, not 404 (no such
+// actor) or 502 (its own server failed), and the answer holds nothing of
+// the node's own error.
 func TestStoreFailuresAreTheNodesOwn(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
@@ -403,16 +404,22 @@ func TestStoreFailuresAreTheNodesOwn(t *testing.T) {
 		Err: &fs.PathError{Op: "write", Path: "/var/lib/vultron/vultron.db", Err: syscall.ENOSPC}}
 	update := fmt.Sprintf(`{"@context":%q,"id":"https://vendor.example/activities/up-1","type":"Update","actor":%q,"object":{"id":%q,"type":"Organization"},"to":[%q]}`,
 		vocab.VultronContext, vendorID, vendorID, f.finder.ID)
+	finder := func(_ context.Context, name string) (actor.Local, bool, error) { return f.finder, name == "finder", nil }
 	for _, tt := range []struct {
 		name          string
 		local         func(context.Context, string) (actor.Local, bool, error)
 		actorsUpdated func(context.Context, string) error
+		want          int
 	}{
-		{"the actor could not be looked up", func(context.Context, string) (actor.Local, bool, error) { return actor.Local{}, false, full }, nil},
-		{"the sender's keys could not be stored", func(_ context.Context, name string) (actor.Local, bool, error) {
-			return f.finder, name == "finder", nil
-		},
-			func(context.Context, string) error { return fmt.Errorf("store the keys of %s: %w", vendorID, full) }},
+		{"the actor could not be looked up", func(context.Context, string) (actor.Local, bool, error) { return actor.Local{}, false, full }, nil, 507},
+		{"the sender's keys could not be stored", finder,
+			func(context.Context, string) error { return fmt.Errorf("store the keys of %s: %w", vendorID, full) }, 507},
+		// A failure of the store that does not pass (a disk that fails
+		// reads) is the node's too: 500, not the 502 of the sender's
+		// server, and nothing of it in the answer.
+		{"the sender's keys could not be stored for good", finder, func(context.Context, string) error {
+			return fmt.Errorf("store the keys of %s: %w", vendorID, &fs.PathError{Op: "read", Path: "/var/lib/vultron/vultron.db", Err: syscall.EIO})
+		}, 500},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := New(Config{Store: f.db, Engine: f.engine, Verifier: stubVerifier{}, Local: tt.local, ActorUpdated: tt.actorsUpdated,
@@ -425,8 +432,8 @@ func TestStoreFailuresAreTheNodesOwn(t *testing.T) {
 			_, err = p.Receive(ctx, "finder", req)
 			rec := httptest.NewRecorder()
 			problem.Write(rec, err)
-			if rec.Code != http.StatusInsufficientStorage || rec.Header().Get("Retry-After") == "" || strings.Contains(rec.Body.String(), "vultron.db") {
-				t.Errorf("answered %d %s (Retry-After %q), want 507 with Retry-After and nothing of the node's own error", rec.Code, rec.Body.String(), rec.Header().Get("Retry-After"))
+			if rec.Code != tt.want || tt.want == http.StatusInsufficientStorage && rec.Header().Get("Retry-After") == "" || strings.Contains(rec.Body.String(), "vultron.db") {
+				t.Errorf("answered %d %s (Retry-After %q), want %d (with Retry-After if 507) and nothing of the node's own error", rec.Code, rec.Body.String(), rec.Header().Get("Retry-After"), tt.want)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/openvultron/vultron/accounts"
@@ -244,24 +245,53 @@ const maxActorKeys = 16
 // stored, and all are stored, each with its audit record, in one
 // transaction: a refresh that fails for one key returns an error naming
 // it, which the inbox answers to the sender so that it retries, and
-// caches nothing.
+// caches nothing. What failed is told apart for that answer: a failure
+// to fetch or read the sender's documents is a *problem.Error of 502,
+// its server's; a failure of this node's store is returned as it is,
+// answered as the node's own (503 or 507 while it cannot write, else 500
+// with nothing of the error in the answer).
 func (n *Node) refreshActorKeys(ctx context.Context, actorID string) error {
+	fetched, err := n.fetchActorKeys(ctx, actorID)
+	var cacheErr *actor.CacheError
+	switch {
+	case errors.As(err, &cacheErr):
+		return err // this node's store, not the sender's server
+	case err != nil:
+		return problem.Wrap(http.StatusBadGateway, err, fmt.Sprintf("the keys of %s could not be refreshed: %v", actorID, err))
+	}
+	err = n.db.Update(ctx, func(tx *store.Tx) error {
+		for _, k := range fetched {
+			if err := tx.PutRemoteKey(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store the keys of %s: %w", actorID, err)
+	}
+	return nil
+}
+
+// fetchActorKeys fetches the document of actor actorID and every key it
+// lists, past the cache (refreshActorKeys).
+func (n *Node) fetchActorKeys(ctx context.Context, actorID string) ([]store.RemoteKey, error) {
 	body, err := n.policy.FetchFunc(n.fetcher.FetchDocument)(ctx, actorID)
 	if err != nil {
-		return fmt.Errorf("fetch actor %s: %w", actorID, err)
+		return nil, fmt.Errorf("fetch actor %s: %w", actorID, err)
 	}
 	var doc struct {
 		PublicKey       json.RawMessage `json:"publicKey"`
 		AssertionMethod json.RawMessage `json:"assertionMethod"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
-		return fmt.Errorf("actor %s: %w", actorID, err)
+		return nil, fmt.Errorf("actor %s: %w", actorID, err)
 	}
 	var keys []actor.PublicKeyDoc
 	if err := json.Unmarshal(doc.PublicKey, &keys); err != nil {
 		var one actor.PublicKeyDoc
 		if err := json.Unmarshal(doc.PublicKey, &one); err != nil {
-			return fmt.Errorf("actor %s lists no readable publicKey", actorID)
+			return nil, fmt.Errorf("actor %s lists no readable publicKey", actorID)
 		}
 		keys = []actor.PublicKeyDoc{one}
 	}
@@ -276,7 +306,7 @@ func (n *Node) refreshActorKeys(ctx context.Context, actorID string) error {
 		}
 	}
 	if len(keys) == 0 || len(keys) > maxActorKeys {
-		return fmt.Errorf("actor %s lists %d keys; between 1 and %d are accepted", actorID, len(keys), maxActorKeys)
+		return nil, fmt.Errorf("actor %s lists %d keys; between 1 and %d are accepted", actorID, len(keys), maxActorKeys)
 	}
 	fetched := make([]store.RemoteKey, 0, len(keys))
 	for _, k := range keys {
@@ -285,23 +315,12 @@ func (n *Node) refreshActorKeys(ctx context.Context, actorID string) error {
 			continue
 		}
 		if err != nil {
-			return err // names the key and what failed
+			return nil, err // names the key and what failed
 		}
 		if c.Owner != actorID {
-			return fmt.Errorf("actor %s lists key %s, which belongs to %s", actorID, k.ID, c.Owner)
+			return nil, fmt.Errorf("actor %s lists key %s, which belongs to %s", actorID, k.ID, c.Owner)
 		}
 		fetched = append(fetched, store.RemoteKey{KeyID: c.KeyID, Owner: c.Owner, PublicKeyPEM: c.PublicKeyPEM, FetchedAt: c.FetchedAt})
 	}
-	err = n.db.Update(ctx, func(tx *store.Tx) error {
-		for _, k := range fetched {
-			if err := tx.PutRemoteKey(k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store the keys of %s: %w", actorID, err)
-	}
-	return nil
+	return fetched, nil
 }

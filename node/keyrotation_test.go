@@ -240,7 +240,7 @@ func TestRotatedKeyRefusedAfterOverlap(t *testing.T) {
 
 // TestActorUpdateWhoseKeysCannotBeRefreshed sends a verified Update of the
 // signer's own actor whose document lists a key that cannot be read: the
-// node must answer with an error naming what failed, so that the peer
+// node must answer 502, the sender's server's failure, naming what failed, so that the peer
 // retries, and cache none of the listed keys from that refresh; once the
 // document is fixed, the same Update is accepted and every key is cached.
 func TestActorUpdateWhoseKeysCannotBeRefreshed(t *testing.T) {
@@ -281,8 +281,8 @@ func TestActorUpdateWhoseKeysCannotBeRefreshed(t *testing.T) {
 	p := &peer{id: id, keyID: keyID, key: key}
 	broken.Store(true)
 	status, msg := p.post(t, vendorID+"/inbox", update, nil)
-	if status < 400 || !strings.Contains(msg, nextKeyID) {
-		t.Fatalf("an Update whose key %s cannot be read: %d %q; want an error naming the key", nextKeyID, status, msg)
+	if status != http.StatusBadGateway || !strings.Contains(msg, nextKeyID) {
+		t.Fatalf("an Update whose key %s cannot be read: %d %q; want 502 (the sender's server), naming the key", nextKeyID, status, msg)
 	}
 	if _, err := vendor.db.RemoteKey(context.Background(), nextKeyID); err == nil {
 		t.Fatalf("the unreadable key %s was cached", nextKeyID)
