@@ -240,9 +240,10 @@ func TestRotatedKeyRefusedAfterOverlap(t *testing.T) {
 
 // TestActorUpdateWhoseKeysCannotBeRefreshed sends a verified Update of the
 // signer's own actor whose document lists a key that cannot be read: the
-// node must answer 502, the sender's server's failure, naming what failed, so that the peer
-// retries, and cache none of the listed keys from that refresh; once the
-// document is fixed, the same Update is accepted and every key is cached.
+// node must answer 502, the sender's server's failure, naming what
+// failed, so that the peer retries, and cache none of the listed keys
+// from that refresh; once the document is fixed, the same Update is
+// accepted and every key is cached.
 func TestActorUpdateWhoseKeysCannotBeRefreshed(t *testing.T) {
 	vendor := startNode(t, "vendor:Organization")
 	vendorID := vendor.actorID("vendor")
