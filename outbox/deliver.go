@@ -560,6 +560,12 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
 		return
 	}
 
+	// The outcome is written under a bound of its own: an attempt that
+	// used its whole time (a peer that never answered) has ended ctx, and
+	// its retry must still be recorded, or the delivery would wait out its
+	// lease instead of its back-off, its attempts never counted.
+	record, cancelRecord := context.WithTimeout(context.WithoutCancel(ctx), d.attemptTimeout)
+	defer cancelRecord()
 	var next time.Time
 	var recordErr error
 	switch res.outcome {
@@ -581,7 +587,7 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
 		var ok bool
 		next, ok = d.nextAttempt(d.now(), dl, res.retryAfter)
 		if ok {
-			recordErr = d.queue.RetryDelivery(ctx, dl.ID, next, res.reason)
+			recordErr = d.queue.RetryDelivery(record, dl.ID, next, res.reason)
 			if recordErr == nil {
 				d.retried.Add(1)
 			}
@@ -591,7 +597,7 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
 		res.reason = "retry horizon passed: last error: " + res.reason
 		fallthrough
 	default:
-		recordErr = d.queue.DeadLetter(ctx, dl.ID, res.reason)
+		recordErr = d.queue.DeadLetter(record, dl.ID, res.reason)
 		if recordErr == nil {
 			d.deadLettered.Add(1)
 		}
