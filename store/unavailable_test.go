@@ -416,60 +416,56 @@ func TestAMigrationStoppedByATimeoutSaysWhatToDo(t *testing.T) {
 	}
 }
 
-// unansweredCommitEngine stands for a PostgreSQL engine whose COMMIT is
-// sent and never answered (a partition right after it): the update
-// fails, once the committer's bound ends it, with ErrCommitUnknown, as
-// pgEngine.updateOnce says of a COMMIT without an answer.
-type unansweredCommitEngine struct{ engine }
-
-func (unansweredCommitEngine) update(ctx context.Context, _ func(kvTx) error) error {
-	<-ctx.Done()
-	return fmt.Errorf("commit on test: %w (%v)", ErrCommitUnknown, ctx.Err())
-}
-
-// TestACommitUnansweredWithinTheBoundMayHaveTakenEffect: a write whose
-// COMMIT the database did not answer within the committer's bound fails
-// with ErrCommitUnknown, not as a store that did not answer, whose 503
-// tells the client that nothing was stored and to send it again (a
-// second activity, when it was stored).
-func TestACommitUnansweredWithinTheBoundMayHaveTakenEffect(t *testing.T) {
-	db := openTestDB(t, Options{})
-	db.commitTimeout = 50 * time.Millisecond
-	eng := db.eng
-	db.eng = unansweredCommitEngine{engine: eng}
-	err := db.Update(context.Background(), failIncr("k"))
-	db.eng = eng
-	if !errors.Is(err, ErrCommitUnknown) {
-		t.Fatalf("Update: %v, want ErrCommitUnknown", err)
-	}
-	if errors.Is(err, ErrUnavailable) || strings.Contains(problem.Message(err), "nothing was stored") {
-		t.Errorf("Update: %v, answered %d %q: a commit that may have taken effect is said to have stored nothing",
-			err, problem.Status(err), problem.Message(err))
-	}
-}
-
 // unansweredEngine is an engine whose writes are never answered: an
-// update waits until its context ends.
-type unansweredEngine struct{ engine }
-
-func (unansweredEngine) update(ctx context.Context, _ func(kvTx) error) error {
-	<-ctx.Done()
-	return fmt.Errorf("begin on test: %w", ctx.Err())
+// update waits until its context ends, then fails with what fail makes
+// of it.
+type unansweredEngine struct {
+	engine
+	fail func(ctx context.Context) error
 }
 
-// TestAWriteTheStoreDoesNotAnswerSaysForHowLong: a write that the
-// database does not answer within the committer's bound fails as a store
-// that does not answer (503), saying how long it waited as a duration is
-// typed.
-func TestAWriteTheStoreDoesNotAnswerSaysForHowLong(t *testing.T) {
-	db := openTestDB(t, Options{})
-	db.commitTimeout = 50 * time.Millisecond
-	eng := db.eng
-	db.eng = unansweredEngine{engine: eng}
-	err := db.Update(context.Background(), failIncr("k"))
-	db.eng = eng
-	if !errors.Is(err, ErrUnavailable) || !strings.Contains(problem.Message(err), "the store did not answer within 50ms") {
-		t.Errorf("Update: %v, answered %d %q; want a store that did not answer within 50ms", err, problem.Status(err), problem.Message(err))
+func (e unansweredEngine) update(ctx context.Context, _ func(kvTx) error) error {
+	<-ctx.Done()
+	return e.fail(ctx)
+}
+
+// TestAWriteTheStoreDoesNotAnswer: a write that the database does not
+// answer within the committer's bound fails as a store that did not
+// answer (503, saying how long it waited, as a duration is typed), but a
+// write whose COMMIT went unanswered fails with ErrCommitUnknown: it may
+// have taken effect, and a 503 would tell the client that nothing was
+// stored and to send it again (a second activity, when it was stored).
+func TestAWriteTheStoreDoesNotAnswer(t *testing.T) {
+	tests := []struct {
+		name  string
+		fail  func(ctx context.Context) error
+		check func(t *testing.T, err error)
+	}{
+		{"nothing answered", func(ctx context.Context) error { return fmt.Errorf("begin on test: %w", ctx.Err()) },
+			func(t *testing.T, err error) {
+				if !errors.Is(err, ErrUnavailable) || !strings.Contains(problem.Message(err), "the store did not answer within 50ms") {
+					t.Errorf("Update: %v, answered %d %q; want a store that did not answer within 50ms", err, problem.Status(err), problem.Message(err))
+				}
+			}},
+		{"the COMMIT unanswered", func(ctx context.Context) error {
+			return fmt.Errorf("commit on test: %w (%v)", ErrCommitUnknown, ctx.Err())
+		}, func(t *testing.T, err error) {
+			if !errors.Is(err, ErrCommitUnknown) || errors.Is(err, ErrUnavailable) || strings.Contains(problem.Message(err), "nothing was stored") {
+				t.Errorf("Update: %v, answered %d %q; want ErrCommitUnknown, not a store that stored nothing",
+					err, problem.Status(err), problem.Message(err))
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := openTestDB(t, Options{})
+			db.commitTimeout = 50 * time.Millisecond
+			eng := db.eng
+			db.eng = unansweredEngine{engine: eng, fail: tt.fail}
+			err := db.Update(context.Background(), failIncr("k"))
+			db.eng = eng
+			tt.check(t, err)
+		})
 	}
 	for d, want := range map[time.Duration]string{time.Minute: "1m", 90 * time.Second: "1m30s", 2 * time.Hour: "2h", 50 * time.Millisecond: "50ms"} {
 		if got := typedDuration(d); got != want {
