@@ -404,7 +404,9 @@ func TestStoreFailuresAreTheNodesOwn(t *testing.T) {
 		Err: &fs.PathError{Op: "write", Path: "/var/lib/vultron/vultron.db", Err: syscall.ENOSPC}}
 	update := fmt.Sprintf(`{"@context":%q,"id":"https://vendor.example/activities/up-1","type":"Update","actor":%q,"object":{"id":%q,"type":"Organization"},"to":[%q]}`,
 		vocab.VultronContext, vendorID, vendorID, f.finder.ID)
-	finder := func(_ context.Context, name string) (actor.Local, bool, error) { return f.finder, name == "finder", nil }
+	finder := func(_ context.Context, name string) (actor.Local, bool, error) {
+		return f.finder, name == "finder", nil
+	}
 	for _, tt := range []struct {
 		name          string
 		local         func(context.Context, string) (actor.Local, bool, error)
