@@ -169,13 +169,14 @@ func sendBackup(w http.ResponseWriter, r io.Reader, stall time.Duration, sendBy 
 // A backup whose request ended meanwhile (the client hung up, the node
 // is stopping) says so.
 // A disk that filled up while the copy was written (after backupRoom's
-// look at it) is 507, as a disk too full to begin is.
+// look at it), or the quota of the node's user there, is 507, as a disk
+// too full to begin is.
 func (e *Endpoints) backupFailed(w http.ResponseWriter, r *http.Request, err error) {
 	reason, ev := problem.Message(err), e.cfg.Logger.Error()
 	switch {
 	case r.Context().Err() != nil:
 		reason, ev = "the client hung up, or the node is stopping, before the copy was written", e.cfg.Logger.Warn()
-	case errors.Is(err, syscall.ENOSPC):
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		reason = "the disk beside the store filled up while the copy was written"
 		err = problem.Wrap(http.StatusInsufficientStorage, err, reason+"; free some space there and ask again")
 	}

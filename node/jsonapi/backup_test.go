@@ -123,6 +123,9 @@ func TestBackupRefusalsAreAudited(t *testing.T) {
 		{"the disk filled up", func(*Endpoints) {}, func(e *Endpoints, w http.ResponseWriter, r *http.Request) {
 			e.backupFailed(w, r, fmt.Errorf("jsonapi: store: backup: write: %w", &os.PathError{Op: "write", Path: "x", Err: syscall.ENOSPC}))
 		}, http.StatusInsufficientStorage, "backup of the store not taken: the disk beside the store filled up while the copy was written"},
+		{"the disk quota ran out", func(*Endpoints) {}, func(e *Endpoints, w http.ResponseWriter, r *http.Request) {
+			e.backupFailed(w, r, fmt.Errorf("jsonapi: store: backup: write: %w", &os.PathError{Op: "write", Path: "x", Err: syscall.EDQUOT}))
+		}, http.StatusInsufficientStorage, "backup of the store not taken: the disk beside the store filled up while the copy was written"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := &Endpoints{cfg: Config{Store: db, BackupDir: dir, Logger: zerolog.Nop(), Now: time.Now,
