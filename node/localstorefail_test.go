@@ -3,12 +3,18 @@ package node
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/internal/storetest"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/store"
+	"github.com/rs/zerolog"
 )
 
 // TestACaseActorIsNotAbsentWhenTheStoreFails: a Case Actor this process
@@ -102,5 +108,46 @@ func TestARecordThatDoesNotDecodeIsNotAbsent(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestACaseActorTheStoreCannotReadIsNotAbsent: a Case Actor whose record
+// the store holds but cannot read (a process that has not loaded it yet,
+// after a restart) is answered to the API as the node's failure (500),
+// not as an actor the node does not have (404), for its inbox and outbox
+// pages, its invitations and a submission as it; an actor the node does
+// not have is still 404.
+func TestACaseActorTheStoreCannotReadIsNotAbsent(t *testing.T) {
+	first := newIdleNode(t, Config{})
+	dir := first.dir
+	const caseActor = cases.CaseActorPrefix + "damaged"
+	if err := first.db.PutLocalActor(context.Background(), store.LocalActor{Name: caseActor, Type: "Service"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	storetest.DamageLocalActor(t, filepath.Join(dir, "vultron.db"), caseActor)
+
+	cfg := Config{DataDir: dir, PublicURL: "http://127.0.0.1:7001", Actors: []ActorConfig{{Name: "vendor", Type: actor.Organization}},
+		NoSync: true, Logger: zerolog.Nop(), Notice: io.Discard}
+	n, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("New on the store with a damaged Case Actor: %v", err)
+	}
+	t.Cleanup(func() { n.Close() })
+	again := &idleNode{Node: n, token: first.token, dir: dir}
+	for _, req := range []struct{ method, path string }{
+		{http.MethodGet, "/actors/" + caseActor + "/outbox"},
+		{http.MethodGet, "/actors/" + caseActor + "/inbox"},
+		{http.MethodGet, "/actors/" + caseActor + "/invitations"},
+		{http.MethodPost, "/actors/" + caseActor + "/outbox"},
+	} {
+		if status, body := again.serve(t, req.method, req.path, again.token); status != http.StatusInternalServerError {
+			t.Errorf("%s %s of a Case Actor the store cannot read: %d %s, want 500 (a 404 says the node has no such actor)", req.method, req.path, status, body)
+		}
+	}
+	if status, body := again.serve(t, http.MethodGet, "/actors/"+cases.CaseActorPrefix+"none/outbox", again.token); status != http.StatusNotFound {
+		t.Errorf("GET the outbox of a Case Actor the node does not have: %d %s, want 404", status, body)
 	}
 }

@@ -1005,8 +1005,9 @@ func (n *Node) Store() *store.DB { return n.db }
 // or the Case Actor of a case this node hosts, loaded from the store and
 // its key file the first time it is asked for. A lookup that failed (the
 // store did not answer) is logged and reads as no such actor; what
-// answers a peer, or sends its deliveries, uses LocalActor, which tells
-// the two apart.
+// answers a peer, the API or the dashboard, or sends deliveries, uses
+// LocalActor, which tells the two apart. Local serves what looks up the
+// configured actors (held in memory) or an actor just loaded.
 func (n *Node) Local(name string) (actor.Local, bool) {
 	l, ok, err := n.LocalActor(context.Background(), name)
 	if err != nil {

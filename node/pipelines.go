@@ -65,7 +65,6 @@ func (n *Node) buildPipelines() error {
 	if err != nil {
 		return err
 	}
-	local := func(name string) (actor.Local, bool) { return n.Local(name) }
 
 	inboxes := outbox.NewActorInboxes(n.policy.FetchFunc(n.fetcher.FetchDocument), 0, n.cfg.Now)
 	for _, l := range n.locals {
@@ -163,7 +162,7 @@ func (n *Node) buildPipelines() error {
 		Social:     plain,
 		Store:      n.db,
 		Engine:     engine,
-		Local:      local,
+		Local:      n.LocalActor,
 		NewID:      n.newID,
 		Queued:     n.deliverer.Wake,
 		FetchActor: n.fetchActor,

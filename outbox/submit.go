@@ -24,8 +24,10 @@ import (
 type SubmitConfig struct {
 	Store  *store.DB
 	Engine *cases.Engine
-	// Local returns the local actor with the given name.
-	Local func(name string) (actor.Local, bool)
+	// Local returns the local actor with the given name, false when there
+	// is none, and an error when it could not be looked up (the store
+	// failed), which SubmitBy returns as it is.
+	Local func(ctx context.Context, name string) (actor.Local, bool, error)
 	// NewID returns a fresh id on this node for an activity ("activities")
 	// or another object ("objects").
 	NewID func(kind string) string
@@ -107,7 +109,10 @@ func (s *Submitter) Submit(ctx context.Context, name string, body []byte) (Submi
 // all in one transaction. It returns a *problem.Error for every refusal;
 // nothing is stored then.
 func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by By) (Submitted, error) {
-	local, ok := s.cfg.Local(name)
+	local, ok, err := s.cfg.Local(ctx, name)
+	if err != nil {
+		return Submitted{}, err
+	}
 	if !ok {
 		return Submitted{}, problem.NotFound("no actor %q on this node", name)
 	}

@@ -70,7 +70,9 @@ func newVendorOutbox(t *testing.T, provision func(string) (store.LocalActor, err
 	})
 	v.sub, err = NewSubmitter(SubmitConfig{
 		Store: db, Engine: v.engine, NewID: newID, Logger: zerolog.Nop(),
-		Local: func(name string) (actor.Local, bool) { return v.vendor, name == "vendor" },
+		Local: func(_ context.Context, name string) (actor.Local, bool, error) {
+			return v.vendor, name == "vendor", nil
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +253,7 @@ func TestSubmitResolvesRecipientsFirst(t *testing.T) {
 	var asked []string
 	sub, err := NewSubmitter(SubmitConfig{
 		Store: db, Engine: engine, NewID: newID, Logger: zerolog.Nop(),
-		Local: func(name string) (actor.Local, bool) { return finder, name == "finder" },
+		Local: func(_ context.Context, name string) (actor.Local, bool, error) { return finder, name == "finder", nil },
 		ResolveRecipient: func(_ context.Context, iri string) error {
 			asked = append(asked, iri)
 			switch iri {
@@ -431,7 +433,9 @@ func TestACatchUpTheStoreCannotTakeIsNotAConflict(t *testing.T) {
 	sub, err := NewSubmitter(SubmitConfig{
 		Store: v.db, Engine: v.engine, Logger: zerolog.Nop(),
 		NewID: func(kind string) string { return vendorNode + "/" + kind + "/catch-up" },
-		Local: func(name string) (actor.Local, bool) { return v.vendor, name == "vendor" },
+		Local: func(_ context.Context, name string) (actor.Local, bool, error) {
+			return v.vendor, name == "vendor", nil
+		},
 		CatchUp: func(context.Context, string) (bool, error) {
 			caughtUp++
 			return false, fmt.Errorf("check the ledger of %s: %w", caseID, full)

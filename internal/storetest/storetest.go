@@ -2,8 +2,8 @@
 // would, for the tests of what the node does with a record it holds but
 // cannot read. It is used by tests only: like internal/pgtest for
 // PostgreSQL, it is the one package besides store that opens the engine's
-// files, and it knows one thing of their layout, the bucket that holds
-// activities by id.
+// files, and it knows two things of their layout: the buckets that hold
+// activities by id and local actors by name.
 package storetest
 
 import (
@@ -18,18 +18,32 @@ import (
 // does not decode. It fails t when the file holds no such record.
 func DamageActivity(t testing.TB, path, id string) {
 	t.Helper()
+	damage(t, path, "activities", id)
+}
+
+// DamageLocalActor does to the record of local actor name (a configured
+// actor or a Case Actor) what DamageActivity does to an activity's.
+func DamageLocalActor(t testing.TB, path, name string) {
+	t.Helper()
+	damage(t, path, "actors", name)
+}
+
+// damage replaces the value of key in the top-level bucket of the bbolt
+// store file at path with a byte that does not decode.
+func damage(t testing.TB, path, bucket, key string) {
+	t.Helper()
 	bdb, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = bdb.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("activities"))
-		if b == nil || b.Get([]byte(id)) == nil {
-			return fmt.Errorf("no stored activity %s to damage", id)
+		b := tx.Bucket([]byte(bucket))
+		if b == nil || b.Get([]byte(key)) == nil {
+			return fmt.Errorf("no record %s in bucket %s to damage", key, bucket)
 		}
-		return b.Put([]byte(id), []byte{0xff})
+		return b.Put([]byte(key), []byte{0xff})
 	})
 	if cerr := bdb.Close(); err != nil || cerr != nil {
-		t.Fatalf("damage activity %s: %v %v", id, err, cerr)
+		t.Fatalf("damage %s %s: %v %v", bucket, key, err, cerr)
 	}
 }

@@ -102,9 +102,10 @@ type Config struct {
 	// Resync checks a replica against its Case Actor's ledger now, or
 	// drops it to fetch the ledger again (cases.Engine.Resync).
 	Resync func(tx *store.Tx, caseID string, rebuild bool) error
-	// Local returns a local actor by name, LocalByID by id; IsLocal says
+	// Local returns a local actor by name (an error when the store could
+	// not be read, as jsonapi.Config.Local), LocalByID by id; IsLocal says
 	// whether an actor id is one of this node's.
-	Local     func(name string) (actor.Local, bool)
+	Local     func(ctx context.Context, name string) (actor.Local, bool, error)
 	LocalByID func(id string) (actor.Local, bool)
 	IsLocal   func(id string) bool
 	// FetchActor fetches a remote actor's document, for its name.
@@ -831,7 +832,10 @@ func (d *Dashboard) awaitOutcome(ctx context.Context, caseID, id string) (out ca
 // what the outbox accepted.
 func (d *Dashboard) submitCaseAction(r *http.Request, c *cases.Case, as string) (outcomeWords, outbox.Submitted, error) {
 	var none outcomeWords
-	l, ok := d.cfg.Local(as)
+	l, ok, err := d.cfg.Local(r.Context(), as)
+	if err != nil {
+		return none, outbox.Submitted{}, err
+	}
 	if !ok {
 		return none, outbox.Submitted{}, problem.BadRequest("choose which of this node's actors acts")
 	}

@@ -74,7 +74,7 @@ func TestASecondFactorTheStoreCannotCheckKeepsTheLogin(t *testing.T) {
 		Store: db, Accounts: acc, PublicURL: "https://v.example", MaxBody: 1 << 20, Now: time.Now, Logger: zerolog.Nop(),
 		Submit: func(context.Context, string, []byte) (outbox.Submitted, error) { return outbox.Submitted{}, nil },
 		Resync: func(*store.Tx, string, bool) error { return nil },
-		Local:  func(string) (actor.Local, bool) { return actor.Local{}, false }, LocalByID: func(string) (actor.Local, bool) { return actor.Local{}, false },
+		Local:  func(context.Context, string) (actor.Local, bool, error) { return actor.Local{}, false, nil }, LocalByID: func(string) (actor.Local, bool) { return actor.Local{}, false },
 		IsLocal:      func(string) bool { return false },
 		FetchActor:   func(context.Context, string) (*vocab.Actor, error) { return nil, http.ErrNotSupported },
 		LoginRefused: func(*http.Request, error) {}, ClientIP: func(*http.Request) string { return "192.0.2.1" },

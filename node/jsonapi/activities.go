@@ -49,7 +49,11 @@ func (e *Endpoints) PostOutbox(w http.ResponseWriter, r *http.Request) {
 // OrderedCollectionPage. Items are the stored activities themselves.
 func (e *Endpoints) writePage(w http.ResponseWriter, r *http.Request, page func(actor, cursor string, limit int) ([]store.StoredActivity, string, error)) {
 	name := mux.Vars(r)["name"]
-	l, ok := e.cfg.Local(name)
+	l, ok, err := e.cfg.Local(r.Context(), name)
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
 	if !ok {
 		problem.Write(w, problem.NotFound("no actor %q on this node", name))
 		return
@@ -119,7 +123,11 @@ const invitationScan = 10000
 // that merely named it is not one: only the Case Actor's invitation,
 // delivered to the actor, can be accepted.
 func (e *Endpoints) Invitations(w http.ResponseWriter, r *http.Request) {
-	l, ok := e.cfg.Local(mux.Vars(r)["name"])
+	l, ok, err := e.cfg.Local(r.Context(), mux.Vars(r)["name"])
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
 	if !ok {
 		problem.Write(w, problem.NotFound("no actor %q on this node", mux.Vars(r)["name"]))
 		return

@@ -47,9 +47,12 @@ type Config struct {
 	// Resync checks a replica against its Case Actor's ledger now, or
 	// drops it to fetch the ledger again (cases.Engine.Resync).
 	Resync func(tx *store.Tx, caseID string, rebuild bool) error
-	// Local returns a local actor (configured, or a Case Actor) by name;
-	// Actors returns the configured ones.
-	Local  func(name string) (actor.Local, bool)
+	// Local returns a local actor (configured, or a Case Actor) by name,
+	// false when there is none, and an error when it could not be looked
+	// up (the store failed: a Case Actor the process has not loaded),
+	// which is answered as the node's failure, not as an actor that does
+	// not exist; Actors returns the configured ones.
+	Local  func(ctx context.Context, name string) (actor.Local, bool, error)
 	Actors func() []actor.Local
 	// Accounts are the node's people: users, tokens, sessions.
 	Accounts *accounts.Service

@@ -40,11 +40,17 @@ func (e *Endpoints) reportActorParam(r *http.Request) (string, error) {
 	if name == "" {
 		return "", nil
 	}
-	if l, ok := e.cfg.Local(name); !ok || strings.HasPrefix(name, cases.CaseActorPrefix) {
-		return "", problem.NotFound("no actor %q on this node", name)
-	} else {
-		return l.Name, nil
+	if strings.HasPrefix(name, cases.CaseActorPrefix) {
+		return "", problem.NotFound("no actor %q on this node", name) // reports are not a Case Actor's
 	}
+	l, ok, err := e.cfg.Local(r.Context(), name)
+	switch {
+	case err != nil:
+		return "", err
+	case !ok:
+		return "", problem.NotFound("no actor %q on this node", name)
+	}
+	return l.Name, nil
 }
 
 // Page size of GET /api/reports.
