@@ -176,13 +176,13 @@ func TestClassifiedInTheApplyingTransaction(t *testing.T) {
 }
 
 // vendorNode is a node with the local actors vendor and psirt, receiving
-// through a Pipeline whose verifier reports the signer set in signer.
+// through a Pipeline whose verifier reports the signer each request names
+// (signerVerifier).
 type vendorNode struct {
 	db     *store.DB
 	engine *cases.Engine
 	p      *Pipeline
 	locals map[string]actor.Local
-	signer *string
 }
 
 const vendorNodeURL = "https://vendor.example"
@@ -201,7 +201,7 @@ func newVendorNodeAt(t *testing.T, storeURL string) *vendorNode {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	n := &vendorNode{db: db, locals: map[string]actor.Local{}, signer: new(string)}
+	n := &vendorNode{db: db, locals: map[string]actor.Local{}}
 	for _, name := range []string{"vendor", "psirt"} {
 		n.locals[name] = actor.Local{Name: name, Type: "Organization", ID: vendorNodeURL + "/actors/" + name}
 		if err := db.PutLocalActor(ctx, store.LocalActor{Name: name, Type: "Organization"}); err != nil {
@@ -221,7 +221,7 @@ func newVendorNodeAt(t *testing.T, storeURL string) *vendorNode {
 	})
 	n.p, err = New(Config{
 		Store: db, Engine: n.engine, MaxBody: 1 << 20, Logger: zerolog.Nop(),
-		Verifier: signerVerifier{n.signer},
+		Verifier: signerVerifier{},
 		Local: func(_ context.Context, name string) (actor.Local, bool, error) {
 			l, ok := n.locals[name]
 			return l, ok, nil
@@ -237,9 +237,9 @@ func newVendorNodeAt(t *testing.T, storeURL string) *vendorNode {
 // receive posts body to the inbox of local actor name, signed by signer.
 func (n *vendorNode) receive(t *testing.T, signer, name, body string) Result {
 	t.Helper()
-	*n.signer = signer
 	req := httptest.NewRequest(http.MethodPost, vendorNodeURL+"/actors/"+name+"/inbox", bytes.NewBufferString(body))
 	req.Header.Set("Content-Type", "application/activity+json")
+	req.Header.Set(testSignerHeader, signer)
 	res, err := n.p.Receive(context.Background(), name, req)
 	if err != nil {
 		t.Fatalf("Receive for %s from %s: %v", name, signer, err)
@@ -247,10 +247,16 @@ func (n *vendorNode) receive(t *testing.T, signer, name, body string) Result {
 	return res
 }
 
-type signerVerifier struct{ owner *string }
+// signerVerifier verifies every request as signed by the actor its
+// testSignerHeader names, so that requests sent at once each have their
+// own signer.
+type signerVerifier struct{}
 
-func (v signerVerifier) Verify(ctx context.Context, r *http.Request, body []byte) (actor.Signer, error) {
-	return actor.Signer{KeyID: *v.owner + "#main-key", Owner: *v.owner, Scheme: actor.SchemeCavage}, nil
+const testSignerHeader = "X-Test-Signer"
+
+func (signerVerifier) Verify(_ context.Context, r *http.Request, _ []byte) (actor.Signer, error) {
+	owner := r.Header.Get(testSignerHeader)
+	return actor.Signer{KeyID: owner + "#main-key", Owner: owner, Scheme: actor.SchemeCavage}, nil
 }
 
 // TestOneActivityForTwoLocalActors delivers one report (RS) to two actors

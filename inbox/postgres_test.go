@@ -29,7 +29,6 @@ func TestMain(m *testing.M) {
 func TestReceivedReportsOfABatchReadAhead(t *testing.T) {
 	n := newVendorNodeAt(t, pgtest.Database(t))
 	const finder = "https://finder.example/actors/finder"
-	*n.signer = finder
 	offer := func(prefix string, i int) string {
 		return fmt.Sprintf(`{"@context":%q,"id":"https://finder.example/activities/%[2]s-%[3]d","type":"Offer","actor":%[4]q,
 			"object":{"id":"https://finder.example/reports/%[2]s-%[3]d","type":"VulnerabilityReport","name":"Overflow","attributedTo":%[4]q},
