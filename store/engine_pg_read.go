@@ -84,9 +84,13 @@ func (l *lazyRead) begin(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 		}
 		br.Close()
 		if attempt < pgRetries && l.pool != nil && ctx.Err() == nil && lostConnection(l.conn.Conn().PgConn(), err) {
+			// Given back (closed: the pool lets it go) before another is
+			// asked for: a pool at its size, such as one whose every
+			// connection a read like this one holds after a failover, has
+			// no other to give while it is held.
+			l.conn.Release()
 			conn, aerr := l.pool.Acquire(ctx)
 			if aerr == nil {
-				l.conn.Release() // closed: the pool lets it go
 				l.conn = conn
 				continue
 			}

@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"encoding/binary"
+	"net/url"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/openvultron/vultron/internal/pgtest"
 )
@@ -126,5 +128,42 @@ func TestAReadOnAnEndedConnectionIsMadeOnAnother(t *testing.T) {
 		if err != nil || n != 1 {
 			t.Fatalf("read %d after the server ended the pool's sessions: k = %d, %v; want 1", i, n, err)
 		}
+	}
+}
+
+// TestAReadOnAnEndedConnectionOfAFullPoolIsMadeOnAnother: a read whose
+// pooled connection the server had ended is begun again on another even
+// when the pool is at its size: the ended connection is given back before
+// another is asked for. Asked for while it was still held, a pool of one
+// connection (or every connection of a pool held by such reads at once,
+// after a failover) had none to give, and the read waited until its
+// context ended.
+func TestAReadOnAnEndedConnectionOfAFullPoolIsMadeOnAnother(t *testing.T) {
+	ctx := context.Background()
+	u := pgtest.Database(t)
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := pu.Query()
+	q.Set("pool_max_conns", "1")
+	pu.RawQuery = q.Encode()
+	db := backends[1].openURL(t, pu.String(), Options{})
+	if err := db.Update(ctx, failIncr("k")); err != nil {
+		t.Fatal(err)
+	}
+	admin := pgtest.Connect(t, u)
+	pgtest.EndOtherSessions(t, admin)
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var n uint64
+	err = db.View(rctx, func(tx *ReadTx) error {
+		if b := tx.tx.Bucket(failBucket); b != nil && len(b.Get([]byte("k"))) == 8 {
+			n = binary.BigEndian.Uint64(b.Get([]byte("k")))
+		}
+		return nil
+	})
+	if err != nil || n != 1 {
+		t.Fatalf("read on the ended connection of a pool of one: k = %d, %v; want 1", n, err)
 	}
 }
