@@ -563,9 +563,12 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
 	// The outcome is written under a bound of its own: an attempt that
 	// used its whole time (a peer that never answered) has ended ctx, and
 	// its retry must still be recorded, or the delivery would wait out its
-	// lease instead of its back-off, its attempts never counted.
+	// lease instead of its back-off, its attempts never counted. Abandon
+	// ends it as it ends the attempt: nothing is to write to the store
+	// once the node has given up waiting.
 	record, cancelRecord := context.WithTimeout(context.WithoutCancel(ctx), d.attemptTimeout)
 	defer cancelRecord()
+	defer context.AfterFunc(d.abandoned, cancelRecord)()
 	var next time.Time
 	var recordErr error
 	switch res.outcome {
