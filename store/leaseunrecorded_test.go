@@ -160,7 +160,7 @@ func TestDeferredCompletionAfterAWriteThatNeverRan(t *testing.T) {
 // later each time, up to the whole lease, not every unrecordedLeaseTTL:
 // a delivered activity was otherwise sent again every few seconds for as
 // long as the disk stayed full, each time with a line in the log. Once an
-// outcome is written, the next failure is due again soon.
+// outcome of the delivery is written, its next failure is due again soon.
 func TestUnrecordedOutcomesBackOff(t *testing.T) {
 	const lease = 2 * time.Minute
 	clock := newTestClock()
@@ -192,9 +192,19 @@ func TestUnrecordedOutcomesBackOff(t *testing.T) {
 	for _, want := range []time.Duration{unrecordedLeaseTTL, 2 * unrecordedLeaseTTL, 4 * unrecordedLeaseTTL, 8 * unrecordedLeaseTTL, 16 * unrecordedLeaseTTL, lease, lease} {
 		failOnce(want)
 	}
+	// An outcome of o1 that is written (a retry, due at once) ends the
+	// run: o1's next failure is due again soon.
 	_, due := dueIDs(t, db, clock.Now())
 	if len(due) != 1 {
 		t.Fatalf("due = %v, want o1 once the lease ended", due)
+	}
+	if err := db.RetryDelivery(context.Background(), due[0].ID, clock.Now(), "503"); err != nil {
+		t.Fatal(err)
+	}
+	failOnce(unrecordedLeaseTTL)
+	_, due = dueIDs(t, db, clock.Now())
+	if len(due) != 1 {
+		t.Fatalf("due = %v %s after the first failure since o1's retry was written, want o1 again", due, unrecordedLeaseTTL)
 	}
 	if err := db.CompleteDelivery(context.Background(), due[0].ID); err != nil {
 		t.Fatal(err)
