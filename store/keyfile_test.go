@@ -62,6 +62,17 @@ func TestWriteKeyFileNamesThePathOnce(t *testing.T) {
 			want:       os.ErrNotExist,
 		},
 	}
+	// The write must leave the device it wrote to as it was: a chmod of
+	// the temporary file would change /dev/full for the whole machine.
+	before, err := os.Stat("/dev/full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if after, err := os.Stat("/dev/full"); err != nil || after.Mode() != before.Mode() {
+			t.Errorf("/dev/full is %v after the test (%v), was %v", after.Mode(), err, before.Mode())
+		}
+	}()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "keys", DataKeyFile)

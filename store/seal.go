@@ -343,8 +343,9 @@ func createKeyFile(path string) ([]byte, error) {
 }
 
 // writeKeyFile writes k to path with mode 0600 through a temporary file
-// of its own in the same directory (hidden, named after path: see
-// isTempFile), fsyncs it and renames it into place. Writers of one path
+// of its own in the same directory (os.CreateTemp, which makes it 0600;
+// hidden, named after path: see isTempFile), fsyncs it and renames it
+// into place. Writers of one path
 // at once (two requests that each pull the same shared key) never share
 // a temporary file, so none renames another's from under it or
 // truncates one already renamed into place.
@@ -368,9 +369,7 @@ func writeKeyFileVia(path string, k []byte, createTemp func(dir, pattern string)
 		_ = os.Remove(tmp)
 		return fmt.Errorf("%w: %w", ErrDataKey, err)
 	}
-	if err := f.Chmod(0o600); err != nil {
-		return fail(err)
-	}
+	// os.CreateTemp made it 0600 already.
 	if _, err := f.Write(k); err != nil {
 		return fail(err)
 	}
