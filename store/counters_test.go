@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -314,14 +313,7 @@ func TestPoolStats(t *testing.T) {
 		}
 		ctx := context.Background()
 		u := pgtest.Database(t)
-		pu, err := url.Parse(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q := pu.Query()
-		q.Set("pool_max_conns", "2")
-		pu.RawQuery = q.Encode()
-		db := be.openURL(t, pu.String(), Options{DataKey: testKey(9)})
+		db := be.openURL(t, withPoolSize(t, u, 2), Options{DataKey: testKey(9)})
 		if err := db.Update(ctx, failIncr("k")); err != nil {
 			t.Fatal(err)
 		}

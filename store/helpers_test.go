@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -159,4 +161,18 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() (bool, 
 		}
 		time.Sleep(20 * time.Millisecond) // a poll interval, not a wait for an event
 	}
+}
+
+// withPoolSize returns the PostgreSQL URL u with the pool of a process
+// that opens it bounded to n connections (pool_max_conns).
+func withPoolSize(t *testing.T, u string, n int) string {
+	t.Helper()
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := pu.Query()
+	q.Set("pool_max_conns", strconv.Itoa(n))
+	pu.RawQuery = q.Encode()
+	return pu.String()
 }

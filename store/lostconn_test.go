@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/binary"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -141,14 +140,7 @@ func TestAReadOnAnEndedConnectionIsMadeOnAnother(t *testing.T) {
 func TestAReadOnAnEndedConnectionOfAFullPoolIsMadeOnAnother(t *testing.T) {
 	ctx := context.Background()
 	u := pgtest.Database(t)
-	pu, err := url.Parse(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := pu.Query()
-	q.Set("pool_max_conns", "1")
-	pu.RawQuery = q.Encode()
-	db := backends[1].openURL(t, pu.String(), Options{})
+	db := backends[1].openURL(t, withPoolSize(t, u, 1), Options{})
 	if err := db.Update(ctx, failIncr("k")); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +149,7 @@ func TestAReadOnAnEndedConnectionOfAFullPoolIsMadeOnAnother(t *testing.T) {
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var n uint64
-	err = db.View(rctx, func(tx *ReadTx) error {
+	err := db.View(rctx, func(tx *ReadTx) error {
 		if b := tx.tx.Bucket(failBucket); b != nil && len(b.Get([]byte("k"))) == 8 {
 			n = binary.BigEndian.Uint64(b.Get([]byte("k")))
 		}
