@@ -325,14 +325,7 @@ func TestPoolStats(t *testing.T) {
 		// Another process holds the writer lock for 300 ms while this
 		// one's write waits for it.
 		admin := pgtest.Connect(t, u)
-		holder, err := admin.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		writer := db.eng.(*pgEngine).locks.writer
-		if _, err := holder.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writer); err != nil {
-			t.Fatal(err)
-		}
+		holder, writer := holdWriterLock(t, admin, db)
 		before, _ := db.PoolStats()
 		done := make(chan error, 1)
 		go func() { done <- db.Update(ctx, failIncr("k")) }()

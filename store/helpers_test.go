@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // testClock is a settable clock for Options.Now.
@@ -175,4 +177,23 @@ func withPoolSize(t *testing.T, u string, n int) string {
 	q.Set("pool_max_conns", strconv.Itoa(n))
 	pu.RawQuery = q.Encode()
 	return pu.String()
+}
+
+// holdWriterLock begins a transaction on admin that holds db's writer
+// lock, as another process's batch would, and returns it with the lock's
+// key; the transaction is rolled back at the end of the test unless the
+// test ends it first.
+func holdWriterLock(t *testing.T, admin *pgx.Conn, db *DB) (pgx.Tx, int64) {
+	t.Helper()
+	ctx := context.Background()
+	holder, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Rollback(ctx) })
+	writer := db.eng.(*pgEngine).locks.writer
+	if _, err := holder.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writer); err != nil {
+		t.Fatal(err)
+	}
+	return holder, writer
 }

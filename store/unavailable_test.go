@@ -153,14 +153,7 @@ func TestTimeoutsOfTheDatabaseDoNotCancelTheWriterLock(t *testing.T) {
 	pgtest.AlterDatabase(t, admin, `SET lock_timeout = '50ms'`)
 	pgtest.AlterDatabase(t, admin, `SET statement_timeout = '100ms'`)
 	// The admin session started before: it has neither timeout.
-	holder, err := admin.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writer := db.eng.(*pgEngine).locks.writer
-	if _, err := holder.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writer); err != nil {
-		t.Fatal(err)
-	}
+	holder, writer := holdWriterLock(t, admin, db)
 	done := make(chan error, 1)
 	go func() { done <- db.Update(ctx, failIncr("k")) }()
 	// Held while the write waits, past both timeouts, as another
@@ -488,15 +481,7 @@ func TestAWriteCanceledByCloseIsTheStoreClosing(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin := pgtest.Connect(t, u)
-	holder, err := admin.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = holder.Rollback(ctx) }()
-	writer := db.eng.(*pgEngine).locks.writer
-	if _, err := holder.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writer); err != nil {
-		t.Fatal(err)
-	}
+	_, writer := holdWriterLock(t, admin, db)
 	done := make(chan error, 1)
 	go func() { done <- db.Update(ctx, failIncr("k")) }()
 	waitFor(t, 10*time.Second, "the write waits for the writer lock", func() (bool, error) {
