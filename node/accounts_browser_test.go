@@ -113,9 +113,11 @@ func TestTOTPInBrowser(t *testing.T) {
 	if err != nil || len(secret) < 16 {
 		t.Fatalf("the page shows the secret %q (%v)", secret, err)
 	}
-	// The QR code of the secret is an image the page loads.
-	if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const i = document.querySelector("#totp img"); return i.complete && i.naturalWidth > 100 })()`)); err != nil || !ok {
-		t.Errorf("the QR code did not load (%v)", err)
+	// The QR code of the secret is an image the page loads, awaited: it
+	// may still be loading when the secret shows.
+	if ok, err := chromedp.Run(ctx, chromedp.Poll[bool](`(() => { const i = document.querySelector("#totp img"); return !!i && i.complete && i.naturalWidth > 100 })()`,
+		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second))); err != nil || !ok {
+		t.Errorf("the QR code did not load within 10s (%v)", err)
 	}
 	err = chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.ID("totp-code"), totpCode(t, secret, time.Now())),
