@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/openvultron/vultron/internal/durationtext"
 )
 
 // The group committer merges concurrent write requests into one bbolt
@@ -265,7 +265,7 @@ func (db *DB) commit(batch []*request) {
 			switch {
 			case errors.Is(err, ErrUnavailable), errors.Is(err, ErrCommitUnknown), ctx.Err() == nil:
 			case db.commitCtx.Err() == nil:
-				err = &UnavailableError{Reason: "the store did not answer within " + typedDuration(db.commitTimeout), Err: err}
+				err = &UnavailableError{Reason: "the store did not answer within " + durationtext.Typed(db.commitTimeout), Err: err}
 			default:
 				// Close canceled the transaction, which had not sent its
 				// COMMIT: nothing of it was stored, and the process stops.
@@ -405,18 +405,4 @@ func safeCall(fn func(*Tx) error, tx *Tx) (err error) {
 		}
 	}()
 	return fn(tx)
-}
-
-// typedDuration writes d as it would be typed, without zero units ("1m",
-// not "1m0s"; "2h", not "2h0m0s").
-func typedDuration(d time.Duration) string {
-	switch {
-	case d == 0:
-		return d.String()
-	case d%time.Hour == 0:
-		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
-	case d%time.Minute == 0:
-		return strings.TrimSuffix(d.String(), "0s")
-	}
-	return d.String()
 }

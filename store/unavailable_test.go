@@ -460,11 +460,6 @@ func TestAWriteTheStoreDoesNotAnswer(t *testing.T) {
 			tt.check(t, err)
 		})
 	}
-	for d, want := range map[time.Duration]string{time.Minute: "1m", 90 * time.Second: "1m30s", 2 * time.Hour: "2h", 50 * time.Millisecond: "50ms"} {
-		if got := typedDuration(d); got != want {
-			t.Errorf("typedDuration(%v) = %q, want %q", d, got, want)
-		}
-	}
 }
 
 // TestAWriteCanceledByCloseIsTheStoreClosing: a write that waits for the

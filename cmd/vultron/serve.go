@@ -20,6 +20,7 @@ import (
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/deadline"
+	"github.com/openvultron/vultron/internal/durationtext"
 	"github.com/openvultron/vultron/node"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/policy"
@@ -370,12 +371,8 @@ func (d *daysFlag) String() string {
 		return ""
 	case dur%(24*time.Hour) == 0:
 		return strconv.FormatInt(int64(dur/(24*time.Hour)), 10) + "d"
-	case dur%time.Hour == 0:
-		return strconv.FormatInt(int64(dur/time.Hour), 10) + "h"
-	case dur%time.Minute == 0:
-		return strings.TrimSuffix(dur.String(), "0s")
 	}
-	return dur.String()
+	return durationtext.Typed(dur)
 }
 
 func (d *daysFlag) Set(v string) error {
