@@ -382,8 +382,7 @@ func (s *Service) CheckSession(ctx context.Context, id string) error {
 // touchSession records a session's last request without waiting for a
 // commit of its own.
 func (s *Service) touchSession(hash []byte, now time.Time) {
-	err := s.db.UpdateDeferred(func(w *store.Tx) error {
-		t := tx{r: &w.ReadTx, w: w}
+	s.recordDeferred("a session's last request", func(t tx) error {
 		var ss Session
 		ok, err := t.getJSON(bSessions, hash, &ss)
 		if err != nil || !ok {
@@ -391,16 +390,7 @@ func (s *Service) touchSession(hash []byte, now time.Time) {
 		}
 		ss.LastSeen = now.UTC()
 		return t.putJSON(bSessions, hash, ss)
-	}, func(err error) {
-		// As for a token's last use (touchToken): a store that cannot
-		// write now logs that itself, once.
-		if err != nil && !store.Passing(err) {
-			s.log.Warn().Err(err).Msg("accounts: record a session's last request")
-		}
 	})
-	if err != nil && !store.Passing(err) {
-		s.log.Warn().Err(err).Msg("accounts: record a session's last request")
-	}
 }
 
 // UpdateSession changes the session with the given id with fn (its

@@ -429,8 +429,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (Principal, e
 // touchToken records a token's use without waiting for a commit of its
 // own: a lost write only makes the last use look older.
 func (s *Service) touchToken(hash []byte, now time.Time) {
-	err := s.db.UpdateDeferred(func(w *store.Tx) error {
-		t := tx{r: &w.ReadTx, w: w}
+	s.recordDeferred("a token's last use", func(t tx) error {
 		var tok Token
 		ok, err := t.getJSON(bTokens, hash, &tok)
 		if err != nil || !ok {
@@ -438,17 +437,21 @@ func (s *Service) touchToken(hash []byte, now time.Time) {
 		}
 		tok.LastUsed = now.UTC()
 		return t.putJSON(bTokens, hash, tok)
-	}, func(err error) {
-		// A store that cannot write now logs that itself, once: a line
-		// here would come at each request while it lasts, since the use
-		// stays unrecorded.
-		if err != nil && !store.Passing(err) {
-			s.log.Warn().Err(err).Msg("accounts: record a token's last use")
-		}
 	})
-	if err != nil && !store.Passing(err) {
-		s.log.Warn().Err(err).Msg("accounts: record a token's last use")
+}
+
+// recordDeferred writes fn's record of a credential's use without waiting
+// for a commit of its own, and logs a failure to write it, what naming
+// the record. A store that cannot write now logs that itself, once: a
+// line here would come at each request while it lasts, since the use
+// stays unrecorded.
+func (s *Service) recordDeferred(what string, fn func(t tx) error) {
+	logFailure := func(err error) {
+		if err != nil && !store.Passing(err) {
+			s.log.Warn().Err(err).Msg("accounts: record " + what)
+		}
 	}
+	logFailure(s.db.UpdateDeferred(func(w *store.Tx) error { return fn(tx{r: &w.ReadTx, w: w}) }, logFailure))
 }
 
 // unavailable is the refusal of a request whose credential could not be
