@@ -172,32 +172,7 @@ func (db *DB) PullFile(ctx context.Context, dir, rel string) (bool, error) {
 // how many files it stored. The store must have a data key: the files are
 // secrets.
 func (db *DB) PushFiles(ctx context.Context, dir string, rels []string) (int, error) {
-	if db.sl == nil {
-		return 0, fmt.Errorf("store: push shared files: %w: a store shared by several processes keeps their keys, sealed, and needs a data key", ErrDataKey)
-	}
-	found, err := sharedFilesIn(dir, rels)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	err = db.Update(ctx, func(tx *Tx) error {
-		n = 0
-		b := tx.bucket(bucketFiles)
-		for rel, data := range found {
-			if cur := b.Get([]byte(rel)); cur != nil && bytes.Equal(cur, data) {
-				continue
-			}
-			if err := b.Put([]byte(rel), data); err != nil {
-				return err
-			}
-			n++
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("store: push shared files: %w", err)
-	}
-	return n, nil
+	return db.pushFiles(ctx, dir, rels, nil)
 }
 
 // sharedFilesIn reads the files at the given paths relative to dir, and
@@ -262,6 +237,14 @@ func sharedFilesIn(dir string, rels []string) (map[string][]byte, error) {
 // one was lost with its session), and each made its own key for one
 // actor. The process then starts again, taking the stored ones.
 func (db *DB) PushFilesSince(ctx context.Context, dir string, rels []string, seen FilesSeen) (int, error) {
+	if seen == nil {
+		seen = FilesSeen{} // nothing seen: every file is this process's
+	}
+	return db.pushFiles(ctx, dir, rels, seen)
+}
+
+// pushFiles is PushFiles when seen is nil, and PushFilesSince otherwise.
+func (db *DB) pushFiles(ctx context.Context, dir string, rels []string, seen FilesSeen) (int, error) {
 	if db.sl == nil {
 		return 0, fmt.Errorf("store: push shared files: %w: a store shared by several processes keeps their keys, sealed, and needs a data key", ErrDataKey)
 	}
@@ -284,9 +267,11 @@ func (db *DB) PushFilesSince(ctx context.Context, dir string, rels []string, see
 			if cur != nil && bytes.Equal(cur, data) {
 				continue
 			}
-			if d, ok := seen[rel]; cur == nil && ok || cur != nil && (!ok || d != sha256.Sum256(cur)) {
-				changed = append(changed, rel)
-				continue
+			if seen != nil {
+				if d, ok := seen[rel]; cur == nil && ok || cur != nil && (!ok || d != sha256.Sum256(cur)) {
+					changed = append(changed, rel)
+					continue
+				}
 			}
 			if err := b.Put([]byte(rel), data); err != nil {
 				return err
