@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -237,17 +236,17 @@ func sourceVersion(tx kvTx, desc, rawURL string) ([]byte, error) {
 	if meta == nil {
 		return nil, fmt.Errorf("%w: source %s has no schema version; it is not a store", ErrSchema, desc)
 	}
-	raw := meta.Get(keySchemaVersion)
-	if len(raw) != 8 {
+	v, ok := schemaVersionOf(meta)
+	if !ok {
 		return nil, fmt.Errorf("%w: source %s has a malformed schema version record", ErrSchema, desc)
 	}
-	switch v := binary.BigEndian.Uint64(raw); {
+	switch {
 	case v > SchemaVersion:
 		return nil, fmt.Errorf("%w: source %s is at schema version %d, newer than this binary supports (%d)", ErrSchema, desc, v, SchemaVersion)
 	case v < SchemaVersion:
 		return nil, fmt.Errorf("%w: source %s is at schema version %d, not this binary's %d; %s", ErrSchema, desc, v, SchemaVersion, migrateHint(rawURL))
 	}
-	return raw, nil
+	return meta.Get(keySchemaVersion), nil
 }
 
 // migrateHint says how to bring the store at rawURL to SchemaVersion.

@@ -410,11 +410,11 @@ func initSchema(tx kvTx) error {
 			return fmt.Errorf("write schema version: %w", err)
 		}
 	}
-	raw := meta.Get(keySchemaVersion)
-	if len(raw) != 8 {
+	v, ok := schemaVersionOf(meta)
+	if !ok {
 		return fmt.Errorf("%w: malformed schema version record", ErrSchema)
 	}
-	switch v := binary.BigEndian.Uint64(raw); {
+	switch {
 	case v > SchemaVersion:
 		return fmt.Errorf("%w: database schema version %d is newer than this binary supports (%d): a newer release opened it; run that release, or restore a backup made before it", ErrSchema, v, SchemaVersion)
 	case v < oldestSchemaVersion:
@@ -561,4 +561,14 @@ func (db *DB) Check(ctx context.Context) error {
 		return fmt.Errorf("store: check %s: %w", db.path, err)
 	}
 	return nil
+}
+
+// schemaVersionOf reads the schema version record of the meta bucket,
+// and whether it holds one: false when it is missing or is not a version.
+func schemaVersionOf(meta kvBucket) (uint64, bool) {
+	raw := meta.Get(keySchemaVersion)
+	if len(raw) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(raw), true
 }

@@ -79,11 +79,10 @@ func MigrateBolt(ctx context.Context, path string, opts Options) (from, to uint6
 		if meta == nil {
 			return fmt.Errorf("%w: it has no schema version; it is not a store", ErrSchema)
 		}
-		raw := meta.Get(keySchemaVersion)
-		if len(raw) != 8 {
+		var ok bool
+		if from, ok = schemaVersionOf(meta); !ok {
 			return fmt.Errorf("%w: malformed schema version record", ErrSchema)
 		}
-		from = binary.BigEndian.Uint64(raw)
 		return nil
 	}); err != nil {
 		_ = eng.close()

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -86,15 +85,12 @@ func CheckSchema(ctx context.Context, rawURL string) (SchemaStatus, error) {
 	}
 	defer eng.close()
 	err := eng.view(ctx, func(tx kvTx) error {
-		if meta := tx.Bucket(bucketMeta); meta != nil {
-			raw := meta.Get(keySchemaVersion)
-			switch len(raw) {
-			case 0:
-			case 8:
-				st.Records = binary.BigEndian.Uint64(raw)
-			default:
+		if meta := tx.Bucket(bucketMeta); meta != nil && len(meta.Get(keySchemaVersion)) > 0 {
+			v, ok := schemaVersionOf(meta)
+			if !ok {
 				return &DamagedError{Path: st.Desc, Reason: "its schema version record is malformed"}
 			}
+			st.Records = v
 		}
 		return tx.err()
 	})
