@@ -21,9 +21,10 @@ var ErrNotFound = errors.New("store: not found")
 var ErrConflict = errors.New("store: conflict")
 
 // ErrClosed is returned by every method called after Close has begun, and
-// by a write Close canceled after waiting for it: the process is stopping. A request it fails is answered 503 with
-// Retry-After (package problem), since another process of the node, or
-// this one once restarted, serves it.
+// by a write Close canceled after waiting for it: the process is
+// stopping. A request it fails is answered 503 with Retry-After (package
+// problem), since another process of the node, or this one once
+// restarted, serves it.
 var ErrClosed error = closedError{}
 
 type closedError struct{}

@@ -24,7 +24,8 @@ import (
 // a lone node would, and stores what it created (PushFilesSince), all under
 // the start-up lock (StartupLock), so two processes starting at once cannot
 // create two different keys for one actor; should the lock be lost with
-// its session, PushFilesSince refuses the second of two such keys. The data key itself is not kept
+// its session, PushFilesSince refuses the second of two such keys. The
+// data key itself is not kept
 // in the database it protects: every process is given it (VULTRON_DATA_KEY
 // or the same key file), and a process with another key is refused at Open.
 
@@ -177,8 +178,8 @@ func (db *DB) PushFiles(ctx context.Context, dir string, rels []string) (int, er
 
 // sharedFilesIn reads the files at the given paths relative to dir, and
 // every file in the directories among them (not the temporary file of a
-// write in progress, isTempFile), by their slash-separated paths; a path that does not exist is
-// skipped.
+// write in progress, isTempFile), by their slash-separated paths; a path
+// that does not exist is skipped.
 func sharedFilesIn(dir string, rels []string) (map[string][]byte, error) {
 	found := map[string][]byte{}
 	var add func(rel string) error
