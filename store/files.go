@@ -25,9 +25,9 @@ import (
 // the start-up lock (StartupLock), so two processes starting at once cannot
 // create two different keys for one actor; should the lock be lost with
 // its session, PushFilesSince refuses the second of two such keys. The
-// data key itself is not kept
-// in the database it protects: every process is given it (VULTRON_DATA_KEY
-// or the same key file), and a process with another key is refused at Open.
+// data key itself is not kept in the database it protects: every process
+// is given it (VULTRON_DATA_KEY or the same key file), and a process with
+// another key is refused at Open.
 
 var bucketFiles = []byte("files")
 
