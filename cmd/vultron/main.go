@@ -61,6 +61,16 @@ func usageError(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errUsage}, args...)...)
 }
 
+// exitStatusError is a failure that exits with a status of its own instead
+// of 1, for a command whose statuses scripts tell apart (migrate --check).
+type exitStatusError struct {
+	status int
+	err    error
+}
+
+func (e *exitStatusError) Error() string { return e.err.Error() }
+func (e *exitStatusError) Unwrap() error { return e.err }
+
 // commands lists every subcommand. Keep it sorted by name.
 func commands() []command {
 	cmds := []command{
@@ -249,7 +259,8 @@ func main() {
 }
 
 // run dispatches to a subcommand and turns its outcome into an exit status:
-// 0 for success, 1 for a failure, 2 for a bad command line.
+// 0 for success, 1 for a failure, 2 for a bad command line, or the status
+// an exitStatusError carries.
 func run(ctx context.Context, env *environment, args []string) int {
 	if len(args) == 0 {
 		printHelp(env.stderr)
@@ -287,6 +298,10 @@ func run(ctx context.Context, env *environment, args []string) int {
 		return 2
 	default:
 		fmt.Fprintf(env.stderr, "vultron %s: %s.\n", name, sentence(err.Error()))
+		var status *exitStatusError
+		if errors.As(err, &status) {
+			return status.status
+		}
 		return 1
 	}
 }

@@ -59,12 +59,13 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 			"--data-key-file or VULTRON_DATA_KEY.\n\n"+
 			"With --check, migrate changes nothing: it says what versions the store is at beside\n"+
 			"this binary's, and exits 0 when they are the same, 1 when a migration is pending or\n"+
-			"the store is newer than this binary (for a deployment to run before it replaces the\n"+
-			"processes).", env)
+			"the store is newer than this binary, and 3 when it could not read the versions (the\n"+
+			"database does not answer, the file is missing or a node holds it); for a deployment\n"+
+			"to run before it replaces the processes.", env)
 	storeURL := fs.String("store", "", "the store: postgres://USER@HOST/DATABASE or bolt:PATH")
 	dataDir := fs.String("data", "", "bbolt only: data directory of the node, for its data key (default: the store file's directory)")
 	keyFile := fs.String("data-key-file", "", "bbolt only: file of the node data key (default DATA/data-key)")
-	check := fs.Bool("check", false, "change nothing: say whether the store is at this binary's versions (exit 0) or not (exit 1)")
+	check := fs.Bool("check", false, "change nothing: say whether the store is at this binary's versions (exit 0) or not (exit 1); exit 3 when it cannot tell")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -104,15 +105,19 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 	return nil
 }
 
+// checkUnreadable is the exit status of a migrate --check that could not
+// read the store's versions, apart from 1 (a migration is pending).
+const checkUnreadable = 3
+
 // checkMigrations says what versions the store at storeURL is at, and
 // fails unless they are this binary's.
 func checkMigrations(ctx context.Context, env *environment, storeURL string) error {
 	st, err := store.CheckSchema(ctx, storeURL)
 	if errors.Is(err, store.ErrLocked) {
-		return fmt.Errorf("a node is using %s; stop it before checking its store", st.Desc)
+		err = fmt.Errorf("a node is using %s; stop it before checking its store", st.Desc)
 	}
 	if err != nil {
-		return err
+		return &exitStatusError{status: checkUnreadable, err: err}
 	}
 	var at []string
 	if st.TablesWant > 0 {

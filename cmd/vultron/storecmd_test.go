@@ -385,8 +385,10 @@ func TestStoreCopyChecksWithTheKeyOfTheEnvironment(t *testing.T) {
 // TestMigrateCheck: migrate --check says what versions a store is at
 // beside this binary's and changes nothing: exit 1 with one sentence that
 // says what to run while a migration is pending or when the store is
-// newer, exit 0 once there is nothing to migrate; on bbolt and on a real
-// PostgreSQL.
+// newer, exit 0 once there is nothing to migrate, and exit 3 when it could
+// not read the versions (a store in use, a missing file, a database that
+// does not answer), so that a deployment does not take "unreachable" for
+// "pending"; on bbolt and on a real PostgreSQL.
 func TestMigrateCheck(t *testing.T) {
 	ctx := context.Background()
 	noEnv := func(string) string { return "" }
@@ -429,14 +431,14 @@ func TestMigrateCheck(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if code, out := cmd("migrate", "--check", "--store", "bolt:"+old); code != 1 || !oneLine(out) ||
+		if code, out := cmd("migrate", "--check", "--store", "bolt:"+old); code != 3 || !oneLine(out) ||
 			!strings.Contains(out, "a node is using "+old+"; stop it before checking its store") {
-			t.Errorf("check of a store in use: exit %d, %q; want exit 1 saying to stop the node", code, out)
+			t.Errorf("check of a store in use: exit %d, %q; want exit 3 saying to stop the node", code, out)
 		}
 		if err := held.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if code, out := cmd("migrate", "--check", "--store", "bolt:"+filepath.Join(dir, "nosuch.db")); code != 1 || !oneLine(out) || !strings.Contains(out, "no such file") {
+		if code, out := cmd("migrate", "--check", "--store", "bolt:"+filepath.Join(dir, "nosuch.db")); code != 3 || !oneLine(out) || !strings.Contains(out, "no such file") {
 			t.Errorf("check of a missing file: exit %d, %q", code, out)
 		}
 	})
@@ -480,6 +482,10 @@ func TestMigrateCheck(t *testing.T) {
 		}
 		if code, out := cmd("migrate", "--check", "--store", u); code != 1 || !oneLine(out) || !strings.Contains(out, "newer than this binary") {
 			t.Errorf("check of tables a newer binary migrated: exit %d, %q; want 1, newer", code, out)
+		}
+		su.Path = "/nosuchdatabase"
+		if code, out := cmd("migrate", "--check", "--store", su.String()); code != 3 || !oneLine(out) || !strings.Contains(out, "nosuchdatabase") {
+			t.Errorf("check of a database that does not exist: exit %d, %q; want 3 naming it", code, out)
 		}
 	})
 }
