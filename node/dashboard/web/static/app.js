@@ -8,12 +8,17 @@
   if (!marker || !window.EventSource) {
     return;
   }
-  // The stream compares the node's state with the one this page was
-  // rendered from, so a change in between is not missed.
-  var url = "/ui/events?state=" + encodeURIComponent(marker.getAttribute("data-state") || "");
+  // The stream compares the node's state with the one the content shown
+  // was rendered from, so a change in between is not missed: the page's
+  // at first, then that of each fresh copy swapped in.
+  var state = marker.getAttribute("data-state") || "";
   var caseID = marker.getAttribute("data-live");
-  if (caseID) {
-    url += "&case=" + encodeURIComponent(caseID);
+  function streamURL() {
+    var url = "/ui/events?state=" + encodeURIComponent(state);
+    if (caseID) {
+      url += "&case=" + encodeURIComponent(caseID);
+    }
+    return url;
   }
   var busy = false;
   function refresh() {
@@ -45,6 +50,10 @@
             fresh.insertBefore(flash, fresh.firstChild);
           }
           live.replaceWith(fresh);
+          var freshMarker = fresh.querySelector("[data-live]");
+          if (freshMarker) {
+            state = freshMarker.getAttribute("data-state") || "";
+          }
           document.body.setAttribute("data-updated", String(Date.now()));
         }
       })
@@ -52,7 +61,7 @@
       .then(function () { busy = false; });
   }
   function listen() {
-    var source = new EventSource(url);
+    var source = new EventSource(streamURL());
     source.addEventListener("changed", refresh);
     // The session has ended: loading the page again leads to the login page.
     source.addEventListener("ended", function () {
