@@ -114,7 +114,7 @@ func (f nodeFlags) newClient(nodeSet, tokenSet bool) (*client, error) {
 	}
 	if !tokenSet && login != nil {
 		if saved, ok := login.Nodes[base]; ok && saved.Token != "" {
-			return &client{base: base, token: saved.Token, tokenFile: "the login of " + login.path, http: &http.Client{Timeout: 30 * time.Second}}, nil
+			return &client{base: base, token: saved.Token, tokenFile: "the login of " + login.path, http: apiHTTPClient()}, nil
 		}
 	}
 	data, err := os.ReadFile(*f.tokenFile)
@@ -128,7 +128,38 @@ func (f nodeFlags) newClient(nodeSet, tokenSet bool) (*client, error) {
 	if !isTokenText(token) {
 		return nil, fmt.Errorf("%s does not hold a token (a token is one line of letters, digits and punctuation); give the file the node wrote its API token to, such as DATA/api-token, with --token-file or VULTRON_TOKEN_FILE", *f.tokenFile)
 	}
-	return &client{base: base, token: token, tokenFile: *f.tokenFile, http: &http.Client{Timeout: 30 * time.Second}}, nil
+	return &client{base: base, token: token, tokenFile: *f.tokenFile, http: apiHTTPClient()}, nil
+}
+
+// apiHTTPClient returns the HTTP client that carries a token to a node:
+// it follows a redirect within the node's origin (its scheme, host and
+// port) only, since net/http would send the Authorization header on to
+// another port or scheme of the same host (a plain-http one, or another
+// service), and to a subdomain.
+func apiHTTPClient() *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, CheckRedirect: sameOrigin}
+}
+
+// redirectError is a redirect off the node's origin, not followed.
+type redirectError struct {
+	from, to string
+}
+
+func (e *redirectError) Error() string {
+	return fmt.Sprintf("the node at %s redirected to %s, another address, which the token is not sent to; if the node is there, give that address with --node", e.from, e.to)
+}
+
+// sameOrigin is an http.Client's CheckRedirect that refuses a redirect
+// whose scheme, host or port is not the first request's.
+func sameOrigin(req *http.Request, via []*http.Request) error {
+	first := via[0].URL
+	if !strings.EqualFold(req.URL.Scheme, first.Scheme) || !strings.EqualFold(req.URL.Host, first.Host) {
+		return &redirectError{from: first.Scheme + "://" + first.Host, to: req.URL.Scheme + "://" + req.URL.Host}
+	}
+	if len(via) >= 10 {
+		return errors.New("the node redirected 10 times")
+	}
+	return nil
 }
 
 // isTokenText reports whether token can be a token: one line of visible
@@ -269,6 +300,10 @@ type unreachableError struct {
 // unreachable returns the error of a request to the node at base that
 // got no answer.
 func unreachable(base string, err error) error {
+	var re *redirectError
+	if errors.As(err, &re) {
+		return re
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err

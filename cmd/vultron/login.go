@@ -175,7 +175,7 @@ func runLogin(ctx context.Context, env *environment, args []string) error {
 	if !isTokenText(token) {
 		return usageError("the token from %s is not one (a token is one line of letters, digits and punctuation)", from)
 	}
-	c := &client{base: base, token: token, tokenFile: from, refusedHint: "give a token of that node", http: &http.Client{Timeout: 30 * time.Second}}
+	c := &client{base: base, token: token, tokenFile: from, refusedHint: "give a token of that node", http: apiHTTPClient()}
 	if *withToken {
 		c.tokenSource = "read from standard input"
 	}
@@ -234,7 +234,7 @@ func runLogout(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("there is no login for %s in %s", base, logins.path)
 	}
 	if *revoke {
-		c := &client{base: base, token: saved.Token, tokenFile: logins.path, http: &http.Client{Timeout: 30 * time.Second}}
+		c := &client{base: base, token: saved.Token, tokenFile: logins.path, http: apiHTTPClient()}
 		var who api.WhoAmI
 		if err := c.call(ctx, http.MethodGet, "/api/whoami", nil, &who); err != nil {
 			return err

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestTokenNotSentWhereTheNodeRedirects checks that a token goes to the
+// node's own address only: an answer that redirects elsewhere on the same
+// host (another port, another scheme) is not followed with the token,
+// whether the token comes from a file or is being checked by vultron
+// login, and the command says where the node pointed.
+func TestTokenNotSentWhereTheNodeRedirects(t *testing.T) {
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"name":"x","role":"admin","tokens":[]}`))
+	}))
+	defer other.Close()
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer node.Close()
+	const token = "vultron_redirect-test-token"
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := t.TempDir()
+	tests := []struct {
+		name  string
+		stdin string
+		args  []string
+	}{
+		{"token file", "", []string{"token", "list", "--node", node.URL, "--token-file", tokenFile}},
+		{"login", token + "\n", []string{"login", "--node", node.URL, "--with-token"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			env := &environment{stdout: &stdout, stderr: &stderr, stdin: strings.NewReader(tt.stdin), getenv: func(k string) string {
+				if k == "XDG_CONFIG_HOME" {
+					return config
+				}
+				return ""
+			}}
+			code := run(t.Context(), env, tt.args)
+			mu.Lock()
+			got := append([]string(nil), seen...)
+			seen = nil
+			mu.Unlock()
+			for _, auth := range got {
+				if strings.Contains(auth, token) {
+					t.Errorf("the token was sent to %s, where the node redirected", other.URL)
+				}
+			}
+			if code == 0 || !strings.Contains(stderr.String(), other.URL) {
+				t.Errorf("exit %d, stderr %q; want a failure that names %s", code, stderr.String(), other.URL)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(config, "vultron", loginFile)); err == nil {
+		t.Errorf("the login was saved although the node's answer was a redirect")
+	}
+}
