@@ -587,9 +587,11 @@ func (s *Service) ChangePassword(ctx context.Context, id, current, next string, 
 	if st.Stage != StageFull {
 		return problem.Forbidden("log in first")
 	}
-	if err := s.throttle.check(st.UserName, m.Remote); err != nil {
+	done, err := s.throttle.attempt(st.UserName, m.Remote)
+	if err != nil {
 		return err
 	}
+	defer done()
 	var old string
 	if err := s.view(ctx, func(t tx) error {
 		u, err := t.userByID(st.User)

@@ -496,9 +496,11 @@ const wrongLogin = "wrong name or password"
 // second factor the user enrolled (or must have). A name with no user
 // costs the same work and gets the same answer as a wrong password.
 func (s *Service) PasswordLogin(ctx context.Context, name, password string, m LoginMeta) (Login, error) {
-	if err := s.throttle.check(name, m.Remote); err != nil {
+	done, err := s.throttle.attempt(name, m.Remote)
+	if err != nil {
 		return Login{}, err
 	}
+	defer done()
 	if len(name) > 128 || len(password) > 4*MaxPasswordLength {
 		s.throttle.fail(name, m.Remote)
 		return Login{}, refusal(http.StatusUnauthorized, wrongLogin, "name or password too long")

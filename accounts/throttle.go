@@ -56,6 +56,10 @@ type throttle struct {
 	// begun holds, by client IP, when its latest logins at the identity
 	// provider began (begin).
 	begun *lru.Cache[string, []time.Time]
+	// inflight counts the attempts let through and not yet decided, by
+	// "n" and a name's key or "i" and an address's (attempt); a key
+	// leaves it when its count is back to zero.
+	inflight map[string]int
 }
 
 func newThrottle(now func() time.Time) (*throttle, error) {
@@ -71,7 +75,7 @@ func newThrottle(now func() time.Time) (*throttle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("accounts: throttle: %w", err)
 	}
-	return &throttle{now: now, names: names, ips: ips, begun: begun}, nil
+	return &throttle{now: now, names: names, ips: ips, begun: begun, inflight: map[string]int{}}, nil
 }
 
 // check refuses an attempt for name from ip while either waits, with 429
@@ -87,6 +91,65 @@ func (t *throttle) check(name, ip string) error {
 	e := problem.New(429, "too many failed logins for this name or from this address; try again in %s", waitWords(wait))
 	e.RetryAfter = wait
 	return e
+}
+
+// attempt lets an attempt for name from ip through, as check does, and
+// holds it as in flight until done is called, once its failure, if it
+// failed, is counted. Attempts in flight count as failures to come: a
+// name or an address lets through at once only as many as it has free
+// failures left, and past them one at a time; beyond, 429 with a wait of
+// a second. Without it, guesses sent all at once would each be looked
+// at before any of them had failed, and every one of them checked.
+func (t *throttle) attempt(name, ip string) (done func(), err error) {
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	nk, ik := normName(name), ipKey(ip)
+	wait := max(t.waitLocked(t.names, nk, now), t.waitLocked(t.ips, ik, now))
+	if wait <= 0 && (t.fullLocked(t.names, "n", nk, freeNameFailures, now) || t.fullLocked(t.ips, "i", ik, freeIPFailures, now)) {
+		wait = time.Second
+	}
+	if wait > 0 {
+		e := problem.New(429, "too many failed or pending logins for this name or from this address; try again in %s", waitWords(wait))
+		e.RetryAfter = wait
+		return nil, e
+	}
+	held := []string{"n" + nk, "i" + ik}
+	for _, k := range held {
+		if len(k) > 1 {
+			t.inflight[k]++
+		}
+	}
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		for _, k := range held {
+			if len(k) == 1 {
+				continue
+			}
+			if t.inflight[k]--; t.inflight[k] <= 0 {
+				delete(t.inflight, k)
+			}
+		}
+	}, nil
+}
+
+// fullLocked reports whether key of table c, under kind in inflight, has
+// attempts in flight that, were they all to fail, would use up its free
+// failures.
+func (t *throttle) fullLocked(c *lru.Cache[string, strikes], kind, key string, free int, now time.Time) bool {
+	if key == "" {
+		return false
+	}
+	n := t.inflight[kind+key]
+	if n == 0 {
+		return false
+	}
+	s, _ := c.Peek(key)
+	if now.Sub(s.last) > forgetAfter {
+		s = strikes{}
+	}
+	return s.fails+n >= free
 }
 
 // waitWords says a wait as a person reads it, rounded up: seconds under a

@@ -148,3 +148,52 @@ func TestThrottleCountsAnIPv6NetworkAsOneAddress(t *testing.T) {
 		t.Errorf("the next IPv4 address: %v", err)
 	}
 }
+
+// TestConcurrentGuessesWaitTheirTurn: guesses of a name's password sent
+// all at once are held to the throttle as guesses sent one after the
+// other are: the free failures' worth is checked, and the rest are
+// refused with 429 before any password is hashed, not let through
+// because none of the others had failed yet when they were looked at.
+func TestConcurrentGuessesWaitTheirTurn(t *testing.T) {
+	_, s, admin := serviceWithAdmin(t, backends[0].url(t), func(cfg *Config) { cfg.SecondFactorOptional = true })
+	ctx := context.Background()
+	enrolled(t, s, admin, "ivan", Viewer, "ivan's long password")
+	before := s.hasher.computed.Load()
+	// Every hashing slot is taken, so that the guesses that get past
+	// the throttle wait for one, as they would behind a busy node.
+	for range cap(s.hasher.slots) {
+		s.hasher.slots <- struct{}{}
+	}
+	const guesses = 20
+	errs := make(chan error, guesses)
+	for i := range guesses {
+		go func() {
+			_, err := s.PasswordLogin(ctx, "ivan", fmt.Sprintf("guess number %d", i), LoginMeta{Remote: fmt.Sprintf("198.51.100.%d", i+1)})
+			errs <- err
+		}()
+	}
+	// The refused ones answer while the others wait for a slot.
+	refused := 0
+	deadline := time.After(5 * time.Second)
+	for refused < guesses-freeNameFailures {
+		select {
+		case err := <-errs:
+			wantStatus(t, "a guess beyond the free ones", err, http.StatusTooManyRequests)
+			refused++
+		case <-deadline:
+			t.Errorf("%d of %d guesses sent at once were refused before hashing; want %d", refused, guesses, guesses-freeNameFailures)
+			refused = guesses
+		}
+	}
+	for range cap(s.hasher.slots) {
+		<-s.hasher.slots
+	}
+	for range guesses - refused {
+		if err := <-errs; problem.Message(err) != wrongLogin {
+			t.Errorf("a guess within the free ones: %v, want %q", err, wrongLogin)
+		}
+	}
+	if n := s.hasher.computed.Load() - before; n > freeNameFailures {
+		t.Errorf("%d passwords hashed for %d guesses sent at once; want at most %d", n, guesses, freeNameFailures)
+	}
+}
