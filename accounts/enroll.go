@@ -456,6 +456,11 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, id string, body []byte
 	if err != nil {
 		return Login{}, problem.Wrap(http.StatusBadRequest, err, "the browser's answer is not a passkey login")
 	}
+	done, err := s.factorAttempt(ctx, id, m)
+	if err != nil {
+		return Login{}, err
+	}
+	defer done()
 	now := s.now()
 	var (
 		login Login
@@ -470,9 +475,6 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, id string, body []byte
 			return err
 		}
 		name = u.Name
-		if err := s.throttle.check(u.Name, m.Remote); err != nil {
-			return err
-		}
 		sd, err := ceremony(ss, "login")
 		if err != nil {
 			return err

@@ -631,6 +631,26 @@ func (s *Service) promote(t tx, id string, ss *Session, u *User, step string, m 
 	return full, t.audit(principalOf(u, sessionKey(full)), store.DecisionAccepted, "logged in with "+method, m.Remote)
 }
 
+// factorAttempt lets a second factor for the pending login id through
+// the throttle of its user's name and of m's address (throttle.attempt)
+// before the step's transaction, so that wrong factors sent all at once
+// are held to it as factors sent one after the other are; done is to be
+// called once a wrong factor is counted (wrongFactor).
+func (s *Service) factorAttempt(ctx context.Context, id string, m LoginMeta) (done func(), err error) {
+	name := ""
+	err = s.view(ctx, func(t tx) error {
+		_, u, err := s.pendingStep(t, id, StageSecondFactor, s.now())
+		if err == nil {
+			name = u.Name
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.throttle.attempt(name, m.Remote)
+}
+
 // wrongFactor counts a wrong second factor against the pending session
 // under id (which ends at maxFactorAttempts) and the user's name.
 func (s *Service) wrongFactor(ctx context.Context, id, name string, m LoginMeta, shown, cause string) error {
@@ -667,16 +687,18 @@ func (s *Service) SecondFactorTOTP(ctx context.Context, id, code string, m Login
 		name       string
 		bad, cause string
 	)
-	err := s.update(ctx, func(t tx) error {
+	done, err := s.factorAttempt(ctx, id, m)
+	if err != nil {
+		return Login{}, err
+	}
+	defer done()
+	err = s.update(ctx, func(t tx) error {
 		login, bad, cause = Login{}, "", ""
 		ss, u, err := s.pendingStep(t, id, StageSecondFactor, now)
 		if err != nil {
 			return err
 		}
 		name = u.Name
-		if err := s.throttle.check(u.Name, m.Remote); err != nil {
-			return err
-		}
 		if u.TOTP == nil {
 			bad, cause = "you have no authenticator app enrolled; use a passkey or a recovery code", "no TOTP enrolled for "+u.Name
 			return nil
@@ -715,16 +737,18 @@ func (s *Service) SecondFactorRecovery(ctx context.Context, id, code string, m L
 		left  int
 		wrong bool
 	)
-	err := s.update(ctx, func(t tx) error {
+	done, err := s.factorAttempt(ctx, id, m)
+	if err != nil {
+		return Login{}, err
+	}
+	defer done()
+	err = s.update(ctx, func(t tx) error {
 		login, wrong = Login{}, false
 		ss, u, err := s.pendingStep(t, id, StageSecondFactor, now)
 		if err != nil {
 			return err
 		}
 		name = u.Name
-		if err := s.throttle.check(u.Name, m.Remote); err != nil {
-			return err
-		}
 		rest, ok := useRecovery(u.Recovery, code)
 		if !ok {
 			wrong = true

@@ -197,3 +197,51 @@ func TestConcurrentGuessesWaitTheirTurn(t *testing.T) {
 		t.Errorf("%d passwords hashed for %d guesses sent at once; want at most %d", n, guesses, freeNameFailures)
 	}
 }
+
+// TestConcurrentSecondFactorGuessesWaitTheirTurn: wrong second factors
+// sent all at once to one pending login are held to the name's throttle
+// as codes sent one after the other are: the free failures' worth and
+// one more are checked, and the rest refused. Whether a burst overtakes
+// the count of its failures depends on the scheduling, so it is sent for
+// several users in turn.
+func TestConcurrentSecondFactorGuessesWaitTheirTurn(t *testing.T) {
+	c, s, admin := serviceWithAdmin(t, backends[0].url(t), nil)
+	ctx := context.Background()
+	const (
+		rounds  = 20
+		guesses = 30
+	)
+	for round := range rounds {
+		// The enrollment helper's second use of its link is a failure of
+		// its address: its waits are over by the next round.
+		c.Advance(maxWait)
+		name := fmt.Sprintf("jude-%d", round)
+		enroll := enrolled(t, s, admin, name, Analyst, "jude's long password")
+		withApp(t, s, c, enroll.SessionID, LoginMeta{Remote: "192.0.2.1"})
+		pending, err := s.PasswordLogin(ctx, name, "jude's long password", LoginMeta{Remote: "192.0.2.2"})
+		if err != nil || pending.Stage != StageSecondFactor {
+			t.Fatalf("password step = %+v, %v", pending, err)
+		}
+		errs := make(chan error, guesses)
+		for i := range guesses {
+			go func() {
+				_, err := s.SecondFactorRecovery(ctx, pending.SessionID, fmt.Sprintf("AAAA-AAAA-AAAA-%04d", i), LoginMeta{Remote: fmt.Sprintf("198.51.%d.%d", round, i+1)})
+				errs <- err
+			}()
+		}
+		checked := 0
+		for range guesses {
+			err := <-errs
+			switch msg := problem.Message(err); {
+			case msg == "that is not one of your unused recovery codes", strings.HasPrefix(msg, "too many wrong second factors"):
+				checked++
+			case problem.Status(err) == http.StatusUnauthorized, problem.Status(err) == http.StatusTooManyRequests:
+			default:
+				t.Errorf("a wrong recovery code: %v", err)
+			}
+		}
+		if checked > freeNameFailures+1 {
+			t.Fatalf("%s: %d of %d wrong recovery codes sent at once were checked; want at most %d, as when sent one after the other", name, checked, guesses, freeNameFailures+1)
+		}
+	}
+}
