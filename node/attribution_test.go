@@ -157,9 +157,9 @@ func TestDashboardAnalystActsForItsActors(t *testing.T) {
 	if len(reports) != 1 {
 		t.Fatalf("%d reports at the vendor, want 1", len(reports))
 	}
-	page = cora.post("/ui/reports/validate", url.Values{"csrf": {csrfOf(t, page)}, "report": {reports[0].ID}, "as": {"vendor"}, "decision": {"validate"}})
-	if !strings.Contains(page, "Refused: cora does not act for vendor.") {
-		t.Errorf("a forged validation as the vendor is not refused:\n%s", grepLines(page, "flash"))
+	resp, refusal := cora.do(http.MethodPost, "/ui/reports/validate", url.Values{"csrf": {csrfOf(t, page)}, "report": {reports[0].ID}, "as": {"vendor"}, "decision": {"validate"}})
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(refusal, "cora does not act for vendor.") {
+		t.Errorf("a forged validation as the vendor is not refused: %d\n%s", resp.StatusCode, refusal)
 	}
 	if got := vendorReports(t, vendor); got[0].RMState != "RECEIVED" || got[0].Case != "" {
 		t.Errorf("after the refused form the report is %s in case %q, want RECEIVED in none", got[0].RMState, got[0].Case)
@@ -187,6 +187,22 @@ func TestDashboardAnalystActsForItsActors(t *testing.T) {
 	notes := regexp.MustCompile(`(?s)<ul class="notes">.*?</ul>`).FindString(casePage)
 	if !strings.Contains(notes, `<span class="by">(vic)</span>`) || !strings.Contains(notes, "Reproduced on 2.1.") {
 		t.Errorf("the case's notes do not name vic beside her note:\n%s", notes)
+	}
+	// A forged note as the vendor from the coordinator's analyst is
+	// refused, and audited, as her forged validation was.
+	coraPage := cora.get(casePath)
+	resp, refusal = cora.do(http.MethodPost, casePath, url.Values{"csrf": {csrfOf(t, coraPage)}, "action": {"note"}, "as": {"vendor"}, "content": {"Not mine to say."}})
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(refusal, "cora does not act for vendor.") {
+		t.Errorf("a forged note as the vendor is not refused: %d\n%s", resp.StatusCode, refusal)
+	}
+	refusals := 0
+	for _, rec := range vendor.auditRecords(t) {
+		if strings.HasPrefix(rec.Principal, "cora via session") && rec.Reason == "cora does not act for vendor" {
+			refusals++
+		}
+	}
+	if refusals != 2 {
+		t.Errorf("%d refusals of cora's forged forms in the audit log, want 2", refusals)
 	}
 	// The API names her by the note's id.
 	d := vendor.detail(t, c.ID)

@@ -218,6 +218,13 @@ func (n *Node) loginRefused(r *http.Request, err error) {
 	n.refused(r, "login", err)
 }
 
+// denied logs a dashboard form refused for who sent it and makes its
+// sentence the reason of the request's audit record.
+func (n *Node) denied(r *http.Request, err error) {
+	info(r).note = problem.Clip(problem.Message(err), 300)
+	n.refused(r, "dashboard", err)
+}
+
 // refused logs a refused request with its full error chain; the client saw
 // only the safe sentence.
 func (n *Node) refused(r *http.Request, where string, err error) {

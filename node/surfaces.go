@@ -98,6 +98,7 @@ func (n *Node) buildSurfaces() error {
 		FetchActor:   n.fetchActor,
 		Accounts:     n.accounts,
 		LoginRefused: n.loginRefused,
+		Denied:       n.denied,
 		ClientIP:     n.clientIP,
 		CalendarURL:  n.calendar.URL,
 		Refused:      n.refused,

@@ -116,6 +116,9 @@ type Config struct {
 	// LoginRefused logs a refused login step and gives its cause to the
 	// request's audit record; the person sees only the sentence.
 	LoginRefused func(r *http.Request, err error)
+	// Denied logs a form refused for who sent it (an actor its user does
+	// not act for) and gives its cause to the request's audit record.
+	Denied func(r *http.Request, err error)
 	// ClientIP returns a request's client IP.
 	ClientIP func(*http.Request) string
 	// CalendarURL is the link to the node's embargo feed.
@@ -185,7 +188,7 @@ func (d *Dashboard) csHistory(tx *store.ReadTx, c *cases.Case) (cvdstate.History
 // which the node runs as one of its services.
 func New(cfg Config) (*Dashboard, error) {
 	if cfg.Store == nil || cfg.Submit == nil || cfg.Resync == nil || cfg.Local == nil || cfg.LocalByID == nil || cfg.IsLocal == nil ||
-		cfg.FetchActor == nil || cfg.Accounts == nil || cfg.LoginRefused == nil || cfg.ClientIP == nil || cfg.CalendarURL == nil || cfg.Refused == nil || cfg.Now == nil || cfg.MaxBody <= 0 {
+		cfg.FetchActor == nil || cfg.Accounts == nil || cfg.LoginRefused == nil || cfg.Denied == nil || cfg.ClientIP == nil || cfg.CalendarURL == nil || cfg.Refused == nil || cfg.Now == nil || cfg.MaxBody <= 0 {
 		return nil, errors.New("dashboard: the configuration misses a dependency")
 	}
 	d := &Dashboard{cfg: cfg, pages: map[string]*template.Template{}}
@@ -754,8 +757,7 @@ func (d *Dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSess
 	}
 	as := r.PostForm.Get("as")
 	if !s.principal.ActsFor(as) {
-		d.setFlash(s, "Refused: "+s.principal.Name+" does not act for "+as+".", false)
-		http.Redirect(w, r, back, http.StatusSeeOther)
+		d.notActingFor(w, r, s, as)
 		return
 	}
 	said, sent, err := d.submitCaseAction(r, c, as)
@@ -864,13 +866,21 @@ func (d *Dashboard) submit(r *http.Request, as string, act map[string]any) (outb
 	return sent, err
 }
 
+// notActingFor refuses a form that acts as an actor its user does not act
+// for, which the pages do not offer: 403, as the API's guard answers the
+// same request, with its cause in the request's audit record.
+func (d *Dashboard) notActingFor(w http.ResponseWriter, r *http.Request, s *uiSession, as string) {
+	err := problem.Forbidden("%s does not act for %s", s.principal.Name, problem.Clip(as, 80))
+	d.cfg.Denied(r, err)
+	d.ErrorPage(w, http.StatusForbidden, problem.Message(err)+".")
+}
+
 // validateReport answers a received report's Offer (RV, RI or RC).
 func (d *Dashboard) validateReport(w http.ResponseWriter, r *http.Request, s *uiSession) {
 	f := r.PostForm
 	reportID, as := f.Get("report"), f.Get("as")
 	if !s.principal.ActsFor(as) {
-		d.setFlash(s, "Refused: "+s.principal.Name+" does not act for "+as+".", false)
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		d.notActingFor(w, r, s, as)
 		return
 	}
 	var rec cases.ReportRecord
