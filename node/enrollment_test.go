@@ -205,3 +205,37 @@ func TestAccountPageOffersToReplaceTheApp(t *testing.T) {
 		t.Errorf("an account with an app is not offered to replace it:\n%s", section(page, `id="totp"`))
 	}
 }
+
+// TestEnrollmentCookieLastsAsLongAsItsSession: the session an enrollment
+// link opens on a node that requires a second factor, in which the person
+// sets one up (finds the phone, installs an authenticator app), lasts half
+// an hour; its cookie lasts no less, or the browser would drop it while
+// the session holds, with the link spent and no factor set up.
+func TestEnrollmentCookieLastsAsLongAsItsSession(t *testing.T) {
+	n := startNodeStrict(t, t.TempDir(), nil, Config{}, "vendor:Organization")
+	status, body := n.api(t, http.MethodPost, "/api/users", `{"name":"nia","role":"analyst"}`)
+	var added api.AddedUser
+	if status != http.StatusCreated || json.Unmarshal(body, &added) != nil {
+		t.Fatalf("POST /api/users: %d %s", status, body)
+	}
+	b := newBrowser(t, n.url)
+	resp := b.setPasswordOver(added.Enroll, "the password nia chose")
+	if resp.Header.Get("Location") != "/enroll/factor" {
+		t.Fatalf("the link went to %q, want /enroll/factor", resp.Header.Get("Location"))
+	}
+	sessions := sessionsOf(t, n, "nia")
+	if len(sessions) != 1 {
+		t.Fatalf("nia has %d sessions, want the enrollment's", len(sessions))
+	}
+	left := time.Until(sessions[0].Expires)
+	for _, c := range resp.Cookies() {
+		if c.Name != "vultron_session" {
+			continue
+		}
+		if c.MaxAge > 0 && time.Duration(c.MaxAge)*time.Second < left-time.Minute {
+			t.Errorf("the enrollment's cookie lasts %v; its session %v", time.Duration(c.MaxAge)*time.Second, left.Round(time.Minute))
+		}
+		return
+	}
+	t.Fatal("the enrollment set no session cookie")
+}

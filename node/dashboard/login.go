@@ -59,9 +59,14 @@ func (d *Dashboard) setCookie(w http.ResponseWriter, name, value, path string, m
 	http.SetCookie(w, c)
 }
 
-// startSession gives the browser the session of a login step.
+// startSession gives the browser the session of a login step: a
+// logged-in session's cookie lasts as long as the session may, and that
+// of a step still awaited (a second factor, or one to set up) as long as
+// the browser runs, since accounts ends such a session when its step is
+// not taken in time (up to half an hour for one to set up) and the
+// cookie must not end first.
 func (d *Dashboard) startSession(w http.ResponseWriter, l accounts.Login) {
-	ttl := 15 * time.Minute
+	var ttl time.Duration
 	if l.Stage == accounts.StageFull {
 		ttl = accounts.DefaultSessionMax
 	}
