@@ -88,6 +88,11 @@ func (t *throttle) check(name, ip string) error {
 	if wait <= 0 {
 		return nil
 	}
+	return tooMany(wait)
+}
+
+// tooMany is the refusal of an attempt while a name or an address waits.
+func tooMany(wait time.Duration) error {
 	e := problem.New(429, "too many failed logins for this name or from this address; try again in %s", waitWords(wait))
 	e.RetryAfter = wait
 	return e
@@ -105,13 +110,12 @@ func (t *throttle) attempt(name, ip string) (done func(), err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	nk, ik := normName(name), ipKey(ip)
-	wait := max(t.waitLocked(t.names, nk, now), t.waitLocked(t.ips, ik, now))
-	if wait <= 0 && (t.fullLocked(t.names, "n", nk, freeNameFailures, now) || t.fullLocked(t.ips, "i", ik, freeIPFailures, now)) {
-		wait = time.Second
+	if wait := max(t.waitLocked(t.names, nk, now), t.waitLocked(t.ips, ik, now)); wait > 0 {
+		return nil, tooMany(wait)
 	}
-	if wait > 0 {
-		e := problem.New(429, "too many failed or pending logins for this name or from this address; try again in %s", waitWords(wait))
-		e.RetryAfter = wait
+	if t.fullLocked(t.names, "n", nk, freeNameFailures, now) || t.fullLocked(t.ips, "i", ik, freeIPFailures, now) {
+		e := problem.New(429, "other logins for this name or from this address are being checked; try again in %s", waitWords(time.Second))
+		e.RetryAfter = time.Second
 		return nil, e
 	}
 	held := []string{"n" + nk, "i" + ik}
