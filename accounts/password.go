@@ -57,9 +57,9 @@ func checkNewPassword(pw string) error {
 	case !utf8.ValidString(pw):
 		return errors.New("the password is not valid UTF-8")
 	case n < MinPasswordLength:
-		return fmt.Errorf("the password has %d characters; it needs at least %d", n, MinPasswordLength)
+		return fmt.Errorf("the password is too short: it needs at least %d characters", MinPasswordLength)
 	case n > MaxPasswordLength:
-		return fmt.Errorf("the password has %d characters; at most %d are taken", n, MaxPasswordLength)
+		return fmt.Errorf("the password is too long: at most %d characters are taken", MaxPasswordLength)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -238,4 +239,36 @@ func TestEnrollmentCookieLastsAsLongAsItsSession(t *testing.T) {
 		return
 	}
 	t.Fatal("the enrollment set no session cookie")
+}
+
+// TestARefusedPasswordsLengthIsNotAudited: a password refused at
+// enrollment is not kept, and neither is anything about it: the audit
+// record of the refusal names the rule it broke, not how many characters
+// the person typed, which tells of the password they will choose next.
+// The page still says what a password needs.
+func TestARefusedPasswordsLengthIsNotAudited(t *testing.T) {
+	n := startNodeStrict(t, t.TempDir(), nil, Config{}, "vendor:Organization")
+	status, body := n.api(t, http.MethodPost, "/api/users", `{"name":"nia","role":"analyst"}`)
+	var added api.AddedUser
+	if status != http.StatusCreated || json.Unmarshal(body, &added) != nil {
+		t.Fatalf("POST /api/users: %d %s", status, body)
+	}
+	seq := lastAuditSeq(t, n.db)
+	b := newBrowser(t, n.url)
+	path, code := linkPath(t, added.Enroll)
+	page := b.get(path)
+	const short = "seven77" // 7 characters
+	resp, page := b.do(http.MethodPost, "/enroll", url.Values{"csrf": {csrfOf(t, page)}, "code": {code}, "password": {short}, "password2": {short}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, fmt.Sprintf("at least %d", accounts.MinPasswordLength)) {
+		t.Errorf("POST /enroll with a short password: %d, want 400 saying it needs at least %d characters\n%s", resp.StatusCode, accounts.MinPasswordLength, page)
+	}
+	recs := auditAfter(t, n.db, seq)
+	if len(recs) == 0 {
+		t.Fatal("the refused enrollment left no audit record")
+	}
+	for _, r := range recs {
+		if strings.Contains(r.Reason, "7 characters") || strings.Contains(r.Reason, "has 7") {
+			t.Errorf("audit record %d tells the refused password's length: %q", r.Seq, r.Reason)
+		}
+	}
 }
