@@ -402,26 +402,28 @@ func unauthorized(err error) error {
 }
 
 // checkAuthorship refuses a Create whose inline object is attributed to
-// someone other than the activity's actor, or whose id is on another host
-// than the actor's: an actor creates only its own objects, on its own
-// server (B16).
+// someone other than the activity's actor, or whose object, inline or
+// named by its id, is on another host than the actor's: an actor creates
+// only its own objects, on its own server (B16).
 func checkAuthorship(a *vocab.Activity) error {
-	if a.Type != "Create" || a.Object.Object == nil {
+	if a.Type != "Create" {
 		return nil
 	}
-	obj := a.Object.Object.Common()
 	actorID := a.Actor.ID()
-	for _, by := range obj.AttributedTo.IDs() {
-		if by != actorID {
-			return problem.Forbidden("the created object %s is attributed to %s, not to the activity's actor %s", problem.Clip(obj.ID, 200), problem.Clip(by, 200), problem.Clip(actorID, 200))
+	objID := a.Object.ID()
+	if a.Object.Object != nil {
+		for _, by := range a.Object.Object.Common().AttributedTo.IDs() {
+			if by != actorID {
+				return problem.Forbidden("the created object %s is attributed to %s, not to the activity's actor %s", problem.Clip(objID, 200), problem.Clip(by, 200), problem.Clip(actorID, 200))
+			}
 		}
 	}
-	if obj.ID != "" && !urlhost.Same(obj.ID, actorID) {
+	if objID != "" && !urlhost.Same(objID, actorID) {
 		host := ""
 		if au, err := url.Parse(actorID); err == nil {
 			host = au.Host
 		}
-		return problem.Forbidden("the created object %s is not on the actor's host (%s)", problem.Clip(obj.ID, 200), problem.Clip(host, 200))
+		return problem.Forbidden("the created object %s is not on the actor's host (%s)", problem.Clip(objID, 200), problem.Clip(host, 200))
 	}
 	return nil
 }
