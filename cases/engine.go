@@ -251,8 +251,21 @@ func (e *Engine) receiveReport(tx *store.Tx, to LocalActor, sender string, m Mes
 // Article in a case's context) in the inbox of a local actor that follows
 // its sender, or that takes part in its case, which the sender owns: it
 // changes no state here (the case's ledger records it, and replicas learn
-// of it from there).
+// of it from there). An Article on another host than the sender's, or
+// attributed to another actor, is refused: an actor publishes and revises
+// only its own advisories.
 func (e *Engine) receiveAdvisory(tx *store.ReadTx, to LocalActor, sender string, m Message) error {
+	a := m.Activity
+	if id := a.Object.ID(); !urlhost.Same(id, sender) {
+		return problem.Forbidden("%s of %s by %s: the Article is not on the sender's server; an actor publishes and revises only its own advisories", a.Type, problem.Clip(id, 200), sender)
+	}
+	if a.Object.Object != nil {
+		for _, by := range a.Object.Object.Common().AttributedTo.IDs() {
+			if by != sender {
+				return problem.Forbidden("%s of %s by %s: the Article is attributed to %s; an actor publishes and revises only its own advisories", a.Type, problem.Clip(a.Object.ID(), 200), sender, problem.Clip(by, 200))
+			}
+		}
+	}
 	if f, ok, err := tx.Follow(to.Name, store.Following, sender); err != nil {
 		return err
 	} else if ok && f.State == store.FollowAccepted {
