@@ -120,14 +120,15 @@ func (f *Fetcher) FetchDocument(ctx context.Context, rawURL string) ([]byte, err
 // FetchAs GETs rawURL signed with keyID and key (a local actor's, so that
 // the server can tell which participant asks), never following redirects,
 // and returns the response's status and at most limit bytes of its body;
-// a longer body is an error. Unlike FetchDocument it leaves the meaning of
-// the status and the body to the caller.
+// a longer body is an error. limit, not the client's MaxBody, bounds the
+// body. Unlike FetchDocument it leaves the meaning of the status and the
+// body to the caller.
 func (f *Fetcher) FetchAs(ctx context.Context, rawURL, keyID string, key *rsa.PrivateKey, limit int64) (int, []byte, error) {
 	u, err := parseFetchURL(rawURL)
 	if err != nil {
 		return 0, nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(withBodyLimit(ctx, limit), http.MethodGet, u.String(), nil)
 	if err != nil {
 		return 0, nil, fmt.Errorf("fetch %s: %w", rawURL, err)
 	}

@@ -48,3 +48,50 @@ func TestFetcherSignsWithCurrentKey(t *testing.T) {
 		t.Error("a fetcher without a key or signer was created")
 	}
 }
+
+// TestFetchAsReadsUpToItsLimit fetches answers larger than the client's
+// default body bound with FetchAs: its limit, not that bound, decides what
+// is read, whether the answer announces its length or not, and a body
+// over the limit is still an error.
+func TestFetchAsReadsUpToItsLimit(t *testing.T) {
+	const size = 2 << 20 // over the safe client's default of 1 MiB
+	body := strings.Repeat("x", size)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("chunked") != "" {
+			w.Header().Set("Content-Type", ContentType)
+			w.(http.Flusher).Flush() // no Content-Length: the body is chunked
+		} else {
+			w.Header().Set("Content-Length", fmt.Sprint(size))
+		}
+		_, _ = w.Write([]byte(body))
+	}))
+	defer srv.Close()
+	f, err := NewFetcher(FetcherOptions{Client: SafeClientOptions{AllowPrivate: true}, KeyID: "https://a.example/actors/a#main-key", Key: rsaKey(t, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name  string
+		query string
+		limit int64
+		ok    bool
+	}{
+		{"announced, under the limit", "", 4 << 20, true},
+		{"chunked, under the limit", "?chunked=1", 4 << 20, true},
+		{"announced, over the limit", "", size - 1, false},
+		{"chunked, over the limit", "?chunked=1", size - 1, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			status, got, err := f.FetchAs(t.Context(), srv.URL+"/ledger"+tt.query, "https://a.example/actors/a#main-key", rsaKey(t, 0), tt.limit)
+			if tt.ok {
+				if err != nil || status != http.StatusOK || len(got) != size {
+					t.Fatalf("FetchAs = %d, %d bytes, %v; want 200 and all %d bytes", status, len(got), err, size)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("FetchAs = %d, %d bytes; want an error for a body over the limit of %d", status, len(got), tt.limit)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package actor
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -230,18 +231,34 @@ type limitTransport struct {
 	max  int64
 }
 
-// RoundTrip refuses responses that announce a body over the limit and
-// wraps the body so that reading past the limit fails.
+// bodyLimitKey is the context key of a request's own body bound (see
+// withBodyLimit).
+type bodyLimitKey struct{}
+
+// withBodyLimit returns ctx carrying limit as the body bound of the
+// requests made with it, in place of SafeClientOptions.MaxBody: a caller
+// that reads more (or less) than the client's bound states its own.
+func withBodyLimit(ctx context.Context, limit int64) context.Context {
+	return context.WithValue(ctx, bodyLimitKey{}, limit)
+}
+
+// RoundTrip refuses responses that announce a body over the limit (the
+// request's own, when its context carries one) and wraps the body so that
+// reading past the limit fails.
 func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	limit := t.max
+	if l, ok := req.Context().Value(bodyLimitKey{}).(int64); ok && l > 0 {
+		limit = l
+	}
 	resp, err := t.next.RoundTrip(req)
 	if err != nil {
 		return nil, err
 	}
-	if resp.ContentLength > t.max {
+	if resp.ContentLength > limit {
 		resp.Body.Close()
-		return nil, fmt.Errorf("%s announces %d bytes: %w (%d bytes)", req.URL.Redacted(), resp.ContentLength, ErrBodyTooLarge, t.max)
+		return nil, fmt.Errorf("%s announces %d bytes: %w (%d bytes)", req.URL.Redacted(), resp.ContentLength, ErrBodyTooLarge, limit)
 	}
-	resp.Body = &limitedBody{body: resp.Body, left: t.max}
+	resp.Body = &limitedBody{body: resp.Body, left: limit}
 	return resp, nil
 }
 
