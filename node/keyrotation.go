@@ -12,6 +12,7 @@ import (
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
+	"github.com/openvultron/vultron/internal/urlhost"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
@@ -307,6 +308,13 @@ func (n *Node) fetchActorKeys(ctx context.Context, actorID string) ([]store.Remo
 	}
 	if len(keys) == 0 || len(keys) > maxActorKeys {
 		return nil, fmt.Errorf("actor %s lists %d keys; between 1 and %d are accepted", actorID, len(keys), maxActorKeys)
+	}
+	for _, k := range keys {
+		// An actor's keys are on its own server: a key id elsewhere is
+		// refused before anything is fetched for it.
+		if !urlhost.Same(k.ID, actorID) {
+			return nil, fmt.Errorf("actor %s lists key %q, which is not on its host", actorID, problem.Clip(k.ID, 200))
+		}
 	}
 	fetched := make([]store.RemoteKey, 0, len(keys))
 	for _, k := range keys {

@@ -298,6 +298,64 @@ func TestActorUpdateWhoseKeysCannotBeRefreshed(t *testing.T) {
 	}
 }
 
+// TestActorUpdateListingAKeyOnAnotherHost sends a verified Update of the
+// signer's own actor whose document lists, beside its own key, a key id on
+// another host: the node must refuse the refresh, naming that key, without
+// fetching anything from the other host (an actor's keys live on its own
+// server, and a listed key id must not make the node fetch elsewhere), and
+// cache none of the listed keys.
+func TestActorUpdateListingAKeyOnAnotherHost(t *testing.T) {
+	vendor := startNode(t, "vendor:Organization")
+	vendorID := vendor.actorID("vendor")
+	key := sharedKeys.get(t, 0)
+	pemText, err := actor.PublicKeyPEM(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var elsewhere atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(other.Close)
+	foreignKeyID := other.URL + "/actors/victim#main-key"
+	var id, keyID string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/actors/eve" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", actor.ContentType)
+		json.NewEncoder(w).Encode(map[string]any{
+			"@context": []string{actor.ActivityStreamsContext, actor.SecurityContext},
+			"id":       id, "type": "Person", "preferredUsername": "eve",
+			"inbox": id + "/inbox", "outbox": id + "/outbox",
+			"publicKey": []map[string]string{
+				{"id": keyID, "owner": id, "publicKeyPem": pemText},
+				{"id": foreignKeyID, "owner": id, "publicKeyPem": pemText},
+			},
+		})
+	}))
+	t.Cleanup(srv.Close)
+	id = srv.URL + "/actors/eve"
+	keyID = id + "#main-key"
+
+	update := []byte(fmt.Sprintf(`{"@context":["https://www.w3.org/ns/activitystreams","https://w3id.org/security/v1"],
+"id":"%[1]s/activities/update-1","type":"Update","actor":%[2]q,"to":[%[3]q],
+"object":{"id":%[2]q,"type":"Person","preferredUsername":"eve","inbox":"%[2]s/inbox"}}`, srv.URL, id, vendorID))
+	p := &peer{id: id, keyID: keyID, key: key}
+	status, msg := p.post(t, vendorID+"/inbox", update, nil)
+	if status != http.StatusBadGateway || !strings.Contains(msg, foreignKeyID) {
+		t.Errorf("an Update listing the key %s of another host: %d %q; want 502 naming that key", foreignKeyID, status, msg)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the node made %d requests to the other host for a key the actor listed", n)
+	}
+	if _, err := vendor.db.RemoteKey(context.Background(), foreignKeyID); err == nil {
+		t.Errorf("the key %s of another host was cached", foreignKeyID)
+	}
+}
+
 // TestKeyRotationIsOneTransaction stops a rotation of the finder's key
 // after each of its steps, as a crash there would, restarts the node on
 // the same data and checks that it holds either the whole old state (old
