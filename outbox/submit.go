@@ -346,10 +346,17 @@ const MaxRecipients = 100
 // actor this node can deliver to, so that a typo in an address is refused
 // now rather than becoming a dead letter days later. A recipient whose
 // node does not answer now is no reason to refuse: its deliveries are
-// retried until it does.
+// retried until it does. The form the node gives a delivery to a shared
+// inbox (social.SharedInbox) is no actor's id and is refused: its URL
+// would be posted to without an actor document naming it.
 func (s *Submitter) resolveRecipients(ctx context.Context, recipients []string) error {
 	if len(recipients) > MaxRecipients {
 		return problem.Unprocessable("the activity names %d recipients; an outbox takes at most %d", len(recipients), MaxRecipients)
+	}
+	for _, r := range recipients {
+		if _, ok := social.IsSharedInbox(r); ok {
+			return problem.Unprocessable("%s is not an actor's id (an actor's id is the URL of its document, such as https://cvd.vendor.example/actors/psirt); nothing was sent", problem.Clip(r, 200))
+		}
 	}
 	if s.cfg.ResolveRecipient == nil {
 		return nil
