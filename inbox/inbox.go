@@ -439,7 +439,10 @@ func remoteHost(r *http.Request) string {
 
 // checkAddressing refuses an activity whose addressing provably excludes
 // the receiving actor. An activity with no addressing at all is accepted:
-// the signature already proves who sent it to this inbox.
+// the signature already proves who sent it to this inbox. One addressed to
+// its actor's followers collection (social.FollowersOf) does not exclude
+// the receiving actor, which may follow it; whether it does is for what
+// the activity asks to decide.
 func checkAddressing(a *vocab.Activity, self string) error {
 	var all []string
 	for _, refs := range []vocab.Refs{a.To, a.Cc, a.Bto, a.Bcc, a.Audience} {
@@ -448,8 +451,9 @@ func checkAddressing(a *vocab.Activity, self string) error {
 	if len(all) == 0 {
 		return nil
 	}
+	followers := social.FollowersOf(a.Actor.ID())
 	for _, id := range all {
-		if id == self || vocab.IsPublic(id) {
+		if id == self || vocab.IsPublic(id) || id == followers {
 			return nil
 		}
 	}
