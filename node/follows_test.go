@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/policy"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
@@ -267,5 +268,23 @@ func TestRetriedFollowIsPendingAgain(t *testing.T) {
 	}
 	if failed := coord.following(t, "coord", "failed"); len(failed) != 0 {
 		t.Errorf("the retried Follow is still listed as failed: %+v", failed)
+	}
+}
+
+// TestCollectionsAreServedAsActivityStreams reads an actor's followers and
+// following collections as a peer does: each answer is an ActivityStreams
+// document, with the ActivityPub media type that peers (and this node's
+// own fetcher) require of what they dereference.
+func TestCollectionsAreServedAsActivityStreams(t *testing.T) {
+	vendor := startNode(t, "vendor:Organization")
+	for _, what := range []string{"followers", "following"} {
+		resp, err := http.Get(vendor.actorID("vendor") + "/" + what)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || !actor.IsActivityPubContentType(ct) {
+			t.Errorf("GET %s: %d with Content-Type %q; want 200 with %s", what, resp.StatusCode, ct, actor.ContentType)
+		}
 	}
 }

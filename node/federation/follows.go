@@ -115,6 +115,5 @@ func (e *Endpoints) follows(w http.ResponseWriter, r *http.Request, dir store.Fo
 			doc["next"] = id + "?" + v.Encode()
 		}
 	}
-	w.Header().Set("Content-Type", actor.ContentType)
-	problem.WriteJSON(w, http.StatusOK, doc)
+	problem.WriteTyped(w, http.StatusOK, actor.ContentType, doc)
 }
