@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/openvultron/vultron/internal/urlhost"
 	"github.com/openvultron/vultron/problem"
@@ -70,6 +72,11 @@ type KeyFetcherOptions struct {
 	// refresh, so a key another process refreshed is seen at once where a
 	// signature failed to verify, and elsewhere within Remember.
 	Remember time.Duration
+	// AdmitFetch, when set, is asked before a key is fetched (not for a
+	// key answered from the cache); its error ends the lookup as it is,
+	// so that a policy's refusal (429 with Retry-After) reaches the
+	// sender.
+	AdmitFetch func(keyID string) error
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -96,13 +103,22 @@ type KeyFetcherOptions struct {
 // Neither document may be reached through a redirect: canonical ids are
 // fetched strictly (see Fetcher.FetchDocument). The key and its owner must
 // be on the same host.
+//
+// Lookups of one key id that need a fetch while another lookup fetches it
+// wait for that fetch and share its outcome, so that a burst of requests
+// signed with a key the node does not have yet costs its server one GET.
 type KeyFetcher struct {
 	cache      KeyCache
 	fetcher    *Fetcher
 	ttl        time.Duration
 	minRefresh time.Duration
 	remember   time.Duration
+	admitFetch func(keyID string) error
 	now        func() time.Time
+	// inflight is the fetches under way, by key id; waiting counts the
+	// lookups waiting for one of them now (for tests to await).
+	inflight singleflight.Group
+	waiting  atomic.Int64
 	// parsed keeps the last parsed form of each key's PEM, so that a key
 	// answered from the cache is not parsed again for every request while
 	// its PEM is the same (an RSA key's x509 parse costs more than the
@@ -146,7 +162,7 @@ func NewKeyFetcher(opts KeyFetcherOptions) (*KeyFetcher, error) {
 	// The size is a positive constant, which is all lru.New checks.
 	parsed, _ := lru.New[string, parsedKey](parsedKeysSize)
 	return &KeyFetcher{cache: opts.Cache, fetcher: opts.Fetcher, ttl: opts.TTL, minRefresh: opts.MinRefresh, remember: opts.Remember,
-		now: opts.Now, parsed: parsed}, nil
+		admitFetch: opts.AdmitFetch, now: opts.Now, parsed: parsed}, nil
 }
 
 // ResolveKey returns the key keyID, from the cache unless the cached copy
@@ -182,6 +198,40 @@ func (k *KeyFetcher) ResolveKey(ctx context.Context, keyID string, refresh bool)
 			return PublicKey{}, &CacheError{Err: fmt.Errorf("read cached key %s: %w", keyID, err)}
 		}
 	}
+	if k.admitFetch != nil {
+		if err := k.admitFetch(keyID); err != nil {
+			return PublicKey{}, err
+		}
+	}
+	// One fetch per key id at a time, shared by the lookups that come
+	// while it runs. It runs apart from the context of the lookup that
+	// started it, within sharedFetchBound, so that one sender hanging up
+	// does not fail the others; each lookup still stops waiting when its
+	// own context ends.
+	ch := k.inflight.DoChan(keyID, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sharedFetchBound)
+		defer cancel()
+		return k.fetchAndCache(fctx, keyID, now)
+	})
+	k.waiting.Add(1)
+	defer k.waiting.Add(-1)
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return PublicKey{}, r.Err
+		}
+		return r.Val.(PublicKey), nil
+	case <-ctx.Done():
+		return PublicKey{}, fmt.Errorf("key %s: %w", keyID, ctx.Err())
+	}
+}
+
+// sharedFetchBound bounds a key fetch that several lookups may share: the
+// key's document, its owner's and the write to the cache.
+const sharedFetchBound = 30 * time.Second
+
+// fetchAndCache fetches keyID and records it in the cache and in parsed.
+func (k *KeyFetcher) fetchAndCache(ctx context.Context, keyID string, now time.Time) (PublicKey, error) {
 	pk, c, err := k.FetchKey(ctx, keyID)
 	if err != nil {
 		return PublicKey{}, err

@@ -406,3 +406,76 @@ func TestKeyFetcherCacheFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestLookupsOfOneKeyShareItsFetch: requests signed with a key the node
+// does not have yet, arriving together, cost the key's server one GET:
+// the lookups that come while the key is fetched wait for that fetch and
+// all get its key. A lookup whose own context ends stops waiting without
+// failing the others.
+func TestLookupsOfOneKeyShareItsFetch(t *testing.T) {
+	p := newPeer(t)
+	arrived, release := make(chan struct{}, 16), make(chan struct{})
+	pemText, _ := PublicKeyPEM(&rsaKey(t, 0).PublicKey)
+	p.mu.Lock()
+	p.docs["/actors/alice"] = func(base string) (int, string, string) {
+		arrived <- struct{}{}
+		<-release
+		b, _ := json.Marshal(map[string]any{
+			"@context":  []string{ActivityStreamsContext, SecurityContext},
+			"id":        base + "/actors/alice",
+			"type":      "Organization",
+			"inbox":     base + "/actors/alice/inbox",
+			"publicKey": map[string]string{"id": base + "/actors/alice#main-key", "owner": base + "/actors/alice", "publicKeyPem": pemText},
+		})
+		return http.StatusOK, ContentType, string(b)
+	}
+	p.mu.Unlock()
+	keyID := p.srv.URL + "/actors/alice#main-key"
+	kf := newTestKeyFetcher(t, NewMemoryKeyCache(), time.Now)
+
+	const lookups = 8
+	errs := make(chan error, lookups)
+	for range lookups {
+		go func() {
+			k, err := kf.ResolveKey(context.Background(), keyID, false)
+			if err == nil && k.Owner != p.srv.URL+"/actors/alice" {
+				err = fmt.Errorf("key of %s, want alice's", k.Owner)
+			}
+			errs <- err
+		}()
+	}
+	// One that gives up while it waits.
+	gaveUp, cancel := context.WithCancel(context.Background())
+	gaveUpErr := make(chan error, 1)
+	go func() {
+		_, err := kf.ResolveKey(gaveUp, keyID, false)
+		gaveUpErr <- err
+	}()
+	<-arrived
+	waitFor(t, func() bool { return kf.waiting.Load() == lookups+1 })
+	cancel()
+	if err := <-gaveUpErr; !errors.Is(err, context.Canceled) {
+		t.Errorf("the lookup whose context ended: %v, want context.Canceled", err)
+	}
+	close(release)
+	for range lookups {
+		if err := <-errs; err != nil {
+			t.Errorf("a lookup that shared the fetch: %v", err)
+		}
+	}
+	if n := p.hits.Load(); n != 1 {
+		t.Errorf("%d lookups arriving together made %d GETs, want 1", lookups+1, n)
+	}
+}
+
+// waitFor waits, up to 10 s, until cond holds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -414,6 +414,48 @@ func TestHostilePolicy(t *testing.T) {
 		}
 	})
 
+	t.Run("B28 fake key ids under the default limits", func(t *testing.T) {
+		// A node left at its defaults (no --peer-rate) fetches the keys
+		// of one host at a bounded rate: requests naming ever new key
+		// ids on a host (another's, which the node would be made to
+		// flood) get 429 with Retry-After once the host's fetches are
+		// spent, instead of one fetch each.
+		vendor := startNodeWith(t, Config{}, "vendor:Organization")
+		inbox := vendor.actorID("vendor") + "/inbox"
+		if status, msg := p.post(t, inbox, p.offer(2999, vendor.actorID("vendor")), nil); status != http.StatusAccepted {
+			t.Fatalf("a request signed with the peer's key: %d %s, want 202", status, msg)
+		}
+		const requests = 3 * policy.DefaultKeyFetchBurst
+		var limited int
+		var retryAfter string
+		for i := range requests {
+			body := p.offer(3000+i, vendor.actorID("vendor"))
+			keyID := fmt.Sprintf("%s/keys/amplified-%d#k", p.srv.URL, i)
+			status, _, h := p.postHeader(t, inbox, body, func(r *http.Request) { resignWithKeyID(t, r, body, keyID, p) })
+			switch status {
+			case http.StatusTooManyRequests:
+				limited++
+				retryAfter = h.Get("Retry-After")
+			case http.StatusUnauthorized:
+			default:
+				t.Fatalf("request %d: status %d", i, status)
+			}
+		}
+		fetched := 0
+		for i := range requests {
+			fetched += p.hitCount(fmt.Sprintf("/keys/amplified-%d", i))
+		}
+		if fetched > policy.DefaultKeyFetchBurst+5 || limited == 0 || retryAfter == "" {
+			t.Errorf("%d distinct fake key ids on one host: %d fetched, %d answered 429 (Retry-After %q); want at most about %d fetched and the rest 429",
+				requests, fetched, limited, retryAfter, policy.DefaultKeyFetchBurst)
+		}
+		// The peer's own key, fetched before, still verifies: only
+		// fetches are limited.
+		if status, msg := p.post(t, inbox, p.offer(3999, vendor.actorID("vendor")), nil); status != http.StatusAccepted {
+			t.Errorf("a request signed with the peer's known key after the fetches ran out: %d %s, want 202", status, msg)
+		}
+	})
+
 	t.Run("B29 bounded per-peer state", func(t *testing.T) {
 		vendor := startNodeWith(t, Config{PeerRate: 100, PeerBurst: 100}, "vendor:Organization")
 		inbox := vendor.actorID("vendor") + "/inbox"

@@ -154,6 +154,15 @@ type Config struct {
 	PeerBurst int
 	IPRate    float64
 	IPBurst   int
+	// KeyFetchRate limits the key fetches per second the node makes to
+	// one host, for signatures whose key it has not cached (a request
+	// naming ever new key ids on someone else's host would make the node
+	// flood that host); KeyFetchBurst is its bucket size. Zero means
+	// policy.DefaultKeyFetchRate and policy.DefaultKeyFetchBurst, a
+	// negative rate no limit. Over it the request is answered 429 with
+	// Retry-After.
+	KeyFetchRate  float64
+	KeyFetchBurst int
 	// TrustedProxies are the reverse proxies (CIDR, or one address) in
 	// front of the node. Only from a request whose immediate peer is in
 	// one of them are its Forwarded and X-Forwarded-For headers read, to
@@ -331,6 +340,7 @@ func (c *Config) validate() error {
 		{"--peer-burst", float64(c.PeerBurst), c.PeerBurst},
 		{"--ip-rate", c.IPRate, c.IPRate},
 		{"--ip-burst", float64(c.IPBurst), c.IPBurst},
+		{"--key-fetch-burst", float64(c.KeyFetchBurst), c.KeyFetchBurst},
 		{"--delivery-lease", float64(c.DeliveryLease), c.DeliveryLease},
 		{"--intel-interval", float64(c.IntelInterval), c.IntelInterval},
 	} {
@@ -739,6 +749,8 @@ func New(ctx context.Context, cfg Config) (_ *Node, retErr error) {
 		PeerBurst:      cfg.PeerBurst,
 		IPRate:         cfg.IPRate,
 		IPBurst:        cfg.IPBurst,
+		KeyFetchRate:   cfg.KeyFetchRate,
+		KeyFetchBurst:  cfg.KeyFetchBurst,
 		TrustedProxies: cfg.TrustedProxies,
 		Logger:         cfg.Logger,
 		Now:            cfg.Now,
@@ -768,9 +780,10 @@ func New(ctx context.Context, cfg Config) (_ *Node, retErr error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	keys, err := actor.NewKeyFetcher(actor.KeyFetcherOptions{
-		Cache:   keyCache{db: db},
-		Fetcher: n.fetcher,
-		Now:     cfg.Now,
+		Cache:      keyCache{db: db},
+		Fetcher:    n.fetcher,
+		AdmitFetch: n.policy.AdmitKeyFetch,
+		Now:        cfg.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)

@@ -15,7 +15,13 @@
 //     chain read from the right; the node uses it for rate limits, audit
 //     records and logs alike;
 //   - a negative cache of key ids whose resolution failed, so that a peer
-//     naming many bad keys cannot make the node fetch each one over and over.
+//     naming many bad keys cannot make the node fetch each one over and over;
+//   - a token bucket of key fetches per key host (AdmitKeyFetch), on by
+//     default: requests naming ever new key ids on one host (someone
+//     else's, which the node would be made to flood) cost that host at
+//     most DefaultKeyFetchRate fetches a second after a burst of
+//     DefaultKeyFetchBurst, whatever the peer rate. Keys already cached
+//     are not fetched and not limited.
 //
 // Every piece of per-peer state lives in a bounded map whose idle entries
 // expire (an LRU of hashicorp/golang-lru, see lru): no sequence of
@@ -72,6 +78,12 @@ const (
 	// DefaultKeyFailureTTL is how long a key id whose resolution failed is
 	// answered from the negative cache without a new fetch.
 	DefaultKeyFailureTTL = 5 * time.Minute
+	// DefaultKeyFetchRate and DefaultKeyFetchBurst bound the key fetches
+	// the node makes to one host: a peer's actors are few and their keys
+	// cached for a day, so a host that needs more is being named by
+	// someone else.
+	DefaultKeyFetchRate  = 1.0
+	DefaultKeyFetchBurst = 30
 )
 
 // Config configures a Policy. The zero value is open federation without
@@ -99,6 +111,12 @@ type Config struct {
 	// KeyFailureTTL is how long a failed key resolution is remembered;
 	// default DefaultKeyFailureTTL; negative disables the negative cache.
 	KeyFailureTTL time.Duration
+	// KeyFetchRate is the sustained number of key fetches per second the
+	// node makes to one host (AdmitKeyFetch), KeyFetchBurst its bucket
+	// size. Zero means DefaultKeyFetchRate and DefaultKeyFetchBurst; a
+	// negative rate means no limit.
+	KeyFetchRate  float64
+	KeyFetchBurst int
 	// TrustedProxies are the reverse proxies in front of the node, each a
 	// CIDR prefix or one address (see ParseTrustedProxies and ClientIP).
 	TrustedProxies []string
@@ -118,13 +136,18 @@ type Policy struct {
 	ipRate    float64
 	ipBurst   float64
 	keyTTL    time.Duration
-	now       func() time.Time
-	proxies   []netip.Prefix
-	proxyLog  zerolog.Logger
+	// fetchRate and fetchBurst bound the key fetches to one host; a rate
+	// of zero means no limit.
+	fetchRate  float64
+	fetchBurst float64
+	now        func() time.Time
+	proxies    []netip.Prefix
+	proxyLog   zerolog.Logger
 
-	peers  *lru[*bucket]
-	ips    *lru[*bucket]
-	failed *lru[keyFailure]
+	peers   *lru[*bucket]
+	ips     *lru[*bucket]
+	fetches *lru[*bucket] // by key host
+	failed  *lru[keyFailure]
 }
 
 // CheckHost returns an error that names h unless it is a host or
@@ -144,8 +167,17 @@ func New(cfg Config) (*Policy, error) {
 	if _, err := ParseMode(string(cfg.Mode)); err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	if cfg.PeerRate < 0 || cfg.IPRate < 0 || cfg.PeerBurst < 0 || cfg.IPBurst < 0 {
+	if cfg.PeerRate < 0 || cfg.IPRate < 0 || cfg.PeerBurst < 0 || cfg.IPBurst < 0 || cfg.KeyFetchBurst < 0 {
 		return nil, errors.New("policy: rates and bursts must not be negative")
+	}
+	switch {
+	case cfg.KeyFetchRate == 0:
+		cfg.KeyFetchRate = DefaultKeyFetchRate
+		if cfg.KeyFetchBurst == 0 {
+			cfg.KeyFetchBurst = DefaultKeyFetchBurst
+		}
+	case cfg.KeyFetchRate < 0:
+		cfg.KeyFetchRate = 0
 	}
 	if cfg.MaxEntries <= 0 {
 		cfg.MaxEntries = DefaultMaxEntries
@@ -179,11 +211,16 @@ func New(cfg Config) (*Policy, error) {
 	if p.ips, err = newLRU[*bucket](cfg.MaxEntries, cfg.IdleTTL); err != nil {
 		return nil, err
 	}
+	if p.fetches, err = newLRU[*bucket](cfg.MaxEntries, cfg.IdleTTL); err != nil {
+		return nil, err
+	}
 	if p.failed, err = newLRU[keyFailure](cfg.MaxEntries, max(cfg.KeyFailureTTL, time.Second)); err != nil {
 		return nil, err
 	}
 	p.peerBurst = burst(cfg.PeerRate, cfg.PeerBurst)
 	p.ipBurst = burst(cfg.IPRate, cfg.IPBurst)
+	p.fetchRate = cfg.KeyFetchRate
+	p.fetchBurst = burst(cfg.KeyFetchRate, cfg.KeyFetchBurst)
 	for _, h := range cfg.AllowedHosts {
 		if err := CheckHost(h); err != nil {
 			return nil, fmt.Errorf("policy: %w", err)
@@ -252,6 +289,27 @@ func (p *Policy) AdmitPeer(keyID string) error {
 			return &problem.Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
 				Msg: fmt.Sprintf("peer %s is over its rate limit of %g requests per second; retry later", problem.Clip(host, 200), p.peerRate)}
 		}
+	}
+	return nil
+}
+
+// AdmitKeyFetch is called before the key keyID is fetched (it is not in
+// the node's cache, or its copy is due for a refresh): it refuses the
+// fetch with 429 and Retry-After while the key's host is over its rate of
+// key fetches. The refusal is not a failure of the key, and the negative
+// cache does not remember it.
+func (p *Policy) AdmitKeyFetch(keyID string) error {
+	if p.fetchRate <= 0 {
+		return nil
+	}
+	u, err := url.Parse(keyID)
+	if err != nil || u.Host == "" {
+		return nil // the fetch refuses it, saying why
+	}
+	host := strings.ToLower(u.Host)
+	if wait, ok := p.take(p.fetches, host, p.fetchRate, p.fetchBurst); !ok {
+		return &problem.Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
+			Msg: fmt.Sprintf("too many new keys on %s were named lately to fetch this one now (at most %g a second); retry later", problem.Clip(host, 200), p.fetchRate)}
 	}
 	return nil
 }
@@ -361,11 +419,14 @@ func (k *negativeKeys) ResolveKey(ctx context.Context, keyID string, refresh boo
 	}
 	key, err := k.inner.ResolveKey(ctx, keyID, refresh)
 	var cacheErr *actor.CacheError
-	if err != nil && ctx.Err() == nil && !actor.Transient(err) && !errors.As(err, &cacheErr) {
+	var held *problem.Error
+	heldBack := errors.As(err, &held) && held.Status == http.StatusTooManyRequests
+	if err != nil && ctx.Err() == nil && !actor.Transient(err) && !errors.As(err, &cacheErr) && !heldBack {
 		// Transient failures (a peer's server briefly down or busy) are
 		// not remembered: the peer's retry should succeed once it is back.
 		// Nor are this node's own (its store failed, which says nothing
-		// of the peer's key).
+		// of the peer's key), nor a fetch the policy held back
+		// (AdmitKeyFetch).
 		k.p.failed.mu.Lock()
 		k.p.failed.putLocked(keyID, keyFailure{err: err, at: now}, now)
 		k.p.failed.mu.Unlock()

@@ -260,3 +260,49 @@ func TestNegativeKeyCacheSkipsTransientFailures(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyFetchLimit: the key fetches to one host are limited by default
+// (no Config field set), per host, refilled at the rate; a negative rate
+// lifts the limit. A lookup the limit held back is not remembered as a
+// failure of the key: the sender's retry fetches it once the host has
+// fetches again.
+func TestKeyFetchLimit(t *testing.T) {
+	c := newClock()
+	p := mustNew(t, Config{Now: c.now})
+	key := func(i int) string { return fmt.Sprintf("https://a.example/keys/%d#k", i) }
+	for i := range DefaultKeyFetchBurst {
+		if err := p.AdmitKeyFetch(key(i)); err != nil {
+			t.Fatalf("fetch %d within the default burst: %v", i, err)
+		}
+	}
+	err := p.AdmitKeyFetch(key(DefaultKeyFetchBurst))
+	var pe *problem.Error
+	if !errors.As(err, &pe) || pe.Status != http.StatusTooManyRequests || pe.RetryAfter < time.Second {
+		t.Fatalf("over the default burst: %v, want 429 with Retry-After", err)
+	}
+	if err := p.AdmitKeyFetch("https://b.example/actors/y#k"); err != nil {
+		t.Errorf("another host's fetch was limited too: %v", err)
+	}
+	c.add(time.Duration(float64(time.Second) / DefaultKeyFetchRate))
+	if err := p.AdmitKeyFetch(key(100)); err != nil {
+		t.Errorf("after a refill: %v", err)
+	}
+
+	// Held back, then fetched: the refusal is not a failure of the key.
+	inner := &countingKeys{err: err}
+	keys := p.Keys(inner)
+	if _, err := keys.ResolveKey(context.Background(), key(1), false); statusOf(err) != http.StatusTooManyRequests {
+		t.Fatalf("a held back lookup: %v, want 429", err)
+	}
+	inner.err = nil
+	if _, err := keys.ResolveKey(context.Background(), key(1), false); err != nil {
+		t.Errorf("the retry of a held back lookup: %v; the refusal was remembered as the key's failure", err)
+	}
+
+	open := mustNew(t, Config{KeyFetchRate: -1, Now: c.now})
+	for i := range 3 * DefaultKeyFetchBurst {
+		if err := open.AdmitKeyFetch(key(i)); err != nil {
+			t.Fatalf("fetch %d without a limit: %v", i, err)
+		}
+	}
+}

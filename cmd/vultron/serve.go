@@ -60,6 +60,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	peerBurst := fs.Int("peer-burst", 0, "burst of --peer-rate (default: the rate rounded up)")
 	ipRate := fs.Float64("ip-rate", 0, "federation requests per second one client IP (IPv6: one /64) may make (0: no limit)")
 	ipBurst := fs.Int("ip-burst", 0, "burst of --ip-rate (default: the rate rounded up)")
+	keyFetchRate := fs.Float64("key-fetch-rate", policy.DefaultKeyFetchRate, "key fetches per second the node makes to one host for keys it has not cached (0: no limit);\nrequests naming more new keys of a host get 429 + Retry-After")
+	keyFetchBurst := fs.Int("key-fetch-burst", policy.DefaultKeyFetchBurst, "burst of --key-fetch-rate")
 	var trustedProxies listFlag
 	fs.Var(&trustedProxies, "trusted-proxy", "reverse proxy in front of the node (CIDR such as 10.0.0.0/8, or one address), repeatable: only\nfrom these peers are Forwarded / X-Forwarded-For read to find the client IP that rate limits,\naudit records and logs use; from any other peer they are ignored")
 	workers := fs.Int("delivery-workers", 8, "deliveries sent at once")
@@ -111,6 +113,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	}
 	if *gcPercent <= 0 {
 		return usageError("--gc-percent must be positive, such as %d", node.DefaultGCPercent)
+	}
+	if *keyFetchRate < 0 {
+		return usageError("--key-fetch-rate is %v; it must not be negative (0 is no limit)", *keyFetchRate)
 	}
 	log, err := newLogger(env.stderr, *logFormat, *logLevel)
 	if err != nil {
@@ -259,6 +264,8 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		PeerBurst:            *peerBurst,
 		IPRate:               *ipRate,
 		IPBurst:              *ipBurst,
+		KeyFetchRate:         keyFetchRateOf(*keyFetchRate),
+		KeyFetchBurst:        *keyFetchBurst,
 		TrustedProxies:       trustedProxies,
 		DeliveryWorkers:      *workers,
 		DeliveryLease:        *lease,
@@ -440,4 +447,14 @@ func readDeadlines(path string) (deadline.Config, error) {
 		return deadline.Config{}, fmt.Errorf("read deadlines %s: %w", path, err)
 	}
 	return deadline.Parse(data, path)
+}
+
+// keyFetchRateOf is node.Config.KeyFetchRate for --key-fetch-rate, whose
+// 0 is no limit (as --peer-rate's is), where the node's zero is the
+// default limit.
+func keyFetchRateOf(flag float64) float64 {
+	if flag == 0 {
+		return -1
+	}
+	return flag
 }
