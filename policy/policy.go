@@ -79,11 +79,13 @@ const (
 	// answered from the negative cache without a new fetch.
 	DefaultKeyFailureTTL = 5 * time.Minute
 	// DefaultKeyFetchRate and DefaultKeyFetchBurst bound the key fetches
-	// the node makes to one host: a peer's actors are few and their keys
-	// cached for a day, so a host that needs more is being named by
-	// someone else.
-	DefaultKeyFetchRate  = 1.0
-	DefaultKeyFetchBurst = 30
+	// the node makes to one host. A peer's keys are cached for a day, but
+	// a peer node has a Case Actor, with a key of its own, for each case
+	// it owns, so a node that learns of many of its cases at once fetches
+	// many keys of one host: the burst lets a hundred through at once,
+	// and the senders retry those held back.
+	DefaultKeyFetchRate  = 10.0
+	DefaultKeyFetchBurst = 100
 )
 
 // Config configures a Policy. The zero value is open federation without
