@@ -504,6 +504,16 @@ func (t tx) ssoUser(issuer string, c ssoClaims, role Role, now time.Time) (*User
 			if u.Disabled {
 				return nil, refusal(http.StatusForbidden, u.Name+" is disabled on this node; ask its admin", "SSO user "+u.Name+" is disabled")
 			}
+			if u.Role == Admin && role != Admin {
+				// The provider's claim does not demote the last enabled
+				// admin, which would leave nobody to manage the node.
+				if n, err := t.otherAdmins(u.ID); err != nil {
+					return nil, err
+				} else if n == 0 {
+					return nil, refusal(http.StatusConflict, fmt.Sprintf("%s now maps you to %s, but you are this node's last enabled admin, so you stay admin and are not logged in: have another person mapped to admin log in first (or make a user admin with the node's API token), then log in again",
+						issuer, role), "SSO login would demote "+u.Name+", the last enabled admin, to "+role.String())
+				}
+			}
 			u.Role = role
 			if c.Name != "" {
 				u.DisplayName = problem.Printable(c.Name, 200)

@@ -420,3 +420,47 @@ func TestSSOTokensNeedARecentLogin(t *testing.T) {
 		t.Errorf("on a node without single sign-on, refused with %q", msg)
 	}
 }
+
+// TestSSOLoginKeepsTheLastAdmin: the provider's role claim sets a user's
+// role at each login, but it does not demote the node's last enabled
+// admin, which would leave nobody to manage the node: such a login is
+// refused, saying what to do, and the user stays admin until another
+// user is; then the same login demotes it.
+func TestSSOLoginKeepsTheLastAdmin(t *testing.T) {
+	m := startProvider(t)
+	s := ssoService(t, m)
+	ctx := context.Background()
+	meta := LoginMeta{Remote: "192.0.2.23"}
+	admin := adminOf(t, s)
+	ada := func(groups ...string) (Login, error) {
+		t.Helper()
+		return ssoLogin(t, s, m, meta, &mockoidc.MockUser{Subject: "sub-ada", PreferredUsername: "ada", Groups: groups})
+	}
+	if _, err := ada("psirt-admins"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetDisabled(ctx, admin, "admin", true, ""); err != nil {
+		t.Fatal(err) // ada is now the only enabled admin
+	}
+
+	_, err := ada("psirt")
+	wantStatus(t, "a login that would demote the last admin", err, http.StatusConflict)
+	if msg := problem.Message(err); !strings.Contains(msg, "last enabled admin") {
+		t.Errorf("refused with %q; want it to say ada is the last enabled admin", msg)
+	}
+	if info, err := s.UserInfo(ctx, "ada"); err != nil || info.Role != Admin {
+		t.Fatalf("ada after the refused login: %+v, %v; want still admin", info, err)
+	}
+
+	// Another admin logs in; then ada's login demotes her.
+	if _, err := ssoLogin(t, s, m, meta, &mockoidc.MockUser{Subject: "sub-bo", PreferredUsername: "bo", Groups: []string{"psirt-admins"}}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := ada("psirt")
+	if err != nil {
+		t.Fatalf("ada's login once bo is admin: %v", err)
+	}
+	if st, err := s.Session(ctx, l.SessionID); err != nil || st.Principal.Role != Analyst {
+		t.Errorf("ada's session: %+v, %v; want analyst", st.Principal, err)
+	}
+}
