@@ -91,6 +91,16 @@ func CheckURL(u string) error {
 	return nil
 }
 
+// redacted returns webhook URL u as the log names it: with its password,
+// if it has one, replaced by "xxxxx".
+func redacted(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(a webhook URL that does not parse)"
+	}
+	return p.Redacted()
+}
+
 // New returns a Dispatcher.
 func New(cfg Config) (*Dispatcher, error) {
 	if cfg.DB == nil {
@@ -197,7 +207,7 @@ func (d *Dispatcher) prune(ctx context.Context) {
 
 // follow delivers the feed to one URL, in order.
 func (d *Dispatcher) follow(ctx context.Context, url string) {
-	log := d.cfg.Logger.With().Str("webhook", url).Logger()
+	log := d.cfg.Logger.With().Str("webhook", redacted(url)).Logger()
 	// A store that cannot serve (as the node starts, its database not yet
 	// up) is tried again every second, and logged once a minute, rather
 	// than ending the webhook's delivery until the next restart.

@@ -1,11 +1,14 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -154,4 +157,71 @@ func waitForCursor(t *testing.T, db *store.DB, url string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestLogsHideTheURLPassword: a webhook URL's password (basic
+// authentication to the receiver) is never written to the log, neither
+// when a delivery fails nor when it is given up on.
+func TestLogsHideTheURLPassword(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "vultron.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	const password = "hunter2-receiver-password"
+	hook := strings.Replace(srv.URL, "http://", "http://tickets:"+password+"@", 1)
+	var logs syncBuffer
+	d, err := New(Config{DB: db, URLs: []string{hook}, Secret: []byte("0123456789abcdef0123"),
+		Policy: outbox.RetryPolicy{First: 10 * time.Millisecond, Max: 20 * time.Millisecond, Horizon: 25 * time.Millisecond},
+		Logger: zerolog.New(&logs), Node: "http://node.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	waitForCursor(t, db, hook)
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		return tx.AppendEvent(store.Event{CaseID: "http://node.example/cases/1", EventType: "add_note_to_case", Time: time.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Stats().Skipped != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v: the event was not given up on", d.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	out := logs.String()
+	if !strings.Contains(out, "gave up") {
+		t.Fatalf("no log line of the event given up on:\n%s", out)
+	}
+	if strings.Contains(out, password) {
+		t.Errorf("the log holds the webhook URL's password:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the dispatcher's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
