@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gocsaf/csaf/v3/csaf"
 
@@ -229,4 +231,42 @@ func splitDots(s string) []string {
 		}
 	}
 	return append(out, s[start:])
+}
+
+// TestClippedTextKeepsWholeCharacters: a title or description longer than
+// a record allows is cut between characters, never inside one, so that a
+// record says no replacement character where the text had a letter.
+func TestClippedTextKeepsWholeCharacters(t *testing.T) {
+	a := example()
+	a.Title = strings.Repeat("a", 119) + strings.Repeat("é", 200) // 119 + 400 bytes
+	a.Summary = strings.Repeat("ü", 3000)                         // 6000 bytes
+	a.Details = ""
+	tests := []struct {
+		name  string
+		build func(*Advisory) ([]byte, error)
+		texts func(m map[string]any) []string
+	}{
+		{"CVE", CVERecord, func(m map[string]any) []string {
+			cna := m["containers"].(map[string]any)["cna"].(map[string]any)
+			return []string{cna["title"].(string), cna["descriptions"].([]any)[0].(map[string]any)["value"].(string)}
+		}},
+		{"OSV", OSV, func(m map[string]any) []string { return []string{m["summary"].(string)} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := tt.build(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range tt.texts(m) {
+				if strings.ContainsRune(s, utf8.RuneError) {
+					t.Errorf("%s record text ends in a broken character: …%q", tt.name, s[max(0, len(s)-12):])
+				}
+			}
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/package-url/packageurl-go"
 )
@@ -32,9 +33,7 @@ func CVERecord(a *Advisory) ([]byte, error) {
 	if desc == "" {
 		desc = a.Title
 	}
-	if len(desc) > 4096 {
-		desc = desc[:4096]
-	}
+	desc = clip(desc, 4096)
 	type version struct {
 		Version         string `json:"version"`
 		Status          string `json:"status"`
@@ -119,11 +118,15 @@ func orNA(s string) string {
 	return s
 }
 
+// clip returns s cut to at most n bytes, between two characters.
 func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 var shortUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
