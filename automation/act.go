@@ -209,6 +209,20 @@ func (e *Engine) take(ctx context.Context, p *rules.Policy, r *rules.Rule, pt po
 				return err
 			}
 		}
+	case rules.ProposeEmbargo:
+		if pt.Point == rules.EmbargoProposed && t.ProposalID != "" {
+			mine, err := e.proposedByPolicy(ctx, t.ProposalID)
+			if err != nil {
+				return err
+			}
+			if mine {
+				// Countering a proposal the policy made opens
+				// embargo_proposed again, for another of the node's
+				// actors or for the owner once the others answered: a
+				// loop without end.
+				return record("", problem.Conflict("the embargo proposal %s was made by this node's policy; a counter-proposal to it would answer the policy's own", t.ProposalID))
+			}
+		}
 	case rules.Validate:
 		if t.CaseID != "" {
 			// Validated already (by an earlier action or rule): there is
@@ -225,7 +239,26 @@ func (e *Engine) take(ctx context.Context, p *rules.Policy, r *rules.Rule, pt po
 	}
 	m["summary"] = fmt.Sprintf("automatic: %s of policy %s", r.Name, p.Name)
 	id, err := e.cfg.Submit(ctx, pt.Actor.Name, m)
+	if err == nil && a.Kind == rules.ProposeEmbargo && id != "" {
+		if err := e.cfg.DB.Update(ctx, func(tx *store.Tx) error {
+			return putState(tx, "proposed "+id, []byte{1})
+		}); err != nil {
+			return fmt.Errorf("automation: record proposal %s: %w", id, err)
+		}
+	}
 	return record(id, err)
+}
+
+// proposedByPolicy reports whether the embargo proposal of invitation id
+// was sent by an action of the node's policy.
+func (e *Engine) proposedByPolicy(ctx context.Context, id string) (bool, error) {
+	var v []byte
+	err := e.cfg.DB.View(ctx, func(tx *store.ReadTx) error {
+		var err error
+		v, err = getState(tx, "proposed "+id)
+		return err
+	})
+	return v != nil, err
 }
 
 // postpone keeps the actions of a rule that wait for the case the actor

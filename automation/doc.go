@@ -25,5 +25,7 @@
 // act on what happened before; a step reads at most maxInboxScan inbox
 // entries per actor and maxFeedPerStep feed events, and an explanation
 // (Explain) at most the latest historyWindow entries of the case's
-// ledger. A policy's "off" list names the actors it never acts for.
+// ledger. A policy's "off" list names the actors it never acts for. No
+// rule counters an embargo proposal a rule sent (propose_embargo at
+// embargo_proposed), which would open the point again without end.
 package automation

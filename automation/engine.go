@@ -129,6 +129,8 @@ func (e *Engine) Run(ctx context.Context) error {
 //	inbox NAME      the newest inbox activity of NAME read
 //	done KEY        a decision taken (KEY names the point, its subject
 //	                and the actor), with the time
+//	proposed ID     an embargo proposal (its Invite's id) a rule sent,
+//	                which no rule counters
 const stateBucket = "automation"
 
 // Limits of one step.

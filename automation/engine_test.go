@@ -773,3 +773,59 @@ func TestAFailingStepIsLoggedOnceAMinute(t *testing.T) {
 		t.Errorf("%d lines for the failing steps of a second, want 1:\n%s", got, logs.String())
 	}
 }
+
+// TestCounterProposalsDoNotAnswerThePolicy: a policy that answers every
+// embargo proposal with one of its own, in force for two of the node's
+// actors in one case, counters the finder's proposal once for each, and
+// then does not counter the proposals it made itself: each would open
+// embargo_proposed for the other actor again, without end.
+func TestCounterProposalsDoNotAnswerThePolicy(t *testing.T) {
+	const coord = "https://v.example/actors/coord"
+	db, caseID := setup(t)
+	ctx := context.Background()
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		return tx.PutLocalActor(store.LocalActor{Name: "coord", Type: "Organization"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	editCase(t, db, caseID, func(c *cases.Case) {
+		c.Participants = append(c.Participants, &cases.Participant{Actor: coord, ID: caseID + "/participants/c", Roles: cvdstate.Coordinator,
+			ParticipantState: cvdstate.ParticipantState{RM: cvdstate.RMAccepted}})
+	})
+	p := mustPolicy(t, "name: counter\nrules:\n  - on: embargo_proposed\n    do: [{propose_embargo: {days: 90}}]\n", "counter.yaml")
+	r := &recorder{}
+	var sent []cases.Proposal // what the outbox sent, as the case records it
+	submit := func(ctx context.Context, name string, act map[string]any) (string, error) {
+		id, err := r.submit(ctx, name, act)
+		sent = append(sent, cases.Proposal{InviteID: id,
+			Terms: cases.Embargo{ID: id + "/embargo", End: time.Now().Add(90 * 24 * time.Hour), Proposer: "https://v.example/actors/" + name}})
+		return id, err
+	}
+	e, err := New(Config{DB: db, Submit: submit,
+		Locals: func() []Local { return []Local{{Name: "vendor", ID: vendor}, {Name: "coord", ID: coord}} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetPolicy(p)
+	if err := e.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	entry(t, db, caseID)
+	if n, err := e.Step(ctx); err != nil || n != 2 || r.count() != 2 {
+		t.Fatalf("Step = %d, %v, %d sent; want a counter-proposal of each actor to the finder's", n, err, r.count())
+	}
+	for round := range 3 {
+		// The case records the proposals the policy sent.
+		recorded := len(sent)
+		editCase(t, db, caseID, func(c *cases.Case) { c.Proposals = append(c.Proposals, sent...) })
+		sent = nil
+		entry(t, db, caseID)
+		if _, err := e.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if r.count() != 2 {
+			t.Fatalf("round %d, after %d proposals of the policy were recorded: %d activities sent in all; want only the two counter-proposals to the finder's",
+				round, recorded, r.count())
+		}
+	}
+}
