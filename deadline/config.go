@@ -147,6 +147,7 @@ func Parse(data []byte, source string) (Config, error) {
 		return fail(root.Line, "want a mapping of timezone, weekend, holidays, near and limits")
 	}
 	seen := map[string]bool{}
+	limitLines := map[string]int{} // the line of each limit the file sets
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		if seen[k.Value] {
@@ -206,6 +207,7 @@ func Parse(data []byte, source string) (Config, error) {
 					return fail(kv.Line, "%s: %v", kk.Value, err)
 				}
 				cfg.Limits[kk.Value] = l
+				limitLines[kk.Value] = kv.Line
 			}
 		default:
 			return fail(k.Line, "no key %q (want timezone, weekend, holidays, near or limits)", k.Value)
@@ -213,6 +215,15 @@ func Parse(data []byte, source string) (Config, error) {
 	}
 	if _, err := cfg.Calendar.AddBusinessDays(time.Now(), 1); err != nil {
 		return fail(0, "every day is a weekend day or a holiday: the calendar has no business day within twenty years")
+	}
+	for _, kind := range cases.ClockKinds() {
+		// A limit the calendar cannot count has no due time, which would
+		// leave its clock off without a word.
+		if l, ok := cfg.Limits[kind]; ok && l.Unit == BusinessDays && !l.Off {
+			if _, err := cfg.Calendar.AddBusinessDays(time.Now(), l.N); err != nil {
+				return fail(limitLines[kind], "%s: %s is more than the calendar holds within twenty years", kind, l)
+			}
+		}
 	}
 	return cfg, nil
 }

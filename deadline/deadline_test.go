@@ -82,6 +82,10 @@ func TestParseConfig(t *testing.T) {
 		{"colour: red\n", "line 1: no key \"colour\""},
 		{"weekend: [mon, tue, wed, thu, fri, sat, sun]\n", "d.yaml: every day is a weekend day or a holiday: the calendar has no business day within twenty years"},
 		{"near: 2 business days\n", "line 1: near must be"},
+		// Over twenty years of business days: no due time can be computed,
+		// which would leave the clock silently off.
+		{"limits:\n  fix: 9999 business days\n", "line 2: fix: 9999 business days"},
+		{"limits:\n  fix: 9999 business days\nweekend: [sat, sun]\n", "line 2: fix: 9999 business days"},
 	} {
 		if _, err := Parse([]byte(tc.src), "d.yaml"); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Parse(%q) = %v, want an error with %q", tc.src, err, tc.want)
