@@ -829,3 +829,41 @@ func TestCounterProposalsDoNotAnswerThePolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestNotifyURLPasswordStaysOutOfTheRecords: a notify URL's password (the
+// receiver's basic authentication) is posted to, but the audit log and the
+// node's log name the URL without it.
+func TestNotifyURLPasswordStaysOutOfTheRecords(t *testing.T) {
+	const password = "hunter2-receiver-password"
+	db, caseID := setup(t)
+	p := mustPolicy(t, "name: tickets\nrules:\n  - on: embargo_proposed\n    do: [{notify: {url: \"https://bot:"+password+"@t.example/h\"}}]\n", "tickets.yaml")
+	var posted string
+	var logs bytes.Buffer
+	e, err := New(Config{DB: db, Submit: (&recorder{}).submit, Locals: func() []Local { return []Local{{Name: "vendor", ID: vendor}} },
+		Notify: func(_ context.Context, url string, _ Notification) error { posted = url; return nil }, Logger: zerolog.New(&logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetPolicy(p)
+	ctx := context.Background()
+	if err := e.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	entry(t, db, caseID)
+	if n, err := e.Step(ctx); err != nil || n != 1 {
+		t.Fatalf("Step = %d, %v; want one decision", n, err)
+	}
+	if !strings.Contains(posted, password) {
+		t.Fatalf("posted to %q; want the URL with its password", posted)
+	}
+	records, _, err := db.AuditPage(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(records) != 1 || strings.Contains(records[0].Reason, password) || !strings.Contains(records[0].Reason, "t.example/h") {
+		t.Errorf("audit: %+v; want the notification without the URL's password", records)
+	}
+	if strings.Contains(logs.String(), password) {
+		t.Errorf("the log holds the notify URL's password:\n%s", logs.String())
+	}
+}

@@ -23,7 +23,8 @@ type Resolved struct {
 	URL    string   // notify
 }
 
-// String writes the action and its computed arguments.
+// String writes the action and its computed arguments, a notify URL
+// without its password.
 func (r Resolved) String() string {
 	switch r.Kind {
 	case ProposeEmbargo:
@@ -35,7 +36,7 @@ func (r Resolved) String() string {
 	case Invite:
 		return fmt.Sprintf("invite %s as %s", r.Actor, strings.Join(r.Roles, " and "))
 	case Notify:
-		return "notify " + r.URL
+		return "notify " + redactedURL(r.URL)
 	}
 	return string(r.Kind)
 }

@@ -78,7 +78,8 @@ type Action struct {
 	URL       string   // notify's webhook
 }
 
-// String writes the action as a policy file would.
+// String writes the action as a policy file would, a notify URL without
+// its password.
 func (a Action) String() string {
 	switch a.Kind {
 	case ProposeEmbargo:
@@ -97,9 +98,20 @@ func (a Action) String() string {
 		}
 		return fmt.Sprintf("invite {actor: %s, role: %s}", who, strings.Join(a.rolesOrDefault(), "|"))
 	case Notify:
-		return fmt.Sprintf("notify {url: %s}", a.URL)
+		return fmt.Sprintf("notify {url: %s}", redactedURL(a.URL))
 	}
 	return string(a.Kind)
+}
+
+// redactedURL returns a notify URL as the audit log, the node's log and
+// the explanations show it: with its password, if it has one, replaced by
+// "xxxxx".
+func redactedURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s // the parser refuses such a URL
+	}
+	return u.Redacted()
 }
 
 func (a Action) rolesOrDefault() []string {
