@@ -104,8 +104,11 @@ func postNotification(ctx context.Context, c *http.Client, url string, secret []
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return problem.Unprocessable("notify %s: %v", url, err)
+		return problem.Unprocessable("notify: the URL does not make a request: %v", err)
 	}
+	// The sentences below go to the audit log and the node's log: they
+	// name the URL without its password.
+	shown := req.URL.Redacted()
 	req.Header.Set("Content-Type", "application/json")
 	if secret != nil {
 		req.Header.Set(webhook.SignatureHeader, webhook.Sign(secret, body, now))
@@ -119,12 +122,12 @@ func postNotification(ctx context.Context, c *http.Client, url string, secret []
 		if errors.As(err, &ue) {
 			why = ue.Err
 		}
-		return problem.Wrap(http.StatusBadGateway, err, fmt.Sprintf("notify %s failed: %v", url, why))
+		return problem.Wrap(http.StatusBadGateway, err, fmt.Sprintf("notify %s failed: %v", shown, why))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode/100 != 2 {
-		return problem.New(http.StatusBadGateway, "notify %s: the receiver answered %s", url, resp.Status)
+		return problem.New(http.StatusBadGateway, "notify %s: the receiver answered %s", shown, resp.Status)
 	}
 	return nil
 }

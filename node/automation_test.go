@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/api"
+	"github.com/openvultron/vultron/automation"
+	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/rules"
 	"github.com/openvultron/vultron/store"
 )
@@ -343,4 +346,29 @@ func TestPolicyChangedBeforeServe(t *testing.T) {
 		}
 	}()
 	waitFor(t, "the policy changed before the node served in force", func() bool { return n.automation.Policy().Name == "second" })
+}
+
+// TestNotificationErrorsHideTheURLPassword: a notification that fails says
+// why naming its URL without the password, since the sentence goes to the
+// audit log and the node's log.
+func TestNotificationErrorsHideTheURLPassword(t *testing.T) {
+	const password = "hunter2-receiver-password"
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer refusing.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close() // nothing listens there any more
+	for name, base := range map[string]string{"error status": refusing.URL, "unreachable": closed.URL} {
+		t.Run(name, func(t *testing.T) {
+			hook := strings.Replace(base, "http://", "http://bot:"+password+"@", 1) + "/h"
+			err := postNotification(context.Background(), &http.Client{Timeout: 5 * time.Second}, hook, nil, time.Now(), automation.Notification{})
+			if err == nil {
+				t.Fatal("the notification did not fail")
+			}
+			if msg := problem.Message(err); strings.Contains(msg, password) || strings.Contains(err.Error(), password) {
+				t.Errorf("the error names the URL's password: %s / %v", msg, err)
+			}
+		})
+	}
 }
