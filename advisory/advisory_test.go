@@ -270,3 +270,46 @@ func TestClippedTextKeepsWholeCharacters(t *testing.T) {
 		})
 	}
 }
+
+// TestCPENames: a CPE name in its formatted-string form (CPE 2.3: eleven
+// attributes, each a value of letters, digits, "-", "." and "_", other
+// printable characters escaped with a backslash, "*" or "?" wildcards at
+// its ends, or ANY "*" or NA "-"; the language a tag such as en or en-US)
+// or its URI form (CPE 2.2) is one, and the documents name a product by
+// its CPE only when it is one: CSAF and CVE JSON accept no other.
+func TestCPENames(t *testing.T) {
+	for _, tc := range []struct {
+		cpe  string
+		want bool
+	}{
+		{"cpe:2.3:a:vendor:widget_lite:1.0:*:*:*:*:*:*:*", true},
+		{`cpe:2.3:a:notepad-plus-plus:notepad\+\+:8.6.2:*:*:*:*:*:*:*`, true},
+		{"cpe:2.3:o:vendor:firmware:1.?:-:*:en-US:*:*:x86:*", true},
+		{"cpe:2.3:h:vendor:*router*:-:*:*:*:*:*:*:*", true},
+		{"cpe:/a:vendor:widget:1.0", true},
+		{"cpe:/a:vendor:widget%20lite:1.0::~~~~x86~", true},
+		{"cpe:2.3:a:vendor:widget++:1.0:*:*:*:*:*:*:*", false},     // "+" not escaped
+		{"cpe:2.3:a:ven/dor:widget:1.0:*:*:*:*:*:*:*", false},      // "/" not escaped
+		{"cpe:2.3:a:vendor:widget:1.0:*:*:english:*:*:*:*", false}, // no language tag
+		{"cpe:2.3:a:vendor:widget:1.0:*:*:*:*:*:*", false},         // ten attributes
+		{"cpe:2.3:a:vendor:wid*get:1.0:*:*:*:*:*:*:*", false},      // a wildcard inside
+		{"cpe:2.3:a:vendor:widget:1.0:*:*:*:*:*:*:*\\", false},
+		{"cpe:/a:vendor:widget:1.0:!!", false},
+		{"cpe:widget", false},
+	} {
+		if got := IsCPE(tc.cpe); got != tc.want {
+			t.Errorf("IsCPE(%q) = %v, want %v", tc.cpe, got, tc.want)
+		}
+	}
+	a := example()
+	a.Products[2].CPE = "cpe:2.3:a:vendor:widget++:1.0:*:*:*:*:*:*:*"
+	for name, build := range map[string]func(*Advisory) ([]byte, error){"CSAF": CSAF, "CVE": CVERecord} {
+		b, err := build(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte("widget++")) {
+			t.Errorf("the %s document names a product by a CPE that is none:\n%s", name, b)
+		}
+	}
+}

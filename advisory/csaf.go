@@ -202,8 +202,14 @@ func CSAF(a *Advisory) ([]byte, error) {
 		for i, p := range a.Products {
 			id := fmt.Sprintf("CSAFPID-%04d", i+1)
 			fp := csafProduct{Name: productName(p), ID: id}
-			if p.PURL != "" || p.CPE != "" {
-				fp.Helper = &csafHelper{CPE: p.CPE, PURL: p.PURL}
+			// A CPE the schema does not take is left out: the product is
+			// still named, and by its package URL.
+			cpe := p.CPE
+			if !IsCPE(cpe) {
+				cpe = ""
+			}
+			if p.PURL != "" || cpe != "" {
+				fp.Helper = &csafHelper{CPE: cpe, PURL: p.PURL}
 			}
 			tree.FullProductNames = append(tree.FullProductNames, fp)
 			switch csafStatus(p.Status) {

@@ -55,7 +55,7 @@ func CVERecord(a *Advisory) ([]byte, error) {
 			status = "unknown"
 		}
 		pr := product{Vendor: orNA(p.Vendor), Product: p.Name}
-		if p.CPE != "" {
+		if IsCPE(p.CPE) {
 			pr.CPEs = []string{p.CPE}
 		}
 		switch lt, le, v := parseRange(p.Versions); {
