@@ -25,6 +25,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -111,6 +112,15 @@ func New(cfg Config) (*Dispatcher, error) {
 			return nil, fmt.Errorf("webhook: %w", err)
 		}
 	}
+	// A URL has one cursor: configured twice, it is still followed once,
+	// or each event would be posted to it twice.
+	urls := make([]string, 0, len(cfg.URLs))
+	for _, u := range cfg.URLs {
+		if !slices.Contains(urls, u) {
+			urls = append(urls, u)
+		}
+	}
+	cfg.URLs = urls
 	if len(cfg.URLs) > 0 && len(cfg.Secret) < 16 {
 		return nil, errors.New("webhook: a secret of at least 16 bytes is required to sign webhooks")
 	}

@@ -225,3 +225,56 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestEachEventOncePerURL: a URL configured twice still receives each
+// event once: its one cursor is followed once.
+func TestEachEventOncePerURL(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "vultron.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var mu sync.Mutex
+	got := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got[r.Header.Get(EventIDHeader)]++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	d, err := New(Config{DB: db, URLs: []string{srv.URL, srv.URL}, Secret: []byte("0123456789abcdef0123"),
+		Logger: zerolog.Nop(), Node: "http://node.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	waitForCursor(t, db, srv.URL)
+	time.Sleep(50 * time.Millisecond) // both followers, if there are two, have read the cursor
+	const events = 5
+	for range events {
+		if err := db.Update(ctx, func(tx *store.Tx) error {
+			return tx.AppendEvent(store.Event{CaseID: "http://node.example/cases/1", EventType: "add_note_to_case", Time: time.Now()})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for d.Stats().Delivered < events {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v: not every event was delivered", d.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range got {
+		if n != 1 {
+			t.Errorf("event %s delivered %d times", id, n)
+		}
+	}
+}
