@@ -673,3 +673,29 @@ func TestNoEmbargoAroundAPublishedAdvisory(t *testing.T) {
 		t.Errorf("after the refused proposals the case is EM %s with %d proposals", d.Case.EMState, len(d.Proposals))
 	}
 }
+
+// TestDraftOfAnUnknownFormat: a draft asked for in a format the node does
+// not write is refused with 400, naming the formats it writes; a draft
+// in one of them is served.
+func TestDraftOfAnUnknownFormat(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	finderID, vendorID := finder.actorID("finder"), vendor.actorID("vendor")
+	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"Heap overflow","content":"A heap overflow."}}`, vendorID))
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
+	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finderID))
+	caseID := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 }).ID
+	draft := "/api/cases/" + url.PathEscape(caseID) + "/advisory/draft"
+	for _, format := range []string{"pdf", "csaf.json.sha256", "../csaf"} {
+		status, body := vendor.api(t, http.MethodGet, draft+"?format="+url.QueryEscape(format), "")
+		if status != http.StatusBadRequest || !json.Valid(body) || !strings.Contains(string(body), `"error"`) || !strings.Contains(string(body), "csaf, cve or osv") {
+			t.Errorf("draft in format %q: %d %s; want 400 naming csaf, cve or osv", format, status, body)
+		}
+	}
+	for _, format := range []string{"", "csaf", "osv"} {
+		if status, body := vendor.api(t, http.MethodGet, draft+"?format="+format, ""); status != http.StatusOK || !json.Valid(body) {
+			t.Errorf("draft in format %q: %d %s", format, status, body)
+		}
+	}
+}

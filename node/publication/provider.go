@@ -157,8 +157,17 @@ func (e *Endpoints) ownedCase(r *http.Request) (*cases.Case, *published, error) 
 }
 
 // Draft serves GET /api/cases/{id}/advisory/draft?format=csaf|cve|osv:
-// the documents a publication now would publish, marked as a draft.
+// the documents a publication now would publish, marked as a draft. Any
+// other format is refused with 400.
 func (e *Endpoints) Draft(w http.ResponseWriter, r *http.Request) {
+	format := r.URL.Query().Get("format")
+	if format == "" {
+		format = "csaf"
+	}
+	if format != "csaf" && format != "cve" && format != "osv" {
+		problem.Write(w, problem.BadRequest("format %q is not one the node writes: ask for csaf, cve or osv", problem.Clip(format, 80)))
+		return
+	}
 	c, p, err := e.ownedCase(r)
 	if err != nil {
 		problem.Write(w, err)
@@ -177,10 +186,6 @@ func (e *Endpoints) Draft(w http.ResponseWriter, r *http.Request) {
 		initial = c.Advisory.Revisions[0].At
 	}
 	p.doc, _ = c.AdvisoryDocument(0, &next, e.publisher(p.owner), e.pageURL(p.tracking), e.csafFileURL(p.tracking, initial), "vultron "+e.cfg.Version)
-	format := r.URL.Query().Get("format")
-	if format == "" {
-		format = "csaf"
-	}
 	doc, err := document(p, format+".json")
 	if err != nil {
 		problem.Write(w, err)
