@@ -57,7 +57,7 @@ type Config struct {
 	URLs    []string
 	Secret  []byte
 	Policy  outbox.RetryPolicy // zero: outbox.DefaultRetryPolicy
-	Client  *http.Client       // nil: a client with a 30 s timeout
+	Client  *http.Client       // nil: a client with a 30 s timeout that follows no redirect
 	Logger  zerolog.Logger
 	Now     func() time.Time
 	Node    string // the node's public URL, named in every document
@@ -102,6 +102,12 @@ func redacted(u string) string {
 	return p.Redacted()
 }
 
+// noRedirects keeps a client from following a redirect: a webhook that
+// answers one has not taken the event (its 3xx is the answer, which is
+// retried), and following it would post the event to another address, or
+// turn the POST into a GET whose 200 would count as the delivery.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
 // New returns a Dispatcher.
 func New(cfg Config) (*Dispatcher, error) {
 	if cfg.DB == nil {
@@ -128,7 +134,7 @@ func New(cfg Config) (*Dispatcher, error) {
 		cfg.Policy = outbox.DefaultRetryPolicy()
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 30 * time.Second}
+		cfg.Client = &http.Client{Timeout: 30 * time.Second, CheckRedirect: noRedirects}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -278,3 +278,64 @@ func TestEachEventOncePerURL(t *testing.T) {
 		}
 	}
 }
+
+// TestRedirectIsNoDelivery: a receiver that answers with a redirect (a
+// login page in front of a ticket system) has not taken the event: the
+// node does not follow it, which would turn the POST into a GET of
+// another page, or post the event to another address, and count that
+// page's 200 as the event delivered. The event is tried again.
+func TestRedirectIsNoDelivery(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "vultron.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var posts, elsewhere atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/hook":
+			posts.Add(1)
+			http.Redirect(w, r, "/login", http.StatusFound)
+		case "/moved":
+			posts.Add(1)
+			http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
+		default:
+			elsewhere.Add(1)
+			w.WriteHeader(http.StatusOK)
+		}
+	}))
+	defer srv.Close()
+	hooks := []string{srv.URL + "/hook", srv.URL + "/moved"}
+	d, err := New(Config{DB: db, URLs: hooks, Secret: []byte("0123456789abcdef0123"),
+		Policy: outbox.RetryPolicy{First: 10 * time.Millisecond, Max: 20 * time.Millisecond, Horizon: time.Hour},
+		Logger: zerolog.Nop(), Node: "http://node.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	for _, h := range hooks {
+		waitForCursor(t, db, h)
+	}
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		return tx.AppendEvent(store.Event{CaseID: "http://node.example/cases/1", EventType: "add_note_to_case", Time: time.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for posts.Load() < 6 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d posts to the webhooks; want them tried again", posts.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if st := d.Stats(); st.Delivered != 0 || st.Retried < 4 {
+		t.Errorf("stats %+v; want no event delivered, each tried again", st)
+	}
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the node followed the redirects %d times", n)
+	}
+}
