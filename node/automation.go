@@ -41,7 +41,7 @@ func (n *Node) buildAutomation(ctx context.Context) error {
 			secret = []byte(strings.TrimSpace(string(s)))
 		}
 	}
-	notifyClient := &http.Client{Timeout: 10 * time.Second}
+	notifyClient := newNotifyClient()
 	e, err := automation.New(automation.Config{
 		DB: n.db,
 		Locals: func() []automation.Local {
@@ -92,6 +92,14 @@ func (n *Node) buildAutomation(ctx context.Context) error {
 		n.services = append(n.services, service{name: "policy-reload", run: func(ctx context.Context) error { return n.watchPolicy(ctx, last) }})
 	}
 	return nil
+}
+
+// newNotifyClient returns the client that posts the rules'
+// notifications. It follows no redirect: a receiver that answers one has
+// not taken the notification, and following it would post it to another
+// address or turn the POST into a GET whose 200 would count as taken.
+func newNotifyClient() *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // postNotification posts a rule's notification, signed as the node's

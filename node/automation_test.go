@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -370,5 +371,28 @@ func TestNotificationErrorsHideTheURLPassword(t *testing.T) {
 				t.Errorf("the error names the URL's password: %s / %v", msg, err)
 			}
 		})
+	}
+}
+
+// TestNotificationRedirectIsNoDelivery: a notify URL that answers with a
+// redirect has not taken the notification; the node does not follow it
+// (which would turn the POST into a GET of another page and count that
+// page's 200 as the notification taken).
+func TestNotificationRedirectIsNoDelivery(t *testing.T) {
+	var followed atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/h" {
+			http.Redirect(w, r, "/login", http.StatusFound)
+			return
+		}
+		followed.Add(1)
+	}))
+	defer srv.Close()
+	err := postNotification(context.Background(), newNotifyClient(), srv.URL+"/h", nil, time.Now(), automation.Notification{})
+	if err == nil || !strings.Contains(problem.Message(err), "302") {
+		t.Errorf("notify a URL that redirects: %v; want a failure naming the 302", err)
+	}
+	if followed.Load() != 0 {
+		t.Error("the node followed the redirect")
 	}
 }
