@@ -96,10 +96,14 @@ func (a *Advisory) CVE() string {
 
 var (
 	cvePattern = regexp.MustCompile(`^CVE-[0-9]{4}-[0-9]{4,19}$`)
-	tags       = regexp.MustCompile(`<[^>]*>`)
+	// tags matches what reads as markup: an element's start or end tag
+	// (a letter after "<" or "</"), a comment or a declaration; a "<"
+	// of text, as in "< 4.2.1" or "n<0", is none.
+	tags = regexp.MustCompile(`<(?:/?[A-Za-z][^<>]*|!--[\s\S]*?--|![A-Za-z][^<>]*)>`)
 )
 
-// Text returns s, HTML or text, as plain text.
+// Text returns s, HTML or text, as plain text: without its tags, with
+// its character references read.
 func Text(s string) string {
 	s = strings.NewReplacer("<br>", "\n", "<br/>", "\n", "</p>", "\n\n").Replace(s)
 	return strings.TrimSpace(html.UnescapeString(tags.ReplaceAllString(s, "")))

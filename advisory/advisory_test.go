@@ -313,3 +313,29 @@ func TestCPENames(t *testing.T) {
 		}
 	}
 }
+
+// TestTextKeepsComparisons: Text strips HTML tags and nothing else, so
+// that a summary or details written as text keeps its comparisons of
+// versions and lengths; HTML still reads as its text.
+func TestTextKeepsComparisons(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Versions < 4.2.1 are affected; later ones (> 4.2.0) are not.", "Versions < 4.2.1 are affected; later ones (> 4.2.0) are not."},
+		{"A length <= 16 or >= 4096 is not checked.", "A length <= 16 or >= 4096 is not checked."},
+		{"if (n<0 || n>max) return", "if (n<0 || n>max) return"},
+		{"<p>The parser of Widget &lt; 4.2.1 trusts a <em>length</em>.</p><p>Upgrade.</p>", "The parser of Widget < 4.2.1 trusts a length.\n\nUpgrade."},
+		{"Line one<br/>line two <!-- a comment --> end", "Line one\nline two  end"},
+	} {
+		if got := Text(tc.in); got != tc.want {
+			t.Errorf("Text(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	a := example()
+	a.Details = "Widget Server < 4.2.1 trusts a length field > 16 bits."
+	b, err := CSAF(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(`Widget Server \u003c 4.2.1 trusts a length field \u003e 16 bits.`)) {
+		t.Errorf("the CSAF description lost the details' text:\n%s", b)
+	}
+}
