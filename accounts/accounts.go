@@ -657,7 +657,10 @@ func (s *Service) SetDisabled(ctx context.Context, by Principal, name string, di
 			if err != nil {
 				return err
 			}
-			what += fmt.Sprintf(" (%d sessions ended, %d tokens revoked", sessions, tokens)
+			if err := t.retireFeedToken(); err != nil {
+				return err
+			}
+			what += fmt.Sprintf(" (%d sessions ended, %d tokens revoked, the calendar feed token rotated", sessions, tokens)
 			if u.Enroll != "" {
 				if err := t.delEnroll(u.Enroll); err != nil {
 					return err
@@ -698,6 +701,9 @@ func (s *Service) RemoveUser(ctx context.Context, by Principal, name, remote str
 		if err != nil {
 			return err
 		}
+		if err := t.retireFeedToken(); err != nil {
+			return err
+		}
 		for _, del := range []struct {
 			bucket string
 			key    []byte
@@ -711,7 +717,7 @@ func (s *Service) RemoveUser(ctx context.Context, by Principal, name, remote str
 				return err
 			}
 		}
-		return t.audit(by, store.DecisionDone, fmt.Sprintf("user %s removed (%d sessions ended, %d tokens revoked)", u.Name, sessions, tokens), remote)
+		return t.audit(by, store.DecisionDone, fmt.Sprintf("user %s removed (%d sessions ended, %d tokens revoked, the calendar feed token rotated)", u.Name, sessions, tokens), remote)
 	})
 }
 

@@ -483,8 +483,11 @@ func (t tx) roleWithdrawn(issuer, subject, remote string) error {
 	if sessions == 0 && tokens == 0 {
 		return nil
 	}
+	if err := t.retireFeedToken(); err != nil {
+		return err
+	}
 	return t.audit(Principal{User: u.ID, Name: u.Name, Via: "sso"}, store.DecisionRefused,
-		fmt.Sprintf("%s maps %s to no role any more: %d sessions ended, %d tokens revoked", issuer, u.Name, sessions, tokens), remote)
+		fmt.Sprintf("%s maps %s to no role any more: %d sessions ended, %d tokens revoked, the calendar feed token rotated", issuer, u.Name, sessions, tokens), remote)
 }
 
 // ssoUser returns the user of a person at the provider, creating it at

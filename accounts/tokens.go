@@ -184,6 +184,17 @@ func (t tx) revokeUserTokens(user string) (int, error) {
 	return len(toks), nil
 }
 
+// retireFeedToken rotates the node's calendar feed token, which every user
+// who reads may have copied (GET /api/calendar, the dashboard's cases
+// page): a user whose access ends keeps no feed URL that still works.
+func (t tx) retireFeedToken() error {
+	if t.w == nil {
+		return errors.New("accounts: the calendar feed token is rotated in a write")
+	}
+	_, err := t.w.RotateFeedToken()
+	return err
+}
+
 // endAccess ends every session of user and revokes every token of it,
 // and returns how many of each: what disabling, removing a user, and its
 // provider withdrawing its role all do.

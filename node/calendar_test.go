@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/emersion/go-ical"
 
+	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/node/internal/icaltest"
 )
@@ -202,5 +204,57 @@ func TestCalendarTokenRotation(t *testing.T) {
 	}
 	if now := links(http.MethodGet, "/api/calendar"); now != rotated {
 		t.Errorf("GET /api/calendar after rotation gives %s, want %s", now, rotated)
+	}
+}
+
+// TestFeedURLEndsWithItsReader: the node's feed URL that a viewer read
+// (GET /api/calendar, or the dashboard) stops working once that viewer is
+// removed or disabled, as its own tokens do: the feed token is rotated, so
+// that who left the organization no longer follows its embargoes. The
+// feed URL the admin reads then is the new one.
+func TestFeedURLEndsWithItsReader(t *testing.T) {
+	for _, how := range []string{"removed", "disabled"} {
+		t.Run(how, func(t *testing.T) {
+			vendor := startNode(t, "vendor:Organization")
+			ctx := context.Background()
+			admin, err := vendor.accounts.Authenticate(ctx, vendor.token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			added, err := vendor.accounts.AddUser(ctx, admin, accounts.NewUser{Name: "vic", Role: accounts.Viewer}, func(string) bool { return true }, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			links := func(tok string) string {
+				t.Helper()
+				status, body := vendor.apiAs(t, tok, http.MethodGet, "/api/calendar", "")
+				var l struct{ Calendar string }
+				if status != http.StatusOK || json.Unmarshal(body, &l) != nil {
+					t.Fatalf("GET /api/calendar: %d %s", status, body)
+				}
+				return l.Calendar
+			}
+			feed := links(added.Token)
+			if st, b := getFeed(t, feed); st != http.StatusOK {
+				t.Fatalf("the viewer's feed URL: %d %s", st, b)
+			}
+			switch how {
+			case "removed":
+				err = vendor.accounts.RemoveUser(ctx, admin, "vic", "")
+			case "disabled":
+				_, err = vendor.accounts.SetDisabled(ctx, admin, "vic", true, "")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st, b := getFeed(t, feed); st != http.StatusUnauthorized {
+				t.Errorf("the feed URL the %s viewer read: %d %s; want 401", how, st, b)
+			}
+			if now := links(vendor.token); now == feed {
+				t.Error("the feed URL is the same after the viewer left")
+			} else if st, b := getFeed(t, now); st != http.StatusOK {
+				t.Errorf("the new feed URL: %d %s", st, b)
+			}
+		})
 	}
 }

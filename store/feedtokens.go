@@ -32,14 +32,8 @@ func (r *ReadTx) FeedTokenGeneration() (uint64, error) {
 func (db *DB) RotateFeedToken(ctx context.Context, by string) (uint64, error) {
 	var gen uint64
 	err := db.Update(ctx, func(tx *Tx) error {
-		cur, err := tx.FeedTokenGeneration()
-		if err != nil {
-			return err
-		}
-		gen = cur + 1
-		v := make([]byte, 8)
-		binary.BigEndian.PutUint64(v, gen)
-		if err := tx.bucket(bucketMeta).Put(keyFeedTokenGeneration, v); err != nil {
+		var err error
+		if gen, err = tx.RotateFeedToken(); err != nil {
 			return err
 		}
 		_, err = tx.AppendAudit(AuditRecord{Kind: AuditAdmin, Decision: DecisionDone, Principal: by,
@@ -50,4 +44,20 @@ func (db *DB) RotateFeedToken(ctx context.Context, by string) (uint64, error) {
 		return 0, fmt.Errorf("store: rotate feed token: %w", err)
 	}
 	return gen, nil
+}
+
+// RotateFeedToken bumps the generation of the calendar feed token in this
+// transaction, which retires the token of the generation before, and
+// returns the new one; the caller audits why.
+func (t *Tx) RotateFeedToken() (uint64, error) {
+	cur, err := t.FeedTokenGeneration()
+	if err != nil {
+		return 0, err
+	}
+	v := make([]byte, 8)
+	binary.BigEndian.PutUint64(v, cur+1)
+	if err := t.bucket(bucketMeta).Put(keyFeedTokenGeneration, v); err != nil {
+		return 0, fmt.Errorf("store: rotate feed token: %w", err)
+	}
+	return cur + 1, nil
 }

@@ -32,7 +32,10 @@
 // derives it (HMAC) from its API token and a generation kept in the store:
 // `vultron calendar token --rotate` bumps the generation, which retires the
 // old feed URLs without touching the API token, and the token itself is
-// never stored. It also changes when the API token changes.
+// never stored. It also changes when the API token changes, and when a
+// user's access ends (removed, disabled, its role withdrawn by the
+// identity provider; package accounts): every user who reads may have
+// copied the feed URL.
 //
 // A user's token with the calendar scope (vultron token create --scope
 // calendar) reads the feeds too, in the header or in the URL, and is
