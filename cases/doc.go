@@ -121,7 +121,8 @@
 // proposal the Case Actor recorded applies on every replica whatever its
 // time. A product's versions in a form the advisory's documents cannot
 // read are refused by the sender's node and the Case Actor alike
-// (checkProductVersions), not by Apply, for the same reason; so are an
+// (checkProductVersions), not by Apply, for the same reason, and so is a
+// CPE name the documents cannot carry (checkProductCPE); so are an
 // advisory published while an embargo proposal waits for answers and an
 // embargo proposed or accepted once the advisory is public
 // (checkEmbargoAndAdvisory).

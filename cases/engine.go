@@ -639,6 +639,9 @@ func (e *Engine) checkCase(tx *store.Tx, from LocalActor, caseID string, m Messa
 	if err := checkProductVersions(m); err != nil { // publication.go
 		return err
 	}
+	if err := checkProductCPE(m); err != nil { // publication.go
+		return err
+	}
 	if err := checkEmbargoAndAdvisory(c, m); err != nil { // publication.go
 		return err
 	}

@@ -522,6 +522,9 @@ func (e *Engine) hostInbound(tx *store.Tx, caseActor LocalActor, sender string, 
 		err = checkProductVersions(m)
 	}
 	if err == nil {
+		err = checkProductCPE(m)
+	}
+	if err == nil {
 		err = checkEmbargoAndAdvisory(c, m)
 	}
 	if err == nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/package-url/packageurl-go"
 
+	"github.com/openvultron/vultron/advisory"
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/internal/urlhost"
 	"github.com/openvultron/vultron/problem"
@@ -504,6 +505,23 @@ func checkProductVersions(m Message) error {
 		return problem.Unprocessable("the versions of product %q: %v", problem.Clip(strings.TrimSpace(ps.Name), 200), err)
 	}
 	return nil
+}
+
+// checkProductCPE refuses a product status whose CPE name the advisory's
+// documents cannot carry (advisory.IsCPE: CSAF and CVE JSON take a CPE
+// 2.3 formatted string with its special characters escaped, or a CPE 2.2
+// URI), which they would leave out. Like checkProductVersions it is
+// checked by the sender's node and by the Case Actor, never by Apply.
+func checkProductCPE(m Message) error {
+	if m.Class.Semantic != vocab.AddProductStatusToCase {
+		return nil
+	}
+	ps, ok := m.Activity.Object.Object.(*vocab.ProductStatus)
+	if !ok || ps.CPE == "" || advisory.IsCPE(ps.CPE) {
+		return nil
+	}
+	return problem.Unprocessable("the CPE name of product %q, %q, is not one an advisory carries: write a CPE 2.3 name with its special characters escaped (notepad\\+\\+ for notepad++) and a language such as en or *, or a CPE 2.2 URI",
+		problem.Clip(strings.TrimSpace(ps.Name), 200), problem.Clip(ps.CPE, 200))
 }
 
 // checkEmbargoAndAdvisory keeps an embargo and a published advisory

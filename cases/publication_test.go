@@ -320,3 +320,25 @@ func TestSentRevision(t *testing.T) {
 		}
 	}
 }
+
+// TestProductCPE: a CPE name the advisory's documents cannot carry (an
+// unescaped "+" or "/", a language that is no tag) is refused by the
+// sender's node and the Case Actor (checkProductCPE), never by a replica,
+// which applies what its Case Actor recorded: an older one took it.
+func TestProductCPE(t *testing.T) {
+	v := fmt.Sprintf(`"name":"Widget","vendor":%q`, vendor)
+	for _, cpe := range []string{"cpe:2.3:a:vendor:widget++:1.0:*:*:*:*:*:*:*", "cpe:2.3:a:ven/dor:widget:1.0:*:*:*:*:*:*:*",
+		"cpe:2.3:a:vendor:widget:1.0:*:*:english:*:*:*:*"} {
+		a := product(t, vendor, v+fmt.Sprintf(`,"status":"affected","cpe":%q`, cpe))
+		err := checkProductCPE(Message{Activity: a, Class: vocab.Classification{Semantic: vocab.AddProductStatusToCase}})
+		if problem.Status(err) != http.StatusUnprocessableEntity || !strings.Contains(problem.Message(err), cpe) {
+			t.Errorf("cpe %q: %v; want 422 naming it", cpe, err)
+		}
+		c := newCase(t, false)
+		must(t, c, vocab.AddProductStatusToCase, a)
+	}
+	a := product(t, vendor, v+`,"status":"affected","cpe":"cpe:2.3:a:vendor:widget\\+\\+:1.0:*:*:*:*:*:*:*"`)
+	if err := checkProductCPE(Message{Activity: a, Class: vocab.Classification{Semantic: vocab.AddProductStatusToCase}}); err != nil {
+		t.Errorf("an escaped CPE: %v", err)
+	}
+}
