@@ -3,6 +3,7 @@ package intel
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/cases"
@@ -225,5 +228,92 @@ func TestMatchesAndOffer(t *testing.T) {
 	}
 	if len(all) != 1 || len(forA) != 1 || forA[0].Signal.Detail != "a proof of concept on a public repository" {
 		t.Errorf("offered: all %+v, for a %+v", all, forA)
+	}
+}
+
+// TestFeedURLCredentialsStayOut: a feed URL may carry its credentials, a
+// password or an API key in its query; neither reaches what the node
+// writes or sends of the feed: the errors and log lines of its fetches and
+// the Source of its signals, which the change feed, the webhooks, the API
+// and the dashboard show. They name the feed by its scheme, host and path.
+func TestFeedURLCredentialsStayOut(t *testing.T) {
+	var failing atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte(kevSample))
+	}))
+	defer srv.Close()
+	src := strings.Replace(srv.URL, "http://", "http://reader:pa55word@", 1) + "/kev.json?api_key=k3y-s3cret"
+	var logs strings.Builder
+	var sources []string
+	p, err := NewPoller(PollerConfig{Sources: []string{src},
+		Client: actor.NewSafeClient(actor.SafeClientOptions{AllowPrivate: true, MaxBody: MaxFeedSize}),
+		Logger: zerolog.New(&logs),
+		OnFeed: func(_ context.Context, f Feed) error {
+			sources = append(sources, f.Source)
+			for _, s := range f.Signals {
+				sources = append(sources, s.Source)
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := p.Poll(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	failing.Store(true)
+	var said []string
+	if err := p.Poll(ctx, src); err == nil {
+		t.Fatal("a failing feed polled without an error")
+	} else {
+		said = append(said, err.Error())
+	}
+	// An address nothing listens on: the client's own error.
+	gone := strings.Replace(src, srv.Listener.Addr().String(), "127.0.0.1:1", 1)
+	if err := p.Poll(ctx, gone); err == nil {
+		t.Fatal("an unreachable feed polled without an error")
+	} else {
+		said = append(said, err.Error())
+	}
+	said = append(said, logs.String())
+	said = append(said, sources...)
+	if len(sources) < 2 {
+		t.Fatalf("the feed's signals: %v", sources)
+	}
+	for _, s := range said {
+		if strings.Contains(s, "pa55word") || strings.Contains(s, "k3y-s3cret") {
+			t.Errorf("a feed's credentials in %q", s)
+		}
+	}
+	if want := "/kev.json"; !strings.Contains(sources[0], want) {
+		t.Errorf("the feed's source %q does not name its path %s", sources[0], want)
+	}
+}
+
+// TestAFeedTooBigNamesItsURLWithoutCredentials: the safe client's refusal
+// of a feed over its size names the URL it fetched; the error the poller
+// returns names it as shown.
+func TestAFeedTooBigNamesItsURLWithoutCredentials(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(MaxFeedSize+10))
+		w.Write(make([]byte, MaxFeedSize+10))
+	}))
+	defer srv.Close()
+	src := srv.URL + "/kev.json?api_key=k3y-s3cret"
+	p, err := NewPoller(PollerConfig{Sources: []string{src},
+		Client: actor.NewSafeClient(actor.SafeClientOptions{AllowPrivate: true, MaxBody: MaxFeedSize}),
+		OnFeed: func(context.Context, Feed) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Poll(context.Background(), src)
+	if err == nil || strings.Contains(err.Error(), "k3y-s3cret") || !errors.Is(err, actor.ErrBodyTooLarge) {
+		t.Errorf("a feed over its size: %v; want ErrBodyTooLarge without the URL's query", err)
 	}
 }

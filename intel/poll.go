@@ -9,6 +9,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -103,7 +104,7 @@ func (p *Poller) follow(ctx context.Context, src string) {
 		if err := p.Poll(ctx, src); err != nil {
 			failures++
 			wait = p.backoff(failures)
-			p.cfg.Logger.Warn().Err(err).Str("feed", src).Int("failures", failures).Dur("next_in", wait).Msg("intel: fetch failed")
+			p.cfg.Logger.Warn().Err(err).Str("feed", shownSource(src)).Int("failures", failures).Dur("next_in", wait).Msg("intel: fetch failed")
 		} else {
 			failures = 0
 		}
@@ -149,26 +150,47 @@ func (p *Poller) Poll(ctx context.Context, src string) error {
 	if err != nil || data == nil {
 		return err // nil data: unchanged
 	}
-	f, err := Parse(data, src)
+	shown := shownSource(src)
+	f, err := Parse(data, shown)
 	if err != nil {
 		return err
 	}
 	if err := p.cfg.OnFeed(ctx, f); err != nil {
-		return fmt.Errorf("intel: take in %s: %w", src, err)
+		return fmt.Errorf("intel: take in %s: %w", shown, err)
 	}
 	p.mu.Lock()
 	p.seen[src] = now
 	p.mu.Unlock()
-	p.cfg.Logger.Info().Str("feed", src).Str("format", f.Format).Int("signals", len(f.Signals)).Msg("intel: feed taken in")
+	p.cfg.Logger.Info().Str("feed", shown).Str("format", f.Format).Int("signals", len(f.Signals)).Msg("intel: feed taken in")
 	return nil
+}
+
+// shownSource is a feed as the node names it in what it writes or sends
+// (errors, log lines, its signals' Source): a file by its path, a URL
+// without its password and without its query, either of which may carry
+// the feed's credentials (an API key), shown as "?…".
+func shownSource(src string) string {
+	if !isURL(src) {
+		return src
+	}
+	u, err := url.Parse(src)
+	if err != nil {
+		return "a feed URL that does not parse"
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		u.RawQuery, u.ForceQuery = "…", false
+	}
+	u.Fragment, u.RawFragment = "", ""
+	return u.Redacted()
 }
 
 // fetchURL GETs a feed, asking only for a change since last; it returns
 // nil data when the server says nothing changed.
 func (p *Poller) fetchURL(ctx context.Context, src string, last version) ([]byte, version, error) {
+	shown := shownSource(src)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
 	if err != nil {
-		return nil, version{}, fmt.Errorf("intel: %s: %w", src, err)
+		return nil, version{}, fmt.Errorf("intel: %s: the URL does not make a request", shown)
 	}
 	req.Header.Set("Accept", "application/json")
 	if last.etag != "" {
@@ -179,21 +201,21 @@ func (p *Poller) fetchURL(ctx context.Context, src string, last version) ([]byte
 	}
 	resp, err := p.cfg.Client.Do(req)
 	if err != nil {
-		return nil, version{}, fmt.Errorf("intel: fetch %s: %w", src, err)
+		return nil, version{}, fmt.Errorf("intel: fetch %s: %w", shown, hideURL(err, req.URL, shown))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotModified {
 		return nil, last, nil
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, version{}, fmt.Errorf("intel: fetch %s: the server answered %s", src, resp.Status)
+		return nil, version{}, fmt.Errorf("intel: fetch %s: the server answered %s", shown, resp.Status)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxFeedSize+1))
 	if err != nil {
-		return nil, version{}, fmt.Errorf("intel: read %s: %w", src, err)
+		return nil, version{}, fmt.Errorf("intel: read %s: %w", shown, hideURL(err, req.URL, shown))
 	}
 	if len(data) > MaxFeedSize {
-		return nil, version{}, fmt.Errorf("intel: %s is over the %d bytes a feed may have", src, MaxFeedSize)
+		return nil, version{}, fmt.Errorf("intel: %s is over the %d bytes a feed may have", shown, MaxFeedSize)
 	}
 	now := version{etag: resp.Header.Get("ETag"), modified: resp.Header.Get("Last-Modified")}
 	if now != (version{}) && now == last {
@@ -229,4 +251,29 @@ func readFile(path string, last version) ([]byte, version, error) {
 		return nil, version{}, fmt.Errorf("intel: %s grew over the %d bytes a feed may have", path, MaxFeedSize)
 	}
 	return data, now, nil
+}
+
+// hiddenURLError is an error of a fetch whose text named the feed's URL,
+// which it names as shown instead; it unwraps to the error.
+type hiddenURLError struct {
+	msg string
+	err error
+}
+
+func (e *hiddenURLError) Error() string { return e.msg }
+func (e *hiddenURLError) Unwrap() error { return e.err }
+
+// hideURL returns err, of a request to u, with u (whole or redacted, as
+// net/http and the safe client name it) written as shown: the client's
+// errors name the whole URL, query and all.
+func hideURL(err error, u *url.URL, shown string) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg := err.Error()
+	for _, s := range []string{u.String(), u.Redacted()} {
+		msg = strings.ReplaceAll(msg, s, shown)
+	}
+	return &hiddenURLError{msg: msg, err: err}
 }
