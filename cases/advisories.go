@@ -1,7 +1,12 @@
 package cases
 
 import (
+	"bytes"
+	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -15,11 +20,28 @@ import (
 // named by advisoryIndex (one key per case id, written by saveCase when a
 // case's first revision is recorded), so that listing the advisories, the
 // provider's feed and its index cost the advisories listed, not a scan of
-// every case.
-const advisoryIndex = "advisories published"
+// every case. They are indexed by their latest revision too, newest first,
+// in the case bucket named by advisoryUpdates: the key is updateKey, and
+// advisoryIndex keeps it as the case's value so that a new revision moves
+// the case's entry. Stores written before advisoryUpdates have empty
+// values in advisoryIndex until MigrateAdvisoryUpdates fills them and
+// creates the bucket named by advisoryUpdatesIndexed.
+const (
+	advisoryIndex          = "advisories published"
+	advisoryUpdates        = "advisories by update"
+	advisoryUpdatesIndexed = "advisories indexed by update"
+)
+
+// updateKey is the key of case c in advisoryUpdates: its latest
+// revision's time, inverted so that the newest sorts first, and its id.
+func updateKey(c *Case) []byte {
+	at := c.Advisory.Revisions[len(c.Advisory.Revisions)-1].At.UnixNano()
+	k := binary.BigEndian.AppendUint64(nil, math.MaxUint64-uint64(max(at, 0)))
+	return append(k, c.ID...)
+}
 
 // indexAdvisory indexes case c, whose record is being saved, once its
-// advisory is published.
+// advisory is published, and again at each revision.
 func indexAdvisory(tx *store.Tx, c *Case) error {
 	if c.Advisory == nil || len(c.Advisory.Revisions) == 0 {
 		return nil
@@ -28,10 +50,109 @@ func indexAdvisory(tx *store.Tx, c *Case) error {
 	if err != nil {
 		return err
 	}
-	if idx.Get([]byte(c.ID)) != nil {
+	key := updateKey(c)
+	old := idx.Get([]byte(c.ID))
+	if bytes.Equal(old, key) {
 		return nil
 	}
-	return idx.Put([]byte(c.ID), []byte{})
+	updates, err := tx.Case(advisoryUpdates)
+	if err != nil {
+		return err
+	}
+	if len(old) > 0 {
+		if err := updates.Delete(old); err != nil {
+			return err
+		}
+	}
+	if err := updates.Put(key, []byte{}); err != nil {
+		return err
+	}
+	return idx.Put([]byte(c.ID), key)
+}
+
+// RecentAdvisories returns up to limit cases whose advisory is published,
+// the latest revised first.
+func RecentAdvisories(tx *store.ReadTx, limit int) ([]*Case, error) {
+	updates, err := tx.Case(advisoryUpdates)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*Case
+	err = updates.RangeN(nil, limit, func(k, _ []byte) error {
+		if len(out) == limit {
+			return errPageFull
+		}
+		if len(k) <= 8 {
+			return fmt.Errorf("advisory update index key %x: too short", k)
+		}
+		c, err := loadCase(tx, string(k[8:]))
+		if err != nil {
+			return err
+		}
+		if c != nil {
+			out = append(out, c)
+		}
+		return nil
+	})
+	if errors.Is(err, errPageFull) {
+		err = nil
+	}
+	return out, err
+}
+
+// MigrateAdvisoryUpdates indexes by their latest revision the published
+// advisories of a store written before advisoryUpdates (a page of them
+// per transaction), and then marks the store so that later calls return
+// at once. It returns how many it indexed.
+func MigrateAdvisoryUpdates(ctx context.Context, db *store.DB) (int, error) {
+	done := false
+	if err := db.View(ctx, func(tx *store.ReadTx) error {
+		_, err := tx.Case(advisoryUpdatesIndexed)
+		done = err == nil
+		return nil
+	}); err != nil || done {
+		return 0, err
+	}
+	n := 0
+	after := ""
+	for {
+		var next string
+		var indexed int
+		err := db.Update(ctx, func(tx *store.Tx) error {
+			indexed = 0
+			cs, nx, err := PublishedAdvisories(&tx.ReadTx, after, 100)
+			if err != nil {
+				return err
+			}
+			for _, c := range cs {
+				if err := indexAdvisory(tx, c); err != nil {
+					return err
+				}
+				indexed++
+			}
+			next = nx
+			return nil
+		})
+		if err != nil {
+			return n, fmt.Errorf("index the advisories by update: %w", err)
+		}
+		n += indexed
+		if next == "" {
+			break
+		}
+		after = next
+	}
+	err := db.Update(ctx, func(tx *store.Tx) error {
+		_, err := tx.Case(advisoryUpdatesIndexed)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("index the advisories by update: %w", err)
+	}
+	return n, nil
 }
 
 // errPageFull stops a range once a page is full.

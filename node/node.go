@@ -656,6 +656,13 @@ func New(ctx context.Context, cfg Config) (_ *Node, retErr error) {
 	} else if indexed > 0 {
 		n.log.Info().Int("ids", indexed).Msg("indexed the short ids of cases and reports")
 	}
+	// Stores written before the advisories were indexed by their latest
+	// revision (cases/advisories.go).
+	if indexed, err := cases.MigrateAdvisoryUpdates(ctx, db); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	} else if indexed > 0 {
+		n.log.Info().Int("advisories", indexed).Msg("indexed the published advisories by their latest revision")
+	}
 
 	for _, ac := range cfg.Actors {
 		_, statErr := os.Stat(filepath.Join(keyDir, ac.Name+".pem"))

@@ -28,22 +28,32 @@ func (e *Endpoints) providerPublisher() map[string]string {
 	return map[string]string{"category": "other", "name": name, "namespace": e.cfg.PublicURL}
 }
 
-// all returns every published advisory the lists show, at most maxListed,
-// newest update first.
+// all returns the published advisories the lists show: the maxListed
+// latest revised, newest update first.
 func (e *Endpoints) all(r *http.Request) ([]*published, error) {
 	var out []*published
-	after := ""
-	for len(out) < maxListed {
-		ps, next, err := e.list(r.Context(), after, min(100, maxListed-len(out)))
+	err := e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
+		out = out[:0]
+		cs, err := cases.RecentAdvisories(tx, maxListed)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, ps...)
-		if next == "" {
-			break
+		for _, c := range cs {
+			p, ok, err := e.load(tx, c)
+			if err != nil {
+				return err
+			}
+			if ok {
+				out = append(out, p)
+			}
 		}
-		after = next
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	// The revision a list shows is the latest this node published, which
+	// may be older than the case's latest.
 	slices.SortStableFunc(out, func(a, b *published) int { return b.rev.At.Compare(a.rev.At) })
 	return out, nil
 }
