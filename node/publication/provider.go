@@ -33,21 +33,12 @@ func (e *Endpoints) providerPublisher() map[string]string {
 func (e *Endpoints) all(r *http.Request) ([]*published, error) {
 	var out []*published
 	err := e.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
-		out = out[:0]
 		cs, err := cases.RecentAdvisories(tx, maxListed)
 		if err != nil {
 			return err
 		}
-		for _, c := range cs {
-			p, ok, err := e.load(tx, c)
-			if err != nil {
-				return err
-			}
-			if ok {
-				out = append(out, p)
-			}
-		}
-		return nil
+		out, err = e.loadAll(tx, cs)
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -238,21 +238,30 @@ func (e *Endpoints) list(ctx context.Context, after string, limit int) ([]*publi
 	var out []*published
 	var next string
 	err := e.cfg.Store.View(ctx, func(tx *store.ReadTx) error {
-		out = out[:0]
 		cs, n, err := cases.PublishedAdvisories(tx, after, limit)
-		for _, c := range cs {
-			p, ok, err := e.load(tx, c)
-			if err != nil {
-				return err
-			}
-			if ok {
-				out = append(out, p)
-			}
+		if err != nil {
+			return err
 		}
 		next = n
+		out, err = e.loadAll(tx, cs)
 		return err
 	})
 	return out, next, err
+}
+
+// loadAll returns the published advisories of cases cs (load), in order.
+func (e *Endpoints) loadAll(tx *store.ReadTx, cs []*cases.Case) ([]*published, error) {
+	out := make([]*published, 0, len(cs))
+	for _, c := range cs {
+		p, ok, err := e.load(tx, c)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 // document returns one of an advisory's documents.
