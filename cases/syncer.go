@@ -357,6 +357,11 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 			return false, err
 		}
 	}
+	if fetchErr == nil && len(page.Entries) == 0 && page.Length > from {
+		// The Case Actor counts entries past this copy's tail but sends
+		// none of them: asking again at once would get the same answer.
+		fetchErr = fmt.Errorf("the Case Actor says its ledger has %d entries but sent none from entry %d", page.Length, from)
+	}
 	if fetchErr == nil && len(page.Entries) > 0 {
 		caseActor := st.CaseActor
 		if caseActor == "" && from == 0 {
