@@ -58,3 +58,39 @@ func TestCaseActorCountingEntriesItDoesNotSend(t *testing.T) {
 		t.Errorf("sync state %+v; want a failed check that names the length claimed, retried later", st)
 	}
 }
+
+// TestCaseActorAnswerEndsAnOverstatedLength has the replica believe the
+// Case Actor's ledger longer than it is (an announcement or an answer
+// overstated it); once the Case Actor answers that the replica holds its
+// whole ledger, the replica is in step and checked at idle intervals, not
+// behind for ever and checked at once again and again.
+func TestCaseActorAnswerEndsAnOverstatedLength(t *testing.T) {
+	db := openTestStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	e := NewEngine(Config{PublicURL: "https://f.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://f.example/") }})
+	startedReplica(t, db, e, now)
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		_, _, v, err := loadReplicaView(&tx.ReadTx, caseID)
+		if err != nil {
+			return err
+		}
+		e.learn(v, 100, 1, now)
+		return v.save(tx, 1)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var more bool
+	later := now.Add(time.Second)
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		more, err = e.applyCheck(tx, caseID, 1, LedgerPage{Length: 1, Tail: loadTestReplica(t, db).Tail}, nil, later)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st := loadTestSync(t, db)
+	if more || st.Known != 1 || !st.BehindSince.IsZero() || !st.NextCheck.After(later) {
+		t.Errorf("after the Case Actor answered it has 1 entry: more %v, sync state %+v; want in step, checked later", more, st)
+	}
+}

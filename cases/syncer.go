@@ -418,7 +418,17 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 		s.NextCheck = now.Add(jitter(min(wait, e.cfg.Sync.RetryMax), caseID, now))
 	default:
 		s.Failures, s.LastError = 0, ""
-		s.Known = max(s.Known, page.Length)
+		overstated := false
+		if from+int64(len(page.Entries)) >= page.Length {
+			// The answer reaches the Case Actor's tail: its ledger is as
+			// long as it says now, whatever an earlier answer or
+			// announcement claimed. An entry announced while this check
+			// ran may be lost so; the next check, soon, finds it.
+			overstated = s.Known > max(page.Length, held)
+			s.Known = max(page.Length, held)
+		} else {
+			s.Known = max(s.Known, page.Length)
+		}
 		if s.behind(held) {
 			if s.BehindSince.IsZero() {
 				s.BehindSince = now
@@ -435,7 +445,7 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 			s.NextCheck = time.Time{}
 			break
 		}
-		if len(page.Entries) == 0 {
+		if len(page.Entries) == 0 && !overstated {
 			// Nothing new: look again later, and later still next time.
 			s.Idle = min(max(s.Idle*2, e.cfg.Sync.IdleMin), e.cfg.Sync.IdleMax)
 		} else {
