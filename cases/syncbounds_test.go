@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/store"
 )
 
@@ -92,5 +93,46 @@ func TestCaseActorAnswerEndsAnOverstatedLength(t *testing.T) {
 	st := loadTestSync(t, db)
 	if more || st.Known != 1 || !st.BehindSince.IsZero() || !st.NextCheck.After(later) {
 		t.Errorf("after the Case Actor answered it has 1 entry: more %v, sync state %+v; want in step, checked later", more, st)
+	}
+}
+
+// TestRebuildFromARefusedLedgerKeepsTheCopy asks for a rebuild of a
+// replica and has the Case Actor serve a ledger whose first entry the
+// node refuses (not the case's creation by its Case Actor): the check
+// fails and says why, and the copy the node held stays until a ledger it
+// accepts replaces it.
+func TestRebuildFromARefusedLedgerKeepsTheCopy(t *testing.T) {
+	db := openTestStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	e := NewEngine(Config{PublicURL: "https://f.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://f.example/") }})
+	startedReplica(t, db, e, now)
+	if err := db.Update(ctx, func(tx *store.Tx) error { return e.Resync(tx, caseID, true) }); err != nil {
+		t.Fatal(err)
+	}
+	other := creationEntry(t, "https://v.example/actors/someone-else", "https://f.example/reports/1")
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		_, err := e.applyCheck(tx, caseID, 0, LedgerPage{Entries: []ledger.Entry{other}, Length: 1}, nil, now.Add(time.Second))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r := loadTestReplica(t, db); r == nil || r.Next != 1 {
+		t.Errorf("the replica after a rebuild from a refused ledger: %+v; want the copy held before", r)
+	}
+	var c *Case
+	if err := db.View(ctx, func(tx *store.ReadTx) error {
+		var err error
+		c, err = loadCase(tx, caseID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if c == nil {
+		t.Error("the case is gone after a rebuild from a refused ledger; want the copy held before")
+	}
+	st := loadTestSync(t, db)
+	if st == nil || !st.Rebuild || st.Failures != 1 || !strings.Contains(st.LastError, "refused") {
+		t.Errorf("sync state %+v; want the rebuild still asked for, and a failed check that says the ledger was refused", st)
 	}
 }

@@ -343,6 +343,23 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 		// to it.
 		return true, nil
 	}
+	caseActor := st.CaseActor
+	if caseActor == "" && from == 0 && len(page.Entries) > 0 {
+		// A case looked for before its Case Actor was known: the
+		// creation names it, and it must be on the case's host, which
+		// served the page.
+		caseActor = creator(page.Entries[0], caseID)
+	}
+	if st.Rebuild && fetchErr == nil && from == 0 && len(page.Entries) > 0 {
+		// The copy is dropped only for a ledger whose first entry this
+		// node accepts: one it refuses would leave it no copy at all.
+		if _, err := e.trustGenesis(tx, st.Local, caseActor, page.Entries[0]); err != nil {
+			if status := problem.Status(err); status < 400 || status >= 500 {
+				return false, err
+			}
+			fetchErr = fmt.Errorf("the Case Actor's ledger was refused: %s", problem.Message(err))
+		}
+	}
 	if st.Rebuild && fetchErr == nil && from == 0 && len(page.Entries) > 0 {
 		// The Case Actor's ledger replaces this copy, in this transaction.
 		if err := dropReplica(tx, caseID); err != nil {
@@ -363,13 +380,6 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 		fetchErr = fmt.Errorf("the Case Actor says its ledger has %d entries but sent none from entry %d", page.Length, from)
 	}
 	if fetchErr == nil && len(page.Entries) > 0 {
-		caseActor := st.CaseActor
-		if caseActor == "" && from == 0 {
-			// A case looked for before its Case Actor was known: the
-			// creation names it, and it must be on the case's host, which
-			// served the page.
-			caseActor = creator(page.Entries[0], caseID)
-		}
 		err := e.offerEntries(tx, st.Local, caseActor, page.Entries, now, false)
 		if problem.Status(err) == http.StatusForbidden && from == 0 {
 			// The first entry says this node has no business following the
