@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/store"
 )
@@ -134,5 +136,43 @@ func TestRebuildFromARefusedLedgerKeepsTheCopy(t *testing.T) {
 	st := loadTestSync(t, db)
 	if st == nil || !st.Rebuild || st.Failures != 1 || !strings.Contains(st.LastError, "refused") {
 		t.Errorf("sync state %+v; want the rebuild still asked for, and a failed check that says the ledger was refused", st)
+	}
+}
+
+// TestCheckThatCannotBeAppliedBacksOff has the node fail to apply what the
+// Case Actor answered (the case's record here cannot be read): the check
+// counts as failed, says why and is retried after the back-off, rather
+// than fetching the same page again and again with nothing recorded.
+func TestCheckThatCannotBeAppliedBacksOff(t *testing.T) {
+	db := openTestStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	e := NewEngine(Config{PublicURL: "https://f.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://f.example/") }})
+	startedReplica(t, db, e, now)
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		if err := e.Resync(tx, caseID, false); err != nil {
+			return err
+		}
+		b, err := tx.Case(caseID)
+		if err != nil {
+			return err
+		}
+		return b.Put(keyCase, []byte("{"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f := &pageFetcher{page: LedgerPage{Length: 1}}
+	s, err := NewSyncer(SyncerConfig{Store: db, Engine: e, Fetch: f, Rate: 1000, Workers: 1, Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSyncer(t, s)
+	time.Sleep(500 * time.Millisecond)
+	if n := f.calls.Load(); n > 2 {
+		t.Errorf("the syncer fetched %d pages in 0.5 s that it could not apply; want it to back off after the first", n)
+	}
+	st := loadTestSync(t, db)
+	if st == nil || st.Failures == 0 || st.LastError == "" || !st.NextCheck.After(time.Now()) {
+		t.Errorf("sync state %+v; want a failed check that says why, retried later", st)
 	}
 }

@@ -317,7 +317,17 @@ func (s *Syncer) checkOnce(ctx context.Context, caseID string) (more bool, fetch
 		return err
 	})
 	if err != nil {
-		return false, fetchErr, fmt.Errorf("replica sync: case %s: %w", caseID, err)
+		err = fmt.Errorf("replica sync: case %s: %w", caseID, err)
+		if ctx.Err() == nil {
+			// Recorded, so that the check waits for the back-off rather
+			// than fetching the same page again at once.
+			if rerr := s.cfg.Store.Update(ctx, func(tx *store.Tx) error {
+				return s.cfg.Engine.checkFailed(tx, caseID, err, now)
+			}); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}
+		return false, fetchErr, err
 	}
 	ev := s.cfg.Logger.Debug()
 	if fetchErr != nil {
@@ -422,10 +432,7 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 		s.Fork = &Fork{Index: max(from-1, 0), Reason: fetchErr.Error(), Since: now}
 		s.LastError, s.NextCheck = fetchErr.Error(), time.Time{}
 	case fetchErr != nil:
-		s.Failures++
-		s.LastError = fetchErr.Error()
-		wait := e.cfg.Sync.RetryMin << min(s.Failures-1, 20)
-		s.NextCheck = now.Add(jitter(min(wait, e.cfg.Sync.RetryMax), caseID, now))
+		e.retry(s, caseID, fetchErr.Error(), now)
 	default:
 		s.Failures, s.LastError = 0, ""
 		overstated := false
@@ -464,6 +471,29 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 		s.NextCheck = now.Add(jitter(s.Idle, caseID, now))
 	}
 	return s.behind(held) && s.Fork == nil && fetchErr == nil, v.save(tx, held)
+}
+
+// retry records a failed check of the replica of caseID in its state s:
+// the next one waits RetryMin, doubled after every further failure, up to
+// RetryMax.
+func (e *Engine) retry(s *SyncState, caseID, reason string, now time.Time) {
+	s.Failures++
+	s.LastError = reason
+	wait := e.cfg.Sync.RetryMin << min(s.Failures-1, 20)
+	s.NextCheck = now.Add(jitter(min(wait, e.cfg.Sync.RetryMax), caseID, now))
+}
+
+// checkFailed records a check of the replica of caseID whose outcome could
+// not be applied (the store failed, or the answer could not be stored):
+// it is retried like one whose fetch failed.
+func (e *Engine) checkFailed(tx *store.Tx, caseID string, cause error, now time.Time) error {
+	_, held, v, err := loadReplicaView(&tx.ReadTx, caseID)
+	if err != nil || v.s == nil || v.s.Fork != nil || v.s.NextCheck.IsZero() {
+		return err
+	}
+	v.s.LastCheck = now
+	e.retry(v.s, caseID, "applying the Case Actor's answer failed: "+cause.Error(), now)
+	return v.save(tx, held)
 }
 
 // HTTPStatusDiffers is the status a Case Actor's node answers a fetch of
