@@ -176,3 +176,29 @@ func TestCheckThatCannotBeAppliedBacksOff(t *testing.T) {
 		t.Errorf("sync state %+v; want a failed check that says why, retried later", st)
 	}
 }
+
+// TestLongRetryWaitsStayInTheFuture fails the check of a replica again and
+// again with long retry waits: however many failures, the next check is
+// RetryMax away at most and never in the past.
+func TestLongRetryWaitsStayInTheFuture(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		min, max time.Duration
+	}{
+		{"defaults", DefaultRetryMin, DefaultRetryMax},
+		{"hours", 3 * time.Hour, 24 * time.Hour},
+		{"days", 100 * time.Hour, 1000 * time.Hour},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := NewEngine(Config{PublicURL: "https://f.example", Sync: SyncTiming{RetryMin: tt.min, RetryMax: tt.max}})
+			now := time.Now().UTC()
+			s := &SyncState{}
+			for n := 1; n <= 70; n++ {
+				e.retry(s, caseID, "down", now)
+				if wait := s.NextCheck.Sub(now); wait <= 0 || wait > tt.max+tt.max/4 {
+					t.Fatalf("after %d failures the next check is %v away; want within (0, %v]", n, wait, tt.max)
+				}
+			}
+		})
+	}
+}

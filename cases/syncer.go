@@ -479,7 +479,15 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 func (e *Engine) retry(s *SyncState, caseID, reason string, now time.Time) {
 	s.Failures++
 	s.LastError = reason
-	wait := e.cfg.Sync.RetryMin << min(s.Failures-1, 20)
+	// Doubled step by step, so that a long wait does not overflow.
+	wait := e.cfg.Sync.RetryMin
+	for i := 1; i < s.Failures && wait < e.cfg.Sync.RetryMax; i++ {
+		if wait > e.cfg.Sync.RetryMax/2 {
+			wait = e.cfg.Sync.RetryMax
+			break
+		}
+		wait *= 2
+	}
 	s.NextCheck = now.Add(jitter(min(wait, e.cfg.Sync.RetryMax), caseID, now))
 }
 
