@@ -2,7 +2,6 @@ package cases
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -139,10 +138,16 @@ func (e *Engine) offerEntries(tx *store.Tx, local, sender string, entries []ledg
 			if i, ok := indexOfHash(&tx.ReadTx, caseID, entry.EntryHash); entry.LogIndex < r.Next-1 && (!ok || i != entry.LogIndex) {
 				err = &ledger.MismatchError{CaseID: caseID, Index: entry.LogIndex, Tail: r.TailHash(),
 					Reason: fmt.Sprintf("entryHash %s differs from the entry held at that index", entry.EntryHash)}
-				e.mismatched(v, err, announced, now)
+				e.mismatched(v, err, entry.LogIndex, announced, now)
 			}
 		case ledger.Mismatch:
-			e.mismatched(v, err, announced, now)
+			at := entry.LogIndex
+			if entry.LogIndex == r.Next && entry.PrevLogHash != r.TailHash() {
+				// It names another entry before it than the replica's
+				// last: the ledgers differ there already.
+				at = max(r.Next-1, 0)
+			}
+			e.mismatched(v, err, at, announced, now)
 		case ledger.Applied:
 			actor := e.applyEntry(c, entry)
 			if err := appendEntry(tx, entry); err != nil {
@@ -197,18 +202,14 @@ func linkReports(tx *store.Tx, local, caseID string, ids []string) error {
 	return nil
 }
 
-// mismatched records an entry that does not chain onto the replica: when
-// announced, a suspicion the next check settles; when fetched from the
-// Case Actor, a fork.
-func (e *Engine) mismatched(v *replicaView, err error, announced bool, now time.Time) {
+// mismatched records an entry that does not chain onto the replica, which
+// shows the two ledgers differing from log index index: when announced, a
+// suspicion the next check settles; when fetched from the Case Actor, a
+// fork.
+func (e *Engine) mismatched(v *replicaView, err error, index int64, announced bool, now time.Time) {
 	if announced {
 		e.suspect(v, err.Error(), now)
 		return
-	}
-	index := int64(0)
-	var mm *ledger.MismatchError
-	if errors.As(err, &mm) {
-		index = mm.Index
 	}
 	v.s.Fork = &Fork{Index: index, Reason: err.Error(), Since: now}
 	v.s.NextCheck = time.Time{}

@@ -202,3 +202,35 @@ func TestLongRetryWaitsStayInTheFuture(t *testing.T) {
 		})
 	}
 }
+
+// TestForkInAPageNamesTheEntryThatDiffers has the Case Actor send, after
+// the replica's last entry, one that chains to another entry at that
+// position: the ledgers differ at the replica's last entry (the one the
+// replica holds and the Case Actor's names another), and the fork says so,
+// not the position the replica holds nothing at.
+func TestForkInAPageNamesTheEntryThatDiffers(t *testing.T) {
+	db := openTestStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	e := NewEngine(Config{PublicURL: "https://f.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://f.example/") }})
+	startedReplica(t, db, e, now)
+	other := strings.Repeat("ab", 32)
+	next, err := ledger.NewEntry(caseID, 1, other, "https://v.example/a/1", "add_note_to_case",
+		[]byte(`{"id":"https://v.example/a/1","type":"Add","actor":"https://v.example/actors/vendor"}`), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		_, err := e.applyCheck(tx, caseID, 1, LedgerPage{Entries: []ledger.Entry{next}, Length: 2}, nil, now.Add(time.Second))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st := loadTestSync(t, db)
+	if st == nil || st.Fork == nil || st.Fork.Index != 0 {
+		t.Errorf("sync state %+v; want a fork at entry 0, the last the replica holds", st)
+	}
+	if r := loadTestReplica(t, db); r == nil || r.Next != 1 {
+		t.Errorf("replica %+v; want it unchanged at one entry", r)
+	}
+}
