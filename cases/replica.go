@@ -227,15 +227,26 @@ func (e *Engine) mayFollow(tx *store.ReadTx, local, sender, caseID string) bool 
 // the Case Actor recorded but this replica cannot apply means the two
 // disagree on the rules: the replica keeps the ledger (the chain is what
 // every participant agrees on) and records the disagreement. It returns
-// the actor of the entry's activity, "" if the payload has none.
+// the actor of the entry's activity, "" if the payload has none. An entry
+// that records the Case Actor's rejection of an activity extends the chain
+// only: the activity changed nothing on the Case Actor's side either.
 func (e *Engine) applyEntry(c *Case, entry ledger.Entry) (actor string) {
 	doc, err := vocab.Parse(entry.PayloadSnapshot)
-	if err != nil {
-		c.Diverged = fmt.Sprintf("entry %d: payload cannot be parsed: %v", entry.LogIndex, err)
-	} else if act := doc.Activity(); act == nil {
-		c.Diverged = fmt.Sprintf("entry %d: payload is not an activity", entry.LogIndex)
-	} else {
+	var act *vocab.Activity
+	if err == nil {
+		act = doc.Activity()
+	}
+	if act != nil {
 		actor = act.Actor.ID()
+	}
+	switch {
+	case entry.Disposition == ledger.Rejected:
+		// Carried out by no one.
+	case err != nil:
+		c.Diverged = fmt.Sprintf("entry %d: payload cannot be parsed: %v", entry.LogIndex, err)
+	case act == nil:
+		c.Diverged = fmt.Sprintf("entry %d: payload is not an activity", entry.LogIndex)
+	default:
 		if _, err := c.Apply(entry.EventType, act, entryTime(entry)); err != nil {
 			c.Diverged = fmt.Sprintf("entry %d (%s): %s", entry.LogIndex, entry.EventType, problem.Message(err))
 		}

@@ -9,8 +9,10 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
 )
 
 // pageFetcher answers every fetch with the same page and counts them.
@@ -232,5 +234,54 @@ func TestForkInAPageNamesTheEntryThatDiffers(t *testing.T) {
 	}
 	if r := loadTestReplica(t, db); r == nil || r.Next != 1 {
 		t.Errorf("replica %+v; want it unchanged at one entry", r)
+	}
+}
+
+// TestRejectedEntryChangesNothing has the Case Actor's ledger record that
+// it rejected an activity: the replica keeps the entry in its chain but
+// does not carry the activity out, as the Case Actor did not.
+func TestRejectedEntryChangesNothing(t *testing.T) {
+	db := openTestStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	e := NewEngine(Config{PublicURL: "https://f.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://f.example/") }})
+	startedReplica(t, db, e, now)
+	engage := join(t, vendor)
+	payload, err := vocab.Marshal(engage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	canon, err := ledger.Canonicalize(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rejected := ledger.Entry{CaseID: caseID, LogIndex: 1, Disposition: ledger.Rejected, LogObjectID: engage.ID,
+		EventType: EventType(vocab.EngageCase), PayloadSnapshot: canon, PrevLogHash: loadTestReplica(t, db).Tail,
+		ReceivedAt: ledger.FormatTime(now), ReasonCode: "not_allowed", ReasonDetail: "refused"}
+	if err := rejected.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		_, err := e.applyCheck(tx, caseID, 1, LedgerPage{Entries: []ledger.Entry{rejected}, Length: 2}, nil, now.Add(time.Second))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r := loadTestReplica(t, db); r == nil || r.Next != 2 {
+		t.Fatalf("replica %+v; want the rejected entry in its chain", r)
+	}
+	var c *Case
+	if err := db.View(ctx, func(tx *store.ReadTx) error {
+		var err error
+		c, err = loadCase(tx, caseID)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if c.LedgerLen != 2 {
+		t.Errorf("case ledger length %d, want 2", c.LedgerLen)
+	}
+	if p := c.Participant(vendor); p == nil || p.RM != cvdstate.RMReceived {
+		t.Errorf("vendor after a rejected engagement: %+v; want it still RECEIVED", p)
 	}
 }
