@@ -811,16 +811,30 @@ func (e *Engine) idleChecks(c *Case, local string) bool {
 // first and moves it to now. Until the Case Actor has recorded the joining
 // it refuses the fetch, and the check is retried like any failed one. The
 // replica counts as behind meanwhile: the case has at least its first
-// entry, which it lacks. Nothing is scheduled for a case this node hosts
-// or already follows. A replica that has not started JoinHorizon after
-// the acceptance is given up (applyCheck): the Case Actor never recorded
-// the joining.
+// entry, which it lacks. Nothing is scheduled for a case this node hosts,
+// nor for one it follows whose check is scheduled already; one it follows
+// whose checks stopped (its participant was removed and joins again) is
+// checked again after IdleMin. A replica that has not started JoinHorizon
+// after the acceptance is given up (applyCheck): the Case Actor never
+// recorded the joining.
 func (e *Engine) expectCase(tx *store.Tx, caseID, local, caseActor string, now time.Time) error {
 	if hostedBy(&tx.ReadTx, caseID) != "" {
 		return nil
 	}
-	if r, err := loadReplica(&tx.ReadTx, caseID); err != nil || r != nil {
+	r, err := loadReplica(&tx.ReadTx, caseID)
+	if err != nil {
 		return err
+	}
+	if r != nil {
+		// A replica whose checks stopped looks again, like a new one:
+		// the announcement of the joining may be lost too.
+		v, err := loadView(&tx.ReadTx, caseID, r.Next)
+		if err != nil || v.s == nil || v.s.Fork != nil || !v.s.NextCheck.IsZero() {
+			return err
+		}
+		v.s.Local, v.s.Idle = local, e.cfg.Sync.IdleMin
+		v.s.NextCheck = now.Add(jitter(e.cfg.Sync.IdleMin, caseID, now))
+		return v.save(tx, r.Next)
 	}
 	old, err := loadSync(&tx.ReadTx, caseID)
 	if err != nil || (old != nil && !old.NextCheck.IsZero()) {

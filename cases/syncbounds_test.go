@@ -285,3 +285,33 @@ func TestRejectedEntryChangesNothing(t *testing.T) {
 		t.Errorf("vendor after a rejected engagement: %+v; want it still RECEIVED", p)
 	}
 }
+
+// TestRejoiningLooksForTheCaseAgain has the node's participant removed
+// from a case (its replica then checks the ledger no more) and invited
+// back: accepting schedules a check again, so that the replica catches up
+// even if the announcement of the joining is lost.
+func TestRejoiningLooksForTheCaseAgain(t *testing.T) {
+	db := openTestStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	e := NewEngine(Config{PublicURL: "https://f.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://f.example/") }})
+	startedReplica(t, db, e, now)
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		_, _, v, err := loadReplicaView(&tx.ReadTx, caseID)
+		if err != nil {
+			return err
+		}
+		v.s.NextCheck = time.Time{} // as once the removal was applied (idleChecks)
+		return v.save(tx, 1)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(time.Hour)
+	if err := db.Update(ctx, func(tx *store.Tx) error { return e.expectCase(tx, caseID, "finder", caseActor, later) }); err != nil {
+		t.Fatal(err)
+	}
+	st := loadTestSync(t, db)
+	if st == nil || st.NextCheck.IsZero() || st.NextCheck.After(later.Add(2*DefaultIdleMin)) {
+		t.Errorf("sync state after accepting an invitation back %+v; want a check soon", st)
+	}
+}
