@@ -1,7 +1,6 @@
 package cases
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -46,28 +45,7 @@ func indexAdvisory(tx *store.Tx, c *Case) error {
 	if c.Advisory == nil || len(c.Advisory.Revisions) == 0 {
 		return nil
 	}
-	idx, err := tx.Case(advisoryIndex)
-	if err != nil {
-		return err
-	}
-	key := updateKey(c)
-	old := idx.Get([]byte(c.ID))
-	if bytes.Equal(old, key) {
-		return nil
-	}
-	updates, err := tx.Case(advisoryUpdates)
-	if err != nil {
-		return err
-	}
-	if len(old) > 0 {
-		if err := updates.Delete(old); err != nil {
-			return err
-		}
-	}
-	if err := updates.Put(key, []byte{}); err != nil {
-		return err
-	}
-	return idx.Put([]byte(c.ID), key)
+	return reindex(tx, advisoryIndex, advisoryUpdates, c.ID, updateKey(c)) // dates.go
 }
 
 // RecentAdvisories returns up to limit cases whose advisory is published,
@@ -106,53 +84,20 @@ func RecentAdvisories(tx *store.ReadTx, limit int) ([]*Case, error) {
 // MigrateAdvisoryUpdates indexes by their latest revision the published
 // advisories of a store written before advisoryUpdates (a page of them
 // per transaction), and then marks the store so that later calls return
-// at once. It returns how many it indexed.
+// at once. It returns how many it read.
 func MigrateAdvisoryUpdates(ctx context.Context, db *store.DB) (int, error) {
-	done := false
-	if err := db.View(ctx, func(tx *store.ReadTx) error {
-		_, err := tx.Case(advisoryUpdatesIndexed)
-		done = err == nil
-		return nil
-	}); err != nil || done {
-		return 0, err
-	}
-	n := 0
-	after := ""
-	for {
-		var next string
-		var indexed int
-		err := db.Update(ctx, func(tx *store.Tx) error {
-			indexed = 0
-			cs, nx, err := PublishedAdvisories(&tx.ReadTx, after, 100)
-			if err != nil {
-				return err
-			}
-			for _, c := range cs {
-				if err := indexAdvisory(tx, c); err != nil {
-					return err
-				}
-				indexed++
-			}
-			next = nx
-			return nil
-		})
+	return migratePages(ctx, db, advisoryUpdatesIndexed, "index the advisories by update", func(tx *store.Tx, after string) (int, string, error) {
+		cs, next, err := PublishedAdvisories(&tx.ReadTx, after, 100)
 		if err != nil {
-			return n, fmt.Errorf("index the advisories by update: %w", err)
+			return 0, "", err
 		}
-		n += indexed
-		if next == "" {
-			break
+		for _, c := range cs {
+			if err := indexAdvisory(tx, c); err != nil {
+				return 0, "", err
+			}
 		}
-		after = next
-	}
-	err := db.Update(ctx, func(tx *store.Tx) error {
-		_, err := tx.Case(advisoryUpdatesIndexed)
-		return err
+		return len(cs), next, nil
 	})
-	if err != nil {
-		return n, fmt.Errorf("index the advisories by update: %w", err)
-	}
-	return n, nil
 }
 
 // errPageFull stops a range once a page is full.

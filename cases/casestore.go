@@ -161,6 +161,9 @@ func saveCase(tx *store.Tx, c *Case) error {
 	if err := indexAdvisory(tx, c); err != nil { // advisories.go
 		return err
 	}
+	if err := indexDates(tx, c); err != nil { // dates.go
+		return err
+	}
 	if err := indexVulnerabilityIDs(tx, b, c); err != nil { // vulnids.go
 		return err
 	}

@@ -663,6 +663,13 @@ func New(ctx context.Context, cfg Config) (_ *Node, retErr error) {
 	} else if indexed > 0 {
 		n.log.Info().Int("advisories", indexed).Msg("indexed the published advisories by their latest revision")
 	}
+	// Stores written before the cases were indexed by their latest
+	// calendar date (cases/dates.go).
+	if read, err := cases.MigrateCaseDates(ctx, db); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	} else if read > 0 {
+		n.log.Info().Int("cases", read).Msg("indexed the cases by their latest embargo or publication date")
+	}
 
 	for _, ac := range cfg.Actors {
 		_, statErr := os.Stat(filepath.Join(keyDir, ac.Name+".pem"))

@@ -1,7 +1,7 @@
 // Package calendar serves the node's embargo calendars: an iCalendar (RFC
-// 5545) feed of every case's embargo (/calendar.ics), one per case
-// (/api/cases/{id}/embargo.ics), and the feed token that lets a calendar
-// client read them.
+// 5545) feed of the embargoes of the cases whose dates are ahead or recent
+// (/calendar.ics, FeedHistory), one per case (/api/cases/{id}/embargo.ics),
+// and the feed token that lets a calendar client read them.
 //
 // Each case's embargo is one VEVENT at the instant it ends, in UTC, with a
 // UID that stays the same across revisions and a SEQUENCE that counts
@@ -102,9 +102,6 @@ func New(cfg Config) (*Feeds, error) {
 	return &Feeds{cfg: cfg}, nil
 }
 
-// casePage is how many cases a read of the whole feed takes at once.
-const casePage = 1000
-
 // feedTokenContext separates the feed token from anything else derived from
 // the API token.
 const feedTokenContext = "vultron calendar feed v1"
@@ -192,21 +189,25 @@ func (f *Feeds) RotateToken(w http.ResponseWriter, r *http.Request) {
 	f.writeLinks(w, f.tokenOf(gen))
 }
 
-// All answers GET /calendar.ics: every case's embargo.
+// FeedHistory is how long after its latest date (an embargo's end, a
+// proposed end, an advisory's publication) a case stays in the node's
+// feed; a subscribed calendar drops its events afterwards, as it drops
+// any event a feed no longer has. The feed of the case keeps them.
+const FeedHistory = 90 * 24 * time.Hour
+
+// maxFeedCases bounds the cases the node's feed shows, the earliest dates
+// first.
+const maxFeedCases = 5000
+
+// All answers GET /calendar.ics: the embargoes and publications of the
+// cases whose latest date is within FeedHistory or ahead, read from the
+// cases' index by date (cases.DatedCases), at most maxFeedCases.
 func (f *Feeds) All(w http.ResponseWriter, r *http.Request) {
 	var all []*cases.Case
 	err := f.cfg.Store.View(r.Context(), func(tx *store.ReadTx) error {
-		for after := ""; ; {
-			page, next, err := cases.ListCasesPage(tx, after, casePage)
-			if err != nil {
-				return err
-			}
-			all = append(all, page...)
-			if next == "" {
-				return nil
-			}
-			after = next
-		}
+		var err error
+		all, err = cases.DatedCases(tx, f.cfg.Now().Add(-FeedHistory), maxFeedCases)
+		return err
 	})
 	if err != nil {
 		problem.Write(w, err)

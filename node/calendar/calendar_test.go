@@ -2,8 +2,10 @@ package calendar
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/node/internal/icaltest"
+	"github.com/openvultron/vultron/store"
 )
 
 // TestFoldingWriter checks folding at 75 octets without splitting a
@@ -179,6 +182,61 @@ func TestAttendeePastRSVPDeadline(t *testing.T) {
 	for _, a := range ev.Props.Values(ical.PropAttendee) {
 		if got := a.Params.Get(ical.ParamParticipationStatus); a.Value == finder && got != "DECLINED" {
 			t.Errorf("the finder past its RSVP deadline has PARTSTAT %q, want DECLINED", got)
+		}
+	}
+}
+
+// TestTheFeedReadsRecentAndComingDates: the node's feed is made from the
+// cases whose latest date (an embargo's end, a proposed end, an advisory's
+// publication) is within FeedHistory or ahead, read from an index by date:
+// a case whose dates are long past, or that has none, is neither shown nor
+// read, so the feed's cost follows the embargoes of the last months, not
+// every case the node ever held.
+func TestTheFeedReadsRecentAndComingDates(t *testing.T) {
+	now := time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC)
+	db, err := store.Open(filepath.Join(t.TempDir(), "vultron.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	day := 24 * time.Hour
+	ended := func(id string, ago time.Duration) *cases.Case {
+		return &cases.Case{ID: "https://vendor.example/cases/" + id, EM: cvdstate.EMExited,
+			Embargo: &cases.Embargo{ID: "https://vendor.example/embargoes/" + id, End: now.Add(-ago)}}
+	}
+	all := []*cases.Case{
+		ended("long-ago", FeedHistory+day),
+		ended("last-month", 30*day),
+		{ID: "https://vendor.example/cases/no-embargo"},
+		{ID: "https://vendor.example/cases/ahead", EM: cvdstate.EMActive,
+			Embargo: &cases.Embargo{ID: "https://vendor.example/embargoes/ahead", End: now.Add(60 * day)}},
+	}
+	err = db.Update(context.Background(), func(tx *store.Tx) error {
+		for _, c := range all {
+			if err := cases.Save(tx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := New(Config{Store: db, PublicURL: "https://vendor.example", Host: "vendor.example", Version: "test",
+		FeedKey: []byte("k"), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	f.All(rec, httptest.NewRequest(http.MethodGet, "/calendar.ics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /calendar.ics: %d %s", rec.Code, rec.Body)
+	}
+	body := rec.Body.String()
+	for id, want := range map[string]bool{"long-ago": false, "last-month": true, "ahead": true} {
+		short := cases.ShortID("https://vendor.example/cases/" + id)
+		if got := strings.Contains(body, "Case "+short+" embargo"); got != want {
+			t.Errorf("case %s (%s) in the feed: %v, want %v", id, short, got, want)
 		}
 	}
 }
