@@ -248,7 +248,11 @@ func (n *Node) auditRefusals(kind string, h http.HandlerFunc) http.HandlerFunc {
 		aw := &recorder{ResponseWriter: w, capture: auditCapture}
 		h(aw, r)
 		ri := info(r)
-		if !audited(r.Method, aw.Status()) || ri.storeUnavailable || errors.Is(aw.err, store.ErrUnavailable) {
+		status := aw.Status()
+		if ri.refusedStatus != 0 {
+			status = ri.refusedStatus
+		}
+		if !audited(r.Method, status) || ri.storeUnavailable || errors.Is(aw.err, store.ErrUnavailable) {
 			// A request the store could not serve was not refused for
 			// what it is, and its record could not be written either:
 			// whether the node's refused said so, or the handler
@@ -259,7 +263,7 @@ func (n *Node) auditRefusals(kind string, h http.HandlerFunc) http.HandlerFunc {
 		if ri.note != "" {
 			reason = ri.note
 		}
-		rec := store.AuditRecord{Kind: kind, Decision: store.DecisionRefused, Status: aw.Status(),
+		rec := store.AuditRecord{Kind: kind, Decision: store.DecisionRefused, Status: status,
 			Reason: problem.Clip(reason, 300), Remote: n.clientIP(r), KeyID: problem.Clip(actor.ClaimedKeyID(r.Header), 300),
 			Actor: mux.Vars(r)["name"], Principal: ri.principal}
 		n.audit.record(r.Context(), rec)

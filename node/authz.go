@@ -108,6 +108,10 @@ type reqInfo struct {
 	// store could not serve (store.ErrUnavailable): the node's own
 	// failure, not a decision about the request, and not audited.
 	storeUnavailable bool
+	// refusedStatus is the status of a refusal the answer does not carry:
+	// a dashboard form refused is answered with a redirect to the page
+	// that shows why (formRefused), and audited as this status.
+	refusedStatus int
 }
 
 type reqInfoKey struct{}

@@ -44,3 +44,45 @@ func TestDashboardFormForAnotherActorIsAuditedRefusal(t *testing.T) {
 		}
 	}
 }
+
+// TestDashboardFormRefusalsAreAudited: a form the node refuses is shown as
+// a message on the next page (the form's answer is a redirect), and the
+// refusal is in the audit log with who sent it and why, as the same
+// request refused through the API is: a wrong current password on the
+// account page (someone at a browser left logged in, guessing), and an
+// action on a case the node does not hold.
+func TestDashboardFormRefusalsAreAudited(t *testing.T) {
+	vendor := startNode(t, "vendor:Organization")
+	cora := newBrowser(t, vendor.url)
+	cora.loginAs("cora", vendor.person(t, "cora", accounts.Analyst, "vendor"))
+	for _, tc := range []struct {
+		name, path string
+		form       url.Values
+		reason     string
+	}{
+		{"wrong current password", "/ui/account", url.Values{"action": {"password"}, "current": {"not cora's password"},
+			"password": {"a new password of cora"}, "password2": {"a new password of cora"}}, "password"},
+		{"a case action the node refuses", "/ui/reports/validate", url.Values{"report": {"https://finder.example/reports/none"}, "decision": {"validate"}, "as": {"vendor"}}, "report"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seq := lastAuditSeq(t, vendor.db)
+			tc.form.Set("csrf", csrfOf(t, cora.get("/ui/account")))
+			resp, body := cora.do(http.MethodPost, tc.path, tc.form)
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("POST %s: %d, want the redirect to the page that shows the refusal\n%s", tc.path, resp.StatusCode, body)
+			}
+			if page := cora.get(resp.Header.Get("Location")); !strings.Contains(page, "Refused") {
+				t.Errorf("the next page does not show the refusal:\n%s", page)
+			}
+			found := false
+			for _, rec := range auditAfter(t, vendor.db, seq) {
+				if rec.Decision == store.DecisionRefused && strings.HasPrefix(rec.Principal, "cora via session") && strings.Contains(strings.ToLower(rec.Reason), tc.reason) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("POST %s: no refusal in the audit log naming cora and the %s: %+v", tc.path, tc.reason, auditAfter(t, vendor.db, seq))
+			}
+		})
+	}
+}

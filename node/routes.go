@@ -218,6 +218,16 @@ func (n *Node) loginRefused(r *http.Request, err error) {
 	n.refused(r, "login", err)
 }
 
+// formRefused logs a dashboard form the node refused, whose answer is a
+// redirect to a page that says why, and has it audited as the refusal it
+// is, with its sentence as the reason.
+func (n *Node) formRefused(r *http.Request, err error) {
+	ri := info(r)
+	ri.note = problem.Clip(problem.Message(err), 300)
+	ri.refusedStatus = problem.Status(err)
+	n.refused(r, "dashboard", err)
+}
+
 // denied logs a dashboard form refused for who sent it and makes its
 // sentence the reason of the request's audit record.
 func (n *Node) denied(r *http.Request, err error) {

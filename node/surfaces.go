@@ -99,6 +99,7 @@ func (n *Node) buildSurfaces() error {
 		Accounts:     n.accounts,
 		LoginRefused: n.loginRefused,
 		Denied:       n.denied,
+		FormRefused:  n.formRefused,
 		ClientIP:     n.clientIP,
 		CalendarURL:  n.calendar.URL,
 		Refused:      n.refused,

@@ -119,6 +119,9 @@ type Config struct {
 	// Denied logs a form refused for who sent it (an actor its user does
 	// not act for) and gives its cause to the request's audit record.
 	Denied func(r *http.Request, err error)
+	// FormRefused logs a form refused whose answer is a redirect to the
+	// page that says why (refuse), and has it audited as a refusal.
+	FormRefused func(r *http.Request, err error)
 	// ClientIP returns a request's client IP.
 	ClientIP func(*http.Request) string
 	// CalendarURL is the link to the node's embargo feed.
@@ -188,7 +191,7 @@ func (d *Dashboard) csHistory(tx *store.ReadTx, c *cases.Case) (cvdstate.History
 // which the node runs as one of its services.
 func New(cfg Config) (*Dashboard, error) {
 	if cfg.Store == nil || cfg.Submit == nil || cfg.Resync == nil || cfg.Local == nil || cfg.LocalByID == nil || cfg.IsLocal == nil ||
-		cfg.FetchActor == nil || cfg.Accounts == nil || cfg.LoginRefused == nil || cfg.Denied == nil || cfg.ClientIP == nil || cfg.CalendarURL == nil || cfg.Refused == nil || cfg.Now == nil || cfg.MaxBody <= 0 {
+		cfg.FetchActor == nil || cfg.Accounts == nil || cfg.LoginRefused == nil || cfg.Denied == nil || cfg.FormRefused == nil || cfg.ClientIP == nil || cfg.CalendarURL == nil || cfg.Refused == nil || cfg.Now == nil || cfg.MaxBody <= 0 {
 		return nil, errors.New("dashboard: the configuration misses a dependency")
 	}
 	d := &Dashboard{cfg: cfg, pages: map[string]*template.Template{}}
@@ -747,7 +750,7 @@ func (d *Dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSess
 		// Not a protocol action: the node checks its copy of the case.
 		err := d.cfg.Store.Update(r.Context(), func(tx *store.Tx) error { return d.cfg.Resync(tx, id, action == "rebuild") })
 		if err != nil {
-			d.setFlash(s, "Refused: "+problem.Message(err), false)
+			d.refuse(r, s, err, "")
 		} else {
 			d.setFlash(s, map[string]string{"resync": "This node checks its copy against the Case Actor's ledger now.",
 				"rebuild": "This node's copy was dropped; it fetches the Case Actor's ledger from its start."}[action], true)
@@ -762,7 +765,7 @@ func (d *Dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSess
 	}
 	said, sent, err := d.submitCaseAction(r, c, as)
 	if err != nil {
-		d.setFlash(s, "Refused: "+problem.Message(err), false)
+		d.refuse(r, s, err, "")
 		http.Redirect(w, r, back, http.StatusSeeOther)
 		return
 	}
@@ -777,7 +780,8 @@ func (d *Dashboard) caseAction(w http.ResponseWriter, r *http.Request, s *uiSess
 	case !done:
 		d.setFlash(s, said.Sent+" sent; the Case Actor has not recorded it yet, and this page shows it once the Case Actor records it.", true)
 	case out.Refused != nil:
-		d.setFlash(s, "Refused by the Case Actor: "+problem.Clip(out.Refused.Reason, 500), false)
+		d.refuse(r, s, problem.Conflict("the Case Actor refused %s: %s", sent.ID, problem.Clip(out.Refused.Reason, 500)),
+			"Refused by the Case Actor: "+problem.Clip(out.Refused.Reason, 500))
 	default:
 		d.setFlash(s, said.Done, true)
 	}
@@ -866,6 +870,17 @@ func (d *Dashboard) submit(r *http.Request, as string, act map[string]any) (outb
 	return sent, err
 }
 
+// refuse shows err on the next page the session sees, as "Refused: " and
+// what err says (or shown, when set), and has the refusal logged and
+// audited: the form's answer is the redirect to that page.
+func (d *Dashboard) refuse(r *http.Request, s *uiSession, err error, shown string) {
+	if shown == "" {
+		shown = "Refused: " + problem.Message(err)
+	}
+	d.cfg.FormRefused(r, err)
+	d.setFlash(s, shown, false)
+}
+
 // notActingFor refuses a form that acts as an actor its user does not act
 // for, which the pages do not offer: 403, as the API's guard answers the
 // same request, with its cause in the request's audit record.
@@ -892,9 +907,9 @@ func (d *Dashboard) validateReport(w http.ResponseWriter, r *http.Request, s *ui
 	})
 	switch {
 	case err != nil:
-		d.setFlash(s, "Refused: "+problem.Message(err), false)
+		d.refuse(r, s, err, "")
 	case !found:
-		d.setFlash(s, "Refused: "+as+" holds no report "+reportID+".", false)
+		d.refuse(r, s, problem.NotFound("%s holds no report %s", as, problem.Clip(reportID, 200)), "")
 	default:
 		var typ, said string
 		switch decision := f.Get("decision"); decision {
@@ -906,7 +921,7 @@ func (d *Dashboard) validateReport(w http.ResponseWriter, r *http.Request, s *ui
 			typ, said = "Reject", "Report closed (RC)."
 		default:
 			// Nothing is decided for a form that does not say what.
-			d.setFlash(s, fmt.Sprintf("Refused: the decision %q is none of validate, invalidate or close.", decision), false)
+			d.refuse(r, s, problem.BadRequest("the decision %q is none of validate, invalidate or close", problem.Clip(decision, 40)), "")
 			http.Redirect(w, r, "/", http.StatusSeeOther)
 			return
 		}
@@ -915,7 +930,7 @@ func (d *Dashboard) validateReport(w http.ResponseWriter, r *http.Request, s *ui
 			act["to"] = peers
 		}
 		if _, err := d.submit(r, as, act); err != nil {
-			d.setFlash(s, "Refused: "+problem.Message(err), false)
+			d.refuse(r, s, err, "")
 		} else {
 			d.setFlash(s, said, true)
 		}

@@ -461,15 +461,14 @@ func (d *Dashboard) totpFactor(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.PostForm.Get("action") == "offer" {
 		if _, err := d.cfg.Accounts.OfferTOTP(r.Context(), s.id); err != nil {
-			d.setFlash(s, "Refused: "+problem.Message(err), false)
+			d.refuse(r, s, err, "")
 		}
 		http.Redirect(w, r, back(s)+"#totp", http.StatusSeeOther)
 		return
 	}
 	l, err := d.cfg.Accounts.ConfirmTOTP(r.Context(), s.id, r.PostForm.Get("code"), d.meta(r))
 	if err != nil {
-		d.cfg.LoginRefused(r, err)
-		d.setFlash(s, "Refused: "+problem.Message(err), false)
+		d.refuse(r, s, err, "")
 		http.Redirect(w, r, back(s)+"#totp", http.StatusSeeOther)
 		return
 	}
@@ -652,7 +651,7 @@ func (d *Dashboard) accountAction(w http.ResponseWriter, r *http.Request, s *uiS
 		err = problem.BadRequest("the form names no action this page knows")
 	}
 	if err != nil {
-		d.setFlash(s, "Refused: "+problem.Message(err), false)
+		d.refuse(r, s, err, "")
 	} else {
 		d.setFlash(s, said, true)
 	}
