@@ -2,6 +2,7 @@ package automation
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -222,6 +223,12 @@ func (e *Engine) take(ctx context.Context, p *rules.Policy, r *rules.Rule, pt po
 				// loop without end.
 				return record("", problem.Conflict("the embargo proposal %s was made by this node's policy; a counter-proposal to it would answer the policy's own", t.ProposalID))
 			}
+			if n, err := e.counters(ctx, t.CaseID, pt.Actor.Name); err != nil {
+				return err
+			} else if n >= MaxCounterProposals {
+				return record("", problem.Conflict("%s's policy sent %d counter-proposals in this case already, the most it sends; a person answers the embargo proposal %s",
+					pt.Actor.Name, n, t.ProposalID))
+			}
 		}
 	case rules.Validate:
 		if t.CaseID != "" {
@@ -240,7 +247,13 @@ func (e *Engine) take(ctx context.Context, p *rules.Policy, r *rules.Rule, pt po
 	m["summary"] = fmt.Sprintf("automatic: %s of policy %s", r.Name, p.Name)
 	id, err := e.cfg.Submit(ctx, pt.Actor.Name, m)
 	if err == nil && a.Kind == rules.ProposeEmbargo && id != "" {
+		countered := pt.Point == rules.EmbargoProposed && t.ProposalID != ""
 		if err := e.cfg.DB.Update(ctx, func(tx *store.Tx) error {
+			if countered {
+				if err := addCounter(tx, t.CaseID, pt.Actor.Name); err != nil {
+					return err
+				}
+			}
 			return putState(tx, "proposed "+id, []byte{1})
 		}); err != nil {
 			return fmt.Errorf("automation: record proposal %s: %w", id, err)
@@ -248,6 +261,45 @@ func (e *Engine) take(ctx context.Context, p *rules.Policy, r *rules.Rule, pt po
 	}
 	return record(id, err)
 }
+
+// counterKey is the state key of the counter-proposals actor's policy sent
+// in case caseID.
+func counterKey(caseID, actor string) string { return "countered " + caseID + " " + actor }
+
+// counters returns how many counter-proposals actor's policy sent in case
+// caseID.
+func (e *Engine) counters(ctx context.Context, caseID, actor string) (int, error) {
+	var n int
+	err := e.cfg.DB.View(ctx, func(tx *store.ReadTx) error {
+		v, err := getState(tx, counterKey(caseID, actor))
+		if len(v) == 8 {
+			n = int(binary.BigEndian.Uint64(v))
+		}
+		return err
+	})
+	return n, err
+}
+
+// addCounter counts one more counter-proposal of actor's policy in case
+// caseID, in tx.
+func addCounter(tx *store.Tx, caseID, actor string) error {
+	v, err := getState(&tx.ReadTx, counterKey(caseID, actor))
+	if err != nil {
+		return err
+	}
+	n := uint64(0)
+	if len(v) == 8 {
+		n = binary.BigEndian.Uint64(v)
+	}
+	return putState(tx, counterKey(caseID, actor), binary.BigEndian.AppendUint64(nil, n+1))
+}
+
+// MaxCounterProposals bounds the embargo proposals an actor's policy
+// counters in one case (propose_embargo at embargo_proposed): two nodes
+// whose policies each counter the other's would otherwise trade
+// counter-proposals without end, each a new proposal and a new decision.
+// The next proposal waits for a person.
+const MaxCounterProposals = 3
 
 // proposedByPolicy reports whether the embargo proposal of invitation id
 // was sent by an action of the node's policy.

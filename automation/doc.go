@@ -27,5 +27,7 @@
 // (Explain) at most the latest historyWindow entries of the case's
 // ledger. A policy's "off" list names the actors it never acts for. No
 // rule counters an embargo proposal a rule sent (propose_embargo at
-// embargo_proposed), which would open the point again without end.
+// embargo_proposed), which would open the point again without end, and an
+// actor's policy counters at most MaxCounterProposals proposals in a case,
+// which bounds two nodes whose policies counter each other's.
 package automation

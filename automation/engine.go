@@ -131,6 +131,8 @@ func (e *Engine) Run(ctx context.Context) error {
 //	                and the actor), with the time
 //	proposed ID     an embargo proposal (its Invite's id) a rule sent,
 //	                which no rule counters
+//	countered CASE ACTOR  how many counter-proposals ACTOR's policy sent
+//	                in CASE (MaxCounterProposals)
 const stateBucket = "automation"
 
 // Limits of one step.

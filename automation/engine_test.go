@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -865,5 +866,55 @@ func TestNotifyURLPasswordStaysOutOfTheRecords(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), password) {
 		t.Errorf("the log holds the notify URL's password:\n%s", logs.String())
+	}
+}
+
+// TestCounterProposalsAreBoundedPerCase: two nodes whose policies each
+// counter the other's embargo proposals would trade counter-proposals
+// without end, each a new proposal and so a new decision. An actor's
+// policy counters at most MaxCounterProposals proposals in a case; the
+// next one waits for a person, and the audit log says why.
+func TestCounterProposalsAreBoundedPerCase(t *testing.T) {
+	db, caseID := setup(t)
+	ctx := context.Background()
+	p := mustPolicy(t, "name: counter\nrules:\n  - on: embargo_proposed\n    do: [{propose_embargo: {days: 90}}]\n", "counter.yaml")
+	r := &recorder{}
+	e, err := New(Config{DB: db, Submit: r.submit, Locals: func() []Local { return []Local{{Name: "vendor", ID: vendor}} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetPolicy(p)
+	if err := e.Init(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The finder's node counters each counter-proposal with one of its
+	// own: a new proposal of the finder's each round.
+	for round := range MaxCounterProposals + 3 {
+		if round > 0 {
+			editCase(t, db, caseID, func(c *cases.Case) {
+				c.Proposals = []cases.Proposal{{InviteID: fmt.Sprintf("https://f.example/activities/ep-counter-%d", round),
+					Terms: cases.Embargo{ID: fmt.Sprintf("https://f.example/objects/e-%d", round), End: time.Now().Add(45 * 24 * time.Hour), Proposer: finder}}}
+			})
+		}
+		entry(t, db, caseID)
+		if _, err := e.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := r.count(); got != MaxCounterProposals {
+		t.Errorf("%d counter-proposals sent to %d proposals of the finder's; want %d", got, MaxCounterProposals+3, MaxCounterProposals)
+	}
+	records, _, err := db.AuditPage(ctx, 0, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, rec := range records {
+		if strings.Contains(rec.Reason, "counter-proposals in this case") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no audit record says why the next counter-proposal was not sent")
 	}
 }
