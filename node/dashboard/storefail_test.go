@@ -77,7 +77,7 @@ func TestASecondFactorTheStoreCannotCheckKeepsTheLogin(t *testing.T) {
 		Local:  func(context.Context, string) (actor.Local, bool, error) { return actor.Local{}, false, nil }, LocalByID: func(string) (actor.Local, bool) { return actor.Local{}, false },
 		IsLocal:      func(string) bool { return false },
 		FetchActor:   func(context.Context, string) (*vocab.Actor, error) { return nil, http.ErrNotSupported },
-		LoginRefused: func(*http.Request, error) {}, Denied: func(*http.Request, error) {}, ClientIP: func(*http.Request) string { return "192.0.2.1" },
+		LoginRefused: func(*http.Request, error) {}, Denied: func(*http.Request, error) {}, FormRefused: func(*http.Request, error) {}, ClientIP: func(*http.Request) string { return "192.0.2.1" },
 		CalendarURL: func(context.Context) string { return "" }, Refused: func(*http.Request, string, error) {},
 	})
 	if err != nil {
