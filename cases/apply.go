@@ -1147,6 +1147,11 @@ func (c *Case) decideTransfer(p *Participant, offerID string, accept bool) error
 	if p.Actor != c.Transfer.To && (accept || p.Actor != c.Owner) {
 		return problem.Forbidden("the ownership offer of case %s is addressed to %s", c.ID, c.Transfer.To)
 	}
+	if accept && !p.Engaged() {
+		// It closed the case since the offer: an owner that closed could
+		// never leave the case and close it for everyone.
+		return problem.Conflict("ownership of case %s can go only to an engaged participant; %s has closed it", c.ID, p.Actor)
+	}
 	if accept {
 		if old := c.Participant(c.Owner); old != nil {
 			old.Roles &^= cvdstate.CaseOwner

@@ -1181,3 +1181,23 @@ func TestProposalEndingInThePast(t *testing.T) {
 	ep := act(t, "Invite", finder, fmt.Sprintf(`"id":"https://f.example/a/past","object":{"id":"%s/embargoes/past","type":"EmbargoEvent","endTime":"2026-10-01T00:00:00Z"},"context":%q`, caseID, caseID))
 	refused(t, c, vocab.InviteToEmbargoOnCase, ep, 422, "ends at 2026-10-01T00:00:00Z, which has passed: an embargo must end in the future")
 }
+
+// TestOwnershipGoesOnlyToAnEngagedParticipant: an ownership offer made to
+// an engaged participant cannot be accepted once that participant closed
+// the case: a closed participant takes no further part, and an owner that
+// closed could never leave the case and close it for everyone.
+func TestOwnershipGoesOnlyToAnEngagedParticipant(t *testing.T) {
+	c := newCase(t, true)
+	offer := act(t, "Offer", vendor, fmt.Sprintf(`"object":%q,"target":%q`, caseID, finder))
+	must(t, c, vocab.OfferCaseOwnershipTransfer, offer)
+	must(t, c, vocab.CloseCase, leave(t, finder))
+	refused(t, c, vocab.AcceptCaseOwnershipTransfer, act(t, "Accept", finder, fmt.Sprintf(`"object":%q`, offer.ID)), 409, "engaged participant")
+	if c.Owner != vendor {
+		t.Fatalf("owner %s, want %s", c.Owner, vendor)
+	}
+	// The owner may still withdraw the offer.
+	must(t, c, vocab.RejectCaseOwnershipTransfer, act(t, "Reject", vendor, fmt.Sprintf(`"object":%q`, offer.ID)))
+	if c.Transfer != nil {
+		t.Errorf("the withdrawn offer is still open: %+v", c.Transfer)
+	}
+}
