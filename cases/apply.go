@@ -797,6 +797,9 @@ func (c *Case) acceptEmbargo(p *Participant, act *vocab.Activity, at time.Time) 
 	}
 	terms := c.Proposals[i].Terms
 	if p.Actor != c.Owner {
+		if err := answersEmbargo(p); err != nil {
+			return Effects{}, err
+		}
 		next, err := p.PEC.Apply(cvdstate.PECAccept)
 		if err != nil {
 			return Effects{}, conflict(p.Actor, err)
@@ -836,6 +839,9 @@ func (c *Case) rejectEmbargo(p *Participant, act *vocab.Activity, at time.Time) 
 	}
 	terms := c.Proposals[i].Terms
 	if p.Actor != c.Owner && p.Actor != terms.Proposer {
+		if err := answersEmbargo(p); err != nil {
+			return Effects{}, err
+		}
 		next, err := p.PEC.Apply(cvdstate.PECDecline)
 		if err != nil {
 			return Effects{}, conflict(p.Actor, err)
@@ -859,6 +865,18 @@ func (c *Case) rejectEmbargo(p *Participant, act *vocab.Activity, at time.Time) 
 	}
 	c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: emMessage(out.Emit), From: before, To: c.EM, End: terms.End})
 	return Effects{Messages: out.Emit}, nil
+}
+
+// answersEmbargo refuses a participant's own answer to an embargo
+// proposal (its consent, EA or ER, which moves no embargo state) once it
+// has closed the case: the sender tables allow them only from a
+// participant whose report is not closed, as Step does for the answers
+// that move the embargo.
+func answersEmbargo(p *Participant) error {
+	if p.RM == cvdstate.RMClosed {
+		return problem.Conflict("%s cannot do that now: it has closed the case and takes no further part in its embargo", p.Actor)
+	}
+	return nil
 }
 
 // revisionRejected undoes, once the last open revision is rejected (EJ)

@@ -1201,3 +1201,22 @@ func TestOwnershipGoesOnlyToAnEngagedParticipant(t *testing.T) {
 		t.Errorf("the withdrawn offer is still open: %+v", c.Transfer)
 	}
 }
+
+// TestClosedParticipantAnswersNoProposal: a participant that closed the
+// case takes no further part in its embargo: the sender tables allow EA
+// and ER only from a participant whose report is not closed (¬C), so its
+// Accept or Reject of a proposal still open is refused and its consent
+// does not change.
+func TestClosedParticipantAnswersNoProposal(t *testing.T) {
+	c := newCase(t, false)
+	ep := embargoInvite(t, vendor, "https://v.example/a/ep1", "2027-02-01T00:00:00Z")
+	must(t, c, vocab.InviteToEmbargoOnCase, ep)
+	must(t, c, vocab.CloseCase, leave(t, finder))
+	for _, typ := range []string{"Accept", "Reject"} {
+		sem := vocab.AcceptInviteToEmbargoOnCase
+		if typ == "Reject" {
+			sem = vocab.RejectInviteToEmbargoOnCase
+		}
+		refused(t, c, sem, act(t, typ, finder, fmt.Sprintf(`"object":%q,"context":%q`, ep.ID, caseID)), 409, "closed")
+	}
+}
