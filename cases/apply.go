@@ -788,7 +788,8 @@ func (c *Case) proposal(inviteID string) (int, bool) {
 }
 
 // acceptEmbargo records an Accept of an embargo proposal. The owner's
-// acceptance puts the terms in force for the case; anyone else's binds only
+// acceptance puts the terms in force for the case, and binds their
+// proposer; a signatory of other terms lapses. Anyone else's binds only
 // that participant (its consent becomes SIGNATORY).
 func (c *Case) acceptEmbargo(p *Participant, act *vocab.Activity, at time.Time) (Effects, error) {
 	i, ok := c.proposal(act.Object.ID())
@@ -822,7 +823,18 @@ func (c *Case) acceptEmbargo(p *Participant, act *vocab.Activity, at time.Time) 
 	if prop := c.Participant(terms.Proposer); prop != nil {
 		// Proposing terms is consenting to them.
 		if next, err := prop.PEC.Apply(cvdstate.PECAccept); err == nil {
-			prop.PEC, prop.AcceptedEmbargo = next, terms.ID
+			prop.PEC = next
+		}
+		if prop.PEC == cvdstate.PECSignatory {
+			prop.AcceptedEmbargo = terms.ID
+		}
+	}
+	// A signatory of other terms (another proposal it accepted or made,
+	// or the terms a revision replaced) never accepted these: its consent
+	// lapses, as a revision's does, and it is not bound by them.
+	for _, o := range c.Participants {
+		if o.PEC == cvdstate.PECSignatory && o.AcceptedEmbargo != terms.ID {
+			o.PEC = cvdstate.BulkConsent(o.PEC, cvdstate.PECRevise)
 		}
 	}
 	c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: emMessage(out.Emit), From: before, To: c.EM, End: terms.End})

@@ -1220,3 +1220,40 @@ func TestClosedParticipantAnswersNoProposal(t *testing.T) {
 		refused(t, c, sem, act(t, typ, finder, fmt.Sprintf(`"object":%q,"context":%q`, ep.ID, caseID)), 409, "closed")
 	}
 }
+
+// TestAcceptedTermsBindOnlyTheirSignatories: with two embargo proposals
+// open, a participant that accepted one of them is not bound by the other
+// when the owner puts that other in force: it never accepted those terms,
+// so it is no signatory of the embargo in force (its consent lapses), and
+// the case does not say it adheres to the embargo.
+func TestAcceptedTermsBindOnlyTheirSignatories(t *testing.T) {
+	for _, revise := range []bool{false, true} {
+		t.Run(fmt.Sprintf("revision %v", revise), func(t *testing.T) {
+			c := newCase(t, revise)
+			other := &Participant{ID: caseID + "/participants/c", Actor: coord}
+			other.RM, other.Roles = cvdstate.RMAccepted, cvdstate.Coordinator
+			if revise {
+				other.PEC, other.AcceptedEmbargo = cvdstate.PECSignatory, c.Embargo.ID
+			}
+			c.addParticipant(other)
+			short := embargoInvite(t, finder, "https://f.example/a/ep1", "2027-02-01T00:00:00Z")
+			long := embargoInvite(t, vendor, "https://v.example/a/ep2", "2027-06-01T00:00:00Z")
+			must(t, c, vocab.InviteToEmbargoOnCase, short)
+			must(t, c, vocab.InviteToEmbargoOnCase, long)
+			must(t, c, vocab.AcceptInviteToEmbargoOnCase, act(t, "Accept", coord, fmt.Sprintf(`"object":%q,"context":%q`, short.ID, caseID)))
+			if o := c.Participant(coord); o.PEC != cvdstate.PECSignatory {
+				t.Fatalf("after accepting the short proposal the coordinator is %s, want SIGNATORY", o.PEC)
+			}
+			must(t, c, vocab.AcceptInviteToEmbargoOnCase, act(t, "Accept", vendor, fmt.Sprintf(`"object":%q,"context":%q`, long.ID, caseID)))
+			if c.EM != cvdstate.EMActive || c.Embargo.ID != long.Object.ID() {
+				t.Fatalf("after the owner's acceptance: em %s, embargo %+v; want ACTIVE with the long terms", c.EM, c.Embargo)
+			}
+			if o := c.Participant(coord); o.PEC == cvdstate.PECSignatory || o.EmbargoAdherence() {
+				t.Errorf("the coordinator, which accepted only the short terms, is %s (accepted %s) under the long terms in force", o.PEC, o.AcceptedEmbargo)
+			}
+			if f := c.Participant(finder); f.PEC == cvdstate.PECSignatory && f.AcceptedEmbargo != long.Object.ID() {
+				t.Errorf("the finder, which proposed only the short terms, is a signatory of %s", f.AcceptedEmbargo)
+			}
+		})
+	}
+}
