@@ -356,8 +356,13 @@ func (e *Engine) receiveReportDecision(tx *store.Tx, to LocalActor, sender strin
 			return nil, problem.Conflict("%s already closed report %s; it cannot %s it", sender, rep.ID, d.event)
 		}
 		// The peer's RM is its own: a message tells this node the state
-		// the peer moved to even when this node missed a step (a lost or
-		// reordered message), so the model follows it.
+		// the peer moved to even when this node missed a step (a lost
+		// message), so the model follows it forward. A repeat changes
+		// nothing; a message that would move it back is older than what
+		// this node knows (it arrived after a later one) and is refused.
+		if d.target != peer && d.target.Progress() <= peer.Progress() {
+			return nil, problem.Conflict("%s is %s for report %s as far as %s knows; a message saying it is %s now is older than that, or would move it back", sender, peer, rep.ID, to.ID, d.target)
+		}
 		next = d.target
 	}
 	rec.Peers[sender] = next

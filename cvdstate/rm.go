@@ -87,6 +87,25 @@ func (s RMState) Validated() bool { return s == RMValid || s == RMDeferred || s 
 // Active reports whether the participant is working the report (R, V, A).
 func (s RMState) Active() bool { return s == RMReceived || s == RMValid || s == RMAccepted }
 
+// Progress returns how far along the RM model s lies: START 0, RECEIVED 1,
+// INVALID and VALID 2, DEFERRED and ACCEPTED 3, CLOSED 4. Every edge of
+// the model but those within one level (I→V, A→D, D→A) leads to greater
+// progress, so a state of lesser progress is never reached again: a
+// message that names one is older than what the receiver already knows.
+func (s RMState) Progress() int {
+	switch s {
+	case RMStart:
+		return 0
+	case RMReceived:
+		return 1
+	case RMInvalid, RMValid:
+		return 2
+	case RMDeferred, RMAccepted:
+		return 3
+	}
+	return 4
+}
+
 // RMEvent is an event of the RM model. The zero value is not an event.
 type RMEvent uint8
 

@@ -158,3 +158,15 @@ func TestRMShortestPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestRMProgress checks that no RM edge leads to lesser progress, and that
+// only the edges within one level (I→V, A→D, D→A) keep it.
+func TestRMProgress(t *testing.T) {
+	same := map[[2]RMState]bool{{RMInvalid, RMValid}: true, {RMAccepted, RMDeferred}: true, {RMDeferred, RMAccepted}: true}
+	for _, tr := range RMTransitions() {
+		from, to := tr.From.Progress(), tr.To.Progress()
+		if to < from || (to == from) != same[[2]RMState{tr.From, tr.To}] {
+			t.Errorf("%s -%s-> %s: progress %d to %d", tr.From, tr.Event, tr.To, from, to)
+		}
+	}
+}
