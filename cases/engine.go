@@ -359,9 +359,11 @@ func (e *Engine) receiveReportDecision(tx *store.Tx, to LocalActor, sender strin
 		// the peer moved to even when this node missed a step (a lost
 		// message), so the model follows it forward. A repeat changes
 		// nothing; a message that would move it back is older than what
-		// this node knows (it arrived after a later one) and is refused.
+		// this node knows (it arrived after a later one): it is kept and
+		// answered with RE, and the model stays as it is.
 		if d.target != peer && d.target.Progress() <= peer.Progress() {
-			return nil, problem.Conflict("%s is %s for report %s as far as %s knows; a message saying it is %s now is older than that, or would move it back", sender, peer, rep.ID, to.ID, d.target)
+			reason := fmt.Sprintf("%s is %s for report %s as far as %s knows; a message saying it is %s is older than that, or would move it back", sender, peer, rep.ID, to.ID, d.target)
+			return []Reply{{Activity: vocab.Refuse(to.ID, a, sender, "", reason, m.Resolver), To: sender, OrderingKey: rep.ID}}, nil
 		}
 		next = d.target
 	}
