@@ -60,7 +60,10 @@ func (c *Case) received(eventType string, act *vocab.Activity) cvdstate.MessageT
 		return cvdstate.RC
 	case EventType(vocab.InviteActorToCase):
 		return cvdstate.RS
-	case EventType(vocab.AddNoteToCase), EventType(vocab.CreateNote):
+	case EventType(vocab.AddNoteToCase), EventType(vocab.CreateNote),
+		EventType(vocab.AddProductStatusToCase), EventType(vocab.PublishAdvisory), EventType(vocab.ReviseAdvisory):
+		// General information every participant is told of (GI), as
+		// vocab classifies it: the Case Actor acknowledges it with GK.
 		return cvdstate.GI
 	case EventType(vocab.InviteToEmbargoOnCase):
 		return pick(c.EM.InForce(), cvdstate.EV, cvdstate.EP)

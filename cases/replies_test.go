@@ -34,6 +34,7 @@ func TestCaseActorAnswers(t *testing.T) {
 		messages string
 	}{
 		{"a recorded note", act(t, "Add", finder, fmt.Sprintf(`"object":{"id":"https://f.example/n/1","type":"Note","content":"x"},"target":%q`, caseID)), cvdstate.CaseState{}, nil, "Read", "ACK_INQUIRY", "GK"},
+		{"a recorded product status", product(t, finder, fmt.Sprintf(`"name":"Widget","vendor":%q,"status":"fixed"`, vendor)), cvdstate.CaseState{}, nil, "Read", "ACK_INQUIRY", "GK"},
 		{"a recorded proposal", proposal, cvdstate.CaseState{}, nil, "Read", "ACK_EMBARGO", "EK"},
 		{"a refused status", status(t, finder, caseID+"/participants/f", "", "Pxa"), cvdstate.CaseState{}, problem.Conflict("changes nothing"), "Ignore", "CASE_STATUS_ERROR", "CE"},
 		{"a proposal refused in a secret case", proposal, cvdstate.CaseState{}, problem.Forbidden("not a participant"), "Ignore", "EMBARGO_ERROR", "EE"},
