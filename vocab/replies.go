@@ -112,6 +112,10 @@ func stubObject(o Object) Object {
 			out.CaseStatus = &CaseStatus{ObjectBase: ObjectBase{Type: TypeCaseStatus}, PXAState: st.CaseStatus.PXAState}
 		}
 		return out
+	case *VulnerabilityRecord:
+		return &VulnerabilityRecord{ObjectBase: base}
+	case *ProductStatus:
+		return &ProductStatus{ObjectBase: base}
 	case *CaseProposal:
 		return &CaseProposal{ObjectBase: base}
 	case *CaseParticipantRole:
