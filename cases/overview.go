@@ -148,10 +148,12 @@ func DetailOf(tx *store.ReadTx, rec ReportRecord) ReportDetail {
 }
 
 // CSHistory returns the order in which the case-state events happened in a
-// case, as far as its ledger records them: V when the case opened with an
-// aware vendor, then each first appearance of F, D (in a participant's
-// vfdState) and P, X, A (in a pxaState), in ledger order. Only entries that
-// carry a status are decoded.
+// case, as far as its ledger records them: V where a vendor became aware
+// (a vendor among the participants the case opened with, a vendor that
+// joined it, or a vendor's status), then each first appearance of F, D (in
+// a participant's vfdState) and P, X, A (in a pxaState), in ledger order.
+// Only entries that carry a status, open the case or record a joining are
+// decoded.
 func CSHistory(tx *store.ReadTx, c *Case) (cvdstate.History, error) {
 	return CSHistoryFrom(tx, c, 0, nil)
 }
@@ -171,14 +173,6 @@ func CSHistoryFrom(tx *store.ReadTx, c *Case, from int64, prior cvdstate.History
 			h = append(h, e)
 		}
 	}
-	if from == 0 {
-		for _, p := range c.Participants {
-			if strings.ContainsRune(p.VFD.String(), 'V') {
-				add(cvdstate.EventV)
-				break
-			}
-		}
-	}
 	b, err := tx.Case(c.ID)
 	if err != nil {
 		return nil, err
@@ -187,8 +181,9 @@ func CSHistoryFrom(tx *store.ReadTx, c *Case, from int64, prior cvdstate.History
 	if err != nil {
 		return nil, err
 	}
+	joined := []byte(EventType(vocab.AcceptInviteActorToCase))
 	err = entries.Range(store.SeqKey(uint64(from)), func(_, v []byte) error {
-		if !bytes.Contains(v, []byte("vfdState")) && !bytes.Contains(v, []byte("pxaState")) {
+		if !bytes.Contains(v, []byte("vfdState")) && !bytes.Contains(v, []byte("pxaState")) && !bytes.Contains(v, joined) {
 			return nil
 		}
 		e, err := ledger.Unmarshal(v)
@@ -196,16 +191,40 @@ func CSHistoryFrom(tx *store.ReadTx, c *Case, from int64, prior cvdstate.History
 			return err
 		}
 		var payload struct {
+			Actor  json.RawMessage `json:"actor"`
 			Object struct {
 				VFD        string `json:"vfdState"`
 				PXA        string `json:"pxaState"`
 				CaseStatus struct {
 					PXA string `json:"pxaState"`
 				} `json:"caseStatus"`
+				CaseParticipants []struct {
+					ParticipantStatuses []struct {
+						VFD string `json:"vfdState"`
+					} `json:"participantStatuses"`
+				} `json:"caseParticipants"`
 			} `json:"object"`
 		}
 		if json.Unmarshal(e.PayloadSnapshot, &payload) != nil {
 			return nil // a payload this view cannot read shows no events
+		}
+		switch e.EventType {
+		case EventType(vocab.CreateCase):
+			// A vendor the case opens with is aware: the report reached it.
+			for _, p := range payload.Object.CaseParticipants {
+				for _, st := range p.ParticipantStatuses {
+					if strings.ContainsRune(st.VFD, 'V') {
+						add(cvdstate.EventV)
+					}
+				}
+			}
+			return nil
+		case EventType(vocab.AcceptInviteActorToCase):
+			// A vendor that joins is aware: the case reached it.
+			if p := c.Participant(vocab.RefID(payload.Actor)); p != nil && p.Roles.Has(cvdstate.Vendor) {
+				add(cvdstate.EventV)
+			}
+			return nil
 		}
 		vfd := payload.Object.VFD
 		pxa := payload.Object.PXA + payload.Object.CaseStatus.PXA

@@ -9,6 +9,7 @@ import (
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
 )
 
 // TestCSHistoryOrdersSimultaneousEvents records ledger entries whose status
@@ -67,5 +68,114 @@ func TestCSHistoryOrdersSimultaneousEvents(t *testing.T) {
 				t.Errorf("history %s is not one the CS model accepts: %v", h, err)
 			}
 		})
+	}
+}
+
+// TestCSHistoryPlacesVendorAwarenessWhereTheLedgerDoes: in a case its
+// coordinator owns, the vendor becomes aware (V) when it joins the case,
+// which the ledger records where it happened: after the publication (P)
+// that came before it, and before the publication that came after it,
+// whether the history is read from the start or continued from a prefix
+// of the ledger (as the dashboard does). The history is one the CS model
+// accepts.
+func TestCSHistoryPlacesVendorAwarenessWhereTheLedgerDoes(t *testing.T) {
+	tests := []struct {
+		name        string
+		publishedAt int // the published status comes before this step of the vendor's joining: 0 invite, 2 after it joined
+		want        string
+	}{
+		{"published before the vendor joined", 0, "PV"},
+		{"published after the vendor joined", 2, "VP"},
+	}
+	for _, tt := range tests {
+		for _, from := range []int64{0, 2} {
+			t.Run(fmt.Sprintf("%s, from %d", tt.name, from), func(t *testing.T) {
+				db := openStore(t)
+				create := newCaseCreate(t, false)
+				vc := create.Object.Object.(*vocab.VulnerabilityCase)
+				owner := vc.CaseParticipants[0].Object.(*vocab.CaseParticipant)
+				owner.CaseRoles = []string{"coordinator", "case_owner"}
+				owner.ParticipantStatuses[0].Object.(*vocab.ParticipantStatus).VFDState = "vfd"
+				c := &Case{}
+				prev := ledger.GenesisHash(caseID, t0, caseActor)
+				var entries []ledger.Entry
+				record := func(sem vocab.Semantic, a *vocab.Activity) {
+					t.Helper()
+					if _, err := c.Apply(EventType(sem), a, t0); err != nil {
+						t.Fatalf("%s: %v", sem, err)
+					}
+					payload, err := vocab.Marshal(a)
+					if err != nil {
+						t.Fatal(err)
+					}
+					e, err := ledger.NewEntry(caseID, int64(len(entries)), prev, a.ID, EventType(sem), payload, t0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					entries, prev = append(entries, e), e.EntryHash
+				}
+				var snapshot *Case // the case when the ledger held from entries
+				record(vocab.CreateCase, create)
+				record(vocab.ValidateReport, act(t, "Accept", vendor, fmt.Sprintf(`"object":{"id":"https://f.example/a/offer","type":"Offer","actor":%q,"object":{"id":"https://f.example/reports/1","type":"VulnerabilityReport"}},"context":%q`, finder, caseID)))
+				if from == 2 {
+					snapshot = c.clone()
+				}
+				steps := []func(){
+					func() {
+						record(vocab.InviteActorToCase, act(t, "Invite", vendor, fmt.Sprintf(`"object":%q,"target":%q,"roles":["vendor"]`, vendor2, caseID)))
+					},
+					func() { record(vocab.AcceptInviteActorToCase, act(t, "Accept", vendor2, "")) },
+				}
+				published := func() {
+					record(vocab.AddParticipantStatusToParticipant, status(t, finder, caseID+"/participants/f", "", "Pxa"))
+				}
+				for i, step := range steps {
+					if i == tt.publishedAt {
+						published()
+					}
+					step()
+					if int64(len(entries)) == from {
+						snapshot = c.clone()
+					}
+				}
+				if tt.publishedAt == len(steps) {
+					published()
+				}
+				// The dashboard's way (from 2): the history of the first
+				// entries, read when the ledger held only them, continued
+				// with the rest.
+				var h cvdstate.History
+				for _, part := range [][2]int64{{0, from}, {from, int64(len(entries))}} {
+					if part[0] == part[1] {
+						continue
+					}
+					view := c
+					if part[1] < int64(len(entries)) {
+						view = snapshot
+					}
+					update(t, db, func(tx *store.Tx) error {
+						for _, e := range entries[part[0]:part[1]] {
+							if err := appendEntry(tx, e); err != nil {
+								return err
+							}
+						}
+						return saveCase(tx, view)
+					})
+					if err := db.View(context.Background(), func(tx *store.ReadTx) error {
+						var err error
+						h, err = CSHistoryFrom(tx, view, part[0], h)
+						return err
+					}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if h.String() != tt.want {
+					t.Errorf("history %s, want %s", h, tt.want)
+				}
+				if _, err := h.Final(); err != nil {
+					t.Errorf("history %s is not one the CS model accepts: %v", h, err)
+				}
+			})
+		}
 	}
 }
