@@ -168,10 +168,21 @@ func CSHistoryFrom(tx *store.ReadTx, c *Case, from int64, prior cvdstate.History
 		seen[e] = true
 	}
 	add := func(e cvdstate.CSEvent) {
-		if !seen[e] {
-			seen[e] = true
-			h = append(h, e)
+		if seen[e] {
+			return
 		}
+		// An event the CS model forces next (V once the public is aware,
+		// P once an exploit is) happened before any other, whether or not
+		// the ledger says so: a vendor that joins a public case later is
+		// taken to have been aware at once, as the model has it.
+		if cs, err := h.Final(); err == nil {
+			if f, ok := cs.Forced(); ok && f != e && !seen[f] {
+				seen[f] = true
+				h = append(h, f)
+			}
+		}
+		seen[e] = true
+		h = append(h, e)
 	}
 	b, err := tx.Case(c.ID)
 	if err != nil {

@@ -77,15 +77,17 @@ func TestCSHistoryOrdersSimultaneousEvents(t *testing.T) {
 // that came before it, and before the publication that came after it,
 // whether the history is read from the start or continued from a prefix
 // of the ledger (as the dashboard does). The history is one the CS model
-// accepts.
+// accepts: once the public is aware, the model makes the vendor aware
+// next (vP is fleeting), before an exploit is public.
 func TestCSHistoryPlacesVendorAwarenessWhereTheLedgerDoes(t *testing.T) {
 	tests := []struct {
-		name        string
-		publishedAt int // the published status comes before this step of the vendor's joining: 0 invite, 2 after it joined
-		want        string
+		name   string
+		script []string // after the case's opening and validation: invite, join, and statuses (Pxa, PXa)
+		want   string
 	}{
-		{"published before the vendor joined", 0, "PV"},
-		{"published after the vendor joined", 2, "VP"},
+		{"published before the vendor joined", []string{"Pxa", "invite", "join"}, "PV"},
+		{"published after the vendor joined", []string{"invite", "join", "Pxa"}, "VP"},
+		{"published, an exploit public, then the vendor joined", []string{"Pxa", "PXa", "invite", "join"}, "PVX"},
 	}
 	for _, tt := range tests {
 		for _, from := range []int64{0, 2} {
@@ -99,6 +101,7 @@ func TestCSHistoryPlacesVendorAwarenessWhereTheLedgerDoes(t *testing.T) {
 				c := &Case{}
 				prev := ledger.GenesisHash(caseID, t0, caseActor)
 				var entries []ledger.Entry
+				var snapshot *Case // the case when the ledger held from entries
 				record := func(sem vocab.Semantic, a *vocab.Activity) {
 					t.Helper()
 					if _, err := c.Apply(EventType(sem), a, t0); err != nil {
@@ -113,33 +116,21 @@ func TestCSHistoryPlacesVendorAwarenessWhereTheLedgerDoes(t *testing.T) {
 						t.Fatal(err)
 					}
 					entries, prev = append(entries, e), e.EntryHash
-				}
-				var snapshot *Case // the case when the ledger held from entries
-				record(vocab.CreateCase, create)
-				record(vocab.ValidateReport, act(t, "Accept", vendor, fmt.Sprintf(`"object":{"id":"https://f.example/a/offer","type":"Offer","actor":%q,"object":{"id":"https://f.example/reports/1","type":"VulnerabilityReport"}},"context":%q`, finder, caseID)))
-				if from == 2 {
-					snapshot = c.clone()
-				}
-				steps := []func(){
-					func() {
-						record(vocab.InviteActorToCase, act(t, "Invite", vendor, fmt.Sprintf(`"object":%q,"target":%q,"roles":["vendor"]`, vendor2, caseID)))
-					},
-					func() { record(vocab.AcceptInviteActorToCase, act(t, "Accept", vendor2, "")) },
-				}
-				published := func() {
-					record(vocab.AddParticipantStatusToParticipant, status(t, finder, caseID+"/participants/f", "", "Pxa"))
-				}
-				for i, step := range steps {
-					if i == tt.publishedAt {
-						published()
-					}
-					step()
 					if int64(len(entries)) == from {
 						snapshot = c.clone()
 					}
 				}
-				if tt.publishedAt == len(steps) {
-					published()
+				record(vocab.CreateCase, create)
+				record(vocab.ValidateReport, act(t, "Accept", vendor, fmt.Sprintf(`"object":{"id":"https://f.example/a/offer","type":"Offer","actor":%q,"object":{"id":"https://f.example/reports/1","type":"VulnerabilityReport"}},"context":%q`, finder, caseID)))
+				for _, step := range tt.script {
+					switch step {
+					case "invite":
+						record(vocab.InviteActorToCase, act(t, "Invite", vendor, fmt.Sprintf(`"object":%q,"target":%q,"roles":["vendor"]`, vendor2, caseID)))
+					case "join":
+						record(vocab.AcceptInviteActorToCase, act(t, "Accept", vendor2, ""))
+					default:
+						record(vocab.AddParticipantStatusToParticipant, status(t, finder, caseID+"/participants/f", "", step))
+					}
 				}
 				// The dashboard's way (from 2): the history of the first
 				// entries, read when the ledger held only them, continued
