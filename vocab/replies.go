@@ -115,7 +115,12 @@ func stubObject(o Object) Object {
 	case *VulnerabilityRecord:
 		return &VulnerabilityRecord{ObjectBase: base}
 	case *ProductStatus:
-		return &ProductStatus{ObjectBase: base}
+		// A product status is valid with its product, vendor and status
+		// (its schema's required members), which say what it stated.
+		st := o.(*ProductStatus)
+		b := base
+		b.Name = st.Name
+		return &ProductStatus{ObjectBase: b, Vendor: st.Vendor, Status: st.Status}
 	case *CaseProposal:
 		return &CaseProposal{ObjectBase: base}
 	case *CaseParticipantRole:
