@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -51,34 +50,7 @@ func indexAdvisory(tx *store.Tx, c *Case) error {
 // RecentAdvisories returns up to limit cases whose advisory is published,
 // the latest revised first.
 func RecentAdvisories(tx *store.ReadTx, limit int) ([]*Case, error) {
-	updates, err := tx.Case(advisoryUpdates)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []*Case
-	err = updates.RangeN(nil, limit, func(k, _ []byte) error {
-		if len(out) == limit {
-			return errPageFull
-		}
-		if len(k) <= 8 {
-			return fmt.Errorf("advisory update index key %x: too short", k)
-		}
-		c, err := loadCase(tx, string(k[8:]))
-		if err != nil {
-			return err
-		}
-		if c != nil {
-			out = append(out, c)
-		}
-		return nil
-	})
-	if errors.Is(err, errPageFull) {
-		err = nil
-	}
-	return out, err
+	return casesInOrder(tx, advisoryUpdates, nil, limit) // dates.go
 }
 
 // MigrateAdvisoryUpdates indexes by their latest revision the published

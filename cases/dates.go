@@ -99,7 +99,14 @@ func reindex(tx *store.Tx, idsName, keysName, id string, key []byte) error {
 // end, a proposed one, an advisory's publication) is at since or later,
 // earliest first, at most limit of them.
 func DatedCases(tx *store.ReadTx, since time.Time, limit int) ([]*Case, error) {
-	keys, err := tx.Case(casesByDate)
+	return casesInOrder(tx, casesByDate, dateKey(since, ""), limit)
+}
+
+// casesInOrder returns the cases of the ordered index keysName (whose keys
+// are 8 bytes of order, then a case id; see reindex), in key order from
+// from, at most limit of them.
+func casesInOrder(tx *store.ReadTx, keysName string, from []byte, limit int) ([]*Case, error) {
+	keys, err := tx.Case(keysName)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -107,12 +114,12 @@ func DatedCases(tx *store.ReadTx, since time.Time, limit int) ([]*Case, error) {
 		return nil, err
 	}
 	var out []*Case
-	err = keys.RangeN(dateKey(since, ""), limit, func(k, _ []byte) error {
+	err = keys.RangeN(from, limit, func(k, _ []byte) error {
 		if len(out) == limit {
 			return errPageFull
 		}
 		if len(k) <= 8 {
-			return fmt.Errorf("case date index key %x: too short", k)
+			return fmt.Errorf("%s: key %x is too short", keysName, k)
 		}
 		c, err := loadCase(tx, string(k[8:]))
 		if err != nil {
