@@ -157,9 +157,15 @@ func applyConsent(p PEC, e PECEvent) PEC {
 // consent (EMB-13-001), the withdrawing one's too, as no embargo remains
 // to decline. With no embargo nothing else changes. A participant that
 // already declined is refused, and so is a declaration after the embargo
-// ended (EXITED): there is nothing left to withdraw from.
+// ended (EXITED): there is nothing left to withdraw from. So is one of a
+// participant that closed the case (RM CLOSED), which takes no further
+// part in its embargo: the sender tables allow ET and ER only before RC.
 func Withdraw(c CaseState, p ParticipantState) (Outcome, error) {
 	out := Outcome{Case: c, Participant: p}
+	if p.RM == RMClosed && c.EM != EMExited {
+		return Outcome{Case: c, Participant: p}, &TransitionError{Model: "RM", Event: "withdraw", From: p.RM.String(),
+			Reason: "the participant closed the case and takes no further part in its embargo"}
+	}
 	if p.PEC == PECDeclined {
 		return Outcome{Case: c, Participant: p}, &TransitionError{Model: "PEC", Event: "withdraw", From: p.PEC.String(),
 			Reason: "the participant already declined the embargo"}

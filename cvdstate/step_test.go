@@ -323,4 +323,10 @@ func TestWithdraw(t *testing.T) {
 	if _, err := Withdraw(CaseState{EM: EMExited, PXA: PXAPublic}, ParticipantState{RM: RMClosed}); err == nil || !errors.Is(err, ErrNotAllowed) || !strings.Contains(err.Error(), "ended") {
 		t.Errorf("withdrawing from an ended embargo: %v, want ErrNotAllowed saying it ended", err)
 	}
+	// A participant that closed the case takes no further part in its
+	// embargo: the sender tables allow ET (and ER) only before RC, so its
+	// declaration would end the embargo for everyone after it left.
+	if out, err := Withdraw(CaseState{EM: EMActive}, ParticipantState{RM: RMClosed, PEC: PECSignatory}); err == nil || !errors.Is(err, ErrNotAllowed) || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("a closed participant withdrawing: em %s, %v; want ErrNotAllowed saying it closed the case", out.Case.EM, err)
+	}
 }
