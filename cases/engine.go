@@ -352,15 +352,13 @@ func (e *Engine) receiveReportDecision(tx *store.Tx, to LocalActor, sender strin
 	d, _ := decisionOf(m.Class.Semantic)
 	next, _, err := peer.Apply(d.event)
 	if err != nil {
-		if peer == cvdstate.RMClosed {
-			return nil, problem.Conflict("%s already closed report %s; it cannot %s it", sender, rep.ID, d.event)
-		}
 		// The peer's RM is its own: a message tells this node the state
 		// the peer moved to even when this node missed a step (a lost
 		// message), so the model follows it forward. A repeat changes
 		// nothing; a message that would move it back is older than what
 		// this node knows (it arrived after a later one): it is kept and
-		// answered with RE, and the model stays as it is.
+		// answered with RE, and the model stays as it is. So is any but a
+		// repeated RC from a peer that closed the report.
 		if d.target != peer && d.target.Progress() <= peer.Progress() {
 			reason := fmt.Sprintf("%s is %s for report %s as far as %s knows; a message saying it is %s is older than that, or would move it back", sender, peer, rep.ID, to.ID, d.target)
 			return []Reply{{Activity: vocab.Refuse(to.ID, a, sender, "", reason, m.Resolver), To: sender, OrderingKey: rep.ID}}, nil

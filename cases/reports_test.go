@@ -36,6 +36,12 @@ func TestReportDecisionsNeverMoveAPeerBack(t *testing.T) {
 		{"RI arriving after the later RV", "TentativeReject", cvdstate.RMValid, cvdstate.RMValid, "Ignore"},
 		{"RI after the peer deferred", "TentativeReject", cvdstate.RMDeferred, cvdstate.RMDeferred, "Ignore"},
 		{"RV after the peer accepted", "Accept", cvdstate.RMAccepted, cvdstate.RMAccepted, "Ignore"},
+		// A closed peer: a repeated RC is acknowledged as other repeats
+		// are; an RV from before its RC is older, answered RE; neither
+		// is refused on the request, which a sender takes for a delivery
+		// that failed for good.
+		{"RC again", "Reject", cvdstate.RMClosed, cvdstate.RMClosed, "Read"},
+		{"RV arriving after the later RC", "Accept", cvdstate.RMClosed, cvdstate.RMClosed, "Ignore"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
