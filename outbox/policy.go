@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -134,9 +135,14 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.Atoi(v); err == nil {
+	if secs, err := strconv.Atoi(v); err == nil || errors.Is(err, strconv.ErrRange) {
 		if secs < 0 {
 			return 0
+		}
+		// More seconds than a Duration holds (or than an int does) wait
+		// as long as a Duration can: the policy caps it.
+		if err != nil || int64(secs) > math.MaxInt64/int64(time.Second) {
+			return math.MaxInt64
 		}
 		return time.Duration(secs) * time.Second
 	}

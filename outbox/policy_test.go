@@ -137,3 +137,20 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestHugeRetryAfterIsCapped checks that a Retry-After in seconds too
+// large for a time.Duration postpones the delivery by MaxRetryAfter, as
+// any other long one does, rather than wrapping around to a short or
+// negative wait (or none) and having the peer asked again at the backoff.
+func TestHugeRetryAfterIsCapped(t *testing.T) {
+	p := DefaultRetryPolicy()
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	for _, in := range []string{"9223372037", "18446744074", "99999999999999999999"} {
+		t.Run(in, func(t *testing.T) {
+			next, ok := p.Next(now, now, 1, parseRetryAfter(in, now), nil)
+			if !ok || next.Sub(now) != p.MaxRetryAfter {
+				t.Errorf("Retry-After %s: next in %v (ok=%v), want the %v cap", in, next.Sub(now), ok, p.MaxRetryAfter)
+			}
+		})
+	}
+}
