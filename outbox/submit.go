@@ -253,6 +253,20 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 					}
 				}
 			}
+			// A Follow, its Undo and an answer to a Follow go to the actor
+			// they are for, whether or not the client named it: sent to no
+			// one, a Follow would wait for an answer for ever.
+			if plain != "" {
+				to, err := s.cfg.Social.Counterpart(&tx.ReadTx, act, plain)
+				if err != nil {
+					return err
+				}
+				if to != "" && to != local.ID && !slices.Contains(recipients, to) {
+					recipients = append(recipients, to)
+					act.To.Items = append(act.To.Items, vocab.RefTo(to))
+					act.To.Single = false
+				}
+			}
 			// An activity to the actor's followers reaches each of them
 			// (or each shared inbox they name), read from the store.
 			followers, err := social.Expand(&tx.ReadTx, social.Local{Name: local.Name, ID: local.ID}, addressed(act), recipients)

@@ -458,6 +458,26 @@ func (s *Social) Outbound(tx *store.Tx, from Local, act *vocab.Activity, sem voc
 	return problem.Unprocessable("this node does not send %s activities", sem)
 }
 
+// Counterpart returns the actor that a plain ActivityPub activity of
+// semantic sem is for, whom it must reach whatever else it is addressed
+// to: the followed actor of a Follow and of its Undo, the follower for an
+// Accept or a Reject of a Follow. It is "" for other activities. A Follow
+// named by id only is read from the store; its errors are those Outbound
+// gives for the same activity.
+func (s *Social) Counterpart(tx *store.ReadTx, act *vocab.Activity, sem vocab.Semantic) (string, error) {
+	switch sem {
+	case vocab.SocialFollow:
+		return act.Object.ID(), nil
+	case vocab.SocialUndoFollow:
+		fi, err := s.follow(tx, act, sem)
+		return fi.Object, err
+	case vocab.SocialAcceptFollow, vocab.SocialRejectFollow:
+		fi, err := s.follow(tx, act, sem)
+		return fi.Actor, err
+	}
+	return "", nil
+}
+
 // heldFollow reports whether the store holds the activity id as a Follow
 // that match accepts (by its direction and who sent it). Another activity
 // under that id (an answer whose inline Follow takes the id of a Create
