@@ -694,6 +694,10 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 			return nil, Permanent(fmt.Errorf("sign the request: %w", err))
 		}
 		resp, err := d.client.Do(req)
+		if errors.Is(err, actor.ErrAddressRefused) {
+			// The node never connects there: no retry changes that.
+			return nil, Permanent(fmt.Errorf("post to %s: %w", inbox, err))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("post to %s: %w", inbox, err)
 		}

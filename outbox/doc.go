@@ -50,9 +50,10 @@
 //     with RSA only for a day (signatures.go);
 //  4. it classifies the answer: 2xx completes the delivery; 408, 429, 5xx
 //     and network errors schedule a retry under the RetryPolicy, honouring
-//     Retry-After; any other status, a missing signing key and a recipient
-//     that is gone or unusable dead-letter it at once, as does a retry that
-//     would fall after the horizon.
+//     Retry-After; any other status, a missing signing key, a recipient
+//     that is gone or unusable and an inbox on an address the node does
+//     not connect to (loopback, private) dead-letter it at once, as does a
+//     retry that would fall after the horizon.
 //
 // Each attempt logs one line: delivery, activity, actor, recipient, inbox,
 // the signature it carried, attempt number, status, outcome, duration and
