@@ -512,10 +512,24 @@ const maxFailReason = 500
 // Follow's, the following follows the delivery: dead-lettered, it fails,
 // kept as failed with the error d recorded as its reason, and an audit
 // record says so; requeued, a failed one is pending again (the requeue
-// has its own audit record). An accepted following, and every other
+// has its own audit record), and the requeue of a Follow the actor has
+// undone since is refused (409): sent after the Undo, it would ask again
+// what the actor no longer wants. An accepted following, and every other
 // delivery, is left as it is.
 func (s *Social) FollowDeadLetter(tx *store.Tx, d store.Delivery, requeued bool) error {
 	f, ok, err := tx.Follow(d.Actor, store.Following, d.Recipient)
+	if err == nil && !ok && requeued {
+		// A Follow of the recipient that the actor undid since: sent
+		// again, after the Undo, it would make the actor a follower on
+		// the other side against its wish.
+		if undone, err := followOf(&tx.ReadTx, d); err != nil || undone {
+			if err != nil {
+				return err
+			}
+			return problem.Conflict("%s no longer asks to follow %s: the Follow %s was undone since it failed, and is not sent again",
+				d.Actor, problem.Clip(d.Recipient, 200), problem.Clip(d.ActivityID, 200))
+		}
+	}
 	if err != nil || !ok || f.FollowID != d.ActivityID || f.State == store.FollowAccepted {
 		return err
 	}
@@ -542,6 +556,39 @@ func (s *Social) FollowDeadLetter(tx *store.Tx, d store.Delivery, requeued bool)
 		ActivityID: d.ActivityID, Decision: store.DecisionFailed, Remote: host,
 		Reason: fmt.Sprintf("the Follow of %s failed: its delivery was given up: %s", d.Recipient, reason)})
 	return err
+}
+
+// followOf reports whether delivery d carries a Follow of its recipient
+// that its local actor sent.
+func followOf(tx *store.ReadTx, d store.Delivery) (bool, error) {
+	a, err := tx.Activity(d.ActivityID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("social: read the activity %s: %w", d.ActivityID, err)
+	}
+	if a.Direction != store.DirectionOutbound || a.Actor != d.Actor {
+		return false, nil
+	}
+	var held struct {
+		Type   string          `json:"type"`
+		Object json.RawMessage `json:"object"`
+	}
+	if json.Unmarshal(a.Body, &held) != nil || held.Type != "Follow" {
+		return false, nil
+	}
+	var object string
+	if json.Unmarshal(held.Object, &object) != nil {
+		var inline struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(held.Object, &inline) != nil {
+			return false, nil
+		}
+		object = inline.ID
+	}
+	return object == d.Recipient, nil
 }
 
 // checkAnnounced refuses an Announce of an object of this node that is
