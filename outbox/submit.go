@@ -216,6 +216,9 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 				plain = vocab.ClassifySocial(act, resolver)
 			}
 			key := orderingKey(act, resolver)
+			if plain != "" && key == "" {
+				key = social.OrderingKey(social.Local{Name: local.Name, ID: local.ID}, plain)
+			}
 			if plain == "" {
 				if err := checkAudience(act, local.ID, class.Semantic); err != nil {
 					return err

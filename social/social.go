@@ -478,6 +478,25 @@ func (s *Social) Counterpart(tx *store.ReadTx, act *vocab.Activity, sem vocab.Se
 	return "", nil
 }
 
+// OrderingKey returns the delivery lane (store.DeliveryTarget's
+// OrderingKey) of a plain ActivityPub activity of semantic sem that local
+// actor from sends: what changes whom it follows (a Follow, its Undo) is
+// sent in order in the lane of its following collection, and what
+// decides its followers (an Accept or a Reject of a Follow) in that of
+// its followers collection, so that an Undo never reaches the followed
+// actor before the Follow it undoes, nor a Reject the follower before the
+// Accept it revokes. It is "" for the other activities, which need no
+// order.
+func OrderingKey(from Local, sem vocab.Semantic) string {
+	switch sem {
+	case vocab.SocialFollow, vocab.SocialUndoFollow:
+		return FollowingOf(from.ID)
+	case vocab.SocialAcceptFollow, vocab.SocialRejectFollow:
+		return FollowersOf(from.ID)
+	}
+	return ""
+}
+
 // heldFollow reports whether the store holds the activity id as a Follow
 // that match accepts (by its direction and who sent it). Another activity
 // under that id (an answer whose inline Follow takes the id of a Create
