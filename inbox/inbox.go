@@ -276,7 +276,7 @@ func (p *Pipeline) Receive(ctx context.Context, name string, r *http.Request) (R
 			}
 			for _, a := range answers {
 				a.Activity.Actor = vocab.RefTo(local.ID)
-				if err := p.queueReply(tx, local, replyID(), cases.Reply{Activity: a.Activity, To: a.To}, now); err != nil {
+				if err := p.queueReply(tx, local, replyID(), cases.Reply{Activity: a.Activity, To: a.To, OrderingKey: a.OrderingKey}, now); err != nil {
 					return err
 				}
 				replies++

@@ -92,6 +92,8 @@ func IsSharedInbox(recipient string) (string, bool) {
 type Reply struct {
 	Activity *vocab.Activity
 	To       string
+	// OrderingKey is the delivery lane to queue it in (see OrderingKey).
+	OrderingKey string
 }
 
 // Sender is what the inbox learned of a Follow's sender before the
@@ -333,7 +335,7 @@ func (s *Social) receiveFollow(tx *store.Tx, to Local, sender string, act *vocab
 	if err != nil {
 		return nil, err
 	}
-	return []Reply{{Activity: accept, To: sender}}, nil
+	return []Reply{{Activity: accept, To: sender, OrderingKey: OrderingKey(to, vocab.SocialAcceptFollow)}}, nil
 }
 
 // sharedInboxOf returns the shared inbox a follower's actor document
