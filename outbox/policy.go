@@ -22,8 +22,9 @@ type RetryPolicy struct {
 	// directions, so a recovering peer is not hit by every node at once.
 	Jitter float64
 	// Horizon is how long after it was queued a delivery is still retried.
-	// A delivery whose next attempt would fall after the horizon is moved
-	// to the dead letters instead.
+	// A delivery whose next attempt by the backoff would fall after the
+	// horizon is moved to the dead letters instead; one that a peer's
+	// Retry-After would postpone past it is tried a last time at it.
 	Horizon time.Duration
 	// MaxRetryAfter caps how long a peer's Retry-After can postpone a
 	// delivery, so a hostile peer cannot park it past the horizon.
@@ -65,7 +66,8 @@ func (p RetryPolicy) Backoff(failures int) time.Duration {
 // failures times, should be tried again, and false when the horizon has
 // passed and it must go to the dead letters. retryAfter is the peer's
 // Retry-After (zero when absent); it is honoured when longer than the
-// backoff, up to MaxRetryAfter.
+// backoff, up to MaxRetryAfter, and when it reaches past the horizon
+// (where the backoff would not) the last attempt is at the horizon.
 func (p RetryPolicy) Next(now, firstQueued time.Time, failures int, retryAfter time.Duration, rng *rand.Rand) (time.Time, bool) {
 	wait := p.Backoff(failures)
 	if p.Jitter > 0 && rng != nil {
@@ -75,11 +77,18 @@ func (p RetryPolicy) Next(now, firstQueued time.Time, failures int, retryAfter t
 	if retryAfter > p.MaxRetryAfter {
 		retryAfter = p.MaxRetryAfter
 	}
+	end := firstQueued.Add(p.Horizon)
+	backoff := now.Add(wait)
 	if retryAfter > wait {
 		wait = retryAfter
 	}
 	next := now.Add(wait)
-	if next.After(firstQueued.Add(p.Horizon)) {
+	if next.After(end) {
+		if next.After(backoff) && !backoff.After(end) {
+			// The peer's Retry-After, not the backoff, reaches past the
+			// horizon: the last attempt waits until the horizon.
+			return end, true
+		}
 		return time.Time{}, false
 	}
 	return next, true

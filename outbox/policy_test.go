@@ -154,3 +154,38 @@ func TestHugeRetryAfterIsCapped(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryAfterPastTheHorizonKeepsALastAttempt checks that a peer's
+// Retry-After that reaches past the retry horizon (a rate limit near the
+// end of the horizon, or a horizon shorter than MaxRetryAfter) makes the
+// delivery wait until the horizon for its last attempt, rather than
+// dead-lettering it at once: the peer asked for time, not refused it, and
+// the backoff alone would have tried again before the horizon.
+func TestRetryAfterPastTheHorizonKeepsALastAttempt(t *testing.T) {
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	short := DefaultRetryPolicy()
+	short.Horizon = 12 * time.Hour
+	tests := []struct {
+		name        string
+		p           RetryPolicy
+		firstQueued time.Time
+		failures    int
+		retryAfter  time.Duration
+		want        time.Time
+		wantOK      bool
+	}{
+		{"late in the horizon", DefaultRetryPolicy(), now.Add(-6*24*time.Hour - 12*time.Hour), 20, 24 * time.Hour, now.Add(12 * time.Hour), true},
+		{"a horizon shorter than the cap", short, now, 1, 24 * time.Hour, now.Add(12 * time.Hour), true},
+		{"the backoff alone passes the horizon", DefaultRetryPolicy(), now.Add(-6*24*time.Hour - 20*time.Hour), 20, 24 * time.Hour, time.Time{}, false},
+		{"no Retry-After", DefaultRetryPolicy(), now.Add(-6*24*time.Hour - 20*time.Hour), 20, 0, time.Time{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.p.Jitter = 0
+			next, ok := tt.p.Next(now, tt.firstQueued, tt.failures, tt.retryAfter, nil)
+			if ok != tt.wantOK || !next.Equal(tt.want) {
+				t.Errorf("Next = %v, %v; want %v, %v", next, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
