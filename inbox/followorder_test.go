@@ -40,7 +40,7 @@ func TestAutomaticAcceptKeepsItsLane(t *testing.T) {
 	}
 	// The actor removes the follower at once, as the outbox queues it.
 	if err := n.db.EnqueueOutbound(ctx, store.Outbound{ID: vendorNodeURL + "/activities/reject-1", Actor: "vendor", Body: []byte(`{}`),
-		Deliveries: []store.DeliveryTarget{{Recipient: finder, OrderingKey: social.OrderingKey(vendor, vocab.SocialRejectFollow)}}}, nil); err != nil {
+		Deliveries: []store.DeliveryTarget{{Recipient: finder, OrderingKey: social.OrderingKey(vendor, nil, vocab.SocialRejectFollow)}}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	due, err := n.db.DueDeliveries(ctx, time.Now().Add(time.Minute), 10)

@@ -217,7 +217,7 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 			}
 			key := orderingKey(act, resolver)
 			if plain != "" && key == "" {
-				key = social.OrderingKey(social.Local{Name: local.Name, ID: local.ID}, plain)
+				key = social.OrderingKey(social.Local{Name: local.Name, ID: local.ID}, act, plain)
 			}
 			if plain == "" {
 				if err := checkAudience(act, local.ID, class.Semantic); err != nil {

@@ -335,7 +335,7 @@ func (s *Social) receiveFollow(tx *store.Tx, to Local, sender string, act *vocab
 	if err != nil {
 		return nil, err
 	}
-	return []Reply{{Activity: accept, To: sender, OrderingKey: OrderingKey(to, vocab.SocialAcceptFollow)}}, nil
+	return []Reply{{Activity: accept, To: sender, OrderingKey: OrderingKey(to, act, vocab.SocialAcceptFollow)}}, nil
 }
 
 // sharedInboxOf returns the shared inbox a follower's actor document
@@ -481,20 +481,23 @@ func (s *Social) Counterpart(tx *store.ReadTx, act *vocab.Activity, sem vocab.Se
 }
 
 // OrderingKey returns the delivery lane (store.DeliveryTarget's
-// OrderingKey) of a plain ActivityPub activity of semantic sem that local
-// actor from sends: what changes whom it follows (a Follow, its Undo) is
-// sent in order in the lane of its following collection, and what
+// OrderingKey) of a plain ActivityPub activity act, of semantic sem, that
+// local actor from sends: what changes whom it follows (a Follow, its
+// Undo) is sent in order in the lane of its following collection, what
 // decides its followers (an Accept or a Reject of a Follow) in that of
-// its followers collection, so that an Undo never reaches the followed
-// actor before the Follow it undoes, nor a Reject the follower before the
-// Accept it revokes. It is "" for the other activities, which need no
-// order.
-func OrderingKey(from Local, sem vocab.Semantic) string {
+// its followers collection, and the Create, Update and Delete of an
+// article in the lane of the article, so that an Undo never reaches the
+// followed actor before the Follow it undoes, nor a Reject the follower
+// before the Accept it revokes, nor a Delete a follower before the Create
+// it deletes. It is "" for the other activities, which need no order.
+func OrderingKey(from Local, act *vocab.Activity, sem vocab.Semantic) string {
 	switch sem {
 	case vocab.SocialFollow, vocab.SocialUndoFollow:
 		return FollowingOf(from.ID)
 	case vocab.SocialAcceptFollow, vocab.SocialRejectFollow:
 		return FollowersOf(from.ID)
+	case vocab.SocialCreateArticle, vocab.SocialUpdateArticle, vocab.SocialDeleteArticle:
+		return act.Object.ID()
 	}
 	return ""
 }
