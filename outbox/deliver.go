@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/policy"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"golang.org/x/time/rate"
@@ -694,8 +695,9 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 			return nil, Permanent(fmt.Errorf("sign the request: %w", err))
 		}
 		resp, err := d.client.Do(req)
-		if errors.Is(err, actor.ErrAddressRefused) {
-			// The node never connects there: no retry changes that.
+		if errors.Is(err, actor.ErrAddressRefused) || errors.Is(err, policy.ErrNotAllowed) {
+			// The node never connects there (an address it refuses, a
+			// host off its allow-list): no retry changes that.
 			return nil, Permanent(fmt.Errorf("post to %s: %w", inbox, err))
 		}
 		if err != nil {

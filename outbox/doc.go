@@ -52,8 +52,9 @@
 //     and network errors schedule a retry under the RetryPolicy, honouring
 //     Retry-After; any other status, a missing signing key, a recipient
 //     that is gone or unusable and an inbox on an address the node does
-//     not connect to (loopback, private) dead-letter it at once, as does a
-//     retry that would fall after the horizon.
+//     not connect to (loopback, private, a host off the federation
+//     allow-list) dead-letter it at once, as does a retry that would fall
+//     after the horizon.
 //
 // Each attempt logs one line: delivery, activity, actor, recipient, inbox,
 // the signature it carried, attempt number, status, outcome, duration and
