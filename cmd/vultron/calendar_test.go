@@ -59,3 +59,30 @@ func TestCalendarCommand(t *testing.T) {
 		t.Errorf("calendar feeds: exit %d, %q; want a usage error", code, errOut)
 	}
 }
+
+// TestUserDisableAndRemoveSayTheFeedURLsChanged: disabling or removing a
+// user retires the calendar feed URLs every subscriber holds, so the
+// command says so and where the new ones are, and the old URL is refused.
+func TestUserDisableAndRemoveSayTheFeedURLsChanged(t *testing.T) {
+	n := startCLINode(t, "vendor:Organization")
+	n.ok(t, "user", "add", "alice", "--role", "viewer")
+	n.ok(t, "user", "add", "bob", "--role", "viewer")
+	for _, args := range [][]string{{"user", "disable", "alice"}, {"user", "remove", "bob"}} {
+		var links api.CalendarLinks
+		if err := json.Unmarshal([]byte(n.ok(t, "calendar", "--json")), &links); err != nil {
+			t.Fatal(err)
+		}
+		out := n.ok(t, args...)
+		if !strings.Contains(out, "calendar feed URLs") || !strings.Contains(out, "vultron calendar") {
+			t.Errorf("vultron %s printed %q; want it to say the calendar feed URLs changed and vultron calendar prints the new ones", strings.Join(args, " "), out)
+		}
+		resp, err := http.Get(links.Calendar)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("after vultron %s the old feed URL answers %d, want 401", strings.Join(args, " "), resp.StatusCode)
+		}
+	}
+}

@@ -17,6 +17,11 @@ import (
 // command is one call of the node's API (/api/users, /api/tokens); the
 // node decides, and a refusal is its sentence.
 
+// feedRetired is what disabling or removing a user also does: the node
+// rotates the calendar feed token, which every user who reads may have
+// copied, so every subscribed feed URL stops working.
+const feedRetired = "the calendar feed URLs changed too (the old ones answer 401): vultron calendar prints the new ones for calendar clients"
+
 func runUser(ctx context.Context, env *environment, args []string) error {
 	sub := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -33,7 +38,9 @@ func runUser(ctx context.Context, env *environment, args []string) error {
 			"add prints, once, the user's first token (its scopes those of its role) and an\n"+
 			"enrollment link with which the person sets a dashboard password and a second\n"+
 			"factor. disable ends the user's sessions and revokes its tokens and its\n"+
-			"enrollment link at once; enable lets it log in again. remove deletes it.\n"+
+			"enrollment link at once; enable lets it log in again. remove deletes it. Both\n"+
+			"disable and remove also retire the calendar feed URLs (vultron calendar prints\n"+
+			"the new ones), which every user who reads may have copied.\n"+
 			"reset-2fa removes its second factors (a lost device) and ends its sessions, and\n"+
 			"enroll gives a new enrollment link; both print the link. The node's last\n"+
 			"enabled admin cannot be demoted, disabled or removed.", env)
@@ -154,7 +161,7 @@ func runUser(ctx context.Context, env *environment, args []string) error {
 			return printJSON(env, out)
 		}
 		if out.Disabled {
-			fmt.Fprintf(env.stdout, "user %s disabled: its sessions ended, its tokens and its enrollment link are revoked\n", out.Name)
+			fmt.Fprintf(env.stdout, "user %s disabled: its sessions ended, its tokens and its enrollment link are revoked\n%s\n", out.Name, feedRetired)
 		} else {
 			fmt.Fprintf(env.stdout, "user %s enabled: it logs in again, and needs new tokens (and a new link, vultron user enroll, if it had not enrolled)\n", out.Name)
 		}
@@ -166,7 +173,7 @@ func runUser(ctx context.Context, env *environment, args []string) error {
 		if err := c.call(ctx, http.MethodDelete, path, nil, nil); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.stdout, "user %s removed\n", name)
+		fmt.Fprintf(env.stdout, "user %s removed: its sessions ended, its tokens and its enrollment link are revoked\n%s\n", name, feedRetired)
 		return nil
 	case "reset-2fa", "enroll":
 		if err := needName(1); err != nil {
