@@ -145,6 +145,13 @@ func TestCLISeveralReports(t *testing.T) {
 	waitUntilTrue(t, "the finder's record of the duplicate", func() bool {
 		return strings.Contains(finderNode.ok(t, "report", "show", third), dup)
 	})
+	// The list says it in its case column too, rather than "-" as for a
+	// report that waits for a decision.
+	for _, n := range []cliNode{vendorNode, finderNode} {
+		if out := n.ok(t, "report", "list"); !strings.Contains(out, "duplicate of "+cases.ShortID(caseID)+"  ") {
+			t.Errorf("report list at %s does not name the case the third report duplicates:\n%s", n.url, out)
+		}
+	}
 	var c struct {
 		Reports []string `json:"reports"`
 	}

@@ -312,8 +312,13 @@ func runReportRead(ctx context.Context, env *environment, verb string, args []st
 	fmt.Fprintln(tw, "REPORT\tRECEIVED\tACTOR\tSTATE\tREPORTER\tCASE\tTITLE")
 	for _, r := range all {
 		caseID := "-"
-		if r.Case != "" {
+		switch {
+		case r.Case != "":
 			caseID = cases.ShortID(r.Case)
+		case r.DuplicateOf != "":
+			// Closed as a duplicate: the case it points at, not "-", which
+			// reads as a report that waits for a decision.
+			caseID = "duplicate of " + cases.ShortID(r.DuplicateOf)
 		}
 		reporter := r.Reporter
 		if r.Role == string(cases.Reporter) {
