@@ -175,7 +175,7 @@ func (n *Node) guarded(g guard, h http.HandlerFunc) http.HandlerFunc {
 		if !g.perm.Public() {
 			if !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="vultron"`)
-				problem.Write(w, problem.Unauthorized("%s needs a token with the %s scope as Authorization: Bearer <token> (the node's API token, or a user's: vultron token create)", r.URL.Path, g.perm.Scope))
+				problem.Write(w, problem.Unauthorized("%s needs a token with the %s scope %s", r.URL.Path, g.perm.Scope, whichToken(g)))
 				return
 			}
 			if err := p.Allow(g.perm, mux.Vars(r)[g.perm.ActorVar]); err != nil {
@@ -190,6 +190,20 @@ func (n *Node) guarded(g guard, h http.HandlerFunc) http.HandlerFunc {
 		return decide
 	}
 	return n.auditRefusals(g.audit, decide)
+}
+
+// whichToken says, in a 401 to a request without a token, how to give
+// one and which tokens the route takes: besides the API token and users'
+// tokens, the metrics token for /metrics and the feed token in ?token=
+// for the calendar feeds, which scrapers and calendar clients hold.
+func whichToken(g guard) string {
+	switch {
+	case g.perm.Scope == accounts.ScopeMetrics:
+		return "as Authorization: Bearer <token> (the node's metrics token, in its data directory's metrics-token file unless --metrics-token-file names another; the node's API token; or a user's: vultron token create)"
+	case g.from == fromFeed:
+		return "as ?token=<token> or Authorization: Bearer <token> (the feed URLs vultron calendar prints carry the feed token; or the node's API token, or a user's: vultron token create)"
+	}
+	return "as Authorization: Bearer <token> (the node's API token, or a user's: vultron token create)"
 }
 
 // feedPrincipal reads the ?token= of a calendar feed: the node's feed

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -1119,4 +1120,31 @@ func grepLine(s, sub string) string {
 		}
 	}
 	return ""
+}
+
+// TestUnauthorizedSaysWhichToken: a request with no token is told which
+// token the route takes, so that a scraper is pointed at the metrics token
+// and a calendar client at the feed URL's ?token=, not only at the API
+// token.
+func TestUnauthorizedSaysWhichToken(t *testing.T) {
+	n := startNode(t, "vendor:Organization")
+	for _, tt := range []struct{ path, want string }{
+		{"/metrics", "metrics-token"},
+		{"/calendar.ics", "?token="},
+		{"/calendar.ics", "vultron calendar"},
+		{"/api/cases", "the node's API token, or a user's: vultron token create"},
+	} {
+		resp, err := http.Get(n.url + tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			Error string `json:"error"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(e.Error, tt.want) {
+			t.Errorf("GET %s with no token: %d %q, want 401 saying %q", tt.path, resp.StatusCode, e.Error, tt.want)
+		}
+	}
 }
