@@ -772,3 +772,14 @@ func TestHelpOfActionsWithoutACase(t *testing.T) {
 		t.Errorf("report validate -h: exit %d:\n%s", code, out+errOut)
 	}
 }
+
+// TestParticipantRoleHelpSaysTheDefault: an invitation or a suggestion
+// without --role makes the actor a vendor, which the flag's help says.
+func TestParticipantRoleHelpSaysTheDefault(t *testing.T) {
+	for _, sub := range []string{"invite", "suggest"} {
+		code, out, errOut := runCLI(t, "participant", sub, "-h")
+		if help := out + errOut; code != 0 || !strings.Contains(help, "vendor when none is given") {
+			t.Errorf("participant %s -h: exit %d; want --role to say that the actor is invited as vendor when none is given:\n%s", sub, code, help)
+		}
+	}
+}

@@ -19,7 +19,7 @@ func participantGroup() actionGroup {
 	}
 	actorAndRoles := func(fs *flag.FlagSet, v *actionValues) {
 		actorFlag(fs, v)
-		fs.StringVar(&v.roles, "role", "", "CVD roles, comma-separated: "+cvdRoleNames())
+		fs.StringVar(&v.roles, "role", "", "CVD roles, comma-separated (the actor is invited as vendor when none is given): "+cvdRoleNames())
 	}
 	inviteFlags := func(fs *flag.FlagSet, v *actionValues) {
 		fs.StringVar(&v.caseRef, "case", "", "the case of the invitation, when several are pending")
