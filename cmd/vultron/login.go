@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -228,6 +230,14 @@ func runLogout(ctx context.Context, env *environment, args []string) error {
 		if base, err = nodeURL(*node); err != nil {
 			return err
 		}
+	}
+	if base == "" {
+		// The default login was forgotten: the others, if any, are
+		// named by --node.
+		if len(logins.Nodes) == 0 {
+			return errors.New("there is no login to forget")
+		}
+		return fmt.Errorf("no login in %s is the default one; give --node, one of %s", logins.path, strings.Join(slices.Sorted(maps.Keys(logins.Nodes)), ", "))
 	}
 	saved, ok := logins.Nodes[base]
 	if !ok {

@@ -149,8 +149,8 @@ func TestLoginCommand(t *testing.T) {
 		t.Fatalf("logout --revoke: exit %d, %q %q", code, out, errOut)
 	}
 	n.as(t, dave.Token).fails(t, 1, "refused the token", "case", "list")
-	if code, _, errOut := run1("", "logout"); code != 1 || !strings.Contains(errOut, "no login") {
-		t.Errorf("second logout: exit %d, %q", code, errOut)
+	if code, _, errOut := run1("", "logout"); code != 1 || !strings.Contains(errOut, "there is no login to forget") {
+		t.Errorf("second logout: exit %d, %q; want it to say there is no login to forget", code, errOut)
 	}
 	// A login file others may read is refused.
 	if err := os.Chmod(file, 0o644); err != nil {
