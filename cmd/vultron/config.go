@@ -44,7 +44,7 @@ func applySettings(fs *flag.FlagSet, getenv func(string) string, configPath stri
 	}
 	for key := range fromFile {
 		if fs.Lookup(key) == nil {
-			return fmt.Errorf("config file %s: unknown setting %q (settings are the flag names of the command)", configPath, key)
+			return usageError("config file %s: unknown setting %q (settings are the flag names of the command)", configPath, key)
 		}
 	}
 	onCommandLine := map[string]bool{}
@@ -63,7 +63,7 @@ func applySettings(fs *flag.FlagSet, getenv func(string) string, configPath stri
 			}
 			for _, one := range values {
 				if err := fs.Set(f.Name, one); err != nil {
-					firstErr = fmt.Errorf("environment variable %s: %w", envName(f.Name), err)
+					firstErr = usageError("environment variable %s: %v", envName(f.Name), err)
 					return
 				}
 			}
@@ -71,12 +71,12 @@ func applySettings(fs *flag.FlagSet, getenv func(string) string, configPath stri
 		}
 		if values, ok := fromFile[f.Name]; ok {
 			if len(values) > 1 && !repeatable {
-				firstErr = fmt.Errorf("config file %s: setting %q takes one value, not a list", configPath, f.Name)
+				firstErr = usageError("config file %s: setting %q takes one value, not a list", configPath, f.Name)
 				return
 			}
 			for _, one := range values {
 				if err := fs.Set(f.Name, one); err != nil {
-					firstErr = fmt.Errorf("config file %s: setting %q: %w", configPath, f.Name, err)
+					firstErr = usageError("config file %s: setting %q: %v", configPath, f.Name, err)
 					return
 				}
 			}
@@ -110,7 +110,7 @@ func readConfigFile(path string) (map[string][]string, error) {
 	dec.UseNumber()
 	var raw map[string]any
 	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("config file %s is not a JSON object of settings: %w", path, err)
+		return nil, usageError("config file %s is not a JSON object of settings: %v", path, err)
 	}
 	out := make(map[string][]string, len(raw))
 	keys := make([]string, 0, len(raw))
@@ -124,14 +124,14 @@ func readConfigFile(path string) (map[string][]string, error) {
 			for _, item := range v {
 				s, err := scalarSetting(item)
 				if err != nil {
-					return nil, fmt.Errorf("config file %s: setting %q: %w", path, k, err)
+					return nil, usageError("config file %s: setting %q: %v", path, k, err)
 				}
 				out[k] = append(out[k], s)
 			}
 		default:
 			s, err := scalarSetting(v)
 			if err != nil {
-				return nil, fmt.Errorf("config file %s: setting %q: %w", path, k, err)
+				return nil, usageError("config file %s: setting %q: %v", path, k, err)
 			}
 			out[k] = []string{s}
 		}

@@ -237,3 +237,37 @@ func TestUnknownCommandSuggestsTheNearest(t *testing.T) {
 		}
 	}
 }
+
+// TestBadSettingIsABadCommandLine: a setting of serve from the config file
+// or the environment that the command line would refuse (an unknown name,
+// a value that does not parse) is a bad command line as the flag is: exit
+// 2, one sentence, and the data directory is not made.
+func TestBadSettingIsABadCommandLine(t *testing.T) {
+	for _, tt := range []struct {
+		name, file, env, want string
+	}{
+		{"unknown key", `{"lissen": "127.0.0.1:0"}`, "", `unknown setting "lissen"`},
+		{"bad value", `{"allow-private-peers": "maybe"}`, "", `setting "allow-private-peers"`},
+		{"list for one value", `{"public-url": ["http://a.example", "http://b.example"]}`, "", "takes one value, not a list"},
+		{"not JSON", `{"listen":`, "", "is not a JSON object of settings"},
+		{"environment", `{}`, "maybe", "VULTRON_ALLOW_PRIVATE_PEERS"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "data")
+			var out strings.Builder
+			env := &environment{stdout: &out, stderr: &out, getenv: func(k string) string {
+				if k == "VULTRON_ALLOW_PRIVATE_PEERS" {
+					return tt.env
+				}
+				return ""
+			}}
+			code := run(t.Context(), env, []string{"serve", "--data", data, "--listen", "127.0.0.1:0", "--config", writeFile(t, tt.file)})
+			if code != 2 || !strings.Contains(out.String(), tt.want) || strings.Count(strings.TrimSpace(out.String()), "\n") > 0 {
+				t.Errorf("exit %d, %q; want exit 2 and one sentence saying %q", code, out.String(), tt.want)
+			}
+			if _, err := os.Stat(data); !os.IsNotExist(err) {
+				t.Errorf("the data directory was made (%v)", err)
+			}
+		})
+	}
+}
