@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 
 	"github.com/openvultron/vultron/api"
@@ -65,7 +66,14 @@ func runDue(ctx context.Context, env *environment, args []string) error {
 		}
 		return nil
 	}
-	rows := [][]string{{"due (" + out.TimeZone + ")", "UTC", "", "clock", "limit", "case or report", "whose"}}
+	// The due time in the node's zone, and in UTC beside it unless that
+	// is the node's zone.
+	inUTC := out.TimeZone != "UTC"
+	header := []string{"due (" + out.TimeZone + ")", "UTC", "left", "clock", "limit", "case or report", "whose"}
+	if !inUTC {
+		header = slices.Delete(header, 1, 2)
+	}
+	rows := [][]string{header}
 	for _, d := range out.Deadlines {
 		what := "case " + cases.ShortID(d.Subject)
 		if d.Report {
@@ -86,7 +94,11 @@ func runDue(ctx context.Context, env *environment, args []string) error {
 		}
 		// The limit as the node words it: "at its time" for the embargo's
 		// end and an invitation's answer-by time (deadline.Limit.Text).
-		rows = append(rows, []string{d.DueLocal, d.Due.UTC().Format("2006-01-02 15:04"), deadline.In(d.Due, out.Now), d.Kind, d.Limit, what, whose})
+		row := []string{d.DueLocal, d.Due.UTC().Format("2006-01-02 15:04"), deadline.In(d.Due, out.Now), d.Kind, d.Limit, what, whose}
+		if !inUTC {
+			row = slices.Delete(row, 1, 2)
+		}
+		rows = append(rows, row)
 	}
 	return table(env.stdout, rows)
 }

@@ -146,3 +146,26 @@ func TestOversizedFilesAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestDueOnAUTCNode: on a node whose deadlines are counted in UTC, the
+// listing shows each due time once, under "due (UTC)", not again in a UTC
+// column beside it; and every column has a header, the time left "left".
+func TestDueOnAUTCNode(t *testing.T) {
+	cfg, err := deadline.Parse([]byte("timezone: UTC\n"), "d.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vendor := startCLINodeWith(t, node.Config{Deadlines: &cfg, DeadlineCheck: 20 * time.Millisecond}, "vendor:Organization")
+	finder := startCLINode(t, "finder:Person")
+	report := strings.TrimSpace(finder.ok(t, "report", "submit", "-q", "--to", vendor.url+"/actors/vendor", "--name", "Due in UTC", "--content", "x"))
+	vendor.ok(t, "report", "show", report, "--timeout", "30s")
+	out := vendor.ok(t, "due")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	header := strings.Fields(lines[0])
+	if len(lines) != 3 || strings.Join(header, " ") != "due (UTC) left clock limit case or report whose" {
+		t.Fatalf("vultron due on a UTC node: header %q, want the due time once and a header for every column\n%s", header, out)
+	}
+	if date := lines[1][:len("2006-01-02")]; strings.Count(lines[1], date) != 1 {
+		t.Errorf("a deadline's line shows its date %s %d times, want once: %q", date, strings.Count(lines[1], date), lines[1])
+	}
+}
