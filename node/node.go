@@ -626,49 +626,26 @@ func New(ctx context.Context, cfg Config) (_ *Node, retErr error) {
 		n.log.Info().Int("files", pulled).Msg("took the keys and tokens the store keeps into the data directory")
 	}
 	defer func() { release() }()
-	// Stores written before case notes moved out of the case records.
-	if moved, err := cases.MigrateNotes(ctx, db); err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	} else if moved > 0 {
-		n.log.Info().Int("cases", moved).Msg("moved case notes out of the case records")
-	}
-	// Stores written before the cases were counted by state (cases/counts.go).
-	if counted, err := cases.MigrateCounts(ctx, db); err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	} else if counted > 0 {
-		n.log.Info().Int("cases", counted).Msg("counted the cases by state")
-	}
-	// Stores written before the deadline clocks were indexed (cases/deadlines.go).
-	if indexed, err := cases.MigrateClocks(ctx, db); err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	} else if indexed > 0 {
-		n.log.Info().Int("subjects", indexed).Msg("indexed the deadline clocks of cases and reports")
-	}
-	// Reports whose clocks releases before schema version 3 kept in open/.
-	if moved, err := cases.MoveReportClocks(ctx, db); err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	} else if moved > 0 {
-		n.log.Info().Int("reports", moved).Msg("moved the deadline clocks of reports into the reports' records")
-	}
-	// Stores written before cases and reports had short ids (cases/lookup.go).
-	if indexed, err := cases.MigrateShortIDs(ctx, db); err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	} else if indexed > 0 {
-		n.log.Info().Int("ids", indexed).Msg("indexed the short ids of cases and reports")
-	}
-	// Stores written before the advisories were indexed by their latest
-	// revision (cases/advisories.go).
-	if indexed, err := cases.MigrateAdvisoryUpdates(ctx, db); err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	} else if indexed > 0 {
-		n.log.Info().Int("advisories", indexed).Msg("indexed the published advisories by their latest revision")
-	}
-	// Stores written before the cases were indexed by their latest
-	// calendar date (cases/dates.go).
-	if read, err := cases.MigrateCaseDates(ctx, db); err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	} else if read > 0 {
-		n.log.Info().Int("cases", read).Msg("indexed the cases by their latest embargo or publication date")
+	// Records of stores written by earlier releases are brought up to
+	// date, each once (a later start finds nothing to do): what each
+	// moves or indexes, and the log line that counts it.
+	for _, m := range []struct {
+		run        func(context.Context, *store.DB) (int, error)
+		unit, what string
+	}{
+		{cases.MigrateNotes, "cases", "moved case notes out of the case records"},
+		{cases.MigrateCounts, "cases", "counted the cases by state"},                                              // cases/counts.go
+		{cases.MigrateClocks, "subjects", "indexed the deadline clocks of cases and reports"},                     // cases/deadlines.go
+		{cases.MoveReportClocks, "reports", "moved the deadline clocks of reports into the reports' records"},     // kept in open/ before schema version 3
+		{cases.MigrateShortIDs, "ids", "indexed the short ids of cases and reports"},                              // cases/lookup.go
+		{cases.MigrateAdvisoryUpdates, "advisories", "indexed the published advisories by their latest revision"}, // cases/advisories.go
+		{cases.MigrateCaseDates, "cases", "indexed the cases by their latest embargo or publication date"},        // cases/dates.go
+	} {
+		if done, err := m.run(ctx, db); err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		} else if done > 0 {
+			n.log.Info().Int(m.unit, done).Msg(m.what)
+		}
 	}
 
 	for _, ac := range cfg.Actors {
