@@ -20,21 +20,7 @@ func TestArticleActivitiesKeepTheirOrder(t *testing.T) {
 		as       = "https://www.w3.org/ns/activitystreams"
 	)
 	ctx := context.Background()
-	v := newVendorOutbox(t, nil, nil)
-	plain, err := social.New(social.Config{
-		ManuallyApproves: func(string) bool { return true },
-		IsCaseActor:      func(string) bool { return false },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.sub.cfg.Social = plain
-	if err := v.db.Update(ctx, func(tx *store.Tx) error {
-		return tx.PutFollow(store.Follow{Local: "vendor", Direction: store.FollowerOf, State: store.FollowAccepted,
-			Remote: follower, FollowID: "https://fan.example/activities/follow-1"})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	v := newFollowedOutbox(t, follower, "https://fan.example/activities/follow-1", store.FollowAccepted)
 	article := vendorNode + "/blog/1"
 	followers := social.FollowersOf(v.vendor.ID)
 	var ids []string

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/openvultron/vultron/social"
 	"github.com/openvultron/vultron/store"
 )
 
@@ -24,22 +23,8 @@ func TestFollowActivitiesReachTheirCounterpart(t *testing.T) {
 		followerID = "https://fan.example/activities/follow-1"
 	)
 	ctx := context.Background()
-	v := newVendorOutbox(t, nil, nil)
-	plain, err := social.New(social.Config{
-		ManuallyApproves: func(string) bool { return true },
-		IsCaseActor:      func(string) bool { return false },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.sub.cfg.Social = plain
 	// A Follow of the vendor that fan.example sent, waiting for an answer.
-	if err := v.db.Update(ctx, func(tx *store.Tx) error {
-		return tx.PutFollow(store.Follow{Local: "vendor", Direction: store.FollowerOf, State: store.FollowPending,
-			Remote: follower, FollowID: followerID})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	v := newFollowedOutbox(t, follower, followerID, store.FollowPending)
 	const as = "https://www.w3.org/ns/activitystreams"
 	follow, err := v.sub.Submit(ctx, "vendor", []byte(fmt.Sprintf(`{"@context":%q,"type":"Follow","object":%q}`, as, peer)))
 	if err != nil {

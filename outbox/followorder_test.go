@@ -25,21 +25,7 @@ func TestFollowActivitiesKeepTheirOrder(t *testing.T) {
 		as         = "https://www.w3.org/ns/activitystreams"
 	)
 	ctx := context.Background()
-	v := newVendorOutbox(t, nil, nil)
-	plain, err := social.New(social.Config{
-		ManuallyApproves: func(string) bool { return true },
-		IsCaseActor:      func(string) bool { return false },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.sub.cfg.Social = plain
-	if err := v.db.Update(ctx, func(tx *store.Tx) error {
-		return tx.PutFollow(store.Follow{Local: "vendor", Direction: store.FollowerOf, State: store.FollowPending,
-			Remote: follower, FollowID: followerID})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	v := newFollowedOutbox(t, follower, followerID, store.FollowPending)
 	submit := func(body string) Submitted {
 		t.Helper()
 		s, err := v.sub.Submit(ctx, "vendor", []byte(body))
@@ -67,4 +53,26 @@ func TestFollowActivitiesKeepTheirOrder(t *testing.T) {
 	if len(got) != 2 || got[0] != follow.ID || got[1] != accept.ID {
 		t.Errorf("due first: %q, want only the Follow %s and the Accept %s (the Undo and the Reject wait behind them)", got, follow.ID, accept.ID)
 	}
+}
+
+// newFollowedOutbox returns the vendor's outbox with the plain
+// ActivityPub of package social (every follower approved by hand), and
+// follower's Follow of the vendor, followID, recorded in state.
+func newFollowedOutbox(t *testing.T, follower, followID string, state store.FollowState) *vendorOutbox {
+	t.Helper()
+	v := newVendorOutbox(t, nil, nil)
+	plain, err := social.New(social.Config{
+		ManuallyApproves: func(string) bool { return true },
+		IsCaseActor:      func(string) bool { return false },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.sub.cfg.Social = plain
+	if err := v.db.Update(context.Background(), func(tx *store.Tx) error {
+		return tx.PutFollow(store.Follow{Local: "vendor", Direction: store.FollowerOf, State: state, Remote: follower, FollowID: followID})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
