@@ -829,12 +829,19 @@ func (c *Case) acceptEmbargo(p *Participant, act *vocab.Activity, at time.Time) 
 			prop.AcceptedEmbargo = terms.ID
 		}
 	}
-	// A signatory of other terms (another proposal it accepted or made,
-	// or the terms a revision replaced) never accepted these: its consent
-	// lapses, as a revision's does, and it is not bound by them.
+	// No proposal is left to answer, so whoever did not accept these
+	// terms has declined them (spec §2.7: INVITED or LAPSED to DECLINED,
+	// the pocket veto, which no RSVP deadline would otherwise bring): an
+	// invitee that did not answer, a signatory whose consent lapsed under
+	// the revision, and a signatory of other terms (another proposal it
+	// accepted or made), whose consent lapses first, as a revision's does.
+	// It is not bound by them, and the next proposal invites it again.
 	for _, o := range c.Participants {
 		if o.PEC == cvdstate.PECSignatory && o.AcceptedEmbargo != terms.ID {
 			o.PEC = cvdstate.BulkConsent(o.PEC, cvdstate.PECRevise)
+		}
+		if o.PEC == cvdstate.PECInvited || o.PEC == cvdstate.PECLapsed {
+			o.PEC, _ = o.PEC.Apply(cvdstate.PECDecline)
 		}
 	}
 	c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: emMessage(out.Emit), From: before, To: c.EM, End: terms.End})

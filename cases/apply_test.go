@@ -1224,7 +1224,7 @@ func TestClosedParticipantAnswersNoProposal(t *testing.T) {
 // TestAcceptedTermsBindOnlyTheirSignatories: with two embargo proposals
 // open, a participant that accepted one of them is not bound by the other
 // when the owner puts that other in force: it never accepted those terms,
-// so it is no signatory of the embargo in force (its consent lapses), and
+// so it is no signatory of the embargo in force (it declined them), and
 // the case does not say it adheres to the embargo.
 func TestAcceptedTermsBindOnlyTheirSignatories(t *testing.T) {
 	for _, revise := range []bool{false, true} {
@@ -1253,6 +1253,76 @@ func TestAcceptedTermsBindOnlyTheirSignatories(t *testing.T) {
 			}
 			if f := c.Participant(finder); f.PEC == cvdstate.PECSignatory && f.AcceptedEmbargo != long.Object.ID() {
 				t.Errorf("the finder, which proposed only the short terms, is a signatory of %s", f.AcceptedEmbargo)
+			}
+		})
+	}
+}
+
+// TestTermsInForceEndTheInvitations: when the owner puts terms in force
+// (EA, EC) no proposal is left to answer, so a participant that was asked
+// and did not accept those terms (INVITED, LAPSED, or a signatory of other
+// terms) has declined them (the PEC model's decline edge, as the RSVP
+// deadline's pocket veto would): its consent is DECLINED from then on,
+// whatever the time, with no RSVP deadline, and the next proposal invites
+// it again.
+func TestTermsInForceEndTheInvitations(t *testing.T) {
+	tests := []struct {
+		name    string
+		embargo bool // an embargo in force before: the proposal is a revision
+		before  cvdstate.PEC
+		answer  bool // the coordinator accepts a counter-proposal first
+	}{
+		{name: "invited to a proposal (EA)", embargo: false, before: cvdstate.PECInvited},
+		{name: "lapsed under a revision (EC)", embargo: true, before: cvdstate.PECLapsed},
+		{name: "signatory of the counter-proposal", embargo: false, before: cvdstate.PECSignatory, answer: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCase(t, tt.embargo)
+			other := &Participant{ID: caseID + "/participants/c", Actor: coord}
+			other.RM, other.Roles = cvdstate.RMAccepted, cvdstate.Coordinator
+			if tt.embargo {
+				other.PEC, other.AcceptedEmbargo = cvdstate.PECSignatory, c.Embargo.ID
+			}
+			c.addParticipant(other)
+			ep := embargoInviteBy(t, finder, "https://f.example/a/ep1", "2027-02-01T00:00:00Z", "2026-11-01T13:00:00Z", "")
+			must(t, c, vocab.InviteToEmbargoOnCase, ep)
+			if tt.answer {
+				counter := embargoInviteBy(t, vendor, "https://v.example/a/ep2", "2027-01-01T00:00:00Z", "2026-11-01T13:00:00Z", "")
+				must(t, c, vocab.InviteToEmbargoOnCase, counter)
+				must(t, c, vocab.AcceptInviteToEmbargoOnCase, act(t, "Accept", coord, fmt.Sprintf(`"object":%q,"context":%q`, counter.ID, caseID)))
+			}
+			if o := c.Participant(coord); o.PEC != tt.before {
+				t.Fatalf("before the owner's acceptance the coordinator is %s, want %s", o.PEC, tt.before)
+			}
+			replica := c.clone()
+			accept := act(t, "Accept", vendor, fmt.Sprintf(`"object":%q,"context":%q`, ep.ID, caseID))
+			must(t, c, vocab.AcceptInviteToEmbargoOnCase, accept)
+			must(t, replica, vocab.AcceptInviteToEmbargoOnCase, accept)
+			if c.EM != cvdstate.EMActive || c.Embargo.ID != ep.Object.ID() {
+				t.Fatalf("after the owner's acceptance: em %s, embargo %+v; want ACTIVE with the finder's terms", c.EM, c.Embargo)
+			}
+			o := c.Participant(coord)
+			if o.PEC != cvdstate.PECDeclined || !c.RSVPDeadline(o).IsZero() {
+				t.Errorf("the coordinator, which did not accept the terms put in force, is %s with RSVP deadline %s; want DECLINED with none", o.PEC, c.RSVPDeadline(o))
+			}
+			for _, at := range []time.Time{t0.Add(2 * time.Hour), t0.Add(365 * 24 * time.Hour)} {
+				if got := c.ConsentAt(o, at); got != cvdstate.PECDeclined {
+					t.Errorf("consent at %s = %s, want DECLINED", at, got)
+				}
+			}
+			if r := replica.Participant(coord); r.PEC != o.PEC {
+				t.Errorf("a replica applying the same entry has the coordinator %s, the Case Actor %s", r.PEC, o.PEC)
+			}
+			for _, a := range []string{vendor, finder} {
+				if p := c.Participant(a); p.PEC != cvdstate.PECSignatory || p.AcceptedEmbargo != c.Embargo.ID {
+					t.Errorf("%s is %s of %q, want SIGNATORY of the terms in force", a, p.PEC, p.AcceptedEmbargo)
+				}
+			}
+			ev := embargoInviteBy(t, vendor, "https://v.example/a/ev3", "2027-03-01T00:00:00Z", "2026-11-01T14:00:00Z", "")
+			must(t, c, vocab.InviteToEmbargoOnCase, ev)
+			if o.PEC != cvdstate.PECInvited {
+				t.Errorf("a revision after it declined leaves the coordinator %s, want INVITED", o.PEC)
 			}
 		})
 	}

@@ -104,8 +104,10 @@
 // deadline is read, never stored: Case.ConsentAt gives DECLINED for an
 // INVITED or LAPSED participant whose deadline passed, and only the Case
 // Actor refuses a late Accept (CheckRSVP, not Apply), so replicas agree
-// with whatever their Case Actor recorded. A rejected revision binds again
-// the signatories of the terms in force (revisionRejected).
+// with whatever their Case Actor recorded. The owner's acceptance of terms
+// leaves no proposal to answer: whoever did not accept them is DECLINED
+// from then on (acceptEmbargo). A rejected revision binds again the
+// signatories of the terms in force (revisionRejected).
 //
 // # Embargo length
 //
