@@ -185,6 +185,33 @@ func (c *Case) Apply(eventType string, act *vocab.Activity, at time.Time) (Effec
 	return Effects{}, problem.Unprocessable("case %s does not record %s activities", c.ID, strings.ToUpper(eventType))
 }
 
+// applyRecorded folds an entry the case's Case Actor recorded as applied,
+// as a replica does: as Apply, but a refusal this release added, which a
+// Case Actor of an earlier release did not make (laterRule), gives way to
+// the Case Actor's disposition. The Case Actor is authoritative for its
+// ledger (spec §7.8): one of this release records such an activity as
+// rejected, which no replica applies, and one of an earlier release
+// applied it, as every replica then does, so the replicas of a case whose
+// nodes run different releases agree. Every other refusal still stands,
+// and the entry's place in the hash chain is verified before (ledger).
+func (c *Case) applyRecorded(eventType string, act *vocab.Activity, at time.Time) (Effects, error) {
+	c.recorded = true
+	defer func() { c.recorded = false }()
+	return c.Apply(eventType, act, at)
+}
+
+// laterRule returns err, a refusal of a rule that Case Actors of earlier
+// releases did not apply, unless the case is folding an entry its Case
+// Actor recorded as applied (applyRecorded): a participant that closed the
+// case answering an embargo proposal (answersEmbargo) or taking the
+// ownership it was offered (decideTransfer).
+func (c *Case) laterRule(err error) error {
+	if c.recorded {
+		return nil
+	}
+	return err
+}
+
 // closeFully records the Case Actor's closing of the case once its owner
 // left (EventCaseFullyClosed): its own Leave of the case, after the
 // owner's. The open invitations, suggestions and ownership offer end with
@@ -798,7 +825,7 @@ func (c *Case) acceptEmbargo(p *Participant, act *vocab.Activity, at time.Time) 
 	}
 	terms := c.Proposals[i].Terms
 	if p.Actor != c.Owner {
-		if err := answersEmbargo(p); err != nil {
+		if err := c.laterRule(answersEmbargo(p)); err != nil {
 			return Effects{}, err
 		}
 		next, err := p.PEC.Apply(cvdstate.PECAccept)
@@ -858,7 +885,7 @@ func (c *Case) rejectEmbargo(p *Participant, act *vocab.Activity, at time.Time) 
 	}
 	terms := c.Proposals[i].Terms
 	if p.Actor != c.Owner && p.Actor != terms.Proposer {
-		if err := answersEmbargo(p); err != nil {
+		if err := c.laterRule(answersEmbargo(p)); err != nil {
 			return Effects{}, err
 		}
 		next, err := p.PEC.Apply(cvdstate.PECDecline)
@@ -1187,7 +1214,9 @@ func (c *Case) decideTransfer(p *Participant, offerID string, accept bool) error
 	if accept && !p.Engaged() {
 		// It closed the case since the offer: an owner that closed could
 		// never leave the case and close it for everyone.
-		return problem.Conflict("ownership of case %s can go only to an engaged participant; %s has closed it", c.ID, p.Actor)
+		if err := c.laterRule(problem.Conflict("ownership of case %s can go only to an engaged participant; %s has closed it", c.ID, p.Actor)); err != nil {
+			return err
+		}
 	}
 	if accept {
 		if old := c.Participant(c.Owner); old != nil {

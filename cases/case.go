@@ -73,6 +73,9 @@ type Case struct {
 	// note just appended, so a set whose size differs from len(pending)
 	// belongs to another copy and is rebuilt (see addNote).
 	pendingIDs map[string]struct{}
+	// recorded is set while applyRecorded folds an entry the Case Actor
+	// recorded as applied: the refusals of laterRule give way to it.
+	recorded bool
 	// storedNote reports whether a note with the given id is stored
 	// already. loadCase and saveCase set it to read the case's noteids/
 	// bucket, so it is valid only in their transaction; it is nil for a

@@ -32,7 +32,9 @@
 // case-scoped activity with Case.Apply, appends it as a ledger entry and
 // announces the entry to the participants on other nodes. A participant's
 // node keeps a replica (replica.go): it applies entries in ledger order
-// only, with the same Case.Apply, and keeps none that arrive early.
+// only, with the same Case.Apply, and keeps none that arrive early. Where
+// this release refuses what a Case Actor of an earlier release recorded as
+// applied (laterRule), the replica follows its Case Actor.
 //
 // A replica repairs itself by pulling (sync.go, syncer.go): every sign of a
 // gap makes its one scheduled check due now, and the check fetches pages of

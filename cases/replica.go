@@ -226,10 +226,12 @@ func (e *Engine) mayFollow(tx *store.ReadTx, local, sender, caseID string) bool 
 // applyEntry folds one verified entry into the replica's case. An entry
 // the Case Actor recorded but this replica cannot apply means the two
 // disagree on the rules: the replica keeps the ledger (the chain is what
-// every participant agrees on) and records the disagreement. It returns
-// the actor of the entry's activity, "" if the payload has none. An entry
-// that records the Case Actor's rejection of an activity extends the chain
-// only: the activity changed nothing on the Case Actor's side either.
+// every participant agrees on) and records the disagreement, but for the
+// rules this release added, where it follows the Case Actor
+// (applyRecorded). It returns the actor of the entry's activity, "" if the
+// payload has none. An entry that records the Case Actor's rejection of an
+// activity extends the chain only: the activity changed nothing on the
+// Case Actor's side either.
 func (e *Engine) applyEntry(c *Case, entry ledger.Entry) (actor string) {
 	doc, err := vocab.Parse(entry.PayloadSnapshot)
 	var act *vocab.Activity
@@ -247,7 +249,7 @@ func (e *Engine) applyEntry(c *Case, entry ledger.Entry) (actor string) {
 	case act == nil:
 		c.Diverged = fmt.Sprintf("entry %d: payload is not an activity", entry.LogIndex)
 	default:
-		if _, err := c.Apply(entry.EventType, act, entryTime(entry)); err != nil {
+		if _, err := c.applyRecorded(entry.EventType, act, entryTime(entry)); err != nil {
 			c.Diverged = fmt.Sprintf("entry %d (%s): %s", entry.LogIndex, entry.EventType, problem.Message(err))
 		}
 	}
