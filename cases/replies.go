@@ -45,7 +45,7 @@ const caseActorRoles = cvdstate.CaseManager | cvdstate.Coordinator
 // into case c as it stands before the activity: EP or EV, EA or EC, ER or
 // EJ by the embargo's state, and for a status the case-state events it
 // raises. Activities of no formal type (an invitation's answer, a
-// suggestion, an ownership offer) carry none.
+// suggestion, an ownership offer, a Create(Note)) carry none.
 func (c *Case) received(eventType string, act *vocab.Activity) cvdstate.MessageType {
 	switch eventType {
 	case EventType(vocab.ValidateReport):
@@ -60,10 +60,13 @@ func (c *Case) received(eventType string, act *vocab.Activity) cvdstate.MessageT
 		return cvdstate.RC
 	case EventType(vocab.InviteActorToCase):
 		return cvdstate.RS
-	case EventType(vocab.AddNoteToCase), EventType(vocab.CreateNote),
+	case EventType(vocab.AddNoteToCase),
 		EventType(vocab.AddProductStatusToCase), EventType(vocab.PublishAdvisory), EventType(vocab.ReviseAdvisory):
 		// General information every participant is told of (GI), as
-		// vocab classifies it: the Case Actor acknowledges it with GK.
+		// vocab classifies it: the Case Actor acknowledges it with GK. A
+		// Create(Note) the case records as a note is no GI (the spec's
+		// registry gives CREATE_NOTE no message type, nor does vocab), so
+		// it gets no K: none would read as the acknowledgement of it.
 		return cvdstate.GI
 	case EventType(vocab.InviteToEmbargoOnCase):
 		return pick(c.EM.InForce(), cvdstate.EV, cvdstate.EP)

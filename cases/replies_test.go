@@ -78,3 +78,66 @@ func TestCaseActorAnswers(t *testing.T) {
 		})
 	}
 }
+
+// TestCaseActorAnswersWhatHasAFormalType: the Case Actor acknowledges
+// only an activity that carries a protocol message, and every answer it
+// queues is a reply its sender reads as one (an acknowledgement or an
+// error). A Create(Note) is no protocol message (the reference's
+// registry gives CREATE_NOTE none; GI is Add(Note) to the case): recorded,
+// it gets no K, which no node could read as an acknowledgement of it;
+// refused, its error is GE.
+func TestCaseActorAnswersWhatHasAFormalType(t *testing.T) {
+	db := openStore(t)
+	n := 0
+	e := NewEngine(Config{PublicURL: "https://v.example", NewID: func(kind string) string { n++; return fmt.Sprintf("https://v.example/%s/%d", kind, n) },
+		Roles: func(string) cvdstate.RoleSet { return cvdstate.Vendor }, IsLocal: func(string) bool { return false }})
+	c := newCase(t, false)
+	update(t, db, func(tx *store.Tx) error { return tx.PutLocalActor(store.LocalActor{Name: "case-c1"}) })
+	note := func(verb string) *vocab.Activity {
+		return act(t, verb, finder, fmt.Sprintf(`"object":{"id":"https://f.example/n/%s","type":"Note","content":"x"},"target":%q,"context":%q`, verb, caseID, caseID))
+	}
+	tests := []struct {
+		name     string
+		act      *vocab.Activity
+		refusal  error  // nil: recorded
+		messages string // of the reply queued; "" for none
+	}{
+		{"a recorded Add(Note)", note("Add"), nil, "GK"},
+		{"a recorded Create(Note)", note("Create"), nil, ""},
+		{"a refused Create(Note)", note("Create"), problem.Forbidden("not a participant"), "GE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := n
+			update(t, db, func(tx *store.Tx) error {
+				received := c.received(EventType(vocab.Classify(tt.act, NewResolver(&tx.ReadTx)).Semantic), tt.act)
+				if tt.refusal == nil {
+					return e.answerRecorded(tx, c, "case-c1", finder, tt.act, received, cvdstate.CaseState{}, t0)
+				}
+				return e.answerRefused(tx, c, "case-c1", finder, tt.act, received, cvdstate.CaseState{}, tt.refusal, t0)
+			})
+			if tt.messages == "" {
+				if n != before {
+					stored, _ := db.Activity(context.Background(), fmt.Sprintf("https://v.example/activities/%d", n))
+					t.Fatalf("the Case Actor answers %s with %s; want no answer", tt.act.Type, stored.Body)
+				}
+				return
+			}
+			if n != before+1 {
+				t.Fatalf("%d replies queued, want 1", n-before)
+			}
+			stored, err := db.Activity(context.Background(), fmt.Sprintf("https://v.example/activities/%d", n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc, err := vocab.Parse(stored.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl := vocab.Classify(doc.Activity(), nil)
+			if !cl.Semantic.IsReply() || cl.Messages.String() != tt.messages {
+				t.Errorf("the answer %s reads as %s (%s); want a reply, %s", stored.Body, cl.Semantic, cl.Messages, tt.messages)
+			}
+		})
+	}
+}
