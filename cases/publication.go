@@ -534,7 +534,7 @@ func checkProductCPE(m Message) error {
 func checkEmbargoAndAdvisory(c *Case, m Message) error {
 	switch m.Class.Semantic {
 	case vocab.InviteToEmbargoOnCase, vocab.AcceptInviteToEmbargoOnCase:
-		if c.Advisory != nil && len(c.Advisory.Revisions) > 0 {
+		if c.advisoryPublished() {
 			first := c.Advisory.Revisions[0]
 			return problem.Conflict("the advisory of case %s is public since %s: an embargo cannot keep from the public what it reads already",
 				c.ID, first.At.UTC().Format(time.RFC3339))
@@ -547,6 +547,12 @@ func checkEmbargoAndAdvisory(c *Case, m Message) error {
 		}
 	}
 	return nil
+}
+
+// advisoryPublished reports whether the case's advisory is public: the
+// case is no longer secret, whatever its case state says.
+func (c *Case) advisoryPublished() bool {
+	return c.Advisory != nil && len(c.Advisory.Revisions) > 0
 }
 
 // checkProposedTime refuses (422) a local actor's proposal of a

@@ -144,7 +144,9 @@ func (e *Engine) answerRecorded(tx *store.Tx, c *Case, actorName, sender string,
 // record: its model's error (RE, EE, CE, GE) with the reason. The one
 // refusal the receiver tables answer with a protocol message of its own
 // is a proposal in a case that is no longer secret: the Case Actor rejects
-// it (ER), in the reference's form of ER.
+// it (ER), in the reference's form of ER. A published advisory makes the
+// case no longer secret even before a participant reports the public
+// aware (P): the tables are read with P then.
 func (e *Engine) answerRefused(tx *store.Tx, c *Case, actorName, sender string, act *vocab.Activity, received cvdstate.MessageType, before cvdstate.CaseState, refusal error, now time.Time) error {
 	reason := problem.Message(refusal)
 	// What the refused message names is written as the case knows it
@@ -155,6 +157,9 @@ func (e *Engine) answerRefused(tx *store.Tx, c *Case, actorName, sender string, 
 		res = NewResolver(&tx.ReadTx)
 	}
 	if received&cvdstate.EP != 0 && problem.Status(refusal) == http.StatusConflict {
+		if c.advisoryPublished() {
+			before.PXA |= cvdstate.PXAPublic
+		}
 		if out, err := cvdstate.Receive(before, caseActorState, caseActorRoles, cvdstate.EP); err == nil && out.Emit&cvdstate.ER != 0 {
 			r := vocab.Refuse(c.CaseActor, act, sender, c.ID, reason, res)
 			r.Type = "Reject" // Reject(Invite(EmbargoEvent)): ER

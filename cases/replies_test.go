@@ -141,3 +141,59 @@ func TestCaseActorAnswersWhatHasAFormalType(t *testing.T) {
 		})
 	}
 }
+
+// TestProposalRefusedOnceTheAdvisoryIsPublic: the receiver tables answer
+// an embargo proposal (EP) that arrives when the case is no longer secret
+// with ER, and a published advisory makes it so whatever the case state
+// says: the Case Actor rejects such a proposal (Reject(Invite), ER) as it
+// does one in a case whose public is aware, and answers a proposal it
+// refuses for another reason in a secret case with the error (EE).
+func TestProposalRefusedOnceTheAdvisoryIsPublic(t *testing.T) {
+	db := openStore(t)
+	n := 0
+	e := NewEngine(Config{PublicURL: "https://v.example", NewID: func(kind string) string { n++; return fmt.Sprintf("https://v.example/%s/%d", kind, n) },
+		Roles: func(string) cvdstate.RoleSet { return cvdstate.Vendor }, IsLocal: func(string) bool { return false }})
+	update(t, db, func(tx *store.Tx) error { return tx.PutLocalActor(store.LocalActor{Name: "case-c1"}) })
+	proposal := embargoInvite(t, finder, "https://f.example/a/ep", "2027-02-01T00:00:00Z")
+	tests := []struct {
+		name      string
+		published bool
+		typ, msgs string
+	}{
+		{"the advisory is public", true, "Reject", "ER|EJ"},
+		{"the case is secret", false, "Ignore", "EE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCase(t, false)
+			var refusal error = problem.Conflict("refused")
+			if tt.published {
+				c.Advisory = &Advisory{ArticleID: "https://v.example/advisories/1", Revisions: []Revision{{Number: 1, At: t0, By: vendor, Article: "https://v.example/advisories/1"}}}
+				refusal = checkEmbargoAndAdvisory(c, Message{Activity: proposal, Class: vocab.Classify(proposal, nil)})
+				if problem.Status(refusal) != 409 {
+					t.Fatalf("the proposal after the advisory: %v, want a 409", refusal)
+				}
+			}
+			before := n
+			update(t, db, func(tx *store.Tx) error {
+				received := c.received(EventType(vocab.InviteToEmbargoOnCase), proposal)
+				return e.answerRefused(tx, c, "case-c1", finder, proposal, received, c.state(), refusal, t0)
+			})
+			if n != before+1 {
+				t.Fatalf("%d replies queued, want 1", n-before)
+			}
+			stored, err := db.Activity(context.Background(), fmt.Sprintf("https://v.example/activities/%d", n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc, err := vocab.Parse(stored.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := doc.Activity()
+			if cl := vocab.Classify(r, nil); r.Type != tt.typ || cl.Messages.String() != tt.msgs || r.Summary != problem.Message(refusal) {
+				t.Errorf("the answer %s is a %s (%s); want a %s (%s) saying why", stored.Body, r.Type, cl.Messages, tt.typ, tt.msgs)
+			}
+		})
+	}
+}
