@@ -814,6 +814,20 @@ func (c *Case) proposal(inviteID string) (int, bool) {
 	return 0, false
 }
 
+// declineUnanswered declines the consent of every participant still
+// INVITED or LAPSED once terms are in force with no proposal open: it has
+// nothing left to answer. It returns how many it declined.
+func (c *Case) declineUnanswered() int {
+	n := 0
+	for _, o := range c.Participants {
+		if o.PEC == cvdstate.PECInvited || o.PEC == cvdstate.PECLapsed {
+			o.PEC, _ = o.PEC.Apply(cvdstate.PECDecline)
+			n++
+		}
+	}
+	return n
+}
+
 // acceptEmbargo records an Accept of an embargo proposal. The owner's
 // acceptance puts the terms in force for the case, and binds their
 // proposer; a signatory of other terms lapses. Anyone else's binds only
@@ -867,10 +881,8 @@ func (c *Case) acceptEmbargo(p *Participant, act *vocab.Activity, at time.Time) 
 		if o.PEC == cvdstate.PECSignatory && o.AcceptedEmbargo != terms.ID {
 			o.PEC = cvdstate.BulkConsent(o.PEC, cvdstate.PECRevise)
 		}
-		if o.PEC == cvdstate.PECInvited || o.PEC == cvdstate.PECLapsed {
-			o.PEC, _ = o.PEC.Apply(cvdstate.PECDecline)
-		}
 	}
+	c.declineUnanswered()
 	c.History = append(c.History, EmbargoStep{At: at, By: p.Actor, Message: emMessage(out.Emit), From: before, To: c.EM, End: terms.End})
 	return Effects{Messages: out.Emit}, nil
 }

@@ -634,12 +634,13 @@ func New(ctx context.Context, cfg Config) (_ *Node, retErr error) {
 		unit, what string
 	}{
 		{cases.MigrateNotes, "cases", "moved case notes out of the case records"},
-		{cases.MigrateCounts, "cases", "counted the cases by state"},                                              // cases/counts.go
-		{cases.MigrateClocks, "subjects", "indexed the deadline clocks of cases and reports"},                     // cases/deadlines.go
-		{cases.MoveReportClocks, "reports", "moved the deadline clocks of reports into the reports' records"},     // kept in open/ before schema version 3
-		{cases.MigrateShortIDs, "ids", "indexed the short ids of cases and reports"},                              // cases/lookup.go
-		{cases.MigrateAdvisoryUpdates, "advisories", "indexed the published advisories by their latest revision"}, // cases/advisories.go
-		{cases.MigrateCaseDates, "cases", "indexed the cases by their latest embargo or publication date"},        // cases/dates.go
+		{cases.MigrateCounts, "cases", "counted the cases by state"},                                                      // cases/counts.go
+		{cases.MigrateClocks, "subjects", "indexed the deadline clocks of cases and reports"},                             // cases/deadlines.go
+		{cases.MoveReportClocks, "reports", "moved the deadline clocks of reports into the reports' records"},             // kept in open/ before schema version 3
+		{cases.MigrateShortIDs, "ids", "indexed the short ids of cases and reports"},                                      // cases/lookup.go
+		{cases.MigrateAdvisoryUpdates, "advisories", "indexed the published advisories by their latest revision"},         // cases/advisories.go
+		{cases.MigrateCaseDates, "cases", "indexed the cases by their latest embargo or publication date"},                // cases/dates.go
+		{cases.MigrateEndedInvitations, "participants", "declined the invitations that embargo terms in force had ended"}, // cases/invitations.go
 	} {
 		if done, err := m.run(ctx, db); err != nil {
 			return nil, fmt.Errorf("node: %w", err)
