@@ -41,7 +41,9 @@
 // the Case Actor's ledger (ReadLedgerPage on the host) from the replica's
 // tail. Checks of replicas in sync find a lost tail at growing intervals. A
 // replica whose ledger differs from the Case Actor's is forked: it applies
-// nothing more until an operator rebuilds it (Engine.Resync). Invariants:
+// nothing more until an operator rebuilds it (Engine.Resync); the rebuilt
+// copy announces on the change feed only the entries no earlier copy held
+// (bucketEmitted), so that webhooks get no entry twice. Invariants:
 // a replica's ledger is always a prefix of a chain that verifies from the
 // case's genesis hash; its case state is the fold of that prefix; its sync
 // state, schedule entry and the counts of replicas behind and forked are

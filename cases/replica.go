@@ -153,8 +153,10 @@ func (e *Engine) offerEntries(tx *store.Tx, local, sender string, entries []ledg
 			if err := appendEntry(tx, entry); err != nil {
 				return err
 			}
-			if err := recordEvent(tx, c, entry, actor); err != nil {
-				return err
+			if !v.s.Emitted || !wasEmitted(&tx.ReadTx, caseID, entry) {
+				if err := recordEvent(tx, c, entry, actor); err != nil {
+					return err
+				}
 			}
 			applied = true
 		}
@@ -178,6 +180,22 @@ func (e *Engine) offerEntries(tx *store.Tx, local, sender string, entries []ledg
 		e.settled(v, c, r.Next, now)
 	}
 	return v.save(tx, r.Next)
+}
+
+// wasEmitted reports whether the change feed announced entry before a
+// rebuild replaced the replica of caseID (bucketEmitted): the same entry
+// hash at the same log index.
+func wasEmitted(tx *store.ReadTx, caseID string, entry ledger.Entry) bool {
+	b, err := tx.Case(caseID)
+	if err != nil {
+		return false
+	}
+	emitted, err := b.Bucket(bucketEmitted)
+	if err != nil {
+		return false
+	}
+	i, ok := store.KeySeq(emitted.Get([]byte(entry.EntryHash)))
+	return ok && int64(i) == entry.LogIndex
 }
 
 // linkReports records, in the local actor's own records of the reports

@@ -69,6 +69,12 @@ type SyncState struct {
 	// the copy is replaced in the transaction that applies the first page,
 	// so the case never disappears meanwhile. Until then nothing is applied.
 	Rebuild bool `json:"rebuild,omitempty"`
+	// Emitted is set once a rebuild has replaced a copy: the case's
+	// emitted index (bucketEmitted) then holds the entries earlier copies
+	// held, whose events the change feed carries already, so that an
+	// entry the Case Actor's ledger brings back unchanged is not
+	// announced to the webhooks a second time.
+	Emitted bool `json:"emitted,omitempty"`
 	// LastCheck is when the node last asked the Case Actor, LastError what
 	// went wrong then ("" when it answered) and Failures how many checks in
 	// a row failed.
@@ -521,13 +527,35 @@ func (e *Engine) localParticipant(tx *store.ReadTx, c *Case) (string, error) {
 	return "", problem.Conflict("no actor of this node takes part in case %s any more", c.ID)
 }
 
+// bucketEmitted is the sub-bucket of a rebuilt replica's case bucket that
+// lists the entries whose change-feed events the node emitted before the
+// rebuild: entry hash → log index, like the "hashes" index it is copied
+// from. An entry hash names the entry and every entry before it, so an
+// entry listed there is the same entry, after the same history, as one
+// already announced.
+const bucketEmitted = "emitted"
+
 // dropReplica removes what a replica holds of a case: its ledger, the
 // case state folded from it and its notes. The sync state and the
-// invitations stay.
+// invitations stay, and so does the record of which entries the change
+// feed announced (bucketEmitted), to which it adds the entries it drops.
+// The copy goes through the dropped copy's hash index once, as the drop
+// itself goes through its ledger.
 func dropReplica(tx *store.Tx, caseID string) error {
 	b, err := tx.Case(caseID)
 	if err != nil {
 		return err
+	}
+	hashes, err := b.Bucket("hashes")
+	if err != nil {
+		return err
+	}
+	emitted, err := b.Bucket(bucketEmitted)
+	if err != nil {
+		return err
+	}
+	if err := hashes.ForEach(func(k, v []byte) error { return emitted.Put(k, v) }); err != nil {
+		return fmt.Errorf("keep the entries the change feed announced of case %s: %w", caseID, err)
 	}
 	for _, k := range [][]byte{keyCase, keyReplica} {
 		if err := b.Delete(k); err != nil {

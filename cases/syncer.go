@@ -379,7 +379,7 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 		if err != nil {
 			return false, err
 		}
-		v.s.Rebuild = false
+		v.s.Rebuild, v.s.Emitted = false, true
 		if err := v.save(tx, 0); err != nil {
 			return false, err
 		}
