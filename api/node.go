@@ -121,3 +121,35 @@ type CalendarLinks struct {
 	Calendar     string `json:"calendar"`
 	CaseTemplate string `json:"caseTemplate"`
 }
+
+// Webhook is one of the node's webhooks (serve --webhook), as GET
+// /api/webhooks lists it: where it is in the change feed and whether
+// the node paused it. Its URL is shown with its password, if it has
+// one, replaced by "xxxxx"; its signing secret is never shown.
+type Webhook struct {
+	// ID names the webhook in POST /api/webhooks/{id}/resume.
+	ID  string `json:"id"`
+	URL string `json:"url"`
+	// Delivered is the sequence number of the last event the webhook
+	// acknowledged or the node gave up on; Pending counts the events
+	// after it.
+	Delivered uint64 `json:"delivered"`
+	Pending   uint64 `json:"pending"`
+	// Skipped counts the events given up on after the retry horizon.
+	Skipped   uint64 `json:"skipped"`
+	LastError string `json:"lastError,omitempty"`
+	// Paused, when present, says since when and why the node sends the
+	// webhook nothing: it refused an event for good too many times in a
+	// row. Its events are kept until an operator resumes it.
+	Paused *WebhookPause `json:"paused,omitempty"`
+}
+
+// WebhookPause says since when and why a webhook is paused; the store
+// defines it.
+type WebhookPause = store.WebhookPause
+
+// Webhooks is GET /api/webhooks: the node's webhooks, in the order
+// configured.
+type Webhooks struct {
+	Webhooks []Webhook `json:"webhooks"`
+}

@@ -226,6 +226,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.webhooks, wh.Delivered, "delivered")
 	counter(c.webhooks, wh.Retried, "retried")
 	counter(c.webhooks, wh.Skipped, "skipped")
+	counter(c.webhooks, wh.Paused, "paused")
 	counter(c.commits, c.n.db.Commits())
 	counter(c.commitFailures, c.n.db.CommitFailures())
 	failing := 0.0

@@ -52,6 +52,7 @@ func (n *Node) buildSurfaces() error {
 		Deadlines:   n.deadlines,
 		IsLocal:     n.isLocal,
 		Automation:  n.automation,
+		Webhooks:    n.webhooks,
 		BackupDir:   n.backupDir,
 		BackupStall: n.cfg.BackupStallTimeout,
 		Now:         n.cfg.Now,
@@ -90,6 +91,7 @@ func (n *Node) buildSurfaces() error {
 	}
 	n.dashboard, err = dashboard.New(dashboard.Config{
 		Store:        n.db,
+		Webhooks:     n.webhooks.Webhooks,
 		Submit:       n.submit,
 		Resync:       n.engine.Resync,
 		Local:        n.LocalActor,

@@ -74,6 +74,11 @@ const (
 	// DecisionFailed records a following that failed: the followed
 	// actor's server refused its Follow for good (package social).
 	DecisionFailed = "failed"
+	// DecisionPaused and DecisionResumed record a webhook the node
+	// paused after permanent refusals, and an operator's resumption of
+	// it (package webhook).
+	DecisionPaused  = "paused"
+	DecisionResumed = "resumed"
 	// DecisionFetched and DecisionChanged record a remote key cached for
 	// the first time, and one whose PEM changed.
 	DecisionFetched = "fetched"

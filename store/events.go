@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -119,7 +120,28 @@ type WebhookCursor struct {
 	Skipped uint64 `json:"skipped"`
 	// LastError is the last failure, "" after a success.
 	LastError string `json:"lastError,omitempty"`
+	// Paused, when set, says that the webhook answered the event after
+	// Seq with a permanent refusal too many times in a row: nothing is
+	// sent to it, and its events are kept, until an operator resumes it.
+	Paused *WebhookPause `json:"paused,omitempty"`
 }
+
+// WebhookPause says why and since when a webhook is paused.
+type WebhookPause struct {
+	// Since is when the node paused it.
+	Since time.Time `json:"since"`
+	// Status is the HTTP status of the webhook's last answer, and Error
+	// the sentence that says what it answered to which event.
+	Status int    `json:"status"`
+	Error  string `json:"error"`
+	// Event is the id of the event it refused, the first it is sent
+	// once resumed.
+	Event string `json:"event"`
+}
+
+// ErrWebhookNotPaused is what ResumeWebhook returns (wrapped) for a
+// webhook that is not paused.
+var ErrWebhookNotPaused = errors.New("the webhook is not paused")
 
 // WebhookCursor returns the cursor of the webhook at url; a webhook never
 // seen starts at the end of the feed as it is now (ok is false).
@@ -148,4 +170,70 @@ func (db *DB) SetWebhookCursor(ctx context.Context, url string, c WebhookCursor)
 	return db.Update(ctx, func(tx *Tx) error {
 		return tx.bucket(bucketWebhooks).Put([]byte(url), v)
 	})
+}
+
+// PauseWebhook stores the cursor c of the webhook at url, whose Paused
+// says why it is paused, and the audit record rec of the pause, in one
+// transaction, so that a pause is never in force without its record.
+func (db *DB) PauseWebhook(ctx context.Context, url string, c WebhookCursor, rec AuditRecord) error {
+	if c.Paused == nil {
+		return fmt.Errorf("pause webhook: a cursor without a pause: %w", ErrInvalid)
+	}
+	v, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("pause webhook: %w", err)
+	}
+	err = db.Update(ctx, func(tx *Tx) error {
+		if err := tx.bucket(bucketWebhooks).Put([]byte(url), v); err != nil {
+			return err
+		}
+		_, err := tx.AppendAudit(rec)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("pause webhook: %w", err)
+	}
+	return nil
+}
+
+// ResumeWebhook lifts the pause of the webhook at url, whose delivery
+// starts again with the event it refused, and appends the audit record
+// rec of the resumption, in one transaction; the record takes the status
+// of the pause it lifts and, unless rec has one, a reason that says
+// since when it was paused and why. It returns the pause it lifted;
+// ErrWebhookNotPaused (wrapped) when the webhook is not paused.
+func (db *DB) ResumeWebhook(ctx context.Context, url string, rec AuditRecord) (WebhookPause, error) {
+	var lifted WebhookPause
+	err := db.Update(ctx, func(tx *Tx) error {
+		b := tx.bucket(bucketWebhooks)
+		v := b.Get([]byte(url))
+		var c WebhookCursor
+		if v != nil {
+			if err := json.Unmarshal(v, &c); err != nil {
+				return err
+			}
+		}
+		if c.Paused == nil {
+			return ErrWebhookNotPaused
+		}
+		lifted, c.Paused = *c.Paused, nil
+		rec := rec
+		rec.Status = lifted.Status
+		if rec.Reason == "" {
+			rec.Reason = fmt.Sprintf("resumed the webhook paused since %s: %s", lifted.Since.UTC().Format(time.RFC3339), lifted.Error)
+		}
+		nv, err := json.Marshal(c)
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte(url), nv); err != nil {
+			return err
+		}
+		_, err = tx.AppendAudit(rec)
+		return err
+	})
+	if err != nil {
+		return WebhookPause{}, fmt.Errorf("resume webhook: %w", err)
+	}
+	return lifted, nil
 }

@@ -8,6 +8,14 @@
 // retry horizon. Each URL has a durable cursor in the store, so a restart
 // resumes where delivery stopped and nothing is sent twice once
 // acknowledged.
+//
+// A webhook that refuses an event for good (PermanentStatus: a 400, 401,
+// 403, 404, 410 or 422) PauseAfter times in a row is paused rather than
+// retried until the horizon, which would hold back every later event for
+// days: its cursor records the pause, with an audit record, nothing more
+// is sent to it, and its events stay in the feed (pruning never passes a
+// cursor) until an operator resumes it (Resume), which starts again, in
+// order, with the event it refused.
 package webhook
 
 import (
@@ -34,6 +42,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/internal/ctxsleep"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/store"
@@ -65,11 +74,46 @@ type Config struct {
 	// Retention is how long events stay in the feed after every webhook
 	// has passed them; zero means 7 days.
 	Retention time.Duration
+	// PauseAfter is how many permanent refusals in a row (PermanentStatus)
+	// pause a webhook; zero means DefaultPauseAfter.
+	PauseAfter int
 }
+
+// DefaultPauseAfter is how many permanent refusals in a row pause a
+// webhook unless Config says otherwise: enough to ride out a receiver's
+// brief misconfiguration, few enough that a receiver that is gone does
+// not hold back its later events until the retry horizon.
+const DefaultPauseAfter = 5
+
+// ErrUnknownWebhook is what Resume returns (wrapped) for an id that names
+// none of the configured webhooks.
+var ErrUnknownWebhook = errors.New("no webhook has that id")
+
+// PermanentStatus reports whether a webhook's answer with HTTP status
+// code is a refusal that retrying the same request does not change: the
+// request is malformed for it (400, 422), the node is not let in (401,
+// 403) or the URL has nothing, or nothing any more, behind it (404, 410).
+func PermanentStatus(code int) bool {
+	switch code {
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusGone, http.StatusUnprocessableEntity:
+		return true
+	}
+	return false
+}
+
+// statusError is a webhook's answer other than a 2xx.
+type statusError struct {
+	code   int
+	status string
+}
+
+func (e *statusError) Error() string { return "the webhook answered " + e.status }
 
 // Stats counts a Dispatcher's outcomes since it started.
 type Stats struct {
 	Delivered, Retried, Skipped uint64
+	// Paused counts the webhooks paused after permanent refusals.
+	Paused uint64
 }
 
 // Dispatcher delivers the change feed to the configured URLs.
@@ -80,6 +124,7 @@ type Dispatcher struct {
 	delivered atomic.Uint64
 	retried   atomic.Uint64
 	skipped   atomic.Uint64
+	paused    atomic.Uint64
 }
 
 // CheckURL returns an error that names u unless it is an absolute http
@@ -100,6 +145,16 @@ func redacted(u string) string {
 		return "(a webhook URL that does not parse)"
 	}
 	return p.Redacted()
+}
+
+// host returns the host of webhook URL u, which audit records name as
+// the remote.
+func host(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return p.Host
 }
 
 // noRedirects keeps a client from following a redirect: a webhook that
@@ -142,6 +197,9 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.Retention == 0 {
 		cfg.Retention = 7 * 24 * time.Hour
 	}
+	if cfg.PauseAfter <= 0 {
+		cfg.PauseAfter = DefaultPauseAfter
+	}
 	var seed [16]byte
 	if _, err := rand.Read(seed[:]); err != nil {
 		return nil, fmt.Errorf("webhook: seed: %w", err)
@@ -151,7 +209,7 @@ func New(cfg Config) (*Dispatcher, error) {
 
 // Stats returns the outcomes so far.
 func (d *Dispatcher) Stats() Stats {
-	return Stats{Delivered: d.delivered.Load(), Retried: d.retried.Load(), Skipped: d.skipped.Load()}
+	return Stats{Delivered: d.delivered.Load(), Retried: d.retried.Load(), Skipped: d.skipped.Load(), Paused: d.paused.Load()}
 }
 
 // Document is the JSON body of a webhook request: a ledger entry of a
@@ -250,6 +308,9 @@ func (d *Dispatcher) follow(ctx context.Context, url string) {
 		}
 	}
 	for ctx.Err() == nil {
+		if cur.Paused != nil && !d.awaitResume(ctx, url, &cur) {
+			return
+		}
 		changed := d.cfg.DB.Changed()
 		events, err := d.cfg.DB.EventsAfter(ctx, cur.Seq, batch)
 		if err != nil {
@@ -263,8 +324,11 @@ func (d *Dispatcher) follow(ctx context.Context, url string) {
 			if !ok {
 				return // ctx ended
 			}
+			if cur.Paused != nil {
+				break
+			}
 		}
-		if len(events) == batch {
+		if len(events) == batch || cur.Paused != nil {
 			continue
 		}
 		select {
@@ -276,8 +340,50 @@ func (d *Dispatcher) follow(ctx context.Context, url string) {
 	}
 }
 
+// awaitResume waits until an operator resumes the paused webhook at url
+// (Resume, perhaps in another process of the node), then sets cur to its
+// cursor, which still points before the event it refused. It returns
+// false when ctx ended first.
+func (d *Dispatcher) awaitResume(ctx context.Context, url string, cur *store.WebhookCursor) bool {
+	for {
+		changed := d.cfg.DB.Changed()
+		if c, _, err := d.cfg.DB.WebhookCursor(ctx, url); err == nil && c.Paused == nil {
+			*cur = c
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-changed:
+		case <-time.After(time.Minute):
+		}
+	}
+}
+
+// pause stops delivery to the webhook at url, which refused event id for
+// good (refusal) PauseAfter times in a row: its cursor, left before the
+// event, records the pause, with the audit record of it, so that the
+// events are kept and nothing is sent until an operator resumes it.
+func (d *Dispatcher) pause(ctx context.Context, url, id string, refusal *statusError, cur *store.WebhookCursor, log zerolog.Logger) {
+	d.paused.Add(1)
+	cur.LastError = refusal.Error()
+	cur.Paused = &store.WebhookPause{Since: d.cfg.Now().UTC(), Status: refusal.code, Error: fmt.Sprintf("%s to event %s", refusal.Error(), id), Event: id}
+	reason := fmt.Sprintf("%s %d times in a row to event %s: nothing is sent to it, and its events are kept, until an operator resumes it (vultron webhooks resume %s)",
+		refusal.Error(), d.cfg.PauseAfter, id, ID(url))
+	rec := store.AuditRecord{Kind: store.AuditOutbound, Decision: store.DecisionPaused, Signer: redacted(url), Remote: host(url), Status: refusal.code, Reason: reason}
+	log.Error().Str("event", id).Int("status", refusal.code).Int("refusals", d.cfg.PauseAfter).Str("id", ID(url)).
+		Msg("webhook: paused after permanent refusals; its events are kept until an operator resumes it")
+	if err := d.cfg.DB.PauseWebhook(ctx, url, *cur, rec); err != nil && ctx.Err() == nil {
+		// Paused in this process all the same: the pause is recorded
+		// again, from the same refusals, after a restart.
+		log.Error().Err(err).Msg("webhook: store the pause")
+	}
+}
+
 // deliver sends one event until it is acknowledged or the retry horizon
-// passes, then moves the cursor past it. It returns false when ctx ended.
+// passes, then moves the cursor past it, or until the webhook refused it
+// for good PauseAfter times in a row, then pauses the webhook (cur.Paused).
+// It returns false when ctx ended.
 func (d *Dispatcher) deliver(ctx context.Context, url string, ev store.Event, cur *store.WebhookCursor, log zerolog.Logger) bool {
 	doc := Document{ID: fmt.Sprintf("%s#%d", d.cfg.Node, ev.Seq), Node: d.cfg.Node, Report: ev.Report, Case: ev.CaseID,
 		Event: ev.EventType, Actor: ev.Actor, Time: ev.Time, State: ev.State, LogIndex: ev.LogIndex}
@@ -292,6 +398,7 @@ func (d *Dispatcher) deliver(ctx context.Context, url string, ev store.Event, cu
 		return true
 	}
 	first := d.cfg.Now()
+	refusals := 0 // permanent refusals in a row
 	for attempt := 1; ; attempt++ {
 		retryAfter, err := d.post(ctx, url, doc.ID, body)
 		if err == nil {
@@ -305,6 +412,16 @@ func (d *Dispatcher) deliver(ctx context.Context, url string, ev store.Event, cu
 		}
 		if ctx.Err() != nil {
 			return false
+		}
+		var refusal *statusError
+		if errors.As(err, &refusal) && PermanentStatus(refusal.code) {
+			refusals++
+		} else {
+			refusals = 0
+		}
+		if refusals >= d.cfg.PauseAfter {
+			d.pause(ctx, url, doc.ID, refusal, cur, log)
+			return ctx.Err() == nil
 		}
 		d.rngMu.Lock()
 		next, ok := d.cfg.Policy.Next(d.cfg.Now(), first, attempt, retryAfter, d.rng)
@@ -354,5 +471,65 @@ func (d *Dispatcher) post(ctx context.Context, url, id string, body []byte) (tim
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
 		retryAfter = time.Duration(s) * time.Second
 	}
-	return retryAfter, fmt.Errorf("the webhook answered %s", resp.Status)
+	return retryAfter, &statusError{code: resp.StatusCode, status: resp.Status}
+}
+
+// ID returns the id by which the API and the command line name the
+// webhook at url: the start of the hex SHA-256 of the URL, which names it
+// without showing a password it may hold.
+func ID(url string) string {
+	sum := sha256.Sum256([]byte(url))
+	return hex.EncodeToString(sum[:6])
+}
+
+// Webhooks returns the configured webhooks, in the order configured,
+// each with where it is in the change feed and whether it is paused.
+func (d *Dispatcher) Webhooks(ctx context.Context) ([]api.Webhook, error) {
+	last, err := d.cfg.DB.LastEventSeq(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: read the change feed: %w", err)
+	}
+	out := make([]api.Webhook, 0, len(d.cfg.URLs))
+	for _, u := range d.cfg.URLs {
+		c, _, err := d.cfg.DB.WebhookCursor(ctx, u)
+		if err != nil {
+			return nil, fmt.Errorf("webhooks: %w", err)
+		}
+		w := api.Webhook{ID: ID(u), URL: redacted(u), Delivered: c.Seq, Skipped: c.Skipped, LastError: c.LastError, Paused: c.Paused}
+		if last > c.Seq {
+			w.Pending = last - c.Seq
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+// Resume lifts the pause of the webhook with the given id (ID), for
+// principal, the person who asked, whom the audit record names; its
+// delivery starts again with the event it refused, in order. It returns
+// the webhook as it is then; ErrUnknownWebhook or
+// store.ErrWebhookNotPaused (wrapped) when there is nothing to resume.
+func (d *Dispatcher) Resume(ctx context.Context, id, principal string) (api.Webhook, error) {
+	for _, u := range d.cfg.URLs {
+		if ID(u) != id {
+			continue
+		}
+		rec := store.AuditRecord{Kind: store.AuditAdmin, Decision: store.DecisionResumed, Signer: redacted(u), Remote: host(u), Principal: principal}
+		lifted, err := d.cfg.DB.ResumeWebhook(ctx, u, rec)
+		if err != nil {
+			return api.Webhook{}, fmt.Errorf("webhook %s: %w", id, err)
+		}
+		list, err := d.Webhooks(ctx)
+		if err != nil {
+			return api.Webhook{}, err
+		}
+		d.cfg.Logger.Info().Str("webhook", redacted(u)).Str("by", principal).Int("status", lifted.Status).Time("paused_since", lifted.Since).
+			Msg("webhook: resumed; delivery starts again with the event it refused")
+		for _, w := range list {
+			if w.ID == id {
+				return w, nil
+			}
+		}
+	}
+	return api.Webhook{}, fmt.Errorf("webhook %s: %w", id, ErrUnknownWebhook)
 }

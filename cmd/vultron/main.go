@@ -84,6 +84,7 @@ func commands() []command {
 		{name: "case", summary: "list, show, wait for, resync a case or print its ledger; engage (RA), defer (RD), close (RC), note, cve, transfer, link, engagement", run: runCase},
 		{name: "due", summary: "list the deadlines of the node's cases and reports, soonest first, or only the overdue ones", run: runDue},
 		{name: "deliveries", summary: "list a node's pending deliveries and dead letters, or retry a dead letter", run: runDeliveries},
+		{name: "webhooks", summary: "list a node's webhooks and whether each is paused, or resume a paused one", run: runWebhooks},
 		{name: "report", summary: "Report Management: submit a report (RS), validate (RV), invalidate (RI) or close (RC) one", run: runReport},
 		{name: "embargo", summary: "Embargo Management: propose (EP/EV), accept (EA/EC), reject (ER/EJ) or terminate (ET) an embargo", run: runEmbargo},
 		{name: "participant", summary: "invite, suggest or remove case participants; accept or decline an invitation", run: runParticipant},

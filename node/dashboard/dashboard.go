@@ -13,7 +13,8 @@
 // page needs a session, opened by logging in with the node's API token,
 // and a form also the session's CSRF token. Every response forbids
 // framing, sniffing, referrers and any script but the node's own. It reads
-// cases and reports from the store, changes nothing but through the
+// cases and reports from the store, and the webhooks' state (whether one
+// is paused) from the webhook dispatcher, changes nothing but through the
 // outbox's Submit and the engine's Resync, and keeps its sessions and caches in
 // memory, each bounded: the caches (actors' names, the forms each case
 // state offers, cases' histories) are hashicorp/golang-lru LRUs.
@@ -39,6 +40,7 @@ import (
 
 	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/actor"
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 	"github.com/openvultron/vultron/cvdstate"
 	"github.com/openvultron/vultron/deadline"
@@ -124,6 +126,9 @@ type Config struct {
 	FormRefused func(r *http.Request, err error)
 	// ClientIP returns a request's client IP.
 	ClientIP func(*http.Request) string
+	// Webhooks lists the node's webhooks with whether each is paused
+	// (webhook.Dispatcher.Webhooks), for the front page; nil shows none.
+	Webhooks func(ctx context.Context) ([]api.Webhook, error)
 	// CalendarURL is the link to the node's embargo feed.
 	CalendarURL func(ctx context.Context) string
 	// Refused logs a refused form with its whole error; the person sees
@@ -472,9 +477,23 @@ func (d *Dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 		d.ErrorPage(w, http.StatusInternalServerError, "The cases could not be read: "+problem.Message(err))
 		return
 	}
+	var hooks []api.Webhook
+	paused := 0
+	if d.cfg.Webhooks != nil {
+		// The page is still of use without them: a store that fails
+		// here failed the cases' read above already.
+		if hooks, err = d.cfg.Webhooks(r.Context()); err != nil {
+			d.cfg.Logger.Warn().Err(err).Msg("dashboard: list the webhooks")
+		}
+		for _, h := range hooks {
+			if h.Paused != nil {
+				paused++
+			}
+		}
+	}
 	flash, ok := d.takeFlash(s)
 	d.render(w, "cases", map[string]any{"Cases": rows, "Next": next, "Reports": pending, "MoreReports": pendingTotal - len(pending), "ListTextBytes": listTextBytes, "CSRF": s.csrf, "LiveState": liveState, "CalendarURL": d.cfg.CalendarURL(r.Context()),
-		"Flash": flash, "FlashOK": ok, "Now": d.cfg.Now(), "Me": s.principal, "Deadlines": deadlines})
+		"Flash": flash, "FlashOK": ok, "Now": d.cfg.Now(), "Me": s.principal, "Deadlines": deadlines, "Webhooks": hooks, "PausedWebhooks": paused})
 }
 
 // participantRow is a participant on the case page.

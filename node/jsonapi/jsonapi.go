@@ -4,8 +4,9 @@
 // outboxes, their invitations, the cases with their ledgers and whether a
 // case recorded an activity, the replicas' resync, the reports, the
 // delivery queue and its dead letters, the audit log, key rotations, the
-// deadlines, the threat-intelligence signals, and the automation policy
-// with its explanation of a case (automation.go).
+// deadlines, the threat-intelligence signals, the automation policy
+// with its explanation of a case (automation.go), and the webhooks with
+// whether each is paused (webhooks.go).
 // Every answer outside ActivityStreams is a type of package api.
 //
 // It also serves the node's people (users.go): who a token is, the users,
@@ -18,7 +19,8 @@
 // bounds is refused with 400 and a sentence that names it; every list is
 // read a bounded page at a time; nothing is written but through the
 // outbox's Submit, the engine's Resync, the store's requeue of a dead letter,
-// the node's key rotation and the audit record of a backup.
+// the node's key rotation, the audit record of a backup and the
+// resumption of a paused webhook (webhook.Dispatcher.Resume).
 package jsonapi
 
 import (
@@ -37,6 +39,7 @@ import (
 	"github.com/openvultron/vultron/deadline"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/webhook"
 )
 
 // Config is what the API needs from the node.
@@ -78,6 +81,8 @@ type Config struct {
 	Deadlines  deadline.Config
 	IsLocal    func(id string) bool
 	Automation *automation.Engine
+	// Webhooks lists the node's webhooks and resumes a paused one.
+	Webhooks *webhook.Dispatcher
 	// BackupDir is where Backup writes a copy of the store before sending
 	// it (the data directory, beside the store); empty on a node without
 	// a store file.
@@ -102,7 +107,7 @@ type Endpoints struct {
 func New(cfg Config) (*Endpoints, error) {
 	if cfg.Store == nil || cfg.Submit == nil || cfg.Resync == nil || cfg.Local == nil || cfg.Actors == nil ||
 		cfg.Accounts == nil || cfg.ClientIP == nil || cfg.RotateKey == nil || cfg.Wake == nil || cfg.MaxBody <= 0 || cfg.Refused == nil || cfg.Now == nil ||
-		cfg.IsLocal == nil || cfg.Automation == nil {
+		cfg.IsLocal == nil || cfg.Automation == nil || cfg.Webhooks == nil {
 		return nil, errors.New("jsonapi: the configuration misses a dependency")
 	}
 	return &Endpoints{cfg: cfg}, nil
