@@ -137,13 +137,18 @@ func CheckURL(u string) error {
 	return nil
 }
 
-// redacted returns webhook URL u as the log names it: with its password,
-// if it has one, replaced by "xxxxx".
+// redacted returns webhook URL u as the log, the audit log and the list
+// of webhooks name it: with its password and its query, where a receiver
+// takes a credential, each replaced by "xxxxx".
 func redacted(u string) string {
 	p, err := url.Parse(u)
 	if err != nil {
 		return "(a webhook URL that does not parse)"
 	}
+	if p.RawQuery != "" || p.ForceQuery {
+		p.RawQuery, p.ForceQuery = "xxxxx", false
+	}
+	p.Fragment, p.RawFragment = "", ""
 	return p.Redacted()
 }
 
@@ -449,10 +454,10 @@ func (d *Dispatcher) saveCursor(ctx context.Context, url string, c store.Webhook
 
 // post sends one signed request. A 2xx is success; anything else is an
 // error, with the receiver's Retry-After when it gave one.
-func (d *Dispatcher) post(ctx context.Context, url, id string, body []byte) (time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+func (d *Dispatcher) post(ctx context.Context, to, id string, body []byte) (time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to, bytes.NewReader(body))
 	if err != nil {
-		return 0, fmt.Errorf("build request: %w", err)
+		return 0, fmt.Errorf("build request: %w", withoutURL(err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "vultron/"+d.cfg.Version)
@@ -460,7 +465,7 @@ func (d *Dispatcher) post(ctx context.Context, url, id string, body []byte) (tim
 	req.Header.Set(SignatureHeader, Sign(d.cfg.Secret, body, d.cfg.Now()))
 	resp, err := d.cfg.Client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("post: %w", err)
+		return 0, fmt.Errorf("post to the webhook: %w", withoutURL(err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -472,6 +477,17 @@ func (d *Dispatcher) post(ctx context.Context, url, id string, body []byte) (tim
 		retryAfter = time.Duration(s) * time.Second
 	}
 	return retryAfter, &statusError{code: resp.StatusCode, status: resp.Status}
+}
+
+// withoutURL returns err without the URL a *url.Error names: with its
+// query, which may hold the receiver's credential. The log names the URL,
+// redacted, beside what failed.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // ID returns the id by which the API and the command line name the
