@@ -116,21 +116,22 @@ func postNotification(ctx context.Context, c *http.Client, url string, secret []
 	}
 	// The sentences below go to the audit log and the node's log: they
 	// name the URL without its password.
-	shown := req.URL.Redacted()
+	shown := webhook.Redacted(url)
 	req.Header.Set("Content-Type", "application/json")
 	if secret != nil {
 		req.Header.Set(webhook.SignatureHeader, webhook.Sign(secret, body, now))
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		// The sentence says why, once naming the URL (the client's error
-		// names it again).
+		// The sentence says why, once naming the URL, redacted: the
+		// client's error names it again, with its query, so only its
+		// cause is kept.
 		why := err
 		var ue *neturl.Error
 		if errors.As(err, &ue) {
 			why = ue.Err
 		}
-		return problem.Wrap(http.StatusBadGateway, err, fmt.Sprintf("notify %s failed: %v", shown, why))
+		return problem.Wrap(http.StatusBadGateway, why, fmt.Sprintf("notify %s failed: %v", shown, why))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

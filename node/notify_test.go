@@ -57,3 +57,38 @@ func TestPostNotificationSaysWhy(t *testing.T) {
 		})
 	}
 }
+
+// TestPostNotificationHidesTheReceiversCredential: a notification URL
+// with a credential of the receiver's (a password, a token in the query)
+// is named in the refusal's sentence, which the audit record and the log
+// keep, with the credential as xxxxx, as a webhook URL is.
+func TestPostNotificationHidesTheReceiversCredential(t *testing.T) {
+	const password, token = "notify-password-5d1a", "notify-query-token-0b7e"
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down", http.StatusInternalServerError)
+	}))
+	t.Cleanup(s.Close)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String()
+	l.Close()
+	for _, base := range []string{s.URL, closed} {
+		for _, u := range []string{
+			strings.Replace(base, "http://", "http://bot:"+password+"@", 1) + "/hook",
+			base + "/hook?token=" + token,
+		} {
+			err := postNotification(context.Background(), &http.Client{Timeout: 5 * time.Second}, u, nil, time.Now(), automation.Notification{Policy: "p"})
+			if err == nil {
+				t.Fatalf("postNotification to %s succeeded", base)
+			}
+			// The sentence, and the whole error a log line would write.
+			for _, text := range []string{problem.Message(err), err.Error()} {
+				if !strings.Contains(text, "xxxxx") || strings.Contains(text, password) || strings.Contains(text, token) {
+					t.Errorf("postNotification to a URL with a credential = %q; want the URL named with the credential as xxxxx", text)
+				}
+			}
+		}
+	}
+}

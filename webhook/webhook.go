@@ -137,10 +137,11 @@ func CheckURL(u string) error {
 	return nil
 }
 
-// redacted returns webhook URL u as the log, the audit log and the list
+// Redacted returns webhook URL u as the log, the audit log and the list
 // of webhooks name it: with its password and its query, where a receiver
-// takes a credential, each replaced by "xxxxx".
-func redacted(u string) string {
+// takes a credential, each replaced by "xxxxx". The node names the URLs
+// its policies notify the same way.
+func Redacted(u string) string {
 	p, err := url.Parse(u)
 	if err != nil {
 		return "(a webhook URL that does not parse)"
@@ -286,7 +287,7 @@ func (d *Dispatcher) prune(ctx context.Context) {
 
 // follow delivers the feed to one URL, in order.
 func (d *Dispatcher) follow(ctx context.Context, url string) {
-	log := d.cfg.Logger.With().Str("webhook", redacted(url)).Logger()
+	log := d.cfg.Logger.With().Str("webhook", Redacted(url)).Logger()
 	// A store that cannot serve (as the node starts, its database not yet
 	// up) is tried again every second, and logged once a minute, rather
 	// than ending the webhook's delivery until the next restart.
@@ -375,7 +376,7 @@ func (d *Dispatcher) pause(ctx context.Context, url, id string, refusal *statusE
 	cur.Paused = &store.WebhookPause{Since: d.cfg.Now().UTC(), Status: refusal.code, Error: fmt.Sprintf("%s to event %s", refusal.Error(), id), Event: id}
 	reason := fmt.Sprintf("%s %d times in a row to event %s: nothing is sent to it, and its events are kept, until an operator resumes it (vultron webhooks resume %s)",
 		refusal.Error(), d.cfg.PauseAfter, id, ID(url))
-	rec := store.AuditRecord{Kind: store.AuditOutbound, Decision: store.DecisionPaused, Signer: redacted(url), Remote: host(url), Status: refusal.code, Reason: reason}
+	rec := store.AuditRecord{Kind: store.AuditOutbound, Decision: store.DecisionPaused, Signer: Redacted(url), Remote: host(url), Status: refusal.code, Reason: reason}
 	log.Error().Str("event", id).Int("status", refusal.code).Int("refusals", d.cfg.PauseAfter).Str("id", ID(url)).
 		Msg("webhook: paused after permanent refusals; its events are kept until an operator resumes it")
 	if err := d.cfg.DB.PauseWebhook(ctx, url, *cur, rec); err != nil && ctx.Err() == nil {
@@ -511,7 +512,7 @@ func (d *Dispatcher) Webhooks(ctx context.Context) ([]api.Webhook, error) {
 		if err != nil {
 			return nil, fmt.Errorf("webhooks: %w", err)
 		}
-		w := api.Webhook{ID: ID(u), URL: redacted(u), Delivered: c.Seq, Skipped: c.Skipped, LastError: c.LastError, Paused: c.Paused}
+		w := api.Webhook{ID: ID(u), URL: Redacted(u), Delivered: c.Seq, Skipped: c.Skipped, LastError: c.LastError, Paused: c.Paused}
 		if last > c.Seq {
 			w.Pending = last - c.Seq
 		}
@@ -530,7 +531,7 @@ func (d *Dispatcher) Resume(ctx context.Context, id, principal string) (api.Webh
 		if ID(u) != id {
 			continue
 		}
-		rec := store.AuditRecord{Kind: store.AuditAdmin, Decision: store.DecisionResumed, Signer: redacted(u), Remote: host(u), Principal: principal}
+		rec := store.AuditRecord{Kind: store.AuditAdmin, Decision: store.DecisionResumed, Signer: Redacted(u), Remote: host(u), Principal: principal}
 		lifted, err := d.cfg.DB.ResumeWebhook(ctx, u, rec)
 		if err != nil {
 			return api.Webhook{}, fmt.Errorf("webhook %s: %w", id, err)
@@ -539,7 +540,7 @@ func (d *Dispatcher) Resume(ctx context.Context, id, principal string) (api.Webh
 		if err != nil {
 			return api.Webhook{}, err
 		}
-		d.cfg.Logger.Info().Str("webhook", redacted(u)).Str("by", principal).Int("status", lifted.Status).Time("paused_since", lifted.Since).
+		d.cfg.Logger.Info().Str("webhook", Redacted(u)).Str("by", principal).Int("status", lifted.Status).Time("paused_since", lifted.Since).
 			Msg("webhook: resumed; delivery starts again with the event it refused")
 		for _, w := range list {
 			if w.ID == id {
