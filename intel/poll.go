@@ -9,12 +9,12 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/openvultron/vultron/internal/urlsecret"
 	"github.com/rs/zerolog"
 )
 
@@ -166,22 +166,14 @@ func (p *Poller) Poll(ctx context.Context, src string) error {
 }
 
 // shownSource is a feed as the node names it in what it writes or sends
-// (errors, log lines, its signals' Source): a file by its path, a URL
-// without its password and without its query, either of which may carry
-// the feed's credentials (an API key), shown as "?…".
+// (errors, log lines, its signals' Source): a file by its path, a URL as
+// urlsecret shows it, without the credentials (an API key) its password
+// or query may carry.
 func shownSource(src string) string {
 	if !isURL(src) {
 		return src
 	}
-	u, err := url.Parse(src)
-	if err != nil {
-		return "a feed URL that does not parse"
-	}
-	if u.RawQuery != "" || u.ForceQuery {
-		u.RawQuery, u.ForceQuery = "…", false
-	}
-	u.Fragment, u.RawFragment = "", ""
-	return u.Redacted()
+	return urlsecret.Shown(src)
 }
 
 // fetchURL GETs a feed, asking only for a change since last; it returns
@@ -201,7 +193,7 @@ func (p *Poller) fetchURL(ctx context.Context, src string, last version) ([]byte
 	}
 	resp, err := p.cfg.Client.Do(req)
 	if err != nil {
-		return nil, version{}, fmt.Errorf("intel: fetch %s: %w", shown, hideURL(err, req.URL, shown))
+		return nil, version{}, fmt.Errorf("intel: fetch %s: %w", shown, urlsecret.HideIn(err, req.URL))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotModified {
@@ -212,7 +204,7 @@ func (p *Poller) fetchURL(ctx context.Context, src string, last version) ([]byte
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxFeedSize+1))
 	if err != nil {
-		return nil, version{}, fmt.Errorf("intel: read %s: %w", shown, hideURL(err, req.URL, shown))
+		return nil, version{}, fmt.Errorf("intel: read %s: %w", shown, urlsecret.HideIn(err, req.URL))
 	}
 	if len(data) > MaxFeedSize {
 		return nil, version{}, fmt.Errorf("intel: %s is over the %d bytes a feed may have", shown, MaxFeedSize)
@@ -251,29 +243,4 @@ func readFile(path string, last version) ([]byte, version, error) {
 		return nil, version{}, fmt.Errorf("intel: %s grew over the %d bytes a feed may have", path, MaxFeedSize)
 	}
 	return data, now, nil
-}
-
-// hiddenURLError is an error of a fetch whose text named the feed's URL,
-// which it names as shown instead; it unwraps to the error.
-type hiddenURLError struct {
-	msg string
-	err error
-}
-
-func (e *hiddenURLError) Error() string { return e.msg }
-func (e *hiddenURLError) Unwrap() error { return e.err }
-
-// hideURL returns err, of a request to u, with u (whole or redacted, as
-// net/http and the safe client name it) written as shown: the client's
-// errors name the whole URL, query and all.
-func hideURL(err error, u *url.URL, shown string) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	msg := err.Error()
-	for _, s := range []string{u.String(), u.Redacted()} {
-		msg = strings.ReplaceAll(msg, s, shown)
-	}
-	return &hiddenURLError{msg: msg, err: err}
 }

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	"github.com/openvultron/vultron/automation"
 	"github.com/openvultron/vultron/deadline"
 	"github.com/openvultron/vultron/intel"
+	"github.com/openvultron/vultron/internal/urlsecret"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/rules"
 	"github.com/openvultron/vultron/store"
@@ -112,25 +111,20 @@ func postNotification(ctx context.Context, c *http.Client, url string, secret []
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return problem.Unprocessable("notify: the URL does not make a request: %v", err)
+		return problem.Unprocessable("notify: the URL %s does not make a request", urlsecret.Shown(url))
 	}
 	// The sentences below go to the audit log and the node's log: they
 	// name the URL without its password.
-	shown := webhook.Redacted(url)
+	shown := urlsecret.Shown(url)
 	req.Header.Set("Content-Type", "application/json")
 	if secret != nil {
 		req.Header.Set(webhook.SignatureHeader, webhook.Sign(secret, body, now))
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		// The sentence says why, once naming the URL, redacted: the
-		// client's error names it again, with its query, so only its
-		// cause is kept.
-		why := err
-		var ue *neturl.Error
-		if errors.As(err, &ue) {
-			why = ue.Err
-		}
+		// The sentence says why, naming the URL once, as shown: the
+		// client's error names it again, with its query.
+		why := urlsecret.HideIn(err, req.URL)
 		return problem.Wrap(http.StatusBadGateway, why, fmt.Sprintf("notify %s failed: %v", shown, why))
 	}
 	defer resp.Body.Close()

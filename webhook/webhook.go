@@ -44,6 +44,7 @@ import (
 
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/internal/ctxsleep"
+	"github.com/openvultron/vultron/internal/urlsecret"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/store"
 )
@@ -135,22 +136,6 @@ func CheckURL(u string) error {
 		return fmt.Errorf("webhook URL %q is not an http or https URL such as https://tickets.example.org/hooks", u)
 	}
 	return nil
-}
-
-// Redacted returns webhook URL u as the log, the audit log and the list
-// of webhooks name it: with its password and its query, where a receiver
-// takes a credential, each replaced by "xxxxx". The node names the URLs
-// its policies notify the same way.
-func Redacted(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(a webhook URL that does not parse)"
-	}
-	if p.RawQuery != "" || p.ForceQuery {
-		p.RawQuery, p.ForceQuery = "xxxxx", false
-	}
-	p.Fragment, p.RawFragment = "", ""
-	return p.Redacted()
 }
 
 // host returns the host of webhook URL u, which audit records name as
@@ -287,7 +272,7 @@ func (d *Dispatcher) prune(ctx context.Context) {
 
 // follow delivers the feed to one URL, in order.
 func (d *Dispatcher) follow(ctx context.Context, url string) {
-	log := d.cfg.Logger.With().Str("webhook", Redacted(url)).Logger()
+	log := d.cfg.Logger.With().Str("webhook", urlsecret.Shown(url)).Logger()
 	// A store that cannot serve (as the node starts, its database not yet
 	// up) is tried again every second, and logged once a minute, rather
 	// than ending the webhook's delivery until the next restart.
@@ -376,7 +361,7 @@ func (d *Dispatcher) pause(ctx context.Context, url, id string, refusal *statusE
 	cur.Paused = &store.WebhookPause{Since: d.cfg.Now().UTC(), Status: refusal.code, Error: fmt.Sprintf("%s to event %s", refusal.Error(), id), Event: id}
 	reason := fmt.Sprintf("%s %d times in a row to event %s: nothing is sent to it, and its events are kept, until an operator resumes it (vultron webhooks resume %s)",
 		refusal.Error(), d.cfg.PauseAfter, id, ID(url))
-	rec := store.AuditRecord{Kind: store.AuditOutbound, Decision: store.DecisionPaused, Signer: Redacted(url), Remote: host(url), Status: refusal.code, Reason: reason}
+	rec := store.AuditRecord{Kind: store.AuditOutbound, Decision: store.DecisionPaused, Signer: urlsecret.Shown(url), Remote: host(url), Status: refusal.code, Reason: reason}
 	log.Error().Str("event", id).Int("status", refusal.code).Int("refusals", d.cfg.PauseAfter).Str("id", ID(url)).
 		Msg("webhook: paused after permanent refusals; its events are kept until an operator resumes it")
 	if err := d.cfg.DB.PauseWebhook(ctx, url, *cur, rec); err != nil && ctx.Err() == nil {
@@ -458,7 +443,7 @@ func (d *Dispatcher) saveCursor(ctx context.Context, url string, c store.Webhook
 func (d *Dispatcher) post(ctx context.Context, to, id string, body []byte) (time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, to, bytes.NewReader(body))
 	if err != nil {
-		return 0, fmt.Errorf("build request: %w", withoutURL(err))
+		return 0, fmt.Errorf("build the request: the webhook URL %s does not make one", urlsecret.Shown(to))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "vultron/"+d.cfg.Version)
@@ -466,7 +451,7 @@ func (d *Dispatcher) post(ctx context.Context, to, id string, body []byte) (time
 	req.Header.Set(SignatureHeader, Sign(d.cfg.Secret, body, d.cfg.Now()))
 	resp, err := d.cfg.Client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("post to the webhook: %w", withoutURL(err))
+		return 0, fmt.Errorf("post to the webhook: %w", urlsecret.HideIn(err, req.URL))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -478,17 +463,6 @@ func (d *Dispatcher) post(ctx context.Context, to, id string, body []byte) (time
 		retryAfter = time.Duration(s) * time.Second
 	}
 	return retryAfter, &statusError{code: resp.StatusCode, status: resp.Status}
-}
-
-// withoutURL returns err without the URL a *url.Error names: with its
-// query, which may hold the receiver's credential. The log names the URL,
-// redacted, beside what failed.
-func withoutURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 // ID returns the id by which the API and the command line name the
@@ -512,7 +486,7 @@ func (d *Dispatcher) Webhooks(ctx context.Context) ([]api.Webhook, error) {
 		if err != nil {
 			return nil, fmt.Errorf("webhooks: %w", err)
 		}
-		w := api.Webhook{ID: ID(u), URL: Redacted(u), Delivered: c.Seq, Skipped: c.Skipped, LastError: c.LastError, Paused: c.Paused}
+		w := api.Webhook{ID: ID(u), URL: urlsecret.Shown(u), Delivered: c.Seq, Skipped: c.Skipped, LastError: c.LastError, Paused: c.Paused}
 		if last > c.Seq {
 			w.Pending = last - c.Seq
 		}
@@ -531,7 +505,7 @@ func (d *Dispatcher) Resume(ctx context.Context, id, principal string) (api.Webh
 		if ID(u) != id {
 			continue
 		}
-		rec := store.AuditRecord{Kind: store.AuditAdmin, Decision: store.DecisionResumed, Signer: Redacted(u), Remote: host(u), Principal: principal}
+		rec := store.AuditRecord{Kind: store.AuditAdmin, Decision: store.DecisionResumed, Signer: urlsecret.Shown(u), Remote: host(u), Principal: principal}
 		lifted, err := d.cfg.DB.ResumeWebhook(ctx, u, rec)
 		if err != nil {
 			return api.Webhook{}, fmt.Errorf("webhook %s: %w", id, err)
@@ -540,7 +514,7 @@ func (d *Dispatcher) Resume(ctx context.Context, id, principal string) (api.Webh
 		if err != nil {
 			return api.Webhook{}, err
 		}
-		d.cfg.Logger.Info().Str("webhook", Redacted(u)).Str("by", principal).Int("status", lifted.Status).Time("paused_since", lifted.Since).
+		d.cfg.Logger.Info().Str("webhook", urlsecret.Shown(u)).Str("by", principal).Int("status", lifted.Status).Time("paused_since", lifted.Since).
 			Msg("webhook: resumed; delivery starts again with the event it refused")
 		for _, w := range list {
 			if w.ID == id {
