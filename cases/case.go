@@ -76,6 +76,10 @@ type Case struct {
 	// recorded is set while applyRecorded folds an entry the Case Actor
 	// recorded as applied: the refusals of laterRule give way to it.
 	recorded bool
+	// clocksHeld keeps saveCase from changing the case's deadline clocks:
+	// set on a replica rebuilt page by page until it reaches the Case
+	// Actor's tail (SyncState.ClocksHeld).
+	clocksHeld bool
 	// storedNote reports whether a note with the given id is stored
 	// already. loadCase and saveCase set it to read the case's noteids/
 	// bucket, so it is valid only in their transaction; it is nil for a

@@ -167,6 +167,9 @@ func saveCase(tx *store.Tx, c *Case) error {
 	if err := indexVulnerabilityIDs(tx, b, c); err != nil { // vulnids.go
 		return err
 	}
+	if c.clocksHeld {
+		return nil
+	}
 	return indexCaseClocks(tx, c) // deadlines.go
 }
 

@@ -43,7 +43,10 @@
 // replica whose ledger differs from the Case Actor's is forked: it applies
 // nothing more until an operator rebuilds it (Engine.Resync); the rebuilt
 // copy announces on the change feed only the entries no earlier copy held
-// (bucketEmitted), so that webhooks get no entry twice. Invariants:
+// (bucketEmitted), so that webhooks get no entry twice, and keeps the
+// case's deadline clocks as they were until it reaches the Case Actor's
+// tail (SyncState.ClocksHeld), so that no deadline is announced twice.
+// Invariants:
 // a replica's ledger is always a prefix of a chain that verifies from the
 // case's genesis hash; its case state is the fold of that prefix; its sync
 // state, schedule entry and the counts of replicas behind and forked are

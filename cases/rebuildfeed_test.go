@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/vocab"
+
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/store"
 )
@@ -88,5 +90,94 @@ func TestRebuildEmitsNoEventTwice(t *testing.T) {
 				t.Errorf("the rebuilds added %d events to the change feed (%v); want %d", after-before, err, len(tt.want)-1)
 			}
 		})
+	}
+}
+
+// TestRebuildKeepsTheAnnouncedDeadlines rebuilds, over two pages, a
+// replica whose embargo proposal's RSVP deadlines the node had announced
+// as near and passed. The first page holds only the case's creation, so
+// the copy applied so far has no proposal and no RSVP clock; the clocks
+// must come back with the rebuilt copy as they were, announced, or the
+// deadline sweep announces them again to every webhook.
+func TestRebuildKeepsTheAnnouncedDeadlines(t *testing.T) {
+	db := openTestStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	e := NewEngine(Config{PublicURL: "https://f.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://f.example/") }})
+	startedReplica(t, db, e, now)
+	first := creationEntry(t, caseActor, "https://f.example/reports/1")
+	proposal := olderCaseActorEntries(t, first.EntryHash, 1, now, []recordedAct{
+		{vocab.InviteToEmbargoOnCase, embargoInvite(t, vendor, "https://v.example/a/ep1", "2027-02-01T00:00:00Z")}})[0]
+	check := func(from int64, entries ...ledger.Entry) {
+		t.Helper()
+		if err := db.Update(ctx, func(tx *store.Tx) error {
+			_, err := e.applyCheck(tx, caseID, from, LedgerPage{Entries: entries, Length: 2}, nil, now)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rsvpClocks := func() []Clock {
+		t.Helper()
+		var out []Clock
+		if err := db.View(ctx, func(tx *store.ReadTx) error {
+			return Clocks(tx, ClockEmbargoRSVP, nil, func(cl Clock) bool {
+				if cl.Subject == caseID {
+					out = append(out, cl)
+				}
+				return true
+			})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	check(1, proposal)
+	before := rsvpClocks()
+	if len(before) == 0 {
+		t.Fatal("the proposal started no RSVP clock on the replica")
+	}
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		var flags []ClockFlags
+		for _, cl := range before {
+			flags = append(flags, ClockFlags{Key: cl.Key, Near: true, Passed: true})
+		}
+		_, err := SetClockFlags(tx, flags)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	if got := rsvpClocks(); len(got) != len(before) || !got[0].Passed {
+		t.Fatalf("RSVP clocks announced: %+v", got)
+	}
+
+	if got := rsvpClocks(); len(got) != len(before) || !got[0].Passed {
+		t.Fatalf("RSVP clocks announced: %+v", got)
+	}
+
+	if err := db.Update(ctx, func(tx *store.Tx) error { return e.Resync(tx, caseID, true) }); err != nil {
+		t.Fatal(err)
+	}
+	check(0, first)
+	check(1, proposal)
+	if r := loadTestReplica(t, db); r == nil || r.Next != 2 {
+		t.Fatalf("the rebuilt replica: %+v; want the Case Actor's 2 entries", r)
+	}
+	after := rsvpClocks()
+	if len(after) != len(before) {
+		t.Fatalf("RSVP clocks after the rebuild: %+v; want %d", after, len(before))
+	}
+	for _, cl := range after {
+		if !cl.Near || !cl.Passed {
+			t.Errorf("the RSVP clock of %s lost its announcements in the rebuild: near %v, passed %v", cl.Participant, cl.Near, cl.Passed)
+		}
+	}
+	var counts map[string]ClockCount
+	if err := db.View(ctx, func(tx *store.ReadTx) (err error) { counts, err = ClockCounts(tx); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if c := counts[ClockEmbargoRSVP]; c.Running != int64(len(before)) || c.Passed != int64(len(before)) {
+		t.Errorf("RSVP clock counts after the rebuild: %+v; want %d running, all passed", c, len(before))
 	}
 }

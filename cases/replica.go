@@ -168,6 +168,11 @@ func (e *Engine) offerEntries(tx *store.Tx, local, sender string, entries []ledg
 		return v.save(tx, 0)
 	}
 	if applied {
+		// A rebuilt copy short of the Case Actor's tail leaves the clocks
+		// as they were (SyncState.ClocksHeld); the save that reaches it
+		// makes them follow the copy.
+		c.clocksHeld = v.s.ClocksHeld && v.s.behind(r.Next)
+		v.s.ClocksHeld = c.clocksHeld
 		if err := saveCase(tx, c); err != nil {
 			return err
 		}

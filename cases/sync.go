@@ -75,6 +75,13 @@ type SyncState struct {
 	// entry the Case Actor's ledger brings back unchanged is not
 	// announced to the webhooks a second time.
 	Emitted bool `json:"emitted,omitempty"`
+	// ClocksHeld is set from a rebuild's drop of the copy until the
+	// rebuilt copy reaches the Case Actor's tail: the case's deadline
+	// clocks stay as the dropped copy left them, with the record of what
+	// the node announced of them, rather than follow the copy applied so
+	// far, which lacks the clocks later entries start (a clock stopped and
+	// started again is announced again).
+	ClocksHeld bool `json:"clocksHeld,omitempty"`
 	// LastCheck is when the node last asked the Case Actor, LastError what
 	// went wrong then ("" when it answered) and Failures how many checks in
 	// a row failed.

@@ -379,7 +379,7 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 		if err != nil {
 			return false, err
 		}
-		v.s.Rebuild, v.s.Emitted = false, true
+		v.s.Rebuild, v.s.Emitted, v.s.ClocksHeld = false, true, true
 		if err := v.save(tx, 0); err != nil {
 			return false, err
 		}
@@ -457,6 +457,16 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 		c, err := loadCase(&tx.ReadTx, caseID)
 		if err != nil {
 			return false, err
+		}
+		if s.ClocksHeld {
+			// A rebuilt copy at the Case Actor's tail: its clocks now
+			// follow it (see SyncState.ClocksHeld).
+			s.ClocksHeld = false
+			if c != nil {
+				if err := indexCaseClocks(tx, c); err != nil {
+					return false, err
+				}
+			}
 		}
 		if !e.idleChecks(c, s.Local) {
 			s.NextCheck = time.Time{}
