@@ -99,6 +99,9 @@ func TestDeadlinesOnAnInjectedClock(t *testing.T) {
 	}
 	var passed []string
 	for _, d := range sink.snapshot() {
+		if raw, err := json.Marshal(d); err != nil || strings.Contains(string(raw), "details") {
+			t.Errorf("webhook event %s carries the report's text (%v): %s", d.Event, err, raw)
+		}
 		if strings.HasPrefix(d.Event, "deadline_") {
 			var st deadline.NoticeState
 			if err := json.Unmarshal(d.State, &st); err != nil {
