@@ -20,11 +20,12 @@ import (
 // activities and its notes are served to the node's API token and to a
 // signed GET from a participant of the case that was not removed. An
 // unsigned GET gets 401 (who is asking is unknown); a signed GET from an
-// actor that may not read gets 403 (it is known and refused). An invitee
-// is not a participant until it accepts the invitation, which binds it to
-// the embargo in force, so it gets 403 until then; a removed participant
-// gets 403 again. Every refusal is a JSON {"error": ...} that carries none
-// of the content.
+// actor that may not read gets 403 (it is known and refused), except for
+// the case and its ledger, which answer it 404 as for a case the node
+// does not hold. An invitee is not a participant until it accepts the
+// invitation, which binds it to the embargo in force, so it is refused
+// until then; a removed participant is refused again. Every refusal is a
+// JSON {"error": ...} that carries none of the content.
 
 const accessSecret = "secret-detail-7f3a: the admin console trusts X-Forwarded-User"
 
@@ -135,6 +136,10 @@ func TestAccessControl(t *testing.T) {
 				r.token = o.token
 			}
 			status, body := fetchAs(t, o.url, r)
+			want := want
+			if want == http.StatusForbidden && (o.kind == "case" || o.kind == "ledger page") {
+				want = http.StatusNotFound // as for a case the node does not hold
+			}
 			if status != want {
 				t.Errorf("%s: %s GET of the %s: %d %s, want %d", phase, r.name, o.kind, status, body, want)
 				continue
@@ -219,5 +224,63 @@ func TestAccessControl(t *testing.T) {
 	}
 	for _, row := range rows {
 		check("after the removal", row.rq, row.want)
+	}
+}
+
+// TestCaseRefusalDoesNotTellWhetherTheNodeHoldsIt: a signed GET of a case
+// or of its ledger from a key that is no participant of it gets the answer
+// a case the node does not hold gets, the same status and the same
+// sentence, so that a key is no way to learn which cases a node holds; a
+// participant and the node's API token still read both.
+func TestCaseRefusalDoesNotTellWhetherTheNodeHoldsIt(t *testing.T) {
+	finder := startNode(t, "finder:Person")
+	vendor := startNode(t, "vendor:Organization")
+	offerID := finder.submit(t, "finder", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Offer","to":[%q],
+"object":{"type":"VulnerabilityReport","name":"r","content":"c"}}`, vendor.actorID("vendor")))
+	waitFor(t, "the offer at the vendor", func() bool { return countType(vendor.inboxItems(t, "vendor"), "Offer") == 1 })
+	vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Accept","object":%q,"to":[%q]}`, offerID, finder.actorID("finder")))
+	held := vendor.oneCase(t, "the case", func(c api.Case) bool { return c.LedgerLength == 2 }).ID
+	missing := vendor.url + "/cases/" + strings.Repeat("0", len(held)-len(vendor.url+"/cases/"))
+
+	stranger := newPeer(t, sharedKeys.get(t, 0))
+	outsider := requester{name: "non-participant", keyID: stranger.keyID, key: stranger.key}
+	fl, _ := finder.Local("finder")
+	participant := requester{name: "participant", keyID: fl.KeyID, key: fl.Key}
+	operator := requester{name: "API token", token: vendor.token}
+
+	for _, tc := range []struct {
+		name, suffix string
+	}{
+		{"case", ""},
+		{"ledger", "/ledger?from=0&limit=10"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			heldStatus, heldBody := fetchAs(t, held+tc.suffix, outsider)
+			missStatus, missBody := fetchAs(t, missing+tc.suffix, outsider)
+			if heldStatus != missStatus {
+				t.Errorf("a non-participant's GET: %d for the case the node holds, %d for one it does not", heldStatus, missStatus)
+			}
+			if heldStatus != http.StatusNotFound {
+				t.Errorf("a non-participant's GET of the held case: %d %s, want 404", heldStatus, heldBody)
+			}
+			// The sentences may differ only by the id each names.
+			if a, b := strings.ReplaceAll(string(heldBody), held, "ID"), strings.ReplaceAll(string(missBody), missing, "ID"); a != b {
+				t.Errorf("a non-participant's GET: the held case answers %s, one the node does not hold %s", heldBody, missBody)
+			}
+			var e struct {
+				Error string `json:"error"`
+			}
+			if err := json.Unmarshal(heldBody, &e); err != nil || e.Error == "" {
+				t.Errorf("the refusal is no JSON error: %s", heldBody)
+			}
+			for _, rq := range []requester{participant, operator} {
+				if status, body := fetchAs(t, held+tc.suffix, rq); status != http.StatusOK {
+					t.Errorf("the %s's GET of the held case: %d %s, want 200", rq.name, status, body)
+				}
+				if status, body := fetchAs(t, missing+tc.suffix, rq); status != http.StatusNotFound {
+					t.Errorf("the %s's GET of a case the node does not hold: %d %s, want 404", rq.name, status, body)
+				}
+			}
+		})
 	}
 }

@@ -261,8 +261,8 @@ func TestEmbargoAndParticipantsBetweenNodes(t *testing.T) {
 	if status := signedGet(t, caseID, fl.KeyID, fl.Key); status != http.StatusOK {
 		t.Errorf("a participant's signed GET of the case: %d, want 200", status)
 	}
-	if status := signedGet(t, caseID, v2l.KeyID, v2l.Key); status != http.StatusForbidden {
-		t.Errorf("a removed participant's signed GET of the case: %d, want 403", status)
+	if status := signedGet(t, caseID, v2l.KeyID, v2l.Key); status != http.StatusNotFound {
+		t.Errorf("a removed participant's signed GET of the case: %d, want 404, as for a case the node does not hold", status)
 	}
 	resp, err := http.Get(caseID)
 	if err != nil {

@@ -9,7 +9,10 @@
 // the node's API token or to a signed GET whose signer may read it (a
 // party to the activity or object, a participant of the case that is not
 // removed); an unsigned GET gets 401, a signed GET from anyone else 403,
-// and the sentence of a refused signature says why. Nothing here writes
+// and the sentence of a refused signature says why. A case and its ledger
+// are the exception: a signer that may not read one is answered 404, as
+// for a case the node does not hold, so that the answer does not tell
+// which cases the node holds. Nothing here writes
 // to the store but the inbox pipeline. The node routes to these handlers
 // (node/routes.go) behind its federation guard, which holds a request
 // without the API token to the per-IP rate limit and audits refusals.

@@ -36,7 +36,8 @@ var hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // CaseLedger serves GET {public}/cases/ID/ledger?from=N&prev=H&limit=M:
 // a page of the ledger of a case this node hosts, to a signed GET from
 // one of its participants (whose replica fetches what it lacks) or to the
-// node's API token. prev, when given, must be the hash of entry N-1 (the
+// node's API token; anyone else is answered as for a case this node does
+// not host (noCase). prev, when given, must be the hash of entry N-1 (the
 // genesis hash for N = 0): when it is not, the asker's ledger differs from
 // this one, and the answer is 409.
 func (e *Endpoints) CaseLedger(w http.ResponseWriter, r *http.Request) {
@@ -68,7 +69,7 @@ func (e *Endpoints) CaseLedger(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if c != nil && !c.CanRead(signer.Owner) {
-			problem.Write(w, problem.Forbidden("%s is not a participant of %s", signer.Owner, id))
+			problem.Write(w, noCase(id))
 			return
 		}
 	}
@@ -79,7 +80,7 @@ func (e *Endpoints) CaseLedger(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		if c == nil || !cases.Hosted(tx, id) {
-			return problem.NotFound("this node hosts no case %s", id)
+			return noCase(id)
 		}
 		page, err = cases.ReadLedgerPage(tx, c, from, prev, limit, ledgerPageBytes)
 		return err

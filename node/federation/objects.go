@@ -188,7 +188,8 @@ func unauthorizedGET(err error) error {
 // Case serves a case object (GET {public}/cases/ID) as a
 // VulnerabilityCase, to the node's API token or to a signed GET from one of
 // the case's participants; an invitee reads it only once it has accepted,
-// and a removed participant no longer reads it.
+// and a removed participant no longer reads it. Anyone else is answered as
+// for a case this node does not hold (noCase).
 func (e *Endpoints) Case(w http.ResponseWriter, r *http.Request) {
 	id := e.cfg.PublicURL + "/cases/" + mux.Vars(r)["cid"]
 	// Who asks, first, as for an object: an unsigned request learns
@@ -203,12 +204,8 @@ func (e *Endpoints) Case(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, err)
 		return
 	}
-	if signer != nil && c != nil && !c.CanRead(signer.Owner) {
-		problem.Write(w, problem.Forbidden("%s is not a participant of %s", signer.Owner, id))
-		return
-	}
-	if c == nil {
-		problem.Write(w, problem.NotFound("no case %s on this node", id))
+	if c == nil || signer != nil && !c.CanRead(signer.Owner) {
+		problem.Write(w, noCase(id))
 		return
 	}
 	// The notes are read only for a reader allowed to see them.
@@ -228,4 +225,13 @@ func (e *Endpoints) Case(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", actor.ContentType)
 	_, _ = w.Write(body)
+}
+
+// noCase is the answer to a GET of case id, or of its ledger, when this
+// node does not host the case, and also when the signer may not read it:
+// the same status and sentence either way, so that a signed GET cannot
+// tell whether the node holds a case whose id it learned. A participant
+// learns nothing new from it, and the node's API token reads every case.
+func noCase(id string) error {
+	return problem.NotFound("this node hosts no case %s", id)
 }
