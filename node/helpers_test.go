@@ -133,6 +133,7 @@ func startNodeLogged(t testing.TB, dir string, ln net.Listener, extra Config, lo
 		IPRate:               extra.IPRate,
 		IPBurst:              extra.IPBurst,
 		TrustedProxies:       extra.TrustedProxies,
+		TrustedProxyHeaders:  extra.TrustedProxyHeaders,
 		Webhooks:             extra.Webhooks,
 		ReplicaSync:          extra.ReplicaSync,
 		MaxInboxBytes:        extra.MaxInboxBytes,

@@ -165,10 +165,15 @@ type Config struct {
 	KeyFetchBurst int
 	// TrustedProxies are the reverse proxies (CIDR, or one address) in
 	// front of the node. Only from a request whose immediate peer is in
-	// one of them are its Forwarded and X-Forwarded-For headers read, to
-	// find the client IP that rate limits, audit records and logs use
-	// (see policy.Policy.ClientIP); from any other peer they are ignored.
+	// one of them is the forwarding header they append to
+	// (TrustedProxyHeaders) read, to find the client IP that rate limits,
+	// audit records and logs use (see policy.Policy.ClientIP); from any
+	// other peer it is ignored.
 	TrustedProxies []string
+	// TrustedProxyHeaders names the forwarding headers the trusted proxies
+	// append to: "X-Forwarded-For" (the default) or "Forwarded", or both;
+	// the other is never read (policy.Config.ProxyHeaders).
+	TrustedProxyHeaders []string
 	// MaxInboxBytes is the largest activity a local actor may send (an
 	// outbox POST body); default 256 KiB. The inbox takes that much and
 	// cases.AnnouncementMargin more, so that a Case Actor's announcement
@@ -744,6 +749,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, retErr error) {
 		KeyFetchRate:   cfg.KeyFetchRate,
 		KeyFetchBurst:  cfg.KeyFetchBurst,
 		TrustedProxies: cfg.TrustedProxies,
+		ProxyHeaders:   cfg.TrustedProxyHeaders,
 		Logger:         cfg.Logger,
 		Now:            cfg.Now,
 	})

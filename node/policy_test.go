@@ -136,7 +136,7 @@ func resignWithKeyID(t *testing.T, r *http.Request, body []byte, keyID string, p
 // an accepted activity carry the forwarded client IP, and the same headers
 // from a peer that is not a trusted proxy are ignored.
 func TestClientIPBehindTrustedProxy(t *testing.T) {
-	vendor := startNodeWith(t, Config{IPRate: 0.01, IPBurst: 1, TrustedProxies: []string{"127.0.0.0/8"}}, "vendor:Organization")
+	vendor := startNodeWith(t, Config{IPRate: 0.01, IPBurst: 1, TrustedProxies: []string{"127.0.0.0/8"}, TrustedProxyHeaders: []string{"X-Forwarded-For", "Forwarded"}}, "vendor:Organization")
 	inbox := vendor.actorID("vendor") + "/inbox"
 	post := func(header, value string) (int, string) {
 		t.Helper()

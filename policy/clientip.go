@@ -51,6 +51,27 @@ func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// ParseProxyHeaders reads the names of the forwarding headers the trusted
+// proxies set, "Forwarded" or "X-Forwarded-For" in any case, and says
+// which are read; none names X-Forwarded-For, the header nginx and most
+// proxies append to.
+func ParseProxyHeaders(list []string) (fwd, xff bool, err error) {
+	if len(list) == 0 {
+		return false, true, nil
+	}
+	for _, s := range list {
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "forwarded":
+			fwd = true
+		case "x-forwarded-for":
+			xff = true
+		default:
+			return false, false, fmt.Errorf("forwarding header %q is not Forwarded or X-Forwarded-For", problem.Clip(s, 200))
+		}
+	}
+	return fwd, xff, nil
+}
+
 // trusted reports whether addr is a trusted proxy.
 func (p *Policy) trusted(addr netip.Addr) bool {
 	addr = addr.Unmap()
@@ -68,16 +89,19 @@ func (p *Policy) trusted(addr netip.Addr) bool {
 //
 // It is the address of r's immediate peer (RemoteAddr) unless that peer is
 // a trusted proxy (Config.TrustedProxies). Then the chain of addresses in
-// the Forwarded header (RFC 7239, the for= of each element) or the
-// X-Forwarded-For header is walked from the right, the end the nearest
+// the header the trusted proxies append to (Config.ProxyHeaders: the
+// X-Forwarded-For header by default, or the Forwarded header, RFC 7239,
+// the for= of each element) is walked from the right, the end the nearest
 // proxy appended, skipping hops that are themselves trusted proxies; the
-// first untrusted address is the client. A hop a trusted proxy reports as
+// first untrusted address is the client. The header the proxies do not
+// set is never read: it reaches the node as the client wrote it. A hop a trusted proxy reports as
 // "unknown" or by an obfuscated identifier cannot be told apart from its
 // neighbours, so the proxy that reported it stands for it. If every hop is
 // trusted, the leftmost is the client.
 //
-// When both headers are present they must name the same client: a proxy
-// that appends to one passes the other through as the client wrote it.
+// When both headers are configured and present they must name the same
+// client: a proxy that appends to one passes the other through as the
+// client wrote it.
 // Malformed or conflicting headers from a trusted proxy are logged as a
 // warning (sampled) and the proxy's own address is returned; a sender can
 // thus never choose the address it is counted under.
@@ -94,7 +118,7 @@ func (p *Policy) ClientIP(r *http.Request) string {
 	if len(p.proxies) == 0 || !p.trusted(peer) {
 		return peer.String()
 	}
-	client, err := forwardedClient(peer, r.Header, p.trusted)
+	client, err := forwardedClient(peer, r.Header, p.readFwd, p.readXFF, p.trusted)
 	if err != nil {
 		p.proxyLog.Warn().Err(err).Str("proxy", peer.String()).
 			Msg("a trusted proxy sent forwarding headers that cannot be used; counting the request under the proxy's address")
@@ -111,9 +135,17 @@ type hop struct {
 }
 
 // forwardedClient walks the forwarding headers h that the trusted proxy
-// peer sent, as described on ClientIP.
-func forwardedClient(peer netip.Addr, h http.Header, trusted func(netip.Addr) bool) (netip.Addr, error) {
-	fwd, xff := h.Values("Forwarded"), h.Values("X-Forwarded-For")
+// peer sent, as described on ClientIP: Forwarded when readFwd,
+// X-Forwarded-For when readXFF. The other is ignored: a proxy that does
+// not set it passes it through as the client wrote it.
+func forwardedClient(peer netip.Addr, h http.Header, readFwd, readXFF bool, trusted func(netip.Addr) bool) (netip.Addr, error) {
+	var fwd, xff []string
+	if readFwd {
+		fwd = h.Values("Forwarded")
+	}
+	if readXFF {
+		xff = h.Values("X-Forwarded-For")
+	}
 	if len(fwd) == 0 && len(xff) == 0 {
 		return peer, nil
 	}

@@ -2,8 +2,11 @@ package policy
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -69,7 +72,7 @@ func TestClientIP(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			p := mustNew(t, Config{TrustedProxies: []string{"10.0.0.0/8", "2001:db8:ffff::1"}, Logger: zerolog.New(&logs)})
+			p := mustNew(t, Config{TrustedProxies: []string{"10.0.0.0/8", "2001:db8:ffff::1"}, ProxyHeaders: []string{"Forwarded", "X-Forwarded-For"}, Logger: zerolog.New(&logs)})
 			r := httptest.NewRequest(http.MethodPost, "http://node.example/actors/vendor/inbox", nil)
 			r.RemoteAddr = tc.remote
 			for _, h := range tc.headers {
@@ -83,6 +86,89 @@ func TestClientIP(t *testing.T) {
 				t.Errorf("warned = %t (%s), want %t", warned, strings.TrimSpace(logs.String()), tc.warn)
 			}
 		})
+	}
+}
+
+// TestClientIPForgedForwardedThroughAppendingProxy sends requests through
+// a reverse proxy that appends the client's address to X-Forwarded-For and
+// passes every other header through, as nginx does with
+// $proxy_add_x_forwarded_for: a Forwarded header the client wrote reaches
+// the node unchanged. The node reads only the header the operator named
+// for its proxies, so the client is counted under its own address,
+// whatever it forged; a node told that its proxies set Forwarded reads
+// that one only.
+func TestClientIPForgedForwardedThroughAppendingProxy(t *testing.T) {
+	const client = "198.51.100.23"
+	for _, tc := range []struct {
+		name    string
+		headers []string // ProxyHeaders
+		forged  [][2]string
+		want    string
+	}{
+		{"default, nothing forged", nil, nil, client},
+		{"default, forged Forwarded", nil, [][2]string{{"Forwarded", "for=203.0.113.9"}}, client},
+		{"default, forged Forwarded naming the proxy", nil, [][2]string{{"Forwarded", "for=127.0.0.1"}}, client},
+		{"default, forged Forwarded that is malformed", nil, [][2]string{{"Forwarded", `for="[oops`}}, client},
+		{"default, forged X-Forwarded-For on the left", nil, [][2]string{{"X-Forwarded-For", "203.0.113.9"}}, client},
+		{"X-Forwarded-For named, forged Forwarded", []string{"x-forwarded-for"}, [][2]string{{"Forwarded", "for=203.0.113.9"}}, client},
+		// The proxy appends to X-Forwarded-For only: a node told to read
+		// Forwarded reads what the client wrote there. The operator's
+		// setting must name the header the proxy writes.
+		{"Forwarded named, the proxy writes none", []string{"Forwarded"}, nil, "127.0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := mustNew(t, Config{TrustedProxies: []string{"127.0.0.1"}, ProxyHeaders: tc.headers})
+			seen := make(chan string, 1)
+			backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				seen <- p.ClientIP(r)
+			}))
+			t.Cleanup(backend.Close)
+			target, err := url.Parse(backend.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			proxy := httputil.NewSingleHostReverseProxy(target) // appends X-Forwarded-For
+			r := httptest.NewRequest(http.MethodPost, "http://node.example/actors/vendor/inbox", io.NopCloser(strings.NewReader("{}")))
+			r.RemoteAddr = client + ":5555"
+			for _, h := range tc.forged {
+				r.Header.Add(h[0], h[1])
+			}
+			w := httptest.NewRecorder()
+			proxy.ServeHTTP(w, r)
+			if w.Code != http.StatusOK {
+				t.Fatalf("through the proxy: %d %s", w.Code, w.Body)
+			}
+			if got := <-seen; got != tc.want {
+				t.Errorf("ClientIP = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestParseProxyHeaders accepts the two forwarding headers in any case
+// and refuses anything else with a sentence that names it.
+func TestParseProxyHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		in       []string
+		fwd, xff bool
+	}{
+		{nil, false, true},
+		{[]string{"X-Forwarded-For"}, false, true},
+		{[]string{"forwarded"}, true, false},
+		{[]string{" Forwarded ", "x-forwarded-for"}, true, true},
+	} {
+		fwd, xff, err := ParseProxyHeaders(tc.in)
+		if err != nil || fwd != tc.fwd || xff != tc.xff {
+			t.Errorf("ParseProxyHeaders(%q) = %t, %t, %v; want %t, %t", tc.in, fwd, xff, err, tc.fwd, tc.xff)
+		}
+	}
+	for _, bad := range []string{"", "X-Real-IP", "Forwarded-For"} {
+		if _, _, err := ParseProxyHeaders([]string{bad}); err == nil || !strings.Contains(err.Error(), "is not Forwarded or X-Forwarded-For") {
+			t.Errorf("ParseProxyHeaders(%q) = %v, want a refusal", bad, err)
+		}
+	}
+	if _, err := New(Config{ProxyHeaders: []string{"X-Real-IP"}}); err == nil {
+		t.Error("New accepted an unknown forwarding header")
 	}
 }
 

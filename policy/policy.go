@@ -11,9 +11,10 @@
 //     /64), answered with 429 and Retry-After;
 //   - the client IP of a request (ClientIP, clientip.go): the immediate
 //     peer's address, or, only when that peer is a trusted reverse proxy,
-//     the first untrusted address of its Forwarded or X-Forwarded-For
-//     chain read from the right; the node uses it for rate limits, audit
-//     records and logs alike;
+//     the first untrusted address of the forwarding chain the operator
+//     said its proxies append to (X-Forwarded-For by default, or
+//     Forwarded), read from the right; the node uses it for rate limits,
+//     audit records and logs alike;
 //   - a negative cache of key ids whose resolution failed, so that a peer
 //     naming many bad keys cannot make the node fetch each one over and over;
 //   - a token bucket of key fetches per key host (AdmitKeyFetch), on by
@@ -122,6 +123,12 @@ type Config struct {
 	// TrustedProxies are the reverse proxies in front of the node, each a
 	// CIDR prefix or one address (see ParseTrustedProxies and ClientIP).
 	TrustedProxies []string
+	// ProxyHeaders names the forwarding headers the trusted proxies
+	// append the client's address to, "X-Forwarded-For" or "Forwarded"
+	// (RFC 7239), or both; ClientIP reads those only, since a proxy passes
+	// the other through as the client wrote it. Default: X-Forwarded-For
+	// (see ParseProxyHeaders).
+	ProxyHeaders []string
 	// Logger receives the warnings about unusable forwarding headers from
 	// a trusted proxy (sampled: a burst of 10 a minute).
 	Logger zerolog.Logger
@@ -144,7 +151,10 @@ type Policy struct {
 	fetchBurst float64
 	now        func() time.Time
 	proxies    []netip.Prefix
-	proxyLog   zerolog.Logger
+	// readFwd and readXFF say which forwarding headers the trusted
+	// proxies set (Config.ProxyHeaders).
+	readFwd, readXFF bool
+	proxyLog         zerolog.Logger
 
 	peers   *lru[*bucket]
 	ips     *lru[*bucket]
@@ -197,7 +207,13 @@ func New(cfg Config) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
+	readFwd, readXFF, err := ParseProxyHeaders(cfg.ProxyHeaders)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
 	p := &Policy{
+		readFwd:  readFwd,
+		readXFF:  readXFF,
 		mode:     cfg.Mode,
 		hosts:    map[string]bool{},
 		peerRate: cfg.PeerRate,

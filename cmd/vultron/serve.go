@@ -63,7 +63,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	keyFetchRate := fs.Float64("key-fetch-rate", policy.DefaultKeyFetchRate, "key fetches per second the node makes to one host for keys it has not cached (0: no limit);\nrequests naming more new keys of a host get 429 + Retry-After")
 	keyFetchBurst := fs.Int("key-fetch-burst", policy.DefaultKeyFetchBurst, "burst of --key-fetch-rate")
 	var trustedProxies listFlag
-	fs.Var(&trustedProxies, "trusted-proxy", "reverse proxy in front of the node (CIDR such as 10.0.0.0/8, or one address), repeatable: only\nfrom these peers are Forwarded / X-Forwarded-For read to find the client IP that rate limits,\naudit records and logs use; from any other peer they are ignored")
+	fs.Var(&trustedProxies, "trusted-proxy", "reverse proxy in front of the node (CIDR such as 10.0.0.0/8, or one address), repeatable: only\nfrom these peers is the --trusted-proxy-header read to find the client IP that rate limits,\naudit records and logs use; from any other peer it is ignored")
+	var proxyHeaders listFlag
+	fs.Var(&proxyHeaders, "trusted-proxy-header", "forwarding header the --trusted-proxy peers append the client's address to: X-Forwarded-For\n(the default) or Forwarded, repeatable when they set both; the other header is never read, since\na proxy passes it through as the client wrote it")
 	workers := fs.Int("delivery-workers", 8, "deliveries sent at once")
 	lease := fs.Duration("delivery-lease", store.DefaultLeaseTTL, "how long a delivery handed to a worker stays its own (one attempt takes at most half of it); on\nPostgreSQL a lease also ends, within seconds, when the process that holds it is gone")
 	var webhooks listFlag
@@ -169,6 +171,9 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	if _, err := policy.ParseTrustedProxies(trustedProxies); err != nil {
 		return usageError("--trusted-proxy: %v", err)
 	}
+	if _, _, err := policy.ParseProxyHeaders(proxyHeaders); err != nil {
+		return usageError("--trusted-proxy-header: %v", err)
+	}
 	if *secondFactor != "required" && *secondFactor != "optional" {
 		return usageError("--second-factor is required or optional, not %q", *secondFactor)
 	}
@@ -267,6 +272,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		KeyFetchRate:         keyFetchRateOf(*keyFetchRate),
 		KeyFetchBurst:        *keyFetchBurst,
 		TrustedProxies:       trustedProxies,
+		TrustedProxyHeaders:  proxyHeaders,
 		DeliveryWorkers:      *workers,
 		DeliveryLease:        *lease,
 		Webhooks:             webhooks,

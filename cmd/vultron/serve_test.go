@@ -104,6 +104,7 @@ func TestServeFederationFlags(t *testing.T) {
 		{[]string{"--federation", "allowlist"}, "needs at least one --allow-peer"},
 		{[]string{"--peer-rate", "-1"}, "must not be negative"},
 		{[]string{"--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "proxy.example"}, `--trusted-proxy: trusted proxy "proxy.example" is not a CIDR prefix`},
+		{[]string{"--trusted-proxy", "10.0.0.0/8", "--trusted-proxy-header", "X-Real-IP"}, `--trusted-proxy-header: forwarding header "X-Real-IP" is not Forwarded or X-Forwarded-For`},
 		{[]string{"--max-embargo", "0d"}, "--max-embargo must be positive"},
 		{[]string{"--default-embargo", "400d"}, "the default embargo (400d) is longer than --max-embargo (365d)"},
 		{[]string{"--default-embargo", "100d", "--max-embargo", "90d"}, "the default embargo (100d) is longer than --max-embargo (90d)"},
