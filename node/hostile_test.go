@@ -171,6 +171,12 @@ func TestHostileInputs(t *testing.T) {
 			wantStatus: 400, wantError: "the body is not valid UTF-8", notStored: []string{offer1}},
 		{b: "B23", name: "remote @context", send: post([]byte(strings.Replace(string(good), `"https://certcc.github.io/Vultron/ns/context.jsonld"`, `"https://evil.example/context.jsonld"`, 1)), nil),
 			wantStatus: 400, wantError: "context", notStored: []string{offer1}},
+		{b: "B23", name: "@context array redefining type as @id", send: post([]byte(strings.Replace(string(good), `"https://certcc.github.io/Vultron/ns/context.jsonld"`, `["https://www.w3.org/ns/activitystreams", {"type": "@id"}]`, 1)), nil),
+			wantStatus: 400, wantError: `$.@context[1].type: the context redefines "type"`, notStored: []string{offer1}},
+		{b: "B23", name: "@context array pointing Offer elsewhere", send: post([]byte(strings.Replace(string(good), `"https://certcc.github.io/Vultron/ns/context.jsonld"`, `["https://certcc.github.io/Vultron/ns/context.jsonld", {"Offer": "https://evil.example/ns#Offer"}]`, 1)), nil),
+			wantStatus: 400, wantError: `the context redefines "Offer", which this node reads as https://www.w3.org/ns/activitystreams#Offer, as https://evil.example/ns#Offer`, notStored: []string{offer1}},
+		{b: "B23", name: "@context aliasing actor", send: post([]byte(strings.Replace(string(good), `"https://certcc.github.io/Vultron/ns/context.jsonld"`, `["https://www.w3.org/ns/activitystreams", {"sender": "as:actor"}]`, 1)), nil),
+			wantStatus: 400, wantError: `the context makes "sender" another name of`, notStored: []string{offer1}},
 		{b: "B30", name: "unsigned GET of an object", send: func(t *testing.T) (int, string) {
 			resp, err := http.Get(vendor.url + "/objects/anything")
 			if err != nil {

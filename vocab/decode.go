@@ -26,7 +26,8 @@ func Parse(data []byte) (*Document, error) { return ParseWithLimits(data, Defaul
 
 // ParseWithLimits decodes a Vultron document. It refuses, with a
 // *ParseError, anything that is not strict JSON within lim, whose
-// @context is neither the ActivityStreams nor the Vultron context, whose
+// @context is neither the ActivityStreams nor the Vultron context, any of
+// whose contexts redefines a term this node reads (checkContexts), whose
 // types are unknown, or whose Vultron properties do not hold the values
 // the protocol defines.
 func ParseWithLimits(data []byte, lim Limits) (*Document, error) {
@@ -37,6 +38,9 @@ func ParseWithLimits(data []byte, lim Limits) (*Document, error) {
 	raw, ok := m["@context"]
 	if !ok || raw == nil {
 		return nil, parseErr("$", "@context is missing: use %q", VultronContext)
+	}
+	if err := checkContexts(m, "$"); err != nil {
+		return nil, err
 	}
 	o, err := decodeObject(m, "$", "")
 	if err != nil {

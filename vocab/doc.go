@@ -34,7 +34,8 @@
 // duplicate member names at any depth, nothing after the document. The
 // top-level "@context" must be the ActivityStreams context, the Vultron
 // context, or an array holding one of them; nested objects may carry their
-// own. Types must be ActivityStreams or Vultron types; enumeration values
+// own. A local context object, at any depth, may add terms but not
+// redefine or alias a term this package reads (context.go). Types must be ActivityStreams or Vultron types; enumeration values
 // must be spellings the protocol defines (enums.go lists them, including
 // the aliases still accepted). Documents in the 2023 example shapes
 // ("asType", custom activity types such as RmCloseReport, renamed
