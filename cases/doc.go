@@ -45,8 +45,10 @@
 // copy announces on the change feed only the entries no earlier copy held
 // (bucketEmitted), so that webhooks get no entry twice, and keeps the
 // case's deadline clocks as they were until it reaches the Case Actor's
-// tail (SyncState.ClocksHeld), so that no deadline is announced twice.
-// Invariants:
+// tail (SyncState.ClocksHeld), so that no deadline is announced twice. A
+// replica whose Case Actor refuses its actor the ledger again and again
+// (the removal's announcement was lost) is ended and checked no more
+// (SyncState.Ended). Invariants:
 // a replica's ledger is always a prefix of a chain that verifies from the
 // case's genesis hash; its case state is the fold of that prefix; its sync
 // state, schedule entry and the counts of replicas behind and forked are

@@ -32,7 +32,10 @@ import (
 // announcement would reveal; a failed check is retried at growing
 // intervals too. A replica whose ledger differs from the Case Actor's (a
 // fork) stops applying the case and is never checked again on its own:
-// that needs an operator (Resync).
+// that needs an operator (Resync). A replica whose Case Actor refuses its
+// actor the ledger EndAfter times in a row is ended (SyncState.Ended):
+// its actor was removed and the announcement of that was lost, so it is
+// checked no more until a resync, an announcement or a new joining.
 
 // Names of case buckets that are no case: like objectIndex, no URL.
 const (
@@ -88,6 +91,16 @@ type SyncState struct {
 	LastCheck time.Time `json:"lastCheck,omitzero"`
 	LastError string    `json:"lastError,omitempty"`
 	Failures  int       `json:"failures,omitempty"`
+	// Refusals counts the checks in a row that the Case Actor answered by
+	// refusing this node's actor its ledger (ErrLedgerRefused). After
+	// SyncTiming.EndAfter of them the replica is Ended: its actor is most
+	// likely no participant any more, removed by an entry whose
+	// announcement never arrived, and asking again every RetryMax would go
+	// on for ever. An ended replica is checked no more until an operator
+	// resyncs it, its actor joins the case again, or an announcement of
+	// the case arrives.
+	Refusals int       `json:"refusals,omitempty"`
+	Ended    time.Time `json:"ended,omitzero"`
 	// Idle is the interval between checks while the replica is in sync; it
 	// doubles after each check that found nothing new.
 	Idle time.Duration `json:"idle,omitempty"`
@@ -118,6 +131,10 @@ const (
 	DefaultIdleMax  = 6 * time.Hour
 	DefaultRetryMin = 15 * time.Second
 	DefaultRetryMax = 30 * time.Minute
+	// DefaultEndAfter refusals end a replica: with the default retry
+	// intervals, about half an hour after the first, long enough that a
+	// Case Actor's node briefly misconfigured does not end its replicas.
+	DefaultEndAfter = 8
 )
 
 // SyncTiming is how a node schedules the checks of its replicas.
@@ -129,6 +146,10 @@ type SyncTiming struct {
 	// RetryMin is the wait after a failed check; it doubles after every
 	// further failure, up to RetryMax.
 	RetryMin, RetryMax time.Duration
+	// EndAfter is how many checks in a row the Case Actor may refuse this
+	// node's actor its ledger before the replica is ended
+	// (SyncState.Refusals); default DefaultEndAfter.
+	EndAfter int
 }
 
 func (t SyncTiming) withDefaults() SyncTiming {
@@ -143,6 +164,9 @@ func (t SyncTiming) withDefaults() SyncTiming {
 	}
 	if t.RetryMax < t.RetryMin {
 		t.RetryMax = max(DefaultRetryMax, t.RetryMin)
+	}
+	if t.EndAfter <= 0 {
+		t.EndAfter = DefaultEndAfter
 	}
 	return t
 }
@@ -183,6 +207,8 @@ func syncClass(s *SyncState, held int64) string {
 		return ""
 	case s.Fork != nil || s.Rebuild:
 		return "forked"
+	case !s.Ended.IsZero():
+		return "" // checked no more: waiting would not bring the entries
 	case s.behind(held):
 		return "behind"
 	}
@@ -325,6 +351,7 @@ func (v *replicaView) save(tx *store.Tx, held int64) error {
 // and checked at once.
 func (e *Engine) learn(v *replicaView, length, held int64, now time.Time) {
 	s := v.s
+	resume(s)
 	s.Known = max(s.Known, length)
 	if s.behind(held) {
 		if s.BehindSince.IsZero() {
@@ -342,6 +369,7 @@ func (e *Engine) learn(v *replicaView, length, held int64, now time.Time) {
 // arrived (unless the case takes no more entries for it, see idleChecks).
 func (e *Engine) settled(v *replicaView, c *Case, held int64, now time.Time) {
 	s := v.s
+	resume(s)
 	s.Known = max(s.Known, held)
 	if s.behind(held) || s.Fork != nil {
 		return
@@ -355,6 +383,16 @@ func (e *Engine) settled(v *replicaView, c *Case, held int64, now time.Time) {
 		s.Idle = e.cfg.Sync.IdleMin
 		s.NextCheck = now.Add(jitter(s.Idle, v.caseID, now))
 	}
+}
+
+// resume takes an ended replica's state s back to checking: the Case
+// Actor announced an entry of the case to this node, so it serves this
+// node's actor again.
+func resume(s *SyncState) {
+	if s.Ended.IsZero() {
+		return
+	}
+	s.Ended, s.Refusals, s.Failures = time.Time{}, 0, 0
 }
 
 // suspect records that an announced entry did not fit the replica (a
@@ -383,6 +421,10 @@ const (
 	// ReplicaForked: the replica's ledger differs from the Case Actor's;
 	// the node applies nothing more to the case until an operator acts.
 	ReplicaForked ReplicaState = "forked"
+	// ReplicaEnded: the Case Actor refused this node's actor its ledger
+	// SyncTiming.EndAfter times in a row, so the node stopped checking it
+	// (SyncState.Ended); the copy stops where it was.
+	ReplicaEnded ReplicaState = "ended"
 	// ReplicaRebuilding: at an operator's request the node is replacing
 	// its copy with the Case Actor's ledger, fetched from its first entry.
 	// Until that is done the replica counts as forked in the node's
@@ -440,6 +482,9 @@ func Status(tx *store.ReadTx, c *Case, now time.Time, isLocal func(id string) bo
 	case s.Fork != nil:
 		st.State, st.Fork, st.Since = ReplicaForked, s.Fork, s.Fork.Since
 		st.Doing = fmt.Sprintf("stopped: this node's ledger differs from the Case Actor's at entry %d, so the node applies nothing more to the case; check both, then run `vultron case resync CASE --rebuild` to replace this copy with the Case Actor's", s.Fork.Index)
+	case !s.Ended.IsZero():
+		st.State, st.Since = ReplicaEnded, s.Ended
+		st.Doing = fmt.Sprintf("stopped: the Case Actor refused this node's actor its ledger %d times in a row, so the actor is most likely no longer a participant (the announcement of its removal never arrived here); this copy stops where it was and the case's ledger is no longer checked; run `vultron case resync CASE` to check again", s.Refusals)
 	case s.behind(c.LedgerLen):
 		st.State, st.Since, st.Behind = ReplicaBehind, s.BehindSince, st.Known-c.LedgerLen
 		if s.Failures > 0 {
@@ -520,6 +565,7 @@ func (e *Engine) Resync(tx *store.Tx, caseID string, rebuild bool) error {
 		v.s.LastError = "a resync asked whether the fork is still there"
 	}
 	v.s.Failures, v.s.NextCheck = 0, now
+	v.s.Ended, v.s.Refusals = time.Time{}, 0
 	return v.save(tx, held)
 }
 
@@ -589,6 +635,12 @@ type LedgerPage struct {
 // Actor says the entry before the requested ones is not the one named: the
 // two ledgers differ.
 var ErrLedgerDiffers = errors.New("the Case Actor's ledger differs from this replica")
+
+// ErrLedgerRefused is what a LedgerFetcher returns (wrapped) when the Case
+// Actor's node refuses the signer the ledger (403, or the 404 it answers
+// alike for a case it does not host and for a signer that may not read
+// it): the signer is no participant of the case, or no longer one.
+var ErrLedgerRefused = errors.New("the Case Actor's node refuses this node's actor the case's ledger")
 
 // LedgerFetcher fetches a page of a case's ledger from its Case Actor, as
 // local actor signer: the entries from log index from on, at most limit,
@@ -868,6 +920,7 @@ func (e *Engine) expectCase(tx *store.Tx, caseID, local, caseActor string, now t
 			return err
 		}
 		v.s.Local, v.s.Idle = local, e.cfg.Sync.IdleMin
+		v.s.Ended, v.s.Refusals, v.s.Failures = time.Time{}, 0, 0
 		v.s.NextCheck = now.Add(jitter(e.cfg.Sync.IdleMin, caseID, now))
 		return v.save(tx, r.Next)
 	}

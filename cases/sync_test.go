@@ -791,3 +791,120 @@ func TestReplicaStatusOfAParticipantNotAtWork(t *testing.T) {
 		})
 	}
 }
+
+// refusingFetcher answers every fetch as a Case Actor's node answers an
+// actor that is no participant of the case, and counts them.
+type refusingFetcher struct{ calls atomic.Int64 }
+
+func (f *refusingFetcher) FetchLedger(ctx context.Context, signer, caseID string, from int64, prev string, limit int) (LedgerPage, error) {
+	f.calls.Add(1)
+	return LedgerPage{}, fmt.Errorf("the Case Actor's node answered 404: this node hosts no case %s: %w", caseID, ErrLedgerRefused)
+}
+
+// TestSyncerEndsAReplicaTheCaseActorRefuses: a replica whose local actor
+// was removed, with the announcement of the removal lost, is refused the
+// ledger by its Case Actor at every check. After EndAfter such answers in
+// a row the syncer records the replica as ended and checks it no more; its
+// status says so, it counts as neither behind nor forked, and a resync
+// checks it again.
+func TestSyncerEndsAReplicaTheCaseActorRefuses(t *testing.T) {
+	db := openTestStore(t)
+	ctx := context.Background()
+	e := NewEngine(Config{PublicURL: "https://f.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://f.example/") },
+		Sync: SyncTiming{RetryMin: time.Nanosecond, RetryMax: time.Nanosecond}})
+	now := time.Now().UTC()
+	startedReplica(t, db, e, now)
+	// The Case Actor recorded more than this copy holds: the copy is
+	// behind, as a lost removal leaves it.
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		_, held, v, err := loadReplicaView(&tx.ReadTx, caseID)
+		if err != nil {
+			return err
+		}
+		e.learn(v, 5, held, now)
+		return v.save(tx, held)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f := &refusingFetcher{}
+	s, err := NewSyncer(SyncerConfig{Store: db, Engine: e, Fetch: f, Rate: 1000, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSyncer(t, s)
+	state := func() *SyncState {
+		t.Helper()
+		var st *SyncState
+		if err := db.View(ctx, func(tx *store.ReadTx) error {
+			var err error
+			st, err = loadSync(tx, caseID)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for st := state(); st.Ended.IsZero(); st = state() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d refused checks the replica is not ended: %+v", f.calls.Load(), st)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := f.calls.Load(); got != DefaultEndAfter {
+		t.Errorf("the replica ended after %d refused checks, want %d", got, DefaultEndAfter)
+	}
+	// Scans of the schedule go on (a write wakes one), and ask nothing.
+	scans := s.scans.Load()
+	for i := 0; s.scans.Load() < scans+3; i++ {
+		if err := db.Update(ctx, func(tx *store.Tx) error {
+			b, err := tx.Case("unrelated")
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte("k"), []byte{byte(i)})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the syncer does not scan its schedule")
+		}
+	}
+	if got := f.calls.Load(); got != DefaultEndAfter {
+		t.Errorf("the ended replica was checked again: %d fetches, want %d", got, DefaultEndAfter)
+	}
+
+	var st ReplicaStatus
+	var behind, forked int64
+	if err := db.View(ctx, func(tx *store.ReadTx) error {
+		c, err := loadCase(tx, caseID)
+		if err != nil {
+			return err
+		}
+		if st, err = Status(tx, c, time.Now(), e.cfg.IsLocal); err != nil {
+			return err
+		}
+		behind, forked, err = ReplicaCounts(tx)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if st.State != ReplicaEnded || st.NextCheck != (time.Time{}) || !strings.Contains(st.Doing, "refused this node's actor its ledger") ||
+		!strings.Contains(st.Doing, "vultron case resync") || !strings.Contains(st.LastError, "this node hosts no case") {
+		t.Errorf("status %+v; want ended, no check scheduled, saying why and how to check again", st)
+	}
+	if behind != 0 || forked != 0 {
+		t.Errorf("replicas behind %d, forked %d; an ended replica is neither", behind, forked)
+	}
+
+	// A resync checks it again.
+	if err := db.Update(ctx, func(tx *store.Tx) error { return e.Resync(tx, caseID, false) }); err != nil {
+		t.Fatal(err)
+	}
+	for f.calls.Load() <= DefaultEndAfter {
+		if time.Now().After(deadline) {
+			t.Fatal("the resync did not check the ended replica again")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -431,10 +431,21 @@ func (e *Engine) applyCheck(tx *store.Tx, caseID string, from int64, page Ledger
 	case errors.Is(fetchErr, ErrLedgerDiffers):
 		s.Fork = &Fork{Index: max(from-1, 0), Reason: fetchErr.Error(), Since: now}
 		s.LastError, s.NextCheck = fetchErr.Error(), time.Time{}
+	case errors.Is(fetchErr, ErrLedgerRefused) && r != nil:
+		// The Case Actor no longer counts this node's actor among the
+		// participants it serves: the entry that removed it was never
+		// delivered here. Asked a bounded number of times, then no more.
+		s.Refusals++
+		if s.Refusals < e.cfg.Sync.EndAfter {
+			e.retry(s, caseID, fetchErr.Error(), now)
+			break
+		}
+		s.Failures++
+		s.LastError, s.Ended, s.NextCheck = fetchErr.Error(), now, time.Time{}
 	case fetchErr != nil:
 		e.retry(s, caseID, fetchErr.Error(), now)
 	default:
-		s.Failures, s.LastError = 0, ""
+		s.Failures, s.Refusals, s.LastError = 0, 0, ""
 		overstated := false
 		if from+int64(len(page.Entries)) >= page.Length {
 			// The answer reaches the Case Actor's tail: its ledger is as

@@ -433,3 +433,50 @@ func TestActingRightAfterAnotherNode(t *testing.T) {
 		t.Errorf("a refusal while the Case Actor's node is down: %d %s, want 409 saying the copy may be behind", status, body)
 	}
 }
+
+// TestReplicaOfARemovedParticipantEnds removes the finder from the case
+// while its node is down and loses the announcement of the removal: the
+// finder's node goes on checking the case's ledger, which the Case Actor
+// no longer serves it. After a bounded number of such answers it stops,
+// and says so in the API and on the dashboard; a resync checks again.
+func TestReplicaOfARemovedParticipantEnds(t *testing.T) {
+	p := newReplicaPair(t)
+	finderID := p.finder.actorID("finder")
+	p.finder.stop()
+	part, _, _, _ := participantOf(p.vendor.cases(t)[0], finderID)
+	if part == "" {
+		t.Fatal("the finder is no participant of the case")
+	}
+	before := p.vendor.cases(t)[0].LedgerLength
+	p.vendor.submit(t, "vendor", fmt.Sprintf(`{"@context":"https://www.w3.org/ns/activitystreams","type":"Remove","object":%q,"target":%q,"context":%q}`, part, p.caseID, p.caseID))
+	p.vendor.oneCase(t, "the removal at the vendor", func(c api.Case) bool { return c.LedgerLength == before+1 })
+	if lost := p.loseDeliveriesToFinder(); lost < 1 {
+		t.Fatalf("lost %d deliveries, want the removal's announcement", lost)
+	}
+	served := p.vendor.metricValue(t, ledgerPagesRefused)
+	p.startFinder()
+	waitWithin(t, 30*time.Second, "the finder's replica ended", func() bool { return p.replicaStatus().State == cases.ReplicaEnded })
+	st := p.replicaStatus()
+	if !st.NextCheck.IsZero() || !strings.Contains(st.Doing, "refused this node's actor its ledger") || !strings.Contains(st.LastError, "404") {
+		t.Errorf("ended status = %+v, want no check scheduled and why", st)
+	}
+	refused := p.vendor.metricValue(t, ledgerPagesRefused) - served
+	if refused < cases.DefaultEndAfter || refused > cases.DefaultEndAfter+1 {
+		t.Errorf("the Case Actor's node refused %v fetches of its ledger, want %d before the finder's node stopped", refused, cases.DefaultEndAfter)
+	}
+	b := newBrowser(t, p.finder.url)
+	b.login(p.finder)
+	if list := b.get("/"); !strings.Contains(list, `replica-ended`) {
+		t.Errorf("the dashboard's case list does not show the ended replica:\n%s", list)
+	}
+	if page := b.get("/ui/cases/" + url.PathEscape(p.caseID)); !strings.Contains(page, "This node stopped following the case") || strings.Contains(page, "in step with the Case Actor") {
+		t.Errorf("the dashboard's case page does not show the ended replica:\n%s", page)
+	}
+	status, body := p.finder.api(t, http.MethodPost, "/api/cases/"+url.PathEscape(p.caseID)+"/resync", "")
+	if status != http.StatusOK {
+		t.Fatalf("resync: %d %s", status, body)
+	}
+	waitFor(t, "the resync's check refused", func() bool { return p.vendor.metricValue(t, ledgerPagesRefused)-served > refused })
+}
+
+const ledgerPagesRefused = `vultron_http_requests_total{method="GET",route="/cases/{cid}/ledger",status="404"}`

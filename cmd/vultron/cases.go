@@ -280,6 +280,8 @@ func replicaWord(st api.ReplicaStatus) string {
 		return "FORKED"
 	case cases.ReplicaRebuilding:
 		return "REBUILDING"
+	case cases.ReplicaEnded:
+		return "ENDED"
 	case "":
 		return "-"
 	}
@@ -297,6 +299,8 @@ func replicaLine(st api.ReplicaStatus) string {
 			return fmt.Sprintf("FORKED since %s: %s", st.Since.UTC().Format(time.RFC3339), st.Doing)
 		}
 		return fmt.Sprintf("FORKED since %s: %s (%s)", st.Since.UTC().Format(time.RFC3339), st.Doing, st.Fork.Reason)
+	case cases.ReplicaEnded:
+		return fmt.Sprintf("ENDED since %s: %s (%s)", st.Since.UTC().Format(time.RFC3339), st.Doing, st.LastError)
 	}
 	return fmt.Sprintf("%s: %s", st.State, st.Doing)
 }

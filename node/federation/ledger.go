@@ -153,6 +153,11 @@ func (f LedgerFetcher) FetchLedger(ctx context.Context, signer, caseID string, f
 		return cases.DecodeLedgerPage(body, caseID, from)
 	case cases.HTTPStatusDiffers:
 		return cases.LedgerPage{}, fmt.Errorf("%w: %s", cases.ErrLedgerDiffers, errorText(body))
+	case http.StatusNotFound, http.StatusForbidden:
+		// A node answers 404 alike for a case it does not host and for a
+		// signer that may not read it (noCase); an older one answers the
+		// latter 403.
+		return cases.LedgerPage{}, fmt.Errorf("the Case Actor's node answered %d: %s: %w", status, errorText(body), cases.ErrLedgerRefused)
 	}
 	return cases.LedgerPage{}, fmt.Errorf("the Case Actor's node answered %d: %s", status, errorText(body))
 }
