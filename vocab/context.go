@@ -19,11 +19,11 @@ import (
 // Remote contexts other than the ActivityStreams and Vultron ones are
 // neither fetched nor read: the node cannot know what they say.
 
-// Namespaces of the terms this node reads.
+// Namespaces of the terms this node reads: ActivityStreams', and the one
+// the Vultron context puts the Vultron terms in.
 const (
 	activityStreamsNS = "https://www.w3.org/ns/activitystreams#"
-	// VultronNamespace is the namespace of the Vultron terms.
-	VultronNamespace = "https://certcc.github.io/Vultron/ns#"
+	vultronNS         = "https://certcc.github.io/Vultron/ns#"
 )
 
 // as2PropertyNames are the ActivityStreams 2.0 and ActivityPub property
@@ -78,20 +78,20 @@ func standardIRI(term string) string {
 	case "as":
 		return activityStreamsNS
 	case "vultron":
-		return VultronNamespace
+		return vultronNS
 	}
 	if slices.Contains(coreTypeNames[:], term) || slices.Contains(as2PropertyNames[:], term) {
 		return activityStreamsNS + term
 	}
 	if slices.Contains(vultronTermNames[:], term) {
-		return VultronNamespace + term
+		return vultronNS + term
 	}
 	return ""
 }
 
 // readTerm returns the term this node reads as iri, or "".
 func readTerm(iri string) string {
-	for _, ns := range []string{activityStreamsNS, VultronNamespace} {
+	for _, ns := range []string{activityStreamsNS, vultronNS} {
 		if name, ok := strings.CutPrefix(iri, ns); ok && name != "" && standardIRI(name) == iri {
 			return name
 		}
