@@ -8,12 +8,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/api"
+	"github.com/openvultron/vultron/store"
 )
 
 // The access rule these tests check: a case, its reports, its ledger's
@@ -255,7 +257,16 @@ func TestCaseRefusalDoesNotTellWhetherTheNodeHoldsIt(t *testing.T) {
 		{"ledger", "/ledger?from=0&limit=10"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			before := lastAuditSeq(t, vendor.db)
 			heldStatus, heldBody := fetchAs(t, held+tc.suffix, outsider)
+			// The operator's audit log keeps what the answer withholds.
+			// (Deliveries between the two nodes may be audited meanwhile.)
+			want := stranger.id + " is not a participant of " + held
+			if !slices.ContainsFunc(auditAfter(t, vendor.db, before), func(r store.AuditRecord) bool {
+				return r.Decision == store.DecisionRefused && r.Status == http.StatusForbidden && r.Reason == want && r.KeyID == stranger.keyID
+			}) {
+				t.Errorf("no audit record of the refusal %q withheld from the answer: %+v", want, auditAfter(t, vendor.db, before))
+			}
 			missStatus, missBody := fetchAs(t, missing+tc.suffix, outsider)
 			if heldStatus != missStatus {
 				t.Errorf("a non-participant's GET: %d for the case the node holds, %d for one it does not", heldStatus, missStatus)

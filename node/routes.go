@@ -211,6 +211,16 @@ func (n *Node) federationRefused(r *http.Request, where string, err error) {
 	n.refused(r, where, err)
 }
 
+// withheld logs a federation GET refused for who signed it but answered
+// as for what the node does not hold (so that the answer does not tell
+// what the node holds), and has it audited as the refusal it is.
+func (n *Node) withheld(r *http.Request, err error) {
+	ri := info(r)
+	ri.note = problem.Clip(problem.Message(err), 300)
+	ri.refusedStatus = problem.Status(err)
+	n.refused(r, "federation", err)
+}
+
 // loginRefused logs a refused login step and makes its whole error the
 // reason of the request's audit record: the page says "wrong name or
 // password", the log and the audit log say which (never the password or

@@ -28,6 +28,7 @@ func (n *Node) buildSurfaces() error {
 		Authorized: n.reads,
 		Admin:      n.isAdmin,
 		Refused:    n.federationRefused,
+		Withheld:   n.withheld,
 		PublicURL:  n.cfg.PublicURL,
 		Host:       n.host,
 		Version:    n.cfg.Version,

@@ -61,6 +61,11 @@ type Config struct {
 	// Refused is told of a refused inbox POST, with its whole error: the
 	// node logs it and counts it among the refused federation requests.
 	Refused func(r *http.Request, where string, err error)
+	// Withheld is told of a GET answered as for a case the node does not
+	// hold although it holds it (noCase), with the refusal the answer
+	// withholds: the node audits and logs that refusal, so that its
+	// operator sees who asked for what.
+	Withheld func(r *http.Request, err error)
 	// PublicURL is the node's base URL (ids are minted under it), Host its
 	// host[:port] (WebFinger's acct: host); Version is NodeInfo's.
 	PublicURL string
@@ -77,7 +82,7 @@ type Endpoints struct {
 // New returns the endpoints of cfg.
 func New(cfg Config) (*Endpoints, error) {
 	if cfg.Store == nil || cfg.Inbox == nil || cfg.Verifier == nil || cfg.Local == nil || cfg.LocalByID == nil ||
-		cfg.Authorized == nil || cfg.Admin == nil || cfg.Refused == nil || cfg.Now == nil {
+		cfg.Authorized == nil || cfg.Admin == nil || cfg.Refused == nil || cfg.Withheld == nil || cfg.Now == nil {
 		return nil, errors.New("federation: the configuration misses a dependency")
 	}
 	return &Endpoints{cfg: cfg}, nil

@@ -69,6 +69,7 @@ func (e *Endpoints) CaseLedger(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if c != nil && !c.CanRead(signer.Owner) {
+			e.cfg.Withheld(r, problem.Forbidden("%s is not a participant of %s", signer.Owner, id))
 			problem.Write(w, noCase(id))
 			return
 		}

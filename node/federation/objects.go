@@ -204,7 +204,11 @@ func (e *Endpoints) Case(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, err)
 		return
 	}
-	if c == nil || signer != nil && !c.CanRead(signer.Owner) {
+	if c != nil && signer != nil && !c.CanRead(signer.Owner) {
+		e.cfg.Withheld(r, problem.Forbidden("%s is not a participant of %s", signer.Owner, id))
+		c = nil
+	}
+	if c == nil {
 		problem.Write(w, noCase(id))
 		return
 	}

@@ -79,6 +79,7 @@ func TestAnObjectsPartiesAreLookedUpOutsideItsReadTransaction(t *testing.T) {
 		Authorized: func(*http.Request) bool { return true },
 		Admin:      func(*http.Request) bool { return false },
 		Refused:    func(*http.Request, string, error) {},
+		Withheld:   func(*http.Request, error) {},
 		PublicURL:  public,
 		Now:        time.Now,
 	})
