@@ -17,7 +17,11 @@ import (
 // Vultron term with its own meaning (Mastodon restates "sensitive" and
 // "Hashtag"), but not redefine one; checkContexts refuses the rest.
 // Remote contexts other than the ActivityStreams and Vultron ones are
-// neither fetched nor read: the node cannot know what they say.
+// neither fetched nor read: the node cannot know what they say. They are
+// not relayed either: Marshal writes the Vultron context alone, so what a
+// Case Actor records and announces names no other; only the members this
+// package keeps unread carry a nested @context on, which is why every
+// @context in the document is checked, not only the ones it reads.
 
 // Namespaces of the terms this node reads: ActivityStreams', and the one
 // the Vultron context puts the Vultron terms in.
