@@ -302,7 +302,7 @@ func TestMetricsExposition(t *testing.T) {
 		"vultron_http_requests_total", "vultron_http_request_duration_seconds", "vultron_inbox_refusals_total",
 		"vultron_deliveries_total", "vultron_webhooks_total", "vultron_store_commits_total",
 		"vultron_store_commit_failures_total", "vultron_store_writes_failing", "vultron_store_values_decrypted_total", "vultron_store_page_writes_total", "vultron_delivery_queue_depth", "vultron_dead_letters",
-		"vultron_cases", "vultron_build_info", "go_goroutines", "go_memstats_heap_alloc_bytes",
+		"vultron_deliveries_damaged", "vultron_cases", "vultron_build_info", "go_goroutines", "go_memstats_heap_alloc_bytes",
 		"process_cpu_seconds_total", "process_resident_memory_bytes",
 	} {
 		// A CounterVec with no sample yet is not exposed.

@@ -92,6 +92,11 @@ func decodeDelivery(k, v []byte) (Delivery, error) {
 // its start, so it visits what it hands out and the leased heads it skips,
 // and reads only the records it hands out: deliveries that wait behind a
 // lane's head or for a later retry cost nothing.
+//
+// A due delivery whose record does not open or decode is not handed out
+// and does not fail the read: it is set aside (setAsideDamaged), logged
+// and counted (DamagedDeliveryCount), and the next delivery of its lane
+// becomes due.
 func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]Delivery, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -99,16 +104,34 @@ func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]De
 	if le, ok := db.eng.(leaseEngine); ok {
 		return db.claimDue(ctx, le, now, limit)
 	}
+	due, damaged, err := db.dueFromIndex(ctx, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	for _, dd := range damaged {
+		db.setAsideDamaged(ctx, dd)
+	}
+	return due, nil
+}
+
+// dueFromIndex is DueDeliveries on an engine whose leases the DB keeps in
+// memory (bbolt). It returns the deliveries it leased, and apart from
+// them those whose records are damaged, leased too, for the caller to set
+// aside once the leases' lock is released.
+func (db *DB) dueFromIndex(ctx context.Context, now time.Time, limit int) ([]Delivery, []damagedDelivery, error) {
 	db.leaseMu.Lock()
 	defer db.leaseMu.Unlock()
 
-	var due []Delivery
+	var (
+		due     []Delivery
+		damaged []damagedDelivery
+	)
 	bound := dueBound(now)
 	err := db.View(ctx, func(tx *ReadTx) error {
-		due = due[:0]
+		due, damaged = due[:0], damaged[:0]
 		q := tx.deliveryQueue()
 		cur := q.due.Cursor()
-		for k, _ := cur.First(); k != nil && len(due) < limit; k, _ = cur.Next() {
+		for k, _ := cur.First(); k != nil && len(due)+len(damaged) < limit; k, _ = cur.Next() {
 			at, id, ok := splitDueKey(k)
 			if !ok {
 				return fmt.Errorf("due index key %x: %w", k, errCorrupt)
@@ -126,7 +149,12 @@ func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]De
 			db.dueScan.records++
 			d, err := q.get(id)
 			if tx.sealErr != nil {
-				return tx.sealErr
+				err, tx.sealErr = tx.sealErr, nil
+			}
+			if isRecordDamage(err) {
+				// Never acted on, and no reason to stop the others.
+				damaged = append(damaged, damagedDelivery{dueKey: cloneBytes(k), id: id, err: err})
+				continue
 			}
 			if err != nil {
 				return fmt.Errorf("due index names delivery %d: %w", id, err)
@@ -139,13 +167,16 @@ func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]De
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: due deliveries: %w", err)
+		return nil, nil, fmt.Errorf("store: due deliveries: %w", err)
 	}
 	exp := now.Add(db.leaseTTL)
 	for _, d := range due {
 		db.leases[d.ID] = exp
 	}
-	return due, nil
+	for _, dd := range damaged {
+		db.leases[dd.id] = exp
+	}
+	return due, damaged, nil
 }
 
 // claimDue is DueDeliveries on an engine that keeps the leases itself,
@@ -162,6 +193,12 @@ func (db *DB) claimDue(ctx context.Context, le leaseEngine, now time.Time, limit
 		return nil, fmt.Errorf("store: due deliveries: %w", err)
 	}
 	due := make([]Delivery, 0, len(claimed))
+	var damaged []damagedDelivery
+	defer func() {
+		for _, dd := range damaged {
+			db.setAsideDamaged(ctx, dd)
+		}
+	}()
 	for _, c := range claimed {
 		_, id, ok := splitDueKey(c.dueKey)
 		if !ok {
@@ -170,14 +207,13 @@ func (db *DB) claimDue(ctx context.Context, le leaseEngine, now time.Time, limit
 		if c.record == nil {
 			return nil, fmt.Errorf("store: due deliveries: due index names delivery %d: %w", id, ErrNotFound)
 		}
-		k := seqKey(id)
-		v := c.record
-		if db.sl != nil {
-			if v, err = db.sl.open(string(bucketDeliveries), k, v); err != nil {
-				return nil, fmt.Errorf("store: due deliveries: %w", err)
-			}
+		d, err := openDelivery(&ReadTx{sl: db.sl}, seqKey(id), c.record)
+		if isRecordDamage(err) {
+			// Never acted on, and no reason to stop the others; it stays
+			// leased until it is set aside.
+			damaged = append(damaged, damagedDelivery{dueKey: c.dueKey, id: id, err: err})
+			continue
 		}
-		d, err := decodeDelivery(k, v)
 		if err != nil {
 			return nil, fmt.Errorf("store: due deliveries: %w", err)
 		}

@@ -431,5 +431,5 @@ func checkDeliveryIndex(tx *ReadTx) error {
 	if n, err := readCount(q.meta, keyDeadCount); err != nil || n != dead {
 		return fmt.Errorf("delivery index: dead letter count %d (%v), but there are %d dead letters", n, err, dead)
 	}
-	return nil
+	return checkDamagedCount(tx)
 }

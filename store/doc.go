@@ -108,6 +108,11 @@
 //	delivery_lanes  lane hash + delivery id → nothing: every pending
 //	              delivery that has an ordering key
 //	dead_letters  delivery id → Delivery that exhausted its retries
+//	deliveries_damaged  delivery id → the bytes of a pending delivery's
+//	              record that did not open or decode, as stored, set
+//	              aside by DueDeliveries so that the rest of the queue
+//	              goes on (damageddelivery.go); counted in meta
+//	              ("damaged_deliveries")
 //	remote_keys   key id → RemoteKey (cached public keys of other servers;
 //	              a new or changed key is audited in the same transaction)
 //	cases         one sub-bucket per case id, owned by the case packages
