@@ -170,7 +170,11 @@ type DB struct {
 	// unrecorded counts, by delivery id, the outcomes in a row that could
 	// not be written (shortenLease), until one is (releaseLease).
 	unrecorded map[uint64]int
-	dueScan    dueScanStats // work done by DueDeliveries; guarded by leaseMu
+	// shortened is, on an engine that keeps the leases (PostgreSQL), the
+	// shorter ends that shortenLease gave leases of this process, by
+	// delivery id, to be written with the next claim.
+	shortened map[uint64]time.Time
+	dueScan   dueScanStats // work done by DueDeliveries; guarded by leaseMu
 
 	sl       *sealer // nil without a data key
 	resealed int     // values Open sealed or re-encrypted

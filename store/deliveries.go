@@ -74,7 +74,7 @@ func decodeDelivery(k, v []byte) (Delivery, error) {
 // DueDeliveries returns up to limit deliveries that a worker should attempt
 // now and leases them: they are not returned again until they are
 // completed, retried or dead-lettered, or until the lease expires
-// (Options.LeaseTTL after now, or, on bbolt, sooner after a write of the
+// (Options.LeaseTTL after now, or sooner after a write of the
 // delivery's outcome failed: see shortenLease). A delivery is due when its NextAttempt is
 // not after now, it is not leased, and no older delivery of its lane (same
 // Recipient and OrderingKey) is still pending, so deliveries to one
@@ -188,8 +188,23 @@ func (db *DB) claimDue(ctx context.Context, le leaseEngine, now time.Time, limit
 	bound := make([]byte, dueKeyLen)
 	binary.BigEndian.PutUint64(bound, dueBound(now))
 	binary.BigEndian.PutUint64(bound[8:], math.MaxUint64)
-	claimed, err := le.claimDue(ctx, bound, limit, now, now.Add(db.leaseTTL))
+	db.leaseMu.Lock()
+	shorten := db.shortened
+	db.shortened = nil
+	db.leaseMu.Unlock()
+	claimed, err := le.claimDue(ctx, bound, limit, now, now.Add(db.leaseTTL), shorten)
 	if err != nil {
+		// Written with a later claim, unless a newer end replaced it.
+		db.leaseMu.Lock()
+		for id, at := range shorten {
+			if _, newer := db.shortened[id]; !newer {
+				if db.shortened == nil {
+					db.shortened = make(map[uint64]time.Time)
+				}
+				db.shortened[id] = at
+			}
+		}
+		db.leaseMu.Unlock()
 		return nil, fmt.Errorf("store: due deliveries: %w", err)
 	}
 	due := make([]Delivery, 0, len(claimed))
@@ -234,6 +249,7 @@ func (db *DB) releaseLease(id uint64) {
 	db.leaseMu.Lock()
 	delete(db.leases, id)
 	delete(db.unrecorded, id)
+	delete(db.shortened, id)
 	db.leaseMu.Unlock()
 }
 
@@ -254,16 +270,20 @@ const unrecordedLeaseTTL = 5 * time.Second
 // its back-off. A delivery that was delivered is sent
 // again (at least once: a receiver drops the duplicate by its id). Other
 // failures (a damaged record, an I/O error) keep the whole lease, as does
-// a dead letter that could not be recorded. Leases kept by the engine
-// (PostgreSQL) are not changed: that would take a write.
+// a dead letter that could not be recorded. A lease kept by the engine
+// (PostgreSQL) is shortened in the database by the process's next claim
+// (leaseEngine.claimDue), since a write now would fail as the outcome's
+// did: until then no other process may take the delivery, and after it
+// every process may, once the shorter lease ends.
 func (db *DB) shortenLease(id uint64, notBefore time.Time, err error) {
 	if !errors.Is(err, ErrUnavailable) {
 		return
 	}
 	db.leaseMu.Lock()
 	defer db.leaseMu.Unlock()
+	_, inEngine := db.eng.(leaseEngine)
 	exp, ok := db.leases[id]
-	if !ok {
+	if !ok && !inEngine {
 		return
 	}
 	n := db.unrecorded[id]
@@ -274,6 +294,14 @@ func (db *DB) shortenLease(id uint64, notBefore time.Time, err error) {
 	soon := db.now().Add(unrecordedLeaseTTL << min(n, 20)) // no later than the lease ends, below
 	if notBefore.After(soon) {
 		soon = notBefore
+	}
+	if inEngine {
+		// The engine keeps the lease's end, and keeps it when it is sooner.
+		if db.shortened == nil {
+			db.shortened = make(map[uint64]time.Time)
+		}
+		db.shortened[id] = soon
+		return
 	}
 	if soon.Before(exp) {
 		db.leases[id] = soon

@@ -38,8 +38,10 @@
 //     replaced), and a claim frees the leases whose process's lock is free
 //     (a restarted process frees its predecessor's at once). A killed
 //     process's deliveries, and the lanes behind them, are sent again
-//     within seconds, not after the lease. (On bbolt leases are in memory
-//     and end with the process.)
+//     within seconds, not after the lease. A lease whose delivery's
+//     outcome could not be written ends sooner, as on bbolt
+//     (DB.shortenLease): the process writes its end with its next claim.
+//     (On bbolt leases are in memory and end with the process.)
 //   - The advisory locks and the NOTIFY channel are the schema's: a node
 //     whose tables are in a schema other than public (search_path) derives
 //     their keys from the schema's name, so that two nodes in two schemas

@@ -252,8 +252,11 @@ type leaseEngine interface {
 	// lease that is still valid at now, in key order, skipping keys
 	// another process is claiming at the same moment, and returns them
 	// with their deliveries' records. The leases are committed when it
-	// returns; any later write of a key drops its lease.
-	claimDue(ctx context.Context, bound []byte, limit int, now, exp time.Time) ([]claimedDelivery, error)
+	// returns; any later write of a key drops its lease. First it brings
+	// forward the end of this process's leases that shorten names (by
+	// delivery id) to the time it gives, where the lease would end later
+	// (see DB.shortenLease).
+	claimDue(ctx context.Context, bound []byte, limit int, now, exp time.Time, shorten map[uint64]time.Time) ([]claimedDelivery, error)
 }
 
 // claimedDelivery is a key of the due index a leaseEngine leased, with the

@@ -1767,7 +1767,7 @@ const pgClaimSQL = `
 // claim whose answer is lost (its context ends while the rows come back)
 // may have leased deliveries nobody sends: the process that holds them
 // still runs, so they are sent once their lease expires.
-func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, exp time.Time) ([]claimedDelivery, error) {
+func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, exp time.Time, shorten map[uint64]time.Time) ([]claimedDelivery, error) {
 	due, err := e.topBucketID(ctx, bucketDeliveriesDue)
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
@@ -1787,6 +1787,15 @@ func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, e
 		if err := e.holdLeasesLocked(ctx); err != nil {
 			return nil, fmt.Errorf("claim deliveries: %w", err)
 		}
+		if len(shorten) > 0 {
+			if err := e.shortenLeases(ctx, due, shorten); err != nil {
+				if e.holderConn.IsClosed() && try == 0 && ctx.Err() == nil {
+					continue
+				}
+				return nil, fmt.Errorf("claim deliveries: %w", err)
+			}
+			shorten = nil
+		}
 		if time.Since(e.lastReap) >= pgReapEvery {
 			e.lastReap = time.Now()
 			if err := e.reapLeases(ctx, e.holder); err != nil {
@@ -1802,6 +1811,31 @@ func (e *pgEngine) claimDue(ctx context.Context, bound []byte, limit int, now, e
 		}
 		return out, nil
 	}
+}
+
+// pgShortenSQL brings forward the end of leases of holder $2 in the due
+// index (bucket $1): of the delivery $3[i] (its 8-byte id, the due key's
+// last 8 bytes) to $4[i], where the lease would end later. It reads the
+// rows of the holder's leases only (the lease_holder index).
+const pgShortenSQL = `
+	UPDATE vultron_kv k SET lease = s.at
+	FROM unnest($3::bytea[], $4::bigint[]) AS s(id, at)
+	WHERE k.bucket = $1 AND k.lease_holder = $2
+	AND substring(k.key FROM 9 FOR 8) = s.id AND k.lease > s.at`
+
+// shortenLeases runs pgShortenSQL for shorten (delivery id → the lease's
+// new end) on the lease holder session, which holderMu guards.
+func (e *pgEngine) shortenLeases(ctx context.Context, due int64, shorten map[uint64]time.Time) error {
+	ids := make([][]byte, 0, len(shorten))
+	ats := make([]int64, 0, len(shorten))
+	for id, at := range shorten {
+		ids = append(ids, seqKey(id))
+		ats = append(ats, at.UnixNano())
+	}
+	if _, err := e.holderConn.Exec(ctx, pgShortenSQL, due, e.holder, ids, ats); err != nil {
+		return fmt.Errorf("shorten the leases of deliveries whose outcome was not written: %w", unavailable(ctx, err))
+	}
+	return nil
 }
 
 // claimOn runs pgClaimSQL on conn for this process's holder id.

@@ -35,6 +35,29 @@ func (e commitFailingEngine) update(ctx context.Context, fn func(kvTx) error) er
 	})
 }
 
+// pgCommitFailingEngine is commitFailingEngine over PostgreSQL: it keeps
+// the engine's other methods, the leases it keeps (leaseEngine) among
+// them.
+type pgCommitFailingEngine struct {
+	*pgEngine
+	fail  *atomic.Bool
+	errno syscall.Errno
+}
+
+func (e pgCommitFailingEngine) update(ctx context.Context, fn func(kvTx) error) error {
+	return commitFailingEngine{engine: e.pgEngine, fail: e.fail, errno: e.errno}.update(ctx, fn)
+}
+
+// failCommits makes db's commits fail with errno (default ENOSPC) while
+// fail is set, on either engine.
+func failCommits(db *DB, fail *atomic.Bool, errno syscall.Errno) {
+	if pg, ok := db.eng.(*pgEngine); ok {
+		db.eng = pgCommitFailingEngine{pgEngine: pg, fail: fail, errno: errno}
+		return
+	}
+	db.eng = commitFailingEngine{engine: db.eng, fail: fail, errno: errno}
+}
+
 // completeDeferredOutcome completes d with CompleteDeliveryDeferred and returns
 // the outcome its callback is given.
 func completeDeferredOutcome(t *testing.T, db *DB, d Delivery) error {
@@ -60,7 +83,9 @@ func completeDeferredOutcome(t *testing.T, db *DB, d Delivery) error {
 // delivered is then sent again, which a receiver drops as a duplicate. A
 // retry that could not be recorded keeps its back-off; a dead letter that
 // could not be recorded, and a failure that does not pass (an I/O error),
-// keep the whole lease.
+// keep the whole lease. On PostgreSQL, where the lease is in the
+// database, the same holds: the shorter lease is written with the
+// process's next claim, once the database takes writes again.
 func TestUnrecordedOutcomeEndsTheLeaseSoon(t *testing.T) {
 	const lease = 2 * time.Minute
 	tests := []struct {
@@ -93,34 +118,36 @@ func TestUnrecordedOutcomeEndsTheLeaseSoon(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newTestClock()
-			db := openTestDB(t, Options{Now: clock.Now, LeaseTTL: lease})
-			var fail atomic.Bool
-			db.eng = commitFailingEngine{engine: db.eng, fail: &fail, errno: tt.errno}
-			mustPutActor(t, db, "coord")
-			enqueue(t, db, "o1", DeliveryTarget{inboxA, "case-1"})
+			forEachBackend(t, func(t *testing.T, be backend) {
+				clock := newTestClock()
+				db := be.open(t, Options{Now: clock.Now, LeaseTTL: lease})
+				var fail atomic.Bool
+				failCommits(db, &fail, tt.errno)
+				mustPutActor(t, db, "coord")
+				enqueue(t, db, "o1", DeliveryTarget{inboxA, "case-1"})
 
-			_, due := dueIDs(t, db, clock.Now())
-			if len(due) != 1 {
-				t.Fatalf("due = %v, want o1", due)
-			}
-			fail.Store(true)
-			start := clock.Now()
-			if err := tt.record(t, db, due[0], start); err == nil {
-				t.Fatal("the outcome was recorded on a failing disk")
-			}
-			fail.Store(false)
-			if got, _ := dueIDs(t, db, start.Add(tt.after-time.Second)); len(got) != 0 {
-				t.Fatalf("due %s after the outcome was not recorded = %v, want none before %s", tt.after-time.Second, got, tt.after)
-			}
-			clock.Advance(tt.after)
-			got, again := dueIDs(t, db, clock.Now())
-			if len(got) != 1 || again[0].ID != due[0].ID {
-				t.Fatalf("due %s after the outcome was not recorded = %v, want o1 again (the lease is %s)", tt.after, got, lease)
-			}
-			if err := tt.record(t, db, again[0], clock.Now()); err != nil {
-				t.Fatalf("the outcome once writes succeed: %v", err)
-			}
+				_, due := dueIDs(t, db, clock.Now())
+				if len(due) != 1 {
+					t.Fatalf("due = %v, want o1", due)
+				}
+				fail.Store(true)
+				start := clock.Now()
+				if err := tt.record(t, db, due[0], start); err == nil {
+					t.Fatal("the outcome was recorded on a failing disk")
+				}
+				fail.Store(false)
+				if got, _ := dueIDs(t, db, start.Add(tt.after-time.Second)); len(got) != 0 {
+					t.Fatalf("due %s after the outcome was not recorded = %v, want none before %s", tt.after-time.Second, got, tt.after)
+				}
+				clock.Advance(tt.after)
+				got, again := dueIDs(t, db, clock.Now())
+				if len(got) != 1 || again[0].ID != due[0].ID {
+					t.Fatalf("due %s after the outcome was not recorded = %v, want o1 again (the lease is %s)", tt.after, got, lease)
+				}
+				if err := tt.record(t, db, again[0], clock.Now()); err != nil {
+					t.Fatalf("the outcome once writes succeed: %v", err)
+				}
+			})
 		})
 	}
 }
@@ -162,53 +189,55 @@ func TestDeferredCompletionAfterAWriteThatNeverRan(t *testing.T) {
 // long as the disk stayed full, each time with a line in the log. Once an
 // outcome of the delivery is written, its next failure is due again soon.
 func TestUnrecordedOutcomesBackOff(t *testing.T) {
-	const lease = 2 * time.Minute
-	clock := newTestClock()
-	db := openTestDB(t, Options{Now: clock.Now, LeaseTTL: lease})
-	var fail atomic.Bool
-	db.eng = commitFailingEngine{engine: db.eng, fail: &fail}
-	mustPutActor(t, db, "coord")
-	enqueue(t, db, "o1", DeliveryTarget{inboxA, "case-1"})
-	enqueue(t, db, "o2", DeliveryTarget{inboxA, "case-1"})
+	forEachBackend(t, func(t *testing.T, be backend) {
+		const lease = 2 * time.Minute
+		clock := newTestClock()
+		db := be.open(t, Options{Now: clock.Now, LeaseTTL: lease})
+		var fail atomic.Bool
+		failCommits(db, &fail, 0)
+		mustPutActor(t, db, "coord")
+		enqueue(t, db, "o1", DeliveryTarget{inboxA, "case-1"})
+		enqueue(t, db, "o2", DeliveryTarget{inboxA, "case-1"})
 
-	// failOnce takes the due delivery, fails to write its completion and
-	// returns how long it then stays leased.
-	failOnce := func(want time.Duration) {
-		t.Helper()
+		// failOnce takes the due delivery, fails to write its completion and
+		// returns how long it then stays leased.
+		failOnce := func(want time.Duration) {
+			t.Helper()
+			_, due := dueIDs(t, db, clock.Now())
+			if len(due) != 1 {
+				t.Fatalf("due = %v, want one delivery", due)
+			}
+			fail.Store(true)
+			if err := db.CompleteDelivery(context.Background(), due[0].ID); err == nil {
+				t.Fatal("the completion was written on a full disk")
+			}
+			fail.Store(false)
+			if got, _ := dueIDs(t, db, clock.Now().Add(want-time.Second)); len(got) != 0 {
+				t.Fatalf("due again within %s of a failed completion: %v", want-time.Second, got)
+			}
+			clock.Advance(want)
+		}
+		for _, want := range []time.Duration{unrecordedLeaseTTL, 2 * unrecordedLeaseTTL, 4 * unrecordedLeaseTTL, 8 * unrecordedLeaseTTL, 16 * unrecordedLeaseTTL, lease, lease} {
+			failOnce(want)
+		}
+		// An outcome of o1 that is written (a retry, due at once) ends the
+		// run: o1's next failure is due again soon.
 		_, due := dueIDs(t, db, clock.Now())
 		if len(due) != 1 {
-			t.Fatalf("due = %v, want one delivery", due)
+			t.Fatalf("due = %v, want o1 once the lease ended", due)
 		}
-		fail.Store(true)
-		if err := db.CompleteDelivery(context.Background(), due[0].ID); err == nil {
-			t.Fatal("the completion was written on a full disk")
+		if err := db.RetryDelivery(context.Background(), due[0].ID, clock.Now(), "503"); err != nil {
+			t.Fatal(err)
 		}
-		fail.Store(false)
-		if got, _ := dueIDs(t, db, clock.Now().Add(want-time.Second)); len(got) != 0 {
-			t.Fatalf("due again within %s of a failed completion: %v", want-time.Second, got)
+		failOnce(unrecordedLeaseTTL)
+		_, due = dueIDs(t, db, clock.Now())
+		if len(due) != 1 {
+			t.Fatalf("due = %v %s after the first failure since o1's retry was written, want o1 again", due, unrecordedLeaseTTL)
 		}
-		clock.Advance(want)
-	}
-	for _, want := range []time.Duration{unrecordedLeaseTTL, 2 * unrecordedLeaseTTL, 4 * unrecordedLeaseTTL, 8 * unrecordedLeaseTTL, 16 * unrecordedLeaseTTL, lease, lease} {
-		failOnce(want)
-	}
-	// An outcome of o1 that is written (a retry, due at once) ends the
-	// run: o1's next failure is due again soon.
-	_, due := dueIDs(t, db, clock.Now())
-	if len(due) != 1 {
-		t.Fatalf("due = %v, want o1 once the lease ended", due)
-	}
-	if err := db.RetryDelivery(context.Background(), due[0].ID, clock.Now(), "503"); err != nil {
-		t.Fatal(err)
-	}
-	failOnce(unrecordedLeaseTTL)
-	_, due = dueIDs(t, db, clock.Now())
-	if len(due) != 1 {
-		t.Fatalf("due = %v %s after the first failure since o1's retry was written, want o1 again", due, unrecordedLeaseTTL)
-	}
-	if err := db.CompleteDelivery(context.Background(), due[0].ID); err != nil {
-		t.Fatal(err)
-	}
-	// The next delivery of the lane starts afresh.
-	failOnce(unrecordedLeaseTTL)
+		if err := db.CompleteDelivery(context.Background(), due[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		// The next delivery of the lane starts afresh.
+		failOnce(unrecordedLeaseTTL)
+	})
 }
