@@ -471,6 +471,9 @@ type Node struct {
 	// stopping is closed when Serve begins to shut down, to end the
 	// dashboard's event streams (which never finish on their own).
 	stopping chan struct{}
+	// serving is set once Serve has started the node's services and
+	// serves requests (readiness, ops.go).
+	serving atomic.Bool
 
 	// metricsToken reads GET /metrics and nothing else, so that a
 	// scraper does not hold the API token.
@@ -1154,6 +1157,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		n.runLed(svcCtx, led)
 	}()
 
+	n.serving.Store(true)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 

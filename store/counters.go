@@ -100,3 +100,31 @@ func (db *DB) PoolStats() (PoolStats, bool) {
 		WriterLocks: pg.writerLocks.Load(), WriterLockWait: time.Duration(pg.writerLockWait.Load()),
 	}, true
 }
+
+// Ready reports whether the store can serve this process: it answers a
+// read, and its records are at the version this binary reads
+// (SchemaVersion). A store whose records a newer release migrated since
+// this process opened it (another process of a shared database) is
+// ErrSchema, with a sentence that names both versions and what to do;
+// one that does not answer is the read's error.
+func (db *DB) Ready(ctx context.Context) error {
+	var (
+		v  uint64
+		ok bool
+	)
+	err := db.View(ctx, func(tx *ReadTx) error {
+		v, ok = schemaVersionOf(tx.bucket(bucketMeta).engineBucket)
+		return nil
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("store: ready: %w", err)
+	case !ok:
+		return fmt.Errorf("%w: the store has no schema version record", ErrSchema)
+	case v > SchemaVersion:
+		return fmt.Errorf("%w: a newer release migrated the store's records to version %d, and this binary reads version %d: replace this process with that release", ErrSchema, v, SchemaVersion)
+	case v < SchemaVersion:
+		return fmt.Errorf("%w: the store's records are at version %d and this binary's at %d: a migration is pending; start the process again to migrate them", ErrSchema, v, SchemaVersion)
+	}
+	return nil
+}
