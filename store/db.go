@@ -322,6 +322,11 @@ func openEngine(ctx context.Context, eng engine, sl *sealer, opts Options) (*DB,
 	if err := migrateSchema(ctx, eng, sl, migrateBatch, opts.Logger); err != nil {
 		return fail(err)
 	}
+	if s, ok := eng.(interface{ endStart() }); ok {
+		// The records are at this binary's version: the next process
+		// that starts may go on (PostgreSQL, lockRecords).
+		s.endStart()
+	}
 
 	db := &DB{
 		eng:           eng,

@@ -138,7 +138,12 @@
 // store, migrates a store of an older version it knows (1: without the
 // delivery index, which it builds from the queue; see migrate.go) and refuses
 // any other version. On PostgreSQL the tables under the buckets have versions
-// of their own (pgMigrations), applied at Open or by MigratePostgres. Activity
+// of their own (pgMigrations), applied at Open or by MigratePostgres. On
+// PostgreSQL, Open holds the migration lock from before the process has
+// the database open until its records are at SchemaVersion, and refuses
+// (ErrLocked) to migrate records while another process has the database
+// open: that process reads and writes the old layout (engine_pg.go
+// lockRecords). Activity
 // and key ids longer than MaxIDSize are refused on both engines alike.
 // A bbolt file that Open creates and cannot make a store of (bbolt's first
 // pages or the first commit fail: a full disk) is removed, under its lock,

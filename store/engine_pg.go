@@ -268,6 +268,9 @@ type pgEngine struct {
 	holder     int64
 	holderConn *pgx.Conn
 	lastReap   time.Time
+	// startConn holds the migration lock while the process opens the
+	// store (lockRecords); nil once the open has ended (endStart).
+	startConn *pgx.Conn
 	// exclusive: the holder session takes the open lock alone rather than
 	// shared (Options.Exclusive).
 	exclusive bool
@@ -475,19 +478,105 @@ func openPostgres(ctx context.Context, connString string, noSync, exclusive bool
 		e.pool.Close()
 		return nil, fmt.Errorf("open %s: %w", e.desc, err)
 	}
+	if err := e.lockRecords(ctx); err != nil {
+		e.pool.Close()
+		return nil, err
+	}
 	if err := e.holdLeases(ctx); err != nil {
+		e.endStart()
 		e.pool.Close()
 		return nil, err
 	}
 	// A process that restarts takes back at once what it was sending when
 	// it stopped.
 	if err := e.reapLeases(ctx, e.holder); err != nil {
+		e.endStart()
 		e.closeHolder()
 		e.pool.Close()
 		return nil, err
 	}
 	close(e.closed) // no listener yet; listen replaces it
 	return e, nil
+}
+
+// lockRecords takes the migration lock on a session of its own, before
+// the process has the database open (the open lock, holdLeases), and
+// holds it until the open has brought the store's records to this
+// binary's SchemaVersion (endStart): processes that start together
+// migrate the records one after another, and each after the first finds
+// nothing to do. When the records are older than this binary's, and so
+// are to be migrated, and another process has the database open (it
+// holds the open lock: a process of the release before, which reads the
+// old layout and would go on writing it), it refuses to start, saying to
+// stop them first; nothing is migrated.
+func (e *pgEngine) lockRecords(ctx context.Context) error {
+	conn, err := pgx.ConnectConfig(ctx, e.connConfig())
+	if err != nil {
+		return fmt.Errorf("migration lock on %s: %w", e.desc, err)
+	}
+	if err := waitSessionLock(ctx, conn, e.locks.migrate); err != nil {
+		closeConn(conn)
+		return fmt.Errorf("migration lock on %s: %w", e.desc, err)
+	}
+	v, err := pgRecordsVersion(ctx, conn)
+	if err == nil && v != 0 && v < SchemaVersion {
+		var others int
+		if others, err = pgLockHolders(ctx, conn, e.locks.open); err == nil && others > 0 {
+			closeConn(conn)
+			return &lockedError{msg: fmt.Sprintf("%d other process(es) have the database open, while its records are at version %d, which this release migrates to %d as it starts: stop every process of the node before starting this release (docs/operations.md, Upgrades)", others, v, SchemaVersion)}
+		}
+	}
+	if err != nil {
+		closeConn(conn)
+		return fmt.Errorf("read the version of the records on %s: %w", e.desc, err)
+	}
+	e.startConn = conn
+	return nil
+}
+
+// endStart releases the migration lock lockRecords took, once the open
+// has migrated the records (or failed).
+func (e *pgEngine) endStart() {
+	conn := e.startConn
+	if conn == nil {
+		return
+	}
+	e.startConn = nil
+	ctx, cancel := context.WithTimeout(context.Background(), pgCloseWait)
+	_, _ = conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, e.locks.migrate)
+	cancel()
+	closeConn(conn) // which releases the lock if the unlock did not
+}
+
+// pgRecordsVersion reads the schema version of the store's records (the
+// meta bucket's schema_version, which is not sealed), 0 when there is
+// none yet.
+func pgRecordsVersion(ctx context.Context, conn *pgx.Conn) (uint64, error) {
+	var raw []byte
+	err := conn.QueryRow(ctx, `SELECT k.value FROM vultron_kv k
+		JOIN vultron_buckets b ON b.id = k.bucket AND b.parent = 0 AND b.name = $1
+		WHERE k.key = $2`, bucketMeta, keySchemaVersion).Scan(&raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(raw) != 8 {
+		return 0, fmt.Errorf("%w: malformed schema version record", ErrSchema)
+	}
+	return binary.BigEndian.Uint64(raw), nil
+}
+
+// pgLockHolders counts the sessions of the database that hold the
+// advisory lock key (shared or not), as reapLeases reads the lock table.
+func pgLockHolders(ctx context.Context, conn *pgx.Conn, key int64) (int, error) {
+	var n int
+	err := conn.QueryRow(ctx, `SELECT count(DISTINCT l.pid) FROM pg_locks l
+		WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
+		AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		AND ((l.classid::bigint << 32) | l.objid::bigint) = $1`, key).Scan(&n)
+	return n, err
 }
 
 // openPostgresReadOnly connects to the database at connString to read it
@@ -872,6 +961,7 @@ func (e *pgEngine) listen(onChange func()) error {
 }
 
 func (e *pgEngine) close() error {
+	e.endStart() // an open that failed
 	if e.stop != nil {
 		e.stop()
 	}
