@@ -12,8 +12,8 @@ import (
 // value) or does not decode (cut short, or written by a newer release
 // under a tag this one does not know) is never acted on, as no damaged
 // record is: nobody can say what it would send, or to whom. But it must
-// not stop the rest of the queue either, as it did when it failed the
-// whole read of the due deliveries. DueDeliveries therefore hands out
+// not stop the rest of the queue either, which a failure of the whole
+// read of the due deliveries would. DueDeliveries therefore hands out
 // the others and sets it aside (setAsideDamaged): its bytes, as stored,
 // move to a bucket of their own, for the operator to look at with the
 // data key, and the next delivery of its lane becomes the lane's head.
@@ -127,7 +127,7 @@ func (db *DB) moveDamaged(ctx context.Context, dd damagedDelivery) (bool, error)
 			if err := q.lanes.Delete(lane); err != nil {
 				return fmt.Errorf("unindex delivery %d: %w", dd.id, err)
 			}
-			if err := promoteLaneHead(&tx.ReadTx, q, [laneLen]byte(lane[:laneLen])); err != nil {
+			if err := promoteLaneHead(q, [laneLen]byte(lane[:laneLen])); err != nil {
 				return err
 			}
 		}
@@ -150,21 +150,29 @@ func (db *DB) moveDamaged(ctx context.Context, dd damagedDelivery) (bool, error)
 }
 
 // promoteLaneHead puts the oldest pending delivery of lane, if any, in
-// the due index, as removeMany does when a head leaves. One whose record
-// is damaged too is due at once, so that the next read sets it aside in
-// turn.
-func promoteLaneHead(tx *ReadTx, q *deliveryQueue, lane [laneLen]byte) error {
+// the due index, as removeMany does when a head leaves.
+func promoteLaneHead(q *deliveryQueue, lane [laneLen]byte) error {
 	id, ok := laneHead(q.lanes, lane)
 	if !ok {
 		return nil
 	}
+	return q.indexHead(id)
+}
+
+// indexHead puts the pending delivery id, which has become the head of
+// its lane, in the due index under its due time. One whose record is
+// damaged is due at once, so that the next read of the due deliveries
+// sets it aside (setAsideDamaged): the write that made it the head (the
+// outcome of the delivery before it) does not fail for it, nor does the
+// lane stop behind it.
+func (q *deliveryQueue) indexHead(id uint64) error {
 	k := seqKey(id)
 	raw := q.records.engineBucket.Get(k)
 	if raw == nil {
 		return fmt.Errorf("next delivery of a lane: delivery %d: %w", id, ErrNotFound)
 	}
 	var at time.Time
-	d, err := openDelivery(tx, k, raw)
+	d, err := openDelivery(q.records.r, k, raw)
 	switch {
 	case err == nil:
 		at = d.NextAttempt

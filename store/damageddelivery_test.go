@@ -118,3 +118,55 @@ func sealDelivery(t *testing.T, db *DB, id uint64, change func(rec []byte) []byt
 	putStoredDelivery(t, db, id, sealed)
 	return sealed
 }
+
+// TestADamagedDeliveryBehindTheHeadOfItsLane: the completion (or retry
+// to the dead letters) of a lane's head makes the next delivery of the
+// lane its head, which reads that delivery's due time from its record.
+// A record there that does not open failed the completion, again at
+// every attempt, so the head was sent again and again and the lane never
+// moved. The damaged delivery is now made due at once instead, and the
+// next read of the due deliveries sets it aside.
+func TestADamagedDeliveryBehindTheHeadOfItsLane(t *testing.T) {
+	outcomes := []struct {
+		name   string
+		record func(db *DB, d Delivery) error
+	}{
+		{"completed", func(db *DB, d Delivery) error { return db.CompleteDelivery(context.Background(), d.ID) }},
+		{"dead-lettered", func(db *DB, d Delivery) error { return db.DeadLetter(context.Background(), d.ID, "410 Gone") }},
+	}
+	for _, tt := range outcomes {
+		t.Run(tt.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, be backend) {
+				clock := newTestClock()
+				db := be.open(t, Options{Now: clock.Now, DataKey: testKey(8)})
+				ctx := context.Background()
+				mustPutActor(t, db, "coord")
+				enqueue(t, db, "o1", DeliveryTarget{inboxA, "case-1"})
+				enqueue(t, db, "o2", DeliveryTarget{inboxA, "case-1"})
+				enqueue(t, db, "o3", DeliveryTarget{inboxA, "case-1"})
+				o2 := find(t, allDeliveries(t, db, false), "o2", inboxA)
+				raw := storedDelivery(t, db, o2.ID)
+				raw[len(raw)-1] ^= 0x01
+				putStoredDelivery(t, db, o2.ID, raw)
+
+				_, due := dueIDs(t, db, clock.Now())
+				if len(due) != 1 || due[0].ActivityID != "o1" {
+					t.Fatalf("due = %v, want o1, the head of the lane", due)
+				}
+				if err := tt.record(db, due[0]); err != nil {
+					t.Fatalf("the outcome of o1, with o2 behind it damaged: %v", err)
+				}
+				if got, _ := dueIDs(t, db, clock.Now()); len(got) != 0 {
+					t.Fatalf("due once o1 is done = %v, want none (o2 is set aside)", got)
+				}
+				got, _ := dueIDs(t, db, clock.Now())
+				if want := []string{"o3→" + inboxA}; !slices.Equal(got, want) {
+					t.Fatalf("due once o2 is set aside = %v, want %v", got, want)
+				}
+				if n, err := db.DamagedDeliveryCount(ctx); err != nil || n != 1 {
+					t.Errorf("DamagedDeliveryCount = %d, %v; want 1", n, err)
+				}
+			})
+		})
+	}
+}

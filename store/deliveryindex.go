@@ -307,13 +307,8 @@ func (q *deliveryQueue) removeMany(ds []Delivery) error {
 	}
 	prefetch(q.records.engineBucket, next)
 	for _, k := range next {
-		id := binary.BigEndian.Uint64(k)
-		n, err := q.get(id)
-		if err != nil {
-			return fmt.Errorf("next delivery of a lane: %w", err)
-		}
-		if err := q.due.Put(dueKey(n.NextAttempt, n.ID), nil); err != nil {
-			return fmt.Errorf("index delivery %d: %w", n.ID, err)
+		if err := q.indexHead(binary.BigEndian.Uint64(k)); err != nil {
+			return err
 		}
 	}
 	return addCount(q.meta, keyPendingCount, -len(ds))
