@@ -519,6 +519,9 @@ func (e *Engine) opensCase(tx *store.ReadTx, from LocalActor, m Message) (caseID
 // it at all.
 func (e *Engine) ApplyOutbound(tx *store.Tx, from LocalActor, recipients []string, m Message) error {
 	a := m.Activity
+	if err := e.checkAddressees(&tx.ReadTx, from, recipients, m); err != nil {
+		return err
+	}
 	switch m.Class.Semantic {
 	case vocab.SubmitReport:
 		return e.submitReport(tx, from, recipients, m)
@@ -601,6 +604,75 @@ func (e *Engine) ApplyOutbound(tx *store.Tx, from LocalActor, recipients []strin
 		return unhandled(m.Class)
 	}
 	return e.checkCase(tx, from, caseID, m)
+}
+
+// checkAddressees refuses (422) a case activity local actor from sends to
+// an actor that is neither a participant of the case (one not removed)
+// nor its Case Actor: what a case says reaches only those who may read it.
+// It leaves alone what the protocol sends to others on purpose: a
+// report's messages, which go to the report's parties before and after it
+// joins a case; the published advisory, which is public; an invitation to
+// its invitee; a report added to a case to its reporter; an answer to the
+// sender of what it answers. An activity of no case this node holds is
+// not checked here: the Case Actor that holds it decides.
+func (e *Engine) checkAddressees(tx *store.ReadTx, from LocalActor, recipients []string, m Message) error {
+	switch m.Class.Semantic {
+	case vocab.SubmitReport, vocab.AckReport, vocab.ValidateReport, vocab.InvalidateReport, vocab.CloseReport, vocab.CreateReport,
+		vocab.PublishAdvisory, vocab.ReviseAdvisory:
+		return nil
+	}
+	if len(recipients) == 0 {
+		return nil
+	}
+	caseID := e.caseOf(tx, m.Activity)
+	if caseID == "" {
+		return nil
+	}
+	c, err := loadCase(tx, caseID)
+	if err != nil || c == nil {
+		return err
+	}
+	for _, r := range recipients {
+		if r == c.CaseActor || c.CanRead(r) {
+			continue
+		}
+		ok, err := e.addressedOnPurpose(tx, from, r, m)
+		if err != nil {
+			return err
+		}
+		if ok {
+			continue
+		}
+		err = problem.Unprocessable("%s is not a participant of case %s: a case's activities go to its Case Actor and its participants; nothing was sent",
+			problem.Clip(r, 200), c.ID)
+		if hostedBy(tx, caseID) == "" {
+			// This copy may lack the entry by which r joined.
+			return &ReplicaRefusal{CaseID: caseID, Err: err}
+		}
+		return err
+	}
+	return nil
+}
+
+// addressedOnPurpose reports whether the protocol sends m to recipient r,
+// no participant of m's case, on purpose (see checkAddressees).
+func (e *Engine) addressedOnPurpose(tx *store.ReadTx, from LocalActor, r string, m Message) (bool, error) {
+	a := m.Activity
+	switch {
+	case m.Class.Semantic == vocab.InviteActorToCase:
+		return r == a.Object.ID(), nil
+	case m.Class.Semantic == vocab.AddReportToCase:
+		rec, ok, err := readReport(tx, a.Object.ID(), from.Name)
+		return ok && rec.Reporter == r, err
+	case m.Class.Semantic.IsReply():
+		answered := a.Object.Object
+		if answered == nil && m.Resolver != nil {
+			answered, _ = m.Resolver.Resolve(a.Object.IRI)
+		}
+		inner, ok := answered.(*vocab.Activity)
+		return ok && inner.Actor.ID() == r, nil
+	}
+	return false, nil
 }
 
 // checkCase tries a case-scoped activity a local actor sends on its view

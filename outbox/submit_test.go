@@ -453,3 +453,82 @@ func TestACatchUpTheStoreCannotTakeIsNotAConflict(t *testing.T) {
 		t.Errorf("answered %d (%v), want 507 with Retry-After", problem.Status(err), err)
 	}
 }
+
+// TestCaseMessagesGoOnlyToTheCase has the vendor, owner of the case its
+// validation opened, address case activities to actors of the case and
+// to others: an actor that is neither a participant nor the Case Actor is
+// refused with 422 naming it, and nothing is stored or queued, except
+// where the protocol addresses a non-participant on purpose (the invitee
+// of an Invite).
+func TestCaseMessagesGoOnlyToTheCase(t *testing.T) {
+	ctx := context.Background()
+	v := newVendorOutbox(t, nil, nil)
+	if err := v.receiveReport(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.validate(); err != nil {
+		t.Fatal(err)
+	}
+	var caseID string
+	if err := v.db.View(ctx, func(tx *store.ReadTx) error {
+		rec, _, err := cases.Report(tx, reportID, "vendor")
+		caseID = rec.CaseID
+		return err
+	}); err != nil || caseID == "" {
+		t.Fatalf("the validation opened no case (%v)", err)
+	}
+	const stranger = "https://elsewhere.example/actors/stranger"
+	const invitee = "https://coord.example/actors/coord"
+	// The invitee travels inline: this node holds no document of it.
+	invite := func(who string) map[string]any {
+		m := vocab.InviteToCase(caseID, who, nil)
+		m["object"] = map[string]any{"id": who, "type": "Organization"}
+		return m
+	}
+	addressed := func(m map[string]any, to ...string) []byte {
+		t.Helper()
+		m["@context"] = vocab.VultronContext
+		if len(to) > 0 {
+			m["to"] = to
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	tests := []struct {
+		name string
+		body []byte
+		want string // "" when it is accepted
+	}{
+		{"a note to an actor outside the case", addressed(vocab.AddNote(caseID, "the fix is ready"), stranger), stranger},
+		{"a note to the case and an actor outside it", addressed(vocab.AddNote(caseID, "the fix is ready"), finderID, stranger), stranger},
+		{"an invitation addressed to another than its invitee", addressed(invite(invitee), stranger), stranger},
+		{"a note to a participant", addressed(vocab.AddNote(caseID, "thanks"), finderID), ""},
+		{"a note to the case alone", addressed(vocab.AddNote(caseID, "noted")), ""},
+		{"an invitation to its invitee", addressed(invite(invitee), invitee), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pendingBefore, err := v.db.PendingCount(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub, err := v.sub.Submit(ctx, "vendor", tt.body)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Submit: %v", err)
+				}
+				return
+			}
+			if problem.Status(err) != http.StatusUnprocessableEntity || !strings.Contains(problem.Message(err), tt.want) ||
+				!strings.Contains(problem.Message(err), "not a participant of case "+caseID) {
+				t.Fatalf("Submit to %q: %d %v; want 422 naming %s as no participant of %s", sub.Recipients, problem.Status(err), err, tt.want, caseID)
+			}
+			if pending, err := v.db.PendingCount(ctx); err != nil || pending != pendingBefore {
+				t.Errorf("%d deliveries queued after the refusal (%v), want %d as before", pending, err, pendingBefore)
+			}
+		})
+	}
+}
