@@ -22,6 +22,10 @@ import (
 //	invited/   local actor name → the Case Actor that invited it
 //	notes/     position (store.SeqKey, from 0) → one Note (JSON)
 //	noteids/   note id → its position in notes/ (store.SeqKey)
+//	participants/  participant actor id → participantMember or
+//	           participantRemoved (participants.go), so that whether an
+//	           actor still takes part is one read; "participants indexed"
+//	           holds the fingerprint of what it was written from
 //	counted as the state the case is counted in (counts.go)
 //
 // The notes live apart from the record because every entry a case records
@@ -165,6 +169,9 @@ func saveCase(tx *store.Tx, c *Case) error {
 		return err
 	}
 	if err := indexVulnerabilityIDs(tx, b, c); err != nil { // vulnids.go
+		return err
+	}
+	if err := indexParticipants(b, c); err != nil { // participants.go
 		return err
 	}
 	if c.clocksHeld {

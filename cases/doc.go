@@ -73,7 +73,13 @@
 // The Case Actor announces each entry to the participants that work on
 // the case, and to those that closed it or left active work only when they
 // still need it (Case.AnnounceTo); their nodes fetch the rest when such an
-// entry shows the gap. A case may hold several reports (the owner adds a
+// entry shows the gap. A delivery of the case's content queued before its
+// recipient was removed is withdrawn at its next attempt (Withdrawn,
+// participants.go), all but the announcement of that removal: the check
+// reads an index of the case's participants that saveCase keeps, not the
+// case's record. A local actor's case activity names no other recipient
+// than the Case Actor and the participants, but where the protocol
+// addresses others on purpose (checkAddressees). A case may hold several reports (the owner adds a
 // received one; a report in a case opens no other), and relations to other
 // cases, indexed from both ends (Related). Every step of a report, before
 // and as it joins a case, is an event of the change feed (reportEvent),

@@ -224,6 +224,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.deliveries, st.Delivered, "delivered")
 	counter(c.deliveries, st.Retried, "retried")
 	counter(c.deliveries, st.DeadLettered, "dead_lettered")
+	counter(c.deliveries, st.Withdrawn, "withdrawn")
 	wh := c.n.webhooks.Stats()
 	counter(c.webhooks, wh.Delivered, "delivered")
 	counter(c.webhooks, wh.Retried, "retried")

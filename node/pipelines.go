@@ -95,6 +95,15 @@ func (n *Node) buildPipelines() error {
 		Logger:  n.log,
 		Now:     n.cfg.Now,
 		Version: n.cfg.Version,
+		// A delivery of a case's content to an actor the case removed
+		// after it was queued is not sent (cases.Withdrawn).
+		Withdrawn: func(ctx context.Context, d store.Delivery, a store.StoredActivity) (reason string, err error) {
+			err = n.db.View(ctx, func(tx *store.ReadTx) error {
+				reason, err = cases.Withdrawn(tx, d, a)
+				return err
+			})
+			return reason, err
+		},
 	})
 	if err != nil {
 		return err

@@ -148,6 +148,14 @@ type DelivererConfig struct {
 	Rand *rand.Rand
 	// Version goes into the User-Agent, "vultron/VERSION"; default "dev".
 	Version string
+	// Withdrawn, when set, says why a due delivery of activity a is no
+	// longer to be sent, "" when it is to be sent: it is asked at every
+	// attempt, after the activity is loaded and before anything is signed
+	// or posted, so that what changed since the delivery was queued (a
+	// recipient removed from the case, cases.Withdrawn) counts. A
+	// withdrawn delivery moves to the dead letters with the reason,
+	// unsent; an error (the store did not answer) retries it.
+	Withdrawn func(ctx context.Context, d store.Delivery, a store.StoredActivity) (string, error)
 }
 
 // DeliveryStats counts the outcomes of delivery attempts since the
@@ -156,6 +164,9 @@ type DeliveryStats struct {
 	Delivered    uint64 // accepted by the peer
 	Retried      uint64 // failed transiently, scheduled again
 	DeadLettered uint64 // moved to the dead letters
+	// Withdrawn counts the deliveries DelivererConfig.Withdrawn withdrew:
+	// moved to the dead letters unsent.
+	Withdrawn uint64
 	// Ed25519 counts the requests signed with RFC 9421 and Ed25519, and
 	// Knocks those a peer refused and was asked again with RSA.
 	Ed25519 uint64
@@ -185,6 +196,7 @@ type Deliverer struct {
 	pollInterval   time.Duration
 	attemptTimeout time.Duration
 	userAgent      string
+	withdrawn      func(ctx context.Context, d store.Delivery, a store.StoredActivity) (string, error)
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
@@ -213,6 +225,7 @@ type Deliverer struct {
 	delivered    atomic.Uint64
 	retried      atomic.Uint64
 	deadLettered atomic.Uint64
+	withdrawals  atomic.Uint64
 	ed25519      atomic.Uint64
 	knocks       atomic.Uint64
 }
@@ -287,6 +300,7 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 		pollInterval:   cfg.PollInterval,
 		attemptTimeout: cfg.AttemptTimeout,
 		userAgent:      "vultron/" + cfg.Version,
+		withdrawn:      cfg.Withdrawn,
 		rng:            cfg.Rand,
 		wake:           make(chan struct{}, 1),
 	}, nil
@@ -316,6 +330,7 @@ func (d *Deliverer) Stats() DeliveryStats {
 		Delivered:    d.delivered.Load(),
 		Retried:      d.retried.Load(),
 		DeadLettered: d.deadLettered.Load(),
+		Withdrawn:    d.withdrawals.Load(),
 		Ed25519:      d.ed25519.Load(),
 		Knocks:       d.knocks.Load(),
 	}
@@ -599,7 +614,15 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
 		}
 		res.outcome = permanent
 		res.reason = "retry horizon passed: last error: " + res.reason
-		fallthrough
+		recordErr = d.queue.DeadLetter(record, dl.ID, res.reason)
+		if recordErr == nil {
+			d.deadLettered.Add(1)
+		}
+	case withdrawn:
+		recordErr = d.queue.DeadLetter(record, dl.ID, res.reason)
+		if recordErr == nil {
+			d.withdrawals.Add(1)
+		}
 	default:
 		recordErr = d.queue.DeadLetter(record, dl.ID, res.reason)
 		if recordErr == nil {
@@ -659,6 +682,15 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 	}
 	if len(act.Body) == 0 {
 		return fail("", Permanent(fmt.Errorf("load activity %s: its stored body is empty", dl.ActivityID)))
+	}
+	if d.withdrawn != nil {
+		reason, err := d.withdrawn(ctx, dl, act)
+		if err != nil {
+			return fail("", fmt.Errorf("check that %s is still to receive %s: %w", dl.Recipient, dl.ActivityID, err))
+		}
+		if reason != "" {
+			return attemptResult{outcome: withdrawn, reason: reason}
+		}
 	}
 	keyID, key, err := d.keys.SigningKey(ctx, dl.Actor)
 	switch {

@@ -31,7 +31,11 @@
 //
 //  1. it loads the stored activity, whose bytes are sent unchanged on every
 //     attempt, so a receiver sees the same id and body each time (the
-//     last one loaded is kept: a case event goes to every participant);
+//     last one loaded is kept: a case event goes to every participant),
+//     and asks DelivererConfig.Withdrawn whether the delivery is still to
+//     be sent: one withdrawn since it was queued (the node's: its
+//     recipient was removed from the case, cases.Withdrawn) moves to the
+//     dead letters with the reason, unsent;
 //  2. it resolves the recipient actor's inbox (ActorInboxes fetches and
 //     caches the actor document and accepts only an inbox on the actor's
 //     own host; a shared inbox only for the followers that named one on

@@ -101,6 +101,7 @@ const (
 	delivered outcome = iota // the peer accepted the activity
 	retry                    // a transient failure: try again later
 	permanent                // the peer refused it for good: dead-letter it
+	withdrawn                // no longer to be sent (DelivererConfig.Withdrawn): dead-letter it unsent
 )
 
 func (o outcome) String() string {
@@ -109,6 +110,8 @@ func (o outcome) String() string {
 		return "delivered"
 	case retry:
 		return "retry"
+	case withdrawn:
+		return "withdrawn"
 	default:
 		return "permanent"
 	}
