@@ -610,12 +610,14 @@ func dropReplica(tx *store.Tx, caseID string) error {
 	if err := hashes.ForEach(func(k, v []byte) error { return emitted.Put(k, v) }); err != nil {
 		return fmt.Errorf("keep the entries the change feed announced of case %s: %w", caseID, err)
 	}
-	for _, k := range [][]byte{keyCase, keyReplica} {
+	// The index of participants is derived from the record: it goes with
+	// it, and the rebuilt record writes it anew (participants.go).
+	for _, k := range [][]byte{keyCase, keyReplica, keyParticipantsIndexed} {
 		if err := b.Delete(k); err != nil {
 			return err
 		}
 	}
-	for _, sub := range []string{"ledger", "hashes", bucketNotes, bucketNoteIDs} {
+	for _, sub := range []string{"ledger", "hashes", bucketNotes, bucketNoteIDs, bucketParticipants} {
 		if err := b.DeleteBucket(sub); err != nil {
 			return err
 		}

@@ -114,3 +114,30 @@ func TestDeliveriesToARemovedParticipantAreWithdrawn(t *testing.T) {
 		})
 	}
 }
+
+// TestDroppedReplicaDropsItsIndexOfParticipants: a replica dropped to be
+// rebuilt from its Case Actor's ledger (dropReplica) loses its index of
+// participants with its record, so that the index is rebuilt from what
+// the ledger says, not kept from the copy that differed.
+func TestDroppedReplicaDropsItsIndexOfParticipants(t *testing.T) {
+	db := openStore(t)
+	c := newCase(t, false)
+	must(t, c, vocab.RemoveCaseParticipantFromCase, act(t, "Remove", vendor, fmt.Sprintf(`"object":%q,"target":%q,"context":%q`, finder, caseID, caseID)))
+	update(t, db, func(tx *store.Tx) error { return saveCase(tx, c) })
+	update(t, db, func(tx *store.Tx) error { return dropReplica(tx, caseID) })
+	if err := db.View(context.Background(), func(tx *store.ReadTx) error {
+		b, err := tx.Case(caseID)
+		if err != nil {
+			return err
+		}
+		if b.Get(keyParticipantsIndexed) != nil {
+			t.Error("the dropped replica keeps the fingerprint of its index of participants")
+		}
+		if _, err := b.Bucket(bucketParticipants); err == nil {
+			t.Error("the dropped replica keeps its index of participants")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
