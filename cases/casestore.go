@@ -22,10 +22,11 @@ import (
 //	invited/   local actor name → the Case Actor that invited it
 //	notes/     position (store.SeqKey, from 0) → one Note (JSON)
 //	noteids/   note id → its position in notes/ (store.SeqKey)
-//	participants/  participant actor id → participantMember or
-//	           participantRemoved (participants.go), so that whether an
-//	           actor still takes part is one read; "participants indexed"
-//	           holds the fingerprint of what it was written from
+//	participant ACTOR  the index of participants: the actor's state
+//	           in the case and its CaseParticipant id (participants.go),
+//	           so that whether an actor still takes part is one read;
+//	           "participants indexed" holds the fingerprint of what it
+//	           was written from
 //	counted as the state the case is counted in (counts.go)
 //
 // The notes live apart from the record because every entry a case records

@@ -1,6 +1,7 @@
 package cases
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,17 +12,23 @@ import (
 	"github.com/openvultron/vultron/vocab"
 )
 
-// bucketParticipants is the sub-bucket of a case bucket that indexes the
-// case's participants by actor id (a state byte, participantMember or
-// participantRemoved, then the id of its CaseParticipant object, by which
-// a Remove may name it): a delivery is checked against it before
-// it is sent (Withdrawn), and that check must not decode the case's whole
-// record for every delivery of a fan-out.
-const bucketParticipants = "participants"
+// The index of a case's participants lives in the case's bucket, beside
+// its record: under participantKey of each participant's actor id, a state
+// byte (participantMember or participantRemoved) and the id of its
+// CaseParticipant object, by which a Remove may name it. A delivery is
+// checked against it before it is sent (Withdrawn), and that check must
+// not decode the case's whole record for every delivery of a fan-out. It
+// sits in the case's bucket rather than a sub-bucket of it so that the
+// check reads it and keyParticipantsIndexed in one request.
+const participantKeyPrefix = "participant "
+
+// participantKey is the key of actor's entry in the index of participants.
+func participantKey(actor string) []byte { return []byte(participantKeyPrefix + actor) }
 
 // keyParticipantsIndexed holds the fingerprint of the participants the
 // index was last written from, so that a save that changes none of them
-// costs one read.
+// costs one read; a case without it (its record saved before the index
+// existed, or dropped to be rebuilt) is read from its record.
 var keyParticipantsIndexed = []byte("participants indexed")
 
 // The states of the index of participants.
@@ -42,34 +49,50 @@ func participantsFingerprint(c *Case) []byte {
 // indexParticipants brings the index of participants of case c, whose
 // record is being saved in case bucket b, in line with it. It writes only
 // what changed: a case's participants are never dropped from its record,
-// only marked removed, so no entry is ever deleted.
+// only marked removed, so no entry is ever deleted but with the record
+// (dropParticipantsIndex).
 func indexParticipants(b *store.CaseBucket, c *Case) error {
 	fp := participantsFingerprint(c)
 	if string(b.Get(keyParticipantsIndexed)) == string(fp) {
 		return nil
 	}
-	idx, err := b.Bucket(bucketParticipants)
-	if err != nil {
-		return err
-	}
 	keys := make([][]byte, len(c.Participants))
 	for i, p := range c.Participants {
-		keys[i] = []byte(p.Actor)
+		keys[i] = participantKey(p.Actor)
 	}
-	idx.ReadAhead(keys)
-	for _, p := range c.Participants {
+	b.ReadAhead(keys)
+	for i, p := range c.Participants {
 		want := append([]byte{participantMember}, p.ID...)
 		if p.Removed {
 			want[0] = participantRemoved
 		}
-		if string(idx.Get([]byte(p.Actor))) == string(want) {
+		if string(b.Get(keys[i])) == string(want) {
 			continue
 		}
-		if err := idx.Put([]byte(p.Actor), want); err != nil {
+		if err := b.Put(keys[i], want); err != nil {
 			return err
 		}
 	}
 	return b.Put(keyParticipantsIndexed, fp)
+}
+
+// dropParticipantsIndex removes the index of participants from case
+// bucket b, whose record is being dropped. It reads the index's entries,
+// one per participant the case ever had.
+func dropParticipantsIndex(b *store.CaseBucket) error {
+	var keys [][]byte
+	if err := b.RangePrefix([]byte(participantKeyPrefix), func(k, _ []byte) error {
+		keys = append(keys, k)
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range append(keys, keyParticipantsIndexed) {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // removedFrom reports whether actor was removed from case caseID and takes
@@ -85,15 +108,10 @@ func removedFrom(tx *store.ReadTx, caseID, actor string) (removed bool, particip
 	if err != nil {
 		return false, "", err
 	}
+	key := participantKey(actor)
+	b.ReadAhead([][]byte{keyParticipantsIndexed, key})
 	if b.Get(keyParticipantsIndexed) != nil {
-		idx, err := b.Bucket(bucketParticipants)
-		if errors.Is(err, store.ErrNotFound) {
-			return false, "", nil
-		}
-		if err != nil {
-			return false, "", err
-		}
-		v := idx.Get([]byte(actor))
+		v := b.Get(key)
 		if len(v) == 0 || v[0] != participantRemoved {
 			return false, "", nil
 		}
@@ -120,11 +138,7 @@ func removedFrom(tx *store.ReadTx, caseID, actor string) (removed bool, particip
 // advisory, an answer to what the actor sent). It reads the case's index
 // of participants, not its record.
 func Withdrawn(tx *store.ReadTx, d store.Delivery, a store.StoredActivity) (string, error) {
-	if d.OrderingKey == "" {
-		return "", nil
-	}
-	switch sem := vocab.Semantic(a.Semantic); {
-	case sem == vocab.InviteActorToCase, sem == vocab.PublishAdvisory, sem == vocab.ReviseAdvisory, sem.IsReply():
+	if !withdrawable(d, a) {
 		return "", nil
 	}
 	removed, participantID, err := removedFrom(tx, d.OrderingKey, d.Recipient)
@@ -136,6 +150,38 @@ func Withdrawn(tx *store.ReadTx, d store.Delivery, a store.StoredActivity) (stri
 	}
 	return fmt.Sprintf("not sent: %s was removed from case %s after this delivery was queued, and a case's content goes only to its participants",
 		d.Recipient, d.OrderingKey), nil
+}
+
+// withdrawable reports whether Withdrawn may withdraw delivery d of
+// activity a at all: one in a lane, of an activity that is not sent to
+// actors outside the case on purpose.
+func withdrawable(d store.Delivery, a store.StoredActivity) bool {
+	if d.OrderingKey == "" {
+		return false
+	}
+	switch sem := vocab.Semantic(a.Semantic); {
+	case sem == vocab.InviteActorToCase, sem == vocab.PublishAdvisory, sem == vocab.ReviseAdvisory, sem.IsReply():
+		return false
+	}
+	return true
+}
+
+// CheckWithdrawn is Withdrawn in a read transaction of its own on db,
+// which it opens only for a delivery Withdrawn may withdraw: the
+// deliveries of the node's workers are checked before every attempt, and
+// most of what is sent asks nothing of the store.
+func CheckWithdrawn(ctx context.Context, db *store.DB, d store.Delivery, a store.StoredActivity) (reason string, err error) {
+	if !withdrawable(d, a) {
+		return "", nil
+	}
+	err = db.View(ctx, func(tx *store.ReadTx) error {
+		reason, err = Withdrawn(tx, d, a)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("check whether %s still takes part in case %s: %w", d.Recipient, d.OrderingKey, err)
+	}
+	return reason, nil
 }
 
 // announcesRemovalOf reports whether body is the announcement of the entry

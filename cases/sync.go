@@ -610,14 +610,17 @@ func dropReplica(tx *store.Tx, caseID string) error {
 	if err := hashes.ForEach(func(k, v []byte) error { return emitted.Put(k, v) }); err != nil {
 		return fmt.Errorf("keep the entries the change feed announced of case %s: %w", caseID, err)
 	}
-	// The index of participants is derived from the record: it goes with
-	// it, and the rebuilt record writes it anew (participants.go).
-	for _, k := range [][]byte{keyCase, keyReplica, keyParticipantsIndexed} {
+	for _, k := range [][]byte{keyCase, keyReplica} {
 		if err := b.Delete(k); err != nil {
 			return err
 		}
 	}
-	for _, sub := range []string{"ledger", "hashes", bucketNotes, bucketNoteIDs, bucketParticipants} {
+	// The index of participants is derived from the record: it goes with
+	// it, and the rebuilt record writes it anew (participants.go).
+	if err := dropParticipantsIndex(b); err != nil {
+		return err
+	}
+	for _, sub := range []string{"ledger", "hashes", bucketNotes, bucketNoteIDs} {
 		if err := b.DeleteBucket(sub); err != nil {
 			return err
 		}

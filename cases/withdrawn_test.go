@@ -105,10 +105,7 @@ func TestDeliveriesToARemovedParticipantAreWithdrawn(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				if err := b.DeleteBucket(bucketParticipants); err != nil {
-					return err
-				}
-				return b.Delete(keyParticipantsIndexed)
+				return dropParticipantsIndex(b)
 			})
 			t.Run("without the index", check)
 		})
@@ -133,11 +130,71 @@ func TestDroppedReplicaDropsItsIndexOfParticipants(t *testing.T) {
 		if b.Get(keyParticipantsIndexed) != nil {
 			t.Error("the dropped replica keeps the fingerprint of its index of participants")
 		}
-		if _, err := b.Bucket(bucketParticipants); err == nil {
+		if b.Get(participantKey(finder)) != nil {
 			t.Error("the dropped replica keeps its index of participants")
 		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCheckingADeliveryReadsOnlyWhatItMayWithdraw: the check of each
+// delivery before it is sent (CheckWithdrawn) asks the database nothing
+// for a delivery it never withdraws (no case's lane, an invitation, an
+// answer), and for a case's content one request in a read transaction
+// that opens the case's bucket, whatever the number of the case's
+// participants.
+func TestCheckingADeliveryReadsOnlyWhatItMayWithdraw(t *testing.T) {
+	db := openPostgresStore(t)
+	ctx := context.Background()
+	small, large := newCase(t, false), newCase(t, false)
+	large.ID = "https://v.example/cases/large"
+	for i := range 150 {
+		p := *large.Participants[1]
+		p.Actor, p.ID = fmt.Sprintf("https://p%d.example/actors/psirt", i), fmt.Sprintf("%s/participants/%d", large.ID, i)
+		large.Participants = append(large.Participants, &p)
+	}
+	update(t, db, func(tx *store.Tx) error {
+		if err := saveCase(tx, small); err != nil {
+			return err
+		}
+		return saveCase(tx, large)
+	})
+	note := store.StoredActivity{ID: "https://v.example/activities/announce", Semantic: string(vocab.AnnounceCaseLedgerEntry), Body: []byte(`{}`)}
+	tests := []struct {
+		name string
+		d    store.Delivery
+		a    store.StoredActivity
+		read bool // whether it is read from the store
+	}{
+		{"no case's lane", store.Delivery{Recipient: finder}, note, false},
+		{"an invitation", store.Delivery{Recipient: finder, OrderingKey: caseID}, store.StoredActivity{Semantic: string(vocab.InviteActorToCase)}, false},
+		{"an answer", store.Delivery{Recipient: finder, OrderingKey: caseID}, store.StoredActivity{Semantic: string(vocab.AckCaseStatus)}, false},
+		{"a small case's content", store.Delivery{Recipient: finder, OrderingKey: caseID}, note, true},
+		{"a large case's content", store.Delivery{Recipient: "https://p149.example/actors/psirt", OrderingKey: large.ID}, note, true},
+	}
+	// A read transaction that opens a case's bucket costs requests of its
+	// own, whatever it reads there.
+	transaction := requestsOf(t, db, func() {
+		if err := db.View(ctx, func(tx *store.ReadTx) error { _, err := tx.Case(caseID); return err }); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, tt := range tests {
+		check := func() {
+			if reason, err := CheckWithdrawn(ctx, db, tt.d, tt.a); err != nil || reason != "" {
+				t.Errorf("%s: withdrawn %q, %v; want sent", tt.name, reason, err)
+			}
+		}
+		check()
+		n := requestsOf(t, db, check)
+		want := uint64(0)
+		if tt.read {
+			want = transaction + 1
+		}
+		if n > want {
+			t.Errorf("%s: %d requests, want at most %d (opening a case's bucket costs %d)", tt.name, n, want, transaction)
+		}
 	}
 }

@@ -97,12 +97,8 @@ func (n *Node) buildPipelines() error {
 		Version: n.cfg.Version,
 		// A delivery of a case's content to an actor the case removed
 		// after it was queued is not sent (cases.Withdrawn).
-		Withdrawn: func(ctx context.Context, d store.Delivery, a store.StoredActivity) (reason string, err error) {
-			err = n.db.View(ctx, func(tx *store.ReadTx) error {
-				reason, err = cases.Withdrawn(tx, d, a)
-				return err
-			})
-			return reason, err
+		Withdrawn: func(ctx context.Context, d store.Delivery, a store.StoredActivity) (string, error) {
+			return cases.CheckWithdrawn(ctx, n.db, d, a)
 		},
 	})
 	if err != nil {
