@@ -518,10 +518,19 @@ func (e *Engine) opensCase(tx *store.ReadTx, from LocalActor, m Message) (caseID
 // 409 when the protocol forbids it now, and 422 when the node cannot act on
 // it at all.
 func (e *Engine) ApplyOutbound(tx *store.Tx, from LocalActor, recipients []string, m Message) error {
-	a := m.Activity
-	if err := e.checkAddressees(&tx.ReadTx, from, recipients, m); err != nil {
+	// What the protocol forbids is said first: it is the more telling
+	// refusal, and the activity's recipients are checked against the case
+	// as it stands, which nothing a local actor sends changes here (the
+	// Case Actor records it).
+	if err := e.applyOutbound(tx, from, recipients, m); err != nil {
 		return err
 	}
+	return e.checkAddressees(&tx.ReadTx, from, recipients, m)
+}
+
+// applyOutbound is ApplyOutbound but for the check of the recipients.
+func (e *Engine) applyOutbound(tx *store.Tx, from LocalActor, recipients []string, m Message) error {
+	a := m.Activity
 	switch m.Class.Semantic {
 	case vocab.SubmitReport:
 		return e.submitReport(tx, from, recipients, m)
