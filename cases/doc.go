@@ -77,7 +77,9 @@
 // recipient was removed is withdrawn at its next attempt (Withdrawn,
 // participants.go), all but the announcement of that removal: the check
 // reads an index of the case's participants that saveCase keeps, not the
-// case's record. A local actor's case activity names no other recipient
+// case's record; a replica that is announced its own actor's removal past
+// entries it lacks stops there, checking the ledger no more. A local
+// actor's case activity names no other recipient
 // than the Case Actor and the participants, but where the protocol
 // addresses others on purpose (checkAddressees). A case may hold several reports (the owner adds a
 // received one; a report in a case opens no other), and relations to other

@@ -133,6 +133,16 @@ func (e *Engine) offerEntries(tx *store.Tx, local, sender string, entries []ledg
 		case ledger.Refused:
 			return problem.Unprocessable("ledger entry %d of case %s: %v", entry.LogIndex, caseID, err)
 		case ledger.Ahead:
+			if announced && e.removesLocal(c, local, entry) {
+				// The announcement of this node's actor's own removal, past
+				// entries this copy lacks: the Case Actor withdrew them when
+				// it removed the actor (Withdrawn) and serves its ledger to
+				// it no more, so nothing is to be fetched. The copy stops
+				// here, as at a removal it applies (idleChecks).
+				v.s.NextCheck, v.s.Failures, v.s.LastError, v.s.BehindSince = time.Time{}, 0, "", time.Time{}
+				v.s.Known = r.Next
+				continue
+			}
 			e.learn(v, entry.LogIndex+1, r.Next, now)
 		case ledger.Duplicate:
 			if i, ok := indexOfHash(&tx.ReadTx, caseID, entry.EntryHash); entry.LogIndex < r.Next-1 && (!ok || i != entry.LogIndex) {
@@ -201,6 +211,17 @@ func wasEmitted(tx *store.ReadTx, caseID string, entry ledger.Entry) bool {
 	}
 	i, ok := store.KeySeq(emitted.Get([]byte(entry.EntryHash)))
 	return ok && int64(i) == entry.LogIndex
+}
+
+// removesLocal reports whether entry of case c is the removal of local
+// actor local from it, which names its actor or its CaseParticipant.
+func (e *Engine) removesLocal(c *Case, local string, entry ledger.Entry) bool {
+	if c == nil || entry.EventType != EventType(vocab.RemoveCaseParticipantFromCase) {
+		return false
+	}
+	id := e.cfg.PublicURL + "/actors/" + local
+	p := c.Participant(id)
+	return p != nil && removes(entry, id, p.ID)
 }
 
 // linkReports records, in the local actor's own records of the reports

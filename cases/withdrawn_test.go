@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openvultron/vultron/ledger"
 	"github.com/openvultron/vultron/store"
@@ -196,5 +197,84 @@ func TestCheckingADeliveryReadsOnlyWhatItMayWithdraw(t *testing.T) {
 		if n > want {
 			t.Errorf("%s: %d requests, want at most %d (opening a case's bucket costs %d)", tt.name, n, want, transaction)
 		}
+	}
+}
+
+// TestAnnouncedRemovalPastAGapStopsTheCopy: the Case Actor withdraws what
+// it had queued for a participant it removes, but announces the removal
+// itself, which then reaches the removed participant's node past entries
+// its copy lacks. The copy cannot fetch them (the ledger is not served to
+// a removed participant), so it stops there, as at a removal it applies:
+// no check of the ledger is scheduled, its earlier failures are
+// forgotten, and its status says that its actor was removed, not that it
+// is behind. Another entry past a gap still makes it fetch at once.
+func TestAnnouncedRemovalPastAGapStopsTheCopy(t *testing.T) {
+	remove := act(t, "Remove", vendor, fmt.Sprintf(`"object":%q,"target":%q,"context":%q`, caseID+"/participants/f", caseID, caseID))
+	note := act(t, "Add", vendor, fmt.Sprintf(`"object":{"id":"https://v.example/notes/9","type":"Note","content":"later"},"target":%q,"context":%q`, caseID, caseID))
+	for _, tt := range []struct {
+		name    string
+		a       *vocab.Activity
+		sem     vocab.Semantic
+		stopped bool
+	}{
+		{"its own removal", remove, vocab.RemoveCaseParticipantFromCase, true},
+		{"another entry", note, vocab.AddNoteToCase, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db := openTestStore(t)
+			ctx := context.Background()
+			e := NewEngine(Config{PublicURL: "https://f.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://f.example/") }})
+			now := time.Now().UTC()
+			startedReplica(t, db, e, now)
+			// An earlier check failed: the ledger was refused.
+			update(t, db, func(tx *store.Tx) error {
+				s, err := loadSync(&tx.ReadTx, caseID)
+				if err != nil {
+					return err
+				}
+				next := *s
+				next.Failures, next.LastError, next.NextCheck = 1, "403 Forbidden", now.Add(time.Hour)
+				return saveSync(tx, caseID, s, 1, &next, 1)
+			})
+			payload, err := vocab.Marshal(tt.a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entry, err := ledger.NewEntry(caseID, 5, fmt.Sprintf("%064x", 4), tt.a.ID, EventType(tt.sem), payload, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			update(t, db, func(tx *store.Tx) error {
+				return e.offerEntries(tx, "finder", caseActor, []ledger.Entry{entry}, now, true)
+			})
+			var s *SyncState
+			var st ReplicaStatus
+			if err := db.View(ctx, func(tx *store.ReadTx) error {
+				var err error
+				if s, err = loadSync(tx, caseID); err != nil {
+					return err
+				}
+				c, err := loadCase(tx, caseID)
+				if err != nil {
+					return err
+				}
+				st, err = Status(tx, c, now, func(id string) bool { return strings.HasPrefix(id, "https://f.example/") })
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if !tt.stopped {
+				if s.Known != 6 {
+					t.Errorf("after entry 5 past a gap the copy knows of %d entries, want 6", s.Known)
+				}
+				return
+			}
+			if !s.NextCheck.IsZero() || s.Failures != 0 || s.Known > 1 {
+				t.Errorf("after its own removal past a gap: sync state %+v; want no check scheduled, no failures, nothing more known", s)
+			}
+			if st.State != ReplicaInSync || !strings.Contains(st.Doing, "removed from the case") {
+				t.Errorf("status %+v; want that its actor was removed", st)
+			}
+		})
 	}
 }

@@ -19,7 +19,8 @@ import (
 // owner adds a note, whose announcement to it waits in the queue, and
 // removes the second vendor: the note's delivery is not sent after the
 // removal (a dead letter saying why, audited without the body), while the
-// announcement of the removal itself reaches the restarted node.
+// announcement of the removal itself reaches the restarted node, whose
+// copy of the case stops there.
 func TestCaseContentReachesOnlyItsParticipants(t *testing.T) {
 	ctx := context.Background()
 	finder := startNode(t, "finder:Person", "other:Person")
@@ -110,6 +111,12 @@ func TestCaseContentReachesOnlyItsParticipants(t *testing.T) {
 	if announced()[noteAt] {
 		t.Errorf("the note (entry %d) reached the second vendor after its removal", noteAt)
 	}
+	// Its copy lacks the note and cannot fetch it any more: it stops at
+	// the removal rather than asking the Case Actor's ledger again and again.
+	waitFor(t, "the second vendor's copy to stop at its removal", func() bool {
+		rep, _ := vendor2.caseDetail(t, caseID)["replica"].(map[string]any)
+		return rep["state"] == "in-sync" && rep["nextCheck"] == nil && strings.Contains(fmt.Sprint(rep["doing"]), "removed from the case")
+	})
 	dead, _, err := vendor.db.DeadLetters(ctx, 0, 100)
 	if err != nil {
 		t.Fatal(err)
