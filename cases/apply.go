@@ -1176,12 +1176,7 @@ func (c *Case) remove(p *Participant, act *vocab.Activity) error {
 	if p.Actor != c.Owner {
 		return problem.Forbidden("only the case owner %s removes participants of case %s", c.Owner, c.ID)
 	}
-	target := act.Object.ID()
-	if cp, ok := act.Object.Object.(*vocab.CaseParticipant); ok {
-		if a := firstRef(cp.AttributedTo); a != "" {
-			target = a
-		}
-	}
+	target := removedTarget(act)
 	var q *Participant
 	for _, cand := range c.Participants {
 		if cand.Actor == target || cand.ID == target {
@@ -1196,6 +1191,18 @@ func (c *Case) remove(p *Participant, act *vocab.Activity) error {
 	}
 	q.Removed = true
 	return nil
+}
+
+// removedTarget returns whom a Remove of a participant names: the actor
+// its inline CaseParticipant is attributed to, or else its object's id (an
+// actor's or a CaseParticipant's).
+func removedTarget(act *vocab.Activity) string {
+	if cp, ok := act.Object.Object.(*vocab.CaseParticipant); ok {
+		if a := firstRef(cp.AttributedTo); a != "" {
+			return a
+		}
+	}
+	return act.Object.ID()
 }
 
 func (c *Case) offerTransfer(p *Participant, act *vocab.Activity) error {

@@ -206,12 +206,6 @@ func removes(entry ledger.Entry, actor, participantID string) bool {
 	if err != nil || doc.Activity() == nil {
 		return false
 	}
-	rm := doc.Activity()
-	target := rm.Object.ID()
-	if cp, ok := rm.Object.Object.(*vocab.CaseParticipant); ok {
-		if a := firstRef(cp.AttributedTo); a != "" {
-			target = a
-		}
-	}
+	target := removedTarget(doc.Activity())
 	return target == actor || (participantID != "" && target == participantID)
 }
