@@ -1,7 +1,9 @@
 // Package outbox is the node's send pipeline: it validates an activity a
 // local actor sends, resolves every recipient the client named (one with
 // no actor this node can deliver to is refused with 422 before anything is
-// stored; one whose node does not answer now is queued and retried),
+// stored; one whose node does not answer now is queued and retried; one
+// outside the case a case activity is about is refused by the engine,
+// package cases, with 422),
 // stores it together with one queued delivery per
 // recipient in a single transaction, and delivers each with a signed POST,
 // retrying with capped exponential backoff until the peer accepts it or the
