@@ -769,6 +769,19 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 	if peerErr != "" {
 		res.reason += ": " + peerErr
 	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		// The peer may verify with a stale copy of the actor's key (it
+		// was rotated since the peer cached it) and fetch it again: tried
+		// again with backoff, a bounded number of times.
+		if dl.Attempts+1 < MaxUnauthorizedAttempts {
+			res.outcome = retry
+		} else {
+			res.reason = fmt.Sprintf("peer answered %s on %d attempts", statusText(resp.StatusCode), dl.Attempts+1)
+			if peerErr != "" {
+				res.reason += ": " + peerErr
+			}
+		}
+	}
 	if res.outcome == retry {
 		res.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), d.now())
 	}

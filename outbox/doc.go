@@ -56,11 +56,14 @@
 //     with RSA only for a day (signatures.go);
 //  4. it classifies the answer: 2xx completes the delivery; 408, 429, 5xx
 //     and network errors schedule a retry under the RetryPolicy, honouring
-//     Retry-After; any other status, a missing signing key, a recipient
-//     that is gone or unusable and an inbox on an address the node does
-//     not connect to (loopback, private, a host off the federation
-//     allow-list) dead-letter it at once, as does a retry that would fall
-//     after the horizon.
+//     Retry-After; so does a 401 (the peer may verify with a copy of the
+//     actor's key cached before a rotation, and fetch it again), until the
+//     delivery has failed MaxUnauthorizedAttempts times, when it is
+//     dead-lettered with a reason that names the 401; any other status,
+//     a missing signing key, a recipient that is gone or unusable and an
+//     inbox on an address the node does not connect to (loopback,
+//     private, a host off the federation allow-list) dead-letter it at
+//     once, as does a retry that would fall after the horizon.
 //
 // Each attempt logs one line: delivery, activity, actor, recipient, inbox,
 // the signature it carried, attempt number, status, outcome, duration and

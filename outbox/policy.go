@@ -94,6 +94,13 @@ func (p RetryPolicy) Next(now, firstQueued time.Time, failures int, retryAfter t
 	return next, true
 }
 
+// MaxUnauthorizedAttempts bounds the attempts of a delivery that a peer
+// answers 401: the peer may hold a stale copy of the signing actor's key
+// (the key was rotated since it cached it) and fetch the current one when
+// a signature fails, so a 401 is tried again with the policy's backoff
+// until the delivery has failed this many times, and then dead-lettered.
+const MaxUnauthorizedAttempts = 5
+
 // outcome is what one delivery attempt tells the queue to do.
 type outcome int
 

@@ -24,6 +24,10 @@ func (e *Endpoints) Actor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", actor.ContentType)
+	// The document carries the actor's keys: a peer that refused a
+	// signature and fetches them again after a rotation must get the
+	// current ones, never a copy a cache kept of the old.
+	w.Header().Set("Cache-Control", "no-cache")
 	_, _ = w.Write(doc)
 }
 
