@@ -22,6 +22,7 @@ import (
 	"github.com/openvultron/vultron/actor"
 	"github.com/openvultron/vultron/policy"
 	"github.com/openvultron/vultron/problem"
+	"github.com/openvultron/vultron/social"
 	"github.com/openvultron/vultron/store"
 	"golang.org/x/time/rate"
 )
@@ -73,6 +74,25 @@ type Queue interface {
 	// together (see store.DB.Activities).
 	Activities(ctx context.Context, ids []string) (map[string]store.StoredActivity, error)
 }
+
+// GoneQueue is a Queue that can tell the function it runs when a delivery
+// is dead-lettered that the recipient's actor is gone, so that the
+// follower is removed in the same transaction (store.DB.DeadLetterGone).
+// *store.DB satisfies it; a Queue that does not dead-letters such a
+// delivery as any other.
+type GoneQueue interface {
+	DeadLetterGone(ctx context.Context, id uint64, reason string) error
+}
+
+// Defaults of the memory of gone recipients.
+const (
+	// GoneMemoryTTL is how long the deliveries to a recipient whose actor
+	// was found gone are dropped without a request. After it, the next
+	// one is sent, and dropped again if the actor is still gone.
+	GoneMemoryTTL = 24 * time.Hour
+	// GoneMemorySize bounds the number of gone recipients remembered.
+	GoneMemorySize = 10000
+)
 
 // KeySource gives the private key a local actor signs its deliveries with.
 // The error wraps ErrNoSigningKey when the node holds no key for
@@ -220,7 +240,10 @@ type Deliverer struct {
 	// offer Ed25519 keys and recipients' capabilities; nil otherwise.
 	edKeys    Ed25519KeySource
 	caps      SignatureCapabilities
-	sigMemory *signatureMemory
+	sigMemory *expiringSet
+	// gone holds the recipients whose actor was found gone (410) lately:
+	// their other deliveries are dropped without a request.
+	gone *expiringSet
 
 	delivered    atomic.Uint64
 	retried      atomic.Uint64
@@ -286,7 +309,8 @@ func NewDeliverer(cfg DelivererConfig) (*Deliverer, error) {
 		abandon:        abandon,
 		edKeys:         edKeys,
 		caps:           caps,
-		sigMemory:      newSignatureMemory(SignatureMemorySize, SignatureMemoryTTL),
+		sigMemory:      newExpiringSet(SignatureMemorySize, SignatureMemoryTTL),
+		gone:           newExpiringSet(GoneMemorySize, GoneMemoryTTL),
 		queue:          cfg.Queue,
 		keys:           cfg.Keys,
 		inboxes:        cfg.Inboxes,
@@ -554,6 +578,9 @@ type attemptResult struct {
 	outcome    outcome
 	reason     string        // why it failed; empty on success
 	retryAfter time.Duration // the peer's Retry-After, if any
+	// gone says that the recipient's actor is gone: it, or its own inbox
+	// (not a shared one), answered 410 Gone.
+	gone bool
 }
 
 // attempt sends one delivery and records its outcome in the queue. It
@@ -624,7 +651,14 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
 			d.withdrawals.Add(1)
 		}
 	default:
-		recordErr = d.queue.DeadLetter(record, dl.ID, res.reason)
+		if res.gone {
+			d.gone.add(dl.Recipient, d.now())
+		}
+		if gq, ok := d.queue.(GoneQueue); ok && res.gone {
+			recordErr = gq.DeadLetterGone(record, dl.ID, res.reason)
+		} else {
+			recordErr = d.queue.DeadLetter(record, dl.ID, res.reason)
+		}
 		if recordErr == nil {
 			d.deadLettered.Add(1)
 		}
@@ -673,6 +707,16 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 	fail := func(inbox string, err error) attemptResult {
 		return attemptResult{inbox: inbox, outcome: classify(0, err), reason: err.Error()}
 	}
+	// A shared inbox names no actor: that it is gone says nothing of the
+	// followers it stands for.
+	_, shared := social.IsSharedInbox(dl.Recipient)
+	// A dead letter an operator retried (no attempt yet, a last error
+	// kept) is sent whatever the memory says.
+	retried := dl.Attempts == 0 && dl.LastError != ""
+	if !shared && !retried && d.gone.has(dl.Recipient, d.now()) {
+		return attemptResult{outcome: permanent, gone: true,
+			reason: fmt.Sprintf("not sent: the actor %s is gone (a delivery to it was answered 410 Gone lately)", dl.Recipient)}
+	}
 	act, err := d.activity(ctx, dl.ActivityID)
 	if errors.Is(err, store.ErrNotFound) {
 		return fail("", Permanent(fmt.Errorf("load activity %s: it is not stored", dl.ActivityID)))
@@ -701,7 +745,11 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 	}
 	inbox, err := d.inboxes.Inbox(ctx, dl.Recipient)
 	if err != nil {
-		return fail("", fmt.Errorf("resolve the inbox of %s: %w", dl.Recipient, err))
+		res := fail("", fmt.Errorf("resolve the inbox of %s: %w", dl.Recipient, err))
+		if status, ok := fetchStatus(err); ok && status == http.StatusGone && res.outcome == permanent {
+			res.gone = !shared
+		}
+		return res
 	}
 	if _, err := parseHTTPURL(inbox); err != nil {
 		return fail(inbox, Permanent(fmt.Errorf("inbox of %s: %w", dl.Recipient, err)))
@@ -749,7 +797,7 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 			d.knocks.Add(1)
 			signature = SignatureCavageRSA
 			if resp, err = post(nil); err == nil && resp.StatusCode/100 == 2 {
-				d.sigMemory.refuse(origin(inbox), d.now())
+				d.sigMemory.add(origin(inbox), d.now())
 			}
 		}
 	} else {
@@ -769,6 +817,7 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 	if peerErr != "" {
 		res.reason += ": " + peerErr
 	}
+	res.gone = resp.StatusCode == http.StatusGone && !shared
 	if resp.StatusCode == http.StatusUnauthorized {
 		// The peer may verify with a stale copy of the actor's key (it
 		// was rotated since the peer cached it) and fetch it again: tried

@@ -2,10 +2,7 @@ package outbox
 
 import (
 	"net/url"
-	"sync"
 	"time"
-
-	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/openvultron/vultron/actor"
 )
@@ -63,43 +60,6 @@ type SignatureCapabilities interface {
 	VerifiesEd25519(actorIRI string) bool
 }
 
-// signatureMemory remembers, per origin (scheme and host of an inbox), that
-// its server refused an Ed25519 signature and accepted RSA, until a
-// deadline. It is safe for concurrent use.
-type signatureMemory struct {
-	mu      sync.Mutex // orders a check of an entry's deadline and its removal
-	refused *lru.Cache[string, time.Time]
-	ttl     time.Duration
-}
-
-func newSignatureMemory(size int, ttl time.Duration) *signatureMemory {
-	// size is a positive constant, which is all lru.New checks.
-	c, _ := lru.New[string, time.Time](size)
-	return &signatureMemory{refused: c, ttl: ttl}
-}
-
-// rsaOnly reports whether origin refused Ed25519 less than the TTL ago.
-func (m *signatureMemory) rsaOnly(origin string, now time.Time) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	until, ok := m.refused.Get(origin)
-	if !ok {
-		return false
-	}
-	if !now.Before(until) {
-		m.refused.Remove(origin)
-		return false
-	}
-	return true
-}
-
-// refuse remembers that origin refused Ed25519 at now.
-func (m *signatureMemory) refuse(origin string, now time.Time) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.refused.Add(origin, now.Add(m.ttl))
-}
-
 // origin returns the scheme and host of an inbox URL, the unit whose
 // verifier the memory describes.
 func origin(inbox string) string {
@@ -118,7 +78,7 @@ func (d *Deliverer) ed25519For(actorName, recipient, inbox string) (actor.Ed2551
 	if d.edKeys == nil || d.caps == nil || !d.caps.VerifiesEd25519(recipient) {
 		return actor.Ed25519Key{}, false
 	}
-	if d.sigMemory.rsaOnly(origin(inbox), d.now()) {
+	if d.sigMemory.has(origin(inbox), d.now()) {
 		return actor.Ed25519Key{}, false
 	}
 	return d.edKeys.Ed25519Key(actorName)

@@ -27,6 +27,13 @@
 // by an operator makes it pending again, in the transaction that requeues
 // it, and an Accept of that Follow accepts it.
 //
+// A follower whose actor is gone is removed: when a delivery to it is
+// dead-lettered because its actor document or its own inbox answered 410
+// Gone (store.DB.DeadLetterGone), FollowDeadLetter keeps it as gone, with
+// the reason and an audit record, and no later announcement goes to it;
+// the outbox drops its other pending deliveries. A shared inbox that
+// answers 410 names no actor and removes none of the followers behind it.
+//
 // Delivery to followers: an activity addressed to the acting actor's
 // followers collection is delivered to each accepted follower (Expand),
 // read page by page from the store's index of that actor's followers. The
@@ -539,8 +546,14 @@ const maxFailReason = 500
 // has its own audit record), and the requeue of a Follow the actor has
 // undone since is refused (409): sent after the Undo, it would ask again
 // what the actor no longer wants. An accepted following, and every other
-// delivery, is left as it is.
+// delivery, is left as it is. A delivery given up because its recipient's
+// actor is gone (d.Gone) also removes that follower (removeGoneFollower).
 func (s *Social) FollowDeadLetter(tx *store.Tx, d store.Delivery, requeued bool) error {
+	if d.Gone && !requeued {
+		if err := s.removeGoneFollower(tx, d); err != nil {
+			return err
+		}
+	}
 	f, ok, err := tx.Follow(d.Actor, store.Following, d.Recipient)
 	if err == nil && !ok && requeued {
 		// A Follow of the recipient that the actor undid since: sent
@@ -579,6 +592,40 @@ func (s *Social) FollowDeadLetter(tx *store.Tx, d store.Delivery, requeued bool)
 	_, err = tx.AppendAudit(store.AuditRecord{Kind: store.AuditOutbound, Actor: d.Actor, Signer: d.Recipient,
 		ActivityID: d.ActivityID, Decision: store.DecisionFailed, Remote: host,
 		Reason: fmt.Sprintf("the Follow of %s failed: its delivery was given up: %s", d.Recipient, reason)})
+	return err
+}
+
+// removeGoneFollower removes the recipient of delivery d, given up
+// because its actor is gone (store.DB.DeadLetterGone), from the followers
+// of d's local actor: it is kept as gone, with the reason, which the
+// followers collection shows its admins (?state=gone), and an audit
+// record says so. A shared inbox names no actor: that it is gone says
+// nothing of the followers on its host, each removed only when a delivery
+// to its own actor finds it gone. A follower already gone, or a recipient
+// that follows no one here, is left as it is.
+func (s *Social) removeGoneFollower(tx *store.Tx, d store.Delivery) error {
+	if _, shared := IsSharedInbox(d.Recipient); shared {
+		return nil
+	}
+	f, ok, err := tx.Follow(d.Actor, store.FollowerOf, d.Recipient)
+	if err != nil || !ok || f.State == store.FollowGone {
+		return err
+	}
+	reason := problem.Clip(d.LastError, maxFailReason)
+	if reason == "" {
+		reason = "its actor is gone"
+	}
+	f.State, f.Since, f.Reason = store.FollowGone, s.cfg.Now().UTC(), reason
+	if err := tx.PutFollow(f); err != nil {
+		return fmt.Errorf("social: remove the gone follower %s of %s: %w", d.Recipient, d.Actor, err)
+	}
+	host := ""
+	if u, err := url.Parse(d.Recipient); err == nil {
+		host = u.Host
+	}
+	_, err = tx.AppendAudit(store.AuditRecord{Kind: store.AuditOutbound, Actor: d.Actor, Signer: d.Recipient,
+		ActivityID: d.ActivityID, Decision: store.DecisionRemoved, Remote: host,
+		Reason: fmt.Sprintf("%s was removed from the followers: its actor is gone: %s", d.Recipient, reason)})
 	return err
 }
 

@@ -79,6 +79,9 @@ const (
 	// it (package webhook).
 	DecisionPaused  = "paused"
 	DecisionResumed = "resumed"
+	// DecisionRemoved records a follower removed because its actor is
+	// gone: a delivery to it was answered 410 Gone (package social).
+	DecisionRemoved = "removed"
 	// DecisionFetched and DecisionChanged record a remote key cached for
 	// the first time, and one whose PEM changed.
 	DecisionFetched = "fetched"

@@ -35,6 +35,10 @@ type Delivery struct {
 	NextAttempt time.Time
 	// LastError describes the last failure, or why it was dead-lettered.
 	LastError string
+	// Gone is set only in the OnDeadLetter function's call of
+	// DeadLetterGone: the delivery is given up because the recipient's
+	// actor is gone. It is not stored.
+	Gone bool
 }
 
 func encodeDelivery(d *Delivery) []byte {
@@ -516,6 +520,19 @@ func (db *DB) RetryDelivery(ctx context.Context, id uint64, next time.Time, last
 // set in the same transaction. It returns ErrNotFound if the delivery is
 // not pending.
 func (db *DB) DeadLetter(ctx context.Context, id uint64, reason string) error {
+	return db.deadLetter(ctx, id, reason, false)
+}
+
+// DeadLetterGone is DeadLetter for a delivery given up because its
+// recipient's actor is gone (it, or its inbox, answered 410 Gone): the
+// function OnDeadLetter set sees the delivery with Gone set, and the node
+// removes the recipient from the actor's followers in the same
+// transaction.
+func (db *DB) DeadLetterGone(ctx context.Context, id uint64, reason string) error {
+	return db.deadLetter(ctx, id, reason, true)
+}
+
+func (db *DB) deadLetter(ctx context.Context, id uint64, reason string, gone bool) error {
 	var dead Delivery
 	hook := db.onDead.Load()
 	err := db.updateDelivery(ctx, id, func(tx *Tx, d *Delivery) (*Delivery, error) {
@@ -531,7 +548,9 @@ func (db *DB) DeadLetter(ctx context.Context, id uint64, reason string) error {
 			return nil, err
 		}
 		if hook != nil {
-			if err := (*hook)(tx, *d, false); err != nil {
+			hd := *d
+			hd.Gone = gone
+			if err := (*hook)(tx, hd, false); err != nil {
 				return nil, fmt.Errorf("after dead-lettering: %w", err)
 			}
 		}

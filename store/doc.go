@@ -126,8 +126,9 @@
 //	              (users, tokens, sessions and their indexes), sealed like
 //	              a case's buckets (accounts.go)
 //	follows       the local actors' followers and followings, pending,
-//	              accepted or (a following whose Follow was dead-lettered)
-//	              failed with its reason, with kept counts (follows.go)
+//	              accepted, (a following whose Follow was dead-lettered)
+//	              failed or (a follower whose actor answered 410) gone,
+//	              with its reason, with kept counts (follows.go)
 //
 // Sequence keys are 8-byte big-endian numbers from the bucket's sequence, so index and queue inserts append in order. Records are encoded in
 // a compact binary form rather than JSON (raw bodies are not re-encoded on the
@@ -217,7 +218,8 @@
 // the queue and the dead letters are listed in pages. DeadLetter and
 // RequeueDeadLetter run the function OnDeadLetter set (the node's: a
 // following whose Follow is dead-lettered fails, and is pending again when
-// the dead letter is retried) in the transaction that moves the delivery,
+// the dead letter is retried; a follower whose delivery DeadLetterGone
+// gave up because its actor is gone is removed) in the transaction that moves the delivery,
 // so the two commit together. A write that queues
 // or removes many deliveries (an event to every participant of a case, the
 // completions that meet in one commit) reads their lanes and index keys at

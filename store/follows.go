@@ -12,7 +12,9 @@ import (
 // following), each pending until the followed side accepts. A following
 // whose Follow the followed actor's server refused for good (its delivery
 // was dead-lettered) is kept as failed, with the reason, until the actor
-// follows again or undoes it. They live in the bucket "follows", keyed so
+// follows again or undoes it. A follower whose actor is gone (a delivery
+// to it was answered 410 Gone) is no longer one: it is kept as gone, with
+// the reason, so that an admin sees why it left, until it follows again. They live in the bucket "follows", keyed so
 // that every question asked of them is a seek and a range of one actor's
 // relations, never a scan of all:
 //
@@ -20,8 +22,8 @@ import (
 //	                                      tagFollowReason with a reason)
 //	"c" 0 LOCAL 0 DIR 0 STATE           → how many (8-byte big-endian)
 //
-// DIR is FollowerOf or Following, STATE FollowPending, FollowAccepted or
-// (Following only) FollowFailed. A relation is in one state at a time.
+// DIR is FollowerOf or Following, STATE FollowPending, FollowAccepted,
+// (Following only) FollowFailed or (FollowerOf only) FollowGone. A relation is in one state at a time.
 // The counts are written by PutFollow and DeleteFollow in the transaction
 // that changes a relation, so a collection's totalItems costs one read.
 // Values are not sealed: a relation is two actor ids, an activity id and
@@ -30,7 +32,7 @@ import (
 var bucketFollows = []byte("follows")
 
 // tagFollow is a relation's record, and tagFollowReason one of a failed
-// relation: the same fields with Reason after Since.
+// or gone relation: the same fields with Reason after Since.
 const (
 	tagFollow       byte = 0x08
 	tagFollowReason byte = 0x0B
@@ -58,10 +60,15 @@ const (
 	// server refused for good: its delivery was dead-lettered, so no
 	// answer will come. Follow.Reason says why.
 	FollowFailed FollowState = 'f'
+	// FollowGone is a follower whose actor is gone: a delivery to it was
+	// answered 410 Gone. It is no longer a follower (no delivery goes to
+	// it, no collection counts it among the followers); Follow.Reason
+	// says why.
+	FollowGone FollowState = 'x'
 )
 
 // followStates are the states a relation can be in.
-var followStates = [...]FollowState{FollowAccepted, FollowPending, FollowFailed}
+var followStates = [...]FollowState{FollowAccepted, FollowPending, FollowFailed, FollowGone}
 
 // String names the state.
 func (s FollowState) String() string {
@@ -70,6 +77,8 @@ func (s FollowState) String() string {
 		return "accepted"
 	case FollowFailed:
 		return "failed"
+	case FollowGone:
+		return "gone"
 	}
 	return "pending"
 }
@@ -90,8 +99,9 @@ type Follow struct {
 	SharedInbox string
 	// Since is when the relation took its state.
 	Since time.Time
-	// Reason is why a failed following failed: the error its Follow's
-	// delivery was dead-lettered with. Empty in the other states.
+	// Reason is why a failed following failed (the error its Follow's
+	// delivery was dead-lettered with), or why a gone follower is gone.
+	// Empty in the other states.
 	Reason string
 }
 
@@ -162,11 +172,13 @@ func (r *ReadTx) Follow(local string, dir FollowDirection, remote string) (Follo
 
 // PutFollow stores a relation, replacing the one of the same local
 // actor, direction and remote actor in any state, and keeps the counts.
-// Only a following fails, and only a failed one has a reason.
+// Only a following fails, only a follower is gone, and only a failed or
+// gone one has a reason.
 func (t *Tx) PutFollow(f Follow) error {
 	if f.Local == "" || f.Remote == "" || (f.Direction != FollowerOf && f.Direction != Following) ||
-		(f.State != FollowPending && f.State != FollowAccepted && f.State != FollowFailed) ||
-		(f.State == FollowFailed && f.Direction != Following) || (f.Reason != "" && f.State != FollowFailed) {
+		(f.State != FollowPending && f.State != FollowAccepted && f.State != FollowFailed && f.State != FollowGone) ||
+		(f.State == FollowFailed && f.Direction != Following) || (f.State == FollowGone && f.Direction != FollowerOf) ||
+		(f.Reason != "" && f.State != FollowFailed && f.State != FollowGone) {
 		return fmt.Errorf("put follow %+v: %w", f, ErrInvalid)
 	}
 	if len(f.Remote) > MaxIDSize || len(f.FollowID) > MaxIDSize {

@@ -60,7 +60,7 @@ type collectionMember struct {
 	Follow      string `json:"follow"`
 	SharedInbox string `json:"sharedInbox"`
 	Since       string `json:"since"`
-	// Reason is why a failed Follow failed.
+	// Reason is why a failed Follow failed, or a gone follower is gone.
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -196,7 +196,8 @@ func runUnfollow(ctx context.Context, env *environment, args []string) error {
 
 func runFollowers(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet("followers", "vultron followers [--following] [--pending] | followers accept|reject ACTOR [flags]",
-		"List the acting actor's followers (--pending: the Follows waiting for an admin; --following:\n"+
+		"List the acting actor's followers, and those removed because their actor is gone, with why\n"+
+			"(--pending: the Follows waiting for an admin; --following:\n"+
 			"the actors it follows or asked to follow, and the Follows their servers refused for good, with\n"+
 			"why; with --pending, those that have not answered), or accept or reject a pending Follow\n"+
 			"(Accept or Reject of it).\n"+
@@ -218,10 +219,11 @@ func runFollowers(ctx context.Context, env *environment, args []string) error {
 			return usageError("followers lists with no argument, or takes accept|reject ACTOR")
 		}
 		// Followers and pending Follows are two lists, since an admin
-		// answers the pending ones; the actors followed are one, with
-		// the Follows still waiting for an answer after the others, and
-		// the Follows that failed last.
-		what, states := "followers", []string{"accepted"}
+		// answers the pending ones; the followers removed because their
+		// actor is gone come after the others. The actors followed are
+		// one list, with the Follows still waiting for an answer after
+		// the others, and the Follows that failed last.
+		what, states := "followers", []string{"accepted", "gone"}
 		if *following {
 			what, states = "following", []string{"accepted", "pending", "failed"}
 		}
@@ -248,9 +250,12 @@ func runFollowers(ctx context.Context, env *environment, args []string) error {
 			return err
 		}
 		for _, m := range ms {
-			if m.State == "failed" {
+			switch m.State {
+			case "failed":
 				fmt.Fprintf(env.stdout, "The Follow of %s failed at %s: its delivery was given up (%s). \"vultron follow %s\" asks again.\n",
 					m.ID, m.Since, m.Reason, m.ID)
+			case "gone":
+				fmt.Fprintf(env.stdout, "%s was removed from the followers at %s: its actor is gone (%s).\n", m.ID, m.Since, m.Reason)
 			}
 		}
 		return nil

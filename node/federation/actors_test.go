@@ -22,6 +22,23 @@ import (
 // fetches the key again after a rotation must get the current key, not
 // what a proxy kept of the old one.
 func TestActorDocumentIsRevalidated(t *testing.T) {
+	e, _ := newActorEndpoints(t, false)
+	r := mux.SetURLVars(httptest.NewRequest(http.MethodGet, "/actors/vendor", nil), map[string]string{"name": "vendor"})
+	w := httptest.NewRecorder()
+	e.Actor(w, r)
+	if w.Code != http.StatusOK {
+		t.Fatalf("GET the actor: %d %s", w.Code, w.Body)
+	}
+	if got := w.Header().Get("Cache-Control"); got != "no-cache" {
+		t.Errorf("Cache-Control = %q, want no-cache", got)
+	}
+}
+
+// newActorEndpoints returns the endpoints over a new store whose every
+// actor name is a local actor of https://v.example; admin says whether
+// every request is an admin's.
+func newActorEndpoints(t *testing.T, admin bool) (*Endpoints, *store.DB) {
+	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "vultron.db"), store.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +59,7 @@ func TestActorDocumentIsRevalidated(t *testing.T) {
 		},
 		LocalByID:  func(string) (actor.Local, bool) { return actor.Local{}, false },
 		Authorized: func(*http.Request) bool { return true },
-		Admin:      func(*http.Request) bool { return false },
+		Admin:      func(*http.Request) bool { return admin },
 		Refused:    func(*http.Request, string, error) {},
 		PublicURL:  public,
 		Now:        time.Now,
@@ -50,13 +67,5 @@ func TestActorDocumentIsRevalidated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := mux.SetURLVars(httptest.NewRequest(http.MethodGet, "/actors/vendor", nil), map[string]string{"name": "vendor"})
-	w := httptest.NewRecorder()
-	e.Actor(w, r)
-	if w.Code != http.StatusOK {
-		t.Fatalf("GET the actor: %d %s", w.Code, w.Body)
-	}
-	if got := w.Header().Get("Cache-Control"); got != "no-cache" {
-		t.Errorf("Cache-Control = %q, want no-cache", got)
-	}
+	return e, db
 }

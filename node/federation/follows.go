@@ -35,15 +35,17 @@ type followMember struct {
 	FollowID    string `json:"follow"`
 	SharedInbox string `json:"sharedInbox,omitempty"`
 	Since       string `json:"since,omitempty"`
-	// Reason is why a failed following failed.
+	// Reason is why a failed following failed, or a gone follower is
+	// gone.
 	Reason string `json:"reason,omitempty"`
 }
 
 // follows serves an OrderedCollection: its totalItems (accepted members)
 // to anyone, as Mastodon shows a count; its members only to the node's
 // admins (Config.Admin), a page at a time (?limit=&after=), the pending
-// requests with ?state=pending, and with ?state=failed the followings
-// whose Follow was refused for good, each with its reason.
+// requests with ?state=pending, with ?state=failed the followings whose
+// Follow was refused for good, and with ?state=gone the followers removed
+// because their actor is gone, each with its reason.
 func (e *Endpoints) follows(w http.ResponseWriter, r *http.Request, dir store.FollowDirection, what string) {
 	l, ok := e.local(w, r, mux.Vars(r)["name"])
 	if !ok {
@@ -58,8 +60,10 @@ func (e *Endpoints) follows(w http.ResponseWriter, r *http.Request, dir store.Fo
 		state = store.FollowPending
 	case "failed":
 		state = store.FollowFailed
+	case "gone":
+		state = store.FollowGone
 	default:
-		problem.Write(w, problem.BadRequest("state is accepted, pending or failed, not %q", problem.Clip(q.Get("state"), 40)))
+		problem.Write(w, problem.BadRequest("state is accepted, pending, failed or gone, not %q", problem.Clip(q.Get("state"), 40)))
 		return
 	}
 	if !admin && (q.Has("state") || q.Has("after") || q.Has("limit")) {

@@ -1,0 +1,100 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/openvultron/vultron/social"
+	"github.com/openvultron/vultron/store"
+)
+
+// TestGoneRecipient: a recipient whose actor is gone (its inbox, or its
+// actor document, answers 410 Gone) has its delivery dead-lettered as
+// gone (store.DB.DeadLetterGone, whose function removes the follower),
+// and its other pending deliveries are dropped to the dead letters with a
+// reason that says so, without a request. A shared inbox that answers 410
+// names no actor: its delivery is dead-lettered as any refusal, and the
+// other deliveries to it are still sent.
+func TestGoneRecipient(t *testing.T) {
+	const shared = "http://coordinator.example/inbox"
+	tests := []struct {
+		name         string
+		recipient    string
+		documentGone bool // the actor document answers 410, not the inbox
+		wantGone     bool
+		wantRequests int
+	}{
+		{name: "the inbox answers 410", recipient: testRecipient, wantGone: true, wantRequests: 1},
+		{name: "the actor document answers 410", recipient: testRecipient, documentGone: true, wantGone: true},
+		{name: "a shared inbox answers 410", recipient: social.SharedInbox(shared), wantRequests: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newFakeClock()
+			rc := newRecipient(t, clock, nil, func(_ int, _ received, w http.ResponseWriter) {
+				w.WriteHeader(http.StatusGone)
+			})
+			f := newFixture(t, clock, rc.inbox, nil)
+			f.inboxes.m[social.SharedInbox(shared)] = rc.inbox
+			if tt.documentGone {
+				f.inboxes.err = Permanent(fmt.Errorf("fetch actor %s: status 410", testRecipient))
+			}
+			var mu sync.Mutex
+			var hooked []store.Delivery
+			f.db.OnDeadLetter(func(_ *store.Tx, d store.Delivery, _ bool) error {
+				mu.Lock()
+				defer mu.Unlock()
+				hooked = append(hooked, d)
+				return nil
+			})
+			for i := 1; i <= 3; i++ {
+				id, body := activityBody(i)
+				if err := f.db.EnqueueOutbound(context.Background(), store.Outbound{ID: id, Actor: testActorName, Body: body,
+					Deliveries: []store.DeliveryTarget{{Recipient: tt.recipient}}}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 3 {
+				f.d.attempt(context.Background(), f.due(t))
+			}
+			dead := f.deadLetters(t)
+			if n := len(rc.requests()); n != tt.wantRequests {
+				t.Errorf("the peer got %d requests, want %d", n, tt.wantRequests)
+			}
+			if len(dead) != 3 || len(f.pending(t)) != 0 {
+				t.Fatalf("dead letters %+v, pending %+v; want all three dead-lettered", dead, f.pending(t))
+			}
+			mu.Lock()
+			seen := slices.Clone(hooked)
+			mu.Unlock()
+			if len(seen) != 3 {
+				t.Fatalf("the dead-letter function ran %d times, want 3", len(seen))
+			}
+			for i, d := range seen {
+				if d.Gone != tt.wantGone {
+					t.Errorf("dead letter %d: Gone = %v, want %v", i, d.Gone, tt.wantGone)
+				}
+			}
+			// A dead letter an operator retries is sent again.
+			if _, err := f.db.RequeueDeadLetter(context.Background(), dead[1].ID, "admin"); err != nil {
+				t.Fatal(err)
+			}
+			before := len(rc.requests())
+			f.d.attempt(context.Background(), f.due(t))
+			if got, want := len(rc.requests())-before, 1; !tt.documentGone && got != want {
+				t.Errorf("the retried dead letter made %d requests, want %d", got, want)
+			}
+			checkReason(t, dead[0].LastError, []string{"410"})
+			for _, d := range dead[1:] {
+				if tt.wantGone && !tt.documentGone && !strings.Contains(d.LastError, "gone") {
+					t.Errorf("a dropped delivery's reason %q does not say the actor is gone", d.LastError)
+				}
+			}
+		})
+	}
+}
