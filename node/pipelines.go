@@ -107,6 +107,7 @@ func (n *Node) buildPipelines() error {
 	n.services = append(n.services,
 		service{name: "delivery", run: n.deliverer.Run},
 		service{name: "dedup-prune", run: n.pruneDedup, leader: true},
+		service{name: "fan-out", run: n.resumeFanouts, leader: true},
 		service{name: "audit", run: n.audit.run},
 		service{name: "replica-sync", run: func(ctx context.Context) error { syncer.Run(ctx); return nil }, leader: true})
 	if n.db.Shared() {
@@ -415,6 +416,29 @@ func (n *Node) pruneDedup(ctx context.Context) error {
 			n.log.Error().Err(err).Msg("prune inbox dedup records")
 		} else if removed > 0 {
 			n.log.Info().Int("removed", removed).Msg("pruned inbox dedup records")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// fanoutPoll is how often the node looks for fan-outs to followers that
+// no request is queueing: one read when there is none.
+const fanoutPoll = 30 * time.Second
+
+// resumeFanouts queues, at start and then every fanoutPoll, the
+// deliveries of the fan-outs to followers that a crash, a stop or a store
+// that failed left in progress (social.RunFanouts), a batch per
+// transaction, from where each stands.
+func (n *Node) resumeFanouts(ctx context.Context) error {
+	tick := time.NewTicker(fanoutPoll)
+	defer tick.Stop()
+	for {
+		if err := social.RunFanouts(ctx, n.db, "", social.FanoutBatch, n.deliverer.Wake); err != nil && ctx.Err() == nil {
+			n.log.Error().Err(err).Msg("queue the deliveries to followers left in progress; tried again later")
 		}
 		select {
 		case <-ctx.Done():

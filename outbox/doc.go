@@ -3,9 +3,11 @@
 // no actor this node can deliver to is refused with 422 before anything is
 // stored; one whose node does not answer now is queued and retried; one
 // outside the case a case activity is about is refused by the engine,
-// package cases, with 422),
-// stores it together with one queued delivery per
-// recipient in a single transaction, and delivers each with a signed POST,
+// package cases, with 422), stores it together with one queued delivery
+// per recipient it names in a single transaction (the deliveries to the
+// actor's followers follow it, a batch of at most social.FanoutBatch per
+// transaction, from a cursor that transaction records: package social),
+// and delivers each with a signed POST,
 // retrying with capped exponential backoff until the peer accepts it or the
 // retry horizon (seven days by default) has passed, when the delivery moves
 // to the dead letters for an operator to see and retry (the store runs the

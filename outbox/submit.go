@@ -54,8 +54,12 @@ type SubmitConfig struct {
 	// change (a Follow, its answers, its Undo); nil refuses them with 422,
 	// as activities that are no Vultron message.
 	Social *social.Social
-	Now    func() time.Time
-	Logger zerolog.Logger
+	// FanoutBatch bounds the deliveries to the actor's followers that one
+	// transaction queues (social.AdvanceFanout); default
+	// social.FanoutBatch.
+	FanoutBatch int
+	Now         func() time.Time
+	Logger      zerolog.Logger
 }
 
 // Submitter accepts the activities local actors send (client-to-server).
@@ -169,6 +173,7 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 		class   vocab.Classification
 		out     []byte
 		targets []store.DeliveryTarget
+		fanned  bool
 	)
 	from := cases.LocalActor{Name: local.Name, ID: local.ID}
 	// Slow work the activity needs (a new Case Actor's key) is done before
@@ -271,8 +276,10 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 				}
 			}
 			// An activity to the actor's followers reaches each of them
-			// (or each shared inbox they name), read from the store.
-			followers, err := social.Expand(&tx.ReadTx, social.Local{Name: local.Name, ID: local.ID}, addressed(act), recipients)
+			// (or each shared inbox they name): this transaction records
+			// the fan-out, and the deliveries are queued a batch per
+			// transaction once it has committed.
+			fanned, err = social.StartFanout(tx, social.Local{Name: local.Name, ID: local.ID}, act.ID, key, addressed(act), recipients)
 			if err != nil {
 				return err
 			}
@@ -288,8 +295,8 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 			if out, err = vocab.Marshal(sent); err != nil {
 				return problem.Wrap(http.StatusUnprocessableEntity, err, "the activity cannot be serialised: "+err.Error())
 			}
-			targets = make([]store.DeliveryTarget, 0, len(recipients)+len(followers))
-			for _, r := range append(slices.Clone(recipients), followers...) {
+			targets = make([]store.DeliveryTarget, 0, len(recipients))
+			for _, r := range recipients {
 				targets = append(targets, store.DeliveryTarget{Recipient: r, OrderingKey: key})
 			}
 			semantic := class.Semantic
@@ -350,9 +357,23 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 	if len(targets) > 0 && s.cfg.Queued != nil {
 		s.cfg.Queued()
 	}
+	if fanned {
+		s.fanOut(ctx, local.Name)
+	}
 	s.cfg.Logger.Info().Str("actor", local.Name).Str("activity", act.ID).Str("semantic", string(class.Semantic)).
 		Int("recipients", len(recipients)).Msg("outbox accepted")
 	return Submitted{ID: act.ID, Semantic: class.Semantic, Body: out, Recipients: recipients}, nil
+}
+
+// fanOut queues the deliveries of the fan-outs in progress of local
+// actor name to its followers, a batch per transaction, and wakes the
+// delivery workers after each. What it leaves (a store that failed, a
+// stopping node) the node's fan-out service goes on with: the activity
+// is stored and its cursor kept.
+func (s *Submitter) fanOut(ctx context.Context, name string) {
+	if err := social.RunFanouts(ctx, s.cfg.Store, name, s.cfg.FanoutBatch, s.cfg.Queued); err != nil {
+		s.cfg.Logger.Warn().Err(err).Str("actor", name).Msg("queue the deliveries to the followers: the node goes on with it in the background")
+	}
 }
 
 // MaxRecipients bounds the recipients a client may name in one activity:

@@ -49,7 +49,6 @@ func TestGoneFollowerRemoved(t *testing.T) {
 				t.Fatal(err)
 			}
 			var gone []string
-			var expanded []string
 			if err := f.db.View(ctx, func(tx *store.ReadTx) error {
 				page, _, err := tx.Follows("vendor", store.FollowerOf, store.FollowGone, "", 10)
 				for _, g := range page {
@@ -58,14 +57,16 @@ func TestGoneFollowerRemoved(t *testing.T) {
 						t.Errorf("the gone follower %s has the reason %q, want the 410", g.Remote, g.Reason)
 					}
 				}
-				if err != nil {
-					return err
-				}
-				expanded, err = Expand(tx, vendor, []string{FollowersOf(vendorID)}, nil)
 				return err
 			}); err != nil {
 				t.Fatal(err)
 			}
+			const next = "https://v.example/activities/an-2"
+			announce(t, f.db, next)
+			if err := RunFanouts(ctx, f.db, "vendor", 0, nil); err != nil {
+				t.Fatal(err)
+			}
+			expanded := queued(t, f.db, next)
 			if !slices.Equal(gone, tt.wantGone) {
 				t.Errorf("gone followers %v, want %v", gone, tt.wantGone)
 			}

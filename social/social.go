@@ -35,13 +35,19 @@
 // answers 410 names no actor and removes none of the followers behind it.
 //
 // Delivery to followers: an activity addressed to the acting actor's
-// followers collection is delivered to each accepted follower (Expand),
-// read page by page from the store's index of that actor's followers. The
-// followers whose actor document names an endpoints.sharedInbox on their
-// own host (as their inbox must be; another is not kept) get one delivery
-// per shared inbox, addressed by SharedInbox(url), which the outbox's
-// inbox resolver turns back into the URL: a server with a thousand
-// followers of the actor gets the activity once.
+// followers collection is delivered to each accepted follower. The
+// transaction that stores it records a fan-out (StartFanout, a
+// store.FanoutCursor), and later transactions queue the deliveries a
+// batch of FanoutBatch followers at a time (AdvanceFanout, RunFanouts),
+// read page by page from the store's index of that actor's followers, so
+// that no write grows with the number of followers; a crash between two
+// batches loses no follower and queues none twice, and the node goes on
+// from the cursor when it starts. The followers whose actor document
+// names an endpoints.sharedInbox on their own host (as their inbox must
+// be; another is not kept) get one delivery per shared inbox, addressed
+// by SharedInbox(url), which the outbox's inbox resolver turns back into
+// the URL: a server with a thousand followers of the actor gets the
+// activity once.
 //
 // Invariants: every relation is stored with its state in the transaction
 // of the activity that changed it, or, for a failed following, of the
@@ -713,55 +719,4 @@ func sameOrigin(a, b string) bool {
 	ua, err1 := url.Parse(a)
 	ub, err2 := url.Parse(b)
 	return err1 == nil && err2 == nil && strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host)
-}
-
-// expandPage is how many followers Expand reads at once.
-const expandPage = 500
-
-// Expand returns the deliveries that reach local actor from's accepted
-// followers when an activity is addressed to its followers collection
-// (addressed lists the activity's to, cc and audience), besides those
-// already in named: one per follower, or one per shared inbox for
-// followers whose document names one. It reads the actor's followers in
-// pages and nothing else.
-func Expand(tx *store.ReadTx, from Local, addressed []string, named []string) ([]string, error) {
-	followers := FollowersOf(from.ID)
-	found := false
-	for _, id := range addressed {
-		if id == followers {
-			found = true
-			break
-		}
-	}
-	if !found {
-		return nil, nil
-	}
-	seen := make(map[string]bool, len(named))
-	for _, r := range named {
-		seen[r] = true
-	}
-	var out []string
-	after := ""
-	for {
-		page, next, err := tx.Follows(from.Name, store.FollowerOf, store.FollowAccepted, after, expandPage)
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range page {
-			r := f.Remote
-			// Checked again for relations recorded before the Follow's
-			// shared inbox was (receiveFollow).
-			if shared := sharedInboxOf(f.Remote, f.SharedInbox); shared != "" {
-				r = SharedInbox(shared)
-			}
-			if !seen[r] && !seen[f.Remote] {
-				seen[r] = true
-				out = append(out, r)
-			}
-		}
-		if next == "" {
-			return out, nil
-		}
-		after = next
-	}
 }

@@ -370,11 +370,11 @@ func TestFollowFailed(t *testing.T) {
 	}
 }
 
-// TestExpandKeepsSharedInboxesOnTheFollowersHosts: a follower recorded
+// TestFanoutKeepsSharedInboxesOnTheFollowersHosts: a follower recorded
 // with a shared inbox on another host than its own (a relation stored
 // before the shared inbox was checked) gets the followers' activities at
 // its own inbox; one whose shared inbox is on its host gets them there.
-func TestExpandKeepsSharedInboxesOnTheFollowersHosts(t *testing.T) {
+func TestFanoutKeepsSharedInboxesOnTheFollowersHosts(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	if err := f.db.Update(ctx, func(tx *store.Tx) error {
@@ -390,14 +390,12 @@ func TestExpandKeepsSharedInboxesOnTheFollowersHosts(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	if err := f.db.View(ctx, func(tx *store.ReadTx) error {
-		var err error
-		got, err = Expand(tx, vendor, []string{FollowersOf(vendorID)}, nil)
-		return err
-	}); err != nil {
+	const id = "https://v.example/activities/an-1"
+	announce(t, f.db, id)
+	if err := RunFanouts(ctx, f.db, "vendor", 0, nil); err != nil {
 		t.Fatal(err)
 	}
+	got := queued(t, f.db, id)
 	slices.Sort(got)
 	if want := []string{coordID, SharedInbox("https://o.example/inbox")}; !slices.Equal(got, want) {
 		t.Errorf("Expand = %v, want %v", got, want)

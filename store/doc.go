@@ -128,7 +128,9 @@
 //	follows       the local actors' followers and followings, pending,
 //	              accepted, (a following whose Follow was dead-lettered)
 //	              failed or (a follower whose actor answered 410) gone,
-//	              with its reason, with kept counts (follows.go)
+//	              with its reason, with kept counts (follows.go); the
+//	              cursors of the fan-outs of outbound activities to the
+//	              followers in progress (fanout.go)
 //
 // Sequence keys are 8-byte big-endian numbers from the bucket's sequence, so index and queue inserts append in order. Records are encoded in
 // a compact binary form rather than JSON (raw bodies are not re-encoded on the
@@ -206,7 +208,9 @@
 // transaction, together with any writes of the caller. The same
 // id with the same body digest is a no-op; the same id with another digest is
 // ErrConflict. EnqueueOutbound stores an outbound activity and queues one
-// delivery per recipient in one transaction (a transactional outbox).
+// delivery per recipient in one transaction (a transactional outbox);
+// QueueDeliveries queues more of a stored one, a batch of a fan-out to
+// followers whose FanoutCursor moves in the same transaction (fanout.go).
 // DueDeliveries hands out deliveries in lanes (recipient + ordering key)
 // so that deliveries to one recipient for one case are sent in order; on
 // bbolt leases on handed-out deliveries live in memory only, so after a

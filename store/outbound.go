@@ -140,6 +140,48 @@ func (t *Tx) EnqueueOutbound(out Outbound) error {
 	return err
 }
 
+// QueueDeliveries queues more deliveries of an outbound activity that
+// local actor actor stored (EnqueueOutbound), due at once with zero
+// attempts, and audits them: a batch of a fan-out to the actor's
+// followers (see FanoutCursor). An activity that is not the actor's
+// outbound one is ErrNotFound.
+func (t *Tx) QueueDeliveries(actor, activityID string, targets []DeliveryTarget) error {
+	for i, target := range targets {
+		if target.Recipient == "" {
+			return fmt.Errorf("activity %s: delivery %d has no recipient: %w", activityID, i, ErrInvalid)
+		}
+	}
+	v := t.bucket(bucketActivities).Get([]byte(activityID))
+	if t.sealErr != nil {
+		return t.sealErr
+	}
+	if v == nil {
+		return fmt.Errorf("queue deliveries of %s: the activity: %w", activityID, ErrNotFound)
+	}
+	a, err := decodeActivity(activityID, v)
+	if err != nil {
+		return fmt.Errorf("queue deliveries of %s: %w", activityID, err)
+	}
+	if a.Direction != DirectionOutbound || a.Actor != actor {
+		return fmt.Errorf("queue deliveries of %s: no outbound activity of %s: %w", activityID, actor, ErrNotFound)
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	now := t.now()
+	ds := make([]*Delivery, len(targets))
+	for i, target := range targets {
+		ds[i] = &Delivery{ActivityID: activityID, Actor: actor, Recipient: target.Recipient, OrderingKey: target.OrderingKey,
+			FirstQueued: now, NextAttempt: now}
+	}
+	if err := t.deliveryQueue().addMany(ds); err != nil {
+		return err
+	}
+	_, err = t.AppendAudit(AuditRecord{Kind: AuditOutbound, Time: now, Actor: actor, ActivityID: activityID,
+		Decision: DecisionEnqueued, Reason: queuedFor(len(targets)) + " more (followers)"})
+	return err
+}
+
 // queuedFor is the reason of an outbound activity's audit record.
 func queuedFor(n int) string {
 	if n == 1 {
