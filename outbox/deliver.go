@@ -578,8 +578,8 @@ type attemptResult struct {
 	outcome    outcome
 	reason     string        // why it failed; empty on success
 	retryAfter time.Duration // the peer's Retry-After, if any
-	// gone says that the recipient's actor is gone: it, or its own inbox
-	// (not a shared one), answered 410 Gone.
+	// gone says that the recipient is gone: its actor document or its
+	// inbox (or the shared inbox it stands for) answered 410 Gone.
 	gone bool
 }
 
@@ -651,7 +651,7 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
 			d.withdrawals.Add(1)
 		}
 	default:
-		if res.gone {
+		if res.gone && !shared(dl.Recipient) {
 			d.gone.add(dl.Recipient, d.now())
 		}
 		if gq, ok := d.queue.(GoneQueue); ok && res.gone {
@@ -692,6 +692,14 @@ func (d *Deliverer) attempt(ctx context.Context, dl store.Delivery) {
 	ev.Msg("delivery attempt")
 }
 
+// shared reports whether a delivery recipient is a shared inbox, which
+// names no actor: that it is gone says nothing of the followers it
+// stands for, whose deliveries are not dropped for it.
+func shared(recipient string) bool {
+	_, ok := social.IsSharedInbox(recipient)
+	return ok
+}
+
 // nextAttempt asks the policy when dl is tried again after its failure at
 // now.
 func (d *Deliverer) nextAttempt(now time.Time, dl store.Delivery, retryAfter time.Duration) (time.Time, bool) {
@@ -707,13 +715,10 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 	fail := func(inbox string, err error) attemptResult {
 		return attemptResult{inbox: inbox, outcome: classify(0, err), reason: err.Error()}
 	}
-	// A shared inbox names no actor: that it is gone says nothing of the
-	// followers it stands for.
-	_, shared := social.IsSharedInbox(dl.Recipient)
 	// A dead letter an operator retried (no attempt yet, a last error
 	// kept) is sent whatever the memory says.
 	retried := dl.Attempts == 0 && dl.LastError != ""
-	if !shared && !retried && d.gone.has(dl.Recipient, d.now()) {
+	if !retried && d.gone.has(dl.Recipient, d.now()) {
 		return attemptResult{outcome: permanent, gone: true,
 			reason: fmt.Sprintf("not sent: the actor %s is gone (a delivery to it was answered 410 Gone lately)", dl.Recipient)}
 	}
@@ -747,7 +752,7 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 	if err != nil {
 		res := fail("", fmt.Errorf("resolve the inbox of %s: %w", dl.Recipient, err))
 		if status, ok := fetchStatus(err); ok && status == http.StatusGone && res.outcome == permanent {
-			res.gone = !shared
+			res.gone = true
 		}
 		return res
 	}
@@ -817,7 +822,7 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 	if peerErr != "" {
 		res.reason += ": " + peerErr
 	}
-	res.gone = resp.StatusCode == http.StatusGone && !shared
+	res.gone = resp.StatusCode == http.StatusGone
 	if resp.StatusCode == http.StatusUnauthorized {
 		// The peer may verify with a stale copy of the actor's key (it
 		// was rotated since the peer cached it) and fetch it again: tried

@@ -66,11 +66,12 @@
 //     inbox on an address the node does not connect to (loopback,
 //     private, a host off the federation allow-list) dead-letter it at
 //     once, as does a retry that would fall after the horizon. A 410
-//     Gone from the recipient's actor document or its own inbox (not a
-//     shared inbox, which names no actor) dead-letters it as gone
-//     (GoneQueue: the follower is removed in the same transaction), and
-//     for GoneMemoryTTL the other deliveries to that recipient are
-//     dead-lettered without a request, saying so, unless an operator
+//     Gone from the recipient's actor document or its inbox dead-letters
+//     it as gone (GoneQueue: in the same transaction the follower is
+//     removed, or, for a shared inbox, which names no actor, the
+//     followers behind it get their later deliveries at their own
+//     inboxes), and for GoneMemoryTTL the other deliveries to that actor
+//     are dead-lettered without a request, saying so, unless an operator
 //     retried them.
 //
 // Each attempt logs one line: delivery, activity, actor, recipient, inbox,

@@ -64,7 +64,7 @@ func AdvanceFanout(tx *store.Tx, name string, batch int) (bool, error) {
 		if host := hostOf(f.Remote); host != c.Host {
 			c.Host, c.Shared = host, nil
 		}
-		r, shared := followerRecipient(f)
+		r, shared := followerRecipient(tx, f)
 		if c.Named(r) || c.Named(f.Remote) || (shared != "" && slices.Contains(c.Shared, shared)) {
 			continue
 		}
@@ -107,11 +107,12 @@ func RunFanouts(ctx context.Context, db *store.DB, name string, batch int, queue
 
 // followerRecipient returns the delivery recipient of follower f: its
 // shared inbox (SharedInbox), when its document names one on its own
-// host, and f itself otherwise; shared is the shared inbox's URL, or "".
-func followerRecipient(f store.Follow) (recipient, shared string) {
+// host that was not found gone, and f itself otherwise; shared is the
+// shared inbox's URL, or "".
+func followerRecipient(tx *store.Tx, f store.Follow) (recipient, shared string) {
 	// Checked again for relations recorded before the Follow's shared
 	// inbox was (receiveFollow).
-	if shared = sharedInboxOf(f.Remote, f.SharedInbox); shared != "" {
+	if shared = sharedInboxOf(f.Remote, f.SharedInbox); shared != "" && !tx.SharedInboxGone(shared) {
 		return SharedInbox(shared), shared
 	}
 	return f.Remote, ""

@@ -5,25 +5,31 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openvultron/vultron/store"
+	"github.com/openvultron/vultron/vocab"
 )
 
 // TestGoneFollowerRemoved: a delivery given up because the recipient's
 // actor is gone (store.DB.DeadLetterGone) removes that follower, with the
 // reason and an audit record, so that no announcement goes to it again;
 // the same for a shared inbox, which names no actor, removes none of the
-// followers on its host, and another delivery's dead letter, or a gone
-// actor that follows no one here, changes nothing.
+// followers on its host, whose later deliveries go to their own inboxes;
+// another delivery's dead letter, or a gone actor that follows no one
+// here, changes nothing.
 func TestGoneFollowerRemoved(t *testing.T) {
 	tests := []struct {
 		name      string
 		recipient string
 		gone      bool
 		wantGone  []string // the followers that must be gone afterwards
+		// wantOwnInboxes: the followers that named the shared inbox get
+		// the next announcement at their own inboxes.
+		wantOwnInboxes bool
 	}{
 		{name: "a follower's actor is gone", recipient: coordID, gone: true, wantGone: []string{coordID}},
-		{name: "a shared inbox is gone", recipient: SharedInbox("https://c.example/inbox"), gone: true},
+		{name: "a shared inbox is gone", recipient: SharedInbox("https://c.example/inbox"), gone: true, wantOwnInboxes: true},
 		{name: "a follower's delivery refused for another reason", recipient: coordID},
 		{name: "a gone actor that follows no one here", recipient: "https://n.example/actors/nobody", gone: true},
 	}
@@ -75,7 +81,15 @@ func TestGoneFollowerRemoved(t *testing.T) {
 					t.Errorf("an announcement still goes to %s: %v", g, expanded)
 				}
 			}
-			if len(tt.wantGone) == 0 && len(expanded) != 2 {
+			if tt.wantOwnInboxes {
+				// The shared inbox is gone, its followers are not: each
+				// gets the next announcements at its own inbox, where a
+				// 410 would remove it alone.
+				slices.Sort(expanded)
+				if want := []string{coordID, peer, otherID}; !slices.Equal(expanded, want) {
+					t.Errorf("after the shared inbox's 410 an announcement goes to %v, want each follower's own inbox %v", expanded, want)
+				}
+			} else if len(tt.wantGone) == 0 && len(expanded) != 2 {
 				t.Errorf("an announcement goes to %v, want the shared inbox and %s", expanded, otherID)
 			}
 			recs, _, err := f.db.AuditPage(ctx, 0, 100)
@@ -110,4 +124,31 @@ func (f *fixture) countGone() int {
 		return nil
 	})
 	return n
+}
+
+// TestFollowClearsAGoneSharedInbox: a Follow whose sender's document
+// names a shared inbox once found gone says that its server serves it
+// again: the followers on it get the activities there again.
+func TestFollowClearsAGoneSharedInbox(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const inbox = "https://c.example/inbox" // the shared inbox inbound gives
+	if err := f.db.Update(ctx, func(tx *store.Tx) error { return tx.PutSharedInboxGone(inbox, time.Now()) }); err != nil {
+		t.Fatal(err)
+	}
+	follow, err := vocab.NewFollow(openID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, st := f.inbound(open, coordID, activity(t, follow, "https://c.example/f/9", coordID), vocab.SocialFollow); st != 0 {
+		t.Fatalf("the Follow: %d", st)
+	}
+	if err := f.db.View(ctx, func(tx *store.ReadTx) error {
+		if tx.SharedInboxGone(inbox) {
+			t.Error("the shared inbox the Follow names is still recorded gone")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }

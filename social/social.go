@@ -32,7 +32,8 @@
 // Gone (store.DB.DeadLetterGone), FollowDeadLetter keeps it as gone, with
 // the reason and an audit record, and no later announcement goes to it;
 // the outbox drops its other pending deliveries. A shared inbox that
-// answers 410 names no actor and removes none of the followers behind it.
+// answers 410 names no actor and removes none of the followers behind it:
+// they get the later deliveries at their own inboxes.
 //
 // Delivery to followers: an activity addressed to the acting actor's
 // followers collection is delivered to each accepted follower. The
@@ -335,6 +336,11 @@ func (s *Social) receiveFollow(tx *store.Tx, to Local, sender string, act *vocab
 	}
 	nf := store.Follow{Local: to.Name, Direction: store.FollowerOf, State: state, Remote: sender, FollowID: act.ID,
 		Inbox: from.Inbox, SharedInbox: sharedInboxOf(sender, from.SharedInbox), Since: s.cfg.Now().UTC()}
+	// A Follow whose sender's document names a shared inbox once gone
+	// says that its server serves it again.
+	if err := tx.DeleteSharedInboxGone(nf.SharedInbox); err != nil {
+		return nil, err
+	}
 	if ok && f.State == state {
 		nf.Since = f.Since
 	}
@@ -607,11 +613,23 @@ func (s *Social) FollowDeadLetter(tx *store.Tx, d store.Delivery, requeued bool)
 // followers collection shows its admins (?state=gone), and an audit
 // record says so. A shared inbox names no actor: that it is gone says
 // nothing of the followers on its host, each removed only when a delivery
-// to its own actor finds it gone. A follower already gone, or a recipient
-// that follows no one here, is left as it is.
+// to its own actor finds it gone. It is recorded gone instead (with an
+// audit record), and the followers that name it get their deliveries at
+// their own inboxes from then on (AdvanceFanout), until a Follow names it
+// again. A follower already gone, or a recipient that follows no one
+// here, is left as it is.
 func (s *Social) removeGoneFollower(tx *store.Tx, d store.Delivery) error {
-	if _, shared := IsSharedInbox(d.Recipient); shared {
-		return nil
+	if inbox, shared := IsSharedInbox(d.Recipient); shared {
+		if tx.SharedInboxGone(inbox) {
+			return nil
+		}
+		if err := tx.PutSharedInboxGone(inbox, s.cfg.Now().UTC()); err != nil {
+			return fmt.Errorf("social: record the gone shared inbox %s: %w", inbox, err)
+		}
+		_, err := tx.AppendAudit(store.AuditRecord{Kind: store.AuditOutbound, Actor: d.Actor, Signer: inbox,
+			ActivityID: d.ActivityID, Decision: store.DecisionRemoved, Remote: hostOf(inbox),
+			Reason: fmt.Sprintf("the shared inbox %s is gone: %s; the followers that name it get their deliveries at their own inboxes", inbox, problem.Clip(d.LastError, maxFailReason))})
+		return err
 	}
 	f, ok, err := tx.Follow(d.Actor, store.FollowerOf, d.Recipient)
 	if err != nil || !ok || f.State == store.FollowGone {

@@ -26,8 +26,8 @@ const (
 	// 0x06 is the audit record's (audit.go), 0x09 the audit record's
 	// with a principal; 0x07 was a dashboard session's, before sessions
 	// moved to the accounts bucket; 0x08 is a follow's and 0x0B a
-	// failed or gone follow's with its reason (follows.go), 0x0C a
-	// fan-out cursor's (fanout.go).
+	// failed or gone follow's with its reason, 0x0D a gone shared
+	// inbox's (follows.go), 0x0C a fan-out cursor's (fanout.go).
 	// tagActivitySentBy is an activity with the person who sent it.
 	tagActivitySentBy byte = 0x0A
 )

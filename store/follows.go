@@ -21,6 +21,8 @@ import (
 //	"f" 0 LOCAL 0 DIR 0 STATE 0 REMOTE  → the relation (tagFollow, or
 //	                                      tagFollowReason with a reason)
 //	"c" 0 LOCAL 0 DIR 0 STATE           → how many (8-byte big-endian)
+//	"s" 0 URL                           → when the shared inbox at URL
+//	                                      answered 410 Gone (a time)
 //
 // DIR is FollowerOf or Following, STATE FollowPending, FollowAccepted,
 // (Following only) FollowFailed or (FollowerOf only) FollowGone. A relation is in one state at a time.
@@ -36,6 +38,9 @@ var bucketFollows = []byte("follows")
 const (
 	tagFollow       byte = 0x08
 	tagFollowReason byte = 0x0B
+	// tagSharedInboxGone is the record of a shared inbox that answered
+	// 410 Gone: when.
+	tagSharedInboxGone byte = 0x0D
 )
 
 // FollowDirection says which side of a relation the local actor is on.
@@ -264,4 +269,44 @@ func (r *ReadTx) Follows(local string, dir FollowDirection, state FollowState, a
 		out = append(out, f)
 	}
 	return out, "", nil
+}
+
+func goneSharedInboxKey(inbox string) []byte {
+	return append([]byte{'s', 0}, inbox...)
+}
+
+// PutSharedInboxGone records that the shared inbox at inbox answered 410
+// Gone at at: the followers that name it get their deliveries at their
+// own inboxes from then on, until a Follow names it again
+// (DeleteSharedInboxGone).
+func (t *Tx) PutSharedInboxGone(inbox string, at time.Time) error {
+	if inbox == "" || len(inbox) > MaxIDSize {
+		return fmt.Errorf("put gone shared inbox: an empty or too long URL: %w", ErrInvalid)
+	}
+	e := newEncoder(tagSharedInboxGone, 12)
+	e.time(at)
+	if err := t.bucket(bucketFollows).Put(goneSharedInboxKey(inbox), e.buf); err != nil {
+		return fmt.Errorf("put gone shared inbox: %w", err)
+	}
+	return nil
+}
+
+// DeleteSharedInboxGone forgets that the shared inbox at inbox was gone;
+// forgetting one never recorded is no error.
+func (t *Tx) DeleteSharedInboxGone(inbox string) error {
+	b := t.bucket(bucketFollows)
+	k := goneSharedInboxKey(inbox)
+	if b.Get(k) == nil {
+		return nil
+	}
+	if err := b.Delete(k); err != nil {
+		return fmt.Errorf("forget the gone shared inbox: %w", err)
+	}
+	return nil
+}
+
+// SharedInboxGone reports whether the shared inbox at inbox was recorded
+// gone (PutSharedInboxGone).
+func (r *ReadTx) SharedInboxGone(inbox string) bool {
+	return inbox != "" && r.bucket(bucketFollows).Get(goneSharedInboxKey(inbox)) != nil
 }

@@ -58,6 +58,44 @@ func TestGoneFollower(t *testing.T) {
 	})
 }
 
+// TestSharedInboxGone: a shared inbox recorded gone reads so until it is
+// forgotten, on both engines; forgetting one never recorded is no error.
+func TestSharedInboxGone(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		db := be.open(t, Options{})
+		ctx := context.Background()
+		const inbox = "https://c.example/inbox"
+		gone := func() bool {
+			var g bool
+			_ = db.View(ctx, func(tx *ReadTx) error { g = tx.SharedInboxGone(inbox); return nil })
+			return g
+		}
+		if gone() {
+			t.Fatal("a shared inbox never recorded reads gone")
+		}
+		if err := db.Update(ctx, func(tx *Tx) error { return tx.PutSharedInboxGone(inbox, time.Now()) }); err != nil {
+			t.Fatal(err)
+		}
+		if !gone() {
+			t.Fatal("the recorded shared inbox does not read gone")
+		}
+		if err := db.Update(ctx, func(tx *Tx) error {
+			if err := tx.DeleteSharedInboxGone(inbox); err != nil {
+				return err
+			}
+			return tx.DeleteSharedInboxGone("https://other.example/inbox")
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if gone() {
+			t.Error("the forgotten shared inbox still reads gone")
+		}
+		if err := db.Update(ctx, func(tx *Tx) error { return tx.PutSharedInboxGone("", time.Now()) }); !errors.Is(err, ErrInvalid) {
+			t.Errorf("PutSharedInboxGone of no URL: %v, want ErrInvalid", err)
+		}
+	})
+}
+
 // TestDeadLetterGone: DeadLetterGone moves a delivery to the dead letters
 // as DeadLetter does, and tells the OnDeadLetter function that the
 // recipient's actor is gone; DeadLetter does not.
