@@ -78,3 +78,42 @@ func TestArticleFanoutIsBatched(t *testing.T) {
 
 // fanoutTestBatch is the batch of the fan-out tests.
 const fanoutTestBatch = 7
+
+// TestFanoutLeftInProgressGoesFirst checks that a fan-out a crash left in
+// progress is finished before the actor's next activity is queued: a
+// follower that the next activity also names gets the earlier one first.
+func TestFanoutLeftInProgressGoesFirst(t *testing.T) {
+	const as = "https://www.w3.org/ns/activitystreams"
+	ctx := context.Background()
+	const follower = "https://fan.example/actors/f"
+	v := newFollowedOutbox(t, follower, "https://fan.example/follows/1", store.FollowAccepted)
+	const earlier = vendorNode + "/activities/earlier"
+	body := fmt.Appendf(nil, `{"@context":%q,"id":%q,"type":"Announce","actor":%q,"object":"https://x.example/advisories/1","to":[%q]}`,
+		as, earlier, v.vendor.ID, social.FollowersOf(v.vendor.ID))
+	if err := v.db.EnqueueOutbound(ctx, store.Outbound{ID: earlier, Actor: "vendor", Body: body}, func(tx *store.Tx) error {
+		_, err := social.StartFanout(tx, social.Local{Name: "vendor", ID: v.vendor.ID}, earlier, "", []string{social.FollowersOf(v.vendor.ID)}, nil)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The node stopped here: the fan-out is recorded, nothing queued.
+	v.sub.cfg.ResolveRecipient = nil
+	s, err := v.sub.Submit(ctx, "vendor", fmt.Appendf(nil, `{"@context":%q,"type":"Create","to":[%q],"cc":[%q],"object":{"type":"Article","id":%q,"name":"One","content":"first"}}`,
+		as, social.FollowersOf(v.vendor.ID), follower, vendorNode+"/blog/2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, _, err := v.db.PendingDeliveries(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range ds {
+		if d.Recipient == follower {
+			got = append(got, d.ActivityID)
+		}
+	}
+	if want := []string{earlier, s.ID}; !slices.Equal(got, want) {
+		t.Errorf("the follower's deliveries in queue order: %q, want %q", got, want)
+	}
+}

@@ -194,6 +194,10 @@ func (s *Submitter) SubmitBy(ctx context.Context, name string, body []byte, by B
 	if err := prepare(); err != nil {
 		return Submitted{}, err
 	}
+	// A fan-out of the actor's that a stop or a failed write left in
+	// progress is finished first: what the actor sends now follows, in
+	// every lane, what it sent before. With none, this is one read.
+	s.fanOut(ctx, local.Name)
 	for attempt := 0; ; attempt++ {
 		err = s.cfg.Store.Update(ctx, func(tx *store.Tx) (failed error) {
 			resolver := cases.NewResolver(&tx.ReadTx)
