@@ -78,8 +78,8 @@ type Queue interface {
 // GoneQueue is a Queue that can tell the function it runs when a delivery
 // is dead-lettered that the recipient's actor is gone, so that the
 // follower is removed in the same transaction (store.DB.DeadLetterGone).
-// *store.DB satisfies it; a Queue that does not dead-letters such a
-// delivery as any other.
+// *store.DB satisfies it; with a Queue that does not, such a delivery is
+// dead-lettered as any other.
 type GoneQueue interface {
 	DeadLetterGone(ctx context.Context, id uint64, reason string) error
 }
