@@ -88,6 +88,19 @@ func AdvanceFanout(tx *store.Tx, name string, batch int) (bool, error) {
 // the delivery workers).
 func RunFanouts(ctx context.Context, db *store.DB, name string, batch int, queued func()) error {
 	for {
+		// Asked in a read first: with no fan-out in progress, as for
+		// nearly every activity sent, no write is made.
+		var pending bool
+		if err := db.View(ctx, func(tx *store.ReadTx) error {
+			var err error
+			_, pending, err = tx.NextFanout(name)
+			return err
+		}); err != nil {
+			return fmt.Errorf("social: look for fan-outs to the followers: %w", err)
+		}
+		if !pending {
+			return nil
+		}
 		var more bool
 		if err := db.Update(ctx, func(tx *store.Tx) error {
 			var err error

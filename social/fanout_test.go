@@ -224,3 +224,16 @@ func TestFanoutsKeepTheirOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestRunFanoutsWithNoneWritesNothing: with no fan-out in progress, as
+// for nearly every activity sent, RunFanouts commits no write.
+func TestRunFanoutsWithNoneWritesNothing(t *testing.T) {
+	db := openURL(t, engines[0].newURL(t))
+	before := db.Commits()
+	if err := RunFanouts(context.Background(), db, "vendor", 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := db.Commits() - before; n != 0 {
+		t.Errorf("RunFanouts with no fan-out made %d commits, want none", n)
+	}
+}
