@@ -61,6 +61,7 @@ func newActorEndpoints(t *testing.T, admin bool) (*Endpoints, *store.DB) {
 		Authorized: func(*http.Request) bool { return true },
 		Admin:      func(*http.Request) bool { return admin },
 		Refused:    func(*http.Request, string, error) {},
+		Withheld:   func(*http.Request, error) {},
 		PublicURL:  public,
 		Now:        time.Now,
 	})
