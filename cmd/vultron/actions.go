@@ -172,7 +172,7 @@ func (g actionGroup) run(ctx context.Context, env *environment, args []string) e
 	as := fs.String("as", "", "the local actor that acts (its name on the node; default: the node's only actor)")
 	asJSON := fs.Bool("json", false, "print the submitted activity, where the case recorded it and the case after it as JSON")
 	wait := fs.String("wait", "", "then wait until the case reaches a state, e.g. em=ACTIVE (see \"vultron case wait -h\")")
-	timeout := fs.Duration("timeout", defaultWait, "how long to wait for the case to record the activity, and for --wait")
+	timeout := fs.Duration("timeout", defaultWait, "how long to wait for the case to record the activity, and for --wait; for an activity no case\nrecords, how long to wait for its first delivery attempt (at most 10s)")
 	noWait := fs.Bool("no-wait", false, "print the activity once the node accepted it, without waiting for the case to record it")
 	quiet := fs.Bool("quiet", false, "print only the short id of what the action made: the report (report submit), the case\n(report validate), else the activity's id; for scripts")
 	fs.BoolVar(quiet, "q", false, "short for --quiet")
@@ -241,13 +241,36 @@ func (g actionGroup) run(ctx context.Context, env *environment, args []string) e
 			return err
 		}
 	}
+	// An activity no case records has nothing to wait for but its
+	// delivery: what the first attempt did is said, not taken for granted.
+	var delivery *deliveryOutcome
+	if a.noCase && caseID == "" && !*noWait {
+		o, err := awaitFirstAttempt(ctx, c, id, min(*timeout, firstAttemptWait))
+		if err != nil {
+			return err
+		}
+		delivery = &o
+	}
 	if v.message != "" {
 		a.message = v.message
 	}
 	if *quiet {
-		return s.printID(a, submitted, caseID)
+		err = s.printID(a, submitted, caseID)
+	} else {
+		err = s.report(ctx, a, submitted, caseID, rec, delivery, *noWait, *asJSON)
 	}
-	return s.report(ctx, a, submitted, caseID, rec, *noWait, *asJSON)
+	if err != nil || delivery == nil {
+		return err
+	}
+	switch {
+	case delivery.State == deliveryDead:
+		return fmt.Errorf("the node accepted %s, but %s", id, strings.TrimPrefix(delivery.sentence(), "not delivered: "))
+	case *quiet && delivery.sentence() != "":
+		// --quiet keeps stdout to the id a script reads; a person still
+		// learns that nothing arrived yet.
+		fmt.Fprintf(env.stderr, "vultron %s %s: %s.\n", g.name, a.name, delivery.sentence())
+	}
+	return nil
 }
 
 // printID prints, for --quiet, the short id of what an action made: the
@@ -273,10 +296,13 @@ const actionOutcomeHelp = "The command sends the activity through the acting act
 
 // noCaseOutcomeHelp says what an action no case records prints and when
 // it returns.
-const noCaseOutcomeHelp = "The command sends the activity through the acting actor's outbox and prints its id once the\n" +
-	"node accepted it: no copy of a case on this node records it, so there is nothing to wait\n" +
-	"for (the node delivers it and retries; \"vultron deliveries\" lists what is still queued).\n" +
-	"Exit status: 0 accepted, 1 refused (the node's sentence), 2 a bad command line."
+const noCaseOutcomeHelp = "The command sends the activity through the acting actor's outbox: no copy of a case on this\n" +
+	"node records it, so it waits (at most 10s, or --timeout) for the node's first attempt to deliver\n" +
+	"it and prints its id with what became of it: sent (delivered), or queued, with why the first\n" +
+	"attempt failed or that it is still pending; the node retries a failed delivery until its retry\n" +
+	"horizon passes, and \"vultron deliveries\" lists what is still queued. --no-wait returns once\n" +
+	"the node queued it. Exit status: 0 sent or queued, 1 refused (the node's sentence) or given up\n" +
+	"(a dead letter), 2 a bad command line."
 
 func (g actionGroup) actionNames() string {
 	var names []string
@@ -453,7 +479,12 @@ func waitRecorded(ctx context.Context, s *session, caseID, id string, timeout ti
 
 // report prints the outcome of an action: the activity's id, where the
 // case recorded it, and the case after it.
-func (s *session) report(ctx context.Context, a actionSpec, submitted map[string]any, caseID string, rec *api.ActivityRecord, noWait, asJSON bool) error {
+//
+// delivery, when not nil, is what became of the first delivery attempts
+// of an activity no case records: the activity is "sent" once delivered,
+// else "queued", with a sentence saying why it was not delivered. A
+// delivery given up is left for the caller to return as the failure.
+func (s *session) report(ctx context.Context, a actionSpec, submitted map[string]any, caseID string, rec *api.ActivityRecord, delivery *deliveryOutcome, noWait, asJSON bool) error {
 	id, _ := submitted["id"].(string)
 	var detail *api.CaseDetail
 	if caseID != "" && !noWait {
@@ -471,9 +502,16 @@ func (s *session) report(ctx context.Context, a actionSpec, submitted map[string
 		if detail != nil {
 			out["case"] = detail
 		}
+		if delivery != nil {
+			out["delivery"] = delivery
+		}
 		return printJSON(s.env, out)
 	}
-	fmt.Fprintf(s.env.stdout, "%s sent: %s\n", a.sentLabel(submitted), id)
+	verb := "sent"
+	if (delivery != nil && delivery.State != deliveryDelivered) || (noWait && a.noCase) {
+		verb = "queued"
+	}
+	fmt.Fprintf(s.env.stdout, "%s %s: %s\n", a.sentLabel(submitted), verb, id)
 	if rid := offeredReport(submitted); rid != "" {
 		fmt.Fprintf(s.env.stdout, "report %s: %s\n", cases.ShortID(rid), rid)
 	}
@@ -488,6 +526,8 @@ func (s *session) report(ctx context.Context, a actionSpec, submitted map[string
 		fmt.Fprintf(s.env.stdout, "recorded in case %s as entry %d\n", cases.ShortID(caseID), *rec.LogIndex)
 	case caseID != "" && noWait:
 		fmt.Fprintf(s.env.stdout, "not waiting for case %s to record it (--no-wait)\n", cases.ShortID(caseID))
+	case delivery != nil && delivery.State != deliveryDead && delivery.sentence() != "":
+		fmt.Fprintln(s.env.stdout, delivery.sentence())
 	}
 	if detail != nil {
 		fmt.Fprintf(s.env.stdout, "case %s: EM %s, %s, %d ledger entries%s\n", cases.ShortID(detail.ID), detail.EMState, detail.PXAState, detail.LedgerLength, closedNote(detail.Closed))

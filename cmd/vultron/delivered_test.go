@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/openvultron/vultron/cases"
+)
+
+// closedAddress returns a 127.0.0.1 address where nothing listens.
+func closedAddress(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// goneActor serves an actor document whose inbox answers 410 Gone, which
+// the node gives up at once.
+func goneActor(t *testing.T) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	var srv *httptest.Server
+	mux.HandleFunc("GET /actors/gone", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/activity+json")
+		json.NewEncoder(w).Encode(map[string]any{"@context": "https://www.w3.org/ns/activitystreams", "id": srv.URL + "/actors/gone",
+			"type": "Organization", "inbox": srv.URL + "/actors/gone/inbox", "outbox": srv.URL + "/actors/gone/outbox"})
+	})
+	mux.HandleFunc("POST /actors/gone/inbox", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusGone)
+	})
+	srv = httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/actors/gone"
+}
+
+// TestSubmitSaysWhatBecameOfTheDelivery checks that report submit says
+// "sent" only once the recipient took the report: to an address where
+// nothing answers it is queued, with why the first attempt failed and the
+// command that lists it, and exit 0; to a recipient that refuses it for
+// good it is a failure naming the dead letter.
+func TestSubmitSaysWhatBecameOfTheDelivery(t *testing.T) {
+	finder := startCLINode(t, "finder:Person")
+	vendor := startCLINode(t, "vendor:Organization")
+	nobody := "http://" + closedAddress(t) + "/actors/vendor"
+	tests := []struct {
+		name     string
+		to       string
+		extra    []string
+		code     int
+		stdout   []string
+		noStdout []string
+		stderr   []string
+	}{
+		{"delivered", vendor.url + "/actors/vendor", nil, 0,
+			[]string{"RS sent: "}, []string{"queued", "not delivered"}, nil},
+		{"nothing answers", nobody, nil, 0,
+			[]string{"RS queued: ", "not delivered: the first attempt to deliver to " + nobody + " failed (", "connection refused", "the node retries it, next at ", "vultron deliveries"},
+			[]string{"RS sent"}, nil},
+		{"nothing answers, quiet", nobody, []string{"-q"}, 0,
+			nil, []string{"RS ", "not delivered"}, []string{"not delivered: the first attempt to deliver to " + nobody + " failed (", "vultron deliveries"}},
+		{"without waiting", nobody, []string{"--no-wait"}, 0,
+			[]string{"RS queued: "}, []string{"RS sent", "not delivered"}, nil},
+		{"gone", goneActor(t), nil, 1,
+			[]string{"RS queued: "}, []string{"RS sent"}, []string{"the node accepted ", "failed for good", "410", "vultron deliveries retry "}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"report", "submit", "--to", tc.to, "--name", "Heap overflow", "--content", "A crafted file."}, tc.extra...)
+			code, out, errOut := finder.cli(t, args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out, errOut)
+			}
+			for _, want := range tc.stdout {
+				if !strings.Contains(out, want) {
+					t.Errorf("stdout %q lacks %q", out, want)
+				}
+			}
+			for _, not := range tc.noStdout {
+				if strings.Contains(out, not) {
+					t.Errorf("stdout %q has %q", out, not)
+				}
+			}
+			for _, want := range tc.stderr {
+				if !strings.Contains(errOut, want) {
+					t.Errorf("stderr %q lacks %q", errOut, want)
+				}
+			}
+			if tc.code == 0 && errOut != "" && tc.stderr == nil {
+				t.Errorf("stderr %q, want nothing", errOut)
+			}
+			if tc.extra != nil && tc.extra[0] == "-q" && (strings.Count(out, "\n") != 1 || cases.ShortID(strings.TrimSpace(out)) != strings.TrimSpace(out)) {
+				t.Errorf("-q printed %q, want the report's short id alone", out)
+			}
+		})
+	}
+}
