@@ -314,3 +314,39 @@ func TestDamagedBackupIsNotAnotherKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestBackupFindsTheNodeInItsDataDirectory is an admin who names only the
+// node's data directory: serve wrote there the address it serves at, so
+// backup --data reaches the node on a port of its own, as it takes its
+// token from there; --node still wins.
+func TestBackupFindsTheNodeInItsDataDirectory(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	serveWhileStarted(t, func(string) string { return "" }, func(*syncBuffer) {
+		got, err := os.ReadFile(filepath.Join(data, nodeURLFile))
+		if err != nil || !regexp.MustCompile(`^http://127\.0\.0\.1:\d+\n$`).Match(got) {
+			t.Errorf("serve wrote %q to %s (%v), want the URL it serves at", got, nodeURLFile, err)
+		}
+		nowhere := "http://" + closedAddress(t)
+		tests := []struct {
+			name string
+			args []string
+			code int
+			want string
+		}{
+			{"from the data directory", nil, 0, "the backup opens with data key "},
+			{"--node wins", []string{"--node", nowhere}, 1, "nothing answers at " + nowhere},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				dest := filepath.Join(t.TempDir(), "backup.db")
+				code, out, errOut := runCapture(t, append([]string{"backup", dest, "--data", data}, tc.args...)...)
+				if code != tc.code || !strings.Contains(out+errOut, tc.want) {
+					t.Errorf("backup %v: exit %d, stdout %q, stderr %q; want exit %d and %q", tc.args, code, out, errOut, tc.code, tc.want)
+				}
+				if _, err := os.Stat(dest); (err == nil) != (tc.code == 0) {
+					t.Errorf("backup %v: exit %d, and the backup file: %v", tc.args, code, err)
+				}
+			})
+		}
+	}, "--data", data, "--listen", "127.0.0.1:0", "--log-format", "console")
+}

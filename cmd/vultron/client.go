@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,9 +31,15 @@ type nodeFlags struct {
 	env       *environment
 	// dataDir, when set and not empty, is the node's data directory a
 	// command names (--data): its api-token is then the token file when
-	// none is named, in place of ./data/api-token.
+	// none is named, in place of ./data/api-token, and the URL serve
+	// wrote to its node-url the node when none is named.
 	dataDir *string
 }
+
+// nodeURLFile is the file in a node's data directory where serve writes
+// the URL it serves its API at on this host, so that a command given the
+// data directory (--data) finds the node as it finds its token.
+const nodeURLFile = "node-url"
 
 // Defaults of the node and token a command uses when nothing names them.
 const (
@@ -70,9 +77,10 @@ type client struct {
 // VULTRON_TOKEN_FILE), the --config file, the login that `vultron login`
 // stored (its node, and its token when the node is that login's), and
 // last the defaults (http://127.0.0.1:7001 and ./data/api-token, what
-// `make run` makes); a command's --data that holds an api-token comes
-// before the login: a token named for a command wins over a login, and a
-// login's token is only ever sent to the node it was made for.
+// `make run` makes); a command's --data that holds an api-token (and a
+// node-url) comes before the login: a token named for a command wins over
+// a login, and a login's token is only ever sent to the node it was made
+// for.
 func (f nodeFlags) parse(fs *flag.FlagSet, env *environment, args []string) (*client, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
@@ -98,6 +106,17 @@ func (f nodeFlags) newClient(nodeSet, tokenSet bool) (*client, error) {
 		}
 	}
 	raw := *f.node
+	if !nodeSet && f.dataDir != nil && *f.dataDir != "" {
+		// The data directory a command names is the node's: the address
+		// serve wrote there wins over a login's, as its token does.
+		u, err := readNodeURL(*f.dataDir)
+		if err != nil {
+			return nil, err
+		}
+		if u != "" {
+			raw, nodeSet = u, true
+		}
+	}
 	if !nodeSet && login != nil && login.Default != "" {
 		raw = login.Default
 	}
@@ -129,6 +148,24 @@ func (f nodeFlags) newClient(nodeSet, tokenSet bool) (*client, error) {
 		return nil, fmt.Errorf("%s does not hold a token (a token is one line of letters, digits and punctuation); give the file the node wrote its API token to, such as DATA/api-token, with --token-file or VULTRON_TOKEN_FILE", *f.tokenFile)
 	}
 	return &client{base: base, token: token, tokenFile: *f.tokenFile, http: apiHTTPClient()}, nil
+}
+
+// readNodeURL returns the URL serve wrote to dataDir/node-url, "" when
+// there is no such file (a node that has not started there yet).
+func readNodeURL(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, nodeURLFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the node's URL from %s: %w", path, err)
+	}
+	u := strings.TrimSpace(string(data))
+	if _, err := nodeURL(u); err != nil {
+		return "", fmt.Errorf("%s does not hold the node's URL (%q): remove it, or give the node with --node", path, u)
+	}
+	return u, nil
 }
 
 // apiHTTPClient returns the HTTP client that carries a token to a node:

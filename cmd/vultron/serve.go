@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -311,7 +312,35 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		ln.Close()
 		return damagedStoreError(err, *dataDir)
 	}
+	if err := writeNodeURL(*dataDir, ln.Addr()); err != nil {
+		// The node serves without it: only a command given --data and no
+		// --node misses it, and says where it looked.
+		log.Warn().Err(err).Msg("the node's URL was not written to its data directory")
+	}
 	return n.Serve(ctx)
+}
+
+// writeNodeURL writes to dataDir/node-url the URL a client on this host
+// reaches the node's API at: http:// and the address it listens on, with
+// an address that stands for every interface (0.0.0.0, ::) given as
+// loopback, which it includes.
+func writeNodeURL(dataDir string, addr net.Addr) error {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return fmt.Errorf("the listener's address %s is not a TCP address", addr)
+	}
+	ip := tcp.IP
+	switch {
+	case ip == nil || ip.Equal(net.IPv4zero):
+		ip = net.IPv4(127, 0, 0, 1)
+	case ip.Equal(net.IPv6unspecified):
+		ip = net.IPv6loopback
+	}
+	u := "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
+	if err := os.WriteFile(filepath.Join(dataDir, nodeURLFile), []byte(u+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write the node's URL: %w", err)
+	}
+	return nil
 }
 
 // damagedStoreError says, for a store found damaged at start (a file cut
