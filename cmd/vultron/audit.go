@@ -45,6 +45,12 @@ func runAudit(ctx context.Context, env *environment, args []string) error {
 		if *asJSON {
 			return printJSON(env, rows)
 		}
+		if len(rows) == 0 {
+			if *after > 0 {
+				return printNone(env, "No audit records after %d", *after)
+			}
+			return printNone(env, "No audit records")
+		}
 		printAudit(env, rows)
 		return nil
 	case "verify":

@@ -61,6 +61,9 @@ func runCase(ctx context.Context, env *environment, args []string) error {
 		if *asJSON {
 			return printJSON(env, all.Cases)
 		}
+		if len(all.Cases) == 0 {
+			return printNone(env, "No cases: a case opens when a report is validated (vultron report validate)")
+		}
 		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "CASE\tNAME\tEM\tEMBARGO ENDS\tPXA\tPARTICIPANTS\tLEDGER\tREPLICA\tCLOSED")
 		for _, r := range all.Cases {
@@ -375,6 +378,14 @@ func printJSON(env *environment, v any) error {
 	enc := json.NewEncoder(env.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// printNone says, for a list with nothing in it, so in one sentence: a
+// table's header alone reads as output cut short. --json prints the
+// empty list instead.
+func printNone(env *environment, format string, args ...any) error {
+	_, err := fmt.Fprintf(env.stdout, "%s.\n", sentence(fmt.Sprintf(format, args...)))
+	return err
 }
 
 // closedWord says, for the case list, whether a case is closed and why.

@@ -33,8 +33,8 @@ func runDeliveries(ctx context.Context, env *environment, args []string) error {
 		if *asJSON {
 			return printJSON(env, out)
 		}
-		printDeliveries(env, "pending", out.Pending)
-		printDeliveries(env, "dead letters", out.Dead)
+		printDeliveries(env, "pending", "No pending deliveries", out.Pending, out.PendingCount)
+		printDeliveries(env, "dead letters", "No dead letters", out.Dead, out.DeadCount)
 		return nil
 	case "retry":
 		if fs.NArg() != 2 {
@@ -55,10 +55,19 @@ func runDeliveries(ctx context.Context, env *environment, args []string) error {
 	}
 }
 
-func printDeliveries(env *environment, title string, rows []api.Delivery) {
-	fmt.Fprintf(env.stdout, "%s: %d\n", title, len(rows))
-	if len(rows) == 0 {
+// printDeliveries prints a list of deliveries under its title and the
+// count of them the node keeps, of which rows are the oldest; none, when
+// there are none.
+func printDeliveries(env *environment, title, none string, rows []api.Delivery, count int) {
+	count = max(count, len(rows))
+	switch {
+	case count == 0:
+		printNone(env, "%s", none)
 		return
+	case len(rows) < count:
+		fmt.Fprintf(env.stdout, "%s: %d, the oldest %d shown\n", title, count, len(rows))
+	default:
+		fmt.Fprintf(env.stdout, "%s: %d\n", title, count)
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  ID\tACTOR\tRECIPIENT\tATTEMPTS\tNEXT\tLAST ERROR")

@@ -60,11 +60,9 @@ func runDue(ctx context.Context, env *environment, args []string) error {
 	}
 	if len(out.Deadlines) == 0 {
 		if *overdue {
-			fmt.Fprintln(env.stdout, "nothing is overdue")
-		} else {
-			fmt.Fprintln(env.stdout, "no deadline is running")
+			return printNone(env, "Nothing is overdue")
 		}
-		return nil
+		return printNone(env, "No deadline is running")
 	}
 	// The due time in the node's zone, and in UTC beside it unless that
 	// is the node's zone.

@@ -50,7 +50,7 @@ func TestDueCommand(t *testing.T) {
 	if code, _, errOut := vendor.cli(t, "due", "nosuchcase"); code != 1 || errOut != "vultron due: no case or report on the node matches \"nosuchcase\".\n" {
 		t.Errorf("vultron due of an unknown id: exit %d, %q", code, errOut)
 	}
-	if out := vendor.ok(t, "due", "--overdue"); out != "nothing is overdue\n" {
+	if out := vendor.ok(t, "due", "--overdue"); out != "Nothing is overdue.\n" {
 		t.Fatalf("vultron due --overdue before the clock moved:\n%s", out)
 	}
 	offset.Store(int64(8 * 24 * time.Hour))

@@ -241,6 +241,9 @@ func runFollowers(ctx context.Context, env *environment, args []string) error {
 		if *ff.asJSON {
 			return printJSON(env, ms)
 		}
+		if len(ms) == 0 {
+			return noMembers(ctx, s, *following, *pending)
+		}
 		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ACTOR\tSTATE\tSINCE\tSHARED INBOX")
 		for _, m := range ms {
@@ -325,4 +328,30 @@ func runAnnounce(ctx context.Context, env *environment, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "%s announced %s to its followers (%s)\n", s.as, obj, strings.TrimSpace(refID(out["id"])))
 	return nil
+}
+
+// noMembers says that the list followers printed is empty: no followers
+// (and how many Follows wait for an answer, which the list leaves out),
+// no pending Follow, or no one followed.
+func noMembers(ctx context.Context, s *session, following, pending bool) error {
+	switch {
+	case following && pending:
+		return printNone(s.env, "%s waits for no answer to a Follow", s.as)
+	case following:
+		return printNone(s.env, "%s follows no one (vultron follow ACTOR asks to)", s.as)
+	case pending:
+		return printNone(s.env, "No Follow of %s waits for an answer", s.as)
+	}
+	waiting, err := s.members(ctx, "followers", "pending")
+	if err != nil {
+		return err
+	}
+	switch len(waiting) {
+	case 0:
+	case 1:
+		return printNone(s.env, "%s has no followers yet; 1 Follow waits for an answer (vultron followers --pending lists it)", s.as)
+	default:
+		return printNone(s.env, "%s has no followers yet; %d Follows wait for an answer (vultron followers --pending lists them)", s.as, len(waiting))
+	}
+	return printNone(s.env, "%s has no followers", s.as)
 }

@@ -305,8 +305,7 @@ func runReportRead(ctx context.Context, env *environment, verb string, args []st
 		return printJSON(env, all)
 	}
 	if len(all) == 0 {
-		fmt.Fprintln(env.stdout, "no reports")
-		return nil
+		return printNone(env, "No reports")
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "REPORT\tRECEIVED\tACTOR\tSTATE\tREPORTER\tCASE\tTITLE")

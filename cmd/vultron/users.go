@@ -109,6 +109,9 @@ func runUser(ctx context.Context, env *environment, args []string) error {
 		if *asJSON {
 			return printJSON(env, users)
 		}
+		if len(users) == 0 {
+			return printNone(env, "No users (vultron user add NAME adds one)")
+		}
 		tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "USER\tROLE\tACTORS\tSTATE\tSECOND FACTOR\tLAST LOGIN")
 		for _, u := range users {
@@ -208,6 +211,9 @@ func runUser(ctx context.Context, env *environment, args []string) error {
 		}
 		if *asJSON {
 			return printJSON(env, out.Sessions)
+		}
+		if len(out.Sessions) == 0 {
+			return printNone(env, "%s has no dashboard sessions", name)
 		}
 		tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "HANDLE\tSINCE\tLAST REQUEST\tHOW\tFROM")
@@ -315,6 +321,12 @@ func runToken(ctx context.Context, env *environment, args []string) error {
 		}
 		if *asJSON {
 			return printJSON(env, out.Tokens)
+		}
+		if len(out.Tokens) == 0 {
+			if *user != "" {
+				return printNone(env, "%s has no tokens", *user)
+			}
+			return printNone(env, "No tokens")
 		}
 		tw := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tUSER\tSCOPES\tEXPIRES\tLAST USED\tNAME")
