@@ -24,8 +24,8 @@ func runBackup(ctx context.Context, env *environment, args []string) error {
 			"replaced. Needs a token with the admin scope. A node on PostgreSQL is backed up with\n"+
 			"PostgreSQL's tools (docs/operations.md).", env)
 	nf := addNodeFlags(fs)
-	dataDir := fs.String("data", "", "the node's data directory: its data key checks the backup, its api-token is the token (before a login)\nwhen no --token-file or VULTRON_TOKEN_FILE names one, and the node is the one serve started there (its\nnode-url) when no --node or VULTRON_NODE names one (optional)")
-	nf.dataDir = dataDir
+	dataDir := nf.dataDir
+	fs.Lookup("data").Usage = "the node's data directory: its data key checks the backup, its api-token is the token (before a login)\nwhen no --token-file or VULTRON_TOKEN_FILE names one, and the node is the one serve started there (its\nnode-url) when no --node or VULTRON_NODE names one (optional)"
 	keyFile := fs.String("data-key-file", "", "file of the node data key, to check the backup with (default DATA/data-key; VULTRON_DATA_KEY wins over it)")
 	c, err := nf.parse(fs, env, args)
 	if err != nil {

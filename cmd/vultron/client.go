@@ -29,10 +29,10 @@ type nodeFlags struct {
 	tokenFile *string
 	config    *string
 	env       *environment
-	// dataDir, when set and not empty, is the node's data directory a
-	// command names (--data): its api-token is then the token file when
-	// none is named, in place of ./data/api-token, and the URL serve
-	// wrote to its node-url the node when none is named.
+	// dataDir, when not empty, is the node's data directory a command
+	// names (--data): its api-token is then the token file when none is
+	// named, in place of ./data/api-token, and the URL serve wrote to its
+	// node-url the node when none is named.
 	dataDir *string
 }
 
@@ -52,6 +52,7 @@ func addNodeFlags(fs *flag.FlagSet) nodeFlags {
 		node:      fs.String("node", defaultNode, "base URL of the node"),
 		tokenFile: fs.String("token-file", defaultTokenFile, "file holding a token of the node (the node's API token, or a user's)"),
 		config:    fs.String("config", "", "JSON file of settings (keys are the flag names)"),
+		dataDir:   fs.String("data", "", "data directory of a node serve runs on this host (serve --data): the node is the one serve started\nthere and the token its api-token, unless --node and --token-file name others"),
 	}
 }
 
@@ -106,14 +107,14 @@ func (f nodeFlags) newClient(nodeSet, tokenSet bool) (*client, error) {
 		}
 	}
 	raw := *f.node
-	if !nodeSet && f.dataDir != nil && *f.dataDir != "" {
+	if *f.dataDir != "" {
 		// The data directory a command names is the node's: the address
 		// serve wrote there wins over a login's, as its token does.
-		u, err := readNodeURL(*f.dataDir)
+		u, err := f.dataNode()
 		if err != nil {
 			return nil, err
 		}
-		if u != "" {
+		if !nodeSet && u != "" {
 			raw, nodeSet = u, true
 		}
 	}
@@ -124,7 +125,7 @@ func (f nodeFlags) newClient(nodeSet, tokenSet bool) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !tokenSet && f.dataDir != nil && *f.dataDir != "" {
+	if !tokenSet && *f.dataDir != "" {
 		// The node's own API token in the data directory the command
 		// names wins over a login, which may be a viewer's.
 		if tf := filepath.Join(*f.dataDir, "api-token"); statOK(tf) {
@@ -150,10 +151,15 @@ func (f nodeFlags) newClient(nodeSet, tokenSet bool) (*client, error) {
 	return &client{base: base, token: token, tokenFile: *f.tokenFile, http: apiHTTPClient()}, nil
 }
 
-// readNodeURL returns the URL serve wrote to dataDir/node-url, "" when
-// there is no such file (a node that has not started there yet).
-func readNodeURL(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, nodeURLFile)
+// dataNode returns the URL serve wrote to the node-url of the data
+// directory --data names, "" when there is no such file (a node that has
+// not started there yet). A directory that is not there is a bad command
+// line.
+func (f nodeFlags) dataNode() (string, error) {
+	if info, err := os.Stat(*f.dataDir); err != nil || !info.IsDir() {
+		return "", usageError("there is no data directory %s: give --data the directory serve --data made", *f.dataDir)
+	}
+	path := filepath.Join(*f.dataDir, nodeURLFile)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, iofs.ErrNotExist) {
 		return "", nil

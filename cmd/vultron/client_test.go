@@ -74,3 +74,38 @@ func TestTokenNotSentWhereTheNodeRedirects(t *testing.T) {
 		t.Errorf("the login was saved although the node's answer was a redirect")
 	}
 }
+
+// TestNodeCommandsTakeTheNodeFromItsDataDirectory is a newcomer who
+// started a node with serve --data DIR on a port of its own: every
+// command that talks to a node takes --data DIR for both the node's
+// address and its token, as backup does; a directory that is not there
+// is one sentence, and --node and --token-file still win.
+func TestNodeCommandsTakeTheNodeFromItsDataDirectory(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "vendor-data")
+	missing := filepath.Join(t.TempDir(), "nosuch-data")
+	serveWhileStarted(t, func(string) string { return "" }, func(*syncBuffer) {
+		nowhere := "http://" + closedAddress(t)
+		tests := []struct {
+			args []string
+			code int
+			want string
+		}{
+			{[]string{"case", "list", "--data", data}, 0, "No cases"},
+			{[]string{"report", "list", "--data", data}, 0, "No reports."},
+			{[]string{"followers", "--data", data}, 0, "vendor has no followers."},
+			{[]string{"ready", "--data", data}, 0, " is ready"},
+			{[]string{"case", "list", "--data", data, "--node", nowhere}, 1, "nothing answers at " + nowhere},
+			{[]string{"case", "list", "--data", missing}, 2, "there is no data directory " + missing},
+			{[]string{"ready", "--data", missing}, 2, "there is no data directory " + missing},
+		}
+		for _, tc := range tests {
+			code, out, errOut := runCapture(t, tc.args...)
+			if code != tc.code || !strings.Contains(out+errOut, tc.want) {
+				t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit %d and %q", tc.args, code, out, errOut, tc.code, tc.want)
+			}
+			if code != 0 && strings.Count(errOut, "\n") != 1 {
+				t.Errorf("%v: stderr %q, want one sentence", tc.args, errOut)
+			}
+		}
+	}, "--data", data, "--listen", "127.0.0.1:0", "--log-format", "console")
+}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"time"
 )
 
@@ -11,9 +13,11 @@ import (
 // with 200, so that a script may start a node in the background and go on
 // once it serves.
 func runReady(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet("ready", "vultron ready [--node URL] [--timeout D]",
+	fs := newFlagSet("ready", "vultron ready [--node URL | --data DIR] [--timeout D]",
 		"Wait until the node answers /readyz (its store open, its services started), at most\n"+
-			"--timeout. Exit status 0 once it is ready, 1 when it was not in time. It needs no token.", env)
+			"--timeout; --data DIR waits for the node serve starts on that data directory, at the\n"+
+			"address it writes there. Exit status 0 once it is ready, 1 when it was not in time.\n"+
+			"It needs no token.", env)
 	// The node flags of every command, though no token is read.
 	nf := addNodeFlags(fs)
 	node := nf.node
@@ -27,8 +31,20 @@ func runReady(ctx context.Context, env *environment, args []string) error {
 	if fs.NArg() != 0 {
 		return usageError("ready takes no arguments")
 	}
-	base, err := nodeURL(*node)
-	if err != nil {
+	nodeSet := false
+	fs.Visit(func(f *flag.Flag) { nodeSet = nodeSet || f.Name == "node" })
+	// With --data, the node is the one serve runs on that directory: its
+	// address is read again at each try, since serve writes it only once
+	// it has opened its store, and a file left by an earlier start may
+	// name another address.
+	fromData := !nodeSet && *nf.dataDir != ""
+	var base string
+	var err error
+	if fromData {
+		if base, err = nf.dataNode(); err != nil {
+			return err
+		}
+	} else if base, err = nodeURL(*node); err != nil {
 		return err
 	}
 	if *timeout <= 0 {
@@ -37,27 +53,51 @@ func runReady(ctx context.Context, env *environment, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	client := &http.Client{Timeout: 2 * time.Second}
-	last := "it did not answer"
+	what := "the node at " + base
+	if fromData {
+		what = "the node of " + *nf.dataDir
+	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
-		if err != nil {
-			return fmt.Errorf("ask %s whether it is ready: %w", base, err)
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				fmt.Fprintf(env.stdout, "%s is ready\n", base)
-				return nil
+		last := "it did not answer"
+		if fromData {
+			if base, err = nf.dataNode(); err != nil {
+				return err
 			}
-			last = fmt.Sprintf("it answered %d", resp.StatusCode)
+		}
+		if base == "" {
+			last = "serve has not written its address to " + filepath.Join(*nf.dataDir, nodeURLFile) + " yet"
+		} else if ready, answer, err := askReady(ctx, client, base); err != nil {
+			return err
+		} else if ready {
+			fmt.Fprintf(env.stdout, "%s is ready\n", base)
+			return nil
+		} else if answer != "" {
+			last = answer
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the node at %s was not ready within %s: %s", base, *timeout, last)
+			return fmt.Errorf("%s was not ready within %s: %s", what, *timeout, last)
 		case <-tick.C:
 		}
 	}
+}
+
+// askReady asks the node at base for /readyz once: ready when it answers
+// 200, else what it answered ("" when it did not).
+func askReady(ctx context.Context, client *http.Client, base string) (ready bool, answer string, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
+	if err != nil {
+		return false, "", fmt.Errorf("ask %s whether it is ready: %w", base, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, "", nil
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		return true, "", nil
+	}
+	return false, fmt.Sprintf("it answered %d", resp.StatusCode), nil
 }
