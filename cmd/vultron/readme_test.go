@@ -86,7 +86,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", script.String())
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "VULTRON_NODE=", "VULTRON_TOKEN_FILE=", "VULTRON_AS=")
+	cmd.Env = append(os.Environ(), "VULTRON_NODE=", "VULTRON_TOKEN_FILE=", "VULTRON_AS=", "VULTRON_DATA=")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the walk-through failed: %v\n%s\nvendor's log:\n%s", err, out, tail(filepath.Join(dir, "vendor.log")))
@@ -121,6 +121,41 @@ func TestReadmeWalkthrough(t *testing.T) {
 				break
 			}
 			at += j + len(s)
+		}
+	}
+}
+
+// TestReadmeWalkthroughStartsFromAClone checks that the walk-through,
+// which runs bin/vultron from the checkout, says before its first block how
+// that binary is made (the Makefile's build target writes it) and that a
+// node make run started holds the port the walk-through's vendor takes.
+func TestReadmeWalkthroughStartsFromAClone(t *testing.T) {
+	root, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(strings.TrimSpace(string(root)))
+	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	makefile, err := os.ReadFile(filepath.Join(dir, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^BIN\s+:?= bin/vultron$`).Match(makefile) || !regexp.MustCompile(`(?m)^build:`).Match(makefile) {
+		t.Fatal("the Makefile has no build target writing bin/vultron; update this test with the README")
+	}
+	text := string(readme)
+	start := strings.Index(text, "## Two nodes and a first report")
+	first := strings.Index(text, walkthroughMarker)
+	if start < 0 || first < start {
+		t.Fatal("README: no walk-through section before the first walk-through block")
+	}
+	before := text[start:first]
+	for _, want := range []string{"`make build`", "`bin/vultron`", "`make run`", "7001"} {
+		if !strings.Contains(before, want) {
+			t.Errorf("README: the walk-through does not say, before its first block, %s (how bin/vultron is made, and that a make run node holds port 7001)", want)
 		}
 	}
 }
