@@ -139,7 +139,7 @@ func (f nodeFlags) newClient(nodeSet, tokenSet bool) (*client, error) {
 	}
 	data, err := os.ReadFile(*f.tokenFile)
 	if err != nil {
-		return nil, fmt.Errorf("read the token for the node at %s: %w (give a token file with --token-file or VULTRON_TOKEN_FILE, or log in with vultron login --node %s)", base, err, base)
+		return nil, fmt.Errorf("read the token for the node at %s: %w (give a token file with --token-file or VULTRON_TOKEN_FILE, the data directory of a node serve runs on this host with --data DIR, or log in with vultron login --node %s)", base, err, base)
 	}
 	token := strings.TrimSpace(string(data))
 	if token == "" {

@@ -109,3 +109,19 @@ func TestNodeCommandsTakeTheNodeFromItsDataDirectory(t *testing.T) {
 		}
 	}, "--data", data, "--listen", "127.0.0.1:0", "--log-format", "console")
 }
+
+// TestNoTokenSaysWhereOneIs is a newcomer who runs a command in a
+// directory with no ./data and names no node: the sentence says what was
+// read and every way to name the node's token, --data among them.
+func TestNoTokenSaysWhereOneIs(t *testing.T) {
+	t.Chdir(t.TempDir())
+	code, out, errOut := runCapture(t, "case", "list")
+	for _, want := range []string{"read the token for the node at http://127.0.0.1:7001", "./data/api-token", "--token-file", "--data DIR", "vultron login"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr %q lacks %q", errOut, want)
+		}
+	}
+	if code != 1 || out != "" || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and one sentence", code, out, errOut)
+	}
+}
