@@ -31,7 +31,7 @@ func runUser(ctx context.Context, env *environment, args []string) error {
 		"       vultron user list [--json]\n"+
 		"       vultron user role NAME ROLE [--actor A]... [--all-actors]\n"+
 		"       vultron user disable|enable|remove|reset-2fa|enroll NAME\n"+
-		"       vultron user sessions NAME [--revoke HANDLE]",
+		"       vultron user sessions [NAME] [--revoke HANDLE]   (no NAME: yours)",
 		"Manage the node's users (an admin's token is needed). A viewer reads; an analyst\n"+
 			"acts for the actors given with --actor (all of the node's when none is); an admin\n"+
 			"also manages users, tokens, keys, peers and webhooks.\n\n"+
@@ -195,8 +195,21 @@ func runUser(ctx context.Context, env *environment, args []string) error {
 		fmt.Fprintf(env.stdout, "enrollment link for %s (shown once; valid 7 days): %s\n", name, out.Enroll)
 		return nil
 	case "sessions":
-		if err := needName(1); err != nil {
-			return err
+		if fs.NArg() > 1 {
+			return usageError("user sessions takes a user name, or none for yours")
+		}
+		if name == "" {
+			// One's own sessions, as token list lists one's own tokens:
+			// the user whose token the command carries.
+			var who api.WhoAmI
+			if err := c.call(ctx, http.MethodGet, "/api/whoami", nil, &who); err != nil {
+				return err
+			}
+			if who.User == "" {
+				return usageError("user sessions takes a user name: the token the command carries is %s's, which has no sessions", who.Name)
+			}
+			name = who.Name
+			path = "/api/users/" + url.PathEscape(name)
 		}
 		if *revoke != "" {
 			if err := c.call(ctx, http.MethodDelete, path+"/sessions/"+url.PathEscape(*revoke), nil, nil); err != nil {

@@ -279,3 +279,25 @@ func TestHelpListsEveryUserAndCaseAction(t *testing.T) {
 		}
 	}
 }
+
+// TestUserSessionsWithoutANameAreYours checks that user sessions with no
+// user name lists the sessions of the user whose token the command
+// carries, as token list does, and says whose they are.
+func TestUserSessionsWithoutANameAreYours(t *testing.T) {
+	n := startCLINode(t, "vendor:Organization")
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"user", "sessions"}, 0, "admin has no dashboard sessions.\n"},
+		{[]string{"user", "sessions", "admin"}, 0, "admin has no dashboard sessions.\n"},
+		{[]string{"user", "sessions", "admin", "bob"}, 2, "vultron user: user sessions takes a user name, or none for yours.\n"},
+	}
+	for _, tc := range tests {
+		code, out, errOut := n.cli(t, tc.args...)
+		if code != tc.code || out+errOut != tc.want {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit %d and %q", tc.args, code, out, errOut, tc.code, tc.want)
+		}
+	}
+}
