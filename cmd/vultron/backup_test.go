@@ -320,6 +320,9 @@ func TestDamagedBackupIsNotAnotherKeys(t *testing.T) {
 // backup --data reaches the node on a port of its own, as it takes its
 // token from there; --node still wins.
 func TestBackupFindsTheNodeInItsDataDirectory(t *testing.T) {
+	if _, _, help := runCapture(t, "serve", "-h"); !strings.Contains(help, "node-url (the URL it serves at, for the command line)") {
+		t.Errorf("serve -h does not say that the data directory holds node-url:\n%s", help)
+	}
 	data := filepath.Join(t.TempDir(), "data")
 	serveWhileStarted(t, func(string) string { return "" }, func(*syncBuffer) {
 		got, err := os.ReadFile(filepath.Join(data, nodeURLFile))

@@ -35,7 +35,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 			"delivery workers. Settings also come from VULTRON_<FLAG> environment variables and\n"+
 			"from the JSON file given by --config (keys are the flag names).", env)
 	configPath := fs.String("config", "", "JSON file of settings (keys are the flag names)")
-	dataDir := fs.String("data", "./data", "data directory: vultron.db, keys/, api-token, metrics-token")
+	dataDir := fs.String("data", "./data", "data directory: vultron.db, keys/, api-token, metrics-token, node-url (the URL it serves at, for the command line)")
 	dataKeyFile := fs.String("data-key-file", "", "file of the node data key that encrypts case content at rest (default DATA/data-key, created 0600);\nVULTRON_DATA_KEY (base64) wins over it")
 	metricsTokenFile := fs.String("metrics-token-file", "", "file of the metrics token, which reads GET /metrics and nothing else (default DATA/metrics-token,\ncreated 0600)")
 	storeURL := fs.String("store", "", "store URL: bolt:PATH (default bolt:DATA/vultron.db), or postgres://USER@HOST/DATABASE of a\ndatabase that several serve processes share behind one --public-url (give each the same data key;\nput the password in a password file, ~/.pgpass or PGPASSFILE, read again at each connection,\nor in PGPASSWORD or VULTRON_STORE, not on the command line)")
