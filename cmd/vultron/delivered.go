@@ -152,7 +152,9 @@ func (o deliveryOutcome) sentence() string {
 			parts = append(parts, fmt.Sprintf("the delivery to %s is queued, first attempt pending", d.Recipient))
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("the first attempt to deliver to %s failed (%s); the node retries it, next at %s, until it is delivered or its retry horizon passes (\"vultron deliveries\" lists it)",
+		// Attempts may be more than one by now, on a node that retries
+		// at once: the sentence names the last error, not a count.
+		parts = append(parts, fmt.Sprintf("the delivery to %s failed (%s); the node retries it, next at %s, until it is delivered or its retry horizon passes (\"vultron deliveries\" lists it)",
 			d.Recipient, sentence(d.LastError), d.NextAttempt.UTC().Format(time.RFC3339)))
 	}
 	return "not delivered: " + strings.Join(parts, "; ")

@@ -7,7 +7,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/cases"
 )
 
@@ -65,10 +67,10 @@ func TestSubmitSaysWhatBecameOfTheDelivery(t *testing.T) {
 		{"delivered", vendor.url + "/actors/vendor", nil, 0,
 			[]string{"RS sent: "}, []string{"queued", "not delivered"}, nil},
 		{"nothing answers", nobody, nil, 0,
-			[]string{"RS queued: ", "not delivered: the first attempt to deliver to " + nobody + " failed (", "connection refused", "the node retries it, next at ", "vultron deliveries"},
+			[]string{"RS queued: ", "not delivered: the delivery to " + nobody + " failed (", "connection refused", "the node retries it, next at ", "vultron deliveries"},
 			[]string{"RS sent"}, nil},
 		{"nothing answers, quiet", nobody, []string{"-q"}, 0,
-			nil, []string{"RS ", "not delivered"}, []string{"not delivered: the first attempt to deliver to " + nobody + " failed (", "vultron deliveries"}},
+			nil, []string{"RS ", "not delivered"}, []string{"not delivered: the delivery to " + nobody + " failed (", "vultron deliveries"}},
 		{"without waiting", nobody, []string{"--no-wait"}, 0,
 			[]string{"RS queued: "}, []string{"RS sent", "not delivered"}, nil},
 		{"gone", goneActor(t), nil, 1,
@@ -101,6 +103,42 @@ func TestSubmitSaysWhatBecameOfTheDelivery(t *testing.T) {
 			}
 			if tc.extra != nil && tc.extra[0] == "-q" && (strings.Count(out, "\n") != 1 || cases.ShortID(strings.TrimSpace(out)) != strings.TrimSpace(out)) {
 				t.Errorf("-q printed %q, want the report's short id alone", out)
+			}
+		})
+	}
+}
+
+// TestDeliverySentenceClaimsNoCount checks that the sentence of a delivery
+// that failed names its last error and next attempt and no count of
+// attempts, which a node that retries at once has made more of by the
+// time the command reads the queue.
+func TestDeliverySentenceClaimsNoCount(t *testing.T) {
+	next := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		name     string
+		o        deliveryOutcome
+		want     []string
+		wantNone []string
+	}{
+		{"retrying after three attempts", deliveryOutcome{State: deliveryRetrying, Pending: []api.Delivery{{ID: 7, Recipient: "http://p/actors/v", Attempts: 3, NextAttempt: next, LastError: "connection refused"}}},
+			[]string{"the delivery to http://p/actors/v failed (connection refused)", "next at 2027-01-02T03:04:05Z", "vultron deliveries"}, []string{"first attempt"}},
+		{"given up", deliveryOutcome{State: deliveryDead, Dead: []api.Delivery{{ID: 9, Recipient: "http://q/actors/gone", Attempts: 1, LastError: "peer answered 410 Gone."}}},
+			[]string{"the delivery to http://q/actors/gone failed for good: peer answered 410 Gone (", "vultron deliveries retry 9"}, nil},
+		{"pending", deliveryOutcome{State: deliveryPending, Pending: []api.Delivery{{ID: 1, Recipient: "http://p/actors/v"}}},
+			[]string{"queued for http://p/actors/v, first attempt pending"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.o.sentence()
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("%q lacks %q", got, w)
+				}
+			}
+			for _, w := range tc.wantNone {
+				if strings.Contains(got, w) {
+					t.Errorf("%q has %q", got, w)
+				}
 			}
 		})
 	}
