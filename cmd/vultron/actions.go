@@ -262,10 +262,10 @@ func (g actionGroup) run(ctx context.Context, env *environment, args []string) e
 	if err != nil || delivery == nil {
 		return err
 	}
-	switch {
-	case delivery.State == deliveryDead:
-		return fmt.Errorf("the node accepted %s, but %s", id, strings.TrimPrefix(delivery.sentence(), "not delivered: "))
-	case *quiet && delivery.sentence() != "":
+	if err := delivery.givenUp(id); err != nil {
+		return err
+	}
+	if *quiet && delivery.sentence() != "" {
 		// --quiet keeps stdout to the id a script reads; a person still
 		// learns that nothing arrived yet.
 		fmt.Fprintf(env.stderr, "vultron %s %s: %s.\n", g.name, a.name, delivery.sentence())

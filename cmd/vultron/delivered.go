@@ -160,6 +160,33 @@ func (o deliveryOutcome) sentence() string {
 	return "not delivered: " + strings.Join(parts, "; ")
 }
 
+// givenUp is the failure of activity id whose delivery was given up (a
+// dead letter), nil for any other outcome.
+func (o deliveryOutcome) givenUp(id string) error {
+	if o.State != deliveryDead {
+		return nil
+	}
+	return fmt.Errorf("the node accepted %s, but %s", id, strings.TrimPrefix(o.sentence(), "not delivered: "))
+}
+
+// printDelivery waits for the first delivery attempt of activity id, which
+// no case records, and prints done with, when it did not arrive, why; a
+// delivery given up is the error instead.
+func printDelivery(ctx context.Context, s *session, id, done string) error {
+	o, err := awaitFirstAttempt(ctx, s.c, id, firstAttemptWait)
+	if err != nil {
+		return err
+	}
+	if err := o.givenUp(id); err != nil {
+		return err
+	}
+	fmt.Fprintln(s.env.stdout, done)
+	if line := o.sentence(); line != "" {
+		fmt.Fprintln(s.env.stdout, line)
+	}
+	return nil
+}
+
 // recipients names the recipients of ds.
 func recipients(ds []api.Delivery) string {
 	var rs []string

@@ -143,3 +143,48 @@ func TestDeliverySentenceClaimsNoCount(t *testing.T) {
 		})
 	}
 }
+
+// TestFollowSaysWhatBecameOfTheDelivery checks that follow, like report
+// submit, says when its Follow did not arrive: queued, with why, to an
+// address where nothing answers; a failure naming the dead letter when
+// the recipient refused it for good.
+func TestFollowSaysWhatBecameOfTheDelivery(t *testing.T) {
+	coord := startCLINode(t, "coordinator:Service")
+	vendor := startCLINode(t, "vendor:Organization")
+	nobody := "http://" + closedAddress(t) + "/actors/vendor"
+	tests := []struct {
+		name   string
+		to     string
+		code   int
+		stdout []string
+		not    []string
+		stderr []string
+	}{
+		{"delivered", vendor.url + "/actors/vendor", 0, []string{"coordinator asked to follow " + vendor.url + "/actors/vendor"}, []string{"not delivered"}, nil},
+		{"nothing answers", nobody, 0, []string{"coordinator asked to follow " + nobody, "not delivered: the delivery to " + nobody + " failed (", "vultron deliveries"}, nil, nil},
+		{"gone", goneActor(t), 1, nil, nil, []string{"the node accepted ", "failed for good", "410", "vultron deliveries retry "}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := coord.cli(t, "follow", tc.to)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out, errOut)
+			}
+			for _, want := range tc.stdout {
+				if !strings.Contains(out, want) {
+					t.Errorf("stdout %q lacks %q", out, want)
+				}
+			}
+			for _, not := range tc.not {
+				if strings.Contains(out, not) {
+					t.Errorf("stdout %q has %q", out, not)
+				}
+			}
+			for _, want := range tc.stderr {
+				if !strings.Contains(errOut, want) {
+					t.Errorf("stderr %q lacks %q", errOut, want)
+				}
+			}
+		})
+	}
+}

@@ -17,6 +17,12 @@ import (
 // vocab's go-fed builders, and prints one line; the node decides (a second
 // Follow of the same actor, an answer to no pending Follow: 409).
 
+// followDeliveryHelp says what the following commands print of the
+// delivery of what they send.
+const followDeliveryHelp = "The command waits (at most 10s) for the node's first attempt to deliver the activity and says,\n" +
+	"when it did not arrive, why and when the node tries again (\"vultron deliveries\" lists it); exit\n" +
+	"status 1 when the recipient refused it for good (a dead letter)."
+
 // followFlags are the flags every following command takes.
 type followFlags struct {
 	nf     nodeFlags
@@ -126,7 +132,8 @@ func (s *session) awaitFollower(ctx context.Context, follower string, timeout ti
 func runFollow(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet("follow", "vultron follow ACTOR [flags]",
 		"Follow an actor (Follow): it answers Accept or Reject, at once or once its admin decided.\n"+
-			"ACTOR is the actor's URL. \"vultron followers --following\" shows whom the actor follows.", env)
+			"ACTOR is the actor's URL. \"vultron followers --following\" shows whom the actor follows.\n"+
+			followDeliveryHelp, env)
 	ff := addFollowFlags(fs)
 	s, err := ff.start(ctx, fs, env, args)
 	if err != nil {
@@ -150,12 +157,12 @@ func runFollow(ctx context.Context, env *environment, args []string) error {
 	if *ff.asJSON {
 		return printJSON(env, out)
 	}
-	fmt.Fprintf(env.stdout, "%s asked to follow %s (%s); pending until it accepts\n", s.as, target, refID(out["id"]))
-	return nil
+	id := refID(out["id"])
+	return printDelivery(ctx, s, id, fmt.Sprintf("%s asked to follow %s (%s); pending until it accepts", s.as, target, id))
 }
 
 func runUnfollow(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet("unfollow", "vultron unfollow ACTOR [flags]", "Stop following an actor, or withdraw a pending Follow (Undo of the Follow).", env)
+	fs := newFlagSet("unfollow", "vultron unfollow ACTOR [flags]", "Stop following an actor, or withdraw a pending Follow (Undo of the Follow).\n"+followDeliveryHelp, env)
 	ff := addFollowFlags(fs)
 	s, err := ff.start(ctx, fs, env, args)
 	if err != nil {
@@ -190,8 +197,7 @@ func runUnfollow(ctx context.Context, env *environment, args []string) error {
 	if *ff.asJSON {
 		return printJSON(env, out)
 	}
-	fmt.Fprintf(env.stdout, "%s no longer follows %s\n", s.as, target)
-	return nil
+	return printDelivery(ctx, s, refID(out["id"]), fmt.Sprintf("%s no longer follows %s", s.as, target))
 }
 
 func runFollowers(ctx context.Context, env *environment, args []string) error {
@@ -201,7 +207,8 @@ func runFollowers(ctx context.Context, env *environment, args []string) error {
 			"the actors it follows or asked to follow, and the Follows their servers refused for good, with\n"+
 			"why; with --pending, those that have not answered), or accept or reject a pending Follow\n"+
 			"(Accept or Reject of it).\n"+
-			"An actor started with serve --open-followers accepts every Follow itself.", env)
+			"An actor started with serve --open-followers accepts every Follow itself.\n"+
+			"accept|reject: "+followDeliveryHelp, env)
 	ff := addFollowFlags(fs)
 	pending := fs.Bool("pending", false, "list the Follows waiting for an admin's answer")
 	following := fs.Bool("following", false, "list the actors the acting actor follows, those it asked that have not answered, and those whose Follow failed")
@@ -285,12 +292,12 @@ func runFollowers(ctx context.Context, env *environment, args []string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := s.submit(ctx, act); err != nil {
+		out, err := s.submit(ctx, act)
+		if err != nil {
 			return err
 		}
 		verb := map[string]string{"accept": "accepted", "reject": "rejected"}[fs.Arg(0)]
-		fmt.Fprintf(env.stdout, "%s %s the Follow of %s\n", s.as, verb, follower)
-		return nil
+		return printDelivery(ctx, s, refID(out["id"]), fmt.Sprintf("%s %s the Follow of %s", s.as, verb, follower))
 	}
 	return usageError("unknown followers command %q (want list, accept or reject)", fs.Arg(0))
 }
@@ -298,7 +305,7 @@ func runFollowers(ctx context.Context, env *environment, args []string) error {
 func runAnnounce(ctx context.Context, env *environment, args []string) error {
 	fs := newFlagSet("announce", "vultron announce URL [flags]",
 		"Share an advisory (or any object) with the acting actor's followers (Announce), as a coordinator\n"+
-			"shares a vendor's advisory it received.", env)
+			"shares a vendor's advisory it received.\n"+followDeliveryHelp, env)
 	ff := addFollowFlags(fs)
 	s, err := ff.start(ctx, fs, env, args)
 	if err != nil {
@@ -326,8 +333,8 @@ func runAnnounce(ctx context.Context, env *environment, args []string) error {
 	if *ff.asJSON {
 		return printJSON(env, out)
 	}
-	fmt.Fprintf(env.stdout, "%s announced %s to its followers (%s)\n", s.as, obj, strings.TrimSpace(refID(out["id"])))
-	return nil
+	id := strings.TrimSpace(refID(out["id"]))
+	return printDelivery(ctx, s, id, fmt.Sprintf("%s announced %s to its followers (%s)", s.as, obj, id))
 }
 
 // noMembers says that the list followers printed is empty: no followers

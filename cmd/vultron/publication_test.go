@@ -152,15 +152,17 @@ func TestFollowProductAdvisoryCommands(t *testing.T) {
 }
 
 // TestFollowRefusedCommand: the vendor's node federates only with a
-// partner and refuses the coordinator's Follow with 403; "followers
-// --following" lists the Follow as failed and says why, in a sentence,
-// and the JSON carries the reason.
+// partner and refuses the coordinator's Follow with 403; follow says so
+// and exits 1, "followers --following" lists the Follow as failed and
+// says why, in a sentence, and the JSON carries the reason.
 func TestFollowRefusedCommand(t *testing.T) {
 	vendor := startCLINodeWith(t, node.Config{Federation: policy.Allowlist, AllowPeers: []string{"cvd.partner.example"}}, "vendor:Organization")
 	coord := startCLINode(t, "coord:Organization")
 	vendorID := vendor.url + "/actors/vendor"
 
-	coord.ok(t, "follow", vendorID)
+	if code, _, errOut := coord.cli(t, "follow", vendorID); code != 1 || !strings.Contains(errOut, "the delivery to "+vendorID+" failed for good: peer answered 403 Forbidden") {
+		t.Errorf("follow refused with 403: exit %d, stderr %q; want exit 1 and the refusal", code, errOut)
+	}
 	out := coord.waitOutput(t, "failed", "followers", "--following")
 	if !strings.Contains(out, "The Follow of "+vendorID+" failed at ") || !strings.Contains(out, "403 Forbidden") ||
 		!strings.Contains(out, `"vultron follow `+vendorID+`" asks again.`) {
