@@ -159,7 +159,13 @@ func (f nodeFlags) dataNode() (string, error) {
 	if info, err := os.Stat(*f.dataDir); err != nil || !info.IsDir() {
 		return "", usageError("there is no data directory %s: give --data the directory serve --data made", *f.dataDir)
 	}
-	path := filepath.Join(*f.dataDir, nodeURLFile)
+	return readNodeURL(*f.dataDir)
+}
+
+// readNodeURL returns the URL serve wrote to dataDir/node-url, "" when
+// there is no such file, or no such directory yet.
+func readNodeURL(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, nodeURLFile)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, iofs.ErrNotExist) {
 		return "", nil

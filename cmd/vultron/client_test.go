@@ -96,7 +96,6 @@ func TestNodeCommandsTakeTheNodeFromItsDataDirectory(t *testing.T) {
 			{[]string{"ready", "--data", data}, 0, " is ready"},
 			{[]string{"case", "list", "--data", data, "--node", nowhere}, 1, "nothing answers at " + nowhere},
 			{[]string{"case", "list", "--data", missing}, 2, "there is no data directory " + missing},
-			{[]string{"ready", "--data", missing}, 2, "there is no data directory " + missing},
 		}
 		for _, tc := range tests {
 			code, out, errOut := runCapture(t, tc.args...)
@@ -124,4 +123,27 @@ func TestNoTokenSaysWhereOneIs(t *testing.T) {
 	if code != 1 || out != "" || strings.Count(errOut, "\n") != 1 {
 		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and one sentence", code, out, errOut)
 	}
+}
+
+// TestReadyWaitsForTheDataDirectory is a script that starts serve in the
+// background and runs ready --data at once: serve has not made its data
+// directory yet, which ready waits for as it waits for the node, and
+// says, when its time runs out, what it waited for.
+func TestReadyWaitsForTheDataDirectory(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "later-data")
+	code, out, errOut := runCapture(t, "ready", "--data", data, "--timeout", "300ms")
+	if code != 1 || out != "" || !strings.Contains(errOut, "the node of "+data+" was not ready within 300ms: serve has not written its address to "+filepath.Join(data, nodeURLFile)+" yet") {
+		t.Errorf("ready --data before serve made it: exit %d, stdout %q, stderr %q; want exit 1 saying what it waited for", code, out, errOut)
+	}
+	done := make(chan int, 1)
+	var stdout, stderr syncBuffer
+	go func() {
+		env := &environment{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+		done <- run(t.Context(), env, []string{"ready", "--data", data, "--timeout", "30s"})
+	}()
+	serveWhileStarted(t, func(string) string { return "" }, func(*syncBuffer) {
+		if code := <-done; code != 0 || !strings.Contains(stdout.String(), " is ready") {
+			t.Errorf("ready --data started before serve: exit %d, stdout %q, stderr %q", code, stdout.String(), stderr.String())
+		}
+	}, "--data", data, "--listen", "127.0.0.1:0", "--log-format", "console")
 }

@@ -34,18 +34,16 @@ func runReady(ctx context.Context, env *environment, args []string) error {
 	nodeSet := false
 	fs.Visit(func(f *flag.Flag) { nodeSet = nodeSet || f.Name == "node" })
 	// With --data, the node is the one serve runs on that directory: its
-	// address is read again at each try, since serve writes it only once
-	// it has opened its store, and a file left by an earlier start may
-	// name another address.
+	// address is read again at each try, since serve makes the directory
+	// and writes the address only once it has opened its store, and a
+	// file left by an earlier start may name another address.
 	fromData := !nodeSet && *nf.dataDir != ""
 	var base string
 	var err error
-	if fromData {
-		if base, err = nf.dataNode(); err != nil {
+	if !fromData {
+		if base, err = nodeURL(*node); err != nil {
 			return err
 		}
-	} else if base, err = nodeURL(*node); err != nil {
-		return err
 	}
 	if *timeout <= 0 {
 		return usageError("--timeout must be positive, not %s", *timeout)
@@ -62,7 +60,9 @@ func runReady(ctx context.Context, env *environment, args []string) error {
 	for {
 		last := "it did not answer"
 		if fromData {
-			if base, err = nf.dataNode(); err != nil {
+			// Not nf.dataNode: a script may run ready before serve has
+			// made the directory.
+			if base, err = readNodeURL(*nf.dataDir); err != nil {
 				return err
 			}
 		}
