@@ -31,9 +31,12 @@ func TestGitignoreCoversDataDirs(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, m := range dataFlag.FindAllStringSubmatch(string(text), -1) {
-			dir := strings.TrimPrefix(strings.Trim(m[1], `"'`), "./")
+			dir := strings.TrimPrefix(strings.Trim(m[1], "\"'`.,;:)"), "./")
 			if strings.HasPrefix(dir, "/") || strings.Contains(dir, "$") {
 				continue // outside the checkout, or a temporary directory
+			}
+			if dir == strings.ToUpper(dir) {
+				continue // a placeholder the prose names, such as DIR or DATA
 			}
 			dirs = append(dirs, dir)
 		}
