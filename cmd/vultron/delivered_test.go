@@ -188,3 +188,19 @@ func TestFollowSaysWhatBecameOfTheDelivery(t *testing.T) {
 		})
 	}
 }
+
+// TestSubmitToItselfIsABadCommandLine is a newcomer with one node who
+// reports to the node's own actor: the command says that a report goes to
+// another actor, before anything is sent, rather than the node's "has no
+// recipient".
+func TestSubmitToItselfIsABadCommandLine(t *testing.T) {
+	n := startCLINode(t, "vendor:Organization")
+	code, out, errOut := n.cli(t, "report", "submit", "--to", n.url+"/actors/vendor", "--name", "x", "--content", "y")
+	want := "vultron report: --to names vendor, the actor that submits the report; a report goes to another actor, the vendor's or a coordinator's.\n"
+	if code != 2 || out != "" || errOut != want {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 and %q", code, out, errOut, want)
+	}
+	if got := n.ok(t, "report", "list"); got != "No reports.\n" {
+		t.Errorf("report list after the refusal: %q, want no report", got)
+	}
+}

@@ -66,12 +66,21 @@ func runReport(ctx context.Context, env *environment, args []string) error {
 	return reportGroup().run(ctx, env, args)
 }
 
-func buildSubmitReport(_ context.Context, _ *session, v *actionValues, _ []string) (map[string]any, string, error) {
+func buildSubmitReport(ctx context.Context, s *session, v *actionValues, _ []string) (map[string]any, string, error) {
 	if v.to == "" || v.name == "" {
 		return nil, "", usageError("report submit needs --to ACTOR and --name TITLE")
 	}
 	if !strings.HasPrefix(v.to, "https://") && !strings.HasPrefix(v.to, "http://") {
 		return nil, "", usageError("--to must be an actor id (a URL), not %q", v.to)
+	}
+	// The node leaves the sender out of an activity's recipients, and
+	// would refuse a report to itself as one with no recipient.
+	me, err := s.me(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if strings.TrimRight(v.to, "/") == me {
+		return nil, "", usageError("--to names %s, the actor that submits the report; a report goes to another actor, the vendor's or a coordinator's", s.as)
 	}
 	content, err := v.text("the report text")
 	if err != nil {
