@@ -6,11 +6,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/openvultron/vultron/api"
@@ -125,19 +127,25 @@ func (g actionGroup) has(name string) bool {
 func caseActionsHelp() string {
 	var b strings.Builder
 	b.WriteString("actions (each sends a message; \"vultron case ACTION -h\" for its flags):\n")
-	for _, a := range caseActionGroup().actions {
-		fmt.Fprintf(&b, "  %-22s %-4s %s\n", a.name+" "+a.args, a.message, a.summary)
-	}
+	printActions(&b, caseActionGroup().actions)
 	return strings.TrimRight(b.String(), "\n")
 }
 
 // usage prints the group's actions, with the protocol message each sends.
 func (g actionGroup) usage(env *environment) {
 	fmt.Fprintf(env.stderr, "usage: vultron %s ACTION [arguments] [flags]\n\n%s\n\nactions:\n", g.name, g.description)
-	for _, a := range append(slices.Clone(g.others), g.actions...) {
-		fmt.Fprintf(env.stderr, "  %-24s %-6s %s\n", a.name+" "+a.args, a.message, a.summary)
-	}
+	printActions(env.stderr, append(slices.Clone(g.others), g.actions...))
 	fmt.Fprintf(env.stderr, "\nRun \"vultron %s ACTION -h\" for an action's flags.\n", g.name)
+}
+
+// printActions lists actions, one a line, in columns as wide as their
+// longest entry: name and arguments, message, summary.
+func printActions(w io.Writer, actions []actionSpec) {
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	for _, a := range actions {
+		fmt.Fprintf(tw, "  %s\t %s\t %s\n", a.name+" "+a.args, a.message, a.summary)
+	}
+	tw.Flush()
 }
 
 // run parses an action's command line, submits its activity and prints

@@ -783,3 +783,37 @@ func TestParticipantRoleHelpSaysTheDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestActionHelpColumnsLineUp checks that the list of actions in each
+// group's help (and in case -h) keeps its message and summary columns
+// aligned, also for an action whose name and arguments are longer than
+// the others', such as participant accept-invite [INVITE|CASE].
+func TestActionHelpColumnsLineUp(t *testing.T) {
+	groups := map[string]actionGroup{"report": reportGroup(), "case": caseActionGroup(), "embargo": embargoGroup(),
+		"participant": participantGroup(), "status": statusGroup(), "product": productGroup(), "advisory": advisoryGroup()}
+	for name, g := range groups {
+		t.Run(name, func(t *testing.T) {
+			_, out, errOut := runCLI(t, name, "-h")
+			help := out + errOut
+			at := -1
+			for _, a := range g.actions {
+				var line string
+				for _, l := range strings.Split(help, "\n") {
+					if strings.HasPrefix(l, "  "+a.name+" ") && strings.HasSuffix(l, a.summary) {
+						line = l
+					}
+				}
+				if line == "" {
+					t.Fatalf("%s -h has no line for %s:\n%s", name, a.name, help)
+				}
+				col := len(line) - len(a.summary)
+				if at < 0 {
+					at = col
+				}
+				if col != at {
+					t.Errorf("%s -h: the summary of %s starts at column %d, the others' at %d:\n%s", name, a.name, col, at, help)
+				}
+			}
+		})
+	}
+}
