@@ -603,7 +603,7 @@ func participantOf(d api.CaseDetail, actor string) (string, error) {
 
 // listAllCases follows the pages of GET /api/cases.
 func listAllCases(ctx context.Context, c *client) ([]api.Case, error) {
-	var all []api.Case
+	all := []api.Case{} // --json prints [] for none, not null
 	for after := ""; ; {
 		var page api.CasePage
 		if err := c.do(ctx, "GET", "/api/cases?limit=1000&after="+url.QueryEscape(after), nil, &page); err != nil {

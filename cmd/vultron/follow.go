@@ -237,7 +237,7 @@ func runFollowers(ctx context.Context, env *environment, args []string) error {
 		if *pending {
 			states = []string{"pending"}
 		}
-		var ms []collectionMember
+		ms := []collectionMember{} // --json prints [] for none, not null
 		for _, state := range states {
 			page, err := s.members(ctx, what, state)
 			if err != nil {

@@ -52,3 +52,20 @@ func TestEmptyListsSayNone(t *testing.T) {
 		t.Errorf("followers with one pending: exit %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
 	}
 }
+
+// TestEmptyListsPrintEmptyJSONLists checks that --json of a list command
+// with nothing to list prints [], which a script can iterate, not null.
+func TestEmptyListsPrintEmptyJSONLists(t *testing.T) {
+	vendor := startCLINode(t, "vendor:Organization")
+	for _, args := range [][]string{
+		{"case", "list"}, {"report", "list"}, {"followers"}, {"followers", "--pending"}, {"followers", "--following"},
+		{"user", "sessions"}, {"audit", "show", "--after", "1000000"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			code, out, errOut := vendor.cli(t, append(args, "--json")...)
+			if code != 0 || strings.TrimSpace(out) != "[]" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 0 and []", code, out, errOut)
+			}
+		})
+	}
+}

@@ -203,7 +203,7 @@ func (s *session) caseOfReport(ctx context.Context) (string, error) {
 // listReports follows the pages of GET /api/reports, of local actor as
 // (all of the node's actors when "").
 func listReports(ctx context.Context, c *client, as string) ([]api.Report, error) {
-	var all []api.Report
+	all := []api.Report{} // --json prints [] for none, not null
 	for after := ""; ; {
 		var page api.ReportPage
 		q := url.Values{"limit": {"1000"}, "after": {after}}
