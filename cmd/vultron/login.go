@@ -125,24 +125,45 @@ func (l *savedLogins) write() error {
 }
 
 func runLogin(ctx context.Context, env *environment, args []string) error {
-	fs := newFlagSet("login", "vultron login --node URL [--token-file F | --with-token]",
+	fs := newFlagSet("login", "vultron login --node URL [--token-file F | --with-token] | --data DIR",
 		"Store a token of the node for the other commands, in the login file of your\n"+
 			"configuration directory (CONFIG/vultron/login.json, mode 0600), after checking it\n"+
 			"with the node. The token is read from --token-file, or from standard input with\n"+
 			"--with-token (for example: vultron login --node URL --with-token < token.txt); make\n"+
 			"one in the dashboard's account page or with vultron token create. The node becomes\n"+
-			"the default one. Flags and VULTRON_NODE / VULTRON_TOKEN_FILE still win over it.", env)
-	node := fs.String("node", "", "base URL of the node (required)")
+			"the default one. Flags and VULTRON_NODE / VULTRON_TOKEN_FILE still win over it.\n"+
+			"--data DIR logs in to the node serve runs on this host with that data directory: its\n"+
+			"address (DIR/node-url) and its API token (DIR/api-token), unless --node and --token-file\n"+
+			"name others.", env)
+	node := fs.String("node", "", "base URL of the node (required without --data)")
 	tokenFile := fs.String("token-file", "", "file holding the token")
 	withToken := fs.Bool("with-token", false, "read the token from standard input")
+	dataDir := fs.String("data", "", "data directory of a node serve runs on this host: its node-url and api-token")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usageError("login takes no arguments")
 	}
+	if *dataDir != "" {
+		// The node and the token of a data directory, as every command
+		// that talks to a node takes them (nodeFlags).
+		u, err := nodeFlags{dataDir: dataDir}.dataNode()
+		if err != nil {
+			return err
+		}
+		if *node == "" {
+			if u == "" {
+				return fmt.Errorf("%s has no %s: serve has not started there yet; start it, or give the node with --node", *dataDir, nodeURLFile)
+			}
+			*node = u
+		}
+		if *tokenFile == "" && !*withToken {
+			*tokenFile = filepath.Join(*dataDir, "api-token")
+		}
+	}
 	if *node == "" {
-		return usageError("give the node with --node URL")
+		return usageError("give the node with --node URL, or its data directory with --data DIR")
 	}
 	base, err := nodeURL(*node)
 	if err != nil {

@@ -301,3 +301,39 @@ func TestUserSessionsWithoutANameAreYours(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginWithTheDataDirectory is a newcomer who logs in to the node
+// serve runs on this host by its data directory, as every other command
+// takes it: the node's address and its API token come from there, and
+// the commands that follow need no flag.
+func TestLoginWithTheDataDirectory(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "vendor-data")
+	config := t.TempDir()
+	run1 := func(args ...string) (int, string, string) {
+		t.Helper()
+		var stdout, stderr strings.Builder
+		env := &environment{stdout: &stdout, stderr: &stderr, getenv: func(k string) string {
+			if k == "XDG_CONFIG_HOME" {
+				return config
+			}
+			return ""
+		}}
+		code := run(t.Context(), env, args)
+		return code, stdout.String(), stderr.String()
+	}
+	serveWhileStarted(t, func(string) string { return "" }, func(*syncBuffer) {
+		url, err := os.ReadFile(filepath.Join(data, nodeURLFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, out, errOut := run1("login", "--data", data); code != 0 || !strings.Contains(out, "logged in to "+strings.TrimSpace(string(url))+" as admin") {
+			t.Fatalf("login --data: exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+		if code, out, errOut := run1("case", "list"); code != 0 || !strings.HasPrefix(out, "No cases") {
+			t.Errorf("case list after login --data: exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+	}, "--data", data, "--listen", "127.0.0.1:0", "--log-format", "console")
+	if code, _, errOut := run1("login", "--data", filepath.Join(t.TempDir(), "nosuch")); code != 2 || !strings.Contains(errOut, "there is no data directory") {
+		t.Errorf("login --data of no directory: exit %d, stderr %q; want exit 2", code, errOut)
+	}
+}
