@@ -95,6 +95,27 @@ func ofActivity(ds []api.Delivery, id string) []api.Delivery {
 	return out
 }
 
+// outcomeOf says what became of an activity's deliveries from those of
+// them still pending and given up, complete saying whether the whole
+// queue was read: pending while one of them waits for its first attempt.
+func outcomeOf(pending, dead []api.Delivery, complete bool) deliveryOutcome {
+	untried := false
+	for _, d := range pending {
+		untried = untried || d.Attempts == 0
+	}
+	switch {
+	case len(dead) > 0:
+		return deliveryOutcome{State: deliveryDead, Pending: pending, Dead: dead}
+	case len(pending) == 0 && complete:
+		return deliveryOutcome{State: deliveryDelivered}
+	case len(pending) == 0:
+		return deliveryOutcome{State: deliveryUnknown, Reason: "the node's delivery queue is too long to tell whether it was delivered"}
+	case untried:
+		return deliveryOutcome{State: deliveryPending, Pending: pending}
+	}
+	return deliveryOutcome{State: deliveryRetrying, Pending: pending}
+}
+
 // awaitFirstAttempt waits, at most wait, until every delivery of activity
 // id was attempted at least once, and says what became of them: delivered,
 // retrying after a failed attempt, given up, or still waiting for its
@@ -108,21 +129,8 @@ func awaitFirstAttempt(ctx context.Context, c *client, id string, wait time.Dura
 			// token that may not read the queue learns that much.
 			return deliveryOutcome{State: deliveryUnknown, Reason: "its delivery queue could not be read: " + err.Error()}, nil
 		}
-		untried := false
-		for _, d := range pending {
-			untried = untried || d.Attempts == 0
-		}
-		switch {
-		case len(dead) > 0:
-			return deliveryOutcome{State: deliveryDead, Pending: pending, Dead: dead}, nil
-		case len(pending) == 0 && complete:
-			return deliveryOutcome{State: deliveryDelivered}, nil
-		case len(pending) == 0:
-			return deliveryOutcome{State: deliveryUnknown, Reason: "the node's delivery queue is too long to tell whether it was delivered"}, nil
-		case !untried:
-			return deliveryOutcome{State: deliveryRetrying, Pending: pending}, nil
-		case time.Now().After(deadline):
-			return deliveryOutcome{State: deliveryPending, Pending: pending}, nil
+		if o := outcomeOf(pending, dead, complete); o.State != deliveryPending || time.Now().After(deadline) {
+			return o, nil
 		}
 		select {
 		case <-ctx.Done():

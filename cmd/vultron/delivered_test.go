@@ -204,3 +204,33 @@ func TestSubmitToItselfIsABadCommandLine(t *testing.T) {
 		t.Errorf("report list after the refusal: %q, want no report", got)
 	}
 }
+
+// TestReportShowSaysWhetherASubmittedReportArrived checks that report show,
+// on the reporter's node, says when the report was submitted (not "sent")
+// and whether its delivery reached the recipient, from the node's queue.
+func TestReportShowSaysWhetherASubmittedReportArrived(t *testing.T) {
+	finder := startCLINode(t, "finder:Person")
+	vendor := startCLINode(t, "vendor:Organization")
+	nobody := "http://" + closedAddress(t) + "/actors/vendor"
+	tests := []struct {
+		name, to string
+		want     []string
+	}{
+		{"delivered", vendor.url + "/actors/vendor", []string{"\nsubmitted ", "\ndelivery  delivered\n"}},
+		{"nothing answers", nobody, []string{"\nsubmitted ", "\ndelivery  not delivered: the delivery to " + nobody + " failed (", "vultron deliveries"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			id := strings.TrimSpace(finder.ok(t, "report", "submit", "-q", "--to", tc.to, "--name", "Heap overflow", "--content", "A crafted file."))
+			out := finder.ok(t, "report", "show", id)
+			for _, want := range tc.want {
+				if !strings.Contains(out, want) {
+					t.Errorf("report show lacks %q:\n%s", want, out)
+				}
+			}
+			if strings.Contains(out, "\nsent ") {
+				t.Errorf("report show says sent:\n%s", out)
+			}
+		})
+	}
+}

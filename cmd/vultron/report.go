@@ -299,7 +299,7 @@ func runReportRead(ctx context.Context, env *environment, verb string, args []st
 		if *asJSON {
 			return printJSON(env, r)
 		}
-		printReport(env, r)
+		printReport(env, r, submittedDelivery(ctx, c, r))
 		return nil
 	}
 	if fs.NArg() != 0 {
@@ -342,7 +342,30 @@ func sortReports(rs []api.Report) {
 	slices.SortStableFunc(rs, func(a, b api.Report) int { return a.Received.Compare(b.Received) })
 }
 
-func printReport(env *environment, r api.Report) {
+// submittedDelivery says whether a report the node's actor submitted
+// reached its recipient, from the node's delivery queue; "" for a report
+// received, or when the queue does not tell.
+func submittedDelivery(ctx context.Context, c *client, r api.Report) string {
+	if r.Role != string(cases.Reporter) || r.Offer == "" {
+		return ""
+	}
+	pending, dead, complete, err := activityDeliveries(ctx, c, r.Offer)
+	if err != nil {
+		return ""
+	}
+	o := outcomeOf(pending, dead, complete)
+	switch o.State {
+	case deliveryDelivered:
+		return "delivered"
+	case deliveryUnknown:
+		return ""
+	}
+	return o.sentence()
+}
+
+// printReport prints a report with its text; delivery, when not "", says
+// whether a submitted report reached its recipient.
+func printReport(env *environment, r api.Report, delivery string) {
 	w := env.stdout
 	line := func(label, format string, args ...any) {
 		fmt.Fprintf(w, "%-9s "+format+"\n", append([]any{label}, args...)...)
@@ -351,7 +374,10 @@ func printReport(env *environment, r api.Report) {
 	line("title", "%s", r.Name)
 	if r.Role == string(cases.Reporter) {
 		line("reporter", "%s (submitted by %s)", r.Reporter, r.Actor)
-		line("sent", "%s", r.Received.UTC().Format(time.RFC3339))
+		line("submitted", "%s", r.Received.UTC().Format(time.RFC3339))
+		if delivery != "" {
+			line("delivery", "%s", delivery)
+		}
 	} else {
 		line("reporter", "%s", r.Reporter)
 		line("received", "%s by %s", r.Received.UTC().Format(time.RFC3339), r.Actor)
