@@ -153,3 +153,13 @@ type WebhookPause = store.WebhookPause
 type Webhooks struct {
 	Webhooks []Webhook `json:"webhooks"`
 }
+
+// Readiness is the body of an answer of GET /readyz: Status is "ready"
+// (200) or "not ready" (503); then Check names the check that failed
+// (started, stopping, data_key, store, schema) and Error says why, in
+// words that name no file, database address or secret.
+type Readiness struct {
+	Status string `json:"status"`
+	Check  string `json:"check,omitempty"`
+	Error  string `json:"error,omitempty"`
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/problem"
 	"github.com/openvultron/vultron/store"
 	"github.com/openvultron/vultron/vocab"
@@ -22,15 +23,6 @@ const readyWait = 5 * time.Second
 // readyRetryAfter is the Retry-After of a 503 of /readyz.
 const readyRetryAfter = 10 * time.Second
 
-// readiness is the body of an answer of /readyz: Check names the check
-// that failed and Error says why, in words that name no file, database
-// address or secret (the log has the store's own error).
-type readiness struct {
-	Status string `json:"status"`
-	Check  string `json:"check,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
 // serveReady answers GET /readyz: 200 when the node serves, its store
 // answers a read and holds records this binary reads; otherwise 503 with
 // the check that failed: started (Serve has not started the node's
@@ -41,11 +33,11 @@ type readiness struct {
 func (n *Node) serveReady(w http.ResponseWriter, r *http.Request) {
 	check, why := n.readiness(r.Context())
 	if check == "" {
-		problem.WriteJSON(w, http.StatusOK, readiness{Status: "ready"})
+		problem.WriteJSON(w, http.StatusOK, api.Readiness{Status: "ready"})
 		return
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(int(readyRetryAfter.Seconds())))
-	problem.WriteJSON(w, http.StatusServiceUnavailable, readiness{Status: "not ready", Check: check, Error: why})
+	problem.WriteJSON(w, http.StatusServiceUnavailable, api.Readiness{Status: "not ready", Check: check, Error: why})
 }
 
 // readiness returns the first check the node fails and a sentence that

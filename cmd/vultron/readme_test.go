@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -199,6 +201,14 @@ func tail(path string) string {
 // sentence on one that does not.
 func TestReadyCommand(t *testing.T) {
 	n := startCLINode(t, "vendor:Organization")
+	// A node that is not ready says which check failed and why; ready
+	// gives up with that sentence.
+	notReady := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, `{"status":"not ready","check":"schema","error":"the store's records are at version 9, this binary's at 8"}`)
+	}))
+	t.Cleanup(notReady.Close)
 	for _, tt := range []struct {
 		args []string
 		code int
@@ -206,6 +216,7 @@ func TestReadyCommand(t *testing.T) {
 	}{
 		{[]string{"ready", "--node", n.url}, 0, n.url + " is ready"},
 		{[]string{"ready", "--node", "http://" + freeLoopback(t), "--timeout", "300ms"}, 1, "was not ready within 300ms"},
+		{[]string{"ready", "--node", notReady.URL, "--timeout", "300ms"}, 1, "it answered 503: schema: the store's records are at version 9, this binary's at 8"},
 		{[]string{"ready", "--node", "127.0.0.1:7001"}, 2, "scheme"},
 		{[]string{"ready", "--node", n.url, "--timeout", "0s"}, 2, "--timeout must be positive"},
 		{[]string{"ready", "extra"}, 2, "ready takes no arguments"},

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"time"
+
+	"github.com/openvultron/vultron/api"
 )
 
 // runReady is "vultron ready": it waits until a node answers GET /readyz
@@ -57,8 +61,9 @@ func runReady(ctx context.Context, env *environment, args []string) error {
 	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	// What the node last said, kept when the wait ends during a request.
+	last := "it did not answer"
 	for {
-		last := "it did not answer"
 		if fromData {
 			// Not nf.dataNode: a script may run ready before serve has
 			// made the directory.
@@ -75,6 +80,8 @@ func runReady(ctx context.Context, env *environment, args []string) error {
 			return nil
 		} else if answer != "" {
 			last = answer
+		} else if ctx.Err() == nil {
+			last = "it did not answer"
 		}
 		select {
 		case <-ctx.Done():
@@ -95,9 +102,18 @@ func askReady(ctx context.Context, client *http.Client, base string) (ready bool
 	if err != nil {
 		return false, "", nil
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {
 		return true, "", nil
 	}
-	return false, fmt.Sprintf("it answered %d", resp.StatusCode), nil
+	answer = fmt.Sprintf("it answered %d", resp.StatusCode)
+	// A node says which check failed and why (api.Readiness).
+	var why api.Readiness
+	if json.NewDecoder(io.LimitReader(resp.Body, 4<<10)).Decode(&why) == nil && why.Check != "" {
+		answer += ": " + why.Check
+		if why.Error != "" {
+			answer += ": " + why.Error
+		}
+	}
+	return false, answer, nil
 }
