@@ -117,7 +117,9 @@ as finder report submit --to "$(url vendor)/actors/vendor" --name "$TITLE" \
 	--content "A crafted PNG overflows a heap buffer in decode_chunk()." --json >"$WORK/offer.json"
 OFFER=$(jq -r '.activity.id' "$WORK/offer.json")
 REPORT=$(jq -r '.activity.object.id' "$WORK/offer.json")
-echo "RS sent: $OFFER (report $REPORT)"
+# delivered, or pending / retrying while the vendor's node is still
+# starting: the node retries, and the next step waits for the report.
+echo "RS $(jq -r '.delivery.state // "queued"' "$WORK/offer.json"): $OFFER (report $REPORT)"
 
 step "RV: the vendor validates the report, which opens a case hosted by the vendor's node"
 retry "the report $REPORT to reach the vendor and be validated" as vendor report validate "$OFFER"
