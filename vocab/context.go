@@ -151,25 +151,41 @@ func checkContexts(v any, path string) error {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, child := range x {
-			p := memberPath(path, k)
 			if k == "@context" {
-				if err := checkContextValue(child, p); err != nil {
+				if err := checkContextValue(child, memberPath(path, k)); err != nil {
 					return err
 				}
 				continue
 			}
-			if err := checkContexts(child, p); err != nil {
-				return err
+			// Only an object or an array may hold a context: the path of
+			// any other member is never needed (every inbound activity
+			// passes here).
+			if isContainer(child) {
+				if err := checkContexts(child, memberPath(path, k)); err != nil {
+					return err
+				}
 			}
 		}
 	case []any:
 		for i, child := range x {
-			if err := checkContexts(child, itemPath(path, i)); err != nil {
-				return err
+			if isContainer(child) {
+				if err := checkContexts(child, itemPath(path, i)); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	return nil
+}
+
+// isContainer reports whether decoded JSON value v is an object or an
+// array.
+func isContainer(v any) bool {
+	switch v.(type) {
+	case map[string]any, []any:
+		return true
+	}
+	return false
 }
 
 // checkContextValue checks the value of one @context member at path.
