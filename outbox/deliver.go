@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -750,7 +751,7 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 	}
 	inbox, err := d.inboxes.Inbox(ctx, dl.Recipient)
 	if err != nil {
-		res := fail("", fmt.Errorf("resolve the inbox of %s: %w", dl.Recipient, err))
+		res := fail("", fmt.Errorf("resolve the inbox of %s: %w", dl.Recipient, namedOnce(err, dl.Recipient)))
 		if status, ok := fetchStatus(err); ok && status == http.StatusGone && res.outcome == permanent {
 			res.gone = true
 		}
@@ -783,10 +784,10 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 		if errors.Is(err, actor.ErrAddressRefused) || errors.Is(err, policy.ErrNotAllowed) {
 			// The node never connects there (an address it refuses, a
 			// host off its allow-list): no retry changes that.
-			return nil, Permanent(fmt.Errorf("post to %s: %w", inbox, err))
+			return nil, Permanent(fmt.Errorf("post to %s: %w", inbox, namedOnce(err, inbox)))
 		}
 		if err != nil {
-			return nil, fmt.Errorf("post to %s: %w", inbox, err)
+			return nil, fmt.Errorf("post to %s: %w", inbox, namedOnce(err, inbox))
 		}
 		return resp, nil
 	}
@@ -841,6 +842,33 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 	}
 	return res
 }
+
+// namedOnce returns err, the failure of a request to rawURL, for a
+// reason that names rawURL already: without the "fetch URL: " that
+// actor.Fetcher puts before its errors, and with the HTTP client's
+// *url.Error ("Get \"URL\": cause") read as its cause alone, since a
+// reason that repeats a long URL two or three times hides the cause
+// behind it. It still unwraps to err: what failed (a refused
+// connection, a status, Permanent) is found in it as before.
+func namedOnce(err error, rawURL string) error {
+	msg := err.Error()
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		msg = strings.Replace(msg, ue.Error(), ue.Err.Error(), 1)
+	}
+	msg = strings.Replace(msg, "fetch "+rawURL+": ", "", 1)
+	return &namedOnceError{msg: msg, err: err}
+}
+
+// namedOnceError is an error whose message no longer repeats the URL
+// its caller names (namedOnce).
+type namedOnceError struct {
+	msg string
+	err error
+}
+
+func (e *namedOnceError) Error() string { return e.msg }
+func (e *namedOnceError) Unwrap() error { return e.err }
 
 // drain reads what is left of a response body, up to maxDrain bytes, and
 // closes it so the connection can be reused. When the body is a JSON
