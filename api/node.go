@@ -99,6 +99,35 @@ type Requeued struct {
 	Requeued uint64 `json:"requeued"`
 }
 
+// DamagedDelivery is a delivery record the node set aside because it did
+// not open or decode: what can be told of it without its bytes, which
+// are sealed case content and never leave the store.
+type DamagedDelivery struct {
+	ID uint64 `json:"id"`
+	// SetAside is when the node set it aside; absent for one set aside
+	// by a release that did not note it.
+	SetAside time.Time `json:"setAside,omitzero"`
+	// Bytes is the size of the record as stored.
+	Bytes int `json:"bytes"`
+	// Reason says why it did not open or decode.
+	Reason string `json:"reason"`
+}
+
+// DamagedDeliveries is GET /api/deliveries/damaged?limit=N&after=ID: a page
+// of the damaged delivery records, oldest first, with their count. Next,
+// when set, is the after of the following page.
+type DamagedDeliveries struct {
+	Damaged []DamagedDelivery `json:"damaged"`
+	Count   int               `json:"count"`
+	Next    uint64            `json:"next,omitempty"`
+}
+
+// DamagedDiscarded is DELETE /api/deliveries/damaged/{id}: the damaged
+// delivery record discarded.
+type DamagedDiscarded struct {
+	Discarded uint64 `json:"discarded"`
+}
+
 // AuditRecord is one record of the node's hash-chained audit log; the
 // store defines and chains it.
 type AuditRecord = store.AuditRecord

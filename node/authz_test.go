@@ -282,6 +282,8 @@ var pinned = map[string]string{
 	"GET /api/cases/{id}/embargo.ics":            "calendar",
 	"POST /api/cases/{id}/resync":                "act",
 	"POST /api/deliveries/{id}/retry":            "act",
+	"GET /api/deliveries/damaged":                "admin",
+	"DELETE /api/deliveries/damaged/{id}":        "admin",
 	"GET /api/cases":                             "read",
 	"GET /api/reports/{id}":                      "read",
 	"POST /ui/cases/{id}":                        "act",

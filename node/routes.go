@@ -61,6 +61,8 @@ func (n *Node) router() *mux.Router {
 	route(get, "/api/reports/{id}", read, n.jsonapi.Report)
 	route(get, "/api/deliveries", read, n.jsonapi.Deliveries)
 	route(post, "/api/deliveries/{id}/retry", apiNeeds(accounts.ScopeAct), n.jsonapi.RetryDelivery)
+	route(get, "/api/deliveries/damaged", admin, n.jsonapi.DamagedDeliveries)
+	route(del, "/api/deliveries/damaged/{id}", admin, n.jsonapi.DiscardDamagedDelivery)
 	route(get, "/api/webhooks", read, n.jsonapi.Webhooks)
 	route(post, "/api/webhooks/{id}/resume", admin, n.jsonapi.ResumeWebhook)
 	route(get, "/api/audit", admin, n.jsonapi.Audit)

@@ -86,6 +86,9 @@ const (
 	// the first time, and one whose PEM changed.
 	DecisionFetched = "fetched"
 	DecisionChanged = "changed"
+	// DecisionDiscarded records a damaged delivery record an operator
+	// discarded (DB.DiscardDamagedDelivery).
+	DecisionDiscarded = "discarded"
 )
 
 // AuditRecord is one entry of the audit log. Seq, Prev and Hash are set by

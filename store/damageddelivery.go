@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -21,16 +22,47 @@ import (
 //	deliveries_damaged  delivery id → the record's bytes as stored
 //	                    (sealed when the store is); not sealed again,
 //	                    since they are what was stored
+//	deliveries_damaged_notes  delivery id → when it was set aside and
+//	                    why it did not open (tagDamagedNote); not
+//	                    sealed: it says nothing the record held
 //
 // and meta's "damaged_deliveries" counts them, kept like the dead
-// letters' count (DB.Check verifies it).
+// letters' count (DB.Check verifies it). An operator lists them
+// (DamagedDeliveries: what the notes say and the size, never the bytes,
+// which are sealed case content) and discards one once looked at
+// (DiscardDamagedDelivery). A record set aside by a release that kept
+// no note is listed without a time, and with the reason unknown: it is
+// not opened again to find out, since a value sealed with a key this
+// process lacks would fence it (seal.go).
 
-// The bucket and the count of damaged delivery records. They are part of
-// the file format.
+// The buckets and the count of damaged delivery records. They are part
+// of the file format.
 var (
 	bucketDamagedDeliveries = []byte("deliveries_damaged")
+	bucketDamagedNotes      = []byte("deliveries_damaged_notes")
 	keyDamagedCount         = []byte("damaged_deliveries")
 )
+
+// tagDamagedNote is the record tag of a damaged delivery's note: the time
+// it was set aside and why it did not open. It is part of the file
+// format.
+const tagDamagedNote byte = 0x0E
+
+// UnknownDamage is the Reason of a damaged delivery set aside by a
+// release that did not note why.
+const UnknownDamage = "not noted (set aside by an earlier release)"
+
+// DamagedDelivery is a delivery record set aside as damaged, as far as it
+// can be told without opening it.
+type DamagedDelivery struct {
+	ID uint64
+	// SetAside is when it was set aside; zero when UnknownDamage.
+	SetAside time.Time
+	// Bytes is the size of the record as stored.
+	Bytes int
+	// Reason says why it did not open or decode.
+	Reason string
+}
 
 // maxLaneWalk bounds the lane index entries a set-aside reads to find the
 // lane of a damaged delivery, whose record no longer names it: the lane
@@ -103,6 +135,7 @@ func (db *DB) moveDamaged(ctx context.Context, dd damagedDelivery) (bool, error)
 		return false, fmt.Errorf("store: set aside damaged delivery %d: its lane was not among the first %d entries of the lane index", dd.id, maxLaneWalk)
 	}
 	var moved bool
+	at := db.now() // outside the write, which may run more than once
 	err = db.Update(ctx, func(tx *Tx) error {
 		moved = false
 		q := tx.deliveryQueue()
@@ -133,6 +166,12 @@ func (db *DB) moveDamaged(ctx context.Context, dd damagedDelivery) (bool, error)
 		}
 		if err := tx.bucket(bucketDamagedDeliveries).engineBucket.Put(k, raw); err != nil {
 			return fmt.Errorf("keep damaged delivery %d: %w", dd.id, err)
+		}
+		note := newEncoder(tagDamagedNote, 64)
+		note.time(at)
+		note.string(dd.err.Error())
+		if err := tx.bucket(bucketDamagedNotes).engineBucket.Put(k, note.buf); err != nil {
+			return fmt.Errorf("note damaged delivery %d: %w", dd.id, err)
 		}
 		if err := addCount(q.meta, keyPendingCount, -1); err != nil {
 			return err
@@ -222,12 +261,102 @@ func (r *ReadTx) DamagedDeliveryCount() uint64 {
 	return n
 }
 
+// DamagedDeliveries returns up to limit delivery records set aside as
+// damaged with an id above after, in id order, and the after of the next
+// page (0 when there is none), with the limits of DeadLetters. It never
+// returns their bytes.
+func (db *DB) DamagedDeliveries(ctx context.Context, after uint64, limit int) ([]DamagedDelivery, uint64, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, maxPageSize)
+	if after == math.MaxUint64 {
+		return nil, 0, nil // no id comes after it
+	}
+	var (
+		out  []DamagedDelivery
+		next uint64
+	)
+	err := db.View(ctx, func(tx *ReadTx) error {
+		out, next = out[:0], 0
+		notes := tx.bucket(bucketDamagedNotes).engineBucket
+		cur := tx.bucket(bucketDamagedDeliveries).engineBucket.Cursor()
+		expectKeys(cur, limit+1)
+		for k, v := cur.Seek(seqKey(after + 1)); k != nil; k, v = cur.Next() {
+			if len(out) == limit {
+				next = out[len(out)-1].ID
+				break
+			}
+			id, ok := keySeq(k)
+			if !ok {
+				return fmt.Errorf("damaged delivery key %x: %w", k, errCorrupt)
+			}
+			dd := DamagedDelivery{ID: id, Bytes: len(v), Reason: UnknownDamage}
+			if raw := notes.Get(k); raw != nil {
+				d := newDecoder(tagDamagedNote, raw)
+				dd.SetAside, dd.Reason = d.time(), d.string()
+				if err := d.finish(); err != nil {
+					return fmt.Errorf("note of damaged delivery %d: %w", id, err)
+				}
+			}
+			out = append(out, dd)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: damaged deliveries: %w", err)
+	}
+	return out, next, nil
+}
+
+// DiscardDamagedDelivery removes the damaged delivery record id, its
+// bytes and its note, once an operator has looked at it, and records
+// that in the audit log with by, who asked (a principal's label). A
+// record that was never set aside, or is gone, is ErrNotFound.
+func (db *DB) DiscardDamagedDelivery(ctx context.Context, id uint64, by string) error {
+	err := db.Update(ctx, func(tx *Tx) error {
+		k := seqKey(id)
+		kept := tx.bucket(bucketDamagedDeliveries).engineBucket
+		raw := kept.Get(k)
+		if raw == nil {
+			return fmt.Errorf("damaged delivery %d: %w", id, ErrNotFound)
+		}
+		size := len(raw)
+		if err := kept.Delete(k); err != nil {
+			return fmt.Errorf("remove damaged delivery %d: %w", id, err)
+		}
+		if err := tx.bucket(bucketDamagedNotes).engineBucket.Delete(k); err != nil {
+			return fmt.Errorf("remove the note of damaged delivery %d: %w", id, err)
+		}
+		if err := addCount(tx.bucket(bucketMeta).engineBucket, keyDamagedCount, -1); err != nil {
+			return err
+		}
+		_, err := tx.AppendAudit(AuditRecord{Kind: AuditAdmin, Decision: DecisionDiscarded, Principal: by,
+			Reason: fmt.Sprintf("damaged delivery record %d (%d bytes) discarded", id, size)})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: discard damaged delivery %d: %w", id, err)
+	}
+	db.log.Info().Uint64("delivery_id", id).Str("by", by).Msg("damaged delivery record discarded")
+	return nil
+}
+
 // checkDamagedCount reports a count of damaged delivery records that is
 // not the number the bucket holds, for DB.Check.
 func checkDamagedCount(tx *ReadTx) error {
-	held := countKeys(tx.bucket(bucketDamagedDeliveries).engineBucket)
+	kept := tx.bucket(bucketDamagedDeliveries).engineBucket
+	held := countKeys(kept)
 	if n, err := readCount(tx.bucket(bucketMeta).engineBucket, keyDamagedCount); err != nil || n != held {
 		return fmt.Errorf("delivery index: damaged delivery count %d (%v), but %d damaged deliveries are kept", n, err, held)
+	}
+	// A note outlives its record only if a discard removed one and not
+	// the other.
+	cur := tx.bucket(bucketDamagedNotes).engineBucket.Cursor()
+	for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
+		if kept.Get(k) == nil {
+			return fmt.Errorf("delivery index: a note of damaged delivery %x, which is not kept", k)
+		}
 	}
 	return nil
 }

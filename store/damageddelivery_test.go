@@ -3,8 +3,12 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 // storedDelivery returns the bytes the engine holds for delivery id, as
@@ -169,4 +173,117 @@ func TestADamagedDeliveryBehindTheHeadOfItsLane(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestDamagedDeliveriesAreListedAndDiscarded: the delivery records set
+// aside as damaged could be found only by reading the store's bucket
+// with the data key. They are listed, a bounded page at a time, with
+// when each was set aside, its size and why it did not open, never its
+// bytes; an operator who has looked discards one, which is audited with
+// who asked, and the count and the consistency check follow.
+func TestDamagedDeliveriesAreListedAndDiscarded(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		clock := newTestClock()
+		db := be.open(t, Options{Now: clock.Now, DataKey: testKey(9)})
+		ctx := context.Background()
+		mustPutActor(t, db, "coord")
+		if got, next, err := db.DamagedDeliveries(ctx, 0, 10); err != nil || len(got) != 0 || next != 0 {
+			t.Fatalf("DamagedDeliveries of a store with none = %+v, %d, %v; want none", got, next, err)
+		}
+		enqueue(t, db, "o1", DeliveryTarget{inboxA, ""})
+		enqueue(t, db, "o2", DeliveryTarget{inboxB, ""})
+		enqueue(t, db, "o3", DeliveryTarget{"https://c.example/inbox", ""})
+		pending := allDeliveries(t, db, false)
+		var damaged []uint64
+		var sizes []int
+		for _, d := range pending {
+			raw := storedDelivery(t, db, d.ID)
+			raw[len(raw)-2] ^= 0x10
+			putStoredDelivery(t, db, d.ID, raw)
+			damaged = append(damaged, d.ID)
+			sizes = append(sizes, len(raw))
+		}
+		setAside := clock.Advance(time.Minute)
+		if got, _ := dueIDs(t, db, clock.Now()); len(got) != 0 {
+			t.Fatalf("due = %v, want none (all three are damaged)", got)
+		}
+
+		var listed []DamagedDelivery
+		for after, pages := uint64(0), 0; ; pages++ {
+			if pages > len(damaged) {
+				t.Fatalf("more than %d pages of 2", pages)
+			}
+			page, next, err := db.DamagedDeliveries(ctx, after, 2)
+			if err != nil {
+				t.Fatalf("DamagedDeliveries after %d: %v", after, err)
+			}
+			if len(page) > 2 {
+				t.Fatalf("page of %d, want at most the limit of 2", len(page))
+			}
+			listed = append(listed, page...)
+			if next == 0 {
+				break
+			}
+			after = next
+		}
+		if len(listed) != len(damaged) {
+			t.Fatalf("listed %+v, want the %d damaged deliveries", listed, len(damaged))
+		}
+		for i, dd := range listed {
+			if dd.ID != damaged[i] || dd.Bytes != sizes[i] || !dd.SetAside.Equal(setAside) {
+				t.Errorf("damaged delivery %d = %+v, want id %d, %d bytes, set aside at %s", i, dd, damaged[i], sizes[i], setAside)
+			}
+			if !strings.Contains(dd.Reason, "does not open with data key") {
+				t.Errorf("reason of damaged delivery %d = %q, want why it did not open", dd.ID, dd.Reason)
+			}
+		}
+
+		// A record set aside by a release that kept no note is listed
+		// all the same, without a time, its reason not noted.
+		if err := db.eng.update(ctx, func(tx kvTx) error {
+			return tx.Bucket(bucketDamagedNotes).Delete(seqKey(damaged[2]))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if page, _, err := db.DamagedDeliveries(ctx, damaged[1], 10); err != nil || len(page) != 1 ||
+			page[0].Reason != UnknownDamage || !page[0].SetAside.IsZero() || page[0].Bytes != sizes[2] {
+			t.Errorf("a damaged delivery without a note: %+v, %v; want it with %q, no time, %d bytes", page, err, UnknownDamage, sizes[2])
+		}
+
+		if err := db.DiscardDamagedDelivery(ctx, damaged[1], "alice via token 1"); err != nil {
+			t.Fatalf("DiscardDamagedDelivery: %v", err)
+		}
+		if err := db.DiscardDamagedDelivery(ctx, damaged[1], "alice via token 1"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("a second discard of %d: %v, want ErrNotFound", damaged[1], err)
+		}
+		if err := db.DiscardDamagedDelivery(ctx, 1<<40, "alice via token 1"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("discard of a delivery never set aside: %v, want ErrNotFound", err)
+		}
+		left, _, err := db.DamagedDeliveries(ctx, 0, 10)
+		if err != nil || len(left) != 2 || left[0].ID != damaged[0] || left[1].ID != damaged[2] {
+			t.Errorf("after the discard: %+v, %v; want %d and %d", left, err, damaged[0], damaged[2])
+		}
+		if n, err := db.DamagedDeliveryCount(ctx); err != nil || n != 2 {
+			t.Errorf("DamagedDeliveryCount = %d, %v; want 2", n, err)
+		}
+		recs, _, err := db.AuditPage(ctx, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var found bool
+		for _, r := range recs {
+			if r.Decision == DecisionDiscarded {
+				found = true
+				if r.Principal != "alice via token 1" || !strings.Contains(r.Reason, fmt.Sprint(damaged[1])) {
+					t.Errorf("audit record of the discard = %+v, want alice's, naming delivery %d", r, damaged[1])
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no audit record of the discard in %+v", recs)
+		}
+		if err := db.Check(ctx); err != nil {
+			t.Errorf("Check after the discard: %v", err)
+		}
+	})
 }

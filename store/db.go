@@ -76,7 +76,7 @@ var (
 		bucketDedup, bucketDedupTime, bucketDeliveries, bucketDeadLetters,
 		bucketRemoteKeys, bucketCases, bucketAudit, bucketEvents, bucketWebhooks,
 		bucketDeliveriesDue, bucketDeliveryLanes, bucketFiles, bucketSessions, bucketFollows,
-		bucketAccounts, bucketDamagedDeliveries,
+		bucketAccounts, bucketDamagedDeliveries, bucketDamagedNotes,
 	}
 
 	keySchemaVersion = []byte("schema_version")

@@ -115,6 +115,10 @@
 //	              aside by DueDeliveries so that the rest of the queue
 //	              goes on (damageddelivery.go); counted in meta
 //	              ("damaged_deliveries")
+//	deliveries_damaged_notes  delivery id → when a damaged delivery was
+//	              set aside and why it did not open, listed with its
+//	              size (DamagedDeliveries) until an operator discards
+//	              it (DiscardDamagedDelivery)
 //	remote_keys   key id → RemoteKey (cached public keys of other servers;
 //	              a new or changed key is audited in the same transaction)
 //	cases         one sub-bucket per case id, owned by the case packages

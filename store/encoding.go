@@ -27,7 +27,8 @@ const (
 	// with a principal; 0x07 was a dashboard session's, before sessions
 	// moved to the accounts bucket; 0x08 is a follow's and 0x0B a
 	// failed or gone follow's with its reason, 0x0D a gone shared
-	// inbox's (follows.go), 0x0C a fan-out cursor's (fanout.go).
+	// inbox's (follows.go), 0x0C a fan-out cursor's (fanout.go), 0x0E
+	// a damaged delivery's note (damageddelivery.go).
 	// tagActivitySentBy is an activity with the person who sent it.
 	tagActivitySentBy byte = 0x0A
 )

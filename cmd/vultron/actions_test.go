@@ -38,11 +38,17 @@ func startCLINode(t *testing.T, actors ...string) cliNode {
 // allow-list of extra.
 func startCLINodeWith(t *testing.T, extra node.Config, actors ...string) cliNode {
 	t.Helper()
-	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startCLINodeIn(t, t.TempDir(), ln, extra, actors...)
+}
+
+// startCLINodeIn starts a node as startCLINodeWith does, with its data in
+// dir (a store a test made or damaged) and listening on ln.
+func startCLINodeIn(t *testing.T, dir string, ln net.Listener, extra node.Config, actors ...string) cliNode {
+	t.Helper()
 	u := "http://" + ln.Addr().String()
 	var acs []node.ActorConfig
 	for _, a := range actors {

@@ -25,6 +25,7 @@ func TestEmptyListsSayNone(t *testing.T) {
 		{[]string{"due"}, "No deadline is running.\n"},
 		{[]string{"due", "--overdue"}, "Nothing is overdue.\n"},
 		{[]string{"deliveries"}, "No pending deliveries.\nNo dead letters.\n"},
+		{[]string{"deliveries", "damaged"}, "No damaged delivery records.\n"},
 		{[]string{"audit", "show", "--after", "1000000"}, "No audit records after 1000000.\n"},
 	}
 	for _, tc := range tests {

@@ -2,11 +2,13 @@
 // would, for the tests of what the node does with a record it holds but
 // cannot read. It is used by tests only: like internal/pgtest for
 // PostgreSQL, it is the one package besides store that opens the engine's
-// files, and it knows two things of their layout: the buckets that hold
-// activities by id and local actors by name.
+// files, and it knows three things of their layout: the buckets that hold
+// activities by id, local actors by name and pending deliveries by id (an
+// 8-byte big-endian number).
 package storetest
 
 import (
+	"encoding/binary"
 	"fmt"
 	"testing"
 
@@ -28,6 +30,13 @@ func DamageLocalActor(t testing.TB, path, name string) {
 	damage(t, path, "actors", name)
 }
 
+// DamageDelivery does to the record of the pending delivery id what
+// DamageActivity does to an activity's.
+func DamageDelivery(t testing.TB, path string, id uint64) {
+	t.Helper()
+	damage(t, path, "deliveries", string(binary.BigEndian.AppendUint64(nil, id)))
+}
+
 // damage replaces the value of key in the top-level bucket of the bbolt
 // store file at path with a byte that does not decode.
 func damage(t testing.TB, path, bucket, key string) {
@@ -39,7 +48,7 @@ func damage(t testing.TB, path, bucket, key string) {
 	err = bdb.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(bucket))
 		if b == nil || b.Get([]byte(key)) == nil {
-			return fmt.Errorf("no record %s in bucket %s to damage", key, bucket)
+			return fmt.Errorf("no record %q in bucket %s to damage", key, bucket)
 		}
 		return b.Put([]byte(key), []byte{0xff})
 	})

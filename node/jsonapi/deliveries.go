@@ -104,3 +104,60 @@ func (e *Endpoints) RetryDelivery(w http.ResponseWriter, r *http.Request) {
 	e.cfg.Logger.Info().Uint64("dead_letter", id).Uint64("delivery", newID).Msg("dead letter requeued")
 	problem.WriteJSON(w, http.StatusOK, api.Requeued{Requeued: id, Delivery: newID})
 }
+
+// DamagedDeliveries answers GET /api/deliveries/damaged?limit=N&after=ID:
+// a page of the delivery records the node set aside because they did not
+// open or decode, oldest first, with their count: for each, when it was
+// set aside, its size and why, never its bytes (sealed case content).
+// next, when present, is the after of the following page.
+func (e *Endpoints) DamagedDeliveries(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, err := httpreq.IntParam(q, "limit", maxDeliveryPage, 1, maxDeliveryPage)
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	var after uint64
+	if s := q.Get("after"); s != "" {
+		if after, err = strconv.ParseUint(s, 10, 64); err != nil {
+			problem.Write(w, problem.BadRequest("after must be a delivery id (a whole number), not %q", s))
+			return
+		}
+	}
+	page, next, err := e.cfg.Store.DamagedDeliveries(r.Context(), after, limit)
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	count, err := e.cfg.Store.DamagedDeliveryCount(r.Context())
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	out := api.DamagedDeliveries{Damaged: make([]api.DamagedDelivery, len(page)), Count: count, Next: next}
+	for i, d := range page {
+		out.Damaged[i] = api.DamagedDelivery{ID: d.ID, SetAside: d.SetAside, Bytes: d.Bytes, Reason: d.Reason}
+	}
+	problem.WriteJSON(w, http.StatusOK, out)
+}
+
+// DiscardDamagedDelivery answers DELETE /api/deliveries/damaged/{id}: it
+// removes a damaged delivery record an operator has looked at, and the
+// store audits it with who asked.
+func (e *Endpoints) DiscardDamagedDelivery(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseUint(mux.Vars(r)["id"], 10, 64)
+	if err != nil {
+		problem.Write(w, problem.BadRequest("delivery id %q is not a number", mux.Vars(r)["id"]))
+		return
+	}
+	err = e.cfg.Store.DiscardDamagedDelivery(r.Context(), id, accounts.LabelOf(r.Context()))
+	if errors.Is(err, store.ErrNotFound) {
+		problem.Write(w, problem.NotFound("no damaged delivery %d: vultron deliveries damaged lists them", id))
+		return
+	}
+	if err != nil {
+		problem.Write(w, err)
+		return
+	}
+	problem.WriteJSON(w, http.StatusOK, api.DamagedDiscarded{Discarded: id})
+}

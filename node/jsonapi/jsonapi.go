@@ -3,7 +3,8 @@
 // outbox POSTs (client to server) and the pages of their inboxes and
 // outboxes, their invitations, the cases with their ledgers and whether a
 // case recorded an activity, the replicas' resync, the reports, the
-// delivery queue and its dead letters, the audit log, key rotations, the
+// delivery queue, its dead letters and the delivery records set aside as
+// damaged (never their bytes), the audit log, key rotations, the
 // deadlines, the threat-intelligence signals, the automation policy
 // with its explanation of a case (automation.go), and the webhooks with
 // whether each is paused (webhooks.go).
@@ -18,7 +19,8 @@
 // refusals; a query parameter outside its
 // bounds is refused with 400 and a sentence that names it; every list is
 // read a bounded page at a time; nothing is written but through the
-// outbox's Submit, the engine's Resync, the store's requeue of a dead letter,
+// outbox's Submit, the engine's Resync, the store's requeue of a dead letter
+// and discard of a damaged delivery record,
 // the node's key rotation, the audit record of a backup and the
 // resumption of a paused webhook (webhook.Dispatcher.Resume).
 package jsonapi
