@@ -105,7 +105,10 @@ func (a *ActorInboxes) Len() int { return a.cache.Len() }
 // Inbox returns the inbox URL of the actor actorIRI. Errors that no retry
 // can fix (an IRI that is not an http or https URL, an actor document
 // that is gone, malformed or names an unacceptable inbox) are marked
-// Permanent; network errors and 5xx, 408 and 429 answers are not.
+// Permanent; network errors and 5xx, 408 and 429 answers are not. What
+// it says of the actor's document ("its actor document has no inbox URL
+// string") leaves the actor to be named by the caller, as every caller
+// does.
 func (a *ActorInboxes) Inbox(ctx context.Context, actorIRI string) (string, error) {
 	if shared, ok := social.IsSharedInbox(actorIRI); ok {
 		// A delivery to several followers on one server (social.Expand).
@@ -130,17 +133,17 @@ func (a *ActorInboxes) Inbox(ctx context.Context, actorIRI string) (string, erro
 		Generator json.RawMessage `json:"generator"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
-		return "", Permanent(fmt.Errorf("actor document %s is not a JSON object: %w", actorIRI, err))
+		return "", Permanent(fmt.Errorf("its actor document is not a JSON object: %w", err))
 	}
 	if doc.ID != actorIRI {
-		return "", Permanent(fmt.Errorf("actor document %s has the id %q", actorIRI, problem.Printable(doc.ID, 200)))
+		return "", Permanent(fmt.Errorf("its actor document has the id %q", problem.Printable(doc.ID, 200)))
 	}
 	var inbox string
 	if len(doc.Inbox) == 0 || json.Unmarshal(doc.Inbox, &inbox) != nil || inbox == "" {
-		return "", Permanent(fmt.Errorf("actor document %s has no inbox URL string", actorIRI))
+		return "", Permanent(errors.New("its actor document has no inbox URL string"))
 	}
 	if err := checkSameHost(actorIRI, inbox); err != nil {
-		return "", Permanent(fmt.Errorf("actor document %s: %w", actorIRI, err))
+		return "", Permanent(fmt.Errorf("its actor document: %w", err))
 	}
 	a.store(actorIRI, inboxEntry{inbox: inbox, ed25519: implementsEd25519(doc.Generator)})
 	return inbox, nil

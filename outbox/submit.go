@@ -429,7 +429,7 @@ func (s *Submitter) resolveRecipients(ctx context.Context, recipients []string) 
 		if errors.As(err, &de) {
 			return problem.Wrap(http.StatusUnprocessableEntity, err, fmt.Sprintf("%s is not an actor's id: %s (an actor's id is the URL of its document, such as https://cvd.vendor.example/actors/psirt); nothing was sent", r, de.Reason))
 		}
-		return problem.Wrap(http.StatusUnprocessableEntity, err, fmt.Sprintf("%s cannot be delivered to: %v; nothing was sent", r, err))
+		return problem.Wrap(http.StatusUnprocessableEntity, err, fmt.Sprintf("%s cannot be delivered to: %v; nothing was sent", r, namedOnce(err, r)))
 	}
 	return nil
 }
