@@ -88,8 +88,9 @@ type GoneQueue interface {
 // Defaults of the memory of gone recipients.
 const (
 	// GoneMemoryTTL is how long the deliveries to a recipient whose actor
-	// was found gone are dropped without a request. After it, the next
-	// one is sent, and dropped again if the actor is still gone.
+	// was found gone, queued before it was, are dropped without a
+	// request. After it, the next one is sent, and dropped again if the
+	// actor is still gone.
 	GoneMemoryTTL = 24 * time.Hour
 	// GoneMemorySize bounds the number of gone recipients remembered.
 	GoneMemorySize = 10000
@@ -243,7 +244,8 @@ type Deliverer struct {
 	caps      SignatureCapabilities
 	sigMemory *expiringSet
 	// gone holds the recipients whose actor was found gone (410) lately:
-	// their other deliveries are dropped without a request.
+	// their other deliveries queued before then are dropped without a
+	// request.
 	gone *expiringSet
 
 	delivered    atomic.Uint64
@@ -717,9 +719,12 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 		return attemptResult{inbox: inbox, outcome: classify(0, err), reason: err.Error()}
 	}
 	// A dead letter an operator retried (no attempt yet, a last error
-	// kept) is sent whatever the memory says.
+	// kept) is sent whatever the memory says, and so is a delivery queued
+	// after the actor was found gone: something new (a Follow it sent
+	// since, a case it takes part in) addresses it, and an actor that
+	// acts again is not gone.
 	retried := dl.Attempts == 0 && dl.LastError != ""
-	if !retried && d.gone.has(dl.Recipient, d.now()) {
+	if goneAt, ok := d.gone.since(dl.Recipient, d.now()); ok && !retried && !dl.FirstQueued.After(goneAt) {
 		return attemptResult{outcome: permanent, gone: true,
 			reason: fmt.Sprintf("not sent: the actor %s is gone (a delivery to it was answered 410 Gone lately)", dl.Recipient)}
 	}

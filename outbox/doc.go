@@ -71,8 +71,9 @@
 //     removed, or, for a shared inbox, which names no actor, the
 //     followers behind it get their later deliveries at their own
 //     inboxes), and for GoneMemoryTTL the other deliveries to that actor
-//     are dead-lettered without a request, saying so, unless an operator
-//     retried them.
+//     that were queued before it was found gone are dead-lettered without
+//     a request, saying so, unless an operator retried them; one queued
+//     after (an answer to a Follow the actor sent since) is sent.
 //
 // Each attempt logs one line: delivery, activity, actor, recipient, inbox,
 // the signature it carried, attempt number, status, outcome, duration and

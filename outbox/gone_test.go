@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/openvultron/vultron/social"
 	"github.com/openvultron/vultron/store"
@@ -95,6 +96,66 @@ func TestGoneRecipient(t *testing.T) {
 				if tt.wantRequests == 1 && !strings.Contains(d.LastError, "gone") {
 					t.Errorf("a dropped delivery's reason %q does not say the actor is gone", d.LastError)
 				}
+			}
+		})
+	}
+}
+
+// TestDeliveryQueuedAfterTheActorWasFoundGoneIsSent: the memory of a gone
+// actor drops, without a request, only the deliveries that were already
+// queued to it when a delivery found it gone. One queued after (its
+// answer to a Follow the actor sent since, an entry of a case it takes
+// part in) has a reason of its own to reach it and is sent: an actor that
+// acts again is not gone, and dropping what is sent to it for the rest of
+// the memory's day would remove it from the followers once more.
+func TestDeliveryQueuedAfterTheActorWasFoundGoneIsSent(t *testing.T) {
+	tests := []struct {
+		name         string
+		queuedAfter  bool
+		wantRequests int // after the first delivery's 410
+		wantSent     bool
+	}{
+		{name: "queued before the 410", queuedAfter: false, wantRequests: 0, wantSent: false},
+		{name: "queued after the 410", queuedAfter: true, wantRequests: 1, wantSent: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newFakeClock()
+			rc := newRecipient(t, clock, nil, func(n int, _ received, w http.ResponseWriter) {
+				if n == 0 {
+					w.WriteHeader(http.StatusGone)
+					return
+				}
+				w.WriteHeader(http.StatusAccepted)
+			})
+			f := newFixture(t, clock, rc.inbox, nil)
+			enqueue := func(n int) {
+				t.Helper()
+				id, body := activityBody(n)
+				if err := f.db.EnqueueOutbound(context.Background(), store.Outbound{ID: id, Actor: testActorName, Body: body,
+					Deliveries: []store.DeliveryTarget{{Recipient: testRecipient}}}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			enqueue(1)
+			if !tt.queuedAfter {
+				enqueue(2)
+			}
+			f.d.attempt(context.Background(), f.due(t))
+			if n := len(rc.requests()); n != 1 {
+				t.Fatalf("the peer got %d requests for the first delivery, want 1 (its 410)", n)
+			}
+			clock.Advance(time.Minute)
+			if tt.queuedAfter {
+				enqueue(2)
+			}
+			f.d.attempt(context.Background(), f.due(t))
+			if got := len(rc.requests()) - 1; got != tt.wantRequests {
+				t.Errorf("the second delivery made %d requests, want %d", got, tt.wantRequests)
+			}
+			dead := f.deadLetters(t)
+			if sent := len(dead) == 1; sent != tt.wantSent {
+				t.Errorf("dead letters %+v: the second delivery sent %v, want %v", dead, sent, tt.wantSent)
 			}
 		})
 	}

@@ -25,17 +25,24 @@ func newExpiringSet(size int, ttl time.Duration) *expiringSet {
 
 // has reports whether key was added less than the TTL before now.
 func (m *expiringSet) has(key string, now time.Time) bool {
+	_, ok := m.since(key, now)
+	return ok
+}
+
+// since returns when key was last added, and whether that was less than
+// the TTL before now.
+func (m *expiringSet) since(key string, now time.Time) (time.Time, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	until, ok := m.until.Get(key)
 	if !ok {
-		return false
+		return time.Time{}, false
 	}
 	if !now.Before(until) {
 		m.until.Remove(key)
-		return false
+		return time.Time{}, false
 	}
-	return true
+	return until.Add(-m.ttl), true
 }
 
 // add remembers key from now for the TTL.
