@@ -133,12 +133,14 @@ func (e *Engine) offerEntries(tx *store.Tx, local, sender string, entries []ledg
 		case ledger.Refused:
 			return problem.Unprocessable("ledger entry %d of case %s: %v", entry.LogIndex, caseID, err)
 		case ledger.Ahead:
-			if announced && e.removesLocal(c, local, entry) {
+			if announced && local == v.s.Local && e.removesLocal(c, local, entry) {
 				// The announcement of this node's actor's own removal, past
 				// entries this copy lacks: the Case Actor withdrew them when
 				// it removed the actor (Withdrawn) and serves its ledger to
 				// it no more, so nothing is to be fetched. The copy stops
-				// here, as at a removal it applies (idleChecks).
+				// here, as at a removal it applies (idleChecks). The
+				// removal of another actor of this node does not stop it:
+				// the one it follows the case as is served still.
 				v.s.NextCheck, v.s.Failures, v.s.LastError, v.s.BehindSince = time.Time{}, 0, "", time.Time{}
 				v.s.Known = r.Next
 				continue

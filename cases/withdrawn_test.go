@@ -278,3 +278,73 @@ func TestAnnouncedRemovalPastAGapStopsTheCopy(t *testing.T) {
 		})
 	}
 }
+
+// TestAnnouncedRemovalOfAnotherLocalActorKeepsTheCopy: a node whose two
+// actors take part in a case follows it as one of them (SyncState.Local).
+// The announcement of the other's removal past entries the copy lacks
+// does not stop the copy: the actor it follows the case as still takes
+// part, is served the ledger and fetches the entries at once.
+func TestAnnouncedRemovalOfAnotherLocalActorKeepsTheCopy(t *testing.T) {
+	const bot = "https://f.example/actors/bot"
+	botParticipant := caseID + "/participants/b"
+	remove := act(t, "Remove", vendor, fmt.Sprintf(`"object":%q,"target":%q,"context":%q`, botParticipant, caseID, caseID))
+	for _, tt := range []struct {
+		name    string
+		local   string // the inbox the announcement reached
+		stopped bool
+	}{
+		{"the removal of the actor the copy follows the case as", "finder", true},
+		{"the removal of another actor of the node", "bot", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db := openTestStore(t)
+			ctx := context.Background()
+			e := NewEngine(Config{PublicURL: "https://f.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://f.example/") }})
+			now := time.Now().UTC()
+			startedReplica(t, db, e, now)
+			// The node's second actor joined the case too.
+			update(t, db, func(tx *store.Tx) error {
+				c, err := loadCase(&tx.ReadTx, caseID)
+				if err != nil {
+					return err
+				}
+				p := *c.Participant(finder)
+				p.Actor, p.ID = bot, botParticipant
+				c.Participants = append(c.Participants, &p)
+				return saveCase(tx, c)
+			})
+			target := remove
+			if tt.local == "finder" {
+				target = act(t, "Remove", vendor, fmt.Sprintf(`"object":%q,"target":%q,"context":%q`, caseID+"/participants/f", caseID, caseID))
+			}
+			payload, err := vocab.Marshal(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entry, err := ledger.NewEntry(caseID, 5, fmt.Sprintf("%064x", 4), target.ID, EventType(vocab.RemoveCaseParticipantFromCase), payload, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			update(t, db, func(tx *store.Tx) error {
+				return e.offerEntries(tx, tt.local, caseActor, []ledger.Entry{entry}, now, true)
+			})
+			var s *SyncState
+			if err := db.View(ctx, func(tx *store.ReadTx) error {
+				var err error
+				s, err = loadSync(tx, caseID)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if tt.stopped {
+				if !s.NextCheck.IsZero() || s.Known > 1 {
+					t.Errorf("sync state %+v; want the copy stopped at the removal of the actor it follows the case as", s)
+				}
+				return
+			}
+			if s.Known != 6 || s.NextCheck.IsZero() || s.NextCheck.After(now) {
+				t.Errorf("sync state %+v; want entries 1 to 5 known and fetched at once for %s, which still takes part", s, s.Local)
+			}
+		})
+	}
+}
