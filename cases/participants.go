@@ -154,13 +154,18 @@ func Withdrawn(tx *store.ReadTx, d store.Delivery, a store.StoredActivity) (stri
 
 // withdrawable reports whether Withdrawn may withdraw delivery d of
 // activity a at all: one in a lane, of an activity that is not sent to
-// actors outside the case on purpose.
+// actors outside the case on purpose. A Follow, its answers and an
+// article outside a case (which names no context) are in lanes of the
+// social graph, no case's, and are never withdrawn: a fan-out to followers
+// asks the store nothing for them. An Announce may name a case as its
+// context, and is checked.
 func withdrawable(d store.Delivery, a store.StoredActivity) bool {
 	if d.OrderingKey == "" {
 		return false
 	}
 	switch sem := vocab.Semantic(a.Semantic); {
-	case sem == vocab.InviteActorToCase, sem == vocab.PublishAdvisory, sem == vocab.ReviseAdvisory, sem.IsReply():
+	case sem == vocab.InviteActorToCase, sem == vocab.PublishAdvisory, sem == vocab.ReviseAdvisory, sem.IsReply(),
+		sem.IsSocial() && sem != vocab.SocialAnnounce:
 		return false
 	}
 	return true

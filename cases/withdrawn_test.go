@@ -142,8 +142,9 @@ func TestDroppedReplicaDropsItsIndexOfParticipants(t *testing.T) {
 
 // TestCheckingADeliveryReadsOnlyWhatItMayWithdraw: the check of each
 // delivery before it is sent (CheckWithdrawn) asks the database nothing
-// for a delivery it never withdraws (no case's lane, an invitation, an
-// answer), and for a case's content one request in a read transaction
+// for a delivery it never withdraws (no lane, a lane of the social graph
+// such as an article's, which a fan-out to followers fills, an
+// invitation, an answer), and for a case's content one request in a read transaction
 // that opens the case's bucket, whatever the number of the case's
 // participants.
 func TestCheckingADeliveryReadsOnlyWhatItMayWithdraw(t *testing.T) {
@@ -172,6 +173,8 @@ func TestCheckingADeliveryReadsOnlyWhatItMayWithdraw(t *testing.T) {
 		{"no case's lane", store.Delivery{Recipient: finder}, note, false},
 		{"an invitation", store.Delivery{Recipient: finder, OrderingKey: caseID}, store.StoredActivity{Semantic: string(vocab.InviteActorToCase)}, false},
 		{"an answer", store.Delivery{Recipient: finder, OrderingKey: caseID}, store.StoredActivity{Semantic: string(vocab.AckCaseStatus)}, false},
+		{"an article to a follower, in the article's lane", store.Delivery{Recipient: finder, OrderingKey: "https://v.example/articles/1"}, store.StoredActivity{Semantic: string(vocab.SocialCreateArticle)}, false},
+		{"an answer to a Follow, in the followers' lane", store.Delivery{Recipient: finder, OrderingKey: vendor + "/followers"}, store.StoredActivity{Semantic: string(vocab.SocialAcceptFollow)}, false},
 		{"a small case's content", store.Delivery{Recipient: finder, OrderingKey: caseID}, note, true},
 		{"a large case's content", store.Delivery{Recipient: "https://p149.example/actors/psirt", OrderingKey: large.ID}, note, true},
 	}
