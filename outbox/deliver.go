@@ -831,12 +831,16 @@ func (d *Deliverer) send(ctx context.Context, dl store.Delivery) attemptResult {
 	res.gone = resp.StatusCode == http.StatusGone
 	if resp.StatusCode == http.StatusUnauthorized {
 		// The peer may verify with a stale copy of the actor's key (it
-		// was rotated since the peer cached it) and fetch it again: tried
-		// again with backoff, a bounded number of times.
-		if dl.Attempts+1 < MaxUnauthorizedAttempts {
+		// was rotated since the peer cached it, or the peer was restored
+		// with an old cache after it was down) and fetch it again: tried
+		// again with backoff, a bounded number of times, and at least
+		// once after an attempt that failed otherwise (the first the peer
+		// answered since it was down).
+		again := strings.HasPrefix(dl.LastError, "peer answered "+statusText(resp.StatusCode))
+		if dl.Attempts+1 < MaxUnauthorizedAttempts || !again {
 			res.outcome = retry
 		} else {
-			res.reason = fmt.Sprintf("peer answered %s on %d attempts", statusText(resp.StatusCode), dl.Attempts+1)
+			res.reason = fmt.Sprintf("peer answered %s at attempt %d, as at the attempt before", statusText(resp.StatusCode), dl.Attempts+1)
 			if peerErr != "" {
 				res.reason += ": " + peerErr
 			}

@@ -60,8 +60,9 @@
 //     and network errors schedule a retry under the RetryPolicy, honouring
 //     Retry-After; so does a 401 (the peer may verify with a copy of the
 //     actor's key cached before a rotation, and fetch it again), until the
-//     delivery has failed MaxUnauthorizedAttempts times, when it is
-//     dead-lettered with a reason that names the 401; any other status,
+//     delivery has failed MaxUnauthorizedAttempts times and the attempt
+//     before was a 401 too, when it is dead-lettered with a reason that
+//     names the 401 and the attempt; any other status,
 //     a missing signing key, a recipient that is gone or unusable and an
 //     inbox on an address the node does not connect to (loopback,
 //     private, a host off the federation allow-list) dead-letter it at

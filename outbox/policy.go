@@ -98,7 +98,9 @@ func (p RetryPolicy) Next(now, firstQueued time.Time, failures int, retryAfter t
 // answers 401: the peer may hold a stale copy of the signing actor's key
 // (the key was rotated since it cached it) and fetch the current one when
 // a signature fails, so a 401 is tried again with the policy's backoff
-// until the delivery has failed this many times, and then dead-lettered.
+// until the delivery has failed this many times, and then dead-lettered
+// at the second 401 in a row: a first 401 after failures of another kind
+// (the peer was down, and may come back with an old cache) is tried again.
 const MaxUnauthorizedAttempts = 5
 
 // outcome is what one delivery attempt tells the queue to do.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -73,9 +74,66 @@ func TestUnauthorizedRetried(t *testing.T) {
 			if len(dead) != 1 || len(f.pending(t)) != 0 {
 				t.Fatalf("dead letters %+v, pending %+v; want the delivery dead-lettered after %d attempts", dead, f.pending(t), MaxUnauthorizedAttempts)
 			}
-			checkReason(t, dead[0].LastError, []string{"401 Unauthorized", fmt.Sprintf("%d attempts", MaxUnauthorizedAttempts)})
+			checkReason(t, dead[0].LastError, []string{"401 Unauthorized", fmt.Sprintf("attempt %d", MaxUnauthorizedAttempts)})
 			if got := len(rc.requests()); got != MaxUnauthorizedAttempts {
 				t.Errorf("the peer got %d requests, want %d", got, MaxUnauthorizedAttempts)
+			}
+		})
+	}
+}
+
+// TestUnauthorizedAfterAnOutageRetried: a peer that was down for several
+// attempts and answers 401 when it is back (restored with a copy of the
+// actor's key cached before a rotation) gets the delivery again; a second
+// 401 in a row past MaxUnauthorizedAttempts dead-letters it, with a
+// reason that says at which attempt, not that every attempt was a 401.
+func TestUnauthorizedAfterAnOutageRetried(t *testing.T) {
+	const outage = MaxUnauthorizedAttempts + 1 // 503s before the first 401
+	tests := []struct {
+		name     string
+		refusals int // 401s after the outage, then 202
+		wantDead bool
+	}{
+		{name: "one 401 after the outage, then accepted", refusals: 1},
+		{name: "401 after the outage every time", refusals: 1 << 30, wantDead: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newFakeClock()
+			rc := newRecipient(t, clock, nil, func(n int, _ received, w http.ResponseWriter) {
+				switch {
+				case n < outage:
+					w.WriteHeader(http.StatusServiceUnavailable)
+				case n < outage+tt.refusals:
+					w.WriteHeader(http.StatusUnauthorized)
+				default:
+					w.WriteHeader(http.StatusAccepted)
+				}
+			})
+			f := newFixture(t, clock, rc.inbox, nil)
+			f.enqueue(t, 1, "case-1")
+			for range outage + 1 {
+				d := f.due(t)
+				f.d.attempt(context.Background(), d)
+				if p := f.pending(t); len(p) == 1 {
+					clock.Advance(p[0].NextAttempt.Sub(clock.Now()))
+				}
+			}
+			if p := f.pending(t); len(p) != 1 {
+				t.Fatalf("after the outage's 503s and a 401: pending %+v, dead letters %+v; want the delivery retried", p, f.deadLetters(t))
+			}
+			f.d.attempt(context.Background(), f.due(t))
+			if !tt.wantDead {
+				waitFor(t, "the completion to commit", func() bool { return f.d.Stats().Delivered == 1 })
+				return
+			}
+			dead := f.deadLetters(t)
+			if len(dead) != 1 {
+				t.Fatalf("after two 401s in a row: dead letters %+v, pending %+v; want the delivery dead-lettered", dead, f.pending(t))
+			}
+			checkReason(t, dead[0].LastError, []string{"401 Unauthorized", fmt.Sprintf("attempt %d", outage+2)})
+			if strings.Contains(dead[0].LastError, fmt.Sprintf("on %d attempts", outage+2)) {
+				t.Errorf("reason %q says the peer answered 401 on every attempt", dead[0].LastError)
 			}
 		})
 	}
