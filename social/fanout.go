@@ -58,6 +58,16 @@ func AdvanceFanout(tx *store.Tx, name string, batch int) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("social: read the followers of %s for %s: %w", c.Actor, c.ActivityID, err)
 	}
+	// Whether each shared inbox of the page was found gone is read at
+	// once: one request on a server, not one per server the followers
+	// are on.
+	inboxes := make([]string, 0, len(page))
+	for _, f := range page {
+		if shared := sharedInboxOf(f.Remote, f.SharedInbox); shared != "" && (len(inboxes) == 0 || inboxes[len(inboxes)-1] != shared) {
+			inboxes = append(inboxes, shared)
+		}
+	}
+	tx.ReadAheadSharedInboxesGone(inboxes)
 	var targets []store.DeliveryTarget
 	for _, f := range page {
 		c.After = f.Remote

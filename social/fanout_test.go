@@ -237,3 +237,48 @@ func TestRunFanoutsWithNoneWritesNothing(t *testing.T) {
 		t.Errorf("RunFanouts with no fan-out made %d commits, want none", n)
 	}
 }
+
+// TestFanoutBatchReadsTheGoneSharedInboxesAtOnce: on PostgreSQL, where
+// each read is a request, a batch of a fan-out asks whether the shared
+// inboxes its followers name were found gone in one request, not one per
+// shared inbox: a batch of followers on many servers costs about what a
+// batch of followers on one server does, in the store's single write
+// path.
+func TestFanoutBatchReadsTheGoneSharedInboxesAtOnce(t *testing.T) {
+	batch := func(t *testing.T, hosts, perHost int) uint64 {
+		t.Helper()
+		db := openURL(t, pgtest.Database(t))
+		putFollowers(t, db, hosts, perHost)
+		announce(t, db, "https://v.example/activities/1")
+		before, _, ok := db.RoundTrips()
+		if !ok {
+			t.Fatal("the store has no server to count requests to")
+		}
+		if err := db.Update(context.Background(), func(tx *store.Tx) error {
+			more, err := AdvanceFanout(tx, "vendor", FanoutBatch)
+			if err == nil && !more {
+				err = fmt.Errorf("no fan-out to advance")
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		after, _, _ := db.RoundTrips()
+		return after - before
+	}
+	oneServer := batch(t, 1, FanoutBatch)
+	for _, tt := range []struct {
+		name           string
+		hosts, perHost int
+	}{
+		{"a follower on each of many servers", FanoutBatch, 1},
+		{"two followers on each of many servers", FanoutBatch / 2, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := batch(t, tt.hosts, tt.perHost); got > oneServer+5 {
+				t.Errorf("a batch of %d followers on %d servers (half of them naming a shared inbox) made %d requests; one on a single server makes %d",
+					FanoutBatch, tt.hosts, got, oneServer)
+			}
+		})
+	}
+}

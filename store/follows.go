@@ -305,6 +305,21 @@ func (t *Tx) DeleteSharedInboxGone(inbox string) error {
 	return nil
 }
 
+// ReadAheadSharedInboxesGone reads, where each read is a round trip to a
+// server (PostgreSQL), whether each of inboxes was recorded gone, in one
+// request, so that SharedInboxGone of any of them answers from the
+// transaction; elsewhere it does nothing. A batch of a fan-out to
+// followers calls it with the shared inboxes its followers name.
+func (r *ReadTx) ReadAheadSharedInboxesGone(inboxes []string) {
+	keys := make([][]byte, 0, len(inboxes))
+	for _, inbox := range inboxes {
+		if inbox != "" {
+			keys = append(keys, goneSharedInboxKey(inbox))
+		}
+	}
+	prefetch(r.bucket(bucketFollows).engineBucket, keys)
+}
+
 // SharedInboxGone reports whether the shared inbox at inbox was recorded
 // gone (PutSharedInboxGone).
 func (r *ReadTx) SharedInboxGone(inbox string) bool {
