@@ -205,10 +205,12 @@ func syncClass(s *SyncState, held int64) string {
 	switch {
 	case s == nil:
 		return ""
+	case !s.Ended.IsZero() && s.Fork == nil:
+		// Checked no more: waiting would not bring the entries. A
+		// rebuild the Case Actor refused ends so too.
+		return ""
 	case s.Fork != nil || s.Rebuild:
 		return "forked"
-	case !s.Ended.IsZero():
-		return "" // checked no more: waiting would not bring the entries
 	case s.behind(held):
 		return "behind"
 	}
@@ -476,15 +478,17 @@ func Status(tx *store.ReadTx, c *Case, now time.Time, isLocal func(id string) bo
 		return "at " + t.UTC().Format(time.RFC3339)
 	}
 	switch {
+	case !s.Ended.IsZero() && s.Fork == nil:
+		// Before a rebuild: one the Case Actor refused ended so, and
+		// fetches nothing more.
+		st.State, st.Since = ReplicaEnded, s.Ended
+		st.Doing = fmt.Sprintf("stopped: the Case Actor refused this node's actor its ledger %d times in a row, so the actor is most likely no longer a participant (the announcement of its removal never arrived here); this copy stops where it was and the case's ledger is no longer checked; run `vultron case resync CASE` to check again", s.Refusals)
 	case s.Rebuild:
 		st.State, st.Since = ReplicaRebuilding, s.BehindSince
 		st.Doing = "replacing this node's copy with the Case Actor's ledger: fetching it from its first entry " + at(s.NextCheck)
 	case s.Fork != nil:
 		st.State, st.Fork, st.Since = ReplicaForked, s.Fork, s.Fork.Since
 		st.Doing = fmt.Sprintf("stopped: this node's ledger differs from the Case Actor's at entry %d, so the node applies nothing more to the case; check both, then run `vultron case resync CASE --rebuild` to replace this copy with the Case Actor's", s.Fork.Index)
-	case !s.Ended.IsZero():
-		st.State, st.Since = ReplicaEnded, s.Ended
-		st.Doing = fmt.Sprintf("stopped: the Case Actor refused this node's actor its ledger %d times in a row, so the actor is most likely no longer a participant (the announcement of its removal never arrived here); this copy stops where it was and the case's ledger is no longer checked; run `vultron case resync CASE` to check again", s.Refusals)
 	case s.behind(c.LedgerLen):
 		st.State, st.Since, st.Behind = ReplicaBehind, s.BehindSince, st.Known-c.LedgerLen
 		if s.Failures > 0 {

@@ -908,3 +908,45 @@ func TestSyncerEndsAReplicaTheCaseActorRefuses(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestRebuildTheCaseActorRefusesEnds: a rebuild an operator asked for of
+// a replica whose actor the Case Actor no longer serves is refused the
+// ledger at every check; after EndAfter refusals the replica is ended,
+// and its status says so, where it said that the node was fetching the
+// ledger from its first entry now, which it no longer did.
+func TestRebuildTheCaseActorRefusesEnds(t *testing.T) {
+	db := openTestStore(t)
+	ctx := context.Background()
+	e := NewEngine(Config{PublicURL: "https://f.example", IsLocal: func(id string) bool { return strings.HasPrefix(id, "https://f.example/") }})
+	now := time.Now().UTC()
+	startedReplica(t, db, e, now)
+	update(t, db, func(tx *store.Tx) error { return e.Resync(tx, caseID, true) })
+	refused := fmt.Errorf("the Case Actor's node answered 404: %w", ErrLedgerRefused)
+	for i := range DefaultEndAfter {
+		update(t, db, func(tx *store.Tx) error {
+			_, err := e.applyCheck(tx, caseID, 0, LedgerPage{}, refused, now.Add(time.Duration(i)*time.Hour))
+			return err
+		})
+	}
+	var st ReplicaStatus
+	var behind, forked int64
+	if err := db.View(ctx, func(tx *store.ReadTx) error {
+		c, err := loadCase(tx, caseID)
+		if err != nil {
+			return err
+		}
+		if st, err = Status(tx, c, now.Add(24*time.Hour), e.cfg.IsLocal); err != nil {
+			return err
+		}
+		behind, forked, err = ReplicaCounts(tx)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if st.State != ReplicaEnded || !st.NextCheck.IsZero() || !strings.Contains(st.Doing, "vultron case resync") {
+		t.Errorf("status %+v; want ended, no check scheduled, saying how to check again", st)
+	}
+	if behind != 0 || forked != 0 {
+		t.Errorf("replicas behind %d, forked %d; an ended replica is neither", behind, forked)
+	}
+}
