@@ -2,6 +2,7 @@ package social
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -97,6 +98,9 @@ func AdvanceFanout(tx *store.Tx, name string, batch int) (bool, error) {
 // left or ctx ends; queued, when set, is called after each batch (to wake
 // the delivery workers).
 func RunFanouts(ctx context.Context, db *store.DB, name string, batch int, queued func()) error {
+	if name == "" {
+		return runEveryActorsFanouts(ctx, db, batch, queued)
+	}
 	for {
 		// Asked in a read first: with no fan-out in progress, as for
 		// nearly every activity sent, no write is made.
@@ -125,6 +129,38 @@ func RunFanouts(ctx context.Context, db *store.DB, name string, batch int, queue
 		if queued != nil {
 			queued()
 		}
+	}
+}
+
+// runEveryActorsFanouts runs the fan-outs in progress of each actor that
+// has some, in name order. One actor's that fails (a damaged cursor, a
+// batch that cannot be queued) holds back that actor's later fan-outs, so
+// that its followers still get what it sends in order, but not any other
+// actor's: the failures are returned together once every actor was
+// visited. It reads one key per actor to find the next.
+func runEveryActorsFanouts(ctx context.Context, db *store.DB, batch int, queued func()) error {
+	var failed []error
+	actor := ""
+	for {
+		var next string
+		var ok bool
+		if err := db.View(ctx, func(tx *store.ReadTx) error {
+			var err error
+			next, ok, err = tx.NextFanoutActor(actor)
+			return err
+		}); err != nil {
+			return errors.Join(append(failed, fmt.Errorf("social: look for fan-outs to the followers: %w", err))...)
+		}
+		if !ok {
+			return errors.Join(failed...)
+		}
+		if err := RunFanouts(ctx, db, next, batch, queued); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			failed = append(failed, fmt.Errorf("fan-outs of %s: %w", next, err))
+		}
+		actor = next
 	}
 }
 

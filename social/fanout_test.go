@@ -6,9 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/openvultron/vultron/internal/pgtest"
+	"github.com/openvultron/vultron/internal/storetest"
 	"github.com/openvultron/vultron/store"
 )
 
@@ -280,5 +282,53 @@ func TestFanoutBatchReadsTheGoneSharedInboxesAtOnce(t *testing.T) {
 					FanoutBatch, tt.hosts, got, oneServer)
 			}
 		})
+	}
+}
+
+// TestADamagedFanoutHoldsBackOnlyItsActor: the fan-out service goes
+// through the actors with fan-outs in progress; one actor's cursor that
+// does not decode holds back that actor's fan-outs (their order is kept)
+// and is reported, and every other actor's still reaches its followers.
+func TestADamagedFanoutHoldsBackOnlyItsActor(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.db")
+	db := openURL(t, "bolt:"+path)
+	want := putFollowers(t, db, 1, 2)
+	ctx := context.Background()
+	// "advisories" sorts before "vendor": its damaged fan-out is the
+	// first the service meets.
+	if err := db.Update(ctx, func(tx *store.Tx) error {
+		if err := tx.PutLocalActor(store.LocalActor{Name: "advisories", Type: "Service", KeyID: "k2", PublicKeyPEM: "p"}); err != nil {
+			return err
+		}
+		return tx.PutFollow(store.Follow{Local: "advisories", Direction: store.FollowerOf, State: store.FollowAccepted,
+			Remote: "https://h9.example/users/1", FollowID: "https://h9.example/users/1/follow"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const held = "https://v.example/activities/held"
+	if err := db.EnqueueOutbound(ctx, store.Outbound{ID: held, Actor: "advisories",
+		Body: []byte(`{"@context":"https://www.w3.org/ns/activitystreams","id":"` + held + `","type":"Announce","actor":"` + openID + `","object":"https://v.example/advisories/1"}`)},
+		func(tx *store.Tx) error {
+			_, err := StartFanout(tx, open, held, "", []string{FollowersOf(openID)}, nil)
+			return err
+		}); err != nil {
+		t.Fatal(err)
+	}
+	announce(t, db, "https://v.example/activities/1")
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	storetest.DamageFanout(t, path, "advisories")
+	db = openURL(t, "bolt:"+path)
+
+	err := RunFanouts(ctx, db, "", 0, nil)
+	if err == nil || !strings.Contains(err.Error(), "advisories") {
+		t.Errorf("RunFanouts with a damaged fan-out: %v, want an error naming it", err)
+	}
+	if got := queued(t, db, "https://v.example/activities/1"); !slices.Equal(got, want) {
+		t.Errorf("vendor's fan-out behind another actor's damaged one queued %v, want %v", got, want)
+	}
+	if got := queued(t, db, held); len(got) != 0 {
+		t.Errorf("the damaged fan-out queued %v", got)
 	}
 }

@@ -117,10 +117,10 @@ func decodeFanout(k, v []byte) (FanoutCursor, error) {
 	c.Shared = d.strings()
 	flat := d.bytes()
 	if err := d.finish(); err != nil {
-		return FanoutCursor{}, fmt.Errorf("fan-out of %s: %w", c.ActivityID, err)
+		return FanoutCursor{}, fmt.Errorf("fan-out %d of %s: %w", c.Seq, c.Actor, err)
 	}
 	if len(flat)%sha256.Size != 0 {
-		return FanoutCursor{}, fmt.Errorf("fan-out of %s: named hashes: %w", c.ActivityID, errCorrupt)
+		return FanoutCursor{}, fmt.Errorf("fan-out %d of %s (%s): named hashes: %w", c.Seq, c.Actor, c.ActivityID, errCorrupt)
 	}
 	for ; len(flat) > 0; flat = flat[sha256.Size:] {
 		c.named = append(c.named, [sha256.Size]byte(flat[:sha256.Size]))
@@ -176,4 +176,27 @@ func (r *ReadTx) NextFanout(actor string) (FanoutCursor, bool, error) {
 	}
 	c, err := decodeFanout(k, v)
 	return c, err == nil, err
+}
+
+// NextFanoutActor returns the first local actor, in name order, after
+// actor ("" for the first of all) that has a fan-out in progress; ok is
+// false when none has. It reads one key and decodes no fan-out, so an
+// actor whose fan-out is damaged does not hide the others.
+func (r *ReadTx) NextFanoutActor(actor string) (next string, ok bool, err error) {
+	from := []byte{'o', 0}
+	if actor != "" {
+		// Past every key of actor: its prefix ends in 0, so 1 sorts after.
+		from = append([]byte{'o', 0}, actor...)
+		from = append(from, 1)
+	}
+	k, _ := r.bucket(bucketFollows).Cursor().Seek(from)
+	rest, found := bytes.CutPrefix(k, []byte{'o', 0})
+	if k == nil || !found {
+		return "", false, nil
+	}
+	i := bytes.IndexByte(rest, 0)
+	if i < 0 {
+		return "", false, fmt.Errorf("fan-out key %s: %w", hex.EncodeToString(k), errCorrupt)
+	}
+	return string(rest[:i]), true, nil
 }
