@@ -114,7 +114,12 @@ func (f nodeFlags) newClient(nodeSet, tokenSet bool) (*client, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !nodeSet && u != "" {
+		if !nodeSet && u == "" {
+			// Not the login's node: the directory's token would go to
+			// a node it is not the token of.
+			return nil, noNodeURL(*f.dataDir)
+		}
+		if !nodeSet {
 			raw, nodeSet = u, true
 		}
 	}
@@ -160,6 +165,12 @@ func (f nodeFlags) dataNode() (string, error) {
 		return "", usageError("there is no data directory %s: give --data the directory serve --data made", *f.dataDir)
 	}
 	return readNodeURL(*f.dataDir)
+}
+
+// noNodeURL is the failure of a command given the data directory dir of
+// a node that has not written its address there, and no node.
+func noNodeURL(dir string) error {
+	return fmt.Errorf("%s has no %s: serve has not started there yet; start it, or give the node with --node", dir, nodeURLFile)
 }
 
 // readNodeURL returns the URL serve wrote to dataDir/node-url, "" when

@@ -147,3 +147,64 @@ func TestReadyWaitsForTheDataDirectory(t *testing.T) {
 		}
 	}, "--data", data, "--listen", "127.0.0.1:0", "--log-format", "console")
 }
+
+// TestDataTokenNotSentToTheLoginsNode is an admin logged in to a remote
+// node who names the data directory of a node that has not started there
+// (no node-url): that node's API token is never sent to the login's node,
+// and the command says in one sentence what is missing.
+func TestDataTokenNotSentToTheLoginsNode(t *testing.T) {
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"cases":[]}`))
+	}))
+	defer remote.Close()
+	const dataToken = "vultron_data-directory-token"
+	data := t.TempDir()
+	if err := os.WriteFile(filepath.Join(data, "api-token"), []byte(dataToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(config, "vultron"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	login := `{"default":"` + remote.URL + `","nodes":{"` + remote.URL + `":{"token":"vultron_login-token"}}}`
+	if err := os.WriteFile(filepath.Join(config, "vultron", loginFile), []byte(login), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := [][]string{
+		{"case", "list", "--data", data},
+		{"deliveries", "--data", data},
+	}
+	for _, args := range tests {
+		t.Run(args[0], func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			env := &environment{stdout: &stdout, stderr: &stderr, getenv: func(k string) string {
+				if k == "XDG_CONFIG_HOME" {
+					return config
+				}
+				return ""
+			}}
+			code := run(t.Context(), env, args)
+			mu.Lock()
+			got := append([]string(nil), seen...)
+			seen = nil
+			mu.Unlock()
+			for _, auth := range got {
+				if strings.Contains(auth, dataToken) {
+					t.Errorf("%v sent the API token of %s to the login's node %s", args, data, remote.URL)
+				}
+			}
+			want := data + " has no " + nodeURLFile
+			if code == 0 || !strings.Contains(stderr.String(), want) || strings.Count(stderr.String(), "\n") != 1 {
+				t.Errorf("%v: exit %d, stdout %q, stderr %q; want a failure in one sentence saying %q", args, code, stdout.String(), stderr.String(), want)
+			}
+		})
+	}
+}

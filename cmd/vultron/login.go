@@ -154,7 +154,7 @@ func runLogin(ctx context.Context, env *environment, args []string) error {
 		}
 		if *node == "" {
 			if u == "" {
-				return fmt.Errorf("%s has no %s: serve has not started there yet; start it, or give the node with --node", *dataDir, nodeURLFile)
+				return noNodeURL(*dataDir)
 			}
 			*node = u
 		}
