@@ -102,26 +102,34 @@ func (l *savedLogins) write() error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(l.path), ".login-*")
-	if err != nil {
+	if err := replaceFile(l.path, append(data, '\n')); err != nil {
 		return fmt.Errorf("write the login file: %w", err)
+	}
+	return nil
+}
+
+// replaceFile writes data to path, mode 0600, through a temporary file in
+// its directory and a rename, so that a reader finds the old contents or
+// the new ones, never a file cut short, and the mode whatever the old
+// file's was.
+func replaceFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write the login file: %w", err)
+		return err
 	}
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return fmt.Errorf("write the login file: %w", err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write the login file: %w", err)
+		return err
 	}
-	if err := os.Rename(tmp.Name(), l.path); err != nil {
-		return fmt.Errorf("write the login file: %w", err)
-	}
-	return nil
+	return os.Rename(tmp.Name(), path)
 }
 
 func runLogin(ctx context.Context, env *environment, args []string) error {

@@ -337,7 +337,8 @@ func writeNodeURL(dataDir string, addr net.Addr) error {
 		ip = net.IPv6loopback
 	}
 	u := "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
-	if err := os.WriteFile(filepath.Join(dataDir, nodeURLFile), []byte(u+"\n"), 0o600); err != nil {
+	// Replaced whole: ready --data may read it while a start writes it.
+	if err := replaceFile(filepath.Join(dataDir, nodeURLFile), []byte(u+"\n")); err != nil {
 		return fmt.Errorf("write the node's URL: %w", err)
 	}
 	return nil

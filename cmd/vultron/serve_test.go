@@ -378,3 +378,50 @@ func flipRootPageType(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// TestNodeURLIsNeverSeenHalfWritten is ready --data reading node-url
+// while serve writes it again at a start: the file is replaced whole, so
+// the reader sees the old URL or the new one, never an empty file it
+// would take for a URL that does not parse, and it is 0600 even where an
+// earlier file had another mode.
+func TestNodeURLIsNeverSeenHalfWritten(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, nodeURLFile)
+	if err := os.WriteFile(path, []byte("http://127.0.0.1:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for i := range 3000 {
+			if err := writeNodeURL(dir, &net.TCPAddr{IP: net.IPv4zero, Port: 7000 + i%100}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("writeNodeURL: %v", err)
+			}
+			info, err := os.Stat(path)
+			if err != nil || info.Mode().Perm() != 0o600 {
+				t.Errorf("node-url: %v, mode %v; want 0600", err, info.Mode().Perm())
+			}
+			entries, _ := os.ReadDir(dir)
+			if len(entries) != 1 {
+				t.Errorf("the data directory holds %d files after the writes, want node-url alone", len(entries))
+			}
+			return
+		default:
+		}
+		if u, err := readNodeURL(dir); err != nil || u == "" {
+			t.Fatalf("read node-url while serve writes it: %q, %v", u, err)
+		}
+	}
+}
