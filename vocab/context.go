@@ -21,7 +21,11 @@ import (
 // not relayed either: Marshal writes the Vultron context alone, so what a
 // Case Actor records and announces names no other; only the members this
 // package keeps unread carry a nested @context on, which is why every
-// @context in the document is checked, not only the ones it reads.
+// @context in the document is checked, not only the ones it reads. For
+// the same reason a member may not be named by a JSON-LD keyword ("@type"
+// beside "type") or by the compact or full IRI of a term this node reads
+// ("as:actor" beside "actor"): a JSON-LD peer reads it as that term, and
+// the node does not.
 
 // Namespaces of the terms this node reads: ActivityStreams', and the one
 // the Vultron context puts the Vultron terms in.
@@ -103,6 +107,14 @@ func readTerm(iri string) string {
 	return ""
 }
 
+// readPrefix returns the prefix this node reads namespace ns by.
+func readPrefix(ns string) string {
+	if ns == vultronNS {
+		return "vultron"
+	}
+	return "as"
+}
+
 // expandIRI expands what a local context maps a term to: a compact IRI
 // ("as:actor", or with a prefix the same context defines), a term this
 // node reads ("actor"), or an IRI, with the ActivityStreams namespace in
@@ -157,9 +169,12 @@ func checkContexts(v any, path string) error {
 				}
 				continue
 			}
-			// Only an object or an array may hold a context: the path of
-			// any other member is never needed (every inbound activity
-			// passes here).
+			// The path of a member is built only where it is needed: an
+			// object or an array may hold a context, and a refused name
+			// is named (every inbound activity passes here).
+			if err := checkMemberName(k, path); err != nil {
+				return err
+			}
 			if isContainer(child) {
 				if err := checkContexts(child, memberPath(path, k)); err != nil {
 					return err
@@ -186,6 +201,27 @@ func isContainer(v any) bool {
 		return true
 	}
 	return false
+}
+
+// checkMemberName refuses a member name of the object at parent that a
+// JSON-LD peer reads other than this node does: a keyword (the node reads "id" and "type",
+// not "@id" and "@type", which such a peer merges with them or takes in
+// their place), or a compact or full IRI of a term this node reads under
+// its own name ("as:actor" beside "actor"). A prefix that a local context
+// defines is one of its terms (checkLocalContext), so the IRIs checked
+// are those of the prefixes this node knows.
+func checkMemberName(name, parent string) error {
+	if strings.HasPrefix(name, "@") {
+		return parseErr(memberPath(parent, name), "the member %q is a JSON-LD keyword, which this node does not read: leave it out", name)
+	}
+	if !strings.Contains(name, ":") {
+		return nil
+	}
+	iri := expandIRI(name, nil)
+	if term := readTerm(iri); term != "" {
+		return parseErr(memberPath(parent, name), "the member %q is another name of %s, which this node reads only as %q", name, iri, term)
+	}
+	return nil
 }
 
 // checkContextValue checks the value of one @context member at path.
@@ -253,6 +289,9 @@ func checkLocalContext(local map[string]any, path string) error {
 		case want != "":
 		case strings.HasPrefix(iri, "@"):
 			return parseErr(p, "the context makes %q an alias of the keyword %s", term, iri)
+		case iri == activityStreamsNS || iri == vultronNS:
+			// Members named with it would escape checkMemberName.
+			return parseErr(p, "the context makes %q another prefix of %s, which this node reads only as %q", term, iri, readPrefix(iri))
 		case readTerm(iri) != "":
 			return parseErr(p, "the context makes %q another name of %s, which this node reads only as %q", term, iri, readTerm(iri))
 		}

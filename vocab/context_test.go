@@ -92,3 +92,39 @@ func TestContextsOfKnownPeersAccepted(t *testing.T) {
 		})
 	}
 }
+
+// TestMemberNamesThatAliasReadTermsRefused: a member whose name a JSON-LD
+// peer expands to a term this node reads under another name (a compact
+// IRI such as "as:actor", the term's full IRI, a JSON-LD keyword such as
+// "@type" beside "type"), or a prefix a local context makes of a
+// namespace this node reads, would give that peer a value the node never
+// read: refused with 400, like a context that redefines the term.
+func TestMemberNamesThatAliasReadTermsRefused(t *testing.T) {
+	const as = `"https://www.w3.org/ns/activitystreams"`
+	doc := func(ctx, member string) string {
+		return `{"@context":` + ctx + `,"type":"Offer","id":"https://f.example/a/1","actor":"https://f.example/u/f",` + member + `,"object":{"type":"VulnerabilityReport","id":"https://f.example/r/1","name":"r"}}`
+	}
+	for _, tc := range []struct {
+		name, doc, want string
+	}{
+		{"a compact IRI", doc(as, `"as:actor":"https://evil.example/u/e"`), `$["as:actor"]: the member "as:actor" is another name of https://www.w3.org/ns/activitystreams#actor, which this node reads only as "actor"`},
+		{"a full IRI", doc(as, `"https://www.w3.org/ns/activitystreams#to":"https://evil.example/u/e"`), `which this node reads only as "to"`},
+		{"the http spelling", doc(as, `"http://www.w3.org/ns/activitystreams#object":"https://evil.example/x"`), `which this node reads only as "object"`},
+		{"a Vultron term", doc(`["https://certcc.github.io/Vultron/ns/context.jsonld"]`, `"vultron:rmState":"CLOSED"`), `which this node reads only as "rmState"`},
+		{"a nested member", `{"@context":` + as + `,"type":"Offer","id":"https://f.example/a/1","object":{"type":"Note","id":"https://f.example/n/1","as:content":"x"}}`, `$.object["as:content"]: the member "as:content" is another name`},
+		{"@type beside type", doc(as, `"@type":"Note"`), `$.@type: the member "@type" is a JSON-LD keyword`},
+		{"@id beside id", doc(as, `"@id":"https://evil.example/z"`), `the member "@id" is a JSON-LD keyword`},
+		{"another prefix of ActivityStreams", doc(`[`+as+`,{"a":"https://www.w3.org/ns/activitystreams#"}]`, `"a:cc":"https://evil.example/u/e"`), `$.@context[1].a: the context makes "a" another prefix of https://www.w3.org/ns/activitystreams#`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.doc))
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("Parse = %v, want a *ParseError", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %q, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}

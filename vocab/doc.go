@@ -35,7 +35,9 @@
 // top-level "@context" must be the ActivityStreams context, the Vultron
 // context, or an array holding one of them; nested objects may carry their
 // own. A local context object, at any depth, may add terms but not
-// redefine or alias a term this package reads (context.go). Types must be ActivityStreams or Vultron types; enumeration values
+// redefine or alias a term this package reads, and no member is named by
+// a JSON-LD keyword or by another name of such a term, "as:actor" for one
+// (context.go). Types must be ActivityStreams or Vultron types; enumeration values
 // must be spellings the protocol defines (enums.go lists them, including
 // the aliases still accepted). Documents in the 2023 example shapes
 // ("asType", custom activity types such as RmCloseReport, renamed
