@@ -79,26 +79,52 @@ type client struct {
 // stored (its node, and its token when the node is that login's), and
 // last the defaults (http://127.0.0.1:7001 and ./data/api-token, what
 // `make run` makes); a command's --data that holds an api-token (and a
-// node-url) comes before the login: a token named for a command wins over
-// a login, and a login's token is only ever sent to the node it was made
-// for.
+// node-url) comes before the login, and, given on the command line,
+// before the environment and the config file: a token named for a
+// command wins over a login, a login's token is only ever sent to the
+// node it was made for, and a data directory's to its node or to the one
+// --node names.
 func (f nodeFlags) parse(fs *flag.FlagSet, env *environment, args []string) (*client, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
+	onCommandLine := setFlags(fs)
 	if err := applySettings(fs, env.getenv, *f.config); err != nil {
 		return nil, err
 	}
 	f.env = env
+	set := setFlags(fs)
+	nodeSet, tokenSet := set["node"], set["token-file"]
+	if f.dataOverSettings(onCommandLine, set) {
+		// A --data on the command line wins over the node and token file
+		// of the environment and the config file, as a flag wins over
+		// them: its node, and its token, are the ones the command names.
+		nodeSet, tokenSet = false, onCommandLine["token-file"]
+	}
+	return f.newClient(nodeSet, tokenSet, onCommandLine["node"])
+}
+
+// setFlags returns the names of the flags of fs that are set.
+func setFlags(fs *flag.FlagSet) map[string]bool {
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	return f.newClient(set["node"], set["token-file"])
+	return set
+}
+
+// dataOverSettings reports whether the node is the one of the data
+// directory --data names, rather than the one the environment or the
+// config file names: --data is on the command line (onCommandLine) and
+// --node is not, or nothing else names the node (set, after the
+// settings).
+func (f nodeFlags) dataOverSettings(onCommandLine, set map[string]bool) bool {
+	return *f.dataDir != "" && !onCommandLine["node"] && (onCommandLine["data"] || !set["node"])
 }
 
 // newClient checks the node's URL, finds the token and returns a client.
 // nodeSet and tokenSet say whether the command line, the environment or
-// the config file named the node and the token file.
-func (f nodeFlags) newClient(nodeSet, tokenSet bool) (*client, error) {
+// the config file named the node and the token file, nodeNamed whether
+// the command line named the node (--node).
+func (f nodeFlags) newClient(nodeSet, tokenSet, nodeNamed bool) (*client, error) {
 	var login *savedLogins
 	if !nodeSet || !tokenSet {
 		var err error
@@ -107,6 +133,7 @@ func (f nodeFlags) newClient(nodeSet, tokenSet bool) (*client, error) {
 		}
 	}
 	raw := *f.node
+	dataNode := "" // the node serve wrote to the data directory
 	if *f.dataDir != "" {
 		// The data directory a command names is the node's: the address
 		// serve wrote there wins over a login's, as its token does.
@@ -119,6 +146,11 @@ func (f nodeFlags) newClient(nodeSet, tokenSet bool) (*client, error) {
 			// a node it is not the token of.
 			return nil, noNodeURL(*f.dataDir)
 		}
+		if u != "" {
+			if dataNode, err = nodeURL(u); err != nil {
+				return nil, err
+			}
+		}
 		if !nodeSet {
 			raw, nodeSet = u, true
 		}
@@ -130,9 +162,11 @@ func (f nodeFlags) newClient(nodeSet, tokenSet bool) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !tokenSet && *f.dataDir != "" {
+	if !tokenSet && *f.dataDir != "" && (base == dataNode || nodeNamed) {
 		// The node's own API token in the data directory the command
-		// names wins over a login, which may be a viewer's.
+		// names wins over a login, which may be a viewer's. It goes to
+		// that node, or to the one --node names beside it, never to
+		// one the environment or the config file names.
 		if tf := filepath.Join(*f.dataDir, "api-token"); statOK(tf) {
 			*f.tokenFile, tokenSet = tf, true
 		}

@@ -208,3 +208,68 @@ func TestDataTokenNotSentToTheLoginsNode(t *testing.T) {
 		})
 	}
 }
+
+// TestDataOnTheCommandLineWinsOverTheEnvironment is an admin whose shell
+// exports VULTRON_NODE (and perhaps VULTRON_TOKEN_FILE) for another node,
+// as the README's walk-through does, and who names a node's data
+// directory with --data on the command line: the command talks to that
+// node with its token, as a flag wins over the environment, and the data
+// directory's token never goes to the node the environment names.
+func TestDataOnTheCommandLineWinsOverTheEnvironment(t *testing.T) {
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		http.Error(w, `{"error":"not this node"}`, http.StatusTeapot)
+	}))
+	defer remote.Close()
+	otherToken := filepath.Join(t.TempDir(), "other-token")
+	if err := os.WriteFile(otherToken, []byte("vultron_other-node-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(t.TempDir(), "finder-data")
+	serveWhileStarted(t, func(string) string { return "" }, func(*syncBuffer) {
+		raw, err := os.ReadFile(filepath.Join(data, "api-token"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dataToken := strings.TrimSpace(string(raw))
+		tests := []struct {
+			name string
+			env  map[string]string
+			args []string
+			ok   bool
+			want string
+		}{
+			{"VULTRON_NODE", map[string]string{"VULTRON_NODE": remote.URL}, []string{"deliveries", "--data", data}, true, "No pending deliveries."},
+			{"VULTRON_NODE and VULTRON_TOKEN_FILE", map[string]string{"VULTRON_NODE": remote.URL, "VULTRON_TOKEN_FILE": otherToken}, []string{"deliveries", "--data", data}, true, "No pending deliveries."},
+			{"ready", map[string]string{"VULTRON_NODE": remote.URL}, []string{"ready", "--data", data, "--timeout", "5s"}, true, " is ready"},
+			{"VULTRON_DATA beside VULTRON_NODE", map[string]string{"VULTRON_NODE": remote.URL, "VULTRON_DATA": data}, []string{"deliveries"}, false, ""},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Chdir(t.TempDir()) // no ./data/api-token to fall back on
+				var stdout, stderr strings.Builder
+				env := &environment{stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return tc.env[k] }}
+				code := run(t.Context(), env, tc.args)
+				mu.Lock()
+				got := append([]string(nil), seen...)
+				seen = nil
+				mu.Unlock()
+				for _, auth := range got {
+					if strings.Contains(auth, dataToken) {
+						t.Errorf("%v sent the API token of %s to the node VULTRON_NODE names", tc.args, data)
+					}
+				}
+				if tc.ok && (code != 0 || !strings.Contains(stdout.String(), tc.want) || len(got) != 0) {
+					t.Errorf("%v with %v: exit %d, stdout %q, stderr %q, %d requests to %s; want exit 0 from the node of %s",
+						tc.args, tc.env, code, stdout.String(), stderr.String(), len(got), remote.URL, data)
+				}
+			})
+		}
+	}, "--data", data, "--listen", "127.0.0.1:0", "--log-format", "console")
+}

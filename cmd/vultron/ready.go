@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,19 +28,20 @@ func runReady(ctx context.Context, env *environment, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	onCommandLine := setFlags(fs)
 	if err := applySettings(fs, env.getenv, *nf.config); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usageError("ready takes no arguments")
 	}
-	nodeSet := false
-	fs.Visit(func(f *flag.Flag) { nodeSet = nodeSet || f.Name == "node" })
-	// With --data, the node is the one serve runs on that directory: its
-	// address is read again at each try, since serve makes the directory
-	// and writes the address only once it has opened its store, and a
-	// file left by an earlier start may name another address.
-	fromData := !nodeSet && *nf.dataDir != ""
+	// With --data, the node is the one serve runs on that directory (as
+	// for every command, unless --node, or a setting when --data is one
+	// too, names another): its address is read again at each try, since
+	// serve makes the directory and writes the address only once it has
+	// opened its store, and a file left by an earlier start may name
+	// another address.
+	fromData := nf.dataOverSettings(onCommandLine, setFlags(fs))
 	var base string
 	var err error
 	if !fromData {
