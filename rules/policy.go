@@ -15,6 +15,8 @@ import (
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/openvultron/vultron/internal/urlsecret"
 )
 
 // Limits on a policy file, checked before and while it is parsed.
@@ -104,14 +106,10 @@ func (a Action) String() string {
 }
 
 // redactedURL returns a notify URL as the audit log, the node's log and
-// the explanations show it: with its password, if it has one, replaced by
-// "xxxxx".
+// the explanations show it: as urlsecret shows a configured URL, without
+// the credential its password or query may carry.
 func redactedURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return s // the parser refuses such a URL
-	}
-	return u.Redacted()
+	return urlsecret.Shown(s)
 }
 
 func (a Action) rolesOrDefault() []string {

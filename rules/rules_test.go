@@ -256,3 +256,23 @@ func TestOffAndSimulation(t *testing.T) {
 		t.Errorf("simulation = %+v", p.Simulation)
 	}
 }
+
+// TestNotifyURLShownWithoutItsCredentials: the notify action, as the audit
+// log, the node's log and the explanation of a case name it, shows its
+// URL without the credential its password or query may carry.
+func TestNotifyURLShownWithoutItsCredentials(t *testing.T) {
+	const password, token = "notify-password-41c2", "notify-query-token-9e0a"
+	url := "https://user:" + password + "@hooks.example/in?token=" + token
+	for _, tc := range []struct {
+		name, shown string
+	}{
+		{"action", Action{Kind: Notify, URL: url}.String()},
+		{"resolved", Resolved{Kind: Notify, URL: url}.String()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if strings.Contains(tc.shown, password) || strings.Contains(tc.shown, token) || !strings.Contains(tc.shown, "hooks.example/in?xxxxx") {
+				t.Errorf("shown as %q, want the URL with its password and query as xxxxx", tc.shown)
+			}
+		})
+	}
+}
