@@ -284,6 +284,8 @@ var pinned = map[string]string{
 	"POST /api/deliveries/{id}/retry":            "act",
 	"GET /api/deliveries/damaged":                "admin",
 	"DELETE /api/deliveries/damaged/{id}":        "admin",
+	"GET /api/webhooks":                          "admin",
+	"POST /api/webhooks/{id}/resume":             "admin",
 	"GET /api/cases":                             "read",
 	"GET /api/reports/{id}":                      "read",
 	"POST /ui/cases/{id}":                        "act",

@@ -63,7 +63,9 @@ func (n *Node) router() *mux.Router {
 	route(post, "/api/deliveries/{id}/retry", apiNeeds(accounts.ScopeAct), n.jsonapi.RetryDelivery)
 	route(get, "/api/deliveries/damaged", admin, n.jsonapi.DamagedDeliveries)
 	route(del, "/api/deliveries/damaged/{id}", admin, n.jsonapi.DiscardDamagedDelivery)
-	route(get, "/api/webhooks", read, n.jsonapi.Webhooks)
+	// Admins', as their configuration is: a URL may carry the
+	// receiver's credential in its path, which the list shows.
+	route(get, "/api/webhooks", admin, n.jsonapi.Webhooks)
 	route(post, "/api/webhooks/{id}/resume", admin, n.jsonapi.ResumeWebhook)
 	route(get, "/api/audit", admin, n.jsonapi.Audit)
 	route(get, "/api/audit/verify", admin, n.jsonapi.VerifyAudit)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openvultron/vultron/accounts"
 	"github.com/openvultron/vultron/api"
 	"github.com/openvultron/vultron/outbox"
 	"github.com/openvultron/vultron/store"
@@ -113,5 +114,26 @@ func TestWebhookPausedAndResumedThroughTheAPI(t *testing.T) {
 	}
 	if paused != 1 || resumed != 1 {
 		t.Errorf("%d audit records of a pause and %d of a resumption; want one of each", paused, resumed)
+	}
+}
+
+// TestWebhookURLsOnlyForAdmins: a webhook URL may carry the receiver's
+// credential in its path (a chat service's incoming webhook), which the
+// shown URL keeps: the list of webhooks, in the API and on the
+// dashboard's front page, is an admin's, as their configuration is; a
+// viewer's front page still says that a webhook is paused.
+func TestWebhookURLsOnlyForAdmins(t *testing.T) {
+	const secret = "path-secret-5e2b91"
+	hookURL := "http://127.0.0.1:9/services/T0/B0/" + secret // nothing answers
+	n := startNodeConfig(t, t.TempDir(), nil, Config{Webhooks: []string{hookURL}}, "vendor:Organization")
+	viewer := newBrowser(t, n.url)
+	viewer.loginAs("vera", n.person(t, "vera", accounts.Viewer))
+	if page := viewer.get("/"); strings.Contains(page, secret) || strings.Contains(page, `id="webhooks"`) {
+		t.Errorf("a viewer's front page lists the webhooks, with the URL of %s", hookURL)
+	}
+	admin := newBrowser(t, n.url)
+	admin.login(n)
+	if page := admin.get("/"); !strings.Contains(page, `id="webhooks"`) {
+		t.Errorf("an admin's front page does not list the webhooks:\n%s", page)
 	}
 }

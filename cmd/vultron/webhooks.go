@@ -15,8 +15,8 @@ func runWebhooks(ctx context.Context, env *environment, args []string) error {
 		"List the node's webhooks (serve --webhook), where each is in the change feed\n"+
 			"and whether the node paused it after it refused an event for good (a 400,\n"+
 			"401, 403, 404, 410 or 422 several times in a row), or resume a paused one:\n"+
-			"delivery starts again, in order, with the event it refused. Resuming needs\n"+
-			"a token with the admin scope.", env)
+			"delivery starts again, in order, with the event it refused. Listing and\n"+
+			"resuming need a token with the admin scope.", env)
 	nf := addNodeFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	c, err := nf.parse(fs, env, args)

@@ -490,6 +490,12 @@ func (d *Dashboard) casesPage(w http.ResponseWriter, r *http.Request, s *uiSessi
 				paused++
 			}
 		}
+		if !s.principal.Can(accounts.ScopeAdmin) {
+			// Everyone learns that one is paused; the list, whose URLs
+			// may carry a receiver's credential in their path, is an
+			// admin's, as GET /api/webhooks is.
+			hooks = nil
+		}
 	}
 	flash, ok := d.takeFlash(s)
 	d.render(w, "cases", map[string]any{"Cases": rows, "Next": next, "Reports": pending, "MoreReports": pendingTotal - len(pending), "ListTextBytes": listTextBytes, "CSRF": s.csrf, "LiveState": liveState, "CalendarURL": d.cfg.CalendarURL(r.Context()),

@@ -14,8 +14,9 @@ import (
 )
 
 // Webhooks answers GET /api/webhooks: the node's webhooks, each with where
-// it is in the change feed and whether it is paused. The list is as long
-// as the node's --webhook flags.
+// it is in the change feed and whether it is paused, for an admin (the
+// route says so): a URL may carry the receiver's credential in its path.
+// The list is as long as the node's --webhook flags.
 func (e *Endpoints) Webhooks(w http.ResponseWriter, r *http.Request) {
 	list, err := e.cfg.Webhooks.Webhooks(r.Context())
 	if err != nil {
