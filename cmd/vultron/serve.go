@@ -312,22 +312,50 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		ln.Close()
 		return damagedStoreError(err, *dataDir)
 	}
-	if err := writeNodeURL(*dataDir, ln.Addr()); err != nil {
+	u, err := writeNodeURL(*dataDir, ln.Addr())
+	if err != nil {
 		// The node serves without it: only a command given --data and no
 		// --node misses it, and says where it looked.
 		log.Warn().Err(err).Msg("the node's URL was not written to its data directory")
 	}
-	return n.Serve(ctx)
+	serveErr := n.Serve(ctx)
+	if u != "" {
+		// A command given --data then says that no node serves there,
+		// rather than send the directory's token to whatever listens on
+		// the port next.
+		if err := removeNodeURL(*dataDir, u); err != nil {
+			log.Warn().Err(err).Msg("the node's URL was not removed from its data directory")
+		}
+	}
+	return serveErr
 }
 
-// writeNodeURL writes to dataDir/node-url the URL a client on this host
+// removeNodeURL removes dataDir/node-url if it still holds u, the URL
+// this process wrote there: another process started on the directory
+// since may have written its own.
+func removeNodeURL(dataDir, u string) error {
+	path := filepath.Join(dataDir, nodeURLFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, iofs.ErrNotExist) || (err == nil && strings.TrimSpace(string(data)) != u) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("remove the node's URL: %w", err)
+	}
+	return nil
+}
+
+// writeNodeURL writes to dataDir/node-url, and returns, the URL a client on this host
 // reaches the node's API at: http:// and the address it listens on, with
 // an address that stands for every interface (0.0.0.0, ::) given as
 // loopback, which it includes.
-func writeNodeURL(dataDir string, addr net.Addr) error {
+func writeNodeURL(dataDir string, addr net.Addr) (string, error) {
 	tcp, ok := addr.(*net.TCPAddr)
 	if !ok {
-		return fmt.Errorf("the listener's address %s is not a TCP address", addr)
+		return "", fmt.Errorf("the listener's address %s is not a TCP address", addr)
 	}
 	ip := tcp.IP
 	switch {
@@ -339,9 +367,9 @@ func writeNodeURL(dataDir string, addr net.Addr) error {
 	u := "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
 	// Replaced whole: ready --data may read it while a start writes it.
 	if err := replaceFile(filepath.Join(dataDir, nodeURLFile), []byte(u+"\n")); err != nil {
-		return fmt.Errorf("write the node's URL: %w", err)
+		return "", fmt.Errorf("write the node's URL: %w", err)
 	}
-	return nil
+	return u, nil
 }
 
 // damagedStoreError says, for a store found damaged at start (a file cut

@@ -396,7 +396,7 @@ func TestNodeURLIsNeverSeenHalfWritten(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		for i := range 3000 {
-			if err := writeNodeURL(dir, &net.TCPAddr{IP: net.IPv4zero, Port: 7000 + i%100}); err != nil {
+			if _, err := writeNodeURL(dir, &net.TCPAddr{IP: net.IPv4zero, Port: 7000 + i%100}); err != nil {
 				done <- err
 				return
 			}
@@ -423,5 +423,25 @@ func TestNodeURLIsNeverSeenHalfWritten(t *testing.T) {
 		if u, err := readNodeURL(dir); err != nil || u == "" {
 			t.Fatalf("read node-url while serve writes it: %q, %v", u, err)
 		}
+	}
+}
+
+// TestNodeURLRemovedAtStop: serve removes the node-url it wrote when it
+// stops, so that a command given --data afterwards says that no node
+// serves there rather than send the directory's API token to whatever
+// listens on that port next.
+func TestNodeURLRemovedAtStop(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	serveWhileStarted(t, func(string) string { return "" }, func(*syncBuffer) {
+		if _, err := os.Stat(filepath.Join(data, nodeURLFile)); err != nil {
+			t.Errorf("node-url while serve runs: %v", err)
+		}
+	}, "--data", data, "--listen", "127.0.0.1:0", "--log-format", "console")
+	if _, err := os.Stat(filepath.Join(data, nodeURLFile)); !os.IsNotExist(err) {
+		t.Errorf("node-url after serve stopped: %v; want it removed", err)
+	}
+	code, _, errOut := runCapture(t, "case", "list", "--data", data)
+	if code == 0 || !strings.Contains(errOut, data+" has no "+nodeURLFile) {
+		t.Errorf("case list --data of a stopped node: exit %d, stderr %q; want it to say that no node serves there", code, errOut)
 	}
 }
