@@ -16,7 +16,8 @@ const Mark = "xxxxx"
 
 // Shown returns raw with its password and its query, either of which may
 // carry a receiver's credential (an API key, a token), each replaced by
-// Mark, and without its fragment. A raw URL that does not parse is named
+// Mark, as is a user name given without a password, and without its
+// fragment. A raw URL that does not parse is named
 // as such, not repeated.
 func Shown(raw string) string {
 	u, err := url.Parse(raw)
@@ -27,6 +28,12 @@ func Shown(raw string) string {
 		u.RawQuery, u.ForceQuery = Mark, false
 	}
 	u.Fragment, u.RawFragment = "", ""
+	if u.User != nil {
+		if _, ok := u.User.Password(); !ok {
+			// A user name alone is how some services take a token.
+			u.User = url.User(Mark)
+		}
+	}
 	return u.Redacted()
 }
 

@@ -14,6 +14,8 @@ func TestShown(t *testing.T) {
 		{"https://hooks.example/in", "https://hooks.example/in"},
 		{"https://hooks.example/in?token=s3cret&x=1", "https://hooks.example/in?xxxxx"},
 		{"https://user:s3cret@hooks.example/in", "https://user:xxxxx@hooks.example/in"},
+		// A token given as the user name alone, as some services take it.
+		{"https://s3cret@hooks.example/in", "https://xxxxx@hooks.example/in"},
 		{"https://hooks.example/in?", "https://hooks.example/in?xxxxx"},
 		{"https://hooks.example/in#s3cret", "https://hooks.example/in"},
 		{"http://[::1", "(a URL that does not parse)"},
