@@ -27,6 +27,7 @@ func TestEmptyListsSayNone(t *testing.T) {
 		{[]string{"deliveries"}, "No pending deliveries.\nNo dead letters.\n"},
 		{[]string{"deliveries", "damaged"}, "No damaged delivery records.\n"},
 		{[]string{"audit", "show", "--after", "1000000"}, "No audit records after 1000000.\n"},
+		{[]string{"webhooks"}, "No webhooks (serve --webhook URL adds one).\n"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

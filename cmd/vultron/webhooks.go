@@ -54,7 +54,7 @@ func runWebhooks(ctx context.Context, env *environment, args []string) error {
 
 func printWebhooks(env *environment, rows []api.Webhook) {
 	if len(rows) == 0 {
-		fmt.Fprintln(env.stdout, "no webhooks (serve --webhook URL adds one)")
+		fmt.Fprintln(env.stdout, "No webhooks (serve --webhook URL adds one).")
 		return
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
