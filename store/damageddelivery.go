@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 )
 
@@ -266,12 +265,9 @@ func (r *ReadTx) DamagedDeliveryCount() uint64 {
 // page (0 when there is none), with the limits of DeadLetters. It never
 // returns their bytes.
 func (db *DB) DamagedDeliveries(ctx context.Context, after uint64, limit int) ([]DamagedDelivery, uint64, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	limit = min(limit, maxPageSize)
-	if after == math.MaxUint64 {
-		return nil, 0, nil // no id comes after it
+	limit, ok := deliveryPageLimit(after, limit)
+	if !ok {
+		return nil, 0, nil
 	}
 	var (
 		out  []DamagedDelivery

@@ -612,13 +612,22 @@ func (db *DB) PendingDeliveries(ctx context.Context, after uint64, limit int) ([
 	return out, next, nil
 }
 
-func (db *DB) deliveryPage(ctx context.Context, bucket []byte, after uint64, limit int) ([]Delivery, uint64, error) {
+// deliveryPageLimit returns the size of a page of delivery records (of
+// the queue, the dead letters or those set aside as damaged) for the
+// limit asked, and whether a page after id after can hold any: 100 when
+// none is asked, at most maxPageSize.
+func deliveryPageLimit(after uint64, limit int) (int, bool) {
 	if limit <= 0 {
 		limit = 100
 	}
-	limit = min(limit, maxPageSize)
-	if after == math.MaxUint64 {
-		return nil, 0, nil // no id comes after it
+	// No id comes after the largest.
+	return min(limit, maxPageSize), after != math.MaxUint64
+}
+
+func (db *DB) deliveryPage(ctx context.Context, bucket []byte, after uint64, limit int) ([]Delivery, uint64, error) {
+	limit, ok := deliveryPageLimit(after, limit)
+	if !ok {
+		return nil, 0, nil
 	}
 	var (
 		out  []Delivery
